@@ -1,0 +1,116 @@
+"""The Python API: run, resume and read experiments without the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
+from tunesmith.selection import best_trial, pareto_front
+from tunesmith.spec.loader import load_spec, spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
+from tunesmith.storage.sql import SQLStore, resolve_url
+from tunesmith.summary import experiment_summary, objectives_of
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """An experiment as recorded: its trials, the best one, the Pareto front."""
+
+    experiment: ExperimentRecord
+    trials: list[TrialRecord]
+    stop_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def status(self) -> RunStatus:
+        return self.experiment.status
+
+    @property
+    def best(self) -> TrialRecord | None:
+        return best_trial(self.trials, objectives_of(self.experiment))
+
+    @property
+    def pareto(self) -> list[TrialRecord]:
+        return pareto_front(self.trials, objectives_of(self.experiment))
+
+    def summary(self) -> dict[str, Any]:
+        """The same JSON as `tunesmith show NAME --json`."""
+        return experiment_summary(self.experiment, self.trials)
+
+
+def _as_spec(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str]) -> ExperimentSpec:
+    if isinstance(spec, ExperimentSpec):
+        return spec
+    if isinstance(spec, str | os.PathLike) and Path(spec).suffix in (".yaml", ".yml"):
+        return load_spec(spec)
+    if isinstance(spec, Mapping):
+        return spec_from_dict(spec)
+    raise TypeError(f"spec must be an ExperimentSpec, a mapping or a path to a YAML file; got {spec!r}")
+
+
+def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], storage: str | None = None,
+        progress: bool = False, listener: RunListener | None = None) -> ExperimentResult:
+    """Record and run a new experiment; returns when its budget is spent.
+
+    Args:
+        spec: an ExperimentSpec, a mapping in the YAML shape, or the path of a YAML spec.
+        storage: a SQLAlchemy URL; default: the spec's ``storage``, ``$TUNESMITH_STORAGE``, ./tunesmith.db.
+        progress: show the live progress display.
+        listener: receives run events.
+
+    Raises:
+        SpecError: invalid spec; nothing is recorded.
+        ExperimentExists: the name is taken in this store (use :func:`resume`).
+    """
+    from tunesmith.runner import run_experiment
+
+    s = _as_spec(spec)
+    store = SQLStore(resolve_url(storage, s.storage, os.environ))
+    try:
+        r = run_experiment(s, store, _listener(progress, listener))
+        return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+    finally:
+        store.close()
+
+
+def resume(name: str, storage: str | None = None, progress: bool = False,
+           listener: RunListener | None = None) -> ExperimentResult:
+    """Continue an interrupted or crashed experiment."""
+    from tunesmith.runner import resume_experiment
+
+    store = SQLStore(resolve_url(storage, None, os.environ))
+    try:
+        r = resume_experiment(name, store, _listener(progress, listener))
+        return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+    finally:
+        store.close()
+
+
+def open_experiment(name: str, storage: str | None = None) -> ExperimentResult:
+    """Read an experiment's record (no run)."""
+    store = SQLStore(resolve_url(storage, None, os.environ))
+    try:
+        exp = store.experiment(name)
+        return ExperimentResult(exp, store.trials(exp.id))
+    finally:
+        store.close()
+
+
+def _listener(progress: bool, listener: RunListener | None) -> RunListener | None:
+    if not progress:
+        return listener
+    from rich.console import Console
+
+    from tunesmith.console import ProgressDisplay
+    from tunesmith.events import Listeners
+
+    display = ProgressDisplay(Console())
+    return Listeners(display, listener) if listener else display

@@ -1,0 +1,229 @@
+"""The `tunesmith` command line.
+
+Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
+1 internal error, store failure, or every trial failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from tunesmith.errors import StorageError, UserInputError
+from tunesmith.records import RunStatus, TrialState
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="tunesmith: declared, durable, isolated hyperparameter tuning.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+StorageOption = Annotated[str | None, typer.Option(
+    "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
+                            "or sqlite:///tunesmith.db)")]
+
+
+def _store(url: str | None, spec_storage: str | None = None):  # type: ignore[no-untyped-def]
+    from tunesmith.storage.sql import SQLStore, resolve_url
+
+    return SQLStore(resolve_url(url, spec_storage, os.environ))
+
+
+def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
+    if result.status is RunStatus.INTERRUPTED:
+        err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    ended = [t for t in result.trials if t.state.is_finished()]
+    if ended and all(t.state is TrialState.FAILED for t in ended):
+        err.print(f"[red]Every trial failed[/] ({len(ended)}); see `tunesmith trials {result.experiment.name}` "
+                  "and the trial logs.")
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def run(
+    spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")],
+    storage: StorageOption = None,
+    name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Record a new experiment from SPEC and run it."""
+    from tunesmith.console import ProgressDisplay
+    from tunesmith.events import RunListener
+    from tunesmith.runner import install_signal_handlers, prepare, run_experiment
+    from tunesmith.spec.loader import load_spec
+
+    loaded = load_spec(spec, name=name)
+    plan = prepare(loaded)
+    for w in plan.warnings:
+        err.print(f"[yellow]warning[/]: {w}")
+    store = _store(storage, loaded.storage)
+    listener = RunListener() if quiet else ProgressDisplay(out)
+    result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
+    _run_and_exit(result)
+
+
+@app.command()
+def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
+    from tunesmith.console import ProgressDisplay
+    from tunesmith.events import RunListener
+    from tunesmith.runner import install_signal_handlers, resume_experiment
+
+    store = _store(storage)
+    listener = RunListener() if quiet else ProgressDisplay(out)
+    result = resume_experiment(name, store, listener, on_runner=install_signal_handlers)
+    _run_and_exit(result)
+
+
+@app.command()
+def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")]) -> None:
+    """Check SPEC completely (schema, space, strategy, trial code) without running or recording anything."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    plan = prepare(load_spec(spec))
+    s = plan.spec
+    for w in plan.warnings:
+        err.print(f"[yellow]warning[/]: {w}")
+    out.print(f"[green]valid[/]: {s.name}: {len(plan.space.names)} parameters"
+              f"{' (conditional)' if plan.space.is_conditional else ''}, "
+              f"{len(s.objective)} objective(s), strategy {plan.decision.name} ({plan.decision.reason}), "
+              f"executor {s.executor.kind} x{s.executor.workers}")
+
+
+@app.command("ls")
+def list_experiments(storage: StorageOption = None,
+                     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """List the experiments in the store."""
+    from rich.table import Table
+
+    store = _store(storage)
+    rows = []
+    for e in store.experiments():
+        trials = store.trials(e.id)
+        rows.append({"name": e.name, "status": e.status.value, "strategy": e.strategy, "trials": len(trials),
+                     "completed": sum(t.state is TrialState.COMPLETED for t in trials),
+                     "failed": sum(t.state is TrialState.FAILED for t in trials), "created_at": e.created_at})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("name", "status", "strategy", "trials", "completed", "failed"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("name", "status", "strategy", "trials", "completed", "failed")))
+    out.print(table if rows else "no experiments in this store")
+
+
+@app.command()
+def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+         as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """Status, counts by state, the best trial (and the Pareto front for several objectives)."""
+    from tunesmith.console import print_best_table
+    from tunesmith.summary import experiment_summary
+
+    store = _store(storage)
+    exp = store.experiment(name)
+    trials = store.trials(exp.id)
+    summary = experiment_summary(exp, trials)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v)
+    out.print(f"[bold]{name}[/]: {summary['status']}; strategy {summary['strategy']['name']} "
+              f"({summary['strategy']['reason']})")
+    out.print(f"trials: {counts or 'none'}; failure rate {summary['failure_rate']:.0%}")
+    if summary["best"]:
+        b = summary["best"]
+        out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
+    for p in summary["pareto"]:
+        out.print(f"  pareto: trial {p['number']} {p['values']}")
+    print_best_table(out, exp, trials)
+
+
+@app.command()
+def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+           as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False) -> None:
+    """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration."""
+    from rich.table import Table
+
+    from tunesmith.summary import trials_csv, trials_json
+
+    store = _store(storage)
+    exp = store.experiment(name)
+    records = store.trials(exp.id)
+    if as_json:
+        print(json.dumps(trials_json(exp, records), indent=2))
+        return
+    if as_csv:
+        sys.stdout.write(trials_csv(exp, records))
+        return
+    table = Table()
+    for col in ("#", "state", "values", "params", "attempts", "time", "error"):
+        table.add_column(col)
+    for r in trials_json(exp, records):
+        table.add_row(str(r["number"]), r["state"], json.dumps(r["values"]) if r["values"] else "",
+                      json.dumps(r["params"]), str(r["attempts"]),
+                      f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", r["error"] or "")
+    out.print(table)
+
+
+@app.command()
+def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+           yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+           missing_ok: Annotated[bool, typer.Option("--missing-ok", help="succeed if there is no such experiment")] = False,
+           ) -> None:
+    """Delete an experiment's records from the store (trial folders on disk are kept)."""
+    from tunesmith.errors import ExperimentNotFound
+
+    store = _store(storage)
+    try:
+        exp = store.experiment(name)
+    except ExperimentNotFound:
+        if missing_ok:
+            return
+        raise
+    if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
+        raise typer.Exit(EXIT_INPUT)
+    store.delete_experiment(name)
+    out.print(f"deleted {name}")
+
+
+def main() -> None:
+    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
+    try:
+        app(standalone_mode=False)
+    except UserInputError as e:
+        err.print(f"[red]error[/]: {e}", soft_wrap=True)
+        sys.exit(EXIT_INPUT)
+    except StorageError as e:
+        err.print(f"[red]storage error[/]: {e}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as e:  # click's usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(EXIT_INPUT)
+        raise
+
+
+if __name__ == "__main__":
+    main()

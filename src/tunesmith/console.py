@@ -1,0 +1,92 @@
+"""What a person watching a run sees: a live progress bar, then a table of the best trials (Rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.selection import ranked
+from tunesmith.summary import objectives_of
+
+
+class ProgressDisplay(RunListener):
+    """Trials done / total, failures, best so far; one line per failure so reasons are not lost."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress: Progress | None = None
+        self._task = None
+        self._failed = 0
+        self._best = "-"
+        self._objectives: tuple[ObjectiveSpec, ...] = ()
+
+    def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
+                    total_trials: int | None) -> None:
+        self._objectives = objectives_of(experiment)
+        verb = "Resuming" if resumed else "Running"
+        self.console.print(f"[bold]{verb}[/] {experiment.name}: strategy [cyan]{experiment.strategy}[/] "
+                           f"({experiment.strategy_reason})")
+        done = sum(1 for t in history if t.state.is_finished())
+        self._failed = sum(1 for t in history if t.state is TrialState.FAILED)
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("failed [red]{task.fields[failed]}[/]"), TextColumn("best [green]{task.fields[best]}[/]"),
+            TimeElapsedColumn(), console=self.console, transient=False,
+        )
+        self._task = self._progress.add_task("trials", total=total_trials, completed=done, failed=self._failed,
+                                             best=self._best)
+        self._progress.start()
+
+    def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
+        self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({failure}); "
+                           f"retrying in {delay_s:g}s")
+
+    def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+        if trial.state is TrialState.FAILED:
+            self._failed += 1
+            self.console.print(f"  [red]trial {trial.number} failed[/]: {trial.error}")
+        if best is not None and best.values is not None:
+            self._best = ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
+        if self._progress is not None and self._task is not None:
+            advance = 1 if trial.state.is_finished() else 0
+            self._progress.update(self._task, advance=advance, failed=self._failed, best=self._best)
+
+    def run_stopping(self, reason: str) -> None:
+        if reason.startswith("interrupted") and self._progress is not None:
+            self.console.print(f"[yellow]{reason}[/]: letting running trials finish (Ctrl-C again to stop now)")
+
+    def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self.console.print(f"Stopped: {stop_reason}.")
+        print_best_table(self.console, experiment, trials)
+
+
+def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+                     limit: int = 5) -> None:
+    objectives = objectives_of(experiment)
+    best = ranked(trials, objectives)[:limit]
+    if not best:
+        console.print("[red]No trial completed.[/]")
+        return
+    table = Table(title=f"Best trials of {experiment.name}", title_justify="left")
+    table.add_column("#", justify="right")
+    for o in objectives:
+        table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")
+    table.add_column("params")
+    table.add_column("time", justify="right")
+    for t in best:
+        assert t.values is not None
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
+        table.add_row(str(t.number), *(f"{v:.6g}" for v in t.values), params,
+                      f"{t.duration_s:.2f}s" if t.duration_s is not None else "")
+    console.print(table)
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

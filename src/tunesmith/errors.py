@@ -1,0 +1,63 @@
+"""The one error tree of tunesmith.
+
+::
+
+    TunesmithError
+    ├── SpecError            invalid experiment spec (exit code 2); carries the field path
+    │   └── SpaceError       invalid search space or parameter values
+    ├── ExperimentExists     `run` on a name already in the store (use `resume`)
+    ├── ExperimentNotFound   `resume` / `show` on an unknown name
+    ├── LeaseHeld            another coordinator holds the experiment
+    ├── StorageError         the store cannot be opened, migrated or written
+    └── TrialError           raised inside a trial to fail it with a classified reason
+
+Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+
+class TunesmithError(Exception):
+    """Base of every error tunesmith raises on purpose."""
+
+
+class UserInputError(TunesmithError):
+    """Input the user must fix; the CLI prints the message alone and exits 2."""
+
+
+class SpecError(UserInputError):
+    """An invalid experiment spec.
+
+    Args:
+        path: dotted path of the offending field (``space.C.low``), or ``""`` for the whole spec.
+        message: what is wrong and how to fix it.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class SpaceError(SpecError):
+    """An invalid search space, or parameter values that do not belong to it."""
+
+
+class ExperimentExists(UserInputError):
+    """`run` was asked for an experiment name that the store already has."""
+
+
+class ExperimentNotFound(UserInputError):
+    """No experiment of that name in the store."""
+
+
+class LeaseHeld(UserInputError):
+    """Another live coordinator holds the experiment's lease."""
+
+
+class StorageError(TunesmithError):
+    """The store cannot be opened, migrated, read or written."""
+
+
+class TrialError(TunesmithError):
+    """Raise from a trial to fail it with this message (not retried)."""

@@ -1,0 +1,90 @@
+"""Run one attempt of a trial job, in whatever process the executor chose, and say what happened."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from tunesmith.errors import SpecError, TrialError
+from tunesmith.evaluation.command import command_env, run_command
+from tunesmith.evaluation.context import TrialContext, TrialPruned
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.loading import resolve_function
+from tunesmith.evaluation.results import normalize_result
+from tunesmith.records import Failure, FailureKind, Outcome, Report
+
+TRACEBACK_LINES = 12
+
+
+def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
+                prune_requested: Callable[[], bool]) -> Outcome:
+    """Run ``job`` once. Never raises for anything the trial did: failures come back in the Outcome.
+
+    Args:
+        job: the attempt to run.
+        log: the trial's log, open for writing; the executor has pointed stdout/stderr at it.
+        on_report: called with each intermediate report, as it happens.
+        prune_requested: polled by the trial (``trial.should_prune()``).
+    """
+    started = time.perf_counter()
+    reports: list[Report] = []
+
+    def report(r: Report) -> None:
+        reports.append(r)
+        on_report(r)
+
+    raw: Any = None
+    failure: Failure | None = None
+    pruned = False
+    if job.command is not None:
+        env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
+        raw, failure, pruned = run_command(job.command, job.workdir, env, log, job.metrics, report, prune_requested)
+    else:
+        assert job.function is not None
+        try:
+            fn = resolve_function(job.function, job.base_dir)
+            trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
+                                 prune_requested)
+            raw = fn(dict(job.params), trial)
+            pruned = prune_requested()
+        except TrialPruned:
+            pruned = True
+        except SpecError as e:
+            failure = Failure(FailureKind.EXCEPTION, str(e))
+        except MemoryError:
+            failure = Failure(FailureKind.MEMORY, "MemoryError raised in the trial")
+            _write_traceback(log)
+        except TrialError as e:
+            failure = Failure(FailureKind.EXCEPTION, str(e))
+        except Exception as e:
+            failure = Failure(FailureKind.EXCEPTION, _describe_exception(e))
+            _write_traceback(log)
+    duration = time.perf_counter() - started
+    if failure is not None:
+        return Outcome(failure=failure, duration_s=duration)
+    if pruned:
+        last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
+        return Outcome(values=last, pruned=True, duration_s=duration)
+    normalized = normalize_result(raw, job.metrics)
+    if isinstance(normalized, Failure):
+        return Outcome(failure=normalized, duration_s=duration)
+    values, metrics = normalized
+    return Outcome(values=values, metrics=metrics, duration_s=duration)
+
+
+def _describe_exception(e: BaseException) -> str:
+    """``ValueError: message (at model.py:42 in fit)``: type, message and where it was raised."""
+    text = f"{type(e).__name__}: {e}".strip()
+    frames = traceback.extract_tb(e.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def _write_traceback(log: TextIO) -> None:
+    log.write("".join(traceback.format_exc().splitlines(keepends=True)[-TRACEBACK_LINES * 2:]))
+    log.flush()

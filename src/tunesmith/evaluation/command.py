@@ -1,0 +1,150 @@
+"""Command trials: render ``{param}`` placeholders, run the command, read JSON lines from its stdout.
+
+Placeholders: ``{name}`` for any parameter (shell-quoted; an *inactive* conditional parameter renders as an
+empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter, ``{trial_dir}``,
+``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces.
+
+Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
+(its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
+Every line, JSON or not, is kept in the trial log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tunesmith.records import Failure, FailureKind, ParamValue, Report
+
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
+
+
+def placeholders(command: str) -> list[str]:
+    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+
+
+def render_command(command: str, params: dict[str, ParamValue], all_names: Iterable[str], trial_dir: str,
+                   spec_dir: str | None, seed: int, number: int) -> str:
+    names = set(all_names)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "{{":
+            return "{"
+        if m.group(0) == "}}":
+            return "}"
+        key = m.group(1)
+        if key in params:
+            return shlex.quote(_text(params[key]))
+        if key in names:
+            return "''"  # an inactive conditional parameter
+        if key == "args":
+            return " ".join(f"--{k} {shlex.quote(_text(v))}" for k, v in params.items())
+        builtin = {"trial_dir": trial_dir, "spec_dir": spec_dir or ".", "seed": str(seed), "number": str(number)}
+        return shlex.quote(builtin[key])
+
+    return PLACEHOLDER.sub(sub, command)
+
+
+def _text(v: ParamValue) -> str:
+    if isinstance(v, float):
+        return repr(v)
+    return "" if v is None else str(v)
+
+
+def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: tuple[str, ...],
+                on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
+                term_grace: float = 5.0) -> tuple[Any, Failure | None, bool]:
+    """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned)."""
+    proc = subprocess.Popen(
+        command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=log, text=True, bufsize=1,
+    )
+    result: Any = None
+    pruned = False
+    stop_watch = threading.Event()
+
+    def watch_prune() -> None:
+        nonlocal pruned
+        while not stop_watch.wait(0.1):
+            if prune_requested():
+                pruned = True
+                _terminate(proc, term_grace)
+                return
+
+    watcher = threading.Thread(target=watch_prune, daemon=True)
+    watcher.start()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
+        stripped = line.strip()
+        if not (stripped.startswith("{") and stripped.endswith("}")):
+            continue
+        try:
+            message = json.loads(stripped)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        if "step" in message:
+            value = message.get(metrics[0], message.get("value"))
+            if isinstance(message["step"], int) and isinstance(value, int | float) and not isinstance(value, bool):
+                on_report(Report(message["step"], float(value)))
+        else:
+            result = message
+    code = proc.wait()
+    stop_watch.set()
+    watcher.join()
+    log.flush()
+    if pruned:
+        return result, None, True
+    if code < 0:
+        return result, Failure(FailureKind.CRASHED, f"command killed by signal {_signame(-code)}"), False
+    if code > 128 and code - 128 < 65:
+        return result, Failure(FailureKind.CRASHED, f"command exited with code {code} (signal {_signame(code - 128)})"), False
+    if code != 0:
+        return result, Failure(FailureKind.EXIT_CODE, f"command exited with code {code}"), False
+    if result is None:
+        return None, Failure(FailureKind.INVALID_RESULT,
+                             "command printed no JSON result line (print e.g. {\"" + metrics[0] + "\": 0.93})"), False
+    return result, None, False
+
+
+def _terminate(proc: subprocess.Popen[str], grace: float) -> None:
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+
+
+def _signame(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return str(n)
+
+
+def command_env(base: dict[str, str], job_env: dict[str, str], params: dict[str, ParamValue], number: int,
+                seed: int, trial_dir: str) -> dict[str, str]:
+    env = dict(base)
+    env.update(job_env)
+    env["TUNESMITH_PARAMS"] = json.dumps(params)
+    env["TUNESMITH_TRIAL_NUMBER"] = str(number)
+    env["TUNESMITH_SEED"] = str(seed)
+    env["TUNESMITH_TRIAL_DIR"] = trial_dir
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def default_env() -> dict[str, str]:
+    return dict(os.environ)

@@ -1,0 +1,62 @@
+"""The `trial` object a user's objective function receives."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from tunesmith.errors import TrialError
+from tunesmith.records import ParamValue, Report
+
+
+class TrialContext:
+    """What a running trial can see and do.
+
+    Attributes:
+        number: the trial's number in its experiment (0, 1, ...).
+        seed: a seed for this trial, derived from the experiment's seed and the trial number.
+        params: the active parameters of this trial.
+        workdir: a folder of the trial's own for files, checkpoints and artifacts.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+    """
+
+    def __init__(self, number: int, seed: int, params: dict[str, ParamValue], workdir: str, attempt: int,
+                 on_report: Callable[[Report], None], prune_requested: Callable[[], bool]) -> None:
+        self.number = number
+        self.seed = seed
+        self.params = params
+        self.workdir = Path(workdir)
+        self.attempt = attempt
+        self._on_report = on_report
+        self._prune_requested = prune_requested
+        self._reports: list[Report] = []
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate value (validation score after an epoch, say) at ``step``.
+
+        Raises:
+            TrialError: when step is not a non-negative integer or value is not a finite number.
+        """
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise TrialError(f"trial.report: step must be a non-negative int; got {step!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise TrialError(f"trial.report: value must be a finite number; got {value!r}")
+        report = Report(step, float(value))
+        self._reports.append(report)
+        self._on_report(report)
+
+    def should_prune(self) -> bool:
+        """True when the scheduler decided this trial should stop now (return the last value, or anything)."""
+        return self._prune_requested()
+
+    @property
+    def reports(self) -> tuple[Report, ...]:
+        return tuple(self._reports)
+
+    def __repr__(self) -> str:
+        return f"TrialContext(number={self.number}, seed={self.seed}, params={self.params})"
+
+
+class TrialPruned(Exception):  # noqa: N818 - named for what it signals, like Optuna's
+    """Raise from an objective to stop the trial as pruned (after ``trial.should_prune()`` said so)."""

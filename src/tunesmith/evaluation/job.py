@@ -1,0 +1,38 @@
+"""A TrialJob: everything a worker needs to run one attempt of one trial, as plain JSON-able data.
+
+Jobs cross process boundaries as JSON (never pickle), so a worker can be any process that speaks the protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tunesmith.records import ParamValue
+
+
+@dataclass(frozen=True, slots=True)
+class TrialJob:
+    experiment: str
+    number: int
+    attempt: int
+    params: dict[str, ParamValue]
+    seed: int
+    workdir: str                      # the trial's own folder; created before the job is submitted
+    log_path: str
+    metrics: tuple[str, ...]          # objective metric names, in order
+    function: str | None = None       # "module:function" or "/path/file.py:function"
+    command: str | None = None        # already rendered: placeholders substituted
+    env: dict[str, str] = field(default_factory=dict)
+    base_dir: str | None = None       # the spec's folder: importable, and the function trial's cwd
+    timeout: float | None = None
+    memory_limit: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["metrics"] = list(self.metrics)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrialJob:
+        return cls(**{**d, "metrics": tuple(d["metrics"])})

@@ -1,0 +1,60 @@
+"""Resolve a trial function reference (``module:function`` or ``/path/file.py:function``)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import SpecError
+
+_cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
+
+
+def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
+    """The callable named by ``ref``; ``base_dir`` (the spec's folder) is importable.
+
+    Raises:
+        SpecError: at ``trial.function``, saying what could not be found and where it was looked for.
+    """
+    key = (ref, base_dir)
+    if key in _cache:
+        return _cache[key]
+    module_part, _, attr_path = ref.rpartition(":")
+    if base_dir and base_dir not in sys.path:
+        sys.path.insert(0, base_dir)
+    where = f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else ""
+    try:
+        if module_part.endswith(".py"):
+            path = Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
+            if not path.is_file():
+                raise SpecError("trial.function", f"file {str(path)!r} does not exist")
+            name = "tunesmith_user_" + path.stem + "_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+            module = sys.modules.get(name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_part)
+    except SpecError:
+        raise
+    except ModuleNotFoundError as e:
+        raise SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}") from None
+    except Exception as e:  # the user's module raised while importing
+        raise SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}") from None
+    obj: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise SpecError("trial.function", f"{module_part!r} has no attribute {part!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise SpecError("trial.function", f"{ref!r} is not callable")
+    _cache[key] = obj
+    return obj

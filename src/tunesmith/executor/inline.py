@@ -1,0 +1,53 @@
+"""The inline executor: trials run in the coordinator's own process, one at a time. For debugging.
+
+No isolation: a crash in the trial takes the run down, and timeouts and memory limits are not enforced
+(the runner warns when the spec sets them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+
+from tunesmith.evaluation.attempt import run_attempt
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.records import Failure, FailureKind, Outcome
+
+
+class InlineExecutor:
+    def __init__(self) -> None:
+        self._events: deque[ExecutorEvent] = deque()
+        self._pending: deque[TrialJob] = deque()
+
+    def start(self) -> None:
+        pass
+
+    def free_slots(self) -> int:
+        return 0 if self._pending else 1
+
+    def submit(self, job: TrialJob) -> None:
+        self._pending.append(job)
+
+    def poll(self, timeout: float) -> list[ExecutorEvent]:
+        if self._pending:
+            job = self._pending.popleft()
+            with open(job.log_path, "a", encoding="utf-8") as log, \
+                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                outcome = run_attempt(job, log, lambda r: self._events.append(TrialReported(job.number, r)),
+                                      lambda: False)
+            self._events.append(AttemptEnded(job.number, job.attempt, outcome))
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def stop(self, number: int, kind: FailureKind) -> None:
+        for job in list(self._pending):
+            if job.number == number:
+                self._pending.remove(job)
+                self._events.append(AttemptEnded(number, job.attempt, Outcome(failure=Failure(kind, "stopped"))))
+
+    def close(self, grace: float) -> list[ExecutorEvent]:
+        for job in list(self._pending):
+            self.stop(job.number, FailureKind.INTERRUPTED)
+        return self.poll(0)

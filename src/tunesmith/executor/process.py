@@ -1,0 +1,250 @@
+"""The process executor: each trial runs in a worker process of its own session.
+
+Workers are reused from trial to trial (a fresh interpreter per trial would re-import the user's libraries every
+time) and replaced when one crashes, is killed for its timeout or memory limit, or has run
+``max_trials_per_worker`` trials. A crash, a leak or a hang in user code therefore costs one trial, never the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from tunesmith.clock import Clock, SystemClock
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.processes import kill_session, session_rss
+from tunesmith.executor.wire import outcome_from_json
+from tunesmith.records import Failure, FailureKind, Outcome, Report
+from tunesmith.spec.units import format_duration
+
+MEMORY_CHECK_INTERVAL = 0.25
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    commands: int                      # fd we write commands to
+    events: int                        # fd we read events from
+    buffer: bytes = b""
+    job: TrialJob | None = None
+    started: float = 0.0
+    kill_reason: Failure | None = None
+    trials_run: int = 0
+    retiring: bool = False
+    reported: list[Report] = field(default_factory=list)
+
+
+class ProcessExecutor:
+    """Args:
+        workers: how many trials run at once.
+        max_trials_per_worker: replace a worker after this many trials (guards against leaks); None: never.
+        preload: a trial function reference to import in each new worker before its first job.
+        base_dir: the folder ``preload`` resolves from.
+        clock: the clock for deadlines.
+    """
+
+    def __init__(self, workers: int, max_trials_per_worker: int | None = None, preload: str | None = None,
+                 base_dir: str | None = None, clock: Clock | None = None) -> None:
+        self.workers = workers
+        self.max_trials_per_worker = max_trials_per_worker
+        self.preload = preload
+        self.base_dir = base_dir
+        self.clock = clock or SystemClock()
+        self._pool: list[_Worker] = []
+        self._selector = selectors.DefaultSelector()
+        self._events: list[ExecutorEvent] = []
+        self._last_memory_check = 0.0
+        self._closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for _ in range(self.workers):
+            self._spawn()
+
+    def _spawn(self) -> _Worker:
+        cmd_r, cmd_w = os.pipe()
+        evt_r, evt_w = os.pipe()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tunesmith.executor.worker", str(cmd_r), str(evt_w)],
+            pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )
+        os.close(cmd_r)
+        os.close(evt_w)
+        os.set_blocking(evt_r, False)
+        worker = _Worker(proc=proc, commands=cmd_w, events=evt_r)
+        self._pool.append(worker)
+        self._selector.register(evt_r, selectors.EVENT_READ, worker)
+        if self.preload:
+            self._send(worker, {"op": "preload", "function": self.preload, "base_dir": self.base_dir})
+        return worker
+
+    def free_slots(self) -> int:
+        return 0 if self._closing else sum(1 for w in self._pool if w.job is None and not w.retiring)
+
+    def submit(self, job: TrialJob) -> None:
+        worker = next(w for w in self._pool if w.job is None and not w.retiring)
+        worker.job = job
+        worker.started = self.clock.monotonic()
+        worker.kill_reason = None
+        worker.reported = []
+        self._send(worker, {"op": "run", "job": job.to_json()})
+
+    def stop(self, number: int, kind: FailureKind) -> None:
+        for w in self._pool:
+            if w.job is not None and w.job.number == number:
+                self._kill(w, Failure(kind, "stopped by the coordinator" if kind is not FailureKind.INTERRUPTED
+                                      else "interrupted by the user"))
+
+    def close(self, grace: float) -> list[ExecutorEvent]:
+        self._closing = True
+        events: list[ExecutorEvent] = []
+        deadline = self.clock.monotonic() + grace
+        for w in self._pool:
+            if w.job is None:
+                self._send(w, {"op": "exit"})
+        while any(w.job is not None for w in self._pool) and self.clock.monotonic() < deadline:
+            events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
+        for w in self._pool:
+            if w.job is not None:
+                self._kill(w, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} grace period"))
+        while any(w.job is not None for w in self._pool):
+            events += self.poll(0.2)
+        for w in list(self._pool):
+            self._retire(w)
+        self._selector.close()
+        return events
+
+    # -- events ------------------------------------------------------------------------------------------------
+    def poll(self, timeout: float) -> list[ExecutorEvent]:
+        wait = timeout
+        now = self.clock.monotonic()
+        for w in self._pool:
+            if w.job is not None and w.job.timeout is not None and w.kill_reason is None:
+                wait = min(wait, max(0.0, w.started + w.job.timeout - now))
+            if w.job is not None and w.job.memory_limit is not None:
+                wait = min(wait, MEMORY_CHECK_INTERVAL)
+        if not self._events:
+            for key, _ in self._selector.select(wait):
+                self._read(key.data)
+        self._enforce_limits()
+        events, self._events = self._events, []
+        return events
+
+    def _read(self, w: _Worker) -> None:
+        try:
+            chunk = os.read(w.events, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self._worker_gone(w)
+            return
+        w.buffer += chunk
+        *lines, w.buffer = w.buffer.split(b"\n")
+        for line in lines:
+            if line:
+                self._handle(w, json.loads(line))
+
+    def _handle(self, w: _Worker, msg: dict[str, object]) -> None:
+        ev = msg.get("ev")
+        if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
+            report = Report(int(msg["step"]), float(msg["value"]))  # type: ignore[arg-type]
+            w.reported.append(report)
+            self._events.append(TrialReported(w.job.number, report))
+        elif ev == "result" and w.job is not None and msg["number"] == w.job.number:
+            job = w.job
+            outcome = outcome_from_json(msg["outcome"])  # type: ignore[arg-type]
+            if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
+                outcome = Outcome(failure=w.kill_reason, duration_s=outcome.duration_s)
+            w.job = None
+            w.trials_run += 1
+            self._events.append(AttemptEnded(job.number, job.attempt, outcome))
+            if w.kill_reason is None and self.max_trials_per_worker and w.trials_run >= self.max_trials_per_worker:
+                self._send(w, {"op": "exit"})
+                w.retiring = True
+                if not self._closing:
+                    self._spawn()
+
+    def _worker_gone(self, w: _Worker) -> None:
+        """The worker's event pipe closed: it exited, crashed, or we killed it."""
+        code = w.proc.wait()
+        kill_session(w.proc.pid)  # whatever it started dies with it
+        if w.job is not None:
+            job = w.job
+            failure = w.kill_reason or _crash_reason(code)
+            self._events.append(AttemptEnded(job.number, job.attempt, Outcome(
+                failure=failure, duration_s=self.clock.monotonic() - w.started)))
+            w.job = None
+        self._retire(w)
+        if not self._closing and not w.retiring and len([x for x in self._pool if not x.retiring]) < self.workers:
+            self._spawn()
+
+    def _enforce_limits(self) -> None:
+        now = self.clock.monotonic()
+        check_memory = now - self._last_memory_check >= MEMORY_CHECK_INTERVAL
+        if check_memory:
+            self._last_memory_check = now
+        for w in self._pool:
+            job = w.job
+            if job is None or w.kill_reason is not None:
+                continue
+            if job.timeout is not None and now - w.started >= job.timeout:
+                self._kill(w, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {format_duration(job.timeout)}; "
+                                                           "the trial's whole process tree was killed"))
+            elif job.memory_limit is not None and check_memory:
+                rss = session_rss(w.proc.pid)
+                if rss > job.memory_limit:
+                    self._kill(w, Failure(FailureKind.MEMORY, f"memory use {_mib(rss)} exceeded memory_limit "
+                                                              f"{_mib(job.memory_limit)}; killed"))
+
+    def _kill(self, w: _Worker, reason: Failure) -> None:
+        if w.kill_reason is None:
+            w.kill_reason = reason
+        kill_session(w.proc.pid)
+
+    def _retire(self, w: _Worker) -> None:
+        if w in self._pool:
+            self._pool.remove(w)
+            try:
+                self._selector.unregister(w.events)
+            except (KeyError, ValueError):
+                pass
+            for fd in (w.commands, w.events):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if w.proc.poll() is None and w.job is None and not w.retiring:
+                kill_session(w.proc.pid)
+            try:
+                w.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                kill_session(w.proc.pid)
+                w.proc.wait()
+
+    def _send(self, w: _Worker, message: dict[str, object]) -> None:
+        try:
+            os.write(w.commands, (json.dumps(message) + "\n").encode())
+        except (BrokenPipeError, OSError):
+            pass  # the worker is gone; its closed event pipe reports that
+
+
+def _crash_reason(code: int) -> Failure:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        hint = " (the OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
+        return Failure(FailureKind.CRASHED, f"worker process killed by signal {name}{hint}")
+    return Failure(FailureKind.CRASHED, f"worker process exited with code {code} during the trial")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"

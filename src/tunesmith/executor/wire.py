@@ -1,0 +1,33 @@
+"""The JSON-lines protocol between the coordinator and its worker processes (no pickle on any pipe).
+
+coordinator -> worker: ``{"op": "run", "job": {...}}``, ``{"op": "prune"}``, ``{"op": "preload", "function": ..., "base_dir": ...}``, ``{"op": "exit"}``
+worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``,
+``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunesmith.records import Failure, FailureKind, Outcome
+
+
+def outcome_to_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "values": list(o.values) if o.values is not None else None,
+        "metrics": dict(o.metrics),
+        "failure": {"kind": o.failure.kind.value, "message": o.failure.message} if o.failure else None,
+        "pruned": o.pruned,
+        "duration_s": o.duration_s,
+    }
+
+
+def outcome_from_json(d: dict[str, Any]) -> Outcome:
+    f = d.get("failure")
+    return Outcome(
+        values=tuple(d["values"]) if d.get("values") is not None else None,
+        metrics=d.get("metrics") or {},
+        failure=Failure(FailureKind(f["kind"]), f["message"]) if f else None,
+        pruned=bool(d.get("pruned")),
+        duration_s=float(d.get("duration_s") or 0.0),
+    )

@@ -1,0 +1,99 @@
+"""A reusable trial worker process: ``python -m tunesmith.executor.worker CMD_FD EVENT_FD``.
+
+It runs jobs one after another, each with stdout/stderr pointed at the trial's own log. When the coordinator
+goes away (its end of the command pipe closes) the worker kills its whole session, so no trial outlives it.
+Kept free of heavy imports: it starts in tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+from typing import Any
+
+from tunesmith.evaluation.attempt import run_attempt
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.loading import resolve_function
+from tunesmith.executor.wire import outcome_to_json
+
+
+def main(cmd_fd: int, event_fd: int) -> None:
+    commands = os.fdopen(cmd_fd, "r", encoding="utf-8")
+    events = os.fdopen(event_fd, "w", encoding="utf-8", buffering=1)
+    send_lock = threading.Lock()
+    jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    prune = threading.Event()
+
+    def send(message: dict[str, Any]) -> None:
+        line = json.dumps(message) + "\n"
+        with send_lock:
+            events.write(line)
+            events.flush()
+
+    def read_commands() -> None:
+        for line in commands:
+            msg = json.loads(line)
+            op = msg.get("op")
+            if op == "run":
+                jobs.put(msg["job"])
+            elif op == "prune":
+                prune.set()
+            elif op == "preload":
+                jobs.put({"preload": msg["function"], "base_dir": msg.get("base_dir")})
+            elif op == "exit":
+                jobs.put(None)
+                return
+        # The coordinator is gone: nothing may outlive it.
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=read_commands, name="tunesmith-commands", daemon=True).start()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    send({"ev": "ready", "pid": os.getpid()})
+    while True:
+        item = jobs.get()
+        if item is None:
+            break
+        if "preload" in item:
+            _preload(item["preload"], item.get("base_dir"), devnull)
+            continue
+        job = TrialJob.from_json(item)
+        prune.clear()
+        if job.base_dir and job.function is not None:
+            os.chdir(job.base_dir)
+        with open(job.log_path, "a", encoding="utf-8") as log:
+            _point_output_at(log.fileno())
+            try:
+                outcome = run_attempt(
+                    job, log,
+                    lambda r, n=job.number: send({"ev": "report", "number": n, "step": r.step, "value": r.value}),
+                    prune.is_set,
+                )
+            finally:
+                _point_output_at(devnull)
+        send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome)})
+
+
+def _point_output_at(fd: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+
+
+def _preload(function: str, base_dir: str | None, devnull: int) -> None:
+    """Import the trial's module before the first job arrives; a failure here surfaces in the trial."""
+    _point_output_at(devnull)
+    try:
+        if base_dir:
+            os.chdir(base_dir)
+        resolve_function(function, base_dir)
+    except Exception:  # noqa: BLE001 - the trial reports it properly
+        pass
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,172 @@
+"""Frozen records and state enums that cross layer boundaries.
+
+Nothing here does I/O. Layers exchange these, never untyped dicts.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ParamValue = float | int | str | bool | None
+Params = Mapping[str, ParamValue]
+
+
+class Direction(enum.StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """True when ``a`` is strictly better than ``b``."""
+        return a < b if self is Direction.MINIMIZE else a > b
+
+
+class TrialState(enum.StrEnum):
+    QUEUED = "queued"          # created, waiting for a worker (e.g. a retry in backoff)
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PRUNED = "pruned"          # stopped early by a scheduler; its last report is its value
+    FAILED = "failed"
+    LOST = "lost"              # its coordinator or worker vanished; re-run on resume
+    INTERRUPTED = "interrupted"  # stopped by the user (Ctrl-C / SIGTERM); re-run on resume
+
+    def is_finished(self) -> bool:
+        """A final state: the trial will not run again by itself."""
+        return self in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED)
+
+    def counts_against_budget(self) -> bool:
+        return self.is_finished()
+
+
+class FailureKind(enum.StrEnum):
+    """Why a trial attempt failed; decides whether it is retried."""
+
+    EXCEPTION = "exception"            # user code raised
+    INVALID_RESULT = "invalid_result"  # NaN, inf, None, a string, a missing metric
+    EXIT_CODE = "exit_code"            # command trial exited non-zero
+    CRASHED = "crashed"                # killed by a signal (SIGSEGV, SIGKILL)
+    TIMEOUT = "timeout"                # exceeded trial_timeout
+    MEMORY = "memory"                  # exceeded memory_limit
+    LOST = "lost"                      # worker vanished without a word
+    INTERRUPTED = "interrupted"        # stopped by the user
+
+    def is_infrastructure(self) -> bool:
+        """Faults of the machine rather than of the code: worth retrying by default."""
+        return self in (FailureKind.CRASHED, FailureKind.MEMORY, FailureKind.LOST)
+
+
+class RunStatus(enum.StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"      # budget spent or strategy exhausted
+    INTERRUPTED = "interrupted"  # stopped by signal; resumable
+    FAILED = "failed"            # stopped by an error; resumable
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveSpec:
+    metric: str
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    kind: FailureKind
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one trial attempt produced, as the executor saw it.
+
+    Exactly one of ``values`` (completed) or ``failure`` is set, unless ``pruned``.
+    """
+
+    values: tuple[float, ...] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    failure: Failure | None = None
+    pruned: bool = False
+    duration_s: float = 0.0
+
+    @property
+    def state(self) -> TrialState:
+        if self.failure is not None:
+            return TrialState.INTERRUPTED if self.failure.kind is FailureKind.INTERRUPTED else TrialState.FAILED
+        return TrialState.PRUNED if self.pruned else TrialState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """An intermediate value reported by a trial at a step (an epoch, an iteration)."""
+
+    step: int
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRecord:
+    """A trial as the store keeps it."""
+
+    number: int
+    state: TrialState
+    params: Mapping[str, ParamValue]
+    seed: int
+    values: tuple[float, ...] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    intermediate: tuple[Report, ...] = ()
+    attempts: int = 0
+    error: str | None = None
+    failure_kind: FailureKind | None = None
+    log_path: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+
+    def value_map(self, objectives: tuple[ObjectiveSpec, ...]) -> dict[str, float] | None:
+        if self.values is None:
+            return None
+        return {o.metric: v for o, v in zip(objectives, self.values, strict=True)}
+
+    def to_json(self, objectives: tuple[ObjectiveSpec, ...]) -> dict[str, Any]:
+        """The public JSON shape of a trial (`tunesmith trials --json`)."""
+        return {
+            "number": self.number,
+            "state": self.state.value,
+            "params": dict(self.params),
+            "values": self.value_map(objectives),
+            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
+            "intermediate": [[r.step, _json_float(r.value)] for r in self.intermediate],
+            "error": self.error,
+            "failure_kind": self.failure_kind.value if self.failure_kind else None,
+            "attempts": self.attempts,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 6),
+            "seed": self.seed,
+            "log_path": self.log_path,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRecord:
+    """An experiment as the store keeps it: its full spec and where it stands."""
+
+    id: int
+    name: str
+    spec: Mapping[str, Any]
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    strategy: str | None = None          # what `auto` (or the user) resolved to
+    strategy_reason: str | None = None
+
+
+def _json_float(v: float) -> float | str:
+    """JSON has no NaN/inf; keep them readable rather than invalid."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v

@@ -1,0 +1,384 @@
+"""The tuning loop, and the one place that wires the layers together.
+
+spec -> space -> strategy -> executor -> store -> selection, with listeners watching. ``prepare`` checks a spec
+completely without writing anything (``tunesmith validate``); ``run_experiment`` records and runs a new
+experiment; ``resume_experiment`` continues one from the store after any stop, a SIGKILL included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from tunesmith.budget import BudgetTracker
+from tunesmith.clock import Clock, SystemClock
+from tunesmith.errors import LeaseHeld, SpecError
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.loading import resolve_function
+from tunesmith.events import RunListener
+from tunesmith.executor.base import AttemptEnded, Executor, TrialReported
+from tunesmith.records import (
+    ExperimentRecord, Failure, FailureKind, Outcome, RunStatus, TrialRecord, TrialState,
+)
+from tunesmith.seeding import derive_seed, fresh_seed
+from tunesmith.selection import best_trial
+from tunesmith.space import SearchSpace
+from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
+from tunesmith.storage.sql import SQLStore, lease_owner_id
+from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
+
+LEASE_TTL = 120.0
+LEASE_RENEW_EVERY = 20.0
+POLL_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fully checked experiment, ready to record and run. Producing one writes nothing."""
+
+    spec: ExperimentSpec          # with seed, workdir and base_dir filled in (what gets stored)
+    space: SearchSpace
+    decision: StrategyDecision
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    experiment: ExperimentRecord
+    trials: list[TrialRecord]
+    stop_reason: str
+    status: RunStatus
+
+
+def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> Plan:
+    """Check everything a spec implies beyond its schema: the strategy and its options, the trial code.
+
+    Raises:
+        SpecError: naming the field and the fix.
+    """
+    space = spec.search_space
+    if decision is None:
+        decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
+                          len(spec.objective), spec.executor.workers)
+    if spec.trial.function is not None:
+        resolve_function(spec.trial.function, spec.base_dir)
+    else:
+        assert spec.trial.command is not None
+        allowed = set(space.names) | set(BUILTIN_PLACEHOLDERS)
+        for name in placeholders(spec.trial.command):
+            if name not in allowed:
+                raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
+                                f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
+                                "(write {{ and }} for literal braces)")
+    warnings = []
+    if spec.executor.kind == "inline":
+        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(spec.executor, k) is not None]
+        if ignored:
+            warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
+                            "own process (use kind: process)")
+        if spec.executor.workers > 1:
+            warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    filled = spec.model_copy(update={
+        "seed": spec.seed if spec.seed is not None else fresh_seed(),
+        "workdir": os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name)),
+        "base_dir": os.path.abspath(spec.base_dir or "."),
+    })
+    return Plan(filled, space, decision, tuple(warnings))
+
+
+def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener | None = None,
+                   clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None) -> RunResult:
+    """Record a new experiment and run it to the end of its budget.
+
+    Raises:
+        SpecError: the spec is invalid (nothing was recorded).
+        ExperimentExists: the name is taken in this store.
+    """
+    clock = clock or SystemClock()
+    plan = prepare(spec)
+    experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
+                                         plan.decision.reason, clock.now())
+    runner = Runner(store, experiment, plan, listener, clock)
+    if on_runner:
+        on_runner(runner)
+    return runner.run(resumed=False)
+
+
+def resume_experiment(name: str, store: SQLStore, listener: RunListener | None = None, clock: Clock | None = None,
+                      on_runner: Callable[[Runner], None] | None = None) -> RunResult:
+    """Continue an experiment from its record: lost trials re-run, finished ones are replayed, the budget holds."""
+    clock = clock or SystemClock()
+    experiment = store.experiment(name)
+    spec = spec_from_dict(experiment.spec)
+    stored = StrategyDecision(experiment.strategy or spec.strategy.name,
+                              dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
+                              experiment.strategy_reason or "")
+    plan = prepare(spec, decision=stored)
+    runner = Runner(store, experiment, plan, listener, clock)
+    if on_runner:
+        on_runner(runner)
+    return runner.run(resumed=True)
+
+
+@dataclass
+class _Running:
+    record: TrialRecord
+    token: int
+    reports: list = field(default_factory=list)  # type: ignore[type-arg]
+
+
+class Runner:
+    """Runs one experiment's loop. Use :func:`run_experiment` / :func:`resume_experiment` to build one."""
+
+    def __init__(self, store: SQLStore, experiment: ExperimentRecord, plan: Plan, listener: RunListener | None,
+                 clock: Clock, executor: Executor | None = None) -> None:
+        self.store = store
+        self.experiment = experiment
+        self.plan = plan
+        self.spec = plan.spec
+        self.listener = listener or RunListener()
+        self.clock = clock
+        self.executor = executor or self._make_executor()
+        self._stop_requested: str | None = None
+        self._immediate = False
+        self._owner = lease_owner_id()
+
+    def _make_executor(self) -> Executor:
+        ex = self.spec.executor
+        if ex.kind == "inline":
+            from tunesmith.executor.inline import InlineExecutor
+
+            return InlineExecutor()
+        from tunesmith.executor.process import ProcessExecutor
+
+        return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=self.spec.trial.function,
+                               base_dir=self.spec.base_dir, clock=self.clock)
+
+    def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
+        """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
+        self._stop_requested = self._stop_requested or reason
+        self._immediate = self._immediate or immediate
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def run(self, resumed: bool) -> RunResult:
+        exp_id = self.experiment.id
+        holder = self.store.acquire_lease(exp_id, self._owner, self.clock.now(), LEASE_TTL)
+        if holder is not None:
+            raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
+                            "wait for it to finish or stop it, then `tunesmith resume`")
+        try:
+            return self._run(resumed)
+        finally:
+            self.store.release_lease(exp_id, self._owner)
+
+    def _run(self, resumed: bool) -> RunResult:
+        spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
+        history = store.trials(exp_id)
+        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
+        reruns: deque[TrialRecord] = deque()
+        for t in history:
+            if t.state in (TrialState.RUNNING, TrialState.QUEUED):
+                lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
+                               failure_kind=FailureKind.LOST)
+                store.save_trial(exp_id, lost, "trial_lost", clock.now())
+                reruns.append(lost)
+            elif t.state in (TrialState.LOST, TrialState.INTERRUPTED):
+                reruns.append(t)
+        finished = [t for t in history if t.state.is_finished()]
+        strategy: Strategy = build_strategy(self.plan.decision, self.plan.space,
+                                            [o.direction for o in spec.objectives], derive_seed(spec.seed or 0, "strategy"),
+                                            spec.executor.workers)
+        strategy.replay(finished)
+        budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
+        for t in finished:
+            budget.observe(t)
+        store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(reruns)})
+        self.experiment = store.experiment(spec.name)
+        self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
+
+        allocated = len(history)
+        running: dict[int, _Running] = {}
+        retry_queue: list[tuple[float, TrialRecord, int]] = []
+        exhausted = False
+        stop_reason = ""
+        last_lease = clock.monotonic()
+        done = list(finished)
+        self.executor.start()
+        interrupted_by_exception: BaseException | None = None
+
+        def finish(rt: _Running, outcome: Outcome) -> None:
+            rec = rt.record
+            failure = outcome.failure
+            now = clock.now()
+            if (failure is not None and failure.kind in spec.executor.retry_on
+                    and rec.attempts <= spec.executor.retries and self._stop_requested is None):
+                delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
+                queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
+                                 duration_s=outcome.duration_s)
+                store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
+                retry_queue.append((clock.monotonic() + delay, queued, rt.token))
+                self.listener.trial_retrying(queued, failure, delay)
+                return
+            final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
+                            error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
+                            finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
+            store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
+            if final.state is not TrialState.INTERRUPTED:
+                strategy.tell(rt.token, final.state, final.values)
+                budget.observe(final)
+                done.append(final)
+            self.listener.trial_finished(final, best_trial(done, spec.objectives))
+
+        def launch(rec: TrialRecord, token: int) -> None:
+            trial_dir = Path(rec.log_path or "").parent
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            command = None
+            if spec.trial.command is not None:
+                command = render_command(spec.trial.command, dict(rec.params), self.plan.space.names, str(trial_dir),
+                                         spec.base_dir, rec.seed, rec.number)
+            job = TrialJob(
+                experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
+                seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
+                metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function, command=command,
+                env=dict(spec.trial.env), base_dir=spec.base_dir, timeout=spec.executor.trial_timeout,
+                memory_limit=spec.executor.memory_limit,
+            )
+            running[rec.number] = _Running(rec, token)
+            self.executor.submit(job)
+            self.listener.trial_started(rec)
+
+        def rerun(rec: TrialRecord, token: int, event: str) -> None:
+            again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=clock.now(),
+                            finished_at=None)
+            store.save_trial(exp_id, again, event, clock.now())
+            launch(again, token)
+
+        log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
+        try:
+            while True:
+                mono = clock.monotonic()
+                if mono - last_lease >= LEASE_RENEW_EVERY:
+                    store.acquire_lease(exp_id, self._owner, clock.now(), LEASE_TTL)
+                    last_lease = mono
+                if self._stop_requested:
+                    stop_reason = self._stop_requested
+                    break
+                budget_stop = budget.stop_reason(mono)
+                # Dispatch while there are free workers.
+                while self.executor.free_slots() > 0:
+                    ready = [r for r in retry_queue if r[0] <= mono]
+                    if ready:
+                        retry_queue.remove(ready[0])
+                        rerun(ready[0][1], ready[0][2], "trial_retry_started")
+                    elif reruns and budget_stop is None:
+                        rec = reruns.popleft()
+                        rerun(rec, strategy.adopt(dict(rec.params)).token, "trial_rerun")
+                    elif not exhausted and budget.may_start(allocated, mono):
+                        proposal = strategy.ask()
+                        if proposal is None:
+                            exhausted = True
+                            break
+                        rec = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template)
+                        allocated += 1
+                        launch(rec, proposal.token)
+                    else:
+                        break
+                if not running and not retry_queue:
+                    if exhausted:
+                        stop_reason = "the strategy has proposed every configuration"
+                        break
+                    if budget_stop is not None:
+                        stop_reason = budget_stop
+                        break
+                    if not reruns and not budget.may_start(allocated, mono):
+                        stop_reason = budget.stop_reason(mono) or "trial budget allocated"
+                        break
+                timeout = POLL_INTERVAL
+                if retry_queue and not running:
+                    timeout = max(0.0, min(r[0] for r in retry_queue) - mono)
+                for ev in self.executor.poll(timeout):
+                    if isinstance(ev, TrialReported):
+                        rt = running.get(ev.number)
+                        if rt is not None:
+                            rt.reports.append(ev.report)
+                            store.add_report(exp_id, ev.number, rt.record.attempts, ev.report, clock.now())
+                            strategy.report(rt.token, ev.report)
+                    elif isinstance(ev, AttemptEnded):
+                        rt = running.pop(ev.number, None)
+                        if rt is not None:
+                            finish(rt, ev.outcome)
+        except KeyboardInterrupt as e:  # a second Ctrl-C during an inline trial
+            interrupted_by_exception = e
+            stop_reason = "interrupted"
+        except BaseException as e:
+            interrupted_by_exception = e
+            stop_reason = f"stopped by an error: {type(e).__name__}: {e}"
+            raise
+        finally:
+            self.listener.run_stopping(stop_reason)
+            grace = 0.0 if (self._immediate or interrupted_by_exception) else spec.executor.grace_period
+            try:
+                for ev in self.executor.close(grace):
+                    if isinstance(ev, AttemptEnded) and ev.number in running:
+                        outcome = ev.outcome
+                        if self._stop_requested and outcome.failure and outcome.failure.kind is not FailureKind.INTERRUPTED \
+                                and outcome.failure.kind in (FailureKind.CRASHED, FailureKind.LOST):
+                            outcome = Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user"))
+                        finish(running.pop(ev.number), outcome)
+                for rt in list(running.values()):
+                    finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
+                running.clear()
+                for _, rec, _token in retry_queue:
+                    store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
+                if self._stop_requested or isinstance(interrupted_by_exception, KeyboardInterrupt):
+                    status = RunStatus.INTERRUPTED
+                elif interrupted_by_exception is not None:
+                    status = RunStatus.FAILED
+                else:
+                    status = RunStatus.COMPLETED
+                store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
+            except Exception:
+                if interrupted_by_exception is None:
+                    raise
+        trials = store.trials(exp_id)
+        self.experiment = store.experiment(spec.name)
+        self.listener.run_finished(self.experiment, trials, stop_reason)
+        return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+
+
+def _elapsed_before(store: SQLStore, exp_id: int) -> float:
+    """Seconds earlier runs of this experiment spent, from the event log (a killed run ends at its last event)."""
+    total, start, last = 0.0, None, None
+    for ev in store.events(exp_id):
+        if ev.kind == "run_running":
+            if start is not None and last is not None:
+                total += last - start
+            start = ev.at
+        last = ev.at
+    if start is not None and last is not None:
+        total += last - start
+    return total
+
+
+def install_signal_handlers(runner: Runner) -> None:
+    """First Ctrl-C / SIGTERM: stop gracefully. Second: stop now (still leaving the store consistent)."""
+    count = {"n": 0}
+
+    def handler(signum: int, _frame: object) -> None:
+        count["n"] += 1
+        name = signal.Signals(signum).name
+        if count["n"] == 1:
+            runner.request_stop(f"interrupted by {name}")
+        else:
+            runner.request_stop(f"interrupted by {name}", immediate=True)
+            if runner.spec.executor.kind == "inline":
+                raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)

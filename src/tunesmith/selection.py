@@ -1,0 +1,42 @@
+"""Pick candidates from finished trials: the best trial, the Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
+
+
+def completed(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return [t for t in trials if t.state is TrialState.COMPLETED and t.values is not None]
+
+
+def _key(objectives: Sequence[ObjectiveSpec], t: TrialRecord) -> tuple[float, ...]:
+    """Values turned so that smaller is better for every objective."""
+    assert t.values is not None
+    return tuple(v if o.direction.value == "minimize" else -v for o, v in zip(objectives, t.values, strict=True))
+
+
+def ranked(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> list[TrialRecord]:
+    """Completed trials, best first (lexicographic on the objectives; ties by trial number)."""
+    return sorted(completed(trials), key=lambda t: (_key(objectives, t), t.number))
+
+
+def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> TrialRecord | None:
+    """The best completed trial. With several objectives: the Pareto-optimal trial best on the first objective."""
+    if len(objectives) > 1:
+        front = pareto_front(trials, objectives)
+        return front[0] if front else None
+    r = ranked(trials, objectives)
+    return r[0] if r else None
+
+
+def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> list[TrialRecord]:
+    """Completed trials that no other completed trial dominates, sorted by the first objective."""
+    candidates = [(t, _key(objectives, t)) for t in completed(trials)]
+    front = []
+    for t, k in candidates:
+        dominated = any(all(a <= b for a, b in zip(o, k, strict=True)) and o != k for _, o in candidates)
+        if not dominated:
+            front.append((t, k))
+    return [t for t, _ in sorted(front, key=lambda p: (p[1], p[0].number))]

@@ -1,0 +1,157 @@
+"""Parameter domains: Float, Int, Categorical.
+
+These are the spec's parameter models and the public Python API at once (``tunesmith.Float(0.001, 1000, log=True)``),
+so a space declared in YAML and one declared in Python are the same objects. Cross-parameter checks (``when``)
+live in :mod:`tunesmith.space.search_space`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from tunesmith.records import ParamValue
+from tunesmith.strict_model import StrictModel
+
+# A condition: parent parameter name -> the value (or any of the values) that activates this parameter.
+When = dict[str, ParamValue | list[ParamValue]]
+
+
+class _Domain(StrictModel):
+
+    when: When | None = Field(default=None, description="activate only when these parameters have these values")
+
+    def contains(self, value: Any) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class Float(_Domain):
+    """A real-valued parameter in [low, high]; ``log`` samples on a log scale; ``step`` discretises."""
+
+    type: Literal["float"] = "float"
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    def __init__(self, low: float | None = None, high: float | None = None, /, **kw: Any) -> None:
+        if low is not None:
+            kw["low"] = low
+        if high is not None:
+            kw["high"] = high
+        super().__init__(**kw)
+
+    @model_validator(mode="after")
+    def _check(self) -> Float:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low and high must be finite numbers; got low={self.low}, high={self.high}")
+        if self.low >= self.high:
+            raise ValueError(f"low must be < high; got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low must be > 0 when log is true; got low={self.low} (use log: false or a positive low)")
+        if self.step is not None:
+            if self.log:
+                raise ValueError("step and log cannot be combined; drop one of them")
+            if self.step <= 0:
+                raise ValueError(f"step must be > 0; got {self.step}")
+            n = (self.high - self.low) / self.step
+            if abs(n - round(n)) > 1e-8 * max(1.0, n):
+                raise ValueError(
+                    f"high - low must be a multiple of step; got low={self.low}, high={self.high}, step={self.step} "
+                    f"(try high={self.low + math.floor(n) * self.step:g})"
+                )
+        return self
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def grid(self, points: int) -> list[float]:
+        if self.step is not None:
+            n = int(round((self.high - self.low) / self.step))
+            return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+        if points == 1:
+            return [self.low]
+        if self.log:
+            a, b = math.log(self.low), math.log(self.high)
+            return [math.exp(a + (b - a) * i / (points - 1)) for i in range(points)]
+        return [self.low + (self.high - self.low) * i / (points - 1) for i in range(points)]
+
+
+class Int(_Domain):
+    """An integer parameter in [low, high] (both included); ``log`` and ``step`` as for Float."""
+
+    type: Literal["int"] = "int"
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+    def __init__(self, low: int | None = None, high: int | None = None, /, **kw: Any) -> None:
+        if low is not None:
+            kw["low"] = low
+        if high is not None:
+            kw["high"] = high
+        super().__init__(**kw)
+
+    @model_validator(mode="after")
+    def _check(self) -> Int:
+        if self.low >= self.high:
+            raise ValueError(f"low must be < high; got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low must be >= 1 when log is true; got low={self.low}")
+        if self.step < 1:
+            raise ValueError(f"step must be >= 1; got {self.step}")
+        if self.log and self.step != 1:
+            raise ValueError("step and log cannot be combined; drop one of them")
+        if (self.high - self.low) % self.step:
+            fixed = self.low + (self.high - self.low) // self.step * self.step
+            raise ValueError(
+                f"high - low must be a multiple of step; got low={self.low}, high={self.high}, step={self.step} "
+                f"(try high={fixed})"
+            )
+        return self
+
+    def contains(self, value: Any) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
+
+    def grid(self, points: int) -> list[int]:
+        return list(range(self.low, self.high + 1, self.step))
+
+
+class Categorical(_Domain):
+    """One of a list of choices (strings, numbers, booleans or null)."""
+
+    type: Literal["categorical"] = "categorical"
+    choices: list[ParamValue]
+
+    def __init__(self, choices: list[ParamValue] | None = None, /, **kw: Any) -> None:
+        if choices is not None:
+            kw["choices"] = list(choices)
+        super().__init__(**kw)
+
+    @model_validator(mode="after")
+    def _check(self) -> Categorical:
+        if not self.choices:
+            raise ValueError("choices must not be empty; list at least one value")
+        seen: list[ParamValue] = []
+        for c in self.choices:
+            if any(c == s and type(c) is type(s) for s in seen):
+                raise ValueError(f"choices must be unique; {c!r} appears twice")
+            seen.append(c)
+        return self
+
+    def contains(self, value: Any) -> bool:
+        return any(value == c and type(value) is type(c) for c in self.choices)
+
+    def grid(self, points: int) -> list[ParamValue]:
+        return list(self.choices)
+
+
+Domain = Annotated[Float | Int | Categorical, Field(discriminator="type")]

@@ -1,0 +1,147 @@
+"""A validated search space: domains plus the conditions between them."""
+
+from __future__ import annotations
+
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.errors import SpaceError
+from tunesmith.records import ParamValue
+from tunesmith.space.domains import Categorical, Float, Int, _Domain
+
+AnyDomain = Float | Int | Categorical
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Parameters in an order where every parent comes before the parameters it conditions.
+
+    Build with :meth:`from_domains`, which checks the conditions; code past that trusts the space.
+    """
+
+    domains: Mapping[str, AnyDomain]
+    order: tuple[str, ...]
+
+    @classmethod
+    def from_domains(cls, domains: Mapping[str, AnyDomain], path: str = "space") -> SearchSpace:
+        if not domains:
+            raise SpaceError(path, "the search space is empty; declare at least one parameter")
+        for name, dom in domains.items():
+            if not isinstance(dom, _Domain):
+                raise SpaceError(f"{path}.{name}", f"expected Float, Int or Categorical; got {dom!r}")
+            for parent, allowed in (dom.when or {}).items():
+                where = f"{path}.{name}.when.{parent}"
+                if parent == name:
+                    raise SpaceError(where, "a parameter cannot be conditioned on itself")
+                if parent not in domains:
+                    known = ", ".join(sorted(domains))
+                    raise SpaceError(where, f"names an unknown parameter {parent!r}; known parameters: {known}")
+                pdom = domains[parent]
+                for v in allowed if isinstance(allowed, list) else [allowed]:
+                    if not pdom.contains(v):
+                        hint = f"; choices are {pdom.choices}" if isinstance(pdom, Categorical) else ""
+                        raise SpaceError(where, f"value {v!r} is not in the domain of {parent!r}{hint}")
+        order = _topological(domains, path)
+        return cls(domains=dict(domains), order=order)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.order
+
+    @property
+    def is_conditional(self) -> bool:
+        return any(d.when for d in self.domains.values())
+
+    def is_active(self, name: str, assigned: Mapping[str, ParamValue]) -> bool:
+        """Whether ``name`` is active given the values assigned so far (parents come first in ``order``)."""
+        for parent, allowed in (self.domains[name].when or {}).items():
+            if parent not in assigned:
+                return False
+            options = allowed if isinstance(allowed, list) else [allowed]
+            if not any(assigned[parent] == o and type(assigned[parent]) is type(o) for o in options):
+                return False
+        return True
+
+    def sample_active(self, pick: Any) -> dict[str, ParamValue]:
+        """Assign values in order, asking ``pick(name, domain)`` for each active parameter only."""
+        assigned: dict[str, ParamValue] = {}
+        for name in self.order:
+            if self.is_active(name, assigned):
+                assigned[name] = pick(name, self.domains[name])
+        return assigned
+
+    def validate_params(self, params: Mapping[str, Any], path: str = "params") -> dict[str, ParamValue]:
+        """Check a full configuration: active parameters present and in range, nothing else."""
+        out: dict[str, ParamValue] = {}
+        for name in self.order:
+            if not self.is_active(name, out):
+                continue
+            if name not in params:
+                raise SpaceError(f"{path}.{name}", "missing a value for this active parameter")
+            value = params[name]
+            dom = self.domains[name]
+            if isinstance(dom, Float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not dom.contains(value):
+                raise SpaceError(f"{path}.{name}", f"value {value!r} is outside the domain {_describe(dom)}")
+            out[name] = value
+        extra = sorted(set(params) - set(out))
+        if extra:
+            raise SpaceError(f"{path}.{extra[0]}", "not an active parameter of the space for this configuration")
+        return out
+
+    def grid_size(self, float_points: int) -> int:
+        return sum(1 for _ in self.iter_grid(float_points))
+
+    def iter_grid(self, float_points: int) -> Iterator[dict[str, ParamValue]]:
+        """Every configuration of the grid, conditions respected, in a fixed order."""
+
+        def expand(i: int, assigned: dict[str, ParamValue]) -> Iterator[dict[str, ParamValue]]:
+            if i == len(self.order):
+                yield dict(assigned)
+                return
+            name = self.order[i]
+            if not self.is_active(name, assigned):
+                yield from expand(i + 1, assigned)
+                return
+            for v in self.domains[name].grid(float_points):
+                assigned[name] = v
+                yield from expand(i + 1, assigned)
+                del assigned[name]
+
+        yield from expand(0, {})
+
+    def to_json(self) -> dict[str, Any]:
+        return {n: self.domains[n].model_dump(exclude_none=True) for n in self.order}
+
+
+def _describe(dom: AnyDomain) -> str:
+    if isinstance(dom, Categorical):
+        return f"choices {dom.choices}"
+    return f"[{dom.low}, {dom.high}]" + (f" step {dom.step}" if getattr(dom, "step", None) not in (None, 1) else "")
+
+
+def _topological(domains: Mapping[str, AnyDomain], path: str) -> tuple[str, ...]:
+    declared = list(domains)
+    done: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(n: str, chain: tuple[str, ...]) -> None:
+        if n in done:
+            return
+        if n in visiting:
+            cycle = " -> ".join((*chain, n))
+            raise SpaceError(f"{path}.{n}.when", f"conditions form a cycle ({cycle}); remove one of the `when` links")
+        visiting.add(n)
+        for parent in domains[n].when or {}:
+            visit(parent, (*chain, n))
+        visiting.discard(n)
+        done.append(n)
+
+    for n in declared:
+        visit(n, ())
+    return tuple(done)
+
+

@@ -1,0 +1,107 @@
+"""Load a spec from YAML (safely) or a dict, and turn validation errors into one message with a field path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from tunesmith.errors import SpecError
+from tunesmith.spec.model import ExperimentSpec
+
+_DOMAIN_TAGS = ("float", "int", "categorical")
+
+
+def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
+    """Read and validate a YAML spec file.
+
+    Args:
+        path: the spec file.
+        **overrides: top-level keys replacing the file's (``name``, ``storage``...); ``None`` values are ignored.
+
+    Raises:
+        SpecError: one message naming the field and the fix.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("", f"spec file {str(p)!r} does not exist") from None
+    except OSError as e:
+        raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.setdefault("base_dir", str(p.resolve().parent))
+    return spec_from_dict(data)
+
+
+def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
+    """Validate a spec given as a mapping (a parsed YAML document, or a stored spec)."""
+    try:
+        return ExperimentSpec.model_validate(dict(data))
+    except ValidationError as e:
+        raise format_validation_error(e, data) from None
+
+
+def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> SpecError:
+    """The first problem in ``error`` as a SpecError: field path, what is wrong, what was received."""
+    first = error.errors(include_url=False)[0]
+    path = _path(first["loc"], data)
+    kind = first["type"]
+    msg: str = first["msg"]
+    got = first.get("input")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, "):]
+    if kind == "union_tag_not_found":
+        msg = "missing `type`; use one of float, int, categorical"
+    elif kind == "union_tag_invalid":
+        tag = first.get("ctx", {}).get("tag")
+        close = difflib.get_close_matches(str(tag), _DOMAIN_TAGS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
+    elif kind == "missing":
+        msg = "this field is required"
+    elif kind in ("enum", "literal_error"):
+        expected = first.get("ctx", {}).get("expected", "")
+        options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
+        close = difflib.get_close_matches(str(got), options, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        msg = f"must be one of {expected}; got {got!r}{hint}"
+    elif kind == "extra_forbidden":
+        msg = "unknown key"
+    elif kind == "string_pattern_mismatch" and path == "name":
+        msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
+    elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
+        msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
+    elif kind in ("model_type", "dict_type"):
+        msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
+    return SpecError(path or "spec", msg)
+
+
+def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    items = list(loc)
+    for i, item in enumerate(items):
+        if i == 2 and items[0] == "space" and item in _DOMAIN_TAGS:
+            continue  # the discriminated union's tag, not a user-visible key
+        if i == 1 and items[0] == "objective" and item == 0 and isinstance(data.get("objective"), dict):
+            continue  # a single objective was written as a mapping, not a list
+        if isinstance(item, str) and item.startswith("function-") or item in ("constrained-str", "[key]"):
+            continue
+        parts.append(str(item))
+    return ".".join(parts)

@@ -1,0 +1,189 @@
+"""The experiment spec: what to tune, how to search, how to run, within what budget.
+
+One model serves YAML and Python. Validation happens here, once; later layers trust a spec they are given.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from tunesmith.records import Direction, FailureKind, ObjectiveSpec
+from tunesmith.space.domains import Domain
+from tunesmith.space.search_space import SearchSpace
+from tunesmith.spec.units import parse_duration, parse_size
+from tunesmith.strict_model import StrictModel
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2")
+
+
+class Objective(StrictModel):
+    """A metric to optimise and its direction."""
+
+    metric: str = Field(min_length=1)
+    direction: Direction
+
+    def to_record(self) -> ObjectiveSpec:
+        return ObjectiveSpec(self.metric, self.direction)
+
+
+class Budget(StrictModel):
+    """When to stop. Whatever limit is reached first ends the run."""
+
+    trials: int | None = Field(default=100, gt=0, description="trials that reach a final state")
+    wall_time: Duration | None = Field(default=None, description="time since the run started")
+    target: float | None = Field(default=None, description="stop once the best value reaches this")
+    patience: int | None = Field(default=None, gt=0, description="stop after this many trials without improvement")
+
+
+class Executor(StrictModel):
+    """Where and how trials run."""
+
+    kind: Literal["process", "inline"] = "process"
+    workers: int = Field(default=1, ge=1, le=1024)
+    trial_timeout: Duration | None = None
+    memory_limit: Size | None = None
+    retries: int = Field(default=1, ge=0, le=100, description="extra attempts for failures in retry_on")
+    retry_on: tuple[FailureKind, ...] = (FailureKind.CRASHED, FailureKind.MEMORY, FailureKind.LOST)
+    retry_backoff: Duration = Field(default=1.0, description="wait before the first retry; doubles each time")
+    grace_period: Duration = Field(default=30.0, description="how long running trials may finish after Ctrl-C")
+    max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
+
+
+class TrialRef(StrictModel):
+    """The code a trial runs: a Python function or a shell command."""
+
+    function: str | None = None
+    command: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("function")
+    @classmethod
+    def _function_form(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*", v):
+            raise ValueError(f"must look like 'module:function' or 'path/to/file.py:function'; got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TrialRef:
+        if (self.function is None) == (self.command is None):
+            raise ValueError("give exactly one of `function` ('module:function') or `command` ('python train.py ...')")
+        if self.command is not None and not self.command.strip():
+            raise ValueError("command must not be empty")
+        return self
+
+
+class StrategyChoice(StrictModel):
+    """A search strategy by name, with options passed to it."""
+
+    name: str = "auto"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_forms(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "options" not in data:
+            options = {k: v for k, v in data.items() if k != "name"}
+            return {"name": data.get("name", "auto"), "options": options}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in STRATEGIES:
+            import difflib
+
+            close = difflib.get_close_matches(v, STRATEGIES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown strategy {v!r}; {hint}choose one of {', '.join(STRATEGIES)} (got {v!r})")
+        return v
+
+
+def _objective_list(value: Any) -> Any:
+    return [value] if isinstance(value, dict | Objective) else value
+
+
+def _trial_ref(value: Any) -> Any:
+    """Accept a Python callable in the Python API and store it as an importable reference."""
+    if callable(value) and not isinstance(value, type):
+        return {"function": function_reference(value)}
+    if isinstance(value, str):
+        return {"function": value} if ":" in value and " " not in value else {"command": value}
+    return value
+
+
+def function_reference(fn: Callable[..., Any]) -> str:
+    """``module:function`` for a module-level function; ``/abs/file.py:function`` for one defined in a script."""
+    qualname = getattr(fn, "__qualname__", "")
+    module = getattr(fn, "__module__", None)
+    if not qualname or "<" in qualname or module is None:
+        raise ValueError(
+            f"the trial function must be a module-level function (not a lambda or a nested function); got {fn!r}"
+        )
+    if module == "__main__":
+        source = inspect.getsourcefile(fn)
+        if source is None:
+            raise ValueError("the trial function is defined interactively; move it into a .py file")
+        return f"{os.path.abspath(source)}:{qualname}"
+    return f"{module}:{qualname}"
+
+
+class ExperimentSpec(StrictModel):
+    """A complete, declared experiment. See the README's spec reference."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    objective: Annotated[tuple[Objective, ...], BeforeValidator(_objective_list)] = Field(min_length=1)
+    space: dict[str, Domain]
+    strategy: StrategyChoice = Field(default_factory=StrategyChoice)
+    budget: Budget = Field(default_factory=Budget)
+    executor: Executor = Field(default_factory=Executor)
+    trial: Annotated[TrialRef, BeforeValidator(_trial_ref)]
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    storage: str | None = None
+    workdir: str | None = None
+    base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("objective")
+    @classmethod
+    def _distinct_metrics(cls, v: tuple[Objective, ...]) -> tuple[Objective, ...]:
+        names = [o.metric for o in v]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            raise ValueError(f"metric {dup!r} appears twice; each objective needs its own metric")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ExperimentSpec:
+        SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
+        if self.budget.target is not None and len(self.objective) > 1:
+            raise ValueError("budget.target applies to one objective; remove it or use a single objective")
+        if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:
+            if self.budget.target is None and self.strategy.name != "grid":
+                raise ValueError("budget needs at least one of trials, wall_time or patience")
+        if self.strategy.name == "nsga2" and len(self.objective) < 2:
+            pass  # NSGA-II works on one objective too; allowed.
+        return self
+
+    @property
+    def objectives(self) -> tuple[ObjectiveSpec, ...]:
+        return tuple(o.to_record() for o in self.objective)
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.from_domains(self.space)
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as stored with the experiment (re-loadable with ``ExperimentSpec.model_validate``)."""
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,83 @@
+"""The TrialStore protocol: the durable record of experiments, trials and events.
+
+Every method is one transaction: when it returns, what it wrote survives a crash of this process. Writers
+call it *before* acting on a state change (a trial is recorded RUNNING before its job is submitted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tunesmith.records import ExperimentRecord, ParamValue, Report, RunStatus, TrialRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    kind: str
+    at: float
+    trial_number: int | None
+    payload: Mapping[str, Any]
+
+
+class TrialStore(Protocol):
+    def create_experiment(self, name: str, spec: Mapping[str, Any], strategy: str, strategy_reason: str,
+                          now: float) -> ExperimentRecord:
+        """Record a new experiment. Raises ExperimentExists when the name is taken."""
+        ...
+
+    def experiment(self, name: str) -> ExperimentRecord:
+        """The experiment called ``name``. Raises ExperimentNotFound."""
+        ...
+
+    def experiments(self) -> list[ExperimentRecord]:
+        ...
+
+    def set_status(self, experiment_id: int, status: RunStatus, now: float, detail: Mapping[str, Any] | None = None) -> None:
+        """Change the run status and log it as an event."""
+        ...
+
+    def acquire_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        """Take (or renew) the coordinator lease; None on success, else the current holder."""
+        ...
+
+    def release_lease(self, experiment_id: int, owner: str) -> None:
+        ...
+
+    def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
+                  log_path_template: str) -> TrialRecord:
+        """Allocate the next trial number and record the trial RUNNING (attempt 1).
+
+        The trial's seed derives from ``experiment_seed`` and its number; ``log_path_template`` has ``{number}``.
+        """
+        ...
+
+    def save_trial(self, experiment_id: int, trial: TrialRecord, event: str, now: float,
+                   detail: Mapping[str, Any] | None = None) -> None:
+        """Write the whole trial record and append ``event`` for it."""
+        ...
+
+    def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
+        ...
+
+    def trials(self, experiment_id: int) -> list[TrialRecord]:
+        """All trials, by number, with the intermediate reports of their latest attempt."""
+        ...
+
+    def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
+        ...
+
+    def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
+                     detail: Mapping[str, Any] | None = None) -> None:
+        ...
+
+    def delete_experiment(self, name: str) -> None:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+__all__ = ["Event", "TrialStore"]

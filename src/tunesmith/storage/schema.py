@@ -1,0 +1,74 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create and evolve them.
+
+Timestamps are seconds since the epoch (float); structured fields are JSON text, portable across SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+HEAD_REVISION = "0001"
+
+metadata = MetaData()
+
+experiments = Table(
+    "experiments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("spec", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("strategy", String(32)),
+    Column("strategy_reason", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("next_number", Integer, nullable=False, server_default="0"),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", Float),
+)
+
+trials = Table(
+    "trials", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("seed", Integer, nullable=False),
+    Column("values", Text),
+    Column("metrics", Text, nullable=False, server_default="{}"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("failure_kind", String(32)),
+    Column("log_path", Text),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("duration_s", Float),
+    Column("heartbeat_at", Float),
+    UniqueConstraint("experiment_id", "number", name="uq_trials_experiment_number"),
+    Index("ix_trials_experiment_state", "experiment_id", "state"),
+)
+
+trial_reports = Table(
+    "trial_reports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_id", Integer, ForeignKey("trials.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("step", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_trial_reports_trial", "trial_id", "step"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("trial_number", Integer),
+    Column("kind", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("payload", Text, nullable=False, server_default="{}"),
+    Index("ix_events_experiment", "experiment_id", "id"),
+)

@@ -1,0 +1,322 @@
+"""The SQL store: SQLite (embedded default, WAL) and PostgreSQL (psycopg 3), one code path.
+
+Trial numbers come from an atomic ``UPDATE ... RETURNING`` on the experiment's counter, so several writers never
+hand out the same number. Each public method is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageError
+from tunesmith.records import (
+    ExperimentRecord, FailureKind, ParamValue, Report, RunStatus, TrialRecord, TrialState,
+)
+from tunesmith.seeding import derive_seed
+from tunesmith.storage.base import Event
+from tunesmith.storage.schema import HEAD_REVISION, events, experiments, trial_reports, trials
+
+DEFAULT_URL = "sqlite:///tunesmith.db"
+
+
+def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
+    """Where the store lives: ``--storage``, else the spec's ``storage:``, else ``TUNESMITH_STORAGE``, else ./tunesmith.db."""
+    return explicit or spec_storage or env.get("TUNESMITH_STORAGE") or DEFAULT_URL
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+class SQLStore:
+    """Args:
+        url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
+        sqlite_synchronous: SQLite's ``synchronous`` pragma: NORMAL (the default) survives a crash of any
+            process; FULL also survives power loss, at the cost of an fsync per commit.
+    """
+
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.sqlite_synchronous = sqlite_synchronous
+        self._engine: Engine | None = None
+
+    # -- connection and schema ------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = self._connect()
+        return self._engine
+
+    def _connect(self) -> Engine:
+        try:
+            url = make_url(self.url)
+        except ArgumentError:
+            raise StorageError(f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        is_sqlite = url.get_backend_name() == "sqlite"
+        if is_sqlite and url.database and url.database != ":memory:":
+            folder = Path(url.database).resolve().parent
+            if not folder.is_dir():
+                raise StorageError(f"storage: the folder {str(folder)!r} for the SQLite file does not exist")
+        try:
+            kwargs: dict[str, Any] = {}
+            if is_sqlite:
+                kwargs["connect_args"] = {"timeout": 30}
+            else:
+                kwargs["pool_pre_ping"] = True
+            engine = create_engine(url, **kwargs)
+        except NoSuchModuleError:
+            raise StorageError(f"storage: no SQLAlchemy dialect for {url.drivername!r}") from None
+        except ModuleNotFoundError as e:
+            raise StorageError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
+                               "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
+        if is_sqlite:
+            sync = self.sqlite_synchronous
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute(f"PRAGMA synchronous={sync}")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+        try:
+            with engine.connect() as conn:
+                self._migrate(conn)
+        except OperationalError as e:
+            raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
+        return engine
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring the schema to the head revision (a no-op, one query, when it already is)."""
+        try:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            conn.rollback()
+            current = None
+        if current == HEAD_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (ExperimentExists, ExperimentNotFound):
+            raise
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as e:
+            raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- experiments --------------------------------------------------------------------------------------------
+    def create_experiment(self, name: str, spec: Mapping[str, Any], strategy: str, strategy_reason: str,
+                          now: float) -> ExperimentRecord:
+        try:
+            with self._tx("record the experiment") as conn:
+                exp_id = conn.execute(insert(experiments).values(
+                    name=name, spec=json.dumps(spec), status=RunStatus.CREATED.value, strategy=strategy,
+                    strategy_reason=strategy_reason, created_at=now, updated_at=now, next_number=0,
+                ).returning(experiments.c.id)).scalar_one()
+                conn.execute(insert(events).values(experiment_id=exp_id, kind="experiment_created", at=now,
+                                                   payload=json.dumps({"strategy": strategy, "reason": strategy_reason})))
+        except IntegrityError:
+            raise ExperimentExists(
+                f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
+                f"continue it with `tunesmith resume {name}`, or choose another name (--name)"
+            ) from None
+        return self.experiment(name)
+
+    def experiment(self, name: str) -> ExperimentRecord:
+        with self._tx("read the experiment") as conn:
+            row = conn.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
+        if row is None:
+            known = [e.name for e in self.experiments()]
+            hint = f"; experiments here: {', '.join(known[:10])}" if known else "; the store has no experiments yet"
+            raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
+        return _experiment(row)
+
+    def experiments(self) -> list[ExperimentRecord]:
+        with self._tx("list experiments") as conn:
+            rows = conn.execute(select(experiments).order_by(experiments.c.id)).mappings().all()
+        return [_experiment(r) for r in rows]
+
+    def set_status(self, experiment_id: int, status: RunStatus, now: float,
+                   detail: Mapping[str, Any] | None = None) -> None:
+        with self._tx("update the experiment status") as conn:
+            conn.execute(update(experiments).where(experiments.c.id == experiment_id)
+                         .values(status=status.value, updated_at=now))
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind=f"run_{status.value}", at=now,
+                                               payload=json.dumps(dict(detail or {}))))
+
+    def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
+                     detail: Mapping[str, Any] | None = None) -> None:
+        with self._tx("record an event") as conn:
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind=kind, at=now,
+                                               trial_number=trial_number, payload=json.dumps(dict(detail or {}))))
+
+    def acquire_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        with self._tx("take the experiment's lease") as conn:
+            row = conn.execute(select(experiments.c.lease_owner, experiments.c.lease_expires_at)
+                               .where(experiments.c.id == experiment_id).with_for_update()).first()
+            if row is None:
+                return "nobody (the experiment is gone)"
+            holder, expires = row
+            if holder and holder != owner and expires is not None and expires > now and _holder_alive(holder):
+                return str(holder)
+            conn.execute(update(experiments).where(experiments.c.id == experiment_id)
+                         .values(lease_owner=owner, lease_expires_at=now + ttl))
+        return None
+
+    def release_lease(self, experiment_id: int, owner: str) -> None:
+        with self._tx("release the experiment's lease") as conn:
+            conn.execute(update(experiments)
+                         .where(experiments.c.id == experiment_id, experiments.c.lease_owner == owner)
+                         .values(lease_owner=None, lease_expires_at=None))
+
+    def delete_experiment(self, name: str) -> None:
+        exp = self.experiment(name)
+        with self._tx("delete the experiment") as conn:
+            trial_ids = select(trials.c.id).where(trials.c.experiment_id == exp.id)
+            conn.execute(delete(trial_reports).where(trial_reports.c.trial_id.in_(trial_ids)))
+            conn.execute(delete(trials).where(trials.c.experiment_id == exp.id))
+            conn.execute(delete(events).where(events.c.experiment_id == exp.id))
+            conn.execute(delete(experiments).where(experiments.c.id == exp.id))
+
+    # -- trials -------------------------------------------------------------------------------------------------
+    def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
+                  log_path_template: str) -> TrialRecord:
+        with self._tx("record a new trial") as conn:
+            number = conn.execute(
+                update(experiments).where(experiments.c.id == experiment_id)
+                .values(next_number=experiments.c.next_number + 1).returning(experiments.c.next_number)
+            ).scalar_one() - 1
+            record = TrialRecord(number=number, state=TrialState.RUNNING, params=dict(params),
+                                 seed=derive_seed(experiment_seed, number), attempts=1, started_at=now,
+                                 log_path=log_path_template.format(number=number))
+            conn.execute(insert(trials).values(experiment_id=experiment_id, **_trial_row(record), heartbeat_at=now))
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind="trial_started", at=now,
+                                               trial_number=number, payload=json.dumps({"attempt": 1})))
+        return record
+
+    def save_trial(self, experiment_id: int, trial: TrialRecord, event: str, now: float,
+                   detail: Mapping[str, Any] | None = None) -> None:
+        with self._tx("record the trial") as conn:
+            conn.execute(update(trials).where(trials.c.experiment_id == experiment_id,
+                                              trials.c.number == trial.number)
+                         .values(**_trial_row(trial), heartbeat_at=now))
+            payload = {"state": trial.state.value, "attempt": trial.attempts, **(detail or {})}
+            if trial.error:
+                payload["error"] = trial.error
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind=event, at=now,
+                                               trial_number=trial.number, payload=json.dumps(payload)))
+
+    def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
+        with self._tx("record an intermediate value") as conn:
+            trial_id = select(trials.c.id).where(trials.c.experiment_id == experiment_id,
+                                                 trials.c.number == number).scalar_subquery()
+            conn.execute(insert(trial_reports).values(trial_id=trial_id, attempt=attempt, step=report.step,
+                                                      value=report.value, at=now))
+
+    def trials(self, experiment_id: int) -> list[TrialRecord]:
+        with self._tx("read trials") as conn:
+            rows = conn.execute(select(trials).where(trials.c.experiment_id == experiment_id)
+                                .order_by(trials.c.number)).mappings().all()
+            reports = conn.execute(
+                select(trial_reports.c.trial_id, trial_reports.c.step, trial_reports.c.value)
+                .join(trials, trials.c.id == trial_reports.c.trial_id)
+                .where(trials.c.experiment_id == experiment_id, trial_reports.c.attempt == trials.c.attempts)
+                .order_by(trial_reports.c.id)
+            ).all()
+        by_trial: dict[int, list[Report]] = {}  # the latest attempt's reports; earlier attempts' stay stored
+        for trial_id, step, value in reports:
+            by_trial.setdefault(trial_id, []).append(Report(step, value))
+        return [_trial(r, by_trial.get(r["id"], [])) for r in rows]
+
+    def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
+        with self._tx("read events") as conn:
+            rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)
+                                .order_by(events.c.id)).mappings().all()
+        return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
+
+
+def _trial_row(t: TrialRecord) -> dict[str, Any]:
+    return {
+        "number": t.number, "state": t.state.value, "params": json.dumps(dict(t.params)), "seed": t.seed,
+        "values": json.dumps(list(t.values)) if t.values is not None else None,
+        "metrics": json.dumps(dict(t.metrics)), "attempts": t.attempts, "error": t.error,
+        "failure_kind": t.failure_kind.value if t.failure_kind else None, "log_path": t.log_path,
+        "started_at": t.started_at, "finished_at": t.finished_at, "duration_s": t.duration_s,
+    }
+
+
+def _trial(r: Mapping[str, Any], reports: list[Report]) -> TrialRecord:
+    return TrialRecord(
+        number=r["number"], state=TrialState(r["state"]), params=json.loads(r["params"]), seed=r["seed"],
+        values=tuple(json.loads(r["values"])) if r["values"] is not None else None,
+        metrics=json.loads(r["metrics"]), intermediate=tuple(reports), attempts=r["attempts"], error=r["error"],
+        failure_kind=FailureKind(r["failure_kind"]) if r["failure_kind"] else None, log_path=r["log_path"],
+        started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
+    )
+
+
+def _experiment(r: Mapping[str, Any]) -> ExperimentRecord:
+    return ExperimentRecord(
+        id=r["id"], name=r["name"], spec=json.loads(r["spec"]), status=RunStatus(r["status"]),
+        created_at=r["created_at"], updated_at=r["updated_at"], strategy=r["strategy"],
+        strategy_reason=r["strategy_reason"],
+    )
+
+
+def lease_owner_id() -> str:
+    """``host:pid:random`` naming this coordinator."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def _holder_alive(holder: str) -> bool:
+    """A holder on this host whose process is gone does not hold anything (its lease died with it)."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reason(e: SQLAlchemyError) -> str:
+    orig = getattr(e, "orig", None)
+    return str(orig or e).strip().splitlines()[0]

@@ -1,0 +1,49 @@
+"""Search strategies behind one protocol: random, grid, qmc, tpe, cmaes, gp, nsga2 and `auto`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tunesmith.errors import SpecError
+from tunesmith.records import Direction
+from tunesmith.space import SearchSpace
+from tunesmith.strategy.auto import choose
+from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
+from tunesmith.strategy.grid import GridStrategy
+
+__all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
+
+_GRID_OPTIONS = ("points", "shuffle")
+
+
+def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
+           workers: int) -> StrategyDecision:
+    """Resolve ``auto`` and check the options of the named strategy, without building it."""
+    if name == "auto":
+        if options:
+            raise SpecError(f"strategy.{next(iter(options))}", "`auto` takes no options; name a strategy to set options")
+        return choose(space, trials, objectives, workers)
+    if name == "grid":
+        for key in options:
+            if key not in _GRID_OPTIONS:
+                raise SpecError(f"strategy.{key}", f"not an option of the grid strategy; accepted: {', '.join(_GRID_OPTIONS)}")
+        return StrategyDecision("grid", dict(options), "chosen in the spec")
+    from tunesmith.strategy import optuna_adapter
+
+    optuna_adapter.check_options(name, options)
+    if name == "gp" and not optuna_adapter.torch_available():
+        raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
+    return StrategyDecision(name, dict(options), "chosen in the spec")
+
+
+def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,
+                   workers: int) -> Strategy:
+    """The strategy object for a decision."""
+    if decision.name == "grid":
+        opts = dict(decision.options)
+        return GridStrategy(space, points=int(opts.get("points", 5)), shuffle=bool(opts.get("shuffle", False)), seed=seed)
+    from tunesmith.strategy import optuna_adapter
+
+    options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}
+    return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options)

@@ -1,0 +1,170 @@
+"""Optuna's samplers behind tunesmith's Strategy protocol. The only module that imports optuna.
+
+Each experiment gets an in-memory Optuna study used purely as the sampler's working memory: tunesmith's own
+store is the record of truth, and on resume the study is rebuilt from it with :meth:`OptunaStrategy.replay`.
+Outstanding proposals stay RUNNING in that study, which is what lets TPE's constant liar (and the population
+samplers) keep parallel proposals apart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import inspect
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState as OptunaState
+
+from tunesmith.errors import SpecError
+from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.space import Categorical, Float, Int, SearchSpace
+from tunesmith.strategy.base import Proposal
+
+optuna.logging.set_verbosity(logging.WARNING)
+
+_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "random": optuna.samplers.RandomSampler,
+    "tpe": optuna.samplers.TPESampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
+# Options tunesmith sets itself (seed from the spec) or that cannot come from YAML (callables).
+_RESERVED = {"seed", "constraints_func", "gamma", "weights", "independent_sampler", "mutation", "crossover",
+             "elite_population_selection_strategy", "child_generation_strategy", "after_trial_strategy",
+             "source_trials", "x0"}
+_STATE = {TrialState.COMPLETED: OptunaState.COMPLETE, TrialState.PRUNED: OptunaState.PRUNED,
+          TrialState.FAILED: OptunaState.FAIL}
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def default_options(name: str, space: SearchSpace, workers: int) -> dict[str, Any]:
+    """tunesmith's defaults for each sampler, before the user's options are applied."""
+    if name == "tpe":
+        return {"multivariate": True, "group": space.is_conditional, "constant_liar": True}
+    if name == "qmc":
+        return {"qmc_type": "sobol", "scramble": True, "warn_independent_sampling": False,
+                "warn_asynchronous_seeding": False}
+    if name in ("cmaes", "gp"):
+        return {"warn_independent_sampling": False}
+    return {}
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Raise SpecError for options the sampler does not take."""
+    accepted = sorted(set(inspect.signature(_SAMPLERS[name].__init__).parameters) - {"self"} - _RESERVED)
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; {hint}accepted: {', '.join(accepted)}")
+
+
+class OptunaStrategy:
+    """Args:
+        name: random | tpe | qmc | cmaes | gp | nsga2.
+        space: the search space.
+        directions: one per objective.
+        seed: the sampler's seed.
+        options: keyword arguments for the Optuna sampler (tunesmith's defaults filled in).
+    """
+
+    def __init__(self, name: str, space: SearchSpace, directions: Sequence[Direction], seed: int,
+                 options: dict[str, Any]) -> None:
+        self.name = name
+        self.space = space
+        self.directions = tuple(directions)
+        self.seed = seed
+        self.options = options
+        self._study: optuna.Study | None = None
+        self._live: dict[int, optuna.Trial] = {}
+        self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            if self.name == "gp" and not torch_available():
+                raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    sampler = _SAMPLERS[self.name](seed=self.seed, **self.options)
+            except (TypeError, ValueError) as e:
+                raise SpecError("strategy", f"invalid options for the {self.name} strategy: {e}") from None
+            self._study = optuna.create_study(
+                sampler=sampler, directions=[d.value for d in self.directions],
+                storage=optuna.storages.InMemoryStorage(),
+            )
+        return self._study
+
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        trials = []
+        for t in history:
+            if t.state not in _STATE or (t.state is TrialState.COMPLETED and t.values is None):
+                continue
+            dists = {k: self._distributions[k] for k in t.params if k in self._distributions}
+            trials.append(optuna.trial.create_trial(
+                params=dict(t.params), distributions=dists, state=_STATE[t.state],
+                values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
+                intermediate_values={r.step: r.value for r in t.intermediate},
+            ))
+        if trials:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.add_trials(trials)
+
+    def ask(self) -> Proposal | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial = self.study.ask()
+            params = self.space.sample_active(lambda name, dom: _suggest(trial, name, self._distributions[name]))
+        self._live[trial.number] = trial
+        return Proposal(trial.number, params)
+
+    def adopt(self, params: dict[str, ParamValue]) -> Proposal:
+        self.study.enqueue_trial(dict(params), skip_if_exists=False)
+        proposal = self.ask()
+        assert proposal is not None  # an enqueued trial is always returned
+        return proposal
+
+    def report(self, token: int, report: Report) -> None:
+        trial = self._live.get(token)
+        if trial is not None:
+            trial.report(report.value, report.step)
+
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+        trial = self._live.pop(token, None)
+        if trial is None:
+            return
+        if state is TrialState.COMPLETED and values is not None:
+            self.study.tell(trial, list(values) if len(values) > 1 else values[0])
+        elif state is TrialState.PRUNED:
+            self.study.tell(trial, state=OptunaState.PRUNED)
+        else:
+            self.study.tell(trial, state=OptunaState.FAIL)
+
+
+def to_distribution(dom: Float | Int | Categorical) -> BaseDistribution:
+    if isinstance(dom, Float):
+        return FloatDistribution(dom.low, dom.high, log=dom.log, step=dom.step)
+    if isinstance(dom, Int):
+        return IntDistribution(dom.low, dom.high, log=dom.log, step=dom.step)
+    return CategoricalDistribution(dom.choices)
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> ParamValue:
+    if isinstance(dist, FloatDistribution):
+        return float(trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step))
+    if isinstance(dist, IntDistribution):
+        return int(trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step))
+    assert isinstance(dist, CategoricalDistribution)
+    return trial.suggest_categorical(name, dist.choices)  # type: ignore[arg-type]

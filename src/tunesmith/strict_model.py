@@ -1,0 +1,24 @@
+"""The base of every spec model: frozen, and unknown keys fail with a did-you-mean."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            for key in data:
+                if isinstance(key, str) and key not in known:
+                    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else f"; accepted keys: {', '.join(sorted(known))}"
+                    raise ValueError(f"unknown key {key!r}{hint}")
+        return data

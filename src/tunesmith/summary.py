@@ -1,0 +1,78 @@
+"""How results are presented: the JSON of `show` and `trials`, and CSV rows. One shape for CLI and Python."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.selection import best_trial, pareto_front
+from tunesmith.spec.loader import spec_from_dict
+
+
+def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
+    return spec_from_dict(experiment.spec).objectives
+
+
+def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
+    objectives = objectives_of(experiment)
+    counts = {s.value: 0 for s in TrialState}
+    for t in trials:
+        counts[t.state.value] += 1
+    ended = counts["completed"] + counts["pruned"] + counts["failed"]
+    best = best_trial(trials, objectives)
+    durations = [t.duration_s for t in trials if t.duration_s is not None and t.state.is_finished()]
+    return {
+        "name": experiment.name,
+        "status": experiment.status.value,
+        "objectives": [{"metric": o.metric, "direction": o.direction.value} for o in objectives],
+        "strategy": {"name": experiment.strategy, "reason": experiment.strategy_reason},
+        "trials": counts,
+        "total_trials": len(trials),
+        "failure_rate": round(counts["failed"] / ended, 4) if ended else 0.0,
+        "best": _brief(best, objectives) if best else None,
+        "pareto": [_brief(t, objectives) for t in pareto_front(trials, objectives)] if len(objectives) > 1 else [],
+        "trial_time_s": {"total": round(sum(durations), 3),
+                         "mean": round(sum(durations) / len(durations), 4) if durations else None},
+        "created_at": experiment.created_at,
+        "updated_at": experiment.updated_at,
+        "seed": experiment.spec.get("seed"),
+        "workdir": experiment.spec.get("workdir"),
+    }
+
+
+def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any]:
+    return {"number": t.number, "params": dict(t.params), "values": t.value_map(tuple(objectives)),
+            "metrics": dict(t.metrics), "duration_s": t.duration_s}
+
+
+def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+    objectives = objectives_of(experiment)
+    return [t.to_json(objectives) for t in trials]
+
+
+def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str:
+    """One row per trial: number, state, one column per objective, per parameter, per metric; then the rest."""
+    objectives = objectives_of(experiment)
+    rows = trials_json(experiment, trials)
+    params = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    metrics = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["number", "state", *[o.metric for o in objectives], *[f"param.{p}" for p in params],
+                *[f"metric.{m}" for m in metrics], "attempts", "duration_s", "error", "intermediate"])
+    for r in rows:
+        values = r["values"] or {}
+        w.writerow([r["number"], r["state"], *[values.get(o.metric, "") for o in objectives],
+                    *[_cell(r["params"].get(p, "")) for p in params], *[r["metrics"].get(m, "") for m in metrics],
+                    r["attempts"], r["duration_s"] if r["duration_s"] is not None else "", r["error"] or "",
+                    json.dumps(r["intermediate"]) if r["intermediate"] else ""])
+    return out.getvalue()
+
+
+def _cell(v: Any) -> Any:
+    return "null" if v is None else v
