@@ -201,13 +201,17 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
 
 def main() -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
+    from rich.markup import escape
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except UserInputError as e:
-        err.print(f"[red]error[/]: {e}", soft_wrap=True)
+        # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
+        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
     except StorageError as e:
-        err.print(f"[red]storage error[/]: {e}", soft_wrap=True)
+        err.print(f"[red]storage error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_FAILED)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -216,13 +220,20 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as e:  # click's usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:
+        if isinstance(e, _usage_error_type()):  # unknown command or option, missing argument
             e.show()
             sys.exit(EXIT_INPUT)
         raise
+
+
+def _usage_error_type() -> type[Exception]:
+    """Click's ClickException: vendored as typer._click by recent typer releases, the click package before."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        from click import ClickException  # type: ignore[no-redef]
+    return ClickException
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, ren
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.events import RunListener
-from tunesmith.executor.base import AttemptEnded, Executor, TrialReported
+from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, RunStatus, TrialRecord, TrialState,
 )
@@ -62,6 +62,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
     Raises:
         SpecError: naming the field and the fix.
     """
+    spec = spec.model_copy(update={"base_dir": os.path.abspath(spec.base_dir or ".")})
     space = spec.search_space
     if decision is None:
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
@@ -87,7 +88,6 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
         "workdir": os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name)),
-        "base_dir": os.path.abspath(spec.base_dir or "."),
     })
     return Plan(filled, space, decision, tuple(warnings))
 
@@ -253,6 +253,18 @@ class Runner:
             self.executor.submit(job)
             self.listener.trial_started(rec)
 
+        def handle(ev: ExecutorEvent) -> None:
+            if isinstance(ev, TrialReported):
+                rt = running.get(ev.number)
+                if rt is not None:
+                    rt.reports.append(ev.report)
+                    store.add_report(exp_id, ev.number, rt.record.attempts, ev.report, clock.now())
+                    strategy.report(rt.token, ev.report)
+            elif isinstance(ev, AttemptEnded):
+                rt = running.pop(ev.number, None)
+                if rt is not None:
+                    finish(rt, ev.outcome)
+
         def rerun(rec: TrialRecord, token: int, event: str) -> None:
             again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=clock.now(),
                             finished_at=None)
@@ -303,16 +315,7 @@ class Runner:
                 if retry_queue and not running:
                     timeout = max(0.0, min(r[0] for r in retry_queue) - mono)
                 for ev in self.executor.poll(timeout):
-                    if isinstance(ev, TrialReported):
-                        rt = running.get(ev.number)
-                        if rt is not None:
-                            rt.reports.append(ev.report)
-                            store.add_report(exp_id, ev.number, rt.record.attempts, ev.report, clock.now())
-                            strategy.report(rt.token, ev.report)
-                    elif isinstance(ev, AttemptEnded):
-                        rt = running.pop(ev.number, None)
-                        if rt is not None:
-                            finish(rt, ev.outcome)
+                    handle(ev)
         except KeyboardInterrupt as e:  # a second Ctrl-C during an inline trial
             interrupted_by_exception = e
             stop_reason = "interrupted"
@@ -322,15 +325,15 @@ class Runner:
             raise
         finally:
             self.listener.run_stopping(stop_reason)
-            grace = 0.0 if (self._immediate or interrupted_by_exception) else spec.executor.grace_period
             try:
-                for ev in self.executor.close(grace):
-                    if isinstance(ev, AttemptEnded) and ev.number in running:
-                        outcome = ev.outcome
-                        if self._stop_requested and outcome.failure and outcome.failure.kind is not FailureKind.INTERRUPTED \
-                                and outcome.failure.kind in (FailureKind.CRASHED, FailureKind.LOST):
-                            outcome = Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user"))
-                        finish(running.pop(ev.number), outcome)
+                # Running trials may finish within the grace period; a second Ctrl-C (immediate) cuts it short.
+                if interrupted_by_exception is None:
+                    grace_ends = clock.monotonic() + spec.executor.grace_period
+                    while running and not self._immediate and clock.monotonic() < grace_ends:
+                        for ev in self.executor.poll(POLL_INTERVAL):
+                            handle(ev)
+                for ev in self.executor.close(0.0):
+                    handle(ev)
                 for rt in list(running.values()):
                     finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
                 running.clear()

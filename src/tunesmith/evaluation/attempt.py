@@ -59,7 +59,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             _write_traceback(log)
         except TrialError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # sys.exit() in user code (argparse, say) must not end the worker
             failure = Failure(FailureKind.EXCEPTION, _describe_exception(e))
             _write_traceback(log)
     duration = time.perf_counter() - started

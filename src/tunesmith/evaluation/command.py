@@ -12,6 +12,7 @@ Every line, JSON or not, is kept in the trial log.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -94,9 +96,11 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         if not isinstance(message, dict):
             continue
         if "step" in message:
-            value = message.get(metrics[0], message.get("value"))
-            if isinstance(message["step"], int) and isinstance(value, int | float) and not isinstance(value, bool):
-                on_report(Report(message["step"], float(value)))
+            # the rules of trial.report: json.loads takes NaN and true, neither is a report
+            step, value = message["step"], _to_float(message.get(metrics[0], message.get("value")))
+            if (isinstance(step, int) and not isinstance(step, bool) and step >= 0
+                    and value is not None and math.isfinite(value)):
+                on_report(Report(step, value))
         else:
             result = message
     code = proc.wait()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from pathlib import Path
 
 from tunesmith.errors import TrialError
+from tunesmith.evaluation.results import _to_float
 from tunesmith.records import ParamValue, Report
 
 
@@ -38,11 +40,14 @@ class TrialContext:
         Raises:
             TrialError: when step is not a non-negative integer or value is not a finite number.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        # numpy scalars are accepted (an epoch from np.arange, a np.float32 score), as in a trial's result
+        index = _as_index(step)
+        if index is None or index < 0:
             raise TrialError(f"trial.report: step must be a non-negative int; got {step!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        number = _to_float(value)
+        if number is None or not math.isfinite(number):
             raise TrialError(f"trial.report: value must be a finite number; got {value!r}")
-        report = Report(step, float(value))
+        report = Report(index, number)
         self._reports.append(report)
         self._on_report(report)
 
@@ -56,6 +61,16 @@ class TrialContext:
 
     def __repr__(self) -> str:
         return f"TrialContext(number={self.number}, seed={self.seed}, params={self.params})"
+
+
+def _as_index(step: object) -> int | None:
+    """``step`` as an int when it is an integer (bools excluded), else None."""
+    if isinstance(step, bool):
+        return None
+    try:
+        return operator.index(step)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 class TrialPruned(Exception):  # noqa: N818 - named for what it signals, like Optuna's

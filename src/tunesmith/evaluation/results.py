@@ -19,7 +19,9 @@ def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...
         if len(metrics) != 1:
             return _invalid(f"returned a single number but the experiment has {len(metrics)} objectives; "
                             f"return a dict with keys {', '.join(metrics)}")
-        value = float(raw)
+        value = _to_float(raw)
+        if value is None:
+            return _invalid(f"returned {_short(raw)}, which does not convert to a float")
         if not math.isfinite(value):
             return _invalid(f"returned {value} for {metrics[0]!r}")
         return (value,), {}
@@ -29,13 +31,13 @@ def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...
             if m not in raw:
                 keys = ", ".join(map(repr, raw)) or "none"
                 return _invalid(f"the result has no {m!r} (the objective metric); keys returned: {keys}")
-            v = raw[m]
-            if not _is_number(v):
-                return _invalid(f"{m!r} is {v!r}, not a number")
-            if not math.isfinite(float(v)):
-                return _invalid(f"{m!r} is {float(v)}")
-            values.append(float(v))
-        extra = {str(k): float(v) for k, v in raw.items() if k not in metrics and _is_number(v)}
+            v = _to_float(raw[m])
+            if v is None:
+                return _invalid(f"{m!r} is {_short(raw[m])}, not a number")
+            if not math.isfinite(v):
+                return _invalid(f"{m!r} is {v}")
+            values.append(v)
+        extra = {str(k): f for k, v in raw.items() if k not in metrics and (f := _to_float(v)) is not None}
         return tuple(values), extra
     if raw is None:
         return _invalid("returned None; return a number or a dict of metrics")
@@ -43,12 +45,25 @@ def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...
 
 
 def _is_number(v: Any) -> bool:
-    if isinstance(v, bool):
+    # numpy's bool scalar is no subclass of bool, but a flag is no score either way
+    if isinstance(v, bool) or type(v).__name__ in ("bool", "bool_"):
         return False
     if isinstance(v, int | float):
         return True
     # numpy scalars and similar: anything with __float__ that is not a string or container
     return hasattr(v, "__float__") and not isinstance(v, str | bytes) and getattr(v, "shape", ()) == ()
+
+
+def _to_float(v: Any) -> float | None:
+    """``float(v)`` for a number, else None; an int beyond float range is +-inf (float() raises for it)."""
+    if not _is_number(v):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return (math.inf if v > 0 else -math.inf) if isinstance(v, int) else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _invalid(message: str) -> Failure:

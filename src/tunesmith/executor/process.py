@@ -73,7 +73,7 @@ class ProcessExecutor:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tunesmith.executor.worker", str(cmd_r), str(evt_w)],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, env=_worker_env(),
         )
         os.close(cmd_r)
         os.close(evt_w)
@@ -165,7 +165,8 @@ class ProcessExecutor:
             w.job = None
             w.trials_run += 1
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
-            if w.kill_reason is None and self.max_trials_per_worker and w.trials_run >= self.max_trials_per_worker:
+            # A worker we are killing is dying, not free: a job submitted to it would be reported as its crash.
+            if w.kill_reason is not None or (self.max_trials_per_worker and w.trials_run >= self.max_trials_per_worker):
                 self._send(w, {"op": "exit"})
                 w.retiring = True
                 if not self._closing:
@@ -233,6 +234,14 @@ class ProcessExecutor:
             os.write(w.commands, (json.dumps(message) + "\n").encode())
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; its closed event pipe reports that
+
+
+def _worker_env() -> dict[str, str]:
+    """The coordinator's environment, with its import path: a worker imports whatever the coordinator can."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
 
 
 def _crash_reason(code: int) -> Failure:

@@ -52,6 +52,11 @@ def main(cmd_fd: int, event_fd: int) -> None:
 
     threading.Thread(target=read_commands, name="tunesmith-commands", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
+    # The trial's children must not hold the event pipe: one that outlives a crashed worker (a forked
+    # multiprocessing child, a `cmd &` started by os.system) would keep it open and hide the crash.
+    for fd in (cmd_fd, event_fd):
+        os.set_inheritable(fd, False)
+    os.register_at_fork(after_in_child=lambda: os.dup2(devnull, event_fd, inheritable=False))
     send({"ev": "ready", "pid": os.getpid()})
     while True:
         item = jobs.get()

@@ -68,15 +68,19 @@ class Float(_Domain):
         return isinstance(value, int | float) and not isinstance(value, bool) and self.low <= value <= self.high
 
     def grid(self, points: int) -> list[float]:
+        # Rounding error must not carry a point outside [low, high] (exp(log(10)) > 10): the ends are the bounds
+        # themselves, and stepped points are clamped.
         if self.step is not None:
             n = int(round((self.high - self.low) / self.step))
-            return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+            return [min(max(round(self.low + i * self.step, 12), self.low), self.high) for i in range(n + 1)]
         if points == 1:
             return [self.low]
         if self.log:
             a, b = math.log(self.low), math.log(self.high)
-            return [math.exp(a + (b - a) * i / (points - 1)) for i in range(points)]
-        return [self.low + (self.high - self.low) * i / (points - 1) for i in range(points)]
+            inner = [math.exp(a + (b - a) * i / (points - 1)) for i in range(1, points - 1)]
+        else:
+            inner = [self.low + (self.high - self.low) * i / (points - 1) for i in range(1, points - 1)]
+        return [self.low, *inner, self.high]
 
 
 class Int(_Domain):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from tunesmith.errors import SpecError
 from tunesmith.spec.model import ExperimentSpec
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
+# StrictModel's message for a key no field declares; the key belongs in the path.
+_UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
 
 
 def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
@@ -90,6 +93,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
     elif kind in ("model_type", "dict_type"):
         msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
+    if (key := _UNKNOWN_KEY.match(msg)) is not None:
+        path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
 
 

@@ -109,6 +109,22 @@ class StrategyChoice(StrictModel):
         return v
 
 
+def check_storage_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is a SQLAlchemy URL with a known dialect (the store is not opened)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    fix = "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL; got {url!r} {fix}") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"no database dialect {parsed.drivername!r}; got {url!r} {fix}") from None
+
+
 def _objective_list(value: Any) -> Any:
     return [value] if isinstance(value, dict | Objective) else value
 
@@ -155,6 +171,13 @@ class ExperimentSpec(StrictModel):
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_storage_url(v)
+        return v
+
     @field_validator("objective")
     @classmethod
     def _distinct_metrics(cls, v: tuple[Objective, ...]) -> tuple[Objective, ...]:
@@ -186,4 +209,7 @@ class ExperimentSpec(StrictModel):
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored with the experiment (re-loadable with ``ExperimentSpec.model_validate``)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True)
+        if self.budget.trials is None:
+            data["budget"]["trials"] = None  # "no trial limit" must survive: dropping it would restore the default
+        return data

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageError
 from tunesmith.records import (
@@ -69,7 +69,7 @@ class SQLStore:
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         is_sqlite = url.get_backend_name() == "sqlite"
-        if is_sqlite and url.database and url.database != ":memory:":
+        if is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             folder = Path(url.database).resolve().parent
             if not folder.is_dir():
                 raise StorageError(f"storage: the folder {str(folder)!r} for the SQLite file does not exist")
@@ -99,7 +99,8 @@ class SQLStore:
         try:
             with engine.connect() as conn:
                 self._migrate(conn)
-        except OperationalError as e:
+        except SQLAlchemyError as e:
+            engine.dispose()
             raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
         return engine
 

@@ -1,0 +1,1 @@
+"""Contract suites and test doubles for tunesmith's protocols, usable by third-party implementations."""

@@ -1,0 +1,108 @@
+"""The TrialStore contract: every store implementation must pass these checks.
+
+Use from a test: ``run_store_contract(make_store)`` where ``make_store()`` returns a fresh, empty store; or call
+the individual ``check_*`` functions to see which one fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from tunesmith.errors import ExperimentExists, ExperimentNotFound
+from tunesmith.records import FailureKind, Report, RunStatus, TrialState
+from tunesmith.storage.base import TrialStore
+
+SPEC = {"name": "contract", "objective": [{"metric": "loss", "direction": "minimize"}],
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "trial": {"function": "m:f"}}
+
+
+def check_experiments(store: TrialStore) -> None:
+    e = store.create_experiment("contract", SPEC, "tpe", "because", now=100.0)
+    assert e.name == "contract" and e.status is RunStatus.CREATED and e.strategy == "tpe"
+    assert dict(e.spec) == SPEC, "the spec must round-trip exactly"
+    try:
+        store.create_experiment("contract", SPEC, "tpe", "again", now=101.0)
+    except ExperimentExists as err:
+        assert "tunesmith resume contract" in str(err)
+    else:
+        raise AssertionError("a duplicate name must raise ExperimentExists")
+    try:
+        store.experiment("nope")
+    except ExperimentNotFound as err:
+        assert "contract" in str(err), "the message lists the experiments that exist"
+    else:
+        raise AssertionError("an unknown name must raise ExperimentNotFound")
+    store.set_status(e.id, RunStatus.RUNNING, now=102.0, detail={"resumed": False})
+    assert store.experiment("contract").status is RunStatus.RUNNING
+    assert [x.name for x in store.experiments()] == ["contract"]
+    kinds = [ev.kind for ev in store.events(e.id)]
+    assert kinds == ["experiment_created", "run_running"]
+
+
+def check_trials(store: TrialStore) -> None:
+    e = store.create_experiment("trials", SPEC, "random", "", now=1.0)
+    t0 = store.new_trial(e.id, {"x": 0.5}, experiment_seed=7, now=2.0, log_path_template="/logs/{number:03d}.log")
+    t1 = store.new_trial(e.id, {"x": 0.25, "flag": None}, experiment_seed=7, now=3.0, log_path_template="/logs/{number:03d}.log")
+    assert (t0.number, t1.number) == (0, 1)
+    assert t0.state is TrialState.RUNNING and t0.attempts == 1 and t0.log_path == "/logs/000.log"
+    assert t0.seed != t1.seed, "trial seeds derive from the experiment seed and the number"
+    store.add_report(e.id, 0, 1, Report(0, 0.9), now=4.0)
+    store.add_report(e.id, 0, 1, Report(1, 0.7), now=5.0)
+    done = replace(t0, state=TrialState.COMPLETED, values=(0.123456789012345,), metrics={"extra": 2.5},
+                   finished_at=6.0, duration_s=4.0)
+    store.save_trial(e.id, done, "trial_completed", now=6.0)
+    failed = replace(t1, state=TrialState.FAILED, error="exception: ValueError: no", failure_kind=FailureKind.EXCEPTION,
+                     finished_at=7.0, duration_s=1.0)
+    store.save_trial(e.id, failed, "trial_failed", now=7.0)
+    got = store.trials(e.id)
+    assert [t.number for t in got] == [0, 1]
+    assert got[0].values == (0.123456789012345,), "values keep full float precision"
+    assert got[0].metrics == {"extra": 2.5}
+    assert got[0].intermediate == (Report(0, 0.9), Report(1, 0.7))
+    assert got[1].params == {"x": 0.25, "flag": None}
+    assert got[1].state is TrialState.FAILED and got[1].failure_kind is FailureKind.EXCEPTION
+    assert got[1].error == "exception: ValueError: no"
+    # A retried attempt: the trial shows the latest attempt's reports; earlier ones stay stored.
+    retry = replace(got[0], state=TrialState.RUNNING, attempts=2)
+    store.save_trial(e.id, retry, "trial_retry_started", now=8.0)
+    store.add_report(e.id, 0, 2, Report(0, 0.5), now=9.0)
+    assert store.trials(e.id)[0].intermediate == (Report(0, 0.5),)
+    events = store.events(e.id)
+    assert [ev.kind for ev in events] == ["experiment_created", "trial_started", "trial_started", "trial_completed",
+                                          "trial_failed", "trial_retry_started"]
+    assert events[4].payload["error"] == "exception: ValueError: no"
+    assert store.events(e.id, since_id=events[-2].id)[0].kind == "trial_retry_started"
+
+
+def check_lease(store: TrialStore) -> None:
+    e = store.create_experiment("lease", SPEC, "random", "", now=1.0)
+    assert store.acquire_lease(e.id, "otherhost:1:a", now=10.0, ttl=60.0) is None
+    assert store.acquire_lease(e.id, "otherhost:1:a", now=20.0, ttl=60.0) is None, "the holder renews"
+    assert store.acquire_lease(e.id, "otherhost:2:b", now=30.0, ttl=60.0) == "otherhost:1:a"
+    assert store.acquire_lease(e.id, "otherhost:2:b", now=81.0, ttl=60.0) is None, "an expired lease is taken over"
+    store.release_lease(e.id, "otherhost:2:b")
+    assert store.acquire_lease(e.id, "otherhost:3:c", now=82.0, ttl=60.0) is None
+
+
+def check_delete(store: TrialStore) -> None:
+    e = store.create_experiment("gone", SPEC, "random", "", now=1.0)
+    t = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
+    store.add_report(e.id, t.number, 1, Report(0, 1.0), now=3.0)
+    keep = store.create_experiment("kept", SPEC, "random", "", now=4.0)
+    store.new_trial(keep.id, {"x": 0.2}, experiment_seed=1, now=5.0, log_path_template="{number}")
+    store.delete_experiment("gone")
+    assert [x.name for x in store.experiments()] == ["kept"]
+    assert len(store.trials(keep.id)) == 1
+
+
+CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete)
+
+
+def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
+    for check in CHECKS:
+        store = make_store()
+        try:
+            check(store)
+        finally:
+            store.close()

@@ -1,0 +1,173 @@
+"""Command trials: placeholders rendered safely, JSON lines read from stdout, exits classified; via the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunesmith.evaluation.command import render_command
+
+PY = shlex.quote(sys.executable)
+
+# Records what it was given, then talks the JSON-lines protocol with some noise around it.
+SHOW = '''
+import json, os, sys
+with open("seen.json", "w") as f:
+    json.dump({"argv": sys.argv[1:], "cwd": os.getcwd(), "env_number": os.environ["TUNESMITH_TRIAL_NUMBER"]}, f)
+print("starting up")
+print(json.dumps({"step": 0, "loss": 0.5}))
+print("not json {")
+print(json.dumps({"step": 1, "loss": 0.25}))
+print(json.dumps({"loss": 99.0}))
+print("to stderr", file=sys.stderr)
+print(json.dumps({"loss": 0.125, "throughput": 3}))
+print("after the result")
+'''
+
+FAILS = '''
+case "$1" in
+  exit) echo "about to fail"; exit 3 ;;
+  nojson) echo "plain words only" ;;
+  signal) kill -SEGV $$ ;;
+  child_signal) "$2" -c "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"; exit $? ;;
+esac
+'''
+
+
+def _command_spec(project: Any, command: str, space: dict[str, Any], **executor: Any) -> Path:
+    spec = project.spec(
+        "cmd", strategy="grid", space=space, trial={"command": command},
+        executor={"kind": "process", "workers": 2, "retries": 0, **executor}, budget={"trials": 10},
+    )
+    return project.write_spec(spec)
+
+
+def _run(project: Any, spec: Path, all_fail: bool = False) -> list[dict[str, Any]]:
+    """Run the spec to its end. When every trial is meant to fail, the exit status is the CLI's business, not ours."""
+    proc = project.cli("run", str(spec))
+    if all_fail:
+        assert "Traceback" not in proc.stderr, proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return sorted(project.trials("cmd"), key=lambda t: t["number"])
+
+
+# -- rendering ---------------------------------------------------------------------------------------------------
+
+def _render(command: str, params: dict[str, Any], names: tuple[str, ...] = ("mode", "depth", "lr")) -> str:
+    return render_command(command, params, names, "/runs/trial 3", "/specs", 42, 3)
+
+
+@pytest.mark.parametrize("value", ["two words", "x; touch injected", "$(touch injected)", "it's", "`id`", ""])
+def test_parameters_are_shell_quoted(value: str) -> None:
+    rendered = _render("train {mode} --lr {lr}", {"mode": value, "lr": 0.1})
+    assert shlex.split(rendered) == ["train", value, "--lr", "0.1"]
+
+
+def test_values_render_as_text() -> None:
+    rendered = _render("t {mode} {depth} {lr}", {"mode": True, "depth": 3, "lr": 1e-05})
+    assert rendered == "t True 3 1e-05"
+    assert _render("t {mode}", {"mode": None}) == "t ''"
+
+
+def test_inactive_conditional_parameter_renders_empty() -> None:
+    rendered = _render("train --mode {mode} --depth {depth}", {"mode": "linear"})
+    assert rendered == "train --mode linear --depth ''"
+    assert shlex.split(rendered) == ["train", "--mode", "linear", "--depth", ""]
+
+
+def test_builtin_placeholders_and_literal_braces() -> None:
+    rendered = _render("run {args} {trial_dir} {spec_dir} {seed} {number} '{{\"a\": 1}}' {{mode}}",
+                       {"mode": "a b", "lr": 0.5})
+    assert rendered == "run --mode 'a b' --lr 0.5 '/runs/trial 3' /specs 42 3 '{\"a\": 1}' {mode}"
+    assert render_command("{spec_dir}", {}, (), "/t", None, 1, 0) == "."
+
+
+# -- through the CLI -----------------------------------------------------------------------------------------------
+
+def test_command_trial_end_to_end(project: Any) -> None:
+    project.write("show.py", SHOW)
+    space = {
+        "mode": {"type": "categorical", "choices": ["a b", "x; touch INJECTED"]},
+        "depth": {"type": "categorical", "choices": [2], "when": {"mode": "a b"}},
+    }
+    command = f"{PY} {{spec_dir}}/show.py {{mode}} {{depth}} {{args}} {{trial_dir}} {{seed}} {{number}} {{{{lit}}}}"
+    trials = _run(project, _command_spec(project, command, space))
+    assert [t["state"] for t in trials] == ["completed", "completed"]
+    assert not list(project.root.rglob("INJECTED")), "a parameter value ran as a shell command"
+    for t in trials:
+        trial_dir = Path(t["log_path"]).parent
+        seen = json.loads((trial_dir / "seen.json").read_text())
+        assert seen["cwd"] == str(trial_dir)
+        mode = t["params"]["mode"]
+        if mode == "a b":
+            assert t["params"] == {"mode": "a b", "depth": 2}
+            depth, args = "2", ["--mode", "a b", "--depth", "2"]
+        else:
+            assert t["params"] == {"mode": "x; touch INJECTED"}
+            depth, args = "", ["--mode", "x; touch INJECTED"]
+        assert seen["argv"] == [mode, depth, *args, str(trial_dir), str(t["seed"]), str(t["number"]), "{lit}"]
+        assert seen["env_number"] == str(t["number"])
+        # The last JSON line without "step" is the result; "step" lines are intermediate values.
+        assert t["values"] == {"loss": 0.125}
+        assert t["metrics"] == {"throughput": 3.0}
+        assert t["intermediate"] == [[0, 0.5], [1, 0.25]]
+        log = Path(t["log_path"]).read_text()
+        for line in ("starting up", "not json {", '{"step": 0, "loss": 0.5}', '{"loss": 99.0}', "to stderr",
+                     "after the result"):
+            assert line in log
+
+
+def test_command_failures_are_classified(project: Any) -> None:
+    project.write("fails.sh", FAILS)
+    space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "signal", "child_signal"]}}
+    # exec: the shell running the script is the command itself, so its own signal reaches us undisguised
+    trials = _run(project, _command_spec(project, f"exec sh {{spec_dir}}/fails.sh {{how}} {PY}", space), all_fail=True)
+    got = {t["params"]["how"]: (t["state"], t["failure_kind"], t["error"]) for t in trials}
+    assert got == {
+        "exit": ("failed", "exit_code", "exit_code: command exited with code 3"),
+        "nojson": ("failed", "invalid_result",
+                   'invalid_result: command printed no JSON result line (print e.g. {"loss": 0.93})'),
+        "signal": ("failed", "crashed", "crashed: command killed by signal SIGSEGV"),
+        "child_signal": ("failed", "crashed", "crashed: command exited with code 137 (signal SIGKILL)"),
+    }
+    logs = {t["params"]["how"]: Path(t["log_path"]).read_text() for t in trials}
+    assert "about to fail" in logs["exit"]
+    assert "plain words only" in logs["nojson"]
+
+
+def test_command_timeout_kills_the_command_and_its_children(project: Any) -> None:
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    command = "echo $$ > shell.pid; sleep 1000 & echo $! > sleep.pid; wait; echo '{{\"loss\": 1}}'"
+    (trial,) = _run(project, _command_spec(project, command, space, trial_timeout="1s"), all_fail=True)
+    assert (trial["state"], trial["failure_kind"]) == ("failed", "timeout")
+    assert trial["error"] == "timeout: exceeded trial_timeout of 1.0s; the trial's whole process tree was killed"
+    trial_dir = Path(trial["log_path"]).parent
+    for name in ("shell.pid", "sleep.pid"):
+        pid = int((trial_dir / name).read_text())
+        assert _wait_until(lambda pid=pid: not _alive(pid)), f"{name} {pid} survived the timeout"
+
+
+def _alive(pid: int) -> bool:
+    """Exists and is no zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

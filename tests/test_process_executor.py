@@ -1,0 +1,428 @@
+"""ProcessExecutor driven directly: real worker processes, real signals, real limits. No mocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.process import ProcessExecutor
+from tunesmith.records import FailureKind, Outcome, Report
+
+REPO = Path(__file__).resolve().parents[1]
+
+TRIALS = '''
+import math, os, signal, subprocess, sys, time
+
+def with_metrics(config, trial):
+    return {"loss": config["x"] * 2, "accuracy": 0.75, "pid": os.getpid()}
+
+def whoami(config, trial):
+    return {"loss": 0.0, "pid": os.getpid()}
+
+def reporting(config, trial):
+    for step in range(4):
+        trial.report(step, config["x"] + step)
+    return config["x"]
+
+def raises(config, trial):
+    raise ValueError("bad x " + str(config["x"]))
+
+def returns(config, trial):
+    return {"nan": float("nan"), "inf": float("inf"), "none": None, "string": "0.5",
+            "missing": {"accuracy": 0.9}}[config["what"]]
+
+def segfault(config, trial):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+def hard_exit(config, trial):
+    os._exit(3)
+
+def calls_sys_exit(config, trial):
+    sys.exit(2)
+
+def forks_then_segfaults(config, trial):
+    import multiprocessing
+    child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(1000,))
+    child.start()
+    (trial.workdir / "child.pid").write_text(str(child.pid))
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+def spawns_grandchild(config, trial):
+    child = subprocess.Popen(["sleep", "1000"])
+    (trial.workdir / "pids").write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(1000)
+
+def hog(config, trial):
+    block = b"x" * (400 * 2**20)   # bytes() fills every page: resident, not just reserved
+    time.sleep(30)
+    return len(block)
+
+def chatty(config, trial):
+    for i in range(5):
+        print(f"out-{config['tag']}-{i}", flush=True)
+        print(f"err-{config['tag']}-{i}", file=sys.stderr)
+        time.sleep(0.05)
+    print(f"unflushed-{config['tag']}")   # still buffered when the trial returns
+    return 0.0
+
+def sleeps(config, trial):
+    (trial.workdir / "pid").write_text(str(os.getpid()))
+    time.sleep(config["seconds"])
+    return config["seconds"]
+'''
+
+# A coordinator of its own, to be SIGKILLed: it starts a ProcessExecutor with a sleeping trial and waits.
+COORDINATOR = '''
+import sys, time
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.process import ProcessExecutor
+
+root = sys.argv[1]
+ex = ProcessExecutor(1, base_dir=root)
+ex.start()
+ex.submit(TrialJob("orphans", 0, 1, {}, 0, root, root + "/trial.log", ("loss",),
+                   function="ptrials:spawns_grandchild", base_dir=root))
+while True:
+    ex.poll(1.0)
+'''
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie lingers until init reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+class Harness:
+    """Builds jobs in a temporary folder and closes every executor it started."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.executors: list[ProcessExecutor] = []
+        self.closed: list[ProcessExecutor] = []
+        (root / "ptrials.py").write_text(TRIALS)
+
+    def executor(self, workers: int = 1, **kwargs: Any) -> ProcessExecutor:
+        ex = ProcessExecutor(workers, base_dir=str(self.root), **kwargs)
+        self.executors.append(ex)
+        ex.start()
+        return ex
+
+    def close(self, ex: ProcessExecutor, grace: float) -> list[ExecutorEvent]:
+        self.closed.append(ex)
+        return ex.close(grace)
+
+    def job(self, number: int, function: str, params: dict[str, Any] | None = None,
+            metrics: tuple[str, ...] = ("loss",), **kwargs: Any) -> TrialJob:
+        workdir = self.root / f"trial-{number}"
+        workdir.mkdir(exist_ok=True)
+        return TrialJob("exp", number, 1, params or {"x": 1.0}, 7, str(workdir), str(workdir / "trial.log"),
+                        metrics, function=f"ptrials:{function}", base_dir=str(self.root), **kwargs)
+
+    def log(self, number: int) -> str:
+        return (self.root / f"trial-{number}" / "trial.log").read_text()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path)
+    try:
+        yield h
+    finally:
+        for ex in h.executors:
+            if ex not in h.closed:
+                ex.close(0)
+
+
+def collect(ex: ProcessExecutor, count: int = 1, timeout: float = 15.0) -> tuple[list[ExecutorEvent], dict[int, Outcome]]:
+    """Poll until ``count`` attempts ended; every event in order, and each trial's outcome."""
+    events: list[ExecutorEvent] = []
+    ended: dict[int, Outcome] = {}
+    deadline = time.monotonic() + timeout
+    while len(ended) < count:
+        assert time.monotonic() < deadline, f"only {len(ended)} of {count} attempts ended in {timeout}s: {events}"
+        for ev in ex.poll(0.2):
+            events.append(ev)
+            if isinstance(ev, AttemptEnded):
+                ended[ev.number] = ev.outcome
+    return events, ended
+
+
+def run_one(ex: ProcessExecutor, job: TrialJob) -> Outcome:
+    assert ex.free_slots() > 0
+    ex.submit(job)
+    _, ended = collect(ex)
+    return ended[job.number]
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> str:
+    assert _wait_until(lambda: path.exists() and path.read_text() != "", timeout), f"{path} never appeared"
+    return path.read_text()
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+
+def test_result_with_extra_metrics(harness: Harness) -> None:
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "with_metrics", {"x": 0.25}))
+    assert outcome.failure is None
+    assert outcome.values == (0.5,)
+    assert dict(outcome.metrics) == {"accuracy": 0.75, "pid": outcome.metrics["pid"]}
+    assert outcome.metrics["pid"] != os.getpid()  # it ran in a worker, not here
+    assert outcome.duration_s > 0
+
+
+def test_reports_arrive_in_order_before_the_end(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(harness.job(3, "reporting", {"x": 10}))
+    events, ended = collect(ex)
+    assert events == [TrialReported(3, Report(step, 10.0 + step)) for step in range(4)] + [
+        AttemptEnded(3, 1, ended[3])]
+    assert ended[3].values == (10.0,)
+
+
+def test_exception_names_type_message_and_place_and_logs_traceback(harness: Harness) -> None:
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "raises", {"x": 4}))
+    assert outcome.failure is not None
+    assert outcome.failure.kind is FailureKind.EXCEPTION
+    line = TRIALS.splitlines().index('    raise ValueError("bad x " + str(config["x"]))') + 1
+    assert outcome.failure.message == f"ValueError: bad x 4 (at ptrials.py:{line} in raises)"
+    log = harness.log(0)
+    assert "Traceback (most recent call last):" in log
+    assert f'ptrials.py", line {line}, in raises' in log
+    assert log.rstrip().endswith("ValueError: bad x 4")
+
+
+@pytest.mark.parametrize(("what", "message"), [
+    ("nan", "returned nan for 'loss'"),
+    ("inf", "returned inf for 'loss'"),
+    ("none", "returned None; return a number or a dict of metrics"),
+    ("string", "returned str '0.5'; return a number or a dict of metrics"),
+    ("missing", "the result has no 'loss' (the objective metric); keys returned: 'accuracy'"),
+])
+def test_invalid_results_say_why(harness: Harness, what: str, message: str) -> None:
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "returns", {"what": what}))
+    assert outcome.failure is not None
+    assert (outcome.failure.kind, outcome.failure.message) == (FailureKind.INVALID_RESULT, message)
+    assert outcome.values is None
+
+
+# -- crashes ---------------------------------------------------------------------------------------------------
+
+def test_segfault_is_a_crash_and_the_worker_is_replaced(harness: Harness) -> None:
+    ex = harness.executor()
+    before = run_one(ex, harness.job(0, "whoami")).metrics["pid"]
+    outcome = run_one(ex, harness.job(1, "segfault"))
+    assert outcome.failure is not None
+    assert outcome.failure.kind is FailureKind.CRASHED
+    assert outcome.failure.message == "worker process killed by signal SIGSEGV"
+    after = run_one(ex, harness.job(2, "whoami"))
+    assert after.failure is None
+    assert after.metrics["pid"] != before
+    assert not _alive(int(before))
+
+
+def test_os_exit_is_a_crash(harness: Harness) -> None:
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "hard_exit"))
+    assert outcome.failure is not None
+    assert (outcome.failure.kind, outcome.failure.message) == (
+        FailureKind.CRASHED, "worker process exited with code 3 during the trial")
+    assert run_one(ex, harness.job(1, "whoami")).failure is None
+
+
+def test_sys_exit_is_the_trials_exception_and_keeps_the_worker(harness: Harness) -> None:
+    ex = harness.executor()
+    before = run_one(ex, harness.job(0, "whoami")).metrics["pid"]
+    outcome = run_one(ex, harness.job(1, "calls_sys_exit"))
+    assert outcome.failure is not None
+    assert outcome.failure.kind is FailureKind.EXCEPTION
+    assert outcome.failure.message.startswith("SystemExit: 2 (at ptrials.py:")
+    assert run_one(ex, harness.job(2, "whoami")).metrics["pid"] == before
+
+
+def test_crash_is_seen_although_a_forked_child_lives_on(harness: Harness) -> None:
+    # Without a trial_timeout: a crash hidden by the child's copy of the event pipe would hang here.
+    ex = harness.executor()
+    started = time.monotonic()
+    outcome = run_one(ex, harness.job(0, "forks_then_segfaults"))
+    assert outcome.failure is not None
+    assert (outcome.failure.kind, outcome.failure.message) == (
+        FailureKind.CRASHED, "worker process killed by signal SIGSEGV")
+    assert time.monotonic() - started < 5
+    child = int((harness.root / "trial-0" / "child.pid").read_text())
+    assert _wait_until(lambda: not _alive(child)), "the forked child outlived its worker"
+
+
+# -- limits ----------------------------------------------------------------------------------------------------
+
+def test_timeout_kills_the_whole_process_tree(harness: Harness) -> None:
+    ex = harness.executor()
+    job = harness.job(0, "spawns_grandchild", timeout=1.0)
+    ex.submit(job)
+    worker, grandchild = map(int, wait_for_file(harness.root / "trial-0" / "pids").split())
+    try:
+        assert _alive(worker) and _alive(grandchild)
+        _, ended = collect(ex, timeout=10)
+        outcome = ended[0]
+        assert outcome.failure is not None
+        assert (outcome.failure.kind, outcome.failure.message) == (
+            FailureKind.TIMEOUT, "exceeded trial_timeout of 1.0s; the trial's whole process tree was killed")
+        assert 1.0 <= outcome.duration_s < 3.0
+        assert _wait_until(lambda: not _alive(worker) and not _alive(grandchild)), "part of the tree survived"
+        assert run_one(ex, harness.job(1, "whoami")).failure is None  # a fresh worker took over
+    finally:
+        _kill_quietly(grandchild)
+
+
+def test_memory_limit(harness: Harness) -> None:
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "hog", memory_limit=150 * 2**20))
+    assert outcome.failure is not None
+    assert outcome.failure.kind is FailureKind.MEMORY
+    assert outcome.failure.message.startswith("memory use ")
+    assert outcome.failure.message.endswith(" exceeded memory_limit 150 MiB; killed")
+    used = int(outcome.failure.message.removeprefix("memory use ").split(" MiB")[0])
+    assert used > 150
+    assert outcome.duration_s < 10
+
+
+# -- output and workers ----------------------------------------------------------------------------------------
+
+def test_each_trial_output_lands_in_its_own_log(harness: Harness) -> None:
+    ex = harness.executor(workers=2)
+    ex.submit(harness.job(0, "chatty", {"tag": "A"}))
+    ex.submit(harness.job(1, "chatty", {"tag": "B"}))
+    _, ended = collect(ex, count=2)
+    assert all(o.failure is None for o in ended.values())
+    ex.submit(harness.job(2, "chatty", {"tag": "C"}))  # reuses a worker that ran A or B
+    collect(ex)
+    for number, tag in enumerate("ABC"):
+        log = harness.log(number)
+        for i in range(5):
+            assert f"out-{tag}-{i}" in log and f"err-{tag}-{i}" in log
+        assert f"unflushed-{tag}" in log
+        others = [t for t in "ABC" if t != tag]
+        assert not any(f"-{t}-" in log for t in others), f"trial {number}'s log holds another trial's output:\n{log}"
+
+
+def test_workers_are_reused(harness: Harness) -> None:
+    ex = harness.executor()
+    pids = [run_one(ex, harness.job(n, "whoami")).metrics["pid"] for n in range(3)]
+    assert pids[0] == pids[1] == pids[2]
+
+
+def test_max_trials_per_worker_recycles(harness: Harness) -> None:
+    ex = harness.executor(max_trials_per_worker=2)
+    pids = [run_one(ex, harness.job(n, "whoami")).metrics["pid"] for n in range(5)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    assert _wait_until(lambda: not _alive(int(pids[0])))
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    (FailureKind.TIMEOUT, "stopped by the coordinator"),
+    (FailureKind.INTERRUPTED, "interrupted by the user"),
+])
+def test_stop_ends_a_running_trial_with_that_kind(harness: Harness, kind: FailureKind, message: str) -> None:
+    ex = harness.executor()
+    ex.submit(harness.job(0, "sleeps", {"seconds": 30}))
+    pid = int(wait_for_file(harness.root / "trial-0" / "pid"))
+    ex.stop(0, kind)
+    _, ended = collect(ex, timeout=5)
+    assert ended[0].failure is not None
+    assert (ended[0].failure.kind, ended[0].failure.message) == (kind, message)
+    assert ended[0].state.value == ("interrupted" if kind is FailureKind.INTERRUPTED else "failed")
+    assert _wait_until(lambda: not _alive(pid))
+    assert run_one(ex, harness.job(1, "whoami")).failure is None
+
+
+def test_a_stopped_worker_that_already_finished_takes_no_new_job(harness: Harness) -> None:
+    # The result is in the pipe when the stop kills the worker: the stop decides, and the dying worker must not
+    # be handed the next job (it would be reported as that job's crash).
+    ex = harness.executor()
+    ex.submit(harness.job(0, "whoami"))
+    time.sleep(0.5)
+    ex.stop(0, FailureKind.TIMEOUT)
+    _, ended = collect(ex)
+    assert ended[0].failure is not None and ended[0].failure.kind is FailureKind.TIMEOUT
+    outcome = run_one(ex, harness.job(1, "whoami"))
+    assert outcome.failure is None, outcome.failure
+
+
+def test_close_lets_short_trials_finish_and_interrupts_long_ones(harness: Harness) -> None:
+    ex = harness.executor(workers=2)
+    ex.submit(harness.job(0, "sleeps", {"seconds": 0.3}))
+    ex.submit(harness.job(1, "sleeps", {"seconds": 30}))
+    long_pid = int(wait_for_file(harness.root / "trial-1" / "pid"))
+    started = time.monotonic()
+    events = harness.close(ex, 1.0)
+    assert time.monotonic() - started < 3
+    ended = {ev.number: ev.outcome for ev in events if isinstance(ev, AttemptEnded)}
+    assert set(ended) == {0, 1}
+    assert ended[0].failure is None and ended[0].values == (0.3,)
+    assert ended[1].failure is not None
+    assert (ended[1].failure.kind, ended[1].failure.message) == (
+        FailureKind.INTERRUPTED, "still running after the 1.0s grace period")
+    assert not _alive(long_pid)
+    assert ex.free_slots() == 0
+
+
+def test_workers_die_with_their_coordinator(tmp_path: Path) -> None:
+    (tmp_path / "ptrials.py").write_text(TRIALS)
+    script = tmp_path / "coordinator.py"
+    script.write_text(textwrap.dedent(COORDINATOR))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
+    coordinator = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pids: list[int] = []
+    try:
+        assert _wait_until(lambda: (tmp_path / "pids").exists() and (tmp_path / "pids").read_text() != "", 15), (
+            coordinator.stderr.read().decode() if coordinator.poll() is not None and coordinator.stderr else "")
+        pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+        assert all(_alive(p) for p in pids)
+        coordinator.send_signal(signal.SIGKILL)
+        coordinator.wait()
+        assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), "a worker or its child outlived the coordinator"
+    finally:
+        _kill_quietly(coordinator.pid)
+        coordinator.wait()
+        if coordinator.stderr:
+            coordinator.stderr.close()
+        for p in pids:
+            _kill_quietly(p)

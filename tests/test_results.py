@@ -1,0 +1,133 @@
+"""What a trial returns or reports, and what tunesmith makes of it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tunesmith.errors import TrialError
+from tunesmith.evaluation.context import TrialContext
+from tunesmith.evaluation.results import normalize_result
+from tunesmith.records import Failure, FailureKind, Report
+
+
+def invalid(message: str) -> Failure:
+    return Failure(FailureKind.INVALID_RESULT, message)
+
+
+# -- normalize_result ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", [0.5, 2, np.float64(0.5), np.float32(0.5), np.int64(2), np.array(0.5), Decimal("0.5")])
+def test_a_number_is_the_single_objective(raw: Any) -> None:
+    values, metrics = normalize_result(raw, ["loss"])  # type: ignore[misc]
+    assert values == (float(raw),)
+    assert all(type(v) is float for v in values)
+    assert metrics == {}
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (float("nan"), "returned nan for 'loss'"),
+    (float("inf"), "returned inf for 'loss'"),
+    (-float("inf"), "returned -inf for 'loss'"),
+    (np.float32("nan"), "returned nan for 'loss'"),
+    pytest.param(10**400, "returned inf for 'loss'", id="int-beyond-float"),
+    (None, "returned None; return a number or a dict of metrics"),
+    ("0.5", "returned str '0.5'; return a number or a dict of metrics"),
+    (True, "returned bool True; return a number or a dict of metrics"),
+    (np.True_, "returned bool np.True_; return a number or a dict of metrics"),
+    ([0.5], "returned list [0.5]; return a number or a dict of metrics"),
+    (np.array([0.5, 0.6]), "returned ndarray array([0.5, 0.6]); return a number or a dict of metrics"),
+    pytest.param("x" * 200, "returned str '" + "x" * 76 + "...; return a number or a dict of metrics",
+                 id="long-str"),
+])
+def test_what_is_not_a_single_value_says_why(raw: Any, message: str) -> None:
+    assert normalize_result(raw, ["loss"]) == invalid(message)
+
+
+def test_a_dict_gives_the_objective_and_numeric_extras() -> None:
+    raw = {"loss": np.float32(0.25), "accuracy": 0.9, "epochs": np.int64(3), "model": "resnet", "flag": True,
+           "nested": {"a": 1}, "huge": 10**400}
+    assert normalize_result(raw, ["loss"]) == ((0.25,), {"accuracy": 0.9, "epochs": 3.0, "huge": float("inf")})
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"accuracy": 0.9}, "the result has no 'loss' (the objective metric); keys returned: 'accuracy'"),
+    ({}, "the result has no 'loss' (the objective metric); keys returned: none"),
+    ({"loss": None}, "'loss' is None, not a number"),
+    ({"loss": "0.1"}, "'loss' is '0.1', not a number"),
+    ({"loss": False}, "'loss' is False, not a number"),
+    ({"loss": float("nan")}, "'loss' is nan"),
+    ({"loss": -float("inf")}, "'loss' is -inf"),
+])
+def test_a_dict_without_a_usable_objective_says_why(raw: dict[str, Any], message: str) -> None:
+    assert normalize_result(raw, ["loss"]) == invalid(message)
+
+
+def test_several_objectives_come_back_in_objective_order() -> None:
+    raw = {"latency": 12, "accuracy": 0.8, "params": 1e6}
+    assert normalize_result(raw, ["accuracy", "latency"]) == ((0.8, 12.0), {"params": 1e6})
+
+
+def test_several_objectives_need_a_dict_holding_each() -> None:
+    assert normalize_result(0.8, ["accuracy", "latency"]) == invalid(
+        "returned a single number but the experiment has 2 objectives; return a dict with keys accuracy, latency")
+    assert normalize_result({"accuracy": 0.8}, ["accuracy", "latency"]) == invalid(
+        "the result has no 'latency' (the objective metric); keys returned: 'accuracy'")
+
+
+# -- TrialContext.report -----------------------------------------------------------------------------------------
+
+def make_trial(sink: list[Report]) -> TrialContext:
+    return TrialContext(3, 11, {"x": 1.0}, "/tmp/trial-3", 1, sink.append, lambda: False)
+
+
+def test_report_records_and_forwards_each_value() -> None:
+    sink: list[Report] = []
+    trial = make_trial(sink)
+    trial.report(0, 1)
+    trial.report(1, 0.5)
+    trial.report(np.int64(2), np.float32(0.25))  # an epoch from np.arange, a numpy score
+    assert sink == [Report(0, 1.0), Report(1, 0.5), Report(2, 0.25)]
+    assert trial.reports == tuple(sink)
+    assert all(type(r.step) is int and type(r.value) is float for r in sink)  # they go out as JSON
+
+
+@pytest.mark.parametrize("step", [-1, 1.0, 1.5, "1", None, True, np.True_])
+def test_report_rejects_a_bad_step(step: Any) -> None:
+    sink: list[Report] = []
+    with pytest.raises(TrialError) as err:
+        make_trial(sink).report(step, 0.5)
+    assert str(err.value) == f"trial.report: step must be a non-negative int; got {step!r}"
+    assert sink == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float64("nan"), None, "0.5",
+                                   True, [0.5], pytest.param(10**400, id="int-beyond-float")])
+def test_report_rejects_a_bad_value(value: Any) -> None:
+    sink: list[Report] = []
+    with pytest.raises(TrialError) as err:
+        make_trial(sink).report(1, value)
+    assert str(err.value) == f"trial.report: value must be a finite number; got {value!r}"
+    assert sink == []
+
+
+class _Unconvertible:
+    """A tensor-like scalar whose conversion fails (a device error, say)."""
+
+    shape = ()
+
+    def __float__(self) -> float:
+        raise ValueError("cannot convert")
+
+    def __repr__(self) -> str:
+        return "Unconvertible()"
+
+
+def test_a_scalar_that_fails_to_convert_is_an_invalid_result_not_a_crash() -> None:
+    assert normalize_result(_Unconvertible(), ["loss"]) == invalid(
+        "returned Unconvertible(), which does not convert to a float")
+    assert normalize_result({"loss": _Unconvertible()}, ["loss"]) == invalid("'loss' is Unconvertible(), not a number")
+    assert normalize_result({"loss": 1, "other": _Unconvertible()}, ["loss"]) == ((1.0,), {})

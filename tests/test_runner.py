@@ -1,0 +1,215 @@
+"""The tuning loop end to end: strategies, budgets, retries, reproducibility, and the Python API."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import tunesmith
+from tunesmith.errors import ExperimentExists, SpecError
+from tunesmith.records import TrialState
+from tunesmith.strategy.optuna_adapter import torch_available
+
+MIXED_SPACE = {
+    "x": {"type": "float", "low": 0.0, "high": 1.0},
+    "lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+    "n": {"type": "int", "low": 1, "high": 64, "log": True},
+    "k": {"type": "int", "low": 0, "high": 10, "step": 2},
+    "kind": {"type": "categorical", "choices": ["a", "b"]},
+    "a_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "a"}},
+    "b_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "b"}},
+}
+
+
+def params_sequence(result):
+    return [t.params for t in sorted(result.trials, key=lambda t: t.number)]
+
+
+@pytest.mark.parametrize("strategy", ["random", "qmc", "tpe", "cmaes", "auto"])
+def test_each_strategy_runs_a_conditional_space(project, strategy):
+    spec = project.spec(name=f"s-{strategy}", space=MIXED_SPACE, strategy=strategy,
+                        trial={"function": "objectives:conditional"}, budget={"trials": 12},
+                        executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 12
+    space = tunesmith.ExperimentSpec.model_validate(spec).search_space
+    for t in result.trials:
+        assert space.validate_params(t.params) == t.params  # in range, and only the active parameters
+        assert ("a_val" in t.params) == (t.params["kind"] == "a")
+        assert ("b_val" in t.params) == (t.params["kind"] == "b")
+
+
+def test_grid_covers_the_grid_once_and_stops(project):
+    space = {"kind": {"type": "categorical", "choices": ["a", "b"]},
+             "a_val": {"type": "float", "low": 0.0, "high": 1.0, "step": 0.5, "when": {"kind": "a"}},
+             "b_val": {"type": "int", "low": 1, "high": 2, "when": {"kind": "b"}}}
+    spec = project.spec(name="grid", space=space, strategy="grid", trial={"function": "objectives:conditional"},
+                        budget={"trials": 100}, executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    seen = sorted(tuple(sorted(t.params.items())) for t in result.trials)
+    assert len(seen) == 5 == len(set(seen))  # 3 values of a_val + 2 of b_val
+    assert "every configuration" in result.stop_reason
+
+
+def test_auto_picks_grid_when_the_grid_fits(project):
+    spec = project.spec(name="auto-grid", space={"c": {"type": "categorical", "choices": [1, 2, 3]}},
+                        strategy="auto", budget={"trials": 10}, trial={"function": "objectives:noop"},
+                        executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.experiment.strategy == "grid"
+    assert "fits in the budget" in result.experiment.strategy_reason
+    assert len(result.trials) == 3
+
+
+def test_nsga2_and_pareto_front_with_two_objectives(project):
+    spec = project.spec(name="mo", objective=[{"metric": "f1", "direction": "minimize"},
+                                              {"metric": "f2", "direction": "minimize"}],
+                        strategy="nsga2", trial={"function": "objectives:two_objectives"}, budget={"trials": 20},
+                        executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    front = result.pareto
+    assert front, "some trial is Pareto-optimal"
+    for t in front:  # on this problem every x in [0, 1] is Pareto-optimal, and nothing else is
+        assert 0.0 <= t.params["x"] <= 1.0
+    summary = result.summary()
+    assert {p["number"] for p in summary["pareto"]} == {t.number for t in front}
+    assert set(summary["best"]["values"]) == {"f1", "f2"}
+
+
+@pytest.mark.skipif(not torch_available(), reason="the gp strategy needs torch (pip install 'tunesmith[gp]')")
+def test_gp_strategy(project):
+    spec = project.spec(name="gp", strategy="gp", budget={"trials": 12}, executor={"kind": "inline"})
+    assert len(tunesmith.run(spec, storage=project.storage).trials) == 12
+
+
+def test_gp_without_torch_is_a_spec_error(project):
+    if torch_available():
+        pytest.skip("torch is installed")
+    with pytest.raises(SpecError, match=r"tunesmith\[gp\]"):
+        tunesmith.run(project.spec(name="gp", strategy="gp"), storage=project.storage)
+
+
+@pytest.mark.parametrize("kind,workers", [("inline", 1), ("process", 1)])
+def test_same_seed_same_sequence(project, kind, workers):
+    def go(name, seed):
+        spec = project.spec(name=name, space=MIXED_SPACE, strategy="tpe", seed=seed,
+                            trial={"function": "objectives:conditional"}, budget={"trials": 14},
+                            executor={"kind": kind, "workers": workers})
+        return params_sequence(tunesmith.run(spec, storage=project.storage))
+
+    first, again, other = go("a", 3), go("b", 3), go("c", 4)
+    assert first == again
+    assert first != other
+
+
+def test_trial_seeds_derive_from_the_experiment_seed(project):
+    a = tunesmith.run(project.spec(name="a", seed=5), storage=project.storage)
+    b = tunesmith.run(project.spec(name="b", seed=5), storage=project.storage)
+    assert [t.seed for t in a.trials] == [t.seed for t in b.trials]
+    assert len({t.seed for t in a.trials}) == len(a.trials)
+
+
+def test_parallel_proposals_differ(project):
+    spec = project.spec(name="par", strategy="tpe", budget={"trials": 16},
+                        executor={"kind": "process", "workers": 4})
+    result = tunesmith.run(spec, storage=project.storage)
+    xs = [t.params["x"] for t in result.trials]
+    assert len(set(xs)) == len(xs)
+
+
+def test_budget_target_stops_early(project):
+    spec = project.spec(name="target", strategy="tpe", budget={"trials": 200, "target": 0.01},
+                        executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.best.values[0] <= 0.01
+    assert len(result.trials) < 200
+    assert "target" in result.stop_reason
+
+
+def test_budget_patience_stops(project):
+    spec = project.spec(name="patience", space={"c": {"type": "categorical", "choices": [1, 2]}},
+                        strategy="random", trial={"function": "objectives:noop"},
+                        budget={"trials": 500, "patience": 5}, executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert len(result.trials) == 6  # the first sets the best; five more without improvement
+    assert "no improvement in 5 trials" in result.stop_reason
+
+
+def test_budget_wall_time(project, monkeypatch):
+    monkeypatch.setenv("SLOW_SECONDS", "0.3")
+    spec = project.spec(name="wall", trial={"function": "objectives:slow"}, budget={"trials": 100, "wall_time": 1},
+                        executor={"kind": "process", "workers": 1})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert 1 <= len(result.trials) <= 6
+    assert "wall-time" in result.stop_reason
+
+
+def test_failures_are_results_and_the_run_goes_on(project):
+    project.write("flaky.py", """
+        def objective(config, trial):
+            if trial.number % 3 == 0:
+                return float("nan")
+            if trial.number % 3 == 1:
+                raise RuntimeError("boom")
+            return config["x"]
+    """)
+    spec = project.spec(name="flaky", trial={"function": "flaky:objective"}, budget={"trials": 9})
+    result = tunesmith.run(spec, storage=project.storage)
+    states = [t.state for t in result.trials]
+    assert states.count(TrialState.FAILED) == 6 and states.count(TrialState.COMPLETED) == 3
+    nan = result.trials[0]
+    assert nan.failure_kind.value == "invalid_result" and "nan" in nan.error
+    boom = result.trials[1]
+    assert boom.failure_kind.value == "exception" and "RuntimeError: boom" in boom.error
+    assert boom.attempts == 1, "a deterministic user error is not retried"
+    assert result.summary()["failure_rate"] == pytest.approx(6 / 9, abs=1e-4)
+
+
+def test_infrastructure_failures_are_retried(project):
+    project.write("crash_once.py", """
+        import os, signal
+        def objective(config, trial):
+            if trial.attempt == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return config["x"]
+    """)
+    spec = project.spec(name="retry", trial={"function": "crash_once:objective"}, budget={"trials": 3},
+                        executor={"kind": "process", "workers": 1, "retries": 1, "retry_backoff": 0.05})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 3
+    assert [t.attempts for t in result.trials] == [2, 2, 2]
+    events = tunesmith.open_experiment("retry", storage=project.storage)
+    assert events.best is not None
+
+
+def test_retries_exhausted_leave_a_failed_trial(project):
+    spec = project.spec(name="segv", trial={"function": "objectives:segfault"}, budget={"trials": 2},
+                        executor={"kind": "process", "workers": 1, "retries": 2, "retry_backoff": 0.01})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.attempts for t in result.trials] == [3, 3]
+    assert all(t.failure_kind.value == "crashed" and "SIGSEGV" in t.error for t in result.trials)
+
+
+def test_python_api_with_objects_and_a_function(project):
+    from objectives import quadratic
+
+    spec = tunesmith.ExperimentSpec(
+        name="py", objective={"metric": "loss", "direction": "minimize"},
+        space={"x": tunesmith.Float(0.0, 1.0)}, trial=quadratic, budget={"trials": 8}, seed=0,
+        executor={"kind": "process", "workers": 2},
+    )
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.status.value == "completed"
+    assert math.isclose(result.best.values[0], (result.best.params["x"] - 0.3) ** 2)
+    again = tunesmith.open_experiment("py", storage=project.storage)
+    assert [t.params for t in again.trials] == [t.params for t in result.trials]
+    with pytest.raises(ExperimentExists, match="tunesmith resume py"):
+        tunesmith.run(spec, storage=project.storage)
+
+
+def test_intermediate_values_are_recorded(project):
+    spec = project.spec(name="rep", trial={"function": "objectives:reporting"}, budget={"trials": 2})
+    result = tunesmith.run(spec, storage=project.storage)
+    for t in result.trials:
+        assert [(r.step, r.value) for r in t.intermediate] == [(s, t.params["x"] * s) for s in range(5)]

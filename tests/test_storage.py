@@ -1,0 +1,128 @@
+"""The store on SQLite and PostgreSQL: the contract suite, migrations, concurrency, errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from tunesmith.errors import StorageError
+from tunesmith.records import TrialState
+from tunesmith.storage import SQLStore
+from tunesmith.storage.schema import HEAD_REVISION
+from tunesmith.testing import store_contract
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.mark.parametrize("check", store_contract.CHECKS, ids=lambda c: c.__name__)
+def test_contract(store_url, check):
+    store = SQLStore(store_url)
+    try:
+        check(store)
+    finally:
+        store.close()
+
+
+def test_schema_is_created_by_alembic_at_head(store_url):
+    store = SQLStore(store_url)
+    store.experiments()
+    store.close()
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+        assert {"experiments", "trials", "trial_reports", "events"} <= set(inspect(conn).get_table_names())
+    engine.dispose()
+
+
+def test_alembic_head_matches_the_code():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import tunesmith.storage.sql as sql
+
+    cfg = Config()
+    cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+def test_sqlite_uses_wal(tmp_path):
+    store = SQLStore(f"sqlite:///{tmp_path / 'w.db'}")
+    store.experiments()
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    store.close()
+
+
+def test_unreachable_store_is_a_clear_error(tmp_path):
+    with pytest.raises(StorageError, match="does not exist"):
+        SQLStore(f"sqlite:///{tmp_path / 'missing-folder' / 'x.db'}").experiments()
+    with pytest.raises(StorageError, match="not a database URL"):
+        SQLStore("not a url").experiments()
+    with pytest.raises(StorageError, match="cannot open the store"):
+        SQLStore("postgresql+psycopg://nobody@127.0.0.1:1/none").experiments()
+
+
+def test_read_only_store_refuses_writes_and_keeps_data(tmp_path):
+    path = tmp_path / "ro.db"
+    store = SQLStore(f"sqlite:///{path}")
+    exp = store.create_experiment("kept", store_contract.SPEC, "random", "", now=1.0)
+    store.new_trial(exp.id, {"x": 0.5}, experiment_seed=1, now=2.0, log_path_template="{number}")
+    store.close()
+    os.chmod(path, 0o444)
+    try:
+        ro = SQLStore(f"sqlite:///{path}")
+        if os.geteuid() == 0:
+            # root ignores file modes; make the database itself refuse writes instead
+            ro = SQLStore(f"sqlite:///file:{path}?mode=ro&uri=true")
+        with pytest.raises(StorageError, match="cannot record"):
+            ro.new_trial(exp.id, {"x": 0.1}, experiment_seed=1, now=3.0, log_path_template="{number}")
+        assert [t.params for t in ro.trials(exp.id)] == [{"x": 0.5}]
+        ro.close()
+    finally:
+        os.chmod(path, 0o644)
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from tunesmith.storage import SQLStore
+    store = SQLStore(sys.argv[1])
+    exp = store.experiment("shared")
+    for i in range(int(sys.argv[2])):
+        store.new_trial(exp.id, {"x": i / 100}, experiment_seed=0, now=time.time(), log_path_template="{number}")
+""")
+
+
+@pytest.mark.parametrize("writers,per_writer", [(4, 25)])
+def test_concurrent_writers_never_duplicate_numbers(store_url, tmp_path, writers, per_writer):
+    store = SQLStore(store_url)
+    exp = store.create_experiment("shared", store_contract.SPEC, "random", "", now=time.time())
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    procs = [subprocess.Popen([sys.executable, str(script), store_url, str(per_writer)]) for _ in range(writers)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * writers
+    numbers = [t.number for t in store.trials(exp.id)]
+    assert sorted(numbers) == list(range(writers * per_writer))
+    assert all(t.state is TrialState.RUNNING for t in store.trials(exp.id))
+    store.close()
+
+
+def test_sqlite_file_is_readable_by_plain_sqlite(tmp_path):
+    """The record is not locked into tunesmith: any SQLite client reads it."""
+    path = tmp_path / "plain.db"
+    store = SQLStore(f"sqlite:///{path}")
+    store.create_experiment("plain", store_contract.SPEC, "random", "", now=1.0)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name, status FROM experiments").fetchall() == [("plain", "created")]
