@@ -63,6 +63,12 @@ def spawns_grandchild(config, trial):
     (trial.workdir / "pids").write_text(f"{os.getpid()} {child.pid}")
     time.sleep(1000)
 
+def spawns_regrouped_grandchild(config, trial):
+    # a child in a process group of its own: killing the worker's group alone would miss it
+    child = subprocess.Popen(["sleep", "1000"], process_group=0)
+    (trial.workdir / "pids").write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(1000)
+
 def hog(config, trial):
     block = b"x" * (400 * 2**20)   # bytes() fills every page: resident, not just reserved
     time.sleep(30)
@@ -92,7 +98,7 @@ root = sys.argv[1]
 ex = ProcessExecutor(1, base_dir=root)
 ex.start()
 ex.submit(TrialJob("orphans", 0, 1, {}, 0, root, root + "/trial.log", ("loss",),
-                   function="ptrials:spawns_grandchild", base_dir=root))
+                   function="ptrials:" + sys.argv[2], base_dir=root))
 while True:
     ex.poll(1.0)
 '''
@@ -403,12 +409,13 @@ def test_close_lets_short_trials_finish_and_interrupts_long_ones(harness: Harnes
     assert ex.free_slots() == 0
 
 
-def test_workers_die_with_their_coordinator(tmp_path: Path) -> None:
+@pytest.mark.parametrize("trial_function", ["spawns_grandchild", "spawns_regrouped_grandchild"])
+def test_workers_die_with_their_coordinator(tmp_path: Path, trial_function: str) -> None:
     (tmp_path / "ptrials.py").write_text(TRIALS)
     script = tmp_path / "coordinator.py"
     script.write_text(textwrap.dedent(COORDINATOR))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *sys.path])}
-    coordinator = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
+    coordinator = subprocess.Popen([sys.executable, str(script), str(tmp_path), trial_function], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pids: list[int] = []
     try:

@@ -187,6 +187,12 @@ class ProcessExecutor:
             self._spawn()
 
     def _enforce_limits(self) -> None:
+        for w in list(self._pool):
+            # A dead worker whose event pipe a surviving child still holds open sends no EOF: ask the kernel.
+            if w.job is not None and w.proc.poll() is not None:
+                self._read(w)
+                if w in self._pool and w.job is not None:
+                    self._worker_gone(w)
         now = self.clock.monotonic()
         check_memory = now - self._last_memory_check >= MEMORY_CHECK_INTERVAL
         if check_memory:

@@ -38,13 +38,15 @@ def session_rss(sid: int) -> int:
 
 
 def kill_session(sid: int) -> None:
-    """SIGKILL every process of session ``sid`` (its leader's process group first)."""
+    """SIGKILL every process of session ``sid``, however its members regrouped; the caller, if a member, last."""
+    me = os.getpid()
+    for pid, _ in _session_members(sid):
+        if pid != me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     try:
         os.killpg(sid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    for pid, _ in _session_members(sid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import sys
 import threading
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
+from tunesmith.executor.processes import kill_session
 from tunesmith.executor.wire import outcome_to_json
 
 
@@ -48,7 +48,7 @@ def main(cmd_fd: int, event_fd: int) -> None:
                 jobs.put(None)
                 return
         # The coordinator is gone: nothing may outlive it.
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+        kill_session(os.getsid(0))
 
     threading.Thread(target=read_commands, name="tunesmith-commands", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
