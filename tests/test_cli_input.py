@@ -15,10 +15,10 @@ import pytest
 
 EXISTS_FIX = "continue it with `tunesmith resume exp`, or choose another name (--name)"
 
-MYMODULE = '''
+MYMODULE = """
 def objective(config, trial):
     return config["C"]
-'''
+"""
 
 CONTRACT_YAML = """\
 name: svc-wine
@@ -36,13 +36,16 @@ seed: 0
 """
 
 
-# -- helpers ----------------------------------------------------------------------------------------------------------
+# -- helpers -------------------------------------------------------------------------------------------------
 
 
 def _files(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` and its bytes; Python's own bytecode caches aside."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def _store_files(root: Path) -> dict[str, bytes]:
@@ -76,7 +79,7 @@ def _seed_store(project: Any) -> dict[str, Any]:
     return shown
 
 
-# -- the catalogue -----------------------------------------------------------------------------------------------------
+# -- the catalogue -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -105,80 +108,137 @@ def _fixed(message: str) -> Callable[[Any], str]:
     return lambda project: message
 
 
-CONDITIONAL = {"kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
-               "x": {"type": "float", "low": 0.0, "high": 1.0}}
+CONDITIONAL = {
+    "kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
+    "x": {"type": "float", "low": 0.0, "high": 1.0},
+}
 
 CATALOGUE: dict[str, Case] = {
     "yaml-syntax": Case(
         _text("name: exp\nobjective: {metric: loss, direction: minimize\nspace: {}\n"),
-        _fixed("YAML syntax error in bad.yaml at line 3, column 6: expected ',' or '}', but got ':'")),
+        _fixed("YAML syntax error in bad.yaml at line 3, column 6: expected ',' or '}', but got ':'"),
+    ),
     "unknown-nested-key": Case(
-        _spec(budget={"trails": 6}),
-        _fixed("budget.trails: unknown key 'trails'; did you mean 'trials'?")),
+        _spec(budget={"trails": 6}), _fixed("budget.trails: unknown key 'trails'; did you mean 'trials'?")
+    ),
     "unknown-top-level-key": Case(
-        _text("name: exp\nobjective: {metric: loss, direction: minimize}\nspace: {x: {type: float, low: 0, high: 1}}\n"
-              "stratgy: tpe\ntrial: objectives:quadratic\n"),
-        _fixed("stratgy: unknown key 'stratgy'; did you mean 'strategy'?")),
+        _text(
+            "name: exp\nobjective: {metric: loss, direction: minimize}\n"
+            "space: {x: {type: float, low: 0, high: 1}}\nstratgy: tpe\ntrial: objectives:quadratic\n"
+        ),
+        _fixed("stratgy: unknown key 'stratgy'; did you mean 'strategy'?"),
+    ),
     "low-not-below-high": Case(
         _spec(space={"x": {"type": "float", "low": 1.0, "high": 1.0}}),
-        _fixed("space.x: low must be < high; got low=1.0, high=1.0")),
+        _fixed("space.x: low must be < high; got low=1.0, high=1.0"),
+    ),
     "log-with-low-zero": Case(
         _spec(space={"x": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}),
-        _fixed("space.x: low must be > 0 when log is true; got low=0.0 (use log: false or a positive low)")),
+        _fixed("space.x: low must be > 0 when log is true; got low=0.0 (use log: false or a positive low)"),
+    ),
     "empty-choices": Case(
-        _spec(space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "kind": {"type": "categorical", "choices": []}}),
-        _fixed("space.kind: choices must not be empty; list at least one value")),
+        _spec(
+            space={
+                "x": {"type": "float", "low": 0.0, "high": 1.0},
+                "kind": {"type": "categorical", "choices": []},
+            }
+        ),
+        _fixed("space.kind: choices must not be empty; list at least one value"),
+    ),
     "when-unknown-parameter": Case(
-        _spec(space={**CONDITIONAL, "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernal": "rbf"}}}),
-        _fixed("space.gamma.when.kernal: names an unknown parameter 'kernal'; known parameters: gamma, kernel, x")),
+        _spec(
+            space={
+                **CONDITIONAL,
+                "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernal": "rbf"}},
+            }
+        ),
+        _fixed(
+            "space.gamma.when.kernal: names an unknown parameter 'kernal'; known parameters: gamma, kernel, x"
+        ),
+    ),
     "when-value-not-a-choice": Case(
-        _spec(space={**CONDITIONAL, "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernel": "poly"}}}),
-        _fixed("space.gamma.when.kernel: value 'poly' is not in the domain of 'kernel'; choices are ['rbf', 'linear']")),
+        _spec(
+            space={
+                **CONDITIONAL,
+                "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernel": "poly"}},
+            }
+        ),
+        _fixed(
+            "space.gamma.when.kernel: value 'poly' is not in the domain of 'kernel'; "
+            "choices are ['rbf', 'linear']"
+        ),
+    ),
     "trial-module-missing": Case(
         _spec(trial={"function": "nomodule:objective"}),
-        lambda project: (f"trial.function: cannot import 'nomodule': No module named 'nomodule' "
-                         f"(searched the spec's folder {project.root.resolve()} and the Python path)")),
+        lambda project: (
+            f"trial.function: cannot import 'nomodule': No module named 'nomodule' "
+            f"(searched the spec's folder {project.root.resolve()} and the Python path)"
+        ),
+    ),
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
-        _fixed("trial.function: 'objectives' has no attribute 'nope'")),
+        _fixed("trial.function: 'objectives' has no attribute 'nope'"),
+    ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
-        _fixed("trial.command: placeholder {lr} names no parameter; parameters: x; built-ins: args, trial_dir, "
-               "spec_dir, seed, number (write {{ and }} for literal braces)")),
+        _fixed(
+            "trial.command: placeholder {lr} names no parameter; parameters: x; built-ins: args, trial_dir, "
+            "spec_dir, seed, number (write {{ and }} for literal braces)"
+        ),
+    ),
     "negative-budget": Case(
-        _spec(budget={"trials": -5}),
-        _fixed("budget.trials: input should be greater than 0; got -5")),
+        _spec(budget={"trials": -5}), _fixed("budget.trials: input should be greater than 0; got -5")
+    ),
     "unknown-direction": Case(
         _spec(objective={"metric": "loss", "direction": "minimise"}),
-        _fixed("objective.direction: must be one of 'minimize' or 'maximize'; got 'minimise' "
-               "(did you mean 'minimize'?)")),
+        _fixed(
+            "objective.direction: must be one of 'minimize' or 'maximize'; got 'minimise' "
+            "(did you mean 'minimize'?)"
+        ),
+    ),
     "unknown-strategy": Case(
         _spec(strategy="tpee"),
-        _fixed("strategy.name: unknown strategy 'tpee'; did you mean 'tpe'? choose one of auto, random, grid, qmc, "
-               "tpe, cmaes, gp, nsga2 (got 'tpee')")),
+        _fixed(
+            "strategy.name: unknown strategy 'tpee'; did you mean 'tpe'? "
+            "choose one of auto, random, grid, qmc, tpe, cmaes, gp, nsga2 (got 'tpee')"
+        ),
+    ),
     "unknown-strategy-option": Case(
         _spec(strategy={"name": "tpe", "n_startup_trails": 5}),
-        _fixed("strategy.n_startup_trails: not an option of the tpe strategy; did you mean 'n_startup_trials'? "
-               "accepted: consider_endpoints, consider_magic_clip, consider_prior, constant_liar, group, multivariate, "
-               "n_ei_candidates, n_startup_trials, prior_weight, warn_independent_sampling")),
+        _fixed(
+            "strategy.n_startup_trails: not an option of the tpe strategy; did you mean 'n_startup_trials'? "
+            "accepted: consider_endpoints, consider_magic_clip, consider_prior, constant_liar, group, "
+            "multivariate, n_ei_candidates, n_startup_trials, prior_weight, warn_independent_sampling"
+        ),
+    ),
     "missing-spec-file": Case(
-        lambda project: "missing.yaml",
-        _fixed("spec file 'missing.yaml' does not exist")),
+        lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
+    ),
     "bad-storage-url": Case(
         _spec(storage="notaurl"),
-        _fixed("storage: not a database URL; got 'notaurl' (try sqlite:///tunesmith.db or "
-               "postgresql://user@host/dbname)")),
+        _fixed(
+            "storage: not a database URL; got 'notaurl' (try sqlite:///tunesmith.db or "
+            "postgresql://user@host/dbname)"
+        ),
+    ),
     "unknown-storage-dialect": Case(
         _spec(storage="postgres://u@h/db"),
-        _fixed("storage: no database dialect 'postgres'; got 'postgres://u@h/db' (try sqlite:///tunesmith.db or "
-               "postgresql://user@host/dbname)")),
+        _fixed(
+            "storage: no database dialect 'postgres'; got 'postgres://u@h/db' (try sqlite:///tunesmith.db or "
+            "postgresql://user@host/dbname)"
+        ),
+    ),
     "bad-duration": Case(
         _spec(executor={"trial_timeout": "10 minutes"}),
-        _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'")),
+        _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
-        _fixed("name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
-               "got 'exp[/]'")),
+        _fixed(
+            "name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
+            "got 'exp[/]'"
+        ),
+    ),
 }
 
 
@@ -198,7 +258,12 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
     before = _store_files(project.root)
     assert "tunesmith.db" in before
     # bad specs for the very experiment that exists: none of them may touch its record
-    for name in ("unknown-nested-key", "when-unknown-parameter", "trial-function-missing", "unknown-strategy-option"):
+    for name in (
+        "unknown-nested-key",
+        "when-unknown-parameter",
+        "trial-function-missing",
+        "unknown-strategy-option",
+    ):
         spec = CATALOGUE[name].write(project)
         _assert_input_error(project.cli("run", spec), CATALOGUE[name].message(project))
         assert _store_files(project.root) == before, name
@@ -209,7 +274,9 @@ def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project)
     shown = _seed_store(project)
     trials = project.trials("exp")
     before = _store_files(project.root)
-    changed = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 5}, seed=2), "again.yaml")
+    changed = project.write_spec(
+        project.spec(executor={"kind": "inline"}, budget={"trials": 5}, seed=2), "again.yaml"
+    )
     proc = project.cli("run", str(changed))
     _assert_input_error(proc, f"an experiment named 'exp' already exists in {project.storage}; {EXISTS_FIX}")
     assert _store_files(project.root) == before
@@ -237,14 +304,20 @@ def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert proc.stdout.splitlines() == [
-        "valid: svc-wine: 4 parameters (conditional), 1 objective(s), strategy tpe (chosen in the spec), "
-        "executor process x2"]
+        (
+            "valid: svc-wine: 4 parameters (conditional), 1 objective(s), strategy tpe (chosen in the spec), "
+            "executor process x2"
+        )
+    ]
     assert not project.db.exists()
     assert _files(project.root) == before
 
 
-@pytest.mark.parametrize("args", [("validate",), ("run", "spec.yaml", "--bogus"), ("launch", "spec.yaml")],
-                         ids=["missing-argument", "unknown-option", "unknown-command"])
+@pytest.mark.parametrize(
+    "args",
+    [("validate",), ("run", "spec.yaml", "--bogus"), ("launch", "spec.yaml")],
+    ids=["missing-argument", "unknown-option", "unknown-command"],
+)
 def test_usage_errors_exit_2_without_a_traceback(project, args):
     proc = project.cli(*args)
     assert proc.returncode == 2, proc.stderr
@@ -253,8 +326,11 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
     assert not project.db.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="storage/sql.py raises StorageError (exit 1), not a user-input error (exit 2), "
-                                       "for a malformed --storage URL")
+@pytest.mark.xfail(
+    strict=True,
+    reason="storage/sql.py raises StorageError (exit 1), not a user-input error (exit 2), "
+    "for a malformed --storage URL",
+)
 def test_a_bad_storage_option_is_an_input_error(project):
     spec = project.write_spec(project.spec())
     proc = project.cli("run", str(spec), "--storage", "notaurl")
@@ -265,5 +341,7 @@ def test_a_bad_storage_option_is_an_input_error(project):
 @pytest.mark.xfail(strict=True, reason="a read command opens (and so creates and migrates) the SQLite store")
 def test_show_of_an_unknown_name_creates_no_store(project):
     proc = project.cli("show", "exp")
-    _assert_input_error(proc, f"no experiment named 'exp' in {project.storage}; the store has no experiments yet")
+    _assert_input_error(
+        proc, f"no experiment named 'exp' in {project.storage}; the store has no experiments yet"
+    )
     assert not project.db.exists()

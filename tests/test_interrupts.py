@@ -2,59 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
-
-
-def start_cli(project, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def count_states(project, name: str) -> dict[str, int]:
-    if not project.db.exists():
-        return {}
-    with sqlite3.connect(project.db) as conn:
-        rows = conn.execute("SELECT t.state, COUNT(*) FROM trials t JOIN experiments e ON e.id = t.experiment_id "
-                            "WHERE e.name = ? GROUP BY t.state", (name,)).fetchall()
-    return dict(rows)
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except sqlite3.OperationalError:  # the schema is being created
-            value = None
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
-def worker_pids(project) -> list[int]:
-    """Live tunesmith workers whose working directory is this project (trials chdir to the spec folder)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if b"tunesmith.executor.worker" in cmd and cwd == str(project.root):
-            pids.append(int(entry))
-    return pids
+from helpers import alive, count_states, start_cli, wait_for, worker_pids
 
 
 @pytest.fixture
@@ -83,7 +36,7 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     # Orphaned workers notice their coordinator died and take their trials with them.
-    wait_for(lambda: not any(_alive(p) for p in running_workers), timeout=10)
+    wait_for(lambda: not any(alive(p) for p in running_workers), timeout=10)
     before = count_states(project, "killed")
     assert before.get("running", 0) >= 1, before
 
@@ -168,16 +121,3 @@ def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False

@@ -30,24 +30,28 @@ def _space_error(domains: dict[str, Any]) -> SpaceError:
 
 def _svc_space() -> SearchSpace:
     """The issue's space: C, kernel, gamma (only for rbf), layers."""
-    return SearchSpace.from_domains({
-        "C": Float(0.001, 1000, log=True),
-        "kernel": Categorical(["rbf", "linear"]),
-        "gamma": Float(0.0001, 1.0, log=True, when={"kernel": "rbf"}),
-        "layers": Int(1, 4),
-    })
+    return SearchSpace.from_domains(
+        {
+            "C": Float(0.001, 1000, log=True),
+            "kernel": Categorical(["rbf", "linear"]),
+            "gamma": Float(0.0001, 1.0, log=True, when={"kernel": "rbf"}),
+            "layers": Int(1, 4),
+        }
+    )
 
 
 def _chain_space() -> SearchSpace:
     """optimizer -> momentum (sgd only) -> nesterov (momentum 0.9 or 0.99 only); declared child-first."""
-    return SearchSpace.from_domains({
-        "nesterov": Categorical([True, False], when={"momentum": [0.9, 0.99]}),
-        "momentum": Categorical([0.0, 0.9, 0.99], when={"optimizer": "sgd"}),
-        "optimizer": Categorical(["sgd", "adam"]),
-    })
+    return SearchSpace.from_domains(
+        {
+            "nesterov": Categorical([True, False], when={"momentum": [0.9, 0.99]}),
+            "momentum": Categorical([0.0, 0.9, 0.99], when={"optimizer": "sgd"}),
+            "optimizer": Categorical(["sgd", "adam"]),
+        }
+    )
 
 
-# -- Float --------------------------------------------------------------------------------------------------------
+# -- Float ---------------------------------------------------------------------------------------------------
 
 
 def test_float_positional_and_keyword_forms_are_the_same_domain():
@@ -62,18 +66,39 @@ def test_float_positional_and_keyword_forms_are_the_same_domain():
     [
         ((1.0, 1.0), {}, "low must be < high; got low=1.0, high=1.0"),
         ((2.0, 1.0), {}, "low must be < high; got low=2.0, high=1.0"),
-        ((0.0, 1.0), {"log": True}, "low must be > 0 when log is true; got low=0.0 (use log: false or a positive low)"),
-        ((-1.0, 1.0), {"log": True}, "low must be > 0 when log is true; got low=-1.0 (use log: false or a positive low)"),
+        (
+            (0.0, 1.0),
+            {"log": True},
+            "low must be > 0 when log is true; got low=0.0 (use log: false or a positive low)",
+        ),
+        (
+            (-1.0, 1.0),
+            {"log": True},
+            "low must be > 0 when log is true; got low=-1.0 (use log: false or a positive low)",
+        ),
         ((0.0, math.inf), {}, "low and high must be finite numbers; got low=0.0, high=inf"),
         ((math.nan, 1.0), {}, "low and high must be finite numbers; got low=nan, high=1.0"),
         ((0.1, 1.0), {"log": True, "step": 0.1}, "step and log cannot be combined; drop one of them"),
         ((0.0, 1.0), {"step": 0.0}, "step must be > 0; got 0.0"),
         ((0.0, 1.0), {"step": -0.5}, "step must be > 0; got -0.5"),
-        ((0.0, 1.0), {"step": 0.3},
-         "high - low must be a multiple of step; got low=0.0, high=1.0, step=0.3 (try high=0.9)"),
+        (
+            (0.0, 1.0),
+            {"step": 0.3},
+            "high - low must be a multiple of step; got low=0.0, high=1.0, step=0.3 (try high=0.9)",
+        ),
     ],
-    ids=["equal", "inverted", "log-zero", "log-negative", "inf", "nan", "step-and-log", "step-zero",
-         "step-negative", "step-not-dividing"],
+    ids=[
+        "equal",
+        "inverted",
+        "log-zero",
+        "log-negative",
+        "inf",
+        "nan",
+        "step-and-log",
+        "step-zero",
+        "step-negative",
+        "step-not-dividing",
+    ],
 )
 def test_float_rejects_with_a_message_naming_the_values_and_the_fix(args, kw, message):
     assert _domain_error(Float, *args, **kw) == message
@@ -103,8 +128,12 @@ def test_float_grid_linear_log_step_and_single_point():
 
 @pytest.mark.parametrize(
     ("domain", "points"),
-    [(Float(0.001, 10.0, log=True), 3), (Float(0.01, 100.0, log=True), 5), (Float(-2.0, 0.1), 2),
-     (Float(-2.0, -0.9), 4)],
+    [
+        (Float(0.001, 10.0, log=True), 3),
+        (Float(0.01, 100.0, log=True), 5),
+        (Float(-2.0, 0.1), 2),
+        (Float(-2.0, -0.9), 4),
+    ],
     ids=["log-10", "log-100", "linear-0.1", "linear-negative"],
 )
 def test_float_grid_ends_exactly_on_the_bounds(domain, points):
@@ -127,7 +156,7 @@ def test_domains_are_frozen():
         d.low = 0.5  # type: ignore[misc]
 
 
-# -- Int ----------------------------------------------------------------------------------------------------------
+# -- Int -----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -138,7 +167,11 @@ def test_domains_are_frozen():
         ((0, 8), {"log": True}, "low must be >= 1 when log is true; got low=0"),
         ((1, 8), {"step": 0}, "step must be >= 1; got 0"),
         ((1, 9), {"log": True, "step": 2}, "step and log cannot be combined; drop one of them"),
-        ((0, 10), {"step": 3}, "high - low must be a multiple of step; got low=0, high=10, step=3 (try high=9)"),
+        (
+            (0, 10),
+            {"step": 3},
+            "high - low must be a multiple of step; got low=0, high=10, step=3 (try high=9)",
+        ),
     ],
     ids=["equal", "inverted", "log-zero", "step-zero", "step-and-log", "step-not-dividing"],
 )
@@ -165,7 +198,7 @@ def test_int_grid_is_every_value_on_the_step():
     assert Int(1, 8, log=True).grid(2) == list(range(1, 9))
 
 
-# -- Categorical --------------------------------------------------------------------------------------------------
+# -- Categorical ---------------------------------------------------------------------------------------------
 
 
 def test_categorical_validation_messages():
@@ -183,7 +216,7 @@ def test_categorical_values_of_different_types_are_different_choices():
     assert d.grid(1) == [1, True, "1", None, 1.5]
 
 
-# -- SearchSpace: building and checking conditions -----------------------------------------------------------------
+# -- SearchSpace: building and checking conditions -----------------------------------------------------------
 
 
 def test_empty_space_is_rejected():
@@ -204,14 +237,20 @@ def test_when_naming_an_unknown_parameter_lists_the_known_ones():
 
 
 def test_when_value_outside_the_parent_choices_lists_the_choices():
-    e = _space_error({"kernel": Categorical(["rbf", "linear"]), "gamma": Float(0.1, 1.0, when={"kernel": "sigmoid"})})
+    e = _space_error(
+        {"kernel": Categorical(["rbf", "linear"]), "gamma": Float(0.1, 1.0, when={"kernel": "sigmoid"})}
+    )
     assert e.path == "space.gamma.when.kernel"
     assert e.message == "value 'sigmoid' is not in the domain of 'kernel'; choices are ['rbf', 'linear']"
 
 
 def test_every_value_of_a_when_list_is_checked():
-    e = _space_error({"kernel": Categorical(["rbf", "poly"]),
-                      "degree": Int(2, 5, when={"kernel": ["poly", "rbf", "sigmoid"]})})
+    e = _space_error(
+        {
+            "kernel": Categorical(["rbf", "poly"]),
+            "degree": Int(2, 5, when={"kernel": ["poly", "rbf", "sigmoid"]}),
+        }
+    )
     assert e.path == "space.degree.when.kernel"
     assert e.message.startswith("value 'sigmoid' is not in the domain of 'kernel'")
 
@@ -235,27 +274,35 @@ def test_a_two_parameter_cycle_is_rejected():
 
 
 def test_a_longer_cycle_is_named_in_full():
-    e = _space_error({
-        "root": Categorical(["x", "y"]),
-        "a": Categorical([1, 2], when={"c": 1}),
-        "b": Categorical([1, 2], when={"a": 1}),
-        "c": Categorical([1, 2], when={"b": 1, "root": "x"}),
-    })
+    e = _space_error(
+        {
+            "root": Categorical(["x", "y"]),
+            "a": Categorical([1, 2], when={"c": 1}),
+            "b": Categorical([1, 2], when={"a": 1}),
+            "c": Categorical([1, 2], when={"b": 1, "root": "x"}),
+        }
+    )
     assert e.path == "space.a.when"
     assert "(a -> c -> b -> a)" in e.message
 
 
 def test_space_errors_are_spec_errors_through_the_spec_loader():
     spec = {
-        "name": "e", "objective": {"metric": "m", "direction": "minimize"}, "trial": "objectives:quadratic",
-        "space": {"kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
-                  "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernel": "sigmoid"}}},
+        "name": "e",
+        "objective": {"metric": "m", "direction": "minimize"},
+        "trial": "objectives:quadratic",
+        "space": {
+            "kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
+            "gamma": {"type": "float", "low": 0.1, "high": 1.0, "when": {"kernel": "sigmoid"}},
+        },
     }
     with pytest.raises(SpecError) as info:
         spec_from_dict(spec)
     assert isinstance(info.value, SpaceError)
-    assert str(info.value) == ("space.gamma.when.kernel: value 'sigmoid' is not in the domain of 'kernel'; "
-                               "choices are ['rbf', 'linear']")
+    assert str(info.value) == (
+        "space.gamma.when.kernel: value 'sigmoid' is not in the domain of 'kernel'; "
+        "choices are ['rbf', 'linear']"
+    )
 
 
 def test_parents_come_before_children_whatever_the_declaration_order():
@@ -271,7 +318,7 @@ def test_is_conditional():
     assert not SearchSpace.from_domains({"x": Float(0, 1), "k": Categorical(["a"])}).is_conditional
 
 
-# -- is_active ------------------------------------------------------------------------------------------------------
+# -- is_active -----------------------------------------------------------------------------------------------
 
 
 def test_is_active_single_value_condition():
@@ -283,26 +330,39 @@ def test_is_active_single_value_condition():
 
 
 def test_is_active_list_condition():
-    space = SearchSpace.from_domains({
-        "kernel": Categorical(["rbf", "poly", "linear"]),
-        "gamma": Float(0.001, 1.0, log=True, when={"kernel": ["rbf", "poly"]}),
-    })
-    assert [k for k in ("rbf", "poly", "linear") if space.is_active("gamma", {"kernel": k})] == ["rbf", "poly"]
+    space = SearchSpace.from_domains(
+        {
+            "kernel": Categorical(["rbf", "poly", "linear"]),
+            "gamma": Float(0.001, 1.0, log=True, when={"kernel": ["rbf", "poly"]}),
+        }
+    )
+    assert [k for k in ("rbf", "poly", "linear") if space.is_active("gamma", {"kernel": k})] == [
+        "rbf",
+        "poly",
+    ]
 
 
 def test_is_active_needs_every_parent_to_match():
-    space = SearchSpace.from_domains({
-        "model": Categorical(["svm", "tree"]),
-        "kernel": Categorical(["rbf", "linear"]),
-        "gamma": Float(0.001, 1.0, log=True, when={"model": "svm", "kernel": "rbf"}),
-    })
-    active = [(m, k) for m in ("svm", "tree") for k in ("rbf", "linear")
-              if space.is_active("gamma", {"model": m, "kernel": k})]
+    space = SearchSpace.from_domains(
+        {
+            "model": Categorical(["svm", "tree"]),
+            "kernel": Categorical(["rbf", "linear"]),
+            "gamma": Float(0.001, 1.0, log=True, when={"model": "svm", "kernel": "rbf"}),
+        }
+    )
+    active = [
+        (m, k)
+        for m in ("svm", "tree")
+        for k in ("rbf", "linear")
+        if space.is_active("gamma", {"model": m, "kernel": k})
+    ]
     assert active == [("svm", "rbf")]
 
 
 def test_is_active_compares_types_strictly():
-    space = SearchSpace.from_domains({"flag": Categorical([True, False, 1, 0]), "x": Float(0, 1, when={"flag": True})})
+    space = SearchSpace.from_domains(
+        {"flag": Categorical([True, False, 1, 0]), "x": Float(0, 1, when={"flag": True})}
+    )
     assert space.is_active("x", {"flag": True})
     assert not space.is_active("x", {"flag": 1})
 
@@ -327,7 +387,7 @@ def test_sample_active_asks_only_for_active_parameters():
     assert asked == ["optimizer"]
 
 
-# -- validate_params -----------------------------------------------------------------------------------------------
+# -- validate_params -----------------------------------------------------------------------------------------
 
 
 def test_validate_params_accepts_a_full_active_configuration():
@@ -335,7 +395,10 @@ def test_validate_params_accepts_a_full_active_configuration():
     params = {"C": 10.0, "kernel": "rbf", "gamma": 0.01, "layers": 2}
     assert space.validate_params(params) == params
     assert space.validate_params({"C": 10.0, "kernel": "linear", "layers": 4}) == {
-        "C": 10.0, "kernel": "linear", "layers": 4}
+        "C": 10.0,
+        "kernel": "linear",
+        "layers": 4,
+    }
 
 
 def test_validate_params_turns_an_int_into_a_float_for_a_float_domain():
@@ -346,20 +409,53 @@ def test_validate_params_turns_an_int_into_a_float_for_a_float_domain():
 @pytest.mark.parametrize(
     ("params", "path", "message"),
     [
-        ({"C": 1.0, "kernel": "rbf", "layers": 1}, "params.gamma", "missing a value for this active parameter"),
-        ({"C": 1.0, "kernel": "linear", "gamma": 0.1, "layers": 1}, "params.gamma",
-         "not an active parameter of the space for this configuration"),
-        ({"C": 1.0, "kernel": "rbf", "gamma": 0.1, "layers": 1, "depth": 3}, "params.depth",
-         "not an active parameter of the space for this configuration"),
-        ({"C": 5000.0, "kernel": "linear", "layers": 1}, "params.C", "value 5000.0 is outside the domain [0.001, 1000.0]"),
-        ({"C": 1.0, "kernel": "poly", "layers": 1}, "params.kernel",
-         "value 'poly' is outside the domain choices ['rbf', 'linear']"),
-        ({"C": 1.0, "kernel": "linear", "layers": 2.0}, "params.layers", "value 2.0 is outside the domain [1, 4]"),
-        ({"C": 1.0, "kernel": "linear", "layers": True}, "params.layers", "value True is outside the domain [1, 4]"),
+        (
+            {"C": 1.0, "kernel": "rbf", "layers": 1},
+            "params.gamma",
+            "missing a value for this active parameter",
+        ),
+        (
+            {"C": 1.0, "kernel": "linear", "gamma": 0.1, "layers": 1},
+            "params.gamma",
+            "not an active parameter of the space for this configuration",
+        ),
+        (
+            {"C": 1.0, "kernel": "rbf", "gamma": 0.1, "layers": 1, "depth": 3},
+            "params.depth",
+            "not an active parameter of the space for this configuration",
+        ),
+        (
+            {"C": 5000.0, "kernel": "linear", "layers": 1},
+            "params.C",
+            "value 5000.0 is outside the domain [0.001, 1000.0]",
+        ),
+        (
+            {"C": 1.0, "kernel": "poly", "layers": 1},
+            "params.kernel",
+            "value 'poly' is outside the domain choices ['rbf', 'linear']",
+        ),
+        (
+            {"C": 1.0, "kernel": "linear", "layers": 2.0},
+            "params.layers",
+            "value 2.0 is outside the domain [1, 4]",
+        ),
+        (
+            {"C": 1.0, "kernel": "linear", "layers": True},
+            "params.layers",
+            "value True is outside the domain [1, 4]",
+        ),
         ({"kernel": "linear", "layers": 1}, "params.C", "missing a value for this active parameter"),
     ],
-    ids=["missing-active", "inactive-given", "unknown", "float-out-of-range", "not-a-choice", "float-for-int",
-         "bool-for-int", "missing-unconditional"],
+    ids=[
+        "missing-active",
+        "inactive-given",
+        "unknown",
+        "float-out-of-range",
+        "not-a-choice",
+        "float-for-int",
+        "bool-for-int",
+        "missing-unconditional",
+    ],
 )
 def test_validate_params_names_the_parameter_at_fault(params, path, message):
     with pytest.raises(SpaceError) as info:
@@ -374,7 +470,7 @@ def test_validate_params_describes_a_stepped_domain_and_uses_the_given_path():
     assert str(info.value) == "trial 4.n: value 3 is outside the domain [0, 10] step 5"
 
 
-# -- iter_grid ------------------------------------------------------------------------------------------------------
+# -- iter_grid -----------------------------------------------------------------------------------------------
 
 
 def test_grid_of_the_svc_space_skips_gamma_for_the_linear_kernel():
@@ -395,11 +491,13 @@ def test_grid_of_the_svc_space_skips_gamma_for_the_linear_kernel():
 
 
 def test_grid_with_a_list_condition():
-    space = SearchSpace.from_domains({
-        "kernel": Categorical(["rbf", "poly", "linear", "sigmoid"]),
-        "gamma": Float(0.01, 1.0, log=True, when={"kernel": ["rbf", "poly", "sigmoid"]}),
-        "degree": Int(2, 4, when={"kernel": "poly"}),
-    })
+    space = SearchSpace.from_domains(
+        {
+            "kernel": Categorical(["rbf", "poly", "linear", "sigmoid"]),
+            "gamma": Float(0.01, 1.0, log=True, when={"kernel": ["rbf", "poly", "sigmoid"]}),
+            "degree": Int(2, 4, when={"kernel": "poly"}),
+        }
+    )
     configs = list(space.iter_grid(2))
     # rbf: 2 gammas; poly: 2 gammas x 3 degrees; linear: 1; sigmoid: 2 gammas
     assert len(configs) == 2 + 6 + 1 + 2 == 11
@@ -423,7 +521,9 @@ def test_grid_through_a_chain_of_conditions():
 
 
 def test_grid_is_the_product_without_conditions_and_is_repeatable():
-    space = SearchSpace.from_domains({"a": Int(1, 3), "b": Categorical(["x", "y"]), "c": Float(0, 1, step=0.5)})
+    space = SearchSpace.from_domains(
+        {"a": Int(1, 3), "b": Categorical(["x", "y"]), "c": Float(0, 1, step=0.5)}
+    )
     first = list(space.iter_grid(7))
     assert len(first) == 3 * 2 * 3
     assert first == list(space.iter_grid(7))

@@ -22,12 +22,20 @@ class BudgetTracker:
         self.best: float | None = None
         self.since_improvement = 0
         self.finished = 0
+        self.run_finished = 0   # this run only: a resumed run is judged on its own failures, not the ones
+        self.run_failed = 0     # that made the user stop and fix the code
+        self.last_error: str | None = None
 
-    def observe(self, trial: TrialRecord) -> None:
-        """Count a trial that reached a final state (in number order where known)."""
+    def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
+        """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
+        if not replayed:
+            self.run_finished += 1
+            if trial.state is TrialState.FAILED:
+                self.run_failed += 1
+                self.last_error = trial.error
         value = trial.values[0] if trial.state is TrialState.COMPLETED and trial.values else None
         if value is not None and (self.best is None or self.direction.better(value, self.best)):
             self.best = value
@@ -39,9 +47,23 @@ class BudgetTracker:
         """Whether a new trial number may be allocated (``allocated`` numbers are taken already)."""
         return self.stop_reason(now) is None and (self.budget.trials is None or allocated < self.budget.trials)
 
+    def failure_stop(self) -> str | None:
+        """Why the run should stop as failed (too many trials failing), or None."""
+        b = self.budget
+        if b.max_failure_rate is None or self.run_finished < b.failure_rate_min_trials:
+            return None
+        rate = self.run_failed / self.run_finished
+        if rate <= b.max_failure_rate:
+            return None
+        return (f"{self.run_failed} of {self.run_finished} finished trials failed ({rate:.0%} > max_failure_rate "
+                f"{b.max_failure_rate:.0%}); the last error: {self.last_error}")
+
     def stop_reason(self, now: float) -> str | None:
         """Why no further trial should start, or None."""
         b = self.budget
+        failing = self.failure_stop()
+        if failing is not None:
+            return failing
         if b.trials is not None and self.finished >= b.trials:
             return f"trial budget of {b.trials} reached"
         if b.wall_time is not None and self.elapsed_before + now - self.started >= b.wall_time:

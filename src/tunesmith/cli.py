@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -39,6 +39,9 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
     if result.status is RunStatus.INTERRUPTED:
         err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
         raise typer.Exit(EXIT_INTERRUPTED)
+    if result.status is RunStatus.FAILED:
+        err.print(f"[red]The run stopped[/]: {result.stop_reason}")
+        raise typer.Exit(EXIT_FAILED)
     ended = [t for t in result.trials if t.state.is_finished()]
     if ended and all(t.state is TrialState.FAILED for t in ended):
         err.print(f"[red]Every trial failed[/] ({len(ended)}); see `tunesmith trials {result.experiment.name}` "
@@ -227,7 +230,7 @@ def main() -> None:
         raise
 
 
-def _usage_error_type() -> type[Exception]:
+def _usage_error_type() -> type[Any]:
     """Click's ClickException: vendored as typer._click by recent typer releases, the click package before."""
     try:
         from typer._click.exceptions import ClickException

@@ -23,8 +23,9 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.events import RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.records import (
-    ExperimentRecord, Failure, FailureKind, Outcome, RunStatus, TrialRecord, TrialState,
+    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
+from tunesmith.scheduler.base import Decision, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
 from tunesmith.selection import best_trial
 from tunesmith.space import SearchSpace
@@ -130,14 +131,15 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
 class _Running:
     record: TrialRecord
     token: int
-    reports: list = field(default_factory=list)  # type: ignore[type-arg]
+    reports: list[Report] = field(default_factory=list)
+    prune_requested: bool = False
 
 
 class Runner:
     """Runs one experiment's loop. Use :func:`run_experiment` / :func:`resume_experiment` to build one."""
 
     def __init__(self, store: SQLStore, experiment: ExperimentRecord, plan: Plan, listener: RunListener | None,
-                 clock: Clock, executor: Executor | None = None) -> None:
+                 clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None) -> None:
         self.store = store
         self.experiment = experiment
         self.plan = plan
@@ -145,20 +147,23 @@ class Runner:
         self.listener = listener or RunListener()
         self.clock = clock
         self.executor = executor or self._make_executor()
+        self.scheduler: Scheduler = scheduler or NoScheduler()
         self._stop_requested: str | None = None
         self._immediate = False
         self._owner = lease_owner_id()
+        self._on_report: Callable[[int, Report], None] = lambda number, report: None
 
     def _make_executor(self) -> Executor:
         ex = self.spec.executor
         if ex.kind == "inline":
             from tunesmith.executor.inline import InlineExecutor
 
-            return InlineExecutor()
+            # Reports are handled as they happen, so a prune decision reaches the trial inside the same call.
+            return InlineExecutor(report_hook=lambda number, report: self._on_report(number, report))
         from tunesmith.executor.process import ProcessExecutor
 
         return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=self.spec.trial.function,
-                               base_dir=self.spec.base_dir, clock=self.clock)
+                               base_dir=self.spec.base_dir, clock=self.clock, heartbeat_timeout=ex.heartbeat_timeout)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
@@ -195,9 +200,10 @@ class Runner:
                                             [o.direction for o in spec.objectives], derive_seed(spec.seed or 0, "strategy"),
                                             spec.executor.workers)
         strategy.replay(finished)
+        self.scheduler.replay(finished)
         budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
-            budget.observe(t)
+            budget.observe(t, replayed=True)
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(reruns)})
         self.experiment = store.experiment(spec.name)
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
@@ -231,6 +237,7 @@ class Runner:
             store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
             if final.state is not TrialState.INTERRUPTED:
                 strategy.tell(rt.token, final.state, final.values)
+                self.scheduler.on_finish(final)
                 budget.observe(final)
                 done.append(final)
             self.listener.trial_finished(final, best_trial(done, spec.objectives))
@@ -253,13 +260,23 @@ class Runner:
             self.executor.submit(job)
             self.listener.trial_started(rec)
 
+        def on_report(number: int, report: Report) -> None:
+            rt = running.get(number)
+            if rt is None:
+                return
+            rt.reports.append(report)
+            store.add_report(exp_id, number, rt.record.attempts, report, clock.now())
+            strategy.report(rt.token, report)
+            if not rt.prune_requested and self.scheduler.on_report(number, report) is Decision.STOP:
+                rt.prune_requested = True
+                store.record_event(exp_id, "trial_prune_requested", clock.now(), number, {"step": report.step})
+                self.executor.prune(number)
+
+        self._on_report = on_report
+
         def handle(ev: ExecutorEvent) -> None:
             if isinstance(ev, TrialReported):
-                rt = running.get(ev.number)
-                if rt is not None:
-                    rt.reports.append(ev.report)
-                    store.add_report(exp_id, ev.number, rt.record.attempts, ev.report, clock.now())
-                    strategy.report(rt.token, ev.report)
+                on_report(ev.number, ev.report)
             elif isinstance(ev, AttemptEnded):
                 rt = running.pop(ev.number, None)
                 if rt is not None:
@@ -277,6 +294,7 @@ class Runner:
                 mono = clock.monotonic()
                 if mono - last_lease >= LEASE_RENEW_EVERY:
                     store.acquire_lease(exp_id, self._owner, clock.now(), LEASE_TTL)
+                    store.heartbeat(exp_id, list(running), clock.now())
                     last_lease = mono
                 if self._stop_requested:
                     stop_reason = self._stop_requested
@@ -341,7 +359,7 @@ class Runner:
                     store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
                 if self._stop_requested or isinstance(interrupted_by_exception, KeyboardInterrupt):
                     status = RunStatus.INTERRUPTED
-                elif interrupted_by_exception is not None:
+                elif interrupted_by_exception is not None or budget.failure_stop() is not None:
                     status = RunStatus.FAILED
                 else:
                     status = RunStatus.COMPLETED

@@ -1,7 +1,10 @@
 """The Executor protocol: run trial jobs somewhere, report what happens.
 
-Call order: ``start()``; then repeatedly ``free_slots()`` / ``submit(job)`` and ``poll(timeout)``; ``stop(number)``
-to end one running trial (a scheduler's decision, or the user's); ``close(grace)`` once at the end. Every
+Call order: ``start()``; then repeatedly ``free_slots()`` / ``submit(job)`` and ``poll(timeout)``; ``prune(number)`` to
+ask a running trial to stop early (a scheduler's decision; the trial ends PRUNED); ``stop(number, kind)`` to end
+one now; ``close(grace)`` once at the end. An executor may call ``report_hook(number, report)`` synchronously,
+as a report happens, instead of returning it from ``poll`` (the inline executor must: its trial runs inside
+``poll``, and a prune decision has to reach it before it returns). Every
 submitted job produces exactly one ``AttemptEnded`` from ``poll``, and zero or more ``TrialReported`` before it.
 """
 
@@ -45,6 +48,10 @@ class Executor(Protocol):
 
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         """Events since the last poll, waiting up to ``timeout`` seconds for the first one."""
+        ...
+
+    def prune(self, number: int) -> None:
+        """Ask running trial ``number`` to stop early (``trial.should_prune()`` turns True; a command gets SIGTERM)."""
         ...
 
     def stop(self, number: int, kind: FailureKind) -> None:

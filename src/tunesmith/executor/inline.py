@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
 
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
-from tunesmith.records import Failure, FailureKind, Outcome
+from tunesmith.records import Failure, FailureKind, Outcome, Report
 
 
 class InlineExecutor:
-    def __init__(self) -> None:
+    """Args:
+        report_hook: called with (number, report) as each report happens, so a prune decision can reach the
+            running trial; without it reports come back from ``poll`` after the trial.
+    """
+
+    def __init__(self, report_hook: Callable[[int, Report], None] | None = None) -> None:
+        self.report_hook = report_hook
         self._events: deque[ExecutorEvent] = deque()
         self._pending: deque[TrialJob] = deque()
+        self._prune: set[int] = set()
 
     def start(self) -> None:
         pass
@@ -34,12 +42,22 @@ class InlineExecutor:
             job = self._pending.popleft()
             with open(job.log_path, "a", encoding="utf-8") as log, \
                     contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                outcome = run_attempt(job, log, lambda r: self._events.append(TrialReported(job.number, r)),
-                                      lambda: False)
+                outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
+                                      lambda: job.number in self._prune)
+            self._prune.discard(job.number)
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
         events = list(self._events)
         self._events.clear()
         return events
+
+    def _on_report(self, number: int, report: Report) -> None:
+        if self.report_hook is not None:
+            self.report_hook(number, report)
+        else:
+            self._events.append(TrialReported(number, report))
+
+    def prune(self, number: int) -> None:
+        self._prune.add(number)
 
     def stop(self, number: int, kind: FailureKind) -> None:
         for job in list(self._pending):

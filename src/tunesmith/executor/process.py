@@ -37,6 +37,7 @@ class _Worker:
     kill_reason: Failure | None = None
     trials_run: int = 0
     retiring: bool = False
+    last_seen: float = 0.0             # monotonic time of the worker's last message (heartbeat or other)
     reported: list[Report] = field(default_factory=list)
 
 
@@ -47,15 +48,18 @@ class ProcessExecutor:
         preload: a trial function reference to import in each new worker before its first job.
         base_dir: the folder ``preload`` resolves from.
         clock: the clock for deadlines.
+        heartbeat_timeout: a busy worker silent this long (stopped, deadlocked, stuck holding the GIL) is
+            killed and its trial ends LOST; workers send a heartbeat every quarter of it (at most every 5 s).
     """
 
     def __init__(self, workers: int, max_trials_per_worker: int | None = None, preload: str | None = None,
-                 base_dir: str | None = None, clock: Clock | None = None) -> None:
+                 base_dir: str | None = None, clock: Clock | None = None, heartbeat_timeout: float = 60.0) -> None:
         self.workers = workers
         self.max_trials_per_worker = max_trials_per_worker
         self.preload = preload
         self.base_dir = base_dir
         self.clock = clock or SystemClock()
+        self.heartbeat_timeout = heartbeat_timeout
         self._pool: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._events: list[ExecutorEvent] = []
@@ -71,7 +75,8 @@ class ProcessExecutor:
         cmd_r, cmd_w = os.pipe()
         evt_r, evt_w = os.pipe()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith.executor.worker", str(cmd_r), str(evt_w)],
+            [sys.executable, "-m", "tunesmith.executor.worker", str(cmd_r), str(evt_w),
+             str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, env=_worker_env(),
         )
@@ -91,10 +96,15 @@ class ProcessExecutor:
     def submit(self, job: TrialJob) -> None:
         worker = next(w for w in self._pool if w.job is None and not w.retiring)
         worker.job = job
-        worker.started = self.clock.monotonic()
+        worker.started = worker.last_seen = self.clock.monotonic()
         worker.kill_reason = None
         worker.reported = []
         self._send(worker, {"op": "run", "job": job.to_json()})
+
+    def prune(self, number: int) -> None:
+        for w in self._pool:
+            if w.job is not None and w.job.number == number:
+                self._send(w, {"op": "prune"})
 
     def stop(self, number: int, kind: FailureKind) -> None:
         for w in self._pool:
@@ -130,6 +140,8 @@ class ProcessExecutor:
                 wait = min(wait, max(0.0, w.started + w.job.timeout - now))
             if w.job is not None and w.job.memory_limit is not None:
                 wait = min(wait, MEMORY_CHECK_INTERVAL)
+            if w.job is not None and w.kill_reason is None:
+                wait = min(wait, max(0.0, w.last_seen + self.heartbeat_timeout - now))
         if not self._events:
             for key, _ in self._selector.select(wait):
                 self._read(key.data)
@@ -145,6 +157,7 @@ class ProcessExecutor:
         if not chunk:
             self._worker_gone(w)
             return
+        w.last_seen = self.clock.monotonic()
         w.buffer += chunk
         *lines, w.buffer = w.buffer.split(b"\n")
         for line in lines:
@@ -204,6 +217,9 @@ class ProcessExecutor:
             if job.timeout is not None and now - w.started >= job.timeout:
                 self._kill(w, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {format_duration(job.timeout)}; "
                                                            "the trial's whole process tree was killed"))
+            elif now - w.last_seen >= self.heartbeat_timeout:
+                self._kill(w, Failure(FailureKind.LOST, f"no heartbeat from the worker for "
+                                                        f"{format_duration(now - w.last_seen)}; presumed hung and killed"))
             elif job.memory_limit is not None and check_memory:
                 rss = session_rss(w.proc.pid)
                 if rss > job.memory_limit:

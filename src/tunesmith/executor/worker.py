@@ -1,4 +1,4 @@
-"""A reusable trial worker process: ``python -m tunesmith.executor.worker CMD_FD EVENT_FD``.
+"""A reusable trial worker process: ``python -m tunesmith.executor.worker CMD_FD EVENT_FD [HEARTBEAT_S]``.
 
 It runs jobs one after another, each with stdout/stderr pointed at the trial's own log. When the coordinator
 goes away (its end of the command pipe closes) the worker kills its whole session, so no trial outlives it.
@@ -12,6 +12,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from typing import Any
 
 from tunesmith.evaluation.attempt import run_attempt
@@ -21,7 +22,7 @@ from tunesmith.executor.processes import kill_session
 from tunesmith.executor.wire import outcome_to_json
 
 
-def main(cmd_fd: int, event_fd: int) -> None:
+def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
     commands = os.fdopen(cmd_fd, "r", encoding="utf-8")
     events = os.fdopen(event_fd, "w", encoding="utf-8", buffering=1)
     send_lock = threading.Lock()
@@ -50,7 +51,15 @@ def main(cmd_fd: int, event_fd: int) -> None:
         # The coordinator is gone: nothing may outlive it.
         kill_session(os.getsid(0))
 
+    def beat() -> None:
+        # From a thread of its own: a worker stopped (SIGSTOP), deadlocked or stuck in C code holding the GIL
+        # falls silent, and the coordinator declares its trial lost.
+        while True:
+            time.sleep(heartbeat_interval)
+            send({"ev": "hb"})
+
     threading.Thread(target=read_commands, name="tunesmith-commands", daemon=True).start()
+    threading.Thread(target=beat, name="tunesmith-heartbeat", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
     # The trial's children must not hold the event pipe: one that outlives a crashed worker (a forked
     # multiprocessing child, a `cmd &` started by os.system) would keep it open and hide the crash.
@@ -101,4 +110,4 @@ def _preload(function: str, base_dir: str | None, devnull: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 5.0)

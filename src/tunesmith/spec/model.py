@@ -42,6 +42,9 @@ class Budget(StrictModel):
     wall_time: Duration | None = Field(default=None, description="time since the run started")
     target: float | None = Field(default=None, description="stop once the best value reaches this")
     patience: int | None = Field(default=None, gt=0, description="stop after this many trials without improvement")
+    max_failure_rate: float | None = Field(default=None, gt=0, le=1,
+                                           description="stop the run when this share of finished trials failed")
+    failure_rate_min_trials: int = Field(default=5, ge=1, description="finished trials before max_failure_rate applies")
 
 
 class Executor(StrictModel):
@@ -54,6 +57,7 @@ class Executor(StrictModel):
     retries: int = Field(default=1, ge=0, le=100, description="extra attempts for failures in retry_on")
     retry_on: tuple[FailureKind, ...] = (FailureKind.CRASHED, FailureKind.MEMORY, FailureKind.LOST)
     retry_backoff: Duration = Field(default=1.0, description="wait before the first retry; doubles each time")
+    heartbeat_timeout: Duration = Field(default=60.0, description="a silent worker's trial is lost after this")
     grace_period: Duration = Field(default=30.0, description="how long running trials may finish after Ctrl-C")
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
 

@@ -59,6 +59,10 @@ class TrialStore(Protocol):
         """Write the whole trial record and append ``event`` for it."""
         ...
 
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
+        """Mark these running trials alive at ``now``."""
+        ...
+
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         ...
 

@@ -241,6 +241,14 @@ class SQLStore:
             conn.execute(insert(events).values(experiment_id=experiment_id, kind=event, at=now,
                                                trial_number=trial.number, payload=json.dumps(payload)))
 
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
+        """Mark running trials alive (another coordinator can tell a live trial from an orphan)."""
+        if not numbers:
+            return
+        with self._tx("record trial heartbeats") as conn:
+            conn.execute(update(trials).where(trials.c.experiment_id == experiment_id, trials.c.number.in_(numbers))
+                         .values(heartbeat_at=now))
+
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
             trial_id = select(trials.c.id).where(trials.c.experiment_id == experiment_id,

@@ -1,0 +1,51 @@
+"""The Scheduler protocol: decide, from intermediate reports, which trials stop early.
+
+Call order, per experiment: ``replay(history)`` once (finished trials of earlier runs, with their reports);
+then, for each trial, any number of ``on_report(number, report)`` calls as its reports arrive (from several
+trials interleaved: schedulers must be asynchronous and never wait for a rung to fill), then exactly one
+``on_finish(trial)`` with its final record (completed, pruned or failed). A ``STOP`` decision makes the runner
+ask the trial to stop; the trial ends PRUNED at the step it reached.
+
+Schedulers are deterministic given their inputs and take no wall-clock time of their own, so they are tested
+in simulated time with tabulated learning curves.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Protocol
+
+from tunesmith.records import Report, TrialRecord
+
+
+class Decision(enum.StrEnum):
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class Scheduler(Protocol):
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        """Rebuild state (rungs, medians) from trials recorded before this process started."""
+        ...
+
+    def on_report(self, number: int, report: Report) -> Decision:
+        """Trial ``number`` reported ``report``; continue or stop it."""
+        ...
+
+    def on_finish(self, trial: TrialRecord) -> None:
+        """Trial reached a final state."""
+        ...
+
+
+class NoScheduler:
+    """Never stops anything (``scheduler: none``, the default)."""
+
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        pass
+
+    def on_report(self, number: int, report: Report) -> Decision:
+        return Decision.CONTINUE
+
+    def on_finish(self, trial: TrialRecord) -> None:
+        pass

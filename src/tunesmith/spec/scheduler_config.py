@@ -1,0 +1,202 @@
+"""The ``scheduler:`` section of a spec: which early-stopping rule runs, with what resources.
+
+A discriminated union on ``name``::
+
+    scheduler: none                                   # the default: every trial runs to its end
+    scheduler: median                                 # the median rule with its defaults
+    scheduler: {name: median, warmup_steps: 5, min_trials: 5, interval_steps: 1}
+    scheduler: {name: asha, min_resource: 1, max_resource: 27, reduction_factor: 3}
+    scheduler: {name: hyperband, min_resource: 1, max_resource: 27, reduction_factor: 3, brackets: 2}
+
+A *step* is the resource a trial has consumed (an epoch, an iteration); steps are ints >= 0. ``max_resource`` is
+the step at which a trial is fully trained; rungs lie strictly below it.
+
+The rung arithmetic (:func:`rung_steps`, :func:`bracket_count`) lives here, in the earlier layer, so that the
+spec validates with exactly the numbers the schedulers later use.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from tunesmith.strict_model import StrictModel
+
+SCHEDULER_NAMES = ("none", "median", "asha", "hyperband")
+# Names whose sections have a required field, so the bare string cannot stand for them.
+_NEEDS_MAPPING = {"asha": "{name: asha, max_resource: 27}", "hyperband": "{name: hyperband, max_resource: 27}"}
+
+# Strict ints: YAML `true` or "27" for a step count is a typo, not a number.
+_StrictInt = Annotated[int, Field(strict=True)]
+
+
+def rung_steps(min_resource: int, max_resource: int, reduction_factor: int,
+               min_early_stopping_rate: int = 0) -> tuple[int, ...]:
+    """The steps at which successive halving decides: ``min_resource * eta ** (rate + k)`` below ``max_resource``.
+
+    Integer arithmetic on purpose: ``math.log`` of an exact power can land just under the integer.
+
+    Args:
+        min_resource: the first rung's step when ``min_early_stopping_rate`` is 0.
+        max_resource: the step at which a trial is fully trained; no rung at or past it.
+        reduction_factor: eta, the ratio between consecutive rungs.
+        min_early_stopping_rate: how many of the lowest rungs to skip (Hyperband's bracket index).
+
+    Returns:
+        The rung steps in increasing order; empty when even the first lies at or past ``max_resource``.
+    """
+    steps = []
+    step = min_resource * reduction_factor**min_early_stopping_rate
+    while step < max_resource:
+        steps.append(step)
+        step *= reduction_factor
+    return tuple(steps)
+
+
+def bracket_count(min_resource: int, max_resource: int, reduction_factor: int) -> int:
+    """Hyperband's ``s_max + 1``: ``floor(log_eta(max_resource / min_resource)) + 1``, in integers."""
+    count, step = 0, min_resource
+    while step <= max_resource:
+        count += 1
+        step *= reduction_factor
+    return count
+
+
+class NoSchedulerConfig(StrictModel):
+    """``scheduler: none``: every trial runs until it returns."""
+
+    name: Literal["none"] = "none"
+
+
+class MedianConfig(StrictModel):
+    """The median stopping rule (Golovin et al. 2017, as Optuna's ``MedianPruner``).
+
+    A trial is stopped at a check step when its best value so far is worse than the median of the values that
+    completed trials had reached at that step.
+    """
+
+    name: Literal["median"] = "median"
+    warmup_steps: _StrictInt = Field(default=0, ge=0, description="no trial is stopped before this step")
+    min_trials: _StrictInt = Field(
+        default=5, ge=1, description="completed trials that must have reached a step before it is judged")
+    interval_steps: _StrictInt = Field(default=1, ge=1, description="steps between checks, counted from warmup")
+
+
+class ASHAConfig(StrictModel):
+    """Asynchronous successive halving (Li et al. 2020): keep the top ``1/reduction_factor`` at each rung."""
+
+    name: Literal["asha"] = "asha"
+    min_resource: _StrictInt = Field(default=1, ge=1, description="the step of the first rung")
+    max_resource: _StrictInt = Field(ge=1, description="the step at which a trial is fully trained")
+    reduction_factor: _StrictInt = Field(default=3, ge=2, description="eta: one in eta trials goes on at a rung")
+    min_early_stopping_rate: _StrictInt = Field(default=0, ge=0, description="lowest rungs to skip")
+
+    @model_validator(mode="after")
+    def _has_rungs(self) -> ASHAConfig:
+        _check_resources(self.min_resource, self.max_resource)
+        if not rung_steps(self.min_resource, self.max_resource, self.reduction_factor, self.min_early_stopping_rate):
+            first = self.min_resource * self.reduction_factor**self.min_early_stopping_rate
+            highest = len(rung_steps(self.min_resource, self.max_resource, self.reduction_factor)) - 1
+            raise ValueError(
+                f"min_early_stopping_rate leaves no rung below max_resource={self.max_resource}: the first rung "
+                f"would be at step {first}; got min_early_stopping_rate={self.min_early_stopping_rate} "
+                f"(use at most {highest})")
+        return self
+
+
+class HyperbandConfig(StrictModel):
+    """Hyperband (Li et al. 2018) run as several ASHA brackets (Li et al. 2020), as Optuna's ``HyperbandPruner``.
+
+    Bracket ``i`` is ASHA with ``min_early_stopping_rate = i``; bracket 0 stops most aggressively.
+    """
+
+    name: Literal["hyperband"] = "hyperband"
+    min_resource: _StrictInt = Field(default=1, ge=1, description="the step of bracket 0's first rung")
+    max_resource: _StrictInt = Field(ge=1, description="the step at which a trial is fully trained")
+    reduction_factor: _StrictInt = Field(default=3, ge=2, description="eta: one in eta trials goes on at a rung")
+    brackets: _StrictInt | None = Field(
+        default=None, ge=1, description="how many brackets, most aggressive first; default: all of them")
+
+    @model_validator(mode="after")
+    def _bracket_range(self) -> HyperbandConfig:
+        _check_resources(self.min_resource, self.max_resource)
+        available = self.available_brackets
+        if self.brackets is not None and self.brackets > available:
+            raise ValueError(
+                f"brackets must be <= {available} (floor(log_{self.reduction_factor}(max_resource / min_resource)) "
+                f"+ 1 with min_resource={self.min_resource}, max_resource={self.max_resource}); "
+                f"got brackets={self.brackets} (lower it, or raise max_resource)")
+        return self
+
+    @property
+    def available_brackets(self) -> int:
+        return bracket_count(self.min_resource, self.max_resource, self.reduction_factor)
+
+    @property
+    def bracket_total(self) -> int:
+        """The number of brackets in use."""
+        return self.brackets if self.brackets is not None else self.available_brackets
+
+
+def _check_resources(min_resource: int, max_resource: int) -> None:
+    if min_resource >= max_resource:
+        raise ValueError(
+            f"max_resource must be > min_resource; got min_resource={min_resource}, max_resource={max_resource} "
+            "(max_resource is the step at which a trial is fully trained, min_resource the first rung)")
+
+
+def _short_forms(value: Any) -> Any:
+    """``none`` / ``median`` as bare strings, ``null`` as none; a clear message for unknown or missing names.
+
+    The name is checked here, before pydantic's tagged union, so a typo gets a did-you-mean naming schedulers
+    (the union's own message would be generic).
+    """
+    if value is None:
+        return {"name": "none"}
+    if isinstance(value, StrictModel):
+        return value
+    if isinstance(value, str):
+        _check_name(value, value)
+        if value in _NEEDS_MAPPING:
+            raise ValueError(
+                f"`scheduler: {value}` needs max_resource; write {_NEEDS_MAPPING[value]} (got {value!r})")
+        return {"name": value}
+    if isinstance(value, dict):
+        if "name" not in value:
+            raise ValueError(f"missing `name`; use one of {', '.join(SCHEDULER_NAMES)} (got {value!r})")
+        _check_name(value["name"], value)
+        return value
+    raise ValueError(
+        f"must be a scheduler name ({', '.join(SCHEDULER_NAMES)}) or a mapping with `name`; got {value!r}")
+
+
+def _check_name(name: Any, got: Any) -> None:
+    if name in SCHEDULER_NAMES:
+        return
+    close = difflib.get_close_matches(str(name), SCHEDULER_NAMES, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ValueError(f"unknown scheduler {name!r}; {hint}choose one of {', '.join(SCHEDULER_NAMES)} (got {got!r})")
+
+
+SchedulerConfig = NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig
+
+SchedulerChoice = Annotated[
+    NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig,
+    Field(discriminator="name"),
+    BeforeValidator(_short_forms),
+]
+"""The spec field type: ``scheduler: SchedulerChoice = Field(default_factory=NoSchedulerConfig)``."""
+
+__all__ = [
+    "ASHAConfig",
+    "HyperbandConfig",
+    "MedianConfig",
+    "NoSchedulerConfig",
+    "SCHEDULER_NAMES",
+    "SchedulerChoice",
+    "SchedulerConfig",
+    "bracket_count",
+    "rung_steps",
+]

@@ -1,0 +1,155 @@
+"""Coordinator and store faults: SIGKILL then resume (SQLite and PostgreSQL), a full disk, a vanished database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+
+import pytest
+from helpers import alive, count_states, start_cli, wait_for, worker_pids
+
+SLEEPY = """
+import time
+def objective(config, trial):
+    time.sleep(0.3)
+    return config["x"]
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request, project):
+    if request.param == "sqlite":
+        return project.storage
+    return request.getfixturevalue("postgres_url")
+
+
+def _backend(storage: str) -> str:
+    return storage.split(":")[0].split("+")[0]
+
+
+def test_sigkill_at_any_point_then_resume(project, storage, fault_log):
+    """Kill the coordinator three times at different moments; every budgeted trial still ends exactly once."""
+    project.write("sleepy.py", SLEEPY)
+    spec = project.write_spec(project.spec(name="kill3", trial={"function": "sleepy:objective"},
+                                           budget={"trials": 16}, executor={"kind": "process", "workers": 2}))
+    lost_total = 0
+    args = ("run", str(spec), "--quiet")
+    for kill_after in (2, 6, 10):
+        proc = start_cli(project, *args, storage=storage)
+        wait_for(lambda n=kill_after: count_states(project, "kill3", storage).get("completed", 0) >= n, timeout=60)
+        workers = worker_pids(project)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        wait_for(lambda w=workers: not any(alive(p) for p in w), timeout=10)
+        lost_total += count_states(project, "kill3", storage).get("running", 0)
+        args = ("resume", "kill3", "--quiet")
+    final = project.cli(*args, "--storage", storage, timeout=120)
+    assert final.returncode == 0, final.stderr
+    trials = json.loads(project.cli("trials", "kill3", "--json", "--storage", storage, check=True).stdout)
+    assert [t["number"] for t in trials] == list(range(16)), "numbers are unique and contiguous"
+    assert all(t["state"] == "completed" for t in trials)
+    assert sum(t["attempts"] - 1 for t in trials) == lost_total, "exactly the trials left running were re-run"
+    assert not worker_pids(project)
+    fault_log(area="coordinator", backend=_backend(storage), fault="SIGKILL of the coordinator (3 times, mid-run)",
+              outcome="resume finished all 16 trials exactly once; orphaned workers exited",
+              reason=f"{lost_total} trials left running were marked lost and re-run", injected=3,
+              recovered=lost_total, lost=0)
+
+
+def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log, tmp_path):
+    """SQLite on a tiny tmpfs: fill it mid-run. The run stops with a clear error; nothing recorded is lost."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if ok.returncode != 0:
+        pytest.skip("needs permission to mount a tmpfs (run as root) to simulate a full disk")
+    try:
+        url = f"sqlite:///{mount / 'store.db'}"
+        project.write("sleepy.py", SLEEPY)
+        spec = project.write_spec(project.spec(name="full", trial={"function": "sleepy:objective"},
+                                               budget={"trials": 12}, executor={"kind": "process", "workers": 1}))
+        proc = start_cli(project, "run", str(spec), "--quiet", "--storage", url)
+        wait_for(lambda: _count(url, "full").get("completed", 0) >= 3, timeout=60)
+        filler = mount / "filler"
+        with open(filler, "wb") as f:  # take every free byte
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, err
+        assert "storage error" in err and "full" in err, err
+        assert "Traceback" not in err
+        recorded = _count(url, "full")
+        assert recorded.get("completed", 0) >= 3, "what was recorded stays readable"
+        assert project.cli("show", "full", "--storage", url).returncode == 0
+        filler.unlink()
+        resumed = project.cli("resume", "full", "--quiet", "--storage", url, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        final = _count(url, "full")
+        assert final == {"completed": 12}, final
+        fault_log(area="store", backend="sqlite", fault="disk full during a run",
+                  outcome="run stops, exit 1, clear message; resume finished the budget",
+                  reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.postgres
+def test_database_gone_stops_the_run_and_resume_continues(project, postgres_server, fault_log):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"tunesmith_gone_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    try:
+        project.write("sleepy.py", SLEEPY)
+        spec = project.write_spec(project.spec(name="gone", trial={"function": "sleepy:objective"},
+                                               budget={"trials": 10}, executor={"kind": "process", "workers": 2}))
+        proc = start_cli(project, "run", str(spec), "--quiet", "--storage", url)
+        wait_for(lambda: count_states(project, "gone", url).get("completed", 0) >= 2, timeout=60)
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, err
+        assert "storage error" in err and "Traceback" not in err, err
+        assert not worker_pids(project), "the workers stop with the run"
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        resumed = project.cli("resume", "gone", "--quiet", "--storage", url, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert count_states(project, "gone", url) == {"completed": 10}
+        fault_log(area="store", backend="postgresql", fault="database unreachable during a run",
+                  outcome="run stops, exit 1, clear message; resume finished the budget",
+                  reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _count(url: str, name: str) -> dict[str, int]:
+    import sqlite3
+
+    path = url.removeprefix("sqlite:///")
+    if not os.path.exists(path):
+        return {}
+    try:
+        with sqlite3.connect(path, timeout=5) as conn:
+            return dict(conn.execute(
+                "SELECT t.state, COUNT(*) FROM trials t JOIN experiments e ON e.id = t.experiment_id "
+                "WHERE e.name = ? GROUP BY t.state", (name,)).fetchall())
+    except sqlite3.OperationalError:
+        return {}
+
+

@@ -1,0 +1,82 @@
+"""Helpers for tests that drive the CLI as a separate process and watch the store and the processes."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+
+def start_cli(project, *args: str, storage: str | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "TUNESMITH_STORAGE": storage or project.storage, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+STATES_SQL = ("SELECT t.state, COUNT(*) FROM trials t JOIN experiments e ON e.id = t.experiment_id "
+              "WHERE e.name = :name GROUP BY t.state")
+
+
+def count_states(project, name: str, storage: str | None = None) -> dict[str, int]:
+    """Trials of experiment ``name`` by state, read straight from the store (SQLite file or any URL)."""
+    if storage is None or storage.startswith("sqlite"):
+        if not project.db.exists():
+            return {}
+        with sqlite3.connect(project.db) as conn:
+            return dict(conn.execute(STATES_SQL.replace(":name", "?"), (name,)).fetchall())
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    engine = create_engine(storage)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text(STATES_SQL), {"name": name}).all())
+    except SQLAlchemyError:
+        return {}
+    finally:
+        engine.dispose()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except sqlite3.OperationalError:  # the schema is being created
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def worker_pids(project) -> list[int]:
+    """Live tunesmith workers whose working directory is this project (trials chdir to the spec folder)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if b"tunesmith.executor.worker" in cmd and cwd == str(project.root):
+            pids.append(int(entry))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
