@@ -257,6 +257,7 @@ def environment(tmp_root: str | None) -> dict[str, str]:
     folder = tmp_root or tempfile.gettempdir()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return {
+        "code": _git_state(),
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "versions": ", ".join(f"{d} {version(d)}" for d in ("tunesmith", "optuna", "sqlalchemy"))
@@ -265,6 +266,20 @@ def environment(tmp_root: str | None) -> dict[str, str]:
         "load": load,
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _git_state() -> str:
+    """The commit measured, and whether src/ had uncommitted changes (the numbers then describe those too)."""
+    def git(*a: str) -> str:
+        out = subprocess.run(["git", *a], capture_output=True, text=True, cwd=str(BENCH_DIR.parent), check=False)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"commit {head}" + (f" plus uncommitted changes in {len(dirty.splitlines())} file(s) under src/"
+                               if dirty else "")
 
 
 def _filesystem(path: str) -> str:
@@ -363,7 +378,7 @@ def markdown_section(results: list[Result], env: dict[str, str], command: str, t
         "## Per-trial overhead",
         "",
         f"- Command: `{command}`",
-        f"- Date: {env['date']}",
+        f"- Date: {env['date']}; tunesmith at {env['code']}",
         f"- Machine: {env['machine']}; load average at start {env['load']}",
         f"- Python: {env['python']}; {env['versions']}",
         f"- Databases and trial folders: fresh per run, in {env['folder']}",

@@ -177,7 +177,7 @@ CATALOGUE: dict[str, Case] = {
     ),
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
-        _fixed("trial.function: 'objectives' has no attribute 'nope'"),
+        _fixed("trial.function: 'objectives' has no function 'nope'; did you mean 'noop'?"),
     ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
@@ -326,11 +326,6 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
     assert not project.db.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage/sql.py raises StorageError (exit 1), not a user-input error (exit 2), "
-    "for a malformed --storage URL",
-)
 def test_a_bad_storage_option_is_an_input_error(project):
     spec = project.write_spec(project.spec())
     proc = project.cli("run", str(spec), "--storage", "notaurl")
@@ -338,10 +333,10 @@ def test_a_bad_storage_option_is_an_input_error(project):
     assert proc.returncode == 2, proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a read command opens (and so creates and migrates) the SQLite store")
 def test_show_of_an_unknown_name_creates_no_store(project):
     proc = project.cli("show", "exp")
     _assert_input_error(
-        proc, f"no experiment named 'exp' in {project.storage}; the store has no experiments yet"
+        proc, f"no store at '{project.db}' (nothing has run here yet); run an experiment first, "
+        "or point --storage / TUNESMITH_STORAGE at the store"
     )
     assert not project.db.exists()

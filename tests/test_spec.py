@@ -644,7 +644,7 @@ def test_the_python_form_rejects_a_lambda_and_a_nested_function():
         return 0.0
 
     for fn in (lambda config, trial: 0.0, nested):
-        with pytest.raises(ValidationError) as info:
+        with pytest.raises(tunesmith.SpecError) as info:
             tunesmith.ExperimentSpec(
                 name="e",
                 objective={"metric": "m", "direction": "minimize"},

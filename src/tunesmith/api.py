@@ -86,7 +86,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     """Continue an interrupted or crashed experiment."""
     from tunesmith.runner import resume_experiment
 
-    store = SQLStore(resolve_url(storage, None, os.environ))
+    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         r = resume_experiment(name, store, _listener(progress, listener))
         return ExperimentResult(r.experiment, r.trials, r.stop_reason)
@@ -96,7 +96,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
 
 def open_experiment(name: str, storage: str | None = None) -> ExperimentResult:
     """Read an experiment's record (no run)."""
-    store = SQLStore(resolve_url(storage, None, os.environ))
+    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         exp = store.experiment(name)
         return ExperimentResult(exp, store.trials(exp.id))

@@ -29,10 +29,11 @@ StorageOption = Annotated[str | None, typer.Option(
                             "or sqlite:///tunesmith.db)")]
 
 
-def _store(url: str | None, spec_storage: str | None = None):  # type: ignore[no-untyped-def]
+def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
+    """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
     from tunesmith.storage.sql import SQLStore, resolve_url
 
-    return SQLStore(resolve_url(url, spec_storage, os.environ))
+    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create)
 
 
 def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -67,7 +68,7 @@ def run(
     plan = prepare(loaded)
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
-    store = _store(storage, loaded.storage)
+    store = _store(storage, loaded.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
     result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
@@ -187,12 +188,12 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            missing_ok: Annotated[bool, typer.Option("--missing-ok", help="succeed if there is no such experiment")] = False,
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept)."""
-    from tunesmith.errors import ExperimentNotFound
+    from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
-    store = _store(storage)
     try:
+        store = _store(storage)
         exp = store.experiment(name)
-    except ExperimentNotFound:
+    except (ExperimentNotFound, StoreNotFound):
         if missing_ok:
             return
         raise

@@ -9,6 +9,8 @@
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
     ├── StorageError         the store cannot be opened, migrated or written
+    │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
+    │       └── StoreNotFound    no store there (a read-only command does not create one)
     └── TrialError           raised inside a trial to fail it with a classified reason
 
 Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2.
@@ -57,6 +59,14 @@ class LeaseHeld(UserInputError):
 
 class StorageError(TunesmithError):
     """The store cannot be opened, migrated, read or written."""
+
+
+class StorageConfigError(StorageError, UserInputError):
+    """The store's address is wrong (not a URL, no such folder or file, no driver): the user's to fix."""
+
+
+class StoreNotFound(StorageConfigError):
+    """A command that only reads or continues was pointed at a store that does not exist."""
 
 
 class TrialError(TunesmithError):

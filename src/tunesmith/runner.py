@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
@@ -31,8 +32,10 @@ from tunesmith.selection import best_trial
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
-from tunesmith.storage.sql import SQLStore, lease_owner_id
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
+
+if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
+    from tunesmith.storage.sql import SQLStore
 
 LEASE_TTL = 120.0
 LEASE_RENEW_EVERY = 20.0
@@ -150,6 +153,8 @@ class Runner:
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self._stop_requested: str | None = None
         self._immediate = False
+        from tunesmith.storage.sql import lease_owner_id
+
         self._owner = lease_owner_id()
         self._on_report: Callable[[int, Report], None] = lambda number, report: None
 

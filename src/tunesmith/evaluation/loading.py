@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -28,6 +29,11 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     if base_dir and base_dir not in sys.path:
         sys.path.insert(0, base_dir)
     where = f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else ""
+    local = Path(base_dir or ".") / (module_part.replace(".", "/") + ".py")
+    if base_dir and not module_part.endswith(".py") and "." not in module_part and local.is_file():
+        # A module that lives in the spec's folder is loaded from that very file: two projects with an
+        # `objectives.py` each (one notebook, one test session) must not share the first one imported.
+        module_part = str(local)
     try:
         if module_part.endswith(".py"):
             path = Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
@@ -52,7 +58,11 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
-            raise SpecError("trial.function", f"{module_part!r} has no attribute {part!r}")
+            names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else (f"; it has {', '.join(names[:8])}" if names else "")
+            shown = Path(module_part).stem if module_part.endswith(".py") else module_part
+            raise SpecError("trial.function", f"{shown!r} has no function {part!r}{hint}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise SpecError("trial.function", f"{ref!r} is not callable")

@@ -159,7 +159,21 @@ def function_reference(fn: Callable[..., Any]) -> str:
 
 
 class ExperimentSpec(StrictModel):
-    """A complete, declared experiment. See the README's spec reference."""
+    """A complete, declared experiment. See the README's spec reference.
+
+    Raises:
+        SpecError: from the constructor as from the YAML loader: one message with the field path.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        from pydantic import ValidationError
+
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            from tunesmith.spec.loader import format_validation_error
+
+            raise format_validation_error(e, data) from None
 
     name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None

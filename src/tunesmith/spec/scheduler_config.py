@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from tunesmith.strict_model import StrictModel
 
@@ -93,17 +93,25 @@ class ASHAConfig(StrictModel):
     reduction_factor: _StrictInt = Field(default=3, ge=2, description="eta: one in eta trials goes on at a rung")
     min_early_stopping_rate: _StrictInt = Field(default=0, ge=0, description="lowest rungs to skip")
 
-    @model_validator(mode="after")
-    def _has_rungs(self) -> ASHAConfig:
-        _check_resources(self.min_resource, self.max_resource)
-        if not rung_steps(self.min_resource, self.max_resource, self.reduction_factor, self.min_early_stopping_rate):
-            first = self.min_resource * self.reduction_factor**self.min_early_stopping_rate
-            highest = len(rung_steps(self.min_resource, self.max_resource, self.reduction_factor)) - 1
+    # Cross-field checks are field validators (fields validate in declaration order, so the earlier ones are in
+    # info.data) rather than a model validator: the error's path then names the field to fix.
+    @field_validator("max_resource")
+    @classmethod
+    def _above_min(cls, v: int, info: ValidationInfo) -> int:
+        return _check_max_resource(v, info)
+
+    @field_validator("min_early_stopping_rate")
+    @classmethod
+    def _leaves_a_rung(cls, v: int, info: ValidationInfo) -> int:
+        low, high, eta = (info.data.get(k) for k in ("min_resource", "max_resource", "reduction_factor"))
+        if low is None or high is None or eta is None:
+            return v  # an earlier field failed; that error is the one to report
+        if not rung_steps(low, high, eta, v):
+            highest = len(rung_steps(low, high, eta)) - 1
             raise ValueError(
-                f"min_early_stopping_rate leaves no rung below max_resource={self.max_resource}: the first rung "
-                f"would be at step {first}; got min_early_stopping_rate={self.min_early_stopping_rate} "
-                f"(use at most {highest})")
-        return self
+                f"must leave a rung below max_resource={high}, but the first rung would be at step "
+                f"{low * eta**v}; got {v} (use at most {highest})")
+        return v
 
 
 class HyperbandConfig(StrictModel):
@@ -119,16 +127,24 @@ class HyperbandConfig(StrictModel):
     brackets: _StrictInt | None = Field(
         default=None, ge=1, description="how many brackets, most aggressive first; default: all of them")
 
-    @model_validator(mode="after")
-    def _bracket_range(self) -> HyperbandConfig:
-        _check_resources(self.min_resource, self.max_resource)
-        available = self.available_brackets
-        if self.brackets is not None and self.brackets > available:
+    @field_validator("max_resource")
+    @classmethod
+    def _above_min(cls, v: int, info: ValidationInfo) -> int:
+        return _check_max_resource(v, info)
+
+    @field_validator("brackets")
+    @classmethod
+    def _bracket_range(cls, v: int | None, info: ValidationInfo) -> int | None:
+        low, high, eta = (info.data.get(k) for k in ("min_resource", "max_resource", "reduction_factor"))
+        if v is None or low is None or high is None or eta is None:
+            return v
+        available = bracket_count(low, high, eta)
+        if v > available:
             raise ValueError(
-                f"brackets must be <= {available} (floor(log_{self.reduction_factor}(max_resource / min_resource)) "
-                f"+ 1 with min_resource={self.min_resource}, max_resource={self.max_resource}); "
-                f"got brackets={self.brackets} (lower it, or raise max_resource)")
-        return self
+                f"must be <= {available}, the brackets that min_resource={low}, max_resource={high} and "
+                f"reduction_factor={eta} allow (floor(log_eta(max_resource / min_resource)) + 1); got {v} "
+                "(lower it, or raise max_resource)")
+        return v
 
     @property
     def available_brackets(self) -> int:
@@ -140,11 +156,13 @@ class HyperbandConfig(StrictModel):
         return self.brackets if self.brackets is not None else self.available_brackets
 
 
-def _check_resources(min_resource: int, max_resource: int) -> None:
-    if min_resource >= max_resource:
+def _check_max_resource(v: int, info: ValidationInfo) -> int:
+    low = info.data.get("min_resource")
+    if low is not None and v <= low:
         raise ValueError(
-            f"max_resource must be > min_resource; got min_resource={min_resource}, max_resource={max_resource} "
-            "(max_resource is the step at which a trial is fully trained, min_resource the first rung)")
+            f"must be > min_resource={low}; got {v} (max_resource is the step at which a trial is fully trained, "
+            "min_resource the first rung)")
+    return v
 
 
 def _short_forms(value: Any) -> Any:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, create_engine, delete, event, insert, select,
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
-from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageError
+from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, Report, RunStatus, TrialRecord, TrialState,
 )
@@ -47,11 +47,14 @@ class SQLStore:
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
         sqlite_synchronous: SQLite's ``synchronous`` pragma: NORMAL (the default) survives a crash of any
             process; FULL also survives power loss, at the cost of an fsync per commit.
+        create: create the SQLite file when missing; False for commands that only read or continue
+            (``show``, ``resume``...), which then fail with StorageConfigError instead of leaving an empty store.
     """
 
-    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True) -> None:
         self.url = url
         self.sqlite_synchronous = sqlite_synchronous
+        self.create = create
         self._engine: Engine | None = None
 
     # -- connection and schema ------------------------------------------------------------------------------
@@ -65,14 +68,17 @@ class SQLStore:
         try:
             url = make_url(self.url)
         except ArgumentError:
-            raise StorageError(f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
+            raise StorageConfigError(f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         is_sqlite = url.get_backend_name() == "sqlite"
         if is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             folder = Path(url.database).resolve().parent
+            if not self.create and not Path(url.database).exists():
+                raise StoreNotFound(f"no store at {url.database!r} (nothing has run here yet); run an "
+                                         "experiment first, or point --storage / TUNESMITH_STORAGE at the store")
             if not folder.is_dir():
-                raise StorageError(f"storage: the folder {str(folder)!r} for the SQLite file does not exist")
+                raise StorageConfigError(f"storage: the folder {str(folder)!r} for the SQLite file does not exist")
         try:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
@@ -81,9 +87,9 @@ class SQLStore:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
         except NoSuchModuleError:
-            raise StorageError(f"storage: no SQLAlchemy dialect for {url.drivername!r}") from None
+            raise StorageConfigError(f"storage: no SQLAlchemy dialect for {url.drivername!r}") from None
         except ModuleNotFoundError as e:
-            raise StorageError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
+            raise StorageConfigError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
                                "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
         if is_sqlite:
             sync = self.sqlite_synchronous

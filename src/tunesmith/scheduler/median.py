@@ -1,0 +1,121 @@
+"""The median stopping rule (Golovin et al. 2017, "Google Vizier"), in the form of Optuna's ``MedianPruner``.
+
+At a check step ``s``, a trial is stopped when its best value so far is strictly worse than the median of the
+values that *completed* trials had at ``s``. Checks start at ``warmup_steps`` and recur every ``interval_steps``;
+a trial whose reports skip over a check step is checked at its first report past it. A completed trial's value at
+``s`` is its last report at or before ``s``, provided it went on to report at or past ``s`` (so trials that
+report on different grids of steps still compare; with reports at every step this is Optuna's exact-step rule).
+At least ``min_trials`` completed trials must have a value at ``s``, otherwise the trial goes on.
+
+Only completed trials form the median: pruned trials are the poor ones and would drag it down, failed ones
+describe a broken run. The state is therefore exactly the completed trials' reports, which ``replay`` restores.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from tunesmith.records import Direction, Report, TrialRecord, TrialState
+from tunesmith.scheduler.base import Decision
+
+
+@dataclass(frozen=True, slots=True)
+class _Curve:
+    """A completed trial's reports, ordered by step (a repeated step keeps its last value)."""
+
+    steps: tuple[int, ...]
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, reports: Sequence[Report]) -> _Curve:
+        by_step = {r.step: r.value for r in reports if not math.isnan(r.value)}
+        steps = tuple(sorted(by_step))
+        return cls(steps, tuple(by_step[s] for s in steps))
+
+    def at(self, step: int) -> float | None:
+        """The last value at or before ``step``, if the trial reached ``step``; else None."""
+        if not self.steps or self.steps[-1] < step:
+            return None
+        i = bisect.bisect_right(self.steps, step) - 1
+        return self.values[i] if i >= 0 else None
+
+
+@dataclass(slots=True)
+class _Progress:
+    """A running trial: its best value and highest step so far, and whether it was told to stop."""
+
+    best: float | None = None
+    max_step: int = -1
+    stopped: bool = False
+
+
+class MedianScheduler:
+    """Stops a trial whose best intermediate value is worse than the completed trials' median at that step.
+
+    Args:
+        direction: whether lower or higher intermediate values are better.
+        warmup_steps: no trial is stopped at a step below this.
+        min_trials: completed trials that must have a value at a step before it is judged.
+        interval_steps: steps between checks, counted from ``warmup_steps``.
+    """
+
+    def __init__(self, direction: Direction, warmup_steps: int = 0, min_trials: int = 5,
+                 interval_steps: int = 1) -> None:
+        self.direction = direction
+        self.warmup_steps = warmup_steps
+        self.min_trials = min_trials
+        self.interval_steps = interval_steps
+
+    @cached_property
+    def _completed(self) -> dict[int, _Curve]:
+        return {}
+
+    @cached_property
+    def _running(self) -> dict[int, _Progress]:
+        return {}
+
+    # -- the protocol --------------------------------------------------------------------------------------
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        for trial in history:
+            self.on_finish(trial)
+
+    def on_report(self, number: int, report: Report) -> Decision:
+        progress = self._running.setdefault(number, _Progress())
+        previous_max = progress.max_step
+        progress.max_step = max(previous_max, report.step)
+        if not math.isnan(report.value) and (
+                progress.best is None or self.direction.better(report.value, progress.best)):
+            progress.best = report.value
+        if progress.stopped:
+            return Decision.STOP
+        if progress.best is None or not self._is_check(report.step, previous_max):
+            return Decision.CONTINUE
+        peers = [v for curve in self._completed.values() if (v := curve.at(report.step)) is not None]
+        if len(peers) < self.min_trials:
+            return Decision.CONTINUE
+        if self.direction.better(statistics.median(peers), progress.best):
+            progress.stopped = True
+            return Decision.STOP
+        return Decision.CONTINUE
+
+    def on_finish(self, trial: TrialRecord) -> None:
+        self._running.pop(trial.number, None)
+        if trial.state is TrialState.COMPLETED:
+            self._completed[trial.number] = _Curve.of(trial.intermediate)
+        else:
+            self._completed.pop(trial.number, None)
+
+    # -- the rule ------------------------------------------------------------------------------------------
+    def _is_check(self, step: int, previous_max: int) -> bool:
+        """True for the first report at or past a check step (``warmup + k * interval``) not yet checked."""
+        if step < self.warmup_steps:
+            return False
+        check = self.warmup_steps + (step - self.warmup_steps) // self.interval_steps * self.interval_steps
+        # An earlier report at or past `check` already had this check (or a retried attempt is re-covering
+        # ground its first attempt passed).
+        return previous_max < check
