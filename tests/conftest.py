@@ -170,3 +170,18 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def fault_log(request: pytest.FixtureRequest):
+    """``fault_log(area=..., fault=..., outcome=..., injected=1, recovered=0, lost=0)`` appends one row to the
+    reliability table when ``TUNESMITH_FAULT_REPORT`` names a file (see tests/faults/report.py)."""
+    path = os.environ.get("TUNESMITH_FAULT_REPORT")
+
+    def log(**row: Any) -> None:
+        if path:
+            row.setdefault("test", request.node.nodeid)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    return log

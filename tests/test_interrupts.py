@@ -63,8 +63,8 @@ def test_resume_of_a_finished_experiment_runs_nothing_more(project):
     assert project.trials("done") == before
 
 
-def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec):
-    spec = slow_spec("sigint", trials=40, grace_period=10)
+def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fault_log):
+    spec = slow_spec("sigint", trials=16, grace_period=10)
     proc = start_cli(project, "run", str(spec))
     wait_for(lambda: count_states(project, "sigint").get("completed", 0) >= 2)
     proc.send_signal(signal.SIGINT)
@@ -77,10 +77,13 @@ def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec):
     assert not worker_pids(project)
     # and it can be continued to the end of its budget
     assert project.cli("resume", "sigint", "--quiet").returncode == 0
-    assert project.show("sigint")["trials"]["completed"] == 40
+    assert project.show("sigint")["trials"]["completed"] == 16
+    fault_log(area="coordinator", backend="sqlite", fault="Ctrl-C (SIGINT) during a run",
+              outcome="running trials finished in the grace period; exit 130; resume finished the budget",
+              reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, monkeypatch):
+def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, monkeypatch, fault_log):
     monkeypatch.setenv("SLOW_SECONDS", "60")
     spec = project.write_spec(project.spec(name="twice", trial={"function": "objectives:slow"},
                                            executor={"kind": "process", "workers": 2, "grace_period": 120}))
@@ -95,11 +98,14 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, mon
     assert time.monotonic() - started < 10, "the second Ctrl-C does not wait for the grace period"
     assert count_states(project, "twice") == {"interrupted": 2}
     trials = project.trials("twice")
-    assert all(t["error"] and "interrupted" in t["error"] for t in trials)
+    assert all(t["error"] == "interrupted: interrupted by the user before it finished" for t in trials), trials
     assert not worker_pids(project)
+    fault_log(area="coordinator", backend="sqlite", fault="second Ctrl-C during the grace period",
+              outcome="stops within seconds; running trials recorded interrupted, re-run by resume",
+              reason=trials[0]["error"][:90], injected=1, recovered=2, lost=0)
 
 
-def test_sigterm_is_a_graceful_stop(project, slow_spec):
+def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     spec = slow_spec("term", trials=40)
     proc = start_cli(project, "run", str(spec), "--quiet")
     wait_for(lambda: count_states(project, "term").get("completed", 0) >= 1)
@@ -107,9 +113,12 @@ def test_sigterm_is_a_graceful_stop(project, slow_spec):
     proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert project.show("term")["status"] == "interrupted"
+    fault_log(area="coordinator", backend="sqlite", fault="SIGTERM (a scheduler or `kill`)",
+              outcome="same graceful stop as Ctrl-C; exit 130", reason="status interrupted", injected=1,
+              recovered=1, lost=0)
 
 
-def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec):
+def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):
     spec = slow_spec("leased", trials=20)
     first = start_cli(project, "run", str(spec), "--quiet")
     try:
@@ -118,6 +127,23 @@ def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec
         assert second.returncode == 2
         assert "being run by another coordinator" in second.stderr
         assert str(first.pid) in second.stderr, "the message names the holder"
+        fault_log(area="coordinator", backend="sqlite", fault="a second coordinator on a running experiment",
+                  outcome="refused, exit 2, naming the lease holder", reason=second.stderr.strip()[:90],
+                  injected=1, recovered=1, lost=0)
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
+
+
+def test_trials_still_running_when_the_grace_period_ends_are_interrupted(project, monkeypatch):
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    spec = project.write_spec(project.spec(name="grace", trial={"function": "objectives:slow"},
+                                           executor={"kind": "process", "workers": 1, "grace_period": 0.5}))
+    proc = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "grace").get("running", 0) == 1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    [trial] = project.trials("grace")
+    assert (trial["state"], trial["error"]) == ("interrupted", "interrupted: still running when the 0.5s grace period ended")
+

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import LeaseHeld, SpecError
+from tunesmith.errors import LeaseHeld, SpecError, StorageError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
@@ -28,7 +28,7 @@ from tunesmith.records import (
 )
 from tunesmith.scheduler.base import Decision, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
-from tunesmith.selection import best_trial
+from tunesmith.selection import RunningBest
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -185,7 +185,10 @@ class Runner:
         try:
             return self._run(resumed)
         finally:
-            self.store.release_lease(exp_id, self._owner)
+            try:
+                self.store.release_lease(exp_id, self._owner)
+            except StorageError:
+                pass  # the store is failing (that error is the one to report); the lease expires by itself
 
     def _run(self, resumed: bool) -> RunResult:
         spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
@@ -220,6 +223,7 @@ class Runner:
         stop_reason = ""
         last_lease = clock.monotonic()
         done = list(finished)
+        best = RunningBest(spec.objectives, finished)
         self.executor.start()
         interrupted_by_exception: BaseException | None = None
 
@@ -245,7 +249,7 @@ class Runner:
                 self.scheduler.on_finish(final)
                 budget.observe(final)
                 done.append(final)
-            self.listener.trial_finished(final, best_trial(done, spec.objectives))
+            self.listener.trial_finished(final, best.offer(final))
 
         def launch(rec: TrialRecord, token: int) -> None:
             trial_dir = Path(rec.log_path or "").parent
@@ -350,11 +354,19 @@ class Runner:
             self.listener.run_stopping(stop_reason)
             try:
                 # Running trials may finish within the grace period; a second Ctrl-C (immediate) cuts it short.
+                reason = "interrupted by the user before it finished"
                 if interrupted_by_exception is None:
-                    grace_ends = clock.monotonic() + spec.executor.grace_period
+                    grace = spec.executor.grace_period
+                    grace_ends = clock.monotonic() + grace
                     while running and not self._immediate and clock.monotonic() < grace_ends:
                         for ev in self.executor.poll(POLL_INTERVAL):
                             handle(ev)
+                    if running and not self._immediate:
+                        reason = f"still running when the {grace:g}s grace period ended"
+                elif not isinstance(interrupted_by_exception, KeyboardInterrupt):
+                    reason = "its run stopped on an error before it finished"
+                for number in list(running):
+                    self.executor.stop(number, FailureKind.INTERRUPTED, reason)
                 for ev in self.executor.close(0.0):
                     handle(ev)
                 for rt in list(running.values()):

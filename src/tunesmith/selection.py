@@ -40,3 +40,26 @@ def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSp
         if not dominated:
             front.append((t, k))
     return [t for t, _ in sorted(front, key=lambda p: (p[1], p[0].number))]
+
+
+class RunningBest:
+    """The best trial so far, updated one finished trial at a time (O(1) per trial for one objective).
+
+    With several objectives the Pareto front is recomputed, since a new trial can change which member is best.
+    """
+
+    def __init__(self, objectives: Sequence[ObjectiveSpec], trials: Sequence[TrialRecord] = ()) -> None:
+        self.objectives = tuple(objectives)
+        self._all: list[TrialRecord] = list(trials)
+        self._best = best_trial(self._all, self.objectives)
+
+    def offer(self, trial: TrialRecord) -> TrialRecord | None:
+        """Take one more finished trial into account; returns the best so far."""
+        self._all.append(trial)
+        if len(self.objectives) > 1:
+            self._best = best_trial(self._all, self.objectives)
+        elif trial.state is TrialState.COMPLETED and trial.values is not None and (
+                self._best is None or _key(self.objectives, trial) < _key(self.objectives, self._best)):
+            self._best = trial
+        return self._best
+

@@ -5,7 +5,7 @@ Jobs cross process boundaries as JSON (never pickle), so a worker can be any pro
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tunesmith.records import ParamValue
@@ -29,7 +29,8 @@ class TrialJob:
     memory_limit: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Field by field rather than dataclasses.asdict, whose deep copy cost a measurable share per trial.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["metrics"] = list(self.metrics)
         return d
 

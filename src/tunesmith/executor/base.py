@@ -54,8 +54,8 @@ class Executor(Protocol):
         """Ask running trial ``number`` to stop early (``trial.should_prune()`` turns True; a command gets SIGTERM)."""
         ...
 
-    def stop(self, number: int, kind: FailureKind) -> None:
-        """End running trial ``number`` now; its AttemptEnded carries a failure of ``kind``."""
+    def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
+        """End running trial ``number`` now; its AttemptEnded carries a failure of ``kind`` (and ``reason``)."""
         ...
 
     def close(self, grace: float) -> list[ExecutorEvent]:

@@ -59,11 +59,11 @@ class InlineExecutor:
     def prune(self, number: int) -> None:
         self._prune.add(number)
 
-    def stop(self, number: int, kind: FailureKind) -> None:
+    def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         for job in list(self._pending):
             if job.number == number:
                 self._pending.remove(job)
-                self._events.append(AttemptEnded(number, job.attempt, Outcome(failure=Failure(kind, "stopped"))))
+                self._events.append(AttemptEnded(number, job.attempt, Outcome(failure=Failure(kind, reason or "stopped"))))
 
     def close(self, grace: float) -> list[ExecutorEvent]:
         for job in list(self._pending):

@@ -106,11 +106,11 @@ class ProcessExecutor:
             if w.job is not None and w.job.number == number:
                 self._send(w, {"op": "prune"})
 
-    def stop(self, number: int, kind: FailureKind) -> None:
+    def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         for w in self._pool:
             if w.job is not None and w.job.number == number:
-                self._kill(w, Failure(kind, "stopped by the coordinator" if kind is not FailureKind.INTERRUPTED
-                                      else "interrupted by the user"))
+                default = "interrupted by the user" if kind is FailureKind.INTERRUPTED else "stopped by the coordinator"
+                self._kill(w, Failure(kind, reason or default))
 
     def close(self, grace: float) -> list[ExecutorEvent]:
         self._closing = True

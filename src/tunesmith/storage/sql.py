@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
@@ -220,32 +220,30 @@ class SQLStore:
             conn.execute(delete(experiments).where(experiments.c.id == exp.id))
 
     # -- trials -------------------------------------------------------------------------------------------------
+    # The per-trial statements are built once and run with parameters: building them per call cost more than
+    # SQLite's own work (benchmarks/RESULTS.md).
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
                   log_path_template: str) -> TrialRecord:
         with self._tx("record a new trial") as conn:
-            number = conn.execute(
-                update(experiments).where(experiments.c.id == experiment_id)
-                .values(next_number=experiments.c.next_number + 1).returning(experiments.c.next_number)
-            ).scalar_one() - 1
+            number = conn.execute(_NEXT_NUMBER, {"b_eid": experiment_id}).scalar_one() - 1
             record = TrialRecord(number=number, state=TrialState.RUNNING, params=dict(params),
                                  seed=derive_seed(experiment_seed, number), attempts=1, started_at=now,
                                  log_path=log_path_template.format(number=number))
-            conn.execute(insert(trials).values(experiment_id=experiment_id, **_trial_row(record), heartbeat_at=now))
-            conn.execute(insert(events).values(experiment_id=experiment_id, kind="trial_started", at=now,
-                                               trial_number=number, payload=json.dumps({"attempt": 1})))
+            conn.execute(_INSERT_TRIAL, {"experiment_id": experiment_id, **_trial_row(record), "heartbeat_at": now})
+            conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_started", "at": now,
+                                         "trial_number": number, "payload": '{"attempt": 1}'})
         return record
 
     def save_trial(self, experiment_id: int, trial: TrialRecord, event: str, now: float,
                    detail: Mapping[str, Any] | None = None) -> None:
+        payload = {"state": trial.state.value, "attempt": trial.attempts, **(detail or {})}
+        if trial.error:
+            payload["error"] = trial.error
         with self._tx("record the trial") as conn:
-            conn.execute(update(trials).where(trials.c.experiment_id == experiment_id,
-                                              trials.c.number == trial.number)
-                         .values(**_trial_row(trial), heartbeat_at=now))
-            payload = {"state": trial.state.value, "attempt": trial.attempts, **(detail or {})}
-            if trial.error:
-                payload["error"] = trial.error
-            conn.execute(insert(events).values(experiment_id=experiment_id, kind=event, at=now,
-                                               trial_number=trial.number, payload=json.dumps(payload)))
+            conn.execute(_UPDATE_TRIAL, {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial),
+                                         "heartbeat_at": now})
+            conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
+                                         "trial_number": trial.number, "payload": json.dumps(payload)})
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
         """Mark running trials alive (another coordinator can tell a live trial from an orphan)."""
@@ -257,10 +255,8 @@ class SQLStore:
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
-            trial_id = select(trials.c.id).where(trials.c.experiment_id == experiment_id,
-                                                 trials.c.number == number).scalar_subquery()
-            conn.execute(insert(trial_reports).values(trial_id=trial_id, attempt=attempt, step=report.step,
-                                                      value=report.value, at=now))
+            conn.execute(_INSERT_REPORT, {"b_eid": experiment_id, "b_num": number, "attempt": attempt,
+                                          "step": report.step, "value": report.value, "at": now})
 
     def trials(self, experiment_id: int) -> list[TrialRecord]:
         with self._tx("read trials") as conn:
@@ -282,6 +278,15 @@ class SQLStore:
             rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)
                                 .order_by(events.c.id)).mappings().all()
         return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
+
+
+_NEXT_NUMBER = (update(experiments).where(experiments.c.id == bindparam("b_eid"))
+                .values(next_number=experiments.c.next_number + 1).returning(experiments.c.next_number))
+_INSERT_TRIAL = insert(trials)
+_INSERT_EVENT = insert(events)
+_UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num"))
+_INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
+    trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
 
 
 def _trial_row(t: TrialRecord) -> dict[str, Any]:

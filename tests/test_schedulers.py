@@ -1,0 +1,412 @@
+"""Schedulers in simulated time on tabulated learning curves: ASHA, Hyperband, the median rule; their spec section.
+
+No processes and no sleep: :mod:`tunesmith.testing.scheduler_sim` plays curves through a scheduler on a fake
+clock, with workers interleaving reports.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from pydantic import Field, ValidationError
+
+from tunesmith.errors import SpecError
+from tunesmith.records import Direction, Report, TrialRecord, TrialState
+from tunesmith.scheduler import (
+    ASHAScheduler,
+    Decision,
+    HyperbandScheduler,
+    MedianScheduler,
+    NoScheduler,
+    Scheduler,
+    build_scheduler,
+    resource_summary,
+)
+from tunesmith.spec.loader import format_validation_error
+from tunesmith.spec.scheduler_config import (
+    ASHAConfig,
+    HyperbandConfig,
+    MedianConfig,
+    NoSchedulerConfig,
+    SchedulerChoice,
+    bracket_count,
+    rung_steps,
+)
+from tunesmith.strict_model import StrictModel
+from tunesmith.testing.scheduler_sim import Curve, simulate
+
+MIN, MAX = Direction.MINIMIZE, Direction.MAXIMIZE
+C, S = Decision.CONTINUE, Decision.STOP
+
+
+def record(number: int, state: TrialState, points: Sequence[tuple[int, float]]) -> TrialRecord:
+    reports = tuple(Report(s, v) for s, v in points)
+    values = (reports[-1].value,) if state is not TrialState.FAILED and reports else None
+    return TrialRecord(number=number, state=state, params={}, seed=number, values=values, intermediate=reports)
+
+
+def signed(direction: Direction, values: Sequence[float]) -> list[float]:
+    """Values written as losses, flipped into scores when maximizing: the same ranking either way."""
+    return [v if direction is MIN else -v for v in values]
+
+
+def random_curves(n: int, seed: int, fail: Sequence[int] = ()) -> list[Curve]:
+    """Noisy saturating curves with random asymptotes, speeds and report grids (every epoch, or every 2)."""
+    rng = random.Random(seed)
+    curves = []
+    for i in range(n):
+        a, tau = rng.uniform(0.5, 1.0), rng.uniform(1.0, 6.0)
+        steps = list(range(1, 28)) if rng.random() < 0.7 else list(range(2, 28, 2))
+        values = [a * (1 - math.exp(-t / tau)) + rng.gauss(0, 0.01) for t in steps]
+        curves.append(Curve.of(values, steps, seconds_per_step=rng.uniform(0.5, 2.0),
+                               fail_after=4 if i in fail else None))
+    return curves
+
+
+# -- rung arithmetic ---------------------------------------------------------------------------------------------
+
+def test_rung_steps_are_geometric_and_below_max_resource() -> None:
+    assert rung_steps(1, 27, 3) == (1, 3, 9)
+    assert rung_steps(1, 27, 3, min_early_stopping_rate=1) == (3, 9)
+    assert rung_steps(1, 20, 3) == (1, 3, 9)
+    assert rung_steps(2, 100, 2) == (2, 4, 8, 16, 32, 64)
+    assert rung_steps(1, 27, 3, min_early_stopping_rate=3) == ()
+    assert bracket_count(1, 27, 3) == 4  # floor(log3(27)) + 1, exact despite float logs
+    assert bracket_count(1, 20, 3) == 3
+    assert bracket_count(1, 243, 3) == 6
+
+
+# -- ASHA ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("direction", [MIN, MAX])
+def test_asha_keeps_the_best_max_1_n_over_eta_at_arrival(direction: Direction) -> None:
+    asha = ASHAScheduler(direction, max_resource=27, min_resource=1, reduction_factor=3)
+    # Losses at the first rung, in arrival order; expected: in the best max(1, n // 3) of the n so far?
+    table = [(5.0, C),    # n=1: alone, goes on at once (never waits for peers)
+             (3.0, C),    # n=2, keep 1: best so far
+             (4.0, S),    # n=3, keep 1: 3.0 is better
+             (1.0, C),    # n=4, keep 1: best
+             (2.0, S),    # n=5, keep 1
+             (2.5, S),    # n=6, keep 2: {1.0, 2.0}
+             (1.5, C),    # n=7, keep 2: {1.0, 1.5}
+             (1.5, C),    # n=8, keep 2: ties with the 2nd best go on
+             (9.0, S)]    # n=9, keep 3
+    values = signed(direction, [v for v, _ in table])
+    got = [asha.on_report(i, Report(1, v)) for i, v in enumerate(values)]
+    assert got == [d for _, d in table]
+    assert [asha.rung_of(i) for i in range(len(table))] == [0] * len(table)
+
+
+@pytest.mark.parametrize("direction", [MIN, MAX])
+def test_asha_promotes_through_rungs_and_stops_the_rest(direction: Direction) -> None:
+    # Three trials, run one after another (one worker): the best at every rung is alone or on top; no waiting.
+    curves = [Curve.of(signed(direction, [9 - 0.2 * t for t in range(1, 28)])),   # good
+              Curve.of(signed(direction, [9.5 - 0.1 * t for t in range(1, 28)])),  # worse at step 1: stopped
+              Curve.of(signed(direction, [8.0 - 0.3 * t for t in range(1, 28)]))]  # best everywhere
+    result = simulate(ASHAScheduler(direction, 27), curves, workers=1)
+    states = {t.number: (t.state, t.intermediate[-1].step) for t in result.trials}
+    assert states == {0: (TrialState.COMPLETED, 27), 1: (TrialState.PRUNED, 1), 2: (TrialState.COMPLETED, 27)}
+    assert all(d.decision is C for d in result.decisions_of(0))  # first at every rung, decided at once
+
+
+def test_asha_decisions_follow_the_rule_under_asynchronous_interleaving() -> None:
+    """An independent, obviously-correct oracle re-derives every decision of a 4-worker run with mixed grids."""
+    rungs_at, eta = (1, 3, 9), 3
+    result = simulate(ASHAScheduler(MAX, 27), random_curves(60, seed=1), workers=4, lag=1)
+    assert len({d.time for d in result.decisions}) > 100  # reports really interleave across trials
+    seen: dict[int, dict[int, float]] = {r: {} for r in rungs_at}
+    stopped: set[int] = set()
+    for d in result.decisions:
+        value = next(r.value for r in result.by_number()[d.number].intermediate if r.step == d.step)
+        expected = S if d.number in stopped else C
+        for rung in rungs_at:
+            if d.step >= rung and d.number not in seen[rung]:
+                seen[rung][d.number] = value
+                ranked = sorted(seen[rung].values(), reverse=True)
+                if expected is C and value < ranked[max(1, len(ranked) // eta) - 1]:
+                    expected = S
+        if expected is S:
+            stopped.add(d.number)
+        assert d.decision is expected, d
+    assert 0 < len(stopped) < 60
+
+
+def test_asha_uses_the_first_report_at_or_past_a_skipped_rung() -> None:
+    asha = ASHAScheduler(MIN, 27)  # rungs at 1, 3, 9
+    for step in (2, 4, 6, 8, 10):
+        asha.on_report(0, Report(step, 10.0 - step))
+    asha.on_report(1, Report(0, 5.0))
+    asha.on_report(1, Report(5, 4.0))  # skips rungs 1 and 3 at once: recorded in both
+    rungs = asha.rungs()
+    assert [r.step for r in rungs] == [1, 3, 9]
+    assert dict(rungs[0].values) == {0: 8.0, 1: 4.0}
+    assert dict(rungs[1].values) == {0: 6.0, 1: 4.0}
+    assert dict(rungs[2].values) == {0: 0.0}
+    assert asha.rung_of(0) == 2 and asha.rung_of(1) == 1 and asha.rung_of(2) is None
+
+
+def test_a_stop_is_final_even_if_later_reports_are_good() -> None:
+    asha = ASHAScheduler(MIN, 27)
+    asha.on_report(0, Report(1, 1.0))
+    assert asha.on_report(1, Report(1, 2.0)) is S
+    assert asha.on_report(1, Report(2, -100.0)) is S  # reported before it noticed the stop
+    assert asha.on_report(1, Report(3, -100.0)) is S   # still recorded: a true measurement at rung 3
+    assert dict(asha.rungs()[1].values) == {1: -100.0}
+
+
+def test_failed_trials_do_not_pollute_rungs() -> None:
+    def second_trial_after(first_state: TrialState) -> Decision:
+        asha = ASHAScheduler(MIN, 27)
+        asha.on_report(0, Report(1, 0.1))  # an excellent value, then the trial fails (or completes)
+        asha.on_finish(record(0, first_state, [(1, 0.1)]))
+        return asha.on_report(1, Report(1, 0.5))
+
+    assert second_trial_after(TrialState.COMPLETED) is S
+    assert second_trial_after(TrialState.FAILED) is C
+    asha = ASHAScheduler(MIN, 27)
+    asha.replay([record(0, TrialState.FAILED, [(1, 0.1), (3, 0.05)]),
+                 record(1, TrialState.PRUNED, [(1, 0.9)]), record(2, TrialState.COMPLETED, [(1, 0.2), (27, 0.0)])])
+    assert [dict(r.values) for r in asha.rungs()] == [{1: 0.9, 2: 0.2}, {2: 0.0}, {2: 0.0}]
+
+
+SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
+    "none": NoScheduler,
+    "median": lambda: MedianScheduler(MAX, warmup_steps=2, min_trials=3),
+    "asha": lambda: ASHAScheduler(MAX, 27),
+    "hyperband": lambda: HyperbandScheduler(MAX, 27, seed=7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_replay_after_resume_makes_the_decisions_of_an_uninterrupted_run(name: str) -> None:
+    first, second = random_curves(24, seed=3, fail=(5,)), random_curves(24, seed=4)
+    # Uninterrupted: one scheduler sees both parts.
+    live = SCHEDULERS[name]()
+    simulate(live, first, workers=3, lag=1)
+    uninterrupted = simulate(live, second, workers=3, first_number=24, lag=1)
+    # Interrupted after the first part: a new process replays the recorded trials into a fresh scheduler.
+    before = simulate(SCHEDULERS[name](), first, workers=3, lag=1)
+    resumed = SCHEDULERS[name]()
+    resumed.replay(before.trials)
+    after = simulate(resumed, second, workers=3, first_number=24, lag=1)
+    assert after.decisions == uninterrupted.decisions
+    if name != "none":
+        assert any(d.decision is S for d in after.decisions)  # there were decisions to get right
+        amnesiac = simulate(SCHEDULERS[name](), second, workers=3, first_number=24, lag=1)
+        assert amnesiac.decisions != uninterrupted.decisions  # and replay is what made them right
+    if isinstance(live, ASHAScheduler | HyperbandScheduler):
+        rebuilt = SCHEDULERS[name]()
+        rebuilt.replay(before.trials + after.trials)
+        assert _rungs(rebuilt) == _rungs(live)
+
+
+def _rungs(scheduler: Scheduler) -> Any:
+    if isinstance(scheduler, HyperbandScheduler):
+        return tuple(b.rungs() for b in scheduler.bracket_schedulers)
+    assert isinstance(scheduler, ASHAScheduler)
+    return scheduler.rungs()
+
+
+def test_a_retried_trial_is_settled_from_its_last_attempt() -> None:
+    asha = ASHAScheduler(MIN, 27)
+    asha.on_report(0, Report(1, 5.0))  # first attempt, then a crash and a retry (no on_finish in between)
+    asha.on_report(0, Report(1, 4.0))  # the retry re-covers a rung it already passed: not judged again
+    asha.on_finish(record(0, TrialState.COMPLETED, [(1, 4.0), (27, 1.0)]))  # the record keeps the last attempt
+    fresh = ASHAScheduler(MIN, 27)
+    fresh.replay([record(0, TrialState.COMPLETED, [(1, 4.0), (27, 1.0)])])
+    assert asha.rungs() == fresh.rungs() and dict(asha.rungs()[0].values) == {0: 4.0}
+
+
+# -- Hyperband -------------------------------------------------------------------------------------------------
+
+def test_hyperband_assigns_brackets_by_budget_deterministically() -> None:
+    hb = HyperbandScheduler(MIN, 27, 1, 3, seed=11)
+    assert hb.shares == (27, 12, 6, 4)  # ceil(4 * 3**s / (s + 1)) for s = 3, 2, 1, 0
+    numbers = range(4900)
+    brackets = [hb.bracket_of(n) for n in numbers]
+    assert brackets == [HyperbandScheduler(MIN, 27, 1, 3, seed=11).bracket_of(n) for n in numbers]
+    for b, share in enumerate(hb.shares):
+        assert brackets.count(b) / len(brackets) == pytest.approx(share / 49, abs=0.02)
+    other_seed = [HyperbandScheduler(MIN, 27, 1, 3, seed=12).bracket_of(n) for n in numbers]
+    assert other_seed != brackets
+    assert HyperbandScheduler(MIN, 27, 1, 3, brackets=2).shares == (27, 12)
+
+
+def test_hyperband_brackets_have_their_own_rungs() -> None:
+    hb = HyperbandScheduler(MIN, 27, 1, 3, seed=0)
+    assert [b.rung_steps for b in hb.bracket_schedulers] == [(1, 3, 9), (3, 9), (9,), ()]
+    in_bracket = {b: [n for n in range(200) if hb.bracket_of(n) == b] for b in range(4)}
+    first0, second0 = in_bracket[0][:2]
+    # Bracket 1 trials with excellent values at step 3 never compete with bracket 0's.
+    for n in in_bracket[1][:5]:
+        assert hb.on_report(n, Report(1, 0.0)) is C  # no rung at step 1 in bracket 1
+        hb.on_report(n, Report(3, 0.01))
+    assert hb.on_report(first0, Report(1, 0.5)) is C
+    assert hb.on_report(first0, Report(3, 0.4)) is C  # alone in bracket 0's rung at 3
+    assert hb.on_report(second0, Report(1, 0.6)) is S
+    assert hb.rung_of(first0) == 1 and hb.rung_of(in_bracket[1][0]) == 0
+    last = in_bracket[3][0]
+    assert all(hb.on_report(last, Report(t, 99.0)) is C for t in range(1, 28))  # the last bracket never stops
+
+
+# -- the median rule -------------------------------------------------------------------------------------------
+
+def completed_losses(median: MedianScheduler, count: int, steps: Sequence[int] = range(1, 11),
+                     first: int = 100) -> None:
+    """Completed trials whose loss at step s is 10 - s (the median at s is 10 - s too)."""
+    median.replay([record(first + i, TrialState.COMPLETED, [(s, 10.0 - s) for s in steps]) for i in range(count)])
+
+
+@pytest.mark.parametrize("direction", [MIN, MAX])
+def test_median_stops_a_trial_worse_than_the_median_after_warmup(direction: Direction) -> None:
+    median = MedianScheduler(direction, warmup_steps=3, min_trials=5)
+    median.replay([record(100 + i, TrialState.COMPLETED, [(s, signed(direction, [10.0 - s])[0])
+                                                          for s in range(1, 11)]) for i in range(5)])
+    bad = signed(direction, [9.5])[0]
+    assert [median.on_report(0, Report(s, bad)) for s in (1, 2)] == [C, C]  # warm-up: never stopped
+    assert median.on_report(0, Report(3, bad)) is S  # 9.5 is worse than the median 7
+    good = signed(direction, [6.0])[0]
+    assert [median.on_report(1, Report(s, good)) for s in (3, 4)] == [C, C]
+    assert median.on_report(1, Report(5, signed(direction, [5.5])[0])) is S  # best 5.5 worse than median 5
+
+
+def test_median_needs_min_trials_completed_at_the_step() -> None:
+    median = MedianScheduler(MIN, min_trials=5)
+    completed_losses(median, 4)
+    median.replay([record(200, TrialState.PRUNED, [(1, 0.0)]), record(201, TrialState.FAILED, [(1, 0.0), (2, 0.0)])])
+    assert median.on_report(0, Report(1, 100.0)) is C  # 4 completed: not enough; pruned and failed don't count
+    completed_losses(median, 1, steps=(1,), first=104)  # a fifth, which only ran to step 1
+    assert median.on_report(0, Report(2, 100.0)) is C  # only 4 reached step 2
+    assert median.on_report(1, Report(1, 100.0)) is S  # 5 completed trials reached step 1
+
+
+def test_median_compares_best_so_far_and_checks_on_the_interval() -> None:
+    median = MedianScheduler(MIN, warmup_steps=2, min_trials=3, interval_steps=3)  # checks at 2, 5, 8
+    completed_losses(median, 3)
+    assert median.on_report(0, Report(1, 1.0)) is C
+    assert median.on_report(0, Report(2, 50.0)) is C  # its best so far (1.0) beats the median 8
+    assert [median.on_report(1, Report(s, 7.0)) for s in (2, 3, 4)] == [C, C, C]  # 7 > 6 at 4, but no check
+    assert median.on_report(1, Report(6, 7.0)) is S  # skipped step 5: checked at the first report past it
+    every_step = MedianScheduler(MIN, warmup_steps=2, min_trials=3)
+    completed_losses(every_step, 3)
+    assert [every_step.on_report(1, Report(s, 7.0)) for s in (2, 3, 4)] == [C, C, S]
+
+
+def test_median_reads_completed_trials_on_another_grid_of_steps() -> None:
+    median = MedianScheduler(MIN, min_trials=3)
+    completed_losses(median, 3, steps=range(2, 11, 2))  # reports at even steps only
+    assert median.on_report(0, Report(3, 7.5)) is C  # their value at 3 is the one at 2: 8
+    assert median.on_report(1, Report(3, 8.5)) is S
+    assert median.on_report(2, Report(11, 100.0)) is C  # none of them reached step 11
+
+
+# -- resources -------------------------------------------------------------------------------------------------
+
+def test_resource_summary_counts_steps_against_full_runs() -> None:
+    trials = [record(0, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 28)]),
+              record(1, TrialState.PRUNED, [(1, 2.0), (2, 2.0), (3, 2.0)]),
+              record(2, TrialState.PRUNED, [(1, 3.0)]),
+              record(3, TrialState.FAILED, [(1, 0.0), (20, 0.0)]),   # not the scheduler's doing: left out
+              record(4, TrialState.RUNNING, [(1, 0.0)]),
+              TrialRecord(number=5, state=TrialState.COMPLETED, params={}, seed=5, values=(1.0,))]  # no reports
+    summary = resource_summary(trials, max_resource=27)
+    assert (summary.trials, summary.steps_used, summary.steps_full) == (4, 27 + 3 + 1 + 27, 4 * 27)
+    assert summary.fraction_used == pytest.approx(58 / 108)
+    assert summary.to_json()["fraction_saved"] == round(1 - 58 / 108, 4)
+    assert resource_summary(trials).max_resource == 27  # observed from the completed trials
+    assert resource_summary([]).fraction_used == 1.0
+
+
+def test_asha_on_the_issue_setting_uses_under_a_third_of_the_steps() -> None:
+    curves = random_curves(81, seed=0)
+    result = simulate(ASHAScheduler(MAX, 27, 1, 3), curves, workers=8)
+    assert resource_summary(result.trials, 27).fraction_used <= 0.35
+    full_best = max(c.reports[-1].value for c in curves)
+    best = max(t.values[0] for t in result.trials if t.state is TrialState.COMPLETED and t.values)
+    assert best >= 0.95 * full_best
+
+
+# -- the spec section and build_scheduler ----------------------------------------------------------------------
+
+class _Spec(StrictModel):
+    scheduler: SchedulerChoice = Field(default_factory=NoSchedulerConfig)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({}, NoSchedulerConfig()),
+    ({"scheduler": None}, NoSchedulerConfig()),
+    ({"scheduler": "none"}, NoSchedulerConfig()),
+    ({"scheduler": "median"}, MedianConfig(warmup_steps=0, min_trials=5, interval_steps=1)),
+    ({"scheduler": {"name": "asha", "max_resource": 27}},
+     ASHAConfig(min_resource=1, max_resource=27, reduction_factor=3, min_early_stopping_rate=0)),
+    ({"scheduler": {"name": "hyperband", "min_resource": 2, "max_resource": 54, "brackets": 2}},
+     HyperbandConfig(min_resource=2, max_resource=54, reduction_factor=3, brackets=2)),
+])
+def test_scheduler_section_forms(given: dict[str, Any], expected: StrictModel) -> None:
+    got = _Spec.model_validate(given).scheduler
+    assert got == expected
+    assert _Spec.model_validate({"scheduler": got.model_dump(mode="json", exclude_none=True)}).scheduler == got
+
+
+def spec_error(section: Any) -> SpecError:
+    data = {"scheduler": section}
+    with pytest.raises(ValidationError) as info:
+        _Spec.model_validate(data)
+    return format_validation_error(info.value, data)
+
+
+ASHA = {"name": "asha", "max_resource": 27}
+HB = {"name": "hyperband", "max_resource": 27}
+
+
+@pytest.mark.parametrize(("section", "field", "message"), [
+    ("asha", "", "`scheduler: asha` needs max_resource; write {name: asha, max_resource: 27}"),
+    ("hyperband", "", "needs max_resource"),
+    ("ashaa", "", "unknown scheduler 'ashaa'; did you mean 'asha'? choose one of none, median, asha, hyperband"),
+    ({"max_resource": 27}, "", "missing `name`"),
+    (3, "", "must be a scheduler name"),
+    ({"name": "asha"}, "max_resource", "this field is required"),
+    ({**ASHA, "min_resource": 0}, "min_resource", "greater than or equal to 1; got 0"),
+    ({**ASHA, "max_resource": True}, "max_resource", "valid integer; got True"),
+    ({**ASHA, "min_resource": 27}, "max_resource", "must be > min_resource=27; got 27"),
+    ({**ASHA, "reduction_factor": 1}, "reduction_factor", "greater than or equal to 2; got 1"),
+    ({**ASHA, "min_early_stopping_rate": -1}, "min_early_stopping_rate", "greater than or equal to 0; got -1"),
+    ({**ASHA, "min_early_stopping_rate": 3}, "min_early_stopping_rate",
+     "first rung would be at step 27; got 3 (use at most 2)"),
+    ({**ASHA, "reduction_factr": 2}, "reduction_factr", "did you mean 'reduction_factor'?"),
+    ({**ASHA, "warmup_steps": 2}, "warmup_steps", "unknown key 'warmup_steps'"),
+    ({"name": "median", "warmup_steps": -1}, "warmup_steps", "greater than or equal to 0; got -1"),
+    ({"name": "median", "min_trials": 0}, "min_trials", "greater than or equal to 1; got 0"),
+    ({"name": "median", "interval_steps": 0}, "interval_steps", "greater than or equal to 1; got 0"),
+    ({"name": "median", "interval_steps": "2"}, "interval_steps", "valid integer; got '2'"),
+    ({"name": "hyperband"}, "max_resource", "this field is required"),
+    ({**HB, "max_resource": 1}, "max_resource", "must be > min_resource=1; got 1"),
+    ({**HB, "brackets": 0}, "brackets", "greater than or equal to 1; got 0"),
+    ({**HB, "brackets": 5}, "brackets", "must be <= 4"),
+    ({**HB, "reduction_factor": 0}, "reduction_factor", "greater than or equal to 2; got 0"),
+])
+def test_scheduler_section_errors_name_the_field_and_the_fix(section: Any, field: str, message: str) -> None:
+    err = spec_error(section)
+    name = section.get("name") if isinstance(section, dict) else None
+    if field:
+        # The union's tag may sit in the path (scheduler.asha.max_resource) until the loader drops it.
+        assert err.path in (f"scheduler.{field}", f"scheduler.{name}.{field}")
+    else:
+        assert err.path == "scheduler"
+    assert message in err.message
+
+
+def test_build_scheduler_follows_the_section() -> None:
+    assert isinstance(build_scheduler(NoSchedulerConfig(), MIN, 0), NoScheduler)
+    median = build_scheduler(MedianConfig(warmup_steps=3, min_trials=2, interval_steps=4), MAX, 0)
+    assert isinstance(median, MedianScheduler)
+    assert (median.direction, median.warmup_steps, median.min_trials, median.interval_steps) == (MAX, 3, 2, 4)
+    asha = build_scheduler(ASHAConfig(min_resource=2, max_resource=50, reduction_factor=2,
+                                      min_early_stopping_rate=1), MIN, 0)
+    assert isinstance(asha, ASHAScheduler) and asha.rung_steps == (4, 8, 16, 32)
+    hb = build_scheduler(HyperbandConfig(max_resource=27, brackets=3), MAX, 5)
+    assert isinstance(hb, HyperbandScheduler) and (len(hb.bracket_schedulers), hb.seed) == (3, 5)
