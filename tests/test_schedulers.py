@@ -37,7 +37,7 @@ from tunesmith.spec.scheduler_config import (
     rung_steps,
 )
 from tunesmith.strict_model import StrictModel
-from tunesmith.testing.scheduler_sim import Curve, simulate
+from tunesmith.testing.scheduler_sim import Curve, SimulationResult, simulate
 
 MIN, MAX = Direction.MINIMIZE, Direction.MAXIMIZE
 C, S = Decision.CONTINUE, Decision.STOP
@@ -181,22 +181,28 @@ SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
 }
 
 
+@pytest.mark.parametrize("tell_after_stop", [True, False], ids=["told-after-stop", "as-runner"])
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
-def test_replay_after_resume_makes_the_decisions_of_an_uninterrupted_run(name: str) -> None:
+def test_replay_after_resume_makes_the_decisions_of_an_uninterrupted_run(name: str, tell_after_stop: bool) -> None:
     first, second = random_curves(24, seed=3, fail=(5,)), random_curves(24, seed=4)
+
+    def run(scheduler: Scheduler, curves: list[Curve], first_number: int = 0) -> SimulationResult:
+        return simulate(scheduler, curves, workers=3, first_number=first_number, lag=1,
+                        tell_after_stop=tell_after_stop)
+
     # Uninterrupted: one scheduler sees both parts.
     live = SCHEDULERS[name]()
-    simulate(live, first, workers=3, lag=1)
-    uninterrupted = simulate(live, second, workers=3, first_number=24, lag=1)
+    run(live, first)
+    uninterrupted = run(live, second, first_number=24)
     # Interrupted after the first part: a new process replays the recorded trials into a fresh scheduler.
-    before = simulate(SCHEDULERS[name](), first, workers=3, lag=1)
+    before = run(SCHEDULERS[name](), first)
     resumed = SCHEDULERS[name]()
     resumed.replay(before.trials)
-    after = simulate(resumed, second, workers=3, first_number=24, lag=1)
+    after = run(resumed, second, first_number=24)
     assert after.decisions == uninterrupted.decisions
     if name != "none":
         assert any(d.decision is S for d in after.decisions)  # there were decisions to get right
-        amnesiac = simulate(SCHEDULERS[name](), second, workers=3, first_number=24, lag=1)
+        amnesiac = run(SCHEDULERS[name](), second, first_number=24)
         assert amnesiac.decisions != uninterrupted.decisions  # and replay is what made them right
     if isinstance(live, ASHAScheduler | HyperbandScheduler):
         rebuilt = SCHEDULERS[name]()
@@ -321,7 +327,7 @@ def test_resource_summary_counts_steps_against_full_runs() -> None:
     assert resource_summary([]).fraction_used == 1.0
 
 
-def test_asha_on_the_issue_setting_uses_under_a_third_of_the_steps() -> None:
+def test_asha_on_the_issue_setting_uses_at_most_35_percent_of_the_steps() -> None:
     curves = random_curves(81, seed=0)
     result = simulate(ASHAScheduler(MAX, 27, 1, 3), curves, workers=8)
     assert resource_summary(result.trials, 27).fraction_used <= 0.35

@@ -126,3 +126,44 @@ def test_sqlite_file_is_readable_by_plain_sqlite(tmp_path):
     store.close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name, status FROM experiments").fetchall() == [("plain", "created")]
+
+
+def test_a_store_at_an_older_revision_is_migrated_with_its_data(store_url):
+    """A store written by tunesmith at revision 0001 opens under the current code: upgraded, nothing lost."""
+    from alembic import command
+    from alembic.config import Config
+
+    import tunesmith.storage.sql as sql
+
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 1)"))
+        exp_id = conn.execute(text("SELECT id FROM experiments WHERE name = 'old'")).scalar()
+        conn.execute(text("INSERT INTO trials (experiment_id, number, state, params, seed, \"values\", metrics, "
+                          "attempts) VALUES (:e, 0, 'completed', '{\"x\": 0.5}', 7, '[0.25]', '{}', 1)"), {"e": exp_id})
+        conn.commit()
+    engine.dispose()
+    store = SQLStore(store_url)
+    exp = store.experiment("old")
+    assert exp.attributes == {} and exp.status.value == "completed"
+    [trial] = store.trials(exp.id)
+    assert (trial.params, trial.values, trial.seed, trial.owner) == ({"x": 0.5}, (0.25,), 7, None)
+    store.set_attributes(exp.id, {"fingerprint": {"rows": 10}}, now=3.0)
+    assert store.experiment("old").attributes == {"fingerprint": {"rows": 10}}
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    store.close()
+
+
+def test_new_trial_respects_the_budget_limit(store_url):
+    store = SQLStore(store_url)
+    exp = store.create_experiment("limited", store_contract.SPEC, "random", "", now=1.0)
+    got = [store.new_trial(exp.id, {"x": 0.1}, 0, 2.0, "{number}", owner="h:1:a", limit=3) for _ in range(5)]
+    assert [t.number if t else None for t in got] == [0, 1, 2, None, None]
+    assert store.trials(exp.id)[0].owner == "h:1:a"
+    store.close()

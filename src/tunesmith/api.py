@@ -82,13 +82,13 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
-           listener: RunListener | None = None) -> ExperimentResult:
-    """Continue an interrupted or crashed experiment."""
+           listener: RunListener | None = None, join: bool = False) -> ExperimentResult:
+    """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it."""
     from tunesmith.runner import resume_experiment
 
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
-        r = resume_experiment(name, store, _listener(progress, listener))
+        r = resume_experiment(name, store, _listener(progress, listener), join=join)
         return ExperimentResult(r.experiment, r.trials, r.stop_reason)
     finally:
         store.close()

@@ -76,7 +76,9 @@ def run(
 
 @app.command()
 def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
-           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+           join: Annotated[bool, typer.Option("--join", help="cooperate with coordinators already running it "
+                                                             "(another machine on a shared store)")] = False) -> None:
     """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
@@ -84,7 +86,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
-    result = resume_experiment(name, store, listener, on_runner=install_signal_handlers)
+    result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result)
 
 

@@ -127,6 +127,8 @@ class TrialRecord:
     started_at: float | None = None
     finished_at: float | None = None
     duration_s: float | None = None
+    owner: str | None = None           # the coordinator running it (host:pid:token)
+    heartbeat_at: float | None = None  # last time that coordinator said it was alive
 
     def value_map(self, objectives: tuple[ObjectiveSpec, ...]) -> dict[str, float] | None:
         if self.values is None:
@@ -163,6 +165,7 @@ class ExperimentRecord:
     updated_at: float
     strategy: str | None = None          # what `auto` (or the user) resolved to
     strategy_reason: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # facts recorded later: data fingerprint, holdout
 
 
 def _json_float(v: float) -> float | str:

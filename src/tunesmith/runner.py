@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: 
 
 LEASE_TTL = 120.0
 LEASE_RENEW_EVERY = 20.0
+SYNC_EVERY = 2.0            # how often a joined coordinator reads what its peers finished
+STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
 POLL_INTERVAL = 0.2
 
 
@@ -115,7 +117,7 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
 
 
 def resume_experiment(name: str, store: SQLStore, listener: RunListener | None = None, clock: Clock | None = None,
-                      on_runner: Callable[[Runner], None] | None = None) -> RunResult:
+                      on_runner: Callable[[Runner], None] | None = None, join: bool = False) -> RunResult:
     """Continue an experiment from its record: lost trials re-run, finished ones are replayed, the budget holds."""
     clock = clock or SystemClock()
     experiment = store.experiment(name)
@@ -124,7 +126,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored)
-    runner = Runner(store, experiment, plan, listener, clock)
+    runner = Runner(store, experiment, plan, listener, clock, join=join)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
@@ -142,7 +144,8 @@ class Runner:
     """Runs one experiment's loop. Use :func:`run_experiment` / :func:`resume_experiment` to build one."""
 
     def __init__(self, store: SQLStore, experiment: ExperimentRecord, plan: Plan, listener: RunListener | None,
-                 clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None) -> None:
+                 clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None,
+                 join: bool = False) -> None:
         self.store = store
         self.experiment = experiment
         self.plan = plan
@@ -151,6 +154,7 @@ class Runner:
         self.clock = clock
         self.executor = executor or self._make_executor()
         self.scheduler: Scheduler = scheduler or NoScheduler()
+        self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
         from tunesmith.storage.sql import lease_owner_id
@@ -178,15 +182,18 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, resumed: bool) -> RunResult:
         exp_id = self.experiment.id
-        holder = self.store.acquire_lease(exp_id, self._owner, self.clock.now(), LEASE_TTL)
-        if holder is not None:
-            raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
-                            "wait for it to finish or stop it, then `tunesmith resume`")
+        if not self.join:
+            holder = self.store.acquire_lease(exp_id, self._owner, self.clock.now(), LEASE_TTL)
+            if holder is not None:
+                raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
+                                "wait for it to finish or stop it, then `tunesmith resume`; or add trials to it "
+                                "from here with `tunesmith resume --join`")
         try:
             return self._run(resumed)
         finally:
             try:
-                self.store.release_lease(exp_id, self._owner)
+                if not self.join:
+                    self.store.release_lease(exp_id, self._owner)
             except StorageError:
                 pass  # the store is failing (that error is the one to report); the lease expires by itself
 
@@ -197,6 +204,8 @@ class Runner:
         reruns: deque[TrialRecord] = deque()
         for t in history:
             if t.state in (TrialState.RUNNING, TrialState.QUEUED):
+                if not _abandoned(t, clock.now()):
+                    continue  # a live cooperating coordinator is running it
                 lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                                failure_kind=FailureKind.LOST)
                 store.save_trial(exp_id, lost, "trial_lost", clock.now())
@@ -217,6 +226,9 @@ class Runner:
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
 
         allocated = len(history)
+        allocation_closed = False
+        mine: set[int] = set()           # trial numbers this coordinator has run
+        seen_event = store.finished_since(exp_id, 0)[1]
         running: dict[int, _Running] = {}
         retry_queue: list[tuple[float, TrialRecord, int]] = []
         exhausted = False
@@ -266,6 +278,7 @@ class Runner:
                 memory_limit=spec.executor.memory_limit,
             )
             running[rec.number] = _Running(rec, token)
+            mine.add(rec.number)
             self.executor.submit(job)
             self.listener.trial_started(rec)
 
@@ -293,7 +306,7 @@ class Runner:
 
         def rerun(rec: TrialRecord, token: int, event: str) -> None:
             again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=clock.now(),
-                            finished_at=None)
+                            finished_at=None, owner=self._owner)
             store.save_trial(exp_id, again, event, clock.now())
             launch(again, token)
 
@@ -301,9 +314,21 @@ class Runner:
         try:
             while True:
                 mono = clock.monotonic()
-                if mono - last_lease >= LEASE_RENEW_EVERY:
-                    store.acquire_lease(exp_id, self._owner, clock.now(), LEASE_TTL)
+                if mono - last_lease >= (SYNC_EVERY if self.join else LEASE_RENEW_EVERY):
+                    if not self.join:
+                        store.acquire_lease(exp_id, self._owner, clock.now(), LEASE_TTL)
                     store.heartbeat(exp_id, list(running), clock.now())
+                    # Learn what cooperating coordinators finished: the strategy, budget and best see it all.
+                    others, seen_event = store.finished_since(exp_id, seen_event)
+                    others = [t for t in others if t.number not in mine]
+                    if others:
+                        strategy.replay(others)
+                        self.scheduler.replay(others)
+                        for t in others:
+                            mine.add(t.number)
+                            budget.observe(t, replayed=True)
+                            done.append(t)
+                            best.offer(t)
                     last_lease = mono
                 if self._stop_requested:
                     stop_reason = self._stop_requested
@@ -318,12 +343,17 @@ class Runner:
                     elif reruns and budget_stop is None:
                         rec = reruns.popleft()
                         rerun(rec, strategy.adopt(dict(rec.params)).token, "trial_rerun")
-                    elif not exhausted and budget.may_start(allocated, mono):
+                    elif not exhausted and not allocation_closed and budget.may_start(allocated, mono):
                         proposal = strategy.ask()
                         if proposal is None:
                             exhausted = True
                             break
-                        rec = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template)
+                        rec = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template,
+                                              owner=self._owner, limit=spec.budget.trials)
+                        if rec is None:  # cooperating coordinators took the rest of the budget
+                            strategy.tell(proposal.token, TrialState.FAILED, None)
+                            allocation_closed = True
+                            break
                         allocated += 1
                         launch(rec, proposal.token)
                     else:
@@ -335,7 +365,7 @@ class Runner:
                     if budget_stop is not None:
                         stop_reason = budget_stop
                         break
-                    if not reruns and not budget.may_start(allocated, mono):
+                    if not reruns and (allocation_closed or not budget.may_start(allocated, mono)):
                         stop_reason = budget.stop_reason(mono) or "trial budget allocated"
                         break
                 timeout = POLL_INTERVAL
@@ -380,7 +410,13 @@ class Runner:
                     status = RunStatus.FAILED
                 else:
                     status = RunStatus.COMPLETED
-                store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
+                others_running = [t for t in store.trials(exp_id) if t.state is TrialState.RUNNING
+                                  and t.owner != self._owner and not _abandoned(t, clock.now())]
+                if status is RunStatus.COMPLETED and others_running:
+                    store.record_event(exp_id, "coordinator_done", clock.now(),
+                                       detail={"owner": self._owner, "others_running": len(others_running)})
+                else:
+                    store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
             except Exception:
                 if interrupted_by_exception is None:
                     raise
@@ -388,6 +424,15 @@ class Runner:
         self.experiment = store.experiment(spec.name)
         self.listener.run_finished(self.experiment, trials, stop_reason)
         return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+
+
+def _abandoned(t: TrialRecord, now: float) -> bool:
+    """A running trial nobody runs any more: its coordinator is dead (same host) or silent too long."""
+    from tunesmith.storage.sql import holder_alive
+
+    if t.owner is None or not holder_alive(t.owner):
+        return True
+    return t.heartbeat_at is None or now - t.heartbeat_at > STALE_AFTER
 
 
 def _elapsed_before(store: SQLStore, exp_id: int) -> float:

@@ -47,16 +47,25 @@ class TrialStore(Protocol):
         ...
 
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
-                  log_path_template: str) -> TrialRecord:
-        """Allocate the next trial number and record the trial RUNNING (attempt 1).
+                  log_path_template: str, owner: str | None = None, limit: int | None = None) -> TrialRecord | None:
+        """Allocate the next trial number and record the trial RUNNING (attempt 1), run by ``owner``.
 
         The trial's seed derives from ``experiment_seed`` and its number; ``log_path_template`` has ``{number}``.
+        Returns None, allocating nothing, when ``limit`` numbers are already taken (the trial budget).
         """
         ...
 
     def save_trial(self, experiment_id: int, trial: TrialRecord, event: str, now: float,
                    detail: Mapping[str, Any] | None = None) -> None:
         """Write the whole trial record and append ``event`` for it."""
+        ...
+
+    def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:
+        """Merge ``updates`` into the experiment's attributes (data fingerprint, holdout scores...)."""
+        ...
+
+    def finished_since(self, experiment_id: int, since_event: int) -> tuple[list[TrialRecord], int]:
+        """Trials that reached a final state after event ``since_event``, and the newest event id."""
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import (
     Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -27,6 +27,7 @@ experiments = Table(
     Column("next_number", Integer, nullable=False, server_default="0"),
     Column("lease_owner", String(255)),
     Column("lease_expires_at", Float),
+    Column("attributes", Text, nullable=False, server_default="{}"),
 )
 
 trials = Table(
@@ -47,6 +48,7 @@ trials = Table(
     Column("finished_at", Float),
     Column("duration_s", Float),
     Column("heartbeat_at", Float),
+    Column("owner", String(255)),
     UniqueConstraint("experiment_id", "number", name="uq_trials_experiment_number"),
     Index("ix_trials_experiment_state", "experiment_id", "state"),
 )

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, create_engine, delete, event, insert, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
@@ -185,6 +185,34 @@ class SQLStore:
             conn.execute(insert(events).values(experiment_id=experiment_id, kind=f"run_{status.value}", at=now,
                                                payload=json.dumps(dict(detail or {}))))
 
+    def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:
+        """Merge ``updates`` into the experiment's attributes (read, merge, write under a row lock)."""
+        with self._tx("record experiment attributes") as conn:
+            current = conn.execute(select(experiments.c.attributes).where(experiments.c.id == experiment_id)
+                                   .with_for_update()).scalar_one()
+            merged = {**json.loads(current or "{}"), **updates}
+            conn.execute(update(experiments).where(experiments.c.id == experiment_id)
+                         .values(attributes=json.dumps(merged), updated_at=now))
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind="attributes_set", at=now,
+                                               payload=json.dumps({"keys": sorted(updates)})))
+
+    def finished_since(self, experiment_id: int, since_event: int) -> tuple[list[TrialRecord], int]:
+        """Trials that reached a final state after event ``since_event`` (by anyone), and the newest event id.
+
+        Cooperating coordinators use it to learn each other's results.
+        """
+        with self._tx("read recent results") as conn:
+            rows = conn.execute(select(events.c.id, events.c.trial_number).where(
+                events.c.experiment_id == experiment_id, events.c.id > since_event,
+                events.c.kind.in_(("trial_completed", "trial_failed", "trial_pruned")))
+                .order_by(events.c.id)).all()
+            last = conn.execute(select(func.max(events.c.id)).where(events.c.experiment_id == experiment_id)).scalar()
+        numbers = {n for _, n in rows}
+        if not numbers:
+            return [], max(since_event, last or 0)
+        found = [t for t in self.trials(experiment_id) if t.number in numbers and t.state.is_finished()]
+        return found, max(since_event, last or 0)
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("record an event") as conn:
@@ -198,7 +226,7 @@ class SQLStore:
             if row is None:
                 return "nobody (the experiment is gone)"
             holder, expires = row
-            if holder and holder != owner and expires is not None and expires > now and _holder_alive(holder):
+            if holder and holder != owner and expires is not None and expires > now and holder_alive(holder):
                 return str(holder)
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(lease_owner=owner, lease_expires_at=now + ttl))
@@ -223,12 +251,16 @@ class SQLStore:
     # The per-trial statements are built once and run with parameters: building them per call cost more than
     # SQLite's own work (benchmarks/RESULTS.md).
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
-                  log_path_template: str) -> TrialRecord:
+                  log_path_template: str, owner: str | None = None, limit: int | None = None) -> TrialRecord | None:
         with self._tx("record a new trial") as conn:
-            number = conn.execute(_NEXT_NUMBER, {"b_eid": experiment_id}).scalar_one() - 1
+            number = conn.execute(_NEXT_NUMBER, {"b_eid": experiment_id, "b_limit": limit if limit is not None
+                                                 else _NO_LIMIT}).scalar()
+            if number is None:
+                return None  # the trial budget is allocated (by this coordinator or cooperating ones)
+            number -= 1
             record = TrialRecord(number=number, state=TrialState.RUNNING, params=dict(params),
                                  seed=derive_seed(experiment_seed, number), attempts=1, started_at=now,
-                                 log_path=log_path_template.format(number=number))
+                                 log_path=log_path_template.format(number=number), owner=owner, heartbeat_at=now)
             conn.execute(_INSERT_TRIAL, {"experiment_id": experiment_id, **_trial_row(record), "heartbeat_at": now})
             conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_started", "at": now,
                                          "trial_number": number, "payload": '{"attempt": 1}'})
@@ -280,7 +312,9 @@ class SQLStore:
         return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
 
 
-_NEXT_NUMBER = (update(experiments).where(experiments.c.id == bindparam("b_eid"))
+_NO_LIMIT = 2**31 - 1
+_NEXT_NUMBER = (update(experiments)
+                .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
                 .values(next_number=experiments.c.next_number + 1).returning(experiments.c.next_number))
 _INSERT_TRIAL = insert(trials)
 _INSERT_EVENT = insert(events)
@@ -295,7 +329,7 @@ def _trial_row(t: TrialRecord) -> dict[str, Any]:
         "values": json.dumps(list(t.values)) if t.values is not None else None,
         "metrics": json.dumps(dict(t.metrics)), "attempts": t.attempts, "error": t.error,
         "failure_kind": t.failure_kind.value if t.failure_kind else None, "log_path": t.log_path,
-        "started_at": t.started_at, "finished_at": t.finished_at, "duration_s": t.duration_s,
+        "started_at": t.started_at, "finished_at": t.finished_at, "duration_s": t.duration_s, "owner": t.owner,
     }
 
 
@@ -305,7 +339,8 @@ def _trial(r: Mapping[str, Any], reports: list[Report]) -> TrialRecord:
         values=tuple(json.loads(r["values"])) if r["values"] is not None else None,
         metrics=json.loads(r["metrics"]), intermediate=tuple(reports), attempts=r["attempts"], error=r["error"],
         failure_kind=FailureKind(r["failure_kind"]) if r["failure_kind"] else None, log_path=r["log_path"],
-        started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
+        started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"], owner=r["owner"],
+        heartbeat_at=r["heartbeat_at"],
     )
 
 
@@ -313,7 +348,7 @@ def _experiment(r: Mapping[str, Any]) -> ExperimentRecord:
     return ExperimentRecord(
         id=r["id"], name=r["name"], spec=json.loads(r["spec"]), status=RunStatus(r["status"]),
         created_at=r["created_at"], updated_at=r["updated_at"], strategy=r["strategy"],
-        strategy_reason=r["strategy_reason"],
+        strategy_reason=r["strategy_reason"], attributes=json.loads(r["attributes"] or "{}"),
     )
 
 
@@ -322,7 +357,7 @@ def lease_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-def _holder_alive(holder: str) -> bool:
+def holder_alive(holder: str) -> bool:
     """A holder on this host whose process is gone does not hold anything (its lease died with it)."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]

@@ -74,7 +74,7 @@ class _Live:
 
 
 def simulate(scheduler: Scheduler, curves: Sequence[Curve], workers: int = 1, *, first_number: int = 0,
-             lag: int = 0, clock: FakeClock | None = None) -> SimulationResult:
+             lag: int = 0, tell_after_stop: bool = True, clock: FakeClock | None = None) -> SimulationResult:
     """Run ``curves`` as trials ``first_number``, ``first_number + 1``, ... through ``scheduler``.
 
     Args:
@@ -83,6 +83,8 @@ def simulate(scheduler: Scheduler, curves: Sequence[Curve], workers: int = 1, *,
         workers: trials running at once.
         first_number: the number of the first trial (to continue a run after a simulated resume).
         lag: reports a stopped trial still makes before it stops.
+        tell_after_stop: pass those reports to the scheduler too (False: as the runner, which stops asking once
+            it has requested a prune; they are then seen only in the final record).
         clock: simulated time; a fresh FakeClock by default.
 
     Returns:
@@ -109,8 +111,11 @@ def simulate(scheduler: Scheduler, curves: Sequence[Curve], workers: int = 1, *,
         trial = live[number]
         report = trial.curve.reports[trial.next_index]
         trial.reports.append(report)
-        decision = scheduler.on_report(number, report)
-        decisions.append(Decided(when - start, number, report.step, decision))
+        if trial.stop_in is not None and not tell_after_stop:
+            decision = Decision.STOP
+        else:
+            decision = scheduler.on_report(number, report)
+            decisions.append(Decided(when - start, number, report.step, decision))
         if decision is Decision.STOP and trial.stop_in is None:
             trial.stop_in = lag
         state = _ending(trial)

@@ -96,7 +96,25 @@ def check_delete(store: TrialStore) -> None:
     assert len(store.trials(keep.id)) == 1
 
 
-CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete)
+def check_attributes_and_results_since(store: TrialStore) -> None:
+    e = store.create_experiment("sync", SPEC, "random", "", now=1.0)
+    assert store.experiment("sync").attributes == {}
+    store.set_attributes(e.id, {"a": 1}, now=2.0)
+    store.set_attributes(e.id, {"b": {"c": [1, 2]}}, now=3.0)
+    assert store.experiment("sync").attributes == {"a": 1, "b": {"c": [1, 2]}}, "attributes merge"
+    found, mark = store.finished_since(e.id, 0)
+    assert found == []
+    t0 = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=4.0, log_path_template="{number}", owner="h:1:a")
+    t1 = store.new_trial(e.id, {"x": 0.2}, experiment_seed=1, now=4.0, log_path_template="{number}", owner="h:2:b")
+    assert (t0.owner, t1.owner) == ("h:1:a", "h:2:b")
+    store.save_trial(e.id, replace(t1, state=TrialState.COMPLETED, values=(0.5,)), "trial_completed", now=5.0)
+    found, mark2 = store.finished_since(e.id, mark)
+    assert [t.number for t in found] == [1] and mark2 > mark
+    assert store.finished_since(e.id, mark2) == ([], mark2), "nothing new since the last mark"
+
+
+CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete,
+                                                    check_attributes_and_results_since)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:

@@ -1,0 +1,78 @@
+"""Several coordinators on one experiment: one holds the lease; others `--join` and share the budget."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from helpers import count_states, start_cli, wait_for
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request, project):
+    if request.param == "sqlite":
+        return project.storage
+    return request.getfixturevalue("postgres_url")
+
+
+def test_joined_coordinators_share_one_budget(project, storage, fault_log):
+    project.write("sleepy.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(0.25)
+            return (config["x"] - 0.3) ** 2
+    """)
+    spec = project.write_spec(project.spec(name="shared", strategy="tpe", trial={"function": "sleepy:objective"},
+                                           budget={"trials": 24}, executor={"kind": "process", "workers": 1}))
+    first = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    wait_for(lambda: count_states(project, "shared", storage).get("completed", 0) >= 2, timeout=60)
+    second = project.cli("resume", "shared", "--join", "--quiet", "--storage", storage, timeout=120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert second.returncode == 0, second.stderr
+    trials = json.loads(project.cli("trials", "shared", "--json", "--storage", storage, check=True).stdout)
+    assert [t["number"] for t in trials] == list(range(24)), "one budget, unique numbers, nothing beyond it"
+    assert all(t["state"] == "completed" and t["attempts"] == 1 for t in trials), "nobody re-ran a live trial"
+    owners = _owners(storage)
+    assert len(owners) == 2 and min(owners.values()) >= 3, owners
+    shown = json.loads(project.cli("show", "shared", "--json", "--storage", storage, check=True).stdout)
+    assert shown["status"] == "completed"
+    fault_log(area="coordinator", backend=storage.split(":")[0].split("+")[0],
+              fault="a second coordinator joins a running experiment (--join)",
+              outcome=f"24 trials shared {sorted(owners.values())}, unique numbers, none re-run",
+              reason="cooperative mode: no lease, atomic numbers within the budget", injected=1, recovered=1, lost=0)
+
+
+def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
+    """`resume` (joined or not) must leave alone trials whose coordinator is alive."""
+    project.write("slow.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(3)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="live", trial={"function": "slow:objective"},
+                                           budget={"trials": 2}, executor={"kind": "process", "workers": 2}))
+    first = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    wait_for(lambda: count_states(project, "live", storage).get("running", 0) == 2, timeout=60)
+    started = time.monotonic()
+    joined = project.cli("resume", "live", "--join", "--quiet", "--storage", storage, timeout=60)
+    assert joined.returncode == 0, joined.stderr
+    assert time.monotonic() - started < 3, "the joiner had nothing to do and did not wait for others' trials"
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    trials = json.loads(project.cli("trials", "live", "--json", "--storage", storage, check=True).stdout)
+    assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1), ("completed", 1)]
+
+
+def _owners(storage: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(storage)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT owner, COUNT(*) FROM trials GROUP BY owner")).all()
+    engine.dispose()
+    return {str(o): int(n) for o, n in rows}
+
+
