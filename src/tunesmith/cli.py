@@ -148,6 +148,11 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     out.print(f"[bold]{name}[/]: {summary['status']}; strategy {summary['strategy']['name']} "
               f"({summary['strategy']['reason']})")
     out.print(f"trials: {counts or 'none'}; failure rate {summary['failure_rate']:.0%}")
+    if summary["scheduler"]:
+        r = summary["scheduler"]["resources"]
+        out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
+                  f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
+                  f"pruned {summary['trials']['pruned']}")
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")

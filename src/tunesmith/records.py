@@ -144,6 +144,7 @@ class TrialRecord:
             "values": self.value_map(objectives),
             "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
             "intermediate": [[r.step, _json_float(r.value)] for r in self.intermediate],
+            "steps": self.intermediate[-1].step if self.intermediate else None,  # the resource reached
             "error": self.error,
             "failure_kind": self.failure_kind.value if self.failure_kind else None,
             "attempts": self.attempts,

@@ -110,7 +110,7 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
     plan = prepare(spec)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
-    runner = Runner(store, experiment, plan, listener, clock)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec))
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=False)
@@ -126,7 +126,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored)
-    runner = Runner(store, experiment, plan, listener, clock, join=join)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec), join=join)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
@@ -275,7 +275,7 @@ class Runner:
                 seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
                 metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function, command=command,
                 env=dict(spec.trial.env), base_dir=spec.base_dir, timeout=spec.executor.trial_timeout,
-                memory_limit=spec.executor.memory_limit,
+                memory_limit=spec.executor.memory_limit, sync_reports=spec.scheduler.name != "none",
             )
             running[rec.number] = _Running(rec, token)
             mine.add(rec.number)
@@ -424,6 +424,13 @@ class Runner:
         self.experiment = store.experiment(spec.name)
         self.listener.run_finished(self.experiment, trials, stop_reason)
         return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+
+
+def _scheduler_for(spec: ExperimentSpec) -> Scheduler:
+    """The spec's scheduler; its seed derives from the experiment's, so a resume assigns the same brackets."""
+    from tunesmith.scheduler import build_scheduler
+
+    return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"))
 
 
 def _abandoned(t: TrialRecord, now: float) -> bool:

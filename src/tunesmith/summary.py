@@ -11,6 +11,7 @@ from typing import Any
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import best_trial, pareto_front
 from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
 
 
 def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
@@ -19,7 +20,8 @@ def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
 
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
-    objectives = objectives_of(experiment)
+    spec = spec_from_dict(experiment.spec)
+    objectives = spec.objectives
     counts = {s.value: 0 for s in TrialState}
     for t in trials:
         counts[t.state.value] += 1
@@ -36,6 +38,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "failure_rate": round(counts["failed"] / ended, 4) if ended else 0.0,
         "best": _brief(best, objectives) if best else None,
         "pareto": [_brief(t, objectives) for t in pareto_front(trials, objectives)] if len(objectives) > 1 else [],
+        "scheduler": _scheduler_summary(spec, trials),
         "trial_time_s": {"total": round(sum(durations), 3),
                          "mean": round(sum(durations) / len(durations), 4) if durations else None},
         "created_at": experiment.created_at,
@@ -43,6 +46,16 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "seed": experiment.spec.get("seed"),
         "workdir": experiment.spec.get("workdir"),
     }
+
+
+def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any] | None:
+    """Which scheduler ran and the resources it saved against running every trial to max_resource."""
+    if spec.scheduler.name == "none":
+        return None
+    from tunesmith.scheduler import resource_summary
+
+    resources = resource_summary(trials, getattr(spec.scheduler, "max_resource", None)).to_json()
+    return {"name": spec.scheduler.name, "resources": resources}
 
 
 def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any]:

@@ -101,6 +101,11 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             if (isinstance(step, int) and not isinstance(step, bool) and step >= 0
                     and value is not None and math.isfinite(value)):
                 on_report(Report(step, value))
+                if prune_requested():  # decided on this very report: stop now, read nothing more
+                    pruned = True
+                    stop_watch.set()
+                    _terminate(proc, term_grace)
+                    break
         else:
             result = message
     code = proc.wait()

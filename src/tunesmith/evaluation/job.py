@@ -27,6 +27,7 @@ class TrialJob:
     base_dir: str | None = None       # the spec's folder: importable, and the function trial's cwd
     timeout: float | None = None
     memory_limit: int | None = None
+    sync_reports: bool = False        # each report waits for the scheduler's decision (only when one is active)
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict, whose deep copy cost a measurable share per trial.

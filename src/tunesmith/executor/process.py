@@ -38,6 +38,8 @@ class _Worker:
     trials_run: int = 0
     retiring: bool = False
     last_seen: float = 0.0             # monotonic time of the worker's last message (heartbeat or other)
+    undecided: int = 0                 # reports returned by poll() that the worker waits to hear about
+    prune_sent: bool = False
     reported: list[Report] = field(default_factory=list)
 
 
@@ -99,11 +101,14 @@ class ProcessExecutor:
         worker.started = worker.last_seen = self.clock.monotonic()
         worker.kill_reason = None
         worker.reported = []
+        worker.undecided = 0
+        worker.prune_sent = False
         self._send(worker, {"op": "run", "job": job.to_json()})
 
     def prune(self, number: int) -> None:
         for w in self._pool:
-            if w.job is not None and w.job.number == number:
+            if w.job is not None and w.job.number == number and not w.prune_sent:
+                w.prune_sent = True
                 self._send(w, {"op": "prune"})
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
@@ -133,6 +138,12 @@ class ProcessExecutor:
 
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
+        # Every report returned by the previous poll has been decided on by now (prune() was called for those
+        # to stop): release the trials waiting on them.
+        for w in self._pool:
+            if w.undecided:
+                w.undecided = 0
+                self._send(w, {"op": "ack", "prune": w.prune_sent})
         wait = timeout
         now = self.clock.monotonic()
         for w in self._pool:
@@ -169,6 +180,8 @@ class ProcessExecutor:
         if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
             report = Report(int(msg["step"]), float(msg["value"]))  # type: ignore[arg-type]
             w.reported.append(report)
+            if w.job.sync_reports:
+                w.undecided += 1
             self._events.append(TrialReported(w.job.number, report))
         elif ev == "result" and w.job is not None and msg["number"] == w.job.number:
             job = w.job

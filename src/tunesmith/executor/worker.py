@@ -20,6 +20,10 @@ from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.executor.processes import kill_session
 from tunesmith.executor.wire import outcome_to_json
+from tunesmith.records import Report
+
+# A report waits at most this long for the coordinator's decision, then carries on (never deadlock a trial).
+REPORT_DECISION_TIMEOUT = 30.0
 
 
 def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
@@ -28,6 +32,7 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
     send_lock = threading.Lock()
     jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
     prune = threading.Event()
+    decided = threading.Event()  # the coordinator has ruled on this trial's reports so far
 
     def send(message: dict[str, Any]) -> None:
         line = json.dumps(message) + "\n"
@@ -43,6 +48,10 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
                 jobs.put(msg["job"])
             elif op == "prune":
                 prune.set()
+            elif op == "ack":
+                if msg.get("prune"):
+                    prune.set()
+                decided.set()
             elif op == "preload":
                 jobs.put({"preload": msg["function"], "base_dir": msg.get("base_dir")})
             elif op == "exit":
@@ -76,16 +85,19 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             continue
         job = TrialJob.from_json(item)
         prune.clear()
+
+        def report(r: Report, n: int = job.number, wait: bool = job.sync_reports) -> None:
+            decided.clear()
+            send({"ev": "report", "number": n, "step": r.step, "value": r.value})
+            if wait:  # so that should_prune() right after report() answers about this very report
+                decided.wait(REPORT_DECISION_TIMEOUT)
+
         if job.base_dir and job.function is not None:
             os.chdir(job.base_dir)
         with open(job.log_path, "a", encoding="utf-8") as log:
             _point_output_at(log.fileno())
             try:
-                outcome = run_attempt(
-                    job, log,
-                    lambda r, n=job.number: send({"ev": "report", "number": n, "step": r.step, "value": r.value}),
-                    prune.is_set,
-                )
+                outcome = run_attempt(job, log, report, prune.is_set)
             finally:
                 _point_output_at(devnull)
         send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome)})

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
 # StrictModel's message for a key no field declares; the key belongs in the path.
@@ -104,6 +105,8 @@ def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
     for i, item in enumerate(items):
         if i == 2 and items[0] == "space" and item in _DOMAIN_TAGS:
             continue  # the discriminated union's tag, not a user-visible key
+        if i == 1 and items[0] == "scheduler" and item in SCHEDULER_NAMES:
+            continue  # likewise for the scheduler section
         if i == 1 and items[0] == "objective" and item == 0 and isinstance(data.get("objective"), dict):
             continue  # a single objective was written as a mapping, not a list
         if isinstance(item, str) and item.startswith("function-") or item in ("constrained-str", "[key]"):

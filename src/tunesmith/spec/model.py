@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
+from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
 
@@ -180,6 +181,7 @@ class ExperimentSpec(StrictModel):
     objective: Annotated[tuple[Objective, ...], BeforeValidator(_objective_list)] = Field(min_length=1)
     space: dict[str, Domain]
     strategy: StrategyChoice = Field(default_factory=StrategyChoice)
+    scheduler: SchedulerChoice = Field(default_factory=NoSchedulerConfig)
     budget: Budget = Field(default_factory=Budget)
     executor: Executor = Field(default_factory=Executor)
     trial: Annotated[TrialRef, BeforeValidator(_trial_ref)]

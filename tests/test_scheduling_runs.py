@@ -1,0 +1,108 @@
+"""Schedulers in real runs: trials report per epoch, the scheduler stops some, stops are recorded as pruned."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tunesmith
+from tunesmith.records import TrialState
+
+CURVES = """
+import math, time
+
+def objective(config, trial):
+    # A saturating learning curve whose ceiling is set by x: small x learns to a low loss.
+    value = None
+    for epoch in range(1, 28):
+        value = config["x"] + 1.0 / epoch
+        trial.report(epoch, value)
+        if trial.should_prune():
+            return value
+    return value
+"""
+
+COMMAND = """
+import json, sys, time
+x = float(sys.argv[1])
+for epoch in range(1, 10):
+    print(json.dumps({"step": epoch, "loss": x + 1.0 / epoch}), flush=True)
+    time.sleep(0.05)
+print(json.dumps({"loss": x + 1.0 / 9}))
+"""
+
+
+@pytest.mark.parametrize("kind,workers", [("inline", 1), ("process", 2)])
+@pytest.mark.parametrize("scheduler", [
+    {"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3},
+    {"name": "hyperband", "min_resource": 1, "max_resource": 27, "reduction_factor": 3},
+    {"name": "median", "warmup_steps": 2, "min_trials": 3},
+])
+def test_schedulers_prune_in_real_runs(project, kind, workers, scheduler):
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="sched", trial={"function": "curves:objective"}, budget={"trials": 24},
+                        strategy="random", scheduler=scheduler, executor={"kind": kind, "workers": workers})
+    result = tunesmith.run(spec, storage=project.storage)
+    pruned = [t for t in result.trials if t.state is TrialState.PRUNED]
+    completed = [t for t in result.trials if t.state is TrialState.COMPLETED]
+    assert pruned and completed
+    for t in pruned:
+        last = t.intermediate[-1]
+        assert last.step < 27, "a pruned trial stopped before the end"
+        assert t.values == (last.value,), "its value is the last value it reported"
+    summary = result.summary()
+    assert summary["trials"]["pruned"] == len(pruned)
+    resources = summary["scheduler"]["resources"]
+    assert 0 < resources["fraction_used"] < 1
+    # the best trial is among those that ran to the end, and the scheduler did not throw the best x away
+    assert result.best.state is TrialState.COMPLETED
+    best_x = min(t.params["x"] for t in result.trials)
+    assert result.best.params["x"] - best_x < 0.2
+
+
+def test_asha_saves_most_of_the_epochs(project):
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="asha", trial={"function": "curves:objective"}, budget={"trials": 27},
+                        strategy="random", executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.summary()["scheduler"]["resources"]["fraction_used"] < 0.35
+
+
+def test_a_command_trial_is_stopped_by_the_scheduler(project):
+    project.write("train.py", COMMAND)
+    spec = project.spec(name="cmd-sched", trial={"command": "python {spec_dir}/train.py {x}"}, budget={"trials": 8},
+                        strategy="random", executor={"kind": "process", "workers": 2},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3})
+    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    trials = project.trials("cmd-sched")
+    pruned = [t for t in trials if t["state"] == "pruned"]
+    assert pruned, trials
+    for t in pruned:
+        assert t["steps"] < 9 and t["values"]["loss"] == t["intermediate"][-1][1]
+    shown = project.cli("show", "cmd-sched", check=True).stdout
+    assert "scheduler asha" in shown and "saved" in shown
+
+
+def test_asha_rungs_survive_resume(project):
+    """Interrupt an ASHA run (SIGKILL), resume it: the finished trials' reports rebuild the rungs."""
+    import signal
+
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("curves.py", CURVES.replace("trial.report(epoch, value)",
+                                              "trial.report(epoch, value); time.sleep(0.01)"))
+    spec = project.write_spec(project.spec(name="resumed", trial={"function": "curves:objective"},
+                                           budget={"trials": 18}, strategy="random",
+                                           executor={"kind": "process", "workers": 2},
+                                           scheduler={"name": "asha", "max_resource": 27}))
+    proc = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: sum(count_states(project, "resumed").get(s, 0) for s in ("completed", "pruned")) >= 6)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert project.cli("resume", "resumed", "--quiet").returncode == 0
+    trials = project.trials("resumed")
+    assert len(trials) == 18 and {t["state"] for t in trials} <= {"completed", "pruned"}
+    shown = json.loads(project.cli("show", "resumed", "--json", check=True).stdout)
+    assert shown["trials"]["pruned"] >= 6, "the resumed part still prunes against the rungs"
