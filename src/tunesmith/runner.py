@@ -8,6 +8,7 @@ experiment; ``resume_experiment`` continues one from the store after any stop, a
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, Trial
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
-from tunesmith.scheduler.base import Decision, NoScheduler, Scheduler
+from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT
+from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
 from tunesmith.selection import RunningBest
 from tunesmith.space import SearchSpace
@@ -279,6 +281,7 @@ class Runner:
             )
             running[rec.number] = _Running(rec, token)
             mine.add(rec.number)
+            params_of[rec.number] = dict(rec.params)
             self.executor.submit(job)
             self.listener.trial_started(rec)
 
@@ -303,6 +306,20 @@ class Runner:
                 rt = running.pop(ev.number, None)
                 if rt is not None:
                     finish(rt, ev.outcome)
+
+        propose = getattr(self.scheduler, "propose", None)
+        params_of = {t.number: dict(t.params) for t in history}
+
+        def inherit(rec: TrialRecord, exploit: Exploit) -> None:
+            """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
+            parent_checkpoint = Path(log_template.format(number=exploit.parent)).parent / CHECKPOINT
+            child_dir = Path(rec.log_path or "").parent
+            child_dir.mkdir(parents=True, exist_ok=True)
+            if parent_checkpoint.is_dir():
+                shutil.copytree(parent_checkpoint, child_dir / PARENT_CHECKPOINT, dirs_exist_ok=True)
+            store.record_event(exp_id, "trial_exploited", clock.now(), rec.number, {
+                "parent": exploit.parent, "step": exploit.step, "params_before": params_of.get(exploit.parent),
+                "params_after": dict(exploit.params), "checkpoint_copied": parent_checkpoint.is_dir()})
 
         def rerun(rec: TrialRecord, token: int, event: str) -> None:
             again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=clock.now(),
@@ -344,7 +361,8 @@ class Runner:
                         rec = reruns.popleft()
                         rerun(rec, strategy.adopt(dict(rec.params)).token, "trial_rerun")
                     elif not exhausted and not allocation_closed and budget.may_start(allocated, mono):
-                        proposal = strategy.ask()
+                        exploit = propose() if propose is not None else None
+                        proposal = strategy.adopt(dict(exploit.params)) if exploit else strategy.ask()
                         if proposal is None:
                             exhausted = True
                             break
@@ -355,6 +373,8 @@ class Runner:
                             allocation_closed = True
                             break
                         allocated += 1
+                        if exploit is not None:
+                            inherit(rec, exploit)
                         launch(rec, proposal.token)
                     else:
                         break

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import best_trial, pareto_front
+from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 
@@ -63,9 +64,22 @@ def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any
             "metrics": dict(t.metrics), "duration_s": t.duration_s}
 
 
-def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> list[dict[str, Any]]:
+def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+                lineage: Mapping[int, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One JSON object per trial; ``lineage`` (from :func:`lineage_from_events`) adds each PBT child's parent."""
     objectives = objectives_of(experiment)
-    return [t.to_json(objectives) for t in trials]
+    rows = [t.to_json(objectives) for t in trials]
+    if lineage:
+        for row in rows:
+            if row["number"] in lineage:
+                row["lineage"] = dict(lineage[row["number"]])
+    return rows
+
+
+def lineage_from_events(events: Sequence[Event]) -> dict[int, dict[str, Any]]:
+    """Trial number -> {parent, step, params_before, params_after} for trials a scheduler started from another."""
+    return {e.trial_number: {k: e.payload.get(k) for k in ("parent", "step", "params_before", "params_after")}
+            for e in events if e.kind == "trial_exploited" and e.trial_number is not None}
 
 
 def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str:

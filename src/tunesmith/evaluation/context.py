@@ -12,6 +12,11 @@ from tunesmith.evaluation.results import _to_float
 from tunesmith.records import ParamValue, Report
 
 
+CHECKPOINT = "checkpoint"
+PARENT_CHECKPOINT = "checkpoint-parent"
+STATE_FILE = "state.json"
+
+
 class TrialContext:
     """What a running trial can see and do.
 
@@ -54,6 +59,61 @@ class TrialContext:
     def should_prune(self) -> bool:
         """True when the scheduler decided this trial should stop now (return the last value, or anything)."""
         return self._prune_requested()
+
+    # -- checkpoints ------------------------------------------------------------------------------------------
+    # A trial's checkpoint lives in <workdir>/checkpoint. A retried attempt finds its own last checkpoint; a
+    # trial started from another (PBT's exploit) finds a copy of its parent's in <workdir>/checkpoint-parent.
+    # Objects are stored as JSON (checkpoints are read back, and nothing read from disk is ever unpickled);
+    # anything else goes in a folder the trial fills itself (torch.save files, say) and passes as a path.
+
+    def save_checkpoint(self, state: object) -> Path:
+        """Save ``state``: a JSON-able object, or the path of a folder whose contents are copied.
+
+        Returns:
+            The checkpoint folder.
+
+        Raises:
+            TrialError: when ``state`` is neither a folder nor JSON-able (save such state into a folder).
+        """
+        import json
+        import os
+        import shutil
+
+        target = self.workdir / CHECKPOINT
+        staging = self.workdir / (CHECKPOINT + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(state, str | os.PathLike) and Path(state).is_dir():
+            shutil.copytree(state, staging)
+        else:
+            try:
+                text = json.dumps(state)
+            except (TypeError, ValueError) as e:
+                raise TrialError(f"trial.save_checkpoint: the state is not JSON-able ({e}); save it into a folder "
+                                 "and pass the folder's path") from None
+            staging.mkdir(parents=True)
+            (staging / STATE_FILE).write_text(text)
+        # swap in whole, so a crash mid-save leaves the previous checkpoint intact
+        old = self.workdir / (CHECKPOINT + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    def load_checkpoint(self) -> object | Path | None:
+        """This trial's latest checkpoint (a retry resumes from it), else its parent's (PBT), else None.
+
+        Returns:
+            The object saved, or the checkpoint folder's path when a folder was saved.
+        """
+        import json
+
+        for folder in (self.workdir / CHECKPOINT, self.workdir / PARENT_CHECKPOINT):
+            if folder.is_dir():
+                state = folder / STATE_FILE
+                return json.loads(state.read_text()) if state.is_file() else folder
+        return None
 
     @property
     def reports(self) -> tuple[Report, ...]:

@@ -14,14 +14,24 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from tunesmith.records import Report, TrialRecord
+from tunesmith.records import ParamValue, Report, TrialRecord
 
 
 class Decision(enum.StrEnum):
     CONTINUE = "continue"
     STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Exploit:
+    """A trial a scheduler asks for (PBT): ``params``, continuing from trial ``parent``'s checkpoint at ``step``."""
+
+    parent: int
+    step: int
+    params: dict[str, ParamValue]
 
 
 class Scheduler(Protocol):
@@ -35,6 +45,17 @@ class Scheduler(Protocol):
 
     def on_finish(self, trial: TrialRecord) -> None:
         """Trial reached a final state."""
+        ...
+
+
+class ProposingScheduler(Scheduler, Protocol):
+    """A scheduler that also proposes trials of its own (PBT). Before asking the strategy for a new trial, the
+    runner calls ``propose()``; an :class:`Exploit` becomes a new trial with those params whose
+    ``trial.load_checkpoint()`` returns a copy of the parent's latest checkpoint. The lineage (parent, step,
+    params before and after) is recorded as a ``trial_exploited`` event.
+    """
+
+    def propose(self) -> Exploit | None:
         ...
 
 

@@ -1,0 +1,103 @@
+"""Checkpoints (trial.save_checkpoint / load_checkpoint) and trials proposed by a scheduler (PBT's exploit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunesmith.clock import SystemClock
+from tunesmith.errors import TrialError
+from tunesmith.evaluation.context import TrialContext
+from tunesmith.records import Report, TrialState
+from tunesmith.runner import Runner, prepare
+from tunesmith.scheduler.base import Decision, Exploit
+from tunesmith.spec import spec_from_dict
+from tunesmith.storage import SQLStore
+from tunesmith.summary import lineage_from_events, trials_json
+
+
+def context(tmp_path, attempt=1):
+    return TrialContext(0, 0, {}, str(tmp_path), attempt, lambda r: None, lambda: False)
+
+
+def test_objects_round_trip_as_json(tmp_path):
+    trial = context(tmp_path)
+    assert trial.load_checkpoint() is None
+    trial.save_checkpoint({"epoch": 3, "weights": [0.5, 1.5]})
+    trial.save_checkpoint({"epoch": 4, "weights": [0.25, 1.5]})
+    assert context(tmp_path, attempt=2).load_checkpoint() == {"epoch": 4, "weights": [0.25, 1.5]}, \
+        "a retried attempt resumes from its own latest checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"], "no staging folders left behind"
+
+
+def test_a_folder_is_copied(tmp_path):
+    src = tmp_path / "model"
+    src.mkdir()
+    (src / "weights.bin").write_bytes(b"\x00\x01")
+    trial = context(tmp_path / "trial")
+    (tmp_path / "trial").mkdir()
+    saved = trial.save_checkpoint(src)
+    (src / "weights.bin").write_bytes(b"changed")
+    loaded = trial.load_checkpoint()
+    assert loaded == saved and (loaded / "weights.bin").read_bytes() == b"\x00\x01"
+
+
+def test_state_that_is_not_json_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(TrialError, match="save it into a folder"):
+        context(tmp_path).save_checkpoint({"fn": print})
+    assert context(tmp_path).load_checkpoint() is None
+
+
+TRAINER = '''
+def objective(config, trial):
+    state = trial.load_checkpoint() or {"epoch": 0, "score": 0.0}
+    started = state["epoch"]
+    for epoch in range(started + 1, 7):
+        state = {"epoch": epoch, "score": state["score"] + config["x"]}
+        trial.save_checkpoint(state)
+        trial.report(epoch, state["score"])
+        if trial.should_prune():
+            break
+    return {"loss": -state["score"], "started_from": started}
+'''
+
+
+class StopOneExploitZero:
+    """Stops trial 1 at step 2; then asks once for a trial continuing (finished) trial 0 from its checkpoint."""
+
+    def __init__(self) -> None:
+        self.queued: list[Exploit] = []
+
+    def replay(self, history):
+        pass
+
+    def on_report(self, number: int, report: Report) -> Decision:
+        if number == 1 and report.step == 2:
+            self.queued.append(Exploit(parent=0, step=6, params={"x": 0.9}))
+            return Decision.STOP
+        return Decision.CONTINUE
+
+    def on_finish(self, trial):
+        pass
+
+    def propose(self):
+        return self.queued.pop(0) if self.queued else None
+
+
+def test_a_proposed_trial_continues_from_its_parents_checkpoint(project):
+    project.write("trainer.py", TRAINER)
+    spec = spec_from_dict(project.spec(name="pbt-ish", trial={"function": "trainer:objective"},
+                                       budget={"trials": 3}, executor={"kind": "inline"},
+                                       scheduler={"name": "median"}, base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    result = Runner(store, exp, plan, None, SystemClock(), scheduler=StopOneExploitZero()).run(resumed=False)
+    t0, t1, t2 = result.trials
+    assert t0.state is TrialState.COMPLETED and t0.metrics["started_from"] == 0
+    assert t1.state is TrialState.PRUNED and t1.intermediate[-1].step == 2
+    assert t2.params == {"x": 0.9}
+    assert t2.metrics["started_from"] == 6, "the child started from the parent's last checkpoint (epoch 6)"
+    rows = trials_json(exp, result.trials, lineage_from_events(store.events(exp.id)))
+    assert rows[2]["lineage"] == {"parent": 0, "step": 6, "params_before": t0.params, "params_after": {"x": 0.9}}
+    assert "lineage" not in rows[0] and "lineage" not in rows[1]
+    store.close()
