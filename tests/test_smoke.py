@@ -15,3 +15,22 @@ def test_run_show_trials(project):
     best = min(trials, key=lambda t: t["values"]["loss"])
     assert shown["best"]["number"] == best["number"]
     assert abs(best["values"]["loss"] - (best["params"]["x"] - 0.3) ** 2) < 1e-12
+
+
+def test_every_trial_failing_exits_1_with_a_pointer_to_the_reasons(project):
+    spec = project.write_spec(project.spec(name="doomed", trial={"function": "objectives:raises"},
+                                           budget={"trials": 3}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 1
+    assert "Every trial failed (3)" in proc.stderr and "tunesmith trials doomed" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert project.show("doomed")["trials"]["failed"] == 3
+
+
+def test_exported_names_are_the_documented_api():
+    import tunesmith
+
+    for name in tunesmith.__all__:
+        assert getattr(tunesmith, name) is not None, name
+    assert {"ExperimentSpec", "Float", "Int", "Categorical", "run", "resume", "open_experiment", "TrialContext",
+            "TrialPruned", "SpecError", "TunesmithError"} <= set(tunesmith.__all__)

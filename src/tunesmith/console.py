@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn,
+)
 from rich.table import Table
 
 from tunesmith.events import RunListener
@@ -20,7 +22,7 @@ class ProgressDisplay(RunListener):
     def __init__(self, console: Console) -> None:
         self.console = console
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self._failed = 0
         self._best = "-"
         self._objectives: tuple[ObjectiveSpec, ...] = ()

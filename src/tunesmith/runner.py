@@ -366,16 +366,16 @@ class Runner:
                         if proposal is None:
                             exhausted = True
                             break
-                        rec = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template,
+                        new = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template,
                                               owner=self._owner, limit=spec.budget.trials)
-                        if rec is None:  # cooperating coordinators took the rest of the budget
+                        if new is None:  # cooperating coordinators took the rest of the budget
                             strategy.tell(proposal.token, TrialState.FAILED, None)
                             allocation_closed = True
                             break
                         allocated += 1
                         if exploit is not None:
-                            inherit(rec, exploit)
-                        launch(rec, proposal.token)
+                            inherit(new, exploit)
+                        launch(new, proposal.token)
                     else:
                         break
                 if not running and not retry_queue:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.evaluation.job import TrialJob
@@ -175,17 +176,17 @@ class ProcessExecutor:
             if line:
                 self._handle(w, json.loads(line))
 
-    def _handle(self, w: _Worker, msg: dict[str, object]) -> None:
+    def _handle(self, w: _Worker, msg: dict[str, Any]) -> None:
         ev = msg.get("ev")
         if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
-            report = Report(int(msg["step"]), float(msg["value"]))  # type: ignore[arg-type]
+            report = Report(int(msg["step"]), float(msg["value"]))
             w.reported.append(report)
             if w.job.sync_reports:
                 w.undecided += 1
             self._events.append(TrialReported(w.job.number, report))
         elif ev == "result" and w.job is not None and msg["number"] == w.job.number:
             job = w.job
-            outcome = outcome_from_json(msg["outcome"])  # type: ignore[arg-type]
+            outcome = outcome_from_json(msg["outcome"])
             if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=w.kill_reason, duration_s=outcome.duration_s)
             w.job = None

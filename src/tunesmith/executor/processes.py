@@ -13,7 +13,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def _session_members(sid: int) -> list[tuple[int, int]]:
     """(pid, rss_bytes) of every live process whose session id is ``sid``."""
-    members = []
+    members: list[tuple[int, int]] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -113,9 +113,9 @@ class ASHAScheduler:
         # attempt's reports only, and replay after a resume sees exactly that record.
         progress = _Progress()
         for report in trial.intermediate:
-            for rung, value in self._reached(progress, report):
+            for index, value in self._reached(progress, report):
                 if not math.isnan(value):
-                    self._rungs[rung][trial.number] = value
+                    self._rungs[index][trial.number] = value
 
     # -- introspection -------------------------------------------------------------------------------------
     def rungs(self) -> tuple[Rung, ...]:

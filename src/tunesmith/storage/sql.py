@@ -333,7 +333,7 @@ def _trial_row(t: TrialRecord) -> dict[str, Any]:
     }
 
 
-def _trial(r: Mapping[str, Any], reports: list[Report]) -> TrialRecord:
+def _trial(r: Any, reports: list[Report]) -> TrialRecord:
     return TrialRecord(
         number=r["number"], state=TrialState(r["state"]), params=json.loads(r["params"]), seed=r["seed"],
         values=tuple(json.loads(r["values"])) if r["values"] is not None else None,
@@ -344,7 +344,7 @@ def _trial(r: Mapping[str, Any], reports: list[Report]) -> TrialRecord:
     )
 
 
-def _experiment(r: Mapping[str, Any]) -> ExperimentRecord:
+def _experiment(r: Any) -> ExperimentRecord:
     return ExperimentRecord(
         id=r["id"], name=r["name"], spec=json.loads(r["spec"]), status=RunStatus(r["status"]),
         created_at=r["created_at"], updated_at=r["updated_at"], strategy=r["strategy"],

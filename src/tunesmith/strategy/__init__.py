@@ -28,6 +28,11 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         for key in options:
             if key not in _GRID_OPTIONS:
                 raise SpecError(f"strategy.{key}", f"not an option of the grid strategy; accepted: {', '.join(_GRID_OPTIONS)}")
+        points = options.get("points", 5)
+        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+            raise SpecError("strategy.points", f"must be an int >= 1 (values per float parameter); got {points!r}")
+        if not isinstance(options.get("shuffle", False), bool):
+            raise SpecError("strategy.shuffle", f"must be true or false; got {options['shuffle']!r}")
         return StrategyDecision("grid", dict(options), "chosen in the spec")
     from tunesmith.strategy import optuna_adapter
 
@@ -41,8 +46,8 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
                    workers: int) -> Strategy:
     """The strategy object for a decision."""
     if decision.name == "grid":
-        opts = dict(decision.options)
-        return GridStrategy(space, points=int(opts.get("points", 5)), shuffle=bool(opts.get("shuffle", False)), seed=seed)
+        opts: dict[str, Any] = dict(decision.options)
+        return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}

@@ -44,6 +44,7 @@ def check_trials(store: TrialStore) -> None:
     e = store.create_experiment("trials", SPEC, "random", "", now=1.0)
     t0 = store.new_trial(e.id, {"x": 0.5}, experiment_seed=7, now=2.0, log_path_template="/logs/{number:03d}.log")
     t1 = store.new_trial(e.id, {"x": 0.25, "flag": None}, experiment_seed=7, now=3.0, log_path_template="/logs/{number:03d}.log")
+    assert t0 is not None and t1 is not None
     assert (t0.number, t1.number) == (0, 1)
     assert t0.state is TrialState.RUNNING and t0.attempts == 1 and t0.log_path == "/logs/000.log"
     assert t0.seed != t1.seed, "trial seeds derive from the experiment seed and the number"
@@ -88,6 +89,7 @@ def check_lease(store: TrialStore) -> None:
 def check_delete(store: TrialStore) -> None:
     e = store.create_experiment("gone", SPEC, "random", "", now=1.0)
     t = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
+    assert t is not None
     store.add_report(e.id, t.number, 1, Report(0, 1.0), now=3.0)
     keep = store.create_experiment("kept", SPEC, "random", "", now=4.0)
     store.new_trial(keep.id, {"x": 0.2}, experiment_seed=1, now=5.0, log_path_template="{number}")
@@ -106,6 +108,7 @@ def check_attributes_and_results_since(store: TrialStore) -> None:
     assert found == []
     t0 = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=4.0, log_path_template="{number}", owner="h:1:a")
     t1 = store.new_trial(e.id, {"x": 0.2}, experiment_seed=1, now=4.0, log_path_template="{number}", owner="h:2:b")
+    assert t0 is not None and t1 is not None
     assert (t0.owner, t1.owner) == ("h:1:a", "h:2:b")
     store.save_trial(e.id, replace(t1, state=TrialState.COMPLETED, values=(0.5,)), "trial_completed", now=5.0)
     found, mark2 = store.finished_since(e.id, mark)
