@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunesmith-installed
 
-.PHONY: demo test venv install clean bench
+.PHONY: demo test venv install clean bench lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/overhead.py
+
+# Static checks (not part of `make test`, to keep CI lean): mypy on src/, ruff's correctness rules.
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ruff check src tests benchmarks --select E,F,W,B,UP --ignore E501
+	$(BIN)/python -m mypy src/tunesmith --ignore-missing-imports
 
 clean:
 	rm -rf $(VENV) examples/tunesmith.db* examples/.tunesmith

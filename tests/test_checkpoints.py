@@ -12,7 +12,7 @@ from tunesmith.runner import Runner, prepare
 from tunesmith.scheduler.base import Decision, Exploit
 from tunesmith.spec import spec_from_dict
 from tunesmith.storage import SQLStore
-from tunesmith.summary import lineage_from_events, trials_json
+from tunesmith.summary import trials_json
 
 
 def context(tmp_path, attempt=1):
@@ -97,7 +97,7 @@ def test_a_proposed_trial_continues_from_its_parents_checkpoint(project):
     assert t1.state is TrialState.PRUNED and t1.intermediate[-1].step == 2
     assert t2.params == {"x": 0.9}
     assert t2.metrics["started_from"] == 6, "the child started from the parent's last checkpoint (epoch 6)"
-    rows = trials_json(exp, result.trials, lineage_from_events(store.events(exp.id)))
+    rows = trials_json(exp, result.trials, store.events(exp.id))
     assert rows[2]["lineage"] == {"parent": 0, "step": 6, "params_before": t0.params, "params_after": {"x": 0.9}}
     assert "lineage" not in rows[0] and "lineage" not in rows[1]
     store.close()

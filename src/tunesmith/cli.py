@@ -168,13 +168,13 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration."""
     from rich.table import Table
 
-    from tunesmith.summary import lineage_from_events, trials_csv, trials_json
+    from tunesmith.summary import trials_csv, trials_json
 
     store = _store(storage)
     exp = store.experiment(name)
     records = store.trials(exp.id)
     if as_json:
-        print(json.dumps(trials_json(exp, records, lineage_from_events(store.events(exp.id))), indent=2))
+        print(json.dumps(trials_json(exp, records, store.events(exp.id)), indent=2))
         return
     if as_csv:
         sys.stdout.write(trials_csv(exp, records))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
@@ -65,14 +65,22 @@ def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any
 
 
 def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
-                lineage: Mapping[int, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """One JSON object per trial; ``lineage`` (from :func:`lineage_from_events`) adds each PBT child's parent."""
+                events: Sequence[Event] = ()) -> list[dict[str, Any]]:
+    """One JSON object per trial. Given the event log, each also carries ``earlier_attempts`` (why each earlier
+    attempt ended: a retried crash, a coordinator that died) and, for a trial PBT started from another, ``lineage``.
+    """
     objectives = objectives_of(experiment)
     rows = [t.to_json(objectives) for t in trials]
-    if lineage:
-        for row in rows:
-            if row["number"] in lineage:
-                row["lineage"] = dict(lineage[row["number"]])
+    lineage = lineage_from_events(events)
+    history: dict[int, list[dict[str, Any]]] = {}
+    for e in events:
+        if e.kind in ("trial_retry", "trial_lost") and e.trial_number is not None:
+            history.setdefault(e.trial_number, []).append(
+                {"attempt": e.payload.get("attempt"), "error": e.payload.get("error"), "at": e.at})
+    for row in rows:
+        row["earlier_attempts"] = history.get(row["number"], [])
+        if row["number"] in lineage:
+            row["lineage"] = dict(lineage[row["number"]])
     return rows
 
 

@@ -90,6 +90,8 @@ def test_every_trial_fault_is_recorded_with_its_reason(project, storage, fault_l
     assert len(trials) == len(EXPECTED), "the run went on past every fault"
     assert sorted(t["number"] for t in trials) == list(range(len(EXPECTED)))
     first_failure = _first_attempt_failures(project, storage)
+    for t in trials:  # the event log and `trials --json` agree on every earlier attempt
+        assert [a["error"] for a in t["earlier_attempts"]] == ([first_failure[t["number"]]] if t["attempts"] == 2 else [])
     backend = storage.split(":")[0].split("+")[0]
     for t in trials:
         fault = t["params"]["fault"]
