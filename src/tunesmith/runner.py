@@ -162,7 +162,7 @@ class Runner:
         from tunesmith.storage.sql import lease_owner_id
 
         self._owner = lease_owner_id()
-        self._on_report: Callable[[int, Report], None] = lambda number, report: None
+        self._on_report: Callable[[int, Report], None] = lambda number, report: None  # set per run
 
     def _make_executor(self) -> Executor:
         ex = self.spec.executor
@@ -200,10 +200,33 @@ class Runner:
                 pass  # the store is failing (that error is the one to report); the lease expires by itself
 
     def _run(self, resumed: bool) -> RunResult:
+        self._setup(resumed)
+        stop_reason, error = "", None  # type: str, BaseException | None
+        try:
+            stop_reason = self._loop()
+        except KeyboardInterrupt as e:  # a second Ctrl-C during an inline trial
+            stop_reason, error = "interrupted", e
+        except BaseException as e:
+            stop_reason, error = f"stopped by an error: {type(e).__name__}: {e}", e
+            raise
+        finally:
+            self.listener.run_stopping(stop_reason)
+            try:
+                self._shutdown(stop_reason, error)
+            except Exception:
+                if error is None:
+                    raise  # else the error that stopped the run is the one to report
+        trials = self.store.trials(self.experiment.id)
+        self.experiment = self.store.experiment(self.spec.name)
+        self.listener.run_finished(self.experiment, trials, stop_reason)
+        return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+
+    # -- one run, step by step -----------------------------------------------------------------------------------
+    def _setup(self, resumed: bool) -> None:
+        """Read the record, decide what re-runs, rebuild the strategy, scheduler and budget from history."""
         spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
         history = store.trials(exp_id)
-        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
-        reruns: deque[TrialRecord] = deque()
+        self._reruns: deque[TrialRecord] = deque()
         for t in history:
             if t.state in (TrialState.RUNNING, TrialState.QUEUED):
                 if not _abandoned(t, clock.now()):
@@ -211,239 +234,233 @@ class Runner:
                 lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                                failure_kind=FailureKind.LOST)
                 store.save_trial(exp_id, lost, "trial_lost", clock.now())
-                reruns.append(lost)
+                self._reruns.append(lost)
             elif t.state in (TrialState.LOST, TrialState.INTERRUPTED):
-                reruns.append(t)
+                self._reruns.append(t)
         finished = [t for t in history if t.state.is_finished()]
-        strategy: Strategy = build_strategy(self.plan.decision, self.plan.space,
-                                            [o.direction for o in spec.objectives], derive_seed(spec.seed or 0, "strategy"),
-                                            spec.executor.workers)
-        strategy.replay(finished)
+        self._strategy: Strategy = build_strategy(
+            self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
+            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers)
+        self._strategy.replay(finished)
         self.scheduler.replay(finished)
-        budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
+        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
+        self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
-            budget.observe(t, replayed=True)
-        store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(reruns)})
+            self._budget.observe(t, replayed=True)
+        self._best = RunningBest(spec.objectives, finished)
+        self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
+        self._allocation_closed = False          # the store refused a number: the trial budget is allocated
+        self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
+        self._mine: set[int] = set()             # trial numbers run here, or already learnt from peers
+        self._seen_event = store.finished_since(exp_id, 0)[1]
+        self._running: dict[int, _Running] = {}
+        self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
+        self._params_of = {t.number: dict(t.params) for t in history}
+        self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
+        self._propose = getattr(self.scheduler, "propose", None)
+        self._on_report = self._record_report
+        store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(self._reruns)})
         self.experiment = store.experiment(spec.name)
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
-
-        allocated = len(history)
-        allocation_closed = False
-        mine: set[int] = set()           # trial numbers this coordinator has run
-        seen_event = store.finished_since(exp_id, 0)[1]
-        running: dict[int, _Running] = {}
-        retry_queue: list[tuple[float, TrialRecord, int]] = []
-        exhausted = False
-        stop_reason = ""
-        last_lease = clock.monotonic()
-        done = list(finished)
-        best = RunningBest(spec.objectives, finished)
         self.executor.start()
-        interrupted_by_exception: BaseException | None = None
 
-        def finish(rt: _Running, outcome: Outcome) -> None:
-            rec = rt.record
-            failure = outcome.failure
-            now = clock.now()
-            if (failure is not None and failure.kind in spec.executor.retry_on
-                    and rec.attempts <= spec.executor.retries and self._stop_requested is None):
-                delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
-                queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
-                                 duration_s=outcome.duration_s)
-                store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
-                retry_queue.append((clock.monotonic() + delay, queued, rt.token))
-                self.listener.trial_retrying(queued, failure, delay)
+    def _loop(self) -> str:
+        """Dispatch and collect until the budget, the strategy or the user says stop; returns why."""
+        last_sync = self.clock.monotonic()
+        while True:
+            mono = self.clock.monotonic()
+            if mono - last_sync >= (SYNC_EVERY if self.join else LEASE_RENEW_EVERY):
+                self._keep_alive_and_sync()
+                last_sync = mono
+            if self._stop_requested:
+                return self._stop_requested
+            budget_stop = self._budget.stop_reason(mono)
+            self._dispatch(mono, budget_stop)
+            if not self._running and not self._retry_queue:
+                if self._exhausted:
+                    return "the strategy has proposed every configuration"
+                if budget_stop is not None:
+                    return budget_stop
+                if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
+                    return self._budget.stop_reason(mono) or "trial budget allocated"
+            timeout = POLL_INTERVAL
+            if self._retry_queue and not self._running:
+                timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
+            for ev in self.executor.poll(timeout):
+                self._handle(ev)
+
+    def _keep_alive_and_sync(self) -> None:
+        """Renew the lease, beat for running trials, and learn what cooperating coordinators finished."""
+        store, exp_id, now = self.store, self.experiment.id, self.clock.now()
+        if not self.join:
+            store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)
+        store.heartbeat(exp_id, list(self._running), now)
+        others, self._seen_event = store.finished_since(exp_id, self._seen_event)
+        others = [t for t in others if t.number not in self._mine]
+        if others:
+            self._strategy.replay(others)
+            self.scheduler.replay(others)
+            for t in others:
+                self._mine.add(t.number)
+                self._budget.observe(t, replayed=True)
+                self._best.offer(t)
+
+    def _dispatch(self, mono: float, budget_stop: str | None) -> None:
+        """Fill free workers: due retries first, then re-runs of lost trials, then new trials."""
+        while self.executor.free_slots() > 0:
+            ready = [r for r in self._retry_queue if r[0] <= mono]
+            if ready:
+                self._retry_queue.remove(ready[0])
+                self._rerun(ready[0][1], ready[0][2], "trial_retry_started")
+            elif self._reruns and budget_stop is None:
+                rec = self._reruns.popleft()
+                self._rerun(rec, self._strategy.adopt(dict(rec.params)).token, "trial_rerun")
+            elif (not self._exhausted and not self._allocation_closed
+                  and self._budget.may_start(self._allocated, mono)):
+                if not self._start_new_trial():
+                    return
+            else:
                 return
-            final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
-                            error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
-                            finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
-            store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
-            if final.state is not TrialState.INTERRUPTED:
-                strategy.tell(rt.token, final.state, final.values)
-                self.scheduler.on_finish(final)
-                budget.observe(final)
-                done.append(final)
-            self.listener.trial_finished(final, best.offer(final))
 
-        def launch(rec: TrialRecord, token: int) -> None:
-            trial_dir = Path(rec.log_path or "").parent
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            command = None
-            if spec.trial.command is not None:
-                command = render_command(spec.trial.command, dict(rec.params), self.plan.space.names, str(trial_dir),
-                                         spec.base_dir, rec.seed, rec.number)
-            job = TrialJob(
-                experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
-                seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
-                metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function, command=command,
-                env=dict(spec.trial.env), base_dir=spec.base_dir, timeout=spec.executor.trial_timeout,
-                memory_limit=spec.executor.memory_limit, sync_reports=spec.scheduler.name != "none",
-            )
-            running[rec.number] = _Running(rec, token)
-            mine.add(rec.number)
-            params_of[rec.number] = dict(rec.params)
-            self.executor.submit(job)
-            self.listener.trial_started(rec)
+    def _start_new_trial(self) -> bool:
+        """Ask the scheduler (PBT), else the strategy, for a configuration and launch it; False when none."""
+        exploit = self._propose() if self._propose is not None else None
+        proposal = self._strategy.adopt(dict(exploit.params)) if exploit else self._strategy.ask()
+        if proposal is None:
+            self._exhausted = True
+            return False
+        new = self.store.new_trial(self.experiment.id, proposal.params, self.spec.seed or 0, self.clock.now(),
+                                   self._log_template, owner=self._owner, limit=self.spec.budget.trials)
+        if new is None:  # cooperating coordinators took the rest of the budget
+            self._strategy.tell(proposal.token, TrialState.FAILED, None)
+            self._allocation_closed = True
+            return False
+        self._allocated += 1
+        if exploit is not None:
+            self._inherit(new, exploit)
+        self._launch(new, proposal.token)
+        return True
 
-        def on_report(number: int, report: Report) -> None:
-            rt = running.get(number)
-            if rt is None:
-                return
-            rt.reports.append(report)
-            store.add_report(exp_id, number, rt.record.attempts, report, clock.now())
-            strategy.report(rt.token, report)
-            if not rt.prune_requested and self.scheduler.on_report(number, report) is Decision.STOP:
-                rt.prune_requested = True
-                store.record_event(exp_id, "trial_prune_requested", clock.now(), number, {"step": report.step})
-                self.executor.prune(number)
+    def _launch(self, rec: TrialRecord, token: int) -> None:
+        spec = self.spec
+        trial_dir = Path(rec.log_path or "").parent
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        command = None
+        if spec.trial.command is not None:
+            command = render_command(spec.trial.command, dict(rec.params), self.plan.space.names, str(trial_dir),
+                                     spec.base_dir, rec.seed, rec.number)
+        job = TrialJob(
+            experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
+            seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
+            metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function, command=command,
+            env=dict(spec.trial.env), base_dir=spec.base_dir, timeout=spec.executor.trial_timeout,
+            memory_limit=spec.executor.memory_limit, sync_reports=spec.scheduler.name != "none",
+        )
+        self._running[rec.number] = _Running(rec, token)
+        self._mine.add(rec.number)
+        self._params_of[rec.number] = dict(rec.params)
+        self.executor.submit(job)
+        self.listener.trial_started(rec)
 
-        self._on_report = on_report
+    def _rerun(self, rec: TrialRecord, token: int, event: str) -> None:
+        again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=self.clock.now(),
+                        finished_at=None, owner=self._owner)
+        self.store.save_trial(self.experiment.id, again, event, self.clock.now())
+        self._launch(again, token)
 
-        def handle(ev: ExecutorEvent) -> None:
-            if isinstance(ev, TrialReported):
-                on_report(ev.number, ev.report)
-            elif isinstance(ev, AttemptEnded):
-                rt = running.pop(ev.number, None)
-                if rt is not None:
-                    finish(rt, ev.outcome)
+    def _inherit(self, rec: TrialRecord, exploit: Exploit) -> None:
+        """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
+        parent_checkpoint = Path(self._log_template.format(number=exploit.parent)).parent / CHECKPOINT
+        child_dir = Path(rec.log_path or "").parent
+        child_dir.mkdir(parents=True, exist_ok=True)
+        if parent_checkpoint.is_dir():
+            shutil.copytree(parent_checkpoint, child_dir / PARENT_CHECKPOINT, dirs_exist_ok=True)
+        self.store.record_event(self.experiment.id, "trial_exploited", self.clock.now(), rec.number, {
+            "parent": exploit.parent, "step": exploit.step, "params_before": self._params_of.get(exploit.parent),
+            "params_after": dict(exploit.params), "checkpoint_copied": parent_checkpoint.is_dir()})
 
-        propose = getattr(self.scheduler, "propose", None)
-        params_of = {t.number: dict(t.params) for t in history}
+    def _handle(self, ev: ExecutorEvent) -> None:
+        if isinstance(ev, TrialReported):
+            self._record_report(ev.number, ev.report)
+        elif isinstance(ev, AttemptEnded):
+            rt = self._running.pop(ev.number, None)
+            if rt is not None:
+                self._finish(rt, ev.outcome)
 
-        def inherit(rec: TrialRecord, exploit: Exploit) -> None:
-            """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
-            parent_checkpoint = Path(log_template.format(number=exploit.parent)).parent / CHECKPOINT
-            child_dir = Path(rec.log_path or "").parent
-            child_dir.mkdir(parents=True, exist_ok=True)
-            if parent_checkpoint.is_dir():
-                shutil.copytree(parent_checkpoint, child_dir / PARENT_CHECKPOINT, dirs_exist_ok=True)
-            store.record_event(exp_id, "trial_exploited", clock.now(), rec.number, {
-                "parent": exploit.parent, "step": exploit.step, "params_before": params_of.get(exploit.parent),
-                "params_after": dict(exploit.params), "checkpoint_copied": parent_checkpoint.is_dir()})
+    def _record_report(self, number: int, report: Report) -> None:
+        """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""
+        rt = self._running.get(number)
+        if rt is None:
+            return
+        rt.reports.append(report)
+        self.store.add_report(self.experiment.id, number, rt.record.attempts, report, self.clock.now())
+        self._strategy.report(rt.token, report)
+        if not rt.prune_requested and self.scheduler.on_report(number, report) is Decision.STOP:
+            rt.prune_requested = True
+            self.store.record_event(self.experiment.id, "trial_prune_requested", self.clock.now(), number,
+                                    {"step": report.step})
+            self.executor.prune(number)
 
-        def rerun(rec: TrialRecord, token: int, event: str) -> None:
-            again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=clock.now(),
-                            finished_at=None, owner=self._owner)
-            store.save_trial(exp_id, again, event, clock.now())
-            launch(again, token)
+    def _finish(self, rt: _Running, outcome: Outcome) -> None:
+        """An attempt ended: queue a retry for a fault worth retrying, else record the trial's final state."""
+        spec, rec, failure, now = self.spec, rt.record, outcome.failure, self.clock.now()
+        exp_id = self.experiment.id
+        if (failure is not None and failure.kind in spec.executor.retry_on
+                and rec.attempts <= spec.executor.retries and self._stop_requested is None):
+            delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
+            queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
+                             duration_s=outcome.duration_s)
+            self.store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
+            self._retry_queue.append((self.clock.monotonic() + delay, queued, rt.token))
+            self.listener.trial_retrying(queued, failure, delay)
+            return
+        final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
+                        error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
+                        finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
+        self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
+        if final.state is not TrialState.INTERRUPTED:
+            self._strategy.tell(rt.token, final.state, final.values)
+            self.scheduler.on_finish(final)
+            self._budget.observe(final)
+        self.listener.trial_finished(final, self._best.offer(final))
 
-        log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
-        try:
-            while True:
-                mono = clock.monotonic()
-                if mono - last_lease >= (SYNC_EVERY if self.join else LEASE_RENEW_EVERY):
-                    if not self.join:
-                        store.acquire_lease(exp_id, self._owner, clock.now(), LEASE_TTL)
-                    store.heartbeat(exp_id, list(running), clock.now())
-                    # Learn what cooperating coordinators finished: the strategy, budget and best see it all.
-                    others, seen_event = store.finished_since(exp_id, seen_event)
-                    others = [t for t in others if t.number not in mine]
-                    if others:
-                        strategy.replay(others)
-                        self.scheduler.replay(others)
-                        for t in others:
-                            mine.add(t.number)
-                            budget.observe(t, replayed=True)
-                            done.append(t)
-                            best.offer(t)
-                    last_lease = mono
-                if self._stop_requested:
-                    stop_reason = self._stop_requested
-                    break
-                budget_stop = budget.stop_reason(mono)
-                # Dispatch while there are free workers.
-                while self.executor.free_slots() > 0:
-                    ready = [r for r in retry_queue if r[0] <= mono]
-                    if ready:
-                        retry_queue.remove(ready[0])
-                        rerun(ready[0][1], ready[0][2], "trial_retry_started")
-                    elif reruns and budget_stop is None:
-                        rec = reruns.popleft()
-                        rerun(rec, strategy.adopt(dict(rec.params)).token, "trial_rerun")
-                    elif not exhausted and not allocation_closed and budget.may_start(allocated, mono):
-                        exploit = propose() if propose is not None else None
-                        proposal = strategy.adopt(dict(exploit.params)) if exploit else strategy.ask()
-                        if proposal is None:
-                            exhausted = True
-                            break
-                        new = store.new_trial(exp_id, proposal.params, spec.seed or 0, clock.now(), log_template,
-                                              owner=self._owner, limit=spec.budget.trials)
-                        if new is None:  # cooperating coordinators took the rest of the budget
-                            strategy.tell(proposal.token, TrialState.FAILED, None)
-                            allocation_closed = True
-                            break
-                        allocated += 1
-                        if exploit is not None:
-                            inherit(new, exploit)
-                        launch(new, proposal.token)
-                    else:
-                        break
-                if not running and not retry_queue:
-                    if exhausted:
-                        stop_reason = "the strategy has proposed every configuration"
-                        break
-                    if budget_stop is not None:
-                        stop_reason = budget_stop
-                        break
-                    if not reruns and (allocation_closed or not budget.may_start(allocated, mono)):
-                        stop_reason = budget.stop_reason(mono) or "trial budget allocated"
-                        break
-                timeout = POLL_INTERVAL
-                if retry_queue and not running:
-                    timeout = max(0.0, min(r[0] for r in retry_queue) - mono)
-                for ev in self.executor.poll(timeout):
-                    handle(ev)
-        except KeyboardInterrupt as e:  # a second Ctrl-C during an inline trial
-            interrupted_by_exception = e
-            stop_reason = "interrupted"
-        except BaseException as e:
-            interrupted_by_exception = e
-            stop_reason = f"stopped by an error: {type(e).__name__}: {e}"
-            raise
-        finally:
-            self.listener.run_stopping(stop_reason)
-            try:
-                # Running trials may finish within the grace period; a second Ctrl-C (immediate) cuts it short.
-                reason = "interrupted by the user before it finished"
-                if interrupted_by_exception is None:
-                    grace = spec.executor.grace_period
-                    grace_ends = clock.monotonic() + grace
-                    while running and not self._immediate and clock.monotonic() < grace_ends:
-                        for ev in self.executor.poll(POLL_INTERVAL):
-                            handle(ev)
-                    if running and not self._immediate:
-                        reason = f"still running when the {grace:g}s grace period ended"
-                elif not isinstance(interrupted_by_exception, KeyboardInterrupt):
-                    reason = "its run stopped on an error before it finished"
-                for number in list(running):
-                    self.executor.stop(number, FailureKind.INTERRUPTED, reason)
-                for ev in self.executor.close(0.0):
-                    handle(ev)
-                for rt in list(running.values()):
-                    finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
-                running.clear()
-                for _, rec, _token in retry_queue:
-                    store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
-                if self._stop_requested or isinstance(interrupted_by_exception, KeyboardInterrupt):
-                    status = RunStatus.INTERRUPTED
-                elif interrupted_by_exception is not None or budget.failure_stop() is not None:
-                    status = RunStatus.FAILED
-                else:
-                    status = RunStatus.COMPLETED
-                others_running = [t for t in store.trials(exp_id) if t.state is TrialState.RUNNING
-                                  and t.owner != self._owner and not _abandoned(t, clock.now())]
-                if status is RunStatus.COMPLETED and others_running:
-                    store.record_event(exp_id, "coordinator_done", clock.now(),
-                                       detail={"owner": self._owner, "others_running": len(others_running)})
-                else:
-                    store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
-            except Exception:
-                if interrupted_by_exception is None:
-                    raise
-        trials = store.trials(exp_id)
-        self.experiment = store.experiment(spec.name)
-        self.listener.run_finished(self.experiment, trials, stop_reason)
-        return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+    def _shutdown(self, stop_reason: str, error: BaseException | None) -> None:
+        """Give running trials the grace period (unless told to hurry), interrupt the rest, record the status."""
+        store, clock, exp_id = self.store, self.clock, self.experiment.id
+        reason = "interrupted by the user before it finished"
+        if error is None:
+            grace = self.spec.executor.grace_period
+            grace_ends = clock.monotonic() + grace
+            while self._running and not self._immediate and clock.monotonic() < grace_ends:
+                for ev in self.executor.poll(POLL_INTERVAL):
+                    self._handle(ev)
+            if self._running and not self._immediate:
+                reason = f"still running when the {grace:g}s grace period ended"
+        elif not isinstance(error, KeyboardInterrupt):
+            reason = "its run stopped on an error before it finished"
+        for number in list(self._running):
+            self.executor.stop(number, FailureKind.INTERRUPTED, reason)
+        for ev in self.executor.close(0.0):
+            self._handle(ev)
+        for rt in list(self._running.values()):
+            self._finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
+        self._running.clear()
+        for _, rec, _token in self._retry_queue:
+            store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
+        if self._stop_requested or isinstance(error, KeyboardInterrupt):
+            status = RunStatus.INTERRUPTED
+        elif error is not None or self._budget.failure_stop() is not None:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.COMPLETED
+        others_running = [t for t in store.trials(exp_id) if t.state is TrialState.RUNNING
+                          and t.owner != self._owner and not _abandoned(t, clock.now())]
+        if status is RunStatus.COMPLETED and others_running:
+            # cooperating coordinators are still at it: the last one out marks the experiment completed
+            store.record_event(exp_id, "coordinator_done", clock.now(),
+                               detail={"owner": self._owner, "others_running": len(others_running)})
+        else:
+            store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
 
 
 def _scheduler_for(spec: ExperimentSpec) -> Scheduler:
