@@ -93,6 +93,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                             "own process (use kind: process)")
         if spec.executor.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
         "workdir": os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name)),
@@ -112,7 +113,7 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
     plan = prepare(spec)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
-    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec))
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space))
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=False)
@@ -128,7 +129,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored)
-    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec), join=join)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
@@ -257,7 +258,8 @@ class Runner:
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
         self._params_of = {t.number: dict(t.params) for t in history}
         self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
-        self._propose = getattr(self.scheduler, "propose", None)
+        self._propose = getattr(self.scheduler, "propose", None)  # hooks of proposing schedulers (PBT)
+        self._on_start = getattr(self.scheduler, "on_start", None)
         self._on_report = self._record_report
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(self._reruns)})
         self.experiment = store.experiment(spec.name)
@@ -357,6 +359,8 @@ class Runner:
             memory_limit=spec.executor.memory_limit, sync_reports=spec.scheduler.name != "none",
         )
         self._running[rec.number] = _Running(rec, token)
+        if self._on_start is not None:
+            self._on_start(rec)
         self._mine.add(rec.number)
         self._params_of[rec.number] = dict(rec.params)
         self.executor.submit(job)
@@ -463,11 +467,12 @@ class Runner:
             store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
 
 
-def _scheduler_for(spec: ExperimentSpec) -> Scheduler:
+def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
     """The spec's scheduler; its seed derives from the experiment's, so a resume assigns the same brackets."""
     from tunesmith.scheduler import build_scheduler
 
-    return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"))
+    return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
+                           space=space)
 
 
 def _abandoned(t: TrialRecord, now: float) -> bool:

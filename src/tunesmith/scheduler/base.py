@@ -50,10 +50,15 @@ class Scheduler(Protocol):
 
 class ProposingScheduler(Scheduler, Protocol):
     """A scheduler that also proposes trials of its own (PBT). Before asking the strategy for a new trial, the
-    runner calls ``propose()``; an :class:`Exploit` becomes a new trial with those params whose
+    runner calls ``propose()``, and it calls ``on_start(trial)`` for every attempt it launches; an
+    :class:`Exploit` becomes a new trial with those params whose
     ``trial.load_checkpoint()`` returns a copy of the parent's latest checkpoint. The lineage (parent, step,
     params before and after) is recorded as a ``trial_exploited`` event.
     """
+
+    def on_start(self, trial: TrialRecord) -> None:
+        """An attempt of ``trial`` was launched (first attempt, retry or re-run), with its params."""
+        ...
 
     def propose(self) -> Exploit | None:
         ...

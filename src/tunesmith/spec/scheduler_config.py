@@ -7,6 +7,8 @@ A discriminated union on ``name``::
     scheduler: {name: median, warmup_steps: 5, min_trials: 5, interval_steps: 1}
     scheduler: {name: asha, min_resource: 1, max_resource: 27, reduction_factor: 3}
     scheduler: {name: hyperband, min_resource: 1, max_resource: 27, reduction_factor: 3, brackets: 2}
+    scheduler: {name: pbt, population_size: 8, perturbation_interval: 4, max_resource: 27,
+                mutations: {lr: {factors: [0.5, 2.0]}, optimizer: {resample: true}, depth: {keep: true}}}
 
 A *step* is the resource a trial has consumed (an epoch, an iteration); steps are ints >= 0. ``max_resource`` is
 the step at which a trial is fully trained; rungs lie strictly below it.
@@ -20,11 +22,12 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
+from tunesmith.records import ParamValue
 from tunesmith.strict_model import StrictModel
 
-SCHEDULER_NAMES = ("none", "median", "asha", "hyperband")
+SCHEDULER_NAMES = ("none", "median", "asha", "hyperband", "pbt")
 # Names whose sections have a required field, so the bare string cannot stand for them.
 _NEEDS_MAPPING = {"asha": "{name: asha, max_resource: 27}", "hyperband": "{name: hyperband, max_resource: 27}"}
 
@@ -156,6 +159,75 @@ class HyperbandConfig(StrictModel):
         return self.brackets if self.brackets is not None else self.available_brackets
 
 
+# Positive, finite floats: a perturbation factor of 0, a negative one or inf would leave the domain or its sign.
+_Factor = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+_StrictFloat = Annotated[float, Field(strict=True)]
+
+
+class Mutation(StrictModel):
+    """How PBT explores one parameter when it copies a trial: exactly one of the four keys.
+
+    - ``{resample: true}``: draw a fresh value from the parameter's domain at every exploit.
+    - ``{factors: [a, b]}``: a numeric parameter moves by one of these factors (instead of the section's
+      ``perturbation_factors``), or is resampled with ``resample_probability``.
+    - ``{choices: [...]}``: the parameter moves to a neighbour in this list, or to any entry of it with
+      ``resample_probability``; the values must lie in the parameter's domain.
+    - ``{keep: true}``: never changed (a parameter a checkpoint cannot survive changing: the architecture).
+
+    Which parameters exist, and whether the values fit their domains, is checked against the search space by
+    :func:`tunesmith.scheduler.build_scheduler`.
+    """
+
+    resample: Literal[True] | None = None
+    factors: list[_Factor] | None = Field(default=None, min_length=1)
+    choices: list[ParamValue] | None = Field(default=None, min_length=1)
+    keep: Literal[True] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Mutation:
+        given = [k for k in ("resample", "factors", "choices", "keep") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of resample: true, factors: [a, b], choices: [...] or keep: true; got "
+                + (", ".join(given) if given else "none of them"))
+        return self
+
+
+class PBTConfig(StrictModel):
+    """Population-based training (Jaderberg et al. 2017), as Ray Tune's ``PopulationBasedTraining``, on trials.
+
+    Every ``perturbation_interval`` steps a trial is ranked among the population's values at that step; one in
+    the bottom ``quantile_fraction`` is stopped and replaced by a new trial that continues from the checkpoint of
+    a top-quantile trial with perturbed parameters. Trials must save checkpoints (``trial.save_checkpoint``) and
+    resume from ``trial.load_checkpoint()``.
+    """
+
+    name: Literal["pbt"] = "pbt"
+    population_size: _StrictInt = Field(
+        default=8, ge=2, description="how many of the latest trials at a step a trial is ranked among")
+    perturbation_interval: _StrictInt = Field(default=4, ge=1, description="steps between rankings")
+    quantile_fraction: _StrictFloat = Field(
+        default=0.25, gt=0, le=0.5, description="the bottom fraction is replaced by copies of the top fraction")
+    resample_probability: _StrictFloat = Field(
+        default=0.25, ge=0, le=1, description="chance that a parameter is redrawn from its domain, not perturbed")
+    perturbation_factors: list[_Factor] = Field(
+        default_factory=lambda: [0.8, 1.2], min_length=1, description="a numeric parameter moves by one of these")
+    max_resource: _StrictInt | None = Field(
+        default=None, ge=1, description="the step at which a trial is fully trained; not ranked at or past it")
+    mutations: dict[str, Mutation] = Field(
+        default_factory=dict, description="per-parameter exploration; other parameters get the defaults")
+
+    @field_validator("max_resource")
+    @classmethod
+    def _past_an_interval(cls, v: int | None, info: ValidationInfo) -> int | None:
+        interval = info.data.get("perturbation_interval")
+        if v is not None and interval is not None and v <= interval:
+            raise ValueError(
+                f"must be > perturbation_interval={interval}, or no trial is ever ranked; got {v} "
+                "(lower perturbation_interval, or raise max_resource)")
+        return v
+
+
 def _check_max_resource(v: int, info: ValidationInfo) -> int:
     low = info.data.get("min_resource")
     if low is not None and v <= low:
@@ -198,10 +270,10 @@ def _check_name(name: Any, got: Any) -> None:
     raise ValueError(f"unknown scheduler {name!r}; {hint}choose one of {', '.join(SCHEDULER_NAMES)} (got {got!r})")
 
 
-SchedulerConfig = NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig
+SchedulerConfig = NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig | PBTConfig
 
 SchedulerChoice = Annotated[
-    NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig,
+    NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig | PBTConfig,
     Field(discriminator="name"),
     BeforeValidator(_short_forms),
 ]
@@ -211,7 +283,9 @@ __all__ = [
     "ASHAConfig",
     "HyperbandConfig",
     "MedianConfig",
+    "Mutation",
     "NoSchedulerConfig",
+    "PBTConfig",
     "SCHEDULER_NAMES",
     "SchedulerChoice",
     "SchedulerConfig",

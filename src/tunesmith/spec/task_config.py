@@ -1,0 +1,320 @@
+"""The ``task:`` section of a spec: a built-in, leak-free cross-validated scikit-learn task.
+
+A spec declares ``task:`` instead of ``trial:``; each trial then fits the declared pipeline inside every training
+fold and reports its cross-validated score (see :mod:`tunesmith.tasks`). Everything that can be checked without
+the data is checked here, once, with the field path in the message; :func:`check_task_space` additionally
+imports the estimator and the pipeline steps to check the search space's ``step__param`` names.
+
+Example::
+
+    task:
+      estimator: sklearn.linear_model.LogisticRegression     # or {sklearn.linear_model.LogisticRegression: {max_iter: 500}}
+      pipeline: [sklearn.preprocessing.StandardScaler, sklearn.feature_selection.SelectKBest]
+      data: {path: data/churn.csv, target: churned, groups: customer_id}
+      cv: {kind: stratified_group, folds: 5}
+      holdout: {fraction: 0.2}
+      scoring: roc_auc                     # or {precision_at_recall: 0.8} | {recall_at_precision: 0.9} | {cost: [[0, 1], [5, 0]]}
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tunesmith.errors import SpecError
+from tunesmith.strict_model import StrictModel
+
+CV_KINDS = ("kfold", "stratified", "group", "stratified_group", "timeseries", "repeated")
+SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+GENERATORS = ("classification", "regression", "noise", "groups", "random_walk")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _check_dotted(value: str) -> str:
+    if not _DOTTED.fullmatch(value):
+        raise ValueError(f"must be an importable class path like 'sklearn.svm.SVC'; got {value!r}")
+    return value
+
+
+class Component(StrictModel):
+    """An importable class (``module.Class``) and fixed constructor parameters.
+
+    Written in YAML as ``module.Class`` or as ``{module.Class: {param: value}}``.
+    """
+
+    path: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"path": data}
+        if isinstance(data, dict) and len(data) == 1 and "path" not in data:
+            (path, params), = data.items()
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise ValueError(f"the parameters of {path!r} must be a mapping; got {params!r}")
+            return {"path": path, "params": params}
+        return data
+
+    @field_validator("path")
+    @classmethod
+    def _dotted(cls, v: str) -> str:
+        return _check_dotted(v)
+
+
+class GenerateConfig(StrictModel):
+    """Synthetic data (seeded), for examples and tests.
+
+    ``classification`` / ``regression``: scikit-learn's make_* generators. ``noise``: features and a binary
+    label independent of each other (any score above chance is leakage). ``groups``: labels and features
+    shared within a group (predictable only by memorising groups). ``random_walk``: a time series whose next
+    step is unpredictable from the past.
+    """
+
+    kind: Literal["classification", "regression", "noise", "groups", "random_walk"]
+    n_rows: int = Field(default=300, ge=20, le=1_000_000)
+    n_features: int = Field(default=20, ge=1, le=10_000)
+    n_groups: int = Field(default=30, ge=2, description="groups for kind: groups")
+    seed: int = Field(default=0, ge=0, lt=2**32)
+
+
+class DataConfig(StrictModel):
+    """Where the rows come from: a CSV / Parquet file, a bundled scikit-learn dataset, or a generator."""
+
+    path: str | None = None
+    sklearn: str | None = None
+    generate: GenerateConfig | None = None
+    target: str | None = Field(default=None, description="the label column (files only)")
+    groups: str | None = Field(default=None, description="rows of one group stay within one fold")
+    time: str | None = Field(default=None, description="orders the rows; never trained on the future")
+    features: list[str] | None = Field(default=None, description="feature columns; default: all but the above")
+
+    @field_validator("sklearn")
+    @classmethod
+    def _known_dataset(cls, v: str | None) -> str | None:
+        if v is not None and v not in SKLEARN_DATASETS:
+            close = difflib.get_close_matches(v, SKLEARN_DATASETS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown dataset {v!r}; {hint}choose one of {', '.join(SKLEARN_DATASETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        given = [k for k in ("path", "sklearn", "generate") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `path` (CSV or Parquet), `sklearn` (a bundled dataset) or "
+                             f"`generate`; got {', '.join(given) or 'none'}")
+        if self.path is not None:
+            if not self.path.lower().endswith((".csv", ".parquet", ".pq")):
+                raise ValueError(f"path must name a .csv or .parquet file; got {self.path!r}")
+            if self.target is None:
+                raise ValueError("a data file needs `target`: the name of the label column")
+        elif any(v is not None for v in (self.target, self.groups, self.time, self.features)):
+            raise ValueError("target, groups, time and features name columns of a data file; bundled and "
+                             "generated datasets bring their own (generate: {kind: groups} has groups, "
+                             "{kind: random_walk} a time order)")
+        if self.path is not None:
+            named = [c for c in (self.target, self.groups, self.time) if c is not None]
+            dup = next((c for c in named if named.count(c) > 1), None)
+            if dup is not None:
+                raise ValueError(f"column {dup!r} is named twice among target, groups and time")
+            if self.features is not None and self.target in self.features:
+                raise ValueError(f"features must not include the target column {self.target!r}")
+        return self
+
+    @property
+    def has_groups(self) -> bool:
+        return self.groups is not None or (self.generate is not None and self.generate.kind == "groups")
+
+    @property
+    def has_time(self) -> bool:
+        return self.time is not None or (self.generate is not None and self.generate.kind == "random_walk")
+
+
+class CVConfig(StrictModel):
+    """How the non-holdout rows are split into folds. ``kind`` defaults from the data: ``timeseries`` with a
+    time column, ``group`` (``stratified_group`` for classification) with groups, else ``stratified`` for
+    classification and ``kfold`` for regression."""
+
+    kind: Literal["kfold", "stratified", "group", "stratified_group", "timeseries", "repeated"] | None = None
+    folds: int = Field(default=5, ge=2, le=100)
+    repeats: int = Field(default=3, ge=1, le=100, description="for kind: repeated")
+    shuffle: bool = True
+    seed: int = Field(default=0, ge=0, lt=2**32, description="the folds are the same for every trial")
+    gap: int = Field(default=0, ge=0, description="timeseries: rows left out between train and test")
+    expanding: bool = Field(default=True, description="timeseries: expanding window; false: sliding window")
+    window: int | None = Field(default=None, ge=1, description="timeseries, sliding: training rows per fold")
+
+
+class HoldoutConfig(StrictModel):
+    """Rows carved off before tuning, never seen by the search; the best configuration is scored on them once.
+
+    The rows are the latest ones with a time column, whole groups with groups, stratified for classification."""
+
+    fraction: float = Field(gt=0, lt=1)
+    seed: int = Field(default=0, ge=0, lt=2**32)
+
+
+class BusinessScoring(StrictModel):
+    """A business metric: exactly one of the three.
+
+    ``precision_at_recall: r``: the best precision of any threshold whose recall is at least r (binary).
+    ``recall_at_precision: p``: the best recall of any threshold whose precision is at least p (binary).
+    ``cost: [[...]]``: mean cost per row, ``cost[true][predicted]``, classes in sorted order (minimize).
+    """
+
+    precision_at_recall: float | None = Field(default=None, gt=0, le=1)
+    recall_at_precision: float | None = Field(default=None, gt=0, le=1)
+    cost: list[list[float]] | None = None
+    pos_label: str | int | bool | None = Field(default=None, description="binary metrics: the positive class; "
+                                                                          "default: the greater label")
+    name: str | None = Field(default=None, description="metric name; default: the metric's kind")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BusinessScoring:
+        given = [k for k in ("precision_at_recall", "recall_at_precision", "cost") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of precision_at_recall, recall_at_precision or cost; "
+                             f"got {', '.join(given) or 'none'}")
+        if self.cost is not None:
+            n = len(self.cost)
+            if n < 2 or any(len(row) != n for row in self.cost):
+                raise ValueError(f"cost must be a square matrix of at least 2x2 (rows: true class, columns: "
+                                 f"predicted class); got {self.cost!r}")
+            if any(c < 0 for row in self.cost for c in row):
+                raise ValueError(f"cost entries must be >= 0; got {self.cost!r}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        if self.precision_at_recall is not None:
+            return "precision_at_recall"
+        if self.recall_at_precision is not None:
+            return "recall_at_precision"
+        return "cost"
+
+
+class LatencyConfig(StrictModel):
+    """How prediction latency is measured on each trial's held-out fold rows."""
+
+    rows: int = Field(default=30, ge=1, le=10_000, description="single-row predictions timed")
+    batch_size: int = Field(default=256, ge=1, description="rows per batch prediction")
+    repeats: int = Field(default=5, ge=1, le=1000, description="batch predictions timed")
+
+
+class NestedConfig(StrictModel):
+    """Nested cross-validation: an outer loop around the whole tuning procedure, for an unbiased estimate."""
+
+    outer_folds: int = Field(default=3, ge=2, le=20)
+    trials: int = Field(default=10, ge=1, le=10_000, description="inner search trials per outer fold")
+    strategy: str = "tpe"
+
+
+class TaskConfig(StrictModel):
+    """The ``task:`` section. See the module docstring."""
+
+    estimator: Component
+    pipeline: list[Component] = Field(default_factory=list)
+    data: DataConfig
+    cv: CVConfig = Field(default_factory=CVConfig)
+    holdout: HoldoutConfig | None = None
+    scoring: str | BusinessScoring
+    unstable_spread: float | None = Field(default=None, gt=0, description="flag a config whose fold std exceeds this")
+    exclude_unstable: bool = Field(default=False, description="selection skips configs flagged unstable")
+    nested: NestedConfig | None = None
+    latency: LatencyConfig | None = Field(default_factory=LatencyConfig, description="null: do not measure")
+
+    @field_validator("scoring")
+    @classmethod
+    def _known_scorer(cls, v: str | BusinessScoring) -> str | BusinessScoring:
+        if isinstance(v, str):
+            from sklearn.metrics import get_scorer_names
+
+            names = get_scorer_names()
+            if v not in names:
+                close = difflib.get_close_matches(v, names, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(f"unknown scorer {v!r}; {hint}use a scikit-learn scorer name (accuracy, roc_auc, "
+                                 "neg_log_loss, r2, ...) or a business metric {precision_at_recall: 0.8}")
+        return v
+
+    @model_validator(mode="after")
+    def _cv_fits_data(self) -> TaskConfig:
+        kind = self.cv.kind
+        if self.data.has_time and kind is not None and kind != "timeseries":
+            raise ValueError(f"cv.kind {kind!r} would train on the future of a time-ordered dataset; "
+                             "use kind: timeseries (or leave kind out)")
+        if self.data.has_groups and kind in ("kfold", "stratified", "repeated"):
+            raise ValueError(f"cv.kind {kind!r} would split groups across folds; use kind: group or "
+                             "stratified_group (or leave kind out)")
+        if kind in ("group", "stratified_group") and not self.data.has_groups:
+            raise ValueError(f"cv.kind {kind!r} needs a groups column: set data.groups")
+        if kind == "timeseries" and not self.data.has_time:
+            raise ValueError("cv.kind timeseries needs a time column to order the rows: set data.time")
+        if self.cv.window is not None and self.cv.expanding:
+            raise ValueError("cv.window sets a sliding window's size; also set expanding: false")
+        if isinstance(self.scoring, BusinessScoring) and self.scoring.kind != "cost" and self.data.generate is not None:
+            if self.data.generate.kind in ("regression", "random_walk"):
+                raise ValueError(f"scoring.{self.scoring.kind} needs a binary classification target")
+        return self
+
+    @property
+    def metric_name(self) -> str:
+        """The key of the objective metric in :func:`tunesmith.tasks.evaluate`'s result."""
+        if isinstance(self.scoring, str):
+            return self.scoring
+        return self.scoring.name or self.scoring.kind
+
+    @property
+    def direction(self) -> str:
+        """``maximize`` for scikit-learn scorers (losses are negated, ``neg_*``) and the binary business
+        metrics; ``minimize`` for a cost."""
+        return "minimize" if isinstance(self.scoring, BusinessScoring) and self.scoring.kind == "cost" else "maximize"
+
+
+def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "space") -> None:
+    """Check every space key names a pipeline step's parameter (``step__param``) or a parameter of the estimator.
+
+    Imports the estimator and the steps (so an unimportable class is reported here too).
+
+    Raises:
+        SpecError: at ``task.estimator`` / ``task.pipeline.N`` for a class that cannot be imported or built, at
+            ``space.<key>`` for a key that names no step or parameter, with a did-you-mean.
+    """
+    from tunesmith.tasks.pipeline import tunable_parameters
+
+    known = tunable_parameters(task)  # raises SpecError for unimportable classes
+    bare = {name.split("__", 1)[1] for name in known if name.startswith(f"{_final_step_name(task)}__")}
+    for key in space_names:
+        if key in known or ("__" not in key and key in bare):
+            continue
+        step, sep, _ = key.partition("__")
+        steps = sorted({n.split("__", 1)[0] for n in known})
+        if sep and step not in steps:
+            close = difflib.get_close_matches(step, steps, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(f"{path}.{key}", f"names no pipeline step {step!r}; {hint}steps are {', '.join(steps)} "
+                                             "(scikit-learn's make_pipeline names: the lower-cased class name)")
+        candidates = sorted(known) + sorted(bare)
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(f"{path}.{key}", f"names no parameter of the pipeline; {hint}write step__param, e.g. "
+                                         f"{sorted(known)[0] if known else 'step__param'}")
+
+
+def _final_step_name(task: TaskConfig) -> str:
+    from tunesmith.tasks.pipeline import step_names
+
+    return step_names(task)[-1]
+
+
+__all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",
+           "LatencyConfig", "NestedConfig", "TaskConfig", "check_task_space", "CV_KINDS", "SKLEARN_DATASETS",
+           "GENERATORS"]

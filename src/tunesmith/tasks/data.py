@@ -1,0 +1,333 @@
+"""Loading a task's rows: CSV (the csv module + numpy), Parquet (pyarrow, when installed), bundled scikit-learn
+datasets and seeded generators; and the dataset fingerprint recorded with an experiment.
+
+Rows with a time column are sorted by it (stably) at load, so every later step (holdout, folds) can rely on
+row order being time order. Group and time columns are not features unless ``data.features`` names them.
+String feature columns are encoded as integer codes of their sorted distinct values (missing: NaN). The codes
+use no label, so they leak nothing about the target; put an encoder in the pipeline for anything smarter.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunesmith.errors import SpecError
+from tunesmith.spec.task_config import DataConfig, GenerateConfig
+
+_MISSING = {"", "na", "nan", "null", "none", "n/a"}
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Feature matrix, target, optional groups and time, in row order (time order when there is a time)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None
+    time: np.ndarray | None
+    feature_names: tuple[str, ...]
+    column_types: dict[str, str]
+    content_hash: str
+    source: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    def subset(self, idx: np.ndarray) -> Dataset:
+        return Dataset(self.X[idx], self.y[idx], None if self.groups is None else self.groups[idx],
+                       None if self.time is None else self.time[idx], self.feature_names, self.column_types,
+                       self.content_hash, self.source)
+
+
+_cache: dict[tuple[Any, ...], Dataset] = {}
+
+
+def load_dataset(data: DataConfig, base_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """The rows ``data`` describes (cached per process while the file is unchanged).
+
+    Raises:
+        SpecError: at ``task.data.*``: a missing file, an unknown column, an unreadable value, no pyarrow.
+    """
+    key: tuple[Any, ...] = (data.model_dump_json(), str(base_dir))
+    if data.path is not None:
+        path = _resolve(data.path, base_dir)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise SpecError("task.data.path", f"file {str(path)!r} does not exist") from None
+        key += (st.st_mtime_ns, st.st_size)
+    if key in _cache:
+        return _cache[key]
+    if data.path is not None:
+        ds = _load_file(data, _resolve(data.path, base_dir))
+    elif data.sklearn is not None:
+        ds = _load_sklearn(data.sklearn)
+    else:
+        assert data.generate is not None
+        ds = generate(data.generate)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = ds
+    return ds
+
+
+def _resolve(path: str, base_dir: str | os.PathLike[str] | None) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else Path(base_dir or ".") / p
+
+
+# -- files ---------------------------------------------------------------------------------------------------------
+
+def _load_file(data: DataConfig, path: Path) -> Dataset:
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".csv":
+        columns = _read_csv(path)
+    else:
+        columns = _read_parquet(path)
+    names = list(columns)
+    for field_name in ("target", "groups", "time"):
+        col = getattr(data, field_name)
+        if col is not None and col not in columns:
+            raise SpecError(f"task.data.{field_name}", _no_column(col, names, path))
+    if data.features is not None:
+        for i, col in enumerate(data.features):
+            if col not in columns:
+                raise SpecError(f"task.data.features.{i}", _no_column(col, names, path))
+        features = list(data.features)
+    else:
+        features = [c for c in names if c not in (data.target, data.groups, data.time)]
+    if not features:
+        raise SpecError("task.data", f"{path.name} has no feature columns besides target, groups and time")
+    assert data.target is not None
+    n = len(columns[data.target])
+    types: dict[str, str] = {}
+    X = np.empty((n, len(features)), dtype=float)
+    for j, col in enumerate(features):
+        X[:, j], types[col] = _feature_column(columns[col])
+    y, types[data.target] = _target_column(columns[data.target], data.target)
+    groups = None
+    if data.groups is not None:
+        groups = np.asarray([str(v) for v in columns[data.groups]], dtype=object)
+        types[data.groups] = _kind(columns[data.groups])
+    time = None
+    if data.time is not None:
+        time, types[data.time] = _time_column(columns[data.time], data.time)
+    digest = hashlib.sha256(raw).hexdigest()
+    ds = Dataset(X, y, groups, time, tuple(features), types, f"sha256:{digest}", str(path))
+    return _time_sorted(ds)
+
+
+def _no_column(col: str, names: list[str], path: Path) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(col, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"no column {col!r} in {path.name}; {hint}columns: {', '.join(names[:20])}"
+
+
+def _read_csv(path: Path) -> dict[str, list[Any]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise SpecError("task.data.path", f"{path.name} is empty; it needs a header row and data rows") from None
+        header = [h.strip() for h in header]
+        dup = next((h for h in header if header.count(h) > 1), None)
+        if dup is not None:
+            raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header")
+        cols: list[list[str]] = [[] for _ in header]
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise SpecError("task.data.path", f"{path.name} line {lineno}: {len(row)} fields; the header has "
+                                f"{len(header)}")
+            for c, v in zip(cols, row, strict=True):
+                c.append(v.strip())
+    if not cols or not cols[0]:
+        raise SpecError("task.data.path", f"{path.name} has a header but no data rows")
+    return dict(zip(header, cols, strict=True))
+
+
+def _read_parquet(path: Path) -> dict[str, list[Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SpecError("task.data.path", "reading Parquet needs pyarrow: pip install pyarrow "
+                        "(or convert the file to CSV)") from None
+    table = pq.read_table(path)
+    return {name: ["" if v is None else v for v in table.column(name).to_pylist()] for name in table.column_names}
+
+
+def _number(v: Any) -> float | None:
+    """``v`` as a float; NaN for a missing value; None when it is not a number."""
+    if isinstance(v, bool | np.bool_):
+        return float(v)
+    if isinstance(v, int | float | np.integer | np.floating):
+        return float(v)
+    if isinstance(v, str):
+        if v.lower() in _MISSING:
+            return math.nan
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def _kind(values: list[Any]) -> str:
+    nums = [_number(v) for v in values]
+    if any(x is None for x in nums):
+        return "string"
+    finite = [x for x in nums if x is not None and not math.isnan(x)]
+    return "int" if finite and all(x.is_integer() for x in finite) else "float"
+
+
+def _feature_column(values: list[Any]) -> tuple[np.ndarray, str]:
+    nums = [_number(v) for v in values]
+    if all(x is not None for x in nums):
+        kind = _kind(values)
+        return np.asarray(nums, dtype=float), kind
+    present = sorted({str(v) for v in values if not (isinstance(v, str) and v.lower() in _MISSING)})
+    code = {v: float(i) for i, v in enumerate(present)}
+    return np.asarray([code.get(str(v), math.nan) for v in values], dtype=float), "string"
+
+
+def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
+    missing = sum(1 for v in values if isinstance(v, str) and v.lower() in _MISSING)
+    if missing:
+        raise SpecError("task.data.target", f"column {name!r} has {missing} empty value(s); drop those rows or "
+                                            "fill them (a label cannot be imputed)")
+    kind = _kind(values)
+    if kind == "string":
+        return np.asarray([str(v) for v in values], dtype=object), kind
+    arr = np.asarray([_number(v) for v in values], dtype=float)
+    return (arr.astype(np.int64), kind) if kind == "int" else (arr, kind)
+
+
+def _time_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
+    nums = [_number(v) for v in values]
+    if all(x is not None and not math.isnan(x) for x in nums):
+        return np.asarray(nums, dtype=float), "float"
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, datetime):
+            out.append(v.timestamp())
+            continue
+        try:
+            out.append(datetime.fromisoformat(str(v)).timestamp())
+        except ValueError:
+            raise SpecError("task.data.time", f"column {name!r} row {i + 1}: {v!r} is neither a number nor an ISO "
+                                              "date (2024-01-31 or 2024-01-31T12:00:00)") from None
+    return np.asarray(out, dtype=float), "datetime"
+
+
+def _time_sorted(ds: Dataset) -> Dataset:
+    if ds.time is None:
+        return ds
+    order = np.argsort(ds.time, kind="stable")
+    return ds.subset(order)
+
+
+# -- bundled and generated -------------------------------------------------------------------------------------------
+
+def _load_sklearn(name: str) -> Dataset:
+    import sklearn.datasets as skd
+
+    bunch = getattr(skd, f"load_{name}")()
+    X = np.asarray(bunch.data, dtype=float)
+    y = np.asarray(bunch.target)
+    names = tuple(str(n) for n in getattr(bunch, "feature_names", [f"x{i}" for i in range(X.shape[1])]))
+    return Dataset(X, y, None, None, names, {n: "float" for n in names} | {"target": _kind(list(y[:50]))},
+                   _array_hash(X, y), f"sklearn:{name}")
+
+
+def generate(cfg: GenerateConfig) -> Dataset:
+    """A seeded synthetic dataset (see :class:`GenerateConfig` for the kinds)."""
+    rng = np.random.default_rng(cfg.seed)
+    n, d = cfg.n_rows, cfg.n_features
+    groups = time = None
+    if cfg.kind == "classification":
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(n_samples=n, n_features=d, n_informative=min(5, d), n_redundant=0,
+                                   n_repeated=0, random_state=cfg.seed)
+    elif cfg.kind == "regression":
+        from sklearn.datasets import make_regression
+
+        X, y = make_regression(n_samples=n, n_features=d, n_informative=min(5, d), noise=10.0, random_state=cfg.seed)
+    elif cfg.kind == "noise":
+        X = rng.normal(size=(n, d))
+        y = rng.integers(0, 2, size=n)
+    elif cfg.kind == "groups":
+        # Each group has its own random label and its own region of feature space: the label is predictable only
+        # by recognising a group already seen in training.
+        g = rng.integers(0, cfg.n_groups, size=n)
+        labels = rng.integers(0, 2, size=cfg.n_groups)
+        centers = rng.normal(scale=3.0, size=(cfg.n_groups, d))
+        X = centers[g] + rng.normal(scale=0.3, size=(n, d))
+        y = labels[g]
+        groups = np.asarray([f"g{v}" for v in g], dtype=object)
+    else:  # random_walk: target and features are independent random walks (a spurious regression)
+        X = np.cumsum(rng.normal(size=(n, d)), axis=0)
+        y = np.cumsum(rng.normal(size=n))
+        time = np.arange(n, dtype=float)
+    names = tuple(f"x{i}" for i in range(d))
+    return Dataset(np.asarray(X, dtype=float), np.asarray(y), groups, time, names, {k: "float" for k in names},
+                   _array_hash(np.asarray(X, dtype=float), np.asarray(y)), f"generate:{cfg.kind}")
+
+
+def _array_hash(X: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(np.ascontiguousarray(y).astype(str).astype("U").tobytes())
+    return f"sha256:{h.hexdigest()}"
+
+
+# -- fingerprint ---------------------------------------------------------------------------------------------------
+
+def dataset_fingerprint(data: DataConfig, base_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """A JSON-able description of the data: content hash, shape, column types, source."""
+    ds = load_dataset(data, base_dir)
+    return {
+        "content_hash": ds.content_hash,
+        "n_rows": ds.n_rows,
+        "n_cols": int(ds.X.shape[1]),
+        "columns": dict(ds.column_types),
+        "source": data.path if data.path is not None else ds.source,
+        "target": data.target,
+        "groups": data.groups,
+        "time": data.time,
+    }
+
+
+def fingerprint_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints, in words (empty when the data is the same)."""
+    out = []
+    if old.get("content_hash") != new.get("content_hash"):
+        out.append(f"content hash {str(old.get('content_hash'))[:19]}... -> {str(new.get('content_hash'))[:19]}...")
+    for key in ("n_rows", "n_cols", "source", "target", "groups", "time"):
+        if old.get(key) != new.get(key):
+            out.append(f"{key} {old.get(key)!r} -> {new.get(key)!r}")
+    old_cols, new_cols = old.get("columns") or {}, new.get("columns") or {}
+    if old_cols != new_cols:
+        added = sorted(set(new_cols) - set(old_cols))
+        removed = sorted(set(old_cols) - set(new_cols))
+        retyped = sorted(c for c in set(old_cols) & set(new_cols) if old_cols[c] != new_cols[c])
+        for label, cols in (("added", added), ("removed", removed), ("retyped", retyped)):
+            if cols:
+                out.append(f"columns {label}: {', '.join(cols)}")
+    return out

@@ -1,0 +1,279 @@
+"""Evaluating a configuration of a task: cross-validation without leakage, holdout, latency, nested CV."""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tunesmith.errors import SpecError
+from tunesmith.records import Direction, ParamValue, TrialState
+from tunesmith.spec.task_config import LatencyConfig, TaskConfig
+from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
+from tunesmith.tasks.pipeline import build_pipeline, is_classifier_task
+from tunesmith.tasks.scoring import TaskScorer, task_scorer
+from tunesmith.tasks.splits import Split, carve_holdout, cv_splits
+
+BaseDir = str | os.PathLike[str] | None
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What every trial of a task shares: the rows, the holdout, the folds, the scorer."""
+
+    dataset: Dataset
+    dev_idx: np.ndarray        # rows the search may see
+    holdout_idx: np.ndarray    # rows it never sees
+    classification: bool
+    splits: list[Split]        # indices into dev rows
+    scorer: TaskScorer
+
+    @property
+    def dev(self) -> Dataset:
+        return self.dataset.subset(self.dev_idx)
+
+
+_prepared: dict[tuple[str, str], tuple[Dataset, Prepared]] = {}
+
+
+def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
+    """Load the data, carve the holdout, make the folds (cached per process while the data is unchanged)."""
+    ds = load_dataset(task.data, base_dir)
+    key = (task.model_dump_json(), str(base_dir))
+    hit = _prepared.get(key)
+    if hit is not None and hit[0] is ds:
+        return hit[1]
+    classification = is_classifier_task(task)
+    if not isinstance(task.scoring, str) and not classification:
+        raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {task.estimator.path} is "
+                                        "not a classifier")
+    dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
+    splits = cv_splits(task, ds.subset(dev_idx), classification)
+    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task))
+    if len(_prepared) >= 8:
+        _prepared.pop(next(iter(_prepared)))
+    _prepared[key] = (ds, prepared)
+    return prepared
+
+
+@dataclass(frozen=True)
+class FoldResults:
+    scores: list[float]
+    fit_times: list[float]
+    last_model: Any
+    last_test: np.ndarray      # indices (into the data given) of the last fold's test rows
+
+
+def cross_validate(task: TaskConfig, ds: Dataset, splits: list[Split], params: Mapping[str, Any], seed: int | None,
+                   scorer: TaskScorer, on_fold: Callable[[int, float], bool] | None = None) -> FoldResults:
+    """Fit a fresh pipeline on each training fold only (every preprocessing step included) and score it on the
+    fold's test rows. ``on_fold(index, running_mean)`` returning True stops early (pruned)."""
+    scores: list[float] = []
+    fit_times: list[float] = []
+    model: Any = None
+    test = np.arange(0)
+    for i, (train, test) in enumerate(splits):
+        model = build_pipeline(task, dict(params), seed)
+        started = time.perf_counter()
+        model.fit(ds.X[train], ds.y[train])
+        fit_times.append(time.perf_counter() - started)
+        scores.append(scorer(model, ds.X[test], ds.y[test]))
+        if on_fold is not None and on_fold(i, float(np.mean(scores))):
+            break
+    return FoldResults(scores, fit_times, model, test)
+
+
+def evaluate(task: TaskConfig, params: Mapping[str, Any], trial: Any, base_dir: BaseDir = None) -> dict[str, float]:
+    """Cross-validate one configuration on the development rows (the holdout is never touched).
+
+    Args:
+        task: the task section.
+        params: the trial's parameters (``step__param`` or bare names of the final estimator's parameters).
+        trial: the trial context: ``seed`` seeds the estimator's ``random_state``; ``report(fold, running_mean)``
+            is called after each fold, and when ``should_prune()`` turns true the trial stops as pruned.
+        base_dir: the spec's folder; a relative data path is read from there.
+
+    Returns:
+        ``{metric}`` (the mean over folds), ``{metric}_std``, ``fold_{i}``, ``fit_time_s`` (mean per fold),
+        ``unstable`` (1.0 when the fold std exceeds ``task.unstable_spread``), ``n_folds`` and, unless
+        ``task.latency`` is null, ``latency_p50_ms`` / ``latency_p95_ms`` (one row), ``latency_batch_ms`` (one
+        batch of ``latency_batch_rows``) and ``model_size_bytes``: all measured on the last fold's model and its
+        held-out rows.
+
+    Raises:
+        TrialPruned: the scheduler stopped the trial after a fold.
+        SpecError: the data or the folds do not fit the task (the message names the field).
+    """
+    from tunesmith.evaluation.context import TrialPruned
+
+    prep = prepare(task, base_dir)
+    dev = prep.dev
+    should_prune = getattr(trial, "should_prune", None)
+    pruned = False
+
+    def on_fold(i: int, running: float) -> bool:
+        nonlocal pruned
+        trial.report(i, running)
+        pruned = bool(should_prune()) if should_prune is not None else False
+        return pruned
+
+    folds = cross_validate(task, dev, prep.splits, params, getattr(trial, "seed", None), prep.scorer, on_fold)
+    if pruned:
+        raise TrialPruned()
+    return summarize(task, folds, dev)
+
+
+def summarize(task: TaskConfig, folds: FoldResults, ds: Dataset) -> dict[str, float]:
+    name = task.metric_name
+    scores = folds.scores
+    std = float(np.std(scores))
+    out: dict[str, float] = {name: float(np.mean(scores)), f"{name}_std": std}
+    out.update({f"fold_{i}": s for i, s in enumerate(scores)})
+    out["n_folds"] = float(len(scores))
+    out["fit_time_s"] = float(np.mean(folds.fit_times))
+    out["unstable"] = 1.0 if task.unstable_spread is not None and std > task.unstable_spread else 0.0
+    if task.latency is not None:
+        out.update(measure_model(folds.last_model, ds.X[folds.last_test], task.latency))
+    return out
+
+
+def measure_model(model: Any, X: np.ndarray, cfg: LatencyConfig) -> dict[str, float]:
+    """Prediction latency on rows ``X`` (per row: p50 / p95 over ``cfg.rows`` single-row calls; per batch: the
+    median of ``cfg.repeats`` calls) and the model's serialized size.
+
+    The size is ``len(pickle.dumps(model))``, measured in memory; nothing is ever unpickled.
+    """
+    if len(X) == 0:
+        return {}
+    model.predict(X[:1])  # warm-up: first-call costs (imports, caches) are not per-row latency
+    single = []
+    for i in range(cfg.rows):
+        row = X[i % len(X)][None, :]
+        t0 = time.perf_counter_ns()
+        model.predict(row)
+        single.append((time.perf_counter_ns() - t0) / 1e6)
+    batch_rows = X[np.arange(cfg.batch_size) % len(X)]
+    batches = []
+    for _ in range(cfg.repeats):
+        t0 = time.perf_counter_ns()
+        model.predict(batch_rows)
+        batches.append((time.perf_counter_ns() - t0) / 1e6)
+    return {
+        "latency_p50_ms": float(np.percentile(single, 50)),
+        "latency_p95_ms": float(np.percentile(single, 95)),
+        "latency_batch_ms": float(statistics.median(batches)),
+        "latency_batch_rows": float(len(batch_rows)),
+        "model_size_bytes": float(len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))),
+    }
+
+
+def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int | None,
+                   base_dir: BaseDir = None) -> dict[str, float]:
+    """Refit the configuration on every development row and score it once on the holdout.
+
+    Call it after the search, with the best trial's parameters; its result is for reporting only and must not
+    be fed back to the search.
+
+    Returns:
+        ``holdout_{metric}``, ``holdout_rows``, ``holdout_fit_time_s``; empty when the task has no holdout.
+    """
+    if task.holdout is None:
+        return {}
+    prep = prepare(task, base_dir)
+    ds = prep.dataset
+    model = build_pipeline(task, dict(best_params), seed)
+    started = time.perf_counter()
+    model.fit(ds.X[prep.dev_idx], ds.y[prep.dev_idx])
+    fit_time = time.perf_counter() - started
+    score = prep.scorer(model, ds.X[prep.holdout_idx], ds.y[prep.holdout_idx])
+    return {f"holdout_{task.metric_name}": score, "holdout_rows": float(len(prep.holdout_idx)),
+            "holdout_fit_time_s": fit_time}
+
+
+def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
+    """The dataset's fingerprint (JSON-able): ``content_hash``, ``n_rows``, ``n_cols``, ``columns`` (name ->
+    int / float / string / datetime), ``source``, ``target``, ``groups``, ``time``. Compare two with
+    :func:`tunesmith.tasks.fingerprint_changes`."""
+    return dataset_fingerprint(task.data, base_dir)
+
+
+def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", trials_per_fold: int = 10,
+                    seed: int = 0, base_dir: BaseDir = None) -> dict[str, Any]:
+    """Nested cross-validation: an unbiased estimate of the whole tuning procedure.
+
+    The development rows are split into ``task.nested.outer_folds`` outer folds (3 without ``task.nested``) of
+    the task's CV kind. On each outer training part, a fresh tunesmith strategy runs ``trials_per_fold`` trials,
+    each cross-validated with the task's CV on that part only; the best configuration is refit on the outer
+    training part and scored once on the outer test part. The holdout is not used.
+
+    Args:
+        space: a :class:`~tunesmith.space.SearchSpace` or a mapping of parameter name -> domain.
+
+    Returns:
+        ``nested_{metric}`` (mean of the outer scores), ``nested_{metric}_std``, ``outer_scores``,
+        ``outer_best_params``, ``inner_best_scores``, ``outer_folds``, ``trials_per_fold``.
+    """
+    from tunesmith.seeding import derive_seed
+    from tunesmith.space.search_space import SearchSpace
+    from tunesmith.strategy import build_strategy, decide
+
+    search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_domains(space)
+    prep = prepare(task, base_dir)
+    dev = prep.dev
+    outer_cv = task.cv.model_copy(update={"folds": task.nested.outer_folds if task.nested else 3})
+    if outer_cv.kind == "repeated":
+        outer_cv = outer_cv.model_copy(update={"kind": None})
+    outer = cv_splits(task, dev, prep.classification, outer_cv, path="task.nested")
+    direction = Direction(task.direction)
+    sign = 1.0 if direction is Direction.MAXIMIZE else -1.0
+    outer_scores: list[float] = []
+    best_params_all: list[dict[str, ParamValue]] = []
+    inner_best: list[float] = []
+    for k, (o_train, o_test) in enumerate(outer):
+        part = dev.subset(o_train)
+        inner = cv_splits(task, part, prep.classification, path="task.cv")
+        decision = decide(strategy_name, {}, search_space, trials_per_fold, 1, 1)
+        strategy = build_strategy(decision, search_space, [direction], derive_seed(seed, "nested", k), 1)
+        strategy.replay([])
+        best: tuple[float, dict[str, ParamValue]] | None = None
+        for t in range(trials_per_fold):
+            proposal = strategy.ask()
+            if proposal is None:
+                break
+            try:
+                folds = cross_validate(task, part, inner, proposal.params, derive_seed(seed, "nested", k, t),
+                                       prep.scorer)
+            except Exception:  # a configuration that cannot fit fails that trial, as in the search itself
+                strategy.tell(proposal.token, TrialState.FAILED, None)
+                continue
+            value = float(np.mean(folds.scores))
+            if not math.isfinite(value):
+                strategy.tell(proposal.token, TrialState.FAILED, None)
+                continue
+            strategy.tell(proposal.token, TrialState.COMPLETED, [value])
+            if best is None or sign * value > sign * best[0]:
+                best = (value, dict(proposal.params))
+        if best is None:
+            raise SpecError("task.nested", f"every inner trial of outer fold {k} failed; check the task on its own")
+        model = build_pipeline(task, best[1], derive_seed(seed, "nested", k, "refit"))
+        model.fit(part.X, part.y)
+        outer_scores.append(prep.scorer(model, dev.X[o_test], dev.y[o_test]))
+        best_params_all.append(best[1])
+        inner_best.append(best[0])
+    name = task.metric_name
+    return {
+        f"nested_{name}": float(np.mean(outer_scores)),
+        f"nested_{name}_std": float(np.std(outer_scores)),
+        "outer_scores": [float(s) for s in outer_scores],
+        "outer_best_params": best_params_all,
+        "inner_best_scores": inner_best,
+        "outer_folds": len(outer),
+        "trials_per_fold": trials_per_fold,
+    }

@@ -1,0 +1,94 @@
+"""Building the task's scikit-learn pipeline: the one place that imports estimator classes by name.
+
+Steps are named as scikit-learn's ``make_pipeline`` names them (the lower-cased class name, ``-1``, ``-2``...
+for repeats), and parameters are set with scikit-learn's ``step__param``. A bare parameter name (``C``) belongs
+to the final estimator.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tunesmith.errors import SpecError
+from tunesmith.spec.task_config import Component, TaskConfig
+
+_PIPELINE_OWN = {"steps", "memory", "verbose", "transform_input"}
+
+
+def import_class(path: str, where: str) -> type:
+    """The class named ``module.Class``.
+
+    Raises:
+        SpecError: at ``where``, saying what could not be imported.
+    """
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise SpecError(where, f"cannot import {module_name!r}: {e}") from None
+    obj = getattr(module, attr, None)
+    if obj is None:
+        import difflib
+
+        names = [n for n in dir(module) if not n.startswith("_") and isinstance(getattr(module, n, None), type)]
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f"; did you mean {module_name}.{close[0]}?" if close else ""
+        raise SpecError(where, f"{module_name!r} has no class {attr!r}{hint}")
+    if not isinstance(obj, type) or not hasattr(obj, "get_params"):
+        raise SpecError(where, f"{path!r} is not a scikit-learn-compatible estimator class (no get_params)")
+    return obj
+
+
+def _instantiate(component: Component, where: str) -> Any:
+    cls = import_class(component.path, where)
+    try:
+        return cls(**component.params)
+    except TypeError as e:
+        raise SpecError(f"{where}.params", f"{component.path} does not accept these parameters: {e}") from None
+
+
+def _components(task: TaskConfig) -> list[tuple[Component, str]]:
+    return [*((c, f"task.pipeline.{i}") for i, c in enumerate(task.pipeline)), (task.estimator, "task.estimator")]
+
+
+def _make(task: TaskConfig) -> Any:
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(*(_instantiate(c, where) for c, where in _components(task)))
+
+
+def step_names(task: TaskConfig) -> list[str]:
+    """The pipeline's step names, in order (the final estimator's last)."""
+    return [name for name, _ in _make(task).steps]
+
+
+def tunable_parameters(task: TaskConfig) -> set[str]:
+    """Every ``step__param`` the pipeline accepts (nested ones included).
+
+    Raises:
+        SpecError: a class cannot be imported or built.
+    """
+    return {k for k in _make(task).get_params(deep=True) if k not in _PIPELINE_OWN and "__" in k}
+
+
+def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None) -> Any:
+    """A fresh, unfitted pipeline with ``params`` set; steps with a ``random_state`` that neither the task nor
+    ``params`` sets get ``seed``."""
+    pipe = _make(task)
+    final = pipe.steps[-1][0]
+    routed = {k if "__" in k else f"{final}__{k}": v for k, v in params.items()}
+    if seed is not None:
+        for (name, step), (component, _) in zip(pipe.steps, _components(task), strict=True):
+            key = f"{name}__random_state"
+            if "random_state" in step.get_params(deep=False) and "random_state" not in component.params \
+                    and key not in routed:
+                routed[key] = seed
+    pipe.set_params(**routed)
+    return pipe
+
+
+def is_classifier_task(task: TaskConfig) -> bool:
+    from sklearn.base import is_classifier
+
+    return bool(is_classifier(_make(task)))
