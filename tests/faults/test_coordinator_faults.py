@@ -95,7 +95,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         assert final == {"completed": 12}, final
         fault_log(area="store", backend="sqlite", fault="disk full during a run",
                   outcome="run stops, exit 1, clear message; resume finished the budget",
-                  reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
+                  reason="storage error: ... " + err.strip().splitlines()[-1].rsplit(": ", 1)[-1][:70], injected=1, recovered=1, lost=0)
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
@@ -130,7 +130,7 @@ def test_database_gone_stops_the_run_and_resume_continues(project, postgres_serv
         assert count_states(project, "gone", url) == {"completed": 10}
         fault_log(area="store", backend="postgresql", fault="database unreachable during a run",
                   outcome="run stops, exit 1, clear message; resume finished the budget",
-                  reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
+                  reason="storage error: ... " + err.strip().splitlines()[-1].rsplit(": ", 1)[-1][:70], injected=1, recovered=1, lost=0)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
