@@ -10,7 +10,7 @@ from typing import Any
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
-from tunesmith.selection import best_trial, pareto_front
+from tunesmith.selection import best_eligible, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.sql import SQLStore, resolve_url
@@ -35,7 +35,13 @@ class ExperimentResult:
 
     @property
     def best(self) -> TrialRecord | None:
-        return best_trial(self.trials, objectives_of(self.experiment))
+        """The best trial under the spec's selection rules (a task may exclude unstable configurations)."""
+        return best_eligible(self.trials, spec_from_dict(self.experiment.spec))
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Facts recorded beside the experiment: ``holdout``, ``nested``, ``data_fingerprint`` for tasks."""
+        return dict(self.experiment.attributes)
 
     @property
     def pareto(self) -> list[TrialRecord]:

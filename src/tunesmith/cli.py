@@ -153,12 +153,44 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
+    _print_task_summary(summary)
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
     for p in summary["pareto"]:
         out.print(f"  pareto: trial {p['number']} {p['values']}")
     print_best_table(out, exp, trials)
+
+
+def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
+    """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
+    if "task" not in summary:
+        return
+    task, best = summary["task"], summary["best"]
+    metric = task["metric"]
+    if best:
+        m = best["metrics"]
+        folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
+        out.print(f"cv ({task['cv']}): {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
+                  f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
+        if "latency_p50_ms" in m:
+            out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
+                      f"model size {m.get('model_size_bytes', 0) / 1024:.1f} KiB; fit {m.get('fit_time_s', 0):.3f} s")
+    unstable = task["unstable_trials"]
+    if unstable:
+        out.print(f"unstable configurations (fold spread over the threshold): {unstable}"
+                  f"{', excluded from selection' if task['exclude_unstable'] else ''}")
+    holdout = summary.get("holdout")
+    if holdout:
+        out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
+                  f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on {int(holdout.get('holdout_rows', 0))} rows")
+    nested = summary.get("nested")
+    if nested:
+        out.print(f"nested CV estimate of the whole tuning procedure: {nested.get('nested_' + metric, float('nan')):.4f} "
+                  f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
+    data = summary.get("data_fingerprint")
+    if data:
+        out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}")
 
 
 @app.command()

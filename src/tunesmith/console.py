@@ -44,6 +44,9 @@ class ProgressDisplay(RunListener):
                                              best=self._best)
         self._progress.start()
 
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]warning[/]: {message}")
+
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
         self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({failure}); "
                            f"retrying in {delay_s:g}s")

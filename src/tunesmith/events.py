@@ -19,6 +19,9 @@ class RunListener:
     def trial_started(self, trial: TrialRecord) -> None:
         pass
 
+    def warning(self, message: str) -> None:
+        """Something the user should know that does not stop the run (the data changed since the last run)."""
+
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
         pass
 
@@ -41,6 +44,10 @@ class Listeners(RunListener):
     def run_started(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
         for x in self.listeners:
             x.run_started(*a, **k)
+
+    def warning(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
+        for x in self.listeners:
+            x.warning(*a, **k)
 
     def trial_started(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
         for x in self.listeners:

@@ -30,7 +30,7 @@ from tunesmith.records import (
 from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
-from tunesmith.selection import RunningBest
+from tunesmith.selection import RunningBest, best_eligible
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -75,10 +75,14 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
     if decision is None:
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
                           len(spec.objective), spec.executor.workers)
-    if spec.trial.function is not None:
+    if spec.task is not None:
+        from tunesmith.tasks import prepare as prepare_task
+
+        prepare_task(spec.task, spec.base_dir)  # the data loads and splits now, or fails with its field path
+    elif spec.trial is not None and spec.trial.function is not None:
         resolve_function(spec.trial.function, spec.base_dir)
     else:
-        assert spec.trial.command is not None
+        assert spec.trial is not None and spec.trial.command is not None
         allowed = set(space.names) | set(BUILTIN_PLACEHOLDERS)
         for name in placeholders(spec.trial.command):
             if name not in allowed:
@@ -113,6 +117,11 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
     plan = prepare(spec)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
+    if plan.spec.task is not None:
+        from tunesmith.tasks import fingerprint
+
+        store.set_attributes(experiment.id, {"data_fingerprint": fingerprint(plan.spec.task, plan.spec.base_dir)},
+                             clock.now())
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space))
     if on_runner:
         on_runner(runner)
@@ -129,6 +138,15 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored)
+    if spec.task is not None and "data_fingerprint" in experiment.attributes:
+        from tunesmith.tasks import fingerprint, fingerprint_changes
+
+        changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
+        if changes and listener is not None:
+            listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): trials from "
+                             "before and after are not comparable")
+        if changes:
+            store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if on_runner:
         on_runner(runner)
@@ -174,7 +192,8 @@ class Runner:
             return InlineExecutor(report_hook=lambda number, report: self._on_report(number, report))
         from tunesmith.executor.process import ProcessExecutor
 
-        return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=self.spec.trial.function,
+        preload = self.spec.trial.function if self.spec.trial else "tunesmith.tasks:evaluate"
+        return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=preload,
                                base_dir=self.spec.base_dir, clock=self.clock, heartbeat_timeout=ex.heartbeat_timeout)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
@@ -218,6 +237,8 @@ class Runner:
                 if error is None:
                     raise  # else the error that stopped the run is the one to report
         trials = self.store.trials(self.experiment.id)
+        if self.spec.task is not None and error is None and not self._stop_requested:
+            self._evaluate_task_after_run(trials)
         self.experiment = self.store.experiment(self.spec.name)
         self.listener.run_finished(self.experiment, trials, stop_reason)
         return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
@@ -348,15 +369,17 @@ class Runner:
         trial_dir = Path(rec.log_path or "").parent
         trial_dir.mkdir(parents=True, exist_ok=True)
         command = None
-        if spec.trial.command is not None:
+        if spec.trial is not None and spec.trial.command is not None:
             command = render_command(spec.trial.command, dict(rec.params), self.plan.space.names, str(trial_dir),
                                      spec.base_dir, rec.seed, rec.number)
         job = TrialJob(
             experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
             seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
-            metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function, command=command,
-            env=dict(spec.trial.env), base_dir=spec.base_dir, timeout=spec.executor.trial_timeout,
-            memory_limit=spec.executor.memory_limit, sync_reports=spec.scheduler.name != "none",
+            metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function if spec.trial else None,
+            command=command, env=dict(spec.trial.env) if spec.trial else {}, base_dir=spec.base_dir,
+            timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
+            sync_reports=spec.scheduler.name != "none",
+            task=spec.task.model_dump(mode="json") if spec.task else None,
         )
         self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:
@@ -427,6 +450,25 @@ class Runner:
             self.scheduler.on_finish(final)
             self._budget.observe(final)
         self.listener.trial_finished(final, self._best.offer(final))
+
+    def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:
+        """The holdout score of the best configuration (refit on every development row) and, if asked, the nested
+        estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout.
+        """
+        from tunesmith.tasks import holdout_report, nested_estimate
+
+        task, spec = self.spec.task, self.spec
+        assert task is not None
+        best = best_eligible(trials, spec)
+        results: dict[str, object] = {}
+        if task.holdout is not None and best is not None:
+            results["holdout"] = {"trial": best.number, "params": dict(best.params),
+                                  **holdout_report(task, dict(best.params), best.seed, spec.base_dir)}
+        if task.nested is not None:
+            results["nested"] = nested_estimate(task, self.plan.space, task.nested.strategy, task.nested.trials,
+                                                spec.seed or 0, spec.base_dir)
+        if results:
+            self.store.set_attributes(self.experiment.id, results, self.clock.now())
 
     def _shutdown(self, stop_reason: str, error: BaseException | None) -> None:
         """Give running trials the grace period (unless told to hurry), interrupt the rest, record the status."""

@@ -63,3 +63,17 @@ class RunningBest:
             self._best = trial
         return self._best
 
+
+def eligible(trials: Sequence[TrialRecord], exclude_unstable: bool) -> list[TrialRecord]:
+    """Trials selection may pick: all, or those not flagged unstable (fold spread over the task's threshold)."""
+    if not exclude_unstable:
+        return list(trials)
+    return [t for t in trials if not t.metrics.get("unstable")]
+
+
+def best_eligible(trials: Sequence[TrialRecord], spec: object) -> TrialRecord | None:
+    """The best trial under the spec's selection rules (a task may exclude unstable configurations)."""
+    task = getattr(spec, "task", None)
+    objectives = spec.objectives  # type: ignore[attr-defined]
+    return best_trial(eligible(trials, bool(task and task.exclude_unstable)), objectives)
+

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import best_trial, pareto_front
+from tunesmith.selection import best_eligible, pareto_front
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -27,7 +27,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     for t in trials:
         counts[t.state.value] += 1
     ended = counts["completed"] + counts["pruned"] + counts["failed"]
-    best = best_trial(trials, objectives)
+    best = best_eligible(trials, spec)
     durations = [t.duration_s for t in trials if t.duration_s is not None and t.state.is_finished()]
     return {
         "name": experiment.name,
@@ -40,12 +40,29 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "best": _brief(best, objectives) if best else None,
         "pareto": [_brief(t, objectives) for t in pareto_front(trials, objectives)] if len(objectives) > 1 else [],
         "scheduler": _scheduler_summary(spec, trials),
+        **_task_summary(experiment, spec, trials),
         "trial_time_s": {"total": round(sum(durations), 3),
                          "mean": round(sum(durations) / len(durations), 4) if durations else None},
         "created_at": experiment.created_at,
         "updated_at": experiment.updated_at,
         "seed": experiment.spec.get("seed"),
         "workdir": experiment.spec.get("workdir"),
+    }
+
+
+def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,
+                  trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    """For built-in tasks: the holdout score (never seen by the search), the nested estimate, the data."""
+    if spec.task is None:
+        return {}
+    attrs = experiment.attributes
+    return {
+        "task": {"metric": spec.task.metric_name, "cv": spec.task.cv.kind,
+                 "unstable_trials": sum(1 for t in trials if t.metrics.get("unstable")),
+                 "exclude_unstable": spec.task.exclude_unstable},
+        "holdout": attrs.get("holdout"),
+        "nested": attrs.get("nested"),
+        "data_fingerprint": attrs.get("data_fingerprint"),
     }
 
 

@@ -43,9 +43,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
         raw, failure, pruned = run_command(job.command, job.workdir, env, log, job.metrics, report, prune_requested)
     else:
-        assert job.function is not None
         try:
-            fn = resolve_function(job.function, job.base_dir)
+            fn = _task_function(job) if job.task is not None else resolve_function(job.function or "", job.base_dir)
             trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
                                  prune_requested)
             raw = fn(dict(job.params), trial)
@@ -73,6 +72,15 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         return Outcome(failure=normalized, duration_s=duration)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration)
+
+
+def _task_function(job: TrialJob) -> Callable[..., Any]:
+    """A built-in task as a trial function (imports scikit-learn's machinery only when a task runs)."""
+    from tunesmith.spec.task_config import TaskConfig
+    from tunesmith.tasks import evaluate
+
+    task = TaskConfig.model_validate(job.task)
+    return lambda params, trial: evaluate(task, params, trial, job.base_dir)
 
 
 def _describe_exception(e: BaseException) -> str:

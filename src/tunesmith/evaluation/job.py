@@ -27,6 +27,7 @@ class TrialJob:
     base_dir: str | None = None       # the spec's folder: importable, and the function trial's cwd
     timeout: float | None = None
     memory_limit: int | None = None
+    task: dict[str, Any] | None = None  # a built-in scikit-learn task (the spec's task section, as JSON)
     sync_reports: bool = False        # each report waits for the scheduler's decision (only when one is active)
 
     def to_json(self) -> dict[str, Any]:

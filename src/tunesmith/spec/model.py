@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from tunesmith.errors import SpecError
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
+from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
 
@@ -184,7 +186,8 @@ class ExperimentSpec(StrictModel):
     scheduler: SchedulerChoice = Field(default_factory=NoSchedulerConfig)
     budget: Budget = Field(default_factory=Budget)
     executor: Executor = Field(default_factory=Executor)
-    trial: Annotated[TrialRef, BeforeValidator(_trial_ref)]
+    trial: Annotated[TrialRef | None, BeforeValidator(_trial_ref)] = None
+    task: TaskConfig | None = Field(default=None, description="a built-in scikit-learn task instead of trial code")
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     storage: str | None = None
     workdir: str | None = None
@@ -210,6 +213,18 @@ class ExperimentSpec(StrictModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> ExperimentSpec:
         SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
+        if (self.trial is None) == (self.task is None):
+            raise ValueError("give exactly one of `trial` (your code: {function: ...} or {command: ...}) or `task` "
+                             "(a built-in scikit-learn task)")
+        if self.task is not None:
+            check_task_space(self.task, list(self.space))
+            if len(self.objective) != 1:
+                raise ValueError("a task has one objective: its scoring; add latency or size as constraints later")
+            o = self.objective[0]
+            if o.metric != self.task.metric_name or o.direction.value != self.task.direction:
+                raise SpecError("objective", f"a task optimises its scoring: use {{metric: {self.task.metric_name}, "
+                                f"direction: {self.task.direction}}}; got {{metric: {o.metric}, direction: "
+                                f"{o.direction.value}}}")
         if self.budget.target is not None and len(self.objective) > 1:
             raise ValueError("budget.target applies to one objective; remove it or use a single objective")
         if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:

@@ -1,0 +1,409 @@
+"""``TunedSearchCV``: a drop-in for GridSearchCV / RandomizedSearchCV that runs on the tunesmith engine.
+
+    from scipy.stats import loguniform
+    from tunesmith.sklearn import TunedSearchCV
+    search = TunedSearchCV(LogisticRegression(max_iter=500), {"C": loguniform(1e-3, 1e3), "penalty": ["l2", None]},
+                           n_iter=30, strategy="tpe", random_state=0).fit(X, y)
+    search.best_params_, search.best_score_, search.predict(X_new)
+
+The search is a real tunesmith experiment (``tunesmith.run``): the strategy proposes configurations, each trial
+cross-validates one, every state change is recorded in the store. Reports go to the strategy fold by fold, so a
+``scheduler`` can stop a poor configuration after its first folds.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import numbers
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, indexable
+
+from tunesmith.records import ParamValue, TrialState
+from tunesmith.space.domains import Categorical, Float, Int, _Domain
+
+__all__ = ["TunedSearchCV", "to_space"]
+
+_OBJECTIVE = "tunesmith.sklearn:_objective"
+
+
+@dataclass
+class _Search:
+    """One ``fit``'s state, for the objective: the estimator and data cannot travel as JSON."""
+
+    estimator: Any
+    X: Any
+    y: Any
+    groups: Any
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    scorer: Any
+    fit_params: dict[str, Any]
+    decoders: dict[str, list[Any]]
+    error_score: Any
+    return_train_score: bool
+    errors: list[BaseException] = field(default_factory=list)
+
+
+# The inline executor runs every trial in the thread that called tunesmith.run, so a context variable set in
+# fit() is what the objective sees; concurrent fits in other threads (or asyncio tasks) each see their own.
+_ACTIVE: contextvars.ContextVar[_Search] = contextvars.ContextVar("tunesmith_sklearn_search")
+
+
+def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
+    """The trial function of every TunedSearchCV experiment: cross-validate one configuration."""
+    from sklearn.model_selection import cross_validate
+
+    from tunesmith.evaluation.context import TrialPruned
+
+    s = _ACTIVE.get()
+    params = _decode(config, s.decoders)
+    scores: list[float] = []
+    out: dict[str, float] = {}
+    fit_times, score_times = [], []
+    for i, split in enumerate(s.splits):
+        est = clone(s.estimator).set_params(**params)
+        try:
+            r = cross_validate(est, s.X, s.y, groups=s.groups, cv=[split], scoring=s.scorer, params=s.fit_params,
+                               error_score="raise", return_train_score=s.return_train_score)
+        except Exception as e:
+            s.errors.append(e)
+            raise
+        scores.append(float(r["test_score"][0]))
+        fit_times.append(float(r["fit_time"][0]))
+        score_times.append(float(r["score_time"][0]))
+        out[f"split{i}_test_score"] = scores[-1]
+        if s.return_train_score:
+            out[f"split{i}_train_score"] = float(r["train_score"][0])
+        trial.report(i, float(np.mean(scores)))
+        if trial.should_prune():
+            raise TrialPruned()
+    out.update(score=float(np.mean(scores)), std_test_score=float(np.std(scores)),
+               mean_fit_time=float(np.mean(fit_times)), std_fit_time=float(np.std(fit_times)),
+               mean_score_time=float(np.mean(score_times)), std_score_time=float(np.std(score_times)))
+    return out
+
+
+def _decode(config: Mapping[str, ParamValue], decoders: Mapping[str, list[Any]]) -> dict[str, Any]:
+    return {k: decoders[k][v] if k in decoders else v for k, v in config.items()}  # type: ignore[index]
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
+    """A tunesmith space from GridSearchCV / RandomizedSearchCV style parameters.
+
+    Accepts tunesmith domains as they are; a list of values becomes a Categorical (values that are not plain
+    scalars, such as estimators or tuples, are searched by their index and decoded back); scipy.stats
+    ``loguniform(a, b)`` becomes ``Float(a, b, log=True)``, ``randint(a, b)`` ``Int(a, b - 1)``,
+    ``uniform(loc, scale)`` ``Float(loc, loc + scale)``.
+
+    Returns:
+        (domains, decoders): ``decoders[name][i]`` is the value a by-index parameter stands for.
+
+    Raises:
+        ValueError: several grids, an empty list, a distribution with no tunesmith equivalent.
+    """
+    if isinstance(param_distributions, Sequence) and not isinstance(param_distributions, str | bytes):
+        if len(param_distributions) != 1:
+            raise ValueError("param_distributions: a list of several grids is not supported; give one mapping "
+                             f"(conditional parameters: tunesmith domains with `when`); got {len(param_distributions)}")
+        param_distributions = param_distributions[0]
+    if not isinstance(param_distributions, Mapping) or not param_distributions:
+        raise ValueError(f"param_distributions must be a non-empty mapping of name -> values; got {param_distributions!r}")
+    domains: dict[str, _Domain] = {}
+    decoders: dict[str, list[Any]] = {}
+    for name, spec in param_distributions.items():
+        if isinstance(spec, _Domain):
+            domains[name] = spec
+        elif hasattr(spec, "rvs") and hasattr(spec, "dist"):
+            domains[name] = _from_scipy(name, spec)
+        elif isinstance(spec, Sequence | np.ndarray) and not isinstance(spec, str | bytes):
+            values = [_scalar(v) for v in spec]
+            if not values:
+                raise ValueError(f"param_distributions[{name!r}]: the list of values is empty")
+            plain = all(v is None or isinstance(v, bool | int | float | str) for v in values)
+            distinct = plain and all(sum(1 for w in values if w == v and type(w) is type(v)) == 1 for v in values)
+            if distinct:
+                domains[name] = Categorical(values)
+            else:
+                domains[name] = Categorical(list(range(len(values))))
+                decoders[name] = values
+        else:
+            raise ValueError(f"param_distributions[{name!r}]: expected a list of values, a scipy.stats distribution or "
+                             f"a tunesmith domain (tunesmith.Float(...)); got {spec!r}")
+    return domains, decoders
+
+
+def _from_scipy(name: str, dist: Any) -> _Domain:
+    kind = dist.dist.name
+    low, high = (float(x) for x in dist.support())
+    if kind in ("loguniform", "reciprocal"):
+        return Float(low, high, log=True)
+    if kind == "randint":
+        return Int(int(low), int(high))
+    if kind == "uniform":
+        return Float(low, high)
+    raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no tunesmith equivalent; use loguniform, "
+                     "randint, uniform, a list of values or a tunesmith domain")
+
+
+def _estimator_has(attr: str) -> Any:
+    def check(self: TunedSearchCV) -> bool:
+        est = self.best_estimator_ if hasattr(self, "best_estimator_") else self.estimator
+        getattr(est, attr)  # raises AttributeError, which available_if turns into "not available"
+        return True
+
+    return check
+
+
+class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
+    """Hyperparameter search over an estimator's parameters, run as a tunesmith experiment.
+
+    Why the inline executor: the estimator and the data are Python objects, and a tunesmith trial job crosses
+    to a worker process as JSON (never pickle), so they cannot travel to one. Trials therefore run in the calling
+    process, one at a time: the objective, a module-level function of this module, finds this fit's estimator,
+    data, folds and scorer in a per-fit context variable (so concurrent searches in different threads do not mix).
+    For parallel, isolated trials use a spec with a ``task:`` section, which workers load from the data's path.
+
+    Args:
+        estimator: the estimator (or pipeline) to tune; cloned for every fit.
+        param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
+            (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
+        n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted).
+        scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``.
+        cv: as in GridSearchCV (an int, a splitter, an iterable of splits); None: 5 folds, stratified for
+            classifiers. The folds are the same for every trial.
+        refit: refit the best configuration on all of ``X`` (``best_estimator_``).
+        strategy: a tunesmith strategy: ``auto``, ``random``, ``grid``, ``tpe``, ``qmc``, ``cmaes``, ``gp``.
+        scheduler: a tunesmith scheduler (``"median"``, ``{"name": "asha", ...}``): stops configurations whose
+            first folds are poor; None: every configuration runs every fold.
+        random_state: the experiment's seed (an int); None: a fresh one.
+        storage: a SQLAlchemy URL to keep the experiment in; None: a temporary SQLite store, removed after fit.
+        name: the experiment's name; None: a fresh unique name per fit.
+        error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error).
+        return_train_score: also record training scores in ``cv_results_``.
+
+    Attributes:
+        cv_results_, best_index_, best_params_, best_score_, best_estimator_, refit_time_, scorer_, n_splits_,
+        multimetric_ (always False), experiment_name_, trials_ (tunesmith's TrialRecords), classes_,
+        n_features_in_.
+    """
+
+    def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
+                 cv: Any = None, refit: bool = True, strategy: str = "auto", scheduler: Any = None,
+                 random_state: int | None = None, storage: str | None = None, name: str | None = None,
+                 error_score: Any = np.nan, return_train_score: bool = False) -> None:
+        self.estimator = estimator
+        self.param_distributions = param_distributions
+        self.n_iter = n_iter
+        self.scoring = scoring
+        self.cv = cv
+        self.refit = refit
+        self.strategy = strategy
+        self.scheduler = scheduler
+        self.random_state = random_state
+        self.storage = storage
+        self.name = name
+        self.error_score = error_score
+        self.return_train_score = return_train_score
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import get_tags
+
+        tags = super().__sklearn_tags__()
+        sub = get_tags(self.estimator)
+        tags.estimator_type = sub.estimator_type
+        tags.classifier_tags = sub.classifier_tags
+        tags.regressor_tags = sub.regressor_tags
+        tags.input_tags.pairwise = sub.input_tags.pairwise
+        tags.input_tags.sparse = sub.input_tags.sparse
+        tags.input_tags.allow_nan = sub.input_tags.allow_nan  # the data goes to the estimator as it is
+        return tags
+
+    @property
+    def _estimator_type(self) -> Any:
+        return getattr(self.estimator, "_estimator_type", None)
+
+    # -- fit -------------------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> TunedSearchCV:
+        """Run the search (a tunesmith experiment), then refit the best configuration on all of X."""
+        import tunesmith
+        from sklearn.exceptions import FitFailedWarning
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import check_cv
+
+        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) or self.n_iter < 1:
+            raise ValueError(f"n_iter must be an int >= 1; got {self.n_iter!r}")
+        if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
+            raise ValueError(f"error_score must be 'raise' or a number; got {self.error_score!r}")
+        if isinstance(self.scoring, list | tuple | set | dict):
+            raise ValueError("TunedSearchCV takes one scoring (a name or a callable); several metrics: use a "
+                             "tunesmith spec with several objectives")
+        X, y, groups = indexable(X, y, groups)
+        domains, decoders = to_space(self.param_distributions)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
+        scorer = check_scoring(self.estimator, self.scoring)
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            seed = int(np.random.RandomState(seed).randint(2**31))  # type: ignore[arg-type]
+        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, dict(fit_params), decoders,
+                        self.error_score, self.return_train_score)
+        name = self.name or f"tunedsearchcv-{uuid.uuid4().hex[:12]}"
+        with tempfile.TemporaryDirectory(prefix="tunesmith-search-") as tmp:
+            spec = {
+                "name": name,
+                "objective": {"metric": "score", "direction": "maximize"},
+                "space": domains,
+                "strategy": self.strategy,
+                "budget": {"trials": int(self.n_iter)},
+                "executor": {"kind": "inline", "retries": 0},
+                "trial": _OBJECTIVE,
+                "seed": seed,
+                "workdir": tmp,
+                "base_dir": tmp,
+            }
+            if self.scheduler is not None:
+                spec["scheduler"] = self.scheduler
+            token = _ACTIVE.set(state)
+            try:
+                result = tunesmith.run(spec, storage=self.storage or f"sqlite:///{tmp}/tunesmith.db")
+            finally:
+                _ACTIVE.reset(token)
+        trials = sorted(result.trials, key=lambda t: t.number)
+        if self.error_score == "raise" and state.errors:
+            raise state.errors[0]
+        self.experiment_name_ = name
+        self.trials_ = trials
+        self.n_splits_ = len(splits)
+        self.scorer_ = scorer
+        self.multimetric_ = False
+        self.cv_results_ = self._results(trials, decoders, len(splits))
+        scores = self.cv_results_["mean_test_score"]
+        failed = [t for t in trials if t.state is TrialState.FAILED]
+        if failed and len(failed) == len(trials):
+            raise ValueError(f"All the {len(trials)} configurations failed to fit; the first error: {failed[0].error}")
+        if failed:
+            warnings.warn(f"{len(failed)} of the {len(trials)} configurations failed to fit and score "
+                          f"{self.error_score}; the first error: {failed[0].error}", FitFailedWarning, stacklevel=2)
+        self.best_index_ = int(np.nanargmax(np.where(np.isnan(scores), -np.inf, scores)))
+        self.best_params_ = self.cv_results_["params"][self.best_index_]
+        self.best_score_ = float(scores[self.best_index_])
+        if self.refit:
+            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
+            started = time.perf_counter()
+            self.best_estimator_.fit(X, y, **fit_params)
+            self.refit_time_ = time.perf_counter() - started
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        return self
+
+    def _results(self, trials: list[Any], decoders: dict[str, list[Any]], n_splits: int) -> dict[str, Any]:
+        n = len(trials)
+        params = [_decode(t.params, decoders) for t in trials]
+        names = sorted({k for p in params for k in p})
+        out: dict[str, Any] = {}
+
+        def column(key: str, default: float) -> np.ndarray:
+            return np.asarray([float(t.metrics.get(key, default)) if t.state is TrialState.COMPLETED else default
+                               for t in trials])
+
+        err = np.nan if self.error_score == "raise" else float(self.error_score)
+        for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
+            out[key] = column(key, np.nan)
+        for name in names:
+            col = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
+            for i, p in enumerate(params):
+                if name in p:
+                    col[i] = p[name]
+            out[f"param_{name}"] = col
+        out["params"] = params
+        for i in range(n_splits):
+            out[f"split{i}_test_score"] = column(f"split{i}_test_score", err)
+        out["mean_test_score"] = np.asarray([t.values[0] if t.state is TrialState.COMPLETED and t.values else err
+                                             for t in trials], dtype=float)
+        out["std_test_score"] = column("std_test_score", np.nan)
+        ranked = np.where(np.isnan(out["mean_test_score"]), -np.inf, out["mean_test_score"])
+        order = np.argsort(-ranked, kind="stable")
+        rank = np.empty(n, dtype=np.int32)
+        rank[order] = np.arange(1, n + 1)
+        out["rank_test_score"] = rank
+        if self.return_train_score:
+            for i in range(n_splits):
+                out[f"split{i}_train_score"] = column(f"split{i}_train_score", err)
+            train = np.stack([out[f"split{i}_train_score"] for i in range(n_splits)])
+            out["mean_train_score"] = train.mean(axis=0)
+            out["std_train_score"] = train.std(axis=0)
+        out["state"] = np.asarray([t.state.value for t in trials])
+        return out
+
+    # -- the refit estimator ---------------------------------------------------------------------------------
+    def _check_refit(self, method: str) -> None:
+        if not self.refit:
+            raise AttributeError(f"This TunedSearchCV instance was initialized with refit=False; {method} is "
+                                 "available only after refitting on the best parameters")
+        check_is_fitted(self)
+
+    def score(self, X: Any, y: Any = None, **params: Any) -> float:
+        """The ``scoring`` of the refit best estimator on (X, y)."""
+        self._check_refit("score")
+        return float(self.scorer_(self.best_estimator_, X, y, **params))
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X: Any) -> Any:
+        self._check_refit("predict")
+        return self.best_estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        self._check_refit("predict_proba")
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        self._check_refit("predict_log_proba")
+        return self.best_estimator_.predict_log_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        self._check_refit("decision_function")
+        return self.best_estimator_.decision_function(X)
+
+    @available_if(_estimator_has("score_samples"))
+    def score_samples(self, X: Any) -> Any:
+        self._check_refit("score_samples")
+        return self.best_estimator_.score_samples(X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X: Any) -> Any:
+        self._check_refit("transform")
+        return self.best_estimator_.transform(X)
+
+    @available_if(_estimator_has("inverse_transform"))
+    def inverse_transform(self, X: Any) -> Any:
+        self._check_refit("inverse_transform")
+        return self.best_estimator_.inverse_transform(X)
+
+    @property
+    def classes_(self) -> Any:
+        self._check_refit("classes_")
+        return self.best_estimator_.classes_
+
+    @property
+    def n_features_in_(self) -> int:
+        try:
+            check_is_fitted(self)
+        except Exception as e:
+            raise AttributeError(f"{type(self).__name__} object has no attribute 'n_features_in_'") from e
+        return int(self.best_estimator_.n_features_in_)

@@ -1,0 +1,91 @@
+"""Built-in scikit-learn tasks through the real CLI: holdout, fingerprint, selection, and the spec's rules."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+TASK = {
+    "name": "bc",
+    "objective": {"metric": "roc_auc", "direction": "maximize"},
+    "task": {
+        "estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+        "pipeline": ["sklearn.preprocessing.StandardScaler"],
+        "data": {"sklearn": "breast_cancer"},
+        "cv": {"kind": "stratified", "folds": 3},
+        "holdout": {"fraction": 0.25},
+        "scoring": "roc_auc",
+    },
+    "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 10, "log": True}},
+    "budget": {"trials": 6},
+    "executor": {"kind": "process", "workers": 2},
+    "seed": 0,
+}
+
+
+def test_a_task_runs_and_reports_its_holdout_apart(project):
+    proc = project.cli("run", str(project.write_spec(TASK)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    shown = project.show("bc")
+    holdout = shown["holdout"]
+    assert holdout["trial"] == shown["best"]["number"] and holdout["params"] == shown["best"]["params"]
+    assert 0.9 < holdout["holdout_roc_auc"] <= 1.0 and holdout["holdout_rows"] == 143  # 25% of 569, stratified
+    assert shown["data_fingerprint"]["n_rows"] == 569 and shown["data_fingerprint"]["content_hash"]
+    best_metrics = shown["best"]["metrics"]
+    assert {"fold_0", "fold_1", "fold_2", "roc_auc_std", "latency_p50_ms", "model_size_bytes"} <= set(best_metrics)
+    for t in project.trials("bc"):  # the holdout is nowhere in what the search saw
+        assert not any(k.startswith("holdout") for k in t["metrics"])
+    text = project.cli("show", "bc", check=True).stdout
+    assert "holdout roc_auc of trial" in text and "over 3 folds" in text
+
+
+def test_resume_warns_when_the_data_changed(project):
+    data = project.root / "data.csv"
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
+                                              "pipeline": [], "holdout": None},
+            "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    proc = project.cli("resume", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "the data changed since this experiment started" in proc.stdout + proc.stderr
+    with sqlite3.connect(project.db) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM events WHERE kind = 'data_changed'").fetchall()
+    assert json.loads(payload)["changes"], "the change is recorded in the event log, with what changed"
+
+
+def test_trial_and_task_together_or_neither_is_an_input_error(project):
+    both = {**TASK, "name": "both", "trial": {"function": "objectives:quadratic"}}
+    proc = project.cli("run", str(project.write_spec(both)))
+    assert proc.returncode == 2 and "exactly one of `trial`" in proc.stderr
+    neither = {k: v for k, v in TASK.items() if k != "task"}
+    proc = project.cli("run", str(project.write_spec({**neither, "name": "neither"})))
+    assert proc.returncode == 2 and "exactly one of `trial`" in proc.stderr
+
+
+def test_the_objective_must_be_the_tasks_scoring(project):
+    wrong = {**TASK, "name": "wrong", "objective": {"metric": "accuracy", "direction": "maximize"}}
+    proc = project.cli("run", str(project.write_spec(wrong)))
+    assert proc.returncode == 2
+    assert "objective: a task optimises its scoring: use {metric: roc_auc, direction: maximize}" in proc.stderr
+
+
+def test_a_space_key_that_names_no_step_is_caught_before_any_trial(project):
+    bad = {**TASK, "name": "typo", "space": {"logisticregresion__C": {"type": "float", "low": 0.1, "high": 1}}}
+    proc = project.cli("run", str(project.write_spec(bad)))
+    assert proc.returncode == 2 and "space.logisticregresion__C" in proc.stderr and "did you mean" in proc.stderr
+    assert not project.db.exists()
+
+
+def test_unstable_configurations_can_be_excluded_from_selection(project):
+    spec = {**TASK, "name": "stable", "budget": {"trials": 8}, "strategy": "random",
+            "task": {**TASK["task"], "unstable_spread": 1e-9, "exclude_unstable": True, "holdout": None}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    shown = project.show("stable")
+    assert shown["task"]["unstable_trials"] == 8  # every config spreads more than 1e-9 across folds
+    assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
+    assert json.loads(project.cli("trials", "stable", "--json", check=True).stdout)[0]["metrics"]["unstable"] == 1
