@@ -187,12 +187,19 @@ def test_defaults_of_a_minimal_spec():
     assert spec.trial.env == {}
 
 
-@pytest.mark.parametrize("missing", ["name", "objective", "space", "trial"])
+@pytest.mark.parametrize("missing", ["name", "objective", "space"])
 def test_required_keys(missing):
     data = _minimal()
     del data[missing]
     e = _error(data)
     assert (e.path, e.message) == (missing, "this field is required")
+
+
+def test_a_spec_needs_trial_code_or_a_task():
+    data = _minimal()
+    del data["trial"]
+    e = _error(data)
+    assert e.path == "spec" and e.message.startswith("give exactly one of `trial`")
 
 
 def test_the_spec_is_frozen():
