@@ -25,8 +25,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The overhead benchmark needs nothing beyond the core install; the others need `pip install -e '.[bench]'`.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/overhead.py
 
 # Static checks (not part of `make test`, to keep CI lean): mypy on src/, ruff's correctness rules.

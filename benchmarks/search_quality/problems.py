@@ -310,8 +310,10 @@ def all_sklearn_tasks() -> list[tuple[str, str, str]]:
     return tasks
 
 
-REDUCED_SKLEARN = [("knn", "breast_cancer", "acc"), ("svm", "wine", "acc"), ("linear", "diabetes", "mse"),
-                   ("dt", "digits", "nll"), ("linear", "breast_cancer", "nll")]
+# The reduced set: fast fits (10-40 ms for 3-fold CV here) whose losses are continuous and not saturated by random
+# search at 48 trials. Accuracy on the tiny datasets (iris, wine) is: 48 random SVM configurations already reach
+# the best accuracy seen, so R - opt is one or two samples and the normalized score swings by hundreds of points.
+REDUCED_SKLEARN = [("dt", "digits", "nll"), ("knn", "diabetes", "mse"), ("linear", "breast_cancer", "nll")]
 
 
 def build_suite(groups: list[str], sklearn_tasks: list[tuple[str, str, str]], folds: int) -> list[Problem]:

@@ -16,6 +16,18 @@ from benchmarks.search_quality.optimizers.common import active_only
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 
 
+def _scalar_float(x: Any) -> float:
+    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+# Nevergrad 1.0.12's MetaModel calls float() on a 1-element array, which numpy >= 2.4 refuses ("only
+# 0-dimensional arrays can be converted to Python scalars"); NGOpt reaches it in the batch regime. The module looks
+# `float` up in its globals before the builtins, so this shim fixes only that module.
+import nevergrad.optimization.metamodel as _metamodel  # noqa: E402
+
+_metamodel.float = _scalar_float  # type: ignore[attr-defined]
+
+
 def _param(dom: Float | Int | Categorical) -> Any:
     if isinstance(dom, Categorical):
         return ng.p.Choice(list(dom.choices))

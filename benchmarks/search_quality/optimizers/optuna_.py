@@ -10,7 +10,7 @@ import optuna
 
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 
-optuna.logging.set_verbosity(logging.WARNING)
+optuna.logging.set_verbosity(logging.ERROR)  # the GP fallback warnings would flood the log
 
 
 def _suggest(trial: optuna.Trial, name: str, dom: Float | Int | Categorical) -> Any:
