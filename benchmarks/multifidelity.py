@@ -69,6 +69,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import mf_objectives  # noqa: E402
+from results_file import write_section  # noqa: E402
 
 MARK_START = "<!-- multifidelity:start (written by benchmarks/multifidelity.py; edits inside are overwritten) -->"
 MARK_END = "<!-- multifidelity:end -->"
@@ -318,16 +319,7 @@ def markdown_section(results: list[Result], env: dict[str, str], command: str, t
 
 def write_markdown(path: Path, section: str) -> None:
     """Replace this benchmark's section of ``path`` (between its markers), append it, or create the file."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start, end = text.find(MARK_START), text.find(MARK_END)
-        if start != -1 and end != -1:
-            text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = "# tunesmith benchmarks\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    write_section(path, section, MARK_START, MARK_END)
 
 
 def main() -> None:

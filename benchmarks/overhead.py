@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from results_file import write_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 MARK_START = "<!-- overhead:start (written by benchmarks/overhead.py; edits inside are overwritten) -->"
@@ -406,17 +407,8 @@ def markdown_section(results: list[Result], env: dict[str, str], command: str, t
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the overhead section of ``path`` (between its markers), append it, or create the file."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start, end = text.find(MARK_START), text.find(MARK_END)
-        if start != -1 and end != -1:
-            text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = "# tunesmith benchmarks\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    """Replace this benchmark's section of ``path`` (between its markers), append it, or create the file."""
+    write_section(path, section, MARK_START, MARK_END)
 
 
 def print_table(results: list[Result], trials: int) -> None:

@@ -40,6 +40,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.svm import SVC  # noqa: E402
 
 import tunesmith  # noqa: E402
+from results_file import write_section  # noqa: E402
 from tunesmith.sklearn import TunedSearchCV  # noqa: E402
 
 BEGIN, END = "<!-- searchcv:start -->", "<!-- searchcv:end -->"
@@ -155,14 +156,7 @@ def main() -> None:
     table = render(rows, args)
     print(table)
     if args.markdown:
-        text = args.markdown.read_text() if args.markdown.exists() else ""
-        if BEGIN in text:
-            head, _, rest = text.partition(BEGIN)
-            _, _, tail = rest.partition(END)
-            text = f"{head}{BEGIN}\n{table}{END}{tail}"
-        else:
-            text = f"{text.rstrip()}\n\n{BEGIN}\n{table}{END}\n"
-        args.markdown.write_text(text)
+        write_section(args.markdown, f"{BEGIN}\n{table}{END}\n", BEGIN, END)
 
 
 def render(rows: list[tuple[str, str, float, float, float, int]], args: argparse.Namespace) -> str:

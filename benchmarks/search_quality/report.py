@@ -18,6 +18,7 @@ from benchmarks.search_quality import scoring
 from benchmarks.search_quality.optimizers import OPTIMIZERS
 from benchmarks.search_quality.problems import Problem
 from benchmarks.search_quality.runner import Regime, RunResult
+from benchmarks.results_file import write_section
 
 MARK_START = "<!-- search-quality:start -->"
 MARK_END = "<!-- search-quality:end -->"
@@ -233,7 +234,7 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
                 if o == "ts-auto":
                     continue
                 cells_d = []
-                for g, ps in list(groups.items()) + [("overall", all_problems)]:
+                for _group, ps in list(groups.items()) + [("overall", all_problems)]:
                     diffs = [sc.norm[(rn, "ts-auto", p, s)] - sc.norm[(rn, o, p, s)] for p in ps for s in seeds
                              if (rn, "ts-auto", p, s) in sc.norm and (rn, o, p, s) in sc.norm]
                     diffs = [d for d in diffs if not math.isnan(d)]
@@ -266,14 +267,5 @@ def _auto_summary(auto_pick: dict[tuple[str, str], tuple[str, str]], regime: str
 
 
 def write_markdown(path: Path, section: str) -> None:
-    """Replace the search-quality section of ``path`` (between its markers), append it, or create the file."""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        start, end = text.find(MARK_START), text.find(MARK_END)
-        if start != -1 and end != -1:
-            text = text[:start] + section.rstrip("\n") + text[end + len(MARK_END):]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = "# tunesmith benchmarks\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    """Replace this benchmark's section of ``path`` (between its markers), append it, or create the file."""
+    write_section(path, section, MARK_START, MARK_END)

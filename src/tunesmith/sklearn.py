@@ -200,6 +200,10 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         n_features_in_.
     """
 
+    # Learned in fit (scikit-learn's convention: trailing underscore), declared here for type checkers.
+    best_estimator_: Any
+    scorer_: Any
+
     def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
                  cv: Any = None, refit: bool = True, strategy: str = "auto", scheduler: Any = None,
                  random_state: int | None = None, storage: str | None = None, name: str | None = None,

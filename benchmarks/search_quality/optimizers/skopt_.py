@@ -50,7 +50,7 @@ class SkoptSession:
                 self.pending = self.opt.ask(n_points=self.batch) if self.batch > 1 else [self.opt.ask()]
         x = self.pending.pop(0)
         self.asked += 1
-        return x, active_only(self.space, dict(zip(self.names, x)))
+        return x, active_only(self.space, dict(zip(self.names, x, strict=True)))
 
     def tell(self, handle: Any, loss: float) -> None:
         self.told_x.append(handle)
