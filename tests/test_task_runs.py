@@ -89,3 +89,14 @@ def test_unstable_configurations_can_be_excluded_from_selection(project):
     assert shown["task"]["unstable_trials"] == 8  # every config spreads more than 1e-9 across folds
     assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
     assert json.loads(project.cli("trials", "stable", "--json", check=True).stdout)[0]["metrics"]["unstable"] == 1
+
+
+def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
+    spec = {**TASK, "name": "nested", "budget": {"trials": 3}, "executor": {"kind": "inline"},
+            "task": {**TASK["task"], "holdout": None, "nested": {"outer_folds": 2, "trials": 2}}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    nested = project.show("nested")["nested"]
+    assert nested["outer_folds"] == 2 and len(nested["outer_scores"]) == 2
+    assert 0.9 < nested["nested_roc_auc"] <= 1.0
+    assert "nested CV estimate of the whole tuning procedure" in project.cli("show", "nested", check=True).stdout
