@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from helpers import count_states, start_cli, wait_for
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def storage(request, project):
-    if request.param == "sqlite":
-        return project.storage
-    return request.getfixturevalue("postgres_url")
 
 
 def test_joined_coordinators_share_one_budget(project, storage, fault_log):

@@ -19,13 +19,6 @@ def objective(config, trial):
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def storage(request, project):
-    if request.param == "sqlite":
-        return project.storage
-    return request.getfixturevalue("postgres_url")
-
-
 def _backend(storage: str) -> str:
     return storage.split(":")[0].split("+")[0]
 

@@ -69,13 +69,6 @@ REASON = {
 }
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def storage(request, project):
-    if request.param == "sqlite":
-        return project.storage
-    return request.getfixturevalue("postgres_url")
-
-
 def test_every_trial_fault_is_recorded_with_its_reason(project, storage, fault_log):
     project.write("zoo.py", ZOO)
     spec = project.spec(
