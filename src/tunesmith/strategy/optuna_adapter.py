@@ -97,7 +97,8 @@ class OptunaStrategy:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    sampler = _SAMPLERS[self.name](seed=self.seed, **self.options)
+                    sampler_class: Any = _SAMPLERS[self.name]  # every sampler here takes seed=
+                    sampler = sampler_class(seed=self.seed, **self.options)
             except (TypeError, ValueError) as e:
                 raise SpecError("strategy", f"invalid options for the {self.name} strategy: {e}") from None
             self._study = optuna.create_study(
