@@ -14,7 +14,7 @@ from tunesmith.selection import best_eligible, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import experiment_summary, objectives_of
+from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class ExperimentResult:
     @property
     def best(self) -> TrialRecord | None:
         """The best trial under the spec's selection rules (a task may exclude unstable configurations)."""
-        return best_eligible(self.trials, spec_from_dict(self.experiment.spec))
+        return best_eligible(self.trials, objectives_of(self.experiment), exclude_unstable_of(self.experiment))
 
     @property
     def attributes(self) -> dict[str, Any]:

@@ -181,7 +181,6 @@ class Runner:
         from tunesmith.storage.sql import lease_owner_id
 
         self._owner = lease_owner_id()
-        self._on_report: Callable[[int, Report], None] = lambda number, report: None  # set per run
 
     def _make_executor(self) -> Executor:
         ex = self.spec.executor
@@ -189,7 +188,7 @@ class Runner:
             from tunesmith.executor.inline import InlineExecutor
 
             # Reports are handled as they happen, so a prune decision reaches the trial inside the same call.
-            return InlineExecutor(report_hook=lambda number, report: self._on_report(number, report))
+            return InlineExecutor(report_hook=lambda number, report: self._record_report(number, report))
         from tunesmith.executor.process import ProcessExecutor
 
         preload = self.spec.trial.function if self.spec.trial else "tunesmith.tasks:evaluate"
@@ -281,7 +280,6 @@ class Runner:
         self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
         self._propose = getattr(self.scheduler, "propose", None)  # hooks of proposing schedulers (PBT)
         self._on_start = getattr(self.scheduler, "on_start", None)
-        self._on_report = self._record_report
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(self._reruns)})
         self.experiment = store.experiment(spec.name)
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
@@ -459,7 +457,7 @@ class Runner:
 
         task, spec = self.spec.task, self.spec
         assert task is not None
-        best = best_eligible(trials, spec)
+        best = best_eligible(trials, spec.objectives, task.exclude_unstable)
         results: dict[str, object] = {}
         if task.holdout is not None and best is not None:
             results["holdout"] = {"trial": best.number, "params": dict(best.params),

@@ -71,9 +71,7 @@ def eligible(trials: Sequence[TrialRecord], exclude_unstable: bool) -> list[Tria
     return [t for t in trials if not t.metrics.get("unstable")]
 
 
-def best_eligible(trials: Sequence[TrialRecord], spec: object) -> TrialRecord | None:
-    """The best trial under the spec's selection rules (a task may exclude unstable configurations)."""
-    task = getattr(spec, "task", None)
-    objectives = spec.objectives  # type: ignore[attr-defined]
-    return best_trial(eligible(trials, bool(task and task.exclude_unstable)), objectives)
-
+def best_eligible(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+                  exclude_unstable: bool = False) -> TrialRecord | None:
+    """The best trial that selection may pick (a task may exclude configurations flagged unstable)."""
+    return best_trial(eligible(trials, exclude_unstable), objectives)

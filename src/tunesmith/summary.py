@@ -12,11 +12,17 @@ from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, Tria
 from tunesmith.selection import best_eligible, pareto_front
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
-from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.model import ExperimentSpec, Objective
 
 
 def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
-    return spec_from_dict(experiment.spec).objectives
+    """The objectives of a stored spec (validated when it was stored: only this part is read back)."""
+    return tuple(Objective.model_validate(o).to_record() for o in experiment.spec["objective"])
+
+
+def exclude_unstable_of(experiment: ExperimentRecord) -> bool:
+    """Whether the stored spec's task keeps configurations flagged unstable out of selection."""
+    return bool((experiment.spec.get("task") or {}).get("exclude_unstable", False))
 
 
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
@@ -27,7 +33,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     for t in trials:
         counts[t.state.value] += 1
     ended = counts["completed"] + counts["pruned"] + counts["failed"]
-    best = best_eligible(trials, spec)
+    best = best_eligible(trials, objectives, exclude_unstable_of(experiment))
     durations = [t.duration_s for t in trials if t.duration_s is not None and t.state.is_finished()]
     return {
         "name": experiment.name,

@@ -13,7 +13,7 @@ import selectors
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
@@ -41,7 +41,6 @@ class _Worker:
     last_seen: float = 0.0             # monotonic time of the worker's last message (heartbeat or other)
     undecided: int = 0                 # reports returned by poll() that the worker waits to hear about
     prune_sent: bool = False
-    reported: list[Report] = field(default_factory=list)
 
 
 class ProcessExecutor:
@@ -101,7 +100,6 @@ class ProcessExecutor:
         worker.job = job
         worker.started = worker.last_seen = self.clock.monotonic()
         worker.kill_reason = None
-        worker.reported = []
         worker.undecided = 0
         worker.prune_sent = False
         self._send(worker, {"op": "run", "job": job.to_json()})
@@ -180,7 +178,6 @@ class ProcessExecutor:
         ev = msg.get("ev")
         if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
             report = Report(int(msg["step"]), float(msg["value"]))
-            w.reported.append(report)
             if w.job.sync_reports:
                 w.undecided += 1
             self._events.append(TrialReported(w.job.number, report))

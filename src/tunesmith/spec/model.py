@@ -230,8 +230,6 @@ class ExperimentSpec(StrictModel):
         if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:
             if self.budget.target is None and self.strategy.name != "grid":
                 raise ValueError("budget needs at least one of trials, wall_time or patience")
-        if self.strategy.name == "nsga2" and len(self.objective) < 2:
-            pass  # NSGA-II works on one objective too; allowed.
         return self
 
     @property
