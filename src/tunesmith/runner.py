@@ -316,8 +316,7 @@ class Runner:
         if not self.join:
             store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)
         store.heartbeat(exp_id, list(self._running), now)
-        others, self._seen_event = store.finished_since(exp_id, self._seen_event)
-        others = [t for t in others if t.number not in self._mine]
+        others, self._seen_event = store.finished_since(exp_id, self._seen_event, skip=self._mine)
         if others:
             self._strategy.replay(others)
             self.scheduler.replay(others)

@@ -6,7 +6,7 @@ call it *before* acting on a state change (a trial is recorded RUNNING before it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,8 +64,9 @@ class TrialStore(Protocol):
         """Merge ``updates`` into the experiment's attributes (data fingerprint, holdout scores...)."""
         ...
 
-    def finished_since(self, experiment_id: int, since_event: int) -> tuple[list[TrialRecord], int]:
-        """Trials that reached a final state after event ``since_event``, and the newest event id."""
+    def finished_since(self, experiment_id: int, since_event: int,
+                       skip: Collection[int] = ()) -> tuple[list[TrialRecord], int]:
+        """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
@@ -75,8 +76,8 @@ class TrialStore(Protocol):
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         ...
 
-    def trials(self, experiment_id: int) -> list[TrialRecord]:
-        """All trials, by number, with the intermediate reports of their latest attempt."""
+    def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
+        """All trials (or those ``numbers``), by number, with the intermediate reports of their latest attempt."""
         ...
 
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:

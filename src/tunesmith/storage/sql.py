@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -196,10 +196,10 @@ class SQLStore:
             conn.execute(insert(events).values(experiment_id=experiment_id, kind="attributes_set", at=now,
                                                payload=json.dumps({"keys": sorted(updates)})))
 
-    def finished_since(self, experiment_id: int, since_event: int) -> tuple[list[TrialRecord], int]:
-        """Trials that reached a final state after event ``since_event`` (by anyone), and the newest event id.
-
-        Cooperating coordinators use it to learn each other's results.
+    def finished_since(self, experiment_id: int, since_event: int,
+                       skip: Collection[int] = ()) -> tuple[list[TrialRecord], int]:
+        """Trials that reached a final state after event ``since_event``, other than those in ``skip`` (the
+        caller's own), and the newest event id. Cooperating coordinators use it to learn each other's results.
         """
         with self._tx("read recent results") as conn:
             rows = conn.execute(select(events.c.id, events.c.trial_number).where(
@@ -207,10 +207,10 @@ class SQLStore:
                 events.c.kind.in_(("trial_completed", "trial_failed", "trial_pruned")))
                 .order_by(events.c.id)).all()
             last = conn.execute(select(func.max(events.c.id)).where(events.c.experiment_id == experiment_id)).scalar()
-        numbers = {n for _, n in rows}
+        numbers = {n for _, n in rows} - set(skip)
         if not numbers:
             return [], max(since_event, last or 0)
-        found = [t for t in self.trials(experiment_id) if t.number in numbers and t.state.is_finished()]
+        found = [t for t in self.trials(experiment_id, numbers) if t.state.is_finished()]
         return found, max(since_event, last or 0)
 
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
@@ -290,14 +290,16 @@ class SQLStore:
             conn.execute(_INSERT_REPORT, {"b_eid": experiment_id, "b_num": number, "attempt": attempt,
                                           "step": report.step, "value": report.value, "at": now})
 
-    def trials(self, experiment_id: int) -> list[TrialRecord]:
+    def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
+        where = [trials.c.experiment_id == experiment_id]
+        if numbers is not None:
+            where.append(trials.c.number.in_(list(numbers)))
         with self._tx("read trials") as conn:
-            rows = conn.execute(select(trials).where(trials.c.experiment_id == experiment_id)
-                                .order_by(trials.c.number)).mappings().all()
+            rows = conn.execute(select(trials).where(*where).order_by(trials.c.number)).mappings().all()
             reports = conn.execute(
                 select(trial_reports.c.trial_id, trial_reports.c.step, trial_reports.c.value)
                 .join(trials, trials.c.id == trial_reports.c.trial_id)
-                .where(trials.c.experiment_id == experiment_id, trial_reports.c.attempt == trials.c.attempts)
+                .where(*where, trial_reports.c.attempt == trials.c.attempts)
                 .order_by(trial_reports.c.id)
             ).all()
         by_trial: dict[int, list[Report]] = {}  # the latest attempt's reports; earlier attempts' stay stored

@@ -114,6 +114,8 @@ def check_attributes_and_results_since(store: TrialStore) -> None:
     found, mark2 = store.finished_since(e.id, mark)
     assert [t.number for t in found] == [1] and mark2 > mark
     assert store.finished_since(e.id, mark2) == ([], mark2), "nothing new since the last mark"
+    assert store.finished_since(e.id, mark, skip={1}) == ([], mark2), "the caller's own trials are skipped"
+    assert [t.number for t in store.trials(e.id, numbers=[1])] == [1]
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete,
