@@ -80,3 +80,30 @@ def alive(pid: int) -> bool:
             return f.read().split(") ")[1][0] != "Z"
     except OSError:
         return False
+
+
+def settles(predicate, timeout: float = 5.0) -> bool:
+    """Whether ``predicate()`` turns true within ``timeout`` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+# The issue's contract, verbatim: these keys must keep working.
+CONTRACT_YAML = """\
+name: svc-wine
+objective: {metric: accuracy, direction: maximize}
+space:
+  C:      {type: float, low: 0.001, high: 1000, log: true}
+  kernel: {type: categorical, choices: [rbf, linear]}
+  gamma:  {type: float, low: 0.0001, high: 1.0, log: true, when: {kernel: rbf}}
+  layers: {type: int, low: 1, high: 4}
+strategy: tpe
+budget: {trials: 50, wall_time: 10m}
+executor: {kind: process, workers: 2, trial_timeout: 60s, memory_limit: 2GiB, retries: 1}
+trial: {function: "mymodule:objective"}
+seed: 0
+"""

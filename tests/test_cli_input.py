@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import CONTRACT_YAML
 
 EXISTS_FIX = "continue it with `tunesmith resume exp`, or choose another name (--name)"
 
@@ -20,20 +21,6 @@ def objective(config, trial):
     return config["C"]
 """
 
-CONTRACT_YAML = """\
-name: svc-wine
-objective: {metric: accuracy, direction: maximize}
-space:
-  C:      {type: float, low: 0.001, high: 1000, log: true}
-  kernel: {type: categorical, choices: [rbf, linear]}
-  gamma:  {type: float, low: 0.0001, high: 1.0, log: true, when: {kernel: rbf}}
-  layers: {type: int, low: 1, high: 4}
-strategy: tpe
-budget: {trials: 50, wall_time: 10m}
-executor: {kind: process, workers: 2, trial_timeout: 60s, memory_limit: 2GiB, retries: 1}
-trial: {function: "mymodule:objective"}
-seed: 0
-"""
 
 
 # -- helpers -------------------------------------------------------------------------------------------------

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import alive, settles
 
 from tunesmith.evaluation.command import render_command
 
@@ -152,22 +151,6 @@ def test_command_timeout_kills_the_command_and_its_children(project: Any) -> Non
     trial_dir = Path(trial["log_path"]).parent
     for name in ("shell.pid", "sleep.pid"):
         pid = int((trial_dir / name).read_text())
-        assert _wait_until(lambda pid=pid: not _alive(pid)), f"{name} {pid} survived the timeout"
+        assert settles(lambda pid=pid: not alive(pid)), f"{name} {pid} survived the timeout"
 
 
-def _alive(pid: int) -> bool:
-    """Exists and is no zombie (an orphan's zombie waits for init to reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -8,11 +8,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import alive, settles
 
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
@@ -104,28 +105,6 @@ while True:
 '''
 
 
-def _alive(pid: int) -> bool:
-    """The process exists and is not a zombie (an orphan's zombie lingers until init reaps it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
-
-
-def _wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _kill_quietly(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -196,7 +175,7 @@ def run_one(ex: ProcessExecutor, job: TrialJob) -> Outcome:
 
 
 def wait_for_file(path: Path, timeout: float = 10.0) -> str:
-    assert _wait_until(lambda: path.exists() and path.read_text() != "", timeout), f"{path} never appeared"
+    assert settles(lambda: path.exists() and path.read_text() != "", timeout), f"{path} never appeared"
     return path.read_text()
 
 
@@ -261,7 +240,7 @@ def test_segfault_is_a_crash_and_the_worker_is_replaced(harness: Harness) -> Non
     after = run_one(ex, harness.job(2, "whoami"))
     assert after.failure is None
     assert after.metrics["pid"] != before
-    assert not _alive(int(before))
+    assert not alive(int(before))
 
 
 def test_os_exit_is_a_crash(harness: Harness) -> None:
@@ -293,7 +272,7 @@ def test_crash_is_seen_although_a_forked_child_lives_on(harness: Harness) -> Non
         FailureKind.CRASHED, "worker process killed by signal SIGSEGV")
     assert time.monotonic() - started < 5
     child = int((harness.root / "trial-0" / "child.pid").read_text())
-    assert _wait_until(lambda: not _alive(child)), "the forked child outlived its worker"
+    assert settles(lambda: not alive(child)), "the forked child outlived its worker"
 
 
 # -- limits ----------------------------------------------------------------------------------------------------
@@ -304,14 +283,14 @@ def test_timeout_kills_the_whole_process_tree(harness: Harness) -> None:
     ex.submit(job)
     worker, grandchild = map(int, wait_for_file(harness.root / "trial-0" / "pids").split())
     try:
-        assert _alive(worker) and _alive(grandchild)
+        assert alive(worker) and alive(grandchild)
         _, ended = collect(ex, timeout=10)
         outcome = ended[0]
         assert outcome.failure is not None
         assert (outcome.failure.kind, outcome.failure.message) == (
             FailureKind.TIMEOUT, "exceeded trial_timeout of 1.0s; the trial's whole process tree was killed")
         assert 1.0 <= outcome.duration_s < 3.0
-        assert _wait_until(lambda: not _alive(worker) and not _alive(grandchild)), "part of the tree survived"
+        assert settles(lambda: not alive(worker) and not alive(grandchild)), "part of the tree survived"
         assert run_one(ex, harness.job(1, "whoami")).failure is None  # a fresh worker took over
     finally:
         _kill_quietly(grandchild)
@@ -358,7 +337,7 @@ def test_max_trials_per_worker_recycles(harness: Harness) -> None:
     ex = harness.executor(max_trials_per_worker=2)
     pids = [run_one(ex, harness.job(n, "whoami")).metrics["pid"] for n in range(5)]
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
-    assert _wait_until(lambda: not _alive(int(pids[0])))
+    assert settles(lambda: not alive(int(pids[0])))
 
 
 @pytest.mark.parametrize(("kind", "message"), [
@@ -374,7 +353,7 @@ def test_stop_ends_a_running_trial_with_that_kind(harness: Harness, kind: Failur
     assert ended[0].failure is not None
     assert (ended[0].failure.kind, ended[0].failure.message) == (kind, message)
     assert ended[0].state.value == ("interrupted" if kind is FailureKind.INTERRUPTED else "failed")
-    assert _wait_until(lambda: not _alive(pid))
+    assert settles(lambda: not alive(pid))
     assert run_one(ex, harness.job(1, "whoami")).failure is None
 
 
@@ -405,7 +384,7 @@ def test_close_lets_short_trials_finish_and_interrupts_long_ones(harness: Harnes
     assert ended[1].failure is not None
     assert (ended[1].failure.kind, ended[1].failure.message) == (
         FailureKind.INTERRUPTED, "still running after the 1.0s grace period")
-    assert not _alive(long_pid)
+    assert not alive(long_pid)
     assert ex.free_slots() == 0
 
 
@@ -419,13 +398,13 @@ def test_workers_die_with_their_coordinator(tmp_path: Path, trial_function: str)
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     pids: list[int] = []
     try:
-        assert _wait_until(lambda: (tmp_path / "pids").exists() and (tmp_path / "pids").read_text() != "", 15), (
+        assert settles(lambda: (tmp_path / "pids").exists() and (tmp_path / "pids").read_text() != "", 15), (
             coordinator.stderr.read().decode() if coordinator.poll() is not None and coordinator.stderr else "")
         pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
-        assert all(_alive(p) for p in pids)
+        assert all(alive(p) for p in pids)
         coordinator.send_signal(signal.SIGKILL)
         coordinator.wait()
-        assert _wait_until(lambda: not any(_alive(p) for p in pids), 5), "a worker or its child outlived the coordinator"
+        assert settles(lambda: not any(alive(p) for p in pids), 5), "a worker or its child outlived the coordinator"
     finally:
         _kill_quietly(coordinator.pid)
         coordinator.wait()

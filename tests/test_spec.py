@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import CONTRACT_YAML
 import yaml
 from pydantic import ValidationError
 
@@ -28,21 +29,6 @@ from tunesmith.spec import (
 )
 from tunesmith.spec.units import parse_duration, parse_size
 
-# The issue's contract, verbatim: these keys must keep working.
-CONTRACT_YAML = """\
-name: svc-wine
-objective: {metric: accuracy, direction: maximize}
-space:
-  C:      {type: float, low: 0.001, high: 1000, log: true}
-  kernel: {type: categorical, choices: [rbf, linear]}
-  gamma:  {type: float, low: 0.0001, high: 1.0, log: true, when: {kernel: rbf}}
-  layers: {type: int, low: 1, high: 4}
-strategy: tpe
-budget: {trials: 50, wall_time: 10m}
-executor: {kind: process, workers: 2, trial_timeout: 60s, memory_limit: 2GiB, retries: 1}
-trial: {function: "mymodule:objective"}
-seed: 0
-"""
 
 
 def objective(config: dict[str, Any], trial: Any) -> float:
