@@ -50,18 +50,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import datetime as _dt  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -69,7 +65,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import mf_objectives  # noqa: E402
-from results_file import write_section  # noqa: E402
+from results_file import environment, write_section  # noqa: E402
 
 MARK_START = "<!-- multifidelity:start (written by benchmarks/multifidelity.py; edits inside are overwritten) -->"
 MARK_END = "<!-- multifidelity:end -->"
@@ -241,43 +237,6 @@ def verdicts(results: list[Result], trials: int) -> list[str]:
     return out
 
 
-def environment() -> dict[str, str]:
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    cpu = platform.processor() or platform.machine()
-    ram = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    except OSError:
-        pass
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                          cwd=str(BENCH_DIR.parent), check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], capture_output=True, text=True,
-                           cwd=str(BENCH_DIR.parent), check=False).stdout.strip()
-    code = f"commit {head}" + (f" plus uncommitted changes in {len(dirty.splitlines())} file(s) under src/"
-                               if dirty else "") if head else "not a git checkout"
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return {
-        "code": code,
-        "machine": f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": ", ".join(f"{d} {version(d)}" for d in ("tunesmith", "optuna", "scikit-learn", "numpy")),
-        "load": load,
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
 def markdown_section(results: list[Result], env: dict[str, str], command: str, trials: int, seeds: list[int],
                      total_s: float, note: str | None) -> str:
     same = all(summarise(r, next(n for n in results if n.workload == r.workload and n.row.id == "ts-none"),
@@ -340,7 +299,7 @@ def main() -> None:
         rows = [BY_ID["ts-none"], *[r for r in rows if r.id != "ts-none"]]  # the reference, and the configurations
     workloads = args.workloads.split(",")
     seeds = list(range(args.seeds))
-    env = environment()
+    env = environment(("tunesmith", "optuna", "scikit-learn", "numpy"))
     started = time.perf_counter()
     results = [Result(row, w) for w in workloads for row in rows]
     for workload in workloads:

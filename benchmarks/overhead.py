@@ -27,11 +27,9 @@ Repeats are interleaved (round robin over the rows) so a burst of load from else
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import importlib
 import json
 import os
-import platform
 import shlex
 import shutil
 import sqlite3
@@ -41,10 +39,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
-from results_file import write_section
+from results_file import environment, write_section
 
 BENCH_DIR = Path(__file__).resolve().parent
 MARK_START = "<!-- overhead:start (written by benchmarks/overhead.py; edits inside are overwritten) -->"
@@ -232,55 +229,12 @@ class Result:
         return f"{min(values):.2f}–{max(values):.2f}"
 
 
-def environment(tmp_root: str | None) -> dict[str, str]:
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    except OSError:
-        pass
+def run_environment(tmp_root: str | None) -> dict[str, str]:
+    env = environment(("tunesmith", "optuna", "sqlalchemy"))
+    env["versions"] += f", SQLite {sqlite3.sqlite_version}"
     folder = tmp_root or tempfile.gettempdir()
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return {
-        "code": _git_state(),
-        "machine": f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, {platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "versions": ", ".join(f"{d} {version(d)}" for d in ("tunesmith", "optuna", "sqlalchemy"))
-                    + f", SQLite {sqlite3.sqlite_version}",
-        "folder": f"{folder} ({_filesystem(folder)})",
-        "load": load,
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def _git_state() -> str:
-    """The commit measured, and whether src/ had uncommitted changes (the numbers then describe those too)."""
-    def git(*a: str) -> str:
-        out = subprocess.run(["git", *a], capture_output=True, text=True, cwd=str(BENCH_DIR.parent), check=False)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    head = git("rev-parse", "--short", "HEAD")
-    if not head:
-        return "not a git checkout"
-    dirty = git("status", "--porcelain", "--", "src")
-    return f"commit {head}" + (f" plus uncommitted changes in {len(dirty.splitlines())} file(s) under src/"
-                               if dirty else "")
+    env["folder"] = f"{folder} ({_filesystem(folder)})"
+    return env
 
 
 def _filesystem(path: str) -> str:
@@ -453,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(BY_ID)}")
     results = [Result(BY_ID[i]) for i in ids]
-    env = environment(args.tmpdir)
+    env = run_environment(args.tmpdir)
     rounds = max(args.repeats, args.sampler_repeats)
     started = time.perf_counter()
     for k in range(rounds):
