@@ -35,6 +35,12 @@ at its last step still trained fully); *gap* = (none's best - the row's best) / 
 seeds in which the configuration that ``ts-none`` found best was let train to the end; *wall* = from creating the
 store or study (and, for tunesmith, starting its worker processes) until the run returned.
 
+Paired by seed, for each tunesmith row and its Optuna counterpart (ASHA / SuccessiveHalving, Hyperband /
+HyperbandPruner, median / MedianPruner): the per-seed differences in epochs and best final, their mean ± sd, the
+mean's 95% t interval and how many seeds tunesmith did better, tied or did worse. Both libraries' two workers
+reach rungs in a timing-dependent order, so means of a few seeds can differ by chance; the interval says whether
+the seeds can tell the two apart.
+
 Targets (from the issue): ASHA uses at most 35% of the full run's epochs and reaches a best final score within
 1% of it; tunesmith's ASHA is no worse than Optuna's pruners (SuccessiveHalving, Hyperband) on epochs and best
 score.
@@ -193,8 +199,101 @@ def summarise(res: Result, none: Result, trials: int) -> dict[str, Any]:
         "seeds": len(seeds),
         "wall": statistics.mean(res.runs[s].wall_s for s in seeds),
         "failed": sum(res.runs[s].failed for s in seeds),
-        "same_configs": all(sorted(res.runs[s].configs) == sorted(none.runs[s].configs) for s in seeds),
+        # the same configuration under the same trial number, so trial k starts k-th in every row
+        "same_configs": all(res.runs[s].configs == none.runs[s].configs for s in seeds),
     }
+
+
+# tunesmith's row and the Optuna row it is held against; the issue's targets name the first two pairs.
+PAIRS = [("ts-asha", "optuna-sha"), ("ts-hyperband", "optuna-hyperband"), ("ts-median", "optuna-median")]
+
+
+@dataclass(frozen=True)
+class Paired:
+    """tunesmith minus Optuna, seed by seed: both judged the same configurations, so a seed is a matched pair."""
+
+    seeds: list[int]
+    epochs: list[int]        # tunesmith's epochs - Optuna's (negative: tunesmith trained less)
+    best: list[float]        # tunesmith's best final - Optuna's (positive: tunesmith found better)
+
+    @staticmethod
+    def of(ts: Result, opt: Result) -> Paired:
+        seeds = [s for s in sorted(ts.runs) if s in opt.runs
+                 and ts.runs[s].best is not None and opt.runs[s].best is not None]
+        return Paired(seeds, [ts.runs[s].epochs - opt.runs[s].epochs for s in seeds],
+                      [ts.runs[s].best - opt.runs[s].best for s in seeds])  # type: ignore[operator]
+
+    @staticmethod
+    def stats(diffs: list[float]) -> tuple[float, float, float]:
+        """Mean, standard deviation over seeds, and the half-width of the mean's 95% t interval."""
+        if len(diffs) < 2:
+            return (diffs[0] if diffs else float("nan")), float("nan"), float("nan")
+        from scipy.stats import t
+
+        sd = statistics.stdev(diffs)
+        return statistics.mean(diffs), sd, float(t.ppf(0.975, len(diffs) - 1)) * sd / len(diffs) ** 0.5
+
+    @staticmethod
+    def tally(diffs: list[float], better_if_negative: bool) -> tuple[int, int, int]:
+        """Seeds where tunesmith did better, tied, did worse."""
+        sign = -1 if better_if_negative else 1
+        return (sum(1 for d in diffs if sign * d > 1e-12), sum(1 for d in diffs if abs(d) <= 1e-12),
+                sum(1 for d in diffs if sign * d < -1e-12))
+
+    def describe(self) -> str:
+        """One line: mean ± sd, the 95% interval, the per-seed tally, for epochs and for best."""
+        (me, se, he), (mb, sb, hb) = self.stats([float(e) for e in self.epochs]), self.stats(self.best)
+        we, te, le = self.tally([float(e) for e in self.epochs], better_if_negative=True)
+        wb, tb, lb = self.tally(self.best, better_if_negative=False)
+        return (f"epochs {me:+.1f} ± {se:.1f} (95% CI {me - he:+.1f} .. {me + he:+.1f}; fewer/equal/more in "
+                f"{we}/{te}/{le} seeds), best {mb * 100:+.3f} ± {sb * 100:.3f} points (95% CI {(mb - hb) * 100:+.3f} .. "
+                f"{(mb + hb) * 100:+.3f}; better/equal/worse in {wb}/{tb}/{lb} seeds)")
+
+    def verdict(self) -> str:
+        """Whether the seeds show tunesmith worse on either measure, beyond what they can tell from noise."""
+        (me, _, he), (mb, _, hb) = self.stats([float(e) for e in self.epochs]), self.stats(self.best)
+        if len(self.seeds) < 2:
+            return "too few seeds to judge"
+        worse = [what for what, bad in (("epochs", me - he > 0), ("best", mb + hb < 0)) if bad]
+        better = [what for what, good in (("epochs", me + he < 0), ("best", mb - hb > 0)) if good]
+        if worse:
+            return f"worse on {' and '.join(worse)} beyond the seeds' noise"
+        if better:
+            rest = "" if len(better) == 2 else ", no difference the seeds can tell from noise on the other"
+            return f"better on {' and '.join(better)} beyond the seeds' noise{rest}"
+        return "no difference the seeds can tell from noise on either"
+
+
+def pairs_of(results: list[Result], workload: str) -> list[tuple[Result, Result, Paired]]:
+    by = {r.row.id: r for r in results if r.workload == workload}
+    return [(by[a], by[b], Paired.of(by[a], by[b])) for a, b in PAIRS if a in by and b in by]
+
+
+def paired_table(results: list[Result]) -> str:
+    """Per pair and workload: the paired differences' mean ± sd, 95% interval and per-seed tally."""
+    lines = ["| workload | tunesmith − Optuna | seeds | epochs: mean ± sd (95% CI) | fewer / equal / more | "
+             "best final, points: mean ± sd (95% CI) | better / equal / worse |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for workload in dict.fromkeys(r.workload for r in results):
+        for ts, opt, p in pairs_of(results, workload):
+            (me, se, he), (mb, sb, hb) = p.stats([float(e) for e in p.epochs]), p.stats(p.best)
+            we, te, le = p.tally([float(e) for e in p.epochs], better_if_negative=True)
+            wb, tb, lb = p.tally(p.best, better_if_negative=False)
+            lines.append(f"| {workload} | {ts.row.label.split(' (')[0]} − {opt.row.label.split(' (')[0]} "
+                         f"| {len(p.seeds)} | {me:+.1f} ± {se:.1f} ({me - he:+.1f} .. {me + he:+.1f}) "
+                         f"| {we} / {te} / {le} | {mb * 100:+.3f} ± {sb * 100:.3f} ({(mb - hb) * 100:+.3f} .. "
+                         f"{(mb + hb) * 100:+.3f}) | {wb} / {tb} / {lb} |")
+    return "\n".join(lines)
+
+
+def per_seed_lines(results: list[Result]) -> list[str]:
+    """The paired differences seed by seed (epochs; best final in points), for the record."""
+    out = []
+    for workload in dict.fromkeys(r.workload for r in results):
+        for ts, opt, p in pairs_of(results, workload):
+            cells = ", ".join(f"{s}: {e:+d} / {b * 100:+.2f}" for s, e, b in zip(p.seeds, p.epochs, p.best, strict=True))
+            out.append(f"{workload}, {ts.row.id} − {opt.row.id} (seed: epochs / best points): {cells}")
+    return out
 
 
 def markdown_table(results: list[Result], trials: int) -> str:
@@ -231,8 +330,14 @@ def verdicts(results: list[Result], trials: int) -> list[str]:
                 o = summarise(by[rid], none, trials)
                 no_worse = a["epochs"] <= o["epochs"] and (a["best"] or 0) >= (o["best"] or 0)
                 line += (f" Against Optuna's {by[rid].row.label.split(' ')[0]}: {a['epochs']:.0f} vs {o['epochs']:.0f} "
-                         f"epochs, best {a['best']:.4f} vs {o['best']:.4f} "
-                         f"({'no worse on both' if no_worse else 'worse on at least one'}).")
+                         f"epochs, best {a['best']:.4f} vs {o['best']:.4f} (means: "
+                         f"{'no worse on both' if no_worse else 'worse on at least one'}")
+                if rid == "optuna-sha":
+                    # The issue's pair. Seeds are matched (same configurations, same curves), so the honest test
+                    # is on the per-seed differences, whose spread two timing-dependent runs make wide.
+                    p = Paired.of(asha, by[rid])
+                    line += f"; paired over {len(p.seeds)} seeds: {p.describe()}: {p.verdict()}"
+                line += ")."
         out.append(line)
     return out
 
@@ -251,7 +356,7 @@ def markdown_section(results: list[Result], env: dict[str, str], command: str, t
         f"- Machine: {env['machine']}; load average at start {env['load']}",
         f"- Python: {env['python']}; {env['versions']}",
         f"- {trials} trials per run, 2 workers, seeds {', '.join(map(str, seeds))}; every row judged the same "
-        f"configurations per seed: {'yes' if same else 'NO'}; failed trials: {failed}",
+        f"configurations per seed, in the same trial-number order: {'yes' if same else 'NO'}; failed trials: {failed}",
     ]
     if note:
         lines.append(f"- Note: {note}")
@@ -271,6 +376,16 @@ def markdown_section(results: list[Result], env: dict[str, str], command: str, t
         markdown_table(results, trials),
         "",
         *[f"- {v}" for v in verdicts(results, trials)],
+        "",
+        ("Paired by seed (tunesmith − Optuna; a seed is a matched pair: the same configurations, by trial number, "
+         "and the same curves). Epochs: negative means tunesmith trained less. Best final: in accuracy points, "
+         "positive means tunesmith kept a better configuration. sd is over seeds; the 95% interval is the mean's "
+         "(t distribution). Two workers report in a timing-dependent order in both libraries, so the same seed run "
+         "twice can differ too."),
+        "",
+        paired_table(results),
+        "",
+        *[f"- {line}" for line in per_seed_lines(results)],
         MARK_END,
     ]
     return "\n".join(lines) + "\n"
@@ -326,6 +441,11 @@ def main() -> None:
     print()
     for v in verdicts(results, args.trials):
         print(v)
+    print()
+    print(paired_table(results))
+    print()
+    for line in per_seed_lines(results):
+        print(line)
     print(f"\nwhole script: {total:.0f} s")
     if args.markdown:
         command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__), *sys.argv[1:]])
