@@ -187,7 +187,7 @@ CATALOGUE: dict[str, Case] = {
         _spec(strategy="tpee"),
         _fixed(
             "strategy.name: unknown strategy 'tpee'; did you mean 'tpe'? "
-            "choose one of auto, random, grid, qmc, tpe, cmaes, gp, nsga2 (got 'tpee')"
+            "choose one of auto, random, grid, qmc, tpe, cmaes, gp, nsga2, bo (got 'tpee')"
         ),
     ),
     "unknown-strategy-option": Case(

@@ -26,7 +26,7 @@ def params_sequence(result):
     return [t.params for t in sorted(result.trials, key=lambda t: t.number)]
 
 
-@pytest.mark.parametrize("strategy", ["random", "qmc", "tpe", "cmaes", "auto"])
+@pytest.mark.parametrize("strategy", ["random", "qmc", "tpe", "cmaes", "bo", "auto"])
 def test_each_strategy_runs_a_conditional_space(project, strategy):
     spec = project.spec(name=f"s-{strategy}", space=MIXED_SPACE, strategy=strategy,
                         trial={"function": "objectives:conditional"}, budget={"trials": 12},

@@ -301,7 +301,7 @@ def test_unknown_strategy_lists_the_known_ones(strategy, hint):
     assert e.path == "strategy.name"
     assert e.message == (
         f"unknown strategy {got!r}; {hint}choose one of auto, random, grid, qmc, tpe, cmaes, gp, "
-        f"nsga2 (got {got!r})"
+        f"nsga2, bo (got {got!r})"
     )
 
 

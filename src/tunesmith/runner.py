@@ -34,6 +34,7 @@ from tunesmith.selection import RunningBest, best_eligible
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
@@ -74,7 +75,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
     space = spec.search_space
     if decision is None:
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
-                          len(spec.objective), spec.executor.workers)
+                          len(spec.objective), spec.executor.workers,
+                          early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
     if spec.task is not None:
         from tunesmith.tasks import prepare as prepare_task
 

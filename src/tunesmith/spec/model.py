@@ -25,7 +25,7 @@ from tunesmith.strict_model import StrictModel
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2")
+STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2", "bo")
 
 
 class Objective(StrictModel):

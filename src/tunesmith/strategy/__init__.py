@@ -1,8 +1,9 @@
-"""Search strategies behind one protocol: random, grid, qmc, tpe, cmaes, gp, nsga2 and `auto`."""
+"""Search strategies behind one protocol: random, grid, qmc, tpe, cmaes, gp, nsga2, bo and `auto`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tunesmith.errors import SpecError
@@ -15,15 +16,16 @@ from tunesmith.strategy.grid import GridStrategy
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
 
 _GRID_OPTIONS = ("points", "shuffle")
+_BO_OPTIONS = ("overhead",)
 
 
 def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
-           workers: int) -> StrategyDecision:
+           workers: int, early_stopping: bool = False) -> StrategyDecision:
     """Resolve ``auto`` and check the options of the named strategy, without building it."""
     if name == "auto":
         if options:
             raise SpecError(f"strategy.{next(iter(options))}", "`auto` takes no options; name a strategy to set options")
-        return choose(space, trials, objectives, workers)
+        return choose(space, trials, objectives, workers, early_stopping)
     if name == "grid":
         for key in options:
             if key not in _GRID_OPTIONS:
@@ -34,6 +36,17 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         if not isinstance(options.get("shuffle", False), bool):
             raise SpecError("strategy.shuffle", f"must be true or false; got {options['shuffle']!r}")
         return StrategyDecision("grid", dict(options), "chosen in the spec")
+    if name == "bo":
+        for key in options:
+            if key not in _BO_OPTIONS:
+                raise SpecError(f"strategy.{key}", f"not an option of the bo strategy; accepted: {', '.join(_BO_OPTIONS)}")
+        overhead = options.get("overhead", 0.1)
+        if isinstance(overhead, bool) or not isinstance(overhead, int | float) or not 0 < overhead <= 10:
+            raise SpecError("strategy.overhead", f"must be a number in (0, 10] (a fraction of a trial's duration); "
+                                                 f"got {overhead!r}")
+        if objectives > 1:
+            raise SpecError("strategy.name", "the bo strategy optimises one objective; use tpe or nsga2 for several")
+        return StrategyDecision("bo", dict(options), "chosen in the spec")
     from tunesmith.strategy import optuna_adapter
 
     optuna_adapter.check_options(name, options)
@@ -43,11 +56,17 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
 
 
 def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,
-                   workers: int) -> Strategy:
-    """The strategy object for a decision."""
+                   workers: int, clock: Callable[[], float] = time.perf_counter) -> Strategy:
+    """The strategy object for a decision. ``clock`` times trials for strategies that keep their own cost in
+    proportion to the trials' (``bo``)."""
     if decision.name == "grid":
         opts: dict[str, Any] = dict(decision.options)
         return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
+    if decision.name == "bo":
+        from tunesmith.strategy.bayes import DEFAULT_OVERHEAD, BayesStrategy
+
+        overhead = float(decision.options.get("overhead", DEFAULT_OVERHEAD))  # type: ignore[arg-type]
+        return BayesStrategy(space, directions[0], seed, workers, overhead=overhead, clock=clock)
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}

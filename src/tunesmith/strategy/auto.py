@@ -1,7 +1,15 @@
 """`auto`: pick a strategy from the space, the budget, the objectives and the parallelism, and say why.
 
 The rules are deliberately few and each one states its reason; the search-quality benchmark in
-``benchmarks/`` is what may change them.
+``benchmarks/search_quality`` is what may change them (see benchmarks/RESULTS.md):
+
+1. a grid that fits in the trial budget: run all of it;
+2. several objectives: NSGA-II on large budgets, multi-objective TPE on small ones;
+3. one objective and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and scipy, no torch),
+   which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding gives an
+   inactive parameter a constant, which Optuna's GPSampler does not, and which is why that sampler fails on
+   conditional spaces);
+4. with early stopping: multivariate TPE, grouped for conditional spaces.
 """
 
 from __future__ import annotations
@@ -13,8 +21,13 @@ GRID_FLOAT_POINTS = 5
 NSGA2_MIN_TRIALS = 200
 
 
-def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int) -> StrategyDecision:
-    """The strategy `auto` runs for this experiment."""
+def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int,
+           early_stopping: bool = False) -> StrategyDecision:
+    """The strategy `auto` runs for this experiment.
+
+    ``early_stopping``: a scheduler stops trials early. TPE then learns from the stopped trials' intermediate
+    values; the GP of ``bo`` sees only final values and would take every stopped trial for a failure.
+    """
     finite = all(not isinstance(d, Float) or d.step is not None for d in space.domains.values())
     if finite and trials is not None:
         size = space.grid_size(GRID_FLOAT_POINTS)
@@ -24,9 +37,19 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
         if trials is not None and trials >= NSGA2_MIN_TRIALS:
             return StrategyDecision("nsga2", {}, f"{objectives} objectives and {trials} trials: enough generations for NSGA-II")
         return StrategyDecision("tpe", {}, f"{objectives} objectives on a small budget: multi-objective TPE")
+    if not early_stopping:
+        parts = ["Gaussian-process Bayesian optimisation (bo): one objective"]
+        if space.is_conditional:
+            parts.append("inactive conditional parameters encoded as constants")
+        if workers > 1:
+            parts.append(f"a constant liar keeps {workers} parallel proposals apart")
+        parts.append("its cost held to 10% of a trial's")
+        return StrategyDecision("bo", {}, "; ".join(parts))
     parts = ["multivariate TPE"]
     if space.is_conditional:
         parts.append("grouped for the conditional parameters")
+    if early_stopping:
+        parts.append("it learns from the intermediate values of trials stopped early")
     if workers > 1:
         parts.append(f"constant liar keeps {workers} parallel proposals apart")
     if all(isinstance(d, Categorical) for d in space.domains.values()):

@@ -1,0 +1,287 @@
+"""``bo``: the unit-cube encoding, the numpy Gaussian process, the strategy, its cost guard, and `auto`'s pick."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tunesmith
+from tunesmith.records import Direction, TrialRecord, TrialState
+from tunesmith.space import Categorical, Float, Int, SearchSpace
+from tunesmith.strategy import build_strategy, decide
+from tunesmith.strategy.bayes import BayesStrategy
+from tunesmith.strategy.gaussian_process import (
+    Posterior,
+    _neg_log_posterior,
+    fit_hyperparameters,
+    log_expected_improvement,
+)
+from tunesmith.strategy.unit_cube import UnitCube
+
+MIXED = SearchSpace.from_domains({
+    "lr": Float(1e-5, 10.0, log=True),
+    "frac": Float(0.0, 1.0, step=0.25),
+    "n": Int(1, 64, log=True),
+    "k": Int(0, 10, step=2),
+    "flag": Categorical([True, False, None]),
+    "kind": Categorical(["a", "b"]),
+    "a_val": Float(0.0, 1.0, when={"kind": "a"}),
+})
+
+
+class TrialClock:
+    """Real time plus ``trial_seconds`` for every finished trial: trials that take a known, long time."""
+
+    def __init__(self, trial_seconds: float) -> None:
+        self.trial_seconds = trial_seconds
+        self.finished = 0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.perf_counter() + self.finished * self.trial_seconds
+
+
+def run_loop(strategy: BayesStrategy, loss, trials: int, clock: TrialClock | None = None) -> list[float]:
+    losses = []
+    for _ in range(trials):
+        p = strategy.ask()
+        value = loss(p.params)
+        if clock is not None:
+            clock.finished += 1
+        strategy.tell(p.token, TrialState.COMPLETED, [value])
+        losses.append(value)
+    return losses
+
+
+# -- unit cube -------------------------------------------------------------------------------------------------
+def test_every_random_point_decodes_to_a_valid_configuration_and_round_trips():
+    cube = UnitCube(MIXED)
+    rng = np.random.default_rng(0)
+    points = cube.random(rng, 300)
+    seen_flags = set()
+    for x in points:
+        params = cube.decode(x)
+        assert MIXED.validate_params(params) == params          # in range, on the step, active ones only
+        assert np.allclose(cube.encode(params), x)              # snapped points are exactly their configuration
+        seen_flags.add(params["flag"])
+    assert seen_flags == {True, False, None}                    # every choice reachable, types kept
+
+
+def test_snap_keeps_log_bounds_exact():
+    cube = UnitCube(SearchSpace.from_domains({"lr": Float(1e-5, 10.0, log=True), "n": Int(1, 50, log=True)}))
+    corners = cube.snap(np.array([[0.0, 0.0], [1.0, 1.0], [-3.0, 7.0]]))
+    assert cube.decode(corners[0]) == {"lr": 1e-5, "n": 1}       # exp(log(1e-5)) would be 9.999999999999997e-06
+    assert cube.decode(corners[1]) == {"lr": 10.0, "n": 50}
+    assert cube.decode(corners[2]) == {"lr": 1e-5, "n": 50}
+
+
+# -- Gaussian process ------------------------------------------------------------------------------------------
+def test_log_posterior_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    x = rng.random((12, 3))
+    z = np.sin(4 * x).sum(1)
+    z = (z - z.mean()) / z.std()
+    diffs_sq = (x[:, None, :] - x[None, :, :]) ** 2
+    v = np.array([-0.5, 0.2, 0.8, 0.1, math.log(1e-2)])
+    _, grad = _neg_log_posterior(v, diffs_sq, z)
+    for i in range(len(v)):
+        step = np.zeros_like(v)
+        step[i] = 1e-6
+        numeric = (_neg_log_posterior(v + step, diffs_sq, z)[0] - _neg_log_posterior(v - step, diffs_sq, z)[0]) / 2e-6
+        assert grad[i] == pytest.approx(numeric, rel=1e-4, abs=1e-6), i
+
+
+def test_fitted_gp_interpolates_and_finds_the_relevant_input():
+    rng = np.random.default_rng(2)
+    x = rng.random((30, 2))
+    z = np.sin(6 * x[:, 0])                                    # the second input does not matter
+    z = (z - z.mean()) / z.std()
+    hyper = fit_hyperparameters(x, z)
+    lengths = np.exp(hyper.log_lengths)
+    assert lengths[1] > 3 * lengths[0]
+    mean, sd = Posterior(x, z, hyper).predict(x)
+    assert np.max(np.abs(mean - z)) < 0.05
+    assert np.all(sd < 0.2)
+    _, far_sd = Posterior(x, z, hyper).predict(np.array([[5.0, 5.0]]))
+    assert far_sd[0] > 0.5                                       # unsure far from the data
+
+
+def test_log_ei_is_the_log_of_ei_and_stays_finite_in_the_tail():
+    from scipy.stats import norm
+
+    mean = np.array([0.0, 0.5, -1.0, 3.0])
+    sd = np.array([1.0, 0.3, 0.5, 0.2])
+    u = (0.0 - mean) / sd
+    plain = sd * (u * norm.cdf(u) + norm.pdf(u))
+    assert np.allclose(log_expected_improvement(mean, sd, 0.0), np.log(plain), rtol=1e-8)
+    tail = log_expected_improvement(np.array([10.0, 40.0, 400.0]), np.array([0.1, 0.1, 0.1]), 0.0)
+    assert np.all(np.isfinite(tail)) and tail[0] > tail[1] > tail[2]   # still ranks where plain EI is 0.0
+
+
+# -- the strategy ----------------------------------------------------------------------------------------------
+def _branin(p):
+    x, y = p["x"], p["y"]
+    return (y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+
+
+BRANIN = SearchSpace.from_domains({"x": Float(-5.0, 10.0), "y": Float(0.0, 15.0)})
+
+
+def test_bo_beats_random_search_on_branin():
+    """Best of 30 trials over 5 seeds: bo near the optimum (0.398), random search well above it."""
+    bo, rnd = [], []
+    for seed in range(5):
+        clock = TrialClock(1.0)
+        strategy = BayesStrategy(BRANIN, Direction.MINIMIZE, seed, clock=clock)
+        bo.append(min(run_loop(strategy, _branin, 30, clock)))
+        rng = np.random.default_rng(seed)
+        rnd.append(min(_branin({"x": rng.uniform(-5, 10), "y": rng.uniform(0, 15)}) for _ in range(30)))
+    assert statistics.median(bo) < 0.45, bo
+    assert statistics.median(rnd) > 0.6, rnd
+
+
+def test_maximize_and_failures():
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+    clock = TrialClock(1.0)
+    s = BayesStrategy(space, Direction.MAXIMIZE, 0, clock=clock)
+    for _ in range(20):
+        p = s.ask()
+        clock.finished += 1
+        if p.params["x"] > 0.9:          # a crashing region: the GP takes failures for the worst value seen
+            s.tell(p.token, TrialState.FAILED, None)
+        else:
+            s.tell(p.token, TrialState.COMPLETED, [-(p.params["x"] - 0.7) ** 2])
+    assert abs(s.ask().params["x"] - 0.7) < 0.1
+
+
+def test_same_seed_same_sequence_when_trials_are_long():
+    def sequence(seed):
+        clock = TrialClock(10.0)
+        s = BayesStrategy(MIXED, Direction.MINIMIZE, seed, clock=clock)
+        out = []
+        for _ in range(14):
+            p = s.ask()
+            clock.finished += 1
+            s.tell(p.token, TrialState.COMPLETED, [p.params["lr"] + p.params["n"] / 64])
+            out.append(p.params)
+        return out
+
+    assert sequence(3) == sequence(3)
+    assert sequence(3) != sequence(4)
+
+
+def test_outstanding_proposals_spread_apart():
+    """Eight proposals asked for before any is told (eight busy workers) are distinct and spread out."""
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    clock = TrialClock(1.0)
+    s = BayesStrategy(space, Direction.MINIMIZE, 0, workers=8, clock=clock)
+    run_loop(s, lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, 16, clock)
+    batch = [s.ask() for _ in range(8)]
+    assert s.last_mode == "model"
+    points = [(b.params["x"], b.params["y"]) for b in batch]
+    nearest = [min(math.dist(a, b) for j, b in enumerate(points) if j != i) for i, a in enumerate(points)]
+    assert min(nearest) > 1e-3 and statistics.mean(nearest) > 0.02, nearest
+
+
+def test_replay_rebuilds_the_model_from_the_record():
+    clock = TrialClock(1.0)
+    first = BayesStrategy(BRANIN, Direction.MINIMIZE, 0, clock=clock)
+    history = []
+    for number in range(15):
+        p = first.ask()
+        value = _branin(p.params)
+        first.tell(p.token, TrialState.COMPLETED, [value])
+        history.append(TrialRecord(number=number, state=TrialState.COMPLETED, params=p.params, seed=number,
+                                   values=(value,)))
+    history.append(TrialRecord(number=15, state=TrialState.FAILED, params={"x": 0.0, "y": 0.0}, seed=15))
+    resumed = BayesStrategy(BRANIN, Direction.MINIMIZE, 1, clock=TrialClock(1.0))
+    resumed.replay(history)
+    p = resumed.ask()
+    assert resumed.last_mode == "model"
+    assert BRANIN.validate_params(p.params) == p.params
+
+
+def test_cost_guard_cheapens_proposals_for_instant_trials_and_not_for_long_ones():
+    space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(4)})
+
+    def loss(p):
+        return sum((v - 0.5) ** 2 for v in p.values())
+
+    slow_clock = TrialClock(30.0)
+    patient = BayesStrategy(space, Direction.MINIMIZE, 0, clock=slow_clock)
+    modes = []
+    for _ in range(40):
+        p = patient.ask()
+        modes.append(patient.last_mode)
+        slow_clock.finished += 1
+        patient.tell(p.token, TrialState.COMPLETED, [loss(p.params)])
+    assert set(modes[10:]) == {"model"}
+
+    hurried = BayesStrategy(space, Direction.MINIMIZE, 0)            # real time: trials take microseconds
+    modes = []
+    for _ in range(60):
+        p = hurried.ask()
+        modes.append(hurried.last_mode)
+        hurried.tell(p.token, TrialState.COMPLETED, [loss(p.params)])
+    assert modes[-20:].count("cheap") >= 15, modes
+
+
+# -- auto ------------------------------------------------------------------------------------------------------
+def test_auto_picks_bo_for_one_objective_and_tpe_with_early_stopping_or_several():
+    plain = SearchSpace.from_domains({"lr": Float(1e-4, 1.0, log=True), "n": Int(1, 100)})
+    assert decide("auto", {}, plain, 100, 1, 1).name == "bo"
+    assert "constant liar" in decide("auto", {}, plain, 100, 1, 4).reason
+    assert decide("auto", {}, MIXED, 100, 1, 1).name == "bo"                      # conditional too
+    assert decide("auto", {}, plain, 100, 1, 1, early_stopping=True).name == "tpe"
+    assert decide("auto", {}, plain, 100, 2, 1).name == "tpe"                     # two objectives
+
+
+def test_bo_options_are_checked():
+    with pytest.raises(tunesmith.SpecError, match="strategy.overhead"):
+        decide("bo", {"overhead": -1}, BRANIN, 10, 1, 1)
+    with pytest.raises(tunesmith.SpecError, match="strategy.budget"):
+        decide("bo", {"budget": 3}, BRANIN, 10, 1, 1)
+    with pytest.raises(tunesmith.SpecError, match="one objective"):
+        decide("bo", {}, BRANIN, 10, 2, 1)
+    strategy = build_strategy(decide("bo", {"overhead": 0.5}, BRANIN, 10, 1, 1), BRANIN, [Direction.MINIMIZE], 0, 1)
+    assert isinstance(strategy, BayesStrategy) and strategy.overhead == 0.5
+
+
+def test_auto_runs_bo_end_to_end_with_process_workers(project):
+    spec = project.spec(name="bo", strategy="auto", budget={"trials": 14}, executor={"kind": "process", "workers": 2})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.experiment.strategy == "bo"
+    assert "Gaussian-process" in result.experiment.strategy_reason
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 14
+    assert min(t.values[0] for t in result.trials) < 0.01        # (x - 0.3)^2 on [0, 1]
+
+
+def test_auto_needs_no_torch(tmp_path):
+    """`auto` (bo) runs where torch cannot be imported: the default install has no torch."""
+    (tmp_path / "torch.py").write_text("raise ImportError('torch is not installed here')\n")
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, ".")              # ./torch.py: any `import torch` now raises ImportError
+        from tunesmith.records import Direction, TrialState
+        from tunesmith.space import Float, Int, SearchSpace
+        from tunesmith.strategy import build_strategy, decide
+        space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "n": Int(1, 20)})
+        decision = decide("auto", {}, space, 30, 1, 1)
+        s = build_strategy(decision, space, [Direction.MINIMIZE], 0, 1)
+        for _ in range(15):
+            p = s.ask()
+            s.tell(p.token, TrialState.COMPLETED, [(p.params["x"] - 0.5) ** 2 + p.params["n"]])
+        print(decision.name, s.last_mode, "torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    name, mode, torch_loaded = out.stdout.split()
+    assert (name, torch_loaded) == ("bo", "False")
+    assert mode in ("model", "cheap")
