@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sklearn-tasks", default="reduced", help="reduced | all | model-dataset-metric,...")
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST .. FIRST + SEEDS - 1")
+    ap.add_argument("--runs", type=Path, default=RUNS, help=f"where runs are kept (default {RUNS.relative_to(HERE.parents[1])})")
     ap.add_argument("--regimes", default="sequential,batch")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="ids, comma-separated")
     ap.add_argument("--exclude", action="append", default=None,
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         suite = {k: v for k, v in suite.items() if k in keep}
     regimes = [REGIMES[r] for r in args.regimes.split(",") if r]
     excluded = set(args.exclude if args.exclude is not None else DEFAULT_EXCLUDE)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    runs_file: Path = args.runs
 
     wanted = [o for o in args.optimizers.split(",") if o]
     skipped = {o: OPTIMIZERS[o].missing() for o in wanted if OPTIMIZERS[o].missing()}
@@ -154,21 +157,21 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         jobs.append(job)
 
-    RUNS.parent.mkdir(exist_ok=True)
+    runs_file.parent.mkdir(exist_ok=True)
     done: dict[tuple[str, str, int, str], dict[str, Any]] = {}
-    if (args.resume or args.report_only) and RUNS.exists():
-        for line in RUNS.read_text().splitlines():
+    if (args.resume or args.report_only) and runs_file.exists():
+        for line in runs_file.read_text().splitlines():
             d = json.loads(line)
             done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
-    elif RUNS.exists():
-        RUNS.unlink()
+    elif runs_file.exists():
+        runs_file.unlink()
     todo = [] if args.report_only else [j for j in jobs if j not in done]
     todo.sort(key=lambda j: -_cost(j, suite))
     print(f"runs: {len(jobs)} ({len(todo)} to do, {len(aliases)} shared with an identical row)", flush=True)
     t1 = time.time()
     if todo:
         ctx = mp.get_context("fork")
-        with open(RUNS, "a") as out, ctx.Pool(args.jobs, _init_worker,
+        with open(runs_file, "a") as out, ctx.Pool(args.jobs, _init_worker,
                                               (list(suite), args.folds, tasks, groups)) as pool:
             for i, d in enumerate(pool.imap_unordered(_work, todo, chunksize=1), 1):
                 done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                                for n in no_optimum if any(r.problem == n and r.true_losses for r in results)})
 
     command = "python -m benchmarks.search_quality " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    meta = RUNS.with_suffix(".meta.json")
+    meta = runs_file.with_suffix(".meta.json")
     if args.report_only and meta.exists():  # the tables come from an earlier run: show that run's command and time
         m = json.loads(meta.read_text())
         command, compute_s = f"{m['command']}` (tables redrawn with `{command}`)", m["compute_s"]

@@ -35,6 +35,9 @@ class Problem:
     evaluate: Evaluate
     optimum: float | None
     note: str = ""
+    # What one evaluation stands for, in seconds, for strategies that weigh their own cost against the trials'
+    # (None: the evaluation's real duration). Synthetic functions and table look-ups stand for training runs.
+    trial_seconds: float | None = 1.0
     _space: SearchSpace | None = field(default=None, repr=False)
 
     def known_optimum(self) -> float | None:
@@ -294,7 +297,7 @@ def sklearn_problem(model: str, dataset: str, metric: str, folds: int = 3) -> Pr
         return loss, loss
 
     return Problem(f"{model}-{dataset}-{metric}", "sklearn", lambda: SearchSpace.from_domains(_model_space(model, regression)),
-                   evaluate, None, f"{folds}-fold CV; optimum = best loss ever seen")
+                   evaluate, None, f"{folds}-fold CV; optimum = best loss ever seen", trial_seconds=None)
 
 
 _WORST = {"acc": 0.0, "nll": 10.0, "mse": 1e5, "mae": 1e3}  # a failed fit scores as this (loss = -metric)

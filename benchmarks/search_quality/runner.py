@@ -57,7 +57,7 @@ def run_one(problem: Problem, optimizer_id: str, seed: int, regime: Regime) -> R
     start = time.perf_counter()
     try:
         t0 = time.perf_counter()
-        session = opt.make(problem.space, seed, regime.budget, regime.batch)
+        session = opt.make(problem.space, seed, regime.budget, regime.batch, problem.trial_seconds)
         suggest += time.perf_counter() - t0
         for _ in range(regime.batches):
             handles = []

@@ -40,12 +40,14 @@ class Optimizer:
                 return f"`{mod}` is not installed"
         return None
 
-    def make(self, space: SearchSpace, seed: int, budget: int, batch: int) -> Session:
+    def make(self, space: SearchSpace, seed: int, budget: int, batch: int, trial_seconds: float | None = None) -> Session:
+        """``trial_seconds``: the nominal duration of one evaluation (None: real time), told to tunesmith only."""
         factory: Callable[..., Session] = importlib.import_module(f"{__name__}.{self.module}").make
-        return factory(space, seed, budget, batch, **self.options)
+        extra = {"trial_seconds": trial_seconds} if self.tunesmith else {}
+        return factory(space, seed, budget, batch, **self.options, **extra)
 
 
-TUNESMITH_STRATEGIES = ("auto", "tpe", "gp", "cmaes", "qmc", "random", "nsga2", "grid")
+TUNESMITH_STRATEGIES = ("auto", "bo", "tpe", "gp", "cmaes", "qmc", "random", "nsga2", "grid")
 
 OPTIMIZERS: dict[str, Optimizer] = {
     **{f"ts-{s}": Optimizer(f"ts-{s}", f"tunesmith {s}", "tunesmith_", {"strategy": s},
