@@ -163,7 +163,7 @@ def test_maximize_and_failures():
 
 def test_same_seed_same_sequence_when_trials_are_long():
     def sequence(seed):
-        clock = TrialClock(10.0)
+        clock = TrialClock(600.0)    # long beside any proposal, even on a loaded machine
         s = BayesStrategy(MIXED, Direction.MINIMIZE, seed, clock=clock)
         out = []
         for _ in range(14):
@@ -214,7 +214,7 @@ def test_cost_guard_cheapens_proposals_for_instant_trials_and_not_for_long_ones(
     def loss(p):
         return sum((v - 0.5) ** 2 for v in p.values())
 
-    slow_clock = TrialClock(30.0)
+    slow_clock = TrialClock(600.0)
     patient = BayesStrategy(space, Direction.MINIMIZE, 0, clock=slow_clock)
     modes = []
     for _ in range(40):
@@ -285,3 +285,22 @@ def test_auto_needs_no_torch(tmp_path):
     name, mode, torch_loaded = out.stdout.split()
     assert (name, torch_loaded) == ("bo", "False")
     assert mode in ("model", "cheap")
+
+
+def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
+    """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a model-based one costs far more, so
+    most proposals are cheap, and the mean over the last 30 stays near the allowance (bounded by the credit)."""
+    import time
+
+    space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(3)})
+    s = BayesStrategy(space, Direction.MINIMIZE, 0)
+    costs, modes = [], []
+    for _ in range(70):
+        t0 = time.perf_counter()
+        p = s.ask()
+        costs.append(time.perf_counter() - t0)
+        modes.append(s.last_mode)
+        time.sleep(0.02)
+        s.tell(p.token, TrialState.COMPLETED, [sum((v - 0.5) ** 2 for v in p.params.values())])
+    assert statistics.mean(costs[-30:]) < 2.5 * 0.1 * 0.02, costs[-30:]
+    assert "model" in modes[5:] and modes[-30:].count("cheap") > 15

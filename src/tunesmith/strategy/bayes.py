@@ -13,9 +13,13 @@ One proposal:
    ones found so far (each candidate snapped to a real configuration: ints rounded, one choice per categorical).
 
 Its cost is kept in proportion to the trials it serves: it times each trial (ask to tell, on an injectable clock)
-and itself. While a proposal costs more than ``overhead`` (10%) of the median trial, it refits the GP's
-hyperparameters less often and scores fewer candidates; trials too short for even that get a cheap perturbation
-of the best configuration instead.
+and itself. Each proposal earns ``overhead`` (10%) of the median trial's duration as credit and spends what it
+costs; a model-based proposal is made only when the credit covers the last one's cost, and the others are cheap
+perturbations of the best configuration, so over any stretch of proposals the mean cost stays within the
+allowance. While model-based proposals cost many allowances, it also refits the GP's hyperparameters less often
+and scores fewer candidates. With trials much longer than a proposal (the usual case) none of this acts. The GP
+sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), which bounds its cubic cost on
+budgets of thousands of trials.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _REFINE_ROUNDS = 3
 _REFINE_KEEP = 8
 _LOCAL_SCALE = 0.1        # perturbation sd, in unit-cube widths, before shrinking with each round
 _MIN_EFFORT = 1 / 32
+MAX_MODEL_POINTS = 300
 _LOCAL_FRACTION = 0.5
 _POLISH_STARTS = 5
 _POLISH_STEPS = 30
@@ -57,7 +62,7 @@ class BayesStrategy:
         direction: the single objective's direction.
         seed: seeds the Sobol design and the candidate sampling.
         workers: how many proposals may be outstanding at once (sizes nothing; recorded for the decision).
-        overhead: the fraction of a median trial's duration a proposal may cost before it cuts effort.
+        overhead: the fraction of the median trial's duration that proposals may cost, on average.
         clock: seconds, monotonic; injectable for tests.
     """
 
@@ -81,7 +86,9 @@ class BayesStrategy:
         self._hyper: Hyperparameters | None = None
         self._fitted_at = 0                  # observations at the last hyperparameter fit
         self._fit_cost = 0.0                 # seconds the last fit took
-        self._effort = 1.0
+        self._effort = 1.0                  # fraction of the full candidate count scored
+        self._credit = 0.0                  # seconds of proposal time earned and not yet spent
+        self._model_cost = 0.0              # seconds the last model-based proposal took
         self.last_mode = ""                  # how the last proposal was made: sobol | model | cheap (for tests)
 
     # -- the protocol --------------------------------------------------------------------------------------
@@ -93,9 +100,20 @@ class BayesStrategy:
                 self._observe(self.cube.encode(t.params), math.nan)
 
     def ask(self) -> Proposal | None:
+        allowed = self._allowed()
+        if math.isfinite(allowed):
+            self._credit = min(self._credit + allowed, 1.5 * max(allowed, self._model_cost))
         started = self._clock()
-        x = self._propose()
-        self._account(self._clock() - started)
+        x = self._propose(use_model=not math.isfinite(allowed) or self._model_cost <= self._credit)
+        cost = self._clock() - started
+        if math.isfinite(allowed):
+            self._credit -= cost
+        if self.last_mode == "model":
+            self._model_cost = cost
+            if cost > 4 * allowed:
+                self._effort = max(_MIN_EFFORT, self._effort / 2)
+            elif cost < allowed:
+                self._effort = min(1.0, self._effort * 1.5)
         return self._hand_out(x)
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
@@ -136,27 +154,25 @@ class BayesStrategy:
             return math.inf
         return self.overhead * median(self._durations[-25:])
 
-    def _account(self, cost: float) -> None:
-        allowed = self._allowed()
-        if cost > allowed:
-            self._effort = max(_MIN_EFFORT / 2, self._effort / 2)
-        elif cost < allowed / 3:
-            self._effort = min(1.0, self._effort * 1.5)
-
     # -- proposing -----------------------------------------------------------------------------------------
-    def _propose(self) -> np.ndarray:
+    def _propose(self, use_model: bool) -> np.ndarray:
         known = len(self._y) + len(self._pending)
         finite = [v for v in self._y if not math.isnan(v)]
         if known < self._startup or len(finite) < 2:
             self.last_mode = "sobol"
             return self.cube.snap(self._sobol.random(1))[0] if self.cube.dims else np.zeros(0)
-        if self._effort < _MIN_EFFORT:
+        if not use_model:
             self.last_mode = "cheap"
             return self._perturb_best()
         self.last_mode = "model"
-        x = np.vstack(self._x)
+        x = everything = np.vstack(self._x)
         z = _standardised(np.asarray(self._y))
-        self._maybe_refit(x, z)
+        if len(z) > MAX_MODEL_POINTS:
+            best = np.argsort(z)[:MAX_MODEL_POINTS // 3]
+            recent = np.setdiff1d(np.arange(len(z)), best)[-(MAX_MODEL_POINTS - len(best)):]
+            keep = np.sort(np.concatenate([best, recent]))
+            x, z = x[keep], z[keep]
+        self._maybe_refit(x, z, len(self._y))
         assert self._hyper is not None
         incumbent = float(z.min())
         posterior = Posterior(x, z, self._hyper)
@@ -164,11 +180,10 @@ class BayesStrategy:
             pending = np.vstack(list(self._pending.values()))
             lie = np.full(len(pending), float(z.mean()))
             posterior = Posterior(np.vstack([x, pending]), np.concatenate([z, lie]), self._hyper)
-        taken = np.vstack([x, *self._pending.values()]) if self._pending else x
+        taken = np.vstack([everything, *self._pending.values()]) if self._pending else everything
         return self._maximise(posterior, incumbent, x[np.argsort(z)[:_REFINE_KEEP]], taken)
 
-    def _maybe_refit(self, x: np.ndarray, z: np.ndarray) -> None:
-        n = len(z)
+    def _maybe_refit(self, x: np.ndarray, z: np.ndarray, n: int) -> None:
         # Successive fits differ by a point or two: refit every time while the history is small, then every
         # ~5% more points; and no more often than the time allowance pays for (a fit's cost spread over the
         # proposals until the next one).
