@@ -208,6 +208,27 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
         for p in all_problems:
             lines.append(f"| {p} | " + " | ".join(_fmt(*sc.problem_mean(sc.norm, rn, o, p, seeds)) for o in shown) + " |")
         lines.append("")
+        # auto's margin over the best peer in each group
+        peers = [o for o in shown if not OPTIMIZERS[o].tunesmith]
+        if "ts-auto" in shown and peers:
+            lines += [f"Margin of `auto` over the best peer in each group ({rn}): the peer (a library other than "
+                      "tunesmith) with the highest group score, and auto − peer; ± is the sd over seeds of the per-seed "
+                      "difference of group means (paired: same problems, same seed).", "",
+                      "| Group | best peer | peer | auto | margin ± sd | seeds auto ahead |", "|---|---|---:|---:|---:|---:|"]
+            for gname, ps in list(groups.items()) + [("overall", all_problems)]:
+                best = max(peers, key=lambda o: _or_low(sc.group(sc.norm, rn, o, ps, seeds)[0]))
+                per_seed = []
+                for sd_ in seeds:
+                    a = [sc.norm.get((rn, "ts-auto", p, sd_), math.nan) for p in ps]
+                    b = [sc.norm.get((rn, best, p, sd_), math.nan) for p in ps]
+                    if not any(math.isnan(v) for v in a + b):
+                        per_seed.append(float(np.mean(a) - np.mean(b)))
+                auto_mean, peer_mean = sc.group(sc.norm, rn, "ts-auto", ps, seeds)[0], sc.group(sc.norm, rn, best, ps, seeds)[0]
+                spread = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else math.nan
+                ahead = sum(d > 0 for d in per_seed)
+                lines.append(f"| {gname} | {_label(best)} | {peer_mean:.1f} | {auto_mean:.1f} | "
+                             f"{auto_mean - peer_mean:+.1f} ± {spread:.1f} | {ahead} / {len(per_seed)} |")
+            lines.append("")
         # auto against each, paired
         if "ts-auto" in shown:
             lines += [f"`auto` against each optimizer ({rn}): mean paired difference of scores (auto − other) per group, "
@@ -240,6 +261,10 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
     lines += ["", MARK_END]
     md = "\n".join(lines) + "\n"
     return Section(md, md)
+
+
+def _or_low(v: float) -> float:
+    return -math.inf if math.isnan(v) else v
 
 
 def _label(o: str) -> str:
