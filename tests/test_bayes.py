@@ -288,19 +288,20 @@ def test_auto_needs_no_torch(tmp_path):
 
 
 def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
-    """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a model-based one costs far more, so
-    most proposals are cheap, and the mean over the last 30 stays near the allowance (bounded by the credit)."""
+    """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a model-based one costs 10-50 ms, so
+    most proposals are cheap, and the mean over the last 40 stays near the allowance. (Not exactly within it:
+    a model-based proposal may cost more than the last one, whose cost the credit was checked against.)"""
     import time
 
     space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(3)})
     s = BayesStrategy(space, Direction.MINIMIZE, 0)
     costs, modes = [], []
-    for _ in range(70):
+    for _ in range(80):
         t0 = time.perf_counter()
         p = s.ask()
         costs.append(time.perf_counter() - t0)
         modes.append(s.last_mode)
         time.sleep(0.02)
         s.tell(p.token, TrialState.COMPLETED, [sum((v - 0.5) ** 2 for v in p.params.values())])
-    assert statistics.mean(costs[-30:]) < 2.5 * 0.1 * 0.02, costs[-30:]
-    assert "model" in modes[5:] and modes[-30:].count("cheap") > 15
+    assert statistics.mean(costs[-40:]) < 4 * 0.1 * 0.02, costs[-40:]
+    assert "model" in modes[5:] and modes[-40:].count("cheap") > 25
