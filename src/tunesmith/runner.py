@@ -263,7 +263,7 @@ class Runner:
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
-            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers)
+            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers, clock=clock.monotonic)
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
         elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
