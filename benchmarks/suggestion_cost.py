@@ -23,6 +23,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -36,7 +37,15 @@ WINDOW = (190, 210)   # trial indices (0-based) whose costs are reported: "at 20
 ROWS = [("ts-auto", None), ("ts-auto", 1.0), ("optuna-tpe", None), ("optuna-gp", None)]
 
 
-def measure(optimizer: str, nominal: float | None, trials: int, seed: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class Measured:
+    trial: float          # median trial (the CV fit) over the window, seconds
+    propose: float        # median ask + tell over the window
+    propose_mean: float
+    strategy: str         # what the optimizer ran (auto's pick)
+
+
+def measure(optimizer: str, nominal: float | None, trials: int, seed: int) -> Measured:
     problem = sklearn_problem("linear", "iris", "acc", 3)
     opt = OPTIMIZERS[optimizer]
     session = opt.make(problem.space, seed, trials, 1, nominal)
@@ -53,9 +62,8 @@ def measure(optimizer: str, nominal: float | None, trials: int, seed: int) -> di
         trial_s.append(t2 - t1)
         propose_s.append((t1 - t0) + (t3 - t2))
     lo, hi = WINDOW
-    return {"trial": statistics.median(trial_s[lo:hi]), "propose": statistics.median(propose_s[lo:hi]),
-            "propose_mean": statistics.mean(propose_s[lo:hi]),
-            "strategy": getattr(getattr(session, "decision", None), "name", optimizer)}
+    return Measured(statistics.median(trial_s[lo:hi]), statistics.median(propose_s[lo:hi]),
+                    statistics.mean(propose_s[lo:hi]), getattr(getattr(session, "decision", None), "name", optimizer))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,16 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--markdown", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.trials < WINDOW[1]:
+        ap.error(f"--trials must be at least {WINDOW[1]}: costs are read over trials {WINDOW[0] + 1}-{WINDOW[1]}")
     warnings.simplefilter("ignore")
     rows = []
     for optimizer, nominal in ROWS:
         if OPTIMIZERS[optimizer].missing():
             continue
         runs = [measure(optimizer, nominal, args.trials, seed) for seed in range(args.seeds)]
-        trial = statistics.median(float(r["trial"]) for r in runs)  # type: ignore[arg-type]
-        propose = statistics.median(float(r["propose"]) for r in runs)  # type: ignore[arg-type]
-        mean = statistics.mean(float(r["propose_mean"]) for r in runs)  # type: ignore[arg-type]
-        label = OPTIMIZERS[optimizer].label + (f" → {runs[0]['strategy']}" if optimizer == "ts-auto" else "")
+        trial = statistics.median(r.trial for r in runs)
+        propose = statistics.median(r.propose for r in runs)
+        mean = statistics.mean(r.propose_mean for r in runs)
+        label = OPTIMIZERS[optimizer].label + (f" → {runs[0].strategy}" if optimizer == "ts-auto" else "")
         clock = "1 s nominal trial" if nominal else "real trial"
         rows.append((label, clock, trial, propose, mean, propose / trial if not nominal else propose / nominal))
         print(f"{label:45s} {clock:18s} trial {trial * 1e3:7.2f} ms  proposal median {propose * 1e3:7.2f} ms "

@@ -23,6 +23,7 @@ from tunesmith.strategy.gaussian_process import (
     log_expected_improvement,
 )
 from tunesmith.strategy.unit_cube import UnitCube
+from tunesmith.testing.trial_clock import TrialClock
 
 MIXED = SearchSpace.from_domains({
     "lr": Float(1e-5, 10.0, log=True),
@@ -33,19 +34,6 @@ MIXED = SearchSpace.from_domains({
     "kind": Categorical(["a", "b"]),
     "a_val": Float(0.0, 1.0, when={"kind": "a"}),
 })
-
-
-class TrialClock:
-    """Real time plus ``trial_seconds`` for every finished trial: trials that take a known, long time."""
-
-    def __init__(self, trial_seconds: float) -> None:
-        self.trial_seconds = trial_seconds
-        self.finished = 0
-
-    def __call__(self) -> float:
-        import time
-
-        return time.perf_counter() + self.finished * self.trial_seconds
 
 
 def run_loop(strategy: BayesStrategy, loss, trials: int, clock: TrialClock | None = None) -> list[float]:
@@ -181,7 +169,7 @@ def test_outstanding_proposals_spread_apart():
     """Eight proposals asked for before any is told (eight busy workers) are distinct and spread out."""
     space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
     clock = TrialClock(1.0)
-    s = BayesStrategy(space, Direction.MINIMIZE, 0, workers=8, clock=clock)
+    s = BayesStrategy(space, Direction.MINIMIZE, 0, clock=clock)
     run_loop(s, lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, 16, clock)
     batch = [s.ask() for _ in range(8)]
     assert s.last_mode == "model"
@@ -202,10 +190,16 @@ def test_replay_rebuilds_the_model_from_the_record():
                                    values=(value,)))
     history.append(TrialRecord(number=15, state=TrialState.FAILED, params={"x": 0.0, "y": 0.0}, seed=15))
     resumed = BayesStrategy(BRANIN, Direction.MINIMIZE, 1, clock=TrialClock(1.0))
+    fresh = BayesStrategy(BRANIN, Direction.MINIMIZE, 1, clock=TrialClock(1.0))
     resumed.replay(history)
     p = resumed.ask()
-    assert resumed.last_mode == "model"
+    assert fresh.ask() is not None and fresh.last_mode == "sobol"      # with no history: the start-up design
+    assert resumed.last_mode == "model"                                 # with it: the model, at once
     assert BRANIN.validate_params(p.params) == p.params
+    assert all(p.params != t.params for t in history)                   # nothing already run is proposed again
+    # the model holds what the original strategy learnt by ask/tell, plus the failure (as nan: the worst value)
+    assert np.allclose(np.vstack(resumed._x[:15]), np.vstack(first._x))
+    assert resumed._y[:15] == first._y and math.isnan(resumed._y[15])
 
 
 def test_cost_guard_cheapens_proposals_for_instant_trials_and_not_for_long_ones():

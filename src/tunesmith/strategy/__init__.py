@@ -27,9 +27,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
             raise SpecError(f"strategy.{next(iter(options))}", "`auto` takes no options; name a strategy to set options")
         return choose(space, trials, objectives, workers, early_stopping)
     if name == "grid":
-        for key in options:
-            if key not in _GRID_OPTIONS:
-                raise SpecError(f"strategy.{key}", f"not an option of the grid strategy; accepted: {', '.join(_GRID_OPTIONS)}")
+        _reject_unknown(name, options, _GRID_OPTIONS)
         points = options.get("points", 5)
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             raise SpecError("strategy.points", f"must be an int >= 1 (values per float parameter); got {points!r}")
@@ -37,9 +35,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
             raise SpecError("strategy.shuffle", f"must be true or false; got {options['shuffle']!r}")
         return StrategyDecision("grid", dict(options), "chosen in the spec")
     if name == "bo":
-        for key in options:
-            if key not in _BO_OPTIONS:
-                raise SpecError(f"strategy.{key}", f"not an option of the bo strategy; accepted: {', '.join(_BO_OPTIONS)}")
+        _reject_unknown(name, options, _BO_OPTIONS)
         overhead = options.get("overhead", 0.1)
         if isinstance(overhead, bool) or not isinstance(overhead, int | float) or not 0 < overhead <= 10:
             raise SpecError("strategy.overhead", f"must be a number in (0, 10] (a fraction of a trial's duration); "
@@ -55,6 +51,12 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
     return StrategyDecision(name, dict(options), "chosen in the spec")
 
 
+def _reject_unknown(name: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
+    for key in options:
+        if key not in accepted:
+            raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; accepted: {', '.join(accepted)}")
+
+
 def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,
                    workers: int, clock: Callable[[], float] = time.perf_counter) -> Strategy:
     """The strategy object for a decision. ``clock`` times trials for strategies that keep their own cost in
@@ -66,7 +68,7 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
         from tunesmith.strategy.bayes import DEFAULT_OVERHEAD, BayesStrategy
 
         overhead = float(decision.options.get("overhead", DEFAULT_OVERHEAD))  # type: ignore[arg-type]
-        return BayesStrategy(space, directions[0], seed, workers, overhead=overhead, clock=clock)
+        return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock)
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}

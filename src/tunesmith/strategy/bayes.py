@@ -61,16 +61,14 @@ class BayesStrategy:
         space: the search space.
         direction: the single objective's direction.
         seed: seeds the Sobol design and the candidate sampling.
-        workers: how many proposals may be outstanding at once (sizes nothing; recorded for the decision).
         overhead: the fraction of the median trial's duration that proposals may cost, on average.
         clock: seconds, monotonic; injectable for tests.
     """
 
-    def __init__(self, space: SearchSpace, direction: Direction, seed: int, workers: int = 1,
-                 overhead: float = DEFAULT_OVERHEAD, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, space: SearchSpace, direction: Direction, seed: int, overhead: float = DEFAULT_OVERHEAD,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.space = space
         self.direction = direction
-        self.workers = workers
         self.overhead = overhead
         self.cube = UnitCube(space)
         self._clock = clock

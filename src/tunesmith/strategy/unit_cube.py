@@ -32,10 +32,6 @@ class _Numeric:
     step: float | None   # on the natural scale; None for a continuous Float
     integer: bool
 
-    def to_unit(self, value: float) -> float:
-        v = math.log(value) if self.log else float(value)
-        return (v - self.low) / (self.high - self.low)
-
     def natural(self, x: np.ndarray) -> np.ndarray:
         """Natural-scale values of unit-cube coordinates, rounded to the domain's grid, within bounds."""
         x = np.clip(x, 0.0, 1.0)
@@ -97,7 +93,7 @@ class UnitCube:
         x = np.zeros(self.dims)
         for n in self._numeric:
             value = params.get(n.name)
-            x[n.column] = 0.5 if value is None or isinstance(value, str | bool) else n.to_unit(float(value))
+            x[n.column] = 0.5 if value is None or isinstance(value, str | bool) else float(n.unit(np.asarray(float(value))))
         for c in self._onehot:
             if c.name in params:
                 for i, choice in enumerate(c.choices):
