@@ -136,17 +136,36 @@ def test_bo_beats_random_search_on_branin():
 
 
 def test_maximize_and_failures():
+    """It climbs to the maximum at 0.7 and learns to avoid the region that crashes. (Once the losses span three
+    orders of magnitude it models them on a log scale and goes on seeking relative improvements, so the next
+    proposal after 20 trials is not always near 0.7: the best one so far is.)"""
     space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
     clock = TrialClock(1.0)
     s = BayesStrategy(space, Direction.MAXIMIZE, 0, clock=clock)
+    xs = []
     for _ in range(20):
         p = s.ask()
+        xs.append(p.params["x"])
         clock.finished += 1
         if p.params["x"] > 0.9:          # a crashing region: the GP takes failures for the worst value seen
             s.tell(p.token, TrialState.FAILED, None)
         else:
             s.tell(p.token, TrialState.COMPLETED, [-(p.params["x"] - 0.7) ** 2])
-    assert abs(s.ask().params["x"] - 0.7) < 0.1
+    assert min(abs(x - 0.7) for x in xs) < 0.01, xs
+    assert sum(x > 0.9 for x in xs[s._startup:]) <= 2, xs
+
+
+def test_losses_spanning_orders_of_magnitude_are_modelled_on_a_log_scale():
+    from tunesmith.strategy.bayes import _standardised
+
+    narrow = np.array([0.30, 0.25, 0.40, 0.22, np.nan])
+    z = _standardised(narrow)
+    assert np.allclose(z, (np.r_[narrow[:4], 0.40] - np.r_[narrow[:4], 0.40].mean()) / np.r_[narrow[:4], 0.40].std())
+    wide = np.array([3e-5, 1e-3, 0.2, 5.0, 1e-4])
+    z = _standardised(wide)
+    logs = np.log(wide)
+    assert np.allclose(z, (logs - logs.mean()) / logs.std())
+    assert _standardised(np.array([-5.0, -1e-4, 3.0])).argmin() == 0     # not all positive: no log
 
 
 def test_same_seed_same_sequence_when_trials_are_long():
@@ -278,13 +297,13 @@ def test_auto_needs_no_torch(tmp_path):
     assert out.returncode == 0, out.stderr
     name, mode, torch_loaded = out.stdout.split()
     assert (name, torch_loaded) == ("bo", "False")
-    assert mode in ("model", "cheap")
+    assert mode in ("model", "quick", "cheap")
 
 
 def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
-    """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a model-based one costs 10-50 ms, so
-    most proposals are cheap, and the mean over the last 40 stays near the allowance. (Not exactly within it:
-    a model-based proposal may cost more than the last one, whose cost the credit was checked against.)"""
+    """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a full one costs 10-50 ms, so most
+    proposals are quick or cheap, and the mean over the last 40 stays near the allowance. (Not exactly within it:
+    a full proposal may cost more than the last one, whose cost the credit was checked against.)"""
     import time
 
     space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(3)})
@@ -298,4 +317,23 @@ def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
         time.sleep(0.02)
         s.tell(p.token, TrialState.COMPLETED, [sum((v - 0.5) ** 2 for v in p.params.values())])
     assert statistics.mean(costs[-40:]) < 4 * 0.1 * 0.02, costs[-40:]
-    assert "model" in modes[5:] and modes[-40:].count("cheap") > 25
+    assert "model" in modes[5:] and modes[-40:].count("model") < 15, modes
+
+
+def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_use_the_model():
+    """Trials of 5 ms (a TrialClock: no sleeping): a full proposal costs several allowances (0.5 ms), so most
+    proposals are quick ones (the GP under its last hyperparameters), which still home in on the minimum; random
+    search reaches a loss below 0.01 on this 4-d sphere within 40 trials about 2% of the time."""
+    space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(4)})
+    clock = TrialClock(0.005)
+    s = BayesStrategy(space, Direction.MINIMIZE, 3, clock=clock)
+    modes: list[str] = []
+    losses = []
+    for _ in range(40):
+        p = s.ask()
+        modes.append(s.last_mode)
+        losses.append(sum((v - 0.5) ** 2 for v in p.params.values()))
+        clock.finished += 1
+        s.tell(p.token, TrialState.COMPLETED, [losses[-1]])
+    assert modes.count("quick") >= 10 and "model" in modes[5:], modes
+    assert min(losses) < 0.01, (min(losses), modes)
