@@ -319,7 +319,7 @@ def _standardised(y: np.ndarray) -> np.ndarray:
     beside good ones) are modelled on a log scale: otherwise a few huge values set the scale and every good
     configuration looks the same to the GP. On the search-quality suite this took HPOLib's naval propulsion
     (mean squared error) from 58-93 to 98-99 over 15 seeds, and helped the scikit-learn log-loss tasks; it cost
-    1-2 points on synthetic functions whose minimum is 0. A general power transform (Yeo-Johnson, as in HEBO)
+    up to a point on the synthetic functions (most on Rosenbrock, whose minimum is 0). A general power transform (Yeo-Johnson, as in HEBO)
     helped naval as much but lost on the scikit-learn tasks."""
     filled = np.where(np.isnan(y), np.nanmax(y), y)
     if filled.min() > 0 and filled.max() >= LOG_SPAN * filled.min():
