@@ -120,6 +120,13 @@ class BayesStrategy:
             mode = "quick"
         else:
             mode = "cheap"
+            least = _QUICK_CANDIDATES[0]
+            if self._hyper is not None and self._quick_count > least:
+                # a quick proposal is not paid for: try one with fewer candidates (its cost, estimated in
+                # proportion, is measured again when it runs)
+                fewer = max(least, self._quick_count // 2)
+                self._quick_cost *= fewer / self._quick_count
+                self._quick_count = fewer
         started = self._clock()
         x = self._propose(mode)
         cost = self._clock() - started
