@@ -336,5 +336,5 @@ def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_use_the_model
         losses.append(sum((v - 0.5) ** 2 for v in p.params.values()))
         clock.finished += 1
         s.tell(p.token, TrialState.COMPLETED, [losses[-1]])
-    assert modes.count("quick") >= 8 and "model" in modes[5:], modes
+    assert modes.count("quick") >= 3 and "model" in modes[5:], modes
     assert min(losses) < 0.01, (min(losses), modes)
