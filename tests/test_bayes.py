@@ -320,7 +320,7 @@ def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
     assert "model" in modes[5:] and modes[-40:].count("model") < 15, modes
 
 
-def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_use_the_model():
+def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_converge():
     """Trials of 50 ms (a TrialClock: no sleeping): a full proposal costs several allowances (5 ms), so many
     proposals are quick ones (the GP under its last hyperparameters, about 1 ms), which still home in on the
     minimum; random search reaches a loss below 0.01 on this 4-d sphere within 50 trials about 2% of the time.
@@ -338,3 +338,20 @@ def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_use_the_model
         s.tell(p.token, TrialState.COMPLETED, [losses[-1]])
     assert modes.count("quick") >= 3 and "model" in modes[5:], modes
     assert min(losses) < 0.01, (min(losses), modes)
+
+
+def test_a_quick_proposal_conditions_on_the_newest_results_without_refitting():
+    """After a full fit on a bowl at 0.2, three much better results around 0.8 arrive: a quick proposal (the last
+    hyperparameters, the data as it is now) goes after them at once, and the hyperparameters stay as they were.
+    A strategy proposing from stale data would stay near 0.2."""
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+    clock = TrialClock(600.0)
+    s = BayesStrategy(space, Direction.MINIMIZE, 0, clock=clock)
+    run_loop(s, lambda p: (p["x"] - 0.2) ** 2 + 0.1, 12, clock)
+    fitted = s._hyper
+    for x in (0.75, 0.8, 0.85):
+        surprise = s.adopt({"x": x})
+        s.tell(surprise.token, TrialState.COMPLETED, [-0.5])
+    x = s._propose("quick")
+    assert s.last_mode == "quick" and s._hyper is fitted
+    assert abs(float(s.cube.decode(x)["x"]) - 0.8) < 0.15, s.cube.decode(x)

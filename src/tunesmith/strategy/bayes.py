@@ -18,14 +18,15 @@ and itself. Each proposal earns ``overhead`` (10%) of the median trial's duratio
 costs. A full model-based proposal (the steps above) is made only when the credit covers the last one's cost;
 between them, a *quick* proposal conditions the GP on every result so far under its last fitted
 hyperparameters and scores a few hundred candidates, with no refinement (its candidate count adapts so that it
-costs about half an allowance, leaving the rest to save up for the next full proposal); only when even that
-is not paid for is the proposal a random perturbation of the best configuration (*cheap*). So over any stretch
-of proposals the mean cost stays within the allowance. While full proposals cost many allowances, it also
+costs about half an allowance, and it is made only when it costs at most two, so savings go to the next full
+proposal); only when even that is not paid for is the proposal a random perturbation of the best configuration
+(*cheap*). So over a run the mean cost stays within the allowance, give or take one full proposal's
+overshoot. While full proposals cost many allowances, it also
 refits the GP's hyperparameters less often and scores fewer candidates. With trials much longer than a proposal
 (the usual case) none of this acts: every proposal is a full one.
 
 On the search-quality suite's scikit-learn tasks (fits of 3-40 ms), quick proposals in place of perturbations
-raised ``bo``'s sequential score from 49 to 73 (seeds 0-4; with no cost limit at all: 68). The GP
+raised ``bo``'s sequential score from 49 to 75 (seeds 0-4; with no cost limit at all: 68). The GP
 sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), which bounds its cubic cost on
 budgets of thousands of trials.
 """
@@ -131,17 +132,11 @@ class BayesStrategy:
             self._credit -= cost
         if self.last_mode == "model":
             self._model_cost = cost
-            if cost > 4 * allowed:
-                self._effort = max(_MIN_EFFORT, self._effort / 2)
-            elif cost < allowed:
-                self._effort = min(1.0, self._effort * 1.5)
+            self._effort = _resized(self._effort, cost, 4 * allowed, allowed, _MIN_EFFORT, 1.0)
         elif self.last_mode == "quick":
             self._quick_cost = cost
             least, _, most = _QUICK_CANDIDATES
-            if cost > 0.5 * allowed:
-                self._quick_count = max(least, self._quick_count // 2)
-            elif cost < 0.25 * allowed:
-                self._quick_count = min(most, int(self._quick_count * 1.5))
+            self._quick_count = int(_resized(self._quick_count, cost, 0.5 * allowed, 0.25 * allowed, least, most))
         return self._hand_out(x)
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
@@ -205,11 +200,12 @@ class BayesStrategy:
             self._maybe_refit(x, z, len(self._y))
         assert self._hyper is not None
         incumbent = float(z.min())
-        posterior = Posterior(x, z, self._hyper)
         if self._pending:
             pending = np.vstack(list(self._pending.values()))
             lie = np.full(len(pending), float(z.mean()))
             posterior = Posterior(np.vstack([x, pending]), np.concatenate([z, lie]), self._hyper)
+        else:
+            posterior = Posterior(x, z, self._hyper)
         taken = np.vstack([everything, *self._pending.values()]) if self._pending else everything
         best = x[np.argsort(z)[:_REFINE_KEEP]]
         if mode == "quick":
@@ -234,8 +230,7 @@ class BayesStrategy:
     def _maximise(self, posterior: Posterior, incumbent: float, best: np.ndarray, taken: np.ndarray) -> np.ndarray:
         """The candidate with the highest log EI that is not a configuration already run or outstanding."""
         count = max(32, int(_CANDIDATES * self._effort))
-        lengths = np.exp(posterior.hyper.log_lengths)
-        scale = np.clip(lengths / np.exp(np.mean(np.log(lengths))), 0.1, 5.0) * _LOCAL_SCALE
+        scale = _local_scale(posterior.hyper)
         local = int(count * _LOCAL_FRACTION)
         pool = [self.cube.random(self._rng, count - local), self._around(best, local, scale)]
         cand = np.vstack(pool)
@@ -257,8 +252,7 @@ class BayesStrategy:
         """One round of ``_maximise`` at a fraction of the candidates: random ones, perturbations of the best
         configurations, and closer ones around the very best; no refinement, no polish."""
         count = self._quick_count
-        lengths = np.exp(posterior.hyper.log_lengths)
-        scale = np.clip(lengths / np.exp(np.mean(np.log(lengths))), 0.1, 5.0) * _LOCAL_SCALE
+        scale = _local_scale(posterior.hyper)
         cand = np.vstack([self.cube.random(self._rng, count // 2), self._around(best, count // 2, scale),
                           self._around(best[:1], count // 4, scale / 3.0)])
         return _best_unseen(cand, log_expected_improvement(*posterior.predict(cand), incumbent), taken)
@@ -330,6 +324,23 @@ def _standardised(y: np.ndarray) -> np.ndarray:
         filled = np.log(filled)
     sd = float(filled.std())
     return (filled - filled.mean()) / (sd if sd > 0 else 1.0)
+
+
+def _resized(value: float, cost: float, too_dear: float, cheap: float, least: float, most: float) -> float:
+    """An effort setting after a proposal that cost ``cost``: halved above ``too_dear``, half again as much below
+    ``cheap``, kept within [least, most]."""
+    if cost > too_dear:
+        return max(least, value / 2)
+    if cost < cheap:
+        return min(most, value * 1.5)
+    return value
+
+
+def _local_scale(hyper: Hyperparameters) -> np.ndarray:
+    """Perturbation sd per column: ``_LOCAL_SCALE`` stretched by the column's length scale relative to the
+    geometric mean (wide where the loss changes slowly), within 0.1-5 times."""
+    lengths = np.exp(hyper.log_lengths)
+    return np.clip(lengths / np.exp(np.mean(np.log(lengths))), 0.1, 5.0) * _LOCAL_SCALE
 
 
 def _best_unseen(cand: np.ndarray, score: np.ndarray, taken: np.ndarray) -> np.ndarray:
