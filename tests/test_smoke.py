@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def test_run_show_trials(project):
     spec = project.write_spec(project.spec())
@@ -34,3 +36,14 @@ def test_exported_names_are_the_documented_api():
         assert getattr(tunesmith, name) is not None, name
     assert {"ExperimentSpec", "Float", "Int", "Categorical", "run", "resume", "open_experiment", "TrialContext",
             "TrialPruned", "SpecError", "TunesmithError"} <= set(tunesmith.__all__)
+
+
+def test_ls_counts_every_experiments_trials_by_state(project):
+    project.cli("run", str(project.write_spec(project.spec(name="fine", budget={"trials": 4}))), "--quiet", check=True)
+    doomed = project.spec(name="doomed", trial={"function": "objectives:raises"}, budget={"trials": 3})
+    assert project.cli("run", str(project.write_spec(doomed, "doomed.yaml")), "--quiet").returncode == 1
+    listed = {r["name"]: r for r in json.loads(project.cli("ls", "--json", check=True).stdout)}
+    assert {n: (r["status"], r["trials"], r["completed"], r["failed"]) for n, r in listed.items()} == {
+        "fine": ("completed", 4, 4, 0), "doomed": ("completed", 3, 0, 3)}  # the run ended: its budget was spent
+    table = project.cli("ls", check=True).stdout
+    assert "fine" in table and "doomed" in table

@@ -118,13 +118,19 @@ class Scores:
         means = [m for m in means if not math.isnan(m)]
         if not means or len(means) < len(problems):
             return (float(np.mean(means)) if means else math.nan), math.nan
-        per_seed = []
+        per_seed = list(self.per_seed(table, regime, opt, problems, seeds).values())
+        sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else math.nan
+        return float(np.mean(means)), sd
+
+    def per_seed(self, table: dict[Any, float], regime: str, opt: str, problems: list[str],
+                 seeds: list[int]) -> dict[int, float]:
+        """Mean over problems for each seed that has a score on every one of them."""
+        out = {}
         for s in seeds:
             vals = [table.get((regime, opt, p, s), math.nan) for p in problems]
             if not any(math.isnan(v) for v in vals):
-                per_seed.append(float(np.mean(vals)))
-        sd = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else math.nan
-        return float(np.mean(means)), sd
+                out[s] = float(np.mean(vals))
+        return out
 
 
 def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int], results: list[RunResult],
@@ -216,14 +222,12 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
                       "difference of group means (paired: same problems, same seed).", "",
                       "| Group | best peer | peer | auto | margin ± sd | seeds auto ahead |", "|---|---|---:|---:|---:|---:|"]
             for gname, ps in list(groups.items()) + [("overall", all_problems)]:
-                best = max(peers, key=lambda o: _or_low(sc.group(sc.norm, rn, o, ps, seeds)[0]))
-                per_seed = []
-                for sd_ in seeds:
-                    a = [sc.norm.get((rn, "ts-auto", p, sd_), math.nan) for p in ps]
-                    b = [sc.norm.get((rn, best, p, sd_), math.nan) for p in ps]
-                    if not any(math.isnan(v) for v in a + b):
-                        per_seed.append(float(np.mean(a) - np.mean(b)))
-                auto_mean, peer_mean = sc.group(sc.norm, rn, "ts-auto", ps, seeds)[0], sc.group(sc.norm, rn, best, ps, seeds)[0]
+                group_means = {o: sc.group(sc.norm, rn, o, ps, seeds)[0] for o in [*peers, "ts-auto"]}
+                best = max(peers, key=lambda o: _or_low(group_means[o]))
+                auto_seeds = sc.per_seed(sc.norm, rn, "ts-auto", ps, seeds)
+                peer_seeds = sc.per_seed(sc.norm, rn, best, ps, seeds)
+                per_seed = [auto_seeds[s] - peer_seeds[s] for s in seeds if s in auto_seeds and s in peer_seeds]
+                auto_mean, peer_mean = group_means["ts-auto"], group_means[best]
                 spread = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else math.nan
                 ahead = sum(d > 0 for d in per_seed)
                 lines.append(f"| {gname} | {_label(best)} | {peer_mean:.1f} | {auto_mean:.1f} | "

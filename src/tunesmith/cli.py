@@ -114,11 +114,12 @@ def list_experiments(storage: StorageOption = None,
 
     store = _store(storage)
     rows = []
+    counts = store.trial_counts()  # one query for all experiments, not one trial read each
     for e in store.experiments():
-        trials = store.trials(e.id)
-        rows.append({"name": e.name, "status": e.status.value, "strategy": e.strategy, "trials": len(trials),
-                     "completed": sum(t.state is TrialState.COMPLETED for t in trials),
-                     "failed": sum(t.state is TrialState.FAILED for t in trials), "created_at": e.created_at})
+        n = counts.get(e.id, {})
+        rows.append({"name": e.name, "status": e.status.value, "strategy": e.strategy, "trials": sum(n.values()),
+                     "completed": n.get(TrialState.COMPLETED, 0), "failed": n.get(TrialState.FAILED, 0),
+                     "created_at": e.created_at})
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -180,7 +180,7 @@ class Runner:
         self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
-        from tunesmith.storage.sql import lease_owner_id
+        from tunesmith.storage.holders import lease_owner_id  # lazily: the storage package loads SQLAlchemy
 
         self._owner = lease_owner_id()
 
@@ -518,7 +518,7 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
 def _abandoned(t: TrialRecord, now: float) -> bool:
     """A running trial nobody runs any more: its coordinator is dead (same host) or silent too long."""
-    from tunesmith.storage.sql import holder_alive
+    from tunesmith.storage.holders import holder_alive
 
     if t.owner is None or not holder_alive(t.owner):
         return True

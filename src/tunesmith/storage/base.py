@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tunesmith.records import ExperimentRecord, ParamValue, Report, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, ParamValue, Report, RunStatus, TrialRecord, TrialState
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,10 @@ class TrialStore(Protocol):
 
     def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
         """All trials (or those ``numbers``), by number, with the intermediate reports of their latest attempt."""
+        ...
+
+    def trial_counts(self) -> dict[int, dict[TrialState, int]]:
+        """Trials per state for every experiment, by experiment id, in one read (for listings)."""
         ...
 
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:

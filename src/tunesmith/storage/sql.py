@@ -7,8 +7,6 @@ hand out the same number. Each public method is one transaction.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +22,7 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
+from tunesmith.storage.holders import holder_alive
 from tunesmith.storage.schema import HEAD_REVISION, events, experiments, trial_reports, trials
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
@@ -307,6 +306,15 @@ class SQLStore:
             by_trial.setdefault(trial_id, []).append(Report(step, value))
         return [_trial(r, by_trial.get(r["id"], [])) for r in rows]
 
+    def trial_counts(self) -> dict[int, dict[TrialState, int]]:
+        with self._tx("count trials") as conn:
+            rows = conn.execute(select(trials.c.experiment_id, trials.c.state, func.count())
+                                .group_by(trials.c.experiment_id, trials.c.state)).all()
+        counts: dict[int, dict[TrialState, int]] = {}
+        for exp_id, state, n in rows:
+            counts.setdefault(exp_id, {})[TrialState(state)] = n
+        return counts
+
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
         with self._tx("read events") as conn:
             rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)
@@ -352,26 +360,6 @@ def _experiment(r: Any) -> ExperimentRecord:
         created_at=r["created_at"], updated_at=r["updated_at"], strategy=r["strategy"],
         strategy_reason=r["strategy_reason"], attributes=json.loads(r["attributes"] or "{}"),
     )
-
-
-def lease_owner_id() -> str:
-    """``host:pid:random`` naming this coordinator."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def holder_alive(holder: str) -> bool:
-    """A holder on this host whose process is gone does not hold anything (its lease died with it)."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _reason(e: SQLAlchemyError) -> str:

@@ -74,6 +74,11 @@ def check_trials(store: TrialStore) -> None:
                                           "trial_failed", "trial_retry_started"]
     assert events[4].payload["error"] == "exception: ValueError: no"
     assert store.events(e.id, since_id=events[-2].id)[0].kind == "trial_retry_started"
+    store.new_trial(e.id, {"x": 0.75}, experiment_seed=7, now=10.0, log_path_template="/logs/{number:03d}.log")
+    empty = store.create_experiment("no trials yet", SPEC, "random", "", now=11.0)
+    counts = store.trial_counts()
+    assert counts[e.id] == {TrialState.RUNNING: 2, TrialState.FAILED: 1}, counts
+    assert empty.id not in counts, "an experiment without trials has no entry"
 
 
 def check_lease(store: TrialStore) -> None:

@@ -1,0 +1,60 @@
+"""The search-quality report's arithmetic, on made-up runs: the normalized score, group means, and auto's margin
+over the best peer with its paired spread over seeds."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.search_quality import report, scoring  # noqa: E402
+from benchmarks.search_quality.problems import Problem  # noqa: E402
+from benchmarks.search_quality.runner import REGIMES, RunResult  # noqa: E402
+from tunesmith.space import Float, SearchSpace  # noqa: E402
+
+
+def _problem(name: str, group: str) -> Problem:
+    return Problem(name, group, lambda: SearchSpace.from_domains({"x": Float(0.0, 1.0)}),
+                   lambda params, rng: (0.0, 0.0), 0.0)
+
+
+# Random search's median best is 1.0 at every budget and the optimum 0.0: score = 100 * (1 - best).
+BASE = {n: {"median_best": [1.0] * 128, "best_seen": 0.0, "method": "made up"} for n in ("a", "b")}
+SUITE = {"a": _problem("a", "synthetic"), "b": _problem("b", "synthetic")}
+BEST = {  # (optimizer, problem, seed) -> best loss of the sequential run
+    ("ts-auto", "a", 0): 0.0, ("ts-auto", "b", 0): 0.5, ("ts-auto", "a", 1): 0.2, ("ts-auto", "b", 1): 0.2,
+    ("optuna-tpe", "a", 0): 0.1, ("optuna-tpe", "b", 0): 0.5, ("optuna-tpe", "a", 1): 0.6, ("optuna-tpe", "b", 1): 0.6,
+    ("random", "a", 0): 0.9, ("random", "b", 0): 0.9, ("random", "a", 1): 0.9, ("random", "b", 1): 0.9,
+}
+
+
+def _results() -> list[RunResult]:
+    return [RunResult(p, o, s, "sequential", [1.5, best] + [1.0] * 46, best, 0.01, 0.1)
+            for (o, p, s), best in BEST.items()]
+
+
+def test_normalized_score_is_100_at_the_optimum_and_0_at_random_search():
+    assert scoring.normalized(0.0, 1.0, 0.0) == 100.0
+    assert scoring.normalized(1.0, 1.0, 0.0) == 0.0
+    assert scoring.normalized(2.0, 1.0, 0.0) == -100.0
+
+
+def test_group_mean_and_spread_over_seeds():
+    sc = report.Scores(SUITE, [REGIMES["sequential"]], _results(), BASE)
+    mean, sd = sc.group(sc.norm, "sequential", "ts-auto", ["a", "b"], [0, 1])
+    # per seed: (100 + 50) / 2 = 75 and (80 + 80) / 2 = 80
+    assert sc.per_seed(sc.norm, "sequential", "ts-auto", ["a", "b"], [0, 1]) == pytest.approx({0: 75.0, 1: 80.0})
+    assert mean == pytest.approx(77.5)
+    assert sd == pytest.approx(3.5355, abs=1e-3)
+
+
+def test_margin_row_names_the_best_peer_and_the_paired_spread():
+    section = report.build(suite=SUITE, regimes=[REGIMES["sequential"]], seeds=[0, 1], results=_results(),
+                           base=BASE, optimizers=["ts-auto", "optuna-tpe", "random"], skipped={}, excluded=[],
+                           aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="", folds=3, jobs=1)
+    rows = [line for line in section.markdown.splitlines() if line.startswith("| synthetic | ")]
+    # optuna-tpe per seed: (90 + 50) / 2 = 70 and 40: mean 55; auto - optuna per seed: +5 and +40
+    assert rows == ["| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |"]
