@@ -132,3 +132,15 @@ def test_sklearn_estimator_checks(estimator: Any, check: Any) -> None:
         # numpy casts NaN to int inside scikit-learn's own array-API shim during check_estimators_nan_inf
         warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)
         check(estimator)
+
+
+def test_only_the_best_estimators_own_methods_are_offered() -> None:
+    regressor = TunedSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, n_iter=2, cv=2, random_state=0)
+    assert hasattr(regressor, "predict") and not hasattr(regressor, "predict_proba")
+    regressor.fit(X, y.astype(float))
+    assert regressor.predict(X).shape == (150,)
+    assert not hasattr(regressor, "transform") and not hasattr(regressor, "decision_function")
+    classifier = TunedSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, n_iter=2, cv=2, random_state=0,
+                               refit=False).fit(X, y)
+    with pytest.raises(AttributeError, match="refit=False; predict_proba is available only after refitting"):
+        classifier.predict_proba(X)

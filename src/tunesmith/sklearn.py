@@ -167,6 +167,18 @@ def _estimator_has(attr: str) -> Any:
     return check
 
 
+def _delegated(method: str) -> Any:
+    """``method`` of the refit best estimator, offered only when the estimator has it (as BaseSearchCV does)."""
+
+    def call(self: TunedSearchCV, X: Any) -> Any:
+        self._check_refit(method)
+        return getattr(self.best_estimator_, method)(X)
+
+    call.__name__ = call.__qualname__ = method
+    call.__doc__ = f"``{method}`` of the best estimator, refit on the whole data."
+    return available_if(_estimator_has(method))(call)
+
+
 class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     """Hyperparameter search over an estimator's parameters, run as a tunesmith experiment.
 
@@ -364,40 +376,13 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self._check_refit("score")
         return float(self.scorer_(self.best_estimator_, X, y, **params))
 
-    @available_if(_estimator_has("predict"))
-    def predict(self, X: Any) -> Any:
-        self._check_refit("predict")
-        return self.best_estimator_.predict(X)
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X: Any) -> Any:
-        self._check_refit("predict_proba")
-        return self.best_estimator_.predict_proba(X)
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X: Any) -> Any:
-        self._check_refit("predict_log_proba")
-        return self.best_estimator_.predict_log_proba(X)
-
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X: Any) -> Any:
-        self._check_refit("decision_function")
-        return self.best_estimator_.decision_function(X)
-
-    @available_if(_estimator_has("score_samples"))
-    def score_samples(self, X: Any) -> Any:
-        self._check_refit("score_samples")
-        return self.best_estimator_.score_samples(X)
-
-    @available_if(_estimator_has("transform"))
-    def transform(self, X: Any) -> Any:
-        self._check_refit("transform")
-        return self.best_estimator_.transform(X)
-
-    @available_if(_estimator_has("inverse_transform"))
-    def inverse_transform(self, X: Any) -> Any:
-        self._check_refit("inverse_transform")
-        return self.best_estimator_.inverse_transform(X)
+    predict = _delegated("predict")
+    predict_proba = _delegated("predict_proba")
+    predict_log_proba = _delegated("predict_log_proba")
+    decision_function = _delegated("decision_function")
+    score_samples = _delegated("score_samples")
+    transform = _delegated("transform")
+    inverse_transform = _delegated("inverse_transform")
 
     @property
     def classes_(self) -> Any:
