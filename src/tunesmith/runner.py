@@ -22,6 +22,7 @@ from tunesmith.errors import LeaseHeld, SpecError, StorageError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
+from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.events import RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.records import (
@@ -180,8 +181,6 @@ class Runner:
         self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
-        from tunesmith.storage.holders import lease_owner_id  # lazily: the storage package loads SQLAlchemy
-
         self._owner = lease_owner_id()
 
     def _make_executor(self) -> Executor:
@@ -518,8 +517,6 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
 def _abandoned(t: TrialRecord, now: float) -> bool:
     """A running trial nobody runs any more: its coordinator is dead (same host) or silent too long."""
-    from tunesmith.storage.holders import holder_alive
-
     if t.owner is None or not holder_alive(t.owner):
         return True
     return t.heartbeat_at is None or now - t.heartbeat_at > STALE_AFTER

@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
+from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, Report, RunStatus, TrialRecord, TrialState,
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
-from tunesmith.storage.holders import holder_alive
 from tunesmith.storage.schema import HEAD_REVISION, events, experiments, trial_reports, trials
 
 DEFAULT_URL = "sqlite:///tunesmith.db"

@@ -76,8 +76,11 @@ def check_trials(store: TrialStore) -> None:
     assert store.events(e.id, since_id=events[-2].id)[0].kind == "trial_retry_started"
     store.new_trial(e.id, {"x": 0.75}, experiment_seed=7, now=10.0, log_path_template="/logs/{number:03d}.log")
     empty = store.create_experiment("no trials yet", SPEC, "random", "", now=11.0)
+    other = store.create_experiment("one trial", SPEC, "random", "", now=12.0)
+    store.new_trial(other.id, {"x": 0.5}, experiment_seed=7, now=13.0, log_path_template="/logs/{number:03d}.log")
     counts = store.trial_counts()
     assert counts[e.id] == {TrialState.RUNNING: 2, TrialState.FAILED: 1}, counts
+    assert counts[other.id] == {TrialState.RUNNING: 1}, "counted per experiment"
     assert empty.id not in counts, "an experiment without trials has no entry"
 
 

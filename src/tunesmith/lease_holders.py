@@ -1,6 +1,7 @@
 """Who holds a lease or runs a trial: a coordinator's ``host:pid:random`` name, and whether it is still alive.
 
-Backend-neutral (the runner and every store use it), so it is not part of the SQL module."""
+Backend-neutral (the runner and every store use it) and outside the storage package, whose import loads
+SQLAlchemy: the runner imports it at start-up without loading a store."""
 
 from __future__ import annotations
 
