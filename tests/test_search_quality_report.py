@@ -58,3 +58,26 @@ def test_margin_row_names_the_best_peer_and_the_paired_spread():
     rows = [line for line in section.markdown.splitlines() if line.startswith("| synthetic | ")]
     # optuna-tpe per seed: (90 + 50) / 2 = 70 and 40: mean 55; auto - optuna per seed: +5 and +40
     assert rows == ["| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |"]
+
+
+def test_a_peer_missing_runs_is_not_named_best_peer():
+    # A peer that finished only seed 0 of problem "a", where it scored 100, would lead on its partial mean.
+    results = _results() + [RunResult("a", "hyperopt-tpe", 0, "sequential", [0.0] * 48, 0.0, 0.01, 0.1)]
+    section = report.build(suite=SUITE, regimes=[REGIMES["sequential"]], seeds=[0, 1], results=results,
+                           base=BASE, optimizers=["ts-auto", "optuna-tpe", "hyperopt-tpe", "random"], skipped={},
+                           excluded=[], aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="",
+                           folds=3, jobs=1)
+    lines = section.markdown.splitlines()
+    assert [line for line in lines if line.startswith("| synthetic | ")] == [
+        "| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |"]
+    assert "Not eligible as best peer (a run missing in some group): Hyperopt TPE." in lines
+
+
+def test_margin_row_is_blank_when_no_peer_is_complete():
+    results = [r for r in _results() if r.optimizer != "optuna-tpe" and r.optimizer != "random"]
+    results.append(RunResult("a", "optuna-tpe", 0, "sequential", [0.5] * 48, 0.5, 0.01, 0.1))
+    section = report.build(suite=SUITE, regimes=[REGIMES["sequential"]], seeds=[0, 1], results=results,
+                           base=BASE, optimizers=["ts-auto", "optuna-tpe"], skipped={}, excluded=[], aliases={},
+                           auto_pick={}, command="made up", compute_s=1.0, note="", folds=3, jobs=1)
+    rows = [line for line in section.markdown.splitlines() if line.startswith("| synthetic | ")]
+    assert rows == ["| synthetic | — | — | — | — | — |"]

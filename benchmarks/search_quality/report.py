@@ -221,17 +221,28 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
                       "tunesmith) with the highest group score, and auto − peer; ± is the sd over seeds of the per-seed "
                       "difference of group means (paired: same problems, same seed).", "",
                       "| Group | best peer | peer | auto | margin ± sd | seeds auto ahead |", "|---|---|---:|---:|---:|---:|"]
+            left_out: set[str] = set()
             for gname, ps in list(groups.items()) + [("overall", all_problems)]:
-                group_means = {o: sc.group(sc.norm, rn, o, ps, seeds)[0] for o in [*peers, "ts-auto"]}
-                best = max(peers, key=lambda o: _or_low(group_means[o]))
-                auto_seeds = sc.per_seed(sc.norm, rn, "ts-auto", ps, seeds)
-                peer_seeds = sc.per_seed(sc.norm, rn, best, ps, seeds)
-                per_seed = [auto_seeds[s] - peer_seeds[s] for s in seeds if s in auto_seeds and s in peer_seeds]
+                # Only a peer with a score on every (problem, seed) of the group may be named: a mean over the
+                # runs an unfinished peer happened to complete is not comparable.
+                seed_means = {o: sc.per_seed(sc.norm, rn, o, ps, seeds) for o in [*peers, "ts-auto"]}
+                complete = [o for o in peers if len(seed_means[o]) == len(seeds)]
+                left_out |= set(peers) - set(complete)
+                auto_seeds = seed_means["ts-auto"]
+                if not complete or len(auto_seeds) < len(seeds):
+                    lines.append(f"| {gname} | — | — | — | — | — |")
+                    continue
+                group_means = {o: float(np.mean(list(seed_means[o].values()))) for o in [*complete, "ts-auto"]}
+                best = max(complete, key=lambda o: group_means[o])
+                per_seed = [auto_seeds[s] - seed_means[best][s] for s in seeds]
                 auto_mean, peer_mean = group_means["ts-auto"], group_means[best]
-                spread = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else math.nan
+                spread = _fmt(float(np.std(per_seed, ddof=1))) if len(per_seed) > 1 else "—"
                 ahead = sum(d > 0 for d in per_seed)
                 lines.append(f"| {gname} | {_label(best)} | {peer_mean:.1f} | {auto_mean:.1f} | "
-                             f"{auto_mean - peer_mean:+.1f} ± {spread:.1f} | {ahead} / {len(per_seed)} |")
+                             f"{auto_mean - peer_mean:+.1f} ± {spread} | {ahead} / {len(per_seed)} |")
+            if left_out:
+                lines += ["", "Not eligible as best peer (a run missing in some group): "
+                          + ", ".join(_label(o) for o in sorted(left_out)) + "."]
             lines.append("")
         # auto against each, paired
         if "ts-auto" in shown:
@@ -265,10 +276,6 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
     lines += ["", MARK_END]
     md = "\n".join(lines) + "\n"
     return Section(md, md)
-
-
-def _or_low(v: float) -> float:
-    return -math.inf if math.isnan(v) else v
 
 
 def _label(o: str) -> str:
