@@ -81,3 +81,23 @@ def test_margin_row_is_blank_when_no_peer_is_complete():
                            auto_pick={}, command="made up", compute_s=1.0, note="", folds=3, jobs=1)
     rows = [line for line in section.markdown.splitlines() if line.startswith("| synthetic | ")]
     assert rows == ["| synthetic | — | — | — | — | — |"]
+
+
+def test_report_only_reads_a_gzipped_runs_file(tmp_path, capsys):
+    # How a set's runs are kept in the repository: tables redrawn from them without running anything.
+    import gzip
+    import json
+
+    from benchmarks.search_quality.__main__ import main
+
+    runs = tmp_path / "set.jsonl.gz"
+    with gzip.open(runs, "wt", encoding="utf-8") as f:
+        for opt, best in (("ts-auto", 0.3979), ("random", 5.0)):
+            f.write(json.dumps(RunResult("branin", opt, 7, "sequential", [9.0] * 47 + [best], best, 0.01, 0.1)
+                               .to_json()) + "\n")
+    assert main(["--groups", "synthetic", "--problems", "branin", "--seeds", "1", "--first-seed", "7",
+                 "--regimes", "sequential", "--optimizers", "ts-auto,random", "--runs", str(runs),
+                 "--report-only"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| branin |"))
+    assert row.split("|")[2].strip() == "100.0"  # branin's optimum is 0.397887: auto's run found it

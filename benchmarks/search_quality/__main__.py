@@ -19,13 +19,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # o
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import gzip  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import IO, Any  # noqa: E402
 
 from benchmarks.search_quality import baseline, report  # noqa: E402
 from benchmarks.search_quality.optimizers import OPTIMIZERS  # noqa: E402
@@ -69,6 +70,13 @@ def _cost(job: tuple[str, str, int, str], suite: dict[str, Problem]) -> float:
     c = {"skopt-gp": 15.0, "optuna-gp": 5.0, "ts-gp": 5.0, "nevergrad-ngopt": 1.0}.get(opt, 0.5)
     c *= 2.5 if regime == "batch" else 1.0
     return c + (2.0 if suite[job[0]].group == "sklearn" else 0.0)
+
+
+def _open_runs(path: Path, mode: str) -> IO[str]:
+    """A runs file; one ending in ``.gz`` is gzip-compressed (how a set's runs are kept in the repository)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
 
 
 def parse_tasks(spec: str) -> list[tuple[str, str, str]]:
@@ -160,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     runs_file.parent.mkdir(exist_ok=True)
     done: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     if (args.resume or args.report_only) and runs_file.exists():
-        for line in runs_file.read_text().splitlines():
+        with _open_runs(runs_file, "rt") as f:
+            lines = f.read().splitlines()
+        for line in lines:
             d = json.loads(line)
             done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
     elif runs_file.exists():
@@ -171,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     if todo:
         ctx = mp.get_context("fork")
-        with open(runs_file, "a") as out, ctx.Pool(args.jobs, _init_worker,
+        with _open_runs(runs_file, "at") as out, ctx.Pool(args.jobs, _init_worker,
                                               (list(suite), args.folds, tasks, groups)) as pool:
             for i, d in enumerate(pool.imap_unordered(_work, todo, chunksize=1), 1):
                 done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
