@@ -101,3 +101,18 @@ def test_report_only_reads_a_gzipped_runs_file(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("| branin |"))
     assert row.split("|")[2].strip() == "100.0"  # branin's optimum is 0.397887: auto's run found it
+
+
+def test_batch_runs_are_also_scored_at_the_sequential_trial_count():
+    # auto's batch runs hold 0.5 in their first 48 trials and reach 0.0 later: at 48 trials they score 50 on both
+    # problems and seeds, against its sequential per-seed means of 75 and 80.
+    batch = [RunResult(p, "ts-auto", s, "batch", [0.5] * 48 + [0.0] * 80, 0.0, 0.01, 0.1)
+             for p in ("a", "b") for s in (0, 1)]
+    section = report.build(suite=SUITE, regimes=[REGIMES["sequential"], REGIMES["batch"]], seeds=[0, 1],
+                           results=_results() + batch, base=BASE, optimizers=["ts-auto", "optuna-tpe"], skipped={},
+                           excluded=[], aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="", folds=3,
+                           jobs=1)
+    lines = section.markdown.splitlines()
+    start = lines.index("### Batch against sequential at an equal trial count (48)")
+    rows = [line for line in lines[start:] if line.startswith("| tunesmith auto") or line.startswith("| Optuna")]
+    assert rows == ["| tunesmith auto | 77.5 → 50.0 (-27.5 ± 3.5) | 77.5 → 50.0 (-27.5 ± 3.5) |"]

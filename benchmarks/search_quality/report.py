@@ -89,7 +89,11 @@ class Scores:
         self.bm: dict[tuple[str, str, str, int], float] = {}
         self.crashes: dict[tuple[str, str], list[str]] = {}
         self.suggest: dict[tuple[str, str], list[float]] = {}
+        # Runs of a parallel regime scored after as many trials as the sequential regime has (48: a batch run's
+        # first 6 batches of 8), to state what proposing 8 at a time costs at an equal trial count.
+        self.equal_count: dict[tuple[str, str, str, int], float] = {}
         by_regime = {r.name: r for r in regimes}
+        sequential = by_regime.get("sequential")
         for r in results:
             reg = by_regime[r.regime]
             key = (r.regime, r.optimizer, r.problem, r.seed)
@@ -100,6 +104,9 @@ class Scores:
             self.norm[key] = scoring.normalized(min(r.true_losses), med[reg.budget - 1], self.opt[r.problem])
             self.floored[key] = max(-100.0, self.norm[key])
             self.bm[key] = scoring.bayesmark(r.true_losses, med, self.opt[r.problem], reg.budget)
+            if sequential is not None and reg.batch > 1 and len(r.true_losses) >= sequential.budget:
+                self.equal_count[key] = scoring.normalized(min(r.true_losses[:sequential.budget]),
+                                                           med[sequential.budget - 1], self.opt[r.problem])
             self.suggest.setdefault((r.regime, r.optimizer), [0.0, 0.0])
             self.suggest[(r.regime, r.optimizer)][0] += r.suggest_s
             self.suggest[(r.regime, r.optimizer)][1] += len(r.true_losses)
@@ -267,6 +274,7 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
             if r2 == rn:
                 lines.append(f"- Crashes of `{o}` ({rn}): {len(errs)}, e.g. {errs[0]}")
         lines.append("")
+    lines += _equal_count_table(sc, regimes, optimizers, groups, all_problems, seeds)
     counts: dict[str, int] = {}
     for name, _ in auto_pick.values():
         counts[name] = counts.get(name, 0) + 1
@@ -276,6 +284,39 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
     lines += ["", MARK_END]
     md = "\n".join(lines) + "\n"
     return Section(md, md)
+
+
+def _equal_count_table(sc: Scores, regimes: list[Regime], optimizers: list[str], groups: dict[str, list[str]],
+                       all_problems: list[str], seeds: list[int]) -> list[str]:
+    """Sequential against each parallel regime cut to the sequential budget: same trial count, same seeds."""
+    sequential = next((r for r in regimes if r.name == "sequential"), None)
+    out: list[str] = []
+    for reg in regimes:
+        if sequential is None or reg.batch == 1 or reg.budget < sequential.budget:
+            continue
+        n = sequential.budget
+        out += [f"### {reg.name.capitalize()} against sequential at an equal trial count ({n})", "",
+                f"Each {reg.name} run scored after its first {n} trials ({n // reg.batch} batches of {reg.batch} "
+                f"proposals outstanding at once) beside the sequential run ({n} one at a time) with the same seed: "
+                f"sequential → {reg.name}, and {reg.name} − sequential ± the sd over seeds of the paired "
+                "per-seed difference of group means. Negative = what proposing in parallel costs.", "",
+                "| Optimizer | " + " | ".join(groups) + " | overall |", "|---|" + "---:|" * (len(groups) + 1)]
+        for o in optimizers:
+            cells = []
+            for ps in [*groups.values(), all_problems]:
+                seq = sc.per_seed(sc.norm, sequential.name, o, ps, seeds)
+                par = sc.per_seed(sc.equal_count, reg.name, o, ps, seeds)
+                if len(seq) < len(seeds) or len(par) < len(seeds):
+                    cells.append("—")
+                    continue
+                diffs = [par[s] - seq[s] for s in seeds]
+                spread = f" ± {float(np.std(diffs, ddof=1)):.1f}" if len(diffs) > 1 else ""
+                cells.append(f"{np.mean(list(seq.values())):.1f} → {np.mean(list(par.values())):.1f} "
+                             f"({np.mean(diffs):+.1f}{spread})")
+            if any(c != "—" for c in cells):
+                out.append(f"| {_label(o)} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
 
 
 def _label(o: str) -> str:
