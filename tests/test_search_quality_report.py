@@ -70,7 +70,18 @@ def test_a_peer_missing_runs_is_not_named_best_peer():
     lines = section.markdown.splitlines()
     assert [line for line in lines if line.startswith("| synthetic | ")] == [
         "| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |"]
-    assert "Not eligible as best peer (a run missing in some group): Hyperopt TPE." in lines
+    assert "Not eligible as best peer (no score on some problem and seed of a group: a run missing, crashed or unscorable): Hyperopt TPE." in lines
+
+
+def test_a_peer_with_a_whole_seed_missing_is_not_named_best_peer():
+    # Hyperopt ran seed 0 of both problems (scoring 100 on each) but not seed 1.
+    results = _results() + [RunResult(p, "hyperopt-tpe", 0, "sequential", [0.0] * 48, 0.0, 0.01, 0.1)
+                            for p in ("a", "b")]
+    section = report.build(suite=SUITE, regimes=[REGIMES["sequential"]], seeds=[0, 1], results=results,
+                           base=BASE, optimizers=["ts-auto", "optuna-tpe", "hyperopt-tpe"], skipped={}, excluded=[],
+                           aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="", folds=3, jobs=1)
+    rows = [line for line in section.markdown.splitlines() if line.startswith("| synthetic | ")]
+    assert rows == ["| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |"]
 
 
 def test_margin_row_is_blank_when_no_peer_is_complete():
@@ -104,15 +115,64 @@ def test_report_only_reads_a_gzipped_runs_file(tmp_path, capsys):
 
 
 def test_batch_runs_are_also_scored_at_the_sequential_trial_count():
-    # auto's batch runs hold 0.5 in their first 48 trials and reach 0.0 later: at 48 trials they score 50 on both
-    # problems and seeds, against its sequential per-seed means of 75 and 80.
-    batch = [RunResult(p, "ts-auto", s, "batch", [0.5] * 48 + [0.0] * 80, 0.0, 0.01, 0.1)
+    # Random search's median best falls from 1.0 (trial 48) to 0.2 (trial 128), and auto's batch runs reach 0.5 at
+    # their 48th trial and 0.0 later: at 48 trials they score 100 * (1 - 0.5) / 1 = 50 on both problems and seeds,
+    # against auto's sequential per-seed means of 75 and 80 (the sequential runs' R is 1.0 at 48 as well).
+    base = {n: {**BASE[n], "median_best": [1.0] * 48 + [0.2] * 80} for n in BASE}
+    batch = [RunResult(p, "ts-auto", s, "batch", [0.9] * 47 + [0.5] + [0.0] * 80, 0.0, 0.01, 0.1)
              for p in ("a", "b") for s in (0, 1)]
     section = report.build(suite=SUITE, regimes=[REGIMES["sequential"], REGIMES["batch"]], seeds=[0, 1],
-                           results=_results() + batch, base=BASE, optimizers=["ts-auto", "optuna-tpe"], skipped={},
+                           results=_results() + batch, base=base, optimizers=["ts-auto", "optuna-tpe"], skipped={},
                            excluded=[], aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="", folds=3,
                            jobs=1)
     lines = section.markdown.splitlines()
     start = lines.index("### Batch against sequential at an equal trial count (48)")
     rows = [line for line in lines[start:] if line.startswith("| tunesmith auto") or line.startswith("| Optuna")]
     assert rows == ["| tunesmith auto | 77.5 → 50.0 (-27.5 ± 3.5) | 77.5 → 50.0 (-27.5 ± 3.5) |"]
+
+
+def _branin_runs_file(path: Path) -> None:
+    import gzip
+    import json
+
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for opt, best in (("ts-auto", 0.3979), ("random", 5.0)):
+            f.write(json.dumps(RunResult("branin", opt, 7, "sequential", [9.0] * 47 + [best], best, 0.01, 0.1)
+                               .to_json()) + "\n")
+
+
+BRANIN_ARGS = ["--groups", "synthetic", "--problems", "branin", "--seeds", "1", "--first-seed", "7",
+               "--regimes", "sequential", "--optimizers", "ts-auto,random"]
+
+
+def test_a_gzipped_runs_file_cut_short_by_a_kill_is_resumed_from_its_complete_runs(tmp_path, capsys):
+    import gzip
+    import json
+    import zlib
+
+    from benchmarks.search_quality.__main__ import main
+
+    runs = tmp_path / "set.jsonl.gz"
+    _branin_runs_file(runs)
+    # A process killed after flushing its next run (as the harness flushes each one): a gzip member with no end
+    # marker, whose flushed line is still readable.
+    extra = RunResult("branin", "ts-auto", 8, "sequential", [1.0] * 48, 1.0, 0.01, 0.1).to_json()
+    cut = zlib.compressobj(wbits=31)
+    with open(runs, "ab") as f:
+        f.write(cut.compress((json.dumps(extra) + "\n").encode()) + cut.flush(zlib.Z_SYNC_FLUSH))
+    with pytest.raises(EOFError):
+        gzip.open(runs, "rt").read()
+    assert main([*BRANIN_ARGS, "--runs", str(runs), "--resume"]) == 0      # nothing left to run
+    assert "| branin | 100.0 |" in capsys.readouterr().out.replace(" ± nan", "")
+    assert len(gzip.open(runs, "rt").read().splitlines()) == 3             # every run kept, one clean member
+
+
+def test_kept_runs_are_not_overwritten_without_resume(tmp_path, capsys):
+    from benchmarks.search_quality.__main__ import main
+
+    runs = tmp_path / "set.jsonl.gz"
+    _branin_runs_file(runs)
+    before = runs.read_bytes()
+    assert main([*BRANIN_ARGS, "--runs", str(runs)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert runs.read_bytes() == before

@@ -79,6 +79,19 @@ def _open_runs(path: Path, mode: str) -> IO[str]:
     return open(path, mode, encoding="utf-8")
 
 
+def _read_runs(path: Path) -> list[str]:
+    """The complete lines of a runs file. A gzip member gets its end marker only when the file is closed, so the
+    runs appended by a process that was killed are readable up to the last flush, not past it."""
+    lines: list[str] = []
+    with _open_runs(path, "rt") as f:
+        try:
+            for line in f:
+                lines.append(line)
+        except EOFError:
+            pass
+    return [line for line in lines if line.endswith("\n")]
+
+
 def parse_tasks(spec: str) -> list[tuple[str, str, str]]:
     if spec == "reduced":
         return list(REDUCED_SKLEARN)
@@ -168,11 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     runs_file.parent.mkdir(exist_ok=True)
     done: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     if (args.resume or args.report_only) and runs_file.exists():
-        with _open_runs(runs_file, "rt") as f:
-            lines = f.read().splitlines()
+        lines = _read_runs(runs_file)
         for line in lines:
             d = json.loads(line)
             done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
+        if runs_file.suffix == ".gz" and not args.report_only:
+            # Rewritten as one clean member: runs appended after a member cut short by a kill could not be read.
+            with _open_runs(runs_file, "wt") as f:
+                f.writelines(lines)
+    elif runs_file.exists() and runs_file.suffix == ".gz":
+        print(f"error: --runs {runs_file} holds kept runs: pass --resume to add to it or --report-only to redraw "
+              "its tables (it is not overwritten)", file=sys.stderr)
+        return 2
     elif runs_file.exists():
         runs_file.unlink()
     todo = [] if args.report_only else [j for j in jobs if j not in done]

@@ -248,7 +248,7 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
                 lines.append(f"| {gname} | {_label(best)} | {peer_mean:.1f} | {auto_mean:.1f} | "
                              f"{auto_mean - peer_mean:+.1f} ± {spread} | {ahead} / {len(per_seed)} |")
             if left_out:
-                lines += ["", "Not eligible as best peer (a run missing in some group): "
+                lines += ["", "Not eligible as best peer (no score on some problem and seed of a group: a run missing, crashed or unscorable): "
                           + ", ".join(_label(o) for o in sorted(left_out)) + "."]
             lines.append("")
         # auto against each, paired
