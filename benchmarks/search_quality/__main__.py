@@ -79,17 +79,17 @@ def _open_runs(path: Path, mode: str) -> IO[str]:
     return open(path, mode, encoding="utf-8")
 
 
-def _read_runs(path: Path) -> list[str]:
-    """The complete lines of a runs file. A gzip member gets its end marker only when the file is closed, so the
-    runs appended by a process that was killed are readable up to the last flush, not past it."""
+def _read_runs(path: Path) -> tuple[list[str], bool]:
+    """The complete lines of a runs file, and whether it was cut short. A gzip member gets its end marker only when
+    the file is closed, so the runs appended by a process that was killed are readable up to the last flush."""
     lines: list[str] = []
     with _open_runs(path, "rt") as f:
         try:
             for line in f:
                 lines.append(line)
         except EOFError:
-            pass
-    return [line for line in lines if line.endswith("\n")]
+            return [line for line in lines if line.endswith("\n")], True
+    return lines, False
 
 
 def parse_tasks(spec: str) -> list[tuple[str, str, str]]:
@@ -181,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     runs_file.parent.mkdir(exist_ok=True)
     done: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     if (args.resume or args.report_only) and runs_file.exists():
-        lines = _read_runs(runs_file)
+        lines, cut_short = _read_runs(runs_file)
         for line in lines:
             d = json.loads(line)
             done[(d["problem"], d["optimizer"], d["seed"], d["regime"])] = d
-        if runs_file.suffix == ".gz" and not args.report_only:
+        if cut_short and not args.report_only:
             # Rewritten as one clean member: runs appended after a member cut short by a kill could not be read.
             with _open_runs(runs_file, "wt") as f:
                 f.writelines(lines)

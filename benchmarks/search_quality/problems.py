@@ -253,7 +253,7 @@ def _estimator(model: str, regression: bool, c: dict[str, Any]) -> Any:
         if regression:
             return make_pipeline(StandardScaler(), linear_model.ElasticNet(max_iter=5000, **c))
         return make_pipeline(StandardScaler(), linear_model.LogisticRegression(
-            C=c["C"], l1_ratio=1.0 if c["penalty"] == "l1" else 0.0, solver="liblinear", random_state=0,
+            C=c["C"], l1_ratio=1.0 if c["penalty"] == "l1" else 0.0, solver="liblinear",
             class_weight=None if c["class_weight"] == "none" else "balanced", max_iter=1000))
     if model == "knn":
         cls = neighbors.KNeighborsRegressor if regression else neighbors.KNeighborsClassifier

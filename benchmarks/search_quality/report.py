@@ -241,9 +241,8 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
                     continue
                 group_means = {o: float(np.mean(list(seed_means[o].values()))) for o in [*complete, "ts-auto"]}
                 best = max(complete, key=lambda o: group_means[o])
-                per_seed = [auto_seeds[s] - seed_means[best][s] for s in seeds]
+                per_seed, spread = _paired(seed_means[best], auto_seeds, seeds)
                 auto_mean, peer_mean = group_means["ts-auto"], group_means[best]
-                spread = _fmt(float(np.std(per_seed, ddof=1))) if len(per_seed) > 1 else "—"
                 ahead = sum(d > 0 for d in per_seed)
                 lines.append(f"| {gname} | {_label(best)} | {peer_mean:.1f} | {auto_mean:.1f} | "
                              f"{auto_mean - peer_mean:+.1f} ± {spread} | {ahead} / {len(per_seed)} |")
@@ -286,6 +285,12 @@ def build(*, suite: dict[str, Problem], regimes: list[Regime], seeds: list[int],
     return Section(md, md)
 
 
+def _paired(first: dict[int, float], second: dict[int, float], seeds: list[int]) -> tuple[list[float], str]:
+    """Per-seed differences ``second - first`` (same problems, same seed) and their sd over seeds, formatted."""
+    diffs = [second[s] - first[s] for s in seeds]
+    return diffs, (f"{float(np.std(diffs, ddof=1)):.1f}" if len(diffs) > 1 else "—")
+
+
 def _equal_count_table(sc: Scores, regimes: list[Regime], optimizers: list[str], groups: dict[str, list[str]],
                        all_problems: list[str], seeds: list[int]) -> list[str]:
     """Sequential against each parallel regime cut to the sequential budget: same trial count, same seeds."""
@@ -309,10 +314,9 @@ def _equal_count_table(sc: Scores, regimes: list[Regime], optimizers: list[str],
                 if len(seq) < len(seeds) or len(par) < len(seeds):
                     cells.append("—")
                     continue
-                diffs = [par[s] - seq[s] for s in seeds]
-                spread = f" ± {float(np.std(diffs, ddof=1)):.1f}" if len(diffs) > 1 else ""
+                diffs, spread = _paired(seq, par, seeds)
                 cells.append(f"{np.mean(list(seq.values())):.1f} → {np.mean(list(par.values())):.1f} "
-                             f"({np.mean(diffs):+.1f}{spread})")
+                             f"({np.mean(diffs):+.1f} ± {spread})")
             if any(c != "—" for c in cells):
                 out.append(f"| {_label(o)} | " + " | ".join(cells) + " |")
         out.append("")

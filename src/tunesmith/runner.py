@@ -22,9 +22,9 @@ from tunesmith.errors import LeaseHeld, SpecError, StorageError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
-from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.events import RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
+from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
