@@ -18,7 +18,7 @@ PY = shlex.quote(sys.executable)
 # Records what it was given, then talks the JSON-lines protocol with some noise around it.
 SHOW = '''
 import json, os, sys
-with open("seen.json", "w") as f:
+with open(os.path.join(os.environ["TUNESMITH_TRIAL_DIR"], "seen.json"), "w") as f:
     json.dump({"argv": sys.argv[1:], "cwd": os.getcwd(), "env_number": os.environ["TUNESMITH_TRIAL_NUMBER"]}, f)
 print("starting up")
 print(json.dumps({"step": 0, "loss": 0.5}))
@@ -32,7 +32,7 @@ print("after the result")
 
 FAILS = '''
 case "$1" in
-  exit) echo "about to fail"; exit 3 ;;
+  exit) echo "about to fail"; echo "no such table: runs" >&2; exit 3 ;;
   nojson) echo "plain words only" ;;
   signal) kill -SEGV $$ ;;
   child_signal) "$2" -c "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"; exit $? ;;
@@ -40,9 +40,9 @@ esac
 '''
 
 
-def _command_spec(project: Any, command: str, space: dict[str, Any], **executor: Any) -> Path:
+def _command_spec(project: Any, command: str, space: dict[str, Any], cwd: str | None = None, **executor: Any) -> Path:
     spec = project.spec(
-        "cmd", strategy="grid", space=space, trial={"command": command},
+        "cmd", strategy="grid", space=space, trial={"command": command, **({"cwd": cwd} if cwd else {})},
         executor={"kind": "process", "workers": 2, "retries": 0, **executor}, budget={"trials": 10},
     )
     return project.write_spec(spec)
@@ -104,7 +104,7 @@ def test_command_trial_end_to_end(project: Any) -> None:
     for t in trials:
         trial_dir = Path(t["log_path"]).parent
         seen = json.loads((trial_dir / "seen.json").read_text())
-        assert seen["cwd"] == str(trial_dir)
+        assert seen["cwd"] == str(project.root), "a command runs in the spec's folder"
         mode = t["params"]["mode"]
         if mode == "a b":
             assert t["params"] == {"mode": "a b", "depth": 2}
@@ -131,21 +131,23 @@ def test_command_failures_are_classified(project: Any) -> None:
     trials = _run(project, _command_spec(project, f"exec sh {{spec_dir}}/fails.sh {{how}} {PY}", space), all_fail=True)
     got = {t["params"]["how"]: (t["state"], t["failure_kind"], t["error"]) for t in trials}
     assert got == {
-        "exit": ("failed", "exit_code", "exit_code: command exited with code 3"),
+        "exit": ("failed", "exit_code", "exit_code: command exited with code 3; stderr: no such table: runs"),
         "nojson": ("failed", "invalid_result",
                    'invalid_result: command printed no JSON result line (print e.g. {"loss": 0.93})'),
         "signal": ("failed", "crashed", "crashed: command killed by signal SIGSEGV"),
-        "child_signal": ("failed", "crashed", "crashed: command exited with code 137 (signal SIGKILL)"),
+        "child_signal": ("failed", "crashed", "crashed: command exited with code 137 (signal SIGKILL); stderr: Killed"),
     }
     logs = {t["params"]["how"]: Path(t["log_path"]).read_text() for t in trials}
-    assert "about to fail" in logs["exit"]
+    assert "about to fail" in logs["exit"] and "no such table: runs" in logs["exit"]
     assert "plain words only" in logs["nojson"]
 
 
 def test_command_timeout_kills_the_command_and_its_children(project: Any) -> None:
     space = {"x": {"type": "categorical", "choices": [1]}}
     command = "echo $$ > shell.pid; sleep 1000 & echo $! > sleep.pid; wait; echo '{{\"loss\": 1}}'"
-    (trial,) = _run(project, _command_spec(project, command, space, trial_timeout="1s"), all_fail=True)
+    # cwd: trial_dir, today's folder for a command that writes relative paths of its own
+    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir", trial_timeout="1s"),
+                    all_fail=True)
     assert (trial["state"], trial["failure_kind"]) == ("failed", "timeout")
     assert trial["error"] == "timeout: exceeded trial_timeout of 1.0s; the trial's whole process tree was killed"
     trial_dir = Path(trial["log_path"]).parent
@@ -154,3 +156,12 @@ def test_command_timeout_kills_the_command_and_its_children(project: Any) -> Non
         assert settles(lambda pid=pid: not alive(pid)), f"{name} {pid} survived the timeout"
 
 
+
+
+def test_cwd_trial_dir_runs_the_command_in_the_trials_own_folder(project: Any) -> None:
+    project.write("show.py", SHOW)
+    space = {"mode": {"type": "categorical", "choices": ["a"]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} {{spec_dir}}/show.py {{mode}}", space, cwd="trial_dir"))
+    trial_dir = Path(trial["log_path"]).parent
+    assert json.loads((trial_dir / "seen.json").read_text())["cwd"] == str(trial_dir)
+    assert trial["values"] == {"loss": 0.125}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn,
 )
@@ -48,13 +49,14 @@ class ProgressDisplay(RunListener):
         self.console.print(f"[yellow]warning[/]: {message}")
 
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
-        self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({failure}); "
+        self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({escape(str(failure))}); "
                            f"retrying in {delay_s:g}s")
 
     def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
         if trial.state is TrialState.FAILED:
             self._failed += 1
-            self.console.print(f"  [red]trial {trial.number} failed[/]: {trial.error}")
+            # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
+            self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
         if best is not None and best.values is not None:
             self._best = ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
         if self._progress is not None and self._task is not None:
@@ -68,7 +70,7 @@ class ProgressDisplay(RunListener):
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         if self._progress is not None:
             self._progress.stop()
-        self.console.print(f"Stopped: {stop_reason}.")
+        self.console.print(f"Stopped: {escape(stop_reason)}.")
         print_best_table(self.console, experiment, trials)
 
 

@@ -378,6 +378,7 @@ class Runner:
             timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
             sync_reports=spec.scheduler.name != "none",
             task=spec.task.model_dump(mode="json") if spec.task else None,
+            command_cwd=str(trial_dir) if spec.trial is not None and spec.trial.cwd == "trial_dir" else None,
         )
         self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from tunesmith.evaluation.command import command_env, run_command
 from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, secrets_of, with_tail
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 
@@ -39,9 +41,13 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     raw: Any = None
     failure: Failure | None = None
     pruned = False
+    traceback_text = ""  # written to the log after the output's tail is read for the reason
+    log_start = _log_size(log)
     if job.command is not None:
         env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
-        raw, failure, pruned = run_command(job.command, job.workdir, env, log, job.metrics, report, prune_requested)
+        raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
+                                           job.metrics, report, prune_requested,
+                                           secrets=secrets_of(job.env, os.environ))
     else:
         try:
             fn = _task_function(job) if job.task is not None else resolve_function(job.function or "", job.base_dir)
@@ -54,24 +60,51 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         except SpecError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))
         except MemoryError:
-            failure = Failure(FailureKind.MEMORY, "MemoryError raised in the trial")
-            _write_traceback(log)
+            failure, traceback_text = Failure(FailureKind.MEMORY, "MemoryError raised in the trial"), _traceback()
         except TrialError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))
         except (Exception, SystemExit) as e:  # sys.exit() in user code (argparse, say) must not end the worker
-            failure = Failure(FailureKind.EXCEPTION, _describe_exception(e))
-            _write_traceback(log)
+            failure, traceback_text = Failure(FailureKind.EXCEPTION, _describe_exception(e)), _traceback()
     duration = time.perf_counter() - started
+    normalized = None
+    if failure is None and not pruned:
+        normalized = normalize_result(raw, job.metrics)
+        if isinstance(normalized, Failure):
+            failure = normalized
+    if failure is not None and job.command is None:
+        failure = with_tail(failure, OUTPUT_LABEL, _output_since(log, job.log_path, log_start),
+                            secrets_of(job.env, os.environ))
+    if traceback_text:
+        log.write(traceback_text)
+        log.flush()
     if failure is not None:
         return Outcome(failure=failure, duration_s=duration)
     if pruned:
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
         return Outcome(values=last, pruned=True, duration_s=duration)
-    normalized = normalize_result(raw, job.metrics)
-    if isinstance(normalized, Failure):
-        return Outcome(failure=normalized, duration_s=duration)
+    assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration)
+
+
+def _log_size(log: TextIO) -> int | None:
+    """Where this attempt's output starts in the log (earlier attempts of the trial wrote before it)."""
+    try:
+        return os.fstat(log.fileno()).st_size
+    except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO): no tail
+        return None
+
+
+def _output_since(log: TextIO, path: str, start: int | None) -> str:
+    """What the function printed in this attempt: its stdout and stderr share the log."""
+    if start is None:
+        return ""
+    for stream in (sys.stdout, sys.stderr, log):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return read_tail(path, start)
 
 
 def _task_function(job: TrialJob) -> Callable[..., Any]:
@@ -93,6 +126,6 @@ def _describe_exception(e: BaseException) -> str:
     return text if len(text) <= 2000 else text[:1997] + "..."
 
 
-def _write_traceback(log: TextIO) -> None:
-    log.write("".join(traceback.format_exc().splitlines(keepends=True)[-TRACEBACK_LINES * 2:]))
-    log.flush()
+def _traceback() -> str:
+    """The last frames of the exception being handled, for the trial log."""
+    return "".join(traceback.format_exc().splitlines(keepends=True)[-TRACEBACK_LINES * 2:])

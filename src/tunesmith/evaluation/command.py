@@ -6,7 +6,10 @@ empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
-Every line, JSON or not, is kept in the trial log.
+Every line, JSON or not, is kept in the trial log, stderr too; a failure's reason ends with stderr's last lines.
+
+The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or in the trial's own folder
+(``trial.cwd: trial_dir``); the trial's folder is ``{trial_dir}`` and ``$TUNESMITH_TRIAL_DIR`` either way.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ import shlex
 import signal
 import subprocess
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tunesmith.evaluation.output_tail import STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
+STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
+STDERR_LINE_CHARS = 2000
+STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
 
 
 def placeholders(command: str) -> list[str]:
@@ -63,15 +71,22 @@ def _text(v: ParamValue) -> str:
 
 def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: tuple[str, ...],
                 on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
-                term_grace: float = 5.0) -> tuple[Any, Failure | None, bool]:
-    """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned)."""
+                term_grace: float = 5.0, secrets: Iterable[str] = ()) -> tuple[Any, Failure | None, bool]:
+    """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned).
+
+    Stdout and stderr both go to ``log``; a failure's message ends with the last lines of stderr, with
+    ``secrets`` (and anything that looks like a password or token) redacted.
+    """
     proc = subprocess.Popen(
         command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=log, text=True, bufsize=1,
+        stderr=subprocess.PIPE, text=True, bufsize=1,
     )
     result: Any = None
     pruned = False
     stop_watch = threading.Event()
+    log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
+    stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
+    stderr_done = threading.Event()
 
     def watch_prune() -> None:
         nonlocal pruned
@@ -81,11 +96,23 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
                 _terminate(proc, term_grace)
                 return
 
+    def copy_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            stderr_tail.append(line[-STDERR_LINE_CHARS:])
+            with log_lock:
+                if stderr_done.is_set():
+                    return  # the attempt is over (a background child kept stderr open): the log is not ours now
+                log.write(line)
+
     watcher = threading.Thread(target=watch_prune, daemon=True)
     watcher.start()
+    stderr_reader = threading.Thread(target=copy_stderr, daemon=True)
+    stderr_reader.start()
     assert proc.stdout is not None
     for line in proc.stdout:
-        log.write(line)
+        with log_lock:
+            log.write(line)
         stripped = line.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
             continue
@@ -111,19 +138,29 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     code = proc.wait()
     stop_watch.set()
     watcher.join()
-    log.flush()
+    stderr_reader.join(STDERR_DRAIN_S)
+    with log_lock:
+        stderr_done.set()
+        log.flush()
     if pruned:
         return result, None, True
+    failure = _exit_failure(code, result is None, metrics[0])
+    if failure is None:
+        return result, None, False
+    return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
+
+
+def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:
     if code < 0:
-        return result, Failure(FailureKind.CRASHED, f"command killed by signal {_signame(-code)}"), False
+        return Failure(FailureKind.CRASHED, f"command killed by signal {_signame(-code)}")
     if code > 128 and code - 128 < 65:
-        return result, Failure(FailureKind.CRASHED, f"command exited with code {code} (signal {_signame(code - 128)})"), False
+        return Failure(FailureKind.CRASHED, f"command exited with code {code} (signal {_signame(code - 128)})")
     if code != 0:
-        return result, Failure(FailureKind.EXIT_CODE, f"command exited with code {code}"), False
-    if result is None:
-        return None, Failure(FailureKind.INVALID_RESULT,
-                             "command printed no JSON result line (print e.g. {\"" + metrics[0] + "\": 0.93})"), False
-    return result, None, False
+        return Failure(FailureKind.EXIT_CODE, f"command exited with code {code}")
+    if no_result:
+        return Failure(FailureKind.INVALID_RESULT,
+                       "command printed no JSON result line (print e.g. {\"" + metric + "\": 0.93})")
+    return None
 
 
 def _terminate(proc: subprocess.Popen[str], grace: float) -> None:

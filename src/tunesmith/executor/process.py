@@ -18,6 +18,7 @@ from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, secrets_of, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import kill_session, session_rss
 from tunesmith.executor.wire import outcome_from_json
@@ -41,6 +42,7 @@ class _Worker:
     last_seen: float = 0.0             # monotonic time of the worker's last message (heartbeat or other)
     undecided: int = 0                 # reports returned by poll() that the worker waits to hear about
     prune_sent: bool = False
+    log_start: int = 0                 # size of the job's log when it was submitted: this attempt's output follows
 
 
 class ProcessExecutor:
@@ -102,6 +104,7 @@ class ProcessExecutor:
         worker.kill_reason = None
         worker.undecided = 0
         worker.prune_sent = False
+        worker.log_start = _size(job.log_path)
         self._send(worker, {"op": "run", "job": job.to_json()})
 
     def prune(self, number: int) -> None:
@@ -185,7 +188,7 @@ class ProcessExecutor:
             job = w.job
             outcome = outcome_from_json(msg["outcome"])
             if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
-                outcome = Outcome(failure=w.kill_reason, duration_s=outcome.duration_s)
+                outcome = Outcome(failure=_with_output(w.kill_reason, job, w.log_start), duration_s=outcome.duration_s)
             w.job = None
             w.trials_run += 1
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
@@ -202,7 +205,7 @@ class ProcessExecutor:
         kill_session(w.proc.pid)  # whatever it started dies with it
         if w.job is not None:
             job = w.job
-            failure = w.kill_reason or _crash_reason(code)
+            failure = _with_output(w.kill_reason or _crash_reason(code), job, w.log_start)
             self._events.append(AttemptEnded(job.number, job.attempt, Outcome(
                 failure=failure, duration_s=self.clock.monotonic() - w.started)))
             w.job = None
@@ -267,6 +270,20 @@ class ProcessExecutor:
             os.write(w.commands, (json.dumps(message) + "\n").encode())
         except (BrokenPipeError, OSError):
             pass  # the worker is gone; its closed event pipe reports that
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _with_output(failure: Failure, job: TrialJob, log_start: int) -> Failure:
+    """A failure the coordinator decided (timeout, memory, crash, lost) ends with the trial's last output."""
+    if failure.kind is FailureKind.INTERRUPTED:
+        return failure  # the user stopped it: the reason is that, not what it printed
+    return with_tail(failure, OUTPUT_LABEL, read_tail(job.log_path, log_start), secrets_of(job.env, os.environ))
 
 
 def _worker_env() -> dict[str, str]:

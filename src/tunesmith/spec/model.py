@@ -71,6 +71,8 @@ class TrialRef(StrictModel):
     function: str | None = None
     command: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    cwd: Literal["spec_dir", "trial_dir"] = Field(
+        default="spec_dir", description="where a command runs: the spec's folder, or the trial's own folder")
 
     @field_validator("function")
     @classmethod
@@ -85,6 +87,9 @@ class TrialRef(StrictModel):
             raise ValueError("give exactly one of `function` ('module:function') or `command` ('python train.py ...')")
         if self.command is not None and not self.command.strip():
             raise ValueError("command must not be empty")
+        if self.function is not None and self.cwd != "spec_dir":
+            raise SpecError("trial.cwd", "applies to command trials; a function trial runs in the spec's folder and "
+                            f"finds its own folder as trial.workdir (remove cwd); got {self.cwd!r}")
         return self
 
 

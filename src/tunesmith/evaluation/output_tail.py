@@ -1,0 +1,92 @@
+"""The last lines a failed trial wrote, appended to its recorded reason: short, on one line, secrets redacted.
+
+A failure reason reads ``<what happened>; stderr: <last stderr lines>`` for a command trial (its stderr is a
+stream of its own) and ``<what happened>; output: <last log lines>`` for a function trial (a worker points the
+function's stdout and stderr at the same log, and separating them would cost every trial a pipe). Lines are
+joined with `` | ``. The tail is read only once an attempt has failed, so a trial that succeeds pays nothing;
+the whole output stays in the trial log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+from tunesmith.records import Failure
+
+TAIL_LINES = 4           # at most this many of the last non-empty lines ...
+TAIL_CHARS = 300         # ... and at most this many characters of them
+READ_BYTES = 8192        # how much of the end of a log is read to find them
+LINE_SEPARATOR = " | "
+STDERR_LABEL = "; stderr: "
+OUTPUT_LABEL = "; output: "
+MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth hiding, and would mangle the text
+REDACTED = "***"
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# password=..., api_key: ..., AWS_SECRET_ACCESS_KEY=..., --token ... : the name stays, the value goes
+_SECRET_WORDS = r"(?:passw(?:or)?d|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
+_SECRET_ASSIGNMENT = re.compile(rf"(?i)([A-Za-z0-9_.-]*{_SECRET_WORDS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)"
+                                rf"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|]+)")
+_SECRET_FLAG = re.compile(rf"(?i)(--?[A-Za-z0-9_-]*{_SECRET_WORDS}[A-Za-z0-9_-]*\s+)[^\s\"',;&|-][^\s\"',;&|]*")
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@")
+_SECRET_NAME = re.compile(r"(?i)passw|token|secret|api_?key|access_?key|private_?key|credential")
+
+
+def secrets_of(trial_env: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
+    """Values to hide: every value of the spec's ``trial.env``, and environment values whose names look secret."""
+    values = list(trial_env.values())
+    values += [v for k, v in environ.items() if _SECRET_NAME.search(k)]
+    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with the given values and anything that looks like a password, token or key replaced by ***."""
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    text = _SECRET_FLAG.sub(rf"\1{REDACTED}", text)
+    return _SECRET_ASSIGNMENT.sub(rf"\1{REDACTED}", text)
+
+
+def summarize(text: str, secrets: Iterable[str] = ()) -> str:
+    """The last few non-empty lines of ``text`` on one line, redacted and cut to TAIL_CHARS (from the left)."""
+    lines = [s for s in (_ANSI.sub("", line).strip() for line in text.splitlines()) if s]
+    tail = redact(LINE_SEPARATOR.join(lines[-TAIL_LINES:]), secrets)
+    return tail if len(tail) <= TAIL_CHARS else "..." + tail[-(TAIL_CHARS - 3):]
+
+
+def read_tail(path: str, start: int = 0) -> str:
+    """The end of the file at ``path`` from byte ``start`` on (at most READ_BYTES of it); '' if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(start, size - READ_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return text if start >= size - READ_BYTES else text.partition("\n")[2]  # drop a line cut in half
+
+
+def with_tail(failure: Failure, label: str, output: str, secrets: Iterable[str] = ()) -> Failure:
+    """``failure`` whose message ends with the summary of ``output``; unchanged when there is none."""
+    tail = summarize(output, secrets)
+    if not tail:
+        return failure
+    return Failure(failure.kind, f"{failure.message}{label}{tail}")
+
+
+def reason_without_output(reason: str) -> str:
+    """What happened, without the output a function trial printed: ``exception: KeyError: 'lr' (at ...)``.
+
+    A command trial's reason keeps the last line of its stderr (``command exited with code 2`` says nothing
+    alone). Trials that fail the same way give the same answer, whatever else they printed.
+    """
+    head, found, tail = reason.partition(STDERR_LABEL)
+    if found:
+        return head + found + tail.rsplit(LINE_SEPARATOR, 1)[-1]
+    return reason.partition(OUTPUT_LABEL)[0]
