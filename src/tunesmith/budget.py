@@ -1,9 +1,28 @@
-"""Budget accounting: when may another trial start, and when is the run over."""
+"""Budget accounting: when may another trial start, and when is the run over.
+
+Besides the spec's limits, one rule of its own, *fail fast*: when the first FAIL_FAST_TRIALS trials of a run
+all fail the same deterministic way (the same exception, the same invalid result, the same exit and last
+stderr line), the code cannot work for any configuration, and the run stops as failed instead of spending its
+budget on that error. Five, whatever the number of workers: one or two identical failures can be bad luck in a
+space where some configurations fail; five in a row, with the same reason, is the code. Timeouts, crashes and
+memory kills do not count: their reason reads the same whatever caused it (a configuration too big for the
+limit, the machine), so "the same reason" says nothing. A run that has seen a trial succeed, before a resume
+included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
+"""
 
 from __future__ import annotations
 
-from tunesmith.records import Direction, TrialRecord, TrialState
+import re
+
+from tunesmith.evaluation.output_tail import reason_without_output
+from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
+
+FAIL_FAST_TRIALS = 5
+DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, FailureKind.EXIT_CODE)
+# Parts of a reason that differ from trial to trial whatever the configuration: the trial's folder, times,
+# memory addresses, process ids.
+_VARYING = re.compile(r"trial-\d+|\d{4}-\d\d-\d\d[T ]?|\d\d:\d\d:\d\d(?:[.,]\d+)?|0x[0-9a-fA-F]+|\bpid \d+")
 
 
 class BudgetTracker:
@@ -25,12 +44,15 @@ class BudgetTracker:
         self.run_finished = 0   # this run only: a resumed run is judged on its own failures, not the ones
         self.run_failed = 0     # that made the user stop and fix the code
         self.last_error: str | None = None
+        self.first_failures: list[str] = []   # this run's first finished trials, while every one failed alike
+        self.fail_fast_armed = True            # until a trial succeeds or fails differently
 
     def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
         """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
+        self._watch_first_failures(trial, replayed)
         if not replayed:
             self.run_finished += 1
             if trial.state is TrialState.FAILED:
@@ -43,6 +65,21 @@ class BudgetTracker:
         else:
             self.since_improvement += 1
 
+    def _watch_first_failures(self, trial: TrialRecord, replayed: bool) -> None:
+        if not self.fail_fast_armed:
+            return
+        if replayed:
+            # an earlier run's trials: one that succeeded proves the code can work; failures are history (the
+            # user may have fixed the code since) and this run is judged on its own first trials
+            self.fail_fast_armed = trial.state is TrialState.FAILED
+            return
+        signature = _failure_signature(trial)
+        if signature is None or (self.first_failures and signature != self.first_failures[0]):
+            self.fail_fast_armed = False
+            self.first_failures.clear()
+        elif len(self.first_failures) < FAIL_FAST_TRIALS:
+            self.first_failures.append(signature)
+
     def may_start(self, allocated: int, now: float) -> bool:
         """Whether a new trial number may be allocated (``allocated`` numbers are taken already)."""
         return self.stop_reason(now) is None and (self.budget.trials is None or allocated < self.budget.trials)
@@ -50,6 +87,9 @@ class BudgetTracker:
     def failure_stop(self) -> str | None:
         """Why the run should stop as failed (too many trials failing), or None."""
         b = self.budget
+        if self.fail_fast_armed and len(self.first_failures) >= FAIL_FAST_TRIALS:
+            return (f"every trial so far ({len(self.first_failures)}) failed the same way, so no configuration is "
+                    f"likely to work: {self.last_error}")
         if b.max_failure_rate is None or self.run_finished < b.failure_rate_min_trials:
             return None
         rate = self.run_failed / self.run_finished
@@ -73,3 +113,10 @@ class BudgetTracker:
         if b.patience is not None and self.since_improvement >= b.patience:
             return f"no improvement in {b.patience} trials"
         return None
+
+
+def _failure_signature(trial: TrialRecord) -> str | None:
+    """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded)."""
+    if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
+        return None
+    return _VARYING.sub("#", reason_without_output(trial.error or ""))
