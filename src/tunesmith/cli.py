@@ -41,7 +41,9 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
         err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
         raise typer.Exit(EXIT_INTERRUPTED)
     if result.status is RunStatus.FAILED:
-        err.print(f"[red]The run stopped[/]: {result.stop_reason}")
+        from rich.markup import escape  # the reason may quote a trial's stderr
+
+        err.print(f"[red]The run stopped[/]: {escape(result.stop_reason)}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
     ended = [t for t in result.trials if t.state.is_finished()]
     if ended and all(t.state is TrialState.FAILED for t in ended):
@@ -49,6 +51,20 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
                   "and the trial logs.")
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tunesmith.versions import tunesmith_version
+
+        print(f"tunesmith {tunesmith_version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="print the version and exit")] = False) -> None:
+    """tunesmith: declared, durable, isolated hyperparameter tuning."""
 
 
 @app.command()
@@ -199,6 +215,7 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
            as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False) -> None:
     """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration."""
+    from rich.markup import escape
     from rich.table import Table
 
     from tunesmith.summary import trials_csv, trials_json
@@ -218,7 +235,7 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     for r in trials_json(exp, records):
         table.add_row(str(r["number"]), r["state"], json.dumps(r["values"]) if r["values"] else "",
                       json.dumps(r["params"]), str(r["attempts"]),
-                      f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", r["error"] or "")
+                      f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", escape(r["error"] or ""))
     out.print(table)
 
 
@@ -241,6 +258,24 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         raise typer.Exit(EXIT_INPUT)
     store.delete_experiment(name)
     out.print(f"deleted {name}")
+
+
+@app.command()
+def version(storage: Annotated[str | None, typer.Option(
+                "--storage", "-s", help="also read the schema revision of this store (never migrated)")] = None,
+            as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """Versions of tunesmith, Python, Optuna, scikit-learn, SQLAlchemy, ... and the store schema: for bug reports."""
+    from tunesmith.versions import versions
+
+    report = versions(storage)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        if key == "store":
+            out.print(f"store {value['url']}: schema revision {value['schema_revision'] or 'none (empty)'}")
+        else:
+            out.print(f"{key} {value if value is not None else 'not installed'}")
 
 
 def main() -> None:
