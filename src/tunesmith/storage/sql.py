@@ -7,6 +7,7 @@ hand out the same number. Each public method is one transaction.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,13 +119,21 @@ class SQLStore:
             current = None
         if current == HEAD_REVISION:
             return
-        from alembic import command
-        from alembic.config import Config
+        # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
+        # when the spec was checked would print that narration under the user's progress bar.
+        alembic_log = logging.getLogger("alembic")
+        level = alembic_log.level
+        alembic_log.setLevel(max(level, logging.WARNING))
+        try:
+            from alembic import command
+            from alembic.config import Config
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        finally:
+            alembic_log.setLevel(level)
         conn.commit()
 
     @contextmanager
