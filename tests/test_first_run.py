@@ -1,0 +1,285 @@
+"""What a new user meets first: the README's command example, failure reasons that say why, fail fast, versions.
+
+Through the installed `tunesmith` command, as a user runs it, in folders of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
+from tunesmith.evaluation.output_tail import redact, summarize
+from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
+from tunesmith.spec.model import Budget
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TUNESMITH = shutil.which("tunesmith", path=os.path.dirname(sys.executable)) or "tunesmith"
+
+
+def readme_block(first_line: str) -> str:
+    """The README's fenced code block that starts with ``first_line`` (the example a user copies)."""
+    for block in re.findall(r"```[a-z]*\n(.*?)```", README.read_text(), flags=re.S):
+        if block.startswith(first_line + "\n") or block.startswith(first_line + ":"):
+            return block
+    raise AssertionError(f"the README has no code block starting with {first_line!r}")
+
+
+def tunesmith(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}
+    env.pop("TUNESMITH_STORAGE", None)  # the default store, ./tunesmith.db, as a new user has it
+    return subprocess.run([TUNESMITH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def trials_json(name: str, cwd: Path) -> list[dict[str, Any]]:
+    proc = tunesmith("trials", name, "--json", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return sorted(json.loads(proc.stdout), key=lambda t: t["number"])
+
+
+@pytest.fixture
+def branin(tmp_path: Path) -> Path:
+    """The README's command example, copied into a folder of its own: b.yaml and branin.py."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "b.yaml").write_text(readme_block("# b.yaml"))
+    (folder / "branin.py").write_text(readme_block("# branin.py"))
+    return folder
+
+
+# -- command trials run in the spec's folder ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_readme_command_example_completes_from_the_spec_folder(branin: Path) -> None:
+    spec = yaml.safe_load((branin / "b.yaml").read_text())
+    assert "python3 branin.py" in spec["trial"]["command"], "the example uses a path relative to the spec"
+    proc = tunesmith("run", "b.yaml", cwd=branin)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = trials_json("branin", branin)
+    assert len(trials) == spec["budget"]["trials"]
+    assert all(t["state"] == "completed" for t in trials), [t["error"] for t in trials]
+
+
+def test_the_readme_example_runs_from_another_folder(branin: Path) -> None:
+    spec = yaml.safe_load((branin / "b.yaml").read_text())
+    (branin / "b.yaml").write_text(yaml.safe_dump({**spec, "budget": {"trials": 3}}))  # the folder is the point
+    proc = tunesmith("run", "sub/b.yaml", cwd=branin.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {t["state"] for t in trials_json("branin", branin.parent)} == {"completed"}
+
+
+@pytest.mark.slow
+def test_cwd_trial_dir_keeps_the_old_folder_and_says_why_it_fails(branin: Path) -> None:
+    """The issue's first run: a relative script path from the trial's folder. Now it stops after 5 and says why."""
+    spec = yaml.safe_load((branin / "b.yaml").read_text())
+    spec["trial"]["cwd"] = "trial_dir"
+    spec["budget"]["trials"] = 40
+    (branin / "b.yaml").write_text(yaml.safe_dump(spec))
+    proc = tunesmith("run", "b.yaml", cwd=branin)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    trials = trials_json("branin", branin)
+    assert len(trials) == FAIL_FAST_TRIALS, "the run stopped instead of burning its budget"
+    for t in trials:
+        trial_dir = str(Path(t["log_path"]).parent)
+        assert t["failure_kind"] == "exit_code"
+        assert t["error"].startswith("exit_code: command exited with code 2; stderr: ")
+        assert f"can't open file '{trial_dir}/branin.py'" in t["error"], "ran in the trial's own folder"
+        assert "can't open file" in Path(t["log_path"]).read_text(), "the whole output stays in the log"
+    # the live progress line, and the run's own last word
+    assert f"trial 0 failed: {trials[0]['error']}" in proc.stdout
+    assert "The run stopped: every trial so far (5) failed the same way" in proc.stderr
+    assert "can't open file" in proc.stderr
+    shown = json.loads(tunesmith("show", "branin", "--json", cwd=branin).stdout)
+    assert shown["status"] == "failed"
+
+
+def test_a_typo_in_cwd_is_named_with_the_fix(branin: Path) -> None:
+    text = (branin / "b.yaml").read_text().replace('branin.py --x {x} --y {y}"}',
+                                                    'branin.py --x {x} --y {y}", cwd: trail_dir}')
+    (branin / "b.yaml").write_text(text)
+    proc = tunesmith("run", "b.yaml", cwd=branin)
+    assert proc.returncode == 2
+    assert "trial.cwd: must be one of 'spec_dir' or 'trial_dir'; got 'trail_dir' (did you mean 'trial_dir'?)" in (
+        " ".join(proc.stderr.split()))
+    assert not (branin / "tunesmith.db").exists(), "nothing recorded"
+
+
+# -- failure reasons ---------------------------------------------------------------------------------------------
+
+FAILING = '''
+import sys
+
+def objective(config, trial):
+    print("configuration", config, "number", trial.number)
+    print("reading", "data.csv", file=sys.stderr)
+    if {condition}:
+        raise KeyError("lr")
+    return config["x"]
+'''
+
+
+def _function_spec(folder: Path, condition: str, trials: int, workers: int = 2) -> Path:
+    (folder / "train.py").write_text(FAILING.format(condition=condition))
+    spec = {"name": "fn", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "strategy": "random",
+            "budget": {"trials": trials}, "executor": {"workers": workers}, "trial": {"function": "train:objective"},
+            "seed": 3}
+    path = folder / "fn.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp_path: Path) -> None:
+    _function_spec(tmp_path, "True", trials=30)
+    proc = tunesmith("run", "fn.yaml", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", tmp_path)
+    # two workers: the trial running beside the fifth failure may finish too
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
+    for t in trials:
+        assert t["error"].startswith("exception: KeyError: 'lr' (at train.py:8 in objective); output: "), t["error"]
+        assert t["error"].endswith(f"configuration {{'x': {t['params']['x']!r}}} number {t['number']} | reading data.csv")
+        assert "Traceback" in Path(t["log_path"]).read_text(), "the traceback stays in the log"
+    assert "every trial so far (5) failed the same way, so no configuration is likely to work: exception: " \
+           "KeyError: 'lr'" in " ".join(proc.stderr.split())
+
+
+def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
+    _function_spec(tmp_path, "trial.number % 2 == 1", trials=12)
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    states = [t["state"] for t in trials_json("fn", tmp_path)]
+    assert len(states) == 12 and states.count("failed") == 6
+
+
+def test_secrets_are_redacted_from_the_reason_but_kept_in_the_log(tmp_path: Path) -> None:
+    (tmp_path / "leak.sh").write_text(
+        'echo "connecting with $SERVICE_KEY" >&2\necho "login password=hunter22 failed" >&2\n'
+        'echo "Authorization: Bearer abc.def.ghi" >&2\nexit 3\n')
+    spec = {"name": "leak", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "categorical", "choices": [1]}}, "strategy": "grid", "budget": {"trials": 1},
+            "trial": {"command": "sh leak.sh", "env": {"SERVICE_KEY": "sk-live-0123456789"}}}
+    (tmp_path / "leak.yaml").write_text(yaml.safe_dump(spec))
+    tunesmith("run", "leak.yaml", "--quiet", cwd=tmp_path)
+    (trial,) = trials_json("leak", tmp_path)
+    assert trial["error"] == ("exit_code: command exited with code 3; stderr: connecting with *** | "
+                              "login password=*** failed | Authorization: Bearer ***")
+    log = Path(trial["log_path"]).read_text()
+    assert "sk-live-0123456789" in log and "hunter22" in log
+
+
+def test_summary_is_the_last_lines_on_one_line_cut_from_the_left() -> None:
+    assert summarize("first\n\n  second \r\nthird\nfourth\nfifth\n") == "second | third | fourth | fifth"
+    long = summarize("x" * 1000)
+    assert len(long) == 300 and long.startswith("...")
+    assert summarize("") == ""
+    assert redact("db postgresql://bob:pw123@host/db --api-key k-1 token: 'a b'") == \
+        "db postgresql://bob:***@host/db --api-key *** token: ***"
+    assert redact("KeyError: 'api_key'") == "KeyError: 'api_key'", "a name alone is no secret"
+
+
+# -- the fail-fast rule itself ---------------------------------------------------------------------------------
+
+def _trial(n: int, state: TrialState, kind: FailureKind | None = None, error: str | None = None) -> TrialRecord:
+    return TrialRecord(number=n, state=state, params={}, seed=0, values=(1.0,) if state is TrialState.COMPLETED
+                       else None, failure_kind=kind, error=error)
+
+
+def _tracker(trials: int | None = 100, **budget: Any) -> BudgetTracker:
+    return BudgetTracker(Budget(trials=trials, **budget), Direction.MINIMIZE, started=0.0)
+
+
+def test_fail_fast_needs_five_identical_deterministic_failures() -> None:
+    b = _tracker()
+    for n in range(FAIL_FAST_TRIALS - 1):
+        b.observe(_trial(n, TrialState.FAILED, FailureKind.EXIT_CODE,
+                         f"exit_code: command exited with code 2; stderr: trace | /x/trial-{n:05d}/a.py not found"))
+        assert b.failure_stop() is None
+    b.observe(_trial(9, TrialState.FAILED, FailureKind.EXIT_CODE,
+                     "exit_code: command exited with code 2; stderr: trace | /x/trial-00009/a.py not found"))
+    reason = b.failure_stop()
+    assert reason is not None and reason.startswith("every trial so far (5) failed the same way")
+    assert reason.endswith("/x/trial-00009/a.py not found"), "the last reason, whole"
+    assert b.stop_reason(0.0) == reason
+
+
+@pytest.mark.parametrize("odd_one", [
+    _trial(2, TrialState.COMPLETED),
+    _trial(2, TrialState.FAILED, FailureKind.EXCEPTION, "exception: ValueError: other (at t.py:1 in f)"),
+    _trial(2, TrialState.FAILED, FailureKind.TIMEOUT, "timeout: exceeded trial_timeout of 1s"),
+])
+def test_one_success_or_other_failure_among_the_first_disarms_it(odd_one: TrialRecord) -> None:
+    b = _tracker()
+    same = "exception: KeyError: 'lr' (at t.py:3 in f)"
+    for n in range(20):
+        b.observe(odd_one if n == 2 else _trial(n, TrialState.FAILED, FailureKind.EXCEPTION, same))
+    assert b.failure_stop() is None, "max_failure_rate (unset here) governs later failures"
+
+
+def test_timeouts_never_fail_fast_and_max_failure_rate_still_applies() -> None:
+    b = _tracker(max_failure_rate=0.5, failure_rate_min_trials=8)
+    for n in range(7):
+        b.observe(_trial(n, TrialState.FAILED, FailureKind.TIMEOUT, "timeout: exceeded trial_timeout of 1s"))
+        assert b.failure_stop() is None
+    b.observe(_trial(7, TrialState.FAILED, FailureKind.TIMEOUT, "timeout: exceeded trial_timeout of 1s"))
+    assert (b.failure_stop() or "").startswith("8 of 8 finished trials failed")
+
+
+def test_a_resumed_run_that_has_completed_trials_does_not_fail_fast() -> None:
+    b = _tracker()
+    b.observe(_trial(0, TrialState.COMPLETED), replayed=True)
+    for n in range(1, 10):
+        b.observe(_trial(n, TrialState.FAILED, FailureKind.EXCEPTION, "exception: KeyError: 'lr'"))
+    assert b.failure_stop() is None
+    # a resumed run whose history only failed is judged on its own first trials (the code may have been fixed)
+    fixed = _tracker()
+    fixed.observe(_trial(0, TrialState.FAILED, FailureKind.EXCEPTION, "exception: KeyError: 'lr'"), replayed=True)
+    for n in range(1, 1 + FAIL_FAST_TRIALS):
+        fixed.observe(_trial(n, TrialState.FAILED, FailureKind.EXCEPTION, "exception: KeyError: 'lr'"))
+    assert fixed.failure_stop() is not None
+
+
+# -- versions ----------------------------------------------------------------------------------------------------
+
+def test_version_flag_and_json_report(tmp_path: Path) -> None:
+    proc = tunesmith("--version", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == f"tunesmith {metadata.version('tunesmith')}\n"
+    report = json.loads(tunesmith("version", "--json", cwd=tmp_path).stdout)
+    migrations = Path(__file__).resolve().parents[1] / "src/tunesmith/storage/migrations/versions"
+    newest = max(p.name.split("_")[0] for p in migrations.glob("[0-9]*.py"))
+    assert report["schema_revision"] == newest
+    assert report["python"] == ".".join(map(str, sys.version_info[:3]))
+    for dist, key in (("optuna", "optuna"), ("scikit-learn", "scikit-learn"), ("SQLAlchemy", "sqlalchemy"),
+                      ("numpy", "numpy"), ("pydantic", "pydantic")):
+        assert report[key] == metadata.version(dist)
+    assert "store" not in report and not (tmp_path / "tunesmith.db").exists(), "no database opened"
+
+
+def test_version_reads_a_stores_revision_without_creating_one(tmp_path: Path) -> None:
+    missing = tunesmith("version", "--storage", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
+    assert missing.returncode == 2 and "no store at" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
+    _function_spec(tmp_path, "False", trials=1, workers=1)
+    assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 0
+    report = json.loads(tunesmith("version", "--json", "-s", "sqlite:///tunesmith.db", cwd=tmp_path).stdout)
+    assert report["store"] == {"url": "sqlite:///tunesmith.db", "schema_revision": report["schema_revision"]}
+
+
+def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrations(tmp_path: Path) -> None:
+    _function_spec(tmp_path, "False", trials=1, workers=1)
+    train = tmp_path / "train.py"
+    train.write_text("import logging\nlogging.basicConfig(level=logging.INFO)\n" + train.read_text())
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "alembic" not in proc.stderr.lower(), proc.stderr
