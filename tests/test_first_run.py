@@ -179,6 +179,18 @@ def test_secrets_are_redacted_from_the_reason_but_kept_in_the_log(tmp_path: Path
     assert "sk-live-0123456789" in log and "hunter22" in log
 
 
+def test_a_timed_out_command_says_what_it_said_last(tmp_path: Path) -> None:
+    spec = {"name": "slow", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "categorical", "choices": [1]}}, "strategy": "grid", "budget": {"trials": 1},
+            "executor": {"trial_timeout": "1s"},
+            "trial": {"command": "echo 'loading shard 3 of 9' >&2; sleep 30"}}
+    (tmp_path / "slow.yaml").write_text(yaml.safe_dump(spec))
+    tunesmith("run", "slow.yaml", "--quiet", cwd=tmp_path)
+    (trial,) = trials_json("slow", tmp_path)
+    assert trial["failure_kind"] == "timeout"
+    assert trial["error"].endswith("process tree was killed; output: loading shard 3 of 9"), trial["error"]
+
+
 def test_summary_is_the_last_lines_on_one_line_cut_from_the_left() -> None:
     assert summarize("first\n\n  second \r\nthird\nfourth\nfifth\n") == "second | third | fourth | fifth"
     long = summarize("x" * 1000)

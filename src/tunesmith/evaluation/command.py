@@ -104,6 +104,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
                 if stderr_done.is_set():
                     return  # the attempt is over (a background child kept stderr open): the log is not ours now
                 log.write(line)
+                log.flush()  # in the file at once: a trial killed for its timeout keeps what it said last
 
     watcher = threading.Thread(target=watch_prune, daemon=True)
     watcher.start()
@@ -113,6 +114,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     for line in proc.stdout:
         with log_lock:
             log.write(line)
+            log.flush()
         stripped = line.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
             continue
