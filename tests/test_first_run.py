@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
+from tunesmith.evaluation.command import command_warnings
 from tunesmith.evaluation.output_tail import redact, summarize
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
@@ -113,6 +114,28 @@ def test_a_typo_in_cwd_is_named_with_the_fix(branin: Path) -> None:
     assert "trial.cwd: must be one of 'spec_dir' or 'trial_dir'; got 'trail_dir' (did you mean 'trial_dir'?)" in (
         " ".join(proc.stderr.split()))
     assert not (branin / "tunesmith.db").exists(), "nothing recorded"
+
+
+def test_validate_warns_about_a_script_that_is_not_where_the_command_runs(branin: Path) -> None:
+    assert tunesmith("validate", "b.yaml", cwd=branin).stderr == "", "nothing to say about the README's example"
+    (branin / "branin.py").rename(branin / "other.py")
+    proc = tunesmith("validate", "b.yaml", cwd=branin)
+    assert proc.returncode == 0, "a guess from the command's words warns, never refuses"
+    assert f"trial.command names 'branin.py', which is not in the spec's folder {branin}" in " ".join(proc.stderr.split())
+    (branin / "other.py").rename(branin / "branin.py")
+    (branin / "b.yaml").write_text((branin / "b.yaml").read_text().replace('{y}"}', '{y}", cwd: trial_dir}'))
+    proc = tunesmith("validate", "b.yaml", cwd=branin)
+    assert "write {spec_dir}/branin.py" in " ".join(proc.stderr.split())
+
+
+def test_command_warnings_read_only_relative_script_words(tmp_path: Path) -> None:
+    (tmp_path / "here.py").write_text("")
+    assert command_warnings("python here.py --x {x} {trial_dir}/out.py", "spec_dir", str(tmp_path)) == []
+    assert command_warnings("python /abs/train.py && sh ./run.sh -c 'x.py y'", "spec_dir", str(tmp_path)) == [
+        f"trial.command names './run.sh', which is not in the spec's folder {tmp_path}, where commands run"]
+    assert command_warnings("python {spec_dir}/here.py", "trial_dir", str(tmp_path)) == []
+    assert command_warnings("echo 'unbalanced", "spec_dir", str(tmp_path)) == []
+    assert command_warnings(None, "spec_dir", str(tmp_path)) == []
 
 
 # -- failure reasons ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, SpecError, StorageError
-from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders, render_command
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.events import RunListener
@@ -92,7 +92,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                 raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
                                 f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                                 "(write {{ and }} for literal braces)")
-    warnings = []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir) if spec.trial is not None else []
     if spec.executor.kind == "inline":
         ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(spec.executor, k) is not None]
         if ignored:

@@ -32,6 +32,7 @@ from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
+_SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|js|mjs|ts|lua)$")
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
@@ -39,6 +40,24 @@ STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take
 
 def placeholders(command: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+
+
+def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None) -> list[str]:
+    """What ``validate`` and ``run`` say about a command before its first trial fails on it: the scripts it
+    names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words."""
+    if command is None:
+        return []
+    spec_dir = spec_dir or "."
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: the shell says so in the first trial's reason
+        return []
+    scripts = [w for w in words if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
+    if cwd_choice == "trial_dir":
+        return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
+                f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
+    return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
+            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))]
 
 
 def render_command(command: str, params: dict[str, ParamValue], all_names: Iterable[str], trial_dir: str,
