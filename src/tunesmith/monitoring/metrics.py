@@ -40,6 +40,7 @@ METRIC_NAMES = (
     "tunesmith_trial_retries_total", "tunesmith_trial_duration_seconds",
     "tunesmith_best_value", "tunesmith_time_to_best_seconds", "tunesmith_best_updated_timestamp_seconds",
     "tunesmith_trials_since_best", "tunesmith_last_trial_finished_timestamp_seconds",
+    "tunesmith_last_activity_timestamp_seconds",
     "tunesmith_resource_steps_used", "tunesmith_resource_saved_ratio",
     "tunesmith_workers", "tunesmith_workers_busy", "tunesmith_queue_length",
     "tunesmith_budget_trials", "tunesmith_budget_wall_time_seconds", "tunesmith_reproducibility_index",
@@ -91,6 +92,9 @@ class TuningMetrics:
                                      registry=r)
         self.last_finished = prom.Gauge("tunesmith_last_trial_finished_timestamp_seconds",
                                         "When the last trial reached a final state", e, registry=r)
+        self.last_activity = prom.Gauge("tunesmith_last_activity_timestamp_seconds", "When the run started or a "
+                                        "trial last finished, whichever is later (what a stall alert watches)", e,
+                                        registry=r)
         self.steps_used = prom.Gauge("tunesmith_resource_steps_used", "Steps run by completed and pruned trials "
                                      "(early stopping only)", e, registry=r)
         self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
@@ -115,6 +119,7 @@ class TuningMetrics:
         self._created_at = 0.0
         self._best: dict[str, float] = {}
         self._since_best = 0
+        self._last_activity = 0.0
         self._max_resource: int | None = None
         self._early_stopping = False
         self._steps_counted = 0    # completed and pruned trials
@@ -145,6 +150,8 @@ class TuningMetrics:
         self.running.labels(n).set(1 if running else 0)
         if started_at is not None:
             self.run_started.labels(n).set(started_at)
+            self._last_activity = max(self._last_activity, started_at)
+            self.last_activity.labels(n).set(self._last_activity)
         self.workers.labels(n).set(spec.executor.workers)
         if spec.budget.trials is not None:
             self.budget_trials.labels(n).set(spec.budget.trials)
@@ -180,6 +187,8 @@ class TuningMetrics:
             self.duration.labels(n, state.value).observe(trial.duration_s)
         if trial.finished_at is not None:
             self.last_finished.labels(n).set(trial.finished_at)
+            self._last_activity = max(self._last_activity, trial.finished_at)
+            self.last_activity.labels(n).set(self._last_activity)
         if state is TrialState.FAILED:
             self.failures.labels(n, _reason(trial)).inc()
         cost = trial.metrics.get(COST_METRIC)
