@@ -279,6 +279,19 @@ def metrics(name: Annotated[str, typer.Argument()], storage: StorageOption = Non
     sys.stdout.write(metrics_from_store(_store(storage), name).decode())
 
 
+@app.command()
+def report(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+           output: Annotated[str, typer.Option("--output", "-o", help="the HTML file to write")] = "report.html",
+           ) -> None:
+    """Write one self-contained HTML report of an experiment (plots inlined; opens offline)."""
+    import time
+
+    from tunesmith.monitoring.report import write_report
+
+    count = write_report(_store(storage), name, output, generated_at=time.time())
+    out.print(f"wrote {output} ({count} trials)")
+
+
 def main() -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
     from rich.markup import escape
