@@ -292,6 +292,18 @@ def report(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     out.print(f"wrote {output} ({count} trials)")
 
 
+@app.command()
+def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+              port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0 picks a free port")] = 8050,
+              addr: Annotated[str, typer.Option("--addr", help="address to listen on")] = "127.0.0.1",
+              refresh: Annotated[int, typer.Option("--refresh", min=1, help="seconds between page reloads")] = 10,
+              ) -> None:
+    """Serve the experiment's report, rebuilt from the store as trials finish (read-only; usable during a run)."""
+    from tunesmith.monitoring.dashboard import serve_dashboard
+
+    serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
+
+
 def main() -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
     from rich.markup import escape

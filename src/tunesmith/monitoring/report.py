@@ -39,7 +39,7 @@ STATE_COLOURS = {"completed": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728
                  "queued": "#9467bd", "lost": "#7f7f7f", "interrupted": "#bcbd22"}
 
 
-def _plotly() -> Any:
+def require_plotly() -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError:
@@ -63,7 +63,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         generated_at: the time printed in the header (seconds since the epoch); None prints none.
         refresh_s: when set, the page reloads itself every so many seconds (the live dashboard).
     """
-    go = _plotly()
+    go = require_plotly()
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
