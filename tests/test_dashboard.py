@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.helpers import count_states, start_cli, wait_for
+from tests.helpers import count_states, start_cli, stop_processes, wait_for
 
 pytest.importorskip("plotly", reason="the dashboard needs plotly: pip install 'tunesmith[report]'")
 
@@ -49,16 +48,7 @@ def test_dashboard_follows_a_running_experiment_read_only(project, monkeypatch):
         missing.value.close()
         assert run.poll() is None  # it really was watched during the run
     finally:
-        for p in (board, run):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in (board, run):
-            if p is not None:
-                try:
-                    p.communicate(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.communicate()
+        stop_processes(board, run, sig=signal.SIGINT)
     assert board.returncode == 0, board.stderr.read() if board.stderr else ""
 
 

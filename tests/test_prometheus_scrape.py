@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_cli, wait_for
+from tests.helpers import start_cli, stop_processes, wait_for
 
 pytest.importorskip("prometheus_client", reason="needs prometheus-client: pip install 'tunesmith[metrics]'")
 
@@ -88,13 +88,4 @@ def test_prometheus_scrapes_a_running_experiment(project):
         evaluated = [r for g in rules for r in g["rules"]]
         assert len(evaluated) == 8 and all(r["health"] != "err" for r in evaluated), evaluated
     finally:
-        for p in (run, prom):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in (run, prom):
-            if p is not None:
-                try:
-                    p.communicate(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.communicate()
+        stop_processes(run, prom, sig=signal.SIGTERM)
