@@ -128,3 +128,77 @@ def test_import_tunesmith_loads_neither_prometheus_nor_plotly():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prometheus_client', 'plotly')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _experiment(project, **overrides):
+    """A stored-shape experiment record from a real spec (validated as `run` would)."""
+    from tunesmith.records import ExperimentRecord, RunStatus
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    spec = prepare(load_spec(project.write_spec(project.spec("unit", **overrides)))).spec
+    return ExperimentRecord(1, "unit", spec.to_json(), RunStatus.RUNNING, 1000.0, 1000.0, "random", "test")
+
+
+def _trial(number, state, value=None, steps=0, kind=None, finished=None, attempts=1):
+    from tunesmith.records import FailureKind, Report, TrialRecord, TrialState
+
+    return TrialRecord(number, TrialState(state), {"x": 0.5}, 0, values=None if value is None else (value,),
+                       intermediate=tuple(Report(s, 1.0) for s in range(1, steps + 1)), attempts=attempts,
+                       error=f"{kind}: boom" if kind else None, failure_kind=FailureKind(kind) if kind else None,
+                       started_at=1000.0 + number, finished_at=finished, duration_s=0.5 if finished else None)
+
+
+def test_listener_counts_retries_queue_busy_and_throttles_the_textfile(project):
+    from tunesmith.clock import FakeClock
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import Failure, FailureKind
+
+    clock = FakeClock(start=2000.0)
+    path = project.root / "unit.prom"
+    listener = MetricsListener(TuningMetrics(), str(path), clock)
+    exp = _experiment(project)
+    listener.run_started(exp, [], resumed=False, total_trials=6)
+    written = path.read_text()
+    listener.trial_started(_trial(0, "running"))
+    listener.trial_started(_trial(1, "running"))
+    assert path.read_text() == written  # within a second of the last write: not rewritten
+    clock.advance(1.0)
+    listener.trial_retrying(_trial(1, "queued", kind="crashed"), Failure(FailureKind.CRASHED, "boom"), 1.0)
+    parsed = samples(path.read_text())
+    assert value(parsed, "tunesmith_workers_busy", experiment="unit") == 1
+    assert value(parsed, "tunesmith_queue_length", experiment="unit") == 1
+    assert value(parsed, "tunesmith_trial_retries_total", experiment="unit", reason="crashed") == 1
+    listener.trial_started(_trial(1, "running", attempts=2))
+    listener.trial_finished(_trial(1, "completed", 0.2, finished=2001.5, attempts=2), None)
+    listener.trial_finished(_trial(0, "failed", kind="timeout", finished=2002.0), None)
+    listener.run_finished(exp, [], "done")  # always written at the end
+    parsed = samples(path.read_text())
+    assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 3
+    assert value(parsed, "tunesmith_queue_length", experiment="unit") == 0
+    assert value(parsed, "tunesmith_workers_busy", experiment="unit") == 0
+    assert value(parsed, "tunesmith_trial_failures_total", experiment="unit", reason="timeout") == 1
+    assert value(parsed, "tunesmith_time_to_best_seconds", experiment="unit") == 1001.5  # since creation at 1000
+    assert value(parsed, "tunesmith_trials_since_best", experiment="unit") == 1
+    assert value(parsed, "tunesmith_last_activity_timestamp_seconds", experiment="unit") == 2002.0
+    assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
+
+
+def test_resources_saved_is_the_figure_show_reports(project):
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.scheduler import resource_summary
+
+    exp = _experiment(project, scheduler={"name": "asha", "min_resource": 1, "max_resource": 9,
+                                          "reduction_factor": 3})
+    trials = [_trial(0, "completed", 0.1, steps=9, finished=1.0), _trial(1, "pruned", 0.5, steps=1, finished=2.0),
+              _trial(2, "pruned", 0.4, steps=3, finished=3.0), _trial(3, "failed", kind="exception", finished=4.0),
+              _trial(4, "completed", 0.3, steps=0, finished=5.0)]
+    metrics = TuningMetrics()
+    metrics.replay(exp, trials)
+    parsed = samples(metrics.exposition().decode())
+    expected = resource_summary(trials, 9)
+    assert value(parsed, "tunesmith_resource_steps_used", experiment="unit") == expected.steps_used == 22
+    assert value(parsed, "tunesmith_resource_saved_ratio", experiment="unit") == pytest.approx(
+        1 - expected.steps_used / expected.steps_full)
+    assert value(parsed, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.1
