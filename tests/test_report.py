@@ -69,40 +69,7 @@ def test_report_of_a_real_run_has_every_section_and_needs_no_network(project):
 @pytest.mark.slow
 def test_report_of_ten_thousand_trials_is_bounded(project):
     """10,000 stored trials (two objectives, curves, failures) give a report in seconds, each plot subsampled."""
-    from sqlalchemy import insert, select
-
-    from tunesmith.runner import prepare
-    from tunesmith.spec.loader import load_spec
-    from tunesmith.storage.schema import trial_reports, trials
-    from tunesmith.storage.sql import SQLStore
-
-    spec_path = project.write_spec(project.spec(
-        "big", budget={"trials": 10_000}, space={"x": {"type": "float", "low": 0.0, "high": 1.0},
-                                                 "y": {"type": "int", "low": 1, "high": 50},
-                                                 "opt": {"type": "categorical", "choices": ["sgd", "adam"]}},
-        objective=[{"metric": "loss", "direction": "minimize"}, {"metric": "latency", "direction": "minimize"}]))
-    spec = prepare(load_spec(spec_path)).spec
-    store = SQLStore(project.storage, create=True)
-    exp = store.create_experiment("big", spec.to_json(), "random", "synthetic", 1_700_000_000.0)
-    rng = random.Random(7)
-    rows, t0 = [], 1_700_000_000.0
-    for n in range(10_000):
-        x, y, opt = rng.random(), rng.randint(1, 50), rng.choice(["sgd", "adam"])
-        state = "failed" if n % 50 == 0 else "pruned" if n % 3 == 0 else "completed"
-        start = t0 + n * 0.5 + rng.random()
-        rows.append({"experiment_id": exp.id, "number": n, "state": state, "params": json.dumps(
-            {"x": x, "y": y, "opt": opt}), "seed": n, "attempts": 1, "metrics": "{}",
-            "values": None if state == "failed" else json.dumps([(x - 0.3) ** 2 + y / 500, y * (1.1 - x)]),
-            "error": "exception: ValueError: boom" if state == "failed" else None,
-            "failure_kind": "exception" if state == "failed" else None,
-            "started_at": start, "finished_at": start + 1.0, "duration_s": 1.0, "owner": "host:1:a"})
-    with store.engine.begin() as conn:
-        conn.execute(insert(trials), rows)
-        ids = dict(conn.execute(select(trials.c.number, trials.c.id).where(trials.c.experiment_id == exp.id)).all())
-        conn.execute(insert(trial_reports), [
-            {"trial_id": ids[n], "attempt": 1, "step": s, "value": 1.0 / s + n % 7, "at": t0}
-            for n in range(0, 10_000, 5) for s in range(1, (3 if n % 3 == 0 else 8))])
-    store.close()
+    store_synthetic_trials(project, "big", 10_000)
 
     began = time.monotonic()
     r = project.cli("report", "big", "-o", "big.html", timeout=120)
@@ -118,3 +85,44 @@ def test_report_of_ten_thousand_trials_is_bounded(project):
     assert "200 failed trials by reason; the last 50 listed" in document
     assert len(document) < 12_000_000
     print(f"report of 10,000 trials: {elapsed:.1f} s (CLI start included), {len(document) / 1e6:.1f} MB")
+
+
+def store_synthetic_trials(project, name: str, n: int) -> None:
+    """``n`` trials of a two-objective experiment written straight into the project's store (one transaction):
+    every 50th failed, every 3rd pruned, every 5th with a learning curve, on one coordinator."""
+    from sqlalchemy import insert, select
+
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.schema import trial_reports, trials
+    from tunesmith.storage.sql import SQLStore
+
+    spec_path = project.write_spec(project.spec(
+        name, budget={"trials": n}, space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                                 "y": {"type": "int", "low": 1, "high": 50},
+                                                 "opt": {"type": "categorical", "choices": ["sgd", "adam"]}},
+        objective=[{"metric": "loss", "direction": "minimize"}, {"metric": "latency", "direction": "minimize"}]))
+    spec = prepare(load_spec(spec_path)).spec
+    store = SQLStore(project.storage, create=True)
+    exp = store.create_experiment(name, spec.to_json(), "random", "synthetic", 1_700_000_000.0)
+    rng = random.Random(7)
+    rows, curves, t0 = [], {}, 1_700_000_000.0
+    for i in range(n):
+        x, y, opt = rng.random(), rng.randint(1, 50), rng.choice(["sgd", "adam"])
+        state = "failed" if i % 50 == 0 else "pruned" if i % 3 == 0 else "completed"
+        loss = (x - 0.3) ** 2 + y / 500 + (0.05 if opt == "sgd" else 0.0)
+        start = t0 + i * 0.5 + rng.random() * 0.2
+        rows.append({"experiment_id": exp.id, "number": i, "state": state, "params": json.dumps(
+            {"x": x, "y": y, "opt": opt}), "seed": i, "attempts": 1, "metrics": "{}",
+            "values": None if state == "failed" else json.dumps([loss, y * (1.1 - x)]),
+            "error": "exception: ValueError: boom" if state == "failed" else None,
+            "failure_kind": "exception" if state == "failed" else None,
+            "started_at": start, "finished_at": start + 0.9, "duration_s": 0.9, "owner": "host:1:a"})
+        if i % 5 == 0:
+            curves[i] = [loss + 1.0 / s for s in range(1, 3 if state == "pruned" else 9)]
+    with store.engine.begin() as conn:
+        conn.execute(insert(trials), rows)
+        ids = dict(conn.execute(select(trials.c.number, trials.c.id).where(trials.c.experiment_id == exp.id)).all())
+        conn.execute(insert(trial_reports), [{"trial_id": ids[i], "attempt": 1, "step": s, "value": v, "at": t0}
+                                             for i, curve in curves.items() for s, v in enumerate(curve, start=1)])
+    store.close()

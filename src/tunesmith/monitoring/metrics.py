@@ -113,6 +113,7 @@ class TuningMetrics:
         self.cost_per_trial = prom.Gauge("tunesmith_cost_per_trial", "Mean cost of the trials that recorded one", e,
                                          registry=r)
         self._prom = prom
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._name = ""
         self._objectives: tuple[ObjectiveSpec, ...] = ()
         self._exclude_unstable = False
@@ -147,30 +148,30 @@ class TuningMetrics:
         self._exclude_unstable = bool(spec.task and spec.task.exclude_unstable)
         self._early_stopping = spec.scheduler.name != "none"
         self._max_resource = getattr(spec.scheduler, "max_resource", None)
-        self.running.labels(n).set(1 if running else 0)
+        self._at(self.running, n).set(1 if running else 0)
         if started_at is not None:
-            self.run_started.labels(n).set(started_at)
+            self._at(self.run_started, n).set(started_at)
             self._last_activity = max(self._last_activity, started_at)
-            self.last_activity.labels(n).set(self._last_activity)
-        self.workers.labels(n).set(spec.executor.workers)
+            self._at(self.last_activity, n).set(self._last_activity)
+        self._at(self.workers, n).set(spec.executor.workers)
         if spec.budget.trials is not None:
-            self.budget_trials.labels(n).set(spec.budget.trials)
+            self._at(self.budget_trials, n).set(spec.budget.trials)
         if spec.budget.wall_time is not None:
-            self.budget_wall.labels(n).set(float(spec.budget.wall_time))
-        self.started.labels(n)  # present at zero from the start, so rate() and ratios have a series to work on
+            self._at(self.budget_wall, n).set(float(spec.budget.wall_time))
+        self._at(self.started, n)  # present at zero from the start, so rate() and ratios have a series to work on
         for s in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED):
-            self.finished.labels(n, s.value)
-        self.busy.labels(n).set(0)
-        self.queue.labels(n).set(0)
+            self._at(self.finished, n, s.value)
+        self._at(self.busy, n).set(0)
+        self._at(self.queue, n).set(0)
 
     def trial_started(self, trial: TrialRecord) -> None:
-        self.started.labels(self._name).inc()
+        self._at(self.started, self._name).inc()
         self._queued.discard(trial.number)
         self._busy.add(trial.number)
         self._occupancy()
 
     def trial_retrying(self, trial: TrialRecord) -> None:
-        self.retries.labels(self._name, _reason(trial)).inc()
+        self._at(self.retries, self._name, _reason(trial)).inc()
         self._busy.discard(trial.number)
         self._queued.add(trial.number)
         self._occupancy()
@@ -182,21 +183,21 @@ class TuningMetrics:
         self._occupancy()
         if state is TrialState.INTERRUPTED or state is TrialState.LOST:
             return  # it runs again on resume: not an outcome
-        self.finished.labels(n, state.value).inc()
+        self._at(self.finished, n, state.value).inc()
         if trial.duration_s is not None:
-            self.duration.labels(n, state.value).observe(trial.duration_s)
+            self._at(self.duration, n, state.value).observe(trial.duration_s)
         if trial.finished_at is not None:
-            self.last_finished.labels(n).set(trial.finished_at)
+            self._at(self.last_finished, n).set(trial.finished_at)
             self._last_activity = max(self._last_activity, trial.finished_at)
-            self.last_activity.labels(n).set(self._last_activity)
+            self._at(self.last_activity, n).set(self._last_activity)
         if state is TrialState.FAILED:
-            self.failures.labels(n, _reason(trial)).inc()
+            self._at(self.failures, n, _reason(trial)).inc()
         cost = trial.metrics.get(COST_METRIC)
         if cost is not None and math.isfinite(cost) and cost >= 0:
             self._costed += 1
             self._cost_sum += cost
-            self.cost.labels(n).inc(cost)
-            self.cost_per_trial.labels(n).set(self._cost_sum / self._costed)
+            self._at(self.cost, n).inc(cost)
+            self._at(self.cost_per_trial, n).set(self._cost_sum / self._costed)
         self._count_resources(trial)
         self._count_best(trial)
 
@@ -213,7 +214,7 @@ class TuningMetrics:
                              started_at)
         n = experiment.name
         for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
-            self.started.labels(n).inc(t.attempts)
+            self._at(self.started, n).inc(t.attempts)
             if t.state.is_finished():
                 self.trial_finished(t)
             elif t.state is TrialState.RUNNING:
@@ -222,17 +223,17 @@ class TuningMetrics:
                 self._queued.add(t.number)
         for payload in retry_events:
             head = str(payload.get("error") or "").split(":", 1)[0]
-            self.retries.labels(n, head if head in _REASONS else "unknown").inc()
+            self._at(self.retries, n, head if head in _REASONS else "unknown").inc()
         self._occupancy()
 
     def promotion_decided(self, outcome: str) -> None:
-        self.promotions.labels(self._name, outcome).inc()
+        self._at(self.promotions, self._name, outcome).inc()
 
     def run_finished(self) -> None:
         self._busy.clear()
         self._queued.clear()
         self._occupancy()
-        self.running.labels(self._name).set(0)
+        self._at(self.running, self._name).set(0)
 
     # -- what it exposes ----------------------------------------------------------------------------------------
     def exposition(self) -> bytes:
@@ -257,9 +258,18 @@ class TuningMetrics:
         return server
 
     # -- accounting ---------------------------------------------------------------------------------------------
+    def _at(self, metric: Any, *labels: str) -> Any:
+        """The metric's child for these label values, looked up once: ``labels()`` itself dominated the per-trial
+        cost (argument checks and a lock on every call)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _occupancy(self) -> None:
-        self.busy.labels(self._name).set(len(self._busy))
-        self.queue.labels(self._name).set(len(self._queued))
+        self._at(self.busy, self._name).set(len(self._busy))
+        self._at(self.queue, self._name).set(len(self._queued))
 
     def _count_resources(self, trial: TrialRecord) -> None:
         if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
@@ -275,20 +285,20 @@ class TuningMetrics:
         length = self._max_resource if self._max_resource is not None else self._longest
         used = self._steps_reported + self._unreported * length
         full = self._steps_counted * length
-        self.steps_used.labels(self._name).set(used)
-        self.saved.labels(self._name).set(max(0.0, 1 - used / full) if full else 0.0)
+        self._at(self.steps_used, self._name).set(used)
+        self._at(self.saved, self._name).set(max(0.0, 1 - used / full) if full else 0.0)
 
     def _count_best(self, trial: TrialRecord) -> None:
         n = self._name
         if trial.state is not TrialState.COMPLETED or trial.values is None:
             self._since_best += 1
-            self.since_best.labels(n).set(self._since_best)
+            self._at(self.since_best, n).set(self._since_best)
             return
         self._completed += 1
         unstable = bool(trial.metrics.get("unstable"))
         self._unstable += unstable
         if self._is_task:
-            self.reproducibility.labels(n).set(1 - self._unstable / self._completed)
+            self._at(self.reproducibility, n).set(1 - self._unstable / self._completed)
         improved = False
         if not (unstable and self._exclude_unstable):
             for objective, value in zip(self._objectives, trial.values, strict=False):
@@ -297,16 +307,16 @@ class TuningMetrics:
                 old = self._best.get(objective.metric)
                 if old is None or objective.direction.better(value, old):
                     self._best[objective.metric] = value
-                    self.best.labels(n, objective.metric, objective.direction.value).set(value)
+                    self._at(self.best, n, objective.metric, objective.direction.value).set(value)
                     improved = True
         if improved:
             self._since_best = 0
             if trial.finished_at is not None:
-                self.best_updated.labels(n).set(trial.finished_at)
-                self.time_to_best.labels(n).set(max(0.0, trial.finished_at - self._created_at))
+                self._at(self.best_updated, n).set(trial.finished_at)
+                self._at(self.time_to_best, n).set(max(0.0, trial.finished_at - self._created_at))
         else:
             self._since_best += 1
-        self.since_best.labels(n).set(self._since_best)
+        self._at(self.since_best, n).set(self._since_best)
 
 
 def _reason(trial: TrialRecord) -> str:

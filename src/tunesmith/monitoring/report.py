@@ -365,7 +365,7 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
         if items:
             fig.add_trace(go.Bar(y=[i[0] for i in items], base=[i[1] for i in items], x=[i[2] for i in items],
                                  orientation="h", name=state, marker={"color": STATE_COLOURS[state]},
-                                 text=[f"trial {i[3]}" for i in items], hoverinfo="text+x"))
+                                 hovertext=[f"trial {i[3]}" for i in items], hoverinfo="text+x"))
     n_lanes = sum(len(v) for v in lanes.values())
     fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown", height=min(900, 120 + 28 * n_lanes),
                       yaxis={"categoryorder": "category descending"})
