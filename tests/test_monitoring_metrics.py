@@ -80,6 +80,13 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
     from_store = samples(project.cli("metrics", "m", check=True).stdout)
     assert from_store == parsed
 
+    # a resumed run starts its metrics from the stored history (nothing is left to run here)
+    project.cli("resume", "m", "-q", "--metrics-file", "resumed.prom", check=True)
+    resumed = samples((project.root / "resumed.prom").read_text())
+    assert value(resumed, "tunesmith_trials_finished_total", experiment="m", state="failed") == failed
+    assert value(resumed, "tunesmith_best_value", experiment="m", metric="loss",
+                 direction="minimize") == pytest.approx(best["values"]["loss"])
+
 
 def test_metrics_port_in_use_fails_before_recording(project):
     project.write_spec(project.spec("busy"))
