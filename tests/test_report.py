@@ -6,6 +6,7 @@ import json
 import random
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,23 @@ def store_synthetic_trials(project, name: str, n: int) -> None:
         conn.execute(insert(trial_reports), [{"trial_id": ids[i], "attempt": 1, "step": s, "value": v, "at": t0}
                                              for i, curve in curves.items() for s, v in enumerate(curve, start=1)])
     store.close()
+
+
+def test_holdout_gap_of_a_task_compares_cv_with_holdout(tmp_path):
+    """A built-in task's stored holdout score is drawn beside the CV score of the best trial, with the gap."""
+    import yaml
+
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "task-kfold.yaml").read_text())
+    stored = spec_from_dict({**spec, "base_dir": str(tmp_path)}).to_json()
+    exp = ExperimentRecord(1, "task", stored, RunStatus.COMPLETED, 0.0, 0.0, "random", "test",
+                           attributes={"holdout": {"trial": 1, "holdout_r2": 0.41, "holdout_rows": 89}})
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"ridge__alpha": 10.0 ** i, "polynomialfeatures__degree": 1}, i,
+                          values=(0.45 + i / 100,), metrics={"r2_std": 0.02}, started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i in range(3)]
+    document = build_report(exp, trials)
+    assert "holdout (never seen by the search)" in document
+    assert "the gap (-0.0600) is how optimistic the CV figure is" in document  # 0.41 - 0.47
