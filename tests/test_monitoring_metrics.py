@@ -38,6 +38,7 @@ def value(parsed, name: str, **labels: str) -> float:
     return parsed[(name, tuple(sorted(labels.items())))]
 
 
+@pytest.mark.slow
 def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
     project.write("flaky.py", FLAKY)
     project.write_spec(project.spec("m", trial={"function": "flaky:flaky"}, budget={"trials": 10}))

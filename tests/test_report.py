@@ -39,6 +39,7 @@ def assert_self_contained(document: str) -> None:
     assert "cdn.plot.ly" not in document.split("</script>", 1)[1]  # nothing after the library points outside
 
 
+@pytest.mark.slow
 def test_report_of_a_real_run_has_every_section_and_needs_no_network(project):
     project.write("mixed.py", MIXED)
     project.write_spec(project.spec(
