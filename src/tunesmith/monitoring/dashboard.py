@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tunesmith.errors import UserInputError
+from tunesmith.storage.base import TrialStore
 
 DEFAULT_REFRESH_S = 10
 
@@ -22,7 +23,7 @@ DEFAULT_REFRESH_S = 10
 class ReportCache:
     """The latest report of one experiment; rebuilt when the store's event log for it has grown."""
 
-    def __init__(self, store: Any, name: str, refresh_s: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: TrialStore, name: str, refresh_s: int, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.name = name
         self.refresh_s = refresh_s
@@ -45,7 +46,7 @@ class ReportCache:
             return self._html
 
 
-def serve_dashboard(store: Any, name: str, addr: str = "127.0.0.1", port: int = 8050,
+def serve_dashboard(store: TrialStore, name: str, addr: str = "127.0.0.1", port: int = 8050,
                     refresh_s: int = DEFAULT_REFRESH_S, announce: Callable[[str], None] = print) -> None:
     """Serve experiment ``name``'s report at ``http://addr:port/`` until interrupted (Ctrl-C, SIGTERM).
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.storage.base import TrialStore
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
@@ -330,7 +331,7 @@ def _reason(trial: TrialRecord) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
-def metrics_from_store(store: Any, name: str) -> bytes:
+def metrics_from_store(store: TrialStore, name: str) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
 
     Raises:

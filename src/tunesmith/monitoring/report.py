@@ -27,6 +27,7 @@ from typing import Any
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import pareto_front
+from tunesmith.storage.base import TrialStore
 from tunesmith.summary import experiment_summary, objectives_of
 
 MAX_POINTS = 2000
@@ -108,7 +109,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     )
 
 
-def write_report(store: Any, name: str, path: str, generated_at: float | None = None) -> int:
+def write_report(store: TrialStore, name: str, path: str, generated_at: float | None = None) -> int:
     """Write experiment ``name``'s report to ``path``; returns the number of trials it covers.
 
     Raises:
