@@ -48,7 +48,7 @@ def test_every_plot_renders_without_console_errors(project, browser, trials):
     page.goto((project.root / "shown.html").as_uri())
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 7 && "
                            "[...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))",
-                           timeout=60_000)
+                           timeout=180_000)
     drawn = page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].map(p => p._fullData.length)")
     assert all(n >= 1 for n in drawn), drawn  # each plot has data on it, not an empty frame
     assert not errors, errors
