@@ -19,6 +19,10 @@ Rows (ids for ``--rows``):
     optuna-mem-tpe   Optuna in memory, default sampler (TPESampler)
     optuna-sqlite-tpe  Optuna + SQLite, default sampler (TPESampler)
     ts-inline-full   (not run by default) tunesmith inline with SQLite synchronous=FULL: an fsync per commit
+    ts-inline-metrics, ts-proc2-metrics  (not run by default) ts-inline / ts-proc2 with Prometheus metrics on: the
+                     metrics listener, its /metrics server on a free loopback port and a node_exporter textfile
+                     (what `--metrics-port 0 --metrics-file F` does); compare with the same rows without, same run:
+                     --rows ts-inline,ts-inline-metrics,ts-proc2,ts-proc2-metrics
 
 The first five run ``--repeats`` times; the default-sampler rows, which only show what the sampler itself costs,
 run ``--sampler-repeats`` times (1 by default, to keep a full run near three minutes on a small machine).
@@ -63,6 +67,7 @@ class Row:
     storage: str = "sqlite"  # sqlite | memory
     synchronous: str = "NORMAL"
     core: bool = True        # runs --repeats times (else --sampler-repeats)
+    metrics: bool = False    # Prometheus metrics on (served and written as a textfile)
 
 
 ROWS = [
@@ -77,7 +82,12 @@ ROWS = [
     Row("ts-inline-full", "tunesmith inline + SQLite synchronous=FULL", "tunesmith", "random", "inline",
         synchronous="FULL", core=False),
 ]
-DEFAULT_ROWS = [r.id for r in ROWS if r.id != "ts-inline-full"]
+ROWS += [
+    Row("ts-inline-metrics", "tunesmith inline + SQLite, metrics on", "tunesmith", "random", "inline", metrics=True),
+    Row("ts-proc2-metrics", "tunesmith process, 2 workers + SQLite, metrics on", "tunesmith", "random", "process", 2,
+        metrics=True),
+]
+DEFAULT_ROWS = [r.id for r in ROWS if r.id != "ts-inline-full" and not r.metrics]
 BY_ID = {r.id: r for r in ROWS}
 
 
@@ -139,8 +149,20 @@ def _measure_tunesmith(row: Row, trials: int, folder: str) -> dict[str, Any]:
         "trial": {"function": "noop_objective:objective"},
         "seed": 0, "workdir": os.path.join(folder, "work"), "base_dir": str(BENCH_DIR),
     }
+    listener: RunListener = Clocked()
+    observing = None
+    if row.metrics:  # what `--metrics-port 0 --metrics-file F` attaches; prometheus_client imported before the clock
+        import tunesmith.monitoring.metrics  # noqa: F401
+        from tunesmith.monitoring.observers import MonitoringOptions, observed
+
+        observing = observed(listener, MonitoringOptions(metrics_port=0, metrics_file=os.path.join(folder, "m.prom")),
+                             open(os.devnull, "w"))
     t0 = time.perf_counter()
-    if row.synchronous == "NORMAL":  # the public API, as a user calls it
+    if observing is not None:
+        with observing as both:
+            result = tunesmith.run(spec, storage=f"sqlite:///{db}", listener=both)
+        strategy = result.experiment.strategy
+    elif row.synchronous == "NORMAL":  # the public API, as a user calls it
         result = tunesmith.run(spec, storage=f"sqlite:///{db}", listener=Clocked())
         strategy = result.experiment.strategy
     else:  # the API has no knob for the pragma: the same path run_experiment takes, with the store built here
@@ -153,7 +175,33 @@ def _measure_tunesmith(row: Row, trials: int, folder: str) -> dict[str, Any]:
     with sqlite3.connect(db) as conn:  # what is durably in the file, read independently of tunesmith
         recorded = conn.execute(
             "SELECT count(*) FROM trials WHERE state = 'completed' AND \"values\" IS NOT NULL").fetchone()[0]
-    return _timings(t0, t1, finished, trials, recorded, f"{strategy}")
+    timings = _timings(t0, t1, finished, trials, recorded, f"{strategy}")
+    if row.metrics:
+        timings["listener_ms"] = _metrics_listener_ms(db, os.path.join(folder, "again.prom"))
+    return timings
+
+
+def _metrics_listener_ms(db: str, textfile: str) -> float:
+    """The metrics listener's own time per trial, replaying the run's records through a fresh one: what metrics
+    add to a trial, measured apart from the run so that load from elsewhere does not drown it."""
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(f"sqlite:///{db}", create=False)
+    try:
+        experiment = store.experiment("overhead")
+        records = store.trials(experiment.id)
+    finally:
+        store.close()
+    listener = MetricsListener(TuningMetrics(), textfile)
+    t0 = time.perf_counter()
+    listener.run_started(experiment, [], False, len(records))
+    for t in records:
+        listener.trial_started(t)
+        listener.trial_finished(t, None)
+    listener.run_finished(experiment, records, "done")
+    return (time.perf_counter() - t0) / len(records) * 1000
 
 
 def _measure_optuna(row: Row, trials: int, folder: str, fn: Any) -> dict[str, Any]:
@@ -291,6 +339,15 @@ def markdown_table(results: list[Result]) -> str:
 def reading(results: list[Result], trials: int) -> str:
     by = {r.row.id: r for r in results if r.runs}
     parts: list[str] = []
+    for plain_id, on_id in (("ts-inline", "ts-inline-metrics"), ("ts-proc2", "ts-proc2-metrics")):
+        plain, on = by.get(plain_id), by.get(on_id)
+        if plain and on:
+            a, b = plain.med("per_trial_ms"), on.med("per_trial_ms")
+            own = on.med("listener_ms")
+            parts.append(f"Metrics on ({on.row.label}): {b:.2f} ms a trial against {a:.2f} ms off in the same run, "
+                         f"{(b - a) / a:+.1%}; the metrics listener's own time, measured apart, is {own * 1000:.0f} µs "
+                         f"a trial, {own / a:.1%} of the trial without metrics "
+                         f"({'meets' if own <= a * 0.05 else 'misses'} the 5% target).")
     inline, osql = by.get("ts-inline"), by.get("optuna-sqlite")
     if inline and osql:
         a, b = inline.med("per_trial_ms"), osql.med("per_trial_ms")

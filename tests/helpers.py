@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -107,3 +108,17 @@ executor: {kind: process, workers: 2, trial_timeout: 60s, memory_limit: 2GiB, re
 trial: {function: "mymodule:objective"}
 seed: 0
 """
+
+
+def stop_processes(*procs: subprocess.Popen[str] | None, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Signal every process still running, then reap each (killing one that outlasts ``timeout``)."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.send_signal(sig)
+    for p in procs:
+        if p is not None:
+            try:
+                p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()

@@ -6,6 +6,7 @@ Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -27,6 +28,20 @@ err = Console(stderr=True, highlight=False)
 StorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
                             "or sqlite:///tunesmith.db)")]
+MetricsPortOption = Annotated[int | None, typer.Option(
+    "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
+MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
+MetricsFileOption = Annotated[str | None, typer.Option(
+    "--metrics-file", help="keep a node_exporter textfile (.prom) of the metrics current, written atomically")]
+
+
+class LogFormat(enum.StrEnum):
+    HUMAN = "human"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[LogFormat, typer.Option(
+    "--log-format", help="human: the progress display; json: one JSON object per event on stderr")]
 
 
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
@@ -34,6 +49,13 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
     from tunesmith.storage.sql import SQLStore, resolve_url
 
     return SQLStore(resolve_url(url, spec_storage, os.environ), create=create)
+
+
+def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-untyped-def]
+    """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
+    from tunesmith.monitoring.observers import MonitoringOptions, observed
+
+    return observed(display, MonitoringOptions(port, addr, textfile, str(log_format)), sys.stderr)
 
 
 def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -73,6 +95,8 @@ def run(
     storage: StorageOption = None,
     name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
+    metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN,
 ) -> None:
     """Record a new experiment from SPEC and run it."""
     from tunesmith.console import ProgressDisplay
@@ -86,7 +110,8 @@ def run(
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, loaded.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
-    result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener:
+        result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
 
@@ -94,7 +119,9 @@ def run(
 def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
            quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
            join: Annotated[bool, typer.Option("--join", help="cooperate with coordinators already running it "
-                                                             "(another machine on a shared store)")] = False) -> None:
+                                                             "(another machine on a shared store)")] = False,
+           metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
+           metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN) -> None:
     """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
@@ -102,7 +129,8 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
-    result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener:
+        result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result)
 
 
@@ -276,6 +304,39 @@ def version(storage: Annotated[str | None, typer.Option(
             out.print(f"store {value['url']}: schema revision {value['schema_revision'] or 'none (empty)'}")
         else:
             out.print(f"{key} {value if value is not None else 'not installed'}")
+
+
+@app.command()
+def metrics(name: Annotated[str, typer.Argument()], storage: StorageOption = None) -> None:
+    """Print the Prometheus exposition of one experiment, computed from the store (no coordinator needed)."""
+    from tunesmith.monitoring.metrics import metrics_from_store
+
+    sys.stdout.write(metrics_from_store(_store(storage), name).decode())
+
+
+@app.command()
+def report(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+           output: Annotated[str, typer.Option("--output", "-o", help="the HTML file to write")] = "report.html",
+           ) -> None:
+    """Write one self-contained HTML report of an experiment (plots inlined; opens offline)."""
+    import time
+
+    from tunesmith.monitoring.report import write_report
+
+    count = write_report(_store(storage), name, output, generated_at=time.time())
+    out.print(f"wrote {output} ({count} trials)")
+
+
+@app.command()
+def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
+              port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0 picks a free port")] = 8050,
+              addr: Annotated[str, typer.Option("--addr", help="address to listen on")] = "127.0.0.1",
+              refresh: Annotated[int, typer.Option("--refresh", min=1, help="seconds between page reloads")] = 10,
+              ) -> None:
+    """Serve the experiment's report, rebuilt from the store as trials finish (read-only; usable during a run)."""
+    from tunesmith.monitoring.dashboard import serve_dashboard
+
+    serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
 
 
 def main() -> None:

@@ -31,6 +31,9 @@ class RunListener:
     def run_stopping(self, reason: str) -> None:
         pass
 
+    def promotion_decided(self, experiment: str, outcome: str) -> None:
+        """A promotion gate decided (``outcome``: promoted, rejected, ...); for the metrics' promotion counts."""
+
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         pass
 
@@ -68,3 +71,7 @@ class Listeners(RunListener):
     def run_finished(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
         for x in self.listeners:
             x.run_finished(*a, **k)
+
+    def promotion_decided(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
+        for x in self.listeners:
+            x.promotion_decided(*a, **k)

@@ -33,13 +33,15 @@ def best_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec
 
 def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> list[TrialRecord]:
     """Completed trials that no other completed trial dominates, sorted by the first objective."""
-    candidates = [(t, _key(objectives, t)) for t in completed(trials)]
-    front = []
+    # In lexicographic order a trial can only be dominated by one before it, and whatever dominates it is on the
+    # front or dominated by a front member: checking the front so far is enough (n x front, not n^2).
+    candidates = sorted(((t, _key(objectives, t)) for t in completed(trials)), key=lambda p: (p[1], p[0].number))
+    front: list[tuple[TrialRecord, tuple[float, ...]]] = []
     for t, k in candidates:
-        dominated = any(all(a <= b for a, b in zip(o, k, strict=True)) and o != k for _, o in candidates)
+        dominated = any(all(a <= b for a, b in zip(o, k, strict=True)) and o != k for _, o in front)
         if not dominated:
             front.append((t, k))
-    return [t for t, _ in sorted(front, key=lambda p: (p[1], p[0].number))]
+    return [t for t, _ in front]
 
 
 class RunningBest:

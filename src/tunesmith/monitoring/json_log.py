@@ -1,0 +1,78 @@
+"""Structured logs: one JSON object per run event, one per line, for log shippers (``--log-format json``).
+
+Every line has ``timestamp`` (seconds since the epoch), ``time`` (ISO 8601, UTC), ``event`` and ``experiment``;
+trial events add ``trial``, ``attempt`` and ``state``; an event with a why adds ``reason`` (a failure's kind and
+message, a retry, why the run stopped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from tunesmith.clock import Clock, SystemClock
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, Failure, TrialRecord
+
+
+class JsonLogListener(RunListener):
+    """Writes each event as it happens and flushes, so a killed run loses no line it had reached."""
+
+    def __init__(self, stream: TextIO, clock: Clock | None = None) -> None:
+        self.stream = stream
+        self.clock = clock or SystemClock()
+        self._experiment = ""
+
+    def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
+                    total_trials: int | None) -> None:
+        self._experiment = experiment.name
+        self._write("run_resumed" if resumed else "run_started", strategy=experiment.strategy,
+                    strategy_reason=experiment.strategy_reason, total_trials=total_trials,
+                    finished_before=sum(1 for t in history if t.state.is_finished()))
+
+    def warning(self, message: str) -> None:
+        self._write("warning", reason=message)
+
+    def trial_started(self, trial: TrialRecord) -> None:
+        self._write("trial_started", **_trial(trial), params=dict(trial.params))
+
+    def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
+        self._write("trial_retrying", **_trial(trial), reason=str(failure), failure_kind=failure.kind.value,
+                    delay_s=delay_s)
+
+    def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+        self._write("trial_finished", **_trial(trial), reason=trial.error,
+                    failure_kind=trial.failure_kind.value if trial.failure_kind else None,
+                    values=list(trial.values) if trial.values is not None else None, duration_s=trial.duration_s,
+                    best_trial=best.number if best is not None else None)
+
+    def run_stopping(self, reason: str) -> None:
+        self._write("run_stopping", reason=reason)
+
+    def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
+        self._write("run_finished", state=experiment.status.value, reason=stop_reason,
+                    finished=sum(1 for t in trials if t.state.is_finished()))
+
+    def _write(self, event: str, **fields: Any) -> None:
+        now = self.clock.now()
+        line = {"timestamp": round(now, 6), "time": datetime.fromtimestamp(now, UTC).isoformat(),
+                "event": event, "experiment": self._experiment, **fields}
+        self.stream.write(json.dumps(_sanitised(line), default=str, allow_nan=False, separators=(",", ":")) + "\n")
+        self.stream.flush()
+
+
+def _trial(t: TrialRecord) -> dict[str, Any]:
+    return {"trial": t.number, "attempt": t.attempts, "state": t.state.value}
+
+
+def _sanitised(obj: Any) -> Any:
+    """JSON has no NaN or inf; a log line must still parse, so they become strings."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _sanitised(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_sanitised(v) for v in obj]
+    return obj

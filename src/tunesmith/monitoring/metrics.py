@@ -1,0 +1,352 @@
+"""The Prometheus metrics of a tuning run, declared once; the only module that imports prometheus_client.
+
+One :class:`TuningMetrics` owns its own ``CollectorRegistry`` (never the process-global one), so two runs in
+one process, or a run and a test, never share series. Labels are bounded: the experiment, and the trial
+state, failure reason, objective metric or promotion outcome where one applies; never a trial number.
+
+The same accumulation serves the live run (a listener feeds it trial by trial) and ``tunesmith metrics NAME``
+(:func:`metrics_from_store` replays the stored trials through it), so the two never disagree on a definition.
+
+Definitions worth stating:
+- best value: per objective metric, the best value of a completed trial (trials flagged unstable are left out
+  when the task excludes them from selection); time to best is from the experiment's creation to the finish
+  of the trial that set the current best (any objective improving counts as progress);
+- resources saved (early stopping only): ``1 - steps run / steps had every counted trial run to the end``,
+  the same figure as ``tunesmith show`` (scheduler.resource_summary);
+- reproducibility index (built-in tasks only): the fraction of completed trials whose fold spread stayed under
+  the task's threshold (not flagged ``unstable``): how far a configuration's score can be trusted to repeat;
+- cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tunesmith.errors import UserInputError
+from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.storage.base import TrialStore
+
+# Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
+                    21600.0, math.inf)
+COST_METRIC = "cost"
+
+# Every series this module exports, without the _bucket/_sum/_count suffixes; the shipped dashboards and alert
+# rules may use only these (a test checks it).
+METRIC_NAMES = (
+    "tunesmith_experiment_running", "tunesmith_run_started_timestamp_seconds",
+    "tunesmith_trials_started_total", "tunesmith_trials_finished_total", "tunesmith_trial_failures_total",
+    "tunesmith_trial_retries_total", "tunesmith_trial_duration_seconds",
+    "tunesmith_best_value", "tunesmith_time_to_best_seconds", "tunesmith_best_updated_timestamp_seconds",
+    "tunesmith_trials_since_best", "tunesmith_last_trial_finished_timestamp_seconds",
+    "tunesmith_last_activity_timestamp_seconds",
+    "tunesmith_resource_steps_used", "tunesmith_resource_saved_ratio",
+    "tunesmith_workers", "tunesmith_workers_busy", "tunesmith_queue_length",
+    "tunesmith_budget_trials", "tunesmith_budget_wall_time_seconds", "tunesmith_reproducibility_index",
+    "tunesmith_promotions_total", "tunesmith_cost_total", "tunesmith_cost_per_trial",
+)
+
+
+def _prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError:
+        raise UserInputError("metrics need prometheus-client: pip install 'tunesmith[metrics]'") from None
+    return prometheus_client
+
+
+class TuningMetrics:
+    """The metrics of one experiment's run, in a registry of their own.
+
+    Call :meth:`experiment_seen` first, then the trial hooks in the order things happen.
+    """
+
+    def __init__(self) -> None:
+        prom = _prometheus()
+        prom.disable_created_metrics()  # *_created series only clutter a textfile and every dashboard query
+        self.registry = prom.CollectorRegistry(auto_describe=True)
+        r, e = self.registry, ["experiment"]
+        self.running = prom.Gauge("tunesmith_experiment_running", "1 while a coordinator runs the experiment", e,
+                                  registry=r)
+        self.run_started = prom.Gauge("tunesmith_run_started_timestamp_seconds", "When the current run started", e,
+                                      registry=r)
+        self.started = prom.Counter("tunesmith_trials_started", "Trial attempts started (retries included)", e,
+                                    registry=r)
+        self.finished = prom.Counter("tunesmith_trials_finished", "Trials that reached a final state, by state",
+                                     [*e, "state"], registry=r)
+        self.failures = prom.Counter("tunesmith_trial_failures", "Failed trials by reason", [*e, "reason"],
+                                     registry=r)
+        self.retries = prom.Counter("tunesmith_trial_retries", "Attempts that failed and were retried, by reason",
+                                    [*e, "reason"], registry=r)
+        self.duration = prom.Histogram("tunesmith_trial_duration_seconds", "Wall time of finished trials", [*e, "state"],
+                                       buckets=DURATION_BUCKETS, registry=r)
+        self.best = prom.Gauge("tunesmith_best_value", "Best value of a completed trial per objective metric",
+                               [*e, "metric", "direction"], registry=r)
+        self.time_to_best = prom.Gauge("tunesmith_time_to_best_seconds",
+                                       "From the experiment's creation to the finish of the trial that set the best", e,
+                                       registry=r)
+        self.best_updated = prom.Gauge("tunesmith_best_updated_timestamp_seconds", "When the best last improved", e,
+                                       registry=r)
+        self.since_best = prom.Gauge("tunesmith_trials_since_best", "Trials finished since the best last improved", e,
+                                     registry=r)
+        self.last_finished = prom.Gauge("tunesmith_last_trial_finished_timestamp_seconds",
+                                        "When the last trial reached a final state", e, registry=r)
+        self.last_activity = prom.Gauge("tunesmith_last_activity_timestamp_seconds", "When the run started or a "
+                                        "trial last finished, whichever is later (what a stall alert watches)", e,
+                                        registry=r)
+        self.steps_used = prom.Gauge("tunesmith_resource_steps_used", "Steps run by completed and pruned trials "
+                                     "(early stopping only)", e, registry=r)
+        self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
+                                "running every counted trial to the end", e, registry=r)
+        self.workers = prom.Gauge("tunesmith_workers", "Worker slots configured", e, registry=r)
+        self.busy = prom.Gauge("tunesmith_workers_busy", "Workers running a trial", e, registry=r)
+        self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting for a retry", e, registry=r)
+        self.budget_trials = prom.Gauge("tunesmith_budget_trials", "The trial budget", e, registry=r)
+        self.budget_wall = prom.Gauge("tunesmith_budget_wall_time_seconds", "The wall-time budget", e, registry=r)
+        self.reproducibility = prom.Gauge("tunesmith_reproducibility_index", "Completed trials not flagged unstable "
+                                          "(built-in tasks)", e, registry=r)
+        self.promotions = prom.Counter("tunesmith_promotions", "Promotion decisions by outcome", [*e, "outcome"],
+                                       registry=r)
+        self.cost = prom.Counter("tunesmith_cost", "Cumulative cost of finished trials (trial metric 'cost')", e,
+                                 registry=r)
+        self.cost_per_trial = prom.Gauge("tunesmith_cost_per_trial", "Mean cost of the trials that recorded one", e,
+                                         registry=r)
+        self._prom = prom
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._name = ""
+        self._objectives: tuple[ObjectiveSpec, ...] = ()
+        self._exclude_unstable = False
+        self._created_at = 0.0
+        self._best: dict[str, float] = {}
+        self._since_best = 0
+        self._last_activity = 0.0
+        self._max_resource: int | None = None
+        self._early_stopping = False
+        self._steps_counted = 0    # completed and pruned trials
+        self._steps_reported = 0   # steps of those that reported
+        self._unreported = 0       # those without reports (count as a full run)
+        self._longest = 0          # the longest completed trial, the length when none is declared
+        self._completed = 0
+        self._unstable = 0
+        self._is_task = False
+        self._costed = 0
+        self._cost_sum = 0.0
+        self._busy: set[int] = set()
+        self._queued: set[int] = set()
+
+    # -- what the run tells ------------------------------------------------------------------------------------
+    def experiment_seen(self, experiment: ExperimentRecord, running: bool, started_at: float | None = None) -> None:
+        """The experiment's static facts (workers, budgets, objectives) and whether a coordinator runs it now."""
+        from tunesmith.spec.loader import spec_from_dict
+
+        spec = spec_from_dict(experiment.spec)
+        self._name = n = experiment.name
+        self._objectives = spec.objectives
+        self._created_at = experiment.created_at
+        self._is_task = spec.task is not None
+        self._exclude_unstable = bool(spec.task and spec.task.exclude_unstable)
+        self._early_stopping = spec.scheduler.name != "none"
+        self._max_resource = getattr(spec.scheduler, "max_resource", None)
+        self._at(self.running, n).set(1 if running else 0)
+        if started_at is not None:
+            self._at(self.run_started, n).set(started_at)
+            self._last_activity = max(self._last_activity, started_at)
+            self._at(self.last_activity, n).set(self._last_activity)
+        self._at(self.workers, n).set(spec.executor.workers)
+        if spec.budget.trials is not None:
+            self._at(self.budget_trials, n).set(spec.budget.trials)
+        if spec.budget.wall_time is not None:
+            self._at(self.budget_wall, n).set(float(spec.budget.wall_time))
+        self._at(self.started, n)  # present at zero from the start, so rate() and ratios have a series to work on
+        for s in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED):
+            self._at(self.finished, n, s.value)
+        self._at(self.busy, n).set(0)
+        self._at(self.queue, n).set(0)
+
+    def trial_started(self, trial: TrialRecord) -> None:
+        self._at(self.started, self._name).inc()
+        self._queued.discard(trial.number)
+        self._busy.add(trial.number)
+        self._occupancy()
+
+    def trial_retrying(self, trial: TrialRecord) -> None:
+        self._at(self.retries, self._name, _reason(trial)).inc()
+        self._busy.discard(trial.number)
+        self._queued.add(trial.number)
+        self._occupancy()
+
+    def trial_finished(self, trial: TrialRecord) -> None:
+        n, state = self._name, trial.state
+        self._busy.discard(trial.number)
+        self._queued.discard(trial.number)
+        self._occupancy()
+        if state is TrialState.INTERRUPTED or state is TrialState.LOST:
+            return  # it runs again on resume: not an outcome
+        self._at(self.finished, n, state.value).inc()
+        if trial.duration_s is not None:
+            self._at(self.duration, n, state.value).observe(trial.duration_s)
+        if trial.finished_at is not None:
+            self._at(self.last_finished, n).set(trial.finished_at)
+            self._last_activity = max(self._last_activity, trial.finished_at)
+            self._at(self.last_activity, n).set(self._last_activity)
+        if state is TrialState.FAILED:
+            self._at(self.failures, n, _reason(trial)).inc()
+        cost = trial.metrics.get(COST_METRIC)
+        if cost is not None and math.isfinite(cost) and cost >= 0:
+            self._costed += 1
+            self._cost_sum += cost
+            self._at(self.cost, n).inc(cost)
+            self._at(self.cost_per_trial, n).set(self._cost_sum / self._costed)
+        self._count_resources(trial)
+        self._count_best(trial)
+
+    def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
+               retry_events: Iterable[Mapping[str, Any]] = (), running: bool | None = None,
+               started_at: float | None = None) -> None:
+        """Feed stored trials through the metrics in the order they finished (what a resumed run starts from).
+
+        Args:
+            retry_events: payloads of the store's ``trial_retry`` events (their ``error`` names the reason).
+            running: whether a coordinator runs it now; by default, whether its recorded status says so.
+        """
+        self.experiment_seen(experiment, experiment.status.value == "running" if running is None else running,
+                             started_at)
+        n = experiment.name
+        for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
+            self._at(self.started, n).inc(t.attempts)
+            if t.state.is_finished():
+                self.trial_finished(t)
+            elif t.state is TrialState.RUNNING:
+                self._busy.add(t.number)
+            elif t.state is TrialState.QUEUED:
+                self._queued.add(t.number)
+        for payload in retry_events:
+            head = str(payload.get("error") or "").split(":", 1)[0]
+            self._at(self.retries, n, head if head in _REASONS else "unknown").inc()
+        self._occupancy()
+
+    def promotion_decided(self, outcome: str) -> None:
+        self._at(self.promotions, self._name, outcome).inc()
+
+    def run_finished(self) -> None:
+        self._busy.clear()
+        self._queued.clear()
+        self._occupancy()
+        self._at(self.running, self._name).set(0)
+
+    # -- what it exposes ----------------------------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        """The text exposition format (what /metrics serves)."""
+        return bytes(self._prom.generate_latest(self.registry))
+
+    def write_textfile(self, path: str) -> None:
+        """Write the exposition for node_exporter's textfile collector: a temporary file renamed over ``path``."""
+        self._prom.write_to_textfile(path, self.registry)
+
+    def serve(self, addr: str, port: int) -> Any:
+        """Serve /metrics from a daemon thread; returns the server (``shutdown()`` and ``server_close()`` it).
+
+        Raises:
+            UserInputError: the address cannot be bound (in use, not local).
+        """
+        try:
+            server, _thread = self._prom.start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as e:
+            raise UserInputError(f"--metrics-port: cannot listen on {addr}:{port} ({e.strerror or e}); choose another "
+                                 "port (0 picks a free one) or --metrics-addr") from None
+        return server
+
+    # -- accounting ---------------------------------------------------------------------------------------------
+    def _at(self, metric: Any, *labels: str) -> Any:
+        """The metric's child for these label values, looked up once: ``labels()`` itself dominated the per-trial
+        cost (argument checks and a lock on every call)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _occupancy(self) -> None:
+        self._at(self.busy, self._name).set(len(self._busy))
+        self._at(self.queue, self._name).set(len(self._queued))
+
+    def _count_resources(self, trial: TrialRecord) -> None:
+        if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
+            return
+        self._steps_counted += 1
+        if trial.intermediate:
+            last = max(r.step for r in trial.intermediate)
+            self._steps_reported += last
+            if trial.state is TrialState.COMPLETED:
+                self._longest = max(self._longest, last)
+        else:
+            self._unreported += 1
+        length = self._max_resource if self._max_resource is not None else self._longest
+        used = self._steps_reported + self._unreported * length
+        full = self._steps_counted * length
+        self._at(self.steps_used, self._name).set(used)
+        self._at(self.saved, self._name).set(max(0.0, 1 - used / full) if full else 0.0)
+
+    def _count_best(self, trial: TrialRecord) -> None:
+        n = self._name
+        if trial.state is not TrialState.COMPLETED or trial.values is None:
+            self._since_best += 1
+            self._at(self.since_best, n).set(self._since_best)
+            return
+        self._completed += 1
+        unstable = bool(trial.metrics.get("unstable"))
+        self._unstable += unstable
+        if self._is_task:
+            self._at(self.reproducibility, n).set(1 - self._unstable / self._completed)
+        improved = False
+        if not (unstable and self._exclude_unstable):
+            for objective, value in zip(self._objectives, trial.values, strict=False):
+                if not math.isfinite(value):
+                    continue
+                old = self._best.get(objective.metric)
+                if old is None or objective.direction.better(value, old):
+                    self._best[objective.metric] = value
+                    self._at(self.best, n, objective.metric, objective.direction.value).set(value)
+                    improved = True
+        if improved:
+            self._since_best = 0
+            if trial.finished_at is not None:
+                self._at(self.best_updated, n).set(trial.finished_at)
+                self._at(self.time_to_best, n).set(max(0.0, trial.finished_at - self._created_at))
+        else:
+            self._since_best += 1
+        self._at(self.since_best, n).set(self._since_best)
+
+
+def _reason(trial: TrialRecord) -> str:
+    """The failure kind, a bounded label value (the message itself would explode cardinality)."""
+    if trial.failure_kind is not None:
+        return trial.failure_kind.value
+    head = (trial.error or "").split(":", 1)[0]
+    return head if head in _REASONS else "unknown"
+
+
+_REASONS = frozenset(k.value for k in FailureKind)
+
+
+def metrics_from_store(store: TrialStore, name: str) -> bytes:
+    """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
+
+    Raises:
+        ExperimentNotFound: no such experiment.
+    """
+    experiment = store.experiment(name)
+    metrics = TuningMetrics()
+    events = store.events(experiment.id)
+    runs = [e.at for e in events if e.kind == "run_running"]
+    metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
+                   started_at=runs[-1] if runs else None)
+    for e in events:
+        if e.kind.startswith("promotion_"):
+            metrics.promotion_decided(e.kind.removeprefix("promotion_"))
+    return metrics.exposition()
+
+
+__all__ = ["METRIC_NAMES", "TuningMetrics", "metrics_from_store"]

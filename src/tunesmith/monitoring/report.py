@@ -1,0 +1,436 @@
+"""The HTML report of one experiment: a single self-contained file (plotly.js inlined, nothing fetched).
+
+The only module that imports plotly. Sections: optimisation history with the running best, parallel
+coordinates, parameter importance, slice plots, intermediate-value curves (pruned trials marked), the Pareto
+front (several objectives), the worker timeline, the failures table, and the holdout / CV gap (built-in tasks).
+
+Readable from 10 to 10,000+ trials: each plot draws at most ``max_points`` trials (the best ones and a seeded
+uniform sample of the rest; the running best is computed on every trial), curves at most ``max_curves``.
+
+Parameter importance is **permutation importance on a random-forest surrogate** (scikit-learn): a forest is
+fitted to the completed trials' first objective from their parameters (categoricals as codes, an inactive
+conditional parameter as -1), and each parameter's importance is how much the forest's R^2 drops when that
+column is shuffled. It says what the surrogate relies on, not a causal effect; fANOVA is not used.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tunesmith.errors import UserInputError
+from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.selection import pareto_front
+from tunesmith.storage.base import TrialStore
+from tunesmith.summary import experiment_summary, objectives_of
+
+MAX_POINTS = 2000
+MAX_CURVES = 150
+MAX_SLICES = 12
+MAX_TIMELINE = 1500
+MAX_FAILURE_ROWS = 50
+IMPORTANCE_TRIALS = 1000
+STATE_COLOURS = {"completed": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#2ca02c",
+                 "queued": "#9467bd", "lost": "#7f7f7f", "interrupted": "#bcbd22"}
+
+
+def require_plotly() -> Any:
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        raise UserInputError("the report needs plotly: pip install 'tunesmith[report]'") from None
+    return go
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    note: str
+    figure: Any = None      # a plotly Figure, or None for an HTML-only section
+    body_html: str = ""
+
+
+def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], max_points: int = MAX_POINTS, generated_at: float | None = None, refresh_s: int | None = None) -> str:
+    """The report as one HTML document.
+
+    Args:
+        max_points: most trials drawn per plot.
+        generated_at: the time printed in the header (seconds since the epoch); None prints none.
+        refresh_s: when set, the page reloads itself every so many seconds (the live dashboard).
+    """
+    go = require_plotly()
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    objectives = objectives_of(experiment)
+    rng = random.Random(0)
+    summary = experiment_summary(experiment, trials)
+    sections = [
+        _history(go, trials, objectives, max_points, rng),
+        _parallel(go, trials, objectives, max_points, rng),
+        _importance(go, trials, objectives),
+        _slices(go, trials, objectives, max_points, rng),
+        _curves(go, trials, rng),
+        _pareto(go, trials, objectives, max_points, rng),
+        _timeline(go, trials),
+        _failures(trials),
+        _holdout_gap(go, summary),
+    ]
+    parts = []
+    for i, s in enumerate(sections):
+        inner = s.body_html
+        if s.figure is not None:
+            s.figure.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 30, "b": 50})
+            inner += pio.to_html(s.figure, include_plotlyjs=False, full_html=False, div_id=f"plot-{i}",
+                                 config={"displaylogo": False, "responsive": True})
+        parts.append(f'<section><h2>{html.escape(s.title)}</h2><p class="note">{html.escape(s.note)}</p>'
+                     f'{inner}</section>')
+    counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v) or "no trials"
+    best = summary["best"]
+    best_line = (f"best: trial {best['number']} {html.escape(str(best['values']))}" if best else "no completed trial")
+    when = (f" · generated {datetime.fromtimestamp(generated_at, UTC):%Y-%m-%d %H:%M:%S} UTC"
+            if generated_at is not None else "")
+    refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
+    return (
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">" + refresh +
+        f"<title>tunesmith · {html.escape(experiment.name)}</title><style>{_CSS}</style>"
+        f"<script>{get_plotlyjs()}</script></head><body>"
+        f"<h1>{html.escape(experiment.name)}</h1>"
+        f"<p class=\"meta\">status {html.escape(experiment.status.value)} · strategy "
+        f"{html.escape(str(experiment.strategy))} · {html.escape(counts)} · failure rate "
+        f"{summary['failure_rate']:.0%} · {best_line}{when}</p>"
+        + "".join(parts) + "</body></html>"
+    )
+
+
+def write_report(store: TrialStore, name: str, path: str, generated_at: float | None = None) -> int:
+    """Write experiment ``name``'s report to ``path``; returns the number of trials it covers.
+
+    Raises:
+        ExperimentNotFound: no such experiment.
+        UserInputError: the folder of ``path`` does not exist.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserInputError(f"--output: folder {folder} does not exist (create it or write the report elsewhere)")
+    experiment = store.experiment(name)
+    trials = store.trials(experiment.id)
+    document = build_report(experiment, trials, generated_at=generated_at)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(document)
+    return len(trials)
+
+
+# -- sections -----------------------------------------------------------------------------------------------
+def _completed(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return [t for t in trials if t.state is TrialState.COMPLETED and t.values is not None
+            and all(math.isfinite(v) for v in t.values)]
+
+
+def _sample(items: Sequence[TrialRecord], limit: int, rng: random.Random,
+            keep: Sequence[TrialRecord] = ()) -> list[TrialRecord]:
+    """At most ``limit`` trials: ``keep`` (the best, the front) and a uniform sample of the rest, by number."""
+    if len(items) <= limit:
+        return list(items)
+    kept = {t.number for t in keep}
+    rest = [t for t in items if t.number not in kept]
+    chosen = list(keep)[:limit] + rng.sample(rest, max(0, limit - len(kept)))
+    return sorted(chosen, key=lambda t: t.number)
+
+
+def _best_k(done: Sequence[TrialRecord], objective: ObjectiveSpec, k: int) -> list[TrialRecord]:
+    sign = 1 if objective.direction.value == "minimize" else -1
+    return sorted(done, key=lambda t: sign * t.values[0])[:k]  # type: ignore[index]
+
+
+def _subsampled_note(shown: int, total: int) -> str:
+    return f" Showing {shown} of {total} trials (the best and a uniform sample)." if shown < total else ""
+
+
+def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
+             rng: random.Random) -> Section:
+    done = sorted(_completed(trials), key=lambda t: t.number)
+    o = objectives[0]
+    if not done:
+        return Section("Optimisation history", "No completed trial yet.")
+    shown = _sample(done, limit, rng, _best_k(done, o, 50))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[t.number for t in shown], y=[t.values[0] for t in shown], mode="markers",  # type: ignore[index]
+                             name=o.metric, marker={"size": 5, "opacity": 0.6}))
+    xs, ys, best = [], [], None
+    for t in done:  # every trial: the running best never skips an improvement
+        v = t.values[0]  # type: ignore[index]
+        if best is None or o.direction.better(v, best):
+            best = v
+            xs.append(t.number)
+            ys.append(v)
+    xs.append(done[-1].number)
+    ys.append(best)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "width": 2}, name="running best"))
+    fig.update_layout(xaxis_title="trial", yaxis_title=f"{o.metric} ({o.direction.value})", height=380)
+    return Section("Optimisation history", f"Completed trials' {o.metric} by trial number, and the best so far."
+                   + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _param_names(trials: Sequence[TrialRecord]) -> list[str]:
+    return list(dict.fromkeys(k for t in trials for k in t.params))
+
+
+def _encode(trials: Sequence[TrialRecord], names: Sequence[str]) -> tuple[list[list[float]], dict[str, list[str]]]:
+    """Numbers per parameter: numeric values as they are, categoricals as codes, inactive as -1 (and the labels)."""
+    categories: dict[str, list[str]] = {}
+    for n in names:
+        values = [t.params[n] for t in trials if n in t.params]
+        if any(isinstance(v, str | bool) or v is None for v in values):
+            categories[n] = sorted({str(v) for v in values})
+    rows = []
+    for t in trials:
+        row = []
+        for n in names:
+            if n not in t.params:
+                row.append(-1.0)
+            elif n in categories:
+                row.append(float(categories[n].index(str(t.params[n]))))
+            else:
+                row.append(float(t.params[n]))  # type: ignore[arg-type]
+        rows.append(row)
+    return rows, categories
+
+
+def _parallel(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
+              rng: random.Random) -> Section:
+    done = _completed(trials)
+    names = _param_names(done)
+    if not done or not names:
+        return Section("Parallel coordinates", "No completed trial yet.")
+    shown = _sample(done, min(limit, 1000), rng, _best_k(done, objectives[0], 20))
+    rows, categories = _encode(shown, names)
+    dims = []
+    for j, n in enumerate(names):
+        d: dict[str, Any] = {"label": n, "values": [r[j] for r in rows]}
+        if n in categories:
+            d["tickvals"] = list(range(len(categories[n])))
+            d["ticktext"] = categories[n]
+        dims.append(d)
+    values = [t.values[0] for t in shown]  # type: ignore[index]
+    dims.append({"label": objectives[0].metric, "values": values})
+    fig = go.Figure(go.Parcoords(line={"color": values, "colorscale": "Viridis", "showscale": True,
+                                       "reversescale": objectives[0].direction.value == "maximize"},
+                                 dimensions=dims))
+    fig.update_layout(height=420)
+    return Section("Parallel coordinates", "Each line is a completed trial, coloured by the first objective "
+                   "(inactive conditional parameters at -1)." + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _importance(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> Section:
+    title = "Parameter importance"
+    method = ("Permutation importance on a random-forest surrogate (scikit-learn): the drop in the forest's R² "
+              f"on {objectives[0].metric} when one parameter's column is shuffled. What the surrogate relies on, "
+              "not a causal effect.")
+    done = _completed(trials)
+    names = _param_names(done)
+    if len(done) < 8 or not names:
+        return Section(title, method + " Needs at least 8 completed trials.")
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.inspection import permutation_importance
+
+    sample = done if len(done) <= IMPORTANCE_TRIALS else random.Random(1).sample(done, IMPORTANCE_TRIALS)
+    x, _ = _encode(sample, names)
+    y = [t.values[0] for t in sample]  # type: ignore[index]
+    forest = RandomForestRegressor(n_estimators=50, min_samples_leaf=2, random_state=0, n_jobs=1).fit(x, y)
+    result = permutation_importance(forest, x, y, n_repeats=5, random_state=0, n_jobs=1)
+    order = sorted(range(len(names)), key=lambda j: result.importances_mean[j])
+    fig = go.Figure(go.Bar(x=[max(0.0, float(result.importances_mean[j])) for j in order],
+                           y=[names[j] for j in order], orientation="h",
+                           error_x={"type": "data", "array": [float(result.importances_std[j]) for j in order]}))
+    fig.update_layout(xaxis_title="drop in R² when shuffled", height=max(220, 40 * len(names) + 80))
+    note = method + (f" Fitted on {len(sample)} of {len(done)} completed trials." if len(sample) < len(done) else "")
+    return Section(title, note, fig)
+
+
+def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
+            rng: random.Random) -> Section:
+    from plotly.subplots import make_subplots
+
+    done = _completed(trials)
+    names = _param_names(done)[:MAX_SLICES]
+    if not done or not names:
+        return Section("Slice plots", "No completed trial yet.")
+    shown = _sample(done, limit, rng, _best_k(done, objectives[0], 20))
+    cols = min(3, len(names))
+    nrows = math.ceil(len(names) / cols)
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=names)
+    for i, n in enumerate(names):
+        having = [t for t in shown if n in t.params]
+        fig.add_trace(go.Scatter(x=[_axis_value(t.params[n]) for t in having],
+                                 y=[t.values[0] for t in having], mode="markers",  # type: ignore[index]
+                                 marker={"size": 4, "opacity": 0.5, "color": [t.number for t in having],
+                                         "colorscale": "Blues"}, name=n, showlegend=False),
+                      row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(height=280 * nrows)
+    return Section("Slice plots", f"{objectives[0].metric} against each parameter (darker: later trials)."
+                   + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _axis_value(v: Any) -> Any:
+    return str(v) if isinstance(v, bool) or v is None else v
+
+
+def _curves(go: Any, trials: Sequence[TrialRecord], rng: random.Random) -> Section:
+    reporting = [t for t in trials if t.intermediate]
+    if not reporting:
+        return Section("Intermediate values", "No trial reported intermediate values.")
+    shown = reporting if len(reporting) <= MAX_CURVES else sorted(rng.sample(reporting, MAX_CURVES),
+                                                                   key=lambda t: t.number)
+    fig = go.Figure()
+    for state in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED, TrialState.RUNNING):
+        group = [t for t in shown if t.state is state]
+        if not group:
+            continue
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for t in group:  # one trace per state, trials separated by gaps: thousands of traces would crawl
+            xs += [r.step for r in t.intermediate] + [None]
+            ys += [r.value for r in t.intermediate] + [None]
+        colour = STATE_COLOURS[state.value]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=state.value, line={"color": colour, "width": 1},
+                                 opacity=0.6, connectgaps=False))
+        if state is TrialState.PRUNED:
+            fig.add_trace(go.Scatter(x=[t.intermediate[-1].step for t in group],
+                                     y=[t.intermediate[-1].value for t in group], mode="markers",
+                                     marker={"symbol": "x", "size": 8, "color": colour}, name="pruned here"))
+    fig.update_layout(xaxis_title="step", yaxis_title="reported value", height=380)
+    note = "Each line is a trial's reports; a cross marks where a pruned trial was stopped."
+    if len(shown) < len(reporting):
+        note += f" Showing {len(shown)} of {len(reporting)} trials (a uniform sample)."
+    return Section("Intermediate values", note, fig)
+
+
+def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
+            rng: random.Random) -> Section:
+    if len(objectives) < 2:
+        return Section("Pareto front", "One objective: no trade-off to show.")
+    done = _completed(trials)
+    front = pareto_front(done, objectives)
+    front_numbers = {t.number for t in front}
+    shown = _sample(done, limit, rng, front)
+    a, b = objectives[0], objectives[1]
+    fig = go.Figure()
+    rest = [t for t in shown if t.number not in front_numbers]
+    fig.add_trace(go.Scatter(x=[t.values[0] for t in rest], y=[t.values[1] for t in rest],  # type: ignore[index]
+                             mode="markers", name="dominated", marker={"color": "#bbbbbb", "size": 5}))
+    ordered = sorted(front, key=lambda t: t.values[0])  # type: ignore[index]
+    fig.add_trace(go.Scatter(x=[t.values[0] for t in ordered], y=[t.values[1] for t in ordered],  # type: ignore[index]
+                             mode="lines+markers", name="Pareto front", marker={"color": "#d62728", "size": 8},
+                             text=[f"trial {t.number}" for t in ordered]))
+    fig.update_layout(xaxis_title=f"{a.metric} ({a.direction.value})", yaxis_title=f"{b.metric} ({b.direction.value})",
+                      height=420)
+    extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
+    return Section("Pareto front", f"{len(front)} non-dominated trials of {len(done)} completed." + extra
+                   + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
+    """Which trial ran where and when. The store keeps the coordinator (owner) of each trial, not the worker
+    slot, so lanes are rebuilt per coordinator: each trial takes the first lane free when it started."""
+    timed = sorted((t for t in trials if t.started_at is not None), key=lambda t: (t.started_at, t.number))
+    if not timed:
+        return Section("Worker timeline", "No trial has started yet.")
+    total = len(timed)
+    timed = timed[-MAX_TIMELINE:]
+    lanes: dict[str, list[float]] = {}
+    rows: dict[str, list[Any]] = {s.value: [] for s in TrialState}
+    origin = timed[0].started_at or 0.0
+    owners = sorted({t.owner or "coordinator" for t in timed})
+    for t in timed:
+        owner = t.owner or "coordinator"
+        start = t.started_at or 0.0
+        end = t.finished_at if t.finished_at is not None else start + (t.duration_s or 0.0)
+        free = lanes.setdefault(owner, [])
+        lane = next((i for i, busy_until in enumerate(free) if busy_until <= start), None)
+        if lane is None:
+            lane = len(free)
+            free.append(end)
+        else:
+            free[lane] = end
+        label = f"{owners.index(owner) + 1}:{lane + 1}" if len(owners) > 1 else f"worker {lane + 1}"
+        rows[t.state.value].append((label, start - origin, max(end - start, 1e-3), t.number))
+    fig = go.Figure()
+    for state, items in rows.items():
+        if items:
+            fig.add_trace(go.Bar(y=[i[0] for i in items], base=[i[1] for i in items], x=[i[2] for i in items],
+                                 orientation="h", name=state, marker={"color": STATE_COLOURS[state]},
+                                 hovertext=[f"trial {i[3]}" for i in items], hoverinfo="text+x"))
+    n_lanes = sum(len(v) for v in lanes.values())
+    fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown", height=min(900, 120 + 28 * n_lanes),
+                      yaxis={"categoryorder": "category descending"})
+    note = ("Each bar is a trial from start to finish, on the worker lane it took (rebuilt from start and finish "
+            "times per coordinator).")
+    if len(timed) < total:
+        note += f" Showing the last {len(timed)} of {total} trials."
+    return Section("Worker timeline", note, fig)
+
+
+def _failures(trials: Sequence[TrialRecord]) -> Section:
+    failed = [t for t in trials if t.state is TrialState.FAILED]
+    if not failed:
+        return Section("Failures", "No trial failed.")
+    by_kind: dict[str, int] = {}
+    for t in failed:
+        kind = t.failure_kind.value if t.failure_kind else "unknown"
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    kinds = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(by_kind.items()))
+    rows = "".join(
+        f"<tr><td>{t.number}</td><td>{html.escape(t.failure_kind.value if t.failure_kind else 'unknown')}</td>"
+        f"<td>{t.attempts}</td><td>{html.escape((t.error or '')[:300])}</td>"
+        f"<td>{html.escape(_short(dict(t.params)))}</td></tr>"
+        for t in failed[-MAX_FAILURE_ROWS:])
+    body = (f"<table><tr><th>reason</th><th>trials</th></tr>{kinds}</table>"
+            f"<table><tr><th>#</th><th>reason</th><th>attempts</th><th>error</th><th>params</th></tr>{rows}</table>")
+    note = f"{len(failed)} failed trials by reason" + (f"; the last {MAX_FAILURE_ROWS} listed." if len(failed) >
+                                                        MAX_FAILURE_ROWS else ".")
+    return Section("Failures", note, body_html=body)
+
+
+def _short(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
+    title = "Holdout / CV gap"
+    task = summary.get("task")
+    if not task:
+        return Section(title, "Not a built-in task: no holdout to compare with.")
+    metric, best = task["metric"], summary["best"]
+    bars: dict[str, float] = {}
+    if best and metric in (best["values"] or {}):
+        bars[f"CV ({task['cv']}) of the best trial"] = best["values"][metric]
+    holdout = summary.get("holdout") or {}
+    if f"holdout_{metric}" in holdout:
+        bars["holdout (never seen by the search)"] = holdout[f"holdout_{metric}"]
+    nested = summary.get("nested") or {}
+    if f"nested_{metric}" in nested:
+        bars["nested CV estimate"] = nested[f"nested_{metric}"]
+    if len(bars) < 2:
+        return Section(title, "The task has no holdout or nested estimate recorded (yet): only the CV score.")
+    fig = go.Figure(go.Bar(x=list(bars), y=list(bars.values()), text=[f"{v:.4f}" for v in bars.values()],
+                           textposition="auto"))
+    fig.update_layout(yaxis_title=metric, height=340)
+    values = list(bars.values())
+    return Section(title, f"The CV score the search optimised against scores it never saw; the gap "
+                   f"({values[1] - values[0]:+.4f}) is how optimistic the CV figure is.", fig)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; }
+.meta, .note { color: #555; font-size: 14px; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+"""

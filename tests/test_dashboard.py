@@ -1,0 +1,59 @@
+"""`tunesmith dashboard`: the report served from the store while another process runs the experiment."""
+
+from __future__ import annotations
+
+import re
+import signal
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.helpers import count_states, start_cli, stop_processes, wait_for
+
+pytest.importorskip("plotly", reason="the dashboard needs plotly: pip install 'tunesmith[report]'")
+
+
+def _finished_in_page(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        page = response.read().decode()
+    assert "<h2>Optimisation history</h2>" in page and '<meta http-equiv="refresh" content="1">' in page
+    m = re.search(r"completed (\d+)", page)
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.slow
+def test_dashboard_follows_a_running_experiment_read_only(project, monkeypatch):
+    monkeypatch.setenv("SLOW_SECONDS", "0.4")
+    project.write_spec(project.spec("watched", trial={"function": "objectives:slow"}, budget={"trials": 300},
+                                    executor={"kind": "process", "workers": 1}))
+    run = start_cli(project, "run", "watched.yaml", "--quiet")
+    board = None
+    try:
+        wait_for(lambda: count_states(project, "watched").get("completed", 0) >= 1, timeout=30)
+        board = start_cli(project, "dashboard", "watched", "--port", "0", "--refresh", "1")
+        line = board.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        first = _finished_in_page(url)
+        assert first >= 1
+        # the page follows the store while the run goes on
+        wait_for(lambda: _finished_in_page(url) > first, timeout=30, interval=0.5)
+        with pytest.raises(urllib.error.HTTPError) as posted:
+            urllib.request.urlopen(urllib.request.Request(url, data=b"x", method="POST"), timeout=5)
+        assert posted.value.code == 501  # read-only: nothing but GET and HEAD
+        posted.value.close()
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url + "nothing", timeout=5)
+        assert missing.value.code == 404
+        missing.value.close()
+        assert run.poll() is None  # it really was watched during the run
+    finally:
+        stop_processes(board, run, sig=signal.SIGINT)
+    assert board.returncode == 0, board.stderr.read() if board.stderr else ""
+
+
+def test_dashboard_of_unknown_experiment_is_an_input_error(project):
+    project.write_spec(project.spec("known", budget={"trials": 1}))
+    project.cli("run", "known.yaml", "-q", check=True)
+    r = project.cli("dashboard", "unknown", "--port", "0", timeout=30)
+    assert r.returncode == 2 and "unknown" in r.stderr and "Traceback" not in r.stderr

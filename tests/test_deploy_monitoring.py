@@ -1,0 +1,111 @@
+"""The shipped alert rules and dashboards: valid PromQL (promtool), alerts that fire when they should, and
+queries that use only metrics tunesmith exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.monitoring.metrics import METRIC_NAMES, TuningMetrics
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"
+PROMETHEUS_BUILTINS = {"up"}
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool not found: install the Debian package 'prometheus' (apt-get install -y prometheus)")
+    return path
+
+
+def _rule_exprs() -> list[str]:
+    groups = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+    return [r["expr"] for g in groups for r in g["rules"]]
+
+
+def _recorded() -> set[str]:
+    groups = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+    return {r["record"] for g in groups for r in g["rules"] if "record" in r}
+
+
+def _dashboards() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((DEPLOY / "dashboards").glob("*.json"))}
+
+
+def _dashboard_exprs() -> list[str]:
+    exprs = []
+    for d in _dashboards().values():
+        for p in d["panels"]:
+            exprs += [t["expr"] for t in p.get("targets", [])]
+        for v in d["templating"]["list"]:
+            if v.get("definition"):
+                exprs.append(v["definition"].removeprefix("label_values(").split(",")[0])
+    return exprs
+
+
+def _grafana_to_promql(expr: str) -> str:
+    """Grafana's variables replaced by what they stand for, so promtool can parse the query."""
+    return expr.replace("$experiment", ".*").replace("$__range", "6h").replace("$__interval", "1m")
+
+
+def test_rules_pass_promtool_check_and_unit_tests():
+    promtool = _promtool()
+    check = subprocess.run([promtool, "check", "rules", str(DEPLOY / "alerts.yml")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    unit = subprocess.run([promtool, "test", "rules", str(DEPLOY / "tests" / "alerts_test.yml")],
+                          capture_output=True, text=True, timeout=60)
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+
+
+def test_alerts_are_split_into_page_and_ticket():
+    groups = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+    alerts = {r["alert"]: r["labels"]["severity"] for g in groups for r in g["rules"] if "alert" in r}
+    assert set(alerts.values()) == {"page", "ticket"}
+    assert {"TunesmithFailureRateHigh", "TunesmithExperimentStalled", "TunesmithBudgetBurnRateHigh",
+            "TunesmithNoProgress"} <= set(alerts)
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path):
+    """promtool parses every dashboard query (as a recording rule), so a typo fails here, not in Grafana."""
+    promtool = _promtool()
+    rules = {"groups": [{"name": "dashboards", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": _grafana_to_promql(e)} for i, e in enumerate(_dashboard_exprs())]}]}
+    path = tmp_path / "dashboard_queries.yml"
+    path.write_text(yaml.safe_dump(rules))
+    check = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_every_queried_metric_is_exported():
+    used = set()
+    for expr in _rule_exprs() + _dashboard_exprs():
+        for name in re.findall(r"\b(tunesmith_[a-z_]+|experiment:[a-z_:0-9]+)", expr):
+            used.add(re.sub(r"_(bucket|sum|count)$", "", name) if name.endswith(("_bucket", "_sum", "_count"))
+                     and name.startswith("tunesmith_trial_duration") else name)
+    unknown = used - set(METRIC_NAMES) - _recorded() - PROMETHEUS_BUILTINS
+    assert not unknown, f"queried but not exported: {sorted(unknown)}"
+    assert len(used & set(METRIC_NAMES)) >= 15  # the dashboards really use the metrics
+
+
+def test_metric_names_list_is_what_the_registry_exports():
+    exported = set()
+    for family in TuningMetrics().registry.collect():
+        exported.add(family.name + "_total" if family.type == "counter" else family.name)
+    assert exported == set(METRIC_NAMES)
+
+
+def test_dashboards_are_grafana_json_with_the_three_audiences():
+    boards = _dashboards()
+    assert set(boards) == {"executive", "oncall", "debug"}
+    for d in boards.values():
+        assert d["uid"].startswith("tunesmith-") and d["panels"]
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids))
+        assert {v["name"] for v in d["templating"]["list"]} == {"datasource", "experiment"}

@@ -1,0 +1,212 @@
+"""Prometheus metrics and JSON logs of real runs: the textfile, `tunesmith metrics`, the live endpoint."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.helpers import start_cli, wait_for
+
+prom_parser = pytest.importorskip("prometheus_client.parser", reason="needs prometheus-client: "
+                                  "pip install 'tunesmith[metrics]'")
+
+FLAKY = '''
+def flaky(config, trial):
+    if config["x"] > 0.7:
+        raise ValueError("too big")
+    for step in range(1, 4):
+        trial.report(step, config["x"] * step)
+    return {"loss": (config["x"] - 0.3) ** 2, "cost": 0.25}
+'''
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, keyed by name and sorted labels (parsed by prometheus_client's parser)."""
+    out = {}
+    for family in prom_parser.text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(parsed, name: str, **labels: str) -> float:
+    return parsed[(name, tuple(sorted(labels.items())))]
+
+
+@pytest.mark.slow
+def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
+    project.write("flaky.py", FLAKY)
+    project.write_spec(project.spec("m", trial={"function": "flaky:flaky"}, budget={"trials": 10}))
+    run = project.cli("run", "m.yaml", "--metrics-file", "m.prom", "--log-format", "json")
+    assert run.returncode == 0, run.stderr
+
+    # JSON logs: every stderr line is one object; each trial starts and finishes once, with its state
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.strip()]
+    assert all({"timestamp", "time", "event", "experiment"} <= set(e) for e in lines)
+    finished = {e["trial"]: e for e in lines if e["event"] == "trial_finished"}
+    trials = project.trials("m")
+    assert sorted(finished) == [t["number"] for t in trials]
+    for t in trials:
+        assert finished[t["number"]]["state"] == t["state"]
+        if t["state"] == "failed":
+            assert "too big" in finished[t["number"]]["reason"]
+    assert [e["event"] for e in lines][-1] == "run_finished"
+    assert "Best trials" not in run.stdout  # the human display is replaced, not mixed in
+
+    # the textfile, parsed, against the store
+    parsed = samples((project.root / "m.prom").read_text())
+    failed = sum(t["state"] == "failed" for t in trials)
+    completed = sum(t["state"] == "completed" for t in trials)
+    assert 0 < failed < 10
+    assert value(parsed, "tunesmith_trials_finished_total", experiment="m", state="completed") == completed
+    assert value(parsed, "tunesmith_trials_finished_total", experiment="m", state="failed") == failed
+    assert value(parsed, "tunesmith_trial_failures_total", experiment="m", reason="exception") == failed
+    assert value(parsed, "tunesmith_trial_duration_seconds_count", experiment="m", state="completed") == completed
+    best = project.show("m")["best"]
+    assert value(parsed, "tunesmith_best_value", experiment="m", metric="loss",
+                 direction="minimize") == pytest.approx(best["values"]["loss"])
+    assert value(parsed, "tunesmith_cost_total", experiment="m") == pytest.approx(0.25 * completed)
+    assert value(parsed, "tunesmith_cost_per_trial", experiment="m") == pytest.approx(0.25)
+    assert value(parsed, "tunesmith_experiment_running", experiment="m") == 0
+    assert value(parsed, "tunesmith_workers", experiment="m") == 2
+    assert value(parsed, "tunesmith_budget_trials", experiment="m") == 10
+    assert not [k for k in parsed if any(label == "trial" for label, _ in k[1])]  # never a per-trial label
+
+    # `tunesmith metrics` computes the same figures from the store alone
+    from_store = samples(project.cli("metrics", "m", check=True).stdout)
+    assert from_store == parsed
+
+    # a resumed run starts its metrics from the stored history (nothing is left to run here)
+    project.cli("resume", "m", "-q", "--metrics-file", "resumed.prom", check=True)
+    resumed = samples((project.root / "resumed.prom").read_text())
+    assert value(resumed, "tunesmith_trials_finished_total", experiment="m", state="failed") == failed
+    assert value(resumed, "tunesmith_best_value", experiment="m", metric="loss",
+                 direction="minimize") == pytest.approx(best["values"]["loss"])
+
+
+def test_metrics_port_in_use_fails_before_recording(project):
+    project.write_spec(project.spec("busy"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = project.cli("run", "busy.yaml", "--metrics-port", str(s.getsockname()[1]))
+    assert r.returncode == 2
+    assert "--metrics-port" in r.stderr and "Traceback" not in r.stderr
+    assert "busy" not in project.cli("ls").stdout
+
+
+def test_metrics_file_in_missing_folder_is_an_input_error(project):
+    project.write_spec(project.spec("nofolder"))
+    r = project.cli("run", "nofolder.yaml", "--metrics-file", "no/such/dir/m.prom")
+    assert r.returncode == 2 and "--metrics-file" in r.stderr
+
+
+def test_live_endpoint_serves_a_running_experiment(project, monkeypatch):
+    """Mid-run: both workers busy and the experiment running; the server goes away with the run."""
+    monkeypatch.setenv("SLOW_SECONDS", "1.5")
+    project.write_spec(project.spec("live", trial={"function": "objectives:slow"}, budget={"trials": 3},
+                                    executor={"kind": "process", "workers": 2}))
+    proc = start_cli(project, "run", "live.yaml", "--metrics-port", "0", "--log-format", "json")
+    try:
+        url = json.loads(proc.stderr.readline())["url"]
+
+        def busy():
+            parsed = samples(urllib.request.urlopen(url, timeout=5).read().decode())
+            return parsed.get(("tunesmith_workers_busy", (("experiment", "live"),)), 0) == 2 and parsed
+
+        parsed = wait_for(busy, timeout=30)
+        assert value(parsed, "tunesmith_experiment_running", experiment="live") == 1
+        assert value(parsed, "tunesmith_trials_started_total", experiment="live") == 2
+        assert proc.wait(timeout=60) == 0
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_import_tunesmith_loads_neither_prometheus_nor_plotly():
+    code = ("import sys, tunesmith, tunesmith.cli, tunesmith.monitoring, tunesmith.monitoring.observers; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prometheus_client', 'plotly')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _experiment(project, **overrides):
+    """A stored-shape experiment record from a real spec (validated as `run` would)."""
+    from tunesmith.records import ExperimentRecord, RunStatus
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    spec = prepare(load_spec(project.write_spec(project.spec("unit", **overrides)))).spec
+    return ExperimentRecord(1, "unit", spec.to_json(), RunStatus.RUNNING, 1000.0, 1000.0, "random", "test")
+
+
+def _trial(number, state, value=None, steps=0, kind=None, finished=None, attempts=1):
+    from tunesmith.records import FailureKind, Report, TrialRecord, TrialState
+
+    return TrialRecord(number, TrialState(state), {"x": 0.5}, 0, values=None if value is None else (value,),
+                       intermediate=tuple(Report(s, 1.0) for s in range(1, steps + 1)), attempts=attempts,
+                       error=f"{kind}: boom" if kind else None, failure_kind=FailureKind(kind) if kind else None,
+                       started_at=1000.0 + number, finished_at=finished, duration_s=0.5 if finished else None)
+
+
+def test_listener_counts_retries_queue_busy_and_throttles_the_textfile(project):
+    from tunesmith.clock import FakeClock
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import Failure, FailureKind
+
+    clock = FakeClock(start=2000.0)
+    path = project.root / "unit.prom"
+    listener = MetricsListener(TuningMetrics(), str(path), clock)
+    exp = _experiment(project)
+    listener.run_started(exp, [], resumed=False, total_trials=6)
+    written = path.read_text()
+    listener.trial_started(_trial(0, "running"))
+    listener.trial_started(_trial(1, "running"))
+    assert path.read_text() == written  # within a second of the last write: not rewritten
+    clock.advance(1.0)
+    listener.trial_retrying(_trial(1, "queued", kind="crashed"), Failure(FailureKind.CRASHED, "boom"), 1.0)
+    parsed = samples(path.read_text())
+    assert value(parsed, "tunesmith_workers_busy", experiment="unit") == 1
+    assert value(parsed, "tunesmith_queue_length", experiment="unit") == 1
+    assert value(parsed, "tunesmith_trial_retries_total", experiment="unit", reason="crashed") == 1
+    listener.trial_started(_trial(1, "running", attempts=2))
+    listener.trial_finished(_trial(1, "completed", 0.2, finished=2001.5, attempts=2), None)
+    listener.trial_finished(_trial(0, "failed", kind="timeout", finished=2002.0), None)
+    listener.run_finished(exp, [], "done")  # always written at the end
+    parsed = samples(path.read_text())
+    assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 3
+    assert value(parsed, "tunesmith_queue_length", experiment="unit") == 0
+    assert value(parsed, "tunesmith_workers_busy", experiment="unit") == 0
+    assert value(parsed, "tunesmith_trial_failures_total", experiment="unit", reason="timeout") == 1
+    assert value(parsed, "tunesmith_time_to_best_seconds", experiment="unit") == 1001.5  # since creation at 1000
+    assert value(parsed, "tunesmith_trials_since_best", experiment="unit") == 1
+    assert value(parsed, "tunesmith_last_activity_timestamp_seconds", experiment="unit") == 2002.0
+    assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
+
+
+def test_resources_saved_is_the_figure_show_reports(project):
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.scheduler import resource_summary
+
+    exp = _experiment(project, scheduler={"name": "asha", "min_resource": 1, "max_resource": 9,
+                                          "reduction_factor": 3})
+    trials = [_trial(0, "completed", 0.1, steps=9, finished=1.0), _trial(1, "pruned", 0.5, steps=1, finished=2.0),
+              _trial(2, "pruned", 0.4, steps=3, finished=3.0), _trial(3, "failed", kind="exception", finished=4.0),
+              _trial(4, "completed", 0.3, steps=0, finished=5.0)]
+    metrics = TuningMetrics()
+    metrics.replay(exp, trials)
+    parsed = samples(metrics.exposition().decode())
+    expected = resource_summary(trials, 9)
+    assert value(parsed, "tunesmith_resource_steps_used", experiment="unit") == expected.steps_used == 22
+    assert value(parsed, "tunesmith_resource_saved_ratio", experiment="unit") == pytest.approx(
+        1 - expected.steps_used / expected.steps_full)
+    assert value(parsed, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.1
