@@ -10,7 +10,7 @@ from typing import Any
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
-from tunesmith.selection import best_eligible, pareto_front
+from tunesmith.selection import Selection, best_eligible, pareto_front, select_trial
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.sql import SQLStore, resolve_url
@@ -42,6 +42,14 @@ class ExperimentResult:
     def attributes(self) -> dict[str, Any]:
         """Facts recorded beside the experiment: ``holdout``, ``nested``, ``data_fingerprint`` for tasks."""
         return dict(self.experiment.attributes)
+
+    @property
+    def selected(self) -> Selection | None:
+        """The trial the spec's ``select`` policy picks from the feasible Pareto front, with the reason (the same
+        choice as ``tunesmith show``); None when no completed trial satisfies the constraints."""
+        spec = spec_from_dict(self.experiment.spec)
+        return select_trial(self.trials, spec.objectives, spec.constraints, spec.select,
+                            exclude_unstable_of(self.experiment))
 
     @property
     def pareto(self) -> list[TrialRecord]:

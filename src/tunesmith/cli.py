@@ -160,7 +160,25 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
     for p in summary["pareto"]:
         out.print(f"  pareto: trial {p['number']} {p['values']}")
+    _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
+
+
+def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
+    """The selected trial and why; money spent, burn rate and projected total."""
+    if summary.get("constraints"):
+        out.print(f"constraints: {', '.join(summary['constraints'])} ({summary.get('feasible_trials', 0)} feasible)")
+    if "selected" in summary and summary["selected"] is not None:
+        sel = summary["selected"]
+        label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
+        out.print(f"[bold]selected[/] ({sel['policy']}): {label}: {sel['reason']}")
+    cost = summary.get("cost")
+    if cost:
+        def money(v: float | None) -> str:
+            return "-" if v is None else f"{v:.4g}"
+        cap = f" of a budget of {cost['budget']:g}" if cost["budget"] is not None else ""
+        out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials; burn rate "
+                  f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
 
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]

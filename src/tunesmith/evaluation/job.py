@@ -29,6 +29,7 @@ class TrialJob:
     memory_limit: int | None = None
     task: dict[str, Any] | None = None  # a built-in scikit-learn task (the spec's task section, as JSON)
     sync_reports: bool = False        # each report waits for the scheduler's decision (only when one is active)
+    cost: dict[str, Any] | None = None  # prices (tunesmith.cost.Prices as JSON): measure resources, price them
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict, whose deep copy cost a measurable share per trial.
