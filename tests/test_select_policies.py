@@ -165,3 +165,31 @@ def test_show_prints_the_front_and_the_selected_trial(project):
     assert summary["constraints"] == ["f1 <= 0.5"]
     text = project.cli("show", "mo", check=True).stdout
     assert f"selected (knee): trial {sel['number']}" in text and "pareto: trial" in text
+
+
+def test_a_task_may_take_what_it_measures_as_further_objectives():
+    from tunesmith.errors import SpecError
+
+    base = {"name": "rf", "space": {"n_estimators": {"type": "int", "low": 2, "high": 50}},
+            "task": {"estimator": "sklearn.ensemble.RandomForestClassifier", "data": {"sklearn": "iris"},
+                     "scoring": "accuracy"}}
+    two = tunesmith.ExperimentSpec(**base, objective=[{"metric": "accuracy", "direction": "maximize"},
+                                                      {"metric": "latency_p95_ms", "direction": "minimize"}])
+    assert [o.metric for o in two.objectives] == ["accuracy", "latency_p95_ms"]
+    with pytest.raises(SpecError) as e:
+        tunesmith.ExperimentSpec(**base, objective=[{"metric": "accuracy", "direction": "maximize"},
+                                                    {"metric": "f1", "direction": "maximize"}])
+    assert e.value.path == "objective.1" and "latency_p95_ms" in e.value.message
+
+
+def test_a_money_budget_alone_is_a_budget():
+    spec = tunesmith.ExperimentSpec(name="m", objective={"metric": "loss", "direction": "minimize"},
+                                    space={"x": {"type": "float", "low": 0, "high": 1}}, trial="m:f",
+                                    budget={"trials": None, "cost": 5}, cost={"cpu_hour": 1})
+    assert spec.budget.cost == 5 and spec.budget.trials is None
+
+
+def test_knee_of_a_front_without_a_bend_is_nearest_the_ideal_point():
+    concave = [trial(0, 0.9, 10), trial(1, 0.85, 9.5), trial(2, 0.5, 1)]  # #1 lies above the extremes' line
+    s = select_trial(concave, [ACC, LAT], (), "knee")
+    assert s.trial.number == 1 and "no member below the line" in s.reason

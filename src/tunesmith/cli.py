@@ -193,6 +193,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print(f"cv ({task['cv']}): {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
                   f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
+            m = {**m, **best["values"]}  # latency may be an objective
             out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
                       f"model size {m.get('model_size_bytes', 0) / 1024:.1f} KiB; fit {m.get('fit_time_s', 0):.3f} s")
     unstable = task["unstable_trials"]

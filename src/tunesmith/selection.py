@@ -192,10 +192,12 @@ def _by_knee(front: _Front, objectives: _Objectives, constraints: _Constraints, 
         # farthest below it, where giving up some of one objective buys the most of the other.
         gains = [(1.0 - s[0] - s[1]) / math.sqrt(2) for s in scaled]
         i = max(range(len(front)), key=lambda j: (gains[j], -front[j].number))
-        return front[i], f"knee: farthest ({gains[i]:.3g}, scaled) from the line joining the front's two extremes"
+        if gains[i] > 0:
+            return front[i], f"knee: farthest ({gains[i]:.3g}, scaled) from the line joining the front's two extremes"
     dist = [math.sqrt(sum(v * v for v in s)) for s in scaled]
     i = min(range(len(front)), key=lambda j: (dist[j], front[j].number))
-    return front[i], f"knee: nearest ({dist[i]:.3g}, scaled) to the ideal point of the front"
+    bend = "no member below the line joining the extremes, so " if len(objectives) == 2 else ""
+    return front[i], f"knee: {bend}nearest ({dist[i]:.3g}, scaled) to the ideal point of the front"
 
 
 def _by_constraint_slack(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:

@@ -240,7 +240,7 @@ class ExperimentSpec(StrictModel):
         if self.budget.target is not None and len(self.objective) > 1:
             raise ValueError("budget.target applies to one objective; remove it or use a single objective")
         if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:
-            if self.budget.target is None and self.strategy.name != "grid":
+            if self.budget.target is None and self.strategy.name != "grid" and self.budget.cost is None:
                 raise ValueError("budget needs at least one of trials, wall_time or patience")
         return self
 

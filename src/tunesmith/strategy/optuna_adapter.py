@@ -148,7 +148,7 @@ class OptunaStrategy:
 
     def report(self, token: int, report: Report) -> None:
         trial = self._live.get(token)
-        if trial is not None:
+        if trial is not None and len(self.directions) == 1:  # Optuna keeps no intermediate values for several
             trial.report(report.value, report.step)
 
     def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
