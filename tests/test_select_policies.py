@@ -193,3 +193,16 @@ def test_knee_of_a_front_without_a_bend_is_nearest_the_ideal_point():
     concave = [trial(0, 0.9, 10), trial(1, 0.85, 9.5), trial(2, 0.5, 1)]  # #1 lies above the extremes' line
     s = select_trial(concave, [ACC, LAT], (), "knee")
     assert s.trial.number == 1 and "no member below the line" in s.reason
+
+
+def test_intermediate_reports_of_a_multi_objective_trial_do_not_reach_optuna():
+    from tunesmith.records import Report
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy import StrategyDecision, build_strategy
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+    s = build_strategy(StrategyDecision("tpe", {}, ""), space, [Direction.MAXIMIZE, Direction.MINIMIZE], 0, 1)
+    p = s.ask()
+    s.report(p.token, Report(0, 0.5))  # a task reports each fold; Optuna raises for several objectives
+    s.tell(p.token, TrialState.COMPLETED, [0.9, 3.0])
+    assert s.study.trials[0].values == [0.9, 3.0]  # type: ignore[attr-defined]
