@@ -178,3 +178,15 @@ def test_a_money_budget_without_prices_is_refused(project):
     path = project.write_spec(spec)
     proc = project.cli("validate", str(path))
     assert proc.returncode == 2 and "budget.cost" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_run_s_last_line_names_the_limit_that_ended_it(project):
+    project.write("costly.py", COSTLY)
+    spec = project.spec(name="last-line", space={"cpu": {"type": "categorical", "choices": [0.0]}},
+                        trial={"function": "costly:burn"}, budget={"trials": 50, "cost": 3.5},
+                        cost={"metric": "dollars"}, executor={"kind": "inline"})
+    proc = project.cli("run", str(project.write_spec(spec)), check=True)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("Stopped: cost budget of 3.5 reached: spent 3;"), last  # 3 trials of $1
+    assert len(project.trials("last-line")) == 3
