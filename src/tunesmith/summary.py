@@ -26,6 +26,13 @@ def exclude_unstable_of(experiment: ExperimentRecord) -> bool:
     return bool((experiment.spec.get("task") or {}).get("exclude_unstable", False))
 
 
+def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> Selection | None:
+    """The trial a stored experiment's ``select`` policy picks from its feasible Pareto front (what `show`
+    reports and promotion ships); None when no completed trial satisfies the constraints."""
+    spec = spec_from_dict(experiment.spec)
+    return select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
+
+
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
     spec = spec_from_dict(experiment.spec)
