@@ -190,3 +190,14 @@ def test_the_run_s_last_line_names_the_limit_that_ended_it(project):
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith("Stopped: cost budget of 3.5 reached: spent 3;"), last  # 3 trials of $1
     assert len(project.trials("last-line")) == 3
+
+
+def test_a_resumed_run_counts_what_earlier_runs_spent(project):
+    project.write("costly.py", COSTLY)
+    spec = project.spec(name="resumed", space={"cpu": {"type": "categorical", "choices": [0.0]}},
+                        trial={"function": "costly:burn"}, budget={"trials": 50, "cost": 3.5},
+                        cost={"metric": "dollars"}, executor={"kind": "inline"})
+    first = tunesmith.run(spec, storage=project.storage)
+    again = tunesmith.resume("resumed", storage=project.storage)
+    assert len(first.trials) == len(again.trials) == 3  # $3 spent before: no fourth trial fits under $3.5
+    assert again.stop_reason.startswith("cost budget of 3.5 reached: spent 3;")
