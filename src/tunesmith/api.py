@@ -10,11 +10,11 @@ from typing import Any
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
-from tunesmith.selection import best_eligible, pareto_front
+from tunesmith.selection import Selection, best_eligible, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of
+from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of, selection_of
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class ExperimentResult:
     def attributes(self) -> dict[str, Any]:
         """Facts recorded beside the experiment: ``holdout``, ``nested``, ``data_fingerprint`` for tasks."""
         return dict(self.experiment.attributes)
+
+    @property
+    def selected(self) -> Selection | None:
+        """The trial the spec's ``select`` policy picks from the feasible Pareto front, with the reason (the same
+        choice as ``tunesmith show``); None when no completed trial satisfies the constraints."""
+        return selection_of(self.experiment, self.trials)
 
     @property
     def pareto(self) -> list[TrialRecord]:

@@ -8,12 +8,21 @@ space where some configurations fail; five in a row, with the same reason, is th
 memory kills do not count: their reason reads the same whatever caused it (a configuration too big for the
 limit, the machine), so "the same reason" says nothing. A run that has seen a trial succeed, before a resume
 included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
+
+A money budget (``budget.cost``) is judged on the *projected* spend: what finished trials cost, plus what the
+trials still running are expected to cost (the median cost of the finished ones, each). A new trial starts only
+if the projection with it stays within the cap, so the run ends within about one trial's cost of it. Until the
+first trial's cost is known, trials start one at a time.
 """
 
 from __future__ import annotations
 
 import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from tunesmith.cost import COST_METRIC
 from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
@@ -46,9 +55,16 @@ class BudgetTracker:
         self.last_error: str | None = None
         self.first_failures: list[str] = []   # this run's first finished trials, while every one failed alike
         self.fail_fast_armed = True            # until a trial succeeds or fails differently
+        self.spent = 0.0                     # what every trial observed cost (failed and pruned ones included)
+        self.costs: list[float] = []
+        self.allocated = 0                   # trial numbers taken, as last told by may_start
 
     def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
         """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
+        cost = trial.metrics.get(COST_METRIC)
+        if cost is not None:
+            self.spent += cost
+            self.costs.append(cost)
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
@@ -82,7 +98,44 @@ class BudgetTracker:
 
     def may_start(self, allocated: int, now: float) -> bool:
         """Whether a new trial number may be allocated (``allocated`` numbers are taken already)."""
-        return self.stop_reason(now) is None and (self.budget.trials is None or allocated < self.budget.trials)
+        self.allocated = max(self.allocated, allocated)
+        return (self.stop_reason(now) is None and (self.budget.trials is None or allocated < self.budget.trials)
+                and self._cost_allows_one_more())
+
+    def expected_cost(self) -> float | None:
+        """What the next trial is expected to cost: the median of the trials that have a cost; None before one."""
+        return statistics.median(self.costs) if self.costs else None
+
+    def running(self) -> int:
+        """Trials allocated that have not reached a final state (running, queued for a retry or a re-run)."""
+        return max(0, self.allocated - self.finished)
+
+    def projected_spend(self) -> float:
+        """Spent so far plus the expected cost of every trial still running."""
+        expected = self.expected_cost()
+        return self.spent + (self.running() * expected if expected is not None else 0.0)
+
+    def _cost_allows_one_more(self) -> bool:
+        if self.budget.cost is None:
+            return True
+        expected = self.expected_cost()
+        if expected is None:
+            return self.running() == 0  # measure the first trial's cost before spending on several at once
+        return self.projected_spend() + expected <= self.budget.cost
+
+    def cost_stop(self) -> str | None:
+        """Why the money budget allows no further trial, or None."""
+        cap, expected = self.budget.cost, self.expected_cost()
+        if cap is None:
+            return None
+        if self.spent >= cap:
+            return f"cost budget of {cap:g} reached (spent {self.spent:.4g})"
+        if expected is not None and self.projected_spend() + expected > cap:
+            running = (f", {self.running()} running trial(s) expected to bring it to {self.projected_spend():.4g}"
+                       if self.running() else "")
+            return (f"cost budget of {cap:g} reached: spent {self.spent:.4g}{running}; one more trial "
+                    f"(about {expected:.4g}) would exceed it")
+        return None
 
     def failure_stop(self) -> str | None:
         """Why the run should stop as failed (too many trials failing), or None."""
@@ -112,7 +165,49 @@ class BudgetTracker:
             return f"target {b.target:g} reached (best {self.best:g})"
         if b.patience is not None and self.since_improvement >= b.patience:
             return f"no improvement in {b.patience} trials"
-        return None
+        return self.cost_stop()
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSummary:
+    """Money so far and where it is heading (``tunesmith show``)."""
+
+    spent: float
+    trials_priced: int
+    burn_per_hour: float | None        # spent / hours between the first trial's start and the last event
+    projected_total: float | None      # at the current rate, to the end of the budget (trials, wall time, cost cap)
+    budget: float | None
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return {"spent": round(self.spent, 6), "trials_priced": self.trials_priced,
+                "burn_per_hour": None if self.burn_per_hour is None else round(self.burn_per_hour, 6),
+                "projected_total": None if self.projected_total is None else round(self.projected_total, 6),
+                "budget": self.budget}
+
+
+def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, finished: bool) -> SpendSummary:
+    """Spent, burn rate and projected total of a run whose trials are ``trials`` and that has run ``hours``.
+
+    The projection extends the mean cost per trial over the trials the budget still allows and the burn rate
+    over the wall time it still allows, takes the smaller, and never goes past the cost cap. A run that has
+    finished projects what it spent.
+    """
+    costs = [t.metrics[COST_METRIC] for t in trials if COST_METRIC in t.metrics]
+    spent = sum(costs)
+    rate = spent / hours if hours > 0 and costs else None
+    if finished or not costs:
+        projected: float | None = spent if costs else None
+    else:
+        candidates = []
+        done = sum(1 for t in trials if t.state.counts_against_budget())
+        if budget.trials is not None:
+            candidates.append(spent + spent / len(costs) * max(0, budget.trials - done))
+        if budget.wall_time is not None and rate is not None:
+            candidates.append(spent + rate * max(0.0, budget.wall_time / 3600 - hours))
+        projected = min(candidates) if candidates else None
+        if budget.cost is not None:
+            projected = budget.cost if projected is None else min(projected, budget.cost)
+    return SpendSummary(spent, len(costs), rate, projected, budget.cost)
 
 
 def _failure_signature(trial: TrialRecord) -> str | None:

@@ -204,7 +204,25 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
     for p in summary["pareto"]:
         out.print(f"  pareto: trial {p['number']} {p['values']}")
+    _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
+
+
+def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
+    """The selected trial and why; money spent, burn rate and projected total."""
+    if summary.get("constraints"):
+        out.print(f"constraints: {', '.join(summary['constraints'])} ({summary.get('feasible_trials', 0)} feasible)")
+    if "selected" in summary and summary["selected"] is not None:
+        sel = summary["selected"]
+        label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
+        out.print(f"[bold]selected[/] ({sel['policy']}): {label}: {sel['reason']}")
+    cost = summary.get("cost")
+    if cost:
+        def money(v: float | None) -> str:
+            return "-" if v is None else f"{v:.4g}"
+        cap = f" of a budget of {cost['budget']:g}" if cost["budget"] is not None else ""
+        out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials; burn rate "
+                  f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
 
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
@@ -219,6 +237,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print(f"cv ({task['cv']}): {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
                   f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
+            m = {**m, **best["values"]}  # latency may be an objective
             out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
                       f"model size {m.get('model_size_bytes', 0) / 1024:.1f} KiB; fit {m.get('fit_time_s', 0):.3f} s")
     unstable = task["unstable_trials"]

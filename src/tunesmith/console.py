@@ -70,8 +70,10 @@ class ProgressDisplay(RunListener):
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         if self._progress is not None:
             self._progress.stop()
-        self.console.print(f"Stopped: {escape(stop_reason)}.")
         print_best_table(self.console, experiment, trials)
+        costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
+        spent = f" (spent {sum(costs):.4g})" if costs and not stop_reason.startswith("cost budget") else ""
+        self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
 
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],

@@ -31,7 +31,7 @@ from tunesmith.records import (
 from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
-from tunesmith.selection import RunningBest, best_eligible
+from tunesmith.selection import RunningBest, selected_trial, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -262,7 +262,8 @@ class Runner:
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
-            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers, clock=clock.monotonic)
+            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers, clock=clock.monotonic,
+            constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives])
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
         elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
@@ -379,6 +380,7 @@ class Runner:
             sync_reports=spec.scheduler.name != "none",
             task=spec.task.model_dump(mode="json") if spec.task else None,
             command_cwd=str(trial_dir) if spec.trial is not None and spec.trial.cwd == "trial_dir" else None,
+            cost=spec.cost.prices(dict(spec.trial.env) if spec.trial else {}).to_json() if spec.cost else None,
         )
         self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:
@@ -445,7 +447,7 @@ class Runner:
                         finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
         self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
         if final.state is not TrialState.INTERRUPTED:
-            self._strategy.tell(rt.token, final.state, final.values)
+            self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
             self.scheduler.on_finish(final)
             self._budget.observe(final)
         self.listener.trial_finished(final, self._best.offer(final))
@@ -458,7 +460,7 @@ class Runner:
 
         task, spec = self.spec.task, self.spec
         assert task is not None
-        best = best_eligible(trials, spec.objectives, task.exclude_unstable)
+        best = selected_trial(trials, spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
         results: dict[str, object] = {}
         if task.holdout is not None and best is not None:
             results["holdout"] = {"trial": best.number, "params": dict(best.params),

@@ -1,10 +1,18 @@
-"""Pick candidates from finished trials: the best trial, the Pareto front."""
+"""Pick candidates from finished trials: the best trial, the Pareto front, and the one trial a policy selects.
+
+:func:`select_trial` is the one entry point for "which trial do we ship": ``show`` reports it and promotion uses
+the same call, so both always agree.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from tunesmith.constraints import Constraint
 from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.spec.selection_config import SelectConfig
 
 
 def completed(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -74,6 +82,139 @@ def eligible(trials: Sequence[TrialRecord], exclude_unstable: bool) -> list[Tria
 
 
 def best_eligible(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
-                  exclude_unstable: bool = False) -> TrialRecord | None:
-    """The best trial that selection may pick (a task may exclude configurations flagged unstable)."""
-    return best_trial(eligible(trials, exclude_unstable), objectives)
+                  exclude_unstable: bool = False, constraints: Sequence[Constraint] = ()) -> TrialRecord | None:
+    """The best trial that selection may pick (a task may exclude configurations flagged unstable; constraints
+    exclude trials that violate them or lack their metric)."""
+    return best_trial(feasible(eligible(trials, exclude_unstable), objectives, constraints), objectives)
+
+
+def trial_metrics(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, float]:
+    """Everything a constraint may name: the trial's metrics and its objective values."""
+    return {**t.metrics, **(t.value_map(tuple(objectives)) or {})}
+
+
+def feasible(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+             constraints: Sequence[Constraint]) -> list[TrialRecord]:
+    """Completed trials that satisfy every constraint (a trial missing a constrained metric does not)."""
+    return [t for t in completed(trials)
+            if all(c.satisfied(trial_metrics(t, objectives)) for c in constraints)]
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The trial a policy picked, and why; ``front`` is the feasible Pareto front it was picked from."""
+
+    trial: TrialRecord
+    policy: str
+    reason: str
+    front: tuple[TrialRecord, ...]
+    feasible_trials: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"number": self.trial.number, "policy": self.policy, "reason": self.reason}
+
+
+def select_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+                 constraints: Sequence[Constraint] = (), policy: SelectConfig | str = "best",
+                 exclude_unstable: bool = False) -> Selection | None:
+    """The one trial to ship: ``policy`` applied to the Pareto front of the feasible, eligible trials.
+
+    Policies (see :class:`SelectConfig`): ``best`` (first objective, then the next ones), ``knee`` (two
+    objectives: farthest from the line joining the front's extremes; more: nearest the ideal point, objectives
+    scaled to the front's range), ``weights`` (smallest weighted sum of the scaled objectives), ``lexicographic``
+    (objectives in the given order), ``constraint_first`` (the most slack on the tightest constraint).
+
+    Returns None when no completed trial satisfies the constraints.
+    """
+    config = SelectConfig(policy=policy) if isinstance(policy, str) else policy
+    objectives = tuple(objectives)
+    ok = feasible(eligible(trials, exclude_unstable), objectives, constraints)
+    front = tuple(pareto_front(ok, objectives))
+    if not front:
+        return None
+    n_done = len(completed(trials))
+    where = (f"{len(ok)} of {n_done} completed trials feasible" + (f" ({', '.join(map(str, constraints))})"
+             if constraints else "") + f", {len(front)} on their Pareto front")
+    chosen, why = _POLICIES[config.policy](front, objectives, constraints, config)
+    return Selection(chosen, config.policy, f"{why}; {where}", front, len(ok))
+
+
+def selected_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+                   constraints: Sequence[Constraint] = (), policy: SelectConfig | str = "best",
+                   exclude_unstable: bool = False) -> TrialRecord | None:
+    """The trial :func:`select_trial` picks, or None."""
+    selection = select_trial(trials, objectives, constraints, policy, exclude_unstable)
+    return selection.trial if selection else None
+
+
+_Front = Sequence[TrialRecord]
+_Objectives = Sequence[ObjectiveSpec]
+_Constraints = Sequence[Constraint]
+_Pick = tuple[TrialRecord, str]
+
+
+def _minimised(front: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> list[tuple[float, ...]]:
+    """Each member's objectives scaled to [0, 1] over the front, 0 the best (a constant objective scales to 0)."""
+    keys = [_key(objectives, t) for t in front]
+    lows = [min(k[i] for k in keys) for i in range(len(objectives))]
+    spans = [max(k[i] for k in keys) - lows[i] for i in range(len(objectives))]
+    return [tuple((k[i] - lows[i]) / spans[i] if spans[i] > 0 else 0.0 for i in range(len(k))) for k in keys]
+
+
+def _by_best(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+    chosen = ranked(front, objectives)[0]
+    return chosen, f"best {objectives[0].metric} ({objectives[0].direction.value})"
+
+
+def _by_lexicographic(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+    index = {o.metric: i for i, o in enumerate(objectives)}
+    order = [index[m] for m in config.lexicographic] + [i for i in range(len(objectives))
+                                                        if objectives[i].metric not in config.lexicographic]
+    chosen = min(front, key=lambda t: (tuple(_key(objectives, t)[i] for i in order), t.number))
+    return chosen, f"lexicographic on {', '.join(objectives[i].metric for i in order)}"
+
+
+def _by_weights(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+    weights = [config.weights.get(o.metric, 0.0) for o in objectives]
+    scaled = _minimised(front, objectives)
+    scores = [sum(w * v for w, v in zip(weights, s, strict=True)) for s in scaled]
+    i = min(range(len(front)), key=lambda j: (scores[j], front[j].number))
+    named = ", ".join(f"{o.metric}={w:g}" for o, w in zip(objectives, weights, strict=True))
+    return front[i], (f"smallest weighted sum ({scores[i]:.3g}) of the objectives scaled to the front's range, "
+                      f"weights {named}")
+
+
+def _by_knee(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+    if len(front) < 3:
+        chosen, _ = _by_best(front, objectives, constraints, config)
+        return chosen, f"knee undefined on a front of {len(front)}: best {objectives[0].metric}"
+    scaled = _minimised(front, objectives)
+    if len(objectives) == 2:
+        # The extremes of a 2-D front scale to (0, 1) and (1, 0): the line x + y = 1. The knee is the member
+        # farthest below it, where giving up some of one objective buys the most of the other.
+        gains = [(1.0 - s[0] - s[1]) / math.sqrt(2) for s in scaled]
+        i = max(range(len(front)), key=lambda j: (gains[j], -front[j].number))
+        if gains[i] > 0:
+            return front[i], f"knee: farthest ({gains[i]:.3g}, scaled) from the line joining the front's two extremes"
+    dist = [math.sqrt(sum(v * v for v in s)) for s in scaled]
+    i = min(range(len(front)), key=lambda j: (dist[j], front[j].number))
+    bend = "no member below the line joining the extremes, so " if len(objectives) == 2 else ""
+    return front[i], f"knee: {bend}nearest ({dist[i]:.3g}, scaled) to the ideal point of the front"
+
+
+def _by_constraint_slack(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+    if not constraints:
+        chosen, why = _by_best(front, objectives, constraints, config)
+        return chosen, f"no constraints to keep a margin on: {why}"
+
+    def slack(t: TrialRecord) -> float:
+        m: Mapping[str, float] = trial_metrics(t, objectives)
+        return min(-c.violation(m) / max(abs(c.bound), 1e-12) for c in constraints)
+
+    chosen = min(front, key=lambda t: (-slack(t), _key(objectives, t), t.number))
+    return chosen, (f"constraint_first: the largest margin on the tightest constraint ({slack(chosen):.3g} of its "
+                    "bound)")
+
+
+_POLICIES = {"best": _by_best, "lexicographic": _by_lexicographic, "weights": _by_weights, "knee": _by_knee,
+             "constraint_first": _by_constraint_slack}

@@ -8,8 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tunesmith.budget import spend_summary
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import best_eligible, pareto_front
+from tunesmith.selection import Selection, best_eligible, completed, pareto_front, select_trial
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
@@ -25,6 +26,13 @@ def exclude_unstable_of(experiment: ExperimentRecord) -> bool:
     return bool((experiment.spec.get("task") or {}).get("exclude_unstable", False))
 
 
+def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> Selection | None:
+    """The trial a stored experiment's ``select`` policy picks from its feasible Pareto front (what `show`
+    reports and promotion ships); None when no completed trial satisfies the constraints."""
+    spec = spec_from_dict(experiment.spec)
+    return select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
+
+
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
     spec = spec_from_dict(experiment.spec)
@@ -33,7 +41,8 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     for t in trials:
         counts[t.state.value] += 1
     ended = counts["completed"] + counts["pruned"] + counts["failed"]
-    best = best_eligible(trials, objectives, exclude_unstable_of(experiment))
+    best = best_eligible(trials, objectives, exclude_unstable_of(experiment), spec.constraints)
+    selection = select_trial(trials, objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
     durations = [t.duration_s for t in trials if t.duration_s is not None and t.state.is_finished()]
     return {
         "name": experiment.name,
@@ -44,7 +53,11 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "total_trials": len(trials),
         "failure_rate": round(counts["failed"] / ended, 4) if ended else 0.0,
         "best": _brief(best, objectives) if best else None,
-        "pareto": [_brief(t, objectives) for t in pareto_front(trials, objectives)] if len(objectives) > 1 else [],
+        "pareto": ([_brief(t, objectives) for t in (selection.front if selection else
+                                                    pareto_front(trials, objectives) if not spec.constraints else [])]
+                   if len(objectives) > 1 else []),
+        **_selection_summary(spec, trials, selection),
+        **_cost_summary(experiment, spec, trials),
         "scheduler": _scheduler_summary(spec, trials),
         **_task_summary(experiment, spec, trials),
         "trial_time_s": {"total": round(sum(durations), 3),
@@ -54,6 +67,33 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "seed": experiment.spec.get("seed"),
         "workdir": experiment.spec.get("workdir"),
     }
+
+
+def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
+                       selection: Selection | None) -> dict[str, Any]:
+    """The trial the spec's select policy picks from the feasible Pareto front, and why (absent when the spec
+    sets neither constraints nor a policy and has one objective: then it is simply ``best``)."""
+    if not spec.constraints and spec.select.policy == "best" and len(spec.objective) == 1:
+        return {}
+    out: dict[str, Any] = {"constraints": [str(c) for c in spec.constraints]}
+    if selection is None:
+        out["selected"] = None if not completed(trials) else {
+            "number": None, "policy": spec.select.policy, "reason": "no completed trial satisfies the constraints"}
+        return out
+    out["selected"] = selection.to_json()
+    out["feasible_trials"] = selection.feasible_trials
+    return out
+
+
+def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    """Money: spent, burn rate per hour, projected total at the current rate (specs with a cost section)."""
+    if spec.cost is None:
+        return {}
+    starts = [t.started_at for t in trials if t.started_at is not None]
+    ends = [t.finished_at for t in trials if t.finished_at is not None]
+    hours = (max(ends) - min(starts)) / 3600 if starts and ends else 0.0
+    finished = experiment.status.value != "running"
+    return {"cost": spend_summary(trials, spec.budget, hours, finished).to_json()}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

@@ -30,6 +30,7 @@ class TrialJob:
     task: dict[str, Any] | None = None  # a built-in scikit-learn task (the spec's task section, as JSON)
     sync_reports: bool = False        # each report waits for the scheduler's decision (only when one is active)
     command_cwd: str | None = None    # where a command runs (trial.cwd: trial_dir); None: base_dir, the spec's folder
+    cost: dict[str, Any] | None = None  # prices (tunesmith.cost.Prices as JSON): measure resources, price them
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict, whose deep copy cost a measurable share per trial.

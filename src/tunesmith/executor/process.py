@@ -13,14 +13,15 @@ import selectors
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
+from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, secrets_of, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
-from tunesmith.executor.processes import kill_session, session_rss
+from tunesmith.executor.processes import kill_session, session_usage
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.spec.units import format_duration
@@ -43,6 +44,9 @@ class _Worker:
     undecided: int = 0                 # reports returned by poll() that the worker waits to hear about
     prune_sent: bool = False
     log_start: int = 0                 # size of the job's log when it was submitted: this attempt's output follows
+    cpu_start: float = 0.0             # the session's CPU seconds when the job started (jobs that are priced)
+    cpu_last: float = 0.0              # ... at the last sample
+    peak_rss: int = 0                  # highest resident memory sampled during the job
 
 
 class ProcessExecutor:
@@ -105,6 +109,9 @@ class ProcessExecutor:
         worker.undecided = 0
         worker.prune_sent = False
         worker.log_start = _size(job.log_path)
+        if job.cost is not None:
+            worker.peak_rss, worker.cpu_start = session_usage(worker.proc.pid)
+            worker.cpu_last = worker.cpu_start
         self._send(worker, {"op": "run", "job": job.to_json()})
 
     def prune(self, number: int) -> None:
@@ -151,7 +158,7 @@ class ProcessExecutor:
         for w in self._pool:
             if w.job is not None and w.job.timeout is not None and w.kill_reason is None:
                 wait = min(wait, max(0.0, w.started + w.job.timeout - now))
-            if w.job is not None and w.job.memory_limit is not None:
+            if w.job is not None and (w.job.memory_limit is not None or w.job.cost is not None):
                 wait = min(wait, MEMORY_CHECK_INTERVAL)
             if w.job is not None and w.kill_reason is None:
                 wait = min(wait, max(0.0, w.last_seen + self.heartbeat_timeout - now))
@@ -189,6 +196,10 @@ class ProcessExecutor:
             outcome = outcome_from_json(msg["outcome"])
             if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=_with_output(w.kill_reason, job, w.log_start), duration_s=outcome.duration_s)
+            if job.cost is not None and w.kill_reason is None:
+                self._sample(w)  # the worker is alive and idle: its CPU time now is the whole trial's
+                w.peak_rss = max(w.peak_rss, int(msg.get("peak_rss", 0)))
+            outcome = _priced(w, job, outcome)
             w.job = None
             w.trials_run += 1
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
@@ -206,8 +217,8 @@ class ProcessExecutor:
         if w.job is not None:
             job = w.job
             failure = _with_output(w.kill_reason or _crash_reason(code), job, w.log_start)
-            self._events.append(AttemptEnded(job.number, job.attempt, Outcome(
-                failure=failure, duration_s=self.clock.monotonic() - w.started)))
+            self._events.append(AttemptEnded(job.number, job.attempt, _priced(w, job, Outcome(
+                failure=failure, duration_s=self.clock.monotonic() - w.started))))
             w.job = None
         self._retire(w)
         if not self._closing and not w.retiring and len([x for x in self._pool if not x.retiring]) < self.workers:
@@ -234,11 +245,18 @@ class ProcessExecutor:
             elif now - w.last_seen >= self.heartbeat_timeout:
                 self._kill(w, Failure(FailureKind.LOST, f"no heartbeat from the worker for "
                                                         f"{format_duration(now - w.last_seen)}; presumed hung and killed"))
-            elif job.memory_limit is not None and check_memory:
-                rss = session_rss(w.proc.pid)
-                if rss > job.memory_limit:
+            elif check_memory and (job.memory_limit is not None or job.cost is not None):
+                rss = self._sample(w)
+                if job.memory_limit is not None and rss > job.memory_limit:
                     self._kill(w, Failure(FailureKind.MEMORY, f"memory use {_mib(rss)} exceeded memory_limit "
                                                               f"{_mib(job.memory_limit)}; killed"))
+
+    def _sample(self, w: _Worker) -> int:
+        """Read the trial's resident memory and CPU time from /proc; keep the peak and the latest."""
+        rss, cpu = session_usage(w.proc.pid)
+        w.peak_rss = max(w.peak_rss, rss)
+        w.cpu_last = max(w.cpu_last, cpu)  # a child that exits unwaited takes its time along: never go back
+        return rss
 
     def _kill(self, w: _Worker, reason: Failure) -> None:
         if w.kill_reason is None:
@@ -303,6 +321,18 @@ def _crash_reason(code: int) -> Failure:
         hint = " (the OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
         return Failure(FailureKind.CRASHED, f"worker process killed by signal {name}{hint}")
     return Failure(FailureKind.CRASHED, f"worker process exited with code {code} during the trial")
+
+
+def _priced(w: _Worker, job: TrialJob, outcome: Outcome) -> Outcome:
+    """The outcome with the attempt's measured resources and its cost as metrics (jobs with prices only).
+
+    A killed or crashed trial is charged up to its last sample (at most MEMORY_CHECK_INTERVAL old).
+    """
+    if job.cost is None:
+        return outcome
+    prices = Prices.from_json(job.cost)
+    usage = ResourceUsage(max(0.0, w.cpu_last - w.cpu_start), w.peak_rss / 2**20, outcome.duration_s, prices.gpus)
+    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
 
 
 def _mib(n: int) -> str:

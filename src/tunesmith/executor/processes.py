@@ -9,11 +9,18 @@ import os
 import signal
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _session_members(sid: int) -> list[tuple[int, int]]:
     """(pid, rss_bytes) of every live process whose session id is ``sid``."""
-    members: list[tuple[int, int]] = []
+    return [(pid, rss) for pid, rss, _ in _session_stats(sid)]
+
+
+def _session_stats(sid: int) -> list[tuple[int, int, int]]:
+    """(pid, rss_bytes, cpu_ticks) of every live process whose session id is ``sid``; cpu_ticks counts the
+    process's own user + system time and that of the children it has waited for."""
+    members: list[tuple[int, int, int]] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -28,13 +35,19 @@ def _session_members(sid: int) -> list[tuple[int, int]]:
             continue
         rest = stat[stat.rfind(b")") + 2:].split()
         if len(rest) > 21 and int(rest[3]) == sid:
-            members.append((int(entry), int(rest[21]) * _PAGE))
+            members.append((int(entry), int(rest[21]) * _PAGE, sum(int(x) for x in rest[11:15])))
     return members
 
 
 def session_rss(sid: int) -> int:
     """Resident memory, in bytes, of all processes in session ``sid``."""
     return sum(rss for _, rss in _session_members(sid))
+
+
+def session_usage(sid: int) -> tuple[int, float]:
+    """(resident bytes, CPU seconds so far) of all processes in session ``sid``."""
+    stats = _session_stats(sid)
+    return sum(rss for _, rss, _ in stats), sum(t for _, _, t in stats) / _TICKS
 
 
 def kill_session(sid: int) -> None:
@@ -50,3 +63,26 @@ def kill_session(sid: int) -> None:
         os.killpg(sid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def reset_own_peak_memory() -> None:
+    """Reset this process's peak resident memory (VmHWM), so the next reading covers what runs from now on."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # not Linux >= 4.0: the peak then covers the whole process's life
+
+
+def own_peak_memory() -> int:
+    """This process's peak resident memory in bytes since the last reset (VmHWM), else since it started."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

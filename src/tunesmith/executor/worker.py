@@ -18,7 +18,7 @@ from typing import Any
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
-from tunesmith.executor.processes import kill_session
+from tunesmith.executor.processes import kill_session, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.wire import outcome_to_json
 from tunesmith.records import Report
 
@@ -94,13 +94,16 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
 
         if job.base_dir and job.function is not None:
             os.chdir(job.base_dir)
+        if job.cost is not None:
+            reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
         with open(job.log_path, "a", encoding="utf-8") as log:
             _point_output_at(log.fileno())
             try:
                 outcome = run_attempt(job, log, report, prune.is_set)
             finally:
                 _point_output_at(devnull)
-        send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome)})
+        peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
+        send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome), **peak})
 
 
 def _point_output_at(fd: int) -> None:

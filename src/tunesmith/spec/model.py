@@ -11,13 +11,16 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
+from tunesmith.constraints import Constraint
+from tunesmith.spec.cost_config import CostConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
+from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
@@ -48,6 +51,8 @@ class Budget(StrictModel):
     max_failure_rate: float | None = Field(default=None, gt=0, le=1,
                                            description="stop the run when this share of finished trials failed")
     failure_rate_min_trials: int = Field(default=5, ge=1, description="finished trials before max_failure_rate applies")
+    cost: float | None = Field(default=None, gt=0, description="money: no trial starts that would take the projected "
+                                                              "spend over this (needs the spec's cost section)")
 
 
 class Executor(StrictModel):
@@ -198,6 +203,10 @@ class ExperimentSpec(StrictModel):
     workdir: str | None = None
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
     tags: dict[str, str] = Field(default_factory=dict)
+    cost: CostConfig | None = Field(default=None, description="prices of measured resources, or the cost metric")
+    constraints: Annotated[tuple[Constraint, ...], BeforeValidator(parse_constraints),
+                           PlainSerializer(lambda cs: [str(c) for c in cs])] = ()
+    select: SelectConfig = Field(default_factory=SelectConfig)
 
     @field_validator("storage")
     @classmethod
@@ -223,17 +232,20 @@ class ExperimentSpec(StrictModel):
                              "(a built-in scikit-learn task)")
         if self.task is not None:
             check_task_space(self.task, list(self.space))
-            if len(self.objective) != 1:
-                raise ValueError("a task has one objective: its scoring; add latency or size as constraints later")
+            _check_task_extra_objectives(self)
             o = self.objective[0]
             if o.metric != self.task.metric_name or o.direction.value != self.task.direction:
                 raise SpecError("objective", f"a task optimises its scoring: use {{metric: {self.task.metric_name}, "
                                 f"direction: {self.task.direction}}}; got {{metric: {o.metric}, direction: "
                                 f"{o.direction.value}}}")
+        if self.budget.cost is not None and self.cost is None:
+            raise SpecError("budget.cost", "a money budget needs prices: add a cost section, e.g. cost: "
+                            "{cpu_hour: 0.04, memory_gb_hour: 0.005} or cost: {metric: dollars}")
+        _check_select(self)
         if self.budget.target is not None and len(self.objective) > 1:
             raise ValueError("budget.target applies to one objective; remove it or use a single objective")
         if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:
-            if self.budget.target is None and self.strategy.name != "grid":
+            if self.budget.target is None and self.strategy.name != "grid" and self.budget.cost is None:
                 raise ValueError("budget needs at least one of trials, wall_time or patience")
         return self
 
@@ -250,4 +262,30 @@ class ExperimentSpec(StrictModel):
         data = self.model_dump(mode="json", exclude_none=True)
         if self.budget.trials is None:
             data["budget"]["trials"] = None  # "no trial limit" must survive: dropping it would restore the default
+        if not self.constraints:
+            data.pop("constraints", None)
+        if self.select == SelectConfig():
+            data.pop("select", None)  # specs without these sections are stored as before
         return data
+
+
+def _check_select(spec: ExperimentSpec) -> None:
+    """``select`` may only name objectives (weights, lexicographic order)."""
+    names = [o.metric for o in spec.objective]
+    for key, named in (("weights", list(spec.select.weights)), ("lexicographic", list(spec.select.lexicographic))):
+        for metric in named:
+            if metric not in names:
+                raise SpecError(f"select.{key}", f"{metric!r} is not an objective; objectives: {', '.join(names)}")
+
+
+TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
+
+
+def _check_task_extra_objectives(spec: ExperimentSpec) -> None:
+    """A task's first objective is its scoring; further ones may be what it measures (latency, size)."""
+    assert spec.task is not None
+    for i, o in enumerate(spec.objective[1:], start=1):
+        allowed = (*TASK_MEASURED, "fit_time_s") if spec.task.latency is not None else ("fit_time_s",)
+        if o.metric not in allowed:
+            raise SpecError(f"objective.{i}", f"a task's further objectives are what it measures: one of "
+                            f"{', '.join(allowed)}; got {o.metric!r} (or put it in constraints)")

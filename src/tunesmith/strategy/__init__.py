@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tunesmith.constraints import Constraint
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction
 from tunesmith.space import SearchSpace
@@ -58,9 +59,11 @@ def _reject_unknown(name: str, options: dict[str, Any], accepted: tuple[str, ...
 
 
 def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,
-                   workers: int, clock: Callable[[], float] = time.perf_counter) -> Strategy:
+                   workers: int, clock: Callable[[], float] = time.perf_counter,
+                   constraints: Sequence[Constraint] = (), objective_metrics: Sequence[str] = ()) -> Strategy:
     """The strategy object for a decision. ``clock`` times trials for strategies that keep their own cost in
-    proportion to the trials' (``bo``)."""
+    proportion to the trials' (``bo``). ``constraints`` reach the Optuna samplers (TPE, NSGA-II and GP search
+    the feasible region); the others ignore them and selection enforces them."""
     if decision.name == "grid":
         opts: dict[str, Any] = dict(decision.options)
         return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
@@ -72,4 +75,5 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}
-    return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options)
+    return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options, constraints,
+                                         objective_metrics)

@@ -7,7 +7,7 @@ outstanding at once (parallel workers); a strategy keeps them diverse.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,8 @@ class Strategy(Protocol):
         """An intermediate value of an outstanding proposal."""
         ...
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
-        """The final outcome of an outstanding proposal: completed (with values), pruned or failed."""
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
+        """The final outcome of an outstanding proposal: completed (with values), pruned or failed; ``metrics``
+        (every metric the trial reported, objectives included) for strategies that weigh constraints."""
         ...

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from statistics import median
 
 import numpy as np
@@ -145,7 +145,8 @@ class BayesStrategy:
     def report(self, token: int, report: Report) -> None:
         pass  # intermediate values are the scheduler's business; the model learns from final values
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         x = self._pending.pop(token, None)
         asked = self._asked_at.pop(token, None)
         if x is None:

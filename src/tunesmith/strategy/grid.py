@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
@@ -55,7 +55,8 @@ class GridStrategy:
     def report(self, token: int, report: Report) -> None:
         pass
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         pass
 
 

@@ -13,13 +13,14 @@ import importlib.util
 import inspect
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState as OptunaState
 
+from tunesmith.constraints import Constraint
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import Categorical, Float, Int, SearchSpace
@@ -39,6 +40,7 @@ _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 _RESERVED = {"seed", "constraints_func", "gamma", "weights", "independent_sampler", "mutation", "crossover",
              "elite_population_selection_strategy", "child_generation_strategy", "after_trial_strategy",
              "source_trials", "x0"}
+MISSING_METRIC_VIOLATION = 1e18  # finite: samplers add violations up
 _STATE = {TrialState.COMPLETED: OptunaState.COMPLETE, TrialState.PRUNED: OptunaState.PRUNED,
           TrialState.FAILED: OptunaState.FAIL}
 
@@ -76,10 +78,15 @@ class OptunaStrategy:
         directions: one per objective.
         seed: the sampler's seed.
         options: keyword arguments for the Optuna sampler (tunesmith's defaults filled in).
+        constraints: set on each finished trial with Optuna's ``Trial.set_constraint`` (violation > 0:
+            infeasible; a missing metric is a large violation); TPE, NSGA-II and GP search the feasible region.
     """
 
     def __init__(self, name: str, space: SearchSpace, directions: Sequence[Direction], seed: int,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], constraints: Sequence[Constraint] = (),
+                 objective_metrics: Sequence[str] = ()) -> None:
+        self.constraints = tuple(constraints)
+        self.objective_metrics = tuple(objective_metrics)  # constraints may name an objective
         self.name = name
         self.space = space
         self.directions = tuple(directions)
@@ -117,6 +124,8 @@ class OptunaStrategy:
                 params=dict(t.params), distributions=dists, state=_STATE[t.state],
                 values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
                 intermediate_values={r.step: r.value for r in t.intermediate},
+                constraints=(self._violations({**t.metrics, **dict(zip(self.objective_metrics, t.values or (), strict=False))})
+                             if self.constraints and t.state is not TrialState.FAILED else None),
             ))
         if trials:
             with warnings.catch_warnings():
@@ -139,19 +148,27 @@ class OptunaStrategy:
 
     def report(self, token: int, report: Report) -> None:
         trial = self._live.get(token)
-        if trial is not None:
+        if trial is not None and len(self.directions) == 1:  # Optuna keeps no intermediate values for several
             trial.report(report.value, report.step)
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
         trial = self._live.pop(token, None)
         if trial is None:
             return
+        if self.constraints and state is not TrialState.FAILED:
+            for key, violation in self._violations(metrics or {}).items():
+                trial.set_constraint(key, violation)
         if state is TrialState.COMPLETED and values is not None:
             self.study.tell(trial, list(values) if len(values) > 1 else values[0])
         elif state is TrialState.PRUNED:
             self.study.tell(trial, state=OptunaState.PRUNED)
         else:
             self.study.tell(trial, state=OptunaState.FAIL)
+
+
+    def _violations(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        return {str(c): min(c.violation(metrics), MISSING_METRIC_VIOLATION) for c in self.constraints}
 
 
 def to_distribution(dom: Float | Int | Categorical) -> BaseDistribution:
