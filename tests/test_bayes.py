@@ -185,9 +185,10 @@ def test_same_seed_same_sequence_when_trials_are_long():
 
 
 def test_outstanding_proposals_spread_apart():
-    """Eight proposals asked for before any is told (eight busy workers) are distinct and spread out."""
+    """Eight proposals asked for before any is told (eight busy workers) are distinct and spread out. (Trials of
+    600 s: with 1 s ones, a loaded machine made a full proposal cost over the 0.1 s allowance and this failed.)"""
     space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
-    clock = TrialClock(1.0)
+    clock = TrialClock(600.0)
     s = BayesStrategy(space, Direction.MINIMIZE, 0, clock=clock)
     run_loop(s, lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.6) ** 2, 16, clock)
     batch = [s.ask() for _ in range(8)]
@@ -237,13 +238,62 @@ def test_cost_guard_cheapens_proposals_for_instant_trials_and_not_for_long_ones(
         patient.tell(p.token, TrialState.COMPLETED, [loss(p.params)])
     assert set(modes[10:]) == {"model"}
 
-    hurried = BayesStrategy(space, Direction.MINIMIZE, 0)            # real time: trials take microseconds
+    # Real time, trials of microseconds, and no floor: the ratio alone (what `overhead_floor: 0` asks for).
+    hurried = BayesStrategy(space, Direction.MINIMIZE, 0, overhead_floor=0.0)
     modes = []
     for _ in range(60):
         p = hurried.ask()
         modes.append(hurried.last_mode)
         hurried.tell(p.token, TrialState.COMPLETED, [loss(p.params)])
     assert modes[-20:].count("cheap") >= 15, modes
+
+
+class SteppingClock:
+    """Each reading ``step`` seconds after the last: a proposal costs ``step`` (3 x with a hyperparameter fit, which
+    reads the clock twice more), a trial ``step``. Deterministic, whatever the machine's load."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def _modes(step: float | None, **options) -> list[str]:
+    """How each of 30 proposals on a 3-d bowl was made; ``step``: a SteppingClock's step, or None for real clocks
+    (trials of microseconds, proposals in CPU time)."""
+    space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(3)})
+    if step is not None:
+        clock = SteppingClock(step)
+        options = {"clock": clock, "cost_clock": clock, **options}
+    s = BayesStrategy(space, Direction.MINIMIZE, 0, **options)
+    out = []
+    for _ in range(30):
+        p = s.ask()
+        out.append(s.last_mode)
+        s.tell(p.token, TrialState.COMPLETED, [sum((v - 0.3) ** 2 for v in p.params.values())])
+    return out
+
+
+def test_proposals_under_the_floor_are_always_full_ones():
+    """Trials as short as a proposal (10 ms each): the ratio alone (10%, 1 ms) leaves no full proposal after the
+    first few; with the default floor (50 ms) a proposal of 10-30 ms is always a full one."""
+    default = _modes(0.01)
+    assert set(default[8:]) == {"model"}, default
+    ratio_only = _modes(0.01, overhead_floor=0.0)
+    assert ratio_only[8:].count("model") <= 2, ratio_only
+
+
+def test_above_the_floor_the_ratio_credit_acts_again():
+    """Real clocks, trials of microseconds: a full proposal costs several ms of CPU (10-30 here; no machine
+    makes it as cheap as 2 ms), so against a 2 ms floor the credit pays for a full proposal only now and then
+    and quick or cheap ones fill the gaps; a floor of 5 s pays for every one. (CPU time, not wall time: a loaded
+    machine does not change which side of the floor a proposal falls.)"""
+    hurried = _modes(None, overhead_floor=0.002)
+    assert hurried[10:].count("model") <= 10 and {"quick", "cheap"} & set(hurried[10:]), hurried
+    assert set(_modes(None, overhead_floor=5.0)[10:]) == {"model"}
 
 
 # -- auto ------------------------------------------------------------------------------------------------------
@@ -264,7 +314,13 @@ def test_bo_options_are_checked():
     with pytest.raises(tunesmith.SpecError, match="one objective"):
         decide("bo", {}, BRANIN, 10, 2, 1)
     strategy = build_strategy(decide("bo", {"overhead": 0.5}, BRANIN, 10, 1, 1), BRANIN, [Direction.MINIMIZE], 0, 1)
-    assert isinstance(strategy, BayesStrategy) and strategy.overhead == 0.5
+    assert isinstance(strategy, BayesStrategy) and strategy.overhead == 0.5 and strategy.overhead_floor == 0.05
+    for bad in (-0.01, 61, "50ms", True):
+        with pytest.raises(tunesmith.SpecError, match="strategy.overhead_floor"):
+            decide("bo", {"overhead_floor": bad}, BRANIN, 10, 1, 1)
+    chosen = decide("bo", {"overhead_floor": 0}, BRANIN, 10, 1, 1)
+    strategy = build_strategy(chosen, BRANIN, [Direction.MINIMIZE], 0, 1)
+    assert isinstance(strategy, BayesStrategy) and strategy.overhead_floor == 0.0
 
 
 def test_auto_runs_bo_end_to_end_with_process_workers(project):
@@ -303,16 +359,17 @@ def test_auto_needs_no_torch(tmp_path):
 def test_mean_proposal_cost_stays_within_the_allowance_for_short_trials():
     """Trials of 20 ms: proposals may cost 10% of that on average (2 ms); a full one costs 10-50 ms, so most
     proposals are quick or cheap, and the mean over the last 40 stays near the allowance. (Not exactly within it:
-    a full proposal may cost more than the last one, whose cost the credit was checked against.)"""
+    a full proposal may cost more than the last one, whose cost the credit was checked against.) Costs are CPU
+    time, what the rule counts: wall time on a loaded machine is several times more."""
     import time
 
     space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(3)})
-    s = BayesStrategy(space, Direction.MINIMIZE, 0)
+    s = BayesStrategy(space, Direction.MINIMIZE, 0, overhead_floor=0.0)   # the ratio alone
     costs, modes = [], []
     for _ in range(80):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         p = s.ask()
-        costs.append(time.perf_counter() - t0)
+        costs.append(time.process_time() - t0)
         modes.append(s.last_mode)
         time.sleep(0.02)
         s.tell(p.token, TrialState.COMPLETED, [sum((v - 0.5) ** 2 for v in p.params.values())])
@@ -327,7 +384,7 @@ def test_quick_proposals_fill_the_gaps_between_full_ones_and_still_converge():
     (How many are quick depends on this machine's speed and load: the bound is loose.)"""
     space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(4)})
     clock = TrialClock(0.05)
-    s = BayesStrategy(space, Direction.MINIMIZE, 3, clock=clock)
+    s = BayesStrategy(space, Direction.MINIMIZE, 3, clock=clock, overhead_floor=0.0)   # the ratio alone
     modes: list[str] = []
     losses = []
     for _ in range(50):
@@ -355,3 +412,25 @@ def test_a_quick_proposal_conditions_on_the_newest_results_without_refitting():
     x = s._propose("quick")
     assert s.last_mode == "quick" and s._hyper is fitted
     assert abs(float(s.cube.decode(x)["x"]) - 0.8) < 0.15, s.cube.decode(x)
+
+
+def test_proposals_are_made_with_one_blas_thread():
+    """The GP's small matrices gain nothing from BLAS threads, and on a busy machine OpenBLAS's default threads
+    made a full proposal several times dearer: every proposal runs with one, and the setting is restored after."""
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    s = BayesStrategy(BRANIN, Direction.MINIMIZE, 0, clock=TrialClock(600.0))
+    seen: list[int] = []
+    propose = s._propose
+
+    def spying(mode: str) -> np.ndarray:
+        seen.extend(p["num_threads"] for p in ThreadpoolController().select(user_api="blas").info())
+        return propose(mode)
+
+    s._propose = spying  # type: ignore[method-assign]
+    with controller.limit(limits=2, user_api="blas"):       # as a user's numpy may run, whatever this machine's env
+        run_loop(s, _branin, 8, None)
+        after = [p["num_threads"] for p in controller.select(user_api="blas").info()]
+    assert seen and set(seen) == {1}
+    assert after and set(after) == {2}

@@ -172,3 +172,51 @@ def test_kept_runs_are_not_overwritten_without_resume(tmp_path, capsys):
     assert main([*_branin_args(), "--runs", str(runs)]) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert runs.read_bytes() == before
+
+
+def test_real_clock_runs_get_their_own_section_beside_the_nominal_one(tmp_path):
+    """A run of only the real-clock regime is written between its own markers: it must not replace the section
+    of the nominal-clock regimes, which holds earlier fresh sets' tables."""
+    results = [RunResult(p, o, s, "realclock", [1.5, best] + [1.0] * 38, best, 0.01, 0.1)
+               for (o, p, s), best in BEST.items()]
+    kw = dict(suite=SUITE, seeds=[0, 1], base=BASE, optimizers=["ts-auto", "optuna-tpe", "random"], skipped={},
+              excluded=[], aliases={}, auto_pick={}, command="made up", compute_s=1.0, note="", folds=3, jobs=1)
+    nominal = report.build(regimes=[REGIMES["sequential"]], results=_results(), **kw)
+    real = report.build(regimes=[REGIMES["realclock"]], results=results, **kw)
+    assert (nominal.marker, real.marker) == ("search-quality", "search-quality-realclock")
+    assert "### Realclock: 40 x 1 = 40 trials" in real.markdown and "timed for real" in real.markdown
+    assert "| synthetic | Optuna TPESampler (default) | 55.0 | 77.5 | +22.5 ± 24.7 | 2 / 2 |" in real.markdown
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# results\n")
+    report.write_markdown(out, nominal.markdown, nominal.marker)
+    report.write_markdown(out, real.markdown, real.marker)
+    report.write_markdown(out, real.markdown, real.marker)       # rewritten in place, not appended twice
+    text = out.read_text()
+    assert text.count("## Search quality\n") == 1 and text.count("## Search quality on real clocks") == 1
+
+
+def test_the_real_clock_regime_tells_tunesmith_no_nominal_trial_time():
+    """The nominal regimes tell `bo` that a synthetic evaluation stands for a 1 s trial; the real-clock regime
+    does not, so `bo` sees the evaluation's real duration (microseconds)."""
+    from benchmarks.search_quality import runner
+
+    seen = []
+    original = runner.OPTIMIZERS["ts-auto"].make
+
+    class Spy:
+        def make(self, space, seed, budget, batch, trial_seconds=None):
+            seen.append((budget, trial_seconds))
+            return original(space, seed, budget, batch, trial_seconds)
+
+    problem = Problem("bowl", "synthetic", lambda: SearchSpace.from_domains({"x": Float(0.0, 1.0)}),
+                      lambda params, rng: ((params["x"] - 0.3) ** 2,) * 2, 0.0)
+    saved = runner.OPTIMIZERS["ts-auto"]
+    runner.OPTIMIZERS["ts-auto"] = Spy()  # type: ignore[assignment]
+    try:
+        real = runner.run_one(problem, "ts-auto", 0, REGIMES["realclock"])
+        nominal = runner.run_one(problem, "ts-auto", 0, runner.Regime("short", 12, 1))
+    finally:
+        runner.OPTIMIZERS["ts-auto"] = saved
+    assert seen == [(40, None), (12, 1.0)]
+    assert real.error is None and len(real.true_losses) == 40 and min(real.true_losses) < 1e-3
+    assert nominal.error is None and len(nominal.true_losses) == 12

@@ -533,3 +533,16 @@ def test_grid_is_the_product_without_conditions_and_is_repeatable():
 def test_grid_float_points_decide_the_size_for_unstepped_floats():
     space = SearchSpace.from_domains({"x": Float(0, 1), "y": Float(1, 100, log=True)})
     assert [space.grid_size(n) for n in (1, 2, 5)] == [1, 4, 25]
+
+
+def test_grid_size_stops_counting_past_a_limit():
+    """`auto` asks only whether the grid fits in the trial budget: four ints of 0-50 (6.8 million configurations,
+    about a minute to enumerate) are counted up to the budget plus one."""
+    space = SearchSpace.from_domains({f"n{i}": Int(0, 50) for i in range(4)})
+    assert space.grid_size(5, limit=40) == 41
+    small = SearchSpace.from_domains({"a": Int(1, 3), "b": Categorical(["x", "y"])})
+    assert small.grid_size(5, limit=40) == small.grid_size(5) == 6
+    from tunesmith.strategy import decide
+
+    assert decide("auto", {}, space, 40, 1, 1).name == "bo"
+    assert decide("auto", {}, small, 6, 1, 1).name == "grid"

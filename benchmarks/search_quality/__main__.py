@@ -5,7 +5,10 @@
 
 Regimes: *sequential* = 48 trials one at a time; *batch* = 16 batches of 8 (Bayesmark's shape): 8 proposals are
 asked for before any is told, which is what parallel workers do (tunesmith: ``ask()`` 8 times, then ``tell`` 8 times;
-its strategies are built with ``workers=8``). Every run of every optimizer on a problem uses the same seeds; the
+its strategies are built with ``workers=8``). Both tell tunesmith that a synthetic or tabular trial stands for a 1 s
+one. *realclock* (not run unless named: ``--regimes realclock``) = 40 trials one at a time, every problem timed for
+real, as a user's inline run of a cheap function or a recorded table is; its tables go to their own RESULTS.md
+section. Every run of every optimizer on a problem uses the same seeds; the
 random-search reference is cached in ``random_baseline.json`` (see ``baseline.py``); every run's losses go to
 ``runs/latest.jsonl`` (``--resume`` reuses the runs found there). Needs ``pip install -e .[bench]``; optimizers whose
 library is missing are listed as skipped, with the reason.
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         auto_pick=auto_pick, command=command, compute_s=compute_s, note=args.note, folds=args.folds, jobs=args.jobs)
     print(section.text)
     if args.markdown:
-        report.write_markdown(args.markdown, section.markdown)
+        report.write_markdown(args.markdown, section.markdown, section.marker)
         print(f"wrote {args.markdown}")
     return 0
 

@@ -110,6 +110,72 @@ def ackley5(c: dict[str, Any]) -> float:
                  + 20 + math.e)
 
 
+# Added for issue #19 (real clocks) and not used while developing its cost rule: known optima from the standard
+# references (Surjanovic & Bingham's Virtual Library of Simulation Experiments), each away from its box's centre.
+
+def levy4(c: dict[str, Any]) -> float:
+    """Levy in 4-D on [-10, 10]: minimum 0 at x_i = 1."""
+    w = 1 + (np.array([c[f"x{i}"] for i in range(4)]) - 1) / 4
+    return float(math.sin(math.pi * w[0]) ** 2
+                 + np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * w[:-1] + 1) ** 2))
+                 + (w[-1] - 1) ** 2 * (1 + math.sin(2 * math.pi * w[-1]) ** 2))
+
+
+_ST_MIN = -39.16616570377142      # Styblinski-Tang's minimum per dimension, at x = -2.903534
+
+
+def _styblinski_tang(xs: np.ndarray) -> float:
+    return float(np.sum(xs**4 - 16 * xs**2 + 5 * xs) / 2)
+
+
+def styblinski_tang5(c: dict[str, Any]) -> float:
+    """Styblinski-Tang in 5-D on [-5, 5]: minimum -39.166 d at x_i = -2.9035."""
+    return _styblinski_tang(np.array([c[f"x{i}"] for i in range(5)]))
+
+
+def styblinski_tang_mixed(c: dict[str, Any]) -> float:
+    """Styblinski-Tang over 3 floats and 2 ints on [-5, 5] plus a categorical offset (0, 5 or 10): minimum at
+    x = -2.9035 for the floats, -3 for the ints (-39.0 each), offset "a"."""
+    xs = np.array([c["x0"], c["x1"], c["x2"], float(c["n0"]), float(c["n1"])])
+    return _styblinski_tang(xs) + {"a": 0.0, "b": 5.0, "c": 10.0}[c["offset"]]
+
+
+def rosenbrock2(c: dict[str, Any]) -> float:
+    """Rosenbrock in 2-D on [-5, 10]: minimum 0 at (1, 1)."""
+    x, y = c["x0"], c["x1"]
+    return 100 * (y - x * x) ** 2 + (1 - x) ** 2
+
+
+def hartmann3(c: dict[str, Any]) -> float:
+    """Hartmann in 3-D on [0, 1]: minimum -3.86278 at (0.1146, 0.5556, 0.8525)."""
+    a = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+    p = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]])
+    alpha = np.array([1.0, 1.2, 3.0, 3.2])
+    x = np.array([c[f"x{i}"] for i in range(3)])
+    return float(-np.sum(alpha * np.exp(-np.sum(a * (x - p) ** 2, axis=1))))
+
+
+def _box(dims: int, low: float, high: float) -> Callable[[], SearchSpace]:
+    return lambda: SearchSpace.from_domains({f"x{i}": Float(low, high) for i in range(dims)})
+
+
+def new_synthetic_problems() -> list[Problem]:
+    """The synthetic functions added for issue #19 (fresh: no design choice was tried on them)."""
+    fresh = "ours, added in #19 (not developed on)"
+    return [
+        Problem("levy4", "synthetic", _box(4, -10.0, 10.0), _deterministic(levy4), 0.0, fresh),
+        Problem("styblinski_tang5", "synthetic", _box(5, -5.0, 5.0), _deterministic(styblinski_tang5), 5 * _ST_MIN,
+                fresh),
+        Problem("styblinski_tang_mixed", "synthetic",
+                lambda: SearchSpace.from_domains({**{f"x{i}": Float(-5.0, 5.0) for i in range(3)},
+                                                  "n0": Int(-5, 5), "n1": Int(-5, 5),
+                                                  "offset": Categorical(["b", "a", "c"])}),
+                _deterministic(styblinski_tang_mixed), 3 * _ST_MIN - 2 * 39.0, fresh + "; floats, ints, categorical"),
+        Problem("rosenbrock2", "synthetic", _box(2, -5.0, 10.0), _deterministic(rosenbrock2), 0.0, fresh),
+        Problem("hartmann3", "synthetic", _box(3, 0.0, 1.0), _deterministic(hartmann3), -3.86278, fresh),
+    ]
+
+
 def synthetic_problems() -> list[Problem]:
     out = []
     for name, (yaml_space, loss, optimum) in _load_shared().items():
@@ -126,7 +192,7 @@ def synthetic_problems() -> list[Problem]:
                            "lr": Float(1e-5, 1.0, log=True), "weight_decay": Float(1e-6, 1e-1, log=True),
                            "layers": Int(1, 8), "optimizer": Categorical(["sgd", "adam", "rmsprop"])}),
                        _deterministic(log_scale_mix), 0.0, "ours; log scales + int + categorical"))
-    return out
+    return out + new_synthetic_problems()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -136,7 +202,12 @@ TABULAR = {  # problem name -> (benchmark class, dataset, loss from the main met
     "hpobench_vehicle": ("HPOBench", "vehicle", lambda v: 1.0 - v),            # val_acc in [0, 1]
     "hpolib_naval_propulsion": ("HPOLib", "naval_propulsion", lambda v: v),      # val_loss (MSE)
     "nb201_cifar10": ("NASBench201", "cifar10", lambda v: 100.0 - v),           # val_acc in percent
+    # added for issue #19 (not developed on)
+    "hpobench_credit_g": ("HPOBench", "credit_g", lambda v: 1.0 - v),
+    "hpolib_parkinsons_telemonitoring": ("HPOLib", "parkinsons_telemonitoring", lambda v: v),
+    "nb201_cifar100": ("NASBench201", "cifar100", lambda v: 100.0 - v),
 }
+NEW_TABULAR = ("hpobench_credit_g", "hpolib_parkinsons_telemonitoring", "nb201_cifar100")
 
 
 @cache

@@ -17,7 +17,7 @@ from tunesmith.strategy.grid import GridStrategy
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
 
 _GRID_OPTIONS = ("points", "shuffle")
-_BO_OPTIONS = ("overhead",)
+_BO_OPTIONS = ("overhead", "overhead_floor")
 
 
 def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
@@ -41,6 +41,10 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         if isinstance(overhead, bool) or not isinstance(overhead, int | float) or not 0 < overhead <= 10:
             raise SpecError("strategy.overhead", f"must be a number in (0, 10] (a fraction of a trial's duration); "
                                                  f"got {overhead!r}")
+        floor = options.get("overhead_floor", 0.05)
+        if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 60:
+            raise SpecError("strategy.overhead_floor", f"must be a number of seconds in [0, 60] (what a proposal may "
+                                                       f"always cost; 0 = the overhead ratio alone); got {floor!r}")
         if objectives > 1:
             raise SpecError("strategy.name", "the bo strategy optimises one objective; use tpe or nsga2 for several")
         return StrategyDecision("bo", dict(options), "chosen in the spec")
@@ -68,10 +72,11 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
         opts: dict[str, Any] = dict(decision.options)
         return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
     if decision.name == "bo":
-        from tunesmith.strategy.bayes import DEFAULT_OVERHEAD, BayesStrategy
+        from tunesmith.strategy.bayes import DEFAULT_OVERHEAD, DEFAULT_OVERHEAD_FLOOR, BayesStrategy
 
         overhead = float(decision.options.get("overhead", DEFAULT_OVERHEAD))  # type: ignore[arg-type]
-        return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock)
+        floor = float(decision.options.get("overhead_floor", DEFAULT_OVERHEAD_FLOOR))  # type: ignore[arg-type]
+        return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock, overhead_floor=floor)
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}

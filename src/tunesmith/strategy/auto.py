@@ -30,7 +30,7 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
     """
     finite = all(not isinstance(d, Float) or d.step is not None for d in space.domains.values())
     if finite and trials is not None:
-        size = space.grid_size(GRID_FLOAT_POINTS)
+        size = space.grid_size(GRID_FLOAT_POINTS, limit=trials)
         if size <= trials:
             return StrategyDecision("grid", {}, f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
     if objectives > 1:
@@ -43,7 +43,7 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
             parts.append("inactive conditional parameters encoded as constants")
         if workers > 1:
             parts.append(f"a constant liar keeps {workers} parallel proposals apart")
-        parts.append("its cost held to 10% of a trial's")
+        parts.append("a proposal may cost 50 ms, above that 10% of a trial's")
         return StrategyDecision("bo", {}, "; ".join(parts))
     parts = ["multivariate TPE"]
     if space.is_conditional:
