@@ -37,6 +37,7 @@ from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
+from tunesmith.tracking import attach_tracking
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
     from tunesmith.storage.sql import SQLStore
@@ -174,7 +175,7 @@ class Runner:
         self.experiment = experiment
         self.plan = plan
         self.spec = plan.spec
-        self.listener = listener or RunListener()
+        self.listener = attach_tracking(plan.spec, store, clock, listener or RunListener())  # MLflow, if asked
         self.clock = clock
         self.executor = executor or self._make_executor()
         self.scheduler: Scheduler = scheduler or NoScheduler()

@@ -18,7 +18,9 @@ from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
+from tunesmith.spec.promotion_config import PromotionConfig
 from tunesmith.spec.task_config import TaskConfig, check_task_space
+from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
 
@@ -193,6 +195,8 @@ class ExperimentSpec(StrictModel):
     workdir: str | None = None
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
     tags: dict[str, str] = Field(default_factory=dict)
+    tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
+    promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
 
     @field_validator("storage")
     @classmethod
