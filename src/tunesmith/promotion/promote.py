@@ -118,14 +118,13 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     metrics.update(holdout.scores)
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize)
 
-    registry = None
-    champion = None
-    needs_registry = policy.beat_champion is not None or not dry_run
-    if needs_registry:
-        registry = _registry(spec, tracking_uri)
-        champion = registry.by_alias(model_name, "champion")
+    # The registry (and MLflow) is reached only when needed: to beat the champion, or to register.
+    registry: ModelRegistry | None = None
+    champion: ModelVersion | None = None
     comparison = None
     if policy.beat_champion is not None:
+        registry = _registry(spec, tracking_uri)
+        champion = registry.by_alias(model_name, "champion")
         comparison = _compare(policy, registry, champion, candidate, model, holdout)
     gates = run_gates(policy, candidate, comparison)
     model_source = _model_source(spec, trial)
@@ -133,6 +132,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
                                 "trial calls trial.save_model(path); a command trial writes model/ in its folder)"))
     passed = all(g.passed for g in gates)
+    if passed and not dry_run and registry is None:
+        registry = _registry(spec, tracking_uri)
+        champion = registry.by_alias(model_name, "champion")
 
     version: ModelVersion | None = None
     if passed and not dry_run:

@@ -48,7 +48,7 @@ def import_mlflow() -> Any:
     except ImportError:
         raise TrackingUnavailable(f"MLflow is not installed; {EXTRA_HINT}") from None
     # MLflow's SQL store uses a loader strategy SQLAlchemy 2.1 deprecates; harmless, and not ours to fix.
-    warnings.filterwarnings("ignore", message=".*noload loader strategy is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*noload.* loader strategy is deprecated")
     return mlflow
 
 
