@@ -296,7 +296,11 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
     run_id = tracker.trial_run_id(experiment, trial.number)
     assert run_id is not None
     if model is not None:
-        source = registry.log_sklearn(run_id, model, "registered-model")
+        from tunesmith.tasks import prepare
+
+        assert spec.task is not None
+        prep = prepare(spec.task, spec.base_dir)
+        source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
     else:
         assert model_source is not None
         source = registry.log_folder(run_id, model_source, "registered-model")

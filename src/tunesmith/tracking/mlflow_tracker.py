@@ -49,6 +49,7 @@ def import_mlflow() -> Any:
         raise TrackingUnavailable(f"MLflow is not installed; {EXTRA_HINT}") from None
     # MLflow's SQL store uses a loader strategy SQLAlchemy 2.1 deprecates; harmless, and not ours to fix.
     warnings.filterwarnings("ignore", message=".*noload.* loader strategy is deprecated")
+    warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")  # MLflow's own, on import
     return mlflow
 
 

@@ -58,14 +58,17 @@ class ModelRegistry:
     def version(self, name: str, version: str) -> ModelVersion:
         return _version(self.client.get_model_version(name, version))
 
-    def log_sklearn(self, run_id: str, model: Any, artifact_path: str = "model") -> str:
-        """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``; returns its artifact URI."""
+    def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model") -> str:
+        """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``, with a signature inferred
+        from the feature rows ``sample``; returns its artifact URI."""
         mlflow = import_mlflow()
         import sklearn
+        from mlflow.models import infer_signature
 
+        signature = infer_signature(sample, model.predict(sample))
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, artifact_path)
-            mlflow.sklearn.save_model(model, path, serialization_format="skops",
+            mlflow.sklearn.save_model(model, path, serialization_format="skops", signature=signature,
                                       pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"])
             self.client.log_artifacts(run_id, path, artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
