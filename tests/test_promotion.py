@@ -12,7 +12,7 @@ import yaml
 
 import tunesmith
 from tests.conftest import Project
-from tests.mlflow_fixtures import mlflow_template, mlflow_uri, require_mlflow  # noqa: F401
+from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.storage.sql import SQLStore
@@ -38,11 +38,12 @@ TASK = {
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> Project:
+def tuned(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Project:
     """One task experiment, tuned once, tracked into its own MLflow database; tests use distinct model names."""
     require_mlflow()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     root = tmp_path_factory.mktemp("promotion")
+    shutil.copy(mlflow_template, root / "mlflow.db")  # already migrated: saves MLflow's first-use schema build
     project = Project(root)
     spec = {**TASK, "tracking": {"mlflow": {"uri": "sqlite:///mlflow.db", "experiment": "wine-tuning"}},
             "workdir": str(root / ".tunesmith" / "wine")}

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import tunesmith
-from tests.mlflow_fixtures import mlflow_template, mlflow_uri, require_mlflow  # noqa: F401
+from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.storage.sql import SQLStore
 
