@@ -320,6 +320,27 @@ def rollback(
 
 
 @app.command()
+def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
+              trial: Annotated[int, typer.Argument(help="the trial's number")],
+              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective")] = 1e-6,
+              storage: StorageOption = None) -> None:
+    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.reproduce import reproduce as run_reproduce
+
+    r = run_reproduce(_store(storage), name, trial, SystemClock(), rtol)
+    for d in r.differences:
+        err.print(f"[yellow]warning[/]: differs from the experiment's first run: {d}")
+    if r.error:
+        out.print(f"[red]not reproduced[/]: trial {trial}: {r.error}")
+    else:
+        verdict = "[green]reproduced[/]" if r.matched else "[red]NOT reproduced[/]"
+        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g})")
+    out.print(f"reproducibility index of {name}: {r.index[0]}/{r.index[1]} reproduced trials matched")
+    raise typer.Exit(EXIT_OK if r.matched else EXIT_FAILED)
+
+
+@app.command()
 def audit(name: Annotated[str | None, typer.Argument(help="the experiment (default: all)")] = None,
           storage: StorageOption = None,
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
