@@ -39,8 +39,14 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
     from tunesmith.environment import capture
     from tunesmith.tracking.listener import TrackingListener
 
-    tracking = TrackingListener(lambda: tracker_for(spec), store, clock, spec.tracking.mlflow.flush_timeout,
-                                listener.warning, environment=lambda: capture(spec.base_dir))
+    from tunesmith.tracking.tracker_process import TrackerProcess
+
+    def writer() -> TrackerProcess:
+        tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
+        return TrackerProcess(tracker.uri, tracker.experiment_name)
+
+    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout, listener.warning,
+                                environment=lambda: capture(spec.base_dir))
     return Listeners(listener, tracking)
 
 

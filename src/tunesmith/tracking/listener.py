@@ -1,7 +1,8 @@
 """Live tracking: a RunListener that hands records to a background thread, which writes them to MLflow.
 
-The tuning loop only puts records on a queue (microseconds). MLflow being slow or down therefore neither fails
-nor slows the loop: the worker thread stops trying at the first error, the end of the run waits at most
+The tuning loop only puts records on a queue (microseconds); a thread hands them to the MLflow writer, a process
+of its own (:mod:`tunesmith.tracking.tracker_process`), so MLflow's CPU work does not hold the loop's GIL either.
+MLflow being slow or down therefore neither fails nor slows the loop: the thread stops trying at the first error, the end of the run waits at most
 ``flush_timeout`` seconds for it, and what was not written is recorded as a ``tracking_failed`` event in the
 store, to be written later by ``tunesmith export mlflow NAME`` (which writes only what is missing). After the
 timeout the worker drops what is still queued and ends with the request it is in.
@@ -56,9 +57,8 @@ class TrackingListener(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         self._experiment = experiment
-        # not a daemon: a write under way (MLflow's first-use schema migration, say) is finished, never cut in
-        # half at exit; the tracker bounds how long one MLflow request may take (see import_mlflow)
-        self._thread = threading.Thread(target=self._work, name="tunesmith-tracking", daemon=False)
+        # A daemon: it only feeds the writer process, which finishes a write under way on its own at exit.
+        self._thread = threading.Thread(target=self._work, name="tunesmith-tracking", daemon=True)
         self._thread.start()
         self._queue.put(("start", experiment, list(history)))
 
