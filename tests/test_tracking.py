@@ -92,7 +92,7 @@ def test_export_backfills_and_twice_creates_no_duplicates(project, mlflow_uri):
     assert len(first) == len(second) == 6
     assert sorted(r.info.run_id for r in first) == sorted(r.info.run_id for r in second)
     exported = [e for e in store.events(store.experiment("backfill").id) if e.kind == "tracking_exported"]
-    assert [e.payload["written"] for e in exported] == [5, 0]
+    assert [e.payload["written"] for e in exported] == [5, 0] and exported[0].payload["actor"]["host"]
 
 
 def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflow_uri):

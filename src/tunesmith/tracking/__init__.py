@@ -66,7 +66,9 @@ def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = 
     tracker = tracker_for(spec, uri)
     trials = store.trials(experiment.id)
     result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir))
-    store.record_event(experiment.id, "tracking_exported", clock.now(), detail={
+    from tunesmith import audit
+
+    audit.record(store, experiment.id, "tracking_exported", clock, detail={
         "uri": _redacted(tracker.uri), "parent_run_id": result.parent_run_id, "written": result.written,
         "unchanged": result.unchanged})
     return result
