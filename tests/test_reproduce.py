@@ -52,5 +52,7 @@ def test_reproduce_cli_in_worker_processes_names_what_changed(project):
     assert proc.returncode == 0, proc.stderr
     assert "reproduced: trial 1" in proc.stdout and "1/1 reproduced trials matched" in proc.stdout
     assert "package numpy: 0.0.1 then" in proc.stderr
+    shown = project.show("proc")
+    assert shown["reproducibility"] == {"matched": 1, "reproduced": 1, "index": 1.0}
     proc = project.cli("reproduce", "proc", "7")
     assert proc.returncode == 2 and "no trial 7" in proc.stderr

@@ -143,6 +143,11 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     exp = store.experiment(name)
     trials = store.trials(exp.id)
     summary = experiment_summary(exp, trials)
+    from tunesmith.reproduce import reproducibility_index
+
+    matched, reproduced = reproducibility_index(store.events(exp.id))
+    if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
+        summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -156,6 +161,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
     _print_task_summary(summary)
+    if "reproducibility" in summary:
+        r = summary["reproducibility"]
+        out.print(f"reproducibility index: {r['index']:.0%} ({r['matched']} of {r['reproduced']} re-runs matched)")
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
