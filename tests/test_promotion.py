@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,35 @@ def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
     rejected = promote(store, "nm", "nm-model", SystemClock())
     assert rejected.rejected and [g.gate for g in rejected.gates if not g.passed] == ["model"]
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
+    project.write("train.py", '''
+        import json, os, sys
+        x = float(sys.argv[1])
+        os.makedirs("model", exist_ok=True)                     # the trial's own folder is the cwd
+        with open(os.path.join("model", "weights.json"), "w") as f:
+            json.dump({"x": x}, f)
+        print(json.dumps({"loss": (x - 0.3) ** 2}))
+    ''')
+    spec = project.spec("cmd", trial={"command": f"{sys.executable} {{spec_dir}}/train.py {{x}}"},
+                        budget={"trials": 2}, executor={"kind": "process", "workers": 1},
+                        tracking={"mlflow": {"uri": mlflow_uri}})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    from tunesmith.promotion.promote import promote
+
+    outcome = promote(SQLStore(project.storage, create=False), "cmd", "cmd-model", SystemClock())
+    assert outcome.version == "1"
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    source = client.get_model_version("cmd-model", "1").source
+    weights = Path(download_artifacts(artifact_uri=source, tracking_uri=mlflow_uri)) / "weights.json"
+    assert json.loads(weights.read_text())["x"] == pytest.approx(
+        _trial_params(project, "cmd", outcome.trial)["x"])
+
+
+def _trial_params(project, name, number):
+    store = SQLStore(project.storage, create=False)
+    return dict(store.trials(store.experiment(name).id, [number])[0].params)
