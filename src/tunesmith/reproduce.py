@@ -48,7 +48,8 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
         UserInputError: no such experiment or trial, or the trial did not complete.
     """
     from tunesmith.executor.base import AttemptEnded
-    from tunesmith.runner import prepare, trial_job
+    from tunesmith.evaluation.job_factory import trial_job
+    from tunesmith.runner import prepare
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.strategy import StrategyDecision
 
@@ -70,7 +71,7 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
     executor.start()
     outcome = None
     try:
-        executor.submit(trial_job(plan, rerun, folder))
+        executor.submit(trial_job(plan.spec, plan.space.names, rerun, folder))
         deadline = clock.monotonic() + timeout
         while outcome is None and clock.monotonic() < deadline:
             for ev in executor.poll(0.2):

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, SpecError, StorageError
-from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders, render_command
-from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, placeholders
+from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
@@ -368,7 +368,7 @@ class Runner:
     def _launch(self, rec: TrialRecord, token: int) -> None:
         trial_dir = Path(rec.log_path or "").parent
         trial_dir.mkdir(parents=True, exist_ok=True)
-        job = trial_job(self.plan, rec, trial_dir)
+        job = trial_job(self.spec, self.plan.space.names, rec, trial_dir)
         self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:
             self._on_start(rec)
@@ -495,24 +495,6 @@ class Runner:
                                detail={"owner": self._owner, "others_running": len(others_running)})
         else:
             store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
-
-
-def trial_job(plan: Plan, rec: TrialRecord, trial_dir: Path) -> TrialJob:
-    """The job that runs attempt ``rec.attempts`` of trial ``rec`` in ``trial_dir`` (also used by `reproduce`)."""
-    spec = plan.spec
-    command = None
-    if spec.trial is not None and spec.trial.command is not None:
-        command = render_command(spec.trial.command, dict(rec.params), plan.space.names, str(trial_dir),
-                                 spec.base_dir, rec.seed, rec.number)
-    return TrialJob(
-        experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
-        seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
-        metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function if spec.trial else None,
-        command=command, env=dict(spec.trial.env) if spec.trial else {}, base_dir=spec.base_dir,
-        timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
-        sync_reports=spec.scheduler.name != "none",
-        task=spec.task.model_dump(mode="json") if spec.task else None,
-    )
 
 
 def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
