@@ -185,3 +185,7 @@ def fault_log(request: pytest.FixtureRequest):
                 f.write(json.dumps(row) + "\n")
 
     return log
+
+
+# MLflow (the mlflow extra): a migrated SQLite tracking database per test; see tests/mlflow_fixtures.py
+from tests.mlflow_fixtures import mlflow_template, mlflow_uri  # noqa: E402, F401

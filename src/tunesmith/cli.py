@@ -1,7 +1,7 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, or every trial failed.
+1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tunesmith.errors import StorageError, UserInputError
 from tunesmith.records import RunStatus, TrialState
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
@@ -186,6 +187,11 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     exp = store.experiment(name)
     trials = store.trials(exp.id)
     summary = experiment_summary(exp, trials)
+    from tunesmith.reproduce import reproducibility_index
+
+    matched, reproduced = reproducibility_index(store.events(exp.id))
+    if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
+        summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -199,6 +205,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
     _print_task_summary(summary)
+    if "reproducibility" in summary:
+        r = summary["reproducibility"]
+        out.print(f"reproducibility index: {r['index']:.0%} ({r['matched']} of {r['reproduced']} re-runs matched)")
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
@@ -356,6 +365,130 @@ def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = N
     from tunesmith.monitoring.dashboard import serve_dashboard
 
     serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Write an experiment to another system.")
+app.add_typer(export_app, name="export")
+TrackingUriOption = Annotated[str | None, typer.Option(
+    "--tracking-uri", help="MLflow tracking URI (default: the spec's tracking.mlflow.uri, else sqlite:///mlflow.db "
+                           "in the spec's folder)")]
+
+
+@export_app.command("mlflow")
+def export_mlflow(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
+                  tracking_uri: TrackingUriOption = None) -> None:
+    """Write experiment NAME and its trials to MLflow (only what is missing there: running it twice is harmless)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.tracking import export_mlflow as export
+
+    result = export(_store(storage), name, SystemClock(), tracking_uri)
+    out.print(f"exported {name}: parent run {result.parent_run_id}; {result.written} trial run(s) written, "
+              f"{result.unchanged} already up to date")
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="the experiment's name")],
+    model_name: Annotated[str, typer.Option("--model-name", "-m", help="the registered model to promote to")],
+    trial: Annotated[int | None, typer.Option("--trial", help="this trial (default: the best eligible one)")] = None,
+    policy: Annotated[str | None, typer.Option("--policy", help="a policy file (YAML) with more gates")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="run the gates, register nothing")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit trail)")] = None,
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="where the report goes "
+                                                                        "(default: <workdir>/promotions)")] = None,
+    storage: StorageOption = None, tracking_uri: TrackingUriOption = None,
+) -> None:
+    """Run every promotion gate on a trial; only when all pass, register it and move alias `champion` to it.
+    Exit 0 promoted (or a dry run that passed), 3 rejected by a gate, 2 bad input."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import promote as run_promotion
+
+    result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run, tracking_uri,
+                           report_dir, reason)
+    for g in result.gates:
+        mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
+        out.print(f"  {mark} {g.gate}: {g.message}")
+    if result.version:
+        out.print(f"[green]promoted[/]: {name} trial {result.trial} is {model_name} version {result.version} "
+                  f"(alias champion{'; previous -> ' + result.previous_champion if result.previous_champion else ''})")
+    else:
+        out.print(f"{result.decision.value}: {name} trial {result.trial} -> {model_name}")
+    out.print(f"report: {result.report_md}")
+    raise typer.Exit(EXIT_REJECTED if result.rejected else EXIT_OK)
+
+
+@app.command()
+def rollback(
+    model_name: Annotated[str, typer.Argument(help="the registered model")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")],
+    storage: StorageOption = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
+                                                     "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")] = None,
+) -> None:
+    """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.errors import StoreNotFound
+    from tunesmith.promotion.promote import rollback as run_rollback
+    from tunesmith.tracking.mlflow_tracker import resolve_uri
+
+    uri = resolve_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd())
+    try:
+        store = _store(storage)
+        store.experiments()
+    except StoreNotFound:
+        store = None  # the registry is the record that matters; nothing to audit into
+    result = run_rollback(store, model_name, SystemClock(), uri, reason)
+    out.print(f"rolled back {model_name}: champion v{result.from_version} -> v{result.to_version}"
+              f"{'; previous -> v' + result.previous if result.previous else '; no earlier champion left'}")
+
+
+@app.command()
+def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
+              trial: Annotated[int, typer.Argument(help="the trial's number")],
+              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective")] = 1e-6,
+              storage: StorageOption = None) -> None:
+    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.reproduce import reproduce as run_reproduce
+
+    r = run_reproduce(_store(storage), name, trial, SystemClock(), rtol)
+    for d in r.differences:
+        err.print(f"[yellow]warning[/]: differs from the experiment's first run: {d}")
+    if r.error:
+        out.print(f"[red]not reproduced[/]: trial {trial}: {r.error}")
+    else:
+        verdict = "[green]reproduced[/]" if r.matched else "[red]NOT reproduced[/]"
+        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g})")
+    out.print(f"reproducibility index of {name}: {r.index[0]}/{r.index[1]} reproduced trials matched")
+    raise typer.Exit(EXIT_OK if r.matched else EXIT_FAILED)
+
+
+@app.command()
+def audit(name: Annotated[str | None, typer.Argument(help="the experiment (default: all)")] = None,
+          storage: StorageOption = None,
+          as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """The audit trail: runs, promotions, rejections, rollbacks, exports; who, when, from where, why."""
+    from tunesmith.audit import entries
+
+    store = _store(storage)
+    experiments = [store.experiment(name)] if name else store.experiments()
+    rows = [{"experiment": e.name, **row} for e in experiments for row in entries(store.events(e.id))]
+    rows.sort(key=lambda r: r["at"])
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    import datetime
+
+    for r in rows:
+        d = r["detail"]
+        who = d.get("actor") or {}
+        when = datetime.datetime.fromtimestamp(r["at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        extra = {k: v for k, v in d.items() if k not in ("actor", "reason") and v not in (None, [], "")}
+        out.print(f"{when} {r['experiment']} {r['kind']}" + (f" trial {r['trial']}" if r["trial"] is not None else "")
+                  + (f" by {who.get('user')}@{who.get('host')}" if who else "")
+                  + (f" reason: {d['reason']}" if d.get("reason") else "") + (f" {json.dumps(extra)}" if extra else ""))
+    if not rows:
+        out.print("no audited actions")
 
 
 def main() -> None:

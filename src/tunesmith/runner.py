@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, SpecError, StorageError
-from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders, render_command
-from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders
+from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import resolve_function
-from tunesmith.events import RunListener
+from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
+from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.records import (
@@ -37,6 +38,7 @@ from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
+from tunesmith.tracking import attach_tracking
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
     from tunesmith.storage.sql import SQLStore
@@ -174,7 +176,8 @@ class Runner:
         self.experiment = experiment
         self.plan = plan
         self.spec = plan.spec
-        self.listener = listener or RunListener()
+        self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
+                                                                           listener or RunListener()))  # + MLflow
         self.clock = clock
         self.executor = executor or self._make_executor()
         self.scheduler: Scheduler = scheduler or NoScheduler()
@@ -364,24 +367,9 @@ class Runner:
         return True
 
     def _launch(self, rec: TrialRecord, token: int) -> None:
-        spec = self.spec
         trial_dir = Path(rec.log_path or "").parent
         trial_dir.mkdir(parents=True, exist_ok=True)
-        command = None
-        if spec.trial is not None and spec.trial.command is not None:
-            command = render_command(spec.trial.command, dict(rec.params), self.plan.space.names, str(trial_dir),
-                                     spec.base_dir, rec.seed, rec.number)
-        job = TrialJob(
-            experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
-            seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
-            metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function if spec.trial else None,
-            command=command, env=dict(spec.trial.env) if spec.trial else {}, base_dir=spec.base_dir,
-            timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
-            sync_reports=spec.scheduler.name != "none",
-            task=spec.task.model_dump(mode="json") if spec.task else None,
-            command_cwd=str(trial_dir) if spec.trial is not None and spec.trial.cwd == "trial_dir" else None,
-            cost=spec.cost.prices(dict(spec.trial.env) if spec.trial else {}).to_json() if spec.cost else None,
-        )
+        job = trial_job(self.spec, self.plan.space.names, rec, trial_dir)
         self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:
             self._on_start(rec)
@@ -529,6 +517,8 @@ def _elapsed_before(store: SQLStore, exp_id: int) -> float:
     """Seconds earlier runs of this experiment spent, from the event log (a killed run ends at its last event)."""
     total, start, last = 0.0, None, None
     for ev in store.events(exp_id):
+        if ev.kind in OUTSIDE_RUN_TIME:
+            continue  # an export or a promotion days later is not time the run spent
         if ev.kind == "run_running":
             if start is not None and last is not None:
                 total += last - start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tunesmith.records import ParamValue, Report
 CHECKPOINT = "checkpoint"
 PARENT_CHECKPOINT = "checkpoint-parent"
 STATE_FILE = "state.json"
+MODEL = "model"  # where a trial hands over its model (trial.save_model, or a command trial's own model/)
 
 
 class TrialContext:
@@ -114,6 +116,30 @@ class TrialContext:
                 state = folder / STATE_FILE
                 return json.loads(state.read_text()) if state.is_file() else folder
         return None
+
+    def save_model(self, path_or_folder: str | os.PathLike[str]) -> Path:
+        """Hand over this trial's model: a file or a folder (an MLflow model saved with ``mlflow.<flavor>.save_model``,
+        say), copied into ``<workdir>/model``. Tracking logs it on the trial's MLflow run and ``tunesmith promote``
+        registers it. A command trial writes ``model/`` in its trial folder instead.
+
+        Raises:
+            TrialError: when nothing exists at ``path_or_folder``.
+        """
+        import shutil
+
+        source = Path(path_or_folder)
+        target = self.workdir / MODEL
+        if not source.exists():
+            raise TrialError(f"trial.save_model: nothing at {str(source)!r}")
+        if source.resolve() == target.resolve():
+            return target
+        shutil.rmtree(target, ignore_errors=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            target.mkdir(parents=True)
+            shutil.copy2(source, target / source.name)
+        return target
 
     @property
     def reports(self) -> tuple[Report, ...]:

@@ -21,7 +21,9 @@ from tunesmith.constraints import Constraint
 from tunesmith.spec.cost_config import CostConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
+from tunesmith.spec.promotion_config import PromotionConfig
 from tunesmith.spec.task_config import TaskConfig, check_task_space
+from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
 
@@ -207,6 +209,8 @@ class ExperimentSpec(StrictModel):
     constraints: Annotated[tuple[Constraint, ...], BeforeValidator(parse_constraints),
                            PlainSerializer(lambda cs: [str(c) for c in cs])] = ()
     select: SelectConfig = Field(default_factory=SelectConfig)
+    tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
+    promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
 
     @field_validator("storage")
     @classmethod

@@ -18,6 +18,9 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
         Refit on all development rows, score once on the holdout: holdout_{metric}, holdout_rows,
         holdout_fit_time_s ({} without a holdout). For reporting only; never feed it to the search.
 
+    refit(task, params, seed, base_dir=None) -> model
+        The configuration's pipeline fit on every development row: what `tunesmith promote` ships.
+
     fingerprint(task, base_dir=None) -> dict[str, Any]
         JSON-able: content_hash, n_rows, n_cols, columns {name: int|float|string|datetime}, source, target,
         groups, time. fingerprint_changes(old, new) -> list[str] says what changed (empty: same data).
@@ -41,11 +44,12 @@ from tunesmith.tasks.evaluate import (
     measure_model,
     nested_estimate,
     prepare,
+    refit,
 )
 from tunesmith.tasks.pipeline import build_pipeline, step_names, tunable_parameters
 
 __all__ = [
     "Dataset", "Prepared", "build_pipeline", "cross_validate", "evaluate", "fingerprint", "fingerprint_changes",
-    "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare", "step_names",
+    "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare", "refit", "step_names",
     "tunable_parameters",
 ]

@@ -188,13 +188,20 @@ def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int |
         return {}
     prep = prepare(task, base_dir)
     ds = prep.dataset
-    model = build_pipeline(task, dict(best_params), seed)
     started = time.perf_counter()
-    model.fit(ds.X[prep.dev_idx], ds.y[prep.dev_idx])
+    model = refit(task, best_params, seed, base_dir)
     fit_time = time.perf_counter() - started
     score = prep.scorer(model, ds.X[prep.holdout_idx], ds.y[prep.holdout_idx])
     return {f"holdout_{task.metric_name}": score, "holdout_rows": float(len(prep.holdout_idx)),
             "holdout_fit_time_s": fit_time}
+
+
+def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
+    """The configuration's pipeline fit on every development row (never on the holdout): the model to ship."""
+    prep = prepare(task, base_dir)
+    model = build_pipeline(task, dict(params), seed)
+    model.fit(prep.dataset.X[prep.dev_idx], prep.dataset.y[prep.dev_idx])
+    return model
 
 
 def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""A paired bootstrap over holdout rows: is the candidate really better than the champion, or just lucky?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PairedInterval:
+    candidate: float          # each model's score on all rows
+    champion: float
+    improvement: float        # candidate - champion, signed so that > 0 is better
+    low: float                # one-sided lower bound at ``confidence``
+    high: float               # the matching upper quantile (for the report)
+    resamples: int
+    rows: int
+
+
+def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], candidate: Any, champion: Any,
+                     X: np.ndarray, y: np.ndarray, maximize: bool, confidence: float, resamples: int,
+                     seed: int) -> PairedInterval:
+    """Resample the rows with replacement ``resamples`` times; score both models on the same resample each time.
+
+    A resample on which the scorer fails (one class only, for ROC AUC) is drawn again, at most 10x as many tries.
+    """
+    sign = 1.0 if maximize else -1.0
+    cand_all, champ_all = score(candidate, X, y), score(champion, X, y)
+    rng = np.random.default_rng(seed)
+    diffs: list[float] = []
+    tries = 0
+    n = len(y)
+    while len(diffs) < resamples and tries < 10 * resamples:
+        tries += 1
+        idx = rng.integers(0, n, n)
+        try:
+            d = sign * (score(candidate, X[idx], y[idx]) - score(champion, X[idx], y[idx]))
+        except ValueError:
+            continue
+        if np.isfinite(d):
+            diffs.append(float(d))
+    arr = np.asarray(diffs)
+    return PairedInterval(cand_all, champ_all, sign * (cand_all - champ_all),
+                          float(np.quantile(arr, 1 - confidence)), float(np.quantile(arr, confidence)),
+                          len(diffs), n)

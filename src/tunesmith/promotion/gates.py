@@ -1,0 +1,164 @@
+"""The promotion gates: each looks at the candidate's evidence and says passed or failed, and why.
+
+Gates are pure: they get numbers (the candidate's recorded metrics, its parameters, the experiment's tags, and
+for ``beat_champion`` a finished :class:`ChampionComparison`) and return :class:`GateResult`s. Fetching models and
+scoring them is :mod:`tunesmith.promotion.promote`'s job.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunesmith.records import ParamValue
+from tunesmith.spec.promotion_config import PromotionConfig
+
+
+class Verdict(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str                      # "min.holdout_accuracy", "beat_champion", "safe_ranges.C", ...
+    verdict: Verdict
+    message: str                   # one line a person reads
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASSED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gate": self.gate, "verdict": self.verdict.value, "message": self.message,
+                "evidence": dict(self.evidence)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the gates judge: one trial's recorded facts."""
+
+    experiment: str
+    trial: int
+    params: Mapping[str, ParamValue]
+    metrics: Mapping[str, float]       # trial metrics, objective values, holdout_* when there is a holdout
+    tags: Mapping[str, str]            # the spec's tags
+    metric: str                        # the (first) objective
+    maximize: bool
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """The candidate against the current champion on one metric (improvement > 0: the candidate is better)."""
+
+    champion_version: str | None       # None: no champion yet
+    metric: str = ""
+    candidate: float | None = None
+    champion: float | None = None
+    improvement: float | None = None
+    ci_low: float | None = None        # lower end of the one-sided bootstrap interval of the improvement
+    ci_high: float | None = None
+    method: str = ""                   # "paired bootstrap over N holdout rows" / "recorded values"
+    problem: str | None = None         # why no comparison could be made (the gate then fails)
+
+
+def _passed(gate: str, message: str, **evidence: Any) -> GateResult:
+    return GateResult(gate, Verdict.PASSED, message, evidence)
+
+
+def _failed(gate: str, message: str, **evidence: Any) -> GateResult:
+    return GateResult(gate, Verdict.FAILED, message, evidence)
+
+
+def run_gates(policy: PromotionConfig, candidate: Candidate,
+              comparison: ChampionComparison | None) -> list[GateResult]:
+    """Every gate of ``policy``, in a fixed order: min, max, max_fold_spread, safe_ranges, require_tags,
+    beat_champion."""
+    results: list[GateResult] = []
+    for name, bound in policy.min.items():
+        results.append(_bound(f"min.{name}", candidate.metrics.get(name), bound, at_least=True))
+    for name, bound in policy.max.items():
+        results.append(_bound(f"max.{name}", candidate.metrics.get(name), bound, at_least=False))
+    if policy.max_fold_spread is not None:
+        results.append(fold_spread_gate(candidate, policy.max_fold_spread))
+    for name, allowed in policy.safe_ranges.items():
+        value = candidate.params.get(name)
+        gate = f"safe_ranges.{name}"
+        if name not in candidate.params:
+            results.append(_passed(gate, f"{name} is not active in this configuration", value=None))
+        elif allowed.choices is not None:
+            ok = value in allowed.choices
+            results.append((_passed if ok else _failed)(
+                gate, f"{name}={value!r} {'is' if ok else 'is not'} one of {list(allowed.choices)}",
+                value=value, choices=list(allowed.choices)))
+        else:
+            number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+            ok = number is not None and (allowed.low is None or number >= allowed.low) and (
+                allowed.high is None or number <= allowed.high)
+            results.append((_passed if ok else _failed)(
+                gate, f"{name}={value!r} {'is' if ok else 'is not'} within [{allowed.low}, {allowed.high}]",
+                value=value, low=allowed.low, high=allowed.high))
+    for key, wanted in policy.require_tags.items():
+        gate = f"require_tags.{key}"
+        have = candidate.tags.get(key)
+        if have is None or have == "":
+            results.append(_failed(gate, f"tag {key!r} is missing (add it under the spec's tags:)", value=None))
+        elif wanted is not None and have != wanted:
+            results.append(_failed(gate, f"tag {key!r} is {have!r}, the policy requires {wanted!r}", value=have,
+                                   required=wanted))
+        else:
+            results.append(_passed(gate, f"tag {key!r} is {have!r}", value=have))
+    if policy.beat_champion is not None:
+        results.append(champion_gate(policy, comparison))
+    return results
+
+
+def _bound(gate: str, value: float | None, bound: float, at_least: bool) -> GateResult:
+    word = ">=" if at_least else "<="
+    if value is None or not math.isfinite(value):
+        return _failed(gate, f"{gate.split('.', 1)[1]} was not recorded for this trial", value=value, bound=bound)
+    ok = value >= bound if at_least else value <= bound
+    return (_passed if ok else _failed)(gate, f"{value:.6g} {word if ok else 'is not ' + word} {bound:g}",
+                                        value=value, bound=bound)
+
+
+def fold_spread_gate(candidate: Candidate, limit: float) -> GateResult:
+    """The standard deviation of the candidate's fold scores (``{metric}_std``, else from ``fold_i``)."""
+    spread = candidate.metrics.get(f"{candidate.metric}_std")
+    folds = [v for k, v in sorted(candidate.metrics.items()) if k.startswith("fold_")]
+    if spread is None and len(folds) >= 2:
+        mean = sum(folds) / len(folds)
+        spread = math.sqrt(sum((f - mean) ** 2 for f in folds) / len(folds))
+    if spread is None:
+        return _failed("max_fold_spread", "no fold scores were recorded for this trial (a task records them)",
+                       spread=None, limit=limit)
+    ok = spread <= limit
+    return (_passed if ok else _failed)("max_fold_spread",
+                                        f"fold spread {spread:.4g} {'<=' if ok else 'exceeds'} {limit:g}",
+                                        spread=spread, limit=limit, folds=folds)
+
+
+def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None) -> GateResult:
+    cfg = policy.beat_champion
+    assert cfg is not None
+    if comparison is None or comparison.champion_version is None:
+        return _passed("beat_champion", "no champion yet: nothing to beat", champion_version=None)
+    evidence = {"champion_version": comparison.champion_version, "metric": comparison.metric,
+                "candidate": comparison.candidate, "champion": comparison.champion,
+                "improvement": comparison.improvement, "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,
+                "confidence": cfg.confidence, "margin": cfg.margin, "method": comparison.method}
+    if comparison.problem is not None or comparison.improvement is None:
+        return _failed("beat_champion", f"cannot compare with champion v{comparison.champion_version}: "
+                       f"{comparison.problem}", **evidence)
+    judged = comparison.ci_low if comparison.ci_low is not None else comparison.improvement
+    ok = judged >= cfg.margin
+    what = (f"lower {cfg.confidence:.0%} bound of the improvement {judged:+.4g}" if comparison.ci_low is not None
+            else f"improvement {judged:+.4g}")
+    return (_passed if ok else _failed)(
+        "beat_champion", f"{what} {'>=' if ok else '<'} margin {cfg.margin:g} over champion "
+        f"v{comparison.champion_version} ({comparison.metric}: {comparison.candidate:.4g} vs {comparison.champion:.4g})",
+        **evidence)

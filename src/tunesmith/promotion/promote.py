@@ -1,0 +1,321 @@
+"""``tunesmith promote`` and ``tunesmith rollback``: gated, recorded, reversible changes of the serving model.
+
+promote: select the trial, gather its evidence (for a task: refit on every development row and score the holdout),
+run every gate, and only when all pass register a new version and move alias ``champion`` to it (the old champion
+gets ``previous``). Every attempt writes a report and an audit event, whatever the decision.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from tunesmith import audit
+from tunesmith.clock import Clock
+from tunesmith.errors import SpecError, UserInputError
+from tunesmith.promotion.bootstrap import paired_bootstrap
+from tunesmith.promotion.candidate import select_trial
+from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, run_gates
+from tunesmith.promotion.report import write_report
+from tunesmith.records import Direction, ExperimentRecord, TrialRecord
+from tunesmith.seeding import derive_seed
+from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.promotion_config import PromotionConfig
+
+if TYPE_CHECKING:
+    from tunesmith.storage.base import TrialStore
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
+
+METRIC_TAG = "tunesmith.metric."
+
+
+class Decision(enum.StrEnum):
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    DRY_RUN_PASSED = "dry run: every gate passed"
+    DRY_RUN_REJECTED = "dry run: rejected"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    decision: Decision
+    experiment: str
+    model_name: str
+    trial: int
+    gates: tuple[GateResult, ...]
+    version: str | None
+    previous_champion: str | None
+    report_json: Path
+    report_md: Path
+
+    @property
+    def rejected(self) -> bool:
+        return any(not g.passed for g in self.gates)
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    model_name: str
+    from_version: str
+    to_version: str
+    previous: str | None
+
+
+def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfig:
+    """The spec's ``promotion:`` gates, its ``policy:`` file's, then ``policy_file``'s (later ones win)."""
+    policy = spec.promotion or PromotionConfig()
+    files = [str(Path(spec.base_dir or ".") / policy.policy)] if policy.policy else []
+    if policy_file:
+        files.append(policy_file)
+    for path in files:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise UserInputError(f"policy file {path!r} cannot be read: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise UserInputError(f"policy file {path!r} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise UserInputError(f"policy file {path!r} must hold a mapping of gates (min, max, safe_ranges, ...)")
+        if "promotion" in data and len(data) == 1:
+            data = data["promotion"] or {}
+        data.pop("policy", None)
+        from pydantic import ValidationError
+
+        try:
+            extra = PromotionConfig.model_validate(data)
+        except ValidationError as e:
+            from tunesmith.spec.loader import format_validation_error
+
+            err = format_validation_error(e, data)
+            raise SpecError(f"policy file {path}: {err.path}", err.message) from None
+        policy = policy.merged(extra)
+    return policy
+
+
+def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_number: int | None = None,
+            policy_file: str | None = None, dry_run: bool = False, tracking_uri: str | None = None,
+            report_dir: str | None = None, reason: str | None = None) -> PromotionOutcome:
+    """Judge a trial of experiment ``name`` by every gate; register and promote it only when all pass.
+
+    Raises:
+        UserInputError: unknown experiment or trial, a bad policy file, MLflow not installed (exit 2).
+    """
+    experiment = store.experiment(name)
+    spec = spec_from_dict(experiment.spec)
+    policy = load_policy(spec, policy_file)
+    trials = store.trials(experiment.id)
+    trial = select_trial(spec, trials, trial_number)
+    objective = spec.objectives[0]
+    maximize = objective.direction is Direction.MAXIMIZE
+    metrics = _recorded_metrics(spec, trial)
+    model, holdout = _task_model(spec, trial)
+    metrics.update(holdout.scores)
+    candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize)
+
+    # The registry (and MLflow) is reached only when needed: to beat the champion, or to register.
+    registry: ModelRegistry | None = None
+    champion: ModelVersion | None = None
+    comparison = None
+    if policy.beat_champion is not None:
+        registry = _registry(spec, tracking_uri)
+        champion = registry.by_alias(model_name, "champion")
+        comparison = _compare(policy, registry, champion, candidate, model, holdout)
+    gates = run_gates(policy, candidate, comparison)
+    model_source = _model_source(spec, trial)
+    if model is None and model_source is None:
+        gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
+                                "trial calls trial.save_model(path); a command trial writes model/ in its folder)"))
+    passed = all(g.passed for g in gates)
+    if passed and not dry_run and registry is None:
+        registry = _registry(spec, tracking_uri)
+        champion = registry.by_alias(model_name, "champion")
+
+    version: ModelVersion | None = None
+    if passed and not dry_run:
+        assert registry is not None
+        version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
+                            champion, tracking_uri)
+    decision = (Decision.PROMOTED if passed else Decision.REJECTED) if not dry_run else (
+        Decision.DRY_RUN_PASSED if passed else Decision.DRY_RUN_REJECTED)
+    now = clock.now()
+    data: dict[str, Any] = {
+        "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
+        "at": now, "version": version.version if version else None,
+        "previous_champion": champion.version if (version and champion) else None,
+        "champion_before": champion.version if champion else None,
+        "params": dict(trial.params), "metrics": metrics, "policy": policy.model_dump(mode="json"),
+        "actor": audit.actor(), "reason": reason,
+    }
+    folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
+    json_path, md_path = write_report(folder, data, gates)
+    kind = {Decision.PROMOTED: "promoted", Decision.REJECTED: "promotion_rejected"}.get(decision, "promotion_dry_run")
+    audit.record(store, experiment.id, kind, clock, trial.number, {
+        "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
+        "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path)}, reason)
+    return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
+                            data["previous_champion"], json_path, md_path)
+
+
+def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
+    """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes).
+
+    Raises:
+        UserInputError: no champion, or no earlier champion to go back to.
+    """
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    registry = ModelRegistry(uri)
+    current = registry.by_alias(model_name, "champion")
+    if current is None:
+        raise UserInputError(f"model {model_name!r} has no champion at {_safe(uri)}; nothing to roll back")
+    previous = registry.by_alias(model_name, "previous")
+    if previous is None:
+        raise UserInputError(f"model {model_name!r}: champion v{current.version} has no earlier champion to roll back "
+                             "to (alias `previous` is not set)")
+    registry.set_alias(model_name, "champion", previous.version)
+    earlier = previous.tags.get("tunesmith.previous_champion")
+    if earlier and earlier != previous.version:
+        registry.set_alias(model_name, "previous", earlier)
+    else:
+        registry.delete_alias(model_name, "previous")
+        earlier = None
+    registry.set_tag(model_name, current.version, "tunesmith.rolled_back", reason)
+    if store is not None:
+        for v in (current, previous):
+            exp_name = v.tags.get("tunesmith.experiment")
+            if not exp_name:
+                continue
+            try:
+                exp = store.experiment(exp_name)
+            except UserInputError:
+                continue
+            audit.record(store, exp.id, "rolled_back", clock, None, {
+                "model_name": model_name, "from_version": current.version, "to_version": previous.version}, reason)
+            break
+    return RollbackOutcome(model_name, current.version, previous.version, earlier)
+
+
+# -- evidence ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Holdout:
+    scores: dict[str, float]
+    X: Any = None
+    y: Any = None
+    scorer: Any = None
+
+
+def _recorded_metrics(spec: ExperimentSpec, trial: TrialRecord) -> dict[str, float]:
+    out = {k: float(v) for k, v in trial.metrics.items() if isinstance(v, int | float) and math.isfinite(v)}
+    out.update(trial.value_map(spec.objectives) or {})
+    return out
+
+
+def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout]:
+    """For a task: the configuration refit on every development row, and its holdout score."""
+    if spec.task is None:
+        return None, _Holdout({})
+    from tunesmith.tasks import prepare, refit
+
+    model = refit(spec.task, dict(trial.params), trial.seed, spec.base_dir)
+    if spec.task.holdout is None:
+        return model, _Holdout({})
+    prep = prepare(spec.task, spec.base_dir)
+    X, y = prep.dataset.X[prep.holdout_idx], prep.dataset.y[prep.holdout_idx]
+    name = spec.task.metric_name
+    return model, _Holdout({f"holdout_{name}": prep.scorer(model, X, y), "holdout_rows": float(len(y))}, X, y,
+                           prep.scorer)
+
+
+def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: ModelVersion | None,
+             candidate: Candidate, model: Any, holdout: _Holdout) -> ChampionComparison:
+    cfg = policy.beat_champion
+    assert cfg is not None
+    if champion is None or registry is None:
+        return ChampionComparison(None)
+    metric = cfg.metric
+    holdout_metric = f"holdout_{candidate.metric}"
+    if model is not None and holdout.X is not None and metric in (candidate.metric, holdout_metric):
+        from tunesmith.tracking.model_registry import UntrustedModel
+
+        try:
+            champion_model = registry.load_sklearn(champion)
+        except UntrustedModel as e:
+            return ChampionComparison(champion.version, holdout_metric, problem=str(e))
+        try:
+            ci = paired_bootstrap(holdout.scorer, model, champion_model, holdout.X, holdout.y, candidate.maximize,
+                                  cfg.confidence, cfg.resamples, derive_seed(0, "beat_champion", candidate.trial))
+        except Exception as e:  # noqa: BLE001 - a champion that cannot score these rows is evidence, not a crash
+            return ChampionComparison(champion.version, holdout_metric,
+                                      problem=f"the champion cannot be scored on this holdout ({type(e).__name__}: {e})")
+        return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
+                                  ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
+                                  "holdout rows, both models scored on the same rows")
+    mine = candidate.metrics.get(metric)
+    theirs = champion.tags.get(METRIC_TAG + metric)
+    if mine is None or theirs is None:
+        return ChampionComparison(champion.version, metric, mine, None, problem=(
+            f"{metric} is not recorded for the {'candidate' if mine is None else 'champion'}"))
+    theirs_f = float(theirs)
+    improvement = (mine - theirs_f) if candidate.maximize else (theirs_f - mine)
+    return ChampionComparison(champion.version, metric, mine, theirs_f, improvement,
+                              method="recorded values (no holdout to score both models on)")
+
+
+# -- registering ------------------------------------------------------------------------------------------------
+def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
+    from tunesmith.tracking import tracker_for
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    return ModelRegistry(tracker_for(spec, tracking_uri).uri)
+
+
+def _model_source(spec: ExperimentSpec, trial: TrialRecord) -> str | None:
+    """A model folder the trial handed over (trial.save_model, or a command trial's model/)."""
+    from tunesmith.tracking.mlflow_tracker import MODEL_FOLDER
+
+    if spec.task is not None or not trial.log_path:
+        return None
+    folder = Path(trial.log_path).parent / MODEL_FOLDER
+    return str(folder) if folder.is_dir() and any(folder.iterdir()) else None
+
+
+def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
+              registry: ModelRegistry, model_name: str, model: Any, model_source: str | None,
+              metrics: dict[str, float], champion: ModelVersion | None, tracking_uri: str | None) -> ModelVersion:
+    from tunesmith.selection import best_trial
+    from tunesmith.tracking import tracker_for
+
+    tracker = tracker_for(spec, tracking_uri)
+    tracker.sync(experiment, trials, best_trial(trials, spec.objectives))  # the trial's run exists (idempotent)
+    run_id = tracker.trial_run_id(experiment, trial.number)
+    assert run_id is not None
+    if model is not None:
+        from tunesmith.tasks import prepare
+
+        assert spec.task is not None
+        prep = prepare(spec.task, spec.base_dir)
+        source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
+    else:
+        assert model_source is not None
+        source = registry.log_folder(run_id, model_source, "registered-model")
+    tags = {"tunesmith.experiment": experiment.name, "tunesmith.trial": str(trial.number),
+            **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
+    if champion is not None:
+        tags["tunesmith.previous_champion"] = champion.version
+    version = registry.register(model_name, source, run_id, tags)
+    registry.set_alias(model_name, "champion", version.version)
+    if champion is not None:
+        registry.set_alias(model_name, "previous", champion.version)
+    return version
+
+
+def _safe(uri: str) -> str:
+    from tunesmith.redaction import redact_text
+
+    return redact_text(uri)

@@ -1,0 +1,146 @@
+"""``tunesmith reproduce NAME TRIAL``: run one recorded trial again and say whether it gives the same result.
+
+The trial runs with its recorded parameters and seed, in the spec's executor kind, in a fresh folder
+(``<workdir>/reproduce/trial-NNNNN-<time>``: the original trial's files stay as they were). Each objective is
+compared with the recorded value within ``rtol`` (relative). What differs from when the experiment first ran
+(the git commit of the spec's folder or its dirty flag, package versions, the data fingerprint) is named, since
+it is the usual reason a trial does not reproduce. The outcome is a ``trial_reproduced`` event; the
+reproducibility index is the share of reproduced trials that matched.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunesmith import audit
+from tunesmith.clock import Clock
+from tunesmith.errors import UserInputError
+from tunesmith.records import TrialState
+
+if TYPE_CHECKING:
+    from tunesmith.storage.base import Event, TrialStore
+
+EVENT = "trial_reproduced"
+
+
+@dataclass(frozen=True)
+class ReproduceOutcome:
+    trial: int
+    matched: bool
+    recorded: dict[str, float]
+    reproduced: dict[str, float] | None
+    rtol: float
+    differences: tuple[str, ...]      # what changed since the experiment ran (code, packages, data)
+    error: str | None                 # the rerun failed
+    index: tuple[int, int]            # (matched, reproduced) over every reproduction of the experiment
+
+
+def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: float = 1e-6,
+              timeout: float = 3600.0) -> ReproduceOutcome:
+    """Re-run trial ``number`` of experiment ``name`` and compare its objectives with the record.
+
+    Raises:
+        UserInputError: no such experiment or trial, or the trial did not complete.
+    """
+    from tunesmith.executor.base import AttemptEnded
+    from tunesmith.evaluation.job_factory import trial_job
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.strategy import StrategyDecision
+
+    if rtol < 0:
+        raise UserInputError(f"--rtol must be >= 0; got {rtol}")
+    experiment = store.experiment(name)
+    spec = spec_from_dict(experiment.spec)
+    trial = next((t for t in store.trials(experiment.id, [number])), None)
+    if trial is None:
+        raise UserInputError(f"experiment {name!r} has no trial {number}")
+    if trial.state is not TrialState.COMPLETED or trial.values is None:
+        raise UserInputError(f"trial {number} is {trial.state.value}; only a completed trial can be reproduced")
+    plan = prepare(spec, decision=StrategyDecision(experiment.strategy or "random", {}, ""))
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(clock.now()))
+    folder = Path(spec.workdir or ".") / "reproduce" / f"trial-{number:05d}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rerun = replace(trial, attempts=1, log_path=str(folder / "trial.log"))
+    executor = _executor(spec, clock)
+    executor.start()
+    outcome = None
+    try:
+        executor.submit(trial_job(plan.spec, plan.space.names, rerun, folder))
+        deadline = clock.monotonic() + timeout
+        while outcome is None and clock.monotonic() < deadline:
+            for ev in executor.poll(0.2):
+                if isinstance(ev, AttemptEnded):
+                    outcome = ev.outcome
+    finally:
+        executor.close(0.0)
+    recorded = trial.value_map(spec.objectives) or {}
+    reproduced = None
+    error = None
+    if outcome is None:
+        error = f"the rerun did not finish within {timeout:g}s"
+    elif outcome.values is None:
+        error = str(outcome.failure) if outcome.failure else f"the rerun ended {outcome.state.value}"
+    else:
+        reproduced = {o.metric: v for o, v in zip(spec.objectives, outcome.values, strict=True)}
+    matched = reproduced is not None and all(_close(reproduced[k], v, rtol) for k, v in recorded.items())
+    differences = tuple(environment_differences(experiment.attributes, spec))
+    audit.record(store, experiment.id, EVENT, clock, number, {
+        "matched": matched, "recorded": recorded, "reproduced": reproduced, "rtol": rtol, "error": error,
+        "differences": list(differences), "folder": str(folder)})
+    index = reproducibility_index(store.events(experiment.id))
+    return ReproduceOutcome(number, matched, recorded, reproduced, rtol, differences, error, index)
+
+
+def reproducibility_index(events: Sequence[Event]) -> tuple[int, int]:
+    """(matched, reproduced) over the ``trial_reproduced`` events: the index is their ratio."""
+    outcomes = [bool(e.payload.get("matched")) for e in events if e.kind == EVENT]
+    return sum(outcomes), len(outcomes)
+
+
+def environment_differences(attributes: Any, spec: Any) -> list[str]:
+    """What differs now from the environment and data recorded when the experiment first ran."""
+    from tunesmith.environment import capture
+
+    out: list[str] = []
+    then = attributes.get("environment") or {}
+    now = capture(spec.base_dir)
+    if then:
+        old_git, new_git = then.get("git") or {}, now.get("git") or {}
+        if old_git.get("commit") != new_git.get("commit"):
+            out.append(f"code: git commit {str(old_git.get('commit'))[:12]} then, {str(new_git.get('commit'))[:12]} now")
+        elif new_git.get("dirty") and not old_git.get("dirty"):
+            out.append("code: the work tree has uncommitted changes now")
+        old_pk, new_pk = then.get("packages") or {}, now.get("packages") or {}
+        for pkg in sorted(set(old_pk) | set(new_pk)):
+            if old_pk.get(pkg) != new_pk.get(pkg):
+                out.append(f"package {pkg}: {old_pk.get(pkg, 'absent')} then, {new_pk.get(pkg, 'absent')} now")
+        if then.get("python") != now.get("python"):
+            out.append(f"python: {then.get('python')} then, {now.get('python')} now")
+    if spec.task is not None and attributes.get("data_fingerprint"):
+        from tunesmith.tasks import fingerprint, fingerprint_changes
+
+        out += [f"data: {c}" for c in fingerprint_changes(attributes["data_fingerprint"],
+                                                          fingerprint(spec.task, spec.base_dir))]
+    return out
+
+
+def _close(a: float, b: float, rtol: float) -> bool:
+    return a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= rtol * max(abs(a), abs(b)))
+
+
+def _executor(spec: Any, clock: Clock) -> Any:
+    if spec.executor.kind == "inline":
+        from tunesmith.executor.inline import InlineExecutor
+
+        return InlineExecutor()
+    from tunesmith.executor.process import ProcessExecutor
+
+    preload = spec.trial.function if spec.trial else "tunesmith.tasks:evaluate"
+    return ProcessExecutor(1, None, preload=preload, base_dir=spec.base_dir, clock=clock,
+                           heartbeat_timeout=spec.executor.heartbeat_timeout)

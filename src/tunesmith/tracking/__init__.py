@@ -1,0 +1,83 @@
+"""Tracking: the experiment and its trials mirrored into MLflow, live and as a backfill.
+
+The API for the runner and the CLI (nothing here imports MLflow; the tracker does, when it first writes)::
+
+    attach_tracking(spec, store, clock, listener) -> RunListener
+        ``listener`` plus, when the spec has ``tracking: {mlflow: ...}``, a TrackingListener that writes the run
+        to MLflow from a background thread. Without that section, ``listener`` itself: MLflow never loads.
+
+    export_mlflow(store, name, clock, uri=None) -> SyncResult
+        Backfill: write what MLflow lacks of experiment ``name`` (idempotent), and record it as an event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tunesmith.clock import Clock
+from tunesmith.events import Listeners, RunListener
+
+if TYPE_CHECKING:
+    from tunesmith.spec.model import ExperimentSpec
+    from tunesmith.storage.base import TrialStore
+    from tunesmith.tracking.mlflow_tracker import MlflowTracker, SyncResult
+
+
+def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
+    """The spec's MLflow tracker (``uri`` overrides the spec's)."""
+    from tunesmith.tracking.mlflow_tracker import MlflowTracker, resolve_uri
+
+    cfg = spec.tracking.mlflow if spec.tracking is not None else None
+    resolved = resolve_uri(uri or (cfg.uri if cfg else None), spec.base_dir)
+    return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
+
+
+def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:
+    """``listener``, plus live MLflow tracking when the spec asks for it."""
+    if spec.tracking is None:
+        return listener
+    from tunesmith.environment import capture
+    from tunesmith.tracking.listener import TrackingListener
+
+    from tunesmith.tracking.tracker_process import TrackerProcess
+
+    def writer() -> TrackerProcess:
+        tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
+        return TrackerProcess(tracker.uri, tracker.experiment_name)
+
+    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout, listener.warning,
+                                environment=lambda: capture(spec.base_dir))
+    return Listeners(listener, tracking)
+
+
+def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = None) -> SyncResult:
+    """Write experiment ``name`` to MLflow (only what is missing there) and record a ``tracking_exported`` event.
+
+    Raises:
+        ExperimentNotFound: no such experiment.
+        TrackingUnavailable: the MLflow extra is not installed.
+    """
+    from tunesmith.environment import capture
+    from tunesmith.selection import best_trial
+    from tunesmith.spec.loader import spec_from_dict
+
+    experiment = store.experiment(name)
+    spec = spec_from_dict(experiment.spec)
+    tracker = tracker_for(spec, uri)
+    trials = store.trials(experiment.id)
+    result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir))
+    from tunesmith import audit
+
+    audit.record(store, experiment.id, "tracking_exported", clock, detail={
+        "uri": _redacted(tracker.uri), "parent_run_id": result.parent_run_id, "written": result.written,
+        "unchanged": result.unchanged})
+    return result
+
+
+def _redacted(uri: str) -> str:
+    from tunesmith.redaction import redact_text
+
+    return redact_text(uri)
+
+
+__all__ = ["attach_tracking", "export_mlflow", "tracker_for"]

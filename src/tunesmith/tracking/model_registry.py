@@ -1,0 +1,128 @@
+"""The MLflow model registry as tunesmith uses it: versions, the ``champion`` / ``previous`` aliases, and
+scikit-learn models saved in the skops format.
+
+Models are never unpickled: a model is saved with MLflow's scikit-learn flavour in the skops format, and read back
+with ``skops.io.load`` trusting only types from an allow-list of modules (scikit-learn, numpy, scipy); a model that
+needs anything else is refused, whatever its own MLmodel file claims to trust.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.tracking.mlflow_tracker import import_mlflow
+
+CHAMPION, PREVIOUS = "champion", "previous"
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "tunesmith.")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class UntrustedModel(Exception):
+    """A stored model would need types outside the allow-list to load."""
+
+
+class ModelRegistry:
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = import_mlflow().MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._client
+
+    def by_alias(self, name: str, alias: str) -> ModelVersion | None:
+        """The version holding ``alias`` (None when the model or the alias does not exist)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        return _version(mv)
+
+    def version(self, name: str, version: str) -> ModelVersion:
+        return _version(self.client.get_model_version(name, version))
+
+    def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model") -> str:
+        """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``, with a signature inferred
+        from the feature rows ``sample``; returns its artifact URI."""
+        mlflow = import_mlflow()
+        import sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(sample, model.predict(sample))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, artifact_path)
+            mlflow.sklearn.save_model(model, path, serialization_format="skops", signature=signature,
+                                      pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"])
+            self.client.log_artifacts(run_id, path, artifact_path)
+        return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+
+    def log_folder(self, run_id: str, folder: str, artifact_path: str = "model") -> str:
+        """Upload a model folder a trial handed over; returns its artifact URI."""
+        self.client.log_artifacts(run_id, folder, artifact_path)
+        return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+
+    def register(self, name: str, source: str, run_id: str | None, tags: Mapping[str, str]) -> ModelVersion:
+        """A new version of ``name`` (created on first use) pointing at ``source``."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name)
+        mv = self.client.create_model_version(name, source, run_id=run_id, tags=dict(tags))
+        return _version(mv)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.client.delete_registered_model_alias(name, alias)
+
+    def set_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.client.set_model_version_tag(name, version, key, value)
+
+    def load_sklearn(self, version: ModelVersion) -> Any:
+        """The version's scikit-learn model, read with skops trusting only the allow-listed modules.
+
+        Raises:
+            UntrustedModel: the file needs other types, or the version is not a skops scikit-learn model.
+        """
+        import skops.io
+        import yaml
+        from mlflow.artifacts import download_artifacts
+
+        local = Path(download_artifacts(artifact_uri=version.source, tracking_uri=self.uri))
+        mlmodel = local / "MLmodel"
+        if not mlmodel.is_file():
+            raise UntrustedModel(f"version {version.version} is not an MLflow model (no MLmodel file)")
+        flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("sklearn") or {}
+        if flavor.get("serialization_format") != "skops":
+            raise UntrustedModel(f"version {version.version} is not stored in the skops format "
+                                 f"({flavor.get('serialization_format', 'no sklearn flavour')}); it is not loaded")
+        path = local / str(flavor.get("pickled_model", "model.skops"))
+        needed = skops.io.get_untrusted_types(file=str(path))
+        refused = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
+        if refused:
+            raise UntrustedModel(f"version {version.version} needs types outside the allow-list: {refused}")
+        return skops.io.load(str(path), trusted=needed)
+
+
+def _version(mv: Any) -> ModelVersion:
+    return ModelVersion(str(mv.name), str(mv.version), mv.run_id, str(mv.source), dict(mv.tags or {}))

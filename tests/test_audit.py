@@ -1,0 +1,46 @@
+"""The audit trail: runs and later actions recorded with their actor; they never count as the run's time."""
+
+from __future__ import annotations
+
+import json
+
+import tunesmith
+from tunesmith.storage.sql import SQLStore
+
+
+def test_runs_are_audited_with_actor_and_listed_by_the_cli(project):
+    spec = project.write_spec(project.spec("audited", executor={"kind": "inline"}, budget={"trials": 2}))
+    tunesmith.run(spec, storage=project.storage)
+    rows = json.loads(project.cli("audit", "audited", "--json", check=True).stdout)
+    kinds = [r["kind"] for r in rows]
+    assert kinds.index("run_started") < kinds.index("run_completed") < kinds.index("run_ended")
+    started = next(r for r in rows if r["kind"] == "run_started")
+    ended = next(r for r in rows if r["kind"] == "run_ended")
+    assert started["detail"]["actor"]["user"] and started["detail"]["actor"]["host"]
+    assert ended["detail"]["status"] == "completed" and "budget" in ended["detail"]["reason"]
+    env = SQLStore(project.storage, create=False).experiment("audited").attributes["environment"]
+    assert env["python"] and "optuna" in env["packages"] and env["cpu_count"] >= 1
+    text = project.cli("audit", check=True).stdout
+    assert "audited run_started" in text and "by " in text
+
+
+def test_actions_after_a_run_do_not_count_as_its_time(project):
+    from tunesmith.runner import _elapsed_before
+
+    tunesmith.run(project.write_spec(project.spec("timed", executor={"kind": "inline"}, budget={"trials": 2})),
+                  storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    exp = store.experiment("timed")
+    before = _elapsed_before(store, exp.id)
+    store.record_event(exp.id, "tracking_exported", exp.updated_at + 86400.0)  # an export a day later
+    store.record_event(exp.id, "promoted", exp.updated_at + 2 * 86400.0)
+    assert _elapsed_before(store, exp.id) == before < 60
+
+
+def test_the_command_line_is_recorded_without_credentials(monkeypatch):
+    import sys
+
+    from tunesmith.audit import actor
+
+    monkeypatch.setattr(sys, "argv", ["tunesmith", "run", "s.yaml", "-s", "postgresql://bob:hunter2@db/x"])
+    assert actor()["command"] == "tunesmith run s.yaml -s postgresql://bob:***@db/x"

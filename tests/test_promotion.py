@@ -1,0 +1,273 @@
+"""Gated promotion to the MLflow model registry, reports, audit events and rollback, against real MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tunesmith
+from tests.conftest import Project
+from tests.mlflow_fixtures import require_mlflow
+from tunesmith.clock import SystemClock
+from tunesmith.errors import UserInputError
+from tunesmith.storage.sql import SQLStore
+
+TASK = {
+    "name": "wine",
+    "objective": {"metric": "accuracy", "direction": "maximize"},
+    "task": {
+        "estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+        "pipeline": ["sklearn.preprocessing.StandardScaler"],
+        "data": {"sklearn": "wine"},
+        "cv": {"kind": "stratified", "folds": 3},
+        "holdout": {"fraction": 0.3},
+        "scoring": "accuracy",
+    },
+    "space": {"logisticregression__C": {"type": "categorical", "choices": [0.0003, 1.0]}},
+    "strategy": "grid",
+    "budget": {"trials": 2},
+    "executor": {"kind": "inline"},
+    "seed": 0,
+    "tags": {"owner": "ml-platform"},
+}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Project:
+    """One task experiment, tuned once, tracked into its own MLflow database; tests use distinct model names."""
+    require_mlflow()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    root = tmp_path_factory.mktemp("promotion")
+    shutil.copy(mlflow_template, root / "mlflow.db")  # already migrated: saves MLflow's first-use schema build
+    project = Project(root)
+    spec = {**TASK, "tracking": {"mlflow": {"uri": "sqlite:///mlflow.db", "experiment": "wine-tuning"}},
+            "workdir": str(root / ".tunesmith" / "wine")}
+    result = tunesmith.run(project.write_spec(spec), storage=project.storage)
+    assert result.status.value == "completed"
+    return project
+
+
+def _store(project: Project) -> SQLStore:
+    return SQLStore(project.storage, create=False)
+
+
+def _trial_with_c(project: Project, c: float) -> int:
+    store = _store(project)
+    return next(t.number for t in store.trials(store.experiment("wine").id) if t.params["logisticregression__C"] == c)
+
+
+def _policy(project: Project, name: str, gates: dict) -> str:
+    path = project.root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(gates))
+    return str(path)
+
+
+def _promote(project: Project, model: str, **kw):
+    from tunesmith.promotion.promote import promote
+
+    return promote(_store(project), "wine", model, SystemClock(), **kw)
+
+
+def _client(project: Project):
+    import mlflow
+
+    uri = f"sqlite:///{project.root / 'mlflow.db'}"
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_promote_registers_a_skops_model_moves_champion_and_reports(tuned):
+    outcome = _promote(tuned, "wine-a", reason="first release")
+    assert outcome.decision.value == "promoted" and outcome.version == "1"
+    assert outcome.trial == _trial_with_c(tuned, 1.0)  # the best eligible trial
+    client = _client(tuned)
+    champion = client.get_model_version_by_alias("wine-a", "champion")
+    assert str(champion.version) == "1" and champion.tags["tunesmith.experiment"] == "wine"
+    assert float(champion.tags["tunesmith.metric.holdout_accuracy"]) > 0.9
+    # the model was refit on the development rows and stored with skops; nothing pickled anywhere
+    from mlflow.artifacts import download_artifacts
+
+    local = Path(download_artifacts(artifact_uri=champion.source, tracking_uri=str(client.tracking_uri)))
+    files = {p.name for p in local.rglob("*")}
+    assert "model.skops" in files and not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
+    assert yaml.safe_load((local / "MLmodel").read_text())["flavors"]["sklearn"]["serialization_format"] == "skops"
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    registry = ModelRegistry(str(client.tracking_uri))
+    model = registry.load_sklearn(registry.by_alias("wine-a", "champion"))
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    assert (model.predict(X) == y).mean() > 0.9
+    # the registered version belongs to the trial's tracked run
+    run = client.get_run(champion.run_id)
+    assert run.data.tags["tunesmith.trial"] == str(outcome.trial)
+    # report and audit event
+    report = json.loads(outcome.report_json.read_text())
+    assert report["decision"] == "promoted" and report["version"] == "1" and report["reason"] == "first release"
+    assert {g["gate"] for g in report["gates"]} == set()  # the spec has no promotion: section
+    assert "**Decision: promoted**" in outcome.report_md.read_text()
+    events = [e for e in _store(tuned).events(_store(tuned).experiment("wine").id) if e.kind == "promoted"]
+    assert events[-1].payload["version"] == "1" and events[-1].payload["actor"]["user"]
+    assert events[-1].payload["reason"] == "first release"
+
+
+def test_beat_champion_then_rollback(tuned):
+    from tunesmith.promotion.promote import rollback
+
+    bad, good = _trial_with_c(tuned, 0.0003), _trial_with_c(tuned, 1.0)
+    assert _promote(tuned, "wine-b", trial_number=bad).version == "1"  # a weak champion to beat
+    beat = _policy(tuned, "beat", {"beat_champion": {"metric": "accuracy", "margin": 0.05, "resamples": 200}})
+    better = _promote(tuned, "wine-b", trial_number=good, policy_file=beat)
+    assert better.decision.value == "promoted" and better.version == "2" and better.previous_champion == "1"
+    gate = next(g for g in better.gates if g.gate == "beat_champion")
+    assert gate.evidence["ci_low"] > 0.05 and gate.evidence["champion_version"] == "1"
+    assert "paired bootstrap, 200 resamples" in gate.evidence["method"]
+    worse = _promote(tuned, "wine-b", trial_number=bad, policy_file=beat)
+    assert worse.rejected and worse.version is None
+    gate = next(g for g in worse.gates if g.gate == "beat_champion")
+    assert not gate.passed and gate.evidence["ci_low"] < 0.05 and gate.evidence["improvement"] < 0
+    client = _client(tuned)
+    assert str(client.get_model_version_by_alias("wine-b", "champion").version) == "2"
+    assert str(client.get_model_version_by_alias("wine-b", "previous").version) == "1"
+    uri = str(client.tracking_uri)
+    back = rollback(_store(tuned), "wine-b", SystemClock(), uri, "bad predictions on Monday")
+    assert (back.from_version, back.to_version, back.previous) == ("2", "1", None)
+    assert str(client.get_model_version_by_alias("wine-b", "champion").version) == "1"
+    assert "previous" not in client.get_registered_model("wine-b").aliases
+    assert client.get_model_version("wine-b", "2").tags["tunesmith.rolled_back"] == "bad predictions on Monday"
+    with pytest.raises(UserInputError, match="no earlier champion"):
+        rollback(_store(tuned), "wine-b", SystemClock(), uri, "again")
+    kinds = [e.kind for e in _store(tuned).events(_store(tuned).experiment("wine").id)]
+    assert "rolled_back" in kinds and "promotion_rejected" in kinds
+
+
+@pytest.mark.parametrize("gates, failing", [
+    ({"min": {"holdout_rows": 1000}}, "min.holdout_rows"),       # the holdout has 54 rows
+    ({"min": {"accuracy": 1.01}}, "min.accuracy"),
+    ({"min": {"no_such_metric": 1}}, "min.no_such_metric"),
+    ({"max": {"latency_p95_ms": 0.0}}, "max.latency_p95_ms"),
+    ({"max": {"model_size_bytes": 10}}, "max.model_size_bytes"),
+    ({"max_fold_spread": 0.0}, "max_fold_spread"),
+    ({"safe_ranges": {"logisticregression__C": [0.001, 0.5]}}, "safe_ranges.logisticregression__C"),
+    ({"safe_ranges": {"logisticregression__C": {"choices": [0.0003]}}}, "safe_ranges.logisticregression__C"),
+    ({"require_tags": ["ticket"]}, "require_tags.ticket"),
+    ({"require_tags": {"owner": "someone-else"}}, "require_tags.owner"),
+])
+def test_each_gate_rejects_and_the_report_names_it(tuned, gates, failing):
+    outcome = _promote(tuned, "wine-gates", policy_file=_policy(tuned, "gate", gates))
+    assert outcome.rejected and outcome.version is None and outcome.decision.value == "rejected"
+    report = json.loads(outcome.report_json.read_text())
+    assert [g["gate"] for g in report["gates"] if g["verdict"] == "failed"] == [failing]
+    assert f"Rejected by: {failing}" in outcome.report_md.read_text()
+
+
+def test_passing_gates_pass_with_their_evidence(tuned):
+    gates = {"min": {"holdout_accuracy": 0.8}, "max": {"model_size_bytes": 10_000_000}, "max_fold_spread": 0.5,
+             "safe_ranges": {"logisticregression__C": [0.1, 10]}, "require_tags": ["owner"]}
+    outcome = _promote(tuned, "wine-dry", policy_file=_policy(tuned, "ok", gates), dry_run=True)
+    assert outcome.decision.value == "dry run: every gate passed" and outcome.version is None
+    assert all(g.passed for g in outcome.gates) and len(outcome.gates) == 5
+    import mlflow
+
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        _client(tuned).get_registered_model("wine-dry")  # a dry run registers nothing
+
+
+@pytest.mark.slow
+def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
+    policy = _policy(tuned, "strict", {"min": {"holdout_rows": 1000}})
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--policy", policy)
+    assert proc.returncode == 3, proc.stderr
+    assert "FAIL min.holdout_rows" in proc.stdout and "report:" in proc.stdout
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--trial", "99")
+    assert proc.returncode == 2 and "no trial 99" in proc.stderr and "Traceback" not in proc.stderr
+    bad = _policy(tuned, "typo", {"min": {"holdout_accuracy": 0.5}, "safe_range": {}})
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--policy", bad)
+    assert proc.returncode == 2 and "safe_range" in proc.stderr and "did you mean 'safe_ranges'" in proc.stderr
+    proc = tuned.cli("rollback", "wine-cli", "--reason", "x", "--tracking-uri", "sqlite:///mlflow.db")
+    assert proc.returncode == 2 and "no champion" in proc.stderr
+    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    assert any(r["kind"] == "promotion_rejected" and r["detail"]["failed_gates"] == ["min.holdout_rows"]
+               for r in audit)
+
+
+FUNCTION_TRIALS = '''
+import os
+
+def with_model(config, trial):
+    folder = os.path.join(str(trial.workdir), "my-model")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "weights.json"), "w") as f:
+        f.write('{"x": %r}' % config["x"])
+    trial.save_model(folder)
+    return (config["x"] - 0.3) ** 2
+
+def without_model(config, trial):
+    return (config["x"] - 0.3) ** 2
+'''
+
+
+def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    base = project.spec("fm", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 3}, tracking={"mlflow": {"uri": mlflow_uri}},
+                        promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
+    tunesmith.run(project.write_spec(base), storage=project.storage)
+    from tunesmith.promotion.promote import promote
+
+    store = SQLStore(project.storage, create=False)
+    first = promote(store, "fm", "fm-model", SystemClock())
+    assert first.version == "1"
+    again = promote(store, "fm", "fm-model", SystemClock())  # a tie meets margin 0: compared on recorded values
+    assert next(g for g in again.gates if g.gate == "beat_champion").evidence["method"].startswith("recorded values")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    source = client.get_model_version("fm-model", "1").source
+    from mlflow.artifacts import download_artifacts
+
+    assert (Path(download_artifacts(artifact_uri=source, tracking_uri=mlflow_uri)) / "weights.json").is_file()
+    nomodel = project.spec("nm", trial={"function": "fmodels:without_model"}, executor={"kind": "inline"},
+                           budget={"trials": 2})
+    tunesmith.run(project.write_spec(nomodel), storage=project.storage)
+    rejected = promote(store, "nm", "nm-model", SystemClock())
+    assert rejected.rejected and [g.gate for g in rejected.gates if not g.passed] == ["model"]
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
+    project.write("train.py", '''
+        import json, os, sys
+        x = float(sys.argv[1])
+        os.makedirs("model", exist_ok=True)                     # the trial's own folder is the cwd
+        with open(os.path.join("model", "weights.json"), "w") as f:
+            json.dump({"x": x}, f)
+        print(json.dumps({"loss": (x - 0.3) ** 2}))
+    ''')
+    spec = project.spec("cmd", trial={"command": f"{sys.executable} {{spec_dir}}/train.py {{x}}"},
+                        budget={"trials": 2}, executor={"kind": "process", "workers": 1},
+                        tracking={"mlflow": {"uri": mlflow_uri}})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    from tunesmith.promotion.promote import promote
+
+    outcome = promote(SQLStore(project.storage, create=False), "cmd", "cmd-model", SystemClock())
+    assert outcome.version == "1"
+    import mlflow
+    from mlflow.artifacts import download_artifacts
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    source = client.get_model_version("cmd-model", "1").source
+    weights = Path(download_artifacts(artifact_uri=source, tracking_uri=mlflow_uri)) / "weights.json"
+    assert json.loads(weights.read_text())["x"] == pytest.approx(
+        _trial_params(project, "cmd", outcome.trial)["x"])
+
+
+def _trial_params(project, name, number):
+    store = SQLStore(project.storage, create=False)
+    return dict(store.trials(store.experiment(name).id, [number])[0].params)

@@ -1,0 +1,188 @@
+"""MLflow tracking against real MLflow (SQLite in a temp folder): live, backfilled, and when MLflow is down."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import tunesmith
+from tests.mlflow_fixtures import require_mlflow
+from tunesmith.clock import SystemClock
+from tunesmith.storage.sql import SQLStore
+
+REPORTING = '''
+def objective(config, trial):
+    for step in range(3):
+        trial.report(step, config["x"] * (step + 1))
+    if config["x"] > 0.9:
+        raise ValueError("too big")
+    return {"loss": (config["x"] - 0.3) ** 2, "extra": 2.0}
+'''
+
+
+def _spec(project, name="tracked", uri=None, **overrides):
+    project.write("reporting.py", REPORTING)
+    spec = project.spec(name, trial={"function": "reporting:objective"}, executor={"kind": "inline"},
+                        budget={"trials": 5}, seed=3, tags={"team": "ml"})
+    if uri is not None:
+        spec["tracking"] = {"mlflow": {"uri": uri, "experiment": "tunesmith-tests", "flush_timeout": 60}}
+    spec.update(overrides)
+    return project.write_spec(spec)
+
+
+def _runs(uri, experiment="tunesmith-tests"):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    return client, client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def test_a_run_is_tracked_live_parent_children_steps_tags_artifacts(project, mlflow_uri):
+    result = tunesmith.run(_spec(project, uri=mlflow_uri), storage=project.storage)
+    client, runs = _runs(mlflow_uri)
+    parents = [r for r in runs if r.data.tags.get("tunesmith.kind") == "experiment"]
+    children = [r for r in runs if r.data.tags.get("tunesmith.kind") == "trial"]
+    assert len(parents) == 1 and len(children) == 5
+    parent = parents[0]
+    assert parent.data.tags["tunesmith.experiment"] == "tracked" and parent.data.tags["tunesmith.tag.team"] == "ml"
+    assert parent.data.params["strategy"] == "random" and parent.data.params["seed"] == "3"
+    assert parent.info.status == "FINISHED"
+    best = result.best
+    assert parent.data.metrics["best_loss"] == pytest.approx(best.values[0])
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "tunesmith")}
+    assert {"tunesmith/spec.json", "tunesmith/environment.json"} <= artifacts
+    by_number = {int(r.data.tags["tunesmith.trial"]): r for r in children}
+    store = SQLStore(project.storage, create=False)
+    for t in store.trials(store.experiment("tracked").id):
+        run = by_number[t.number]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["tunesmith.experiment"] == "tracked"
+        assert run.data.tags["tunesmith.state"] == t.state.value
+        assert run.data.tags["tunesmith.seed"] == str(t.seed) and run.data.tags["tunesmith.attempts"] == "1"
+        assert float(run.data.params["x"]) == pytest.approx(t.params["x"])
+        history = client.get_metric_history(run.info.run_id, "intermediate/loss")
+        assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
+            (r.step, pytest.approx(r.value)) for r in t.intermediate]
+        assert "tunesmith/trial.log" in {a.path for a in client.list_artifacts(run.info.run_id, "tunesmith")}
+        if t.state.value == "completed":
+            assert run.info.status == "FINISHED" and run.data.metrics["loss"] == pytest.approx(t.values[0])
+            assert run.data.metrics["extra"] == 2.0
+        else:
+            assert run.info.status == "FAILED" and "too big" in run.data.tags["tunesmith.failure"]
+    assert not [e for e in store.events(store.experiment("tracked").id) if e.kind == "tracking_failed"]
+
+
+def test_export_backfills_and_twice_creates_no_duplicates(project, mlflow_uri):
+    from tunesmith.tracking import export_mlflow
+
+    tunesmith.run(_spec(project, "backfill"), storage=project.storage)  # no tracking: section
+    store = SQLStore(project.storage, create=False)
+    first_export = export_mlflow(store, "backfill", SystemClock(), mlflow_uri)
+    assert (first_export.written, first_export.unchanged) == (5, 0)
+    _, first = _runs(mlflow_uri, "backfill")
+    second_export = export_mlflow(store, "backfill", SystemClock(), mlflow_uri)  # a fresh tracker: found by tags
+    assert (second_export.written, second_export.unchanged) == (0, 5)
+    assert second_export.parent_run_id == first_export.parent_run_id
+    _, second = _runs(mlflow_uri, "backfill")
+    assert len(first) == len(second) == 6
+    assert sorted(r.info.run_id for r in first) == sorted(r.info.run_id for r in second)
+    exported = [e for e in store.events(store.experiment("backfill").id) if e.kind == "tracking_exported"]
+    assert [e.payload["written"] for e in exported] == [5, 0] and exported[0].payload["actor"]["host"]
+
+
+def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflow_uri):
+    # nothing listens on port 9: every MLflow request fails; the run must not notice
+    result = tunesmith.run(_spec(project, "down", uri="http://127.0.0.1:9"), storage=project.storage)
+    assert result.status.value == "completed"
+    store = SQLStore(project.storage, create=False)
+    exp = store.experiment("down")
+    trials = store.trials(exp.id)
+    assert len(trials) == 5 and all(t.state.is_finished() for t in trials)
+    failed = [e for e in store.events(exp.id) if e.kind == "tracking_failed"]
+    assert len(failed) == 1 and failed[0].payload["retry"] == "tunesmith export mlflow down"
+    # the next export (to a reachable MLflow) writes everything
+    from tunesmith.tracking import export_mlflow
+
+    assert export_mlflow(store, "down", SystemClock(), mlflow_uri).written == 5
+
+
+def test_a_slow_tracker_never_blocks_the_loop(project):
+    """The listener's hooks only queue: a tracker stuck forever delays nothing but the bounded wait at the end."""
+    from tunesmith.tracking.listener import TrackingListener
+
+    release = threading.Event()
+    calls: list[str] = []
+
+    class StuckTracker:
+        def parent_run(self, experiment, environment=None):
+            calls.append("parent")
+            release.wait(30)
+            return "p"
+
+        def sync_trial(self, parent, experiment, trial):
+            calls.append("trial")
+            return True
+
+        def finish_parent(self, parent, experiment, best):
+            calls.append("finish")
+
+    store = SQLStore(project.storage)
+    warnings: list[str] = []
+    listener = TrackingListener(StuckTracker, store, SystemClock(), flush_timeout=0.2, warn=warnings.append)
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+
+    try:
+        result = run_experiment(load_spec(_spec(project, "stuck")), store, listener)
+    finally:
+        release.set()
+    assert result.status.value == "completed" and len(result.trials) == 5
+    assert calls == ["parent"]  # the loop went on while the tracker was stuck in its first call
+    event = [e for e in store.events(result.experiment.id) if e.kind == "tracking_failed"][0]
+    assert "did not answer within 0.2s" in event.payload["error"]
+    assert warnings and "tunesmith export mlflow stuck" in warnings[0]
+
+
+def test_importing_tunesmith_or_running_without_tracking_loads_no_mlflow(project):
+    spec = _spec(project, "light")
+    code = (
+        "import sys, tunesmith\n"
+        "assert 'mlflow' not in sys.modules\n"
+        f"tunesmith.run({str(spec)!r}, storage={project.storage!r})\n"
+        "from tunesmith import cli, runner, tracking, promotion, audit, environment\n"
+        "import tunesmith.promotion.gates, tunesmith.spec.promotion_config\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'skops'))\n"
+        "print(bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project.root, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().replace("'", '"')) == []
+
+
+def test_a_missing_mlflow_names_the_extra(project, monkeypatch):
+    require_mlflow()
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
+    from tunesmith.errors import UserInputError
+    from tunesmith.tracking.mlflow_tracker import import_mlflow
+
+    with pytest.raises(UserInputError, match=r"pip install 'tunesmith\[mlflow\]'"):
+        import_mlflow()
+
+
+def test_secrets_are_redacted_in_exported_specs():
+    from tunesmith.redaction import redact_env, redact_text
+    from tunesmith.tracking.mlflow_tracker import redacted_spec
+
+    spec = {"storage": "postgresql://bob:hunter2@db/tuning", "trial": {"env": {"API_TOKEN": "abc", "MODE": "fast"},
+                                                                        "command": "run --url https://u:pw@h/x"},
+            "tracking": {"mlflow": {"uri": "https://me:s3cret@mlflow.example"}}}
+    out = json.dumps(redacted_spec(spec))
+    assert "hunter2" not in out and "abc" not in out and "s3cret" not in out and ":pw@" not in out
+    assert "fast" in out and "bob:***@db" in out
+    assert redact_env({"AWS_SECRET_ACCESS_KEY": "x", "HOME": "/root"}) == {"AWS_SECRET_ACCESS_KEY": "***", "HOME": "/root"}
+    assert redact_text("train PASSWORD=pw1 --n 3") == "train PASSWORD=*** --n 3"
