@@ -20,7 +20,8 @@ import yaml
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
-from tunesmith.evaluation.output_tail import redact, summarize
+from tunesmith.evaluation.output_tail import summarize
+from tunesmith.redaction import redact
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
 

@@ -115,6 +115,12 @@ def test_promote_registers_a_skops_model_moves_champion_and_reports(tuned):
     events = [e for e in _store(tuned).events(_store(tuned).experiment("wine").id) if e.kind == "promoted"]
     assert events[-1].payload["version"] == "1" and events[-1].payload["actor"]["user"]
     assert events[-1].payload["reason"] == "first release"
+    # the promotion counts in the experiment's metrics, computed from the store by `tunesmith metrics`
+    pytest.importorskip("prometheus_client", reason="needs prometheus-client: pip install 'tunesmith[metrics]'")
+    from tunesmith.monitoring.metrics import metrics_from_store
+
+    exposition = metrics_from_store(_store(tuned), "wine").decode()
+    assert 'tunesmith_promotions_total{experiment="wine",outcome="promoted"}' in exposition
 
 
 def test_beat_champion_then_rollback(tuned):

@@ -175,7 +175,7 @@ def test_a_missing_mlflow_names_the_extra(project, monkeypatch):
 
 
 def test_secrets_are_redacted_in_exported_specs():
-    from tunesmith.redaction import redact_env, redact_text
+    from tunesmith.redaction import redact_env, redact
     from tunesmith.tracking.mlflow_tracker import redacted_spec
 
     spec = {"storage": "postgresql://bob:hunter2@db/tuning", "trial": {"env": {"API_TOKEN": "abc", "MODE": "fast"},
@@ -185,4 +185,4 @@ def test_secrets_are_redacted_in_exported_specs():
     assert "hunter2" not in out and "abc" not in out and "s3cret" not in out and ":pw@" not in out
     assert "fast" in out and "bob:***@db" in out
     assert redact_env({"AWS_SECRET_ACCESS_KEY": "x", "HOME": "/root"}) == {"AWS_SECRET_ACCESS_KEY": "***", "HOME": "/root"}
-    assert redact_text("train PASSWORD=pw1 --n 3") == "train PASSWORD=*** --n 3"
+    assert redact("train PASSWORD=pw1 --n 3") == "train PASSWORD=*** --n 3"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.clock import Clock
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialRecord
-from tunesmith.redaction import redact_text
+from tunesmith.redaction import redact
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
@@ -35,7 +35,7 @@ def actor() -> dict[str, str]:
         user = getpass.getuser()
     except (OSError, KeyError):
         user = "unknown"
-    return {"user": user, "host": socket.gethostname(), "command": redact_text(" ".join(sys.argv))}
+    return {"user": user, "host": socket.gethostname(), "command": redact(" ".join(sys.argv))}
 
 
 def record(store: TrialStore, experiment_id: int, kind: str, clock: Clock, trial: int | None = None,

@@ -13,7 +13,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from tunesmith.redaction import redact_text
+from tunesmith.redaction import redact
 
 PACKAGES = ("tunesmith", "optuna", "scikit-learn", "numpy", "scipy", "pandas", "sqlalchemy", "pydantic", "mlflow",
             "skops", "torch")
@@ -54,7 +54,7 @@ def git_state(folder: str) -> dict[str, Any] | None:
         return None
     status = git("status", "--porcelain", "--untracked-files=no")
     remote = git("config", "--get", "remote.origin.url")
-    return {"commit": commit, "dirty": bool(status), "remote": redact_text(remote) if remote else None}
+    return {"commit": commit, "dirty": bool(status), "remote": redact(remote) if remote else None}
 
 
 def _cpu_model() -> str:

@@ -1,18 +1,32 @@
-"""Secrets never leave tunesmith in what it records or exports.
+"""Secrets never leave tunesmith in what it records, prints or exports.
 
-Two kinds are redacted: environment variables whose names look like credentials (``*TOKEN*``, ``*PASSWORD*``,
-``*SECRET*``, ``*KEY*``, ``*CREDENTIAL*``...) and the user-info part of URLs (``postgresql://user:pw@host`` ->
-``postgresql://user:***@host``), including URLs inside a longer text such as a command line.
+One module for every place that writes text a user did not write themselves (failure reasons with a trial's
+stderr, the environment, audit rows, specs and URIs sent to MLflow). Redacted are:
+- given values (a spec's ``trial.env``, environment values whose names look like credentials);
+- environment variables whose names look like credentials (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``,
+  ``*_KEY``, ``*CREDENTIAL*``, ``*AUTH*`` ...): their values, in :func:`redact_env`;
+- the password in URLs (``postgresql://user:pw@host`` -> ``postgresql://user:***@host``), also inside a longer
+  text such as a command line;
+- ``password=...``, ``api_key: ...``, ``--token x``, ``Bearer ...``: the name stays, the value goes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 REDACTED = "***"
-_SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|PWD|SECRET|KEY|CREDENTIAL|AUTH|PRIVATE)", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth hiding, and would mangle the text
+
+# A variable name that probably holds a credential. PWD/OLDPWD (the working folder) are not: hiding the folder
+# would blank every path in a failure reason.
+_SECRET_NAME = re.compile(r"(?i)passw|token|secret|credential|auth|private|(?:^|_)(?:api_?|access_?)?key(?:_|$)")
+_SECRET_WORDS = r"(?:passw(?:or)?d|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
+_SECRET_ASSIGNMENT = re.compile(rf"(?i)([A-Za-z0-9_.-]*{_SECRET_WORDS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)"
+                                rf"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|]+)")
+_SECRET_FLAG = re.compile(rf"(?i)(--?[A-Za-z0-9_-]*{_SECRET_WORDS}[A-Za-z0-9_-]*\s+)[^\s\"',;&|-][^\s\"',;&|]*")
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
 _ASSIGNMENT = re.compile(r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S+)")
 
 
@@ -21,12 +35,25 @@ def secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def redact_text(text: str) -> str:
-    """``text`` with URL passwords and ``NAME=value`` assignments of secret-looking names replaced."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+def secrets_of(trial_env: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
+    """Values to hide: every value of the spec's ``trial.env``, and environment values whose names look secret."""
+    values = list(trial_env.values())
+    values += [v for k, v in environ.items() if secret_name(k)]
+    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with the given values and anything that looks like a password, token or key replaced by ***."""
+    for value in secrets:
+        text = text.replace(value, REDACTED)
+    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
+    text = _SECRET_FLAG.sub(rf"\1{REDACTED}", text)
+    text = _SECRET_ASSIGNMENT.sub(rf"\1{REDACTED}", text)
+    # NAME=value where NAME looks like a credential variable (SERVICE_KEY=..., AWS_SECRET_ACCESS_KEY=...)
     return _ASSIGNMENT.sub(lambda m: f"{m['name']}={REDACTED}" if secret_name(m["name"]) else m[0], text)
 
 
 def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``env`` with secret-looking variables' values replaced and URL credentials removed."""
-    return {k: REDACTED if secret_name(k) else redact_text(v) for k, v in env.items()}
+    return {k: REDACTED if secret_name(k) else redact(v) for k, v in env.items()}

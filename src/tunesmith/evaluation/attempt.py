@@ -14,9 +14,10 @@ from tunesmith.evaluation.command import command_env, run_command
 from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
-from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, secrets_of, with_tail
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.records import Failure, FailureKind, Outcome, Report
+from tunesmith.redaction import secrets_of
 
 TRACEBACK_LINES = 12
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from tunesmith.records import Failure
+from tunesmith.redaction import redact
 
 TAIL_LINES = 4           # at most this many of the last non-empty lines ...
 TAIL_CHARS = 300         # ... and at most this many characters of them
@@ -21,35 +22,8 @@ READ_BYTES = 8192        # how much of the end of a log is read to find them
 LINE_SEPARATOR = " | "
 STDERR_LABEL = "; stderr: "
 OUTPUT_LABEL = "; output: "
-MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth hiding, and would mangle the text
-REDACTED = "***"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# password=..., api_key: ..., AWS_SECRET_ACCESS_KEY=..., --token ... : the name stays, the value goes
-_SECRET_WORDS = r"(?:passw(?:or)?d|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
-_SECRET_ASSIGNMENT = re.compile(rf"(?i)([A-Za-z0-9_.-]*{_SECRET_WORDS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)"
-                                rf"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|]+)")
-_SECRET_FLAG = re.compile(rf"(?i)(--?[A-Za-z0-9_-]*{_SECRET_WORDS}[A-Za-z0-9_-]*\s+)[^\s\"',;&|-][^\s\"',;&|]*")
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
-_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@")
-_SECRET_NAME = re.compile(r"(?i)passw|token|secret|api_?key|access_?key|private_?key|credential")
-
-
-def secrets_of(trial_env: Mapping[str, str], environ: Mapping[str, str]) -> list[str]:
-    """Values to hide: every value of the spec's ``trial.env``, and environment values whose names look secret."""
-    values = list(trial_env.values())
-    values += [v for k, v in environ.items() if _SECRET_NAME.search(k)]
-    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with the given values and anything that looks like a password, token or key replaced by ***."""
-    for value in secrets:
-        text = text.replace(value, REDACTED)
-    text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
-    text = _BEARER.sub(rf"\1\2{REDACTED}", text)
-    text = _SECRET_FLAG.sub(rf"\1{REDACTED}", text)
-    return _SECRET_ASSIGNMENT.sub(rf"\1{REDACTED}", text)
 
 
 def summarize(text: str, secrets: Iterable[str] = ()) -> str:

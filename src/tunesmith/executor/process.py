@@ -19,12 +19,13 @@ from typing import Any
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
 from tunesmith.evaluation.job import TrialJob
-from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, secrets_of, with_tail
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import kill_session, session_usage
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.spec.units import format_duration
+from tunesmith.redaction import secrets_of
 
 MEMORY_CHECK_INTERVAL = 0.25
 

@@ -331,6 +331,10 @@ def _reason(trial: TrialRecord) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
+# the store events `tunesmith promote` records, by the outcome label they count under
+PROMOTION_EVENTS = {"promoted": "promoted", "promotion_rejected": "rejected", "promotion_dry_run": "dry_run"}
+
+
 def metrics_from_store(store: TrialStore, name: str) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
 
@@ -344,8 +348,8 @@ def metrics_from_store(store: TrialStore, name: str) -> bytes:
     metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
                    started_at=runs[-1] if runs else None)
     for e in events:
-        if e.kind.startswith("promotion_"):
-            metrics.promotion_decided(e.kind.removeprefix("promotion_"))
+        if e.kind in PROMOTION_EVENTS:
+            metrics.promotion_decided(PROMOTION_EVENTS[e.kind])
     return metrics.exposition()
 
 

@@ -1,6 +1,5 @@
-"""Which trial a promotion judges: the one asked for, else the best that selection may pick.
-
-The one call into selection for promotion lives here, so a selection policy can be swapped in one place.
+"""Which trial a promotion judges: the one asked for, else the one the spec's ``select:`` policy picks from the
+feasible Pareto front (the same choice `tunesmith show` reports as ``selected``).
 """
 
 from __future__ import annotations
@@ -9,12 +8,12 @@ from collections.abc import Sequence
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import TrialRecord, TrialState
-from tunesmith.selection import best_eligible
+from tunesmith.selection import select_trial as select_by_policy
 from tunesmith.spec.model import ExperimentSpec
 
 
 def select_trial(spec: ExperimentSpec, trials: Sequence[TrialRecord], number: int | None) -> TrialRecord:
-    """Trial ``number`` (it must have completed), else the best eligible trial.
+    """Trial ``number`` (it must have completed), else the trial the spec's selection policy picks.
 
     Raises:
         UserInputError: no such trial, it did not complete, or no trial completed.
@@ -27,7 +26,8 @@ def select_trial(spec: ExperimentSpec, trials: Sequence[TrialRecord], number: in
             raise UserInputError(f"--trial: trial {number} is {found.state.value}; only a completed trial can be promoted")
         return found
     exclude_unstable = spec.task.exclude_unstable if spec.task is not None else False
-    best = best_eligible(trials, spec.objectives, exclude_unstable)
-    if best is None:
-        raise UserInputError(f"experiment {spec.name!r} has no completed (eligible) trial to promote")
-    return best
+    selection = select_by_policy(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable)
+    if selection is None:
+        raise UserInputError(f"experiment {spec.name!r} has no completed trial that is eligible and meets its "
+                             "constraints, so there is nothing to promote")
+    return selection.trial

@@ -316,6 +316,6 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
 
 
 def _safe(uri: str) -> str:
-    from tunesmith.redaction import redact_text
+    from tunesmith.redaction import redact
 
-    return redact_text(uri)
+    return redact(uri)

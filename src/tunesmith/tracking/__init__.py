@@ -75,9 +75,9 @@ def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = 
 
 
 def _redacted(uri: str) -> str:
-    from tunesmith.redaction import redact_text
+    from tunesmith.redaction import redact
 
-    return redact_text(uri)
+    return redact(uri)
 
 
 __all__ = ["attach_tracking", "export_mlflow", "tracker_for"]

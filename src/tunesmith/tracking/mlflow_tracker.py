@@ -22,7 +22,7 @@ from typing import Any
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
-from tunesmith.redaction import redact_env, redact_text
+from tunesmith.redaction import redact_env, redact
 
 EXTRA_HINT = "pip install 'tunesmith[mlflow]'"
 MODEL_FOLDER = "model"          # a trial's model (trial.save_model, or a command trial's model/ folder)
@@ -206,7 +206,7 @@ class MlflowTracker:
         params = [Param(k, _param_text(v)) for k, v in trial.params.items()]
         run_tags = [RunTag("tunesmith.state", trial.state.value), RunTag("tunesmith.seed", str(trial.seed)),
                     RunTag("tunesmith.attempts", str(trial.attempts)),
-                    RunTag("tunesmith.failure", redact_text(trial.error or "")[:4900]),
+                    RunTag("tunesmith.failure", redact(trial.error or "")[:4900]),
                     RunTag("tunesmith.failure_kind", trial.failure_kind.value if trial.failure_kind else "")]
         for i in range(0, max(len(metrics), 1), 900):  # MLflow takes at most 1000 metrics per batch
             self.client.log_batch(run_id, metrics=metrics[i:i + 900], params=params if i == 0 else [],
@@ -246,15 +246,15 @@ def redacted_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec as exported: the store's and tracking URIs without credentials, secret-looking env values hidden."""
     out = json.loads(json.dumps(spec))
     if isinstance(out.get("storage"), str):
-        out["storage"] = redact_text(out["storage"])
+        out["storage"] = redact(out["storage"])
     trial = out.get("trial")
     if isinstance(trial, dict) and isinstance(trial.get("env"), dict):
         trial["env"] = redact_env(trial["env"])
     if isinstance(trial, dict) and isinstance(trial.get("command"), str):
-        trial["command"] = redact_text(trial["command"])
+        trial["command"] = redact(trial["command"])
     tracking = (out.get("tracking") or {}).get("mlflow") or {}
     if isinstance(tracking.get("uri"), str):
-        tracking["uri"] = redact_text(tracking["uri"])
+        tracking["uri"] = redact(tracking["uri"])
     return out
 
 
