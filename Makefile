@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tunesmith-installed
+# Extras the test run installs; CI adds `browser` (Playwright, for the report's headless-Chromium test).
+TEST_EXTRAS ?= test
 
 .PHONY: demo test venv install clean bench lint
 
@@ -12,7 +14,7 @@ $(BIN)/python:
 
 # Reinstall when the project's metadata changes; the package itself is editable.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[$(TEST_EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
