@@ -155,6 +155,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
     _print_task_summary(summary)
+    _print_lineage(summary)
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
@@ -192,6 +193,19 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     data = summary.get("data_fingerprint")
     if data:
         out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}")
+
+
+def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
+    """Where a re-tune came from and what re-tuned this experiment."""
+    lineage, retunes = summary.get("lineage"), summary.get("retunes")
+    if lineage:
+        warm = summary.get("warm_start") or {}
+        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, "
+               f"{warm.get('prior', 0)} prior trials replayed" if lineage.get("warm") else "cold")
+        out.print(f"re-tune of {lineage['parent']} (generation {lineage['generation']}, root {lineage['root']}) "
+                  f"on {lineage.get('data')}; {how}")
+    if retunes:
+        out.print(f"re-tuned as: {', '.join(retunes)}")
 
 
 @app.command()
@@ -241,6 +255,63 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         raise typer.Exit(EXIT_INPUT)
     store.delete_experiment(name)
     out.print(f"deleted {name}")
+
+
+EXIT_DRIFT = 4  # `drift` and `cycle`: the data moved beyond the spec's drift thresholds
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout (no table)")]
+JsonOut = Annotated[str | None, typer.Option("--json-out", help="also write the report as JSON to this file")]
+DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Parquet), with the experiment's "
+                                                        "task data columns")]
+
+
+def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> None:
+    text = json.dumps(payload, indent=2, default=str)
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    if as_json:
+        print(text)
+
+
+@app.command()
+def drift(name: Annotated[str, typer.Argument(help="the experiment whose data the new rows are compared with")],
+          data: DataOption,
+          reference: Annotated[str | None, typer.Option("--reference", help="compare with this file instead of "
+                                                        "the experiment's task data (trial-code experiments)")] = None,
+          storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
+    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
+    Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input."""
+    from tunesmith.drift import check_stored, print_report
+
+    report = check_stored(_store(storage), name, data, reference)
+    _emit_json(report.to_json(), as_json, json_out)
+    if not as_json:
+        print_report(out, report)
+    raise typer.Exit(EXIT_DRIFT if report.drifted else EXIT_OK)
+
+
+@app.command()
+def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")],
+           data: Annotated[str | None, typer.Option("--data", help="the new rows (CSV or Parquet; required for a "
+                                                    "task experiment, passed as $TUNESMITH_DATA to trial code)")] = None,
+           trials: Annotated[int | None, typer.Option("--trials", min=1, help="trial budget (default: "
+                                                      "drift.retune.trials, else half the old budget)")] = None,
+           new_name: Annotated[str | None, typer.Option("--name", help="the new experiment's name (default: "
+                                                        "ROOT-retune-K)")] = None,
+           top_k: Annotated[int | None, typer.Option("--top-k", min=0, help="prior best configurations "
+                                                     "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
+           cold: Annotated[bool, typer.Option("--cold", help="start from scratch (lineage kept, no warm start)")] = False,
+           storage: StorageOption = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """A new experiment on new data, linked to NAME and warm-started from its trials."""
+    from tunesmith.console import ProgressDisplay
+    from tunesmith.events import RunListener
+    from tunesmith.retune import retune as run_retune
+    from tunesmith.runner import install_signal_handlers
+
+    listener = RunListener() if quiet else ProgressDisplay(out)
+    result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k, warm=not cold,
+                        listener=listener, on_runner=install_signal_handlers)
+    _run_and_exit(result)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from tunesmith.errors import SpecError
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
+from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.units import parse_duration, parse_size
@@ -193,6 +194,7 @@ class ExperimentSpec(StrictModel):
     workdir: str | None = None
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
     tags: dict[str, str] = Field(default_factory=dict)
+    drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
 
     @field_validator("storage")
     @classmethod

@@ -197,6 +197,17 @@ def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int |
             "holdout_fit_time_s": fit_time}
 
 
+def score_new_rows(task: TaskConfig, params: Mapping[str, Any], seed: int | None, X: np.ndarray, y: np.ndarray,
+                   base_dir: BaseDir = None) -> float:
+    """Refit the configuration on every development row (as :func:`holdout_report` does) and score it on rows
+    from elsewhere (new data, encoded with :func:`tunesmith.tasks.rows_like`). For monitoring, not for search."""
+    prep = prepare(task, base_dir)
+    ds = prep.dataset
+    model = build_pipeline(task, dict(params), seed)
+    model.fit(ds.X[prep.dev_idx], ds.y[prep.dev_idx])
+    return float(prep.scorer(model, X, y))
+
+
 def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
     """The dataset's fingerprint (JSON-able): ``content_hash``, ``n_rows``, ``n_cols``, ``columns`` (name ->
     int / float / string / datetime), ``source``, ``target``, ``groups``, ``time``. Compare two with
