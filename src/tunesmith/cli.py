@@ -314,6 +314,64 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     _run_and_exit(result)
 
 
+CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]
+ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
+                                                     "champion was tuned on")]
+TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="registered model name for promotion")]
+
+
+@app.command()
+def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
+          model_name: ModelNameOption = None, storage: StorageOption = None, as_json: JsonFlag = False,
+          json_out: JsonOut = None) -> None:
+    """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
+    events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input."""
+    from tunesmith.cycle import run_cycle
+
+    report = run_cycle(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data,
+                       reference=reference, trials=trials, model_name=model_name)
+    _emit_json(report.to_json(), as_json, json_out)
+    if not as_json:
+        _print_cycle(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
+    for s in report.steps:
+        out.print(f"{s.name:8} {s.status.value:8} {escape(s.why)}")
+    out.print(f"outcome: {report.outcome.value}; champion: {report.champion}")
+
+
+@app.command()
+def watch(target: CycleTarget, data: DataOption,
+          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
+          cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
+          reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
+          storage: StorageOption = None, as_json: JsonFlag = False) -> None:
+    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
+    from tunesmith.cycle import watch as watch_loop
+    from tunesmith.spec.units import parse_duration
+
+    try:
+        period = parse_duration(every)
+    except ValueError as e:
+        raise UserInputError(f"--every: {e}") from None
+
+    def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
+        if as_json:
+            print(json.dumps(report.to_json(), default=str), flush=True)
+        else:
+            _print_cycle(report)
+
+    reports = watch_loop(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data, period,
+                         cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                         model_name=model_name)
+    raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
+
+
 def main() -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
     from rich.markup import escape
