@@ -142,6 +142,12 @@ def test_trial_code_experiment_compares_two_files(project) -> None:  # type: ign
     assert proc.returncode == 0, proc.stdout
 
 
-def test_import_tunesmith_loads_no_drift_module() -> None:
-    code = "import sys, tunesmith; print(any(m.startswith('tunesmith.drift') for m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+def test_import_tunesmith_and_a_spec_with_drift_load_no_drift_code_nor_scipy() -> None:
+    code = ("import sys, tunesmith\n"
+            "from tunesmith.spec.loader import spec_from_dict\n"
+            "spec_from_dict({'name': 'x', 'objective': {'metric': 'loss', 'direction': 'minimize'},\n"
+            "    'space': {'x': {'type': 'float', 'low': 0, 'high': 1}}, 'trial': 'm:f', 'drift': {'psi': 0.2}})\n"
+            "print(sorted(m for m in sys.modules if m == 'scipy' or m.startswith(('tunesmith.drift',\n"
+            "    'tunesmith.retune', 'tunesmith.cycle', 'tunesmith.strategy.warm_start'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
