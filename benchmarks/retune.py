@@ -32,7 +32,13 @@ from tunesmith.spec.loader import load_spec
 from tunesmith.storage.sql import SQLStore
 from tunesmith.testing.drift_data import shifted_split
 
-START, END = "<!-- retune:start (written by benchmarks/retune.py; edits inside are overwritten) -->", "<!-- retune:end -->"
+
+
+def markers(flip: float, prior: str) -> tuple[str, str]:
+    """One block of RESULTS.md per label-flip share (concept or covariate-only shift) and warm-start prior."""
+    tag = f"retune-flip{flip:g}" + ("" if prior == "rebased" else f"-prior-{prior}")
+    return (f"<!-- {tag}:start (written by benchmarks/retune.py; edits inside are overwritten) -->",
+            f"<!-- {tag}:end -->")
 
 
 def spec(seed: int, trials: int, strategy: str) -> dict[str, object]:
@@ -63,17 +69,18 @@ def trials_to_reach(curve: list[float], threshold: float) -> int | None:
     return next((i + 1 for i, v in enumerate(curve) if v <= threshold), None)
 
 
-def one_seed(seed: int, base_trials: int, trials: int, top_k: int, strategy: str) -> dict[str, object]:
+def one_seed(seed: int, base_trials: int, trials: int, top_k: int, strategy: str,
+             flip: float, prior: str = "rebased") -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        shifted_split(folder)
+        shifted_split(folder, flip_share=flip)
         (folder / "bc.yaml").write_text(yaml.safe_dump(spec(seed, base_trials, strategy)))
         store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
         cwd = os.getcwd()
         os.chdir(folder)
         try:
             run_experiment(load_spec(folder / "bc.yaml"), store, RunListener())
-            warm = retune(store, "bc", "shifted.csv", trials=trials, top_k=top_k, new_name="warm")
+            warm = retune(store, "bc", "shifted.csv", trials=trials, top_k=top_k, new_name="warm", prior=prior)
             cold = retune(store, "bc", "shifted.csv", trials=trials, warm=False, new_name="cold")
         finally:
             os.chdir(cwd)
@@ -90,9 +97,15 @@ def table(rows: list[dict[str, object]], args: argparse.Namespace, seconds: floa
     import optuna
     import sklearn
 
-    lines = [START, "## Re-tuning after drift: warm start against a cold start (`benchmarks/retune.py`)", "",
+    start, end = markers(args.flip, args.prior)
+    kind = (f"{args.flip:.0%} of the second half's labels flipped" if args.flip else
+            "covariate shift only, no label flipped")
+    lines = [start, f"## Re-tuning after drift: warm start against a cold start, {kind} (`benchmarks/retune.py`)",
+             "",
              f"- Command: `python benchmarks/retune.py --seeds {args.seeds} --base-trials {args.base_trials} "
-             f"--trials {args.trials} --top-k {args.top_k} --strategy {args.strategy} --markdown benchmarks/RESULTS.md`",
+             f"--trials {args.trials} --top-k {args.top_k} --strategy {args.strategy} --flip {args.flip:g} "
+             f"--prior {args.prior} "
+             "--markdown benchmarks/RESULTS.md`",
              f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; tunesmith at commit {commit}; "
              f"{seconds:.0f} s",
              f"- Machine: {os.cpu_count()} CPUs, {platform.platform()}; load average at start "
@@ -100,11 +113,11 @@ def table(rows: list[dict[str, object]], args: argparse.Namespace, seconds: floa
              f"- Python {platform.python_version()}; scikit-learn {sklearn.__version__}, optuna {optuna.__version__}",
              "",
              "Data: `tunesmith.testing.drift_data.shifted_split` (breast_cancer ordered by tumour size: the second "
-             "half has larger tumours, another class balance and 15% flipped labels; the best C of a logistic "
-             "regression moves from about 0.1 to about 0.03). Each seed tunes `bc` on the first half "
+             f"half has larger tumours and another class balance; {kind}). Each seed tunes `bc` on the first half "
              f"({args.base_trials} trials), then re-tunes it on the second half twice with {args.trials} trials "
-             f"each and the same strategy ({args.strategy}): warm (top {args.top_k} re-evaluated first, the other "
-             "old trials replayed re-based) and cold. Score: 3-fold CV log loss on the new rows' development part "
+             f"each and the same strategy ({args.strategy}): warm (top {args.top_k} re-evaluated first; "
+             + ("the other old trials replayed re-based" if args.prior == "rebased" else "no other old trial "
+                "replayed") + ") and cold. Score: 3-fold CV log loss on the new rows' development part "
              "(lower is better). *to 99%*: trials until the best-so-far loss is within cold_final / 0.99.", "",
              "| seed | cold final loss | warm final loss | warm loss after 1 trial | cold: trials to 99% | "
              "warm: trials to 99% |", "|---:|---:|---:|---:|---:|---:|"]
@@ -120,7 +133,7 @@ def table(rows: list[dict[str, object]], args: argparse.Namespace, seconds: floa
               f"{statistics.mean(cold_n):.1f}. Warm reached it in {sum(r['warm_n'] is not None for r in rows)} of "
               f"{len(rows)} seeds (a seed where it never did counts as {args.trials + 1}). Final loss, mean over "
               f"seeds: warm {statistics.mean(float(r['warm_final']) for r in rows):.4f}, cold "  # type: ignore[arg-type]
-              f"{statistics.mean(float(r['cold_final']) for r in rows):.4f}.", END]  # type: ignore[arg-type]
+              f"{statistics.mean(float(r['cold_final']) for r in rows):.4f}.", end]  # type: ignore[arg-type]
     return "\n".join(lines)
 
 
@@ -131,20 +144,24 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--flip", type=float, default=0.15, help="share of the second half's labels flipped")
+    parser.add_argument("--prior", choices=("rebased", "none"), default="rebased",
+                        help="warm start: replay the other old trials re-based, or only re-evaluate the top k")
     parser.add_argument("--markdown", help="write the table into this file between its markers")
     args = parser.parse_args()
     started = time.monotonic()
     rows = []
     for seed in range(args.seeds):
-        rows.append(one_seed(seed, args.base_trials, args.trials, args.top_k, args.strategy))
+        rows.append(one_seed(seed, args.base_trials, args.trials, args.top_k, args.strategy, args.flip, args.prior))
         print(rows[-1], file=sys.stderr, flush=True)
     text = table(rows, args, time.monotonic() - started)
     print(text)
     if args.markdown:
         path = Path(args.markdown)
         old = path.read_text()
-        if START in old:
-            text = old[:old.index(START)] + text + old[old.index(END) + len(END):]
+        start, end = markers(args.flip, args.prior)
+        if start in old:
+            text = old[:old.index(start)] + text + old[old.index(end) + len(end):]
         else:
             text = old.rstrip("\n") + "\n\n" + text + "\n"
         path.write_text(text)

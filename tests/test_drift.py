@@ -29,18 +29,22 @@ def test_psi_is_zero_for_the_same_sample_and_large_for_a_moved_one() -> None:
 
 def test_numeric_and_categorical_tests_flag_a_shift_and_pass_a_resample() -> None:
     rng = np.random.default_rng(1)
-    same = numeric_drift("x", ColumnRole.FEATURE, rng.normal(size=500), rng.normal(size=500), bins=10, psi=0.25,
+    same = numeric_drift("x", ColumnRole.FEATURE, rng.normal(size=500), rng.normal(size=500), bins=10, psi=0.1,
                          alpha=0.01)
     moved = numeric_drift("x", ColumnRole.FEATURE, rng.normal(size=500), rng.normal(0.5, size=500), bins=10,
-                          psi=0.25, alpha=0.01)
+                          psi=0.1, alpha=0.01)
     assert not same.drifted and moved.drifted and moved.p_value < 1e-6
     ref = list(rng.choice(["a", "b", "c"], size=400, p=[0.5, 0.3, 0.2]))
     cur_same = list(rng.choice(["a", "b", "c"], size=400, p=[0.5, 0.3, 0.2]))
     cur_moved = list(rng.choice(["a", "b", "c"], size=400, p=[0.2, 0.3, 0.5]))
-    assert not categorical_drift("c", ColumnRole.TARGET, ref, cur_same, psi=0.25, alpha=0.01).drifted
-    assert categorical_drift("c", ColumnRole.TARGET, ref, cur_moved, psi=0.25, alpha=0.01).drifted
+    assert not categorical_drift("c", ColumnRole.TARGET, ref, cur_same, psi=0.1, alpha=0.01).drifted
+    assert categorical_drift("c", ColumnRole.TARGET, ref, cur_moved, psi=0.1, alpha=0.01).drifted
+    # a tiny shift in a large sample is significant but not large: not drift
+    tiny = numeric_drift("x", ColumnRole.FEATURE, rng.normal(size=100_000), rng.normal(0.03, size=100_000), bins=10,
+                         psi=0.1, alpha=0.01)
+    assert tiny.p_value < 1e-6 and tiny.psi < 0.01 and not tiny.drifted and tiny.reason == ""
     # 1.0 (Parquet) and "1" (CSV) are one category, not two
-    assert not categorical_drift("f", ColumnRole.FEATURE, [1.0, 0.0] * 50, ["1", "0"] * 50, psi=0.25,
+    assert not categorical_drift("f", ColumnRole.FEATURE, [1.0, 0.0] * 50, ["1", "0"] * 50, psi=0.1,
                                  alpha=0.01).drifted
 
 

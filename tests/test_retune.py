@@ -79,6 +79,16 @@ def test_a_resumed_retune_skips_what_ran_and_rebuilds_the_shift_from_its_record(
     assert warm_started(inner, None) is inner
 
 
+def test_without_a_prior_only_the_top_k_run_first() -> None:
+    inner = Recording()
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=({"x": 0.3},), prior=()))
+    strategy.replay([])
+    first = strategy.ask()
+    assert first is not None and first.params == {"x": 0.3}
+    strategy.tell(first.token, TrialState.COMPLETED, [1.0])
+    assert strategy.shift == () and inner.replayed == []
+
+
 def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{db}", "COLUMNS": "200"})

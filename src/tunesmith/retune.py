@@ -42,7 +42,7 @@ class RetunePlan:
 
 def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
                 new_name: str | None = None, top_k: int | None = None, warm: bool = True,
-                cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
+                prior: str | None = None, cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
     """What :func:`retune` would record and run; writes nothing.
 
     Raises:
@@ -96,7 +96,8 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
     if warm:
-        attributes["warm_start"] = warm_start_from(parent, best_first, k_first).to_json()
+        replay = (prior or cfg.retune.prior) == "rebased"
+        attributes["warm_start"] = warm_start_from(parent, best_first, k_first, replay).to_json()
     return RetunePlan(new_spec, attributes, parent.name)
 
 
@@ -104,8 +105,9 @@ def _json(value: Any) -> Any:
     return value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
 
 
-def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int) -> WarmStart:
-    """The top ``top_k`` distinct configurations to re-evaluate, and every completed trial as a prior."""
+def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int, replay: bool = True) -> WarmStart:
+    """The top ``top_k`` distinct configurations to re-evaluate, and (``replay``) every completed trial as a
+    prior."""
     first: list[dict[str, Any]] = []
     for t in best_first:
         if len(first) >= top_k:
@@ -113,19 +115,19 @@ def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int)
         if dict(t.params) not in first:
             first.append(dict(t.params))
     prior = tuple(PriorTrial(dict(t.params), tuple(t.values)) for t in best_first
-                  if t.state is TrialState.COMPLETED and t.values)
+                  if replay and t.state is TrialState.COMPLETED and t.values)
     return WarmStart(parent.name, tuple(first), prior)
 
 
 def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
-           new_name: str | None = None, top_k: int | None = None, warm: bool = True,
+           new_name: str | None = None, top_k: int | None = None, warm: bool = True, prior: str | None = None,
            listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
     from tunesmith.runner import prepare, run_experiment
 
     clock = clock or SystemClock()
-    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm)
+    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm, prior=prior)
     prepare(plan.spec)  # the new data loads and fits the task before anything is recorded
     try:
         return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)

@@ -3,7 +3,8 @@
 ``check_experiment(experiment, trials, data)`` -> :class:`DriftReport`; ``check_files(reference, data)`` for
 two files. Per column: PSI and Kolmogorov-Smirnov (numeric), PSI and chi-square (categorical), with the label
 tested as target drift; for built-in tasks the champion is refit and scored on the new rows. scipy only:
-Evidently would add a large dependency tree (pandas, plotly, nltk, ...) for the same three tests.
+Evidently 0.7.23 requires 26 packages (pandas, pyarrow, plotly, nltk, statsmodels, a web server...) for the
+same three tests.
 """
 
 from tunesmith.drift.check import check_experiment, check_files, check_stored, drift_config_of

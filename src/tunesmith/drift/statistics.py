@@ -2,8 +2,11 @@
 
 Numeric columns: the population stability index over the reference's quantile bins, and the two-sample
 Kolmogorov-Smirnov test. Categorical columns: PSI over the categories and the chi-square test of the 2 x k table
-of counts. A column drifted when its PSI reaches ``psi`` or its p-value falls below ``alpha / tests`` (Bonferroni
-over the columns tested together, so a wide table does not raise false alarms by sheer number of tests).
+of counts. A column drifted when the shift is both significant and large: its p-value falls below
+``alpha / tests`` (Bonferroni over the columns tested together, so a wide table does not raise false alarms by
+sheer number of tests) and its PSI reaches ``psi``. The p-value alone would flag trivial shifts in a large
+sample; the PSI alone is noisy in a small one (its expectation between two samples of one distribution grows
+like bins / rows).
 """
 
 from __future__ import annotations
@@ -47,16 +50,14 @@ class ColumnDrift:
 
     @property
     def drifted(self) -> bool:
-        return self.psi >= self.psi_threshold or self.p_value < self.alpha_adjusted
+        return self.psi >= self.psi_threshold and self.p_value < self.alpha_adjusted
 
     @property
     def reason(self) -> str:
-        parts = []
-        if self.psi >= self.psi_threshold:
-            parts.append(f"PSI {self.psi:.3f} >= {self.psi_threshold:g}")
-        if self.p_value < self.alpha_adjusted:
-            parts.append(f"{self.test} p {self.p_value:.2e} < {self.alpha_adjusted:.2e}")
-        return "; ".join(parts)
+        if not self.drifted:
+            return ""
+        return (f"{self.test} p {self.p_value:.2e} < {self.alpha_adjusted:.2e} and PSI {self.psi:.3f} >= "
+                f"{self.psi_threshold:g}")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role.value, "kind": self.kind.value, "test": self.test,

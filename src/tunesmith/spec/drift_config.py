@@ -3,16 +3,18 @@
 Every key has a default, so a spec without the section still gets ``tunesmith drift`` with these thresholds::
 
     drift:
-      psi: 0.25            # population stability index at or above this: the column drifted
-      alpha: 0.01          # KS / chi-square p-value below alpha / (columns tested): the column drifted
+      psi: 0.1             # a column drifted when its population stability index reaches this ...
+      alpha: 0.01          # ... and its KS / chi-square p-value is below alpha / (features tested)
       bins: 10             # PSI bins (quantiles of the reference)
       max_score_drop: 0.05 # the champion's score on the new data may be this fraction worse than its holdout score
       categorical_levels: 10   # an integer column with at most this many distinct values is tested as categorical
       target: label        # function-trial experiments: the label column of --reference / --data (optional)
-      retune: {trials: 20, top_k: 5}   # what `tunesmith cycle` runs when drift is found
+      retune: {trials: 20, top_k: 5, prior: rebased}   # what `tunesmith retune` / `cycle` run (prior: rebased | none)
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,12 +26,14 @@ class RetuneConfig(StrictModel):
 
     trials: int | None = Field(default=None, gt=0, description="default: half the original trial budget")
     top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
+    prior: Literal["rebased", "none"] = Field(default="rebased", description="rebased: the other old trials are "
+                                              "replayed, shifted onto the new data's level; none: not replayed")
 
 
 class DriftConfig(StrictModel):
     """Thresholds of ``tunesmith drift`` (see the module docstring for the meaning of each)."""
 
-    psi: float = Field(default=0.25, gt=0)
+    psi: float = Field(default=0.1, gt=0)
     alpha: float = Field(default=0.01, gt=0, lt=1)
     bins: int = Field(default=10, ge=2, le=100)
     max_score_drop: float = Field(default=0.05, ge=0)

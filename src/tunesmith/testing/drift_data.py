@@ -34,15 +34,16 @@ def write_csv(path: Path, X: np.ndarray, y: np.ndarray, names: list[str]) -> Pat
     return path
 
 
-def shifted_split(folder: Path, seed: int = 0) -> tuple[Path, Path]:
-    """``reference.csv`` (smaller tumours) and ``shifted.csv`` (larger tumours, flipped labels) in ``folder``."""
+def shifted_split(folder: Path, seed: int = 0, flip_share: float = FLIP_SHARE) -> tuple[Path, Path]:
+    """``reference.csv`` (smaller tumours) and ``shifted.csv`` (larger tumours, ``flip_share`` of the labels
+    flipped; 0 leaves a covariate shift only) in ``folder``."""
     X, y, names = _rows()
     rng = np.random.default_rng(seed)
     order = np.argsort(X[:, 0] + rng.normal(0.0, 2.0, len(y)))
     half = len(y) // 2
     a, b = order[:half], order[half:]
     y_b = y[b].copy()
-    flip = rng.random(len(b)) < FLIP_SHARE
+    flip = rng.random(len(b)) < flip_share
     y_b[flip] = 1 - y_b[flip]
     folder.mkdir(parents=True, exist_ok=True)
     return (write_csv(folder / "reference.csv", X[a], y[a], names),
