@@ -104,7 +104,7 @@ def spec(data: str) -> dict[str, object]:
                  "holdout": {"fraction": 0.2}, "scoring": "neg_log_loss"},
         "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 100.0, "log": True}},
         "strategy": "random", "budget": {"trials": 5}, "executor": {"kind": "inline"}, "seed": 3,
-        "drift": {"retune": {"top_k": 2}},
+        "drift": {"retune": {"top_k": 2, "prior": "rebased"}},
     }
 
 

@@ -5,7 +5,8 @@ caller's folder, so ``--data new.csv`` means the file where the user stands), a 
 from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
 ``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
 attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
-start (see :mod:`tunesmith.strategy.warm_start`) is recorded as ``warm_start`` and applied by the runner.
+start (see :mod:`tunesmith.strategy.warm_start`: the top k re-evaluated first; the other old trials replayed
+re-based only with ``drift.retune.prior: rebased``) is recorded as ``warm_start`` and applied by the runner.
 """
 
 from __future__ import annotations

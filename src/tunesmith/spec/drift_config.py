@@ -9,7 +9,7 @@ Every key has a default, so a spec without the section still gets ``tunesmith dr
       max_score_drop: 0.05 # the champion's score on the new data may be this fraction worse than its holdout score
       categorical_levels: 10   # an integer column with at most this many distinct values is tested as categorical
       target: label        # function-trial experiments: the label column of --reference / --data (optional)
-      retune: {trials: 20, top_k: 5, prior: rebased}   # what `tunesmith retune` / `cycle` run (prior: rebased | none)
+      retune: {trials: 20, top_k: 5, prior: none}   # what `tunesmith retune` / `cycle` run (prior: none | rebased)
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ class RetuneConfig(StrictModel):
 
     trials: int | None = Field(default=None, gt=0, description="default: half the original trial budget")
     top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
-    prior: Literal["rebased", "none"] = Field(default="rebased", description="rebased: the other old trials are "
-                                              "replayed, shifted onto the new data's level; none: not replayed")
+    prior: Literal["rebased", "none"] = Field(default="none", description="none: only the top k carry over; "
+                                              "rebased: the other old trials are also replayed, shifted onto the "
+                                              "new data's level (measured worse, see benchmarks/RESULTS.md)")
 
 
 class DriftConfig(StrictModel):
