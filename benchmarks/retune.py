@@ -3,7 +3,8 @@
 For each seed: an experiment is tuned on the first half of breast_cancer (ordered by tumour size; see
 tunesmith.testing.drift_data) with a logistic regression (C) after SelectKBest (k); then the same experiment is
 re-tuned on the shifted second half twice, with the same trial budget and the same strategy: once warm-started
-(`tunesmith retune`: the top-k prior configurations re-evaluated first, the other old trials replayed re-based)
+(`tunesmith retune`: the top-k prior configurations re-evaluated first; with --prior rebased the other old trials
+are replayed re-based too)
 and once cold (`tunesmith retune --cold`: the same new experiment, no warm start). The score is log loss
 (cross-validated on the new rows; lower is better), so "99% of the cold search's final score" means a best-so-far
 loss at most cold_final / 0.99.
@@ -70,7 +71,7 @@ def trials_to_reach(curve: list[float], threshold: float) -> int | None:
 
 
 def one_seed(seed: int, base_trials: int, trials: int, top_k: int, strategy: str,
-             flip: float, prior: str = "rebased") -> dict[str, object]:
+             flip: float, prior: str = "none") -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         shifted_split(folder, flip_share=flip)
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--strategy", default="auto")
     parser.add_argument("--flip", type=float, default=0.15, help="share of the second half's labels flipped")
-    parser.add_argument("--prior", choices=("rebased", "none"), default="rebased",
+    parser.add_argument("--prior", choices=("rebased", "none"), default="none",
                         help="warm start: replay the other old trials re-based, or only re-evaluate the top k")
     parser.add_argument("--markdown", help="write the table into this file between its markers")
     args = parser.parse_args()
