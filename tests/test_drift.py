@@ -4,6 +4,7 @@ i.i.d. splits of the same size; the `tunesmith drift` command end to end."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,8 +64,8 @@ def test_shift_is_detected_and_iid_splits_raise_no_false_alarm(tmp_path: Path) -
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=root, capture_output=True, text=True,
-                          timeout=180, env={**__import__("os").environ, "TUNESMITH_STORAGE":
-                                            f"sqlite:///{root / 'tunesmith.db'}", "COLUMNS": "200"})
+                          timeout=180, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{root / 'tunesmith.db'}",
+                                            "COLUMNS": "200"})
 
 
 def task_spec(name: str, data: str, trials: int = 4) -> dict[str, object]:

@@ -1,7 +1,8 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, or every trial failed.
+1 internal error, store failure, or every trial failed. `drift`: 4 drift found. `cycle`: 3 a promotion gate
+rejected the re-tune.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     out.print(f"deleted {name}")
 
 
-EXIT_DRIFT = 4  # `drift` and `cycle`: the data moved beyond the spec's drift thresholds
+EXIT_DRIFT = 4  # `drift`: the data moved beyond the spec's drift thresholds (`cycle`'s codes: tunesmith.cycle)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout (no table)")]
 JsonOut = Annotated[str | None, typer.Option("--json-out", help="also write the report as JSON to this file")]
 DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Parquet), with the experiment's "
@@ -267,8 +268,11 @@ DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Pa
 def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> None:
     text = json.dumps(payload, indent=2, default=str)
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        try:
+            with open(json_out, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            raise UserInputError(f"--json-out: cannot write {json_out!r}: {e.strerror}") from None
     if as_json:
         print(text)
 
