@@ -1,7 +1,8 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate.
+1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate (and `cycle`: a gate
+rejected the re-tune). `drift`: 4 drift found.
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if "reproducibility" in summary:
         r = summary["reproducibility"]
         out.print(f"reproducibility index: {r['index']:.0%} ({r['matched']} of {r['reproduced']} re-runs matched)")
+    _print_lineage(summary)
     if summary["best"]:
         b = summary["best"]
         out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
@@ -264,6 +266,19 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     data = summary.get("data_fingerprint")
     if data:
         out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}")
+
+
+def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
+    """Where a re-tune came from and what re-tuned this experiment."""
+    lineage, retunes = summary.get("lineage"), summary.get("retunes")
+    if lineage:
+        warm = summary.get("warm_start") or {}
+        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, "
+               f"{warm.get('prior', 0)} prior trials replayed" if lineage.get("warm") else "cold")
+        out.print(f"re-tune of {lineage['parent']} (generation {lineage['generation']}, root {lineage['root']}) "
+                  f"on {lineage.get('data')}; {how}")
+    if retunes:
+        out.print(f"re-tuned as: {', '.join(retunes)}")
 
 
 @app.command()
@@ -489,6 +504,124 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
                   + (f" reason: {d['reason']}" if d.get("reason") else "") + (f" {json.dumps(extra)}" if extra else ""))
     if not rows:
         out.print("no audited actions")
+
+
+EXIT_DRIFT = 4  # `drift`: the data moved beyond the spec's drift thresholds (`cycle`'s codes: tunesmith.cycle)
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout (no table)")]
+JsonOut = Annotated[str | None, typer.Option("--json-out", help="also write the report as JSON to this file")]
+DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Parquet), with the experiment's "
+                                                        "task data columns")]
+
+
+def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> None:
+    text = json.dumps(payload, indent=2, default=str)
+    if json_out:
+        try:
+            with open(json_out, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            raise UserInputError(f"--json-out: cannot write {json_out!r}: {e.strerror}") from None
+    if as_json:
+        print(text)
+
+
+@app.command()
+def drift(name: Annotated[str, typer.Argument(help="the experiment whose data the new rows are compared with")],
+          data: DataOption,
+          reference: Annotated[str | None, typer.Option("--reference", help="compare with this file instead of "
+                                                        "the experiment's task data (trial-code experiments)")] = None,
+          storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
+    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
+    Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input."""
+    from tunesmith.drift import check_stored, print_report
+
+    report = check_stored(_store(storage), name, data, reference)
+    _emit_json(report.to_json(), as_json, json_out)
+    if not as_json:
+        print_report(out, report)
+    raise typer.Exit(EXIT_DRIFT if report.drifted else EXIT_OK)
+
+
+@app.command()
+def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")],
+           data: Annotated[str | None, typer.Option("--data", help="the new rows (CSV or Parquet; required for a "
+                                                    "task experiment, passed as $TUNESMITH_DATA to trial code)")] = None,
+           trials: Annotated[int | None, typer.Option("--trials", min=1, help="trial budget (default: "
+                                                      "drift.retune.trials, else half the old budget)")] = None,
+           new_name: Annotated[str | None, typer.Option("--name", help="the new experiment's name (default: "
+                                                        "ROOT-retune-K)")] = None,
+           top_k: Annotated[int | None, typer.Option("--top-k", min=0, help="prior best configurations "
+                                                     "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
+           cold: Annotated[bool, typer.Option("--cold", help="start from scratch (lineage kept, no warm start)")] = False,
+           storage: StorageOption = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """A new experiment on new data, linked to NAME and warm-started from its trials."""
+    from tunesmith.console import ProgressDisplay
+    from tunesmith.events import RunListener
+    from tunesmith.retune import retune as run_retune
+    from tunesmith.runner import install_signal_handlers
+
+    listener = RunListener() if quiet else ProgressDisplay(out)
+    result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k, warm=not cold,
+                        listener=listener, on_runner=install_signal_handlers)
+    _run_and_exit(result)
+
+
+CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]
+ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
+                                                     "champion was tuned on")]
+TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="registered model name for promotion")]
+
+
+@app.command()
+def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
+          model_name: ModelNameOption = None, storage: StorageOption = None, as_json: JsonFlag = False,
+          json_out: JsonOut = None) -> None:
+    """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
+    events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input."""
+    from tunesmith.cycle import run_cycle
+
+    report = run_cycle(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data,
+                       reference=reference, trials=trials, model_name=model_name)
+    _emit_json(report.to_json(), as_json, json_out)
+    if not as_json:
+        _print_cycle(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
+    from rich.markup import escape
+
+    for s in report.steps:
+        out.print(f"{s.name:8} {s.status.value:8} {escape(s.why)}")
+    out.print(f"outcome: {report.outcome.value}; champion: {report.champion}")
+
+
+@app.command()
+def watch(target: CycleTarget, data: DataOption,
+          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
+          cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
+          reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
+          storage: StorageOption = None, as_json: JsonFlag = False) -> None:
+    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
+    from tunesmith.cycle import watch as watch_loop
+    from tunesmith.spec.units import parse_duration
+
+    try:
+        period = parse_duration(every)
+    except ValueError as e:
+        raise UserInputError(f"--every: {e}") from None
+
+    def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
+        if as_json:
+            print(json.dumps(report.to_json(), default=str), flush=True)
+        else:
+            _print_cycle(report)
+
+    reports = watch_loop(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data, period,
+                         cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                         model_name=model_name)
+    raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
 def main() -> None:

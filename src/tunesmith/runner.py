@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
@@ -39,6 +39,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
 from tunesmith.tracking import attach_tracking
+from tunesmith.strategy.warm_start import warm_started
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
     from tunesmith.storage.sql import SQLStore
@@ -111,8 +112,9 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
 
 
 def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener | None = None,
-                   clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None) -> RunResult:
-    """Record a new experiment and run it to the end of its budget.
+                   clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None,
+                   attributes: dict[str, Any] | None = None) -> RunResult:
+    """Record a new experiment (with ``attributes``: a re-tune's lineage and warm start) and run it.
 
     Raises:
         SpecError: the spec is invalid (nothing was recorded).
@@ -127,6 +129,9 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
 
         store.set_attributes(experiment.id, {"data_fingerprint": fingerprint(plan.spec.task, plan.spec.base_dir)},
                              clock.now())
+    if attributes:
+        store.set_attributes(experiment.id, attributes, clock.now())
+        experiment = store.experiment(plan.spec.name)
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space))
     if on_runner:
         on_runner(runner)
@@ -263,10 +268,11 @@ class Runner:
             elif t.state in (TrialState.LOST, TrialState.INTERRUPTED):
                 self._reruns.append(t)
         finished = [t for t in history if t.state.is_finished()]
-        self._strategy: Strategy = build_strategy(
+        self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
             derive_seed(spec.seed or 0, "strategy"), spec.executor.workers, clock=clock.monotonic,
-            constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives])
+            constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
+            self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
         elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0

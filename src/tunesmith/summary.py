@@ -66,6 +66,9 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "updated_at": experiment.updated_at,
         "seed": experiment.spec.get("seed"),
         "workdir": experiment.spec.get("workdir"),
+        **{k: experiment.attributes[k] for k in ("lineage", "retunes") if k in experiment.attributes},
+        **({"warm_start": _warm_start_brief(experiment.attributes["warm_start"])}
+           if "warm_start" in experiment.attributes else {}),
     }
 
 
@@ -94,6 +97,11 @@ def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
     hours = (max(ends) - min(starts)) / 3600 if starts and ends else 0.0
     finished = experiment.status.value != "running"
     return {"cost": spend_summary(trials, spec.budget, hours, finished).to_json()}
+
+
+def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:
+    """A re-tune's warm start without its list of prior trials (`show` names their count)."""
+    return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", []))}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

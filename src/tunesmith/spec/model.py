@@ -19,6 +19,7 @@ from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
 from tunesmith.spec.cost_config import CostConfig
+from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
@@ -211,6 +212,7 @@ class ExperimentSpec(StrictModel):
     select: SelectConfig = Field(default_factory=SelectConfig)
     tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
     promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
+    drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
 
     @field_validator("storage")
     @classmethod

@@ -34,7 +34,9 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
         data errors (SpecError with the field path) before any trial starts.
 """
 
-from tunesmith.tasks.data import Dataset, fingerprint_changes, generate, load_dataset
+from tunesmith.tasks.data import (
+    Dataset, RowsLike, fingerprint_changes, generate, load_dataset, read_columns, reference_columns, rows_like,
+)
 from tunesmith.tasks.evaluate import (
     Prepared,
     cross_validate,
@@ -45,11 +47,12 @@ from tunesmith.tasks.evaluate import (
     nested_estimate,
     prepare,
     refit,
+    score_new_rows,
 )
 from tunesmith.tasks.pipeline import build_pipeline, step_names, tunable_parameters
 
 __all__ = [
-    "Dataset", "Prepared", "build_pipeline", "cross_validate", "evaluate", "fingerprint", "fingerprint_changes",
-    "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare", "refit", "step_names",
-    "tunable_parameters",
+    "Dataset", "Prepared", "RowsLike", "build_pipeline", "cross_validate", "evaluate", "fingerprint",
+    "fingerprint_changes", "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare",
+    "read_columns", "reference_columns", "refit", "rows_like", "score_new_rows", "step_names", "tunable_parameters",
 ]

@@ -331,3 +331,91 @@ def fingerprint_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             if cols:
                 out.append(f"columns {label}: {', '.join(cols)}")
     return out
+
+
+# -- other rows, encoded like the task's ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class RowsLike:
+    """Rows of another file with a task's feature columns, encoded as the task's data encodes them.
+
+    ``X`` follows the reference's feature order; a string column's codes are the reference's (its sorted
+    values), so a model fit on the reference reads them right; a value the reference never had is missing.
+    ``y`` is None when the file has no label column. ``raw`` keeps every column as read (for drift tests).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    raw: dict[str, list[Any]]
+    target: str
+    path: str
+
+
+def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") -> dict[str, list[Any]]:
+    """Every column of a CSV or Parquet file, as read (strings from CSV, typed values from Parquet).
+
+    Raises:
+        SpecError: at ``field``: no such file, not CSV/Parquet, a malformed file, no pyarrow for Parquet.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(field, f"file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise SpecError(field, f"must name a .csv or .parquet file; got {str(p)!r}")
+    try:
+        return _read_csv(p) if suffix == ".csv" else _read_parquet(p)
+    except SpecError as e:
+        raise SpecError(field, e.message) from None
+
+
+def reference_columns(data: DataConfig, base_dir: str | os.PathLike[str] | None = None) -> dict[str, list[Any]]:
+    """The task's own rows as raw columns (features and target by name), whatever their source."""
+    if data.path is not None:
+        return read_columns(_resolve(data.path, base_dir))
+    ds = load_dataset(data, base_dir)
+    cols: dict[str, list[Any]] = {n: ds.X[:, j].tolist() for j, n in enumerate(ds.feature_names)}
+    cols["target"] = ds.y.tolist()
+    return cols
+
+
+def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: str | os.PathLike[str],
+              field: str = "--data") -> RowsLike:
+    """Rows of the file at ``path`` encoded like the task's data (see :class:`RowsLike`).
+
+    Raises:
+        SpecError: at ``field``: the file is missing or unreadable, lacks a feature column, or has a value that
+            is not a number in a numeric column.
+    """
+    reference = load_dataset(data, base_dir)
+    raw = read_columns(path, field)
+    name = Path(path).name
+    missing = [c for c in reference.feature_names if c not in raw]
+    if missing:
+        raise SpecError(field, f"{name} lacks the experiment's feature column(s) {', '.join(missing[:10])}; "
+                               f"its columns: {', '.join(list(raw)[:20])}")
+    target = data.target or "target"
+    ref_raw = reference_columns(data, base_dir) if "string" in reference.column_types.values() else {}
+    n = len(next(iter(raw.values())))
+    X = np.empty((n, len(reference.feature_names)), dtype=float)
+    for j, col in enumerate(reference.feature_names):
+        if reference.column_types.get(col) == "string":
+            present = sorted({str(v) for v in ref_raw[col] if not (isinstance(v, str) and v.lower() in _MISSING)})
+            code = {v: float(i) for i, v in enumerate(present)}
+            X[:, j] = [code.get(str(v), math.nan) for v in raw[col]]
+            continue
+        nums = [_number(v) for v in raw[col]]
+        bad = next((i for i, x in enumerate(nums) if x is None), None)
+        if bad is not None:
+            raise SpecError(field, f"{name} column {col!r} row {bad + 1}: {raw[col][bad]!r} is not a number, as "
+                                   "it is in the experiment's data")
+        X[:, j] = np.asarray(nums, dtype=float)
+    y = None
+    if target in raw:
+        try:
+            y, _ = _target_column(raw[target], target)
+        except SpecError as e:
+            raise SpecError(field, e.message) from None
+        if reference.y.dtype.kind in "iu" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+    return RowsLike(X, y, raw, target, str(path))

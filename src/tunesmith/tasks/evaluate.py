@@ -204,6 +204,13 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     return model
 
 
+def score_new_rows(task: TaskConfig, params: Mapping[str, Any], seed: int | None, X: np.ndarray, y: np.ndarray,
+                   base_dir: BaseDir = None) -> float:
+    """Refit the configuration on every development row (:func:`refit`) and score it on rows from elsewhere (new
+    data, encoded with :func:`tunesmith.tasks.rows_like`). For monitoring, not for search."""
+    return float(prepare(task, base_dir).scorer(refit(task, params, seed, base_dir), X, y))
+
+
 def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
     """The dataset's fingerprint (JSON-able): ``content_hash``, ``n_rows``, ``n_cols``, ``columns`` (name ->
     int / float / string / datetime), ``source``, ``target``, ``groups``, ``time``. Compare two with

@@ -1,0 +1,244 @@
+"""One keep-the-champion-fresh cycle, for cron, Airflow, Argo and CI: drift check -> re-tune when triggered ->
+promote -> report. Every step is recorded as an event (``cycle_<step>``) on the lineage's root experiment.
+
+The cycle works on the lineage's *head*: starting from the named experiment, it follows each experiment's
+newest completed re-tune (attribute ``retunes``), so tomorrow's cycle compares tomorrow's data with what today's
+re-tune was tuned on.
+
+Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
+gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
+without that section the step is ``skipped``, saying why.
+
+Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
+skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
+promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from tunesmith.clock import Clock, SystemClock
+from tunesmith.errors import UserInputError
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, RunStatus, TrialState
+
+if TYPE_CHECKING:
+    from tunesmith.spec.model import ExperimentSpec
+    from tunesmith.storage.sql import SQLStore
+
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 3
+
+
+class StepStatus(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class CycleOutcome(StrEnum):
+    NO_DRIFT = "no_drift"          # nothing to do
+    RETUNED = "retuned"            # drift: re-tuned; promotion skipped
+    PROMOTED = "promoted"          # drift: re-tuned and promoted through the gates
+    REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
+    FAILED = "failed"              # a step failed
+
+
+@dataclass(frozen=True)
+class CycleStep:
+    name: str                      # tune | drift | retune | promote
+    status: StepStatus
+    why: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.name, "status": self.status.value, "why": self.why, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    root: str
+    checked: str                   # the experiment the new data was compared with (the lineage head)
+    champion: str                  # the head after the cycle: the re-tune when one ran and was not rejected
+    outcome: CycleOutcome
+    steps: tuple[CycleStep, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED}.get(self.outcome, EXIT_OK)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": self.root, "checked": self.checked, "champion": self.champion,
+                "outcome": self.outcome.value, "exit_code": self.exit_code,
+                "steps": [s.to_json() for s in self.steps]}
+
+
+@dataclass(frozen=True)
+class PromotionVerdict:
+    """What the promotion seam returns: promoted or not, and the promotion report as JSON."""
+
+    promoted: bool
+    detail: dict[str, Any]
+
+
+PromoteFn = Callable[["SQLStore", str, "str | None"], PromotionVerdict]
+
+
+def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_name: str | None,
+                 promote: PromoteFn | None = None) -> CycleStep:
+    """Promote ``experiment``'s best trial through the spec's gates, or say why the step is skipped.
+
+    ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries).
+    """
+    if promote is None:
+        if getattr(spec, "promotion", None) is None:
+            return CycleStep("promote", StepStatus.SKIPPED, "the spec has no promotion: section")
+        promote = _library_promote()
+    verdict = promote(store, experiment, model_name)
+    if verdict.promoted:
+        return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
+    return CycleStep("promote", StepStatus.REJECTED, "a promotion gate rejected it; the champion stays",
+                     verdict.detail)
+
+
+def _library_promote() -> PromoteFn:
+    """``tunesmith promote`` as a cycle step: the spec's gates, then the registry and the report."""
+
+    def call(store: SQLStore, experiment: str, model_name: str | None) -> PromotionVerdict:
+        from tunesmith.promotion.promote import promote
+
+        if model_name is None:
+            raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
+                                 "name the registered model (--model-name churn-clf)")
+        result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
+        detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
+                  "previous_champion": result.previous_champion, "report": str(result.report_json),
+                  "failed_gates": [g.gate for g in result.gates if not g.passed]}
+        return PromotionVerdict(not result.rejected, detail)
+
+    return call
+
+
+def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
+    """The newest completed re-tune not rejected by a gate, following re-tunes of re-tunes, from ``name``."""
+    exp = store.experiment(name)
+    while True:
+        children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if _exists(store, c)]
+        done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")]
+        if not done:
+            return exp
+        exp = done[-1]
+
+
+def _exists(store: SQLStore, name: str) -> bool:
+    return name in {e.name for e in store.experiments()}
+
+
+def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
+              model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
+              promote: PromoteFn | None = None) -> CycleReport:
+    """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
+
+    A spec file whose experiment is not in the store yet is tuned first (step ``tune``).
+
+    Raises:
+        UserInputError: a missing experiment or file, data that does not fit the experiment.
+    """
+    from tunesmith.drift import check_stored
+    from tunesmith.retune import retune
+    from tunesmith.spec.loader import spec_from_dict
+
+    clock = clock or SystemClock()
+    listener = listener or RunListener()
+    steps: list[CycleStep] = []
+    root_name = target
+    if target.lower().endswith((".yaml", ".yml")):
+        root_name, tune_step = _tune_if_new(store, target, listener, clock)
+        steps.append(tune_step)
+    root = store.experiment(root_name)
+
+    def record(step: CycleStep) -> None:
+        steps.append(step)
+        store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail=step.to_json())
+
+    if steps:
+        store.record_event(root.id, "cycle_tune", clock.now(), detail=steps[0].to_json())
+    head = lineage_head(store, root_name)
+    report = check_stored(store, head.name, data, reference)
+    brief = {k: v for k, v in report.to_json().items() if k != "columns"}
+    if not report.drifted:
+        record(CycleStep("drift", StepStatus.DONE, "no drift beyond the thresholds", brief))
+        for name in ("retune", "promote"):
+            record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
+    record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
+    result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock)
+    ended = [t for t in result.trials if t.state.is_finished()]
+    retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
+                     "stop_reason": result.stop_reason, "trials": len(result.trials),
+                     "best": _best_value(result.experiment, result.trials)}
+    if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
+        record(CycleStep("retune", StepStatus.FAILED, f"the re-tune did not complete: {result.stop_reason}",
+                         retune_detail))
+        record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
+    record(CycleStep("retune", StepStatus.DONE, f"re-tuned as {result.experiment.name}", retune_detail))
+    spec = spec_from_dict(result.experiment.spec)
+    step = promote_step(store, result.experiment.name, spec, model_name, promote)
+    record(step)
+    outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
+        step.status, CycleOutcome.RETUNED)
+    champion = head.name if outcome is CycleOutcome.REJECTED else result.experiment.name
+    if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
+        store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
+    return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
+
+
+def _tune_if_new(store: SQLStore, spec_path: str, listener: RunListener, clock: Clock) -> tuple[str, CycleStep]:
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+
+    if not os.path.isfile(spec_path):
+        raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
+    spec = load_spec(spec_path)
+    if _exists(store, spec.name):
+        return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
+    result = run_experiment(spec, store, listener, clock)
+    status = StepStatus.DONE if result.status is RunStatus.COMPLETED else StepStatus.FAILED
+    return spec.name, CycleStep("tune", status, f"first tuning of {spec.name}: {result.stop_reason}",
+                                {"experiment": spec.name, "status": result.status.value})
+
+
+def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:
+    from tunesmith.selection import best_eligible
+    from tunesmith.summary import exclude_unstable_of, objectives_of
+
+    best = best_eligible(trials, objectives_of(experiment), exclude_unstable_of(experiment))
+    if best is None:
+        return None
+    return {"trial": best.number, "params": dict(best.params), "values": list(best.values or ())}
+
+
+def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int | None = None,
+          on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+          clock: Clock | None = None, **cycle_options: Any) -> list[CycleReport]:
+    """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
+    is reported and the loop goes on (the next day's data may be fine), bad input stops it."""
+    clock = clock or SystemClock()
+    reports: list[CycleReport] = []
+    while cycles is None or len(reports) < cycles:
+        started = clock.monotonic()
+        report = run_cycle(store, target, data, clock=clock, **cycle_options)
+        reports.append(report)
+        if on_cycle is not None:
+            on_cycle(report)
+        if cycles is not None and len(reports) >= cycles:
+            break
+        sleep(max(0.0, every - (clock.monotonic() - started)))
+    return reports

@@ -1,0 +1,188 @@
+"""Drift checks: an experiment's task data (or a reference file) against new rows.
+
+For a built-in task the reference is the experiment's own data (read again from its spec; a change since the
+experiment ran is noted), the columns are its features and its label, and the champion (the best eligible
+trial) is refit on the development rows and scored on the new rows. For trial-code experiments tunesmith has
+no model: two files are compared column by column.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tunesmith.drift.report import ChampionCheck, DriftReport
+from tunesmith.drift.statistics import ColumnDrift, ColumnRole, categorical_drift, numeric_drift
+from tunesmith.errors import SpecError, UserInputError
+from tunesmith.records import ExperimentRecord, TrialRecord
+from tunesmith.spec.drift_config import DriftConfig
+from tunesmith.spec.loader import spec_from_dict
+
+_MISSING = {"", "na", "nan", "null", "none", "n/a"}
+
+
+def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
+    """The stored spec's ``drift:`` section, or the defaults."""
+    return spec_from_dict(experiment.spec).drift or DriftConfig()
+
+
+def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
+                     reference: str | os.PathLike[str] | None = None) -> DriftReport:
+    """Test ``data`` for drift against what ``experiment`` was tuned on.
+
+    Args:
+        experiment: the stored experiment (its spec gives the thresholds, the task and the data).
+        trials: its trials (the champion is the best eligible one).
+        data: the new rows (CSV or Parquet).
+        reference: a reference file instead of the experiment's task data (required for trial-code experiments).
+
+    Raises:
+        UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
+    """
+    from tunesmith.selection import best_eligible
+    from tunesmith.summary import exclude_unstable_of
+
+    spec = spec_from_dict(experiment.spec)
+    cfg = spec.drift or DriftConfig()
+    if reference is not None or spec.task is None:
+        if reference is None:
+            raise UserInputError(f"--reference: experiment {experiment.name!r} runs trial code, so tunesmith holds no "
+                                 "data of its own; give the data it was tuned on: --reference R --data C")
+        return check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name)
+    from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
+
+    task, base_dir = spec.task, spec.base_dir
+    ref_ds = load_dataset(task.data, base_dir)
+    new = rows_like(task.data, base_dir, data)
+    _enough_rows(len(new.X), cfg)
+    ref_raw = reference_columns(task.data, base_dir)
+    columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
+    tested = _test_columns(ref_raw, new.raw, columns, new.target if new.y is not None else None, cfg)
+    notes = []
+    recorded = experiment.attributes.get("data_fingerprint")
+    if recorded:
+        changes = fingerprint_changes(recorded, fingerprint(task, base_dir))
+        if changes:
+            notes.append("the experiment's data changed since it ran (" + "; ".join(changes) + "); the reference "
+                         "is the data as it is now")
+    champion, skipped = None, None
+    best = best_eligible(trials, spec.objectives, exclude_unstable_of(experiment))
+    if new.y is None:
+        skipped = f"{os.path.basename(str(data))} has no label column {new.target!r}"
+    elif best is None:
+        skipped = "the experiment has no completed trial"
+    else:
+        recorded_trial = (experiment.attributes.get("holdout") or {}).get("trial")
+        best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
+        champion = _champion(experiment, spec, best, new.X, new.y, cfg)
+    return DriftReport(experiment.name, ref_ds.source, str(data), ref_ds.n_rows, len(new.X), tuple(tested),
+                       _thresholds(cfg), champion, skipped, tuple(notes))
+
+
+def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str], cfg: DriftConfig | None = None,
+                target: str | None = None, experiment: str | None = None) -> DriftReport:
+    """Compare two files column by column: every column of the reference must be in ``data``."""
+    from tunesmith.tasks import read_columns
+
+    cfg = cfg or DriftConfig()
+    ref = read_columns(reference, "--reference")
+    cur = read_columns(data, "--data")
+    missing = [c for c in ref if c not in cur]
+    if missing:
+        raise UserInputError(f"--data: {os.path.basename(str(data))} lacks the reference's column(s) "
+                             f"{', '.join(missing[:10])}")
+    if target is not None and target not in ref:
+        raise SpecError("drift.target", f"no column {target!r} in {os.path.basename(str(reference))}; columns: "
+                                        f"{', '.join(list(ref)[:20])}")
+    n_cur = len(next(iter(cur.values())))
+    _enough_rows(n_cur, cfg)
+    tested = _test_columns(ref, cur, list(ref), target, cfg)
+    return DriftReport(experiment, str(reference), str(data), len(next(iter(ref.values()))), n_cur, tuple(tested),
+                       _thresholds(cfg))
+
+
+def _enough_rows(n: int, cfg: DriftConfig) -> None:
+    if n < cfg.min_rows:
+        raise UserInputError(f"--data: {n} row(s); a drift check needs at least drift.min_rows = {cfg.min_rows}")
+
+
+def _thresholds(cfg: DriftConfig) -> dict[str, Any]:
+    return {"psi": cfg.psi, "alpha": cfg.alpha, "bins": cfg.bins, "max_score_drop": cfg.max_score_drop,
+            "categorical_levels": cfg.categorical_levels}
+
+
+def _test_columns(ref: Mapping[str, list[Any]], cur: Mapping[str, list[Any]], names: Sequence[str],
+                  target: str | None, cfg: DriftConfig) -> list[ColumnDrift]:
+    """Each named column's tests; features share one Bonferroni correction, the label is tested on its own."""
+    features = [n for n in names if n != target]
+    out = []
+    for name in names:
+        role = ColumnRole.TARGET if name == target else ColumnRole.FEATURE
+        alpha = cfg.alpha if role is ColumnRole.TARGET else cfg.alpha / max(len(features), 1)
+        ref_num = _floats(ref[name])
+        if ref_num is None or _few_levels(ref_num, cfg.categorical_levels):
+            out.append(categorical_drift(name, role, ref[name], cur[name], psi=cfg.psi, alpha=alpha))
+            continue
+        cur_num = _floats(cur[name])
+        if cur_num is None:
+            raise UserInputError(f"--data: column {name!r} holds text where the reference holds numbers")
+        out.append(numeric_drift(name, role, ref_num, cur_num, bins=cfg.bins, psi=cfg.psi, alpha=alpha))
+    return out
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray | None:
+    """The values as floats (missing: NaN), or None when any is text."""
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        if isinstance(v, str):
+            if v.strip().lower() in _MISSING:
+                out[i] = math.nan
+                continue
+            try:
+                out[i] = float(v)
+            except ValueError:
+                return None
+        elif v is None:
+            out[i] = math.nan
+        else:
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                return None
+    return out
+
+
+def _few_levels(values: np.ndarray, levels: int) -> bool:
+    """Integers with few distinct values are categories (a weekday, a flag): a chi-square test suits them."""
+    finite = values[~np.isnan(values)]
+    return bool(len(finite)) and bool(np.all(np.mod(finite, 1) == 0)) and len(np.unique(finite)) <= levels
+
+
+def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.ndarray, y: np.ndarray,
+              cfg: DriftConfig) -> ChampionCheck:
+    from tunesmith.tasks import score_new_rows
+
+    task = spec.task
+    metric = task.metric_name
+    holdout = experiment.attributes.get("holdout") or {}
+    if holdout.get("trial") != best.number:
+        holdout = {}
+    if f"holdout_{metric}" in holdout:
+        baseline, source = float(holdout[f"holdout_{metric}"]), "holdout"
+    else:
+        assert best.values is not None
+        baseline, source = float(best.values[0]), "cv"
+    current = score_new_rows(task, dict(best.params), best.seed, X, y, spec.base_dir)
+    return ChampionCheck(best.number, dict(best.params), metric, task.direction, baseline, source, current, len(X),
+                         cfg.max_score_drop)
+
+
+def check_stored(store: Any, name: str, data: str | os.PathLike[str],
+                 reference: str | os.PathLike[str] | None = None) -> DriftReport:
+    """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
+    experiment = store.experiment(name)
+    return check_experiment(experiment, store.trials(experiment.id), data, reference)

@@ -1,0 +1,122 @@
+"""What a drift check found: per-column tests, the champion's score on the new data, the verdict; as JSON and
+as a table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunesmith.drift.statistics import ColumnDrift, ColumnRole
+
+
+@dataclass(frozen=True)
+class ChampionCheck:
+    """The best configuration refit on the development rows and scored on the new rows, against the score it
+    was recorded with (the holdout's, else its cross-validated score). ``drop`` is the relative loss of quality
+    (positive: worse), whatever the metric's direction."""
+
+    trial: int
+    params: dict[str, Any]
+    metric: str
+    direction: str
+    baseline: float
+    baseline_source: str      # "holdout" or "cv"
+    current: float
+    rows: int
+    max_drop: float
+
+    @property
+    def drop(self) -> float:
+        worse = self.baseline - self.current if self.direction == "maximize" else self.current - self.baseline
+        return worse / max(abs(self.baseline), 1e-12)
+
+    @property
+    def degraded(self) -> bool:
+        return self.drop > self.max_drop
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trial": self.trial, "params": self.params, "metric": self.metric, "direction": self.direction,
+                "baseline": self.baseline, "baseline_source": self.baseline_source, "current": self.current,
+                "rows": self.rows, "relative_drop": self.drop, "max_drop": self.max_drop,
+                "degraded": self.degraded}
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    experiment: str | None
+    reference: str
+    data: str
+    reference_rows: int
+    current_rows: int
+    columns: tuple[ColumnDrift, ...]
+    thresholds: dict[str, Any]
+    champion: ChampionCheck | None = None
+    champion_skipped: str | None = None      # why there is no champion check
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.drifted]
+
+    @property
+    def reasons(self) -> list[str]:
+        out = [f"{c.role.value} {c.name}: {c.reason}" for c in self.columns if c.drifted]
+        if self.champion is not None and self.champion.degraded:
+            ch = self.champion
+            out.append(f"champion {ch.metric} {ch.current:.4f} on the new data against {ch.baseline:.4f} "
+                       f"({ch.baseline_source}): {ch.drop:.1%} worse, more than {ch.max_drop:.0%}")
+        return out
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def target_drifted(self) -> bool:
+        return any(c.drifted for c in self.columns if c.role is ColumnRole.TARGET)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment, "reference": self.reference, "data": self.data,
+            "rows": {"reference": self.reference_rows, "current": self.current_rows},
+            "drift": self.drifted, "reasons": self.reasons, "drifted_columns": self.drifted_columns,
+            "target_drift": self.target_drifted,
+            "thresholds": self.thresholds,
+            "columns": [c.to_json() for c in self.columns],
+            "champion": self.champion.to_json() if self.champion else None,
+            "champion_skipped": self.champion_skipped,
+            "notes": list(self.notes),
+        }
+
+
+def print_report(console: Any, report: DriftReport) -> None:
+    """The report as a rich table and a verdict line."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"drift: {report.data} against {report.reference} "
+                        f"({report.current_rows} vs {report.reference_rows} rows)")
+    for col in ("column", "role", "kind", "test", "statistic", "p-value", "PSI", "drift"):
+        table.add_column(col)
+    for c in report.columns:
+        table.add_row(escape(c.name), c.role.value, c.kind.value, c.test, f"{c.statistic:.3f}", f"{c.p_value:.2e}",
+                      f"{c.psi:.3f}", "[red]yes[/]" if c.drifted else "no")
+    console.print(table)
+    if report.champion is not None:
+        ch = report.champion
+        console.print(f"champion (trial {ch.trial}) {ch.metric}: {ch.current:.4f} on {ch.rows} new rows, "
+                      f"{ch.baseline:.4f} recorded ({ch.baseline_source}); change {-ch.drop:+.1%}"
+                      f"{' [red]degraded[/]' if ch.degraded else ''}")
+    elif report.champion_skipped:
+        console.print(f"champion check skipped: {escape(report.champion_skipped)}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/]: {escape(note)}")
+    if report.drifted:
+        cols = report.drifted_columns
+        named = ", ".join(cols[:6]) + (f" and {len(cols) - 6} more" if len(cols) > 6 else "")
+        verdict = [f"{len(cols)} of {len(report.columns)} column(s) ({named})"] if cols else []
+        if report.champion is not None and report.champion.degraded:
+            verdict.append(f"the champion's {report.champion.metric} is {report.champion.drop:.1%} worse")
+        console.print("[red bold]drift[/]: " + escape("; ".join(verdict)) + " (reasons in --json)")
+    else:
+        console.print("[green]no drift[/] beyond the thresholds")

@@ -1,0 +1,141 @@
+"""Re-tuning an experiment on new data: a new experiment, linked to the old one, warm-started from it.
+
+The new experiment's spec is the old one with the new data (``task.data.path``, made absolute from the
+caller's folder, so ``--data new.csv`` means the file where the user stands), a new name (``NAME-retune-K``
+from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
+``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
+attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
+start (see :mod:`tunesmith.strategy.warm_start`: the top k re-evaluated first; the other old trials replayed
+re-based only with ``drift.retune.prior: rebased``) is recorded as ``warm_start`` and applied by the runner.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tunesmith.clock import Clock, SystemClock
+from tunesmith.errors import UserInputError
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, TrialState
+from tunesmith.seeding import derive_seed
+from tunesmith.selection import eligible, ranked
+from tunesmith.spec.drift_config import DriftConfig
+from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
+from tunesmith.strategy.warm_start import PriorTrial, WarmStart
+
+if TYPE_CHECKING:
+    from tunesmith.runner import RunResult, Runner
+    from tunesmith.storage.sql import SQLStore
+
+
+@dataclass(frozen=True)
+class RetunePlan:
+    """The new experiment's spec and the attributes recorded with it (lineage, warm start)."""
+
+    spec: ExperimentSpec
+    attributes: dict[str, Any]
+    parent: str
+
+
+def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
+                new_name: str | None = None, top_k: int | None = None, warm: bool = True,
+                prior: str | None = None, cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
+    """What :func:`retune` would record and run; writes nothing.
+
+    Raises:
+        UserInputError: no such experiment, no completed trial, missing data, a taken name.
+    """
+    parent = store.experiment(name)
+    spec = spec_from_dict(parent.spec)
+    cfg = spec.drift or DriftConfig()
+    lineage = parent.attributes.get("lineage") or {}
+    root = str(lineage.get("root", parent.name))
+    taken = {e.name for e in store.experiments()}
+    if new_name is None:
+        k = 1
+        while f"{root}-retune-{k}" in taken:
+            k += 1
+        new_name = f"{root}-retune-{k}"
+    elif new_name in taken:
+        raise UserInputError(f"--name: experiment {new_name!r} already exists; choose another name")
+    history = store.trials(parent.id)
+    from tunesmith.summary import exclude_unstable_of
+
+    best_first = ranked(eligible(history, exclude_unstable_of(parent)), spec.objectives)
+    if warm and not best_first:
+        raise UserInputError(f"experiment {name!r} has no completed trial to start from; run it (or `tunesmith "
+                             "resume` it) first, or re-tune with --cold")
+    update: dict[str, Any] = {"name": new_name, "seed": derive_seed(spec.seed or 0, "retune", new_name) % 2**32,
+                              "workdir": os.path.join(os.path.dirname(spec.workdir or ".tunesmith/x"), new_name)}
+    data_path = None
+    if data is not None:
+        data_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.fspath(data)))
+        if not os.path.isfile(data_path):
+            raise UserInputError(f"--data: file {data_path!r} does not exist")
+    if spec.task is not None:
+        if data_path is None:
+            raise UserInputError("--data: a task experiment is re-tuned on new rows; give the file (CSV or Parquet)")
+        if spec.task.data.path is None:
+            raise UserInputError(f"--data: experiment {name!r} tunes on bundled or generated data "
+                                 f"({spec.task.data.sklearn or 'generate'}), not a file: a re-tune needs a task "
+                                 "whose data is a file with a target column")
+        task_data = spec.task.data.model_copy(update={"path": data_path})
+        update["task"] = spec.task.model_copy(update={"data": task_data})
+    elif data_path is not None and spec.trial is not None:
+        # trial code reads its own data: the new file reaches it as an environment variable
+        update["trial"] = spec.trial.model_copy(update={"env": {**spec.trial.env, "TUNESMITH_DATA": data_path}})
+    budget = trials or cfg.retune.trials or max(1, (spec.budget.trials or 20) // 2)
+    update["budget"] = spec.budget.model_copy(update={"trials": budget})
+    new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
+    k_first = cfg.retune.top_k if top_k is None else top_k
+    attributes: dict[str, Any] = {"lineage": {
+        "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
+        "reason": "retune", "data": data_path, "warm": warm,
+        "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
+    if warm:
+        replay = (prior or cfg.retune.prior) == "rebased"
+        attributes["warm_start"] = warm_start_from(parent, best_first, k_first, replay).to_json()
+    return RetunePlan(new_spec, attributes, parent.name)
+
+
+def _json(value: Any) -> Any:
+    return value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
+
+
+def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int, replay: bool = True) -> WarmStart:
+    """The top ``top_k`` distinct configurations to re-evaluate, and (``replay``) every completed trial as a
+    prior."""
+    first: list[dict[str, Any]] = []
+    for t in best_first:
+        if len(first) >= top_k:
+            break
+        if dict(t.params) not in first:
+            first.append(dict(t.params))
+    prior = tuple(PriorTrial(dict(t.params), tuple(t.values)) for t in best_first
+                  if replay and t.state is TrialState.COMPLETED and t.values)
+    return WarmStart(parent.name, tuple(first), prior)
+
+
+def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
+           new_name: str | None = None, top_k: int | None = None, warm: bool = True, prior: str | None = None,
+           listener: RunListener | None = None, clock: Clock | None = None,
+           on_runner: Callable[[Runner], None] | None = None) -> RunResult:
+    """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
+    from tunesmith.runner import prepare, run_experiment
+
+    clock = clock or SystemClock()
+    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm, prior=prior)
+    prepare(plan.spec)  # the new data loads and fits the task before anything is recorded
+    try:
+        return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)
+    finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
+        parent = store.experiment(plan.parent)
+        if plan.spec.name in {e.name for e in store.experiments()}:
+            store.set_attributes(parent.id, {"retunes": [*parent.attributes.get("retunes", []), plan.spec.name]},
+                                 clock.now())
+            store.record_event(parent.id, "retuned", clock.now(), detail={
+                "child": plan.spec.name, "data": plan.attributes["lineage"]["data"]})

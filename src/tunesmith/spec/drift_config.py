@@ -1,0 +1,44 @@
+"""The ``drift:`` section of a spec: when new data counts as drifted, and how a triggered re-tune runs.
+
+Every key has a default, so a spec without the section still gets ``tunesmith drift`` with these thresholds::
+
+    drift:
+      psi: 0.1             # a column drifted when its population stability index reaches this ...
+      alpha: 0.01          # ... and its KS / chi-square p-value is below alpha / (features tested)
+      bins: 10             # PSI bins (quantiles of the reference)
+      max_score_drop: 0.05 # the champion's score on the new data may be this fraction worse than its holdout score
+      categorical_levels: 10   # an integer column with at most this many distinct values is tested as categorical
+      target: label        # function-trial experiments: the label column of --reference / --data (optional)
+      retune: {trials: 20, top_k: 5, prior: none}   # what `tunesmith retune` / `cycle` run (prior: none | rebased)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tunesmith.strict_model import StrictModel
+
+
+class RetuneConfig(StrictModel):
+    """A warm-started re-tune: its trial budget and how many prior best configurations run first."""
+
+    trials: int | None = Field(default=None, gt=0, description="default: half the original trial budget")
+    top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
+    prior: Literal["rebased", "none"] = Field(default="none", description="none: only the top k carry over; "
+                                              "rebased: the other old trials are also replayed, shifted onto the "
+                                              "new data's level (measured worse, see benchmarks/RESULTS.md)")
+
+
+class DriftConfig(StrictModel):
+    """Thresholds of ``tunesmith drift`` (see the module docstring for the meaning of each)."""
+
+    psi: float = Field(default=0.1, gt=0)
+    alpha: float = Field(default=0.01, gt=0, lt=1)
+    bins: int = Field(default=10, ge=2, le=100)
+    max_score_drop: float = Field(default=0.05, ge=0)
+    categorical_levels: int = Field(default=10, ge=0, le=1000)
+    min_rows: int = Field(default=20, ge=2, description="fewer new rows than this is bad input, not evidence")
+    target: str | None = None
+    retune: RetuneConfig = Field(default_factory=RetuneConfig)

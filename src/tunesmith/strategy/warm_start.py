@@ -1,0 +1,131 @@
+"""Warm starting a strategy from an earlier experiment (a re-tune on new data).
+
+Two things can carry over, and they are treated differently on purpose:
+
+* the earlier best configurations (top k) are **re-evaluated**: they are handed out first, as ordinary trials
+  on the new data. Their old scores say little about the new data; their new scores are facts, and the
+  strategy learns from them like from any trial.
+* optionally (``drift.retune.prior: rebased``), every other earlier trial is **re-based**, not re-run: once the
+  re-evaluated ones have finished, each old value is shifted by the median of (new - old) over the re-evaluated
+  configurations and replayed into the strategy as a prior observation, keeping the old ranking on the new
+  data's level. A re-evaluated configuration's old value is not replayed: its new one is there.
+
+Re-evaluation only is the default, because the benchmark measured re-basing as harmful
+(``benchmarks/retune.py``): when the optimum moves, thirty old observations outvote a handful of new ones and
+hold the Gaussian process (``bo``) near the old optimum; on a covariate-only shift the re-based warm start never
+reached 99% of the cold search's final score in 20 trials, where re-evaluation only did.
+
+The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
+same start from its own record.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
+from tunesmith.strategy.base import Proposal, Strategy
+
+
+@dataclass(frozen=True)
+class PriorTrial:
+    """A finished trial of the earlier experiment: its configuration and its values on the old data."""
+
+    params: dict[str, ParamValue]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a re-tune starts from: configurations to re-evaluate first, and earlier trials to re-base."""
+
+    source: str
+    first: tuple[dict[str, ParamValue], ...]
+    prior: tuple[PriorTrial, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "first": [dict(p) for p in self.first],
+                "prior": [{"params": dict(p.params), "values": list(p.values)} for p in self.prior]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WarmStart:
+        return cls(str(data.get("source", "")), tuple(dict(p) for p in data.get("first", ())),
+                   tuple(PriorTrial(dict(p["params"]), tuple(float(v) for v in p["values"]))
+                         for p in data.get("prior", ())))
+
+
+def _key(params: Mapping[str, ParamValue]) -> str:
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+class WarmStartedStrategy:
+    """A strategy that hands out the warm start's configurations first, then replays the re-based prior."""
+
+    def __init__(self, inner: Strategy, warm: WarmStart) -> None:
+        self.inner = inner
+        self.warm = warm
+        self._queue: list[dict[str, ParamValue]] = []
+        self._outstanding: dict[int, str] = {}       # token -> key of a re-evaluated configuration
+        self._new_values: dict[str, tuple[float, ...]] = {}
+        self._released = False
+        self.shift: tuple[float, ...] | None = None  # what was added to the old values (None: not replayed yet)
+
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        self.inner.replay(history)
+        first = {_key(p) for p in self.warm.first}
+        seen = {_key(t.params) for t in history}
+        for t in history:
+            if t.state is TrialState.COMPLETED and t.values and _key(t.params) in first:
+                self._new_values[_key(t.params)] = tuple(t.values)
+        self._queue = [dict(p) for p in self.warm.first if _key(p) not in seen]
+        self._release_when_ready()
+
+    def ask(self) -> Proposal | None:
+        if self._queue:
+            params = self._queue.pop(0)
+            proposal = self.inner.adopt(params)
+            self._outstanding[proposal.token] = _key(params)
+            return proposal
+        return self.inner.ask()
+
+    def adopt(self, params: dict[str, ParamValue]) -> Proposal:
+        proposal = self.inner.adopt(params)
+        if _key(params) in {_key(p) for p in self.warm.first}:
+            self._outstanding[proposal.token] = _key(params)
+        return proposal
+
+    def report(self, token: int, report: Report) -> None:
+        self.inner.report(token, report)
+
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+        self.inner.tell(token, state, values)
+        key = self._outstanding.pop(token, None)
+        if key is not None and state is TrialState.COMPLETED and values:
+            self._new_values[key] = tuple(values)
+        self._release_when_ready()
+
+    def _release_when_ready(self) -> None:
+        """Replay the prior once every re-evaluation has ended (its shift needs their new values)."""
+        if self._released or self._queue or self._outstanding:
+            return
+        self._released = True
+        old = {_key(p.params): p.values for p in self.warm.prior}
+        pairs = [(self._new_values[k], old[k]) for k in self._new_values if k in old]
+        width = len(self.warm.prior[0].values) if self.warm.prior else 0
+        self.shift = tuple(statistics.median(new[i] - was[i] for new, was in pairs) if pairs else 0.0
+                           for i in range(width))
+        first = {_key(p) for p in self.warm.first}
+        records = [TrialRecord(number=-(i + 1), state=TrialState.COMPLETED, params=dict(p.params), seed=0,
+                               values=tuple(v + s for v, s in zip(p.values, self.shift, strict=True)))
+                   for i, p in enumerate(self.warm.prior) if _key(p.params) not in first]
+        if records:
+            self.inner.replay(records)
+
+
+def warm_started(strategy: Strategy, recorded: Mapping[str, Any] | None) -> Strategy:
+    """``strategy`` wrapped with the warm start recorded with an experiment (attribute ``warm_start``), if any."""
+    return strategy if not recorded else WarmStartedStrategy(strategy, WarmStart.from_json(recorded))

@@ -1,0 +1,103 @@
+"""The keep-fresh cycle: drift -> re-tune -> promote, each step an event; the promote seam; watch's loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.cycle import (
+    CycleOutcome, PromotionVerdict, StepStatus, lineage_head, promote_step, run_cycle, watch,
+)
+from tunesmith.runner import run_experiment
+from tunesmith.spec.loader import load_spec
+from tunesmith.storage.sql import SQLStore
+from tunesmith.testing.drift_data import shifted_split
+
+SPEC = {
+    "name": "bc",
+    "objective": {"metric": "roc_auc", "direction": "maximize"},
+    "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+             "pipeline": ["sklearn.preprocessing.StandardScaler"],
+             "data": {"path": "reference.csv", "target": "label"}, "cv": {"kind": "stratified", "folds": 3},
+             "holdout": {"fraction": 0.2}, "scoring": "roc_auc"},
+    "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 100.0, "log": True}},
+    "strategy": "random", "budget": {"trials": 3}, "executor": {"kind": "inline"}, "seed": 0,
+    "drift": {"retune": {"trials": 2, "top_k": 1}},
+}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    return tmp_path
+
+
+def test_promote_step_says_why_it_is_skipped_and_calls_the_seam(folder: Path) -> None:
+    spec = load_spec(folder / "bc.yaml")
+    store = SQLStore(f"sqlite:///{folder / 'unused.db'}")
+    skipped = promote_step(store, "bc", spec, None)
+    assert skipped.status is StepStatus.SKIPPED and "promotion:" in skipped.why
+    calls = []
+
+    def gate(store_: SQLStore, experiment: str, model_name: str | None) -> PromotionVerdict:
+        calls.append((experiment, model_name))
+        return PromotionVerdict(model_name == "ok", {"gates": ["beat_champion"]})
+
+    assert promote_step(store, "bc", spec, "ok", gate).status is StepStatus.DONE
+    assert promote_step(store, "bc", spec, "no", gate).status is StepStatus.REJECTED
+    assert calls == [("bc", "ok"), ("bc", "no")]
+
+
+@pytest.mark.slow
+def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    rejected = run_cycle(store, "bc", "shifted.csv",
+                         promote=lambda s, e, m: PromotionVerdict(False, {"failed": "beat_champion"}))
+    assert rejected.outcome is CycleOutcome.REJECTED and rejected.exit_code == 3
+    assert rejected.champion == "bc" and lineage_head(store, "bc").name == "bc"
+    assert store.experiment("bc-retune-1").attributes["rejected"] is True
+    kinds = [e.kind for e in store.events(store.experiment("bc").id) if e.kind.startswith("cycle_")]
+    assert kinds == ["cycle_drift", "cycle_retune", "cycle_promote"]
+    promoted = run_cycle(store, "bc", "shifted.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
+    assert promoted.outcome is CycleOutcome.PROMOTED and promoted.champion == "bc-retune-2"
+    assert lineage_head(store, "bc").name == "bc-retune-2"
+    slept: list[float] = []
+    reports = watch(store, "bc", "shifted.csv", 3600.0, cycles=2, sleep=slept.append)
+    assert [r.outcome for r in reports] == [CycleOutcome.NO_DRIFT] * 2 and len(slept) == 1
+    assert 3500 < slept[0] <= 3600 and reports[0].checked == "bc-retune-2"
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                            "COLUMNS": "200"})
+
+
+@pytest.mark.slow
+def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder: Path) -> None:
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("tune", "done"), ("drift", "done"), ("retune", "done"), ("promote", "skipped")]
+    assert report["outcome"] == "retuned" and report["champion"] == "bc-retune-1"
+    assert "promotion:" in report["steps"][3]["why"]
+    assert report["steps"][2]["detail"]["trials"] == 2  # drift.retune.trials
+    again = _cli(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2", "--json")
+    assert again.returncode == 0, again.stderr
+    lines = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [r["outcome"] for r in lines] == ["no_drift", "no_drift"]
+    assert lines[0]["checked"] == "bc-retune-1" and lines[0]["steps"][0]["status"] == "skipped"  # tune: recorded
+    bad = _cli(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")
+    assert bad.returncode == 2 and "--every" in bad.stderr
+    bad = _cli(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
+    assert bad.returncode == 2 and "nope.yaml" in bad.stderr

@@ -1,0 +1,117 @@
+"""The deploy/ examples name only real CLI subcommands and flags, and the Airflow DAG parses (and imports where
+Airflow is installed)."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+YAML_FILES = [DEPLOY / "github-actions" / "retune.yml", DEPLOY / "argo" / "cycle-cronworkflow.yaml"]
+DAG = DEPLOY / "airflow" / "tunesmith_cycle_dag.py"
+
+
+def _strings(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for v in node.values():
+            yield from _strings(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _strings(v)
+
+
+def tunesmith_commands(text: str) -> list[list[str]]:
+    """Every `tunesmith ...` command in a shell text, as argument lists (continuations joined, one per command)."""
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for part in re.split(r"&&|\|\||;|\|", line):
+            try:
+                tokens = shlex.split(part)
+            except ValueError:
+                continue
+            if tokens and tokens[0] == "tunesmith":
+                commands.append(tokens[1:])
+    return commands
+
+
+@functools.cache
+def _help(subcommand: str) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", subcommand, "--help"], capture_output=True,
+                          text=True, env={**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}, timeout=60)
+    return proc.returncode, proc.stdout
+
+
+def unknown_flags(args: list[str]) -> list[str]:
+    """Flags (and the subcommand) in ``args`` that `tunesmith SUBCOMMAND --help` does not list."""
+    if not args:
+        return ["<no subcommand>"]
+    rc, text = _help(args[0])
+    if rc != 0:
+        return [args[0]]
+    listed = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", text))
+    return [a.split("=", 1)[0] for a in args[1:] if a.startswith("-") and a.split("=", 1)[0] not in listed]
+
+
+def _dag_commands() -> list[list[str]]:
+    """The bash_command of each operator in the DAG, f-string placeholders read as one word."""
+    commands = []
+    for node in ast.walk(ast.parse(DAG.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "bash_command":
+            commands += tunesmith_commands(_text(node.value))
+    return commands
+
+
+def _text(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_text(v) if isinstance(v, ast.Constant) else "VALUE" for v in node.values)
+    if isinstance(node, ast.BinOp):
+        return _text(node.left) + _text(node.right)
+    return "VALUE"
+
+
+@pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
+def test_every_tunesmith_line_names_real_flags(path: Path) -> None:
+    if path.suffix == ".py":
+        commands = _dag_commands()
+    else:
+        commands = [c for s in _strings(yaml.safe_load(path.read_text())) for c in tunesmith_commands(s)]
+    assert any(c[0] == "cycle" for c in commands), f"{path.name} does not run `tunesmith cycle`"
+    for args in commands:
+        assert unknown_flags(args) == [], f"{path.name}: tunesmith {' '.join(args)}"
+
+
+def test_the_flag_check_can_fail() -> None:
+    (args,) = tunesmith_commands('pip install tunesmith && tunesmith cycle x.yaml --data d.csv --no-such-flag -q')
+    assert unknown_flags(args) == ["--no-such-flag", "-q"]
+    assert unknown_flags(["no-such-command"]) == ["no-such-command"]
+
+
+def test_airflow_dag_parses_and_imports_where_airflow_is_installed() -> None:
+    tree = ast.parse(DAG.read_text())
+    task_ids = {kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
+                for kw in node.keywords if kw.arg == "task_id" and isinstance(kw.value, ast.Constant)}
+    assert task_ids == {"drift_report", "cycle", "show_champion"}
+    if importlib.util.find_spec("airflow") is None:
+        pytest.skip("Airflow is not installed here: the DAG was parsed, not imported (pip install apache-airflow "
+                    "to import it)")
+    spec = importlib.util.spec_from_file_location("tunesmith_cycle_dag", DAG)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.dag.dag_id == "tunesmith_cycle"
+    assert {t.task_id for t in module.dag.tasks} == task_ids

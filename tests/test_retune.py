@@ -1,0 +1,146 @@
+"""Warm-started re-tunes: the strategy wrapper's order and re-basing, and `tunesmith retune` end to end on a
+real shift (lineage on both sides, the prior best first, relative --data from another folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.space import Float, SearchSpace
+from tunesmith.strategy import Proposal, StrategyDecision, build_strategy
+from tunesmith.strategy.warm_start import PriorTrial, WarmStart, WarmStartedStrategy, warm_started
+from tunesmith.testing.drift_data import shifted_split
+
+
+class Recording:
+    """A real random strategy that remembers what it was replayed and told."""
+
+    def __init__(self) -> None:
+        space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+        self.inner = build_strategy(StrategyDecision("random", {}, ""), space, [Direction.MINIMIZE], 0, 1)
+        self.replayed: list[TrialRecord] = []
+
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        self.replayed.extend(history)
+        self.inner.replay(history)
+
+    def ask(self) -> Proposal | None:
+        return self.inner.ask()
+
+    def adopt(self, params: dict[str, ParamValue]) -> Proposal:
+        return self.inner.adopt(params)
+
+    def report(self, token: int, report: Report) -> None:
+        self.inner.report(token, report)
+
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
+        self.inner.tell(token, state, values)
+
+
+WARM = WarmStart("old", first=({"x": 0.1}, {"x": 0.2}),
+                 prior=(PriorTrial({"x": 0.1}, (1.0,)), PriorTrial({"x": 0.2}, (2.0,)),
+                        PriorTrial({"x": 0.9}, (5.0,)), PriorTrial({"x": 0.5}, (3.0,))))
+
+
+def test_prior_best_first_then_the_rest_replayed_shifted_onto_the_new_level() -> None:
+    inner = Recording()
+    strategy = WarmStartedStrategy(inner, WARM)
+    strategy.replay([])
+    a, b = strategy.ask(), strategy.ask()
+    assert a is not None and b is not None and (a.params, b.params) == ({"x": 0.1}, {"x": 0.2})
+    strategy.tell(a.token, TrialState.COMPLETED, [11.0])
+    assert inner.replayed == [] and strategy.shift is None  # waits for every re-evaluation
+    strategy.tell(b.token, TrialState.COMPLETED, [14.0])
+    assert strategy.shift == (11.0,)  # median of 10 and 12
+    replayed = {r.params["x"]: r.values for r in inner.replayed}
+    assert replayed == {0.9: (16.0,), 0.5: (14.0,)}  # the re-evaluated ones are not replayed with old values
+    c = strategy.ask()
+    assert c is not None and c.params["x"] not in (0.1, 0.2)
+
+
+def test_a_resumed_retune_skips_what_ran_and_rebuilds_the_shift_from_its_record() -> None:
+    inner = Recording()
+    strategy = warm_started(inner, WARM.to_json())
+    assert isinstance(strategy, WarmStartedStrategy)
+    done = TrialRecord(0, TrialState.COMPLETED, {"x": 0.1}, 0, values=(3.0,))
+    strategy.replay([done])
+    nxt = strategy.ask()
+    assert nxt is not None and nxt.params == {"x": 0.2}
+    strategy.tell(nxt.token, TrialState.FAILED, None)  # a failed re-evaluation ends it too; no pair from it
+    assert strategy.shift == (2.0,)
+    assert warm_started(inner, None) is inner
+
+
+def test_without_a_prior_only_the_top_k_run_first() -> None:
+    inner = Recording()
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=({"x": 0.3},), prior=()))
+    strategy.replay([])
+    first = strategy.ask()
+    assert first is not None and first.params == {"x": 0.3}
+    strategy.tell(first.token, TrialState.COMPLETED, [1.0])
+    assert strategy.shift == () and inner.replayed == []
+
+
+def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{db}", "COLUMNS": "200"})
+
+
+def spec(data: str) -> dict[str, object]:
+    return {
+        "name": "bc",
+        "objective": {"metric": "neg_log_loss", "direction": "maximize"},
+        "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+                 "pipeline": ["sklearn.preprocessing.StandardScaler"],
+                 "data": {"path": data, "target": "label"}, "cv": {"kind": "stratified", "folds": 3},
+                 "holdout": {"fraction": 0.2}, "scoring": "neg_log_loss"},
+        "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 100.0, "log": True}},
+        "strategy": "random", "budget": {"trials": 5}, "executor": {"kind": "inline"}, "seed": 3,
+        "drift": {"retune": {"top_k": 2, "prior": "rebased"}},
+    }
+
+
+@pytest.mark.slow
+def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(tmp_path: Path) -> None:
+    project, elsewhere, db = tmp_path / "project", tmp_path / "ops", tmp_path / "tunesmith.db"
+    shifted_split(project)
+    (project / "bc.yaml").write_text(yaml.safe_dump(spec("reference.csv")))
+    assert _cli(project, db, "run", "bc.yaml", "-q").returncode == 0
+    elsewhere.mkdir()
+    (project / "shifted.csv").rename(elsewhere / "new.csv")
+
+    proc = _cli(elsewhere, db, "retune", "bc", "--data", "new.csv", "--trials", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    old = json.loads(_cli(elsewhere, db, "trials", "bc", "--json").stdout)
+    new = json.loads(_cli(elsewhere, db, "trials", "bc-retune-1", "--json").stdout)
+    best_two = [t["params"] for t in sorted(old, key=lambda t: -t["values"]["neg_log_loss"])[:2]]
+    assert [t["params"] for t in new[:2]] == best_two
+    assert len(new) == 3 and all(t["state"] == "completed" for t in new)
+    # the same configurations score worse on the shifted rows: the re-tune really ran on the new data
+    old_by = {json.dumps(t["params"]): t["values"]["neg_log_loss"] for t in old}
+    assert all(t["values"]["neg_log_loss"] < old_by[json.dumps(t["params"])] for t in new[:2])
+
+    shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-1", "--json").stdout)
+    assert shown["lineage"]["parent"] == "bc" and shown["lineage"]["data"] == str(elsewhere / "new.csv")
+    assert shown["warm_start"]["prior"] == 5 and len(shown["warm_start"]["first"]) == 2
+    assert json.loads(_cli(elsewhere, db, "show", "bc", "--json").stdout)["retunes"] == ["bc-retune-1"]
+    assert "re-tune of bc" in _cli(elsewhere, db, "show", "bc-retune-1").stdout
+
+    cold = _cli(elsewhere, db, "retune", "bc-retune-1", "--data", "new.csv", "--trials", "1", "--cold", "-q")
+    assert cold.returncode == 0, cold.stderr
+    shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-2", "--json").stdout)
+    assert shown["lineage"] | {} and shown["lineage"]["root"] == "bc" and shown["lineage"]["generation"] == 2
+    assert "warm_start" not in shown
+
+    for args, says in ((("--data", "missing.csv"), "does not exist"), (("--name", "bc"), "already exists"),
+                       ((), "--data")):
+        bad = _cli(elsewhere, db, "retune", "bc", *args)
+        assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
