@@ -101,3 +101,29 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
     assert bad.returncode == 2 and "--every" in bad.stderr
     bad = _cli(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
     assert bad.returncode == 2 and "nope.yaml" in bad.stderr
+
+
+@pytest.mark.slow
+def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Path, mlflow_uri: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No seam replaced: the spec's promotion: gates run, the re-tune is registered and becomes the champion."""
+    from tunesmith.cycle import promote_step
+    from tunesmith.errors import UserInputError
+
+    monkeypatch.chdir(folder)
+    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
+            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
+    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    with pytest.raises(UserInputError, match="--model-name"):
+        promote_step(store, "bc", load_spec(folder / "bc.yaml"), None)
+    report = run_cycle(store, "bc", "shifted.csv", model_name="bc-model")
+    assert report.outcome is CycleOutcome.PROMOTED and report.exit_code == 0, report.to_json()
+    promote = report.to_json()["steps"][-1]
+    assert promote["detail"]["decision"] == "promoted" and promote["detail"]["failed_gates"] == []
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    champion = client.get_model_version_by_alias("bc-model", "champion")
+    assert champion.tags["tunesmith.experiment"] == "bc-retune-1"

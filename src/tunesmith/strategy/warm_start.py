@@ -101,8 +101,9 @@ class WarmStartedStrategy:
     def report(self, token: int, report: Report) -> None:
         self.inner.report(token, report)
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
-        self.inner.tell(token, state, values)
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
+        self.inner.tell(token, state, values, metrics)
         key = self._outstanding.pop(token, None)
         if key is not None and state is TrialState.COMPLETED and values:
             self._new_values[key] = tuple(values)
