@@ -657,7 +657,7 @@ def _usage_error_type() -> type[Any]:
     try:
         from typer._click.exceptions import ClickException
     except ImportError:
-        from click import ClickException  # type: ignore[no-redef]
+        from click import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
     return ClickException
 
 
