@@ -251,8 +251,9 @@ def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
     project.write("train.py", '''
         import json, os, sys
         x = float(sys.argv[1])
-        os.makedirs("model", exist_ok=True)                     # the trial's own folder is the cwd
-        with open(os.path.join("model", "weights.json"), "w") as f:
+        model = os.path.join(os.environ["TUNESMITH_TRIAL_DIR"], "model")   # the trial's own folder
+        os.makedirs(model, exist_ok=True)
+        with open(os.path.join(model, "weights.json"), "w") as f:
             json.dump({"x": x}, f)
         print(json.dumps({"loss": (x - 0.3) ** 2}))
     ''')

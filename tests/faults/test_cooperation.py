@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from helpers import count_states, start_cli, wait_for
 
@@ -41,17 +40,18 @@ def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
     project.write("slow.py", """
         import time
         def objective(config, trial):
-            time.sleep(6)
+            time.sleep(8)
             return config["x"]
     """)
     spec = project.write_spec(project.spec(name="live", trial={"function": "slow:objective"},
                                            budget={"trials": 2}, executor={"kind": "process", "workers": 2}))
     first = start_cli(project, "run", str(spec), "--quiet", storage=storage)
     wait_for(lambda: count_states(project, "live", storage).get("running", 0) == 2, timeout=60)
-    started = time.monotonic()
     joined = project.cli("resume", "live", "--join", "--quiet", "--storage", storage, timeout=60)
     assert joined.returncode == 0, joined.stderr
-    assert time.monotonic() - started < 4.5, "the joiner had nothing to do and did not wait for others' 6 s trials"
+    # the joiner had nothing to do and left at once: the live coordinator's 8 s trials are still running (judged
+    # by the store, not by a stopwatch, which a loaded machine makes flaky)
+    assert count_states(project, "live", storage).get("running", 0) == 2, "the joiner waited for others' trials"
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     trials = json.loads(project.cli("trials", "live", "--json", "--storage", storage, check=True).stdout)

@@ -130,7 +130,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     model_source = _model_source(spec, trial)
     if model is None and model_source is None:
         gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
-                                "trial calls trial.save_model(path); a command trial writes model/ in its folder)"))
+                                "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
     passed = all(g.passed for g in gates)
     if passed and not dry_run and registry is None:
         registry = _registry(spec, tracking_uri)
