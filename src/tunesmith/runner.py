@@ -190,6 +190,10 @@ class Runner:
 
             # Reports are handled as they happen, so a prune decision reaches the trial inside the same call.
             return InlineExecutor(report_hook=lambda number, report: self._record_report(number, report))
+        if ex.kind == "ray":
+            from tunesmith.executor.ray import RayExecutor
+
+            return RayExecutor.from_spec(ex, clock=self.clock)
         from tunesmith.executor.process import ProcessExecutor
 
         preload = self.spec.trial.function if self.spec.trial else "tunesmith.tasks:evaluate"

@@ -50,10 +50,19 @@ class Budget(StrictModel):
     failure_rate_min_trials: int = Field(default=5, ge=1, description="finished trials before max_failure_rate applies")
 
 
+class RayResources(StrictModel):
+    """What one trial reserves on a Ray cluster (``executor.resources_per_trial``, kind ray only)."""
+
+    cpu: float = Field(default=1.0, ge=0, description="Ray CPUs per trial")
+    gpu: float = Field(default=0.0, ge=0, description="Ray GPUs per trial; a fraction shares a GPU")
+    memory: Size | None = Field(default=None, description="memory Ray reserves per trial (scheduling only)")
+    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources, e.g. {TPU: 1}")
+
+
 class Executor(StrictModel):
     """Where and how trials run."""
 
-    kind: Literal["process", "inline"] = "process"
+    kind: Literal["process", "inline", "ray"] = "process"
     workers: int = Field(default=1, ge=1, le=1024)
     trial_timeout: Duration | None = None
     memory_limit: Size | None = None
@@ -63,6 +72,21 @@ class Executor(StrictModel):
     heartbeat_timeout: Duration = Field(default=60.0, description="a silent worker's trial is lost after this")
     grace_period: Duration = Field(default=30.0, description="how long running trials may finish after Ctrl-C")
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
+    address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
+    resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
+
+    @model_validator(mode="after")
+    def _ray_fields(self) -> Executor:
+        if self.kind != "ray":
+            for name in ("address", "resources_per_trial"):
+                if getattr(self, name) is not None:
+                    raise SpecError(f"executor.{name}", f"applies to kind: ray only (kind is {self.kind}); "
+                                    f"remove {name} or set kind: ray")
+        elif self.address is not None and not (self.address in ("local", "auto") or re.fullmatch(
+                r"(ray://)?[A-Za-z0-9_.\[\]:-]+:\d+", self.address)):
+            raise SpecError("executor.address", "must be local (a private cluster for this run), auto (the "
+                            f"cluster this machine belongs to) or host:port / ray://host:10001; got {self.address!r}")
+        return self
 
 
 class TrialRef(StrictModel):
