@@ -180,3 +180,20 @@ def test_without_ray_kind_ray_names_the_extra(project, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'tunesmith[ray]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_address_local_starts_a_private_cluster_and_stops_it(project):
+    """Through the CLI, as a user runs it: the run's own cluster comes up, runs the trials, and goes away."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-local", trial={"function": "curves:where"}, budget={"trials": 2},
+                        executor={"kind": "ray", "address": "local", "workers": 2})
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet",
+                       env={"RAY_AUTH_MODE": "", "HOME": str(project.root)})
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("ray-local")
+    assert [t["state"] for t in trials] == ["completed", "completed"]
+    for t in trials:
+        assert not alive(int(t["metrics"]["pid"])), "the private cluster's workers stopped with the run"
+    assert not (project.root / ".ray" / "auth_token").exists(), "token auth stayed off for the private cluster"
