@@ -198,7 +198,8 @@ class Runner:
 
         preload = self.spec.trial.function if self.spec.trial else "tunesmith.tasks:evaluate"
         return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=preload,
-                               base_dir=self.spec.base_dir, clock=self.clock, heartbeat_timeout=ex.heartbeat_timeout)
+                               base_dir=self.spec.base_dir, clock=self.clock, heartbeat_timeout=ex.heartbeat_timeout,
+                               gpus=ex.gpus, gpu_per_trial=ex.gpu_per_trial)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""

@@ -74,6 +74,21 @@ class Executor(StrictModel):
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
     address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
     resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
+    gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
+    gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
+
+    @model_validator(mode="after")
+    def _gpu_fields(self) -> Executor:
+        if self.kind != "process" and (self.gpus is not None or self.gpu_per_trial != 1.0):
+            hint = "resources_per_trial: {gpu: 1}" if self.kind == "ray" else "kind: process"
+            raise SpecError("executor.gpus", f"applies to kind: process only (kind is {self.kind}); use {hint}")
+        if isinstance(self.gpus, list) and (not self.gpus or len(set(self.gpus)) != len(self.gpus)
+                                            or min(self.gpus) < 0):
+            raise SpecError("executor.gpus", f"must be all or a list of distinct GPU indices >= 0; got {self.gpus}")
+        if self.gpu_per_trial > 1 and self.gpu_per_trial != int(self.gpu_per_trial):
+            raise SpecError("executor.gpu_per_trial", "must be a whole number of GPUs, or a fraction below 1 to "
+                            f"share one; got {self.gpu_per_trial}")
+        return self
 
     @model_validator(mode="after")
     def _ray_fields(self) -> Executor:
