@@ -177,6 +177,11 @@ class Runner:
         self.listener = listener or RunListener()
         self.clock = clock
         self.executor = executor or self._make_executor()
+        if plan.spec.executor.max_concurrent is not None:
+            from tunesmith.executor.quota import ConcurrencyCap
+
+            self.executor = ConcurrencyCap(self.executor, plan.spec.executor.max_concurrent, lambda: store.trial_counts()
+                                           .get(experiment.id, {}).get(TrialState.RUNNING, 0), clock)
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self.join = join
         self._stop_requested: str | None = None

@@ -74,6 +74,8 @@ class Executor(StrictModel):
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
     address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
     resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
+    max_concurrent: int | None = Field(default=None, ge=1, le=100_000, description=(
+        "trials of this experiment running at once, across every coordinator running it (resume --join)"))
     gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
     gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
 
