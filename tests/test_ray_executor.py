@@ -38,6 +38,13 @@ def die_once(config, trial):
         time.sleep(60)
     return config["x"]
 
+def hog(config, trial):
+    block = bytearray(700 * 2**20)  # touched: resident
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    time.sleep(30)
+    return 1.0
+
 def where(config, trial):
     return {"loss": config["x"], "pid": float(os.getpid())}
 """
@@ -100,6 +107,16 @@ def test_a_trial_exceeding_its_timeout_is_killed(ray_cluster, project):
     assert trial.state is TrialState.FAILED
     assert trial.failure_kind is FailureKind.TIMEOUT
     assert "trial_timeout of 1.0s" in trial.error
+
+
+def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-memory", trial={"function": "curves:hog"}, budget={"trials": 1},
+                        executor=_ray(1, memory_limit="500MiB", retries=0))
+    result = tunesmith.run(spec, storage=project.storage)
+    (trial,) = result.trials
+    assert trial.failure_kind is FailureKind.MEMORY, trial.error
+    assert "exceeded memory_limit 500 MiB" in trial.error
 
 
 @pytest.mark.slow
