@@ -6,17 +6,17 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   Ray worker process through the same code as the process executor's worker (``worker.run_job``). A direct
   actor call skips Ray's per-task scheduling (a worker lease per task: ~5-16 ms here against ~2.6 ms a call),
   and no interpreter starts per trial.
-- A small async mailbox actor, one per run, carries what crosses during a trial: the task's start, its reports
+- A small async mailbox actor, one per run, carries what crosses during a trial: an attempt's start, its reports
   (and, for ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach. Only
   JSON-able primitives cross; the job and the outcome travel as the same JSON as on the process executor's pipes.
-- A kill (timeout, stop, Ctrl-C) is an order to the task: its watcher thread SIGKILLs the trial's child processes
+- A kill (timeout, stop, Ctrl-C) is an order to the attempt: its watcher thread SIGKILLs the trial's child processes
   (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not ended
   ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor is
   replaced by a new one for its slot.
 - Nothing is retried by Ray (``max_restarts=0``, ``max_task_retries=0``): the runner retries. An attempt whose
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
-- ``trial_timeout`` counts from the moment the task starts on a worker (not while it waits for resources).
+- ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from tunesmith.spec.units import format_duration
 if TYPE_CHECKING:
     from tunesmith.spec.model import Executor as ExecutorSpec
 
-KILL_GRACE = 2.0            # seconds a task has to end itself after a kill order before it is force-cancelled
-ORDER_WAIT = 1.0            # the task's watcher long-polls the mailbox this long per call
+KILL_GRACE = 2.0            # seconds an attempt has to end itself after a kill order before its actor is killed
+ORDER_WAIT = 1.0            # an attempt's watcher long-polls the mailbox this long per call
 MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
@@ -70,7 +70,7 @@ def import_ray() -> ModuleType:
 
 # -- what runs on the cluster ---------------------------------------------------------------------------------
 class Mailbox:
-    """The run's async actor: events from tasks to the coordinator, orders from the coordinator to tasks.
+    """The run's async actor: events from attempts to the coordinator, orders from the coordinator to attempts.
 
     Keys are (trial number, attempt), so a retry never sees an order meant for the attempt before it.
     """
@@ -171,7 +171,7 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         if kind is not None:
             ray.get(mailbox.failed.remote(n, a, kind, message))
         kill_descendants(os.getpid())
-        os._exit(KILLED_EXIT)  # this Ray worker goes; Ray starts another for the next task
+        os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
 
     def watch() -> None:
         seen: str | None = None
@@ -179,7 +179,7 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         while not done.is_set():
             try:
                 order = ray.get(mailbox.next_order.remote(n, a, seen, wait))
-            except Exception:  # noqa: BLE001 - the mailbox is gone with its run; Ray ends this job's tasks
+            except Exception:  # noqa: BLE001 - the mailbox is gone with its run; Ray ends this job's actors
                 return
             if order == "kill":
                 end_now()
@@ -222,7 +222,7 @@ class _Running:
     undecided: bool = False
     prune_sent: bool = False
     reports_seen: int = 0
-    result: dict[str, Any] | None = None  # the task's answer, held until all its reports have arrived
+    result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
 
 
 class RayExecutor:
@@ -400,7 +400,7 @@ class RayExecutor:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
 
     def _finish(self, run: _Running) -> None:
-        """Its task answered. An attempt ends after everything it posted: reports still on their way are awaited."""
+        """Its actor answered. An attempt ends after everything it posted: reports still on their way are awaited."""
         ray = self._ray
         duration = self.clock.monotonic() - (run.started or run.submitted)
         try:
@@ -424,7 +424,7 @@ class RayExecutor:
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s)
         except ray.exceptions.RayTaskError as e:  # our harness raised (an unwritable log folder, say)
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray task failed: "
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: "
                                                                  + _first_line(e)), duration_s=duration)
         except ray.exceptions.RayError as e:  # its worker process or node died, or we cancelled it
             outcome = Outcome(failure=run.kill_reason or Failure(
