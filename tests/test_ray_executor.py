@@ -6,6 +6,7 @@ The runs join it with ``address: auto``-style reuse: a Ray already initialized i
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from test_scheduling_runs import CURVES as SCHEDULED_CURVES
 
 CURVES = SCHEDULED_CURVES + """
 import os
+import signal
 
 def sleepy(config, trial):
     time.sleep(30)
@@ -81,6 +83,7 @@ def test_a_small_run_completes_on_ray(ray_cluster, project):
     assert ray_cluster.is_initialized(), "a Ray the caller started is left running"
 
 
+@pytest.mark.slow
 def test_asha_prunes_on_ray(ray_cluster, project):
     project.write("curves.py", CURVES)
     spec = project.spec(name="ray-asha", trial={"function": "curves:objective"}, budget={"trials": 12},
@@ -96,6 +99,7 @@ def test_asha_prunes_on_ray(ray_cluster, project):
     assert all(len(t.intermediate) == 27 for t in completed), "every report crossed to the coordinator"
 
 
+@pytest.mark.slow
 def test_a_trial_exceeding_its_timeout_is_killed(ray_cluster, project):
     project.write("curves.py", CURVES)
     spec = project.spec(name="ray-timeout", trial={"function": "curves:sleepy"}, budget={"trials": 1},
@@ -109,6 +113,7 @@ def test_a_trial_exceeding_its_timeout_is_killed(ray_cluster, project):
     assert "trial_timeout of 1.0s" in trial.error
 
 
+@pytest.mark.slow
 def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
     project.write("curves.py", CURVES)
     spec = project.spec(name="ray-memory", trial={"function": "curves:hog"}, budget={"trials": 1},
@@ -214,3 +219,31 @@ def test_address_local_starts_a_private_cluster_and_stops_it(project):
     for t in trials:
         assert not alive(int(t["metrics"]["pid"])), "the private cluster's workers stopped with the run"
     assert not (project.root / ".ray" / "auth_token").exists(), "token auth stayed off for the private cluster"
+
+
+@pytest.mark.slow
+def test_coordinator_sigkilled_on_ray_then_resume_finishes_every_trial_exactly_once(ray_cluster, project,
+                                                                                   monkeypatch):
+    """The coordinator (a CLI process joined to the session's cluster) dies; Ray ends its actors; resume finishes."""
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(0.4)\n    return config['x']\n")
+    address = ray_cluster.get_runtime_context().gcs_address
+    spec = project.spec(name="ray-killed", trial={"function": "naps:nap"}, budget={"trials": 8},
+                        executor=_ray(2, address=address))
+    path = project.write_spec(spec)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the CLI joins the session's cluster, which has no token
+    proc = start_cli(project, "run", str(path), "--quiet")
+    wait_for(lambda: count_states(project, "ray-killed").get("completed", 0) >= 2 and
+             count_states(project, "ray-killed").get("running", 0) >= 1, timeout=60)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    before = count_states(project, "ray-killed")
+    resumed = project.cli("resume", "ray-killed", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    shown = project.show("ray-killed")
+    assert shown["status"] == "completed"
+    assert shown["trials"]["completed"] == 8
+    trials = project.trials("ray-killed")
+    assert [t["number"] for t in trials] == list(range(8))
+    assert len([t for t in trials if t["attempts"] == 2]) == before["running"], "exactly those left running re-ran"
