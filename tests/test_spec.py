@@ -563,7 +563,7 @@ def test_bad_storage_urls_are_spec_errors(url, message):
 
 def test_executor_errors_name_the_field():
     e = _error(_minimal(executor={"kind": "thread"}))
-    assert (e.path, e.message) == ("executor.kind", "must be one of 'process' or 'inline'; got 'thread'")
+    assert (e.path, e.message) == ("executor.kind", "must be one of 'process', 'inline' or 'ray'; got 'thread'")
     e = _error(_minimal(executor={"workers": 0}))
     assert (e.path, e.message) == ("executor.workers", "input should be greater than or equal to 1; got 0")
     e = _error(_minimal(executor={"retry_on": ["crashd"]}))

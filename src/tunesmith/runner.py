@@ -25,6 +25,7 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
+from tunesmith.executor.factory import build_executor
 from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
@@ -184,25 +185,14 @@ class Runner:
         self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
                                                                            listener or RunListener()))  # + MLflow
         self.clock = clock
-        self.executor = executor or self._make_executor()
+        self.executor = executor or build_executor(
+            self.spec, clock, report_hook=self._record_report,
+            running_in_store=lambda: store.trial_counts().get(experiment.id, {}).get(TrialState.RUNNING, 0))
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
         self._owner = lease_owner_id()
-
-    def _make_executor(self) -> Executor:
-        ex = self.spec.executor
-        if ex.kind == "inline":
-            from tunesmith.executor.inline import InlineExecutor
-
-            # Reports are handled as they happen, so a prune decision reaches the trial inside the same call.
-            return InlineExecutor(report_hook=lambda number, report: self._record_report(number, report))
-        from tunesmith.executor.process import ProcessExecutor
-
-        preload = self.spec.trial.function if self.spec.trial else "tunesmith.tasks:evaluate"
-        return ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=preload,
-                               base_dir=self.spec.base_dir, clock=self.clock, heartbeat_timeout=ex.heartbeat_timeout)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""

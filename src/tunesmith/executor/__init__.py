@@ -1,4 +1,4 @@
-"""Executors: where trials run. ``process`` (isolated, default) and ``inline`` (debugging)."""
+"""Executors: where trials run. ``process`` (isolated, default), ``inline`` (debugging), ``ray`` (a Ray cluster)."""
 
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 

@@ -21,6 +21,7 @@ from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.devices import GpuSlot, gpu_slots, slot_env, slot_metrics, visible_gpus
 from tunesmith.executor.processes import kill_session, session_usage
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
@@ -48,6 +49,7 @@ class _Worker:
     cpu_start: float = 0.0             # the session's CPU seconds when the job started (jobs that are priced)
     cpu_last: float = 0.0              # ... at the last sample
     peak_rss: int = 0                  # highest resident memory sampled during the job
+    gpus: GpuSlot = ()                 # the devices this worker owns for life (its CUDA_VISIBLE_DEVICES)
 
 
 class ProcessExecutor:
@@ -59,16 +61,21 @@ class ProcessExecutor:
         clock: the clock for deadlines.
         heartbeat_timeout: a busy worker silent this long (stopped, deadlocked, stuck holding the GIL) is
             killed and its trial ends LOST; workers send a heartbeat every quarter of it (at most every 5 s).
+        gpus: local GPU indices to share out among the workers, ``"all"`` for every GPU here, None: no assignment.
+        gpu_per_trial: GPUs each worker (so each trial) owns; a fraction shares a GPU between workers.
     """
 
     def __init__(self, workers: int, max_trials_per_worker: int | None = None, preload: str | None = None,
-                 base_dir: str | None = None, clock: Clock | None = None, heartbeat_timeout: float = 60.0) -> None:
+                 base_dir: str | None = None, clock: Clock | None = None, heartbeat_timeout: float = 60.0,
+                 gpus: list[int] | str | None = None, gpu_per_trial: float = 1.0) -> None:
         self.workers = workers
         self.max_trials_per_worker = max_trials_per_worker
         self.preload = preload
         self.base_dir = base_dir
         self.clock = clock or SystemClock()
         self.heartbeat_timeout = heartbeat_timeout
+        self.gpus = gpus
+        self.gpu_per_trial = gpu_per_trial
         self._pool: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._events: list[ExecutorEvent] = []
@@ -77,22 +84,28 @@ class ProcessExecutor:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        for _ in range(self.workers):
-            self._spawn()
+        if self.gpus is None:
+            slots: list[GpuSlot] = [()] * self.workers
+        else:
+            gpus = visible_gpus() if isinstance(self.gpus, str) else self.gpus
+            slots = gpu_slots(gpus, self.gpu_per_trial, self.workers)
+        for slot in slots:
+            self._spawn(slot)
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, gpus: GpuSlot = ()) -> _Worker:
         cmd_r, cmd_w = os.pipe()
         evt_r, evt_w = os.pipe()
         proc = subprocess.Popen(
             [sys.executable, "-m", "tunesmith.executor.worker", str(cmd_r), str(evt_w),
              str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, env=_worker_env(),
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            env={**_worker_env(), **(slot_env(gpus) if gpus else {})},
         )
         os.close(cmd_r)
         os.close(evt_w)
         os.set_blocking(evt_r, False)
-        worker = _Worker(proc=proc, commands=cmd_w, events=evt_r)
+        worker = _Worker(proc=proc, commands=cmd_w, events=evt_r, gpus=gpus)
         self._pool.append(worker)
         self._selector.register(evt_r, selectors.EVENT_READ, worker)
         if self.preload:
@@ -203,13 +216,13 @@ class ProcessExecutor:
             outcome = _priced(w, job, outcome)
             w.job = None
             w.trials_run += 1
-            self._events.append(AttemptEnded(job.number, job.attempt, outcome))
+            self._ended(w, job, outcome)
             # A worker we are killing is dying, not free: a job submitted to it would be reported as its crash.
             if w.kill_reason is not None or (self.max_trials_per_worker and w.trials_run >= self.max_trials_per_worker):
                 self._send(w, {"op": "exit"})
                 w.retiring = True
                 if not self._closing:
-                    self._spawn()
+                    self._spawn(w.gpus)
 
     def _worker_gone(self, w: _Worker) -> None:
         """The worker's event pipe closed: it exited, crashed, or we killed it."""
@@ -218,12 +231,17 @@ class ProcessExecutor:
         if w.job is not None:
             job = w.job
             failure = _with_output(w.kill_reason or _crash_reason(code), job, w.log_start)
-            self._events.append(AttemptEnded(job.number, job.attempt, _priced(w, job, Outcome(
-                failure=failure, duration_s=self.clock.monotonic() - w.started))))
+            ended = Outcome(failure=failure, duration_s=self.clock.monotonic() - w.started)
+            self._ended(w, job, _priced(w, job, ended))
             w.job = None
         self._retire(w)
         if not self._closing and not w.retiring and len([x for x in self._pool if not x.retiring]) < self.workers:
-            self._spawn()
+            self._spawn(w.gpus)
+
+    def _ended(self, w: _Worker, job: TrialJob, outcome: Outcome) -> None:
+        if w.gpus:  # which devices the trial had, recorded with it
+            outcome = replace(outcome, metrics={**outcome.metrics, **slot_metrics(w.gpus, self.gpu_per_trial)})
+        self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
         for w in list(self._pool):

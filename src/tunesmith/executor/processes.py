@@ -1,6 +1,7 @@
 """Process-tree facts from /proc (Linux): memory of a trial's session, and killing all of it.
 
-Each worker leads its own session, so "the trial" is every process in that session, however deep.
+Each worker leads its own session, so "the trial" is every process in that session, however deep. A trial inside a
+Ray worker (which leads no session of its own) is that worker's descendants instead.
 """
 
 from __future__ import annotations
@@ -12,19 +13,14 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _session_members(sid: int) -> list[tuple[int, int]]:
-    """(pid, rss_bytes) of every live process whose session id is ``sid``."""
-    return [(pid, rss) for pid, rss, _ in _session_stats(sid)]
-
-
-def _session_stats(sid: int) -> list[tuple[int, int, int]]:
-    """(pid, rss_bytes, cpu_ticks) of every live process whose session id is ``sid``; cpu_ticks counts the
-    process's own user + system time and that of the children it has waited for."""
-    members: list[tuple[int, int, int]] = []
+def _processes() -> list[tuple[int, int, int, int, int]]:
+    """(pid, parent pid, session id, rss_bytes, cpu_ticks) of every live process; cpu_ticks counts the process's
+    own user + system time and that of the children it has waited for."""
+    found: list[tuple[int, int, int, int, int]] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return members
+        return found
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -34,20 +30,26 @@ def _session_stats(sid: int) -> list[tuple[int, int, int]]:
         except OSError:
             continue
         rest = stat[stat.rfind(b")") + 2:].split()
-        if len(rest) > 21 and int(rest[3]) == sid:
-            members.append((int(entry), int(rest[21]) * _PAGE, sum(int(x) for x in rest[11:15])))
-    return members
+        if len(rest) > 21:
+            found.append((int(entry), int(rest[1]), int(rest[3]), int(rest[21]) * _PAGE,
+                          sum(int(x) for x in rest[11:15])))
+    return found
+
+
+def _session_members(sid: int) -> list[tuple[int, int]]:
+    """(pid, rss_bytes) of every live process whose session id is ``sid``."""
+    return [(pid, rss) for pid, _, session, rss, _ in _processes() if session == sid]
+
+
+def session_usage(sid: int) -> tuple[int, float]:
+    """(resident bytes, CPU seconds so far) of all processes in session ``sid``."""
+    members = [(rss, ticks) for _, _, session, rss, ticks in _processes() if session == sid]
+    return sum(rss for rss, _ in members), sum(ticks for _, ticks in members) / _TICKS
 
 
 def session_rss(sid: int) -> int:
     """Resident memory, in bytes, of all processes in session ``sid``."""
     return sum(rss for _, rss in _session_members(sid))
-
-
-def session_usage(sid: int) -> tuple[int, float]:
-    """(resident bytes, CPU seconds so far) of all processes in session ``sid``."""
-    stats = _session_stats(sid)
-    return sum(rss for _, rss, _ in stats), sum(t for _, _, t in stats) / _TICKS
 
 
 def kill_session(sid: int) -> None:
@@ -63,6 +65,47 @@ def kill_session(sid: int) -> None:
         os.killpg(sid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _children_map() -> dict[int, list[tuple[int, int]]]:
+    """parent pid -> [(pid, rss_bytes)] of every live process."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for pid, parent, _, rss, _ in _processes():
+        children.setdefault(parent, []).append((pid, rss))
+    return children
+
+
+def descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, rss_bytes) of every live descendant of ``pid``, however deep (a process that shares no session with
+    its parent, such as a trial inside a Ray worker, is still found through its parent links)."""
+    children = _children_map()
+    found: list[tuple[int, int]] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory, in bytes, of ``pid`` and all its descendants."""
+    own = 0
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            own = int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        pass
+    return own + sum(rss for _, rss in descendants(pid))
+
+
+def kill_descendants(pid: int) -> None:
+    """SIGKILL every descendant of ``pid`` (not ``pid`` itself)."""
+    for child, _ in descendants(pid):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def reset_own_peak_memory() -> None:

@@ -13,6 +13,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tunesmith.evaluation.attempt import run_attempt
@@ -20,7 +21,7 @@ from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.executor.processes import kill_session, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.wire import outcome_to_json
-from tunesmith.records import Report
+from tunesmith.records import Outcome, Report
 
 # A report waits at most this long for the coordinator's decision, then carries on (never deadlock a trial).
 REPORT_DECISION_TIMEOUT = 30.0
@@ -92,18 +93,33 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             if wait:  # so that should_prune() right after report() answers about this very report
                 decided.wait(REPORT_DECISION_TIMEOUT)
 
-        if job.base_dir and job.function is not None:
-            os.chdir(job.base_dir)
         if job.cost is not None:
             reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
-        with open(job.log_path, "a", encoding="utf-8") as log:
-            _point_output_at(log.fileno())
-            try:
-                outcome = run_attempt(job, log, report, prune.is_set)
-            finally:
-                _point_output_at(devnull)
+        outcome = run_job(job, report, prune.is_set)
         peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
         send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome), **peak})
+
+
+def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested: Callable[[], bool]) -> Outcome:
+    """Run one attempt of ``job`` in this process with stdout/stderr pointed at the trial's log, then restore them.
+
+    Shared by this worker and the Ray executor's task, which runs trials the same way inside a Ray worker.
+    """
+    if job.base_dir and job.function is not None:
+        os.chdir(job.base_dir)
+    os.makedirs(os.path.dirname(job.log_path) or ".", exist_ok=True)  # a node without the coordinator's folders
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(job.log_path, "a", encoding="utf-8") as log:
+            _point_output_at(log.fileno())
+            return run_attempt(job, log, on_report, prune_requested)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def _point_output_at(fd: int) -> None:

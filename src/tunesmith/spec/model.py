@@ -58,10 +58,19 @@ class Budget(StrictModel):
                                                               "spend over this (needs the spec's cost section)")
 
 
+class RayResources(StrictModel):
+    """What one trial reserves on a Ray cluster (``executor.resources_per_trial``, kind ray only)."""
+
+    cpu: float = Field(default=1.0, ge=0, description="Ray CPUs per trial")
+    gpu: float = Field(default=0.0, ge=0, description="Ray GPUs per trial; a fraction shares a GPU")
+    memory: Size | None = Field(default=None, description="memory Ray reserves per trial (scheduling only)")
+    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources, e.g. {TPU: 1}")
+
+
 class Executor(StrictModel):
     """Where and how trials run."""
 
-    kind: Literal["process", "inline"] = "process"
+    kind: Literal["process", "inline", "ray"] = "process"
     workers: int = Field(default=1, ge=1, le=1024)
     trial_timeout: Duration | None = None
     memory_limit: Size | None = None
@@ -71,6 +80,38 @@ class Executor(StrictModel):
     heartbeat_timeout: Duration = Field(default=60.0, description="a silent worker's trial is lost after this")
     grace_period: Duration = Field(default=30.0, description="how long running trials may finish after Ctrl-C")
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
+    address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
+    resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
+    max_concurrent: int | None = Field(default=None, ge=1, le=100_000, description=(
+        "trials of this experiment running at once, across every coordinator running it (resume --join)"))
+    gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
+    gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
+
+    @model_validator(mode="after")
+    def _gpu_fields(self) -> Executor:
+        if self.kind != "process" and (self.gpus is not None or self.gpu_per_trial != 1.0):
+            hint = "resources_per_trial: {gpu: 1}" if self.kind == "ray" else "kind: process"
+            raise SpecError("executor.gpus", f"applies to kind: process only (kind is {self.kind}); use {hint}")
+        if isinstance(self.gpus, list) and (not self.gpus or len(set(self.gpus)) != len(self.gpus)
+                                            or min(self.gpus) < 0):
+            raise SpecError("executor.gpus", f"must be all or a list of distinct GPU indices >= 0; got {self.gpus}")
+        if self.gpu_per_trial > 1 and self.gpu_per_trial != int(self.gpu_per_trial):
+            raise SpecError("executor.gpu_per_trial", "must be a whole number of GPUs, or a fraction below 1 to "
+                            f"share one; got {self.gpu_per_trial}")
+        return self
+
+    @model_validator(mode="after")
+    def _ray_fields(self) -> Executor:
+        if self.kind != "ray":
+            for name in ("address", "resources_per_trial"):
+                if getattr(self, name) is not None:
+                    raise SpecError(f"executor.{name}", f"applies to kind: ray only (kind is {self.kind}); "
+                                    f"remove {name} or set kind: ray")
+        elif self.address is not None and not (self.address in ("local", "auto") or re.fullmatch(
+                r"(ray://)?[A-Za-z0-9_.\[\]:-]+:\d+", self.address)):
+            raise SpecError("executor.address", "must be local (a private cluster for this run), auto (the "
+                            f"cluster this machine belongs to) or host:port / ray://host:10001; got {self.address!r}")
+        return self
 
 
 class TrialRef(StrictModel):

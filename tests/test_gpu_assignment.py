@@ -1,0 +1,96 @@
+"""Local GPUs without Ray: each process-executor worker owns its devices; trials see them in CUDA_VISIBLE_DEVICES.
+
+No GPU is needed: the assignment and the environment a trial sees are what is tested (this box has none).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import tunesmith
+from tunesmith.errors import SpecError, UserInputError
+from tunesmith.executor.devices import gpu_slots, slot_metrics
+from tunesmith.records import TrialState
+from tunesmith.spec.loader import spec_from_dict
+
+SEES = """
+import os, time
+
+def sees(config, trial):
+    time.sleep(0.3)  # long enough for the two workers to run side by side
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return {"loss": config["x"], "seen": float(devices.replace(",", "") or -1)}
+"""
+
+
+def test_whole_gpus_are_never_shared():
+    assert gpu_slots([0, 1, 2, 3], 1, 4) == [(0,), (1,), (2,), (3,)]
+    assert gpu_slots([0, 1, 2, 3], 2, 2) == [(0, 1), (2, 3)]
+    assert gpu_slots([3, 5], 1, 1) == [(3,)]
+
+
+def test_fractions_share_a_gpu_spreading_first():
+    assert gpu_slots([0, 1], 0.5, 4) == [(0,), (1,), (0,), (1,)]
+    assert gpu_slots([0, 1], 0.5, 2) == [(0,), (1,)], "two workers on two GPUs do not share"
+    assert gpu_slots([0], 0.25, 4) == [(0,)] * 4
+
+
+def test_more_workers_than_gpu_slots_is_a_clear_error():
+    with pytest.raises(UserInputError, match=r"executor.workers is 3, but executor.gpus \[0, 1\] with gpu_per_trial "
+                                             r"1 make only 2 trial slot\(s\)"):
+        gpu_slots([0, 1], 1, 3)
+    with pytest.raises(UserInputError, match="make only 1 trial slot"):
+        gpu_slots([0, 1, 2], 2, 2)
+
+
+def test_recorded_devices():
+    assert slot_metrics((2, 3), 2) == {"gpu_device_0": 2.0, "gpu_device_1": 3.0}
+    assert slot_metrics((1,), 0.5) == {"gpu_device_0": 1.0, "gpu_share": 0.5}
+
+
+def test_gpu_fields_are_validated(project):
+    with pytest.raises(SpecError, match=r"executor.gpus: applies to kind: process only .* resources_per_trial"):
+        spec_from_dict(project.spec(executor={"kind": "ray", "gpus": [0]}))
+    with pytest.raises(SpecError, match=r"executor.gpus: must be all or a list of distinct GPU indices"):
+        spec_from_dict(project.spec(executor={"kind": "process", "gpus": [0, 0]}))
+    with pytest.raises(SpecError, match=r"executor.gpu_per_trial: must be a whole number"):
+        spec_from_dict(project.spec(executor={"kind": "process", "gpus": [0, 1], "gpu_per_trial": 1.5}))
+    assert spec_from_dict(project.spec(executor={"gpus": "all"})).executor.gpus == "all"
+
+
+def test_each_trial_sees_its_workers_gpu_and_records_it(project):
+    project.write("sees.py", SEES)
+    spec = project.spec(name="gpus", trial={"function": "sees:sees"}, budget={"trials": 6},
+                        executor={"kind": "process", "workers": 2, "gpus": [0, 1], "gpu_per_trial": 1})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert all(t.state is TrialState.COMPLETED for t in result.trials)
+    for t in result.trials:
+        assert t.metrics["seen"] == t.metrics["gpu_device_0"], "the trial saw the device it is recorded with"
+    assert {t.metrics["gpu_device_0"] for t in result.trials} == {0.0, 1.0}
+    # overlapping trials are on different devices
+    for a in result.trials:
+        for b in result.trials:
+            if a.number < b.number and a.started_at < b.finished_at and b.started_at < a.finished_at:
+                assert a.metrics["gpu_device_0"] != b.metrics["gpu_device_0"], (a.number, b.number)
+
+
+def test_a_command_trial_sees_two_gpus(project):
+    project.write("devices.py", "import json, os\n"
+                                "print(json.dumps({'loss': float(os.environ['CUDA_VISIBLE_DEVICES'].replace(',', ''))}))\n")
+    spec = project.spec(name="gpus-cmd", budget={"trials": 2}, trial={"command": "python {spec_dir}/devices.py"},
+                        executor={"kind": "process", "workers": 1, "gpus": [2, 3], "gpu_per_trial": 2})
+    result = tunesmith.run(spec, storage=project.storage)
+    for t in result.trials:
+        assert t.state is TrialState.COMPLETED, t.error
+        assert t.values == (23.0,)
+        assert (t.metrics["gpu_device_0"], t.metrics["gpu_device_1"]) == (2.0, 3.0)
+
+
+def test_gpus_all_without_a_gpu_names_the_fix(project):
+    path = project.write_spec(project.spec(name="gpus-all", executor={"kind": "process", "gpus": "all"}))
+    proc = project.cli("run", str(path), "--quiet")
+    if proc.returncode == 0:
+        pytest.skip("this machine has an NVIDIA GPU")
+    assert proc.returncode == 2, proc.stderr
+    assert "executor.gpus is all, but this machine shows no NVIDIA GPU" in proc.stderr
+    assert "Traceback" not in proc.stderr
