@@ -104,3 +104,17 @@ def test_alpha_cools_from_one_to_zero_as_the_cost_budget_is_spent():
     assert alphas[0] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(alphas, alphas[1:], strict=False))   # never warms up again
     assert alphas[-1] == 0.0                                                 # spent: plain EI
+
+
+def test_replay_restores_the_cost_model_from_the_record():
+    from tunesmith.records import TrialRecord
+
+    history = [TrialRecord(number=i, params={"x": x, "y": y}, state=TrialState.COMPLETED, seed=i,
+                           values=(loss({"y": y}),),
+                           metrics={"cost": cost({"x": x})})
+               for i, (x, y) in enumerate([(0.1, 0.2), (0.9, 0.5), (0.5, 0.8), (0.3, 0.35), (0.7, 0.1), (0.2, 0.6)])]
+    strategy = BayesStrategy(SPACE, Direction.MINIMIZE, 0, cost_clock=lambda: 0.0, cost_aware=True)
+    strategy.replay(history)
+    assert strategy._costs == [cost(t.params) for t in history]
+    p = strategy.ask()
+    assert strategy.last_mode == "model" and strategy.last_alpha > 0.8 and p.params["x"] < 0.2

@@ -159,6 +159,9 @@ class BayesStrategy:
                 self._observe(self.cube.encode(t.params), float(t.values[0]))
             elif t.state in (TrialState.FAILED, TrialState.PRUNED):
                 self._observe(self.cube.encode(t.params), math.nan)
+            else:
+                continue
+            self._observe_cost(self._x[-1], t.metrics.get("cost", t.duration_s))
 
     def ask(self) -> Proposal | None:
         allowed = self._allowed()
@@ -201,10 +204,7 @@ class BayesStrategy:
         duration = None if asked is None else self._clock() - asked
         if duration is not None and state is TrialState.COMPLETED:
             self._durations.append(duration)
-        cost = (metrics or {}).get("cost", duration)
-        if cost is not None and math.isfinite(cost) and cost >= 0:
-            self._cost_x.append(x)
-            self._costs.append(float(cost))
+        self._observe_cost(x, (metrics or {}).get("cost", duration))
         loss = math.nan
         if state is TrialState.COMPLETED and values:
             loss = float(values[0])
@@ -216,6 +216,12 @@ class BayesStrategy:
             value = -value
         self._x.append(x)
         self._y.append(value if math.isfinite(value) else math.nan)
+
+    def _observe_cost(self, x: np.ndarray, cost: float | None) -> None:
+        """The cost signal of a finished trial (its ``cost`` metric, else its duration), for ``cost_aware``."""
+        if cost is not None and math.isfinite(cost) and cost >= 0:
+            self._cost_x.append(x)
+            self._costs.append(float(cost))
 
     def _hand_out(self, x: np.ndarray) -> Proposal:
         token = self._next_token
