@@ -118,3 +118,20 @@ def test_replay_restores_the_cost_model_from_the_record():
     assert strategy._costs == [cost(t.params) for t in history]
     p = strategy.ask()
     assert strategy.last_mode == "model" and strategy.last_alpha > 0.8 and p.params["x"] < 0.2
+
+
+def test_a_bad_option_in_a_spec_is_one_clear_error(project):
+    project.write_spec(project.spec(name="c", strategy={"name": "bo", "cost_aware": "often"}))
+    proc = project.cli("validate", "c.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert "strategy.cost_aware" in proc.stderr and "true or false" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_priced_run_with_cost_aware_bo_completes(project):
+    spec = project.spec(name="priced", strategy={"name": "bo", "cost_aware": True}, budget={"trials": 9},
+                        executor={"kind": "inline"}, cost={"cpu_hour": 0.04})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.experiment.strategy == "bo"
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 9
+    assert all("cost" in t.metrics for t in result.trials)      # the signal the cost model learns from
