@@ -17,7 +17,7 @@ from tunesmith.strategy.grid import GridStrategy
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
 
 _GRID_OPTIONS = ("points", "shuffle")
-_BO_OPTIONS = ("overhead", "overhead_floor")
+_BO_OPTIONS = ("overhead", "overhead_floor", "cost_aware", "cost_budget", "cooling_trials")
 
 
 def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
@@ -47,13 +47,35 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
                                                        f"always cost; 0 = the overhead ratio alone); got {floor!r}")
         if objectives > 1:
             raise SpecError("strategy.name", "the bo strategy optimises one objective; use tpe or nsga2 for several")
-        return StrategyDecision("bo", dict(options), "chosen in the spec")
+        return StrategyDecision("bo", _cost_cooling_options(options, trials), "chosen in the spec")
     from tunesmith.strategy import optuna_adapter
 
     optuna_adapter.check_options(name, options)
     if name == "gp" and not optuna_adapter.torch_available():
         raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
     return StrategyDecision(name, dict(options), "chosen in the spec")
+
+
+def _cost_cooling_options(options: dict[str, Any], trials: int | None) -> dict[str, Any]:
+    """``bo``'s cost-aware options checked; without a budget to cool over, alpha cools over the trial budget."""
+    if not isinstance(options.get("cost_aware", False), bool):
+        raise SpecError("strategy.cost_aware", f"must be true or false (cost-cooled expected improvement); "
+                                               f"got {options['cost_aware']!r}")
+    budget = options.get("cost_budget")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0):
+        raise SpecError("strategy.cost_budget", f"must be a number > 0 (the total cost, in the cost signal's units, "
+                                                f"over which cost-aware search cools to plain EI); got {budget!r}")
+    cooling = options.get("cooling_trials")
+    if cooling is not None and (isinstance(cooling, bool) or not isinstance(cooling, int) or cooling < 1):
+        raise SpecError("strategy.cooling_trials", f"must be an int >= 1 (trials over which cost-aware search "
+                                                   f"cools to plain EI); got {cooling!r}")
+    if (budget is not None or cooling is not None) and not options.get("cost_aware", False):
+        key = "cost_budget" if budget is not None else "cooling_trials"
+        raise SpecError(f"strategy.{key}", "only acts with cost_aware: true; add it or remove this option")
+    out = dict(options)
+    if out.get("cost_aware") and budget is None and cooling is None and trials is not None:
+        out["cooling_trials"] = trials
+    return out
 
 
 def _reject_unknown(name: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
@@ -72,11 +94,17 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
         opts: dict[str, Any] = dict(decision.options)
         return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
     if decision.name == "bo":
-        from tunesmith.strategy.bayes import DEFAULT_OVERHEAD, DEFAULT_OVERHEAD_FLOOR, BayesStrategy
+        from tunesmith.strategy.bayes import (DEFAULT_COOLING_TRIALS, DEFAULT_OVERHEAD, DEFAULT_OVERHEAD_FLOOR,
+                                              BayesStrategy)
 
         overhead = float(decision.options.get("overhead", DEFAULT_OVERHEAD))  # type: ignore[arg-type]
         floor = float(decision.options.get("overhead_floor", DEFAULT_OVERHEAD_FLOOR))  # type: ignore[arg-type]
-        return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock, overhead_floor=floor)
+        budget = decision.options.get("cost_budget")
+        return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock, overhead_floor=floor,
+                             cost_aware=bool(decision.options.get("cost_aware", False)),
+                             cost_budget=None if budget is None else float(budget),  # type: ignore[arg-type]
+                             cooling_trials=int(decision.options.get("cooling_trials",  # type: ignore[call-overload]
+                                                                     DEFAULT_COOLING_TRIALS)))
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}

@@ -10,6 +10,10 @@ The rules are deliberately few and each one states its reason; the search-qualit
    inactive parameter a constant, which Optuna's GPSampler does not, and which is why that sampler fails on
    conditional spaces);
 4. with early stopping: multivariate TPE, grouped for conditional spaces.
+
+``bo``'s ``cost_aware`` option (cost-cooled EI) is never turned on here, a ``cost:`` section or a money budget
+notwithstanding: at equal spent cost it did not beat plain ``bo`` on the recorded benchmarks
+(benchmarks/RESULTS.md, "Cost-aware search").
 """
 
 from __future__ import annotations

@@ -43,6 +43,14 @@ On the search-quality suite's scikit-learn tasks (fits of 3-40 ms), quick propos
 raised ``bo``'s sequential score from 49 to 75 (seeds 0-4; with no cost limit at all: 68). The GP
 sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), which bounds its cubic cost on
 budgets of thousands of trials.
+
+With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
+Bayesian optimization"): EI / cost^alpha, here log EI - alpha * log(predicted cost), where a second GP models the
+log cost of finished trials (the trial metric ``cost`` when the trial reports one, else its duration on the
+clock) and alpha falls from 1 to 0 as the budget is spent (``cost_budget`` in the cost's own units, else
+``cooling_trials`` finished trials). Early proposals prefer cheap configurations; late ones are plain EI. It is
+off by default and ``auto`` does not turn it on: see benchmarks/RESULTS.md, "Cost-aware search", for the
+measurement.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ _QUICK_CANDIDATES = (16, 256, 1024)   # a quick proposal's candidate count: leas
 # that spent them (on 2.7 ms trials at 200 trials, where a quick one costs ~2 ms) pushed the mean cost over 20
 # proposals to 12-13% of a trial; capped at one allowance, they were too rare on the 3-40 ms scikit-learn fits.
 _QUICK_MAX_ALLOWANCES = 2.0
+DEFAULT_COOLING_TRIALS = 50   # cost_aware without a budget to cool over: alpha reaches 0 after this many trials
 
 
 def startup_trials(dims: int) -> int:
@@ -98,12 +107,16 @@ class BayesStrategy:
         overhead_floor: seconds a proposal may always cost (0: the ratio alone, as before issue #19).
         clock: seconds, monotonic, for the trials' durations; injectable for tests.
         cost_clock: seconds, for the proposals' own cost: CPU time of this process unless given.
+        cost_aware: score candidates by EI / predicted cost^alpha (cost-cooled EI) instead of EI.
+        cost_budget: the total cost (in the cost signal's units) over which alpha cools from 1 to 0.
+        cooling_trials: without ``cost_budget``, the finished trials over which alpha cools from 1 to 0.
     """
 
     def __init__(self, space: SearchSpace, direction: Direction, seed: int, overhead: float = DEFAULT_OVERHEAD,
                  clock: Callable[[], float] = time.perf_counter,
                  overhead_floor: float = DEFAULT_OVERHEAD_FLOOR,
-                 cost_clock: Callable[[], float] = time.process_time) -> None:
+                 cost_clock: Callable[[], float] = time.process_time, cost_aware: bool = False,
+                 cost_budget: float | None = None, cooling_trials: int = DEFAULT_COOLING_TRIALS) -> None:
         self.space = space
         self.direction = direction
         self.overhead = overhead
@@ -129,6 +142,15 @@ class BayesStrategy:
         self._quick_cost = 0.0              # seconds the last quick proposal took
         self._quick_count = _QUICK_CANDIDATES[1]
         self.last_mode = ""                  # how the last proposal was made: sobol | model | quick | cheap
+        self.cost_aware = cost_aware
+        self.cost_budget = cost_budget
+        self.cooling_trials = cooling_trials
+        self._cost_x: list[np.ndarray] = []  # trials with a cost signal, encoded, and their costs
+        self._costs: list[float] = []
+        self._spent_at_start = 0.0           # cost of the start-up design (cooling starts after it)
+        self._cost_hyper: Hyperparameters | None = None
+        self._cost_model: tuple[Posterior, float, float] | None = None   # (GP on standardised log cost, mean, sd)
+        self.last_alpha = 0.0                # the cost exponent of the last model-based proposal
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -137,6 +159,9 @@ class BayesStrategy:
                 self._observe(self.cube.encode(t.params), float(t.values[0]))
             elif t.state in (TrialState.FAILED, TrialState.PRUNED):
                 self._observe(self.cube.encode(t.params), math.nan)
+            else:
+                continue
+            self._observe_cost(self._x[-1], t.metrics.get("cost", t.duration_s))
 
     def ask(self) -> Proposal | None:
         allowed = self._allowed()
@@ -176,8 +201,10 @@ class BayesStrategy:
         asked = self._asked_at.pop(token, None)
         if x is None:
             return
-        if asked is not None and state is TrialState.COMPLETED:
-            self._durations.append(self._clock() - asked)
+        duration = None if asked is None else self._clock() - asked
+        if duration is not None and state is TrialState.COMPLETED:
+            self._durations.append(duration)
+        self._observe_cost(x, (metrics or {}).get("cost", duration))
         loss = math.nan
         if state is TrialState.COMPLETED and values:
             loss = float(values[0])
@@ -189,6 +216,12 @@ class BayesStrategy:
             value = -value
         self._x.append(x)
         self._y.append(value if math.isfinite(value) else math.nan)
+
+    def _observe_cost(self, x: np.ndarray, cost: float | None) -> None:
+        """The cost signal of a finished trial (its ``cost`` metric, else its duration), for ``cost_aware``."""
+        if cost is not None and math.isfinite(cost) and cost >= 0:
+            self._cost_x.append(x)
+            self._costs.append(float(cost))
 
     def _hand_out(self, x: np.ndarray) -> Proposal:
         token = self._next_token
@@ -225,6 +258,7 @@ class BayesStrategy:
             x, z = x[keep], z[keep]
         if mode == "model":
             self._maybe_refit(x, z, len(self._y))
+        self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None
         assert self._hyper is not None
         incumbent = float(z.min())
         if self._pending:
@@ -261,17 +295,17 @@ class BayesStrategy:
         local = int(count * _LOCAL_FRACTION)
         pool = [self.cube.random(self._rng, count - local), self._around(best, local, scale)]
         cand = np.vstack(pool)
-        score = log_expected_improvement(*posterior.predict(cand), incumbent)
+        score = self._acquisition(posterior, incumbent, cand)
         for _ in range(_REFINE_ROUNDS):
             scale = scale / 3.0
             top = cand[np.argsort(-score)[:_REFINE_KEEP]]
             more = self._around(top, max(16, count // 8), scale)
             cand = np.vstack([cand, more])
-            score = np.concatenate([score, log_expected_improvement(*posterior.predict(more), incumbent)])
+            score = np.concatenate([score, self._acquisition(posterior, incumbent, more)])
         order = np.argsort(-score)
         polished = self._polish(posterior, incumbent, cand[order[:_POLISH_STARTS]])
         cand = np.vstack([polished, cand[order]])
-        score = np.concatenate([log_expected_improvement(*posterior.predict(polished), incumbent), score[order]])
+        score = np.concatenate([self._acquisition(posterior, incumbent, polished), score[order]])
         return _best_unseen(cand, score, taken)
 
     def _maximise_quickly(self, posterior: Posterior, incumbent: float, best: np.ndarray,
@@ -282,7 +316,45 @@ class BayesStrategy:
         scale = _local_scale(posterior.hyper)
         cand = np.vstack([self.cube.random(self._rng, count // 2), self._around(best, count // 2, scale),
                           self._around(best[:1], count // 4, scale / 3.0)])
-        return _best_unseen(cand, log_expected_improvement(*posterior.predict(cand), incumbent), taken)
+        return _best_unseen(cand, self._acquisition(posterior, incumbent, cand), taken)
+
+    def _acquisition(self, posterior: Posterior, incumbent: float, cand: np.ndarray) -> np.ndarray:
+        """log EI at rows of ``cand``; cost-aware: minus alpha times the log of the predicted cost."""
+        score = log_expected_improvement(*posterior.predict(cand), incumbent)
+        if self._cost_model is None or self.last_alpha <= 0:
+            return score
+        cost_posterior, mean, sd = self._cost_model
+        return score - self.last_alpha * (cost_posterior.predict(cand)[0] * sd + mean)
+
+    def _cooling(self) -> float:
+        """alpha: 1 when the start-up design is done, falling linearly to 0 as the budget is spent (Lee et al.
+        2020); with no budget in cost, over ``cooling_trials`` finished trials."""
+        if self.cost_budget is not None:
+            spent, total = sum(self._costs), self.cost_budget
+        else:
+            spent, total = float(len(self._y)), float(max(self.cooling_trials, 1))
+        start = min(self._spent_at_start, 0.5 * total)
+        return float(np.clip((total - spent) / (total - start), 0.0, 1.0))
+
+    def _fit_cost_model(self, refit: bool) -> tuple[Posterior, float, float] | None:
+        """A GP on the log cost of the trials that have one (floored at a millionth of the median, so a free
+        trial does not dominate), or None while there are fewer than two or cooling is over."""
+        if len(self._costs) < 2:
+            return None
+        if not self._spent_at_start:
+            self._spent_at_start = sum(self._costs) if self.cost_budget is not None else float(len(self._y))
+        self.last_alpha = self._cooling()
+        if self.last_alpha <= 0:
+            return None
+        costs = np.asarray(self._costs)
+        logs = np.log(np.maximum(costs, 1e-6 * max(float(np.median(costs)), 1e-12)))
+        mean, sd = float(logs.mean()), float(logs.std()) or 1.0
+        x, z = np.vstack(self._cost_x), (logs - mean) / sd
+        if len(z) > MAX_MODEL_POINTS:
+            x, z = x[-MAX_MODEL_POINTS:], z[-MAX_MODEL_POINTS:]
+        if refit or self._cost_hyper is None:
+            self._cost_hyper = fit_hyperparameters(x, z, self._cost_hyper)
+        return Posterior(x, z, self._cost_hyper), mean, sd
 
     def _polish(self, posterior: Posterior, incumbent: float, starts: np.ndarray) -> np.ndarray:
         """Projected gradient ascent of log EI over the numeric columns from each start (finite differences,
@@ -294,7 +366,7 @@ class BayesStrategy:
         k, m = len(x), len(columns)
 
         def acquisition(points: np.ndarray) -> np.ndarray:
-            return log_expected_improvement(*posterior.predict(points), incumbent)
+            return self._acquisition(posterior, incumbent, points)
 
         value = acquisition(x)
         step = np.full(k, 0.05)
