@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -41,8 +41,9 @@ class Recording:
     def report(self, token: int, report: Report) -> None:
         self.inner.report(token, report)
 
-    def tell(self, token: int, state: TrialState, values: Sequence[float] | None) -> None:
-        self.inner.tell(token, state, values)
+    def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
+             metrics: Mapping[str, float] | None = None) -> None:
+        self.inner.tell(token, state, values, metrics)
 
 
 WARM = WarmStart("old", first=({"x": 0.1}, {"x": 0.2}),
