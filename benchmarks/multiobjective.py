@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mf_objectives import suggest  # noqa: E402
 from results_file import environment, write_section  # noqa: E402
 
 DESCRIPTION = (
@@ -140,14 +141,7 @@ def run_optuna(sampler_name: str, space: dict[str, Any], evaluate: Evaluate, tri
     observed = []
     for i in range(trials):
         trial = study.ask()
-        params = {}
-        for name, d in space.items():
-            if d["type"] == "categorical":
-                params[name] = trial.suggest_categorical(name, d["choices"])
-            elif d["type"] == "int":
-                params[name] = trial.suggest_int(name, d["low"], d["high"], log=d.get("log", False))
-            else:
-                params[name] = trial.suggest_float(name, d["low"], d["high"], log=d.get("log", False))
+        params = suggest(trial, space)  # the same domains, as the multi-fidelity benchmark asks Optuna for them
         values = evaluate(params, seed * 1000 + i)
         study.tell(trial, list(values))
         observed.append(values)
