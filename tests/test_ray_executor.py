@@ -247,3 +247,149 @@ def test_coordinator_sigkilled_on_ray_then_resume_finishes_every_trial_exactly_o
     trials = project.trials("ray-killed")
     assert [t["number"] for t in trials] == list(range(8))
     assert len([t for t in trials if t["attempts"] == 2]) == before["running"], "exactly those left running re-ran"
+
+
+# -- the cluster itself going away ---------------------------------------------------------------------------------
+class RayHead:
+    """A Ray head started with ``ray start --head --block`` in a session of its own, so that killing its process
+    group takes the whole cluster down (GCS, raylet, workers) the way a lost head machine does. ``ray stop --force``
+    is not used: it stops every Ray cluster of this user on the machine, other runs' included."""
+
+    def __init__(self, port: int) -> None:
+        import tempfile
+
+        self.port = port
+        self.temp_dir = tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: it holds unix sockets
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        ray_cli = Path(sys.executable).parent / "ray"
+        self.proc = subprocess.Popen(
+            [str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+             "--node-ip-address=127.0.0.1", f"--temp-dir={self.temp_dir}", "--object-store-memory=100000000",
+             "--block"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        lines = []
+        for line in self.proc.stdout:  # `ray start --block` says when the node is up, then keeps quiet
+            lines.append(line)
+            if "Ray runtime started" in line:
+                break
+        else:
+            raise AssertionError("the Ray head did not start:\n" + "".join(lines))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_cluster_going_away_stops_the_run_and_resume_finishes_on_a_new_cluster(project, monkeypatch):
+    """The head of the cluster a run joined is killed mid-run: the run stops within seconds with exit code 75 and
+    one message, its running trials recorded with the reason; `resume` on a new cluster (same address) runs exactly
+    those again and completes the budget. Two clusters start (~5 s each here): the slowest test of this file."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("naps.py", "import os, time\ndef nap(config, trial):\n"
+                             "    open(os.path.join(str(trial.workdir), 'pid'), 'w').write(str(os.getpid()))\n"
+                             "    time.sleep(1.0)\n    return config['x']\n")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    head = RayHead(port)
+    try:
+        spec = project.spec(name="ray-gone", trial={"function": "naps:nap"}, budget={"trials": 8},
+                            executor=_ray(2, address=head.address))
+        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+
+        def midway() -> bool:
+            assert proc.poll() is None, f"the run ended early: {proc.communicate()}"
+            counts = count_states(project, "ray-gone")
+            return counts.get("completed", 0) >= 2 and counts.get("running", 0) >= 1
+
+        wait_for(midway, timeout=90)
+        head.kill()
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - killed
+    finally:
+        head.kill()
+    assert proc.returncode == 75, stderr
+    assert "the Ray cluster went away" in stderr and "tunesmith resume ray-gone" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert stopped_after < 20, f"the coordinator noticed the loss and stopped in {stopped_after:.1f}s"
+    shown = project.show("ray-gone")
+    assert shown["status"] == "failed"
+    before = {t["number"]: t for t in project.trials("ray-gone")}
+    cut = [t for t in before.values() if t["state"] == "interrupted"]
+    assert cut, before
+    assert all("Ray cluster went away" in t["error"] for t in cut)
+    assert not [t for t in before.values() if t["state"] in ("running", "queued")], "every attempt was recorded"
+    for t in cut:  # its Ray worker went with the cluster: nothing of the run is left behind
+        pid_file = Path(t["log_path"]).parent / "pid"
+        assert not pid_file.exists() or not alive(int(pid_file.read_text())), f"trial {t['number']}'s worker lives"
+
+    new_head = RayHead(port)  # a new cluster where the old one was: the spec's address holds
+    try:
+        started = time.monotonic()
+        resumed = project.cli("resume", "ray-gone", "--quiet", timeout=120)
+        resume_s = time.monotonic() - started
+    finally:
+        new_head.kill()
+    assert resumed.returncode == 0, resumed.stderr
+    after = project.trials("ray-gone")
+    assert [t["number"] for t in after] == list(range(8)), "no trial counted twice, none missing"
+    assert all(t["state"] == "completed" for t in after)
+    assert project.show("ray-gone")["status"] == "completed"
+    for t in after:
+        was = before.get(t["number"])
+        if was is not None and was["state"] == "completed":
+            assert t["attempts"] == was["attempts"] and t["values"] == was["values"], "a finished trial did not re-run"
+        if was is not None and was["state"] == "interrupted":
+            assert t["attempts"] == was["attempts"] + 1, "a trial cut by the loss ran again"
+    print(f"cluster loss noticed and run stopped in {stopped_after:.1f}s; resume took {resume_s:.1f}s")
+
+
+def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
+    """No Ray: a listening socket stands for a live head, a closed port for a dead one, a fake clock for time."""
+    import socket
+
+    from tunesmith.clock import FakeClock
+    from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress
+
+    clock = FakeClock()
+    with socket.socket() as live:
+        live.bind(("127.0.0.1", 0))
+        live.listen()
+        watch = ClusterWatch(HeadAddress("127.0.0.1", live.getsockname()[1]), clock, silence=2.0, grace=2.0)
+        clock.advance(10)
+        assert not watch.gone(), "a quiet cluster whose head answers is alive"
+        assert watch.unreachable_for() == 0.0
+    dead = HeadAddress("127.0.0.1", _free_port())  # nothing listens there
+    watch = ClusterWatch(dead, clock, silence=2.0, grace=2.0)
+    clock.advance(1)
+    assert not watch.gone() and watch.unreachable_for() == 0.0, "not probed while the cluster keeps answering"
+    watch.suspect()  # an actor died
+    assert not watch.gone(), "one failed probe is not yet a lost cluster"
+    clock.advance(1)
+    watch.heard()  # the mailbox answered after all
+    clock.advance(1.5)
+    assert not watch.gone() and watch.unreachable_for() == 0.0
+    clock.advance(1)  # silent for 2.5 s: probed, unreachable
+    assert not watch.gone()
+    clock.advance(2)
+    assert watch.gone() and watch.unreachable_for() == 2.0
+    assert HeadAddress.parse("ray://head.example:10001") == HeadAddress("head.example", 10001)
+    assert HeadAddress.parse("auto") is None

@@ -17,6 +17,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
 - ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts).
+- The cluster itself going away (its head killed, ``ray stop``) is told apart from one worker dying by probing the
+  head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
+  INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
+  dead cluster), and no Ray call is made on the dead cluster after that, so nothing hangs.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress
 from tunesmith.executor.processes import kill_descendants, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
@@ -49,6 +54,7 @@ MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
+LAST_WORDS_TIMEOUT = 5.0    # how long a dead attempt's last mailbox events are waited for
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +227,7 @@ class _Running:
     kill_reason: Failure | None = None
     kill_deadline: float | None = None
     undecided: bool = False
+    held: bool = False    # its actor died while the cluster's head did not answer: concluded once the watch decides
     prune_sent: bool = False
     reports_seen: int = 0
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
@@ -254,6 +261,8 @@ class RayExecutor:
         self._events: list[ExecutorEvent] = []
         self._connected_here = False
         self._closing = False
+        self._watch: ClusterWatch | None = None
+        self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None) -> RayExecutor:
@@ -276,6 +285,8 @@ class RayExecutor:
         self._runner_class = ray.remote(TrialRunner).options(**options)
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
         self._slots = [self._runner_class.remote() for _ in range(self.workers)]
+        head = _head_of(ray, self.address)
+        self._watch = ClusterWatch(head, self.clock) if head is not None else None
 
     def _connect(self, ray: Any) -> None:
         quiet = {"log_to_driver": False, "logging_level": "ERROR"}
@@ -310,7 +321,7 @@ class RayExecutor:
 
     def prune(self, number: int) -> None:
         run = self._running.get(number)
-        if run is not None and not run.prune_sent:
+        if run is not None and not run.prune_sent and self._lost is None:
             run.prune_sent = True
             self._mailbox.order.remote(number, run.job.attempt, "prune")
 
@@ -325,19 +336,22 @@ class RayExecutor:
         events: list[ExecutorEvent] = []
         if self._ray is None:
             return events
-        deadline = self.clock.monotonic() + grace
-        while self._running and self.clock.monotonic() < deadline:
-            events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
-        for run in list(self._running.values()):
-            self._kill(run, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} "
-                                                             "grace period"))
-        give_up = self.clock.monotonic() + KILL_GRACE + 10.0
-        while self._running and self.clock.monotonic() < give_up:
-            events += self.poll(0.2)
+        try:
+            deadline = self.clock.monotonic() + grace
+            while self._running and self.clock.monotonic() < deadline:
+                events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
+            for run in list(self._running.values()):
+                self._kill(run, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} "
+                                                                 "grace period"))
+            give_up = self.clock.monotonic() + KILL_GRACE + 10.0
+            while self._running and self.clock.monotonic() < give_up:
+                events += self.poll(0.2)
+        except ClusterLost:
+            pass  # every running attempt now carries the cluster's loss as its reason
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
             self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
         events += self._flush()
-        for actor in [*self._slots, self._mailbox]:
+        for actor in [*self._slots, self._mailbox] if self._lost is None else []:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
@@ -349,6 +363,8 @@ class RayExecutor:
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         ray = self._ray
+        if self._lost is not None:
+            raise ClusterLost(self._lost)
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
                 run.undecided = False
@@ -356,17 +372,53 @@ class RayExecutor:
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
-            refs = [self._take, *(r.ref for r in self._running.values())]
+            refs = [self._take, *(r.ref for r in self._running.values() if not r.held)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if self._take in ready:
-                self._handle(ray.get(self._take))
-                self._take = None
+                self._handle(self._taken())
             for run in [r for r in self._running.values() if r.ref in ready and r.result is None]:
                 self._finish(run)
+        self._watch_cluster()
         self._enforce_limits()
         return self._flush()
+
+    def _taken(self) -> list[dict[str, Any]]:
+        """The mailbox's answer to its long poll: news that the cluster is alive."""
+        take, self._take = self._take, None
+        try:
+            events: list[dict[str, Any]] = self._ray.get(take)
+        except self._ray.exceptions.RayError:
+            if self._watch is None or self._watch.reachable_now():
+                raise  # the mailbox died on a live cluster: the run cannot go on
+            self._watch.suspect()
+            return []
+        if self._watch is not None:
+            self._watch.heard()
+        return events
+
+    def _watch_cluster(self) -> None:
+        """Stop the run (``ClusterLost``) once the cluster's head has stopped answering; else conclude the attempts
+        held while it was in doubt (their actors died on their own)."""
+        watch = self._watch
+        if watch is None:
+            return
+        if watch.gone():
+            self._lose_cluster(watch)
+        if watch.unreachable_for() == 0.0:
+            for run in [r for r in self._running.values() if r.held]:
+                run.held = False
+                self._finish(run)
+
+    def _lose_cluster(self, watch: ClusterWatch) -> None:
+        self._lost = (f"the Ray cluster went away: its head at {watch.head} has not answered for "
+                      f"{format_duration(round(watch.unreachable_for(), 1))}")
+        self._closing = True
+        for run in self._running.values():
+            run.kill_reason = Failure(FailureKind.INTERRUPTED, f"{self._lost} while the trial ran (it runs again "
+                                                               "on resume)")
+        raise ClusterLost(self._lost)
 
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
@@ -407,6 +459,11 @@ class RayExecutor:
         try:
             run.result = ray.get(run.ref)
         except ray.exceptions.RayError:
+            if self._watch is not None:
+                self._watch.suspect()
+                if not self._watch.reachable_now():  # the whole cluster may be going: the watch decides
+                    run.held = True
+                    return
             run.result = {}
             self._replace(run.slot)
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
@@ -416,10 +473,13 @@ class RayExecutor:
     def _conclude(self, run: _Running, duration: float) -> None:
         ray = self._ray
         if not run.result:  # it died: whatever it posted last (a memory breach) may still be in the mailbox
-            if self._take is not None:
-                self._handle(ray.get(self._take))
-                self._take = None
-            self._handle(ray.get(self._mailbox.take.remote(0)))
+            try:
+                if self._take is not None:
+                    self._handle(ray.get(self._take, timeout=LAST_WORDS_TIMEOUT))
+                    self._take = None
+                self._handle(ray.get(self._mailbox.take.remote(0), timeout=LAST_WORDS_TIMEOUT))
+            except ray.exceptions.RayError:
+                self._take = None  # the mailbox is gone or slow: the attempt ends with what is known
         try:
             outcome = outcome_from_json(ray.get(run.ref)["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
@@ -442,7 +502,8 @@ class RayExecutor:
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s)
         del self._running[job.number]
         self._busy.discard(run.slot)
-        self._mailbox.forget.remote(job.number, job.attempt)
+        if self._lost is None:
+            self._mailbox.forget.remote(job.number, job.attempt)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
@@ -469,9 +530,19 @@ class RayExecutor:
     def _kill(self, run: _Running, reason: Failure) -> None:
         if run.kill_reason is None:
             run.kill_reason = reason
-        if run.kill_deadline is None:
+        if run.kill_deadline is None and self._lost is None:
             run.kill_deadline = self.clock.monotonic() + KILL_GRACE
             self._mailbox.order.remote(run.job.number, run.job.attempt, "kill")
+
+
+def _head_of(ray: Any, address: str) -> HeadAddress | None:
+    """Where the cluster's head answers: the Ray client server of a ``ray://`` address, else the GCS."""
+    if address.startswith("ray://"):
+        return HeadAddress.parse(address)
+    try:
+        return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
+    except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
+        return None
 
 
 def _size(path: str) -> int:
