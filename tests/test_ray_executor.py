@@ -5,6 +5,7 @@ The runs join it with ``address: auto``-style reuse: a Ray already initialized i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -255,17 +256,25 @@ class RayHead:
     group takes the whole cluster down (GCS, raylet, workers) the way a lost head machine does. ``ray stop --force``
     is not used: it stops every Ray cluster of this user on the machine, other runs' included."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, cpus: int = 2, join: bool = False, hide: Path | None = None) -> None:
+        """``join``: a second node of the cluster at ``port``; ``hide``: that node sees an empty folder there (a
+        tmpfs mounted over it in a mount namespace of its own), as a machine without the coordinator's disk."""
+        import shlex
         import tempfile
 
         self.port = port
-        self.temp_dir = tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: it holds unix sockets
         env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
         ray_cli = Path(sys.executable).parent / "ray"
-        self.proc = subprocess.Popen(
-            [str(ray_cli), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-             "--node-ip-address=127.0.0.1", f"--temp-dir={self.temp_dir}", "--object-store-memory=100000000",
-             "--block"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        where = [f"--address=127.0.0.1:{port}"] if join else [
+            "--head", f"--port={port}", "--include-dashboard=false",
+            f"--temp-dir={tempfile.mkdtemp(prefix='ts-head-', dir='/tmp')}"]  # short: it holds unix sockets
+        command = [str(ray_cli), "start", *where, f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
+                   "--object-store-memory=100000000", "--block"]
+        if hide is not None:
+            command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                       f"mount -t tmpfs none {shlex.quote(str(hide))} && exec {shlex.join(command)}"]
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
         lines = []
         for line in self.proc.stdout:  # `ray start --block` says when the node is up, then keeps quiet
             lines.append(line)
@@ -393,3 +402,152 @@ def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
     assert watch.gone() and watch.unreachable_for() == 2.0
     assert HeadAddress.parse("ray://head.example:10001") == HeadAddress("head.example", 10001)
     assert HeadAddress.parse("auto") is None
+
+
+PBT_TRAINER = """
+import os
+import time
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {"step": 0, "score": 0.0}
+    started, score = state["step"], state["score"]
+    for step in range(started + 1, 9):
+        score += config["lr"]
+        trial.save_checkpoint({"step": step, "score": score})   # before report: a child copies this
+        trial.report(step, score)
+        time.sleep(0.1)
+        if trial.should_prune():
+            break
+    seen = os.path.exists(os.path.join(os.path.dirname(str(trial.workdir)), "coordinator-only"))
+    return {"score": score, "started_from": started, "saw_coordinator_files": float(seen)}
+"""
+
+
+def _can_hide_folders() -> bool:
+    try:
+        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.slow
+def test_pbt_children_on_a_node_without_the_coordinators_files_get_their_parents_checkpoint(project, monkeypatch):
+    """A real two-node cluster: the head (the coordinator's machine) has no CPUs, so every trial runs on the second
+    node, which sees an empty folder where the coordinator keeps the trial folders. Checkpoints travel through Ray:
+    PBT's children resume from their parents' latest checkpoints, and each trial's last checkpoint lands in the
+    coordinator's trial folder."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    if not _can_hide_folders():
+        pytest.skip("needs unprivileged user and mount namespaces (unshare -rm) to give a node its own filesystem")
+    project.write("trainer.py", PBT_TRAINER)
+    runs = project.root / "runs"
+    runs.mkdir()
+    (runs / "coordinator-only").touch()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    head = RayHead(port, cpus=0)
+    try:
+        far = RayHead(port, join=True, hide=runs)
+        try:
+            spec = project.spec(
+                name="ray-pbt-far", objective={"metric": "score", "direction": "maximize"},
+                space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+                trial={"function": "trainer:objective"}, budget={"trials": 8}, workdir=str(runs),
+                executor=_ray(2, address=head.address),
+                scheduler={"name": "pbt", "population_size": 2, "perturbation_interval": 2,
+                           "quantile_fraction": 0.5, "max_resource": 8})
+            started = time.monotonic()
+            proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=180)
+            run_s = time.monotonic() - started
+        finally:
+            far.kill()
+    finally:
+        head.kill()
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("ray-pbt-far")
+    assert all(t["metrics"]["saw_coordinator_files"] == 0.0 for t in trials if t["state"] == "completed"), \
+        "the trials ran where the coordinator's files are not"
+    children = [t for t in trials if "lineage" in t]
+    assert children, "PBT started trials from others"
+    resumed = [t for t in children if t["state"] == "completed"]
+    assert resumed
+    for child in resumed:
+        assert child["metrics"]["started_from"] >= child["lineage"]["step"] >= 2, "it resumed from the parent's checkpoint"
+    for t in trials:  # each trial's checkpoint came back into the coordinator's trial folder
+        state = json.loads((Path(t["log_path"]).parent / "checkpoint" / "state.json").read_text())
+        assert state["step"] == t["intermediate"][-1][0], t["number"]
+    print(f"PBT on the far node: {len(trials)} trials, {len(children)} children, run took {run_s:.1f}s")
+
+
+def test_checkpoints_travel_as_plain_archives_capped_and_checked(tmp_path):
+    """No Ray: what crosses between nodes. A whole folder swaps in (no stale file survives), the cap holds, and an
+    archive that reaches outside the checkpoint folders, or holds a link, is refused before anything is written."""
+    import io
+    import tarfile
+
+    from tunesmith.executor.checkpoint_shipping import (
+        CheckpointTooLarge, NodeLocalFolder, pack, unpack,
+    )
+
+    there = tmp_path / "coordinator" / "trial-00001"
+    (there / "checkpoint" / "weights").mkdir(parents=True)
+    (there / "checkpoint" / "weights" / "w.bin").write_bytes(b"\0" * 1000)
+    (there / "checkpoint-parent").mkdir()
+    (there / "checkpoint-parent" / "state.json").write_text('{"step": 4}')
+    (there / "trial.log").write_text("not a checkpoint")
+    archive = pack(there, ("checkpoint", "checkpoint-parent"), limit=10_000)
+    here = tmp_path / "node" / "trial-00001"
+    (here / "checkpoint").mkdir(parents=True)
+    (here / "checkpoint" / "stale.json").write_text("{}")
+    assert unpack(archive, here) == ["checkpoint", "checkpoint-parent"]
+    assert (here / "checkpoint" / "weights" / "w.bin").read_bytes() == b"\0" * 1000
+    assert not (here / "checkpoint" / "stale.json").exists(), "the checkpoint swapped in whole"
+    assert (here / "checkpoint-parent" / "state.json").read_text() == '{"step": 4}'
+    assert not (here / "trial.log").exists() and sorted(p.name for p in here.iterdir()) == [
+        "checkpoint", "checkpoint-parent"]
+    assert pack(there, ("model",), limit=10) is None
+    with pytest.raises(CheckpointTooLarge, match=r"holds 1000 bytes, over the 999 bytes a checkpoint may carry through Ray"):
+        pack(there, ("checkpoint",), limit=999)
+
+    def hostile(name: str, kind: bytes = tarfile.REGTYPE) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc/passwd"
+            tar.addfile(info, io.BytesIO(b""))
+        return buffer.getvalue()
+
+    for bad in (hostile("checkpoint/../../escape"), hostile("/etc/x"), hostile("elsewhere/x"),
+                hostile("checkpoint/link", tarfile.SYMTYPE)):
+        with pytest.raises(ValueError, match="unexpected entry in a checkpoint archive"):
+            unpack(bad, here)
+    assert (here / "checkpoint" / "weights" / "w.bin").exists(), "a refused archive changed nothing"
+    assert not (tmp_path / "node" / "escape").exists()
+
+    fresh = tmp_path / "far" / "trial-00002"
+    assert NodeLocalFolder.applies(fresh)
+    local = NodeLocalFolder(fresh, limit=2000)
+    local.receive(archive)
+    assert NodeLocalFolder.applies(fresh), "a folder this node made stays node-local for later attempts"
+    assert local.changed() == (None, None), "what arrived is not sent back"
+    local_ckpt = fresh / "checkpoint"
+    new = fresh / "checkpoint.new"
+    new.mkdir()
+    (new / "state.json").write_text('{"step": 5}')
+    import shutil
+
+    shutil.rmtree(local_ckpt)
+    new.rename(local_ckpt)
+    sent, note = local.changed()
+    assert note is None and unpack(sent, tmp_path / "back") == ["checkpoint"]
+    assert local.changed() == (None, None)
+    shutil.rmtree(local_ckpt)
+    (fresh / "big").mkdir()
+    (fresh / "big" / "w.bin").write_bytes(b"\0" * 5000)
+    (fresh / "big").rename(local_ckpt)
+    sent, note = local.changed()
+    assert sent is None and "over the" in note
+    assert not NodeLocalFolder.applies(there), "the coordinator's own folder is not node-local"

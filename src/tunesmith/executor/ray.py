@@ -21,15 +21,20 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
   INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
   dead cluster), and no Ray call is made on the dead cluster after that, so nothing hangs.
+- Checkpoints reach a node that does not share the coordinator's files through Ray (``checkpoint_shipping``): in
+  with the job, out with the reports and the answer, into the coordinator's trial folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
+import tarfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,9 @@ from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.checkpoint_shipping import (
+    DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
+)
 from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress
 from tunesmith.executor.processes import kill_descendants, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
@@ -55,6 +63,8 @@ REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the sched
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
 LAST_WORDS_TIMEOUT = 5.0    # how long a dead attempt's last mailbox events are waited for
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,10 @@ class Mailbox:
 
     async def failed(self, number: int, attempt: int, kind: str, message: str) -> None:
         self._post({"ev": "failed", "number": number, "attempt": attempt, "kind": kind, "message": message})
+
+    async def checkpoint(self, number: int, attempt: int, archive: bytes | None, note: str | None) -> None:
+        """A trial on a node without the coordinator's files saved a checkpoint (``note``: why it did not travel)."""
+        self._post({"ev": "checkpoint", "number": number, "attempt": attempt, "archive": archive, "note": note})
 
     async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
         """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
@@ -156,19 +170,27 @@ class Mailbox:
 class TrialRunner:
     """The actor of one worker slot: runs one attempt at a time in its process."""
 
-    def run(self, job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-        return run_trial_task(job_json, mailbox)
+    def run(self, job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+        return run_trial_task(job_json, mailbox, shipment)
 
 
-def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON."""
+def run_trial_task(job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON.
+
+    ``shipment``: the coordinator's node and the trial's checkpoints, for a node that does not see its files.
+    """
     import ray
 
     from tunesmith.executor.worker import run_job
 
     job = TrialJob.from_json(job_json)
     n, a = job.number, job.attempt
-    mailbox.started.remote(n, a, os.getpid(), ray.get_runtime_context().get_node_id())
+    node = ray.get_runtime_context().get_node_id()
+    mailbox.started.remote(n, a, os.getpid(), node)
+    away: NodeLocalFolder | None = None
+    if shipment is not None and shipment["origin"] != node and NodeLocalFolder.applies(Path(job.workdir)):
+        away = NodeLocalFolder(Path(job.workdir), shipment["limit"])
+        away.receive(shipment["files"])
     prune = threading.Event()
     done = threading.Event()
 
@@ -204,6 +226,10 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
     def report(r: Report) -> None:
         nonlocal sent
         sent += 1
+        if away is not None:  # a checkpoint saved before this report reaches the coordinator before the report
+            archive, note = away.changed()
+            if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
+                ray.get(mailbox.checkpoint.remote(n, a, archive, note))
         if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
             prune.set()
 
@@ -212,7 +238,10 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         outcome = run_job(job, report, prune.is_set)
     finally:
         done.set()
-    return {"outcome": outcome_to_json(outcome), "reports": sent}
+    result: dict[str, Any] = {"outcome": outcome_to_json(outcome), "reports": sent}
+    if away is not None:
+        result["checkpoint"], result["checkpoint_note"] = away.changed()
+    return result
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
@@ -242,15 +271,19 @@ class RayExecutor:
         resources: what each trial reserves.
         clock: the clock for deadlines.
         temp_dir: a private cluster's session folder (short: it holds unix sockets); None: Ray's default.
+        checkpoint_limit: the most bytes of checkpoint files that travel to or from a node that does not share the
+            coordinator's files.
     """
 
     def __init__(self, workers: int, address: str = "local", resources: TrialResources | None = None,
-                 clock: Clock | None = None, temp_dir: str | None = None) -> None:
+                 clock: Clock | None = None, temp_dir: str | None = None,
+                 checkpoint_limit: int = DEFAULT_LIMIT) -> None:
         self.workers = workers
         self.address = address
         self.resources = resources or TrialResources()
         self.clock = clock or SystemClock()
         self.temp_dir = temp_dir
+        self.checkpoint_limit = checkpoint_limit
         self._ray: Any = None
         self._runner_class: Any = None
         self._slots: list[Any] = []       # one actor per worker slot
@@ -263,6 +296,8 @@ class RayExecutor:
         self._closing = False
         self._watch: ClusterWatch | None = None
         self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
+        self._origin: str | None = None   # this process's node: its actors see the trial folders
+        self._slot_nodes: dict[int, str] = {}
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None) -> RayExecutor:
@@ -286,6 +321,7 @@ class RayExecutor:
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
         self._slots = [self._runner_class.remote() for _ in range(self.workers)]
         head = _head_of(ray, self.address)
+        self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
         self._watch = ClusterWatch(head, self.clock) if head is not None else None
 
     def _connect(self, ray: Any) -> None:
@@ -316,8 +352,20 @@ class RayExecutor:
     def submit(self, job: TrialJob) -> None:
         slot = next(i for i in range(self.workers) if i not in self._busy)
         self._busy.add(slot)
-        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox)
+        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox, self._shipment(job, slot))
         self._running[job.number] = _Running(job, ref, slot, self.clock.monotonic(), _size(job.log_path))
+
+    def _shipment(self, job: TrialJob, slot: int) -> dict[str, Any] | None:
+        """The trial's checkpoints, for an actor that may be on a node without this machine's files."""
+        if self._origin is not None and self._slot_nodes.get(slot) == self._origin:
+            return None  # the actor runs beside the coordinator
+        try:
+            files = pack(Path(job.workdir), TRAVELLING, self.checkpoint_limit)
+        except CheckpointTooLarge as e:
+            files = None
+            _log.warning("trial %d: %s; if it runs on a node without this machine's files, it starts without its "
+                         "checkpoint", job.number, e)
+        return {"origin": self._origin, "files": files, "limit": self.checkpoint_limit}
 
     def prune(self, number: int) -> None:
         run = self._running.get(number)
@@ -442,6 +490,9 @@ class RayExecutor:
             kind = ev["ev"]
             if kind == "started":
                 run.started = self.clock.monotonic()
+                self._slot_nodes[run.slot] = ev["node"]
+            elif kind == "checkpoint":
+                self._arrived(run.job, ev["archive"], ev["note"])
             elif kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
                 if run.job.sync_reports:
@@ -466,9 +517,22 @@ class RayExecutor:
                     return
             run.result = {}
             self._replace(run.slot)
+        self._arrived(run.job, run.result.get("checkpoint"), run.result.get("checkpoint_note"))
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
             return  # _handle ends it when the last report arrives
         self._conclude(run, duration)
+
+    def _arrived(self, job: TrialJob, archive: bytes | None, note: str | None) -> None:
+        """A checkpoint from a node without this machine's files: into the trial folder, where PBT's children, a
+        retry and a resume look for it."""
+        if archive is not None:
+            try:
+                unpack(archive, Path(job.workdir))
+            except (OSError, ValueError, EOFError, tarfile.TarError) as e:
+                _log.warning("trial %d: its checkpoint from another node could not be unpacked: %s", job.number, e)
+        if note is not None:
+            _log.warning("trial %d: its checkpoint stayed on its node (%s); a trial continuing from it on another "
+                         "node starts without it", job.number, note)
 
     def _conclude(self, run: _Running, duration: float) -> None:
         ray = self._ray
@@ -524,6 +588,7 @@ class RayExecutor:
             self._ray.kill(self._slots[slot])  # a harness error leaves it alive, holding the slot's resources
         except Exception:  # noqa: BLE001 - dead already
             pass
+        self._slot_nodes.pop(slot, None)  # its successor may start on another node
         if not self._closing:
             self._slots[slot] = self._runner_class.remote()
 
