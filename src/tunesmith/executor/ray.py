@@ -63,6 +63,7 @@ REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the sched
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
 LAST_WORDS_TIMEOUT = 5.0    # how long a dead attempt's last mailbox events are waited for
+SHUTDOWN_FLUSH = "RAY_task_events_shutdown_flush_timeout_ms"
 
 _log = logging.getLogger(__name__)
 
@@ -326,18 +327,21 @@ class RayExecutor:
 
     def _connect(self, ray: Any) -> None:
         quiet = {"log_to_driver": False, "logging_level": "ERROR"}
-        if self.address != "local":
-            ray.init(address=self.address, **quiet)
-            self._connected_here = True
-            return
-        # A private cluster: token auth off for it alone (it binds this machine and lives as long as the run).
-        saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
-        os.environ["RAY_AUTH_MODE"] = "disabled"
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Read by Ray as this driver starts. ray.shutdown() waits up to this long to flush task events to a cluster
+        # (Ray's default 5 s, all of it when the cluster went away); a live cluster takes milliseconds.
+        env = {SHUTDOWN_FLUSH: os.environ.get(SHUTDOWN_FLUSH, "1000")}
+        if self.address == "local":
+            # a private cluster: token auth off for it alone (it binds this machine and lives as long as the run)
+            env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
-            cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
-                     _temp_dir=self.temp_dir, **quiet)
+            if self.address != "local":
+                ray.init(address=self.address, **quiet)
+            else:
+                cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                         object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -452,16 +456,16 @@ class RayExecutor:
         watch = self._watch
         if watch is None:
             return
-        if watch.gone():
-            self._lose_cluster(watch)
+        reason = watch.gone()
+        if reason is not None:
+            self._lose_cluster(reason)
         if watch.unreachable_for() == 0.0:
             for run in [r for r in self._running.values() if r.held]:
                 run.held = False
                 self._finish(run)
 
-    def _lose_cluster(self, watch: ClusterWatch) -> None:
-        self._lost = (f"the Ray cluster went away: its head at {watch.head} has not answered for "
-                      f"{format_duration(round(watch.unreachable_for(), 1))}")
+    def _lose_cluster(self, reason: str) -> None:
+        self._lost = reason
         self._closing = True
         for run in self._running.values():
             run.kill_reason = Failure(FailureKind.INTERRUPTED, f"{self._lost} while the trial ran (it runs again "
