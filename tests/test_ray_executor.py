@@ -558,3 +558,27 @@ def test_checkpoints_travel_as_plain_archives_capped_and_checked(tmp_path):
     sent, note = local.changed()
     assert sent is None and "over the" in note
     assert not NodeLocalFolder.applies(there), "the coordinator's own folder is not node-local"
+
+
+def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog):
+    """The coordinator's side of the cap, without a cluster: nothing is packed, the warning names trial and sizes."""
+    from tunesmith.evaluation.job import TrialJob
+    from tunesmith.executor.ray import RayExecutor
+
+    folder = tmp_path / "trial-00003"
+    (folder / "checkpoint-parent").mkdir(parents=True)
+    (folder / "checkpoint-parent" / "w.bin").write_bytes(b"\0" * 4096)
+    job = TrialJob(experiment="e", number=3, attempt=1, params={}, seed=0, workdir=str(folder),
+                   log_path=str(folder / "trial.log"), metrics=("loss",), function="m:f")
+    executor = RayExecutor(workers=1, checkpoint_limit=1024)
+    executor._origin = "head-node"
+    with caplog.at_level("WARNING", logger="tunesmith.executor.ray"):
+        shipment = executor._shipment(job, 0)
+        executor._arrived(job, None, "checkpoint holds 2.0 MiB, over the 1.0 MiB a checkpoint may carry through Ray")
+    assert shipment == {"origin": "head-node", "files": None, "limit": 1024}
+    assert "trial 3: " in caplog.records[0].getMessage()
+    assert "holds 4096 bytes, over the 1024 bytes a checkpoint may carry through Ray" in caplog.records[0].getMessage()
+    assert "starts without its checkpoint" in caplog.records[0].getMessage()
+    assert "its checkpoint stayed on its node" in caplog.records[1].getMessage()
+    executor._slot_nodes[0] = "head-node"
+    assert executor._shipment(job, 0) is None, "an actor beside the coordinator needs nothing shipped"
