@@ -582,3 +582,14 @@ def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog)
     assert "its checkpoint stayed on its node" in caplog.records[1].getMessage()
     executor._slot_nodes[0] = "head-node"
     assert executor._shipment(job, 0) is None, "an actor beside the coordinator needs nothing shipped"
+
+
+def test_a_run_pointed_at_no_cluster_says_so_at_once(project):
+    """ray.init would wait minutes for a head that is not there; the run says so in seconds, exit code 75."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    spec = project.spec(name="ray-nowhere", executor=_ray(1, address=f"127.0.0.1:{_free_port()}"))
+    started = time.monotonic()
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=60)
+    assert proc.returncode == 75, proc.stderr
+    assert "no Ray cluster answers at 127.0.0.1:" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 30

@@ -109,8 +109,13 @@ class ClusterWatch:
         return 0.0 if self._unreachable_since is None else self.clock.monotonic() - self._unreachable_since
 
     def _probe(self) -> bool:
-        try:
-            with socket.create_connection((self.head.host, self.head.port), timeout=CONNECT_TIMEOUT):
-                return True
-        except OSError:
-            return False
+        return head_answers(self.head)
+
+
+def head_answers(head: HeadAddress) -> bool:
+    """Whether something accepts connections at the head's port (a refusal comes at once, a lost host in 1 s)."""
+    try:
+        with socket.create_connection((head.host, head.port), timeout=CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False

@@ -46,7 +46,7 @@ from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
 )
-from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress
+from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress, head_answers
 from tunesmith.executor.processes import kill_descendants, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
@@ -335,6 +335,10 @@ class RayExecutor:
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
+        named = HeadAddress.parse(self.address)
+        if named is not None and not head_answers(named):  # ray.init would wait minutes for it
+            raise ClusterLost(f"no Ray cluster answers at {self.address} (executor.address): start one there "
+                              "(`ray start --head --port=PORT`), or change the address")
         try:
             if self.address != "local":
                 ray.init(address=self.address, **quiet)
