@@ -150,6 +150,9 @@ class NodeLocalFolder:
             return pack(self.folder, (CHECKPOINT,), self.limit), None
         except CheckpointTooLarge as e:
             return None, str(e)
+        except OSError as e:  # the trial is replacing it right now, say: the next report tries again
+            self._sent = None
+            return None, f"it could not be packed ({e})"
 
 
 def _version(path: Path) -> tuple[int, int, int] | None:

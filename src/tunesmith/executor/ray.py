@@ -333,12 +333,12 @@ class RayExecutor:
         if self.address == "local":
             # a private cluster: token auth off for it alone (it binds this machine and lives as long as the run)
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
         named = HeadAddress.parse(self.address)
         if named is not None and not head_answers(named):  # ray.init would wait minutes for it
             raise ClusterLost(f"no Ray cluster answers at {self.address} (executor.address): start one there "
                               "(`ray start --head --port=PORT`), or change the address")
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             if self.address != "local":
                 ray.init(address=self.address, **quiet)
