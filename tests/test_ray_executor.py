@@ -263,11 +263,11 @@ class RayHead:
         import tempfile
 
         self.port = port
+        self.temp_dir = None if join else tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: unix sockets
         env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
         ray_cli = Path(sys.executable).parent / "ray"
         where = [f"--address=127.0.0.1:{port}"] if join else [
-            "--head", f"--port={port}", "--include-dashboard=false",
-            f"--temp-dir={tempfile.mkdtemp(prefix='ts-head-', dir='/tmp')}"]  # short: it holds unix sockets
+            "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}"]
         command = [str(ray_cli), "start", *where, f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
                    "--object-store-memory=100000000", "--block"]
         if hide is not None:
@@ -294,6 +294,10 @@ class RayHead:
             pass
         self.proc.wait(timeout=10)
         self.proc.stdout.close()
+        if self.temp_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 def _status(project, name: str) -> str | None:
