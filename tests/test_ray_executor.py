@@ -5,6 +5,7 @@ The runs join it with ``address: auto``-style reuse: a Ray already initialized i
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -247,3 +248,352 @@ def test_coordinator_sigkilled_on_ray_then_resume_finishes_every_trial_exactly_o
     trials = project.trials("ray-killed")
     assert [t["number"] for t in trials] == list(range(8))
     assert len([t for t in trials if t["attempts"] == 2]) == before["running"], "exactly those left running re-ran"
+
+
+# -- the cluster itself going away ---------------------------------------------------------------------------------
+class RayHead:
+    """A Ray head started with ``ray start --head --block`` in a session of its own, so that killing its process
+    group takes the whole cluster down (GCS, raylet, workers) the way a lost head machine does. ``ray stop --force``
+    is not used: it stops every Ray cluster of this user on the machine, other runs' included."""
+
+    def __init__(self, port: int, cpus: int = 2, join: bool = False, hide: Path | None = None) -> None:
+        """``join``: a second node of the cluster at ``port``; ``hide``: that node sees an empty folder there (a
+        tmpfs mounted over it in a mount namespace of its own), as a machine without the coordinator's disk."""
+        import shlex
+        import tempfile
+
+        self.port = port
+        self.temp_dir = None if join else tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: unix sockets
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        ray_cli = Path(sys.executable).parent / "ray"
+        where = [f"--address=127.0.0.1:{port}"] if join else [
+            "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={self.temp_dir}"]
+        command = [str(ray_cli), "start", *where, f"--num-cpus={cpus}", "--node-ip-address=127.0.0.1",
+                   "--object-store-memory=100000000", "--block"]
+        if hide is not None:
+            command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                       f"mount -t tmpfs none {shlex.quote(str(hide))} && exec {shlex.join(command)}"]
+        self.proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        lines = []
+        for line in self.proc.stdout:  # `ray start --block` says when the node is up, then keeps quiet
+            lines.append(line)
+            if "Ray runtime started" in line:
+                break
+        else:
+            raise AssertionError("the Ray head did not start:\n" + "".join(lines))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        if self.temp_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _status(project, name: str) -> str | None:
+    import sqlite3
+
+    with sqlite3.connect(project.db) as conn:
+        row = conn.execute("SELECT status FROM experiments WHERE name = ?", (name,)).fetchone()
+    return row[0] if row else None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_cluster_going_away_stops_the_run_and_resume_finishes_on_a_new_cluster(project, monkeypatch):
+    """The head of the cluster a run joined is killed mid-run: the run stops within seconds with exit code 75 and
+    one message, its running trials recorded with the reason; `resume` on a new cluster (same address) runs exactly
+    those again and completes the budget. Two clusters start (~5 s each here): the slowest test of this file."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("naps.py", "import os, time\ndef nap(config, trial):\n"
+                             "    open(os.path.join(str(trial.workdir), 'pid'), 'w').write(str(os.getpid()))\n"
+                             "    time.sleep(1.0)\n    return config['x']\n")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    heads = [RayHead(port)]
+    try:
+        spec = project.spec(name="ray-gone", trial={"function": "naps:nap"}, budget={"trials": 8},
+                            executor=_ray(2, address=heads[0].address))
+        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+
+        def midway() -> bool:
+            assert proc.poll() is None, f"the run ended early: {proc.communicate()}"
+            counts = count_states(project, "ray-gone")
+            return counts.get("completed", 0) >= 2 and counts.get("running", 0) >= 1
+
+        wait_for(midway, timeout=90)
+        heads[0].kill()
+        killed = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)  # no hang: the coordinator notices, records and exits
+        stopped_after = time.monotonic() - killed
+        assert proc.returncode == 75, stderr
+        assert "the Ray cluster went away" in stderr and "tunesmith resume ray-gone" in stderr, stderr
+        assert "Traceback" not in stderr
+        assert stopped_after < 15, f"the coordinator exited {stopped_after:.1f}s after the loss"
+        assert _status(project, "ray-gone") == "failed"
+        before = {t["number"]: t for t in project.trials("ray-gone")}
+        cut = [t for t in before.values() if t["state"] == "interrupted"]
+        assert cut, before
+        assert all("Ray cluster went away" in t["error"] for t in cut)
+        assert not [t for t in before.values() if t["state"] in ("running", "queued")], "every attempt was recorded"
+        for t in cut:  # its Ray worker went with the cluster: nothing of the run is left behind
+            pid_file = Path(t["log_path"]).parent / "pid"
+            assert not pid_file.exists() or not alive(int(pid_file.read_text())), f"trial {t['number']}'s worker lives"
+
+        heads.append(RayHead(port))  # a new cluster where the old one was: the spec's address holds
+        started = time.monotonic()
+        resumed = project.cli("resume", "ray-gone", "--quiet", timeout=120)
+        resume_s = time.monotonic() - started
+    finally:
+        for head in heads:
+            head.kill()
+    assert resumed.returncode == 0, resumed.stderr
+    after = project.trials("ray-gone")
+    assert [t["number"] for t in after] == list(range(8)), "no trial counted twice, none missing"
+    assert all(t["state"] == "completed" for t in after)
+    assert project.show("ray-gone")["status"] == "completed"
+    for t in after:
+        was = before[t["number"]] if t["number"] in before else None
+        if was is not None and was["state"] == "completed":
+            assert t["attempts"] == was["attempts"] and t["values"] == was["values"], "a finished trial did not re-run"
+        if was is not None and was["state"] == "interrupted":
+            assert t["attempts"] == was["attempts"] + 1, "a trial cut by the loss ran again"
+    print(f"the coordinator exited {stopped_after:.1f}s after the cluster's loss; resume took {resume_s:.1f}s")
+
+
+def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
+    """No Ray: a listening socket stands for a live head, a closed port for a dead one, a fake clock for time."""
+    import socket
+
+    from tunesmith.clock import FakeClock
+    from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress
+
+    clock = FakeClock()
+    with socket.socket() as live:
+        live.bind(("127.0.0.1", 0))
+        live.listen()
+        watch = ClusterWatch(HeadAddress("127.0.0.1", live.getsockname()[1]), clock, silence=2.0, grace=2.0)
+        clock.advance(10)
+        assert watch.gone() is None, "a quiet cluster whose head answers is alive"
+        assert watch.unreachable_for() == 0.0
+        clock.advance(60)
+        assert "nothing of the run's answered for 70s" in watch.gone(), "a head that answers but a run that does not"
+    dead = HeadAddress("127.0.0.1", _free_port())  # nothing listens there
+    watch = ClusterWatch(dead, clock, silence=2.0, grace=2.0)
+    clock.advance(1)
+    assert watch.gone() is None and watch.unreachable_for() == 0.0, "not probed while the cluster keeps answering"
+    watch.suspect()  # an actor died
+    assert watch.gone() is None, "one failed probe is not yet a lost cluster"
+    clock.advance(1)
+    watch.heard()  # the mailbox answered after all
+    clock.advance(1.5)
+    assert watch.gone() is None and watch.unreachable_for() == 0.0
+    clock.advance(1)  # silent for 2.5 s: probed, unreachable
+    assert watch.gone() is None
+    clock.advance(2)
+    assert watch.gone() == f"the Ray cluster went away: its head at {dead} has not answered for 2.0s"
+    assert HeadAddress.parse("ray://head.example:10001") == HeadAddress("head.example", 10001)
+    assert HeadAddress.parse("auto") is None
+
+
+PBT_TRAINER = """
+import os
+import time
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {"step": 0, "score": 0.0}
+    started, score = state["step"], state["score"]
+    for step in range(started + 1, 9):
+        score += config["lr"]
+        trial.save_checkpoint({"step": step, "score": score})   # before report: a child copies this
+        trial.report(step, score)
+        time.sleep(0.1)
+        if trial.should_prune():
+            break
+    seen = os.path.exists(os.path.join(os.path.dirname(str(trial.workdir)), "coordinator-only"))
+    return {"score": score, "started_from": started, "saw_coordinator_files": float(seen)}
+"""
+
+
+def _can_hide_folders() -> bool:
+    try:
+        return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.slow
+def test_pbt_children_on_a_node_without_the_coordinators_files_get_their_parents_checkpoint(project, monkeypatch):
+    """A real two-node cluster: the head (the coordinator's machine) has no CPUs, so every trial runs on the second
+    node, which sees an empty folder where the coordinator keeps the trial folders. Checkpoints travel through Ray:
+    PBT's children resume from their parents' latest checkpoints, and each trial's last checkpoint lands in the
+    coordinator's trial folder."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    if not _can_hide_folders():
+        pytest.skip("needs unprivileged user and mount namespaces (unshare -rm) to give a node its own filesystem")
+    project.write("trainer.py", PBT_TRAINER)
+    runs = project.root / "runs"
+    runs.mkdir()
+    (runs / "coordinator-only").touch()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    head = RayHead(port, cpus=0)
+    try:
+        far = RayHead(port, join=True, hide=runs)
+        try:
+            spec = project.spec(
+                name="ray-pbt-far", objective={"metric": "score", "direction": "maximize"},
+                space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+                trial={"function": "trainer:objective"}, budget={"trials": 8}, workdir=str(runs),
+                executor=_ray(2, address=head.address),
+                scheduler={"name": "pbt", "population_size": 2, "perturbation_interval": 2,
+                           "quantile_fraction": 0.5, "max_resource": 8})
+            started = time.monotonic()
+            proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=180)
+            run_s = time.monotonic() - started
+        finally:
+            far.kill()
+    finally:
+        head.kill()
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("ray-pbt-far")
+    assert all(t["metrics"]["saw_coordinator_files"] == 0.0 for t in trials if t["state"] == "completed"), \
+        "the trials ran where the coordinator's files are not"
+    children = [t for t in trials if "lineage" in t]
+    assert children, "PBT started trials from others"
+    resumed = [t for t in children if t["state"] == "completed"]
+    assert resumed
+    for child in resumed:
+        assert child["metrics"]["started_from"] >= child["lineage"]["step"] >= 2, "it resumed from the parent's checkpoint"
+    for t in trials:  # each trial's checkpoint came back into the coordinator's trial folder
+        state = json.loads((Path(t["log_path"]).parent / "checkpoint" / "state.json").read_text())
+        assert state["step"] == t["intermediate"][-1][0], t["number"]
+    print(f"PBT on the far node: {len(trials)} trials, {len(children)} children, run took {run_s:.1f}s")
+
+
+def test_checkpoints_travel_as_plain_archives_capped_and_checked(tmp_path):
+    """No Ray: what crosses between nodes. A whole folder swaps in (no stale file survives), the cap holds, and an
+    archive that reaches outside the checkpoint folders, or holds a link, is refused before anything is written."""
+    import io
+    import tarfile
+
+    from tunesmith.executor.checkpoint_shipping import (
+        CheckpointTooLarge, NodeLocalFolder, pack, unpack,
+    )
+
+    there = tmp_path / "coordinator" / "trial-00001"
+    (there / "checkpoint" / "weights").mkdir(parents=True)
+    (there / "checkpoint" / "weights" / "w.bin").write_bytes(b"\0" * 1000)
+    (there / "checkpoint-parent").mkdir()
+    (there / "checkpoint-parent" / "state.json").write_text('{"step": 4}')
+    (there / "trial.log").write_text("not a checkpoint")
+    archive = pack(there, ("checkpoint", "checkpoint-parent"), limit=10_000)
+    here = tmp_path / "node" / "trial-00001"
+    (here / "checkpoint").mkdir(parents=True)
+    (here / "checkpoint" / "stale.json").write_text("{}")
+    assert unpack(archive, here) == ["checkpoint", "checkpoint-parent"]
+    assert (here / "checkpoint" / "weights" / "w.bin").read_bytes() == b"\0" * 1000
+    assert not (here / "checkpoint" / "stale.json").exists(), "the checkpoint swapped in whole"
+    assert (here / "checkpoint-parent" / "state.json").read_text() == '{"step": 4}'
+    assert not (here / "trial.log").exists() and sorted(p.name for p in here.iterdir()) == [
+        "checkpoint", "checkpoint-parent"]
+    assert pack(there, ("model",), limit=10) is None
+    with pytest.raises(CheckpointTooLarge, match=r"holds 1000 bytes, over the 999 bytes a checkpoint may carry through Ray"):
+        pack(there, ("checkpoint",), limit=999)
+
+    def hostile(name: str, kind: bytes = tarfile.REGTYPE) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc/passwd"
+            tar.addfile(info, io.BytesIO(b""))
+        return buffer.getvalue()
+
+    for bad in (hostile("checkpoint/../../escape"), hostile("/etc/x"), hostile("elsewhere/x"),
+                hostile("checkpoint/link", tarfile.SYMTYPE)):
+        with pytest.raises(ValueError, match="unexpected entry in a checkpoint archive"):
+            unpack(bad, here)
+    assert (here / "checkpoint" / "weights" / "w.bin").exists(), "a refused archive changed nothing"
+    assert not (tmp_path / "node" / "escape").exists()
+
+    fresh = tmp_path / "far" / "trial-00002"
+    assert NodeLocalFolder.applies(fresh)
+    local = NodeLocalFolder(fresh, limit=2000)
+    local.receive(archive)
+    assert NodeLocalFolder.applies(fresh), "a folder this node made stays node-local for later attempts"
+    assert local.changed() == (None, None), "what arrived is not sent back"
+    local_ckpt = fresh / "checkpoint"
+    new = fresh / "checkpoint.new"
+    new.mkdir()
+    (new / "state.json").write_text('{"step": 5}')
+    import shutil
+
+    shutil.rmtree(local_ckpt)
+    new.rename(local_ckpt)
+    sent, note = local.changed()
+    assert note is None and unpack(sent, tmp_path / "back") == ["checkpoint"]
+    assert local.changed() == (None, None)
+    shutil.rmtree(local_ckpt)
+    (fresh / "big").mkdir()
+    (fresh / "big" / "w.bin").write_bytes(b"\0" * 5000)
+    (fresh / "big").rename(local_ckpt)
+    sent, note = local.changed()
+    assert sent is None and "over the" in note
+    assert not NodeLocalFolder.applies(there), "the coordinator's own folder is not node-local"
+
+
+def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog):
+    """The coordinator's side of the cap, without a cluster: nothing is packed, the warning names trial and sizes."""
+    from tunesmith.evaluation.job import TrialJob
+    from tunesmith.executor.ray import RayExecutor
+
+    folder = tmp_path / "trial-00003"
+    (folder / "checkpoint-parent").mkdir(parents=True)
+    (folder / "checkpoint-parent" / "w.bin").write_bytes(b"\0" * 4096)
+    job = TrialJob(experiment="e", number=3, attempt=1, params={}, seed=0, workdir=str(folder),
+                   log_path=str(folder / "trial.log"), metrics=("loss",), function="m:f")
+    executor = RayExecutor(workers=1, checkpoint_limit=1024)
+    executor._origin = "head-node"
+    with caplog.at_level("WARNING", logger="tunesmith.executor.ray"):
+        shipment = executor._shipment(job, 0)
+        executor._arrived(job, None, "checkpoint holds 2.0 MiB, over the 1.0 MiB a checkpoint may carry through Ray")
+    assert shipment == {"origin": "head-node", "files": None, "limit": 1024}
+    assert "trial 3: " in caplog.records[0].getMessage()
+    assert "holds 4096 bytes, over the 1024 bytes a checkpoint may carry through Ray" in caplog.records[0].getMessage()
+    assert "starts without its checkpoint" in caplog.records[0].getMessage()
+    assert "its checkpoint stayed on its node" in caplog.records[1].getMessage()
+    executor._slot_nodes[0] = "head-node"
+    assert executor._shipment(job, 0) is None, "an actor beside the coordinator needs nothing shipped"
+
+
+def test_a_run_pointed_at_no_cluster_says_so_at_once(project):
+    """ray.init would wait minutes for a head that is not there; the run says so in seconds, exit code 75."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    spec = project.spec(name="ray-nowhere", executor=_ray(1, address=f"127.0.0.1:{_free_port()}"))
+    started = time.monotonic()
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=60)
+    assert proc.returncode == 75, proc.stderr
+    assert "no Ray cluster answers at 127.0.0.1:" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 30

@@ -49,6 +49,7 @@ _EXPORTS = {
     "ExperimentExists": "tunesmith.errors",
     "ExperimentNotFound": "tunesmith.errors",
     "StorageError": "tunesmith.errors",
+    "ClusterLost": "tunesmith.errors",
     "TrialError": "tunesmith.errors",
 }
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
 1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate (and `cycle`: a gate
-rejected the re-tune). `drift`: 4 drift found.
+rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
+`resume` on a new cluster continues.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ import enum
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from tunesmith.errors import StorageError, UserInputError
+from tunesmith.errors import ClusterLost, StorageError, UserInputError
 from tunesmith.records import RunStatus, TrialState
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
+EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructure's, and trying again later works
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
@@ -77,6 +81,19 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
     raise typer.Exit(EXIT_OK)
 
 
+@contextmanager
+def _cluster_loss_stops_run(name: str) -> Iterator[None]:
+    """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on."""
+    try:
+        yield
+    except ClusterLost as e:
+        from rich.markup import escape
+
+        err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
+                  f"re-run on a new cluster with: tunesmith resume {escape(name)}", soft_wrap=True)
+        raise typer.Exit(EXIT_CLUSTER_LOST) from None
+
+
 def _print_version(value: bool) -> None:
     if value:
         from tunesmith.versions import tunesmith_version
@@ -112,7 +129,8 @@ def run(
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, loaded.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener:
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
+            _cluster_loss_stops_run(loaded.name):
         result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
@@ -131,7 +149,8 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener:
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
+            _cluster_loss_stops_run(name):
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result)
 

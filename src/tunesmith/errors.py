@@ -8,6 +8,7 @@
     ├── ExperimentExists     `run` on a name already in the store (use `resume`)
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
+    ├── ClusterLost          the run's Ray cluster went away mid-run (the run stopped; `resume` continues)
     ├── StorageError         the store cannot be opened, migrated or written
     │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
     │       └── StoreNotFound    no store there (a read-only command does not create one)
@@ -55,6 +56,11 @@ class ExperimentNotFound(UserInputError):
 
 class LeaseHeld(UserInputError):
     """Another live coordinator holds the experiment's lease."""
+
+
+class ClusterLost(TunesmithError):
+    """The cluster the trials ran on went away mid-run. The run stopped cleanly: running trials are recorded as
+    interrupted, finished ones are in the store, and ``tunesmith resume`` continues on a new cluster."""
 
 
 class StorageError(TunesmithError):

@@ -17,23 +17,36 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
 - ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts).
+- The cluster itself going away (its head killed, ``ray stop``) is told apart from one worker dying by probing the
+  head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
+  INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
+  dead cluster), and no Ray call is made on the dead cluster after that, so nothing hangs.
+- Checkpoints reach a node that does not share the coordinator's files through Ray (``checkpoint_shipping``): in
+  with the job, out with the reports and the answer, into the coordinator's trial folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
+import tarfile
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.checkpoint_shipping import (
+    DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
+)
+from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress, head_answers
 from tunesmith.executor.processes import kill_descendants, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
@@ -49,6 +62,10 @@ MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
+LAST_WORDS_TIMEOUT = 5.0    # how long a dead attempt's last mailbox events are waited for
+SHUTDOWN_FLUSH = "RAY_task_events_shutdown_flush_timeout_ms"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,10 @@ class Mailbox:
 
     async def failed(self, number: int, attempt: int, kind: str, message: str) -> None:
         self._post({"ev": "failed", "number": number, "attempt": attempt, "kind": kind, "message": message})
+
+    async def checkpoint(self, number: int, attempt: int, archive: bytes | None, note: str | None) -> None:
+        """A trial on a node without the coordinator's files saved a checkpoint (``note``: why it did not travel)."""
+        self._post({"ev": "checkpoint", "number": number, "attempt": attempt, "archive": archive, "note": note})
 
     async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
         """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
@@ -150,19 +171,27 @@ class Mailbox:
 class TrialRunner:
     """The actor of one worker slot: runs one attempt at a time in its process."""
 
-    def run(self, job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-        return run_trial_task(job_json, mailbox)
+    def run(self, job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+        return run_trial_task(job_json, mailbox, shipment)
 
 
-def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON."""
+def run_trial_task(job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON.
+
+    ``shipment``: the coordinator's node and the trial's checkpoints, for a node that does not see its files.
+    """
     import ray
 
     from tunesmith.executor.worker import run_job
 
     job = TrialJob.from_json(job_json)
     n, a = job.number, job.attempt
-    mailbox.started.remote(n, a, os.getpid(), ray.get_runtime_context().get_node_id())
+    node = ray.get_runtime_context().get_node_id()
+    mailbox.started.remote(n, a, os.getpid(), node)
+    away: NodeLocalFolder | None = None
+    if shipment is not None and shipment["origin"] != node and NodeLocalFolder.applies(Path(job.workdir)):
+        away = NodeLocalFolder(Path(job.workdir), shipment["limit"])
+        away.receive(shipment["files"])
     prune = threading.Event()
     done = threading.Event()
 
@@ -198,6 +227,10 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
     def report(r: Report) -> None:
         nonlocal sent
         sent += 1
+        if away is not None:  # a checkpoint saved before this report reaches the coordinator before the report
+            archive, note = away.changed()
+            if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
+                ray.get(mailbox.checkpoint.remote(n, a, archive, note))
         if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
             prune.set()
 
@@ -206,7 +239,10 @@ def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
         outcome = run_job(job, report, prune.is_set)
     finally:
         done.set()
-    return {"outcome": outcome_to_json(outcome), "reports": sent}
+    result: dict[str, Any] = {"outcome": outcome_to_json(outcome), "reports": sent}
+    if away is not None:
+        result["checkpoint"], result["checkpoint_note"] = away.changed()
+    return result
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
@@ -221,6 +257,7 @@ class _Running:
     kill_reason: Failure | None = None
     kill_deadline: float | None = None
     undecided: bool = False
+    held: bool = False    # its actor died while the cluster's head did not answer: concluded once the watch decides
     prune_sent: bool = False
     reports_seen: int = 0
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
@@ -235,15 +272,19 @@ class RayExecutor:
         resources: what each trial reserves.
         clock: the clock for deadlines.
         temp_dir: a private cluster's session folder (short: it holds unix sockets); None: Ray's default.
+        checkpoint_limit: the most bytes of checkpoint files that travel to or from a node that does not share the
+            coordinator's files.
     """
 
     def __init__(self, workers: int, address: str = "local", resources: TrialResources | None = None,
-                 clock: Clock | None = None, temp_dir: str | None = None) -> None:
+                 clock: Clock | None = None, temp_dir: str | None = None,
+                 checkpoint_limit: int = DEFAULT_LIMIT) -> None:
         self.workers = workers
         self.address = address
         self.resources = resources or TrialResources()
         self.clock = clock or SystemClock()
         self.temp_dir = temp_dir
+        self.checkpoint_limit = checkpoint_limit
         self._ray: Any = None
         self._runner_class: Any = None
         self._slots: list[Any] = []       # one actor per worker slot
@@ -254,6 +295,10 @@ class RayExecutor:
         self._events: list[ExecutorEvent] = []
         self._connected_here = False
         self._closing = False
+        self._watch: ClusterWatch | None = None
+        self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
+        self._origin: str | None = None   # this process's node: its actors see the trial folders
+        self._slot_nodes: dict[int, str] = {}
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None) -> RayExecutor:
@@ -276,21 +321,31 @@ class RayExecutor:
         self._runner_class = ray.remote(TrialRunner).options(**options)
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
         self._slots = [self._runner_class.remote() for _ in range(self.workers)]
+        head = _head_of(ray, self.address)
+        self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
+        self._watch = ClusterWatch(head, self.clock) if head is not None else None
 
     def _connect(self, ray: Any) -> None:
         quiet = {"log_to_driver": False, "logging_level": "ERROR"}
-        if self.address != "local":
-            ray.init(address=self.address, **quiet)
-            self._connected_here = True
-            return
-        # A private cluster: token auth off for it alone (it binds this machine and lives as long as the run).
-        saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
-        os.environ["RAY_AUTH_MODE"] = "disabled"
-        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Read by Ray as this driver starts. ray.shutdown() waits up to this long to flush task events to a cluster
+        # (Ray's default 5 s, all of it when the cluster went away); a live cluster takes milliseconds.
+        env = {SHUTDOWN_FLUSH: os.environ.get(SHUTDOWN_FLUSH, "1000")}
+        if self.address == "local":
+            # a private cluster: token auth off for it alone (it binds this machine and lives as long as the run)
+            env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+        named = HeadAddress.parse(self.address)
+        if named is not None and not head_answers(named):  # ray.init would wait minutes for it
+            raise ClusterLost(f"no Ray cluster answers at {self.address} (executor.address): start one there "
+                              "(`ray start --head --port=PORT`), or change the address")
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
-            cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE,
-                     _temp_dir=self.temp_dir, **quiet)
+            if self.address != "local":
+                ray.init(address=self.address, **quiet)
+            else:
+                cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                         object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -305,12 +360,24 @@ class RayExecutor:
     def submit(self, job: TrialJob) -> None:
         slot = next(i for i in range(self.workers) if i not in self._busy)
         self._busy.add(slot)
-        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox)
+        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox, self._shipment(job, slot))
         self._running[job.number] = _Running(job, ref, slot, self.clock.monotonic(), _size(job.log_path))
+
+    def _shipment(self, job: TrialJob, slot: int) -> dict[str, Any] | None:
+        """The trial's checkpoints, for an actor that may be on a node without this machine's files."""
+        if self._origin is not None and self._slot_nodes.get(slot) == self._origin:
+            return None  # the actor runs beside the coordinator
+        try:
+            files = pack(Path(job.workdir), TRAVELLING, self.checkpoint_limit)
+        except CheckpointTooLarge as e:
+            files = None
+            _log.warning("trial %d: %s; if it runs on a node without this machine's files, it starts without its "
+                         "checkpoint", job.number, e)
+        return {"origin": self._origin, "files": files, "limit": self.checkpoint_limit}
 
     def prune(self, number: int) -> None:
         run = self._running.get(number)
-        if run is not None and not run.prune_sent:
+        if run is not None and not run.prune_sent and self._lost is None:
             run.prune_sent = True
             self._mailbox.order.remote(number, run.job.attempt, "prune")
 
@@ -325,19 +392,22 @@ class RayExecutor:
         events: list[ExecutorEvent] = []
         if self._ray is None:
             return events
-        deadline = self.clock.monotonic() + grace
-        while self._running and self.clock.monotonic() < deadline:
-            events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
-        for run in list(self._running.values()):
-            self._kill(run, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} "
-                                                             "grace period"))
-        give_up = self.clock.monotonic() + KILL_GRACE + 10.0
-        while self._running and self.clock.monotonic() < give_up:
-            events += self.poll(0.2)
+        try:
+            deadline = self.clock.monotonic() + grace
+            while self._running and self.clock.monotonic() < deadline:
+                events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
+            for run in list(self._running.values()):
+                self._kill(run, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} "
+                                                                 "grace period"))
+            give_up = self.clock.monotonic() + KILL_GRACE + 10.0
+            while self._running and self.clock.monotonic() < give_up:
+                events += self.poll(0.2)
+        except ClusterLost:
+            pass  # every running attempt now carries the cluster's loss as its reason
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
             self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
         events += self._flush()
-        for actor in [*self._slots, self._mailbox]:
+        for actor in [*self._slots, self._mailbox] if self._lost is None else []:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
@@ -349,6 +419,8 @@ class RayExecutor:
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         ray = self._ray
+        if self._lost is not None:
+            raise ClusterLost(self._lost)
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
                 run.undecided = False
@@ -356,17 +428,53 @@ class RayExecutor:
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
-            refs = [self._take, *(r.ref for r in self._running.values())]
+            refs = [self._take, *(r.ref for r in self._running.values() if not r.held)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if self._take in ready:
-                self._handle(ray.get(self._take))
-                self._take = None
+                self._handle(self._taken())
             for run in [r for r in self._running.values() if r.ref in ready and r.result is None]:
                 self._finish(run)
+        self._watch_cluster()
         self._enforce_limits()
         return self._flush()
+
+    def _taken(self) -> list[dict[str, Any]]:
+        """The mailbox's answer to its long poll: news that the cluster is alive."""
+        take, self._take = self._take, None
+        try:
+            events: list[dict[str, Any]] = self._ray.get(take)
+        except self._ray.exceptions.RayError:
+            if self._watch is None or self._watch.reachable_now():
+                raise  # the mailbox died on a live cluster: the run cannot go on
+            self._watch.suspect()
+            return []
+        if self._watch is not None:
+            self._watch.heard()
+        return events
+
+    def _watch_cluster(self) -> None:
+        """Stop the run (``ClusterLost``) once the cluster's head has stopped answering; else conclude the attempts
+        held while it was in doubt (their actors died on their own)."""
+        watch = self._watch
+        if watch is None:
+            return
+        reason = watch.gone()
+        if reason is not None:
+            self._lose_cluster(reason)
+        if watch.unreachable_for() == 0.0:
+            for run in [r for r in self._running.values() if r.held]:
+                run.held = False
+                self._finish(run)
+
+    def _lose_cluster(self, reason: str) -> None:
+        self._lost = reason
+        self._closing = True
+        for run in self._running.values():
+            run.kill_reason = Failure(FailureKind.INTERRUPTED, f"{self._lost} while the trial ran (it runs again "
+                                                               "on resume)")
+        raise ClusterLost(self._lost)
 
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
@@ -390,6 +498,9 @@ class RayExecutor:
             kind = ev["ev"]
             if kind == "started":
                 run.started = self.clock.monotonic()
+                self._slot_nodes[run.slot] = ev["node"]
+            elif kind == "checkpoint":
+                self._arrived(run.job, ev["archive"], ev["note"])
             elif kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
                 if run.job.sync_reports:
@@ -407,19 +518,40 @@ class RayExecutor:
         try:
             run.result = ray.get(run.ref)
         except ray.exceptions.RayError:
+            if self._watch is not None:
+                self._watch.suspect()
+                if not self._watch.reachable_now():  # the whole cluster may be going: the watch decides
+                    run.held = True
+                    return
             run.result = {}
             self._replace(run.slot)
+        self._arrived(run.job, run.result.get("checkpoint"), run.result.get("checkpoint_note"))
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
             return  # _handle ends it when the last report arrives
         self._conclude(run, duration)
 
+    def _arrived(self, job: TrialJob, archive: bytes | None, note: str | None) -> None:
+        """A checkpoint from a node without this machine's files: into the trial folder, where PBT's children, a
+        retry and a resume look for it."""
+        if archive is not None:
+            try:
+                unpack(archive, Path(job.workdir))
+            except (OSError, ValueError, EOFError, tarfile.TarError) as e:
+                _log.warning("trial %d: its checkpoint from another node could not be unpacked: %s", job.number, e)
+        if note is not None:
+            _log.warning("trial %d: its checkpoint stayed on its node (%s); a trial continuing from it on another "
+                         "node starts without it", job.number, note)
+
     def _conclude(self, run: _Running, duration: float) -> None:
         ray = self._ray
         if not run.result:  # it died: whatever it posted last (a memory breach) may still be in the mailbox
-            if self._take is not None:
-                self._handle(ray.get(self._take))
-                self._take = None
-            self._handle(ray.get(self._mailbox.take.remote(0)))
+            try:
+                if self._take is not None:
+                    self._handle(ray.get(self._take, timeout=LAST_WORDS_TIMEOUT))
+                    self._take = None
+                self._handle(ray.get(self._mailbox.take.remote(0), timeout=LAST_WORDS_TIMEOUT))
+            except ray.exceptions.RayError:
+                self._take = None  # the mailbox is gone or slow: the attempt ends with what is known
         try:
             outcome = outcome_from_json(ray.get(run.ref)["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
@@ -442,7 +574,8 @@ class RayExecutor:
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s)
         del self._running[job.number]
         self._busy.discard(run.slot)
-        self._mailbox.forget.remote(job.number, job.attempt)
+        if self._lost is None:
+            self._mailbox.forget.remote(job.number, job.attempt)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
@@ -463,15 +596,26 @@ class RayExecutor:
             self._ray.kill(self._slots[slot])  # a harness error leaves it alive, holding the slot's resources
         except Exception:  # noqa: BLE001 - dead already
             pass
+        self._slot_nodes.pop(slot, None)  # its successor may start on another node
         if not self._closing:
             self._slots[slot] = self._runner_class.remote()
 
     def _kill(self, run: _Running, reason: Failure) -> None:
         if run.kill_reason is None:
             run.kill_reason = reason
-        if run.kill_deadline is None:
+        if run.kill_deadline is None and self._lost is None:
             run.kill_deadline = self.clock.monotonic() + KILL_GRACE
             self._mailbox.order.remote(run.job.number, run.job.attempt, "kill")
+
+
+def _head_of(ray: Any, address: str) -> HeadAddress | None:
+    """Where the cluster's head answers: the Ray client server of a ``ray://`` address, else the GCS."""
+    if address.startswith("ray://"):
+        return HeadAddress.parse(address)
+    try:
+        return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
+    except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
+        return None
 
 
 def _size(path: str) -> int:
