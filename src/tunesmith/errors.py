@@ -8,6 +8,7 @@
     ├── ExperimentExists     `run` on a name already in the store (use `resume`)
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
+    ├── QuotaError           a malformed quota key or limit (`tunesmith quota set`)
     ├── StorageError         the store cannot be opened, migrated or written
     │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
     │       └── StoreNotFound    no store there (a read-only command does not create one)
@@ -55,6 +56,10 @@ class ExperimentNotFound(UserInputError):
 
 class LeaseHeld(UserInputError):
     """Another live coordinator holds the experiment's lease."""
+
+
+class QuotaError(UserInputError):
+    """A quota key or limit that cannot be used (``tunesmith quota set foo 0``)."""
 
 
 class StorageError(TunesmithError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,11 +21,13 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
-    ExperimentRecord, FailureKind, ParamValue, Report, RunStatus, TrialRecord, TrialState,
+    ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
-from tunesmith.storage.schema import HEAD_REVISION, events, experiments, trial_reports, trials
+from tunesmith.storage.schema import (
+    HEAD_REVISION, events, experiments, quota_limits, slot_leases, trial_reports, trials,
+)
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
 
@@ -56,6 +59,7 @@ class SQLStore:
         self.sqlite_synchronous = sqlite_synchronous
         self.create = create
         self._engine: Engine | None = None
+        self._slot_engine: Engine | None = None
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -92,15 +96,7 @@ class SQLStore:
             raise StorageConfigError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
                                "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
         if is_sqlite:
-            sync = self.sqlite_synchronous
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute(f"PRAGMA synchronous={sync}")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
+            _sqlite_pragmas(engine, self.sqlite_synchronous)
 
         try:
             with engine.connect() as conn:
@@ -148,7 +144,40 @@ class SQLStore:
         except SQLAlchemyError as e:
             raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
 
+    @contextmanager
+    def _slot_tx(self, what: str) -> Iterator[Connection]:
+        """A transaction that counts and takes quota slots, serialised against every other coordinator's.
+
+        SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two counts never interleave), on an engine of its own
+        whose connections leave transaction control to us. PostgreSQL: the caller takes an advisory lock per key.
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self._tx(what) as conn:
+                yield conn
+            return
+        if self._slot_engine is None:
+            slot_engine = create_engine(self.engine.url, connect_args={"timeout": 30})
+            _sqlite_pragmas(slot_engine, self.sqlite_synchronous)
+
+            @event.listens_for(slot_engine, "connect")
+            def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # the driver's own BEGIN would be a deferred one
+
+            @event.listens_for(slot_engine, "begin")
+            def _begin_immediate(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            self._slot_engine = slot_engine
+        try:
+            with self._slot_engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
+
     def close(self) -> None:
+        if self._slot_engine is not None:
+            self._slot_engine.dispose()
+            self._slot_engine = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -246,6 +275,75 @@ class SQLStore:
                          .where(experiments.c.id == experiment_id, experiments.c.lease_owner == owner)
                          .values(lease_owner=None, lease_expires_at=None))
 
+    # -- quota slots -------------------------------------------------------------------------------------------
+    def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
+                     ttl: float) -> SlotGrant:
+        """Take one run slot under every key in ``keys``, or none: refused when a limited key has no free slot.
+
+        A key's limit is the smaller of the store's (``quota_limits``) and the caller's (``keys[k]``, None for
+        none). Only unexpired leases count; expired ones of the keys involved are deleted here, under the lock, so
+        a lapsed lease can never be renewed back once its slot was given to someone else.
+        """
+        ordered = sorted(keys)
+        with self._slot_tx("take a quota slot") as conn:
+            if conn.dialect.name == "postgresql":  # in key order: two coordinators never wait on each other in a cycle
+                for key in ordered:
+                    conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
+            stored = dict(conn.execute(select(quota_limits.c.quota_key, quota_limits.c.max_running)
+                                       .where(quota_limits.c.quota_key.in_(ordered))).all())
+            limits = {k: min(v for v in (keys[k], stored.get(k)) if v is not None)
+                      for k in ordered if keys[k] is not None or k in stored}
+            conn.execute(delete(slot_leases).where(slot_leases.c.quota_key.in_(ordered),
+                                                   slot_leases.c.expires_at <= now))
+            if limits:
+                in_use: dict[str, int] = dict(conn.execute(
+                    select(slot_leases.c.quota_key, func.count()).where(slot_leases.c.quota_key.in_(list(limits)))
+                    .group_by(slot_leases.c.quota_key)).all())
+                for key, limit in limits.items():
+                    if in_use.get(key, 0) >= limit:
+                        return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
+            lease = uuid.uuid4().hex
+            conn.execute(insert(slot_leases), [
+                {"lease": lease, "quota_key": k, "holder": holder, "experiment_id": experiment_id,
+                 "acquired_at": now, "expires_at": now + ttl} for k in ordered])
+        return SlotGrant(lease)
+
+    def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
+        """Renew ``holder``'s leases in ``keep`` until ``now + ttl`` and release its others.
+
+        Returns the leases of ``keep`` that are gone: they lapsed and their slots were given to another run.
+        """
+        keep = list(keep)
+        with self._tx("renew quota slots") as conn:
+            conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder, slot_leases.c.lease.not_in(keep)))
+            if not keep:
+                return set()
+            conn.execute(update(slot_leases).where(slot_leases.c.holder == holder, slot_leases.c.lease.in_(keep))
+                         .values(expires_at=now + ttl))
+            present = set(conn.execute(select(slot_leases.c.lease).where(
+                slot_leases.c.holder == holder, slot_leases.c.lease.in_(keep))).scalars())
+        return set(keep) - present
+
+    def set_quota(self, key: str, max_running: int, now: float) -> None:
+        """Limit ``key`` (already checked: quotas.parse_quota_key) to ``max_running`` trials at once, store-wide."""
+        with self._tx("set the quota") as conn:
+            conn.execute(delete(quota_limits).where(quota_limits.c.quota_key == key))
+            conn.execute(insert(quota_limits).values(quota_key=key, max_running=max_running, updated_at=now))
+
+    def remove_quota(self, key: str) -> bool:
+        """Lift the limit on ``key``; False when it had none."""
+        with self._tx("remove the quota") as conn:
+            return bool(conn.execute(delete(quota_limits).where(quota_limits.c.quota_key == key)).rowcount)
+
+    def quotas(self, now: float) -> list[QuotaUsage]:
+        """Every limited key, and every key with live leases, with its live leases now; by key."""
+        with self._tx("list quotas") as conn:
+            limits = dict(conn.execute(select(quota_limits.c.quota_key, quota_limits.c.max_running)).all())
+            in_use: dict[str, int] = dict(conn.execute(
+                select(slot_leases.c.quota_key, func.count()).where(slot_leases.c.expires_at > now)
+                .group_by(slot_leases.c.quota_key)).all())
+        return [QuotaUsage(k, limits.get(k), in_use.get(k, 0)) for k in sorted(set(limits) | set(in_use))]
+
     def delete_experiment(self, name: str) -> None:
         exp = self.experiment(name)
         with self._tx("delete the experiment") as conn:
@@ -331,6 +429,7 @@ class SQLStore:
         return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
@@ -340,6 +439,16 @@ _INSERT_EVENT = insert(events)
 _UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num"))
 _INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
     trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
+
+
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
 
 
 def _trial_row(t: TrialRecord) -> dict[str, Any]:
