@@ -39,6 +39,8 @@ class SlotLedger(Protocol):
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None: ...
 
+    def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None: ...
+
 
 @dataclass(frozen=True)
 class QuotaScope:
@@ -87,6 +89,9 @@ class LeasedSlots:
         self._renewer: threading.Thread | None = None
 
     def start(self) -> None:
+        # the user whose quota the run counts against (the coordinator that started it last; each joined
+        # coordinator counts against its own user's)
+        self.scope.ledger.set_attributes(self.scope.experiment_id, {"user": self.scope.user}, self.clock.now())
         self.inner.start()
         self._renewer = threading.Thread(target=self._renew_loop, name="tunesmith-quota-leases", daemon=True)
         self._renewer.start()
