@@ -32,7 +32,7 @@ class SlotLedger(Protocol):
     """What the wrapper needs of the store (storage.base.TrialStore has these)."""
 
     def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
-                     ttl: float) -> SlotGrant: ...
+                     ttl: float, release: Collection[str] = ()) -> SlotGrant: ...
 
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]: ...
 
@@ -69,22 +69,27 @@ class LeasedSlots:
         clock: stamps leases and paces the rechecks.
         ttl: seconds a lease lives without renewal.
         recheck: seconds between asks while a key is full (or the runner had nothing to start).
+        limits_refresh: while no key of the run is limited, seconds between reads of the store's limits (a limit
+            set meanwhile reaches this run within that time).
     """
 
     def __init__(self, inner: Executor, scope: QuotaScope, keys: Mapping[str, int | None], clock: Clock,
-                 ttl: float = 10.0, recheck: float = 0.25) -> None:
+                 ttl: float = 10.0, recheck: float = 0.25, limits_refresh: float = 1.0) -> None:
         self.inner = inner
         self.scope = scope
         self.keys = keys
         self.clock = clock
         self.ttl = ttl
         self.recheck = recheck
-        self._lock = threading.Lock()      # every lease write: the renewer thread and the loop never interleave
-        self._reserved: str | None = None  # a slot taken by free_slots() for the next submit
-        self._running: dict[int, str] = {}  # trial number -> its slot
-        self._ended: list[str] = []        # slots of ended attempts, released at the next call
+        self.limits_refresh = limits_refresh
+        self._lock = threading.Lock()           # lease state and writes: the renewer and the loop never interleave
+        self._reserved: SlotGrant | None = None  # a slot taken by free_slots() for the next submit
+        self._running: dict[int, str | None] = {}  # trial number -> its lease (None: no key was limited)
+        self._ended: list[str] = []             # leases of ended attempts, given back at the next call
         self._quiet_until = 0.0
+        self._unlimited_until = 0.0             # until then, no quota applies (a limit set later waits for it)
         self._waiting: tuple[str, float] | None = None  # (full key, since) while waiting
+        self._released_all = False              # nothing of this coordinator's is left in the store
         self._stop_renewing = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -100,16 +105,24 @@ class LeasedSlots:
         workers = self.inner.free_slots()
         if workers <= 0:
             return 0
-        self._release_ended()
         if self._reserved is not None:
             return 1
         mono = self.clock.monotonic()
         if mono < self._quiet_until:
+            self._release_ended()
             return 0
+        if mono < self._unlimited_until and not self._ended:
+            self._reserved = SlotGrant(None)  # nothing limits this run, as of a moment ago
+            return 1
         s = self.scope
-        with self._lock:
-            grant = s.ledger.acquire_slot(s.holder, s.experiment_id, self.keys, self.clock.now(), self.ttl)
-            self._reserved = grant.lease
+        with self._lock:  # the ended attempts' slots go back in the same transaction
+            grant = s.ledger.acquire_slot(s.holder, s.experiment_id, self.keys, self.clock.now(), self.ttl,
+                                          release=self._ended)
+            self._ended = []
+            self._reserved = grant if grant.granted else None
+            self._released_all = self._released_all and grant.lease is None
+        if grant.granted and grant.lease is None:  # no key limited: ask the store again in a while, not per trial
+            self._unlimited_until = mono + self.limits_refresh
         if not grant.granted:
             self._quiet_until = mono + self.recheck
             self._wait_began(grant)
@@ -120,26 +133,25 @@ class LeasedSlots:
 
     def submit(self, job: TrialJob) -> None:
         with self._lock:
-            lease, self._reserved = self._reserved, None
-        if lease is None:  # the protocol: submit only after free_slots() > 0, which reserved it
+            grant, self._reserved = self._reserved, None
+        if grant is None:  # the protocol: submit only after free_slots() > 0, which reserved it
             raise RuntimeError("submit without a free slot")
         try:
             self.inner.submit(job)
         except BaseException:
-            self._ended.append(lease)
+            self._give_back(grant.lease)
             raise
         with self._lock:
-            self._running[job.number] = lease
+            self._running[job.number] = grant.lease
 
     def poll(self, timeout: float) -> list[ExecutorEvent]:
-        self._release_ended()
         if self._reserved is not None:  # the runner had nothing to start: give the slot back to the others
             with self._lock:
-                self._ended.append(self._reserved)
-                self._reserved = None
-            self._release_ended()
+                grant, self._reserved = self._reserved, None
+            self._give_back(grant.lease)
             self._quiet_until = self.clock.monotonic() + self.recheck
             self._wait_ended()
+        self._release_ended()
         began = time.monotonic()
         events = self._ended_attempts(self.inner.poll(timeout))
         if not events and not self._running and self._waiting is not None:
@@ -160,10 +172,11 @@ class LeasedSlots:
             self._stop_renewing.set()
             if self._renewer is not None:
                 self._renewer.join(timeout=5)
-            self._running.clear()
-            self._reserved = None
+            with self._lock:
+                self._running.clear()
+                self._reserved = None
             try:
-                self._hold()  # releases every slot of this coordinator
+                self._hold(force=True)  # releases every slot of this coordinator
             except StorageError:
                 pass  # the store is failing; the leases lapse by themselves after the TTL
 
@@ -172,24 +185,34 @@ class LeasedSlots:
         with self._lock:
             for e in events:
                 if isinstance(e, AttemptEnded) and e.number in self._running:
-                    self._ended.append(self._running.pop(e.number))
+                    lease = self._running.pop(e.number)
+                    if lease is not None:
+                        self._ended.append(lease)
                     self._quiet_until = 0.0  # the runner may start something now
         return events
+
+    def _give_back(self, lease: str | None) -> None:
+        if lease is not None:
+            with self._lock:
+                self._ended.append(lease)
+            self._release_ended()
 
     def _release_ended(self) -> None:
         if self._ended:
             self._hold()
-            with self._lock:
-                self._ended.clear()
 
-    def _hold(self) -> None:
+    def _hold(self, force: bool = False) -> None:
         """Renew the slots in use, release the rest; record the ones that lapsed (given to another run)."""
         s = self.scope
         with self._lock:
-            keep = {n: lease for n, lease in self._running.items()}
-            if self._reserved is not None:
-                keep[-1] = self._reserved
+            keep = {n: lease for n, lease in self._running.items() if lease is not None}
+            if self._reserved is not None and self._reserved.lease is not None:
+                keep[-1] = self._reserved.lease
+            if not keep and not self._ended and self._released_all and not force:
+                return
             lapsed = s.ledger.hold_slots(s.holder, set(keep.values()), self.clock.now(), self.ttl)
+            self._ended = []
+            self._released_all = not keep
         if lapsed:
             numbers = sorted(n for n, lease in keep.items() if lease in lapsed and n >= 0)
             s.ledger.record_event(s.experiment_id, "quota_lease_lapsed", self.clock.now(),

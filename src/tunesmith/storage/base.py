@@ -49,10 +49,12 @@ class TrialStore(Protocol):
         ...
 
     def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
-                     ttl: float) -> SlotGrant:
+                     ttl: float, release: Collection[str] = ()) -> SlotGrant:
         """Take one run slot under every quota key in ``keys`` (each with the caller's own limit, or None), atomically
-        across coordinators on any machine, or none when a limited key is full. The slot's leases expire at
-        ``now + ttl`` unless renewed with ``hold_slots``. Called before a trial's attempt is recorded and submitted.
+        across coordinators on any machine, or none when a limited key is full; first give back ``release`` (the
+        holder's leases of attempts that ended). The slot's leases expire at ``now + ttl`` unless renewed with
+        ``hold_slots``; a grant under no limit at all holds no lease (``lease`` None). Called before a trial's
+        attempt is recorded and submitted.
         """
         ...
 

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
@@ -277,35 +279,42 @@ class SQLStore:
 
     # -- quota slots -------------------------------------------------------------------------------------------
     def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
-                     ttl: float) -> SlotGrant:
-        """Take one run slot under every key in ``keys``, or none: refused when a limited key has no free slot.
+                     ttl: float, release: Collection[str] = ()) -> SlotGrant:
+        """Take one run slot under every limited key in ``keys``, or none: refused when one has no free slot.
 
         A key's limit is the smaller of the store's (``quota_limits``) and the caller's (``keys[k]``, None for
-        none). Only unexpired leases count; expired ones of the keys involved are deleted here, under the lock, so
-        a lapsed lease can never be renewed back once its slot was given to someone else.
+        none); a lease row is written per limited key (none at all when no key is limited: the grant's lease is
+        None). Only unexpired leases count (``hold_slots`` never renews an expired one, so a lapsed slot given to
+        someone else is not taken back). ``release``: the holder's leases to give back first, in the same
+        transaction (the slot of the attempt that just ended).
         """
         ordered = sorted(keys)
+        if not release and not any(v is not None for v in keys.values()):
+            with self._tx("read the quotas") as conn:  # no write lock for a run that nothing limits
+                if not conn.execute(_QUOTA_LIMITS, {"b_keys": ordered}).first():
+                    return SlotGrant(None)
         with self._slot_tx("take a quota slot") as conn:
-            if conn.dialect.name == "postgresql":  # in key order: two coordinators never wait on each other in a cycle
-                for key in ordered:
-                    conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
-            stored = dict(conn.execute(select(quota_limits.c.quota_key, quota_limits.c.max_running)
-                                       .where(quota_limits.c.quota_key.in_(ordered))).all())
+            if release:
+                conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder,
+                                                       slot_leases.c.lease.in_(list(release))))
+            stored = dict(conn.execute(_QUOTA_LIMITS, {"b_keys": ordered}).all())
             limits = {k: min(v for v in (keys[k], stored.get(k)) if v is not None)
                       for k in ordered if keys[k] is not None or k in stored}
-            conn.execute(delete(slot_leases).where(slot_leases.c.quota_key.in_(ordered),
-                                                   slot_leases.c.expires_at <= now))
-            if limits:
-                in_use: dict[str, int] = dict(conn.execute(
-                    select(slot_leases.c.quota_key, func.count()).where(slot_leases.c.quota_key.in_(list(limits)))
-                    .group_by(slot_leases.c.quota_key)).all())
-                for key, limit in limits.items():
-                    if in_use.get(key, 0) >= limit:
-                        return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
+            if not limits:
+                return SlotGrant(None)
+            if conn.dialect.name == "postgresql":  # in key order: two coordinators never wait on each other in a cycle
+                for key in limits:
+                    conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
+            limited = list(limits)
+            in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, {"b_keys": limited, "b_now": now}).all())
+            for key, limit in limits.items():
+                if in_use.get(key, 0) >= limit:  # tidy up the lapsed leases of dead coordinators, off the fast path
+                    conn.execute(_DELETE_EXPIRED, {"b_keys": limited, "b_now": now})
+                    return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
             lease = uuid.uuid4().hex
             conn.execute(insert(slot_leases), [
                 {"lease": lease, "quota_key": k, "holder": holder, "experiment_id": experiment_id,
-                 "acquired_at": now, "expires_at": now + ttl} for k in ordered])
+                 "acquired_at": now, "expires_at": now + ttl} for k in limited])
         return SlotGrant(lease)
 
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
@@ -314,14 +323,15 @@ class SQLStore:
         Returns the leases of ``keep`` that are gone: they lapsed and their slots were given to another run.
         """
         keep = list(keep)
-        with self._tx("renew quota slots") as conn:
-            conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder, slot_leases.c.lease.not_in(keep)))
+        mine = slot_leases.c.holder == holder
+        with self._tx("renew quota slots") as conn:  # a lapsed lease is gone for good: its slot may be someone's
+            conn.execute(delete(slot_leases).where(mine, or_(slot_leases.c.lease.not_in(keep),
+                                                             slot_leases.c.expires_at <= now)))
             if not keep:
                 return set()
-            conn.execute(update(slot_leases).where(slot_leases.c.holder == holder, slot_leases.c.lease.in_(keep))
-                         .values(expires_at=now + ttl))
-            present = set(conn.execute(select(slot_leases.c.lease).where(
-                slot_leases.c.holder == holder, slot_leases.c.lease.in_(keep))).scalars())
+            conn.execute(update(slot_leases).where(mine, slot_leases.c.lease.in_(keep)).values(expires_at=now + ttl))
+            present = set(conn.execute(select(slot_leases.c.lease).where(mine, slot_leases.c.lease.in_(keep)))
+                          .scalars())
         return set(keep) - present
 
     def set_quota(self, key: str, max_running: int, now: float) -> None:
@@ -430,6 +440,14 @@ class SQLStore:
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+_QUOTA_LIMITS = select(quota_limits.c.quota_key, quota_limits.c.max_running).where(
+    quota_limits.c.quota_key.in_(bindparam("b_keys", expanding=True)))
+_DELETE_EXPIRED = delete(slot_leases).where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                                            slot_leases.c.expires_at <= bindparam("b_now"))
+_LEASES_IN_USE = (select(slot_leases.c.quota_key, func.count())
+                  .where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                         slot_leases.c.expires_at > bindparam("b_now"))
+                  .group_by(slot_leases.c.quota_key))
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
