@@ -267,3 +267,23 @@ def test_concurrent_acquires_never_overshoot_a_limit(store_url):
         t.join(timeout=60)
     assert not errors, errors
     assert seen and max(seen) <= 2, sorted(seen)[-5:]
+
+
+def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
+    """`run` and `resume --join` of one experiment, 3 workers each, max_concurrent 2: never 3 at once, and the
+    joiner gets slots too (a waiting coordinator is served before the one whose trial just ended)."""
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("sleepers.py", SLEEPERS)
+    monkeypatch.setenv("NAP_SECONDS", "0.5")
+    spec = _tagged(project, "joined", budget={"trials": 12},
+                   executor={"kind": "process", "workers": 3, "max_concurrent": 2})
+    first = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "joined").get("running", 0) >= 1, timeout=60)
+    second = project.cli("resume", "joined", "--join", "--quiet", timeout=120)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    trials, _ = _store_trials(project.storage, "joined")
+    assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 12
+    assert len({t.owner for t in trials["joined"]}) == 2, "both coordinators ran trials"
+    assert _most_at_once(trials["joined"]) == 2

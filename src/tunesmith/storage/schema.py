@@ -97,3 +97,13 @@ slot_leases = Table(
     Index("ix_slot_leases_key", "quota_key", "expires_at"),
     Index("ix_slot_leases_holder", "holder", "lease"),
 )
+
+# A coordinator refused a slot leaves a ticket per full key; a slot that comes free goes to the oldest live ticket
+# first, so a coordinator whose trial just ended cannot take its own slot straight back while another one waits.
+quota_waiters = Table(
+    "quota_waiters", metadata,
+    Column("quota_key", String(255), primary_key=True),
+    Column("holder", String(255), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),    # a waiter that stopped asking drops out of the queue
+)

@@ -28,10 +28,11 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
 from tunesmith.storage.schema import (
-    HEAD_REVISION, events, experiments, quota_limits, slot_leases, trial_reports, trials,
+    HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
 )
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
+WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
 
 
 def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
@@ -306,16 +307,32 @@ class SQLStore:
                 for key in limits:
                     conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
             limited = list(limits)
-            in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, {"b_keys": limited, "b_now": now}).all())
+            params = {"b_keys": limited, "b_now": now, "b_holder": holder}
+            in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, params).all())
+            ahead: dict[str, int] = dict(conn.execute(_WAITERS_AHEAD, params).all())
             for key, limit in limits.items():
-                if in_use.get(key, 0) >= limit:  # tidy up the lapsed leases of dead coordinators, off the fast path
-                    conn.execute(_DELETE_EXPIRED, {"b_keys": limited, "b_now": now})
+                if in_use.get(key, 0) + ahead.get(key, 0) >= limit:
+                    self._queue_waiter(conn, holder, key, now)
+                    conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases, tidied off the fast path
                     return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
             lease = uuid.uuid4().hex
             conn.execute(insert(slot_leases), [
                 {"lease": lease, "quota_key": k, "holder": holder, "experiment_id": experiment_id,
                  "acquired_at": now, "expires_at": now + ttl} for k in limited])
+            conn.execute(_LEAVE_QUEUE, params)
         return SlotGrant(lease)
+
+    @staticmethod
+    def _queue_waiter(conn: Connection, holder: str, key: str, now: float) -> None:
+        """Join the queue for ``key``, or stay in it (keeping one's place) for another WAIT_TICKET_S."""
+        kept = conn.execute(update(quota_waiters).where(quota_waiters.c.quota_key == key,
+                                                        quota_waiters.c.holder == holder,
+                                                        quota_waiters.c.expires_at > now)
+                            .values(expires_at=now + WAIT_TICKET_S)).rowcount
+        if not kept:
+            conn.execute(delete(quota_waiters).where(quota_waiters.c.quota_key == key, quota_waiters.c.holder == holder))
+            conn.execute(insert(quota_waiters).values(quota_key=key, holder=holder, since=now,
+                                                      expires_at=now + WAIT_TICKET_S))
 
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
         """Renew ``holder``'s leases in ``keep`` until ``now + ttl`` and release its others.
@@ -448,6 +465,19 @@ _LEASES_IN_USE = (select(slot_leases.c.quota_key, func.count())
                   .where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                          slot_leases.c.expires_at > bindparam("b_now"))
                   .group_by(slot_leases.c.quota_key))
+# Others' live tickets on a key older than this holder's own (all of them when it has none): slots owed first.
+_MINE = quota_waiters.alias("mine")
+_WAITERS_AHEAD = (
+    select(quota_waiters.c.quota_key, func.count())
+    .where(quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+           quota_waiters.c.holder != bindparam("b_holder"), quota_waiters.c.expires_at > bindparam("b_now"),
+           quota_waiters.c.since < func.coalesce(
+               select(_MINE.c.since).where(_MINE.c.quota_key == quota_waiters.c.quota_key,
+                                           _MINE.c.holder == bindparam("b_holder"),
+                                           _MINE.c.expires_at > bindparam("b_now")).scalar_subquery(),
+               bindparam("b_now") + 1.0))
+    .group_by(quota_waiters.c.quota_key))
+_LEAVE_QUEUE = delete(quota_waiters).where(quota_waiters.c.holder == bindparam("b_holder"))
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))

@@ -143,6 +143,9 @@ def check_slots(store: TrialStore) -> None:
     assert store.acquire_slot("h:4:d", e.id, keys, now=17.5, ttl=5.0).granted, "h:2:b's lapsed at 17"
     assert store.hold_slots("h:2:b", ["gone-lease"], now=18.0, ttl=5.0) == {"gone-lease"}
     assert not store.acquire_slot("h:4:d", e.id, keys, now=18.5, ttl=5.0).granted, "a's renewal holds"
+    assert store.hold_slots("h:1:a", [], now=18.8, ttl=5.0) == set(), "a's trial ended: one slot is free"
+    assert not store.acquire_slot("h:1:a", e.id, keys, now=18.9, ttl=5.0).granted, "d has waited longer"
+    assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete,
