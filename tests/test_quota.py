@@ -110,7 +110,7 @@ def test_two_coordinators_sharing_a_tag_never_exceed_its_limit(project, postgres
     assert waits and {e.payload["key"] for e in waits} == {"tag:team=vision"}
     assert all(len([e for e in events[n] if e.kind == "quota_wait"]) <= 6 for n in events), "once per wait"
     listed = json.loads(project.cli("quota", "list", "--json", "--storage", postgres_url, check=True).stdout)
-    assert {"key": "tag:team=vision", "limit": 2, "in_use": 0} in listed, "every lease was released"
+    assert {"key": "tag:team=vision", "limit": 2, "in_use": 0, "waiting": 0} in listed, "every lease was released"
 
 
 def test_a_killed_coordinators_slots_free_after_the_lease_ttl(project):
@@ -131,6 +131,8 @@ def test_a_killed_coordinators_slots_free_after_the_lease_ttl(project):
         wait_for(lambda: _has_event(project, "waiter", "quota_wait"), timeout=60)
         shown = project.cli("show", "waiter", check=True).stdout
         assert "waiting on quota tag:team=vision: 2 of 2 slots in use" in shown, shown
+        listed = json.loads(project.cli("quota", "list", "--json", check=True).stdout)
+        assert listed == [{"key": "tag:team=vision", "limit": 2, "in_use": 2, "waiting": 1}], listed
         os.kill(a.pid, signal.SIGKILL)
         a.wait(timeout=10)
         lapse = _lease_expiry(project, "holder")  # A renewed them until it died; nobody renews them now
@@ -213,7 +215,7 @@ def test_a_store_at_revision_0002_gains_the_quota_tables(store_url):
     store.set_quota("tag:team=a", 1, now=5.0)
     assert store.acquire_slot("h:1:a", exp.id, {"tag:team=a": None}, now=5.0, ttl=5.0).granted
     assert not store.acquire_slot("h:2:b", exp.id, {"tag:team=a": None}, now=6.0, ttl=5.0).granted
-    assert store.quotas(now=6.0) == [QuotaUsage("tag:team=a", 1, 1)]
+    assert store.quotas(now=6.0) == [QuotaUsage("tag:team=a", 1, 1, waiting=1)]
     store.close()
 
 

@@ -433,20 +433,21 @@ def quota_remove(key: QuotaKeyArgument, storage: StorageOption = None) -> None:
 @quota_app.command("list")
 def quota_list(storage: StorageOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """Every limit, and every key with trials running now, with its slots in use (live leases)."""
+    """Every limit, and every key with trials running now: its slots in use (live leases) and who waits for one."""
     import time
 
     from rich.table import Table
 
     usage = _store(storage).quotas(time.time())
     if as_json:
-        print(json.dumps([{"key": u.key, "limit": u.limit, "in_use": u.in_use} for u in usage], indent=2))
+        print(json.dumps([{"key": u.key, "limit": u.limit, "in_use": u.in_use, "waiting": u.waiting}
+                          for u in usage], indent=2))
         return
     table = Table()
-    for col in ("key", "limit", "in use"):
+    for col in ("key", "limit", "in use", "coordinators waiting"):
         table.add_column(col)
     for u in usage:
-        table.add_row(u.key, "-" if u.limit is None else str(u.limit), str(u.in_use))
+        table.add_row(u.key, "-" if u.limit is None else str(u.limit), str(u.in_use), str(u.waiting))
     out.print(table if usage else "no quotas set and nothing running on this store")
 
 

@@ -121,11 +121,12 @@ class SlotGrant:
 
 @dataclass(frozen=True, slots=True)
 class QuotaUsage:
-    """One quota key in the store: its limit (None: no limit, only in use) and its live leases now."""
+    """One quota key in the store: its limit (None: no limit), its live leases and its waiting coordinators now."""
 
     key: str
     limit: int | None
     in_use: int
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)

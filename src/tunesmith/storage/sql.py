@@ -363,13 +363,17 @@ class SQLStore:
             return bool(conn.execute(delete(quota_limits).where(quota_limits.c.quota_key == key)).rowcount)
 
     def quotas(self, now: float) -> list[QuotaUsage]:
-        """Every limited key, and every key with live leases, with its live leases now; by key."""
+        """Every limited key, and every key with live leases: its live leases and waiting coordinators now; by key."""
         with self._tx("list quotas") as conn:
             limits = dict(conn.execute(select(quota_limits.c.quota_key, quota_limits.c.max_running)).all())
             in_use: dict[str, int] = dict(conn.execute(
                 select(slot_leases.c.quota_key, func.count()).where(slot_leases.c.expires_at > now)
                 .group_by(slot_leases.c.quota_key)).all())
-        return [QuotaUsage(k, limits.get(k), in_use.get(k, 0)) for k in sorted(set(limits) | set(in_use))]
+            waiting: dict[str, int] = dict(conn.execute(
+                select(quota_waiters.c.quota_key, func.count()).where(quota_waiters.c.expires_at > now)
+                .group_by(quota_waiters.c.quota_key)).all())
+        return [QuotaUsage(k, limits.get(k), in_use.get(k, 0), waiting.get(k, 0))
+                for k in sorted(set(limits) | set(in_use))]
 
     def delete_experiment(self, name: str) -> None:
         exp = self.experiment(name)
