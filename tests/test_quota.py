@@ -1,12 +1,21 @@
-"""executor.max_concurrent: at most N trials of an experiment run at once, whatever the workers."""
+"""Quotas: executor.max_concurrent (per experiment) and store-wide limits per user or tag, on slot leases."""
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
 
 import tunesmith
 from tunesmith.errors import SpecError
-from tunesmith.records import TrialState
+from tunesmith.records import QuotaUsage, TrialState
 from tunesmith.spec.loader import spec_from_dict
 
 NAPS = """
@@ -46,3 +55,237 @@ def test_without_a_cap_the_workers_fill(project):
 def test_max_concurrent_is_validated(project):
     with pytest.raises(SpecError, match=r"executor.max_concurrent"):
         spec_from_dict(project.spec(executor={"max_concurrent": 0}))
+
+
+# -- store-wide quotas on slot leases ----------------------------------------------------------------------------
+
+SLEEPERS = """
+import os, time
+
+def nap(config, trial):
+    time.sleep(float(os.environ.get("NAP_SECONDS", "0.3")))
+    return config["x"]
+"""
+
+
+def _started(trials) -> list[float]:
+    return sorted(t.started_at for t in trials)
+
+
+def _tagged(project, name: str, **overrides):
+    spec = project.spec(name=name, trial={"function": "sleepers:nap"}, tags={"team": "vision"},
+                        **{"executor": {"kind": "process", "workers": 3}, **overrides})
+    return project.write_spec(spec)
+
+
+def _store_trials(url: str, *names: str):
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(url, create=False)
+    try:
+        return {n: store.trials(store.experiment(n).id) for n in names}, \
+            {n: store.events(store.experiment(n).id) for n in names}
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_two_coordinators_sharing_a_tag_never_exceed_its_limit(project, postgres_url):
+    """Two `tunesmith run` processes, 3 workers each, one tag limited to 2 on a shared PostgreSQL store."""
+    from helpers import start_cli
+
+    project.write("sleepers.py", SLEEPERS)
+    project.cli("quota", "set", "tag:team=vision", "2", "--storage", postgres_url, check=True)
+    specs = [_tagged(project, n, budget={"trials": 6}) for n in ("left", "right")]
+    procs = [start_cli(project, "run", str(s), "--quiet", storage=postgres_url) for s in specs]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    trials, events = _store_trials(postgres_url, "left", "right")
+    both = trials["left"] + trials["right"]
+    assert [len(trials["left"]), len(trials["right"])] == [6, 6], "both finish their budgets"
+    assert all(t.state is TrialState.COMPLETED for t in both)
+    assert _most_at_once(both) == 2, "at no instant more than 2 trials of the tag run (and the limit is used)"
+    waits = [e for n in events for e in events[n] if e.kind == "quota_wait"]
+    assert waits and {e.payload["key"] for e in waits} == {"tag:team=vision"}
+    assert all(len([e for e in events[n] if e.kind == "quota_wait"]) <= 6 for n in events), "once per wait"
+    listed = json.loads(project.cli("quota", "list", "--json", "--storage", postgres_url, check=True).stdout)
+    assert {"key": "tag:team=vision", "limit": 2, "in_use": 0, "waiting": 0} in listed, "every lease was released"
+
+
+def test_a_killed_coordinators_slots_free_after_the_lease_ttl(project):
+    """A holds both slots of the tag and is SIGKILLed; B, waiting (and saying so in `show`), gets them after A's
+    lease TTL, not before."""
+    from helpers import start_cli, wait_for
+
+    project.write("sleepers.py", SLEEPERS)
+    project.cli("quota", "set", "tag:team=vision", "2", check=True)
+    ttl = 2.0
+    a = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(_tagged(
+        project, "holder", budget={"trials": 2}, executor={"kind": "process", "workers": 2, "slot_lease_ttl": ttl})),
+        "--quiet"], cwd=project.root, env={**os.environ, "NAP_SECONDS": "60"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _in_use(project) == 2, timeout=60)
+        b = start_cli(project, "run", str(_tagged(project, "waiter", budget={"trials": 2})), "--quiet")
+        wait_for(lambda: _has_event(project, "waiter", "quota_wait"), timeout=60)
+        shown = project.cli("show", "waiter", check=True).stdout
+        assert "waiting on quota tag:team=vision: 2 of 2 slots in use" in shown, shown
+        listed = json.loads(project.cli("quota", "list", "--json", check=True).stdout)
+        assert listed == [{"key": "tag:team=vision", "limit": 2, "in_use": 2, "waiting": 1}], listed
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(timeout=10)
+        lapse = _lease_expiry(project, "holder")  # A renewed them until it died; nobody renews them now
+        _, err = b.communicate(timeout=60)
+        assert b.returncode == 0, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # A's orphaned workers: A's own session holds nothing else
+            os.killpg(a.pid, signal.SIGKILL)
+    trials, events = _store_trials(project.storage, "waiter")
+    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    first = _started(trials["waiter"])[0]
+    assert lapse <= first < lapse + 5, (first - lapse, "B starts once A's leases lapse, not before, nor much later")
+    assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")][:2] == [
+        "quota_wait", "quota_wait_ended"]
+
+
+def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project):
+    """In process, inline executor: another holder's lease fills the user's quota for a second and a half."""
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(project.storage)
+    store.set_quota("user:carol", 1, now=time.time())
+    held = store.acquire_slot("elsewhere:1:abc", 0, {"user:carol": None}, now=time.time(), ttl=1.5)
+    assert held.granted
+    lapse = time.time() + 1.5
+    os.environ["TUNESMITH_USER"] = "carol"
+    try:
+        result = tunesmith.run(project.spec(name="carols", executor={"kind": "inline"}, budget={"trials": 3}),
+                               storage=project.storage)
+    finally:
+        del os.environ["TUNESMITH_USER"]
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 3
+    assert _started(result.trials)[0] >= lapse - 0.01
+    kinds = [e.kind for e in store.events(result.experiment.id) if e.kind.startswith("quota")]
+    assert kinds == ["quota_wait", "quota_wait_ended"], kinds
+    assert store.experiment("carols").attributes.get("user") == "carol"
+    assert store.quotas(now=time.time()) == [QuotaUsage("user:carol", 1, 0)]
+    store.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("set", "foo", "0"), "quota key: must be user:NAME"),
+    (("set", "user:alice", "0"), "quota limit: must be a whole number from 1"),
+    (("set", "tag:team", "3"), "got 'tag:team'"),
+    (("remove", "experiment:3"), "executor.max_concurrent"),
+])
+def test_bad_quota_input_exits_2_with_one_clear_message(project, args, message):
+    proc = project.cli("quota", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_a_store_at_revision_0002_gains_the_quota_tables(store_url):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from tunesmith.storage import SQLStore
+    from tunesmith.storage.revisions import MIGRATIONS
+
+    engine = create_engine(store_url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
+        conn.commit()
+    engine.dispose()
+    store = SQLStore(store_url)
+    exp = store.experiment("old")
+    store.set_quota("tag:team=a", 1, now=5.0)
+    assert store.acquire_slot("h:1:a", exp.id, {"tag:team=a": None}, now=5.0, ttl=5.0).granted
+    assert not store.acquire_slot("h:2:b", exp.id, {"tag:team=a": None}, now=6.0, ttl=5.0).granted
+    assert store.quotas(now=6.0) == [QuotaUsage("tag:team=a", 1, 1, waiting=1)]
+    store.close()
+
+
+def _in_use(project) -> int:
+    with sqlite3.connect(project.db) as conn:
+        return conn.execute("SELECT COUNT(DISTINCT lease) FROM slot_leases WHERE expires_at > ?",
+                            (time.time(),)).fetchone()[0]
+
+
+def _lease_expiry(project, name: str) -> float:
+    with sqlite3.connect(project.db) as conn:
+        return conn.execute("SELECT MAX(l.expires_at) FROM slot_leases l JOIN experiments x "
+                            "ON x.id = l.experiment_id WHERE x.name = ?", (name,)).fetchone()[0]
+
+
+def _has_event(project, name: str, kind: str) -> bool:
+    with sqlite3.connect(project.db) as conn:
+        return bool(conn.execute("SELECT COUNT(*) FROM events e JOIN experiments x ON x.id = e.experiment_id "
+                                 "WHERE x.name = ? AND e.kind = ?", (name, kind)).fetchone()[0])
+
+
+def test_concurrent_acquires_never_overshoot_a_limit(store_url):
+    """Eight coordinators (threads with connections of their own) race for 2 slots; every grant sees at most 2."""
+    import threading
+
+    from tunesmith.storage import SQLStore
+
+    setup = SQLStore(store_url)
+    setup.set_quota("tag:race=1", 2, now=1.0)
+    setup.close()
+    seen: list[int] = []
+    errors: list[BaseException] = []
+
+    def coordinator(i: int) -> None:
+        store = SQLStore(store_url)
+        try:
+            for _ in range(15):
+                grant = store.acquire_slot(f"h:{i}:x", 1, {"tag:race=1": None}, now=time.time(), ttl=60.0)
+                if grant.granted:
+                    seen.append(store.quotas(now=time.time())[0].in_use)
+                    store.hold_slots(f"h:{i}:x", [], now=time.time(), ttl=60.0)
+        except BaseException as e:  # noqa: BLE001  (reported below, in the test's thread)
+            errors.append(e)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=coordinator, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert seen and max(seen) <= 2, sorted(seen)[-5:]
+
+
+def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
+    """`run` and `resume --join` of one experiment, 3 workers each, max_concurrent 2: never 3 at once, and the
+    joiner gets slots too (a waiting coordinator is served before the one whose trial just ended)."""
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("sleepers.py", SLEEPERS)
+    monkeypatch.setenv("NAP_SECONDS", "0.5")
+    spec = _tagged(project, "joined", budget={"trials": 12},
+                   executor={"kind": "process", "workers": 3, "max_concurrent": 2})
+    first = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "joined").get("running", 0) >= 1, timeout=60)
+    second = project.cli("resume", "joined", "--join", "--quiet", timeout=120)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    trials, _ = _store_trials(project.storage, "joined")
+    assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 12
+    assert len({t.owner for t in trials["joined"]}) == 2, "both coordinators ran trials"
+    assert _most_at_once(trials["joined"]) == 2

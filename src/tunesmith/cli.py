@@ -209,9 +209,15 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     summary = experiment_summary(exp, trials)
     from tunesmith.reproduce import reproducibility_index
 
-    matched, reproduced = reproducibility_index(store.events(exp.id))
+    from tunesmith.quotas import open_quota_wait
+
+    run_events = store.events(exp.id)
+    matched, reproduced = reproducibility_index(run_events)
     if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
         summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
+    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
+    if wait is not None:  # a run that starts nothing is waiting, not hanging
+        summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -224,6 +230,10 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
+    if "quota_wait" in summary:
+        w = summary["quota_wait"]
+        out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
+                  f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]
@@ -399,6 +409,65 @@ def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = N
     from tunesmith.monitoring.dashboard import serve_dashboard
 
     serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
+
+
+def _clock_time(epoch: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+quota_app = typer.Typer(no_args_is_help=True, help=(
+    "Store-wide limits on trials running at once, per user (user:NAME) or per tag (tag:KEY=VALUE); every "
+    "coordinator on the store obeys them."))
+app.add_typer(quota_app, name="quota")
+QuotaKeyArgument = Annotated[str, typer.Argument(help="user:NAME (e.g. user:alice) or tag:KEY=VALUE "
+                                                      "(e.g. tag:team=vision)")]
+
+
+@quota_app.command("set")
+def quota_set(key: QuotaKeyArgument,
+              limit: Annotated[int, typer.Argument(help="the most trials running at once under KEY (>= 1)")],
+              storage: StorageOption = None) -> None:
+    """Limit KEY to LIMIT trials running at once, across every run on the store (replaces its limit)."""
+    import time
+
+    from tunesmith.quotas import parse_quota_key, parse_quota_limit
+
+    checked, most = parse_quota_key(key), parse_quota_limit(limit)
+    _store(storage, create=True).set_quota(checked, most, time.time())
+    out.print(f"quota {checked}: at most {most} trial(s) running at once; runs waiting on it start as slots free")
+
+
+@quota_app.command("remove")
+def quota_remove(key: QuotaKeyArgument, storage: StorageOption = None) -> None:
+    """Lift the limit on KEY."""
+    from tunesmith.quotas import parse_quota_key
+
+    checked = parse_quota_key(key)
+    removed = _store(storage).remove_quota(checked)
+    out.print(f"quota {checked}: removed" if removed else f"quota {checked}: had no limit; nothing to remove")
+
+
+@quota_app.command("list")
+def quota_list(storage: StorageOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """Every limit, and every key with trials running now: its slots in use (live leases) and who waits for one."""
+    import time
+
+    from rich.table import Table
+
+    usage = _store(storage).quotas(time.time())
+    if as_json:
+        print(json.dumps([{"key": u.key, "limit": u.limit, "in_use": u.in_use, "waiting": u.waiting}
+                          for u in usage], indent=2))
+        return
+    table = Table()
+    for col in ("key", "limit", "in use", "coordinators waiting"):
+        table.add_column(col)
+    for u in usage:
+        table.add_row(u.key, "-" if u.limit is None else str(u.limit), str(u.in_use), str(u.waiting))
+    out.print(table if usage else "no quotas set and nothing running on this store")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Write an experiment to another system.")

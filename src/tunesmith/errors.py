@@ -9,6 +9,7 @@
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
     ├── ClusterLost          the run's Ray cluster went away mid-run (the run stopped; `resume` continues)
+    ├── QuotaError           a malformed quota key or limit (`tunesmith quota set`)
     ├── StorageError         the store cannot be opened, migrated or written
     │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
     │       └── StoreNotFound    no store there (a read-only command does not create one)
@@ -61,6 +62,10 @@ class LeaseHeld(UserInputError):
 class ClusterLost(TunesmithError):
     """The cluster the trials ran on went away mid-run. The run stopped cleanly: running trials are recorded as
     interrupted, finished ones are in the store, and ``tunesmith resume`` continues on a new cluster."""
+
+
+class QuotaError(UserInputError):
+    """A quota key or limit that cannot be used (``tunesmith quota set foo 0``)."""
 
 
 class StorageError(TunesmithError):

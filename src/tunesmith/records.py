@@ -102,6 +102,34 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotGrant:
+    """The store's answer to a request for one run slot under quotas.
+
+    Granted: ``lease`` names the slot's leases (release or renew them by it). Refused: ``full_key`` is the quota
+    key with no free slot, ``limit`` its limit and ``in_use`` its live leases.
+    """
+
+    lease: str | None
+    full_key: str | None = None
+    limit: int | None = None
+    in_use: int = 0
+
+    @property
+    def granted(self) -> bool:
+        return self.full_key is None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    """One quota key in the store: its limit (None: no limit), its live leases and its waiting coordinators now."""
+
+    key: str
+    limit: int | None
+    in_use: int
+    waiting: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """An intermediate value reported by a trial at a step (an epoch, an iteration)."""
 

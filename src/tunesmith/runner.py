@@ -25,8 +25,9 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
-from tunesmith.executor.factory import build_executor
+from tunesmith.executor.factory import QuotaScope, build_executor
 from tunesmith.lease_holders import holder_alive, lease_owner_id
+from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
@@ -185,14 +186,13 @@ class Runner:
         self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
                                                                            listener or RunListener()))  # + MLflow
         self.clock = clock
-        self.executor = executor or build_executor(
-            self.spec, clock, report_hook=self._record_report,
-            running_in_store=lambda: store.trial_counts().get(experiment.id, {}).get(TrialState.RUNNING, 0))
+        self._owner = lease_owner_id()
+        self.executor = executor or build_executor(self.spec, clock, report_hook=self._record_report, quota=QuotaScope(
+            store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning))
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
-        self._owner = lease_owner_id()
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""

@@ -1,4 +1,4 @@
-"""The executor a spec asks for: ``process`` (default), ``inline`` or ``ray``, capped by ``max_concurrent``.
+"""The executor a spec asks for: ``process`` (default), ``inline`` or ``ray``, under the run's quotas.
 
 Each kind's module is imported only when chosen, so a spec without ``kind: ray`` never loads Ray.
 """
@@ -9,19 +9,21 @@ from collections.abc import Callable
 
 from tunesmith.clock import Clock
 from tunesmith.executor.base import Executor
+from tunesmith.executor.leases import LeasedSlots, QuotaScope
+from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
 from tunesmith.spec.model import ExperimentSpec
 
 
 def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[int, Report], None],
-                   running_in_store: Callable[[], int]) -> Executor:
-    """The spec's executor.
+                   quota: QuotaScope) -> Executor:
+    """The spec's executor, taking a quota slot (a lease in the store) for each trial it starts.
 
     Args:
         report_hook: called with (trial number, report) as an inline trial reports, so a prune decision reaches
             the trial inside the same call.
-        running_in_store: how many of the experiment's trials the store shows running, every coordinator's
-            (read by the ``max_concurrent`` cap).
+        quota: the store and this coordinator; the run's keys are its user's, its tags' and its experiment's
+            (``executor.max_concurrent``), counted across every coordinator on the store.
     """
     ex = spec.executor
     executor: Executor
@@ -40,8 +42,8 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
         executor = ProcessExecutor(ex.workers, ex.max_trials_per_worker, preload=preload, base_dir=spec.base_dir,
                                    clock=clock, heartbeat_timeout=ex.heartbeat_timeout, gpus=ex.gpus,
                                    gpu_per_trial=ex.gpu_per_trial)
-    if ex.max_concurrent is not None:
-        from tunesmith.executor.quota import ConcurrencyCap
+    keys = run_quota_keys(quota.user, spec.tags, quota.experiment_id, ex.max_concurrent)
+    return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
-        executor = ConcurrencyCap(executor, ex.max_concurrent, running_in_store, clock)
-    return executor
+
+__all__ = ["QuotaScope", "build_executor"]

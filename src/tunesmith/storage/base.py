@@ -10,7 +10,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tunesmith.records import ExperimentRecord, ParamValue, Report, RunStatus, TrialRecord, TrialState
+from tunesmith.records import (
+    ExperimentRecord, ParamValue, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,20 @@ class TrialStore(Protocol):
         ...
 
     def release_lease(self, experiment_id: int, owner: str) -> None:
+        ...
+
+    def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
+                     ttl: float, release: Collection[str] = ()) -> SlotGrant:
+        """Take one run slot under every quota key in ``keys`` (each with the caller's own limit, or None), atomically
+        across coordinators on any machine, or none when a limited key is full; first give back ``release`` (the
+        holder's leases of attempts that ended). The slot's leases expire at ``now + ttl`` unless renewed with
+        ``hold_slots``; a grant under no limit at all holds no lease (``lease`` None). Called before a trial's
+        attempt is recorded and submitted.
+        """
+        ...
+
+    def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
+        """Renew ``holder``'s leases in ``keep``, release its others; returns those of ``keep`` that lapsed."""
         ...
 
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,

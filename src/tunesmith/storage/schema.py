@@ -10,7 +10,7 @@ from sqlalchemy import (
     Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -73,4 +73,37 @@ events = Table(
     Column("at", Float, nullable=False),
     Column("payload", Text, nullable=False, server_default="{}"),
     Index("ix_events_experiment", "experiment_id", "id"),
+)
+
+# Quotas (revision 0003). A limit per key (``user:alice``, ``tag:team=vision``), set by whoever runs the platform;
+# a running trial holds one lease row per key of its run, renewed by its coordinator until ``expires_at``: only
+# unexpired rows count, so a killed coordinator's slots come free after the lease TTL.
+quota_limits = Table(
+    "quota_limits", metadata,
+    Column("quota_key", String(255), primary_key=True),
+    Column("max_running", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+slot_leases = Table(
+    "slot_leases", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("lease", String(64), nullable=False),         # one slot: the same id on each of its keys' rows
+    Column("quota_key", String(255), nullable=False),
+    Column("holder", String(255), nullable=False),       # the coordinator (lease_owner_id)
+    Column("experiment_id", Integer),                    # who is using the slot, for `quota list`; no FK: a
+    Column("acquired_at", Float, nullable=False),        # deleted experiment's leases lapse by themselves
+    Column("expires_at", Float, nullable=False),
+    Index("ix_slot_leases_key", "quota_key", "expires_at"),
+    Index("ix_slot_leases_holder", "holder", "lease"),
+)
+
+# A coordinator refused a slot leaves a ticket per full key; a slot that comes free goes to the oldest live ticket
+# first, so a coordinator whose trial just ended cannot take its own slot straight back while another one waits.
+quota_waiters = Table(
+    "quota_waiters", metadata,
+    Column("quota_key", String(255), primary_key=True),
+    Column("holder", String(255), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),    # a waiter that stopped asking drops out of the queue
 )

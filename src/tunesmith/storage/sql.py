@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, update,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
-    ExperimentRecord, FailureKind, ParamValue, Report, RunStatus, TrialRecord, TrialState,
+    ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
-from tunesmith.storage.schema import HEAD_REVISION, events, experiments, trial_reports, trials
+from tunesmith.storage.schema import (
+    HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
+)
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
+WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
 
 
 def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
@@ -56,6 +62,7 @@ class SQLStore:
         self.sqlite_synchronous = sqlite_synchronous
         self.create = create
         self._engine: Engine | None = None
+        self._slot_engine: Engine | None = None
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -92,15 +99,7 @@ class SQLStore:
             raise StorageConfigError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
                                "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
         if is_sqlite:
-            sync = self.sqlite_synchronous
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute(f"PRAGMA synchronous={sync}")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
+            _sqlite_pragmas(engine, self.sqlite_synchronous)
 
         try:
             with engine.connect() as conn:
@@ -148,7 +147,40 @@ class SQLStore:
         except SQLAlchemyError as e:
             raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
 
+    @contextmanager
+    def _slot_tx(self, what: str) -> Iterator[Connection]:
+        """A transaction that counts and takes quota slots, serialised against every other coordinator's.
+
+        SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two counts never interleave), on an engine of its own
+        whose connections leave transaction control to us. PostgreSQL: the caller takes an advisory lock per key.
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self._tx(what) as conn:
+                yield conn
+            return
+        if self._slot_engine is None:
+            slot_engine = create_engine(self.engine.url, connect_args={"timeout": 30})
+            _sqlite_pragmas(slot_engine, self.sqlite_synchronous)
+
+            @event.listens_for(slot_engine, "connect")
+            def _no_implicit_begin(dbapi_conn: Any, _record: Any) -> None:
+                dbapi_conn.isolation_level = None  # the driver's own BEGIN would be a deferred one
+
+            @event.listens_for(slot_engine, "begin")
+            def _begin_immediate(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            self._slot_engine = slot_engine
+        try:
+            with self._slot_engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as e:
+            raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
+
     def close(self) -> None:
+        if self._slot_engine is not None:
+            self._slot_engine.dispose()
+            self._slot_engine = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -246,6 +278,103 @@ class SQLStore:
                          .where(experiments.c.id == experiment_id, experiments.c.lease_owner == owner)
                          .values(lease_owner=None, lease_expires_at=None))
 
+    # -- quota slots -------------------------------------------------------------------------------------------
+    def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
+                     ttl: float, release: Collection[str] = ()) -> SlotGrant:
+        """Take one run slot under every limited key in ``keys``, or none: refused when one has no free slot.
+
+        A key's limit is the smaller of the store's (``quota_limits``) and the caller's (``keys[k]``, None for
+        none); a lease row is written per limited key (none at all when no key is limited: the grant's lease is
+        None). Only unexpired leases count (``hold_slots`` never renews an expired one, so a lapsed slot given to
+        someone else is not taken back). ``release``: the holder's leases to give back first, in the same
+        transaction (the slot of the attempt that just ended).
+        """
+        ordered = sorted(keys)
+        if not release and not any(v is not None for v in keys.values()):
+            with self._tx("read the quotas") as conn:  # no write lock for a run that nothing limits
+                if not conn.execute(_QUOTA_LIMITS, {"b_keys": ordered}).first():
+                    return SlotGrant(None)
+        with self._slot_tx("take a quota slot") as conn:
+            if release:
+                conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder,
+                                                       slot_leases.c.lease.in_(list(release))))
+            stored = dict(conn.execute(_QUOTA_LIMITS, {"b_keys": ordered}).all())
+            limits = {k: min(v for v in (keys[k], stored.get(k)) if v is not None)
+                      for k in ordered if keys[k] is not None or k in stored}
+            if not limits:
+                return SlotGrant(None)
+            if conn.dialect.name == "postgresql":  # in key order: two coordinators never wait on each other in a cycle
+                for key in limits:
+                    conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
+            limited = list(limits)
+            params = {"b_keys": limited, "b_now": now, "b_holder": holder}
+            in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, params).all())
+            ahead: dict[str, int] = dict(conn.execute(_WAITERS_AHEAD, params).all())
+            for key, limit in limits.items():
+                if in_use.get(key, 0) + ahead.get(key, 0) >= limit:
+                    self._queue_waiter(conn, holder, key, now)
+                    conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases, tidied off the fast path
+                    return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
+            lease = uuid.uuid4().hex
+            conn.execute(insert(slot_leases), [
+                {"lease": lease, "quota_key": k, "holder": holder, "experiment_id": experiment_id,
+                 "acquired_at": now, "expires_at": now + ttl} for k in limited])
+            conn.execute(_LEAVE_QUEUE, params)
+        return SlotGrant(lease)
+
+    @staticmethod
+    def _queue_waiter(conn: Connection, holder: str, key: str, now: float) -> None:
+        """Join the queue for ``key``, or stay in it (keeping one's place) for another WAIT_TICKET_S."""
+        kept = conn.execute(update(quota_waiters).where(quota_waiters.c.quota_key == key,
+                                                        quota_waiters.c.holder == holder,
+                                                        quota_waiters.c.expires_at > now)
+                            .values(expires_at=now + WAIT_TICKET_S)).rowcount
+        if not kept:
+            conn.execute(delete(quota_waiters).where(quota_waiters.c.quota_key == key, quota_waiters.c.holder == holder))
+            conn.execute(insert(quota_waiters).values(quota_key=key, holder=holder, since=now,
+                                                      expires_at=now + WAIT_TICKET_S))
+
+    def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
+        """Renew ``holder``'s leases in ``keep`` until ``now + ttl`` and release its others.
+
+        Returns the leases of ``keep`` that are gone: they lapsed and their slots were given to another run.
+        """
+        keep = list(keep)
+        mine = slot_leases.c.holder == holder
+        with self._tx("renew quota slots") as conn:  # a lapsed lease is gone for good: its slot may be someone's
+            conn.execute(delete(slot_leases).where(mine, or_(slot_leases.c.lease.not_in(keep),
+                                                             slot_leases.c.expires_at <= now)))
+            if not keep:
+                return set()
+            conn.execute(update(slot_leases).where(mine, slot_leases.c.lease.in_(keep)).values(expires_at=now + ttl))
+            present = set(conn.execute(select(slot_leases.c.lease).where(mine, slot_leases.c.lease.in_(keep)))
+                          .scalars())
+        return set(keep) - present
+
+    def set_quota(self, key: str, max_running: int, now: float) -> None:
+        """Limit ``key`` (already checked: quotas.parse_quota_key) to ``max_running`` trials at once, store-wide."""
+        with self._tx("set the quota") as conn:
+            conn.execute(delete(quota_limits).where(quota_limits.c.quota_key == key))
+            conn.execute(insert(quota_limits).values(quota_key=key, max_running=max_running, updated_at=now))
+
+    def remove_quota(self, key: str) -> bool:
+        """Lift the limit on ``key``; False when it had none."""
+        with self._tx("remove the quota") as conn:
+            return bool(conn.execute(delete(quota_limits).where(quota_limits.c.quota_key == key)).rowcount)
+
+    def quotas(self, now: float) -> list[QuotaUsage]:
+        """Every limited key, and every key with live leases: its live leases and waiting coordinators now; by key."""
+        with self._tx("list quotas") as conn:
+            limits = dict(conn.execute(select(quota_limits.c.quota_key, quota_limits.c.max_running)).all())
+            in_use: dict[str, int] = dict(conn.execute(
+                select(slot_leases.c.quota_key, func.count()).where(slot_leases.c.expires_at > now)
+                .group_by(slot_leases.c.quota_key)).all())
+            waiting: dict[str, int] = dict(conn.execute(
+                select(quota_waiters.c.quota_key, func.count()).where(quota_waiters.c.expires_at > now)
+                .group_by(quota_waiters.c.quota_key)).all())
+        return [QuotaUsage(k, limits.get(k), in_use.get(k, 0), waiting.get(k, 0))
+                for k in sorted(set(limits) | set(in_use))]
+
     def delete_experiment(self, name: str) -> None:
         exp = self.experiment(name)
         with self._tx("delete the experiment") as conn:
@@ -331,6 +460,28 @@ class SQLStore:
         return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+_QUOTA_LIMITS = select(quota_limits.c.quota_key, quota_limits.c.max_running).where(
+    quota_limits.c.quota_key.in_(bindparam("b_keys", expanding=True)))
+_DELETE_EXPIRED = delete(slot_leases).where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                                            slot_leases.c.expires_at <= bindparam("b_now"))
+_LEASES_IN_USE = (select(slot_leases.c.quota_key, func.count())
+                  .where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                         slot_leases.c.expires_at > bindparam("b_now"))
+                  .group_by(slot_leases.c.quota_key))
+# Others' live tickets on a key older than this holder's own (all of them when it has none): slots owed first.
+_MINE = quota_waiters.alias("mine")
+_WAITERS_AHEAD = (
+    select(quota_waiters.c.quota_key, func.count())
+    .where(quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+           quota_waiters.c.holder != bindparam("b_holder"), quota_waiters.c.expires_at > bindparam("b_now"),
+           quota_waiters.c.since < func.coalesce(
+               select(_MINE.c.since).where(_MINE.c.quota_key == quota_waiters.c.quota_key,
+                                           _MINE.c.holder == bindparam("b_holder"),
+                                           _MINE.c.expires_at > bindparam("b_now")).scalar_subquery(),
+               bindparam("b_now") + 1.0))
+    .group_by(quota_waiters.c.quota_key))
+_LEAVE_QUEUE = delete(quota_waiters).where(quota_waiters.c.holder == bindparam("b_holder"))
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
@@ -340,6 +491,16 @@ _INSERT_EVENT = insert(events)
 _UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num"))
 _INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
     trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
+
+
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
 
 
 def _trial_row(t: TrialRecord) -> dict[str, Any]:

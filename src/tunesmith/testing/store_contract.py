@@ -126,8 +126,30 @@ def check_attributes_and_results_since(store: TrialStore) -> None:
     assert [t.number for t in store.trials(e.id, numbers=[1])] == [1]
 
 
+def check_slots(store: TrialStore) -> None:
+    e = store.create_experiment("slots", SPEC, "random", "", now=1.0)
+    keys = {"user:ann": None, f"experiment:{e.id}": 2}
+    a = store.acquire_slot("h:1:a", e.id, keys, now=10.0, ttl=5.0)
+    b = store.acquire_slot("h:2:b", e.id, keys, now=10.0, ttl=5.0)
+    assert a.granted and b.granted and a.lease != b.lease
+    full = store.acquire_slot("h:2:b", e.id, keys, now=11.0, ttl=5.0)
+    assert (full.granted, full.full_key, full.limit, full.in_use) == (False, f"experiment:{e.id}", 2, 2)
+    assert store.acquire_slot("h:3:c", e.id, {"user:ann": None}, now=11.0, ttl=5.0).granted, "an unlimited key"
+    assert store.acquire_slot("h:2:b", e.id, {**keys, f"experiment:{e.id}": 3}, now=11.0, ttl=5.0).granted
+    assert store.hold_slots("h:2:b", [], now=12.0, ttl=5.0) == set(), "h:2:b releases both of its slots"
+    assert store.acquire_slot("h:2:b", e.id, keys, now=12.0, ttl=5.0).granted, "a released slot is free again"
+    assert not store.acquire_slot("h:4:d", e.id, keys, now=14.0, ttl=5.0).granted
+    assert store.hold_slots("h:1:a", [str(a.lease)], now=14.0, ttl=5.0) == set(), "renewed until 19"
+    assert store.acquire_slot("h:4:d", e.id, keys, now=17.5, ttl=5.0).granted, "h:2:b's lapsed at 17"
+    assert store.hold_slots("h:2:b", ["gone-lease"], now=18.0, ttl=5.0) == {"gone-lease"}
+    assert not store.acquire_slot("h:4:d", e.id, keys, now=18.5, ttl=5.0).granted, "a's renewal holds"
+    assert store.hold_slots("h:1:a", [], now=18.8, ttl=5.0) == set(), "a's trial ended: one slot is free"
+    assert not store.acquire_slot("h:1:a", e.id, keys, now=18.9, ttl=5.0).granted, "d has waited longer"
+    assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
+
+
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete,
-                                                    check_attributes_and_results_since)
+                                                    check_attributes_and_results_since, check_slots)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:

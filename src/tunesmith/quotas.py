@@ -1,0 +1,102 @@
+"""Quota keys: what a run counts against, and the keys an operator may limit.
+
+A run's keys are ``user:<name>`` (the coordinator's user), ``tag:<k>=<v>`` for each of its spec's tags and
+``experiment:<id>`` (``executor.max_concurrent``). A trial starts only when every key of its run that has a limit
+has a free slot; limits on ``user:`` and ``tag:`` keys live in the store (``tunesmith quota set``), the
+experiment's comes from its spec. The slots themselves are leases in the store (executor/leases.py).
+
+No SQLAlchemy here: the runner and the CLI's argument checks import it without loading a store.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.errors import QuotaError
+
+MAX_LIMIT = 1_000_000
+_NAME = re.compile(r"[^\s=:]+(?:[^\s=]*[^\s=:])?")   # no whitespace; a user name or tag part, ':' allowed inside
+_KEY_FORMS = "user:NAME (e.g. user:alice) or tag:KEY=VALUE (e.g. tag:team=vision)"
+
+
+def parse_quota_key(text: str) -> str:
+    """An operator's quota key, checked and normalised (``user:alice``, ``tag:team=vision``).
+
+    Raises:
+        QuotaError: any other form, naming the accepted ones.
+    """
+    kind, sep, rest = text.strip().partition(":")
+    if sep and kind == "user" and _NAME.fullmatch(rest):
+        return f"user:{rest}"
+    if sep and kind == "tag":
+        tag, eq, value = rest.partition("=")
+        if eq and _NAME.fullmatch(tag) and value.strip() == value and value:
+            return f"tag:{tag}={value}"
+    if sep and kind == "experiment":
+        raise QuotaError(f"quota key: {text!r}: an experiment's own limit is its spec's executor.max_concurrent, "
+                         f"not a store quota; use {_KEY_FORMS}")
+    raise QuotaError(f"quota key: must be {_KEY_FORMS}; got {text!r}")
+
+
+def parse_quota_limit(value: int) -> int:
+    """The most trials that may run at once under a key: a whole number from 1.
+
+    Raises:
+        QuotaError: below 1 or absurdly large; to lift a limit, `quota remove` it.
+    """
+    if not 1 <= value <= MAX_LIMIT:
+        raise QuotaError(f"quota limit: must be a whole number from 1 to {MAX_LIMIT} (to lift a limit, "
+                         f"use `tunesmith quota remove KEY`); got {value}")
+    return value
+
+
+def coordinator_user(env: Mapping[str, str]) -> str:
+    """Who runs this coordinator, for ``user:`` quotas: ``$TUNESMITH_USER``, else the OS login name."""
+    named = env.get("TUNESMITH_USER", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry
+        return "unknown"
+
+
+def run_quota_keys(user: str, tags: Mapping[str, str], experiment_id: int,
+                   max_concurrent: int | None) -> dict[str, int | None]:
+    """The keys a run's trials count against, each with the limit the run itself brings (None: the store's, if any)."""
+    keys: dict[str, int | None] = {f"user:{user}": None}
+    for k, v in sorted(tags.items()):
+        keys[f"tag:{k}={v}"] = None
+    keys[f"experiment:{experiment_id}"] = max_concurrent
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaWait:
+    """A run waiting for a free slot: the full key, its limit, the slots in use then, since when (epoch seconds)."""
+
+    key: str
+    limit: int | None
+    in_use: int
+    since: float
+
+
+def open_quota_wait(events: Sequence[Any]) -> QuotaWait | None:
+    """The wait a run is in now, read from its events (``quota_wait`` not yet followed by ``quota_wait_ended``,
+    and the run not stopped since); None when it is not waiting."""
+    wait: QuotaWait | None = None
+    for e in events:
+        if e.kind == "quota_wait":
+            p = e.payload
+            wait = QuotaWait(str(p.get("key")), p.get("limit"), int(p.get("in_use", 0)), e.at)
+        elif e.kind == "quota_wait_ended" or (e.kind.startswith("run_") and e.kind != "run_running"):
+            wait = None
+    return wait
+
+
+__all__ = ["QuotaWait", "coordinator_user", "open_quota_wait", "parse_quota_key", "parse_quota_limit",
+           "run_quota_keys"]
