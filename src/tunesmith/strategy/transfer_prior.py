@@ -1,0 +1,82 @@
+"""An earlier experiment's surrogate as the prior mean of ``bo``'s Gaussian process on new data (a re-tune).
+
+The new data's loss is modelled as ``a * old(x) + b + g(x)``: ``old`` is the posterior mean of a GP fitted once
+on the earlier experiment's trials (in its own loss units), ``a`` and ``b`` are fitted by least squares on the
+new trials finished so far, and ``g`` is a GP on what that leaves over (the residuals). Far from the new trials
+the model predicts the old landscape, re-scaled and re-levelled; at the new trials it fits them exactly. So the
+regions that were bad stay unexplored, and the new trials move the optimum wherever the new data put it.
+
+Why this and not replaying the old trials as observations (``drift.retune.prior: rebased``): replayed old
+points are data, as certain as the new ones; when the optimum moves, thirty of them outvote a handful of new
+ones. Here the new trials always win where they are, and only the shape of the old landscape carries over.
+
+``a`` is shrunk towards 1 (the same metric on similar data keeps its scale) with the weight of
+``PRIOR_WEIGHT`` pseudo-observations spread like the old trials: the first new trials are the re-evaluated
+old best, all near one point, and on their own would give any slope at all. It is kept >= 0: an old landscape
+that the new trials contradict stops steering and ``g`` (then a plain GP) takes over.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tunesmith.strategy.gaussian_process import Hyperparameters, Posterior, fit_hyperparameters
+
+PRIOR_WEIGHT = 2.0    # pseudo-observations behind "a = 1"
+MAX_PRIOR_POINTS = 300
+
+
+class OldSurrogate:
+    """The earlier experiment's GP: encoded inputs ``x`` (n, d) and losses ``y`` (n,), finite, minimised."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        if len(y) > MAX_PRIOR_POINTS:  # the best ones: the region a re-tune will search
+            keep = np.argsort(y)[:MAX_PRIOR_POINTS]
+            x, y = x[keep], y[keep]
+        self.mean_level = float(y.mean())
+        self.spread = float(y.std()) or 1.0
+        z = (y - self.mean_level) / self.spread
+        self.hyper: Hyperparameters = fit_hyperparameters(x, z)
+        self._posterior = Posterior(x, z, self.hyper)
+        self._slope_prior = PRIOR_WEIGHT * float(np.var(y)) if len(y) > 1 else 1.0
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The old loss predicted at rows of ``x``, in the old loss units."""
+        return self._posterior.predict(x)[0] * self.spread + self.mean_level
+
+    def calibrate(self, old: np.ndarray, new: np.ndarray) -> tuple[float, float]:
+        """(a, b) of ``new ~ a * old + b`` by least squares, ``a`` shrunk towards 1 and kept >= 0."""
+        old_c, new_c = old - old.mean(), new - new.mean()
+        a = (float(old_c @ new_c) + self._slope_prior) / (float(old_c @ old_c) + self._slope_prior)
+        a = max(a, 0.0)
+        return a, float(new.mean() - a * old.mean())
+
+
+class ShiftedPosterior(Posterior):
+    """``g``'s posterior plus the calibrated old surrogate, all divided by ``scale``: what EI ranks."""
+
+    def __init__(self, x: np.ndarray, residual: np.ndarray, hyper: Hyperparameters, prior: OldSurrogate,
+                 a: float, b: float, scale: float) -> None:
+        super().__init__(x, residual, hyper)
+        self.prior, self.a, self.b, self.scale = prior, a, b, scale
+
+    def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, sd = super().predict(xq)
+        return mean + (self.a * self.prior.predict(xq) + self.b) / self.scale, sd
+
+
+def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyperparameters | None,
+                   refit: bool) -> tuple[np.ndarray, float, float, float, Hyperparameters]:
+    """The residuals ``g`` is fitted on (in units of ``scale``), and ``a``, ``b``, ``scale`` and ``g``'s
+    hyperparameters for new trials ``x``, ``y`` (losses, failures already filled in).
+
+    ``refit``: fit ``g``'s hyperparameters (else ``hyper``, or the old GP's while there are none yet)."""
+    at_old = prior.predict(x)
+    a, b = prior.calibrate(at_old, y)
+    # Residuals in units no smaller than the old landscape's re-scaled spread: a few new trials that the prior
+    # happens to predict well must not shrink g's variance to nothing and freeze the search on the old optimum.
+    scale = max(a * prior.spread, float(y.std()), 1e-12)
+    residual = (y - a * at_old - b) / scale
+    if refit or hyper is None:
+        hyper = fit_hyperparameters(x, residual, hyper or prior.hyper) if refit else prior.hyper
+    return residual, a, b, scale, hyper
