@@ -32,6 +32,7 @@ The scenarios, seeds and budgets below were fixed before any of their results we
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -68,6 +69,8 @@ from tunesmith.testing.drift_data import shifted_split  # noqa: E402
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("transfer", "transfer", False),
         ("none+spread", "none", True), ("transfer+spread", "transfer", True))
 PRIORS = tuple(label for label, _, _ in ARMS)
+DEFAULT_ARM = "transfer"   # what `tunesmith retune` does with the default drift.retune settings
+RUNS = Path(__file__).resolve().parent / "retune_runs.jsonl"
 TARGET_RATIO = 0.5
 
 
@@ -149,7 +152,7 @@ def run_bc(sc: Scenario, seed: int) -> dict[str, Any]:
             run_experiment(load_spec(folder / "bc.yaml"), store, RunListener())
             cold = retune(store, "bc", "shifted.csv", trials=sc.trials, warm=False, new_name="cold")
             warm = {label: retune(store, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
-                                  new_name=f"warm-{label}", prior=prior, spread=spread)
+                                  new_name=f"warm-{label.replace('+', '-')}", prior=prior, spread=spread)
                     for label, prior, spread in ARMS}
         finally:
             os.chdir(cwd)
@@ -216,44 +219,86 @@ def run_bowl(sc: Scenario, seed: int) -> dict[str, Any]:
 
 
 # -- the table --------------------------------------------------------------------------------------------------
-def summarise(sc: Scenario, rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
-    lines = ["| seed | cold final loss | cold: trials to 99% | " + " | ".join(
-        f"warm {p}: to 99% (final loss)" for p in PRIORS) + " | fold spread of cold's best / 1% band |",
-        "|---:|---:|---:|" + "---:|" * len(PRIORS) + "---:|"]
+def counts_of(sc: Scenario, rows: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Per arm, per seed: trials to 99% of that seed's cold final score (budget + 1 when never reached)."""
     counts: dict[str, list[int]] = {a: [] for a in ("cold", *PRIORS)}
     for r in rows:
-        cold = best_so_far(r["cold"])
-        threshold = cold[-1] / 0.99
-        cells = []
-        for arm in ("cold", *PRIORS):
+        threshold = min(r["cold"]) / 0.99
+        for arm in counts:
             n = trials_to_reach(best_so_far(r[arm]), threshold)
             counts[arm].append(n if n is not None else sc.trials + 1)
-            if arm != "cold":
-                cells.append(f"{n if n is not None else 'not reached'} ({min(r[arm]):.4f})")
-        band = cold[-1] / 0.99 - cold[-1]
-        spread = f"{r['spread'] / band:.2f}" if sc.kind == "bc" else "n/a (deterministic)"
-        lines.append(f"| {r['seed']} | {cold[-1]:.4f} | {counts['cold'][-1]} | " + " | ".join(cells) +
+    return counts
+
+
+def median_iqr(values: list[int]) -> str:
+    q = np.percentile(values, [25, 75])
+    return f"{statistics.median(values):g} ({q[0]:g}-{q[1]:g})"
+
+
+def summarise(sc: Scenario, rows: list[dict[str, Any]]) -> list[str]:
+    counts = counts_of(sc, rows)
+    lines = ["| seed | cold final loss | cold: trials to 99% | " + " | ".join(
+        f"{p}: to 99% (best loss)" for p in PRIORS) + " | CV spread of cold's best / 1% band |",
+        "|---:|---:|---:|" + "---:|" * len(PRIORS) + "---:|"]
+    for i, r in enumerate(rows):
+        cold_final = min(r["cold"])
+        cells = [f"{counts[p][i] if counts[p][i] <= sc.trials else 'not reached'} ({min(r[p]):.4f})"
+                 for p in PRIORS]
+        band = cold_final / 0.99 - cold_final
+        spread = f"{r['spread'] / band:.1f}" if sc.kind == "bc" else "n/a"
+        lines.append(f"| {r['seed']} | {cold_final:.4f} | {counts['cold'][i]} | " + " | ".join(cells) +
                      f" | {spread} |")
-    verdict = {}
     cold_median = statistics.median(counts["cold"])
     lines.append("")
     for arm in ("cold", *PRIORS):
-        q = np.percentile(counts[arm], [25, 75])
-        med = statistics.median(counts[arm])
-        text = f"- {arm}: median {med:g} trials to 99% (IQR {q[0]:g}-{q[1]:g})"
+        text = f"- {arm}: median (IQR) trials to 99%: {median_iqr(counts[arm])}"
         if arm != "cold":
-            ratio = med / cold_median
-            verdict[arm] = ratio
-            text += (f"; warm / cold = {ratio:.2f}: target (<= {TARGET_RATIO}) "
-                     f"{'met' if ratio <= TARGET_RATIO else 'not met'}")
+            ratio = statistics.median(counts[arm]) / cold_median
+            text += f"; warm / cold {ratio:.2f}: target (<= {TARGET_RATIO}) {'met' if ratio <= TARGET_RATIO else 'not met'}"
         lines.append(text)
-    return lines, verdict
+    return lines
 
 
-def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int) -> str:
-    env = environment(["scikit-learn", "optuna", "numpy", "scipy"])
+def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, str]) -> None:
+    """Append this run to RUNS (one JSON line per scenario run), for the summary table."""
+    counts = counts_of(sc, rows)
+    band_ratio = [r["spread"] / (min(r["cold"]) / 0.99 - min(r["cold"])) for r in rows] if sc.kind == "bc" else []
+    entry = {"scenario": sc.name, "seeds": len(rows), "counts": counts, "date": env["date"], "code": env["code"],
+             "spread_over_band": round(statistics.median(band_ratio), 2) if band_ratio else None}
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def summary_section(runs: Path) -> str:
+    """One row per scenario (its latest run in RUNS): median (IQR) trials to 99% per arm, and the verdict."""
+    latest: dict[str, dict[str, Any]] = {}
+    for line in runs.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            latest[entry["scenario"]] = entry
+    start, end = markers("summary")
+    lines = [start, "### Re-tune summary: median (IQR) trials to 99% of the cold run's final score", "",
+             f"Target: warm <= {TARGET_RATIO} x cold (medians). Default warm start: `{DEFAULT_ARM}`. Each row is "
+             "the scenario's latest run (`benchmarks/retune_runs.jsonl`); its section below has the per-seed "
+             "table, the machine and the commit.", "",
+             "| scenario | seeds | cold | " + " | ".join(PRIORS) + f" | {DEFAULT_ARM} / cold | target met | "
+             "CV spread / 1% band |", "|---|---:|---:|" + "---:|" * len(PRIORS) + "---:|---|---:|"]
+    for sc in SCENARIOS:
+        if sc.name not in latest:
+            continue
+        e = latest[sc.name]
+        ratio = statistics.median(e["counts"][DEFAULT_ARM]) / statistics.median(e["counts"]["cold"])
+        band = e["spread_over_band"]
+        lines.append(f"| {sc.name} | {e['seeds']} | {median_iqr(e['counts']['cold'])} | " +
+                     " | ".join(median_iqr(e["counts"][p]) for p in PRIORS) +
+                     f" | {ratio:.2f} | {'yes' if ratio <= TARGET_RATIO else 'no'} | "
+                     f"{band if band is not None else 'n/a'} |")
+    return "\n".join([*lines, end]) + "\n"
+
+
+def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int, env: dict[str, str]) -> str:
     start, end = markers(sc.name)
-    body, _ = summarise(sc, rows)
+    body = summarise(sc, rows)
     how = ("end to end: `tunesmith.retune.retune`, SQLite store, inline executor" if sc.kind == "bc" else
            "strategy objects as a re-tune builds them, no runner")
     lines = [start, f"### Re-tune scenario `{sc.name}`: {sc.description}", "",
@@ -272,7 +317,12 @@ def main() -> None:
     parser.add_argument("--scenario", default="all", help=f"one of {', '.join(BY_NAME)}, or all")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--markdown", help="write each scenario's section into this file between its markers")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="only rewrite the summary section of --markdown from benchmarks/retune_runs.jsonl")
     args = parser.parse_args()
+    if args.summary_only:
+        write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
+        return
     chosen = SCENARIOS if args.scenario == "all" else (BY_NAME[args.scenario],)
     for sc in chosen:
         started = time.monotonic()
@@ -282,9 +332,12 @@ def main() -> None:
             rows.append({"seed": seed, **row})
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
-        text = section(sc, rows, time.monotonic() - started, args.seeds)
+        env = environment(["scikit-learn", "optuna", "numpy", "scipy"])
+        text = section(sc, rows, time.monotonic() - started, args.seeds, env)
         print(text, flush=True)
         if args.markdown:
+            record(RUNS, sc, rows, env)
+            write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
             write_section(Path(args.markdown), text, *markers(sc.name))
 
 

@@ -175,7 +175,7 @@ class BayesStrategy:
                 xs.append(self.cube.encode(t.params))
                 ys.append(-float(t.values[0]) if self.direction is Direction.MAXIMIZE else float(t.values[0]))
         if len(ys) >= 2 and self.cube.dims:
-            self._transfer = OldSurrogate(np.vstack(xs), np.asarray(ys))
+            self._transfer = OldSurrogate(np.vstack(xs), np.asarray(ys), self.cube.numeric_columns)
             self._hyper = self._hyper or self._transfer.hyper
 
     def ask(self) -> Proposal | None:
@@ -280,8 +280,9 @@ class BayesStrategy:
         if transfer is not None:
             # z becomes the residual from the re-scaled old landscape; g's hyperparameters are the old GP's
             # until the new trials are as many as a start-up design
-            z, a, b, scale, self._hyper = transfer_model(
+            z, calibration, self._hyper = transfer_model(
                 transfer, x, filled, self._hyper, refit=mode == "model" and len(z) >= self._startup)
+            scale = calibration.scale
         elif mode == "model":
             self._maybe_refit(x, z, len(self._y))
         self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None
@@ -293,7 +294,7 @@ class BayesStrategy:
             xs, zs = np.vstack([x, pending]), np.concatenate([z, lie])
         else:
             xs, zs = x, z
-        posterior = (ShiftedPosterior(xs, zs, self._hyper, transfer, a, b, scale) if transfer is not None
+        posterior = (ShiftedPosterior(xs, zs, self._hyper, transfer, calibration) if transfer is not None
                      else Posterior(xs, zs, self._hyper))
         taken = np.vstack([everything, *self._pending.values()]) if self._pending else everything
         best = x[order[:_REFINE_KEEP]]

@@ -8,8 +8,8 @@ Two things can carry over, and they are treated differently on purpose:
 * the other earlier trials, by ``drift.retune.prior``:
 
   - ``transfer`` (the default): they become the **prior mean** of ``bo``'s Gaussian process
-    (:mod:`tunesmith.strategy.transfer_prior`): the old landscape, re-scaled and re-levelled by least squares
-    on the new trials, with a GP on the residuals; the new trials decide wherever they are. A strategy without
+    (:mod:`tunesmith.strategy.transfer_prior`): the old landscape, moved, re-scaled and re-levelled to fit the
+    new trials, with a GP on the residuals; the new trials decide wherever they are. A strategy without
     a model to put a prior into (TPE, random, ...) gets the re-evaluations only.
   - ``rebased``: once the re-evaluated ones have finished, each old value is shifted by the median of (new -
     old) over the re-evaluated configurations and **replayed** into the strategy as an observation, keeping the
