@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_file import environment, write_section  # noqa: E402
 
 from tunesmith.events import RunListener  # noqa: E402
-from tunesmith.records import Direction, TrialRecord, TrialState  # noqa: E402
+from tunesmith.records import Direction  # noqa: E402
 from tunesmith.retune import retune, warm_start_from  # noqa: E402
 from tunesmith.runner import run_experiment  # noqa: E402
 from tunesmith.seeding import derive_seed  # noqa: E402
@@ -63,6 +63,7 @@ from tunesmith.strategy import build_strategy, decide  # noqa: E402
 from tunesmith.strategy.unit_cube import UnitCube  # noqa: E402
 from tunesmith.strategy.warm_start import PriorMode, WarmStartedStrategy  # noqa: E402
 from tunesmith.testing.drift_data import shifted_split  # noqa: E402
+from tunesmith.testing.shifted_functions import drive  # noqa: E402
 
 # The warm arms: (label, drift.retune.prior, drift.retune.spread). "spread": the top k chosen spread over the
 # old best quarter instead of the k best (tunesmith.retune.warm_start_from).
@@ -182,16 +183,6 @@ def bowl(shift: float, new: bool) -> Callable[[dict[str, Any]], float]:
         d = _BOWL_ROTATION @ (cube.encode(params) - centre)
         return float(level + curvature * np.sum(_BOWL_WEIGHTS * d * d))
     return loss
-
-
-def drive(strategy: Any, loss: Callable[[dict[str, Any]], float], trials: int) -> list[TrialRecord]:
-    out = []
-    for number in range(trials):
-        proposal = strategy.ask()
-        value = loss(proposal.params)
-        strategy.tell(proposal.token, TrialState.COMPLETED, [value])
-        out.append(TrialRecord(number, TrialState.COMPLETED, dict(proposal.params), 0, values=(value,)))
-    return out
 
 
 def fresh(seed: int) -> Any:

@@ -15,6 +15,7 @@ from tunesmith.space import Float, SearchSpace
 from tunesmith.strategy.bayes import BayesStrategy
 from tunesmith.strategy.transfer_prior import OldSurrogate
 from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, WarmStartedStrategy
+from tunesmith.testing.shifted_functions import drive
 
 SPACE = SearchSpace.from_domains({"a": Float(0.0, 1.0), "b": Float(0.0, 1.0)})
 
@@ -55,16 +56,6 @@ def bowl(centre: float) -> Callable[[dict[str, Any]], float]:
     return lambda p: float(0.3 + (p["a"] - centre) ** 2 + 0.5 * (p["b"] - centre) ** 2)
 
 
-def run(strategy: Any, loss: Callable[[dict[str, Any]], float], trials: int) -> list[TrialRecord]:
-    out = []
-    for n in range(trials):
-        proposal = strategy.ask()
-        value = loss(proposal.params)
-        strategy.tell(proposal.token, TrialState.COMPLETED, [value])
-        out.append(TrialRecord(n, TrialState.COMPLETED, dict(proposal.params), 0, values=(value,)))
-    return out
-
-
 def bo(seed: int) -> BayesStrategy:
     # a proposal may cost 10 s of CPU (never reached): every proposal is a full one whatever the machine's load,
     # so the runs are the same on every machine
@@ -83,14 +74,14 @@ def test_transfer_reaches_the_moved_optimum_in_fewer_trials_than_cold_and_than_r
     10). One seed's count is partly luck (re-evaluation alone beat transfer on seed 2): the sums are compared."""
     budget, totals = 20, {"cold": 0, PriorMode.NONE: 0, PriorMode.TRANSFER: 0}
     for seed in range(5):
-        old = sorted(run(bo(seed), bowl(0.3), 20), key=lambda t: t.values[0])
-        cold = [t.values[0] for t in run(bo(100 + seed), bowl(0.45), budget)]
+        old = sorted(drive(bo(seed), bowl(0.3), 20), key=lambda t: t.values[0])
+        cold = [t.values[0] for t in drive(bo(100 + seed), bowl(0.45), budget)]
         threshold = min(cold) / 0.99
         counts = {}
         for mode in (PriorMode.NONE, PriorMode.TRANSFER):
             warm = WarmStartedStrategy(bo(200 + seed), warm_start_from(SimpleNamespace(name="old"), old, 3, mode))  # type: ignore[arg-type]
             warm.replay([])
-            counts[mode] = trials_to([t.values[0] for t in run(warm, bowl(0.45), budget)], threshold)
+            counts[mode] = trials_to([t.values[0] for t in drive(warm, bowl(0.45), budget)], threshold)
             totals[mode] += counts[mode]
         totals["cold"] += trials_to(cold, threshold)
     assert totals[PriorMode.TRANSFER] < totals[PriorMode.NONE], totals

@@ -153,6 +153,8 @@ class BayesStrategy:
         self._cost_model: tuple[Posterior, float, float] | None = None   # (GP on standardised log cost, mean, sd)
         self.last_alpha = 0.0                # the cost exponent of the last model-based proposal
         self._transfer: OldSurrogate | None = None   # a re-tune's old landscape, the GP's prior mean
+        self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
+        self._transfer_turns = 0
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -177,6 +179,7 @@ class BayesStrategy:
         if len(ys) >= 2 and self.cube.dims:
             self._transfer = OldSurrogate(np.vstack(xs), np.asarray(ys), self.cube.numeric_columns)
             self._hyper = self._hyper or self._transfer.hyper
+            self._transfer_hyper = self._transfer.hyper
 
     def ask(self) -> Proposal | None:
         allowed = self._allowed()
@@ -266,6 +269,12 @@ class BayesStrategy:
         self.last_mode = mode
         if mode == "cheap":
             return self._perturb_best()
+        if transfer is not None and len(finite) >= self._startup:
+            # A hedge: once the new trials could start a model of their own, every other proposal is the plain
+            # GP's, blind to the old landscape; where the old landscape misleads, half the proposals still search
+            self._transfer_turns += 1
+            if self._transfer_turns % 2 == 0:
+                transfer = None
         x = everything = np.vstack(self._x)
         y = np.asarray(self._y)
         filled = np.where(np.isnan(y), np.nanmax(y), y)   # a failed trial counts as the worst value seen
@@ -280,8 +289,8 @@ class BayesStrategy:
         if transfer is not None:
             # z becomes the residual from the re-scaled old landscape; g's hyperparameters are the old GP's
             # until the new trials are as many as a start-up design
-            z, calibration, self._hyper = transfer_model(
-                transfer, x, filled, self._hyper, refit=mode == "model" and len(z) >= self._startup)
+            z, calibration, self._transfer_hyper = transfer_model(
+                transfer, x, filled, self._transfer_hyper, refit=mode == "model" and len(z) >= self._startup)
             scale = calibration.scale
         elif mode == "model":
             self._maybe_refit(x, z, len(self._y))
@@ -294,8 +303,8 @@ class BayesStrategy:
             xs, zs = np.vstack([x, pending]), np.concatenate([z, lie])
         else:
             xs, zs = x, z
-        posterior = (ShiftedPosterior(xs, zs, self._hyper, transfer, calibration) if transfer is not None
-                     else Posterior(xs, zs, self._hyper))
+        posterior = (ShiftedPosterior(xs, zs, self._transfer_hyper or self._hyper, transfer, calibration)
+                     if transfer is not None else Posterior(xs, zs, self._hyper))
         taken = np.vstack([everything, *self._pending.values()]) if self._pending else everything
         best = x[order[:_REFINE_KEEP]]
         if mode == "quick":
