@@ -44,6 +44,10 @@ raised ``bo``'s sequential score from 49 to 75 (seeds 0-4; with no cost limit at
 sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), which bounds its cubic cost on
 budgets of thousands of trials.
 
+In a re-tune (``transfer_prior``, called by the warm start before the first proposal), the earlier experiment's
+trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every other
+model proposal uses that prior, the others the plain GP on the new trials alone.
+
 With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
 Bayesian optimization"): EI / cost^alpha, here log EI - alpha * log(predicted cost), where a second GP models the
 log cost of finished trials (the trial metric ``cost`` when the trial reports one, else its duration on the
