@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tunesmith.errors import UserInputError
+from tunesmith.events import RunListener
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.retune import plan_retune
+from tunesmith.runner import run_experiment
+from tunesmith.spec.loader import load_spec
+from tunesmith.storage.sql import SQLStore
 from tunesmith.space import Float, SearchSpace
 from tunesmith.strategy import Proposal, StrategyDecision, build_strategy
 from tunesmith.strategy.warm_start import PriorTrial, WarmStart, WarmStartedStrategy, warm_started
@@ -104,44 +110,47 @@ def spec(data: str) -> dict[str, object]:
                  "data": {"path": data, "target": "label"}, "cv": {"kind": "stratified", "folds": 3},
                  "holdout": {"fraction": 0.2}, "scoring": "neg_log_loss"},
         "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 100.0, "log": True}},
-        "strategy": "random", "budget": {"trials": 5}, "executor": {"kind": "inline"}, "seed": 3,
-        "drift": {"retune": {"top_k": 2, "prior": "rebased"}},
+        "strategy": "bo", "budget": {"trials": 5}, "executor": {"kind": "inline"}, "seed": 3,
+        "drift": {"retune": {"top_k": 2}},
     }
 
 
 @pytest.mark.slow
 def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(tmp_path: Path) -> None:
+    """The CLI end to end; the old run and the checks of what was stored go through the store in this process
+    (each CLI call pays the import of scikit-learn: only what must be the CLI's is)."""
     project, elsewhere, db = tmp_path / "project", tmp_path / "ops", tmp_path / "tunesmith.db"
     shifted_split(project)
-    (project / "bc.yaml").write_text(yaml.safe_dump(spec("reference.csv")))
-    assert _cli(project, db, "run", "bc.yaml", "-q").returncode == 0
+    (project / "bc.yaml").write_text(yaml.safe_dump(spec(str(project / "reference.csv"))))
+    store = SQLStore(f"sqlite:///{db}")
+    run_experiment(load_spec(project / "bc.yaml"), store, RunListener())
     elsewhere.mkdir()
     (project / "shifted.csv").rename(elsewhere / "new.csv")
 
     proc = _cli(elsewhere, db, "retune", "bc", "--data", "new.csv", "--trials", "3", "-q")
     assert proc.returncode == 0, proc.stderr
-    old = json.loads(_cli(elsewhere, db, "trials", "bc", "--json").stdout)
-    new = json.loads(_cli(elsewhere, db, "trials", "bc-retune-1", "--json").stdout)
-    best_two = [t["params"] for t in sorted(old, key=lambda t: -t["values"]["neg_log_loss"])[:2]]
-    assert [t["params"] for t in new[:2]] == best_two
-    assert len(new) == 3 and all(t["state"] == "completed" for t in new)
+    old = store.trials(store.experiment("bc").id)
+    new = sorted(store.trials(store.experiment("bc-retune-1").id), key=lambda t: t.number)
+    best_two = [t.params for t in sorted(old, key=lambda t: -t.values[0])[:2]]
+    assert [t.params for t in new[:2]] == best_two
+    assert len(new) == 3 and all(t.state is TrialState.COMPLETED for t in new)
     # the same configurations score worse on the shifted rows: the re-tune really ran on the new data
-    old_by = {json.dumps(t["params"]): t["values"]["neg_log_loss"] for t in old}
-    assert all(t["values"]["neg_log_loss"] < old_by[json.dumps(t["params"])] for t in new[:2])
+    old_by = {json.dumps(t.params): t.values[0] for t in old}
+    assert all(t.values[0] < old_by[json.dumps(t.params)] for t in new[:2])
 
     shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-1", "--json").stdout)
     assert shown["lineage"]["parent"] == "bc" and shown["lineage"]["data"] == str(elsewhere / "new.csv")
     assert shown["warm_start"]["prior"] == 5 and len(shown["warm_start"]["first"]) == 2
-    assert json.loads(_cli(elsewhere, db, "show", "bc", "--json").stdout)["retunes"] == ["bc-retune-1"]
-    assert "re-tune of bc" in _cli(elsewhere, db, "show", "bc-retune-1").stdout
+    assert shown["warm_start"]["mode"] == "transfer"  # the default
+    assert store.experiment("bc").attributes["retunes"] == ["bc-retune-1"]
 
-    cold = _cli(elsewhere, db, "retune", "bc-retune-1", "--data", "new.csv", "--trials", "1", "--cold", "-q")
+    cold = _cli(elsewhere, db, "retune", "bc-retune-1", "--data", "new.csv", "--trials", "1", "--cold")
     assert cold.returncode == 0, cold.stderr
-    shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-2", "--json").stdout)
-    assert shown["lineage"] | {} and shown["lineage"]["root"] == "bc" and shown["lineage"]["generation"] == 2
-    assert "warm_start" not in shown
+    assert "re-tune of bc-retune-1 (generation 2, root bc)" in _cli(elsewhere, db, "show", "bc-retune-2").stdout
+    assert "warm_start" not in store.experiment("bc-retune-2").attributes
 
-    for args, says in ((("--data", "missing.csv"), "does not exist"), (("--name", "bc"), "already exists"),
-                       ((), "--data")):
-        bad = _cli(elsewhere, db, "retune", "bc", *args)
-        assert bad.returncode == 2 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    bad = _cli(elsewhere, db, "retune", "bc", "--data", "missing.csv")
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+    for kwargs, says in (({"data": "new.csv", "new_name": "bc"}, "already exists"), ({"data": None}, "--data")):
+        with pytest.raises(UserInputError, match=says):
+            plan_retune(store, "bc", cwd=elsewhere, **kwargs)  # type: ignore[arg-type]

@@ -302,8 +302,11 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
     lineage, retunes = summary.get("lineage"), summary.get("retunes")
     if lineage:
         warm = summary.get("warm_start") or {}
-        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, "
-               f"{warm.get('prior', 0)} prior trials replayed" if lineage.get("warm") else "cold")
+        prior = {"transfer": f"{warm.get('prior', 0)} prior trials as the model's prior mean",
+                 "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(warm.get("mode", ""),
+                                                                                        "no other prior trial used")
+        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, {prior}"
+               if lineage.get("warm") else "cold")
         out.print(f"re-tune of {lineage['parent']} (generation {lineage['generation']}, root {lineage['root']}) "
                   f"on {lineage.get('data')}; {how}")
     if retunes:

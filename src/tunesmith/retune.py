@@ -5,8 +5,8 @@ caller's folder, so ``--data new.csv`` means the file where the user stands), a 
 from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
 ``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
 attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
-start (see :mod:`tunesmith.strategy.warm_start`: the top k re-evaluated first; the other old trials replayed
-re-based only with ``drift.retune.prior: rebased``) is recorded as ``warm_start`` and applied by the runner.
+start (see :mod:`tunesmith.strategy.warm_start`: the top k re-evaluated first; the other old trials as the
+prior mean of ``bo``'s GP, or replayed re-based, or not at all, by ``drift.retune.prior``) is recorded as ``warm_start`` and applied by the runner.
 """
 
 from __future__ import annotations
@@ -16,16 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
 from tunesmith.selection import eligible, ranked
+from tunesmith.space import SearchSpace
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
-from tunesmith.strategy.warm_start import PriorTrial, WarmStart
+from tunesmith.strategy.unit_cube import UnitCube
+from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart
 
 if TYPE_CHECKING:
     from tunesmith.runner import RunResult, Runner
@@ -43,7 +47,8 @@ class RetunePlan:
 
 def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
                 new_name: str | None = None, top_k: int | None = None, warm: bool = True,
-                prior: str | None = None, cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
+                prior: str | None = None, spread: bool | None = None,
+                cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
     """What :func:`retune` would record and run; writes nothing.
 
     Raises:
@@ -97,8 +102,10 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
     if warm:
-        replay = (prior or cfg.retune.prior) == "rebased"
-        attributes["warm_start"] = warm_start_from(parent, best_first, k_first, replay).to_json()
+        mode = PriorMode(prior or cfg.retune.prior)
+        spread_first = cfg.retune.spread if spread is None else spread
+        attributes["warm_start"] = warm_start_from(parent, best_first, k_first, mode,
+                                                   spec.search_space if spread_first else None).to_json()
     return RetunePlan(new_spec, attributes, parent.name)
 
 
@@ -106,29 +113,46 @@ def _json(value: Any) -> Any:
     return value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
 
 
-def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int, replay: bool = True) -> WarmStart:
-    """The top ``top_k`` distinct configurations to re-evaluate, and (``replay``) every completed trial as a
-    prior."""
-    first: list[dict[str, Any]] = []
+def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int,
+                    mode: PriorMode = PriorMode.TRANSFER, spread_over: SearchSpace | None = None) -> WarmStart:
+    """``top_k`` distinct configurations to re-evaluate, and (unless ``mode`` is none) every completed trial as a
+    prior.
+
+    The configurations are the best ``top_k``; with ``spread_over`` (the space), the best one and then, one at a
+    time, the configuration of the old best quarter farthest from those already chosen: the old best ones
+    usually sit side by side, and when the optimum has moved, ``top_k`` near-copies of one configuration teach
+    the new search one thing ``top_k`` times."""
+    distinct: list[dict[str, Any]] = []
     for t in best_first:
-        if len(first) >= top_k:
-            break
-        if dict(t.params) not in first:
-            first.append(dict(t.params))
+        if dict(t.params) not in distinct:
+            distinct.append(dict(t.params))
+    if spread_over is None or top_k <= 1 or len(distinct) <= top_k:
+        first = distinct[:top_k]
+    else:
+        cube = UnitCube(spread_over)
+        pool = distinct[:max(top_k, len(distinct) // 4)]
+        encoded = np.vstack([cube.encode(p) for p in pool])
+        chosen = [0]
+        while len(chosen) < top_k:
+            gaps = np.min(np.linalg.norm(encoded[:, None, :] - encoded[None, chosen, :], axis=2), axis=1)
+            gaps[chosen] = -1.0
+            chosen.append(int(np.argmax(gaps)))
+        first = [pool[i] for i in chosen]
     prior = tuple(PriorTrial(dict(t.params), tuple(t.values)) for t in best_first
-                  if replay and t.state is TrialState.COMPLETED and t.values)
-    return WarmStart(parent.name, tuple(first), prior)
+                  if mode is not PriorMode.NONE and t.state is TrialState.COMPLETED and t.values)
+    return WarmStart(parent.name, tuple(first), prior, mode)
 
 
 def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
            new_name: str | None = None, top_k: int | None = None, warm: bool = True, prior: str | None = None,
-           listener: RunListener | None = None, clock: Clock | None = None,
+           spread: bool | None = None, listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
     from tunesmith.runner import prepare, run_experiment
 
     clock = clock or SystemClock()
-    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm, prior=prior)
+    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm, prior=prior,
+                       spread=spread)
     prepare(plan.spec)  # the new data loads and fits the task before anything is recorded
     try:
         return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)

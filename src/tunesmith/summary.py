@@ -101,7 +101,9 @@ def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
 
 def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:
     """A re-tune's warm start without its list of prior trials (`show` names their count)."""
-    return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", []))}
+    mode = warm.get("mode", "rebased" if warm.get("prior") else "none")  # records from before modes: rebased
+    return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", [])),
+            "mode": mode}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

@@ -9,7 +9,7 @@ Every key has a default, so a spec without the section still gets ``tunesmith dr
       max_score_drop: 0.05 # the champion's score on the new data may be this fraction worse than its holdout score
       categorical_levels: 10   # an integer column with at most this many distinct values is tested as categorical
       target: label        # function-trial experiments: the label column of --reference / --data (optional)
-      retune: {trials: 20, top_k: 5, prior: none}   # what `tunesmith retune` / `cycle` run (prior: none | rebased)
+      retune: {trials: 20, top_k: 5, prior: transfer}   # what `retune` / `cycle` run (transfer | rebased | none)
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ class RetuneConfig(StrictModel):
 
     trials: int | None = Field(default=None, gt=0, description="default: half the original trial budget")
     top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
-    prior: Literal["rebased", "none"] = Field(default="none", description="none: only the top k carry over; "
-                                              "rebased: the other old trials are also replayed, shifted onto the "
-                                              "new data's level (measured worse, see benchmarks/RESULTS.md)")
+    prior: Literal["transfer", "rebased", "none"] = Field(
+        default="transfer", description="transfer: the old trials are the prior mean of bo's GP, re-scaled on the "
+        "new trials (other strategies: as none); none: only the top k carry over; rebased: the other old trials "
+        "are also replayed, shifted onto the new data's level (measured worse, see benchmarks/RESULTS.md)")
+    spread: bool = Field(default=False, description="re-evaluate the old best and then the old good configurations "
+                         "farthest apart, instead of the top k (see tunesmith.retune.warm_start_from)")
 
 
 class DriftConfig(StrictModel):

@@ -44,6 +44,10 @@ raised ``bo``'s sequential score from 49 to 75 (seeds 0-4; with no cost limit at
 sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), which bounds its cubic cost on
 budgets of thousands of trials.
 
+In a re-tune (``transfer_prior``, called by the warm start before the first proposal), the earlier experiment's
+trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every other
+model proposal uses that prior, the others the plain GP on the new trials alone.
+
 With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
 Bayesian optimization"): EI / cost^alpha, here log EI - alpha * log(predicted cost), where a second GP models the
 log cost of finished trials (the trial metric ``cost`` when the trial reports one, else its duration on the
@@ -69,6 +73,7 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.gaussian_process import Hyperparameters, Posterior, fit_hyperparameters, log_expected_improvement
+from tunesmith.strategy.transfer_prior import OldSurrogate, ShiftedPosterior, transfer_model
 from tunesmith.strategy.unit_cube import UnitCube
 
 DEFAULT_OVERHEAD = 0.10
@@ -151,6 +156,9 @@ class BayesStrategy:
         self._cost_hyper: Hyperparameters | None = None
         self._cost_model: tuple[Posterior, float, float] | None = None   # (GP on standardised log cost, mean, sd)
         self.last_alpha = 0.0                # the cost exponent of the last model-based proposal
+        self._transfer: OldSurrogate | None = None   # a re-tune's old landscape, the GP's prior mean
+        self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
+        self._transfer_turns = 0
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -162,6 +170,20 @@ class BayesStrategy:
             else:
                 continue
             self._observe_cost(self._x[-1], t.metrics.get("cost", t.duration_s))
+
+    def transfer_prior(self, history: Sequence[TrialRecord]) -> None:
+        """An earlier experiment's finished trials (a re-tune's parent, on its old data) become the prior mean
+        of the GP, re-scaled to the new trials as they finish (:mod:`tunesmith.strategy.transfer_prior`). Called
+        once, before the first proposal; the start-up design is then skipped (the prior says where to look)."""
+        xs, ys = [], []
+        for t in history:
+            if t.state is TrialState.COMPLETED and t.values and math.isfinite(t.values[0]):
+                xs.append(self.cube.encode(t.params))
+                ys.append(-float(t.values[0]) if self.direction is Direction.MAXIMIZE else float(t.values[0]))
+        if len(ys) >= 2 and self.cube.dims:
+            self._transfer = OldSurrogate(np.vstack(xs), np.asarray(ys), self.cube.numeric_columns)
+            self._hyper = self._hyper or self._transfer.hyper
+            self._transfer_hyper = self._transfer.hyper
 
     def ask(self) -> Proposal | None:
         allowed = self._allowed()
@@ -243,32 +265,52 @@ class BayesStrategy:
         history is too short to model."""
         known = len(self._y) + len(self._pending)
         finite = [v for v in self._y if not math.isnan(v)]
-        if known < self._startup or len(finite) < 2:
+        transfer = self._transfer
+        if ((transfer is None and known < self._startup) or len(finite) < (1 if transfer is not None else 2)
+                or not self.cube.dims):
             self.last_mode = "sobol"
             return self.cube.snap(self._sobol.random(1))[0] if self.cube.dims else np.zeros(0)
         self.last_mode = mode
         if mode == "cheap":
             return self._perturb_best()
+        if transfer is not None and len(finite) >= self._startup:
+            # A hedge: once the new trials could start a model of their own, every other proposal is the plain
+            # GP's, blind to the old landscape; where the old landscape misleads, half the proposals still search
+            self._transfer_turns += 1
+            if self._transfer_turns % 2 == 0:
+                transfer = None
         x = everything = np.vstack(self._x)
-        z = _standardised(np.asarray(self._y))
+        y = np.asarray(self._y)
+        filled = np.where(np.isnan(y), np.nanmax(y), y)   # a failed trial counts as the worst value seen
+        z = _standardised(y)
         if len(z) > MAX_MODEL_POINTS:
             best = np.argsort(z)[:MAX_MODEL_POINTS // 3]
             recent = np.setdiff1d(np.arange(len(z)), best)[-(MAX_MODEL_POINTS - len(best)):]
             keep = np.sort(np.concatenate([best, recent]))
-            x, z = x[keep], z[keep]
-        if mode == "model":
+            x, z, filled = x[keep], z[keep], filled[keep]
+        order = np.argsort(z)
+        scale = 1.0
+        if transfer is not None:
+            # z becomes the residual from the re-scaled old landscape; g's hyperparameters are the old GP's
+            # until the new trials are as many as a start-up design
+            z, calibration, self._transfer_hyper = transfer_model(
+                transfer, x, filled, self._transfer_hyper, refit=mode == "model" and len(z) >= self._startup)
+            scale = calibration.scale
+        elif mode == "model":
             self._maybe_refit(x, z, len(self._y))
         self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None
         assert self._hyper is not None
-        incumbent = float(z.min())
+        incumbent = float(filled.min() / scale) if transfer is not None else float(z.min())
         if self._pending:
             pending = np.vstack(list(self._pending.values()))
             lie = np.full(len(pending), float(z.mean()))
-            posterior = Posterior(np.vstack([x, pending]), np.concatenate([z, lie]), self._hyper)
+            xs, zs = np.vstack([x, pending]), np.concatenate([z, lie])
         else:
-            posterior = Posterior(x, z, self._hyper)
+            xs, zs = x, z
+        posterior = (ShiftedPosterior(xs, zs, self._transfer_hyper or self._hyper, transfer, calibration)
+                     if transfer is not None else Posterior(xs, zs, self._hyper))
         taken = np.vstack([everything, *self._pending.values()]) if self._pending else everything
-        best = x[np.argsort(z)[:_REFINE_KEEP]]
+        best = x[order[:_REFINE_KEEP]]
         if mode == "quick":
             return self._maximise_quickly(posterior, incumbent, best, taken)
         return self._maximise(posterior, incumbent, best, taken)

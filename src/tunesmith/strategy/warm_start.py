@@ -5,15 +5,24 @@ Two things can carry over, and they are treated differently on purpose:
 * the earlier best configurations (top k) are **re-evaluated**: they are handed out first, as ordinary trials
   on the new data. Their old scores say little about the new data; their new scores are facts, and the
   strategy learns from them like from any trial.
-* optionally (``drift.retune.prior: rebased``), every other earlier trial is **re-based**, not re-run: once the
-  re-evaluated ones have finished, each old value is shifted by the median of (new - old) over the re-evaluated
-  configurations and replayed into the strategy as a prior observation, keeping the old ranking on the new
-  data's level. A re-evaluated configuration's old value is not replayed: its new one is there.
+* the other earlier trials, by ``drift.retune.prior``:
 
-Re-evaluation only is the default, because the benchmark measured re-basing as harmful
-(``benchmarks/retune.py``): when the optimum moves, thirty old observations outvote a handful of new ones and
-hold the Gaussian process (``bo``) near the old optimum; on a covariate-only shift the re-based warm start never
-reached 99% of the cold search's final score in 20 trials, where re-evaluation only did.
+  - ``transfer`` (the default): they become the **prior mean** of ``bo``'s Gaussian process
+    (:mod:`tunesmith.strategy.transfer_prior`): the old landscape, moved, re-scaled and re-levelled to fit the
+    new trials, with a GP on the residuals; the new trials decide wherever they are. A strategy without
+    a model to put a prior into (TPE, random, ...) gets the re-evaluations only.
+  - ``rebased``: once the re-evaluated ones have finished, each old value is shifted by the median of (new -
+    old) over the re-evaluated configurations and **replayed** into the strategy as an observation, keeping the
+    old ranking on the new data's level.
+  - ``none``: the re-evaluations only.
+
+``rebased`` measured worse than re-evaluation alone (``benchmarks/retune.py``): when the optimum moves, thirty
+old observations outvote a handful of new ones and hold the Gaussian process near the old optimum; on a
+covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
+old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
+summary): it beats ``none`` where the old landscape carries over (synthetic moved optima: 11 trials against 19-20
+to 99% of a cold run's final score; breast_cancer concept shifts: 6-8 against 7-10) and loses a trial where the
+optimum moved far across a flat region (breast_cancer covariate shift: 15 against 14; cold 12).
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
 same start from its own record.
@@ -21,6 +30,7 @@ same start from its own record.
 
 from __future__ import annotations
 
+import enum
 import json
 import statistics
 from collections.abc import Mapping, Sequence
@@ -29,6 +39,14 @@ from typing import Any
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
 from tunesmith.strategy.base import Proposal, Strategy
+
+
+class PriorMode(enum.Enum):
+    """How the earlier trials other than the re-evaluated ones reach the strategy (``drift.retune.prior``)."""
+
+    TRANSFER = "transfer"   # the prior mean of bo's GP, calibrated on the new trials
+    REBASED = "rebased"     # replayed as observations, shifted by the median change of the re-evaluated ones
+    NONE = "none"           # not at all
 
 
 @dataclass(frozen=True)
@@ -46,16 +64,17 @@ class WarmStart:
     source: str
     first: tuple[dict[str, ParamValue], ...]
     prior: tuple[PriorTrial, ...]
+    mode: PriorMode = PriorMode.REBASED   # what ``prior`` is for (records written before modes existed: rebased)
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "first": [dict(p) for p in self.first],
+        return {"source": self.source, "first": [dict(p) for p in self.first], "mode": self.mode.value,
                 "prior": [{"params": dict(p.params), "values": list(p.values)} for p in self.prior]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WarmStart:
         return cls(str(data.get("source", "")), tuple(dict(p) for p in data.get("first", ())),
                    tuple(PriorTrial(dict(p["params"]), tuple(float(v) for v in p["values"]))
-                         for p in data.get("prior", ())))
+                         for p in data.get("prior", ())), PriorMode(data.get("mode", PriorMode.REBASED.value)))
 
 
 def _key(params: Mapping[str, ParamValue]) -> str:
@@ -75,6 +94,9 @@ class WarmStartedStrategy:
         self.shift: tuple[float, ...] | None = None  # what was added to the old values (None: not replayed yet)
 
     def replay(self, history: Sequence[TrialRecord]) -> None:
+        transfer = getattr(self.inner, "transfer_prior", None)
+        if self.warm.mode is PriorMode.TRANSFER and self.warm.prior and transfer is not None:
+            transfer(self.old_records())
         self.inner.replay(history)
         first = {_key(p) for p in self.warm.first}
         seen = {_key(t.params) for t in history}
@@ -114,6 +136,8 @@ class WarmStartedStrategy:
         if self._released or self._queue or self._outstanding:
             return
         self._released = True
+        if self.warm.mode is not PriorMode.REBASED:
+            return
         old = {_key(p.params): p.values for p in self.warm.prior}
         pairs = [(self._new_values[k], old[k]) for k in self._new_values if k in old]
         width = len(self.warm.prior[0].values) if self.warm.prior else 0
@@ -125,6 +149,12 @@ class WarmStartedStrategy:
                    for i, p in enumerate(self.warm.prior) if _key(p.params) not in first]
         if records:
             self.inner.replay(records)
+
+
+    def old_records(self) -> list[TrialRecord]:
+        """The earlier trials as records of their old values (numbered below zero: they are not this run's)."""
+        return [TrialRecord(number=-(i + 1), state=TrialState.COMPLETED, params=dict(p.params), seed=0,
+                            values=tuple(p.values)) for i, p in enumerate(self.warm.prior)]
 
 
 def warm_started(strategy: Strategy, recorded: Mapping[str, Any] | None) -> Strategy:
