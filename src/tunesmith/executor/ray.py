@@ -6,17 +6,30 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   Ray worker process through the same code as the process executor's worker (``worker.run_job``). A direct
   actor call skips Ray's per-task scheduling (a worker lease per task: ~5-16 ms here against ~2.6 ms a call),
   and no interpreter starts per trial.
-- A small async mailbox actor, one per run, carries what crosses during a trial: an attempt's start, its reports
-  (and, for ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach. Only
-  JSON-able primitives cross; the job and the outcome travel as the same JSON as on the process executor's pipes.
-- A kill (timeout, stop, Ctrl-C) is an order to the attempt: its watcher thread SIGKILLs the trial's child processes
-  (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not ended
-  ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor is
-  replaced by a new one for its slot.
+- Prefetch: while trials are short, each actor also holds the *next* attempt, queued behind the running one, so
+  it starts the instant the previous ends instead of a coordinator round trip (store writes, the strategy's ask,
+  the call itself) later. ``free_slots`` counts those queue places; the runner records a queued attempt running
+  from its submission (its ``started_at`` is early by at most the trial ahead of it; its duration is measured in
+  the actor). See ``PREFETCH_BELOW`` and ``executor.prefetch``.
+- A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
+  ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
+  priced attempt had spent. Only JSON-able primitives cross; the job and the outcome travel as the same JSON as on
+  the process executor's pipes. Nothing crosses per trial that a trial does not need: the start of an attempt is
+  known from the actor's order of work (the one before it answered, or the new actor did), orders reach an actor
+  through one long poll per actor (not one per attempt).
+- A kill (timeout, stop, Ctrl-C) is an order to the attempt: its actor's watcher thread SIGKILLs the trial's child
+  processes (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not
+  ended ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor
+  is replaced by a new one for its slot; an attempt queued behind the one that died never started, and moves to
+  the new actor as it is (no retry is spent on it). A queued attempt that is stopped is cancelled (``ray.cancel``;
+  Ray answers once the attempt ahead of it ends) and, should it start anyway, ends at its start.
 - Nothing is retried by Ray (``max_restarts=0``, ``max_task_retries=0``): the runner retries. An attempt whose
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
-- ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts).
+- ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts, nor
+  while it waits behind another attempt), as the coordinator learns it: within one call's latency.
+- With ``cost`` prices, each attempt measures its actor process's CPU time (and its waited-for children's) and
+  peak resident memory (the process's high-water mark and its children sampled 4 times a second) around itself.
 """
 
 from __future__ import annotations
@@ -24,17 +37,21 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import resource
+import statistics
 import threading
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
+from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
 from tunesmith.errors import UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
-from tunesmith.executor.processes import kill_descendants, tree_rss
+from tunesmith.executor.processes import kill_descendants, own_peak_memory, reset_own_peak_memory, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
@@ -44,11 +61,16 @@ if TYPE_CHECKING:
     from tunesmith.spec.model import Executor as ExecutorSpec
 
 KILL_GRACE = 2.0            # seconds an attempt has to end itself after a kill order before its actor is killed
-ORDER_WAIT = 1.0            # an attempt's watcher long-polls the mailbox this long per call
+ORDER_WAIT = 1.0            # an actor's watcher long-polls the mailbox this long per call
 MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
+# Queue a next attempt behind a running one only while the median of the last attempts is shorter than this: there
+# the milliseconds between trials are worth hiding; longer trials gain nothing, and would only have their
+# configuration chosen earlier and a time budget overrun by up to one trial per worker.
+PREFETCH_BELOW = 5.0
+RECENT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,25 +95,29 @@ def import_ray() -> ModuleType:
 class Mailbox:
     """The run's async actor: events from attempts to the coordinator, orders from the coordinator to attempts.
 
-    Keys are (trial number, attempt), so a retry never sees an order meant for the attempt before it.
+    Orders are keyed by (trial number, attempt), so a retry never sees an order meant for the attempt before it,
+    and filed under the *lane* (one actor's life) that runs the attempt, which its actor's watcher long-polls.
     """
 
     def __init__(self) -> None:
         self._events: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._orders: dict[tuple[int, int], str] = {}
-        self._order_changed: dict[tuple[int, int], asyncio.Event] = {}
+        self._lane_of: dict[tuple[int, int], int] = {}
+        self._lane_version: dict[int, int] = {}
+        self._lane_changed: dict[int, asyncio.Event] = {}
         self._decided: dict[tuple[int, int], asyncio.Event] = {}
 
     def _post(self, event: dict[str, Any]) -> None:
         self._events.append(event)
         self._arrived.set()
 
-    async def started(self, number: int, attempt: int, pid: int, node: str) -> None:
-        self._post({"ev": "started", "number": number, "attempt": attempt, "pid": pid, "node": node})
-
     async def failed(self, number: int, attempt: int, kind: str, message: str) -> None:
         self._post({"ev": "failed", "number": number, "attempt": attempt, "kind": kind, "message": message})
+
+    async def spent(self, number: int, attempt: int, cpu_s: float, peak_rss: int) -> None:
+        """What a priced attempt had used when it was killed (its actor's process ends with it)."""
+        self._post({"ev": "spent", "number": number, "attempt": attempt, "cpu_s": cpu_s, "peak_rss": peak_rss})
 
     async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
         """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
@@ -120,93 +146,160 @@ class Mailbox:
     async def decide(self, number: int, attempt: int) -> None:
         self._decided.setdefault((number, attempt), asyncio.Event()).set()
 
-    async def order(self, number: int, attempt: int, what: str) -> None:
-        """``prune`` or ``kill`` (a kill overrides a prune)."""
+    async def order(self, number: int, attempt: int, what: str, lane: int) -> None:
+        """``prune`` or ``kill`` (a kill overrides a prune) for the attempt, which runs (or is queued) on ``lane``."""
         key = (number, attempt)
         if self._orders.get(key) != "kill":
             self._orders[key] = what
-        self._order_changed.setdefault(key, asyncio.Event()).set()
+        self._lane_of[key] = lane
+        self._lane_version[lane] = self._lane_version.get(lane, 0) + 1
+        self._lane_changed.setdefault(lane, asyncio.Event()).set()
         self._decided.setdefault(key, asyncio.Event()).set()
 
-    async def next_order(self, number: int, attempt: int, seen: str | None, wait_s: float) -> str | None:
-        """The attempt's order, once it differs from ``seen``, waiting up to ``wait_s``."""
-        key = (number, attempt)
-        if self._orders.get(key) == seen:
-            changed = self._order_changed.setdefault(key, asyncio.Event())
+    async def orders_for(self, lane: int, seen: int, wait_s: float) -> tuple[int, list[list[Any]]]:
+        """``lane``'s orders as (version, [[number, attempt, order], ...]), once the version differs from ``seen``,
+        waiting up to ``wait_s``."""
+        if self._lane_version.get(lane, 0) == seen and wait_s > 0:
+            changed = self._lane_changed.setdefault(lane, asyncio.Event())
             changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), wait_s)
             except TimeoutError:
                 pass
-        return self._orders.get(key)
+        return self._lane_version.get(lane, 0), [[n, a, what] for (n, a), what in self._orders.items()
+                                                 if self._lane_of.get((n, a)) == lane]
 
     async def forget(self, number: int, attempt: int) -> None:
         key = (number, attempt)
         self._orders.pop(key, None)
-        self._order_changed.pop(key, None)
+        self._lane_of.pop(key, None)
         self._decided.pop(key, None)
 
 
+class _Attempt:
+    """The attempt an actor is running: what its watcher acts on."""
+
+    def __init__(self, job: TrialJob) -> None:
+        self.job = job
+        self.key = (job.number, job.attempt)
+        self.prune = threading.Event()
+        self.sampled = job.memory_limit is not None or job.cost is not None
+        self.peak_rss = 0
+        self.cpu_start = _cpu_seconds() if job.cost is not None else 0.0
+
+
 class TrialRunner:
-    """The actor of one worker slot: runs one attempt at a time in its process."""
+    """The actor of one worker slot: runs attempts one after another in its process. An attempt queued behind the
+    running one (prefetch) starts the instant it ends. One watcher thread per actor long-polls the mailbox for
+    the orders of its lane and, while an attempt needs it, samples the memory of the actor's process tree."""
 
-    def run(self, job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-        return run_trial_task(job_json, mailbox)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: _Attempt | None = None
+        self._orders: dict[tuple[int, int], str] = {}  # this lane's orders, as the watcher last read them
+        self._sample = False                           # the latest attempt needs memory samples
+        self._watcher: threading.Thread | None = None
 
+    def ready(self) -> int:
+        """Answers once the actor is up: an attempt sent to it before starts now."""
+        return os.getpid()
 
-def run_trial_task(job_json: dict[str, Any], mailbox: Any) -> dict[str, Any]:
-    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON."""
-    import ray
+    def run(self, job_json: dict[str, Any], mailbox: Any, lane: int) -> dict[str, Any]:
+        """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON, or
+        ``{"started": False}`` for an attempt that was ordered killed before it started."""
+        import ray
 
-    from tunesmith.executor.worker import run_job
+        from tunesmith.executor.worker import run_job
 
-    job = TrialJob.from_json(job_json)
-    n, a = job.number, job.attempt
-    mailbox.started.remote(n, a, os.getpid(), ray.get_runtime_context().get_node_id())
-    prune = threading.Event()
-    done = threading.Event()
+        job = TrialJob.from_json(job_json)
+        attempt = _Attempt(job)
+        with self._lock:
+            order = self._orders.get(attempt.key)
+            if order == "kill":
+                return {"started": False}
+            if order == "prune":
+                attempt.prune.set()
+            self._current = attempt
+            self._sample = attempt.sampled
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, args=(mailbox, lane), name="tunesmith-orders",
+                                             daemon=True)
+            self._watcher.start()
+        sent = 0
+        n, a = attempt.key
 
-    def end_now(kind: str | None = None, message: str = "") -> None:
-        if done.is_set():
-            return
-        if kind is not None:
-            ray.get(mailbox.failed.remote(n, a, kind, message))
-        kill_descendants(os.getpid())
-        os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
+        def report(r: Report) -> None:
+            nonlocal sent
+            sent += 1
+            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
+                attempt.prune.set()
 
-    def watch() -> None:
-        seen: str | None = None
-        wait = MEMORY_CHECK_INTERVAL if job.memory_limit is not None else ORDER_WAIT
-        while not done.is_set():
+        if job.cost is not None:
+            reset_own_peak_memory()
+        try:
+            outcome = run_job(job, report, attempt.prune.is_set)
+        finally:
+            with self._lock:
+                self._current = None
+        answer: dict[str, Any] = {"outcome": outcome_to_json(outcome), "reports": sent}
+        if job.cost is not None:
+            answer["spent"] = _spent(attempt)
+        return answer
+
+    def _watch(self, mailbox: Any, lane: int) -> None:
+        import ray
+
+        seen = -1
+        while True:
             try:
-                order = ray.get(mailbox.next_order.remote(n, a, seen, wait))
+                seen, orders = ray.get(mailbox.orders_for.remote(lane, seen,
+                                                                 MEMORY_CHECK_INTERVAL if self._sample else ORDER_WAIT))
             except Exception:  # noqa: BLE001 - the mailbox is gone with its run; Ray ends this job's actors
                 return
-            if order == "kill":
-                end_now()
-            elif order == "prune":
-                prune.set()
-            seen = order
-            if job.memory_limit is not None and not done.is_set():
-                rss = tree_rss(os.getpid())
-                if rss > job.memory_limit:
-                    end_now(FailureKind.MEMORY.value, f"memory use {_mib(rss)} of the trial's Ray worker and its "
-                                                      f"children exceeded memory_limit {_mib(job.memory_limit)}; killed")
+            with self._lock:
+                self._orders = {(int(n), int(a)): what for n, a, what in orders}
+                attempt = self._current
+                if attempt is None:
+                    continue
+                order = self._orders.get(attempt.key)
+                if order == "kill":
+                    self._end_now(attempt, mailbox)
+                elif order == "prune":
+                    attempt.prune.set()
+                if attempt.sampled:
+                    rss = tree_rss(os.getpid())
+                    attempt.peak_rss = max(attempt.peak_rss, rss)
+                    limit = attempt.job.memory_limit
+                    if limit is not None and rss > limit:
+                        self._end_now(attempt, mailbox, FailureKind.MEMORY.value,
+                                      f"memory use {_mib(rss)} of the trial's Ray worker and its children exceeded "
+                                      f"memory_limit {_mib(limit)}; killed")
 
-    sent = 0
+    def _end_now(self, attempt: _Attempt, mailbox: Any, kind: str | None = None, message: str = "") -> None:
+        """End the running attempt and this actor's process (with the lock held: no next attempt starts)."""
+        import ray
 
-    def report(r: Report) -> None:
-        nonlocal sent
-        sent += 1
-        if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
-            prune.set()
+        n, a = attempt.key
+        try:
+            if attempt.job.cost is not None:
+                spent = _spent(attempt)
+                ray.get(mailbox.spent.remote(n, a, spent["cpu_s"], spent["peak_rss"]))
+            if kind is not None:
+                ray.get(mailbox.failed.remote(n, a, kind, message))
+        finally:
+            kill_descendants(os.getpid())
+            os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
 
-    threading.Thread(target=watch, name="tunesmith-orders", daemon=True).start()
-    try:
-        outcome = run_job(job, report, prune.is_set)
-    finally:
-        done.set()
-    return {"outcome": outcome_to_json(outcome), "reports": sent}
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of the children it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _spent(attempt: _Attempt) -> dict[str, Any]:
+    return {"cpu_s": max(0.0, _cpu_seconds() - attempt.cpu_start),
+            "peak_rss": max(attempt.peak_rss, own_peak_memory())}
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
@@ -215,15 +308,29 @@ class _Running:
     job: TrialJob
     ref: Any
     slot: int
+    lane: int                           # the lane (actor life) the call went to
     submitted: float
     log_start: int
-    started: float | None = None
+    started: float | None = None        # when it started in its actor, as far as the coordinator knows
     kill_reason: Failure | None = None
     kill_deadline: float | None = None
     undecided: bool = False
     prune_sent: bool = False
     reports_seen: int = 0
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
+    error: Exception | None = None        # ... or why there is none
+    spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
+
+
+@dataclass
+class _Lane:
+    """One worker slot's actor, and the attempts sent to it in the order it runs them: the first is running (or
+    waits for the actor to come up), the one behind it is queued."""
+
+    actor: Any
+    id: int
+    ready: Any                          # its ready() call until it answered, then None
+    runs: list[_Running] = field(default_factory=list)
 
 
 class RayExecutor:
@@ -235,31 +342,34 @@ class RayExecutor:
         resources: what each trial reserves.
         clock: the clock for deadlines.
         temp_dir: a private cluster's session folder (short: it holds unix sockets); None: Ray's default.
+        prefetch: queue one more attempt per actor while trials are short (see ``PREFETCH_BELOW``).
     """
 
     def __init__(self, workers: int, address: str = "local", resources: TrialResources | None = None,
-                 clock: Clock | None = None, temp_dir: str | None = None) -> None:
+                 clock: Clock | None = None, temp_dir: str | None = None, prefetch: bool = True) -> None:
         self.workers = workers
         self.address = address
         self.resources = resources or TrialResources()
         self.clock = clock or SystemClock()
         self.temp_dir = temp_dir
+        self.prefetch = prefetch
         self._ray: Any = None
         self._runner_class: Any = None
-        self._slots: list[Any] = []       # one actor per worker slot
-        self._busy: set[int] = set()
+        self._lanes: list[_Lane] = []     # one per worker slot
+        self._lane_ids = 0
         self._mailbox: Any = None
         self._take: Any = None
         self._running: dict[int, _Running] = {}
         self._events: list[ExecutorEvent] = []
+        self._recent: deque[float] = deque(maxlen=RECENT_ATTEMPTS)  # durations of the last attempts that ran
         self._connected_here = False
         self._closing = False
 
     @classmethod
-    def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None) -> RayExecutor:
+    def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None, prefetch: bool = True) -> RayExecutor:
         r = spec.resources_per_trial
         resources = TrialResources(r.cpu, r.gpu, r.memory, dict(r.custom)) if r is not None else TrialResources()
-        return cls(spec.workers, spec.address or "local", resources, clock)
+        return cls(spec.workers, spec.address or "local", resources, clock, prefetch=prefetch)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -275,7 +385,12 @@ class RayExecutor:
             options["resources"] = dict(res.custom)
         self._runner_class = ray.remote(TrialRunner).options(**options)
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
-        self._slots = [self._runner_class.remote() for _ in range(self.workers)]
+        self._lanes = [self._new_lane() for _ in range(self.workers)]
+
+    def _new_lane(self) -> _Lane:
+        actor = self._runner_class.remote()
+        self._lane_ids += 1
+        return _Lane(actor, self._lane_ids, actor.ready.remote())
 
     def _connect(self, ray: Any) -> None:
         quiet = {"log_to_driver": False, "logging_level": "ERROR"}
@@ -300,19 +415,41 @@ class RayExecutor:
         self._connected_here = True
 
     def free_slots(self) -> int:
-        return 0 if self._closing else max(0, self.workers - len(self._busy))
+        if self._closing:
+            return 0
+        idle = sum(1 for lane in self._lanes if not lane.runs)
+        if not self._prefetching():
+            return idle
+        return idle + sum(1 for lane in self._lanes if len(lane.runs) == 1 and lane.runs[0].kill_reason is None)
+
+    def _prefetching(self) -> bool:
+        return self.prefetch and bool(self._recent) and statistics.median(self._recent) < PREFETCH_BELOW
 
     def submit(self, job: TrialJob) -> None:
-        slot = next(i for i in range(self.workers) if i not in self._busy)
-        self._busy.add(slot)
-        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox)
-        self._running[job.number] = _Running(job, ref, slot, self.clock.monotonic(), _size(job.log_path))
+        """To an idle actor if there is one, else behind the running attempt that started first."""
+        slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
+        if slot is None:
+            slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
+                       key=lambda i: self._lanes[i].runs[0].started or math.inf)
+        now = self.clock.monotonic()
+        run = _Running(job, None, slot, 0, now, _size(job.log_path))
+        self._send(run)
+        self._running[job.number] = run
+
+    def _send(self, run: _Running) -> None:
+        """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor."""
+        lane = self._lanes[run.slot]
+        run.ref = lane.actor.run.remote(run.job.to_json(), self._mailbox, lane.id)
+        run.lane = lane.id
+        if not lane.runs and lane.ready is None:
+            run.started = self.clock.monotonic()
+        lane.runs.append(run)
 
     def prune(self, number: int) -> None:
         run = self._running.get(number)
         if run is not None and not run.prune_sent:
             run.prune_sent = True
-            self._mailbox.order.remote(number, run.job.attempt, "prune")
+            self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         run = self._running.get(number)
@@ -337,7 +474,7 @@ class RayExecutor:
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
             self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
         events += self._flush()
-        for actor in [*self._slots, self._mailbox]:
+        for actor in [*(lane.actor for lane in self._lanes), self._mailbox]:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
@@ -356,17 +493,39 @@ class RayExecutor:
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
-            refs = [self._take, *(r.ref for r in self._running.values())]
+            refs = [self._take, *(lane.ready for lane in self._lanes if lane.ready is not None),
+                    *(r.ref for lane in self._lanes for r in lane.runs)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if self._take in ready:
                 self._handle(ray.get(self._take))
                 self._take = None
-            for run in [r for r in self._running.values() if r.ref in ready and r.result is None]:
-                self._finish(run)
+            self._answered(set(ready))
         self._enforce_limits()
         return self._flush()
+
+    def _answered(self, ready: set[Any]) -> None:
+        """Take the answers in each actor's order of work: as one attempt ends, the next one on its actor starts."""
+        for slot in range(len(self._lanes)):
+            lane = self._lanes[slot]
+            if lane.ready is not None and lane.ready in ready:
+                lane.ready = None
+                self._started(lane)
+            while lane.runs and lane.runs[0].ref in ready:
+                self._finish(lane.runs.pop(0))
+                lane = self._lanes[slot]  # a new actor, if that one died
+                self._started(lane)
+            for run in [r for r in lane.runs[1:] if r.ref in ready]:  # cancelled while queued
+                lane.runs.remove(run)
+                self._finish(run)
+
+    def _started(self, lane: _Lane) -> None:
+        if lane.runs and lane.ready is None and lane.runs[0].started is None:
+            run = lane.runs[0]
+            run.started = self.clock.monotonic()
+            if run.kill_reason is not None:  # stopped while queued, and Ray has not dropped it (yet): it may start
+                run.kill_deadline = run.started + KILL_GRACE
 
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
@@ -388,9 +547,7 @@ class RayExecutor:
             if run is None or run.job.attempt != ev["attempt"]:
                 continue
             kind = ev["ev"]
-            if kind == "started":
-                run.started = self.clock.monotonic()
-            elif kind == "report" and run.kill_reason is None:
+            if kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
                 if run.job.sync_reports:
                     run.undecided = True
@@ -399,6 +556,8 @@ class RayExecutor:
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
+            elif kind == "spent":
+                run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
     def _finish(self, run: _Running) -> None:
         """Its actor answered. An attempt ends after everything it posted: reports still on their way are awaited."""
@@ -406,31 +565,41 @@ class RayExecutor:
         duration = self.clock.monotonic() - (run.started or run.submitted)
         try:
             run.result = ray.get(run.ref)
-        except ray.exceptions.RayError:
-            run.result = {}
-            self._replace(run.slot)
+        except ray.exceptions.TaskCancelledError:
+            run.result = {"started": False}
+        except ray.exceptions.RayError as e:
+            run.result, run.error = {}, e
+            if run.lane == self._lanes[run.slot].id:
+                self._replace(run.slot)
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
             return  # _handle ends it when the last report arrives
         self._conclude(run, duration)
 
     def _conclude(self, run: _Running, duration: float) -> None:
-        ray = self._ray
-        if not run.result:  # it died: whatever it posted last (a memory breach) may still be in the mailbox
+        ray, result = self._ray, run.result or {}
+        if not result:  # it died: whatever it posted last (a memory breach, what it spent) may be in the mailbox
             if self._take is not None:
                 self._handle(ray.get(self._take))
                 self._take = None
             self._handle(ray.get(self._mailbox.take.remote(0)))
-        try:
-            outcome = outcome_from_json(ray.get(run.ref)["outcome"])
+        if "outcome" in result:
+            outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s)
-        except ray.exceptions.RayTaskError as e:  # our harness raised (an unwritable log folder, say)
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: "
-                                                                 + _first_line(e)), duration_s=duration)
-        except ray.exceptions.RayError as e:  # its worker process or node died, or we cancelled it
+            elif outcome.failure is None:
+                self._recent.append(outcome.duration_s)
+        elif result.get("started") is False:  # stopped before it started
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "cancelled before it "
+                                                                                           "started"))
+        elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call "
+                                                                 "failed: " + _first_line(run.error)), duration_s=duration)
+        else:  # its worker process or node died, or we killed it
             outcome = Outcome(failure=run.kill_reason or Failure(
-                FailureKind.LOST, f"the Ray worker running the trial was lost ({type(e).__name__}): {_first_line(e)}"),
-                duration_s=duration)
+                FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "
+                                  f"{_first_line(run.error or RuntimeError('no answer'))}"), duration_s=duration)
+        if run.job.cost is not None and result.get("started") is not False:
+            outcome = _priced(run.job, outcome, result.get("spent") or run.spent)
         self._end(run, outcome)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
@@ -439,10 +608,13 @@ class RayExecutor:
                 run.kill_reason is not None or outcome.failure.kind is FailureKind.LOST):
             failure = with_tail(outcome.failure, OUTPUT_LABEL, read_tail(job.log_path, run.log_start),
                                 secrets_of(job.env, os.environ))
-            outcome = Outcome(failure=failure, duration_s=outcome.duration_s)
+            outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics)
         del self._running[job.number]
-        self._busy.discard(run.slot)
-        self._mailbox.forget.remote(job.number, job.attempt)
+        lane = self._lanes[run.slot]
+        if run in lane.runs:
+            lane.runs.remove(run)
+        if run.reports_seen or run.prune_sent or run.kill_reason is not None:  # it left something in the mailbox
+            self._mailbox.forget.remote(job.number, job.attempt)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
@@ -452,26 +624,56 @@ class RayExecutor:
             if run.kill_deadline is not None:
                 if now >= run.kill_deadline:
                     run.kill_deadline = math.inf  # once
-                    self._ray.kill(self._slots[run.slot])
+                    if run.lane == self._lanes[run.slot].id:
+                        self._ray.kill(self._lanes[run.slot].actor)
             elif timeout is not None and run.started is not None and now - run.started >= timeout:
                 self._kill(run, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {format_duration(timeout)}; "
                                                              "the trial's Ray worker and its children were killed"))
 
     def _replace(self, slot: int) -> None:
-        """The slot's actor died (or we killed it): a new one takes the slot, unless the run is ending."""
+        """The slot's actor died (or we killed it): a new one takes the slot, unless the run is ending. The attempts
+        queued behind the one that died never started: they go to the new actor as they are."""
+        old = self._lanes[slot]
         try:
-            self._ray.kill(self._slots[slot])  # a harness error leaves it alive, holding the slot's resources
+            self._ray.kill(old.actor)  # a harness error leaves it alive, holding the slot's resources
         except Exception:  # noqa: BLE001 - dead already
             pass
-        if not self._closing:
-            self._slots[slot] = self._runner_class.remote()
+        if self._closing:
+            return
+        self._lanes[slot] = self._new_lane()
+        queued, old.runs = old.runs, []
+        for run in queued:
+            if run.kill_reason is None:
+                run.started, run.kill_deadline = None, None
+                self._send(run)
+            else:  # stopped while queued: it never started, and now it never will
+                self._end(run, Outcome(failure=run.kill_reason))
 
     def _kill(self, run: _Running, reason: Failure) -> None:
         if run.kill_reason is None:
             run.kill_reason = reason
-        if run.kill_deadline is None:
+        if run.kill_deadline is not None:
+            return  # ordered already
+        if run.started is None:  # queued: Ray drops it once the attempt ahead of it ends; should it start, it ends
+            run.kill_deadline = math.inf  # set once it starts (_started)
+            self._ray.cancel(run.ref, recursive=False)
+        else:
             run.kill_deadline = self.clock.monotonic() + KILL_GRACE
-            self._mailbox.order.remote(run.job.number, run.job.attempt, "kill")
+        self._mailbox.order.remote(run.job.number, run.job.attempt, "kill", run.lane)
+
+
+def _priced(job: TrialJob, outcome: Outcome, spent: dict[str, Any] | None) -> Outcome:
+    """The outcome with the attempt's measured resources and its cost as metrics (jobs with prices only).
+
+    An attempt killed by an order is charged what it had used then; one whose actor died unannounced, nothing
+    measured (its wall time still prices GPUs and memory-hours at zero memory).
+    """
+    assert job.cost is not None
+    prices = Prices.from_json(job.cost)
+    spent = spent or {}
+    usage = ResourceUsage(float(spent.get("cpu_s", 0.0)), int(spent.get("peak_rss", 0)) / 2**20, outcome.duration_s,
+                          prices.gpus)
+    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
 
 
 def _size(path: str) -> int:
