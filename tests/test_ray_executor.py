@@ -52,22 +52,6 @@ def where(config, trial):
 """
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
-    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")  # read by the cluster as it starts
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=256 * 2**20, _temp_dir="/tmp/ray-ts-tests")
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k)
-        else:
-            os.environ[k] = v
-    yield ray
-    ray.shutdown()
-
-
 def _ray(workers: int = 2, **extra):
     return {"kind": "ray", "address": "auto", "workers": workers, **extra}
 

@@ -21,8 +21,8 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   processes (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not
   ended ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor
   is replaced by a new one for its slot; an attempt queued behind the one that died never started, and moves to
-  the new actor as it is (no retry is spent on it). A queued attempt that is stopped is cancelled (``ray.cancel``;
-  Ray answers once the attempt ahead of it ends) and, should it start anyway, ends at its start.
+  the new actor as it is (no retry is spent on it). A queued attempt that is stopped reads its kill order as it
+  starts and ends there, its actor unharmed (or, when the order arrives as it starts, as a running one).
 - Nothing is retried by Ray (``max_restarts=0``, ``max_task_retries=0``): the runner retries. An attempt whose
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
@@ -143,8 +143,13 @@ class Mailbox:
         events, self._events = self._events, []
         return events
 
-    async def decide(self, number: int, attempt: int) -> None:
-        self._decided.setdefault((number, attempt), asyncio.Event()).set()
+    async def decide(self, number: int, attempt: int, prune: bool) -> None:
+        """The coordinator ruled on the attempt's reports so far. The prune travels with the ruling: calls to an
+        async actor may run out of order, and a ruling seen before its prune order would let the trial go on."""
+        key = (number, attempt)
+        if prune and key not in self._orders:
+            self._orders[key] = "prune"
+        self._decided.setdefault(key, asyncio.Event()).set()
 
     async def order(self, number: int, attempt: int, what: str, lane: int) -> None:
         """``prune`` or ``kill`` (a kill overrides a prune) for the attempt, which runs (or is queued) on ``lane``."""
@@ -489,7 +494,7 @@ class RayExecutor:
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
                 run.undecided = False
-                self._mailbox.decide.remote(run.job.number, run.job.attempt)
+                self._mailbox.decide.remote(run.job.number, run.job.attempt, run.prune_sent)
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
@@ -516,7 +521,7 @@ class RayExecutor:
                 self._finish(lane.runs.pop(0))
                 lane = self._lanes[slot]  # a new actor, if that one died
                 self._started(lane)
-            for run in [r for r in lane.runs[1:] if r.ref in ready]:  # cancelled while queued
+            for run in [r for r in lane.runs[1:] if r.ref in ready]:  # failed while queued (an actor that died)
                 lane.runs.remove(run)
                 self._finish(run)
 
@@ -524,7 +529,7 @@ class RayExecutor:
         if lane.runs and lane.ready is None and lane.runs[0].started is None:
             run = lane.runs[0]
             run.started = self.clock.monotonic()
-            if run.kill_reason is not None:  # stopped while queued, and Ray has not dropped it (yet): it may start
+            if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
                 run.kill_deadline = run.started + KILL_GRACE
 
     def _wait(self, timeout: float) -> float:
@@ -565,8 +570,6 @@ class RayExecutor:
         duration = self.clock.monotonic() - (run.started or run.submitted)
         try:
             run.result = ray.get(run.ref)
-        except ray.exceptions.TaskCancelledError:
-            run.result = {"started": False}
         except ray.exceptions.RayError as e:
             run.result, run.error = {}, e
             if run.lane == self._lanes[run.slot].id:
@@ -589,8 +592,7 @@ class RayExecutor:
             elif outcome.failure is None:
                 self._recent.append(outcome.duration_s)
         elif result.get("started") is False:  # stopped before it started
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "cancelled before it "
-                                                                                           "started"))
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "stopped before it started"))
         elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
             outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call "
                                                                  "failed: " + _first_line(run.error)), duration_s=duration)
@@ -654,11 +656,9 @@ class RayExecutor:
             run.kill_reason = reason
         if run.kill_deadline is not None:
             return  # ordered already
-        if run.started is None:  # queued: Ray drops it once the attempt ahead of it ends; should it start, it ends
-            run.kill_deadline = math.inf  # set once it starts (_started)
-            self._ray.cancel(run.ref, recursive=False)
-        else:
-            run.kill_deadline = self.clock.monotonic() + KILL_GRACE
+        # A queued attempt reads the order as it starts, and ends there. (Not ray.cancel: cancelling a queued actor
+        # call leaves a gap in the actor's sequence of calls, and the next call waits ~30 s, then fails.)
+        run.kill_deadline = math.inf if run.started is None else self.clock.monotonic() + KILL_GRACE
         self._mailbox.order.remote(run.job.number, run.job.attempt, "kill", run.lane)
 
 
