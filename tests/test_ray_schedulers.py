@@ -49,9 +49,10 @@ def test_the_median_rule_prunes_on_ray(ray_cluster, project):
     pruned = [t for t in result.trials if t.state is TrialState.PRUNED]
     completed = [t for t in result.trials if t.state is TrialState.COMPLETED]
     assert pruned and completed and len(pruned) + len(completed) == 10
-    for t in pruned:
-        assert 2 <= t.intermediate[-1].step < 27, "stopped once the warm-up was over, before the end"
+    for t in pruned:  # (one may be stopped at its last step, when the 3 trials the rule needs end late)
+        assert t.intermediate[-1].step >= 2, "stopped once the warm-up was over"
         assert t.values == (t.intermediate[-1].value,)
+    assert any(t.intermediate[-1].step < 27 for t in pruned), "the rule saved steps"
     assert all(len(t.intermediate) == 27 for t in completed), "every report crossed to the coordinator"
 
 

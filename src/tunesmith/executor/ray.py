@@ -198,7 +198,9 @@ class TrialRunner:
     running one (prefetch) starts the instant it ends. One watcher thread per actor long-polls the mailbox for
     the orders of its lane and, while an attempt needs it, samples the memory of the actor's process tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, mailbox: Any, lane: int) -> None:
+        self._mailbox = mailbox  # given once: an actor handle in every call costs its deserialization each time
+        self._lane = lane
         self._lock = threading.Lock()
         self._current: _Attempt | None = None
         self._orders: dict[tuple[int, int], str] = {}  # this lane's orders, as the watcher last read them
@@ -209,8 +211,8 @@ class TrialRunner:
         """Answers once the actor is up: an attempt sent to it before starts now."""
         return os.getpid()
 
-    def run(self, job_json: dict[str, Any], mailbox: Any, lane: int) -> dict[str, Any]:
-        """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON, or
+    def run(self, job_json: dict[str, Any]) -> dict[str, Any]:
+        """One attempt: run it here, relay reports and orders through the mailbox; returns the outcome's JSON, or
         ``{"started": False}`` for an attempt that was ordered killed before it started."""
         import ray
 
@@ -227,11 +229,11 @@ class TrialRunner:
             self._current = attempt
             self._sample = attempt.sampled
         if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, args=(mailbox, lane), name="tunesmith-orders",
-                                             daemon=True)
+            self._watcher = threading.Thread(target=self._watch, name="tunesmith-orders", daemon=True)
             self._watcher.start()
         sent = 0
         n, a = attempt.key
+        mailbox = self._mailbox
 
         def report(r: Report) -> None:
             nonlocal sent
@@ -251,10 +253,10 @@ class TrialRunner:
             answer["spent"] = _spent(attempt)
         return answer
 
-    def _watch(self, mailbox: Any, lane: int) -> None:
+    def _watch(self) -> None:
         import ray
 
-        seen = -1
+        mailbox, lane, seen = self._mailbox, self._lane, -1
         while True:
             try:
                 seen, orders = ray.get(mailbox.orders_for.remote(lane, seen,
@@ -268,7 +270,7 @@ class TrialRunner:
                     continue
                 order = self._orders.get(attempt.key)
                 if order == "kill":
-                    self._end_now(attempt, mailbox)
+                    self._end_now(attempt)
                 elif order == "prune":
                     attempt.prune.set()
                 if attempt.sampled:
@@ -276,15 +278,15 @@ class TrialRunner:
                     attempt.peak_rss = max(attempt.peak_rss, rss)
                     limit = attempt.job.memory_limit
                     if limit is not None and rss > limit:
-                        self._end_now(attempt, mailbox, FailureKind.MEMORY.value,
+                        self._end_now(attempt, FailureKind.MEMORY.value,
                                       f"memory use {_mib(rss)} of the trial's Ray worker and its children exceeded "
                                       f"memory_limit {_mib(limit)}; killed")
 
-    def _end_now(self, attempt: _Attempt, mailbox: Any, kind: str | None = None, message: str = "") -> None:
+    def _end_now(self, attempt: _Attempt, kind: str | None = None, message: str = "") -> None:
         """End the running attempt and this actor's process (with the lock held: no next attempt starts)."""
         import ray
 
-        n, a = attempt.key
+        n, a, mailbox = *attempt.key, self._mailbox
         try:
             if attempt.job.cost is not None:
                 spent = _spent(attempt)
@@ -393,8 +395,8 @@ class RayExecutor:
         self._lanes = [self._new_lane() for _ in range(self.workers)]
 
     def _new_lane(self) -> _Lane:
-        actor = self._runner_class.remote()
         self._lane_ids += 1
+        actor = self._runner_class.remote(self._mailbox, self._lane_ids)
         return _Lane(actor, self._lane_ids, actor.ready.remote())
 
     def _connect(self, ray: Any) -> None:
@@ -444,7 +446,7 @@ class RayExecutor:
     def _send(self, run: _Running) -> None:
         """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor."""
         lane = self._lanes[run.slot]
-        run.ref = lane.actor.run.remote(run.job.to_json(), self._mailbox, lane.id)
+        run.ref = lane.actor.run.remote(run.job.to_json())
         run.lane = lane.id
         if not lane.runs and lane.ready is None:
             run.started = self.clock.monotonic()
