@@ -435,9 +435,10 @@ class RayExecutor:
     def submit(self, job: TrialJob) -> None:
         """To an idle actor if there is one, else behind the running attempt that started first."""
         slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
-        if slot is None:
+        if slot is None:  # (free_slots offered no place behind an attempt being killed: its actor is dying)
             slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
-                       key=lambda i: self._lanes[i].runs[0].started or math.inf)
+                       key=lambda i: (self._lanes[i].runs[0].kill_reason is not None,
+                                      self._lanes[i].runs[0].started or math.inf))
         now = self.clock.monotonic()
         run = _Running(job, None, slot, 0, now, _size(job.log_path))
         self._send(run)
