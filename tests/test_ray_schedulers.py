@@ -236,3 +236,26 @@ def test_prefetch_is_a_ray_option_and_off_under_pbt(project):
     assert executor(executor=_ray(), scheduler={"name": "pbt"}).prefetch is False
     with pytest.raises(SpecError, match="executor.prefetch"):
         spec_from_dict(project.spec(executor={"kind": "process", "prefetch": False}))
+
+
+def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(ray_cluster, tmp_path):
+    """The end of a run: one actor is idle while an attempt waits behind a long one on the other. It is asked back
+    and runs at once on the idle actor, and only there."""
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(2, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(0, 0.01))
+        ex.submit(jobs.job(1, 0.01))
+        _ended(ex, 2)
+        ex.submit(jobs.job(2, 2.0))      # the first idle actor
+        ex.submit(jobs.job(3, 0.2))      # the other
+        ex.submit(jobs.job(4, 0.0, marker=True))  # queued behind the one that started first: the 2 s one
+        ended = _ended(ex, 3)
+        assert all(o.failure is None for o in ended.values()), ended
+        assert ended[4].metrics["pid"] == ended[3].metrics["pid"] != ended[2].metrics["pid"]
+        assert ended[4].metrics["started"] < ended[2].metrics["ended"] - 1.0, "it did not wait for the long one"
+    finally:
+        ex.close(0)

@@ -152,8 +152,11 @@ class Mailbox:
         self._decided.setdefault(key, asyncio.Event()).set()
 
     async def order(self, number: int, attempt: int, what: str, lane: int) -> None:
-        """``prune`` or ``kill`` (a kill overrides a prune) for the attempt, which runs (or is queued) on ``lane``."""
+        """``prune`` or ``kill`` (a kill overrides a prune) for the attempt, which runs (or is queued) on ``lane``;
+        or ``yield``: give the queued attempt back, unless it started (see :meth:`yielded`)."""
         key = (number, attempt)
+        if what == "yield" and key in self._orders:
+            return  # a stopped or pruned attempt is not moved
         if self._orders.get(key) != "kill":
             self._orders[key] = what
         self._lane_of[key] = lane
@@ -173,6 +176,14 @@ class Mailbox:
                 pass
         return self._lane_version.get(lane, 0), [[n, a, what] for (n, a), what in self._orders.items()
                                                  if self._lane_of.get((n, a)) == lane]
+
+    async def yielded(self, number: int, attempt: int, given_back: bool) -> None:
+        """The actor's answer to a yield order: the attempt will not start there (it moves), or it had started."""
+        key = (number, attempt)
+        if self._orders.get(key) == "yield":
+            del self._orders[key]
+            self._lane_of.pop(key, None)
+        self._post({"ev": "yielded", "number": number, "attempt": attempt, "given_back": given_back})
 
     async def forget(self, number: int, attempt: int) -> None:
         key = (number, attempt)
@@ -204,6 +215,8 @@ class TrialRunner:
         self._lock = threading.Lock()
         self._current: _Attempt | None = None
         self._orders: dict[tuple[int, int], str] = {}  # this lane's orders, as the watcher last read them
+        self._begun: set[tuple[int, int]] = set()      # attempts that started here
+        self._given_back: set[tuple[int, int]] = set() # queued attempts given back (moved to another actor)
         self._sample = False                           # the latest attempt needs memory samples
         self._watcher: threading.Thread | None = None
 
@@ -222,10 +235,13 @@ class TrialRunner:
         attempt = _Attempt(job)
         with self._lock:
             order = self._orders.get(attempt.key)
+            if attempt.key in self._given_back:
+                return {"started": False, "given_back": True}
             if order == "kill":
                 return {"started": False}
             if order == "prune":
                 attempt.prune.set()
+            self._begun.add(attempt.key)
             self._current = attempt
             self._sample = attempt.sampled
         if self._watcher is None:
@@ -265,6 +281,11 @@ class TrialRunner:
                 return
             with self._lock:
                 self._orders = {(int(n), int(a)): what for n, a, what in orders}
+                for key in [k for k, what in self._orders.items() if what == "yield"]:
+                    given_back = key not in self._begun  # decided under the lock run() starts attempts under
+                    if given_back:
+                        self._given_back.add(key)
+                    mailbox.yielded.remote(*key, given_back)
                 attempt = self._current
                 if attempt is None:
                     continue
@@ -327,6 +348,7 @@ class _Running:
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
     error: Exception | None = None        # ... or why there is none
     spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
+    yielding: bool = False                # queued, and asked back from its actor to move to an idle one
 
 
 @dataclass
@@ -494,6 +516,7 @@ class RayExecutor:
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         ray = self._ray
+        self._rebalance()  # here: the runner has submitted what it had since the last poll
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
                 run.undecided = False
@@ -527,6 +550,35 @@ class RayExecutor:
             for run in [r for r in lane.runs[1:] if r.ref in ready]:  # failed while queued (an actor that died)
                 lane.runs.remove(run)
                 self._finish(run)
+
+    def _rebalance(self) -> None:
+        """An actor with nothing to do while another holds a queued attempt (the end of a run, mostly): ask that
+        attempt back, so that it starts now on the idle actor rather than after the running one ends. (The actor
+        gives it back only if it has not started it, deciding under the lock it starts attempts under: an attempt
+        never runs twice.)"""
+        if self._closing:
+            return
+        idle = sum(1 for lane in self._lanes if not lane.runs and lane.ready is None)
+        for lane in self._lanes:
+            if idle <= 0:
+                return
+            for run in lane.runs[1:]:
+                if not run.yielding and run.kill_reason is None and idle > 0:
+                    run.yielding = True
+                    idle -= 1
+                    self._mailbox.order.remote(run.job.number, run.job.attempt, "yield", run.lane)
+
+    def _move(self, run: _Running) -> None:
+        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue)."""
+        run.yielding = False
+        lane = self._lanes[run.slot]
+        if run in lane.runs:
+            lane.runs.remove(run)
+        slot = next((i for i, other in enumerate(self._lanes) if not other.runs), None)
+        if slot is None:
+            slot = min(range(len(self._lanes)), key=lambda i: (len(self._lanes[i].runs), i == run.slot))
+        run.slot, run.started = slot, None
+        self._send(run)
 
     def _started(self, lane: _Lane) -> None:
         if lane.runs and lane.ready is None and lane.runs[0].started is None:
@@ -564,6 +616,9 @@ class RayExecutor:
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
+            elif kind == "yielded":  # (one that had started stays marked: it is not asked again)
+                if run.yielding and ev["given_back"] and run.kill_reason is None:
+                    self._move(run)
             elif kind == "spent":
                 run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
@@ -577,6 +632,10 @@ class RayExecutor:
             run.result, run.error = {}, e
             if run.lane == self._lanes[run.slot].id:
                 self._replace(run.slot)
+        if run.result.get("given_back") and run.kill_reason is None:  # its answer came before the "yielded" event
+            run.result = None
+            self._move(run)
+            return
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
             return  # _handle ends it when the last report arrives
         self._conclude(run, duration)
@@ -649,7 +708,7 @@ class RayExecutor:
         queued, old.runs = old.runs, []
         for run in queued:
             if run.kill_reason is None:
-                run.started, run.kill_deadline = None, None
+                run.started, run.kill_deadline, run.yielding = None, None, False
                 self._send(run)
             else:  # stopped while queued: it never started, and now it never will
                 self._end(run, Outcome(failure=run.kill_reason))
