@@ -92,6 +92,7 @@ def import_ray() -> ModuleType:
 
 
 # -- what runs on the cluster ---------------------------------------------------------------------------------
+_STOPS = ("prune", "kill")  # the orders that end an attempt (a "yield" only moves one that has not started)
 class Mailbox:
     """The run's async actor: events from attempts to the coordinator, orders from the coordinator to attempts.
 
@@ -125,12 +126,12 @@ class Mailbox:
         decided = self._decided.setdefault(key, asyncio.Event())
         decided.clear()
         self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value})
-        if wait and key not in self._orders:
+        if wait and self._orders.get(key) not in _STOPS:
             try:
                 await asyncio.wait_for(decided.wait(), REPORT_DECISION_TIMEOUT)
             except TimeoutError:
                 pass
-        return key in self._orders
+        return self._orders.get(key) in _STOPS
 
     async def take(self, wait_s: float) -> list[dict[str, Any]]:
         """The events so far, waiting up to ``wait_s`` for the first one."""
@@ -147,7 +148,7 @@ class Mailbox:
         """The coordinator ruled on the attempt's reports so far. The prune travels with the ruling: calls to an
         async actor may run out of order, and a ruling seen before its prune order would let the trial go on."""
         key = (number, attempt)
-        if prune and key not in self._orders:
+        if prune and self._orders.get(key) not in _STOPS:
             self._orders[key] = "prune"
         self._decided.setdefault(key, asyncio.Event()).set()
 
@@ -215,7 +216,7 @@ class TrialRunner:
         self._lock = threading.Lock()
         self._current: _Attempt | None = None
         self._orders: dict[tuple[int, int], str] = {}  # this lane's orders, as the watcher last read them
-        self._begun: set[tuple[int, int]] = set()      # attempts that started here
+        self._begun: deque[tuple[int, int]] = deque(maxlen=16)  # the last attempts that started here
         self._given_back: set[tuple[int, int]] = set() # queued attempts given back (moved to another actor)
         self._sample = False                           # the latest attempt needs memory samples
         self._watcher: threading.Thread | None = None
@@ -241,7 +242,7 @@ class TrialRunner:
                 return {"started": False}
             if order == "prune":
                 attempt.prune.set()
-            self._begun.add(attempt.key)
+            self._begun.append(attempt.key)
             self._current = attempt
             self._sample = attempt.sampled
         if self._watcher is None:
