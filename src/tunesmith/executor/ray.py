@@ -540,8 +540,10 @@ class RayExecutor:
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
+            # Only each actor's first attempt is awaited: answers are taken in the actor's order of work (a queued
+            # call that failed first, its actor dead, waits for the failure of the one ahead, which moves it).
             refs = [self._take, *(lane.ready for lane in self._lanes if lane.ready is not None),
-                    *(r.ref for lane in self._lanes for r in lane.runs)]
+                    *(lane.runs[0].ref for lane in self._lanes if lane.runs)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -559,13 +561,9 @@ class RayExecutor:
             if lane.ready is not None and lane.ready in ready:
                 lane.ready = None
                 self._started(lane)
-            while lane.runs and lane.runs[0].ref in ready:
+            if lane.runs and lane.runs[0].ref in ready:
                 self._finish(lane.runs.pop(0))
-                lane = self._lanes[slot]  # a new actor, if that one died
-                self._started(lane)
-            for run in [r for r in lane.runs[1:] if r.ref in ready]:  # failed while queued (an actor that died)
-                lane.runs.remove(run)
-                self._finish(run)
+                self._started(self._lanes[slot])  # the next one started as it ended (or waits for a new actor)
 
     def _rebalance(self) -> None:
         """An actor with nothing to do while another holds a queued attempt (the end of a run, mostly): ask that
