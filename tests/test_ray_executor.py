@@ -53,22 +53,6 @@ def where(config, trial):
 """
 
 
-@pytest.fixture(scope="session")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
-    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")  # read by the cluster as it starts
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             object_store_memory=256 * 2**20, _temp_dir="/tmp/ray-ts-tests")
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k)
-        else:
-            os.environ[k] = v
-    yield ray
-    ray.shutdown()
-
-
 def _ray(workers: int = 2, **extra):
     return {"kind": "ray", "address": "auto", "workers": workers, **extra}
 
@@ -567,7 +551,7 @@ def test_checkpoints_travel_as_plain_archives_capped_and_checked(tmp_path):
 def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog):
     """The coordinator's side of the cap, without a cluster: nothing is packed, the warning names trial and sizes."""
     from tunesmith.evaluation.job import TrialJob
-    from tunesmith.executor.ray import RayExecutor
+    from tunesmith.executor.ray import RayExecutor, _Lane
 
     folder = tmp_path / "trial-00003"
     (folder / "checkpoint-parent").mkdir(parents=True)
@@ -576,16 +560,17 @@ def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog)
                    log_path=str(folder / "trial.log"), metrics=("loss",), function="m:f")
     executor = RayExecutor(workers=1, checkpoint_limit=1024)
     executor._origin = "head-node"
+    lane = _Lane(actor=None, id=1, ready=None)
     with caplog.at_level("WARNING", logger="tunesmith.executor.ray"):
-        shipment = executor._shipment(job, 0)
+        shipment = executor._shipment(job, lane)
         executor._arrived(job, None, "checkpoint holds 2.0 MiB, over the 1.0 MiB a checkpoint may carry through Ray")
     assert shipment == {"origin": "head-node", "files": None, "limit": 1024}
     assert "trial 3: " in caplog.records[0].getMessage()
     assert "holds 4096 bytes, over the 1024 bytes a checkpoint may carry through Ray" in caplog.records[0].getMessage()
     assert "starts without its checkpoint" in caplog.records[0].getMessage()
     assert "its checkpoint stayed on its node" in caplog.records[1].getMessage()
-    executor._slot_nodes[0] = "head-node"
-    assert executor._shipment(job, 0) is None, "an actor beside the coordinator needs nothing shipped"
+    lane.node = "head-node"
+    assert executor._shipment(job, lane) is None, "an actor beside the coordinator needs nothing shipped"
 
 
 def test_a_run_pointed_at_no_cluster_says_so_at_once(project):

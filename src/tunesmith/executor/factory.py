@@ -34,7 +34,10 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     elif ex.kind == "ray":
         from tunesmith.executor.ray import RayExecutor
 
-        executor = RayExecutor.from_spec(ex, clock=clock)
+        # PBT's exploit must start the moment it is proposed, from the parent's checkpoint of that moment, not
+        # queued behind another trial: no prefetch under PBT.
+        executor = RayExecutor.from_spec(ex, clock=clock, prefetch=ex.prefetch is not False
+                                         and spec.scheduler.name != "pbt")
     else:
         from tunesmith.executor.process import ProcessExecutor
 

@@ -6,17 +6,32 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   Ray worker process through the same code as the process executor's worker (``worker.run_job``). A direct
   actor call skips Ray's per-task scheduling (a worker lease per task: ~5-16 ms here against ~2.6 ms a call),
   and no interpreter starts per trial.
-- A small async mailbox actor, one per run, carries what crosses during a trial: an attempt's start, its reports
-  (and, for ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach. Only
-  JSON-able primitives cross; the job and the outcome travel as the same JSON as on the process executor's pipes.
-- A kill (timeout, stop, Ctrl-C) is an order to the attempt: its watcher thread SIGKILLs the trial's child processes
-  (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not ended
-  ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor is
-  replaced by a new one for its slot.
+- Prefetch: while trials are short, each actor also holds the *next* attempt, queued behind the running one (in a
+  second thread of the actor, waiting for its turn), so it starts the instant the previous ends instead of a
+  coordinator round trip (store writes, the strategy's ask, the call itself) later. ``free_slots`` counts those
+  queue places; the runner records a queued attempt running from its submission (its ``started_at`` is early by at
+  most the trial ahead of it; its duration is measured in the actor), and ``max_concurrent`` counts it, so the cap
+  holds with room to spare. An actor left idle while an attempt waits behind a running one elsewhere (the end of a
+  run) takes it over. See ``PREFETCH_BELOW`` and ``executor.prefetch``.
+- A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
+  ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
+  priced attempt had spent. Only JSON-able primitives cross; the job and the outcome travel as the same JSON as on
+  the process executor's pipes. Nothing crosses per trial that a trial does not need: the start of an attempt is
+  known from the actor's order of work (the one before it answered, or the new actor did), orders reach an actor
+  through one long poll per actor (not one per attempt).
+- A kill (timeout, stop, Ctrl-C) is an order to the attempt: its actor's watcher thread SIGKILLs the trial's child
+  processes (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not
+  ended ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor
+  is replaced by a new one for its slot; an attempt queued behind the one that died never started, and moves to
+  the new actor as it is (no retry is spent on it). A queued attempt that is stopped reads its kill order as it
+  starts and ends there, its actor unharmed (or, when the order arrives as it starts, as a running one).
 - Nothing is retried by Ray (``max_restarts=0``, ``max_task_retries=0``): the runner retries. An attempt whose
   actor process or node died ends LOST with Ray's reason, and the runner retries it under ``retries``. Ray's
   state is disposable; the store is the truth.
-- ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts).
+- ``trial_timeout`` counts from the moment the attempt starts in its actor (not while a new actor starts, nor
+  while it waits behind another attempt), as the coordinator learns it: within one call's latency.
+- With ``cost`` prices, each attempt measures its actor process's CPU time (and its waited-for children's) and
+  peak resident memory (the process's high-water mark and its children sampled 4 times a second) around itself.
 - The cluster itself going away (its head killed, ``ray stop``) is told apart from one worker dying by probing the
   head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
   INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
@@ -31,14 +46,18 @@ import asyncio
 import logging
 import math
 import os
+import resource
+import statistics
 import tarfile
 import threading
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
+from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
 from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
@@ -47,7 +66,7 @@ from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
 )
 from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress, head_answers
-from tunesmith.executor.processes import kill_descendants, tree_rss
+from tunesmith.executor.processes import kill_descendants, own_peak_memory, reset_own_peak_memory, tree_rss
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
@@ -57,11 +76,16 @@ if TYPE_CHECKING:
     from tunesmith.spec.model import Executor as ExecutorSpec
 
 KILL_GRACE = 2.0            # seconds an attempt has to end itself after a kill order before its actor is killed
-ORDER_WAIT = 1.0            # an attempt's watcher long-polls the mailbox this long per call
+ORDER_WAIT = 1.0            # an actor's watcher long-polls the mailbox this long per call
 MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
+# Queue a next attempt behind a running one only while the median of the last attempts is shorter than this: there
+# the milliseconds between trials are worth hiding; longer trials gain nothing, and would only have their
+# configuration chosen earlier and a time budget overrun by up to one trial per worker.
+PREFETCH_BELOW = 5.0
+RECENT_ATTEMPTS = 8
 LAST_WORDS_TIMEOUT = 5.0    # how long a dead attempt's last mailbox events are waited for
 SHUTDOWN_FLUSH = "RAY_task_events_shutdown_flush_timeout_ms"
 
@@ -87,25 +111,26 @@ def import_ray() -> ModuleType:
 
 
 # -- what runs on the cluster ---------------------------------------------------------------------------------
+_STOPS = ("prune", "kill")  # the orders that end an attempt (a "yield" only moves one that has not started)
 class Mailbox:
     """The run's async actor: events from attempts to the coordinator, orders from the coordinator to attempts.
 
-    Keys are (trial number, attempt), so a retry never sees an order meant for the attempt before it.
+    Orders are keyed by (trial number, attempt), so a retry never sees an order meant for the attempt before it,
+    and filed under the *lane* (one actor's life) that runs the attempt, which its actor's watcher long-polls.
     """
 
     def __init__(self) -> None:
         self._events: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._orders: dict[tuple[int, int], str] = {}
-        self._order_changed: dict[tuple[int, int], asyncio.Event] = {}
+        self._lane_of: dict[tuple[int, int], int] = {}
+        self._lane_version: dict[int, int] = {}
+        self._lane_changed: dict[int, asyncio.Event] = {}
         self._decided: dict[tuple[int, int], asyncio.Event] = {}
 
     def _post(self, event: dict[str, Any]) -> None:
         self._events.append(event)
         self._arrived.set()
-
-    async def started(self, number: int, attempt: int, pid: int, node: str) -> None:
-        self._post({"ev": "started", "number": number, "attempt": attempt, "pid": pid, "node": node})
 
     async def failed(self, number: int, attempt: int, kind: str, message: str) -> None:
         self._post({"ev": "failed", "number": number, "attempt": attempt, "kind": kind, "message": message})
@@ -114,18 +139,22 @@ class Mailbox:
         """A trial on a node without the coordinator's files saved a checkpoint (``note``: why it did not travel)."""
         self._post({"ev": "checkpoint", "number": number, "attempt": attempt, "archive": archive, "note": note})
 
+    async def spent(self, number: int, attempt: int, cpu_s: float, peak_rss: int) -> None:
+        """What a priced attempt had used when it was killed (its actor's process ends with it)."""
+        self._post({"ev": "spent", "number": number, "attempt": attempt, "cpu_s": cpu_s, "peak_rss": peak_rss})
+
     async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
         """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
         key = (number, attempt)
         decided = self._decided.setdefault(key, asyncio.Event())
         decided.clear()
         self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value})
-        if wait and key not in self._orders:
+        if wait and self._orders.get(key) not in _STOPS:
             try:
                 await asyncio.wait_for(decided.wait(), REPORT_DECISION_TIMEOUT)
             except TimeoutError:
                 pass
-        return key in self._orders
+        return self._orders.get(key) in _STOPS
 
     async def take(self, wait_s: float) -> list[dict[str, Any]]:
         """The events so far, waiting up to ``wait_s`` for the first one."""
@@ -138,111 +167,216 @@ class Mailbox:
         events, self._events = self._events, []
         return events
 
-    async def decide(self, number: int, attempt: int) -> None:
-        self._decided.setdefault((number, attempt), asyncio.Event()).set()
-
-    async def order(self, number: int, attempt: int, what: str) -> None:
-        """``prune`` or ``kill`` (a kill overrides a prune)."""
+    async def decide(self, number: int, attempt: int, prune: bool) -> None:
+        """The coordinator ruled on the attempt's reports so far. The prune travels with the ruling: calls to an
+        async actor may run out of order, and a ruling seen before its prune order would let the trial go on."""
         key = (number, attempt)
-        if self._orders.get(key) != "kill":
-            self._orders[key] = what
-        self._order_changed.setdefault(key, asyncio.Event()).set()
+        if prune and self._orders.get(key) not in _STOPS:
+            self._orders[key] = "prune"
         self._decided.setdefault(key, asyncio.Event()).set()
 
-    async def next_order(self, number: int, attempt: int, seen: str | None, wait_s: float) -> str | None:
-        """The attempt's order, once it differs from ``seen``, waiting up to ``wait_s``."""
+    async def order(self, number: int, attempt: int, what: str, lane: int) -> None:
+        """``prune`` or ``kill`` (a kill overrides a prune) for the attempt, which runs (or is queued) on ``lane``;
+        or ``yield``: give the queued attempt back, unless it started (see :meth:`yielded`)."""
         key = (number, attempt)
-        if self._orders.get(key) == seen:
-            changed = self._order_changed.setdefault(key, asyncio.Event())
+        if what == "yield" and key in self._orders:
+            return  # a stopped or pruned attempt is not moved
+        if self._orders.get(key) != "kill":
+            self._orders[key] = what
+        self._lane_of[key] = lane
+        self._lane_version[lane] = self._lane_version.get(lane, 0) + 1
+        self._lane_changed.setdefault(lane, asyncio.Event()).set()
+        self._decided.setdefault(key, asyncio.Event()).set()
+
+    async def orders_for(self, lane: int, seen: int, wait_s: float) -> tuple[int, list[list[Any]]]:
+        """``lane``'s orders as (version, [[number, attempt, order], ...]), once the version differs from ``seen``,
+        waiting up to ``wait_s``."""
+        if self._lane_version.get(lane, 0) == seen and wait_s > 0:
+            changed = self._lane_changed.setdefault(lane, asyncio.Event())
             changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), wait_s)
             except TimeoutError:
                 pass
-        return self._orders.get(key)
+        return self._lane_version.get(lane, 0), [[n, a, what] for (n, a), what in self._orders.items()
+                                                 if self._lane_of.get((n, a)) == lane]
+
+    async def yielded(self, number: int, attempt: int, given_back: bool) -> None:
+        """The actor's answer to a yield order: the attempt will not start there (it moves), or it had started."""
+        key = (number, attempt)
+        if self._orders.get(key) == "yield":
+            del self._orders[key]
+            self._lane_of.pop(key, None)
+        self._post({"ev": "yielded", "number": number, "attempt": attempt, "given_back": given_back})
 
     async def forget(self, number: int, attempt: int) -> None:
         key = (number, attempt)
         self._orders.pop(key, None)
-        self._order_changed.pop(key, None)
+        self._lane_of.pop(key, None)
         self._decided.pop(key, None)
 
 
+class _Attempt:
+    """The attempt an actor is running: what its watcher acts on."""
+
+    def __init__(self, job: TrialJob) -> None:
+        self.job = job
+        self.key = (job.number, job.attempt)
+        self.prune = threading.Event()
+        self.sampled = job.memory_limit is not None or job.cost is not None
+        self.peak_rss = 0
+        self.cpu_start = _cpu_seconds() if job.cost is not None else 0.0
+
+
 class TrialRunner:
-    """The actor of one worker slot: runs one attempt at a time in its process."""
+    """The actor of one worker slot: runs attempts one after another in its process. An attempt queued behind the
+    running one (prefetch) starts the instant it ends. One watcher thread per actor long-polls the mailbox for
+    the orders of its lane and, while an attempt needs it, samples the memory of the actor's process tree."""
 
-    def run(self, job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
-        return run_trial_task(job_json, mailbox, shipment)
+    def __init__(self, mailbox: Any, lane: int) -> None:
+        self._mailbox = mailbox  # given once: an actor handle in every call costs its deserialization each time
+        self._lane = lane
+        self._lock = threading.Lock()
+        self._current: _Attempt | None = None
+        self._orders: dict[tuple[int, int], str] = {}  # this lane's orders, as the watcher last read them
+        self._begun: deque[tuple[int, int]] = deque(maxlen=16)  # the last attempts that started here
+        self._given_back: set[tuple[int, int]] = set() # queued attempts given back (moved to another actor)
+        self._sample = False                           # the latest attempt needs memory samples
+        self._watcher: threading.Thread | None = None
+        # Calls run in two threads (max_concurrency=2), so that the queued attempt waits here, not in Ray's queue,
+        # and starts the instant the one ahead releases its turn (~0.1 ms against ~1.2 ms for Ray to reply and
+        # start the next queued call). Turns go strictly by the coordinator's sequence numbers.
+        self._turn = threading.Condition(self._lock)
+        self._served = 0
 
+    def ready(self) -> str:
+        """Answers once the actor is up (an attempt sent to it before starts now) with its node's id."""
+        import ray
 
-def run_trial_task(job_json: dict[str, Any], mailbox: Any, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One attempt: run it here, relay reports and orders through ``mailbox``; returns the outcome's JSON.
+        return str(ray.get_runtime_context().get_node_id())
 
-    ``shipment``: the coordinator's node and the trial's checkpoints, for a node that does not see its files.
-    """
-    import ray
+    def run(self, job_json: dict[str, Any], seq: int, shipment: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Attempt number ``seq`` sent to this actor: once the one before it is done, run it here, relay reports and
+        orders through the mailbox; returns the outcome's JSON, or ``{"started": False}`` for an attempt that was
+        ordered killed (or given back) before it started. ``shipment``: the coordinator's node and the trial's
+        checkpoints, for a node that does not see its files."""
+        import ray
 
-    from tunesmith.executor.worker import run_job
+        from tunesmith.executor.worker import run_job
 
-    job = TrialJob.from_json(job_json)
-    n, a = job.number, job.attempt
-    node = ray.get_runtime_context().get_node_id()
-    mailbox.started.remote(n, a, os.getpid(), node)
-    away: NodeLocalFolder | None = None
-    if shipment is not None and shipment["origin"] != node and NodeLocalFolder.applies(Path(job.workdir)):
-        away = NodeLocalFolder(Path(job.workdir), shipment["limit"])
-        away.receive(shipment["files"])
-    prune = threading.Event()
-    done = threading.Event()
+        job = TrialJob.from_json(job_json)
+        key = (job.number, job.attempt)
+        with self._lock:
+            self._turn.wait_for(lambda: self._served == seq - 1)
+            order = self._orders.get(key)
+            if key in self._given_back or order == "kill":
+                self._served = seq
+                self._turn.notify_all()
+                return {"started": False, "given_back": key in self._given_back}
+            attempt = _Attempt(job)
+            if order == "prune":
+                attempt.prune.set()
+            self._begun.append(key)
+            self._current = attempt
+            self._sample = attempt.sampled
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="tunesmith-orders", daemon=True)
+            self._watcher.start()
+        sent = 0
+        n, a = attempt.key
+        mailbox = self._mailbox
+        away: NodeLocalFolder | None = None
+        if shipment is not None and shipment["origin"] != ray.get_runtime_context().get_node_id() \
+                and NodeLocalFolder.applies(Path(job.workdir)):
+            away = NodeLocalFolder(Path(job.workdir), shipment["limit"])
+            away.receive(shipment["files"])
 
-    def end_now(kind: str | None = None, message: str = "") -> None:
-        if done.is_set():
-            return
-        if kind is not None:
-            ray.get(mailbox.failed.remote(n, a, kind, message))
-        kill_descendants(os.getpid())
-        os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
+        def report(r: Report) -> None:
+            nonlocal sent
+            sent += 1
+            if away is not None:  # a checkpoint saved before this report reaches the coordinator before the report
+                archive, note = away.changed()
+                if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
+                    ray.get(mailbox.checkpoint.remote(n, a, archive, note))
+            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
+                attempt.prune.set()
 
-    def watch() -> None:
-        seen: str | None = None
-        wait = MEMORY_CHECK_INTERVAL if job.memory_limit is not None else ORDER_WAIT
-        while not done.is_set():
+        if job.cost is not None:
+            reset_own_peak_memory()
+        answer: dict[str, Any] = {}
+        try:
+            outcome = run_job(job, report, attempt.prune.is_set)
+            answer = {"outcome": outcome_to_json(outcome), "reports": sent}
+            if job.cost is not None:
+                answer["spent"] = _spent(attempt)
+            if away is not None:
+                answer["checkpoint"], answer["checkpoint_note"] = away.changed()
+        finally:
+            with self._lock:
+                self._current = None
+                self._served = seq
+                self._turn.notify_all()
+        return answer
+
+    def _watch(self) -> None:
+        import ray
+
+        mailbox, lane, seen = self._mailbox, self._lane, -1
+        while True:
             try:
-                order = ray.get(mailbox.next_order.remote(n, a, seen, wait))
+                seen, orders = ray.get(mailbox.orders_for.remote(lane, seen,
+                                                                 MEMORY_CHECK_INTERVAL if self._sample else ORDER_WAIT))
             except Exception:  # noqa: BLE001 - the mailbox is gone with its run; Ray ends this job's actors
                 return
-            if order == "kill":
-                end_now()
-            elif order == "prune":
-                prune.set()
-            seen = order
-            if job.memory_limit is not None and not done.is_set():
-                rss = tree_rss(os.getpid())
-                if rss > job.memory_limit:
-                    end_now(FailureKind.MEMORY.value, f"memory use {_mib(rss)} of the trial's Ray worker and its "
-                                                      f"children exceeded memory_limit {_mib(job.memory_limit)}; killed")
+            with self._lock:
+                self._orders = {(int(n), int(a)): what for n, a, what in orders}
+                for key in [k for k, what in self._orders.items() if what == "yield"]:
+                    given_back = key not in self._begun  # decided under the lock run() starts attempts under
+                    if given_back:
+                        self._given_back.add(key)
+                    mailbox.yielded.remote(*key, given_back)
+                attempt = self._current
+                if attempt is None:
+                    continue
+                order = self._orders.get(attempt.key)
+                if order == "kill":
+                    self._end_now(attempt)
+                elif order == "prune":
+                    attempt.prune.set()
+                if attempt.sampled:
+                    rss = tree_rss(os.getpid())
+                    attempt.peak_rss = max(attempt.peak_rss, rss)
+                    limit = attempt.job.memory_limit
+                    if limit is not None and rss > limit:
+                        self._end_now(attempt, FailureKind.MEMORY.value,
+                                      f"memory use {_mib(rss)} of the trial's Ray worker and its children exceeded "
+                                      f"memory_limit {_mib(limit)}; killed")
 
-    sent = 0
+    def _end_now(self, attempt: _Attempt, kind: str | None = None, message: str = "") -> None:
+        """End the running attempt and this actor's process (with the lock held: no next attempt starts)."""
+        import ray
 
-    def report(r: Report) -> None:
-        nonlocal sent
-        sent += 1
-        if away is not None:  # a checkpoint saved before this report reaches the coordinator before the report
-            archive, note = away.changed()
-            if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
-                ray.get(mailbox.checkpoint.remote(n, a, archive, note))
-        if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
-            prune.set()
+        n, a, mailbox = *attempt.key, self._mailbox
+        try:
+            if attempt.job.cost is not None:
+                spent = _spent(attempt)
+                ray.get(mailbox.spent.remote(n, a, spent["cpu_s"], spent["peak_rss"]))
+            if kind is not None:
+                ray.get(mailbox.failed.remote(n, a, kind, message))
+        finally:
+            kill_descendants(os.getpid())
+            os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
 
-    threading.Thread(target=watch, name="tunesmith-orders", daemon=True).start()
-    try:
-        outcome = run_job(job, report, prune.is_set)
-    finally:
-        done.set()
-    result: dict[str, Any] = {"outcome": outcome_to_json(outcome), "reports": sent}
-    if away is not None:
-        result["checkpoint"], result["checkpoint_note"] = away.changed()
-    return result
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of the children it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _spent(attempt: _Attempt) -> dict[str, Any]:
+    return {"cpu_s": max(0.0, _cpu_seconds() - attempt.cpu_start),
+            "peak_rss": max(attempt.peak_rss, own_peak_memory())}
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
@@ -251,9 +385,10 @@ class _Running:
     job: TrialJob
     ref: Any
     slot: int
+    lane: int                           # the lane (actor life) the call went to
     submitted: float
     log_start: int
-    started: float | None = None
+    started: float | None = None        # when it started in its actor, as far as the coordinator knows
     kill_reason: Failure | None = None
     kill_deadline: float | None = None
     undecided: bool = False
@@ -261,6 +396,22 @@ class _Running:
     prune_sent: bool = False
     reports_seen: int = 0
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
+    error: Exception | None = None        # ... or why there is none
+    spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
+    yielding: bool = False                # queued, and asked back from its actor to move to an idle one
+
+
+@dataclass
+class _Lane:
+    """One worker slot's actor, and the attempts sent to it in the order it runs them: the first is running (or
+    waits for the actor to come up), the one behind it is queued."""
+
+    actor: Any
+    id: int
+    ready: Any                          # its ready() call until it answered, then None
+    node: str | None = None             # its node, once ready() answered
+    runs: list[_Running] = field(default_factory=list)
+    sent: int = 0                       # calls sent to it: each run call carries its sequence number
 
 
 class RayExecutor:
@@ -272,39 +423,41 @@ class RayExecutor:
         resources: what each trial reserves.
         clock: the clock for deadlines.
         temp_dir: a private cluster's session folder (short: it holds unix sockets); None: Ray's default.
+        prefetch: queue one more attempt per actor while trials are short (see ``PREFETCH_BELOW``).
         checkpoint_limit: the most bytes of checkpoint files that travel to or from a node that does not share the
             coordinator's files.
     """
 
     def __init__(self, workers: int, address: str = "local", resources: TrialResources | None = None,
-                 clock: Clock | None = None, temp_dir: str | None = None,
+                 clock: Clock | None = None, temp_dir: str | None = None, prefetch: bool = True,
                  checkpoint_limit: int = DEFAULT_LIMIT) -> None:
         self.workers = workers
         self.address = address
         self.resources = resources or TrialResources()
         self.clock = clock or SystemClock()
         self.temp_dir = temp_dir
+        self.prefetch = prefetch
         self.checkpoint_limit = checkpoint_limit
         self._ray: Any = None
         self._runner_class: Any = None
-        self._slots: list[Any] = []       # one actor per worker slot
-        self._busy: set[int] = set()
+        self._lanes: list[_Lane] = []     # one per worker slot
+        self._lane_ids = 0
         self._mailbox: Any = None
         self._take: Any = None
         self._running: dict[int, _Running] = {}
         self._events: list[ExecutorEvent] = []
+        self._recent: deque[float] = deque(maxlen=RECENT_ATTEMPTS)  # durations of the last attempts that ran
         self._connected_here = False
         self._closing = False
         self._watch: ClusterWatch | None = None
         self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
         self._origin: str | None = None   # this process's node: its actors see the trial folders
-        self._slot_nodes: dict[int, str] = {}
 
     @classmethod
-    def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None) -> RayExecutor:
+    def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None, prefetch: bool = True) -> RayExecutor:
         r = spec.resources_per_trial
         resources = TrialResources(r.cpu, r.gpu, r.memory, dict(r.custom)) if r is not None else TrialResources()
-        return cls(spec.workers, spec.address or "local", resources, clock)
+        return cls(spec.workers, spec.address or "local", resources, clock, prefetch=prefetch)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -313,17 +466,22 @@ class RayExecutor:
             self._connect(ray)
         res = self.resources
         options: dict[str, Any] = {"num_cpus": res.cpu, "num_gpus": res.gpu, "max_restarts": 0,
-                                   "max_task_retries": 0}
+                                   "max_task_retries": 0, "max_concurrency": 2}
         if res.memory:
             options["memory"] = res.memory
         if res.custom:
             options["resources"] = dict(res.custom)
         self._runner_class = ray.remote(TrialRunner).options(**options)
         self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
-        self._slots = [self._runner_class.remote() for _ in range(self.workers)]
+        self._lanes = [self._new_lane() for _ in range(self.workers)]
         head = _head_of(ray, self.address)
         self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
         self._watch = ClusterWatch(head, self.clock) if head is not None else None
+
+    def _new_lane(self) -> _Lane:
+        self._lane_ids += 1
+        actor = self._runner_class.remote(self._mailbox, self._lane_ids)
+        return _Lane(actor, self._lane_ids, actor.ready.remote())
 
     def _connect(self, ray: Any) -> None:
         quiet = {"log_to_driver": False, "logging_level": "ERROR"}
@@ -355,17 +513,41 @@ class RayExecutor:
         self._connected_here = True
 
     def free_slots(self) -> int:
-        return 0 if self._closing else max(0, self.workers - len(self._busy))
+        if self._closing:
+            return 0
+        idle = sum(1 for lane in self._lanes if not lane.runs)
+        if not self._prefetching():
+            return idle
+        return idle + sum(1 for lane in self._lanes if len(lane.runs) == 1 and lane.runs[0].kill_reason is None)
+
+    def _prefetching(self) -> bool:
+        return self.prefetch and bool(self._recent) and statistics.median(self._recent) < PREFETCH_BELOW
 
     def submit(self, job: TrialJob) -> None:
-        slot = next(i for i in range(self.workers) if i not in self._busy)
-        self._busy.add(slot)
-        ref = self._slots[slot].run.remote(job.to_json(), self._mailbox, self._shipment(job, slot))
-        self._running[job.number] = _Running(job, ref, slot, self.clock.monotonic(), _size(job.log_path))
+        """To an idle actor if there is one, else behind the running attempt that started first."""
+        slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
+        if slot is None:  # (free_slots offered no place behind an attempt being killed: its actor is dying)
+            slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
+                       key=lambda i: (self._lanes[i].runs[0].kill_reason is not None,
+                                      self._lanes[i].runs[0].started or math.inf))
+        now = self.clock.monotonic()
+        run = _Running(job, None, slot, 0, now, _size(job.log_path))
+        self._send(run)
+        self._running[job.number] = run
 
-    def _shipment(self, job: TrialJob, slot: int) -> dict[str, Any] | None:
+    def _send(self, run: _Running) -> None:
+        """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor."""
+        lane = self._lanes[run.slot]
+        lane.sent += 1
+        run.ref = lane.actor.run.remote(run.job.to_json(), lane.sent, self._shipment(run.job, lane))
+        run.lane = lane.id
+        if not lane.runs and lane.ready is None:
+            run.started = self.clock.monotonic()
+        lane.runs.append(run)
+
+    def _shipment(self, job: TrialJob, lane: _Lane) -> dict[str, Any] | None:
         """The trial's checkpoints, for an actor that may be on a node without this machine's files."""
-        if self._origin is not None and self._slot_nodes.get(slot) == self._origin:
+        if self._origin is not None and lane.node == self._origin:
             return None  # the actor runs beside the coordinator
         try:
             files = pack(Path(job.workdir), TRAVELLING, self.checkpoint_limit)
@@ -379,7 +561,7 @@ class RayExecutor:
         run = self._running.get(number)
         if run is not None and not run.prune_sent and self._lost is None:
             run.prune_sent = True
-            self._mailbox.order.remote(number, run.job.attempt, "prune")
+            self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         run = self._running.get(number)
@@ -407,7 +589,7 @@ class RayExecutor:
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
             self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
         events += self._flush()
-        for actor in [*self._slots, self._mailbox] if self._lost is None else []:
+        for actor in [*(lane.actor for lane in self._lanes), self._mailbox] if self._lost is None else []:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
@@ -421,21 +603,24 @@ class RayExecutor:
         ray = self._ray
         if self._lost is not None:
             raise ClusterLost(self._lost)
+        self._rebalance()  # here: the runner has submitted what it had since the last poll
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
                 run.undecided = False
-                self._mailbox.decide.remote(run.job.number, run.job.attempt)
+                self._mailbox.decide.remote(run.job.number, run.job.attempt, run.prune_sent)
         if not self._events:
             if self._take is None:
                 self._take = self._mailbox.take.remote(ORDER_WAIT)
-            refs = [self._take, *(r.ref for r in self._running.values() if not r.held)]
+            # Only each actor's first attempt is awaited: answers are taken in the actor's order of work (a queued
+            # call that failed first, its actor dead, waits for the failure of the one ahead, which moves it).
+            refs = [self._take, *(lane.ready for lane in self._lanes if lane.ready is not None),
+                    *(lane.runs[0].ref for lane in self._lanes if lane.runs)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             if self._take in ready:
                 self._handle(self._taken())
-            for run in [r for r in self._running.values() if r.ref in ready and r.result is None]:
-                self._finish(run)
+            self._answered(set(ready))
         self._watch_cluster()
         self._enforce_limits()
         return self._flush()
@@ -476,6 +661,57 @@ class RayExecutor:
                                                                "on resume)")
         raise ClusterLost(self._lost)
 
+    def _answered(self, ready: set[Any]) -> None:
+        """Take the answers in each actor's order of work: as one attempt ends, the next one on its actor starts."""
+        for slot in range(len(self._lanes)):
+            lane = self._lanes[slot]
+            if lane.ready is not None and lane.ready in ready:
+                try:
+                    lane.node = self._ray.get(lane.ready)
+                except self._ray.exceptions.RayError:
+                    lane.node = None  # it died coming up: its first attempt's answer says how
+                lane.ready = None
+                self._started(lane)
+            if lane.runs and lane.runs[0].ref in ready:
+                self._finish(lane.runs.pop(0))
+                self._started(self._lanes[slot])  # the next one started as it ended (or waits for a new actor)
+
+    def _rebalance(self) -> None:
+        """An actor with nothing to do while another holds a queued attempt (the end of a run, mostly): ask that
+        attempt back, so that it starts now on the idle actor rather than after the running one ends. (The actor
+        gives it back only if it has not started it, deciding under the lock it starts attempts under: an attempt
+        never runs twice.)"""
+        if self._closing:
+            return
+        idle = sum(1 for lane in self._lanes if not lane.runs and lane.ready is None)
+        for lane in self._lanes:
+            if idle <= 0:
+                return
+            for run in lane.runs[1:]:
+                if not run.yielding and run.kill_reason is None and idle > 0:
+                    run.yielding = True
+                    idle -= 1
+                    self._mailbox.order.remote(run.job.number, run.job.attempt, "yield", run.lane)
+
+    def _move(self, run: _Running) -> None:
+        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue)."""
+        run.yielding = False
+        lane = self._lanes[run.slot]
+        if run in lane.runs:
+            lane.runs.remove(run)
+        slot = next((i for i, other in enumerate(self._lanes) if not other.runs), None)
+        if slot is None:
+            slot = min(range(len(self._lanes)), key=lambda i: (len(self._lanes[i].runs), i == run.slot))
+        run.slot, run.started = slot, None
+        self._send(run)
+
+    def _started(self, lane: _Lane) -> None:
+        if lane.runs and lane.ready is None and lane.runs[0].started is None:
+            run = lane.runs[0]
+            run.started = self.clock.monotonic()
+            if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
+                run.kill_deadline = run.started + KILL_GRACE
+
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
         wait = timeout
@@ -496,10 +732,7 @@ class RayExecutor:
             if run is None or run.job.attempt != ev["attempt"]:
                 continue
             kind = ev["ev"]
-            if kind == "started":
-                run.started = self.clock.monotonic()
-                self._slot_nodes[run.slot] = ev["node"]
-            elif kind == "checkpoint":
+            if kind == "checkpoint":
                 self._arrived(run.job, ev["archive"], ev["note"])
             elif kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
@@ -510,6 +743,11 @@ class RayExecutor:
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
+            elif kind == "yielded":  # (one that had started stays marked: it is not asked again)
+                if run.yielding and ev["given_back"] and run.kill_reason is None:
+                    self._move(run)
+            elif kind == "spent":
+                run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
     def _finish(self, run: _Running) -> None:
         """Its actor answered. An attempt ends after everything it posted: reports still on their way are awaited."""
@@ -517,15 +755,20 @@ class RayExecutor:
         duration = self.clock.monotonic() - (run.started or run.submitted)
         try:
             run.result = ray.get(run.ref)
-        except ray.exceptions.RayError:
+        except ray.exceptions.RayError as e:
             if self._watch is not None:
                 self._watch.suspect()
                 if not self._watch.reachable_now():  # the whole cluster may be going: the watch decides
                     run.held = True
                     return
-            run.result = {}
-            self._replace(run.slot)
+            run.result, run.error = {}, e
+            if run.lane == self._lanes[run.slot].id:
+                self._replace(run.slot)
         self._arrived(run.job, run.result.get("checkpoint"), run.result.get("checkpoint_note"))
+        if run.result.get("given_back") and run.kill_reason is None:  # its answer came before the "yielded" event
+            run.result = None
+            self._move(run)
+            return
         if run.reports_seen < run.result.get("reports", 0) and run.kill_reason is None:
             return  # _handle ends it when the last report arrives
         self._conclude(run, duration)
@@ -543,8 +786,8 @@ class RayExecutor:
                          "node starts without it", job.number, note)
 
     def _conclude(self, run: _Running, duration: float) -> None:
-        ray = self._ray
-        if not run.result:  # it died: whatever it posted last (a memory breach) may still be in the mailbox
+        ray, result = self._ray, run.result or {}
+        if not result:  # it died: whatever it posted last (a memory breach, what it spent) may be in the mailbox
             try:
                 if self._take is not None:
                     self._handle(ray.get(self._take, timeout=LAST_WORDS_TIMEOUT))
@@ -552,17 +795,23 @@ class RayExecutor:
                 self._handle(ray.get(self._mailbox.take.remote(0), timeout=LAST_WORDS_TIMEOUT))
             except ray.exceptions.RayError:
                 self._take = None  # the mailbox is gone or slow: the attempt ends with what is known
-        try:
-            outcome = outcome_from_json(ray.get(run.ref)["outcome"])
+        if "outcome" in result:
+            outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s)
-        except ray.exceptions.RayTaskError as e:  # our harness raised (an unwritable log folder, say)
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: "
-                                                                 + _first_line(e)), duration_s=duration)
-        except ray.exceptions.RayError as e:  # its worker process or node died, or we cancelled it
+            elif outcome.failure is None:
+                self._recent.append(outcome.duration_s)
+        elif result.get("started") is False:  # stopped before it started
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "stopped before it started"))
+        elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call "
+                                                                 "failed: " + _first_line(run.error)), duration_s=duration)
+        else:  # its worker process or node died, or we killed it
             outcome = Outcome(failure=run.kill_reason or Failure(
-                FailureKind.LOST, f"the Ray worker running the trial was lost ({type(e).__name__}): {_first_line(e)}"),
-                duration_s=duration)
+                FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "
+                                  f"{_first_line(run.error or RuntimeError('no answer'))}"), duration_s=duration)
+        if run.job.cost is not None and result.get("started") is not False:
+            outcome = _priced(run.job, outcome, result.get("spent") or run.spent)
         self._end(run, outcome)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
@@ -571,10 +820,13 @@ class RayExecutor:
                 run.kill_reason is not None or outcome.failure.kind is FailureKind.LOST):
             failure = with_tail(outcome.failure, OUTPUT_LABEL, read_tail(job.log_path, run.log_start),
                                 secrets_of(job.env, os.environ))
-            outcome = Outcome(failure=failure, duration_s=outcome.duration_s)
+            outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics)
         del self._running[job.number]
-        self._busy.discard(run.slot)
-        if self._lost is None:
+        lane = self._lanes[run.slot]
+        if run in lane.runs:
+            lane.runs.remove(run)
+        if self._lost is None and (run.reports_seen or run.prune_sent or run.kill_reason is not None):  # it left
+            # something in the mailbox
             self._mailbox.forget.remote(job.number, job.attempt)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
@@ -585,27 +837,40 @@ class RayExecutor:
             if run.kill_deadline is not None:
                 if now >= run.kill_deadline:
                     run.kill_deadline = math.inf  # once
-                    self._ray.kill(self._slots[run.slot])
+                    if run.lane == self._lanes[run.slot].id:
+                        self._ray.kill(self._lanes[run.slot].actor)
             elif timeout is not None and run.started is not None and now - run.started >= timeout:
                 self._kill(run, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {format_duration(timeout)}; "
                                                              "the trial's Ray worker and its children were killed"))
 
     def _replace(self, slot: int) -> None:
-        """The slot's actor died (or we killed it): a new one takes the slot, unless the run is ending."""
+        """The slot's actor died (or we killed it): a new one takes the slot, unless the run is ending. The attempts
+        queued behind the one that died never started: they go to the new actor as they are."""
+        old = self._lanes[slot]
         try:
-            self._ray.kill(self._slots[slot])  # a harness error leaves it alive, holding the slot's resources
+            self._ray.kill(old.actor)  # a harness error leaves it alive, holding the slot's resources
         except Exception:  # noqa: BLE001 - dead already
             pass
-        self._slot_nodes.pop(slot, None)  # its successor may start on another node
-        if not self._closing:
-            self._slots[slot] = self._runner_class.remote()
+        if self._closing:
+            return
+        self._lanes[slot] = self._new_lane()
+        queued, old.runs = old.runs, []
+        for run in queued:
+            if run.kill_reason is None:
+                run.started, run.kill_deadline, run.yielding = None, None, False
+                self._send(run)
+            else:  # stopped while queued: it never started, and now it never will
+                self._end(run, Outcome(failure=run.kill_reason))
 
     def _kill(self, run: _Running, reason: Failure) -> None:
         if run.kill_reason is None:
             run.kill_reason = reason
-        if run.kill_deadline is None and self._lost is None:
-            run.kill_deadline = self.clock.monotonic() + KILL_GRACE
-            self._mailbox.order.remote(run.job.number, run.job.attempt, "kill")
+        if run.kill_deadline is not None or self._lost is not None:
+            return  # ordered already, or nobody is left to order
+        # A queued attempt reads the order as it starts, and ends there. (Not ray.cancel: cancelling a queued actor
+        # call leaves a gap in the actor's sequence of calls, and the next call waits ~30 s, then fails.)
+        run.kill_deadline = math.inf if run.started is None else self.clock.monotonic() + KILL_GRACE
+        self._mailbox.order.remote(run.job.number, run.job.attempt, "kill", run.lane)
 
 
 def _head_of(ray: Any, address: str) -> HeadAddress | None:
@@ -616,6 +881,20 @@ def _head_of(ray: Any, address: str) -> HeadAddress | None:
         return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
     except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
         return None
+
+
+def _priced(job: TrialJob, outcome: Outcome, spent: dict[str, Any] | None) -> Outcome:
+    """The outcome with the attempt's measured resources and its cost as metrics (jobs with prices only).
+
+    An attempt killed by an order is charged what it had used then; one whose actor died unannounced, nothing
+    measured (its wall time still prices GPUs and memory-hours at zero memory).
+    """
+    assert job.cost is not None
+    prices = Prices.from_json(job.cost)
+    spent = spent or {}
+    usage = ResourceUsage(float(spent.get("cpu_s", 0.0)), int(spent.get("peak_rss", 0)) / 2**20, outcome.duration_s,
+                          prices.gpus)
+    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
 
 
 def _size(path: str) -> int:

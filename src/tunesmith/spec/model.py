@@ -82,6 +82,9 @@ class Executor(StrictModel):
     max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
     address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
     resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
+    prefetch: bool | None = Field(default=None, description=(
+        "kind ray: queue the next trial behind each running one while trials are short (under 5 s), so it starts "
+        "the instant the previous ends; on by default, off under PBT; false turns it off"))
     max_concurrent: int | None = Field(default=None, ge=1, le=100_000, description=(
         "trials of this experiment running at once, across every coordinator running it (resume --join)"))
     slot_lease_ttl: Duration = Field(default=10.0, ge=1.0, le=3600.0, description=(
@@ -105,7 +108,7 @@ class Executor(StrictModel):
     @model_validator(mode="after")
     def _ray_fields(self) -> Executor:
         if self.kind != "ray":
-            for name in ("address", "resources_per_trial"):
+            for name in ("address", "resources_per_trial", "prefetch"):
                 if getattr(self, name) is not None:
                     raise SpecError(f"executor.{name}", f"applies to kind: ray only (kind is {self.kind}); "
                                     f"remove {name} or set kind: ray")

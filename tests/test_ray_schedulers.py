@@ -1,0 +1,262 @@
+"""On a real local Ray cluster (the session's, see tests/ray_fixtures.py): the median rule, Hyperband and PBT run
+unchanged; trials are priced from what they measured in their actor; a queued (prefetched) attempt starts when
+the one ahead of it ends, counts its timeout from then, and is cancelled cleanly when stopped before it starts.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunesmith
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.base import AttemptEnded
+from tunesmith.records import FailureKind, Outcome, TrialState
+from tunesmith.scheduler import build_scheduler
+from tunesmith.seeding import derive_seed
+from tunesmith.spec.loader import spec_from_dict
+
+from test_cost_budget import COSTLY, DOLLAR_PER_CPU_SECOND
+from test_pbt_runs import TRAINER
+from test_scheduling_runs import CURVES
+
+pytestmark = pytest.mark.slow
+
+TIMED = """
+import os, time
+
+def timed(config, trial):
+    started = time.time()
+    time.sleep(config["seconds"])
+    if config.get("marker"):
+        open(config["marker"], "w").close()
+    return {"loss": config["seconds"], "started": started, "ended": time.time(), "pid": float(os.getpid())}
+"""
+
+
+def _ray(workers: int = 2, **extra: Any) -> dict[str, Any]:
+    return {"kind": "ray", "address": "auto", "workers": workers, **extra}
+
+
+def test_the_median_rule_prunes_on_ray(ray_cluster, project):
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-median", trial={"function": "curves:objective"}, budget={"trials": 10},
+                        executor=_ray(), scheduler={"name": "median", "warmup_steps": 2, "min_trials": 3})
+    result = tunesmith.run(spec, storage=project.storage)
+    pruned = [t for t in result.trials if t.state is TrialState.PRUNED]
+    completed = [t for t in result.trials if t.state is TrialState.COMPLETED]
+    assert pruned and completed and len(pruned) + len(completed) == 10
+    for t in pruned:  # (one may be stopped at its last step, when the 3 trials the rule needs end late)
+        assert t.intermediate[-1].step >= 2, "stopped once the warm-up was over"
+        assert t.values == (t.intermediate[-1].value,)
+    assert any(t.intermediate[-1].step < 27 for t in pruned), "the rule saved steps"
+    assert all(len(t.intermediate) == 27 for t in completed), "every report crossed to the coordinator"
+
+
+def test_hyperband_brackets_run_to_their_ends_on_ray(ray_cluster, project):
+    project.write("curves.py", CURVES)
+    scheduler = {"name": "hyperband", "min_resource": 1, "max_resource": 27, "reduction_factor": 3}
+    spec = project.spec(name="ray-hyperband", trial={"function": "curves:objective"}, budget={"trials": 14},
+                        executor=_ray(), scheduler=scheduler)
+    result = tunesmith.run(spec, storage=project.storage)
+    assert all(t.state in (TrialState.COMPLETED, TrialState.PRUNED) for t in result.trials)
+    parsed = spec_from_dict(spec)
+    hyperband: Any = build_scheduler(parsed.scheduler, parsed.objectives[0].direction,
+                                     derive_seed(1, "scheduler"), space=parsed.search_space)
+    rungs = [b.rung_steps for b in hyperband.bracket_schedulers]
+    brackets = {t.number: hyperband.bracket_of(t.number) for t in result.trials}
+    assert len(set(brackets.values())) >= 2, "trials ran in several brackets"
+    for t in result.trials:
+        steps = rungs[brackets[t.number]]
+        if t.state is TrialState.PRUNED:
+            # stopped at one of its own bracket's rungs (the report that decided it is its last one)
+            assert t.intermediate[-1].step in steps, (t.number, steps, t.intermediate[-1])
+        else:
+            assert t.intermediate[-1].step == 27
+    assert any(t.state is TrialState.PRUNED for t in result.trials)
+    assert 0 < result.summary()["scheduler"]["resources"]["fraction_used"] < 1
+
+
+def test_pbt_exploits_on_ray_and_the_child_starts_from_the_parents_checkpoint(ray_cluster, project):
+    project.write("trainer.py", TRAINER)
+    spec = project.spec(
+        name="ray-pbt", objective={"metric": "score", "direction": "maximize"},
+        space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+        trial={"function": "trainer:objective"}, budget={"trials": 12},
+        executor=_ray(4, resources_per_trial={"cpu": 0.5}),
+        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "quantile_fraction": 0.25,
+                   "max_resource": 8})
+    tunesmith.run(spec, storage=project.storage)
+    trials = project.trials("ray-pbt")
+    by_number = {t["number"]: t for t in trials}
+    children = [t for t in trials if "lineage" in t]
+    assert children, "PBT started trials from others"
+    assert [t for t in trials if t["state"] == "pruned"], "the bottom of the population was stopped"
+    for child in children:
+        lineage = child["lineage"]
+        assert lineage["params_before"] == by_number[lineage["parent"]]["params"]
+        if child["state"] == "completed":
+            assert child["metrics"]["started_from"] >= lineage["step"] >= 2, "it resumed from the parent's checkpoint"
+    assert any(c["state"] == "completed" and c["metrics"]["started_from"] >= 2 for c in children)
+
+
+def test_ray_trials_are_charged_for_what_they_used_killed_ones_too(ray_cluster, project):
+    project.write("costly.py", COSTLY)
+    space = {"cpu": {"type": "categorical", "choices": [0.4]}, "mb": {"type": "categorical", "choices": [120]}}
+    spec = project.spec(name="ray-priced", space=space, trial={"function": "costly:burn"}, budget={"trials": 1},
+                        cost={"cpu_hour": DOLLAR_PER_CPU_SECOND}, executor=_ray(1))
+    ok = tunesmith.run(spec, storage=project.storage).trials[0]
+    assert ok.state is TrialState.COMPLETED
+    assert 0.35 <= ok.metrics["cpu_s"] <= 1.5                  # the burn, plus the actor's own small overhead
+    assert ok.metrics["peak_memory_mb"] >= 120                 # the block was resident
+    assert ok.metrics["cost"] == pytest.approx(ok.metrics["cpu_s"], abs=1e-3)
+
+    killed = tunesmith.run({**spec, "name": "ray-priced-timeout", "trial": {"function": "costly:forever"},
+                            "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
+    assert killed.failure_kind is FailureKind.TIMEOUT
+    # what it had burnt when the kill order reached it (how much CPU it got depends on the machine's load)
+    assert killed.metrics["cpu_s"] >= 0.1
+    assert killed.metrics["cost"] == pytest.approx(killed.metrics["cpu_s"], abs=1e-3)
+
+
+# -- prefetch, on the executor itself --------------------------------------------------------------------------
+class _Jobs:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "timed.py").write_text(TIMED)
+
+    def job(self, number: int, seconds: float, **kwargs: Any) -> TrialJob:
+        workdir = self.root / f"trial-{number}"
+        workdir.mkdir(exist_ok=True)
+        params: dict[str, Any] = {"seconds": seconds}
+        if kwargs.pop("marker", False):
+            params["marker"] = str(workdir / "ran")
+        return TrialJob("exp", number, 1, params, 7, str(workdir), str(workdir / "trial.log"), ("loss",),
+                        function="timed:timed", base_dir=str(self.root), **kwargs)
+
+
+def _ended(ex: Any, count: int, limit: float = 60.0) -> dict[int, Outcome]:
+    ended: dict[int, Outcome] = {}
+    deadline = time.monotonic() + limit
+    while len(ended) < count and time.monotonic() < deadline:
+        for ev in ex.poll(0.2):
+            if isinstance(ev, AttemptEnded):
+                ended[ev.number] = ev.outcome
+    assert len(ended) == count, ended
+    return ended
+
+
+@pytest.fixture
+def prefetching(ray_cluster, tmp_path):
+    """A one-actor Ray executor that has run one short trial (so it prefetches), and the jobs' factory."""
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(1, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        assert ex.free_slots() == 1, "nothing is known about trial durations yet: no queue place"
+        ex.submit(jobs.job(0, 0.01))
+        assert _ended(ex, 1)[0].failure is None
+        yield ex, jobs
+    finally:
+        ex.close(0)
+
+
+def test_a_queued_attempt_starts_when_the_one_ahead_ends_and_counts_its_timeout_from_then(prefetching):
+    ex, jobs = prefetching
+    ex.submit(jobs.job(1, 1.5))
+    assert ex.free_slots() == 1, "a place in the queue behind the running trial"
+    ex.submit(jobs.job(2, 0.3, timeout=1.0))  # waits ~1.5 s: a timeout counted from here would kill it
+    assert ex.free_slots() == 0
+    ended = _ended(ex, 2)
+    first, second = ended[1], ended[2]
+    assert first.failure is None and second.failure is None, (first, second)
+    assert second.metrics["pid"] == first.metrics["pid"], "both ran in the one actor"
+    assert second.metrics["started"] >= first.metrics["ended"], "one after the other"
+    assert second.metrics["started"] - first.metrics["ended"] < 0.5, "without waiting for the coordinator"
+
+
+def test_a_queued_attempt_stopped_before_it_starts_never_runs_and_spares_the_one_ahead(prefetching):
+    ex, jobs = prefetching
+    ex.submit(jobs.job(1, 1.0))
+    ex.submit(jobs.job(2, 0.0, marker=True))
+    ex.stop(2, FailureKind.INTERRUPTED, "stopped while queued")
+    ended = _ended(ex, 2)
+    assert ended[1].failure is None, "the attempt ahead ran on"
+    assert ended[2].failure is not None and ended[2].failure.kind is FailureKind.INTERRUPTED
+    assert ended[2].failure.message == "stopped while queued"
+    assert not (jobs.root / "trial-2" / "ran").exists(), "the stopped attempt never ran"
+    ex.submit(jobs.job(3, 0.0))
+    third = _ended(ex, 1)[3]
+    assert third.failure is None, third
+    assert third.metrics["pid"] == ended[1].metrics["pid"], "its actor was not killed"
+
+
+def test_an_attempt_queued_behind_a_killed_one_runs_on_the_new_actor(prefetching):
+    ex, jobs = prefetching
+    ex.submit(jobs.job(1, 30.0))
+    ex.submit(jobs.job(2, 0.0))
+    time.sleep(0.5)
+    ex.stop(1, FailureKind.INTERRUPTED, "killed")
+    ended = _ended(ex, 2)
+    assert ended[1].failure is not None and ended[1].failure.kind is FailureKind.INTERRUPTED
+    assert ended[2].failure is None, "it had not started: it moved to the slot's new actor, no retry spent"
+
+
+def test_without_prefetch_free_slots_are_the_idle_actors(ray_cluster, tmp_path):
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(1, address="auto", prefetch=False)
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(0, 0.01))
+        _ended(ex, 1)
+        ex.submit(jobs.job(1, 0.2))
+        assert ex.free_slots() == 0
+        _ended(ex, 1)
+    finally:
+        ex.close(0)
+
+
+def test_prefetch_is_a_ray_option_and_off_under_pbt(project):
+    from tunesmith.executor.factory import QuotaScope, build_executor
+    from tunesmith.clock import SystemClock
+    from tunesmith.errors import SpecError
+
+    def executor(**spec: Any) -> Any:
+        quota = QuotaScope(ledger=None, experiment_id=1, holder="test", user="test")  # type: ignore[arg-type]
+        return build_executor(spec_from_dict(project.spec(**spec)), SystemClock(), lambda n, r: None, quota).inner
+
+    assert executor(executor=_ray()).prefetch is True
+    assert executor(executor=_ray(prefetch=False)).prefetch is False
+    assert executor(executor=_ray(), scheduler={"name": "pbt"}).prefetch is False
+    with pytest.raises(SpecError, match="executor.prefetch"):
+        spec_from_dict(project.spec(executor={"kind": "process", "prefetch": False}))
+
+
+def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(ray_cluster, tmp_path):
+    """The end of a run: one actor is idle while an attempt waits behind a long one on the other. It is asked back
+    and runs at once on the idle actor, and only there."""
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(2, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(0, 0.01))
+        ex.submit(jobs.job(1, 0.01))
+        _ended(ex, 2)
+        ex.submit(jobs.job(2, 2.0))      # the first idle actor
+        ex.submit(jobs.job(3, 0.2))      # the other
+        ex.submit(jobs.job(4, 0.0, marker=True))  # queued behind the one that started first: the 2 s one
+        ended = _ended(ex, 3)
+        assert all(o.failure is None for o in ended.values()), ended
+        assert ended[4].metrics["pid"] == ended[3].metrics["pid"] != ended[2].metrics["pid"]
+        assert ended[4].metrics["started"] < ended[2].metrics["ended"] - 1.0, "it did not wait for the long one"
+    finally:
+        ex.close(0)
