@@ -289,3 +289,30 @@ def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
     assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 12
     assert len({t.owner for t in trials["joined"]}) == 2, "both coordinators ran trials"
     assert _most_at_once(trials["joined"]) == 2
+
+
+def test_the_renewer_running_during_a_submit_keeps_the_new_trials_slot(project):
+    """The renewer's step (renew what is in use, release the rest) run while the executor is still submitting the
+    trial must not release the slot that trial is about to use."""
+    from types import SimpleNamespace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.executor.leases import LeasedSlots, QuotaScope
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(project.storage)
+    store.set_quota("user:dave", 1, now=time.time())
+
+    class SlowToSubmit:
+        def free_slots(self) -> int:
+            return 1
+
+        def submit(self, job) -> None:
+            leased._hold()  # the renewer's thread, in the middle of a slow submit (a process spawn, a Ray call)
+
+    leased = LeasedSlots(SlowToSubmit(), QuotaScope(store, 0, "here:1:abc", "dave"),  # type: ignore[arg-type]
+                         {"user:dave": None}, SystemClock())
+    assert leased.free_slots() == 1
+    leased.submit(SimpleNamespace(number=0))
+    assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1)], "the running trial lost its slot"
+    store.close()

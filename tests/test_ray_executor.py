@@ -558,7 +558,7 @@ def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog)
     (folder / "checkpoint-parent" / "w.bin").write_bytes(b"\0" * 4096)
     job = TrialJob(experiment="e", number=3, attempt=1, params={}, seed=0, workdir=str(folder),
                    log_path=str(folder / "trial.log"), metrics=("loss",), function="m:f")
-    executor = RayExecutor(workers=1, checkpoint_limit=1024)
+    executor = RayExecutor(workers=1, address="auto", checkpoint_limit=1024)  # (a private cluster ships nothing)
     executor._origin = "head-node"
     lane = _Lane(actor=None, id=1, ready=None)
     with caplog.at_level("WARNING", logger="tunesmith.executor.ray"):

@@ -81,7 +81,10 @@ def test_hyperband_brackets_run_to_their_ends_on_ray(ray_cluster, project):
 
 
 def test_pbt_exploits_on_ray_and_the_child_starts_from_the_parents_checkpoint(ray_cluster, project):
-    project.write("trainer.py", TRAINER)
+    # Steps of 0.25 s, not 0.05: Ray's actors come up up to a second or so apart on a busy 2-core box, and with
+    # 0.4 s trials the first ones could finish before the rest of the population started (nothing to exploit).
+    assert "time.sleep(0.05)" in TRAINER
+    project.write("trainer.py", TRAINER.replace("time.sleep(0.05)", "time.sleep(0.25)"))
     spec = project.spec(
         name="ray-pbt", objective={"metric": "score", "direction": "maximize"},
         space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},

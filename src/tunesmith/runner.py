@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import LeaseHeld, SpecError, StorageError
+from tunesmith.errors import LeaseHeld, SpecError, StorageError, TunesmithError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import resolve_function
@@ -179,9 +179,7 @@ class Runner:
     def __init__(self, store: SQLStore, experiment: ExperimentRecord, plan: Plan, listener: RunListener | None,
                  clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None,
                  join: bool = False) -> None:
-        self.store = store
-        self.experiment = experiment
-        self.plan = plan
+        self.store, self.experiment, self.plan = store, experiment, plan
         self.spec = plan.spec
         self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
                                                                            listener or RunListener()))  # + MLflow
@@ -383,10 +381,8 @@ class Runner:
     def _inherit(self, rec: TrialRecord, exploit: Exploit) -> None:
         """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
         parent_checkpoint = Path(self._log_template.format(number=exploit.parent)).parent / CHECKPOINT
-        child_dir = Path(rec.log_path or "").parent
-        child_dir.mkdir(parents=True, exist_ok=True)
-        if parent_checkpoint.is_dir():
-            shutil.copytree(parent_checkpoint, child_dir / PARENT_CHECKPOINT, dirs_exist_ok=True)
+        if parent_checkpoint.is_dir():  # (copytree makes the child's folder as well)
+            shutil.copytree(parent_checkpoint, Path(rec.log_path or "").parent / PARENT_CHECKPOINT, dirs_exist_ok=True)
         self.store.record_event(self.experiment.id, "trial_exploited", self.clock.now(), rec.number, {
             "parent": exploit.parent, "step": exploit.step, "params_before": self._params_of.get(exploit.parent),
             "params_after": dict(exploit.params), "checkpoint_copied": parent_checkpoint.is_dir()})
@@ -438,8 +434,7 @@ class Runner:
 
     def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:
         """The holdout score of the best configuration (refit on every development row) and, if asked, the nested
-        estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout.
-        """
+        estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout."""
         from tunesmith.tasks import holdout_report, nested_estimate
 
         task, spec = self.spec.task, self.spec
@@ -462,9 +457,13 @@ class Runner:
         if error is None:
             grace = self.spec.executor.grace_period
             grace_ends = clock.monotonic() + grace
-            while self._running and not self._immediate and clock.monotonic() < grace_ends:
-                for ev in self.executor.poll(POLL_INTERVAL):
-                    self._handle(ev)
+            try:
+                while self._running and not self._immediate and clock.monotonic() < grace_ends:
+                    for ev in self.executor.poll(POLL_INTERVAL):
+                        self._handle(ev)
+            except TunesmithError as e:  # the executor failed in the grace period (its Ray cluster went away)
+                self._shutdown(f"stopped by an error: {type(e).__name__}: {e}", e)  # still stop, close and record
+                raise
             if self._running and not self._immediate:
                 reason = f"still running when the {grace:g}s grace period ended"
         elif not isinstance(error, KeyboardInterrupt):

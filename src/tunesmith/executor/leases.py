@@ -134,15 +134,17 @@ class LeasedSlots:
     def submit(self, job: TrialJob) -> None:
         with self._lock:
             grant, self._reserved = self._reserved, None
+            if grant is not None:  # in the same step: the renewer never sees the slot as neither reserved nor in use
+                self._running[job.number] = grant.lease
         if grant is None:  # the protocol: submit only after free_slots() > 0, which reserved it
             raise RuntimeError("submit without a free slot")
         try:
             self.inner.submit(job)
         except BaseException:
+            with self._lock:
+                self._running.pop(job.number, None)
             self._give_back(grant.lease)
             raise
-        with self._lock:
-            self._running[job.number] = grant.lease
 
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         if self._reserved is not None:  # the runner had nothing to start: give the slot back to the others

@@ -518,7 +518,8 @@ class RayExecutor:
         idle = sum(1 for lane in self._lanes if not lane.runs)
         if not self._prefetching():
             return idle
-        return idle + sum(1 for lane in self._lanes if len(lane.runs) == 1 and lane.runs[0].kill_reason is None)
+        return idle + sum(1 for lane in self._lanes
+                          if len(lane.runs) == 1 and lane.runs[0].kill_reason is None and not lane.runs[0].held)
 
     def _prefetching(self) -> bool:
         return self.prefetch and bool(self._recent) and statistics.median(self._recent) < PREFETCH_BELOW
@@ -528,7 +529,7 @@ class RayExecutor:
         slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
         if slot is None:  # (free_slots offered no place behind an attempt being killed: its actor is dying)
             slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
-                       key=lambda i: (self._lanes[i].runs[0].kill_reason is not None,
+                       key=lambda i: (self._lanes[i].runs[0].held, self._lanes[i].runs[0].kill_reason is not None,
                                       self._lanes[i].runs[0].started or math.inf))
         now = self.clock.monotonic()
         run = _Running(job, None, slot, 0, now, _size(job.log_path))
@@ -547,8 +548,8 @@ class RayExecutor:
 
     def _shipment(self, job: TrialJob, lane: _Lane) -> dict[str, Any] | None:
         """The trial's checkpoints, for an actor that may be on a node without this machine's files."""
-        if self._origin is not None and lane.node == self._origin:
-            return None  # the actor runs beside the coordinator
+        if self.address == "local" or (self._origin is not None and lane.node == self._origin):
+            return None  # the actor runs beside the coordinator (a private cluster is all on this machine)
         try:
             files = pack(Path(job.workdir), TRAVELLING, self.checkpoint_limit)
         except CheckpointTooLarge as e:
@@ -614,7 +615,7 @@ class RayExecutor:
             # Only each actor's first attempt is awaited: answers are taken in the actor's order of work (a queued
             # call that failed first, its actor dead, waits for the failure of the one ahead, which moves it).
             refs = [self._take, *(lane.ready for lane in self._lanes if lane.ready is not None),
-                    *(lane.runs[0].ref for lane in self._lanes if lane.runs)]
+                    *(lane.runs[0].ref for lane in self._lanes if lane.runs and not lane.runs[0].held)]
             ready, _ = ray.wait(refs, num_returns=1, timeout=self._wait(timeout))
             if ready:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -687,6 +688,8 @@ class RayExecutor:
         for lane in self._lanes:
             if idle <= 0:
                 return
+            if lane.runs and lane.runs[0].held:
+                continue  # its actor is dead: what waits behind it moves when the watch decides
             for run in lane.runs[1:]:
                 if not run.yielding and run.kill_reason is None and idle > 0:
                     run.yielding = True
@@ -701,7 +704,8 @@ class RayExecutor:
             lane.runs.remove(run)
         slot = next((i for i, other in enumerate(self._lanes) if not other.runs), None)
         if slot is None:
-            slot = min(range(len(self._lanes)), key=lambda i: (len(self._lanes[i].runs), i == run.slot))
+            slot = min(range(len(self._lanes)), key=lambda i: (any(r.held for r in self._lanes[i].runs),
+                                                               len(self._lanes[i].runs), i == run.slot))
         run.slot, run.started = slot, None
         self._send(run)
 
@@ -756,14 +760,19 @@ class RayExecutor:
         try:
             run.result = ray.get(run.ref)
         except ray.exceptions.RayError as e:
+            lane = self._lanes[run.slot]
             if self._watch is not None:
                 self._watch.suspect()
                 if not self._watch.reachable_now():  # the whole cluster may be going: the watch decides
                     run.held = True
+                    if run.lane == lane.id and run not in lane.runs:
+                        lane.runs.insert(0, run)  # its lane stays taken, its actor dead, until the watch decides
                     return
+            if run in lane.runs:  # (a held run, concluded now)
+                lane.runs.remove(run)
             run.result, run.error = {}, e
-            if run.lane == self._lanes[run.slot].id:
-                self._replace(run.slot)
+            if run.lane == lane.id:
+                self._replace(run.slot)  # what was queued behind it moves to the new actor
         self._arrived(run.job, run.result.get("checkpoint"), run.result.get("checkpoint_note"))
         if run.result.get("given_back") and run.kill_reason is None:  # its answer came before the "yielded" event
             run.result = None
