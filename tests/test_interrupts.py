@@ -147,3 +147,40 @@ def test_trials_still_running_when_the_grace_period_ends_are_interrupted(project
     [trial] = project.trials("grace")
     assert (trial["state"], trial["error"]) == ("interrupted", "interrupted: still running when the 0.5s grace period ended")
 
+
+
+def test_an_executor_failing_in_the_grace_period_still_stops_closes_and_records_the_run(project, monkeypatch):
+    """The executor's poll raising during the grace period (a Ray cluster going away while the last trials finish):
+    the run is still recorded (interrupted: the user had asked it to stop), its trials interrupted, its executor closed (quota slots given back); the
+    error reaches the caller."""
+    import threading
+
+    from tunesmith.errors import ClusterLost
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    monkeypatch.setenv("TUNESMITH_USER", "erin")
+    store = SQLStore(project.storage)
+    store.set_quota("user:erin", 5, now=time.time())
+    spec = spec_from_dict(project.spec(name="lost-in-grace", trial={"function": "objectives:slow"},
+                                       executor={"kind": "process", "workers": 1, "grace_period": 30}))
+
+    def sabotage(runner) -> None:
+        inner_poll = runner.executor.poll
+
+        def poll(timeout: float):
+            if runner._stop_requested:  # in the grace period now
+                raise ClusterLost("the cluster went away (test)")
+            return inner_poll(timeout)
+
+        runner.executor.poll = poll
+        threading.Timer(1.0, runner.request_stop).start()
+
+    with pytest.raises(ClusterLost):
+        run_experiment(spec, store, on_runner=sabotage)
+    assert store.experiment("lost-in-grace").status.value == "interrupted"  # (a stop was asked for first)
+    assert [t["state"] for t in project.trials("lost-in-grace")] == ["interrupted"]
+    assert store.quotas(now=time.time())[0].in_use == 0, "the running trial's slot was given back"
+    store.close()
