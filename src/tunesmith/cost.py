@@ -70,6 +70,18 @@ def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, fl
     return out
 
 
+def priced(job: TrialJob, outcome: Outcome, cpu_s: float, peak_rss: int) -> Outcome:
+    """The outcome with the attempt's measured resources (CPU seconds, peak resident bytes) and its cost added to
+    its metrics; the outcome as it is for a job without prices. Every executor prices its attempts through this."""
+    if job.cost is None:
+        return outcome
+    from dataclasses import replace
+
+    prices = Prices.from_json(job.cost)
+    usage = ResourceUsage(max(0.0, cpu_s), peak_rss / 2**20, outcome.duration_s, prices.gpus)
+    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
+
+
 def job_metrics(job: TrialJob, outcome: Outcome) -> dict[str, float]:
     """Every metric an attempt reported, its objectives' values included (a reported cost may be an objective)."""
     reported = dict(outcome.metrics)

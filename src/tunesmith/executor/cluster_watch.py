@@ -68,8 +68,7 @@ class ClusterWatch:
     def heard(self) -> None:
         """The cluster answered (the mailbox's long poll returned)."""
         self._last_news = self.clock.monotonic()
-        self._suspected = False
-        self._unreachable_since = None
+        self._head_answered()
 
     def _head_answered(self) -> None:
         self._suspected = False

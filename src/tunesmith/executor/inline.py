@@ -7,17 +7,15 @@ No isolation: a crash in the trial takes the run down, and timeouts and memory l
 from __future__ import annotations
 
 import contextlib
-import resource
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 
-from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
+from tunesmith.cost import priced
 
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
-from tunesmith.executor.processes import own_peak_memory, reset_own_peak_memory
+from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 
 
@@ -47,18 +45,13 @@ class InlineExecutor:
             job = self._pending.popleft()
             if job.cost is not None:
                 reset_own_peak_memory()
-            cpu_before = _cpu_seconds()
+            cpu_before = own_cpu_seconds()
             with open(job.log_path, "a", encoding="utf-8") as log, \
                     contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
                                       lambda: job.number in self._prune)
             self._prune.discard(job.number)
-            if job.cost is not None:
-                prices = Prices.from_json(job.cost)
-                usage = ResourceUsage(max(0.0, _cpu_seconds() - cpu_before), own_peak_memory() / 2**20,
-                                      outcome.duration_s, prices.gpus)
-                outcome = replace(outcome, metrics={**outcome.metrics,
-                                                    **cost_metrics(prices, usage, job_metrics(job, outcome))})
+            outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
         events = list(self._events)
         self._events.clear()
@@ -84,8 +77,3 @@ class InlineExecutor:
             self.stop(job.number, FailureKind.INTERRUPTED)
         return self.poll(0)
 
-
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and of the children it has waited for (command trials)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime

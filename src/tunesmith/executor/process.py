@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
+from tunesmith.cost import priced
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
@@ -347,11 +347,7 @@ def _priced(w: _Worker, job: TrialJob, outcome: Outcome) -> Outcome:
 
     A killed or crashed trial is charged up to its last sample (at most MEMORY_CHECK_INTERVAL old).
     """
-    if job.cost is None:
-        return outcome
-    prices = Prices.from_json(job.cost)
-    usage = ResourceUsage(max(0.0, w.cpu_last - w.cpu_start), w.peak_rss / 2**20, outcome.duration_s, prices.gpus)
-    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
+    return priced(job, outcome, w.cpu_last - w.cpu_start, w.peak_rss)
 
 
 def _mib(n: int) -> str:

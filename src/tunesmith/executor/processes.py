@@ -108,6 +108,14 @@ def kill_descendants(pid: int) -> None:
             pass
 
 
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of the children it has waited for."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def reset_own_peak_memory() -> None:
     """Reset this process's peak resident memory (VmHWM), so the next reading covers what runs from now on."""
     try:

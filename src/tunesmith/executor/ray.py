@@ -46,18 +46,17 @@ import asyncio
 import logging
 import math
 import os
-import resource
 import statistics
 import tarfile
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.cost import Prices, ResourceUsage, cost_metrics, job_metrics
+from tunesmith.cost import priced
 from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
@@ -66,7 +65,9 @@ from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
 )
 from tunesmith.executor.cluster_watch import ClusterWatch, HeadAddress, head_answers
-from tunesmith.executor.processes import kill_descendants, own_peak_memory, reset_own_peak_memory, tree_rss
+from tunesmith.executor.processes import (
+    kill_descendants, own_cpu_seconds, own_peak_memory, reset_own_peak_memory, tree_rss,
+)
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
@@ -225,7 +226,7 @@ class _Attempt:
         self.prune = threading.Event()
         self.sampled = job.memory_limit is not None or job.cost is not None
         self.peak_rss = 0
-        self.cpu_start = _cpu_seconds() if job.cost is not None else 0.0
+        self.cpu_start = own_cpu_seconds() if job.cost is not None else 0.0
 
 
 class TrialRunner:
@@ -368,14 +369,8 @@ class TrialRunner:
             os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process (all its threads) and of the children it has waited for."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def _spent(attempt: _Attempt) -> dict[str, Any]:
-    return {"cpu_s": max(0.0, _cpu_seconds() - attempt.cpu_start),
+    return {"cpu_s": max(0.0, own_cpu_seconds() - attempt.cpu_start),
             "peak_rss": max(attempt.peak_rss, own_peak_memory())}
 
 
@@ -819,8 +814,10 @@ class RayExecutor:
             outcome = Outcome(failure=run.kill_reason or Failure(
                 FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "
                                   f"{_first_line(run.error or RuntimeError('no answer'))}"), duration_s=duration)
-        if run.job.cost is not None and result.get("started") is not False:
-            outcome = _priced(run.job, outcome, result.get("spent") or run.spent)
+        if result.get("started") is not False:  # (an attempt killed by an order is charged what it had used then;
+            # one whose actor died unannounced, nothing measured: its wall time still prices GPUs)
+            spent = result.get("spent") or run.spent or {}
+            outcome = priced(run.job, outcome, float(spent.get("cpu_s", 0.0)), int(spent.get("peak_rss", 0)))
         self._end(run, outcome)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
@@ -890,20 +887,6 @@ def _head_of(ray: Any, address: str) -> HeadAddress | None:
         return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
     except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
         return None
-
-
-def _priced(job: TrialJob, outcome: Outcome, spent: dict[str, Any] | None) -> Outcome:
-    """The outcome with the attempt's measured resources and its cost as metrics (jobs with prices only).
-
-    An attempt killed by an order is charged what it had used then; one whose actor died unannounced, nothing
-    measured (its wall time still prices GPUs and memory-hours at zero memory).
-    """
-    assert job.cost is not None
-    prices = Prices.from_json(job.cost)
-    spent = spent or {}
-    usage = ResourceUsage(float(spent.get("cpu_s", 0.0)), int(spent.get("peak_rss", 0)) / 2**20, outcome.duration_s,
-                          prices.gpus)
-    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
 
 
 def _size(path: str) -> int:
