@@ -29,7 +29,7 @@ from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.strategy.unit_cube import UnitCube
-from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart
+from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, config_key
 
 if TYPE_CHECKING:
     from tunesmith.runner import RunResult, Runner
@@ -122,10 +122,12 @@ def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int,
     time, the configuration of the old best quarter farthest from those already chosen: the old best ones
     usually sit side by side, and when the optimum has moved, ``top_k`` near-copies of one configuration teach
     the new search one thing ``top_k`` times."""
-    distinct: list[dict[str, Any]] = []
+    configs: dict[str, dict[str, Any]] = {}  # by configuration key: a lookup, not a scan of the list per trial
     for t in best_first:
-        if dict(t.params) not in distinct:
-            distinct.append(dict(t.params))
+        configs.setdefault(config_key(t.params), dict(t.params))
+        if spread_over is None and len(configs) >= top_k:
+            break  # only the best top_k are used
+    distinct = list(configs.values())
     if spread_over is None or top_k <= 1 or len(distinct) <= top_k:
         first = distinct[:top_k]
     else:

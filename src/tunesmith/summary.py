@@ -14,6 +14,7 @@ from tunesmith.selection import Selection, best_eligible, completed, pareto_fron
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
+from tunesmith.strategy.warm_start import legacy_mode
 
 
 def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
@@ -101,9 +102,8 @@ def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
 
 def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:
     """A re-tune's warm start without its list of prior trials (`show` names their count)."""
-    mode = warm.get("mode", "rebased" if warm.get("prior") else "none")  # records from before modes: rebased
     return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", [])),
-            "mode": mode}
+            "mode": legacy_mode(warm).value}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

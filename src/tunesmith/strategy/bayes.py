@@ -73,7 +73,7 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.gaussian_process import Hyperparameters, Posterior, fit_hyperparameters, log_expected_improvement
-from tunesmith.strategy.transfer_prior import OldSurrogate, ShiftedPosterior, transfer_model
+from tunesmith.strategy.transfer_prior import Calibration, OldSurrogate, ShiftedPosterior, transfer_model
 from tunesmith.strategy.unit_cube import UnitCube
 
 DEFAULT_OVERHEAD = 0.10
@@ -159,6 +159,9 @@ class BayesStrategy:
         self._transfer: OldSurrogate | None = None   # a re-tune's old landscape, the GP's prior mean
         self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
         self._transfer_turns = 0
+        # the last transfer fit, (trials seen, refitted, residual, calibration): asks between two finished trials
+        # (parallel workers, the quick mode) reuse it rather than repeat the shift search and the refit
+        self._transfer_fit: tuple[int, bool, np.ndarray, Calibration] | None = None
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -293,8 +296,13 @@ class BayesStrategy:
         if transfer is not None:
             # z becomes the residual from the re-scaled old landscape; g's hyperparameters are the old GP's
             # until the new trials are as many as a start-up design
-            z, calibration, self._transfer_hyper = transfer_model(
-                transfer, x, filled, self._transfer_hyper, refit=mode == "model" and len(z) >= self._startup)
+            refit = mode == "model" and len(z) >= self._startup
+            fit = self._transfer_fit
+            if fit is None or fit[0] != len(self._y) or (refit and not fit[1]):
+                residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
+                                                                             self._transfer_hyper, refit=refit)
+                fit = self._transfer_fit = (len(self._y), refit, residual, calibration)
+            z, calibration = fit[2], fit[3]
             scale = calibration.scale
         elif mode == "model":
             self._maybe_refit(x, z, len(self._y))

@@ -74,10 +74,16 @@ class WarmStart:
     def from_json(cls, data: Mapping[str, Any]) -> WarmStart:
         return cls(str(data.get("source", "")), tuple(dict(p) for p in data.get("first", ())),
                    tuple(PriorTrial(dict(p["params"]), tuple(float(v) for v in p["values"]))
-                         for p in data.get("prior", ())), PriorMode(data.get("mode", PriorMode.REBASED.value)))
+                         for p in data.get("prior", ())), legacy_mode(data))
 
 
-def _key(params: Mapping[str, ParamValue]) -> str:
+def legacy_mode(data: Mapping[str, Any]) -> PriorMode:
+    """A recorded warm start's mode; records from before modes replayed their prior re-based (or had none)."""
+    return PriorMode(data.get("mode") or ("rebased" if data.get("prior") else "none"))
+
+
+def config_key(params: Mapping[str, ParamValue]) -> str:
+    """One configuration as a string, the same for equal parameters whatever their order."""
     return json.dumps(dict(params), sort_keys=True, default=str)
 
 
@@ -98,26 +104,26 @@ class WarmStartedStrategy:
         if self.warm.mode is PriorMode.TRANSFER and self.warm.prior and transfer is not None:
             transfer(self.old_records())
         self.inner.replay(history)
-        first = {_key(p) for p in self.warm.first}
-        seen = {_key(t.params) for t in history}
+        first = {config_key(p) for p in self.warm.first}
+        seen = {config_key(t.params) for t in history}
         for t in history:
-            if t.state is TrialState.COMPLETED and t.values and _key(t.params) in first:
-                self._new_values[_key(t.params)] = tuple(t.values)
-        self._queue = [dict(p) for p in self.warm.first if _key(p) not in seen]
+            if t.state is TrialState.COMPLETED and t.values and config_key(t.params) in first:
+                self._new_values[config_key(t.params)] = tuple(t.values)
+        self._queue = [dict(p) for p in self.warm.first if config_key(p) not in seen]
         self._release_when_ready()
 
     def ask(self) -> Proposal | None:
         if self._queue:
             params = self._queue.pop(0)
             proposal = self.inner.adopt(params)
-            self._outstanding[proposal.token] = _key(params)
+            self._outstanding[proposal.token] = config_key(params)
             return proposal
         return self.inner.ask()
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
         proposal = self.inner.adopt(params)
-        if _key(params) in {_key(p) for p in self.warm.first}:
-            self._outstanding[proposal.token] = _key(params)
+        if config_key(params) in {config_key(p) for p in self.warm.first}:
+            self._outstanding[proposal.token] = config_key(params)
         return proposal
 
     def report(self, token: int, report: Report) -> None:
@@ -138,15 +144,15 @@ class WarmStartedStrategy:
         self._released = True
         if self.warm.mode is not PriorMode.REBASED:
             return
-        old = {_key(p.params): p.values for p in self.warm.prior}
+        old = {config_key(p.params): p.values for p in self.warm.prior}
         pairs = [(self._new_values[k], old[k]) for k in self._new_values if k in old]
         width = len(self.warm.prior[0].values) if self.warm.prior else 0
         self.shift = tuple(statistics.median(new[i] - was[i] for new, was in pairs) if pairs else 0.0
                            for i in range(width))
-        first = {_key(p) for p in self.warm.first}
+        first = {config_key(p) for p in self.warm.first}
         records = [TrialRecord(number=-(i + 1), state=TrialState.COMPLETED, params=dict(p.params), seed=0,
                                values=tuple(v + s for v, s in zip(p.values, self.shift, strict=True)))
-                   for i, p in enumerate(self.warm.prior) if _key(p.params) not in first]
+                   for i, p in enumerate(self.warm.prior) if config_key(p.params) not in first]
         if records:
             self.inner.replay(records)
 
