@@ -149,7 +149,7 @@ def test_a_killed_coordinators_slots_free_after_the_lease_ttl(project):
         "quota_wait", "quota_wait_ended"]
 
 
-def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project):
+def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project, monkeypatch):
     """In process, inline executor: another holder's lease fills the user's quota for a second and a half."""
     from tunesmith.storage import SQLStore
 
@@ -158,12 +158,9 @@ def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project):
     held = store.acquire_slot("elsewhere:1:abc", 0, {"user:carol": None}, now=time.time(), ttl=1.5)
     assert held.granted
     lapse = time.time() + 1.5
-    os.environ["TUNESMITH_USER"] = "carol"
-    try:
-        result = tunesmith.run(project.spec(name="carols", executor={"kind": "inline"}, budget={"trials": 3}),
-                               storage=project.storage)
-    finally:
-        del os.environ["TUNESMITH_USER"]
+    monkeypatch.setenv("TUNESMITH_USER", "carol")
+    result = tunesmith.run(project.spec(name="carols", executor={"kind": "inline"}, budget={"trials": 3}),
+                           storage=project.storage)
     assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 3
     assert _started(result.trials)[0] >= lapse - 0.01
     kinds = [e.kind for e in store.events(result.experiment.id) if e.kind.startswith("quota")]

@@ -438,8 +438,12 @@ def quota_set(key: QuotaKeyArgument,
     from tunesmith.quotas import parse_quota_key, parse_quota_limit
 
     checked, most = parse_quota_key(key), parse_quota_limit(limit)
-    _store(storage, create=True).set_quota(checked, most, time.time())
-    out.print(f"quota {checked}: at most {most} trial(s) running at once; runs waiting on it start as slots free")
+    from tunesmith.storage.sql import describe_url
+
+    store = _store(storage, create=True)  # limits may be set before the store's first run
+    store.set_quota(checked, most, time.time())
+    out.print(f"quota {checked}: at most {most} trial(s) running at once; runs waiting on it start as slots free "
+              f"(store: {describe_url(store.url)})")
 
 
 @quota_app.command("remove")

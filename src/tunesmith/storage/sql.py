@@ -313,7 +313,8 @@ class SQLStore:
             for key, limit in limits.items():
                 if in_use.get(key, 0) + ahead.get(key, 0) >= limit:
                     self._queue_waiter(conn, holder, key, now)
-                    conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases, tidied off the fast path
+                    conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases and tickets, tidied off
+                    conn.execute(_DELETE_EXPIRED_TICKETS, params)  # the fast path (each coordinator's id is new)
                     return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
             lease = uuid.uuid4().hex
             conn.execute(insert(slot_leases), [
@@ -465,6 +466,8 @@ _QUOTA_LIMITS = select(quota_limits.c.quota_key, quota_limits.c.max_running).whe
     quota_limits.c.quota_key.in_(bindparam("b_keys", expanding=True)))
 _DELETE_EXPIRED = delete(slot_leases).where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                                             slot_leases.c.expires_at <= bindparam("b_now"))
+_DELETE_EXPIRED_TICKETS = delete(quota_waiters).where(
+    quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)), quota_waiters.c.expires_at <= bindparam("b_now"))
 _LEASES_IN_USE = (select(slot_leases.c.quota_key, func.count())
                   .where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                          slot_leases.c.expires_at > bindparam("b_now"))
