@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -574,11 +575,19 @@ def test_a_checkpoint_over_the_cap_stays_behind_with_a_warning(tmp_path, caplog)
 
 
 def test_a_run_pointed_at_no_cluster_says_so_at_once(project):
-    """ray.init would wait minutes for a head that is not there; the run says so in seconds, exit code 75."""
+    """ray.init would wait minutes for a head that is not there; the run says so in seconds, exit code 75, and is
+    recorded as failed (not left `running` until a resume), its reason naming the address."""
     pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
-    spec = project.spec(name="ray-nowhere", executor=_ray(1, address=f"127.0.0.1:{_free_port()}"))
+    address = f"127.0.0.1:{_free_port()}"
+    spec = project.spec(name="ray-nowhere", executor=_ray(1, address=address))
     started = time.monotonic()
     proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=60)
     assert proc.returncode == 75, proc.stderr
-    assert "no Ray cluster answers at 127.0.0.1:" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"no Ray cluster answers at {address}" in proc.stderr and "Traceback" not in proc.stderr
+    assert "tunesmith resume ray-nowhere" in proc.stderr, proc.stderr
     assert time.monotonic() - started < 30
+    assert _status(project, "ray-nowhere") == "failed"
+    with sqlite3.connect(project.db) as conn:
+        ended = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE kind = 'run_failed'")]
+    assert len(ended) == 1 and address in ended[0]["reason"], ended
+    assert project.trials("ray-nowhere") == [], "no trial was started"

@@ -116,3 +116,103 @@ def test_spread_first_keeps_the_best_then_takes_the_old_good_configurations_fart
     spread = warm_start_from(parent, trials, 3, PriorMode.NONE, SPACE)  # type: ignore[arg-type]
     # the best quarter is the first 8: the best, then the farthest (0.90), then the farthest from both (0.30)
     assert [p["a"] for p in spread.first] == [0.50, 0.90, 0.30]
+
+
+def test_the_old_surrogate_takes_logs_only_where_the_plain_gp_would() -> None:
+    x, y = old_landscape()   # losses from about 0.002 to 0.6: under three orders of magnitude
+    prior = OldSurrogate(x, y)
+    assert prior.in_units_for(np.array([0.3, 0.4])) is prior
+    assert prior.in_units_for(np.array([-0.3, 0.4])) is prior            # a negated (maximised) metric: no logs
+    wide = prior.in_units_for(np.array([1e-4, 0.4]))                    # together they span over 1000 times
+    assert wide.log and wide is prior.on_log_scale() and np.allclose(wide.predict(x[:3]), np.log(y[:3]), atol=0.3)
+    # old losses spanning orders of magnitude: logs as soon as the new ones are positive too
+    spanning = OldSurrogate(x, 1e-4 * np.exp(20 * y))
+    assert spanning.in_units_for(np.array([0.3, 0.31])).log
+    assert not spanning.in_units_for(np.array([0.0, 0.31])).log        # a zero loss has no log
+
+
+def exponential_bowl(centre: float, level: float) -> Callable[[dict[str, Any]], float]:
+    """A loss spanning up to six orders of magnitude (a diverging fit beside good ones): ``level`` at ``centre``."""
+    return lambda p: float(level * np.exp(20.0 * ((p["a"] - centre) ** 2 + 0.5 * (p["b"] - centre) ** 2)))
+
+
+def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_their_logs() -> None:
+    """The optimum moves from (0.3, 0.3) to (0.45, 0.45) and the loss doubles (log: + 0.69); old and new losses
+    span 1e-3 to 1e1-1e3. In raw units a few huge old losses set the residual scale (about 500 against 3) and the
+    shift search (a shift of (0.52, -1.0) on seed 1): the first model proposals went to the corners, and transfer
+    took 9, 13, 15, 11 trials to come within 20% of the new optimum, cold 9, 7, 14, 7 (sums 48 and 37). On logs
+    (measured): 8, 5, 7, 6 (26), the shift about (0.12, 0.09), the slope about 1."""
+    budget, totals = 16, {"cold": 0, "transfer": 0}
+    new_loss = exponential_bowl(0.45, 2e-3)
+    for seed in range(4):
+        old = sorted(drive(bo(seed), exponential_bowl(0.3, 1e-3), 20), key=lambda t: t.values[0])
+        assert old[-1].values[0] > 1000 * old[0].values[0]   # the case the log rule is for
+        cold = [t.values[0] for t in drive(bo(100 + seed), new_loss, budget)]
+        inner = bo(200 + seed)
+        parent = SimpleNamespace(name="old")
+        warm = WarmStartedStrategy(inner, warm_start_from(parent, old, 3, PriorMode.TRANSFER))  # type: ignore[arg-type]
+        warm.replay([])
+        values = [t.values[0] for t in drive(warm, new_loss, budget)]
+        assert inner._transfer_fit is not None
+        calibration = inner._transfer_fit[3]
+        assert calibration.log and 0.6 < calibration.a < 1.4, calibration
+        assert abs(calibration.shift[0] - 0.15) < 0.06, calibration   # raw units: 0.21, 0.52, 0.50, 0.06
+        totals["cold"] += trials_to(cold, 1.2 * 2e-3)
+        totals["transfer"] += trials_to(values, 1.2 * 2e-3)
+    assert totals["transfer"] <= 0.8 * totals["cold"], totals
+
+
+def test_once_the_new_trials_fill_a_start_up_design_transfer_and_plain_gp_proposals_alternate(
+        monkeypatch: Any) -> None:
+    inner = bo(0)
+    used: list[tuple[int, str]] = []   # (new trials finished, the posterior class) per model proposal
+    maximise = inner._maximise
+
+    def spy(posterior: Any, *args: Any) -> np.ndarray:
+        used.append((len(inner._y), type(posterior).__name__))
+        return maximise(posterior, *args)
+    monkeypatch.setattr(inner, "_maximise", spy)
+    old = sorted(drive(bo(1), bowl(0.3), 20), key=lambda t: t.values[0])
+    parent = SimpleNamespace(name="old")
+    warm = WarmStartedStrategy(inner, warm_start_from(parent, old, 3, PriorMode.TRANSFER))  # type: ignore[arg-type]
+    warm.replay([])
+    drive(warm, bowl(0.45), 14)
+    startup = inner._startup
+    assert startup == 5 and [n for n, _ in used] == list(range(3, 14))   # every proposal after the 3 re-evaluated
+    before = [name for n, name in used if n < startup]
+    after = [name for n, name in used if n >= startup]
+    assert before == ["ShiftedPosterior"] * 2
+    assert after == ["ShiftedPosterior", "Posterior"] * 4 + ["ShiftedPosterior"], after
+
+
+def test_a_maximised_objective_is_retuned_towards_its_moved_optimum() -> None:
+    """Scores (maximised, so the model sees them negated) whose best moves from (0.3, 0.3) to (0.45, 0.45): the
+    calibrated slope is positive (the old landscape keeps steering, the right way up) and the shift points the way
+    the optimum moved; the warm runs reach 99% of the best score in fewer trials than cold ones (measured:
+    transfer 6, 4, 5; cold 9, 7, 9). With the old scores not negated, the slope was 0: the old landscape upside
+    down stopped steering."""
+    def score(centre: float) -> Callable[[dict[str, Any]], float]:
+        return lambda p: float(0.9 - (p["a"] - centre) ** 2 - 0.5 * (p["b"] - centre) ** 2)
+
+    def maximising(seed: int) -> BayesStrategy:
+        return BayesStrategy(SPACE, Direction.MAXIMIZE, seed, overhead_floor=10.0)
+
+    def trials_above(values: list[float], threshold: float) -> int:
+        return trials_to([-v for v in values], -threshold)
+
+    budget, totals = 16, {"cold": 0, "transfer": 0}
+    for seed in range(3):
+        old = sorted(drive(maximising(seed), score(0.3), 20), key=lambda t: -t.values[0])   # best (highest) first
+        cold = [t.values[0] for t in drive(maximising(100 + seed), score(0.45), budget)]
+        inner = maximising(200 + seed)
+        parent = SimpleNamespace(name="old")
+        warm = WarmStartedStrategy(inner, warm_start_from(parent, old, 3, PriorMode.TRANSFER))  # type: ignore[arg-type]
+        warm.replay([])
+        values = [t.values[0] for t in drive(warm, score(0.45), budget)]
+        assert inner._transfer_fit is not None
+        calibration = inner._transfer_fit[3]
+        assert not calibration.log and calibration.a > 0.5, calibration
+        assert calibration.shift[0] > 0.05 and calibration.shift[1] >= 0, calibration   # a is the more curved
+        totals["cold"] += trials_above(cold, 0.99 * 0.9)
+        totals["transfer"] += trials_above(values, 0.99 * 0.9)
+    assert totals["transfer"] <= 0.8 * totals["cold"], totals

@@ -282,10 +282,10 @@ class Runner:
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(self._reruns)})
         self.experiment = store.experiment(spec.name)
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
-        self.executor.start()
 
     def _loop(self) -> str:
-        """Dispatch and collect until the budget, the strategy or the user says stop; returns why."""
+        """Start the executor, then dispatch and collect until the budget, strategy or user says stop; returns why."""
+        self.executor.start()  # inside _run's try: a start that fails (no cluster) is shut down and recorded too
         last_sync = self.clock.monotonic()
         while True:
             mono = self.clock.monotonic()

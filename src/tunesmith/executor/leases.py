@@ -6,7 +6,7 @@ machine), and hands that slot to the job ``submit`` brings. A slot is released o
 attempt's end (at the next call after the ``AttemptEnded``), so the recorded [started_at, finished_at] of a trial
 always lies inside its lease. A background thread renews this coordinator's leases every ``ttl / 4`` seconds, also
 while an inline trial or a slow strategy holds the main thread; a coordinator that dies stops renewing and its
-slots come free ``ttl`` seconds later.
+slots come free ``ttl`` seconds later, or at once for a coordinator on the same host (its process is gone).
 
 While a key is full the wrapper asks again every ``recheck`` seconds, and says so once per wait: a ``quota_wait``
 event in the store (``tunesmith show``) and one line through ``announce`` (the live display), then

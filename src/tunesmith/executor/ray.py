@@ -488,8 +488,9 @@ class RayExecutor:
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
         named = HeadAddress.parse(self.address)
         if named is not None and not head_answers(named):  # ray.init would wait minutes for it
-            raise ClusterLost(f"no Ray cluster answers at {self.address} (executor.address): start one there "
-                              "(`ray start --head --port=PORT`), or change the address")
+            self._lost = (f"no Ray cluster answers at {self.address} (executor.address): start one there "
+                          "(`ray start --head --port=PORT`), or change the address")  # close() then calls no Ray
+            raise ClusterLost(self._lost)
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:

@@ -88,7 +88,8 @@ class Executor(StrictModel):
     max_concurrent: int | None = Field(default=None, ge=1, le=100_000, description=(
         "trials of this experiment running at once, across every coordinator running it (resume --join)"))
     slot_lease_ttl: Duration = Field(default=10.0, ge=1.0, le=3600.0, description=(
-        "seconds a trial's quota slot outlives its coordinator: a killed coordinator's slots free after this"))
+        "seconds a trial's quota slot outlives its coordinator: a killed coordinator's slots free after this (at "
+        "once for coordinators on its host)"))
     gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
     gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
 

@@ -77,7 +77,8 @@ events = Table(
 
 # Quotas (revision 0003). A limit per key (``user:alice``, ``tag:team=vision``), set by whoever runs the platform;
 # a running trial holds one lease row per key of its run, renewed by its coordinator until ``expires_at``: only
-# unexpired rows count, so a killed coordinator's slots come free after the lease TTL.
+# unexpired rows count, so a killed coordinator's slots come free after the lease TTL (at once to a coordinator on
+# the same host, which sees the holder's process is gone).
 quota_limits = Table(
     "quota_limits", metadata,
     Column("quota_key", String(255), primary_key=True),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, update,
+    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, union, update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
@@ -286,8 +286,10 @@ class SQLStore:
         A key's limit is the smaller of the store's (``quota_limits``) and the caller's (``keys[k]``, None for
         none); a lease row is written per limited key (none at all when no key is limited: the grant's lease is
         None). Only unexpired leases count (``hold_slots`` never renews an expired one, so a lapsed slot given to
-        someone else is not taken back). ``release``: the holder's leases to give back first, in the same
-        transaction (the slot of the attempt that just ended).
+        someone else is not taken back); when a key is full, the leases and tickets of holders on this host whose
+        process is gone are deleted first (a SIGKILLed coordinator's slots need not wait out the TTL).
+        ``release``: the holder's leases to give back first, in the same transaction (the slot of the attempt that
+        just ended).
         """
         ordered = sorted(keys)
         if not release and not any(v is not None for v in keys.values()):
@@ -308,14 +310,15 @@ class SQLStore:
                     conn.execute(_ADVISORY_LOCK, {"k": f"tunesmith.quota:{key}"})
             limited = list(limits)
             params = {"b_keys": limited, "b_now": now, "b_holder": holder}
-            in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, params).all())
-            ahead: dict[str, int] = dict(conn.execute(_WAITERS_AHEAD, params).all())
-            for key, limit in limits.items():
-                if in_use.get(key, 0) + ahead.get(key, 0) >= limit:
-                    self._queue_waiter(conn, holder, key, now)
-                    conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases and tickets, tidied off
-                    conn.execute(_DELETE_EXPIRED_TICKETS, params)  # the fast path (each coordinator's id is new)
-                    return SlotGrant(None, full_key=key, limit=limit, in_use=in_use.get(key, 0))
+            full = _first_full(conn, limits, params)
+            if full is not None and _drop_dead_holders(conn, params):  # only a refusal pays for the liveness check
+                full = _first_full(conn, limits, params)
+            if full is not None:
+                key, in_use = full
+                self._queue_waiter(conn, holder, key, now)
+                conn.execute(_DELETE_EXPIRED, params)  # dead coordinators' leases and tickets, tidied off
+                conn.execute(_DELETE_EXPIRED_TICKETS, params)  # the fast path (each coordinator's id is new)
+                return SlotGrant(None, full_key=key, limit=limits[key], in_use=in_use)
             lease = uuid.uuid4().hex
             conn.execute(insert(slot_leases), [
                 {"lease": lease, "quota_key": k, "holder": holder, "experiment_id": experiment_id,
@@ -485,6 +488,14 @@ _WAITERS_AHEAD = (
                bindparam("b_now") + 1.0))
     .group_by(quota_waiters.c.quota_key))
 _LEAVE_QUEUE = delete(quota_waiters).where(quota_waiters.c.holder == bindparam("b_holder"))
+# Others holding or waiting for a slot of these keys now: the ones a refusal checks for liveness.
+_OTHER_HOLDERS = union(
+    select(slot_leases.c.holder).where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                                       slot_leases.c.holder != bindparam("b_holder"),
+                                       slot_leases.c.expires_at > bindparam("b_now")),
+    select(quota_waiters.c.holder).where(quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+                                         quota_waiters.c.holder != bindparam("b_holder"),
+                                         quota_waiters.c.expires_at > bindparam("b_now")))
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
@@ -494,6 +505,30 @@ _INSERT_EVENT = insert(events)
 _UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num"))
 _INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
     trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
+
+
+def _first_full(conn: Connection, limits: Mapping[str, int], params: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The first key (in key order) with no slot free for this holder, and its live leases; None when all have one.
+
+    Others' older waiting tickets count as taken: those slots are owed to them first."""
+    in_use: dict[str, int] = dict(conn.execute(_LEASES_IN_USE, params).all())
+    ahead: dict[str, int] = dict(conn.execute(_WAITERS_AHEAD, params).all())
+    for key, limit in limits.items():
+        if in_use.get(key, 0) + ahead.get(key, 0) >= limit:
+            return key, in_use.get(key, 0)
+    return None
+
+
+def _drop_dead_holders(conn: Connection, params: Mapping[str, Any]) -> bool:
+    """Delete every lease and ticket of the coordinators on these keys that are known dead (on this host, their
+    process is gone: holder_alive), so their slots come free now rather than at their leases' expiry; True if any.
+    A holder on another host is left to its leases' expiry."""
+    dead = [h for h in conn.execute(_OTHER_HOLDERS, params).scalars() if not holder_alive(h)]
+    if not dead:
+        return False
+    conn.execute(delete(slot_leases).where(slot_leases.c.holder.in_(dead)))
+    conn.execute(delete(quota_waiters).where(quota_waiters.c.holder.in_(dead)))
+    return True
 
 
 def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:

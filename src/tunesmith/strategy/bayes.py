@@ -46,7 +46,8 @@ budgets of thousands of trials.
 
 In a re-tune (``transfer_prior``, called by the warm start before the first proposal), the earlier experiment's
 trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every other
-model proposal uses that prior, the others the plain GP on the new trials alone.
+model proposal uses that prior, the others the plain GP on the new trials alone. The transfer model takes logs
+by the same rule as step 2 (applied to the old and new losses together: the two must be in the same units).
 
 With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
 Bayesian optimization"): EI / cost^alpha, here log EI - alpha * log(predicted cost), where a second GP models the
@@ -72,7 +73,13 @@ from threadpoolctl import ThreadpoolController
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.base import Proposal
-from tunesmith.strategy.gaussian_process import Hyperparameters, Posterior, fit_hyperparameters, log_expected_improvement
+from tunesmith.strategy.gaussian_process import (
+    Hyperparameters,
+    Posterior,
+    fit_hyperparameters,
+    log_expected_improvement,
+    spans_orders_of_magnitude,
+)
 from tunesmith.strategy.transfer_prior import Calibration, OldSurrogate, ShiftedPosterior, transfer_model
 from tunesmith.strategy.unit_cube import UnitCube
 
@@ -84,7 +91,6 @@ _REFINE_KEEP = 8
 _LOCAL_SCALE = 0.1        # perturbation sd, in unit-cube widths, before shrinking with each round
 _MIN_EFFORT = 1 / 32
 MAX_MODEL_POINTS = 300
-LOG_SPAN = 1000.0         # positive losses spanning this factor are modelled on a log scale
 _LOCAL_FRACTION = 0.5
 _POLISH_STARTS = 5
 _POLISH_STEPS = 30
@@ -308,7 +314,7 @@ class BayesStrategy:
             self._maybe_refit(x, z, len(self._y))
         self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None
         assert self._hyper is not None
-        incumbent = float(filled.min() / scale) if transfer is not None else float(z.min())
+        incumbent = float(calibration.units(filled).min() / scale) if transfer is not None else float(z.min())
         if self._pending:
             pending = np.vstack(list(self._pending.values()))
             lie = np.full(len(pending), float(z.mean()))
@@ -471,14 +477,14 @@ def _blas_controller() -> ThreadpoolController:
 def _standardised(y: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance; failed trials (nan) take the worst finished value.
 
-    Positive losses spanning ``LOG_SPAN`` or more (a regression error falling from 1 to 1e-4, a diverged fit
-    beside good ones) are modelled on a log scale: otherwise a few huge values set the scale and every good
-    configuration looks the same to the GP. On the search-quality suite this took HPOLib's naval propulsion
+    Positive losses spanning ``gaussian_process.LOG_SPAN`` (1000) or more (a regression error falling from 1 to
+    1e-4, a diverged fit beside good ones) are modelled on a log scale: otherwise a few huge values set the scale
+    and every good configuration looks the same to the GP. On the search-quality suite this took HPOLib's naval propulsion
     (mean squared error) from 58-93 to 98-99 over 15 seeds, and helped the scikit-learn log-loss tasks; it cost
     up to a point on the synthetic functions (most on Rosenbrock, whose minimum is 0). A general power transform (Yeo-Johnson, as in HEBO)
     helped naval as much but lost on the scikit-learn tasks."""
     filled = np.where(np.isnan(y), np.nanmax(y), y)
-    if filled.min() > 0 and filled.max() >= LOG_SPAN * filled.min():
+    if spans_orders_of_magnitude(filled):
         filled = np.log(filled)
     sd = float(filled.std())
     return (filled - filled.mean()) / (sd if sd > 0 else 1.0)

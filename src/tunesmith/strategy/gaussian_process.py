@@ -27,6 +27,7 @@ _LOG_SIGNAL_BOUNDS = (math.log(5e-2), math.log(2e1))
 _LOG_NOISE_BOUNDS = (math.log(1e-6), math.log(1.0))
 _NOISE_PRIOR = (math.log(1e-3), 2.5)   # log noise variance ~ Normal(mean, sd): small unless the data say otherwise
 _SIGNAL_PRIOR = (0.0, 1.0)             # log signal variance ~ Normal(0, 1): outputs are standardised
+LOG_SPAN = 1000.0         # positive losses spanning this factor are modelled on a log scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,13 @@ def fit_hyperparameters(x: np.ndarray, z: np.ndarray, start: Hyperparameters | N
             best = (float(res.fun), res.x)
     assert best is not None
     return Hyperparameters.from_vector(best[1])
+
+
+def spans_orders_of_magnitude(losses: np.ndarray) -> bool:
+    """Whether losses (finite) are to be modelled on a log scale: all positive and spanning ``LOG_SPAN`` or more.
+    One rule for ``bayes``'s plain GP and a re-tune's transfer model (``transfer_prior``): why, in
+    ``bayes._standardised``."""
+    return bool(len(losses)) and float(losses.min()) > 0 and float(losses.max()) >= LOG_SPAN * float(losses.min())
 
 
 class Posterior:

@@ -27,6 +27,21 @@ held the search near the old optimum; the hedge cost 1.5-2 trials on the synthet
 ``PRIOR_WEIGHT`` pseudo-observations spread like the old trials: the first new trials are the re-evaluated
 old best, all near one point, and on their own would give any slope at all. It is kept >= 0: an old landscape
 that the new trials contradict stops steering and ``g`` (then a plain GP) takes over.
+
+Units: the plain GP models positive losses spanning three orders of magnitude on a log scale (``bayes``, rule
+``gaussian_process.spans_orders_of_magnitude``), and so does this model, with the same rule applied to the old
+and new losses together: when it holds, the old GP is fitted on the old trials' log losses (a second fit, made
+once, when first needed) and the new losses are calibrated against it as logs, so ``a``, ``b``, the shift and
+``g`` all live in log units (new ~ e^b * old(x - shift)^a, times e^g). The two must be in the same units: the
+calibration is affine. Why the old losses count too: the old GP is fitted once for the whole re-tune, and old
+losses that span orders of magnitude (diverged old fits beside good ones) set its spread, and with it the
+residual ``scale``, from the first proposal on, before any new trial is bad enough to trip the rule on the new
+losses alone. On a loss spanning 1e-3 to 1e3 whose optimum moved (``tests/test_transfer_prior.py``) raw units
+gave a residual scale of about 500 against 3 on logs, a shift search that went astray (0.52 for 0.15), first
+proposals in the corners and more trials than a cold search; on logs, fewer. Why not always logs: on losses
+spanning less, raw units are what the plain GP uses and what the benchmark rows were measured with, and they
+stay as they were (``bowl4-moderate``'s trials are identical). A negative loss (a maximised metric, negated) or
+a zero loss never takes logs, as in the plain GP.
 """
 
 from __future__ import annotations
@@ -36,7 +51,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from tunesmith.strategy.gaussian_process import Hyperparameters, Posterior, fit_hyperparameters
+from tunesmith.strategy.gaussian_process import (
+    Hyperparameters,
+    Posterior,
+    fit_hyperparameters,
+    spans_orders_of_magnitude,
+)
 
 PRIOR_WEIGHT = 2.0    # pseudo-observations behind "a = 1"
 MAX_PRIOR_POINTS = 300
@@ -45,21 +65,32 @@ SHIFT_SD = 0.15       # prior sd of how far the optimum moves, in unit-cube widt
 
 @dataclass(frozen=True)
 class Calibration:
-    """new ~ a * old(x - shift) + b; residuals in units of ``scale``."""
+    """new ~ a * old(x - shift) + b; residuals in units of ``scale``; old and new losses as logs when ``log``."""
 
     a: float
     b: float
     shift: np.ndarray
     scale: float
+    log: bool = False
+
+    def units(self, losses: np.ndarray) -> np.ndarray:
+        """New losses in the units this calibration was made in."""
+        return np.log(losses) if self.log else losses
 
 
 class OldSurrogate:
-    """The earlier experiment's GP: encoded inputs ``x`` (n, d) and losses ``y`` (n,), finite, minimised."""
+    """The earlier experiment's GP: encoded inputs ``x`` (n, d) and losses ``y`` (n,), finite, minimised; fitted on
+    their logs when ``log`` (then all ``y`` must be positive)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, movable: list[int] | None = None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, movable: list[int] | None = None, log: bool = False) -> None:
         if len(y) > MAX_PRIOR_POINTS:  # the best ones: the region a re-tune will search
             keep = np.argsort(y)[:MAX_PRIOR_POINTS]
             x, y = x[keep], y[keep]
+        self._x, self._losses = x, y   # kept for the log-scale twin
+        self.log = log
+        self._log_twin: OldSurrogate | None = None
+        if log:
+            y = np.log(y)
         self.mean_level = float(y.mean())
         self.spread = float(y.std()) or 1.0
         z = (y - self.mean_level) / self.spread
@@ -69,8 +100,24 @@ class OldSurrogate:
         self.movable = list(range(x.shape[1])) if movable is None else list(movable)
         self.best = x[int(np.argmin(y))]
 
+    def in_units_for(self, new: np.ndarray) -> OldSurrogate:
+        """The surrogate to calibrate new losses ``new`` (finite) against: on log losses when the old and new ones
+        together are all positive and span orders of magnitude (the plain GP's rule; the twin is fitted once,
+        when first needed), else this one."""
+        if self.log or not spans_orders_of_magnitude(np.concatenate([self._losses, new])):
+            return self
+        return self.on_log_scale()
+
+    def on_log_scale(self) -> OldSurrogate:
+        """The same old trials fitted on log losses (this one if it is)."""
+        if self.log:
+            return self
+        if self._log_twin is None:
+            self._log_twin = OldSurrogate(self._x, self._losses, self.movable, log=True)
+        return self._log_twin
+
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The old loss predicted at rows of ``x``, in the old loss units."""
+        """The old loss predicted at rows of ``x``, in the old loss units (logs when ``log``)."""
         return self._posterior.mean(x) * self.spread + self.mean_level
 
     def fit_shift(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -116,7 +163,8 @@ class ShiftedPosterior(Posterior):
     def __init__(self, x: np.ndarray, residual: np.ndarray, hyper: Hyperparameters, prior: OldSurrogate,
                  calibration: Calibration) -> None:
         super().__init__(x, residual, hyper)
-        self.prior, self.calibration = prior, calibration
+        self.prior = prior.on_log_scale() if calibration.log else prior
+        self.calibration = calibration
 
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean, sd = super().predict(xq)
@@ -127,9 +175,13 @@ class ShiftedPosterior(Posterior):
 def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyperparameters | None,
                    refit: bool) -> tuple[np.ndarray, Calibration, Hyperparameters]:
     """The residuals ``g`` is fitted on (in units of the calibration's ``scale``), the calibration, and ``g``'s
-    hyperparameters for new trials ``x``, ``y`` (losses, failures already filled in).
+    hyperparameters for new trials ``x``, ``y`` (losses, failures already filled in). On a log scale when the old
+    and new losses call for it (``OldSurrogate.in_units_for``); the calibration says which.
 
     ``refit``: fit ``g``'s hyperparameters (else ``hyper``, or the old GP's while there are none yet)."""
+    prior = prior.in_units_for(y)
+    if prior.log:
+        y = np.log(y)
     shift = prior.fit_shift(x, y)
     at_old = prior.predict(x - shift)
     a, b = prior.calibrate(at_old, y)
@@ -139,4 +191,4 @@ def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyp
     residual = (y - a * at_old - b) / scale
     if refit or hyper is None:
         hyper = fit_hyperparameters(x, residual, hyper or prior.hyper) if refit else prior.hyper
-    return residual, Calibration(a, b, shift, scale), hyper
+    return residual, Calibration(a, b, shift, scale, prior.log), hyper
