@@ -80,7 +80,13 @@ from tunesmith.strategy.gaussian_process import (
     log_expected_improvement,
     spans_orders_of_magnitude,
 )
-from tunesmith.strategy.transfer_prior import Calibration, OldSurrogate, ShiftedPosterior, transfer_model
+from tunesmith.strategy.transfer_prior import (
+    Calibration,
+    OldSurrogate,
+    ShiftedPosterior,
+    ranks_better_than_chance,
+    transfer_model,
+)
 from tunesmith.strategy.unit_cube import UnitCube
 
 DEFAULT_OVERHEAD = 0.10
@@ -167,7 +173,7 @@ class BayesStrategy:
         self._transfer_turns = 0
         # the last transfer fit, (trials seen, refitted, residual, calibration): asks between two finished trials
         # (parallel workers, the quick mode) reuse it rather than repeat the shift search and the refit
-        self._transfer_fit: tuple[int, bool, np.ndarray, Calibration] | None = None
+        self._transfer_fit: tuple[int, bool, np.ndarray, Calibration, bool] | None = None
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -282,9 +288,11 @@ class BayesStrategy:
         self.last_mode = mode
         if mode == "cheap":
             return self._perturb_best()
-        if transfer is not None and len(finite) >= self._startup:
-            # A hedge: once the new trials could start a model of their own, every other proposal is the plain
-            # GP's, blind to the old landscape; where the old landscape misleads, half the proposals still search
+        # A hedge: once the new trials could start a model of their own, every other proposal is the plain GP's,
+        # blind to the old landscape; where the old landscape misleads, half the proposals still search. And the
+        # other half too, while the old landscape does not rank the new trials better than chance (checked below)
+        hedged = transfer is not None and len(finite) >= self._startup
+        if hedged:
             self._transfer_turns += 1
             if self._transfer_turns % 2 == 0:
                 transfer = None
@@ -307,10 +315,14 @@ class BayesStrategy:
             if fit is None or fit[0] != len(self._y) or (refit and not fit[1]):
                 residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
                                                                              self._transfer_hyper, refit=refit)
-                fit = self._transfer_fit = (len(self._y), refit, residual, calibration)
-            z, calibration = fit[2], fit[3]
-            scale = calibration.scale
-        elif mode == "model":
+                fit = self._transfer_fit = (len(self._y), refit, residual, calibration,
+                                            ranks_better_than_chance(transfer, x, filled, calibration))
+            if hedged and not fit[4]:
+                transfer = None
+            else:
+                z, calibration = fit[2], fit[3]
+                scale = calibration.scale
+        if transfer is None and mode == "model":
             self._maybe_refit(x, z, len(self._y))
         self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None
         assert self._hyper is not None

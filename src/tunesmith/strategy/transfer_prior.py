@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.stats import kendalltau
 
 from tunesmith.strategy.gaussian_process import (
     Hyperparameters,
@@ -61,6 +62,7 @@ from tunesmith.strategy.gaussian_process import (
 PRIOR_WEIGHT = 2.0    # pseudo-observations behind "a = 1"
 MAX_PRIOR_POINTS = 300
 SHIFT_SD = 0.15       # prior sd of how far the optimum moves, in unit-cube widths per numeric column
+SKILL_LEVEL = 0.1     # one-sided p-value below which the old landscape's ranking of the new trials beats chance
 
 
 @dataclass(frozen=True)
@@ -192,3 +194,21 @@ def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyp
     if refit or hyper is None:
         hyper = fit_hyperparameters(x, residual, hyper or prior.hyper) if refit else prior.hyper
     return residual, Calibration(a, b, shift, scale, prior.log), hyper
+
+
+def ranks_better_than_chance(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, calibration: Calibration) -> bool:
+    """Whether the calibrated old landscape orders new trials ``x``, ``y`` (losses, failures filled in) better
+    than chance: Kendall's tau between its predictions and the new losses, one-sided, at ``SKILL_LEVEL``.
+
+    Why: after a concept shift (labels flipped, say) the old landscape can point the wrong way while ``a`` stays
+    positive (it is shrunk towards 1); then every transfer proposal is spent where the old data liked, and the
+    re-tune took more trials than a cold one (``benchmarks/retune.py``, ``hgb-concept-15``, before this check).
+    A test rather than a tuned threshold: it asks only that the old ranking carries some information. The
+    predictions use the fitted shift, so the test is a little optimistic; it is applied once the new trials
+    are as many as a start-up design (``bayes`` only asks it then), where a handful of points gives it power."""
+    prior = prior.on_log_scale() if calibration.log else prior
+    new = calibration.units(y)
+    if len(new) < 3 or float(np.ptp(new)) <= 0:
+        return True   # nothing to rank yet: the prior steers, as before any check
+    result = kendalltau(prior.predict(x - calibration.shift), new, alternative="greater")
+    return bool(np.isfinite(result.pvalue) and result.pvalue < SKILL_LEVEL)
