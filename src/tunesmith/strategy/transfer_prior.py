@@ -21,7 +21,11 @@ A hedge (in ``bayes``): once the new trials are as many as a start-up design, ev
 plain GP's, blind to the old landscape. Without it, on breast_cancer's covariate shift the search never reached
 99% of a cold re-tune's final score in 5 of 8 seeds (``benchmarks/retune.py``, ``bc-covariate``): the old
 landscape is flat where the old optimum was, so the shift could not be told from the new trials, and the prior
-held the search near the old optimum; the hedge cost 1.5-2 trials on the synthetic scenarios.
+held the search near the old optimum; the hedge cost 1.5-2 trials on the synthetic scenarios. And a check
+(``ranks_better_than_chance``): from then on the old landscape steers a proposal only while it orders the new
+trials better than chance, else the plain GP proposes every time. Without it, after a concept shift on a
+five-parameter model (``hgb-concept-15``: labels flipped, so the regularisation that was fine now overfits) the
+old landscape kept steering and the re-tune took more trials than a cold one (median 16.5 against 13).
 
 ``a`` is shrunk towards 1 (the same metric on similar data keeps its scale) with the weight of
 ``PRIOR_WEIGHT`` pseudo-observations spread like the old trials: the first new trials are the re-evaluated
