@@ -127,3 +127,30 @@ def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Pa
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     champion = client.get_model_version_by_alias("bc-model", "champion")
     assert champion.tags["tunesmith.experiment"] == "bc-retune-1"
+
+
+def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None:
+    """With a promotion: section and no --model-name, the cycle used to tune, detect, re-tune and only then exit 2,
+    leaving an unpromoted re-tune that the next cycle took for the champion."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 2 and "--model-name" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert [e.name for e in store.experiments()] == []
+
+
+@pytest.mark.slow
+def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fields(folder: Path) -> None:
+    """The cycle runs the recorded spec: an edited drift threshold in the file was silently ignored."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "drift": {**SPEC["drift"], "psi": 5.0}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
+    assert proc.returncode == 2 and "drift.psi" in proc.stderr and "tunesmith cycle bc" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [e.name for e in store.experiments()] == ["bc"]  # no re-tune ran under the old thresholds
+    (folder / "bc.yaml").write_text(yaml.safe_dump(SPEC))  # the file as recorded (seed, workdir filled in: no edit)
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"

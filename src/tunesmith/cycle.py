@@ -158,8 +158,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     listener = listener or RunListener()
     steps: list[CycleStep] = []
     root_name = target
-    if target.lower().endswith((".yaml", ".yml")):
-        root_name, tune_step = _tune_if_new(store, target, listener, clock)
+    from_file = target.lower().endswith((".yaml", ".yml"))
+    spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
+    _check_promotion_input(spec, model_name, promote)  # before hours of tuning, not after them
+    if from_file:
+        root_name, tune_step = _tune_if_new(store, spec, listener, clock)
         steps.append(tune_step)
     root = store.experiment(root_name)
 
@@ -200,13 +203,50 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _tune_if_new(store: SQLStore, spec_path: str, listener: RunListener, clock: Clock) -> tuple[str, CycleStep]:
-    from tunesmith.runner import run_experiment
+def _check_promotion_input(spec: ExperimentSpec, model_name: str | None, promote: PromoteFn | None) -> None:
+    if promote is None and spec.promotion is not None and model_name is None:
+        raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
+                             "name the registered model (--model-name churn-clf)")
+
+
+def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:
+    """The spec file, validated; when its experiment is recorded, the file must still say what was recorded (the
+    cycle runs the recorded spec, and silently ignoring an edited threshold would be worse than refusing)."""
     from tunesmith.spec.loader import load_spec
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = load_spec(spec_path)
+    if _exists(store, spec.name):
+        edited = _edited_fields(spec.to_json(), store.experiment(spec.name).spec)
+        if edited:
+            raise UserInputError(
+                f"{spec_path}: {', '.join(edited[:5])} differ(s) from the recorded experiment {spec.name!r}, whose "
+                f"spec a cycle keeps; run `tunesmith cycle {spec.name}` to use it as recorded, or give the file "
+                "another name: to tune the edited spec afresh")
+    return spec
+
+
+def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths where the file's spec differs from the recorded one; what the runner fills in (``seed``,
+    ``workdir`` when the file leaves them out, ``base_dir``) is not an edit."""
+    out = []
+    for key in sorted(set(written) | set(recorded)):
+        path = f"{prefix}{key}"
+        if not prefix and (key == "base_dir" or (key in ("seed", "workdir") and key not in written)):
+            continue
+        a, b = written.get(key), recorded.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_edited_fields(a, b, f"{path}."))
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener,
+                 clock: Clock) -> tuple[str, CycleStep]:
+    from tunesmith.runner import run_experiment
+
     if _exists(store, spec.name):
         return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
     result = run_experiment(spec, store, listener, clock)
