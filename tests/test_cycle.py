@@ -154,3 +154,53 @@ def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fiel
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
+
+
+def _stop_during_retune(folder: Path, signum: int, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Start the CLI, wait until its re-tune is recorded as running with a finished trial, send ``signum``."""
+    import time
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args], cwd=folder, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
+    names: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        names = [e.name for e in store.experiments() if e.name.startswith("bc-retune")]
+        if names and any(t.state.is_finished() for t in store.trials(store.experiment(names[-1]).id)):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave it running past the test
+        raise
+    assert names, (out, err)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), names[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, signum", [("cycle", "SIGTERM"), ("watch", "SIGINT")])
+def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
+        folder: Path, command: str, signum: str) -> None:
+    """SIGTERM (a scheduler's timeout) used to kill `cycle` outright, leaving the re-tune 'running' and unnamed
+    by its parent; Ctrl-C ended the re-tune as a failed cycle (exit 1) and `watch` went on to the next one."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    extra = ("--every", "1s") if command == "watch" else ()
+    proc, retune = _stop_during_retune(folder, getattr(signals, signum), command, "bc", "--data", "shifted.csv",
+                                       "--trials", "200", "--json", *extra)
+    assert proc.returncode == 130, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    reports = [json.loads(line) for line in proc.stdout.splitlines()] if command == "watch" else [
+        json.loads(proc.stdout)]
+    assert len(reports) == 1 and reports[0]["outcome"] == "interrupted" and reports[0]["exit_code"] == 130
+    step = reports[0]["steps"][-2]
+    assert step["step"] == "retune" and step["status"] == "interrupted" and f"resume {retune}" in step["why"]
+    assert store.experiment(retune).status.value == "interrupted"
+    assert store.experiment("bc").attributes["retunes"] == [retune]
+    assert not [t for t in store.trials(store.experiment(retune).id) if t.state.value == "running"]

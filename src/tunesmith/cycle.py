@@ -17,8 +17,11 @@ promote``); 1 a step failed (the re-tune stopped on an error, every trial failed
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -29,10 +32,11 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 
 if TYPE_CHECKING:
+    from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 class StepStatus(StrEnum):
@@ -40,6 +44,7 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
+    INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM stopped the run; `tunesmith resume` continues it
 
 
 class CycleOutcome(StrEnum):
@@ -48,6 +53,7 @@ class CycleOutcome(StrEnum):
     PROMOTED = "promoted"          # drift: re-tuned and promoted through the gates
     REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
     FAILED = "failed"              # a step failed
+    INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,8 @@ class CycleReport:
 
     @property
     def exit_code(self) -> int:
-        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED}.get(self.outcome, EXIT_OK)
+        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED,
+                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED}.get(self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
@@ -142,10 +149,12 @@ def _exists(store: SQLStore, name: str) -> bool:
 
 def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
-              promote: PromoteFn | None = None) -> CycleReport:
+              promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
-    A spec file whose experiment is not in the store yet is tuned first (step ``tune``).
+    A spec file whose experiment is not in the store yet is tuned first (step ``tune``). ``on_runner`` is given
+    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
+    place before a run are restored after it, so a stop request never reaches a runner that has ended.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -162,7 +171,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
     _check_promotion_input(spec, model_name, promote)  # before hours of tuning, not after them
     if from_file:
-        root_name, tune_step = _tune_if_new(store, spec, listener, clock)
+        with _signal_handlers_restored():
+            root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
     root = store.experiment(root_name)
 
@@ -172,6 +182,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
     if steps:
         store.record_event(root.id, "cycle_tune", clock.now(), detail=steps[0].to_json())
+        if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
+            for name in ("drift", "retune", "promote"):
+                record(CycleStep(name, StepStatus.SKIPPED, f"the first tuning is {steps[0].status.value}"))
+            outcome = CycleOutcome(steps[0].status.value)
+            return CycleReport(root_name, root_name, root_name, outcome, tuple(steps))
     head = lineage_head(store, root_name)
     report = check_stored(store, head.name, data, reference)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
@@ -181,11 +196,17 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
-    result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock)
+    with _signal_handlers_restored():
+        result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock, on_runner=on_runner)
     ended = [t for t in result.trials if t.state.is_finished()]
     retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
                      "stop_reason": result.stop_reason, "trials": len(result.trials),
                      "best": _best_value(result.experiment, result.trials)}
+    if result.status is RunStatus.INTERRUPTED:
+        record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with `tunesmith "
+                         f"resume {result.experiment.name}` (the next cycle starts another re-tune)", retune_detail))
+        record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
         record(CycleStep("retune", StepStatus.FAILED, f"the re-tune did not complete: {result.stop_reason}",
                          retune_detail))
@@ -243,16 +264,31 @@ def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: st
     return out
 
 
-def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener,
-                 clock: Clock) -> tuple[str, CycleStep]:
+def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,
+                 on_runner: Callable[[Runner], None] | None) -> tuple[str, CycleStep]:
     from tunesmith.runner import run_experiment
 
     if _exists(store, spec.name):
         return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
-    result = run_experiment(spec, store, listener, clock)
-    status = StepStatus.DONE if result.status is RunStatus.COMPLETED else StepStatus.FAILED
+    result = run_experiment(spec, store, listener, clock, on_runner)
+    status = {RunStatus.COMPLETED: StepStatus.DONE, RunStatus.INTERRUPTED: StepStatus.INTERRUPTED}.get(
+        result.status, StepStatus.FAILED)
     return spec.name, CycleStep("tune", status, f"first tuning of {spec.name}: {result.stop_reason}",
                                 {"experiment": spec.name, "status": result.status.value})
+
+
+@contextmanager
+def _signal_handlers_restored() -> Iterator[None]:
+    """The SIGINT / SIGTERM handlers as they were before a run (whose runner's handlers must not outlive it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:
@@ -269,7 +305,8 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
           on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
           clock: Clock | None = None, **cycle_options: Any) -> list[CycleReport]:
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
-    is reported and the loop goes on (the next day's data may be fine), bad input stops it."""
+    is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
+    it."""
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
     while cycles is None or len(reports) < cycles:
@@ -278,7 +315,7 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         reports.append(report)
         if on_cycle is not None:
             on_cycle(report)
-        if cycles is not None and len(reports) >= cycles:
+        if report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles):
             break
         sleep(max(0.0, every - (clock.monotonic() - started)))
     return reports
