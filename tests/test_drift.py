@@ -133,6 +133,30 @@ def test_missing_feature_columns_and_too_few_rows_are_bad_input(tuned: Path) -> 
     assert proc.returncode == 2 and "drift.min_rows" in proc.stderr
 
 
+def _relabelled(tuned: Path, name: str, label: object) -> str:
+    """iid_current.csv with its label column replaced by ``label(old_label)``."""
+    lines = (tuned / "iid_current.csv").read_text().splitlines()
+    rows = [lines[0]] + [r.rsplit(",", 1)[0] + "," + str(label(r.rsplit(",", 1)[1])) for r in lines[1:]]
+    (tuned / name).write_text("\n".join(rows) + "\n")
+    return name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label, says", [
+    (lambda y: 1, "roc_auc is undefined on one.csv (one.csv holds 1 class)"),
+    (lambda y: 2 if y == "0" else y, "value(s) 2 the experiment's data never had"),
+])
+def test_a_champion_the_new_labels_cannot_score_is_skipped_saying_why(tuned: Path, label: object, says: str) -> None:
+    """One class only (ROC AUC undefined) printed 'nan' and wrote NaN, which is not JSON; a label value the model
+    never saw ended in scikit-learn's traceback (exit 1). The column tests still run."""
+    data = _relabelled(tuned, "one.csv" if "one.csv" in says else "new.csv", label)
+    proc = _cli(tuned, "drift", "bc", "--data", data, "--json")
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert report["champion"] is None and says in report["champion_skipped"], report["champion_skipped"]
+    assert report["target_drift"] is True
+
+
 @pytest.mark.slow
 def test_trial_code_experiment_compares_two_files(project) -> None:  # type: ignore[no-untyped-def]
     project.write_spec(project.spec("fn", executor={"kind": "inline"}, budget={"trials": 2}))
