@@ -121,13 +121,17 @@ def test_bad_input_exits_2_with_one_message(tuned: Path, args: tuple[str, ...], 
 
 
 @pytest.mark.slow
-def test_missing_feature_columns_and_too_few_rows_are_bad_input(tuned: Path) -> None:
+def test_missing_feature_columns_and_too_few_rows_are_bad_input_an_extra_column_is_noted(tuned: Path) -> None:
     lines = (tuned / "iid_current.csv").read_text().splitlines()
     header = lines[0].split(",")
     keep = [i for i, h in enumerate(header) if h != "mean_area"]
     (tuned / "narrow.csv").write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in lines) + "\n")
     proc = _cli(tuned, "drift", "bc", "--data", "narrow.csv")
     assert proc.returncode == 2 and "mean_area" in proc.stderr
+    (tuned / "wide.csv").write_text("\n".join(f"{r},{'row_id' if i == 0 else i}" for i, r in enumerate(lines)) + "\n")
+    proc = _cli(tuned, "drift", "bc", "--data", "wide.csv", "--json")
+    assert proc.returncode == 0 and any("row_id are not among the experiment's features: not tested" in n
+                                        for n in json.loads(proc.stdout)["notes"]), proc.stdout  # not silently
     (tuned / "few.csv").write_text("\n".join(lines[:6]) + "\n")
     proc = _cli(tuned, "drift", "bc", "--data", "few.csv")
     assert proc.returncode == 2 and "drift.min_rows" in proc.stderr

@@ -63,6 +63,11 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
     tested = _test_columns(ref_raw, new.raw, columns, new.target if new.y is not None else None, cfg)
     notes = []
+    known = {*ref_ds.feature_names, new.target, task.data.groups, task.data.time}
+    untested = [c for c in new.raw if c not in known]
+    if untested:  # said, so that nobody reads "no drift" as covering them
+        notes.append(f"{os.path.basename(str(data))} column(s) {', '.join(untested[:10])} are not among the "
+                     "experiment's features: not tested")
     recorded = experiment.attributes.get("data_fingerprint")
     if recorded:
         changes = fingerprint_changes(recorded, fingerprint(task, base_dir))
