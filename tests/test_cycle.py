@@ -204,3 +204,12 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     assert store.experiment(retune).status.value == "interrupted"
     assert store.experiment("bc").attributes["retunes"] == [retune]
     assert not [t for t in store.trials(store.experiment(retune).id) if t.state.value == "running"]
+
+
+def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finish(folder: Path) -> None:
+    """A re-tune needs a data file: the cycle used to tune and check drift, then stop at the re-tune with exit 2."""
+    task = {**SPEC["task"], "data": {"sklearn": "breast_cancer"}}  # type: ignore[dict-item]
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": task}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
+    assert proc.returncode == 2 and "task.data" in proc.stderr and "tunesmith drift" in proc.stderr, proc.stderr
+    assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []

@@ -169,7 +169,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = target.lower().endswith((".yaml", ".yml"))
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
-    _check_promotion_input(spec, model_name, promote)  # before hours of tuning, not after them
+    _check_cycle_input(spec, model_name, promote)  # before hours of tuning, not after them
     if from_file:
         with _signal_handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -224,7 +224,13 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _check_promotion_input(spec: ExperimentSpec, model_name: str | None, promote: PromoteFn | None) -> None:
+def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: PromoteFn | None) -> None:
+    """What would make a later step refuse, refused first."""
+    if spec.task is not None and spec.task.data.path is None:
+        source = spec.task.data.sklearn or "generate"
+        raise UserInputError(f"task.data: experiment {spec.name!r} tunes on bundled or generated data ({source}); a "
+                             "cycle re-tunes on the new rows, so its task needs data from a file (path: data.csv, "
+                             "target: label); `tunesmith drift` alone checks new rows against it")
     if promote is None and spec.promotion is not None and model_name is None:
         raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                              "name the registered model (--model-name churn-clf)")
