@@ -213,3 +213,21 @@ def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finis
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
     assert proc.returncode == 2 and "task.data" in proc.stderr and "tunesmith drift" in proc.stderr, proc.stderr
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
+
+
+@pytest.mark.slow
+def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folder: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """It ran to its budget (status completed), so the next cycle took it as the lineage head and stopped on it
+    ('no completed trial to start from', exit 2) on every later run; its step said 'did not complete'."""
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    failed = run_cycle(store, "bc", "one_class.csv")
+    assert failed.outcome is CycleOutcome.FAILED and failed.exit_code == 1
+    assert "every trial of the re-tune failed" in failed.steps[-2].why
+    assert lineage_head(store, "bc").name == "bc"
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.checked == "bc" and again.outcome is CycleOutcome.RETUNED and again.champion == "bc-retune-2"

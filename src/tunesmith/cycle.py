@@ -133,11 +133,15 @@ def _library_promote() -> PromoteFn:
 
 
 def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
-    """The newest completed re-tune not rejected by a gate, following re-tunes of re-tunes, from ``name``."""
+    """The newest completed re-tune not rejected by a gate, following re-tunes of re-tunes, from ``name``.
+
+    A re-tune whose every trial failed ran to its budget (status completed) but has no champion: it is passed
+    over, or every later cycle would stop on it."""
     exp = store.experiment(name)
     while True:
         children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if _exists(store, c)]
-        done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")]
+        done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")
+                and any(t.state is TrialState.COMPLETED for t in store.trials(c.id))]
         if not done:
             return exp
         exp = done[-1]
@@ -208,8 +212,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
-        record(CycleStep("retune", StepStatus.FAILED, f"the re-tune did not complete: {result.stop_reason}",
-                         retune_detail))
+        why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
+               else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
+                    f"{result.experiment.name}` and the trial logs")
+        record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
     record(CycleStep("retune", StepStatus.DONE, f"re-tuned as {result.experiment.name}", retune_detail))
