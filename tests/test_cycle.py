@@ -231,3 +231,10 @@ def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folde
     assert lineage_head(store, "bc").name == "bc"
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.checked == "bc" and again.outcome is CycleOutcome.RETUNED and again.champion == "bc-retune-2"
+
+
+def test_an_unwritable_json_out_is_refused_before_the_cycle_runs(folder: Path) -> None:
+    """It was found when the report was written: after the tuning and the re-tune, whose report was then lost."""
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json-out", "reports/today.json")
+    assert proc.returncode == 2 and "--json-out" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
