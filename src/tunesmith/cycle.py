@@ -11,7 +11,9 @@ without that section the step is ``skipped``, saying why.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
-promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input.
+promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C or SIGTERM
+stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
