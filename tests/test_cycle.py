@@ -238,3 +238,21 @@ def test_an_unwritable_json_out_is_refused_before_the_cycle_runs(folder: Path) -
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json-out", "reports/today.json")
     assert proc.returncode == 2 and "--json-out" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
+
+
+def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cycle went on to a drift check and a re-tune that refused to start ('no completed trial ... or re-tune
+    with --cold', an option cycle lacks): exit 2 and no report, on every later cycle too."""
+    monkeypatch.chdir(folder)
+    estimator = {"sklearn.linear_model.LogisticRegression": {"solver": "bogus"}}  # every fit fails
+    task = {**SPEC["task"], "estimator": estimator}  # type: ignore[dict-item]
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": task}))
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}", create=True)
+    first = run_cycle(store, "bc.yaml", "shifted.csv")
+    assert first.outcome is CycleOutcome.FAILED and first.exit_code == 1
+    assert first.steps[0].status is StepStatus.FAILED and "every trial" in first.steps[0].why
+    assert [s.status for s in first.steps[1:]] == [StepStatus.SKIPPED] * 3
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.outcome is CycleOutcome.FAILED and "no completed trial" in again.steps[0].why
+    assert [e.name for e in store.experiments()] == ["bc"]

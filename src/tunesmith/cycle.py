@@ -143,10 +143,14 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
     while True:
         children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if _exists(store, c)]
         done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")
-                and any(t.state is TrialState.COMPLETED for t in store.trials(c.id))]
+                and _has_champion(store, c)]
         if not done:
             return exp
         exp = done[-1]
+
+
+def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
+    return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
 
 
 def _exists(store: SQLStore, name: str) -> bool:
@@ -190,10 +194,16 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         store.record_event(root.id, "cycle_tune", clock.now(), detail=steps[0].to_json())
         if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
             for name in ("drift", "retune", "promote"):
-                record(CycleStep(name, StepStatus.SKIPPED, f"the first tuning is {steps[0].status.value}"))
+                record(CycleStep(name, StepStatus.SKIPPED, "the first tuning " + (
+                    "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps))
     head = lineage_head(store, root_name)
+    if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
+        why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
+        for name in ("drift", "retune", "promote"):
+            record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
     report = check_stored(store, head.name, data, reference)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
@@ -287,6 +297,10 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
     result = run_experiment(spec, store, listener, clock, on_runner)
     status = {RunStatus.COMPLETED: StepStatus.DONE, RunStatus.INTERRUPTED: StepStatus.INTERRUPTED}.get(
         result.status, StepStatus.FAILED)
+    if status is StepStatus.DONE and not any(t.state is TrialState.COMPLETED for t in result.trials):
+        return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
+                                    f"failed; see `tunesmith trials {spec.name}`",
+                                    {"experiment": spec.name, "status": result.status.value})
     return spec.name, CycleStep("tune", status, f"first tuning of {spec.name}: {result.stop_reason}",
                                 {"experiment": spec.name, "status": result.status.value})
 
