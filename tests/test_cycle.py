@@ -156,8 +156,10 @@ def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fiel
     assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
 
 
-def _stop_during_retune(folder: Path, signum: int, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
-    """Start the CLI, wait until its re-tune is recorded as running with a finished trial, send ``signum``."""
+def _stop_during_retune(folder: Path, signum: int, *args: str,
+                        prefix: str = "bc-retune") -> tuple[subprocess.CompletedProcess[str], str]:
+    """Start the CLI, wait until its re-tune (the newest experiment named ``prefix``...) has a finished trial,
+    send ``signum``."""
     import time
 
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
@@ -167,7 +169,7 @@ def _stop_during_retune(folder: Path, signum: int, *args: str) -> tuple[subproce
     names: list[str] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        names = [e.name for e in store.experiments() if e.name.startswith("bc-retune")]
+        names = [e.name for e in store.experiments() if e.name.startswith(prefix)]
         if names and any(t.state.is_finished() for t in store.trials(store.experiment(names[-1]).id)):
             break
         time.sleep(0.05)
@@ -256,3 +258,24 @@ def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.outcome is CycleOutcome.FAILED and "no completed trial" in again.steps[0].why
     assert [e.name for e in store.experiments()] == ["bc"]
+
+
+@pytest.mark.slow
+def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was skipped as 'already recorded' and the new data was checked against the partial run's champion."""
+    import signal as signals
+
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 40}}))
+    proc, name = _stop_during_retune(folder, signals.SIGINT, "cycle", "bc.yaml", "--data", "shifted.csv", "--json",
+                                     prefix="bc")
+    assert proc.returncode == 130 and name == "bc", proc.stderr
+    tune = json.loads(proc.stdout)["steps"][0]
+    assert tune["status"] == "interrupted" and "the next cycle resumes it" in tune["why"]
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert store.experiment("bc").status.value == "interrupted"
+    again = run_cycle(store, "bc.yaml", "shifted.csv")
+    assert again.steps[0].status is StepStatus.DONE and "resumed first tuning of bc" in again.steps[0].why
+    assert store.experiment("bc").status.value == "completed"
+    assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= 40
+    assert again.outcome is CycleOutcome.RETUNED

@@ -290,18 +290,28 @@ def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: st
 
 def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,
                  on_runner: Callable[[Runner], None] | None) -> tuple[str, CycleStep]:
-    from tunesmith.runner import run_experiment
+    from tunesmith.runner import resume_experiment, run_experiment
 
+    what = "first tuning"
     if _exists(store, spec.name):
-        return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
-    result = run_experiment(spec, store, listener, clock, on_runner)
+        if store.experiment(spec.name).status is not RunStatus.INTERRUPTED:
+            return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
+        # an interrupted first tuning is finished first: a drift check against its partial champion says little
+        what = "resumed first tuning"
+        result = resume_experiment(spec.name, store, listener, clock, on_runner)
+    else:
+        result = run_experiment(spec, store, listener, clock, on_runner)
     status = {RunStatus.COMPLETED: StepStatus.DONE, RunStatus.INTERRUPTED: StepStatus.INTERRUPTED}.get(
         result.status, StepStatus.FAILED)
+    if status is StepStatus.INTERRUPTED:
+        return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}; the next cycle "
+                                    f"resumes it (or `tunesmith resume {spec.name}`)",
+                                    {"experiment": spec.name, "status": result.status.value})
     if status is StepStatus.DONE and not any(t.state is TrialState.COMPLETED for t in result.trials):
         return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
                                     f"failed; see `tunesmith trials {spec.name}`",
                                     {"experiment": spec.name, "status": result.status.value})
-    return spec.name, CycleStep("tune", status, f"first tuning of {spec.name}: {result.stop_reason}",
+    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}",
                                 {"experiment": spec.name, "status": result.status.value})
 
 
