@@ -257,13 +257,14 @@ def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: Pr
 def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:
     """The spec file, validated; when its experiment is recorded, the file must still say what was recorded (the
     cycle runs the recorded spec, and silently ignoring an edited threshold would be worse than refusing)."""
-    from tunesmith.spec.loader import load_spec
+    from tunesmith.spec.loader import load_spec, spec_from_dict
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = load_spec(spec_path)
     if _exists(store, spec.name):
-        edited = _edited_fields(spec.to_json(), store.experiment(spec.name).spec)
+        recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
+        edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:
             raise UserInputError(
                 f"{spec_path}: {', '.join(edited[:5])} differ(s) from the recorded experiment {spec.name!r}, whose "
