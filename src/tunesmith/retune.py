@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.errors import SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -96,7 +96,12 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         update["trial"] = spec.trial.model_copy(update={"env": {**spec.trial.env, "TUNESMITH_DATA": data_path}})
     budget = trials or cfg.retune.trials or max(1, (spec.budget.trials or 20) // 2)
     update["budget"] = spec.budget.model_copy(update={"trials": budget})
-    new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
+    try:
+        new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
+    except SpecError as e:
+        if e.path != "name":
+            raise
+        raise UserInputError(f"--name: {e.message}") from None  # the user typed it as --name, not in a spec
     k_first = cfg.retune.top_k if top_k is None else top_k
     attributes: dict[str, Any] = {"lineage": {
         "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
