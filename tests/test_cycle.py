@@ -186,16 +186,17 @@ def _stop_during_retune(folder: Path, signum: int, *args: str,
 @pytest.mark.slow
 @pytest.mark.parametrize("command, signum", [("cycle", "SIGTERM"), ("watch", "SIGINT")])
 def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
-        folder: Path, command: str, signum: str) -> None:
+        folder: Path, command: str, signum: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGTERM (a scheduler's timeout) used to kill `cycle` outright, leaving the re-tune 'running' and unnamed
-    by its parent; Ctrl-C ended the re-tune as a failed cycle (exit 1) and `watch` went on to the next one."""
+    by its parent; Ctrl-C ended the re-tune as a failed cycle (exit 1) and `watch` went on to the next one; the
+    next cycle on the same rows started another re-tune beside the stopped one."""
     import signal as signals
 
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     extra = ("--every", "1s") if command == "watch" else ()
     proc, retune = _stop_during_retune(folder, getattr(signals, signum), command, "bc", "--data", "shifted.csv",
-                                       "--trials", "200", "--json", *extra)
+                                       "--trials", "40", "--json", *extra)
     assert proc.returncode == 130, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     reports = [json.loads(line) for line in proc.stdout.splitlines()] if command == "watch" else [
@@ -206,6 +207,12 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     assert store.experiment(retune).status.value == "interrupted"
     assert store.experiment("bc").attributes["retunes"] == [retune]
     assert not [t for t in store.trials(store.experiment(retune).id) if t.state.value == "running"]
+    monkeypatch.chdir(folder)
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.outcome is CycleOutcome.RETUNED and again.champion == retune, again.to_json()
+    assert again.steps[-2].why == f"resumed and finished {retune}"
+    assert store.experiment(retune).status.value == "completed" and store.experiment("bc").attributes["retunes"] == [
+        retune]
 
 
 def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finish(folder: Path) -> None:

@@ -149,6 +149,26 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
         exp = done[-1]
 
 
+def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
+    """The newest interrupted re-tune of ``head`` on the file ``data`` as it was (path and content), if any."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import fingerprint, fingerprint_changes
+
+    for name in reversed(head.attributes.get("retunes", [])):
+        child = store.experiment(name) if _exists(store, name) else None
+        if child is None or child.status is not RunStatus.INTERRUPTED:
+            continue
+        if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
+            return None  # other rows since: a new re-tune
+        spec = spec_from_dict(child.spec)
+        recorded = child.attributes.get("data_fingerprint")
+        if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
+                                                                                                  spec.base_dir))):
+            return None  # the same path, new content
+        return name
+    return None
+
+
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
     return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
 
@@ -171,6 +191,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     """
     from tunesmith.drift import check_stored
     from tunesmith.retune import retune
+    from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
 
     clock = clock or SystemClock()
@@ -212,15 +233,20 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
+    pending = _interrupted_retune(store, head, data)
     with _signal_handlers_restored():
-        result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock, on_runner=on_runner)
+        if pending is not None:  # yesterday's stopped re-tune on these very rows: continued, not started again
+            result = resume_experiment(pending, store, listener, clock, on_runner)
+        else:
+            result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock,
+                            on_runner=on_runner)
     ended = [t for t in result.trials if t.state.is_finished()]
     retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
                      "stop_reason": result.stop_reason, "trials": len(result.trials),
                      "best": _best_value(result.experiment, result.trials)}
     if result.status is RunStatus.INTERRUPTED:
         record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with `tunesmith "
-                         f"resume {result.experiment.name}` (the next cycle starts another re-tune)", retune_detail))
+                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)", retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
@@ -230,7 +256,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
-    record(CycleStep("retune", StepStatus.DONE, f"re-tuned as {result.experiment.name}", retune_detail))
+    record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
+                     f"{result.experiment.name}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
     step = promote_step(store, result.experiment.name, spec, model_name, promote)
     record(step)
