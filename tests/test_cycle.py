@@ -127,3 +127,162 @@ def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Pa
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     champion = client.get_model_version_by_alias("bc-model", "champion")
     assert champion.tags["tunesmith.experiment"] == "bc-retune-1"
+
+
+def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None:
+    """With a promotion: section and no --model-name, the cycle used to tune, detect, re-tune and only then exit 2,
+    leaving an unpromoted re-tune that the next cycle took for the champion."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 2 and "--model-name" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert [e.name for e in store.experiments()] == []
+
+
+@pytest.mark.slow
+def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fields(folder: Path) -> None:
+    """The cycle runs the recorded spec: an edited drift threshold in the file was silently ignored."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "drift": {**SPEC["drift"], "psi": 5.0}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
+    assert proc.returncode == 2 and "drift.psi" in proc.stderr and "tunesmith cycle bc" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [e.name for e in store.experiments()] == ["bc"]  # no re-tune ran under the old thresholds
+    (folder / "bc.yaml").write_text(yaml.safe_dump(SPEC))  # the file as recorded (seed, workdir filled in: no edit)
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
+
+
+def _stop_during_retune(folder: Path, signum: int, *args: str,
+                        prefix: str = "bc-retune") -> tuple[subprocess.CompletedProcess[str], str]:
+    """Start the CLI, wait until its re-tune (the newest experiment named ``prefix``...) has a finished trial,
+    send ``signum``."""
+    import time
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args], cwd=folder, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
+    names: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        names = [e.name for e in store.experiments() if e.name.startswith(prefix)]
+        if names and any(t.state.is_finished() for t in store.trials(store.experiment(names[-1]).id)):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave it running past the test
+        raise
+    assert names, (out, err)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err), names[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, signum", [("cycle", "SIGTERM"), ("watch", "SIGINT")])
+def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
+        folder: Path, command: str, signum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (a scheduler's timeout) used to kill `cycle` outright, leaving the re-tune 'running' and unnamed
+    by its parent; Ctrl-C ended the re-tune as a failed cycle (exit 1) and `watch` went on to the next one; the
+    next cycle on the same rows started another re-tune beside the stopped one."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    extra = ("--every", "1s") if command == "watch" else ()
+    proc, retune = _stop_during_retune(folder, getattr(signals, signum), command, "bc", "--data", "shifted.csv",
+                                       "--trials", "40", "--json", *extra)
+    assert proc.returncode == 130, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    reports = [json.loads(line) for line in proc.stdout.splitlines()] if command == "watch" else [
+        json.loads(proc.stdout)]
+    assert len(reports) == 1 and reports[0]["outcome"] == "interrupted" and reports[0]["exit_code"] == 130
+    step = reports[0]["steps"][-2]
+    assert step["step"] == "retune" and step["status"] == "interrupted" and f"resume {retune}" in step["why"]
+    assert store.experiment(retune).status.value == "interrupted"
+    assert store.experiment("bc").attributes["retunes"] == [retune]
+    assert not [t for t in store.trials(store.experiment(retune).id) if t.state.value == "running"]
+    monkeypatch.chdir(folder)
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.outcome is CycleOutcome.RETUNED and again.champion == retune, again.to_json()
+    assert again.steps[-2].why == f"resumed and finished {retune}"
+    assert store.experiment(retune).status.value == "completed" and store.experiment("bc").attributes["retunes"] == [
+        retune]
+
+
+def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finish(folder: Path) -> None:
+    """A re-tune needs a data file: the cycle used to tune and check drift, then stop at the re-tune with exit 2."""
+    task = {**SPEC["task"], "data": {"sklearn": "breast_cancer"}}  # type: ignore[dict-item]
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": task}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
+    assert proc.returncode == 2 and "task.data" in proc.stderr and "tunesmith drift" in proc.stderr, proc.stderr
+    assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
+
+
+@pytest.mark.slow
+def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folder: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """It ran to its budget (status completed), so the next cycle took it as the lineage head and stopped on it
+    ('no completed trial to start from', exit 2) on every later run; its step said 'did not complete'."""
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    failed = run_cycle(store, "bc", "one_class.csv")
+    assert failed.outcome is CycleOutcome.FAILED and failed.exit_code == 1
+    assert "every trial of the re-tune failed" in failed.steps[-2].why
+    assert lineage_head(store, "bc").name == "bc"
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.checked == "bc" and again.outcome is CycleOutcome.RETUNED and again.champion == "bc-retune-2"
+
+
+def test_an_unwritable_json_out_is_refused_before_the_cycle_runs(folder: Path) -> None:
+    """It was found when the report was written: after the tuning and the re-tune, whose report was then lost."""
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json-out", "reports/today.json")
+    assert proc.returncode == 2 and "--json-out" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
+
+
+def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cycle went on to a drift check and a re-tune that refused to start ('no completed trial ... or re-tune
+    with --cold', an option cycle lacks): exit 2 and no report, on every later cycle too."""
+    monkeypatch.chdir(folder)
+    estimator = {"sklearn.linear_model.LogisticRegression": {"solver": "bogus"}}  # every fit fails
+    task = {**SPEC["task"], "estimator": estimator}  # type: ignore[dict-item]
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": task}))
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}", create=True)
+    first = run_cycle(store, "bc.yaml", "shifted.csv")
+    assert first.outcome is CycleOutcome.FAILED and first.exit_code == 1
+    assert first.steps[0].status is StepStatus.FAILED and "every trial" in first.steps[0].why
+    assert [s.status for s in first.steps[1:]] == [StepStatus.SKIPPED] * 3
+    again = run_cycle(store, "bc", "shifted.csv")
+    assert again.outcome is CycleOutcome.FAILED and "no completed trial" in again.steps[0].why
+    assert [e.name for e in store.experiments()] == ["bc"]
+
+
+@pytest.mark.slow
+def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was skipped as 'already recorded' and the new data was checked against the partial run's champion."""
+    import signal as signals
+
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 40}}))
+    proc, name = _stop_during_retune(folder, signals.SIGINT, "cycle", "bc.yaml", "--data", "shifted.csv", "--json",
+                                     prefix="bc")
+    assert proc.returncode == 130 and name == "bc", proc.stderr
+    tune = json.loads(proc.stdout)["steps"][0]
+    assert tune["status"] == "interrupted" and "the next cycle resumes it" in tune["why"]
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert store.experiment("bc").status.value == "interrupted"
+    again = run_cycle(store, "bc.yaml", "shifted.csv")
+    assert again.steps[0].status is StepStatus.DONE and "resumed first tuning of bc" in again.steps[0].why
+    assert store.experiment("bc").status.value == "completed"
+    assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= 40
+    assert again.outcome is CycleOutcome.RETUNED

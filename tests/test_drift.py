@@ -121,16 +121,44 @@ def test_bad_input_exits_2_with_one_message(tuned: Path, args: tuple[str, ...], 
 
 
 @pytest.mark.slow
-def test_missing_feature_columns_and_too_few_rows_are_bad_input(tuned: Path) -> None:
+def test_missing_feature_columns_and_too_few_rows_are_bad_input_an_extra_column_is_noted(tuned: Path) -> None:
     lines = (tuned / "iid_current.csv").read_text().splitlines()
     header = lines[0].split(",")
     keep = [i for i, h in enumerate(header) if h != "mean_area"]
     (tuned / "narrow.csv").write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in lines) + "\n")
     proc = _cli(tuned, "drift", "bc", "--data", "narrow.csv")
     assert proc.returncode == 2 and "mean_area" in proc.stderr
+    (tuned / "wide.csv").write_text("\n".join(f"{r},{'row_id' if i == 0 else i}" for i, r in enumerate(lines)) + "\n")
+    proc = _cli(tuned, "drift", "bc", "--data", "wide.csv", "--json")
+    assert proc.returncode == 0 and any("row_id are not among the experiment's features: not tested" in n
+                                        for n in json.loads(proc.stdout)["notes"]), proc.stdout  # not silently
     (tuned / "few.csv").write_text("\n".join(lines[:6]) + "\n")
     proc = _cli(tuned, "drift", "bc", "--data", "few.csv")
     assert proc.returncode == 2 and "drift.min_rows" in proc.stderr
+
+
+def _relabelled(tuned: Path, name: str, label: object) -> str:
+    """iid_current.csv with its label column replaced by ``label(old_label)``."""
+    lines = (tuned / "iid_current.csv").read_text().splitlines()
+    rows = [lines[0]] + [r.rsplit(",", 1)[0] + "," + str(label(r.rsplit(",", 1)[1])) for r in lines[1:]]
+    (tuned / name).write_text("\n".join(rows) + "\n")
+    return name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label, says", [
+    (lambda y: 1, "roc_auc is undefined on one.csv (one.csv holds 1 class)"),
+    (lambda y: 2 if y == "0" else y, "value(s) 2 the experiment's data never had"),
+])
+def test_a_champion_the_new_labels_cannot_score_is_skipped_saying_why(tuned: Path, label: object, says: str) -> None:
+    """One class only (ROC AUC undefined) printed 'nan' and wrote NaN, which is not JSON; a label value the model
+    never saw ended in scikit-learn's traceback (exit 1). The column tests still run."""
+    data = _relabelled(tuned, "one.csv" if "one.csv" in says else "new.csv", label)
+    proc = _cli(tuned, "drift", "bc", "--data", data, "--json")
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
+    report = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert report["champion"] is None and says in report["champion_skipped"], report["champion_skipped"]
+    assert report["target_drift"] is True
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -154,3 +155,38 @@ def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(tmp
     for kwargs, says in (({"data": "new.csv", "new_name": "bc"}, "already exists"), ({"data": None}, "--data")):
         with pytest.raises(UserInputError, match=says):
             plan_retune(store, "bc", cwd=elsewhere, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_new_rows_must_have_the_experiments_columns_and_extra_ones_are_not_features(tmp_path: Path) -> None:
+    """A file without a feature column was re-tuned without it, and an extra column (an id, say) became a feature;
+    a file without the label was reported as task.data.target, an empty one as task.data.path."""
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(spec("reference.csv")))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    header, *rows = [line.split(",") for line in (tmp_path / "shifted.csv").read_text().splitlines()]
+
+    def write(name: str, keep: list[int], extra: bool = False) -> str:
+        lines = [[r[i] for i in keep] + ([("row_id" if n == 0 else str(n))] if extra else [])
+                 for n, r in enumerate([header, *rows])]
+        (tmp_path / name).write_text("\n".join(",".join(line) for line in lines) + "\n")
+        return name
+
+    everything = list(range(len(header)))
+    without_texture = [i for i in everything if header[i] != "mean_texture"]
+    (tmp_path / "empty.csv").write_text("")
+    for name, says in ((write("narrow.csv", without_texture), "--data: narrow.csv lacks the experiment's feature "
+                                                              "column(s) mean_texture"),
+                       (write("unlabelled.csv", everything[:-1]), "--data: unlabelled.csv has no label column 'label'"),
+                       ("empty.csv", "--data: empty.csv is empty")):
+        with pytest.raises(UserInputError, match=re.escape(says)):
+            plan_retune(store, "bc", name, cwd=tmp_path)
+    with pytest.raises(UserInputError, match=re.escape("--name: use letters, digits")):
+        plan_retune(store, "bc", "shifted.csv", new_name="bad name!", cwd=tmp_path)  # was reported as 'name:'
+    plan = plan_retune(store, "bc", write("wider.csv", everything, extra=True), cwd=tmp_path)
+    assert plan.spec.task is not None and plan.spec.task.data.features == header[:-1]
+    assert plan.attributes["lineage"]["ignored_columns"] == ["row_id"]
+    proc = _cli(tmp_path, tmp_path / "tunesmith.db", "retune", "bc", "--data", "narrow.csv")
+    assert proc.returncode == 2 and "mean_texture" in proc.stderr and "Traceback" not in proc.stderr
+    assert [e.name for e in store.experiments()] == ["bc"]

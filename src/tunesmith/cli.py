@@ -608,6 +608,14 @@ DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Pa
                                                         "task data columns")]
 
 
+def _check_json_out(json_out: str | None) -> None:
+    """Refused before the work whose report it would hold (a cycle may tune for hours), not after it."""
+    if json_out:
+        folder = os.path.dirname(os.path.abspath(json_out))
+        if not os.path.isdir(folder):
+            raise UserInputError(f"--json-out: folder {folder!r} does not exist; create it or write elsewhere")
+
+
 def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> None:
     text = json.dumps(payload, indent=2, default=str)
     if json_out:
@@ -630,6 +638,7 @@ def drift(name: Annotated[str, typer.Argument(help="the experiment whose data th
     Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input."""
     from tunesmith.drift import check_stored, print_report
 
+    _check_json_out(json_out)
     report = check_stored(_store(storage), name, data, reference)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
@@ -673,11 +682,14 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           model_name: ModelNameOption = None, storage: StorageOption = None, as_json: JsonFlag = False,
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
-    events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input."""
+    events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
+    130: interrupted (Ctrl-C, SIGTERM: the run is recorded as interrupted; `tunesmith resume` continues it)."""
     from tunesmith.cycle import run_cycle
+    from tunesmith.runner import install_signal_handlers
 
+    _check_json_out(json_out)
     report = run_cycle(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data,
-                       reference=reference, trials=trials, model_name=model_name)
+                       reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
@@ -700,6 +712,7 @@ def watch(target: CycleTarget, data: DataOption,
           storage: StorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     from tunesmith.cycle import watch as watch_loop
+    from tunesmith.runner import install_signal_handlers
     from tunesmith.spec.units import parse_duration
 
     try:
@@ -715,7 +728,7 @@ def watch(target: CycleTarget, data: DataOption,
 
     reports = watch_loop(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data, period,
                          cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                         model_name=model_name)
+                         model_name=model_name, on_runner=install_signal_handlers)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 

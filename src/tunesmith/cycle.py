@@ -11,14 +11,19 @@ without that section the step is ``skipped``, saying why.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
-promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input.
+promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C or SIGTERM
+stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -29,10 +34,11 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 
 if TYPE_CHECKING:
+    from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 class StepStatus(StrEnum):
@@ -40,6 +46,7 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     REJECTED = "rejected"
+    INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM stopped the run; `tunesmith resume` continues it
 
 
 class CycleOutcome(StrEnum):
@@ -48,6 +55,7 @@ class CycleOutcome(StrEnum):
     PROMOTED = "promoted"          # drift: re-tuned and promoted through the gates
     REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
     FAILED = "failed"              # a step failed
+    INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,8 @@ class CycleReport:
 
     @property
     def exit_code(self) -> int:
-        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED}.get(self.outcome, EXIT_OK)
+        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED,
+                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED}.get(self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
@@ -126,14 +135,42 @@ def _library_promote() -> PromoteFn:
 
 
 def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
-    """The newest completed re-tune not rejected by a gate, following re-tunes of re-tunes, from ``name``."""
+    """The newest completed re-tune not rejected by a gate, following re-tunes of re-tunes, from ``name``.
+
+    A re-tune whose every trial failed ran to its budget (status completed) but has no champion: it is passed
+    over, or every later cycle would stop on it."""
     exp = store.experiment(name)
     while True:
         children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if _exists(store, c)]
-        done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")]
+        done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")
+                and _has_champion(store, c)]
         if not done:
             return exp
         exp = done[-1]
+
+
+def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
+    """The newest interrupted re-tune of ``head`` on the file ``data`` as it was (path and content), if any."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import fingerprint, fingerprint_changes
+
+    for name in reversed(head.attributes.get("retunes", [])):
+        child = store.experiment(name) if _exists(store, name) else None
+        if child is None or child.status is not RunStatus.INTERRUPTED:
+            continue
+        if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
+            return None  # other rows since: a new re-tune
+        spec = spec_from_dict(child.spec)
+        recorded = child.attributes.get("data_fingerprint")
+        if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
+                                                                                                  spec.base_dir))):
+            return None  # the same path, new content
+        return name
+    return None
+
+
+def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
+    return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
 
 
 def _exists(store: SQLStore, name: str) -> bool:
@@ -142,24 +179,31 @@ def _exists(store: SQLStore, name: str) -> bool:
 
 def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
-              promote: PromoteFn | None = None) -> CycleReport:
+              promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
-    A spec file whose experiment is not in the store yet is tuned first (step ``tune``).
+    A spec file whose experiment is not in the store yet is tuned first (step ``tune``). ``on_runner`` is given
+    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
+    place before a run are restored after it, so a stop request never reaches a runner that has ended.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
     """
     from tunesmith.drift import check_stored
     from tunesmith.retune import retune
+    from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
 
     clock = clock or SystemClock()
     listener = listener or RunListener()
     steps: list[CycleStep] = []
     root_name = target
-    if target.lower().endswith((".yaml", ".yml")):
-        root_name, tune_step = _tune_if_new(store, target, listener, clock)
+    from_file = target.lower().endswith((".yaml", ".yml"))
+    spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
+    _check_cycle_input(spec, model_name, promote)  # before hours of tuning, not after them
+    if from_file:
+        with _signal_handlers_restored():
+            root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
     root = store.experiment(root_name)
 
@@ -169,7 +213,18 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
     if steps:
         store.record_event(root.id, "cycle_tune", clock.now(), detail=steps[0].to_json())
+        if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
+            for name in ("drift", "retune", "promote"):
+                record(CycleStep(name, StepStatus.SKIPPED, "the first tuning " + (
+                    "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
+            outcome = CycleOutcome(steps[0].status.value)
+            return CycleReport(root_name, root_name, root_name, outcome, tuple(steps))
     head = lineage_head(store, root_name)
+    if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
+        why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
+        for name in ("drift", "retune", "promote"):
+            record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
     report = check_stored(store, head.name, data, reference)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
@@ -178,17 +233,31 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
-    result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock)
+    pending = _interrupted_retune(store, head, data)
+    with _signal_handlers_restored():
+        if pending is not None:  # yesterday's stopped re-tune on these very rows: continued, not started again
+            result = resume_experiment(pending, store, listener, clock, on_runner)
+        else:
+            result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock,
+                            on_runner=on_runner)
     ended = [t for t in result.trials if t.state.is_finished()]
     retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
                      "stop_reason": result.stop_reason, "trials": len(result.trials),
                      "best": _best_value(result.experiment, result.trials)}
+    if result.status is RunStatus.INTERRUPTED:
+        record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with `tunesmith "
+                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)", retune_detail))
+        record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
-        record(CycleStep("retune", StepStatus.FAILED, f"the re-tune did not complete: {result.stop_reason}",
-                         retune_detail))
+        why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
+               else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
+                    f"{result.experiment.name}` and the trial logs")
+        record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
-    record(CycleStep("retune", StepStatus.DONE, f"re-tuned as {result.experiment.name}", retune_detail))
+    record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
+                     f"{result.experiment.name}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
     step = promote_step(store, result.experiment.name, spec, model_name, promote)
     record(step)
@@ -200,19 +269,92 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _tune_if_new(store: SQLStore, spec_path: str, listener: RunListener, clock: Clock) -> tuple[str, CycleStep]:
-    from tunesmith.runner import run_experiment
-    from tunesmith.spec.loader import load_spec
+def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: PromoteFn | None) -> None:
+    """What would make a later step refuse, refused first."""
+    if spec.task is not None and spec.task.data.path is None:
+        source = spec.task.data.sklearn or "generate"
+        raise UserInputError(f"task.data: experiment {spec.name!r} tunes on bundled or generated data ({source}); a "
+                             "cycle re-tunes on the new rows, so its task needs data from a file (path: data.csv, "
+                             "target: label); `tunesmith drift` alone checks new rows against it")
+    if promote is None and spec.promotion is not None and model_name is None:
+        raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
+                             "name the registered model (--model-name churn-clf)")
+
+
+def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:
+    """The spec file, validated; when its experiment is recorded, the file must still say what was recorded (the
+    cycle runs the recorded spec, and silently ignoring an edited threshold would be worse than refusing)."""
+    from tunesmith.spec.loader import load_spec, spec_from_dict
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = load_spec(spec_path)
     if _exists(store, spec.name):
-        return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
-    result = run_experiment(spec, store, listener, clock)
-    status = StepStatus.DONE if result.status is RunStatus.COMPLETED else StepStatus.FAILED
-    return spec.name, CycleStep("tune", status, f"first tuning of {spec.name}: {result.stop_reason}",
+        recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
+        edited = _edited_fields(spec.to_json(), recorded.to_json())
+        if edited:
+            raise UserInputError(
+                f"{spec_path}: {', '.join(edited[:5])} differ(s) from the recorded experiment {spec.name!r}, whose "
+                f"spec a cycle keeps; run `tunesmith cycle {spec.name}` to use it as recorded, or give the file "
+                "another name: to tune the edited spec afresh")
+    return spec
+
+
+def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths where the file's spec differs from the recorded one; what the runner fills in (``seed``,
+    ``workdir`` when the file leaves them out, ``base_dir``) is not an edit."""
+    out = []
+    for key in sorted(set(written) | set(recorded)):
+        path = f"{prefix}{key}"
+        if not prefix and (key == "base_dir" or (key in ("seed", "workdir") and key not in written)):
+            continue
+        a, b = written.get(key), recorded.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_edited_fields(a, b, f"{path}."))
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,
+                 on_runner: Callable[[Runner], None] | None) -> tuple[str, CycleStep]:
+    from tunesmith.runner import resume_experiment, run_experiment
+
+    what = "first tuning"
+    if _exists(store, spec.name):
+        if store.experiment(spec.name).status is not RunStatus.INTERRUPTED:
+            return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
+        # an interrupted first tuning is finished first: a drift check against its partial champion says little
+        what = "resumed first tuning"
+        result = resume_experiment(spec.name, store, listener, clock, on_runner)
+    else:
+        result = run_experiment(spec, store, listener, clock, on_runner)
+    status = {RunStatus.COMPLETED: StepStatus.DONE, RunStatus.INTERRUPTED: StepStatus.INTERRUPTED}.get(
+        result.status, StepStatus.FAILED)
+    if status is StepStatus.INTERRUPTED:
+        return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}; the next cycle "
+                                    f"resumes it (or `tunesmith resume {spec.name}`)",
+                                    {"experiment": spec.name, "status": result.status.value})
+    if status is StepStatus.DONE and not any(t.state is TrialState.COMPLETED for t in result.trials):
+        return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
+                                    f"failed; see `tunesmith trials {spec.name}`",
+                                    {"experiment": spec.name, "status": result.status.value})
+    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}",
                                 {"experiment": spec.name, "status": result.status.value})
+
+
+@contextmanager
+def _signal_handlers_restored() -> Iterator[None]:
+    """The SIGINT / SIGTERM handlers as they were before a run (whose runner's handlers must not outlive it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:
@@ -229,7 +371,8 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
           on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
           clock: Clock | None = None, **cycle_options: Any) -> list[CycleReport]:
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
-    is reported and the loop goes on (the next day's data may be fine), bad input stops it."""
+    is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
+    it."""
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
     while cycles is None or len(reports) < cycles:
@@ -238,7 +381,7 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         reports.append(report)
         if on_cycle is not None:
             on_cycle(report)
-        if cycles is not None and len(reports) >= cycles:
+        if report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles):
             break
         sleep(max(0.0, every - (clock.monotonic() - started)))
     return reports

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.errors import SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -88,25 +88,70 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
             raise UserInputError(f"--data: experiment {name!r} tunes on bundled or generated data "
                                  f"({spec.task.data.sklearn or 'generate'}), not a file: a re-tune needs a task "
                                  "whose data is a file with a target column")
-        task_data = spec.task.data.model_copy(update={"path": data_path})
+        features, ignored = _same_columns(parent, spec, data_path)
+        task_data = spec.task.data.model_copy(update={"path": data_path, "features": features})
         update["task"] = spec.task.model_copy(update={"data": task_data})
     elif data_path is not None and spec.trial is not None:
         # trial code reads its own data: the new file reaches it as an environment variable
         update["trial"] = spec.trial.model_copy(update={"env": {**spec.trial.env, "TUNESMITH_DATA": data_path}})
     budget = trials or cfg.retune.trials or max(1, (spec.budget.trials or 20) // 2)
     update["budget"] = spec.budget.model_copy(update={"trials": budget})
-    new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
+    try:
+        new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
+    except SpecError as e:
+        if e.path != "name":
+            raise
+        raise UserInputError(f"--name: {e.message}") from None  # the user typed it as --name, not in a spec
     k_first = cfg.retune.top_k if top_k is None else top_k
     attributes: dict[str, Any] = {"lineage": {
         "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
         "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
+    if spec.task is not None and ignored:
+        attributes["lineage"]["ignored_columns"] = ignored
     if warm:
         mode = PriorMode(prior or cfg.retune.prior)
         spread_first = cfg.retune.spread if spread is None else spread
         attributes["warm_start"] = warm_start_from(parent, best_first, k_first, mode,
                                                    spec.search_space if spread_first else None).to_json()
     return RetunePlan(new_spec, attributes, parent.name)
+
+
+def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str) -> tuple[list[str], list[str]]:
+    """The parent's feature columns as found in the new file (its order), and the file's other columns.
+
+    A re-tune tunes the same model on new rows: the features are pinned to the parent's (a column the new file
+    adds, an id say, must not become a feature unnoticed), and a feature or label column the file lacks is
+    bad input, named as ``--data`` (it used to be tuned without it, or reported as ``task.data.*``).
+
+    Raises:
+        UserInputError: the file is missing, unreadable or empty, or lacks a feature, label, group or time column.
+    """
+    from tunesmith.tasks import load_dataset, read_columns
+
+    assert spec.task is not None
+    data = spec.task.data
+    columns = list(read_columns(data_path, "--data"))
+    name = os.path.basename(data_path)
+    roles = {"label": data.target, "groups": data.groups, "time": data.time}
+    for role, column in roles.items():
+        if column is not None and column not in columns:
+            raise UserInputError(f"--data: {name} has no {role} column {column!r}, which the experiment's data "
+                                 f"has; its columns: {', '.join(columns[:20])}")
+    recorded = (parent.attributes.get("data_fingerprint") or {}).get("columns")
+    if data.features is not None:
+        wanted = list(data.features)
+    elif recorded:
+        wanted = [c for c in recorded if c not in roles.values()]
+    else:
+        wanted = list(load_dataset(data, spec.base_dir).feature_names)
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise UserInputError(f"--data: {name} lacks the experiment's feature column(s) {', '.join(missing[:10])}; "
+                             f"its columns: {', '.join(columns[:20])}")
+    kept = set(wanted)
+    return ([c for c in columns if c in kept],
+            [c for c in columns if c not in kept and c not in roles.values()])
 
 
 def _json(value: Any) -> Any:

@@ -63,6 +63,11 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
     tested = _test_columns(ref_raw, new.raw, columns, new.target if new.y is not None else None, cfg)
     notes = []
+    known = {*ref_ds.feature_names, new.target, task.data.groups, task.data.time}
+    untested = [c for c in new.raw if c not in known]
+    if untested:  # said, so that nobody reads "no drift" as covering them
+        notes.append(f"{os.path.basename(str(data))} column(s) {', '.join(untested[:10])} are not among the "
+                     "experiment's features: not tested")
     recorded = experiment.attributes.get("data_fingerprint")
     if recorded:
         changes = fingerprint_changes(recorded, fingerprint(task, base_dir))
@@ -78,7 +83,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     else:
         recorded_trial = (experiment.attributes.get("holdout") or {}).get("trial")
         best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
-        champion = _champion(experiment, spec, best, new.X, new.y, cfg)
+        champion, skipped = _champion(experiment, spec, best, new.X, new.y, cfg, ref_ds.y,
+                                      os.path.basename(str(data)))
     return DriftReport(experiment.name, ref_ds.source, str(data), ref_ds.n_rows, len(new.X), tuple(tested),
                        _thresholds(cfg), champion, skipped, tuple(notes))
 
@@ -163,11 +169,22 @@ def _few_levels(values: np.ndarray, levels: int) -> bool:
 
 
 def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.ndarray, y: np.ndarray,
-              cfg: DriftConfig) -> ChampionCheck:
+              cfg: DriftConfig, reference_y: np.ndarray, file_name: str) -> tuple[ChampionCheck | None, str | None]:
+    """The champion's check, or why there is none: labels the model never saw, a score the new rows leave
+    undefined (one class only, for ROC AUC) are reasons, not a NaN in the verdict nor a traceback."""
+    import warnings
+
     from tunesmith.tasks import score_new_rows
+    from tunesmith.tasks.pipeline import is_classifier_task
 
     task = spec.task
     metric = task.metric_name
+    if is_classifier_task(task):
+        known = {str(v) for v in np.unique(reference_y)}
+        unseen = sorted({str(v) for v in np.unique(y)} - known)
+        if unseen:
+            return None, (f"{file_name}'s label has value(s) {', '.join(unseen[:5])} the experiment's data never had "
+                          f"(it had {', '.join(sorted(known)[:5])}); the champion cannot score them")
     holdout = experiment.attributes.get("holdout") or {}
     if holdout.get("trial") != best.number:
         holdout = {}
@@ -176,9 +193,18 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
     else:
         assert best.values is not None
         baseline, source = float(best.values[0]), "cv"
-    current = score_new_rows(task, dict(best.params), best.seed, X, y, spec.base_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's UndefinedMetricWarning: said below, in words
+        try:
+            current = score_new_rows(task, dict(best.params), best.seed, X, y, spec.base_dir)
+        except ValueError as e:
+            return None, f"the champion's {metric} cannot be computed on {file_name}: {e}"
+    if not math.isfinite(current):
+        classes = len(np.unique(y))
+        why = f" ({file_name} holds {classes} class)" if classes < 2 else ""
+        return None, f"the champion's {metric} is undefined on {file_name}{why}"
     return ChampionCheck(best.number, dict(best.params), metric, task.direction, baseline, source, current, len(X),
-                         cfg.max_score_drop)
+                         cfg.max_score_drop), None
 
 
 def check_stored(store: Any, name: str, data: str | os.PathLike[str],
