@@ -42,7 +42,7 @@ lint: $(STAMP)
 AIRFLOW_VENV ?= .airflow-venv
 airflow-check: $(STAMP)
 	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow>=3.1,<3.3'
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet 'apache-airflow==3.2.2'
 	TUNESMITH_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(BIN)/python -m pytest -q tests/test_deploy.py -k airflow
 
 clean:

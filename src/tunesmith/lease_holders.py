@@ -1,4 +1,4 @@
-"""Who holds a lease or runs a trial: a coordinator's ``host:pid:random`` name, and whether it is still alive.
+"""Who holds a lease or runs a trial: a coordinator's ``host:pid:tag`` name, and whether it is still alive.
 
 Backend-neutral (the runner and every store use it) and outside the storage package, whose import loads
 SQLAlchemy: the runner imports it at start-up without loading a store."""
@@ -9,17 +9,36 @@ import os
 import socket
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (Linux: the inode of /proc/self/ns/pid), '' where there is none to read.
+
+    Why: containers that share the host's network (docker --network host, Kubernetes hostNetwork) share its host
+    name but not its process ids; a pid that is free here may be a live coordinator in the next container."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")   # "pid:[4026531836]"
+    except OSError:
+        return ""
+    return "".join(ch for ch in link if ch.isdigit())
+
+
 def lease_owner_id() -> str:
-    """``host:pid:random`` naming this coordinator."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+    """``host:pid:tag`` naming this coordinator; ``tag`` is ``NAMESPACE.random`` where the PID namespace can be
+    read, else ``random``."""
+    namespace = _pid_namespace()
+    tag = os.urandom(3).hex()
+    return f"{socket.gethostname()}:{os.getpid()}:{namespace + '.' if namespace else ''}{tag}"
 
 
 def holder_alive(holder: str) -> bool:
-    """A holder on this host whose process is gone does not hold anything (its lease died with it); a holder on
-    another host is taken to be alive (its lease's expiry decides)."""
+    """A holder on this host, in this PID namespace, whose process is gone does not hold anything (its lease died
+    with it); a holder on another host, or in another PID namespace (or of unknown namespace while ours is known),
+    is taken to be alive (its lease's expiry decides)."""
     host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
+    pid_text, _, tag = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    namespace, dot, _ = tag.partition(".")
+    if (namespace if dot else "") != _pid_namespace():
         return True
     try:
         os.kill(int(pid_text), 0)

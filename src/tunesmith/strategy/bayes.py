@@ -45,8 +45,10 @@ sees at most ``MAX_MODEL_POINTS`` trials (the best third and the most recent), w
 budgets of thousands of trials.
 
 In a re-tune (``transfer_prior``, called by the warm start before the first proposal), the earlier experiment's
-trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every other
-model proposal uses that prior, the others the plain GP on the new trials alone. The transfer model takes logs
+trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every model
+proposal uses that prior until the new trials are as many as a start-up design; from then on every other one
+does, and only while the old landscape ranks the new trials better than chance; the others use the plain GP on
+the new trials alone. The transfer model takes logs
 by the same rule as step 2 (applied to the old and new losses together: the two must be in the same units).
 
 With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
@@ -316,7 +318,7 @@ class BayesStrategy:
                 residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
                                                                              self._transfer_hyper, refit=refit)
                 fit = self._transfer_fit = (len(self._y), refit, residual, calibration,
-                                            ranks_better_than_chance(transfer, x, filled, calibration))
+                                            not hedged or ranks_better_than_chance(transfer, x, filled, calibration))
             if hedged and not fit[4]:
                 transfer = None
             else:
