@@ -20,9 +20,12 @@ Two things can carry over, and they are treated differently on purpose:
 old observations outvote a handful of new ones and hold the Gaussian process near the old optimum; on a
 covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
-summary): it beats ``none`` where the old landscape carries over (synthetic moved optima: 11 trials against 19-20
-to 99% of a cold run's final score; breast_cancer concept shifts: 6-8 against 7-10) and loses a trial where the
-optimum moved far across a flat region (breast_cancer covariate shift: 15 against 14; cold 12).
+summary, medians of trials to 99% of a cold run's final score): it beats ``none`` where the old landscape carries
+over (synthetic moved optima: 10-12 trials against 19-20; breast_cancer concept shifts on a logistic regression:
+6-7 against 7-9), ties it on a five-knob model's covariate shift (2.5 and 2.5 against cold's 17.5, with a
+narrower spread: upper quartile 7.5 against 28), and loses one or two trials where the optimum moved far across
+a flat region (breast_cancer covariate shift: 16 against 14; cold 12) or the concept changed under the five-knob
+model (12.5 against 11.5; cold 13).
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
 same start from its own record.
