@@ -286,3 +286,35 @@ def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path, monkey
     assert store.experiment("bc").status.value == "completed"
     assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= 40
     assert again.outcome is CycleOutcome.RETUNED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["bc.yaml", "bc"])
+def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(folder: Path, tmp_path: Path,
+                                                                            target: str) -> None:
+    """A first tuning whose executor could not start (here `gpus: all` on a machine showing no GPU; in the field
+    a Ray cluster that was down) is recorded failed with no trial; every later cycle said 'already recorded', then
+    'no completed trial ... see `tunesmith trials`', exit 1, and never resumed it."""
+    if os.path.isdir("/proc/driver/nvidia/gpus"):
+        pytest.skip("this machine has an NVIDIA GPU: the first tuning's executor would start")
+    executor = {"kind": "process", "workers": 1, "gpus": "all"}
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "executor": executor}))
+    down = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert down.returncode == 2 and "shows no NVIDIA GPU" in down.stderr, down.stderr
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert store.experiment("bc").status.value == "failed" and store.trials(store.experiment("bc").id) == []
+    gpu_bin = tmp_path / "gpu-bin"  # the GPU is back: a stand-in nvidia-smi that lists one
+    gpu_bin.mkdir()
+    (gpu_bin / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
+    (gpu_bin / "nvidia-smi").chmod(0o755)
+    up = subprocess.run([sys.executable, "-m", "tunesmith.cli", "cycle", target, "--data", "shifted.csv", "--json"],
+                        cwd=folder, capture_output=True, text=True, timeout=240,
+                        env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}",
+                             "PATH": f"{gpu_bin}{os.pathsep}{os.environ['PATH']}"})
+    assert up.returncode == 0, (up.stdout, up.stderr)
+    report = json.loads(up.stdout)
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("tune", "done"), ("drift", "done"), ("retune", "done"), ("promote", "skipped")], report
+    assert "resumed first tuning of bc" in report["steps"][0]["why"]
+    assert store.experiment("bc").status.value == "completed"
+    assert [t.state.value for t in store.trials(store.experiment("bc").id)] == ["completed"] * 3

@@ -169,6 +169,16 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     return None
 
 
+def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
+    """An interrupted first tuning, or one that failed before any trial completed (its Ray cluster was down, its
+    executor could not start): the next cycle resumes it, as a spec file or by name, rather than checking new rows
+    against a partial champion or against none."""
+    if not _exists(store, name):
+        return False
+    exp = store.experiment(name)
+    return exp.status is RunStatus.INTERRUPTED or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
+
+
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
     return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
 
@@ -201,7 +211,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = target.lower().endswith((".yaml", ".yml"))
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
     _check_cycle_input(spec, model_name, promote)  # before hours of tuning, not after them
-    if from_file:
+    if from_file or _first_tuning_to_resume(store, target):
         with _signal_handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
@@ -322,9 +332,9 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
 
     what = "first tuning"
     if _exists(store, spec.name):
-        if store.experiment(spec.name).status is not RunStatus.INTERRUPTED:
+        if not _first_tuning_to_resume(store, spec.name):
             return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
-        # an interrupted first tuning is finished first: a drift check against its partial champion says little
+        # finished first: a drift check against an interrupted run's partial champion says little, against none nothing
         what = "resumed first tuning"
         result = resume_experiment(spec.name, store, listener, clock, on_runner)
     else:
@@ -339,7 +349,9 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
         return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
                                     f"failed; see `tunesmith trials {spec.name}`",
                                     {"experiment": spec.name, "status": result.status.value})
-    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}",
+    again = (f"; once the cause is fixed the next cycle resumes it (or `tunesmith resume {spec.name}`)"
+             if status is StepStatus.FAILED and not any(t.state is TrialState.COMPLETED for t in result.trials) else "")
+    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}{again}",
                                 {"experiment": spec.name, "status": result.status.value})
 
 
