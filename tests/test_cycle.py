@@ -210,7 +210,7 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     monkeypatch.chdir(folder)
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.outcome is CycleOutcome.RETUNED and again.champion == retune, again.to_json()
-    assert again.steps[-2].why == f"resumed and finished {retune}"
+    assert again.steps[-2].why.startswith(f"resumed and finished {retune} (") and "--trials" in again.steps[-2].why
     assert store.experiment(retune).status.value == "completed" and store.experiment("bc").attributes["retunes"] == [
         retune]
 
@@ -318,3 +318,27 @@ def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(fold
     assert "resumed first tuning of bc" in report["steps"][0]["why"]
     assert store.experiment("bc").status.value == "completed"
     assert [t.state.value for t in store.trials(store.experiment("bc").id)] == ["completed"] * 3
+
+
+@pytest.mark.slow
+def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder: Path) -> None:
+    """R1 stopped on shifted.csv; R2 then ran (on other rows, every trial failed, so bc stays the head); the next
+    cycle on shifted.csv skipped over R2 and resumed the stale R1. Only the newest re-tune is continued."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
+                                      "--trials", "40", "--json")
+    assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    failed = _cli(folder, "cycle", "bc", "--data", "one_class.csv", "--json")
+    assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
+    again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    retunes = store.experiment("bc").attributes["retunes"]
+    assert len(retunes) == 3 and retunes[0] == first, retunes
+    step = json.loads(again.stdout)["steps"][-2]
+    assert step["why"] == f"re-tuned as {retunes[2]}" and step["detail"]["trials"] == 2, step
+    assert store.experiment(first).status.value == "interrupted", "the stale re-tune was left alone"

@@ -150,23 +150,25 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
 
 
 def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
-    """The newest interrupted re-tune of ``head`` on the file ``data`` as it was (path and content), if any."""
+    """``head``'s newest re-tune when it is interrupted and on the file ``data`` as it was (path and content).
+
+    Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
+    history, not work to continue."""
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
-    for name in reversed(head.attributes.get("retunes", [])):
-        child = store.experiment(name) if _exists(store, name) else None
-        if child is None or child.status is not RunStatus.INTERRUPTED:
-            continue
-        if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
-            return None  # other rows since: a new re-tune
-        spec = spec_from_dict(child.spec)
-        recorded = child.attributes.get("data_fingerprint")
-        if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
-                                                                                                  spec.base_dir))):
-            return None  # the same path, new content
-        return name
-    return None
+    names = [n for n in head.attributes.get("retunes", []) if _exists(store, n)]
+    child = store.experiment(names[-1]) if names else None
+    if child is None or child.status is not RunStatus.INTERRUPTED:
+        return None
+    if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
+        return None  # other rows since: a new re-tune
+    spec = spec_from_dict(child.spec)
+    recorded = child.attributes.get("data_fingerprint")
+    if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
+                                                                                              spec.base_dir))):
+        return None  # the same path, new content
+    return child.name
 
 
 def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
@@ -266,8 +268,9 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
+    resumed = " (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending else ""
     record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
-                     f"{result.experiment.name}", retune_detail))
+                     f"{result.experiment.name}{resumed}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
     step = promote_step(store, result.experiment.name, spec, model_name, promote)
     record(step)
