@@ -194,7 +194,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
               promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
-    A spec file whose experiment is not in the store yet is tuned first (step ``tune``). ``on_runner`` is given
+    A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
+    interrupted, or failed before any trial completed, is resumed first (spec file or name). ``on_runner`` is given
     each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
 
