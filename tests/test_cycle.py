@@ -210,7 +210,7 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     monkeypatch.chdir(folder)
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.outcome is CycleOutcome.RETUNED and again.champion == retune, again.to_json()
-    assert again.steps[-2].why == f"resumed and finished {retune}"
+    assert again.steps[-2].why.startswith(f"resumed and finished {retune} (") and "--trials" in again.steps[-2].why
     assert store.experiment(retune).status.value == "completed" and store.experiment("bc").attributes["retunes"] == [
         retune]
 
@@ -286,3 +286,59 @@ def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path, monkey
     assert store.experiment("bc").status.value == "completed"
     assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= 40
     assert again.outcome is CycleOutcome.RETUNED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["bc.yaml", "bc"])
+def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(folder: Path, tmp_path: Path,
+                                                                            target: str) -> None:
+    """A first tuning whose executor could not start (here `gpus: all` on a machine showing no GPU; in the field
+    a Ray cluster that was down) is recorded failed with no trial; every later cycle said 'already recorded', then
+    'no completed trial ... see `tunesmith trials`', exit 1, and never resumed it."""
+    if os.path.isdir("/proc/driver/nvidia/gpus"):
+        pytest.skip("this machine has an NVIDIA GPU: the first tuning's executor would start")
+    executor = {"kind": "process", "workers": 1, "gpus": "all"}
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "executor": executor}))
+    down = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert down.returncode == 2 and "shows no NVIDIA GPU" in down.stderr, down.stderr
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert store.experiment("bc").status.value == "failed" and store.trials(store.experiment("bc").id) == []
+    gpu_bin = tmp_path / "gpu-bin"  # the GPU is back: a stand-in nvidia-smi that lists one
+    gpu_bin.mkdir()
+    (gpu_bin / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
+    (gpu_bin / "nvidia-smi").chmod(0o755)
+    up = subprocess.run([sys.executable, "-m", "tunesmith.cli", "cycle", target, "--data", "shifted.csv", "--json"],
+                        cwd=folder, capture_output=True, text=True, timeout=240,
+                        env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}",
+                             "PATH": f"{gpu_bin}{os.pathsep}{os.environ['PATH']}"})
+    assert up.returncode == 0, (up.stdout, up.stderr)
+    report = json.loads(up.stdout)
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("tune", "done"), ("drift", "done"), ("retune", "done"), ("promote", "skipped")], report
+    assert "resumed first tuning of bc" in report["steps"][0]["why"]
+    assert store.experiment("bc").status.value == "completed"
+    assert [t.state.value for t in store.trials(store.experiment("bc").id)] == ["completed"] * 3
+
+
+@pytest.mark.slow
+def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder: Path) -> None:
+    """R1 stopped on shifted.csv; R2 then ran (on other rows, every trial failed, so bc stays the head); the next
+    cycle on shifted.csv skipped over R2 and resumed the stale R1. Only the newest re-tune is continued."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
+                                      "--trials", "40", "--json")
+    assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    failed = _cli(folder, "cycle", "bc", "--data", "one_class.csv", "--json")
+    assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
+    again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    retunes = store.experiment("bc").attributes["retunes"]
+    assert len(retunes) == 3 and retunes[0] == first, retunes
+    step = json.loads(again.stdout)["steps"][-2]
+    assert step["why"] == f"re-tuned as {retunes[2]}" and step["detail"]["trials"] == 2, step
+    assert store.experiment(first).status.value == "interrupted", "the stale re-tune was left alone"

@@ -190,7 +190,7 @@ def test_a_killed_coordinators_slots_on_this_host_free_at_once(project):
     assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
     first = _started(trials["waiter"])[0]
     assert lapse - killed > 20, "A's leases were still far from expiry when it died"
-    assert first - killed < 3, (first - killed, "B starts within its rechecks of A's death, not at the TTL")
+    assert first - killed < 10, (first - killed, "B starts within its rechecks of A's death, not at the TTL")
     assert _most_at_once(trials["waiter"]) == 2, "both of A's slots came free"
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")][:2] == [
         "quota_wait", "quota_wait_ended"]

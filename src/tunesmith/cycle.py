@@ -150,23 +150,35 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
 
 
 def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
-    """The newest interrupted re-tune of ``head`` on the file ``data`` as it was (path and content), if any."""
+    """``head``'s newest re-tune when it is interrupted and on the file ``data`` as it was (path and content).
+
+    Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
+    history, not work to continue."""
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
-    for name in reversed(head.attributes.get("retunes", [])):
-        child = store.experiment(name) if _exists(store, name) else None
-        if child is None or child.status is not RunStatus.INTERRUPTED:
-            continue
-        if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
-            return None  # other rows since: a new re-tune
-        spec = spec_from_dict(child.spec)
-        recorded = child.attributes.get("data_fingerprint")
-        if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
-                                                                                                  spec.base_dir))):
-            return None  # the same path, new content
-        return name
-    return None
+    names = [n for n in head.attributes.get("retunes", []) if _exists(store, n)]
+    child = store.experiment(names[-1]) if names else None
+    if child is None or child.status is not RunStatus.INTERRUPTED:
+        return None
+    if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
+        return None  # other rows since: a new re-tune
+    spec = spec_from_dict(child.spec)
+    recorded = child.attributes.get("data_fingerprint")
+    if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
+                                                                                              spec.base_dir))):
+        return None  # the same path, new content
+    return child.name
+
+
+def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
+    """An interrupted first tuning, or one that failed before any trial completed (its Ray cluster was down, its
+    executor could not start): the next cycle resumes it, as a spec file or by name, rather than checking new rows
+    against a partial champion or against none."""
+    if not _exists(store, name):
+        return False
+    exp = store.experiment(name)
+    return exp.status is RunStatus.INTERRUPTED or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
@@ -182,7 +194,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
               promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
-    A spec file whose experiment is not in the store yet is tuned first (step ``tune``). ``on_runner`` is given
+    A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
+    interrupted, or failed before any trial completed, is resumed first (spec file or name). ``on_runner`` is given
     each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
 
@@ -201,7 +214,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = target.lower().endswith((".yaml", ".yml"))
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
     _check_cycle_input(spec, model_name, promote)  # before hours of tuning, not after them
-    if from_file:
+    if from_file or _first_tuning_to_resume(store, target):
         with _signal_handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
@@ -256,8 +269,9 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
+    resumed = " (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending else ""
     record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
-                     f"{result.experiment.name}", retune_detail))
+                     f"{result.experiment.name}{resumed}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
     step = promote_step(store, result.experiment.name, spec, model_name, promote)
     record(step)
@@ -322,9 +336,9 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
 
     what = "first tuning"
     if _exists(store, spec.name):
-        if store.experiment(spec.name).status is not RunStatus.INTERRUPTED:
+        if not _first_tuning_to_resume(store, spec.name):
             return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
-        # an interrupted first tuning is finished first: a drift check against its partial champion says little
+        # finished first: a drift check against an interrupted run's partial champion says little, against none nothing
         what = "resumed first tuning"
         result = resume_experiment(spec.name, store, listener, clock, on_runner)
     else:
@@ -339,7 +353,9 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
         return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
                                     f"failed; see `tunesmith trials {spec.name}`",
                                     {"experiment": spec.name, "status": result.status.value})
-    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}",
+    again = (f"; once the cause is fixed the next cycle resumes it (or `tunesmith resume {spec.name}`)"
+             if status is StepStatus.FAILED and not any(t.state is TrialState.COMPLETED for t in result.trials) else "")
+    return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}{again}",
                                 {"experiment": spec.name, "status": result.status.value})
 
 

@@ -477,18 +477,17 @@ class Runner:
         self._running.clear()
         for _, rec, _token in self._retry_queue:
             store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
-        if self._stop_requested or isinstance(error, KeyboardInterrupt):
-            status = RunStatus.INTERRUPTED
-        elif error is not None or self._budget.failure_stop() is not None:
-            status = RunStatus.FAILED
-        else:
-            status = RunStatus.COMPLETED
-        others_running = [t for t in store.trials(exp_id) if t.state is TrialState.RUNNING
-                          and t.owner != self._owner and not _abandoned(t, clock.now())]
-        if status is RunStatus.COMPLETED and others_running:
-            # cooperating coordinators are still at it: the last one out marks the experiment completed
-            store.record_event(exp_id, "coordinator_done", clock.now(),
-                               detail={"owner": self._owner, "others_running": len(others_running)})
+        status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
+                  else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
+                  else RunStatus.COMPLETED)
+        others = sum(t.state is TrialState.RUNNING and t.owner != self._owner and not _abandoned(t, clock.now())
+                     for t in store.trials(exp_id))
+        done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead holds the lease (ttl 0)
+        if others or not done and self.join and store.acquire_lease(exp_id, self._owner, clock.now(), 0.0):
+            # cooperating coordinators are still at it: one's stop or failure is not the experiment's (an event says
+            # why it left); the last one out records the experiment's status
+            store.record_event(exp_id, "coordinator_done" if done else f"coordinator_{status.value}", clock.now(),
+                               detail={"owner": self._owner, "others_running": others, "reason": stop_reason})
         else:
             store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from helpers import count_states, start_cli, wait_for
+from tunesmith.storage import SQLStore
 
 
 def test_joined_coordinators_share_one_budget(project, storage, fault_log):
@@ -68,3 +74,52 @@ def _owners(storage: str) -> dict[str, int]:
     return {str(o): int(n) for o, n in rows}
 
 
+
+
+def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(project, storage, tmp_path):
+    """The lead coordinator's machine has a GPU (a stand-in `nvidia-smi` on its PATH); the joiner's has none, so
+    its process executor fails at start (`gpus: all`). The experiment the lead still runs must not turn `failed`:
+    the joiner's failure is an event, and the lead marks the experiment completed when it ends."""
+    if os.path.isdir("/proc/driver/nvidia/gpus"):
+        pytest.skip("this machine has an NVIDIA GPU: the joiner's executor would start")
+    fake_bin = tmp_path / "gpu-bin"
+    fake_bin.mkdir()
+    (fake_bin / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
+    (fake_bin / "nvidia-smi").chmod(0o755)
+    project.write("slowish.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(3)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="gpu-lead", trial={"function": "slowish:objective"},
+                                           budget={"trials": 3}, executor={"kind": "process", "workers": 1,
+                                                                            "gpus": "all"}))
+    env = {**os.environ, "TUNESMITH_STORAGE": storage, "COLUMNS": "200",
+           "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    lead = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(spec), "--quiet"], cwd=project.root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: count_states(project, "gpu-lead", storage).get("running", 0) == 1, timeout=60)
+        joined = project.cli("resume", "gpu-lead", "--join", "--quiet", "--storage", storage, timeout=60)
+        assert joined.returncode != 0, joined.stdout
+        assert "this machine shows no NVIDIA GPU" in joined.stderr, joined.stderr
+        mid = json.loads(project.cli("show", "gpu-lead", "--json", "--storage", storage, check=True).stdout)
+        assert count_states(project, "gpu-lead", storage).get("running", 0) == 1, "the lead was still running"
+        assert mid["status"] == "running", "a joiner's failed start marked the lead's experiment"
+        out, err = lead.communicate(timeout=120)
+    finally:
+        if lead.poll() is None:
+            lead.kill()
+            lead.wait()
+    assert lead.returncode == 0, err
+    shown = json.loads(project.cli("show", "gpu-lead", "--json", "--storage", storage, check=True).stdout)
+    assert shown["status"] == "completed"
+    store = SQLStore(storage)
+    try:
+        events = store.events(store.experiment("gpu-lead").id)
+    finally:
+        store.close()
+    stopped = [e for e in events if e.kind == "coordinator_failed"]
+    assert len(stopped) == 1 and "no NVIDIA GPU" in stopped[0].payload["reason"], [(e.kind, e.payload) for e in events]
+    assert "run_failed" not in [e.kind for e in events]
