@@ -49,7 +49,13 @@ def test_schedulers_prune_in_real_runs(project, kind, workers, scheduler):
     assert pruned and completed
     for t in pruned:
         last = t.intermediate[-1]
-        assert last.step < 27, "a pruned trial stopped before the end"
+        if scheduler["name"] == "median":
+            # median rules on every report, the last one included (it knows no final step): with two workers a
+            # trial can finish its 27th epoch below the median of what the others reported there (seen once in a
+            # full run); ASHA's and Hyperband's top rung is completion, so they never stop a trial at its end
+            assert last.step >= scheduler["warmup_steps"], "pruned only once the warm-up is over"
+        else:
+            assert last.step < 27, "a pruned trial stopped before the end"
         assert t.values == (last.value,), "its value is the last value it reported"
     summary = result.summary()
     assert summary["trials"]["pruned"] == len(pruned)
