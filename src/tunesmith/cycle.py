@@ -157,7 +157,8 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
-    names = [n for n in head.attributes.get("retunes", []) if _exists(store, n)]
+    existing = {e.name for e in store.experiments()}   # one query, not one per re-tune named
+    names = [n for n in head.attributes.get("retunes", []) if n in existing]
     child = store.experiment(names[-1]) if names else None
     if child is None or child.status is not RunStatus.INTERRUPTED:
         return None

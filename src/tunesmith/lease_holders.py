@@ -5,10 +5,12 @@ SQLAlchemy: the runner imports it at start-up without loading a store."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 
 
+@functools.cache  # a process never changes namespace; holder_alive runs per holder, per trial
 def _pid_namespace() -> str:
     """This process's PID namespace (Linux: the inode of /proc/self/ns/pid), '' where there is none to read.
 
