@@ -1,6 +1,7 @@
 """Local GPUs without Ray: each process-executor worker owns its devices; trials see them in CUDA_VISIBLE_DEVICES.
 
-No GPU is needed: the assignment and the environment a trial sees are what is tested (this box has none).
+No GPU is needed: the assignment and the environment a trial sees are what is tested. `test_gpu_real.py` runs
+CUDA work on a real device where one is.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import pytest
 
 import tunesmith
 from tunesmith.errors import SpecError, UserInputError
-from tunesmith.executor.devices import gpu_slots, slot_metrics
+from tunesmith.executor import devices
+from tunesmith.executor.devices import check_listed_gpus, gpu_slots, slot_metrics, visible_gpus
 from tunesmith.records import TrialState
 from tunesmith.spec.loader import spec_from_dict
 
@@ -58,7 +60,36 @@ def test_gpu_fields_are_validated(project):
     assert spec_from_dict(project.spec(executor={"gpus": "all"})).executor.gpus == "all"
 
 
-def test_each_trial_sees_its_workers_gpu_and_records_it(project):
+def test_an_inherited_allocation_is_what_gpus_all_takes_and_all_a_list_may_name(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == [2, 3]
+    check_listed_gpus([3])
+    with pytest.raises(UserInputError, match=r"executor.gpus lists GPU\(s\) \[0\], but this process was started "
+                                             r"with CUDA_VISIBLE_DEVICES=2,3"):
+        check_listed_gpus([0, 3])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,x,3")  # CUDA stops at the first invalid entry
+    assert visible_gpus() == [0, 1]
+    for hidden in ("", "-1"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        with pytest.raises(UserInputError, match="CUDA_VISIBLE_DEVICES set to no device"):
+            visible_gpus()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f1c2a3b-0000")
+    with pytest.raises(UserInputError, match="names devices by UUID"):
+        visible_gpus()
+
+
+def test_a_listed_gpu_the_machine_lacks_is_refused_where_the_machine_has_gpus(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(devices, "machine_gpus", lambda: [0])
+    with pytest.raises(UserInputError, match=r"executor.gpus lists GPU\(s\) \[1\], but this machine has GPU\(s\) "
+                                             r"\[0\]; list only those, or use gpus: all"):
+        check_listed_gpus([0, 1])
+    monkeypatch.setattr(devices, "machine_gpus", lambda: [])
+    check_listed_gpus([0, 1])  # no driver: the assignment is prepared as given
+
+
+def test_each_trial_sees_its_workers_gpu_and_records_it(project, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")  # the coordinator's allocation, whatever this machine has
     project.write("sees.py", SEES)
     spec = project.spec(name="gpus", trial={"function": "sees:sees"}, budget={"trials": 6},
                         executor={"kind": "process", "workers": 2, "gpus": [0, 1], "gpu_per_trial": 1})
@@ -74,7 +105,8 @@ def test_each_trial_sees_its_workers_gpu_and_records_it(project):
                 assert a.metrics["gpu_device_0"] != b.metrics["gpu_device_0"], (a.number, b.number)
 
 
-def test_a_command_trial_sees_two_gpus(project):
+def test_a_command_trial_sees_two_gpus(project, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     project.write("devices.py", "import json, os\n"
                                 "print(json.dumps({'loss': float(os.environ['CUDA_VISIBLE_DEVICES'].replace(',', ''))}))\n")
     spec = project.spec(name="gpus-cmd", budget={"trials": 2}, trial={"command": "python {spec_dir}/devices.py"},
@@ -86,7 +118,8 @@ def test_a_command_trial_sees_two_gpus(project):
         assert (t.metrics["gpu_device_0"], t.metrics["gpu_device_1"]) == (2.0, 3.0)
 
 
-def test_gpus_all_without_a_gpu_names_the_fix(project):
+def test_gpus_all_without_a_gpu_names_the_fix(project, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     path = project.write_spec(project.spec(name="gpus-all", executor={"kind": "process", "gpus": "all"}))
     proc = project.cli("run", str(path), "--quiet")
     if proc.returncode == 0:

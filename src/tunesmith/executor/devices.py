@@ -38,24 +38,82 @@ def gpu_slots(gpus: list[int], per_trial: float, workers: int) -> list[GpuSlot]:
 
 
 def visible_gpus() -> list[int]:
-    """This machine's NVIDIA GPUs (``gpus: all``), as the indices CUDA_VISIBLE_DEVICES takes.
+    """The GPUs ``gpus: all`` takes, as the indices CUDA_VISIBLE_DEVICES takes.
+
+    When the coordinator itself was started with CUDA_VISIBLE_DEVICES (a batch scheduler's allocation, a container
+    runtime), those devices and no others: a trial's own CUDA_VISIBLE_DEVICES replaces the inherited one, so
+    handing it any other index would reach a GPU outside the allocation. Otherwise every NVIDIA GPU of the machine.
 
     Raises:
-        UserInputError: none found.
+        UserInputError: none found, or the inherited variable names devices other than by index.
     """
-    found: list[int] = []
-    try:
-        found = sorted(range(len(os.listdir("/proc/driver/nvidia/gpus"))))
-    except OSError:
-        try:
-            listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
-            found = [int(m) for m in re.findall(r"^GPU (\d+):", listing, re.MULTILINE)]
-        except (OSError, subprocess.SubprocessError):
-            pass
+    allotted = _allotted_gpus()
+    if allotted is not None:
+        if not allotted:
+            raise UserInputError("executor.gpus is all, but this process was started with CUDA_VISIBLE_DEVICES set "
+                                 "to no device; unset it, or list the devices (gpus: [0, 1]), or remove gpus")
+        return allotted
+    found = machine_gpus()
     if not found:
         raise UserInputError("executor.gpus is all, but this machine shows no NVIDIA GPU (no /proc/driver/nvidia, no "
                              "nvidia-smi); list the devices (gpus: [0, 1]) or remove gpus")
     return found
+
+
+def check_listed_gpus(gpus: list[int]) -> None:
+    """Refuse devices this coordinator cannot hand out: outside its inherited CUDA_VISIBLE_DEVICES, or absent.
+
+    A machine that shows no NVIDIA GPU at all (no driver) is not checked: the list is taken as given, so that the
+    assignment can be prepared, and tested, where the GPUs are not.
+
+    Raises:
+        UserInputError: a listed device is not among those available.
+    """
+    allotted = _allotted_gpus()
+    available = allotted if allotted is not None else machine_gpus()
+    if allotted is None and not available:
+        return
+    missing = [g for g in gpus if g not in available]
+    if missing:
+        where = (f"this process was started with CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}"
+                 if allotted is not None else f"this machine has GPU(s) {available}")
+        raise UserInputError(f"executor.gpus lists GPU(s) {missing}, but {where}; list only those, or use gpus: all")
+
+
+def machine_gpus() -> list[int]:
+    """Every NVIDIA GPU this machine shows, by index; empty where there is no driver."""
+    try:
+        return sorted(range(len(os.listdir("/proc/driver/nvidia/gpus"))))
+    except OSError:
+        pass
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [int(m) for m in re.findall(r"^GPU (\d+):", listing, re.MULTILINE)]
+
+
+def _allotted_gpus() -> list[int] | None:
+    """The indices in this process's own CUDA_VISIBLE_DEVICES; None when it is unset.
+
+    CUDA reads the list up to its first invalid entry, and an empty list or -1 hides every device; both are
+    followed here.
+
+    Raises:
+        UserInputError: the devices are named by UUID (GPU-..., MIG-...), which a per-trial index cannot name.
+    """
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    indices: list[int] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if entry.upper().startswith(("GPU-", "MIG-")):
+            raise UserInputError(f"CUDA_VISIBLE_DEVICES={value} names devices by UUID, but executor.gpus hands them "
+                                 "out by index; set CUDA_VISIBLE_DEVICES to indices (0,1) or unset it")
+        if not entry.isdigit():
+            break
+        indices.append(int(entry))
+    return indices
 
 
 def slot_env(slot: GpuSlot) -> dict[str, str]:
