@@ -63,6 +63,29 @@ def test_gpus_default_to_those_the_trial_environment_assigns():
     assert CostConfig(gpu_hour=1, gpus=4).prices({"CUDA_VISIBLE_DEVICES": "0"}).gpus == 4
 
 
+def test_gpus_the_executor_assigns_are_charged(project, monkeypatch):
+    from tunesmith.spec.loader import spec_from_dict
+
+    def executor_gpus(**executor):
+        return spec_from_dict(project.spec(executor=executor)).executor.gpus_per_trial()
+
+    assert executor_gpus(kind="process", gpus=[0, 1], gpu_per_trial=0.5) == 0.5
+    assert executor_gpus(kind="process", gpus="all", gpu_per_trial=2) == 2
+    assert executor_gpus(kind="process", workers=2) == 0, "gpu_per_trial alone assigns nothing"
+    assert executor_gpus(kind="ray", resources_per_trial={"gpu": 0.25}) == 0.25
+    # end to end: two workers sharing GPU 0 are each charged half of it for their wall time
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # the coordinator's allocation, whatever this machine has
+    monkeypatch.setenv("SLOW_SECONDS", "0.3")
+    spec = project.spec(name="gpu-priced", budget={"trials": 2}, cost={"gpu_hour": 3600.0},
+                        trial={"function": "objectives:slow"},
+                        executor={"kind": "process", "workers": 2, "gpus": [0], "gpu_per_trial": 0.5})
+    for t in tunesmith.run(spec, storage=project.storage).trials:
+        assert t.state is TrialState.COMPLETED
+        assert t.metrics["gpus"] == 0.5
+        # a dollar per GPU-second: half a GPU for the 0.3 s the trial ran, within its recorded start and end
+        assert 0.5 * 0.3 <= t.metrics["cost"] <= 0.5 * (t.finished_at - t.started_at) + 0.01, t.metrics
+
+
 @pytest.mark.slow
 def test_process_trials_are_charged_for_what_they_used_failed_and_killed_ones_too(project):
     project.write("costly.py", COSTLY)

@@ -25,7 +25,7 @@ class ResourceUsage:
     cpu_s: float                 # user + system CPU seconds of the trial's whole process tree
     peak_memory_mb: float        # highest resident memory seen (MiB)
     duration_s: float            # wall time
-    gpus: int = 0                # GPUs assigned to the trial
+    gpus: float = 0.0            # GPUs assigned to the trial (0.5: half of one, shared with another trial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class Prices:
     cpu_hour: float = 0.0
     gpu_hour: float = 0.0
     memory_gb_hour: float = 0.0
-    gpus: int = 0
+    gpus: float = 0.0
     metric: str | None = None    # the trial reports its own cost in this metric
 
     def to_json(self) -> dict[str, Any]:
@@ -45,7 +45,7 @@ class Prices:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Prices:
         return cls(float(d.get("cpu_hour", 0.0)), float(d.get("gpu_hour", 0.0)), float(d.get("memory_gb_hour", 0.0)),
-                   int(d.get("gpus", 0)), d.get("metric"))
+                   float(d.get("gpus", 0.0)), d.get("metric"))
 
     def price(self, usage: ResourceUsage) -> float:
         """Dollars (or whatever unit the prices are in) for ``usage``."""

@@ -12,7 +12,9 @@ class CostConfig(StrictModel):
     cpu_hour: float = Field(default=0.0, ge=0, description="price of one CPU-hour of the trial's process tree")
     gpu_hour: float = Field(default=0.0, ge=0, description="price of one GPU-hour of each GPU assigned")
     memory_gb_hour: float = Field(default=0.0, ge=0, description="price of one GiB of peak memory held for an hour")
-    gpus: int | None = Field(default=None, ge=0, description="GPUs per trial; default: CUDA_VISIBLE_DEVICES in trial.env")
+    gpus: float | None = Field(default=None, ge=0, description=(
+        "GPUs per trial; default: those in trial.env's CUDA_VISIBLE_DEVICES, else what the executor assigns "
+        "(executor.gpu_per_trial with executor.gpus, or resources_per_trial.gpu on Ray)"))
     metric: str | None = Field(default=None, min_length=1, description="the trial reports its cost in this metric")
 
     @model_validator(mode="after")
@@ -22,10 +24,12 @@ class CostConfig(StrictModel):
                              "cost in (metric: dollars)")
         return self
 
-    def prices(self, trial_env: dict[str, str]) -> Prices:
-        """The prices a job carries; GPUs are those given, else those the trial's environment assigns it."""
+    def prices(self, trial_env: dict[str, str], executor_gpus: float = 0.0) -> Prices:
+        """The prices a job carries; GPUs are those given, else those the trial's own environment names, else
+        ``executor_gpus``, the share of GPUs the executor assigns each trial."""
         gpus = self.gpus
         if gpus is None:
             visible = trial_env.get("CUDA_VISIBLE_DEVICES", "").strip()
             gpus = len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"]) if visible else 0
-        return Prices(self.cpu_hour, self.gpu_hour, self.memory_gb_hour, gpus, self.metric)
+            gpus = gpus or executor_gpus
+        return Prices(self.cpu_hour, self.gpu_hour, self.memory_gb_hour, float(gpus), self.metric)

@@ -93,6 +93,14 @@ class Executor(StrictModel):
     gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
     gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
 
+    def gpus_per_trial(self) -> float:
+        """The GPUs this executor assigns each trial (a fraction where trials share one); 0 where it assigns none."""
+        if self.kind == "process" and self.gpus is not None:
+            return self.gpu_per_trial
+        if self.kind == "ray" and self.resources_per_trial is not None:
+            return self.resources_per_trial.gpu
+        return 0.0
+
     @model_validator(mode="after")
     def _gpu_fields(self) -> Executor:
         if self.kind != "process" and (self.gpus is not None or self.gpu_per_trial != 1.0):
