@@ -482,8 +482,8 @@ class Runner:
                   else RunStatus.COMPLETED)
         others = sum(t.state is TrialState.RUNNING and t.owner != self._owner and not _abandoned(t, clock.now())
                      for t in store.trials(exp_id))
-        done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead holds the lease (ttl 0)
-        if others or not done and self.join and store.acquire_lease(exp_id, self._owner, clock.now(), 0.0):
+        done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead still holds the lease
+        if others or not done and self.join and store.lease_holder(exp_id, clock.now()) is not None:
             # cooperating coordinators are still at it: one's stop or failure is not the experiment's (an event says
             # why it left); the last one out records the experiment's status
             store.record_event(exp_id, "coordinator_done" if done else f"coordinator_{status.value}", clock.now(),

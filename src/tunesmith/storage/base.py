@@ -48,6 +48,13 @@ class TrialStore(Protocol):
     def release_lease(self, experiment_id: int, owner: str) -> None:
         ...
 
+    def lease_holder(self, experiment_id: int, now: float) -> str | None:
+        """Who holds the coordinator lease at ``now`` (unexpired, not known dead), or None; writes nothing.
+
+        A coordinator that joined (and holds no lease) asks it to learn whether a lead is still running.
+        """
+        ...
+
     def acquire_slot(self, holder: str, experiment_id: int, keys: Mapping[str, int | None], now: float,
                      ttl: float, release: Collection[str] = ()) -> SlotGrant:
         """Take one run slot under every quota key in ``keys`` (each with the caller's own limit, or None), atomically

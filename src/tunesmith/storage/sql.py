@@ -48,6 +48,13 @@ def describe_url(url: str) -> str:
         return url
 
 
+def _live_holder(holder: str | None, expires: float | None, now: float) -> str | None:
+    """The experiment lease's holder if it still holds it at ``now``: unexpired, and not known dead."""
+    if holder and expires is not None and expires > now and holder_alive(holder):
+        return str(holder)
+    return None
+
+
 class SQLStore:
     """Args:
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
@@ -265,12 +272,18 @@ class SQLStore:
                                .where(experiments.c.id == experiment_id).with_for_update()).first()
             if row is None:
                 return "nobody (the experiment is gone)"
-            holder, expires = row
-            if holder and holder != owner and expires is not None and expires > now and holder_alive(holder):
-                return str(holder)
+            holder = _live_holder(*row, now)
+            if holder is not None and holder != owner:
+                return holder
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(lease_owner=owner, lease_expires_at=now + ttl))
         return None
+
+    def lease_holder(self, experiment_id: int, now: float) -> str | None:
+        with self._tx("read the experiment's lease") as conn:
+            row = conn.execute(select(experiments.c.lease_owner, experiments.c.lease_expires_at)
+                               .where(experiments.c.id == experiment_id)).first()
+        return None if row is None else _live_holder(*row, now)
 
     def release_lease(self, experiment_id: int, owner: str) -> None:
         with self._tx("release the experiment's lease") as conn:

@@ -94,6 +94,18 @@ def check_lease(store: TrialStore) -> None:
     assert store.acquire_lease(e.id, "otherhost:3:c", now=82.0, ttl=60.0) is None
 
 
+def check_lease_holder(store: TrialStore) -> None:
+    e = store.create_experiment("lease holder", SPEC, "random", "", now=1.0)
+    assert store.lease_holder(e.id, now=5.0) is None, "nobody holds a new experiment's lease"
+    assert store.acquire_lease(e.id, "otherhost:1:a", now=10.0, ttl=60.0) is None
+    assert store.lease_holder(e.id, now=30.0) == "otherhost:1:a"
+    assert store.lease_holder(e.id, now=70.0) is None, "an expired lease is held by nobody"
+    assert store.acquire_lease(e.id, "otherhost:2:b", now=71.0, ttl=60.0) is None
+    assert store.lease_holder(e.id, now=72.0) == "otherhost:2:b"
+    store.release_lease(e.id, "otherhost:2:b")
+    assert store.lease_holder(e.id, now=73.0) is None, "a released lease is held by nobody"
+
+
 def check_delete(store: TrialStore) -> None:
     e = store.create_experiment("gone", SPEC, "random", "", now=1.0)
     t = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
@@ -148,8 +160,8 @@ def check_slots(store: TrialStore) -> None:
     assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
 
 
-CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_delete,
-                                                    check_attributes_and_results_since, check_slots)
+CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_lease_holder,
+                                                    check_delete, check_attributes_and_results_since, check_slots)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:

@@ -1,0 +1,43 @@
+"""A joining coordinator holds no lease: asking whether a lead still runs the experiment must not take it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage(request, project):
+    if request.param == "sqlite":
+        return project.storage
+    return request.getfixturevalue("postgres_url")
+
+
+def _lease(storage: str, name: str) -> tuple[str | None, float | None]:
+    engine = create_engine(storage)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT lease_owner, lease_expires_at FROM experiments WHERE name = :name"),
+                               {"name": name}).one()
+    finally:
+        engine.dispose()
+    return row[0], row[1]
+
+
+def test_a_joiner_that_stops_early_without_a_lead_leaves_the_lease_untouched(project, storage):
+    """Every trial fails, so the run and then a `--join` stop early (fail fast); with no lead holding the lease,
+    the joiner records the experiment's status itself, and the lease stays as the lead left it (released)."""
+    project.write("broken.py", """
+        def objective(config, trial):
+            raise ValueError("broken")
+    """)
+    spec = project.write_spec(project.spec(name="alone", trial={"function": "broken:objective"},
+                                           budget={"trials": 12}, executor={"kind": "process", "workers": 1}))
+    first = project.cli("run", str(spec), "--quiet", "--storage", storage, timeout=120)
+    assert first.returncode != 0 and "failed the same way" in first.stderr, first.stderr
+    assert _lease(storage, "alone") == (None, None), "the lead released its lease when it stopped"
+    joined = project.cli("resume", "alone", "--join", "--quiet", "--storage", storage, timeout=120)
+    assert joined.returncode != 0 and "failed the same way" in joined.stderr, joined.stderr
+    assert _lease(storage, "alone") == (None, None), "the joiner's question wrote a lease"
+    shown = project.cli("show", "alone", "--json", "--storage", storage, check=True).stdout
+    assert '"status": "failed"' in shown, "with no lead, the joiner records the experiment's status"
