@@ -117,12 +117,26 @@ def test_ray_trials_are_charged_for_what_they_used_killed_ones_too(ray_cluster, 
     assert ok.metrics["peak_memory_mb"] >= 120                 # the block was resident
     assert ok.metrics["cost"] == pytest.approx(ok.metrics["cpu_s"], abs=1e-3)
 
+    # killed by an order it obeys (a Python loop lets the actor's watcher in): charged what it had burnt then (how
+    # much CPU it got depends on the machine's load)
     killed = tunesmith.run({**spec, "name": "ray-priced-timeout", "trial": {"function": "costly:forever"},
                             "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
     assert killed.failure_kind is FailureKind.TIMEOUT
-    # what it had burnt when the kill order reached it (how much CPU it got depends on the machine's load)
+    assert "cost_unknown" not in killed.metrics, "the actor's last measurement did not arrive (a loaded machine?)"
     assert killed.metrics["cpu_s"] >= 0.1
     assert killed.metrics["cost"] == pytest.approx(killed.metrics["cpu_s"], abs=1e-3)
+
+    # one that holds the GIL in C code cannot be told: its actor is killed with ray.kill, nothing measured arrives,
+    # and its cost is unknown, not 0
+    project.write("stuck.py", """
+        def objective(config, trial):
+            return sum(range(10**13))   # one C call: the actor's other threads never get the GIL
+    """)
+    stuck = tunesmith.run({**spec, "name": "ray-priced-stuck", "trial": {"function": "stuck:objective"},
+                           "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
+    assert stuck.failure_kind is FailureKind.TIMEOUT
+    assert "cpu_s" not in stuck.metrics and "peak_memory_mb" not in stuck.metrics, stuck.metrics
+    assert "cost" not in stuck.metrics and stuck.metrics["cost_unknown"] == 1.0, stuck.metrics
 
 
 # -- prefetch, on the executor itself --------------------------------------------------------------------------

@@ -10,9 +10,10 @@ limit, the machine), so "the same reason" says nothing. A run that has seen a tr
 included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
 
 A money budget (``budget.cost``) is judged on the *projected* spend: what finished trials cost, plus what the
-trials still running are expected to cost (the median cost of the finished ones, each). A new trial starts only
-if the projection with it stays within the cap, so the run ends within about one trial's cost of it. Until the
-first trial's cost is known, trials start one at a time.
+trials still running are expected to cost (the median cost of the finished ones, each), plus the same for each
+finished trial whose cost is unknown (``cost_unknown``: a measurement never arrived; counting it as free would
+let the run overspend). A new trial starts only if the projection with it stays within the cap, so the run ends
+within about one trial's cost of it. Until the first trial's cost is known, trials start one at a time.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tunesmith.cost import COST_METRIC
+from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
 from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
@@ -57,6 +58,7 @@ class BudgetTracker:
         self.fail_fast_armed = True            # until a trial succeeds or fails differently
         self.spent = 0.0                     # what every trial observed cost (failed and pruned ones included)
         self.costs: list[float] = []
+        self.unknown_costs = 0               # finished trials whose cost is unknown: projected at the expected cost
         self.allocated = 0                   # trial numbers taken, as last told by may_start
 
     def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
@@ -65,6 +67,8 @@ class BudgetTracker:
         if cost is not None:
             self.spent += cost
             self.costs.append(cost)
+        elif trial.metrics.get(COST_UNKNOWN_METRIC):
+            self.unknown_costs += 1
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
@@ -111,9 +115,9 @@ class BudgetTracker:
         return max(0, self.allocated - self.finished)
 
     def projected_spend(self) -> float:
-        """Spent so far plus the expected cost of every trial still running."""
+        """Spent so far plus the expected cost of every trial still running or finished at an unknown cost."""
         expected = self.expected_cost()
-        return self.spent + (self.running() * expected if expected is not None else 0.0)
+        return self.spent + ((self.running() + self.unknown_costs) * expected if expected is not None else 0.0)
 
     def _cost_allows_one_more(self) -> bool:
         if self.budget.cost is None:
@@ -131,8 +135,10 @@ class BudgetTracker:
         if self.spent >= cap:
             return f"cost budget of {cap:g} reached (spent {self.spent:.4g})"
         if expected is not None and self.projected_spend() + expected > cap:
-            running = (f", {self.running()} running trial(s) expected to bring it to {self.projected_spend():.4g}"
-                       if self.running() else "")
+            counted = [f"{self.running()} running trial(s)"] if self.running() else []
+            counted += [f"{self.unknown_costs} of unknown cost"] if self.unknown_costs else []
+            running = (f", {' and '.join(counted)} expected to bring it to {self.projected_spend():.4g}"
+                       if counted else "")
             return (f"cost budget of {cap:g} reached: spent {self.spent:.4g}{running}; one more trial "
                     f"(about {expected:.4g}) would exceed it")
         return None
@@ -177,9 +183,11 @@ class SpendSummary:
     burn_per_hour: float | None        # spent / hours between the first trial's start and the last event
     projected_total: float | None      # at the current rate, to the end of the budget (trials, wall time, cost cap)
     budget: float | None
+    trials_cost_unknown: int = 0       # trials whose cost is unknown (a measurement never arrived): not in spent
 
     def to_json(self) -> dict[str, float | int | None]:
         return {"spent": round(self.spent, 6), "trials_priced": self.trials_priced,
+                "trials_cost_unknown": self.trials_cost_unknown,
                 "burn_per_hour": None if self.burn_per_hour is None else round(self.burn_per_hour, 6),
                 "projected_total": None if self.projected_total is None else round(self.projected_total, 6),
                 "budget": self.budget}
@@ -207,7 +215,8 @@ def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, f
         projected = min(candidates) if candidates else None
         if budget.cost is not None:
             projected = budget.cost if projected is None else min(projected, budget.cost)
-    return SpendSummary(spent, len(costs), rate, projected, budget.cost)
+    unknown = sum(1 for t in trials if COST_METRIC not in t.metrics and t.metrics.get(COST_UNKNOWN_METRIC))
+    return SpendSummary(spent, len(costs), rate, projected, budget.cost, unknown)
 
 
 def _failure_signature(trial: TrialRecord) -> str | None:

@@ -3,6 +3,10 @@
 The executor measures (CPU seconds of the trial's process tree, its peak resident memory, the wall time) and calls
 :func:`cost_metrics`; the result is stored as ordinary trial metrics (``cpu_s``, ``peak_memory_mb``, ``cost``), so
 a budget, a constraint or an objective can use them like any other metric.
+
+A measurement that never arrived (a killed Ray attempt whose actor was ended before it could say what it had used)
+is unknown, not zero: its metric is left out, and a cost that depends on it is not made up either: the attempt
+gets ``cost_unknown`` (1.0) instead of ``cost``, and a money budget counts it at the expected cost of a trial.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ if TYPE_CHECKING:
     from tunesmith.records import Outcome
 
 COST_METRIC = "cost"
+COST_UNKNOWN_METRIC = "cost_unknown"  # 1.0 on an attempt whose cost depends on a measurement that never arrived
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceUsage:
     """What one trial attempt used, as measured by its executor."""
 
-    cpu_s: float                 # user + system CPU seconds of the trial's whole process tree
-    peak_memory_mb: float        # highest resident memory seen (MiB)
+    cpu_s: float | None          # user + system CPU seconds of the trial's whole process tree; None: not measured
+    peak_memory_mb: float | None  # highest resident memory seen (MiB); None: not measured
     duration_s: float            # wall time
     gpus: float = 0.0            # GPUs assigned to the trial (0.5: half of one, shared with another trial)
 
@@ -47,38 +52,50 @@ class Prices:
         return cls(float(d.get("cpu_hour", 0.0)), float(d.get("gpu_hour", 0.0)), float(d.get("memory_gb_hour", 0.0)),
                    float(d.get("gpus", 0.0)), d.get("metric"))
 
-    def price(self, usage: ResourceUsage) -> float:
-        """Dollars (or whatever unit the prices are in) for ``usage``."""
+    def price(self, usage: ResourceUsage) -> float | None:
+        """Dollars (or whatever unit the prices are in) for ``usage``; None when a price applies to a quantity
+        that was not measured."""
+        if (self.cpu_hour and usage.cpu_s is None) or (self.memory_gb_hour and usage.peak_memory_mb is None):
+            return None
         hours = usage.duration_s / 3600.0
-        return (self.cpu_hour * usage.cpu_s / 3600.0 + self.gpu_hour * usage.gpus * hours
-                + self.memory_gb_hour * usage.peak_memory_mb / 1024.0 * hours)
+        return (self.cpu_hour * (usage.cpu_s or 0.0) / 3600.0 + self.gpu_hour * usage.gpus * hours
+                + self.memory_gb_hour * (usage.peak_memory_mb or 0.0) / 1024.0 * hours)
 
 
 def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, float]) -> dict[str, float]:
     """The metrics to add to an attempt's own: its measured resources and its cost.
 
     With ``metric`` set, the cost is the trial's reported value; a trial that failed before reporting it costs
-    what its measured resources cost at the prices given (nothing, when no price is given).
+    what its measured resources cost at the prices given (nothing, when no price is given). A quantity not
+    measured is left out; a cost that needs it is unknown (``cost_unknown`` 1.0, no ``cost``).
     """
-    out = {"cpu_s": round(usage.cpu_s, 4), "peak_memory_mb": round(usage.peak_memory_mb, 2)}
+    out: dict[str, float] = {}
+    if usage.cpu_s is not None:
+        out["cpu_s"] = round(usage.cpu_s, 4)
+    if usage.peak_memory_mb is not None:
+        out["peak_memory_mb"] = round(usage.peak_memory_mb, 2)
     if usage.gpus:
         out["gpus"] = float(usage.gpus)
-    if prices.metric is not None and prices.metric in reported:
-        out[COST_METRIC] = float(reported[prices.metric])
+    cost = float(reported[prices.metric]) if prices.metric is not None and prices.metric in reported \
+        else prices.price(usage)
+    if cost is None:
+        out[COST_UNKNOWN_METRIC] = 1.0
     else:
-        out[COST_METRIC] = prices.price(usage)
+        out[COST_METRIC] = cost
     return out
 
 
-def priced(job: TrialJob, outcome: Outcome, cpu_s: float, peak_rss: int) -> Outcome:
-    """The outcome with the attempt's measured resources (CPU seconds, peak resident bytes) and its cost added to
-    its metrics; the outcome as it is for a job without prices. Every executor prices its attempts through this."""
+def priced(job: TrialJob, outcome: Outcome, cpu_s: float | None, peak_rss: int | None) -> Outcome:
+    """The outcome with the attempt's measured resources (CPU seconds, peak resident bytes; None for one not
+    measured) and its cost added to its metrics; the outcome as it is for a job without prices. Every executor
+    prices its attempts through this."""
     if job.cost is None:
         return outcome
     from dataclasses import replace
 
     prices = Prices.from_json(job.cost)
-    usage = ResourceUsage(max(0.0, cpu_s), peak_rss / 2**20, outcome.duration_s, prices.gpus)
+    usage = ResourceUsage(None if cpu_s is None else max(0.0, cpu_s), None if peak_rss is None else peak_rss / 2**20,
+                          outcome.duration_s, prices.gpus)
     return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
 
 

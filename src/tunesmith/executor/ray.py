@@ -816,9 +816,10 @@ class RayExecutor:
                 FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "
                                   f"{_first_line(run.error or RuntimeError('no answer'))}"), duration_s=duration)
         if result.get("started") is not False:  # (an attempt killed by an order is charged what it had used then;
-            # one whose actor died unannounced, nothing measured: its wall time still prices GPUs)
-            spent = result.get("spent") or run.spent or {}
-            outcome = priced(run.job, outcome, float(spent.get("cpu_s", 0.0)), int(spent.get("peak_rss", 0)))
+            # one whose actor died unannounced, or whose last word came too late, was not measured: unknown, not 0)
+            spent = result.get("spent") or run.spent
+            outcome = priced(run.job, outcome, None if spent is None else float(spent["cpu_s"]),
+                             None if spent is None else int(spent["peak_rss"]))
         self._end(run, outcome)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:

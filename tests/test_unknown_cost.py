@@ -1,0 +1,48 @@
+"""A measurement that never arrived is unknown, not zero: left out of the metrics, and a cost that needs it is
+marked unknown; the money budget projects such a trial at the expected cost and `show` counts it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunesmith.budget import BudgetTracker, spend_summary
+from tunesmith.cost import Prices, ResourceUsage, cost_metrics
+from tunesmith.records import Direction, TrialRecord, TrialState
+from tunesmith.spec.model import Budget
+
+UNMEASURED = ResourceUsage(cpu_s=None, peak_memory_mb=None, duration_s=3600.0, gpus=2)
+
+
+def _trial(number: int, metrics: dict[str, float]) -> TrialRecord:
+    return TrialRecord(number=number, state=TrialState.FAILED, params={}, seed=0, metrics=metrics,
+                       started_at=0.0, finished_at=1.0)
+
+
+def test_a_cost_that_needs_an_unmeasured_quantity_is_unknown() -> None:
+    metrics = cost_metrics(Prices(cpu_hour=1.0), UNMEASURED, {})
+    assert metrics == {"gpus": 2.0, "cost_unknown": 1.0}, "no cpu_s, peak_memory_mb or cost of 0"
+    assert cost_metrics(Prices(memory_gb_hour=1.0), UNMEASURED, {}) == {"gpus": 2.0, "cost_unknown": 1.0}
+
+
+def test_a_cost_that_needs_no_unmeasured_quantity_is_still_priced() -> None:
+    assert cost_metrics(Prices(gpu_hour=1.5), UNMEASURED, {})["cost"] == pytest.approx(3.0)  # 2 GPUs x 1 h
+    assert cost_metrics(Prices(cpu_hour=1.0, metric="dollars"), UNMEASURED, {"dollars": 0.7})["cost"] == 0.7
+
+
+def test_the_budget_projects_a_trial_of_unknown_cost_at_the_expected_cost() -> None:
+    tracker = BudgetTracker(Budget(trials=None, cost=10.0), Direction.MINIMIZE, started=0.0)
+    for i, c in enumerate([2.0, 2.0, 2.0]):
+        tracker.observe(_trial(i, {"cost": c}))
+    tracker.observe(_trial(3, {"cost_unknown": 1.0}))
+    assert tracker.spent == 6.0 and tracker.expected_cost() == 2.0
+    assert tracker.projected_spend() == 8.0, "the unknown one counts at the median, not as free"
+    assert tracker.may_start(4, 0.0)       # 8 + 2 = 10 <= 10: one more
+    assert not tracker.may_start(5, 0.0)   # with it running, 10 + 2 > 10
+    reason = tracker.cost_stop()
+    assert reason is not None and "1 running trial(s) and 1 of unknown cost" in reason, reason
+
+
+def test_show_counts_the_trials_of_unknown_cost() -> None:
+    trials = [_trial(0, {"cost": 1.5}), _trial(1, {"cost_unknown": 1.0}), _trial(2, {})]
+    summary = spend_summary(trials, Budget(trials=3), hours=1.0, finished=True).to_json()
+    assert (summary["spent"], summary["trials_priced"], summary["trials_cost_unknown"]) == (1.5, 1, 1)
