@@ -233,8 +233,10 @@ def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folde
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     header, *rows = (folder / "shifted.csv").read_text().splitlines()
-    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
-    failed = run_cycle(store, "bc", "one_class.csv")
+    # a third class in the label: roc_auc is binary, so every trial fails (rows of one class are refused up front)
+    (folder / "three_classes.csv").write_text(
+        "\n".join([header, *(r.rsplit(",", 1)[0] + f",{n % 3}" for n, r in enumerate(rows))]) + "\n")
+    failed = run_cycle(store, "bc", "three_classes.csv")
     assert failed.outcome is CycleOutcome.FAILED and failed.exit_code == 1
     assert "every trial of the re-tune failed" in failed.steps[-2].why
     assert lineage_head(store, "bc").name == "bc"
@@ -332,8 +334,10 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
                                       "--trials", "40", "--json")
     assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
     header, *rows = (folder / "shifted.csv").read_text().splitlines()
-    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
-    failed = _cli(folder, "cycle", "bc", "--data", "one_class.csv", "--json")
+    # a third class in the label: roc_auc is binary, so every trial fails (rows of one class are refused up front)
+    (folder / "three_classes.csv").write_text(
+        "\n".join([header, *(r.rsplit(",", 1)[0] + f",{n % 3}" for n, r in enumerate(rows))]) + "\n")
+    failed = _cli(folder, "cycle", "bc", "--data", "three_classes.csv", "--json")
     assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
     again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
     assert again.returncode == 0, (again.stdout, again.stderr)

@@ -88,7 +88,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
             raise UserInputError(f"--data: experiment {name!r} tunes on bundled or generated data "
                                  f"({spec.task.data.sklearn or 'generate'}), not a file: a re-tune needs a task "
                                  "whose data is a file with a target column")
-        features, ignored = _same_columns(parent, spec, data_path)
+        features, ignored = _new_rows_fit(parent, spec, data_path)
         task_data = spec.task.data.model_copy(update={"path": data_path, "features": features})
         update["task"] = spec.task.model_copy(update={"data": task_data})
     elif data_path is not None and spec.trial is not None:
@@ -117,22 +117,51 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     return RetunePlan(new_spec, attributes, parent.name)
 
 
-def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str) -> tuple[list[str], list[str]]:
-    """The parent's feature columns as found in the new file (its order), and the file's other columns.
+def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str) -> tuple[list[str], list[str]]:
+    """The parent's feature columns as found in the new file (its order), and the file's other columns; the file
+    read once, before anything is recorded.
+
+    Raises:
+        UserInputError: the file is missing, unreadable or empty, lacks a feature, label, group or time column, or
+            (a classifier's) holds one class only.
+    """
+    from tunesmith.tasks import read_columns
+
+    assert spec.task is not None
+    columns = read_columns(data_path, "--data")
+    name = os.path.basename(data_path)
+    kept = _same_columns(parent, spec, list(columns), name)
+    _two_classes(spec, columns[str(spec.task.data.target)], name)
+    return kept
+
+
+def _two_classes(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
+    """A classifier re-tuned on rows of one class fails every trial (its folds cannot be scored): refused."""
+    from tunesmith.tasks.pipeline import is_classifier_task
+
+    assert spec.task is not None
+    classes = {str(v) for v in labels}
+    if len(classes) < 2 and is_classifier_task(spec.task):
+        raise UserInputError(f"--data: every row of {name} has the same value in the label column "
+                             f"{spec.task.data.target!r} ({next(iter(classes), '')!r}): a classifier needs rows of at "
+                             "least two classes; give new rows that include the other class(es)")
+
+
+def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, columns: list[str],
+                  name: str) -> tuple[list[str], list[str]]:
+    """The parent's feature columns as found in the new file's ``columns`` (its order), and its other columns.
 
     A re-tune tunes the same model on new rows: the features are pinned to the parent's (a column the new file
     adds, an id say, must not become a feature unnoticed), and a feature or label column the file lacks is
     bad input, named as ``--data`` (it used to be tuned without it, or reported as ``task.data.*``).
 
     Raises:
-        UserInputError: the file is missing, unreadable or empty, or lacks a feature, label, group or time column.
+        UserInputError: the file lacks a feature, label, group or time column.
     """
-    from tunesmith.tasks import load_dataset, read_columns
+    from tunesmith.tasks import read_header
 
     assert spec.task is not None
     data = spec.task.data
-    columns = list(read_columns(data_path, "--data"))
-    name = os.path.basename(data_path)
     roles = {"label": data.target, "groups": data.groups, "time": data.time}
     for role, column in roles.items():
         if column is not None and column not in columns:
@@ -143,8 +172,10 @@ def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str
         wanted = list(data.features)
     elif recorded:
         wanted = [c for c in recorded if c not in roles.values()]
-    else:
-        wanted = list(load_dataset(data, spec.base_dir).feature_names)
+    else:  # a record older than data fingerprints: the old file's features are its header's other columns
+        assert data.path is not None
+        path = data.path if os.path.isabs(data.path) else os.path.join(spec.base_dir or ".", data.path)
+        wanted = [c for c in read_header(path, "task.data.path") if c not in roles.values()]
     missing = [c for c in wanted if c not in columns]
     if missing:
         raise UserInputError(f"--data: {name} lacks the experiment's feature column(s) {', '.join(missing[:10])}; "

@@ -35,7 +35,8 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
 """
 
 from tunesmith.tasks.data import (
-    Dataset, RowsLike, fingerprint_changes, generate, load_dataset, read_columns, reference_columns, rows_like,
+    Dataset, RowsLike, fingerprint_changes, generate, load_dataset, read_columns, read_header, reference_columns,
+    rows_like,
 )
 from tunesmith.tasks.evaluate import (
     Prepared,
@@ -54,5 +55,6 @@ from tunesmith.tasks.pipeline import build_pipeline, step_names, tunable_paramet
 __all__ = [
     "Dataset", "Prepared", "RowsLike", "build_pipeline", "cross_validate", "evaluate", "fingerprint",
     "fingerprint_changes", "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare",
-    "read_columns", "reference_columns", "refit", "rows_like", "score_new_rows", "step_names", "tunable_parameters",
+    "read_columns", "read_header", "reference_columns", "refit", "rows_like", "score_new_rows", "step_names",
+    "tunable_parameters",
 ]

@@ -369,6 +369,29 @@ def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") ->
         raise SpecError(field, e.message) from None
 
 
+def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> list[str]:
+    """The column names of a CSV or Parquet file, without reading its rows.
+
+    Raises:
+        SpecError: at ``field``: no such file, an empty CSV, no pyarrow for Parquet.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(field, f"file {str(p)!r} does not exist")
+    if p.suffix.lower() != ".csv":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SpecError(field, "reading Parquet needs pyarrow: pip install pyarrow (or convert the file to CSV)") \
+                from None
+        return list(pq.read_schema(p).names)
+    with p.open(newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), None)
+    if header is None:
+        raise SpecError(field, f"{p.name} is empty; it needs a header row and data rows")
+    return [h.strip() for h in header]
+
+
 def reference_columns(data: DataConfig, base_dir: str | os.PathLike[str] | None = None) -> dict[str, list[Any]]:
     """The task's own rows as raw columns (features and target by name), whatever their source."""
     if data.path is not None:

@@ -1,0 +1,70 @@
+"""`tunesmith retune` refuses new rows it could not tune on before anything is recorded (exit 2, naming --data)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.errors import UserInputError
+from tunesmith.events import RunListener
+from tunesmith.retune import plan_retune
+from tunesmith.runner import run_experiment
+from tunesmith.spec.loader import load_spec
+from tunesmith.storage.sql import SQLStore
+from tunesmith.testing.drift_data import shifted_split
+
+from test_cycle import SPEC as CYCLE_SPEC
+
+SPEC = {**CYCLE_SPEC, "budget": {"trials": 2}}   # a LogisticRegression on breast_cancer rows, scored by ROC AUC
+
+
+@pytest.fixture
+def tuned(tmp_path: Path) -> SQLStore:
+    """Experiment ``bc`` tuned on reference.csv; shifted.csv beside it holds new rows of both classes."""
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    finally:
+        os.chdir(cwd)
+    return store
+
+
+def test_rows_of_one_class_are_refused_before_a_retune_is_recorded(tuned: SQLStore, tmp_path: Path) -> None:
+    """Every trial of such a re-tune failed (exit 1), and the failed re-tune was recorded and linked."""
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    (tmp_path / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    events_before = len(tuned.events(tuned.experiment("bc").id))
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "one_class.csv", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "--data: every row of one_class.csv has the same value in the label column 'label'" in proc.stderr
+    assert "at least two classes" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
+    parent = tuned.experiment("bc")
+    assert "retunes" not in parent.attributes and len(tuned.events(parent.id)) == events_before
+
+
+def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file(tuned: SQLStore,
+                                                                                tmp_path: Path) -> None:
+    """Its features are the old file's header but the label (read without loading the old rows); a column the new
+    file adds is not a feature."""
+    parent = tuned.experiment("bc")
+    tuned.set_attributes(parent.id, {"data_fingerprint": {}}, now=1.0)
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    (tmp_path / "wider.csv").write_text("\n".join([header + ",row_id", *(f"{r},{n}" for n, r in enumerate(rows))]))
+    plan = plan_retune(tuned, "bc", "wider.csv", cwd=tmp_path)
+    assert plan.spec.task is not None and plan.spec.task.data.features == header.split(",")[:-1]
+    assert plan.attributes["lineage"]["ignored_columns"] == ["row_id"]
+    with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
+        (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
+        plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
