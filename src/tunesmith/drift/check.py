@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
         champion, skipped = _champion(experiment, spec, best, new.X, new.y, cfg, ref_ds.y,
                                       os.path.basename(str(data)))
-    return DriftReport(experiment.name, ref_ds.source, str(data), ref_ds.n_rows, len(new.X), tuple(tested),
+    reference_name = _resolved(ref_ds.source) if task.data.path is not None else ref_ds.source  # (sklearn:NAME...)
+    return DriftReport(experiment.name, reference_name, _resolved(data), ref_ds.n_rows, len(new.X), tuple(tested),
                        _thresholds(cfg), champion, skipped, tuple(notes))
 
 
@@ -107,8 +109,14 @@ def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str],
     n_cur = len(next(iter(cur.values())))
     _enough_rows(n_cur, cfg)
     tested = _test_columns(ref, cur, list(ref), target, cfg)
-    return DriftReport(experiment, str(reference), str(data), len(next(iter(ref.values()))), n_cur, tuple(tested),
-                       _thresholds(cfg))
+    return DriftReport(experiment, _resolved(reference), _resolved(data), len(next(iter(ref.values()))), n_cur,
+                       tuple(tested), _thresholds(cfg))
+
+
+def _resolved(path: str | os.PathLike[str]) -> str:
+    """A file as the report names it: absolute, symlinks resolved, whether it was typed relative or came from the
+    spec (the report outlives the folder it was made in)."""
+    return str(Path(path).resolve())
 
 
 def _enough_rows(n: int, cfg: DriftConfig) -> None:
