@@ -154,7 +154,7 @@ def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_thei
         warm.replay([])
         values = [t.values[0] for t in drive(warm, new_loss, budget)]
         assert inner._transfer_fit is not None
-        calibration = inner._transfer_fit[3]
+        calibration = inner._transfer_fit.calibration
         assert calibration.log and 0.6 < calibration.a < 1.4, calibration
         assert abs(calibration.shift[0] - 0.15) < 0.06, calibration   # raw units: 0.21, 0.52, 0.50, 0.06
         totals["cold"] += trials_to(cold, 1.2 * 2e-3)
@@ -210,7 +210,7 @@ def test_a_maximised_objective_is_retuned_towards_its_moved_optimum() -> None:
         warm.replay([])
         values = [t.values[0] for t in drive(warm, score(0.45), budget)]
         assert inner._transfer_fit is not None
-        calibration = inner._transfer_fit[3]
+        calibration = inner._transfer_fit.calibration
         assert not calibration.log and calibration.a > 0.5, calibration
         assert calibration.shift[0] > 0.05 and calibration.shift[1] >= 0, calibration   # a is the more curved
         totals["cold"] += trials_above(cold, 0.99 * 0.9)

@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from statistics import median
 
@@ -109,6 +110,18 @@ _QUICK_CANDIDATES = (16, 256, 1024)   # a quick proposal's candidate count: leas
 # proposals to 12-13% of a trial; capped at one allowance, they were too rare on the 3-40 ms scikit-learn fits.
 _QUICK_MAX_ALLOWANCES = 2.0
 DEFAULT_COOLING_TRIALS = 50   # cost_aware without a budget to cool over: alpha reaches 0 after this many trials
+
+
+@dataclass(frozen=True, slots=True)
+class _TransferFit:
+    """The last transfer fit: asks between two finished trials (parallel workers, the quick mode) reuse it rather
+    than repeat the shift search and the refit."""
+
+    trials: int                  # finished trials it was fitted on
+    refitted: bool               # the residual GP's hyperparameters were refitted (not the old GP's)
+    residual: np.ndarray         # the new trials' residual from the re-scaled old landscape
+    calibration: Calibration
+    trusted: bool                # the old landscape ranks the new trials better than chance (or nothing hedges)
 
 
 def startup_trials(dims: int) -> int:
@@ -173,9 +186,7 @@ class BayesStrategy:
         self._transfer: OldSurrogate | None = None   # a re-tune's old landscape, the GP's prior mean
         self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
         self._transfer_turns = 0
-        # the last transfer fit, (trials seen, refitted, residual, calibration): asks between two finished trials
-        # (parallel workers, the quick mode) reuse it rather than repeat the shift search and the refit
-        self._transfer_fit: tuple[int, bool, np.ndarray, Calibration, bool] | None = None
+        self._transfer_fit: _TransferFit | None = None
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -314,15 +325,16 @@ class BayesStrategy:
             # until the new trials are as many as a start-up design
             refit = mode == "model" and len(z) >= self._startup
             fit = self._transfer_fit
-            if fit is None or fit[0] != len(self._y) or (refit and not fit[1]):
+            if fit is None or fit.trials != len(self._y) or (refit and not fit.refitted):
                 residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
                                                                              self._transfer_hyper, refit=refit)
-                fit = self._transfer_fit = (len(self._y), refit, residual, calibration,
-                                            not hedged or ranks_better_than_chance(transfer, x, filled, calibration))
-            if hedged and not fit[4]:
+                fit = self._transfer_fit = _TransferFit(
+                    len(self._y), refit, residual, calibration,
+                    not hedged or ranks_better_than_chance(transfer, x, filled, calibration))
+            if hedged and not fit.trusted:
                 transfer = None
             else:
-                z, calibration = fit[2], fit[3]
+                z, calibration = fit.residual, fit.calibration
                 scale = calibration.scale
         if transfer is None and mode == "model":
             self._maybe_refit(x, z, len(self._y))
