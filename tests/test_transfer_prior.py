@@ -141,8 +141,12 @@ def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_thei
     span 1e-3 to 1e1-1e3. In raw units a few huge old losses set the residual scale (about 500 against 3) and the
     shift search (a shift of (0.52, -1.0) on seed 1): the first model proposals went to the corners, and transfer
     took 9, 13, 15, 11 trials to come within 20% of the new optimum, cold 9, 7, 14, 7 (sums 48 and 37). On logs
-    (measured): 8, 5, 7, 6 (26), the shift about (0.12, 0.09), the slope about 1."""
-    budget, totals = 16, {"cold": 0, "transfer": 0}
+    (measured): 8, 5, 7, 6 (26), the shift about (0.12, 0.09), the slope about 1.
+
+    The shift each seed ends with is a local optimum of a small fit, and moves with the last bits of the linear
+    algebra (one seed's went from about 0.12 to 0.06 between two machines of the same kind, same packages): the
+    median of the four is what is checked, with each seed's direction."""
+    budget, totals, shifts = 16, {"cold": 0, "transfer": 0}, []
     new_loss = exponential_bowl(0.45, 2e-3)
     for seed in range(4):
         old = sorted(drive(bo(seed), exponential_bowl(0.3, 1e-3), 20), key=lambda t: t.values[0])
@@ -156,9 +160,11 @@ def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_thei
         assert inner._transfer_fit is not None
         calibration = inner._transfer_fit.calibration
         assert calibration.log and 0.6 < calibration.a < 1.4, calibration
-        assert abs(calibration.shift[0] - 0.15) < 0.06, calibration   # raw units: 0.21, 0.52, 0.50, 0.06
+        assert 0 < calibration.shift[0] < 0.3, calibration
+        shifts.append(calibration.shift[0])
         totals["cold"] += trials_to(cold, 1.2 * 2e-3)
         totals["transfer"] += trials_to(values, 1.2 * 2e-3)
+    assert abs(float(np.median(shifts)) - 0.15) < 0.06, shifts   # raw units: 0.21, 0.52, 0.50, 0.06 (median 0.36)
     assert totals["transfer"] <= 0.8 * totals["cold"], totals
 
 
