@@ -42,6 +42,7 @@ The scenarios, seeds and budgets below were fixed before any of their results we
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -361,17 +362,31 @@ def main() -> None:
     parser.add_argument("--markdown", help="write each scenario's section into this file between its markers")
     parser.add_argument("--summary-only", action="store_true",
                         help="only rewrite the summary section of --markdown from benchmarks/retune_runs.jsonl")
+    parser.add_argument("--arms", help="comma-separated warm arms to run, a subset of each scenario's declared "
+                        "ones (cold always runs); a look at a few arms on a busy machine, so not with --markdown")
+    parser.add_argument("--rows", help="write the per-seed loss curves as JSON lines to this file")
     args = parser.parse_args()
+    if args.arms and args.markdown:
+        parser.error("--arms: a run of some arms only is not a result for RESULTS.md; drop --markdown")
     if args.summary_only:
         write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
         return
     chosen = SCENARIOS if args.scenario == "all" else (BY_NAME[args.scenario],)
     for sc in chosen:
+        if args.arms:
+            wanted = args.arms.split(",")
+            unknown = [a for a in wanted if a not in sc.arms]
+            if unknown:
+                parser.error(f"--arms: {', '.join(unknown)} not declared for {sc.name}; its arms: {', '.join(sc.arms)}")
+            sc = dataclasses.replace(sc, arms=tuple(a for a in sc.arms if a in wanted))
         started = time.monotonic()
         rows = []
         for seed in range(args.seeds):
             row = (run_bc if sc.kind == "bc" else run_bowl)(sc, seed)
             rows.append({"seed": seed, **row})
+            if args.rows:
+                with open(args.rows, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"scenario": sc.name, "seed": seed, **row}) + "\n")
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
         env = environment(["scikit-learn", "optuna", "numpy", "scipy"])
