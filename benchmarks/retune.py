@@ -31,8 +31,9 @@ The scenarios, seeds and budgets below were fixed before any of their results we
   landscape cold's first random points land in the 1% band (trial 1 or 2 in 4 of 8 seeds of ``bc-concept-15``),
   so there is no search to halve. The one thing checked before declaring them was that difficulty, for cold
   only: 1 of 150 random configurations was within 1% of the best of them, on each half of the covariate split
-  (a one-off script, not kept, scoring them as here). Only the ``none`` and ``transfer`` (default) arms run, to
-  keep a seed near three minutes.
+  (a one-off script, not kept, scoring them as here). Only the ``none`` and ``transfer`` (then the default) arms ran, to
+  keep a seed near three minutes; ``transfer+spread`` was added to them (2026-12-04) before
+  any of their re-tunes with it ran.
 
     python benchmarks/retune.py --scenario bc-concept-15 --seeds 5 [--markdown benchmarks/RESULTS.md]
     python benchmarks/retune.py --scenario all --seeds 5 --markdown benchmarks/RESULTS.md
@@ -41,6 +42,7 @@ The scenarios, seeds and budgets below were fixed before any of their results we
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -79,7 +81,8 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("transfer", "transfer", False),
         ("none+spread", "none", True), ("transfer+spread", "transfer", True))
 PRIORS = tuple(label for label, _, _ in ARMS)
-DEFAULT_ARM = "transfer"   # what `tunesmith retune` does with the default drift.retune settings
+# what `tunesmith retune` does with the default drift.retune settings (spread since 2026-12-04; before, "transfer")
+DEFAULT_ARM = "transfer+spread"
 RUNS = Path(__file__).resolve().parent / "retune_runs.jsonl"
 TARGET_RATIO = 0.5
 
@@ -97,6 +100,11 @@ class Scenario:
     arms: tuple[str, ...] = tuple(label for label, _, _ in ARMS)   # the warm arms run (labels of ARMS)
 
 
+# The hgb scenarios' arms: "none" and "transfer" (second review); "transfer+spread" added 2026-12-04 before any
+# hgb re-tune with it ran (it had been measured on the bc and bowl4 scenarios only), to decide whether spread
+# should be the default.
+HGB_ARMS = ("none", "transfer", "transfer+spread")
+
 # Declared before any result was seen; see the module docstring.
 SCENARIOS = (
     Scenario("bc-concept-15", "bc", 0.15, 30, 20, 3, "breast_cancer, larger tumours and 15% of labels flipped "
@@ -109,9 +117,9 @@ SCENARIOS = (
     Scenario("bowl4-strong", "bowl4", 0.30, 40, 30, 3, "synthetic 4-parameter quadratic, optimum moved 0.30"),
     # Added in the second review (2026-12-03, 16:31 UTC), before any of their re-tunes was run: see the docstring.
     Scenario("hgb-covariate", "bc", 0.0, 40, 30, 3, "breast_cancer, larger tumours, no label flipped; "
-             "a gradient-boosted model's 5 parameters", model="hgb", arms=("none", "transfer")),
+             "a gradient-boosted model's 5 parameters", model="hgb", arms=HGB_ARMS),
     Scenario("hgb-concept-15", "bc", 0.15, 40, 30, 3, "breast_cancer, larger tumours and 15% of labels "
-             "flipped; a gradient-boosted model's 5 parameters", model="hgb", arms=("none", "transfer")),
+             "flipped; a gradient-boosted model's 5 parameters", model="hgb", arms=HGB_ARMS),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -355,17 +363,31 @@ def main() -> None:
     parser.add_argument("--markdown", help="write each scenario's section into this file between its markers")
     parser.add_argument("--summary-only", action="store_true",
                         help="only rewrite the summary section of --markdown from benchmarks/retune_runs.jsonl")
+    parser.add_argument("--arms", help="comma-separated warm arms to run, a subset of each scenario's declared "
+                        "ones (cold always runs); a look at a few arms on a busy machine, so not with --markdown")
+    parser.add_argument("--rows", help="write the per-seed loss curves as JSON lines to this file")
     args = parser.parse_args()
+    if args.arms and args.markdown:
+        parser.error("--arms: a run of some arms only is not a result for RESULTS.md; drop --markdown")
     if args.summary_only:
         write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
         return
     chosen = SCENARIOS if args.scenario == "all" else (BY_NAME[args.scenario],)
     for sc in chosen:
+        if args.arms:
+            wanted = args.arms.split(",")
+            unknown = [a for a in wanted if a not in sc.arms]
+            if unknown:
+                parser.error(f"--arms: {', '.join(unknown)} not declared for {sc.name}; its arms: {', '.join(sc.arms)}")
+            sc = dataclasses.replace(sc, arms=tuple(a for a in sc.arms if a in wanted))
         started = time.monotonic()
         rows = []
         for seed in range(args.seeds):
             row = (run_bc if sc.kind == "bc" else run_bowl)(sc, seed)
             rows.append({"seed": seed, **row})
+            if args.rows:
+                with open(args.rows, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"scenario": sc.name, "seed": seed, **row}) + "\n")
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
         env = environment(["scikit-learn", "optuna", "numpy", "scipy"])

@@ -4,6 +4,8 @@ function whose optimum moved."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -244,3 +246,27 @@ def test_an_old_landscape_that_does_not_rank_the_new_trials_stops_steering(monke
     drive(warm, lambda p: float((p["b"] - 0.7) ** 2), 16)
     after = [name for n, name in used if n >= inner._startup]
     assert len(after) == 11 and after.count("ShiftedPosterior") <= 1, after
+
+
+def test_a_retune_spreads_its_re_evaluations_by_default(tmp_path: Path) -> None:
+    """With no drift.retune settings, the configurations re-evaluated first are the old best and then the old good
+    ones farthest apart, not the k best side by side (the default since benchmarks/retune.py measured both)."""
+    from tunesmith.retune import plan_retune
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    spec = {"name": "old", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"a": {"type": "float", "low": 0.0, "high": 1.0}, "b": {"type": "float", "low": 0.0, "high": 1.0}},
+            "strategy": "random", "budget": {"trials": 32}, "executor": {"kind": "inline"},
+            "trial": {"function": "objectives:quadratic"}, "seed": 1, "drift": {"retune": {"top_k": 3}}}
+    old = store.create_experiment("old", spec, "random", "", 0.0)
+    xs = [0.50, 0.51, 0.52, 0.49, 0.30, 0.70, 0.53, 0.90] + [i / 100 for i in range(24)]
+    for rank, x in enumerate(xs):   # loss = rank: the list is best first
+        started = store.new_trial(old.id, {"a": x, "b": 0.5}, 1, 0.0, "trial-{number}.log")
+        assert started is not None
+        store.save_trial(old.id, replace(started, state=TrialState.COMPLETED, values=(float(rank),)), "trial_done",
+                         0.0)
+    warm = WarmStart.from_json(plan_retune(store, "old", None).attributes["warm_start"])
+    assert [p["a"] for p in warm.first] == [0.50, 0.90, 0.30] and warm.mode is PriorMode.TRANSFER
+    assert [p["a"] for p in WarmStart.from_json(plan_retune(store, "old", None, spread=False).attributes[
+        "warm_start"]).first] == [0.50, 0.51, 0.52]   # drift.retune.spread: false, as before

@@ -5,8 +5,9 @@ caller's folder, so ``--data new.csv`` means the file where the user stands), a 
 from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
 ``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
 attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
-start (see :mod:`tunesmith.strategy.warm_start`: the top k re-evaluated first; the other old trials as the
-prior mean of ``bo``'s GP, or replayed re-based, or not at all, by ``drift.retune.prior``) is recorded as ``warm_start`` and applied by the runner.
+start (see :mod:`tunesmith.strategy.warm_start`: k old good configurations re-evaluated first, by default
+spread over the old best quarter; the other old trials as the prior mean of ``bo``'s GP, or replayed re-based,
+or not at all, by ``drift.retune.prior``) is recorded as ``warm_start`` and applied by the runner.
 """
 
 from __future__ import annotations

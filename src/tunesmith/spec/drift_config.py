@@ -30,8 +30,9 @@ class RetuneConfig(StrictModel):
         default="transfer", description="transfer: the old trials are the prior mean of bo's GP, re-scaled on the "
         "new trials (other strategies: as none); none: only the top k carry over; rebased: the other old trials "
         "are also replayed, shifted onto the new data's level (measured worse, see benchmarks/RESULTS.md)")
-    spread: bool = Field(default=False, description="re-evaluate the old best and then the old good configurations "
-                         "farthest apart, instead of the top k (see tunesmith.retune.warm_start_from)")
+    spread: bool = Field(default=True, description="re-evaluate the old best and then the old good configurations "
+                         "farthest apart, instead of the top k (see tunesmith.retune.warm_start_from); false: the "
+                         "top k (measured no better, see benchmarks/RESULTS.md)")
 
 
 class DriftConfig(StrictModel):

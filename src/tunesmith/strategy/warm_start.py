@@ -2,9 +2,10 @@
 
 Two things can carry over, and they are treated differently on purpose:
 
-* the earlier best configurations (top k) are **re-evaluated**: they are handed out first, as ordinary trials
-  on the new data. Their old scores say little about the new data; their new scores are facts, and the
-  strategy learns from them like from any trial.
+* k earlier good configurations are **re-evaluated**: they are handed out first, as ordinary trials on the new
+  data. Their old scores say little about the new data; their new scores are facts, and the strategy learns
+  from them like from any trial. Which k (``drift.retune.spread``, :func:`tunesmith.retune.warm_start_from`):
+  by default the best and then the old best quarter's farthest apart; else the k best.
 * the other earlier trials, by ``drift.retune.prior``:
 
   - ``transfer`` (the default): they become the **prior mean** of ``bo``'s Gaussian process
@@ -20,12 +21,13 @@ Two things can carry over, and they are treated differently on purpose:
 old observations outvote a handful of new ones and hold the Gaussian process near the old optimum; on a
 covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
-summary, medians of trials to 99% of a cold run's final score): it beats ``none`` where the old landscape carries
-over (synthetic moved optima: 10-12 trials against 19-20; breast_cancer concept shifts on a logistic regression:
-6-7 against 7-9), ties it on a five-knob model's covariate shift (2.5 and 2.5 against cold's 17.5, with a
-narrower spread: upper quartile 7.5 against 28), and loses one or two trials where the optimum moved far across
-a flat region (breast_cancer covariate shift: 16 against 14; cold 12) or the concept changed under the five-knob
-model (12.5 against 11.5; cold 13).
+summary, medians of trials to 99% of a cold run's final score, 2026-12-04): with spread re-evaluations (the
+default) it needs at most half of cold's trials only on the synthetic moved optima (1, 10, 10 against 19.5-21);
+on breast_cancer's shifts it needs 0.63-1.25 of cold's (concept shifts: 4.5 against 4, 6 against 9.5, 15
+against 16.5; covariate shifts: 15 against 12, 16.5 against 19.5). Against re-evaluation alone of the k best
+(``none``): faster on six, equal on one, slower on one (the two-knob covariate shift: 15 against 14). Spread
+against the k best: faster on five of the eight scenarios, slower on one (the five-knob concept shift: 15
+against 11).
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
 same start from its own record.
