@@ -135,3 +135,29 @@ def test_a_priced_run_with_cost_aware_bo_completes(project):
     assert result.experiment.strategy == "bo"
     assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 9
     assert all("cost" in t.metrics for t in result.trials)      # the signal the cost model learns from
+
+
+def test_a_trial_of_unknown_cost_adds_nothing_to_the_cost_signal():
+    """A priced trial whose measurement never arrived (``cost_unknown``) has no ``cost``: its seconds must not join
+    the dollars, neither when told nor when replayed (60 s among costs of 0.01 ended the cooling at once)."""
+    from tunesmith.records import TrialRecord
+
+    clock = FakeClock()
+    strategy = BayesStrategy(SPACE, Direction.MINIMIZE, 0, clock=clock, cost_clock=lambda: 0.0, cost_aware=True,
+                             cost_budget=1.0)
+    for metrics in ({"cost": 0.01}, {"cost": 0.01}, {"cost_unknown": 1.0}):
+        p = strategy.ask()
+        clock.now += 60.0
+        strategy.tell(p.token, TrialState.COMPLETED, [loss(p.params)], metrics)
+    assert strategy._costs == [0.01, 0.01]
+    replayed = BayesStrategy(SPACE, Direction.MINIMIZE, 0, cost_clock=lambda: 0.0, cost_aware=True, cost_budget=1.0)
+    replayed.replay([TrialRecord(number=i, params={"x": 0.5, "y": 0.5}, state=TrialState.COMPLETED, seed=i,
+                                 values=(0.1,), metrics=m, started_at=0.0, finished_at=60.0)
+                     for i, m in enumerate(({"cost": 0.01}, {"cost_unknown": 1.0}))])
+    assert replayed._costs == [0.01]
+    # an unpriced run's signal is still its trials' durations
+    unpriced = BayesStrategy(SPACE, Direction.MINIMIZE, 0, clock=clock, cost_clock=lambda: 0.0, cost_aware=True)
+    p = unpriced.ask()
+    clock.now += 2.5
+    unpriced.tell(p.token, TrialState.COMPLETED, [loss(p.params)], {})
+    assert unpriced._costs == [2.5]

@@ -73,6 +73,7 @@ import numpy as np
 from scipy.stats import qmc
 from threadpoolctl import ThreadpoolController
 
+from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.base import Proposal
@@ -127,6 +128,15 @@ class _TransferFit:
 def startup_trials(dims: int) -> int:
     """Sobol configurations before the first model: one more than the inputs, between 5 and 10."""
     return max(5, min(10, dims + 1))
+
+
+def cost_signal(metrics: Mapping[str, float], duration: float | None) -> float | None:
+    """What a finished trial cost, for ``cost_aware``: its ``cost`` metric, else its duration where it was not
+    priced; None where it was priced but its cost is unknown (a measurement never arrived), which must not enter a
+    signal in dollars as seconds."""
+    if COST_METRIC in metrics:
+        return metrics[COST_METRIC]
+    return None if metrics.get(COST_UNKNOWN_METRIC) else duration
 
 
 class BayesStrategy:
@@ -197,7 +207,7 @@ class BayesStrategy:
                 self._observe(self.cube.encode(t.params), math.nan)
             else:
                 continue
-            self._observe_cost(self._x[-1], t.metrics.get("cost", t.duration_s))
+            self._observe_cost(self._x[-1], cost_signal(t.metrics, t.duration_s))
 
     def transfer_prior(self, history: Sequence[TrialRecord]) -> None:
         """An earlier experiment's finished trials (a re-tune's parent, on its old data) become the prior mean
@@ -254,7 +264,7 @@ class BayesStrategy:
         duration = None if asked is None else self._clock() - asked
         if duration is not None and state is TrialState.COMPLETED:
             self._durations.append(duration)
-        self._observe_cost(x, (metrics or {}).get("cost", duration))
+        self._observe_cost(x, cost_signal(metrics or {}, duration))
         loss = math.nan
         if state is TrialState.COMPLETED and values:
             loss = float(values[0])
