@@ -65,6 +65,10 @@ def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-unt
 
 
 def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
+    if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
+        err.print(f"Interrupted. Other coordinators still run {result.experiment.name}; this one left (join them "
+                  f"again with: tunesmith resume {result.experiment.name} --join)")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.status is RunStatus.INTERRUPTED:
         err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -68,7 +68,7 @@ class RunResult:
     experiment: ExperimentRecord
     trials: list[TrialRecord]
     stop_reason: str
-    status: RunStatus
+    status: RunStatus  # how this coordinator's run ended: the experiment's status, unless others still run it
 
 
 def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> Plan:
@@ -237,7 +237,7 @@ class Runner:
             self._evaluate_task_after_run(trials)
         self.experiment = self.store.experiment(self.spec.name)
         self.listener.run_finished(self.experiment, trials, stop_reason)
-        return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+        return RunResult(self.experiment, trials, stop_reason, self._ended_as)
 
     # -- one run, step by step -----------------------------------------------------------------------------------
     def _setup(self, resumed: bool) -> None:
@@ -477,9 +477,9 @@ class Runner:
         self._running.clear()
         for _, rec, _token in self._retry_queue:
             store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
-        status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
-                  else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
-                  else RunStatus.COMPLETED)
+        self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
+                                   else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
+                                   else RunStatus.COMPLETED)
         others = sum(t.state is TrialState.RUNNING and t.owner != self._owner and not _abandoned(t, clock.now())
                      for t in store.trials(exp_id))
         done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead still holds the lease
