@@ -127,3 +127,37 @@ def test_gpus_all_without_a_gpu_names_the_fix(project, monkeypatch):
     assert proc.returncode == 2, proc.stderr
     assert "executor.gpus is all, but this machine shows no NVIDIA GPU" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_validate_refuses_the_devices_run_would_refuse(project):
+    """`validate` said `valid` for devices this coordinator cannot hand out; `run` then refused them (exit 2) only
+    after recording the experiment, whose name the corrected spec then found taken."""
+    outside = project.write_spec(project.spec(name="outside", executor={"kind": "process", "gpus": [0]}))
+    too_few = project.write_spec(project.spec(name="too-few", executor={"kind": "process", "workers": 2,
+                                                                        "gpus": "all"}))
+    allocation = {"CUDA_VISIBLE_DEVICES": "1"}  # a batch scheduler's allocation, whatever this machine has
+    cases = ((outside, "error: executor.gpus lists GPU(s) [0], but this process was started with "
+                       "CUDA_VISIBLE_DEVICES=1; list only those, or use gpus: all"),
+             (too_few, "error: executor.workers is 2, but executor.gpus [1] with gpu_per_trial 1.0 make only 1 trial "
+                       "slot(s)"))
+    validated = [project.cli("validate", str(path), env=allocation) for path, _ in cases]
+    for proc, (_, message) in zip(validated, cases, strict=True):
+        assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not project.db.exists(), "validate records nothing"
+    for proc, (path, _) in zip(validated, cases, strict=True):
+        ran = project.cli("run", str(path), "--quiet", env=allocation)
+        assert ran.returncode == 2 and ran.stderr.strip() == proc.stderr.strip(), ran.stderr
+
+
+def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    if devices.machine_gpus():
+        pytest.skip("this machine has an NVIDIA GPU")
+    path = project.write_spec(project.spec(name="listed", executor={"kind": "process", "gpus": [0, 1]},
+                                           cost={"gpu_hour": 2.5}))
+    warning = "warning: executor.gpus lists GPU(s) [0, 1], but this machine shows no NVIDIA GPU"
+    for command in (("validate", str(path)), ("run", str(path), "--quiet")):
+        proc = project.cli(*command)
+        assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr
+    assert {t["metrics"]["gpus"] for t in project.trials("listed")} == {1.0}, "charged as the README says"

@@ -167,6 +167,10 @@ def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML
 
     plan = prepare(load_spec(spec))
     s = plan.spec
+    if s.executor.kind == "process":  # the GPUs `run` would hand out are there (its executor checks at start)
+        from tunesmith.executor.devices import worker_slots
+
+        worker_slots(s.executor.gpus, s.executor.gpu_per_trial, s.executor.workers)
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
     out.print(f"[green]valid[/]: {s.name}: {len(plan.space.names)} parameters"

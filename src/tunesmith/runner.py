@@ -25,7 +25,7 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
-from tunesmith.executor.factory import QuotaScope, build_executor
+from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
 from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
@@ -98,13 +98,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                                 f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                                 "(write {{ and }} for literal braces)")
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir) if spec.trial is not None else []
-    if spec.executor.kind == "inline":
-        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(spec.executor, k) is not None]
-        if ignored:
-            warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
-                            "own process (use kind: process)")
-        if spec.executor.workers > 1:
-            warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    warnings += executor_warnings(spec.executor)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),

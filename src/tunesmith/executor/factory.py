@@ -12,6 +12,7 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
+from tunesmith.spec.model import Executor as ExecutorSpec
 from tunesmith.spec.model import ExperimentSpec
 
 
@@ -49,4 +50,24 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
 
-__all__ = ["QuotaScope", "build_executor"]
+def executor_warnings(ex: ExecutorSpec) -> list[str]:
+    """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
+    warnings = []
+    if ex.kind == "inline":
+        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(ex, k) is not None]
+        if ignored:
+            warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
+                            "own process (use kind: process)")
+        if ex.workers > 1:
+            warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    if ex.kind == "process" and isinstance(ex.gpus, list):
+        from tunesmith.executor.devices import allotted_gpus, machine_gpus
+
+        if allotted_gpus() is None and not machine_gpus():  # a list is taken as given where no GPU shows
+            warnings.append(f"executor.gpus lists GPU(s) {ex.gpus}, but this machine shows no NVIDIA GPU: each "
+                            "trial gets its devices in CUDA_VISIBLE_DEVICES and finds none there (a cost.gpu_hour "
+                            "still charges them)")
+    return warnings
+
+
+__all__ = ["QuotaScope", "build_executor", "executor_warnings"]
