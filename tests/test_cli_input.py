@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from helpers import CONTRACT_YAML
 
-EXISTS_FIX = "continue it with `tunesmith resume exp`, or choose another name (--name)"
+EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
+              "another name (--name)")
 
 MYMODULE = """
 def objective(config, trial):
