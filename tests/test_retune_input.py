@@ -68,3 +68,16 @@ def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file
     with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
         (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
         plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
+
+
+def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLStore, tmp_path: Path) -> None:
+    """`--data data/` (the folder, not the file in it) said "file ... does not exist", for a folder that does."""
+    (tmp_path / "rows").mkdir()
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    for command in ("drift", "retune", "cycle"):
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", command, "bc", "--data", "rows"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240, env=env)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert "--data: " in proc.stderr and "is a folder, not a file; give the CSV or Parquet file in it" \
+            in proc.stderr, (command, proc.stderr)
+    assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
