@@ -272,6 +272,15 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         unknown = f" (and {cost['trials_cost_unknown']} of unknown cost)" if cost.get("trials_cost_unknown") else ""
         out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials{unknown}; burn rate "
                   f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
+        out.print(f"priced at: {_prices_text(cost['prices'])}")
+
+
+def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
+    """What a trial is charged for: `cpu_hour 0.04, gpu_hour 2.5 x 0.5 GPU per trial`, or the metric it reports."""
+    rates = [f"{key} {prices[key]:g}" + (f" x {prices['gpus']:g} GPU per trial" if key == "gpu_hour" else "")
+             for key in ("cpu_hour", "gpu_hour", "memory_gb_hour") if prices[key]]
+    own = f"the trial's own metric {prices['metric']!r}" if prices["metric"] else ""
+    return f"{own} (else {', '.join(rates)})" if own and rates else own or ", ".join(rates)
 
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]

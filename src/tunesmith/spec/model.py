@@ -18,6 +18,7 @@ from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
+from tunesmith.cost import Prices
 from tunesmith.spec.cost_config import CostConfig
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
@@ -317,6 +318,13 @@ class ExperimentSpec(StrictModel):
     @property
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_domains(self.space)
+
+    def prices(self) -> Prices | None:
+        """What each trial is priced at (None without a cost section): the cost section, with the GPUs a trial is
+        charged for: ``cost.gpus``, else those trial.env's CUDA_VISIBLE_DEVICES names, else the executor's share."""
+        if self.cost is None:
+            return None
+        return self.cost.prices(dict(self.trial.env) if self.trial else {}, self.executor.gpus_per_trial())
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored with the experiment (re-loadable with ``ExperimentSpec.model_validate``)."""
