@@ -79,8 +79,11 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_FAILED)
     ended = [t for t in result.trials if t.state.is_finished()]
     if ended and all(t.state is TrialState.FAILED for t in ended):
-        err.print(f"[red]Every trial failed[/] ({len(ended)}); see `tunesmith trials {result.experiment.name}` "
-                  "and the trial logs.")
+        from rich.markup import escape  # the reason may quote a trial's stderr
+
+        last = max(ended, key=lambda t: t.finished_at or 0.0)  # with --quiet, nothing else said why
+        err.print(f"[red]Every trial failed[/] ({len(ended)}); the last: {escape(last.error or 'no reason recorded')}; "
+                  f"see `tunesmith trials {result.experiment.name}` and the trial logs.", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
