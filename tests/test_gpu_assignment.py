@@ -161,3 +161,17 @@ def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project
         proc = project.cli(*command)
         assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr
     assert {t["metrics"]["gpus"] for t in project.trials("listed")} == {1.0}, "charged as the README says"
+
+
+def test_gpus_in_another_form_is_named_with_its_fix_and_gpu_per_trial_alone_warns(project):
+    """`gpus: "0,1"` got pydantic's union branch as its field (executor.gpus.list[int]: input should be a valid
+    list), and `gpu_per_trial: 0.5` without `gpus` was valid, assigning no GPU without a word."""
+    for given in ("0,1", 1, "ALL", ["a"]):
+        path = project.write_spec(project.spec(name="forms", executor={"kind": "process", "gpus": given}))
+        proc = project.cli("validate", str(path))
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [
+            f"error: executor.gpus: must be all or a list of GPU indices (gpus: [0, 1]); got {given!r}"], proc.stderr
+    alone = project.write_spec(project.spec(name="alone", executor={"kind": "process", "gpu_per_trial": 0.5}))
+    proc = project.cli("validate", str(alone))
+    assert proc.returncode == 0 and ("warning: executor.gpu_per_trial is 0.5, but executor.gpus is not set, so no "
+                                     "GPU is assigned; add gpus: all or gpus: [0, 1]") in " ".join(proc.stderr.split())

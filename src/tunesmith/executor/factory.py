@@ -60,6 +60,9 @@ def executor_warnings(ex: ExecutorSpec) -> list[str]:
                             "own process (use kind: process)")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    if ex.kind == "process" and ex.gpus is None and ex.gpu_per_trial != 1.0:
+        warnings.append(f"executor.gpu_per_trial is {ex.gpu_per_trial:g}, but executor.gpus is not set, so no GPU is "
+                        "assigned; add gpus: all or gpus: [0, 1]")
     if ex.kind == "process" and isinstance(ex.gpus, list):
         from tunesmith.executor.devices import allotted_gpus, machine_gpus
 

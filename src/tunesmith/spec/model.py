@@ -102,6 +102,13 @@ class Executor(StrictModel):
             return self.resources_per_trial.gpu
         return 0.0
 
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_form(cls, v: Any) -> Any:
+        if v is None or v == "all" or (isinstance(v, list | tuple) and all(type(g) is int for g in v)):
+            return v  # pydantic's own message for the others names its union's branch: executor.gpus.list[int]
+        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {v!r}")
+
     @model_validator(mode="after")
     def _gpu_fields(self) -> Executor:
         if self.kind != "process" and (self.gpus is not None or self.gpu_per_trial != 1.0):
