@@ -326,8 +326,12 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
         prior = {"transfer": f"{warm.get('prior', 0)} prior trials as the model's prior mean",
                  "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(warm.get("mode", ""),
                                                                                         "no other prior trial used")
-        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, {prior}"
-               if lineage.get("warm") else "cold")
+        if warm.get("mode") == "transfer" and summary["strategy"]["name"] != "bo":  # the one strategy that takes it
+            prior = f"no other prior trial used (strategy {summary['strategy']['name']} takes no prior mean; bo does)"
+        queued = len(warm.get("first", []))
+        ran = min(queued, summary.get("total_trials", queued))  # a budget below top_k re-evaluates only that many
+        how = (f"warm-started: {f'{ran} of the {queued}' if ran < queued else queued} prior best re-evaluated "
+               f"first, {prior}" if lineage.get("warm") else "cold")
         out.print(f"re-tune of {lineage['parent']} (generation {lineage['generation']}, root {lineage['root']}) "
                   f"on {lineage.get('data')}; {how}")
     if retunes:
