@@ -156,7 +156,8 @@ def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project
         pytest.skip("this machine has an NVIDIA GPU")
     path = project.write_spec(project.spec(name="listed", executor={"kind": "process", "gpus": [0, 1]},
                                            cost={"gpu_hour": 2.5}))
-    warning = "warning: executor.gpus lists GPU(s) [0, 1], but this machine shows no NVIDIA GPU"
+    warning = ("warning: executor.gpus lists GPU(s) [0, 1], but this machine shows no NVIDIA GPU: each trial gets "
+               "its devices in CUDA_VISIBLE_DEVICES and finds none there (cost.gpu_hour still charges them)")
     for command in (("validate", str(path)), ("run", str(path), "--quiet")):
         proc = project.cli(*command)
         assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr

@@ -12,7 +12,6 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
-from tunesmith.spec.model import Executor as ExecutorSpec
 from tunesmith.spec.model import ExperimentSpec
 
 
@@ -50,9 +49,9 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
 
-def executor_warnings(ex: ExecutorSpec) -> list[str]:
+def executor_warnings(spec: ExperimentSpec) -> list[str]:
     """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
-    warnings = []
+    ex, warnings = spec.executor, []
     if ex.kind == "inline":
         ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(ex, k) is not None]
         if ignored:
@@ -67,9 +66,9 @@ def executor_warnings(ex: ExecutorSpec) -> list[str]:
         from tunesmith.executor.devices import allotted_gpus, machine_gpus
 
         if allotted_gpus() is None and not machine_gpus():  # a list is taken as given where no GPU shows
+            charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus lists GPU(s) {ex.gpus}, but this machine shows no NVIDIA GPU: each "
-                            "trial gets its devices in CUDA_VISIBLE_DEVICES and finds none there (a cost.gpu_hour "
-                            "still charges them)")
+                            f"trial gets its devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
     return warnings
 
 
