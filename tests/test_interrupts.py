@@ -186,16 +186,11 @@ def test_an_executor_failing_in_the_grace_period_still_stops_closes_and_records_
     store.close()
 
 
-def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_run_goes_on(project):
+def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_run_goes_on(project, monkeypatch):
     """Ctrl-C on the lead while `resume --join` runs trials beside it: the experiment stays the joiner's (status
     running, then completed), and the lead exits 130 saying so. It exited 0 without a word, as if it had finished."""
-    project.write("steady.py", """
-        import time
-        def objective(config, trial):
-            time.sleep(2)
-            return config["x"]
-    """)
-    spec = project.write_spec(project.spec(name="shared", trial={"function": "steady:objective"},
+    monkeypatch.setenv("SLOW_SECONDS", "2")  # long next to the moment between two of the joiner's trials
+    spec = project.write_spec(project.spec(name="shared", trial={"function": "objectives:slow"},
                                            budget={"trials": 6}, executor={"kind": "process", "workers": 1}))
     lead = start_cli(project, "run", str(spec), "--quiet")
     wait_for(lambda: count_states(project, "shared").get("completed", 0) >= 1, timeout=60)
