@@ -184,6 +184,16 @@ CATALOGUE: dict[str, Case] = {
             "(did you mean 'minimize'?)"
         ),
     ),
+    "objective-as-a-metric-name": Case(  # it said: objective: input should be a valid tuple; got 'loss'
+        _spec(objective="loss"),
+        _fixed("objective: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
+               "got 'loss'"),
+    ),
+    "objectives-as-metric-names": Case(
+        _spec(objective=["loss", "latency"]),
+        _fixed("objective.0: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
+               "got 'loss'"),
+    ),
     "unknown-strategy": Case(
         _spec(strategy="tpee"),
         _fixed(

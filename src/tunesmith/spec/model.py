@@ -209,6 +209,12 @@ def check_storage_url(url: str) -> None:
 
 
 def _objective_list(value: Any) -> Any:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    for i, item in enumerate(items):
+        if isinstance(item, str):  # the metric's name alone: pydantic said "input should be a valid tuple"
+            where = f"objective.{i}" if isinstance(value, list | tuple) else "objective"
+            raise SpecError(where, f"give the metric and its direction: {{metric: {item}, direction: minimize}} "
+                            f"(or maximize); got {item!r}")
     return [value] if isinstance(value, dict | Objective) else value
 
 
