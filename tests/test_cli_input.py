@@ -194,6 +194,14 @@ CATALOGUE: dict[str, Case] = {
         _fixed("objective.0: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
                "got 'loss'"),
     ),
+    "domain-as-a-list": Case(  # it said: Input should be a valid dictionary or object to extract fields from
+        _spec(space={"x": ["a", "b"]}),
+        _fixed("space.x: give a domain: {type: categorical, choices: [...]} for a list of values, {type: float, low, "
+               "high} or {type: int, low, high}; got ['a', 'b']"),
+    ),
+    "fractional-int": Case(  # it said: Input should be a valid integer, got a number with a fractional part
+        _spec(space={"x": {"type": "int", "low": 0.5, "high": 3}}), _fixed("space.x.low: must be a whole number; got 0.5")
+    ),
     "unknown-strategy": Case(
         _spec(strategy="tpee"),
         _fixed(
