@@ -272,7 +272,10 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         def money(v: float | None) -> str:
             return "-" if v is None else f"{v:.4g}"
         cap = f" of a budget of {cost['budget']:g}" if cost["budget"] is not None else ""
-        unknown = f" (and {cost['trials_cost_unknown']} of unknown cost)" if cost.get("trials_cost_unknown") else ""
+        p = cost["prices"]
+        why = (f": completed without reporting {p['metric']!r}" if p["metric"] and not (
+            p["cpu_hour"] or p["gpu_hour"] or p["memory_gb_hour"]) else "")  # else a measurement never arrived
+        unknown = f" (and {cost['trials_cost_unknown']} of unknown cost{why})" if cost.get("trials_cost_unknown") else ""
         out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials{unknown}; burn rate "
                   f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
         out.print(f"priced at: {_prices_text(cost['prices'])}")
