@@ -162,6 +162,13 @@ def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project
         proc = project.cli(*command)
         assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr
     assert {t["metrics"]["gpus"] for t in project.trials("listed")} == {1.0}, "charged as the README says"
+    # an inherited CUDA_VISIBLE_DEVICES on such a machine: its devices are handed out as given too
+    for gpus, what in (([1], "lists GPU(s) [1]"), ("all", "is all, here GPU(s) [1]")):
+        path = project.write_spec(project.spec(name="inherited", executor={"kind": "process", "gpus": gpus}))
+        proc = project.cli("validate", str(path), env={"CUDA_VISIBLE_DEVICES": "1"})
+        assert proc.returncode == 0 and (f"warning: executor.gpus {what}, but this machine shows no NVIDIA GPU: each "
+                                         "trial gets its devices in CUDA_VISIBLE_DEVICES and finds none there") \
+            in " ".join(proc.stderr.split()), proc.stderr
 
 
 def test_gpus_in_another_form_is_named_with_its_fix_and_gpu_per_trial_alone_warns(project):
