@@ -4,7 +4,9 @@ traceback, and nothing written, neither a new store nor a change to an existing 
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -346,3 +348,18 @@ def test_show_of_an_unknown_name_creates_no_store(project):
         "or point --storage / TUNESMITH_STORAGE at the store"
     )
     assert not project.db.exists()
+
+
+def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
+    """In a script (stdin not a terminal) `delete NAME` printed its question, met end-of-input and exited 130, as
+    if interrupted, without a word."""
+    shown = _seed_store(project)
+    before = _store_files(project.root)
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "delete", "exp"], cwd=project.root,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"})
+    _assert_input_error(proc, "--yes: deleting 'exp' asks first, and nothing can answer here (stdin is not a "
+                              "terminal); add --yes")
+    assert _store_files(project.root) == before and project.show("exp") == shown
+    assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
+    assert project.cli("show", "exp").returncode == 2

@@ -385,6 +385,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
+        raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
+                             "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
     store.delete_experiment(name)
