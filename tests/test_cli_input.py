@@ -4,7 +4,9 @@ traceback, and nothing written, neither a new store nor a change to an existing 
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 from helpers import CONTRACT_YAML
 
-EXISTS_FIX = "continue it with `tunesmith resume exp`, or choose another name (--name)"
+EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
+              "another name (--name)")
 
 MYMODULE = """
 def objective(config, trial):
@@ -183,6 +186,24 @@ CATALOGUE: dict[str, Case] = {
             "(did you mean 'minimize'?)"
         ),
     ),
+    "objective-as-a-metric-name": Case(  # it said: objective: input should be a valid tuple; got 'loss'
+        _spec(objective="loss"),
+        _fixed("objective: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
+               "got 'loss'"),
+    ),
+    "objectives-as-metric-names": Case(
+        _spec(objective=["loss", "latency"]),
+        _fixed("objective.0: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
+               "got 'loss'"),
+    ),
+    "domain-as-a-list": Case(  # it said: Input should be a valid dictionary or object to extract fields from
+        _spec(space={"x": ["a", "b"]}),
+        _fixed("space.x: give a domain: {type: categorical, choices: [...]} for a list of values, {type: float, low, "
+               "high} or {type: int, low, high}; got ['a', 'b']"),
+    ),
+    "fractional-int": Case(  # it said: Input should be a valid integer, got a number with a fractional part
+        _spec(space={"x": {"type": "int", "low": 0.5, "high": 3}}), _fixed("space.x.low: must be a whole number; got 0.5")
+    ),
     "unknown-strategy": Case(
         _spec(strategy="tpee"),
         _fixed(
@@ -327,3 +348,18 @@ def test_show_of_an_unknown_name_creates_no_store(project):
         "or point --storage / TUNESMITH_STORAGE at the store"
     )
     assert not project.db.exists()
+
+
+def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
+    """In a script (stdin not a terminal) `delete NAME` printed its question, met end-of-input and exited 130, as
+    if interrupted, without a word."""
+    shown = _seed_store(project)
+    before = _store_files(project.root)
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "delete", "exp"], cwd=project.root,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"})
+    _assert_input_error(proc, "--yes: deleting 'exp' asks first, and nothing can answer here (stdin is not a "
+                              "terminal); add --yes")
+    assert _store_files(project.root) == before and project.show("exp") == shown
+    assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
+    assert project.cli("show", "exp").returncode == 2

@@ -86,6 +86,24 @@ def test_gpus_the_executor_assigns_are_charged(project, monkeypatch):
         assert 0.5 * 0.3 <= t.metrics["cost"] <= 0.5 * (t.finished_at - t.started_at) + 0.01, t.metrics
 
 
+def test_show_says_what_a_trial_is_priced_at(project):
+    """`show` gave the total spent and nothing of why: not the prices, nor how many GPUs each trial is charged for
+    (a gpu_hour with no GPU assigned charges nothing, and said nothing)."""
+    shared = project.spec(name="shared-gpu", budget={"trials": 2}, cost={"gpu_hour": 3600.0, "cpu_hour": 0.04},
+                          executor={"kind": "process", "workers": 2, "gpus": [0], "gpu_per_trial": 0.5})
+    unassigned = project.spec(name="no-gpu", budget={"trials": 1}, cost={"gpu_hour": 2.5, "metric": "dollars"},
+                              executor={"kind": "inline"})
+    env = {"CUDA_VISIBLE_DEVICES": "0"}  # the coordinator's allocation, whatever this machine has
+    for spec in (shared, unassigned):
+        project.cli("run", str(project.write_spec(spec)), "--quiet", env=env, check=True)
+    assert project.show("shared-gpu")["cost"]["prices"] == {
+        "cpu_hour": 0.04, "gpu_hour": 3600.0, "memory_gb_hour": 0.0, "gpus": 0.5, "metric": None}
+    shown = project.cli("show", "shared-gpu", check=True).stdout
+    assert "priced at: cpu_hour 0.04, gpu_hour 3600 x 0.5 GPU per trial" in shown, shown
+    shown = project.cli("show", "no-gpu", check=True).stdout
+    assert "priced at: the trial's own metric 'dollars' (else gpu_hour 2.5 x 0 GPU per trial)" in shown, shown
+
+
 @pytest.mark.slow
 def test_process_trials_are_charged_for_what_they_used_failed_and_killed_ones_too(project):
     project.write("costly.py", COSTLY)

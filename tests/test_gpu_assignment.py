@@ -127,3 +127,59 @@ def test_gpus_all_without_a_gpu_names_the_fix(project, monkeypatch):
     assert proc.returncode == 2, proc.stderr
     assert "executor.gpus is all, but this machine shows no NVIDIA GPU" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_validate_refuses_the_devices_run_would_refuse(project):
+    """`validate` said `valid` for devices this coordinator cannot hand out; `run` then refused them (exit 2) only
+    after recording the experiment, whose name the corrected spec then found taken."""
+    outside = project.write_spec(project.spec(name="outside", executor={"kind": "process", "gpus": [0]}))
+    too_few = project.write_spec(project.spec(name="too-few", executor={"kind": "process", "workers": 2,
+                                                                        "gpus": "all"}))
+    allocation = {"CUDA_VISIBLE_DEVICES": "1"}  # a batch scheduler's allocation, whatever this machine has
+    cases = ((outside, "error: executor.gpus lists GPU(s) [0], but this process was started with "
+                       "CUDA_VISIBLE_DEVICES=1; list only those, or use gpus: all"),
+             (too_few, "error: executor.workers is 2, but executor.gpus [1] with gpu_per_trial 1.0 make only 1 trial "
+                       "slot(s)"))
+    validated = [project.cli("validate", str(path), env=allocation) for path, _ in cases]
+    for proc, (_, message) in zip(validated, cases, strict=True):
+        assert proc.returncode == 2 and proc.stderr.startswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert not project.db.exists(), "validate records nothing"
+    for proc, (path, _) in zip(validated, cases, strict=True):
+        ran = project.cli("run", str(path), "--quiet", env=allocation)
+        assert ran.returncode == 2 and ran.stderr.strip() == proc.stderr.strip(), ran.stderr
+
+
+def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    if devices.machine_gpus():
+        pytest.skip("this machine has an NVIDIA GPU")
+    path = project.write_spec(project.spec(name="listed", executor={"kind": "process", "gpus": [0, 1]},
+                                           cost={"gpu_hour": 2.5}))
+    warning = ("warning: executor.gpus lists GPU(s) [0, 1], but this machine shows no NVIDIA GPU: each trial gets "
+               "its devices in CUDA_VISIBLE_DEVICES and finds none there (cost.gpu_hour still charges them)")
+    for command in (("validate", str(path)), ("run", str(path), "--quiet")):
+        proc = project.cli(*command)
+        assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr
+    assert {t["metrics"]["gpus"] for t in project.trials("listed")} == {1.0}, "charged as the README says"
+    # an inherited CUDA_VISIBLE_DEVICES on such a machine: its devices are handed out as given too
+    for gpus, what in (([1], "lists GPU(s) [1]"), ("all", "is all, here GPU(s) [1]")):
+        path = project.write_spec(project.spec(name="inherited", executor={"kind": "process", "gpus": gpus}))
+        proc = project.cli("validate", str(path), env={"CUDA_VISIBLE_DEVICES": "1"})
+        assert proc.returncode == 0 and (f"warning: executor.gpus {what}, but this machine shows no NVIDIA GPU: each "
+                                         "trial gets its devices in CUDA_VISIBLE_DEVICES and finds none there") \
+            in " ".join(proc.stderr.split()), proc.stderr
+
+
+def test_gpus_in_another_form_is_named_with_its_fix_and_gpu_per_trial_alone_warns(project):
+    """`gpus: "0,1"` got pydantic's union branch as its field (executor.gpus.list[int]: input should be a valid
+    list), and `gpu_per_trial: 0.5` without `gpus` was valid, assigning no GPU without a word."""
+    for given in ("0,1", 1, "ALL", ["a"]):
+        path = project.write_spec(project.spec(name="forms", executor={"kind": "process", "gpus": given}))
+        proc = project.cli("validate", str(path))
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [
+            f"error: executor.gpus: must be all or a list of GPU indices (gpus: [0, 1]); got {given!r}"], proc.stderr
+    alone = project.write_spec(project.spec(name="alone", executor={"kind": "process", "gpu_per_trial": 0.5}))
+    proc = project.cli("validate", str(alone))
+    assert proc.returncode == 0 and ("warning: executor.gpu_per_trial is 0.5, but executor.gpus is not set, so no "
+                                     "GPU is assigned; add gpus: all or gpus: [0, 1]") in " ".join(proc.stderr.split())

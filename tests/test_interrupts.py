@@ -184,3 +184,24 @@ def test_an_executor_failing_in_the_grace_period_still_stops_closes_and_records_
     assert [t["state"] for t in project.trials("lost-in-grace")] == ["interrupted"]
     assert store.quotas(now=time.time())[0].in_use == 0, "the running trial's slot was given back"
     store.close()
+
+
+def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_run_goes_on(project, monkeypatch):
+    """Ctrl-C on the lead while `resume --join` runs trials beside it: the experiment stays the joiner's (status
+    running, then completed), and the lead exits 130 saying so. It exited 0 without a word, as if it had finished."""
+    monkeypatch.setenv("SLOW_SECONDS", "2")  # long next to the moment between two of the joiner's trials
+    spec = project.write_spec(project.spec(name="shared", trial={"function": "objectives:slow"},
+                                           budget={"trials": 6}, executor={"kind": "process", "workers": 1}))
+    lead = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "shared").get("completed", 0) >= 1, timeout=60)
+    joiner = start_cli(project, "resume", "shared", "--join", "--quiet")
+    wait_for(lambda: count_states(project, "shared").get("running", 0) == 2, timeout=60)
+    lead.send_signal(signal.SIGINT)
+    _, lead_err = lead.communicate(timeout=60)
+    assert lead.returncode == 130, lead_err
+    assert "tunesmith resume shared --join" in lead_err, lead_err
+    assert project.show("shared")["status"] == "running", "the joiner still runs it"
+    _, joiner_err = joiner.communicate(timeout=120)
+    assert joiner.returncode == 0, joiner_err
+    shown = project.show("shared")
+    assert shown["status"] == "completed" and shown["trials"]["completed"] == 6, shown

@@ -68,3 +68,29 @@ def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file
     with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
         (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
         plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
+
+
+def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLStore, tmp_path: Path) -> None:
+    """`--data data/` (the folder, not the file in it) said "file ... does not exist", for a folder that does."""
+    (tmp_path / "rows").mkdir()
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    for command in ("drift", "retune", "cycle"):
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", command, "bc", "--data", "rows"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240, env=env)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
+        assert "--data: " in proc.stderr and "is a folder, not a file; give the CSV or Parquet file in it" \
+            in proc.stderr, (command, proc.stderr)
+    assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
+
+
+def test_show_counts_only_the_prior_best_a_small_budget_re_evaluated(project) -> None:
+    """Five prior best are queued first; a re-tune of 2 trials re-evaluates two of them, and `show` said five. And
+    random search takes no prior mean, which `show` said it did."""
+    project.cli("run", str(project.write_spec(project.spec(name="quad", budget={"trials": 6}))), "-q", check=True)
+    project.write("rows.csv", "a,b\n1,2\n")  # trial code gets the path in $TUNESMITH_DATA; quadratic ignores it
+    project.cli("retune", "quad", "--data", "rows.csv", "--trials", "2", "-q", check=True)
+    shown = " ".join(project.cli("show", "quad-retune-1", check=True).stdout.split())
+    assert "warm-started: 2 of the 5 prior best re-evaluated first" in shown, shown
+    assert "no other prior trial used (strategy random takes no prior mean; bo does)" in shown, \
+        "it said: 6 prior trials as the model's prior mean"
+    assert len(project.show("quad-retune-1")["warm_start"]["first"]) == 5, "the JSON keeps what was queued"

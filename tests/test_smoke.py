@@ -25,6 +25,7 @@ def test_every_trial_failing_exits_1_with_a_pointer_to_the_reasons(project):
     proc = project.cli("run", str(spec), "--quiet")
     assert proc.returncode == 1
     assert "Every trial failed (3)" in proc.stderr and "tunesmith trials doomed" in proc.stderr
+    assert "the last: exception: ValueError: bad config" in proc.stderr, "--quiet: this line is the only why"
     assert "Traceback" not in proc.stdout + proc.stderr
     assert project.show("doomed")["trials"]["failed"] == 3
 

@@ -46,3 +46,17 @@ def test_show_counts_the_trials_of_unknown_cost() -> None:
     trials = [_trial(0, {"cost": 1.5}), _trial(1, {"cost_unknown": 1.0}), _trial(2, {})]
     summary = spend_summary(trials, Budget(trials=3), hours=1.0, finished=True).to_json()
     assert (summary["spent"], summary["trials_priced"], summary["trials_cost_unknown"]) == (1.5, 1, 1)
+
+
+def test_a_completed_trial_that_never_reports_its_cost_metric_is_of_unknown_cost_not_free(project) -> None:
+    """`cost: {metric: dollars}` with trials that never report `dollars` (a misnamed metric) priced every trial at
+    0: `show` said `spent 0` and a money budget never stopped anything. A failed trial still costs nothing."""
+    measured = ResourceUsage(cpu_s=1.0, peak_memory_mb=10.0, duration_s=1.0)
+    assert cost_metrics(Prices(metric="dollars"), measured, {}, failed=False)["cost_unknown"] == 1.0
+    assert cost_metrics(Prices(metric="dollars"), measured, {}, failed=True)["cost"] == 0.0
+    assert cost_metrics(Prices(cpu_hour=3600.0, metric="dollars"), measured, {}, failed=False)["cost"] == 1.0
+    spec = project.spec(name="dollars", budget={"trials": 2}, cost={"metric": "dollars"}, executor={"kind": "inline"})
+    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    assert all("cost" not in t["metrics"] and t["metrics"]["cost_unknown"] == 1.0 for t in project.trials("dollars"))
+    shown = " ".join(project.cli("show", "dollars", check=True).stdout.split())
+    assert "spent 0 over 0 trials (and 2 of unknown cost: completed without reporting 'dollars')" in shown, shown

@@ -65,6 +65,10 @@ def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-unt
 
 
 def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
+    if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
+        err.print(f"Interrupted. Other coordinators still run {result.experiment.name}; this one left (join them "
+                  f"again with: tunesmith resume {result.experiment.name} --join)")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.status is RunStatus.INTERRUPTED:
         err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
         raise typer.Exit(EXIT_INTERRUPTED)
@@ -75,8 +79,11 @@ def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
         raise typer.Exit(EXIT_FAILED)
     ended = [t for t in result.trials if t.state.is_finished()]
     if ended and all(t.state is TrialState.FAILED for t in ended):
-        err.print(f"[red]Every trial failed[/] ({len(ended)}); see `tunesmith trials {result.experiment.name}` "
-                  "and the trial logs.")
+        from rich.markup import escape  # the reason may quote a trial's stderr
+
+        last = max(ended, key=lambda t: t.finished_at or 0.0)  # with --quiet, nothing else said why
+        err.print(f"[red]Every trial failed[/] ({len(ended)}); the last: {escape(last.error or 'no reason recorded')}; "
+                  f"see `tunesmith trials {result.experiment.name}` and the trial logs.", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_OK)
 
@@ -163,6 +170,10 @@ def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML
 
     plan = prepare(load_spec(spec))
     s = plan.spec
+    if s.executor.kind == "process":  # the GPUs `run` would hand out are there (its executor checks at start)
+        from tunesmith.executor.devices import worker_slots
+
+        worker_slots(s.executor.gpus, s.executor.gpu_per_trial, s.executor.workers)
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
     out.print(f"[green]valid[/]: {s.name}: {len(plan.space.names)} parameters"
@@ -261,9 +272,21 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         def money(v: float | None) -> str:
             return "-" if v is None else f"{v:.4g}"
         cap = f" of a budget of {cost['budget']:g}" if cost["budget"] is not None else ""
-        unknown = f" (and {cost['trials_cost_unknown']} of unknown cost)" if cost.get("trials_cost_unknown") else ""
+        p = cost["prices"]
+        why = (f": completed without reporting {p['metric']!r}" if p["metric"] and not (
+            p["cpu_hour"] or p["gpu_hour"] or p["memory_gb_hour"]) else "")  # else a measurement never arrived
+        unknown = f" (and {cost['trials_cost_unknown']} of unknown cost{why})" if cost.get("trials_cost_unknown") else ""
         out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials{unknown}; burn rate "
                   f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
+        out.print(f"priced at: {_prices_text(cost['prices'])}")
+
+
+def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
+    """What a trial is charged for: `cpu_hour 0.04, gpu_hour 2.5 x 0.5 GPU per trial`, or the metric it reports."""
+    rates = [f"{key} {prices[key]:g}" + (f" x {prices['gpus']:g} GPU per trial" if key == "gpu_hour" else "")
+             for key in ("cpu_hour", "gpu_hour", "memory_gb_hour") if prices[key]]
+    own = f"the trial's own metric {prices['metric']!r}" if prices["metric"] else ""
+    return f"{own} (else {', '.join(rates)})" if own and rates else own or ", ".join(rates)
 
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
@@ -306,8 +329,12 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
         prior = {"transfer": f"{warm.get('prior', 0)} prior trials as the model's prior mean",
                  "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(warm.get("mode", ""),
                                                                                         "no other prior trial used")
-        how = (f"warm-started: {len(warm.get('first', []))} prior best re-evaluated first, {prior}"
-               if lineage.get("warm") else "cold")
+        if warm.get("mode") == "transfer" and summary["strategy"]["name"] != "bo":  # the one strategy that takes it
+            prior = f"no other prior trial used (strategy {summary['strategy']['name']} takes no prior mean; bo does)"
+        queued = len(warm.get("first", []))
+        ran = min(queued, summary.get("total_trials", queued))  # a budget below top_k re-evaluates only that many
+        how = (f"warm-started: {f'{ran} of the {queued}' if ran < queued else queued} prior best re-evaluated "
+               f"first, {prior}" if lineage.get("warm") else "cold")
         out.print(f"re-tune of {lineage['parent']} (generation {lineage['generation']}, root {lineage['root']}) "
                   f"on {lineage.get('data')}; {how}")
     if retunes:
@@ -358,6 +385,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
+        raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
+                             "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
     store.delete_experiment(name)

@@ -62,12 +62,15 @@ class Prices:
                 + self.memory_gb_hour * (usage.peak_memory_mb or 0.0) / 1024.0 * hours)
 
 
-def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, float]) -> dict[str, float]:
+def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, float],
+                 failed: bool = True) -> dict[str, float]:
     """The metrics to add to an attempt's own: its measured resources and its cost.
 
     With ``metric`` set, the cost is the trial's reported value; a trial that failed before reporting it costs
-    what its measured resources cost at the prices given (nothing, when no price is given). A quantity not
-    measured is left out; a cost that needs it is unknown (``cost_unknown`` 1.0, no ``cost``).
+    what its measured resources cost at the prices given (nothing, when no price is given). One that did not fail
+    (``failed`` false) yet never reported it, with no price given, is of unknown cost: a trial that misnames the
+    metric must not look free. A quantity not measured is left out; a cost that needs it is unknown
+    (``cost_unknown`` 1.0, no ``cost``).
     """
     out: dict[str, float] = {}
     if usage.cpu_s is not None:
@@ -78,6 +81,9 @@ def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, fl
         out["gpus"] = float(usage.gpus)
     cost = float(reported[prices.metric]) if prices.metric is not None and prices.metric in reported \
         else prices.price(usage)
+    if prices.metric is not None and prices.metric not in reported and not failed \
+            and not (prices.cpu_hour or prices.gpu_hour or prices.memory_gb_hour):
+        cost = None
     if cost is None:
         out[COST_UNKNOWN_METRIC] = 1.0
     else:
@@ -96,7 +102,8 @@ def priced(job: TrialJob, outcome: Outcome, cpu_s: float | None, peak_rss: int |
     prices = Prices.from_json(job.cost)
     usage = ResourceUsage(None if cpu_s is None else max(0.0, cpu_s), None if peak_rss is None else peak_rss / 2**20,
                           outcome.duration_s, prices.gpus)
-    return replace(outcome, metrics={**outcome.metrics, **cost_metrics(prices, usage, job_metrics(job, outcome))})
+    added = cost_metrics(prices, usage, job_metrics(job, outcome), failed=outcome.failure is not None)
+    return replace(outcome, metrics={**outcome.metrics, **added})
 
 
 def job_metrics(job: TrialJob, outcome: Outcome) -> dict[str, float]:

@@ -81,7 +81,9 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     if data is not None:
         data_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.fspath(data)))
         if not os.path.isfile(data_path):
-            raise UserInputError(f"--data: file {data_path!r} does not exist")
+            from tunesmith.tasks.data import not_a_file
+
+            raise UserInputError(f"--data: {not_a_file(data_path)}")
     if spec.task is not None:
         if data_path is None:
             raise UserInputError("--data: a task experiment is re-tuned on new rows; give the file (CSV or Parquet)")

@@ -25,7 +25,7 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
-from tunesmith.executor.factory import QuotaScope, build_executor
+from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
 from tunesmith.lease_holders import holder_alive, lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
@@ -68,7 +68,7 @@ class RunResult:
     experiment: ExperimentRecord
     trials: list[TrialRecord]
     stop_reason: str
-    status: RunStatus
+    status: RunStatus  # how this coordinator's run ended: the experiment's status, unless others still run it
 
 
 def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> Plan:
@@ -98,13 +98,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                                 f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                                 "(write {{ and }} for literal braces)")
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir) if spec.trial is not None else []
-    if spec.executor.kind == "inline":
-        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(spec.executor, k) is not None]
-        if ignored:
-            warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
-                            "own process (use kind: process)")
-        if spec.executor.workers > 1:
-            warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
@@ -237,7 +231,7 @@ class Runner:
             self._evaluate_task_after_run(trials)
         self.experiment = self.store.experiment(self.spec.name)
         self.listener.run_finished(self.experiment, trials, stop_reason)
-        return RunResult(self.experiment, trials, stop_reason, self.experiment.status)
+        return RunResult(self.experiment, trials, stop_reason, self._ended_as)
 
     # -- one run, step by step -----------------------------------------------------------------------------------
     def _setup(self, resumed: bool) -> None:
@@ -477,9 +471,9 @@ class Runner:
         self._running.clear()
         for _, rec, _token in self._retry_queue:
             store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
-        status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
-                  else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
-                  else RunStatus.COMPLETED)
+        self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
+                                   else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
+                                   else RunStatus.COMPLETED)
         others = sum(t.state is TrialState.RUNNING and t.owner != self._owner and not _abandoned(t, clock.now())
                      for t in store.trials(exp_id))
         done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead still holds the lease

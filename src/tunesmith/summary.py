@@ -90,14 +90,16 @@ def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
 
 
 def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
-    """Money: spent, burn rate per hour, projected total at the current rate (specs with a cost section)."""
-    if spec.cost is None:
+    """Money: spent, burn rate per hour, projected total at the current rate, and the prices a trial was charged at
+    (specs with a cost section)."""
+    prices = spec.prices()
+    if prices is None:
         return {}
     starts = [t.started_at for t in trials if t.started_at is not None]
     ends = [t.finished_at for t in trials if t.finished_at is not None]
     hours = (max(ends) - min(starts)) / 3600 if starts and ends else 0.0
     finished = experiment.status.value != "running"
-    return {"cost": spend_summary(trials, spec.budget, hours, finished).to_json()}
+    return {"cost": {**spend_summary(trials, spec.budget, hours, finished).to_json(), "prices": prices.to_json()}}
 
 
 def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,5 @@ def trial_job(spec: ExperimentSpec, parameter_names: Sequence[str], rec: TrialRe
         sync_reports=spec.scheduler.name != "none",
         task=spec.task.model_dump(mode="json") if spec.task else None,
         command_cwd=str(trial_dir) if spec.trial is not None and spec.trial.cwd == "trial_dir" else None,
-        cost=(spec.cost.prices(dict(spec.trial.env) if spec.trial else {}, spec.executor.gpus_per_trial()).to_json()
-              if spec.cost else None),
+        cost=prices.to_json() if (prices := spec.prices()) is not None else None,
     )

@@ -37,6 +37,22 @@ def gpu_slots(gpus: list[int], per_trial: float, workers: int) -> list[GpuSlot]:
     return slots[:workers]
 
 
+def worker_slots(gpus: list[int] | str | None, per_trial: float, workers: int) -> list[GpuSlot]:
+    """The devices of each worker slot, from ``executor.gpus`` as given (None: no assignment, ``"all"``, or a list).
+
+    Checked the same way whether a run starts or ``tunesmith validate`` asks, so a spec that validates starts.
+
+    Raises:
+        UserInputError: the devices are not there, or do not make ``workers`` slots.
+    """
+    if gpus is None:
+        return [()] * workers
+    if isinstance(gpus, str):
+        return gpu_slots(visible_gpus(), per_trial, workers)
+    check_listed_gpus(gpus)
+    return gpu_slots(gpus, per_trial, workers)
+
+
 def visible_gpus() -> list[int]:
     """The GPUs ``gpus: all`` takes, as the indices CUDA_VISIBLE_DEVICES takes.
 
@@ -47,7 +63,7 @@ def visible_gpus() -> list[int]:
     Raises:
         UserInputError: none found, or the inherited variable names devices other than by index.
     """
-    allotted = _allotted_gpus()
+    allotted = allotted_gpus()
     if allotted is not None:
         if not allotted:
             raise UserInputError("executor.gpus is all, but this process was started with CUDA_VISIBLE_DEVICES set "
@@ -69,7 +85,7 @@ def check_listed_gpus(gpus: list[int]) -> None:
     Raises:
         UserInputError: a listed device is not among those available.
     """
-    allotted = _allotted_gpus()
+    allotted = allotted_gpus()
     available = allotted if allotted is not None else machine_gpus()
     if allotted is None and not available:
         return
@@ -93,7 +109,7 @@ def machine_gpus() -> list[int]:
     return [int(m) for m in re.findall(r"^GPU (\d+):", listing, re.MULTILINE)]
 
 
-def _allotted_gpus() -> list[int] | None:
+def allotted_gpus() -> list[int] | None:
     """The indices in this process's own CUDA_VISIBLE_DEVICES; None when it is unset.
 
     CUDA reads the list up to its first invalid entry, and an empty list or -1 hides every device; both are

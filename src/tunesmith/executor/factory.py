@@ -12,6 +12,7 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
+from tunesmith.spec.model import Executor as ExecutorSpec
 from tunesmith.spec.model import ExperimentSpec
 
 
@@ -49,4 +50,42 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
 
-__all__ = ["QuotaScope", "build_executor"]
+def executor_warnings(spec: ExperimentSpec) -> list[str]:
+    """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
+    ex, warnings = spec.executor, []
+    if ex.kind == "inline":
+        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(ex, k) is not None]
+        if ignored:
+            warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
+                            "own process (use kind: process)")
+        if ex.workers > 1:
+            warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    if ex.kind == "process" and ex.gpus is None and ex.gpu_per_trial != 1.0:
+        warnings.append(f"executor.gpu_per_trial is {ex.gpu_per_trial:g}, but executor.gpus is not set, so no GPU is "
+                        "assigned; add gpus: all or gpus: [0, 1]")
+    if ex.kind == "process" and ex.gpus is not None and not _refused_at_start(ex):
+        from tunesmith.executor.devices import allotted_gpus, machine_gpus
+
+        allotted = allotted_gpus()
+        # handed out as given where no GPU shows: a list, or `all` of an inherited CUDA_VISIBLE_DEVICES
+        if not machine_gpus():
+            what = f"lists GPU(s) {ex.gpus}" if isinstance(ex.gpus, list) else f"is all, here GPU(s) {allotted}"
+            charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
+            warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
+                            f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
+    return warnings
+
+
+def _refused_at_start(ex: ExecutorSpec) -> bool:
+    """The executor will refuse these devices as it starts (saying why): no warning about them beside that."""
+    from tunesmith.errors import UserInputError
+    from tunesmith.executor.devices import worker_slots
+
+    try:
+        worker_slots(ex.gpus, ex.gpu_per_trial, ex.workers)
+    except UserInputError:
+        return True
+    return False
+
+
+__all__ = ["QuotaScope", "build_executor", "executor_warnings"]

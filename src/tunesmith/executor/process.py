@@ -21,14 +21,7 @@ from tunesmith.cost import priced
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
-from tunesmith.executor.devices import (
-    GpuSlot,
-    check_listed_gpus,
-    gpu_slots,
-    slot_env,
-    slot_metrics,
-    visible_gpus,
-)
+from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_slots
 from tunesmith.executor.processes import kill_session, session_usage
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
@@ -91,16 +84,7 @@ class ProcessExecutor:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.gpus is None:
-            slots: list[GpuSlot] = [()] * self.workers
-        else:
-            if isinstance(self.gpus, str):
-                gpus = visible_gpus()
-            else:
-                check_listed_gpus(self.gpus)
-                gpus = self.gpus
-            slots = gpu_slots(gpus, self.gpu_per_trial, self.workers)
-        for slot in slots:
+        for slot in worker_slots(self.gpus, self.gpu_per_trial, self.workers):
             self._spawn(slot)
 
     def _spawn(self, gpus: GpuSlot = ()) -> _Worker:

@@ -88,6 +88,11 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         msg = f"must be one of {expected}; got {got!r}{hint}"
     elif kind == "extra_forbidden":
         msg = "unknown key"
+    elif kind == "model_attributes_type" and len(first["loc"]) == 2 and first["loc"][0] == "space":
+        msg = (f"give a domain: {{type: categorical, choices: [...]}} for a list of values, {{type: float, low, high}} "
+               f"or {{type: int, low, high}}; got {got!r}")
+    elif kind == "int_from_float":
+        msg = f"must be a whole number; got {got!r}"
     elif kind == "string_pattern_mismatch" and path == "name":
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):

@@ -18,6 +18,7 @@ from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
+from tunesmith.cost import Prices
 from tunesmith.spec.cost_config import CostConfig
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
@@ -100,6 +101,13 @@ class Executor(StrictModel):
         if self.kind == "ray" and self.resources_per_trial is not None:
             return self.resources_per_trial.gpu
         return 0.0
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_form(cls, v: Any) -> Any:
+        if v is None or v == "all" or (isinstance(v, list | tuple) and all(type(g) is int for g in v)):
+            return v  # pydantic's own message for the others names its union's branch: executor.gpus.list[int]
+        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {v!r}")
 
     @model_validator(mode="after")
     def _gpu_fields(self) -> Executor:
@@ -201,6 +209,12 @@ def check_storage_url(url: str) -> None:
 
 
 def _objective_list(value: Any) -> Any:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    for i, item in enumerate(items):
+        if isinstance(item, str):  # the metric's name alone: pydantic said "input should be a valid tuple"
+            where = f"objective.{i}" if isinstance(value, list | tuple) else "objective"
+            raise SpecError(where, f"give the metric and its direction: {{metric: {item}, direction: minimize}} "
+                            f"(or maximize); got {item!r}")
     return [value] if isinstance(value, dict | Objective) else value
 
 
@@ -317,6 +331,13 @@ class ExperimentSpec(StrictModel):
     @property
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_domains(self.space)
+
+    def prices(self) -> Prices | None:
+        """What each trial is priced at (None without a cost section): the cost section, with the GPUs a trial is
+        charged for: ``cost.gpus``, else those trial.env's CUDA_VISIBLE_DEVICES names, else the executor's share."""
+        if self.cost is None:
+            return None
+        return self.cost.prices(dict(self.trial.env) if self.trial else {}, self.executor.gpus_per_trial())
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored with the experiment (re-loadable with ``ExperimentSpec.model_validate``)."""

@@ -206,7 +206,8 @@ class SQLStore:
         except IntegrityError:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
-                f"continue it with `tunesmith resume {name}`, or choose another name (--name)"
+                f"continue it with `tunesmith resume {name}` (which runs the spec recorded then, not this one), or "
+                "choose another name (--name)"
             ) from None
         return self.experiment(name)
 

@@ -351,6 +351,13 @@ class RowsLike:
     path: str
 
 
+def not_a_file(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` cannot be read as a data file: it is a folder, or nothing is there."""
+    if os.path.isdir(path):
+        return f"{str(path)!r} is a folder, not a file; give the CSV or Parquet file in it"
+    return f"file {str(path)!r} does not exist"
+
+
 def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") -> dict[str, list[Any]]:
     """Every column of a CSV or Parquet file, as read (strings from CSV, typed values from Parquet).
 
@@ -359,7 +366,7 @@ def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") ->
     """
     p = Path(path)
     if not p.is_file():
-        raise SpecError(field, f"file {str(p)!r} does not exist")
+        raise SpecError(field, not_a_file(p))
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise SpecError(field, f"must name a .csv or .parquet file; got {str(p)!r}")
@@ -377,7 +384,7 @@ def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> 
     """
     p = Path(path)
     if not p.is_file():
-        raise SpecError(field, f"file {str(p)!r} does not exist")
+        raise SpecError(field, not_a_file(p))
     if p.suffix.lower() != ".csv":
         try:
             import pyarrow.parquet as pq
