@@ -46,6 +46,11 @@ def test_show_counts_the_trials_of_unknown_cost() -> None:
     trials = [_trial(0, {"cost": 1.5}), _trial(1, {"cost_unknown": 1.0}), _trial(2, {})]
     summary = spend_summary(trials, Budget(trials=3), hours=1.0, finished=True).to_json()
     assert (summary["spent"], summary["trials_priced"], summary["trials_cost_unknown"]) == (1.5, 1, 1)
+    # the projection counts the unknown one at the median cost, as the run's budget does (it said 1.5: free)
+    assert summary["projected_total"] == 3.0
+    trials = [_trial(0, {"cost": 2.0}), _trial(1, {"cost": 2.0}), _trial(2, {"cost_unknown": 1.0})]
+    running = spend_summary(trials, Budget(trials=5), hours=1.0, finished=False).to_json()
+    assert running["projected_total"] == 10.0  # 4 spent + 2 for the unknown one + 2 x 2 for the trials still allowed
 
 
 def test_a_completed_trial_that_never_reports_its_cost_metric_is_of_unknown_cost_not_free(project) -> None:
