@@ -57,6 +57,10 @@ def test_gpu_fields_are_validated(project):
         spec_from_dict(project.spec(executor={"kind": "process", "gpus": [0, 0]}))
     with pytest.raises(SpecError, match=r"executor.gpu_per_trial: must be a whole number"):
         spec_from_dict(project.spec(executor={"kind": "process", "gpus": [0, 1], "gpu_per_trial": 1.5}))
+    with pytest.raises(SpecError, match=r"executor.gpu_per_trial: a share of one GPU must be 1/n .* got 0.4 \(did "
+                                         r"you mean 0.5\?\)"):
+        spec_from_dict(project.spec(executor={"kind": "process", "gpus": [0, 1], "gpu_per_trial": 0.4}))
+    assert spec_from_dict(project.spec(executor={"gpus": [0], "gpu_per_trial": 0.2})).executor.gpus_per_trial() == 0.2
     assert spec_from_dict(project.spec(executor={"gpus": "all"})).executor.gpus == "all"
 
 

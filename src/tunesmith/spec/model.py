@@ -120,6 +120,11 @@ class Executor(StrictModel):
         if self.gpu_per_trial > 1 and self.gpu_per_trial != int(self.gpu_per_trial):
             raise SpecError("executor.gpu_per_trial", "must be a whole number of GPUs, or a fraction below 1 to "
                             f"share one; got {self.gpu_per_trial}")
+        if self.gpu_per_trial < 1 and abs(1 / self.gpu_per_trial - round(1 / self.gpu_per_trial)) > 1e-6:
+            # 0.4 would put 2 trials on a GPU, each really holding (and charged for) half of it, not 0.4
+            share = 1 / max(1, int(1 / self.gpu_per_trial))
+            raise SpecError("executor.gpu_per_trial", "a share of one GPU must be 1/n (0.5, 0.25, 0.2, ...), the "
+                            f"share each of n trials on a GPU has; got {self.gpu_per_trial} (did you mean {share:g}?)")
         return self
 
     @model_validator(mode="after")
