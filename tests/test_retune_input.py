@@ -52,6 +52,25 @@ def test_rows_of_one_class_are_refused_before_a_retune_is_recorded(tuned: SQLSto
     assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
     parent = tuned.experiment("bc")
     assert "retunes" not in parent.attributes and len(tuned.events(parent.id)) == events_before
+    with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
+        (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
+        plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
+
+
+def test_too_few_rows_of_a_class_for_the_folds_are_refused_before_a_retune_is_recorded(tuned: SQLStore,
+                                                                                      tmp_path: Path) -> None:
+    """Two classes, but 3 rows of one for stratified folds after the holdout: some folds held none of it, and
+    every trial failed on a fold ROC AUC cannot score (scikit-learn only warns); the re-tune was recorded."""
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    ones, zeros = [r for r in rows if r.endswith(",1")], [r for r in rows if r.endswith(",0")]
+    (tmp_path / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "few.csv", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "the least populated class, '0', has" in proc.stderr and "use fewer folds" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
 
 
 def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file(tuned: SQLStore,
@@ -65,9 +84,6 @@ def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file
     plan = plan_retune(tuned, "bc", "wider.csv", cwd=tmp_path)
     assert plan.spec.task is not None and plan.spec.task.data.features == header.split(",")[:-1]
     assert plan.attributes["lineage"]["ignored_columns"] == ["row_id"]
-    with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
-        (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
-        plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
 
 
 def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLStore, tmp_path: Path) -> None:

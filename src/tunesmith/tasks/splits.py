@@ -77,6 +77,8 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     if kind in ("stratified", "stratified_group") and not classification:
         raise SpecError(f"{path}.kind", f"{kind!r} stratifies classes, but the estimator is a regressor; use "
                                         f"{'group' if kind == 'stratified_group' else 'kfold'}")
+    if classification and kind in ("stratified", "stratified_group", "repeated"):
+        _every_fold_holds_every_class(ds, cv.folds, kind, path)
     splitter: object
     if kind == "kfold":
         splitter = KFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
@@ -97,3 +99,19 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
                 for tr, te in splitter.split(ds.X, ds.y, ds.groups)]  # type: ignore[attr-defined]
     except ValueError as e:
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
+
+
+def _every_fold_holds_every_class(ds: Dataset, folds: int, kind: str, path: str) -> None:
+    """Stratified folds of a class with fewer rows than folds leave some folds without it: scikit-learn only warns,
+    and every trial then fails on a fold it cannot score (roc_auc on one class) or fit. Refused up front."""
+    labels, counts = np.unique(np.asarray(ds.y).astype(str), return_counts=True)
+    classes = [str(c) for c in labels]
+    if len(classes) < 2:
+        raise SpecError(path, f"every one of the {ds.n_rows} rows to cross-validate has the label {classes[0]!r}: "
+                              "a classifier needs rows of at least two classes")
+    least = int(np.argmin(counts))
+    if counts[least] < folds:
+        raise SpecError(f"{path}.folds", f"the least populated class, {classes[least]!r}, has {counts[least]} of the "
+                                         f"{ds.n_rows} rows to cross-validate, fewer than the {folds} {kind} folds, so "
+                                         "some folds would hold none of it; use fewer folds, or rows with more of "
+                                         "that class")
