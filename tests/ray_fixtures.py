@@ -2,6 +2,10 @@
 
 Used by tests/test_ray_executor.py and tests/test_ray_schedulers.py (through conftest.py). Runs join it: a Ray
 already initialized in the process is used as is.
+
+Under pytest-xdist (`make test` runs two workers with ``--dist loadgroup``) both modules are in the ``ray`` group,
+so one worker runs them all: one session cluster instead of one per worker (memory, CPUs, the temp folder below),
+and the tests that start clusters of their own (``ray start`` heads, ``address: local``) never overlap.
 """
 
 from __future__ import annotations

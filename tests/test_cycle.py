@@ -33,7 +33,10 @@ SPEC = {
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The experiment's folder, also the working directory: runs made in-process put their workdir
+    (.tunesmith/NAME, relative) here, not in the repository, where tests running at once would share it."""
+    monkeypatch.chdir(tmp_path)
     shifted_split(tmp_path)
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
     return tmp_path
@@ -56,8 +59,7 @@ def test_promote_step_says_why_it_is_skipped_and_calls_the_seam(folder: Path) ->
 
 
 @pytest.mark.slow
-def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(folder)
+def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path) -> None:
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     rejected = run_cycle(store, "bc", "shifted.csv",
@@ -104,13 +106,11 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
 
 
 @pytest.mark.slow
-def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Path, mlflow_uri: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Path, mlflow_uri: str) -> None:
     """No seam replaced: the spec's promotion: gates run, the re-tune is registered and becomes the champion."""
     from tunesmith.cycle import promote_step
     from tunesmith.errors import UserInputError
 
-    monkeypatch.chdir(folder)
     spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
             "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
     (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
@@ -156,6 +156,12 @@ def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fiel
     assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
 
 
+# The budget of a run the tests stop once its first trial has finished: enough trials that the signal lands before
+# the last one ends (a trial here takes ~0.3 s, ~1 s on a loaded machine; the stop comes within a trial or two),
+# few enough that the resume which finishes the rest stays short.
+STOPPED_BUDGET = 10
+
+
 def _stop_during_retune(folder: Path, signum: int, *args: str,
                         prefix: str = "bc-retune") -> tuple[subprocess.CompletedProcess[str], str]:
     """Start the CLI, wait until its re-tune (the newest experiment named ``prefix``...) has a finished trial,
@@ -186,7 +192,7 @@ def _stop_during_retune(folder: Path, signum: int, *args: str,
 @pytest.mark.slow
 @pytest.mark.parametrize("command, signum", [("cycle", "SIGTERM"), ("watch", "SIGINT")])
 def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
-        folder: Path, command: str, signum: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        folder: Path, command: str, signum: str) -> None:
     """SIGTERM (a scheduler's timeout) used to kill `cycle` outright, leaving the re-tune 'running' and unnamed
     by its parent; Ctrl-C ended the re-tune as a failed cycle (exit 1) and `watch` went on to the next one; the
     next cycle on the same rows started another re-tune beside the stopped one."""
@@ -196,7 +202,7 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     run_experiment(load_spec(folder / "bc.yaml"), store)
     extra = ("--every", "1s") if command == "watch" else ()
     proc, retune = _stop_during_retune(folder, getattr(signals, signum), command, "bc", "--data", "shifted.csv",
-                                       "--trials", "40", "--json", *extra)
+                                       "--trials", str(STOPPED_BUDGET), "--json", *extra)
     assert proc.returncode == 130, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     reports = [json.loads(line) for line in proc.stdout.splitlines()] if command == "watch" else [
@@ -207,7 +213,6 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     assert store.experiment(retune).status.value == "interrupted"
     assert store.experiment("bc").attributes["retunes"] == [retune]
     assert not [t for t in store.trials(store.experiment(retune).id) if t.state.value == "running"]
-    monkeypatch.chdir(folder)
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.outcome is CycleOutcome.RETUNED and again.champion == retune, again.to_json()
     assert again.steps[-2].why.startswith(f"resumed and finished {retune} (") and "--trials" in again.steps[-2].why
@@ -225,11 +230,9 @@ def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finis
 
 
 @pytest.mark.slow
-def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folder: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folder: Path) -> None:
     """It ran to its budget (status completed), so the next cycle took it as the lineage head and stopped on it
     ('no completed trial to start from', exit 2) on every later run; its step said 'did not complete'."""
-    monkeypatch.chdir(folder)
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     header, *rows = (folder / "shifted.csv").read_text().splitlines()
@@ -251,11 +254,9 @@ def test_an_unwritable_json_out_is_refused_before_the_cycle_runs(folder: Path) -
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
 
 
-def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder: Path) -> None:
     """The cycle went on to a drift check and a re-tune that refused to start ('no completed trial ... or re-tune
     with --cold', an option cycle lacks): exit 2 and no report, on every later cycle too."""
-    monkeypatch.chdir(folder)
     estimator = {"sklearn.linear_model.LogisticRegression": {"solver": "bogus"}}  # every fit fails
     task = {**SPEC["task"], "estimator": estimator}  # type: ignore[dict-item]
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": task}))
@@ -270,23 +271,22 @@ def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder
 
 
 @pytest.mark.slow
-def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path) -> None:
     """It was skipped as 'already recorded' and the new data was checked against the partial run's champion."""
     import signal as signals
 
-    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 40}}))
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": STOPPED_BUDGET}}))
     proc, name = _stop_during_retune(folder, signals.SIGINT, "cycle", "bc.yaml", "--data", "shifted.csv", "--json",
                                      prefix="bc")
     assert proc.returncode == 130 and name == "bc", proc.stderr
     tune = json.loads(proc.stdout)["steps"][0]
     assert tune["status"] == "interrupted" and "the next cycle resumes it" in tune["why"]
-    monkeypatch.chdir(folder)
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert store.experiment("bc").status.value == "interrupted"
     again = run_cycle(store, "bc.yaml", "shifted.csv")
     assert again.steps[0].status is StepStatus.DONE and "resumed first tuning of bc" in again.steps[0].why
     assert store.experiment("bc").status.value == "completed"
-    assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= 40
+    assert len([t for t in store.trials(store.experiment("bc").id) if t.state.is_finished()]) >= STOPPED_BUDGET
     assert again.outcome is CycleOutcome.RETUNED
 
 
@@ -331,7 +331,7 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
-                                      "--trials", "40", "--json")
+                                      "--trials", str(STOPPED_BUDGET), "--json")
     assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
     header, *rows = (folder / "shifted.csv").read_text().splitlines()
     # a third class in the label: roc_auc is binary, so every trial fails (rows of one class are refused up front)

@@ -24,6 +24,8 @@ from tunesmith.spec.loader import spec_from_dict
 from helpers import alive
 from test_scheduling_runs import CURVES as SCHEDULED_CURVES
 
+pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray test: see ray_fixtures.py
+
 CURVES = SCHEDULED_CURVES + """
 import os
 import signal

@@ -23,7 +23,7 @@ from test_cost_budget import COSTLY, DOLLAR_PER_CPU_SECOND
 from test_pbt_runs import TRAINER
 from test_scheduling_runs import CURVES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one worker runs every Ray test: see ray_fixtures.py
 
 TIMED = """
 import os, time

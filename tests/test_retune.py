@@ -117,11 +117,13 @@ def spec(data: str) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(tmp_path: Path) -> None:
+def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI end to end; the old run and the checks of what was stored go through the store in this process
     (each CLI call pays the import of scikit-learn: only what must be the CLI's is)."""
     project, elsewhere, db = tmp_path / "project", tmp_path / "ops", tmp_path / "tunesmith.db"
     shifted_split(project)
+    monkeypatch.chdir(project)  # the old run's workdir (.tunesmith/bc) goes here, not into the repository
     (project / "bc.yaml").write_text(yaml.safe_dump(spec(str(project / "reference.csv"))))
     store = SQLStore(f"sqlite:///{db}")
     run_experiment(load_spec(project / "bc.yaml"), store, RunListener())
@@ -158,9 +160,11 @@ def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(tmp
 
 
 @pytest.mark.slow
-def test_new_rows_must_have_the_experiments_columns_and_extra_ones_are_not_features(tmp_path: Path) -> None:
+def test_new_rows_must_have_the_experiments_columns_and_extra_ones_are_not_features(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file without a feature column was re-tuned without it, and an extra column (an id, say) became a feature;
     a file without the label was reported as task.data.target, an empty one as task.data.path."""
+    monkeypatch.chdir(tmp_path)  # the run's workdir (.tunesmith/bc) goes here, not into the repository
     shifted_split(tmp_path)
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(spec("reference.csv")))
     store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")

@@ -9,25 +9,38 @@ import sys
 
 import pytest
 
-from helpers import count_states, start_cli, wait_for
+from helpers import count_states, start_cli, stop_processes, wait_for
 from tunesmith.storage import SQLStore
 
 
 def test_joined_coordinators_share_one_budget(project, storage, fault_log):
-    project.write("sleepy.py", """
-        import time
+    # From trial 2 on, a trial waits (at most 60 s) until the test sees both coordinators holding one: a joiner that
+    # starts slowly on a loaded machine still finds most of the budget left, so the share asserted below is no race.
+    project.write("sleepy.py", f"""
+        import os, time
+        RELEASE = {str(project.root / "release")!r}
         def objective(config, trial):
+            deadline = time.monotonic() + 60
+            while trial.number >= 2 and not os.path.exists(RELEASE) and time.monotonic() < deadline:
+                time.sleep(0.05)
             time.sleep(0.25)
             return (config["x"] - 0.3) ** 2
     """)
     spec = project.write_spec(project.spec(name="shared", strategy="tpe", trial={"function": "sleepy:objective"},
                                            budget={"trials": 24}, executor={"kind": "process", "workers": 1}))
     first = start_cli(project, "run", str(spec), "--quiet", storage=storage)
-    wait_for(lambda: count_states(project, "shared", storage).get("completed", 0) >= 2, timeout=60)
-    second = project.cli("resume", "shared", "--join", "--quiet", "--storage", storage, timeout=120)
-    out, err = first.communicate(timeout=120)
+    second = None
+    try:
+        wait_for(lambda: count_states(project, "shared", storage).get("completed", 0) >= 2, timeout=60)
+        second = start_cli(project, "resume", "shared", "--join", "--quiet", storage=storage)
+        wait_for(lambda: len(_owners(storage)) == 2, timeout=60)  # the joiner holds a trial of its own
+        (project.root / "release").touch()
+        _, err = first.communicate(timeout=120)
+        _, joined_err = second.communicate(timeout=120)
+    finally:
+        stop_processes(first, second)
     assert first.returncode == 0, err
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == 0, joined_err
     trials = json.loads(project.cli("trials", "shared", "--json", "--storage", storage, check=True).stdout)
     assert [t["number"] for t in trials] == list(range(24)), "one budget, unique numbers, nothing beyond it"
     assert all(t["state"] == "completed" and t["attempts"] == 1 for t in trials), "nobody re-ran a live trial"
@@ -43,25 +56,35 @@ def test_joined_coordinators_share_one_budget(project, storage, fault_log):
 
 def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
     """`resume` (joined or not) must leave alone trials whose coordinator is alive."""
-    project.write("slow.py", """
-        import time
-        def objective(config, trial):
-            time.sleep(8)
-            return config["x"]
-    """)
+    _write_gated(project, "slow.py")  # trials run until the test releases them (or 30 s pass)
     spec = project.write_spec(project.spec(name="live", trial={"function": "slow:objective"},
                                            budget={"trials": 2}, executor={"kind": "process", "workers": 2}))
     first = start_cli(project, "run", str(spec), "--quiet", storage=storage)
     wait_for(lambda: count_states(project, "live", storage).get("running", 0) == 2, timeout=60)
     joined = project.cli("resume", "live", "--join", "--quiet", "--storage", storage, timeout=60)
     assert joined.returncode == 0, joined.stderr
-    # the joiner had nothing to do and left at once: the live coordinator's 8 s trials are still running (judged
-    # by the store, not by a stopwatch, which a loaded machine makes flaky)
+    # the joiner had nothing to do and left at once: the live coordinator's trials, held until released, are still
+    # running (judged by the store, not by a stopwatch, which a loaded machine makes flaky); a joiner that waited
+    # for them returns only once they end on their own after 30 s
     assert count_states(project, "live", storage).get("running", 0) == 2, "the joiner waited for others' trials"
+    (project.root / "release").touch()
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     trials = json.loads(project.cli("trials", "live", "--json", "--storage", storage, check=True).stdout)
     assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1), ("completed", 1)]
+
+
+def _write_gated(project, filename: str) -> None:
+    """``objective`` that runs until a file ``release`` appears in the project folder (at most 30 s): the test
+    decides when the coordinator's trials end, so a slow CLI start on a loaded machine cannot outlast them."""
+    project.write(filename, f"""
+        import os, time
+        def objective(config, trial):
+            deadline = time.monotonic() + 30
+            while not os.path.exists({str(project.root / "release")!r}) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return config["x"]
+    """)
 
 
 def _owners(storage: str) -> dict[str, int]:
@@ -74,8 +97,6 @@ def _owners(storage: str) -> dict[str, int]:
     return {str(o): int(n) for o, n in rows}
 
 
-
-
 def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(project, storage, tmp_path):
     """The lead coordinator's machine has a GPU (a stand-in `nvidia-smi` on its PATH); the joiner's has none, so
     its process executor fails at start (`gpus: all`). The experiment the lead still runs must not turn `failed`:
@@ -86,12 +107,7 @@ def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(pro
     fake_bin.mkdir()
     (fake_bin / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
     (fake_bin / "nvidia-smi").chmod(0o755)
-    project.write("slowish.py", """
-        import time
-        def objective(config, trial):
-            time.sleep(3)
-            return config["x"]
-    """)
+    _write_gated(project, "slowish.py")  # the lead's trials run until the test releases them
     spec = project.write_spec(project.spec(name="gpu-lead", trial={"function": "slowish:objective"},
                                            budget={"trials": 3}, executor={"kind": "process", "workers": 1,
                                                                             "gpus": "all"}))
@@ -107,6 +123,7 @@ def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(pro
         mid = json.loads(project.cli("show", "gpu-lead", "--json", "--storage", storage, check=True).stdout)
         assert count_states(project, "gpu-lead", storage).get("running", 0) == 1, "the lead was still running"
         assert mid["status"] == "running", "a joiner's failed start marked the lead's experiment"
+        (project.root / "release").touch()
         out, err = lead.communicate(timeout=120)
     finally:
         if lead.poll() is None:
