@@ -293,12 +293,13 @@ def test_the_next_cycle_resumes_an_interrupted_first_tuning(folder: Path) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["bc.yaml", "bc"])
 def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(folder: Path, tmp_path: Path,
-                                                                            target: str) -> None:
+                                                                            target: str, monkeypatch) -> None:
     """A first tuning whose executor could not start (here `gpus: all` on a machine showing no GPU; in the field
     a Ray cluster that was down) is recorded failed with no trial; every later cycle said 'already recorded', then
     'no completed trial ... see `tunesmith trials`', exit 1, and never resumed it."""
     if os.path.isdir("/proc/driver/nvidia/gpus"):
         pytest.skip("this machine has an NVIDIA GPU: the first tuning's executor would start")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # gpus: all would take an inherited allocation
     executor = {"kind": "process", "workers": 1, "gpus": "all"}
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "executor": executor}))
     down = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")

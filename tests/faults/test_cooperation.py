@@ -97,12 +97,13 @@ def _owners(storage: str) -> dict[str, int]:
     return {str(o): int(n) for o, n in rows}
 
 
-def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(project, storage, tmp_path):
+def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(project, storage, tmp_path, monkeypatch):
     """The lead coordinator's machine has a GPU (a stand-in `nvidia-smi` on its PATH); the joiner's has none, so
     its process executor fails at start (`gpus: all`). The experiment the lead still runs must not turn `failed`:
     the joiner's failure is an event, and the lead marks the experiment completed when it ends."""
     if os.path.isdir("/proc/driver/nvidia/gpus"):
         pytest.skip("this machine has an NVIDIA GPU: the joiner's executor would start")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # gpus: all would take an inherited allocation
     fake_bin = tmp_path / "gpu-bin"
     fake_bin.mkdir()
     (fake_bin / "nvidia-smi").write_text("#!/bin/sh\necho 'GPU 0: Stand-in (UUID: GPU-0)'\n")
