@@ -101,3 +101,45 @@ def test_a_proposed_trial_continues_from_its_parents_checkpoint(project):
     assert rows[2]["lineage"] == {"parent": 0, "step": 6, "params_before": t0.params, "params_after": {"x": 0.9}}
     assert "lineage" not in rows[0] and "lineage" not in rows[1]
     store.close()
+
+
+def test_a_childs_copy_of_a_checkpoint_being_saved_is_whole(tmp_path):
+    """PBT copies a running parent's checkpoint while the parent saves new ones; a save swaps folders by renaming,
+    and the coordinator's plain copy met files vanishing (shutil.Error, 226 of 300 copies here; the run crashed
+    with a traceback, seen under two test workers). Each copy is now one whole checkpoint, never a mix of two."""
+    import json
+    import threading
+
+    from tunesmith.evaluation.context import copy_latest_checkpoint
+
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    trial = context(parent)
+    folder = tmp_path / "files"
+    stop = threading.Event()
+
+    def keep_saving() -> None:
+        step = 0
+        while not stop.is_set():
+            step += 1
+            folder.mkdir(exist_ok=True)
+            for name in ("a.json", "b.json"):  # a folder checkpoint of two files: a copy must not mix two saves
+                (folder / name).write_text(json.dumps(step))
+            trial.save_checkpoint(str(folder))
+            stop.wait(0.005)  # a training step between saves
+
+    trial.save_checkpoint({"step": 0})
+    saver = threading.Thread(target=keep_saving)
+    saver.start()
+    try:
+        copies = [tmp_path / f"child{k}" / "checkpoint-parent" for k in range(150)]
+        assert all(copy_latest_checkpoint(parent, into) for into in copies)
+    finally:
+        stop.set()
+        saver.join()
+    for into in copies:
+        files = sorted(p.name for p in into.iterdir())
+        assert files in (["state.json"], ["a.json", "b.json"]), files
+        if files == ["a.json", "b.json"]:
+            assert (into / "a.json").read_text() == (into / "b.json").read_text(), "one save, not two"
+    assert copy_latest_checkpoint(tmp_path / "no-checkpoint", tmp_path / "c" / "checkpoint-parent") is False

@@ -8,7 +8,6 @@ experiment; ``resume_experiment`` continues one from the store after any stop, a
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
-from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT
+from tunesmith.evaluation.context import PARENT_CHECKPOINT, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
 from tunesmith.selection import RunningBest, selected_trial, trial_metrics
@@ -374,12 +373,11 @@ class Runner:
 
     def _inherit(self, rec: TrialRecord, exploit: Exploit) -> None:
         """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
-        parent_checkpoint = Path(self._log_template.format(number=exploit.parent)).parent / CHECKPOINT
-        if parent_checkpoint.is_dir():  # (copytree makes the child's folder as well)
-            shutil.copytree(parent_checkpoint, Path(rec.log_path or "").parent / PARENT_CHECKPOINT, dirs_exist_ok=True)
+        copied = copy_latest_checkpoint(Path(self._log_template.format(number=exploit.parent)).parent,
+                                        Path(rec.log_path or "").parent / PARENT_CHECKPOINT)
         self.store.record_event(self.experiment.id, "trial_exploited", self.clock.now(), rec.number, {
             "parent": exploit.parent, "step": exploit.step, "params_before": self._params_of.get(exploit.parent),
-            "params_after": dict(exploit.params), "checkpoint_copied": parent_checkpoint.is_dir()})
+            "params_after": dict(exploit.params), "checkpoint_copied": copied})
 
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):

@@ -17,6 +17,45 @@ CHECKPOINT = "checkpoint"
 PARENT_CHECKPOINT = "checkpoint-parent"
 STATE_FILE = "state.json"
 MODEL = "model"  # where a trial hands over its model (trial.save_model, or a command trial's own model/)
+COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast it by far
+
+
+def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
+    """Copy the checkpoint in ``trial_dir`` into ``into`` (a PBT child's ``checkpoint-parent/``), whole; False when
+    there is none (or, rarely, when every try met a save).
+
+    The trial may be running and saving meanwhile: a save swaps folders by renaming (``checkpoint`` to ``.old``,
+    ``.new`` to ``checkpoint``), so files can vanish under a copy, or a copy can begin in one checkpoint and end in
+    the next. A copy is kept only if the folder it read is still the checkpoint when it ends (same inode and times); else it
+    is made again. It goes to a staging folder and is swapped in, so the child never sees half of one.
+    """
+    import shutil
+    import time
+
+    source, staging = trial_dir / CHECKPOINT, into.with_name(into.name + ".new")
+    saving = (trial_dir / (CHECKPOINT + ".new"), trial_dir / (CHECKPOINT + ".old"))
+    into.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(COPY_ATTEMPTS):
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            before = _identity(source)
+            shutil.copytree(source, staging)
+            if _identity(source) == before:
+                shutil.rmtree(into, ignore_errors=True)
+                staging.rename(into)
+                return True
+        except (shutil.Error, OSError):
+            if not source.exists() and not any(p.exists() for p in saving):
+                return False  # no checkpoint, and none being saved
+        time.sleep(0.01)
+    shutil.rmtree(staging, ignore_errors=True)
+    return False
+
+
+def _identity(folder: Path) -> tuple[int, int, int]:
+    """Which folder a path names now: a save's rename changes its ctime, and a new folder may reuse an inode."""
+    st = folder.stat()
+    return st.st_ino, st.st_ctime_ns, st.st_mtime_ns
 
 
 class TrialContext:
