@@ -38,9 +38,9 @@ def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
     for _ in range(COPY_ATTEMPTS):
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            before = _identity(source)
+            before = checkpoint_version(source)
             shutil.copytree(source, staging)
-            if _identity(source) == before:
+            if before is not None and checkpoint_version(source) == before:
                 shutil.rmtree(into, ignore_errors=True)
                 staging.rename(into)
                 return True
@@ -52,10 +52,14 @@ def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
     return False
 
 
-def _identity(folder: Path) -> tuple[int, int, int]:
-    """Which folder a path names now: a save's rename changes its ctime, and a new folder may reuse an inode."""
-    st = folder.stat()
-    return st.st_ino, st.st_ctime_ns, st.st_mtime_ns
+def checkpoint_version(path: Path) -> tuple[int, int, int] | None:
+    """Which save a checkpoint folder is (None: there is none): save_checkpoint swaps in a new folder each time,
+    and its inode and times tell one save from the next (a new folder may reuse an inode; a rename changes ctime)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
 class TrialContext:

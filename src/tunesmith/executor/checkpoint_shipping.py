@@ -25,7 +25,7 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT
+from tunesmith.evaluation.context import CHECKPOINT, PARENT_CHECKPOINT, checkpoint_version
 
 DEFAULT_LIMIT = 128 * 2**20
 NODE_LOCAL_MARK = ".tunesmith-node-local"   # a trial folder a node created for itself (not the coordinator's)
@@ -137,12 +137,12 @@ class NodeLocalFolder:
         (self.folder / NODE_LOCAL_MARK).touch()
         if data:
             unpack(data, self.folder)
-        self._sent = _version(self.folder / CHECKPOINT)  # the coordinator has this one
+        self._sent = checkpoint_version(self.folder / CHECKPOINT)  # the coordinator has this one
 
     def changed(self) -> tuple[bytes | None, str | None]:
         """The trial's checkpoint if it changed since last sent: (archive, None); (None, why) when it is too large;
         (None, None) when there is nothing new."""
-        version = _version(self.folder / CHECKPOINT)
+        version = checkpoint_version(self.folder / CHECKPOINT)
         if version is None or version == self._sent:
             return None, None
         self._sent = version
@@ -153,15 +153,6 @@ class NodeLocalFolder:
         except OSError as e:  # the trial is replacing it right now, say: the next report tries again
             self._sent = None
             return None, f"it could not be packed ({e})"
-
-
-def _version(path: Path) -> tuple[int, int, int] | None:
-    """save_checkpoint swaps in a new folder each time: its inode and times tell one save from the next."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _mib(n: int) -> str:
