@@ -203,18 +203,18 @@ def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, f
     costs = [t.metrics[COST_METRIC] for t in trials if COST_METRIC in t.metrics]
     spent = sum(costs)
     rate = spent / hours if hours > 0 and costs else None
-    unknown = sum(1 for t in trials if COST_METRIC not in t.metrics and t.metrics.get(COST_UNKNOWN_METRIC))
+    unknown = sum(1 for t in trials if t.metrics.get(COST_UNKNOWN_METRIC))
     # trials of unknown cost are projected at the median cost, as the run's own budget counts them
-    known = spent + unknown * statistics.median(costs) if costs else 0.0
+    counted = spent + unknown * statistics.median(costs) if costs else 0.0
     if finished or not costs:
-        projected: float | None = known if costs else None
+        projected: float | None = counted if costs else None
     else:
         candidates = []
         done = sum(1 for t in trials if t.state.counts_against_budget())
         if budget.trials is not None:
-            candidates.append(known + spent / len(costs) * max(0, budget.trials - done))
+            candidates.append(counted + spent / len(costs) * max(0, budget.trials - done))
         if budget.wall_time is not None and rate is not None:
-            candidates.append(known + rate * max(0.0, budget.wall_time / 3600 - hours))
+            candidates.append(counted + rate * max(0.0, budget.wall_time / 3600 - hours))
         projected = min(candidates) if candidates else None
         if budget.cost is not None:
             projected = budget.cost if projected is None else min(projected, budget.cost)

@@ -79,11 +79,13 @@ def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, fl
         out["peak_memory_mb"] = round(usage.peak_memory_mb, 2)
     if usage.gpus:
         out["gpus"] = float(usage.gpus)
-    cost = float(reported[prices.metric]) if prices.metric is not None and prices.metric in reported \
-        else prices.price(usage)
-    if prices.metric is not None and prices.metric not in reported and not failed \
-            and not (prices.cpu_hour or prices.gpu_hour or prices.memory_gb_hour):
-        cost = None
+    cost: float | None
+    if prices.metric is not None and prices.metric in reported:
+        cost = float(reported[prices.metric])
+    elif prices.metric is not None and not failed and not (prices.cpu_hour or prices.gpu_hour or prices.memory_gb_hour):
+        cost = None  # it never reported its cost, and nothing else prices it
+    else:
+        cost = prices.price(usage)
     if cost is None:
         out[COST_UNKNOWN_METRIC] = 1.0
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from functools import cache
 
 from tunesmith.errors import UserInputError
 
@@ -96,8 +97,10 @@ def check_listed_gpus(gpus: list[int]) -> None:
         raise UserInputError(f"executor.gpus lists GPU(s) {missing}, but {where}; list only those, or use gpus: all")
 
 
+@cache
 def machine_gpus() -> list[int]:
-    """Every NVIDIA GPU this machine shows, by index; empty where there is no driver."""
+    """Every NVIDIA GPU this machine shows, by index; empty where there is no driver. Read once per process: a run
+    asks it for its warnings, its check and its start, and without /proc/driver/nvidia each read runs nvidia-smi."""
     try:
         return sorted(range(len(os.listdir("/proc/driver/nvidia/gpus"))))
     except OSError:

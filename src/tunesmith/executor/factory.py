@@ -66,10 +66,9 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
     if ex.kind == "process" and ex.gpus is not None and not _refused_at_start(ex):
         from tunesmith.executor.devices import allotted_gpus, machine_gpus
 
-        allotted = allotted_gpus()
         # handed out as given where no GPU shows: a list, or `all` of an inherited CUDA_VISIBLE_DEVICES
         if not machine_gpus():
-            what = f"lists GPU(s) {ex.gpus}" if isinstance(ex.gpus, list) else f"is all, here GPU(s) {allotted}"
+            what = f"lists GPU(s) {ex.gpus}" if isinstance(ex.gpus, list) else f"is all, here GPU(s) {allotted_gpus()}"
             charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
