@@ -13,6 +13,8 @@ import yaml
 
 from tunesmith.testing.drift_data import shifted_split
 
+from test_cycle import SPEC as CYCLE_SPEC
+
 
 def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
@@ -26,14 +28,7 @@ def test_data_and_reference_are_absolute_for_a_task_and_for_two_files(tmp_path: 
     shifted_split(project)
     ops.mkdir()
     (tmp_path / "link").symlink_to(project)
-    spec = {
-        "name": "bc", "objective": {"metric": "roc_auc", "direction": "maximize"},
-        "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
-                 "data": {"path": "reference.csv", "target": "label"}, "cv": {"kind": "stratified", "folds": 3},
-                 "holdout": {"fraction": 0.2}, "scoring": "roc_auc"},
-        "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
-        "strategy": "random", "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0,
-    }
+    spec = {**CYCLE_SPEC, "budget": {"trials": 1}}   # a LogisticRegression on breast_cancer rows
     (project / "bc.yaml").write_text(yaml.safe_dump(spec))
     assert _cli(project, db, "run", "bc.yaml", "-q").returncode == 0
     new_rows, reference = str((project / "shifted.csv").resolve()), str((project / "reference.csv").resolve())
