@@ -174,11 +174,37 @@ def test_defaults_of_a_minimal_spec():
 
 
 @pytest.mark.parametrize("missing", ["name", "objective", "space"])
-def test_required_keys(missing):
+def test_required_keys_are_named_with_what_to_write(missing):
     data = _minimal()
     del data[missing]
     e = _error(data)
-    assert (e.path, e.message) == (missing, "this field is required")
+    assert e.path == missing and e.message.startswith("this field is required: ")
+    assert "e.g." in e.message
+
+
+def _task_spec(metric: str, **task: Any) -> dict[str, Any]:
+    return {"name": "t", "objective": {"metric": metric, "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.LogisticRegression", "data": {"sklearn": "breast_cancer"},
+                     **task},
+            "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+            "budget": {"trials": 2}}
+
+
+def test_a_tasks_scoring_defaults_to_the_objectives_metric():
+    # The objective must name the task's scoring anyway; a new user writes it once, in the objective.
+    spec = spec_from_dict(_task_spec("roc_auc"))
+    assert spec.task is not None and spec.task.scoring == "roc_auc"
+    assert spec_from_dict(json.loads(spec.model_dump_json())).task.scoring == "roc_auc"  # stored form reloads
+
+
+def test_an_objective_metric_that_is_a_scorer_typo_is_named_there():
+    e = _error(_task_spec("auc"))
+    assert e.path == "objective.metric" and "did you mean 'roc_auc'?" in e.message
+
+
+def test_a_task_without_a_scorer_anywhere_says_what_to_write():
+    e = _error(_task_spec("profit_per_customer"))
+    assert e.path == "task.scoring" and "e.g. scoring: roc_auc" in e.message
 
 
 def test_a_spec_needs_trial_code_or_a_task():

@@ -79,7 +79,7 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         hint = f"did you mean {close[0]!r}? " if close else ""
         msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
     elif kind == "missing":
-        msg = "this field is required"
+        msg = "this field is required" + _MISSING_FIX.get(path, "")
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
@@ -102,6 +102,18 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
+
+
+# What to write, for the required fields a new spec most often lacks.
+_MISSING_FIX = {
+    "name": ": name the experiment, e.g. name: churn (letters, digits, '_', '.', '-')",
+    "objective": ": e.g. objective: {metric: roc_auc, direction: maximize}",
+    "space": ": declare what to tune, e.g. space: {lr: {type: float, low: 0.0001, high: 0.1, log: true}}",
+    "task.scoring": (": the scikit-learn scorer the folds compute, e.g. scoring: roc_auc (or set the objective's "
+                     "metric to a scorer name: the task then optimises it)"),
+    "task.estimator": ": e.g. estimator: sklearn.linear_model.LogisticRegression",
+    "task.data": ": e.g. data: {path: rows.csv, target: label} or data: {sklearn: breast_cancer}",
+}
 
 
 def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:

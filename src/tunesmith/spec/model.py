@@ -5,6 +5,7 @@ One model serves YAML and Python. Validation happens here, once; later layers tr
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import re
@@ -189,8 +190,6 @@ class StrategyChoice(StrictModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in STRATEGIES:
-            import difflib
-
             close = difflib.get_close_matches(v, STRATEGIES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(f"unknown strategy {v!r}; {hint}choose one of {', '.join(STRATEGIES)} (got {v!r})")
@@ -287,6 +286,30 @@ class ExperimentSpec(StrictModel):
     tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
     promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
     drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scoring_defaults_to_the_objective(cls, data: Any) -> Any:
+        # A task optimises its scoring, so the two must name one metric; a spec that names it once, in the
+        # objective (what a user writes first), means that scorer. Only a scikit-learn scorer name is taken: a
+        # business metric needs its own `scoring:` mapping, and anything else keeps the "required" message.
+        if not isinstance(data, dict) or not isinstance(data.get("task"), dict) or "scoring" in data["task"]:
+            return data
+        objective = data.get("objective")
+        first = objective[0] if isinstance(objective, list) and objective else objective
+        metric = first.get("metric") if isinstance(first, dict) else None
+        if isinstance(metric, str):
+            from sklearn.metrics import get_scorer_names
+
+            names = get_scorer_names()
+            if metric in names:
+                return {**data, "task": {**data["task"], "scoring": metric}}
+            close = difflib.get_close_matches(metric, names, n=1)
+            if close:  # a typo of a scorer: say so here rather than "task.scoring: required"
+                where = "objective.0.metric" if isinstance(objective, list) else "objective.metric"
+                raise SpecError(where, f"{metric!r} is not a scikit-learn scorer; did you mean {close[0]!r}? (a task "
+                                "optimises its scoring: name a scorer here, or give task.scoring)")
+        return data
 
     @field_validator("storage")
     @classmethod
