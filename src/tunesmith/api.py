@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import, refuse_an_unguarded_script
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.selection import Selection, best_eligible, pareto_front
@@ -84,7 +85,10 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     """
     from tunesmith.runner import run_experiment
 
+    refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
+    if s.trial is not None and s.executor.kind != "inline":   # inline calls the function; nothing imports it
+        refuse_an_unguarded_script(s.trial.function, s.base_dir)
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
         r = run_experiment(s, store, _listener(progress, listener))
@@ -98,6 +102,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it."""
     from tunesmith.runner import resume_experiment
 
+    refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         r = resume_experiment(name, store, _listener(progress, listener), join=join)

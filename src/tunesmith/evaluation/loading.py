@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import importlib
@@ -14,6 +15,79 @@ from typing import Any
 from tunesmith.errors import SpecError
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
+# The user files being imported right now (a trial function's file runs its top-level code when imported).
+_importing: list[Path] = []
+
+
+def refuse_a_run_started_by_an_import() -> None:
+    """Raise when called while a trial function's file is being imported: that file starts an experiment at its
+    top level, so every worker that loads the function would start it again.
+
+    Raises:
+        SpecError: at ``trial.function``, naming the file and the fix (the ``__main__`` guard).
+    """
+    if _importing:
+        raise SpecError("trial.function", f"{str(_importing[-1])!r} starts an experiment when it is imported (as "
+                        "each trial's worker imports it to find the function); put that code under "
+                        "`if __name__ == \"__main__\":`")
+
+
+def refuse_an_unguarded_script(ref: str | None, base_dir: str | None) -> None:
+    """Raise before anything is recorded when the trial function lives in the script this process runs and that
+    script starts the experiment at its top level: each worker imports the script to find the function, which
+    runs that top level again (the guard above then fails every trial). What Python's multiprocessing asks of a
+    script too; the README's first Python example, saved as a file, met it.
+
+    Raises:
+        SpecError: at ``trial.function``, naming the line and the fix.
+    """
+    module_part = (ref or "").rpartition(":")[0]
+    if not module_part.endswith(".py"):
+        return
+    path = Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
+    if not path.is_file() or _running_script(path) is None:
+        return
+    line = _unguarded_run_call(path.read_text(encoding="utf-8", errors="replace"))
+    if line is not None:
+        raise SpecError("trial.function", f"{path.name}, line {line}, starts the experiment at the script's top "
+                        "level, and each trial's worker imports the script to find the function (running that "
+                        "line again); put it under `if __name__ == \"__main__\":`, or use executor: {kind: inline}")
+
+
+def _unguarded_run_call(source: str) -> int | None:
+    """The line of a top-level ``tunesmith.run(...)`` / ``resume(...)`` call outside ``if __name__ == "__main__"``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                and node.module == "tunesmith" for alias in node.names if alias.name in ("run", "resume")}
+
+    def starts_a_run(call: ast.Call) -> bool:
+        f = call.func
+        return ((isinstance(f, ast.Attribute) and f.attr in ("run", "resume") and isinstance(f.value, ast.Name)
+                 and f.value.id == "tunesmith") or (isinstance(f, ast.Name) and f.id in imported))
+
+    def main_guard(node: ast.stmt) -> bool:
+        return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
+
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or main_guard(stmt):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and starts_a_run(node):
+                return node.lineno
+    return None
+
+
+def _running_script(path: Path) -> Any:
+    """The ``__main__`` module when ``path`` is the script this process runs: its function is used as it is,
+    never imported a second time (which would run the script's top-level code again)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file is not None and Path(main_file).resolve() == path.resolve():
+        return main
+    return None
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -40,13 +114,20 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
             if not path.is_file():
                 raise SpecError("trial.function", f"file {str(path)!r} does not exist")
             name = "tunesmith_user_" + path.stem + "_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-            module = sys.modules.get(name)
+            module = _running_script(path) or sys.modules.get(name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(name, path)
                 assert spec is not None and spec.loader is not None
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
-                spec.loader.exec_module(module)
+                _importing.append(path)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]   # a later look imports it afresh rather than finding half a module
+                    raise
+                finally:
+                    _importing.pop()
         else:
             module = importlib.import_module(module_part)
     except SpecError:
