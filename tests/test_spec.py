@@ -748,3 +748,20 @@ def test_spec_classes_are_exported():
     assert tunesmith.ExperimentSpec is ExperimentSpec
     assert tunesmith.Executor is Executor
     assert tunesmith.Float is Float
+
+
+def test_an_objective_without_direction_says_what_to_write():
+    data = _minimal()
+    data["objective"] = {"metric": "loss"}
+    e = _error(data)
+    assert (e.path, e.message) == ("objective.direction", "this field is required: minimize or maximize, e.g. "
+                                   "{metric: loss, direction: minimize}")
+    data["objective"] = [{"metric": "loss"}]
+    assert _error(data).path == "objective.0.direction" and "e.g." in _error(data).message
+
+
+def test_a_scorer_named_alone_as_the_objective_is_told_its_direction():
+    e = _error(_task_spec("roc_auc") | {"objective": "roc_auc"})
+    assert e.message == "give the metric and its direction: {metric: roc_auc, direction: maximize}; got 'roc_auc'"
+    e = _error(_task_spec("log_loss") | {"objective": {"metric": "log_loss", "direction": "minimize"}})
+    assert "{metric: neg_log_loss, direction: maximize}" in e.message

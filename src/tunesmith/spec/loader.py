@@ -79,7 +79,7 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         hint = f"did you mean {close[0]!r}? " if close else ""
         msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
     elif kind == "missing":
-        msg = "this field is required" + _MISSING_FIX.get(path, "")
+        msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path), "")
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
@@ -108,6 +108,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
 _MISSING_FIX = {
     "name": ": name the experiment, e.g. name: churn (letters, digits, '_', '.', '-')",
     "objective": ": e.g. objective: {metric: roc_auc, direction: maximize}",
+    "objective.direction": ": minimize or maximize, e.g. {metric: loss, direction: minimize}",
+    "objective.metric": ": the name of the number to optimise, e.g. {metric: loss, direction: minimize}",
     "space": ": declare what to tune, e.g. space: {lr: {type: float, low: 0.0001, high: 0.1, log: true}}",
     "task.scoring": (": the scikit-learn scorer the folds compute, e.g. scoring: roc_auc (or set the objective's "
                      "metric to a scorer name: the task then optimises it)"),

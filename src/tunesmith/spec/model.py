@@ -217,8 +217,11 @@ def _objective_list(value: Any) -> Any:
     for i, item in enumerate(items):
         if isinstance(item, str):  # the metric's name alone: pydantic said "input should be a valid tuple"
             where = f"objective.{i}" if isinstance(value, list | tuple) else "objective"
-            raise SpecError(where, f"give the metric and its direction: {{metric: {item}, direction: minimize}} "
-                            f"(or maximize); got {item!r}")
+            from sklearn.metrics import get_scorer_names   # only on this error: a scorer's direction is known
+
+            direction = "maximize}" if item in get_scorer_names() else "minimize} (or maximize)"
+            raise SpecError(where, f"give the metric and its direction: {{metric: {item}, direction: {direction}; "
+                            f"got {item!r}")
     return [value] if isinstance(value, dict | Objective) else value
 
 
@@ -308,7 +311,8 @@ class ExperimentSpec(StrictModel):
             if close:  # a typo of a scorer: say so here rather than "task.scoring: required"
                 where = "objective.0.metric" if isinstance(objective, list) else "objective.metric"
                 raise SpecError(where, f"{metric!r} is not a scikit-learn scorer; did you mean {close[0]!r}? (a task "
-                                "optimises its scoring: name a scorer here, or give task.scoring)")
+                                f"optimises its scoring, and scorers are maximised: {{metric: {close[0]}, direction: "
+                                "maximize}; or give task.scoring)")
         return data
 
     @field_validator("storage")
