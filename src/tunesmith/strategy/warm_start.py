@@ -21,13 +21,12 @@ Two things can carry over, and they are treated differently on purpose:
 old observations outvote a handful of new ones and hold the Gaussian process near the old optimum; on a
 covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
-summary, medians of trials to 99% of a cold run's final score, 2026-12-04): with spread re-evaluations (the
-default) it needs at most half of cold's trials only on the synthetic moved optima (1, 10, 10 against 19.5-21);
-on breast_cancer's shifts it needs 0.63-1.25 of cold's (concept shifts: 4.5 against 4, 6 against 9.5, 15
-against 16.5; covariate shifts: 15 against 12, 16.5 against 19.5). Against re-evaluation alone of the k best
-(``none``): faster on six, equal on one, slower on one (the two-knob covariate shift: 15 against 14). Spread
-against the k best: faster on five of the eight scenarios, slower on one (the five-knob concept shift: 15
-against 11).
+summary, medians of trials to 99% of a cold run's final score, 2026-12-04), with spread re-evaluations (the
+default), warm needs at most half of cold's trials on 7 of 12 scenarios: the four re-tunes over recorded real
+training results (one dataset's table, then a related one's: 0.06-0.47 of cold) and the three synthetic moved
+optima (0.05-0.49); not on breast_cancer's five shifts (0.63-1.25), where a configuration's CV error is 2-20
+times the 1% band and, after a concept shift, the old good region is no longer good. Spread against the k best,
+per seed over the twelve: faster in 31, slower in 27, equal in 52.
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
 same start from its own record.
