@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import, refuse_an_unguarded_script
+from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.selection import Selection, best_eligible, pareto_front
@@ -87,8 +87,6 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
 
     refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
-    if s.trial is not None and s.executor.kind != "inline":   # inline calls the function; nothing imports it
-        refuse_an_unguarded_script(s.trial.function, s.base_dir)
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
         r = run_experiment(s, store, _listener(progress, listener))

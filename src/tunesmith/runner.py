@@ -20,7 +20,7 @@ from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, SpecError, StorageError, TunesmithError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders
 from tunesmith.evaluation.job_factory import trial_job
-from tunesmith.evaluation.loading import resolve_function
+from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
@@ -87,7 +87,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
 
         prepare_task(spec.task, spec.base_dir)  # the data loads and splits now, or fails with its field path
     elif spec.trial is not None and spec.trial.function is not None:
-        resolve_function(spec.trial.function, spec.base_dir)
+        check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline")
     else:
         assert spec.trial is not None and spec.trial.command is not None
         allowed = set(space.names) | set(BUILTIN_PLACEHOLDERS)

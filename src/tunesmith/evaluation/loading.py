@@ -2,82 +2,71 @@
 
 from __future__ import annotations
 
-import ast
 import difflib
 import hashlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
-# The user files being imported right now (a trial function's file runs its top-level code when imported).
-_importing: list[Path] = []
+# The trial code this thread of control is importing right now (importing runs a file's top-level code). A
+# context variable, not a global: another thread's run must not be refused while one imports.
+_importing: ContextVar[tuple[str, ...]] = ContextVar("tunesmith_importing_trial_code", default=())
+
+
+@contextmanager
+def _importing_trial_code(what: str) -> Iterator[None]:
+    token = _importing.set((*_importing.get(), what))
+    try:
+        yield
+    finally:
+        _importing.reset(token)
 
 
 def refuse_a_run_started_by_an_import() -> None:
-    """Raise when called while a trial function's file is being imported: that file starts an experiment at its
-    top level, so every worker that loads the function would start it again.
+    """Raise when called while trial code is being imported: that code starts an experiment at its top level,
+    so every worker that imports it to find the function would start the experiment again.
 
     Raises:
         SpecError: at ``trial.function``, naming the file and the fix (the ``__main__`` guard).
     """
-    if _importing:
-        raise SpecError("trial.function", f"{str(_importing[-1])!r} starts an experiment when it is imported (as "
-                        "each trial's worker imports it to find the function); put that code under "
+    importing = _importing.get()
+    if importing:
+        raise SpecError("trial.function", f"{importing[-1]!r} starts an experiment when it is imported (as each "
+                        "trial's worker imports it to find the function); put that code under "
                         "`if __name__ == \"__main__\":`")
 
 
-def refuse_an_unguarded_script(ref: str | None, base_dir: str | None) -> None:
-    """Raise before anything is recorded when the trial function lives in the script this process runs and that
-    script starts the experiment at its top level: each worker imports the script to find the function, which
-    runs that top level again (the guard above then fails every trial). What Python's multiprocessing asks of a
-    script too; the README's first Python example, saved as a file, met it.
+def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bool) -> None:
+    """Find the trial function before anything is recorded, as a trial will.
+
+    When the function lives in the script this process runs, this process uses it as it is; but workers (the
+    process executor, Ray) import that script to find it, which runs its top level again. With
+    ``imported_by_workers`` the script is then also imported here, afresh, as a worker will: a script that starts
+    its experiment at the top level (the README's Python example without its ``__main__`` guard) is refused by
+    :func:`refuse_a_run_started_by_an_import`, and one that cannot be imported on its own (relative imports of a
+    ``python -m`` run) says why, instead of failing every trial.
 
     Raises:
-        SpecError: at ``trial.function``, naming the line and the fix.
+        SpecError: at ``trial.function``.
     """
-    module_part = (ref or "").rpartition(":")[0]
-    if not module_part.endswith(".py"):
+    resolve_function(ref, base_dir)
+    module_part = _module_part(ref, base_dir)
+    origin = _origin(module_part, base_dir)
+    if not imported_by_workers or origin is None or _running_script(origin) is None:
         return
-    path = Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
-    if not path.is_file() or _running_script(path) is None:
-        return
-    line = _unguarded_run_call(path.read_text(encoding="utf-8", errors="replace"))
-    if line is not None:
-        raise SpecError("trial.function", f"{path.name}, line {line}, starts the experiment at the script's top "
-                        "level, and each trial's worker imports the script to find the function (running that "
-                        "line again); put it under `if __name__ == \"__main__\":`, or use executor: {kind: inline}")
-
-
-def _unguarded_run_call(source: str) -> int | None:
-    """The line of a top-level ``tunesmith.run(...)`` / ``resume(...)`` call outside ``if __name__ == "__main__"``."""
+    name = _file_module_name(origin)
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
-                and node.module == "tunesmith" for alias in node.names if alias.name in ("run", "resume")}
-
-    def starts_a_run(call: ast.Call) -> bool:
-        f = call.func
-        return ((isinstance(f, ast.Attribute) and f.attr in ("run", "resume") and isinstance(f.value, ast.Name)
-                 and f.value.id == "tunesmith") or (isinstance(f, ast.Name) and f.id in imported))
-
-    def main_guard(node: ast.stmt) -> bool:
-        return isinstance(node, ast.If) and "__name__" in ast.unparse(node.test) and "__main__" in ast.unparse(node.test)
-
-    for stmt in tree.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or main_guard(stmt):
-            continue
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and starts_a_run(node):
-                return node.lineno
-    return None
+        _exec_file(origin, name, module_part)
+    finally:
+        sys.modules.pop(name, None)   # this process keeps using __main__'s function
 
 
 def _running_script(path: Path) -> Any:
@@ -90,6 +79,49 @@ def _running_script(path: Path) -> Any:
     return None
 
 
+def _module_part(ref: str, base_dir: str | None) -> str:
+    """The module half of ``ref``; a module that lives in the spec's folder is named by its file: two projects
+    with an `objectives.py` each (one notebook, one test session) must not share the first one imported."""
+    module_part = ref.rpartition(":")[0]
+    local = Path(base_dir or ".") / (module_part.replace(".", "/") + ".py")
+    if base_dir and not module_part.endswith(".py") and "." not in module_part and local.is_file():
+        return str(local)
+    return module_part
+
+
+def _origin(module_part: str, base_dir: str | None) -> Path | None:
+    """The file ``module_part`` is loaded from, where that is known without importing it."""
+    if module_part.endswith(".py"):
+        return Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
+    try:
+        found = importlib.util.find_spec(module_part)
+    except (ImportError, ValueError):
+        return None
+    return Path(found.origin) if found is not None and found.origin and found.has_location else None
+
+
+def _file_module_name(path: Path) -> str:
+    return "tunesmith_user_" + path.stem + "_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def _exec_file(path: Path, name: str, shown: str) -> Any:
+    """Import the file at ``path`` as module ``name`` (its top-level code runs, under the import guard)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with _importing_trial_code(str(path)):
+            spec.loader.exec_module(module)
+    except BaseException as e:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]   # a later look imports it afresh rather than finding half a module
+        if isinstance(e, SpecError) or not isinstance(e, Exception):
+            raise
+        raise SpecError("trial.function", f"importing {shown!r} raised {type(e).__name__}: {e}") from None
+    return module
+
+
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     """The callable named by ``ref``; ``base_dir`` (the spec's folder) is importable.
 
@@ -99,37 +131,25 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     key = (ref, base_dir)
     if key in _cache:
         return _cache[key]
-    module_part, _, attr_path = ref.rpartition(":")
+    attr_path = ref.rpartition(":")[2]
     if base_dir and base_dir not in sys.path:
         sys.path.insert(0, base_dir)
     where = f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else ""
-    local = Path(base_dir or ".") / (module_part.replace(".", "/") + ".py")
-    if base_dir and not module_part.endswith(".py") and "." not in module_part and local.is_file():
-        # A module that lives in the spec's folder is loaded from that very file: two projects with an
-        # `objectives.py` each (one notebook, one test session) must not share the first one imported.
-        module_part = str(local)
+    module_part = _module_part(ref, base_dir)
+    origin = _origin(module_part, base_dir)
+    module = _running_script(origin) if origin is not None else None
     try:
-        if module_part.endswith(".py"):
-            path = Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
-            if not path.is_file():
-                raise SpecError("trial.function", f"file {str(path)!r} does not exist")
-            name = "tunesmith_user_" + path.stem + "_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
-            module = _running_script(path) or sys.modules.get(name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module
-                _importing.append(path)
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[name]   # a later look imports it afresh rather than finding half a module
-                    raise
-                finally:
-                    _importing.pop()
+        if module is not None:
+            pass
+        elif module_part.endswith(".py"):
+            assert origin is not None
+            if not origin.is_file():
+                raise SpecError("trial.function", f"file {str(origin)!r} does not exist")
+            name = _file_module_name(origin)
+            module = sys.modules.get(name) or _exec_file(origin, name, module_part)
         else:
-            module = importlib.import_module(module_part)
+            with _importing_trial_code(module_part):
+                module = importlib.import_module(module_part)
     except SpecError:
         raise
     except ModuleNotFoundError as e:
