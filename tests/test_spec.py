@@ -765,3 +765,24 @@ def test_a_scorer_named_alone_as_the_objective_is_told_its_direction():
     assert e.message == "give the metric and its direction: {metric: roc_auc, direction: maximize}; got 'roc_auc'"
     e = _error(_task_spec("log_loss") | {"objective": {"metric": "log_loss", "direction": "minimize"}})
     assert "{metric: neg_log_loss, direction: maximize}" in e.message
+
+
+@pytest.mark.parametrize(("metric", "meant"), [
+    ("f1_score", "f1"), ("r2_score", "r2"), ("roc_auc_score", "roc_auc"), ("log_loss", "neg_log_loss"),
+    ("mean_squared_error", "neg_mean_squared_error"), ("accuracy_scor", "accuracy")])
+def test_a_metric_function_named_as_the_objective_points_at_its_scorer(metric, meant):
+    e = _error(_task_spec(metric))
+    assert e.path == "objective.metric" and f"did you mean {meant!r}?" in e.message
+
+
+def test_a_business_metric_named_as_the_objective_is_shown_the_scoring_mapping():
+    e = _error(_task_spec("precision_at_recall"))
+    assert e.path == "task.scoring" and "scoring: {precision_at_recall: 0.8}" in e.message
+
+
+def test_the_scoring_default_reads_a_tuple_of_objectives_and_objective_objects():
+    data = _task_spec("roc_auc")
+    for objective in (({"metric": "roc_auc", "direction": "maximize"},),
+                      [Objective(metric="roc_auc", direction=Direction.MAXIMIZE)]):
+        spec = ExperimentSpec(**{**data, "objective": objective})
+        assert spec.task is not None and spec.task.scoring == "roc_auc"

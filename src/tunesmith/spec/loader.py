@@ -112,7 +112,8 @@ _MISSING_FIX = {
     "objective.metric": ": the name of the number to optimise, e.g. {metric: loss, direction: minimize}",
     "space": ": declare what to tune, e.g. space: {lr: {type: float, low: 0.0001, high: 0.1, log: true}}",
     "task.scoring": (": the scikit-learn scorer the folds compute, e.g. scoring: roc_auc (or set the objective's "
-                     "metric to a scorer name: the task then optimises it)"),
+                     "metric to a scorer name: the task then optimises it); a business metric is a mapping, e.g. "
+                     "scoring: {precision_at_recall: 0.8}"),
     "task.estimator": ": e.g. estimator: sklearn.linear_model.LogisticRegression",
     "task.data": ": e.g. data: {path: rows.csv, target: label} or data: {sklearn: breast_cancer}",
 }

@@ -250,6 +250,27 @@ def function_reference(fn: Callable[..., Any]) -> str:
     return f"{module}:{qualname}"
 
 
+# Clustering scorers: never what a tuned classifier or regressor meant (f1_score is not rand_score).
+_CLUSTERING_SCORERS = frozenset({
+    "adjusted_mutual_info_score", "adjusted_rand_score", "completeness_score", "fowlkes_mallows_score",
+    "homogeneity_score", "mutual_info_score", "normalized_mutual_info_score", "rand_score", "v_measure_score"})
+# Business metrics: a scoring mapping ({precision_at_recall: 0.8}), never a scorer name.
+_BUSINESS_METRICS = frozenset({"precision_at_recall", "recall_at_precision", "cost"})
+
+
+def _likely_scorer(metric: str, names: list[str]) -> str | None:
+    """The scorer a near-miss metric name most likely meant: the metric function's name (``f1_score``), the
+    loss's negated scorer (``log_loss``), else the closest name; None for a business metric or nothing close."""
+    if metric in _BUSINESS_METRICS:
+        return None
+    bare = metric.removesuffix("_score")
+    for candidate in (bare, f"neg_{metric}", f"neg_{bare}"):
+        if candidate in names:
+            return candidate
+    close = difflib.get_close_matches(metric, [n for n in names if n not in _CLUSTERING_SCORERS], n=1)
+    return close[0] if close else None
+
+
 class ExperimentSpec(StrictModel):
     """A complete, declared experiment. See the README's spec reference.
 
@@ -299,20 +320,21 @@ class ExperimentSpec(StrictModel):
         if not isinstance(data, dict) or not isinstance(data.get("task"), dict) or "scoring" in data["task"]:
             return data
         objective = data.get("objective")
-        first = objective[0] if isinstance(objective, list) and objective else objective
-        metric = first.get("metric") if isinstance(first, dict) else None
+        many = isinstance(objective, list | tuple)
+        first = (objective[0] if objective else None) if many else objective
+        metric = first.get("metric") if isinstance(first, dict) else getattr(first, "metric", None)
         if isinstance(metric, str):
             from sklearn.metrics import get_scorer_names
 
             names = get_scorer_names()
             if metric in names:
                 return {**data, "task": {**data["task"], "scoring": metric}}
-            close = difflib.get_close_matches(metric, names, n=1)
-            if close:  # a typo of a scorer: say so here rather than "task.scoring: required"
-                where = "objective.0.metric" if isinstance(objective, list) else "objective.metric"
-                raise SpecError(where, f"{metric!r} is not a scikit-learn scorer; did you mean {close[0]!r}? (a task "
-                                f"optimises its scoring, and scorers are maximised: {{metric: {close[0]}, direction: "
-                                "maximize}; or give task.scoring)")
+            likely = _likely_scorer(metric, names)
+            if likely:  # a near-miss of a scorer: say so here rather than "task.scoring: required"
+                raise SpecError("objective.0.metric" if many else "objective.metric",
+                                f"{metric!r} is not a scikit-learn scorer; did you mean {likely!r}? (a task optimises "
+                                f"its scoring, and scorers are maximised: {{metric: {likely}, direction: maximize}}; "
+                                "or give task.scoring)")
         return data
 
     @field_validator("storage")
