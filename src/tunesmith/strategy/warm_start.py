@@ -23,8 +23,8 @@ covariate-only shift it never reached 99% of the cold search's final score in 20
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
 summary, medians of trials to 99% of a cold run's final score, 2026-12-04), with spread re-evaluations (the
 default), warm needs at most half of cold's trials on 7 of 12 scenarios: the four re-tunes over recorded real
-training results (one dataset's table, then a related one's: 0.06-0.47 of cold) and the three synthetic moved
-optima (0.05-0.49); not on breast_cancer's five shifts (0.63-1.25), where a configuration's CV error is 2-20
+training results (one dataset's table, then a related one's, rank-correlated 0.84-0.98 with it: 0.06-0.47 of
+cold) and the three synthetic moved optima (0.05-0.49); not on breast_cancer's five shifts (0.63-1.25), where a configuration's CV error is 2-20
 times the 1% band and, after a concept shift, the old good region is no longer good. Spread against the k best,
 per seed over the twelve: faster in 31, slower in 27, equal in 52.
 
