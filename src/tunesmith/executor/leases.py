@@ -10,7 +10,7 @@ slots come free ``ttl`` seconds later, or at once for a coordinator on the same 
 
 While a key is full the wrapper asks again every ``recheck`` seconds, and says so once per wait: a ``quota_wait``
 event in the store (``tunesmith show``) and one line through ``announce`` (the live display), then
-``quota_wait_ended`` when a slot is granted.
+``quota_wait_ended`` when the run stops wanting slots (its workers are full, it has nothing to start, or it ends).
 """
 
 from __future__ import annotations
@@ -179,6 +179,9 @@ class LeasedSlots:
                 self._reserved = None
             try:
                 self._hold(force=True)  # releases every slot of this coordinator
+                # the run wants no more slots: a wait still open ends here (its trials may have ended together, in
+                # one poll, leaving a slot taken for a trial the runner had no more of, and no poll to give it back)
+                self._wait_ended()
             except StorageError:
                 pass  # the store is failing; the leases lapse by themselves after the TTL
 
