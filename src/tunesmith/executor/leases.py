@@ -15,6 +15,7 @@ event in the store (``tunesmith show``) and one line through ``announce`` (the l
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -177,13 +178,12 @@ class LeasedSlots:
             with self._lock:
                 self._running.clear()
                 self._reserved = None
-            try:
+            with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves after the TTL
                 self._hold(force=True)  # releases every slot of this coordinator
+            with contextlib.suppress(StorageError):
                 # the run wants no more slots: a wait still open ends here (its trials may have ended together, in
                 # one poll, leaving a slot taken for a trial the runner had no more of, and no poll to give it back)
                 self._wait_ended()
-            except StorageError:
-                pass  # the store is failing; the leases lapse by themselves after the TTL
 
     # -- leases ------------------------------------------------------------------------------------------------
     def _ended_attempts(self, events: list[ExecutorEvent]) -> list[ExecutorEvent]:
