@@ -349,6 +349,7 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     assert store.experiment(first).status.value == "interrupted", "the stale re-tune was left alone"
 
 
+@pytest.mark.slow
 def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_anything(folder: Path) -> None:
     """Rows of one class, or too few of a class for the folds: the cycle recorded its drift step (event cycle_drift)
     and only then met the re-tune's refusal (exit 2); from a spec file it tuned the experiment first."""
