@@ -86,6 +86,33 @@ def test_gpus_the_executor_assigns_are_charged(project, monkeypatch):
         assert 0.5 * 0.3 <= t.metrics["cost"] <= 0.5 * (t.finished_at - t.started_at) + 0.01, t.metrics
 
 
+def test_a_trial_is_charged_for_the_gpus_its_trial_env_names_only_where_it_sees_them(project, monkeypatch):
+    """trial.env reaches a command's environment only: a function trial runs in a worker that never sees it, yet it
+    was charged for the GPUs its CUDA_VISIBLE_DEVICES named (2 GPU-hours an hour, of GPUs it was never given)."""
+    import json
+    import sys
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # no allocation inherited from the machine
+    seen = """
+        import json, os
+        def visible():
+            return len([d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()])
+        def objective(config, trial):
+            return {"loss": config["x"], "visible": float(visible())}
+        if __name__ == "__main__":
+            print(json.dumps({"loss": 0.5, "visible": float(visible())}))
+    """
+    project.write("seen.py", seen)
+    env = {"CUDA_VISIBLE_DEVICES": "0,1"}
+    for name, trial in (("function", {"function": "seen:objective", "env": env}),
+                        ("command", {"command": f"{json.dumps(sys.executable)} seen.py", "env": env})):
+        spec = project.spec(name=name, budget={"trials": 1}, cost={"gpu_hour": 1.0}, trial=trial,
+                            executor={"kind": "process", "workers": 1})
+        (t,) = tunesmith.run(spec, storage=project.storage).trials
+        assert t.state is TrialState.COMPLETED, t.error
+        assert t.metrics.get("gpus", 0.0) == t.metrics["visible"] == (2 if name == "command" else 0), (name, t.metrics)
+
+
 def test_show_says_what_a_trial_is_priced_at(project):
     """`show` gave the total spent and nothing of why: not the prices, nor how many GPUs each trial is charged for
     (a gpu_hour with no GPU assigned charges nothing, and said nothing)."""

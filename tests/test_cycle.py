@@ -347,3 +347,28 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     step = json.loads(again.stdout)["steps"][-2]
     assert step["why"] == f"re-tuned as {retunes[2]}" and step["detail"]["trials"] == 2, step
     assert store.experiment(first).status.value == "interrupted", "the stale re-tune was left alone"
+
+
+@pytest.mark.slow
+def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_anything(folder: Path) -> None:
+    """Rows of one class, or too few of a class for the folds: the cycle recorded its drift step (event cycle_drift)
+    and only then met the re-tune's refusal (exit 2); from a spec file it tuned the experiment first."""
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    ones, zeros = [r for r in rows if r.endswith(",1")], [r for r in rows if r.endswith(",0")]
+    (folder / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "one_class.csv", "--json")
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "--data: every row of one_class.csv has the same value in the label column 'label'" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert [e.name for e in store.experiments()] == [] and not (folder / ".tunesmith").exists(), "nothing tuned"
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    before = [(e.kind, e.at) for e in store.events(store.experiment("bc").id)]
+    for data, says in (("one_class.csv", "--data: every row of one_class.csv has the same value"),
+                       ("few.csv", "the least populated class, '0', has")):
+        proc = _cli(folder, "cycle", "bc", "--data", data, "--json")
+        assert proc.returncode == 2 and says in proc.stderr, (data, proc.returncode, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"
+    assert [e.name for e in store.experiments()] == ["bc"] and "retunes" not in store.experiment("bc").attributes

@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 import pytest
-from helpers import alive, count_states, start_cli, wait_for, worker_pids
+from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
 
 
 @pytest.fixture
@@ -205,3 +205,42 @@ def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_ru
     assert joiner.returncode == 0, joiner_err
     shown = project.show("shared")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 6, shown
+
+
+def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experiment_to_it(project):
+    """The lead counted only others' running trials: stopped while the joiner was between two trials (seen 1 in 3
+    with 50 ms trials) it marked the experiment interrupted and said `tunesmith resume` though the joiner ran on.
+    Here the joiner is held between trials: its trial crashes and waits out the retry back-off, queued."""
+    project.write("held.py", f"""
+        import os, signal, time
+        RELEASE = {str(project.root / "release")!r}
+        def objective(config, trial):
+            if trial.number == 0:  # the lead's: held until the test has the joiner waiting
+                deadline = time.monotonic() + 60
+                while not os.path.exists(RELEASE) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            elif trial.attempt == 1:  # the joiner's first attempt crashes: retried after the back-off
+                os.kill(os.getpid(), signal.SIGKILL)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="between", trial={"function": "held:objective"}, budget={"trials": 2},
+                                           executor={"kind": "process", "workers": 1, "retry_backoff": "20s"}))
+    lead = start_cli(project, "run", str(spec), "--quiet")
+    joiner = None
+    try:
+        wait_for(lambda: count_states(project, "between").get("running", 0) == 1, timeout=60)
+        joiner = start_cli(project, "resume", "between", "--join", "--quiet")
+        wait_for(lambda: count_states(project, "between").get("queued", 0) == 1, timeout=60)
+        lead.send_signal(signal.SIGINT)
+        (project.root / "release").touch()
+        _, lead_err = lead.communicate(timeout=60)
+        assert lead.returncode == 130, lead_err
+        assert count_states(project, "between") == {"completed": 1, "queued": 1}, "the joiner waits out its back-off"
+        assert project.show("between")["status"] == "running", "the joiner still runs it"
+        assert "Other coordinators still run between" in lead_err, lead_err
+        _, joiner_err = joiner.communicate(timeout=120)
+    finally:
+        stop_processes(lead, joiner)
+    assert joiner.returncode == 0, joiner_err
+    shown = project.show("between")
+    assert shown["status"] == "completed" and shown["trials"]["completed"] == 2, shown

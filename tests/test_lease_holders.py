@@ -32,3 +32,35 @@ def test_a_holder_in_another_pid_namespace_is_left_to_its_lease() -> None:
         assert holder_alive(f"{host}:{pid}:abc123"), "a name without a namespace, read where ours is known"
     assert holder_alive(f"elsewhere.invalid:{pid}:{tag}")
     assert holder_alive(f"{host}:{os.getpid()}:{tag}")
+
+
+def test_who_is_at_work_on_an_experiment_and_the_last_one_out_records_its_status(tmp_path) -> None:
+    """On a real store: a joiner between trials is at work (its last trial saved, no trial running); one recorded as
+    left, one whose process is gone and one silent for longer than stale_after are not; a lead's lease counts."""
+    from dataclasses import replace
+
+    from tunesmith.coordinators import leave, peers_at_work
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    exp = store.create_experiment("shared", {"name": "shared"}, "random", "", now=1000.0)
+    lead, joiner, dead = lease_owner_id(), lease_owner_id(), _name_of_a_finished_process()
+    assert store.acquire_lease(exp.id, lead, 1000.0, 120.0) is None
+    for at, owner in ((1000.0, lead), (1001.0, joiner), (1001.0, dead)):
+        store.set_status(exp.id, RunStatus.RUNNING, at, {"owner": owner})
+    trial = store.new_trial(exp.id, {"x": 0.5}, 0, 1002.0, "{number}.log", owner=joiner)
+    assert trial is not None
+    store.save_trial(exp.id, replace(trial, state=TrialState.COMPLETED, values=(0.5,)), "trial_completed", 1003.0)
+    assert peers_at_work(store, exp.id, lead, 1010.0, 60.0) == [joiner], "between trials, and never the dead one"
+    assert peers_at_work(store, exp.id, joiner, 1010.0, 60.0) == [lead], "the lead, by its lease"
+    assert peers_at_work(store, exp.id, lead, 1062.0, 60.0) == [joiner], "heard from by its trial, not its start"
+    assert peers_at_work(store, exp.id, lead, 1064.0, 60.0) == [], "silent for longer than stale_after"
+    assert not leave(store, exp.id, lead, RunStatus.INTERRUPTED, "interrupted by SIGINT", 1010.0, 60.0)
+    assert store.experiment("shared").status is RunStatus.RUNNING, "the joiner is still at it"
+    assert peers_at_work(store, exp.id, joiner, 1011.0, 60.0) == [], "the lead left (its lease not yet released)"
+    assert leave(store, exp.id, joiner, RunStatus.COMPLETED, "trial budget allocated", 1011.0, 60.0)
+    assert store.experiment("shared").status is RunStatus.COMPLETED
+    kinds = [e.kind for e in store.events(exp.id)][-3:]
+    assert kinds == ["coordinator_interrupted", "coordinator_done", "run_completed"], kinds
+    store.close()

@@ -177,10 +177,12 @@ def test_a_killed_coordinators_slots_on_this_host_free_at_once(project):
     a = _start_holder(project, ttl=30.0)
     try:
         b = _start_waiter(project)
+        # read while A lives: once A is reaped, B deletes its leases at its next recheck (within 0.25 s), and a read
+        # after the reap found none now and then (a loaded machine delays this process more than that)
+        lapse = _lease_expiry(project, "holder")
         os.kill(a.pid, signal.SIGKILL)
         a.wait(timeout=10)  # reaped: a zombie still answers kill(pid, 0)
         killed = time.time()
-        lapse = _lease_expiry(project, "holder")
         _, err = b.communicate(timeout=90)
         assert b.returncode == 0, err
     finally:
@@ -195,6 +197,47 @@ def test_a_killed_coordinators_slots_on_this_host_free_at_once(project):
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")][:2] == [
         "quota_wait", "quota_wait_ended"]
     assert _in_use(project) == 0, "A's leases are gone from the store"
+
+
+def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
+    """The flake of the test above: B took both slots for its two trials, whose ends reached B in one poll; B then
+    took a slot it had nothing to start with and stopped, never recording `quota_wait_ended` (`quota_wait` was the
+    run's last word on the quota). B is stopped (SIGSTOP) while its trials end, so they reach it together."""
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("gated.py", f"""
+        import os, time
+        def nap(config, trial):
+            deadline = time.monotonic() + 60
+            while not os.path.exists({str(project.root / "release")!r}) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            open({str(project.root)!r} + f"/ended-{{trial.number}}", "w").close()
+            return config["x"]
+    """)
+    a = _start_holder(project, ttl=30.0)
+    try:
+        waiter = project.spec(name="waiter", trial={"function": "gated:nap"}, tags={"team": "vision"},
+                              budget={"trials": 2}, executor={"kind": "process", "workers": 3})
+        b = start_cli(project, "run", str(project.write_spec(waiter)), "--quiet")
+        wait_for(lambda: _has_event(project, "waiter", "quota_wait"), timeout=60)
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(timeout=10)
+        wait_for(lambda: count_states(project, "waiter").get("running", 0) == 2, timeout=30)
+        os.kill(b.pid, signal.SIGSTOP)
+        try:
+            (project.root / "release").touch()
+            wait_for(lambda: all((project.root / f"ended-{n}").exists() for n in (0, 1)), timeout=30)
+            time.sleep(0.5)  # both results are in B's pipes
+        finally:
+            os.kill(b.pid, signal.SIGCONT)
+        _, err = b.communicate(timeout=60)
+        assert b.returncode == 0, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(a.pid, signal.SIGKILL)
+    trials, events = _store_trials(project.storage, "waiter")
+    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")] == ["quota_wait", "quota_wait_ended"]
 
 
 def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project, monkeypatch):

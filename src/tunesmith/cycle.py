@@ -204,7 +204,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         UserInputError: a missing experiment or file, data that does not fit the experiment.
     """
     from tunesmith.drift import check_stored
-    from tunesmith.retune import retune
+    from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
 
@@ -214,7 +214,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = target.lower().endswith((".yaml", ".yml"))
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
-    _check_cycle_input(spec, model_name, promote)  # before hours of tuning, not after them
+    _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
     if from_file or _first_tuning_to_resume(store, target):
         with _signal_handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -246,14 +246,16 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
-    record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
     pending = _interrupted_retune(store, head, data)
+    # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
+    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials)
+    record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
     with _signal_handlers_restored():
-        if pending is not None:  # yesterday's stopped re-tune on these very rows: continued, not started again
+        if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
+            assert pending is not None
             result = resume_experiment(pending, store, listener, clock, on_runner)
         else:
-            result = retune(store, head.name, data, trials=trials, listener=listener, clock=clock,
-                            on_runner=on_runner)
+            result = run_retune_plan(store, plan, listener, clock, on_runner)
     ended = [t for t in result.trials if t.state.is_finished()]
     retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
                      "stop_reason": result.stop_reason, "trials": len(result.trials),
@@ -284,8 +286,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: PromoteFn | None) -> None:
-    """What would make a later step refuse, refused first."""
+def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, promote: PromoteFn | None) -> None:
+    """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
+    is checked before the drift step is recorded)."""
+    from tunesmith.retune import refuse_labels_of_one_class
+
     if spec.task is not None and spec.task.data.path is None:
         source = spec.task.data.sklearn or "generate"
         raise UserInputError(f"task.data: experiment {spec.name!r} tunes on bundled or generated data ({source}); a "
@@ -294,6 +299,7 @@ def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: Pr
     if promote is None and spec.promotion is not None and model_name is None:
         raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                              "name the registered model (--model-name churn-clf)")
+    refuse_labels_of_one_class(spec, data)
 
 
 def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:

@@ -139,15 +139,36 @@ def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str
 
 
 def _two_classes(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
-    """A classifier re-tuned on rows of one class fails every trial (its folds cannot be scored): refused."""
+    """A classifier re-tuned on rows of one class fails every trial (its folds cannot be scored): refused, naming
+    ``--data`` (the folds' own check, on the rows after the holdout, would name ``task.cv``)."""
     from tunesmith.tasks.pipeline import is_classifier_task
+    from tunesmith.tasks.splits import label_classes
 
     assert spec.task is not None
-    classes = {str(v) for v in labels}
+    classes, _ = label_classes(labels)
     if len(classes) < 2 and is_classifier_task(spec.task):
         raise UserInputError(f"--data: every row of {name} has the same value in the label column "
                              f"{spec.task.data.target!r} ({next(iter(classes), '')!r}): a classifier needs rows of at "
                              "least two classes; give new rows that include the other class(es)")
+
+
+def refuse_labels_of_one_class(spec: ExperimentSpec, data: str | os.PathLike[str]) -> None:
+    """What a cycle checks of its new rows before it tunes or records anything: a classifier task's rows whose
+    label holds one class are refused, as :func:`plan_retune` would refuse them later.
+
+    Rows without the label column pass (a drift check takes them; the re-tune's plan refuses them).
+
+    Raises:
+        UserInputError: naming ``--data``: one class in the label column, a missing or unreadable file.
+    """
+    from tunesmith.tasks import read_columns
+
+    if spec.task is None or spec.task.data.path is None:
+        return
+    path = os.path.abspath(os.fspath(data))
+    labels = read_columns(path, "--data").get(str(spec.task.data.target))
+    if labels is not None:
+        _two_classes(spec, labels, os.path.basename(path))
 
 
 def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, columns: list[str],
@@ -229,12 +250,32 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
            spread: bool | None = None, listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
-    from tunesmith.runner import prepare, run_experiment
+    plan = checked_retune_plan(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm,
+                               prior=prior, spread=spread)
+    return run_retune_plan(store, plan, listener, clock, on_runner)
+
+
+def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
+                        **options: Any) -> RetunePlan:
+    """:func:`plan_retune`, and its spec prepared: the new data loads, splits and fits the task. Every refusal of
+    the re-tune happens here, before anything is recorded (a cycle calls it before it records its drift step).
+
+    Raises:
+        UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
+    """
+    from tunesmith.runner import prepare
+
+    plan = plan_retune(store, name, data, **options)
+    prepare(plan.spec)
+    return plan
+
+
+def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | None = None,
+                    clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None) -> RunResult:
+    """Record and run a re-tune planned by :func:`checked_retune_plan`."""
+    from tunesmith.runner import run_experiment
 
     clock = clock or SystemClock()
-    plan = plan_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm, prior=prior,
-                       spread=spread)
-    prepare(plan.spec)  # the new data loads and fits the task before anything is recorded
     try:
         return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)

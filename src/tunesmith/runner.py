@@ -25,7 +25,8 @@ from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
-from tunesmith.lease_holders import holder_alive, lease_owner_id
+from tunesmith.coordinators import abandoned, leave
+from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
@@ -240,7 +241,7 @@ class Runner:
         self._reruns: deque[TrialRecord] = deque()
         for t in history:
             if t.state in (TrialState.RUNNING, TrialState.QUEUED):
-                if not _abandoned(t, clock.now()):
+                if not abandoned(t, clock.now(), STALE_AFTER):
                     continue  # a live cooperating coordinator is running it
                 lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                                failure_kind=FailureKind.LOST)
@@ -272,7 +273,8 @@ class Runner:
         self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
         self._propose = getattr(self.scheduler, "propose", None)  # hooks of proposing schedulers (PBT)
         self._on_start = getattr(self.scheduler, "on_start", None)
-        store.set_status(exp_id, RunStatus.RUNNING, clock.now(), {"resumed": resumed, "reruns": len(self._reruns)})
+        store.set_status(exp_id, RunStatus.RUNNING, clock.now(),  # the owner: a peer tells it at work until it leaves
+                         {"resumed": resumed, "reruns": len(self._reruns), "owner": self._owner})
         self.experiment = store.experiment(spec.name)
         self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
 
@@ -472,16 +474,9 @@ class Runner:
         self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
                                    else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
                                    else RunStatus.COMPLETED)
-        others = sum(t.state is TrialState.RUNNING and t.owner != self._owner and not _abandoned(t, clock.now())
-                     for t in store.trials(exp_id))
-        done = status is RunStatus.COMPLETED  # a joiner stopping early asks if a live lead still holds the lease
-        if others or not done and self.join and store.lease_holder(exp_id, clock.now()) is not None:
-            # cooperating coordinators are still at it: one's stop or failure is not the experiment's (an event says
-            # why it left); the last one out records the experiment's status
-            store.record_event(exp_id, "coordinator_done" if done else f"coordinator_{status.value}", clock.now(),
-                               detail={"owner": self._owner, "others_running": others, "reason": stop_reason})
-        else:
-            store.set_status(exp_id, status, clock.now(), {"reason": stop_reason})
+        # cooperating coordinators still at work (a trial running, or between two): one's stop or failure is not the
+        # experiment's (an event says why it left); the last one out records the experiment's status
+        leave(store, exp_id, self._owner, status, stop_reason, clock.now(), STALE_AFTER)
 
 
 def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
@@ -490,13 +485,6 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
     return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
                            space=space)
-
-
-def _abandoned(t: TrialRecord, now: float) -> bool:
-    """A running trial nobody runs any more: its coordinator is dead (same host) or silent too long."""
-    if t.owner is None or not holder_alive(t.owner):
-        return True
-    return t.heartbeat_at is None or now - t.heartbeat_at > STALE_AFTER
 
 
 def _elapsed_before(store: SQLStore, exp_id: int) -> float:

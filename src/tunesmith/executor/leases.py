@@ -10,11 +10,12 @@ slots come free ``ttl`` seconds later, or at once for a coordinator on the same 
 
 While a key is full the wrapper asks again every ``recheck`` seconds, and says so once per wait: a ``quota_wait``
 event in the store (``tunesmith show``) and one line through ``announce`` (the live display), then
-``quota_wait_ended`` when a slot is granted.
+``quota_wait_ended`` when the run stops wanting slots (its workers are full, it has nothing to start, or it ends).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -177,10 +178,12 @@ class LeasedSlots:
             with self._lock:
                 self._running.clear()
                 self._reserved = None
-            try:
+            with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves after the TTL
                 self._hold(force=True)  # releases every slot of this coordinator
-            except StorageError:
-                pass  # the store is failing; the leases lapse by themselves after the TTL
+            with contextlib.suppress(StorageError):
+                # the run wants no more slots: a wait still open ends here (its trials may have ended together, in
+                # one poll, leaving a slot taken for a trial the runner had no more of, and no poll to give it back)
+                self._wait_ended()
 
     # -- leases ------------------------------------------------------------------------------------------------
     def _ended_attempts(self, events: list[ExecutorEvent]) -> list[ExecutorEvent]:

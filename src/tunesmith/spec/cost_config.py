@@ -13,8 +13,8 @@ class CostConfig(StrictModel):
     gpu_hour: float = Field(default=0.0, ge=0, description="price of one GPU-hour of each GPU assigned")
     memory_gb_hour: float = Field(default=0.0, ge=0, description="price of one GiB of peak memory held for an hour")
     gpus: float | None = Field(default=None, ge=0, description=(
-        "GPUs per trial; default: those in trial.env's CUDA_VISIBLE_DEVICES, else what the executor assigns "
-        "(executor.gpu_per_trial with executor.gpus, or resources_per_trial.gpu on Ray)"))
+        "GPUs per trial; default: those in a command trial's trial.env CUDA_VISIBLE_DEVICES, else what the executor "
+        "assigns (executor.gpu_per_trial with executor.gpus, or resources_per_trial.gpu on Ray)"))
     metric: str | None = Field(default=None, min_length=1, description="the trial reports its cost in this metric")
 
     @model_validator(mode="after")
@@ -25,8 +25,9 @@ class CostConfig(StrictModel):
         return self
 
     def prices(self, trial_env: dict[str, str], executor_gpus: float = 0.0) -> Prices:
-        """The prices a job carries; GPUs are those given, else those the trial's own environment names, else
-        ``executor_gpus``, the share of GPUs the executor assigns each trial."""
+        """The prices a job carries; GPUs are those given, else those the trial's own environment names
+        (``trial_env``: what the spec adds to it, a command's trial.env), else ``executor_gpus``, the share of GPUs
+        the executor assigns each trial."""
         gpus = self.gpus
         if gpus is None:
             visible = trial_env.get("CUDA_VISIBLE_DEVICES", "").strip()

@@ -388,10 +388,12 @@ class ExperimentSpec(StrictModel):
 
     def prices(self) -> Prices | None:
         """What each trial is priced at (None without a cost section): the cost section, with the GPUs a trial is
-        charged for: ``cost.gpus``, else those trial.env's CUDA_VISIBLE_DEVICES names, else the executor's share."""
+        charged for: ``cost.gpus``, else those a command trial's trial.env names in CUDA_VISIBLE_DEVICES, else the
+        executor's share. Only a command's environment holds trial.env: a function trial never sees it."""
         if self.cost is None:
             return None
-        return self.cost.prices(dict(self.trial.env) if self.trial else {}, self.executor.gpus_per_trial())
+        seen = dict(self.trial.env) if self.trial is not None and self.trial.command is not None else {}
+        return self.cost.prices(seen, self.executor.gpus_per_trial())
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored with the experiment (re-loadable with ``ExperimentSpec.model_validate``)."""

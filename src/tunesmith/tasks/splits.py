@@ -7,6 +7,7 @@ indices into the rows it is given (the development rows, once the holdout is car
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -101,15 +102,21 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
 
 
+def label_classes(labels: Sequence[object] | np.ndarray) -> tuple[list[str], list[int]]:
+    """The classes of a label column, as text, and their row counts: one rule for every check that a classifier's
+    rows hold enough classes (the folds here, a re-tune's new rows in :mod:`tunesmith.retune`)."""
+    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    return [str(v) for v in values], [int(c) for c in counts]
+
+
 def _every_fold_holds_every_class(ds: Dataset, folds: int, kind: str, path: str) -> None:
     """Stratified folds of a class with fewer rows than folds leave some folds without it: scikit-learn only warns,
     and every trial then fails on a fold it cannot score (roc_auc on one class) or fit. Refused up front."""
-    labels, counts = np.unique(np.asarray(ds.y).astype(str), return_counts=True)
-    classes = [str(c) for c in labels]
+    classes, counts = label_classes(ds.y)
     if len(classes) < 2:
         raise SpecError(path, f"every one of the {ds.n_rows} rows to cross-validate has the label {classes[0]!r}: "
                               "a classifier needs rows of at least two classes")
-    least = int(np.argmin(counts))
+    least = counts.index(min(counts))
     if counts[least] < folds:
         raise SpecError(f"{path}.folds", f"the least populated class, {classes[least]!r}, has {counts[least]} of the "
                                          f"{ds.n_rows} rows to cross-validate, fewer than the {folds} {kind} folds, so "
