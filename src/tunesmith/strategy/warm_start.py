@@ -22,11 +22,12 @@ old observations outvote a handful of new ones and hold the Gaussian process nea
 covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
 summary, medians of trials to 99% of a cold run's final score, 2026-12-04), with spread re-evaluations (the
-default), warm needs at most half of cold's trials on 7 of 12 scenarios: the four re-tunes over recorded real
-training results (one dataset's table, then a related one's, rank-correlated 0.84-0.98 with it: 0.06-0.47 of
-cold) and the three synthetic moved optima (0.05-0.49); not on breast_cancer's five shifts (0.63-1.25), where a configuration's CV error is 2-20
+default), warm needs at most half of cold's trials on 7 of 14 scenarios, those where the old landscape carries
+over: four re-tunes over recorded real training results of related datasets (rank-correlated 0.84-0.98 with
+the old: 0.06-0.47 of cold) and three synthetic moved optima (0.05-0.49). Not on each recorded benchmark's least
+related pair (0.95, 1.04) or breast_cancer's five shifts (0.63-1.25), where a configuration's CV error is 2-20
 times the 1% band and, after a concept shift, the old good region is no longer good. Spread against the k best,
-per seed over the twelve: faster in 31, slower in 27, equal in 52.
+per seed over the fourteen: faster in 36, slower in 35, equal in 59.
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
 same start from its own record.
