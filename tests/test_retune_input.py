@@ -110,3 +110,56 @@ def test_show_counts_only_the_prior_best_a_small_budget_re_evaluated(project) ->
     assert "no other prior trial used (strategy random takes no prior mean; bo does)" in shown, \
         "it said: 6 prior trials as the model's prior mean"
     assert len(project.show("quad-retune-1")["warm_start"]["first"]) == 5, "the JSON keeps what was queued"
+
+
+TRIAL_CODE = '''
+import os
+
+
+def loss(config, trial):
+    # what a user's trial code does on a re-tune: read the rows the README says it is handed
+    path = os.environ.get("TUNESMITH_DATA", "old.csv")
+    with open(path) as f:
+        rows = len(f.read().splitlines()) - 1
+    return {"loss": (config["x"] - 0.5) ** 2, "rows": float(rows)}
+'''
+
+
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_a_retune_of_trial_code_hands_the_function_its_new_data(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "objective.py").write_text(TRIAL_CODE)
+    (tmp_path / "old.csv").write_text("a\n1\n2\n")
+    (tmp_path / "new.csv").write_text("a\n1\n2\n3\n4\n5\n")
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({
+        "name": "fn", "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": {"function": "objective.py:loss"},
+        "budget": {"trials": 2}, "executor": {"kind": kind}, "seed": 0}))
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    env.pop("TUNESMITH_DATA", None)
+    for args in (["run", "fn.yaml"], ["retune", "fn", "--data", "new.csv", "--trials", "2"]):
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args, "-q"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr
+    store = SQLStore(env["TUNESMITH_STORAGE"])
+    try:
+        rows = {e.name: [t.metrics.get("rows") for t in store.trials(e.id)] for e in store.experiments()}
+    finally:
+        store.close()
+    assert rows == {"fn": [2.0, 2.0], "fn-retune-1": [5.0, 5.0]}
+
+
+def test_trial_env_is_set_while_an_inline_function_trial_runs_and_put_back_after(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import tunesmith
+
+    (tmp_path / "objective.py").write_text(TRIAL_CODE)
+    (tmp_path / "new.csv").write_text("a\n1\n2\n3\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUNESMITH_DATA", raising=False)
+    result = tunesmith.run({"name": "env", "objective": {"metric": "loss", "direction": "minimize"},
+                            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+                            "trial": {"function": "objective.py:loss", "env": {"TUNESMITH_DATA": "new.csv"}},
+                            "budget": {"trials": 2}, "executor": {"kind": "inline"}},
+                           storage=f"sqlite:///{tmp_path / 'env.db'}")
+    assert [t.metrics["rows"] for t in result.trials] == [3.0, 3.0]
+    assert "TUNESMITH_DATA" not in os.environ

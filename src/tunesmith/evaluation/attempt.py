@@ -6,7 +6,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from tunesmith.errors import SpecError, TrialError
@@ -54,7 +55,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             fn = _task_function(job) if job.task is not None else resolve_function(job.function or "", job.base_dir)
             trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
                                  prune_requested)
-            raw = fn(dict(job.params), trial)
+            with _environment(job.env):
+                raw = fn(dict(job.params), trial)
             pruned = prune_requested()
         except TrialPruned:
             pruned = True
@@ -86,6 +88,23 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration)
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """The spec's ``trial.env`` in the process environment while a function trial runs, as a command trial has it
+    (a re-tune hands trial code its new data as ``$TUNESMITH_DATA`` this way); what was there before is put back.
+    An attempt has its process to itself (a worker, a Ray actor, or the inline coordinator between trials)."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _log_size(log: TextIO) -> int | None:
