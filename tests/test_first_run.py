@@ -319,3 +319,43 @@ def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrati
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "alembic" not in proc.stderr.lower(), proc.stderr
+
+
+# -- the Python API, as the README shows it -------------------------------------------------------------------------
+
+def _python(script: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    env.pop("TUNESMITH_STORAGE", None)
+    return subprocess.run([sys.executable, script.name], cwd=script.parent, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_the_readme_python_example_runs_as_a_script(tmp_path: Path) -> None:
+    """Copied into a file and run with `python`, it failed: its worker processes import the script to find the
+    function, and the script ran the experiment again at import (a nested run, 'NoneType' has no attribute...)."""
+    script = tmp_path / "demo.py"
+    script.write_text(readme_block("import tunesmith").replace('"trials": 30', '"trials": 6'))
+    proc = _python(script)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {t["state"] for t in trials_json("py-demo", tmp_path)} == {"completed"}
+
+
+def test_a_script_that_runs_an_experiment_at_import_is_told_to_guard_it(tmp_path: Path) -> None:
+    """Without `if __name__ == "__main__":` the run nested itself in the import of its own script, recorded a failed
+    experiment of failed trials ('cannot import tunesmith_user_...') and ended in an AttributeError."""
+    script = tmp_path / "demo.py"
+    script.write_text(
+        "import tunesmith\n\n"
+        "def objective(config, trial):\n"
+        "    return (config['x'] - 0.3) ** 2\n\n"
+        "spec = tunesmith.ExperimentSpec(name='py-demo', objective={'metric': 'loss', 'direction': 'minimize'},\n"
+        "                                space={'x': tunesmith.Float(0.0, 1.0)}, trial=objective,\n"
+        "                                budget={'trials': 4}, executor={'kind': 'process', 'workers': 2})\n"
+        "result = tunesmith.run(spec)\n")
+    proc = _python(script)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == (f"tunesmith.errors.SpecError: trial.function: importing {str(script)!r} runs an experiment: "
+                    "tunesmith imports the file to find the trial function (here and in each worker process), so "
+                    "put the run under `if __name__ == \"__main__\":`"), proc.stderr
+    assert not (tmp_path / "tunesmith.db").exists() or "py-demo" not in tunesmith("ls", cwd=tmp_path).stdout

@@ -14,6 +14,9 @@ from typing import Any
 from tunesmith.errors import SpecError
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
+# The user's files being imported right now. A function looked up meanwhile means the file's top level runs an
+# experiment (a script without `if __name__ == "__main__":`), which every worker's import would run again.
+_importing: list[Path] = []
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -22,6 +25,10 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     Raises:
         SpecError: at ``trial.function``, saying what could not be found and where it was looked for.
     """
+    if _importing:
+        raise SpecError("trial.function", f"importing {str(_importing[-1])!r} runs an experiment: tunesmith imports "
+                        "the file to find the trial function (here and in each worker process), so put the run under "
+                        "`if __name__ == \"__main__\":`")
     key = (ref, base_dir)
     if key in _cache:
         return _cache[key]
@@ -46,7 +53,14 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
                 assert spec is not None and spec.loader is not None
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[name] = module
-                spec.loader.exec_module(module)
+                _importing.append(path)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]  # half a module: the next look-up imports the file afresh
+                    raise
+                finally:
+                    _importing.pop()
         else:
             module = importlib.import_module(module_part)
     except SpecError:
