@@ -240,6 +240,21 @@ CATALOGUE: dict[str, Case] = {
         _spec(executor={"trial_timeout": "10 minutes"}),
         _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
     ),
+    "parameter-written-twice": Case(  # YAML kept the second `x` and dropped the first without a word
+        _text(
+            "name: exp\nobjective: {metric: loss, direction: minimize}\nspace:\n"
+            "  x: {type: float, low: 0, high: 1}\n  y: {type: int, low: 1, high: 3}\n"
+            "  x: {type: float, low: 0, high: 2}\ntrial: {function: objectives:quadratic}\n"
+        ),
+        _fixed("space.x: written twice (lines 4 and 6); YAML would keep only the last: rename or remove one"),
+    ),
+    "top-level-key-written-twice": Case(
+        _text(
+            "name: exp\nobjective: {metric: loss, direction: minimize}\nspace: {x: {type: float, low: 0, high: 1}}\n"
+            "budget: {trials: 5}\ntrial: {function: objectives:quadratic}\nbudget: {wall_time: 1m}\n"
+        ),
+        _fixed("budget: written twice (lines 4 and 6); YAML would keep only the last: rename or remove one"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(

@@ -45,11 +45,41 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
+    if (twice := _key_written_twice(yaml.compose(text))) is not None:
+        raise SpecError(*twice)
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
     return spec_from_dict(data)
+
+
+def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
+                       ) -> tuple[str, str] | None:
+    """The first mapping key written twice, as (field path, message): YAML keeps the last one and drops the other
+    without a word (a copied parameter line not renamed loses a parameter)."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias of a node already walked (or a recursive one)
+        return None
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            where = f"{path}.{name}" if path else str(name)
+            if name is not None and name in seen:
+                first, again = seen[name], key.start_mark.line + 1
+                lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
+                return where, f"written twice ({lines}); YAML would keep only the last: rename or remove one"
+            if name is not None:
+                seen[name] = key.start_mark.line + 1
+            if (found := _key_written_twice(value, where, seen_nodes)) is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            if (found := _key_written_twice(item, f"{path}.{i}", seen_nodes)) is not None:
+                return found
+    return None
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
