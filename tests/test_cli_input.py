@@ -255,6 +255,16 @@ CATALOGUE: dict[str, Case] = {
         ),
         _fixed("budget: written twice (lines 4 and 6); YAML would keep only the last: rename or remove one"),
     ),
+    "choice-that-is-a-list": Case(  # it said: space.layers.choices.0.float: Input should be a valid number
+        _spec(space={"layers": {"type": "categorical", "choices": [[64, 64], [128]]}}),
+        _fixed("space.layers.choices.0: a choice must be a string, a number, a boolean or null; got [64, 64] (write "
+               "it as a string, such as '64-64', and split it in the trial code)"),
+    ),
+    "spec-not-utf8": Case(  # a traceback: UnicodeDecodeError ('utf-8' codec can't decode byte 0xff)
+        lambda project: (project.root / "bad.yaml").write_bytes(
+            "name: exp\ndescription: réglage\n".encode("utf-16")) and str(project.root / "bad.yaml"),
+        _fixed("bad.yaml is not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(

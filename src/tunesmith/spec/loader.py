@@ -17,6 +17,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
+_CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
 _UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
 
@@ -36,6 +37,9 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError("", f"spec file {str(p)!r} does not exist") from None
+    except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1
+        raise SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
+                            "save it as UTF-8") from None
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
     try:
@@ -121,6 +125,10 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind == "model_attributes_type" and len(first["loc"]) == 2 and first["loc"][0] == "space":
         msg = (f"give a domain: {{type: categorical, choices: [...]}} for a list of values, {{type: float, low, high}} "
                f"or {{type: int, low, high}}; got {got!r}")
+    elif "choices" in first["loc"][:-2] and first["loc"][-1] in _CHOICE_TYPES:  # no member of the union fits
+        path = _path(first["loc"][:-1], data)
+        msg = (f"a choice must be a string, a number, a boolean or null; got {got!r} (write it as a string, such as "
+               f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
     elif kind == "int_from_float":
         msg = f"must be a whole number; got {got!r}"
     elif kind == "string_pattern_mismatch" and path == "name":
