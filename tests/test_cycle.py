@@ -140,6 +140,18 @@ def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None
     assert [e.name for e in store.experiments()] == []
 
 
+def test_a_model_name_mlflow_refuses_is_refused_before_any_tuning(folder: Path) -> None:
+    """--model-name team/churn passed the cycle's checks; the cycle tuned and re-tuned, then MLflow refused the name at
+    registration with a traceback."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "team/churn", "--json")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--model-name: 'team/churn' is not a name MLflow accepts" in proc.stderr
+    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert [e.name for e in store.experiments()] == []
+
+
 @pytest.mark.slow
 def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fields(folder: Path) -> None:
     """The cycle runs the recorded spec: an edited drift threshold in the file was silently ignored."""

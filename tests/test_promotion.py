@@ -203,6 +203,23 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
                for r in audit)
 
 
+@pytest.mark.parametrize("model_name", ["team/wine", "wine:v2", " "])
+def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, model_name):
+    """It was MLflow's traceback (exit 1), after the gates had run ('no champion yet' passed: the look-up's error
+    was read as no model), with no report or audit event of the attempt."""
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    reports = set((tuned.root / ".tunesmith").rglob("*.md"))
+    proc = tuned.cli("promote", "wine", "--model-name", model_name)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"error: --model-name: {model_name!r} is not a name MLflow accepts; use a non-empty name without '/' or ':' "
+        "(e.g. team-wine)"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
+
+
 FUNCTION_TRIALS = '''
 import os
 

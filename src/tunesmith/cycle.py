@@ -294,6 +294,10 @@ def _check_cycle_input(spec: ExperimentSpec, model_name: str | None, promote: Pr
     if promote is None and spec.promotion is not None and model_name is None:
         raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                              "name the registered model (--model-name churn-clf)")
+    if promote is None and spec.promotion is not None and model_name is not None:
+        from tunesmith.promotion.promote import check_model_name
+
+        check_model_name(model_name)
 
 
 def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:
