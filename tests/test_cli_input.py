@@ -366,6 +366,18 @@ def test_a_bad_storage_option_is_an_input_error(project):
     assert proc.returncode == 2, proc.stderr
 
 
+@pytest.mark.parametrize("command", [("show", "exp"), ("ls",), ("run", "good.yaml")])
+def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(project, command):
+    """The spec's `storage: postgres://...` said what to write instead; the same URL in --storage (or
+    $TUNESMITH_STORAGE) said only: storage: no SQLAlchemy dialect for 'postgres'."""
+    project.write_spec(project.spec(), "good.yaml")
+    before = _files(project.root)
+    proc = project.cli(*command, "--storage", "postgres://me:s3cret@db.example/tuning")
+    _assert_input_error(proc, "storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
+                              "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)")
+    assert _files(project.root) == before
+
+
 def test_show_of_an_unknown_name_creates_no_store(project):
     proc = project.cli("show", "exp")
     _assert_input_error(
