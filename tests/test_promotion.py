@@ -220,6 +220,18 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
+def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):
+    """Run from another folder without --tracking-uri, rollback created an empty mlflow.db there (with MLflow's
+    INFO lines about creating tables) and then said the model had no champion."""
+    proc = project.cli("rollback", "wine-clf", "--reason", "drift")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: --tracking-uri: no MLflow database at {project.root / 'mlflow.db'}; pass the URI the model was "
+        "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri sqlite:////path/to/mlflow.db"]
+    assert not (project.root / "mlflow.db").exists()
+
+
 FUNCTION_TRIALS = '''
 import os
 

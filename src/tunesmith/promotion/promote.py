@@ -179,10 +179,16 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes).
 
     Raises:
-        UserInputError: no champion, or no earlier champion to go back to.
+        UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, or no earlier champion to go
+            back to.
     """
     from tunesmith.tracking.model_registry import ModelRegistry
 
+    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    if database and database != ":memory:" and not Path(database).exists():  # MLflow would create an empty one
+        raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
+                             "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
+                             "sqlite:////path/to/mlflow.db")
     registry = ModelRegistry(uri)
     current = registry.by_alias(model_name, "champion")
     if current is None:
