@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CONTRACT_YAML
+from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -400,3 +400,24 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
     assert _store_files(project.root) == before and project.show("exp") == shown
     assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
     assert project.cli("show", "exp").returncode == 2
+
+
+def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, monkeypatch):
+    """`delete NAME --yes` removed the records under a live coordinator, which then died on its next write with
+    SQLAlchemy's traceback (NOT NULL constraint failed: trial_reports.trial_id), exit 1."""
+    monkeypatch.setenv("SLOW_SECONDS", "1")
+    project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4},
+                                    executor={"kind": "process", "workers": 2}))
+    run = start_cli(project, "run", "exp.yaml", "-q")
+    try:
+        wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
+        proc = project.cli("delete", "exp", "--yes")
+        holder = proc.stderr.split("coordinator (")[-1].split(")")[0]
+        _assert_input_error(proc, f"experiment 'exp' is being run by a coordinator ({holder}); stop it first "
+                                  "(Ctrl-C, or SIGTERM to that process), then delete it")
+        assert holder.split(":")[1] == str(run.pid)
+        out, err = run.communicate(timeout=120)
+    finally:
+        stop_processes(run)
+    assert run.returncode == 0, err
+    assert project.show("exp")["trials"]["completed"] == 4

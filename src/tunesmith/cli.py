@@ -385,6 +385,14 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    import time
+
+    from tunesmith.errors import LeaseHeld
+
+    holder = store.lease_holder(exp.id, time.time())
+    if holder is not None:  # its coordinator would die on its next write, records gone from under it
+        raise LeaseHeld(f"experiment {name!r} is being run by a coordinator ({holder}); stop it first (Ctrl-C, or "
+                        "SIGTERM to that process), then delete it")
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")
