@@ -81,12 +81,28 @@ def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
         return {}
     out: dict[str, Any] = {"constraints": [str(c) for c in spec.constraints]}
     if selection is None:
-        out["selected"] = None if not completed(trials) else {
-            "number": None, "policy": spec.select.policy, "reason": "no completed trial satisfies the constraints"}
+        done = completed(trials)
+        out["selected"] = None if not done else {
+            "number": None, "policy": spec.select.policy, "reason": _nothing_feasible(spec, done)}
         return out
     out["selected"] = selection.to_json()
     out["feasible_trials"] = selection.feasible_trials
     return out
+
+
+def _nothing_feasible(spec: ExperimentSpec, done: Sequence[TrialRecord]) -> str:
+    """Why no completed trial is feasible: a constraint on a metric none of them records (a typo in its name) is
+    named, since every trial then counts as infeasible."""
+    import difflib
+
+    recorded = sorted(set().union(*(set(t.metrics) | set(t.value_map(spec.objectives) or {}) for t in done)))
+    for c in spec.constraints:
+        if c.metric not in recorded:
+            close = difflib.get_close_matches(c.metric, recorded, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"they record {', '.join(recorded[:12]) or 'nothing'}"
+            return (f"no completed trial satisfies the constraints: none of the {len(done)} records {c.metric!r} "
+                    f"(constraint '{c}'); {hint}")
+    return "no completed trial satisfies the constraints"
 
 
 def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
