@@ -177,6 +177,10 @@ def test_a_constraint_on_a_metric_no_trial_records_says_so(project):
               "2'); did you mean 'extra'?")
     assert project.show("typo")["selected"] == {"number": None, "policy": "best", "reason": reason}
     assert f"selected (best): no trial: {reason}" in " ".join(project.cli("show", "typo", check=True).stdout.split())
+    promote = project.cli("promote", "typo", "--model-name", "m", "--dry-run")
+    assert promote.returncode == 2 and "Traceback" not in promote.stderr
+    assert ("nothing to promote: none of the 3 records 'extar' (constraint 'extar <= 2'); did you mean 'extra'?"
+            in " ".join(promote.stderr.split()))
 
 
 def test_a_task_may_take_what_it_measures_as_further_objectives():

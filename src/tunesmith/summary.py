@@ -10,7 +10,8 @@ from typing import Any
 
 from tunesmith.budget import spend_summary
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import Selection, best_eligible, completed, pareto_front, select_trial
+from tunesmith.selection import (Selection, best_eligible, completed, pareto_front, select_trial,
+                                 unrecorded_constraint)
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
@@ -82,27 +83,13 @@ def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     out: dict[str, Any] = {"constraints": [str(c) for c in spec.constraints]}
     if selection is None:
         done = completed(trials)
-        out["selected"] = None if not done else {
-            "number": None, "policy": spec.select.policy, "reason": _nothing_feasible(spec, done)}
+        why = "no completed trial satisfies the constraints" + unrecorded_constraint(done, spec.objectives,
+                                                                                      spec.constraints)
+        out["selected"] = None if not done else {"number": None, "policy": spec.select.policy, "reason": why}
         return out
     out["selected"] = selection.to_json()
     out["feasible_trials"] = selection.feasible_trials
     return out
-
-
-def _nothing_feasible(spec: ExperimentSpec, done: Sequence[TrialRecord]) -> str:
-    """Why no completed trial is feasible: a constraint on a metric none of them records (a typo in its name) is
-    named, since every trial then counts as infeasible."""
-    import difflib
-
-    recorded = sorted(set().union(*(set(t.metrics) | set(t.value_map(spec.objectives) or {}) for t in done)))
-    for c in spec.constraints:
-        if c.metric not in recorded:
-            close = difflib.get_close_matches(c.metric, recorded, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"they record {', '.join(recorded[:12]) or 'nothing'}"
-            return (f"no completed trial satisfies the constraints: none of the {len(done)} records {c.metric!r} "
-                    f"(constraint '{c}'); {hint}")
-    return "no completed trial satisfies the constraints"
 
 
 def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any]:
