@@ -727,12 +727,23 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     from tunesmith.runner import install_signal_handlers
 
     _check_json_out(json_out)
-    report = run_cycle(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data,
+    report = run_cycle(_cycle_store(storage, target), target, data,
                        reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
+
+
+def _cycle_store(storage: str | None, target: str):  # type: ignore[no-untyped-def]
+    """The store of `cycle` / `watch`: a spec file's storage: counts, as for `run` (which recorded it there)."""
+    is_spec = target.lower().endswith((".yaml", ".yml"))
+    spec_storage = None
+    if is_spec and os.path.isfile(target):
+        from tunesmith.spec.loader import load_spec
+
+        spec_storage = load_spec(target).storage
+    return _store(storage, spec_storage, create=is_spec)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -765,7 +776,7 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_loop(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data, period,
+    reports = watch_loop(_cycle_store(storage, target), target, data, period,
                          cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
                          model_name=model_name, on_runner=install_signal_handlers)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
