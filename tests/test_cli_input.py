@@ -421,3 +421,13 @@ def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, 
         stop_processes(run)
     assert run.returncode == 0, err
     assert project.show("exp")["trials"]["completed"] == 4
+
+
+def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project):
+    """Every command's --storage said 'default: the spec's storage:', also on show/resume/report..., which read no
+    spec: a user with storage: in the spec got 'no experiment named ...' from `show NAME`."""
+    for command in ("run", "cycle", "watch"):
+        assert "the spec's storage:" in " ".join(project.cli(command, "--help").stdout.split()), command
+    for command in ("show", "resume", "trials", "report", "metrics", "promote", "reproduce", "delete", "audit"):
+        text = " ".join(project.cli(command, "--help").stdout.split())
+        assert "storage:" not in text and "$TUNESMITH_STORAGE, or sqlite:///tunesmith.db in this folder" in text, command

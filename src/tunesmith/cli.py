@@ -31,9 +31,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-StorageOption = Annotated[str | None, typer.Option(
+SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
                             "or sqlite:///tunesmith.db)")]
+StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
+    "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
+                            "in this folder)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -118,7 +121,7 @@ def _options(version: Annotated[bool, typer.Option(
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")],
-    storage: StorageOption = None,
+    storage: SpecStorageOption = None,
     name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
     metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
@@ -718,7 +721,7 @@ ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="regis
 
 @app.command()
 def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
-          model_name: ModelNameOption = None, storage: StorageOption = None, as_json: JsonFlag = False,
+          model_name: ModelNameOption = None, storage: SpecStorageOption = None, as_json: JsonFlag = False,
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
@@ -759,7 +762,7 @@ def watch(target: CycleTarget, data: DataOption,
           every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
-          storage: StorageOption = None, as_json: JsonFlag = False) -> None:
+          storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     from tunesmith.cycle import watch as watch_loop
     from tunesmith.runner import install_signal_handlers
