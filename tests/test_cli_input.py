@@ -158,6 +158,18 @@ CATALOGUE: dict[str, Case] = {
             "choices are ['rbf', 'linear']"
         ),
     ),
+    "when-value-outside-an-int-range": Case(  # it said only: value 4 is not in the domain of 'n'
+        _spec(space={"n": {"type": "int", "low": 1, "high": 3},
+                     "x": {"type": "float", "low": 0.0, "high": 1.0, "when": {"n": 4}}}),
+        _fixed("space.x.when.n: value 4 is not in the domain of 'n'; 'n' is an int in [1, 3]"),
+    ),
+    "when-yes-unquoted": Case(  # YAML 1.1 reads `yes` as true; the choices were written as the strings
+        _text("name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: {function: objectives:quadratic}\n"
+              "space:\n  flag: {type: categorical, choices: ['yes', 'no']}\n"
+              "  x: {type: float, low: 0, high: 1, when: {flag: yes}}\n"),
+        _fixed("space.x.when.flag: value True is not in the domain of 'flag'; choices are ['yes', 'no'] (YAML reads "
+               "an unquoted yes, no, on, off, true or false as a boolean: quote it, 'yes')"),
+    ),
     "trial-module-missing": Case(
         _spec(trial={"function": "nomodule:objective"}),
         lambda project: (
