@@ -19,6 +19,11 @@ from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
 
+OPTUNA_STYLE = """
+def objective(trial):
+    return trial.suggest_float("x", 0, 1)
+"""
+
 MYMODULE = """
 def objective(config, trial):
     return config["C"]
@@ -180,6 +185,13 @@ CATALOGUE: dict[str, Case] = {
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
         _fixed("trial.function: 'objectives' has no function 'nope'; did you mean 'noop'?"),
+    ),
+    "trial-function-in-optuna-style": Case(  # validate said valid; run failed 5 trials with a TypeError at attempt.py
+        lambda project: (project.write("optuna_style.py", OPTUNA_STYLE),
+                         _spec(trial={"function": "optuna_style:objective"})(project))[1],
+        _fixed("trial.function: objective(trial) cannot be called as objective(config, trial), which is how tunesmith "
+               "calls it: define def objective(config, trial) and read the parameters from config (config['x']), "
+               "not trial.suggest_*"),
     ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,21 @@ _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
 # The user's files being imported right now. A function looked up meanwhile means the file's top level runs an
 # experiment (a script without `if __name__ == "__main__":`), which every worker's import would run again.
 _importing: list[Path] = []
+
+
+def _check_call(fn: Callable[..., Any], name: str) -> None:
+    """``fn`` accepts ``(config, trial)``: an Optuna-style ``objective(trial)`` failed every trial with a TypeError
+    pointing into tunesmith, after `validate` had passed it."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or extension callable: nothing to read
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise SpecError("trial.function", f"{name}{signature} cannot be called as {name}(config, trial), which is how "
+                        f"tunesmith calls it: define def {name}(config, trial) and read the parameters from config "
+                        "(config['x']), not trial.suggest_*") from None
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -80,5 +96,6 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise SpecError("trial.function", f"{ref!r} is not callable")
+    _check_call(obj, attr_path.rpartition(".")[2])
     _cache[key] = obj
     return obj
