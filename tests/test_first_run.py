@@ -179,6 +179,21 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
            "KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
+def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
+    """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
+    two read the same and the run spent its whole budget on trials that could never succeed."""
+    _function_spec(tmp_path, "False", trials=30)
+    train = tmp_path / "train.py"
+    train.write_text(train.read_text().replace('return config["x"]', 'return config["x"], 1 - config["x"]'))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", tmp_path)
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
+    assert all(t["error"].startswith("invalid_result: returned tuple (") for t in trials)
+    assert "every trial so far (5) failed the same way, so no configuration is likely to work: invalid_result: " \
+           "returned tuple (" in " ".join(proc.stderr.split())
+
+
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
     _function_spec(tmp_path, "trial.number % 2 == 1", trials=12)
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
