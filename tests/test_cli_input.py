@@ -193,6 +193,17 @@ CATALOGUE: dict[str, Case] = {
                "calls it: define def objective(config, trial) and read the parameters from config (config['x']), "
                "not trial.suggest_*"),
     ),
+    "trial-module-imports-a-missing-package": Case(  # it said: cannot import 'needs': No module named
+        lambda project: (project.write("needs.py", "import nonexistent_pkg\n\ndef objective(config, trial):\n"  # 'nonexistent_pkg'
+                                       "    return 0.0\n"),                                                      # (searched ...)
+                         _spec(trial={"function": "needs:objective"})(project))[1],
+        lambda project: (f"trial.function: importing 'needs' failed: it imports 'nonexistent_pkg', which is not "
+                         f"installed in the Python tunesmith runs in ({sys.prefix}); install it there"),
+    ),
+    "a-number-where-text-goes": Case(  # it said: tags.build: input should be a valid string; got 3
+        _spec(tags={"team": "vision", "build": 3}),
+        _fixed("tags.build: input should be a valid string; got 3 (quote it: '3')"),
+    ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
         _fixed(

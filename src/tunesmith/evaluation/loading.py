@@ -82,6 +82,11 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     except SpecError:
         raise
     except ModuleNotFoundError as e:
+        if module_part.endswith(".py") or (e.name and e.name != module_part
+                                           and not module_part.startswith(e.name + ".")):
+            shown = Path(module_part).stem if module_part.endswith(".py") else module_part
+            raise SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
+                            f"installed in the Python tunesmith runs in ({sys.prefix}); install it there") from None
         raise SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}") from None
     except Exception as e:  # the user's module raised while importing
         raise SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}") from None

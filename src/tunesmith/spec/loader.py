@@ -135,6 +135,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
         msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
+        if kind == "string_type" and isinstance(got, int | float):  # YAML read `build: 3` as a number
+            msg += f" (quote it: '{got}')"
     elif kind in ("model_type", "dict_type"):
         msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
