@@ -466,3 +466,33 @@ def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project):
     for command in ("show", "resume", "trials", "report", "metrics", "promote", "reproduce", "delete", "audit"):
         text = " ".join(project.cli(command, "--help").stdout.split())
         assert "storage:" not in text and "$TUNESMITH_STORAGE, or sqlite:///tunesmith.db in this folder" in text, command
+
+
+CHECKPOINTING = """
+def objective(config, trial):
+    state = trial.load_checkpoint()
+    start = state["step"] + 1 if state else 0
+    for step in range(start, 3):
+        trial.save_checkpoint({"step": step})
+    return {"loss": config["x"], "first_step": float(start)}
+"""
+
+
+def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(project):
+    """`delete ck` then `run ck.yaml` again (starting over): every new trial loaded the deleted experiment's trial
+    checkpoint of the same number as its own, skipped its training and reported what it was never trained for."""
+    project.write("ck.py", CHECKPOINTING)
+    project.write_spec(project.spec("ck", trial={"function": "ck:objective"}, budget={"trials": 2}))
+    project.cli("run", "ck.yaml", "-q", check=True)
+    project.cli("delete", "ck", "--yes", check=True)
+    workdir = project.root / ".tunesmith" / "ck"
+    before = _files(project.root)
+    proc = project.cli("run", "ck.yaml", "-q")
+    _assert_input_error(proc, f"workdir: {workdir} already holds trial folders (trial-00000, trial-00001) of an "
+                              "experiment this store does not have (deleted, or recorded in another store); new trials "
+                              "would take their checkpoints and logs as their own: remove them (rm -r "
+                              f"{workdir}) or set workdir: to a new folder")
+    assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
+    again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
+    assert again.returncode == 0, again.stderr
+    assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
