@@ -336,6 +336,20 @@ def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrati
     assert "alembic" not in proc.stderr.lower(), proc.stderr
 
 
+def test_a_memory_limit_too_small_for_any_trial_is_warned_about(tmp_path: Path) -> None:
+    """`memory_limit: 2048` (meant as MiB) is 2048 bytes: validate passed it, and every trial longer than a quarter
+    second was killed for memory, retried and failed ('exceeded memory_limit 0 MiB'), the whole budget long."""
+    spec = yaml.safe_load(_function_spec(tmp_path, "False", trials=2).read_text())
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": 2048}}))
+    proc = tunesmith("validate", "fn.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: executor.memory_limit is 2048 bytes, less than a worker process takes by itself, so every "
+            "trial would be killed for memory; a size without a unit is bytes: write 2048MiB, 2GiB, ...") in " ".join(
+        proc.stderr.split())
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": "2GiB"}}))
+    assert tunesmith("validate", "fn.yaml", cwd=tmp_path).stderr == ""
+
+
 # -- the Python API, as the README shows it -------------------------------------------------------------------------
 
 def _python(script: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
