@@ -496,3 +496,24 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert again.returncode == 0, again.stderr
     assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
+
+
+def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
+    """A coordinator SIGKILLed (or lost with its terminal, or OOM-killed) left `show` saying 'running' with trials
+    running, and nothing said that nothing was running them or what to do."""
+    monkeypatch.setenv("SLOW_SECONDS", "30")
+    project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4}))
+    run = start_cli(project, "run", "exp.yaml", "-q")
+    try:
+        wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
+        live = project.show("exp")
+        assert live["status"] == "running" and "abandoned" not in live
+        run.kill()
+        run.wait(timeout=30)
+    finally:
+        stop_processes(run)
+    shown = project.show("exp")
+    assert shown["status"] == "running" and shown["abandoned"] is True
+    text = " ".join(project.cli("show", "exp", check=True).stdout.split())
+    assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
+            "resume exp") in text

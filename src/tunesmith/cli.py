@@ -232,6 +232,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
+    elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id, trials):
+        summary["abandoned"] = True  # recorded as running, and nothing runs it
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -248,6 +250,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
+    if summary.get("abandoned"):
+        out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
+                  f"with: tunesmith resume {name}")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]
@@ -260,6 +265,20 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"  pareto: trial {p['number']} {p['values']}")
     _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
+
+
+def _abandoned(store, experiment_id: int, trials) -> bool:  # type: ignore[no-untyped-def]
+    """Nobody holds the experiment's lease and no running trial's coordinator is alive and beating (a joined one
+    holds no lease): it says running because its coordinator died without a word."""
+    import time
+
+    from tunesmith.lease_holders import holder_alive
+    from tunesmith.runner import STALE_AFTER
+
+    now = time.time()
+    return store.lease_holder(experiment_id, now) is None and not any(
+        t.owner and holder_alive(t.owner) and (t.heartbeat_at or 0.0) > now - STALE_AFTER
+        for t in trials if t.state is TrialState.RUNNING)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
