@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CONTRACT_YAML
+from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
+
+OPTUNA_STYLE = """
+def objective(trial):
+    return trial.suggest_float("x", 0, 1)
+"""
 
 MYMODULE = """
 def objective(config, trial):
@@ -158,6 +163,18 @@ CATALOGUE: dict[str, Case] = {
             "choices are ['rbf', 'linear']"
         ),
     ),
+    "when-value-outside-an-int-range": Case(  # it said only: value 4 is not in the domain of 'n'
+        _spec(space={"n": {"type": "int", "low": 1, "high": 3},
+                     "x": {"type": "float", "low": 0.0, "high": 1.0, "when": {"n": 4}}}),
+        _fixed("space.x.when.n: value 4 is not in the domain of 'n'; 'n' is an int in [1, 3]"),
+    ),
+    "when-yes-unquoted": Case(  # YAML 1.1 reads `yes` as true; the choices were written as the strings
+        _text("name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: {function: objectives:quadratic}\n"
+              "space:\n  flag: {type: categorical, choices: ['yes', 'no']}\n"
+              "  x: {type: float, low: 0, high: 1, when: {flag: yes}}\n"),
+        _fixed("space.x.when.flag: value True is not in the domain of 'flag'; choices are ['yes', 'no'] (YAML reads "
+               "an unquoted yes, no, on, off, true or false as a boolean: quote it, 'yes')"),
+    ),
     "trial-module-missing": Case(
         _spec(trial={"function": "nomodule:objective"}),
         lambda project: (
@@ -168,6 +185,24 @@ CATALOGUE: dict[str, Case] = {
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
         _fixed("trial.function: 'objectives' has no function 'nope'; did you mean 'noop'?"),
+    ),
+    "trial-function-in-optuna-style": Case(  # validate said valid; run failed 5 trials with a TypeError at attempt.py
+        lambda project: (project.write("optuna_style.py", OPTUNA_STYLE),
+                         _spec(trial={"function": "optuna_style:objective"})(project))[1],
+        _fixed("trial.function: objective(trial) cannot be called as objective(config, trial), which is how tunesmith "
+               "calls it: define def objective(config, trial) and read the parameters from config (config['x']), "
+               "not trial.suggest_*"),
+    ),
+    "trial-module-imports-a-missing-package": Case(  # it said: cannot import 'needs': No module named
+        lambda project: (project.write("needs.py", "import nonexistent_pkg\n\ndef objective(config, trial):\n"  # 'nonexistent_pkg'
+                                       "    return 0.0\n"),                                                      # (searched ...)
+                         _spec(trial={"function": "needs:objective"})(project))[1],
+        lambda project: (f"trial.function: importing 'needs' failed: it imports 'nonexistent_pkg', which is not "
+                         f"installed in the Python tunesmith runs in ({sys.prefix}); install it there"),
+    ),
+    "a-number-where-text-goes": Case(  # it said: tags.build: input should be a valid string; got 3
+        _spec(tags={"team": "vision", "build": 3}),
+        _fixed("tags.build: input should be a valid string; got 3 (quote it: '3')"),
     ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
@@ -239,6 +274,31 @@ CATALOGUE: dict[str, Case] = {
     "bad-duration": Case(
         _spec(executor={"trial_timeout": "10 minutes"}),
         _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
+    ),
+    "parameter-written-twice": Case(  # YAML kept the second `x` and dropped the first without a word
+        _text(
+            "name: exp\nobjective: {metric: loss, direction: minimize}\nspace:\n"
+            "  x: {type: float, low: 0, high: 1}\n  y: {type: int, low: 1, high: 3}\n"
+            "  x: {type: float, low: 0, high: 2}\ntrial: {function: objectives:quadratic}\n"
+        ),
+        _fixed("space.x: written twice (lines 4 and 6); YAML would keep only the last: rename or remove one"),
+    ),
+    "top-level-key-written-twice": Case(
+        _text(
+            "name: exp\nobjective: {metric: loss, direction: minimize}\nspace: {x: {type: float, low: 0, high: 1}}\n"
+            "budget: {trials: 5}\ntrial: {function: objectives:quadratic}\nbudget: {wall_time: 1m}\n"
+        ),
+        _fixed("budget: written twice (lines 4 and 6); YAML would keep only the last: rename or remove one"),
+    ),
+    "choice-that-is-a-list": Case(  # it said: space.layers.choices.0.float: Input should be a valid number
+        _spec(space={"layers": {"type": "categorical", "choices": [[64, 64], [128]]}}),
+        _fixed("space.layers.choices.0: a choice must be a string, a number, a boolean or null; got [64, 64] (write "
+               "it as a string, such as '64-64', and split it in the trial code)"),
+    ),
+    "spec-not-utf8": Case(  # a traceback: UnicodeDecodeError ('utf-8' codec can't decode byte 0xff)
+        lambda project: (project.root / "bad.yaml").write_bytes(
+            "name: exp\ndescription: réglage\n".encode("utf-16")) and str(project.root / "bad.yaml"),
+        _fixed("bad.yaml is not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),
     ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
@@ -341,6 +401,18 @@ def test_a_bad_storage_option_is_an_input_error(project):
     assert proc.returncode == 2, proc.stderr
 
 
+@pytest.mark.parametrize("command", [("show", "exp"), ("ls",), ("run", "good.yaml")])
+def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(project, command):
+    """The spec's `storage: postgres://...` said what to write instead; the same URL in --storage (or
+    $TUNESMITH_STORAGE) said only: storage: no SQLAlchemy dialect for 'postgres'."""
+    project.write_spec(project.spec(), "good.yaml")
+    before = _files(project.root)
+    proc = project.cli(*command, "--storage", "postgres://me:s3cret@db.example/tuning")
+    _assert_input_error(proc, "storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
+                              "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)")
+    assert _files(project.root) == before
+
+
 def test_show_of_an_unknown_name_creates_no_store(project):
     proc = project.cli("show", "exp")
     _assert_input_error(
@@ -363,3 +435,85 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
     assert _store_files(project.root) == before and project.show("exp") == shown
     assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
     assert project.cli("show", "exp").returncode == 2
+
+
+def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, monkeypatch):
+    """`delete NAME --yes` removed the records under a live coordinator, which then died on its next write with
+    SQLAlchemy's traceback (NOT NULL constraint failed: trial_reports.trial_id), exit 1."""
+    monkeypatch.setenv("SLOW_SECONDS", "1")
+    project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4},
+                                    executor={"kind": "process", "workers": 2}))
+    run = start_cli(project, "run", "exp.yaml", "-q")
+    try:
+        wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
+        proc = project.cli("delete", "exp", "--yes")
+        holder = proc.stderr.split("coordinator (")[-1].split(")")[0]
+        _assert_input_error(proc, f"experiment 'exp' is being run by a coordinator ({holder}); stop it first "
+                                  "(Ctrl-C, or SIGTERM to that process), then delete it")
+        assert holder.split(":")[1] == str(run.pid)
+        out, err = run.communicate(timeout=120)
+    finally:
+        stop_processes(run)
+    assert run.returncode == 0, err
+    assert project.show("exp")["trials"]["completed"] == 4
+
+
+def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project):
+    """Every command's --storage said 'default: the spec's storage:', also on show/resume/report..., which read no
+    spec: a user with storage: in the spec got 'no experiment named ...' from `show NAME`."""
+    for command in ("run", "cycle", "watch"):
+        assert "the spec's storage:" in " ".join(project.cli(command, "--help").stdout.split()), command
+    for command in ("show", "resume", "trials", "report", "metrics", "promote", "reproduce", "delete", "audit"):
+        text = " ".join(project.cli(command, "--help").stdout.split())
+        assert "storage:" not in text and "$TUNESMITH_STORAGE, or sqlite:///tunesmith.db in this folder" in text, command
+
+
+CHECKPOINTING = """
+def objective(config, trial):
+    state = trial.load_checkpoint()
+    start = state["step"] + 1 if state else 0
+    for step in range(start, 3):
+        trial.save_checkpoint({"step": step})
+    return {"loss": config["x"], "first_step": float(start)}
+"""
+
+
+def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(project):
+    """`delete ck` then `run ck.yaml` again (starting over): every new trial loaded the deleted experiment's trial
+    checkpoint of the same number as its own, skipped its training and reported what it was never trained for."""
+    project.write("ck.py", CHECKPOINTING)
+    project.write_spec(project.spec("ck", trial={"function": "ck:objective"}, budget={"trials": 2}))
+    project.cli("run", "ck.yaml", "-q", check=True)
+    project.cli("delete", "ck", "--yes", check=True)
+    workdir = project.root / ".tunesmith" / "ck"
+    before = _files(project.root)
+    proc = project.cli("run", "ck.yaml", "-q")
+    _assert_input_error(proc, f"workdir: {workdir} already holds trial folders (trial-00000, trial-00001) of an "
+                              "experiment this store does not have (deleted, or recorded in another store); new trials "
+                              "would take their checkpoints and logs as their own: remove them (rm -r "
+                              f"{workdir}) or set workdir: to a new folder")
+    assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
+    again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
+    assert again.returncode == 0, again.stderr
+    assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
+
+
+def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
+    """A coordinator SIGKILLed (or lost with its terminal, or OOM-killed) left `show` saying 'running' with trials
+    running, and nothing said that nothing was running them or what to do."""
+    monkeypatch.setenv("SLOW_SECONDS", "30")
+    project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4}))
+    run = start_cli(project, "run", "exp.yaml", "-q")
+    try:
+        wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
+        live = project.show("exp")
+        assert live["status"] == "running" and "abandoned" not in live
+        run.kill()
+        run.wait(timeout=30)
+    finally:
+        stop_processes(run)
+    shown = project.show("exp")
+    assert shown["status"] == "running" and shown["abandoned"] is True
+    text = " ".join(project.cli("show", "exp", check=True).stdout.split())
+    assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
+            "resume exp") in text

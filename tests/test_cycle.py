@@ -129,12 +129,42 @@ def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Pa
     assert champion.tags["tunesmith.experiment"] == "bc-retune-1"
 
 
+@pytest.mark.slow
+def test_cycle_of_a_spec_file_uses_the_store_its_storage_names(folder: Path) -> None:
+    """`run` recorded the experiment in the spec's storage:, but `cycle bc.yaml` (and `watch`) opened
+    --storage / $TUNESMITH_STORAGE / ./tunesmith.db, found nothing there and tuned the experiment again from scratch."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "storage": f"sqlite:///{folder / 'team.db'}"}))
+    assert _cli(folder, "run", "bc.yaml", "-q").returncode == 0
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["steps"][0]["why"] == "experiment bc is already recorded", "found, not tuned again"
+    assert report["outcome"] == "retuned" and report["checked"] == "bc"
+    assert not (folder / "tunesmith.db").exists()
+    assert [e.name for e in SQLStore(f"sqlite:///{folder / 'team.db'}").experiments()] == ["bc", "bc-retune-1"]
+    watched = _cli(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--cycles", "1", "--json")
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout)["checked"] == "bc-retune-1" and not (folder / "tunesmith.db").exists()
+
+
 def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None:
     """With a promotion: section and no --model-name, the cycle used to tune, detect, re-tune and only then exit 2,
     leaving an unpromoted re-tune that the next cycle took for the champion."""
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 2 and "--model-name" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    assert [e.name for e in store.experiments()] == []
+
+
+def test_a_model_name_mlflow_refuses_is_refused_before_any_tuning(folder: Path) -> None:
+    """--model-name team/churn passed the cycle's checks; the cycle tuned and re-tuned, then MLflow refused the name at
+    registration with a traceback."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "team/churn", "--json")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--model-name: 'team/churn' is not a name MLflow accepts" in proc.stderr
     assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert [e.name for e in store.experiments()] == []

@@ -179,6 +179,21 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
            "KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
+def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
+    """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
+    two read the same and the run spent its whole budget on trials that could never succeed."""
+    _function_spec(tmp_path, "False", trials=30)
+    train = tmp_path / "train.py"
+    train.write_text(train.read_text().replace('return config["x"]', 'return config["x"], 1 - config["x"]'))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", tmp_path)
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
+    assert all(t["error"].startswith("invalid_result: returned tuple (") for t in trials)
+    assert "every trial so far (5) failed the same way, so no configuration is likely to work: invalid_result: " \
+           "returned tuple (" in " ".join(proc.stderr.split())
+
+
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
     _function_spec(tmp_path, "trial.number % 2 == 1", trials=12)
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
@@ -319,3 +334,17 @@ def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrati
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "alembic" not in proc.stderr.lower(), proc.stderr
+
+
+def test_a_memory_limit_too_small_for_any_trial_is_warned_about(tmp_path: Path) -> None:
+    """`memory_limit: 2048` (meant as MiB) is 2048 bytes: validate passed it, and every trial longer than a quarter
+    second was killed for memory, retried and failed ('exceeded memory_limit 0 MiB'), the whole budget long."""
+    spec = yaml.safe_load(_function_spec(tmp_path, "False", trials=2).read_text())
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": 2048}}))
+    proc = tunesmith("validate", "fn.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ("warning: executor.memory_limit is 2048 bytes, less than a worker process takes by itself, so every "
+            "trial would be killed for memory; a size without a unit is bytes: write 2048MiB, 2GiB, ...") in " ".join(
+        proc.stderr.split())
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": "2GiB"}}))
+    assert tunesmith("validate", "fn.yaml", cwd=tmp_path).stderr == ""

@@ -203,6 +203,35 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
                for r in audit)
 
 
+@pytest.mark.parametrize("model_name", ["team/wine", "wine:v2", " "])
+def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, model_name):
+    """It was MLflow's traceback (exit 1), after the gates had run ('no champion yet' passed: the look-up's error
+    was read as no model), with no report or audit event of the attempt."""
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    reports = set((tuned.root / ".tunesmith").rglob("*.md"))
+    proc = tuned.cli("promote", "wine", "--model-name", model_name)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"error: --model-name: {model_name!r} is not a name MLflow accepts; use a non-empty name without '/' or ':' "
+        "(e.g. team-wine)"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
+
+
+def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):
+    """Run from another folder without --tracking-uri, rollback created an empty mlflow.db there (with MLflow's
+    INFO lines about creating tables) and then said the model had no champion."""
+    proc = project.cli("rollback", "wine-clf", "--reason", "drift")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: --tracking-uri: no MLflow database at {project.root / 'mlflow.db'}; pass the URI the model was "
+        "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri sqlite:////path/to/mlflow.db"]
+    assert not (project.root / "mlflow.db").exists()
+
+
 FUNCTION_TRIALS = '''
 import os
 

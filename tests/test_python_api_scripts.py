@@ -123,7 +123,9 @@ def test_trial_code_that_starts_a_run_when_imported_is_refused_by_run(tmp_path: 
     assert not (tmp_path / "nested.db").exists() and not (tmp_path / "tunesmith.db").exists()
 
 
-def test_a_run_in_one_thread_is_not_refused_while_another_imports_trial_code(tmp_path: Path) -> None:
+def test_a_run_in_one_thread_is_not_refused_while_another_imports_trial_code(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)   # the run's trial folders
     (tmp_path / "slow.py").write_text("import time\ntime.sleep(1.5)\n\ndef loss(config, trial):\n    return 1.0\n")
     (tmp_path / "fast.py").write_text("def loss(config, trial):\n    return config['x']\n")
     importer = threading.Thread(target=resolve_function, args=(str(tmp_path / "slow.py") + ":loss", None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import time
@@ -66,6 +67,24 @@ def test_report_of_a_real_run_has_every_section_and_needs_no_network(project):
     failed = [t for t in trials if t["state"] == "failed"]
     assert f"{len(failed)} failed trials by reason" in document and "x too large" in document
     assert "Not a built-in task" in document
+
+
+def test_an_output_that_is_a_folder_or_unwritable_is_bad_input(project):
+    """`report NAME -o reports` (an existing folder) ended in IsADirectoryError's traceback, exit 1."""
+    project.write_spec(project.spec("rep", executor={"kind": "inline"}, budget={"trials": 2}))
+    project.cli("run", "rep.yaml", "-q", check=True)
+    (project.root / "reports").mkdir()
+    folder = project.cli("report", "rep", "-o", "reports")
+    assert "Traceback" not in folder.stdout + folder.stderr
+    assert (folder.returncode, folder.stdout) == (2, ""), folder.stderr
+    assert folder.stderr.splitlines() == ["error: --output: 'reports' is a folder; name the file to write, e.g. "
+                                          "reports/report.html"]
+    if os.path.isdir("/sys"):  # sysfs refuses new files even to root
+        denied = project.cli("report", "rep", "-o", "/sys/rep.html")
+        assert "Traceback" not in denied.stdout + denied.stderr
+        assert denied.returncode == 2, denied.stderr
+        assert denied.stderr.splitlines() == ["error: --output: cannot write '/sys/rep.html': Permission denied"]
+    assert list((project.root / "reports").iterdir()) == []
 
 
 @pytest.mark.slow

@@ -167,6 +167,22 @@ def test_show_prints_the_front_and_the_selected_trial(project):
     assert f"selected (knee): trial {sel['number']}" in text and "pareto: trial" in text
 
 
+def test_a_constraint_on_a_metric_no_trial_records_says_so(project):
+    """A typo in a constraint's metric made every trial infeasible; show said only 'no completed trial satisfies the
+    constraints', which reads as a search that found nothing good."""
+    spec = project.spec(name="typo", trial={"function": "objectives:with_metrics"}, budget={"trials": 3},
+                        constraints=["loss <= 10", "extar <= 2"], executor={"kind": "inline"})
+    tunesmith.run(spec, storage=project.storage)
+    reason = ("no completed trial satisfies the constraints: none of the 3 records 'extar' (constraint 'extar <= "
+              "2'); did you mean 'extra'?")
+    assert project.show("typo")["selected"] == {"number": None, "policy": "best", "reason": reason}
+    assert f"selected (best): no trial: {reason}" in " ".join(project.cli("show", "typo", check=True).stdout.split())
+    promote = project.cli("promote", "typo", "--model-name", "m", "--dry-run")
+    assert promote.returncode == 2 and "Traceback" not in promote.stderr
+    assert ("nothing to promote: none of the 3 records 'extar' (constraint 'extar <= 2'); did you mean 'extra'?"
+            in " ".join(promote.stderr.split()))
+
+
 def test_a_task_may_take_what_it_measures_as_further_objectives():
     from tunesmith.errors import SpecError
 

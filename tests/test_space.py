@@ -257,7 +257,8 @@ def test_every_value_of_a_when_list_is_checked():
 
 def test_when_on_a_numeric_parent_checks_its_range():
     e = _space_error({"layers": Int(1, 4), "width": Int(8, 64, when={"layers": 7})})
-    assert (e.path, e.message) == ("space.width.when.layers", "value 7 is not in the domain of 'layers'")
+    assert (e.path, e.message) == ("space.width.when.layers",
+                                   "value 7 is not in the domain of 'layers'; 'layers' is an int in [1, 4]")
     ok = SearchSpace.from_domains({"layers": Int(1, 4), "width": Int(8, 64, when={"layers": [3, 4]})})
     assert ok.is_active("width", {"layers": 4}) and not ok.is_active("width", {"layers": 2})
 

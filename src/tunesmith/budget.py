@@ -33,6 +33,9 @@ DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, Fai
 # Parts of a reason that differ from trial to trial whatever the configuration: the trial's folder, times,
 # memory addresses, process ids.
 _VARYING = re.compile(r"trial-\d+|\d{4}-\d\d-\d\d[T ]?|\d\d:\d\d:\d\d(?:[.,]\d+)?|0x[0-9a-fA-F]+|\bpid \d+")
+# An invalid result's reason quotes what was returned (`returned tuple (0.31, 0.9)`): its numbers are the
+# configuration's values, not what is wrong, which is the shape.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 class BudgetTracker:
@@ -225,4 +228,5 @@ def _failure_signature(trial: TrialRecord) -> str | None:
     """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded)."""
     if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
         return None
-    return _VARYING.sub("#", reason_without_output(trial.error or ""))
+    reason = _VARYING.sub("#", reason_without_output(trial.error or ""))
+    return _NUMBER.sub("#", reason) if trial.failure_kind is FailureKind.INVALID_RESULT else reason

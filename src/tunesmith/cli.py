@@ -31,9 +31,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-StorageOption = Annotated[str | None, typer.Option(
+SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
                             "or sqlite:///tunesmith.db)")]
+StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
+    "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
+                            "in this folder)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -118,7 +121,7 @@ def _options(version: Annotated[bool, typer.Option(
 @app.command()
 def run(
     spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")],
-    storage: StorageOption = None,
+    storage: SpecStorageOption = None,
     name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
     metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
@@ -229,6 +232,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
+    elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id, trials):
+        summary["abandoned"] = True  # recorded as running, and nothing runs it
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -245,6 +250,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
+    if summary.get("abandoned"):
+        out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
+                  f"with: tunesmith resume {name}")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]
@@ -257,6 +265,20 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"  pareto: trial {p['number']} {p['values']}")
     _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
+
+
+def _abandoned(store, experiment_id: int, trials) -> bool:  # type: ignore[no-untyped-def]
+    """Nobody holds the experiment's lease and no running trial's coordinator is alive and beating (a joined one
+    holds no lease): it says running because its coordinator died without a word."""
+    import time
+
+    from tunesmith.lease_holders import holder_alive
+    from tunesmith.runner import STALE_AFTER
+
+    now = time.time()
+    return store.lease_holder(experiment_id, now) is None and not any(
+        t.owner and holder_alive(t.owner) and (t.heartbeat_at or 0.0) > now - STALE_AFTER
+        for t in trials if t.state is TrialState.RUNNING)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -385,6 +407,14 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    import time
+
+    from tunesmith.errors import LeaseHeld
+
+    holder = store.lease_holder(exp.id, time.time())
+    if holder is not None:  # its coordinator would die on its next write, records gone from under it
+        raise LeaseHeld(f"experiment {name!r} is being run by a coordinator ({holder}); stop it first (Ctrl-C, or "
+                        "SIGTERM to that process), then delete it")
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")
@@ -710,7 +740,7 @@ ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="regis
 
 @app.command()
 def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
-          model_name: ModelNameOption = None, storage: StorageOption = None, as_json: JsonFlag = False,
+          model_name: ModelNameOption = None, storage: SpecStorageOption = None, as_json: JsonFlag = False,
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
@@ -719,12 +749,23 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     from tunesmith.runner import install_signal_handlers
 
     _check_json_out(json_out)
-    report = run_cycle(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data,
+    report = run_cycle(_cycle_store(storage, target), target, data,
                        reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
+
+
+def _cycle_store(storage: str | None, target: str):  # type: ignore[no-untyped-def]
+    """The store of `cycle` / `watch`: a spec file's storage: counts, as for `run` (which recorded it there)."""
+    is_spec = target.lower().endswith((".yaml", ".yml"))
+    spec_storage = None
+    if is_spec and os.path.isfile(target):
+        from tunesmith.spec.loader import load_spec
+
+        spec_storage = load_spec(target).storage
+    return _store(storage, spec_storage, create=is_spec)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -740,7 +781,7 @@ def watch(target: CycleTarget, data: DataOption,
           every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
-          storage: StorageOption = None, as_json: JsonFlag = False) -> None:
+          storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     from tunesmith.cycle import watch as watch_loop
     from tunesmith.runner import install_signal_handlers
@@ -757,7 +798,7 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_loop(_store(storage, create=target.lower().endswith((".yaml", ".yml"))), target, data, period,
+    reports = watch_loop(_cycle_store(storage, target), target, data, period,
                          cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
                          model_name=model_name, on_runner=install_signal_handlers)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)

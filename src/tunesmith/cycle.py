@@ -299,6 +299,10 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, 
     if promote is None and spec.promotion is not None and model_name is None:
         raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                              "name the registered model (--model-name churn-clf)")
+    if promote is None and spec.promotion is not None and model_name is not None:
+        from tunesmith.promotion.promote import check_model_name
+
+        check_model_name(model_name)
     refuse_labels_of_one_class(spec, data)
 
 

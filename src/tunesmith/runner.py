@@ -31,7 +31,7 @@ from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
     ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
 )
-from tunesmith.evaluation.context import PARENT_CHECKPOINT, copy_latest_checkpoint
+from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, fresh_seed
 from tunesmith.selection import RunningBest, selected_trial, trial_metrics
@@ -116,8 +116,8 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
         SpecError: the spec is invalid (nothing was recorded).
         ExperimentExists: the name is taken in this store.
     """
-    clock = clock or SystemClock()
-    plan = prepare(spec)
+    clock, plan = clock or SystemClock(), prepare(spec)
+    check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, lambda: (e.name for e in store.experiments()))
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
     if plan.spec.task is not None:

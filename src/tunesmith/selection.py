@@ -139,6 +139,21 @@ def select_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSp
     return Selection(chosen, config.policy, f"{why}; {where}", front, len(ok))
 
 
+def unrecorded_constraint(done: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+                          constraints: Sequence[Constraint]) -> str:
+    """``": none of the N records 'metric' (constraint '...'); did you mean ...?"`` for the first constraint whose
+    metric no trial in ``done`` records (a typo in its name makes every trial infeasible), else ``""``."""
+    import difflib
+
+    recorded = sorted(set().union(*(set(t.metrics) | set(t.value_map(tuple(objectives)) or {}) for t in done)))
+    for c in constraints:
+        if c.metric not in recorded:
+            close = difflib.get_close_matches(c.metric, recorded, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"they record {', '.join(recorded[:12]) or 'nothing'}"
+            return f": none of the {len(done)} records {c.metric!r} (constraint '{c}'); {hint}"
+    return ""
+
+
 def selected_trial(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
                    constraints: Sequence[Constraint] = (), policy: SelectConfig | str = "best",
                    exclude_unstable: bool = False) -> TrialRecord | None:

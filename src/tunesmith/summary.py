@@ -10,7 +10,8 @@ from typing import Any
 
 from tunesmith.budget import spend_summary
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import Selection, best_eligible, completed, pareto_front, select_trial
+from tunesmith.selection import (Selection, best_eligible, completed, pareto_front, select_trial,
+                                 unrecorded_constraint)
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
@@ -81,8 +82,10 @@ def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
         return {}
     out: dict[str, Any] = {"constraints": [str(c) for c in spec.constraints]}
     if selection is None:
-        out["selected"] = None if not completed(trials) else {
-            "number": None, "policy": spec.select.policy, "reason": "no completed trial satisfies the constraints"}
+        done = completed(trials)
+        why = "no completed trial satisfies the constraints" + unrecorded_constraint(done, spec.objectives,
+                                                                                      spec.constraints)
+        out["selected"] = None if not done else {"number": None, "policy": spec.select.policy, "reason": why}
         return out
     out["selected"] = selection.to_json()
     out["feasible_trials"] = selection.feasible_trials

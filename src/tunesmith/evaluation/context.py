@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tunesmith.errors import TrialError
@@ -18,6 +18,29 @@ PARENT_CHECKPOINT = "checkpoint-parent"
 STATE_FILE = "state.json"
 MODEL = "model"  # where a trial hands over its model (trial.save_model, or a command trial's own model/)
 COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast it by far
+
+
+def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable[str]]) -> None:
+    """A new experiment's trial folders must not exist yet: trial N would take the checkpoint in ``trial-0000N`` as
+    its own (a retry's), and append to its log. They do after ``tunesmith delete`` and a run again under the same
+    name, or when two specs set the same ``workdir``.
+
+    Args:
+        recorded: the names of the store's experiments, read only when such folders exist (an experiment still
+            recorded under ``name`` is left to the store, which refuses the name and points at ``resume``).
+
+    Raises:
+        SpecError: at ``workdir``, naming the folders and the fix.
+    """
+    folders = sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
+    if not folders or name in set(recorded()):
+        return
+    from tunesmith.errors import SpecError
+
+    shown = ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
+    raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) of an experiment this store does not "
+                               "have (deleted, or recorded in another store); new trials would take their checkpoints "
+                               f"and logs as their own: remove them (rm -r {workdir}) or set workdir: to a new folder")
 
 
 def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,8 +119,36 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
             del sys.modules[name]   # a later look imports it afresh rather than finding half a module
         if isinstance(e, SpecError) or not isinstance(e, Exception):
             raise
-        raise SpecError("trial.function", f"importing {shown!r} raised {type(e).__name__}: {e}") from None
+        raise _import_failure(e, shown) from None
     return module
+
+
+def _import_failure(e: Exception, module_part: str, where: str = "") -> SpecError:
+    """What importing the trial code ``module_part`` raised, said for the user: a package it imports that this
+    Python lacks is named as such (not as the file not being found)."""
+    if isinstance(e, ModuleNotFoundError):
+        if module_part.endswith(".py") or (e.name and e.name != module_part
+                                           and not module_part.startswith(e.name + ".")):
+            shown = Path(module_part).stem if module_part.endswith(".py") else module_part
+            return SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
+                             f"installed in the Python tunesmith runs in ({sys.prefix}); install it there")
+        return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}")
+    return SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}")
+
+
+def _check_call(fn: Callable[..., Any], name: str) -> None:
+    """``fn`` accepts ``(config, trial)``: an Optuna-style ``objective(trial)`` failed every trial with a TypeError
+    pointing into tunesmith, after `validate` had passed it."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or extension callable: nothing to read
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise SpecError("trial.function", f"{name}{signature} cannot be called as {name}(config, trial), which is how "
+                        f"tunesmith calls it: define def {name}(config, trial) and read the parameters from config "
+                        "(config['x']), not trial.suggest_*") from None
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -152,10 +181,8 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
                 module = importlib.import_module(module_part)
     except SpecError:
         raise
-    except ModuleNotFoundError as e:
-        raise SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}") from None
-    except Exception as e:  # the user's module raised while importing
-        raise SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}") from None
+    except Exception as e:  # the user's module raised while importing, or is not there
+        raise _import_failure(e, module_part, where) from None
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
@@ -167,5 +194,6 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise SpecError("trial.function", f"{ref!r} is not callable")
+    _check_call(obj, attr_path.rpartition(".")[2])
     _cache[key] = obj
     return obj

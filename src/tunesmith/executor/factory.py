@@ -50,6 +50,9 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
 
+TOO_LITTLE_MEMORY = 32 * 2**20  # a worker process alone holds about 20 MiB, before the trial imports anything
+
+
 def executor_warnings(spec: ExperimentSpec) -> list[str]:
     """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
     ex, warnings = spec.executor, []
@@ -60,6 +63,11 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
                             "own process (use kind: process)")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
+    if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < TOO_LITTLE_MEMORY:
+        n = ex.memory_limit
+        fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
+        warnings.append(f"executor.memory_limit is {_size(n)}, less than a worker process takes by itself, so every "
+                        f"trial would be killed for memory; {fix}")
     if ex.kind == "process" and ex.gpus is None and ex.gpu_per_trial != 1.0:
         warnings.append(f"executor.gpu_per_trial is {ex.gpu_per_trial:g}, but executor.gpus is not set, so no GPU is "
                         "assigned; add gpus: all or gpus: [0, 1]")
@@ -73,6 +81,10 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
     return warnings
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 2**20 else f"{n / 2**20:g} MiB"
 
 
 def _refused_at_start(ex: ExecutorSpec) -> bool:

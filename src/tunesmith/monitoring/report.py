@@ -114,16 +114,22 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
 
     Raises:
         ExperimentNotFound: no such experiment.
-        UserInputError: the folder of ``path`` does not exist.
+        UserInputError: the folder of ``path`` does not exist, ``path`` is a folder, or it cannot be written.
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UserInputError(f"--output: folder {folder} does not exist (create it or write the report elsewhere)")
+    if os.path.isdir(path):
+        raise UserInputError(f"--output: {path!r} is a folder; name the file to write, e.g. "
+                             f"{os.path.join(path, 'report.html')}")
     experiment = store.experiment(name)
     trials = store.trials(experiment.id)
     document = build_report(experiment, trials, generated_at=generated_at)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(document)
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(document)
+    except OSError as e:
+        raise UserInputError(f"--output: cannot write {path!r}: {e.strerror}") from None
     return len(trials)
 
 

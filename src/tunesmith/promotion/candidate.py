@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from tunesmith.errors import UserInputError
 from tunesmith.records import TrialRecord, TrialState
 from tunesmith.selection import select_trial as select_by_policy
+from tunesmith.selection import unrecorded_constraint
 from tunesmith.spec.model import ExperimentSpec
 
 
@@ -28,6 +29,8 @@ def select_trial(spec: ExperimentSpec, trials: Sequence[TrialRecord], number: in
     exclude_unstable = spec.task.exclude_unstable if spec.task is not None else False
     selection = select_by_policy(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable)
     if selection is None:
+        done = [t for t in trials if t.state is TrialState.COMPLETED]
         raise UserInputError(f"experiment {spec.name!r} has no completed trial that is eligible and meets its "
-                             "constraints, so there is nothing to promote")
+                             "constraints, so there is nothing to promote"
+                             + unrecorded_constraint(done, spec.objectives, spec.constraints))
     return selection.trial

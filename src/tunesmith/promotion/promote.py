@@ -98,14 +98,27 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
     return policy
 
 
+def check_model_name(model_name: str) -> None:
+    """MLflow's rule for registered model names, checked before any work (MLflow raised it at registration, after
+    every gate had run).
+
+    Raises:
+        UserInputError: a name MLflow refuses.
+    """
+    if not model_name.strip() or any(c in model_name for c in "/:") or model_name == "." or model_name.startswith(".."):
+        raise UserInputError(f"--model-name: {model_name!r} is not a name MLflow accepts; use a non-empty name "
+                             "without '/' or ':' (e.g. team-wine)")
+
+
 def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_number: int | None = None,
             policy_file: str | None = None, dry_run: bool = False, tracking_uri: str | None = None,
             report_dir: str | None = None, reason: str | None = None) -> PromotionOutcome:
     """Judge a trial of experiment ``name`` by every gate; register and promote it only when all pass.
 
     Raises:
-        UserInputError: unknown experiment or trial, a bad policy file, MLflow not installed (exit 2).
+        UserInputError: unknown experiment or trial, a bad model name or policy file, MLflow not installed (exit 2).
     """
+    check_model_name(model_name)
     experiment = store.experiment(name)
     spec = spec_from_dict(experiment.spec)
     policy = load_policy(spec, policy_file)
@@ -166,10 +179,16 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes).
 
     Raises:
-        UserInputError: no champion, or no earlier champion to go back to.
+        UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, or no earlier champion to go
+            back to.
     """
     from tunesmith.tracking.model_registry import ModelRegistry
 
+    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    if database and database != ":memory:" and not Path(database).exists():  # MLflow would create an empty one
+        raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
+                             "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
+                             "sqlite:////path/to/mlflow.db")
     registry = ModelRegistry(uri)
     current = registry.by_alias(model_name, "champion")
     if current is None:

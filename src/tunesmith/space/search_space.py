@@ -41,8 +41,8 @@ class SearchSpace:
                 pdom = domains[parent]
                 for v in allowed if isinstance(allowed, list) else [allowed]:
                     if not pdom.contains(v):
-                        hint = f"; choices are {pdom.choices}" if isinstance(pdom, Categorical) else ""
-                        raise SpaceError(where, f"value {v!r} is not in the domain of {parent!r}{hint}")
+                        raise SpaceError(where, f"value {v!r} is not in the domain of {parent!r}; "
+                                                f"{_domain_hint(parent, pdom, v)}")
         order = _topological(domains, path)
         return cls(domains=dict(domains), order=order)
 
@@ -123,6 +123,19 @@ def _describe(dom: AnyDomain) -> str:
     if isinstance(dom, Categorical):
         return f"choices {dom.choices}"
     return f"[{dom.low}, {dom.high}]" + (f" step {dom.step}" if getattr(dom, "step", None) not in (None, 1) else "")
+
+
+def _domain_hint(name: str, domain: AnyDomain, value: Any) -> str:
+    """What the parent's domain holds, for a `when` value outside it."""
+    if not isinstance(domain, Categorical):
+        step = f" in steps of {domain.step:g}" if domain.step not in (None, 1) else ""
+        return f"{name!r} is {'an int' if domain.type == 'int' else 'a float'} in [{domain.low:g}, {domain.high:g}]{step}"
+    hint = f"choices are {domain.choices}"
+    quoted = [c for c in domain.choices if isinstance(c, str) and c.lower() in ("yes", "no", "on", "off", "true",
+                                                                                 "false")]
+    if isinstance(value, bool) and quoted:  # the YAML 1.1 trap: `when: {flag: yes}` against choices ['yes', 'no']
+        hint += (f" (YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it, {quoted[0]!r})")
+    return hint
 
 
 def _topological(domains: Mapping[str, AnyDomain], path: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
+_CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
 _UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
 
@@ -36,6 +37,9 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError("", f"spec file {str(p)!r} does not exist") from None
+    except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1
+        raise SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
+                            "save it as UTF-8") from None
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
     try:
@@ -45,11 +49,41 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
+    if (twice := _key_written_twice(yaml.compose(text))) is not None:
+        raise SpecError(*twice)
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
     return spec_from_dict(data)
+
+
+def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
+                       ) -> tuple[str, str] | None:
+    """The first mapping key written twice, as (field path, message): YAML keeps the last one and drops the other
+    without a word (a copied parameter line not renamed loses a parameter)."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias of a node already walked (or a recursive one)
+        return None
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            where = f"{path}.{name}" if path else str(name)
+            if name is not None and name in seen:
+                first, again = seen[name], key.start_mark.line + 1
+                lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
+                return where, f"written twice ({lines}); YAML would keep only the last: rename or remove one"
+            if name is not None:
+                seen[name] = key.start_mark.line + 1
+            if (found := _key_written_twice(value, where, seen_nodes)) is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            if (found := _key_written_twice(item, f"{path}.{i}", seen_nodes)) is not None:
+                return found
+    return None
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
@@ -91,12 +125,18 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind == "model_attributes_type" and len(first["loc"]) == 2 and first["loc"][0] == "space":
         msg = (f"give a domain: {{type: categorical, choices: [...]}} for a list of values, {{type: float, low, high}} "
                f"or {{type: int, low, high}}; got {got!r}")
+    elif "choices" in first["loc"][:-2] and first["loc"][-1] in _CHOICE_TYPES:  # no member of the union fits
+        path = _path(first["loc"][:-1], data)
+        msg = (f"a choice must be a string, a number, a boolean or null; got {got!r} (write it as a string, such as "
+               f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
     elif kind == "int_from_float":
         msg = f"must be a whole number; got {got!r}"
     elif kind == "string_pattern_mismatch" and path == "name":
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
         msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
+        if kind == "string_type" and isinstance(got, int | float):  # YAML read `build: 3` as a number
+            msg += f" (quote it: '{got}')"
     elif kind in ("model_type", "dict_type"):
         msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:

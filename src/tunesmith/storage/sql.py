@@ -101,7 +101,8 @@ class SQLStore:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
         except NoSuchModuleError:
-            raise StorageConfigError(f"storage: no SQLAlchemy dialect for {url.drivername!r}") from None
+            raise StorageConfigError(f"storage: no database dialect {url.drivername!r}; got {describe_url(self.url)!r} "
+                                     "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)") from None
         except ModuleNotFoundError as e:
             raise StorageConfigError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
                                "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
