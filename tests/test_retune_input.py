@@ -163,3 +163,11 @@ def test_trial_env_is_set_while_an_inline_function_trial_runs_and_put_back_after
                            storage=f"sqlite:///{tmp_path / 'env.db'}")
     assert [t.metrics["rows"] for t in result.trials] == [3.0, 3.0]
     assert "TUNESMITH_DATA" not in os.environ
+
+
+def test_a_retuned_trials_failure_names_its_new_data_file(tmp_path: Path) -> None:
+    # trial.env values are hidden from reasons as secrets; the data path tunesmith itself puts there is not one
+    from tunesmith.redaction import secrets_of
+
+    assert secrets_of({"TUNESMITH_DATA": str(tmp_path / "new.csv"), "API_TOKEN": "abcdefgh1234"}, {}) == [
+        "abcdefgh1234"]
