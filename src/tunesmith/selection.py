@@ -145,6 +145,8 @@ def unrecorded_constraint(done: Sequence[TrialRecord], objectives: Sequence[Obje
     metric no trial in ``done`` records (a typo in its name makes every trial infeasible), else ``""``."""
     import difflib
 
+    if not done:   # nothing completed: no metric can be said to be missing
+        return ""
     recorded = sorted(set().union(*(set(t.metrics) | set(t.value_map(tuple(objectives)) or {}) for t in done)))
     for c in constraints:
         if c.metric not in recorded:

@@ -119,17 +119,24 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
             del sys.modules[name]   # a later look imports it afresh rather than finding half a module
         if isinstance(e, SpecError) or not isinstance(e, Exception):
             raise
-        raise _import_failure(e, shown) from None
+        raise _import_failure(e, shown, near=path) from None
     return module
 
 
-def _import_failure(e: Exception, module_part: str, where: str = "") -> SpecError:
-    """What importing the trial code ``module_part`` raised, said for the user: a package it imports that this
-    Python lacks is named as such (not as the file not being found)."""
+def _import_failure(e: Exception, module_part: str, where: str = "", near: Path | None = None) -> SpecError:
+    """What importing the trial code ``module_part`` (the file ``near``, where known) raised, said for the user: a
+    package it imports that this Python lacks is named as such (not as the file not being found), and a module
+    beside the file that is not on the path as that (not as a package to install)."""
     if isinstance(e, ModuleNotFoundError):
+        shown = Path(module_part).stem if module_part.endswith(".py") else module_part
+        missing = (e.name or "").partition(".")[0]
+        if near is not None and missing and ((near.parent / f"{missing}.py").is_file()
+                                             or (near.parent / missing).is_dir()):
+            return SpecError("trial.function", f"importing {shown!r} failed: it imports {missing!r}, which lies beside "
+                             f"it in {str(near.parent)!r} but is not on the Python path (the spec's folder is); add "
+                             "that folder to PYTHONPATH, or import it by its path from the spec's folder")
         if module_part.endswith(".py") or (e.name and e.name != module_part
                                            and not module_part.startswith(e.name + ".")):
-            shown = Path(module_part).stem if module_part.endswith(".py") else module_part
             return SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
                              f"installed in the Python tunesmith runs in ({sys.prefix}); install it there")
         return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}")
@@ -141,14 +148,22 @@ def _check_call(fn: Callable[..., Any], name: str) -> None:
     pointing into tunesmith, after `validate` had passed it."""
     try:
         signature = inspect.signature(fn)
+        # what is called: a functools.wraps decorator's own signature (it may supply arguments to the one inside)
+        outer = inspect.signature(fn, follow_wrapped=False)
     except (TypeError, ValueError):  # a builtin or extension callable: nothing to read
         return
+    if not any(_binds(candidate) for candidate in (outer, signature)):
+        raise SpecError("trial.function", f"{name}{signature} cannot be called as {name}(config, trial), which is how "
+                        f"tunesmith calls it: define def {name}(config, trial) and read the parameters from config "
+                        "(config['x']), not trial.suggest_*")
+
+
+def _binds(signature: inspect.Signature) -> bool:
     try:
         signature.bind(None, None)
     except TypeError:
-        raise SpecError("trial.function", f"{name}{signature} cannot be called as {name}(config, trial), which is how "
-                        f"tunesmith calls it: define def {name}(config, trial) and read the parameters from config "
-                        "(config['x']), not trial.suggest_*") from None
+        return False
+    return True
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -182,7 +197,7 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     except SpecError:
         raise
     except Exception as e:  # the user's module raised while importing, or is not there
-        raise _import_failure(e, module_part, where) from None
+        raise _import_failure(e, module_part, where, origin) from None
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):

@@ -49,7 +49,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    if (twice := _key_written_twice(yaml.compose(text))) is not None:
+    if (twice := _key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:
         raise SpecError(*twice)
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
@@ -69,8 +69,12 @@ def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[i
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key, value in node.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else None
-            where = f"{path}.{name}" if path else str(name)
+            if key.tag == "tag:yaml.org,2002:merge":   # `<<: *defaults` merges; two of them are allowed
+                continue
+            # the key as YAML resolves it (`1` and "1" differ; `yes` and `true` are one key)
+            name = _resolved(key) if isinstance(key, yaml.ScalarNode) else None
+            text = key.value if isinstance(key, yaml.ScalarNode) else None
+            where = f"{path}.{text}" if path else str(text)
             if name is not None and name in seen:
                 first, again = seen[name], key.start_mark.line + 1
                 lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
@@ -84,6 +88,14 @@ def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[i
             if (found := _key_written_twice(item, f"{path}.{i}", seen_nodes)) is not None:
                 return found
     return None
+
+
+def _resolved(key: yaml.ScalarNode) -> object:
+    try:
+        value = yaml.SafeLoader("").construct_object(key)
+    except yaml.YAMLError:
+        return ("text", key.value)
+    return (type(value).__name__, value) if isinstance(value, bool) else value
 
 
 def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
@@ -135,8 +147,12 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
         msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
-        if kind == "string_type" and isinstance(got, int | float):  # YAML read `build: 3` as a number
+        if kind == "string_type" and isinstance(got, bool):   # `prod: yes`
+            msg += " (quote it as you wrote it: YAML read it as a boolean)"
+        elif kind == "string_type" and isinstance(got, int):  # `build: 3`
             msg += f" (quote it: '{got}')"
+        elif kind == "string_type" and isinstance(got, float):  # `release: 1.10` is 1.1 once read
+            msg += " (quote it as you wrote it: YAML read it as a number)"
     elif kind in ("model_type", "dict_type"):
         msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
