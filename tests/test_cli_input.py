@@ -447,9 +447,9 @@ def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, 
     try:
         wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
         proc = project.cli("delete", "exp", "--yes")
-        holder = proc.stderr.split("coordinator (")[-1].split(")")[0]
-        _assert_input_error(proc, f"experiment 'exp' is being run by a coordinator ({holder}); stop it first "
-                                  "(Ctrl-C, or SIGTERM to that process), then delete it")
+        holder = proc.stderr.split("coordinator(s) (")[-1].split(")")[0]
+        _assert_input_error(proc, f"experiment 'exp' is being run by 1 coordinator(s) ({holder}); stop them first "
+                                  "(Ctrl-C, or SIGTERM to those processes), then delete it")
         assert holder.split(":")[1] == str(run.pid)
         out, err = run.communicate(timeout=120)
     finally:
@@ -491,7 +491,7 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     _assert_input_error(proc, f"workdir: {workdir} already holds trial folders (trial-00000, trial-00001) of an "
                               "experiment this store does not have (deleted, or recorded in another store); new trials "
                               "would take their checkpoints and logs as their own: remove them (rm -r "
-                              f"{workdir}) or set workdir: to a new folder")
+                              f"{workdir}/trial-*) or set workdir: to a folder of this experiment's own")
     assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
     again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert again.returncode == 0, again.stderr

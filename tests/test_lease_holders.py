@@ -47,20 +47,51 @@ def test_who_is_at_work_on_an_experiment_and_the_last_one_out_records_its_status
     exp = store.create_experiment("shared", {"name": "shared"}, "random", "", now=1000.0)
     lead, joiner, dead = lease_owner_id(), lease_owner_id(), _name_of_a_finished_process()
     assert store.acquire_lease(exp.id, lead, 1000.0, 120.0) is None
-    for at, owner in ((1000.0, lead), (1001.0, joiner), (1001.0, dead)):
+    remote = "another-host:4242:0a1b2c"   # whether it lives cannot be known from here: only what the store heard
+    for at, owner in ((1000.0, lead), (1001.0, joiner), (1001.0, dead), (1001.0, remote)):
         store.set_status(exp.id, RunStatus.RUNNING, at, {"owner": owner})
     trial = store.new_trial(exp.id, {"x": 0.5}, 0, 1002.0, "{number}.log", owner=joiner)
     assert trial is not None
     store.save_trial(exp.id, replace(trial, state=TrialState.COMPLETED, values=(0.5,)), "trial_completed", 1003.0)
-    assert peers_at_work(store, exp.id, lead, 1010.0, 60.0) == [joiner], "between trials, and never the dead one"
-    assert peers_at_work(store, exp.id, joiner, 1010.0, 60.0) == [lead], "the lead, by its lease"
+    assert peers_at_work(store, exp.id, lead, 1010.0, 60.0) == sorted([joiner, remote]), "never the dead one"
+    assert peers_at_work(store, exp.id, joiner, 1010.0, 60.0) == sorted([lead, remote]), "the lead, by its lease"
     assert peers_at_work(store, exp.id, lead, 1062.0, 60.0) == [joiner], "heard from by its trial, not its start"
-    assert peers_at_work(store, exp.id, lead, 1064.0, 60.0) == [], "silent for longer than stale_after"
+    assert peers_at_work(store, exp.id, lead, 1064.0, 60.0) == [joiner], "silent, but a live process on this host"
+    assert peers_at_work(store, exp.id, joiner, 5000.0, 60.0) == [lead], "its lease lapsed, but it lives here"
     assert not leave(store, exp.id, lead, RunStatus.INTERRUPTED, "interrupted by SIGINT", 1010.0, 60.0)
     assert store.experiment("shared").status is RunStatus.RUNNING, "the joiner is still at it"
-    assert peers_at_work(store, exp.id, joiner, 1011.0, 60.0) == [], "the lead left (its lease not yet released)"
-    assert leave(store, exp.id, joiner, RunStatus.COMPLETED, "trial budget allocated", 1011.0, 60.0)
+    assert peers_at_work(store, exp.id, joiner, 1011.0, 60.0) == [remote], "the lead left (lease not yet released)"
+    assert not leave(store, exp.id, joiner, RunStatus.COMPLETED, "trial budget allocated", 1011.0, 60.0)
+    assert leave(store, exp.id, remote, RunStatus.COMPLETED, "trial budget allocated", 1080.0, 60.0)
     assert store.experiment("shared").status is RunStatus.COMPLETED
-    kinds = [e.kind for e in store.events(exp.id)][-3:]
-    assert kinds == ["coordinator_interrupted", "coordinator_done", "run_completed"], kinds
+    kinds = [e.kind for e in store.events(exp.id)][-4:]
+    assert kinds == ["coordinator_interrupted", "coordinator_done", "coordinator_done", "run_completed"], kinds
+    store.close()
+
+
+def test_show_and_delete_see_a_joiner_between_trials_and_a_lead_past_its_lease(tmp_path):
+    """`show` called such runs abandoned and `delete` removed their records: it read only the lease and trials
+    running at that moment (a joiner holds no lease; an inline trial longer than the lease stops its renewal)."""
+    import time
+    from dataclasses import replace
+
+    from tunesmith.coordinators import at_work
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    now = time.time()
+    joined = store.create_experiment("joined", {"name": "joined"}, "random", "", now=now - 30)
+    joiner = lease_owner_id()
+    store.set_status(joined.id, RunStatus.RUNNING, now - 30, {"owner": joiner})
+    trial = store.new_trial(joined.id, {"x": 0.5}, 0, now - 20, "{number}.log", owner=joiner)
+    store.save_trial(joined.id, replace(trial, state=TrialState.COMPLETED, values=(0.5,)), "trial_completed", now - 10)
+    assert at_work(store, joined.id, now, 60.0) == [joiner], "between trials"
+    inline = store.create_experiment("inline", {"name": "inline"}, "random", "", now=now - 300)
+    lead = lease_owner_id()
+    assert store.acquire_lease(inline.id, lead, now - 300, 120.0) is None   # lapsed 180 s ago
+    assert at_work(store, inline.id, now, 60.0) == [lead], "alive here, its lease lapsed during a long trial"
+    gone = store.create_experiment("gone", {"name": "gone"}, "random", "", now=now - 300)
+    assert store.acquire_lease(gone.id, _name_of_a_finished_process(), now - 300, 120.0) is None
+    assert at_work(store, gone.id, now, 60.0) == [], "its coordinator died: abandoned"
     store.close()

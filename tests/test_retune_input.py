@@ -171,3 +171,38 @@ def test_a_retuned_trials_failure_names_its_new_data_file(tmp_path: Path) -> Non
 
     assert secrets_of({"TUNESMITH_DATA": str(tmp_path / "new.csv"), "API_TOKEN": "abcdefgh1234"}, {}) == [
         "abcdefgh1234"]
+
+
+def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: SQLStore, tmp_path: Path) -> None:
+    """`delete bc-retune-1` left its trial folders; the next retune took the freed name, was refused for those
+    folders (exit 2) and, in a cycle, was refused so on every run after recording its drift step."""
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+
+    assert cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
+    assert cli("delete", "bc-retune-1", "--yes").returncode == 0
+    done = cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q")
+    assert done.returncode == 0, done.stderr
+    assert [e.name for e in tuned.experiments()] == ["bc", "bc-retune-2"]
+    named = cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "--name", "bc-retune-1", "-q")
+    assert named.returncode == 2 and "bc-retune-1 already holds trial folders" in named.stderr
+
+
+def test_two_specs_sharing_a_workdir_are_told_whose_folders_they_are(tmp_path: Path) -> None:
+    base = {"objective": {"metric": "loss", "direction": "minimize"}, "workdir": "runs",
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": {"function": "objective.py:loss"},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}}
+    (tmp_path / "objective.py").write_text(TRIAL_CODE)
+    (tmp_path / "old.csv").write_text("a\n1\n")
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **base}))
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    runs = [subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", f"{name}.yaml", "-q"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=240) for name in ("a", "b")]
+    assert runs[0].returncode == 0 and runs[1].returncode == 2
+    assert "runs already holds trial folders (trial-00000) of experiment 'a', which sets the same workdir" in \
+        " ".join(runs[1].stderr.split())
+    assert "rm -r" not in runs[1].stderr

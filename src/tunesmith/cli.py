@@ -232,7 +232,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id, trials):
+    elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -267,18 +267,14 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     print_best_table(out, exp, trials)
 
 
-def _abandoned(store, experiment_id: int, trials) -> bool:  # type: ignore[no-untyped-def]
-    """Nobody holds the experiment's lease and no running trial's coordinator is alive and beating (a joined one
-    holds no lease): it says running because its coordinator died without a word."""
+def _abandoned(store, experiment_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """No coordinator is at work on it: it says running because its coordinator died without a word."""
     import time
 
-    from tunesmith.lease_holders import holder_alive
+    from tunesmith.coordinators import at_work
     from tunesmith.runner import STALE_AFTER
 
-    now = time.time()
-    return store.lease_holder(experiment_id, now) is None and not any(
-        t.owner and holder_alive(t.owner) and (t.heartbeat_at or 0.0) > now - STALE_AFTER
-        for t in trials if t.state is TrialState.RUNNING)
+    return not at_work(store, experiment_id, time.time(), STALE_AFTER)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -409,12 +405,14 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         raise
     import time
 
+    from tunesmith.coordinators import at_work
     from tunesmith.errors import LeaseHeld
+    from tunesmith.runner import STALE_AFTER
 
-    holder = store.lease_holder(exp.id, time.time())
-    if holder is not None:  # its coordinator would die on its next write, records gone from under it
-        raise LeaseHeld(f"experiment {name!r} is being run by a coordinator ({holder}); stop it first (Ctrl-C, or "
-                        "SIGTERM to that process), then delete it")
+    running = at_work(store, exp.id, time.time(), STALE_AFTER)  # the lead, and joiners (who hold no lease)
+    if running:  # each would die on its next write, records gone from under it
+        raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
+                        "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")

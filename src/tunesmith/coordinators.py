@@ -2,9 +2,10 @@
 one leaves it so that the last one out, and only it, records the experiment's status.
 
 A coordinator other than the asking one is *at work* while it has not recorded that it left (a ``coordinator_*``
-event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and the store has
-heard from it within ``stale_after`` seconds: it holds the experiment's lease, or a trial it owns was saved or beat
-that recently, or it announced itself (its ``run_running`` event) that recently. So a joiner between two trials (one
+event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
+store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
+saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
+process on this host (an inline trial longer than the lease's time holds the loop that renews it). So a joiner between two trials (one
 just finished, the next not yet started; one waiting out a retry's back-off) is at work, not only one whose trial is
 running at the moment asked.
 
@@ -15,9 +16,10 @@ left ``running`` by coordinators that all left, nor marked ``interrupted`` under
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
-from tunesmith.lease_holders import holder_alive
+from tunesmith.lease_holders import holder_alive, holder_here
 from tunesmith.records import RunStatus, TrialRecord
 
 if TYPE_CHECKING:
@@ -51,8 +53,16 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     if lead is not None:
         heard[lead] = now
-    return sorted(owner for owner, at in heard.items()
-                  if owner != me and owner not in left and now - at <= stale_after and holder_alive(owner))
+    lapsed = store.lease_holder(experiment_id, -math.inf)  # its holder however long ago it lapsed
+    if lapsed is not None:
+        heard.setdefault(lapsed, -math.inf)
+    return sorted(owner for owner, at in heard.items() if owner != me and owner not in left and holder_alive(owner)
+                  and (now - at <= stale_after or holder_here(owner)))
+
+
+def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: float) -> list[str]:
+    """The coordinators at work on the experiment, asked from outside any of them (``show``, ``delete``)."""
+    return peers_at_work(store, experiment_id, "", now, stale_after)
 
 
 def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, reason: str, now: float,

@@ -31,6 +31,14 @@ def lease_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{namespace + '.' if namespace else ''}{tag}"
 
 
+def holder_here(holder: str) -> bool:
+    """The holder is a process on this host, in this PID namespace: whether it is alive can be known, not assumed."""
+    host, _, rest = holder.partition(":")
+    pid_text, _, tag = rest.partition(":")
+    namespace, dot, _ = tag.partition(".")
+    return host == socket.gethostname() and pid_text.isdigit() and (namespace if dot else "") == _pid_namespace()
+
+
 def holder_alive(holder: str) -> bool:
     """A holder on this host, in this PID namespace, whose process is gone does not hold anything (its lease died
     with it); a holder on another host, or in another PID namespace (or of unknown namespace while ours is known),

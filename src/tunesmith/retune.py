@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
+from tunesmith.evaluation.context import trial_folders
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
@@ -61,13 +62,21 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     lineage = parent.attributes.get("lineage") or {}
     root = str(lineage.get("root", parent.name))
     taken = {e.name for e in store.experiments()}
+    folder = os.path.dirname(spec.workdir or ".tunesmith/x")   # a re-tune's trial folders go beside the parent's
+
+    def used(candidate: str) -> bool:  # recorded, or its trial folders left behind (a deleted re-tune's)
+        return candidate in taken or bool(trial_folders(os.path.join(cwd or os.getcwd(), folder, candidate)))
+
     if new_name is None:
         k = 1
-        while f"{root}-retune-{k}" in taken:
+        while used(f"{root}-retune-{k}"):
             k += 1
         new_name = f"{root}-retune-{k}"
     elif new_name in taken:
         raise UserInputError(f"--name: experiment {new_name!r} already exists; choose another name")
+    elif used(new_name):
+        raise UserInputError(f"--name: {os.path.join(folder, new_name)} already holds trial folders of an experiment "
+                             "this store does not have (a deleted one?); choose another name")
     history = store.trials(parent.id)
     from tunesmith.summary import exclude_unstable_of
 
@@ -76,7 +85,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         raise UserInputError(f"experiment {name!r} has no completed trial to start from; run it (or `tunesmith "
                              "resume` it) first, or re-tune with --cold")
     update: dict[str, Any] = {"name": new_name, "seed": derive_seed(spec.seed or 0, "retune", new_name) % 2**32,
-                              "workdir": os.path.join(os.path.dirname(spec.workdir or ".tunesmith/x"), new_name)}
+                              "workdir": os.path.join(folder, new_name)}
     data_path = None
     if data is not None:
         data_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.fspath(data)))

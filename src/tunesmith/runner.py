@@ -117,7 +117,7 @@ def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener 
         ExperimentExists: the name is taken in this store.
     """
     clock, plan = clock or SystemClock(), prepare(spec)
-    check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, lambda: (e.name for e in store.experiments()))
+    check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, store.experiments)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
     if plan.spec.task is not None:

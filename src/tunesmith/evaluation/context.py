@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tunesmith.errors import TrialError
 from tunesmith.evaluation.results import _to_float
-from tunesmith.records import ParamValue, Report
+from tunesmith.records import ExperimentRecord, ParamValue, Report
 
 
 CHECKPOINT = "checkpoint"
@@ -20,27 +20,40 @@ MODEL = "model"  # where a trial hands over its model (trial.save_model, or a co
 COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast it by far
 
 
-def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable[str]]) -> None:
+def trial_folders(workdir: str) -> list[str]:
+    """The trial folders (``trial-NNNNN``) already in ``workdir``, by name."""
+    return sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
+
+
+def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable[ExperimentRecord]]) -> None:
     """A new experiment's trial folders must not exist yet: trial N would take the checkpoint in ``trial-0000N`` as
     its own (a retry's), and append to its log. They do after ``tunesmith delete`` and a run again under the same
     name, or when two specs set the same ``workdir``.
 
     Args:
-        recorded: the names of the store's experiments, read only when such folders exist (an experiment still
-            recorded under ``name`` is left to the store, which refuses the name and points at ``resume``).
+        recorded: the store's experiments, read only when such folders exist (an experiment still recorded under
+            ``name`` is left to the store, which refuses the name and points at ``resume``).
 
     Raises:
-        SpecError: at ``workdir``, naming the folders and the fix.
+        SpecError: at ``workdir``, naming the folders, whose they are where the store knows, and the fix.
     """
-    folders = sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
-    if not folders or name in set(recorded()):
+    folders = trial_folders(workdir)
+    if not folders:
+        return
+    experiments = [(e.name, e.spec.get("workdir")) for e in recorded()]
+    if name in {n for n, _ in experiments}:
         return
     from tunesmith.errors import SpecError
 
+    here = os.path.realpath(workdir)
+    owners = [n for n, w in experiments if w is not None and os.path.realpath(w) == here]
     shown = ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
-    raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) of an experiment this store does not "
-                               "have (deleted, or recorded in another store); new trials would take their checkpoints "
-                               f"and logs as their own: remove them (rm -r {workdir}) or set workdir: to a new folder")
+    whose = (f"of experiment {owners[0]!r}, which sets the same workdir" if owners else
+             "of an experiment this store does not have (deleted, or recorded in another store)")
+    remove = "" if owners else f"remove them (rm -r {os.path.join(workdir, 'trial-*')}) or "
+    raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) {whose}; new trials would take "
+                               f"their checkpoints and logs as their own: {remove}set workdir: to a folder of this "
+                               "experiment's own")
 
 
 def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
