@@ -220,6 +220,20 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
+def test_a_gate_written_twice_in_a_policy_file_is_refused(tuned):
+    """YAML kept the second `min:` and dropped the first without a word: a gate the platform team wrote was not run,
+    and the promotion passed."""
+    policy = tuned.root / "twice.yaml"
+    policy.write_text("min: {holdout_rows: 1000}\nmax: {latency_p95_ms: 1000}\nmin: {accuracy: 0.1}\n")
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-twice", "--policy", str(policy), "--dry-run")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [f"error: policy file {policy}: min: written twice (lines 1 and 3); YAML "
+                                        "would keep only the last: rename or remove one"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+
+
 def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):
     """Run from another folder without --tracking-uri, rollback created an empty mlflow.db there (with MLflow's
     INFO lines about creating tables) and then said the model had no champion."""
