@@ -132,7 +132,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     metrics = _recorded_metrics(spec, trial)
     model, holdout = _task_model(spec, trial)
     metrics.update(holdout.scores)
-    candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize)
+    candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
+                          tuple(spec.space))
 
     # The registry (and MLflow) is reached only when needed: to beat the champion, or to register.
     registry: ModelRegistry | None = None
