@@ -67,16 +67,17 @@ def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[in
         return None
     seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: dict[object, int] = {}
+        seen: dict[tuple[str, str], int] = {}
         for key, value in node.value:
             name = key.value if isinstance(key, yaml.ScalarNode) else None
             where = f"{path}.{name}" if path else str(name)
-            if name is not None and name in seen:
-                first, again = seen[name], key.start_mark.line + 1
+            same = (key.tag, name) if name is not None else None  # `1` and `"1"` are two keys
+            if same is not None and same in seen:
+                first, again = seen[same], key.start_mark.line + 1
                 lines = f"lines {first} and {again}" if first != again else f"both on line {first}"
                 return where, f"written twice ({lines}); YAML would keep only the last: rename or remove one"
-            if name is not None:
-                seen[name] = key.start_mark.line + 1
+            if same is not None:
+                seen[same] = key.start_mark.line + 1
             if (found := key_written_twice(value, where, seen_nodes)) is not None:
                 return found
     elif isinstance(node, yaml.SequenceNode):
