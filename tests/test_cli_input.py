@@ -517,3 +517,18 @@ def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkey
     text = " ".join(project.cli("show", "exp", check=True).stdout.split())
     assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
             "resume exp") in text
+
+
+def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
+    """It was `storage error: cannot open the store ...: FATAL: database "x" does not exist`, exit 1, as for a store
+    failing mid-run; the address is the user's to fix, like a SQLite file in a missing folder (exit 2)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server).set(database="tunesmith_never_created")
+    spec = project.write_spec(project.spec(), "exp.yaml")
+    for args in (("show", "exp"), ("run", str(spec))):
+        proc = project.cli(*args, "--storage", url.render_as_string(hide_password=False))
+        _assert_input_error(proc, f"storage: database 'tunesmith_never_created' does not exist on {url.host}:"
+                                  f"{url.port or 5432}; create it first (CREATE DATABASE tunesmith_never_created; or "
+                                  f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
+                                  "tunesmith_never_created)")

@@ -194,6 +194,19 @@ def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_f
            "returned tuple (" in " ".join(proc.stderr.split())
 
 
+def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
+    """`show` of a failed experiment said 'failed' and 'No trial completed.'; why it stopped (fail fast, and the error)
+    was printed once by `run` and then only in the audit trail."""
+    _function_spec(tmp_path, "True", trials=30, workers=1)
+    assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 1
+    shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
+    assert shown["status"] == "failed"
+    assert shown["stop_reason"].startswith("every trial so far (5) failed the same way, so no configuration is likely "
+                                           "to work: exception: KeyError: 'lr'")
+    text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
+    assert "stopped: every trial so far (5) failed the same way" in text
+
+
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
     _function_spec(tmp_path, "trial.number % 2 == 1", trials=12)
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)

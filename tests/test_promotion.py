@@ -220,6 +220,35 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
+def test_a_gate_written_twice_in_a_policy_file_is_refused(tuned):
+    """YAML kept the second `min:` and dropped the first without a word: a gate the platform team wrote was not run,
+    and the promotion passed."""
+    policy = tuned.root / "twice.yaml"
+    policy.write_text("min: {holdout_rows: 1000}\nmax: {latency_p95_ms: 1000}\nmin: {accuracy: 0.1}\n")
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-twice", "--policy", str(policy), "--dry-run")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [f"error: policy file {policy}: min: written twice (lines 1 and 3); YAML "
+                                        "would keep only the last: rename or remove one"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+
+
+def test_a_safe_range_on_a_parameter_the_space_lacks_fails_the_gate(tuned):
+    """safe_ranges: {logisticregression_C: [...]} (one underscore) passed on every trial as 'not active in this
+    configuration': a policy's typo let every configuration through the gate meant to fence them."""
+    policy = _policy(tuned, "fence", {"safe_ranges": {"logisticregression_C": [0.5, 2.0]},
+                                      "min": {"acuracy": 0.5}})
+    outcome = _promote(tuned, "wine-fence", policy_file=policy, dry_run=True)
+    gates = {g.gate: g for g in outcome.gates}
+    fence = gates["safe_ranges.logisticregression_C"]
+    assert not fence.passed
+    assert fence.message == ("logisticregression_C is no parameter of the space; did you mean "
+                             "'logisticregression__C'?")
+    assert gates["min.acuracy"].message == "acuracy was not recorded for this trial; did you mean 'accuracy'?"
+    assert outcome.rejected
+
+
 def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):
     """Run from another folder without --tracking-uri, rollback created an empty mlflow.db there (with MLflow's
     INFO lines about creating tables) and then said the model had no champion."""

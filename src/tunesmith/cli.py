@@ -214,6 +214,8 @@ def list_experiments(storage: StorageOption = None,
 def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
          as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """Status, counts by state, the best trial (and the Pareto front for several objectives)."""
+    from rich.markup import escape  # a stop reason may quote a trial's stderr
+
     from tunesmith.console import print_best_table
     from tunesmith.summary import experiment_summary
 
@@ -234,6 +236,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
     elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
+    ended = [e for e in run_events if e.kind == "run_ended"]
+    if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
+        summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -241,6 +246,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     out.print(f"[bold]{name}[/]: {summary['status']}; strategy {summary['strategy']['name']} "
               f"({summary['strategy']['reason']})")
     out.print(f"trials: {counts or 'none'}; failure rate {summary['failure_rate']:.0%}")
+    if "stop_reason" in summary:
+        out.print(f"stopped: {escape(summary['stop_reason'])}")
     if summary["scheduler"]:
         r = summary["scheduler"]["resources"]
         out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ class Candidate:
     tags: Mapping[str, str]            # the spec's tags
     metric: str                        # the (first) objective
     maximize: bool
+    space: tuple[str, ...] = ()        # every parameter of the space (params holds the active ones); () unknown
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,18 @@ def run_gates(policy: PromotionConfig, candidate: Candidate,
     beat_champion."""
     results: list[GateResult] = []
     for name, bound in policy.min.items():
-        results.append(_bound(f"min.{name}", candidate.metrics.get(name), bound, at_least=True))
+        results.append(_bound(f"min.{name}", candidate.metrics.get(name), bound, True, candidate.metrics))
     for name, bound in policy.max.items():
-        results.append(_bound(f"max.{name}", candidate.metrics.get(name), bound, at_least=False))
+        results.append(_bound(f"max.{name}", candidate.metrics.get(name), bound, False, candidate.metrics))
     if policy.max_fold_spread is not None:
         results.append(fold_spread_gate(candidate, policy.max_fold_spread))
     for name, allowed in policy.safe_ranges.items():
         value = candidate.params.get(name)
         gate = f"safe_ranges.{name}"
-        if name not in candidate.params:
+        if candidate.space and name not in candidate.space:  # a typo must not let every configuration through
+            results.append(_failed(gate, f"{name} is no parameter of the space{_closest(name, candidate.space)}",
+                                   value=None))
+        elif name not in candidate.params:
             results.append(_passed(gate, f"{name} is not active in this configuration", value=None))
         elif allowed.choices is not None:
             ok = value in allowed.choices
@@ -117,10 +121,19 @@ def run_gates(policy: PromotionConfig, candidate: Candidate,
     return results
 
 
-def _bound(gate: str, value: float | None, bound: float, at_least: bool) -> GateResult:
+def _closest(name: str, names: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _bound(gate: str, value: float | None, bound: float, at_least: bool, recorded: Mapping[str, float]) -> GateResult:
     word = ">=" if at_least else "<="
     if value is None or not math.isfinite(value):
-        return _failed(gate, f"{gate.split('.', 1)[1]} was not recorded for this trial", value=value, bound=bound)
+        metric = gate.split(".", 1)[1]
+        hint = _closest(metric, recorded) if value is None else ""
+        return _failed(gate, f"{metric} was not recorded for this trial{hint}", value=value, bound=bound)
     ok = value >= bound if at_least else value <= bound
     return (_passed if ok else _failed)(gate, f"{value:.6g} {word if ok else 'is not ' + word} {bound:g}",
                                         value=value, bound=bound)

@@ -24,7 +24,7 @@ from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult,
 from tunesmith.promotion.report import write_report
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord
 from tunesmith.seeding import derive_seed
-from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.loader import key_written_twice, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
 
@@ -75,11 +75,14 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
         files.append(policy_file)
     for path in files:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            text = Path(path).read_text(encoding="utf-8")
+            data = yaml.safe_load(text) or {}
         except OSError as e:
             raise UserInputError(f"policy file {path!r} cannot be read: {e.strerror}") from None
         except yaml.YAMLError as e:
             raise UserInputError(f"policy file {path!r} is not valid YAML: {e}") from None
+        if (twice := key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:  # YAML drops a gate
+            raise SpecError(f"policy file {path}: {twice[0]}", twice[1])
         if not isinstance(data, dict):
             raise UserInputError(f"policy file {path!r} must hold a mapping of gates (min, max, safe_ranges, ...)")
         if "promotion" in data and len(data) == 1:
@@ -129,7 +132,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     metrics = _recorded_metrics(spec, trial)
     model, holdout = _task_model(spec, trial)
     metrics.update(holdout.scores)
-    candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize)
+    candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
+                          tuple(spec.space))
 
     # The registry (and MLflow) is reached only when needed: to beat the champion, or to register.
     registry: ModelRegistry | None = None

@@ -49,7 +49,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    if (twice := _key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:
+    if (twice := key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:
         raise SpecError(*twice)
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
@@ -58,7 +58,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     return spec_from_dict(data)
 
 
-def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
+def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
                        ) -> tuple[str, str] | None:
     """The first mapping key written twice, as (field path, message): YAML keeps the last one and drops the other
     without a word (a copied parameter line not renamed loses a parameter)."""
@@ -81,11 +81,11 @@ def _key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[i
                 return where, f"written twice ({lines}); YAML would keep only the last: rename or remove one"
             if name is not None:
                 seen[name] = key.start_mark.line + 1
-            if (found := _key_written_twice(value, where, seen_nodes)) is not None:
+            if (found := key_written_twice(value, where, seen_nodes)) is not None:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            if (found := _key_written_twice(item, f"{path}.{i}", seen_nodes)) is not None:
+            if (found := key_written_twice(item, f"{path}.{i}", seen_nodes)) is not None:
                 return found
     return None
 

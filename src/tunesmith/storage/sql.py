@@ -114,6 +114,12 @@ class SQLStore:
                 self._migrate(conn)
         except SQLAlchemyError as e:
             engine.dispose()
+            if not is_sqlite and f'database "{url.database}" does not exist' in str(getattr(e, "orig", e)):
+                host, port = url.host or "localhost", url.port or 5432  # a wrong address, not a failing store
+                raise StorageConfigError(
+                    f"storage: database {url.database!r} does not exist on {host}:{port}; create it first (CREATE "
+                    f"DATABASE {url.database}; or createdb -h {host} -p {port} -U {url.username or 'postgres'} "
+                    f"{url.database})") from None
             raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
         return engine
 
