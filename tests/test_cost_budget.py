@@ -87,8 +87,8 @@ def test_gpus_the_executor_assigns_are_charged(project, monkeypatch):
 
 
 def test_a_trial_is_charged_for_the_gpus_its_trial_env_names_only_where_it_sees_them(project, monkeypatch):
-    """trial.env reaches a command's environment only: a function trial runs in a worker that never sees it, yet it
-    was charged for the GPUs its CUDA_VISIBLE_DEVICES named (2 GPU-hours an hour, of GPUs it was never given)."""
+    """trial.env's CUDA_VISIBLE_DEVICES reaches a command's environment only (a function trial's devices are its
+    worker's), yet a function trial was charged for the GPUs it named (2 GPU-hours an hour, of GPUs never given)."""
     import json
     import sys
 

@@ -163,8 +163,7 @@ def test_a_killed_coordinators_slots_on_another_host_free_after_the_lease_ttl(pr
     finally:
         with contextlib.suppress(ProcessLookupError):  # A's orphaned workers: A's own session holds nothing else
             os.killpg(a.pid, signal.SIGKILL)
-    trials, events = _store_trials(project.storage, "waiter")
-    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    trials, events = _waiter_completed(project)
     first = _started(trials["waiter"])[0]
     assert lapse <= first < lapse + 5, (first - lapse, "B starts once A's leases lapse, not before, nor much later")
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")][:2] == [
@@ -188,8 +187,7 @@ def test_a_killed_coordinators_slots_on_this_host_free_at_once(project):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(a.pid, signal.SIGKILL)
-    trials, events = _store_trials(project.storage, "waiter")
-    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    trials, events = _waiter_completed(project)
     first = _started(trials["waiter"])[0]
     assert lapse - killed > 20, "A's leases were still far from expiry when it died"
     assert first - killed < 10, (first - killed, "B starts within its rechecks of A's death, not at the TTL")
@@ -197,6 +195,13 @@ def test_a_killed_coordinators_slots_on_this_host_free_at_once(project):
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")][:2] == [
         "quota_wait", "quota_wait_ended"]
     assert _in_use(project) == 0, "A's leases are gone from the store"
+
+
+def _waiter_completed(project):
+    """The waiter's trials and events, its two trials completed."""
+    trials, events = _store_trials(project.storage, "waiter")
+    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    return trials, events
 
 
 def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
@@ -235,8 +240,7 @@ def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(a.pid, signal.SIGKILL)
-    trials, events = _store_trials(project.storage, "waiter")
-    assert [t.state for t in trials["waiter"]] == [TrialState.COMPLETED] * 2
+    trials, events = _waiter_completed(project)
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")] == ["quota_wait", "quota_wait_ended"]
 
 

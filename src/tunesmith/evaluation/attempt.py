@@ -6,10 +6,10 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TextIO
 
+from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.evaluation.command import command_env, run_command
 from tunesmith.evaluation.context import TrialContext, TrialPruned
@@ -21,6 +21,7 @@ from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
 
 TRACEBACK_LINES = 12
+DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"   # a function trial's devices: executor.gpus, not trial.env
 
 
 def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
@@ -55,7 +56,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             fn = _task_function(job) if job.task is not None else resolve_function(job.function or "", job.base_dir)
             trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
                                  prune_requested)
-            with _environment(job.env):
+            # trial.env as a command has it (a re-tune's $TUNESMITH_DATA), but the devices: its worker's, for life
+            with variables_set({k: v for k, v in job.env.items() if k != DEVICES_VARIABLE}):
                 raw = fn(dict(job.params), trial)
             pruned = prune_requested()
         except TrialPruned:
@@ -88,23 +90,6 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration)
-
-
-@contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """The spec's ``trial.env`` in the process environment while a function trial runs, as a command trial has it
-    (a re-tune hands trial code its new data as ``$TUNESMITH_DATA`` this way); what was there before is put back.
-    An attempt has its process to itself (a worker, a Ray actor, or the inline coordinator between trials)."""
-    before = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _log_size(log: TextIO) -> int | None:

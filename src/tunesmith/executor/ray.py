@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
+from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
@@ -491,21 +492,13 @@ class RayExecutor:
             self._lost = (f"no Ray cluster answers at {self.address} (executor.address): start one there "
                           "(`ray start --head --port=PORT`), or change the address")  # close() then calls no Ray
             raise ClusterLost(self._lost)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with variables_set(env):
             if self.address != "local":
                 ray.init(address=self.address, **quiet)
             else:
                 cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
                 ray.init(address="local", num_cpus=cpus, include_dashboard=False,
                          object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self._connected_here = True
 
     def free_slots(self) -> int:

@@ -389,8 +389,8 @@ class ExperimentSpec(StrictModel):
     def prices(self) -> Prices | None:
         """What each trial is priced at (None without a cost section): the cost section, with the GPUs a trial is
         charged for: ``cost.gpus``, else those a command trial's trial.env names in CUDA_VISIBLE_DEVICES, else the
-        executor's share. A command starts with trial.env; a function trial has it set only around its call, in a
-        worker whose devices were fixed before (libraries read CUDA_VISIBLE_DEVICES once), so it is not counted."""
+        executor's share. A command starts with trial.env; a function trial gets all of it but CUDA_VISIBLE_DEVICES
+        (its worker's devices are the executor's), so there it is not counted."""
         if self.cost is None:
             return None
         seen = dict(self.trial.env) if self.trial is not None and self.trial.command is not None else {}
