@@ -15,6 +15,7 @@ column is shuffled. It says what the surrogate relies on, not a causal effect; f
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import os
@@ -125,11 +126,15 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     experiment = store.experiment(name)
     trials = store.trials(experiment.id)
     document = build_report(experiment, trials, generated_at=generated_at)
+    partial = path + ".partial"   # written whole, then swapped in: a failed write leaves no half report behind
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(partial, "w", encoding="utf-8") as f:
             f.write(document)
+        os.replace(partial, path)
     except OSError as e:
-        raise UserInputError(f"--output: cannot write {path!r}: {e.strerror}") from None
+        with contextlib.suppress(OSError):
+            os.remove(partial)
+        raise UserInputError(f"--output: cannot write {path!r}: {e.strerror or e}") from None
     return len(trials)
 
 
