@@ -786,3 +786,13 @@ def test_the_scoring_default_reads_a_tuple_of_objectives_and_objective_objects()
                       [Objective(metric="roc_auc", direction=Direction.MAXIMIZE)]):
         spec = ExperimentSpec(**{**data, "objective": objective})
         assert spec.task is not None and spec.task.scoring == "roc_auc"
+
+
+def test_a_safe_range_naming_no_parameter_is_refused_before_the_run(tmp_path):
+    data = _minimal(space={"C": {"type": "float", "low": 0.001, "high": 100, "log": True}})
+    data["promotion"] = {"safe_ranges": {"c": [0.01, 10]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError) as e:
+        load_spec(tmp_path / "s.yaml")
+    assert e.value.path == "promotion.safe_ranges.c" and "did you mean 'C'?" in e.value.message
+    assert spec_from_dict(data).promotion is not None, "a stored spec with it still loads (its promote gate fails)"

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from tunesmith.errors import SpecError
-from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
@@ -55,7 +55,9 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    return spec_from_dict(data)
+    spec = spec_from_dict(data)
+    check_safe_ranges(spec)
+    return spec
 
 
 def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,

@@ -417,6 +417,21 @@ def _check_select(spec: ExperimentSpec) -> None:
                 raise SpecError(f"select.{key}", f"{metric!r} is not an objective; objectives: {', '.join(names)}")
 
 
+def check_safe_ranges(spec: ExperimentSpec) -> None:
+    """``promotion.safe_ranges`` may only name parameters: a typo'd name fenced nothing (found at promote, after the
+    whole run). Checked on a spec file as it is loaded, not on stored specs: an experiment recorded before this
+    check stays readable (its promote fails that gate instead)."""
+    if spec.promotion is None:
+        return
+    names = list(spec.space)
+    for name in spec.promotion.safe_ranges:
+        if name not in names:
+            close = [n for n in names if n.lower() == name.lower()] or difflib.get_close_matches(name, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError(f"promotion.safe_ranges.{name}", f"names no parameter of the space; {hint}parameters: "
+                            f"{', '.join(names)}")
+
+
 TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
 
 
