@@ -336,3 +336,18 @@ def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
 def _trial_params(project, name, number):
     store = SQLStore(project.storage, create=False)
     return dict(store.trials(store.experiment(name).id, [number])[0].params)
+
+
+def test_rollback_reads_a_sqlite_tracking_uri_with_a_query_as_mlflow_does(tmp_path):
+    """`sqlite:///mlflow.db?timeout=30` names mlflow.db (SQLAlchemy's reading, MLflow's too): rollback looked for a
+    file called 'mlflow.db?timeout=30' and said there was no database."""
+    import sqlite3
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.errors import UserInputError
+    from tunesmith.promotion.promote import rollback
+
+    sqlite3.connect(tmp_path / "mlflow.db").close()
+    with pytest.raises(UserInputError) as e:
+        rollback(None, "wine-clf", SystemClock(), f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=30", "drift")
+    assert "no MLflow database" not in str(e.value) and "has no champion" in str(e.value)

@@ -234,7 +234,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and _abandoned(store, exp.id):
+    elif exp.status is RunStatus.RUNNING and not _at_work(store, exp.id):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     ended = [e for e in run_events if e.kind == "run_ended"]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
@@ -274,14 +274,14 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     print_best_table(out, exp, trials)
 
 
-def _abandoned(store, experiment_id: int) -> bool:  # type: ignore[no-untyped-def]
-    """No coordinator is at work on it: it says running because its coordinator died without a word."""
+def _at_work(store, experiment_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """The coordinators at work on the experiment now (``show``'s abandoned, ``delete``'s refusal)."""
     import time
 
     from tunesmith.coordinators import at_work
     from tunesmith.runner import STALE_AFTER
 
-    return not at_work(store, experiment_id, time.time(), STALE_AFTER)
+    return at_work(store, experiment_id, time.time(), STALE_AFTER)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -410,13 +410,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
-    import time
-
-    from tunesmith.coordinators import at_work
     from tunesmith.errors import LeaseHeld
-    from tunesmith.runner import STALE_AFTER
 
-    running = at_work(store, exp.id, time.time(), STALE_AFTER)  # the lead, and joiners (who hold no lease)
+    running = _at_work(store, exp.id)  # the lead, and joiners (who hold no lease)
     if running:  # each would die on its next write, records gone from under it
         raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
                         "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")

@@ -5,9 +5,9 @@ A coordinator other than the asking one is *at work* while it has not recorded t
 event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
 store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
 saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
-process on this host (an inline trial longer than the lease's time holds the loop that renews it). So a joiner between two trials (one
-just finished, the next not yet started; one waiting out a retry's back-off) is at work, not only one whose trial is
-running at the moment asked.
+process on this host (an inline trial longer than the lease's time holds the loop that renews it). So a joiner
+between two trials (one just finished, the next not yet started; one waiting out a retry's back-off) is at work,
+not only one whose trial is running at the moment asked.
 
 Leaving: a coordinator records that it leaves *before* it asks who is still at work. Of two leaving at once, each
 wrote before it read, so at least one of them sees the other gone and records the status: an experiment is never
@@ -53,9 +53,10 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     if lead is not None:
         heard[lead] = now
-    lapsed = store.lease_holder(experiment_id, -math.inf)  # its holder however long ago it lapsed
-    if lapsed is not None:
-        heard.setdefault(lapsed, -math.inf)
+    else:  # a lapsed lease's holder, however long ago: at work only if it lives here (see above)
+        lapsed = store.lease_holder(experiment_id, -math.inf)
+        if lapsed is not None:
+            heard.setdefault(lapsed, -math.inf)
     return sorted(owner for owner, at in heard.items() if owner != me and owner not in left and holder_alive(owner)
                   and (now - at <= stale_after or holder_here(owner)))
 

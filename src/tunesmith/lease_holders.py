@@ -43,15 +43,10 @@ def holder_alive(holder: str) -> bool:
     """A holder on this host, in this PID namespace, whose process is gone does not hold anything (its lease died
     with it); a holder on another host, or in another PID namespace (or of unknown namespace while ours is known),
     is taken to be alive (its lease's expiry decides)."""
-    host, _, rest = holder.partition(":")
-    pid_text, _, tag = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    namespace, dot, _ = tag.partition(".")
-    if (namespace if dot else "") != _pid_namespace():
+    if not holder_here(holder):
         return True
     try:
-        os.kill(int(pid_text), 0)
+        os.kill(int(holder.split(":")[1]), 0)
     except ProcessLookupError:
         return False
     except PermissionError:

@@ -24,7 +24,7 @@ from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult,
 from tunesmith.promotion.report import write_report
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord
 from tunesmith.seeding import derive_seed
-from tunesmith.spec.loader import key_written_twice, spec_from_dict
+from tunesmith.spec.loader import safe_load_checked, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
 
@@ -75,13 +75,13 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
         files.append(policy_file)
     for path in files:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-            data = yaml.safe_load(text) or {}
+            data, twice = safe_load_checked(Path(path).read_text(encoding="utf-8"))
+            data = data or {}
         except OSError as e:
             raise UserInputError(f"policy file {path!r} cannot be read: {e.strerror}") from None
         except yaml.YAMLError as e:
             raise UserInputError(f"policy file {path!r} is not valid YAML: {e}") from None
-        if (twice := key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:  # YAML drops a gate
+        if twice is not None:  # YAML would keep one and drop the other gate without a word
             raise SpecError(f"policy file {path}: {twice[0]}", twice[1])
         if not isinstance(data, dict):
             raise UserInputError(f"policy file {path!r} must hold a mapping of gates (min, max, safe_ranges, ...)")
@@ -188,7 +188,10 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     """
     from tunesmith.tracking.model_registry import ModelRegistry
 
-    database = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    from sqlalchemy.engine import make_url   # the URL as MLflow's SQLAlchemy store reads it (a ?timeout= query too)
+
+    url = make_url(uri) if uri.startswith("sqlite:") else None
+    database = url.database if url is not None else None
     if database and database != ":memory:" and not Path(database).exists():  # MLflow would create an empty one
         raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
                              "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "

@@ -43,13 +43,13 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data, twice = safe_load_checked(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    if (twice := key_written_twice(yaml.compose(text, Loader=yaml.SafeLoader))) is not None:
+    if twice is not None:
         raise SpecError(*twice)
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
@@ -58,6 +58,20 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     spec = spec_from_dict(data)
     check_safe_ranges(spec)
     return spec
+
+
+def safe_load_checked(text: str) -> tuple[Any, tuple[str, str] | None]:
+    """``yaml.safe_load(text)``, parsed once, and the first key written twice in it (see :func:`key_written_twice`).
+
+    Raises:
+        yaml.YAMLError: not valid YAML.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), key_written_twice(node)
+    finally:
+        loader.dispose()
 
 
 def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
