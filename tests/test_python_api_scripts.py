@@ -126,16 +126,21 @@ def test_trial_code_that_starts_a_run_when_imported_is_refused_by_run(tmp_path: 
 def test_a_run_in_one_thread_is_not_refused_while_another_imports_trial_code(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)   # the run's trial folders
-    (tmp_path / "slow.py").write_text("import time\ntime.sleep(1.5)\n\ndef loss(config, trial):\n    return 1.0\n")
+    go = tmp_path / "go"
+    (tmp_path / "slow.py").write_text(  # its import lasts until the other thread's run is over
+        f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.01)\n\n"
+        "def loss(config, trial):\n    return 1.0\n")
     (tmp_path / "fast.py").write_text("def loss(config, trial):\n    return config['x']\n")
     importer = threading.Thread(target=resolve_function, args=(str(tmp_path / "slow.py") + ":loss", None))
     importer.start()
-    time.sleep(0.3)   # the other thread is inside the import now
     try:
+        time.sleep(0.2)
         result = tunesmith.run({"name": "beside", "objective": {"metric": "loss", "direction": "minimize"},
                                 "space": {"x": {"type": "float", "low": 0, "high": 1}},
                                 "trial": f"{tmp_path / 'fast.py'}:loss", "budget": {"trials": 2},
                                 "executor": {"kind": "inline"}}, storage=f"sqlite:///{tmp_path / 'b.db'}")
+        assert importer.is_alive(), "the other thread was importing all through the run"
     finally:
-        importer.join()
+        go.touch()
+        importer.join(timeout=30)
     assert len(result.trials) == 2

@@ -165,7 +165,7 @@ def test_trial_env_is_set_while_an_inline_function_trial_runs_and_put_back_after
     assert "TUNESMITH_DATA" not in os.environ
 
 
-def test_a_retuned_trials_failure_names_its_new_data_file(tmp_path: Path) -> None:
+def test_the_data_path_a_retune_hands_trial_code_is_not_hidden_as_a_secret(tmp_path: Path) -> None:
     # trial.env values are hidden from reasons as secrets; the data path tunesmith itself puts there is not one
     from tunesmith.redaction import secrets_of
 
