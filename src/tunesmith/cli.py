@@ -130,7 +130,8 @@ def run(
     """Record a new experiment from SPEC and run it."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.runner import install_signal_handlers, prepare, run_experiment
+    from tunesmith.runner import prepare, run_experiment
+    from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.loader import load_spec
 
     loaded = load_spec(spec, name=name)
@@ -155,7 +156,8 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.runner import install_signal_handlers, resume_experiment
+    from tunesmith.runner import resume_experiment
+    from tunesmith.stop_signals import install_signal_handlers
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
@@ -724,7 +726,7 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.retune import retune as run_retune
-    from tunesmith.runner import install_signal_handlers
+    from tunesmith.stop_signals import install_signal_handlers
 
     listener = RunListener() if quiet else ProgressDisplay(out)
     result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k, warm=not cold,
@@ -745,9 +747,9 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    130: interrupted (Ctrl-C, SIGTERM: the run is recorded as interrupted; `tunesmith resume` continues it)."""
+    130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
     from tunesmith.cycle import run_cycle
-    from tunesmith.runner import install_signal_handlers
+    from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
     report = run_cycle(_cycle_store(storage, target), target, data,
@@ -785,7 +787,7 @@ def watch(target: CycleTarget, data: DataOption,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     from tunesmith.cycle import watch as watch_loop
-    from tunesmith.runner import install_signal_handlers
+    from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.units import parse_duration
 
     try:

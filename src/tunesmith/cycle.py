@@ -12,18 +12,15 @@ without that section the step is ``skipped``, saying why.
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C or SIGTERM
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM or SIGHUP
 stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -32,6 +29,7 @@ from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
+from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
     from tunesmith.runner import Runner
@@ -197,7 +195,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
     A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
     interrupted, or failed before any trial completed, is resumed first (spec file or name). ``on_runner`` is given
-    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
+    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM / SIGHUP handlers there); the handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
 
     Raises:
@@ -216,7 +214,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
     _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
     if from_file or _first_tuning_to_resume(store, target):
-        with _signal_handlers_restored():
+        with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
     root = store.experiment(root_name)
@@ -250,7 +248,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials)
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
-    with _signal_handlers_restored():
+    with handlers_restored():
         if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
             assert pending is not None
             result = resume_experiment(pending, store, listener, clock, on_runner)
@@ -368,20 +366,6 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
              if status is StepStatus.FAILED and not any(t.state is TrialState.COMPLETED for t in result.trials) else "")
     return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}{again}",
                                 {"experiment": spec.name, "status": result.status.value})
-
-
-@contextmanager
-def _signal_handlers_restored() -> Iterator[None]:
-    """The SIGINT / SIGTERM handlers as they were before a run (whose runner's handlers must not outlive it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
 
 
 def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ experiment; ``resume_experiment`` continues one from the store after any stop, a
 from __future__ import annotations
 
 import os
-import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -502,20 +501,3 @@ def _elapsed_before(store: SQLStore, exp_id: int) -> float:
         total += last - start
     return total
 
-
-def install_signal_handlers(runner: Runner) -> None:
-    """First Ctrl-C / SIGTERM: stop gracefully. Second: stop now (still leaving the store consistent)."""
-    count = {"n": 0}
-
-    def handler(signum: int, _frame: object) -> None:
-        count["n"] += 1
-        name = signal.Signals(signum).name
-        if count["n"] == 1:
-            runner.request_stop(f"interrupted by {name}")
-        else:
-            runner.request_stop(f"interrupted by {name}", immediate=True)
-            if runner.spec.executor.kind == "inline":
-                raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
