@@ -573,8 +573,10 @@ def promote(
     storage: StorageOption = None, tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run every promotion gate on a trial; only when all pass, register it and move alias `champion` to it.
-    Exit 0 promoted (or a dry run that passed), 3 rejected by a gate, 2 bad input."""
+    Exit 0 promoted, already the champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad
+    input."""
     from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
     result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run, tracking_uri,
@@ -585,6 +587,9 @@ def promote(
     if result.version:
         out.print(f"[green]promoted[/]: {name} trial {result.trial} is {model_name} version {result.version} "
                   f"(alias champion{'; previous -> ' + result.previous_champion if result.previous_champion else ''})")
+    elif result.decision is Decision.ALREADY_CHAMPION:
+        out.print(f"{result.decision.value}: {name} trial {result.trial} is {model_name} version "
+                  f"{result.champion_before}; nothing registered")
     else:
         out.print(f"{result.decision.value}: {name} trial {result.trial} -> {model_name}")
     out.print(f"report: {result.report_md}")
