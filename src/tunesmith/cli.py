@@ -753,27 +753,16 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
     130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
-    from tunesmith.cycle import run_cycle
+    from tunesmith.cycle import cycle_command
     from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
-    report = run_cycle(_cycle_store(storage, target), target, data,
-                       reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
+    report = cycle_command(storage, target, data,
+                           reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
-
-
-def _cycle_store(storage: str | None, target: str):  # type: ignore[no-untyped-def]
-    """The store of `cycle` / `watch`: a spec file's storage: counts, as for `run` (which recorded it there)."""
-    is_spec = target.lower().endswith((".yaml", ".yml"))
-    spec_storage = None
-    if is_spec and os.path.isfile(target):
-        from tunesmith.spec.loader import load_spec
-
-        spec_storage = load_spec(target).storage
-    return _store(storage, spec_storage, create=is_spec)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -791,7 +780,7 @@ def watch(target: CycleTarget, data: DataOption,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
-    from tunesmith.cycle import watch as watch_loop
+    from tunesmith.cycle import watch_command
     from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.units import parse_duration
 
@@ -806,9 +795,9 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_loop(_cycle_store(storage, target), target, data, period,
-                         cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                         model_name=model_name, on_runner=install_signal_handlers)
+    reports = watch_command(storage, target, data, period,
+                            cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                            model_name=model_name, on_runner=install_signal_handlers)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
