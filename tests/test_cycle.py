@@ -147,6 +147,26 @@ def test_cycle_of_a_spec_file_uses_the_store_its_storage_names(folder: Path) -> 
     assert json.loads(watched.stdout)["checked"] == "bc-retune-1" and not (folder / "tunesmith.db").exists()
 
 
+def test_cycle_reads_its_spec_file_once(folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI read the spec file to find its store, then the cycle read it again (each read validates the whole
+    spec and may import the trial code)."""
+    import tunesmith.spec.loader as loader
+    from tunesmith.cli import app
+
+    reads: list[str] = []
+
+    def counted(path: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return load_spec(path, *args, **kwargs)
+
+    monkeypatch.setattr(loader, "load_spec", counted)
+    code = app(["cycle", "bc.yaml", "--data", "shifted.csv", "--json"], standalone_mode=False)
+    assert code == 0, capsys.readouterr()
+    assert json.loads(capsys.readouterr().out)["outcome"] == "retuned"
+    assert reads == ["bc.yaml"]
+
+
 def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None:
     """With a promotion: section and no --model-name, the cycle used to tune, detect, re-tune and only then exit 2,
     leaving an unpromoted re-tune that the next cycle took for the champion."""

@@ -1,9 +1,12 @@
-"""Stops from outside: SIGKILL of the coordinator then `resume`, Ctrl-C / SIGTERM, a second Ctrl-C."""
+"""Stops from outside: SIGKILL of the coordinator then `resume`, Ctrl-C / SIGTERM / SIGHUP, a second Ctrl-C."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -116,6 +119,67 @@ def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     fault_log(area="coordinator", backend="sqlite", fault="SIGTERM (a scheduler or `kill`)",
               outcome="same graceful stop as Ctrl-C; exit 130", reason="status interrupted", injected=1,
               recovered=1, lost=0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
+    """The terminal closing (or an ssh logout without nohup) sends SIGHUP: it used to kill the coordinator outright,
+    leaving the run 'running' and its trials to be found lost."""
+    spec = slow_spec("hangup", trials=40)
+    proc = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "hangup").get("completed", 0) >= 1)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "tunesmith resume hangup" in err
+    shown = project.show("hangup")
+    assert shown["status"] == "interrupted"
+    assert shown["trials"]["running"] == 0, shown["trials"]
+    assert not worker_pids(project)
+    fault_log(area="coordinator", backend="sqlite", fault="SIGHUP (the terminal closed, an ssh logout)",
+              outcome="same graceful stop as Ctrl-C; exit 130", reason="status interrupted", injected=1,
+              recovered=1, lost=0)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal as the controlling terminal (Linux)")
+def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
+    """The real hangup: the run's controlling terminal goes away (its master side closes, as sshd or a terminal
+    window does). Writes to it then fail (EIO): with the SIGHUP handler alone, the progress display's line about the
+    stop raised, and the run exited 1 leaving the experiment and its trials 'running'."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    spec = slow_spec("closed", trials=40)
+    master, terminal = pty.openpty()
+
+    def take_terminal() -> None:  # in the child, a session leader already: the pty becomes its controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(spec)], cwd=project.root, env=env,
+                            stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True,
+                            preexec_fn=take_terminal)
+    os.close(terminal)
+    try:
+        shown = b""
+
+        def drawn_two_trials() -> bool:
+            nonlocal shown
+            if select.select([master], [], [], 0.05)[0]:  # drained, so the display never blocks on a full pty
+                shown += os.read(master, 65536)
+            return count_states(project, "closed").get("completed", 0) >= 2
+
+        wait_for(drawn_two_trials, timeout=60, interval=0)
+        assert b"trials" in shown, shown[-500:]  # the live display was drawing on the terminal
+    finally:
+        os.close(master)  # the hangup: the kernel sends SIGHUP to the session leader, the coordinator
+    assert proc.wait(timeout=60) == 130
+    shown_after = project.show("closed")
+    assert shown_after["status"] == "interrupted", shown_after
+    assert shown_after["trials"]["running"] == 0, shown_after["trials"]
+    assert not worker_pids(project)
 
 
 def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):

@@ -153,6 +153,34 @@ def test_beat_champion_then_rollback(tuned):
     assert "rolled_back" in kinds and "promotion_rejected" in kinds
 
 
+@pytest.mark.slow
+def test_promoting_the_champion_again_registers_nothing_and_says_so(tuned):
+    """Re-promoting the champion's own trial (beat_champion margin 0: it ties with itself) registered a second
+    version of the same model and moved `previous` onto the champion itself, so a rollback went nowhere."""
+    best = _trial_with_c(tuned, 1.0)
+    assert _promote(tuned, "wine-again", trial_number=best, reason="first release").version == "1"
+    tie = _policy(tuned, "tie", {"beat_champion": {"metric": "accuracy", "margin": 0, "resamples": 200}})
+    again = _promote(tuned, "wine-again", trial_number=best, policy_file=tie, reason="again")
+    assert again.decision.value == "already the champion" and again.version is None and not again.rejected
+    assert again.champion_before == "1"
+    gate = next(g for g in again.gates if g.gate == "beat_champion")
+    assert gate.passed and gate.message == "the candidate is champion v1 already: nothing to beat"
+    client = _client(tuned)
+    assert [str(v.version) for v in client.search_model_versions("name='wine-again'")] == ["1"]
+    assert client.get_registered_model("wine-again").aliases == {"champion": 1}  # no `previous`
+    report = json.loads(again.report_json.read_text())
+    assert report["decision"] == "already the champion" and report["version"] is None
+    assert "Already the champion: version 1; nothing registered" in again.report_md.read_text()
+    events = [e for e in _store(tuned).events(_store(tuned).experiment("wine").id)
+              if e.kind == "promotion_already_champion"]
+    assert len(events) == 1 and events[0].payload["champion_before"] == "1" and events[0].payload["reason"] == "again"
+    # from the command line, without beat_champion (the registry is asked once every gate passed): exit 0, said
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-again", "--trial", str(best))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"already the champion: wine trial {best} is wine-again version 1; nothing registered" in proc.stdout
+    assert [str(v.version) for v in client.search_model_versions("name='wine-again'")] == ["1"]
+
+
 @pytest.mark.parametrize("gates, failing", [
     ({"min": {"holdout_rows": 1000}}, "min.holdout_rows"),       # the holdout has 54 rows
     ({"min": {"accuracy": 1.01}}, "min.accuracy"),
@@ -288,8 +316,11 @@ def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
     store = SQLStore(project.storage, create=False)
     first = promote(store, "fm", "fm-model", SystemClock())
     assert first.version == "1"
-    again = promote(store, "fm", "fm-model", SystemClock())  # a tie meets margin 0: compared on recorded values
-    assert next(g for g in again.gates if g.gate == "beat_champion").evidence["method"].startswith("recorded values")
+    other = next(t.number for t in store.trials(store.experiment("fm").id) if t.number != first.trial)
+    challenger = promote(store, "fm", "fm-model", SystemClock(), trial_number=other, dry_run=True)
+    gate = next(g for g in challenger.gates if g.gate == "beat_champion")
+    assert gate.evidence["method"].startswith("recorded values")  # no holdout: compared on recorded values
+    assert promote(store, "fm", "fm-model", SystemClock()).decision.value == "already the champion"
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)

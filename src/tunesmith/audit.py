@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 AUDITED = ("run_started", "run_resumed", "run_ended", "run_completed", "run_interrupted", "run_failed", "promoted",
-           "promotion_rejected", "promotion_dry_run", "rolled_back", "tracking_exported", "tracking_failed",
-           "trial_reproduced")
+           "promotion_already_champion", "promotion_rejected", "promotion_dry_run", "rolled_back", "tracking_exported",
+           "tracking_failed", "trial_reproduced")
 
 # Actions recorded after (or apart from) a run's loop: they never count as time the run spent (wall_time budget).
-OUTSIDE_RUN_TIME = frozenset({"run_ended", "promoted", "promotion_rejected", "promotion_dry_run", "rolled_back",
-                              "tracking_exported", "tracking_failed", "trial_reproduced"})
+OUTSIDE_RUN_TIME = frozenset({"run_ended", "promoted", "promotion_already_champion", "promotion_rejected",
+                              "promotion_dry_run", "rolled_back", "tracking_exported", "tracking_failed",
+                              "trial_reproduced"})
 
 
 def actor() -> dict[str, str]:

@@ -130,7 +130,8 @@ def run(
     """Record a new experiment from SPEC and run it."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.runner import install_signal_handlers, prepare, run_experiment
+    from tunesmith.runner import prepare, run_experiment
+    from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.loader import load_spec
 
     loaded = load_spec(spec, name=name)
@@ -155,7 +156,8 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.runner import install_signal_handlers, resume_experiment
+    from tunesmith.runner import resume_experiment
+    from tunesmith.stop_signals import install_signal_handlers
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
@@ -571,8 +573,10 @@ def promote(
     storage: StorageOption = None, tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run every promotion gate on a trial; only when all pass, register it and move alias `champion` to it.
-    Exit 0 promoted (or a dry run that passed), 3 rejected by a gate, 2 bad input."""
+    Exit 0 promoted, already the champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad
+    input."""
     from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
     result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run, tracking_uri,
@@ -583,6 +587,9 @@ def promote(
     if result.version:
         out.print(f"[green]promoted[/]: {name} trial {result.trial} is {model_name} version {result.version} "
                   f"(alias champion{'; previous -> ' + result.previous_champion if result.previous_champion else ''})")
+    elif result.decision is Decision.ALREADY_CHAMPION:
+        out.print(f"{result.decision.value}: {name} trial {result.trial} is {model_name} version "
+                  f"{result.champion_before}; nothing registered")
     else:
         out.print(f"{result.decision.value}: {name} trial {result.trial} -> {model_name}")
     out.print(f"report: {result.report_md}")
@@ -724,7 +731,7 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.retune import retune as run_retune
-    from tunesmith.runner import install_signal_handlers
+    from tunesmith.stop_signals import install_signal_handlers
 
     listener = RunListener() if quiet else ProgressDisplay(out)
     result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k, warm=not cold,
@@ -745,28 +752,17 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    130: interrupted (Ctrl-C, SIGTERM: the run is recorded as interrupted; `tunesmith resume` continues it)."""
-    from tunesmith.cycle import run_cycle
-    from tunesmith.runner import install_signal_handlers
+    130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
+    from tunesmith.cycle import cycle_command
+    from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
-    report = run_cycle(_cycle_store(storage, target), target, data,
-                       reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
+    report = cycle_command(storage, target, data,
+                           reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
-
-
-def _cycle_store(storage: str | None, target: str):  # type: ignore[no-untyped-def]
-    """The store of `cycle` / `watch`: a spec file's storage: counts, as for `run` (which recorded it there)."""
-    is_spec = target.lower().endswith((".yaml", ".yml"))
-    spec_storage = None
-    if is_spec and os.path.isfile(target):
-        from tunesmith.spec.loader import load_spec
-
-        spec_storage = load_spec(target).storage
-    return _store(storage, spec_storage, create=is_spec)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -784,8 +780,8 @@ def watch(target: CycleTarget, data: DataOption,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
-    from tunesmith.cycle import watch as watch_loop
-    from tunesmith.runner import install_signal_handlers
+    from tunesmith.cycle import watch_command
+    from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.units import parse_duration
 
     try:
@@ -799,9 +795,9 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_loop(_cycle_store(storage, target), target, data, period,
-                         cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                         model_name=model_name, on_runner=install_signal_handlers)
+    reports = watch_command(storage, target, data, period,
+                            cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                            model_name=model_name, on_runner=install_signal_handlers)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 

@@ -5,7 +5,8 @@ A coordinator other than the asking one is *at work* while it has not recorded t
 event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
 store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
 saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
-process on this host (an inline trial longer than the lease's time holds the loop that renews it). So a joiner
+process on this host (something may hold up the loop that renews its lease: a slow proposal; an inline trial no
+longer does, its executor keeps the lease and the trial's heartbeat fresh while it runs). So a joiner
 between two trials (one just finished, the next not yet started; one waiting out a retry's back-off) is at work,
 not only one whose trial is running at the moment asked.
 

@@ -12,18 +12,15 @@ without that section the step is ``skipped``, saying why.
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C or SIGTERM
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM or SIGHUP
 stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -32,6 +29,7 @@ from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
+from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
     from tunesmith.runner import Runner
@@ -190,15 +188,46 @@ def _exists(store: SQLStore, name: str) -> bool:
     return name in {e.name for e in store.experiments()}
 
 
+def cycle_command(storage: str | None, target: str, data: str, **options: Any) -> CycleReport:
+    """``tunesmith cycle``: :func:`run_cycle` in the store ``target`` is in (see :func:`_target_store`)."""
+    store, spec_file = _target_store(storage, target)
+    return run_cycle(store, target, data, spec_file=spec_file, **options)
+
+
+def watch_command(storage: str | None, target: str, data: str, every: float, **options: Any) -> list[CycleReport]:
+    """``tunesmith watch``: :func:`watch` in the store ``target`` is in (see :func:`_target_store`)."""
+    store, spec_file = _target_store(storage, target)
+    return watch(store, target, data, every, spec_file=spec_file, **options)
+
+
+def _target_store(storage: str | None, target: str) -> tuple[SQLStore, ExperimentSpec | None]:
+    """The store of a cycle on ``target``: ``--storage``, else a spec file's ``storage:`` (as for `run`, which
+    recorded the experiment there), else the default; created only for a spec file (reading an address that holds
+    nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists."""
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore, resolve_url
+
+    spec = load_spec(target) if _names_a_file(target) and os.path.isfile(target) else None
+    url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
+    return SQLStore(url, create=_names_a_file(target)), spec
+
+
+def _names_a_file(target: str) -> bool:
+    return target.lower().endswith((".yaml", ".yml"))
+
+
 def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
-              promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None) -> CycleReport:
+              promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None,
+              spec_file: ExperimentSpec | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
     A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
     interrupted, or failed before any trial completed, is resumed first (spec file or name). ``on_runner`` is given
-    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM handlers there); the signal handlers in
+    each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM / SIGHUP handlers there); the handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
+    ``spec_file``: the spec file ``target`` names, already read (:func:`cycle_command` read it to find the store);
+    None: read here.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -212,11 +241,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     listener = listener or RunListener()
     steps: list[CycleStep] = []
     root_name = target
-    from_file = target.lower().endswith((".yaml", ".yml"))
-    spec = _spec_file(store, target) if from_file else spec_from_dict(store.experiment(target).spec)
+    from_file = _names_a_file(target)
+    spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
     _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
     if from_file or _first_tuning_to_resume(store, target):
-        with _signal_handlers_restored():
+        with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
         steps.append(tune_step)
     root = store.experiment(root_name)
@@ -250,7 +279,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials)
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
-    with _signal_handlers_restored():
+    with handlers_restored():
         if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
             assert pending is not None
             result = resume_experiment(pending, store, listener, clock, on_runner)
@@ -306,14 +335,15 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, 
     refuse_labels_of_one_class(spec, data)
 
 
-def _spec_file(store: SQLStore, spec_path: str) -> ExperimentSpec:
-    """The spec file, validated; when its experiment is recorded, the file must still say what was recorded (the
-    cycle runs the recorded spec, and silently ignoring an edited threshold would be worse than refusing)."""
+def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:
+    """The spec file, validated (``loaded``: as already read); when its experiment is recorded, the file must still
+    say what was recorded (the cycle runs the recorded spec, and silently ignoring an edited threshold would be worse
+    than refusing)."""
     from tunesmith.spec.loader import load_spec, spec_from_dict
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
-    spec = load_spec(spec_path)
+    spec = loaded if loaded is not None else load_spec(spec_path)
     if _exists(store, spec.name):
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
@@ -370,20 +400,6 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
                                 {"experiment": spec.name, "status": result.status.value})
 
 
-@contextmanager
-def _signal_handlers_restored() -> Iterator[None]:
-    """The SIGINT / SIGTERM handlers as they were before a run (whose runner's handlers must not outlive it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
-
-
 def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:
     from tunesmith.selection import best_eligible
     from tunesmith.summary import exclude_unstable_of, objectives_of
@@ -396,15 +412,18 @@ def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, An
 
 def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int | None = None,
           on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
-          clock: Clock | None = None, **cycle_options: Any) -> list[CycleReport]:
+          clock: Clock | None = None, spec_file: ExperimentSpec | None = None,
+          **cycle_options: Any) -> list[CycleReport]:
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
     is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
-    it."""
+    it. ``spec_file`` (already read) serves the first cycle; each later one reads the file again, so an edit made
+    meanwhile is refused as it would be by a new `cycle`."""
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
     while cycles is None or len(reports) < cycles:
         started = clock.monotonic()
-        report = run_cycle(store, target, data, clock=clock, **cycle_options)
+        report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
+                           **cycle_options)
         reports.append(report)
         if on_cycle is not None:
             on_cycle(report)

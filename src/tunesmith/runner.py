@@ -8,7 +8,6 @@ experiment; ``resume_experiment`` continues one from the store after any stop, a
 from __future__ import annotations
 
 import os
-import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -180,7 +179,8 @@ class Runner:
         self.clock = clock
         self._owner = lease_owner_id()
         self.executor = executor or build_executor(self.spec, clock, report_hook=self._record_report, quota=QuotaScope(
-            store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning))
+            store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning),
+            keep_alive=self._keep_alive, keep_alive_every=LEASE_RENEW_EVERY)
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self.join = join
         self._stop_requested: str | None = None
@@ -304,13 +304,18 @@ class Runner:
             for ev in self.executor.poll(timeout):
                 self._handle(ev)
 
-    def _keep_alive_and_sync(self) -> None:
-        """Renew the lease, beat for running trials, and learn what cooperating coordinators finished."""
+    def _keep_alive(self) -> None:
+        """Renew the lease and beat for running trials. Also called by the inline executor from a thread of its own
+        while an inline trial holds the loop (store writes only; the loop is blocked in that trial meanwhile)."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
         if not self.join:
             store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)
         store.heartbeat(exp_id, list(self._running), now)
-        others, self._seen_event = store.finished_since(exp_id, self._seen_event, skip=self._mine)
+
+    def _keep_alive_and_sync(self) -> None:
+        """Keep alive, and learn what cooperating coordinators finished."""
+        self._keep_alive()
+        others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
         if others:
             self._strategy.replay(others)
             self.scheduler.replay(others)
@@ -502,20 +507,3 @@ def _elapsed_before(store: SQLStore, exp_id: int) -> float:
         total += last - start
     return total
 
-
-def install_signal_handlers(runner: Runner) -> None:
-    """First Ctrl-C / SIGTERM: stop gracefully. Second: stop now (still leaving the store consistent)."""
-    count = {"n": 0}
-
-    def handler(signum: int, _frame: object) -> None:
-        count["n"] += 1
-        name = signal.Signals(signum).name
-        if count["n"] == 1:
-            runner.request_stop(f"interrupted by {name}")
-        else:
-            runner.request_stop(f"interrupted by {name}", immediate=True)
-            if runner.spec.executor.kind == "inline":
-                raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)

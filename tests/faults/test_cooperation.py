@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from helpers import count_states, start_cli, stop_processes, wait_for
+from helpers import count_states, settles, start_cli, stop_processes, wait_for
+from tunesmith.runner import LEASE_RENEW_EVERY
 from tunesmith.storage import SQLStore
 
 
@@ -72,6 +73,53 @@ def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
     assert first.returncode == 0, err
     trials = json.loads(project.cli("trials", "live", "--json", "--storage", storage, check=True).stdout)
     assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1), ("completed", 1)]
+
+
+def test_a_joiner_leaves_alone_an_inline_trial_longer_than_the_staleness_limit(project, storage):
+    """An inline trial runs in the lead's own thread, which beat for it only between trials: one longer than 60 s
+    looked abandoned, and a joiner starting then marked it lost and ran it again beside the lead. Its heartbeat is
+    set an hour back here (an hour of running, as the store sees it); the lead must beat for it while it runs."""
+    _write_gated(project, "held.py")
+    spec = project.write_spec(project.spec(name="inline-long", trial={"function": "held:objective"},
+                                           budget={"trials": 1}, executor={"kind": "inline"}))
+    lead = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    joiner = None
+    try:
+        wait_for(lambda: count_states(project, "inline-long", storage).get("running", 0) == 1, timeout=60)
+        backdated = _set_heartbeats_back(storage, 3600)
+        beaten = settles(lambda: _heartbeat(storage) > backdated + 1800, timeout=LEASE_RENEW_EVERY + 10)
+        joiner = start_cli(project, "resume", "inline-long", "--join", "--quiet", storage=storage)
+        _, joined_err = joiner.communicate(timeout=60)  # nothing of its own to run: it leaves at once
+        assert joiner.returncode == 0, joined_err
+        assert count_states(project, "inline-long", storage) == {"running": 1}, "the joiner took the lead's trial"
+        assert beaten, "the lead did not beat for its inline trial while it ran"
+        (project.root / "release").touch()
+        _, err = lead.communicate(timeout=60)
+    finally:
+        stop_processes(lead, joiner)
+    assert lead.returncode == 0, err
+    trials = json.loads(project.cli("trials", "inline-long", "--json", "--storage", storage, check=True).stdout)
+    assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1)]
+
+
+def _set_heartbeats_back(storage: str, seconds: float) -> float:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(storage)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE trials SET heartbeat_at = heartbeat_at - :s"), {"s": seconds})
+    engine.dispose()
+    return _heartbeat(storage)
+
+
+def _heartbeat(storage: str) -> float:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(storage)
+    with engine.connect() as conn:
+        at = conn.execute(text("SELECT MAX(heartbeat_at) FROM trials")).scalar_one()
+    engine.dispose()
+    return float(at)
 
 
 def _write_gated(project, filename: str) -> None:

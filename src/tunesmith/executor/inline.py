@@ -1,16 +1,20 @@
 """The inline executor: trials run in the coordinator's own process, one at a time. For debugging.
 
 No isolation: a crash in the trial takes the run down, and timeouts and memory limits are not enforced
-(the runner warns when the spec sets them).
+(the runner warns when the spec sets them). While a trial runs it holds the coordinator's loop, which renews the
+lease and beats for running trials between polls; a thread of the executor's own does that meanwhile, or a trial
+longer than the staleness limit would look abandoned to a joining coordinator, which would re-run it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tunesmith.cost import priced
+from tunesmith.errors import StorageError
 
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
@@ -23,10 +27,15 @@ class InlineExecutor:
     """Args:
         report_hook: called with (number, report) as each report happens, so a prune decision can reach the
             running trial; without it reports come back from ``poll`` after the trial.
+        keep_alive: called every ``keep_alive_every`` seconds from another thread while a trial runs (the
+            runner's lease renewal and heartbeat); a StorageError is left for the next call.
     """
 
-    def __init__(self, report_hook: Callable[[int, Report], None] | None = None) -> None:
+    def __init__(self, report_hook: Callable[[int, Report], None] | None = None,
+                 keep_alive: Callable[[], None] | None = None, keep_alive_every: float = 20.0) -> None:
         self.report_hook = report_hook
+        self.keep_alive = keep_alive
+        self.keep_alive_every = keep_alive_every
         self._events: deque[ExecutorEvent] = deque()
         self._pending: deque[TrialJob] = deque()
         self._prune: set[int] = set()
@@ -47,7 +56,7 @@ class InlineExecutor:
                 reset_own_peak_memory()
             cpu_before = own_cpu_seconds()
             with open(job.log_path, "a", encoding="utf-8") as log, \
-                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), self._kept_alive():
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
                                       lambda: job.number in self._prune)
             self._prune.discard(job.number)
@@ -56,6 +65,30 @@ class InlineExecutor:
         events = list(self._events)
         self._events.clear()
         return events
+
+    @contextlib.contextmanager
+    def _kept_alive(self) -> Iterator[None]:
+        """Call ``keep_alive`` every ``keep_alive_every`` seconds until the block ends (and not after it)."""
+        keep_alive = self.keep_alive
+        if keep_alive is None:
+            yield
+            return
+        ended = threading.Event()
+
+        def beat() -> None:
+            while not ended.wait(self.keep_alive_every):
+                try:
+                    keep_alive()
+                except StorageError:
+                    pass  # the next beat tries again; a trial looks abandoned only after several missed ones
+
+        beater = threading.Thread(target=beat, name="tunesmith-inline-keep-alive", daemon=True)
+        beater.start()
+        try:
+            yield
+        finally:
+            ended.set()
+            beater.join()
 
     def _on_report(self, number: int, report: Report) -> None:
         if self.report_hook is not None:

@@ -348,7 +348,8 @@ _REASONS = frozenset(k.value for k in FailureKind)
 
 
 # the store events `tunesmith promote` records, by the outcome label they count under
-PROMOTION_EVENTS = {"promoted": "promoted", "promotion_rejected": "rejected", "promotion_dry_run": "dry_run"}
+PROMOTION_EVENTS = {"promoted": "promoted", "promotion_already_champion": "already_champion",
+                    "promotion_rejected": "rejected", "promotion_dry_run": "dry_run"}
 
 
 def metrics_from_store(store: TrialStore, name: str) -> bytes:

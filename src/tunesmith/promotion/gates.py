@@ -65,6 +65,7 @@ class ChampionComparison:
     ci_high: float | None = None
     method: str = ""                   # "paired bootstrap over N holdout rows" / "recorded values"
     problem: str | None = None         # why no comparison could be made (the gate then fails)
+    is_candidate: bool = False         # the champion is the candidate's own model: nothing to compare
 
 
 def _passed(gate: str, message: str, **evidence: Any) -> GateResult:
@@ -160,6 +161,9 @@ def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None
     assert cfg is not None
     if comparison is None or comparison.champion_version is None:
         return _passed("beat_champion", "no champion yet: nothing to beat", champion_version=None)
+    if comparison.is_candidate:
+        return _passed("beat_champion", f"the candidate is champion v{comparison.champion_version} already: nothing "
+                       "to beat", champion_version=comparison.champion_version)
     evidence = {"champion_version": comparison.champion_version, "metric": comparison.metric,
                 "candidate": comparison.candidate, "champion": comparison.champion,
                 "improvement": comparison.improvement, "ci_low": comparison.ci_low, "ci_high": comparison.ci_high,

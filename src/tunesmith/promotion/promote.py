@@ -2,7 +2,9 @@
 
 promote: select the trial, gather its evidence (for a task: refit on every development row and score the holdout),
 run every gate, and only when all pass register a new version and move alias ``champion`` to it (the old champion
-gets ``previous``). Every attempt writes a report and an audit event, whatever the decision.
+gets ``previous``); a trial that is the champion already registers nothing (a second version of the same model
+would make ``previous`` the champion itself). Every attempt writes a report and an audit event, whatever the
+decision.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import enum
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import yaml
 
@@ -37,6 +39,7 @@ METRIC_TAG = "tunesmith.metric."
 
 class Decision(enum.StrEnum):
     PROMOTED = "promoted"
+    ALREADY_CHAMPION = "already the champion"   # every gate passed; the trial is behind alias champion already
     REJECTED = "rejected"
     DRY_RUN_PASSED = "dry run: every gate passed"
     DRY_RUN_REJECTED = "dry run: rejected"
@@ -53,6 +56,7 @@ class PromotionOutcome:
     previous_champion: str | None
     report_json: Path
     report_md: Path
+    champion_before: str | None = None
 
     @property
     def rejected(self) -> bool:
@@ -142,7 +146,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     if policy.beat_champion is not None:
         registry = _registry(spec, tracking_uri)
         champion = registry.by_alias(model_name, "champion")
-        comparison = _compare(policy, registry, champion, candidate, model, holdout)
+        comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, name, trial)
+                      else _compare(policy, registry, champion, candidate, model, holdout))
     gates = run_gates(policy, candidate, comparison)
     model_source = _model_source(spec, trial)
     if model is None and model_source is None:
@@ -154,12 +159,13 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         champion = registry.by_alias(model_name, "champion")
 
     version: ModelVersion | None = None
-    if passed and not dry_run:
+    already = passed and not dry_run and _is_trial(champion, name, trial)
+    if passed and not dry_run and not already:
         assert registry is not None
         version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
                             champion, tracking_uri)
-    decision = (Decision.PROMOTED if passed else Decision.REJECTED) if not dry_run else (
-        Decision.DRY_RUN_PASSED if passed else Decision.DRY_RUN_REJECTED)
+    decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
+        if not dry_run else (Decision.DRY_RUN_PASSED if passed else Decision.DRY_RUN_REJECTED)
     now = clock.now()
     data: dict[str, Any] = {
         "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
@@ -171,12 +177,13 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     }
     folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
     json_path, md_path = write_report(folder, data, gates)
-    kind = {Decision.PROMOTED: "promoted", Decision.REJECTED: "promotion_rejected"}.get(decision, "promotion_dry_run")
+    kind = {Decision.PROMOTED: "promoted", Decision.ALREADY_CHAMPION: "promotion_already_champion",
+            Decision.REJECTED: "promotion_rejected"}.get(decision, "promotion_dry_run")
     audit.record(store, experiment.id, kind, clock, trial.number, {
         "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
         "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path)}, reason)
     return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
-                            data["previous_champion"], json_path, md_path)
+                            data["previous_champion"], json_path, md_path, data["champion_before"])
 
 
 def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
@@ -294,6 +301,12 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
 
 
 # -- registering ------------------------------------------------------------------------------------------------
+def _is_trial(version: ModelVersion | None, experiment: str, trial: TrialRecord) -> TypeGuard[ModelVersion]:
+    """Whether registered ``version`` is this trial's model (the tags ``_register`` wrote)."""
+    return version is not None and version.tags.get("tunesmith.experiment") == experiment \
+        and version.tags.get("tunesmith.trial") == str(trial.number)
+
+
 def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
     from tunesmith.tracking import tracker_for
     from tunesmith.tracking.model_registry import ModelRegistry

@@ -1,0 +1,67 @@
+"""The signals that stop a run: Ctrl-C (SIGINT), SIGTERM (a scheduler, `kill`) and SIGHUP (the terminal closed,
+an ssh session ended without `nohup`), where the platform has it. Each records the run as interrupted (exit 130),
+so `tunesmith resume` continues it; without a handler SIGHUP killed the coordinator and left the run `running`.
+
+After SIGHUP the outputs that were the terminal go to the null device: a write to a terminal that hung up fails
+(EIO), and the progress display's next line would have stopped the run before it recorded how it ended.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tunesmith.runner import Runner
+
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))  # Windows: no SIGHUP
+
+
+def install_signal_handlers(runner: Runner) -> None:
+    """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent)."""
+    count = {"n": 0}
+    terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # asked now: a terminal that hung up no longer says it is one
+
+    def handler(signum: int, _frame: object) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            _to_null_device(terminals)
+        count["n"] += 1
+        name = signal.Signals(signum).name
+        if count["n"] == 1:
+            runner.request_stop(f"interrupted by {name}")
+        else:
+            runner.request_stop(f"interrupted by {name}", immediate=True)
+            if runner.spec.executor.kind == "inline":
+                raise KeyboardInterrupt
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+
+
+def _to_null_device(fds: list[int]) -> None:
+    """Point ``fds`` at the null device, so what is written to them afterwards is dropped, not an error."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+@contextmanager
+def handlers_restored() -> Iterator[None]:
+    """The stop signals' handlers as they were before a run (whose runner's handlers must not outlive it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
