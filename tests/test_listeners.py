@@ -136,7 +136,7 @@ def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupte
         proc.stderr.close()  # the reader of the JSON log went away: every later line is a broken pipe
         wait_for(lambda: count_states(project, "stopped").get("running") == 2)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        returncode = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -145,6 +145,7 @@ def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupte
         proc.stdout.close()
     assert count_states(project, "stopped") == {"interrupted": 2}
     assert project.show("stopped")["status"] == "interrupted"
+    assert returncode == 130  # interrupted, though "Interrupted. Continue with ..." could not reach the closed pipe
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and worker_pids(project):
         time.sleep(0.1)
