@@ -165,3 +165,28 @@ def test_a_listener_that_records_the_run_is_not_isolated(project):
 
     with pytest.raises(StorageError):
         Listeners(Watching(), Recording()).trial_started(None)
+
+
+def test_a_dropped_progress_display_gives_the_terminal_back(project):
+    """Its live bar redirects stdout and stderr through itself and hides the cursor until it is stopped."""
+    import io
+
+    from rich.console import Console
+    from rich.file_proxy import FileProxy
+
+    from tunesmith.console import ProgressDisplay
+
+    class Buggy(ProgressDisplay):
+        def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+            raise RuntimeError("a bug in the display")
+
+    screen = io.StringIO()
+    display = Buggy(Console(file=screen, force_terminal=True, width=120))
+    try:
+        result = api.run(project.spec("l-display", budget={"trials": 3}), storage=project.storage, listener=display)
+        assert result.experiment.status.value == "completed"
+        assert not isinstance(sys.stdout, FileProxy) and not isinstance(sys.stderr, FileProxy)
+        assert screen.getvalue().endswith("\x1b[?25h")  # the cursor shown again
+    finally:
+        if display._progress is not None:  # without the fix: let the next tests have their stdout back
+            display._progress.stop()

@@ -47,13 +47,17 @@ class RunListener:
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         pass
 
+    def stopped_watching(self) -> None:
+        """One of this listener's hooks raised and :class:`Listeners` dropped it: no hook comes after this one.
+        Release what it holds (the progress display's live bar, which redirects stdout and hides the cursor)."""
+
 
 class Listeners(RunListener):
     """Fan a hook out to several listeners, each in turn; a watching listener that fails does not reach the run.
 
     A listener whose hook raises (an ``Exception``, or the ``SystemExit`` Rich raises on a broken pipe; never a
-    ``KeyboardInterrupt``) is reported once, as a warning naming it and the error, and is not called again: the
-    run goes on, and records how it ended, without it. It is dropped rather than retried because the fan-out
+    ``KeyboardInterrupt``) is told ``stopped_watching``, is reported once, as a warning naming it and the error, and
+    is not called again: the run goes on, and records how it ended, without it. It is dropped rather than retried because the fan-out
     cannot tell a transient error from a lasting one (a closed pipe or a terminal that went away fails every later
     write), and a listener that failed halfway through a hook has missed events, so what it showed later would be
     wrong. A listener that can ride out transient errors handles them itself, as MLflow tracking does (it records
@@ -109,6 +113,10 @@ class Listeners(RunListener):
 
     def _drop(self, failed: RunListener, hook: str, error: BaseException) -> None:
         self.dropped.append(failed)
+        try:
+            failed.stopped_watching()  # first: a live display still holding stdout and stderr lets them go
+        except (Exception, SystemExit):
+            pass  # it failed once already; the report below is what matters
         cause = error.__context__ if isinstance(error, SystemExit) and error.__context__ is not None else error
         detail = f"{type(cause).__name__}: {cause}".splitlines()[0][:300]  # Rich exits on a broken pipe: say so
         message = (f"{type(failed).__name__} stopped watching this run: its {hook} raised {detail}; "
