@@ -56,6 +56,8 @@ class AuditListener(RunListener):
     """Records who started (or resumed) a run and how it ended, with the actor, in the experiment's event log; and
     the environment of its first run (Python, platform, packages, git commit, CPU/GPU) in its attributes."""
 
+    records_the_run = True  # the audit trail is part of the record: a store that cannot take it stops the run
+
     def __init__(self, store: TrialStore, clock: Clock) -> None:
         self.store = store
         self.clock = clock

@@ -28,8 +28,23 @@ EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructu
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+class _Diagnostics(Console):
+    """stderr. A reader of it that left (`2>&1 | head`) must not change the exit code that says how a run ended
+    (130 interrupted, 1 failed): Rich's default exits with 1 on a broken pipe. Later lines go to the null device."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self.file.fileno())  # what Python's exit would flush there is dropped, not an error
+        finally:
+            os.close(null)
+
+
+out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
+err = _Diagnostics(stderr=True, highlight=False)
 
 SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "

@@ -75,6 +75,11 @@ class ProgressDisplay(RunListener):
         spent = f" (spent {sum(costs):.4g})" if costs and not stop_reason.startswith("cost budget") else ""
         self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
 
+    def stopped_watching(self) -> None:
+        if self._progress is not None:
+            progress, self._progress = self._progress, None
+            progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
                      limit: int = 5) -> None:

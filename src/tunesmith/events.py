@@ -1,16 +1,26 @@
-"""What the runner tells its listeners (the progress display now; metrics exporters later).
+"""What the runner tells its listeners: the progress display, JSON logs, metrics, MLflow tracking, the audit trail.
 
 Listeners observe; they never change the run. Every hook has a no-op default, so a listener implements only
-what it needs.
+what it needs. :class:`Listeners` fans a hook out and keeps an observer that fails (a closed pipe, a terminal that
+went away, a bug) from stopping or abandoning the run: see there.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Any
 
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 
 class RunListener:
-    """Base class with no-op hooks. Call order: run_started, then trial_* in any order, then run_finished."""
+    """Base class with no-op hooks. Call order: run_started, then trial_* in any order, then run_finished.
+
+    ``records_the_run``: True for a listener that writes part of the run's record to the store (the audit trail).
+    Its failure is the store's and stops the run like any store failure; every other listener only watches.
+    """
+
+    records_the_run = False
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
@@ -37,41 +47,84 @@ class RunListener:
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         pass
 
+    def stopped_watching(self) -> None:
+        """One of this listener's hooks raised and :class:`Listeners` dropped it: no hook comes after this one.
+        Release what it holds (the progress display's live bar, which redirects stdout and hides the cursor)."""
+
 
 class Listeners(RunListener):
-    """Fan a hook out to several listeners."""
+    """Fan a hook out to several listeners, each in turn; a watching listener that fails does not reach the run.
+
+    A listener whose hook raises (an ``Exception``, or the ``SystemExit`` Rich raises on a broken pipe; never a
+    ``KeyboardInterrupt``) is told ``stopped_watching``, is reported once, as a warning naming it and the error, and
+    is not called again: the run goes on, and records how it ended, without it. It is dropped rather than retried because the fan-out
+    cannot tell a transient error from a lasting one (a closed pipe or a terminal that went away fails every later
+    write), and a listener that failed halfway through a hook has missed events, so what it showed later would be
+    wrong. A listener that can ride out transient errors handles them itself, as MLflow tracking does (it records
+    ``tracking_failed`` and never raises from a hook). A listener with ``records_the_run`` (the audit trail) is
+    not isolated: its error propagates to the runner.
+
+    The warning goes to the remaining listeners' ``warning``; when none of them shows warnings (none implements
+    ``warning``: the progress display or JSON logs was the one that failed), it goes to stderr. Nested fan-outs
+    are flattened, so one fan-out sees every listener and tells the others of one that failed.
+    """
 
     def __init__(self, *listeners: RunListener) -> None:
-        self.listeners = listeners
+        flat: list[RunListener] = []
+        for x in listeners:
+            flat.extend(x.listeners if isinstance(x, Listeners) else (x,))
+        self.listeners: tuple[RunListener, ...] = tuple(flat)
+        self.dropped: list[RunListener] = []
 
-    def run_started(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.run_started(*a, **k)
+    def run_started(self, *a: Any, **k: Any) -> None:
+        self._each("run_started", a, k)
 
-    def warning(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.warning(*a, **k)
+    def warning(self, *a: Any, **k: Any) -> None:
+        self._each("warning", a, k)
 
-    def trial_started(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.trial_started(*a, **k)
+    def trial_started(self, *a: Any, **k: Any) -> None:
+        self._each("trial_started", a, k)
 
-    def trial_retrying(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.trial_retrying(*a, **k)
+    def trial_retrying(self, *a: Any, **k: Any) -> None:
+        self._each("trial_retrying", a, k)
 
-    def trial_finished(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.trial_finished(*a, **k)
+    def trial_finished(self, *a: Any, **k: Any) -> None:
+        self._each("trial_finished", a, k)
 
-    def run_stopping(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.run_stopping(*a, **k)
+    def run_stopping(self, *a: Any, **k: Any) -> None:
+        self._each("run_stopping", a, k)
 
-    def run_finished(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
-        for x in self.listeners:
-            x.run_finished(*a, **k)
+    def run_finished(self, *a: Any, **k: Any) -> None:
+        self._each("run_finished", a, k)
 
-    def promotion_decided(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
+    def promotion_decided(self, *a: Any, **k: Any) -> None:
+        self._each("promotion_decided", a, k)
+
+    def _each(self, hook: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         for x in self.listeners:
-            x.promotion_decided(*a, **k)
+            if x in self.dropped:
+                continue
+            try:
+                getattr(x, hook)(*args, **kwargs)
+            except (Exception, SystemExit) as e:
+                if x.records_the_run:
+                    raise
+                self._drop(x, hook, e)
+
+    def _drop(self, failed: RunListener, hook: str, error: BaseException) -> None:
+        self.dropped.append(failed)
+        try:
+            failed.stopped_watching()  # first: a live display still holding stdout and stderr lets them go
+        except (Exception, SystemExit):
+            pass  # it failed once already; the report below is what matters
+        cause = error.__context__ if isinstance(error, SystemExit) and error.__context__ is not None else error
+        detail = f"{type(cause).__name__}: {cause}".splitlines()[0][:300]  # Rich exits on a broken pipe: say so
+        message = (f"{type(failed).__name__} stopped watching this run: its {hook} raised {detail}; "
+                   "the run goes on without it")
+        if any(x not in self.dropped and type(x).warning is not RunListener.warning for x in self.listeners):
+            self.warning(message)  # a listener failing on this warning is dropped (and reported) in turn
+            return
+        try:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass  # stderr is the pipe that closed, or is closed: nobody is left to tell

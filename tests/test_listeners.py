@@ -1,0 +1,192 @@
+"""A listener that fails (a closed pipe, a terminal gone, a bug) never stops or abandons the run it watches.
+
+Real runs: worker processes, a SQLite store, the CLI as a subprocess in a shell pipeline, real signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import count_states, start_cli, wait_for, worker_pids
+from tunesmith import api
+from tunesmith.events import RunListener
+from tunesmith.records import ExperimentRecord, TrialRecord
+
+
+def failing(hook: str) -> RunListener:
+    """A listener whose ``hook`` raises what a write to a closed pipe raises; it counts its calls."""
+
+    def fail(self: RunListener, *_a: object, **_k: object) -> None:
+        self.calls += 1  # type: ignore[attr-defined]
+        raise BrokenPipeError(32, "Broken pipe")
+
+    return type("Failing", (RunListener,), {"calls": 0, hook: fail})()
+
+
+class Watching(RunListener):
+    """A healthy listener beside it: what it is told."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.finished: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
+        self.finished.append(experiment.status.value)
+
+
+@pytest.mark.parametrize("hook", ["run_started", "trial_started", "trial_finished", "run_stopping", "run_finished"])
+def test_a_listener_that_raises_is_reported_once_and_the_run_completes(project, hook):
+    spec = project.spec(f"l-{hook.replace('_', '-')}", budget={"trials": 4})
+    failed, watching = failing(hook), Watching()
+    from tunesmith.events import Listeners
+
+    result = api.run(spec, storage=project.storage, listener=Listeners(failed, watching))
+
+    assert result.experiment.status.value == "completed"
+    assert count_states(project, spec["name"]) == {"completed": 4}
+    assert failed.calls == 1  # dropped after its first failure: not called again
+    assert watching.warnings == [f"Failing stopped watching this run: its {hook} raised BrokenPipeError: "
+                                 "[Errno 32] Broken pipe; the run goes on without it"]
+    assert watching.finished == ["completed"]  # the others still hear the end
+
+
+def test_with_no_listener_left_to_show_it_the_warning_goes_to_stderr(project, capfd):
+    spec = project.spec("l-stderr", budget={"trials": 2})
+    result = api.run(spec, storage=project.storage, listener=failing("trial_finished"))
+    assert result.experiment.status.value == "completed"
+    assert capfd.readouterr().err.count("warning: Failing stopped watching this run: its trial_finished raised "
+                                        "BrokenPipeError") == 1
+
+
+def test_a_keyboard_interrupt_in_a_listener_still_stops_the_run(project):
+    class CtrlC(RunListener):
+        def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+            raise KeyboardInterrupt
+
+    spec = project.spec("l-ctrl-c", budget={"trials": 4}, executor={"kind": "inline"})
+    api.run(spec, storage=project.storage, listener=CtrlC())
+    assert api.open_experiment("l-ctrl-c", storage=project.storage).experiment.status.value == "interrupted"
+
+
+def _shell(project, command: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    tunesmith = f"{sys.executable} -m tunesmith.cli"
+    return subprocess.run(["bash", "-c", command.replace("tunesmith", tunesmith)], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_json_logs_piped_into_head_do_not_stop_the_run(project):
+    project.write_spec(project.spec("piped", budget={"trials": 6}))
+    # the JSON log is on stderr: `2>&1` puts it in the pipe; head leaves after the first line
+    proc = _shell(project, "tunesmith run piped.yaml --log-format json 2>&1 | head -1; echo rc=${PIPESTATUS[0]}")
+    assert count_states(project, "piped") == {"completed": 6}
+    assert project.show("piped")["status"] == "completed"
+    first, status = proc.stdout.splitlines()
+    assert json.loads(first)["event"] == "run_started"
+    assert status == "rc=0", proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+HALF_FAIL = '''
+import time
+
+def half_fail(config, trial):
+    time.sleep(0.3)
+    if config["x"] > 0.5:
+        raise ValueError("x too large")
+    return config["x"]
+'''
+
+
+def test_the_progress_display_piped_into_head_does_not_stop_the_run(project):
+    project.write("half.py", HALF_FAIL)
+    # seed 3: trial 0 succeeds (so the run never fails fast), later ones fail and the display prints a line each
+    project.write_spec(project.spec("shown", budget={"trials": 8}, seed=3, trial={"function": "half:half_fail"}))
+    proc = _shell(project, "tunesmith run shown.yaml | head -1; echo rc=${PIPESTATUS[0]}")
+    states = count_states(project, "shown")
+    assert sum(states.values()) == 8 and set(states) == {"completed", "failed"}, states
+    assert project.show("shown")["status"] == "completed"
+    first, status = proc.stdout.splitlines()
+    assert first.startswith("Running shown")
+    assert status == "rc=0"
+    assert "Traceback" not in proc.stderr
+    assert "ProgressDisplay stopped watching this run: its trial_finished raised BrokenPipeError" in proc.stderr
+
+
+def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupted(project):
+    """The reported case: run_stopping raised on the closed pipe and shutdown stopped partway."""
+    project.write_spec(project.spec("stopped", budget={"trials": 4}, trial={"function": "objectives:slow"},
+                                    executor={"kind": "process", "workers": 2, "grace_period": 0.5}))
+    proc = start_cli(project, "run", "stopped.yaml", "--log-format", "json")
+    try:
+        seen = []
+        while len([e for e in seen if e["event"] == "trial_started"]) < 2:
+            seen.append(json.loads(proc.stderr.readline()))
+        assert proc.stderr is not None
+        proc.stderr.close()  # the reader of the JSON log went away: every later line is a broken pipe
+        wait_for(lambda: count_states(project, "stopped").get("running") == 2)
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert count_states(project, "stopped") == {"interrupted": 2}
+    assert project.show("stopped")["status"] == "interrupted"
+    assert returncode == 130  # interrupted, though "Interrupted. Continue with ..." could not reach the closed pipe
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and worker_pids(project):
+        time.sleep(0.1)
+    assert worker_pids(project) == []
+
+
+def test_a_listener_that_records_the_run_is_not_isolated(project):
+    """The audit trail is part of the record: a store that cannot take it stops the run, as any store failure."""
+    from tunesmith.errors import StorageError
+    from tunesmith.events import Listeners
+
+    class Recording(RunListener):
+        records_the_run = True
+
+        def trial_started(self, trial: TrialRecord) -> None:
+            raise StorageError("the store is gone")
+
+    with pytest.raises(StorageError):
+        Listeners(Watching(), Recording()).trial_started(None)
+
+
+def test_a_dropped_progress_display_gives_the_terminal_back(project):
+    """Its live bar redirects stdout and stderr through itself and hides the cursor until it is stopped."""
+    import io
+
+    from rich.console import Console
+    from rich.file_proxy import FileProxy
+
+    from tunesmith.console import ProgressDisplay
+
+    class Buggy(ProgressDisplay):
+        def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+            raise RuntimeError("a bug in the display")
+
+    screen = io.StringIO()
+    display = Buggy(Console(file=screen, force_terminal=True, width=120))
+    try:
+        result = api.run(project.spec("l-display", budget={"trials": 3}), storage=project.storage, listener=display)
+        assert result.experiment.status.value == "completed"
+        assert not isinstance(sys.stdout, FileProxy) and not isinstance(sys.stderr, FileProxy)
+        assert screen.getvalue().endswith("\x1b[?25h")  # the cursor shown again
+    finally:
+        if display._progress is not None:  # without the fix: let the next tests have their stdout back
+            display._progress.stop()
