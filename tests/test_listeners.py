@@ -190,3 +190,21 @@ def test_a_dropped_progress_display_gives_the_terminal_back(project):
     finally:
         if display._progress is not None:  # without the fix: let the next tests have their stdout back
             display._progress.stop()
+
+
+def test_a_listener_failing_on_resumes_data_changed_warning_does_not_stop_the_resume(project):
+    """The warning that the data changed is given before the runner fans the listener out; it is isolated too."""
+    from tests.test_task_runs import TASK
+
+    data = project.root / "data.csv"
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    spec = {**TASK, "name": "csv-l", "task": {**{k: v for k, v in TASK["task"].items() if k != "holdout"},
+                                              "data": {"path": "data.csv", "target": "label"}, "pipeline": []},
+            "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    failed = failing("warning")
+    result = api.resume("csv-l", storage=project.storage, listener=failed)
+    assert result.experiment.status.value == "completed"
+    assert failed.calls == 1

@@ -148,7 +148,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
 
         changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
         if changes and listener is not None:
-            listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): trials from "
+            Listeners(listener).warning(f"the data changed since this experiment started ({'; '.join(changes)}): trials from "
                              "before and after are not comparable")
         if changes:
             store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
