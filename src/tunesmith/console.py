@@ -13,7 +13,8 @@ from rich.table import Table
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import ranked
+from tunesmith.selection import completed, feasible, ranked
+from tunesmith.spec.loader import spec_from_dict
 from tunesmith.summary import objectives_of
 
 
@@ -78,12 +79,16 @@ class ProgressDisplay(RunListener):
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
                      limit: int = 5) -> None:
-    objectives = objectives_of(experiment)
-    best = ranked(trials, objectives)[:limit]
+    spec = spec_from_dict(experiment.spec)
+    objectives = spec.objectives
+    # the trials selection may pick: one that breaks a constraint is not among the best, whatever its values
+    best = ranked(feasible(trials, objectives, spec.constraints), objectives)[:limit]
     if not best:
-        console.print("[red]No trial completed.[/]")
+        console.print("[red]No completed trial satisfies the constraints.[/]" if completed(trials)
+                      else "[red]No trial completed.[/]")
         return
-    table = Table(title=f"Best trials of {experiment.name}", title_justify="left")
+    feasible_only = f" satisfying {', '.join(map(str, spec.constraints))}" if spec.constraints else ""
+    table = Table(title=f"Best trials of {experiment.name}{escape(feasible_only)}", title_justify="left")
     table.add_column("#", justify="right")
     for o in objectives:
         table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")
