@@ -254,6 +254,35 @@ CATALOGUE: dict[str, Case] = {
             "multivariate, n_ei_candidates, n_startup_trials, prior_weight, warn_independent_sampling"
         ),
     ),
+    # Strategy typos a new user makes (each said something else: "`auto` takes no options", "instance of
+    # StrategyChoice", an empty "accepted:", no did-you-mean for grid's and bo's options)
+    "strategy-name-misspelt-as-a-key": Case(
+        _spec(strategy={"nam": "tpe"}), _fixed("strategy.nam: unknown key 'nam'; did you mean 'name'?")
+    ),
+    "strategy-named-by-its-key": Case(
+        _spec(strategy={"tpe": {"n_startup_trials": 3}}),
+        _fixed("strategy.tpe: unknown key 'tpe'; name the strategy with `name` and put its options beside it: "
+               "{name: tpe, <option>: ...}"),
+    ),
+    "strategy-as-a-list": Case(
+        _spec(strategy=["tpe"]),
+        _fixed("strategy: must be a strategy name (auto, random, grid, qmc, tpe, cmaes, gp, nsga2, bo) or a mapping "
+               "with `name`, e.g. {name: tpe, n_startup_trials: 5}; got ['tpe']"),
+    ),
+    "strategy-in-capitals": Case(
+        _spec(strategy="TPE"),
+        _fixed("strategy.name: unknown strategy 'TPE'; did you mean 'tpe'? choose one of auto, random, grid, qmc, "
+               "tpe, cmaes, gp, nsga2, bo (got 'TPE')"),
+    ),
+    "grid-option-misspelt": Case(
+        _spec(strategy={"name": "grid", "shufle": True}),
+        _fixed("strategy.shufle: not an option of the grid strategy; did you mean 'shuffle'? accepted: points, "
+               "shuffle"),
+    ),
+    "option-of-a-strategy-without-options": Case(
+        _spec(strategy={"name": "random", "n_startup_trials": 3}),
+        _fixed("strategy.n_startup_trials: the random strategy takes no options; remove 'n_startup_trials'"),
+    ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),
