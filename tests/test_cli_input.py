@@ -283,6 +283,19 @@ CATALOGUE: dict[str, Case] = {
         _spec(strategy={"name": "random", "n_startup_trials": 3}),
         _fixed("strategy.n_startup_trials: the random strategy takes no options; remove 'n_startup_trials'"),
     ),
+    # A section written as a plain value: it said "input should be a valid dictionary or instance of Budget"
+    "budget-as-a-number": Case(
+        _spec(budget=50), _fixed("budget: must be a mapping, e.g. budget: {trials: 50}; got 50")
+    ),
+    "executor-as-a-word": Case(
+        _spec(executor="process"),
+        _fixed("executor: must be a mapping, e.g. executor: {kind: process, workers: 2}; got 'process'"),
+    ),
+    "pbt-mutation-as-a-word": Case(
+        _spec(scheduler={"name": "pbt", "mutations": {"x": "resample"}}),
+        _fixed("scheduler.mutations.x: must be a mapping, e.g. {resample: true}, {factors: [0.8, 1.2]}, "
+               "{choices: [...]} or {keep: true}; got 'resample'"),
+    ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),

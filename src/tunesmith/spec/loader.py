@@ -169,11 +169,28 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
             msg += f" (quote it: '{got}')"
         elif kind == "string_type" and isinstance(got, float):  # `release: 1.10` is 1.1 once read
             msg += " (quote it as you wrote it: YAML read it as a number)"
-    elif kind in ("model_type", "dict_type"):
-        msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
+    elif kind in ("model_type", "dict_type"):  # pydantic's message names the model class, which no user wrote
+        example = _MAPPING_EXAMPLE.get(re.sub(r"\.[^.]+$", ".*", path) if path.startswith("scheduler.mutations.")
+                                       else path, "{key: value, ...}")
+        msg = f"must be a mapping, e.g. {example}; got {got!r}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
+
+
+# What a section written as a plain value (`budget: 50`, `executor: process`) should look like.
+_MAPPING_EXAMPLE = {
+    "space": "space: {lr: {type: float, low: 0.0001, high: 0.1, log: true}}",
+    "budget": "budget: {trials: 50}",
+    "executor": "executor: {kind: process, workers: 2}",
+    "trial": "trial: {function: \"objective.py:objective\"} or trial: {command: \"python train.py {args}\"}",
+    "tags": "tags: {team: vision}",
+    "cost": "cost: {cpu_hour: 0.04} or cost: {metric: dollars}",
+    "task.holdout": "holdout: {fraction: 0.2}",
+    "task.cv": "cv: {kind: stratified, folds: 5}",
+    "task.nested": "nested: {outer_folds: 3, trials: 10}",
+    "scheduler.mutations.*": "{resample: true}, {factors: [0.8, 1.2]}, {choices: [...]} or {keep: true}",
+}
 
 
 # What to write, for the required fields a new spec most often lacks.
