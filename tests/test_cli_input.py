@@ -296,6 +296,11 @@ CATALOGUE: dict[str, Case] = {
         _fixed("scheduler.mutations.x: must be a mapping, e.g. {resample: true}, {factors: [0.8, 1.2]}, "
                "{choices: [...]} or {keep: true}; got 'resample'"),
     ),
+    "command-with-a-lone-brace": Case(  # it ran `echo {x` as written: every trial failed with no result line
+        _spec(trial={"command": "echo {x"}),
+        _fixed("trial.command: a lone '{' at character 6: close the placeholder, as in {x}, or write {{ for a "
+               "literal brace; got 'echo {x'"),
+    ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tunesmith.errors import SpecError
 from tunesmith.evaluation.output_tail import STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
@@ -39,7 +40,29 @@ STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take
 
 
 def placeholders(command: str) -> list[str]:
-    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+    """The names of ``command``'s placeholders.
+
+    Raises:
+        SpecError: at ``trial.command`` for a brace that opens or closes no placeholder (``{x`` would otherwise
+            reach the shell as it is written, and every trial fail without saying why).
+    """
+    names: list[str] = []
+    end = 0
+    for m in PLACEHOLDER.finditer(command):
+        _refuse_a_lone_brace(command, end, m.start())
+        if m.group(1) is not None:
+            names.append(m.group(1))
+        end = m.end()
+    _refuse_a_lone_brace(command, end, len(command))
+    return names
+
+
+def _refuse_a_lone_brace(command: str, start: int, stop: int) -> None:
+    for i in range(start, stop):
+        if command[i] in "{}":
+            fix = "close the placeholder, as in {x}," if command[i] == "{" else "open the placeholder, as in {x},"
+            raise SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
+                                             f"{command[i] * 2} for a literal brace; got {command!r}")
 
 
 def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None) -> list[str]:
