@@ -260,8 +260,11 @@ def function_reference(fn: Callable[..., Any]) -> str:
         )
     if module == "__main__":
         source = inspect.getsourcefile(fn)
-        if source is None:
-            raise ValueError("the trial function is defined interactively; move it into a .py file")
+        if source is None or not os.path.isfile(source):  # `python -c` and stdin give '<string>', '<stdin>'
+            raise ValueError(
+                f"the trial function {qualname!r} is defined interactively (python -c, standard input, a notebook "
+                "or the REPL), so there is no file to import it from; move it into a .py file (in a notebook: "
+                "%%writefile objective.py) and pass it from there, or as 'objective.py:objective'")
         return f"{os.path.abspath(source)}:{qualname}"
     return f"{module}:{qualname}"
 
