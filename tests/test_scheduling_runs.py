@@ -112,3 +112,18 @@ def test_asha_rungs_survive_resume(project):
     assert len(trials) == 18 and {t["state"] for t in trials} <= {"completed", "pruned"}
     shown = json.loads(project.cli("show", "resumed", "--json", check=True).stdout)
     assert shown["trials"]["pruned"] >= 6, "the resumed part still prunes against the rungs"
+
+
+def test_the_live_display_counts_the_trials_a_scheduler_stopped(project):
+    """The progress line said `15/15 failed 0` of a run whose scheduler stopped 8 of 15: a stopped trial counted
+    as done, and nothing said how many were stopped until `show`. A run without a scheduler has no such count."""
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="counted", trial={"function": "curves:objective"}, budget={"trials": 12},
+                        strategy="random", executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    pruned = project.show("counted")["trials"]["pruned"]
+    assert pruned > 0 and f"12/12 failed 0 pruned {pruned} best" in run.stdout, run.stdout
+    plain = project.cli("run", str(project.write_spec(project.spec(name="plain", executor={"kind": "inline"}))),
+                        check=True)
+    assert "failed 0 best" in plain.stdout and "pruned" not in plain.stdout

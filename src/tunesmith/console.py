@@ -26,6 +26,7 @@ class ProgressDisplay(RunListener):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._failed = 0
+        self._pruned: int | None = None  # counted only under a scheduler: without one no trial is ever stopped
         self._best = "-"
         self._objectives: tuple[ObjectiveSpec, ...] = ()
 
@@ -37,13 +38,17 @@ class ProgressDisplay(RunListener):
                            f"({experiment.strategy_reason})")
         done = sum(1 for t in history if t.state.is_finished())
         self._failed = sum(1 for t in history if t.state is TrialState.FAILED)
+        scheduled = (experiment.spec.get("scheduler") or {}).get("name", "none") != "none"
+        self._pruned = sum(1 for t in history if t.state is TrialState.PRUNED) if scheduled else None
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("failed [red]{task.fields[failed]}[/]"), TextColumn("best [green]{task.fields[best]}[/]"),
-            TimeElapsedColumn(), console=self.console, transient=False,
+            TextColumn("failed [red]{task.fields[failed]}[/]"),
+            *([TextColumn("pruned [yellow]{task.fields[pruned]}[/]")] if scheduled else []),
+            TextColumn("best [green]{task.fields[best]}[/]"), TimeElapsedColumn(), console=self.console,
+            transient=False,
         )
         self._task = self._progress.add_task("trials", total=total_trials, completed=done, failed=self._failed,
-                                             best=self._best)
+                                             pruned=self._pruned, best=self._best)
         self._progress.start()
 
     def warning(self, message: str) -> None:
@@ -58,11 +63,14 @@ class ProgressDisplay(RunListener):
             self._failed += 1
             # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
             self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
+        if trial.state is TrialState.PRUNED and self._pruned is not None:
+            self._pruned += 1
         if best is not None and best.values is not None:
             self._best = ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
         if self._progress is not None and self._task is not None:
             advance = 1 if trial.state.is_finished() else 0
-            self._progress.update(self._task, advance=advance, failed=self._failed, best=self._best)
+            self._progress.update(self._task, advance=advance, failed=self._failed, pruned=self._pruned,
+                                  best=self._best)
 
     def run_stopping(self, reason: str) -> None:
         if reason.startswith("interrupted") and self._progress is not None:
