@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tunesmith.errors import SpecError
-from tunesmith.evaluation.output_tail import STDERR_LABEL, with_tail
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
@@ -128,6 +128,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     stop_watch = threading.Event()
     log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
+    stdout_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # what it printed instead of a result, if it never did
     stderr_done = threading.Event()
 
     def watch_prune() -> None:
@@ -157,6 +158,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         with log_lock:
             log.write(line)
             log.flush()
+        stdout_tail.append(line[-STDERR_LINE_CHARS:])
         stripped = line.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
             continue
@@ -191,6 +193,12 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     failure = _exit_failure(code, result is None, metrics[0])
     if failure is None:
         return result, None, False
+    if failure.kind is FailureKind.INVALID_RESULT and not "".join(stderr_tail).strip():
+        # it ran to the end quietly: what it printed on stdout (`loss: 0.3`, a dict's repr) is why, or that it
+        # printed nothing at all
+        if not "".join(stdout_tail).strip():
+            return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
+        return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
 
 
@@ -202,9 +210,12 @@ def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:
     if code != 0:
         return Failure(FailureKind.EXIT_CODE, f"command exited with code {code}")
     if no_result:
-        return Failure(FailureKind.INVALID_RESULT,
-                       "command printed no JSON result line (print e.g. {\"" + metric + "\": 0.93})")
+        return Failure(FailureKind.INVALID_RESULT, f"command printed no JSON result line ({_print_result(metric)})")
     return None
+
+
+def _print_result(metric: str) -> str:
+    return "print e.g. {\"" + metric + "\": 0.93}"
 
 
 def _terminate(proc: subprocess.Popen[str], grace: float) -> None:
