@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -34,6 +35,10 @@ from tunesmith.records import Failure, FailureKind, ParamValue, Report
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
 _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|js|mjs|ts|lua)$")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
+# what sh itself runs, never found on PATH
+_SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", "unset", "if", "for", "while",
+                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit"})
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
@@ -80,7 +85,24 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None)
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
     return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
-            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))]
+            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(words, spec_dir)
+
+
+def _program_warnings(words: list[str], run_dir: str) -> list[str]:
+    """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
+    denied`), said before the first trial: a bare name found on no PATH folder, a relative one that is not
+    executable."""
+    program = next((w for w in words if not _ASSIGNMENT.match(w)), None)
+    if program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS:
+        return []
+    if "/" not in program:
+        return [] if shutil.which(program) else [f"trial.command runs {program!r}, which is not on PATH"]
+    path = program if os.path.isabs(program) else os.path.join(run_dir, program)
+    if os.path.isfile(path) and not os.access(path, os.X_OK):
+        interpreter = "python" if program.endswith(".py") else "sh"
+        return [f"trial.command runs {program!r}, which is not executable: chmod +x {program}, or run it as "
+                f"{interpreter} {program}"]
+    return []
 
 
 def render_command(command: str, params: dict[str, ParamValue], all_names: Iterable[str], trial_dir: str,
