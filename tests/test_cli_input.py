@@ -301,6 +301,15 @@ CATALOGUE: dict[str, Case] = {
         _fixed("trial.command: a lone '{' at character 6: close the placeholder, as in {x}, or write {{ for a "
                "literal brace; got 'echo {x'"),
     ),
+    "transposed-letters-in-a-key": Case(  # it said: did you mean 'low'? (difflib rates lgo as close to both)
+        _spec(space={"x": {"type": "float", "low": 0.1, "high": 1.0, "lgo": True}}),
+        _fixed("space.x.lgo: unknown key 'lgo'; did you mean 'log'?"),
+    ),
+    "exponent-for-an-int": Case(  # it said: unable to parse string as an integer; got '1e3'
+        _text("name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: objectives:quadratic\n"
+              "space: {x: {type: int, low: 1, high: 1e3}}\n"),
+        _fixed("space.x.high: must be a whole number; got '1e3', which YAML reads as text: write 1000"),
+    ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),

@@ -159,6 +159,9 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
                f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
     elif kind == "int_from_float":
         msg = f"must be a whole number; got {got!r}"
+    elif kind == "int_parsing" and isinstance(got, str) and _whole_number(got) is not None:
+        # YAML 1.1 reads 1e3 (no dot) as text; a float field takes it, an int field does not
+        msg = f"must be a whole number; got {got!r}, which YAML reads as text: write {_whole_number(got)}"
     elif kind == "string_pattern_mismatch" and path == "name":
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
@@ -176,6 +179,15 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
+
+
+def _whole_number(text: str) -> int | None:
+    """``1e3`` as 1000; None for text that is no whole number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
 
 
 # What a section written as a plain value (`budget: 50`, `executor: process`) should look like.
