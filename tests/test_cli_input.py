@@ -182,6 +182,18 @@ CATALOGUE: dict[str, Case] = {
             f"(searched the spec's folder {project.root.resolve()} and the Python path)"
         ),
     ),
+    "trial-module-misspelt": Case(  # the project has objectives.py; it said only "No module named 'objectivs'"
+        _spec(trial={"function": "objectivs:quadratic"}),
+        lambda project: (
+            f"trial.function: cannot import 'objectivs': No module named 'objectivs' "
+            f"(searched the spec's folder {project.root.resolve()} and the Python path); did you mean 'objectives'?"
+        ),
+    ),
+    "trial-file-misspelt": Case(
+        _spec(trial={"function": "objectivs.py:quadratic"}),
+        lambda project: (f"trial.function: file '{project.root.resolve() / 'objectivs.py'}' does not exist; did you "
+                         "mean 'objectives.py'?"),
+    ),
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
         _fixed("trial.function: 'objectives' has no function 'nope'; did you mean 'noop'?"),
