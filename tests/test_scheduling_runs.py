@@ -127,3 +127,33 @@ def test_the_live_display_counts_the_trials_a_scheduler_stopped(project):
     plain = project.cli("run", str(project.write_spec(project.spec(name="plain", executor={"kind": "inline"}))),
                         check=True)
     assert "failed 0 best" in plain.stdout and "pruned" not in plain.stdout
+
+
+IGNORES_STOPS = """
+def objective(config, trial):
+    for epoch in range(1, 28):
+        trial.report(epoch, config["x"] + 1.0 / epoch)   # never asks trial.should_prune()
+    return config["x"]
+"""
+
+
+def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_prune(project):
+    """A function that reports but never checks trial.should_prune() cannot be stopped from outside: the run said
+    `pruned 7` and show `0% saved`, and nothing said why."""
+    project.write("ignores.py", IGNORES_STOPS)
+    spec = project.spec(name="ignored", trial={"function": "ignores:objective"}, budget={"trials": 9},
+                        strategy="random", executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
+    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    shown = project.show("ignored")
+    pruned = sorted(t["number"] for t in project.trials("ignored") if t["state"] == "pruned")
+    assert pruned and shown["scheduler"]["ran_past_their_stop"] == pruned
+    text = " ".join(project.cli("show", "ignored", check=True).stdout.split())
+    assert (f"{len(pruned)} pruned trial(s) ran on past the step they were stopped at (trial "
+            f"{', '.join(map(str, pruned[:5]))}") in text
+    assert "check trial.should_prune() after each report and return when it is true" in text
+    # trials that return when told to stop are not named
+    project.write("curves.py", CURVES)
+    project.cli("run", str(project.write_spec({**spec, "name": "heeded", "trial": {"function": "curves:objective"}})),
+                "--quiet", check=True)
+    assert "ran_past_their_stop" not in project.show("heeded")["scheduler"]
