@@ -157,3 +157,21 @@ def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_pru
     project.cli("run", str(project.write_spec({**spec, "name": "heeded", "trial": {"function": "curves:objective"}})),
                 "--quiet", check=True)
     assert "ran_past_their_stop" not in project.show("heeded")["scheduler"]
+
+
+def test_a_scheduler_that_got_no_reports_says_why(project):
+    """A command whose step lines lack the objective's metric ({"step": 1, "los": ...}) reports nothing: the
+    scheduler never acted (pruned 0, 0% saved) and nothing said why."""
+    project.write("train.py", COMMAND.replace('"loss": x + 1.0 / epoch', '"los": x + 1.0 / epoch'))
+    spec = project.spec(name="unfed", trial={"command": "python {spec_dir}/train.py {x}"}, budget={"trials": 3},
+                        strategy="random", executor={"kind": "process", "workers": 1},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3})
+    warning = ('warning: no trial reported an intermediate value, so the asha scheduler had nothing to stop trials '
+               'on: a function trial calls trial.report(step, value); a command prints a JSON line with an integer '
+               '"step" and "loss" (or "value"), e.g. {"step": 3, "loss": 0.42}')
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    assert warning in " ".join(run.stdout.split()), run.stdout
+    assert warning in " ".join(project.cli("show", "unfed", check=True).stdout.split())
+    project.write("train.py", COMMAND)
+    heard = project.cli("run", str(project.write_spec({**spec, "name": "heard"})), check=True)
+    assert "no trial reported" not in heard.stdout + project.cli("show", "heard", check=True).stdout

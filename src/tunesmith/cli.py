@@ -217,7 +217,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from rich.markup import escape  # a stop reason may quote a trial's stderr
 
     from tunesmith.console import print_best_table
-    from tunesmith.summary import experiment_summary, ran_past_their_stop
+    from tunesmith.summary import experiment_summary, ran_past_their_stop, scheduler_without_reports
 
     store = _store(storage)
     exp = store.experiment(name)
@@ -255,6 +255,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
+        if (unfed := scheduler_without_reports(exp, trials)) is not None:
+            out.print(f"[yellow]warning[/]: {escape(unfed)}")
         if past := summary["scheduler"].get("ran_past_their_stop"):
             out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
                       f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on until "

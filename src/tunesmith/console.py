@@ -15,7 +15,7 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, feasible, ranked
 from tunesmith.spec.loader import spec_from_dict
-from tunesmith.summary import objectives_of
+from tunesmith.summary import objectives_of, scheduler_without_reports
 
 
 class ProgressDisplay(RunListener):
@@ -80,6 +80,8 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             self._progress.stop()
         print_best_table(self.console, experiment, trials)
+        if (unfed := scheduler_without_reports(experiment, trials)) is not None:
+            self.console.print(f"[yellow]warning[/]: {escape(unfed)}")
         costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
         spent = f" (spent {sum(costs):.4g})" if costs and not stop_reason.startswith("cost budget") else ""
         self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
