@@ -152,6 +152,11 @@ def test_command_warnings_name_a_program_the_shell_would_not_find_or_run(tmp_pat
     quiet = ["./run.sh {x}", "sh run.sh {x}", "OMP_NUM_THREADS=1 python -c 'print(1)'", "cd sub && make",
              "exec sh run.sh", "$HOME/bin/train {x}", "{spec_dir}/run.sh"]
     assert [w for c in quiet for w in command_warnings(c, "spec_dir", str(tmp_path))] == []
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "mytool").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "mytool").chmod(0o755)
+    assert command_warnings("mytool {x}", "spec_dir", str(tmp_path), {"PATH": str(tmp_path / "bin")}) == [], \
+        "trial.env's PATH is the one the command runs with"
     (tmp_path / "s.yaml").write_text("name: s\nobjective: {metric: loss, direction: minimize}\n"
                                      "space: {x: {type: float, low: 0, high: 1}}\ntrial: {command: 'nosuchprog {x}'}\n")
     proc = tunesmith("validate", "s.yaml", cwd=tmp_path)

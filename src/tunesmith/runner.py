@@ -97,7 +97,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                 raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
                                 f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                                 "(write {{ and }} for literal braces)")
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir) if spec.trial is not None else []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={

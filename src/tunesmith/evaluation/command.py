@@ -24,7 +24,7 @@ import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tunesmith.errors import SpecError
@@ -70,7 +70,8 @@ def _refuse_a_lone_brace(command: str, start: int, stop: int) -> None:
                                              f"{command[i] * 2} for a literal brace; got {command!r}")
 
 
-def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None) -> list[str]:
+def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
+                     env: Mapping[str, str] | None = None) -> list[str]:
     """What ``validate`` and ``run`` say about a command before its first trial fails on it: the scripts it
     names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words."""
     if command is None:
@@ -85,18 +86,19 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None)
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
     return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
-            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(words, spec_dir)
+            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(
+                words, spec_dir, (env or {}).get("PATH"))
 
 
-def _program_warnings(words: list[str], run_dir: str) -> list[str]:
+def _program_warnings(words: list[str], run_dir: str, search_path: str | None) -> list[str]:
     """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
-    denied`), said before the first trial: a bare name found on no PATH folder, a relative one that is not
-    executable."""
+    denied`), said before the first trial: a bare name found on no folder of ``search_path`` (trial.env's PATH,
+    else this process's), a relative one that is not executable."""
     program = next((w for w in words if not _ASSIGNMENT.match(w)), None)
     if program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS:
         return []
     if "/" not in program:
-        return [] if shutil.which(program) else [f"trial.command runs {program!r}, which is not on PATH"]
+        return [] if shutil.which(program, path=search_path) else [f"trial.command runs {program!r}, which is not on PATH"]
     path = program if os.path.isabs(program) else os.path.join(run_dir, program)
     if os.path.isfile(path) and not os.access(path, os.X_OK):
         interpreter = "python" if program.endswith(".py") else "sh"
