@@ -430,6 +430,9 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
     _assert_input_error(project.cli("show", "exp"), missing)
     _assert_input_error(project.cli("resume", "exp"), missing)
     assert _store_files(project.root) == before
+    # a misspelt name is matched, wherever it falls in the list (which stops at ten)
+    _assert_input_error(project.cli("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
+                                                     "'other'?; experiments here: other")
 
 
 def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):

@@ -6,6 +6,7 @@ hand out the same number. Each public method is one transaction.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import uuid
@@ -223,7 +224,9 @@ class SQLStore:
             row = conn.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
         if row is None:
             known = [e.name for e in self.experiments()]
-            hint = f"; experiments here: {', '.join(known[:10])}" if known else "; the store has no experiments yet"
+            close = difflib.get_close_matches(name, known, n=1)  # the list stops at ten: a typo's target may be past it
+            hint = ((f"; did you mean {close[0]!r}?" if close else "") + f"; experiments here: {', '.join(known[:10])}"
+                    if known else "; the store has no experiments yet")
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)
 
