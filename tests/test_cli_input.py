@@ -322,6 +322,10 @@ CATALOGUE: dict[str, Case] = {
               "space: {x: {type: int, low: 1, high: 1e3}}\n"),
         _fixed("space.x.high: must be a whole number; got '1e3', which YAML reads as text: write 1000"),
     ),
+    "direction-abbreviated": Case(  # it said: must be one of 'minimize' or 'maximize'; got 'min' (no hint)
+        _spec(objective={"metric": "loss", "direction": "min"}),
+        _fixed("objective.direction: must be one of 'minimize' or 'maximize'; got 'min' (did you mean 'minimize'?)"),
+    ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),

@@ -145,7 +145,9 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
-        close = difflib.get_close_matches(str(got), options, n=1)
+        # `min` and `max` are prefixes of what was meant, too short for difflib to call them close
+        prefixed = [o for o in options if isinstance(got, str) and len(got) >= 3 and o.startswith(got.lower())]
+        close = prefixed if len(prefixed) == 1 else difflib.get_close_matches(str(got), options, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         msg = f"must be one of {expected}; got {got!r}{hint}"
     elif kind == "extra_forbidden":
