@@ -143,3 +143,30 @@ def test_a_childs_copy_of_a_checkpoint_being_saved_is_whole(tmp_path):
         if files == ["a.json", "b.json"]:
             assert (into / "a.json").read_text() == (into / "b.json").read_text(), "one save, not two"
     assert copy_latest_checkpoint(tmp_path / "no-checkpoint", tmp_path / "c" / "checkpoint-parent") is False
+
+
+RESUMING = """
+import os, signal
+
+def objective(config, trial):
+    state = trial.load_checkpoint() or {"epoch": 0}
+    for epoch in range(state["epoch"] + 1, 7):
+        trial.save_checkpoint({"epoch": epoch})
+        trial.report(epoch, 1.0 / epoch)
+        if epoch == 3 and trial.attempt == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-training: retried as `crashed`
+    return 1.0 / 6
+"""
+
+
+def test_a_retry_continued_from_its_checkpoint_keeps_the_steps_before_the_crash(project):
+    """The README's resume pattern: attempt 1 reports epochs 1-3 and dies, attempt 2 continues from the checkpoint
+    with 4-6. `trials --json` showed only [[4, ...], [5, ...], [6, ...]] (the latest attempt's reports), and show
+    counted 3 steps less; a retry that starts over from epoch 1 still shows only its own."""
+    project.write("resuming.py", RESUMING)
+    spec = project.spec(name="resumed", trial={"function": "resuming:objective"}, budget={"trials": 1},
+                        executor={"kind": "process", "workers": 1, "retries": 1})
+    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    [row] = project.trials("resumed")
+    assert (row["state"], row["attempts"]) == ("completed", 2), row
+    assert [step for step, _ in row["intermediate"]] == [1, 2, 3, 4, 5, 6] and row["steps"] == 6, row

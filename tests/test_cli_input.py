@@ -182,6 +182,18 @@ CATALOGUE: dict[str, Case] = {
             f"(searched the spec's folder {project.root.resolve()} and the Python path)"
         ),
     ),
+    "trial-module-misspelt": Case(  # the project has objectives.py; it said only "No module named 'objectivs'"
+        _spec(trial={"function": "objectivs:quadratic"}),
+        lambda project: (
+            f"trial.function: cannot import 'objectivs': No module named 'objectivs' "
+            f"(searched the spec's folder {project.root.resolve()} and the Python path); did you mean 'objectives'?"
+        ),
+    ),
+    "trial-file-misspelt": Case(
+        _spec(trial={"function": "objectivs.py:quadratic"}),
+        lambda project: (f"trial.function: file '{project.root.resolve() / 'objectivs.py'}' does not exist; did you "
+                         "mean 'objectives.py'?"),
+    ),
     "trial-function-missing": Case(
         _spec(trial={"function": "objectives:nope"}),
         _fixed("trial.function: 'objectives' has no function 'nope'; did you mean 'noop'?"),
@@ -253,6 +265,66 @@ CATALOGUE: dict[str, Case] = {
             "accepted: consider_endpoints, consider_magic_clip, consider_prior, constant_liar, group, "
             "multivariate, n_ei_candidates, n_startup_trials, prior_weight, warn_independent_sampling"
         ),
+    ),
+    # Strategy typos a new user makes (each said something else: "`auto` takes no options", "instance of
+    # StrategyChoice", an empty "accepted:", no did-you-mean for grid's and bo's options)
+    "strategy-name-misspelt-as-a-key": Case(
+        _spec(strategy={"nam": "tpe"}), _fixed("strategy.nam: unknown key 'nam'; did you mean 'name'?")
+    ),
+    "strategy-named-by-its-key": Case(
+        _spec(strategy={"tpe": {"n_startup_trials": 3}}),
+        _fixed("strategy.tpe: unknown key 'tpe'; name the strategy with `name` and put its options beside it: "
+               "{name: tpe, <option>: ...}"),
+    ),
+    "strategy-as-a-list": Case(
+        _spec(strategy=["tpe"]),
+        _fixed("strategy: must be a strategy name (auto, random, grid, qmc, tpe, cmaes, gp, nsga2, bo) or a mapping "
+               "with `name`, e.g. {name: tpe, n_startup_trials: 5}; got ['tpe']"),
+    ),
+    "strategy-in-capitals": Case(
+        _spec(strategy="TPE"),
+        _fixed("strategy.name: unknown strategy 'TPE'; did you mean 'tpe'? choose one of auto, random, grid, qmc, "
+               "tpe, cmaes, gp, nsga2, bo (got 'TPE')"),
+    ),
+    "grid-option-misspelt": Case(
+        _spec(strategy={"name": "grid", "shufle": True}),
+        _fixed("strategy.shufle: not an option of the grid strategy; did you mean 'shuffle'? accepted: points, "
+               "shuffle"),
+    ),
+    "option-of-a-strategy-without-options": Case(
+        _spec(strategy={"name": "random", "n_startup_trials": 3}),
+        _fixed("strategy.n_startup_trials: the random strategy takes no options; remove 'n_startup_trials'"),
+    ),
+    # A section written as a plain value: it said "input should be a valid dictionary or instance of Budget"
+    "budget-as-a-number": Case(
+        _spec(budget=50), _fixed("budget: must be a mapping, e.g. budget: {trials: 50}; got 50")
+    ),
+    "executor-as-a-word": Case(
+        _spec(executor="process"),
+        _fixed("executor: must be a mapping, e.g. executor: {kind: process, workers: 2}; got 'process'"),
+    ),
+    "pbt-mutation-as-a-word": Case(
+        _spec(scheduler={"name": "pbt", "mutations": {"x": "resample"}}),
+        _fixed("scheduler.mutations.x: must be a mapping, e.g. {resample: true}, {factors: [0.8, 1.2]}, "
+               "{choices: [...]} or {keep: true}; got 'resample'"),
+    ),
+    "command-with-a-lone-brace": Case(  # it ran `echo {x` as written: every trial failed with no result line
+        _spec(trial={"command": "echo {x"}),
+        _fixed("trial.command: a lone '{' at character 6: close the placeholder, as in {x}, or write {{ for a "
+               "literal brace; got 'echo {x'"),
+    ),
+    "transposed-letters-in-a-key": Case(  # it said: did you mean 'low'? (difflib rates lgo as close to both)
+        _spec(space={"x": {"type": "float", "low": 0.1, "high": 1.0, "lgo": True}}),
+        _fixed("space.x.lgo: unknown key 'lgo'; did you mean 'log'?"),
+    ),
+    "exponent-for-an-int": Case(  # it said: unable to parse string as an integer; got '1e3'
+        _text("name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: objectives:quadratic\n"
+              "space: {x: {type: int, low: 1, high: 1e3}}\n"),
+        _fixed("space.x.high: must be a whole number; got '1e3', which YAML reads as text: write 1000"),
+    ),
+    "direction-abbreviated": Case(  # it said: must be one of 'minimize' or 'maximize'; got 'min' (no hint)
+        _spec(objective={"metric": "loss", "direction": "min"}),
+        _fixed("objective.direction: must be one of 'minimize' or 'maximize'; got 'min' (did you mean 'minimize'?)"),
     ),
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
@@ -362,6 +434,9 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
     _assert_input_error(project.cli("show", "exp"), missing)
     _assert_input_error(project.cli("resume", "exp"), missing)
     assert _store_files(project.root) == before
+    # a misspelt name is matched, wherever it falls in the list (which stops at ten)
+    _assert_input_error(project.cli("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
+                                                     "'other'?; experiments here: other")
 
 
 def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):

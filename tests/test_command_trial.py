@@ -34,6 +34,7 @@ FAILS = '''
 case "$1" in
   exit) echo "about to fail"; echo "no such table: runs" >&2; exit 3 ;;
   nojson) echo "plain words only" ;;
+  silent) ;;
   signal) kill -SEGV $$ ;;
   child_signal) "$2" -c "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"; exit $? ;;
 esac
@@ -126,14 +127,17 @@ def test_command_trial_end_to_end(project: Any) -> None:
 
 def test_command_failures_are_classified(project: Any) -> None:
     project.write("fails.sh", FAILS)
-    space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "signal", "child_signal"]}}
+    space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "silent", "signal", "child_signal"]}}
     # exec: the shell running the script is the command itself, so its own signal reaches us undisguised
     trials = _run(project, _command_spec(project, f"exec sh {{spec_dir}}/fails.sh {{how}} {PY}", space), all_fail=True)
     got = {t["params"]["how"]: (t["state"], t["failure_kind"], t["error"]) for t in trials}
     assert got == {
         "exit": ("failed", "exit_code", "exit_code: command exited with code 3; stderr: no such table: runs"),
-        "nojson": ("failed", "invalid_result",
-                   'invalid_result: command printed no JSON result line (print e.g. {"loss": 0.93})'),
+        # what it printed instead of a result, and printing nothing, were one reason with nothing after it
+        "nojson": ("failed", "invalid_result", 'invalid_result: command printed no JSON result line (print e.g. '
+                                               '{"loss": 0.93}); output: plain words only'),
+        "silent": ("failed", "invalid_result",
+                   'invalid_result: command printed nothing on stdout (print e.g. {"loss": 0.93})'),
         "signal": ("failed", "crashed", "crashed: command killed by signal SIGSEGV"),
         "child_signal": ("failed", "crashed", "crashed: command exited with code 137 (signal SIGKILL); stderr: Killed"),
     }

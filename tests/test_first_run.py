@@ -139,6 +139,30 @@ def test_command_warnings_read_only_relative_script_words(tmp_path: Path) -> Non
     assert command_warnings(None, "spec_dir", str(tmp_path)) == []
 
 
+
+def test_command_warnings_name_a_program_the_shell_would_not_find_or_run(tmp_path: Path) -> None:
+    """`trian.py`-style typos in the program itself (`nosuchprog {x}`), and a script not marked executable, passed
+    validate and failed every trial with the shell's `not found` / `Permission denied` (exit 127 / 126)."""
+    (tmp_path / "run.sh").write_text("echo '{\"loss\": 1}'\n")
+    assert command_warnings("nosuchprog --x {x}", "spec_dir", str(tmp_path)) == [
+        "trial.command runs 'nosuchprog', which is not on PATH"]
+    assert command_warnings("./run.sh {x}", "spec_dir", str(tmp_path)) == [
+        "trial.command runs './run.sh', which is not executable: chmod +x ./run.sh, or run it as sh ./run.sh"]
+    (tmp_path / "run.sh").chmod(0o755)
+    quiet = ["./run.sh {x}", "sh run.sh {x}", "OMP_NUM_THREADS=1 python -c 'print(1)'", "cd sub && make",
+             "exec sh run.sh", "$HOME/bin/train {x}", "{spec_dir}/run.sh"]
+    assert [w for c in quiet for w in command_warnings(c, "spec_dir", str(tmp_path))] == []
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "mytool").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "mytool").chmod(0o755)
+    assert command_warnings("mytool {x}", "spec_dir", str(tmp_path), {"PATH": str(tmp_path / "bin")}) == [], \
+        "trial.env's PATH is the one the command runs with"
+    (tmp_path / "s.yaml").write_text("name: s\nobjective: {metric: loss, direction: minimize}\n"
+                                     "space: {x: {type: float, low: 0, high: 1}}\ntrial: {command: 'nosuchprog {x}'}\n")
+    proc = tunesmith("validate", "s.yaml", cwd=tmp_path)
+    assert proc.returncode == 0, "a guess from the command's words warns, never refuses"
+    assert "warning: trial.command runs 'nosuchprog', which is not on PATH" in proc.stderr
+
 # -- failure reasons ---------------------------------------------------------------------------------------------
 
 FAILING = '''

@@ -51,6 +51,10 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
     assert shown["trials"]["running"] == shown["trials"]["queued"] == shown["trials"]["lost"] == 0
     trials = project.trials("killed")
     assert [t["number"] for t in trials] == list(range(10))
+    # the strategy, seeded as in the first run, proposed that run's first configurations again (trials 0, 1, 2 ran
+    # twice under new numbers): a resumed run draws from a seed of its own
+    xs = [t["params"]["x"] for t in trials]
+    assert len(set(xs)) == 10, xs
     rerun = [t for t in trials if t["attempts"] == 2]
     assert len(rerun) == before["running"], "exactly the trials left running were re-run"
     with sqlite3.connect(project.db) as conn:

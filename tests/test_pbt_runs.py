@@ -60,3 +60,21 @@ def test_pbt_mutations_that_do_not_fit_the_space_are_rejected_before_anything_ru
     assert proc.returncode == 2
     assert "scheduler.mutations.lr" in proc.stderr and "Traceback" not in proc.stderr
     assert not project.db.exists()
+
+
+def test_pbt_with_one_trial_at_a_time_is_warned_about(project):
+    """With workers: 1 no other trial runs beside a lagging one, so PBT never has a parent to copy: a run of 12
+    trials stopped none and said nothing (`pruned 0`, 100% of the steps)."""
+    project.write("trainer.py", TRAINER)
+    base = project.spec(name="pbt1", objective={"metric": "score", "direction": "maximize"},
+                        space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
+                        trial={"function": "trainer:objective"},
+                        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "max_resource": 8})
+    for executor, why in [({"workers": 1}, "workers: 1"), ({"kind": "inline"}, "kind: inline"),
+                          ({"workers": 4, "max_concurrent": 1}, "max_concurrent: 1")]:
+        proc = project.cli("validate", str(project.write_spec({**base, "executor": executor})))
+        assert proc.returncode == 0, proc.stderr
+        assert (f"warning: scheduler is pbt, but executor {why} runs one trial at a time: PBT replaces a trial only "
+                "with a copy of one still running beside it, so it would never act; set executor.workers close to "
+                "scheduler.population_size (4)") in " ".join(proc.stderr.split()), proc.stderr
+    assert project.cli("validate", str(project.write_spec({**base, "executor": {"workers": 4}}))).stderr == ""

@@ -144,3 +144,27 @@ def test_a_run_in_one_thread_is_not_refused_while_another_imports_trial_code(tmp
         go.touch()
         importer.join(timeout=30)
     assert len(result.trials) == 2
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_a_function_defined_in_python_c_or_stdin_is_refused_saying_why(tmp_path: Path, how: str) -> None:
+    """`python -c` and `python -` give a function whose file is '<string>' or '<stdin>': the spec named a module
+    '/abs/folder/<string>' and failed with "No module named '/abs/folder/<string>'", a file no user wrote."""
+    source = textwrap.dedent("""
+        import tunesmith
+        def objective(config, trial):
+            return config["x"] ** 2
+        try:
+            tunesmith.run({"name": "snippet", "objective": {"metric": "loss", "direction": "minimize"},
+                           "space": {"x": {"type": "float", "low": -1, "high": 1}}, "trial": objective,
+                           "budget": {"trials": 2}})
+        except tunesmith.SpecError as e:
+            print("refused:", e.path, e.message)
+    """)
+    args = [sys.executable, "-c", source] if how == "-c" else [sys.executable, "-"]
+    done = subprocess.run(args, input=None if how == "-c" else source, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("refused: trial the trial function 'objective' is defined interactively"), done.stdout
+    assert "move it into a .py file" in done.stdout and "No module named" not in done.stdout
+    assert not (tmp_path / "tunesmith.db").exists()

@@ -167,3 +167,23 @@ def test_holdout_gap_of_a_task_compares_cv_with_holdout(tmp_path):
     document = build_report(exp, trials)
     assert "holdout (never seen by the search)" in document
     assert "the gap (-0.0600) is how optimistic the CV figure is" in document  # 0.41 - 0.47
+
+
+def test_the_pareto_front_drawn_is_that_of_the_trials_satisfying_the_constraints(project):
+    """`show` printed the feasible front and selection picked from it, while the report drew the front of every
+    completed trial: with `f2 <= 0.3` its front was made of trials show never listed."""
+    import tunesmith
+
+    spec = project.spec(name="front", objective=[{"metric": "f1", "direction": "minimize"},
+                                                 {"metric": "f2", "direction": "minimize"}],
+                        trial={"function": "objectives:two_objectives"}, strategy="grid", budget={"trials": 11},
+                        constraints=["f2 <= 0.3"], executor={"kind": "inline"})
+    spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
+    tunesmith.run(spec, storage=project.storage)
+    shown = sorted(p["number"] for p in project.show("front")["pareto"])
+    assert project.cli("report", "front", "-o", "front.html").returncode == 0
+    section = (project.root / "front.html").read_text().split("<h2>Pareto front</h2>", 1)[1].split("</section>")[0]
+    drawn = json.loads(re.search(r'"name":"Pareto front","text":(\[[^\]]*\])', section).group(1))
+    assert sorted(int(t.split()[1]) for t in drawn) == shown and shown, (drawn, shown)
+    assert '"name":"breaks a constraint"' in section
+    assert "non-dominated trials of the 6 (of 11 completed) that satisfy f2 &lt;= 0.3" in section

@@ -112,3 +112,66 @@ def test_asha_rungs_survive_resume(project):
     assert len(trials) == 18 and {t["state"] for t in trials} <= {"completed", "pruned"}
     shown = json.loads(project.cli("show", "resumed", "--json", check=True).stdout)
     assert shown["trials"]["pruned"] >= 6, "the resumed part still prunes against the rungs"
+
+
+def test_the_live_display_counts_the_trials_a_scheduler_stopped(project):
+    """The progress line said `15/15 failed 0` of a run whose scheduler stopped 8 of 15: a stopped trial counted
+    as done, and nothing said how many were stopped until `show`. A run without a scheduler has no such count."""
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="counted", trial={"function": "curves:objective"}, budget={"trials": 12},
+                        strategy="random", executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    pruned = project.show("counted")["trials"]["pruned"]
+    assert pruned > 0 and f"12/12 failed 0 pruned {pruned} best" in run.stdout, run.stdout
+    plain = project.cli("run", str(project.write_spec(project.spec(name="plain", executor={"kind": "inline"}))),
+                        check=True)
+    assert "failed 0 best" in plain.stdout and "pruned" not in plain.stdout
+
+
+IGNORES_STOPS = """
+def objective(config, trial):
+    for epoch in range(1, 28):
+        trial.report(epoch, config["x"] + 1.0 / epoch)   # never asks trial.should_prune()
+    return config["x"]
+"""
+
+
+def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_prune(project):
+    """A function that reports but never checks trial.should_prune() cannot be stopped from outside: the run said
+    `pruned 7` and show `0% saved`, and nothing said why."""
+    project.write("ignores.py", IGNORES_STOPS)
+    spec = project.spec(name="ignored", trial={"function": "ignores:objective"}, budget={"trials": 9},
+                        strategy="random", executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
+    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    shown = project.show("ignored")
+    pruned = sorted(t["number"] for t in project.trials("ignored") if t["state"] == "pruned")
+    assert pruned and shown["scheduler"]["ran_past_their_stop"] == pruned
+    text = " ".join(project.cli("show", "ignored", check=True).stdout.split())
+    assert (f"{len(pruned)} pruned trial(s) ran on past the step they were stopped at (trial "
+            f"{', '.join(map(str, pruned[:5]))}") in text
+    assert "check trial.should_prune() after each report and return when it is true" in text
+    # trials that return when told to stop are not named
+    project.write("curves.py", CURVES)
+    project.cli("run", str(project.write_spec({**spec, "name": "heeded", "trial": {"function": "curves:objective"}})),
+                "--quiet", check=True)
+    assert "ran_past_their_stop" not in project.show("heeded")["scheduler"]
+
+
+def test_a_scheduler_that_got_no_reports_says_why(project):
+    """A command whose step lines lack the objective's metric ({"step": 1, "los": ...}) reports nothing: the
+    scheduler never acted (pruned 0, 0% saved) and nothing said why."""
+    project.write("train.py", COMMAND.replace('"loss": x + 1.0 / epoch', '"los": x + 1.0 / epoch'))
+    spec = project.spec(name="unfed", trial={"command": "python {spec_dir}/train.py {x}"}, budget={"trials": 3},
+                        strategy="random", executor={"kind": "process", "workers": 1},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3})
+    warning = ('warning: no trial reported an intermediate value, so the asha scheduler had nothing to stop trials '
+               'on: a function trial calls trial.report(step, value); a command prints a JSON line with an integer '
+               '"step" and "loss" (or "value"), e.g. {"step": 3, "loss": 0.42}')
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    assert warning in " ".join(run.stdout.split()), run.stdout
+    assert warning in " ".join(project.cli("show", "unfed", check=True).stdout.split())
+    project.write("train.py", COMMAND)
+    heard = project.cli("run", str(project.write_spec({**spec, "name": "heard"})), check=True)
+    assert "no trial reported" not in heard.stdout + project.cli("show", "heard", check=True).stdout

@@ -222,3 +222,23 @@ def test_intermediate_reports_of_a_multi_objective_trial_do_not_reach_optuna():
     s.report(p.token, Report(0, 0.5))  # a task reports each fold; Optuna raises for several objectives
     s.tell(p.token, TrialState.COMPLETED, [0.9, 3.0])
     assert s.study.trials[0].values == [0.9, 3.0]  # type: ignore[attr-defined]
+
+
+def test_the_best_trials_shown_during_and_after_a_run_satisfy_the_constraints(project):
+    """The table of best trials (`run`'s and `show`'s) and the live display's best so far ranked every completed
+    trial: the top row, and the best so far, broke the constraint while `show` said `best:` was another trial."""
+    project.write("sized.py", '''
+        def objective(config, trial):
+            return {"loss": (config["x"] - 0.3) ** 2, "size": config["x"]}
+    ''')
+    # a grid of x = 0, 0.25, 0.5, 0.75, 1: the lowest loss (x=0.25) is too small; x=0.5 is the best feasible
+    path = project.write_spec(project.spec(name="sized", trial={"function": "sized:objective"}, strategy="grid",
+                                           budget={"trials": 5}, constraints=["size >= 0.5"],
+                                           executor={"kind": "inline"}))
+    run = project.cli("run", str(path), check=True)
+    assert "best 0.04 (#" in run.stdout and "best 0.0025" not in run.stdout
+    for out in (run.stdout, project.cli("show", "sized", check=True).stdout):
+        rows = [line for line in out.splitlines() if "x=" in line]
+        assert rows and "x=0.5" in rows[0] and not any("x=0.25" in r or "x=0.0" in r for r in rows), out
+        assert "Best trials of sized satisfying size >= 0.5" in " ".join(out.split())  # wrapped to the table
+    assert project.show("sized")["best"]["params"] == {"x": 0.5}

@@ -93,6 +93,19 @@ def test_failed_fits_score_error_score_or_raise() -> None:
                       error_score="raise").fit(X, y)
 
 
+def test_a_parameter_the_estimator_does_not_take_is_refused_before_any_fit(tmp_path: Path) -> None:
+    """{'CC': ...} ran the whole search, every configuration failing in set_params, and only then raised 'All the 6
+    configurations failed to fit'."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    search = TunedSearchCV(LogisticRegression(max_iter=1000), {"CC": [0.1, 1.0, 10.0]}, n_iter=6, cv=3,
+                           storage=url, name="typo")
+    with pytest.raises(ValueError) as info:
+        search.fit(X, y)
+    assert str(info.value).startswith("param_distributions['CC']: invalid parameter 'CC' for estimator "
+                                      "LogisticRegression; did you mean 'C'? valid parameters: C, class_weight, ")
+    assert not (tmp_path / "store.db").exists(), "refused before the experiment was recorded"
+
+
 def test_a_given_store_keeps_the_experiment(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     s = TunedSearchCV(Ridge(), {"alpha": tunesmith.Float(0.01, 10, log=True)}, n_iter=3, cv=3, storage=url,

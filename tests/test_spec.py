@@ -599,7 +599,8 @@ def test_executor_errors_name_the_field():
 
 def test_a_space_that_is_not_a_mapping():
     e = _error(_minimal(space=["x"]))
-    assert (e.path, e.message) == ("space", "input should be a valid dictionary; got list")
+    assert (e.path, e.message) == ("space", "must be a mapping, e.g. space: {lr: {type: float, low: 0.0001, high: 0.1, "
+                                            "log: true}}; got ['x']")
 
 
 # -- the Python form -----------------------------------------------------------------------------------------

@@ -234,7 +234,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from rich.markup import escape  # a stop reason may quote a trial's stderr
 
     from tunesmith.console import print_best_table
-    from tunesmith.summary import experiment_summary
+    from tunesmith.summary import experiment_summary, ran_past_their_stop, scheduler_without_reports
 
     store = _store(storage)
     exp = store.experiment(name)
@@ -253,6 +253,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
     elif exp.status is RunStatus.RUNNING and not _at_work(store, exp.id):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
+    if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
+        summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
     ended = [e for e in run_events if e.kind == "run_ended"]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
@@ -270,6 +272,12 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
                   f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
                   f"pruned {summary['trials']['pruned']}")
+        if (unfed := scheduler_without_reports(exp, trials)) is not None:
+            out.print(f"[yellow]warning[/]: {escape(unfed)}")
+        if past := summary["scheduler"].get("ran_past_their_stop"):
+            out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
+                      f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on until "
+                      "its code returns; check trial.should_prune() after each report and return when it is true")
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "

@@ -13,8 +13,9 @@ from rich.table import Table
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import ranked
-from tunesmith.summary import objectives_of
+from tunesmith.selection import completed, feasible, ranked
+from tunesmith.spec.loader import spec_from_dict
+from tunesmith.summary import objectives_of, scheduler_without_reports
 
 
 class ProgressDisplay(RunListener):
@@ -25,6 +26,7 @@ class ProgressDisplay(RunListener):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._failed = 0
+        self._pruned: int | None = None  # counted only under a scheduler: without one no trial is ever stopped
         self._best = "-"
         self._objectives: tuple[ObjectiveSpec, ...] = ()
 
@@ -36,13 +38,17 @@ class ProgressDisplay(RunListener):
                            f"({experiment.strategy_reason})")
         done = sum(1 for t in history if t.state.is_finished())
         self._failed = sum(1 for t in history if t.state is TrialState.FAILED)
+        scheduled = (experiment.spec.get("scheduler") or {}).get("name", "none") != "none"
+        self._pruned = sum(1 for t in history if t.state is TrialState.PRUNED) if scheduled else None
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("failed [red]{task.fields[failed]}[/]"), TextColumn("best [green]{task.fields[best]}[/]"),
-            TimeElapsedColumn(), console=self.console, transient=False,
+            TextColumn("failed [red]{task.fields[failed]}[/]"),
+            *([TextColumn("pruned [yellow]{task.fields[pruned]}[/]")] if scheduled else []),
+            TextColumn("best [green]{task.fields[best]}[/]"), TimeElapsedColumn(), console=self.console,
+            transient=False,
         )
         self._task = self._progress.add_task("trials", total=total_trials, completed=done, failed=self._failed,
-                                             best=self._best)
+                                             pruned=self._pruned, best=self._best)
         self._progress.start()
 
     def warning(self, message: str) -> None:
@@ -57,11 +63,14 @@ class ProgressDisplay(RunListener):
             self._failed += 1
             # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
             self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
+        if trial.state is TrialState.PRUNED and self._pruned is not None:
+            self._pruned += 1
         if best is not None and best.values is not None:
             self._best = ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
         if self._progress is not None and self._task is not None:
             advance = 1 if trial.state.is_finished() else 0
-            self._progress.update(self._task, advance=advance, failed=self._failed, best=self._best)
+            self._progress.update(self._task, advance=advance, failed=self._failed, pruned=self._pruned,
+                                  best=self._best)
 
     def run_stopping(self, reason: str) -> None:
         if reason.startswith("interrupted") and self._progress is not None:
@@ -71,6 +80,8 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             self._progress.stop()
         print_best_table(self.console, experiment, trials)
+        if (unfed := scheduler_without_reports(experiment, trials)) is not None:
+            self.console.print(f"[yellow]warning[/]: {escape(unfed)}")
         costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
         spent = f" (spent {sum(costs):.4g})" if costs and not stop_reason.startswith("cost budget") else ""
         self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
@@ -83,12 +94,16 @@ class ProgressDisplay(RunListener):
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
                      limit: int = 5) -> None:
-    objectives = objectives_of(experiment)
-    best = ranked(trials, objectives)[:limit]
+    spec = spec_from_dict(experiment.spec)
+    objectives = spec.objectives
+    # the trials selection may pick: one that breaks a constraint is not among the best, whatever its values
+    best = ranked(feasible(trials, objectives, spec.constraints), objectives)[:limit]
     if not best:
-        console.print("[red]No trial completed.[/]")
+        console.print("[red]No completed trial satisfies the constraints.[/]" if completed(trials)
+                      else "[red]No trial completed.[/]")
         return
-    table = Table(title=f"Best trials of {experiment.name}", title_justify="left")
+    feasible_only = f" satisfying {', '.join(map(str, spec.constraints))}" if spec.constraints else ""
+    table = Table(title=f"Best trials of {experiment.name}{escape(feasible_only)}", title_justify="left")
     table.add_column("#", justify="right")
     for o in objectives:
         table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")

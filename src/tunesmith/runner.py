@@ -32,7 +32,7 @@ from tunesmith.records import (
 )
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
-from tunesmith.seeding import derive_seed, fresh_seed
+from tunesmith.seeding import derive_seed, fresh_seed, strategy_seed
 from tunesmith.selection import RunningBest, selected_trial, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
@@ -96,7 +96,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
                 raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
                                 f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                                 "(write {{ and }} for literal braces)")
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir) if spec.trial is not None else []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
@@ -252,7 +252,7 @@ class Runner:
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
-            derive_seed(spec.seed or 0, "strategy"), spec.executor.workers, clock=clock.monotonic,
+            strategy_seed(spec.seed or 0, len(history)), spec.executor.workers, clock=clock.monotonic,
             constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
@@ -261,7 +261,7 @@ class Runner:
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
-        self._best = RunningBest(spec.objectives, finished)
+        self._best = RunningBest(spec.objectives, finished, spec.constraints)
         self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
         self._allocation_closed = False          # the store refused a number: the trial budget is allocated
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)

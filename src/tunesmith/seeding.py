@@ -15,3 +15,13 @@ def derive_seed(parent: int, *path: int | str) -> int:
 def fresh_seed() -> int:
     """A seed for an experiment that did not declare one; it is recorded, so the run can be replayed."""
     return secrets.randbelow(2**31)
+
+
+def strategy_seed(experiment_seed: int, trials_recorded: int) -> int:
+    """The search strategy's seed: the experiment's own child for a new run; for one that goes on from recorded
+    trials (`resume`, a joining coordinator), a child of that count too. A strategy seeded as the first run was
+    draws that run's opening configurations again (random, TPE's and Optuna's start-up samples, bo's Sobol
+    design): trials already run would run again under new numbers. The same record still gives the same seed."""
+    if trials_recorded == 0:
+        return derive_seed(experiment_seed, "strategy")
+    return derive_seed(experiment_seed, "strategy", "resumed", trials_recorded)

@@ -53,18 +53,23 @@ def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSp
 
 
 class RunningBest:
-    """The best trial so far, updated one finished trial at a time (O(1) per trial for one objective).
+    """The best trial so far that satisfies the constraints, updated one finished trial at a time (O(1) per trial
+    for one objective).
 
     With several objectives the Pareto front is recomputed, since a new trial can change which member is best.
     """
 
-    def __init__(self, objectives: Sequence[ObjectiveSpec], trials: Sequence[TrialRecord] = ()) -> None:
+    def __init__(self, objectives: Sequence[ObjectiveSpec], trials: Sequence[TrialRecord] = (),
+                 constraints: Sequence[Constraint] = ()) -> None:
         self.objectives = tuple(objectives)
-        self._all: list[TrialRecord] = list(trials)
+        self.constraints = tuple(constraints)  # an infeasible trial is never the best: selection would not pick it
+        self._all: list[TrialRecord] = feasible(trials, self.objectives, self.constraints)
         self._best = best_trial(self._all, self.objectives)
 
     def offer(self, trial: TrialRecord) -> TrialRecord | None:
-        """Take one more finished trial into account; returns the best so far."""
+        """Take one more finished trial into account; returns the best feasible trial so far."""
+        if not feasible([trial], self.objectives, self.constraints):
+            return self._best
         self._all.append(trial)
         if len(self.objectives) > 1:
             self._best = best_trial(self._all, self.objectives)

@@ -14,6 +14,7 @@ cross-validates one, every state change is recorded in the store. Reports go to 
 from __future__ import annotations
 
 import contextvars
+import difflib
 import numbers
 import tempfile
 import time
@@ -98,6 +99,18 @@ def _decode(config: Mapping[str, ParamValue], decoders: Mapping[str, list[Any]])
 
 def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _check_parameter_names(estimator: Any, names: Mapping[str, Any]) -> None:
+    """A name the estimator does not take would fail every configuration at fit time, after the whole search; it
+    is refused before the first fit, as scikit-learn's set_params words it, with a did-you-mean."""
+    known = list(estimator.get_params(deep=True))
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"param_distributions[{name!r}]: invalid parameter {name!r} for estimator "
+                             f"{type(estimator).__name__}; {hint}valid parameters: {', '.join(sorted(known))}")
 
 
 def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
@@ -268,6 +281,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                              "tunesmith spec with several objectives")
         X, y, groups = indexable(X, y, groups)
         domains, decoders = to_space(self.param_distributions)
+        _check_parameter_names(self.estimator, domains)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         scorer = check_scoring(self.estimator, self.scoring)

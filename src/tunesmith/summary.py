@@ -137,6 +137,31 @@ def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> d
     return {"name": spec.scheduler.name, "resources": resources}
 
 
+def scheduler_without_reports(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str | None:
+    """Why early stopping did nothing, when a scheduler is set and no finished trial reported a single intermediate
+    value (a command's step lines without the objective's metric, or a float step, are not reports); else None."""
+    scheduler = experiment.spec.get("scheduler") or {}
+    ended = [t for t in trials if t.state in (TrialState.COMPLETED, TrialState.PRUNED)]
+    if scheduler.get("name", "none") == "none" or not ended or any(t.intermediate for t in ended):
+        return None
+    metric = objectives_of(experiment)[0].metric
+    return (f"no trial reported an intermediate value, so the {scheduler['name']} scheduler had nothing to stop trials "
+            f"on: a function trial calls trial.report(step, value); a command prints a JSON line with an integer "
+            f"\"step\" and \"{metric}\" (or \"value\"), e.g. {{\"step\": 3, \"{metric}\": 0.42}}")
+
+
+def ran_past_their_stop(trials: Sequence[TrialRecord], events: Sequence[Event]) -> list[int]:
+    """Pruned trials that went on reporting after the step the scheduler stopped them at: their function does not
+    return when ``trial.should_prune()`` turns true (a function trial cannot be stopped from outside), so stopping
+    them saved nothing. Read from the ``trial_prune_requested`` events (the step of the stop)."""
+    stopped_at: dict[int, int] = {}
+    for e in events:
+        if e.kind == "trial_prune_requested" and e.trial_number is not None and "step" in e.payload:
+            stopped_at[e.trial_number] = e.payload["step"]
+    return [t.number for t in trials if t.state is TrialState.PRUNED and t.number in stopped_at and t.intermediate
+            and t.intermediate[-1].step > stopped_at[t.number]]
+
+
 def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any]:
     return {"number": t.number, "params": dict(t.params), "values": t.value_map(tuple(objectives)),
             "metrics": dict(t.metrics), "duration_s": t.duration_s}

@@ -19,30 +19,59 @@ import math
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tunesmith.evaluation.output_tail import STDERR_LABEL, with_tail
+from tunesmith.errors import SpecError
+from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
 _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|js|mjs|ts|lua)$")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
+# what sh itself runs, never found on PATH
+_SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", "unset", "if", "for", "while",
+                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit"})
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
 
 
 def placeholders(command: str) -> list[str]:
-    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+    """The names of ``command``'s placeholders.
+
+    Raises:
+        SpecError: at ``trial.command`` for a brace that opens or closes no placeholder (``{x`` would otherwise
+            reach the shell as it is written, and every trial fail without saying why).
+    """
+    names: list[str] = []
+    end = 0
+    for m in PLACEHOLDER.finditer(command):
+        _refuse_a_lone_brace(command, end, m.start())
+        if m.group(1) is not None:
+            names.append(m.group(1))
+        end = m.end()
+    _refuse_a_lone_brace(command, end, len(command))
+    return names
 
 
-def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None) -> list[str]:
+def _refuse_a_lone_brace(command: str, start: int, stop: int) -> None:
+    for i in range(start, stop):
+        if command[i] in "{}":
+            fix = "close the placeholder, as in {x}," if command[i] == "{" else "open the placeholder, as in {x},"
+            raise SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
+                                             f"{command[i] * 2} for a literal brace; got {command!r}")
+
+
+def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
+                     env: Mapping[str, str] | None = None) -> list[str]:
     """What ``validate`` and ``run`` say about a command before its first trial fails on it: the scripts it
     names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words."""
     if command is None:
@@ -57,7 +86,25 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None)
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
     return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
-            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))]
+            for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(
+                words, spec_dir, (env or {}).get("PATH"))
+
+
+def _program_warnings(words: list[str], run_dir: str, search_path: str | None) -> list[str]:
+    """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
+    denied`), said before the first trial: a bare name found on no folder of ``search_path`` (trial.env's PATH,
+    else this process's), a relative one that is not executable."""
+    program = next((w for w in words if not _ASSIGNMENT.match(w)), None)
+    if program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS:
+        return []
+    if "/" not in program:
+        return [] if shutil.which(program, path=search_path) else [f"trial.command runs {program!r}, which is not on PATH"]
+    path = program if os.path.isabs(program) else os.path.join(run_dir, program)
+    if os.path.isfile(path) and not os.access(path, os.X_OK):
+        interpreter = "python" if program.endswith(".py") else "sh"
+        return [f"trial.command runs {program!r}, which is not executable: chmod +x {program}, or run it as "
+                f"{interpreter} {program}"]
+    return []
 
 
 def render_command(command: str, params: dict[str, ParamValue], all_names: Iterable[str], trial_dir: str,
@@ -105,6 +152,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     stop_watch = threading.Event()
     log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
+    stdout_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # what it printed instead of a result, if it never did
     stderr_done = threading.Event()
 
     def watch_prune() -> None:
@@ -134,6 +182,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         with log_lock:
             log.write(line)
             log.flush()
+        stdout_tail.append(line[-STDERR_LINE_CHARS:])
         stripped = line.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
             continue
@@ -168,6 +217,12 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     failure = _exit_failure(code, result is None, metrics[0])
     if failure is None:
         return result, None, False
+    if failure.kind is FailureKind.INVALID_RESULT and not "".join(stderr_tail).strip():
+        # it ran to the end quietly: what it printed on stdout (`loss: 0.3`, a dict's repr) is why, or that it
+        # printed nothing at all
+        if not "".join(stdout_tail).strip():
+            return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
+        return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
 
 
@@ -179,9 +234,12 @@ def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:
     if code != 0:
         return Failure(FailureKind.EXIT_CODE, f"command exited with code {code}")
     if no_result:
-        return Failure(FailureKind.INVALID_RESULT,
-                       "command printed no JSON result line (print e.g. {\"" + metric + "\": 0.93})")
+        return Failure(FailureKind.INVALID_RESULT, f"command printed no JSON result line ({_print_result(metric)})")
     return None
+
+
+def _print_result(metric: str) -> str:
+    return "print e.g. {\"" + metric + "\": 0.93}"
 
 
 def _terminate(proc: subprocess.Popen[str], grace: float) -> None:

@@ -123,7 +123,8 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     return module
 
 
-def _import_failure(e: Exception, module_part: str, where: str = "", near: Path | None = None) -> SpecError:
+def _import_failure(e: Exception, module_part: str, where: str = "", near: Path | None = None,
+                    spec_dir: str | None = None) -> SpecError:
     """What importing the trial code ``module_part`` (the file ``near``, where known) raised, said for the user: a
     package it imports that this Python lacks is named as such (not as the file not being found), and a module
     beside the file that is not on the path as that (not as a package to install)."""
@@ -139,8 +140,20 @@ def _import_failure(e: Exception, module_part: str, where: str = "", near: Path 
                                            and not module_part.startswith(e.name + ".")):
             return SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
                              f"installed in the Python tunesmith runs in ({sys.prefix}); install it there")
-        return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}")
+        nearby = _nearby_file(Path(spec_dir) / f"{module_part}.py", module=True) if spec_dir and "." not in module_part else ""
+        return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}{nearby}")
     return SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}")
+
+
+def _nearby_file(missing: Path, module: bool = False) -> str:
+    """``; did you mean 'train.py'?`` (``'train'`` for a ``module``) for a misspelt name, from the ``.py`` files in
+    the folder it names."""
+    try:
+        names = sorted(p.stem if module else p.name for p in missing.parent.iterdir() if p.suffix == ".py")
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(missing.stem if module else missing.name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _check_call(fn: Callable[..., Any], name: str) -> None:
@@ -188,7 +201,7 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
         elif module_part.endswith(".py"):
             assert origin is not None
             if not origin.is_file():
-                raise SpecError("trial.function", f"file {str(origin)!r} does not exist")
+                raise SpecError("trial.function", f"file {str(origin)!r} does not exist{_nearby_file(origin)}")
             name = _file_module_name(origin)
             module = sys.modules.get(name) or _exec_file(origin, name, module_part)
         else:
@@ -197,7 +210,7 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     except SpecError:
         raise
     except Exception as e:  # the user's module raised while importing, or is not there
-        raise _import_failure(e, module_part, where, origin) from None
+        raise _import_failure(e, module_part, where, origin, base_dir) from None
     obj: Any = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):

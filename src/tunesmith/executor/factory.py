@@ -71,6 +71,13 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
         fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
         warnings.append(f"executor.memory_limit is {_size(n)}, less than a worker process takes by itself, so every "
                         f"trial would be killed for memory; {fix}")
+    at_once = 1 if ex.kind == "inline" else min(ex.workers, ex.max_concurrent or ex.workers)
+    if spec.scheduler.name == "pbt" and at_once < 2:
+        why = "kind: inline" if ex.kind == "inline" else (f"max_concurrent: {at_once}" if ex.workers > at_once
+                                                          else f"workers: {ex.workers}")
+        warnings.append(f"scheduler is pbt, but executor {why} runs one trial at a time: PBT replaces a trial only "
+                        "with a copy of one still running beside it, so it would never act; set executor.workers "
+                        f"close to scheduler.population_size ({spec.scheduler.population_size})")
     if ex.kind == "process" and ex.gpus is None and ex.gpu_per_trial != 1.0:
         warnings.append(f"executor.gpu_per_trial is {ex.gpu_per_trial:g}, but executor.gpus is not set, so no GPU is "
                         "assigned; add gpus: all or gpus: [0, 1]")

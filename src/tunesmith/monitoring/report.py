@@ -27,7 +27,9 @@ from typing import Any
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import pareto_front
+from tunesmith.constraints import Constraint
+from tunesmith.selection import feasible, pareto_front
+from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
 from tunesmith.summary import experiment_summary, objectives_of
 
@@ -78,7 +80,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _importance(go, trials, objectives),
         _slices(go, trials, objectives, max_points, rng),
         _curves(go, trials, rng),
-        _pareto(go, trials, objectives, max_points, rng),
+        _pareto(go, trials, objectives, spec_from_dict(experiment.spec).constraints, max_points, rng),
         _timeline(go, trials),
         _failures(trials),
         _holdout_gap(go, summary),
@@ -323,19 +325,27 @@ def _curves(go: Any, trials: Sequence[TrialRecord], rng: random.Random) -> Secti
     return Section("Intermediate values", note, fig)
 
 
-def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
-            rng: random.Random) -> Section:
+def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
+            constraints: Sequence[Constraint], limit: int, rng: random.Random) -> Section:
     if len(objectives) < 2:
         return Section("Pareto front", "One objective: no trade-off to show.")
     done = _completed(trials)
-    front = pareto_front(done, objectives)
+    ok = {t.number for t in feasible(done, objectives, constraints)}
+    # the front `show` prints and selection picks from: of the trials that satisfy the constraints
+    front = pareto_front([t for t in done if t.number in ok], objectives)
     front_numbers = {t.number for t in front}
     shown = _sample(done, limit, rng, front)
     a, b = objectives[0], objectives[1]
     fig = go.Figure()
-    rest = [t for t in shown if t.number not in front_numbers]
+    rest = [t for t in shown if t.number not in front_numbers and t.number in ok]
     fig.add_trace(go.Scatter(x=[t.values[0] for t in rest], y=[t.values[1] for t in rest],  # type: ignore[index]
                              mode="markers", name="dominated", marker={"color": "#bbbbbb", "size": 5}))
+    broken = [t for t in shown if t.number not in ok]
+    if broken:
+        fig.add_trace(go.Scatter(x=[t.values[0] for t in broken], y=[t.values[1] for t in broken],  # type: ignore[index]
+                                 mode="markers", name="breaks a constraint",
+                                 marker={"color": "#f4a261", "size": 6, "symbol": "x"},
+                                 text=[f"trial {t.number}" for t in broken]))
     ordered = sorted(front, key=lambda t: t.values[0])  # type: ignore[index]
     fig.add_trace(go.Scatter(x=[t.values[0] for t in ordered], y=[t.values[1] for t in ordered],  # type: ignore[index]
                              mode="lines+markers", name="Pareto front", marker={"color": "#d62728", "size": 8},
@@ -343,7 +353,9 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
     fig.update_layout(xaxis_title=f"{a.metric} ({a.direction.value})", yaxis_title=f"{b.metric} ({b.direction.value})",
                       height=420)
     extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
-    return Section("Pareto front", f"{len(front)} non-dominated trials of {len(done)} completed." + extra
+    of = (f"the {len(ok)} (of {len(done)} completed) that satisfy {', '.join(map(str, constraints))}" if constraints
+          else f"{len(done)} completed")
+    return Section("Pareto front", f"{len(front)} non-dominated trials of {of}." + extra
                    + _subsampled_note(len(shown), len(done)), fig)
 
 

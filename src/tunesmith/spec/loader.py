@@ -145,7 +145,9 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
-        close = difflib.get_close_matches(str(got), options, n=1)
+        # `min` and `max` are prefixes of what was meant, too short for difflib to call them close
+        prefixed = [o for o in options if isinstance(got, str) and len(got) >= 3 and o.startswith(got.lower())]
+        close = prefixed if len(prefixed) == 1 else difflib.get_close_matches(str(got), options, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         msg = f"must be one of {expected}; got {got!r}{hint}"
     elif kind == "extra_forbidden":
@@ -159,6 +161,9 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
                f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
     elif kind == "int_from_float":
         msg = f"must be a whole number; got {got!r}"
+    elif kind == "int_parsing" and isinstance(got, str) and _whole_number(got) is not None:
+        # YAML 1.1 reads 1e3 (no dot) as text; a float field takes it, an int field does not
+        msg = f"must be a whole number; got {got!r}, which YAML reads as text: write {_whole_number(got)}"
     elif kind == "string_pattern_mismatch" and path == "name":
         msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
@@ -169,11 +174,37 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
             msg += f" (quote it: '{got}')"
         elif kind == "string_type" and isinstance(got, float):  # `release: 1.10` is 1.1 once read
             msg += " (quote it as you wrote it: YAML read it as a number)"
-    elif kind in ("model_type", "dict_type"):
-        msg = f"{msg[0].lower()}{msg[1:]}; got {type(got).__name__}"
+    elif kind in ("model_type", "dict_type"):  # pydantic's message names the model class, which no user wrote
+        example = _MAPPING_EXAMPLE.get(re.sub(r"\.[^.]+$", ".*", path) if path.startswith("scheduler.mutations.")
+                                       else path, "{key: value, ...}")
+        msg = f"must be a mapping, e.g. {example}; got {got!r}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
+
+
+def _whole_number(text: str) -> int | None:
+    """``1e3`` as 1000; None for text that is no whole number."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
+# What a section written as a plain value (`budget: 50`, `executor: process`) should look like.
+_MAPPING_EXAMPLE = {
+    "space": "space: {lr: {type: float, low: 0.0001, high: 0.1, log: true}}",
+    "budget": "budget: {trials: 50}",
+    "executor": "executor: {kind: process, workers: 2}",
+    "trial": "trial: {function: \"objective.py:objective\"} or trial: {command: \"python train.py {args}\"}",
+    "tags": "tags: {team: vision}",
+    "cost": "cost: {cpu_hour: 0.04} or cost: {metric: dollars}",
+    "task.holdout": "holdout: {fraction: 0.2}",
+    "task.cv": "cv: {kind: stratified, folds: 5}",
+    "task.nested": "nested: {outer_folds: 3, trials: 10}",
+    "scheduler.mutations.*": "{resample: true}, {factors: [0.8, 1.2]}, {choices: [...]} or {keep: true}",
+}
 
 
 # What to write, for the required fields a new spec most often lacks.

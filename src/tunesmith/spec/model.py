@@ -182,18 +182,34 @@ class StrategyChoice(StrictModel):
         if isinstance(data, str):
             return {"name": data}
         if isinstance(data, dict) and "options" not in data:
+            if "name" not in data:
+                _refuse_a_misplaced_name(data)
             options = {k: v for k, v in data.items() if k != "name"}
             return {"name": data.get("name", "auto"), "options": options}
+        if not isinstance(data, dict | StrategyChoice):
+            raise ValueError(f"must be a strategy name ({', '.join(STRATEGIES)}) or a mapping with `name`, e.g. "
+                             f"{{name: tpe, n_startup_trials: 5}}; got {data!r}")
         return data
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in STRATEGIES:
-            close = difflib.get_close_matches(v, STRATEGIES, n=1)
+            close = [v.lower()] if v.lower() in STRATEGIES else difflib.get_close_matches(v, STRATEGIES, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(f"unknown strategy {v!r}; {hint}choose one of {', '.join(STRATEGIES)} (got {v!r})")
         return v
+
+
+def _refuse_a_misplaced_name(data: dict[str, Any]) -> None:
+    """A strategy mapping without ``name`` is ``auto``'s options, which it has none of; when a key is a misspelt
+    ``name`` or a strategy's own name (``{tpe: {...}}``), say that, not that auto takes no options."""
+    for key in data:
+        if str(key).lower() in STRATEGIES:
+            raise ValueError(f"unknown key {key!r}; name the strategy with `name` and put its options beside it: "
+                             f"{{name: {str(key).lower()}, <option>: ...}}")
+        if difflib.get_close_matches(str(key), ["name"], n=1):
+            raise ValueError(f"unknown key {key!r}; did you mean 'name'?")
 
 
 def check_storage_url(url: str) -> None:
@@ -244,8 +260,11 @@ def function_reference(fn: Callable[..., Any]) -> str:
         )
     if module == "__main__":
         source = inspect.getsourcefile(fn)
-        if source is None:
-            raise ValueError("the trial function is defined interactively; move it into a .py file")
+        if source is None or not os.path.isfile(source):  # `python -c` and stdin give '<string>', '<stdin>'
+            raise ValueError(
+                f"the trial function {qualname!r} is defined interactively (python -c, standard input, a notebook "
+                "or the REPL), so there is no file to import it from; move it into a .py file (in a notebook: "
+                "%%writefile objective.py) and pass it from there, or as 'objective.py:objective'")
         return f"{os.path.abspath(source)}:{qualname}"
     return f"{module}:{qualname}"
 

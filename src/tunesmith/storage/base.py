@@ -100,7 +100,9 @@ class TrialStore(Protocol):
         ...
 
     def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
-        """All trials (or those ``numbers``), by number, with the intermediate reports of their latest attempt."""
+        """All trials (or those ``numbers``), by number, with their intermediate reports: the latest attempt's,
+        after an earlier attempt's at the steps before the latest attempt's first (a retry continued from a
+        checkpoint); all attempts' reports stay stored."""
         ...
 
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:

@@ -6,6 +6,7 @@ hand out the same number. Each public method is one transaction.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import uuid
@@ -223,7 +224,9 @@ class SQLStore:
             row = conn.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
         if row is None:
             known = [e.name for e in self.experiments()]
-            hint = f"; experiments here: {', '.join(known[:10])}" if known else "; the store has no experiments yet"
+            close = difflib.get_close_matches(name, known, n=1)  # the list stops at ten: a typo's target may be past it
+            hint = ((f"; did you mean {close[0]!r}?" if close else "") + f"; experiments here: {', '.join(known[:10])}"
+                    if known else "; the store has no experiments yet")
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)
 
@@ -459,15 +462,15 @@ class SQLStore:
         with self._tx("read trials") as conn:
             rows = conn.execute(select(trials).where(*where).order_by(trials.c.number)).mappings().all()
             reports = conn.execute(
-                select(trial_reports.c.trial_id, trial_reports.c.step, trial_reports.c.value)
+                select(trial_reports.c.trial_id, trial_reports.c.attempt, trial_reports.c.step, trial_reports.c.value)
                 .join(trials, trials.c.id == trial_reports.c.trial_id)
-                .where(*where, trial_reports.c.attempt == trials.c.attempts)
+                .where(*where, trial_reports.c.attempt <= trials.c.attempts)
                 .order_by(trial_reports.c.id)
             ).all()
-        by_trial: dict[int, list[Report]] = {}  # the latest attempt's reports; earlier attempts' stay stored
-        for trial_id, step, value in reports:
-            by_trial.setdefault(trial_id, []).append(Report(step, value))
-        return [_trial(r, by_trial.get(r["id"], [])) for r in rows]
+        by_trial: dict[int, dict[int, list[Report]]] = {}
+        for trial_id, attempt, step, value in reports:
+            by_trial.setdefault(trial_id, {}).setdefault(attempt, []).append(Report(step, value))
+        return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
 
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:
         with self._tx("count trials") as conn:
@@ -560,6 +563,17 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+
+def _curve(by_attempt: dict[int, list[Report]]) -> list[Report]:
+    """A trial's learning curve: its latest attempt's reports, after those of earlier attempts at the steps before
+    the later one's first. A retry that starts over (step 1 again) shows only its own; one that continued from a
+    checkpoint (a crash, a lost coordinator) shows the steps the trial really took, not just those since the crash."""
+    curve: list[Report] = []
+    for attempt in sorted(by_attempt, reverse=True):
+        reports = by_attempt[attempt]
+        curve = [r for r in reports if not curve or r.step < curve[0].step] + curve
+    return curve
 
 
 def _trial_row(t: TrialRecord) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tunesmith.space import SearchSpace
 from tunesmith.strategy.auto import choose
 from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
 from tunesmith.strategy.grid import GridStrategy
+from tunesmith.strategy.options import reject_unknown_options
 
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
 
@@ -28,7 +29,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
             raise SpecError(f"strategy.{next(iter(options))}", "`auto` takes no options; name a strategy to set options")
         return choose(space, trials, objectives, workers, early_stopping)
     if name == "grid":
-        _reject_unknown(name, options, _GRID_OPTIONS)
+        reject_unknown_options(name, options, _GRID_OPTIONS)
         points = options.get("points", 5)
         if isinstance(points, bool) or not isinstance(points, int) or points < 1:
             raise SpecError("strategy.points", f"must be an int >= 1 (values per float parameter); got {points!r}")
@@ -36,7 +37,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
             raise SpecError("strategy.shuffle", f"must be true or false; got {options['shuffle']!r}")
         return StrategyDecision("grid", dict(options), "chosen in the spec")
     if name == "bo":
-        _reject_unknown(name, options, _BO_OPTIONS)
+        reject_unknown_options(name, options, _BO_OPTIONS)
         overhead = options.get("overhead", 0.1)
         if isinstance(overhead, bool) or not isinstance(overhead, int | float) or not 0 < overhead <= 10:
             raise SpecError("strategy.overhead", f"must be a number in (0, 10] (a fraction of a trial's duration); "
@@ -76,12 +77,6 @@ def _cost_cooling_options(options: dict[str, Any], trials: int | None) -> dict[s
     if out.get("cost_aware") and budget is None and cooling is None and trials is not None:
         out["cooling_trials"] = trials
     return out
-
-
-def _reject_unknown(name: str, options: dict[str, Any], accepted: tuple[str, ...]) -> None:
-    for key in options:
-        if key not in accepted:
-            raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; accepted: {', '.join(accepted)}")
 
 
 def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,

@@ -8,7 +8,6 @@ samplers) keep parallel proposals apart.
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import inspect
 import logging
@@ -25,6 +24,7 @@ from tunesmith.errors import SpecError
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
+from tunesmith.strategy.options import reject_unknown_options
 
 optuna.logging.set_verbosity(logging.WARNING)
 
@@ -64,11 +64,7 @@ def default_options(name: str, space: SearchSpace, workers: int) -> dict[str, An
 def check_options(name: str, options: dict[str, Any]) -> None:
     """Raise SpecError for options the sampler does not take."""
     accepted = sorted(set(inspect.signature(_SAMPLERS[name].__init__).parameters) - {"self"} - _RESERVED)
-    for key in options:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; {hint}accepted: {', '.join(accepted)}")
+    reject_unknown_options(name, options, accepted)
 
 
 class OptunaStrategy:

@@ -74,6 +74,10 @@ def check_trials(store: TrialStore) -> None:
                                           "trial_failed", "trial_retry_started"]
     assert events[4].payload["error"] == "exception: ValueError: no"
     assert store.events(e.id, since_id=events[-2].id)[0].kind == "trial_retry_started"
+    # One that continued from a checkpoint (its first report at step 1): step 0 is the attempt before it's.
+    store.save_trial(e.id, replace(retry, attempts=3), "trial_retry_started", now=9.5)
+    store.add_report(e.id, 0, 3, Report(1, 0.4), now=9.6)
+    assert store.trials(e.id)[0].intermediate == (Report(0, 0.5), Report(1, 0.4))
     store.new_trial(e.id, {"x": 0.75}, experiment_seed=7, now=10.0, log_path_template="/logs/{number:03d}.log")
     empty = store.create_experiment("no trials yet", SPEC, "random", "", now=11.0)
     other = store.create_experiment("one trial", SPEC, "random", "", now=12.0)
