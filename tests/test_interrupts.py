@@ -141,6 +141,24 @@ def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
               recovered=1, lost=0)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_a_run_started_with_sighup_ignored_survives_the_hangup(project, slow_spec):
+    """`nohup tunesmith run spec.yaml &` ignores SIGHUP before tunesmith starts, so the end of the ssh session
+    leaves the run going; replacing the ignored disposition with the stop handler stopped it (exit 130)."""
+    spec = slow_spec("nohup", trials=8)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage}
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(spec), "--quiet"], cwd=project.root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # what nohup does
+    wait_for(lambda: count_states(project, "nohup").get("completed", 0) >= 1)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    shown = project.show("nohup")
+    assert shown["status"] == "completed", shown
+    assert shown["trials"]["completed"] == 8, shown["trials"]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal as the controlling terminal (Linux)")
 def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     """The real hangup: the run's controlling terminal goes away (its master side closes, as sshd or a terminal

@@ -2,6 +2,9 @@
 an ssh session ended without `nohup`), where the platform has it. Each records the run as interrupted (exit 130),
 so `tunesmith resume` continues it; without a handler SIGHUP killed the coordinator and left the run `running`.
 
+A signal ignored when tunesmith starts stays ignored: `nohup tunesmith run ... &` ignores SIGHUP so that the run
+outlives the ssh session, and a shell starts `cmd &` with SIGINT ignored (Python itself leaves it so).
+
 After SIGHUP the outputs that were the terminal go to the null device: a write to a terminal that hung up fails
 (EIO), and the progress display's next line would have stopped the run before it recorded how it ended.
 """
@@ -40,6 +43,8 @@ def install_signal_handlers(runner: Runner) -> None:
                 raise KeyboardInterrupt
 
     for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:  # the launcher's choice (nohup, a background job)
+            continue
         signal.signal(signum, handler)
 
 
