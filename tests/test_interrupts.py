@@ -8,9 +8,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
+
+from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
 
 @pytest.fixture
@@ -198,6 +203,48 @@ def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     assert shown_after["status"] == "interrupted", shown_after
     assert shown_after["trials"]["running"] == 0, shown_after["trials"]
     assert not worker_pids(project)
+
+
+class _StopRequests:
+    """A runner as install_signal_handlers sees it, keeping the stops it is asked for."""
+
+    def __init__(self) -> None:
+        self.stops: list[tuple[str, bool]] = []
+        self.spec = SimpleNamespace(executor=SimpleNamespace(kind="process"))
+
+    def request_stop(self, reason: str, immediate: bool = False) -> None:
+        self.stops.append((reason, immediate))
+
+
+def _signalled(signum: int) -> None:
+    """Send ``signum`` to this process and let its Python handler run."""
+    os.kill(os.getpid(), signum)
+    time.sleep(0.05)  # the handler runs in the main thread at the next bytecode; this is one
+
+
+@contextmanager
+def _stderr_on(fd: int) -> Iterator[None]:
+    """File descriptor 2 is ``fd`` inside the block (as a coordinator's stderr is its terminal)."""
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_a_repeated_sighup_is_one_graceful_stop_not_a_stop_now():
+    """The shell and the kernel can each send SIGHUP for one hangup: the second is not a user's second Ctrl-C."""
+    runner = _StopRequests()
+    with handlers_restored():
+        install_signal_handlers(runner)  # type: ignore[arg-type]
+        _signalled(signal.SIGHUP)
+        _signalled(signal.SIGHUP)
+        assert runner.stops == [("interrupted by SIGHUP", False)]
+        _signalled(signal.SIGTERM)  # a scheduler's SIGTERM after it still means "now"
+    assert runner.stops == [("interrupted by SIGHUP", False), ("interrupted by SIGTERM", True)]
 
 
 def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):

@@ -26,18 +26,20 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 
 
 def install_signal_handlers(runner: Runner) -> None:
-    """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent)."""
-    count = {"n": 0}
+    """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent), unless it is
+    SIGHUP again: the shell and the kernel can each send one for the same hangup."""
+    stopping = {"requested": False}
     terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # asked now: a terminal that hung up no longer says it is one
 
     def handler(signum: int, _frame: object) -> None:
-        if signum == getattr(signal, "SIGHUP", None):
-            _to_null_device(terminals)
-        count["n"] += 1
+        hangup = signum == getattr(signal, "SIGHUP", None)
         name = signal.Signals(signum).name
-        if count["n"] == 1:
+        if hangup:
+            _to_null_device(terminals)
+        if not stopping["requested"]:
+            stopping["requested"] = True
             runner.request_stop(f"interrupted by {name}")
-        else:
+        elif not hangup:
             runner.request_stop(f"interrupted by {name}", immediate=True)
             if runner.spec.executor.kind == "inline":
                 raise KeyboardInterrupt
