@@ -247,6 +247,36 @@ def test_a_repeated_sighup_is_one_graceful_stop_not_a_stop_now():
     assert runner.stops == [("interrupted by SIGHUP", False), ("interrupted by SIGTERM", True)]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal (Linux)")
+def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypatch):
+    """The null device cannot be opened (no file descriptor left): the stop is still requested, and the handler
+    raises nothing into the run's loop."""
+    import pty
+
+    import tunesmith.stop_signals as stop_signals
+
+    master, terminal = pty.openpty()
+    runner = _StopRequests()
+
+    def no_descriptor_left(*_args: object) -> int:
+        raise OSError(24, "Too many open files")
+
+    try:
+        with _stderr_on(terminal), handlers_restored():
+            install_signal_handlers(runner)  # type: ignore[arg-type]
+            os.close(master)  # the terminal hangs up (it is not this process's controlling terminal: no signal)
+            master = -1
+            assert not os.isatty(2), "a hung-up terminal no longer says it is one"
+            with monkeypatch.context() as m:
+                m.setattr(stop_signals.os, "open", no_descriptor_left)
+                _signalled(signal.SIGHUP)
+    finally:
+        os.close(terminal)
+        if master >= 0:
+            os.close(master)
+    assert runner.stops == [("interrupted by SIGHUP", False)]
+
+
 def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):
     spec = slow_spec("leased", trials=20)
     first = start_cli(project, "run", str(spec), "--quiet")

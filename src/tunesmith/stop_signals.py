@@ -34,8 +34,6 @@ def install_signal_handlers(runner: Runner) -> None:
     def handler(signum: int, _frame: object) -> None:
         hangup = signum == getattr(signal, "SIGHUP", None)
         name = signal.Signals(signum).name
-        if hangup:
-            _to_null_device(terminals)
         if not stopping["requested"]:
             stopping["requested"] = True
             runner.request_stop(f"interrupted by {name}")
@@ -43,6 +41,8 @@ def install_signal_handlers(runner: Runner) -> None:
             runner.request_stop(f"interrupted by {name}", immediate=True)
             if runner.spec.executor.kind == "inline":
                 raise KeyboardInterrupt
+        if hangup:  # after the stop request, which a failure here must not lose
+            _hung_up_to_null_device(terminals)
 
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is signal.SIG_IGN:  # the launcher's choice (nohup, a background job)
@@ -50,14 +50,18 @@ def install_signal_handlers(runner: Runner) -> None:
         signal.signal(signum, handler)
 
 
-def _to_null_device(fds: list[int]) -> None:
-    """Point ``fds`` at the null device, so what is written to them afterwards is dropped, not an error."""
-    null = os.open(os.devnull, os.O_WRONLY)
+def _hung_up_to_null_device(terminals: list[int]) -> None:
+    """Point ``terminals`` at the null device, so what is written to them afterwards is dropped, not an error."""
+    hung_up = terminals
     try:
-        for fd in fds:
-            os.dup2(null, fd)
-    finally:
-        os.close(null)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in hung_up:
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except OSError:
+        pass  # no descriptor left, say: a write to the dead terminal may then fail, but the stop is requested
 
 
 @contextmanager
