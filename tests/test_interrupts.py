@@ -248,6 +248,26 @@ def test_a_repeated_sighup_is_one_graceful_stop_not_a_stop_now():
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal (Linux)")
+def test_sighup_sent_with_the_terminal_still_there_leaves_the_output_on_it():
+    """`kill -HUP` of a coordinator whose terminal is alive: the run stops, and its last lines (how to resume) still
+    reach the terminal; they went to the null device."""
+    import pty
+
+    master, terminal = pty.openpty()
+    runner = _StopRequests()
+    try:
+        with _stderr_on(terminal), handlers_restored():
+            install_signal_handlers(runner)  # type: ignore[arg-type]
+            _signalled(signal.SIGHUP)
+            still_terminal = os.isatty(2)
+    finally:
+        os.close(terminal)
+        os.close(master)
+    assert runner.stops == [("interrupted by SIGHUP", False)]
+    assert still_terminal, "stderr was sent to the null device though its terminal is alive"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal (Linux)")
 def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypatch):
     """The null device cannot be opened (no file descriptor left): the stop is still requested, and the handler
     raises nothing into the run's loop."""

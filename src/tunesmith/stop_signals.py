@@ -5,8 +5,9 @@ so `tunesmith resume` continues it; without a handler SIGHUP killed the coordina
 A signal ignored when tunesmith starts stays ignored: `nohup tunesmith run ... &` ignores SIGHUP so that the run
 outlives the ssh session, and a shell starts `cmd &` with SIGINT ignored (Python itself leaves it so).
 
-After SIGHUP the outputs that were the terminal go to the null device: a write to a terminal that hung up fails
-(EIO), and the progress display's next line would have stopped the run before it recorded how it ended.
+After SIGHUP the outputs that were a terminal and no longer are (it hung up) go to the null device: a write to a
+terminal that hung up fails (EIO), and the progress display's next line would have stopped the run before it
+recorded how it ended.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ def install_signal_handlers(runner: Runner) -> None:
 
 
 def _hung_up_to_null_device(terminals: list[int]) -> None:
-    """Point ``terminals`` at the null device, so what is written to them afterwards is dropped, not an error."""
-    hung_up = terminals
+    """Point those of ``terminals`` that hung up at the null device, so what is written to them afterwards is
+    dropped, not an error. A terminal still there (`kill -HUP` by hand) keeps the run's last lines."""
+    hung_up = [fd for fd in terminals if not os.isatty(fd)]
+    if not hung_up:
+        return
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         try:
