@@ -297,6 +297,20 @@ def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypa
     assert runner.stops == [("interrupted by SIGHUP", False)]
 
 
+def test_run_and_resume_called_in_process_give_the_stop_signals_back(project):
+    """`app(["run", ...])` from Python (a notebook, a test, another tool's process) left tunesmith's handlers
+    installed: a later Ctrl-C asked a finished runner to stop instead of interrupting the caller."""
+    from tunesmith.cli import app
+    from tunesmith.stop_signals import STOP_SIGNALS
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    spec = project.write_spec(project.spec(name="in-process", budget={"trials": 2}))
+    with handlers_restored():  # a failure here leaves no handler behind for the tests after it
+        for args in (["run", str(spec), "--quiet"], ["resume", "in-process", "--quiet"]):
+            assert app(args, standalone_mode=False) in (None, 0), args
+            assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before, args
+
+
 def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):
     spec = slow_spec("leased", trials=20)
     first = start_cli(project, "run", str(spec), "--quiet")
