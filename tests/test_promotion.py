@@ -357,6 +357,27 @@ def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
 
 
+def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, mlflow_uri):
+    """With beat_champion the dry run reads the registry's champion; for the champion's own trial it said 'every gate
+    passed', as if promoting it would register something."""
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    from tunesmith.promotion.promote import promote
+
+    spec = project.spec("dry", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}},
+                        promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    first = promote(store, "dry", "dry-model", SystemClock())
+    assert first.version == "1"
+    dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
+    assert (dry.decision.value, dry.version, dry.champion_before) == ("dry run: already the champion", None, "1")
+    proc = project.cli("promote", "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"dry run: already the champion: dry trial {first.trial} is dry-model version 1" in proc.stdout
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
 def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
     project.write("train.py", '''
         import json, os, sys

@@ -602,7 +602,7 @@ def promote(
     if result.version:
         out.print(f"[green]promoted[/]: {name} trial {result.trial} is {model_name} version {result.version} "
                   f"(alias champion{'; previous -> ' + result.previous_champion if result.previous_champion else ''})")
-    elif result.decision is Decision.ALREADY_CHAMPION:
+    elif result.decision in (Decision.ALREADY_CHAMPION, Decision.DRY_RUN_ALREADY_CHAMPION):
         out.print(f"{result.decision.value}: {name} trial {result.trial} is {model_name} version "
                   f"{result.champion_before}; nothing registered")
     else:

@@ -43,6 +43,8 @@ class Decision(enum.StrEnum):
     ALREADY_CHAMPION = "already the champion"   # every gate passed; the trial is behind alias champion already
     REJECTED = "rejected"
     DRY_RUN_PASSED = "dry run: every gate passed"
+    # known only when beat_champion read the registry (a dry run reaches MLflow for nothing else)
+    DRY_RUN_ALREADY_CHAMPION = "dry run: already the champion"
     DRY_RUN_REJECTED = "dry run: rejected"
 
 
@@ -160,13 +162,14 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         champion = registry.by_alias(model_name, "champion")
 
     version: ModelVersion | None = None
-    already = passed and not dry_run and _is_trial(champion, experiment, trial)
+    already = passed and _is_trial(champion, experiment, trial)
     if passed and not dry_run and not already:
         assert registry is not None
         version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
                             champion, tracking_uri)
     decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
-        if not dry_run else (Decision.DRY_RUN_PASSED if passed else Decision.DRY_RUN_REJECTED)
+        if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
+                             else Decision.DRY_RUN_REJECTED)
     now = clock.now()
     data: dict[str, Any] = {
         "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
