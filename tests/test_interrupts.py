@@ -8,9 +8,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
+
+from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
 
 @pytest.fixture
@@ -145,6 +150,24 @@ def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
               recovered=1, lost=0)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_a_run_started_with_sighup_ignored_survives_the_hangup(project, slow_spec):
+    """`nohup tunesmith run spec.yaml &` ignores SIGHUP before tunesmith starts, so the end of the ssh session
+    leaves the run going; replacing the ignored disposition with the stop handler stopped it (exit 130)."""
+    spec = slow_spec("nohup", trials=8)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage}
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(spec), "--quiet"], cwd=project.root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # what nohup does
+    wait_for(lambda: count_states(project, "nohup").get("completed", 0) >= 1)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    shown = project.show("nohup")
+    assert shown["status"] == "completed", shown
+    assert shown["trials"]["completed"] == 8, shown["trials"]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal as the controlling terminal (Linux)")
 def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     """The real hangup: the run's controlling terminal goes away (its master side closes, as sshd or a terminal
@@ -184,6 +207,112 @@ def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     assert shown_after["status"] == "interrupted", shown_after
     assert shown_after["trials"]["running"] == 0, shown_after["trials"]
     assert not worker_pids(project)
+
+
+class _StopRequests:
+    """A runner as install_signal_handlers sees it, keeping the stops it is asked for."""
+
+    def __init__(self) -> None:
+        self.stops: list[tuple[str, bool]] = []
+        self.spec = SimpleNamespace(executor=SimpleNamespace(kind="process"))
+
+    def request_stop(self, reason: str, immediate: bool = False) -> None:
+        self.stops.append((reason, immediate))
+
+
+def _signalled(signum: int) -> None:
+    """Send ``signum`` to this process and let its Python handler run."""
+    os.kill(os.getpid(), signum)
+    time.sleep(0.05)  # the handler runs in the main thread at the next bytecode; this is one
+
+
+@contextmanager
+def _stderr_on(fd: int) -> Iterator[None]:
+    """File descriptor 2 is ``fd`` inside the block (as a coordinator's stderr is its terminal)."""
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+def test_a_repeated_sighup_is_one_graceful_stop_not_a_stop_now():
+    """The shell and the kernel can each send SIGHUP for one hangup: the second is not a user's second Ctrl-C."""
+    runner = _StopRequests()
+    with handlers_restored():
+        install_signal_handlers(runner)  # type: ignore[arg-type]
+        _signalled(signal.SIGHUP)
+        _signalled(signal.SIGHUP)
+        assert runner.stops == [("interrupted by SIGHUP", False)]
+        _signalled(signal.SIGTERM)  # a scheduler's SIGTERM after it still means "now"
+    assert runner.stops == [("interrupted by SIGHUP", False), ("interrupted by SIGTERM", True)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal (Linux)")
+def test_sighup_sent_with_the_terminal_still_there_leaves_the_output_on_it():
+    """`kill -HUP` of a coordinator whose terminal is alive: the run stops, and its last lines (how to resume) still
+    reach the terminal; they went to the null device."""
+    import pty
+
+    master, terminal = pty.openpty()
+    runner = _StopRequests()
+    try:
+        with _stderr_on(terminal), handlers_restored():
+            install_signal_handlers(runner)  # type: ignore[arg-type]
+            _signalled(signal.SIGHUP)
+            still_terminal = os.isatty(2)
+    finally:
+        os.close(terminal)
+        os.close(master)
+    assert runner.stops == [("interrupted by SIGHUP", False)]
+    assert still_terminal, "stderr was sent to the null device though its terminal is alive"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal (Linux)")
+def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypatch):
+    """The null device cannot be opened (no file descriptor left): the stop is still requested, and the handler
+    raises nothing into the run's loop."""
+    import pty
+
+    import tunesmith.stop_signals as stop_signals
+
+    master, terminal = pty.openpty()
+    runner = _StopRequests()
+
+    def no_descriptor_left(*_args: object) -> int:
+        raise OSError(24, "Too many open files")
+
+    try:
+        with _stderr_on(terminal), handlers_restored():
+            install_signal_handlers(runner)  # type: ignore[arg-type]
+            os.close(master)  # the terminal hangs up (it is not this process's controlling terminal: no signal)
+            master = -1
+            assert not os.isatty(2), "a hung-up terminal no longer says it is one"
+            with monkeypatch.context() as m:
+                m.setattr(stop_signals.os, "open", no_descriptor_left)
+                _signalled(signal.SIGHUP)
+    finally:
+        os.close(terminal)
+        if master >= 0:
+            os.close(master)
+    assert runner.stops == [("interrupted by SIGHUP", False)]
+
+
+def test_run_and_resume_called_in_process_give_the_stop_signals_back(project):
+    """`app(["run", ...])` from Python (a notebook, a test, another tool's process) left tunesmith's handlers
+    installed: a later Ctrl-C asked a finished runner to stop instead of interrupting the caller."""
+    from tunesmith.cli import app
+    from tunesmith.stop_signals import STOP_SIGNALS
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    spec = project.write_spec(project.spec(name="in-process", budget={"trials": 2}))
+    with handlers_restored():  # a failure here leaves no handler behind for the tests after it
+        for args in (["run", str(spec), "--quiet"], ["resume", "in-process", "--quiet"]):
+            assert app(args, standalone_mode=False) in (None, 0), args
+            assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before, args
 
 
 def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):

@@ -336,6 +336,48 @@ def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
 
 
+def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(project, mlflow_uri):
+    """Two stores (or `tunesmith delete` and a new run) sharing one MLflow registry: the champion's tags matched on
+    experiment name and trial number alone, so another experiment's model was called 'already the champion',
+    nothing was registered, and promote exited 0."""
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    from tunesmith.promotion.promote import promote
+
+    outcomes = []
+    for store_name in ("team-a", "team-b"):
+        storage = f"sqlite:///{project.root / (store_name + '.db')}"
+        spec = project.spec("shared", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                            budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}},
+                            workdir=str(project.root / store_name))
+        assert tunesmith.run(project.write_spec(spec), storage=storage).status.value == "completed"
+        outcomes.append(promote(SQLStore(storage, create=False), "shared", "shared-model", SystemClock()))
+    assert outcomes[0].trial == outcomes[1].trial  # same name, same number: only when it was created differs
+    assert [(o.decision.value, o.version) for o in outcomes] == [("promoted", "1"), ("promoted", "2")]
+    assert outcomes[1].champion_before == "1" and outcomes[1].previous_champion == "1"
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, mlflow_uri):
+    """With beat_champion the dry run reads the registry's champion; for the champion's own trial it said 'every gate
+    passed', as if promoting it would register something."""
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    from tunesmith.promotion.promote import promote
+
+    spec = project.spec("dry", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}},
+                        promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    first = promote(store, "dry", "dry-model", SystemClock())
+    assert first.version == "1"
+    dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
+    assert (dry.decision.value, dry.version, dry.champion_before) == ("dry run: already the champion", None, "1")
+    proc = project.cli("promote", "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"dry run: already the champion: dry trial {first.trial} is dry-model version 1" in proc.stdout
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
 def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
     project.write("train.py", '''
         import json, os, sys

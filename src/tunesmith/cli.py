@@ -146,7 +146,7 @@ def run(
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.runner import prepare, run_experiment
-    from tunesmith.stop_signals import install_signal_handlers
+    from tunesmith.stop_signals import handlers_restored, install_signal_handlers
     from tunesmith.spec.loader import load_spec
 
     loaded = load_spec(spec, name=name)
@@ -156,7 +156,7 @@ def run(
     store = _store(storage, loaded.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
-            _cluster_loss_stops_run(loaded.name):
+            _cluster_loss_stops_run(loaded.name), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
@@ -172,12 +172,12 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.runner import resume_experiment
-    from tunesmith.stop_signals import install_signal_handlers
+    from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
-            _cluster_loss_stops_run(name):
+            _cluster_loss_stops_run(name), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result)
 
@@ -610,7 +610,7 @@ def promote(
     if result.version:
         out.print(f"[green]promoted[/]: {name} trial {result.trial} is {model_name} version {result.version} "
                   f"(alias champion{'; previous -> ' + result.previous_champion if result.previous_champion else ''})")
-    elif result.decision is Decision.ALREADY_CHAMPION:
+    elif result.decision in (Decision.ALREADY_CHAMPION, Decision.DRY_RUN_ALREADY_CHAMPION):
         out.print(f"{result.decision.value}: {name} trial {result.trial} is {model_name} version "
                   f"{result.champion_before}; nothing registered")
     else:
@@ -754,11 +754,12 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.retune import retune as run_retune
-    from tunesmith.stop_signals import install_signal_handlers
+    from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     listener = RunListener() if quiet else ProgressDisplay(out)
-    result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k, warm=not cold,
-                        listener=listener, on_runner=install_signal_handlers)
+    with handlers_restored():
+        result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k,
+                            warm=not cold, listener=listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
 

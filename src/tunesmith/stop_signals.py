@@ -2,8 +2,12 @@
 an ssh session ended without `nohup`), where the platform has it. Each records the run as interrupted (exit 130),
 so `tunesmith resume` continues it; without a handler SIGHUP killed the coordinator and left the run `running`.
 
-After SIGHUP the outputs that were the terminal go to the null device: a write to a terminal that hung up fails
-(EIO), and the progress display's next line would have stopped the run before it recorded how it ended.
+A signal ignored when tunesmith starts stays ignored: `nohup tunesmith run ... &` ignores SIGHUP so that the run
+outlives the ssh session, and a shell starts `cmd &` with SIGINT ignored (Python itself leaves it so).
+
+After SIGHUP the outputs that were a terminal and no longer are (it hung up) go to the null device: a write to a
+terminal that hung up fails (EIO), and the progress display's next line would have stopped the run before it
+recorded how it ended.
 """
 
 from __future__ import annotations
@@ -23,34 +27,45 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 
 
 def install_signal_handlers(runner: Runner) -> None:
-    """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent)."""
-    count = {"n": 0}
+    """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent), unless it is
+    SIGHUP again: the shell and the kernel can each send one for the same hangup."""
+    stopping = {"requested": False}
     terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # asked now: a terminal that hung up no longer says it is one
 
     def handler(signum: int, _frame: object) -> None:
-        if signum == getattr(signal, "SIGHUP", None):
-            _to_null_device(terminals)
-        count["n"] += 1
+        hangup = signum == getattr(signal, "SIGHUP", None)
         name = signal.Signals(signum).name
-        if count["n"] == 1:
+        if not stopping["requested"]:
+            stopping["requested"] = True
             runner.request_stop(f"interrupted by {name}")
-        else:
+        elif not hangup:
             runner.request_stop(f"interrupted by {name}", immediate=True)
             if runner.spec.executor.kind == "inline":
                 raise KeyboardInterrupt
+        if hangup:  # after the stop request, which a failure here must not lose
+            _hung_up_to_null_device(terminals)
 
     for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:  # the launcher's choice (nohup, a background job)
+            continue
         signal.signal(signum, handler)
 
 
-def _to_null_device(fds: list[int]) -> None:
-    """Point ``fds`` at the null device, so what is written to them afterwards is dropped, not an error."""
-    null = os.open(os.devnull, os.O_WRONLY)
+def _hung_up_to_null_device(terminals: list[int]) -> None:
+    """Point those of ``terminals`` that hung up at the null device, so what is written to them afterwards is
+    dropped, not an error. A terminal still there (`kill -HUP` by hand) keeps the run's last lines."""
+    hung_up = [fd for fd in terminals if not os.isatty(fd)]
+    if not hung_up:
+        return
     try:
-        for fd in fds:
-            os.dup2(null, fd)
-    finally:
-        os.close(null)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in hung_up:
+                os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except OSError:
+        pass  # no descriptor left, say: a write to the dead terminal may then fail, but the stop is requested
 
 
 @contextmanager

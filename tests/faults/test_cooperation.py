@@ -78,8 +78,10 @@ def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
 def test_a_joiner_leaves_alone_an_inline_trial_longer_than_the_staleness_limit(project, storage):
     """An inline trial runs in the lead's own thread, which beat for it only between trials: one longer than 60 s
     looked abandoned, and a joiner starting then marked it lost and ran it again beside the lead. Its heartbeat is
-    set an hour back here (an hour of running, as the store sees it); the lead must beat for it while it runs."""
-    _write_gated(project, "held.py")
+    set an hour back here (an hour of running, as the store sees it); the lead must beat for it while it runs.
+    The trial is held up to 180 s, not 30: its first beat comes after LEASE_RENEW_EVERY (20 s) and the joiner's whole
+    run must fit after it, which a 30 s hold left about 10 s for on a loaded machine."""
+    _write_gated(project, "held.py", hold=180)
     spec = project.write_spec(project.spec(name="inline-long", trial={"function": "held:objective"},
                                            budget={"trials": 1}, executor={"kind": "inline"}))
     lead = start_cli(project, "run", str(spec), "--quiet", storage=storage)
@@ -122,13 +124,14 @@ def _heartbeat(storage: str) -> float:
     return float(at)
 
 
-def _write_gated(project, filename: str) -> None:
-    """``objective`` that runs until a file ``release`` appears in the project folder (at most 30 s): the test
-    decides when the coordinator's trials end, so a slow CLI start on a loaded machine cannot outlast them."""
+def _write_gated(project, filename: str, hold: float = 30) -> None:
+    """``objective`` that runs until a file ``release`` appears in the project folder (at most ``hold`` seconds):
+    the test decides when the coordinator's trials end, so a slow CLI start on a loaded machine cannot outlast
+    them."""
     project.write(filename, f"""
         import os, time
         def objective(config, trial):
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + {hold!r}
             while not os.path.exists({str(project.root / "release")!r}) and time.monotonic() < deadline:
                 time.sleep(0.05)
             return config["x"]

@@ -34,7 +34,8 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     if ex.kind == "inline":
         from tunesmith.executor.inline import InlineExecutor
 
-        executor = InlineExecutor(report_hook=report_hook, keep_alive=keep_alive, keep_alive_every=keep_alive_every)
+        executor = InlineExecutor(report_hook=report_hook, keep_alive=keep_alive, keep_alive_every=keep_alive_every,
+                                  warn=quota.announce)
     elif ex.kind == "ray":
         from tunesmith.executor.ray import RayExecutor
 

@@ -3,7 +3,9 @@
 No isolation: a crash in the trial takes the run down, and timeouts and memory limits are not enforced
 (the runner warns when the spec sets them). While a trial runs it holds the coordinator's loop, which renews the
 lease and beats for running trials between polls; a thread of the executor's own does that meanwhile, or a trial
-longer than the staleness limit would look abandoned to a joining coordinator, which would re-run it.
+longer than the staleness limit would look abandoned to a joining coordinator, which would re-run it. A beat
+that fails is told after the trial, from the loop's thread; a store that failed for every beat of a staleness limit
+stops the run, as the loop's own keep-alive would.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from tunesmith.cost import priced
 from tunesmith.errors import StorageError
@@ -22,20 +25,36 @@ from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 
+# Beats missed in a row after which a trial looks abandoned: the runner's STALE_AFTER is three keep-alive periods.
+MISSED_BEATS_STALE = 3
+
+
+@dataclass
+class _Beats:
+    """The keep-alive calls that failed during one trial: written by the keep-alive thread, read after it ended."""
+
+    failed: int = 0
+    in_a_row: int = 0
+    last: Exception | None = None
+
 
 class InlineExecutor:
     """Args:
         report_hook: called with (number, report) as each report happens, so a prune decision can reach the
             running trial; without it reports come back from ``poll`` after the trial.
         keep_alive: called every ``keep_alive_every`` seconds from another thread while a trial runs (the
-            runner's lease renewal and heartbeat); a StorageError is left for the next call.
+            runner's lease renewal and heartbeat); a call that raises is left for the next one.
+        warn: shows a line to whoever watches the run (the listener's ``warning``): after a trial whose keep-alive
+            failed. A StorageError still failing after ``MISSED_BEATS_STALE`` beats is raised from ``poll``.
     """
 
     def __init__(self, report_hook: Callable[[int, Report], None] | None = None,
-                 keep_alive: Callable[[], None] | None = None, keep_alive_every: float = 20.0) -> None:
+                 keep_alive: Callable[[], None] | None = None, keep_alive_every: float = 20.0,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.report_hook = report_hook
         self.keep_alive = keep_alive
         self.keep_alive_every = keep_alive_every
+        self.warn = warn
         self._events: deque[ExecutorEvent] = deque()
         self._pending: deque[TrialJob] = deque()
         self._prune: set[int] = set()
@@ -56,9 +75,10 @@ class InlineExecutor:
                 reset_own_peak_memory()
             cpu_before = own_cpu_seconds()
             with open(job.log_path, "a", encoding="utf-8") as log, \
-                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), self._kept_alive():
+                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), self._kept_alive() as beats:
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
                                       lambda: job.number in self._prune)
+            self._tell_failed_beats(job.number, beats)  # once the trial's output no longer goes to its log
             self._prune.discard(job.number)
             outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
@@ -67,11 +87,13 @@ class InlineExecutor:
         return events
 
     @contextlib.contextmanager
-    def _kept_alive(self) -> Iterator[None]:
-        """Call ``keep_alive`` every ``keep_alive_every`` seconds until the block ends (and not after it)."""
+    def _kept_alive(self) -> Iterator[_Beats]:
+        """Call ``keep_alive`` every ``keep_alive_every`` seconds until the block ends (and not after it); the
+        failed calls are counted in what it yields, to be read once the block has ended."""
+        beats = _Beats()
         keep_alive = self.keep_alive
         if keep_alive is None:
-            yield
+            yield beats
             return
         ended = threading.Event()
 
@@ -79,16 +101,29 @@ class InlineExecutor:
             while not ended.wait(self.keep_alive_every):
                 try:
                     keep_alive()
-                except StorageError:
-                    pass  # the next beat tries again; a trial looks abandoned only after several missed ones
+                except Exception as e:  # noqa: BLE001 - told after the trial; a dead thread would beat no more
+                    beats.failed, beats.in_a_row, beats.last = beats.failed + 1, beats.in_a_row + 1, e
+                else:
+                    beats.in_a_row = 0
 
         beater = threading.Thread(target=beat, name="tunesmith-inline-keep-alive", daemon=True)
         beater.start()
         try:
-            yield
+            yield beats
         finally:
             ended.set()
             beater.join()
+
+    def _tell_failed_beats(self, number: int, beats: _Beats) -> None:
+        last = beats.last
+        if last is None:
+            return
+        if beats.in_a_row >= MISSED_BEATS_STALE and isinstance(last, StorageError):
+            raise last  # the store failed for as long as a trial may go unbeaten, and still does
+        if self.warn is not None:
+            self.warn(f"trial {number}: {beats.failed} keep-alive beat(s) failed while it ran inline (last: "
+                      f"{type(last).__name__}: {last}); a trial not beaten for {MISSED_BEATS_STALE} periods looks "
+                      "abandoned to a joining coordinator")
 
     def _on_report(self, number: int, report: Report) -> None:
         if self.report_hook is not None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 METRIC_TAG = "tunesmith.metric."
+CREATED_AT_TAG = "tunesmith.created_at"  # with tunesmith.experiment, which experiment (as the MLflow tracker tags runs)
 
 
 class Decision(enum.StrEnum):
@@ -42,6 +43,8 @@ class Decision(enum.StrEnum):
     ALREADY_CHAMPION = "already the champion"   # every gate passed; the trial is behind alias champion already
     REJECTED = "rejected"
     DRY_RUN_PASSED = "dry run: every gate passed"
+    # known only when beat_champion read the registry (a dry run reaches MLflow for nothing else)
+    DRY_RUN_ALREADY_CHAMPION = "dry run: already the champion"
     DRY_RUN_REJECTED = "dry run: rejected"
 
 
@@ -146,7 +149,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     if policy.beat_champion is not None:
         registry = _registry(spec, tracking_uri)
         champion = registry.by_alias(model_name, "champion")
-        comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, name, trial)
+        comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, experiment, trial)
                       else _compare(policy, registry, champion, candidate, model, holdout))
     gates = run_gates(policy, candidate, comparison)
     model_source = _model_source(spec, trial)
@@ -159,13 +162,14 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         champion = registry.by_alias(model_name, "champion")
 
     version: ModelVersion | None = None
-    already = passed and not dry_run and _is_trial(champion, name, trial)
+    already = passed and _is_trial(champion, experiment, trial)
     if passed and not dry_run and not already:
         assert registry is not None
         version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
                             champion, tracking_uri)
     decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
-        if not dry_run else (Decision.DRY_RUN_PASSED if passed else Decision.DRY_RUN_REJECTED)
+        if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
+                             else Decision.DRY_RUN_REJECTED)
     now = clock.now()
     data: dict[str, Any] = {
         "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
@@ -301,9 +305,14 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
 
 
 # -- registering ------------------------------------------------------------------------------------------------
-def _is_trial(version: ModelVersion | None, experiment: str, trial: TrialRecord) -> TypeGuard[ModelVersion]:
-    """Whether registered ``version`` is this trial's model (the tags ``_register`` wrote)."""
-    return version is not None and version.tags.get("tunesmith.experiment") == experiment \
+def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
+              trial: TrialRecord) -> TypeGuard[ModelVersion]:
+    """Whether registered ``version`` is this trial's model (the tags ``_register`` wrote). The name alone is not
+    the experiment: stores sharing a registry, or a name deleted and run again, have other experiments by it; when
+    it was created tells them apart, as the MLflow tracker finds an experiment's run. A version registered without
+    that tag (by an older tunesmith) is taken for another trial's: promoting it again registers it again."""
+    return version is not None and version.tags.get("tunesmith.experiment") == experiment.name \
+        and version.tags.get(CREATED_AT_TAG) == repr(experiment.created_at) \
         and version.tags.get("tunesmith.trial") == str(trial.number)
 
 
@@ -343,7 +352,8 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
     else:
         assert model_source is not None
         source = registry.log_folder(run_id, model_source, "registered-model")
-    tags = {"tunesmith.experiment": experiment.name, "tunesmith.trial": str(trial.number),
+    tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
+            "tunesmith.trial": str(trial.number),
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
     if champion is not None:
         tags["tunesmith.previous_champion"] = champion.version

@@ -31,7 +31,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"Registered version {report['version']}; alias `champion` -> {report['version']}"
                      + (f", `previous` -> {report['previous_champion']}" if report.get("previous_champion") else ""))
         lines.append("")
-    elif report["decision"] == "already the champion":  # promote.Decision.ALREADY_CHAMPION
+    elif report["decision"] in ("already the champion", "dry run: already the champion"):  # promote.Decision
         lines += [f"Already the champion: version {report['champion_before']}; nothing registered", ""]
     failed = [g for g in report["gates"] if g["verdict"] == "failed"]
     if failed:

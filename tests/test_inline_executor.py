@@ -1,0 +1,67 @@
+"""The inline executor's keep-alive: the thread that renews the lease and beats while an inline trial holds the loop."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunesmith.errors import StorageError
+from tunesmith.evaluation.job import TrialJob
+from tunesmith.executor.base import AttemptEnded
+from tunesmith.executor.inline import InlineExecutor
+
+
+def _job(project, number: int = 0) -> TrialJob:
+    workdir = project.root / f"trial-{number}"
+    workdir.mkdir()
+    return TrialJob("exp", number, 1, {"x": 0.5}, 7, str(workdir), str(workdir / "trial.log"), ("loss",),
+                    function="objectives:slow", base_dir=str(project.root))
+
+
+def _run_one(executor: InlineExecutor, job: TrialJob) -> list:
+    executor.submit(job)
+    return executor.poll(0)
+
+
+def test_a_keep_alive_that_raises_is_told_once_after_the_trial_not_into_its_log(project, monkeypatch):
+    """Any error but StorageError killed the keep-alive thread, its traceback going into the trial's log (stderr is
+    redirected there), and nobody was told; the trial then went unbeaten."""
+    monkeypatch.setenv("SLOW_SECONDS", "0.6")
+    calls: list[int] = []
+
+    def keep_alive() -> None:
+        calls.append(1)
+        if len(calls) % 2:
+            raise RuntimeError("lease table locked by a bug")
+
+    warnings: list[str] = []
+    written_to: list[str] = []
+
+    def warn(line: str) -> None:
+        warnings.append(line)
+        written_to.append(getattr(sys.stderr, "name", ""))  # a display writes there: not the trial's log
+
+    executor = InlineExecutor(keep_alive=keep_alive, keep_alive_every=0.05, warn=warn)
+    job = _job(project)
+    events = _run_one(executor, job)
+    assert [type(e) for e in events] == [AttemptEnded] and events[0].outcome.failure is None
+    assert len(calls) >= 4, "the thread went on beating after a failure"
+    assert len(warnings) == 1 and "RuntimeError: lease table locked by a bug" in warnings[0], warnings
+    assert "trial 0" in warnings[0]
+    assert "Traceback" not in Path(job.log_path).read_text()
+    assert job.log_path not in written_to, "told while the trial's output still went to its log"
+
+
+def test_a_store_failing_for_as_long_as_a_trial_may_go_unbeaten_stops_the_run_as_the_loop_would(project, monkeypatch):
+    """The thread swallowed StorageError forever: a coordinator whose store failed for minutes ran on while joiners
+    took its inline trial for abandoned. The loop's own keep-alive raises it."""
+    monkeypatch.setenv("SLOW_SECONDS", "0.6")
+
+    def keep_alive() -> None:
+        raise StorageError("database is unreachable")
+
+    executor = InlineExecutor(keep_alive=keep_alive, keep_alive_every=0.05, warn=lambda _line: None)
+    with pytest.raises(StorageError, match="database is unreachable"):
+        _run_one(executor, _job(project))
