@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import LeaseHeld, SpecError, StorageError, TunesmithError
-from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders
+from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
+from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
@@ -70,8 +70,10 @@ class RunResult:
     status: RunStatus  # how this coordinator's run ended: the experiment's status, unless others still run it
 
 
-def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> Plan:
+def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stored: bool = False) -> Plan:
     """Check everything a spec implies beyond its schema: the strategy and its options, the trial code.
+    ``stored``: the spec of a recorded experiment (resume, reproduce), which ran before; checks added since may
+    not refuse it.
 
     Raises:
         SpecError: naming the field and the fix.
@@ -90,12 +92,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
         check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline")
     else:
         assert spec.trial is not None and spec.trial.command is not None
-        allowed = set(space.names) | set(BUILTIN_PLACEHOLDERS)
-        for name in placeholders(spec.trial.command):
-            if name not in allowed:
-                raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
-                                f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
-                                "(write {{ and }} for literal braces)")
+        check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
@@ -142,7 +139,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
     stored = StrategyDecision(experiment.strategy or spec.strategy.name,
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
-    plan = prepare(spec, decision=stored)
+    plan = prepare(spec, decision=stored, stored=True)
     if spec.task is not None and "data_fingerprint" in experiment.attributes:
         from tunesmith.tasks import fingerprint, fingerprint_changes
 

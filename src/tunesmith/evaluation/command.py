@@ -45,27 +45,56 @@ STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take
 
 
 def placeholders(command: str) -> list[str]:
-    """The names of ``command``'s placeholders.
+    """The names of ``command``'s placeholders."""
+    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+
+
+def check_placeholders(command: str, parameters: Iterable[str], stored: bool = False) -> None:
+    """Refuse a placeholder that names nothing, and a lone brace beside a name the command could mean.
+
+    ``stored``: the command of a recorded experiment (resume, reproduce). Its lone braces went to the shell
+    as written when it first ran, so they are not refused now: the experiment must stay resumable.
 
     Raises:
-        SpecError: at ``trial.command`` for a brace that opens or closes no placeholder (``{x`` would otherwise
-            reach the shell as it is written, and every trial fail without saying why).
+        SpecError: at ``trial.command``, naming the placeholder or the brace and the fix.
     """
-    names: list[str] = []
+    names = list(parameters)
+    allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
+    for name in placeholders(command):
+        if name not in allowed:
+            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
+                            f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
+                            "(write {{ and }} for literal braces)")
+    if stored:
+        return
     end = 0
     for m in PLACEHOLDER.finditer(command):
-        _refuse_a_lone_brace(command, end, m.start())
-        if m.group(1) is not None:
-            names.append(m.group(1))
+        _refuse_a_broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
-    _refuse_a_lone_brace(command, end, len(command))
-    return names
+    _refuse_a_broken_placeholder(command, end, len(command), allowed)
 
 
-def _refuse_a_lone_brace(command: str, start: int, stop: int) -> None:
+_NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")
+_NAME_BEFORE = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set[str]) -> None:
+    """A lone brace (one no placeholder matched) right beside a parameter's or built-in's name: ``{lr`` or
+    ``lr}``, a placeholder with a brace missing, which would reach the shell as written and fail every trial
+    without saying why. Any other lone brace is the shell's or a program's own syntax and is left alone: a
+    brace group ``{ cmd; } 2> f``, an awk program ``'{print $1 * {scale}}'``."""
     for i in range(start, stop):
-        if command[i] in "{}":
-            fix = "close the placeholder, as in {x}," if command[i] == "{" else "open the placeholder, as in {x},"
+        if command[i] == "{":
+            after = _NAME_AFTER.match(command, i + 1)
+            broken = after is not None and after.group(0) in names
+            fix = "close the placeholder, as in {x},"
+        elif command[i] == "}":
+            before = _NAME_BEFORE.search(command, 0, i)
+            broken = before is not None and before.group(0) in names
+            fix = "open the placeholder, as in {x},"
+        else:
+            continue
+        if broken:
             raise SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
                                              f"{command[i] * 2} for a literal brace; got {command!r}")
 
