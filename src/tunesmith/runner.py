@@ -28,7 +28,7 @@ from tunesmith.coordinators import abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
-    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
+    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState, continued_curve,
 )
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
@@ -413,14 +413,14 @@ class Runner:
                 and rec.attempts <= spec.executor.retries and self._stop_requested is None):
             delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
             queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
-                             duration_s=outcome.duration_s)
+                             duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
             self.store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
             self._retry_queue.append((self.clock.monotonic() + delay, queued, rt.token))
             self.listener.trial_retrying(queued, failure, delay)
             return
         final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
                         error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
-                        finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
+                        finished_at=now, duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
         self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
         if final.state is not TrialState.INTERRUPTED:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
