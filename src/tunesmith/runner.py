@@ -249,8 +249,8 @@ class Runner:
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
-            strategy_seed(spec.seed or 0, len(history)), spec.executor.workers, clock=clock.monotonic,
-            constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
+            strategy_seed(spec.seed or 0, len(history), self._owner if self.join else None), spec.executor.workers,
+            clock=clock.monotonic, constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
