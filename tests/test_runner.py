@@ -235,3 +235,29 @@ def test_intermediate_values_are_recorded(project):
     result = tunesmith.run(spec, storage=project.storage)
     for t in result.trials:
         assert [(r.step, r.value) for r in t.intermediate] == [(s, t.params["x"] * s) for s in range(5)]
+
+
+def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
+    """QMC with scramble: false ignores the seed, so a resumed run's new seed changed nothing: its fresh study
+    drew from the sequence's first point again and proposed the first run's configurations under new numbers."""
+    from tunesmith.records import Direction, TrialRecord
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy.optuna_adapter import OptunaStrategy, default_options
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    options = {**default_options("qmc", space, 1), "scramble": False}
+
+    def proposals(strategy, count, first):
+        made = []
+        for number in range(first, first + count):
+            proposal = strategy.ask()
+            strategy.tell(proposal.token, TrialState.COMPLETED, (proposal.params["x"],))
+            made.append(TrialRecord(number, TrialState.COMPLETED, proposal.params, 0, values=(proposal.params["x"],)))
+        return made
+
+    first_run = proposals(OptunaStrategy("qmc", space, [Direction.MINIMIZE], 1, dict(options)), 6, 0)
+    resumed = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    resumed.replay(first_run)
+    after = proposals(resumed, 6, 6)
+    seen = {tuple(sorted(t.params.items())) for t in first_run}
+    assert not seen & {tuple(sorted(t.params.items())) for t in after}, "a resumed run re-proposed the first run's"
