@@ -14,6 +14,7 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -38,7 +39,8 @@ _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|j
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
 # what sh itself runs, never found on PATH
 _SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", "unset", "if", "for", "while",
-                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit"})
+                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit", ":",
+                          "read", "wait", "shift", "local", "return", "alias", "type", "getopts", "hash", "readonly"})
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
@@ -106,11 +108,15 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
     if command is None:
         return []
     spec_dir = spec_dir or "."
+    # a block-scalar command may open with comment lines: the shell skips them, so does the guess
+    code = "\n".join(line for line in command.splitlines() if not line.lstrip().startswith("#"))
     try:
-        words = shlex.split(command)
+        words = shlex.split(code)
     except ValueError:  # unbalanced quotes: the shell says so in the first trial's reason
         return []
-    scripts = [w for w in words if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
+    # after a `cd` a relative script is relative to another folder (`(cd sub && python train.py)`): not guessed
+    before_cd = itertools.takewhile(lambda w: w.lstrip("(") != "cd", words)
+    scripts = [w for w in before_cd if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
     if cwd_choice == "trial_dir":
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
@@ -123,11 +129,17 @@ def _program_warnings(words: list[str], run_dir: str, search_path: str | None) -
     """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
     denied`), said before the first trial: a bare name found on no folder of ``search_path`` (trial.env's PATH,
     else this process's), a relative one that is not executable."""
-    program = next((w for w in words if not _ASSIGNMENT.match(w)), None)
-    if program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS:
+    assignments = list(itertools.takewhile(_ASSIGNMENT.match, words))
+    program = words[len(assignments)] if len(assignments) < len(words) else None
+    if (program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS
+            or program.startswith("(")):  # a subshell: `(cd sub && python train.py)`
         return []
     if "/" not in program:
-        return [] if shutil.which(program, path=search_path) else [f"trial.command runs {program!r}, which is not on PATH"]
+        if any(a.startswith("PATH=") for a in assignments):  # `PATH=/opt/tools:$PATH mytool`: its own PATH
+            return []
+        # "on this machine": a trial may run on another (a Ray cluster), whose PATH this cannot see
+        return [] if shutil.which(program, path=search_path) else [
+            f"trial.command runs {program!r}, which is not on PATH on this machine"]
     path = program if os.path.isabs(program) else os.path.join(run_dir, program)
     if os.path.isfile(path) and not os.access(path, os.X_OK):
         interpreter = "python" if program.endswith(".py") else "sh"
