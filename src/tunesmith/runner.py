@@ -258,7 +258,7 @@ class Runner:
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
-        self._best = RunningBest(spec.objectives, finished, spec.constraints)
+        self._best = RunningBest(spec.objectives, finished, spec.constraints, bool(spec.task and spec.task.exclude_unstable))
         self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
         self._allocation_closed = False          # the store refused a number: the trial budget is allocated
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
