@@ -261,3 +261,36 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
     after = proposals(resumed, 6, 6)
     seen = {tuple(sorted(t.params.items())) for t in first_run}
     assert not seen & {tuple(sorted(t.params.items())) for t in after}, "a resumed run re-proposed the first run's"
+    again = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    again.replay(first_run)
+    again.replay(first_run[4:])  # a peer's trials, learnt later: the sequence is not skipped further
+    assert proposals(again, 1, 6)[0].params == after[0].params
+
+
+@pytest.mark.parametrize("strategy", ["bo", "qmc"])
+def test_a_resumed_run_goes_on_with_the_first_runs_design(project, strategy):
+    """bo's Sobol start-up design and QMC's sequence: a resumed run proposes the points an uninterrupted run would
+    have, not a new scrambled design's (its spread lost against the first run's points) nor the first points again."""
+    from tunesmith.events import RunListener
+    from tunesmith.runner import resume_experiment, run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    def spec(name):
+        return spec_from_dict(project.spec(name=name, strategy=strategy, budget={"trials": 5}, seed=3,
+                                           executor={"kind": "inline"}, base_dir=str(project.root)))
+
+    store = SQLStore(project.storage)
+    whole = [dict(t.params) for t in run_experiment(spec("whole"), store).trials]
+    runners = []
+
+    class StopAfterThree(RunListener):
+        def trial_finished(self, trial, best):
+            if trial.number == 2:
+                runners[0].request_stop()
+
+    cut = run_experiment(spec("cut"), store, StopAfterThree(), on_runner=runners.append)
+    assert len(cut.trials) == 3
+    resumed = [dict(t.params) for t in resume_experiment("cut", store).trials]
+    assert resumed[:3] == whole[:3] and resumed[3:] == whole[3:], (resumed, whole)
+    store.close()

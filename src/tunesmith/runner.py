@@ -32,7 +32,7 @@ from tunesmith.records import (
 )
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
-from tunesmith.seeding import derive_seed, fresh_seed, strategy_seed
+from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import RunningBest, selected_trial, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
@@ -250,7 +250,8 @@ class Runner:
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
             strategy_seed(spec.seed or 0, len(history), self._owner if self.join else None), spec.executor.workers,
-            clock=clock.monotonic, constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
+            clock=clock.monotonic, constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives],
+            design_seed=design_seed(spec.seed or 0, self.join)),
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)

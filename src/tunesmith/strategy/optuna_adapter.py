@@ -74,11 +74,19 @@ def _fast_forward_qmc(study: optuna.Study, drawn: int) -> None:
     run's study is new, so it would draw from point 0 again: with ``scramble: false`` (the seed unused) the
     first run's very configurations, under new numbers. The first run's trial 0 came from the independent
     sampler and trials 1..n from points 0..n-1, so ``drawn`` (the highest trial number recorded) points are
-    counted as drawn, through the sampler's own counter."""
+    counted as drawn, through the sampler's own counter.
+    Idempotent: a coordinator replays its peers' trials too, and only moves the counter up to ``drawn``."""
     sampler: Any = study.sampler
     space = sampler.infer_relative_search_space(study, study.get_trials(deepcopy=False)[0])
-    for _ in range(drawn if space else 0):
-        sampler._find_sample_id(study, space)  # Optuna 5: reads the counter, stores it plus one
+
+    def last_drawn() -> int:  # Optuna 5's counter: the last point's index, under a key naming the sequence
+        attrs = study._storage.get_study_system_attrs(study._study_id)
+        return max((v for k, v in attrs.items() if k.startswith("qmc:")), default=-1)
+
+    for _ in range(drawn if space else 0):  # bounded: should the counter's key change, this ends all the same
+        if last_drawn() >= drawn - 1:
+            break
+        sampler._find_sample_id(study, space)  # reads the counter, stores it plus one
 
 
 class OptunaStrategy:
