@@ -170,3 +170,26 @@ def test_a_retry_continued_from_its_checkpoint_keeps_the_steps_before_the_crash(
     [row] = project.trials("resumed")
     assert (row["state"], row["attempts"]) == ("completed", 2), row
     assert [step for step, _ in row["intermediate"]] == [1, 2, 3, 4, 5, 6] and row["steps"] == 6, row
+
+
+def test_asha_rungs_of_a_retried_trial_agree_live_and_on_replay(project):
+    """The store's curve of a retry that continued from its checkpoint keeps the steps before the crash; the live
+    coordinator's final record kept only the retry's (steps 4-6), so ASHA settled the trial's rungs from step 4's
+    value live and from steps 1 and 3 on replay (a resume, a joiner): two decisions for one history."""
+    from tunesmith.runner import _scheduler_for
+
+    project.write("resuming.py", RESUMING)
+    spec = spec_from_dict(project.spec(name="asha-retried", trial={"function": "resuming:objective"},
+                                       budget={"trials": 1}, executor={"kind": "process", "workers": 1, "retries": 1},
+                                       scheduler={"name": "asha", "min_resource": 1, "max_resource": 9,
+                                                  "reduction_factor": 3}, base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    live = _scheduler_for(plan.spec, plan.space)
+    [trial] = Runner(store, exp, plan, None, SystemClock(), scheduler=live).run(resumed=False).trials
+    assert (trial.state, trial.attempts) == (TrialState.COMPLETED, 2)
+    replayed = _scheduler_for(plan.spec, plan.space)
+    replayed.replay(store.trials(exp.id))
+    assert [dict(r.values) for r in live.rungs()] == [dict(r.values) for r in replayed.rungs()] == [{0: 1.0}, {0: 1 / 3}]
+    store.close()

@@ -169,3 +169,64 @@ def test_cwd_trial_dir_runs_the_command_in_the_trials_own_folder(project: Any) -
     trial_dir = Path(trial["log_path"]).parent
     assert json.loads((trial_dir / "seen.json").read_text())["cwd"] == str(trial_dir)
     assert trial["values"] == {"loss": 0.125}
+
+
+# -- braces: the shell's own, and a placeholder missing one ------------------------------------------------------
+
+def _prepare_command(project: Any, command: str) -> None:
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+
+    prepare(spec_from_dict(project.spec(trial={"command": command}, space={
+        "lr": {"type": "float", "low": 0.1, "high": 1.0}, "scale": {"type": "float", "low": 1.0, "high": 2.0},
+        "x": {"type": "float", "low": 0.0, "high": 1.0}}, base_dir=str(project.root))))
+
+
+@pytest.mark.parametrize("command", [
+    "{ time python train.py --lr {lr}; } 2> time.txt",   # a shell brace group
+    "awk '{print $1 * {scale}}' data.txt",               # an awk program around a placeholder
+    "{ python train.py --lr {lr};} && echo '{{\"loss\": 1}}'",
+])
+def test_shell_and_program_braces_are_not_refused(project: Any, command: str) -> None:
+    _prepare_command(project, command)  # walk2's lone-brace check refused both: commands that had worked
+
+
+@pytest.mark.parametrize("command,message", [
+    ("echo {x", "a lone '{' at character 6: close the placeholder"),
+    ("echo x}", "a lone '}' at character 7: open the placeholder"),
+    ("python train.py --lr {lr --scale {scale}", "a lone '{' at character 22: close the placeholder"),
+])
+def test_a_placeholder_missing_a_brace_is_refused(project: Any, command: str, message: str) -> None:
+    from tunesmith.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        _prepare_command(project, command)
+
+
+def test_a_command_with_shell_braces_runs(project: Any) -> None:
+    space = {"x": {"type": "categorical", "choices": [2]}}
+    # (a brace group with no placeholder inside reads as one, as before walk2: write {{ and }} for it)
+    command = ("{ echo 3 > data.txt; echo {x}; } > /dev/null 2> err.txt; "
+               "awk '{print \"{{\\\"loss\\\": \" $1 * {x} \"}}\"}' data.txt")
+    (trial,) = _run(project, _command_spec(project, command, space))
+    assert trial["values"] == {"loss": 6.0}
+
+
+def test_a_recorded_command_with_a_lone_brace_still_resumes(project: Any) -> None:
+    """An experiment recorded before the lone-brace check (its command ran: here the brace is in a comment) must
+    stay resumable: the check is for a new spec, never the stored one."""
+    from tunesmith.runner import prepare, resume_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="old", trial={"command": "echo ok"}, budget={"trials": 2},
+                                       base_dir=str(project.root)))
+    plan = prepare(spec)
+    assert plan.spec.trial is not None
+    old = plan.spec.trial.model_copy(update={"command": "echo '{{\"loss\": {x}}}' # {x"})
+    store = SQLStore(project.storage)
+    store.create_experiment("old", plan.spec.model_copy(update={"trial": old}).to_json(), "random", "", 0.0)
+    result = resume_experiment("old", store)
+    assert [t.state.value for t in result.trials] == ["completed", "completed"]
+    assert all(t.values == (t.params["x"],) for t in result.trials)
+    store.close()

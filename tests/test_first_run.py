@@ -145,7 +145,7 @@ def test_command_warnings_name_a_program_the_shell_would_not_find_or_run(tmp_pat
     validate and failed every trial with the shell's `not found` / `Permission denied` (exit 127 / 126)."""
     (tmp_path / "run.sh").write_text("echo '{\"loss\": 1}'\n")
     assert command_warnings("nosuchprog --x {x}", "spec_dir", str(tmp_path)) == [
-        "trial.command runs 'nosuchprog', which is not on PATH"]
+        "trial.command runs 'nosuchprog', which is not on PATH on this machine"]
     assert command_warnings("./run.sh {x}", "spec_dir", str(tmp_path)) == [
         "trial.command runs './run.sh', which is not executable: chmod +x ./run.sh, or run it as sh ./run.sh"]
     (tmp_path / "run.sh").chmod(0o755)
@@ -161,7 +161,21 @@ def test_command_warnings_name_a_program_the_shell_would_not_find_or_run(tmp_pat
                                      "space: {x: {type: float, low: 0, high: 1}}\ntrial: {command: 'nosuchprog {x}'}\n")
     proc = tunesmith("validate", "s.yaml", cwd=tmp_path)
     assert proc.returncode == 0, "a guess from the command's words warns, never refuses"
-    assert "warning: trial.command runs 'nosuchprog', which is not on PATH" in proc.stderr
+    assert "warning: trial.command runs 'nosuchprog', which is not on PATH on this machine" in proc.stderr
+
+def test_command_warnings_stay_quiet_for_what_the_shell_runs_itself(tmp_path: Path) -> None:
+    """walk2's not-on-PATH guess warned falsely: a subshell `(cd sub && ...)` read as a program '(cd', a block
+    scalar opening with a comment as '#', the builtins `:` and `read`, and a program found on the PATH the command
+    sets for itself."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "train.py").write_text("")
+    quiet = ["(cd sub && python train.py {x})", "# train on the small set first\npython -c 'print(1)' {x}",
+             ": warm-up; python -c 'print(1)' {x}", "read line < /dev/null; echo {x}",
+             "PATH=/opt/tools:$PATH mytool {x}"]
+    assert {c: command_warnings(c, "spec_dir", str(tmp_path)) for c in quiet} == {c: [] for c in quiet}
+    assert command_warnings("# a comment\nnosuchprog {x}", "spec_dir", str(tmp_path)) == [
+        "trial.command runs 'nosuchprog', which is not on PATH on this machine"], "the line after the comment counts"
+
 
 # -- failure reasons ---------------------------------------------------------------------------------------------
 

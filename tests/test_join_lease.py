@@ -41,3 +41,31 @@ def test_a_joiner_that_stops_early_without_a_lead_leaves_the_lease_untouched(pro
     assert _lease(storage, "alone") == (None, None), "the joiner's question wrote a lease"
     shown = project.cli("show", "alone", "--json", "--storage", storage, check=True).stdout
     assert '"status": "failed"' in shown, "with no lead, the joiner records the experiment's status"
+
+
+def test_joiners_at_the_same_trial_count_propose_different_configurations(project):
+    """`resume NAME --join` started N times together: every joiner saw the same count of recorded trials (0 before
+    the lead recorded one: the lead's own seed), so their strategies drew one sequence and proposed the same
+    configurations. A joiner mixes its own identity into the seed."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="joined", strategy="random", executor={"kind": "inline"},
+                                       base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+
+    def first_proposal(join: bool) -> dict:
+        runner = Runner(store, exp, plan, None, SystemClock(), join=join)
+        runner._setup(resumed=True)  # what a coordinator does before its first proposal
+        proposal = runner._strategy.ask()
+        assert proposal is not None
+        return dict(proposal.params)
+
+    lead, first, second = first_proposal(False), first_proposal(True), first_proposal(True)
+    assert first != second and lead not in (first, second)
+    assert first_proposal(False) == lead, "a lead (run, resume) still draws the record's own sequence"
+    store.close()

@@ -235,3 +235,62 @@ def test_intermediate_values_are_recorded(project):
     result = tunesmith.run(spec, storage=project.storage)
     for t in result.trials:
         assert [(r.step, r.value) for r in t.intermediate] == [(s, t.params["x"] * s) for s in range(5)]
+
+
+def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
+    """QMC with scramble: false ignores the seed, so a resumed run's new seed changed nothing: its fresh study
+    drew from the sequence's first point again and proposed the first run's configurations under new numbers."""
+    from tunesmith.records import Direction, TrialRecord
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy.optuna_adapter import OptunaStrategy, default_options
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    options = {**default_options("qmc", space, 1), "scramble": False}
+
+    def proposals(strategy, count, first):
+        made = []
+        for number in range(first, first + count):
+            proposal = strategy.ask()
+            strategy.tell(proposal.token, TrialState.COMPLETED, (proposal.params["x"],))
+            made.append(TrialRecord(number, TrialState.COMPLETED, proposal.params, 0, values=(proposal.params["x"],)))
+        return made
+
+    first_run = proposals(OptunaStrategy("qmc", space, [Direction.MINIMIZE], 1, dict(options)), 6, 0)
+    resumed = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    resumed.replay(first_run)
+    after = proposals(resumed, 6, 6)
+    seen = {tuple(sorted(t.params.items())) for t in first_run}
+    assert not seen & {tuple(sorted(t.params.items())) for t in after}, "a resumed run re-proposed the first run's"
+    again = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    again.replay(first_run)
+    again.replay(first_run[4:])  # a peer's trials, learnt later: the sequence is not skipped further
+    assert proposals(again, 1, 6)[0].params == after[0].params
+
+
+@pytest.mark.parametrize("strategy", ["bo", "qmc"])
+def test_a_resumed_run_goes_on_with_the_first_runs_design(project, strategy):
+    """bo's Sobol start-up design and QMC's sequence: a resumed run proposes the points an uninterrupted run would
+    have, not a new scrambled design's (its spread lost against the first run's points) nor the first points again."""
+    from tunesmith.events import RunListener
+    from tunesmith.runner import resume_experiment, run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    def spec(name):
+        return spec_from_dict(project.spec(name=name, strategy=strategy, budget={"trials": 5}, seed=3,
+                                           executor={"kind": "inline"}, base_dir=str(project.root)))
+
+    store = SQLStore(project.storage)
+    whole = [dict(t.params) for t in run_experiment(spec("whole"), store).trials]
+    runners = []
+
+    class StopAfterThree(RunListener):
+        def trial_finished(self, trial, best):
+            if trial.number == 2:
+                runners[0].request_stop()
+
+    cut = run_experiment(spec("cut"), store, StopAfterThree(), on_runner=runners.append)
+    assert len(cut.trials) == 3
+    resumed = [dict(t.params) for t in resume_experiment("cut", store).trials]
+    assert resumed[:3] == whole[:3] and resumed[3:] == whole[3:], (resumed, whole)
+    store.close()

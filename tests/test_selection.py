@@ -51,3 +51,13 @@ def test_pareto_front_with_mixed_directions():
     for t in ts:
         running.offer(t)
     assert running.offer(trial(6, 1.0, 0.0)).number == 4
+
+
+def test_running_best_leaves_out_unstable_trials_when_the_task_excludes_them():
+    """The live best ranked a trial flagged unstable that show's best (best_eligible) leaves out."""
+    unstable = TrialRecord(number=0, state=TrialState.COMPLETED, params={}, seed=0, values=(0.1,),
+                           metrics={"unstable": 1.0})
+    stable = trial(1, 0.5)
+    running = RunningBest([MIN], exclude_unstable=True)
+    assert running.offer(unstable) is None and running.offer(stable) == stable
+    assert RunningBest([MIN], [unstable, stable], exclude_unstable=False).offer(trial(2, 0.9)) == unstable

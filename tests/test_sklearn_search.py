@@ -157,3 +157,23 @@ def test_only_the_best_estimators_own_methods_are_offered() -> None:
                                refit=False).fit(X, y)
     with pytest.raises(AttributeError, match="refit=False; predict_proba is available only after refitting"):
         classifier.predict_proba(X)
+
+
+def test_a_searched_pipeline_step_takes_its_own_parameters(tmp_path: Path) -> None:
+    """scikit-learn's "swap a pipeline step" search: the step's own parameters belong to the searched values (the
+    pipeline as given holds "passthrough", which takes none); walk2's name check refused it before any fit."""
+    from sklearn.decomposition import NMF, PCA
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    from sklearn.svm import LinearSVC
+
+    pipe = Pipeline([("scale", MinMaxScaler(clip=True)), ("reduce_dim", "passthrough"), ("classify", LinearSVC())])
+    grid = {"reduce_dim": [PCA(), NMF(max_iter=5000, tol=1e-3)], "reduce_dim__n_components": [2, 3], "classify__C": [1, 10]}
+    search = TunedSearchCV(pipe, grid, n_iter=8, cv=3, strategy="grid", random_state=0).fit(X, y)
+    assert {type(p["reduce_dim"]).__name__ for p in search.cv_results_["params"]} == {"PCA", "NMF"}
+    assert search.best_params_["reduce_dim__n_components"] in (2, 3)
+    typo = dict(grid, reduce_dim__n_componets=[2])
+    with pytest.raises(ValueError, match=r"param_distributions\['reduce_dim__n_componets'\]: invalid parameter "
+                                         r"'n_componets' for NMF, PCA \(the values of 'reduce_dim'\); did you mean "
+                                         r"'n_components'\?"):
+        TunedSearchCV(pipe, typo, n_iter=2, cv=3, storage=f"sqlite:///{tmp_path / 's.db'}").fit(X, y)

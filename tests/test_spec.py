@@ -311,6 +311,18 @@ def test_strategy_forms_are_equivalent():
     )
 
 
+def test_a_strategy_given_as_any_mapping_reads_as_a_dict():
+    """walk2's check of the strategy's form accepted a dict only: a MappingProxyType (any Mapping not a dict, as
+    config libraries give) was refused as 'must be a strategy name or a mapping'."""
+    from types import MappingProxyType
+
+    proxy = MappingProxyType({"name": "tpe", "n_startup_trials": 5})
+    assert spec_from_dict(_minimal(strategy=proxy)).strategy == StrategyChoice(name="tpe",
+                                                                               options={"n_startup_trials": 5})
+    long = MappingProxyType({"name": "tpe", "options": {"n_startup_trials": 5}})
+    assert spec_from_dict(_minimal(strategy=long)).strategy.options == {"n_startup_trials": 5}
+
+
 def test_strategy_options_without_a_name_belong_to_auto():
     assert spec_from_dict(_minimal(strategy={"points": 3})).strategy == StrategyChoice(
         name="auto", options={"points": 3}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 TASK = {
@@ -100,3 +101,18 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     assert nested["outer_folds"] == 2 and len(nested["outer_scores"]) == 2
     assert 0.9 < nested["nested_roc_auc"] <= 1.0
     assert "nested CV estimate of the whole tuning procedure" in project.cli("show", "nested", check=True).stdout
+
+
+def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(project):
+    """show's best left out the trials a task flags unstable (exclude_unstable), but the table of best trials (run,
+    show) and the live best so far ranked them: three answers to one question."""
+    spec = {**TASK, "name": "unstable", "budget": {"trials": 3}, "strategy": "random",
+            "task": {**TASK["task"], "unstable_spread": 1e-9, "exclude_unstable": True, "holdout": None}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    assert project.show("unstable")["best"] is None
+    shown = project.cli("show", "unstable", check=True).stdout
+    for text in (run.stdout, shown):
+        assert "No completed trial is stable (the task excludes unstable ones)." in text, text
+        assert "Best trials of" not in text, text
+    assert "best -" in run.stdout and not re.search(r"best [0-9.]+ \(#\d+\)", run.stdout), "the live best so far"

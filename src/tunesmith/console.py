@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import completed, feasible, ranked
+from tunesmith.selection import completed, ranked, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.summary import objectives_of, scheduler_without_reports
 
@@ -96,10 +96,14 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
                      limit: int = 5) -> None:
     spec = spec_from_dict(experiment.spec)
     objectives = spec.objectives
-    # the trials selection may pick: one that breaks a constraint is not among the best, whatever its values
-    best = ranked(feasible(trials, objectives, spec.constraints), objectives)[:limit]
+    # the trials selection may pick: one that breaks a constraint (or, if the task says so, is flagged unstable) is
+    # not among the best, whatever its values
+    exclude_unstable = spec.task is not None and spec.task.exclude_unstable
+    best = ranked(selectable(trials, objectives, spec.constraints, exclude_unstable), objectives)[:limit]
     if not best:
-        console.print("[red]No completed trial satisfies the constraints.[/]" if completed(trials)
+        rules = " and ".join((["satisfies the constraints"] if spec.constraints else [])
+                             + (["is stable (the task excludes unstable ones)"] if exclude_unstable else []))
+        console.print(f"[red]No completed trial {rules}.[/]" if completed(trials)
                       else "[red]No trial completed.[/]")
         return
     feasible_only = f" satisfying {', '.join(map(str, spec.constraints))}" if spec.constraints else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +135,15 @@ class Report:
 
     step: int
     value: float
+
+
+def continued_curve(earlier: Sequence[Report], latest: Sequence[Report]) -> tuple[Report, ...]:
+    """A trial's learning curve across two attempts: the latest attempt's reports, after the earlier curve's at
+    the steps before the latest's first. A retry that starts over (step 1 again) keeps only its own; one that
+    continued from a checkpoint keeps the steps the trial really took, not just those since the crash. One rule
+    for the store's curve and the live coordinator's final record, so schedulers rebuilding rungs from a record
+    (ASHA, PBT) decide alike live and on replay."""
+    return tuple(r for r in earlier if not latest or r.step < latest[0].step) + tuple(latest)
 
 
 @dataclass(frozen=True, slots=True)

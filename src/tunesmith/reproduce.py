@@ -62,7 +62,7 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
         raise UserInputError(f"experiment {name!r} has no trial {number}")
     if trial.state is not TrialState.COMPLETED or trial.values is None:
         raise UserInputError(f"trial {number} is {trial.state.value}; only a completed trial can be reproduced")
-    plan = prepare(spec, decision=StrategyDecision(experiment.strategy or "random", {}, ""))
+    plan = prepare(spec, decision=StrategyDecision(experiment.strategy or "random", {}, ""), stored=True)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(clock.now()))
     folder = Path(spec.workdir or ".") / "reproduce" / f"trial-{number:05d}-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)

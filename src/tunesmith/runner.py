@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import LeaseHeld, SpecError, StorageError, TunesmithError
-from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, command_warnings, placeholders
+from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
+from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
@@ -28,11 +28,11 @@ from tunesmith.coordinators import abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
-    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState,
+    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState, continued_curve,
 )
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
-from tunesmith.seeding import derive_seed, fresh_seed, strategy_seed
+from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import RunningBest, selected_trial, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
@@ -70,8 +70,10 @@ class RunResult:
     status: RunStatus  # how this coordinator's run ended: the experiment's status, unless others still run it
 
 
-def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> Plan:
+def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stored: bool = False) -> Plan:
     """Check everything a spec implies beyond its schema: the strategy and its options, the trial code.
+    ``stored``: the spec of a recorded experiment (resume, reproduce), which ran before; checks added since may
+    not refuse it.
 
     Raises:
         SpecError: naming the field and the fix.
@@ -90,12 +92,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None) -> P
         check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline")
     else:
         assert spec.trial is not None and spec.trial.command is not None
-        allowed = set(space.names) | set(BUILTIN_PLACEHOLDERS)
-        for name in placeholders(spec.trial.command):
-            if name not in allowed:
-                raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
-                                f"{', '.join(space.names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
-                                "(write {{ and }} for literal braces)")
+        check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
@@ -142,7 +139,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
     stored = StrategyDecision(experiment.strategy or spec.strategy.name,
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
-    plan = prepare(spec, decision=stored)
+    plan = prepare(spec, decision=stored, stored=True)
     if spec.task is not None and "data_fingerprint" in experiment.attributes:
         from tunesmith.tasks import fingerprint, fingerprint_changes
 
@@ -252,8 +249,9 @@ class Runner:
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
-            strategy_seed(spec.seed or 0, len(history)), spec.executor.workers, clock=clock.monotonic,
-            constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives]),
+            strategy_seed(spec.seed or 0, len(history), self._owner if self.join else None), spec.executor.workers,
+            clock=clock.monotonic, constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives],
+            design_seed=design_seed(spec.seed or 0, self.join)),
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
@@ -261,7 +259,7 @@ class Runner:
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
-        self._best = RunningBest(spec.objectives, finished, spec.constraints)
+        self._best = RunningBest(spec.objectives, finished, spec.constraints, bool(spec.task and spec.task.exclude_unstable))
         self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
         self._allocation_closed = False          # the store refused a number: the trial budget is allocated
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
@@ -416,14 +414,14 @@ class Runner:
                 and rec.attempts <= spec.executor.retries and self._stop_requested is None):
             delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
             queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
-                             duration_s=outcome.duration_s)
+                             duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
             self.store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
             self._retry_queue.append((self.clock.monotonic() + delay, queued, rt.token))
             self.listener.trial_retrying(queued, failure, delay)
             return
         final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
                         error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
-                        finished_at=now, duration_s=outcome.duration_s, intermediate=tuple(rt.reports))
+                        finished_at=now, duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
         self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
         if final.state is not TrialState.INTERRUPTED:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))

@@ -53,22 +53,23 @@ def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSp
 
 
 class RunningBest:
-    """The best trial so far that satisfies the constraints, updated one finished trial at a time (O(1) per trial
-    for one objective).
+    """The best trial so far that selection may pick (see ``selectable``), updated one finished trial at a time
+    (O(1) per trial for one objective).
 
     With several objectives the Pareto front is recomputed, since a new trial can change which member is best.
     """
 
     def __init__(self, objectives: Sequence[ObjectiveSpec], trials: Sequence[TrialRecord] = (),
-                 constraints: Sequence[Constraint] = ()) -> None:
+                 constraints: Sequence[Constraint] = (), exclude_unstable: bool = False) -> None:
         self.objectives = tuple(objectives)
-        self.constraints = tuple(constraints)  # an infeasible trial is never the best: selection would not pick it
-        self._all: list[TrialRecord] = feasible(trials, self.objectives, self.constraints)
+        self.constraints = tuple(constraints)  # a trial selection would not pick is never the best
+        self.exclude_unstable = exclude_unstable
+        self._all: list[TrialRecord] = selectable(trials, self.objectives, self.constraints, exclude_unstable)
         self._best = best_trial(self._all, self.objectives)
 
     def offer(self, trial: TrialRecord) -> TrialRecord | None:
-        """Take one more finished trial into account; returns the best feasible trial so far."""
-        if not feasible([trial], self.objectives, self.constraints):
+        """Take one more finished trial into account; returns the best selectable trial so far."""
+        if not selectable([trial], self.objectives, self.constraints, self.exclude_unstable):
             return self._best
         self._all.append(trial)
         if len(self.objectives) > 1:
@@ -90,7 +91,14 @@ def best_eligible(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveS
                   exclude_unstable: bool = False, constraints: Sequence[Constraint] = ()) -> TrialRecord | None:
     """The best trial that selection may pick (a task may exclude configurations flagged unstable; constraints
     exclude trials that violate them or lack their metric)."""
-    return best_trial(feasible(eligible(trials, exclude_unstable), objectives, constraints), objectives)
+    return best_trial(selectable(trials, objectives, constraints, exclude_unstable), objectives)
+
+
+def selectable(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint],
+               exclude_unstable: bool) -> list[TrialRecord]:
+    """The completed trials selection may pick: satisfying the constraints and, when the task excludes them, not
+    flagged unstable. What show's best, the best-trials table and the live best all rank."""
+    return feasible(eligible(trials, exclude_unstable), objectives, constraints)
 
 
 def trial_metrics(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, float]:

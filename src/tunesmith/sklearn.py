@@ -101,16 +101,37 @@ def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _check_parameter_names(estimator: Any, names: Mapping[str, Any]) -> None:
+def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: Mapping[str, list[Any]]) -> None:
     """A name the estimator does not take would fail every configuration at fit time, after the whole search; it
-    is refused before the first fit, as scikit-learn's set_params words it, with a did-you-mean."""
-    known = list(estimator.get_params(deep=True))
+    is refused before the first fit, as scikit-learn's set_params words it, with a did-you-mean.
+
+    A name inside a searched step (``reduce_dim__n_components`` beside ``reduce_dim: [PCA(), NMF()]``, the
+    "swap a pipeline step" search of scikit-learn's docs) belongs to the step's values, not to the estimator as
+    given (whose step may be "passthrough"): it is checked against them, and passes if one of them takes it.
+    """
     for name in names:
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
+        step = next((p for p in _prefixes(name) if p in names), None)
+        if step is None:
+            known, owner = list(estimator.get_params(deep=True)), f"estimator {type(estimator).__name__}"
+            bad = name
+        else:
+            values = [v for v in decoders.get(step, []) if hasattr(v, "get_params")]
+            if not values:  # no estimator among the step's values: scikit-learn says what it says at fit time
+                continue
+            bad = name[len(step) + 2:]
+            known = sorted({k for v in values for k in v.get_params(deep=True)})
+            owner = f"{', '.join(sorted({type(v).__name__ for v in values}))} (the values of {step!r})"
+        if bad not in known:
+            close = difflib.get_close_matches(bad, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"param_distributions[{name!r}]: invalid parameter {name!r} for estimator "
-                             f"{type(estimator).__name__}; {hint}valid parameters: {', '.join(sorted(known))}")
+            raise ValueError(f"param_distributions[{name!r}]: invalid parameter {bad!r} for {owner}; "
+                             f"{hint}valid parameters: {', '.join(sorted(known))}")
+
+
+def _prefixes(name: str) -> list[str]:
+    """``a__b__c`` -> ``["a__b", "a"]``: the steps a nested name lies in, innermost first."""
+    parts = name.split("__")
+    return ["__".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
 
 
 def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
@@ -281,7 +302,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                              "tunesmith spec with several objectives")
         X, y, groups = indexable(X, y, groups)
         domains, decoders = to_space(self.param_distributions)
-        _check_parameter_names(self.estimator, domains)
+        _check_parameter_names(self.estimator, domains, decoders)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         scorer = check_scoring(self.estimator, self.scoring)

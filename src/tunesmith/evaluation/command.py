@@ -14,6 +14,7 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -38,34 +39,64 @@ _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|j
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
 # what sh itself runs, never found on PATH
 _SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", "unset", "if", "for", "while",
-                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit"})
+                          "until", "case", "{", "(", "!", "ulimit", "umask", "trap", "command", "time", "exit", ":",
+                          "read", "wait", "shift", "local", "return", "alias", "type", "getopts", "hash", "readonly"})
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
 
 
 def placeholders(command: str) -> list[str]:
-    """The names of ``command``'s placeholders.
+    """The names of ``command``'s placeholders."""
+    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+
+
+def check_placeholders(command: str, parameters: Iterable[str], stored: bool = False) -> None:
+    """Refuse a placeholder that names nothing, and a lone brace beside a name the command could mean.
+
+    ``stored``: the command of a recorded experiment (resume, reproduce). Its lone braces went to the shell
+    as written when it first ran, so they are not refused now: the experiment must stay resumable.
 
     Raises:
-        SpecError: at ``trial.command`` for a brace that opens or closes no placeholder (``{x`` would otherwise
-            reach the shell as it is written, and every trial fail without saying why).
+        SpecError: at ``trial.command``, naming the placeholder or the brace and the fix.
     """
-    names: list[str] = []
+    names = list(parameters)
+    allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
+    for name in placeholders(command):
+        if name not in allowed:
+            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
+                            f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
+                            "(write {{ and }} for literal braces)")
+    if stored:
+        return
     end = 0
     for m in PLACEHOLDER.finditer(command):
-        _refuse_a_lone_brace(command, end, m.start())
-        if m.group(1) is not None:
-            names.append(m.group(1))
+        _refuse_a_broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
-    _refuse_a_lone_brace(command, end, len(command))
-    return names
+    _refuse_a_broken_placeholder(command, end, len(command), allowed)
 
 
-def _refuse_a_lone_brace(command: str, start: int, stop: int) -> None:
+_NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")
+_NAME_BEFORE = re.compile(r"[A-Za-z0-9_]+$")
+
+
+def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set[str]) -> None:
+    """A lone brace (one no placeholder matched) right beside a parameter's or built-in's name: ``{lr`` or
+    ``lr}``, a placeholder with a brace missing, which would reach the shell as written and fail every trial
+    without saying why. Any other lone brace is the shell's or a program's own syntax and is left alone: a
+    brace group ``{ cmd; } 2> f``, an awk program ``'{print $1 * {scale}}'``."""
     for i in range(start, stop):
-        if command[i] in "{}":
-            fix = "close the placeholder, as in {x}," if command[i] == "{" else "open the placeholder, as in {x},"
+        if command[i] == "{":
+            after = _NAME_AFTER.match(command, i + 1)
+            broken = after is not None and after.group(0) in names
+            fix = "close the placeholder, as in {x},"
+        elif command[i] == "}":
+            before = _NAME_BEFORE.search(command, 0, i)
+            broken = before is not None and before.group(0) in names
+            fix = "open the placeholder, as in {x},"
+        else:
+            continue
+        if broken:
             raise SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
                                              f"{command[i] * 2} for a literal brace; got {command!r}")
 
@@ -77,11 +108,15 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
     if command is None:
         return []
     spec_dir = spec_dir or "."
+    # a block-scalar command may open with comment lines: the shell skips them, so does the guess
+    code = "\n".join(line for line in command.splitlines() if not line.lstrip().startswith("#"))
     try:
-        words = shlex.split(command)
+        words = shlex.split(code)
     except ValueError:  # unbalanced quotes: the shell says so in the first trial's reason
         return []
-    scripts = [w for w in words if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
+    # after a `cd` a relative script is relative to another folder (`(cd sub && python train.py)`): not guessed
+    before_cd = itertools.takewhile(lambda w: w.lstrip("(") != "cd", words)
+    scripts = [w for w in before_cd if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
     if cwd_choice == "trial_dir":
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
@@ -94,11 +129,17 @@ def _program_warnings(words: list[str], run_dir: str, search_path: str | None) -
     """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
     denied`), said before the first trial: a bare name found on no folder of ``search_path`` (trial.env's PATH,
     else this process's), a relative one that is not executable."""
-    program = next((w for w in words if not _ASSIGNMENT.match(w)), None)
-    if program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS:
+    assignments = list(itertools.takewhile(_ASSIGNMENT.match, words))
+    program = words[len(assignments)] if len(assignments) < len(words) else None
+    if (program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS
+            or program.startswith("(")):  # a subshell: `(cd sub && python train.py)`
         return []
     if "/" not in program:
-        return [] if shutil.which(program, path=search_path) else [f"trial.command runs {program!r}, which is not on PATH"]
+        if any(a.startswith("PATH=") for a in assignments):  # `PATH=/opt/tools:$PATH mytool`: its own PATH
+            return []
+        # "on this machine": a trial may run on another (a Ray cluster), whose PATH this cannot see
+        return [] if shutil.which(program, path=search_path) else [
+            f"trial.command runs {program!r}, which is not on PATH on this machine"]
     path = program if os.path.isabs(program) else os.path.join(run_dir, program)
     if os.path.isfile(path) and not os.access(path, os.X_OK):
         interpreter = "python" if program.endswith(".py") else "sh"

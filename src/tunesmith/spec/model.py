@@ -9,7 +9,7 @@ import difflib
 import inspect
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
@@ -181,6 +181,8 @@ class StrategyChoice(StrictModel):
     def _from_short_forms(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"name": data}
+        if isinstance(data, Mapping) and not isinstance(data, dict):
+            data = dict(data)  # any mapping (a MappingProxyType, a config library's) reads as a dict does
         if isinstance(data, dict) and "options" not in data:
             if "name" not in data:
                 _refuse_a_misplaced_name(data)

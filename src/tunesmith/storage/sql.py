@@ -7,10 +7,11 @@ hand out the same number. Each public method is one transaction.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfig
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
+    continued_curve,
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
@@ -565,15 +567,9 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cur.close()
 
 
-def _curve(by_attempt: dict[int, list[Report]]) -> list[Report]:
-    """A trial's learning curve: its latest attempt's reports, after those of earlier attempts at the steps before
-    the later one's first. A retry that starts over (step 1 again) shows only its own; one that continued from a
-    checkpoint (a crash, a lost coordinator) shows the steps the trial really took, not just those since the crash."""
-    curve: list[Report] = []
-    for attempt in sorted(by_attempt, reverse=True):
-        reports = by_attempt[attempt]
-        curve = [r for r in reports if not curve or r.step < curve[0].step] + curve
-    return curve
+def _curve(by_attempt: dict[int, list[Report]]) -> tuple[Report, ...]:
+    """A trial's learning curve from its attempts' reports, attempt after attempt (see ``continued_curve``)."""
+    return functools.reduce(continued_curve, (by_attempt[a] for a in sorted(by_attempt)), ())
 
 
 def _trial_row(t: TrialRecord) -> dict[str, Any]:
@@ -586,7 +582,7 @@ def _trial_row(t: TrialRecord) -> dict[str, Any]:
     }
 
 
-def _trial(r: Any, reports: list[Report]) -> TrialRecord:
+def _trial(r: Any, reports: Sequence[Report]) -> TrialRecord:
     return TrialRecord(
         number=r["number"], state=TrialState(r["state"]), params=json.loads(r["params"]), seed=r["seed"],
         values=tuple(json.loads(r["values"])) if r["values"] is not None else None,

@@ -152,13 +152,16 @@ class BayesStrategy:
         cost_aware: score candidates by EI / predicted cost^alpha (cost-cooled EI) instead of EI.
         cost_budget: the total cost (in the cost signal's units) over which alpha cools from 1 to 0.
         cooling_trials: without ``cost_budget``, the finished trials over which alpha cools from 1 to 0.
+        design_seed: seeds the Sobol design instead of ``seed``: the first run's on a resume, which replay then
+            fast-forwards past the recorded trials' points (``seeding.design_seed``).
     """
 
     def __init__(self, space: SearchSpace, direction: Direction, seed: int, overhead: float = DEFAULT_OVERHEAD,
                  clock: Callable[[], float] = time.perf_counter,
                  overhead_floor: float = DEFAULT_OVERHEAD_FLOOR,
                  cost_clock: Callable[[], float] = time.process_time, cost_aware: bool = False,
-                 cost_budget: float | None = None, cooling_trials: int = DEFAULT_COOLING_TRIALS) -> None:
+                 cost_budget: float | None = None, cooling_trials: int = DEFAULT_COOLING_TRIALS,
+                 design_seed: int | None = None) -> None:
         self.space = space
         self.direction = direction
         self.overhead = overhead
@@ -167,8 +170,9 @@ class BayesStrategy:
         self._clock = clock
         self._cost_clock = cost_clock
         self._rng = np.random.default_rng(seed)
-        self._sobol = qmc.Sobol(self.cube.dims, scramble=True, seed=seed)
+        self._sobol = qmc.Sobol(self.cube.dims, scramble=True, seed=seed if design_seed is None else design_seed)
         self._startup = startup_trials(self.cube.dims)
+        self._design_drawn = 0               # Sobol points drawn or skipped (replay)
         self._x: list[np.ndarray] = []       # finished trials, encoded
         self._y: list[float] = []            # their losses (minimisation; nan = failed)
         self._pending: dict[int, np.ndarray] = {}
@@ -200,6 +204,12 @@ class BayesStrategy:
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
+        # trials 0..n-1 of the start-up phase took the design's first points: go on after them, not over them
+        # (up to there only: a coordinator also replays its peers' trials as they finish)
+        drawn = min(max((t.number + 1 for t in history), default=0), self._startup)
+        if drawn > self._design_drawn and self.cube.dims:
+            self._sobol.fast_forward(drawn - self._design_drawn)
+            self._design_drawn = drawn
         for t in history:
             if t.state is TrialState.COMPLETED and t.values:
                 self._observe(self.cube.encode(t.params), float(t.values[0]))
@@ -307,6 +317,7 @@ class BayesStrategy:
         if ((transfer is None and known < self._startup) or len(finite) < (1 if transfer is not None else 2)
                 or not self.cube.dims):
             self.last_mode = "sobol"
+            self._design_drawn += 1
             return self.cube.snap(self._sobol.random(1))[0] if self.cube.dims else np.zeros(0)
         self.last_mode = mode
         if mode == "cheap":

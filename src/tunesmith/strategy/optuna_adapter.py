@@ -67,6 +67,28 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     reject_unknown_options(name, options, accepted)
 
 
+def _fast_forward_qmc(study: optuna.Study, drawn: int) -> None:
+    """Go on with the QMC sequence where the recorded run left it, rather than from its start.
+
+    QMCSampler counts the points it drew in the study's system attributes (keyed by its sequence); a resumed
+    run's study is new, so it would draw from point 0 again: with ``scramble: false`` (the seed unused) the
+    first run's very configurations, under new numbers. The first run's trial 0 came from the independent
+    sampler and trials 1..n from points 0..n-1, so ``drawn`` (the highest trial number recorded) points are
+    counted as drawn, through the sampler's own counter.
+    Idempotent: a coordinator replays its peers' trials too, and only moves the counter up to ``drawn``."""
+    sampler: Any = study.sampler
+    space = sampler.infer_relative_search_space(study, study.get_trials(deepcopy=False)[0])
+
+    def last_drawn() -> int:  # Optuna 5's counter: the last point's index, under a key naming the sequence
+        attrs = study._storage.get_study_system_attrs(study._study_id)
+        return max((v for k, v in attrs.items() if k.startswith("qmc:")), default=-1)
+
+    for _ in range(drawn if space else 0):  # bounded: should the counter's key change, this ends all the same
+        if last_drawn() >= drawn - 1:
+            break
+        sampler._find_sample_id(study, space)  # reads the counter, stores it plus one
+
+
 class OptunaStrategy:
     """Args:
         name: random | tpe | qmc | cmaes | gp | nsga2.
@@ -127,6 +149,8 @@ class OptunaStrategy:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.study.add_trials(trials)
+            if isinstance(self.study.sampler, optuna.samplers.QMCSampler):
+                _fast_forward_qmc(self.study, max(t.number for t in history))
 
     def ask(self) -> Proposal | None:
         with warnings.catch_warnings():
