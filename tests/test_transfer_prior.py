@@ -15,7 +15,7 @@ from tunesmith.records import Direction, TrialRecord, TrialState
 from tunesmith.retune import warm_start_from
 from tunesmith.space import Float, SearchSpace
 from tunesmith.strategy.bayes import BayesStrategy
-from tunesmith.strategy.transfer_prior import OldSurrogate
+from tunesmith.strategy.transfer_prior import OldSurrogate, old_landscape_weight, swapped_pairs
 from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, WarmStartedStrategy
 from tunesmith.testing.shifted_functions import drive
 
@@ -161,7 +161,7 @@ def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_thei
         values = [t.values[0] for t in drive(warm, new_loss, budget)]
         assert inner._transfer_fit is not None
         calibration = inner._transfer_fit.calibration
-        assert calibration.log and 0.6 < calibration.a < 1.4, calibration
+        assert calibration.log and calibration.weight > 0 and 0.6 < calibration.a / calibration.weight < 1.4, calibration
         assert 0 < calibration.shift[0] < 0.3, calibration
         shifts.append(calibration.shift[0])
         totals["cold"] += trials_to(cold, 1.2 * 2e-3)
@@ -170,27 +170,56 @@ def test_on_losses_spanning_orders_of_magnitude_the_transfer_model_works_on_thei
     assert totals["transfer"] <= 0.8 * totals["cold"], totals
 
 
-def test_once_the_new_trials_fill_a_start_up_design_transfer_and_plain_gp_proposals_alternate(
-        monkeypatch: Any) -> None:
+def weights_of_a_retune(new_loss: Callable[[dict[str, Any]], float], old_loss: Callable[[dict[str, Any]], float],
+                        trials: int) -> list[tuple[int, float]]:
+    """(new trials finished, the old landscape's weight) at each transfer fit of a re-tune from ``old_loss``."""
     inner = bo(0)
-    used: list[tuple[int, str]] = []   # (new trials finished, the posterior class) per model proposal
+    weights: list[tuple[int, float]] = []
     maximise = inner._maximise
 
     def spy(posterior: Any, *args: Any) -> np.ndarray:
-        used.append((len(inner._y), type(posterior).__name__))
+        assert inner._transfer_fit is not None and type(posterior).__name__ == "ShiftedPosterior"
+        weights.append((len(inner._y), inner._transfer_fit.calibration.weight))
         return maximise(posterior, *args)
-    monkeypatch.setattr(inner, "_maximise", spy)
-    old = sorted(drive(bo(1), bowl(0.3), 20), key=lambda t: t.values[0])
+    inner._maximise = spy  # type: ignore[method-assign]
+    old = sorted(drive(bo(1), old_loss, 20), key=lambda t: t.values[0])
     parent = SimpleNamespace(name="old")
     warm = WarmStartedStrategy(inner, warm_start_from(parent, old, 3, PriorMode.TRANSFER))  # type: ignore[arg-type]
     warm.replay([])
-    drive(warm, bowl(0.45), 14)
-    startup = inner._startup
-    assert startup == 5 and [n for n, _ in used] == list(range(3, 14))   # every proposal after the 3 re-evaluated
-    before = [name for n, name in used if n < startup]
-    after = [name for n, name in used if n >= startup]
-    assert before == ["ShiftedPosterior"] * 2
-    assert after == ["ShiftedPosterior", "Posterior"] * 4 + ["ShiftedPosterior"], after
+    drive(warm, new_loss, trials)
+    return weights
+
+
+def test_on_a_landscape_that_merely_moved_the_old_one_keeps_steering() -> None:
+    """Every proposal after the 3 re-evaluated ones uses the prior, with a weight that stays above a half: the
+    moved old landscape orders the new trials better than a GP of a dozen new trials does more often than not
+    (measured: 0.52-0.84, 0.73 at the end)."""
+    weights = weights_of_a_retune(bowl(0.45), bowl(0.3), 16)
+    assert [n for n, _ in weights] == list(range(3, 16))
+    assert min(w for _, w in weights) > 0.5 and weights[-1][1] > 0.6, weights
+
+
+def test_an_old_landscape_that_does_not_rank_the_new_trials_stops_steering() -> None:
+    """The old loss depends on ``a`` only, the new one on ``b`` only (a concept change no shift explains): the
+    old landscape's weight falls as the new trials learn to order themselves, and is 0 from 12 of them on (the
+    prior mean is then the new trials' mean: a plain GP; measured 0.24-0.57 up to 7 trials, 0.29 to 0.14 from 8
+    to 11). On a landscape that merely moved it stays above a half (the test above)."""
+    weights = weights_of_a_retune(lambda p: float((p["b"] - 0.7) ** 2), lambda p: float((p["a"] - 0.3) ** 2), 16)
+    assert [w for n, w in weights if n >= 12] == [0.0] * 4, weights
+    assert max(w for n, w in weights if n >= 8) < 0.35 < max(w for n, w in weights if n < 8), weights
+
+
+def test_the_weight_is_the_share_of_draws_where_the_old_landscape_ranks_the_new_trials_better() -> None:
+    """Against the new trials' own GP (leave-one-out): an old landscape equal to the new one ranks them without
+    a swap and weighs 1; one upside down swaps every pair and weighs 0; fewer than 3 trials say nothing (1)."""
+    x, y = old_landscape()
+    prior = OldSurrogate(x, y)
+    new_x = np.random.default_rng(4).random((10, 2))
+    same = prior.predict(new_x)
+    assert old_landscape_weight(prior, new_x, same, 1.0, 0.0, np.zeros(2), prior.hyper) > 0.9
+    assert old_landscape_weight(prior, new_x, -same, 1.0, 0.0, np.zeros(2), prior.hyper) == 0.0
+    assert old_landscape_weight(prior, new_x[:2], -same[:2], 1.0, 0.0, np.zeros(2), prior.hyper) == 1.0
+    assert swapped_pairs(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]), np.array([1.0, 2.0, 3.0])).tolist() == [0, 3]
 
 
 def test_a_maximised_objective_is_retuned_towards_its_moved_optimum() -> None:
@@ -219,33 +248,11 @@ def test_a_maximised_objective_is_retuned_towards_its_moved_optimum() -> None:
         values = [t.values[0] for t in drive(warm, score(0.45), budget)]
         assert inner._transfer_fit is not None
         calibration = inner._transfer_fit.calibration
-        assert not calibration.log and calibration.a > 0.5, calibration
+        assert not calibration.log and calibration.weight > 0 and calibration.a / calibration.weight > 0.5, calibration
         assert calibration.shift[0] > 0.05 and calibration.shift[1] >= 0, calibration   # a is the more curved
         totals["cold"] += trials_above(cold, 0.99 * 0.9)
         totals["transfer"] += trials_above(values, 0.99 * 0.9)
     assert totals["transfer"] <= 0.8 * totals["cold"], totals
-
-
-def test_an_old_landscape_that_does_not_rank_the_new_trials_stops_steering(monkeypatch: Any) -> None:
-    """The old loss depends on ``a`` only, the new one on ``b`` only (a concept change no shift explains): once the
-    new trials fill a start-up design, the old landscape ranks them no better than chance and every proposal is
-    the plain GP's; on a landscape that merely moved, the two still alternate (the test above). Without the
-    check the proposals alternated here too."""
-    inner = bo(0)
-    used: list[tuple[int, str]] = []
-    maximise = inner._maximise
-
-    def spy(posterior: Any, *args: Any) -> np.ndarray:
-        used.append((len(inner._y), type(posterior).__name__))
-        return maximise(posterior, *args)
-    monkeypatch.setattr(inner, "_maximise", spy)
-    old = sorted(drive(bo(1), lambda p: float((p["a"] - 0.3) ** 2), 20), key=lambda t: t.values[0])
-    parent = SimpleNamespace(name="old")
-    warm = WarmStartedStrategy(inner, warm_start_from(parent, old, 3, PriorMode.TRANSFER))  # type: ignore[arg-type]
-    warm.replay([])
-    drive(warm, lambda p: float((p["b"] - 0.7) ** 2), 16)
-    after = [name for n, name in used if n >= inner._startup]
-    assert len(after) == 11 and after.count("ShiftedPosterior") <= 1, after
 
 
 def test_a_retune_spreads_its_re_evaluations_by_default(tmp_path: Path) -> None:

@@ -46,9 +46,8 @@ budgets of thousands of trials.
 
 In a re-tune (``transfer_prior``, called by the warm start before the first proposal), the earlier experiment's
 trials become the GP's prior mean (``transfer_prior`` module): the start-up design is skipped, and every model
-proposal uses that prior until the new trials are as many as a start-up design; from then on every other one
-does, and only while the old landscape ranks the new trials better than chance; the others use the plain GP on
-the new trials alone. The transfer model takes logs
+proposal uses that prior, weighted by how much better the old landscape orders the new trials than a GP of the
+new trials alone does (RGPE's ranking weight: at 0, the plain GP on the new trials). The transfer model takes logs
 by the same rule as step 2 (applied to the old and new losses together: the two must be in the same units).
 
 With ``cost_aware`` (issue #16), the acquisition is cost-cooled expected improvement (Lee et al. 2020, "Cost-aware
@@ -88,7 +87,6 @@ from tunesmith.strategy.transfer_prior import (
     Calibration,
     OldSurrogate,
     ShiftedPosterior,
-    ranks_better_than_chance,
     transfer_model,
 )
 from tunesmith.strategy.unit_cube import UnitCube
@@ -122,7 +120,6 @@ class _TransferFit:
     refitted: bool               # the residual GP's hyperparameters were refitted (not the old GP's)
     residual: np.ndarray         # the new trials' residual from the re-scaled old landscape
     calibration: Calibration
-    trusted: bool                # the old landscape ranks the new trials better than chance (or nothing hedges)
 
 
 def startup_trials(dims: int) -> int:
@@ -199,7 +196,6 @@ class BayesStrategy:
         self.last_alpha = 0.0                # the cost exponent of the last model-based proposal
         self._transfer: OldSurrogate | None = None   # a re-tune's old landscape, the GP's prior mean
         self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
-        self._transfer_turns = 0
         self._transfer_fit: _TransferFit | None = None
 
     # -- the protocol --------------------------------------------------------------------------------------
@@ -322,14 +318,6 @@ class BayesStrategy:
         self.last_mode = mode
         if mode == "cheap":
             return self._perturb_best()
-        # A hedge: once the new trials could start a model of their own, every other proposal is the plain GP's,
-        # blind to the old landscape; where the old landscape misleads, half the proposals still search. And the
-        # other half too, while the old landscape does not rank the new trials better than chance (checked below)
-        hedged = transfer is not None and len(finite) >= self._startup
-        if hedged:
-            self._transfer_turns += 1
-            if self._transfer_turns % 2 == 0:
-                transfer = None
         x = everything = np.vstack(self._x)
         y = np.asarray(self._y)
         filled = np.where(np.isnan(y), np.nanmax(y), y)   # a failed trial counts as the worst value seen
@@ -347,16 +335,13 @@ class BayesStrategy:
             refit = mode == "model" and len(z) >= self._startup
             fit = self._transfer_fit
             if fit is None or fit.trials != len(self._y) or (refit and not fit.refitted):
-                residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
-                                                                             self._transfer_hyper, refit=refit)
-                fit = self._transfer_fit = _TransferFit(
-                    len(self._y), refit, residual, calibration,
-                    not hedged or ranks_better_than_chance(transfer, x, filled, calibration))
-            if hedged and not fit.trusted:
-                transfer = None
-            else:
-                z, calibration = fit.residual, fit.calibration
-                scale = calibration.scale
+                # the old landscape steers by its ranking weight: a plain GP where it orders the new trials no
+                # better than they order themselves (transfer_prior.old_landscape_weight)
+                residual, calibration, self._transfer_hyper = transfer_model(
+                    transfer, x, filled, self._transfer_hyper, refit=refit, target_hyper=self._hyper)
+                fit = self._transfer_fit = _TransferFit(len(self._y), refit, residual, calibration)
+            z, calibration = fit.residual, fit.calibration
+            scale = calibration.scale
         if transfer is None and mode == "model":
             self._maybe_refit(x, z, len(self._y))
         self._cost_model = self._fit_cost_model(mode == "model") if self.cost_aware else None

@@ -160,6 +160,14 @@ class Posterior:
         var = np.maximum(self._signal - (v * v).sum(0), 1e-12)
         return mean, np.sqrt(var)
 
+    def leave_one_out(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's predictive mean and standard deviation from all the others (``z``: the values this
+        posterior was conditioned on), in closed form from the inverse kernel matrix (Rasmussen and Williams,
+        section 5.4.2)."""
+        k_inv = self._chol_inv.T @ self._chol_inv
+        diag = np.diag(k_inv)
+        return z - (k_inv @ z) / diag, np.sqrt(1.0 / diag)
+
 
 def log_expected_improvement(mean: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
     """log E[max(best - f, 0)] for f ~ N(mean, sd²) (minimisation), accurate far into the tail.
