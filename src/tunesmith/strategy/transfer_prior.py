@@ -27,8 +27,9 @@ as the new trials accumulate, it steers only as far as it keeps ordering them be
 themselves. Why a weight and not the two rules it replaced (every other proposal the plain GP's once the new
 trials filled a start-up design, and the old landscape cut off while it ranked them no better than chance,
 Kendall's tau at p < 0.1): measured on ``benchmarks/retune.py`` at 30 seeds per scenario (2026-12-04, rule for
-the change declared before that run), the weight was faster per seed in 84+ seed pairs and slower in 46- over
-the twelve cheaper scenarios, and met the target on more of them; see benchmarks/RESULTS.md.
+the change declared before that run), the weight reached 99% of a cold re-tune's final score sooner in 124 seed
+pairs and later in 71 (equal in 165) over the twelve cheaper scenarios, and met the target (at most half of
+cold's trials) on 7 of them against 6; see benchmarks/RESULTS.md.
 
 ``a`` is shrunk towards 1 (the same metric on similar data keeps its scale) with the weight of
 ``PRIOR_WEIGHT`` pseudo-observations spread like the old trials: the first new trials are the re-evaluated
