@@ -94,6 +94,7 @@ from results_file import environment, write_section  # noqa: E402
 
 from tunesmith.events import RunListener  # noqa: E402
 from tunesmith.records import Direction  # noqa: E402
+from tunesmith.environ_scope import variables_set  # noqa: E402
 from tunesmith.retune import retune, warm_start_from  # noqa: E402
 from tunesmith.runner import run_experiment  # noqa: E402
 from tunesmith.seeding import derive_seed  # noqa: E402
@@ -109,7 +110,12 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 # The warm arms: (label, drift.retune.prior, drift.retune.spread). "spread": the top k chosen spread over the
 # old best quarter instead of the k best (tunesmith.retune.warm_start_from).
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("transfer", "transfer", False),
-        ("none+spread", "none", True), ("transfer+spread", "transfer", True))
+        ("none+spread", "none", True), ("transfer+spread", "transfer", True),
+        ("ranked", "transfer", False), ("ranked+spread", "transfer", True))
+# Declared 2026-12-04 23:02 UTC, before any of their re-tunes ran: the transfer prior with RGPE's
+# ranking weight of the old landscape (transfer_prior.old_landscape_weight) in place of the every-other hedge
+# and the better-than-chance check; an experiment switched on by TUNESMITH_TRANSFER_WEIGHTING=ranked.
+RANKED = ("ranked", "ranked+spread")
 PRIORS = tuple(label for label, _, _ in ARMS)
 # what `tunesmith retune` does with the default drift.retune settings (spread since 2026-12-04; before, "transfer")
 DEFAULT_ARM = "transfer+spread"
@@ -134,7 +140,7 @@ class Scenario:
 # The hgb scenarios' arms: "none" and "transfer" (second review); "transfer+spread" added 2026-12-04 before any
 # hgb re-tune with it ran (it had been measured on the bc and bowl4 scenarios only), to decide whether spread
 # should be the default.
-HGB_ARMS = ("none", "transfer", "transfer+spread")
+HGB_ARMS = ("none", "transfer", "transfer+spread", *RANKED)
 
 # Declared before any result was seen; see the module docstring.
 SCENARIOS = (
@@ -169,6 +175,11 @@ SCENARIOS = (
              tables=("HPOLib", "parkinsons_telemonitoring", "slice_localization")),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def weighting(label: str) -> Any:
+    """The environment a warm arm's strategy is built in: the ranked arms switch the experiment on."""
+    return variables_set({"TUNESMITH_TRANSFER_WEIGHTING": "ranked" if label in RANKED else ""})
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -252,9 +263,12 @@ def run_bc(sc: Scenario, seed: int) -> dict[str, Any]:
         try:
             run_experiment(load_spec(folder / "bc.yaml"), store, RunListener())
             cold = retune(store, "bc", "shifted.csv", trials=sc.trials, warm=False, new_name="cold")
-            warm = {label: retune(store, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
-                                  new_name=f"warm-{label.replace('+', '-')}", prior=prior, spread=spread)
-                    for label, prior, spread in ARMS if label in sc.arms}
+            warm = {}
+            for label, prior, spread in ARMS:
+                if label in sc.arms:
+                    with weighting(label):
+                        warm[label] = retune(store, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
+                                             new_name=f"warm-{label.replace('+', '-')}", prior=prior, spread=spread)
         finally:
             os.chdir(cwd)
     cold_losses, spreads = bc_losses(cold)
@@ -306,7 +320,8 @@ def run_strategies(sc: Scenario, seed: int, space: SearchSpace, old_loss: Loss, 
     for label, prior, spread in (arm for arm in ARMS if arm[0] in sc.arms):
         warm = warm_start_from(SimpleNamespace(name="old"), best_first, sc.top_k, PriorMode(prior),  # type: ignore[arg-type]
                                space if spread else None)
-        strategy = WarmStartedStrategy(fresh(derive_seed(seed, "retune", f"warm-{label}") % 2**32, space), warm)
+        with weighting(label):
+            strategy = WarmStartedStrategy(fresh(derive_seed(seed, "retune", f"warm-{label}") % 2**32, space), warm)
         strategy.replay([])
         out[label] = [t.values[0] for t in drive(strategy, new_loss, sc.trials)]
     return out

@@ -63,6 +63,7 @@ measurement.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -197,6 +198,8 @@ class BayesStrategy:
         self._transfer_hyper: Hyperparameters | None = None   # the residual GP's (self._hyper: the plain GP's)
         self._transfer_turns = 0
         self._transfer_fit: _TransferFit | None = None
+        # EXPERIMENT (benchmarks/retune.py arms "ranked"): RGPE's ranking weight instead of the hedge and the check
+        self._transfer_ranked = os.environ.get("TUNESMITH_TRANSFER_WEIGHTING") == "ranked"
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
@@ -314,7 +317,7 @@ class BayesStrategy:
         # A hedge: once the new trials could start a model of their own, every other proposal is the plain GP's,
         # blind to the old landscape; where the old landscape misleads, half the proposals still search. And the
         # other half too, while the old landscape does not rank the new trials better than chance (checked below)
-        hedged = transfer is not None and len(finite) >= self._startup
+        hedged = transfer is not None and len(finite) >= self._startup and not self._transfer_ranked
         if hedged:
             self._transfer_turns += 1
             if self._transfer_turns % 2 == 0:
@@ -336,8 +339,9 @@ class BayesStrategy:
             refit = mode == "model" and len(z) >= self._startup
             fit = self._transfer_fit
             if fit is None or fit.trials != len(self._y) or (refit and not fit.refitted):
-                residual, calibration, self._transfer_hyper = transfer_model(transfer, x, filled,
-                                                                             self._transfer_hyper, refit=refit)
+                residual, calibration, self._transfer_hyper = transfer_model(
+                    transfer, x, filled, self._transfer_hyper, refit=refit, ranked=self._transfer_ranked,
+                    target_hyper=self._hyper)
                 fit = self._transfer_fit = _TransferFit(
                     len(self._y), refit, residual, calibration,
                     not hedged or ranks_better_than_chance(transfer, x, filled, calibration))

@@ -67,6 +67,8 @@ PRIOR_WEIGHT = 2.0    # pseudo-observations behind "a = 1"
 MAX_PRIOR_POINTS = 300
 SHIFT_SD = 0.15       # prior sd of how far the optimum moves, in unit-cube widths per numeric column
 SKILL_LEVEL = 0.1     # one-sided p-value below which the old landscape's ranking of the new trials beats chance
+RANKING_SAMPLES = 256  # posterior draws behind the ranked weight of the old landscape
+RANKING_POINTS = 100   # new trials the ranking loss is counted on (the best ones beyond that)
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,8 @@ class ShiftedPosterior(Posterior):
 
 
 def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyperparameters | None,
-                   refit: bool) -> tuple[np.ndarray, Calibration, Hyperparameters]:
+                   refit: bool, ranked: bool = False,
+                   target_hyper: Hyperparameters | None = None) -> tuple[np.ndarray, Calibration, Hyperparameters]:
     """The residuals ``g`` is fitted on (in units of the calibration's ``scale``), the calibration, and ``g``'s
     hyperparameters for new trials ``x``, ``y`` (losses, failures already filled in). On a log scale when the old
     and new losses call for it (``OldSurrogate.in_units_for``); the calibration says which.
@@ -191,6 +194,9 @@ def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyp
     shift = prior.fit_shift(x, y)
     at_old = prior.predict(x - shift)
     a, b = prior.calibrate(at_old, y)
+    if ranked:   # the old landscape's weight against the new trials' own GP; at 0, g is the plain GP
+        w = old_landscape_weight(prior, x, y, a, b, shift, target_hyper or prior.hyper)
+        a, b = w * a, w * b + (1.0 - w) * float(y.mean())
     # Residuals in units no smaller than the old landscape's re-scaled spread: a few new trials that the prior
     # happens to predict well must not shrink g's variance to nothing and freeze the search on the old optimum.
     scale = max(a * prior.spread, float(y.std()), 1e-12)
@@ -216,3 +222,44 @@ def ranks_better_than_chance(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, 
         return True   # nothing to rank yet: the prior steers, as before any check
     result = kendalltau(prior.predict(x - calibration.shift), new, alternative="greater")
     return bool(np.isfinite(result.pvalue) and result.pvalue < SKILL_LEVEL)
+
+
+def swapped_pairs(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row of ``samples`` (draws, n): how many pairs of the n points it orders otherwise than ``y`` does."""
+    truth = y[:, None] < y[None, :]
+    drawn = samples[:, :, None] < samples[:, None, :]
+    return (drawn != truth).sum(axis=(1, 2)) // 2
+
+
+def old_landscape_weight(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, a: float, b: float, shift: np.ndarray,
+                         target_hyper: Hyperparameters) -> float:
+    """RGPE's weight of one earlier task (Feurer, Letham, Bakshy 2018, "Scalable meta-learning for Bayesian
+    optimization using ranking-weighted Gaussian process ensembles"): the probability that the calibrated old
+    landscape orders the new trials ``x``, ``y`` (in the calibration's units) with fewer swapped pairs than a GP
+    on the new trials alone does, each point of the latter predicted leave-one-out; ties count half. Draws from
+    each model's posterior at the new trials, a fixed seed per trial count (a re-run proposes the same). 0 when
+    the old landscape's median loss is above the new GP's 95th percentile (RGPE's guard against dilution)."""
+    n = len(y)
+    if n < 3 or float(np.ptp(y)) <= 0:
+        return 1.0
+    if n > RANKING_POINTS:
+        keep = np.argsort(y)[:RANKING_POINTS]
+        x, y = x[keep], y[keep]
+        n = RANKING_POINTS
+    rng = np.random.default_rng(n)
+    mean_old, sd_old = prior._posterior.predict(x - shift)
+    mean_b = a * (mean_old * prior.spread + prior.mean_level) + b
+    sd_b = max(a, 1e-12) * sd_old * prior.spread
+    base = mean_b + sd_b * rng.standard_normal((RANKING_SAMPLES, n))
+    level, spread = float(y.mean()), float(y.std()) or 1.0
+    z = (y - level) / spread
+    target = Posterior(x, z, fit_hyperparameters(x, z, target_hyper))
+    k_inv = target._chol_inv.T @ target._chol_inv
+    diag = np.diag(k_inv)
+    loo_mean = z - (k_inv @ z) / diag
+    loo_sd = np.sqrt(1.0 / diag)
+    own = loo_mean + loo_sd * rng.standard_normal((RANKING_SAMPLES, n))
+    loss_b, loss_t = swapped_pairs(base, y), swapped_pairs(own, z)
+    if float(np.median(loss_b)) > float(np.percentile(loss_t, 95)):
+        return 0.0
+    return float(np.mean(loss_b < loss_t) + 0.5 * np.mean(loss_b == loss_t))
