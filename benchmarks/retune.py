@@ -421,6 +421,17 @@ def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, 
         f.write(json.dumps(entry) + "\n")
 
 
+def ratio_interval(cold: list[int], warm: list[int], draws: int = 4000) -> tuple[float, float]:
+    """A 90% bootstrap interval of median(warm) / median(cold), seeds resampled in pairs (a seed's cold and warm
+    runs share its old experiment); a fixed seed, so the summary is the same each time it is written."""
+    rng = np.random.default_rng(0)
+    c, w = np.asarray(cold, float), np.asarray(warm, float)
+    picks = rng.integers(len(c), size=(draws, len(c)))
+    ratios = np.median(w[picks], axis=1) / np.median(c[picks], axis=1)
+    low, high = np.percentile(ratios, [5, 95])
+    return float(low), float(high)
+
+
 def summary_section(runs: Path) -> str:
     """One row per scenario (its latest run in RUNS): median (IQR) trials to 99% per arm, and the verdict."""
     latest: dict[str, dict[str, Any]] = {}
@@ -432,18 +443,21 @@ def summary_section(runs: Path) -> str:
     lines = [start, "### Re-tune summary: median (IQR) trials to 99% of the cold run's final score", "",
              f"Target: warm <= {TARGET_RATIO} x cold (medians). Default warm start: `{DEFAULT_ARM}`. Each row is "
              "the scenario's latest run (`benchmarks/retune_runs.jsonl`); its section below has the per-seed "
-             "table, the machine and the commit.", "",
-             "| scenario | seeds | cold | " + " | ".join(PRIORS) + f" | {DEFAULT_ARM} / cold | target met | "
-             "CV spread / 1% band |", "|---|---:|---:|" + "---:|" * len(PRIORS) + "---:|---|---:|"]
+             "table, the machine and the commit. The 90% interval: a bootstrap over the seeds (resampled in "
+             "cold-warm pairs) of the ratio of medians; where it straddles 0.5, the verdict could turn with other "
+             "seeds.", "",
+             "| scenario | seeds | cold | " + " | ".join(PRIORS) + f" | {DEFAULT_ARM} / cold | 90% interval | "
+             "target met | CV spread / 1% band |", "|---|---:|---:|" + "---:|" * len(PRIORS) + "---:|---:|---|---:|"]
     for sc in SCENARIOS:
         if sc.name not in latest:
             continue
         e = latest[sc.name]
         ratio = statistics.median(e["counts"][DEFAULT_ARM]) / statistics.median(e["counts"]["cold"])
+        low, high = ratio_interval(e["counts"]["cold"], e["counts"][DEFAULT_ARM])
         band = e["spread_over_band"]
         lines.append(f"| {sc.name} | {e['seeds']} | {median_iqr(e['counts']['cold'])} | " +
                      " | ".join(median_iqr(e["counts"][p]) if p in e["counts"] else "not run" for p in PRIORS) +
-                     f" | {ratio:.2f} | {'yes' if ratio <= TARGET_RATIO else 'no'} | "
+                     f" | {ratio:.2f} | {low:.2f}-{high:.2f} | {'yes' if ratio <= TARGET_RATIO else 'no'} | "
                      f"{band if band is not None else 'n/a'} |")
     return "\n".join([*lines, end]) + "\n"
 
