@@ -116,6 +116,11 @@ ARMS = (("none", "none", False), ("rebased", "rebased", False), ("transfer", "tr
 # ranking weight of the old landscape (transfer_prior.old_landscape_weight) in place of the every-other hedge
 # and the better-than-chance check; an experiment switched on by TUNESMITH_TRANSFER_WEIGHTING=ranked.
 RANKED = ("ranked", "ranked+spread")
+# Declared 2026-12-04 23:17 UTC, after the 10-seed run of the ranked arms on the twelve scenarios other than hgb
+# (hgb's still running), before any run with more seeds: the twelve run again with 30 seeds (0-29; hgb's cost, ~15
+# min per 8 seeds and 3 arms here, rules it out), all arms, and their verdicts are read at 30 seeds. ranked+spread
+# replaces transfer+spread as the default only if, at 30 seeds, it meets the target on more of the twelve and is
+# faster per seed more often than slower over them.
 PRIORS = tuple(label for label, _, _ in ARMS)
 # what `tunesmith retune` does with the default drift.retune settings (spread since 2026-12-04; before, "transfer")
 DEFAULT_ARM = "transfer+spread"
