@@ -506,6 +506,7 @@ def main() -> None:
                 parser.error(f"--arms: {', '.join(unknown)} not declared for {sc.name}; its arms: {', '.join(sc.arms)}")
             sc = dataclasses.replace(sc, arms=tuple(a for a in sc.arms if a in wanted))
         started = time.monotonic()
+        env = environment(["scikit-learn", "optuna", "numpy", "scipy"])   # at the start: its commit, date and load
         rows = []
         for seed in range(args.seeds):
             row = {"bc": run_bc, "bowl4": run_bowl, "table": run_table}[sc.kind](sc, seed)
@@ -515,7 +516,6 @@ def main() -> None:
                     f.write(json.dumps({"scenario": sc.name, "seed": seed, **row}) + "\n")
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
-        env = environment(["scikit-learn", "optuna", "numpy", "scipy"])
         text = section(sc, rows, time.monotonic() - started, args.seeds, env)
         print(text, flush=True)
         if args.markdown:

@@ -277,3 +277,4 @@ def test_a_retune_spreads_its_re_evaluations_by_default(tmp_path: Path) -> None:
     assert [p["a"] for p in warm.first] == [0.50, 0.90, 0.30] and warm.mode is PriorMode.TRANSFER
     assert [p["a"] for p in WarmStart.from_json(plan_retune(store, "old", None, spread=False).attributes[
         "warm_start"]).first] == [0.50, 0.51, 0.52]   # drift.retune.spread: false, as before
+

@@ -144,7 +144,7 @@ def test_command_trial_faults(project, fault_log):
                         ("silent", "command prints no result")):
         t = by_mode[mode]
         fault_log(area="trial", backend="sqlite", fault=label, outcome=f"failed ({t['failure_kind']})",
-                  reason=t["error"][:90], injected=1, recovered=0, lost=0)
+                  reason=t["error"][:140], injected=1, recovered=0, lost=0)
 
 
 def test_failure_rate_threshold_stops_the_run(project, fault_log):

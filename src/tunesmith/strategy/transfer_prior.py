@@ -26,7 +26,7 @@ plain GP. Early on, a GP of a handful of trials ranks them no better than chance
 as the new trials accumulate, it steers only as far as it keeps ordering them better than they order
 themselves. Why a weight and not the two rules it replaced (every other proposal the plain GP's once the new
 trials filled a start-up design, and the old landscape cut off while it ranked them no better than chance,
-Kendall's tau at p < 0.1): measured on ``benchmarks/retune.py`` at 30 seeds per scenario (2026-12-04, rule for
+Kendall's tau at p < 0.1): measured on ``benchmarks/retune.py`` at 30 seeds per scenario (2026-12-04/05, rule for
 the change declared before that run), the weight reached 99% of a cold re-tune's final score sooner in 124 seed
 pairs and later in 71 (equal in 165) over the twelve cheaper scenarios, and met the target (at most half of
 cold's trials) on 7 of them against 6; see benchmarks/RESULTS.md.
@@ -212,7 +212,9 @@ def transfer_model(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, hyper: Hyp
 
 
 def swapped_pairs(samples: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per row of ``samples`` (draws, n): how many pairs of the n points it orders otherwise than ``y`` does."""
+    """Per row of ``samples`` (draws, n): how many pairs of the n points it orders otherwise than ``y`` does. A
+    pair equal in ``y`` (failed trials, filled with the worst loss) counts as half a swap, rounded down: the same
+    for every model, so comparisons between them are not affected."""
     truth = y[:, None] < y[None, :]
     drawn = samples[:, :, None] < samples[:, None, :]
     return (drawn != truth).sum(axis=(1, 2)) // 2
@@ -222,7 +224,9 @@ def old_landscape_weight(prior: OldSurrogate, x: np.ndarray, y: np.ndarray, a: f
                          target_hyper: Hyperparameters) -> float:
     """RGPE's weight of the old landscape (see the module docstring): the probability that the calibrated old
     landscape (``a``, ``b``, ``shift``) orders new trials ``x``, ``y`` (in the calibration's units) with fewer
-    swapped pairs than a GP of the new trials alone, each of its points predicted leave-one-out; ties count half.
+    swapped pairs than a GP of the new trials alone, each of its points predicted leave-one-out (the noisy
+    predictive sd, as the trials are observed; RGPE's reference draws the latent function, a difference of at most
+    0.01 in the weight measured at noise 0-0.15 and 10-30 trials); ties count half.
     Draws from each model's posterior at the new trials, seeded by their count (the same trials give the same
     weight). 0 when the old landscape's median count is above the new GP's 95th percentile (RGPE's guard against
     diluting a good model with a bad one); 1 while there are fewer than 3 trials, or all are equal.
