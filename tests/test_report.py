@@ -187,3 +187,21 @@ def test_the_pareto_front_drawn_is_that_of_the_trials_satisfying_the_constraints
     assert sorted(int(t.split()[1]) for t in drawn) == shown and shown, (drawn, shown)
     assert '"name":"breaks a constraint"' in section
     assert "non-dominated trials of the 6 (of 11 completed) that satisfy f2 &lt;= 0.3" in section
+
+
+def test_the_running_best_follows_the_trials_satisfying_the_constraints(project):
+    """With `f2 <= 0.3` the best f1 (x = 0) breaks the constraint; show's best is x = 0.5 (f1 0.25), and the
+    history's running best ended at 0, a value no selectable trial has."""
+    import tunesmith
+
+    spec = project.spec(name="hist", objective={"metric": "f1", "direction": "minimize"},
+                        trial={"function": "objectives:two_objectives"}, budget={"trials": 11},
+                        constraints=["f2 <= 0.3"], executor={"kind": "inline"})
+    spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
+    tunesmith.run(spec, storage=project.storage)
+    assert project.show("hist")["best"]["values"] == {"f1": pytest.approx(0.25)}
+    assert project.cli("report", "hist", "-o", "hist.html").returncode == 0
+    section = (project.root / "hist.html").read_text().split("<h2>Optimisation history</h2>", 1)[1].split("</section>")[0]
+    ys = json.loads(re.search(r'"name":"running best","x":\[[^\]]*\],"y":(\[[^\]]*\])', section).group(1))
+    assert ys[-1] == pytest.approx(0.25) and min(ys) == pytest.approx(0.25), ys
+    assert "satisfying f2 &lt;= 0.3" in section

@@ -28,10 +28,10 @@ from typing import Any
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
-from tunesmith.selection import feasible, pareto_front
+from tunesmith.selection import feasible, pareto_front, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
-from tunesmith.summary import experiment_summary, objectives_of
+from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of
 
 MAX_POINTS = 2000
 MAX_CURVES = 150
@@ -72,15 +72,17 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     from plotly.offline import get_plotlyjs
 
     objectives = objectives_of(experiment)
+    constraints = spec_from_dict(experiment.spec).constraints
     rng = random.Random(0)
     summary = experiment_summary(experiment, trials)
     sections = [
-        _history(go, trials, objectives, max_points, rng),
+        _history(go, trials, objectives, max_points, rng,
+                 selectable(trials, objectives, constraints, exclude_unstable_of(experiment)), constraints),
         _parallel(go, trials, objectives, max_points, rng),
         _importance(go, trials, objectives),
         _slices(go, trials, objectives, max_points, rng),
         _curves(go, trials, rng),
-        _pareto(go, trials, objectives, spec_from_dict(experiment.spec).constraints, max_points, rng),
+        _pareto(go, trials, objectives, constraints, max_points, rng),
         _timeline(go, trials),
         _failures(trials),
         _holdout_gap(go, summary),
@@ -167,8 +169,11 @@ def _subsampled_note(shown: int, total: int) -> str:
 
 
 def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
-             rng: random.Random) -> Section:
+             rng: random.Random, candidates: Sequence[TrialRecord], constraints: Sequence[Constraint]) -> Section:
+    """Every completed trial as a point; the running best over ``candidates`` (what selection may pick: within the
+    constraints, and stable where the task asks), so it ends at show's best."""
     done = sorted(_completed(trials), key=lambda t: t.number)
+    allowed = {t.number for t in candidates}
     o = objectives[0]
     if not done:
         return Section("Optimisation history", "No completed trial yet.")
@@ -179,16 +184,18 @@ def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Object
     xs, ys, best = [], [], None
     for t in done:  # every trial: the running best never skips an improvement
         v = t.values[0]  # type: ignore[index]
-        if best is None or o.direction.better(v, best):
+        if t.number in allowed and (best is None or o.direction.better(v, best)):
             best = v
             xs.append(t.number)
             ys.append(v)
-    xs.append(done[-1].number)
-    ys.append(best)
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "width": 2}, name="running best"))
+    if best is not None:
+        xs.append(done[-1].number)
+        ys.append(best)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "width": 2}, name="running best"))
     fig.update_layout(xaxis_title="trial", yaxis_title=f"{o.metric} ({o.direction.value})", height=380)
-    return Section("Optimisation history", f"Completed trials' {o.metric} by trial number, and the best so far."
-                   + _subsampled_note(len(shown), len(done)), fig)
+    among = f" among the trials satisfying {', '.join(str(c) for c in constraints)}" if constraints else ""
+    return Section("Optimisation history", f"Completed trials' {o.metric} by trial number, and the best so far"
+                   f"{among}." + _subsampled_note(len(shown), len(done)), fig)
 
 
 def _param_names(trials: Sequence[TrialRecord]) -> list[str]:
