@@ -354,6 +354,18 @@ def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(
     assert outcomes[0].trial == outcomes[1].trial  # same name, same number: only when it was created differs
     assert [(o.decision.value, o.version) for o in outcomes] == [("promoted", "1"), ("promoted", "2")]
     assert outcomes[1].champion_before == "1" and outcomes[1].previous_champion == "1"
+    # a third store with an experiment of the same name that promoted nothing: rolling back from it must not put
+    # the audit event on that experiment, which neither version came from (the name alone had matched it)
+    from tunesmith.promotion.promote import rollback
+
+    storage_c = f"sqlite:///{project.root / 'team-c.db'}"
+    spec = project.spec("shared", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 1}, tracking={"mlflow": {"uri": mlflow_uri}}, workdir=str(project.root / "team-c"))
+    tunesmith.run(project.write_spec(spec), storage=storage_c)
+    store_c = SQLStore(storage_c, create=False)
+    before = [e.kind for e in store_c.events(store_c.experiment("shared").id)]
+    rollback(store_c, "shared-model", SystemClock(), mlflow_uri, "bad model")
+    assert [e.kind for e in store_c.events(store_c.experiment("shared").id)] == before
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
 
 

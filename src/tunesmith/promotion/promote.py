@@ -232,6 +232,9 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
                 exp = store.experiment(exp_name)
             except UserInputError:
                 continue
+            created = v.tags.get(CREATED_AT_TAG)
+            if created is not None and created != repr(exp.created_at):
+                continue   # another store's (or a deleted) experiment of that name: not this one's model
             audit.record(store, exp.id, "rolled_back", clock, None, {
                 "model_name": model_name, "from_version": current.version, "to_version": previous.version}, reason)
             break
