@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tunesmith.cost import priced
-from tunesmith.errors import StorageError
 
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
@@ -34,7 +33,6 @@ class _Beats:
     """The keep-alive calls that failed during one trial: written by the keep-alive thread, read after it ended."""
 
     failed: int = 0
-    in_a_row: int = 0
     last: Exception | None = None
 
 
@@ -45,7 +43,8 @@ class InlineExecutor:
         keep_alive: called every ``keep_alive_every`` seconds from another thread while a trial runs (the
             runner's lease renewal and heartbeat); a call that raises is left for the next one.
         warn: shows a line to whoever watches the run (the listener's ``warning``): after a trial whose keep-alive
-            failed. A StorageError still failing after ``MISSED_BEATS_STALE`` beats is raised from ``poll``.
+            failed (never raised: the trial's result is handed over first; a store still down stops the run when
+            the runner saves it).
     """
 
     def __init__(self, report_hook: Callable[[int, Report], None] | None = None,
@@ -102,9 +101,7 @@ class InlineExecutor:
                 try:
                     keep_alive()
                 except Exception as e:  # noqa: BLE001 - told after the trial; a dead thread would beat no more
-                    beats.failed, beats.in_a_row, beats.last = beats.failed + 1, beats.in_a_row + 1, e
-                else:
-                    beats.in_a_row = 0
+                    beats.failed, beats.last = beats.failed + 1, e
 
         beater = threading.Thread(target=beat, name="tunesmith-inline-keep-alive", daemon=True)
         beater.start()
@@ -118,8 +115,8 @@ class InlineExecutor:
         last = beats.last
         if last is None:
             return
-        if beats.in_a_row >= MISSED_BEATS_STALE and isinstance(last, StorageError):
-            raise last  # the store failed for as long as a trial may go unbeaten, and still does
+        # Told, never raised: the trial has ended and its result must reach the runner first. If the store is still
+        # down, saving that result and the loop's own keep-alive raise, and stop the run as they would anyway.
         if self.warn is not None:
             self.warn(f"trial {number}: {beats.failed} keep-alive beat(s) failed while it ran inline (last: "
                       f"{type(last).__name__}: {last}); a trial not beaten for {MISSED_BEATS_STALE} periods looks "
