@@ -436,3 +436,22 @@ def test_rollback_reads_a_sqlite_tracking_uri_with_a_query_as_mlflow_does(tmp_pa
     with pytest.raises(UserInputError) as e:
         rollback(None, "wine-clf", SystemClock(), f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=30", "drift")
     assert "no MLflow database" not in str(e.value) and "has no champion" in str(e.value)
+
+
+def test_a_champion_registered_before_the_created_at_tag_is_still_known_by_name_and_trial(project, mlflow_uri):
+    """Versions registered by an older tunesmith have no tunesmith.created_at tag: re-promoting the champion's own
+    trial compared the model with itself (a strict beat_champion rejected it) or registered it again."""
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    from mlflow import MlflowClient
+
+    from tunesmith.promotion.promote import CREATED_AT_TAG, promote
+
+    spec = project.spec("legacy", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    first = promote(store, "legacy", "legacy-model", SystemClock())
+    MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri).delete_model_version_tag(
+        "legacy-model", first.version, CREATED_AT_TAG)
+    again = promote(store, "legacy", "legacy-model", SystemClock(), trial_number=first.trial)
+    assert (again.decision.value, again.version) == ("already the champion", None), again

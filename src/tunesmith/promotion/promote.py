@@ -313,9 +313,11 @@ def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
     """Whether registered ``version`` is this trial's model (the tags ``_register`` wrote). The name alone is not
     the experiment: stores sharing a registry, or a name deleted and run again, have other experiments by it; when
     it was created tells them apart, as the MLflow tracker finds an experiment's run. A version registered without
-    that tag (by an older tunesmith) is taken for another trial's: promoting it again registers it again."""
+    that tag (by an older tunesmith) is known by the name and the trial alone, as rollback does: taken for another
+    trial's, the champion was compared with itself, or registered again."""
+    created = version.tags.get(CREATED_AT_TAG) if version is not None else None
     return version is not None and version.tags.get("tunesmith.experiment") == experiment.name \
-        and version.tags.get(CREATED_AT_TAG) == repr(experiment.created_at) \
+        and created in (None, repr(experiment.created_at)) \
         and version.tags.get("tunesmith.trial") == str(trial.number)
 
 
