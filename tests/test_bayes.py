@@ -222,6 +222,23 @@ def test_replay_rebuilds_the_model_from_the_record():
     assert resumed._y[:15] == first._y and math.isnan(resumed._y[15])
 
 
+def test_a_resumed_run_after_failed_trials_goes_on_past_every_design_point_they_took():
+    """While fewer than two trials have a finite result, bo keeps drawing Sobol points after the start-up size: a
+    first run whose first 8 trials failed took 8 design points, and a resumed run (same design seed) fast-forwarded
+    past the start-up's 5 only, so it proposed trial 5's configuration again."""
+    first = BayesStrategy(BRANIN, Direction.MINIMIZE, 1, clock=TrialClock(1.0), design_seed=7)
+    history = []
+    for number in range(8):
+        p = first.ask()
+        assert first.last_mode == "sobol"
+        first.tell(p.token, TrialState.FAILED, None)
+        history.append(TrialRecord(number=number, state=TrialState.FAILED, params=p.params, seed=number))
+    resumed = BayesStrategy(BRANIN, Direction.MINIMIZE, 2, clock=TrialClock(1.0), design_seed=7)
+    resumed.replay(history)
+    proposed = [resumed.ask().params for _ in range(3)]
+    assert not [p for p in proposed if p in [t.params for t in history]], "a failed trial's configuration again"
+
+
 def test_cost_guard_cheapens_proposals_for_instant_trials_and_not_for_long_ones():
     space = SearchSpace.from_domains({f"x{i}": Float(0.0, 1.0) for i in range(4)})
 

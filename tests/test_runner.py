@@ -267,6 +267,29 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
     assert proposals(again, 1, 6)[0].params == after[0].params
 
 
+def test_a_resumed_qmc_after_only_failed_trials_proposes_none_of_them():
+    """QMC's first trial, and every parameter outside its search space (all of them while no trial completed or
+    was pruned: the space is inferred from those), comes from its independent sampler. That sampler took the
+    design seed (the first run's) with the rest, so a resumed run whose history had only failed trials proposed
+    the first run's trial 0 again."""
+    from tunesmith.records import Direction, TrialRecord
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy import build_strategy, decide
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+    decision = decide("qmc", {}, space, 10, 1, 1)
+    first = build_strategy(decision, space, [Direction.MINIMIZE], 11, 1, design_seed=11)
+    history = []
+    for number in range(3):
+        proposal = first.ask()
+        first.tell(proposal.token, TrialState.FAILED, None)
+        history.append(TrialRecord(number, TrialState.FAILED, proposal.params, 0))
+    resumed = build_strategy(decision, space, [Direction.MINIMIZE], 22, 1, design_seed=11)
+    resumed.replay(history)
+    proposed = [resumed.ask().params for _ in range(3)]
+    assert not [p for p in proposed if p in [t.params for t in history]], (proposed, history)
+
+
 @pytest.mark.parametrize("strategy", ["bo", "qmc"])
 def test_a_resumed_run_goes_on_with_the_first_runs_design(project, strategy):
     """bo's Sobol start-up design and QMC's sequence: a resumed run proposes the points an uninterrupted run would

@@ -106,6 +106,5 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
     from tunesmith.strategy import optuna_adapter
 
     options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}
-    design = design_seed if decision.name == "qmc" and design_seed is not None else seed
-    return optuna_adapter.OptunaStrategy(decision.name, space, directions, design, options, constraints,
-                                         objective_metrics)
+    return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options, constraints,
+                                         objective_metrics, design_seed=design_seed if decision.name == "qmc" else None)

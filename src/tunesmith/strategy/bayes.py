@@ -200,9 +200,10 @@ class BayesStrategy:
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
-        # trials 0..n-1 of the start-up phase took the design's first points: go on after them, not over them
-        # (up to there only: a coordinator also replays its peers' trials as they finish)
-        drawn = min(max((t.number + 1 for t in history), default=0), self._startup)
+        # trials 0..n-1 may each have taken one of the design's first points: go on after them, not over them. Not
+        # only the start-up's: while fewer than two results are finite (failed trials) the design goes on. Points
+        # skipped for model-made trials are harmless, and _design_drawn keeps a peer's replay from skipping twice
+        drawn = max((t.number + 1 for t in history), default=0)
         if drawn > self._design_drawn and self.cube.dims:
             self._sobol.fast_forward(drawn - self._design_drawn)
             self._design_drawn = drawn

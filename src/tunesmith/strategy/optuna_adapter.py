@@ -95,6 +95,10 @@ class OptunaStrategy:
         space: the search space.
         directions: one per objective.
         seed: the sampler's seed.
+        design_seed: qmc's sequence's seed instead of ``seed`` (the first run's on a resume, see
+            ``seeding.design_seed``). Its independent sampler (trial 0, parameters outside the QMC search space:
+            all of them while no trial completed) keeps ``seed``: seeded as the first run's, it would draw that
+            run's configurations again.
         options: keyword arguments for the Optuna sampler (tunesmith's defaults filled in).
         constraints: set on each finished trial with Optuna's ``Trial.set_constraint`` (violation > 0:
             infeasible; a missing metric is a large violation); TPE, NSGA-II and GP search the feasible region.
@@ -102,13 +106,14 @@ class OptunaStrategy:
 
     def __init__(self, name: str, space: SearchSpace, directions: Sequence[Direction], seed: int,
                  options: dict[str, Any], constraints: Sequence[Constraint] = (),
-                 objective_metrics: Sequence[str] = ()) -> None:
+                 objective_metrics: Sequence[str] = (), design_seed: int | None = None) -> None:
         self.constraints = tuple(constraints)
         self.objective_metrics = tuple(objective_metrics)  # constraints may name an objective
         self.name = name
         self.space = space
         self.directions = tuple(directions)
         self.seed = seed
+        self.design_seed = design_seed
         self.options = options
         self._study: optuna.Study | None = None
         self._live: dict[int, optuna.Trial] = {}
@@ -123,7 +128,12 @@ class OptunaStrategy:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     sampler_class: Any = _SAMPLERS[self.name]  # every sampler here takes seed=
-                    sampler = sampler_class(seed=self.seed, **self.options)
+                    if self.name == "qmc":
+                        design = self.seed if self.design_seed is None else self.design_seed
+                        sampler = sampler_class(seed=design, **self.options,
+                                                independent_sampler=optuna.samplers.RandomSampler(seed=self.seed))
+                    else:
+                        sampler = sampler_class(seed=self.seed, **self.options)
             except (TypeError, ValueError) as e:
                 raise SpecError("strategy", f"invalid options for the {self.name} strategy: {e}") from None
             self._study = optuna.create_study(
