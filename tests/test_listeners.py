@@ -208,3 +208,44 @@ def test_a_listener_failing_on_resumes_data_changed_warning_does_not_stop_the_re
     result = api.resume("csv-l", storage=project.storage, listener=failed)
     assert result.experiment.status.value == "completed"
     assert failed.calls == 1
+
+
+class _BrokenStderr:
+    """A stderr that is no real file (pytest's capture, Jupyter) and whose reader left: a broken pipe."""
+
+    def __init__(self) -> None:
+        import io
+
+        self._text = io.StringIO()  # fileno() raises io.UnsupportedOperation, as those streams do
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_the_cli_in_process_keeps_its_exit_code_when_a_stderr_without_a_descriptor_breaks(project, monkeypatch):
+    # `app([...])` from Python: every trial fails, the reason goes to a stderr whose pipe broke; the exit code
+    # (1) must survive, not be replaced by a traceback from dup2 on a stream that has no file descriptor
+    from tunesmith.cli import app, err
+
+    monkeypatch.setattr(err, "quiet", err.quiet)  # the broken pipe silences this shared console: undone after
+
+    project.write("broken.py", '''
+        def broken(config, trial):
+            raise ValueError("always")
+    ''')
+    spec = project.write_spec(project.spec("pipe", trial={"function": "broken:broken"}, budget={"trials": 2}))
+    monkeypatch.chdir(project.root)
+    monkeypatch.setenv("TUNESMITH_STORAGE", project.storage)
+    monkeypatch.setattr(sys, "stderr", _BrokenStderr())
+    with pytest.raises(SystemExit) as exited:
+        app(["run", spec.name, "-q"])
+    assert exited.value.code == 1

@@ -89,6 +89,42 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
                  direction="minimize") == pytest.approx(best["values"]["loss"])
 
 
+BLOCKS_THE_TEXTFILE = '''
+import os, time
+
+def blocking(config, trial):
+    # one trial at a time; the count of earlier trials is the number of files in ran/
+    os.makedirs("ran", exist_ok=True)
+    n = len(os.listdir("ran"))
+    open(os.path.join("ran", str(n)), "w").close()
+    if n == 1:  # the textfile becomes a directory: every write of it fails (EISDIR), even for root
+        os.remove("b.prom")
+        os.mkdir("b.prom")
+        time.sleep(1.2)  # past the throttle, so the write at this trial's end is attempted
+    if n == 3:
+        os.rmdir("b.prom")
+    return {"loss": config["x"]}
+'''
+
+
+def test_textfile_that_cannot_be_written_for_a_while_is_caught_up_at_the_end(project):
+    # a failed write (disk full, permissions) must not drop the metrics listener: the textfile would then say
+    # running 1 forever, and node_exporter would export a run that ended as running
+    project.write("blocking.py", BLOCKS_THE_TEXTFILE)
+    project.write_spec(project.spec("b", trial={"function": "blocking:blocking"}, budget={"trials": 5},
+                                    executor={"kind": "process", "workers": 1}))
+    run = project.cli("run", "b.yaml", "--metrics-file", "b.prom", "--log-format", "json")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.strip()]
+    warnings = [e for e in lines if e["event"] == "warning"]
+    assert len(warnings) == 1, warnings  # told once, not at every failed write
+    assert "b.prom" in warnings[0]["reason"] and "stopped watching" not in warnings[0]["reason"]
+    parsed = samples((project.root / "b.prom").read_text())
+    assert value(parsed, "tunesmith_experiment_running", experiment="b") == 0
+    assert value(parsed, "tunesmith_trials_finished_total", experiment="b", state="completed") == 5
+    assert value(parsed, "tunesmith_trials_started_total", experiment="b") == 5
+
+
 def test_metrics_port_in_use_fails_before_recording(project):
     project.write_spec(project.spec("busy"))
     with socket.socket() as s:

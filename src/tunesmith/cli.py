@@ -36,9 +36,17 @@ class _Diagnostics(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
+        try:
+            fd = self.file.fileno()
+        except (OSError, ValueError):
+            # io.UnsupportedOperation (both): a stream with no descriptor (`app([...])` under pytest's capture,
+            # Jupyter). Quiet is all it needs; raising here would replace the exit code with a traceback
+            return
         null = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(null, self.file.fileno())  # what Python's exit would flush there is dropped, not an error
+            os.dup2(null, fd)  # what Python's exit would flush there is dropped, not an error
+        except OSError:
+            pass  # the descriptor is closed already: nothing is flushed there either
         finally:
             os.close(null)
 

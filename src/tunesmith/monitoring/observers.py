@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -35,12 +35,22 @@ class MonitoringOptions:
 
 
 class MetricsListener(RunListener):
-    """Feeds a run's events into :class:`TuningMetrics`; keeps the textfile (if any) current."""
+    """Feeds a run's events into :class:`TuningMetrics`; keeps the textfile (if any) current.
 
-    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None) -> None:
+    A textfile write that fails (disk full, permissions) never raises from a hook: the fan-out would drop this
+    listener, the served gauges would stop too, and the file would say ``running 1`` after the run ended. The
+    error is kept in ``write_error``, told once through ``warn``, and the next hook writes again (unthrottled),
+    so the file catches up once it can be written.
+    """
+
+    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.metrics = metrics
         self.textfile = textfile
         self.clock = clock or SystemClock()
+        self.warn = warn
+        self.write_error: OSError | None = None  # the last write's, until one succeeds
+        self._warned = False
         self._written_at: float | None = None
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
@@ -73,9 +83,25 @@ class MetricsListener(RunListener):
         if self.textfile is None:
             return
         mono = self.clock.monotonic()
-        if force or self._written_at is None or mono - self._written_at >= TEXTFILE_EVERY:
-            self.metrics.write_textfile(self.textfile)
+        if force or self.write_error is not None or self._written_at is None or mono - self._written_at >= TEXTFILE_EVERY:
+            try:
+                self.metrics.write_textfile(self.textfile)
+            except OSError as e:
+                self.write_error = e
+                self._tell(f"--metrics-file {self.textfile} cannot be written ({e.strerror or e}); "
+                           "writing it again at the next event")
+                return
+            self.write_error = None
             self._written_at = mono
+
+    def _tell(self, message: str) -> None:
+        if self._warned or self.warn is None:
+            return
+        self._warned = True
+        try:
+            self.warn(message)
+        except (Exception, SystemExit):
+            pass  # the display's stream is gone too: raising here would drop the metrics as well
 
 
 @contextmanager
@@ -113,7 +139,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
             log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":")) if options.log_format == "json"
                               else f"metrics: serving {url}") + "\n")
             log_stream.flush()
-        listeners.append(MetricsListener(metrics, options.metrics_file, clock))
+        listeners.append(MetricsListener(metrics, options.metrics_file, clock, warn=listeners[0].warning))
     try:
         yield Listeners(*listeners)
     finally:
