@@ -305,15 +305,23 @@ def without_model(config, trial):
 '''
 
 
-def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
+def tuned_with_models(project, name: str, mlflow_uri: str, trials: int, storage: str | None = None,
+                      **spec: object) -> SQLStore:
+    """An experiment of function trials that hand over a model (FUNCTION_TRIALS' with_model), tracked in MLflow at
+    ``mlflow_uri``, run to the end; its store, opened."""
     project.write("fmodels.py", FUNCTION_TRIALS)
-    base = project.spec("fm", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                        budget={"trials": 3}, tracking={"mlflow": {"uri": mlflow_uri}},
-                        promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
-    tunesmith.run(project.write_spec(base), storage=project.storage)
+    storage = storage or project.storage
+    full = project.spec(name, trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": trials}, tracking={"mlflow": {"uri": mlflow_uri}}, **spec)
+    assert tunesmith.run(project.write_spec(full), storage=storage).status.value == "completed"
+    return SQLStore(storage, create=False)
+
+
+def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
+    store = tuned_with_models(project, "fm", mlflow_uri, 3,
+                              promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
     from tunesmith.promotion.promote import promote
 
-    store = SQLStore(project.storage, create=False)
     first = promote(store, "fm", "fm-model", SystemClock())
     assert first.version == "1"
     other = next(t.number for t in store.trials(store.experiment("fm").id) if t.number != first.trial)
@@ -340,17 +348,13 @@ def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(
     """Two stores (or `tunesmith delete` and a new run) sharing one MLflow registry: the champion's tags matched on
     experiment name and trial number alone, so another experiment's model was called 'already the champion',
     nothing was registered, and promote exited 0."""
-    project.write("fmodels.py", FUNCTION_TRIALS)
     from tunesmith.promotion.promote import promote
 
     outcomes = []
     for store_name in ("team-a", "team-b"):
-        storage = f"sqlite:///{project.root / (store_name + '.db')}"
-        spec = project.spec("shared", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                            budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}},
-                            workdir=str(project.root / store_name))
-        assert tunesmith.run(project.write_spec(spec), storage=storage).status.value == "completed"
-        outcomes.append(promote(SQLStore(storage, create=False), "shared", "shared-model", SystemClock()))
+        store = tuned_with_models(project, "shared", mlflow_uri, 2, f"sqlite:///{project.root / (store_name + '.db')}",
+                                  workdir=str(project.root / store_name))
+        outcomes.append(promote(store, "shared", "shared-model", SystemClock()))
     assert outcomes[0].trial == outcomes[1].trial  # same name, same number: only when it was created differs
     assert [(o.decision.value, o.version) for o in outcomes] == [("promoted", "1"), ("promoted", "2")]
     assert outcomes[1].champion_before == "1" and outcomes[1].previous_champion == "1"
@@ -358,11 +362,8 @@ def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(
     # the audit event on that experiment, which neither version came from (the name alone had matched it)
     from tunesmith.promotion.promote import rollback
 
-    storage_c = f"sqlite:///{project.root / 'team-c.db'}"
-    spec = project.spec("shared", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                        budget={"trials": 1}, tracking={"mlflow": {"uri": mlflow_uri}}, workdir=str(project.root / "team-c"))
-    tunesmith.run(project.write_spec(spec), storage=storage_c)
-    store_c = SQLStore(storage_c, create=False)
+    store_c = tuned_with_models(project, "shared", mlflow_uri, 1, f"sqlite:///{project.root / 'team-c.db'}",
+                                workdir=str(project.root / "team-c"))
     before = [e.kind for e in store_c.events(store_c.experiment("shared").id)]
     rollback(store_c, "shared-model", SystemClock(), mlflow_uri, "bad model")
     assert [e.kind for e in store_c.events(store_c.experiment("shared").id)] == before
@@ -372,14 +373,9 @@ def test_a_same_named_experiment_of_another_store_is_not_taken_for_the_champion(
 def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, mlflow_uri):
     """With beat_champion the dry run reads the registry's champion; for the champion's own trial it said 'every gate
     passed', as if promoting it would register something."""
-    project.write("fmodels.py", FUNCTION_TRIALS)
     from tunesmith.promotion.promote import promote
 
-    spec = project.spec("dry", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                        budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}},
-                        promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
-    tunesmith.run(project.write_spec(spec), storage=project.storage)
-    store = SQLStore(project.storage, create=False)
+    store = tuned_with_models(project, "dry", mlflow_uri, 2, promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
     first = promote(store, "dry", "dry-model", SystemClock())
     assert first.version == "1"
     dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
@@ -441,15 +437,11 @@ def test_rollback_reads_a_sqlite_tracking_uri_with_a_query_as_mlflow_does(tmp_pa
 def test_a_champion_registered_before_the_created_at_tag_is_still_known_by_name_and_trial(project, mlflow_uri):
     """Versions registered by an older tunesmith have no tunesmith.created_at tag: re-promoting the champion's own
     trial compared the model with itself (a strict beat_champion rejected it) or registered it again."""
-    project.write("fmodels.py", FUNCTION_TRIALS)
     from mlflow import MlflowClient
 
     from tunesmith.promotion.promote import CREATED_AT_TAG, promote
 
-    spec = project.spec("legacy", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                        budget={"trials": 2}, tracking={"mlflow": {"uri": mlflow_uri}})
-    tunesmith.run(project.write_spec(spec), storage=project.storage)
-    store = SQLStore(project.storage, create=False)
+    store = tuned_with_models(project, "legacy", mlflow_uri, 2)
     first = promote(store, "legacy", "legacy-model", SystemClock())
     MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri).delete_model_version_tag(
         "legacy-model", first.version, CREATED_AT_TAG)
