@@ -171,6 +171,8 @@ def test_the_data_path_a_retune_hands_trial_code_is_not_hidden_as_a_secret(tmp_p
 
     assert secrets_of({"TUNESMITH_DATA": str(tmp_path / "new.csv"), "API_TOKEN": "abcdefgh1234"}, {}) == [
         "abcdefgh1234"]
+    # only that one: a user's own TUNESMITH_-named value in trial.env is hidden like any other
+    assert secrets_of({"TUNESMITH_TOKEN": "s3cr3t-value"}, {}) == ["s3cr3t-value"]
 
 
 def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: SQLStore, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def secrets_of(trial_env: Mapping[str, str], environ: Mapping[str, str]) -> list
     """Values to hide: every value of the spec's ``trial.env`` but tunesmith's own (``TUNESMITH_DATA``, the new
     rows a re-tune hands trial code: a reason must be able to name that file), and environment values whose names
     look secret."""
-    values = [v for k, v in trial_env.items() if not k.startswith("TUNESMITH_")]
+    values = [v for k, v in trial_env.items() if k != "TUNESMITH_DATA"]
     values += [v for k, v in environ.items() if secret_name(k)]
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
