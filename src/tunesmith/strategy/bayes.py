@@ -169,7 +169,6 @@ class BayesStrategy:
         self._rng = np.random.default_rng(seed)
         self._sobol = qmc.Sobol(self.cube.dims, scramble=True, seed=seed if design_seed is None else design_seed)
         self._startup = startup_trials(self.cube.dims)
-        self._design_drawn = 0               # Sobol points drawn or skipped (replay)
         self._x: list[np.ndarray] = []       # finished trials, encoded
         self._y: list[float] = []            # their losses (minimisation; nan = failed)
         self._pending: dict[int, np.ndarray] = {}
@@ -202,11 +201,10 @@ class BayesStrategy:
     def replay(self, history: Sequence[TrialRecord]) -> None:
         # trials 0..n-1 may each have taken one of the design's first points: go on after them, not over them. Not
         # only the start-up's: while fewer than two results are finite (failed trials) the design goes on. Points
-        # skipped for model-made trials are harmless, and _design_drawn keeps a peer's replay from skipping twice
+        # skipped for model-made trials are harmless, and the design's own count (drawn or skipped) keeps a peer's replay from skipping twice
         drawn = max((t.number + 1 for t in history), default=0)
-        if drawn > self._design_drawn and self.cube.dims:
-            self._sobol.fast_forward(drawn - self._design_drawn)
-            self._design_drawn = drawn
+        if self.cube.dims and drawn > self._sobol.num_generated:
+            self._sobol.fast_forward(drawn - self._sobol.num_generated)
         for t in history:
             if t.state is TrialState.COMPLETED and t.values:
                 self._observe(self.cube.encode(t.params), float(t.values[0]))
@@ -314,7 +312,6 @@ class BayesStrategy:
         if ((transfer is None and known < self._startup) or len(finite) < (1 if transfer is not None else 2)
                 or not self.cube.dims):
             self.last_mode = "sobol"
-            self._design_drawn += 1
             return self.cube.snap(self._sobol.random(1))[0] if self.cube.dims else np.zeros(0)
         self.last_mode = mode
         if mode == "cheap":
