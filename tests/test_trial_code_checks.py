@@ -111,3 +111,20 @@ def test_no_completed_trial_blames_no_constraint() -> None:
     from tunesmith.constraints import Constraint
 
     assert unrecorded_constraint([], [], [Constraint.parse("loss <= 10")]) == ""
+
+
+def test_a_trial_module_whose_package_fails_to_import_is_bad_input(tmp_path: Path) -> None:
+    """Looking for whether ``badpkg.mod`` is the running script imported ``badpkg`` unguarded, before the import
+    that turns errors into a SpecError: its __init__'s RuntimeError escaped as a traceback."""
+    (tmp_path / "badpkg").mkdir()
+    (tmp_path / "badpkg" / "__init__.py").write_text("raise RuntimeError('package set-up failed')\n")
+    (tmp_path / "badpkg" / "mod.py").write_text("def objective(config, trial):\n    return 1.0\n")
+    done = _validate(tmp_path, """
+        name: bp
+        objective: {metric: loss, direction: minimize}
+        space: {x: {type: float, low: 0, high: 1}}
+        trial: {function: "badpkg.mod:objective"}
+        budget: {trials: 2}
+    """)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "package set-up failed" in done.stderr, done.stderr

@@ -94,6 +94,9 @@ def _origin(module_part: str, base_dir: str | None) -> Path | None:
     """The file ``module_part`` is loaded from, where that is known without importing it."""
     if module_part.endswith(".py"):
         return Path(module_part) if Path(module_part).is_absolute() else Path(base_dir or ".") / module_part
+    parent = module_part.rpartition(".")[0]
+    if parent and parent not in sys.modules:
+        return None  # finding it would import its package, top-level code and all: the guarded import does that
     try:
         found = importlib.util.find_spec(module_part)
     except (ImportError, ValueError):
