@@ -205,3 +205,29 @@ def test_the_running_best_follows_the_trials_satisfying_the_constraints(project)
     ys = json.loads(re.search(r'"name":"running best","x":\[[^\]]*\],"y":(\[[^\]]*\])', section).group(1))
     assert ys[-1] == pytest.approx(0.25) and min(ys) == pytest.approx(0.25), ys
     assert "satisfying f2 &lt;= 0.3" in section
+
+
+def test_the_pareto_front_leaves_out_the_trials_a_task_excludes_as_unstable(tmp_path):
+    """show's front and selection skip trials flagged unstable when the task excludes them; the report's front did
+    not (it applied the constraints only)."""
+    import yaml
+
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.summary import selection_of
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "task-kfold.yaml").read_text())
+    spec["objective"] = [{"metric": "r2", "direction": "maximize"}, {"metric": "latency_p50_ms", "direction": "minimize"}]
+    spec["task"]["exclude_unstable"] = True
+    stored = spec_from_dict({**spec, "base_dir": str(tmp_path)}).to_json()
+    exp = ExperimentRecord(1, "mo", stored, RunStatus.COMPLETED, 0.0, 0.0, "random", "test")
+    points = [(0.50, 1.0, True), (0.45, 0.5, False), (0.48, 2.0, False)]  # trial 0 dominates 2 but is unstable
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"ridge__alpha": 1.0, "polynomialfeatures__degree": 1}, i,
+                          values=(r2, lat), metrics={"unstable": float(unstable)}, started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i, (r2, lat, unstable) in enumerate(points)]
+    chosen = selection_of(exp, trials)
+    assert chosen is not None and sorted(t.number for t in chosen.front) == [1, 2]
+    section = build_report(exp, trials).split("<h2>Pareto front</h2>", 1)[1].split("</section>")[0]
+    drawn = json.loads(re.search(r'"name":"Pareto front","text":(\[[^\]]*\])', section).group(1))
+    assert sorted(int(t.split()[1]) for t in drawn) == [1, 2], drawn

@@ -28,7 +28,7 @@ from typing import Any
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
-from tunesmith.selection import feasible, pareto_front, selectable
+from tunesmith.selection import pareto_front, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
 from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of
@@ -73,16 +73,17 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
 
     objectives = objectives_of(experiment)
     constraints = spec_from_dict(experiment.spec).constraints
+    # what selection may pick (within the constraints, stable where the task asks): the running best and the front
+    candidates = selectable(trials, objectives, constraints, exclude_unstable_of(experiment))
     rng = random.Random(0)
     summary = experiment_summary(experiment, trials)
     sections = [
-        _history(go, trials, objectives, max_points, rng,
-                 selectable(trials, objectives, constraints, exclude_unstable_of(experiment)), constraints),
+        _history(go, trials, objectives, max_points, rng, candidates, constraints),
         _parallel(go, trials, objectives, max_points, rng),
         _importance(go, trials, objectives),
         _slices(go, trials, objectives, max_points, rng),
         _curves(go, trials, rng),
-        _pareto(go, trials, objectives, constraints, max_points, rng),
+        _pareto(go, trials, objectives, constraints, candidates, max_points, rng),
         _timeline(go, trials),
         _failures(trials),
         _holdout_gap(go, summary),
@@ -333,12 +334,13 @@ def _curves(go: Any, trials: Sequence[TrialRecord], rng: random.Random) -> Secti
 
 
 def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
-            constraints: Sequence[Constraint], limit: int, rng: random.Random) -> Section:
+            constraints: Sequence[Constraint], candidates: Sequence[TrialRecord], limit: int,
+            rng: random.Random) -> Section:
     if len(objectives) < 2:
         return Section("Pareto front", "One objective: no trade-off to show.")
     done = _completed(trials)
-    ok = {t.number for t in feasible(done, objectives, constraints)}
-    # the front `show` prints and selection picks from: of the trials that satisfy the constraints
+    ok = {t.number for t in candidates}
+    # the front `show` prints and selection picks from: of the trials selection may pick
     front = pareto_front([t for t in done if t.number in ok], objectives)
     front_numbers = {t.number for t in front}
     shown = _sample(done, limit, rng, front)
@@ -350,7 +352,7 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
     broken = [t for t in shown if t.number not in ok]
     if broken:
         fig.add_trace(go.Scatter(x=[t.values[0] for t in broken], y=[t.values[1] for t in broken],  # type: ignore[index]
-                                 mode="markers", name="breaks a constraint",
+                                 mode="markers", name="breaks a constraint" if constraints else "flagged unstable",
                                  marker={"color": "#f4a261", "size": 6, "symbol": "x"},
                                  text=[f"trial {t.number}" for t in broken]))
     ordered = sorted(front, key=lambda t: t.values[0])  # type: ignore[index]
@@ -361,6 +363,7 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                       height=420)
     extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
     of = (f"the {len(ok)} (of {len(done)} completed) that satisfy {', '.join(map(str, constraints))}" if constraints
+          else f"the {len(ok)} (of {len(done)} completed) not flagged unstable" if len(ok) < len(done)
           else f"{len(done)} completed")
     return Section("Pareto front", f"{len(front)} non-dominated trials of {of}." + extra
                    + _subsampled_note(len(shown), len(done)), fig)
