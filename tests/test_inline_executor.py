@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from tunesmith.errors import StorageError
@@ -59,11 +60,19 @@ def test_a_store_failing_while_an_inline_trial_ran_still_hands_its_result_over(p
     own keep-alive and the save of that result raise StorageError if the store is still down, and stop the run."""
     monkeypatch.setenv("SLOW_SECONDS", "0.6")
 
+    calls: list[int] = []
+
     def keep_alive() -> None:
+        calls.append(1)
         raise StorageError("database is unreachable")
 
     warnings: list[str] = []
     executor = InlineExecutor(keep_alive=keep_alive, keep_alive_every=0.05, warn=warnings.append)
     events = _run_one(executor, _job(project))
     assert [type(e) for e in events] == [AttemptEnded] and events[0].outcome.failure is None
-    assert len(warnings) == 1 and "StorageError: database is unreachable" in warnings[0], warnings
+    assert len(calls) >= 3, "the store failed for several beats in a row"
+    assert len(warnings) == 1 and f"trial 0: {len(calls)} keep-alive beat(s) failed" in warnings[0], warnings
+    assert "StorageError: database is unreachable" in warnings[0]
+    beaten = len(calls)
+    time.sleep(0.2)  # four periods: the thread ended with the trial
+    assert len(calls) == beaten, "beats went on after the trial"

@@ -4,8 +4,8 @@ No isolation: a crash in the trial takes the run down, and timeouts and memory l
 (the runner warns when the spec sets them). While a trial runs it holds the coordinator's loop, which renews the
 lease and beats for running trials between polls; a thread of the executor's own does that meanwhile, or a trial
 longer than the staleness limit would look abandoned to a joining coordinator, which would re-run it. A beat
-that fails is told after the trial, from the loop's thread; a store that failed for every beat of a staleness limit
-stops the run, as the loop's own keep-alive would.
+that fails is told after the trial, from the loop's thread, once its result is queued; a store still down then
+stops the run when the runner saves that result or beats next.
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ from tunesmith.evaluation.job import TrialJob
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
 from tunesmith.records import Failure, FailureKind, Outcome, Report
-
-# Beats missed in a row after which a trial looks abandoned: the runner's STALE_AFTER is three keep-alive periods.
-MISSED_BEATS_STALE = 3
-
 
 @dataclass
 class _Beats:
@@ -119,8 +115,8 @@ class InlineExecutor:
         # down, saving that result and the loop's own keep-alive raise, and stop the run as they would anyway.
         if self.warn is not None:
             self.warn(f"trial {number}: {beats.failed} keep-alive beat(s) failed while it ran inline (last: "
-                      f"{type(last).__name__}: {last}); a trial not beaten for {MISSED_BEATS_STALE} periods looks "
-                      "abandoned to a joining coordinator")
+                      f"{type(last).__name__}: {last}); a trial not beaten for three of them looks abandoned to a "
+                      "joining coordinator")
 
     def _on_report(self, number: int, report: Report) -> None:
         if self.report_hook is not None:
