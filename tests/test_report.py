@@ -231,3 +231,17 @@ def test_the_pareto_front_leaves_out_the_trials_a_task_excludes_as_unstable(tmp_
     section = build_report(exp, trials).split("<h2>Pareto front</h2>", 1)[1].split("</section>")[0]
     drawn = json.loads(re.search(r'"name":"Pareto front","text":(\[[^\]]*\])', section).group(1))
     assert sorted(int(t.split()[1]) for t in drawn) == [1, 2], drawn
+
+
+def test_the_python_apis_best_is_shows_best_under_constraints(project):
+    """Study.best (and the cycle's and the drift check's best) ignored the constraints: with `f2 <= 0.3` it named
+    x = 0, which breaks it, while show named x = 0.5."""
+    import tunesmith
+
+    spec = project.spec(name="apibest", objective={"metric": "f1", "direction": "minimize"},
+                        trial={"function": "objectives:two_objectives"}, budget={"trials": 11},
+                        constraints=["f2 <= 0.3"], executor={"kind": "inline"})
+    spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
+    result = tunesmith.run(spec, storage=project.storage)
+    assert result.best is not None and result.best.number == project.show("apibest")["best"]["number"]
+    assert result.best.params["x"] == pytest.approx(0.5)

@@ -11,11 +11,11 @@ from typing import Any
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
-from tunesmith.selection import Selection, best_eligible, pareto_front
+from tunesmith.selection import Selection, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of, selection_of
+from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class ExperimentResult:
 
     @property
     def best(self) -> TrialRecord | None:
-        """The best trial under the spec's selection rules (a task may exclude unstable configurations)."""
-        return best_eligible(self.trials, objectives_of(self.experiment), exclude_unstable_of(self.experiment))
+        """The best trial under the spec's selection rules (its constraints; a task may exclude unstable ones)."""
+        return best_of(self.experiment, self.trials)
 
     @property
     def attributes(self) -> dict[str, Any]:

@@ -401,10 +401,9 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
 
 
 def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, Any] | None:
-    from tunesmith.selection import best_eligible
-    from tunesmith.summary import exclude_unstable_of, objectives_of
+    from tunesmith.summary import best_of
 
-    best = best_eligible(trials, objectives_of(experiment), exclude_unstable_of(experiment))
+    best = best_of(experiment, trials)
     if best is None:
         return None
     return {"trial": best.number, "params": dict(best.params), "values": list(best.values or ())}

@@ -28,6 +28,13 @@ def exclude_unstable_of(experiment: ExperimentRecord) -> bool:
     return bool((experiment.spec.get("task") or {}).get("exclude_unstable", False))
 
 
+def best_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The best trial a stored experiment's selection may pick: within its constraints, and stable where its task
+    asks (what `show` calls best; the Python API's, the cycle's and the drift check's too)."""
+    spec = spec_from_dict(experiment.spec)
+    return best_eligible(trials, spec.objectives, exclude_unstable_of(experiment), spec.constraints)
+
+
 def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> Selection | None:
     """The trial a stored experiment's ``select`` policy picks from its feasible Pareto front (what `show`
     reports and promotion ships); None when no completed trial satisfies the constraints."""
@@ -43,7 +50,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     for t in trials:
         counts[t.state.value] += 1
     ended = counts["completed"] + counts["pruned"] + counts["failed"]
-    best = best_eligible(trials, objectives, exclude_unstable_of(experiment), spec.constraints)
+    best = best_of(experiment, trials)
     selection = select_trial(trials, objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
     durations = [t.duration_s for t in trials if t.duration_s is not None and t.state.is_finished()]
     return {

@@ -44,8 +44,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     Raises:
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
     """
-    from tunesmith.selection import best_eligible
-    from tunesmith.summary import exclude_unstable_of
+    from tunesmith.summary import best_of
 
     spec = spec_from_dict(experiment.spec)
     cfg = spec.drift or DriftConfig()
@@ -76,7 +75,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             notes.append("the experiment's data changed since it ran (" + "; ".join(changes) + "); the reference "
                          "is the data as it is now")
     champion, skipped = None, None
-    best = best_eligible(trials, spec.objectives, exclude_unstable_of(experiment))
+    best = best_of(experiment, trials)
     if new.y is None:
         skipped = f"{os.path.basename(str(data))} has no label column {new.target!r}"
     elif best is None:
