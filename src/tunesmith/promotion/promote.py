@@ -232,8 +232,7 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
                 exp = store.experiment(exp_name)
             except UserInputError:
                 continue
-            created = v.tags.get(CREATED_AT_TAG)
-            if created is not None and created != repr(exp.created_at):
+            if not _of_experiment(v, exp):
                 continue   # another store's (or a deleted) experiment of that name: not this one's model
             audit.record(store, exp.id, "rolled_back", clock, None, {
                 "model_name": model_name, "from_version": current.version, "to_version": previous.version}, reason)
@@ -315,10 +314,15 @@ def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
     it was created tells them apart, as the MLflow tracker finds an experiment's run. A version registered without
     that tag (by an older tunesmith) is known by the name and the trial alone, as rollback does: taken for another
     trial's, the champion was compared with itself, or registered again."""
-    created = version.tags.get(CREATED_AT_TAG) if version is not None else None
-    return version is not None and version.tags.get("tunesmith.experiment") == experiment.name \
-        and created in (None, repr(experiment.created_at)) \
+    return version is not None and _of_experiment(version, experiment) \
         and version.tags.get("tunesmith.trial") == str(trial.number)
+
+
+def _of_experiment(version: ModelVersion, experiment: ExperimentRecord) -> bool:
+    """Whether ``version`` was registered from ``experiment``: its name, and when it was created where the version
+    says (versions registered by an older tunesmith do not)."""
+    return version.tags.get("tunesmith.experiment") == experiment.name \
+        and version.tags.get(CREATED_AT_TAG) in (None, repr(experiment.created_at))
 
 
 def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
