@@ -39,8 +39,8 @@ class MetricsListener(RunListener):
 
     A textfile write that fails (disk full, permissions) never raises from a hook: the fan-out would drop this
     listener, the served gauges would stop too, and the file would say ``running 1`` after the run ended. The
-    error is kept in ``write_error``, told once through ``warn``, and the next hook writes again (unthrottled),
-    so the file catches up once it can be written.
+    error is told once through ``warn``, and the file is written again as often as ever (and at the run's end),
+    so it catches up once it can be written.
     """
 
     def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
@@ -49,7 +49,6 @@ class MetricsListener(RunListener):
         self.textfile = textfile
         self.clock = clock or SystemClock()
         self.warn = warn
-        self.write_error: OSError | None = None  # the last write's, until one succeeds
         self._warned = False
         self._written_at: float | None = None
 
@@ -83,16 +82,13 @@ class MetricsListener(RunListener):
         if self.textfile is None:
             return
         mono = self.clock.monotonic()
-        if force or self.write_error is not None or self._written_at is None or mono - self._written_at >= TEXTFILE_EVERY:
+        if force or self._written_at is None or mono - self._written_at >= TEXTFILE_EVERY:
+            self._written_at = mono   # tried: a file that cannot be written is tried again as often, not every event
             try:
                 self.metrics.write_textfile(self.textfile)
             except OSError as e:
-                self.write_error = e
                 self._tell(f"--metrics-file {self.textfile} cannot be written ({e.strerror or e}); "
-                           "writing it again at the next event")
-                return
-            self.write_error = None
-            self._written_at = mono
+                           f"trying again every {TEXTFILE_EVERY:g} s and at the end of the run")
 
     def _tell(self, message: str) -> None:
         if self._warned or self.warn is None:
