@@ -281,8 +281,10 @@ def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypa
 
     master, terminal = pty.openpty()
     runner = _StopRequests()
+    tried: list[object] = []
 
-    def no_descriptor_left(*_args: object) -> int:
+    def no_descriptor_left(*args: object) -> int:
+        tried.append(args[0])
         raise OSError(24, "Too many open files")
 
     try:
@@ -299,6 +301,7 @@ def test_a_failure_to_silence_a_hung_up_terminal_does_not_lose_the_stop(monkeypa
         if master >= 0:
             os.close(master)
     assert runner.stops == [("interrupted by SIGHUP", False)]
+    assert tried == [os.devnull], "the handler tried to silence the hung-up terminal, and that failed"
 
 
 def test_run_and_resume_called_in_process_give_the_stop_signals_back(project):

@@ -152,10 +152,13 @@ def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupte
     assert worker_pids(project) == []
 
 
-def test_a_listener_that_records_the_run_is_not_isolated(project):
+def test_a_listener_that_records_the_run_is_not_isolated():
     """The audit trail is part of the record: a store that cannot take it stops the run, as any store failure."""
+    from tunesmith.audit import AuditListener
     from tunesmith.errors import StorageError
     from tunesmith.events import Listeners
+
+    assert AuditListener.records_the_run, "the audit trail is the listener this rule is for"
 
     class Recording(RunListener):
         records_the_run = True
@@ -163,8 +166,10 @@ def test_a_listener_that_records_the_run_is_not_isolated(project):
         def trial_started(self, trial: TrialRecord) -> None:
             raise StorageError("the store is gone")
 
+    fanout = Listeners(Watching(), Recording())
     with pytest.raises(StorageError):
-        Listeners(Watching(), Recording()).trial_started(None)
+        fanout.trial_started(None)
+    assert fanout.dropped == [], "nothing is dropped: the error is the run's"
 
 
 def test_a_dropped_progress_display_gives_the_terminal_back(project):
