@@ -233,7 +233,8 @@ def test_a_resumed_run_after_failed_trials_goes_on_past_every_design_point_they_
         assert first.last_mode == "sobol"
         first.tell(p.token, TrialState.FAILED, None)
         history.append(TrialRecord(number=number, state=TrialState.FAILED, params=p.params, seed=number))
-    resumed = BayesStrategy(BRANIN, Direction.MINIMIZE, 2, clock=TrialClock(1.0), design_seed=7)
+    resumed = BayesStrategy(BRANIN, Direction.MINIMIZE, 2, clock=TrialClock(1.0), design_seed=7,
+                            trials_recorded=len(history))
     resumed.replay(history)
     proposed = [resumed.ask().params for _ in range(3)]
     assert not [p for p in proposed if p in [t.params for t in history]], "a failed trial's configuration again"

@@ -256,12 +256,12 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
         return made
 
     first_run = proposals(OptunaStrategy("qmc", space, [Direction.MINIMIZE], 1, dict(options)), 6, 0)
-    resumed = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    resumed = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options), trials_recorded=len(first_run))
     resumed.replay(first_run)
     after = proposals(resumed, 6, 6)
     seen = {tuple(sorted(t.params.items())) for t in first_run}
     assert not seen & {tuple(sorted(t.params.items())) for t in after}, "a resumed run re-proposed the first run's"
-    again = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options))
+    again = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options), trials_recorded=len(first_run))
     again.replay(first_run)
     again.replay(first_run[4:])  # a peer's trials, learnt later: the sequence is not skipped further
     assert proposals(again, 1, 6)[0].params == after[0].params
@@ -284,7 +284,7 @@ def test_a_resumed_qmc_after_only_failed_trials_proposes_none_of_them():
         proposal = first.ask()
         first.tell(proposal.token, TrialState.FAILED, None)
         history.append(TrialRecord(number, TrialState.FAILED, proposal.params, 0))
-    resumed = build_strategy(decision, space, [Direction.MINIMIZE], 22, 1, design_seed=11)
+    resumed = build_strategy(decision, space, [Direction.MINIMIZE], 22, 1, design_seed=11, trials_recorded=len(history))
     resumed.replay(history)
     proposed = [resumed.ask().params for _ in range(3)]
     assert not [p for p in proposed if p in [t.params for t in history]], (proposed, history)
@@ -317,3 +317,37 @@ def test_a_resumed_run_goes_on_with_the_first_runs_design(project, strategy):
     resumed = [dict(t.params) for t in resume_experiment("cut", store).trials]
     assert resumed[:3] == whole[:3] and resumed[3:] == whole[3:], (resumed, whole)
     store.close()
+
+
+@pytest.mark.parametrize("strategy", ["bo", "qmc"])
+def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design_point(project, strategy):
+    """The coordinator is SIGKILLed while trial 3 runs (inline: the trial kills its own process), so the last trial
+    on record is a running one, lost. Resume re-runs it with its own configuration, and must not hand the design
+    point it took to a new trial: the design (bo's Sobol start-up, QMC's sequence) goes on past every trial number
+    recorded, not past the finished trials only (the next new trial was given lost trial 3's point again)."""
+    import json
+
+    project.write("die_once.py", """
+        import os, pathlib, signal
+        def objective(config, trial):
+            marker = pathlib.Path("die-at-trial-3")
+            if trial.number == 3 and marker.exists():
+                marker.unlink()
+                os.kill(os.getpid(), signal.SIGKILL)  # the coordinator itself: the inline trial runs in it
+            return (config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2
+    """)
+    (project.root / "die-at-trial-3").write_text("")
+    spec = project.write_spec(project.spec(
+        name="killed", strategy=strategy, budget={"trials": 7}, seed=5, executor={"kind": "inline"},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "y": {"type": "float", "low": 0.0, "high": 1.0}},
+        trial={"function": "die_once:objective"}))
+    killed = project.cli("run", str(spec), "--quiet")
+    assert killed.returncode == -9, (killed.returncode, killed.stderr)
+    before = {t["number"]: t for t in project.trials("killed")}
+    assert [before[n]["state"] for n in sorted(before)] == ["completed"] * 3 + ["running"]
+    project.cli("resume", "killed", "--quiet", check=True)
+    trials = project.trials("killed")
+    assert [t["state"] for t in trials] == ["completed"] * 7
+    assert trials[3]["params"] == before[3]["params"] and trials[3]["attempts"] == 2, "the lost trial re-ran as it was"
+    configurations = [json.dumps(t["params"], sort_keys=True) for t in trials]
+    assert len(set(configurations)) == 7, f"a resumed trial redrew an earlier one's design point: {configurations}"

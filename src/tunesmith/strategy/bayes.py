@@ -149,8 +149,11 @@ class BayesStrategy:
         cost_aware: score candidates by EI / predicted cost^alpha (cost-cooled EI) instead of EI.
         cost_budget: the total cost (in the cost signal's units) over which alpha cools from 1 to 0.
         cooling_trials: without ``cost_budget``, the finished trials over which alpha cools from 1 to 0.
-        design_seed: seeds the Sobol design instead of ``seed``: the first run's on a resume, which replay then
-            fast-forwards past the recorded trials' points (``seeding.design_seed``).
+        design_seed: seeds the Sobol design instead of ``seed``: the first run's on a resume (``seeding.design_seed``).
+        trials_recorded: trial numbers taken before this strategy (on a resume, every trial on record: lost and
+            running ones too). Trial ``n`` took at most the design's point ``n`` (not only the start-up's: while
+            fewer than two results are finite the design goes on), so the design starts past all of them; a lost
+            trial is re-run with its own configuration, and its point must not go to a new trial as well.
     """
 
     def __init__(self, space: SearchSpace, direction: Direction, seed: int, overhead: float = DEFAULT_OVERHEAD,
@@ -158,7 +161,7 @@ class BayesStrategy:
                  overhead_floor: float = DEFAULT_OVERHEAD_FLOOR,
                  cost_clock: Callable[[], float] = time.process_time, cost_aware: bool = False,
                  cost_budget: float | None = None, cooling_trials: int = DEFAULT_COOLING_TRIALS,
-                 design_seed: int | None = None) -> None:
+                 design_seed: int | None = None, trials_recorded: int = 0) -> None:
         self.space = space
         self.direction = direction
         self.overhead = overhead
@@ -168,6 +171,8 @@ class BayesStrategy:
         self._cost_clock = cost_clock
         self._rng = np.random.default_rng(seed)
         self._sobol = qmc.Sobol(self.cube.dims, scramble=True, seed=seed if design_seed is None else design_seed)
+        if self.cube.dims and trials_recorded:
+            self._sobol.fast_forward(trials_recorded)
         self._startup = startup_trials(self.cube.dims)
         self._x: list[np.ndarray] = []       # finished trials, encoded
         self._y: list[float] = []            # their losses (minimisation; nan = failed)
@@ -199,12 +204,6 @@ class BayesStrategy:
 
     # -- the protocol --------------------------------------------------------------------------------------
     def replay(self, history: Sequence[TrialRecord]) -> None:
-        # trials 0..n-1 may each have taken one of the design's first points: go on after them, not over them. Not
-        # only the start-up's: while fewer than two results are finite (failed trials) the design goes on. Points
-        # skipped for model-made trials are harmless, and the design's own count (drawn or skipped) keeps a peer's replay from skipping twice
-        drawn = max((t.number + 1 for t in history), default=0)
-        if self.cube.dims and drawn > self._sobol.num_generated:
-            self._sobol.fast_forward(drawn - self._sobol.num_generated)
         for t in history:
             if t.state is TrialState.COMPLETED and t.values:
                 self._observe(self.cube.encode(t.params), float(t.values[0]))

@@ -67,26 +67,33 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     reject_unknown_options(name, options, accepted)
 
 
-def _fast_forward_qmc(study: optuna.Study, drawn: int) -> None:
-    """Go on with the QMC sequence where the recorded run left it, rather than from its start.
+def _fast_forward_qmc(study: optuna.Study, drawn: int) -> bool:
+    """Count ``drawn`` points of the QMC sequence as drawn, so the next trial takes the point after them; False
+    while the study cannot say which sequence that is (no trial yet: QMC's search space is inferred from them).
 
-    QMCSampler counts the points it drew in the study's system attributes (keyed by its sequence); a resumed
-    run's study is new, so it would draw from point 0 again: with ``scramble: false`` (the seed unused) the
-    first run's very configurations, under new numbers. The first run's trial 0 came from the independent
-    sampler and trials 1..n from points 0..n-1, so ``drawn`` (the highest trial number recorded) points are
-    counted as drawn, through the sampler's own counter.
-    Idempotent: a coordinator replays its peers' trials too, and only moves the counter up to ``drawn``."""
+    QMCSampler keeps no public position: it counts the points it drew in the study's system attributes, keyed by
+    its sequence (Optuna 5's ``qmc:<hash>``, the last point's index), and ``_find_sample_id`` reads the counter and
+    stores it plus one. A resumed run's study is new and would draw from point 0 again: with ``scramble: false``
+    (the seed unused) the first run's very configurations, under new numbers. Moving the counter through the
+    sampler's own method keeps its key; should Optuna change either, the loop still ends (it is bounded) and the
+    resume test that compares with an uninterrupted run fails. Idempotent: the counter only moves up to ``drawn``."""
+    trials = study.get_trials(deepcopy=False)
+    if not trials:
+        return False
     sampler: Any = study.sampler
-    space = sampler.infer_relative_search_space(study, study.get_trials(deepcopy=False)[0])
+    space = sampler.infer_relative_search_space(study, trials[0])
+    if not space:
+        return False
 
-    def last_drawn() -> int:  # Optuna 5's counter: the last point's index, under a key naming the sequence
+    def last_drawn() -> int:
         attrs = study._storage.get_study_system_attrs(study._study_id)
         return max((v for k, v in attrs.items() if k.startswith("qmc:")), default=-1)
 
-    for _ in range(drawn if space else 0):  # bounded: should the counter's key change, this ends all the same
+    for _ in range(drawn):
         if last_drawn() >= drawn - 1:
             break
-        sampler._find_sample_id(study, space)  # reads the counter, stores it plus one
+        sampler._find_sample_id(study, space)
+    return True
 
 
 class OptunaStrategy:
@@ -99,6 +106,10 @@ class OptunaStrategy:
             ``seeding.design_seed``). Its independent sampler (trial 0, parameters outside the QMC search space:
             all of them while no trial completed) keeps ``seed``: seeded as the first run's, it would draw that
             run's configurations again.
+        trials_recorded: trial numbers taken before this strategy (on a resume, every trial on record: lost and
+            running ones too). qmc's trial 0 came from its independent sampler and trial ``n`` from at most point
+            ``n - 1``, so the sequence goes on past ``trials_recorded - 1`` points (a lost trial is re-run with its
+            own configuration, and its point must not go to a new trial as well). Other samplers ignore it.
         options: keyword arguments for the Optuna sampler (tunesmith's defaults filled in).
         constraints: set on each finished trial with Optuna's ``Trial.set_constraint`` (violation > 0:
             infeasible; a missing metric is a large violation); TPE, NSGA-II and GP search the feasible region.
@@ -106,7 +117,8 @@ class OptunaStrategy:
 
     def __init__(self, name: str, space: SearchSpace, directions: Sequence[Direction], seed: int,
                  options: dict[str, Any], constraints: Sequence[Constraint] = (),
-                 objective_metrics: Sequence[str] = (), design_seed: int | None = None) -> None:
+                 objective_metrics: Sequence[str] = (), design_seed: int | None = None,
+                 trials_recorded: int = 0) -> None:
         self.constraints = tuple(constraints)
         self.objective_metrics = tuple(objective_metrics)  # constraints may name an objective
         self.name = name
@@ -114,6 +126,7 @@ class OptunaStrategy:
         self.directions = tuple(directions)
         self.seed = seed
         self.design_seed = design_seed
+        self._design_to_skip = max(0, trials_recorded - 1) if name == "qmc" else 0  # until the study can skip them
         self.options = options
         self._study: optuna.Study | None = None
         self._live: dict[int, optuna.Trial] = {}
@@ -159,12 +172,12 @@ class OptunaStrategy:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.study.add_trials(trials)
-            if isinstance(self.study.sampler, optuna.samplers.QMCSampler):
-                _fast_forward_qmc(self.study, max(t.number for t in history))
 
     def ask(self) -> Proposal | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if self._design_to_skip and _fast_forward_qmc(self.study, self._design_to_skip):
+                self._design_to_skip = 0
             trial = self.study.ask()
             params = self.space.sample_active(lambda name, dom: _suggest(trial, name, self._distributions[name]))
         self._live[trial.number] = trial
