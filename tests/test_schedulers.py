@@ -310,6 +310,43 @@ def test_median_reads_completed_trials_on_another_grid_of_steps() -> None:
     assert median.on_report(2, Report(11, 100.0)) is C  # none of them reached step 11
 
 
+@pytest.mark.parametrize("warmup,interval", [(0, 1), (1, 1), (3, 1), (2, 3), (4, 2)])
+@pytest.mark.parametrize("first_step", [0, 1], ids=["steps-from-0", "steps-from-1"])
+def test_median_judges_at_the_steps_optunas_median_pruner_does(warmup: int, interval: int, first_step: int) -> None:
+    """The convention, pinned against the installed Optuna: ``warmup_steps: N`` is a step number, as Optuna 5's
+    ``n_warmup_steps`` ("the earliest a trial can be pruned is at step == n_warmup_steps"): the first check is the
+    first report at or past step N, then every ``interval_steps``. A loop reporting 0, 1, 2, ... is therefore first
+    judged at its (N+1)th report, one reporting 1, 2, 3, ... (steps as epochs done, ASHA's rungs) at its Nth."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    rng = random.Random(warmup * 10 + interval + 100 * first_step)
+    steps = range(first_step, first_step + 10)
+    for case in range(40):
+        study = optuna.create_study(pruner=optuna.pruners.MedianPruner(
+            n_startup_trials=3, n_warmup_steps=warmup, interval_steps=interval, n_min_trials=3))
+        median = MedianScheduler(MIN, warmup_steps=warmup, min_trials=3, interval_steps=interval)
+        for number in range(3):
+            curve = [(s, rng.random()) for s in steps]
+            done = study.ask()
+            for s, v in curve:
+                done.report(v, s)
+            study.tell(done, curve[-1][1])
+            median.on_finish(record(number, TrialState.COMPLETED, curve))
+        judged = study.ask()
+        reported = sorted(rng.sample(list(steps), rng.randint(1, len(steps))))  # some reports skip check steps
+        optuna_stop = ours_stop = None
+        for s in reported:
+            v = rng.random()
+            judged.report(v, s)
+            if optuna_stop is None and judged.should_prune():
+                optuna_stop = s
+            if ours_stop is None and median.on_report(99, Report(s, v)) is S:
+                ours_stop = s
+        assert ours_stop == optuna_stop, (case, reported)
+        assert ours_stop is None or ours_stop >= warmup
+
+
 # -- resources -------------------------------------------------------------------------------------------------
 
 def test_resource_summary_counts_steps_against_full_runs() -> None:

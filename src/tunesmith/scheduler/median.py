@@ -7,6 +7,15 @@ a trial whose reports skip over a check step is checked at its first report past
 report on different grids of steps still compare; with reports at every step this is Optuna's exact-step rule).
 At least ``min_trials`` completed trials must have a value at ``s``, otherwise the trial goes on.
 
+Steps are step numbers, as the trial reports them, and ``warmup_steps`` is one too: the first check is at step
+``warmup_steps`` itself, exactly Optuna 5's ``n_warmup_steps`` ("the earliest a trial can be pruned is at step ==
+n_warmup_steps"; Optuna 1.x said "until the trial exceeds the given number of step" and checked ``step <=
+n_warmup_steps``, one step later: that wording no longer holds). tunesmith's schedulers read a step as the training done so far (ASHA's rungs, ``show``'s steps
+used, a trial's ``steps``): report step ``k`` after ``k`` epochs. A loop that reports from 0 instead (``for epoch in
+range(n): trial.report(epoch, ...)``) is first judged at its ``warmup_steps + 1``-th report and its steps read one
+less than the epochs it ran; report ``epoch + 1`` to count epochs done. Tested against the installed Optuna's
+``MedianPruner``, for reports from 0 and from 1.
+
 Only completed trials form the median: pruned trials are the poor ones and would drag it down, failed ones
 describe a broken run. The state is therefore exactly the completed trials' reports, which ``replay`` restores.
 """
@@ -59,9 +68,11 @@ class MedianScheduler:
 
     Args:
         direction: whether lower or higher intermediate values are better.
-        warmup_steps: no trial is stopped at a step below this.
+        warmup_steps: the step of the first check: no trial is stopped at a step below it (Optuna's
+            ``n_warmup_steps``).
         min_trials: completed trials that must have a value at a step before it is judged.
-        interval_steps: steps between checks, counted from ``warmup_steps``.
+        interval_steps: steps between checks, counted from ``warmup_steps`` (checks at ``warmup_steps + k *
+            interval_steps``).
     """
 
     def __init__(self, direction: Direction, warmup_steps: int = 0, min_trials: int = 5,

@@ -77,11 +77,14 @@ class MedianConfig(StrictModel):
     """The median stopping rule (Golovin et al. 2017, as Optuna's ``MedianPruner``).
 
     A trial is stopped at a check step when its best value so far is worse than the median of the values that
-    completed trials had reached at that step.
+    completed trials had at that step. Checks are at steps ``warmup_steps + k * interval_steps``: the first at step
+    ``warmup_steps`` itself, as Optuna's ``n_warmup_steps`` (a loop reporting from step 0 is first judged at its
+    ``warmup_steps + 1``-th report).
     """
 
     name: Literal["median"] = "median"
-    warmup_steps: _StrictInt = Field(default=0, ge=0, description="no trial is stopped before this step")
+    warmup_steps: _StrictInt = Field(
+        default=0, ge=0, description="the step of the first check: no trial is stopped at a step below it")
     min_trials: _StrictInt = Field(
         default=5, ge=1, description="completed trials that must have reached a step before it is judged")
     interval_steps: _StrictInt = Field(default=1, ge=1, description="steps between checks, counted from warmup")
