@@ -319,35 +319,48 @@ def test_a_resumed_run_goes_on_with_the_first_runs_design(project, strategy):
     store.close()
 
 
+@pytest.mark.parametrize("executor,lost", [({"kind": "inline"}, [3]), ({"kind": "process", "workers": 2}, [2, 3])],
+                         ids=["inline-one-lost", "process-two-lost"])
 @pytest.mark.parametrize("strategy", ["bo", "qmc"])
-def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design_point(project, strategy):
-    """The coordinator is SIGKILLed while trial 3 runs (inline: the trial kills its own process), so the last trial
-    on record is a running one, lost. Resume re-runs it with its own configuration, and must not hand the design
-    point it took to a new trial: the design (bo's Sobol start-up, QMC's sequence) goes on past every trial number
-    recorded, not past the finished trials only (the next new trial was given lost trial 3's point again)."""
+def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design_points(project, strategy, executor,
+                                                                                         lost):
+    """The coordinator is SIGKILLed while the last trials run (trial 3 inline: the trial kills its own process;
+    with two workers trial 2 is still running when trial 3 kills its worker's parent), so the last trials on record
+    are running ones, lost. bo's start-up here is 5 Sobol points, and the lost trials hold some of them. Resume re-runs them with their own configurations, and must not hand the design points
+    they took to new trials: the design (bo's Sobol start-up, QMC's sequence) goes on past every trial number on
+    record, not past the finished trials only (the next new trials were given the lost trials' points again)."""
     import json
 
     project.write("die_once.py", """
-        import os, pathlib, signal
+        import os, pathlib, signal, time
         def objective(config, trial):
-            marker = pathlib.Path("die-at-trial-3")
-            if trial.number == 3 and marker.exists():
+            marker = pathlib.Path(f"first-run-trial-{trial.number}")
+            if marker.exists():  # the first run only
+                action = marker.read_text()
                 marker.unlink()
-                os.kill(os.getpid(), signal.SIGKILL)  # the coordinator itself: the inline trial runs in it
+                if action == "kill-self":  # an inline trial runs in the coordinator
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if action == "kill-parent":  # a worker's parent is the coordinator
+                    os.kill(os.getppid(), signal.SIGKILL)
+                time.sleep(60)  # running when the coordinator dies (its worker then ends it)
             return (config["x"] - 0.3) ** 2 + (config["y"] - 0.6) ** 2
     """)
-    (project.root / "die-at-trial-3").write_text("")
+    for number in lost:
+        action = "hang" if number != lost[-1] else "kill-self" if executor["kind"] == "inline" else "kill-parent"
+        (project.root / f"first-run-trial-{number}").write_text(action)
     spec = project.write_spec(project.spec(
-        name="killed", strategy=strategy, budget={"trials": 7}, seed=5, executor={"kind": "inline"},
+        name="killed", strategy=strategy, budget={"trials": 8}, seed=5, executor=executor,
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "y": {"type": "float", "low": 0.0, "high": 1.0}},
         trial={"function": "die_once:objective"}))
     killed = project.cli("run", str(spec), "--quiet")
     assert killed.returncode == -9, (killed.returncode, killed.stderr)
     before = {t["number"]: t for t in project.trials("killed")}
-    assert [before[n]["state"] for n in sorted(before)] == ["completed"] * 3 + ["running"]
+    assert [before[n]["state"] for n in sorted(before)] == ["completed"] * lost[0] + ["running"] * len(lost)
     project.cli("resume", "killed", "--quiet", check=True)
     trials = project.trials("killed")
-    assert [t["state"] for t in trials] == ["completed"] * 7
-    assert trials[3]["params"] == before[3]["params"] and trials[3]["attempts"] == 2, "the lost trial re-ran as it was"
+    assert [t["state"] for t in trials] == ["completed"] * 8
+    for number in lost:
+        assert trials[number]["params"] == before[number]["params"] and trials[number]["attempts"] == 2, \
+            "a lost trial re-ran as it was"
     configurations = [json.dumps(t["params"], sort_keys=True) for t in trials]
-    assert len(set(configurations)) == 7, f"a resumed trial redrew an earlier one's design point: {configurations}"
+    assert len(set(configurations)) == 8, f"a resumed trial redrew an earlier one's design point: {configurations}"
