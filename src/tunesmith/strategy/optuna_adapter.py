@@ -75,8 +75,9 @@ def _fast_forward_qmc(study: optuna.Study, drawn: int) -> bool:
     its sequence (Optuna 5's ``qmc:<hash>``, the last point's index), and ``_find_sample_id`` reads the counter and
     stores it plus one. A resumed run's study is new and would draw from point 0 again: with ``scramble: false``
     (the seed unused) the first run's very configurations, under new numbers. Moving the counter through the
-    sampler's own method keeps its key; should Optuna change either, the loop still ends (it is bounded) and the
-    resume test that compares with an uninterrupted run fails. Idempotent: the counter only moves up to ``drawn``."""
+    sampler's own method keeps its key. These are Optuna internals (optuna is pinned below 6): a renamed method
+    fails a resume loudly, and the loop is bounded whatever the key; the resume tests in tests/test_runner.py
+    compare with an uninterrupted run. Idempotent: the counter only moves up to ``drawn``."""
     trials = study.get_trials(deepcopy=False)
     if not trials:
         return False
