@@ -125,6 +125,30 @@ def test_command_trial_end_to_end(project: Any) -> None:
             assert line in log
 
 
+# Reports with steps as a JSON writer may give them: 1.0 from a float counter, and steps no report can have.
+FLOAT_STEPS = '''
+import json
+for step, loss in [(0.0, 0.5), (1.0, 0.4), (1.5, 0.35), (-1, 0.3), (True, 0.3), ("2", 0.3), (2.0, 0.25)]:
+    print(json.dumps({"step": step, "loss": loss}))
+print(json.dumps({"loss": 0.2}))
+'''
+
+
+def test_a_whole_float_step_is_a_report_and_a_bad_step_is_told_once_in_the_log(project: Any) -> None:
+    """`{"step": 1.0, "loss": 0.3}` (a float counter, json.dumps of a numpy number) was dropped line by line without a
+    word: the scheduler saw no reports and the trial no pruning. A whole float is that step; a step no report can
+    have (1.5, -1, true, "2") is left out and said once in the trial's log, with the line and the fix."""
+    project.write("float_steps.py", FLOAT_STEPS)
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} float_steps.py", space))
+    assert trial["values"] == {"loss": 0.2}
+    assert trial["intermediate"] == [[0, 0.5], [1, 0.4], [2, 0.25]]
+    log = Path(trial["log_path"]).read_text()
+    told = [line for line in log.splitlines() if line.startswith("tunesmith:")]
+    assert told == ['tunesmith: a report line was ignored, {"step": 1.5, "loss": 0.35}: its "step" must be a whole '
+                    'number >= 0, as in {"step": 3, "loss": 0.35}; later ignored lines of this trial are not told'], log
+
+
 def test_command_failures_are_classified(project: Any) -> None:
     project.write("fails.sh", FAILS)
     space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "silent", "signal", "child_signal"]}}

@@ -6,6 +6,8 @@ empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
+A step is a whole number >= 0, ``1.0`` included (it is step 1); a report line that cannot be one (step ``1.5``,
+``-1``, ``true``, ``"2"``, or no finite value) is left out, and the first such line of a trial is said in its log.
 Every line, JSON or not, is kept in the trial log, stderr too; a failure's reason ends with stderr's last lines.
 
 The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or in the trial's own folder
@@ -190,6 +192,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     )
     result: Any = None
     pruned = False
+    told_ignored = False  # a report line left out has been said in the log
     stop_watch = threading.Event()
     log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
@@ -234,16 +237,21 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         if not isinstance(message, dict):
             continue
         if "step" in message:
-            # the rules of trial.report: json.loads takes NaN and true, neither is a report
-            step, value = message["step"], _to_float(message.get(metrics[0], message.get("value")))
-            if (isinstance(step, int) and not isinstance(step, bool) and step >= 0
-                    and value is not None and math.isfinite(value)):
-                on_report(Report(step, value))
-                if prune_requested():  # decided on this very report: stop now, read nothing more
-                    pruned = True
-                    stop_watch.set()
-                    _terminate(proc, term_grace)
-                    break
+            report = _report_of(message, metrics[0])
+            if isinstance(report, str):
+                if not told_ignored:  # once: a loop printing a bad step on every line would drown the log
+                    told_ignored = True
+                    with log_lock:
+                        log.write(f"tunesmith: a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; "
+                                  "later ignored lines of this trial are not told\n")
+                        log.flush()
+                continue
+            on_report(report)
+            if prune_requested():  # decided on this very report: stop now, read nothing more
+                pruned = True
+                stop_watch.set()
+                _terminate(proc, term_grace)
+                break
         else:
             result = message
     code = proc.wait()
@@ -265,6 +273,25 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
         return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
+
+
+def _report_of(message: dict[str, Any], metric: str) -> Report | str:
+    """The report a ``"step"`` line makes, or why it makes none (the rules of ``trial.report``). A whole float is
+    that step (``1.0``: a float counter, a numpy number through json.dumps); json.loads takes NaN and true, and
+    neither is a report."""
+    step, raw = message["step"], message.get(metric, message.get("value"))
+    value = _to_float(raw)
+    if isinstance(step, float) and math.isfinite(step) and step.is_integer():
+        step = int(step)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        example = json.dumps({"step": 3, metric: raw if value is not None else 0.93})
+        return f'its "step" must be a whole number >= 0, as in {example}'
+    if value is None or not math.isfinite(value):
+        example = json.dumps({"step": step, metric: 0.93})
+        if value is None:
+            return f'it has no number for {metric!r} (the objective metric) or "value", as in {example}'
+        return f"its {metric!r} is {value}, not a finite number"
+    return Report(step, value)
 
 
 def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:
