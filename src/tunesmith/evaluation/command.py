@@ -2,7 +2,9 @@
 
 Placeholders: ``{name}`` for any parameter (shell-quoted; an *inactive* conditional parameter renders as an
 empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter, ``{trial_dir}``,
-``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces.
+``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces. A brace pair that holds no
+name (a parameter's, or a letter or ``_`` then letters, digits, ``_``, ``.``, ``-``) is the shell's or a
+program's and goes to the shell as written: a brace group ``{ cmd; } 2> log``, find's ``{}``, ``{1..3}``.
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
@@ -16,6 +18,7 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
@@ -35,7 +38,9 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_ta
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
+# what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
 _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|js|mjs|ts|lua)$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
@@ -48,9 +53,18 @@ STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
 
 
-def placeholders(command: str) -> list[str]:
-    """The names of ``command``'s placeholders."""
-    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+def placeholders(command: str, parameters: Iterable[str] = ()) -> list[str]:
+    """The names of ``command``'s placeholders (``parameters``: the space's names, whatever their characters)."""
+    names = set(parameters)
+    return [m.group(1) for m in PLACEHOLDER.finditer(command) if _is_placeholder(m, names)]
+
+
+def _is_placeholder(m: re.Match[str], names: set[str]) -> bool:
+    """Whether a match of PLACEHOLDER is a placeholder: a brace pair holding a name, not ``{{``, ``}}`` or the
+    shell's braces (``{ echo hi; }``, ``{}``)."""
+    content = m.group(1)
+    return content is not None and (content in names or content in BUILTIN_PLACEHOLDERS
+                                    or _PLACEHOLDER_NAME.fullmatch(content) is not None)
 
 
 def check_placeholders(command: str, parameters: Iterable[str], stored: bool = False) -> None:
@@ -64,15 +78,20 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     """
     names = list(parameters)
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
-    for name in placeholders(command):
+    for name in placeholders(command, names):
         if name not in allowed:
-            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
+            close = difflib.get_close_matches(name, [*names, *BUILTIN_PLACEHOLDERS], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; {hint}parameters: "
                             f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                             "(write {{ and }} for literal braces)")
     if stored:
         return
     end = 0
+    # the braces of a pair that holds no name are lone braces here: `{lr }` is a placeholder with a stray space
     for m in PLACEHOLDER.finditer(command):
+        if m.group(1) is not None and not _is_placeholder(m, allowed):
+            continue
         _refuse_a_broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
     _refuse_a_broken_placeholder(command, end, len(command), allowed)
@@ -159,6 +178,8 @@ def render_command(command: str, params: dict[str, ParamValue], all_names: Itera
             return "{"
         if m.group(0) == "}}":
             return "}"
+        if not _is_placeholder(m, names):
+            return m.group(0)  # the shell's braces: `{ echo hi; }`, `{}`
         key = m.group(1)
         if key in params:
             return shlex.quote(_text(params[key]))
