@@ -125,6 +125,30 @@ def test_command_trial_end_to_end(project: Any) -> None:
             assert line in log
 
 
+# Reports with steps as a JSON writer may give them: 1.0 from a float counter, and steps no report can have.
+FLOAT_STEPS = '''
+import json
+for step, loss in [(0.0, 0.5), (1.0, 0.4), (1.5, 0.35), (-1, 0.3), (True, 0.3), ("2", 0.3), (2.0, 0.25)]:
+    print(json.dumps({"step": step, "loss": loss}))
+print(json.dumps({"loss": 0.2}))
+'''
+
+
+def test_a_whole_float_step_is_a_report_and_a_bad_step_is_told_once_in_the_log(project: Any) -> None:
+    """`{"step": 1.0, "loss": 0.3}` (a float counter, json.dumps of a numpy number) was dropped line by line without a
+    word: the scheduler saw no reports and the trial no pruning. A whole float is that step; a step no report can
+    have (1.5, -1, true, "2") is left out and said once in the trial's log, with the line and the fix."""
+    project.write("float_steps.py", FLOAT_STEPS)
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} float_steps.py", space))
+    assert trial["values"] == {"loss": 0.2}
+    assert trial["intermediate"] == [[0, 0.5], [1, 0.4], [2, 0.25]]
+    log = Path(trial["log_path"]).read_text()
+    told = [line for line in log.splitlines() if line.startswith("tunesmith:")]
+    assert told == ['tunesmith: a report line was ignored, {"step": 1.5, "loss": 0.35}: its "step" must be a whole '
+                    'number >= 0, as in {"step": 3, "loss": 0.35}; later ignored lines of this trial are not told'], log
+
+
 def test_command_failures_are_classified(project: Any) -> None:
     project.write("fails.sh", FAILS)
     space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "silent", "signal", "child_signal"]}}
@@ -193,6 +217,8 @@ def test_shell_and_program_braces_are_not_refused(project: Any, command: str) ->
 
 @pytest.mark.parametrize("command,message", [
     ("echo {x", "a lone '{' at character 6: close the placeholder"),
+    ("echo {lr }", "a lone '{' at character 6: close the placeholder"),  # not a name: the shell's braces
+    ("echo {lrr}", r"placeholder \{lrr\} names no parameter; did you mean 'lr'\? parameters: lr, scale, x"),
     ("echo x}", "a lone '}' at character 7: open the placeholder"),
     ("python train.py --lr {lr --scale {scale}", "a lone '{' at character 22: close the placeholder"),
 ])
@@ -205,11 +231,39 @@ def test_a_placeholder_missing_a_brace_is_refused(project: Any, command: str, me
 
 def test_a_command_with_shell_braces_runs(project: Any) -> None:
     space = {"x": {"type": "categorical", "choices": [2]}}
-    # (a brace group with no placeholder inside reads as one, as before walk2: write {{ and }} for it)
     command = ("{ echo 3 > data.txt; echo {x}; } > /dev/null 2> err.txt; "
                "awk '{print \"{{\\\"loss\\\": \" $1 * {x} \"}}\"}' data.txt")
     (trial,) = _run(project, _command_spec(project, command, space))
     assert trial["values"] == {"loss": 6.0}
+
+
+# what braces hold in the shell and in programs, where no placeholder can be: a name has no space, `;` or `$`
+SHELL_BRACE_PAIRS = [
+    "{ echo hi; } 2> log",              # a brace group
+    "{ echo hi;} > out.txt",
+    "find . -name '*.tmp' -exec rm {} \\;",   # find's {}
+    "awk '{print $1}' data.txt",        # an awk program
+    "cp notes.{txt,bak}",               # bash's brace expansion
+    "for i in {1..3}; do echo $i; done",
+]
+
+
+@pytest.mark.parametrize("command", SHELL_BRACE_PAIRS)
+def test_a_brace_pair_that_holds_no_name_goes_to_the_shell_as_written(project: Any, command: str) -> None:
+    """`{ echo hi; } 2> log` was read as a placeholder named ` echo hi; ` and refused ("names no parameter"):
+    a brace pair whose content cannot be a name is the shell's, in the check and in rendering."""
+    _prepare_command(project, f"{command} && python train.py --lr {{lr}}")
+    assert _render(f"{command} --lr {{lr}}", {"lr": 0.5}) == f"{command} --lr 0.5"
+
+
+def test_a_brace_group_with_no_placeholder_inside_runs(project: Any) -> None:
+    space = {"x": {"type": "categorical", "choices": [2]}}
+    command = "{ echo 3 > data.txt; echo noise >&2; } 2> err.txt; echo '{{\"loss\": '$(cat data.txt)'}}'; echo {x} > x.txt"
+    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir"))
+    assert (trial["state"], trial["values"]) == ("completed", {"loss": 3.0})
+    trial_dir = Path(trial["log_path"]).parent
+    assert (trial_dir / "err.txt").read_text() == "noise\n"
+    assert (trial_dir / "x.txt").read_text() == "2\n"
 
 
 def test_a_recorded_command_with_a_lone_brace_still_resumes(project: Any) -> None:

@@ -76,3 +76,24 @@ def test_a_store_failing_while_an_inline_trial_ran_still_hands_its_result_over(p
     beaten = len(calls)
     time.sleep(0.2)  # four periods: the thread ended with the trial
     assert len(calls) == beaten, "beats went on after the trial"
+
+
+def test_a_keyboard_interrupt_an_inline_trial_raises_fails_that_trial_and_the_run_goes_on(project):
+    """An inline trial raising KeyboardInterrupt itself (no Ctrl-C) stopped the whole run as "interrupted by the
+    user"; it is that trial's exception, as any other, and the next trials run."""
+    project.write("gives_up.py", """
+        def objective(config, trial):
+            if trial.number == 0:
+                raise KeyboardInterrupt("enough")
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="gives-up", trial={"function": "gives_up:objective"},
+                                           budget={"trials": 3}, executor={"kind": "inline", "retries": 0}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = project.trials("gives-up")
+    assert [t["state"] for t in trials] == ["failed", "completed", "completed"]
+    assert (trials[0]["failure_kind"], trials[0]["error"]) == (
+        "exception", "exception: KeyboardInterrupt: enough (at gives_up.py:4 in objective), raised by the trial "
+                     "itself, not by a signal")
+    assert "KeyboardInterrupt: enough" in Path(trials[0]["log_path"]).read_text()

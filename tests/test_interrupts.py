@@ -117,6 +117,43 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, mon
               reason=trials[0]["error"][:90], injected=1, recovered=2, lost=0)
 
 
+def test_a_second_ctrl_c_stops_an_inline_trial_at_once(project, monkeypatch):
+    """The inline trial runs in the coordinator: the second Ctrl-C raises KeyboardInterrupt inside it, which is the
+    user's stop, never the trial's own exception (those fail just the trial)."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    spec = project.write_spec(project.spec(name="inline-twice", trial={"function": "objectives:slow"},
+                                           executor={"kind": "inline"}))
+    proc = start_cli(project, "run", str(spec))
+    wait_for(lambda: count_states(project, "inline-twice").get("running", 0) == 1)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 10
+    assert count_states(project, "inline-twice") == {"interrupted": 1}
+
+
+def test_ctrl_c_stops_an_inline_run_started_from_python(project, monkeypatch):
+    """Without tunesmith's handlers (tunesmith.run from a script, a notebook) Ctrl-C raises KeyboardInterrupt in the
+    inline trial: it must stop the run, not be taken for the trial's own exception and go on to the next trial."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    script = project.write("tune.py", """
+        import tunesmith
+        tunesmith.run({"name": "from-python", "objective": {"metric": "loss", "direction": "minimize"},
+                       "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 3},
+                       "executor": {"kind": "inline"}, "trial": {"function": "objectives:slow"}})
+    """)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=project.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: count_states(project, "from-python").get("running", 0) == 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)  # not 3 x 60 s: no trial runs after it
+    assert "Traceback" not in err, err
+    assert count_states(project, "from-python") == {"interrupted": 1}
+
+
 def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     spec = slow_spec("term", trials=40)
     proc = start_cli(project, "run", str(spec), "--quiet")

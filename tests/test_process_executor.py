@@ -39,6 +39,10 @@ def reporting(config, trial):
 def raises(config, trial):
     raise ValueError("bad x " + str(config["x"]))
 
+def interrupts_itself(config, trial):
+    print("giving up", flush=True)
+    raise KeyboardInterrupt("enough")
+
 def returns(config, trial):
     return {"nan": float("nan"), "inf": float("inf"), "none": None, "string": "0.5",
             "missing": {"accuracy": 0.9}}[config["what"]]
@@ -211,6 +215,34 @@ def test_exception_names_type_message_and_place_and_logs_traceback(harness: Harn
     assert "Traceback (most recent call last):" in log
     assert f'ptrials.py", line {line}, in raises' in log
     assert log.rstrip().endswith("ValueError: bad x 4")
+
+
+def test_a_keyboard_interrupt_the_trial_raises_is_its_exception_not_a_signal(harness: Harness) -> None:
+    """A trial raising KeyboardInterrupt itself (a library's way to give up) took the worker down with it and read
+    "worker process killed by signal SIGINT": no signal was sent."""
+    ex = harness.executor()
+    before = run_one(ex, harness.job(0, "whoami")).metrics["pid"]
+    outcome = run_one(ex, harness.job(1, "interrupts_itself"))
+    assert outcome.failure is not None
+    line = TRIALS.splitlines().index('    raise KeyboardInterrupt("enough")') + 1
+    assert (outcome.failure.kind, outcome.failure.message) == (
+        FailureKind.EXCEPTION, f"KeyboardInterrupt: enough (at ptrials.py:{line} in interrupts_itself), raised by "
+                               "the trial itself, not by a signal; output: giving up")
+    log = harness.log(1)
+    assert f'ptrials.py", line {line}, in interrupts_itself' in log
+    assert log.rstrip().endswith("KeyboardInterrupt: enough")
+    assert run_one(ex, harness.job(2, "whoami")).metrics["pid"] == before, "the worker lives on"
+
+
+def test_a_sigint_sent_to_the_worker_still_reads_as_the_signal(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(harness.job(0, "sleeps", {"seconds": 30}))
+    pid = int(wait_for_file(harness.root / "trial-0" / "pid"))
+    os.kill(pid, signal.SIGINT)
+    _, ended = collect(ex)
+    failure = ended[0].failure
+    assert failure is not None
+    assert (failure.kind, failure.message) == (FailureKind.CRASHED, "worker process killed by signal SIGINT")
 
 
 @pytest.mark.parametrize(("what", "message"), [

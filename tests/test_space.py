@@ -14,12 +14,14 @@ from tunesmith.spec.loader import spec_from_dict
 
 
 def _domain_error(factory: Any, *args: Any, **kw: Any) -> str:
-    """The message a domain constructor rejects its arguments with (pydantic's wrapping removed)."""
-    with pytest.raises(ValidationError) as info:
+    """The message a domain constructor of the Python API rejects its arguments with: tunesmith's SpaceError (a
+    SpecError, which the CLI prints alone and exits 2 on), never pydantic's ValidationError; its path is the
+    domain's class (the field, where one field is at fault)."""
+    with pytest.raises(SpaceError) as info:
         factory(*args, **kw)
-    errors = info.value.errors(include_url=False)
-    assert len(errors) == 1, errors
-    return str(errors[0]["msg"]).removeprefix("Value error, ")
+    assert info.value.path.split(".")[0] == factory.__name__, info.value.path
+    assert "pydantic" not in str(info.value) and "Value error" not in str(info.value)
+    return info.value.message
 
 
 def _space_error(domains: dict[str, Any]) -> SpaceError:
@@ -180,9 +182,33 @@ def test_int_rejects_with_a_message_naming_the_values_and_the_fix(args, kw, mess
 
 
 def test_int_rejects_a_fractional_bound():
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(SpaceError) as info:
         Int(1.5, 4)
-    assert info.value.errors()[0]["loc"] == ("low",)
+    assert (info.value.path, info.value.message) == ("Int.low", "must be a whole number; got 1.5")
+
+
+def test_the_python_api_domains_raise_spec_errors_naming_the_field_and_the_fix():
+    """`tunesmith.Float(1, 0)` raised pydantic's ValidationError (a wall of pydantic text, a link to its docs),
+    not the SpecError every other bad input gets."""
+    import tunesmith
+
+    cases = [
+        (lambda: tunesmith.Float(1, 0), "Float: low must be < high; got low=1.0, high=0.0"),
+        (lambda: tunesmith.Float(0, 1, log=True),
+         "Float: low must be > 0 when log is true; got low=0.0 (use log: false or a positive low)"),
+        (lambda: tunesmith.Float(0, 1, step=0), "Float: step must be > 0; got 0.0"),
+        (lambda: tunesmith.Float("a", 1), "Float.low: input should be a valid number, unable to parse string as a "
+                                          "number; got 'a'"),
+        (lambda: tunesmith.Int(5, 1), "Int: low must be < high; got low=5, high=1"),
+        (lambda: tunesmith.Int(0, 8, log=True), "Int: low must be >= 1 when log is true; got low=0"),
+        (lambda: tunesmith.Int(1, 8, step=-2), "Int: step must be >= 1; got -2"),
+        (lambda: tunesmith.Categorical([]), "Categorical: choices must not be empty; list at least one value"),
+        (lambda: tunesmith.Float(0, 1, lg=True), "Float.lg: unknown key 'lg'; did you mean 'log'?"),
+    ]
+    for make, expected in cases:
+        with pytest.raises(SpecError) as info:
+            make()
+        assert str(info.value) == expected
 
 
 def test_int_contains_respects_step_and_rejects_floats_and_bools():

@@ -17,6 +17,7 @@ from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.results import normalize_result
+from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
 
@@ -52,14 +53,23 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                                            job.metrics, report, prune_requested,
                                            secrets=secrets_of(job.env, os.environ))
     else:
+        signals = SignalsSeen()
         try:
-            fn = _task_function(job) if job.task is not None else resolve_function(job.function or "", job.base_dir)
-            trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
-                                 prune_requested)
-            # trial.env as a command has it (a re-tune's $TUNESMITH_DATA), but the devices: its worker's, for life
-            with variables_set({k: v for k, v in job.env.items() if k != DEVICES_VARIABLE}):
-                raw = fn(dict(job.params), trial)
+            with signals_watched() as signals:
+                fn = (_task_function(job) if job.task is not None
+                      else resolve_function(job.function or "", job.base_dir))
+                trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
+                                     prune_requested)
+                # trial.env as a command has it (a re-tune's $TUNESMITH_DATA), but the devices: its worker's, for life
+                with variables_set({k: v for k, v in job.env.items() if k != DEVICES_VARIABLE}):
+                    raw = fn(dict(job.params), trial)
             pruned = prune_requested()
+        except KeyboardInterrupt as e:
+            if signals.interrupt_is_theirs():
+                raise  # Ctrl-C, a stop signal: the run stops (inline), the worker ends as the signal's
+            failure = Failure(FailureKind.EXCEPTION, f"{_describe_exception(e)}, raised by the trial itself, not by "
+                                                     "a signal")
+            traceback_text = _traceback()
         except TrialPruned:
             pruned = True
         except SpecError as e:
@@ -123,7 +133,8 @@ def _task_function(job: TrialJob) -> Callable[..., Any]:
 
 def _describe_exception(e: BaseException) -> str:
     """``ValueError: message (at model.py:42 in fit)``: type, message and where it was raised."""
-    text = f"{type(e).__name__}: {e}".strip()
+    message = str(e).strip()
+    text = f"{type(e).__name__}: {message}" if message else type(e).__name__  # `raise KeyboardInterrupt`
     frames = traceback.extract_tb(e.__traceback__)
     if frames:
         last = frames[-1]

@@ -2,10 +2,14 @@
 
 Placeholders: ``{name}`` for any parameter (shell-quoted; an *inactive* conditional parameter renders as an
 empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter, ``{trial_dir}``,
-``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces.
+``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces. A brace pair that holds no
+name (a parameter's, or a letter or ``_`` then letters, digits, ``_``, ``.``, ``-``) is the shell's or a
+program's and goes to the shell as written: a brace group ``{ cmd; } 2> log``, find's ``{}``, ``{1..3}``.
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
+A step is a whole number >= 0, ``1.0`` included (it is step 1); a report line that cannot be one (step ``1.5``,
+``-1``, ``true``, ``"2"``, or no finite value) is left out, and the first such line of a trial is said in its log.
 Every line, JSON or not, is kept in the trial log, stderr too; a failure's reason ends with stderr's last lines.
 
 The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or in the trial's own folder
@@ -14,6 +18,7 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
@@ -33,7 +38,9 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_ta
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
+# what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
 _SCRIPT = re.compile(r"^(\./)?[\w.@+-][\w./@+-]*\.(py|sh|bash|zsh|R|r|jl|pl|rb|js|mjs|ts|lua)$")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")  # `CUDA_VISIBLE_DEVICES=0 python train.py`
@@ -46,9 +53,18 @@ STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
 
 
-def placeholders(command: str) -> list[str]:
-    """The names of ``command``'s placeholders."""
-    return [m.group(1) for m in PLACEHOLDER.finditer(command) if m.group(1) is not None]
+def placeholders(command: str, parameters: Iterable[str] = ()) -> list[str]:
+    """The names of ``command``'s placeholders (``parameters``: the space's names, whatever their characters)."""
+    names = set(parameters)
+    return [m.group(1) for m in PLACEHOLDER.finditer(command) if _is_placeholder(m, names)]
+
+
+def _is_placeholder(m: re.Match[str], names: set[str]) -> bool:
+    """Whether a match of PLACEHOLDER is a placeholder: a brace pair holding a name, not ``{{``, ``}}`` or the
+    shell's braces (``{ echo hi; }``, ``{}``)."""
+    content = m.group(1)
+    return content is not None and (content in names or content in BUILTIN_PLACEHOLDERS
+                                    or _PLACEHOLDER_NAME.fullmatch(content) is not None)
 
 
 def check_placeholders(command: str, parameters: Iterable[str], stored: bool = False) -> None:
@@ -62,15 +78,20 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     """
     names = list(parameters)
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
-    for name in placeholders(command):
+    for name in placeholders(command, names):
         if name not in allowed:
-            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; parameters: "
+            close = difflib.get_close_matches(name, [*names, *BUILTIN_PLACEHOLDERS], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; {hint}parameters: "
                             f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                             "(write {{ and }} for literal braces)")
     if stored:
         return
     end = 0
+    # the braces of a pair that holds no name are lone braces here: `{lr }` is a placeholder with a stray space
     for m in PLACEHOLDER.finditer(command):
+        if m.group(1) is not None and not _is_placeholder(m, allowed):
+            continue
         _refuse_a_broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
     _refuse_a_broken_placeholder(command, end, len(command), allowed)
@@ -157,6 +178,8 @@ def render_command(command: str, params: dict[str, ParamValue], all_names: Itera
             return "{"
         if m.group(0) == "}}":
             return "}"
+        if not _is_placeholder(m, names):
+            return m.group(0)  # the shell's braces: `{ echo hi; }`, `{}`
         key = m.group(1)
         if key in params:
             return shlex.quote(_text(params[key]))
@@ -190,6 +213,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     )
     result: Any = None
     pruned = False
+    told_ignored = False  # a report line left out has been said in the log
     stop_watch = threading.Event()
     log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
@@ -234,16 +258,21 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         if not isinstance(message, dict):
             continue
         if "step" in message:
-            # the rules of trial.report: json.loads takes NaN and true, neither is a report
-            step, value = message["step"], _to_float(message.get(metrics[0], message.get("value")))
-            if (isinstance(step, int) and not isinstance(step, bool) and step >= 0
-                    and value is not None and math.isfinite(value)):
-                on_report(Report(step, value))
-                if prune_requested():  # decided on this very report: stop now, read nothing more
-                    pruned = True
-                    stop_watch.set()
-                    _terminate(proc, term_grace)
-                    break
+            report = _report_of(message, metrics[0])
+            if isinstance(report, str):
+                if not told_ignored:  # once: a loop printing a bad step on every line would drown the log
+                    told_ignored = True
+                    with log_lock:
+                        log.write(f"tunesmith: a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; "
+                                  "later ignored lines of this trial are not told\n")
+                        log.flush()
+                continue
+            on_report(report)
+            if prune_requested():  # decided on this very report: stop now, read nothing more
+                pruned = True
+                stop_watch.set()
+                _terminate(proc, term_grace)
+                break
         else:
             result = message
     code = proc.wait()
@@ -265,6 +294,25 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
         return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
+
+
+def _report_of(message: dict[str, Any], metric: str) -> Report | str:
+    """The report a ``"step"`` line makes, or why it makes none (the rules of ``trial.report``). A whole float is
+    that step (``1.0``: a float counter, a numpy number through json.dumps); json.loads takes NaN and true, and
+    neither is a report."""
+    step, raw = message["step"], message.get(metric, message.get("value"))
+    value = _to_float(raw)
+    if isinstance(step, float) and math.isfinite(step) and step.is_integer():
+        step = int(step)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        example = json.dumps({"step": 3, metric: raw if value is not None else 0.93})
+        return f'its "step" must be a whole number >= 0, as in {example}'
+    if value is None or not math.isfinite(value):
+        example = json.dumps({"step": step, metric: 0.93})
+        if value is None:
+            return f'it has no number for {metric!r} (the objective metric) or "value", as in {example}'
+        return f"its {metric!r} is {value}, not a finite number"
+    return Report(step, value)
 
 
 def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:

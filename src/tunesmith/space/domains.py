@@ -8,12 +8,24 @@ live in :mod:`tunesmith.space.search_space`.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from tunesmith.errors import SpaceError
 from tunesmith.records import ParamValue
 from tunesmith.strict_model import StrictModel
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def _python_api_only(init: _Init) -> _Init:
+    """Mark a domain's ``__init__`` as pydantic marks its own: a spec's domains (validated with the spec) are then
+    built without it, so their errors stay pydantic's, which the spec loader turns into ``space.<name>`` paths."""
+    setattr(init, "__pydantic_base_init__", True)  # noqa: B010 - what pydantic sets on BaseModel.__init__
+    return init
+
 
 # A condition: parent parameter name -> the value (or any of the values) that activates this parameter.
 When = dict[str, ParamValue | list[ParamValue]]
@@ -22,6 +34,20 @@ When = dict[str, ParamValue | list[ParamValue]]
 class _Domain(StrictModel):
 
     when: When | None = Field(default=None, description="activate only when these parameters have these values")
+
+    @_python_api_only
+    def __init__(self, **kw: Any) -> None:
+        """A domain built in Python (``tunesmith.Float(1, 0)``): bad arguments raise SpaceError, the error every
+        other bad input gets, at the class and field (``Float.low``), never pydantic's ValidationError. A spec
+        file's domains are validated with the spec, not through here, and keep their ``space.<name>`` paths."""
+        try:
+            super().__init__(**kw)
+        except ValidationError as e:
+            from tunesmith.spec.loader import format_validation_error  # the spec imports the domains: import late
+
+            error = format_validation_error(e, kw)
+            at = type(self).__name__ if error.path == "spec" else f"{type(self).__name__}.{error.path}"
+            raise SpaceError(at, error.message) from None
 
     def contains(self, value: Any) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -36,6 +62,7 @@ class Float(_Domain):
     log: bool = False
     step: float | None = None
 
+    @_python_api_only
     def __init__(self, low: float | None = None, high: float | None = None, /, **kw: Any) -> None:
         if low is not None:
             kw["low"] = low
@@ -92,6 +119,7 @@ class Int(_Domain):
     log: bool = False
     step: int = 1
 
+    @_python_api_only
     def __init__(self, low: int | None = None, high: int | None = None, /, **kw: Any) -> None:
         if low is not None:
             kw["low"] = low
@@ -135,6 +163,7 @@ class Categorical(_Domain):
     type: Literal["categorical"] = "categorical"
     choices: list[ParamValue]
 
+    @_python_api_only
     def __init__(self, choices: list[ParamValue] | None = None, /, **kw: Any) -> None:
         if choices is not None:
             kw["choices"] = list(choices)
