@@ -607,3 +607,19 @@ def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(pro
                                   f"{url.port or 5432}; create it first (CREATE DATABASE tunesmith_never_created; or "
                                   f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
                                   "tunesmith_never_created)")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_traceback(project):
+    """`show NAME --json > /dev/full`: stdout on a full disk. Large output fails inside print, small output only
+    when Python flushes stdout at exit, Rich's output inside its console: each is one line naming the cause."""
+    _seed_store(project)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    for args in (("show", "exp", "--json"), ("trials", "exp", "--json"), ("ls", "--json"), ("show", "exp")):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.splitlines() == ["error: cannot write the output to stdout: No space left on device"], \
+            (args, proc.stderr)

@@ -36,19 +36,58 @@ class _Diagnostics(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
+        _to_null(self.file)
+
+
+def _to_null(stream: Any) -> None:
+    """Point ``stream``'s descriptor at the null device: what Python's exit would flush there is dropped, not an
+    error (a reader that left, a full disk)."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        # io.UnsupportedOperation (both): a stream with no descriptor (`app([...])` under pytest's capture,
+        # Jupyter). Nothing is flushed to a descriptor; raising here would replace the exit code with a traceback
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    except OSError:
+        pass  # the descriptor is closed already: nothing is flushed there either
+    finally:
+        os.close(null)
+
+
+class StdoutFailed(Exception):
+    """stdout took no more output (a full disk, ``> /dev/full``, an I/O error): the command's output is lost."""
+
+
+class _GuardedStdout:
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails raises :class:`StdoutFailed`, so
+    main tells it from the command's own OSErrors (a store on a full disk) and says it in one line, not a traceback.
+    A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._failing_as_stdout():
+            return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        with self._failing_as_stdout():
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
+        return getattr(self._stream, name)
+
+    @contextmanager
+    def _failing_as_stdout(self) -> Iterator[None]:
         try:
-            fd = self.file.fileno()
-        except (OSError, ValueError):
-            # io.UnsupportedOperation (both): a stream with no descriptor (`app([...])` under pytest's capture,
-            # Jupyter). Quiet is all it needs; raising here would replace the exit code with a traceback
-            return
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, fd)  # what Python's exit would flush there is dropped, not an error
-        except OSError:
-            pass  # the descriptor is closed already: nothing is flushed there either
-        finally:
-            os.close(null)
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutFailed(e.strerror or str(e)) from None
 
 
 out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
@@ -834,7 +873,26 @@ def watch(target: CycleTarget, data: DataOption,
 
 
 def main() -> None:
-    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
+    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
+    takes no output (`> /dev/full`) is one message and exit 1."""
+    from rich.markup import escape
+
+    sys.stdout = _GuardedStdout(sys.stdout)
+    try:
+        try:
+            _run_command()
+        finally:
+            sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+    except StdoutFailed as e:
+        _to_null(sys.stdout)
+        err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
+        _to_null(sys.stdout)
+        sys.exit(EXIT_FAILED)
+
+
+def _run_command() -> NoReturn:
     from rich.markup import escape
 
     try:
