@@ -140,16 +140,15 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored, stored=True)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if spec.task is not None and "data_fingerprint" in experiment.attributes:
         from tunesmith.tasks import fingerprint, fingerprint_changes
 
         changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
-        if changes and listener is not None:
-            Listeners(listener).warning(f"the data changed since this experiment started ({'; '.join(changes)}): trials from "
-                             "before and after are not comparable")
-        if changes:
+        if changes:  # through the run's fan-out: a listener failing on it is dropped there, once
+            runner.listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): "
+                                    "trials from before and after are not comparable")
             store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
-    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
