@@ -12,6 +12,7 @@ import enum
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
@@ -196,15 +197,14 @@ def run(
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
     from tunesmith.spec.loader import load_spec
 
-    loaded = load_spec(spec, name=name)
-    plan = prepare(loaded)
+    plan = prepare(load_spec(spec, name=name))  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
-    store = _store(storage, loaded.storage, create=True)
+    store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
-            _cluster_loss_stops_run(loaded.name), handlers_restored():  # app([...]) in-process gets them back
-        result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
+            _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
+        result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
 
@@ -289,6 +289,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     summary = experiment_summary(exp, trials)
     from tunesmith.reproduce import reproducibility_index
 
+    from tunesmith.coordinators import at_work
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -298,7 +299,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and not _at_work(store, exp.id):
+    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
@@ -344,16 +345,6 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"  pareto: trial {p['number']} {p['values']}")
     _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
-
-
-def _at_work(store, experiment_id: int) -> list[str]:  # type: ignore[no-untyped-def]
-    """The coordinators at work on the experiment now (``show``'s abandoned, ``delete``'s refusal)."""
-    import time
-
-    from tunesmith.coordinators import at_work
-    from tunesmith.runner import STALE_AFTER
-
-    return at_work(store, experiment_id, time.time(), STALE_AFTER)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -482,9 +473,10 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    from tunesmith.coordinators import at_work
     from tunesmith.errors import LeaseHeld
 
-    running = _at_work(store, exp.id)  # the lead, and joiners (who hold no lease)
+    running = at_work(store, exp.id, time.time())  # the lead, and joiners (who hold no lease)
     if running:  # each would die on its next write, records gone from under it
         raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
                         "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
@@ -528,8 +520,6 @@ def report(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            output: Annotated[str, typer.Option("--output", "-o", help="the HTML file to write")] = "report.html",
            ) -> None:
     """Write one self-contained HTML report of an experiment (plots inlined; opens offline)."""
-    import time
-
     from tunesmith.monitoring.report import write_report
 
     count = write_report(_store(storage), name, output, generated_at=time.time())
@@ -567,8 +557,6 @@ def quota_set(key: QuotaKeyArgument,
               limit: Annotated[int, typer.Argument(help="the most trials running at once under KEY (>= 1)")],
               storage: StorageOption = None) -> None:
     """Limit KEY to LIMIT trials running at once, across every run on the store (replaces its limit)."""
-    import time
-
     from tunesmith.quotas import parse_quota_key, parse_quota_limit
 
     checked, most = parse_quota_key(key), parse_quota_limit(limit)
@@ -594,8 +582,6 @@ def quota_remove(key: QuotaKeyArgument, storage: StorageOption = None) -> None:
 def quota_list(storage: StorageOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """Every limit, and every key with trials running now: its slots in use (live leases) and who waits for one."""
-    import time
-
     from rich.table import Table
 
     usage = _store(storage).quotas(time.time())

@@ -24,7 +24,7 @@ from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
-from tunesmith.coordinators import abandoned, leave
+from tunesmith.coordinators import LEASE_RENEW_EVERY, STALE_AFTER, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
@@ -46,9 +46,7 @@ if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: 
     from tunesmith.storage.sql import SQLStore
 
 LEASE_TTL = 120.0
-LEASE_RENEW_EVERY = 20.0
 SYNC_EVERY = 2.0            # how often a joined coordinator reads what its peers finished
-STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
 POLL_INTERVAL = 0.2
 
 
@@ -103,16 +101,17 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     return Plan(filled, space, decision, tuple(warnings))
 
 
-def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener | None = None,
+def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunListener | None = None,
                    clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None,
                    attributes: dict[str, Any] | None = None) -> RunResult:
-    """Record a new experiment (with ``attributes``: a re-tune's lineage and warm start) and run it.
+    """Record a new experiment (``spec``, or its plan when prepared already; with ``attributes``: a re-tune's lineage
+    and warm start) and run it.
 
     Raises:
         SpecError: the spec is invalid (nothing was recorded).
         ExperimentExists: the name is taken in this store.
     """
-    clock, plan = clock or SystemClock(), prepare(spec)
+    clock, plan = clock or SystemClock(), spec if isinstance(spec, Plan) else prepare(spec)
     check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, store.experiments)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
