@@ -623,3 +623,17 @@ def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_trace
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.splitlines() == ["error: cannot write the output to stdout: No space left on device"], \
             (args, proc.stderr)
+
+
+def test_a_ray_spec_without_ray_installed_is_bad_input_before_anything_is_recorded(project, tmp_path_factory):
+    """`validate` said valid and `run` recorded the experiment (failed, its name taken) before the executor found
+    Ray missing. Ray is made unimportable for the subprocess, as on a machine without the extra."""
+    blocker = tmp_path_factory.mktemp("no-ray")
+    (blocker / "ray").mkdir()
+    (blocker / "ray" / "__init__.py").write_text('raise ImportError("no module named ray")\n')
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)}
+    spec = project.write_spec(project.spec(executor={"kind": "ray"}, budget={"trials": 1}))
+    for command in ("validate", "run"):
+        _assert_input_error(project.cli(command, str(spec), env=env),
+                            "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'")
+    assert not project.db.exists()

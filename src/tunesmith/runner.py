@@ -93,6 +93,9 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
         check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
+    if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
+        from tunesmith.executor.ray import import_ray
+        import_ray()
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
@@ -104,8 +107,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
 def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunListener | None = None,
                    clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None,
                    attributes: dict[str, Any] | None = None) -> RunResult:
-    """Record a new experiment (``spec``, or its plan when prepared already; with ``attributes``: a re-tune's lineage
-    and warm start) and run it.
+    """Record a new experiment from ``spec`` or its prepared plan (``attributes``: a re-tune's lineage, warm start).
 
     Raises:
         SpecError: the spec is invalid (nothing was recorded).
