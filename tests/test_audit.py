@@ -44,3 +44,32 @@ def test_the_command_line_is_recorded_without_credentials(monkeypatch):
 
     monkeypatch.setattr(sys, "argv", ["tunesmith", "run", "s.yaml", "-s", "postgresql://bob:hunter2@db/x"])
     assert actor()["command"] == "tunesmith run s.yaml -s postgresql://bob:***@db/x"
+
+
+def test_every_audited_kind_is_listed_kept_out_of_the_runs_time_and_promotions_are_counted(project):
+    """audit.AuditKind is the one list: each kind recorded after a run is in `tunesmith audit` and not in the run's
+    time; each promotion decision is recorded as an audited kind that the metrics count under an outcome label."""
+    from tunesmith.audit import AUDITED, DURING_RUN, PROMOTION_OUTCOMES, AuditKind, record
+    from tunesmith.clock import FakeClock
+    from tunesmith.monitoring.metrics import metrics_from_store
+    from tunesmith.promotion.promote import Decision
+    from tunesmith.runner import _elapsed_before
+
+    tunesmith.run(project.write_spec(project.spec("kinds", executor={"kind": "inline"}, budget={"trials": 2})),
+                  storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    exp = store.experiment("kinds")
+    before = _elapsed_before(store, exp.id)
+    later = [k for k in AuditKind if k not in DURING_RUN]
+    for day, kind in enumerate(later, start=1):  # each a day after the run
+        record(store, exp.id, kind, FakeClock(start=exp.updated_at + day * 86400.0))
+    assert _elapsed_before(store, exp.id) == before < 60
+    listed = {r["kind"] for r in json.loads(project.cli("audit", "kinds", "--json", check=True).stdout)}
+    assert set(later) <= listed and "run_started" in listed
+
+    promotion_kinds = {d.audit_kind for d in Decision}
+    assert promotion_kinds <= AUDITED and promotion_kinds == set(PROMOTION_OUTCOMES)  # none forgotten, none dead
+    exposition = metrics_from_store(store, "kinds").decode()
+    for kind in promotion_kinds:
+        assert f'tunesmith_promotions_total{{experiment="kinds",outcome="{PROMOTION_OUTCOMES[kind]}"}} 1.0' \
+            in exposition, kind

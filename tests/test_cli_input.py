@@ -607,3 +607,33 @@ def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(pro
                                   f"{url.port or 5432}; create it first (CREATE DATABASE tunesmith_never_created; or "
                                   f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
                                   "tunesmith_never_created)")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_traceback(project):
+    """`show NAME --json > /dev/full`: stdout on a full disk. Large output fails inside print, small output only
+    when Python flushes stdout at exit, Rich's output inside its console: each is one line naming the cause."""
+    _seed_store(project)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    for args in (("show", "exp", "--json"), ("trials", "exp", "--json"), ("ls", "--json"), ("show", "exp")):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert proc.stderr.splitlines() == ["error: cannot write the output to stdout: No space left on device"], \
+            (args, proc.stderr)
+
+
+def test_a_ray_spec_without_ray_installed_is_bad_input_before_anything_is_recorded(project, tmp_path_factory):
+    """`validate` said valid and `run` recorded the experiment (failed, its name taken) before the executor found
+    Ray missing. Ray is made unimportable for the subprocess, as on a machine without the extra."""
+    blocker = tmp_path_factory.mktemp("no-ray")
+    (blocker / "ray").mkdir()
+    (blocker / "ray" / "__init__.py").write_text('raise ImportError("no module named ray")\n')
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)}
+    spec = project.write_spec(project.spec(executor={"kind": "ray"}, budget={"trials": 1}))
+    for command in ("validate", "run"):
+        _assert_input_error(project.cli(command, str(spec), env=env),
+                            "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'")
+    assert not project.db.exists()

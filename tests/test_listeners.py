@@ -198,7 +198,7 @@ def test_a_dropped_progress_display_gives_the_terminal_back(project):
 
 
 def test_a_listener_failing_on_resumes_data_changed_warning_does_not_stop_the_resume(project):
-    """The warning that the data changed is given before the runner fans the listener out; it is isolated too."""
+    """The warning that the data changed goes through the run's fan-out: a listener failing on it is dropped there."""
     from tests.test_task_runs import TASK
 
     data = project.root / "data.csv"
@@ -209,10 +209,17 @@ def test_a_listener_failing_on_resumes_data_changed_warning_does_not_stop_the_re
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
     assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
-    failed = failing("warning")
-    result = api.resume("csv-l", storage=project.storage, listener=failed)
+    failed, watching = failing("warning"), Watching()
+    heard_after = []  # a dropped listener is not called again: no run_started, trial_finished, ... after its failure
+    for hook in ("run_started", "trial_finished", "run_finished"):
+        setattr(failed, hook, lambda *_a, _hook=hook, **_k: heard_after.append(_hook))
+    from tunesmith.events import Listeners
+
+    result = api.resume("csv-l", storage=project.storage, listener=Listeners(failed, watching))
     assert result.experiment.status.value == "completed"
-    assert failed.calls == 1
+    assert failed.calls == 1 and heard_after == []
+    assert sorted(w.split(" (")[0].split(":")[0] for w in watching.warnings) == [  # told of both, once each
+        "Failing stopped watching this run", "the data changed since this experiment started"]
 
 
 class _BrokenStderr:

@@ -6,6 +6,7 @@ detail carries the actor: OS user, host, the command line (credentials redacted)
 
 from __future__ import annotations
 
+import enum
 import getpass
 import socket
 import sys
@@ -20,14 +21,38 @@ from tunesmith.redaction import redact
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
-AUDITED = ("run_started", "run_resumed", "run_ended", "run_completed", "run_interrupted", "run_failed", "promoted",
-           "promotion_already_champion", "promotion_rejected", "promotion_dry_run", "rolled_back", "tracking_exported",
-           "tracking_failed", "trial_reproduced")
+class AuditKind(enum.StrEnum):
+    """Every audited action, as the kind of its store event: the one list the audit trail, the wall-time budget,
+    `tunesmith promote` and the promotion metrics derive theirs from (a kind added here is audited at once, and
+    outside the run's time unless it is one of ``DURING_RUN``)."""
 
-# Actions recorded after (or apart from) a run's loop: they never count as time the run spent (wall_time budget).
-OUTSIDE_RUN_TIME = frozenset({"run_ended", "promoted", "promotion_already_champion", "promotion_rejected",
-                              "promotion_dry_run", "rolled_back", "tracking_exported", "tracking_failed",
-                              "trial_reproduced"})
+    RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
+    RUN_ENDED = "run_ended"
+    RUN_COMPLETED = "run_completed"      # the store's own status events (run_<status>), which carry no actor
+    RUN_INTERRUPTED = "run_interrupted"
+    RUN_FAILED = "run_failed"
+    PROMOTED = "promoted"
+    PROMOTION_ALREADY_CHAMPION = "promotion_already_champion"
+    PROMOTION_REJECTED = "promotion_rejected"
+    PROMOTION_DRY_RUN = "promotion_dry_run"
+    ROLLED_BACK = "rolled_back"
+    TRACKING_EXPORTED = "tracking_exported"
+    TRACKING_FAILED = "tracking_failed"
+    TRIAL_REPRODUCED = "trial_reproduced"
+
+
+AUDITED = frozenset(AuditKind)
+# A run's own record: every other audited action is recorded after (or apart from) a run's loop, and never counts as
+# time the run spent (wall_time budget)
+DURING_RUN = frozenset({AuditKind.RUN_STARTED, AuditKind.RUN_RESUMED, AuditKind.RUN_COMPLETED,
+                        AuditKind.RUN_INTERRUPTED, AuditKind.RUN_FAILED})
+OUTSIDE_RUN_TIME = AUDITED - DURING_RUN
+# The promotion decisions, by the outcome label the metrics count them under (tunesmith_promotions_total)
+PROMOTION_OUTCOMES: dict[str, str] = {AuditKind.PROMOTED: "promoted",
+                                      AuditKind.PROMOTION_ALREADY_CHAMPION: "already_champion",
+                                      AuditKind.PROMOTION_REJECTED: "rejected",
+                                      AuditKind.PROMOTION_DRY_RUN: "dry_run"}
 
 
 def actor() -> dict[str, str]:
@@ -64,7 +89,7 @@ class AuditListener(RunListener):
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
-        record(self.store, experiment.id, "run_resumed" if resumed else "run_started", self.clock,
+        record(self.store, experiment.id, AuditKind.RUN_RESUMED if resumed else AuditKind.RUN_STARTED, self.clock,
                detail={"trials_before": len(history)})
         if "environment" not in experiment.attributes:  # what the experiment first ran on
             from tunesmith.environment import capture
@@ -73,5 +98,5 @@ class AuditListener(RunListener):
                                       self.clock.now())
 
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
-        record(self.store, experiment.id, "run_ended", self.clock, detail={"status": experiment.status.value},
+        record(self.store, experiment.id, AuditKind.RUN_ENDED, self.clock, detail={"status": experiment.status.value},
                reason=stop_reason)

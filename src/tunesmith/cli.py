@@ -12,6 +12,7 @@ import enum
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
@@ -36,19 +37,58 @@ class _Diagnostics(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
+        _to_null(self.file)
+
+
+def _to_null(stream: Any) -> None:
+    """Point ``stream``'s descriptor at the null device: what Python's exit would flush there is dropped, not an
+    error (a reader that left, a full disk)."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        # io.UnsupportedOperation (both): a stream with no descriptor (`app([...])` under pytest's capture,
+        # Jupyter). Nothing is flushed to a descriptor; raising here would replace the exit code with a traceback
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    except OSError:
+        pass  # the descriptor is closed already: nothing is flushed there either
+    finally:
+        os.close(null)
+
+
+class StdoutFailed(Exception):
+    """stdout took no more output (a full disk, ``> /dev/full``, an I/O error): the command's output is lost."""
+
+
+class _GuardedStdout:
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails raises :class:`StdoutFailed`, so
+    main tells it from the command's own OSErrors (a store on a full disk) and says it in one line, not a traceback.
+    A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        with self._failing_as_stdout():
+            return int(self._stream.write(text))
+
+    def flush(self) -> None:
+        with self._failing_as_stdout():
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
+        return getattr(self._stream, name)
+
+    @contextmanager
+    def _failing_as_stdout(self) -> Iterator[None]:
         try:
-            fd = self.file.fileno()
-        except (OSError, ValueError):
-            # io.UnsupportedOperation (both): a stream with no descriptor (`app([...])` under pytest's capture,
-            # Jupyter). Quiet is all it needs; raising here would replace the exit code with a traceback
-            return
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, fd)  # what Python's exit would flush there is dropped, not an error
-        except OSError:
-            pass  # the descriptor is closed already: nothing is flushed there either
-        finally:
-            os.close(null)
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise StdoutFailed(e.strerror or str(e)) from None
 
 
 out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
@@ -157,15 +197,14 @@ def run(
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
     from tunesmith.spec.loader import load_spec
 
-    loaded = load_spec(spec, name=name)
-    plan = prepare(loaded)
+    plan = prepare(load_spec(spec, name=name))  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
-    store = _store(storage, loaded.storage, create=True)
+    store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
-            _cluster_loss_stops_run(loaded.name), handlers_restored():  # app([...]) in-process gets them back
-        result = run_experiment(loaded, store, listener, on_runner=install_signal_handlers)
+            _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
+        result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
 
 
@@ -250,6 +289,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     summary = experiment_summary(exp, trials)
     from tunesmith.reproduce import reproducibility_index
 
+    from tunesmith.coordinators import at_work
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -259,7 +299,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and not _at_work(store, exp.id):
+    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
@@ -305,16 +345,6 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         out.print(f"  pareto: trial {p['number']} {p['values']}")
     _print_selection_and_cost(summary)
     print_best_table(out, exp, trials)
-
-
-def _at_work(store, experiment_id: int) -> list[str]:  # type: ignore[no-untyped-def]
-    """The coordinators at work on the experiment now (``show``'s abandoned, ``delete``'s refusal)."""
-    import time
-
-    from tunesmith.coordinators import at_work
-    from tunesmith.runner import STALE_AFTER
-
-    return at_work(store, experiment_id, time.time(), STALE_AFTER)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -443,9 +473,10 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
+    from tunesmith.coordinators import at_work
     from tunesmith.errors import LeaseHeld
 
-    running = _at_work(store, exp.id)  # the lead, and joiners (who hold no lease)
+    running = at_work(store, exp.id, time.time())  # the lead, and joiners (who hold no lease)
     if running:  # each would die on its next write, records gone from under it
         raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
                         "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
@@ -489,8 +520,6 @@ def report(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            output: Annotated[str, typer.Option("--output", "-o", help="the HTML file to write")] = "report.html",
            ) -> None:
     """Write one self-contained HTML report of an experiment (plots inlined; opens offline)."""
-    import time
-
     from tunesmith.monitoring.report import write_report
 
     count = write_report(_store(storage), name, output, generated_at=time.time())
@@ -528,8 +557,6 @@ def quota_set(key: QuotaKeyArgument,
               limit: Annotated[int, typer.Argument(help="the most trials running at once under KEY (>= 1)")],
               storage: StorageOption = None) -> None:
     """Limit KEY to LIMIT trials running at once, across every run on the store (replaces its limit)."""
-    import time
-
     from tunesmith.quotas import parse_quota_key, parse_quota_limit
 
     checked, most = parse_quota_key(key), parse_quota_limit(limit)
@@ -555,8 +582,6 @@ def quota_remove(key: QuotaKeyArgument, storage: StorageOption = None) -> None:
 def quota_list(storage: StorageOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """Every limit, and every key with trials running now: its slots in use (live leases) and who waits for one."""
-    import time
-
     from rich.table import Table
 
     usage = _store(storage).quotas(time.time())
@@ -834,7 +859,26 @@ def watch(target: CycleTarget, data: DataOption,
 
 
 def main() -> None:
-    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them."""
+    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
+    takes no output (`> /dev/full`) is one message and exit 1."""
+    from rich.markup import escape
+
+    sys.stdout = _GuardedStdout(sys.stdout)
+    try:
+        try:
+            _run_command()
+        finally:
+            sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+    except StdoutFailed as e:
+        _to_null(sys.stdout)
+        err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
+        sys.exit(EXIT_FAILED)
+    except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
+        _to_null(sys.stdout)
+        sys.exit(EXIT_FAILED)
+
+
+def _run_command() -> NoReturn:
     from rich.markup import escape
 
     try:

@@ -18,15 +18,18 @@ left ``running`` by coordinators that all left, nor marked ``interrupted`` under
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tunesmith.lease_holders import holder_alive, holder_here
 from tunesmith.records import RunStatus, TrialRecord
 
 if TYPE_CHECKING:
-    from tunesmith.storage.base import TrialStore
+    from tunesmith.storage.base import Event, TrialStore
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
+LEASE_RENEW_EVERY = 20.0       # how often a coordinator renews its lease and beats for its running trials
+STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
 
 
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
@@ -36,11 +39,13 @@ def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
     return trial.heartbeat_at is None or now - trial.heartbeat_at > stale_after
 
 
-def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, stale_after: float) -> list[str]:
-    """The coordinators other than ``me`` still at work on the experiment (see the module docstring), by name."""
+def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, stale_after: float,
+                  events: Sequence[Event] | None = None, trials: Sequence[TrialRecord] | None = None) -> list[str]:
+    """The coordinators other than ``me`` still at work on the experiment (see the module docstring), by name.
+    ``events``, ``trials``: the experiment's, when the caller has just read them (``show``); else read here."""
     heard: dict[str, float] = {}
     left: set[str] = set()
-    for e in store.events(experiment_id):
+    for e in store.events(experiment_id) if events is None else events:
         owner = e.payload.get("owner")
         if not isinstance(owner, str):
             continue
@@ -48,7 +53,7 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
             left.add(owner)
         elif e.kind == f"run_{RunStatus.RUNNING.value}":
             heard[owner] = max(heard.get(owner, e.at), e.at)
-    for t in store.trials(experiment_id):
+    for t in store.trials(experiment_id) if trials is None else trials:
         if t.owner is not None and t.heartbeat_at is not None:
             heard[t.owner] = max(heard.get(t.owner, t.heartbeat_at), t.heartbeat_at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
@@ -62,9 +67,10 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
                   and (now - at <= stale_after or holder_here(owner)))
 
 
-def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: float) -> list[str]:
+def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: float = STALE_AFTER,
+            events: Sequence[Event] | None = None, trials: Sequence[TrialRecord] | None = None) -> list[str]:
     """The coordinators at work on the experiment, asked from outside any of them (``show``, ``delete``)."""
-    return peers_at_work(store, experiment_id, "", now, stale_after)
+    return peers_at_work(store, experiment_id, "", now, stale_after, events, trials)
 
 
 def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, reason: str, now: float,

@@ -8,6 +8,7 @@ went away, a bug) from stopping or abandoning the run: see there.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
@@ -47,6 +48,11 @@ class RunListener:
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         pass
 
+    def warn_through(self, warn: Callable[[str], None]) -> None:
+        """Told by each :class:`Listeners` that takes this listener in, the outermost (the one the runner calls)
+        last. A listener with something to say from inside a hook (a file it cannot write) says it with ``warn``:
+        it reaches every listener still watching, whichever shows warnings, as the runner's own warnings do."""
+
     def stopped_watching(self) -> None:
         """One of this listener's hooks raised and :class:`Listeners` dropped it: no hook comes after this one.
         Release what it holds (the progress display's live bar, which redirects stdout and hides the cursor)."""
@@ -75,6 +81,8 @@ class Listeners(RunListener):
             flat.extend(x.listeners if isinstance(x, Listeners) else (x,))
         self.listeners: tuple[RunListener, ...] = tuple(flat)
         self.dropped: list[RunListener] = []
+        for x in self.listeners:
+            x.warn_through(self.warning)
 
     def run_started(self, *a: Any, **k: Any) -> None:
         self._each("run_started", a, k)

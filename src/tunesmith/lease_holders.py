@@ -33,22 +33,29 @@ def lease_owner_id() -> str:
 
 def holder_here(holder: str) -> bool:
     """The holder is a process on this host, in this PID namespace: whether it is alive can be known, not assumed."""
-    host, _, rest = holder.partition(":")
-    pid_text, _, tag = rest.partition(":")
-    namespace, dot, _ = tag.partition(".")
-    return host == socket.gethostname() and pid_text.isdigit() and (namespace if dot else "") == _pid_namespace()
+    return _pid_here(holder) is not None
 
 
 def holder_alive(holder: str) -> bool:
     """A holder on this host, in this PID namespace, whose process is gone does not hold anything (its lease died
     with it); a holder on another host, or in another PID namespace (or of unknown namespace while ours is known),
     is taken to be alive (its lease's expiry decides)."""
-    if not holder_here(holder):
+    pid = _pid_here(holder)
+    if pid is None:
         return True
     try:
-        os.kill(int(holder.split(":")[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # alive, another user's
     return True
+
+
+def _pid_here(holder: str) -> int | None:
+    """The process id of a ``host:pid:tag`` holder on this host, in this PID namespace; None for any other."""
+    host, _, rest = holder.partition(":")
+    pid_text, _, tag = rest.partition(":")
+    namespace, dot, _ = tag.partition(".")
+    here = host == socket.gethostname() and pid_text.isdigit() and (namespace if dot else "") == _pid_namespace()
+    return int(pid_text) if here else None

@@ -24,7 +24,7 @@ from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
-from tunesmith.coordinators import abandoned, leave
+from tunesmith.coordinators import LEASE_RENEW_EVERY, STALE_AFTER, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
@@ -46,9 +46,7 @@ if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: 
     from tunesmith.storage.sql import SQLStore
 
 LEASE_TTL = 120.0
-LEASE_RENEW_EVERY = 20.0
 SYNC_EVERY = 2.0            # how often a joined coordinator reads what its peers finished
-STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
 POLL_INTERVAL = 0.2
 
 
@@ -95,6 +93,9 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
         check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
     warnings += executor_warnings(spec)
+    if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
+        from tunesmith.executor.ray import import_ray
+        import_ray()
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
@@ -103,16 +104,16 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     return Plan(filled, space, decision, tuple(warnings))
 
 
-def run_experiment(spec: ExperimentSpec, store: SQLStore, listener: RunListener | None = None,
+def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunListener | None = None,
                    clock: Clock | None = None, on_runner: Callable[[Runner], None] | None = None,
                    attributes: dict[str, Any] | None = None) -> RunResult:
-    """Record a new experiment (with ``attributes``: a re-tune's lineage and warm start) and run it.
+    """Record a new experiment from ``spec`` or its prepared plan (``attributes``: a re-tune's lineage, warm start).
 
     Raises:
         SpecError: the spec is invalid (nothing was recorded).
         ExperimentExists: the name is taken in this store.
     """
-    clock, plan = clock or SystemClock(), prepare(spec)
+    clock, plan = clock or SystemClock(), spec if isinstance(spec, Plan) else prepare(spec)
     check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, store.experiments)
     experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
                                          plan.decision.reason, clock.now())
@@ -140,16 +141,15 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored, stored=True)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if spec.task is not None and "data_fingerprint" in experiment.attributes:
         from tunesmith.tasks import fingerprint, fingerprint_changes
 
         changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
-        if changes and listener is not None:
-            Listeners(listener).warning(f"the data changed since this experiment started ({'; '.join(changes)}): trials from "
-                             "before and after are not comparable")
-        if changes:
+        if changes:  # through the run's fan-out: a listener failing on it is dropped there, once
+            runner.listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): "
+                                    "trials from before and after are not comparable")
             store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
-    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tunesmith.audit import PROMOTION_OUTCOMES
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.storage.base import TrialStore
@@ -347,11 +348,6 @@ def _reason(trial: TrialRecord) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
-# the store events `tunesmith promote` records, by the outcome label they count under
-PROMOTION_EVENTS = {"promoted": "promoted", "promotion_already_champion": "already_champion",
-                    "promotion_rejected": "rejected", "promotion_dry_run": "dry_run"}
-
-
 def metrics_from_store(store: TrialStore, name: str) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
 
@@ -365,8 +361,8 @@ def metrics_from_store(store: TrialStore, name: str) -> bytes:
     metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
                    started_at=runs[-1] if runs else None)
     for e in events:
-        if e.kind in PROMOTION_EVENTS:
-            metrics.promotion_decided(PROMOTION_EVENTS[e.kind])
+        if e.kind in PROMOTION_OUTCOMES:
+            metrics.promotion_decided(PROMOTION_OUTCOMES[e.kind])
     return metrics.exposition()
 
 

@@ -39,18 +39,20 @@ class MetricsListener(RunListener):
 
     A textfile write that fails (disk full, permissions) never raises from a hook: the fan-out would drop this
     listener, the served gauges would stop too, and the file would say ``running 1`` after the run ended. The
-    error is told once through ``warn``, and the file is written again as often as ever (and at the run's end),
-    so it catches up once it can be written.
+    error is told once, through the fan-out that calls this listener (see ``warn_through``), and the file is
+    written again as often as ever (and at the run's end), so it catches up once it can be written.
     """
 
-    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None) -> None:
         self.metrics = metrics
         self.textfile = textfile
         self.clock = clock or SystemClock()
-        self.warn = warn
+        self.warn: Callable[[str], None] | None = None
         self._warned = False
         self._written_at: float | None = None
+
+    def warn_through(self, warn: Callable[[str], None]) -> None:
+        self.warn = warn
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
@@ -135,7 +137,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
             log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":")) if options.log_format == "json"
                               else f"metrics: serving {url}") + "\n")
             log_stream.flush()
-        listeners.append(MetricsListener(metrics, options.metrics_file, clock, warn=listeners[0].warning))
+        listeners.append(MetricsListener(metrics, options.metrics_file, clock))
     try:
         yield Listeners(*listeners)
     finally:

@@ -47,6 +47,15 @@ class Decision(enum.StrEnum):
     DRY_RUN_ALREADY_CHAMPION = "dry run: already the champion"
     DRY_RUN_REJECTED = "dry run: rejected"
 
+    @property
+    def audit_kind(self) -> audit.AuditKind:
+        """The event the decision is recorded as: a dry run, whatever it found, is one kind."""
+        return _AUDIT_KINDS.get(self, audit.AuditKind.PROMOTION_DRY_RUN)
+
+
+_AUDIT_KINDS = {Decision.PROMOTED: audit.AuditKind.PROMOTED, Decision.ALREADY_CHAMPION:
+                audit.AuditKind.PROMOTION_ALREADY_CHAMPION, Decision.REJECTED: audit.AuditKind.PROMOTION_REJECTED}
+
 
 @dataclass(frozen=True)
 class PromotionOutcome:
@@ -181,9 +190,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     }
     folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
     json_path, md_path = write_report(folder, data, gates)
-    kind = {Decision.PROMOTED: "promoted", Decision.ALREADY_CHAMPION: "promotion_already_champion",
-            Decision.REJECTED: "promotion_rejected"}.get(decision, "promotion_dry_run")
-    audit.record(store, experiment.id, kind, clock, trial.number, {
+    audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
         "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
         "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path)}, reason)
     return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
@@ -234,7 +241,7 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
                 continue
             if not _of_experiment(v, exp):
                 continue   # another store's (or a deleted) experiment of that name: not this one's model
-            audit.record(store, exp.id, "rolled_back", clock, None, {
+            audit.record(store, exp.id, audit.AuditKind.ROLLED_BACK, clock, None, {
                 "model_name": model_name, "from_version": current.version, "to_version": previous.version}, reason)
             break
     return RollbackOutcome(model_name, current.version, previous.version, earlier)
