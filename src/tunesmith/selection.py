@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tunesmith.constraints import Constraint
 from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.spec.selection_config import SelectConfig
+from tunesmith.suggestions import closest
 
 
 def completed(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -156,15 +157,13 @@ def unrecorded_constraint(done: Sequence[TrialRecord], objectives: Sequence[Obje
                           constraints: Sequence[Constraint]) -> str:
     """``": none of the N records 'metric' (constraint '...'); did you mean ...?"`` for the first constraint whose
     metric no trial in ``done`` records (a typo in its name makes every trial infeasible), else ``""``."""
-    import difflib
-
     if not done:   # nothing completed: no metric can be said to be missing
         return ""
     recorded = sorted(set().union(*(set(t.metrics) | set(t.value_map(tuple(objectives)) or {}) for t in done)))
     for c in constraints:
         if c.metric not in recorded:
-            close = difflib.get_close_matches(c.metric, recorded, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"they record {', '.join(recorded[:12]) or 'nothing'}"
+            close = closest(c.metric, recorded)
+            hint = f"did you mean {close!r}?" if close else f"they record {', '.join(recorded[:12]) or 'nothing'}"
             return f": none of the {len(done)} records {c.metric!r} (constraint '{c}'); {hint}"
     return ""
 

@@ -14,7 +14,6 @@ cross-validates one, every state change is recorded in the store. Reports go to 
 from __future__ import annotations
 
 import contextvars
-import difflib
 import numbers
 import tempfile
 import time
@@ -31,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, indexable
 
 from tunesmith.records import ParamValue, TrialState
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
+from tunesmith.suggestions import closest
 
 __all__ = ["TunedSearchCV", "to_space"]
 
@@ -122,8 +122,8 @@ def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: M
             known = sorted({k for v in values for k in v.get_params(deep=True)})
             owner = f"{', '.join(sorted({type(v).__name__ for v in values}))} (the values of {step!r})"
         if bad not in known:
-            close = difflib.get_close_matches(bad, known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(bad, known)
+            hint = f"did you mean {close!r}? " if close else ""
             raise ValueError(f"param_distributions[{name!r}]: invalid parameter {bad!r} for {owner}; "
                              f"{hint}valid parameters: {', '.join(sorted(known))}")
 

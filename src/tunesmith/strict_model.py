@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from tunesmith.suggestions import closest
 
 
 class StrictModel(BaseModel):
@@ -18,17 +19,8 @@ class StrictModel(BaseModel):
             known = set(cls.model_fields)
             for key in data:
                 if isinstance(key, str) and key not in known:
-                    close = _closest(key, sorted(known))
+                    close = closest(key, sorted(known))
                     hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(sorted(known))}"
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data
 
-
-def _closest(key: str, known: list[str]) -> str | None:
-    """The key meant: one with the same letters first (``lgo`` is ``log`` typed out of order, though difflib
-    rates ``low`` as close), else the closest by difflib."""
-    same_letters = [k for k in known if sorted(k) == sorted(key)]
-    if same_letters:
-        return same_letters[0]
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return close[0] if close else None

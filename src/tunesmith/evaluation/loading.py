@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
+from tunesmith.suggestions import closest
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
 # The trial code this thread of control is importing right now (importing runs a file's top-level code). A
@@ -155,8 +155,8 @@ def _nearby_file(missing: Path, module: bool = False) -> str:
         names = sorted(p.stem if module else p.name for p in missing.parent.iterdir() if p.suffix == ".py")
     except OSError:
         return ""
-    close = difflib.get_close_matches(missing.stem if module else missing.name, names, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(missing.stem if module else missing.name, names)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _check_call(fn: Callable[..., Any], name: str) -> None:
@@ -218,8 +218,8 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else (f"; it has {', '.join(names[:8])}" if names else "")
+            close = closest(part, names)
+            hint = f"; did you mean {close!r}?" if close else (f"; it has {', '.join(names[:8])}" if names else "")
             shown = Path(module_part).stem if module_part.endswith(".py") else module_part
             raise SpecError("trial.function", f"{shown!r} has no function {part!r}{hint}")
         obj = getattr(obj, part)

@@ -15,6 +15,7 @@ from typing import Any
 
 from tunesmith.records import ParamValue
 from tunesmith.spec.promotion_config import PromotionConfig
+from tunesmith.suggestions import closest
 
 
 class Verdict(enum.StrEnum):
@@ -91,7 +92,7 @@ def run_gates(policy: PromotionConfig, candidate: Candidate,
         value = candidate.params.get(name)
         gate = f"safe_ranges.{name}"
         if candidate.space and name not in candidate.space:  # a typo must not let every configuration through
-            results.append(_failed(gate, f"{name} is no parameter of the space{_closest(name, candidate.space)}",
+            results.append(_failed(gate, f"{name} is no parameter of the space{_did_you_mean(name, candidate.space)}",
                                    value=None))
         elif name not in candidate.params:
             results.append(_passed(gate, f"{name} is not active in this configuration", value=None))
@@ -122,18 +123,16 @@ def run_gates(policy: PromotionConfig, candidate: Candidate,
     return results
 
 
-def _closest(name: str, names: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(names), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def _did_you_mean(name: str, names: Iterable[str]) -> str:
+    close = closest(name, names)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def _bound(gate: str, value: float | None, bound: float, at_least: bool, recorded: Mapping[str, float]) -> GateResult:
     word = ">=" if at_least else "<="
     if value is None or not math.isfinite(value):
         metric = gate.split(".", 1)[1]
-        hint = _closest(metric, recorded) if value is None else ""
+        hint = _did_you_mean(metric, recorded) if value is None else ""
         return _failed(gate, f"{metric} was not recorded for this trial{hint}", value=value, bound=bound)
     ok = value >= bound if at_least else value <= bound
     return (_passed if ok else _failed)(gate, f"{value:.6g} {word if ok else 'is not ' + word} {bound:g}",

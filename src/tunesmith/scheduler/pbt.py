@@ -47,6 +47,7 @@ from tunesmith.seeding import derive_seed
 from tunesmith.space import SearchSpace
 from tunesmith.space.domains import Categorical, Float, Int
 from tunesmith.spec.scheduler_config import PBTConfig
+from tunesmith.suggestions import closest
 
 # As ASHA: a failed trial's numbers describe a broken run; an interrupted or lost one reports again on resume.
 _KEPT = (TrialState.COMPLETED, TrialState.PRUNED)
@@ -280,13 +281,11 @@ def check_mutations(config: PBTConfig, space: SearchSpace, path: str = "schedule
     Raises:
         SpaceError: naming ``scheduler.mutations.<param>`` and the fix.
     """
-    import difflib
-
     for name, mutation in config.mutations.items():
         where = f"{path}.{name}"
         if name not in space.domains:
-            close = difflib.get_close_matches(name, space.names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(name, space.names)
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpaceError(where, f"names no parameter of the space; {hint}parameters: {', '.join(space.names)}")
         domain = space.domains[name]
         if mutation.factors is not None and isinstance(domain, Categorical):

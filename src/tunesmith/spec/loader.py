@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from tunesmith.errors import SpecError
 from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
+from tunesmith.suggestions import closest
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
@@ -137,18 +137,16 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         msg = "missing `type`; use one of float, int, categorical"
     elif kind == "union_tag_invalid":
         tag = first.get("ctx", {}).get("tag")
-        close = difflib.get_close_matches(str(tag), _DOMAIN_TAGS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = closest(str(tag), _DOMAIN_TAGS)
+        hint = f"did you mean {close!r}? " if close else ""
         msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
     elif kind == "missing":
         msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path), "")
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
-        # `min` and `max` are prefixes of what was meant, too short for difflib to call them close
-        prefixed = [o for o in options if isinstance(got, str) and len(got) >= 3 and o.startswith(got.lower())]
-        close = prefixed if len(prefixed) == 1 else difflib.get_close_matches(str(got), options, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = closest(str(got), options)
+        hint = f" (did you mean {close!r}?)" if close else ""
         msg = f"must be one of {expected}; got {got!r}{hint}"
     elif kind == "extra_forbidden":
         msg = "unknown key"

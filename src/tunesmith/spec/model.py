@@ -5,7 +5,6 @@ One model serves YAML and Python. Validation happens here, once; later layers tr
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import re
@@ -29,6 +28,7 @@ from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
+from tunesmith.suggestions import closest
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -197,8 +197,8 @@ class StrategyChoice(StrictModel):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in STRATEGIES:
-            close = [v.lower()] if v.lower() in STRATEGIES else difflib.get_close_matches(v, STRATEGIES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(v, STRATEGIES)
+            hint = f"did you mean {close!r}? " if close else ""
             raise ValueError(f"unknown strategy {v!r}; {hint}choose one of {', '.join(STRATEGIES)} (got {v!r})")
         return v
 
@@ -210,7 +210,7 @@ def _refuse_a_misplaced_name(data: dict[str, Any]) -> None:
         if str(key).lower() in STRATEGIES:
             raise ValueError(f"unknown key {key!r}; name the strategy with `name` and put its options beside it: "
                              f"{{name: {str(key).lower()}, <option>: ...}}")
-        if difflib.get_close_matches(str(key), ["name"], n=1):
+        if closest(str(key), ["name"]):
             raise ValueError(f"unknown key {key!r}; did you mean 'name'?")
 
 
@@ -288,8 +288,7 @@ def _likely_scorer(metric: str, names: list[str]) -> str | None:
     for candidate in (bare, f"neg_{metric}", f"neg_{bare}"):
         if candidate in names:
             return candidate
-    close = difflib.get_close_matches(metric, [n for n in names if n not in _CLUSTERING_SCORERS], n=1)
-    return close[0] if close else None
+    return closest(metric, [n for n in names if n not in _CLUSTERING_SCORERS])
 
 
 class ExperimentSpec(StrictModel):
@@ -447,8 +446,8 @@ def check_safe_ranges(spec: ExperimentSpec) -> None:
     names = list(spec.space)
     for name in spec.promotion.safe_ranges:
         if name not in names:
-            close = [n for n in names if n.lower() == name.lower()] or difflib.get_close_matches(name, names, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(name, names)
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(f"promotion.safe_ranges.{name}", f"names no parameter of the space; {hint}parameters: "
                             f"{', '.join(names)}")
 

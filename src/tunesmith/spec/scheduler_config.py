@@ -19,13 +19,13 @@ spec validates with exactly the numbers the schedulers later use.
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from tunesmith.records import ParamValue
 from tunesmith.strict_model import StrictModel
+from tunesmith.suggestions import closest
 
 SCHEDULER_NAMES = ("none", "median", "asha", "hyperband", "pbt")
 # Names whose sections have a required field, so the bare string cannot stand for them.
@@ -268,8 +268,8 @@ def _short_forms(value: Any) -> Any:
 def _check_name(name: Any, got: Any) -> None:
     if name in SCHEDULER_NAMES:
         return
-    close = difflib.get_close_matches(str(name), SCHEDULER_NAMES, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = closest(str(name), SCHEDULER_NAMES)
+    hint = f"did you mean {close!r}? " if close else ""
     raise ValueError(f"unknown scheduler {name!r}; {hint}choose one of {', '.join(SCHEDULER_NAMES)} (got {got!r})")
 
 

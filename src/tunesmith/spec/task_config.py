@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from pydantic import Field, field_validator, model_validator
 
 from tunesmith.errors import SpecError
 from tunesmith.strict_model import StrictModel
+from tunesmith.suggestions import closest
 
 CV_KINDS = ("kfold", "stratified", "group", "stratified_group", "timeseries", "repeated")
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
@@ -100,8 +100,8 @@ class DataConfig(StrictModel):
     @classmethod
     def _known_dataset(cls, v: str | None) -> str | None:
         if v is not None and v not in SKLEARN_DATASETS:
-            close = difflib.get_close_matches(v, SKLEARN_DATASETS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(v, SKLEARN_DATASETS)
+            hint = f"did you mean {close!r}? " if close else ""
             raise ValueError(f"unknown dataset {v!r}; {hint}choose one of {', '.join(SKLEARN_DATASETS)}")
         return v
 
@@ -239,8 +239,8 @@ class TaskConfig(StrictModel):
 
             names = get_scorer_names()
             if v not in names:
-                close = difflib.get_close_matches(v, names, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                close = closest(v, names)
+                hint = f"did you mean {close!r}? " if close else ""
                 raise ValueError(f"unknown scorer {v!r}; {hint}use a scikit-learn scorer name (accuracy, roc_auc, "
                                  "neg_log_loss, r2, ...) or a business metric {precision_at_recall: 0.8}")
         return v
@@ -298,13 +298,13 @@ def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "
         step, sep, _ = key.partition("__")
         steps = sorted({n.split("__", 1)[0] for n in known})
         if sep and step not in steps:
-            close = difflib.get_close_matches(step, steps, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(step, steps)
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(f"{path}.{key}", f"names no pipeline step {step!r}; {hint}steps are {', '.join(steps)} "
                                              "(scikit-learn's make_pipeline names: the lower-cased class name)")
         candidates = sorted(known) + sorted(bare)
-        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = closest(key, candidates)
+        hint = f"did you mean {close!r}? " if close else ""
         raise SpecError(f"{path}.{key}", f"names no parameter of the pipeline; {hint}write step__param, e.g. "
                                          f"{sorted(known)[0] if known else 'step__param'}")
 

@@ -6,7 +6,6 @@ hand out the same number. Each public method is one transaction.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import logging
@@ -33,6 +32,7 @@ from tunesmith.storage.base import Event
 from tunesmith.storage.schema import (
     HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
 )
+from tunesmith.suggestions import closest
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
 WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
@@ -226,8 +226,8 @@ class SQLStore:
             row = conn.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
         if row is None:
             known = [e.name for e in self.experiments()]
-            close = difflib.get_close_matches(name, known, n=1)  # the list stops at ten: a typo's target may be past it
-            hint = ((f"; did you mean {close[0]!r}?" if close else "") + f"; experiments here: {', '.join(known[:10])}"
+            close = closest(name, known)  # the list stops at ten: a typo's target may be past it
+            hint = ((f"; did you mean {close!r}?" if close else "") + f"; experiments here: {', '.join(known[:10])}"
                     if known else "; the store has no experiments yet")
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.errors import SpecError
+from tunesmith.suggestions import closest
 
 
 def reject_unknown_options(name: str, options: dict[str, Any], accepted: Sequence[str]) -> None:
@@ -15,7 +15,7 @@ def reject_unknown_options(name: str, options: dict[str, Any], accepted: Sequenc
         if key not in accepted:
             if not accepted:
                 raise SpecError(f"strategy.{key}", f"the {name} strategy takes no options; remove {key!r}")
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(key, accepted)
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; {hint}accepted: "
                                                f"{', '.join(accepted)}")

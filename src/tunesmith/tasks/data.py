@@ -22,6 +22,7 @@ import numpy as np
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig, GenerateConfig
+from tunesmith.suggestions import closest
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 _CACHE_SIZE = 4
@@ -130,10 +131,8 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
 
 
 def _no_column(col: str, names: list[str], path: Path) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(col, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    close = closest(col, names)
+    hint = f"did you mean {close!r}? " if close else ""
     return f"no column {col!r} in {path.name}; {hint}columns: {', '.join(names[:20])}"
 
 

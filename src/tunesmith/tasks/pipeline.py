@@ -12,6 +12,7 @@ from typing import Any
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import Component, TaskConfig
+from tunesmith.suggestions import closest
 
 _PIPELINE_OWN = {"steps", "memory", "verbose", "transform_input"}
 
@@ -29,11 +30,9 @@ def import_class(path: str, where: str) -> type:
         raise SpecError(where, f"cannot import {module_name!r}: {e}") from None
     obj = getattr(module, attr, None)
     if obj is None:
-        import difflib
-
         names = [n for n in dir(module) if not n.startswith("_") and isinstance(getattr(module, n, None), type)]
-        close = difflib.get_close_matches(attr, names, n=1)
-        hint = f"; did you mean {module_name}.{close[0]}?" if close else ""
+        close = closest(attr, names)
+        hint = f"; did you mean {module_name}.{close}?" if close else ""
         raise SpecError(where, f"{module_name!r} has no class {attr!r}{hint}")
     if not isinstance(obj, type) or not hasattr(obj, "get_params"):
         raise SpecError(where, f"{path!r} is not a scikit-learn-compatible estimator class (no get_params)")

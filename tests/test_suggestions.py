@@ -1,0 +1,34 @@
+"""The one did-you-mean rule every "unknown name" message uses."""
+
+from __future__ import annotations
+
+from tunesmith.suggestions import closest
+
+
+def test_a_near_typo_is_the_choice_meant() -> None:
+    assert closest("n_startup_trails", ["n_startup_trials", "seed"]) == "n_startup_trials"
+
+
+def test_a_case_difference_is_the_choice_meant_and_keeps_the_choices_spelling() -> None:
+    assert closest("TPE", ["random", "tpe", "grid"]) == "tpe"
+    assert closest("Learning_Rat", ["learning_rate", "depth"]) == "learning_rate"
+
+
+def test_letters_out_of_order_beat_a_closer_looking_word() -> None:
+    # difflib rates `low` nearer to `lgo` than `log`; a transposition is the likelier typo
+    assert closest("lgo", ["high", "log", "low"]) == "log"
+
+
+def test_the_start_of_exactly_one_choice_is_that_choice() -> None:
+    # too short for difflib's ratio, yet plainly a prefix of one option
+    assert closest("min", ["minimize", "maximize"]) == "minimize"
+    assert closest("max", ["max_depth", "max_features"]) is None  # the start of two: neither is meant
+
+
+def test_nothing_close_is_none() -> None:
+    assert closest("banana", ["tpe", "random", "grid"]) is None
+
+
+def test_no_choices_is_none() -> None:
+    assert closest("tpe", []) is None
+    assert closest("", ["tpe"]) is None
