@@ -286,6 +286,12 @@ CATALOGUE: dict[str, Case] = {
         _fixed("strategy.name: unknown strategy 'TPE'; did you mean 'tpe'? choose one of auto, random, grid, qmc, "
                "tpe, cmaes, gp, nsga2, bo (got 'TPE')"),
     ),
+    # Case counted only for strategy names: a scheduler in capitals was offered no name at all
+    "scheduler-in-capitals": Case(
+        _spec(scheduler="ASHA"),
+        _fixed("scheduler: unknown scheduler 'ASHA'; did you mean 'asha'? choose one of none, median, asha, "
+               "hyperband, pbt (got 'ASHA')"),
+    ),
     "grid-option-misspelt": Case(
         _spec(strategy={"name": "grid", "shufle": True}),
         _fixed("strategy.shufle: not an option of the grid strategy; did you mean 'shuffle'? accepted: points, "
