@@ -297,6 +297,11 @@ CATALOGUE: dict[str, Case] = {
         _fixed("strategy.shufle: not an option of the grid strategy; did you mean 'shuffle'? accepted: points, "
                "shuffle"),
     ),
+    # auto's own wording on purpose: the option was meant for a strategy auto would pick, so the fix is to name it
+    "option-given-to-auto": Case(
+        _spec(strategy={"n_startup_trials": 5}),
+        _fixed("strategy.n_startup_trials: `auto` takes no options; name a strategy to set options"),
+    ),
     "option-of-a-strategy-without-options": Case(
         _spec(strategy={"name": "random", "n_startup_trials": 3}),
         _fixed("strategy.n_startup_trials: the random strategy takes no options; remove 'n_startup_trials'"),
