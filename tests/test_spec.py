@@ -809,3 +809,32 @@ def test_a_safe_range_naming_no_parameter_is_refused_before_the_run(tmp_path):
         load_spec(tmp_path / "s.yaml")
     assert e.value.path == "promotion.safe_ranges.c" and "did you mean 'C'?" in e.value.message
     assert spec_from_dict(data).promotion is not None, "a stored spec with it still loads (its promote gate fails)"
+
+
+def _fenced(project, safe_ranges: dict[str, Any]) -> dict[str, Any]:
+    return project.spec(space={"C": {"type": "float", "low": 0.001, "high": 100, "log": True}},
+                        executor={"kind": "inline"}, budget={"trials": 1}, promotion={"safe_ranges": safe_ranges})
+
+
+@pytest.mark.parametrize("safe_ranges, path, says", [
+    ({"c": [0.01, 10]}, "promotion.safe_ranges.c", "names no parameter of the space; did you mean 'C'? parameters: C"),
+    ({"C": [10, 0.01]}, "promotion.safe_ranges.C", "low must be <= high; got [10.0, 0.01]"),
+])
+def test_a_bad_safe_range_is_the_same_error_from_a_file_a_mapping_and_a_spec_object(project, safe_ranges, path, says):
+    """A mapping given to tunesmith.run (and an ExperimentSpec built in Python) ran with a safe range naming no
+    parameter, which only a YAML file's loader refused: the gate it was meant to be fenced nothing."""
+    data = _fenced(project, safe_ranges)
+    errors = []
+    for give in (lambda: load_spec(project.write_spec(data)), lambda: tunesmith.run(data),
+                 lambda: tunesmith.run(spec_from_dict(data))):
+        with pytest.raises(SpecError) as e:
+            give()
+        errors.append((e.value.path, e.value.message))
+    assert errors == [(path, errors[0][1])] * 3 and says in errors[0][1]
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(project.storage)
+    try:
+        assert store.experiments() == [], "nothing was recorded"
+    finally:
+        store.close()

@@ -13,7 +13,7 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.selection import Selection, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
-from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.storage.sql import SQLStore, resolve_url
 from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of
 
@@ -60,13 +60,16 @@ class ExperimentResult:
 
 
 def _as_spec(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str]) -> ExperimentSpec:
-    if isinstance(spec, ExperimentSpec):
-        return spec
+    """A spec given anew, checked as a spec file is (``load_spec``): the checks that stored specs skip, so that an
+    experiment recorded before them stays readable, apply to a mapping and an ExperimentSpec here."""
     if isinstance(spec, str | os.PathLike) and Path(spec).suffix in (".yaml", ".yml"):
         return load_spec(spec)
     if isinstance(spec, Mapping):
-        return spec_from_dict(spec)
-    raise TypeError(f"spec must be an ExperimentSpec, a mapping or a path to a YAML file; got {spec!r}")
+        spec = spec_from_dict(spec)
+    elif not isinstance(spec, ExperimentSpec):
+        raise TypeError(f"spec must be an ExperimentSpec, a mapping or a path to a YAML file; got {spec!r}")
+    check_safe_ranges(spec)
+    return spec
 
 
 def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], storage: str | None = None,
