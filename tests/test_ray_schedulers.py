@@ -277,3 +277,24 @@ def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(ray_cluster, t
         assert ended[4].metrics["started"] < ended[2].metrics["ended"] - 1.0, "it did not wait for the long one"
     finally:
         ex.close(0)
+
+
+def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray_cluster, project):
+    """One worker, prefetch on: once a trial has ended, the next two are submitted together, the second queued
+    behind the first in the one actor. Its record starts when it began there, not at its submission: its
+    [started_at, finished_at] is about its own sleep, not both. (The coordinator learns a start within a call's
+    latency: the bounds leave a loaded machine a second.)"""
+    project.write("timed.py", TIMED)
+    seconds = 2.0
+    space = {"seconds": {"type": "categorical", "choices": [seconds]}}
+    spec = project.spec(name="ray-prefetch-start", space=space, trial={"function": "timed:timed"},
+                        budget={"trials": 3}, executor=_ray(1))
+    trials = sorted(tunesmith.run(spec, storage=project.storage).trials, key=lambda t: t.number)
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 3, trials
+    first, queued = trials[1], trials[2]
+    assert queued.metrics["started"] >= first.metrics["ended"], "it was queued behind trial 1 in the one actor"
+    for t in trials:
+        assert t.duration_s == pytest.approx(seconds, abs=0.5), t
+        assert t.started_at is not None and t.finished_at is not None
+        assert abs(t.metrics["started"] - t.started_at) < 1.0, ("recorded running from before its actor began it", t)
+        assert t.finished_at - t.started_at < seconds + 1.0, ("its recorded span holds its wait in the queue", t)

@@ -22,7 +22,7 @@ from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
-from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
+from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
 from tunesmith.coordinators import abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
@@ -387,10 +387,10 @@ class Runner:
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):
             self._record_report(ev.number, ev.report)
-        elif isinstance(ev, AttemptEnded):
-            rt = self._running.pop(ev.number, None)
-            if rt is not None:
-                self._finish(rt, ev.outcome)
+        elif isinstance(ev, AttemptEnded) and ev.number in self._running:
+            self._finish(self._running.pop(ev.number), ev.outcome)
+        elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
+            self._running[ev.number].record = replace(self._running[ev.number].record, started_at=ev.at)
 
     def _record_report(self, number: int, report: Report) -> None:
         """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""

@@ -9,9 +9,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
 - Prefetch: while trials are short, each actor also holds the *next* attempt, queued behind the running one (in a
   second thread of the actor, waiting for its turn), so it starts the instant the previous ends instead of a
   coordinator round trip (store writes, the strategy's ask, the call itself) later. ``free_slots`` counts those
-  queue places; the runner records a queued attempt running from its submission (its ``started_at`` is early by at
-  most the trial ahead of it; its duration is measured in the actor), and ``max_concurrent`` counts it, so the cap
-  holds with room to spare. An actor left idle while an attempt waits behind a running one elsewhere (the end of a
+  queue places, and ``max_concurrent`` counts a queued attempt, so the cap holds with room to spare. As it begins
+  in its actor (as the one ahead answers, or its new actor comes up), ``AttemptStarted`` tells the runner, which
+  records it running from then: its ``started_at`` holds no time spent queued (its duration is measured in the
+  actor). An actor left idle while an attempt waits behind a running one elsewhere (the end of a
   run) takes it over. See ``PREFETCH_BELOW`` and ``executor.prefetch``.
 - A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
   ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
@@ -61,7 +62,7 @@ from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
 )
@@ -532,7 +533,7 @@ class RayExecutor:
         run.ref = lane.actor.run.remote(run.job.to_json(), lane.sent, self._shipment(run.job, lane))
         run.lane = lane.id
         if not lane.runs and lane.ready is None:
-            run.started = self.clock.monotonic()
+            self._begin(run)
         lane.runs.append(run)
 
     def _shipment(self, job: TrialJob, lane: _Lane) -> dict[str, Any] | None:
@@ -700,10 +701,17 @@ class RayExecutor:
 
     def _started(self, lane: _Lane) -> None:
         if lane.runs and lane.ready is None and lane.runs[0].started is None:
-            run = lane.runs[0]
-            run.started = self.clock.monotonic()
-            if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
-                run.kill_deadline = run.started + KILL_GRACE
+            self._begin(lane.runs[0])
+
+    def _begin(self, run: _Running) -> None:
+        """The attempt begins in its actor now (as the coordinator learns it: within one call's latency). One that
+        begins after its submission (queued, moved, or waiting for its actor to come up) is reported, so that the
+        runner records it running from now, not from its submission."""
+        run.started = self.clock.monotonic()
+        if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
+            run.kill_deadline = run.started + KILL_GRACE
+        elif run.job.number in self._running:  # (not yet while submit() sends it: it begins as it is submitted)
+            self._events.append(AttemptStarted(run.job.number, run.job.attempt, self.clock.now()))
 
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
