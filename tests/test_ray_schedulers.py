@@ -118,9 +118,18 @@ def test_ray_trials_are_charged_for_what_they_used_killed_ones_too(ray_cluster, 
     assert ok.metrics["cost"] == pytest.approx(ok.metrics["cpu_s"], abs=1e-3)
 
     # killed by an order it obeys (a Python loop lets the actor's watcher in): charged what it had burnt then (how
-    # much CPU it got depends on the machine's load)
-    killed = tunesmith.run({**spec, "name": "ray-priced-timeout", "trial": {"function": "costly:forever"},
-                            "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
+    # much CPU it got depends on the machine's load). Its measurement is its last word: posted to the mailbox before
+    # its process ends, then waited for by the coordinator. An actor slower than KILL_GRACE (2 s) to obey is killed
+    # with ray.kill first and its cost is unknown, by design: on a heavily loaded machine this part failed so. The
+    # wait here is generous (30 s each), so what is checked is that an obeying actor's last word arrives and is
+    # charged, not that it arrives within 2 s; it still arrives in milliseconds here, so the run is no slower.
+    from tunesmith.executor import ray as ray_executor
+
+    with pytest.MonkeyPatch.context() as patience:
+        patience.setattr(ray_executor, "KILL_GRACE", 30.0)
+        patience.setattr(ray_executor, "LAST_WORDS_TIMEOUT", 30.0)
+        killed = tunesmith.run({**spec, "name": "ray-priced-timeout", "trial": {"function": "costly:forever"},
+                                "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
     assert killed.failure_kind is FailureKind.TIMEOUT
     assert "cost_unknown" not in killed.metrics, "the actor's last measurement did not arrive (a loaded machine?)"
     assert killed.metrics["cpu_s"] >= 0.1
