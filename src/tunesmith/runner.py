@@ -23,7 +23,7 @@ from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
-from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
+from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
 from tunesmith.coordinators import abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
@@ -93,7 +93,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     else:
         assert spec.trial is not None and spec.trial.command is not None
         check_placeholders(spec.trial.command, space.names, stored=stored)
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env, trials_run_here(spec.executor)) if spec.trial else []
     warnings += executor_warnings(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
