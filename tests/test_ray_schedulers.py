@@ -34,6 +34,12 @@ def timed(config, trial):
     if config.get("marker"):
         open(config["marker"], "w").close()
     return {"loss": config["seconds"], "started": started, "ended": time.time(), "pid": float(os.getpid())}
+
+def reporting(config, trial):
+    for step in range(1, int(config["seconds"] * 10) + 1):
+        time.sleep(0.1)
+        trial.report(step, 0.5)
+    return 0.5
 """
 
 
@@ -307,3 +313,39 @@ def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray
         assert t.started_at is not None and t.finished_at is not None
         assert abs(t.metrics["started"] - t.started_at) < 1.0, ("recorded running from before its actor began it", t)
         assert t.finished_at - t.started_at < seconds + 1.0, ("its recorded span holds its wait in the queue", t)
+
+
+def test_a_slow_mailbox_as_an_attempt_dies_loses_no_other_attempts_report(ray_cluster, tmp_path, monkeypatch):
+    """An attempt whose actor died ends with its last words read from the mailbox, waited for LAST_WORDS_TIMEOUT.
+    A mailbox slower than that (a heavily loaded machine; here a timeout of 0) must not drop the answer still on
+    its way: it holds the other attempts' events. It dropped it, so another trial's report was lost and that trial,
+    whose actor said how many it had sent, waited for the missing one for ever."""
+    from tunesmith.executor import ray as ray_executor
+    from tunesmith.executor.base import TrialReported
+
+    ex = ray_executor.RayExecutor(2, address="auto", prefetch=False)
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(0, 0.01))
+        ex.submit(jobs.job(1, 0.01))
+        _ended(ex, 2)  # both actors are up
+        monkeypatch.setattr(ray_executor, "LAST_WORDS_TIMEOUT", 0.0)
+        ex.submit(jobs.job(2, 30.0))
+        reporter = jobs.job(3, 2.0)  # reports every 0.1 s for 2 s: the mailbox's answer on its way holds one
+        ex.submit(TrialJob(**{**{f: getattr(reporter, f) for f in reporter.__dataclass_fields__},
+                              "function": "timed:reporting"}))
+        events: list[Any] = []
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            events += ex.poll(0.1)
+        ex.stop(2, FailureKind.INTERRUPTED, "killed")  # its actor ends while the reporter reports
+        deadline = time.monotonic() + 20.0
+        while len([e for e in events if isinstance(e, AttemptEnded)]) < 2 and time.monotonic() < deadline:
+            events += ex.poll(0.2)
+        ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
+        assert ended.get(2) is not None and ended[2].failure is not None, ended
+        assert [e.report.step for e in events if isinstance(e, TrialReported) and e.number == 3] == list(range(1, 21))
+        assert 3 in ended and ended[3].failure is None, ("the reporter never ended: its report was lost", ended)
+    finally:
+        ex.close(0)

@@ -794,13 +794,7 @@ class RayExecutor:
     def _conclude(self, run: _Running, duration: float) -> None:
         ray, result = self._ray, run.result or {}
         if not result:  # it died: whatever it posted last (a memory breach, what it spent) may be in the mailbox
-            try:
-                if self._take is not None:
-                    self._handle(ray.get(self._take, timeout=LAST_WORDS_TIMEOUT))
-                    self._take = None
-                self._handle(ray.get(self._mailbox.take.remote(0), timeout=LAST_WORDS_TIMEOUT))
-            except ray.exceptions.RayError:
-                self._take = None  # the mailbox is gone or slow: the attempt ends with what is known
+            self._read_last_words()
         if "outcome" in result:
             outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
@@ -822,6 +816,25 @@ class RayExecutor:
             outcome = priced(run.job, outcome, None if spent is None else float(spent["cpu_s"]),
                              None if spent is None else int(spent["peak_rss"]))
         self._end(run, outcome)
+
+    def _read_last_words(self) -> None:
+        """Read the mailbox up to now: the long poll in flight (what came before its answer), then what came after.
+        An answer slower than ``LAST_WORDS_TIMEOUT`` is kept for the next poll, not dropped: it holds the other
+        attempts' events too (a report lost there leaves its attempt waiting for it for ever). The attempt ending
+        now ends with what is known."""
+        ray = self._ray
+        for _ in range(2 if self._take is not None else 1):
+            if self._take is None:
+                self._take = self._mailbox.take.remote(0)
+            try:
+                events = ray.get(self._take, timeout=LAST_WORDS_TIMEOUT)
+            except ray.exceptions.GetTimeoutError:
+                return  # the mailbox is slow: poll reads the answer when it comes
+            except ray.exceptions.RayError:
+                self._take = None  # the mailbox is gone: the next poll says so, or the watch does
+                return
+            self._take = None
+            self._handle(events)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
         job = run.job
