@@ -170,6 +170,26 @@ def test_ray_fields_are_validated(project):
     assert spec.executor.resources_per_trial.memory == 2**30
 
 
+def test_the_not_on_path_guess_is_not_made_for_trials_on_a_remote_cluster(project):
+    """The guess that a command's program is missing (`/bin/sh: trian: not found`) reads this machine's PATH. With
+    the trials on a cluster named by executor.address, they run on its nodes, whose PATH this machine cannot see:
+    no guess. On this machine (a private cluster, the process executor) the guess is made as before."""
+    from tunesmith.runner import prepare
+
+    def warnings(**executor: str) -> tuple[str, ...]:
+        return prepare(spec_from_dict(project.spec(trial={"command": "nosuchprog --x {x}"}, executor=executor))).warnings
+
+    missing = "trial.command runs 'nosuchprog', which is not on PATH on this machine"
+    for address in ("10.0.0.5:6379", "ray://head:10001", "auto"):
+        assert missing not in warnings(kind="ray", address=address), address
+    assert missing in warnings(kind="ray", address="local")
+    assert missing in warnings(kind="ray")
+    assert missing in warnings(kind="process")
+    project.write("run.sh", "echo '{\"loss\": 1}'\n")  # a script beside the spec: the same path on every node
+    assert "which is not executable" in " ".join(prepare(spec_from_dict(project.spec(
+        trial={"command": "./run.sh {x}"}, executor={"kind": "ray", "address": "ray://head:10001"}))).warnings)
+
+
 def test_import_tunesmith_and_a_process_spec_load_no_ray(project):
     code = ("import sys, tunesmith\nfrom tunesmith.spec.loader import spec_from_dict\n"
             "spec_from_dict({'name': 'x', 'objective': {'metric': 'loss', 'direction': 'minimize'},"

@@ -22,8 +22,8 @@ from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
 from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
 from tunesmith.events import Listeners, RunListener
-from tunesmith.executor.base import AttemptEnded, Executor, ExecutorEvent, TrialReported
-from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings
+from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
+from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
 from tunesmith.coordinators import LEASE_RENEW_EVERY, STALE_AFTER, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
@@ -91,7 +91,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     else:
         assert spec.trial is not None and spec.trial.command is not None
         check_placeholders(spec.trial.command, space.names, stored=stored)
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env) if spec.trial else []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env, trials_run_here(spec.executor)) if spec.trial else []
     warnings += executor_warnings(spec)
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray
@@ -387,10 +387,10 @@ class Runner:
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):
             self._record_report(ev.number, ev.report)
-        elif isinstance(ev, AttemptEnded):
-            rt = self._running.pop(ev.number, None)
-            if rt is not None:
-                self._finish(rt, ev.outcome)
+        elif isinstance(ev, AttemptEnded) and ev.number in self._running:
+            self._finish(self._running.pop(ev.number), ev.outcome)
+        elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
+            self._running[ev.number].record = replace(self._running[ev.number].record, started_at=ev.at)
 
     def _record_report(self, number: int, report: Report) -> None:
         """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""

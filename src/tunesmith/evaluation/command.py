@@ -123,9 +123,13 @@ def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set
 
 
 def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
-                     env: Mapping[str, str] | None = None) -> list[str]:
+                     env: Mapping[str, str] | None = None, runs_here: bool = True) -> list[str]:
     """What ``validate`` and ``run`` say about a command before its first trial fails on it: the scripts it
-    names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words."""
+    names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words.
+
+    ``runs_here``: False when the trials run on other machines (a Ray cluster named by ``executor.address``). Their
+    PATH is not this machine's, so a program not found here says nothing about them: that guess is not made. (The
+    scripts are still looked for here: trials find them at the same paths on every node.)"""
     if command is None:
         return []
     spec_dir = spec_dir or "."
@@ -143,22 +147,22 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
     return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
             for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(
-                words, spec_dir, (env or {}).get("PATH"))
+                words, spec_dir, (env or {}).get("PATH"), runs_here)
 
 
-def _program_warnings(words: list[str], run_dir: str, search_path: str | None) -> list[str]:
+def _program_warnings(words: list[str], run_dir: str, search_path: str | None, runs_here: bool) -> list[str]:
     """What the shell would say of the program the command starts with (`/bin/sh: 1: trian: not found`, `Permission
     denied`), said before the first trial: a bare name found on no folder of ``search_path`` (trial.env's PATH,
-    else this process's), a relative one that is not executable."""
+    else this process's) when the trials run on this machine, a relative one that is not executable."""
     assignments = list(itertools.takewhile(_ASSIGNMENT.match, words))
     program = words[len(assignments)] if len(assignments) < len(words) else None
     if (program is None or any(c in program for c in "{$`*?[") or program in _SHELL_WORDS
             or program.startswith("(")):  # a subshell: `(cd sub && python train.py)`
         return []
     if "/" not in program:
-        if any(a.startswith("PATH=") for a in assignments):  # `PATH=/opt/tools:$PATH mytool`: its own PATH
+        if any(a.startswith("PATH=") for a in assignments) or not runs_here:  # its own PATH, or another machine's
             return []
-        # "on this machine": a trial may run on another (a Ray cluster), whose PATH this cannot see
+        # "on this machine": where the trials run (the process executor, a private Ray cluster)
         return [] if shutil.which(program, path=search_path) else [
             f"trial.command runs {program!r}, which is not on PATH on this machine"]
     path = program if os.path.isabs(program) else os.path.join(run_dir, program)

@@ -6,6 +6,9 @@ one now; ``close(grace)`` once at the end. An executor may call ``report_hook(nu
 as a report happens, instead of returning it from ``poll`` (the inline executor must: its trial runs inside
 ``poll``, and a prune decision has to reach it before it returns). Every
 submitted job produces exactly one ``AttemptEnded`` from ``poll``, and zero or more ``TrialReported`` before it.
+An executor that accepts a job before it can begin it (the Ray executor's prefetch queues it behind a running
+trial; a new Ray actor has to come up first) reports ``AttemptStarted`` when it begins: the attempt runs from then,
+not from its submission. The others begin a job as it is submitted and never send one.
 """
 
 from __future__ import annotations
@@ -24,13 +27,22 @@ class TrialReported:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptStarted:
+    """A submitted attempt began only now (``at``: the wall-clock time, as the coordinator's ``Clock.now()``)."""
+
+    number: int
+    attempt: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptEnded:
     number: int
     attempt: int
     outcome: Outcome
 
 
-ExecutorEvent = TrialReported | AttemptEnded
+ExecutorEvent = TrialReported | AttemptStarted | AttemptEnded
 
 
 class Executor(Protocol):

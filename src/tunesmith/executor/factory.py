@@ -54,6 +54,12 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
     return LeasedSlots(executor, quota, keys, clock, ttl=ex.slot_lease_ttl)
 
 
+def trials_run_here(ex: ExecutorSpec) -> bool:
+    """Whether the trials run on this machine: not on a Ray cluster the run joins (``address`` other than
+    ``local``: ``auto``, ``host:port``, ``ray://``), whose nodes have their own PATH and programs."""
+    return ex.kind != "ray" or (ex.address or "local") == "local"
+
+
 TOO_LITTLE_MEMORY = 32 * 2**20  # a worker process alone holds about 20 MiB, before the trial imports anything
 
 
@@ -110,4 +116,4 @@ def _refused_at_start(ex: ExecutorSpec) -> bool:
     return False
 
 
-__all__ = ["QuotaScope", "build_executor", "executor_warnings"]
+__all__ = ["QuotaScope", "build_executor", "executor_warnings", "trials_run_here"]

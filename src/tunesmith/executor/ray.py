@@ -9,9 +9,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
 - Prefetch: while trials are short, each actor also holds the *next* attempt, queued behind the running one (in a
   second thread of the actor, waiting for its turn), so it starts the instant the previous ends instead of a
   coordinator round trip (store writes, the strategy's ask, the call itself) later. ``free_slots`` counts those
-  queue places; the runner records a queued attempt running from its submission (its ``started_at`` is early by at
-  most the trial ahead of it; its duration is measured in the actor), and ``max_concurrent`` counts it, so the cap
-  holds with room to spare. An actor left idle while an attempt waits behind a running one elsewhere (the end of a
+  queue places, and ``max_concurrent`` counts a queued attempt, so the cap holds with room to spare. As it begins
+  in its actor (as the one ahead answers, or its new actor comes up), ``AttemptStarted`` tells the runner, which
+  records it running from then: its ``started_at`` holds no time spent queued (its duration is measured in the
+  actor). An actor left idle while an attempt waits behind a running one elsewhere (the end of a
   run) takes it over. See ``PREFETCH_BELOW`` and ``executor.prefetch``.
 - A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
   ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
@@ -61,7 +62,7 @@ from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
+from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
 )
@@ -532,7 +533,7 @@ class RayExecutor:
         run.ref = lane.actor.run.remote(run.job.to_json(), lane.sent, self._shipment(run.job, lane))
         run.lane = lane.id
         if not lane.runs and lane.ready is None:
-            run.started = self.clock.monotonic()
+            self._begin(run)
         lane.runs.append(run)
 
     def _shipment(self, job: TrialJob, lane: _Lane) -> dict[str, Any] | None:
@@ -700,10 +701,17 @@ class RayExecutor:
 
     def _started(self, lane: _Lane) -> None:
         if lane.runs and lane.ready is None and lane.runs[0].started is None:
-            run = lane.runs[0]
-            run.started = self.clock.monotonic()
-            if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
-                run.kill_deadline = run.started + KILL_GRACE
+            self._begin(lane.runs[0])
+
+    def _begin(self, run: _Running) -> None:
+        """The attempt begins in its actor now (as the coordinator learns it: within one call's latency). One that
+        begins after its submission (queued, moved, or waiting for its actor to come up) is reported, so that the
+        runner records it running from now, not from its submission."""
+        run.started = self.clock.monotonic()
+        if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
+            run.kill_deadline = run.started + KILL_GRACE
+        elif run.job.number in self._running:  # (not yet while submit() sends it: it begins as it is submitted)
+            self._events.append(AttemptStarted(run.job.number, run.job.attempt, self.clock.now()))
 
     def _wait(self, timeout: float) -> float:
         now = self.clock.monotonic()
@@ -786,13 +794,7 @@ class RayExecutor:
     def _conclude(self, run: _Running, duration: float) -> None:
         ray, result = self._ray, run.result or {}
         if not result:  # it died: whatever it posted last (a memory breach, what it spent) may be in the mailbox
-            try:
-                if self._take is not None:
-                    self._handle(ray.get(self._take, timeout=LAST_WORDS_TIMEOUT))
-                    self._take = None
-                self._handle(ray.get(self._mailbox.take.remote(0), timeout=LAST_WORDS_TIMEOUT))
-            except ray.exceptions.RayError:
-                self._take = None  # the mailbox is gone or slow: the attempt ends with what is known
+            self._read_last_words()
         if "outcome" in result:
             outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
@@ -814,6 +816,25 @@ class RayExecutor:
             outcome = priced(run.job, outcome, None if spent is None else float(spent["cpu_s"]),
                              None if spent is None else int(spent["peak_rss"]))
         self._end(run, outcome)
+
+    def _read_last_words(self) -> None:
+        """Read the mailbox up to now: the long poll in flight (what came before its answer), then what came after.
+        An answer slower than ``LAST_WORDS_TIMEOUT`` is kept for the next poll, not dropped: it holds the other
+        attempts' events too (a report lost there leaves its attempt waiting for it for ever). The attempt ending
+        now ends with what is known."""
+        ray = self._ray
+        for _ in range(2 if self._take is not None else 1):
+            if self._take is None:
+                self._take = self._mailbox.take.remote(0)
+            try:
+                events = ray.get(self._take, timeout=LAST_WORDS_TIMEOUT)
+            except ray.exceptions.GetTimeoutError:
+                return  # the mailbox is slow: poll reads the answer when it comes
+            except ray.exceptions.RayError:
+                self._take = None  # the mailbox is gone: the next poll says so, or the watch does
+                return
+            self._take = None
+            self._handle(events)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
         job = run.job
