@@ -32,3 +32,11 @@ def test_nothing_close_is_none() -> None:
 def test_no_choices_is_none() -> None:
     assert closest("tpe", []) is None
     assert closest("", ["tpe"]) is None
+
+
+def test_a_near_exact_match_beats_the_reordered_letters_and_prefix_rules() -> None:
+    # difflib's near-exact match (ratio >= 0.8) is the likelier meaning than a shuffle or a longer name's start
+    assert closest("tar", ["target", "art"]) == "target"
+    assert closest("lr_", ["lr", "lr_decay"]) == "lr"
+    assert closest("stratified_", ["stratified", "stratified_group"]) == "stratified"
+    assert closest("exp-21", ["exp-12", "exp-2"]) == "exp-2"
