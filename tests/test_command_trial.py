@@ -217,7 +217,8 @@ def test_shell_and_program_braces_are_not_refused(project: Any, command: str) ->
 
 @pytest.mark.parametrize("command,message", [
     ("echo {x", "a lone '{' at character 6: close the placeholder"),
-    ("echo {lr }", "a lone '{' at character 6: close the placeholder"),  # not a name: the shell's braces
+    ("echo {lr }", r"placeholder \{lr \} holds spaces; remove the spaces: \{lr\}"),
+    ("echo {Lr}", r"placeholder \{Lr\} names no parameter; did you mean 'lr'\?"),
     ("echo {lrr}", r"placeholder \{lrr\} names no parameter; did you mean 'lr'\? parameters: lr, scale, x"),
     ("echo x}", "a lone '}' at character 7: open the placeholder"),
     ("python train.py --lr {lr --scale {scale}", "a lone '{' at character 22: close the placeholder"),
@@ -227,6 +228,31 @@ def test_a_placeholder_missing_a_brace_is_refused(project: Any, command: str, me
 
     with pytest.raises(SpecError, match=message):
         _prepare_command(project, command)
+
+
+@pytest.mark.parametrize("command,message", [
+    ("python train.py --lr { lr }", r"placeholder \{ lr \} holds spaces; remove the spaces: \{lr\}"),
+    ("python train.py --lr {  lr  } --x {x}", r"placeholder \{  lr  \} holds spaces; remove the spaces: \{lr\}"),
+    ("python train.py --lr { lr}", r"placeholder \{ lr\} holds spaces; remove the spaces: \{lr\}"),
+    ("python train.py --dir { trial_dir }", r"remove the spaces: \{trial_dir\}"),
+    ("python train.py --lr {learning rate}", r"placeholder \{learning rate\} holds spaces; write \{learning_rate\}"),
+])
+def test_a_placeholder_with_spaces_is_refused(project: Any, command: str, message: str) -> None:
+    """`{ lr }` passed the check (its content is no name, so it was read as the shell's) and reached the shell
+    as written: every trial got the literal text `{ lr }` for its learning rate."""
+    from tunesmith.errors import SpecError
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+
+    space = {"lr": {"type": "float", "low": 0.1, "high": 1.0}, "x": {"type": "float", "low": 0.0, "high": 1.0},
+             "learning_rate": {"type": "float", "low": 0.1, "high": 1.0}}
+    with pytest.raises(SpecError, match=message):
+        prepare(spec_from_dict(project.spec(trial={"command": command}, space=space, base_dir=str(project.root))))
+
+
+@pytest.mark.parametrize("command", ["{ lr; } 2> log", "{ lr\n} 2> log", "{ echo hi; } 2> log"])
+def test_a_brace_group_running_a_program_named_like_a_parameter_is_the_shells(project: Any, command: str) -> None:
+    _prepare_command(project, f"{command} && python train.py --lr {{lr}}")
 
 
 def test_a_command_with_shell_braces_runs(project: Any) -> None:

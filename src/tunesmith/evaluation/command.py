@@ -4,7 +4,8 @@ Placeholders: ``{name}`` for any parameter (shell-quoted; an *inactive* conditio
 empty string, ``''``), ``{args}`` for ``--name value`` of every active parameter, ``{trial_dir}``,
 ``{spec_dir}``, ``{seed}``, ``{number}``. ``{{`` and ``}}`` are literal braces. A brace pair that holds no
 name (a parameter's, or a letter or ``_`` then letters, digits, ``_``, ``.``, ``-``) is the shell's or a
-program's and goes to the shell as written: a brace group ``{ cmd; } 2> log``, find's ``{}``, ``{1..3}``.
+program's and goes to the shell as written: a brace group ``{ cmd; } 2> log``, find's ``{}``, ``{1..3}``. One
+whose words are a name with spaces (``{ lr }``, ``{learning rate}``) is a mistyped placeholder and refused.
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
@@ -18,7 +19,6 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import json
 import math
@@ -37,6 +37,7 @@ from tunesmith.errors import SpecError
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
+from tunesmith.suggestions import closest
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
 # what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
@@ -80,13 +81,14 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
     for name in placeholders(command, names):
         if name not in allowed:
-            close = difflib.get_close_matches(name, [*names, *BUILTIN_PLACEHOLDERS], n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; {hint}parameters: "
                             f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
                             "(write {{ and }} for literal braces)")
     if stored:
         return
+    _refuse_a_placeholder_with_spaces(command, allowed)
     end = 0
     # the braces of a pair that holds no name are lone braces here: `{lr }` is a placeholder with a stray space
     for m in PLACEHOLDER.finditer(command):
@@ -98,7 +100,24 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
 
 
 _NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")
-_NAME_BEFORE = re.compile(r"[A-Za-z0-9_]+$")
+_NAME_BEFORE = re.compile(r"[A-Za-z0-9_]+\Z")  # not `$`: it matches before a last newline, `{ lr\n}` is a brace group
+
+
+def _refuse_a_placeholder_with_spaces(command: str, names: set[str]) -> None:
+    """A brace pair whose words, joined by ``_``, are a parameter's or built-in's name: ``{ lr }``, ``{learning
+    rate}``. Its content is no name, so it would go to the shell as written and every trial would get the text
+    ``{ lr }``. The shell's brace group ends its last command with ``;`` or a newline before ``}`` (``{ lr; }``,
+    ``{ cmd\n}``), so it is never one of these."""
+    for m in PLACEHOLDER.finditer(command):
+        content = m.group(1)
+        if content is None or "\n" in content or content in names:
+            continue
+        name = "_".join(content.split())
+        if name in names:
+            fix = (f"remove the spaces: {{{name}}}" if name == content.strip()
+                   else f"write {{{name}}}")
+            raise SpecError("trial.command", f"placeholder {{{content}}} holds spaces; {fix} "
+                                             f"(write {{{{ and }}}} for literal braces); got {command!r}")
 
 
 def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set[str]) -> None:
