@@ -636,6 +636,35 @@ def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_trace
             (args, proc.stderr)
 
 
+def test_a_closed_stdout_runs_the_command_as_before(project):
+    """`tunesmith ls >&-` (cron, a daemon): Python's sys.stdout is None. main() wrapped None to guard it and its
+    flush failed: AttributeError, exit 120. The output goes nowhere; the command runs as it did before the guard."""
+    _seed_store(project)
+    spec = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 1}, name="again"),
+                              "again.yaml")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    for args in (("ls",), ("show", "exp", "--json"), ("show", "exp"), ("run", str(spec), "--quiet")):
+        proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "tunesmith.cli", *args],
+                              cwd=project.root, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+        assert (proc.returncode, proc.stderr) == (0, ""), args
+    assert project.show("again")["status"] == "completed"
+
+
+def test_main_called_twice_in_process_leaves_sys_stdout_as_it_found_it(project, monkeypatch):
+    """main() left its guard in sys.stdout: an in-process caller kept the wrapper, and each call stacked one more."""
+    from tunesmith.cli import main
+
+    _seed_store(project)
+    original = sys.stdout
+    for _ in range(2):
+        monkeypatch.setattr(sys, "argv", ["tunesmith", "ls", "--storage", project.storage])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == 0
+        assert sys.stdout is original
+
+
 def test_a_ray_spec_without_ray_installed_is_bad_input_before_anything_is_recorded(project, tmp_path_factory):
     """`validate` said valid and `run` recorded the experiment (failed, its name taken) before the executor found
     Ray missing. Ray is made unimportable for the subprocess, as on a machine without the extra."""

@@ -863,19 +863,25 @@ def main() -> None:
     takes no output (`> /dev/full`) is one message and exit 1."""
     from rich.markup import escape
 
-    sys.stdout = _GuardedStdout(sys.stdout)
+    original = sys.stdout
+    if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
+        _run_command()
+    sys.stdout = _GuardedStdout(original)
     try:
         try:
-            _run_command()
-        finally:
-            sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
-    except StdoutFailed as e:
-        _to_null(sys.stdout)
-        err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_FAILED)
-    except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
-        _to_null(sys.stdout)
-        sys.exit(EXIT_FAILED)
+            try:
+                _run_command()
+            finally:
+                sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+        except StdoutFailed as e:
+            _to_null(original)
+            err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
+            sys.exit(EXIT_FAILED)
+        except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
+            _to_null(original)
+            sys.exit(EXIT_FAILED)
+    finally:
+        sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
 
 
 def _run_command() -> NoReturn:
