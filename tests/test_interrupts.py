@@ -481,3 +481,27 @@ def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experime
     assert joiner.returncode == 0, joiner_err
     shown = project.show("between")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 2, shown
+
+
+def test_a_ctrl_c_landing_after_the_trial_function_returned_is_the_signals_not_the_trials(project):
+    """A SIGINT arriving after the function returned, past the watch (in prune_requested, or as the handlers were
+    put back), was read as the trial's own KeyboardInterrupt: the trial failed and the run went on, Ctrl-C lost."""
+    from tunesmith.evaluation.attempt import run_attempt
+    from tunesmith.evaluation.job import TrialJob
+
+    project.write("quick.py", """
+        def objective(config, trial):
+            return {"loss": 1.0}
+    """)
+    workdir = project.root / "trial-0"
+    workdir.mkdir()
+    job = TrialJob("exp", 0, 1, {"x": 0.5}, 7, str(workdir), str(workdir / "trial.log"), ("loss",),
+                   function="quick:objective", base_dir=str(project.root))
+
+    def prune_requested() -> bool:  # asked once the function returned: a real Ctrl-C lands here
+        os.kill(os.getpid(), signal.SIGINT)
+        return False
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with open(job.log_path, "a") as log, pytest.raises(KeyboardInterrupt):
+        run_attempt(job, log, lambda r: None, prune_requested)

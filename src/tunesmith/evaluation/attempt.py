@@ -54,6 +54,9 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                                            secrets=secrets_of(job.env, os.environ))
     else:
         signals = SignalsSeen()
+        # the one KeyboardInterrupt that may be the trial's own: raised out of its function, inside the watch. One
+        # raised anywhere else (a Ctrl-C in prune_requested, or as the handlers are put back) is a signal's
+        from_the_function: BaseException | None = None
         try:
             with signals_watched() as signals:
                 fn = (_task_function(job) if job.task is not None
@@ -62,10 +65,14 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                                      prune_requested)
                 # trial.env as a command has it (a re-tune's $TUNESMITH_DATA), but the devices: its worker's, for life
                 with variables_set({k: v for k, v in job.env.items() if k != DEVICES_VARIABLE}):
-                    raw = fn(dict(job.params), trial)
+                    try:
+                        raw = fn(dict(job.params), trial)
+                    except KeyboardInterrupt as e:
+                        from_the_function = e
+                        raise
             pruned = prune_requested()
         except KeyboardInterrupt as e:
-            if signals.interrupt_is_theirs():
+            if e is not from_the_function or signals.interrupt_is_theirs():
                 raise  # Ctrl-C, a stop signal: the run stops (inline), the worker ends as the signal's
             failure = Failure(FailureKind.EXCEPTION, f"{_describe_exception(e)}, raised by the trial itself, not by "
                                                      "a signal")
