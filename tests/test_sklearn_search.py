@@ -59,6 +59,16 @@ def test_scipy_distributions_and_object_choices_map_to_tunesmith_domains() -> No
         to_space([{"a": [1]}, {"b": [2]}])
 
 
+def test_a_distribution_that_makes_no_space_is_a_value_error_as_documented() -> None:
+    """to_space documents ValueError; a bad domain raised pydantic's ValidationError (a ValueError) until SpaceError
+    took its place, and SpaceError was no ValueError: `except ValueError` around to_space let it through."""
+    from tunesmith.errors import SpaceError
+
+    with pytest.raises(ValueError, match="low and high must be finite numbers") as raised:
+        to_space({"a": uniform(1.0, 0.0)})  # scale 0: no interval
+    assert isinstance(raised.value, SpaceError)
+
+
 def test_randomized_search_with_distributions_is_seeded() -> None:
     space = {"C": loguniform(1e-2, 1e2), "class_weight": [None, "balanced"]}
 

@@ -4,7 +4,7 @@
 
     TunesmithError
     ├── SpecError            invalid experiment spec (exit code 2); carries the field path
-    │   └── SpaceError       invalid search space or parameter values
+    │   └── SpaceError       invalid search space or parameter values (also a ValueError)
     ├── ExperimentExists     `run` on a name already in the store (use `resume`)
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
@@ -43,8 +43,9 @@ class SpecError(UserInputError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-class SpaceError(SpecError):
-    """An invalid search space, or parameter values that do not belong to it."""
+class SpaceError(SpecError, ValueError):
+    """An invalid search space, or parameter values that do not belong to it. Also a ValueError: a bad domain was
+    pydantic's ValidationError (a ValueError) before, and ``tunesmith.sklearn.to_space`` documents ValueError."""
 
 
 class ExperimentExists(UserInputError):

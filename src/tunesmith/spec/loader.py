@@ -125,6 +125,11 @@ def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
 def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> SpecError:
     """The first problem in ``error`` as a SpecError: field path, what is wrong, what was received."""
     first = error.errors(include_url=False)[0]
+    raised = (first.get("ctx") or {}).get("error")
+    if isinstance(raised, SpecError):
+        # a SpaceError from a validator (the space's cross-checks): a ValueError, as to_space documents, so pydantic
+        # wrapped it; it names its own field path and fix
+        return raised
     path = _path(first["loc"], data)
     kind = first["type"]
     msg: str = first["msg"]
