@@ -149,6 +149,26 @@ def test_a_whole_float_step_is_a_report_and_a_bad_step_is_told_once_in_the_log(p
                     'number >= 0, as in {"step": 3, "loss": 0.35}; later ignored lines of this trial are not told'], log
 
 
+def test_a_step_too_big_to_store_is_a_bad_report_line_not_a_failed_run(project: Any) -> None:
+    """`{"step": 1e19}` reached SQLite as an int beyond 64 bits: OverflowError, and the experiment failed."""
+    project.write("big_step.py", """
+        import json
+        print(json.dumps({"step": 0, "loss": 0.5}))
+        print(json.dumps({"step": 1e19, "loss": 0.4}))
+        print(json.dumps({"step": 2 ** 63, "loss": 0.4}))
+        print(json.dumps({"step": 2 ** 63 - 1, "loss": 0.3}))
+        print(json.dumps({"loss": 0.2}))
+    """)
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} big_step.py", space, kind="inline"))
+    assert (trial["state"], trial["values"]) == ("completed", {"loss": 0.2})
+    assert trial["intermediate"] == [[0, 0.5], [2 ** 63 - 1, 0.3]]
+    told = [line for line in Path(trial["log_path"]).read_text().splitlines() if line.startswith("tunesmith:")]
+    assert told == ['tunesmith: a report line was ignored, {"step": 1e+19, "loss": 0.4}: its "step" is above '
+                    '9223372036854775807, the largest step a report can have; later ignored lines of this trial are '
+                    'not told']
+
+
 def test_command_failures_are_classified(project: Any) -> None:
     project.write("fails.sh", FAILS)
     space = {"how": {"type": "categorical", "choices": ["exit", "nojson", "silent", "signal", "child_signal"]}}

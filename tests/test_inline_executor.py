@@ -97,3 +97,24 @@ def test_a_keyboard_interrupt_an_inline_trial_raises_fails_that_trial_and_the_ru
         "exception", "exception: KeyboardInterrupt: enough (at gives_up.py:4 in objective), raised by the trial "
                      "itself, not by a signal")
     assert "KeyboardInterrupt: enough" in Path(trials[0]["log_path"]).read_text()
+
+
+def test_a_report_step_too_big_to_store_fails_that_trial_not_the_run(project):
+    """`trial.report(2**63, v)` reached SQLite: OverflowError, and the whole experiment failed. It is a bad step, a
+    TrialError in the trial that made it; a whole float step (1.0) is that step, as in a command's report line."""
+    project.write("big_step.py", """
+        def objective(config, trial):
+            trial.report(1.0, 0.5)
+            if trial.number == 0:
+                trial.report(2 ** 63, 0.4)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="big-step", trial={"function": "big_step:objective"},
+                                           budget={"trials": 2}, executor={"kind": "inline", "retries": 0}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = sorted(project.trials("big-step"), key=lambda t: t["number"])
+    assert [t["state"] for t in trials] == ["failed", "completed"]
+    assert trials[0]["error"] == ("exception: trial.report: step must be a whole number from 0 to 9223372036854775807 "
+                                  "(an int, or a whole float such as 1.0); got 9223372036854775808")
+    assert trials[1]["intermediate"] == [[1, 0.5]]

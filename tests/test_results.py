@@ -95,13 +95,27 @@ def test_report_records_and_forwards_each_value() -> None:
     assert all(type(r.step) is int and type(r.value) is float for r in sink)  # they go out as JSON
 
 
-@pytest.mark.parametrize("step", [-1, 1.0, 1.5, "1", None, True, np.True_])
+@pytest.mark.parametrize("step", [-1, 1.5, -1.0, float("inf"), float("nan"), "1", None, True, np.True_, 2 ** 63,
+                                  1e19, np.float64(2.0 ** 63)])
 def test_report_rejects_a_bad_step(step: Any) -> None:
     sink: list[Report] = []
     with pytest.raises(TrialError) as err:
         make_trial(sink).report(step, 0.5)
-    assert str(err.value) == f"trial.report: step must be a non-negative int; got {step!r}"
+    assert str(err.value) == ("trial.report: step must be a whole number from 0 to 9223372036854775807 (an int, or "
+                              f"a whole float such as 1.0); got {step!r}")
     assert sink == []
+
+
+def test_report_takes_a_whole_float_step_as_that_step_as_a_command_trials_report_line_does() -> None:
+    """A command's `{"step": 1.0}` was step 1 while `trial.report(1.0, v)` raised TrialError: one rule for both."""
+    sink: list[Report] = []
+    trial = make_trial(sink)
+    trial.report(1.0, 0.5)
+    trial.report(np.float64(2.0), 0.25)
+    trial.report(np.float32(3.0), 0.125)
+    trial.report(2 ** 63 - 1, 0.1)
+    assert sink == [Report(1, 0.5), Report(2, 0.25), Report(3, 0.125), Report(2 ** 63 - 1, 0.1)]
+    assert all(type(r.step) is int for r in sink)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float64("nan"), None, "0.5",

@@ -9,8 +9,9 @@ whose words are a name with spaces (``{ lr }``, ``{learning rate}``) is a mistyp
 
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
-A step is a whole number >= 0, ``1.0`` included (it is step 1); a report line that cannot be one (step ``1.5``,
-``-1``, ``true``, ``"2"``, or no finite value) is left out, and the first such line of a trial is said in its log.
+A step follows ``trial.report``'s rule: a whole number from 0 to 2**63-1, ``1.0`` included (it is step 1); a report
+line that cannot be one (step ``1.5``, ``-1``, ``true``, ``"2"``, ``1e19``, or no finite value) is left out, and the
+first such line of a trial is said in its log.
 Every line, JSON or not, is kept in the trial log, stderr too; a failure's reason ends with stderr's last lines.
 
 The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or in the trial's own folder
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tunesmith.errors import SpecError
+from tunesmith.evaluation.context import MAX_STEP, report_step
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
@@ -320,14 +322,16 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
 
 
 def _report_of(message: dict[str, Any], metric: str) -> Report | str:
-    """The report a ``"step"`` line makes, or why it makes none (the rules of ``trial.report``). A whole float is
-    that step (``1.0``: a float counter, a numpy number through json.dumps); json.loads takes NaN and true, and
-    neither is a report."""
-    step, raw = message["step"], message.get(metric, message.get("value"))
+    """The report a ``"step"`` line makes, or why it makes none: the step rule of ``trial.report``
+    (:func:`report_step`: a whole float is that step, up to MAX_STEP); json.loads takes NaN and true, and neither is
+    a report."""
+    raw = message.get(metric, message.get("value"))
     value = _to_float(raw)
-    if isinstance(step, float) and math.isfinite(step) and step.is_integer():
-        step = int(step)
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    step = report_step(message["step"])
+    if step is None:
+        given = message["step"]
+        if isinstance(given, int | float) and not isinstance(given, bool) and given > MAX_STEP:
+            return f'its "step" is above {MAX_STEP}, the largest step a report can have'
         example = json.dumps({"step": 3, metric: raw if value is not None else 0.93})
         return f'its "step" must be a whole number >= 0, as in {example}'
     if value is None or not math.isfinite(value):

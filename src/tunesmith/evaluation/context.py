@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 import os
 from collections.abc import Callable, Iterable
@@ -123,13 +124,17 @@ class TrialContext:
     def report(self, step: int, value: float) -> None:
         """Record an intermediate value (validation score after an epoch, say) at ``step``.
 
+        ``step``: a whole number from 0 to ``MAX_STEP``; a whole float (``1.0``) is that step, as in a command
+        trial's report line.
+
         Raises:
-            TrialError: when step is not a non-negative integer or value is not a finite number.
+            TrialError: when step is no such number or value is not a finite number.
         """
         # numpy scalars are accepted (an epoch from np.arange, a np.float32 score), as in a trial's result
-        index = _as_index(step)
-        if index is None or index < 0:
-            raise TrialError(f"trial.report: step must be a non-negative int; got {step!r}")
+        index = report_step(step)
+        if index is None:
+            raise TrialError(f"trial.report: step must be a whole number from 0 to {MAX_STEP} (an int, or a whole "
+                             f"float such as 1.0); got {step!r}")
         number = _to_float(value)
         if number is None or not math.isfinite(number):
             raise TrialError(f"trial.report: value must be a finite number; got {value!r}")
@@ -228,14 +233,26 @@ class TrialContext:
         return f"TrialContext(number={self.number}, seed={self.seed}, params={self.params})"
 
 
-def _as_index(step: object) -> int | None:
-    """``step`` as an int when it is an integer (bools excluded), else None."""
-    if isinstance(step, bool):
+MAX_STEP = 2 ** 63 - 1
+"""The largest step a report can have: the store keeps steps as 64-bit integers (SQLite raised OverflowError)."""
+
+
+def report_step(step: object) -> int | None:
+    """``step`` as a report's step, else None: the one rule of ``trial.report`` and a command's report line. A whole
+    number from 0 to MAX_STEP: an int (numpy's too) or a whole float (``1.0``: a float counter, a numpy number
+    through json.dumps); never a bool."""
+    if isinstance(step, bool | str | bytes) or type(step).__name__ == "bool_":  # np.True_ is no step either
         return None
     try:
-        return operator.index(step)  # type: ignore[arg-type]
+        index = operator.index(step)  # type: ignore[arg-type]
     except TypeError:
-        return None
+        if not isinstance(step, numbers.Real):  # np.float32 is one, though no float
+            return None
+        number = float(step)
+        if not (math.isfinite(number) and number.is_integer()):
+            return None
+        index = int(number)
+    return index if 0 <= index <= MAX_STEP else None
 
 
 class TrialPruned(Exception):  # noqa: N818 - named for what it signals, like Optuna's
