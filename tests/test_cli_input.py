@@ -677,3 +677,19 @@ def test_a_ray_spec_without_ray_installed_is_bad_input_before_anything_is_record
         _assert_input_error(project.cli(command, str(spec), env=env),
                             "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'")
     assert not project.db.exists()
+
+
+def test_a_ray_install_that_fails_to_import_is_one_line_naming_ray_and_its_error(project, tmp_path_factory):
+    """A broken Ray (an import raising anything but ImportError: a version clash, a bad extension) gave `validate`
+    and `run` a traceback: only ImportError was turned into a message."""
+    blocker = tmp_path_factory.mktemp("broken-ray")
+    (blocker / "ray").mkdir()
+    (blocker / "ray" / "__init__.py").write_text('raise AttributeError("module \'grpc\' has no attribute \'aio\'")\n')
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)}
+    spec = project.write_spec(project.spec(executor={"kind": "ray"}, budget={"trials": 1}))
+    for command in ("validate", "run"):
+        _assert_input_error(project.cli(command, str(spec), env=env),
+                            "executor.kind: ray: importing Ray failed (AttributeError: module 'grpc' has no "
+                            "attribute 'aio'); fix the install: pip install --force-reinstall 'tunesmith[ray]'")
+    assert not project.db.exists()
+

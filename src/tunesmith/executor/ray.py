@@ -106,10 +106,15 @@ class TrialResources:
 
 
 def import_ray() -> ModuleType:
+    """Ray, or one line of bad input saying why not: not installed, or installed and broken (a version clash, an
+    extension that fails to load: any exception from its import, which would otherwise be `validate`'s traceback)."""
     try:
         import ray
     except ImportError:
         raise UserInputError("executor.kind: ray needs Ray: pip install 'tunesmith[ray]'") from None
+    except Exception as e:
+        raise UserInputError(f"executor.kind: ray: importing Ray failed ({type(e).__name__}: {e}); fix the install: "
+                             "pip install --force-reinstall 'tunesmith[ray]'") from None
     return ray
 
 
