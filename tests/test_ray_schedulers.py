@@ -138,7 +138,9 @@ def test_ray_trials_are_charged_for_what_they_used_killed_ones_too(ray_cluster, 
                                 "executor": _ray(1, trial_timeout="1s", retries=0)}, storage=project.storage).trials[0]
     assert killed.failure_kind is FailureKind.TIMEOUT
     assert "cost_unknown" not in killed.metrics, "the actor's last measurement did not arrive (a loaded machine?)"
-    assert killed.metrics["cpu_s"] >= 0.1
+    # it burnt for its 1 s timeout, but how much CPU that got depends on the load (0.08 s seen on a machine at load
+    # 8): charged something, measured by the actor, not nothing
+    assert killed.metrics["cpu_s"] > 0.0
     assert killed.metrics["cost"] == pytest.approx(killed.metrics["cpu_s"], abs=1e-3)
 
     # one that holds the GIL in C code cannot be told: its actor is killed with ray.kill, nothing measured arrives,
