@@ -455,12 +455,15 @@ def summarise(sc: Scenario, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, str]) -> None:
+def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, str], arms_only: bool = False,
+           ) -> None:
     """Append this run to RUNS (one JSON line per scenario run), for the summary table."""
     counts = counts_of(sc, rows)
     band_ratio = [r["spread"] / (min(r["cold"]) / 0.99 - min(r["cold"])) for r in rows] if sc.kind == "bc" else []
     entry = {"scenario": sc.name, "seeds": len(rows), "counts": counts, "date": env["date"], "code": env["code"],
              "spread_over_band": round(statistics.median(band_ratio), 2) if band_ratio else None}
+    if arms_only:
+        entry["arms_only"] = True
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
 
@@ -478,10 +481,16 @@ def ratio_interval(cold: list[int], warm: list[int], draws: int = 4000) -> tuple
 
 def summary_section(runs: Path) -> str:
     """One row per scenario (its latest run in RUNS): median (IQR) trials to 99% per arm, and the verdict."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}   # per scenario: the latest run, with each arm from the latest run of it
     for line in runs.read_text(encoding="utf-8").splitlines():
         if line.strip():
             entry = json.loads(line)
+            before = latest.get(entry["scenario"])
+            if before is not None and entry.get("arms_only"):   # a run of some arms: the others stay as they were
+                counts = {**before["counts"], **entry["counts"]}
+                entry = {**entry, "counts": counts,
+                         "seeds": entry["seeds"] if entry["seeds"] == before["seeds"] else
+                         f"{entry['seeds']} ({before['seeds']} for arms not rerun)"}
             latest[entry["scenario"]] = entry
     start, end = markers("summary")
     lines = [start, "### Re-tune summary: median (IQR) trials to 99% of the cold run's final score", "",
@@ -489,7 +498,8 @@ def summary_section(runs: Path) -> str:
              "the scenario's latest run (`benchmarks/retune_runs.jsonl`); its section below has the per-seed "
              "table, the machine and the commit. The 90% interval: a bootstrap over the seeds (resampled in "
              "cold-warm pairs) of the ratio of medians; where it straddles 0.5, the verdict could turn with other "
-             "seeds.", "",
+             "seeds. A run of some arms only (`--arms`) replaces those arms and cold; the other arms' columns are "
+             "from the run before.", "",
              "| scenario | seeds | cold | " + " | ".join(PRIORS) + f" | {DEFAULT_ARM} / cold | 90% interval | "
              "target met | CV spread / 1% band |", "|---|---:|---:|" + "---:|" * len(PRIORS) + "---:|---:|---|---:|"]
     for sc in SCENARIOS:
@@ -506,15 +516,17 @@ def summary_section(runs: Path) -> str:
     return "\n".join([*lines, end]) + "\n"
 
 
-def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int, env: dict[str, str]) -> str:
-    start, end = markers(sc.name)
+def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int, env: dict[str, str],
+            name: str = "") -> str:
+    start, end = markers(name or sc.name)
     body = summarise(sc, rows)
     how = ("end to end: `tunesmith.retune.retune`, SQLite store, inline executor" if sc.kind == "bc" else
            "strategy objects as a re-tune builds them, no runner" + (
                "; a configuration's loss is the mean of its recorded seeds" if sc.kind == "table" else ""))
-    lines = [start, f"### Re-tune scenario `{sc.name}`: {sc.description}", "",
-             f"- Command: `python benchmarks/retune.py --scenario {sc.name} --seeds {seeds} --markdown "
-             "benchmarks/RESULTS.md`",
+    title = f"`{sc.name}`" + (f", arms {', '.join(sc.arms)} only" if name and name != sc.name else "")
+    lines = [start, f"### Re-tune scenario {title}: {sc.description}", "",
+             f"- Command: `python benchmarks/retune.py --scenario {sc.name} --seeds {seeds}"
+             + (f" --arms {','.join(sc.arms)}" if name and name != sc.name else "") + " --markdown benchmarks/RESULTS.md`",
              f"- Old run {sc.base_trials} trials; each re-tune {sc.trials} trials; top {sc.top_k} re-evaluated "
              f"first; strategy bo (auto's choice), every proposal a full model one; {how}; {seconds:.0f} s",
              *([f"- The two tables: {table_facts(sc)}"] if sc.kind == "table" else []),
@@ -532,11 +544,10 @@ def main() -> None:
     parser.add_argument("--summary-only", action="store_true",
                         help="only rewrite the summary section of --markdown from benchmarks/retune_runs.jsonl")
     parser.add_argument("--arms", help="comma-separated warm arms to run, a subset of each scenario's declared "
-                        "ones (cold always runs); a look at a few arms on a busy machine, so not with --markdown")
+                        "ones (cold always runs); with --markdown its section is written beside the scenario's full "
+                        "one, and the summary keeps the other arms' latest figures")
     parser.add_argument("--rows", help="write the per-seed loss curves as JSON lines to this file")
     args = parser.parse_args()
-    if args.arms and args.markdown:
-        parser.error("--arms: a run of some arms only is not a result for RESULTS.md; drop --markdown")
     if args.summary_only:
         write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
         return
@@ -564,12 +575,13 @@ def main() -> None:
                     f.write(json.dumps({"scenario": sc.name, "seed": seed, **row}) + "\n")
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
-        text = section(sc, rows, time.monotonic() - started, args.seeds, env)
+        name = f"{sc.name}-{'-'.join(sc.arms)}" if args.arms else sc.name   # a run of some arms: its own section
+        text = section(sc, rows, time.monotonic() - started, args.seeds, env, name)
         print(text, flush=True)
         if args.markdown:
-            record(RUNS, sc, rows, env)
+            record(RUNS, sc, rows, env, arms_only=bool(args.arms))
             write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
-            write_section(Path(args.markdown), text, *markers(sc.name))
+            write_section(Path(args.markdown), text, *markers(name))
 
 
 if __name__ == "__main__":
