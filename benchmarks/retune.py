@@ -5,8 +5,7 @@ shifted data with the same trial budget and strategy (``bo``, what ``auto`` pick
 warm for each warm-start prior (``none``: the old top k re-evaluated first, nothing else; ``rebased``: plus
 the other old trials replayed re-based; ``ranked``: plus the old trials as the GP's prior mean, weighted by
 RGPE's ranking weight, which is what ``drift.retune.prior: transfer`` does; ``+spread``: the re-evaluated old
-configurations spread over the old best quarter; ``ranked+distinct``: ``ranked+spread`` less near-copies of the chosen
-configurations, declared 2026-12-05, see RESULTS.md). The cold
+configurations spread over the old best quarter; arms measured and not adopted: ``REJECTED``). The cold
 run's best-so-far loss after its last trial is the reference; *trials to 99%* is the first trial at which a
 run's best-so-far loss is at most cold_final / 0.99 (a score "99% as good" for a loss). A run that never gets
 there counts as budget + 1. Target (issue #17): warm needs at most half the trials cold needs (median ratio).
@@ -73,18 +72,16 @@ The scenarios, seeds and budgets below were fixed before any of their results we
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import importlib.util
 import json
 import math
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -97,7 +94,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # benchmarks.search_quality (the recorded tables)
 from results_file import environment, write_section  # noqa: E402
 
-import tunesmith.retune as retune_module  # noqa: E402
 from tunesmith.events import RunListener  # noqa: E402
 from tunesmith.records import Direction  # noqa: E402
 from tunesmith.retune import retune, warm_start_from  # noqa: E402
@@ -118,16 +114,15 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 # weight (tunesmith.strategy.transfer_prior.old_landscape_weight); declared as an experiment on 2026-12-04
 # 23:02 UTC before any of its runs, and made the default by a rule declared before its 30-seed run (see RESULTS.md).
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("ranked", "transfer", False),
-        ("none+spread", "none", True), ("ranked+spread", "transfer", True), ("ranked+distinct", "transfer", True))
-# "ranked+distinct" (declared 2026-12-05 before any of its runs): "ranked+spread" that stops re-evaluating when only
-# near-copies of the chosen configurations are left (tunesmith.retune.NEAR_COPY), so fewer than top k may be
-# re-evaluated. Every other spread arm keeps the near-copies, as they were measured before (NEAR_COPY off). It runs
-# on "ranked+spread"'s seeds (common random numbers): where the rule picks the same configurations, its trials are
-# "ranked+spread"'s, so the two differ by the rule alone.
-DISTINCT_ARMS = ("ranked+distinct",)
-SAME_SEEDS_AS = {"ranked+distinct": "ranked+spread"}
+        ("none+spread", "none", True), ("ranked+spread", "transfer", True))
 REPLACED = ("transfer", "transfer+spread")
-PRIORS = (*(label for label, _, _ in ARMS), *REPLACED)
+# Arms measured and not adopted, whose code is gone, kept as columns of the summary: "ranked+distinct" (declared
+# 2026-12-05 before its runs, in commit 5dc1e51 with its amendment e48876c, which run it) is "ranked+spread" that
+# stopped re-evaluating at near-copies of the chosen configurations (2% of the unit cube), on "ranked+spread"'s own
+# seeds; per seed it was later more often than sooner (42 against 32 over the twelve), so the rule declared for it
+# kept "ranked+spread" (RESULTS.md).
+REJECTED = ("ranked+distinct",)
+PRIORS = (*(label for label, _, _ in ARMS), *REPLACED, *REJECTED)
 # what `tunesmith retune` does with the default drift.retune settings (since 2026-12-05; before, "transfer+spread"
 # from 2026-12-04 and "transfer" before that)
 DEFAULT_ARM = "ranked+spread"
@@ -153,7 +148,7 @@ class Scenario:
 # hgb re-tune with it ran (it had been measured on the bc and bowl4 scenarios only), to decide whether spread
 # should be the default; "ranked" and "ranked+spread" on 2026-12-04 23:02 UTC with the other scenarios, before their
 # runs; the replaced "transfer" and "transfer+spread" no longer run.
-HGB_ARMS = ("none", "ranked", "ranked+spread", "ranked+distinct")
+HGB_ARMS = ("none", "ranked", "ranked+spread")
 
 # Declared before any result was seen; see the module docstring.
 SCENARIOS = (
@@ -188,22 +183,6 @@ SCENARIOS = (
              tables=("HPOLib", "parkinsons_telemonitoring", "slice_localization")),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
-
-
-@contextlib.contextmanager
-def near_copies_for(label: str) -> Iterator[None]:
-    """The near-copy rule as the arm ``label`` runs it: on for DISTINCT_ARMS, off for the others (as measured)."""
-    saved = retune_module.NEAR_COPY
-    retune_module.NEAR_COPY = saved if label in DISTINCT_ARMS else -math.inf
-    try:
-        yield
-    finally:
-        retune_module.NEAR_COPY = saved
-
-
-def seed_label(label: str) -> str:
-    """The label an arm's seeds are derived from (its own, or the arm it is paired with)."""
-    return SAME_SEEDS_AS.get(label, label)
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -286,32 +265,10 @@ def run_bc(sc: Scenario, seed: int) -> dict[str, Any]:
         os.chdir(folder)
         try:
             run_experiment(load_spec(folder / "bc.yaml"), store, RunListener())
-            store.close()
-            warm: dict[str, Any] = {}
-            # An arm on another's seeds needs that arm's experiment name (the seed derives from it): it runs first,
-            # on a copy of the store as the old run left it; its trial folders (beside the old experiment's, in
-            # this folder) are removed after it, for the arm whose name it took.
-            paired = [label for label in sc.arms if label in SAME_SEEDS_AS]
-            if paired:
-                shutil.copytree(folder, folder / "paired")
-                os.chdir(folder / "paired")
-                twin = SQLStore(f"sqlite:///{folder / 'paired' / 'tunesmith.db'}")
-                for label, prior, spread in ARMS:
-                    if label in paired:
-                        name = f"warm-{seed_label(label).replace('+', '-')}"
-                        with near_copies_for(label):
-                            warm[label] = retune(twin, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
-                                                 new_name=name, prior=prior, spread=spread)
-                        shutil.rmtree(folder / ".tunesmith" / name, ignore_errors=True)
-                twin.close()
-                os.chdir(folder)
-            store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
             cold = retune(store, "bc", "shifted.csv", trials=sc.trials, warm=False, new_name="cold")
-            for label, prior, spread in ARMS:
-                if label in sc.arms and label not in paired:
-                    with near_copies_for(label):
-                        warm[label] = retune(store, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
-                                             new_name=f"warm-{label.replace('+', '-')}", prior=prior, spread=spread)
+            warm = {label: retune(store, "bc", "shifted.csv", trials=sc.trials, top_k=sc.top_k,
+                                  new_name=f"warm-{label.replace('+', '-')}", prior=prior, spread=spread)
+                    for label, prior, spread in ARMS if label in sc.arms}
         finally:
             os.chdir(cwd)
     cold_losses, spreads = bc_losses(cold)
@@ -361,11 +318,9 @@ def run_strategies(sc: Scenario, seed: int, space: SearchSpace, old_loss: Loss, 
     out: dict[str, Any] = {"cold": [t.values[0] for t in drive(
         fresh(derive_seed(seed, "retune", "cold") % 2**32, space), new_loss, sc.trials)], "spread": 0.0}
     for label, prior, spread in (arm for arm in ARMS if arm[0] in sc.arms):
-        with near_copies_for(label):
-            warm = warm_start_from(SimpleNamespace(name="old"), best_first, sc.top_k, PriorMode(prior),  # type: ignore[arg-type]
-                                   space if spread else None)
-        strategy = WarmStartedStrategy(fresh(derive_seed(seed, "retune", f"warm-{seed_label(label)}") % 2**32, space),
-                                       warm)
+        warm = warm_start_from(SimpleNamespace(name="old"), best_first, sc.top_k, PriorMode(prior),  # type: ignore[arg-type]
+                               space if spread else None)
+        strategy = WarmStartedStrategy(fresh(derive_seed(seed, "retune", f"warm-{label}") % 2**32, space), warm)
         strategy.replay([])
         out[label] = [t.values[0] for t in drive(strategy, new_loss, sc.trials)]
     return out

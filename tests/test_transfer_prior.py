@@ -292,26 +292,3 @@ def test_a_retune_spreads_its_re_evaluations_by_default(tmp_path: Path) -> None:
         "warm_start"]).first] == [0.50, 0.51, 0.52]   # drift.retune.spread: false, as before
 
 
-
-def test_near_copies_of_a_chosen_configuration_are_not_re_evaluated(tmp_path: Path) -> None:
-    """An old best quarter that is two points sampled a few times over (as bo leaves it after converging): two
-    configurations are re-evaluated, not top_k = 3 with the third a near-copy (0.51 beside 0.50) that would teach the
-    new search what the first did."""
-    from tunesmith.retune import NEAR_COPY, plan_retune
-    from tunesmith.storage.sql import SQLStore
-
-    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    spec = {"name": "old", "objective": {"metric": "loss", "direction": "minimize"},
-            "space": {"a": {"type": "float", "low": 0.0, "high": 1.0}, "b": {"type": "float", "low": 0.0, "high": 1.0}},
-            "strategy": "random", "budget": {"trials": 32}, "executor": {"kind": "inline"},
-            "trial": {"function": "objectives:quadratic"}, "seed": 1, "drift": {"retune": {"top_k": 3}}}
-    old = store.create_experiment("old", spec, "random", "", 0.0)
-    xs = [0.50, 0.505, 0.51, 0.495, 0.80, 0.805, 0.497, 0.503] + [i / 100 for i in range(24)]
-    for rank, x in enumerate(xs):   # loss = rank: the list is best first, its best quarter the first eight
-        started = store.new_trial(old.id, {"a": x, "b": 0.5}, 1, 0.0, "trial-{number}.log")
-        assert started is not None
-        store.save_trial(old.id, replace(started, state=TrialState.COMPLETED, values=(float(rank),)), "trial_done",
-                         0.0)
-    warm = WarmStart.from_json(plan_retune(store, "old", None).attributes["warm_start"])
-    assert [p["a"] for p in warm.first] == [0.50, 0.805], warm.first
-    assert 0.01 < NEAR_COPY < 0.3   # 0.51 is a near-copy of 0.50; 0.80 is not
