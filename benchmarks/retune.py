@@ -5,7 +5,7 @@ shifted data with the same trial budget and strategy (``bo``, what ``auto`` pick
 warm for each warm-start prior (``none``: the old top k re-evaluated first, nothing else; ``rebased``: plus
 the other old trials replayed re-based; ``ranked``: plus the old trials as the GP's prior mean, weighted by
 RGPE's ranking weight, which is what ``drift.retune.prior: transfer`` does; ``+spread``: the re-evaluated old
-configurations spread over the old best quarter). The cold
+configurations spread over the old best quarter; arms measured and not adopted: ``REJECTED``). The cold
 run's best-so-far loss after its last trial is the reference; *trials to 99%* is the first trial at which a
 run's best-so-far loss is at most cold_final / 0.99 (a score "99% as good" for a loss). A run that never gets
 there counts as budget + 1. Target (issue #17): warm needs at most half the trials cold needs (median ratio).
@@ -115,11 +115,14 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 # 23:02 UTC before any of its runs, and made the default by a rule declared before its 30-seed run (see RESULTS.md).
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("ranked", "transfer", False),
         ("none+spread", "none", True), ("ranked+spread", "transfer", True))
-# Arms whose code is gone, kept as columns of the summary for the rows that ran them: "transfer" and
-# "transfer+spread" are the transfer prior before the ranking weight (every other proposal the plain GP's once the
-# new trials filled a start-up design, and none while the old landscape ranked them no better than chance).
 REPLACED = ("transfer", "transfer+spread")
-PRIORS = (*(label for label, _, _ in ARMS), *REPLACED)
+# Arms measured and not adopted, whose code is gone, kept as columns of the summary: "ranked+distinct" (declared
+# 2026-12-05 before its runs, in commit 5dc1e51 with its amendment e48876c, which run it) is "ranked+spread" that
+# stopped re-evaluating at near-copies of the chosen configurations (2% of the unit cube), on "ranked+spread"'s own
+# seeds; per seed it was later more often than sooner (42 against 32 over the twelve), so the rule declared for it
+# kept "ranked+spread" (RESULTS.md).
+REJECTED = ("ranked+distinct",)
+PRIORS = (*(label for label, _, _ in ARMS), *REPLACED, *REJECTED)
 # what `tunesmith retune` does with the default drift.retune settings (since 2026-12-05; before, "transfer+spread"
 # from 2026-12-04 and "transfer" before that)
 DEFAULT_ARM = "ranked+spread"
@@ -407,12 +410,15 @@ def summarise(sc: Scenario, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, str]) -> None:
+def record(path: Path, sc: Scenario, rows: list[dict[str, Any]], env: dict[str, str], arms_only: bool = False,
+           ) -> None:
     """Append this run to RUNS (one JSON line per scenario run), for the summary table."""
     counts = counts_of(sc, rows)
     band_ratio = [r["spread"] / (min(r["cold"]) / 0.99 - min(r["cold"])) for r in rows] if sc.kind == "bc" else []
     entry = {"scenario": sc.name, "seeds": len(rows), "counts": counts, "date": env["date"], "code": env["code"],
              "spread_over_band": round(statistics.median(band_ratio), 2) if band_ratio else None}
+    if arms_only:
+        entry["arms_only"] = True
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
 
@@ -430,10 +436,16 @@ def ratio_interval(cold: list[int], warm: list[int], draws: int = 4000) -> tuple
 
 def summary_section(runs: Path) -> str:
     """One row per scenario (its latest run in RUNS): median (IQR) trials to 99% per arm, and the verdict."""
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, dict[str, Any]] = {}   # per scenario: the latest run, with each arm from the latest run of it
     for line in runs.read_text(encoding="utf-8").splitlines():
         if line.strip():
             entry = json.loads(line)
+            before = latest.get(entry["scenario"])
+            if before is not None and entry.get("arms_only"):   # a run of some arms: the others stay as they were
+                counts = {**before["counts"], **entry["counts"]}
+                entry = {**entry, "counts": counts,
+                         "seeds": entry["seeds"] if entry["seeds"] == before["seeds"] else
+                         f"{entry['seeds']} ({before['seeds']} for arms not rerun)"}
             latest[entry["scenario"]] = entry
     start, end = markers("summary")
     lines = [start, "### Re-tune summary: median (IQR) trials to 99% of the cold run's final score", "",
@@ -441,7 +453,8 @@ def summary_section(runs: Path) -> str:
              "the scenario's latest run (`benchmarks/retune_runs.jsonl`); its section below has the per-seed "
              "table, the machine and the commit. The 90% interval: a bootstrap over the seeds (resampled in "
              "cold-warm pairs) of the ratio of medians; where it straddles 0.5, the verdict could turn with other "
-             "seeds.", "",
+             "seeds. A run of some arms only (`--arms`) replaces those arms and cold; the other arms' columns are "
+             "from the run before.", "",
              "| scenario | seeds | cold | " + " | ".join(PRIORS) + f" | {DEFAULT_ARM} / cold | 90% interval | "
              "target met | CV spread / 1% band |", "|---|---:|---:|" + "---:|" * len(PRIORS) + "---:|---:|---|---:|"]
     for sc in SCENARIOS:
@@ -458,15 +471,17 @@ def summary_section(runs: Path) -> str:
     return "\n".join([*lines, end]) + "\n"
 
 
-def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int, env: dict[str, str]) -> str:
-    start, end = markers(sc.name)
+def section(sc: Scenario, rows: list[dict[str, Any]], seconds: float, seeds: int, env: dict[str, str],
+            name: str = "") -> str:
+    start, end = markers(name or sc.name)
     body = summarise(sc, rows)
     how = ("end to end: `tunesmith.retune.retune`, SQLite store, inline executor" if sc.kind == "bc" else
            "strategy objects as a re-tune builds them, no runner" + (
                "; a configuration's loss is the mean of its recorded seeds" if sc.kind == "table" else ""))
-    lines = [start, f"### Re-tune scenario `{sc.name}`: {sc.description}", "",
-             f"- Command: `python benchmarks/retune.py --scenario {sc.name} --seeds {seeds} --markdown "
-             "benchmarks/RESULTS.md`",
+    title = f"`{sc.name}`" + (f", arms {', '.join(sc.arms)} only" if name and name != sc.name else "")
+    lines = [start, f"### Re-tune scenario {title}: {sc.description}", "",
+             f"- Command: `python benchmarks/retune.py --scenario {sc.name} --seeds {seeds}"
+             + (f" --arms {','.join(sc.arms)}" if name and name != sc.name else "") + " --markdown benchmarks/RESULTS.md`",
              f"- Old run {sc.base_trials} trials; each re-tune {sc.trials} trials; top {sc.top_k} re-evaluated "
              f"first; strategy bo (auto's choice), every proposal a full model one; {how}; {seconds:.0f} s",
              *([f"- The two tables: {table_facts(sc)}"] if sc.kind == "table" else []),
@@ -484,11 +499,10 @@ def main() -> None:
     parser.add_argument("--summary-only", action="store_true",
                         help="only rewrite the summary section of --markdown from benchmarks/retune_runs.jsonl")
     parser.add_argument("--arms", help="comma-separated warm arms to run, a subset of each scenario's declared "
-                        "ones (cold always runs); a look at a few arms on a busy machine, so not with --markdown")
+                        "ones (cold always runs); with --markdown its section is written beside the scenario's full "
+                        "one, and the summary keeps the other arms' latest figures")
     parser.add_argument("--rows", help="write the per-seed loss curves as JSON lines to this file")
     args = parser.parse_args()
-    if args.arms and args.markdown:
-        parser.error("--arms: a run of some arms only is not a result for RESULTS.md; drop --markdown")
     if args.summary_only:
         write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
         return
@@ -516,12 +530,13 @@ def main() -> None:
                     f.write(json.dumps({"scenario": sc.name, "seed": seed, **row}) + "\n")
             print({"scenario": sc.name, "seed": seed, **{k: (np.round(v, 4).tolist() if isinstance(v, list) else v)
                                                          for k, v in row.items()}}, file=sys.stderr, flush=True)
-        text = section(sc, rows, time.monotonic() - started, args.seeds, env)
+        name = f"{sc.name}-{'-'.join(sc.arms)}" if args.arms else sc.name   # a run of some arms: its own section
+        text = section(sc, rows, time.monotonic() - started, args.seeds, env, name)
         print(text, flush=True)
         if args.markdown:
-            record(RUNS, sc, rows, env)
+            record(RUNS, sc, rows, env, arms_only=bool(args.arms))
             write_section(Path(args.markdown), summary_section(RUNS), *markers("summary"))
-            write_section(Path(args.markdown), text, *markers(sc.name))
+            write_section(Path(args.markdown), text, *markers(name))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ function whose optimum moved."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -199,6 +201,17 @@ def test_on_a_landscape_that_merely_moved_the_old_one_keeps_steering() -> None:
     assert min(w for _, w in weights) > 0.5 and weights[-1][1] > 0.6, weights
 
 
+def test_each_transfer_fit_logs_the_old_landscapes_weight(caplog: Any) -> None:
+    """A wrong weight must be diagnosable from a run: each fit's weight, slope and shift are logged at DEBUG on
+    ``tunesmith.strategy.bayes``, the same weights the proposals used."""
+    with caplog.at_level(logging.DEBUG, logger="tunesmith.strategy.bayes"):
+        weights = weights_of_a_retune(bowl(0.45), bowl(0.3), 8)
+    logged = [(int(m[1]), float(m[2])) for r in caplog.records
+              if (m := re.match(r"transfer prior at (\d+) new trials: old landscape weight ([0-9.]+),", r.getMessage()))]
+    assert logged and [n for n, _ in logged] == [n for n, _ in weights]
+    assert all(abs(w - w_log) < 5e-4 for (_, w), (_, w_log) in zip(weights, logged, strict=True)), (weights, logged)
+
+
 def test_an_old_landscape_that_does_not_rank_the_new_trials_stops_steering() -> None:
     """The old loss depends on ``a`` only, the new one on ``b`` only (a concept change no shift explains): the
     old landscape's weight falls as the new trials learn to order themselves, and is 0 from 12 of them on (the
@@ -277,4 +290,5 @@ def test_a_retune_spreads_its_re_evaluations_by_default(tmp_path: Path) -> None:
     assert [p["a"] for p in warm.first] == [0.50, 0.90, 0.30] and warm.mode is PriorMode.TRANSFER
     assert [p["a"] for p in WarmStart.from_json(plan_retune(store, "old", None, spread=False).attributes[
         "warm_start"]).first] == [0.50, 0.51, 0.52]   # drift.retune.spread: false, as before
+
 

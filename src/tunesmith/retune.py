@@ -230,7 +230,9 @@ def warm_start_from(parent: ExperimentRecord, best_first: list[Any], top_k: int,
     The configurations are the best ``top_k``; with ``spread_over`` (the space), the best one and then, one at a
     time, the configuration of the old best quarter farthest from those already chosen: the old best ones
     usually sit side by side, and when the optimum has moved, ``top_k`` near-copies of one configuration teach
-    the new search one thing ``top_k`` times."""
+    the new search one thing ``top_k`` times. Near-copies are still taken when the quarter holds nothing else (a
+    converged old run): stopping at them, so the model proposes sooner, was measured later more often than sooner
+    (``benchmarks/retune.py``, arm ``ranked+distinct``, 2026-12-05: 42 seed pairs against 32)."""
     configs: dict[str, dict[str, Any]] = {}  # by configuration key: a lookup, not a scan of the list per trial
     for t in best_first:
         configs.setdefault(config_key(t.params), dict(t.params))

@@ -61,6 +61,7 @@ measurement.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,8 @@ _REFINE_ROUNDS = 3
 _REFINE_KEEP = 8
 _LOCAL_SCALE = 0.1        # perturbation sd, in unit-cube widths, before shrinking with each round
 _MIN_EFFORT = 1 / 32
+# how far the old landscape steers a re-tune is logged here at DEBUG, once per fit: a wrong weight shows in a run
+_log = logging.getLogger(__name__)
 MAX_MODEL_POINTS = 300
 _LOCAL_FRACTION = 0.5
 _POLISH_STARTS = 5
@@ -337,6 +340,9 @@ class BayesStrategy:
                 residual, calibration, self._transfer_hyper = transfer_model(
                     transfer, x, filled, self._transfer_hyper, refit=refit, target_hyper=self._hyper)
                 fit = self._transfer_fit = _TransferFit(len(self._y), refit, residual, calibration)
+                _log.debug("transfer prior at %d new trials: old landscape weight %.3f, slope %.3g, level %.3g, "
+                           "shift %s, %s units", fit.trials, calibration.weight, calibration.a, calibration.b,
+                           np.round(calibration.shift, 3).tolist(), "log" if calibration.log else "raw")
             z, calibration = fit.residual, fit.calibration
             scale = calibration.scale
         if transfer is None and mode == "model":
