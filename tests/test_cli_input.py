@@ -447,7 +447,7 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
     assert _store_files(project.root) == before
     # a misspelt name is matched, wherever it falls in the list (which stops at ten)
     _assert_input_error(project.cli("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
-                                                     "'other'?; experiments here: other")
+                                                     "'other'? Experiments here: other")
 
 
 def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):

@@ -251,6 +251,33 @@ def test_a_placeholder_missing_a_brace_is_refused(project: Any, command: str, me
 
 
 @pytest.mark.parametrize("command,message", [
+    ("python train.py --lr ${lr}", r"placeholder \{lr\} right after '\$': for the parameter write \{lr\} without "
+                                   r"the '\$'; for a shell variable write \$\{\{lr\}\} \(braces doubled\)"),
+    ("echo ${trial_dir}/out", r"placeholder \{trial_dir\} right after '\$': for the parameter write \{trial_dir\}"),
+    ("echo ${HOME}/data", r"placeholder \{HOME\} right after '\$' names no parameter: for the shell variable write "
+                          r"\$\{\{HOME\}\} \(braces doubled\); parameters: lr, scale, x"),
+    ("echo ${lrr}", r"write \$\{\{lrr\}\} \(braces doubled\) \(or, for the parameter 'lr', write \{lr\} without the '\$'\)"),
+])
+def test_a_placeholder_right_after_a_dollar_is_refused(project: Any, command: str, message: str) -> None:
+    """`${lr}` passed and rendered `$0.49` (the shell then expanded `$0`), `${opt}` rendered `$sgd` (empty); and
+    `${HOME}` was refused as naming no parameter, without saying how to write the shell's variable."""
+    from tunesmith.errors import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        _prepare_command(project, command)
+
+
+def test_a_shell_variable_with_doubled_braces_renders_as_the_shells(project: Any) -> None:
+    from tunesmith.evaluation.command import check_placeholders
+
+    _prepare_command(project, "echo ${{HOME}} {lr}")
+    assert render_command("echo ${{HOME}} {lr}", {"lr": 0.5}, ("lr",), "/t", None, 1, 0) == "echo ${HOME} 0.5"
+    # a recorded experiment's command keeps rendering as it did when it ran
+    check_placeholders("echo ${lr}", ["lr"], stored=True)
+    assert render_command("echo ${lr}", {"lr": 0.5}, ("lr",), "/t", None, 1, 0) == "echo $0.5"
+
+
+@pytest.mark.parametrize("command,message", [
     ("python train.py --lr { lr }", r"placeholder \{ lr \} holds spaces; remove the spaces: \{lr\}"),
     ("python train.py --lr {  lr  } --x {x}", r"placeholder \{  lr  \} holds spaces; remove the spaces: \{lr\}"),
     ("python train.py --lr { lr}", r"placeholder \{ lr\} holds spaces; remove the spaces: \{lr\}"),

@@ -99,6 +99,44 @@ def test_a_keyboard_interrupt_an_inline_trial_raises_fails_that_trial_and_the_ru
     assert "KeyboardInterrupt: enough" in Path(trials[0]["log_path"]).read_text()
 
 
+def test_a_base_exception_an_inline_trial_raises_fails_that_trial_and_the_run_goes_on(project):
+    """A BaseException that is not an Exception (nor KeyboardInterrupt, SystemExit) raised by an inline trial killed
+    the coordinator with a traceback (exit 1), the experiment failed, and the trial read "interrupted by the user"."""
+    project.write("too_big.py", """
+        import asyncio
+
+        class Big(BaseException):
+            pass
+
+        class Unreadable(BaseException):
+            def __str__(self):
+                raise RuntimeError("no str for you")
+
+        def objective(config, trial):
+            if trial.number == 0:
+                raise Big("too big")
+            if trial.number == 1:
+                raise asyncio.CancelledError()
+            if trial.number == 2:
+                raise Unreadable()
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="too-big", trial={"function": "too_big:objective"},
+                                           budget={"trials": 4}, executor={"kind": "inline", "retries": 0}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    trials = sorted(project.trials("too-big"), key=lambda t: t["number"])
+    assert [t["state"] for t in trials] == ["failed", "failed", "failed", "completed"]
+    assert [t["error"] for t in trials[:3]] == [
+        "exception: Big: too big (at too_big.py:13 in objective)",
+        "exception: CancelledError (at too_big.py:15 in objective)",
+        "exception: Unreadable (its message could not be read: RuntimeError: no str for you) "
+        "(at too_big.py:17 in objective)"]
+    assert "Big: too big" in Path(trials[0]["log_path"]).read_text()
+    assert 'too_big.py", line 17, in objective' in Path(trials[2]["log_path"]).read_text()
+
+
 def test_a_report_step_too_big_to_store_fails_that_trial_not_the_run(project):
     """`trial.report(2**63, v)` reached SQLite: OverflowError, and the whole experiment failed. It is a bad step, a
     TrialError in the trial that made it; a whole float step (1.0) is that step, as in a command's report line."""

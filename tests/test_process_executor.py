@@ -56,6 +56,23 @@ def hard_exit(config, trial):
 def calls_sys_exit(config, trial):
     sys.exit(2)
 
+class Big(BaseException):
+    pass
+
+class Unreadable(BaseException):
+    def __str__(self):
+        raise RuntimeError("no str for you")
+
+def raises_base_exception(config, trial):
+    raise Big("too big")
+
+def raises_unreadable(config, trial):
+    raise Unreadable()
+
+def raises_cancelled(config, trial):
+    import asyncio
+    raise asyncio.CancelledError("cancelled inside")
+
 def forks_then_segfaults(config, trial):
     import multiprocessing
     child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(1000,))
@@ -292,6 +309,27 @@ def test_sys_exit_is_the_trials_exception_and_keeps_the_worker(harness: Harness)
     assert outcome.failure.kind is FailureKind.EXCEPTION
     assert outcome.failure.message.startswith("SystemExit: 2 (at ptrials.py:")
     assert run_one(ex, harness.job(2, "whoami")).metrics["pid"] == before
+
+
+@pytest.mark.parametrize(("function", "raise_line", "message"), [
+    ("raises_base_exception", '    raise Big("too big")', "Big: too big"),
+    ("raises_cancelled", '    raise asyncio.CancelledError("cancelled inside")', "CancelledError: cancelled inside"),
+    ("raises_unreadable", "    raise Unreadable()",
+     "Unreadable (its message could not be read: RuntimeError: no str for you)"),
+])
+def test_a_base_exception_the_trial_raises_is_its_exception_and_keeps_the_worker(
+        harness: Harness, function: str, raise_line: str, message: str) -> None:
+    """A BaseException that is not an Exception (a custom one, asyncio.CancelledError, one whose __str__ raises)
+    took the worker down: "crashed: worker process exited with code 1", no traceback, retried as a crash."""
+    ex = harness.executor()
+    before = run_one(ex, harness.job(0, "whoami")).metrics["pid"]
+    outcome = run_one(ex, harness.job(1, function))
+    assert outcome.failure is not None
+    line = TRIALS.splitlines().index(raise_line) + 1
+    assert (outcome.failure.kind, outcome.failure.message) == (
+        FailureKind.EXCEPTION, f"{message} (at ptrials.py:{line} in {function})")
+    assert f'ptrials.py", line {line}, in {function}' in harness.log(1)
+    assert run_one(ex, harness.job(2, "whoami")).metrics["pid"] == before, "the worker lives on"
 
 
 def test_crash_is_seen_although_a_forked_child_lives_on(harness: Harness) -> None:

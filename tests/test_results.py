@@ -145,3 +145,31 @@ def test_a_scalar_that_fails_to_convert_is_an_invalid_result_not_a_crash() -> No
         "returned Unconvertible(), which does not convert to a float")
     assert normalize_result({"loss": _Unconvertible()}, ["loss"]) == invalid("'loss' is Unconvertible(), not a number")
     assert normalize_result({"loss": 1, "other": _Unconvertible()}, ["loss"]) == ((1.0,), {})
+
+
+# -- non-finite metrics in --json output ---------------------------------------------------------------------------
+
+def _strict_json(text: str) -> Any:
+    import json
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_json_output_is_strict_json_when_a_metric_is_inf_or_nan(project: Any) -> None:
+    """`show --json` printed bare Infinity and NaN (no JSON parser but Python's reads them), while `trials --json`
+    wrote "inf" and "nan": every --json output is strict JSON, with the strings of trials --json."""
+    project.write("odd_metrics.py", """
+        def objective(config, trial):
+            return {"loss": 0.5, "aux": float("inf"), "aux2": float("nan")}
+    """)
+    spec = project.write_spec(project.spec(name="odd", trial={"function": "odd_metrics:objective"},
+                                           budget={"trials": 1}, executor={"kind": "inline"}))
+    project.cli("run", str(spec), "--quiet", check=True)
+    shown = _strict_json(project.cli("show", "odd", "--json", check=True).stdout)
+    assert shown["best"]["metrics"] == {"aux": "inf", "aux2": "nan"}
+    (trial,) = _strict_json(project.cli("trials", "odd", "--json", check=True).stdout)
+    assert trial["metrics"] == {"aux": "inf", "aux2": "nan"}
+    _strict_json(project.cli("ls", "--json", check=True).stdout)

@@ -331,7 +331,9 @@ def test_strategy_options_without_a_name_belong_to_auto():
 
 @pytest.mark.parametrize(
     ("strategy", "hint"),
-    [("tpee", "did you mean 'tpe'? "), ({"name": "randm"}, "did you mean 'random'? "), ("bayesian", "")],
+    [("tpee", "did you mean 'tpe'? "), ({"name": "randm"}, "did you mean 'random'? "),
+     ("bayesian", "did you mean 'bo'? "), ("bayes", "did you mean 'bo'? "), ("gp-bo", "did you mean 'bo'? "),
+     ("banana", "")],
 )
 def test_unknown_strategy_lists_the_known_ones(strategy, hint):
     e = _error(_minimal(strategy=strategy))
@@ -468,6 +470,38 @@ def test_budget_counts_must_be_positive(budget, path, message):
 def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, message):
     e = _error(data)
     assert (e.path, e.message) == (path, message)
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "message"),
+    [
+        (_minimal(trial={"cmd": "echo {x}"}), "trial.cmd", "unknown key 'cmd'; did you mean 'command'?"),
+        (_minimal(space={"x": {"type": "float", "low": 0.001, "high": 1, "loq": True}}), "space.x.loq",
+         "unknown key 'loq'; did you mean 'log'?"),
+        ({**_minimal(), "workers": 2}, "workers",
+         "unknown key 'workers'; it belongs under executor: write executor: {workers: ...}"),
+        ({**_minimal(), "trial_timeout": "1h"}, "trial_timeout",
+         "unknown key 'trial_timeout'; it belongs under executor: write executor: {trial_timeout: ...}"),
+        ({**_minimal(), "memory_limit": "2GB"}, "memory_limit",
+         "unknown key 'memory_limit'; it belongs under executor: write executor: {memory_limit: ...}"),
+        ({**_minimal(), "retries": 2}, "retries",
+         "unknown key 'retries'; it belongs under executor: write executor: {retries: ...}"),
+        ({**_minimal(), "cwd": "trial_dir"}, "cwd", "unknown key 'cwd'; it belongs under trial: write trial: {cwd: ...}"),
+    ],
+    ids=["cmd", "loq-not-low-given", "workers", "trial_timeout", "memory_limit", "retries", "cwd"],
+)
+def test_well_known_mixups_get_the_hint_meant_not_the_nearest_spelling(data, path, message):
+    """`cmd` suggested 'cwd', `loq` suggested 'low' (already given), top-level `workers` suggested 'workdir'."""
+    e = _error(data)
+    assert (e.path, e.message) == (path, message)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "pbt", "median", "hyperband", "ASHA"])
+def test_a_scheduler_given_as_the_strategy_says_it_is_a_scheduler(scheduler):
+    e = _error(_minimal(strategy=scheduler))
+    assert e.path == "strategy.name"
+    assert e.message.startswith(f"unknown strategy {scheduler!r}; that is a scheduler: write scheduler: "
+                                f"{{name: {scheduler.lower()}, ...}} beside a strategy (tpe, random, ...)")
 
 
 # -- the space through the spec ------------------------------------------------------------------------------

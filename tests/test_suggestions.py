@@ -40,3 +40,17 @@ def test_a_near_exact_match_beats_the_reordered_letters_and_prefix_rules() -> No
     assert closest("lr_", ["lr", "lr_decay"]) == "lr"
     assert closest("stratified_", ["stratified", "stratified_group"]) == "stratified"
     assert closest("exp-21", ["exp-12", "exp-2"]) == "exp-2"
+
+
+def test_a_choice_already_given_is_never_suggested() -> None:
+    # `loq` beside `low`: the writer has `low`; the missing `log` is the one meant
+    assert closest("loq", ["high", "log", "low", "type"]) == "low"
+    assert closest("loq", ["high", "log", "low", "type"], given=["low", "high", "type"]) == "log"
+    assert closest("lw", ["low"], given=["low"]) is None
+
+
+def test_a_well_known_alias_is_the_name_it_stands_for() -> None:
+    assert closest("cmd", ["command", "cwd", "env"]) == "command"
+    assert closest("bayes", ["tpe", "cmaes", "bo"]) == "bo"
+    assert closest("Bayesian", ["tpe", "cmaes", "bo"]) == "bo"
+    assert closest("cmd", ["cwd", "env"]) == "cwd"  # the alias's name is not a choice here: the rule as before

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 
 from tunesmith.errors import ClusterLost, StorageError, UserInputError
+from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -264,7 +265,7 @@ def list_experiments(storage: StorageOption = None,
                      "completed": n.get(TrialState.COMPLETED, 0), "failed": n.get(TrialState.FAILED, 0),
                      "created_at": e.created_at})
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(strict_json(rows, indent=2))
         return
     table = Table()
     for col in ("name", "status", "strategy", "trials", "completed", "failed"):
@@ -307,7 +308,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print(strict_json(summary, indent=2))
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v)
     out.print(f"[bold]{name}[/]: {summary['status']}; strategy {summary['strategy']['name']} "
@@ -443,7 +444,7 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     exp = store.experiment(name)
     records = store.trials(exp.id)
     if as_json:
-        print(json.dumps(trials_json(exp, records, store.events(exp.id)), indent=2))
+        print(strict_json(trials_json(exp, records, store.events(exp.id)), indent=2))
         return
     if as_csv:
         sys.stdout.write(trials_csv(exp, records))
@@ -498,7 +499,7 @@ def version(storage: Annotated[str | None, typer.Option(
 
     report = versions(storage)
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(strict_json(report, indent=2))
         return
     for key, value in report.items():
         if key == "store":
@@ -586,7 +587,7 @@ def quota_list(storage: StorageOption = None,
 
     usage = _store(storage).quotas(time.time())
     if as_json:
-        print(json.dumps([{"key": u.key, "limit": u.limit, "in_use": u.in_use, "waiting": u.waiting}
+        print(strict_json([{"key": u.key, "limit": u.limit, "in_use": u.in_use, "waiting": u.waiting}
                           for u in usage], indent=2))
         return
     table = Table()
@@ -710,7 +711,7 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
     rows = [{"experiment": e.name, **row} for e in experiments for row in entries(store.events(e.id))]
     rows.sort(key=lambda r: r["at"])
     if as_json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(strict_json(rows, indent=2, default=str))
         return
     import datetime
 
@@ -742,7 +743,7 @@ def _check_json_out(json_out: str | None) -> None:
 
 
 def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> None:
-    text = json.dumps(payload, indent=2, default=str)
+    text = strict_json(payload, indent=2, default=str)
     if json_out:
         try:
             with open(json_out, "w", encoding="utf-8") as f:
@@ -848,7 +849,7 @@ def watch(target: CycleTarget, data: DataOption,
 
     def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
         if as_json:
-            print(json.dumps(report.to_json(), default=str), flush=True)
+            print(strict_json(report.to_json(), default=str), flush=True)
         else:
             _print_cycle(report)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, misplaced
 
 
 class StrictModel(BaseModel):
@@ -19,7 +19,10 @@ class StrictModel(BaseModel):
             known = set(cls.model_fields)
             for key in data:
                 if isinstance(key, str) and key not in known:
-                    close = closest(key, sorted(known))
+                    if (section := misplaced(key, known)) is not None:
+                        raise ValueError(f"unknown key {key!r}; it belongs under {section}: write {section}: "
+                                         f"{{{key}: ...}}")
+                    close = closest(key, sorted(known), given=[k for k in data if isinstance(k, str)])
                     hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(sorted(known))}"
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data

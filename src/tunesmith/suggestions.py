@@ -11,6 +11,12 @@ The rule, first match wins, letters compared without case:
 
 Rule 3 comes before rule 4 for a short word: ``tar`` is ``target``, not ``art``.
 
+Before the rule: a well-known other word for a choice (``ALIASES``: ``cmd`` is ``command``, ``bayes`` is ``bo``)
+is that choice, where it is one; spelling alone led ``cmd`` to ``cwd`` and ``bayes`` to ``cmaes``. And a choice
+the writer already gave (``given``: the other keys of the same mapping) is never suggested: ``loq`` beside ``low``
+meant ``log``. A key that is right but in the wrong mapping (``workers`` at the top level) is no typo at all:
+``misplaced`` names the section it belongs under (``MISPLACED_KEYS``).
+
 A name is returned as the choices spell it. Each caller words its own hint around it, since the hint sits in
 sentences of different shapes.
 """
@@ -30,16 +36,49 @@ _SHORTEST_PREFIX = 3
 """A shorter start (``m``, ``ma``) is the start of too many words to mean one."""
 
 
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice ``word`` most likely meant, by the module's rule; None when no choice is close or there are none."""
+ALIASES: dict[str, str] = {
+    "cmd": "command",        # trial.command
+    "bayes": "bo",           # strategy: Bayesian optimisation
+    "bayesian": "bo",
+    "bayes_opt": "bo",
+    "gp-bo": "bo",
+    "gp_bo": "bo",
+}
+"""Words people write for a name tunesmith spells otherwise (lowercase): suggested first, where that name is a
+choice."""
+
+MISPLACED_KEYS: dict[str, str] = {
+    "workers": "executor",
+    "trial_timeout": "executor",
+    "memory_limit": "executor",
+    "retries": "executor",
+    "cwd": "trial",
+}
+"""Keys that belong under a section (``executor.workers``): given in a mapping that does not take them but holds
+that section (the spec's top level), the hint names the section, not the nearest spelling here."""
+
+
+def misplaced(key: str, accepted: Iterable[str]) -> str | None:
+    """The section ``key`` belongs under, when the mapping whose ``accepted`` keys these are holds that section."""
+    section = MISPLACED_KEYS.get(key.lower())
+    return section if section is not None and section in set(accepted) else None
+
+
+def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str | None:
+    """The choice ``word`` most likely meant, by the module's rule; None when no choice is close or there are none.
+    ``given``: choices the writer already has beside ``word`` (the same mapping's other keys), never suggested."""
+    taken = {g.lower() for g in given}
     by_lower: dict[str, str] = {}
     for choice in choices:
-        by_lower.setdefault(choice.lower(), choice)  # two choices differing only in case: the first is suggested
+        if choice.lower() not in taken:  # two choices differing only in case: the first is suggested
+            by_lower.setdefault(choice.lower(), choice)
     typed = word.lower()
     if not typed or not by_lower:
         return None
     if typed in by_lower:
         return by_lower[typed]
+    if ALIASES.get(typed) in by_lower:
+        return by_lower[ALIASES[typed]]
     near = difflib.get_close_matches(typed, list(by_lower), n=1, cutoff=NEAR_EXACT)
     if near:
         return by_lower[near[0]]
@@ -55,4 +94,4 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return by_lower[close[0]] if close else None
 
 
-__all__ = ["CUTOFF", "NEAR_EXACT", "closest"]
+__all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced"]

@@ -85,7 +85,9 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             failure, traceback_text = Failure(FailureKind.MEMORY, "MemoryError raised in the trial"), _traceback()
         except TrialError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))
-        except (Exception, SystemExit) as e:  # sys.exit() in user code (argparse, say) must not end the worker
+        except BaseException as e:  # noqa: BLE001 - sys.exit() (argparse, say), asyncio.CancelledError, a custom
+            # BaseException: all the trial's own, deterministic, and none may end the worker or the inline run. The
+            # stop signals arrive as KeyboardInterrupt, handled above
             failure, traceback_text = Failure(FailureKind.EXCEPTION, _describe_exception(e)), _traceback()
     duration = time.perf_counter() - started
     normalized = None
@@ -140,8 +142,16 @@ def _task_function(job: TrialJob) -> Callable[..., Any]:
 
 def _describe_exception(e: BaseException) -> str:
     """``ValueError: message (at model.py:42 in fit)``: type, message and where it was raised."""
-    message = str(e).strip()
-    text = f"{type(e).__name__}: {message}" if message else type(e).__name__  # `raise KeyboardInterrupt`
+    try:
+        message = str(e).strip()
+    except BaseException as unreadable:  # noqa: BLE001 - its __str__ raised: the trial still gets a reason
+        try:
+            why = f"{type(unreadable).__name__}: {unreadable}"
+        except BaseException:  # noqa: BLE001 - that error's __str__ raised too
+            why = type(unreadable).__name__
+        text = f"{type(e).__name__} (its message could not be read: {why})"
+    else:
+        text = f"{type(e).__name__}: {message}" if message else type(e).__name__  # `raise KeyboardInterrupt`
     frames = traceback.extract_tb(e.__traceback__)
     if frames:
         last = frames[-1]

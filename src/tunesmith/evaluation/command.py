@@ -81,6 +81,7 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     """
     names = list(parameters)
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
+    _refuse_a_placeholder_after_a_dollar(command, names, stored)
     for name in placeholders(command, names):
         if name not in allowed:
             close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
@@ -99,6 +100,30 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
         _refuse_a_broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
     _refuse_a_broken_placeholder(command, end, len(command), allowed)
+
+
+def _refuse_a_placeholder_after_a_dollar(command: str, names: list[str], stored: bool) -> None:
+    """``${lr}``: the shell's variable syntax around a placeholder. A parameter's or built-in's renders its value
+    after the ``$`` (``$0.49``: the shell expands ``$0``; ``$sgd``: empty), any other name is refused as naming
+    no parameter; either way the writer meant the parameter or the shell's variable, and the message says how to
+    write each. ``stored``: a recorded experiment's ``${lr}`` rendered as above when it ran, and still does."""
+    allowed = [*names, *BUILTIN_PLACEHOLDERS]
+    for m in PLACEHOLDER.finditer(command):
+        name = m.group(1)
+        if not _is_placeholder(m, set(names)) or m.start() == 0 or command[m.start() - 1] != "$":
+            continue
+        shell_variable = f"${{{{{name}}}}}"
+        if name in allowed:
+            if stored:
+                continue
+            raise SpecError("trial.command", f"placeholder {{{name}}} right after '$': for the parameter write "
+                                             f"{{{name}}} without the '$'; for a shell variable write "
+                                             f"{shell_variable} (braces doubled); got {command!r}")
+        close = closest(name, allowed)
+        hint = f" (or, for the parameter {close!r}, write {{{close}}} without the '$')" if close else ""
+        raise SpecError("trial.command", f"placeholder {{{name}}} right after '$' names no parameter: for the shell "
+                                         f"variable write {shell_variable} (braces doubled){hint}; parameters: "
+                                         f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)}")
 
 
 _NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")

@@ -21,7 +21,7 @@ from tunesmith.constraints import Constraint
 from tunesmith.cost import Prices
 from tunesmith.spec.cost_config import CostConfig
 from tunesmith.spec.drift_config import DriftConfig
-from tunesmith.spec.scheduler_config import NoSchedulerConfig, SchedulerChoice
+from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
 from tunesmith.spec.task_config import TaskConfig, check_task_space
@@ -196,6 +196,9 @@ class StrategyChoice(StrictModel):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
+        if v.lower() in SCHEDULER_NAMES and v.lower() != "none":  # early stopping, which runs beside a strategy
+            raise ValueError(f"unknown strategy {v!r}; that is a scheduler: write scheduler: {{name: {v.lower()}, "
+                             f"...}} beside a strategy (tpe, random, ...)")
         if v not in STRATEGIES:
             close = closest(v, STRATEGIES)
             hint = f"did you mean {close!r}? " if close else ""

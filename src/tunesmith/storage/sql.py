@@ -227,8 +227,9 @@ class SQLStore:
         if row is None:
             known = [e.name for e in self.experiments()]
             close = closest(name, known)  # the list stops at ten: a typo's target may be past it
-            hint = ((f"; did you mean {close!r}?" if close else "") + f"; experiments here: {', '.join(known[:10])}"
-                    if known else "; the store has no experiments yet")
+            listed = ", ".join(known[:10])
+            hint = ((f"; did you mean {close!r}? Experiments here: {listed}" if close
+                     else f"; experiments here: {listed}") if known else "; the store has no experiments yet")
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)
 
