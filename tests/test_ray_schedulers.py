@@ -296,6 +296,37 @@ def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(ray_cluster, t
         ex.close(0)
 
 
+def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_cluster, tmp_path):
+    """A queued attempt given back (asked to yield) moves: as the one ahead ends, its actor may be the idle one it
+    moves to. Sent there again, it runs. The actor refused it again (its give-back outlived the call it answered),
+    the coordinator moved it there again, and a full run hung with the attempt bouncing ~700 times a second."""
+    from tunesmith.executor.ray import Mailbox, TrialRunner
+
+    mailbox = ray_cluster.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
+    runner = ray_cluster.remote(TrialRunner).options(num_cpus=0, max_concurrency=2).remote(mailbox, 1)
+    jobs = _Jobs(tmp_path)
+    try:
+        ray_cluster.get(runner.ready.remote())
+        ahead = runner.run.remote(jobs.job(1, 1.0).to_json(), 1)
+        queued = jobs.job(2, 0.0, marker=True)
+        behind = runner.run.remote(queued.to_json(), 2)
+        ray_cluster.get(mailbox.order.remote(2, 1, "yield", 1))
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while not any(e["ev"] == "yielded" for e in events) and time.monotonic() < deadline:
+            events += ray_cluster.get(mailbox.take.remote(0.5))
+        assert [(e["number"], e["given_back"]) for e in events if e["ev"] == "yielded"] == [(2, True)], events
+        assert "outcome" in ray_cluster.get(ahead)
+        assert ray_cluster.get(behind) == {"started": False, "given_back": True}
+        assert not (jobs.root / "trial-2" / "ran").exists()
+        again = ray_cluster.get(runner.run.remote(queued.to_json(), 3), timeout=30)
+        assert "outcome" in again, ("refused again: it would be moved here again, for ever", again)
+        assert (jobs.root / "trial-2" / "ran").exists()
+    finally:
+        ray_cluster.kill(runner)
+        ray_cluster.kill(mailbox)
+
+
 def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray_cluster, project):
     """One worker, prefetch on: once a trial has ended, the next two are submitted together, the second queued
     behind the first in the one actor. Its record starts when it began there, not at its submission: its

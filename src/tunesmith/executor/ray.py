@@ -277,10 +277,15 @@ class TrialRunner:
         with self._lock:
             self._turn.wait_for(lambda: self._served == seq - 1)
             order = self._orders.get(key)
-            if key in self._given_back or order == "kill":
+            given_back = key in self._given_back
+            if given_back or order == "kill":
+                # A give-back answers this one call. The coordinator may send the attempt here again (this actor
+                # is the idle one by the time it moves it): that call runs it. Kept, it was refused again, and
+                # moved here again, for ever.
+                self._given_back.discard(key)
                 self._served = seq
                 self._turn.notify_all()
-                return {"started": False, "given_back": key in self._given_back}
+                return {"started": False, "given_back": given_back}
             attempt = _Attempt(job)
             if order == "prune":
                 attempt.prune.set()
