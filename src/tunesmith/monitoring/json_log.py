@@ -8,12 +8,12 @@ message, a retry, why the run stopped).
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.events import RunListener
+from tunesmith.json_output import finite_json
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 
@@ -59,7 +59,7 @@ class JsonLogListener(RunListener):
         now = self.clock.now()
         line = {"timestamp": round(now, 6), "time": datetime.fromtimestamp(now, UTC).isoformat(),
                 "event": event, "experiment": self._experiment, **fields}
-        self.stream.write(json.dumps(_sanitised(line), default=str, allow_nan=False, separators=(",", ":")) + "\n")
+        self.stream.write(json.dumps(finite_json(line), default=str, allow_nan=False, separators=(",", ":")) + "\n")
         self.stream.flush()
 
 
@@ -67,12 +67,3 @@ def _trial(t: TrialRecord) -> dict[str, Any]:
     return {"trial": t.number, "attempt": t.attempts, "state": t.state.value}
 
 
-def _sanitised(obj: Any) -> Any:
-    """JSON has no NaN or inf; a log line must still parse, so they become strings."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _sanitised(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_sanitised(v) for v in obj]
-    return obj
