@@ -340,6 +340,10 @@ CATALOGUE: dict[str, Case] = {
     "missing-spec-file": Case(
         lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
     ),
+    "spec-file-extension-mistyped": Case(  # it said only: spec file 'c.yml' does not exist
+        lambda project: (project.write_spec(project.spec(), "c.yaml"), "c.yml")[1],
+        _fixed("spec file 'c.yml' does not exist; did you mean 'c.yaml'?"),
+    ),
     "bad-storage-url": Case(
         _spec(storage="notaurl"),
         _fixed(

@@ -139,6 +139,21 @@ def test_command_warnings_read_only_relative_script_words(tmp_path: Path) -> Non
     assert command_warnings(None, "spec_dir", str(tmp_path)) == []
 
 
+def test_command_warnings_offer_the_script_a_misspelt_one_meant(tmp_path: Path) -> None:
+    """`python trian.py` beside train.py warned only that trian.py is not there."""
+    (tmp_path / "train.py").write_text("")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "run.sh").write_text("")
+    assert command_warnings("python trian.py --x {x}", "spec_dir", str(tmp_path)) == [
+        f"trial.command names 'trian.py', which is not in the spec's folder {tmp_path}, where commands run; "
+        "did you mean 'train.py'?"]
+    assert command_warnings("sh sub/rnu.sh", "spec_dir", str(tmp_path)) == [
+        f"trial.command names 'sub/rnu.sh', which is not in the spec's folder {tmp_path}, where commands run; "
+        "did you mean 'sub/run.sh'?"]
+    assert command_warnings("python zzz.py", "spec_dir", str(tmp_path)) == [
+        f"trial.command names 'zzz.py', which is not in the spec's folder {tmp_path}, where commands run"]
+
+
 
 def test_command_warnings_name_a_program_the_shell_would_not_find_or_run(tmp_path: Path) -> None:
     """`trian.py`-style typos in the program itself (`nosuchprog {x}`), and a script not marked executable, passed

@@ -192,8 +192,21 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
         return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
     return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
+            f"{_other_script_hint(w, spec_dir)}"
             for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(
                 words, spec_dir, (env or {}).get("PATH"), runs_here)
+
+
+def _other_script_hint(script: str, run_dir: str) -> str:
+    """``; did you mean 'train.py'?`` for a relative script that is not there (``trian.py``) when its folder holds
+    a file of a name like it, spelt as the command spells the missing one (``sub/run.sh`` for ``sub/rnu.sh``)."""
+    folder, name = os.path.split(script)
+    try:
+        files = sorted(f.name for f in os.scandir(os.path.join(run_dir, folder)) if f.is_file())
+    except OSError:  # the folder is not there either
+        return ""
+    close = closest(name, files)
+    return f"; did you mean {os.path.join(folder, close)!r}?" if close else ""
 
 
 def _program_warnings(words: list[str], run_dir: str, search_path: str | None, runs_here: bool) -> list[str]:

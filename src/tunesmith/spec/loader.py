@@ -36,7 +36,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError("", f"spec file {str(p)!r} does not exist") from None
+        raise SpecError("", f"spec file {str(p)!r} does not exist{_other_spec_file_hint(p)}") from None
     except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1
         raise SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
                             "save it as UTF-8") from None
@@ -58,6 +58,17 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     spec = spec_from_dict(data)
     check_safe_ranges(spec)
     return spec
+
+
+def _other_spec_file_hint(missing: Path) -> str:
+    """``; did you mean 'c.yaml'?`` for a missing spec file whose folder holds a YAML file of a name like it
+    (``c.yml`` for ``c.yaml``, ``sepc.yaml``), spelt as the missing one was (its folder included); else ``""``."""
+    try:
+        specs = [f.name for f in missing.parent.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()]
+    except OSError:  # no such folder either: nothing to offer
+        return ""
+    close = closest(missing.name, sorted(specs))
+    return f"; did you mean {str(missing.with_name(close))!r}?" if close else ""
 
 
 def safe_load_checked(text: str) -> tuple[Any, tuple[str, str] | None]:
