@@ -75,6 +75,17 @@ def test_resume_of_a_finished_experiment_runs_nothing_more(project):
     assert project.trials("done") == before
 
 
+def test_resume_of_a_finished_experiment_shows_its_recorded_best(project):
+    """The progress line said `best -` on resuming a run whose history holds a best."""
+    project.cli("run", str(project.write_spec(project.spec(name="done", executor={"kind": "inline"}))), "--quiet",
+                check=True)
+    best = min(t["values"]["loss"] for t in project.trials("done") if t["state"] == "completed")
+    proc = project.cli("resume", "done")
+    assert proc.returncode == 0, proc.stderr
+    progress = next(line for line in proc.stdout.splitlines() if "best" in line and "failed" in line)
+    assert f"best {best:.6g} (#" in progress, proc.stdout
+
+
 def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fault_log):
     spec = slow_spec("sigint", trials=16, grace_period=10)
     proc = start_cli(project, "run", str(spec))

@@ -15,7 +15,7 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, ranked, selectable
 from tunesmith.spec.loader import spec_from_dict
-from tunesmith.summary import objectives_of, scheduler_without_reports
+from tunesmith.summary import best_of, objectives_of, scheduler_without_reports
 
 
 class ProgressDisplay(RunListener):
@@ -40,6 +40,9 @@ class ProgressDisplay(RunListener):
         self._failed = sum(1 for t in history if t.state is TrialState.FAILED)
         scheduled = (experiment.spec.get("scheduler") or {}).get("name", "none") != "none"
         self._pruned = sum(1 for t in history if t.state is TrialState.PRUNED) if scheduled else None
+        # a resumed run's best so far is in its history: without it the line said `best -` until a new trial
+        # finished, and for ever when none was left to run
+        self._best = _best_text(best_of(experiment, history))
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
             TextColumn("failed [red]{task.fields[failed]}[/]"),
@@ -66,7 +69,7 @@ class ProgressDisplay(RunListener):
         if trial.state is TrialState.PRUNED and self._pruned is not None:
             self._pruned += 1
         if best is not None and best.values is not None:
-            self._best = ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
+            self._best = _best_text(best)
         if self._progress is not None and self._task is not None:
             advance = 1 if trial.state.is_finished() else 0
             self._progress.update(self._task, advance=advance, failed=self._failed, pruned=self._pruned,
@@ -90,6 +93,13 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
+
+def _best_text(best: TrialRecord | None) -> str:
+    """The progress line's best: its values and number, or ``-`` before any trial may be picked."""
+    if best is None or best.values is None:
+        return "-"
+    return ", ".join(f"{v:.6g}" for v in best.values) + f" (#{best.number})"
 
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
