@@ -251,20 +251,37 @@ def test_a_placeholder_missing_a_brace_is_refused(project: Any, command: str, me
 
 
 @pytest.mark.parametrize("command,message", [
-    ("python train.py --lr ${lr}", r"placeholder \{lr\} right after '\$': for the parameter write \{lr\} without "
-                                   r"the '\$'; for a shell variable write \$\{\{lr\}\} \(braces doubled\)"),
-    ("echo ${trial_dir}/out", r"placeholder \{trial_dir\} right after '\$': for the parameter write \{trial_dir\}"),
     ("echo ${HOME}/data", r"placeholder \{HOME\} right after '\$' names no parameter: for the shell variable write "
                           r"\$\{\{HOME\}\} \(braces doubled\); parameters: lr, scale, x"),
     ("echo ${lrr}", r"write \$\{\{lrr\}\} \(braces doubled\) \(or, for the parameter 'lr', write \{lr\} without the '\$'\)"),
 ])
-def test_a_placeholder_right_after_a_dollar_is_refused(project: Any, command: str, message: str) -> None:
-    """`${lr}` passed and rendered `$0.49` (the shell then expanded `$0`), `${opt}` rendered `$sgd` (empty); and
-    `${HOME}` was refused as naming no parameter, without saying how to write the shell's variable."""
+def test_a_name_right_after_a_dollar_that_is_no_parameter_says_how_to_write_the_shells(project: Any, command: str,
+                                                                                        message: str) -> None:
+    """`${HOME}` was refused as naming no parameter, without saying how to write the shell's variable."""
     from tunesmith.errors import SpecError
 
     with pytest.raises(SpecError, match=message):
         _prepare_command(project, command)
+
+
+@pytest.mark.parametrize("command,warned", [
+    ("python train.py --lr ${lr}", ["${lr}"]),           # renders $0.49: the shell expands $0
+    ("echo ${trial_dir}/out", ["${trial_dir}"]),
+    ("awk '{{print ${scale}}}' data.txt", ["${scale}"]),  # meant: awk's field; said, and it runs
+    ("echo '$'{lr} \\${lr} $${lr} ${{HOME}}", []),         # a '$' kept apart, escaped or doubled: no warning
+])
+def test_a_parameter_right_after_a_dollar_is_said_not_refused(project: Any, command: str, warned: list[str]) -> None:
+    """`${lr}` passed without a word and rendered `$0.49`; refusing it (as first done) also refused what meant the
+    `$` (awk's `${col}` field) and a recorded experiment's re-tune: it is a warning."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+
+    plan = prepare(spec_from_dict(project.spec(trial={"command": command}, space={
+        "lr": {"type": "float", "low": 0.1, "high": 1.0}, "scale": {"type": "float", "low": 1.0, "high": 2.0}},
+        base_dir=str(project.root))))
+    said = [w for w in plan.warnings if "follows a '$'" in w]
+    assert [w.split()[2].rstrip(":") for w in said] == warned, plan.warnings
+    assert all("write {" in w and "${{" in w for w in said)
 
 
 def test_a_shell_variable_with_doubled_braces_renders_as_the_shells(project: Any) -> None:

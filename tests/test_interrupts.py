@@ -146,6 +146,31 @@ def test_a_second_ctrl_c_stops_an_inline_trial_at_once(project, monkeypatch):
     assert count_states(project, "inline-twice") == {"interrupted": 1}
 
 
+def test_a_ctrl_c_the_trial_turns_into_another_exception_still_stops_an_inline_run(project):
+    """An event loop cancels its tasks on Ctrl-C: the trial's code turns the KeyboardInterrupt into CancelledError.
+    A stop signal arrived, so the run stops; it was taken for the trial's own exception, and the run went on."""
+    project.write("cancels.py", """
+        import asyncio, time
+
+        def objective(config, trial):
+            try:
+                time.sleep(60)
+            except KeyboardInterrupt:
+                raise asyncio.CancelledError("the loop cancelled its tasks")
+            return 0.0
+    """)
+    spec = project.write_spec(project.spec(name="cancels", trial={"function": "cancels:objective"},
+                                           executor={"kind": "inline"}, budget={"trials": 3}))
+    proc = start_cli(project, "run", str(spec))
+    wait_for(lambda: count_states(project, "cancels").get("running", 0) == 1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)   # the second Ctrl-C raises KeyboardInterrupt inside the inline trial
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert count_states(project, "cancels") == {"interrupted": 1}
+
+
 def test_ctrl_c_stops_an_inline_run_started_from_python(project, monkeypatch):
     """Without tunesmith's handlers (tunesmith.run from a script, a notebook) Ctrl-C raises KeyboardInterrupt in the
     inline trial: it must stop the run, not be taken for the trial's own exception and go on to the next trial."""

@@ -16,8 +16,8 @@ def finite_json(value: Any) -> Any:
     """``value`` with every non-finite float, at any depth of its dicts, lists and tuples, as its string."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, dict):  # a key too: json writes a float key as its text, `Infinity` for an infinite one
+        return {finite_json(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [finite_json(v) for v in value]
     return value

@@ -87,7 +87,10 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             failure = Failure(FailureKind.EXCEPTION, str(e))
         except BaseException as e:  # noqa: BLE001 - sys.exit() (argparse, say), asyncio.CancelledError, a custom
             # BaseException: all the trial's own, deterministic, and none may end the worker or the inline run. The
-            # stop signals arrive as KeyboardInterrupt, handled above
+            # stop signals arrive as KeyboardInterrupt, handled above, unless the trial's code turned one into
+            # another exception (an event loop cancelling its tasks): a stop signal that arrived wins
+            if signals.arrived:
+                raise KeyboardInterrupt from e
             failure, traceback_text = Failure(FailureKind.EXCEPTION, _describe_exception(e)), _traceback()
     duration = time.perf_counter() - started
     normalized = None

@@ -103,27 +103,35 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
 
 
 def _refuse_a_placeholder_after_a_dollar(command: str, names: list[str], stored: bool) -> None:
-    """``${lr}``: the shell's variable syntax around a placeholder. A parameter's or built-in's renders its value
-    after the ``$`` (``$0.49``: the shell expands ``$0``; ``$sgd``: empty), any other name is refused as naming
-    no parameter; either way the writer meant the parameter or the shell's variable, and the message says how to
-    write each. ``stored``: a recorded experiment's ``${lr}`` rendered as above when it ran, and still does."""
+    """``${HOME}``: the shell's variable syntax around a name that is no parameter, refused as naming none (as any
+    such placeholder is), with how to write the shell's variable. A parameter's or built-in's name after ``$``
+    (``${lr}``) is not refused: ``$`` before a value is sometimes meant (awk's ``'{{print ${col}}}'``, a ``'$'``
+    in single quotes), and a recorded experiment ran with it; ``dollar_warnings`` says what it renders."""
     allowed = [*names, *BUILTIN_PLACEHOLDERS]
     for m in PLACEHOLDER.finditer(command):
         name = m.group(1)
-        if not _is_placeholder(m, set(names)) or m.start() == 0 or command[m.start() - 1] != "$":
+        if (not _is_placeholder(m, set(names)) or m.start() == 0 or command[m.start() - 1] != "$" or name in allowed
+                or stored):
             continue
-        shell_variable = f"${{{{{name}}}}}"
-        if name in allowed:
-            if stored:
-                continue
-            raise SpecError("trial.command", f"placeholder {{{name}}} right after '$': for the parameter write "
-                                             f"{{{name}}} without the '$'; for a shell variable write "
-                                             f"{shell_variable} (braces doubled); got {command!r}")
         close = closest(name, allowed)
         hint = f" (or, for the parameter {close!r}, write {{{close}}} without the '$')" if close else ""
         raise SpecError("trial.command", f"placeholder {{{name}}} right after '$' names no parameter: for the shell "
-                                         f"variable write {shell_variable} (braces doubled){hint}; parameters: "
+                                         f"variable write ${{{{{name}}}}} (braces doubled){hint}; parameters: "
                                          f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)}")
+
+
+def dollar_warnings(command: str) -> list[str]:
+    """``${lr}`` renders the value after a ``$`` (``$0.49``: the shell expands ``$0``; ``$sgd``: empty), which a
+    writer of the shell's ``${name}`` did not mean, and an awk field (``${col}`` as ``$3``) did: said, not refused.
+    Only placeholders the check let through reach here (names of parameters and built-ins)."""
+    out = []
+    for m in PLACEHOLDER.finditer(command):
+        name = m.group(1)
+        if (name and _PLACEHOLDER_NAME.fullmatch(name) and m.start() > 0 and command[m.start() - 1] == "$"
+                and command[max(0, m.start() - 2):m.start()] not in ("$$", "\\$")):
+            out.append(f"trial.command has ${{{name}}}: the value follows a '$' (as $0.5), which the shell expands "
+                       f"unless quoted; for the value alone write {{{name}}}, for a shell variable ${{{{{name}}}}}")
+    return out
 
 
 _NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")
@@ -170,28 +178,30 @@ def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set
 
 def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
                      env: Mapping[str, str] | None = None, runs_here: bool = True) -> list[str]:
-    """What ``validate`` and ``run`` say about a command before its first trial fails on it: the scripts it
-    names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its words.
+    """What ``validate`` and ``run`` say about a command before its first trial fails on it: a placeholder after a
+    ``$`` (``dollar_warnings``), and the scripts it names by a relative path (``train.py``, ``./run.sh``) that are
+    not where it runs. A guess from its words.
 
     ``runs_here``: False when the trials run on other machines (a Ray cluster named by ``executor.address``). Their
     PATH is not this machine's, so a program not found here says nothing about them: that guess is not made. (The
     scripts are still looked for here: trials find them at the same paths on every node.)"""
     if command is None:
         return []
+    dollars = dollar_warnings(command)
     spec_dir = spec_dir or "."
     # a block-scalar command may open with comment lines: the shell skips them, so does the guess
     code = "\n".join(line for line in command.splitlines() if not line.lstrip().startswith("#"))
     try:
         words = shlex.split(code)
     except ValueError:  # unbalanced quotes: the shell says so in the first trial's reason
-        return []
+        return dollars
     # after a `cd` a relative script is relative to another folder (`(cd sub && python train.py)`): not guessed
     before_cd = itertools.takewhile(lambda w: w.lstrip("(") != "cd", words)
     scripts = [w for w in before_cd if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
     if cwd_choice == "trial_dir":
-        return [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
+        return dollars + [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
                 f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
-    return [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
+    return dollars + [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
             f"{_other_script_hint(w, spec_dir)}"
             for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(
                 words, spec_dir, (env or {}).get("PATH"), runs_here)
