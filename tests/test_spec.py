@@ -487,8 +487,15 @@ def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, messag
         ({**_minimal(), "retries": 2}, "retries",
          "unknown key 'retries'; it belongs under executor: write executor: {retries: ...}"),
         ({**_minimal(), "cwd": "trial_dir"}, "cwd", "unknown key 'cwd'; it belongs under trial: write trial: {cwd: ...}"),
+        ({**_minimal(), "Workers": 2}, "Workers",
+         "unknown key 'Workers'; it belongs under executor: write executor: {workers: ...}"),
+        ({**_minimal(), "command": "python train.py {x}"}, "command",
+         "unknown key 'command'; it belongs under trial: write trial: {command: ...}"),
+        ({**_minimal(), "function": "objectives:quadratic"}, "function",
+         "unknown key 'function'; it belongs under trial: write trial: {function: ...}"),
     ],
-    ids=["cmd", "loq-not-low-given", "workers", "trial_timeout", "memory_limit", "retries", "cwd"],
+    ids=["cmd", "loq-not-low-given", "workers", "trial_timeout", "memory_limit", "retries", "cwd", "Workers-as-spelt",
+         "command", "function"],
 )
 def test_well_known_mixups_get_the_hint_meant_not_the_nearest_spelling(data, path, message):
     """`cmd` suggested 'cwd', `loq` suggested 'low' (already given), top-level `workers` suggested 'workdir'."""

@@ -53,6 +53,8 @@ MISPLACED_KEYS: dict[str, str] = {
     "memory_limit": "executor",
     "retries": "executor",
     "cwd": "trial",
+    "command": "trial",
+    "function": "trial",
 }
 """Keys that belong under a section (``executor.workers``): given in a mapping that does not take them but holds
 that section (the spec's top level), the hint names the section, not the nearest spelling here."""
