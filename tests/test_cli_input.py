@@ -669,31 +669,23 @@ def test_main_called_twice_in_process_leaves_sys_stdout_as_it_found_it(project, 
         assert sys.stdout is original
 
 
-def test_a_ray_spec_without_ray_installed_is_bad_input_before_anything_is_recorded(project, tmp_path_factory):
+@pytest.mark.parametrize("import_fails_with,message", [
+    ('ImportError("no module named ray")', "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'"),
+    ("AttributeError(\"module 'grpc' has no attribute 'aio'\")",
+     "executor.kind: ray: importing Ray failed (AttributeError: module 'grpc' has no attribute 'aio'); fix the "
+     "install: pip install --force-reinstall 'tunesmith[ray]'"),
+], ids=["not-installed", "broken-install"])
+def test_a_ray_spec_without_a_working_ray_is_bad_input_before_anything_is_recorded(project, tmp_path_factory,
+                                                                                   import_fails_with, message):
     """`validate` said valid and `run` recorded the experiment (failed, its name taken) before the executor found
-    Ray missing. Ray is made unimportable for the subprocess, as on a machine without the extra."""
+    Ray missing; a broken Ray (an import raising anything but ImportError: a version clash, a bad extension) gave
+    both a traceback. Ray is made unimportable for the subprocess, as on a machine without the extra."""
     blocker = tmp_path_factory.mktemp("no-ray")
     (blocker / "ray").mkdir()
-    (blocker / "ray" / "__init__.py").write_text('raise ImportError("no module named ray")\n')
+    (blocker / "ray" / "__init__.py").write_text(f"raise {import_fails_with}\n")
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)}
     spec = project.write_spec(project.spec(executor={"kind": "ray"}, budget={"trials": 1}))
     for command in ("validate", "run"):
-        _assert_input_error(project.cli(command, str(spec), env=env),
-                            "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'")
-    assert not project.db.exists()
-
-
-def test_a_ray_install_that_fails_to_import_is_one_line_naming_ray_and_its_error(project, tmp_path_factory):
-    """A broken Ray (an import raising anything but ImportError: a version clash, a bad extension) gave `validate`
-    and `run` a traceback: only ImportError was turned into a message."""
-    blocker = tmp_path_factory.mktemp("broken-ray")
-    (blocker / "ray").mkdir()
-    (blocker / "ray" / "__init__.py").write_text('raise AttributeError("module \'grpc\' has no attribute \'aio\'")\n')
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)}
-    spec = project.write_spec(project.spec(executor={"kind": "ray"}, budget={"trials": 1}))
-    for command in ("validate", "run"):
-        _assert_input_error(project.cli(command, str(spec), env=env),
-                            "executor.kind: ray: importing Ray failed (AttributeError: module 'grpc' has no "
-                            "attribute 'aio'); fix the install: pip install --force-reinstall 'tunesmith[ray]'")
+        _assert_input_error(project.cli(command, str(spec), env=env), message)
     assert not project.db.exists()
 

@@ -106,18 +106,24 @@ def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fa
               reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
 
 
-def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, monkeypatch, fault_log):
-    monkeypatch.setenv("SLOW_SECONDS", "60")
-    spec = project.write_spec(project.spec(name="twice", trial={"function": "objectives:slow"},
-                                           executor={"kind": "process", "workers": 2, "grace_period": 120}))
-    proc = start_cli(project, "run", str(spec))
-    wait_for(lambda: count_states(project, "twice").get("running", 0) == 2)
+def ctrl_c_twice(proc) -> float:
+    """Ctrl-C, and again half a second later; the run must end with exit 130. Returns when the first was sent."""
     started = time.monotonic()
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
+    return started
+
+
+def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, monkeypatch, fault_log):
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    spec = project.write_spec(project.spec(name="twice", trial={"function": "objectives:slow"},
+                                           executor={"kind": "process", "workers": 2, "grace_period": 120}))
+    proc = start_cli(project, "run", str(spec))
+    wait_for(lambda: count_states(project, "twice").get("running", 0) == 2)
+    started = ctrl_c_twice(proc)
     assert time.monotonic() - started < 10, "the second Ctrl-C does not wait for the grace period"
     assert count_states(project, "twice") == {"interrupted": 2}
     trials = project.trials("twice")
@@ -136,12 +142,7 @@ def test_a_second_ctrl_c_stops_an_inline_trial_at_once(project, monkeypatch):
                                            executor={"kind": "inline"}))
     proc = start_cli(project, "run", str(spec))
     wait_for(lambda: count_states(project, "inline-twice").get("running", 0) == 1)
-    started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    started = ctrl_c_twice(proc)
     assert time.monotonic() - started < 10
     assert count_states(project, "inline-twice") == {"interrupted": 1}
 
@@ -163,11 +164,7 @@ def test_a_ctrl_c_the_trial_turns_into_another_exception_still_stops_an_inline_r
                                            executor={"kind": "inline"}, budget={"trials": 3}))
     proc = start_cli(project, "run", str(spec))
     wait_for(lambda: count_states(project, "cancels").get("running", 0) == 1)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)   # the second Ctrl-C raises KeyboardInterrupt inside the inline trial
-    proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    ctrl_c_twice(proc)   # the second Ctrl-C raises KeyboardInterrupt inside the inline trial
     assert count_states(project, "cancels") == {"interrupted": 1}
 
 
