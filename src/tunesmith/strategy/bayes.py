@@ -340,9 +340,10 @@ class BayesStrategy:
                 residual, calibration, self._transfer_hyper = transfer_model(
                     transfer, x, filled, self._transfer_hyper, refit=refit, target_hyper=self._hyper)
                 fit = self._transfer_fit = _TransferFit(len(self._y), refit, residual, calibration)
-                _log.debug("transfer prior at %d new trials: old landscape weight %.3f, slope %.3g, level %.3g, "
-                           "shift %s, %s units", fit.trials, calibration.weight, calibration.a, calibration.b,
-                           np.round(calibration.shift, 3).tolist(), "log" if calibration.log else "raw")
+                if _log.isEnabledFor(logging.DEBUG):  # the shift's rounding is paid only when it is read
+                    _log.debug("transfer prior at %d new trials: old landscape weight %.3f, slope %.3g, level %.3g, "
+                               "shift %s, %s units", fit.trials, calibration.weight, calibration.a, calibration.b,
+                               np.round(calibration.shift, 3).tolist(), "log" if calibration.log else "raw")
             z, calibration = fit.residual, fit.calibration
             scale = calibration.scale
         if transfer is None and mode == "model":
