@@ -478,6 +478,8 @@ def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, messag
         (_minimal(trial={"cmd": "echo {x}"}), "trial.cmd", "unknown key 'cmd'; did you mean 'command'?"),
         (_minimal(space={"x": {"type": "float", "low": 0.001, "high": 1, "loq": True}}), "space.x.loq",
          "unknown key 'loq'; did you mean 'log'?"),
+        (_minimal(space={"x": {"type": "float", "low": 0.001, "high": 1, "Log": True}}), "space.x.Log",
+         "unknown key 'Log'; did you mean 'log'?"),
         ({**_minimal(), "workers": 2}, "workers",
          "unknown key 'workers'; it belongs under executor: write executor: {workers: ...}"),
         ({**_minimal(), "trial_timeout": "1h"}, "trial_timeout",
@@ -494,7 +496,7 @@ def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, messag
         ({**_minimal(), "function": "objectives:quadratic"}, "function",
          "unknown key 'function'; it belongs under trial: write trial: {function: ...}"),
     ],
-    ids=["cmd", "loq-not-low-given", "workers", "trial_timeout", "memory_limit", "retries", "cwd", "Workers-as-spelt",
+    ids=["cmd", "loq-not-low-given", "Log-itself-not-given", "workers", "trial_timeout", "memory_limit", "retries", "cwd", "Workers-as-spelt",
          "command", "function"],
 )
 def test_well_known_mixups_get_the_hint_meant_not_the_nearest_spelling(data, path, message):

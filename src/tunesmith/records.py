@@ -6,10 +6,11 @@ Nothing here does I/O. Layers exchange these, never untyped dicts.
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from tunesmith.json_output import finite_json
 
 ParamValue = float | int | str | bool | None
 Params = Mapping[str, ParamValue]
@@ -179,8 +180,8 @@ class TrialRecord:
             "state": self.state.value,
             "params": dict(self.params),
             "values": self.value_map(objectives),
-            "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
-            "intermediate": [[r.step, _json_float(r.value)] for r in self.intermediate],
+            "metrics": {k: finite_json(v) for k, v in self.metrics.items()},
+            "intermediate": [[r.step, finite_json(r.value)] for r in self.intermediate],
             "steps": self.intermediate[-1].step if self.intermediate else None,  # the resource reached
             "error": self.error,
             "failure_kind": self.failure_kind.value if self.failure_kind else None,
@@ -206,8 +207,3 @@ class ExperimentRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)  # facts recorded later: data fingerprint, holdout
 
 
-def _json_float(v: float) -> float | str:
-    """JSON has no NaN/inf; keep them readable rather than invalid."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    return v

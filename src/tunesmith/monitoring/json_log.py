@@ -7,13 +7,12 @@ message, a retry, why the run stopped).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.events import RunListener
-from tunesmith.json_output import finite_json
+from tunesmith.json_output import strict_json
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 
@@ -59,7 +58,7 @@ class JsonLogListener(RunListener):
         now = self.clock.now()
         line = {"timestamp": round(now, 6), "time": datetime.fromtimestamp(now, UTC).isoformat(),
                 "event": event, "experiment": self._experiment, **fields}
-        self.stream.write(json.dumps(finite_json(line), default=str, allow_nan=False, separators=(",", ":")) + "\n")
+        self.stream.write(strict_json(line, default=str, separators=(",", ":")) + "\n")
         self.stream.flush()
 
 
