@@ -290,6 +290,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     summary = experiment_summary(exp, trials)
     from tunesmith.reproduce import reproducibility_index
 
+    from tunesmith.audit import AuditKind
     from tunesmith.coordinators import at_work
     from tunesmith.quotas import open_quota_wait
 
@@ -304,7 +305,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
-    ended = [e for e in run_events if e.kind == "run_ended"]
+    ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
     if as_json:

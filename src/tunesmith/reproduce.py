@@ -25,7 +25,7 @@ from tunesmith.records import TrialState
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
-EVENT = "trial_reproduced"
+EVENT = audit.AuditKind.TRIAL_REPRODUCED
 
 
 @dataclass(frozen=True)

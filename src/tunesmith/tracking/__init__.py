@@ -72,7 +72,7 @@ def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = 
     result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir))
     from tunesmith import audit
 
-    audit.record(store, experiment.id, "tracking_exported", clock, detail={
+    audit.record(store, experiment.id, audit.AuditKind.TRACKING_EXPORTED, clock, detail={
         "uri": _redacted(tracker.uri), "parent_run_id": result.parent_run_id, "written": result.written,
         "unchanged": result.unchanged})
     return result

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.audit import AuditKind
 from tunesmith.clock import Clock
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialRecord
@@ -77,7 +78,7 @@ class TrackingListener(RunListener):
             error = f"MLflow did not answer within {self.flush_timeout:g}s"
         if error is not None:
             detail = {"error": error, "written": self._written, "retry": f"tunesmith export mlflow {experiment.name}"}
-            self.store.record_event(experiment.id, "tracking_failed", self.clock.now(), detail=detail)
+            self.store.record_event(experiment.id, AuditKind.TRACKING_FAILED, self.clock.now(), detail=detail)
             self.warn(f"MLflow tracking failed ({error}); the store has every result: "
                       f"`tunesmith export mlflow {experiment.name}` writes what is missing")
 
