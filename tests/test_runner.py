@@ -261,10 +261,6 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
     after = proposals(resumed, 6, 6)
     seen = {tuple(sorted(t.params.items())) for t in first_run}
     assert not seen & {tuple(sorted(t.params.items())) for t in after}, "a resumed run re-proposed the first run's"
-    again = OptunaStrategy("qmc", space, [Direction.MINIMIZE], 2, dict(options), trials_recorded=len(first_run))
-    again.replay(first_run)
-    again.replay(first_run[4:])  # a peer's trials, learnt later: the sequence is not skipped further
-    assert proposals(again, 1, 6)[0].params == after[0].params
 
 
 def test_a_resumed_qmc_after_only_failed_trials_proposes_none_of_them():

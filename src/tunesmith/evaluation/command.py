@@ -81,7 +81,7 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     """
     names = list(parameters)
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
-    _refuse_a_placeholder_after_a_dollar(command, names, stored)
+    _refuse_a_placeholder_after_a_dollar(command, names)
     for name in placeholders(command, names):
         if name not in allowed:
             close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
@@ -102,16 +102,16 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     _refuse_a_broken_placeholder(command, end, len(command), allowed)
 
 
-def _refuse_a_placeholder_after_a_dollar(command: str, names: list[str], stored: bool) -> None:
+def _refuse_a_placeholder_after_a_dollar(command: str, names: list[str]) -> None:
     """``${HOME}``: the shell's variable syntax around a name that is no parameter, refused as naming none (as any
     such placeholder is), with how to write the shell's variable. A parameter's or built-in's name after ``$``
     (``${lr}``) is not refused: ``$`` before a value is sometimes meant (awk's ``'{{print ${col}}}'``, a ``'$'``
-    in single quotes), and a recorded experiment ran with it; ``dollar_warnings`` says what it renders."""
-    allowed = [*names, *BUILTIN_PLACEHOLDERS]
+    in single quotes), and a recorded experiment ran with it; ``dollar_warnings`` says what it renders. (A stored
+    command is refused too: an unknown name could never have been recorded.)"""
+    allowed, known = [*names, *BUILTIN_PLACEHOLDERS], set(names)
     for m in PLACEHOLDER.finditer(command):
         name = m.group(1)
-        if (not _is_placeholder(m, set(names)) or m.start() == 0 or command[m.start() - 1] != "$" or name in allowed
-                or stored):
+        if not _is_placeholder(m, known) or m.start() == 0 or command[m.start() - 1] != "$" or name in allowed:
             continue
         close = closest(name, allowed)
         hint = f" (or, for the parameter {close!r}, write {{{close}}} without the '$')" if close else ""
