@@ -443,9 +443,10 @@ def summary_section(runs: Path) -> str:
             before = latest.get(entry["scenario"])
             if before is not None and entry.get("arms_only"):   # a run of some arms: the others stay as they were
                 counts = {**before["counts"], **entry["counts"]}
-                entry = {**entry, "counts": counts,
-                         "seeds": entry["seeds"] if entry["seeds"] == before["seeds"] else
-                         f"{entry['seeds']} ({before['seeds']} for arms not rerun)"}
+                full = before.get("full_seeds", before["seeds"])   # the last run of every arm
+                entry = {**entry, "counts": counts, "full_seeds": full,
+                         "seeds": entry["seeds"] if entry["seeds"] == full else
+                         f"{entry['seeds']} ({full} for arms not rerun)"}
             latest[entry["scenario"]] = entry
     start, end = markers("summary")
     lines = [start, "### Re-tune summary: median (IQR) trials to 99% of the cold run's final score", "",
