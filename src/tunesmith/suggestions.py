@@ -24,7 +24,8 @@ sentences of different shapes.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from pathlib import Path
 
 CUTOFF = 0.6
 """The least difflib ratio at which a name is suggested."""
@@ -96,4 +97,15 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str
     return by_lower[close[0]] if close else None
 
 
-__all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced"]
+def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = False) -> str | None:
+    """The file in ``missing``'s folder whose name is most like ``missing``'s, by :func:`closest` (with ``suffixes``,
+    among those only; ``stem``: names compared and returned without their suffix); None when nothing is close or
+    the folder is not there either. For "does not exist; did you mean ...?" hints."""
+    try:
+        files = [f for f in missing.parent.iterdir() if f.is_file() and (not suffixes or f.suffix in suffixes)]
+    except OSError:
+        return None
+    return closest(missing.stem if stem else missing.name, sorted(f.stem if stem else f.name for f in files))
+
+
+__all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced", "nearby_file"]

@@ -32,6 +32,7 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
@@ -39,7 +40,7 @@ from tunesmith.evaluation.context import MAX_STEP, report_step
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, nearby_file
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
 # what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
@@ -210,13 +211,8 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
 def _other_script_hint(script: str, run_dir: str) -> str:
     """``; did you mean 'train.py'?`` for a relative script that is not there (``trian.py``) when its folder holds
     a file of a name like it, spelt as the command spells the missing one (``sub/run.sh`` for ``sub/rnu.sh``)."""
-    folder, name = os.path.split(script)
-    try:
-        files = sorted(f.name for f in os.scandir(os.path.join(run_dir, folder)) if f.is_file())
-    except OSError:  # the folder is not there either
-        return ""
-    close = closest(name, files)
-    return f"; did you mean {os.path.join(folder, close)!r}?" if close else ""
+    close = nearby_file(Path(run_dir) / script)
+    return f"; did you mean {os.path.join(os.path.dirname(script), close)!r}?" if close else ""
 
 
 def _program_warnings(words: list[str], run_dir: str, search_path: str | None, runs_here: bool) -> list[str]:

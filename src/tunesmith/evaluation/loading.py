@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, nearby_file
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
 # The trial code this thread of control is importing right now (importing runs a file's top-level code). A
@@ -151,11 +151,7 @@ def _import_failure(e: Exception, module_part: str, where: str = "", near: Path 
 def _nearby_file(missing: Path, module: bool = False) -> str:
     """``; did you mean 'train.py'?`` (``'train'`` for a ``module``) for a misspelt name, from the ``.py`` files in
     the folder it names."""
-    try:
-        names = sorted(p.stem if module else p.name for p in missing.parent.iterdir() if p.suffix == ".py")
-    except OSError:
-        return ""
-    close = closest(missing.stem if module else missing.name, names)
+    close = nearby_file(missing, (".py",), stem=module)
     return f"; did you mean {close!r}?" if close else ""
 
 

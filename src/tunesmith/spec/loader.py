@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from tunesmith.errors import SpecError
 from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, nearby_file
 
 _DOMAIN_TAGS = ("float", "int", "categorical")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
@@ -63,11 +63,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
 def _other_spec_file_hint(missing: Path) -> str:
     """``; did you mean 'c.yaml'?`` for a missing spec file whose folder holds a YAML file of a name like it
     (``c.yml`` for ``c.yaml``, ``sepc.yaml``), spelt as the missing one was (its folder included); else ``""``."""
-    try:
-        specs = [f.name for f in missing.parent.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file()]
-    except OSError:  # no such folder either: nothing to offer
-        return ""
-    close = closest(missing.name, sorted(specs))
+    close = nearby_file(missing, (".yaml", ".yml"))
     return f"; did you mean {str(missing.with_name(close))!r}?" if close else ""
 
 
