@@ -72,24 +72,22 @@ class _GuardedStdout:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        with self._failing_as_stdout():
-            return int(self._stream.write(text))
+        return int(self._call(self._stream.write, text))
 
     def flush(self) -> None:
-        with self._failing_as_stdout():
-            self._stream.flush()
+        self._call(self._stream.flush)
 
-    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
-        return getattr(self._stream, name)
-
-    @contextmanager
-    def _failing_as_stdout(self) -> Iterator[None]:
+    @staticmethod
+    def _call(method: Any, *args: Any) -> Any:  # every line of output passes here: a plain try, nothing built
         try:
-            yield
+            return method(*args)
         except BrokenPipeError:
             raise
         except OSError as e:
             raise StdoutFailed(e.strerror or str(e)) from None
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
+        return getattr(self._stream, name)
 
 
 out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
