@@ -341,6 +341,15 @@ def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3, trials
     first, queued = trials[1], trials[2]
     assert queued.metrics["started"] >= first.metrics["ended"], "it was queued behind trial 1 in the one actor"
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(project.storage, create=False)
+    try:   # its submission (the trial_started event) came a trial's length before it began: it really was queued
+        submitted = next(e.at for e in store.events(store.experiment("ray-prefetch-start").id)
+                         if e.kind == "trial_started" and e.trial_number == queued.number)
+    finally:
+        store.close()
+    assert queued.started_at - submitted > seconds - 1.0, (submitted, queued)
     for t in trials:
         assert t.duration_s == pytest.approx(seconds, abs=0.5), t
         assert t.started_at is not None and t.finished_at is not None

@@ -533,17 +533,18 @@ class RayExecutor:
                                       self._lanes[i].runs[0].started or math.inf))
         now = self.clock.monotonic()
         run = _Running(job, None, slot, 0, now, _size(job.log_path))
-        self._send(run)
+        self._send(run, submitted=True)
         self._running[job.number] = run
 
-    def _send(self, run: _Running) -> None:
-        """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor."""
+    def _send(self, run: _Running, submitted: bool = False) -> None:
+        """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor.
+        ``submitted``: sent as the runner submits it (a start then is the one the runner records itself)."""
         lane = self._lanes[run.slot]
         lane.sent += 1
         run.ref = lane.actor.run.remote(run.job.to_json(), lane.sent, self._shipment(run.job, lane))
         run.lane = lane.id
         if not lane.runs and lane.ready is None:
-            self._begin(run)
+            self._begin(run, announce=not submitted)
         lane.runs.append(run)
 
     def _shipment(self, job: TrialJob, lane: _Lane) -> dict[str, Any] | None:
@@ -713,14 +714,14 @@ class RayExecutor:
         if lane.runs and lane.ready is None and lane.runs[0].started is None:
             self._begin(lane.runs[0])
 
-    def _begin(self, run: _Running) -> None:
+    def _begin(self, run: _Running, announce: bool = True) -> None:
         """The attempt begins in its actor now (as the coordinator learns it: within one call's latency). One that
         begins after its submission (queued, moved, or waiting for its actor to come up) is reported, so that the
         runner records it running from now, not from its submission."""
         run.started = self.clock.monotonic()
         if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
             run.kill_deadline = run.started + KILL_GRACE
-        elif run.job.number in self._running:  # (not yet while submit() sends it: it begins as it is submitted)
+        elif announce:
             self._events.append(AttemptStarted(run.job.number, run.job.attempt, self.clock.now()))
 
     def _wait(self, timeout: float) -> float:
