@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,6 +42,8 @@ _RESERVED = {"seed", "constraints_func", "gamma", "weights", "independent_sample
              "elite_population_selection_strategy", "child_generation_strategy", "after_trial_strategy",
              "source_trials", "x0"}
 MISSING_METRIC_VIOLATION = 1e18  # finite: samplers add violations up
+# Warm Starting CMA-ES fits its first Gaussian to the parent's best 10%: below 10 parent trials that is no trial.
+WARM_CMAES_MIN_TRIALS = 10
 _STATE = {TrialState.COMPLETED: OptunaState.COMPLETE, TrialState.PRUNED: OptunaState.PRUNED,
           TrialState.FAILED: OptunaState.FAIL}
 
@@ -132,6 +135,29 @@ class OptunaStrategy:
         self._study: optuna.Study | None = None
         self._live: dict[int, optuna.Trial] = {}
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
+        self._source_trials: list[optuna.trial.FrozenTrial] | None = None   # cmaes's warm start, if any
+
+    def transfer_prior(self, history: Sequence[TrialRecord]) -> None:
+        """A re-tune's parent trials, on the old data (``drift.retune.prior: transfer``). Called once, before the
+        first proposal. Only ``cmaes`` has a place for them: Warm Starting CMA-ES (Nomura, Watanabe, Akimoto,
+        Ozaki and Onishi 2021; Optuna's ``source_trials``) draws the first generation from a Gaussian fitted to the
+        parent's best 10% instead of the centre of the space with a sixth of its width; the new trials then move
+        it as any generation's. Not done, and cmaes starts as usual, where it cannot apply: fewer than
+        ``WARM_CMAES_MIN_TRIALS`` usable parent trials, a conditional space (CMA-ES's own parameters are then
+        whichever the new trials share, unknown before they run), several objectives, or a user's ``sigma0`` or
+        ``use_separable_cma`` (Optuna refuses either with it). The other samplers ignore the call."""
+        numeric = {n: d for n, d in self._distributions.items()
+                   if isinstance(d, FloatDistribution | IntDistribution) and not d.single()}
+        if (self.name != "cmaes" or self._study is not None or len(self.directions) != 1 or not numeric
+                or self.space.is_conditional or "sigma0" in self.options or self.options.get("use_separable_cma")):
+            return
+        source = [optuna.trial.create_trial(params={n: t.params[n] for n in numeric}, distributions=numeric,
+                                            value=float(t.values[0]))
+                  for t in history
+                  if t.state is TrialState.COMPLETED and t.values and math.isfinite(t.values[0])
+                  and all(n in t.params and self.space.domains[n].contains(t.params[n]) for n in numeric)]
+        if len(source) >= WARM_CMAES_MIN_TRIALS:
+            self._source_trials = source
 
     @property
     def study(self) -> optuna.Study:
@@ -146,6 +172,8 @@ class OptunaStrategy:
                         design = self.seed if self.design_seed is None else self.design_seed
                         sampler = sampler_class(seed=design, **self.options,
                                                 independent_sampler=optuna.samplers.RandomSampler(seed=self.seed))
+                    elif self._source_trials is not None:
+                        sampler = sampler_class(seed=self.seed, **self.options, source_trials=self._source_trials)
                     else:
                         sampler = sampler_class(seed=self.seed, **self.options)
             except (TypeError, ValueError) as e:

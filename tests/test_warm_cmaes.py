@@ -1,0 +1,82 @@
+"""A re-tune with ``strategy: cmaes`` starts CMA-ES from the parent's good region (Warm Starting CMA-ES), and
+starts it as usual where that cannot apply."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tunesmith.records import Direction, ParamValue, TrialState
+from tunesmith.space import Categorical, Float, SearchSpace
+from tunesmith.strategy import StrategyDecision, build_strategy
+from tunesmith.strategy.optuna_adapter import WARM_CMAES_MIN_TRIALS
+from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, WarmStartedStrategy
+
+SPACE = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+OLD_BEST, NEW_BEST = (0.85, 0.15), (0.8, 0.2)
+
+
+def bowl(centre: tuple[float, float]) -> object:
+    return lambda p: (p["x"] - centre[0]) ** 2 + (p["y"] - centre[1]) ** 2
+
+
+def parent_trials(n: int) -> tuple[PriorTrial, ...]:
+    rng = np.random.default_rng(7)
+    loss = bowl(OLD_BEST)
+    points = [{"x": float(a), "y": float(b)} for a, b in rng.uniform(size=(n, 2))]
+    return tuple(PriorTrial(p, (loss(p),)) for p in points)  # type: ignore[operator]
+
+
+def proposals(mode: PriorMode, prior: tuple[PriorTrial, ...], count: int, space: SearchSpace = SPACE,
+              seed: int = 0) -> list[dict[str, ParamValue]]:
+    """The first ``count`` proposals of a cmaes re-tune that re-evaluates the parent's best first."""
+    inner = build_strategy(StrategyDecision("cmaes", {}, ""), space, [Direction.MINIMIZE], seed, 1)
+    best = min(prior, key=lambda t: t.values[0]).params
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=(best,), prior=prior, mode=mode))
+    strategy.replay([])
+    loss = bowl(NEW_BEST)
+    out = []
+    for _ in range(count):
+        proposal = strategy.ask()
+        assert proposal is not None
+        out.append(proposal.params)
+        strategy.tell(proposal.token, TrialState.COMPLETED, [loss(proposal.params)])  # type: ignore[operator]
+    return out
+
+
+def distance_to_new_best(params: dict[str, ParamValue]) -> float:
+    return math.dist((float(params["x"]), float(params["y"])), NEW_BEST)
+
+
+def test_the_first_generation_is_drawn_around_the_parents_good_region_not_the_centre() -> None:
+    prior = parent_trials(40)
+    # trial 0 is the re-evaluated old best; the next six (CMA-ES's population in 2-D) its first generation
+    warm = proposals(PriorMode.TRANSFER, prior, 7)[1:]
+    cold = proposals(PriorMode.NONE, prior, 7)[1:]
+    warm_mean = float(np.mean([distance_to_new_best(p) for p in warm]))
+    cold_mean = float(np.mean([distance_to_new_best(p) for p in cold]))
+    assert warm_mean < 0.5 * cold_mean, (warm_mean, cold_mean)
+    assert warm_mean < 0.2
+
+
+def test_with_too_few_parent_trials_or_a_conditional_space_cmaes_starts_as_usual() -> None:
+    few = parent_trials(WARM_CMAES_MIN_TRIALS - 1)
+    assert proposals(PriorMode.TRANSFER, few, 8) == proposals(PriorMode.NONE, few, 8)
+
+    conditional = SearchSpace.from_domains({
+        "x": Float(0.0, 1.0), "y": Float(0.0, 1.0), "kind": Categorical(["a", "b"]),
+        "z": Float(0.0, 1.0, when={"kind": "b"}),
+    })
+    prior = tuple(PriorTrial({**t.params, "kind": "a"} if i % 2 else {**t.params, "kind": "b", "z": 0.5}, t.values)
+                  for i, t in enumerate(parent_trials(40)))
+    assert (proposals(PriorMode.TRANSFER, prior, 8, conditional)
+            == proposals(PriorMode.NONE, prior, 8, conditional))
+
+
+def test_parent_trials_outside_the_new_space_are_left_out_not_an_error() -> None:
+    narrower = SearchSpace.from_domains({"x": Float(0.0, 0.9), "y": Float(0.0, 1.0)})
+    prior = parent_trials(60)
+    assert any(t.params["x"] > 0.9 for t in prior)
+    inside = tuple(t for t in prior if t.params["x"] <= 0.9)
+    assert proposals(PriorMode.TRANSFER, prior, 8, narrower) == proposals(PriorMode.TRANSFER, inside, 8, narrower)
