@@ -1,0 +1,135 @@
+"""Re-tunes with Optuna's samplers (``strategy: cmaes`` or ``tpe``): their warm starts against re-evaluations alone
+and a cold start. (Until 2026-12-05 22:00 UTC this script was ``benchmarks/retune_cmaes.py``, cmaes only.)
+
+**cmaes.**
+``drift.retune.prior: transfer`` (the default) gives ``bo`` the old landscape as its GP's prior mean
+(``benchmarks/retune.py``). For ``cmaes`` it is Warm Starting CMA-ES (Nomura et al. 2021, Optuna's
+``source_trials``): the first generation is drawn from a Gaussian fitted to the old experiment's best 10%.
+Declared 2026-12-05 before any run of this script (RESULTS.md, "Re-tuning with cmaes"):
+
+* scenarios: the three ``bowl4`` moves of ``benchmarks/retune.py`` (the old experiment 40 trials, each re-tune 30,
+  3 configurations re-evaluated first, spread over the old best quarter as by default), 30 seeds, every proposal
+  ``cmaes`` with tunesmith's options (the old experiment too);
+* arms: ``cold`` (plain CMA-ES: what Optuna's ``CmaEsSampler`` does on the new data alone), ``reevaluate``
+  (``prior: none``: the re-evaluations only, what a cmaes re-tune did before), ``ws-cmaes`` (``prior:
+  transfer``, the re-evaluations plus the warm start);
+* measure: trials to 99% of the cold run's final score, as in ``benchmarks/retune.py``;
+* rule: the warm start stays if, over the three scenarios, it is sooner than ``reevaluate`` per seed more often
+  than later, and its median is not above ``reevaluate``'s on any of them; else its code is removed.
+
+**tpe** (declared 2026-12-05 ~22:00 UTC, before any TPE run of this script). TPE has no prior to put the old
+landscape into; the one way it can use the old trials is as observations: ``prior: rebased`` (each old value
+shifted by the median change of the re-evaluated configurations), measured worse than re-evaluation alone for
+``bo``, never for TPE. ``auto`` runs TPE where trials stop early, so a re-tune of such an experiment runs TPE.
+
+* scenarios, budgets, seeds and measure as for cmaes, every proposal ``tpe`` with tunesmith's options;
+* arms: ``cold``, ``reevaluate`` (``prior: none``; what ``transfer`` gives TPE today), ``rebased``;
+* rule: ``prior: transfer`` on a TPE re-tune becomes the rebased replay if, over the three scenarios, ``rebased`` is
+  sooner than ``reevaluate`` per seed more often than later, and its median is not above ``reevaluate``'s on any
+  of them; else TPE keeps the re-evaluations only.
+
+    python benchmarks/retune_samplers.py --strategy cmaes --seeds 30 [--markdown benchmarks/RESULTS.md]
+    python benchmarks/retune_samplers.py --strategy tpe --seeds 30 [--markdown benchmarks/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_file import environment, write_section  # noqa: E402
+from retune import BOWL_SPACE, BY_NAME, bowl, median_iqr, ratio_interval, trials_to_reach  # noqa: E402
+
+from tunesmith.records import Direction  # noqa: E402
+from tunesmith.retune import warm_start_from  # noqa: E402
+from tunesmith.seeding import derive_seed  # noqa: E402
+from tunesmith.strategy import StrategyDecision, build_strategy  # noqa: E402
+from tunesmith.strategy.warm_start import PriorMode, WarmStartedStrategy  # noqa: E402
+from tunesmith.testing.shifted_functions import drive  # noqa: E402
+
+SCENARIOS = ("bowl4-mild", "bowl4-moderate", "bowl4-strong")
+# per strategy: the warm arms (label, drift.retune.prior); the last one is the candidate, the first the baseline
+ARMS = {"cmaes": (("reevaluate", PriorMode.NONE), ("ws-cmaes", PriorMode.TRANSFER)),
+        "tpe": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED))}
+TITLES = {"cmaes": "Re-tuning with cmaes: Warm Starting CMA-ES", "tpe": "Re-tuning with tpe: old trials replayed"}
+
+
+def markers(strategy: str) -> tuple[str, str]:
+    return (f"<!-- retune-{strategy}:start (written by benchmarks/retune_samplers.py; edits inside are "
+            "overwritten) -->", f"<!-- retune-{strategy}:end -->")
+
+
+def sampler(name: str, seed: int) -> Any:
+    return build_strategy(StrategyDecision(name, {}, ""), BOWL_SPACE, [Direction.MINIMIZE], seed % 2**32, 1)
+
+
+def run(strategy: str, name: str, seed: int) -> dict[str, list[float]]:
+    sc = BY_NAME[name]
+    old_loss, new_loss = bowl(sc.shift, new=False), bowl(sc.shift, new=True)
+    old = drive(sampler(strategy, seed), old_loss, sc.base_trials)
+    best_first = sorted(old, key=lambda t: t.values[0])
+    out = {"cold": [t.values[0] for t in drive(sampler(strategy, derive_seed(seed, "retune", "cold")), new_loss,
+                                               sc.trials)]}
+    for label, mode in ARMS[strategy]:
+        warm = warm_start_from(SimpleNamespace(name="old"), best_first, sc.top_k, mode, BOWL_SPACE)  # type: ignore[arg-type]
+        strategy_object = WarmStartedStrategy(sampler(strategy, derive_seed(seed, "retune", f"warm-{label}")), warm)
+        strategy_object.replay([])
+        out[label] = [t.values[0] for t in drive(strategy_object, new_loss, sc.trials)]
+    return out
+
+
+def counts(rows: list[dict[str, list[float]]], trials: int) -> dict[str, list[int]]:
+    """Per arm and seed: trials to 99% of that seed's cold final score (not reached: the budget plus one)."""
+    out: dict[str, list[int]] = {"cold": []}
+    for row in rows:
+        threshold = min(row["cold"]) / 0.99
+        for arm, curve in row.items():
+            reached = trials_to_reach(curve, threshold)
+            out.setdefault(arm, []).append(trials + 1 if reached is None else reached)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--strategy", choices=sorted(ARMS), default="cmaes")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--markdown", type=Path, help="write the table into this RESULTS.md")
+    args = parser.parse_args()
+    started = time.time()
+    env = environment(["optuna", "cmaes", "numpy", "scipy"])
+    (base, _), (candidate, _) = ARMS[args.strategy]
+    lines = [f"| scenario | seeds | cold | {base} | {candidate} | {candidate} / cold | 90% interval | "
+             f"{candidate} against {base} per seed: sooner / later / equal |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in SCENARIOS:
+        trials = BY_NAME[name].trials
+        c = counts([run(args.strategy, name, seed) for seed in range(args.seeds)], trials)
+        sooner = sum(w < r for w, r in zip(c[candidate], c[base], strict=True))
+        later = sum(w > r for w, r in zip(c[candidate], c[base], strict=True))
+        low, high = ratio_interval(c["cold"], c[candidate])
+        ratio = statistics.median(c[candidate]) / statistics.median(c["cold"])
+        lines.append(f"| {name} | {args.seeds} | {median_iqr(c['cold'])} | {median_iqr(c[base])} | "
+                     f"{median_iqr(c[candidate])} | {ratio:.2f} | {low:.2f}-{high:.2f} | "
+                     f"{sooner} / {later} / {args.seeds - sooner - later} |")
+        print(lines[-1], flush=True)
+    start, end = markers(args.strategy)
+    section = "\n".join([
+        start, f"### {TITLES[args.strategy]} (`benchmarks/retune_samplers.py`)", "",
+        f"- Command: `python benchmarks/retune_samplers.py --strategy {args.strategy} --seeds {args.seeds} "
+        "--markdown benchmarks/RESULTS.md`",
+        "- Median (IQR) trials to 99% of the cold run's final score (not reached in the budget: budget + 1); "
+        f"old run 40 trials, each re-tune 30, 3 re-evaluated first (spread); {time.time() - started:.0f} s",
+        f"- {env['code']}; {env['machine']}; {env['python']}; {env['versions']}; load average at start "
+        f"{env['load']}; {env['date']}", "", *lines, end])
+    if args.markdown:
+        write_section(args.markdown, section, start, end)
+
+
+if __name__ == "__main__":
+    main()
