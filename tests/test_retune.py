@@ -194,3 +194,16 @@ def test_new_rows_must_have_the_experiments_columns_and_extra_ones_are_not_featu
     proc = _cli(tmp_path, tmp_path / "tunesmith.db", "retune", "bc", "--data", "narrow.csv")
     assert proc.returncode == 2 and "mean_texture" in proc.stderr and "Traceback" not in proc.stderr
     assert [e.name for e in store.experiments()] == ["bc"]
+
+
+def test_a_later_replay_of_other_coordinators_trials_does_not_queue_a_handed_out_reevaluation_again() -> None:
+    strategy = WarmStartedStrategy(Recording(), WARM)
+    strategy.replay([])
+    first = strategy.ask()
+    assert first is not None and first.params == {"x": 0.1}
+    strategy.replay([TrialRecord(7, TrialState.COMPLETED, {"x": 0.77}, 0, values=(4.0,))])  # another coordinator's
+    second = strategy.ask()
+    assert second is not None and second.params == {"x": 0.2}
+    strategy.replay([TrialRecord(8, TrialState.COMPLETED, {"x": 0.2}, 0, values=(4.0,))])
+    third = strategy.ask()
+    assert third is not None and third.params not in ({"x": 0.1}, {"x": 0.2})

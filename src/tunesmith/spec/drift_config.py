@@ -28,8 +28,9 @@ class RetuneConfig(StrictModel):
     top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
     prior: Literal["transfer", "rebased", "none"] = Field(
         default="transfer", description="transfer: the old trials are the prior mean of bo's GP, re-scaled on the "
-        "new trials (other strategies: as none); none: only the top k carry over; rebased: the other old trials "
-        "are also replayed, shifted onto the new data's level (measured worse, see benchmarks/RESULTS.md)")
+        "new trials; cmaes: its first generation drawn from their best 10%; tpe (one objective, no constraints): "
+        "as rebased; other strategies: as none. none: only the top k carry over; rebased: the other old trials "
+        "are also replayed, shifted onto the new data's level (for bo measured worse, see benchmarks/RESULTS.md)")
     spread: bool = Field(default=True, description="re-evaluate the old best and then the old good configurations "
                          "farthest apart, instead of the top k (see tunesmith.retune.warm_start_from); false: the "
                          "top k (measured no better, see benchmarks/RESULTS.md)")

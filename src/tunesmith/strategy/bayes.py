@@ -91,6 +91,7 @@ from tunesmith.strategy.transfer_prior import (
     transfer_model,
 )
 from tunesmith.strategy.unit_cube import UnitCube
+from tunesmith.strategy.warm_start import PriorMode
 
 DEFAULT_OVERHEAD = 0.10
 DEFAULT_OVERHEAD_FLOOR = 0.05   # seconds a proposal may always cost, however short the trials
@@ -216,10 +217,11 @@ class BayesStrategy:
                 continue
             self._observe_cost(self._x[-1], cost_signal(t.metrics, t.duration_s))
 
-    def transfer_prior(self, history: Sequence[TrialRecord]) -> None:
+    def transfer_prior(self, history: Sequence[TrialRecord]) -> PriorMode:
         """An earlier experiment's finished trials (a re-tune's parent, on its old data) become the prior mean
         of the GP, re-scaled to the new trials as they finish (:mod:`tunesmith.strategy.transfer_prior`). Called
-        once, before the first proposal; the start-up design is then skipped (the prior says where to look)."""
+        once, before the first proposal; the start-up design is then skipped (the prior says where to look).
+        TRANSFER: taken; NONE: too few finished trials (or no numeric parameter) to model."""
         xs, ys = [], []
         for t in history:
             if t.state is TrialState.COMPLETED and t.values and math.isfinite(t.values[0]):
@@ -229,6 +231,8 @@ class BayesStrategy:
             self._transfer = OldSurrogate(np.vstack(xs), np.asarray(ys), self.cube.numeric_columns)
             self._hyper = self._hyper or self._transfer.hyper
             self._transfer_hyper = self._transfer.hyper
+            return PriorMode.TRANSFER
+        return PriorMode.NONE
 
     def ask(self) -> Proposal | None:
         allowed = self._allowed()

@@ -26,6 +26,7 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.options import reject_unknown_options
+from tunesmith.strategy.warm_start import PriorMode
 
 optuna.logging.set_verbosity(logging.WARNING)
 
@@ -137,27 +138,39 @@ class OptunaStrategy:
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
         self._source_trials: list[optuna.trial.FrozenTrial] | None = None   # cmaes's warm start, if any
 
-    def transfer_prior(self, history: Sequence[TrialRecord]) -> None:
+    def transfer_prior(self, history: Sequence[TrialRecord]) -> PriorMode:
         """A re-tune's parent trials, on the old data (``drift.retune.prior: transfer``). Called once, before the
-        first proposal. Only ``cmaes`` has a place for them: Warm Starting CMA-ES (Nomura, Watanabe, Akimoto,
-        Ozaki and Onishi 2021; Optuna's ``source_trials``) draws the first generation from a Gaussian fitted to the
-        parent's best 10% instead of the centre of the space with a sixth of its width; the new trials then move
-        it as any generation's. Not done, and cmaes starts as usual, where it cannot apply: fewer than
-        ``WARM_CMAES_MIN_TRIALS`` usable parent trials, a conditional space (CMA-ES's own parameters are then
-        whichever the new trials share, unknown before they run), several objectives, or a user's ``sigma0`` or
-        ``use_separable_cma`` (Optuna refuses either with it). The other samplers ignore the call."""
+        first proposal; says how they were taken (measured in ``benchmarks/retune_samplers.py``):
+
+        * ``cmaes``: TRANSFER. Warm Starting CMA-ES (Nomura, Watanabe, Akimoto, Ozaki and Onishi 2021; Optuna's
+          ``source_trials``) draws the first generation from a Gaussian fitted to the parent's best 10% instead of
+          the centre of the space with a sixth of its width; the new trials then move it as any generation's.
+          NONE, and cmaes starts as usual, where that cannot apply: fewer than ``WARM_CMAES_MIN_TRIALS`` usable
+          parent trials, a conditional space (CMA-ES's parameters are then whichever the new trials share,
+          unknown before they run), or a user's ``sigma0`` or ``use_separable_cma`` (Optuna refuses either with it).
+        * ``tpe`` with one objective and no constraints: REBASED. TPE has no prior to put them into; as
+          observations shifted by the re-evaluated configurations' median change they took it to 99% of a cold
+          run sooner than the re-evaluations alone. Constraints are left out because the parent's records hold no
+          constraint metrics (every old trial would count as infeasible); several objectives, unmeasured.
+        * the others: NONE (the re-evaluations only)."""
+        if self._study is not None or len(self.directions) != 1:
+            return PriorMode.NONE
+        if self.name == "tpe":
+            return PriorMode.NONE if self.constraints else PriorMode.REBASED
         numeric = {n: d for n, d in self._distributions.items()
                    if isinstance(d, FloatDistribution | IntDistribution) and not d.single()}
-        if (self.name != "cmaes" or self._study is not None or len(self.directions) != 1 or not numeric
-                or self.space.is_conditional or "sigma0" in self.options or self.options.get("use_separable_cma")):
-            return
+        if (self.name != "cmaes" or not numeric or self.space.is_conditional or "sigma0" in self.options
+                or self.options.get("use_separable_cma")):
+            return PriorMode.NONE
         source = [optuna.trial.create_trial(params={n: t.params[n] for n in numeric}, distributions=numeric,
                                             value=float(t.values[0]))
                   for t in history
                   if t.state is TrialState.COMPLETED and t.values and math.isfinite(t.values[0])
                   and all(n in t.params and self.space.domains[n].contains(t.params[n]) for n in numeric)]
-        if len(source) >= WARM_CMAES_MIN_TRIALS:
-            self._source_trials = source
+        if len(source) < WARM_CMAES_MIN_TRIALS:
+            return PriorMode.NONE
+        self._source_trials = source
+        return PriorMode.TRANSFER
 
     @property
     def study(self) -> optuna.Study:

@@ -1,5 +1,6 @@
-"""A re-tune with ``strategy: cmaes`` starts CMA-ES from the parent's good region (Warm Starting CMA-ES), and
-starts it as usual where that cannot apply."""
+"""How Optuna's samplers take a re-tune's parent trials under ``drift.retune.prior: transfer``: cmaes starts from
+the parent's good region (Warm Starting CMA-ES), as usual where that cannot apply; TPE takes them as re-based
+observations; a re-tune with ``bo`` as its GP's prior mean."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import numpy as np
 
+from tunesmith.constraints import Constraint
 from tunesmith.records import Direction, ParamValue, TrialState
 from tunesmith.space import Categorical, Float, SearchSpace
 from tunesmith.strategy import StrategyDecision, build_strategy
@@ -80,3 +82,38 @@ def test_parent_trials_outside_the_new_space_are_left_out_not_an_error() -> None
     assert any(t.params["x"] > 0.9 for t in prior)
     inside = tuple(t for t in prior if t.params["x"] <= 0.9)
     assert proposals(PriorMode.TRANSFER, prior, 8, narrower) == proposals(PriorMode.TRANSFER, inside, 8, narrower)
+
+
+def tpe_retune(constraints: tuple[Constraint, ...] = ()) -> WarmStartedStrategy:
+    inner = build_strategy(StrategyDecision("tpe", {}, ""), SPACE, [Direction.MINIMIZE], 0, 1, constraints=constraints)
+    prior = parent_trials(20)
+    best = min(prior, key=lambda t: t.values[0]).params
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=(best,), prior=prior, mode=PriorMode.TRANSFER))
+    strategy.replay([])
+    proposal = strategy.ask()
+    assert proposal is not None and proposal.params == best
+    strategy.tell(proposal.token, TrialState.COMPLETED, [bowl(OLD_BEST)(best) + 0.25])  # type: ignore[operator]
+    return strategy
+
+
+def test_a_tpe_retune_replays_the_parent_trials_shifted_once_its_reevaluations_end() -> None:
+    strategy = tpe_retune()
+    assert strategy.taken_as is PriorMode.REBASED and strategy.shift is not None
+    assert abs(strategy.shift[0] - 0.25) < 1e-12
+    study = strategy.inner.study  # type: ignore[attr-defined]
+    assert len(study.trials) == 20   # the re-evaluation and the 19 other parent trials, re-based
+    assert min(t.value for t in study.trials) >= 0.25
+
+
+def test_a_constrained_tpe_retune_gets_the_reevaluations_only() -> None:
+    # the parent's records hold no constraint metrics: replayed, every one would count as infeasible
+    strategy = tpe_retune((Constraint.parse("latency_ms <= 10"),))
+    assert strategy.taken_as is PriorMode.NONE and strategy.shift is None
+    assert len(strategy.inner.study.trials) == 1  # type: ignore[attr-defined]
+
+
+def test_bo_takes_the_parent_trials_into_its_model() -> None:
+    inner = build_strategy(StrategyDecision("bo", {}, ""), SPACE, [Direction.MINIMIZE], 0, 1)
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=(), prior=parent_trials(12), mode=PriorMode.TRANSFER))
+    strategy.replay([])
+    assert strategy.taken_as is PriorMode.TRANSFER
