@@ -111,8 +111,19 @@ def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflo
     assert export_mlflow(store, "down", SystemClock(), mlflow_uri).written == 5
 
 
+def test_quiet_still_tells_on_stderr_that_mlflow_tracking_failed(project):
+    require_mlflow()
+    _spec(project, "down-quiet", uri="http://127.0.0.1:9")  # nothing listens on port 9
+    run = project.cli("run", "down-quiet.yaml", "--quiet", env={"MLFLOW_DISABLE_TELEMETRY": "true"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning: MLflow tracking failed")]
+    assert len(warned) == 1 and "`tunesmith export mlflow down-quiet`" in warned[0], run.stderr
+
+
 def test_a_slow_tracker_never_blocks_the_loop(project):
     """The listener's hooks only queue: a tracker stuck forever delays nothing but the bounded wait at the end."""
+    from tunesmith.events import Listeners, RunListener
     from tunesmith.tracking.listener import TrackingListener
 
     release = threading.Event()
@@ -131,9 +142,17 @@ def test_a_slow_tracker_never_blocks_the_loop(project):
         def finish_parent(self, parent, experiment, best):
             calls.append("finish")
 
+    class Shown(RunListener):  # a listener that shows warnings, as the progress display does
+        def __init__(self) -> None:
+            self.warnings: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.warnings.append(message)
+
     store = SQLStore(project.storage)
-    warnings: list[str] = []
-    listener = TrackingListener(StuckTracker, store, SystemClock(), flush_timeout=0.2, warn=warnings.append)
+    shown = Shown()
+    # its warning goes the way every listener's does: through the fan-out (warn_through), to whoever shows warnings
+    listener = Listeners(TrackingListener(StuckTracker, store, SystemClock(), flush_timeout=0.2), shown)
     from tunesmith.runner import run_experiment
     from tunesmith.spec.loader import load_spec
 
@@ -145,7 +164,7 @@ def test_a_slow_tracker_never_blocks_the_loop(project):
     assert calls == ["parent"]  # the loop went on while the tracker was stuck in its first call
     event = [e for e in store.events(result.experiment.id) if e.kind == "tracking_failed"][0]
     assert "did not answer within 0.2s" in event.payload["error"]
-    assert warnings and "tunesmith export mlflow stuck" in warnings[0]
+    assert len(shown.warnings) == 1 and "tunesmith export mlflow stuck" in shown.warnings[0]
 
 
 def test_importing_tunesmith_or_running_without_tracking_loads_no_mlflow(project):

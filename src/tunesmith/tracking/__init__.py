@@ -45,13 +45,9 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
         tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
         return TrackerProcess(tracker.uri, tracker.experiment_name)
 
-    def warn(message: str) -> None:  # through the fan-out the runner calls, which knows which listeners still work
-        fanout.warning(message)
-
-    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout, warn,
+    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout,
                                 environment=lambda: capture(spec.base_dir))
-    fanout = Listeners(listener, tracking)
-    return fanout
+    return Listeners(listener, tracking)  # which tells tracking where its warnings go (warn_through)
 
 
 def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = None) -> SyncResult:
