@@ -10,7 +10,7 @@ import enum
 import getpass
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock
@@ -69,6 +69,24 @@ def record(store: TrialStore, experiment_id: int, kind: str, clock: Clock, trial
     """Append an audited action (``kind``) with its actor and reason to experiment ``experiment_id``'s log."""
     store.record_event(experiment_id, kind, clock.now(), trial, {**(detail or {}), "actor": actor(),
                                                                   "reason": reason})
+
+
+def time_spent(events: Sequence[Event]) -> float:
+    """Seconds the runs in an experiment's event log spent (the wall-time budget a resume starts from): each from
+    its ``run_running`` event to its last event (a killed run ends there), the actions outside a run's time
+    skipped."""
+    total, start, last = 0.0, None, None
+    for ev in events:
+        if ev.kind in OUTSIDE_RUN_TIME:
+            continue  # an export or a promotion days later is not time the run spent
+        if ev.kind == "run_running":
+            if start is not None and last is not None:
+                total += last - start
+            start = ev.at
+        last = ev.at
+    if start is not None and last is not None:
+        total += last - start
+    return total
 
 
 def entries(events: list[Event]) -> list[dict[str, Any]]:
