@@ -39,7 +39,7 @@ from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
-from tunesmith.tracking import attach_tracking
+from tunesmith.tracking import attach_tracking, check_tracking_installed
 from tunesmith.strategy.warm_start import warm_started
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
@@ -96,6 +96,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray
         import_ray()
+    if not stored:  # a recorded experiment still resumes and reproduces (its tracking fails as an event, as before)
+        check_tracking_installed(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),

@@ -2,6 +2,9 @@
 
 The API for the runner and the CLI (nothing here imports MLflow; the tracker does, when it first writes)::
 
+    check_tracking_installed(spec)
+        Raises TrackingUnavailable (bad input) when the spec has a ``tracking:`` section and MLflow is missing.
+
     attach_tracking(spec, store, clock, listener) -> RunListener
         ``listener`` plus, when the spec has ``tracking: {mlflow: ...}``, a TrackingListener that writes the run
         to MLflow from a background thread. Without that section, ``listener`` itself: MLflow never loads.
@@ -12,6 +15,7 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from tunesmith.clock import Clock
@@ -30,6 +34,21 @@ def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
     cfg = spec.tracking.mlflow if spec.tracking is not None else None
     resolved = resolve_uri(uri or (cfg.uri if cfg else None), spec.base_dir)
     return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
+
+
+def check_tracking_installed(spec: ExperimentSpec) -> None:
+    """Refuse a ``tracking:`` section when MLflow is not installed: bad input before anything is recorded, rather
+    than a ``tracking_failed`` event once every trial has run. MLflow is looked up, not imported: importing it
+    takes seconds, and the writer process does that.
+
+    Raises:
+        TrackingUnavailable: naming the section and the extra.
+    """
+    if spec.tracking is not None and importlib.util.find_spec("mlflow") is None:
+        from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
+
+        raise TrackingUnavailable(f"tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not "
+                                  f"installed: {EXTRA_HINT} (or remove the tracking: section)")
 
 
 def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:
@@ -80,4 +99,4 @@ def _redacted(uri: str) -> str:
     return redact(uri)
 
 
-__all__ = ["attach_tracking", "export_mlflow", "tracker_for"]
+__all__ = ["attach_tracking", "check_tracking_installed", "export_mlflow", "tracker_for"]
