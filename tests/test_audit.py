@@ -25,16 +25,16 @@ def test_runs_are_audited_with_actor_and_listed_by_the_cli(project):
 
 
 def test_actions_after_a_run_do_not_count_as_its_time(project):
-    from tunesmith.runner import _elapsed_before
+    from tunesmith.audit import time_spent
 
     tunesmith.run(project.write_spec(project.spec("timed", executor={"kind": "inline"}, budget={"trials": 2})),
                   storage=project.storage)
     store = SQLStore(project.storage, create=False)
     exp = store.experiment("timed")
-    before = _elapsed_before(store, exp.id)
+    before = time_spent(store.events(exp.id))
     store.record_event(exp.id, "tracking_exported", exp.updated_at + 86400.0)  # an export a day later
     store.record_event(exp.id, "promoted", exp.updated_at + 2 * 86400.0)
-    assert _elapsed_before(store, exp.id) == before < 60
+    assert time_spent(store.events(exp.id)) == before < 60
 
 
 def test_the_command_line_is_recorded_without_credentials(monkeypatch):
@@ -49,21 +49,20 @@ def test_the_command_line_is_recorded_without_credentials(monkeypatch):
 def test_every_audited_kind_is_listed_kept_out_of_the_runs_time_and_promotions_are_counted(project):
     """audit.AuditKind is the one list: each kind recorded after a run is in `tunesmith audit` and not in the run's
     time; each promotion decision is recorded as an audited kind that the metrics count under an outcome label."""
-    from tunesmith.audit import AUDITED, DURING_RUN, PROMOTION_OUTCOMES, AuditKind
+    from tunesmith.audit import AUDITED, DURING_RUN, PROMOTION_OUTCOMES, AuditKind, time_spent
     from tunesmith.monitoring.metrics import metrics_from_store
     from tunesmith.promotion.promote import Decision
-    from tunesmith.runner import _elapsed_before
 
     tunesmith.run(project.write_spec(project.spec("kinds", executor={"kind": "inline"}, budget={"trials": 2})),
                   storage=project.storage)
     store = SQLStore(project.storage, create=False)
     exp = store.experiment("kinds")
-    before = _elapsed_before(store, exp.id)
+    before = time_spent(store.events(exp.id))
     later = [k for k in AuditKind if k not in DURING_RUN]
     for day, kind in enumerate(later, start=1):  # each a day after the run
         # without record()'s actor, which lists any event: only AuditKind's membership in AUDITED lists it
         store.record_event(exp.id, kind, exp.updated_at + day * 86400.0)
-    assert _elapsed_before(store, exp.id) == before < 60
+    assert time_spent(store.events(exp.id)) == before < 60
     listed = {r["kind"] for r in json.loads(project.cli("audit", "kinds", "--json", check=True).stdout)}
     assert set(later) <= listed and "run_started" in listed
 
@@ -73,3 +72,75 @@ def test_every_audited_kind_is_listed_kept_out_of_the_runs_time_and_promotions_a
     for kind in promotion_kinds:
         assert f'tunesmith_promotions_total{{experiment="kinds",outcome="{PROMOTION_OUTCOMES[kind]}"}} 1.0' \
             in exposition, kind
+
+
+def _kinds_written_as_strings(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each event kind in ``source`` written as a string that spells an AuditKind or one of its
+    families (``run_``, ``promotion_``, ``tracking_``): the kind argument of ``record_event`` and ``audit.record``, a
+    ``kind=`` keyword (a row of the events table), a ``"kind"`` key (a row as parameters), a name it is kept in."""
+    import ast
+    from collections import Counter
+
+    from tunesmith.audit import AuditKind
+
+    spelled = {k.value for k in AuditKind}
+    families = tuple(f"{w}_" for w, n in Counter(v.split("_")[0] for v in spelled).items() if n > 1)
+
+    def as_string(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in spelled:
+            return node.value
+        if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            lead = str(node.values[0].value)
+            return ast.unparse(node) if lead.startswith(families) else None
+        return None
+
+    found = []
+    module = ast.parse(source)
+    for node in ast.walk(module):
+        kinds: list[ast.AST] = []
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            position = {"record_event": 1, "record": 2}.get(name)
+            if position is not None and len(node.args) > position:
+                kinds.append(node.args[position])
+            kinds += [k.value for k in node.keywords if k.arg == "kind"]
+        elif isinstance(node, ast.Dict):
+            kinds += [v for k, v in zip(node.keys, node.values, strict=True)
+                      if isinstance(k, ast.Constant) and k.value == "kind"]
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and node in module.body:
+            kinds.append(node.value)  # a kind kept in a name (EVENT = "trial_reproduced") and written from it
+        found += [(n.lineno, text) for n in kinds if (text := as_string(n)) is not None]
+    return sorted(found)
+
+
+def test_every_writer_of_an_audited_kind_writes_the_enum_not_a_string():
+    """A kind spelled as a string beside the one list (`"tracking_failed"`, `f"run_{status.value}"`) is left behind
+    when a kind is renamed or added there, and `tunesmith audit`, the run's time and the metrics stop seeing it."""
+    from pathlib import Path
+
+    import tunesmith as package
+
+    # the check itself catches both spellings
+    assert _kinds_written_as_strings('store.record_event(1, "tracking_failed", now)\n'
+                                     'audit.record(store, 1, "promoted", clock)\n'
+                                     'insert(events).values(kind=f"run_{status.value}")\n'
+                                     'EVENT = "trial_reproduced"\n') == [
+        (1, "tracking_failed"), (2, "promoted"), (3, "f'run_{status.value}'"), (4, "trial_reproduced")]
+    root = Path(package.__file__).parent
+    offenders = {str(path.relative_to(root)): found for path in sorted(root.rglob("*.py"))
+                 if path != root / "audit.py" and (found := _kinds_written_as_strings(path.read_text()))}
+    assert offenders == {}
+
+
+def test_each_status_a_run_reaches_is_recorded_as_its_kind(project):
+    from tunesmith.audit import AuditKind, status_kind
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import RunStatus
+
+    store = SQLStore(project.storage)
+    exp = store.create_experiment("statuses", {}, "random", "test", SystemClock().now())
+    reached = [s for s in RunStatus if s is not RunStatus.CREATED]  # CREATED is where an experiment starts
+    for at, status in enumerate(reached, start=1):
+        store.set_status(exp.id, status, exp.created_at + at)
+    kinds = [e.kind for e in store.events(exp.id)][1:]  # after experiment_created
+    assert kinds == [status_kind(s) for s in reached] and all(isinstance(status_kind(s), AuditKind) for s in reached)

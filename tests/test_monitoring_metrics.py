@@ -125,6 +125,17 @@ def test_textfile_that_cannot_be_written_for_a_while_is_caught_up_at_the_end(pro
     assert value(parsed, "tunesmith_trials_started_total", experiment="b") == 5
 
 
+def test_quiet_silences_progress_not_the_warning_that_the_textfile_cannot_be_written(project):
+    # --quiet leaves no listener that shows warnings (the metrics' own warning had nowhere to go): it was lost
+    project.write_spec(project.spec("q", executor={"kind": "inline"}, budget={"trials": 2}))
+    (project.root / "q.prom").mkdir()  # every write of the textfile fails (EISDIR), even for root
+    run = project.cli("run", "q.yaml", "--quiet", "--metrics-file", "q.prom")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""  # quiet: no progress, no table
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "--metrics-file q.prom cannot be written" in warned[0], run.stderr
+
+
 def test_metrics_port_in_use_fails_before_recording(project):
     project.write_spec(project.spec("busy"))
     with socket.socket() as s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -111,8 +112,19 @@ def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflo
     assert export_mlflow(store, "down", SystemClock(), mlflow_uri).written == 5
 
 
+def test_quiet_still_tells_on_stderr_that_mlflow_tracking_failed(project):
+    require_mlflow()
+    _spec(project, "down-quiet", uri="http://127.0.0.1:9")  # nothing listens on port 9
+    run = project.cli("run", "down-quiet.yaml", "--quiet", env={"MLFLOW_DISABLE_TELEMETRY": "true"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ""
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning: MLflow tracking failed")]
+    assert len(warned) == 1 and "`tunesmith export mlflow down-quiet`" in warned[0], run.stderr
+
+
 def test_a_slow_tracker_never_blocks_the_loop(project):
     """The listener's hooks only queue: a tracker stuck forever delays nothing but the bounded wait at the end."""
+    from tunesmith.events import Listeners, RunListener
     from tunesmith.tracking.listener import TrackingListener
 
     release = threading.Event()
@@ -131,9 +143,17 @@ def test_a_slow_tracker_never_blocks_the_loop(project):
         def finish_parent(self, parent, experiment, best):
             calls.append("finish")
 
+    class Shown(RunListener):  # a listener that shows warnings, as the progress display does
+        def __init__(self) -> None:
+            self.warnings: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.warnings.append(message)
+
     store = SQLStore(project.storage)
-    warnings: list[str] = []
-    listener = TrackingListener(StuckTracker, store, SystemClock(), flush_timeout=0.2, warn=warnings.append)
+    shown = Shown()
+    # its warning goes the way every listener's does: through the fan-out (warn_through), to whoever shows warnings
+    listener = Listeners(TrackingListener(StuckTracker, store, SystemClock(), flush_timeout=0.2), shown)
     from tunesmith.runner import run_experiment
     from tunesmith.spec.loader import load_spec
 
@@ -145,7 +165,7 @@ def test_a_slow_tracker_never_blocks_the_loop(project):
     assert calls == ["parent"]  # the loop went on while the tracker was stuck in its first call
     event = [e for e in store.events(result.experiment.id) if e.kind == "tracking_failed"][0]
     assert "did not answer within 0.2s" in event.payload["error"]
-    assert warnings and "tunesmith export mlflow stuck" in warnings[0]
+    assert len(shown.warnings) == 1 and "tunesmith export mlflow stuck" in shown.warnings[0]
 
 
 def test_importing_tunesmith_or_running_without_tracking_loads_no_mlflow(project):
@@ -172,6 +192,42 @@ def test_a_missing_mlflow_names_the_extra(project, monkeypatch):
 
     with pytest.raises(UserInputError, match=r"pip install 'tunesmith\[mlflow\]'"):
         import_mlflow()
+
+
+# Loaded at interpreter start (site imports sitecustomize from PYTHONPATH): the path finder no longer finds MLflow,
+# so `import mlflow` raises ModuleNotFoundError and importlib.util.find_spec("mlflow") is None, as without the extra
+WITHOUT_MLFLOW = """
+import sys
+from importlib.machinery import PathFinder
+
+
+class _PathFinderWithoutMlflow(PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        return None if name.partition(".")[0] == "mlflow" else super().find_spec(name, path, target)
+
+
+sys.meta_path[sys.meta_path.index(PathFinder)] = _PathFinderWithoutMlflow
+"""
+
+
+def test_a_tracking_section_without_mlflow_is_bad_input_before_anything_is_recorded(project, tmp_path_factory):
+    """It showed only as a tracking_failed event after every trial had run: refused by `validate` and `run`."""
+    hider = tmp_path_factory.mktemp("without-mlflow")
+    (hider / "sitecustomize.py").write_text(WITHOUT_MLFLOW)
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(hider), os.environ.get("PYTHONPATH")) if p)}
+    check = subprocess.run([sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('mlflow'))"],
+                           env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    assert check.stdout.strip() == "None"  # the simulation holds
+    spec = _spec(project, "untracked", uri="sqlite:///mlflow.db")
+    for command in ("validate", "run"):
+        proc = project.cli(command, str(spec), env=env)
+        where = f"{command}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == "", where
+        assert proc.stderr.splitlines() == [
+            "error: tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not installed: "
+            "pip install 'tunesmith[mlflow]' (or remove the tracking: section)"], where
+    assert not project.db.exists() and not (project.root / "mlflow.db").exists()
 
 
 def test_secrets_are_redacted_in_exported_specs():

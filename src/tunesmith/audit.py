@@ -10,12 +10,12 @@ import enum
 import getpass
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock
 from tunesmith.events import RunListener
-from tunesmith.records import ExperimentRecord, TrialRecord
+from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.redaction import redact
 
 if TYPE_CHECKING:
@@ -24,12 +24,16 @@ if TYPE_CHECKING:
 class AuditKind(enum.StrEnum):
     """Every audited action, as the kind of its store event: the one list the audit trail, the wall-time budget,
     `tunesmith promote` and the promotion metrics derive theirs from (a kind added here is audited at once, and
-    outside the run's time unless it is one of ``DURING_RUN``)."""
+    outside the run's time unless it is one of ``DURING_RUN``). Every writer of one of these kinds writes the
+    member, never its string (tests/test_audit.py checks the source)."""
 
     RUN_STARTED = "run_started"
     RUN_RESUMED = "run_resumed"
     RUN_ENDED = "run_ended"
-    RUN_COMPLETED = "run_completed"      # the store's own status events (run_<status>), which carry no actor
+    # the store's own status events (run_<status>, see status_kind), which carry no actor. run_running is where a
+    # run's time starts and is not itself audited: run_started or run_resumed, recorded with it, say who
+    RUN_RUNNING = "run_running"
+    RUN_COMPLETED = "run_completed"
     RUN_INTERRUPTED = "run_interrupted"
     RUN_FAILED = "run_failed"
     PROMOTED = "promoted"
@@ -42,17 +46,25 @@ class AuditKind(enum.StrEnum):
     TRIAL_REPRODUCED = "trial_reproduced"
 
 
-AUDITED = frozenset(AuditKind)
+AUDITED = frozenset(AuditKind) - {AuditKind.RUN_RUNNING}
 # A run's own record: every other audited action is recorded after (or apart from) a run's loop, and never counts as
 # time the run spent (wall_time budget)
-DURING_RUN = frozenset({AuditKind.RUN_STARTED, AuditKind.RUN_RESUMED, AuditKind.RUN_COMPLETED,
+DURING_RUN = frozenset({AuditKind.RUN_STARTED, AuditKind.RUN_RESUMED, AuditKind.RUN_RUNNING, AuditKind.RUN_COMPLETED,
                         AuditKind.RUN_INTERRUPTED, AuditKind.RUN_FAILED})
+_STATUS_KINDS = {RunStatus.RUNNING: AuditKind.RUN_RUNNING, RunStatus.COMPLETED: AuditKind.RUN_COMPLETED,
+                 RunStatus.INTERRUPTED: AuditKind.RUN_INTERRUPTED, RunStatus.FAILED: AuditKind.RUN_FAILED}
 OUTSIDE_RUN_TIME = AUDITED - DURING_RUN
 # The promotion decisions, by the outcome label the metrics count them under (tunesmith_promotions_total)
 PROMOTION_OUTCOMES: dict[str, str] = {AuditKind.PROMOTED: "promoted",
                                       AuditKind.PROMOTION_ALREADY_CHAMPION: "already_champion",
                                       AuditKind.PROMOTION_REJECTED: "rejected",
                                       AuditKind.PROMOTION_DRY_RUN: "dry_run"}
+
+
+def status_kind(status: RunStatus) -> AuditKind:
+    """The kind of the event the store records when an experiment reaches ``status`` (never ``created``: an
+    experiment starts there, with its ``experiment_created`` event)."""
+    return _STATUS_KINDS[status]
 
 
 def actor() -> dict[str, str]:
@@ -69,6 +81,24 @@ def record(store: TrialStore, experiment_id: int, kind: str, clock: Clock, trial
     """Append an audited action (``kind``) with its actor and reason to experiment ``experiment_id``'s log."""
     store.record_event(experiment_id, kind, clock.now(), trial, {**(detail or {}), "actor": actor(),
                                                                   "reason": reason})
+
+
+def time_spent(events: Sequence[Event]) -> float:
+    """Seconds the runs in an experiment's event log spent (the wall-time budget a resume starts from): each from
+    its ``run_running`` event to its last event (a killed run ends there), the actions outside a run's time
+    skipped."""
+    total, start, last = 0.0, None, None
+    for ev in events:
+        if ev.kind in OUTSIDE_RUN_TIME:
+            continue  # an export or a promotion days later is not time the run spent
+        if ev.kind == AuditKind.RUN_RUNNING:
+            if start is not None and last is not None:
+                total += last - start
+            start = ev.at
+        last = ev.at
+    if start is not None and last is not None:
+        total += last - start
+    return total
 
 
 def entries(events: list[Event]) -> list[dict[str, Any]]:

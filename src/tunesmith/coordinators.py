@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
 from tunesmith.records import RunStatus, TrialRecord
 
@@ -51,7 +52,7 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
             continue
         if e.kind.startswith(LEFT_PREFIX):
             left.add(owner)
-        elif e.kind == f"run_{RunStatus.RUNNING.value}":
+        elif e.kind == AuditKind.RUN_RUNNING:
             heard[owner] = max(heard.get(owner, e.at), e.at)
     for t in store.trials(experiment_id) if trials is None else trials:
         if t.owner is not None and t.heartbeat_at is not None:

@@ -70,9 +70,11 @@ class Listeners(RunListener):
     ``tracking_failed`` and never raises from a hook). A listener with ``records_the_run`` (the audit trail) is
     not isolated: its error propagates to the runner.
 
-    The warning goes to the remaining listeners' ``warning``; when none of them shows warnings (none implements
-    ``warning``: the progress display or JSON logs was the one that failed), it goes to stderr. Nested fan-outs
-    are flattened, so one fan-out sees every listener and tells the others of one that failed.
+    Every warning (the runner's, a listener's through ``warn_through``, this report) goes to the listeners that
+    show warnings (implement ``warning``); when none does, it goes to stderr: ``--quiet`` or a library call
+    without a display silences the progress, not what the user should know, and a progress display or JSON log
+    that failed leaves its warnings there. Nested fan-outs are flattened, so one fan-out sees every listener and
+    tells the others of one that failed.
     """
 
     def __init__(self, *listeners: RunListener) -> None:
@@ -87,8 +89,10 @@ class Listeners(RunListener):
     def run_started(self, *a: Any, **k: Any) -> None:
         self._each("run_started", a, k)
 
-    def warning(self, *a: Any, **k: Any) -> None:
-        self._each("warning", a, k)
+    def warning(self, message: str) -> None:
+        self._each("warning", (message,), {})
+        if not any(x not in self.dropped and type(x).warning is not RunListener.warning for x in self.listeners):
+            _to_stderr(message)  # nobody shows it, or whoever did failed on it (reported above, then this)
 
     def trial_started(self, *a: Any, **k: Any) -> None:
         self._each("trial_started", a, k)
@@ -127,12 +131,13 @@ class Listeners(RunListener):
             pass  # it failed once already; the report below is what matters
         cause = error.__context__ if isinstance(error, SystemExit) and error.__context__ is not None else error
         detail = f"{type(cause).__name__}: {cause}".splitlines()[0][:300]  # Rich exits on a broken pipe: say so
-        message = (f"{type(failed).__name__} stopped watching this run: its {hook} raised {detail}; "
-                   "the run goes on without it")
-        if any(x not in self.dropped and type(x).warning is not RunListener.warning for x in self.listeners):
-            self.warning(message)  # a listener failing on this warning is dropped (and reported) in turn
-            return
-        try:
-            print(f"warning: {message}", file=sys.stderr, flush=True)
-        except (OSError, ValueError):
-            pass  # stderr is the pipe that closed, or is closed: nobody is left to tell
+        # a listener failing on this warning is dropped (and reported) in turn
+        self.warning(f"{type(failed).__name__} stopped watching this run: its {hook} raised {detail}; "
+                     "the run goes on without it")
+
+
+def _to_stderr(message: str) -> None:
+    try:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # stderr is the pipe that closed, or is closed: nobody is left to tell

@@ -20,7 +20,7 @@ from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
-from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
+from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
@@ -39,7 +39,7 @@ from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
-from tunesmith.tracking import attach_tracking
+from tunesmith.tracking import attach_tracking, check_tracking_installed
 from tunesmith.strategy.warm_start import warm_started
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
@@ -96,6 +96,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray
         import_ray()
+    if not stored:  # a recorded experiment still resumes and reproduces (its tracking fails as an event, as before)
+        check_tracking_installed(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     filled = spec.model_copy(update={
         "seed": spec.seed if spec.seed is not None else fresh_seed(),
@@ -255,7 +257,7 @@ class Runner:
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
-        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
+        elapsed_before = time_spent(store.events(exp_id)) if resumed else 0.0
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
@@ -488,20 +490,3 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
     return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
                            space=space)
-
-
-def _elapsed_before(store: SQLStore, exp_id: int) -> float:
-    """Seconds earlier runs of this experiment spent, from the event log (a killed run ends at its last event)."""
-    total, start, last = 0.0, None, None
-    for ev in store.events(exp_id):
-        if ev.kind in OUTSIDE_RUN_TIME:
-            continue  # an export or a promotion days later is not time the run spent
-        if ev.kind == "run_running":
-            if start is not None and last is not None:
-                total += last - start
-            start = ev.at
-        last = ev.at
-    if start is not None and last is not None:
-        total += last - start
-    return total
-

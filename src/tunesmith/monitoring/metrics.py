@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tunesmith.audit import PROMOTION_OUTCOMES
+from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.storage.base import TrialStore
@@ -357,7 +357,7 @@ def metrics_from_store(store: TrialStore, name: str) -> bytes:
     experiment = store.experiment(name)
     metrics = TuningMetrics()
     events = store.events(experiment.id)
-    runs = [e.at for e in events if e.kind == "run_running"]
+    runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
     metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
                    started_at=runs[-1] if runs else None)
     for e in events:

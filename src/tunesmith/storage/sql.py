@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
+from tunesmith.audit import status_kind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
@@ -243,7 +244,7 @@ class SQLStore:
         with self._tx("update the experiment status") as conn:
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(status=status.value, updated_at=now))
-            conn.execute(insert(events).values(experiment_id=experiment_id, kind=f"run_{status.value}", at=now,
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind=status_kind(status), at=now,
                                                payload=json.dumps(dict(detail or {}))))
 
     def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:

@@ -2,6 +2,9 @@
 
 The API for the runner and the CLI (nothing here imports MLflow; the tracker does, when it first writes)::
 
+    check_tracking_installed(spec)
+        Raises TrackingUnavailable (bad input) when the spec has a ``tracking:`` section and MLflow is missing.
+
     attach_tracking(spec, store, clock, listener) -> RunListener
         ``listener`` plus, when the spec has ``tracking: {mlflow: ...}``, a TrackingListener that writes the run
         to MLflow from a background thread. Without that section, ``listener`` itself: MLflow never loads.
@@ -12,6 +15,7 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 from tunesmith.clock import Clock
@@ -32,6 +36,21 @@ def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
     return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
 
 
+def check_tracking_installed(spec: ExperimentSpec) -> None:
+    """Refuse a ``tracking:`` section when MLflow is not installed: bad input before anything is recorded, rather
+    than a ``tracking_failed`` event once every trial has run. MLflow is looked up, not imported: importing it
+    takes seconds, and the writer process does that.
+
+    Raises:
+        TrackingUnavailable: naming the section and the extra.
+    """
+    if spec.tracking is not None and importlib.util.find_spec("mlflow") is None:
+        from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
+
+        raise TrackingUnavailable(f"tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not "
+                                  f"installed: {EXTRA_HINT} (or remove the tracking: section)")
+
+
 def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:
     """``listener``, plus live MLflow tracking when the spec asks for it."""
     if spec.tracking is None:
@@ -45,13 +64,9 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
         tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
         return TrackerProcess(tracker.uri, tracker.experiment_name)
 
-    def warn(message: str) -> None:  # through the fan-out the runner calls, which knows which listeners still work
-        fanout.warning(message)
-
-    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout, warn,
+    tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout,
                                 environment=lambda: capture(spec.base_dir))
-    fanout = Listeners(listener, tracking)
-    return fanout
+    return Listeners(listener, tracking)  # which tells tracking where its warnings go (warn_through)
 
 
 def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = None) -> SyncResult:
@@ -84,4 +99,4 @@ def _redacted(uri: str) -> str:
     return redact(uri)
 
 
-__all__ = ["attach_tracking", "export_mlflow", "tracker_for"]
+__all__ = ["attach_tracking", "check_tracking_installed", "export_mlflow", "tracker_for"]

@@ -34,18 +34,20 @@ class TrackingListener(RunListener):
         make_tracker: builds the tracker; called in the worker thread, so importing MLflow costs the loop nothing.
         store, clock: where failures are recorded (from the caller's thread only).
         flush_timeout: how long ``run_finished`` waits for the queue to drain.
-        warn: tells the user (the progress display's ``warning``).
         environment: recorded on the parent run.
+
+    A failure is told to the user through the fan-out that calls this listener (see ``warn_through``), as every
+    listener's is: whichever listener shows warnings shows it, else stderr.
     """
 
     def __init__(self, make_tracker: Callable[[], Any], store: TrialStore, clock: Clock, flush_timeout: float,
-                 warn: Callable[[str], None], environment: Callable[[], dict[str, Any]] | None = None) -> None:
+                 environment: Callable[[], dict[str, Any]] | None = None) -> None:
         self.make_tracker = make_tracker
         self.store = store
         self.clock = clock
         self.flush_timeout = flush_timeout
-        self.warn = warn
         self.environment = environment
+        self.warn: Callable[[str], None] | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: str | None = None
@@ -53,6 +55,9 @@ class TrackingListener(RunListener):
         self._written = 0
         self._abandoned = False
         self._experiment: ExperimentRecord | None = None
+
+    def warn_through(self, warn: Callable[[str], None]) -> None:
+        self.warn = warn
 
     # -- hooks (the loop's thread) ----------------------------------------------------------------------------
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
@@ -79,8 +84,9 @@ class TrackingListener(RunListener):
         if error is not None:
             detail = {"error": error, "written": self._written, "retry": f"tunesmith export mlflow {experiment.name}"}
             self.store.record_event(experiment.id, AuditKind.TRACKING_FAILED, self.clock.now(), detail=detail)
-            self.warn(f"MLflow tracking failed ({error}); the store has every result: "
-                      f"`tunesmith export mlflow {experiment.name}` writes what is missing")
+            if self.warn is not None:
+                self.warn(f"MLflow tracking failed ({error}); the store has every result: "
+                          f"`tunesmith export mlflow {experiment.name}` writes what is missing")
 
     # -- the worker thread --------------------------------------------------------------------------------------
     def _work(self) -> None:
