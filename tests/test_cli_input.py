@@ -484,6 +484,25 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
     assert not project.db.exists()
 
 
+@pytest.mark.parametrize(("args", "error"), [
+    (("show", "exp", "--JSON"), "No such option: --JSON; did you mean '--json'?"),
+    (("trials", "exp", "--Json"), "No such option: --Json; did you mean '--json'?"),
+    (("run", "spec.yaml", "-Q"), "No such option: -Q; did you mean '-q'?"),
+    (("run", "spec.yaml", "--quite"), "No such option: --quite; did you mean '--quiet'?"),
+    (("run", "spec.yaml", "--JSON"), "No such option: --JSON; did you mean '--log-format json'?"),
+    (("--Version",), "No such option: --Version; did you mean '--version'?"),
+    (("run", "spec.yaml", "--bogus"), "No such option: --bogus"),
+], ids=["show-case", "trials-case", "short-case", "transposed", "a-choice-of-an-option", "app-option", "nothing-close"])
+def test_an_unknown_option_gets_the_did_you_mean_of_every_unknown_name(project, args, error):
+    """`run spec.yaml --JSON`, `show exp --JSON`: no hint (Click's own is difflib's, which tells case apart), where
+    every other misspelt name gets suggestions.closest's."""
+    proc = project.cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"Error: {error}"
+    assert not project.db.exists()
+
+
 def test_a_bad_storage_option_is_an_input_error(project):
     spec = project.write_spec(project.spec())
     proc = project.cli("run", str(spec), "--storage", "notaurl")

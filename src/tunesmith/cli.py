@@ -905,19 +905,52 @@ def _run_command() -> NoReturn:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
-        if isinstance(e, _usage_error_type()):  # unknown command or option, missing argument
+        click_errors = _click_exceptions()
+        if isinstance(e, click_errors.ClickException):  # unknown command or option, missing argument
+            if isinstance(e, click_errors.NoSuchOption):
+                _hint_option(e)
             e.show()
             sys.exit(EXIT_INPUT)
         raise
 
 
-def _usage_error_type() -> type[Any]:
-    """Click's ClickException: vendored as typer._click by recent typer releases, the click package before."""
+def _click_exceptions() -> Any:
+    """Click's exceptions module: vendored as typer._click by recent typer releases, the click package before."""
     try:
-        from typer._click.exceptions import ClickException
+        from typer._click import exceptions
     except ImportError:
-        from click import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
-    return ClickException
+        from click import exceptions  # type: ignore[no-redef,unused-ignore]
+    return exceptions
+
+
+def _hint_option(error: Any) -> None:
+    """Word an unknown option's did-you-mean by the one rule (:func:`suggestions.closest`), for every command at
+    once: Click's own hint is difflib's, which tells case apart (``--JSON`` got none). The option meant is one of the
+    command's, else a choice of one of its options written as an option (``run --json``: ``--log-format json``)."""
+    from tunesmith.suggestions import closest
+
+    command = error.ctx.command if error.ctx is not None else None
+    if command is None:
+        return
+    options = [p for p in command.get_params(error.ctx) if p.param_type_name == "option" and not p.hidden]
+    hint = closest(error.option_name, [name for p in options for name in (*p.opts, *p.secondary_opts)])
+    if hint is None:
+        word = error.option_name.lstrip("-").lower()
+        hint = next((f"{p.opts[0]} {choice}" for p in options for choice in _choices(p) if choice.lower() == word),
+                    None)
+    error.possibilities = None  # Click's, which would follow ours
+    if hint is not None:
+        error.message = f"{error.message}; did you mean {hint!r}?"
+
+
+def _choices(option: Any) -> list[str]:
+    """The values an option takes from a closed set: a click Choice's (typer before 0.2x), else the values of the
+    enum it is annotated with (typer's own parameters since); none for an open one."""
+    choices = getattr(getattr(option, "type", None), "choices", None)
+    if choices is None:
+        annotation = getattr(getattr(option, "type_descriptor", None), "annotation", None)
+        choices = list(annotation) if isinstance(annotation, type) and issubclass(annotation, enum.Enum) else []
+    return [str(getattr(c, "value", c)) for c in choices]
 
 
 if __name__ == "__main__":
