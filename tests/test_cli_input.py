@@ -659,6 +659,23 @@ def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_trace
             (args, proc.stderr)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+@pytest.mark.parametrize("quiet", [False, True], ids=["display", "quiet"])
+def test_a_run_whose_stdout_cannot_be_written_records_every_trial_and_exits_1(project, quiet):
+    """`run spec.yaml > /dev/full` exited 0 with a warning that the progress display stopped, where `show NAME >
+    /dev/full` exits 1: a script could not tell that the output it asked for was lost. The run itself loses nothing:
+    every trial is recorded; only the exit code and one line on stderr say the output is gone."""
+    spec = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 3}))
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", str(spec), *(["-q"] if quiet else [])],
+                              cwd=project.root, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    lost = (1, ["error: cannot write the output to stdout: No space left on device"])
+    assert (proc.returncode, proc.stderr.splitlines()) == ((0, []) if quiet else lost), proc.stderr  # -q: no output
+    shown = project.show("exp")
+    assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 3, 3)
+
+
 def test_a_closed_stdout_runs_the_command_as_before(project):
     """`tunesmith ls >&-` (cron, a daemon): Python's sys.stdout is None. main() wrapped None to guard it and its
     flush failed: AttributeError, exit 120. The output goes nowhere; the command runs as it did before the guard."""

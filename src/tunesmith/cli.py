@@ -59,32 +59,39 @@ def _to_null(stream: Any) -> None:
         os.close(null)
 
 
-class StdoutFailed(Exception):
-    """stdout took no more output (a full disk, ``> /dev/full``, an I/O error): the command's output is lost."""
-
-
 class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails raises :class:`StdoutFailed`, so
-    main tells it from the command's own OSErrors (a store on a full disk) and says it in one line, not a traceback.
-    A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
+    error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
+    intact), the descriptor now points at the null device, where later output and what the stream still buffers
+    go, and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show` where it
+    was but left `run` going without a word but a warning, and exit 0: the progress display's listener was dropped
+    on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self.lost: str | None = None
 
     def write(self, text: str) -> int:
-        return int(self._call(self._stream.write, text))
-
-    def flush(self) -> None:
-        self._call(self._stream.flush)
-
-    @staticmethod
-    def _call(method: Any, *args: Any) -> Any:  # every line of output passes here: a plain try, nothing built
-        try:
-            return method(*args)
+        try:  # every line of output passes here: a plain try, nothing built
+            return int(self._stream.write(text))
         except BrokenPipeError:
             raise
         except OSError as e:
-            raise StdoutFailed(e.strerror or str(e)) from None
+            self._lose(e)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            self._lose(e)
+
+    def _lose(self, error: OSError) -> None:
+        if self.lost is None:
+            self.lost = error.strerror or str(error)
+            _to_null(self._stream)
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
         return getattr(self._stream, name)
@@ -860,23 +867,26 @@ def watch(target: CycleTarget, data: DataOption,
 
 def main() -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
-    takes no output (`> /dev/full`) is one message and exit 1."""
+    takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
+    every trial); a command that failed keeps its own exit code."""
     from rich.markup import escape
 
     original = sys.stdout
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
         _run_command()
-    sys.stdout = _GuardedStdout(original)
+    guard = _GuardedStdout(original)
+    sys.stdout = guard
     try:
         try:
             try:
                 _run_command()
             finally:
-                sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
-        except StdoutFailed as e:
-            _to_null(original)
-            err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
-            sys.exit(EXIT_FAILED)
+                guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+        except SystemExit as e:
+            if guard.lost is None:
+                raise
+            err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
+            sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
         except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
             _to_null(original)
             sys.exit(EXIT_FAILED)
