@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -674,6 +675,40 @@ def test_a_run_whose_stdout_cannot_be_written_records_every_trial_and_exits_1(pr
     assert (proc.returncode, proc.stderr.splitlines()) == ((0, []) if quiet else lost), proc.stderr  # -q: no output
     shown = project.show("exp")
     assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 3, 3)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+def test_main_in_process_gives_back_the_stdout_descriptor_it_found_after_a_failed_write(project):
+    """After a write to stdout failed, main pointed descriptor 1 at the null device for good: a program that called
+    it in-process (`tunesmith.cli.main([...])`) lost its own later output there, with no error to tell it."""
+    _seed_store(project)
+    program = textwrap.dedent("""
+        import os, sys
+        from tunesmith.cli import main
+
+        def where():
+            s = os.fstat(1)
+            return s.st_rdev, s.st_ino
+
+        before = where()
+        for args in (["ls", "--json"], ["show", "exp"]):
+            sys.argv = ["tunesmith", *args]
+            try:
+                main()
+            except SystemExit as e:
+                print(args, e.code, where() == before, file=sys.stderr)
+        try:
+            main(["ls"])  # argv given by the caller
+        except SystemExit as e:
+            print(["ls"], e.code, where() == before, file=sys.stderr)
+    """)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", program], cwd=project.root, env=env, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    told = [line for line in proc.stderr.splitlines() if not line.startswith("error: cannot write")]
+    assert told == ["['ls', '--json'] 1 True", "['show', 'exp'] 1 True", "['ls'] 1 True"], proc.stderr
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_closed_stdout_runs_the_command_as_before(project):

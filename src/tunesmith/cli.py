@@ -62,8 +62,8 @@ def _to_null(stream: Any) -> None:
 class _GuardedStdout:
     """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
     error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
-    intact), the descriptor now points at the null device, where later output and what the stream still buffers
-    go, and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show` where it
+    intact), the descriptor points at the null device until main returns, where later output and what the stream
+    still buffers go, and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show` where it
     was but left `run` going without a word but a warning, and exit 0: the progress display's listener was dropped
     on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
 
@@ -95,6 +95,31 @@ class _GuardedStdout:
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
         return getattr(self._stream, name)
+
+
+@contextmanager
+def _descriptor_given_back(stream: Any) -> Iterator[None]:
+    """Put ``stream``'s descriptor back as it was on leaving: a command whose output failed points it at the null
+    device (:func:`_to_null`, and Rich on a broken pipe), which an in-process caller of :func:`main` (a test, a
+    program) would otherwise keep, losing its own later output there without an error."""
+    try:
+        kept = os.dup(stream.fileno())
+    except (OSError, ValueError):  # no descriptor (pytest's capture, Jupyter), or a closed one: nothing to give back
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            stream.flush()  # what a failed write left buffered goes to the null device, not to the one given back
+        except (OSError, ValueError):
+            pass
+        try:
+            os.dup2(kept, stream.fileno())
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(kept)
 
 
 out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
@@ -865,40 +890,43 @@ def watch(target: CycleTarget, data: DataOption,
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
     takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
-    every trial); a command that failed keeps its own exit code."""
+    every trial); a command that failed keeps its own exit code. ``args``: the command line after `tunesmith`
+    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout and descriptor 1 back as they
+    were."""
     from rich.markup import escape
 
     original = sys.stdout
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
-        _run_command()
+        _run_command(args)
     guard = _GuardedStdout(original)
     sys.stdout = guard
     try:
-        try:
+        with _descriptor_given_back(original):
             try:
-                _run_command()
-            finally:
-                guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
-        except SystemExit as e:
-            if guard.lost is None:
-                raise
-            err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
-            sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
-        except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
-            _to_null(original)
-            sys.exit(EXIT_FAILED)
+                try:
+                    _run_command(args)
+                finally:
+                    guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+            except SystemExit as e:
+                if guard.lost is None:
+                    raise
+                err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
+                sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
+            except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
+                _to_null(original)
+                sys.exit(EXIT_FAILED)
     finally:
         sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
 
 
-def _run_command() -> NoReturn:
+def _run_command(args: list[str] | None) -> NoReturn:
     from rich.markup import escape
 
     try:
-        code = app(standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
+        code = app(args, standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except UserInputError as e:
         # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
