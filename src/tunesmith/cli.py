@@ -1,7 +1,8 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate (and `cycle`: a gate
+1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
+is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
 rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
 `resume` on a new cluster continues.
 """
@@ -62,9 +63,9 @@ def _to_null(stream: Any) -> None:
 class _GuardedStdout:
     """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
     error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
-    intact), the descriptor points at the null device until main returns, where later output and what the stream
-    still buffers go, and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show` where it
-    was but left `run` going without a word but a warning, and exit 0: the progress display's listener was dropped
+    intact), the descriptor points at the null device until main returns (later output, and what the stream still
+    buffers, go there) and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show`
+    where it was but left `run` going, with only a warning and exit 0: the progress display's listener was dropped
     on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
 
     def __init__(self, stream: Any) -> None:
