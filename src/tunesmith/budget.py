@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from tunesmith.audit import OUTSIDE_RUN_TIME
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
 from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
+
+if TYPE_CHECKING:
+    from tunesmith.storage.base import Event
 
 FAIL_FAST_TRIALS = 5
 DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, FailureKind.EXIT_CODE)
@@ -230,3 +235,20 @@ def _failure_signature(trial: TrialRecord) -> str | None:
         return None
     reason = _VARYING.sub("#", reason_without_output(trial.error or ""))
     return _NUMBER.sub("#", reason) if trial.failure_kind is FailureKind.INVALID_RESULT else reason
+
+
+def run_time_before(events: Iterable[Event]) -> float:
+    """Seconds earlier runs of an experiment spent, from its event log (a killed run ends at its last event): what
+    a resumed run's wall_time budget has already used."""
+    total, start, last = 0.0, None, None
+    for ev in events:
+        if ev.kind in OUTSIDE_RUN_TIME:
+            continue  # an export or a promotion days later is not time the run spent
+        if ev.kind == "run_running":
+            if start is not None and last is not None:
+                total += last - start
+            start = ev.at
+        last = ev.at
+    if start is not None and last is not None:
+        total += last - start
+    return total

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.budget import BudgetTracker
+from tunesmith.budget import BudgetTracker, run_time_before
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
-from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
+from tunesmith.audit import AuditListener
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
@@ -255,7 +255,7 @@ class Runner:
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
-        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
+        elapsed_before = run_time_before(store.events(exp_id)) if resumed else 0.0
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
@@ -488,20 +488,4 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
     return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
                            space=space)
-
-
-def _elapsed_before(store: SQLStore, exp_id: int) -> float:
-    """Seconds earlier runs of this experiment spent, from the event log (a killed run ends at its last event)."""
-    total, start, last = 0.0, None, None
-    for ev in store.events(exp_id):
-        if ev.kind in OUTSIDE_RUN_TIME:
-            continue  # an export or a promotion days later is not time the run spent
-        if ev.kind == "run_running":
-            if start is not None and last is not None:
-                total += last - start
-            start = ev.at
-        last = ev.at
-    if start is not None and last is not None:
-        total += last - start
-    return total
 
