@@ -341,6 +341,17 @@ def test_bo_options_are_checked():
     assert isinstance(strategy, BayesStrategy) and strategy.overhead_floor == 0.0
 
 
+def test_a_misspelt_strategy_option_is_never_hinted_as_one_written_beside_it():
+    """`overhead_` beside `overhead` suggested 'overhead' (already given), where every other unknown-key hint
+    leaves out the keys written beside it: the one meant is `overhead_floor`."""
+    with pytest.raises(tunesmith.SpecError) as e:
+        decide("bo", {"overhead": 0.2, "overhead_": 0.01}, BRANIN, 10, 1, 1)
+    assert str(e.value) == ("strategy.overhead_: not an option of the bo strategy; did you mean 'overhead_floor'? "
+                            "accepted: overhead, overhead_floor, cost_aware, cost_budget, cooling_trials")
+    with pytest.raises(tunesmith.SpecError, match="did you mean 'overhead'[?]"):  # alone, it is the nearest
+        decide("bo", {"overhead_": 0.2}, BRANIN, 10, 1, 1)
+
+
 def test_auto_runs_bo_end_to_end_with_process_workers(project):
     spec = project.spec(name="bo", strategy="auto", budget={"trials": 14}, executor={"kind": "process", "workers": 2})
     result = tunesmith.run(spec, storage=project.storage)

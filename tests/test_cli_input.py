@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -484,6 +485,25 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
     assert not project.db.exists()
 
 
+@pytest.mark.parametrize(("args", "error"), [
+    (("show", "exp", "--JSON"), "No such option: --JSON; did you mean '--json'?"),
+    (("trials", "exp", "--Json"), "No such option: --Json; did you mean '--json'?"),
+    (("run", "spec.yaml", "-Q"), "No such option: -Q; did you mean '-q'?"),
+    (("run", "spec.yaml", "--quite"), "No such option: --quite; did you mean '--quiet'?"),
+    (("run", "spec.yaml", "--JSON"), "No such option: --JSON; did you mean '--log-format json'?"),
+    (("--Version",), "No such option: --Version; did you mean '--version'?"),
+    (("run", "spec.yaml", "--bogus"), "No such option: --bogus"),
+], ids=["show-case", "trials-case", "short-case", "transposed", "a-choice-of-an-option", "app-option", "nothing-close"])
+def test_an_unknown_option_gets_the_did_you_mean_of_every_unknown_name(project, args, error):
+    """`run spec.yaml --JSON`, `show exp --JSON`: no hint (Click's own is difflib's, which tells case apart), where
+    every other misspelt name gets suggestions.closest's."""
+    proc = project.cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"Error: {error}"
+    assert not project.db.exists()
+
+
 def test_a_bad_storage_option_is_an_input_error(project):
     spec = project.write_spec(project.spec())
     proc = project.cli("run", str(spec), "--storage", "notaurl")
@@ -638,6 +658,57 @@ def test_a_stdout_that_cannot_be_written_is_one_error_and_exit_1_without_a_trace
         assert proc.returncode == 1, (args, proc.stderr)
         assert proc.stderr.splitlines() == ["error: cannot write the output to stdout: No space left on device"], \
             (args, proc.stderr)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+@pytest.mark.parametrize("quiet", [False, True], ids=["display", "quiet"])
+def test_a_run_whose_stdout_cannot_be_written_records_every_trial_and_exits_1(project, quiet):
+    """`run spec.yaml > /dev/full` exited 0 with a warning that the progress display stopped, where `show NAME >
+    /dev/full` exits 1: a script could not tell that the output it asked for was lost. The run itself loses nothing:
+    every trial is recorded; only the exit code and one line on stderr say the output is gone."""
+    spec = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 3}))
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", str(spec), *(["-q"] if quiet else [])],
+                              cwd=project.root, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    lost = (1, ["error: cannot write the output to stdout: No space left on device"])
+    assert (proc.returncode, proc.stderr.splitlines()) == ((0, []) if quiet else lost), proc.stderr  # -q: no output
+    shown = project.show("exp")
+    assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 3, 3)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+def test_main_in_process_gives_back_the_stdout_descriptor_it_found_after_a_failed_write(project):
+    """After a write to stdout failed, main pointed descriptor 1 at the null device for good: a program that called
+    it in-process (`tunesmith.cli.main([...])`) lost its own later output there, with no error to tell it."""
+    _seed_store(project)
+    program = textwrap.dedent("""
+        import os, sys
+        from tunesmith.cli import main
+
+        def where():
+            s = os.fstat(1)
+            return s.st_rdev, s.st_ino
+
+        before = where()
+        for args in (["ls", "--json"], ["show", "exp"]):
+            sys.argv = ["tunesmith", *args]
+            try:
+                main()
+            except SystemExit as e:
+                print(args, e.code, where() == before, file=sys.stderr)
+        try:
+            main(["ls"])  # argv given by the caller
+        except SystemExit as e:
+            print(["ls"], e.code, where() == before, file=sys.stderr)
+    """)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-c", program], cwd=project.root, env=env, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    told = [line for line in proc.stderr.splitlines() if not line.startswith("error: cannot write")]
+    assert told == ["['ls', '--json'] 1 True", "['show', 'exp'] 1 True", "['ls'] 1 True"], proc.stderr
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_closed_stdout_runs_the_command_as_before(project):

@@ -149,6 +149,24 @@ def test_a_whole_float_step_is_a_report_and_a_bad_step_is_told_once_in_the_log(p
                     'number >= 0, as in {"step": 3, "loss": 0.35}; later ignored lines of this trial are not told'], log
 
 
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_a_bad_report_line_is_a_run_warning_once_per_trial_as_well_as_in_its_log(project: Any, kind: str) -> None:
+    """A report line left out was said only in the trial's log, which nobody reads while the run looks fine: the
+    scheduler saw fewer reports than printed, and the run said nothing. It is a run warning too, once per trial."""
+    project.write("float_steps.py", FLOAT_STEPS)
+    space = {"x": {"type": "categorical", "choices": [1, 2]}}
+    spec = _command_spec(project, f"{PY} float_steps.py", space, kind=kind, **({"workers": 1} if kind == "inline" else {}))
+    proc = project.cli("run", str(spec), "--log-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    warned = [e["reason"] for e in map(json.loads, proc.stderr.splitlines()) if e["event"] == "warning"]
+    told = ('a report line was ignored, {"step": 1.5, "loss": 0.35}: its "step" must be a whole number >= 0, as in '
+            '{"step": 3, "loss": 0.35}; later ignored lines of this trial are not told')
+    assert sorted(warned) == [f"trial 0: {told}", f"trial 1: {told}"], proc.stderr
+    for trial in project.trials("cmd"):
+        log = Path(trial["log_path"]).read_text()
+        assert [line for line in log.splitlines() if line.startswith("tunesmith:")] == [f"tunesmith: {told}"], log
+
+
 def test_a_step_too_big_to_store_is_a_bad_report_line_not_a_failed_run(project: Any) -> None:
     """`{"step": 1e19}` reached SQLite as an int beyond 64 bits: OverflowError, and the experiment failed."""
     project.write("big_step.py", """

@@ -369,6 +369,14 @@ def test_a_resumed_run_that_has_completed_trials_does_not_fail_fast() -> None:
 
 # -- versions ----------------------------------------------------------------------------------------------------
 
+def test_python_dash_m_tunesmith_is_the_command(tmp_path: Path) -> None:
+    """`python -m tunesmith --version` (the way to run it without the entry point on PATH) said "No module named
+    tunesmith.__main__"."""
+    proc = subprocess.run([sys.executable, "-m", "tunesmith", "--version"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, f"tunesmith {metadata.version('tunesmith')}\n"), proc.stderr
+
+
 def test_version_flag_and_json_report(tmp_path: Path) -> None:
     proc = tunesmith("--version", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout == f"tunesmith {metadata.version('tunesmith')}\n"

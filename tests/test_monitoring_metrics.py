@@ -195,11 +195,12 @@ def _experiment(project, **overrides):
     return ExperimentRecord(1, "unit", spec.to_json(), RunStatus.RUNNING, 1000.0, 1000.0, "random", "test")
 
 
-def _trial(number, state, value=None, steps=0, kind=None, finished=None, attempts=1):
+def _trial(number, state, value=None, steps=0, kind=None, finished=None, attempts=1, first_step=1):
     from tunesmith.records import FailureKind, Report, TrialRecord, TrialState
 
     return TrialRecord(number, TrialState(state), {"x": 0.5}, 0, values=None if value is None else (value,),
-                       intermediate=tuple(Report(s, 1.0) for s in range(1, steps + 1)), attempts=attempts,
+                       intermediate=tuple(Report(s, 1.0) for s in range(first_step, first_step + steps)),
+                       attempts=attempts,
                        error=f"{kind}: boom" if kind else None, failure_kind=FailureKind(kind) if kind else None,
                        started_at=1000.0 + number, finished_at=finished, duration_s=0.5 if finished else None)
 
@@ -238,6 +239,26 @@ def test_listener_counts_retries_queue_busy_and_throttles_the_textfile(project):
     assert value(parsed, "tunesmith_trials_since_best", experiment="unit") == 1
     assert value(parsed, "tunesmith_last_activity_timestamp_seconds", experiment="unit") == 2002.0
     assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
+
+
+@pytest.mark.parametrize("scheduler", [{"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3},
+                                       {"name": "median"}], ids=["asha", "median"])
+def test_resources_saved_is_the_same_for_a_loop_reporting_from_step_0(project, scheduler):
+    """A loop reporting its epoch from 0 read one step short per trial, so its gauge said more was saved."""
+    from tunesmith.monitoring.metrics import TuningMetrics
+
+    exp = _experiment(project, scheduler=scheduler)
+    saved = []
+    for first_step in (1, 0):
+        trials = [_trial(0, "completed", 0.1, steps=9, finished=1.0, first_step=first_step),
+                  _trial(1, "pruned", 0.5, steps=1, finished=2.0, first_step=first_step),
+                  _trial(2, "pruned", 0.4, steps=3, finished=3.0, first_step=first_step)]
+        metrics = TuningMetrics()
+        metrics.replay(exp, trials)
+        parsed = samples(metrics.exposition().decode())
+        saved.append((value(parsed, "tunesmith_resource_steps_used", experiment="unit"),
+                      value(parsed, "tunesmith_resource_saved_ratio", experiment="unit")))
+    assert saved[0] == saved[1] == (13, pytest.approx(1 - 13 / 27))
 
 
 def test_resources_saved_is_the_figure_show_reports(project):

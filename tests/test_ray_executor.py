@@ -130,6 +130,29 @@ def test_a_command_trial_is_killed_with_its_ray_task(ray_cluster, project):
     assert not alive(pid), "the command's process was killed with its trial"
 
 
+def test_a_bad_report_line_of_a_ray_trial_is_a_run_warning(ray_cluster, project):
+    """The note of a report line left out comes back with the attempt's answer from its Ray worker."""
+    from tunesmith.events import RunListener
+
+    class Warnings(RunListener):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.said.append(message)
+
+    project.write("bad_step.py", "import json\nprint(json.dumps({'step': 0.5, 'loss': 0.4}))\n"
+                                 "print(json.dumps({'loss': 0.2}))\n")
+    spec = project.spec(name="ray-note", trial={"command": f"{sys.executable} {{spec_dir}}/bad_step.py"},
+                        budget={"trials": 1}, executor=_ray(1, retries=0))
+    warnings = Warnings()
+    result = tunesmith.run(spec, storage=project.storage, listener=warnings)
+    assert result.trials[0].state is TrialState.COMPLETED
+    assert [w for w in warnings.said if "report line" in w] == [
+        'trial 0: a report line was ignored, {"step": 0.5, "loss": 0.4}: its "step" must be a whole number >= 0, as '
+        'in {"step": 3, "loss": 0.4}; later ignored lines of this trial are not told']
+
+
 @pytest.mark.slow
 def test_a_ray_worker_killed_mid_trial_is_lost_then_retried(ray_cluster, project):
     project.write("curves.py", CURVES)

@@ -369,6 +369,20 @@ def test_resource_summary_counts_steps_against_full_runs() -> None:
     assert resource_summary([]).fraction_used == 1.0
 
 
+@pytest.mark.parametrize("max_resource", [9, None], ids=["declared", "observed"])
+def test_a_loop_reporting_from_step_0_saves_what_one_reporting_from_step_1_saves(max_resource) -> None:
+    """A loop over range(n) reporting its epoch (0..n-1) read one step short per trial: a trial stopped after 3
+    epochs had used 2, a completed one 8 of 9, so the 0-based run showed more saved than the same 1-based run."""
+    def trials(first: int) -> list[TrialRecord]:
+        return [record(0, TrialState.COMPLETED, [(first + i, 1.0) for i in range(9)]),
+                record(1, TrialState.PRUNED, [(first + i, 2.0) for i in range(3)]),
+                record(2, TrialState.PRUNED, [(first, 3.0)])]
+
+    one_based, zero_based = resource_summary(trials(1), max_resource), resource_summary(trials(0), max_resource)
+    assert (one_based.steps_used, one_based.steps_full, one_based.max_resource) == (9 + 3 + 1, 27, 9)
+    assert zero_based == one_based
+
+
 def test_asha_on_the_issue_setting_uses_at_most_35_percent_of_the_steps() -> None:
     curves = random_curves(81, seed=0)
     result = simulate(ASHAScheduler(MAX, 27, 1, 3), curves, workers=8)

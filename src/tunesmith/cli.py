@@ -1,7 +1,8 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, or every trial failed; 3 `promote` rejected by a gate (and `cycle`: a gate
+1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
+is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
 rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
 `resume` on a new cluster continues.
 """
@@ -59,35 +60,67 @@ def _to_null(stream: Any) -> None:
         os.close(null)
 
 
-class StdoutFailed(Exception):
-    """stdout took no more output (a full disk, ``> /dev/full``, an I/O error): the command's output is lost."""
-
-
 class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails raises :class:`StdoutFailed`, so
-    main tells it from the command's own OSErrors (a store on a full disk) and says it in one line, not a traceback.
-    A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
+    error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
+    intact), the descriptor points at the null device until main returns (later output, and what the stream still
+    buffers, go there) and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show`
+    where it was but left `run` going, with only a warning and exit 0: the progress display's listener was dropped
+    on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self.lost: str | None = None
 
     def write(self, text: str) -> int:
-        return int(self._call(self._stream.write, text))
-
-    def flush(self) -> None:
-        self._call(self._stream.flush)
-
-    @staticmethod
-    def _call(method: Any, *args: Any) -> Any:  # every line of output passes here: a plain try, nothing built
-        try:
-            return method(*args)
+        try:  # every line of output passes here: a plain try, nothing built
+            return int(self._stream.write(text))
         except BrokenPipeError:
             raise
         except OSError as e:
-            raise StdoutFailed(e.strerror or str(e)) from None
+            self._lose(e)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            self._lose(e)
+
+    def _lose(self, error: OSError) -> None:
+        if self.lost is None:
+            self.lost = error.strerror or str(error)
+            _to_null(self._stream)
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
         return getattr(self._stream, name)
+
+
+@contextmanager
+def _descriptor_given_back(stream: Any) -> Iterator[None]:
+    """Put ``stream``'s descriptor back as it was on leaving: a command whose output failed points it at the null
+    device (:func:`_to_null`, and Rich on a broken pipe), which an in-process caller of :func:`main` (a test, a
+    program) would otherwise keep, losing its own later output there without an error."""
+    try:
+        kept = os.dup(stream.fileno())
+    except (OSError, ValueError):  # no descriptor (pytest's capture, Jupyter), or a closed one: nothing to give back
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            stream.flush()  # what a failed write left buffered goes to the null device, not to the one given back
+        except (OSError, ValueError):
+            pass
+        try:
+            os.dup2(kept, stream.fileno())
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(kept)
 
 
 out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
@@ -858,37 +891,43 @@ def watch(target: CycleTarget, data: DataOption,
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
-def main() -> None:
+def main(args: list[str] | None = None) -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
-    takes no output (`> /dev/full`) is one message and exit 1."""
+    takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
+    every trial); a command that failed keeps its own exit code. ``args``: the command line after `tunesmith`
+    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout and descriptor 1 back as they
+    were."""
     from rich.markup import escape
 
     original = sys.stdout
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
-        _run_command()
-    sys.stdout = _GuardedStdout(original)
+        _run_command(args)
+    guard = _GuardedStdout(original)
+    sys.stdout = guard
     try:
-        try:
+        with _descriptor_given_back(original):
             try:
-                _run_command()
-            finally:
-                sys.stdout.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
-        except StdoutFailed as e:
-            _to_null(original)
-            err.print(f"[red]error[/]: cannot write the output to stdout: {escape(str(e))}", soft_wrap=True)
-            sys.exit(EXIT_FAILED)
-        except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
-            _to_null(original)
-            sys.exit(EXIT_FAILED)
+                try:
+                    _run_command(args)
+                finally:
+                    guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
+            except SystemExit as e:
+                if guard.lost is None:
+                    raise
+                err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
+                sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
+            except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
+                _to_null(original)
+                sys.exit(EXIT_FAILED)
     finally:
         sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
 
 
-def _run_command() -> NoReturn:
+def _run_command(args: list[str] | None) -> NoReturn:
     from rich.markup import escape
 
     try:
-        code = app(standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
+        code = app(args, standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except UserInputError as e:
         # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
@@ -905,19 +944,52 @@ def _run_command() -> NoReturn:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
-        if isinstance(e, _usage_error_type()):  # unknown command or option, missing argument
+        click_errors = _click_exceptions()
+        if isinstance(e, click_errors.ClickException):  # unknown command or option, missing argument
+            if isinstance(e, click_errors.NoSuchOption):
+                _hint_option(e)
             e.show()
             sys.exit(EXIT_INPUT)
         raise
 
 
-def _usage_error_type() -> type[Any]:
-    """Click's ClickException: vendored as typer._click by recent typer releases, the click package before."""
+def _click_exceptions() -> Any:
+    """Click's exceptions module: vendored as typer._click by recent typer releases, the click package before."""
     try:
-        from typer._click.exceptions import ClickException
+        from typer._click import exceptions
     except ImportError:
-        from click import ClickException  # type: ignore[no-redef,assignment,unused-ignore]
-    return ClickException
+        from click import exceptions  # type: ignore[no-redef,unused-ignore]
+    return exceptions
+
+
+def _hint_option(error: Any) -> None:
+    """Word an unknown option's did-you-mean by the one rule (:func:`suggestions.closest`), for every command at
+    once: Click's own hint is difflib's, which tells case apart (``--JSON`` got none). The option meant is one of the
+    command's, else a choice of one of its options written as an option (``run --json``: ``--log-format json``)."""
+    from tunesmith.suggestions import closest
+
+    command = error.ctx.command if error.ctx is not None else None
+    if command is None:
+        return
+    options = [p for p in command.get_params(error.ctx) if p.param_type_name == "option" and not p.hidden]
+    hint = closest(error.option_name, [name for p in options for name in (*p.opts, *p.secondary_opts)])
+    if hint is None:
+        word = error.option_name.lstrip("-").lower()
+        hint = next((f"{p.opts[0]} {choice}" for p in options for choice in _choices(p) if choice.lower() == word),
+                    None)
+    error.possibilities = None  # Click's, which would follow ours
+    if hint is not None:
+        error.message = f"{error.message}; did you mean {hint!r}?"
+
+
+def _choices(option: Any) -> list[str]:
+    """The values an option takes from a closed set: a click Choice's (typer before 0.2x), else the values of the
+    enum it is annotated with (typer's own parameters since); none for an open one."""
+    choices = getattr(getattr(option, "type", None), "choices", None)
+    if choices is None:
+        annotation = getattr(getattr(option, "type_descriptor", None), "annotation", None)
+        choices = list(annotation) if isinstance(annotation, type) and issubclass(annotation, enum.Enum) else []
+    return [str(getattr(c, "value", c)) for c in choices]
 
 
 if __name__ == "__main__":

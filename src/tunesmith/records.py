@@ -86,7 +86,8 @@ class Failure:
 class Outcome:
     """What one trial attempt produced, as the executor saw it.
 
-    Exactly one of ``values`` (completed) or ``failure`` is set, unless ``pruned``.
+    Exactly one of ``values`` (completed) or ``failure`` is set, unless ``pruned``. ``notes``: what the attempt
+    has to tell whoever watches the run, beside its trial log (a report line it left out), each said once.
     """
 
     values: tuple[float, ...] | None = None
@@ -94,6 +95,7 @@ class Outcome:
     failure: Failure | None = None
     pruned: bool = False
     duration_s: float = 0.0
+    notes: tuple[str, ...] = ()
 
     @property
     def state(self) -> TrialState:

@@ -425,6 +425,8 @@ class Runner:
                         error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
                         finished_at=now, duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
         self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
+        for note in outcome.notes:  # the attempt that ends the trial: once per trial (its log has it too)
+            self.listener.warning(f"trial {rec.number}: {note}")
         if final.state is not TrialState.INTERRUPTED:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
             self.scheduler.on_finish(final)

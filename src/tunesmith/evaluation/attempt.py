@@ -37,6 +37,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     """
     started = time.perf_counter()
     reports: list[Report] = []
+    notes: list[str] = []  # for the run's warnings: the log has them already
 
     def report(r: Report) -> None:
         reports.append(r)
@@ -51,7 +52,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
-                                           secrets=secrets_of(job.env, os.environ))
+                                           secrets=secrets_of(job.env, os.environ), on_ignored=notes.append)
     else:
         signals = SignalsSeen()
         # the one KeyboardInterrupt that may be the trial's own: raised out of its function, inside the watch. One
@@ -105,13 +106,13 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         log.write(traceback_text)
         log.flush()
     if failure is not None:
-        return Outcome(failure=failure, duration_s=duration)
+        return Outcome(failure=failure, duration_s=duration, notes=tuple(notes))
     if pruned:
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
-        return Outcome(values=last, pruned=True, duration_s=duration)
+        return Outcome(values=last, pruned=True, duration_s=duration, notes=tuple(notes))
     assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
-    return Outcome(values=values, metrics=metrics, duration_s=duration)
+    return Outcome(values=values, metrics=metrics, duration_s=duration, notes=tuple(notes))
 
 
 def _log_size(log: TextIO) -> int | None:

@@ -270,11 +270,13 @@ def _text(v: ParamValue) -> str:
 
 def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: tuple[str, ...],
                 on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
-                term_grace: float = 5.0, secrets: Iterable[str] = ()) -> tuple[Any, Failure | None, bool]:
+                term_grace: float = 5.0, secrets: Iterable[str] = (),
+                on_ignored: Callable[[str], None] = lambda _note: None) -> tuple[Any, Failure | None, bool]:
     """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned).
 
     Stdout and stderr both go to ``log``; a failure's message ends with the last lines of stderr, with
-    ``secrets`` (and anything that looks like a password or token) redacted.
+    ``secrets`` (and anything that looks like a password or token) redacted. The first report line left out is
+    said in ``log`` and given to ``on_ignored`` (for the run's warnings), the same words without the prefix.
     """
     proc = subprocess.Popen(
         command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -331,10 +333,12 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             if isinstance(report, str):
                 if not told_ignored:  # once: a loop printing a bad step on every line would drown the log
                     told_ignored = True
+                    note = (f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored "
+                            "lines of this trial are not told")
                     with log_lock:
-                        log.write(f"tunesmith: a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; "
-                                  "later ignored lines of this trial are not told\n")
+                        log.write(f"tunesmith: {note}\n")
                         log.flush()
+                    on_ignored(note)
                 continue
             on_report(report)
             if prune_requested():  # decided on this very report: stop now, read nothing more

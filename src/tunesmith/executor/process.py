@@ -204,7 +204,8 @@ class ProcessExecutor:
             job = w.job
             outcome = outcome_from_json(msg["outcome"])
             if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
-                outcome = Outcome(failure=_with_output(w.kill_reason, job, w.log_start), duration_s=outcome.duration_s)
+                outcome = Outcome(failure=_with_output(w.kill_reason, job, w.log_start), duration_s=outcome.duration_s,
+                                  notes=outcome.notes)
             if job.cost is not None and w.kill_reason is None:
                 self._sample(w)  # the worker is alive and idle: its CPU time now is the whole trial's
                 w.peak_rss = max(w.peak_rss, int(msg.get("peak_rss", 0)))

@@ -809,7 +809,7 @@ class RayExecutor:
         if "outcome" in result:
             outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
-                outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s)
+                outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s, notes=outcome.notes)
             elif outcome.failure is None:
                 self._recent.append(outcome.duration_s)
         elif result.get("started") is False:  # stopped before it started
@@ -853,7 +853,8 @@ class RayExecutor:
                 run.kill_reason is not None or outcome.failure.kind is FailureKind.LOST):
             failure = with_tail(outcome.failure, OUTPUT_LABEL, read_tail(job.log_path, run.log_start),
                                 secrets_of(job.env, os.environ))
-            outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics)
+            outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics,
+                              notes=outcome.notes)
         del self._running[job.number]
         lane = self._lanes[run.slot]
         if run in lane.runs:

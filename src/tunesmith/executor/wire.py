@@ -3,7 +3,8 @@
 coordinator -> worker: ``{"op": "run", "job": {...}}``, ``{"op": "prune"}``, ``{"op": "ack", "prune": bool}`` (the
 decision on the reports sent so far, for jobs with ``sync_reports``), ``{"op": "preload", "function": ..., "base_dir": ...}``, ``{"op": "exit"}``
 worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``,
-``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}``
+``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}`` (the outcome's ``notes``: what the attempt has for
+the run's warnings)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def outcome_to_json(o: Outcome) -> dict[str, Any]:
         "failure": {"kind": o.failure.kind.value, "message": o.failure.message} if o.failure else None,
         "pruned": o.pruned,
         "duration_s": o.duration_s,
+        "notes": list(o.notes),
     }
 
 
@@ -31,4 +33,5 @@ def outcome_from_json(d: dict[str, Any]) -> Outcome:
         failure=Failure(FailureKind(f["kind"]), f["message"]) if f else None,
         pruned=bool(d.get("pruned")),
         duration_s=float(d.get("duration_s") or 0.0),
+        notes=tuple(d.get("notes") or ()),
     )

@@ -27,6 +27,7 @@ from typing import Any
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.scheduler.resources import steps_run
 from tunesmith.storage.base import TrialStore
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
@@ -294,7 +295,7 @@ class TuningMetrics:
             return
         self._steps_counted += 1
         if trial.intermediate:
-            last = max(r.step for r in trial.intermediate)
+            last = steps_run(trial)  # show's rule: a loop counting from step 0 ran one step more than its last
             self._steps_reported += last
             if trial.state is TrialState.COMPLETED:
                 self._longest = max(self._longest, last)

@@ -14,7 +14,7 @@ class ResourceSummary:
 
     Attributes:
         trials: completed and pruned trials counted.
-        steps_used: the steps they reached, summed (a trial's last reported step).
+        steps_used: the steps they ran, summed (:func:`steps_run`).
         steps_full: ``trials * max_resource``: what running all of them to the end would have cost.
         max_resource: the full length of a trial, given or observed.
     """
@@ -54,12 +54,15 @@ def resource_summary(trials: Sequence[TrialRecord], max_resource: int | None = N
     """
     counted = [t for t in trials if t.state in (TrialState.COMPLETED, TrialState.PRUNED)]
     if max_resource is None:
-        lengths = [_last_step(t) for t in counted if t.state is TrialState.COMPLETED and t.intermediate]
+        lengths = [steps_run(t) for t in counted if t.state is TrialState.COMPLETED and t.intermediate]
         max_resource = max(lengths, default=0)
-    used = sum(_last_step(t) if t.intermediate else max_resource for t in counted)
+    used = sum(steps_run(t) if t.intermediate else max_resource for t in counted)
     return ResourceSummary(len(counted), used, len(counted) * max_resource, max_resource)
 
 
-def _last_step(trial: TrialRecord) -> int:
-    # A step is the resource reached (as for rungs), so the highest one is what the trial consumed.
-    return max(r.step for r in trial.intermediate)
+def steps_run(trial: TrialRecord) -> int:
+    """The steps a trial with reports ran: its highest step (a step is the resource reached, as for rungs), one more
+    when it counts from step 0. A loop over ``range(n)`` reporting its epoch reports 0..n-1 and has run n epochs,
+    as one reporting ``epoch + 1`` (1..n) has: both cost n against ``max_resource``."""
+    steps = [r.step for r in trial.intermediate]
+    return max(steps) + (min(steps) == 0)

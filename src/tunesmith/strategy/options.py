@@ -15,7 +15,7 @@ def reject_unknown_options(name: str, options: dict[str, Any], accepted: Sequenc
         if key not in accepted:
             if not accepted:
                 raise SpecError(f"strategy.{key}", f"the {name} strategy takes no options; remove {key!r}")
-            close = closest(key, accepted)
+            close = closest(key, accepted, given=[k for k in options if k in accepted])  # options written beside it
             hint = f"did you mean {close!r}? " if close else ""
             raise SpecError(f"strategy.{key}", f"not an option of the {name} strategy; {hint}accepted: "
                                                f"{', '.join(accepted)}")
