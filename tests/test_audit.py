@@ -25,16 +25,16 @@ def test_runs_are_audited_with_actor_and_listed_by_the_cli(project):
 
 
 def test_actions_after_a_run_do_not_count_as_its_time(project):
-    from tunesmith.runner import _elapsed_before
+    from tunesmith.audit import run_time_before
 
     tunesmith.run(project.write_spec(project.spec("timed", executor={"kind": "inline"}, budget={"trials": 2})),
                   storage=project.storage)
     store = SQLStore(project.storage, create=False)
     exp = store.experiment("timed")
-    before = _elapsed_before(store, exp.id)
+    before = run_time_before(store, exp.id)
     store.record_event(exp.id, "tracking_exported", exp.updated_at + 86400.0)  # an export a day later
     store.record_event(exp.id, "promoted", exp.updated_at + 2 * 86400.0)
-    assert _elapsed_before(store, exp.id) == before < 60
+    assert run_time_before(store, exp.id) == before < 60
 
 
 def test_the_command_line_is_recorded_without_credentials(monkeypatch):
@@ -52,18 +52,18 @@ def test_every_audited_kind_is_listed_kept_out_of_the_runs_time_and_promotions_a
     from tunesmith.audit import AUDITED, DURING_RUN, PROMOTION_OUTCOMES, AuditKind
     from tunesmith.monitoring.metrics import metrics_from_store
     from tunesmith.promotion.promote import Decision
-    from tunesmith.runner import _elapsed_before
+    from tunesmith.audit import run_time_before
 
     tunesmith.run(project.write_spec(project.spec("kinds", executor={"kind": "inline"}, budget={"trials": 2})),
                   storage=project.storage)
     store = SQLStore(project.storage, create=False)
     exp = store.experiment("kinds")
-    before = _elapsed_before(store, exp.id)
+    before = run_time_before(store, exp.id)
     later = [k for k in AuditKind if k not in DURING_RUN]
     for day, kind in enumerate(later, start=1):  # each a day after the run
         # without record()'s actor, which lists any event: only AuditKind's membership in AUDITED lists it
         store.record_event(exp.id, kind, exp.updated_at + day * 86400.0)
-    assert _elapsed_before(store, exp.id) == before < 60
+    assert run_time_before(store, exp.id) == before < 60
     listed = {r["kind"] for r in json.loads(project.cli("audit", "kinds", "--json", check=True).stdout)}
     assert set(later) <= listed and "run_started" in listed
 

@@ -327,29 +327,73 @@ def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_c
         ray_cluster.kill(mailbox)
 
 
-def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray_cluster, project):
+def test_a_prefetched_trial_is_queued_until_its_actor_begins_it_then_recorded_running_from_then(ray_cluster,
+                                                                                                 project):
     """One worker, prefetch on: once a trial has ended, the next two are submitted together, the second queued
-    behind the first in the one actor. Its record starts when it began there, not at its submission: its
-    [started_at, finished_at] is about its own sleep, not both. (The coordinator learns a start within a call's
-    latency: the bounds leave a loaded machine a second.)"""
+    behind the first in the one actor. While it waits there it is QUEUED in the store and the busy gauge does not
+    count it (watched from another thread during the run); it is recorded running, and counted busy, from when it
+    began there, not from its submission: its [started_at, finished_at] is about its own sleep, not both. (The
+    coordinator learns a start within a call's latency: the bounds leave a loaded machine a second.)"""
+    import threading
+
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.storage.sql import SQLStore
+
     project.write("timed.py", TIMED)
-    seconds = 2.0
+    seconds, name = 2.0, "ray-prefetch-start"
     space = {"seconds": {"type": "categorical", "choices": [seconds]}}
-    spec = project.spec(name="ray-prefetch-start", space=space, trial={"function": "timed:timed"},
-                        budget={"trials": 3}, executor=_ray(1))
-    trials = sorted(tunesmith.run(spec, storage=project.storage).trials, key=lambda t: t.number)
+    spec = project.spec(name=name, space=space, trial={"function": "timed:timed"}, budget={"trials": 3},
+                        executor=_ray(1))
+    metrics = TuningMetrics()
+    seen: list[tuple[float, dict[int, TrialState], float | None]] = []  # (when, each trial's stored state, busy)
+    done = threading.Event()
+
+    def watch() -> None:
+        store = SQLStore(project.storage, create=False)
+        try:
+            exp_id = store.experiment(name).id
+            while not done.is_set():
+                at = time.time()  # (before the reads: a sample's states are from after it)
+                states = {t.number: t.state for t in store.trials(exp_id)}
+                busy = metrics.registry.get_sample_value("tunesmith_workers_busy", {"experiment": name})
+                seen.append((at, states, busy))
+                time.sleep(0.05)
+        finally:
+            store.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+
+    class Watched(MetricsListener):
+        def run_started(self, *args: Any) -> None:
+            super().run_started(*args)
+            watcher.start()  # once the run has opened its store (a reader racing its first open breaks it)
+
+    try:
+        trials = sorted(tunesmith.run(spec, storage=project.storage, listener=Watched(metrics)).trials,
+                        key=lambda t: t.number)
+    finally:
+        done.set()
+        if watcher.is_alive():
+            watcher.join(10)
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3, trials
     first, queued = trials[1], trials[2]
     assert queued.metrics["started"] >= first.metrics["ended"], "it was queued behind trial 1 in the one actor"
-    from tunesmith.storage.sql import SQLStore
-
     store = SQLStore(project.storage, create=False)
-    try:   # its submission (the trial_started event) came a trial's length before it began: it really was queued
-        submitted = next(e.at for e in store.events(store.experiment("ray-prefetch-start").id)
-                         if e.kind == "trial_started" and e.trial_number == queued.number)
+    try:   # its submission (its first event) came a trial's length before it began: it really was queued
+        events = [e for e in store.events(store.experiment(name).id) if e.trial_number == queued.number]
     finally:
         store.close()
+    submitted = events[0].at
     assert queued.started_at - submitted > seconds - 1.0, (submitted, queued)
+    waiting = [(states.get(queued.number), busy) for at, states, busy in seen
+               if submitted + 0.2 < at < queued.metrics["started"] - 0.2]
+    assert len(waiting) > 10, ("watched while it waited in the queue", len(waiting), len(seen))
+    assert {state for state, _ in waiting} == {TrialState.QUEUED}, ("running in the store while queued", waiting)
+    assert {busy for _, busy in waiting} == {1.0}, ("the busy gauge counted the queued trial", waiting)
+    assert any(states.get(queued.number) is TrialState.RUNNING and busy == 1.0 for at, states, busy in seen
+               if queued.metrics["started"] < at < queued.metrics["ended"]), "running (and busy) once it began"
+    assert [(e.kind, e.at) for e in events[:2]] == [("trial_queued", submitted), ("trial_started", queued.started_at)]
     for t in trials:
         assert t.duration_s == pytest.approx(seconds, abs=0.5), t
         assert t.started_at is not None and t.finished_at is not None

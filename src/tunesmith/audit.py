@@ -100,3 +100,20 @@ class AuditListener(RunListener):
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         record(self.store, experiment.id, AuditKind.RUN_ENDED, self.clock, detail={"status": experiment.status.value},
                reason=stop_reason)
+
+
+def run_time_before(store: TrialStore, exp_id: int) -> float:
+    """Seconds earlier runs of experiment ``exp_id`` spent, from the event log (a killed run ends at its last event):
+    where a resumed run's wall-time budget starts."""
+    total, start, last = 0.0, None, None
+    for ev in store.events(exp_id):
+        if ev.kind in OUTSIDE_RUN_TIME:
+            continue  # an export or a promotion days later is not time the run spent
+        if ev.kind == "run_running":
+            if start is not None and last is not None:
+                total += last - start
+            start = ev.at
+        last = ev.at
+    if start is not None and last is not None:
+        total += last - start
+    return total

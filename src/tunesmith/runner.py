@@ -20,7 +20,7 @@ from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
-from tunesmith.audit import OUTSIDE_RUN_TIME, AuditListener
+from tunesmith.audit import AuditListener, run_time_before
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
@@ -255,7 +255,7 @@ class Runner:
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
         self.scheduler.replay(finished)
-        elapsed_before = _elapsed_before(store, exp_id) if resumed else 0.0
+        elapsed_before = run_time_before(store, exp_id) if resumed else 0.0
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
@@ -347,7 +347,8 @@ class Runner:
             self._exhausted = True
             return False
         new = self.store.new_trial(self.experiment.id, proposal.params, self.spec.seed or 0, self.clock.now(),
-                                   self._log_template, owner=self._owner, limit=self.spec.budget.trials)
+                                   self._log_template, owner=self._owner, limit=self.spec.budget.trials,
+                                   queued=self.executor.next_job_waits())  # (then AttemptStarted starts it)
         if new is None:  # cooperating coordinators took the rest of the budget
             self._strategy.tell(proposal.token, TrialState.FAILED, None)
             self._allocation_closed = True
@@ -368,11 +369,12 @@ class Runner:
         self._mine.add(rec.number)
         self._params_of[rec.number] = dict(rec.params)
         self.executor.submit(job)
-        self.listener.trial_started(rec)
+        if rec.state is TrialState.RUNNING:  # a queued one is started by its AttemptStarted
+            self.listener.trial_started(rec)
 
     def _rerun(self, rec: TrialRecord, token: int, event: str) -> None:
-        again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=self.clock.now(),
-                        finished_at=None, owner=self._owner)
+        again = replace(rec, state=TrialState.QUEUED if self.executor.next_job_waits() else TrialState.RUNNING,
+                        attempts=rec.attempts + 1, started_at=self.clock.now(), finished_at=None, owner=self._owner)
         self.store.save_trial(self.experiment.id, again, event, self.clock.now())
         self._launch(again, token)
 
@@ -390,7 +392,10 @@ class Runner:
         elif isinstance(ev, AttemptEnded) and ev.number in self._running:
             self._finish(self._running.pop(ev.number), ev.outcome)
         elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
-            self._running[ev.number].record = replace(self._running[ev.number].record, started_at=ev.at)
+            rt = self._running[ev.number]
+            rt.record = replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)
+            self.store.save_trial(self.experiment.id, rt.record, "trial_started", ev.at)
+            self.listener.trial_started(rt.record)
 
     def _record_report(self, number: int, report: Report) -> None:
         """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""
@@ -488,20 +493,4 @@ def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
 
     return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
                            space=space)
-
-
-def _elapsed_before(store: SQLStore, exp_id: int) -> float:
-    """Seconds earlier runs of this experiment spent, from the event log (a killed run ends at its last event)."""
-    total, start, last = 0.0, None, None
-    for ev in store.events(exp_id):
-        if ev.kind in OUTSIDE_RUN_TIME:
-            continue  # an export or a promotion days later is not time the run spent
-        if ev.kind == "run_running":
-            if start is not None and last is not None:
-                total += last - start
-            start = ev.at
-        last = ev.at
-    if start is not None and last is not None:
-        total += last - start
-    return total
 

@@ -11,9 +11,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   coordinator round trip (store writes, the strategy's ask, the call itself) later. ``free_slots`` counts those
   queue places, and ``max_concurrent`` counts a queued attempt, so the cap holds with room to spare. As it begins
   in its actor (as the one ahead answers, or its new actor comes up), ``AttemptStarted`` tells the runner, which
-  records it running from then: its ``started_at`` holds no time spent queued (its duration is measured in the
-  actor). An actor left idle while an attempt waits behind a running one elsewhere (the end of a
-  run) takes it over. See ``PREFETCH_BELOW`` and ``executor.prefetch``.
+  records it running from then, and queued until then (``next_job_waits`` tells it beforehand): its ``started_at``
+  holds no time spent queued (its duration is measured in the actor), and no listener counts it busy before. An
+  actor left idle while an attempt waits behind a running one elsewhere (the end of a run) takes it over. See
+  ``PREFETCH_BELOW`` and ``executor.prefetch``.
 - A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
   ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
   priced attempt had spent. Only JSON-able primitives cross; the job and the outcome travel as the same JSON as on
@@ -524,17 +525,29 @@ class RayExecutor:
     def _prefetching(self) -> bool:
         return self.prefetch and bool(self._recent) and statistics.median(self._recent) < PREFETCH_BELOW
 
+    def next_job_waits(self) -> bool:
+        """It waits behind a running attempt (prefetch), or for its actor to come up (the first attempts of a run,
+        or a slot whose actor was replaced): it begins as the one ahead ends, or the actor answers, announced then
+        by ``AttemptStarted``; until then the runner records it queued."""
+        lane = self._lanes[self._next_slot()]
+        return bool(lane.runs) or lane.ready is not None
+
     def submit(self, job: TrialJob) -> None:
-        """To an idle actor if there is one, else behind the running attempt that started first."""
-        slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
+        now = self.clock.monotonic()
+        run = _Running(job, None, self._next_slot(), 0, now, _size(job.log_path))
+        self._send(run, submitted=True)
+        self._running[job.number] = run
+
+    def _next_slot(self) -> int:
+        """To an idle actor if there is one (one that is up first), else behind the running attempt that started
+        first."""
+        slot = min((i for i, lane in enumerate(self._lanes) if not lane.runs),
+                   key=lambda i: self._lanes[i].ready is not None, default=None)
         if slot is None:  # (free_slots offered no place behind an attempt being killed: its actor is dying)
             slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
                        key=lambda i: (self._lanes[i].runs[0].held, self._lanes[i].runs[0].kill_reason is not None,
                                       self._lanes[i].runs[0].started or math.inf))
-        now = self.clock.monotonic()
-        run = _Running(job, None, slot, 0, now, _size(job.log_path))
-        self._send(run, submitted=True)
-        self._running[job.number] = run
+        return slot
 
     def _send(self, run: _Running, submitted: bool = False) -> None:
         """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor.
