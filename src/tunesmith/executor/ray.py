@@ -406,7 +406,10 @@ class _Running:
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
     error: Exception | None = None        # ... or why there is none
     spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
-    yielding: bool = False                # queued, and asked back from its actor to move to an idle one
+    yielding: bool = False                # queued, and asked back from its actor (to move to an idle one): no answer yet
+    stays: bool = False                   # asked back, and its actor had started it: it is not asked again
+    unannounced: float | None = None      # (wall clock) when it began, as far as the coordinator knows, while asked
+    # back: its actor's answer says whether it began there at all (announced then) or was given back (moved)
 
 
 @dataclass
@@ -705,18 +708,23 @@ class RayExecutor:
             if lane.runs and lane.runs[0].held:
                 continue  # its actor is dead: what waits behind it moves when the watch decides
             for run in lane.runs[1:]:
-                if not run.yielding and run.kill_reason is None and idle > 0:
+                if not run.yielding and not run.stays and run.kill_reason is None and idle > 0:
                     run.yielding = True
                     idle -= 1
                     self._mailbox.order.remote(run.job.number, run.job.attempt, "yield", run.lane)
 
     def _move(self, run: _Running) -> None:
-        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue)."""
-        run.yielding = False
+        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue), another than the
+        one that gave it back where one is as good. (Its own actor may be idle by now too: the one ahead ended as it
+        gave it back. Sent back there, the ask and the answer were a round trip for nothing, and the actor that
+        was idle, the reason it was asked back, stays idle.) An idle actor that is up comes first: one coming up
+        starts it only seconds later."""
+        run.yielding, run.unannounced = False, None
         lane = self._lanes[run.slot]
         if run in lane.runs:
             lane.runs.remove(run)
-        slot = next((i for i, other in enumerate(self._lanes) if not other.runs), None)
+        slot = min((i for i, other in enumerate(self._lanes) if not other.runs), default=None,
+                   key=lambda i: (self._lanes[i].ready is not None, i == run.slot))
         if slot is None:
             slot = min(range(len(self._lanes)), key=lambda i: (any(r.held for r in self._lanes[i].runs),
                                                                len(self._lanes[i].runs), i == run.slot))
@@ -734,6 +742,8 @@ class RayExecutor:
         run.started = self.clock.monotonic()
         if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
             run.kill_deadline = run.started + KILL_GRACE
+        elif announce and run.yielding:  # asked back: it began now only if its actor had not given it back yet
+            run.unannounced = self.clock.now()
         elif announce:
             self._events.append(AttemptStarted(run.job.number, run.job.attempt, self.clock.now()))
 
@@ -768,9 +778,15 @@ class RayExecutor:
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
-            elif kind == "yielded":  # (one that had started stays marked: it is not asked again)
-                if run.yielding and ev["given_back"] and run.kill_reason is None:
+            elif kind == "yielded" and run.yielding:  # (else moved already: its answer came first)
+                run.yielding = False
+                if ev["given_back"] and run.kill_reason is None:
                     self._move(run)
+                elif not ev["given_back"]:  # it had begun there: it stays, and is not asked again
+                    run.stays = True
+                    if run.unannounced is not None:
+                        self._events.append(AttemptStarted(run.job.number, run.job.attempt, run.unannounced))
+                        run.unannounced = None
             elif kind == "spent":
                 run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
@@ -867,6 +883,8 @@ class RayExecutor:
             failure = with_tail(outcome.failure, OUTPUT_LABEL, read_tail(job.log_path, run.log_start),
                                 secrets_of(job.env, os.environ))
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics)
+        if run.unannounced is not None:  # it ran, its answer ahead of its actor's to the yield: it began as thought
+            self._events.append(AttemptStarted(job.number, job.attempt, run.unannounced))
         del self._running[job.number]
         lane = self._lanes[run.slot]
         if run in lane.runs:
@@ -903,7 +921,7 @@ class RayExecutor:
         queued, old.runs = old.runs, []
         for run in queued:
             if run.kill_reason is None:
-                run.started, run.kill_deadline, run.yielding = None, None, False
+                run.started, run.kill_deadline, run.yielding, run.unannounced = None, None, False, None
                 self._send(run)
             else:  # stopped while queued: it never started, and now it never will
                 self._end(run, Outcome(failure=run.kill_reason))
