@@ -95,3 +95,70 @@ def test_show_and_delete_see_a_joiner_between_trials_and_a_lead_past_its_lease(t
     assert store.acquire_lease(gone.id, _name_of_a_finished_process(), now - 300, 120.0) is None
     assert at_work(store, gone.id, now, 60.0) == [], "its coordinator died: abandoned"
     store.close()
+
+
+REMOTE_LEAD = """
+import pathlib, socket, sys, time
+socket.gethostname = lambda: "elsewhere.invalid"  # its name says another machine: no pid of it can be checked here
+import tunesmith
+from tunesmith.events import RunListener
+
+class Stall(RunListener):
+    def trial_started(self, trial):  # holds the run's loop (as a slow proposal or a slow store write would)
+        if trial.number == 1:
+            pathlib.Path("stalled").write_text("")
+            time.sleep(float(sys.argv[2]))
+
+tunesmith.run(sys.argv[1], listener=Stall())
+"""
+
+
+def test_a_remote_lead_is_at_work_while_its_loop_is_held_up_and_not_soon_after_a_sigkill(project):
+    """A lead on "another machine" (its host name faked) beats from a thread of its own: with its loop held up
+    longer than the staleness limit, it and its trials are still at work; SIGKILLed, it is known gone (nobody at
+    work, its lease free for a `resume`) within the staleness limit, not after a 120 s lease."""
+    import signal
+    import time
+
+    from tunesmith.coordinators import STALE_AFTER, abandoned, at_work
+    from tunesmith.storage import SQLStore
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
+    project.write("lead.py", REMOTE_LEAD)
+    spec = project.write_spec(project.spec(name="remote", trial={"function": "naps:nap"}, budget={"trials": 2}))
+    stall = STALE_AFTER + 10
+    lead = subprocess.Popen([sys.executable, "lead.py", str(spec), str(stall)], cwd=project.root,
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    store: SQLStore | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (project.root / "stalled").exists():
+            assert lead.poll() is None and time.monotonic() < deadline, lead.stderr.read() if lead.stderr else ""
+            time.sleep(0.2)
+        stalled = time.monotonic()
+        store = SQLStore(project.storage, create=False)
+        exp = store.experiment("remote")
+        time.sleep(STALE_AFTER + 3)
+        assert time.monotonic() - stalled < stall, "the loop is still held up"
+        now = time.time()
+        [owner] = at_work(store, exp.id, now)
+        assert owner.startswith("elsewhere.invalid:"), owner
+        running = store.trials(exp.id)
+        assert len(running) == 2 and not any(abandoned(t, now, STALE_AFTER) for t in running), running
+        os.killpg(lead.pid, signal.SIGKILL)
+        lead.wait(timeout=10)
+        killed = time.monotonic()
+        while at_work(store, exp.id, time.time()) and time.monotonic() - killed < 150:
+            time.sleep(0.5)
+        gone_after = time.monotonic() - killed
+        assert gone_after < STALE_AFTER + 3, (gone_after, "a SIGKILLed remote lead counted at work")
+        assert store.acquire_lease(exp.id, "probe:1:x", time.time(), 1.0) is None, "its lease is free for a resume"
+        assert all(abandoned(t, time.time(), STALE_AFTER) for t in store.trials(exp.id))
+    finally:
+        if lead.poll() is None:
+            os.killpg(lead.pid, signal.SIGKILL)
+            lead.wait(timeout=10)
+        if lead.stderr:
+            lead.stderr.close()
+        if store is not None:
+            store.close()

@@ -327,29 +327,155 @@ def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_c
         ray_cluster.kill(mailbox)
 
 
-def test_a_prefetched_trial_is_recorded_running_from_when_its_actor_began_it(ray_cluster, project):
+def test_an_attempt_given_back_goes_to_the_idle_actor_not_back_to_its_own_and_is_announced_once(ray_cluster,
+                                                                                                  tmp_path):
+    """Trial 2 waits behind a 1 s trial on actor A while B runs a short one; it is asked back (as an idle actor
+    would have it) and A gives it back. By the time the coordinator moves it, the trial ahead of it on A has ended
+    too, and both actors are idle: it goes to B, not back to A (the ask and the give-back were a round trip for
+    nothing, and B stayed idle). A's answer came first: the coordinator took 2 to begin on A then, but only A's
+    answer to the ask says whether it did, so it is announced once, as it begins on B."""
+    from tunesmith.executor.base import AttemptStarted
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(2, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(10, 0.01))
+        ex.submit(jobs.job(11, 0.01))
+        _ended(ex, 2)  # both actors up and idle; trials are short: prefetch is on
+        ex.submit(jobs.job(0, 1.0))   # actor A
+        ex.submit(jobs.job(1, 0.3))   # actor B
+        ex.submit(jobs.job(2, 0.0, marker=True))  # queued behind 0, on A
+        queued = ex._running[2]
+        assert queued.slot == ex._running[0].slot != ex._running[1].slot
+        queued.yielding = True  # what _rebalance does for an idle actor; here with both still busy, to order events
+        ray_cluster.get(ex._mailbox.order.remote(2, 1, "yield", queued.lane))
+        ray_cluster.wait([ex._running[0].ref, ex._running[1].ref, queued.ref], num_returns=3, timeout=30)
+        time.sleep(0.5)  # (A's "yielded" post, sent as it gave 2 back, is in the mailbox)
+        ex._answered({ex._running[0].ref, ex._running[1].ref})  # 0 and 1 ended, read before the mailbox is
+        events = ex._flush()
+        deadline = time.monotonic() + 30
+        while not any(isinstance(e, AttemptEnded) and e.number == 2 for e in events) and time.monotonic() < deadline:
+            events += ex.poll(0.2)
+        ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
+        assert all(o.failure is None for o in ended.values()), ended
+        assert ended[2].metrics["pid"] == ended[1].metrics["pid"] != ended[0].metrics["pid"], \
+            "sent back to the actor that gave it back"
+        starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 2]
+        assert len(starts) == 1, ("announced as it began on A, where it never ran", starts)
+        assert starts[0].at <= ended[2].metrics["started"] + 0.5
+    finally:
+        ex.close(0)
+
+
+def test_an_attempt_asked_back_after_it_began_stays_and_is_announced_once_its_actor_says_so(ray_cluster, tmp_path):
+    """The other answer to an ask: trial 1 began on its actor as the one ahead ended, before the ask reached it. The
+    coordinator, holding the ask open, announces the start only once the actor refuses (it stays, not asked again),
+    with the time the coordinator first took it to begin."""
+    from tunesmith.executor.base import AttemptStarted
+
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(1, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(10, 0.01))
+        _ended(ex, 1)
+        ex.submit(jobs.job(0, 0.2))
+        ex.submit(jobs.job(1, 1.5))  # queued behind 0
+        ahead, queued = ex._running[0], ex._running[1]
+        ray_cluster.wait([ahead.ref], timeout=30)
+        time.sleep(0.3)  # 1 began on the actor
+        queued.yielding = True
+        ray_cluster.get(ex._mailbox.order.remote(1, 1, "yield", queued.lane))
+        ex._answered({ahead.ref})  # the coordinator takes 1 to begin now, its ask still open
+        events = ex._flush()
+        assert not [e for e in events if isinstance(e, AttemptStarted)], "announced before the actor answered"
+        told: dict[int, float] = {}  # when the coordinator told 1's start, by wall clock
+        deadline = time.monotonic() + 30
+        while not any(isinstance(e, AttemptEnded) and e.number == 1 for e in events) and time.monotonic() < deadline:
+            polled = ex.poll(0.2)
+            told.update((id(e), time.time()) for e in polled if isinstance(e, AttemptStarted))
+            events += polled
+        ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
+        assert ended[1].failure is None and ended[1].metrics["pid"] == ended[0].metrics["pid"], ended
+        starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 1]
+        assert len(starts) == 1 and abs(starts[0].at - ended[1].metrics["started"]) < 1.0, starts
+        assert told[id(starts[0])] < ended[1].metrics["ended"] - 0.5, "told as the actor refused, not at its end"
+        assert queued.stays, "it is not asked again"
+    finally:
+        ex.close(0)
+
+
+def test_a_prefetched_trial_is_queued_until_its_actor_begins_it_then_recorded_running_from_then(ray_cluster,
+                                                                                                 project):
     """One worker, prefetch on: once a trial has ended, the next two are submitted together, the second queued
-    behind the first in the one actor. Its record starts when it began there, not at its submission: its
-    [started_at, finished_at] is about its own sleep, not both. (The coordinator learns a start within a call's
-    latency: the bounds leave a loaded machine a second.)"""
+    behind the first in the one actor. While it waits there it is QUEUED in the store and the busy gauge does not
+    count it (watched from another thread during the run); it is recorded running, and counted busy, from when it
+    began there, not from its submission: its [started_at, finished_at] is about its own sleep, not both. (The
+    coordinator learns a start within a call's latency: the bounds leave a loaded machine a second.)"""
+    import threading
+
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.storage.sql import SQLStore
+
     project.write("timed.py", TIMED)
-    seconds = 2.0
+    seconds, name = 2.0, "ray-prefetch-start"
     space = {"seconds": {"type": "categorical", "choices": [seconds]}}
-    spec = project.spec(name="ray-prefetch-start", space=space, trial={"function": "timed:timed"},
-                        budget={"trials": 3}, executor=_ray(1))
-    trials = sorted(tunesmith.run(spec, storage=project.storage).trials, key=lambda t: t.number)
+    spec = project.spec(name=name, space=space, trial={"function": "timed:timed"}, budget={"trials": 3},
+                        executor=_ray(1))
+    metrics = TuningMetrics()
+    seen: list[tuple[float, dict[int, TrialState], float | None]] = []  # (when, each trial's stored state, busy)
+    done = threading.Event()
+
+    def watch() -> None:
+        store = SQLStore(project.storage, create=False)
+        try:
+            exp_id = store.experiment(name).id
+            while not done.is_set():
+                at = time.time()  # (before the reads: a sample's states are from after it)
+                states = {t.number: t.state for t in store.trials(exp_id)}
+                busy = metrics.registry.get_sample_value("tunesmith_workers_busy", {"experiment": name})
+                seen.append((at, states, busy))
+                time.sleep(0.05)
+        finally:
+            store.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+
+    class Watched(MetricsListener):
+        def run_started(self, *args: Any) -> None:
+            super().run_started(*args)
+            watcher.start()  # once the run has opened its store (a reader racing its first open breaks it)
+
+    try:
+        trials = sorted(tunesmith.run(spec, storage=project.storage, listener=Watched(metrics)).trials,
+                        key=lambda t: t.number)
+    finally:
+        done.set()
+        if watcher.is_alive():
+            watcher.join(10)
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3, trials
     first, queued = trials[1], trials[2]
     assert queued.metrics["started"] >= first.metrics["ended"], "it was queued behind trial 1 in the one actor"
-    from tunesmith.storage.sql import SQLStore
-
     store = SQLStore(project.storage, create=False)
-    try:   # its submission (the trial_started event) came a trial's length before it began: it really was queued
-        submitted = next(e.at for e in store.events(store.experiment("ray-prefetch-start").id)
-                         if e.kind == "trial_started" and e.trial_number == queued.number)
+    try:   # its submission (its first event) came a trial's length before it began: it really was queued
+        events = [e for e in store.events(store.experiment(name).id) if e.trial_number == queued.number]
     finally:
         store.close()
+    submitted = events[0].at
     assert queued.started_at - submitted > seconds - 1.0, (submitted, queued)
+    waiting = [(states.get(queued.number), busy) for at, states, busy in seen
+               if submitted + 0.2 < at < queued.metrics["started"] - 0.2]
+    assert len(waiting) > 10, ("watched while it waited in the queue", len(waiting), len(seen))
+    assert {state for state, _ in waiting} == {TrialState.QUEUED}, ("running in the store while queued", waiting)
+    assert {busy for _, busy in waiting} == {1.0}, ("the busy gauge counted the queued trial", waiting)
+    assert any(states.get(queued.number) is TrialState.RUNNING and busy == 1.0 for at, states, busy in seen
+               if queued.metrics["started"] < at < queued.metrics["ended"]), "running (and busy) once it began"
+    assert [(e.kind, e.at) for e in events[:2]] == [("trial_queued", submitted), ("trial_started", queued.started_at)]
     for t in trials:
         assert t.duration_s == pytest.approx(seconds, abs=0.5), t
         assert t.started_at is not None and t.finished_at is not None

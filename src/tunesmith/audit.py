@@ -130,3 +130,4 @@ class AuditListener(RunListener):
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         record(self.store, experiment.id, AuditKind.RUN_ENDED, self.clock, detail={"status": experiment.status.value},
                reason=stop_reason)
+

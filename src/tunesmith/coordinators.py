@@ -18,7 +18,8 @@ left ``running`` by coordinators that all left, nor marked ``interrupted`` under
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
@@ -29,8 +30,12 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
-LEASE_RENEW_EVERY = 20.0       # how often a coordinator renews its lease and beats for its running trials
+# How often a coordinator renews its lease and beats for its running trials: from a thread of its own (Heartbeat),
+# so a beat says its process lives, whatever holds up its loop. A remote coordinator's death is known only by its
+# silence (one on this host, at once, by its pid): three beats missed.
+LEASE_RENEW_EVERY = 5.0
 STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
+LEASE_TTL = STALE_AFTER        # a lease not renewed for as long lapses: a killed remote lead is not at work after it
 
 
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
@@ -85,3 +90,39 @@ def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, rea
         return False  # theirs to finish: the last one out records the experiment's status
     store.set_status(experiment_id, status, now, {"reason": reason})
     return True
+
+
+class Heartbeat:
+    """Calls ``beat`` (the runner's lease renewal and trial heartbeat) every ``every`` seconds from a daemon thread,
+    from :meth:`start` until :meth:`stop`.
+
+    Why a thread: a beat then says the coordinator's process lives, which is what its peers judge (is it at work,
+    are its trials abandoned), and a loop held up (a slow proposal, a large checkpoint copied, a store write waiting
+    for a lock, the holdout refit after the trials) does not make it look dead. That is what lets ``STALE_AFTER``
+    be seconds rather than a minute. A beat that raises is left for the next one: the loop's own keep-alive and
+    its writes report a failing store.
+    """
+
+    def __init__(self, beat: Callable[[], None], every: float) -> None:
+        self.beat = beat
+        self.every = every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tunesmith-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No beat after this returns (the lease released next must stay released), unless one is stuck in the
+        store longer than ``STALE_AFTER``: what it renews then lapses by itself."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(STALE_AFTER)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - see the class docstring
+                pass

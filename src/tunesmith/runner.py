@@ -24,7 +24,7 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import LEASE_RENEW_EVERY, STALE_AFTER, abandoned, leave
+from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (
@@ -45,7 +45,6 @@ from tunesmith.strategy.warm_start import warm_started
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
     from tunesmith.storage.sql import SQLStore
 
-LEASE_TTL = 120.0
 SYNC_EVERY = 2.0            # how often a joined coordinator reads what its peers finished
 POLL_INTERVAL = 0.2
 
@@ -184,6 +183,8 @@ class Runner:
         self.join = join
         self._stop_requested: str | None = None
         self._immediate = False
+        self._running: dict[int, _Running] = {}
+        self._heartbeat = Heartbeat(self._keep_alive, LEASE_RENEW_EVERY)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
@@ -199,9 +200,11 @@ class Runner:
                 raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
                                 "wait for it to finish or stop it, then `tunesmith resume`; or add trials to it "
                                 "from here with `tunesmith resume --join`")
+        self._heartbeat.start()  # (the loop beats too: a failing store's error stops the run there)
         try:
             return self._run(resumed)
         finally:
+            self._heartbeat.stop()
             try:
                 if not self.join:
                     self.store.release_lease(exp_id, self._owner)
@@ -267,7 +270,6 @@ class Runner:
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
         self._mine: set[int] = set()             # trial numbers run here, or already learnt from peers
         self._seen_event = store.finished_since(exp_id, 0)[1]
-        self._running: dict[int, _Running] = {}
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
         self._params_of = {t.number: dict(t.params) for t in history}
         self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
@@ -305,8 +307,8 @@ class Runner:
                 self._handle(ev)
 
     def _keep_alive(self) -> None:
-        """Renew the lease and beat for running trials. Also called by the inline executor from a thread of its own
-        while an inline trial holds the loop (store writes only; the loop is blocked in that trial meanwhile)."""
+        """Renew the lease and beat for running trials: from the loop, and from the Heartbeat's thread (and the
+        inline executor's, while an inline trial holds the loop); store writes only, of a list copied at once."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
         if not self.join:
             store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)
@@ -349,7 +351,8 @@ class Runner:
             self._exhausted = True
             return False
         new = self.store.new_trial(self.experiment.id, proposal.params, self.spec.seed or 0, self.clock.now(),
-                                   self._log_template, owner=self._owner, limit=self.spec.budget.trials)
+                                   self._log_template, owner=self._owner, limit=self.spec.budget.trials,
+                                   queued=self.executor.next_job_waits())  # (then AttemptStarted starts it)
         if new is None:  # cooperating coordinators took the rest of the budget
             self._strategy.tell(proposal.token, TrialState.FAILED, None)
             self._allocation_closed = True
@@ -370,11 +373,12 @@ class Runner:
         self._mine.add(rec.number)
         self._params_of[rec.number] = dict(rec.params)
         self.executor.submit(job)
-        self.listener.trial_started(rec)
+        if rec.state is TrialState.RUNNING:  # a queued one is started by its AttemptStarted
+            self.listener.trial_started(rec)
 
     def _rerun(self, rec: TrialRecord, token: int, event: str) -> None:
-        again = replace(rec, state=TrialState.RUNNING, attempts=rec.attempts + 1, started_at=self.clock.now(),
-                        finished_at=None, owner=self._owner)
+        again = replace(rec, state=TrialState.QUEUED if self.executor.next_job_waits() else TrialState.RUNNING,
+                        attempts=rec.attempts + 1, started_at=self.clock.now(), finished_at=None, owner=self._owner)
         self.store.save_trial(self.experiment.id, again, event, self.clock.now())
         self._launch(again, token)
 
@@ -392,7 +396,10 @@ class Runner:
         elif isinstance(ev, AttemptEnded) and ev.number in self._running:
             self._finish(self._running.pop(ev.number), ev.outcome)
         elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
-            self._running[ev.number].record = replace(self._running[ev.number].record, started_at=ev.at)
+            rt = self._running[ev.number]
+            rt.record = replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)
+            self.store.save_trial(self.experiment.id, rt.record, "trial_started", ev.at)
+            self.listener.trial_started(rt.record)
 
     def _record_report(self, number: int, report: Report) -> None:
         """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""

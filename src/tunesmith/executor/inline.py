@@ -60,6 +60,9 @@ class InlineExecutor:
     def free_slots(self) -> int:
         return 0 if self._pending else 1
 
+    def next_job_waits(self) -> bool:
+        return False  # it runs in the next poll, the coordinator's very next step: recorded running from submission
+
     def submit(self, job: TrialJob) -> None:
         self._pending.append(job)
 

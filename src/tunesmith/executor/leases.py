@@ -132,6 +132,9 @@ class LeasedSlots:
             self._wait_ended()
         return 1
 
+    def next_job_waits(self) -> bool:
+        return self.inner.next_job_waits()
+
     def submit(self, job: TrialJob) -> None:
         with self._lock:
             grant, self._reserved = self._reserved, None

@@ -110,6 +110,9 @@ class ProcessExecutor:
     def free_slots(self) -> int:
         return 0 if self._closing else sum(1 for w in self._pool if w.job is None and not w.retiring)
 
+    def next_job_waits(self) -> bool:
+        return False  # a free worker process begins it as it is sent
+
     def submit(self, job: TrialJob) -> None:
         worker = next(w for w in self._pool if w.job is None and not w.retiring)
         worker.job = job

@@ -11,9 +11,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   coordinator round trip (store writes, the strategy's ask, the call itself) later. ``free_slots`` counts those
   queue places, and ``max_concurrent`` counts a queued attempt, so the cap holds with room to spare. As it begins
   in its actor (as the one ahead answers, or its new actor comes up), ``AttemptStarted`` tells the runner, which
-  records it running from then: its ``started_at`` holds no time spent queued (its duration is measured in the
-  actor). An actor left idle while an attempt waits behind a running one elsewhere (the end of a
-  run) takes it over. See ``PREFETCH_BELOW`` and ``executor.prefetch``.
+  records it running from then, and queued until then (``next_job_waits`` tells it beforehand): its ``started_at``
+  holds no time spent queued (its duration is measured in the actor), and no listener counts it busy before. An
+  actor left idle while an attempt waits behind a running one elsewhere (the end of a run) takes it over. See
+  ``PREFETCH_BELOW`` and ``executor.prefetch``.
 - A small async mailbox actor, one per run, carries what crosses during a trial: its reports (and, for
   ``sync_reports``, the scheduler's decision back), prune and kill orders, a memory-limit breach, what a killed
   priced attempt had spent. Only JSON-able primitives cross; the job and the outcome travel as the same JSON as on
@@ -405,7 +406,10 @@ class _Running:
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
     error: Exception | None = None        # ... or why there is none
     spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
-    yielding: bool = False                # queued, and asked back from its actor to move to an idle one
+    yielding: bool = False                # queued, and asked back from its actor (to move to an idle one): no answer yet
+    stays: bool = False                   # asked back, and its actor had started it: it is not asked again
+    unannounced: float | None = None      # (wall clock) when it began, as far as the coordinator knows, while asked
+    # back: its actor's answer says whether it began there at all (announced then) or was given back (moved)
 
 
 @dataclass
@@ -524,17 +528,29 @@ class RayExecutor:
     def _prefetching(self) -> bool:
         return self.prefetch and bool(self._recent) and statistics.median(self._recent) < PREFETCH_BELOW
 
+    def next_job_waits(self) -> bool:
+        """It waits behind a running attempt (prefetch), or for its actor to come up (the first attempts of a run,
+        or a slot whose actor was replaced): it begins as the one ahead ends, or the actor answers, announced then
+        by ``AttemptStarted``; until then the runner records it queued."""
+        lane = self._lanes[self._next_slot()]
+        return bool(lane.runs) or lane.ready is not None
+
     def submit(self, job: TrialJob) -> None:
-        """To an idle actor if there is one, else behind the running attempt that started first."""
-        slot = next((i for i, lane in enumerate(self._lanes) if not lane.runs), None)
+        now = self.clock.monotonic()
+        run = _Running(job, None, self._next_slot(), 0, now, _size(job.log_path))
+        self._send(run, submitted=True)
+        self._running[job.number] = run
+
+    def _next_slot(self) -> int:
+        """To an idle actor if there is one (one that is up first), else behind the running attempt that started
+        first."""
+        slot = min((i for i, lane in enumerate(self._lanes) if not lane.runs),
+                   key=lambda i: self._lanes[i].ready is not None, default=None)
         if slot is None:  # (free_slots offered no place behind an attempt being killed: its actor is dying)
             slot = min((i for i, lane in enumerate(self._lanes) if len(lane.runs) == 1),
                        key=lambda i: (self._lanes[i].runs[0].held, self._lanes[i].runs[0].kill_reason is not None,
                                       self._lanes[i].runs[0].started or math.inf))
-        now = self.clock.monotonic()
-        run = _Running(job, None, slot, 0, now, _size(job.log_path))
-        self._send(run, submitted=True)
-        self._running[job.number] = run
+        return slot
 
     def _send(self, run: _Running, submitted: bool = False) -> None:
         """Call the slot's actor with the attempt; it starts now when nothing is ahead of it on a live actor.
@@ -692,18 +708,23 @@ class RayExecutor:
             if lane.runs and lane.runs[0].held:
                 continue  # its actor is dead: what waits behind it moves when the watch decides
             for run in lane.runs[1:]:
-                if not run.yielding and run.kill_reason is None and idle > 0:
+                if not run.yielding and not run.stays and run.kill_reason is None and idle > 0:
                     run.yielding = True
                     idle -= 1
                     self._mailbox.order.remote(run.job.number, run.job.attempt, "yield", run.lane)
 
     def _move(self, run: _Running) -> None:
-        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue)."""
-        run.yielding = False
+        """A queued attempt its actor gave back: to an idle actor (or the best place in a queue), another than the
+        one that gave it back where one is as good. (Its own actor may be idle by now too: the one ahead ended as it
+        gave it back. Sent back there, the ask and the answer were a round trip for nothing, and the actor that
+        was idle, the reason it was asked back, stays idle.) An idle actor that is up comes first: one coming up
+        starts it only seconds later."""
+        run.yielding, run.unannounced = False, None
         lane = self._lanes[run.slot]
         if run in lane.runs:
             lane.runs.remove(run)
-        slot = next((i for i, other in enumerate(self._lanes) if not other.runs), None)
+        slot = min((i for i, other in enumerate(self._lanes) if not other.runs), default=None,
+                   key=lambda i: (self._lanes[i].ready is not None, i == run.slot))
         if slot is None:
             slot = min(range(len(self._lanes)), key=lambda i: (any(r.held for r in self._lanes[i].runs),
                                                                len(self._lanes[i].runs), i == run.slot))
@@ -721,6 +742,8 @@ class RayExecutor:
         run.started = self.clock.monotonic()
         if run.kill_reason is not None:  # stopped while queued: it ends as it starts, or as a running one
             run.kill_deadline = run.started + KILL_GRACE
+        elif announce and run.yielding:  # asked back: it began now only if its actor had not given it back yet
+            run.unannounced = self.clock.now()
         elif announce:
             self._events.append(AttemptStarted(run.job.number, run.job.attempt, self.clock.now()))
 
@@ -755,9 +778,15 @@ class RayExecutor:
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:
                 run.kill_reason = Failure(FailureKind(ev["kind"]), ev["message"])
-            elif kind == "yielded":  # (one that had started stays marked: it is not asked again)
-                if run.yielding and ev["given_back"] and run.kill_reason is None:
+            elif kind == "yielded" and run.yielding:  # (else moved already: its answer came first)
+                run.yielding = False
+                if ev["given_back"] and run.kill_reason is None:
                     self._move(run)
+                elif not ev["given_back"]:  # it had begun there: it stays, and is not asked again
+                    run.stays = True
+                    if run.unannounced is not None:
+                        self._events.append(AttemptStarted(run.job.number, run.job.attempt, run.unannounced))
+                        run.unannounced = None
             elif kind == "spent":
                 run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
@@ -855,6 +884,8 @@ class RayExecutor:
                                 secrets_of(job.env, os.environ))
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics,
                               notes=outcome.notes)
+        if run.unannounced is not None:  # it ran, its answer ahead of its actor's to the yield: it began as thought
+            self._events.append(AttemptStarted(job.number, job.attempt, run.unannounced))
         del self._running[job.number]
         lane = self._lanes[run.slot]
         if run in lane.runs:
@@ -891,7 +922,7 @@ class RayExecutor:
         queued, old.runs = old.runs, []
         for run in queued:
             if run.kill_reason is None:
-                run.started, run.kill_deadline, run.yielding = None, None, False
+                run.started, run.kill_deadline, run.yielding, run.unannounced = None, None, False, None
                 self._send(run)
             else:  # stopped while queued: it never started, and now it never will
                 self._end(run, Outcome(failure=run.kill_reason))

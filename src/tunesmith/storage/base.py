@@ -70,8 +70,11 @@ class TrialStore(Protocol):
         ...
 
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
-                  log_path_template: str, owner: str | None = None, limit: int | None = None) -> TrialRecord | None:
-        """Allocate the next trial number and record the trial RUNNING (attempt 1), run by ``owner``.
+                  log_path_template: str, owner: str | None = None, limit: int | None = None,
+                  queued: bool = False) -> TrialRecord | None:
+        """Allocate the next trial number and record the trial RUNNING (attempt 1), run by ``owner``; with
+        ``queued``, QUEUED (its executor holds it until a worker takes it: a ``trial_queued`` event, not
+        ``trial_started``, which the runner records as it begins).
 
         The trial's seed derives from ``experiment_seed`` and its number; ``log_path_template`` has ``{number}``.
         Returns None, allocating nothing, when ``limit`` numbers are already taken (the trial budget).

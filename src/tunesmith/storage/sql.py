@@ -420,19 +420,22 @@ class SQLStore:
     # The per-trial statements are built once and run with parameters: building them per call cost more than
     # SQLite's own work (benchmarks/RESULTS.md).
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
-                  log_path_template: str, owner: str | None = None, limit: int | None = None) -> TrialRecord | None:
+                  log_path_template: str, owner: str | None = None, limit: int | None = None,
+                  queued: bool = False) -> TrialRecord | None:
         with self._tx("record a new trial") as conn:
             number = conn.execute(_NEXT_NUMBER, {"b_eid": experiment_id, "b_limit": limit if limit is not None
                                                  else _NO_LIMIT}).scalar()
             if number is None:
                 return None  # the trial budget is allocated (by this coordinator or cooperating ones)
             number -= 1
-            record = TrialRecord(number=number, state=TrialState.RUNNING, params=dict(params),
+            state = TrialState.QUEUED if queued else TrialState.RUNNING
+            record = TrialRecord(number=number, state=state, params=dict(params),
                                  seed=derive_seed(experiment_seed, number), attempts=1, started_at=now,
                                  log_path=log_path_template.format(number=number), owner=owner, heartbeat_at=now)
             conn.execute(_INSERT_TRIAL, {"experiment_id": experiment_id, **_trial_row(record), "heartbeat_at": now})
-            conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_started", "at": now,
-                                         "trial_number": number, "payload": '{"attempt": 1}'})
+            conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "at": now, "trial_number": number,
+                                         "kind": "trial_queued" if queued else "trial_started",
+                                         "payload": '{"attempt": 1}'})
         return record
 
     def save_trial(self, experiment_id: int, trial: TrialRecord, event: str, now: float,

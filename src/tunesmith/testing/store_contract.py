@@ -86,6 +86,11 @@ def check_trials(store: TrialStore) -> None:
     assert counts[e.id] == {TrialState.RUNNING: 2, TrialState.FAILED: 1}, counts
     assert counts[other.id] == {TrialState.RUNNING: 1}, "counted per experiment"
     assert empty.id not in counts, "an experiment without trials has no entry"
+    waits = store.new_trial(other.id, {"x": 0.6}, experiment_seed=7, now=14.0, log_path_template="{number}",
+                            queued=True)  # its executor holds it until a worker takes it
+    assert waits is not None and waits.state is TrialState.QUEUED
+    assert store.trials(other.id, [waits.number])[0].state is TrialState.QUEUED
+    assert [(ev.kind, ev.trial_number) for ev in store.events(other.id)][-1] == ("trial_queued", waits.number)
 
 
 def check_lease(store: TrialStore) -> None:
