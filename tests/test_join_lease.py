@@ -69,3 +69,33 @@ def test_joiners_at_the_same_trial_count_propose_different_configurations(projec
     assert first != second and lead not in (first, second)
     assert first_proposal(False) == lead, "a lead (run, resume) still draws the record's own sequence"
     store.close()
+
+
+def test_a_lead_whose_lease_was_taken_over_stops_dispatching(project):
+    """A lead's lease lapsed (its store stalled past the lease's length) and another coordinator took it: at its
+    next renewal the lead sees the lease is not its own and stops dispatching, as a joiner would, instead of going
+    on as a second lead."""
+    import tunesmith
+
+    project.write("takeover.py", f"""
+        import time
+        from pathlib import Path
+
+        from tunesmith.storage import SQLStore
+
+        def objective(config, trial):
+            marker = Path("taken")
+            if not marker.exists():
+                marker.write_text("")
+                store = SQLStore({project.storage!r}, create=False)
+                exp = store.experiment("usurped")
+                # the lead's lease counts as lapsed at a time far ahead: the usurper's lease runs from there
+                assert store.acquire_lease(exp.id, "usurper@elsewhere", time.time() + 1000, 1000) is None
+            time.sleep(0.25)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="usurped", trial={"function": "takeover:objective"},
+                                           budget={"trials": 200}, executor={"kind": "inline"}))
+    result = tunesmith.run(spec, storage=project.storage)
+    assert "took the lease over" in result.stop_reason, result.stop_reason
+    assert len(result.trials) < 100

@@ -310,8 +310,8 @@ class Runner:
         """Renew the lease and beat for running trials: from the loop, and from the Heartbeat's thread (and the
         inline executor's, while an inline trial holds the loop); store writes only, of a list copied at once."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
-        if not self.join:
-            store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)
+        if not self.join and (holder := store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)) is not None:
+            self.request_stop(f"another coordinator ({holder}) took the lease over; ours had lapsed")  # as a joiner
         store.heartbeat(exp_id, list(self._running), now)
 
     def _keep_alive_and_sync(self) -> None:
