@@ -387,10 +387,10 @@ class Runner:
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):
             self._record_report(ev.number, ev.report)
-        elif isinstance(ev, AttemptEnded) and ev.number in self._running:
-            self._finish(self._running.pop(ev.number), ev.outcome)
-        elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
-            self._running[ev.number].record = replace(self._running[ev.number].record, started_at=ev.at)
+        elif isinstance(ev, AttemptEnded) and (rt := self._running.pop(ev.number, None)) is not None:
+            self._finish(rt, ev.outcome)
+        elif isinstance(ev, AttemptStarted) and (rt := self._running.get(ev.number)) is not None:
+            rt.record = replace(rt.record, started_at=ev.at)  # it waited (a prefetched Ray attempt)
 
     def _record_report(self, number: int, report: Report) -> None:
         """Store a report, tell the strategy, and ask the scheduler whether the trial goes on."""
