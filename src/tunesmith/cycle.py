@@ -12,8 +12,8 @@ without that section the step is ``skipped``, saying why.
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM
+or SIGHUP stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
@@ -291,7 +291,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                      "best": _best_value(result.experiment, result.trials)}
     if result.status is RunStatus.INTERRUPTED:
         record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with `tunesmith "
-                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)", retune_detail))
+                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)",
+                         retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):

@@ -42,7 +42,8 @@ from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 from tunesmith.suggestions import closest, nearby_file
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
+# an escaped brace, or a brace pair: a placeholder if it holds a name
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 # what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
 _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
@@ -361,7 +362,8 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         # it ran to the end quietly: what it printed on stdout (`loss: 0.3`, a dict's repr) is why, or that it
         # printed nothing at all
         if not "".join(stdout_tail).strip():
-            return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
+            nothing = f"command printed nothing on stdout ({_print_result(metrics[0])})"
+            return result, Failure(failure.kind, nothing), False
         return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
 
