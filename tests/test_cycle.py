@@ -422,3 +422,30 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
         assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"
     assert [e.name for e in store.experiments()] == ["bc"] and "retunes" not in store.experiment("bc").attributes
+
+
+@pytest.mark.slow
+def test_a_cycle_reads_its_new_rows_once_before_the_retune_loads_them(folder: Path) -> None:
+    """The one-class refusal, the drift check and the re-tune's column check each read the new rows' file again
+    (three reads, then the re-tune's own load). Counted by the interpreter's audit events for opening a file, so
+    every way of opening it is seen."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    data = os.path.realpath(folder / "shifted.csv")
+    opened: list[str] = []
+    counting = [True]
+
+    def hook(event: str, args: tuple[object, ...]) -> None:  # an audit hook stays for the process: made inert below
+        if counting[0] and event == "open" and isinstance(args[0], str | os.PathLike) \
+                and os.path.realpath(args[0]) == data:
+            opened.append(str(args[1]))
+
+    sys.addaudithook(hook)
+    try:
+        report = run_cycle(store, "bc", "shifted.csv")
+    finally:
+        counting[0] = False
+    assert report.outcome is CycleOutcome.RETUNED, report
+    # one read by the cycle (for its checks, the drift check and the re-tune's plan), then the re-tune's dataset
+    # load: its content hash over the bytes, then its parse; the trials (inline) use that load
+    assert len(opened) == 3, opened

@@ -227,7 +227,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM / SIGHUP handlers there); the handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
     ``spec_file``: the spec file ``target`` names, already read (:func:`cycle_command` read it to find the store);
-    None: read here.
+    None: read here. A task's new rows are read once, as the cycle starts, for every step that looks at them.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -243,7 +243,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
-    _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
+    new_rows = _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -268,7 +268,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
-    report = check_stored(store, head.name, data, reference)
+    report = check_stored(store, head.name, data, reference, data_columns=new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
         record(CycleStep("drift", StepStatus.DONE, "no drift beyond the thresholds", brief))
@@ -277,7 +277,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
     pending = _interrupted_retune(store, head, data)
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
-    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials)
+    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
+                                                                data_columns=new_rows)
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
     with handlers_restored():
         if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
@@ -316,10 +317,12 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, promote: PromoteFn | None) -> None:
+def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None,
+                       promote: PromoteFn | None) -> dict[str, list[Any]] | None:
     """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
-    is checked before the drift step is recorded)."""
-    from tunesmith.retune import refuse_labels_of_one_class
+    is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
+    (:func:`tunesmith.retune.new_task_rows`)."""
+    from tunesmith.retune import new_task_rows, refuse_labels_of_one_class
 
     if spec.task is not None and spec.task.data.path is None:
         source = spec.task.data.sklearn or "generate"
@@ -333,7 +336,9 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, 
         from tunesmith.promotion.promote import check_model_name
 
         check_model_name(model_name)
-    refuse_labels_of_one_class(spec, data)
+    new_rows = new_task_rows(spec, data)
+    refuse_labels_of_one_class(spec, data, new_rows)
+    return new_rows
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:
