@@ -449,3 +449,25 @@ def test_a_cycle_reads_its_new_rows_once_before_the_retune_loads_them(folder: Pa
     # one read by the cycle (for its checks, the drift check and the re-tune's plan), then the re-tune's dataset
     # load: its content hash over the bytes, then its parse; the trials (inline) use that load
     assert len(opened) == 3, opened
+
+
+@pytest.mark.parametrize("reference,data,says", [
+    (None, "shifted.csv", "--reference: experiment 'tc' runs trial code"),
+    ("reference.csv", "missing.csv", "--data: file"),
+    ("missing.csv", "shifted.csv", "--reference: file"),
+])
+def test_a_trial_code_cycle_without_its_files_is_refused_before_tuning(folder: Path, reference: str | None,
+                                                                       data: str, says: str) -> None:
+    """A trial-code experiment's drift check needs --reference and both files: a cycle on its spec file tuned the
+    experiment to the end first, then refused them (exit 2)."""
+    from tunesmith.errors import UserInputError
+
+    (folder / "tc_objective.py").write_text("def f(config, trial):\n    return {'loss': (config['x'] - 0.3) ** 2}\n")
+    (folder / "tc.yaml").write_text(yaml.safe_dump({
+        "name": "tc", "objective": {"metric": "loss", "direction": "minimize"},
+        "trial": {"function": "tc_objective:f"}, "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "budget": {"trials": 2}, "executor": {"kind": "inline"}, "seed": 0}))
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    with pytest.raises(UserInputError, match=says):
+        run_cycle(store, "tc.yaml", data, reference=reference)
+    assert store.experiments() == [] and not (folder / ".tunesmith").exists(), "nothing tuned"

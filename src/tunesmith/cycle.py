@@ -12,8 +12,9 @@ without that section the step is ``skipped``, saying why.
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM
-or SIGHUP stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
+``--reference``, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP stopped a tuning run (recorded as
+interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
-    new_rows = _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
+    new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -317,12 +318,14 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None,
+def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, model_name: str | None,
                        promote: PromoteFn | None) -> dict[str, list[Any]] | None:
     """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
     is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
     (:func:`tunesmith.retune.new_task_rows`)."""
+    from tunesmith.drift.check import no_reference
     from tunesmith.retune import new_task_rows, refuse_labels_of_one_class
+    from tunesmith.tasks.data import not_a_file
 
     if spec.task is not None and spec.task.data.path is None:
         source = spec.task.data.sklearn or "generate"
@@ -338,6 +341,12 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None,
         check_model_name(model_name)
     new_rows = new_task_rows(spec, data)
     refuse_labels_of_one_class(spec, data, new_rows)
+    if reference is not None or spec.task is None:  # the drift check compares two files (check_files): both needed
+        if reference is None:
+            raise no_reference(spec.name)
+        for option, path in (("--reference", reference), ("--data", data)):
+            if not os.path.isfile(path):
+                raise UserInputError(f"{option}: {not_a_file(path)}")
     return new_rows
 
 

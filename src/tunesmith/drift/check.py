@@ -53,8 +53,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
         if reference is None:
-            raise UserInputError(f"--reference: experiment {experiment.name!r} runs trial code, so tunesmith holds no "
-                                 "data of its own; give the data it was tuned on: --reference R --data C")
+            raise no_reference(experiment.name)
         return check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name,
                            data_columns=data_columns)
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
@@ -92,6 +91,12 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     reference_name = _resolved(ref_ds.source) if task.data.path is not None else ref_ds.source  # (sklearn:NAME...)
     return DriftReport(experiment.name, reference_name, _resolved(data), ref_ds.n_rows, len(new.X), tuple(tested),
                        _thresholds(cfg), champion, skipped, tuple(notes))
+
+
+def no_reference(experiment: str) -> UserInputError:
+    """The refusal of a drift check on a trial-code experiment given no ``--reference``."""
+    return UserInputError(f"--reference: experiment {experiment!r} runs trial code, so tunesmith holds no data of "
+                          "its own; give the data it was tuned on: --reference R --data C")
 
 
 def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str], cfg: DriftConfig | None = None,
