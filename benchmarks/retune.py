@@ -5,7 +5,7 @@ shifted data with the same trial budget and strategy (``bo``, what ``auto`` pick
 warm for each warm-start prior (``none``: the old top k re-evaluated first, nothing else; ``rebased``: plus
 the other old trials replayed re-based; ``ranked``: plus the old trials as the GP's prior mean, weighted by
 RGPE's ranking weight, which is what ``drift.retune.prior: transfer`` does; ``+spread``: the re-evaluated old
-configurations spread over the old best quarter; arms measured and not adopted: ``REJECTED``). The cold
+configurations spread over the old best quarter; arms measured and no longer run: ``RETIRED_ARMS``). The cold
 run's best-so-far loss after its last trial is the reference; *trials to 99%* is the first trial at which a
 run's best-so-far loss is at most cold_final / 0.99 (a score "99% as good" for a loss). A run that never gets
 there counts as budget + 1. Target (issue #17): warm needs at most half the trials cold needs (median ratio).
@@ -115,14 +115,21 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 # 23:02 UTC before any of its runs, and made the default by a rule declared before its 30-seed run (see RESULTS.md).
 ARMS = (("none", "none", False), ("rebased", "rebased", False), ("ranked", "transfer", False),
         ("none+spread", "none", True), ("ranked+spread", "transfer", True))
-REPLACED = ("transfer", "transfer+spread")
-# Arms measured and not adopted, whose code is gone, kept as columns of the summary: "ranked+distinct" (declared
-# 2026-12-05 before its runs, in commit 5dc1e51 with its amendment e48876c, which run it) is "ranked+spread" that
-# stopped re-evaluating at near-copies of the chosen configurations (2% of the unit cube), on "ranked+spread"'s own
-# seeds; per seed it was later more often than sooner (42 against 32 over the twelve), so the rule declared for it
-# kept "ranked+spread" (RESULTS.md).
-REJECTED = ("ranked+distinct",)
-PRIORS = (*(label for label, _, _ in ARMS), *REPLACED, *REJECTED)
+# Arms measured and not run any more, whose code is gone, kept as columns of the summary for the rows that ran
+# them: (label, why it is not run).
+RETIRED_ARMS = (
+    ("transfer", "the transfer prior before RGPE's ranking weight (after a start-up design every other proposal "
+                 "the plain GP's, and all of them while the old landscape ranked the new trials no better than "
+                 "chance); the default until 2026-12-04, replaced by 'ranked' on 2026-12-05 (commit ae87792)"),
+    ("transfer+spread", "'transfer' with spread re-evaluations; the default from 2026-12-04, replaced by "
+                        "'ranked+spread' on 2026-12-05 (commit ae87792)"),
+    # declared 2026-12-05 before its runs, in commit 5dc1e51 with its amendment e48876c, which ran it; on
+    # "ranked+spread"'s own seeds
+    ("ranked+distinct", "'ranked+spread' that stopped re-evaluating at near-copies of the chosen configurations "
+                        "(2% of the unit cube); per seed it was later more often than sooner (42 against 32 over "
+                        "the twelve), so the rule declared for it kept 'ranked+spread' (RESULTS.md)"),
+)
+PRIORS = (*(label for label, _, _ in ARMS), *(label for label, _ in RETIRED_ARMS))
 # what `tunesmith retune` does with the default drift.retune settings (since 2026-12-05; before, "transfer+spread"
 # from 2026-12-04 and "transfer" before that)
 DEFAULT_ARM = "ranked+spread"

@@ -392,3 +392,27 @@ def test_a_recorded_command_with_a_lone_brace_still_resumes(project: Any) -> Non
     assert [t.state.value for t in result.trials] == ["completed", "completed"]
     assert all(t.values == (t.params["x"],) for t in result.trials)
     store.close()
+
+
+@pytest.mark.parametrize("command,stored,message", [
+    # which fault is said when a command has several: a name after '$', then a name of nothing, then spaces, then a
+    # lone brace, whatever their places in the command
+    ("echo {lrr} ${HOME} { lr } {x", False, r"placeholder \{HOME\} right after '\$'"),
+    ("echo {x { lr } {lrr}", False, r"placeholder \{lrr\} names no parameter"),
+    ("echo {x { lr }", False, r"placeholder \{ lr \} holds spaces"),
+    ("echo x} {lr", False, "a lone '}' at character 7"),
+    ("echo {{lr}} {{ {x}} lr}", False, "a lone '}' at character 23"),
+    # a recorded command: a name of nothing is still refused, spaces and lone braces are not
+    ("echo {x { lr } {lrr}", True, r"placeholder \{lrr\} names no parameter"),
+    ("echo {x { lr } x}", True, None),
+])
+def test_the_first_fault_of_a_command_said_is_the_same_whatever_the_order(command: str, stored: bool,
+                                                                           message: str | None) -> None:
+    from tunesmith.errors import SpecError
+    from tunesmith.evaluation.command import check_placeholders
+
+    if message is None:
+        check_placeholders(command, ["lr", "x"], stored=stored)
+        return
+    with pytest.raises(SpecError, match=message):
+        check_placeholders(command, ["lr", "x"], stored=stored)

@@ -422,3 +422,52 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
         assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"
     assert [e.name for e in store.experiments()] == ["bc"] and "retunes" not in store.experiment("bc").attributes
+
+
+@pytest.mark.slow
+def test_a_cycle_reads_its_new_rows_once_before_the_retune_loads_them(folder: Path) -> None:
+    """The one-class refusal, the drift check and the re-tune's column check each read the new rows' file again
+    (three reads, then the re-tune's own load). Counted by the interpreter's audit events for opening a file, so
+    every way of opening it is seen."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    data = os.path.realpath(folder / "shifted.csv")
+    opened: list[str] = []
+    counting = [True]
+
+    def hook(event: str, args: tuple[object, ...]) -> None:  # an audit hook stays for the process: made inert below
+        if counting[0] and event == "open" and isinstance(args[0], str | os.PathLike) \
+                and os.path.realpath(args[0]) == data:
+            opened.append(str(args[1]))
+
+    sys.addaudithook(hook)
+    try:
+        report = run_cycle(store, "bc", "shifted.csv")
+    finally:
+        counting[0] = False
+    assert report.outcome is CycleOutcome.RETUNED, report
+    # one read by the cycle (for its checks, the drift check and the re-tune's plan), then the re-tune's dataset
+    # load: its content hash over the bytes, then its parse; the trials (inline) use that load
+    assert len(opened) == 3, opened
+
+
+@pytest.mark.parametrize("reference,data,says", [
+    (None, "shifted.csv", "--reference: experiment 'tc' runs trial code"),
+    ("reference.csv", "missing.csv", "--data: file"),
+    ("missing.csv", "shifted.csv", "--reference: file"),
+])
+def test_a_trial_code_cycle_without_its_files_is_refused_before_tuning(folder: Path, reference: str | None,
+                                                                       data: str, says: str) -> None:
+    """A trial-code experiment's drift check needs --reference and both files: a cycle on its spec file tuned the
+    experiment to the end first, then refused them (exit 2)."""
+    from tunesmith.errors import UserInputError
+
+    (folder / "tc_objective.py").write_text("def f(config, trial):\n    return {'loss': (config['x'] - 0.3) ** 2}\n")
+    (folder / "tc.yaml").write_text(yaml.safe_dump({
+        "name": "tc", "objective": {"metric": "loss", "direction": "minimize"},
+        "trial": {"function": "tc_objective:f"}, "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "budget": {"trials": 2}, "executor": {"kind": "inline"}, "seed": 0}))
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    with pytest.raises(UserInputError, match=says):
+        run_cycle(store, "tc.yaml", data, reference=reference)
+    assert store.experiments() == [] and not (folder / ".tunesmith").exists(), "nothing tuned"

@@ -357,8 +357,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
             out.print(f"[yellow]warning[/]: {escape(unfed)}")
         if past := summary["scheduler"].get("ran_past_their_stop"):
             out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
-                      f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on until "
-                      "its code returns; check trial.should_prune() after each report and return when it is true")
+                      f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on "
+                      "until its code returns; check trial.should_prune() after each report and return when it is "
+                      "true")
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
@@ -396,7 +397,8 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         p = cost["prices"]
         why = (f": completed without reporting {p['metric']!r}" if p["metric"] and not (
             p["cpu_hour"] or p["gpu_hour"] or p["memory_gb_hour"]) else "")  # else a measurement never arrived
-        unknown = f" (and {cost['trials_cost_unknown']} of unknown cost{why})" if cost.get("trials_cost_unknown") else ""
+        unknown = (f" (and {cost['trials_cost_unknown']} of unknown cost{why})" if cost.get("trials_cost_unknown")
+                   else "")
         out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials{unknown}; burn rate "
                   f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
         out.print(f"priced at: {_prices_text(cost['prices'])}")
@@ -432,14 +434,17 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     holdout = summary.get("holdout")
     if holdout:
         out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
-                  f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on {int(holdout.get('holdout_rows', 0))} rows")
+                  f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on "
+                  f"{int(holdout.get('holdout_rows', 0))} rows")
     nested = summary.get("nested")
     if nested:
-        out.print(f"nested CV estimate of the whole tuning procedure: {nested.get('nested_' + metric, float('nan')):.4f} "
+        out.print("nested CV estimate of the whole tuning procedure: "
+                  f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
     data = summary.get("data_fingerprint")
     if data:
-        out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}")
+        out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, "
+                  f"{str(data.get('content_hash'))[:19]}")
 
 
 def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
@@ -494,7 +499,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
 @app.command()
 def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
-           missing_ok: Annotated[bool, typer.Option("--missing-ok", help="succeed if there is no such experiment")] = False,
+           missing_ok: Annotated[bool, typer.Option("--missing-ok",
+                                                    help="succeed if there is no such experiment")] = False,
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept)."""
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
@@ -807,14 +813,16 @@ def drift(name: Annotated[str, typer.Argument(help="the experiment whose data th
 @app.command()
 def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")],
            data: Annotated[str | None, typer.Option("--data", help="the new rows (CSV or Parquet; required for a "
-                                                    "task experiment, passed as $TUNESMITH_DATA to trial code)")] = None,
+                                                    "task experiment, passed as $TUNESMITH_DATA to trial "
+                                                    "code)")] = None,
            trials: Annotated[int | None, typer.Option("--trials", min=1, help="trial budget (default: "
                                                       "drift.retune.trials, else half the old budget)")] = None,
            new_name: Annotated[str | None, typer.Option("--name", help="the new experiment's name (default: "
                                                         "ROOT-retune-K)")] = None,
            top_k: Annotated[int | None, typer.Option("--top-k", min=0, help="prior best configurations "
                                                      "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
-           cold: Annotated[bool, typer.Option("--cold", help="start from scratch (lineage kept, no warm start)")] = False,
+           cold: Annotated[bool, typer.Option("--cold",
+                                              help="start from scratch (lineage kept, no warm start)")] = False,
            storage: StorageOption = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """A new experiment on new data, linked to NAME and warm-started from its trials."""
     from tunesmith.console import ProgressDisplay

@@ -12,8 +12,9 @@ without that section the step is ``skipped``, saying why.
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
+any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
+``--reference``, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP stopped a tuning run (recorded as
+interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     each tuning run's runner (the CLI installs its Ctrl-C / SIGTERM / SIGHUP handlers there); the handlers in
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
     ``spec_file``: the spec file ``target`` names, already read (:func:`cycle_command` read it to find the store);
-    None: read here.
+    None: read here. A task's new rows are read once, as the cycle starts, for every step that looks at them.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -243,7 +244,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
-    _check_cycle_input(spec, data, model_name, promote)  # before hours of tuning, not after them
+    new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -268,7 +269,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
-    report = check_stored(store, head.name, data, reference)
+    report = check_stored(store, head.name, data, reference, data_columns=new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
         record(CycleStep("drift", StepStatus.DONE, "no drift beyond the thresholds", brief))
@@ -277,7 +278,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
     pending = _interrupted_retune(store, head, data)
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
-    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials)
+    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
+                                                                data_columns=new_rows)
     record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
     with handlers_restored():
         if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
@@ -291,7 +293,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                      "best": _best_value(result.experiment, result.trials)}
     if result.status is RunStatus.INTERRUPTED:
         record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with `tunesmith "
-                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)", retune_detail))
+                         f"resume {result.experiment.name}` (the next cycle on the same data resumes it)",
+                         retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
@@ -315,10 +318,14 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
 
 
-def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, promote: PromoteFn | None) -> None:
+def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, model_name: str | None,
+                       promote: PromoteFn | None) -> dict[str, list[Any]] | None:
     """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
-    is checked before the drift step is recorded)."""
-    from tunesmith.retune import refuse_labels_of_one_class
+    is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
+    (:func:`tunesmith.retune.new_task_rows`)."""
+    from tunesmith.drift.check import no_reference
+    from tunesmith.retune import new_task_rows, refuse_labels_of_one_class
+    from tunesmith.tasks.data import not_a_file
 
     if spec.task is not None and spec.task.data.path is None:
         source = spec.task.data.sklearn or "generate"
@@ -332,7 +339,15 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, model_name: str | None, 
         from tunesmith.promotion.promote import check_model_name
 
         check_model_name(model_name)
-    refuse_labels_of_one_class(spec, data)
+    new_rows = new_task_rows(spec, data)
+    refuse_labels_of_one_class(spec, data, new_rows)
+    if reference is not None or spec.task is None:  # the drift check compares two files (check_files): both needed
+        if reference is None:
+            raise no_reference(spec.name)
+        for option, path in (("--reference", reference), ("--data", data)):
+            if not os.path.isfile(path):
+                raise UserInputError(f"{option}: {not_a_file(path)}")
+    return new_rows
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:

@@ -62,13 +62,13 @@ class Listeners(RunListener):
     """Fan a hook out to several listeners, each in turn; a watching listener that fails does not reach the run.
 
     A listener whose hook raises (an ``Exception``, or the ``SystemExit`` Rich raises on a broken pipe; never a
-    ``KeyboardInterrupt``) is told ``stopped_watching``, is reported once, as a warning naming it and the error, and
-    is not called again: the run goes on, and records how it ended, without it. It is dropped rather than retried because the fan-out
-    cannot tell a transient error from a lasting one (a closed pipe or a terminal that went away fails every later
-    write), and a listener that failed halfway through a hook has missed events, so what it showed later would be
+    ``KeyboardInterrupt``) is told ``stopped_watching``, is reported once, as a warning naming it and the error, and is
+    not called again: the run goes on, and records how it ended, without it. It is dropped rather than retried because
+    the fan-out cannot tell a transient error from a lasting one (a closed pipe or a terminal that went away fails every
+    later write), and a listener that failed halfway through a hook has missed events, so what it showed later would be
     wrong. A listener that can ride out transient errors handles them itself, as MLflow tracking does (it records
-    ``tracking_failed`` and never raises from a hook). A listener with ``records_the_run`` (the audit trail) is
-    not isolated: its error propagates to the runner.
+    ``tracking_failed`` and never raises from a hook). A listener with ``records_the_run`` (the audit trail) is not
+    isolated: its error propagates to the runner.
 
     Every warning (the runner's, a listener's through ``warn_through``, this report) goes to the listeners that
     show warnings (implement ``warning``); when none does, it goes to stderr: ``--quiet`` or a library call

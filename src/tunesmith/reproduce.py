@@ -113,7 +113,8 @@ def environment_differences(attributes: Any, spec: Any) -> list[str]:
     if then:
         old_git, new_git = then.get("git") or {}, now.get("git") or {}
         if old_git.get("commit") != new_git.get("commit"):
-            out.append(f"code: git commit {str(old_git.get('commit'))[:12]} then, {str(new_git.get('commit'))[:12]} now")
+            out.append(f"code: git commit {str(old_git.get('commit'))[:12]} then, "
+                       f"{str(new_git.get('commit'))[:12]} now")
         elif new_git.get("dirty") and not old_git.get("dirty"):
             out.append("code: the work tree has uncommitted changes now")
         old_pk, new_pk = then.get("packages") or {}, now.get("packages") or {}

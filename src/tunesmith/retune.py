@@ -13,8 +13,8 @@ or not at all, by ``drift.retune.prior``) is recorded as ``warm_start`` and appl
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,24 +34,29 @@ from tunesmith.strategy.unit_cube import UnitCube
 from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, config_key
 
 if TYPE_CHECKING:
-    from tunesmith.runner import RunResult, Runner
+    from tunesmith.runner import Plan, RunResult, Runner
     from tunesmith.storage.sql import SQLStore
 
 
 @dataclass(frozen=True)
 class RetunePlan:
-    """The new experiment's spec and the attributes recorded with it (lineage, warm start)."""
+    """The new experiment's spec and the attributes recorded with it (lineage, warm start); ``prepared``: the
+    spec as :func:`tunesmith.runner.prepare` checked and filled it (by :func:`checked_retune_plan`), run as is."""
 
     spec: ExperimentSpec
     attributes: dict[str, Any]
     parent: str
+    prepared: Plan | None = None
 
 
 def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
                 new_name: str | None = None, top_k: int | None = None, warm: bool = True,
                 prior: str | None = None, spread: bool | None = None,
-                cwd: str | os.PathLike[str] | None = None) -> RetunePlan:
-    """What :func:`retune` would record and run; writes nothing.
+                cwd: str | os.PathLike[str] | None = None,
+                data_columns: Mapping[str, list[Any]] | None = None) -> RetunePlan:
+    """What :func:`retune` would record and run; writes nothing. ``data_columns``: ``data``'s columns as a caller
+    already read them (:func:`tunesmith.tasks.read_columns`), so that a cycle reads its new rows once; None: read
+    here.
 
     Raises:
         UserInputError: no such experiment, no completed trial, missing data, a taken name.
@@ -100,7 +105,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
             raise UserInputError(f"--data: experiment {name!r} tunes on bundled or generated data "
                                  f"({spec.task.data.sklearn or 'generate'}), not a file: a re-tune needs a task "
                                  "whose data is a file with a target column")
-        features, ignored = _new_rows_fit(parent, spec, data_path)
+        features, ignored = _new_rows_fit(parent, spec, data_path, data_columns)
         task_data = spec.task.data.model_copy(update={"path": data_path, "features": features})
         update["task"] = spec.task.model_copy(update={"data": task_data})
     elif data_path is not None and spec.trial is not None:
@@ -129,9 +134,10 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     return RetunePlan(new_spec, attributes, parent.name)
 
 
-def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str) -> tuple[list[str], list[str]]:
+def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str,
+                  columns: Mapping[str, list[Any]] | None) -> tuple[list[str], list[str]]:
     """The parent's feature columns as found in the new file (its order), and the file's other columns; the file
-    read once, before anything is recorded.
+    read once (``columns``: as the caller read it), before anything is recorded.
 
     Raises:
         UserInputError: the file is missing, unreadable or empty, lacks a feature, label, group or time column, or
@@ -140,7 +146,7 @@ def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str
     from tunesmith.tasks import read_columns
 
     assert spec.task is not None
-    columns = read_columns(data_path, "--data")
+    columns = columns if columns is not None else read_columns(data_path, "--data")
     name = os.path.basename(data_path)
     kept = _same_columns(parent, spec, list(columns), name)
     _two_classes(spec, columns[str(spec.task.data.target)], name)
@@ -161,23 +167,37 @@ def _two_classes(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
                              "least two classes; give new rows that include the other class(es)")
 
 
-def refuse_labels_of_one_class(spec: ExperimentSpec, data: str | os.PathLike[str]) -> None:
-    """What a cycle checks of its new rows before it tunes or records anything: a classifier task's rows whose
-    label holds one class are refused, as :func:`plan_retune` would refuse them later.
-
-    Rows without the label column pass (a drift check takes them; the re-tune's plan refuses them).
+def new_task_rows(spec: ExperimentSpec, data: str | os.PathLike[str]) -> dict[str, list[Any]] | None:
+    """The columns of a task experiment's new rows (``data``), read once for every step of a cycle that looks at
+    them (:func:`refuse_labels_of_one_class`, the drift check, :func:`plan_retune`); None when the experiment's
+    data is not a file (trial code reads its own; bundled data takes no new rows): each step reads what it needs.
 
     Raises:
-        UserInputError: naming ``--data``: one class in the label column, a missing or unreadable file.
+        UserInputError: naming ``--data``: a missing or unreadable file.
     """
     from tunesmith.tasks import read_columns
 
     if spec.task is None or spec.task.data.path is None:
+        return None
+    return read_columns(os.path.abspath(os.fspath(data)), "--data")
+
+
+def refuse_labels_of_one_class(spec: ExperimentSpec, data: str | os.PathLike[str],
+                               columns: Mapping[str, list[Any]] | None) -> None:
+    """What a cycle checks of its new rows (``columns``: :func:`new_task_rows`) before it tunes or records
+    anything: a classifier task's rows whose label holds one class are refused, as :func:`plan_retune` would
+    refuse them later.
+
+    Rows without the label column pass (a drift check takes them; the re-tune's plan refuses them).
+
+    Raises:
+        UserInputError: naming ``--data``: one class in the label column.
+    """
+    if spec.task is None or columns is None:
         return
-    path = os.path.abspath(os.fspath(data))
-    labels = read_columns(path, "--data").get(str(spec.task.data.target))
+    labels = columns.get(str(spec.task.data.target))
     if labels is not None:
-        _two_classes(spec, labels, os.path.basename(path))
+        _two_classes(spec, labels, os.path.basename(os.fspath(data)))
 
 
 def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, columns: list[str],
@@ -268,8 +288,9 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
 
 def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                         **options: Any) -> RetunePlan:
-    """:func:`plan_retune`, and its spec prepared: the new data loads, splits and fits the task. Every refusal of
-    the re-tune happens here, before anything is recorded (a cycle calls it before it records its drift step).
+    """:func:`plan_retune`, and its spec prepared (kept in the plan, which runs it): the new data loads, splits and
+    fits the task. Every refusal of the re-tune happens here, before anything is recorded (a cycle calls it before
+    it records its drift step).
 
     Raises:
         UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
@@ -277,8 +298,7 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
     from tunesmith.runner import prepare
 
     plan = plan_retune(store, name, data, **options)
-    prepare(plan.spec)
-    return plan
+    return replace(plan, prepared=prepare(plan.spec))
 
 
 def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | None = None,
@@ -288,7 +308,8 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
 
     clock = clock or SystemClock()
     try:
-        return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)
+        return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
+                              attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
         parent = store.experiment(plan.parent)
         if plan.spec.name in {e.name for e in store.experiments()}:

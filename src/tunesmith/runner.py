@@ -7,6 +7,7 @@ experiment; ``resume_experiment`` continues one from the store after any stop, a
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from collections.abc import Callable
@@ -27,9 +28,8 @@ from tunesmith.executor.factory import QuotaScope, build_executor, executor_warn
 from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
-from tunesmith.records import (
-    ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord, TrialState, continued_curve,
-)
+from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
+                               TrialState, continued_curve)
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
@@ -90,7 +90,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     else:
         assert spec.trial is not None and spec.trial.command is not None
         check_placeholders(spec.trial.command, space.names, stored=stored)
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env, trials_run_here(spec.executor)) if spec.trial else []
+    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
+                                trials_run_here(spec.executor)) if spec.trial else []
     warnings += executor_warnings(spec)
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray
@@ -142,7 +143,8 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored, stored=True)
-    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space), join=join)
+    runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space),
+                    join=join)
     if spec.task is not None and "data_fingerprint" in experiment.attributes:
         from tunesmith.tasks import fingerprint, fingerprint_changes
 
@@ -170,8 +172,7 @@ class Runner:
     def __init__(self, store: SQLStore, experiment: ExperimentRecord, plan: Plan, listener: RunListener | None,
                  clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None,
                  join: bool = False) -> None:
-        self.store, self.experiment, self.plan = store, experiment, plan
-        self.spec = plan.spec
+        self.store, self.experiment, self.plan, self.spec = store, experiment, plan, plan.spec
         self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
                                                                            listener or RunListener()))  # + MLflow
         self.clock = clock
@@ -205,11 +206,9 @@ class Runner:
             return self._run(resumed)
         finally:
             self._heartbeat.stop()
-            try:
+            with contextlib.suppress(StorageError):  # a failing store: the run's error is reported; the lease lapses
                 if not self.join:
                     self.store.release_lease(exp_id, self._owner)
-            except StorageError:
-                pass  # the store is failing (that error is the one to report); the lease expires by itself
 
     def _run(self, resumed: bool) -> RunResult:
         self._setup(resumed)
@@ -264,7 +263,8 @@ class Runner:
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
-        self._best = RunningBest(spec.objectives, finished, spec.constraints, bool(spec.task and spec.task.exclude_unstable))
+        self._best = RunningBest(spec.objectives, finished, spec.constraints,
+                                 bool(spec.task and spec.task.exclude_unstable))
         self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
         self._allocation_closed = False          # the store refused a number: the trial budget is allocated
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
@@ -393,11 +393,10 @@ class Runner:
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):
             self._record_report(ev.number, ev.report)
-        elif isinstance(ev, AttemptEnded) and ev.number in self._running:
-            self._finish(self._running.pop(ev.number), ev.outcome)
-        elif isinstance(ev, AttemptStarted) and ev.number in self._running:  # it waited (a prefetched Ray attempt)
-            rt = self._running[ev.number]
-            rt.record = replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)
+        elif isinstance(ev, AttemptEnded) and (rt := self._running.pop(ev.number, None)) is not None:
+            self._finish(rt, ev.outcome)
+        elif isinstance(ev, AttemptStarted) and (rt := self._running.get(ev.number)) is not None:
+            rt.record = replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)  # it waited (prefetched, Ray)
             self.store.save_trial(self.experiment.id, rt.record, "trial_started", ev.at)
             self.listener.trial_started(rt.record)
 
@@ -418,19 +417,19 @@ class Runner:
     def _finish(self, rt: _Running, outcome: Outcome) -> None:
         """An attempt ended: queue a retry for a fault worth retrying, else record the trial's final state."""
         spec, rec, failure, now = self.spec, rt.record, outcome.failure, self.clock.now()
-        exp_id = self.experiment.id
+        exp_id, curve = self.experiment.id, continued_curve(rec.intermediate, rt.reports)
         if (failure is not None and failure.kind in spec.executor.retry_on
                 and rec.attempts <= spec.executor.retries and self._stop_requested is None):
             delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
             queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
-                             duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
+                             duration_s=outcome.duration_s, intermediate=curve)
             self.store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
             self._retry_queue.append((self.clock.monotonic() + delay, queued, rt.token))
             self.listener.trial_retrying(queued, failure, delay)
             return
         final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
                         error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
-                        finished_at=now, duration_s=outcome.duration_s, intermediate=continued_curve(rec.intermediate, rt.reports))
+                        finished_at=now, duration_s=outcome.duration_s, intermediate=curve)
         self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
         for note in outcome.notes:  # the attempt that ends the trial: once per trial (its log has it too)
             self.listener.warning(f"trial {rec.number}: {note}")

@@ -36,7 +36,8 @@ def strategy_seed(experiment_seed: int, trials_recorded: int, joiner: str | None
 def design_seed(experiment_seed: int, joining: bool = False) -> int | None:
     """The seed of a strategy's low-discrepancy design (QMC, bo's Sobol start-up design): the first run's, on every
     resume too, so a resumed run goes on with the design past the points its recorded trials took (the strategy
-    is told how many trials are on record, lost ones included). A new seed would start another design, whose points do not spread around the first
-    one's (and unscrambled Sobol ignores the seed: the first run's points again). None for a joining coordinator:
-    joiners at one count would go on to the same points; each draws from its strategy seed instead."""
+    is told how many trials are on record, lost ones included). A new seed would start another design, whose
+    points do not spread around the first one's (and unscrambled Sobol ignores the seed: the first run's points
+    again). None for a joining coordinator: joiners at one count would go on to the same points; each draws from
+    its strategy seed instead."""
     return None if joining else strategy_seed(experiment_seed, 0)

@@ -231,7 +231,8 @@ def _by_knee(front: _Front, objectives: _Objectives, constraints: _Constraints, 
     return front[i], f"knee: {bend}nearest ({dist[i]:.3g}, scaled) to the ideal point of the front"
 
 
-def _by_constraint_slack(front: _Front, objectives: _Objectives, constraints: _Constraints, config: SelectConfig) -> _Pick:
+def _by_constraint_slack(front: _Front, objectives: _Objectives, constraints: _Constraints,
+                         config: SelectConfig) -> _Pick:
     if not constraints:
         chosen, why = _by_best(front, objectives, constraints, config)
         return chosen, f"no constraints to keep a margin on: {why}"

@@ -154,7 +154,8 @@ def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, li
                              f"(conditional parameters: tunesmith domains with `when`); got {len(param_distributions)}")
         param_distributions = param_distributions[0]
     if not isinstance(param_distributions, Mapping) or not param_distributions:
-        raise ValueError(f"param_distributions must be a non-empty mapping of name -> values; got {param_distributions!r}")
+        raise ValueError("param_distributions must be a non-empty mapping of name -> values; "
+                         f"got {param_distributions!r}")
     domains: dict[str, _Domain] = {}
     decoders: dict[str, list[Any]] = {}
     for name, spec in param_distributions.items():

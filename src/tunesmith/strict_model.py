@@ -22,7 +22,8 @@ class StrictModel(BaseModel):
                     if (section := misplaced(key, known)) is not None:
                         raise ValueError(f"unknown key {key!r}; it belongs under {section}: write {section}: "
                                          f"{{{key.lower()}: ...}}")  # as the section spells it (keys are lower case)
-                    close = closest(key, sorted(known), given=[k for k in data if k in known])  # valid keys written beside it
+                    # the valid keys written beside it are never suggested
+                    close = closest(key, sorted(known), given=[k for k in data if k in known])
                     hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(sorted(known))}"
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data

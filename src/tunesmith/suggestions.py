@@ -82,9 +82,11 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str
         return by_lower[typed]
     if ALIASES.get(typed) in by_lower:
         return by_lower[ALIASES[typed]]
-    near = difflib.get_close_matches(typed, list(by_lower), n=1, cutoff=NEAR_EXACT)
-    if near:
-        return by_lower[near[0]]
+    # one difflib scan serves rules 2 and 5: its best pick at CUTOFF is its pick at NEAR_EXACT whenever its ratio
+    # reaches that (the ratio as get_close_matches computes it: the choice as `a`, the word as `b`)
+    close = difflib.get_close_matches(typed, list(by_lower), n=1, cutoff=CUTOFF)
+    if close and difflib.SequenceMatcher(None, close[0], typed).ratio() >= NEAR_EXACT:
+        return by_lower[close[0]]
     if len(typed) >= _SHORTEST_PREFIX:
         started = [choice for lower, choice in by_lower.items() if lower.startswith(typed)]
         if len(started) == 1:
@@ -93,7 +95,6 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str
     for lower, choice in by_lower.items():
         if sorted(lower) == letters:
             return choice
-    close = difflib.get_close_matches(typed, list(by_lower), n=1, cutoff=CUTOFF)
     return by_lower[close[0]] if close else None
 
 

@@ -32,7 +32,8 @@ def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
 
 
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
-                     reference: str | os.PathLike[str] | None = None) -> DriftReport:
+                     reference: str | os.PathLike[str] | None = None,
+                     data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
     """Test ``data`` for drift against what ``experiment`` was tuned on.
 
     Args:
@@ -40,6 +41,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         trials: its trials (the champion is the best eligible one).
         data: the new rows (CSV or Parquet).
         reference: a reference file instead of the experiment's task data (required for trial-code experiments).
+        data_columns: ``data``'s columns as the caller already read them (``tunesmith.tasks.read_columns``), so
+            that a cycle reads its new rows once; None: read here.
 
     Raises:
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
@@ -50,14 +53,14 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
         if reference is None:
-            raise UserInputError(f"--reference: experiment {experiment.name!r} runs trial code, so tunesmith holds no "
-                                 "data of its own; give the data it was tuned on: --reference R --data C")
-        return check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name)
+            raise no_reference(experiment.name)
+        return check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name,
+                           data_columns=data_columns)
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
 
     task, base_dir = spec.task, spec.base_dir
     ref_ds = load_dataset(task.data, base_dir)
-    new = rows_like(task.data, base_dir, data)
+    new = rows_like(task.data, base_dir, data, columns=data_columns)
     _enough_rows(len(new.X), cfg)
     ref_raw = reference_columns(task.data, base_dir)
     columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
@@ -90,14 +93,22 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
                        _thresholds(cfg), champion, skipped, tuple(notes))
 
 
+def no_reference(experiment: str) -> UserInputError:
+    """The refusal of a drift check on a trial-code experiment given no ``--reference``."""
+    return UserInputError(f"--reference: experiment {experiment!r} runs trial code, so tunesmith holds no data of "
+                          "its own; give the data it was tuned on: --reference R --data C")
+
+
 def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str], cfg: DriftConfig | None = None,
-                target: str | None = None, experiment: str | None = None) -> DriftReport:
-    """Compare two files column by column: every column of the reference must be in ``data``."""
+                target: str | None = None, experiment: str | None = None,
+                data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
+    """Compare two files column by column: every column of the reference must be in ``data`` (``data_columns``:
+    its columns as already read; None: read here)."""
     from tunesmith.tasks import read_columns
 
     cfg = cfg or DriftConfig()
     ref = read_columns(reference, "--reference")
-    cur = read_columns(data, "--data")
+    cur = data_columns if data_columns is not None else read_columns(data, "--data")
     missing = [c for c in ref if c not in cur]
     if missing:
         raise UserInputError(f"--data: {os.path.basename(str(data))} lacks the reference's column(s) "
@@ -215,7 +226,8 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
 
 
 def check_stored(store: Any, name: str, data: str | os.PathLike[str],
-                 reference: str | os.PathLike[str] | None = None) -> DriftReport:
+                 reference: str | os.PathLike[str] | None = None,
+                 data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
     """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
     experiment = store.experiment(name)
-    return check_experiment(experiment, store.trials(experiment.id), data, reference)
+    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns)

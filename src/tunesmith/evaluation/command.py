@@ -42,7 +42,8 @@ from tunesmith.evaluation.results import _to_float
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 from tunesmith.suggestions import closest, nearby_file
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")  # an escaped brace, or a brace pair: a placeholder if it holds a name
+# an escaped brace, or a brace pair: a placeholder if it holds a name
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 # what a placeholder's name looks like: one that names nothing is a typo to refuse, anything else the shell's
 _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 BUILTIN_PLACEHOLDERS = ("args", "trial_dir", "spec_dir", "seed", "number")
@@ -55,12 +56,6 @@ _SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", 
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
 STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
-
-
-def placeholders(command: str, parameters: Iterable[str] = ()) -> list[str]:
-    """The names of ``command``'s placeholders (``parameters``: the space's names, whatever their characters)."""
-    names = set(parameters)
-    return [m.group(1) for m in PLACEHOLDER.finditer(command) if _is_placeholder(m, names)]
 
 
 def _is_placeholder(m: re.Match[str], names: set[str]) -> bool:
@@ -82,43 +77,53 @@ def check_placeholders(command: str, parameters: Iterable[str], stored: bool = F
     """
     names = list(parameters)
     allowed = set(names) | set(BUILTIN_PLACEHOLDERS)
-    _refuse_a_placeholder_after_a_dollar(command, names)
-    for name in placeholders(command, names):
-        if name not in allowed:
-            close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
-            hint = f"did you mean {close!r}? " if close else ""
-            raise SpecError("trial.command", f"placeholder {{{name}}} names no parameter; {hint}parameters: "
-                            f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
-                            "(write {{ and }} for literal braces)")
-    if stored:
-        return
-    _refuse_a_placeholder_with_spaces(command, allowed)
-    end = 0
-    # the braces of a pair that holds no name are lone braces here: `{lr }` is a placeholder with a stray space
+    # one scan keeps the first fault of each kind; the kinds are said in this order, wherever each one is
+    after_dollar: SpecError | None = None
+    unknown: SpecError | None = None
+    spaced: SpecError | None = None
+    lone: SpecError | None = None
+    end = 0  # where the text after the last placeholder or escaped brace starts: its braces are lone ones
     for m in PLACEHOLDER.finditer(command):
-        if m.group(1) is not None and not _is_placeholder(m, allowed):
+        name = m.group(1)
+        if _is_placeholder(m, allowed):
+            if name not in allowed and unknown is None:
+                unknown = _no_such_placeholder(name, names)
+            if name not in allowed and after_dollar is None and m.start() > 0 and command[m.start() - 1] == "$":
+                after_dollar = _no_such_placeholder_after_a_dollar(name, names)
+        elif name is not None:
+            # a pair that holds no name: its braces are lone braces here (`{lr }` is a placeholder with a stray space)
+            if spaced is None and not stored:
+                spaced = _placeholder_with_spaces(name, command, allowed)
             continue
-        _refuse_a_broken_placeholder(command, end, m.start(), allowed)
+        if lone is None and not stored:
+            lone = _broken_placeholder(command, end, m.start(), allowed)
         end = m.end()
-    _refuse_a_broken_placeholder(command, end, len(command), allowed)
+    if lone is None and not stored:
+        lone = _broken_placeholder(command, end, len(command), allowed)
+    for fault in (after_dollar, unknown, spaced, lone):
+        if fault is not None:
+            raise fault
 
 
-def _refuse_a_placeholder_after_a_dollar(command: str, names: list[str]) -> None:
+def _no_such_placeholder(name: str, names: list[str]) -> SpecError:
+    close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
+    hint = f"did you mean {close!r}? " if close else ""
+    return SpecError("trial.command", f"placeholder {{{name}}} names no parameter; {hint}parameters: "
+                     f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)} "
+                     "(write {{ and }} for literal braces)")
+
+
+def _no_such_placeholder_after_a_dollar(name: str, names: list[str]) -> SpecError:
     """``${HOME}``: the shell's variable syntax around a name that is no parameter, refused as naming none (as any
     such placeholder is), with how to write the shell's variable. A parameter's or built-in's name after ``$``
     (``${lr}``) is not refused: ``$`` before a value is sometimes meant (awk's ``'{{print ${col}}}'``, a ``'$'``
     in single quotes), and a recorded experiment ran with it; ``dollar_warnings`` says what it renders. (A stored
     command is refused too: an unknown name could never have been recorded.)"""
-    allowed, known = [*names, *BUILTIN_PLACEHOLDERS], set(names)
-    for m in PLACEHOLDER.finditer(command):
-        name = m.group(1)
-        if not _is_placeholder(m, known) or m.start() == 0 or command[m.start() - 1] != "$" or name in allowed:
-            continue
-        close = closest(name, allowed)
-        hint = f" (or, for the parameter {close!r}, write {{{close}}} without the '$')" if close else ""
-        raise SpecError("trial.command", f"placeholder {{{name}}} right after '$' names no parameter: for the shell "
-                                         f"variable write ${{{{{name}}}}} (braces doubled){hint}; parameters: "
-                                         f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)}")
+    close = closest(name, [*names, *BUILTIN_PLACEHOLDERS])
+    hint = f" (or, for the parameter {close!r}, write {{{close}}} without the '$')" if close else ""
+    return SpecError("trial.command", f"placeholder {{{name}}} right after '$' names no parameter: for the shell "
+                                      f"variable write ${{{{{name}}}}} (braces doubled){hint}; parameters: "
+                                      f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)}")
 
 
 def dollar_warnings(command: str) -> list[str]:
@@ -139,24 +144,20 @@ _NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")
 _NAME_BEFORE = re.compile(r"[A-Za-z0-9_]+\Z")  # not `$`: it matches before a last newline, `{ lr\n}` is a brace group
 
 
-def _refuse_a_placeholder_with_spaces(command: str, names: set[str]) -> None:
+def _placeholder_with_spaces(content: str, command: str, names: set[str]) -> SpecError | None:
     """A brace pair whose words, joined by ``_``, are a parameter's or built-in's name: ``{ lr }``, ``{learning
     rate}``. Its content is no name, so it would go to the shell as written and every trial would get the text
     ``{ lr }``. The shell's brace group ends its last command with ``;`` or a newline before ``}`` (``{ lr; }``,
     ``{ cmd\n}``), so it is never one of these."""
-    for m in PLACEHOLDER.finditer(command):
-        content = m.group(1)
-        if content is None or "\n" in content or content in names:
-            continue
-        name = "_".join(content.split())
-        if name in names:
-            fix = (f"remove the spaces: {{{name}}}" if name == content.strip()
-                   else f"write {{{name}}}")
-            raise SpecError("trial.command", f"placeholder {{{content}}} holds spaces; {fix} "
-                                             f"(write {{{{ and }}}} for literal braces); got {command!r}")
+    name = "_".join(content.split())
+    if "\n" in content or content in names or name not in names:
+        return None
+    fix = f"remove the spaces: {{{name}}}" if name == content.strip() else f"write {{{name}}}"
+    return SpecError("trial.command", f"placeholder {{{content}}} holds spaces; {fix} "
+                                      f"(write {{{{ and }}}} for literal braces); got {command!r}")
 
 
-def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set[str]) -> None:
+def _broken_placeholder(command: str, start: int, stop: int, names: set[str]) -> SpecError | None:
     """A lone brace (one no placeholder matched) right beside a parameter's or built-in's name: ``{lr`` or
     ``lr}``, a placeholder with a brace missing, which would reach the shell as written and fail every trial
     without saying why. Any other lone brace is the shell's or a program's own syntax and is left alone: a
@@ -173,8 +174,9 @@ def _refuse_a_broken_placeholder(command: str, start: int, stop: int, names: set
         else:
             continue
         if broken:
-            raise SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
-                                             f"{command[i] * 2} for a literal brace; got {command!r}")
+            return SpecError("trial.command", f"a lone {command[i]!r} at character {i + 1}: {fix} or write "
+                                              f"{command[i] * 2} for a literal brace; got {command!r}")
+    return None
 
 
 def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
@@ -364,7 +366,8 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         # it ran to the end quietly: what it printed on stdout (`loss: 0.3`, a dict's repr) is why, or that it
         # printed nothing at all
         if not "".join(stdout_tail).strip():
-            return result, Failure(failure.kind, f"command printed nothing on stdout ({_print_result(metrics[0])})"), False
+            nothing = f"command printed nothing on stdout ({_print_result(metrics[0])})"
+            return result, Failure(failure.kind, nothing), False
         return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
 

@@ -63,8 +63,9 @@ def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
 
     The trial may be running and saving meanwhile: a save swaps folders by renaming (``checkpoint`` to ``.old``,
     ``.new`` to ``checkpoint``), so files can vanish under a copy, or a copy can begin in one checkpoint and end in
-    the next. A copy is kept only if the folder it read is still the checkpoint when it ends (same inode and times); else it
-    is made again. It goes to a staging folder and is swapped in, so the child never sees half of one.
+    the next. A copy is kept only if the folder it read is still the checkpoint when it ends (same inode and
+    times); else it is made again. It goes to a staging folder and is swapped in, so the child never sees half of
+    one.
     """
     import shutil
     import time

@@ -143,7 +143,8 @@ def _import_failure(e: Exception, module_part: str, where: str = "", near: Path 
                                            and not module_part.startswith(e.name + ".")):
             return SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
                              f"installed in the Python tunesmith runs in ({sys.prefix}); install it there")
-        nearby = _nearby_file(Path(spec_dir) / f"{module_part}.py", module=True) if spec_dir and "." not in module_part else ""
+        nearby = (_nearby_file(Path(spec_dir) / f"{module_part}.py", module=True)
+                  if spec_dir and "." not in module_part else "")
         return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}{nearby}")
     return SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}")
 

@@ -94,7 +94,8 @@ class ClusterWatch:
         now = self.clock.monotonic()
         silent = now - self._last_news
         if silent >= self.stall:
-            return f"the Ray cluster went away: nothing of the run's answered for {silent:.0f}s (its head at {self.head})"
+            return (f"the Ray cluster went away: nothing of the run's answered for {silent:.0f}s "
+                    f"(its head at {self.head})")
         if not self._suspected and silent < self.silence:
             return None
         if now - self._last_probe >= PROBE_EVERY and self.reachable_now():

@@ -134,7 +134,8 @@ class InlineExecutor:
         for job in list(self._pending):
             if job.number == number:
                 self._pending.remove(job)
-                self._events.append(AttemptEnded(number, job.attempt, Outcome(failure=Failure(kind, reason or "stopped"))))
+                stopped = Outcome(failure=Failure(kind, reason or "stopped"))
+                self._events.append(AttemptEnded(number, job.attempt, stopped))
 
     def close(self, grace: float) -> list[ExecutorEvent]:
         for job in list(self._pending):

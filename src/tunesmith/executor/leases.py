@@ -181,7 +181,7 @@ class LeasedSlots:
             with self._lock:
                 self._running.clear()
                 self._reserved = None
-            with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves after the TTL
+            with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves (TTL)
                 self._hold(force=True)  # releases every slot of this coordinator
             with contextlib.suppress(StorageError):
                 # the run wants no more slots: a wait still open ends here (its trials may have ended together, in

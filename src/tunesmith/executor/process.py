@@ -149,7 +149,8 @@ class ProcessExecutor:
             events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
         for w in self._pool:
             if w.job is not None:
-                self._kill(w, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} grace period"))
+                self._kill(w, Failure(FailureKind.INTERRUPTED,
+                                      f"still running after the {format_duration(grace)} grace period"))
         while any(w.job is not None for w in self._pool):
             events += self.poll(0.2)
         for w in list(self._pool):
@@ -262,7 +263,8 @@ class ProcessExecutor:
                                                            "the trial's whole process tree was killed"))
             elif now - w.last_seen >= self.heartbeat_timeout:
                 self._kill(w, Failure(FailureKind.LOST, f"no heartbeat from the worker for "
-                                                        f"{format_duration(now - w.last_seen)}; presumed hung and killed"))
+                                                        f"{format_duration(now - w.last_seen)}; presumed hung and "
+                                                        "killed"))
             elif check_memory and (job.memory_limit is not None or job.cost is not None):
                 rss = self._sample(w)
                 if job.memory_limit is not None and rss > job.memory_limit:

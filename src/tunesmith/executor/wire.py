@@ -1,7 +1,8 @@
 """The JSON-lines protocol between the coordinator and its worker processes (no pickle on any pipe).
 
 coordinator -> worker: ``{"op": "run", "job": {...}}``, ``{"op": "prune"}``, ``{"op": "ack", "prune": bool}`` (the
-decision on the reports sent so far, for jobs with ``sync_reports``), ``{"op": "preload", "function": ..., "base_dir": ...}``, ``{"op": "exit"}``
+decision on the reports sent so far, for jobs with ``sync_reports``), ``{"op": "preload", "function": ...,
+"base_dir": ...}``, ``{"op": "exit"}``
 worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``,
 ``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}`` (the outcome's ``notes``: what the attempt has for
 the run's warnings)

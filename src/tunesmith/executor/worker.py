@@ -97,7 +97,8 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
         outcome = run_job(job, report, prune.is_set)
         peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
-        send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome), **peak})
+        send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome),
+              **peak})
 
 
 def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested: Callable[[], bool]) -> Outcome:

@@ -84,8 +84,8 @@ class TuningMetrics:
                                      registry=r)
         self.retries = prom.Counter("tunesmith_trial_retries", "Attempts that failed and were retried, by reason",
                                     [*e, "reason"], registry=r)
-        self.duration = prom.Histogram("tunesmith_trial_duration_seconds", "Wall time of finished trials", [*e, "state"],
-                                       buckets=DURATION_BUCKETS, registry=r)
+        self.duration = prom.Histogram("tunesmith_trial_duration_seconds", "Wall time of finished trials",
+                                       [*e, "state"], buckets=DURATION_BUCKETS, registry=r)
         self.best = prom.Gauge("tunesmith_best_value", "Best value of a completed trial per objective metric",
                                [*e, "metric", "direction"], registry=r)
         self.time_to_best = prom.Gauge("tunesmith_time_to_best_seconds",

@@ -134,8 +134,8 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
-            log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":")) if options.log_format == "json"
-                              else f"metrics: serving {url}") + "\n")
+            log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":"))
+                              if options.log_format == "json" else f"metrics: serving {url}") + "\n")
             log_stream.flush()
         listeners.append(MetricsListener(metrics, options.metrics_file, clock))
     try:

@@ -59,7 +59,8 @@ class Section:
     body_html: str = ""
 
 
-def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], max_points: int = MAX_POINTS, generated_at: float | None = None, refresh_s: int | None = None) -> str:
+def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], max_points: int = MAX_POINTS,
+                 generated_at: float | None = None, refresh_s: int | None = None) -> str:
     """The report as one HTML document.
 
     Args:
@@ -180,8 +181,8 @@ def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Object
         return Section("Optimisation history", "No completed trial yet.")
     shown = _sample(done, limit, rng, _best_k(done, o, 50))
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[t.number for t in shown], y=[t.values[0] for t in shown], mode="markers",  # type: ignore[index]
-                             name=o.metric, marker={"size": 5, "opacity": 0.6}))
+    fig.add_trace(go.Scatter(x=[t.number for t in shown], y=[t.values[0] for t in shown],  # type: ignore[index]
+                             mode="markers", name=o.metric, marker={"size": 5, "opacity": 0.6}))
     xs, ys, best = [], [], None
     for t in done:  # every trial: the running best never skips an improvement
         v = t.values[0]  # type: ignore[index]
@@ -351,7 +352,8 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                              mode="markers", name="dominated", marker={"color": "#bbbbbb", "size": 5}))
     broken = [t for t in shown if t.number not in ok]
     if broken:
-        fig.add_trace(go.Scatter(x=[t.values[0] for t in broken], y=[t.values[1] for t in broken],  # type: ignore[index]
+        fig.add_trace(go.Scatter(x=[t.values[0] for t in broken],  # type: ignore[index]
+                                 y=[t.values[1] for t in broken],  # type: ignore[index]
                                  mode="markers", name="breaks a constraint" if constraints else "flagged unstable",
                                  marker={"color": "#f4a261", "size": 6, "symbol": "x"},
                                  text=[f"trial {t.number}" for t in broken]))
@@ -401,8 +403,8 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
                                  orientation="h", name=state, marker={"color": STATE_COLOURS[state]},
                                  hovertext=[f"trial {i[3]}" for i in items], hoverinfo="text+x"))
     n_lanes = sum(len(v) for v in lanes.values())
-    fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown", height=min(900, 120 + 28 * n_lanes),
-                      yaxis={"categoryorder": "category descending"})
+    fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown",
+                      height=min(900, 120 + 28 * n_lanes), yaxis={"categoryorder": "category descending"})
     note = ("Each bar is a trial from start to finish, on the worker lane it took (rebuilt from start and finish "
             "times per coordinator).")
     if len(timed) < total:

@@ -22,9 +22,11 @@ def select_trial(spec: ExperimentSpec, trials: Sequence[TrialRecord], number: in
     if number is not None:
         found = next((t for t in trials if t.number == number), None)
         if found is None:
-            raise UserInputError(f"--trial: experiment {spec.name!r} has no trial {number} (trials 0-{len(trials) - 1})")
+            raise UserInputError(f"--trial: experiment {spec.name!r} has no trial {number} "
+                                 f"(trials 0-{len(trials) - 1})")
         if found.state is not TrialState.COMPLETED:
-            raise UserInputError(f"--trial: trial {number} is {found.state.value}; only a completed trial can be promoted")
+            raise UserInputError(f"--trial: trial {number} is {found.state.value}; "
+                                 "only a completed trial can be promoted")
         return found
     exclude_unstable = spec.task.exclude_unstable if spec.task is not None else False
     selection = select_by_policy(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable)

@@ -176,5 +176,6 @@ def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None
             else f"improvement {judged:+.4g}")
     return (_passed if ok else _failed)(
         "beat_champion", f"{what} {'>=' if ok else '<'} margin {cfg.margin:g} over champion "
-        f"v{comparison.champion_version} ({comparison.metric}: {comparison.candidate:.4g} vs {comparison.champion:.4g})",
+        f"v{comparison.champion_version} ({comparison.metric}: {comparison.candidate:.4g} vs "
+        f"{comparison.champion:.4g})",
         **evidence)

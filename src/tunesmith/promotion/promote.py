@@ -298,7 +298,8 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
                                   cfg.confidence, cfg.resamples, derive_seed(0, "beat_champion", candidate.trial))
         except Exception as e:  # noqa: BLE001 - a champion that cannot score these rows is evidence, not a crash
             return ChampionComparison(champion.version, holdout_metric,
-                                      problem=f"the champion cannot be scored on this holdout ({type(e).__name__}: {e})")
+                                      problem="the champion cannot be scored on this holdout "
+                                              f"({type(e).__name__}: {e})")
         return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
                                   ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
                                   "holdout rows, both models scored on the same rows")

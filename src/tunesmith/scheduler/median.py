@@ -10,8 +10,9 @@ At least ``min_trials`` completed trials must have a value at ``s``, otherwise t
 Steps are step numbers, as the trial reports them, and ``warmup_steps`` is one too: the first check is at step
 ``warmup_steps`` itself, exactly Optuna 5's ``n_warmup_steps`` ("the earliest a trial can be pruned is at step ==
 n_warmup_steps"; Optuna 1.x said "until the trial exceeds the given number of step" and checked ``step <=
-n_warmup_steps``, one step later: that wording no longer holds). tunesmith's schedulers read a step as the training done so far (ASHA's rungs, ``show``'s steps
-used, a trial's ``steps``): report step ``k`` after ``k`` epochs. A loop that reports from 0 instead (``for epoch in
+n_warmup_steps``, one step later: that wording no longer holds). tunesmith's schedulers read a step as the
+training done so far (ASHA's rungs, ``show``'s steps used, a trial's ``steps``): report step ``k`` after ``k``
+epochs. A loop that reports from 0 instead (``for epoch in
 range(n): trial.report(epoch, ...)``) is first judged at its ``warmup_steps + 1``-th report and its steps read one
 less than the epochs it ran; report ``epoch + 1`` to count epochs done. Tested against the installed Optuna's
 ``MedianPruner``, for reports from 0 and from 1.

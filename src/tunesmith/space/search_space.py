@@ -129,7 +129,8 @@ def _domain_hint(name: str, domain: AnyDomain, value: Any) -> str:
     """What the parent's domain holds, for a `when` value outside it."""
     if not isinstance(domain, Categorical):
         step = f" in steps of {domain.step:g}" if domain.step not in (None, 1) else ""
-        return f"{name!r} is {'an int' if domain.type == 'int' else 'a float'} in [{domain.low:g}, {domain.high:g}]{step}"
+        kind = "an int" if domain.type == "int" else "a float"
+        return f"{name!r} is {kind} in [{domain.low:g}, {domain.high:g}]{step}"
     hint = f"choices are {domain.choices}"
     quoted = [c for c in domain.choices if isinstance(c, str) and c.lower() in ("yes", "no", "on", "off", "true",
                                                                                  "false")]

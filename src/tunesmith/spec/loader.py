@@ -52,7 +52,8 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     if twice is not None:
         raise SpecError(*twice)
     if not isinstance(data, dict):
-        raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); got {type(data).__name__}")
+        raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); "
+                            f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
     spec = spec_from_dict(data)

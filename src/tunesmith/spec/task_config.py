@@ -8,12 +8,13 @@ imports the estimator and the pipeline steps to check the search space's ``step_
 Example::
 
     task:
-      estimator: sklearn.linear_model.LogisticRegression     # or {sklearn.linear_model.LogisticRegression: {max_iter: 500}}
+      estimator: sklearn.linear_model.LogisticRegression
+      # (or, with arguments, estimator: {sklearn.linear_model.LogisticRegression: {max_iter: 500}})
       pipeline: [sklearn.preprocessing.StandardScaler, sklearn.feature_selection.SelectKBest]
       data: {path: data/churn.csv, target: churned, groups: customer_id}
       cv: {kind: stratified_group, folds: 5}
       holdout: {fraction: 0.2}
-      scoring: roc_auc                     # or {precision_at_recall: 0.8} | {recall_at_precision: 0.9} | {cost: [[0, 1], [5, 0]]}
+      scoring: roc_auc  # or {precision_at_recall: 0.8} | {recall_at_precision: 0.9} | {cost: [[0, 1], [5, 0]]}
 """
 
 from __future__ import annotations

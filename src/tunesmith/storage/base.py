@@ -37,7 +37,8 @@ class TrialStore(Protocol):
     def experiments(self) -> list[ExperimentRecord]:
         ...
 
-    def set_status(self, experiment_id: int, status: RunStatus, now: float, detail: Mapping[str, Any] | None = None) -> None:
+    def set_status(self, experiment_id: int, status: RunStatus, now: float,
+                   detail: Mapping[str, Any] | None = None) -> None:
         """Change the run status and log it as an event."""
         ...
 

@@ -40,7 +40,8 @@ WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this lo
 
 
 def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
-    """Where the store lives: ``--storage``, else the spec's ``storage:``, else ``TUNESMITH_STORAGE``, else ./tunesmith.db."""
+    """Where the store lives: ``--storage``, else the spec's ``storage:``, else ``TUNESMITH_STORAGE``, else
+    ./tunesmith.db."""
     return explicit or spec_storage or env.get("TUNESMITH_STORAGE") or DEFAULT_URL
 
 
@@ -86,7 +87,8 @@ class SQLStore:
         try:
             url = make_url(self.url)
         except ArgumentError:
-            raise StorageConfigError(f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
+            raise StorageConfigError(
+                f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         is_sqlite = url.get_backend_name() == "sqlite"
@@ -212,8 +214,9 @@ class SQLStore:
                     name=name, spec=json.dumps(spec), status=RunStatus.CREATED.value, strategy=strategy,
                     strategy_reason=strategy_reason, created_at=now, updated_at=now, next_number=0,
                 ).returning(experiments.c.id)).scalar_one()
+                payload = json.dumps({"strategy": strategy, "reason": strategy_reason})
                 conn.execute(insert(events).values(experiment_id=exp_id, kind="experiment_created", at=now,
-                                                   payload=json.dumps({"strategy": strategy, "reason": strategy_reason})))
+                                                   payload=payload))
         except IntegrityError:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
@@ -362,7 +365,8 @@ class SQLStore:
                                                         quota_waiters.c.expires_at > now)
                             .values(expires_at=now + WAIT_TICKET_S)).rowcount
         if not kept:
-            conn.execute(delete(quota_waiters).where(quota_waiters.c.quota_key == key, quota_waiters.c.holder == holder))
+            conn.execute(delete(quota_waiters).where(quota_waiters.c.quota_key == key,
+                                                     quota_waiters.c.holder == holder))
             conn.execute(insert(quota_waiters).values(quota_key=key, holder=holder, since=now,
                                                       expires_at=now + WAIT_TICKET_S))
 
@@ -501,7 +505,8 @@ _QUOTA_LIMITS = select(quota_limits.c.quota_key, quota_limits.c.max_running).whe
 _DELETE_EXPIRED = delete(slot_leases).where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                                             slot_leases.c.expires_at <= bindparam("b_now"))
 _DELETE_EXPIRED_TICKETS = delete(quota_waiters).where(
-    quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)), quota_waiters.c.expires_at <= bindparam("b_now"))
+    quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)),
+    quota_waiters.c.expires_at <= bindparam("b_now"))
 _LEASES_IN_USE = (select(slot_leases.c.quota_key, func.count())
                   .where(slot_leases.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                          slot_leases.c.expires_at > bindparam("b_now"))
@@ -533,7 +538,8 @@ _NEXT_NUMBER = (update(experiments)
                 .values(next_number=experiments.c.next_number + 1).returning(experiments.c.next_number))
 _INSERT_TRIAL = insert(trials)
 _INSERT_EVENT = insert(events)
-_UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num"))
+_UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"),
+                                     trials.c.number == bindparam("b_num"))
 _INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
     trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
 

@@ -26,7 +26,8 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
     """Resolve ``auto`` and check the options of the named strategy, without building it."""
     if name == "auto":
         if options:
-            raise SpecError(f"strategy.{next(iter(options))}", "`auto` takes no options; name a strategy to set options")
+            raise SpecError(f"strategy.{next(iter(options))}",
+                            "`auto` takes no options; name a strategy to set options")
         return choose(space, trials, objectives, workers, early_stopping)
     if name == "grid":
         reject_unknown_options(name, options, _GRID_OPTIONS)

@@ -36,10 +36,12 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
     if finite and trials is not None:
         size = space.grid_size(GRID_FLOAT_POINTS, limit=trials)
         if size <= trials:
-            return StrategyDecision("grid", {}, f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
+            return StrategyDecision("grid", {},
+                                    f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
     if objectives > 1:
         if trials is not None and trials >= NSGA2_MIN_TRIALS:
-            return StrategyDecision("nsga2", {}, f"{objectives} objectives and {trials} trials: enough generations for NSGA-II")
+            return StrategyDecision("nsga2", {},
+                                    f"{objectives} objectives and {trials} trials: enough generations for NSGA-II")
         return StrategyDecision("tpe", {}, f"{objectives} objectives on a small budget: multi-objective TPE")
     if not early_stopping:
         parts = ["Gaussian-process Bayesian optimisation (bo): one objective"]

@@ -18,17 +18,16 @@ kept in proportion to the trials it serves. It times each trial (ask to tell, on
 (in CPU seconds of this process by default, an injectable ``cost_clock``: on a machine shared with other work a
 proposal's wall time grows with the load, its CPU time does not, and a loaded machine should not cheapen the
 proposals).
-Each proposal earns the larger of ``overhead_floor`` and ``overhead`` (10%) of the median trial's duration as
-credit and spends what it costs. A full model-based proposal (the steps above) is made only when the credit covers the last one's cost;
-between them, a *quick* proposal conditions the GP on every result so far under its last fitted
-hyperparameters and scores a few hundred candidates, with no refinement (its candidate count adapts so that it
-costs about half an allowance, and it is made only when it costs at most two, so savings go to the next full
-proposal); only when even that is not paid for is the proposal a random perturbation of the best configuration
-(*cheap*). So over a run the mean cost stays within the allowance, give or take one full proposal's
-overshoot. While full proposals cost many allowances, it also
-refits the GP's hyperparameters less often and scores fewer candidates. With trials much longer than a proposal
-(the usual case), or full proposals under the floor (at tens of trials they cost 10-40 ms here), none of this
-acts: every proposal is a full one.
+Each proposal earns the larger of ``overhead_floor`` and ``overhead`` (10%) of the median trial's duration as credit and
+spends what it costs. A full model-based proposal (the steps above) is made only when the credit covers the last one's
+cost; between them, a *quick* proposal conditions the GP on every result so far under its last fitted hyperparameters
+and scores a few hundred candidates, with no refinement (its candidate count adapts so that it costs about half an
+allowance, and it is made only when it costs at most two, so savings go to the next full proposal); only when even that
+is not paid for is the proposal a random perturbation of the best configuration (*cheap*). So over a run the mean cost
+stays within the allowance, give or take one full proposal's overshoot. While full proposals cost many allowances, it
+also refits the GP's hyperparameters less often and scores fewer candidates. With trials much longer than a proposal
+(the usual case), or full proposals under the floor (at tens of trials they cost 10-40 ms here), none of this acts:
+every proposal is a full one.
 
 Why a floor: with the allowance a pure ratio, a function or a recorded table timed for real (microseconds a trial)
 left almost every proposal a perturbation of the best, and on the search-quality suite's real-clock regime (40
@@ -519,10 +518,10 @@ def _standardised(y: np.ndarray) -> np.ndarray:
 
     Positive losses spanning ``gaussian_process.LOG_SPAN`` (1000) or more (a regression error falling from 1 to
     1e-4, a diverged fit beside good ones) are modelled on a log scale: otherwise a few huge values set the scale
-    and every good configuration looks the same to the GP. On the search-quality suite this took HPOLib's naval propulsion
-    (mean squared error) from 58-93 to 98-99 over 15 seeds, and helped the scikit-learn log-loss tasks; it cost
-    up to a point on the synthetic functions (most on Rosenbrock, whose minimum is 0). A general power transform (Yeo-Johnson, as in HEBO)
-    helped naval as much but lost on the scikit-learn tasks."""
+    and every good configuration looks the same to the GP. On the search-quality suite this took HPOLib's naval
+    propulsion (mean squared error) from 58-93 to 98-99 over 15 seeds, and helped the scikit-learn log-loss tasks;
+    it cost up to a point on the synthetic functions (most on Rosenbrock, whose minimum is 0). A general power
+    transform (Yeo-Johnson, as in HEBO) helped naval as much but lost on the scikit-learn tasks."""
     filled = np.where(np.isnan(y), np.nanmax(y), y)
     if spans_orders_of_magnitude(filled):
         filled = np.log(filled)

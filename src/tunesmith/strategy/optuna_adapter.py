@@ -207,7 +207,8 @@ class OptunaStrategy:
                 params=dict(t.params), distributions=dists, state=_STATE[t.state],
                 values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
                 intermediate_values={r.step: r.value for r in t.intermediate},
-                constraints=(self._violations({**t.metrics, **dict(zip(self.objective_metrics, t.values or (), strict=False))})
+                constraints=(self._violations({**t.metrics,
+                                               **dict(zip(self.objective_metrics, t.values or (), strict=False))})
                              if self.constraints and t.state is not TrialState.FAILED else None),
             ))
         if trials:

@@ -93,7 +93,8 @@ class UnitCube:
         x = np.zeros(self.dims)
         for n in self._numeric:
             value = params.get(n.name)
-            x[n.column] = 0.5 if value is None or isinstance(value, str | bool) else float(n.unit(np.asarray(float(value))))
+            x[n.column] = (0.5 if value is None or isinstance(value, str | bool)
+                           else float(n.unit(np.asarray(float(value)))))
         for c in self._onehot:
             if c.name in params:
                 for i, choice in enumerate(c.choices):

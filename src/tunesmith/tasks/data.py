@@ -13,6 +13,7 @@ import csv
 import hashlib
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -409,15 +410,16 @@ def reference_columns(data: DataConfig, base_dir: str | os.PathLike[str] | None 
 
 
 def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: str | os.PathLike[str],
-              field: str = "--data") -> RowsLike:
-    """Rows of the file at ``path`` encoded like the task's data (see :class:`RowsLike`).
+              field: str = "--data", columns: Mapping[str, list[Any]] | None = None) -> RowsLike:
+    """Rows of the file at ``path`` encoded like the task's data (see :class:`RowsLike`); ``columns``: the file's
+    columns as the caller already read them (:func:`read_columns`), None: read here.
 
     Raises:
         SpecError: at ``field``: the file is missing or unreadable, lacks a feature column, or has a value that
             is not a number in a numeric column.
     """
     reference = load_dataset(data, base_dir)
-    raw = read_columns(path, field)
+    raw = dict(columns) if columns is not None else read_columns(path, field)
     name = Path(path).name
     missing = [c for c in reference.feature_names if c not in raw]
     if missing:

@@ -40,7 +40,8 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
             plain = ShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(plain.split(ds.X))
     except ValueError as e:
-        raise SpecError("task.holdout.fraction", f"cannot carve a holdout of {holdout.fraction} from {n} rows: {e}") from None
+        raise SpecError("task.holdout.fraction",
+                        f"cannot carve a holdout of {holdout.fraction} from {n} rows: {e}") from None
     return np.sort(dev), np.sort(hold)
 
 

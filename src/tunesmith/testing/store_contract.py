@@ -42,8 +42,9 @@ def check_experiments(store: TrialStore) -> None:
 
 def check_trials(store: TrialStore) -> None:
     e = store.create_experiment("trials", SPEC, "random", "", now=1.0)
-    t0 = store.new_trial(e.id, {"x": 0.5}, experiment_seed=7, now=2.0, log_path_template="/logs/{number:03d}.log")
-    t1 = store.new_trial(e.id, {"x": 0.25, "flag": None}, experiment_seed=7, now=3.0, log_path_template="/logs/{number:03d}.log")
+    logs = "/logs/{number:03d}.log"
+    t0 = store.new_trial(e.id, {"x": 0.5}, experiment_seed=7, now=2.0, log_path_template=logs)
+    t1 = store.new_trial(e.id, {"x": 0.25, "flag": None}, experiment_seed=7, now=3.0, log_path_template=logs)
     assert t0 is not None and t1 is not None
     assert (t0.number, t1.number) == (0, 1)
     assert t0.state is TrialState.RUNNING and t0.attempts == 1 and t0.log_path == "/logs/000.log"
