@@ -206,6 +206,15 @@ print("matched", tunesmith.reproduce_trial("nb", 0, trial=objective).matched)
     assert reproduced == "matched True"
 
 
+def test_the_readme_notebook_example_runs_from_stdin(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# a notebook cell" in b)
+    done = python_stdin(tmp_path, "import tunesmith\n" + block.replace('"trials": 20', '"trials": 3')
+                        + "print(result.status.value, len(result.trials))\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["completed", "3"], done.stdout
+
+
 @pytest.mark.parametrize("how", ["-c", "stdin"])
 def test_a_lambda_runs_inline(tmp_path: Path, how: str) -> None:
     source = textwrap.dedent("""

@@ -734,6 +734,22 @@ def test_the_python_form_runs_a_lambda_or_a_nested_function_inline_and_refuses_i
             assert "executor: {kind: inline}" in str(info.value) and "move it into a .py file" in str(info.value)
 
 
+def test_a_function_is_handed_over_again_only_to_an_interactive_trial_of_its_name():
+    from tunesmith.spec.model import TrialRef
+
+    stored = TrialRef(function="<interactive>:objective")
+    with pytest.raises(tunesmith.SpecError, match="hand it over from Python, where it is defined: "
+                                                  r"tunesmith.resume\('e', trial=objective\)"):
+        stored.given_function("e")
+    assert stored.with_function(objective).given_function("e") is objective
+    with pytest.raises(tunesmith.SpecError):   # handed to a copy: the stored reference is left as it was
+        stored.given_function("e")
+    with pytest.raises(tunesmith.SpecError, match="the experiment ran the function 'objective'; got '<lambda>'"):
+        stored.with_function(lambda config, trial: 0.0)
+    with pytest.raises(tunesmith.SpecError, match="'objectives:loss', which tunesmith finds by itself; leave out"):
+        TrialRef(function="objectives:loss").with_function(objective)
+
+
 # -- JSON round trips ----------------------------------------------------------------------------------------
 
 
