@@ -183,7 +183,7 @@ class TrialRef(StrictModel):
         if not self.interactive:
             raise SpecError("trial", f"the experiment's trial is {self.function or self.command!r}, which tunesmith "
                             "finds by itself; leave out trial=")
-        name, given = self._name, _interactive_name(fn)
+        name, given = self.function_name, _interactive_name(fn)
         if given != name:
             raise SpecError("trial", f"the experiment ran the function {name!r}; got {given!r} (pass the function it "
                             "ran, under its name, or start a new experiment for another one)")
@@ -201,16 +201,17 @@ class TrialRef(StrictModel):
         if not self.interactive:
             return None
         if self._given is None:
-            shown = "your_function" if self._name == "<lambda>" else self._name
-            raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function {self._name!r}, "
-                            "defined interactively (a notebook, standard input, python -c or a lambda), which no "
-                            "process can import again: hand it over from Python, where it is defined: "
-                            f"tunesmith.resume({experiment!r}, trial={shown}) or tunesmith.reproduce_trial({experiment!r}, "
-                            f"NUMBER, trial={shown})")
+            shown = "your_function" if self.function_name == "<lambda>" else self.function_name
+            raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function "
+                            f"{self.function_name!r}, defined interactively (a notebook, standard input, python -c or "
+                            "a lambda), which no process can import again: hand it over from Python, where it is "
+                            f"defined: tunesmith.resume({experiment!r}, trial={shown}) or "
+                            f"tunesmith.reproduce_trial({experiment!r}, NUMBER, trial={shown})")
         return self._given
 
     @property
-    def _name(self) -> str:
+    def function_name(self) -> str:
+        """The function's name in its reference (``objective`` of ``<interactive>:objective``)."""
         return (self.function or "").partition(":")[2]
 
     @model_validator(mode="after")
@@ -487,13 +488,12 @@ class ExperimentSpec(StrictModel):
                                 f"direction: {self.task.direction}}}; got {{metric: {o.metric}, direction: "
                                 f"{o.direction.value}}}")
         if self.trial is not None and self.trial.interactive and self.executor.kind != "inline":
-            name = self.trial.function.partition(":")[2] if self.trial.function else ""
-            raise SpecError("trial", f"the trial function {name!r} is defined interactively (a notebook, python -c, "
-                            "standard input, the REPL, or a lambda), so the worker processes of executor.kind "
-                            f"{self.executor.kind} cannot import it; run it in this process with executor: {{kind: "
-                            "inline}} (one trial at a time, no timeout or memory limit), or move it into a .py file "
-                            "(in a notebook: %%writefile objective.py, then from objective import objective) and "
-                            "pass that function, or 'objective.py:objective'")
+            raise SpecError("trial", f"the trial function {self.trial.function_name!r} is defined interactively (a "
+                            "notebook, python -c, standard input, the REPL, or a lambda), so the worker processes of "
+                            f"executor.kind {self.executor.kind} cannot import it; run it in this process with "
+                            "executor: {kind: inline} (one trial at a time, without workers, trial_timeout or "
+                            "memory_limit), or move it into a .py file (in a notebook: %%writefile objective.py, then "
+                            "from objective import objective) and pass that function, or 'objective.py:objective'")
         if self.budget.cost is not None and self.cost is None:
             raise SpecError("budget.cost", "a money budget needs prices: add a cost section, e.g. cost: "
                             "{cpu_hour: 0.04, memory_gb_hour: 0.005} or cost: {metric: dollars}")
