@@ -4,6 +4,7 @@ trial code that starts an experiment when it is imported, which is refused befor
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -146,25 +147,105 @@ def test_a_run_in_one_thread_is_not_refused_while_another_imports_trial_code(tmp
     assert len(result.trials) == 2
 
 
+NOTEBOOK = """
+import os, signal, tunesmith
+def objective(config, trial):
+    if trial.number == STOP_AT:   # the user's Ctrl-C, mid-run
+        os.kill(os.getpid(), signal.SIGINT)
+    return (config["x"] - 0.3) ** 2
+SPEC = {"name": "nb", "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": objective, "budget": {"trials": 4},
+        "seed": 7}
+"""
+
+
+def python_stdin(folder: Path, source: str) -> subprocess.CompletedProcess[str]:
+    """``python - < script.py``: the functions it defines are truly interactive (``__main__``, no file)."""
+    return subprocess.run([sys.executable, "-"], input=textwrap.dedent(source), cwd=folder, capture_output=True,
+                          text=True, timeout=240)
+
+
+def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(TUNESMITH), *args], cwd=folder, capture_output=True, text=True, timeout=240)
+
+
+def test_a_function_defined_on_stdin_runs_inline_and_is_handed_over_again_to_resume(tmp_path: Path) -> None:
+    """An Optuna user's notebook: the objective defined in a cell, `tunesmith.run` with no executor section. It
+    was refused ("defined interactively ... move it into a .py file") even with kind inline."""
+    started = python_stdin(tmp_path, NOTEBOOK.replace("STOP_AT", "2") + """
+r = tunesmith.run(SPEC)
+print(r.status.value, len(r.trials), r.experiment.spec["trial"]["function"], r.experiment.spec["executor"]["kind"])
+""")
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert started.stdout.split() == ["interrupted", "3", "<interactive>:objective", "inline"], started.stdout
+
+    # The CLI cannot import it: it says how to hand it over, exit 2, and the record is as it was.
+    for args in (["resume", "nb"], ["reproduce", "nb", "0"]):
+        done = cli(tmp_path, *args)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "defined interactively" in done.stderr and "tunesmith.resume('nb', trial=objective)" in done.stderr
+        assert "Traceback" not in done.stderr
+    shown = json.loads(cli(tmp_path, "show", "nb", "--json").stdout)
+    assert shown["status"] == "interrupted" and shown["trials"]["completed"] == 2, shown
+
+    resumed = python_stdin(tmp_path, NOTEBOOK.replace("STOP_AT", "-1") + """
+def other(config, trial):
+    return 0.0
+try:
+    tunesmith.resume("nb", trial=other)
+except tunesmith.SpecError as e:
+    print("refused:", e.path, e.message)
+r = tunesmith.resume("nb", trial=objective)
+print(r.status.value, len(r.trials), sorted(t.state.value for t in r.trials))
+print("matched", tunesmith.reproduce_trial("nb", 0, trial=objective).matched)
+""")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    refused, finished, reproduced = resumed.stdout.strip().splitlines()
+    assert refused.startswith("refused: trial the experiment ran the function 'objective'; got 'other'"), refused
+    assert finished.startswith("completed 4 ['completed', 'completed', 'completed', 'completed']"), finished
+    assert reproduced == "matched True"
+
+
+def test_the_readme_notebook_example_runs_from_stdin(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# a notebook cell" in b)
+    done = python_stdin(tmp_path, "import tunesmith\n" + block.replace('"trials": 20', '"trials": 3')
+                        + "print(result.status.value, len(result.trials))\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["completed", "3"], done.stdout
+
+
 @pytest.mark.parametrize("how", ["-c", "stdin"])
-def test_a_function_defined_in_python_c_or_stdin_is_refused_saying_why(tmp_path: Path, how: str) -> None:
-    """`python -c` and `python -` give a function whose file is '<string>' or '<stdin>': the spec named a module
-    '/abs/folder/<string>' and failed with "No module named '/abs/folder/<string>'", a file no user wrote."""
+def test_a_lambda_runs_inline(tmp_path: Path, how: str) -> None:
     source = textwrap.dedent("""
         import tunesmith
-        def objective(config, trial):
-            return config["x"] ** 2
-        try:
-            tunesmith.run({"name": "snippet", "objective": {"metric": "loss", "direction": "minimize"},
-                           "space": {"x": {"type": "float", "low": -1, "high": 1}}, "trial": objective,
-                           "budget": {"trials": 2}})
-        except tunesmith.SpecError as e:
-            print("refused:", e.path, e.message)
+        r = tunesmith.run({"name": "lam", "objective": {"metric": "loss", "direction": "minimize"},
+                           "space": {"x": {"type": "float", "low": -1, "high": 1}},
+                           "trial": lambda config, trial: config["x"] ** 2, "budget": {"trials": 3}})
+        print(r.status.value, len(r.trials), r.experiment.spec["trial"]["function"])
     """)
     args = [sys.executable, "-c", source] if how == "-c" else [sys.executable, "-"]
     done = subprocess.run(args, input=None if how == "-c" else source, cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["completed", "3", "<interactive>:<lambda>"], done.stdout
+
+
+@pytest.mark.parametrize("executor", [{"kind": "process"}, {"workers": 2}, {"trial_timeout": 60}],
+                         ids=["kind process", "workers", "timeout"])
+def test_an_interactive_function_with_worker_processes_is_refused_naming_both_fixes(tmp_path: Path,
+                                                                                    executor: dict[str, object]) -> None:
+    """Worker processes cannot import it; a spec that asks for them (a kind, or what only they do) is not moved
+    inline unasked. `python -` gives a function whose file is '<stdin>': the spec once named a module
+    '/abs/folder/<stdin>' and failed with "No module named", a file no user wrote."""
+    done = python_stdin(tmp_path, NOTEBOOK.replace("STOP_AT", "-1") + f"""
+try:
+    tunesmith.run({{**SPEC, "executor": {executor!r}}})
+except tunesmith.SpecError as e:
+    print("refused:", e.path, e.message)
+""")
+    assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("refused: trial the trial function 'objective' is defined interactively"), done.stdout
-    assert "move it into a .py file" in done.stdout and "No module named" not in done.stdout
+    assert "executor: {kind: inline}" in done.stdout and "move it into a .py file" in done.stdout
+    assert "No module named" not in done.stdout
     assert not (tmp_path / "tunesmith.db").exists()

@@ -35,8 +35,8 @@ def test_exported_names_are_the_documented_api():
 
     for name in tunesmith.__all__:
         assert getattr(tunesmith, name) is not None, name
-    assert {"ExperimentSpec", "Float", "Int", "Categorical", "run", "resume", "open_experiment", "TrialContext",
-            "TrialPruned", "SpecError", "TunesmithError"} <= set(tunesmith.__all__)
+    assert {"ExperimentSpec", "Float", "Int", "Categorical", "run", "resume", "reproduce_trial", "open_experiment",
+            "TrialContext", "TrialPruned", "SpecError", "TunesmithError"} <= set(tunesmith.__all__)
 
 
 def test_ls_counts_every_experiments_trials_by_state(project):

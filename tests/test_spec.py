@@ -711,22 +711,43 @@ def test_the_python_form_accepts_model_instances():
     assert (spec.budget.trials, spec.executor.kind) == (3, "inline")
 
 
-def test_the_python_form_rejects_a_lambda_and_a_nested_function():
+def test_the_python_form_runs_a_lambda_or_a_nested_function_inline_and_refuses_it_worker_processes():
+    """No process can import them: they were refused outright, even with kind inline; now they run in this
+    process (stored as <interactive>:name), unless the spec asks for worker processes."""
     def nested(config: Any, trial: Any) -> float:
         return 0.0
 
-    for fn in (lambda config, trial: 0.0, nested):
-        with pytest.raises(tunesmith.SpecError) as info:
-            tunesmith.ExperimentSpec(
-                name="e",
-                objective={"metric": "m", "direction": "minimize"},
-                space={"x": tunesmith.Float(0, 1)},
-                trial=fn,
-            )
-        assert (
-            "the trial function must be a module-level function (not a lambda or a nested function)"
-            in str(info.value)
-        )
+    def spec(fn: Any, executor: Any = None) -> tunesmith.ExperimentSpec:
+        return tunesmith.ExperimentSpec(name="e", objective={"metric": "m", "direction": "minimize"},
+                                        space={"x": tunesmith.Float(0, 1)}, trial=fn,
+                                        **({"executor": executor} if executor is not None else {}))
+
+    for fn, name in ((lambda config, trial: 0.0, "<lambda>"), (nested, "nested")):
+        for executor in (None, tunesmith.Executor(retries=0), {"grace_period": 5}, {"kind": "inline"}):
+            made = spec(fn, executor)
+            assert made.executor.kind == "inline" and made.to_json()["trial"]["function"] == f"<interactive>:{name}"
+            assert made.trial is not None and made.trial.given_function("e") is fn
+        for executor in (tunesmith.Executor(kind="process"), {"workers": 3}, {"memory_limit": "1GiB"}):
+            with pytest.raises(tunesmith.SpecError) as info:
+                spec(fn, executor)
+            assert info.value.path == "trial" and f"the trial function {name!r} is defined interactively" in str(info.value)
+            assert "executor: {kind: inline}" in str(info.value) and "move it into a .py file" in str(info.value)
+
+
+def test_a_function_is_handed_over_again_only_to_an_interactive_trial_of_its_name():
+    from tunesmith.spec.model import TrialRef
+
+    stored = TrialRef(function="<interactive>:objective")
+    with pytest.raises(tunesmith.SpecError, match="hand it over from Python, where it is defined: "
+                                                  r"tunesmith.resume\('e', trial=objective\)"):
+        stored.given_function("e")
+    assert stored.with_function(objective).given_function("e") is objective
+    with pytest.raises(tunesmith.SpecError):   # handed to a copy: the stored reference is left as it was
+        stored.given_function("e")
+    with pytest.raises(tunesmith.SpecError, match="the experiment ran the function 'objective'; got '<lambda>'"):
+        stored.with_function(lambda config, trial: 0.0)
+    with pytest.raises(tunesmith.SpecError, match="'objectives:loss', which tunesmith finds by itself; leave out"):
+        TrialRef(function="objectives:loss").with_function(objective)
 
 
 # -- JSON round trips ----------------------------------------------------------------------------------------

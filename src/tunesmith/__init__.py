@@ -41,6 +41,7 @@ _EXPORTS = {
     "FailureKind": "tunesmith.records",
     "run": "tunesmith.api",
     "resume": "tunesmith.api",
+    "reproduce_trial": "tunesmith.api",
     "open_experiment": "tunesmith.api",
     "ExperimentResult": "tunesmith.api",
     "TunesmithError": "tunesmith.errors",

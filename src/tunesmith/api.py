@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
@@ -16,6 +16,9 @@ from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.storage.sql import SQLStore, resolve_url
 from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of
+
+if TYPE_CHECKING:
+    from tunesmith.reproduce import ReproduceOutcome
 
 
 @dataclass(frozen=True)
@@ -99,15 +102,40 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
-           listener: RunListener | None = None, join: bool = False) -> ExperimentResult:
-    """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it."""
+           listener: RunListener | None = None, join: bool = False,
+           trial: Callable[..., Any] | None = None) -> ExperimentResult:
+    """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it.
+
+    Args:
+        trial: the trial function of an experiment started with one defined interactively (in a notebook, on
+            standard input, a lambda): its record names it (``<interactive>:objective``) but no process can import
+            it, so it is handed over again, under the same name.
+
+    Raises:
+        SpecError: an interactive experiment's function not handed over (or under another name), or one handed
+            over to an experiment that finds its own.
+    """
     from tunesmith.runner import resume_experiment
 
     refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
-        r = resume_experiment(name, store, _listener(progress, listener), join=join)
+        r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+    finally:
+        store.close()
+
+
+def reproduce_trial(name: str, number: int, storage: str | None = None, rtol: float = 1e-6,
+              trial: Callable[..., Any] | None = None) -> ReproduceOutcome:
+    """Run trial ``number`` again with its recorded parameters and seed, and compare each objective with the
+    record within ``rtol`` (what `tunesmith reproduce` does); ``trial`` as for :func:`resume`."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.reproduce import reproduce
+
+    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
+    try:
+        return reproduce(store, name, number, SystemClock(), rtol, trial_function=trial)
     finally:
         store.close()
 

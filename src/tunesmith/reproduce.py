@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +41,9 @@ class ReproduceOutcome:
 
 
 def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: float = 1e-6,
-              timeout: float = 3600.0) -> ReproduceOutcome:
-    """Re-run trial ``number`` of experiment ``name`` and compare its objectives with the record.
+              timeout: float = 3600.0, trial_function: Callable[..., Any] | None = None) -> ReproduceOutcome:
+    """Re-run trial ``number`` of experiment ``name`` and compare its objectives with the record;
+    ``trial_function``: its interactive trial function, handed over again (no process can import it).
 
     Raises:
         UserInputError: no such experiment or trial, or the trial did not complete.
@@ -57,6 +58,7 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
         raise UserInputError(f"--rtol must be >= 0; got {rtol}")
     experiment = store.experiment(name)
     spec = spec_from_dict(experiment.spec)
+    spec = spec.with_trial_function(trial_function) if trial_function is not None else spec
     trial = next((t for t in store.trials(experiment.id, [number])), None)
     if trial is None:
         raise UserInputError(f"experiment {name!r} has no trial {number}")
@@ -139,7 +141,7 @@ def _executor(spec: Any, clock: Clock) -> Any:
     if spec.executor.kind == "inline":
         from tunesmith.executor.inline import InlineExecutor
 
-        return InlineExecutor()
+        return InlineExecutor(function=spec.trial.given_function(spec.name) if spec.trial else None)
     from tunesmith.executor.process import ProcessExecutor
 
     preload = spec.trial.function if spec.trial else "tunesmith.tasks:evaluate"

@@ -86,7 +86,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
 
         prepare_task(spec.task, spec.base_dir)  # the data loads and splits now, or fails with its field path
     elif spec.trial is not None and spec.trial.function is not None:
-        check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline")
+        check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline",
+                             given=spec.trial.given_function(spec.name))
     else:
         assert spec.trial is not None and spec.trial.command is not None
         check_placeholders(spec.trial.command, space.names, stored=stored)
@@ -134,11 +135,14 @@ def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunLi
 
 
 def resume_experiment(name: str, store: SQLStore, listener: RunListener | None = None, clock: Clock | None = None,
-                      on_runner: Callable[[Runner], None] | None = None, join: bool = False) -> RunResult:
-    """Continue an experiment from its record: lost trials re-run, finished ones are replayed, the budget holds."""
+                      on_runner: Callable[[Runner], None] | None = None, join: bool = False,
+                      trial: Callable[..., Any] | None = None) -> RunResult:
+    """Continue an experiment from its record: lost trials re-run, finished ones are replayed, the budget holds.
+    ``trial``: its interactive trial function, handed over again (the record names it, no process can import it)."""
     clock = clock or SystemClock()
     experiment = store.experiment(name)
     spec = spec_from_dict(experiment.spec)
+    spec = spec.with_trial_function(trial) if trial is not None else spec
     stored = StrategyDecision(experiment.strategy or spec.strategy.name,
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")

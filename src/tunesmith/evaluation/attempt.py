@@ -26,7 +26,7 @@ DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"   # a function trial's devices: execut
 
 
 def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
-                prune_requested: Callable[[], bool]) -> Outcome:
+                prune_requested: Callable[[], bool], function: Callable[..., Any] | None = None) -> Outcome:
     """Run ``job`` once. Never raises for anything the trial did: failures come back in the Outcome.
 
     Args:
@@ -34,6 +34,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         log: the trial's log, open for writing; the executor has pointed stdout/stderr at it.
         on_report: called with each intermediate report, as it happens.
         prune_requested: polled by the trial (``trial.should_prune()``).
+        function: the trial function itself, where the job's reference cannot be imported (an interactive one,
+            run inline); else it is found by ``job.function``.
     """
     started = time.perf_counter()
     reports: list[Report] = []
@@ -60,8 +62,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         from_the_function: BaseException | None = None
         try:
             with signals_watched() as signals:
-                fn = (_task_function(job) if job.task is not None
-                      else resolve_function(job.function or "", job.base_dir))
+                fn = (_task_function(job) if job.task is not None else function
+                      or resolve_function(job.function or "", job.base_dir))
                 trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,
                                      prune_requested)
                 # trial.env as a command has it (a re-tune's $TUNESMITH_DATA), but the devices: its worker's, for life

@@ -45,8 +45,10 @@ def refuse_a_run_started_by_an_import() -> None:
                         "`if __name__ == \"__main__\":`")
 
 
-def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bool) -> None:
-    """Find the trial function before anything is recorded, as a trial will.
+def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bool,
+                         given: Callable[..., Any] | None = None) -> None:
+    """Find the trial function before anything is recorded, as a trial will; ``given``: the function itself, handed
+    over in this process (an interactive one, which runs inline), whose call is checked instead.
 
     When the function lives in the script this process runs, this process uses it as it is; but workers (the
     process executor, Ray) import that script to find it, which runs its top level again. With
@@ -58,6 +60,9 @@ def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bo
     Raises:
         SpecError: at ``trial.function``.
     """
+    if given is not None:
+        _check_call(given, ref.rpartition(":")[2])
+        return
     resolve_function(ref, base_dir)
     module_part = _module_part(ref, base_dir)
     origin = _origin(module_part, base_dir)

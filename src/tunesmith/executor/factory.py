@@ -35,7 +35,8 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
         from tunesmith.executor.inline import InlineExecutor
 
         executor = InlineExecutor(report_hook=report_hook, keep_alive=keep_alive, keep_alive_every=keep_alive_every,
-                                  warn=quota.announce)
+                                  warn=quota.announce, function=spec.trial.given_function(spec.name) if spec.trial
+                                  else None)
     elif ex.kind == "ray":
         from tunesmith.executor.ray import RayExecutor
 

@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tunesmith.cost import priced
 
@@ -41,12 +42,15 @@ class InlineExecutor:
         warn: shows a line to whoever watches the run (the listener's ``warning``): after a trial whose keep-alive
             failed (never raised: the trial's result is handed over first; a store still down stops the run when
             the runner saves it).
+        function: the trial function itself, called for every job: one handed over interactively (a notebook's,
+            a lambda), which its reference cannot import; None finds each job's by its reference.
     """
 
     def __init__(self, report_hook: Callable[[int, Report], None] | None = None,
                  keep_alive: Callable[[], None] | None = None, keep_alive_every: float = 20.0,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, function: Callable[..., Any] | None = None) -> None:
         self.report_hook = report_hook
+        self.function = function
         self.keep_alive = keep_alive
         self.keep_alive_every = keep_alive_every
         self.warn = warn
@@ -75,7 +79,7 @@ class InlineExecutor:
             with open(job.log_path, "a", encoding="utf-8") as log, \
                     contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), self._kept_alive() as beats:
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
-                                      lambda: job.number in self._prune)
+                                      lambda: job.number in self._prune, self.function)
             self._tell_failed_beats(job.number, beats)  # once the trial's output no longer goes to its log
             self._prune.discard(job.number)
             outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())

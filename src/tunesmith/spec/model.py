@@ -8,10 +8,11 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
@@ -33,6 +34,9 @@ from tunesmith.suggestions import closest
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+# The module part of the reference stored for a trial function that no process can import (a notebook's, a lambda):
+# it runs inline, in the process that was handed it, and is handed it again to resume.
+INTERACTIVE = "<interactive>"
 STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2", "bo")
 
 
@@ -151,12 +155,64 @@ class TrialRef(StrictModel):
     cwd: Literal["spec_dir", "trial_dir"] = Field(
         default="spec_dir", description="where a command runs: the spec's folder, or the trial's own folder")
 
+    # The function itself, where it was handed over in this process and cannot be imported (``interactive``);
+    # never stored: the stored spec says only ``<interactive>:name``.
+    _given: Callable[..., Any] | None = PrivateAttr(default=None)
+
     @field_validator("function")
     @classmethod
     def _function_form(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*", v):
+        if v is not None and not re.fullmatch(r"[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*", v) and not (
+                v.startswith(INTERACTIVE + ":") and not re.search(r"\s", v)):
             raise ValueError(f"must look like 'module:function' or 'path/to/file.py:function'; got {v!r}")
         return v
+
+    @property
+    def interactive(self) -> bool:
+        """A function no process can import: defined in a notebook, on standard input, or a lambda."""
+        return self.function is not None and self.function.startswith(INTERACTIVE + ":")
+
+    def with_function(self, fn: Callable[..., Any]) -> TrialRef:
+        """This reference with its interactive function handed over again (to resume the experiment).
+
+        Raises:
+            SpecError: at ``trial``: the experiment's function is imported by reference, or has another name.
+        """
+        if not callable(fn) or isinstance(fn, type):
+            raise SpecError("trial", f"must be the trial function; got {fn!r}")
+        if not self.interactive:
+            raise SpecError("trial", f"the experiment's trial is {self.function or self.command!r}, which tunesmith "
+                            "finds by itself; leave out trial=")
+        name, given = self.function_name, _interactive_name(fn)
+        if given != name:
+            raise SpecError("trial", f"the experiment ran the function {name!r}; got {given!r} (pass the function it "
+                            "ran, under its name, or start a new experiment for another one)")
+        copy = self.model_copy()
+        copy._given = fn
+        return copy
+
+    def given_function(self, experiment: str) -> Callable[..., Any] | None:
+        """The function to call in this process for an interactive one; None for a function found by reference.
+
+        Raises:
+            SpecError: at ``trial.function``: interactive, and not handed over in this process (a CLI resume or
+                reproduce), saying how to hand it over.
+        """
+        if not self.interactive:
+            return None
+        if self._given is None:
+            shown = "your_function" if self.function_name == "<lambda>" else self.function_name
+            raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function "
+                            f"{self.function_name!r}, defined interactively (a notebook, standard input, python -c or "
+                            "a lambda), which no process can import again: hand it over from Python, where it is "
+                            f"defined: tunesmith.resume({experiment!r}, trial={shown}) or "
+                            f"tunesmith.reproduce_trial({experiment!r}, NUMBER, trial={shown})")
+        return self._given
+
+    @property
+    def function_name(self) -> str:
+        """The function's name in its reference (``objective`` of ``<interactive>:objective``)."""
+        return (self.function or "").partition(":")[2]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TrialRef:
@@ -247,31 +303,54 @@ def _objective_list(value: Any) -> Any:
 
 
 def _trial_ref(value: Any) -> Any:
-    """Accept a Python callable in the Python API and store it as an importable reference."""
+    """Accept a Python callable in the Python API: stored as an importable reference, or, for one no process can
+    import, as ``<interactive>:name`` with the function kept beside it in this process (it runs inline)."""
     if callable(value) and not isinstance(value, type):
-        return {"function": function_reference(value)}
+        if not is_interactive(value):
+            return {"function": function_reference(value)}
+        ref = TrialRef(function=f"{INTERACTIVE}:{_interactive_name(value)}")
+        ref._given = value
+        return ref
     if isinstance(value, str):
         return {"function": value} if ":" in value and " " not in value else {"command": value}
     return value
 
 
-def function_reference(fn: Callable[..., Any]) -> str:
-    """``module:function`` for a module-level function; ``/abs/file.py:function`` for one defined in a script."""
+def is_interactive(fn: Callable[..., Any]) -> bool:
+    """Whether no other process can import ``fn``: a lambda or nested function, or one defined in ``__main__``
+    without a file of its own (a notebook cell, `python -c`, standard input, the REPL)."""
     qualname = getattr(fn, "__qualname__", "")
     module = getattr(fn, "__module__", None)
     if not qualname or "<" in qualname or module is None:
-        raise ValueError(
-            f"the trial function must be a module-level function (not a lambda or a nested function); got {fn!r}"
-        )
-    if module == "__main__":
+        return True
+    if module != "__main__":
+        return False
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)  # a notebook's __main__ has none
+    try:
+        source = inspect.getsourcefile(fn)  # `python -c` and stdin give '<string>', '<stdin>'; Jupyter a cell's name
+    except TypeError:
+        return True
+    return main_file is None or source is None or not os.path.isfile(source)
+
+
+def _interactive_name(fn: Callable[..., Any]) -> str:
+    """The name an interactive function is stored under: its own (``objective``, ``<lambda>``)."""
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
+
+
+def function_reference(fn: Callable[..., Any]) -> str:
+    """``module:function`` for a module-level function; ``/abs/file.py:function`` for one defined in a script
+    (never an interactive one: :func:`is_interactive`)."""
+    qualname = fn.__qualname__
+    if fn.__module__ == "__main__":
         source = inspect.getsourcefile(fn)
-        if source is None or not os.path.isfile(source):  # `python -c` and stdin give '<string>', '<stdin>'
-            raise ValueError(
-                f"the trial function {qualname!r} is defined interactively (python -c, standard input, a notebook "
-                "or the REPL), so there is no file to import it from; move it into a .py file (in a notebook: "
-                "%%writefile objective.py) and pass it from there, or as 'objective.py:objective'")
+        assert source is not None
         return f"{os.path.abspath(source)}:{qualname}"
-    return f"{module}:{qualname}"
+    return f"{fn.__module__}:{qualname}"
+
+
+# What only worker processes give: an interactive function given with one of these is not moved inline unasked.
+_WORKER_SETTINGS = ("trial_timeout", "memory_limit", "gpus", "max_trials_per_worker")
 
 
 # Clustering scorers: never what a tuned classifier or regressor meant (f1_score is not rand_score).
@@ -336,6 +415,24 @@ class ExperimentSpec(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _an_interactive_function_runs_inline(cls, data: Any) -> Any:
+        # A function only this process has (a notebook's) can run only here: where the executor section leaves the
+        # kind to its default and asks nothing only worker processes give, that is inline, as Optuna's optimize()
+        # calls the objective in-process. A kind or setting given for processes is refused in _cross_checks.
+        if not isinstance(data, dict) or not callable(data.get("trial")) or not is_interactive(data["trial"]):
+            return data
+        executor = data.get("executor")
+        if executor is None:
+            return {**data, "executor": {"kind": "inline"}}
+        given = (dict(executor) if isinstance(executor, Mapping) else executor.model_dump(exclude_unset=True)
+                 if isinstance(executor, Executor) else None)
+        if given is None or "kind" in given or any(k in given for k in _WORKER_SETTINGS) \
+                or given.get("workers", 1) != 1:
+            return data
+        return {**data, "executor": {**given, "kind": "inline"}}
+
+    @model_validator(mode="before")
+    @classmethod
     def _scoring_defaults_to_the_objective(cls, data: Any) -> Any:
         # A task optimises its scoring, so the two must name one metric; a spec that names it once, in the
         # objective (what a user writes first), means that scorer. Only a scikit-learn scorer name is taken: a
@@ -390,6 +487,13 @@ class ExperimentSpec(StrictModel):
                 raise SpecError("objective", f"a task optimises its scoring: use {{metric: {self.task.metric_name}, "
                                 f"direction: {self.task.direction}}}; got {{metric: {o.metric}, direction: "
                                 f"{o.direction.value}}}")
+        if self.trial is not None and self.trial.interactive and self.executor.kind != "inline":
+            raise SpecError("trial", f"the trial function {self.trial.function_name!r} is defined interactively (a "
+                            "notebook, python -c, standard input, the REPL, or a lambda), so the worker processes of "
+                            f"executor.kind {self.executor.kind} cannot import it; run it in this process with "
+                            "executor: {kind: inline} (one trial at a time, without workers, trial_timeout or "
+                            "memory_limit), or move it into a .py file (in a notebook: %%writefile objective.py, then "
+                            "from objective import objective) and pass that function, or 'objective.py:objective'")
         if self.budget.cost is not None and self.cost is None:
             raise SpecError("budget.cost", "a money budget needs prices: add a cost section, e.g. cost: "
                             "{cpu_hour: 0.04, memory_gb_hour: 0.005} or cost: {metric: dollars}")
@@ -400,6 +504,16 @@ class ExperimentSpec(StrictModel):
             if self.budget.target is None and self.strategy.name != "grid" and self.budget.cost is None:
                 raise ValueError("budget needs at least one of trials, wall_time or patience")
         return self
+
+    def with_trial_function(self, fn: Callable[..., Any]) -> ExperimentSpec:
+        """This (stored) spec with its interactive trial function handed over again, to resume or reproduce it.
+
+        Raises:
+            SpecError: at ``trial``: the experiment runs a task, or a function it imports by reference, or another.
+        """
+        if self.trial is None:
+            raise SpecError("trial", "the experiment runs a built-in task, not a trial function; leave out trial=")
+        return self.model_copy(update={"trial": self.trial.with_function(fn)})
 
     @property
     def objectives(self) -> tuple[ObjectiveSpec, ...]:
