@@ -71,11 +71,14 @@ def test_joiners_at_the_same_trial_count_propose_different_configurations(projec
     store.close()
 
 
-def test_a_lead_whose_lease_was_taken_over_stops_dispatching(project):
+
+def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(project):
     """A lead's lease lapsed (its store stalled past the lease's length) and another coordinator took it: at its
-    next renewal the lead sees the lease is not its own and stops dispatching, as a joiner would, instead of going
-    on as a second lead."""
+    next renewal the lead sees the lease is not its own, warns, and goes on as a joiner (numbers within the
+    budget, no lease), instead of going on as a second lead."""
     import tunesmith
+    from tunesmith.events import RunListener
+    from tunesmith.storage import SQLStore
 
     project.write("takeover.py", f"""
         import time
@@ -94,8 +97,18 @@ def test_a_lead_whose_lease_was_taken_over_stops_dispatching(project):
             time.sleep(0.25)
             return config["x"]
     """)
+
+    class Warnings(RunListener):
+        said: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.said.append(message)
+
     spec = project.write_spec(project.spec(name="usurped", trial={"function": "takeover:objective"},
-                                           budget={"trials": 200}, executor={"kind": "inline"}))
-    result = tunesmith.run(spec, storage=project.storage)
-    assert "took the lease over" in result.stop_reason, result.stop_reason
-    assert len(result.trials) < 100
+                                           budget={"trials": 30}, executor={"kind": "inline"}))
+    result = tunesmith.run(spec, storage=project.storage, listener=Warnings())
+    assert [m for m in Warnings.said if "took this experiment's lease over" in m and "as a joiner" in m], Warnings.said
+    assert len(result.trials) == 30
+    store = SQLStore(project.storage, create=False)
+    assert store.lease_holder(store.experiment("usurped").id, 0.0) == "usurper@elsewhere", "it never took it back"
+    store.close()

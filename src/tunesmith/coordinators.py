@@ -30,12 +30,15 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
-# How often a coordinator renews its lease and beats for its running trials: from a thread of its own (Heartbeat),
-# so a beat says its process lives, whatever holds up its loop. A remote coordinator's death is known only by its
-# silence (one on this host, at once, by its pid): three beats missed.
+# How often a coordinator renews its lease and beats for its running and retry-waiting trials: from a thread of its
+# own (Heartbeat), so a beat says its process lives, whatever holds up its loop.
 LEASE_RENEW_EVERY = 5.0
-STALE_AFTER = 3 * LEASE_RENEW_EVERY  # a trial whose coordinator has not beaten for this long is abandoned
-LEASE_TTL = STALE_AFTER        # a lease not renewed for as long lapses: a killed remote lead is not at work after it
+# A remote coordinator's death is known only by its silence (one on this host at once, by its pid). Not shorter:
+# a joiner with no trial running writes nothing to the store (its liveness is its run_running event and its trials'
+# beats), so a joiner between trials for longer than this (a slow start, a quota wait) would count as gone; and a
+# lease as short as a store's lock wait (SQLite: 30 s) could lapse under a live lead.
+STALE_AFTER = 60.0   # a trial whose coordinator has not beaten for this long is abandoned
+LEASE_TTL = 120.0    # a lease not renewed for as long lapses: a killed remote lead is at work until then
 
 
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:

@@ -185,10 +185,11 @@ class Runner:
             store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning),
             keep_alive=self._keep_alive, keep_alive_every=LEASE_RENEW_EVERY)
         self.scheduler: Scheduler = scheduler or NoScheduler()
-        self.join = join
+        self.join, self._lease_lost_to = join, ""   # who took our lapsed lease, until the loop tells it
         self._stop_requested: str | None = None
         self._immediate = False
         self._running: dict[int, _Running] = {}
+        self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
         self._heartbeat = Heartbeat(self._keep_alive, LEASE_RENEW_EVERY)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
@@ -274,7 +275,6 @@ class Runner:
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
         self._mine: set[int] = set()             # trial numbers run here, or already learnt from peers
         self._seen_event = store.finished_since(exp_id, 0)[1]
-        self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
         self._params_of = {t.number: dict(t.params) for t in history}
         self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
         self._propose = getattr(self.scheduler, "propose", None)  # hooks of proposing schedulers (PBT)
@@ -311,16 +311,19 @@ class Runner:
                 self._handle(ev)
 
     def _keep_alive(self) -> None:
-        """Renew the lease and beat for running trials: from the loop, and from the Heartbeat's thread (and the
-        inline executor's, while an inline trial holds the loop); store writes only, of a list copied at once."""
+        """Renew the lease; beat for running and retry-waiting trials (from the loop, Heartbeat's, inline's thread)."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
         if not self.join and (holder := store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)) is not None:
-            self.request_stop(f"another coordinator ({holder}) took the lease over; ours had lapsed")  # as a joiner
-        store.heartbeat(exp_id, list(self._running), now)
+            self.join, self._lease_lost_to = True, holder  # ours lapsed (a stalled store): go on as a joiner
+        store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now)
 
     def _keep_alive_and_sync(self) -> None:
         """Keep alive, and learn what cooperating coordinators finished."""
         self._keep_alive()
+        if self._lease_lost_to:  # told here, in the loop's thread, not the heartbeat's
+            self.listener.warning(f"another coordinator ({self._lease_lost_to}) took this experiment's lease over "
+                                  "(ours had lapsed): this run goes on as a joiner")
+            self._lease_lost_to = ""
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
         if others:
             self._strategy.replay(others)
