@@ -314,6 +314,29 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
         retune]
 
 
+@pytest.mark.slow
+def test_the_next_cycle_resumes_a_retune_whose_cycle_was_killed(folder: Path) -> None:
+    """After `kill -9` of a cycle mid-re-tune, the re-tune stayed `running` (abandoned), unnamed by its parent, and
+    the next cycle started another re-tune beside it instead of resuming it (as it does after Ctrl-C)."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    proc, retune = _stop_during_retune(folder, signals.SIGKILL, "cycle", "bc", "--data", "shifted.csv",
+                                       "--trials", str(STOPPED_BUDGET), "--json")
+    assert proc.returncode == -signals.SIGKILL
+    assert store.experiment(retune).status.value == "running"  # nothing ran to record otherwise
+    assert store.experiment("bc").attributes["retunes"] == [retune]  # named before it ran
+    again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["steps"][-2]["why"].startswith(f"resumed and finished {retune} ("), report
+    assert report["outcome"] == "retuned" and report["champion"] == retune
+    assert [e.name for e in store.experiments()] == ["bc", retune]  # no second re-tune
+    assert store.experiment(retune).status.value == "completed"
+    assert len([t for t in store.trials(store.experiment(retune).id) if t.state.is_finished()]) == STOPPED_BUDGET
+
+
 def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finish(folder: Path) -> None:
     """A re-tune needs a data file: the cycle used to tune and check drift, then stop at the re-tune with exit 2."""
     task = {**SPEC["task"], "data": {"sklearn": "breast_cancer"}}  # type: ignore[dict-item]

@@ -155,7 +155,8 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
 
 
 def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
-    """``head``'s newest re-tune when it is interrupted and on the file ``data`` as it was (path and content).
+    """``head``'s newest re-tune when it is interrupted, or abandoned (recorded as running, and no live coordinator
+    runs it: its cycle was killed outright), and on the file ``data`` as it was (path and content).
 
     Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
     history, not work to continue."""
@@ -165,7 +166,7 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     existing = {e.name for e in store.experiments()}   # one query, not one per re-tune named
     names = [n for n in head.attributes.get("retunes", []) if n in existing]
     child = store.experiment(names[-1]) if names else None
-    if child is None or child.status is not RunStatus.INTERRUPTED:
+    if child is None or not _stopped(store, child):
         return None
     if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
         return None  # other rows since: a new re-tune
@@ -178,13 +179,22 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
 
 
 def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
-    """An interrupted first tuning, or one that failed before any trial completed (its Ray cluster was down, its
+    """An interrupted (or abandoned: killed outright) first tuning, or one that failed before any trial completed (its Ray cluster was down, its
     executor could not start): the next cycle resumes it, as a spec file or by name, rather than checking new rows
     against a partial champion or against none."""
     if not _exists(store, name):
         return False
     exp = store.experiment(name)
-    return exp.status is RunStatus.INTERRUPTED or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
+    return _stopped(store, exp) or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
+
+
+def _stopped(store: SQLStore, experiment: ExperimentRecord) -> bool:
+    """Interrupted, or abandoned: recorded as running while no coordinator is at work on it (killed with SIGKILL,
+    its machine gone; as `tunesmith show` says ``abandoned``). ``tunesmith resume`` continues either."""
+    from tunesmith.coordinators import at_work
+
+    return experiment.status is RunStatus.INTERRUPTED or (
+        experiment.status is RunStatus.RUNNING and not at_work(store, experiment.id, time.time()))
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:

@@ -287,12 +287,16 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
     from tunesmith.runner import run_experiment
 
     clock = clock or SystemClock()
+    parent = store.experiment(plan.parent)
+    before = parent.attributes.get("retunes", [])
+    # named before it runs: a run killed outright (SIGKILL, a lost machine) records nothing after, and the next
+    # cycle finds an abandoned re-tune to resume by its parent's list (a name with no experiment is skipped there)
+    store.set_attributes(parent.id, {"retunes": [*before, plan.spec.name]}, clock.now())
     try:
         return run_experiment(plan.spec, store, listener, clock, on_runner, attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        parent = store.experiment(plan.parent)
         if plan.spec.name in {e.name for e in store.experiments()}:
-            store.set_attributes(parent.id, {"retunes": [*parent.attributes.get("retunes", []), plan.spec.name]},
-                                 clock.now())
             store.record_event(parent.id, "retuned", clock.now(), detail={
                 "child": plan.spec.name, "data": plan.attributes["lineage"]["data"]})
+        else:  # refused before it was recorded: nothing to name
+            store.set_attributes(parent.id, {"retunes": before}, clock.now())
