@@ -266,6 +266,33 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
     return run_retune_plan(store, plan, listener, clock, on_runner)
 
 
+def refuse_deleting_a_parent(store: SQLStore, experiment: ExperimentRecord) -> None:
+    """``tunesmith delete`` of an experiment that has re-tunes in the store: refused. Deleted, it left its re-tunes
+    naming a parent that is gone and its parent naming it, and the next cycle checked the root again.
+
+    Raises:
+        UserInputError: naming the re-tunes and the commands that delete them first.
+    """
+    existing = {e.name for e in store.experiments()}
+    children = [c for c in experiment.attributes.get("retunes", []) if c in existing]
+    if children:
+        first = "; ".join(f"tunesmith delete {c} --yes" for c in reversed(children))  # a re-tune's own ones first
+        raise UserInputError(f"experiment {experiment.name!r} has re-tune(s) {', '.join(children)}, whose lineage "
+                             f"goes through it; delete them first ({first}), then {experiment.name!r}")
+
+
+def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> None:
+    """Before re-tune ``experiment`` is deleted: its parent stops naming it (``show`` said "re-tuned as" a deleted
+    experiment). Its trial folders stay, so :func:`plan_retune` does not give its name again."""
+    parent = (experiment.attributes.get("lineage") or {}).get("parent")
+    if not parent or parent not in {e.name for e in store.experiments()}:
+        return
+    record = store.experiment(str(parent))
+    retunes = record.attributes.get("retunes", [])
+    if experiment.name in retunes:
+        store.set_attributes(record.id, {"retunes": [r for r in retunes if r != experiment.name]}, now)
+
+
 def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                         **options: Any) -> RetunePlan:
     """:func:`plan_retune`, and its spec prepared: the new data loads, splits and fits the task. Every refusal of
