@@ -837,7 +837,9 @@ CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if no
 ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
                                                      "champion was tuned on")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
-ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="registered model name for promotion")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="the registered model (needs the mlflow "
+                                                    "extra): its champion is what the cycle checks, and a promoted "
+                                                    "re-tune becomes it")]
 
 
 @app.command()

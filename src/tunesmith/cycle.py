@@ -179,9 +179,9 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
 
 
 def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
-    """An interrupted (or abandoned: killed outright) first tuning, or one that failed before any trial completed (its Ray cluster was down, its
-    executor could not start): the next cycle resumes it, as a spec file or by name, rather than checking new rows
-    against a partial champion or against none."""
+    """An interrupted (or abandoned: killed outright) first tuning, or one that failed before any trial completed
+    (its Ray cluster was down, its executor could not start): the next cycle resumes it, as a spec file or by name,
+    rather than checking new rows against a partial champion or against none."""
     if not _exists(store, name):
         return False
     exp = store.experiment(name)
