@@ -210,6 +210,8 @@ def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_befo
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and hint in proc.stderr, (args, proc.stderr)
     assert [e.name for e in store.experiments()] == ["bc"] and len(store.events(store.experiment("bc").id)) == events
     assert not (folder / ".tunesmith" / "bc" / "promotions").exists()  # no report: nothing was judged
+    dry = _cli(folder, "promote", "bc", "--model-name", "m", "--dry-run", env=without_mlflow)  # reads no registry
+    assert dry.returncode == 0 and "dry run: every gate passed" in dry.stdout, dry.stderr
 
 
 @pytest.mark.slow
