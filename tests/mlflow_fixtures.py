@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,33 @@ def mlflow_uri(mlflow_template: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     target = tmp_path / "mlflow.db"
     shutil.copy(mlflow_template, target)
     return f"sqlite:///{target}"
+
+
+# Loaded at interpreter start (site imports sitecustomize from PYTHONPATH): the path finder no longer finds MLflow,
+# so `import mlflow` raises ModuleNotFoundError and importlib.util.find_spec("mlflow") is None, as without the extra
+WITHOUT_MLFLOW = """
+import sys
+from importlib.machinery import PathFinder
+
+
+class _PathFinderWithoutMlflow(PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        return None if name.partition(".")[0] == "mlflow" else super().find_spec(name, path, target)
+
+
+sys.meta_path[sys.meta_path.index(PathFinder)] = _PathFinderWithoutMlflow
+"""
+
+
+@pytest.fixture(scope="session")
+def without_mlflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment variables for a subprocess that runs as if the mlflow extra were not installed (MLflow is
+    installed here): ``PYTHONPATH`` with a folder whose ``sitecustomize`` hides it."""
+    hider = tmp_path_factory.mktemp("without-mlflow")
+    (hider / "sitecustomize.py").write_text(WITHOUT_MLFLOW)
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(hider), os.environ.get("PYTHONPATH")) if p)}
+    check = subprocess.run([sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('mlflow'))"],
+                           env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    assert check.stdout.strip() == "None"  # the simulation holds
+    return env

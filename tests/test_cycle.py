@@ -78,10 +78,10 @@ def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path) -> No
     assert 3500 < slept[0] <= 3600 and reports[0].checked == "bc-retune-2"
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                            "COLUMNS": "200"})
+                                            "COLUMNS": "200", **(env or {})})
 
 
 @pytest.mark.slow
@@ -190,6 +190,52 @@ def test_a_model_name_mlflow_refuses_is_refused_before_any_tuning(folder: Path) 
     assert [e.name for e in store.experiments()] == []
 
 
+def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_before_any_work(
+        folder: Path, without_mlflow: dict[str, str]) -> None:
+    """Without the mlflow extra, `promote` ran every gate and `cycle` re-tuned (recorded) before both died on
+    `ModuleNotFoundError: No module named 'mlflow'` (exit 1, a traceback, no --json-out)."""
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    hint = "MLflow is not installed: pip install 'tunesmith[mlflow]'"
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "m", "--json-out", "out.json",
+                env=without_mlflow)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: --model-name: ") and hint in proc.stderr, proc.stderr
+    assert not (folder / ".tunesmith").exists() and not (folder / "out.json").exists()  # nothing tuned
+    assert _cli(folder, "run", "bc.yaml", "-q").returncode == 0
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    events = len(store.events(store.experiment("bc").id))
+    for args in (("promote", "bc", "--model-name", "m"), ("rollback", "m", "--reason", "drift"),
+                 ("cycle", "bc", "--data", "shifted.csv", "--model-name", "m")):
+        proc = _cli(folder, *args, env=without_mlflow)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and hint in proc.stderr, (args, proc.stderr)
+    assert [e.name for e in store.experiments()] == ["bc"] and len(store.events(store.experiment("bc").id)) == events
+    assert not (folder / ".tunesmith" / "bc" / "promotions").exists()  # no report: nothing was judged
+    dry = _cli(folder, "promote", "bc", "--model-name", "m", "--dry-run", env=without_mlflow)  # reads no registry
+    assert dry.returncode == 0 and "dry run: every gate passed" in dry.stdout, dry.stderr
+
+
+@pytest.mark.slow
+def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Path, mlflow_uri: str) -> None:
+    """`promote bc`, then a hand-made `retune bc` on the new rows: the cycle checked that re-tune (no drift: it was
+    tuned on them) and called it the champion, while the registry's champion was still bc's version 1."""
+    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
+            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
+    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    assert _cli(folder, "run", "bc.yaml", "-q").returncode == 0
+    assert _cli(folder, "promote", "bc", "--model-name", "clf").returncode == 0
+    assert _cli(folder, "retune", "bc", "--data", "shifted.csv", "--trials", "2", "-q").returncode == 0
+    assert _cli(folder, "drift", "bc", "--data", "shifted.csv").returncode == 4  # the champion's data drifted
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "clf", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["checked"] == "bc" and report["champion_from"] == "registry", report
+    assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
+    again = json.loads(_cli(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf", "--json").stdout)
+    assert again["checked"] == again["champion"] == "bc-retune-2" and again["outcome"] == "no_drift", again
+    other = _cli(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")  # not its lineage
+    assert other.returncode == 2 and "'bc-retune-2', which is not 'bc-retune-1'" in other.stderr, other.stderr
+
+
 @pytest.mark.slow
 def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fields(folder: Path) -> None:
     """The cycle runs the recorded spec: an edited drift threshold in the file was silently ignored."""
@@ -268,6 +314,29 @@ def test_a_stopped_cycle_leaves_its_retune_interrupted_resumable_and_exits_130(
     assert again.steps[-2].why.startswith(f"resumed and finished {retune} (") and "--trials" in again.steps[-2].why
     assert store.experiment(retune).status.value == "completed" and store.experiment("bc").attributes["retunes"] == [
         retune]
+
+
+@pytest.mark.slow
+def test_the_next_cycle_resumes_a_retune_whose_cycle_was_killed(folder: Path) -> None:
+    """After `kill -9` of a cycle mid-re-tune, the re-tune stayed `running` (abandoned), unnamed by its parent, and
+    the next cycle started another re-tune beside it instead of resuming it (as it does after Ctrl-C)."""
+    import signal as signals
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    proc, retune = _stop_during_retune(folder, signals.SIGKILL, "cycle", "bc", "--data", "shifted.csv",
+                                       "--trials", str(STOPPED_BUDGET), "--json")
+    assert proc.returncode == -signals.SIGKILL
+    assert store.experiment(retune).status.value == "running"  # nothing ran to record otherwise
+    assert store.experiment("bc").attributes["retunes"] == [retune]  # named before it ran
+    again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["steps"][-2]["why"].startswith(f"resumed and finished {retune} ("), report
+    assert report["outcome"] == "retuned" and report["champion"] == retune
+    assert [e.name for e in store.experiments()] == ["bc", retune]  # no second re-tune
+    assert store.experiment(retune).status.value == "completed"
+    assert len([t for t in store.trials(store.experiment(retune).id) if t.state.is_finished()]) == STOPPED_BUDGET
 
 
 def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finish(folder: Path) -> None:

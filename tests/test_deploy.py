@@ -96,6 +96,38 @@ def test_every_tunesmith_line_names_real_flags(path: Path) -> None:
         assert unknown_flags(args) == [], f"{path.name}: tunesmith {' '.join(args)}"
 
 
+def needs_registry(args: list[str]) -> bool:
+    """A command that reads or writes MLflow's model registry: it needs the mlflow extra."""
+    return bool(args) and (args[0] in ("promote", "rollback") or (args[0] in ("cycle", "watch") and any(
+        a.split("=", 1)[0] == "--model-name" for a in args)))
+
+
+def installed_extras(text: str) -> list[set[str]]:
+    """The extras of each `pip install tunesmith[...]` in a shell text."""
+    return [{e.strip() for e in (m.group(1) or "").split(",") if e.strip()}
+            for m in re.finditer(r"pip install[^\n]*?[\"']?tunesmith(?:\[([\w,\s-]*)\])?", text)]
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)
+def test_an_install_before_a_command_that_promotes_has_the_mlflow_extra(path: Path) -> None:
+    """The examples installed `tunesmith[postgres]` and ran `cycle --model-name`, which needs MLflow's registry:
+    the cycle was refused (before the fix: it crashed after re-tuning). An install in the command's own shell
+    text must have the extra; a command without one relies on the job's separate install step(s)."""
+    texts = list(_strings(yaml.safe_load(path.read_text())))
+    steps = [t for t in texts if installed_extras(t) and not tunesmith_commands(t)]  # install-only steps
+    for text in texts:
+        if any(needs_registry(c) for c in tunesmith_commands(text)):
+            installs = installed_extras(text) or [e for t in steps for e in installed_extras(t)]
+            assert installs and all("mlflow" in extras for extras in installs), (path.name, text)
+
+
+def test_the_extra_check_can_fail() -> None:
+    text = 'pip install --quiet "tunesmith[postgres]" && tunesmith cycle x.yaml --data d.csv --model-name m'
+    assert needs_registry(tunesmith_commands(text)[0]) and installed_extras(text) == [{"postgres"}]
+    assert installed_extras("pip install 'tunesmith[postgres, mlflow]'") == [{"postgres", "mlflow"}]
+    assert not needs_registry(["cycle", "x.yaml", "--data", "d.csv"])
+
+
 def test_the_flag_check_can_fail() -> None:
     (args,) = tunesmith_commands('pip install tunesmith && tunesmith cycle x.yaml --data d.csv --no-such-flag -q')
     assert unknown_flags(args) == ["--no-such-flag", "-q"]

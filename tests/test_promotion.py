@@ -447,3 +447,46 @@ def test_a_champion_registered_before_the_created_at_tag_is_still_known_by_name_
         "legacy-model", first.version, CREATED_AT_TAG)
     again = promote(store, "legacy", "legacy-model", SystemClock(), trial_number=first.trial)
     assert (again.decision.value, again.version) == ("already the champion", None), again
+
+
+def _walkthrough() -> list[str]:
+    """The command lines of the README's promotion "Try it" block (after its `cd examples`)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("**Try it** (`examples/promotion.yaml`")
+    begin = readme.index("```bash\n", start) + len("```bash\n")
+    block = readme[begin:readme.index("\n```", begin)]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert lines[0] == "cd examples", lines[0]
+    return lines[1:]
+
+
+@pytest.mark.slow
+def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow_template: Path) -> None:
+    """The walkthrough's "second version" promoted the best trial again: *already the champion*, nothing registered,
+    and its `rollback` then failed (exit 2, no earlier champion). Every line runs here, in a fresh copy of examples/,
+    and exits as its comment says (0 unless it says `exit N`)."""
+    import re
+    import shlex
+    import subprocess
+
+    examples = tmp_path / "examples"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples", examples)
+    shutil.copy(mlflow_template, examples / "mlflow.db")  # migrated already: MLflow builds its schema slowly
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
+           "TUNESMITH_STORAGE": f"sqlite:///{examples / 'tunesmith.db'}"}
+    for line in _walkthrough():
+        command, _, comment = line.partition("  #")
+        words = shlex.split(command)
+        program = {"tunesmith": [sys.executable, "-m", "tunesmith.cli"], "python": [sys.executable]}[words[0]]
+        proc = subprocess.run([*program, *words[1:]], cwd=examples, env=env, capture_output=True, text=True,
+                              timeout=300)
+        expected = int(m.group(1)) if (m := re.search(r"\bexit (\d)", comment)) else 0
+        assert proc.returncode == expected, f"{line}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        if "already the champion" in proc.stdout:
+            raise AssertionError(f"{line}: registered nothing\n{proc.stdout}")
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{examples / 'mlflow.db'}")
+    model = client.get_registered_model("wine-clf")
+    assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1"}, model.aliases  # rolled back
+    assert len(client.search_model_versions("name='wine-clf'")) == 2

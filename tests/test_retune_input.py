@@ -208,3 +208,26 @@ def test_two_specs_sharing_a_workdir_are_told_whose_folders_they_are(tmp_path: P
     assert "runs already holds trial folders (trial-00000) of experiment 'a', which sets the same workdir" in \
         " ".join(runs[1].stderr.split())
     assert "rm -r" not in runs[1].stderr
+
+
+def test_deleting_a_retune_that_has_retunes_is_refused_and_a_deleted_one_is_unnamed(tuned: SQLStore,
+                                                                                   tmp_path: Path) -> None:
+    """`delete bc-retune-1` of a middle re-tune went through silently: `show bc` still said "re-tuned as:
+    bc-retune-1", bc-retune-2 a "re-tune of bc-retune-1", and the next cycle checked the root."""
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}", "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+
+    assert cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
+    assert cli("retune", "bc-retune-1", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
+    refused = cli("delete", "bc-retune-1", "--yes")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "has re-tune(s) bc-retune-2" in refused.stderr and "tunesmith delete bc-retune-2 --yes" in refused.stderr
+    assert [e.name for e in tuned.experiments()] == ["bc", "bc-retune-1", "bc-retune-2"]
+    assert cli("delete", "bc-retune-2", "--yes").returncode == 0
+    assert tuned.experiment("bc-retune-1").attributes["retunes"] == []
+    assert "re-tuned as" not in cli("show", "bc-retune-1").stdout
+    assert cli("delete", "bc-retune-1", "--yes").returncode == 0
+    assert tuned.experiment("bc").attributes["retunes"] == [] and "re-tuned as" not in cli("show", "bc").stdout

@@ -4,6 +4,8 @@ drift_report -> cycle -> show_champion. `tunesmith drift` exits 4 on drift, whic
 the report task treats 0 and 4 alike. `tunesmith cycle` exits 0 when the cycle ran, 3 when a promotion gate
 rejected the re-tune (the task fails, so the team hears of it), 1 when a step failed, 2 on bad input.
 Set TUNESMITH_STORAGE (a PostgreSQL URL) in the worker's environment or an Airflow connection.
+The worker needs `pip install 'tunesmith[postgres,mlflow]'`: with --model-name the cycle reads the champion from
+MLflow's model registry and promotes into it (without MLflow it is refused, exit 2).
 """
 
 from __future__ import annotations

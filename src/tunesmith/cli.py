@@ -519,11 +519,15 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     if running:  # each would die on its next write, records gone from under it
         raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
                         "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
+    from tunesmith.retune import forget_retune, refuse_deleting_a_parent
+
+    refuse_deleting_a_parent(store, exp)  # its re-tunes' lineage goes through it
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
+    forget_retune(store, exp, time.time())
     store.delete_experiment(name)
     out.print(f"deleted {name}")
 
@@ -841,7 +845,9 @@ CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if no
 ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
                                                      "champion was tuned on")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
-ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="registered model name for promotion")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="the registered model (needs the mlflow "
+                                                    "extra): its champion is what the cycle checks, and a promoted "
+                                                    "re-tune becomes it")]
 
 
 @app.command()

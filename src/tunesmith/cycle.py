@@ -1,9 +1,14 @@
 """One keep-the-champion-fresh cycle, for cron, Airflow, Argo and CI: drift check -> re-tune when triggered ->
 promote -> report. Every step is recorded as an event (``cycle_<step>``) on the lineage's root experiment.
 
-The cycle works on the lineage's *head*: starting from the named experiment, it follows each experiment's
-newest completed re-tune (attribute ``retunes``), so tomorrow's cycle compares tomorrow's data with what today's
-re-tune was tuned on.
+The cycle checks the lineage's *champion*. With ``--model-name`` the registry says which it is: the experiment
+whose trial is that model's version behind alias ``champion`` (it must be the named experiment or one of its
+re-tunes; with no champion registered yet, the named experiment itself). A re-tune nobody promoted (``tunesmith
+retune`` by hand, a cycle whose promote step failed or was rejected) is not the champion, so its data is not what
+new rows are compared with. Without a model name (a spec with no ``promotion:`` section, so nothing is registered),
+the champion is the lineage's *head*: starting from the named experiment, each experiment's newest completed
+re-tune (attribute ``retunes``) with a completed trial and not rejected by a gate, so tomorrow's cycle compares
+tomorrow's data with what today's re-tune was tuned on.
 
 Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
 gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
@@ -71,10 +76,12 @@ class CycleStep:
 @dataclass(frozen=True)
 class CycleReport:
     root: str
-    checked: str                   # the experiment the new data was compared with (the lineage head)
-    champion: str                  # the head after the cycle: the re-tune when one ran and was not rejected
+    checked: str                   # the experiment the new data was compared with (the champion before the cycle)
+    champion: str                  # the champion after the cycle (the re-tune when it was promoted, see below)
     outcome: CycleOutcome
     steps: tuple[CycleStep, ...]
+    # "registry": both say what --model-name's alias champion points at; "lineage": no model name, the lineage head
+    champion_from: str = "lineage"
 
     @property
     def exit_code(self) -> int:
@@ -83,7 +90,7 @@ class CycleReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
-                "outcome": self.outcome.value, "exit_code": self.exit_code,
+                "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
                 "steps": [s.to_json() for s in self.steps]}
 
 
@@ -149,7 +156,8 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
 
 
 def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
-    """``head``'s newest re-tune when it is interrupted and on the file ``data`` as it was (path and content).
+    """``head``'s newest re-tune when it is interrupted, or abandoned (recorded as running, and no live coordinator
+    runs it: its cycle was killed outright), and on the file ``data`` as it was (path and content).
 
     Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
     history, not work to continue."""
@@ -159,7 +167,7 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     existing = {e.name for e in store.experiments()}   # one query, not one per re-tune named
     names = [n for n in head.attributes.get("retunes", []) if n in existing]
     child = store.experiment(names[-1]) if names else None
-    if child is None or child.status is not RunStatus.INTERRUPTED:
+    if child is None or not _stopped(store, child):
         return None
     if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
         return None  # other rows since: a new re-tune
@@ -172,13 +180,22 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
 
 
 def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
-    """An interrupted first tuning, or one that failed before any trial completed (its Ray cluster was down, its
-    executor could not start): the next cycle resumes it, as a spec file or by name, rather than checking new rows
-    against a partial champion or against none."""
+    """An interrupted (or abandoned: killed outright) first tuning, or one that failed before any trial completed
+    (its Ray cluster was down, its executor could not start): the next cycle resumes it, as a spec file or by name,
+    rather than checking new rows against a partial champion or against none."""
     if not _exists(store, name):
         return False
     exp = store.experiment(name)
-    return exp.status is RunStatus.INTERRUPTED or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
+    return _stopped(store, exp) or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
+
+
+def _stopped(store: SQLStore, experiment: ExperimentRecord) -> bool:
+    """Interrupted, or abandoned: recorded as running while no coordinator is at work on it (killed with SIGKILL,
+    its machine gone; as `tunesmith show` says ``abandoned``). ``tunesmith resume`` continues either."""
+    from tunesmith.coordinators import at_work
+
+    return experiment.status is RunStatus.INTERRUPTED or (
+        experiment.status is RunStatus.RUNNING and not at_work(store, experiment.id, time.time()))
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
@@ -245,6 +262,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
     new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
+    # the registry's champion, read (and refused when it is not of this lineage) before any tuning
+    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
+                  if promote is None and model_name is not None else None)
+    source = "lineage" if registered is None else "registry"
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -262,20 +283,21 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                 record(CycleStep(name, StepStatus.SKIPPED, "the first tuning " + (
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
-            return CycleReport(root_name, root_name, root_name, outcome, tuple(steps))
-    head = lineage_head(store, root_name)
+            return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
+    head = (lineage_head(store, root_name) if registered is None   # no champion registered yet: the first tuning
+            else store.experiment(registered.experiment or root_name))
     if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
         why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
     report = check_stored(store, head.name, data, reference, data_columns=new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
         record(CycleStep("drift", StepStatus.DONE, "no drift beyond the thresholds", brief))
         for name in ("retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps), source)
     pending = _interrupted_retune(store, head, data)
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
@@ -296,14 +318,14 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                          f"resume {result.experiment.name}` (the next cycle on the same data resumes it)",
                          retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps), source)
     if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
         why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
                else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
                     f"{result.experiment.name}` and the trial logs")
         record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
         record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
     resumed = " (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending else ""
     record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
                      f"{result.experiment.name}{resumed}", retune_detail))
@@ -312,10 +334,58 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     record(step)
     outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
         step.status, CycleOutcome.RETUNED)
-    champion = head.name if outcome is CycleOutcome.REJECTED else result.experiment.name
+    # with a registry, only a promotion changes the champion; without one, a re-tune not rejected is the new head
+    kept = outcome is CycleOutcome.REJECTED or (registered is not None and outcome is not CycleOutcome.PROMOTED)
+    champion = head.name if kept else result.experiment.name
     if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
         store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
-    return CycleReport(root_name, head.name, champion, outcome, tuple(steps))
+    return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """``--model-name``'s champion in the registry: its version, and the experiment of the lineage it came from
+    (both None: no champion registered yet)."""
+
+    version: str | None
+    experiment: str | None
+
+
+def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec, model_name: str) -> _Registered:
+    """Which experiment of ``lineage_root``'s lineage ``model_name``'s champion was registered from.
+
+    Raises:
+        UserInputError: the champion came from an experiment that is not ``lineage_root`` or one of its re-tunes in
+            this store (another lineage's model, a deleted experiment's): comparing with this lineage instead
+            would check, re-tune and promote against a model that is not the one served.
+    """
+    from tunesmith.promotion.promote import registered_champion, registered_from
+
+    version = registered_champion(spec, model_name)
+    if version is None:
+        return _Registered(None, None)
+    name = version.tags.get("tunesmith.experiment")
+    if name and _exists(store, name) and registered_from(version, store.experiment(name)) \
+            and _descends_from(store, name, lineage_root):
+        return _Registered(version.version, name)
+    raise UserInputError(f"--model-name: {model_name!r}'s champion (version {version.version}) was registered from "
+                         f"experiment {name or '(untagged)'!r}, which is not {lineage_root!r} or one of its re-tunes in "
+                         f"this store; run the cycle on that experiment's lineage, or give {lineage_root!r}'s lineage "
+                         "a model name of its own")
+
+
+def _descends_from(store: SQLStore, name: str, ancestor: str) -> bool:
+    """Whether experiment ``name`` is ``ancestor`` or a re-tune of it (of a re-tune of it, ...)."""
+    seen: set[str] = set()
+    while name not in seen:
+        if name == ancestor:
+            return True
+        seen.add(name)
+        parent = (store.experiment(name).attributes.get("lineage") or {}).get("parent")
+        if not parent or not _exists(store, parent):
+            return False
+        name = str(parent)
+    return False
 
 
 def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, model_name: str | None,
@@ -335,10 +405,15 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
     if promote is None and spec.promotion is not None and model_name is None:
         raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                              "name the registered model (--model-name churn-clf)")
-    if promote is None and spec.promotion is not None and model_name is not None:
+    if promote is None and model_name is not None:  # the registry names the champion, and promotes into it
         from tunesmith.promotion.promote import check_model_name
+        from tunesmith.tracking import check_registry_installed
 
         check_model_name(model_name)
+        check_registry_installed("--model-name", "a cycle with a model name (its champion, its promote step)")
+    from tunesmith.tracking import check_tracking_installed
+
+    check_tracking_installed(spec)  # the re-tune would refuse its tracking: section, after the drift step
     new_rows = new_task_rows(spec, data)
     refuse_labels_of_one_class(spec, data, new_rows)
     if reference is not None or spec.task is None:  # the drift check compares two files (check_files): both needed

@@ -286,6 +286,33 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
     return run_retune_plan(store, plan, listener, clock, on_runner)
 
 
+def refuse_deleting_a_parent(store: SQLStore, experiment: ExperimentRecord) -> None:
+    """``tunesmith delete`` of an experiment that has re-tunes in the store: refused. Deleted, it left its re-tunes
+    naming a parent that is gone and its parent naming it, and the next cycle checked the root again.
+
+    Raises:
+        UserInputError: naming the re-tunes and the commands that delete them first.
+    """
+    existing = {e.name for e in store.experiments()}
+    children = [c for c in experiment.attributes.get("retunes", []) if c in existing]
+    if children:
+        first = "; ".join(f"tunesmith delete {c} --yes" for c in reversed(children))  # a re-tune's own ones first
+        raise UserInputError(f"experiment {experiment.name!r} has re-tune(s) {', '.join(children)}, whose lineage "
+                             f"goes through it; delete them first ({first}), then {experiment.name!r}")
+
+
+def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> None:
+    """Before re-tune ``experiment`` is deleted: its parent stops naming it (``show`` said "re-tuned as" a deleted
+    experiment). Its trial folders stay, so :func:`plan_retune` does not give its name again."""
+    parent = (experiment.attributes.get("lineage") or {}).get("parent")
+    if not parent or parent not in {e.name for e in store.experiments()}:
+        return
+    record = store.experiment(str(parent))
+    retunes = record.attributes.get("retunes", [])
+    if experiment.name in retunes:
+        store.set_attributes(record.id, {"retunes": [r for r in retunes if r != experiment.name]}, now)
+
+
 def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                         **options: Any) -> RetunePlan:
     """:func:`plan_retune`, and its spec prepared (kept in the plan, which runs it): the new data loads, splits and
@@ -307,13 +334,17 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
     from tunesmith.runner import run_experiment
 
     clock = clock or SystemClock()
+    parent = store.experiment(plan.parent)
+    before = parent.attributes.get("retunes", [])
+    # named before it runs: a run killed outright (SIGKILL, a lost machine) records nothing after, and the next
+    # cycle finds an abandoned re-tune to resume by its parent's list (a name with no experiment is skipped there)
+    store.set_attributes(parent.id, {"retunes": [*before, plan.spec.name]}, clock.now())
     try:
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        parent = store.experiment(plan.parent)
         if plan.spec.name in {e.name for e in store.experiments()}:
-            store.set_attributes(parent.id, {"retunes": [*parent.attributes.get("retunes", []), plan.spec.name]},
-                                 clock.now())
             store.record_event(parent.id, "retuned", clock.now(), detail={
                 "child": plan.spec.name, "data": plan.attributes["lineage"]["data"]})
+        else:  # refused before it was recorded: nothing to name
+            store.set_attributes(parent.id, {"retunes": before}, clock.now())

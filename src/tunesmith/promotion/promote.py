@@ -141,6 +141,11 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     experiment = store.experiment(name)
     spec = spec_from_dict(experiment.spec)
     policy = load_policy(spec, policy_file)
+    if not dry_run or policy.beat_champion is not None:  # before the refit and the gates, not after them
+        from tunesmith.tracking import check_registry_installed
+
+        check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
+                                 else "beat_champion (reading the champion)")
     trials = store.trials(experiment.id)
     trial = select_trial(spec, trials, trial_number)
     objective = spec.objectives[0]
@@ -197,13 +202,28 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
                             data["previous_champion"], json_path, md_path, data["champion_before"])
 
 
+def registered_champion(spec: ExperimentSpec, model_name: str,
+                        tracking_uri: str | None = None) -> ModelVersion | None:
+    """``model_name``'s version behind alias ``champion`` in the spec's registry (None: no champion yet). Its tags
+    name the experiment and trial it was registered from (see :func:`registered_from`)."""
+    return _registry(spec, tracking_uri).by_alias(model_name, "champion")
+
+
+def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
+    """Whether ``version`` was registered from ``experiment`` (not from another of that name: see ``_is_trial``)."""
+    return _of_experiment(version, experiment)
+
+
 def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
     """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes).
 
     Raises:
         UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, or no earlier champion to go
-            back to.
+            back to; MLflow not installed.
     """
+    from tunesmith.tracking import check_registry_installed
+
+    check_registry_installed("rollback", f"moving {model_name}'s alias champion back")
     from tunesmith.tracking.model_registry import ModelRegistry
 
     from sqlalchemy.engine import make_url   # the URL as MLflow's SQLAlchemy store reads it (a ?timeout= query too)

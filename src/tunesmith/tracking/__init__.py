@@ -5,6 +5,9 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
     check_tracking_installed(spec)
         Raises TrackingUnavailable (bad input) when the spec has a ``tracking:`` section and MLflow is missing.
 
+    check_registry_installed(field, what)
+        Raises TrackingUnavailable (bad input) when MLflow, whose model registry ``what`` needs, is missing.
+
     attach_tracking(spec, store, clock, listener) -> RunListener
         ``listener`` plus, when the spec has ``tracking: {mlflow: ...}``, a TrackingListener that writes the run
         to MLflow from a background thread. Without that section, ``listener`` itself: MLflow never loads.
@@ -49,6 +52,21 @@ def check_tracking_installed(spec: ExperimentSpec) -> None:
 
         raise TrackingUnavailable(f"tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not "
                                   f"installed: {EXTRA_HINT} (or remove the tracking: section)")
+
+
+def check_registry_installed(field: str, what: str) -> None:
+    """Refuse, before any work, what would reach MLflow's model registry (promote, rollback, a cycle's promote
+    step) when MLflow is not installed: it used to end in ``ModuleNotFoundError`` once the gates (or a cycle's
+    re-tune) had run. Looked up, not imported (see :func:`check_tracking_installed`).
+
+    Raises:
+        TrackingUnavailable: naming ``field``, ``what`` needs the registry, and the extra.
+    """
+    if importlib.util.find_spec("mlflow") is None:
+        from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
+
+        raise TrackingUnavailable(f"{field}: {what} needs MLflow's model registry, and MLflow is not installed: "
+                                  f"{EXTRA_HINT}")
 
 
 def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:
@@ -99,4 +117,4 @@ def _redacted(uri: str) -> str:
     return redact(uri)
 
 
-__all__ = ["attach_tracking", "check_tracking_installed", "export_mlflow", "tracker_for"]
+__all__ = ["attach_tracking", "check_registry_installed", "check_tracking_installed", "export_mlflow", "tracker_for"]

@@ -36,6 +36,9 @@ class UntrustedModel(Exception):
 
 class ModelRegistry:
     def __init__(self, uri: str) -> None:
+        from tunesmith.tracking import check_registry_installed
+
+        check_registry_installed("registry", "reading or writing registered models")  # not an import error
         self.uri = uri
         self._client: Any = None
 
