@@ -185,6 +185,12 @@ print(r.status.value, len(r.trials), r.experiment.spec["trial"]["function"], r.e
         assert done.returncode == 2, done.stdout + done.stderr
         assert "defined interactively" in done.stderr and "tunesmith.resume('nb', trial=objective)" in done.stderr
         assert "Traceback" not in done.stderr
+    # A re-tune (and a cycle) would record a new experiment, which no Python call can hand the function to.
+    for args in (["retune", "nb", "--data", "new.csv"], ["cycle", "nb", "--data", "new.csv"]):
+        done = cli(tmp_path, *args)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "defined interactively" in done.stderr and "put the function in a .py file" in done.stderr, done.stderr
+        assert "nb-retune" not in done.stderr and "Traceback" not in done.stderr
     shown = json.loads(cli(tmp_path, "show", "nb", "--json").stdout)
     assert shown["status"] == "interrupted" and shown["trials"]["completed"] == 2, shown
 

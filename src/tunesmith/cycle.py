@@ -394,9 +394,10 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
     is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
     (:func:`tunesmith.retune.new_task_rows`)."""
     from tunesmith.drift.check import no_reference
-    from tunesmith.retune import new_task_rows, refuse_labels_of_one_class
+    from tunesmith.retune import new_task_rows, refuse_interactive_trial, refuse_labels_of_one_class
     from tunesmith.tasks.data import not_a_file
 
+    refuse_interactive_trial(spec.name, spec)
     if spec.task is not None and spec.task.data.path is None:
         source = spec.task.data.sklearn or "generate"
         raise UserInputError(f"task.data: experiment {spec.name!r} tunes on bundled or generated data ({source}); a "

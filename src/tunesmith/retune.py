@@ -63,6 +63,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     """
     parent = store.experiment(name)
     spec = spec_from_dict(parent.spec)
+    refuse_interactive_trial(name, spec)
     cfg = spec.drift or DriftConfig()
     lineage = parent.attributes.get("lineage") or {}
     root = str(lineage.get("root", parent.name))
@@ -311,6 +312,18 @@ def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> 
     retunes = record.attributes.get("retunes", [])
     if experiment.name in retunes:
         store.set_attributes(record.id, {"retunes": [r for r in retunes if r != experiment.name]}, now)
+
+
+def refuse_interactive_trial(name: str, spec: ExperimentSpec) -> None:
+    """A re-tune records a new experiment, to which no Python call hands an interactive trial function over.
+
+    Raises:
+        UserInputError: ``name`` runs a function defined interactively, saying what to do instead.
+    """
+    if spec.trial is not None and spec.trial.interactive:
+        raise UserInputError(f"{name!r} runs a trial function defined interactively ({spec.trial.function}), which a "
+                             "re-tune cannot import: put the function in a .py file, run the experiment from a spec "
+                             "naming it (trial: {function: 'module:name'}), then re-tune that experiment")
 
 
 def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
