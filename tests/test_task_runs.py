@@ -6,6 +6,8 @@ import json
 import re
 import sqlite3
 
+import pytest
+
 TASK = {
     "name": "bc",
     "objective": {"metric": "roc_auc", "direction": "maximize"},
@@ -36,8 +38,11 @@ def test_a_task_runs_and_reports_its_holdout_apart(project):
     assert {"fold_0", "fold_1", "fold_2", "roc_auc_std", "latency_p50_ms", "model_size_bytes"} <= set(best_metrics)
     for t in project.trials("bc"):  # the holdout is nowhere in what the search saw
         assert not any(k.startswith("holdout") for k in t["metrics"])
-    text = project.cli("show", "bc", check=True).stdout
+    gap = shown["cv_optimism"]  # roc_auc is maximised: CV minus holdout, positive when CV looked better
+    assert gap["gap"] == pytest.approx(shown["best"]["values"]["roc_auc"] - holdout["holdout_roc_auc"])
+    text = " ".join(project.cli("show", "bc", check=True).stdout.split())
     assert "holdout roc_auc of trial" in text and "over 3 folds" in text
+    assert f"gap {gap['gap']:+.4f} (roc_auc, higher is better; positive: CV looked better than the holdout)" in text
 
 
 def test_resume_warns_when_the_data_changed(project):

@@ -412,6 +412,8 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
+    from tunesmith.summary import gap_text
+
     if "task" not in summary:
         return
     task, best = summary["task"], summary["best"]
@@ -419,7 +421,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if best:
         m = best["metrics"]
         folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
-        out.print(f"cv ({task['cv']}): {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
+        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
                   f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
             m = {**m, **best["values"]}  # latency may be an objective
@@ -433,6 +435,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if holdout:
         out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
                   f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on {int(holdout.get('holdout_rows', 0))} rows")
+        if summary.get("cv_optimism") is not None:
+            o = summary["cv_optimism"]
+            out.print(f"  its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: {gap_text(o)}")
     nested = summary.get("nested")
     if nested:
         out.print(f"nested CV estimate of the whole tuning procedure: {nested.get('nested_' + metric, float('nan')):.4f} "
