@@ -373,11 +373,13 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     _print_lineage(summary)
     if summary["best"]:
         b = summary["best"]
-        out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
-    for p in summary["pareto"]:
-        out.print(f"  pareto: trial {p['number']} {p['values']}")
+        # with several objectives (or a select policy) the best by the first objective is not what promote ships
+        first = (f" by {summary['objectives'][0]['metric']} (the first objective)"
+                 if summary.get("selected") and summary["selected"]["number"] != b["number"] else "")
+        out.print(f"best{first}: trial {b['number']} {b['values']} params {b['params']}")
     _print_selection_and_cost(summary)
-    print_best_table(out, exp, trials)
+    # the whole Pareto front with several objectives (the table lists it; --json has it under "pareto")
+    print_best_table(out, exp, trials, front_limit=None)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -387,7 +389,8 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
     if "selected" in summary and summary["selected"] is not None:
         sel = summary["selected"]
         label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
-        out.print(f"[bold]selected[/] ({sel['policy']}): {label}: {sel['reason']}")
+        ships = " (what `tunesmith promote` ships)" if sel["number"] is not None else ""
+        out.print(f"[bold]selected[/] ({sel['policy']}): {label}{ships}: {sel['reason']}")
     cost = summary.get("cost")
     if cost:
         def money(v: float | None) -> str:
