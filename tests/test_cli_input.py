@@ -4,6 +4,7 @@ traceback, and nothing written, neither a new store nor a change to an existing 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -608,9 +609,10 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
 
 
-def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
+def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
     """A coordinator SIGKILLed (or lost with its terminal, or OOM-killed) left `show` saying 'running' with trials
-    running, and nothing said that nothing was running them or what to do."""
+    running, and nothing said that nothing was running them or what to do; `ls` went on saying `running` after
+    `show --json` had learnt to say `abandoned`."""
     monkeypatch.setenv("SLOW_SECONDS", "30")
     project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4}))
     run = start_cli(project, "run", "exp.yaml", "-q")
@@ -618,6 +620,9 @@ def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkey
         wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
         live = project.show("exp")
         assert live["status"] == "running" and "abandoned" not in live
+        listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+        assert [(r["status"], r["abandoned"]) for r in listed] == [("running", False)]
+        assert "abandoned" not in project.cli("ls", check=True).stdout
         run.kill()
         run.wait(timeout=30)
     finally:
@@ -627,6 +632,10 @@ def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkey
     text = " ".join(project.cli("show", "exp", check=True).stdout.split())
     assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
             "resume exp") in text
+    listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+    assert [(r["status"], r["abandoned"]) for r in listed] == [("running", True)]
+    text = " ".join(project.cli("ls", check=True).stdout.split())
+    assert "running (abandoned)" in text and "continue with tunesmith resume exp" in text
 
 
 def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):

@@ -287,14 +287,18 @@ def list_experiments(storage: StorageOption = None,
     """List the experiments in the store."""
     from rich.table import Table
 
+    from tunesmith.coordinators import run_abandoned
+
     store = _store(storage)
     rows = []
     counts = store.trial_counts()  # one query for all experiments, not one trial read each
+    now = time.time()
     for e in store.experiments():
         n = counts.get(e.id, {})
-        rows.append({"name": e.name, "status": e.status.value, "strategy": e.strategy, "trials": sum(n.values()),
-                     "completed": n.get(TrialState.COMPLETED, 0), "failed": n.get(TrialState.FAILED, 0),
-                     "created_at": e.created_at})
+        # `show`'s rule: recorded as running while no coordinator runs it (killed with -9, its machine gone)
+        rows.append({"name": e.name, "status": e.status.value, "abandoned": run_abandoned(store, e, now),
+                     "strategy": e.strategy, "trials": sum(n.values()), "completed": n.get(TrialState.COMPLETED, 0),
+                     "failed": n.get(TrialState.FAILED, 0), "created_at": e.created_at})
     if as_json:
         print(strict_json(rows, indent=2))
         return
@@ -302,8 +306,12 @@ def list_experiments(storage: StorageOption = None,
     for col in ("name", "status", "strategy", "trials", "completed", "failed"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("name", "status", "strategy", "trials", "completed", "failed")))
+        status = f"{r['status']} (abandoned)" if r["abandoned"] else r["status"]
+        table.add_row(r["name"], status, *(str(r[c]) for c in ("strategy", "trials", "completed", "failed")))
     out.print(table if rows else "no experiments in this store")
+    if lost := [r["name"] for r in rows if r["abandoned"]]:
+        out.print(f"abandoned: no live coordinator runs it (killed, or its machine went away); continue with "
+                  f"tunesmith resume {lost[0]}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
 
 
 @app.command()
@@ -322,7 +330,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.reproduce import reproducibility_index
 
     from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import at_work
+    from tunesmith.coordinators import run_abandoned
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -332,7 +340,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
+    elif run_abandoned(store, exp, time.time(), events=run_events, trials=trials):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
