@@ -729,9 +729,10 @@ def rollback(
 @app.command()
 def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
               trial: Annotated[int, typer.Argument(help="the trial's number")],
-              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective")] = 1e-6,
+              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
               storage: StorageOption = None) -> None:
-    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not)."""
+    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not); a task's
+    timings (latency, fit time) are shown, not compared."""
     from tunesmith.clock import SystemClock
     from tunesmith.reproduce import reproduce as run_reproduce
 
@@ -742,7 +743,9 @@ def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")]
         out.print(f"[red]not reproduced[/]: trial {trial}: {r.error}")
     else:
         verdict = "[green]reproduced[/]" if r.matched else "[red]NOT reproduced[/]"
-        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g})")
+        timings = (f"; {', '.join(r.not_compared)} not compared: measured times vary from run to run"
+                   if r.not_compared else "")
+        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g}{timings})")
     out.print(f"reproducibility index of {name}: {r.index[0]}/{r.index[1]} reproduced trials matched")
     raise typer.Exit(EXIT_OK if r.matched else EXIT_FAILED)
 

@@ -456,6 +456,9 @@ def check_safe_ranges(spec: ExperimentSpec) -> None:
 
 
 TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
+# a task's wall-clock measurements: they vary from run to run (machine load, caches), so a re-run is not expected to
+# give them again (`tunesmith reproduce` does not compare them); the model's size is deterministic
+TASK_TIMINGS = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "fit_time_s")
 
 
 def _check_task_extra_objectives(spec: ExperimentSpec) -> None:
