@@ -353,6 +353,10 @@ CATALOGUE: dict[str, Case] = {
             "postgresql://user@host/dbname)"
         ),
     ),
+    "storage-path-not-url": Case(  # it suggested sqlite:///tunesmith.db, dropping the folder
+        _spec(storage="proj/tunesmith.db"),
+        _fixed("storage: not a database URL; got 'proj/tunesmith.db' (try sqlite:///proj/tunesmith.db)"),
+    ),
     "unknown-storage-dialect": Case(
         _spec(storage="postgres://u@h/db"),
         _fixed(
@@ -510,6 +514,16 @@ def test_a_bad_storage_option_is_an_input_error(project):
     proc = project.cli("run", str(spec), "--storage", "notaurl")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 2, proc.stderr
+
+
+@pytest.mark.parametrize("command", [("ls",), ("run", "good.yaml")])
+def test_a_storage_option_that_is_a_file_path_suggests_its_own_sqlite_url(project, command):
+    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped."""
+    project.write_spec(project.spec(), "good.yaml")
+    before = _files(project.root)
+    proc = project.cli(*command, "--storage", "proj/tunesmith.db")
+    _assert_input_error(proc, "storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
+    assert _files(project.root) == before
 
 
 @pytest.mark.parametrize("command", [("show", "exp"), ("ls",), ("run", "good.yaml")])

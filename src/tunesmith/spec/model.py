@@ -28,7 +28,7 @@ from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, storage_url_fix
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -222,7 +222,7 @@ def check_storage_url(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    fix = "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
+    fix = storage_url_fix(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
