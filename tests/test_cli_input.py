@@ -783,3 +783,35 @@ def test_a_ray_spec_without_a_working_ray_is_bad_input_before_anything_is_record
         _assert_input_error(project.cli(command, str(spec), env=env), message)
     assert not project.db.exists()
 
+
+
+def _cli_options():
+    import typer.main
+
+    from tunesmith.cli import app
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+        if not hasattr(command, "commands"):
+            yield " ".join(path), command
+
+    return [(path, p) for path, command in walk(typer.main.get_command(app), ()) for p in command.params
+            if p.param_type_name == "option"]
+
+
+def test_every_option_has_a_help_text_and_one_short_form_across_commands():
+    """`retune --help` listed --quiet with no description, and `cycle -m clf` said "No such option: -m" where
+    `promote -m clf` worked: an option taken by several commands is spelt the same in each."""
+    options = _cli_options()
+    assert [(path, p.opts) for path, p in options if not p.help] == []
+    shorts: dict[str, dict[str, str]] = {}
+    for path, p in options:
+        shorts.setdefault(p.opts[0], {})[path] = " ".join(o for o in p.opts if not o.startswith("--"))
+    assert {long: by for long, by in shorts.items() if len(set(by.values())) > 1} == {}
+    assert {shorts["--model-name"][c] for c in ("promote", "cycle", "watch")} == {"-m"}
+
+
+def test_cycle_takes_m_for_its_model_name(project):
+    proc = project.cli("cycle", "nosuch", "--data", "new.csv", "-m", "clf")
+    assert proc.returncode == 2 and "No such option" not in proc.stderr and "no store at" in proc.stderr, proc.stderr

@@ -132,6 +132,8 @@ SpecStorageOption = Annotated[str | None, typer.Option(
 StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
     "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
                             "in this folder)")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or table of best trials (warnings, "
+                                                                 "and why a run stopped early, still go to stderr)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -218,7 +220,7 @@ def run(
     spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")],
     storage: SpecStorageOption = None,
     name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    quiet: QuietOption = False,
     metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
     metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN,
 ) -> None:
@@ -242,7 +244,7 @@ def run(
 
 @app.command()
 def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
-           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+           quiet: QuietOption = False,
            join: Annotated[bool, typer.Option("--join", help="cooperate with coordinators already running it "
                                                              "(another machine on a shared store)")] = False,
            metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
@@ -834,7 +836,7 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
            top_k: Annotated[int | None, typer.Option("--top-k", min=0, help="prior best configurations "
                                                      "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
            cold: Annotated[bool, typer.Option("--cold", help="start from scratch (lineage kept, no warm start)")] = False,
-           storage: StorageOption = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+           storage: StorageOption = None, quiet: QuietOption = False) -> None:
     """A new experiment on new data, linked to NAME and warm-started from its trials."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
@@ -852,7 +854,8 @@ CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if no
 ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
                                                      "champion was tuned on")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
-ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="registered model name for promotion")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", "-m", help="registered model name for promotion "
+                                                     "(-m as in `promote`)")]
 
 
 @app.command()
