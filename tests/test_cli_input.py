@@ -815,3 +815,11 @@ def test_every_option_has_a_help_text_and_one_short_form_across_commands():
 def test_cycle_takes_m_for_its_model_name(project):
     proc = project.cli("cycle", "nosuch", "--data", "new.csv", "-m", "clf")
     assert proc.returncode == 2 and "No such option" not in proc.stderr and "no store at" in proc.stderr, proc.stderr
+
+
+def test_trials_refuses_csv_and_json_together(project):
+    """`trials X --csv --json` printed JSON and dropped --csv without a word."""
+    project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
+    project.cli("run", "exp.yaml", "-q", check=True)
+    _assert_input_error(project.cli("trials", "exp", "--csv", "--json"),
+                        "--csv and --json: give one (each prints every trial in its own format)")

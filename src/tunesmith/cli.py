@@ -490,6 +490,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
 
     from tunesmith.summary import trials_csv, trials_json
 
+    if as_json and as_csv:  # one of them printed, silently: the other was lost
+        raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
     store = _store(storage)
     exp = store.experiment(name)
     records = store.trials(exp.id)

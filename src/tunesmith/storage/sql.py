@@ -218,7 +218,7 @@ class SQLStore:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
                 f"continue it with `tunesmith resume {name}` (which runs the spec recorded then, not this one), or "
-                "choose another name (--name)"
+                "choose another name (--name)", name, describe_url(self.url)
             ) from None
         return self.experiment(name)
 
