@@ -688,8 +688,9 @@ def promote(
     from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
-    result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run, tracking_uri,
-                           report_dir, reason)
+    with _library_warnings_said("refitting the trial"):
+        result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
+                               tracking_uri, report_dir, reason)
     for g in result.gates:
         mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
         out.print(f"  {mark} {g.gate}: {g.message}")
@@ -871,12 +872,30 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
-    report = cycle_command(storage, target, data,
-                           reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
+    with _library_warnings_said("refitting for promotion"):  # the re-tune's own refit says its own (the run's)
+        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                               on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
+
+
+@contextmanager
+def _library_warnings_said(doing: str) -> Iterator[None]:
+    """A library's warnings raised while the command fits a model itself (scikit-learn's FutureWarning on a
+    deprecated parameter): one line each on stderr, as a run's warnings are, not Python's raw file:line print."""
+    from rich.markup import escape
+
+    from tunesmith.tasks.library_warnings import captured
+
+    said: list[str] = []
+    try:
+        with captured() as said:  # filled as it closes, also when the command fails
+            yield
+    finally:
+        for warning in said:
+            err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
