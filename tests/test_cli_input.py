@@ -4,6 +4,7 @@ traceback, and nothing written, neither a new store nor a change to an existing 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -352,6 +353,10 @@ CATALOGUE: dict[str, Case] = {
             "postgresql://user@host/dbname)"
         ),
     ),
+    "storage-path-not-url": Case(  # it suggested sqlite:///tunesmith.db, dropping the folder
+        _spec(storage="proj/tunesmith.db"),
+        _fixed("storage: not a database URL; got 'proj/tunesmith.db' (try sqlite:///proj/tunesmith.db)"),
+    ),
     "unknown-storage-dialect": Case(
         _spec(storage="postgres://u@h/db"),
         _fixed(
@@ -511,6 +516,16 @@ def test_a_bad_storage_option_is_an_input_error(project):
     assert proc.returncode == 2, proc.stderr
 
 
+@pytest.mark.parametrize("command", [("ls",), ("run", "good.yaml")])
+def test_a_storage_option_that_is_a_file_path_suggests_its_own_sqlite_url(project, command):
+    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped."""
+    project.write_spec(project.spec(), "good.yaml")
+    before = _files(project.root)
+    proc = project.cli(*command, "--storage", "proj/tunesmith.db")
+    _assert_input_error(proc, "storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
+    assert _files(project.root) == before
+
+
 @pytest.mark.parametrize("command", [("show", "exp"), ("ls",), ("run", "good.yaml")])
 def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(project, command):
     """The spec's `storage: postgres://...` said what to write instead; the same URL in --storage (or
@@ -608,9 +623,10 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
 
 
-def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
+def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
     """A coordinator SIGKILLed (or lost with its terminal, or OOM-killed) left `show` saying 'running' with trials
-    running, and nothing said that nothing was running them or what to do."""
+    running, and nothing said that nothing was running them or what to do; `ls` went on saying `running` after
+    `show --json` had learnt to say `abandoned`."""
     monkeypatch.setenv("SLOW_SECONDS", "30")
     project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4}))
     run = start_cli(project, "run", "exp.yaml", "-q")
@@ -618,6 +634,9 @@ def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkey
         wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
         live = project.show("exp")
         assert live["status"] == "running" and "abandoned" not in live
+        listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+        assert [(r["status"], r["abandoned"]) for r in listed] == [("running", False)]
+        assert "abandoned" not in project.cli("ls", check=True).stdout
         run.kill()
         run.wait(timeout=30)
     finally:
@@ -627,6 +646,10 @@ def test_show_says_when_no_coordinator_runs_a_running_experiment(project, monkey
     text = " ".join(project.cli("show", "exp", check=True).stdout.split())
     assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
             "resume exp") in text
+    listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+    assert [(r["status"], r["abandoned"]) for r in listed] == [("running", True)]
+    text = " ".join(project.cli("ls", check=True).stdout.split())
+    assert "running (abandoned)" in text and "continue with tunesmith resume exp" in text
 
 
 def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
@@ -760,3 +783,43 @@ def test_a_ray_spec_without_a_working_ray_is_bad_input_before_anything_is_record
         _assert_input_error(project.cli(command, str(spec), env=env), message)
     assert not project.db.exists()
 
+
+
+def _cli_options():
+    import typer.main
+
+    from tunesmith.cli import app
+
+    def walk(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, (*path, name))
+        if not hasattr(command, "commands"):
+            yield " ".join(path), command
+
+    return [(path, p) for path, command in walk(typer.main.get_command(app), ()) for p in command.params
+            if p.param_type_name == "option"]
+
+
+def test_every_option_has_a_help_text_and_one_short_form_across_commands():
+    """`retune --help` listed --quiet with no description, and `cycle -m clf` said "No such option: -m" where
+    `promote -m clf` worked: an option taken by several commands is spelt the same in each."""
+    options = _cli_options()
+    assert [(path, p.opts) for path, p in options if not p.help] == []
+    shorts: dict[str, dict[str, str]] = {}
+    for path, p in options:
+        shorts.setdefault(p.opts[0], {})[path] = " ".join(o for o in p.opts if not o.startswith("--"))
+    assert {long: by for long, by in shorts.items() if len(set(by.values())) > 1} == {}
+    assert {shorts["--model-name"][c] for c in ("promote", "cycle", "watch")} == {"-m"}
+
+
+def test_cycle_takes_m_for_its_model_name(project):
+    proc = project.cli("cycle", "nosuch", "--data", "new.csv", "-m", "clf")
+    assert proc.returncode == 2 and "No such option" not in proc.stderr and "no store at" in proc.stderr, proc.stderr
+
+
+def test_trials_refuses_csv_and_json_together(project):
+    """`trials X --csv --json` printed JSON and dropped --csv without a word."""
+    project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
+    project.cli("run", "exp.yaml", "-q", check=True)
+    _assert_input_error(project.cli("trials", "exp", "--csv", "--json"),
+                        "--csv and --json: give one (each prints every trial in its own format)")

@@ -149,24 +149,57 @@ def store_synthetic_trials(project, name: str, n: int) -> None:
     store.close()
 
 
-def test_holdout_gap_of_a_task_compares_cv_with_holdout(tmp_path):
-    """A built-in task's stored holdout score is drawn beside the CV score of the best trial, with the gap."""
+def _task_experiment(tmp_path, example, holdout, changes=None, objective=None):
     import yaml
 
-    from tunesmith.monitoring.report import build_report
-    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+    from tunesmith.records import ExperimentRecord, RunStatus
     from tunesmith.spec.loader import spec_from_dict
 
-    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "task-kfold.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / example).read_text())
+    spec["task"].update(changes or {})
+    spec["objective"] = objective or spec["objective"]
     stored = spec_from_dict({**spec, "base_dir": str(tmp_path)}).to_json()
-    exp = ExperimentRecord(1, "task", stored, RunStatus.COMPLETED, 0.0, 0.0, "random", "test",
-                           attributes={"holdout": {"trial": 1, "holdout_r2": 0.41, "holdout_rows": 89}})
-    trials = [TrialRecord(i, TrialState.COMPLETED, {"ridge__alpha": 10.0 ** i, "polynomialfeatures__degree": 1}, i,
-                          values=(0.45 + i / 100,), metrics={"r2_std": 0.02}, started_at=float(i),
-                          finished_at=i + 1.0, duration_s=1.0) for i in range(3)]
+    return ExperimentRecord(1, "task", stored, RunStatus.COMPLETED, 0.0, 0.0, "random", "test",
+                            attributes={"holdout": holdout})
+
+
+def _task_trials(params, scores):
+    from tunesmith.records import TrialRecord, TrialState
+
+    return [TrialRecord(i, TrialState.COMPLETED, params, i, values=(v,), metrics={"std": 0.02}, started_at=float(i),
+                        finished_at=i + 1.0, duration_s=1.0) for i, v in enumerate(scores)]
+
+
+@pytest.mark.parametrize(("holdout", "gap", "verdict"), [(0.41, "+0.0500", "optimistic"),
+                                                        (0.50, "-0.0400", "pessimistic")])
+def test_holdout_gap_of_a_maximised_metric_is_cv_minus_holdout(tmp_path, holdout, gap, verdict):
+    """The gap compares the holdout with the CV score of the trial scored on it (trial 1 here, not the best by CV,
+    trial 2), and is positive when CV looked better: the walkthrough's CV 0.8917 against holdout 0.9223 was called
+    a gap of +0.0306 "how optimistic the CV figure is" when CV had been pessimistic."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.summary import experiment_summary
+
+    exp = _task_experiment(tmp_path, "task-kfold.yaml", {"trial": 1, "holdout_r2": holdout, "holdout_rows": 89})
+    trials = _task_trials({"ridge__alpha": 1.0, "polynomialfeatures__degree": 1}, [0.45, 0.46, 0.47])
     document = build_report(exp, trials)
-    assert "holdout (never seen by the search)" in document
-    assert "the gap (-0.0600) is how optimistic the CV figure is" in document  # 0.41 - 0.47
+    assert "holdout (never seen by the search)" in document and "CV (kfold) of trial 1" in document
+    assert f"gap {gap} (r2, higher is better; positive: CV looked better than the holdout): the CV figure " \
+           f"was {verdict}" in document
+    assert experiment_summary(exp, trials)["cv_optimism"]["gap"] == pytest.approx(float(gap))
+
+
+def test_holdout_gap_of_a_minimised_metric_is_holdout_minus_cv(tmp_path):
+    """A cost (lower is better) that is higher on the holdout than in CV: CV was optimistic, the gap positive."""
+    from tunesmith.monitoring.report import build_report
+
+    exp = _task_experiment(tmp_path, "task-stratified.yaml", {"trial": 0, "holdout_cost": 0.30, "holdout_rows": 114},
+                           {"scoring": {"cost": [[0, 1], [5, 0]]}, "unstable_spread": None},
+                           {"metric": "cost", "direction": "minimize"})
+    trials = _task_trials({"selectkbest__k": 10, "logisticregression__C": 1.0,
+                           "logisticregression__class_weight": None, "simpleimputer__strategy": "mean"}, [0.25, 0.28])
+    document = build_report(exp, trials)
+    assert "gap +0.0500 (cost, lower is better; positive: CV looked better than the holdout): the CV figure was " \
+           "optimistic" in document
 
 
 def test_the_pareto_front_drawn_is_that_of_the_trials_satisfying_the_constraints(project):

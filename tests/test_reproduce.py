@@ -56,3 +56,30 @@ def test_reproduce_cli_in_worker_processes_names_what_changed(project):
     assert shown["reproducibility"] == {"matched": 1, "reproduced": 1, "index": 1.0}
     proc = project.cli("reproduce", "proc", "7")
     assert proc.returncode == 2 and "no trial 7" in proc.stderr
+
+
+def test_a_task_timing_objective_is_shown_not_compared(project):
+    """A task tuned for roc_auc and latency_p95_ms never reproduced: the latency, a measured time, is another number
+    on every run (29.8 ms then, 11.3 now), so `reproduce` failed with roc_auc identical and `show` then gave an
+    index of 0%. The deterministic objective is still compared exactly; the timing is shown and named as not
+    compared."""
+    spec = project.spec("timed", objective=[{"metric": "roc_auc", "direction": "maximize"},
+                                            {"metric": "latency_p95_ms", "direction": "minimize"}],
+                        task={"estimator": "sklearn.linear_model.LogisticRegression", "data": {"sklearn": "breast_cancer"},
+                              "pipeline": ["sklearn.preprocessing.StandardScaler"], "cv": {"kind": "stratified", "folds": 2},
+                              "scoring": "roc_auc", "holdout": None},
+                        space={"logisticregression__C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+                        budget={"trials": 1})
+    spec.pop("trial", None)
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    proc = project.cli("reproduce", "timed", "0")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "reproduced: trial 0" in text and "latency_p95_ms not compared: measured times vary from run to run" in text
+    store = SQLStore(project.storage, create=False)
+    event = next(e for e in store.events(store.experiment("timed").id) if e.kind == "trial_reproduced")
+    recorded, reproduced = event.payload["recorded"], event.payload["reproduced"]
+    assert reproduced["roc_auc"] == recorded["roc_auc"]          # compared, exactly as before
+    assert reproduced["latency_p95_ms"] != recorded["latency_p95_ms"]  # the timing moved, and did not matter
+    assert event.payload["matched"] is True and event.payload["not_compared"] == ["latency_p95_ms"]
+    assert project.show("timed")["reproducibility"]["index"] == 1.0

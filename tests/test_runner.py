@@ -226,8 +226,11 @@ def test_python_api_with_objects_and_a_function(project):
     assert math.isclose(result.best.values[0], (result.best.params["x"] - 0.3) ** 2)
     again = tunesmith.open_experiment("py", storage=project.storage)
     assert [t.params for t in again.trials] == [t.params for t in result.trials]
-    with pytest.raises(ExperimentExists, match="tunesmith resume py"):
+    with pytest.raises(ExperimentExists) as exists:  # it named the CLI's flag, (--name), which Python has not
         tunesmith.run(spec, storage=project.storage)
+    assert "--name" not in str(exists.value) and "tunesmith resume" not in str(exists.value)
+    assert str(exists.value).endswith("; continue it with tunesmith.resume('py') (which runs the spec recorded then, "
+                                      "not this one), or give the spec another name (its `name`)")
 
 
 def test_intermediate_values_are_recorded(project):

@@ -164,7 +164,7 @@ def test_show_prints_the_front_and_the_selected_trial(project):
     assert all(p["values"]["f1"] <= 0.5 for p in summary["pareto"])
     assert summary["constraints"] == ["f1 <= 0.5"]
     text = project.cli("show", "mo", check=True).stdout
-    assert f"selected (knee): trial {sel['number']}" in text and "pareto: trial" in text
+    assert f"selected (knee): trial {sel['number']}" in text and "Pareto front of mo" in " ".join(text.split())
 
 
 def test_a_constraint_on_a_metric_no_trial_records_says_so(project):
@@ -242,3 +242,35 @@ def test_the_best_trials_shown_during_and_after_a_run_satisfy_the_constraints(pr
         assert rows and "x=0.5" in rows[0] and not any("x=0.25" in r or "x=0.0" in r for r in rows), out
         assert "Best trials of sized satisfying size >= 0.5" in " ".join(out.split())  # wrapped to the table
     assert project.show("sized")["best"]["params"] == {"x": 0.5}
+
+
+def test_the_table_of_several_objectives_is_the_front_with_the_selected_trial_marked(project):
+    """With two objectives the table (`run`'s and `show`'s) was the top 5 by the first: it listed dominated trials
+    and left out front members, the knee's pick among them; `show` printed `best: trial 8` beside `selected (knee):
+    trial 6` without saying which one `promote` ships."""
+    project.write("twin.py", '''
+        def objective(config, trial):
+            # k=slow matches k=fast's accuracy at 10 ms more: every slow trial is dominated
+            x = config["x"]
+            return {"acc": x ** 0.25, "ms": x + (10 if config["k"] == "slow" else 0)}
+    ''')
+    path = project.write_spec(project.spec(
+        name="twin", trial={"function": "twin:objective"}, strategy="grid", budget={"trials": 10},
+        objective=[{"metric": "acc", "direction": "maximize"}, {"metric": "ms", "direction": "minimize"}],
+        space={"x": {"type": "int", "low": 0, "high": 4}, "k": {"type": "categorical", "choices": ["fast", "slow"]}},
+        select="knee", executor={"kind": "inline"}))
+    run = project.cli("run", str(path), check=True)
+    summary = project.show("twin")
+    front = {p["number"] for p in summary["pareto"]}
+    selected, best = summary["selected"]["number"], summary["best"]["number"]
+    assert len(front) == 5 and selected in front and selected != best
+    shown = project.cli("show", "twin", check=True).stdout
+    for out in (run.stdout, shown):
+        rows = [line for line in out.splitlines() if "x=" in line]
+        cells = [r.split("│")[1].strip() for r in rows]
+        assert {int(c.lstrip("*")) for c in cells} == front and not any("k=slow" in r for r in rows), out
+        assert [c for c in cells if c.startswith("*")] == [f"*{selected}"], out
+        assert "Pareto front of twin" in " ".join(out.split())
+    flat = " ".join(shown.split())
+    assert f"best by acc (the first objective): trial {best}" in flat
+    assert f"selected (knee): trial {selected} (what `tunesmith promote` ships)" in flat

@@ -6,6 +6,8 @@ import json
 import re
 import sqlite3
 
+import pytest
+
 TASK = {
     "name": "bc",
     "objective": {"metric": "roc_auc", "direction": "maximize"},
@@ -36,8 +38,11 @@ def test_a_task_runs_and_reports_its_holdout_apart(project):
     assert {"fold_0", "fold_1", "fold_2", "roc_auc_std", "latency_p50_ms", "model_size_bytes"} <= set(best_metrics)
     for t in project.trials("bc"):  # the holdout is nowhere in what the search saw
         assert not any(k.startswith("holdout") for k in t["metrics"])
-    text = project.cli("show", "bc", check=True).stdout
+    gap = shown["cv_optimism"]  # roc_auc is maximised: CV minus holdout, positive when CV looked better
+    assert gap["gap"] == pytest.approx(shown["best"]["values"]["roc_auc"] - holdout["holdout_roc_auc"])
+    text = " ".join(project.cli("show", "bc", check=True).stdout.split())
     assert "holdout roc_auc of trial" in text and "over 3 folds" in text
+    assert f"gap {gap['gap']:+.4f} (roc_auc, higher is better; positive: CV looked better than the holdout)" in text
 
 
 def test_resume_warns_when_the_data_changed(project):
@@ -116,3 +121,33 @@ def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(pr
         assert "No completed trial is stable (the task excludes unstable ones)." in text, text
         assert "Best trials of" not in text, text
     assert "best -" in run.stdout and not re.search(r"best [0-9.]+ \(#\d+\)", run.stdout), "the live best so far"
+
+
+def _penalty_is_deprecated() -> bool:
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LogisticRegression(penalty="l2").fit([[0.0], [1.0]], [0, 1])
+    return any(issubclass(w.category, FutureWarning) for w in caught)
+
+
+@pytest.mark.skipif(not _penalty_is_deprecated(), reason="this scikit-learn does not deprecate penalty (1.8 does)")
+def test_the_coordinators_own_refits_say_library_warnings_once_not_raw(project):
+    """`run -q` and `promote` printed scikit-learn's FutureWarning raw (file:line, then `warnings.warn(`) from the
+    coordinator's own holdout refit and the refit promote ships; a trial's warnings go to its log."""
+    spec = {**TASK, "name": "pen", "budget": {"trials": 2},
+            "task": {**TASK["task"], "estimator": {"sklearn.linear_model.LogisticRegression":
+                                                   {"max_iter": 2000, "penalty": "l2"}}}}
+    run = project.cli("run", str(project.write_spec(spec)), "-q")
+    assert run.returncode == 0, run.stderr
+    promote = project.cli("promote", "pen", "-m", "clf", "--dry-run")
+    assert promote.returncode == 0, promote.stdout + promote.stderr
+    for proc, doing in ((run, "refitting for the holdout / nested estimate"), (promote, "refitting the trial")):
+        lines = proc.stderr.splitlines()
+        assert "warnings.warn(" not in proc.stderr and "_logistic.py:" not in proc.stderr, proc.stderr
+        said = [line for line in lines if "FutureWarning" in line]
+        assert len(said) == 1 and said[0].startswith(f"warning: while {doing}: FutureWarning: 'penalty' was "
+                                                     "deprecated"), proc.stderr

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.errors import ExperimentExists
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
@@ -97,6 +98,13 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     try:
         r = run_experiment(s, store, _listener(progress, listener))
         return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+    except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
+        if e.name is None:
+            raise
+        raise ExperimentExists(
+            f"an experiment named {e.name!r} already exists in {e.store}; continue it with tunesmith.resume({e.name!r}) "
+            f"(which runs the spec recorded then, not this one), or give the spec another name (its `name`)",
+            e.name, e.store) from None
     finally:
         store.close()
 

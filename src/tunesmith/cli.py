@@ -132,6 +132,8 @@ SpecStorageOption = Annotated[str | None, typer.Option(
 StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
     "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
                             "in this folder)")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or table of best trials (warnings, "
+                                                                 "and why a run stopped early, still go to stderr)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -218,7 +220,7 @@ def run(
     spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")],
     storage: SpecStorageOption = None,
     name: Annotated[str | None, typer.Option(help="override the spec's name")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    quiet: QuietOption = False,
     metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
     metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN,
 ) -> None:
@@ -242,7 +244,7 @@ def run(
 
 @app.command()
 def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
-           quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+           quiet: QuietOption = False,
            join: Annotated[bool, typer.Option("--join", help="cooperate with coordinators already running it "
                                                              "(another machine on a shared store)")] = False,
            metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
@@ -287,14 +289,18 @@ def list_experiments(storage: StorageOption = None,
     """List the experiments in the store."""
     from rich.table import Table
 
+    from tunesmith.coordinators import run_abandoned
+
     store = _store(storage)
     rows = []
     counts = store.trial_counts()  # one query for all experiments, not one trial read each
+    now = time.time()
     for e in store.experiments():
         n = counts.get(e.id, {})
-        rows.append({"name": e.name, "status": e.status.value, "strategy": e.strategy, "trials": sum(n.values()),
-                     "completed": n.get(TrialState.COMPLETED, 0), "failed": n.get(TrialState.FAILED, 0),
-                     "created_at": e.created_at})
+        # `show`'s rule: recorded as running while no coordinator runs it (killed with -9, its machine gone)
+        rows.append({"name": e.name, "status": e.status.value, "abandoned": run_abandoned(store, e, now),
+                     "strategy": e.strategy, "trials": sum(n.values()), "completed": n.get(TrialState.COMPLETED, 0),
+                     "failed": n.get(TrialState.FAILED, 0), "created_at": e.created_at})
     if as_json:
         print(strict_json(rows, indent=2))
         return
@@ -302,8 +308,12 @@ def list_experiments(storage: StorageOption = None,
     for col in ("name", "status", "strategy", "trials", "completed", "failed"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("name", "status", "strategy", "trials", "completed", "failed")))
+        status = f"{r['status']} (abandoned)" if r["abandoned"] else r["status"]
+        table.add_row(r["name"], status, *(str(r[c]) for c in ("strategy", "trials", "completed", "failed")))
     out.print(table if rows else "no experiments in this store")
+    if lost := [r["name"] for r in rows if r["abandoned"]]:
+        out.print(f"abandoned: no live coordinator runs it (killed, or its machine went away); continue with "
+                  f"tunesmith resume {lost[0]}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
 
 
 @app.command()
@@ -322,7 +332,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.reproduce import reproducibility_index
 
     from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import at_work
+    from tunesmith.coordinators import run_abandoned
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -332,7 +342,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
+    elif run_abandoned(store, exp, time.time(), events=run_events, trials=trials):
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
@@ -374,11 +384,13 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     _print_lineage(summary)
     if summary["best"]:
         b = summary["best"]
-        out.print(f"best: trial {b['number']} {b['values']} params {b['params']}")
-    for p in summary["pareto"]:
-        out.print(f"  pareto: trial {p['number']} {p['values']}")
+        # with several objectives (or a select policy) the best by the first objective is not what promote ships
+        first = (f" by {summary['objectives'][0]['metric']} (the first objective)"
+                 if summary.get("selected") and summary["selected"]["number"] != b["number"] else "")
+        out.print(f"best{first}: trial {b['number']} {b['values']} params {b['params']}")
     _print_selection_and_cost(summary)
-    print_best_table(out, exp, trials)
+    # the whole Pareto front with several objectives (the table lists it; --json has it under "pareto")
+    print_best_table(out, exp, trials, front_limit=None)
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -388,7 +400,8 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
     if "selected" in summary and summary["selected"] is not None:
         sel = summary["selected"]
         label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
-        out.print(f"[bold]selected[/] ({sel['policy']}): {label}: {sel['reason']}")
+        ships = " (what `tunesmith promote` ships)" if sel["number"] is not None else ""
+        out.print(f"[bold]selected[/] ({sel['policy']}): {label}{ships}: {sel['reason']}")
     cost = summary.get("cost")
     if cost:
         def money(v: float | None) -> str:
@@ -414,6 +427,8 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
+    from tunesmith.summary import gap_text
+
     if "task" not in summary:
         return
     task, best = summary["task"], summary["best"]
@@ -421,7 +436,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if best:
         m = best["metrics"]
         folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
-        out.print(f"cv ({task['cv']}): {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
+        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
                   f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
             m = {**m, **best["values"]}  # latency may be an objective
@@ -436,6 +451,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
                   f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on "
                   f"{int(holdout.get('holdout_rows', 0))} rows")
+        if summary.get("cv_optimism") is not None:
+            o = summary["cv_optimism"]
+            out.print(f"  its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: {gap_text(o)}")
     nested = summary.get("nested")
     if nested:
         out.print("nested CV estimate of the whole tuning procedure: "
@@ -477,6 +495,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
 
     from tunesmith.summary import trials_csv, trials_json
 
+    if as_json and as_csv:  # one of them printed, silently: the other was lost
+        raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
     store = _store(storage)
     exp = store.experiment(name)
     records = store.trials(exp.id)
@@ -678,8 +698,9 @@ def promote(
     from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
-    result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run, tracking_uri,
-                           report_dir, reason)
+    with _library_warnings_said("refitting the trial"):
+        result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
+                               tracking_uri, report_dir, reason)
     for g in result.gates:
         mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
         out.print(f"  {mark} {g.gate}: {g.message}")
@@ -723,9 +744,10 @@ def rollback(
 @app.command()
 def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
               trial: Annotated[int, typer.Argument(help="the trial's number")],
-              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective")] = 1e-6,
+              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
               storage: StorageOption = None) -> None:
-    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not)."""
+    """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not); a task's
+    timings (latency, fit time) are shown, not compared."""
     from tunesmith.clock import SystemClock
     from tunesmith.reproduce import reproduce as run_reproduce
 
@@ -736,7 +758,9 @@ def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")]
         out.print(f"[red]not reproduced[/]: trial {trial}: {r.error}")
     else:
         verdict = "[green]reproduced[/]" if r.matched else "[red]NOT reproduced[/]"
-        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g})")
+        timings = (f"; {', '.join(r.not_compared)} not compared: measured times vary from run to run"
+                   if r.not_compared else "")
+        out.print(f"{verdict}: trial {trial} recorded {r.recorded}, now {r.reproduced} (rtol {r.rtol:g}{timings})")
     out.print(f"reproducibility index of {name}: {r.index[0]}/{r.index[1]} reproduced trials matched")
     raise typer.Exit(EXIT_OK if r.matched else EXIT_FAILED)
 
@@ -827,7 +851,7 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
                                                      "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
            cold: Annotated[bool, typer.Option("--cold",
                                               help="start from scratch (lineage kept, no warm start)")] = False,
-           storage: StorageOption = None, quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+           storage: StorageOption = None, quiet: QuietOption = False) -> None:
     """A new experiment on new data, linked to NAME and warm-started from its trials."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
@@ -845,9 +869,9 @@ CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if no
 ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
                                                      "champion was tuned on")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
-ModelNameOption = Annotated[str | None, typer.Option("--model-name", help="the registered model (needs the mlflow "
-                                                    "extra): its champion is what the cycle checks, and a promoted "
-                                                    "re-tune becomes it")]
+ModelNameOption = Annotated[str | None, typer.Option("--model-name", "-m", help="the registered model (needs the "
+                                                     "mlflow extra): its champion is what the cycle checks, and a "
+                                                     "promoted re-tune becomes it (-m as in `promote`)")]
 
 
 @app.command()
@@ -861,12 +885,30 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
-    report = cycle_command(storage, target, data,
-                           reference=reference, trials=trials, model_name=model_name, on_runner=install_signal_handlers)
+    with _library_warnings_said("refitting for promotion"):  # the re-tune's own refit says its own (the run's)
+        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                               on_runner=install_signal_handlers)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
     raise typer.Exit(report.exit_code)
+
+
+@contextmanager
+def _library_warnings_said(doing: str) -> Iterator[None]:
+    """A library's warnings raised while the command fits a model itself (scikit-learn's FutureWarning on a
+    deprecated parameter): one line each on stderr, as a run's warnings are, not Python's raw file:line print."""
+    from rich.markup import escape
+
+    from tunesmith.tasks.library_warnings import captured
+
+    said: list[str] = []
+    try:
+        with captured() as said:  # filled as it closes, also when the command fails
+            yield
+    finally:
+        for warning in said:
+            err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.selection import completed, ranked, selectable
+from tunesmith.selection import completed, ranked, select_trial, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.summary import best_of, objectives_of, scheduler_without_reports
 
@@ -103,32 +103,51 @@ def _best_text(best: TrialRecord | None) -> str:
 
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
-                     limit: int = 5) -> None:
+                     limit: int = 5, front_limit: int | None = 10) -> None:
+    """The best trials by the objective (one objective), or the feasible Pareto front (several: the top few by
+    the first objective would list dominated trials and leave out the one ``select`` picks). The trial the
+    spec's ``select`` policy picks, what `tunesmith promote` ships, is marked. Lists ``limit`` trials, or ``front_limit`` members of a front (None: all of it)."""
     spec = spec_from_dict(experiment.spec)
     objectives = spec.objectives
     # the trials selection may pick: one that breaks a constraint (or, if the task says so, is flagged unstable) is
     # not among the best, whatever its values
     exclude_unstable = spec.task is not None and spec.task.exclude_unstable
-    best = ranked(selectable(trials, objectives, spec.constraints, exclude_unstable), objectives)[:limit]
-    if not best:
+    selection = select_trial(trials, objectives, spec.constraints, spec.select, exclude_unstable)
+    if selection is None:
         rules = " and ".join((["satisfies the constraints"] if spec.constraints else [])
                              + (["is stable (the task excludes unstable ones)"] if exclude_unstable else []))
         console.print(f"[red]No completed trial {rules}.[/]" if completed(trials)
                       else "[red]No trial completed.[/]")
         return
     feasible_only = f" satisfying {', '.join(map(str, spec.constraints))}" if spec.constraints else ""
-    table = Table(title=f"Best trials of {experiment.name}{escape(feasible_only)}", title_justify="left")
+    several = len(objectives) > 1
+    pool = list(selection.front) if several else ranked(selectable(trials, objectives, spec.constraints,
+                                                                   exclude_unstable), objectives)
+    most = front_limit if several else limit
+    shown = pool if most is None else pool[:most]
+    if selection.trial not in shown:  # the shipped trial is always listed, in place of the last
+        shown = [*shown[:-1], selection.trial]
+    if several:
+        title = (f"Pareto front of {experiment.name}{feasible_only} ({len(pool)} trials no other beats on every "
+                 f"objective, by {objectives[0].metric}")
+    else:
+        title = f"Best trials of {experiment.name}{feasible_only} (by {objectives[0].metric}"
+    title += f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships)"
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("#", justify="right")
     for o in objectives:
         table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")
     table.add_column("params")
     table.add_column("time", justify="right")
-    for t in best:
+    for t in shown:
         assert t.values is not None
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
-        table.add_row(str(t.number), *(f"{v:.6g}" for v in t.values), params,
+        mark = "*" if t.number == selection.trial.number else ""
+        table.add_row(f"{mark}{t.number}", *(f"{v:.6g}" for v in t.values), params,
                       f"{t.duration_s:.2f}s" if t.duration_s is not None else "")
     console.print(table)
+    if several and len(shown) < len(pool):
+        console.print(f"{len(pool) - len(shown)} more on the front: tunesmith show {experiment.name}")
 
 
 def _fmt(v: object) -> str:

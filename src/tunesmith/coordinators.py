@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.records import RunStatus, TrialRecord
+from tunesmith.quotas import open_quota_wait
+from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
@@ -80,6 +81,19 @@ def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: floa
             events: Sequence[Event] | None = None, trials: Sequence[TrialRecord] | None = None) -> list[str]:
     """The coordinators at work on the experiment, asked from outside any of them (``show``, ``delete``)."""
     return peers_at_work(store, experiment_id, "", now, stale_after, events, trials)
+
+
+def run_abandoned(store: TrialStore, experiment: ExperimentRecord, now: float, events: Sequence[Event] | None = None,
+                  trials: Sequence[TrialRecord] | None = None) -> bool:
+    """Whether an experiment recorded as running has nothing running it (its coordinators were killed, or their
+    machine went away): `show`'s ``abandoned`` and `ls`'s ``running (abandoned)``, one rule for both. A run waiting
+    on a quota slot is not abandoned."""
+    if experiment.status is not RunStatus.RUNNING:
+        return False
+    events = store.events(experiment.id) if events is None else events
+    if open_quota_wait(events) is not None:
+        return False
+    return not at_work(store, experiment.id, now, events=events, trials=trials)
 
 
 def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, reason: str, now: float,

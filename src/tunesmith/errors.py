@@ -49,7 +49,13 @@ class SpaceError(SpecError, ValueError):
 
 
 class ExperimentExists(UserInputError):
-    """`run` was asked for an experiment name that the store already has."""
+    """`run` was asked for an experiment name that the store already has. ``name`` and ``store`` (the store's
+    address, password hidden) let a caller other than the CLI name its own way out (the Python API: a spec's
+    ``name``, :func:`tunesmith.resume`), not the CLI's ``--name``."""
+
+    def __init__(self, message: str, name: str | None = None, store: str | None = None) -> None:
+        super().__init__(message)
+        self.name, self.store = name, store
 
 
 class ExperimentNotFound(UserInputError):

@@ -2,7 +2,9 @@
 
 The trial runs with its recorded parameters and seed, in the spec's executor kind, in a fresh folder
 (``<workdir>/reproduce/trial-NNNNN-<time>``: the original trial's files stay as they were). Each objective is
-compared with the recorded value within ``rtol`` (relative). What differs from when the experiment first ran
+compared with the recorded value within ``rtol`` (relative), except a built-in task's timings (prediction latency,
+fit time: ``TASK_TIMINGS``): measured wall-clock times differ from run to run, so they are shown and not compared
+(``not_compared``); a timing objective always failed the comparison and took the index to 0%. What differs from when the experiment first ran
 (the git commit of the spec's folder or its dirty flag, package versions, the data fingerprint) is named, since
 it is the usual reason a trial does not reproduce. The outcome is a ``trial_reproduced`` event; the
 reproducibility index is the share of reproduced trials that matched.
@@ -21,6 +23,7 @@ from tunesmith import audit
 from tunesmith.clock import Clock
 from tunesmith.errors import UserInputError
 from tunesmith.records import TrialState
+from tunesmith.spec.model import TASK_TIMINGS
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
@@ -35,6 +38,7 @@ class ReproduceOutcome:
     recorded: dict[str, float]
     reproduced: dict[str, float] | None
     rtol: float
+    not_compared: tuple[str, ...]     # objectives that are measured times: shown, not compared
     differences: tuple[str, ...]      # what changed since the experiment ran (code, packages, data)
     error: str | None                 # the rerun failed
     index: tuple[int, int]            # (matched, reproduced) over every reproduction of the experiment
@@ -90,13 +94,15 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
         error = str(outcome.failure) if outcome.failure else f"the rerun ended {outcome.state.value}"
     else:
         reproduced = {o.metric: v for o, v in zip(spec.objectives, outcome.values, strict=True)}
-    matched = reproduced is not None and all(_close(reproduced[k], v, rtol) for k, v in recorded.items())
+    not_compared = tuple(k for k in recorded if spec.task is not None and k in TASK_TIMINGS)
+    matched = reproduced is not None and all(_close(reproduced[k], v, rtol) for k, v in recorded.items()
+                                             if k not in not_compared)
     differences = tuple(environment_differences(experiment.attributes, spec))
     audit.record(store, experiment.id, EVENT, clock, number, {
         "matched": matched, "recorded": recorded, "reproduced": reproduced, "rtol": rtol, "error": error,
-        "differences": list(differences), "folder": str(folder)})
+        "not_compared": list(not_compared), "differences": list(differences), "folder": str(folder)})
     index = reproducibility_index(store.events(experiment.id))
-    return ReproduceOutcome(number, matched, recorded, reproduced, rtol, differences, error, index)
+    return ReproduceOutcome(number, matched, recorded, reproduced, rtol, not_compared, differences, error, index)
 
 
 def reproducibility_index(events: Sequence[Event]) -> tuple[int, int]:

@@ -450,17 +450,21 @@ class Runner:
         """The holdout score of the best configuration (refit on every development row) and, if asked, the nested
         estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout."""
         from tunesmith.tasks import holdout_report, nested_estimate
+        from tunesmith.tasks.library_warnings import captured
 
         task, spec = self.spec.task, self.spec
         assert task is not None
         best = selected_trial(trials, spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
         results: dict[str, object] = {}
-        if task.holdout is not None and best is not None:
-            results["holdout"] = {"trial": best.number, "params": dict(best.params),
-                                  **holdout_report(task, dict(best.params), best.seed, spec.base_dir)}
-        if task.nested is not None:
-            results["nested"] = nested_estimate(task, self.plan.space, task.nested.strategy, task.nested.trials,
-                                                spec.seed or 0, spec.base_dir)
+        with captured() as said:  # the coordinator's own fits: their library warnings are run warnings, not raw
+            if task.holdout is not None and best is not None:
+                results["holdout"] = {"trial": best.number, "params": dict(best.params),
+                                      **holdout_report(task, dict(best.params), best.seed, spec.base_dir)}
+            if task.nested is not None:
+                results["nested"] = nested_estimate(task, self.plan.space, task.nested.strategy, task.nested.trials,
+                                                    spec.seed or 0, spec.base_dir)
+        for warning in said:
+            self.listener.warning(f"while refitting for the holdout / nested estimate: {warning}")
         if results:
             self.store.set_attributes(self.experiment.id, results, self.clock.now())
 

@@ -110,3 +110,13 @@ def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = Fals
 
 
 __all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced", "nearby_file"]
+
+
+def storage_url_fix(given: str) -> str:
+    """The fix a message about a storage value that is not a database URL suggests: the SQLite URL of the path
+    given when it reads as a file path (``proj/tunesmith.db`` is ``sqlite:///proj/tunesmith.db``; a fixed
+    ``sqlite:///tunesmith.db`` dropped the folder), else the two URL forms."""
+    path = "://" not in given and ("/" in given or given.endswith((".db", ".sqlite", ".sqlite3")))
+    if path:
+        return f"(try sqlite:///{given})"
+    return "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"

@@ -125,13 +125,43 @@ def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,
         return {}
     attrs = experiment.attributes
     return {
-        "task": {"metric": spec.task.metric_name, "cv": spec.task.cv.kind,
+        "task": {"metric": spec.task.metric_name, "direction": spec.task.direction, "cv": spec.task.cv.kind,
                  "unstable_trials": sum(1 for t in trials if t.metrics.get("unstable")),
                  "exclude_unstable": spec.task.exclude_unstable},
         "holdout": attrs.get("holdout"),
+        "cv_optimism": cv_optimism(spec, trials, attrs.get("holdout")),
         "nested": attrs.get("nested"),
         "data_fingerprint": attrs.get("data_fingerprint"),
     }
+
+
+def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
+                holdout: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How much better the CV score of the trial scored on the holdout looks than its holdout score: ``gap`` is CV
+    minus holdout for a maximised metric and holdout minus CV for a minimised one, so a positive gap always means
+    the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score."""
+    assert spec.task is not None
+    metric = spec.task.metric_name
+    if not holdout or f"holdout_{metric}" not in holdout:
+        return None
+    trial = next((t for t in trials if t.number == holdout.get("trial")), None)
+    scores = {**trial.metrics, **(trial.value_map(spec.objectives) or {})} if trial is not None else {}
+    if metric not in scores:
+        return None
+    cv, held = float(scores[metric]), float(holdout[f"holdout_{metric}"])
+    gap = cv - held if spec.task.direction == "maximize" else held - cv
+    return {"trial": holdout.get("trial"), "metric": metric, "direction": spec.task.direction, "cv": cv,
+            "holdout": held, "gap": gap}
+
+
+def gap_text(optimism: dict[str, Any]) -> str:
+    """The gap in words, its sign read for the metric's direction (`show` and the report say the same)."""
+    better = "higher" if optimism["direction"] == "maximize" else "lower"
+    gap = optimism["gap"]
+    how = ("the CV figure was optimistic" if gap > 0 else "the CV figure was pessimistic" if gap < 0
+           else "CV and holdout agree")
+    return (f"gap {gap:+.4f} ({optimism['metric']}, {better} is better; positive: CV looked better than the "
+            f"holdout): {how}")
 
 
 def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any] | None:

@@ -31,7 +31,7 @@ from tunesmith.constraints import Constraint
 from tunesmith.selection import pareto_front, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
-from tunesmith.summary import exclude_unstable_of, experiment_summary, objectives_of
+from tunesmith.summary import exclude_unstable_of, experiment_summary, gap_text, objectives_of
 
 MAX_POINTS = 2000
 MAX_CURVES = 150
@@ -443,12 +443,15 @@ def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
     if not task:
         return Section(title, "Not a built-in task: no holdout to compare with.")
     metric, best = task["metric"], summary["best"]
+    # the CV score set beside the holdout is that of the trial scored on it (selection's pick, which with several
+    # objectives or a select policy is not the best by the first objective)
+    optimism = summary.get("cv_optimism")
     bars: dict[str, float] = {}
-    if best and metric in (best["values"] or {}):
+    if optimism is not None:
+        bars[f"CV ({task['cv']}) of trial {optimism['trial']}"] = optimism["cv"]
+        bars["holdout (never seen by the search)"] = optimism["holdout"]
+    elif best and metric in (best["values"] or {}):
         bars[f"CV ({task['cv']}) of the best trial"] = best["values"][metric]
-    holdout = summary.get("holdout") or {}
-    if f"holdout_{metric}" in holdout:
-        bars["holdout (never seen by the search)"] = holdout[f"holdout_{metric}"]
     nested = summary.get("nested") or {}
     if f"nested_{metric}" in nested:
         bars["nested CV estimate"] = nested[f"nested_{metric}"]
@@ -457,9 +460,10 @@ def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
     fig = go.Figure(go.Bar(x=list(bars), y=list(bars.values()), text=[f"{v:.4f}" for v in bars.values()],
                            textposition="auto"))
     fig.update_layout(yaxis_title=metric, height=340)
-    values = list(bars.values())
-    return Section(title, f"The CV score the search optimised against scores it never saw; the gap "
-                   f"({values[1] - values[0]:+.4f}) is how optimistic the CV figure is.", fig)
+    note = "The CV score the search optimised against scores it never saw"
+    if optimism is not None:
+        note += "; " + gap_text(optimism)
+    return Section(title, note + ".", fig)
 
 
 _CSS = """

@@ -29,7 +29,7 @@ from tunesmith.spec.task_config import TaskConfig, check_task_space
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, storage_url_fix
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -278,7 +278,7 @@ def check_storage_url(url: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    fix = "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
+    fix = storage_url_fix(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -570,6 +570,9 @@ def check_safe_ranges(spec: ExperimentSpec) -> None:
 
 
 TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
+# a task's wall-clock measurements: they vary from run to run (machine load, caches), so a re-run is not expected to
+# give them again (`tunesmith reproduce` does not compare them); the model's size is deterministic
+TASK_TIMINGS = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "fit_time_s")
 
 
 def _check_task_extra_objectives(spec: ExperimentSpec) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
+from tunesmith.suggestions import storage_url_fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,7 +36,7 @@ def store_revision(url: str) -> str | None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StorageConfigError(f"storage: {url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
+        raise StorageConfigError(f"storage: {url!r} is not a database URL {storage_url_fix(url)}") from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if (parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"

@@ -33,7 +33,7 @@ from tunesmith.storage.base import Event
 from tunesmith.storage.schema import (
     HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
 )
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, storage_url_fix
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
 WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
@@ -88,7 +88,7 @@ class SQLStore:
             url = make_url(self.url)
         except ArgumentError:
             raise StorageConfigError(
-                f"storage: {self.url!r} is not a database URL (try sqlite:///tunesmith.db)") from None
+                f"storage: {self.url!r} is not a database URL {storage_url_fix(self.url)}") from None
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
         is_sqlite = url.get_backend_name() == "sqlite"
@@ -221,7 +221,7 @@ class SQLStore:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
                 f"continue it with `tunesmith resume {name}` (which runs the spec recorded then, not this one), or "
-                "choose another name (--name)"
+                "choose another name (--name)", name, describe_url(self.url)
             ) from None
         return self.experiment(name)
 
