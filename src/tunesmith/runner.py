@@ -449,20 +449,12 @@ class Runner:
     def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:
         """The holdout score of the best configuration (refit on every development row) and, if asked, the nested
         estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout."""
-        from tunesmith.tasks import holdout_report, nested_estimate
-        from tunesmith.tasks.library_warnings import captured
+        from tunesmith.tasks import after_run_estimates
 
         task, spec = self.spec.task, self.spec
         assert task is not None
         best = selected_trial(trials, spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
-        results: dict[str, object] = {}
-        with captured() as said:  # the coordinator's own fits: their library warnings are run warnings, not raw
-            if task.holdout is not None and best is not None:
-                results["holdout"] = {"trial": best.number, "params": dict(best.params),
-                                      **holdout_report(task, dict(best.params), best.seed, spec.base_dir)}
-            if task.nested is not None:
-                results["nested"] = nested_estimate(task, self.plan.space, task.nested.strategy, task.nested.trials,
-                                                    spec.seed or 0, spec.base_dir)
+        results, said = after_run_estimates(task, self.plan.space, best, spec.seed or 0, spec.base_dir)
         for warning in said:
             self.listener.warning(f"while refitting for the holdout / nested estimate: {warning}")
         if results:

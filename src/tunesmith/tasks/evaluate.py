@@ -291,3 +291,20 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
         "outer_folds": len(outer),
         "trials_per_fold": trials_per_fold,
     }
+
+
+def after_run_estimates(task: TaskConfig, space: Any, best: Any, seed: int,
+                        base_dir: BaseDir = None) -> tuple[dict[str, Any], list[str]]:
+    """What a run records once its trials have ended: the holdout score of ``best`` (the selected trial, refit on
+    every development row; none without a holdout or a trial) and, if asked, the nested estimate; with the library
+    warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say."""
+    from tunesmith.tasks.library_warnings import captured
+
+    results: dict[str, Any] = {}
+    with captured() as said:
+        if task.holdout is not None and best is not None:
+            results["holdout"] = {"trial": best.number, "params": dict(best.params),
+                                  **holdout_report(task, dict(best.params), best.seed, base_dir)}
+        if task.nested is not None:
+            results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed, base_dir)
+    return results, said
