@@ -307,7 +307,9 @@ def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_c
     jobs = _Jobs(tmp_path)
     try:
         ray_cluster.get(runner.ready.remote())
-        ahead = runner.run.remote(jobs.job(1, 1.0).to_json(), 1)
+        # 3 s ahead: the order to yield must reach the actor before that trial ends, on a loaded machine too (at
+        # 1 s, a full suite beside helpers' tests once began trial 2 first, and it was not given back)
+        ahead = runner.run.remote(jobs.job(1, 3.0).to_json(), 1)
         queued = jobs.job(2, 0.0, marker=True)
         behind = runner.run.remote(queued.to_json(), 2)
         ray_cluster.get(mailbox.order.remote(2, 1, "yield", 1))
