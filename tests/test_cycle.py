@@ -234,6 +234,36 @@ def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Pat
     assert again["checked"] == again["champion"] == "bc-retune-2" and again["outcome"] == "no_drift", again
     other = _cli(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")  # not its lineage
     assert other.returncode == 2 and "'bc-retune-2', which is not 'bc-retune-1'" in other.stderr, other.stderr
+    assert _cli(folder, "delete", "bc-retune-2", "--yes").returncode == 0  # the champion's experiment, deleted
+    gone = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
+    assert gone.returncode == 2 and "'bc-retune-2', which is no longer in this store" in gone.stderr, gone.stderr
+    assert "tunesmith rollback clf" in gone.stderr and "tunesmith promote bc -m clf" in gone.stderr, gone.stderr
+
+
+@pytest.mark.slow
+def test_a_model_name_with_nothing_registered_follows_the_lineage(folder: Path) -> None:
+    """`cycle -m clf` with no promotion: section, so nothing is ever registered under clf: the cycle said its
+    champion came from the registry and checked, and re-tuned, the named experiment on every cycle."""
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(proc.stdout)
+    assert first["outcome"] == "retuned" and first["champion"] == "bc-retune-1", first
+    assert first["champion_from"] == "lineage", first
+    again = json.loads(_cli(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json").stdout)
+    assert again["checked"] == again["champion"] == "bc-retune-1" and again["outcome"] == "no_drift", again
+
+
+@pytest.mark.slow
+def test_a_cycle_leaves_its_inline_trials_warnings_in_their_logs(folder: Path) -> None:
+    """The cycle captured every library warning of its whole run to say them as the promote step's refit's: its
+    inline trials' logs lost theirs, and a spec without a promotion: section was said to refit for promotion."""
+    estimator = {"sklearn.linear_model.LogisticRegression": {"max_iter": 3}}  # too few: scikit-learn warns
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": {**SPEC["task"], "estimator": estimator}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv")
+    assert proc.returncode == 0, proc.stderr
+    logs = sorted((folder / ".tunesmith").rglob("trial.log"))
+    assert logs and all("ConvergenceWarning" in log.read_text() for log in logs), [log.read_text() for log in logs]
+    assert "refitting for promotion" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow

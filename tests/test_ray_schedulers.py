@@ -200,6 +200,24 @@ def prefetching(ray_cluster, tmp_path):
         ex.close(0)
 
 
+@pytest.fixture
+def two_idle_actors(ray_cluster, tmp_path):
+    """A two-actor Ray executor whose actors are both up and idle, each having run a short trial (numbers 10 and 11:
+    so it prefetches), and the jobs' factory."""
+    from tunesmith.executor.ray import RayExecutor
+
+    ex = RayExecutor(2, address="auto")
+    ex.start()
+    jobs = _Jobs(tmp_path)
+    try:
+        ex.submit(jobs.job(10, 0.01))
+        ex.submit(jobs.job(11, 0.01))
+        _ended(ex, 2)
+        yield ex, jobs
+    finally:
+        ex.close(0)
+
+
 def test_a_queued_attempt_starts_when_the_one_ahead_ends_and_counts_its_timeout_from_then(prefetching):
     ex, jobs = prefetching
     ex.submit(jobs.job(1, 1.5))
@@ -273,27 +291,17 @@ def test_prefetch_is_a_ray_option_and_off_under_pbt(project):
         spec_from_dict(project.spec(executor={"kind": "process", "prefetch": False}))
 
 
-def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(ray_cluster, tmp_path):
+def test_an_idle_actor_takes_the_attempt_queued_behind_a_long_one(two_idle_actors):
     """The end of a run: one actor is idle while an attempt waits behind a long one on the other. It is asked back
     and runs at once on the idle actor, and only there."""
-    from tunesmith.executor.ray import RayExecutor
-
-    ex = RayExecutor(2, address="auto")
-    ex.start()
-    jobs = _Jobs(tmp_path)
-    try:
-        ex.submit(jobs.job(0, 0.01))
-        ex.submit(jobs.job(1, 0.01))
-        _ended(ex, 2)
-        ex.submit(jobs.job(2, 2.0))      # the first idle actor
-        ex.submit(jobs.job(3, 0.2))      # the other
-        ex.submit(jobs.job(4, 0.0, marker=True))  # queued behind the one that started first: the 2 s one
-        ended = _ended(ex, 3)
-        assert all(o.failure is None for o in ended.values()), ended
-        assert ended[4].metrics["pid"] == ended[3].metrics["pid"] != ended[2].metrics["pid"]
-        assert ended[4].metrics["started"] < ended[2].metrics["ended"] - 1.0, "it did not wait for the long one"
-    finally:
-        ex.close(0)
+    ex, jobs = two_idle_actors
+    ex.submit(jobs.job(2, 2.0))      # the first idle actor
+    ex.submit(jobs.job(3, 0.2))      # the other
+    ex.submit(jobs.job(4, 0.0, marker=True))  # queued behind the one that started first: the 2 s one
+    ended = _ended(ex, 3)
+    assert all(o.failure is None for o in ended.values()), ended
+    assert ended[4].metrics["pid"] == ended[3].metrics["pid"] != ended[2].metrics["pid"]
+    assert ended[4].metrics["started"] < ended[2].metrics["ended"] - 1.0, "it did not wait for the long one"
 
 
 def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_cluster, tmp_path):
@@ -329,46 +337,37 @@ def test_an_actor_runs_an_attempt_it_gave_back_when_it_is_sent_there_again(ray_c
         ray_cluster.kill(mailbox)
 
 
-def test_an_attempt_given_back_goes_to_the_idle_actor_not_back_to_its_own_and_is_announced_once(ray_cluster,
-                                                                                                  tmp_path):
+def test_an_attempt_given_back_goes_to_the_idle_actor_not_back_to_its_own_and_is_announced_once(
+        ray_cluster, two_idle_actors):
     """Trial 2 waits behind a 1 s trial on actor A while B runs a short one; it is asked back (as an idle actor
     would have it) and A gives it back. By the time the coordinator moves it, the trial ahead of it on A has ended
     too, and both actors are idle: it goes to B, not back to A (the ask and the give-back were a round trip for
     nothing, and B stayed idle). A's answer came first: the coordinator took 2 to begin on A then, but only A's
     answer to the ask says whether it did, so it is announced once, as it begins on B."""
     from tunesmith.executor.base import AttemptStarted
-    from tunesmith.executor.ray import RayExecutor
 
-    ex = RayExecutor(2, address="auto")
-    ex.start()
-    jobs = _Jobs(tmp_path)
-    try:
-        ex.submit(jobs.job(10, 0.01))
-        ex.submit(jobs.job(11, 0.01))
-        _ended(ex, 2)  # both actors up and idle; trials are short: prefetch is on
-        ex.submit(jobs.job(0, 1.0))   # actor A
-        ex.submit(jobs.job(1, 0.3))   # actor B
-        ex.submit(jobs.job(2, 0.0, marker=True))  # queued behind 0, on A
-        queued = ex._running[2]
-        assert queued.slot == ex._running[0].slot != ex._running[1].slot
-        queued.yielding = True  # what _rebalance does for an idle actor; here with both still busy, to order events
-        ray_cluster.get(ex._mailbox.order.remote(2, 1, "yield", queued.lane))
-        ray_cluster.wait([ex._running[0].ref, ex._running[1].ref, queued.ref], num_returns=3, timeout=30)
-        time.sleep(0.5)  # (A's "yielded" post, sent as it gave 2 back, is in the mailbox)
-        ex._answered({ex._running[0].ref, ex._running[1].ref})  # 0 and 1 ended, read before the mailbox is
-        events = ex._flush()
-        deadline = time.monotonic() + 30
-        while not any(isinstance(e, AttemptEnded) and e.number == 2 for e in events) and time.monotonic() < deadline:
-            events += ex.poll(0.2)
-        ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
-        assert all(o.failure is None for o in ended.values()), ended
-        assert ended[2].metrics["pid"] == ended[1].metrics["pid"] != ended[0].metrics["pid"], \
-            "sent back to the actor that gave it back"
-        starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 2]
-        assert len(starts) == 1, ("announced as it began on A, where it never ran", starts)
-        assert starts[0].at <= ended[2].metrics["started"] + 0.5
-    finally:
-        ex.close(0)
+    ex, jobs = two_idle_actors   # both actors up and idle; trials are short: prefetch is on
+    ex.submit(jobs.job(0, 1.0))   # actor A
+    ex.submit(jobs.job(1, 0.3))   # actor B
+    ex.submit(jobs.job(2, 0.0, marker=True))  # queued behind 0, on A
+    queued = ex._running[2]
+    assert queued.slot == ex._running[0].slot != ex._running[1].slot
+    queued.yielding = True  # what _rebalance does for an idle actor; here with both still busy, to order events
+    ray_cluster.get(ex._mailbox.order.remote(2, 1, "yield", queued.lane))
+    ray_cluster.wait([ex._running[0].ref, ex._running[1].ref, queued.ref], num_returns=3, timeout=30)
+    time.sleep(0.5)  # (A's "yielded" post, sent as it gave 2 back, is in the mailbox)
+    ex._answered({ex._running[0].ref, ex._running[1].ref})  # 0 and 1 ended, read before the mailbox is
+    events = ex._flush()
+    deadline = time.monotonic() + 30
+    while not any(isinstance(e, AttemptEnded) and e.number == 2 for e in events) and time.monotonic() < deadline:
+        events += ex.poll(0.2)
+    ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
+    assert all(o.failure is None for o in ended.values()), ended
+    assert ended[2].metrics["pid"] == ended[1].metrics["pid"] != ended[0].metrics["pid"], \
+        "sent back to the actor that gave it back"
+    starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 2]
+    assert len(starts) == 1, ("announced as it began on A, where it never ran", starts)
+    assert starts[0].at <= ended[2].metrics["started"] + 0.5
 
 
 def test_an_attempt_asked_back_after_it_began_stays_and_is_announced_once_its_actor_says_so(ray_cluster, tmp_path):

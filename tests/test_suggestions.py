@@ -54,3 +54,14 @@ def test_a_well_known_alias_is_the_name_it_stands_for() -> None:
     assert closest("bayes", ["tpe", "cmaes", "bo"]) == "bo"
     assert closest("Bayesian", ["tpe", "cmaes", "bo"]) == "bo"
     assert closest("cmd", ["cwd", "env"]) == "cwd"  # the alias's name is not a choice here: the rule as before
+
+
+def test_a_storage_value_gets_the_url_it_stands_for() -> None:
+    import os
+
+    from tunesmith.suggestions import storage_url_fix
+
+    assert storage_url_fix("proj/tunesmith.db") == "(try sqlite:///proj/tunesmith.db)"
+    # SQLAlchemy expands no ~, and user@host/db names a server, not a file in a folder named user@host
+    assert storage_url_fix("~/proj/t.db") == f"(try sqlite:///{os.path.expanduser('~')}/proj/t.db)"
+    assert storage_url_fix("me@pghost/tuning") == "(try postgresql://me@pghost/tuning)"

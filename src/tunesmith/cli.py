@@ -881,13 +881,16 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
     130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
+    from rich.markup import escape
+
     from tunesmith.cycle import cycle_command
     from tunesmith.stop_signals import install_signal_handlers
 
     _check_json_out(json_out)
-    with _library_warnings_said("refitting for promotion"):  # the re-tune's own refit says its own (the run's)
-        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
-                               on_runner=install_signal_handlers)
+    report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                           on_runner=install_signal_handlers)
+    for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
+        err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)

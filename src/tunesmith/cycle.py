@@ -3,10 +3,9 @@ promote -> report. Every step is recorded as an event (``cycle_<step>``) on the 
 
 The cycle checks the lineage's *champion*. With ``--model-name`` the registry says which it is: the experiment
 whose trial is that model's version behind alias ``champion`` (it must be the named experiment or one of its
-re-tunes; with no champion registered yet, the named experiment itself). A re-tune nobody promoted (``tunesmith
-retune`` by hand, a cycle whose promote step failed or was rejected) is not the champion, so its data is not what
-new rows are compared with. Without a model name (a spec with no ``promotion:`` section, so nothing is registered),
-the champion is the lineage's *head*: starting from the named experiment, each experiment's newest completed
+re-tunes). A re-tune nobody promoted (``tunesmith retune`` by hand, a cycle whose promote step failed or was
+rejected) is not the champion, so its data is not what new rows are compared with. Without a model name, or with no
+champion registered yet under it, the champion is the lineage's *head*: starting from the named experiment, each experiment's newest completed
 re-tune (attribute ``retunes``) with a completed trial and not rejected by a gate, so tomorrow's cycle compares
 tomorrow's data with what today's re-tune was tuned on.
 
@@ -131,10 +130,13 @@ def _library_promote() -> PromoteFn:
         if model_name is None:
             raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
                                  "name the registered model (--model-name churn-clf)")
-        result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
+        from tunesmith.tasks.library_warnings import captured
+
+        with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
+            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
-                  "failed_gates": [g.gate for g in result.gates if not g.passed]}
+                  "failed_gates": [g.gate for g in result.gates if not g.passed], **({"warnings": said} if said else {})}
         return PromotionVerdict(not result.rejected, detail)
 
     return call
@@ -284,8 +286,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
-    head = (lineage_head(store, root_name) if registered is None   # no champion registered yet: the first tuning
-            else store.experiment(registered.experiment or root_name))
+    head = lineage_head(store, root_name) if registered is None else store.experiment(registered.experiment)
     if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
         why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
         for name in ("drift", "retune", "promote"):
@@ -344,15 +345,16 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
 @dataclass(frozen=True)
 class _Registered:
-    """``--model-name``'s champion in the registry: its version, and the experiment of the lineage it came from
-    (both None: no champion registered yet)."""
+    """``--model-name``'s champion in the registry: its version, and the experiment of the lineage it came from."""
 
-    version: str | None
-    experiment: str | None
+    version: str
+    experiment: str
 
 
-def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec, model_name: str) -> _Registered:
-    """Which experiment of ``lineage_root``'s lineage ``model_name``'s champion was registered from.
+def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
+                         model_name: str) -> _Registered | None:
+    """Which experiment of ``lineage_root``'s lineage ``model_name``'s champion was registered from; None when no
+    champion is registered yet (the cycle then follows the lineage, as without a model name).
 
     Raises:
         UserInputError: the champion came from an experiment that is not ``lineage_root`` or one of its re-tunes in
@@ -363,15 +365,19 @@ def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpe
 
     version = registered_champion(spec, model_name)
     if version is None:
-        return _Registered(None, None)
+        return None
     name = version.tags.get("tunesmith.experiment")
-    if name and _exists(store, name) and registered_from(version, store.experiment(name)) \
-            and _descends_from(store, name, lineage_root):
+    champion = f"the champion of model {model_name!r} (version {version.version})"
+    if name and not _exists(store, name):
+        raise UserInputError(f"--model-name: {champion} was registered from experiment {name!r}, which is no longer "
+                             f"in this store (deleted); roll the model back to a champion this store holds (tunesmith "
+                             f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
+                             f"promote {lineage_root} -m {model_name}), then run the cycle again")
+    if name and registered_from(version, store.experiment(name)) and _descends_from(store, name, lineage_root):
         return _Registered(version.version, name)
-    raise UserInputError(f"--model-name: {model_name!r}'s champion (version {version.version}) was registered from "
-                         f"experiment {name or '(untagged)'!r}, which is not {lineage_root!r} or one of its re-tunes in "
-                         f"this store; run the cycle on that experiment's lineage, or give {lineage_root!r}'s lineage "
-                         "a model name of its own")
+    raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
+                         f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "
+                         f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")
 
 
 def _descends_from(store: SQLStore, name: str, ancestor: str) -> bool:

@@ -351,7 +351,9 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
     before = parent.attributes.get("retunes", [])
     # named before it runs: a run killed outright (SIGKILL, a lost machine) records nothing after, and the next
     # cycle finds an abandoned re-tune to resume by its parent's list (a name with no experiment is skipped there)
-    store.set_attributes(parent.id, {"retunes": [*before, plan.spec.name]}, clock.now())
+    # (once: a name left by a re-tune killed before it was recorded is taken again, not listed twice)
+    store.set_attributes(parent.id, {"retunes": [*(n for n in before if n != plan.spec.name), plan.spec.name]},
+                         clock.now())
     try:
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)

@@ -24,6 +24,7 @@ sentences of different shapes.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
@@ -116,7 +117,9 @@ def storage_url_fix(given: str) -> str:
     """The fix a message about a storage value that is not a database URL suggests: the SQLite URL of the path
     given when it reads as a file path (``proj/tunesmith.db`` is ``sqlite:///proj/tunesmith.db``; a fixed
     ``sqlite:///tunesmith.db`` dropped the folder), else the two URL forms."""
+    if "://" not in given and "@" in given:   # user@host/dbname: a server, not a file
+        return f"(try postgresql://{given})"
     path = "://" not in given and ("/" in given or given.endswith((".db", ".sqlite", ".sqlite3")))
-    if path:
-        return f"(try sqlite:///{given})"
+    if path:   # SQLAlchemy expands no ~ in a URL
+        return f"(try sqlite:///{os.path.expanduser(given)})"
     return "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
