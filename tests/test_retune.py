@@ -207,3 +207,22 @@ def test_a_later_replay_of_other_coordinators_trials_does_not_queue_a_handed_out
     strategy.replay([TrialRecord(8, TrialState.COMPLETED, {"x": 0.2}, 0, values=(4.0,))])
     third = strategy.ask()
     assert third is not None and third.params not in ({"x": 0.1}, {"x": 0.2})
+
+
+@pytest.mark.slow
+def test_a_retune_name_left_by_a_killed_retune_is_taken_again_and_listed_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-tune is named on its parent before it runs; killed before it was recorded, its name stays listed and the
+    next re-tune takes it again: it was listed twice (and `delete` asked to delete it twice)."""
+    from tunesmith.retune import retune
+
+    shifted_split(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(spec(str(tmp_path / "reference.csv"))))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    parent = store.experiment("bc")
+    store.set_attributes(parent.id, {"retunes": ["bc-retune-1"]}, parent.updated_at + 1)  # as a SIGKILL leaves it
+    result = retune(store, "bc", "shifted.csv", trials=1)
+    assert result.experiment.name == "bc-retune-1"
+    assert store.experiment("bc").attributes["retunes"] == ["bc-retune-1"]
