@@ -144,7 +144,7 @@ def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(
     shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-1", "--json").stdout)
     assert shown["lineage"]["parent"] == "bc" and shown["lineage"]["data"] == str(elsewhere / "new.csv")
     assert shown["warm_start"]["prior"] == 5 and len(shown["warm_start"]["first"]) == 2
-    assert shown["warm_start"]["mode"] == "transfer"  # the default
+    assert shown["warm_start"]["mode"] == "transfer" and shown["warm_start"]["taken_as"] == "transfer"  # defaults
     assert store.experiment("bc").attributes["retunes"] == ["bc-retune-1"]
 
     cold = _cli(elsewhere, db, "retune", "bc-retune-1", "--data", "new.csv", "--trials", "1", "--cold")
@@ -226,3 +226,23 @@ def test_a_retune_name_left_by_a_killed_retune_is_taken_again_and_listed_once(
     result = retune(store, "bc", "shifted.csv", trials=1)
     assert result.experiment.name == "bc-retune-1"
     assert store.experiment("bc").attributes["retunes"] == ["bc-retune-1"]
+
+
+@pytest.mark.slow
+def test_show_says_how_the_retunes_strategy_took_the_prior_trials(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TPE re-tune replays the parent's trials re-based (drift.retune.prior transfer); `show` said "no other prior
+    trial used (strategy tpe takes no prior mean)", true only before TPE took them."""
+    from tunesmith.retune import retune
+
+    shifted_split(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**spec(str(tmp_path / "reference.csv")), "strategy": "tpe"}))
+    db = tmp_path / "tunesmith.db"
+    store = SQLStore(f"sqlite:///{db}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    retune(store, "bc", "shifted.csv", trials=3)
+    shown = json.loads(_cli(tmp_path, db, "show", "bc-retune-1", "--json").stdout)
+    assert shown["warm_start"]["mode"] == "transfer" and shown["warm_start"]["taken_as"] == "rebased", shown
+    text = " ".join(_cli(tmp_path, db, "show", "bc-retune-1").stdout.split())
+    assert "prior trials replayed re-based" in text and "takes no prior mean" not in text, text

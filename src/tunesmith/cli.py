@@ -469,12 +469,15 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
     """Where a re-tune came from and what re-tuned this experiment."""
     lineage, retunes = summary.get("lineage"), summary.get("retunes")
     if lineage:
-        warm = summary.get("warm_start") or {}
-        prior = {"transfer": f"{warm.get('prior', 0)} prior trials as the model's prior mean",
-                 "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(warm.get("mode", ""),
+        warm, strategy = summary.get("warm_start") or {}, summary["strategy"]["name"]
+        taken = warm.get("taken_as") or (warm.get("mode") if warm.get("mode") != "transfer" or strategy == "bo"
+                                         else "none")  # recorded before taken_as: only bo took a transfer prior
+        into = "the model's prior mean" if strategy == "bo" else "CMA-ES's start (their best 10%)"
+        prior = {"transfer": f"{warm.get('prior', 0)} prior trials as {into}",
+                 "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(taken or "",
                                                                                         "no other prior trial used")
-        if warm.get("mode") == "transfer" and summary["strategy"]["name"] != "bo":  # the one strategy that takes it
-            prior = f"no other prior trial used (strategy {summary['strategy']['name']} takes no prior mean; bo does)"
+        if warm.get("mode") == "transfer" and taken == "none":
+            prior += f" (strategy {strategy} takes none here; see drift.retune.prior)"
         queued = len(warm.get("first", []))
         ran = min(queued, summary.get("total_trials", queued))  # a budget below top_k re-evaluates only that many
         how = (f"warm-started: {f'{ran} of the {queued}' if ran < queued else queued} prior best re-evaluated "

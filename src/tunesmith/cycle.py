@@ -5,9 +5,9 @@ The cycle checks the lineage's *champion*. With ``--model-name`` the registry sa
 whose trial is that model's version behind alias ``champion`` (it must be the named experiment or one of its
 re-tunes). A re-tune nobody promoted (``tunesmith retune`` by hand, a cycle whose promote step failed or was
 rejected) is not the champion, so its data is not what new rows are compared with. Without a model name, or with no
-champion registered yet under it, the champion is the lineage's *head*: starting from the named experiment, each experiment's newest completed
-re-tune (attribute ``retunes``) with a completed trial and not rejected by a gate, so tomorrow's cycle compares
-tomorrow's data with what today's re-tune was tuned on.
+champion registered yet under it, the champion is the lineage's *head*: starting from the named experiment, each
+experiment's newest completed re-tune (attribute ``retunes``) with a completed trial and not rejected by a gate,
+so tomorrow's cycle compares tomorrow's data with what today's re-tune was tuned on.
 
 Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
 gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
@@ -136,7 +136,8 @@ def _library_promote() -> PromoteFn:
             result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
-                  "failed_gates": [g.gate for g in result.gates if not g.passed], **({"warnings": said} if said else {})}
+                  "failed_gates": [g.gate for g in result.gates if not g.passed],
+                  **({"warnings": said} if said else {})}
         return PromotionVerdict(not result.rejected, detail)
 
     return call

@@ -263,6 +263,9 @@ class Runner:
             design_seed=design_seed(spec.seed or 0, self.join), trials_recorded=len(history)),
             self.experiment.attributes.get("warm_start"))
         self._strategy.replay(finished)
+        warm, taken = self.experiment.attributes.get("warm_start") or {}, getattr(self._strategy, "taken_as", None)
+        if taken is not None and warm.get("taken_as") != taken.value:  # how the strategy took the prior, for `show`
+            store.set_attributes(exp_id, {"warm_start": {**warm, "taken_as": taken.value}}, clock.now())
         self.scheduler.replay(finished)
         elapsed_before = time_spent(store.events(exp_id)) if resumed else 0.0
         self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)

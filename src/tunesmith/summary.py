@@ -113,9 +113,11 @@ def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
 
 
 def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:
-    """A re-tune's warm start without its list of prior trials (`show` names their count)."""
+    """A re-tune's warm start without its list of prior trials (`show` names their count). ``taken_as``: how its
+    strategy took them (``mode`` transfer: bo's prior mean, cmaes's start, tpe's re-based replay, or none); None
+    for a record from before 2026-12-05."""
     return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", [])),
-            "mode": legacy_mode(warm).value}
+            "mode": legacy_mode(warm).value, "taken_as": warm.get("taken_as")}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

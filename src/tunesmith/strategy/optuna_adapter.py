@@ -157,8 +157,9 @@ class OptunaStrategy:
             return PriorMode.NONE
         if self.name == "tpe":
             return PriorMode.NONE if self.constraints else PriorMode.REBASED
-        numeric: dict[str, BaseDistribution] = {n: d for n, d in self._distributions.items()
-                                                if isinstance(d, FloatDistribution | IntDistribution) and not d.single()}
+        numeric: dict[str, BaseDistribution] = {
+            n: d for n, d in self._distributions.items()
+            if isinstance(d, FloatDistribution | IntDistribution) and not d.single()}
         if (self.name != "cmaes" or not numeric or self.space.is_conditional or "sigma0" in self.options
                 or self.options.get("use_separable_cma")):
             return PriorMode.NONE
