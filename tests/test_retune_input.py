@@ -107,7 +107,7 @@ def test_show_counts_only_the_prior_best_a_small_budget_re_evaluated(project) ->
     project.cli("retune", "quad", "--data", "rows.csv", "--trials", "2", "-q", check=True)
     shown = " ".join(project.cli("show", "quad-retune-1", check=True).stdout.split())
     assert "warm-started: 2 of the 5 prior best re-evaluated first" in shown, shown
-    assert "no other prior trial used (strategy random takes no prior mean; bo does)" in shown, \
+    assert "no other prior trial used (strategy random takes none here; see drift.retune.prior)" in shown, \
         "it said: 6 prior trials as the model's prior mean"
     assert len(project.show("quad-retune-1")["warm_start"]["first"]) == 5, "the JSON keeps what was queued"
 
