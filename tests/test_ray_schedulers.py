@@ -370,44 +370,36 @@ def test_an_attempt_given_back_goes_to_the_idle_actor_not_back_to_its_own_and_is
     assert starts[0].at <= ended[2].metrics["started"] + 0.5
 
 
-def test_an_attempt_asked_back_after_it_began_stays_and_is_announced_once_its_actor_says_so(ray_cluster, tmp_path):
-    """The other answer to an ask: trial 1 began on its actor as the one ahead ended, before the ask reached it. The
+def test_an_attempt_asked_back_after_it_began_stays_and_is_announced_once_its_actor_says_so(ray_cluster,
+                                                                                           prefetching):
+    """The other answer to an ask: trial 2 began on its actor as the one ahead ended, before the ask reached it. The
     coordinator, holding the ask open, announces the start only once the actor refuses (it stays, not asked again),
     with the time the coordinator first took it to begin."""
     from tunesmith.executor.base import AttemptStarted
 
-    from tunesmith.executor.ray import RayExecutor
-
-    ex = RayExecutor(1, address="auto")
-    ex.start()
-    jobs = _Jobs(tmp_path)
-    try:
-        ex.submit(jobs.job(10, 0.01))
-        _ended(ex, 1)
-        ex.submit(jobs.job(0, 0.2))
-        ex.submit(jobs.job(1, 1.5))  # queued behind 0
-        ahead, queued = ex._running[0], ex._running[1]
-        ray_cluster.wait([ahead.ref], timeout=30)
-        time.sleep(0.3)  # 1 began on the actor
-        queued.yielding = True
-        ray_cluster.get(ex._mailbox.order.remote(1, 1, "yield", queued.lane))
-        ex._answered({ahead.ref})  # the coordinator takes 1 to begin now, its ask still open
-        events = ex._flush()
-        assert not [e for e in events if isinstance(e, AttemptStarted)], "announced before the actor answered"
-        told: dict[int, float] = {}  # when the coordinator told 1's start, by wall clock
-        deadline = time.monotonic() + 30
-        while not any(isinstance(e, AttemptEnded) and e.number == 1 for e in events) and time.monotonic() < deadline:
-            polled = ex.poll(0.2)
-            told.update((id(e), time.time()) for e in polled if isinstance(e, AttemptStarted))
-            events += polled
-        ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
-        assert ended[1].failure is None and ended[1].metrics["pid"] == ended[0].metrics["pid"], ended
-        starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 1]
-        assert len(starts) == 1 and abs(starts[0].at - ended[1].metrics["started"]) < 1.0, starts
-        assert told[id(starts[0])] < ended[1].metrics["ended"] - 0.5, "told as the actor refused, not at its end"
-        assert queued.stays, "it is not asked again"
-    finally:
-        ex.close(0)
+    ex, jobs = prefetching
+    ex.submit(jobs.job(1, 0.2))
+    ex.submit(jobs.job(2, 1.5))  # queued behind 1
+    ahead, queued = ex._running[1], ex._running[2]
+    ray_cluster.wait([ahead.ref], timeout=30)
+    time.sleep(0.3)  # 2 began on the actor
+    queued.yielding = True
+    ray_cluster.get(ex._mailbox.order.remote(2, 1, "yield", queued.lane))
+    ex._answered({ahead.ref})  # the coordinator takes 2 to begin now, its ask still open
+    events = ex._flush()
+    assert not [e for e in events if isinstance(e, AttemptStarted)], "announced before the actor answered"
+    told: dict[int, float] = {}  # when the coordinator told 2's start, by wall clock
+    deadline = time.monotonic() + 30
+    while not any(isinstance(e, AttemptEnded) and e.number == 2 for e in events) and time.monotonic() < deadline:
+        polled = ex.poll(0.2)
+        told.update((id(e), time.time()) for e in polled if isinstance(e, AttemptStarted))
+        events += polled
+    ended = {e.number: e.outcome for e in events if isinstance(e, AttemptEnded)}
+    assert ended[2].failure is None and ended[2].metrics["pid"] == ended[1].metrics["pid"], ended
+    starts = [e for e in events if isinstance(e, AttemptStarted) and e.number == 2]
+    assert len(starts) == 1 and abs(starts[0].at - ended[2].metrics["started"]) < 1.0, starts
+    assert told[id(starts[0])] < ended[2].metrics["ended"] - 0.5, "told as the actor refused, not at its end"
+    assert queued.stays, "it is not asked again"
 
 
 def test_a_prefetched_trial_is_queued_until_its_actor_begins_it_then_recorded_running_from_then(ray_cluster,
