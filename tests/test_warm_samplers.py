@@ -82,6 +82,7 @@ def test_parent_trials_outside_the_new_space_are_left_out_not_an_error() -> None
     assert any(t.params["x"] > 0.9 for t in prior)
     inside = tuple(t for t in prior if t.params["x"] <= 0.9)
     assert proposals(PriorMode.TRANSFER, prior, 8, narrower) == proposals(PriorMode.TRANSFER, inside, 8, narrower)
+    assert proposals(PriorMode.TRANSFER, inside, 8, narrower) != proposals(PriorMode.NONE, inside, 8, narrower)
 
 
 def tpe_retune(constraints: tuple[Constraint, ...] = ()) -> WarmStartedStrategy:
@@ -117,3 +118,4 @@ def test_bo_takes_the_parent_trials_into_its_model() -> None:
     strategy = WarmStartedStrategy(inner, WarmStart("old", first=(), prior=parent_trials(12), mode=PriorMode.TRANSFER))
     strategy.replay([])
     assert strategy.taken_as is PriorMode.TRANSFER
+    assert inner._transfer is not None  # type: ignore[attr-defined]  # the old landscape, the GP's prior mean
