@@ -135,7 +135,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
 
 
 def reproduce_trial(name: str, number: int, storage: str | None = None, rtol: float = 1e-6,
-              trial: Callable[..., Any] | None = None) -> ReproduceOutcome:
+                    trial: Callable[..., Any] | None = None) -> ReproduceOutcome:
     """Run trial ``number`` again with its recorded parameters and seed, and compare each objective with the
     record within ``rtol`` (what `tunesmith reproduce` does); ``trial`` as for :func:`resume`."""
     from tunesmith.clock import SystemClock

@@ -298,7 +298,9 @@ def list_experiments(storage: StorageOption = None,
     for e in store.experiments():
         n = counts.get(e.id, {})
         # `show`'s rule: recorded as running while no coordinator runs it (killed with -9, its machine gone)
-        rows.append({"name": e.name, "status": e.status.value, "abandoned": run_abandoned(store, e, now),
+        # (it reads the experiment's events and trials: only for one recorded as running)
+        abandoned = e.status is RunStatus.RUNNING and run_abandoned(store, e, now)
+        rows.append({"name": e.name, "status": e.status.value, "abandoned": abandoned,
                      "strategy": e.strategy, "trials": sum(n.values()), "completed": n.get(TrialState.COMPLETED, 0),
                      "failed": n.get(TrialState.FAILED, 0), "created_at": e.created_at})
     if as_json:
@@ -470,8 +472,7 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
     lineage, retunes = summary.get("lineage"), summary.get("retunes")
     if lineage:
         warm, strategy = summary.get("warm_start") or {}, summary["strategy"]["name"]
-        taken = warm.get("taken_as") or (warm.get("mode") if warm.get("mode") != "transfer" or strategy == "bo"
-                                         else "none")  # recorded before taken_as: only bo took a transfer prior
+        taken = warm.get("taken_as")
         into = "the model's prior mean" if strategy == "bo" else "CMA-ES's start (their best 10%)"
         prior = {"transfer": f"{warm.get('prior', 0)} prior trials as {into}",
                  "rebased": f"{warm.get('prior', 0)} prior trials replayed re-based"}.get(taken or "",

@@ -125,7 +125,7 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
                                                                    exclude_unstable), objectives)
     most = front_limit if several else limit
     shown = pool if most is None else pool[:most]
-    if selection.trial not in shown:  # the shipped trial is always listed, in place of the last
+    if selection.trial.number not in {t.number for t in shown}:  # the shipped trial is always listed, last
         shown = [*shown[:-1], selection.trial]
     if several:
         title = (f"Pareto front of {experiment.name}{feasible_only} ({len(pool)} trials no other beats on every "

@@ -110,7 +110,8 @@ def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = Fals
     return closest(missing.stem if stem else missing.name, sorted(f.stem if stem else f.name for f in files))
 
 
-__all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced", "nearby_file"]
+__all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced", "nearby_file",
+           "storage_url_fix"]
 
 
 def storage_url_fix(given: str) -> str:

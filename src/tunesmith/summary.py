@@ -76,7 +76,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "seed": experiment.spec.get("seed"),
         "workdir": experiment.spec.get("workdir"),
         **{k: experiment.attributes[k] for k in ("lineage", "retunes") if k in experiment.attributes},
-        **({"warm_start": _warm_start_brief(experiment.attributes["warm_start"])}
+        **({"warm_start": _warm_start_brief(experiment.attributes["warm_start"], experiment.strategy)}
            if "warm_start" in experiment.attributes else {}),
     }
 
@@ -112,12 +112,14 @@ def _cost_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
     return {"cost": {**spend_summary(trials, spec.budget, hours, finished).to_json(), "prices": prices.to_json()}}
 
 
-def _warm_start_brief(warm: dict[str, Any]) -> dict[str, Any]:
+def _warm_start_brief(warm: dict[str, Any], strategy: str | None) -> dict[str, Any]:
     """A re-tune's warm start without its list of prior trials (`show` names their count). ``taken_as``: how its
-    strategy took them (``mode`` transfer: bo's prior mean, cmaes's start, tpe's re-based replay, or none); None
-    for a record from before 2026-12-05."""
+    strategy took them (``mode`` transfer: bo's prior mean, cmaes's start, tpe's re-based replay, or none); a
+    record from before 2026-12-05 did not say, and then only bo took a transfer prior."""
+    mode = legacy_mode(warm).value
+    taken = warm.get("taken_as") or (mode if mode != "transfer" or strategy == "bo" else "none")
     return {"source": warm.get("source"), "first": warm.get("first", []), "prior": len(warm.get("prior", [])),
-            "mode": legacy_mode(warm).value, "taken_as": warm.get("taken_as")}
+            "mode": mode, "taken_as": taken}
 
 
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,

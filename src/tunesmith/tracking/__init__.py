@@ -47,11 +47,9 @@ def check_tracking_installed(spec: ExperimentSpec) -> None:
     Raises:
         TrackingUnavailable: naming the section and the extra.
     """
-    if spec.tracking is not None and importlib.util.find_spec("mlflow") is None:
-        from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
-
-        raise TrackingUnavailable(f"tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not "
-                                  f"installed: {EXTRA_HINT} (or remove the tracking: section)")
+    if spec.tracking is not None:
+        _require_mlflow("tracking.mlflow: mirroring the run to MLflow needs MLflow, which is not installed",
+                        " (or remove the tracking: section)")
 
 
 def check_registry_installed(field: str, what: str) -> None:
@@ -62,11 +60,16 @@ def check_registry_installed(field: str, what: str) -> None:
     Raises:
         TrackingUnavailable: naming ``field``, ``what`` needs the registry, and the extra.
     """
+    _require_mlflow(f"{field}: {what} needs MLflow's model registry, and MLflow is not installed")
+
+
+def _require_mlflow(problem: str, alternative: str = "") -> None:
+    """Raise TrackingUnavailable saying ``problem``, the extra to install, then ``alternative``, where MLflow is not
+    installed (looked up, not imported)."""
     if importlib.util.find_spec("mlflow") is None:
         from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
 
-        raise TrackingUnavailable(f"{field}: {what} needs MLflow's model registry, and MLflow is not installed: "
-                                  f"{EXTRA_HINT}")
+        raise TrackingUnavailable(f"{problem}: {EXTRA_HINT}{alternative}")
 
 
 def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:
