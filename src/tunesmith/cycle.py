@@ -287,7 +287,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
-    head = lineage_head(store, root_name) if registered is None else store.experiment(registered.experiment)
+    head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
     if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
         why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
         for name in ("drift", "retune", "promote"):
@@ -344,18 +344,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
 
 
-@dataclass(frozen=True)
-class _Registered:
-    """``--model-name``'s champion in the registry: its version, and the experiment of the lineage it came from."""
-
-    version: str
-    experiment: str
-
-
 def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
-                         model_name: str) -> _Registered | None:
-    """Which experiment of ``lineage_root``'s lineage ``model_name``'s champion was registered from; None when no
-    champion is registered yet (the cycle then follows the lineage, as without a model name).
+                         model_name: str) -> ExperimentRecord | None:
+    """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion was registered from; None when
+    no champion is registered yet (the cycle then follows the lineage, as without a model name).
 
     Raises:
         UserInputError: the champion came from an experiment that is not ``lineage_root`` or one of its re-tunes in
@@ -368,28 +360,29 @@ def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpe
     if version is None:
         return None
     name = version.tags.get("tunesmith.experiment")
+    recorded = {e.name: e for e in store.experiments()}   # one read, for the walk up the lineage too
     champion = f"the champion of model {model_name!r} (version {version.version})"
-    if name and not _exists(store, name):
+    if name and name not in recorded:
         raise UserInputError(f"--model-name: {champion} was registered from experiment {name!r}, which is no longer "
                              f"in this store (deleted); roll the model back to a champion this store holds (tunesmith "
                              f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
                              f"promote {lineage_root} -m {model_name}), then run the cycle again")
-    if name and registered_from(version, store.experiment(name)) and _descends_from(store, name, lineage_root):
-        return _Registered(version.version, name)
+    if name and registered_from(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
+        return recorded[name]
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "
                          f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")
 
 
-def _descends_from(store: SQLStore, name: str, ancestor: str) -> bool:
-    """Whether experiment ``name`` is ``ancestor`` or a re-tune of it (of a re-tune of it, ...)."""
+def _descends_from(recorded: dict[str, ExperimentRecord], name: str, ancestor: str) -> bool:
+    """Whether experiment ``name`` is ``ancestor`` or a re-tune of it (of a re-tune of it, ...), among ``recorded``."""
     seen: set[str] = set()
     while name not in seen:
         if name == ancestor:
             return True
         seen.add(name)
-        parent = (store.experiment(name).attributes.get("lineage") or {}).get("parent")
-        if not parent or not _exists(store, parent):
+        parent = (recorded[name].attributes.get("lineage") or {}).get("parent")
+        if not parent or parent not in recorded:
             return False
         name = str(parent)
     return False
