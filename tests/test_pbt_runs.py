@@ -20,9 +20,39 @@ def objective(config, trial):
     return {"score": score, "started_from": started}
 """
 
+# PBT acts only on trials that overlap: a bottom trial is replaced by a copy of a top one still running beside it.
+# On a loaded 2-core machine four worker processes can start seconds apart, each trial then running alone (a full
+# run once saw no exploit at all), so this trainer holds a fresh trial at a gate until the first population has
+# started (or 30 s have passed) and makes the low-lr trials, the bottom of each ranking, report later.
+GATED_TRAINER = """
+import os
+import time
+
+GATE = {gate!r}
+
+def objective(config, trial):
+    state = trial.load_checkpoint()
+    if state is None:
+        os.makedirs(GATE, exist_ok=True)
+        open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+        waited = time.monotonic()
+        while len(os.listdir(GATE)) < 4 and time.monotonic() - waited < 30:
+            time.sleep(0.02)
+        state = {{"step": 0, "score": 0.0}}
+    started, score = state["step"], state["score"]
+    for step in range(started + 1, 9):
+        score += config["lr"]
+        trial.save_checkpoint({{"step": step, "score": score}})   # before report: a child copies this
+        time.sleep(0.05 if config["lr"] > 0.1 else 0.15)
+        trial.report(step, score)
+        if trial.should_prune():
+            break
+    return {{"score": score, "started_from": started}}
+"""
+
 
 def test_pbt_exploits_and_children_inherit_checkpoints(project):
-    project.write("trainer.py", TRAINER)
+    project.write("trainer.py", GATED_TRAINER.format(gate=str(project.root / "gate")))
     spec = project.spec(
         name="pbt", objective={"metric": "score", "direction": "maximize"},
         space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}, strategy="random",
