@@ -63,6 +63,9 @@ SLEEPERS = """
 import os, time
 
 def nap(config, trial):
+    gate, waited = os.environ.get("NAP_GATE"), time.monotonic()
+    while gate and not os.path.exists(gate) and time.monotonic() - waited < 60:  # held until the test opens it
+        time.sleep(0.02)
     time.sleep(float(os.environ.get("NAP_SECONDS", "0.3")))
     return config["x"]
 """
@@ -380,14 +383,26 @@ def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
     from helpers import count_states, start_cli, wait_for
 
     project.write("sleepers.py", SLEEPERS)
+    gate = project.root / "gate"
     monkeypatch.setenv("NAP_SECONDS", "0.5")
+    monkeypatch.setenv("NAP_GATE", str(gate))
     spec = _tagged(project, "joined", budget={"trials": 12},
                    executor={"kind": "process", "workers": 3, "max_concurrent": 2})
     first = start_cli(project, "run", str(spec), "--quiet")
     wait_for(lambda: count_states(project, "joined").get("running", 0) >= 1, timeout=60)
-    second = project.cli("resume", "joined", "--join", "--quiet", timeout=120)
+    second = start_cli(project, "resume", "joined", "--join", "--quiet")
+
+    def waiting_holders() -> set[str]:
+        _, events = _store_trials(project.storage, "joined")
+        return {e.payload["holder"] for e in events["joined"] if e.kind == "quota_wait"}
+
+    # The first run's trials are held at the gate until the joiner waits for a slot too: on a loaded machine the
+    # joiner's start-up could otherwise outlast the whole run, and it would never be served.
+    wait_for(lambda: len(waiting_holders()) == 2, timeout=90)
+    gate.touch()
     _, err = first.communicate(timeout=120)
-    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    _, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err, err2)
     trials, _ = _store_trials(project.storage, "joined")
     assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 12
     assert len({t.owner for t in trials["joined"]}) == 2, "both coordinators ran trials"
