@@ -652,6 +652,37 @@ def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, 
     assert "running (abandoned)" in text and "continue with tunesmith resume exp" in text
 
 
+def test_show_reads_the_quota_wait_from_the_events_once(project, monkeypatch, capsys):
+    """`show` of a running experiment scanned its events for an open quota wait, then again inside run_abandoned
+    (which checks for a wait before it looks for a coordinator at work); what it says is unchanged."""
+    import tunesmith.coordinators
+    import tunesmith.quotas
+    from tunesmith.cli import main
+    from tunesmith.records import RunStatus
+    from tunesmith.storage.sql import SQLStore
+
+    _seed_store(project)
+    store = SQLStore(project.storage)
+    store.set_status(store.experiment("exp").id, RunStatus.RUNNING, 2e9)  # recorded running; nothing runs it
+    store.close()
+    scans = []
+    scan = tunesmith.quotas.open_quota_wait
+
+    def counted(events):  # type: ignore[no-untyped-def]
+        scans.append(len(events))
+        return scan(events)
+
+    monkeypatch.setattr(tunesmith.quotas, "open_quota_wait", counted)
+    monkeypatch.setattr(tunesmith.coordinators, "open_quota_wait", counted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["show", "exp", "--json", "--storage", project.storage])
+    assert exited.value.code == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["abandoned"], "quota_wait" in shown) == ("running", True, False)
+    assert len(scans) == 1, scans
+
+
 def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
     """It was `storage error: cannot open the store ...: FATAL: database "x" does not exist`, exit 1, as for a store
     failing mid-run; the address is the user's to fix, like a SQLite file in a missing folder (exit 2)."""

@@ -334,7 +334,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.reproduce import reproducibility_index
 
     from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import run_abandoned
+    from tunesmith.coordinators import at_work
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -344,7 +344,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif run_abandoned(store, exp, time.time(), events=run_events, trials=trials):
+    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
+        # coordinators.run_abandoned's rule (running, no quota wait, nobody at work) with the wait read above:
+        # the events are scanned for it once
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
