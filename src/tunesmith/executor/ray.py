@@ -463,6 +463,7 @@ class RayExecutor:
         self._watch: ClusterWatch | None = None
         self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
         self._origin: str | None = None   # this process's node: its actors see the trial folders
+        self._chosen: int | None = None   # the slot next_job_waits chose, for the submit it is about
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None, prefetch: bool = True) -> RayExecutor:
@@ -531,13 +532,17 @@ class RayExecutor:
     def next_job_waits(self) -> bool:
         """It waits behind a running attempt (prefetch), or for its actor to come up (the first attempts of a run,
         or a slot whose actor was replaced): it begins as the one ahead ends, or the actor answers, announced then
-        by ``AttemptStarted``; until then the runner records it queued."""
-        lane = self._lanes[self._next_slot()]
+        by ``AttemptStarted``; until then the runner records it queued. The slot it looked at is the one the
+        submit it is about sends the attempt to (nothing changes in between: the protocol's promise)."""
+        self._chosen = slot = self._next_slot()
+        lane = self._lanes[slot]
         return bool(lane.runs) or lane.ready is not None
 
     def submit(self, job: TrialJob) -> None:
         now = self.clock.monotonic()
-        run = _Running(job, None, self._next_slot(), 0, now, _size(job.log_path))
+        slot = self._chosen if self._chosen is not None else self._next_slot()  # (a caller that did not ask)
+        self._chosen = None
+        run = _Running(job, None, slot, 0, now, _size(job.log_path))
         self._send(run, submitted=True)
         self._running[job.number] = run
 
@@ -582,6 +587,7 @@ class RayExecutor:
             self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
+        self._chosen = None  # a kill may free or replace an actor: a submit after this chooses again
         run = self._running.get(number)
         if run is not None:
             default = "interrupted by the user" if kind is FailureKind.INTERRUPTED else "stopped by the coordinator"
@@ -619,6 +625,7 @@ class RayExecutor:
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         ray = self._ray
+        self._chosen = None  # what the lanes hold changes here: a slot chosen before it is chosen again
         if self._lost is not None:
             raise ClusterLost(self._lost)
         self._rebalance()  # here: the runner has submitted what it had since the last poll
