@@ -765,6 +765,44 @@ def test_main_in_process_gives_back_the_stdout_descriptor_it_found_after_a_faile
     assert proc.returncode == 0, proc.stderr
 
 
+def test_main_in_process_gives_back_the_stderr_descriptor_and_its_voice_after_its_reader_left(project):
+    """After stderr's reader left, main pointed descriptor 2 at the null device for good (descriptor 1 it gave
+    back) and left its stderr console silenced: a program calling it in-process lost its own later diagnostics,
+    and main's next error message, without an error."""
+    program = textwrap.dedent("""
+        import os, sys
+        from tunesmith import cli
+
+        def where(fd):
+            s = os.fstat(fd)
+            return s.st_dev, s.st_ino
+
+        saved = os.dup(2)
+        read, write = os.pipe()
+        os.close(read)  # a stderr whose reader left
+        os.dup2(write, 2)
+        os.close(write)
+        before = where(2)
+        try:
+            cli.main(["show", "nope"])  # its error meets the broken pipe
+        except SystemExit as e:
+            code = e.code
+        given_back = where(2) == before
+        os.dup2(saved, 2)
+        try:
+            cli.main(["show", "nope"])  # stderr works again: the message is told
+        except SystemExit as e:
+            again = e.code
+        print(code, given_back, again)
+    """)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    _seed_store(project)
+    proc = subprocess.run([sys.executable, "-c", program], cwd=project.root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "True", "2"], proc.stderr
+    assert proc.stderr.count("error: no experiment named 'nope'") == 1, proc.stderr
+
+
 def test_a_closed_stdout_runs_the_command_as_before(project):
     """`tunesmith ls >&-` (cron, a daemon): Python's sys.stdout is None. main() wrapped None to guard it and its
     flush failed: AttributeError, exit 120. The output goes nowhere; the command runs as it did before the guard."""

@@ -39,6 +39,9 @@ class _Diagnostics(Console):
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
+        # a print while quiet drops the lines that failed: Rich keeps them, to write them out (again) as soon as the
+        # console speaks again, which it does for an in-process caller of main, who gets its voice back
+        self.print(end="")
         _to_null(self.file)
 
 
@@ -99,18 +102,25 @@ class _GuardedStdout:
 
 
 @contextmanager
-def _descriptor_given_back(stream: Any) -> Iterator[None]:
-    """Put ``stream``'s descriptor back as it was on leaving: a command whose output failed points it at the null
-    device (:func:`_to_null`, and Rich on a broken pipe), which an in-process caller of :func:`main` (a test, a
-    program) would otherwise keep, losing its own later output there without an error."""
+def _given_back(stream: Any, console: Console) -> Iterator[None]:
+    """Put ``stream``'s descriptor, and ``console``'s voice, back as they were on leaving: a command whose output
+    failed (a reader that left, a full disk) points the descriptor at the null device (:func:`_to_null`) and
+    silences the console writing there, which an in-process caller of :func:`main` (a test, a program) would
+    otherwise keep, losing its own later output, and main's later messages, without an error."""
+    quiet = console.quiet
     try:
         kept = os.dup(stream.fileno())
-    except (OSError, ValueError):  # no descriptor (pytest's capture, Jupyter), or a closed one: nothing to give back
-        yield
+    except (OSError, ValueError, AttributeError):
+        # no descriptor (pytest's capture, Jupyter), a closed one, or no stream at all (None): nothing to give back
+        try:
+            yield
+        finally:
+            console.quiet = quiet
         return
     try:
         yield
     finally:
+        console.quiet = quiet
         try:
             stream.flush()  # what a failed write left buffered goes to the null device, not to the one given back
         except (OSError, ValueError):
@@ -960,8 +970,8 @@ def main(args: list[str] | None = None) -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
     takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
     every trial); a command that failed keeps its own exit code. ``args``: the command line after `tunesmith`
-    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout and descriptor 1 back as they
-    were."""
+    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout, descriptors 1 and 2 and the
+    consoles' voices back as they were."""
     from rich.markup import escape
 
     original = sys.stdout
@@ -970,7 +980,7 @@ def main(args: list[str] | None = None) -> None:
     guard = _GuardedStdout(original)
     sys.stdout = guard
     try:
-        with _descriptor_given_back(original):
+        with _given_back(original, out), _given_back(sys.stderr, err):
             try:
                 try:
                     _run_command(args)
