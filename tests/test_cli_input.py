@@ -765,6 +765,42 @@ def test_main_in_process_gives_back_the_stdout_descriptor_it_found_after_a_faile
     assert proc.returncode == 0, proc.stderr
 
 
+def test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command(project):
+    """`show NAME | head -1` exited 1 (Rich's default on a broken pipe) where `run spec.yaml | head -1` exited 0 (its
+    display was dropped): one rule now, for every command. A reader that leaves took what it wanted; the exit code
+    says how the command's work went, so under `set -o pipefail` `show NAME | grep -q completed` is not a failure
+    when grep finds it (nor one only when show was still writing as grep left). The reader here left before the
+    first line (the pipe's read end is closed), so every command meets the broken pipe, not just some, by timing."""
+    _seed_store(project)
+    project.write("broken.py", """
+        def broken(config, trial):
+            raise ValueError("always")
+    """)
+    good = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}, name="again"),
+                              "again.yaml")
+    bad = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}, name="bad",
+                                          trial={"function": "broken:broken"}), "bad.yaml")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    cases = [(("show", "exp"), 0), (("show", "exp", "--json"), 0), (("trials", "exp", "--json"), 0), (("ls",), 0),
+             (("ls", "--json"), 0), (("metrics", "exp"), 0), (("run", str(good)), 0),
+             (("run", str(bad)), 1),         # every trial failed: its own code, and its reason on stderr
+             (("show", "nope"), 2)]          # bad input: the same
+    for args, code in cases:
+        read, write = os.pipe()
+        os.close(read)  # the reader left
+        try:
+            proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+        finally:
+            os.close(write)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
+        if code == 0:
+            assert proc.stderr == "", (args, proc.stderr)  # quietly: the reader's leaving is no news
+    assert project.show("again")["status"] == "completed" and project.show("again")["trials"]["completed"] == 2
+    assert "no experiment named 'nope'" in proc.stderr
+
+
 def test_main_in_process_gives_back_the_stderr_descriptor_and_its_voice_after_its_reader_left(project):
     """After stderr's reader left, main pointed descriptor 2 at the null device for good (descriptor 1 it gave
     back) and left its stderr console silenced: a program calling it in-process lost its own later diagnostics,

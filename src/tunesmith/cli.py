@@ -4,7 +4,8 @@ Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130
 1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
 is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
 rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
-`resume` on a new cluster continues.
+`resume` on a new cluster continues. A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`) changes
+no exit code (see :class:`_Console`).
 """
 
 from __future__ import annotations
@@ -33,9 +34,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
 
 
-class _Diagnostics(Console):
-    """stderr. A reader of it that left (`2>&1 | head`) must not change the exit code that says how a run ended
-    (130 interrupted, 1 failed): Rich's default exits with 1 on a broken pipe. Later lines go to the null device."""
+class _Console(Console):
+    """stdout or stderr. A reader that leaves (`| head -1`, `| grep -q`, `2>&1 | head`) took what it wanted: the
+    command goes on and its exit code says how its work went (0, 1 every trial failed, 130 interrupted...), for
+    every command alike, quietly. Rich's default exits with 1 on a broken pipe, which told a script under
+    ``set -o pipefail`` that `show NAME | grep -q completed` failed when grep found what it sought, and whether it
+    did depended on timing (did show finish writing before grep left?). A reader that crashed says so with its own
+    exit code, which pipefail reports. Later lines go to the null device (what Python's own note on SIGPIPE
+    advises: no SIGPIPE default, no traceback, no error at exit). Output that a full disk lost is another matter:
+    see :class:`_GuardedStdout`."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
@@ -64,12 +71,14 @@ def _to_null(stream: Any) -> None:
 
 
 class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
-    error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
-    intact), the descriptor points at the null device until main returns (later output, and what the stream still
-    buffers, go there) and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show`
-    where it was but left `run` going, with only a warning and exit 0: the progress display's listener was dropped
-    on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails loses the output, never the work:
+    the command goes on (a run records every trial, as with its stdout intact) and the descriptor points at the
+    null device until main returns (later output, and what the stream still buffers, go there). Raising instead
+    stopped `show` where it was but left `run` going, its progress display's listener dropped.
+
+    A broken pipe is a reader that left, by choice (see :class:`_Console`): nothing more is said. Any other error
+    (a full disk, ``> /dev/full``, an I/O error) lost output that nobody chose to drop: ``lost`` keeps why, for
+    main to say in one line and exit 1."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -78,8 +87,6 @@ class _GuardedStdout:
     def write(self, text: str) -> int:
         try:  # every line of output passes here: a plain try, nothing built
             return int(self._stream.write(text))
-        except BrokenPipeError:
-            raise
         except OSError as e:
             self._lose(e)
             return len(text)
@@ -87,15 +94,13 @@ class _GuardedStdout:
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            raise
         except OSError as e:
             self._lose(e)
 
     def _lose(self, error: OSError) -> None:
-        if self.lost is None:
+        if self.lost is None and not isinstance(error, BrokenPipeError):
             self.lost = error.strerror or str(error)
-            _to_null(self._stream)
+        _to_null(self._stream)  # later writes go to the null device, and do not fail
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
         return getattr(self._stream, name)
@@ -133,8 +138,8 @@ def _given_back(stream: Any, console: Console) -> Iterator[None]:
             os.close(kept)
 
 
-out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
-err = _Diagnostics(stderr=True, highlight=False)
+out = _Console(highlight=False)
+err = _Console(stderr=True, highlight=False)
 
 SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
@@ -969,9 +974,9 @@ def watch(target: CycleTarget, data: DataOption,
 def main(args: list[str] | None = None) -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
     takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
-    every trial); a command that failed keeps its own exit code. ``args``: the command line after `tunesmith`
-    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout, descriptors 1 and 2 and the
-    consoles' voices back as they were."""
+    every trial); a command that failed keeps its own exit code. A reader that leaves changes no exit code
+    (:class:`_Console`). ``args``: the command line after `tunesmith` (default: ``sys.argv[1:]``), for a caller in
+    this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
 
     original = sys.stdout
@@ -991,9 +996,6 @@ def main(args: list[str] | None = None) -> None:
                     raise
                 err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
                 sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
-            except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
-                _to_null(original)
-                sys.exit(EXIT_FAILED)
     finally:
         sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
 
