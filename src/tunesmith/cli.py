@@ -147,8 +147,9 @@ SpecStorageOption = Annotated[str | None, typer.Option(
 StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
     "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
                             "in this folder)")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or table of best trials (warnings, "
-                                                                 "and why a run stopped early, still go to stderr)")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="no progress display or table of best trials (warnings, and why a run stopped early, "
+                          "still go to stderr)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -455,8 +456,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if best:
         m = best["metrics"]
         folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
-        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
-                  f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
+        spread = m.get(metric + "_std", 0)
+        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± "
+                  f"{spread:.4f} over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
             m = {**m, **best["values"]}  # latency may be an objective
             out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
@@ -765,7 +767,8 @@ def rollback(
 @app.command()
 def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
               trial: Annotated[int, typer.Argument(help="the trial's number")],
-              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
+              rtol: Annotated[float, typer.Option(
+                  "--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
               storage: StorageOption = None) -> None:
     """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not); a task's
     timings (latency, fit time) are shown, not compared."""

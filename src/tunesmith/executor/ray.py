@@ -406,7 +406,7 @@ class _Running:
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
     error: Exception | None = None        # ... or why there is none
     spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
-    yielding: bool = False                # queued, and asked back from its actor (to move to an idle one): no answer yet
+    yielding: bool = False                # queued, asked back from its actor (to move to an idle one): no answer yet
     stays: bool = False                   # asked back, and its actor had started it: it is not asked again
     unannounced: float | None = None      # (wall clock) when it began, as far as the coordinator knows, while asked
     # back: its actor's answer says whether it began there at all (announced then) or was given back (moved)
@@ -611,7 +611,8 @@ class RayExecutor:
         except ClusterLost:
             pass  # every running attempt now carries the cluster's loss as its reason
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
-            self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
+            silent = Failure(FailureKind.LOST, "no answer from the Ray cluster")
+            self._end(run, Outcome(failure=run.kill_reason or silent))
         events += self._flush()
         for actor in [*(lane.actor for lane in self._lanes), self._mailbox] if self._lost is None else []:
             try:
@@ -851,8 +852,8 @@ class RayExecutor:
         elif result.get("started") is False:  # stopped before it started
             outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "stopped before it started"))
         elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call "
-                                                                 "failed: " + _first_line(run.error)), duration_s=duration)
+            harness = Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: " + _first_line(run.error))
+            outcome = Outcome(failure=run.kill_reason or harness, duration_s=duration)
         else:  # its worker process or node died, or we killed it
             outcome = Outcome(failure=run.kill_reason or Failure(
                 FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "
