@@ -652,6 +652,37 @@ def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, 
     assert "running (abandoned)" in text and "continue with tunesmith resume exp" in text
 
 
+def test_show_reads_the_quota_wait_from_the_events_once(project, monkeypatch, capsys):
+    """`show` of a running experiment scanned its events for an open quota wait, then again inside run_abandoned
+    (which checks for a wait before it looks for a coordinator at work); what it says is unchanged."""
+    import tunesmith.coordinators
+    import tunesmith.quotas
+    from tunesmith.cli import main
+    from tunesmith.records import RunStatus
+    from tunesmith.storage.sql import SQLStore
+
+    _seed_store(project)
+    store = SQLStore(project.storage)
+    store.set_status(store.experiment("exp").id, RunStatus.RUNNING, 2e9)  # recorded running; nothing runs it
+    store.close()
+    scans = []
+    scan = tunesmith.quotas.open_quota_wait
+
+    def counted(events):  # type: ignore[no-untyped-def]
+        scans.append(len(events))
+        return scan(events)
+
+    monkeypatch.setattr(tunesmith.quotas, "open_quota_wait", counted)
+    monkeypatch.setattr(tunesmith.coordinators, "open_quota_wait", counted)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["show", "exp", "--json", "--storage", project.storage])
+    assert exited.value.code == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["status"], shown["abandoned"], "quota_wait" in shown) == ("running", True, False)
+    assert len(scans) == 1, scans
+
+
 def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
     """It was `storage error: cannot open the store ...: FATAL: database "x" does not exist`, exit 1, as for a store
     failing mid-run; the address is the user's to fix, like a SQLite file in a missing folder (exit 2)."""
@@ -732,6 +763,80 @@ def test_main_in_process_gives_back_the_stdout_descriptor_it_found_after_a_faile
     told = [line for line in proc.stderr.splitlines() if not line.startswith("error: cannot write")]
     assert told == ["['ls', '--json'] 1 True", "['show', 'exp'] 1 True", "['ls'] 1 True"], proc.stderr
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command(project):
+    """`show NAME | head -1` exited 1 (Rich's default on a broken pipe) where `run spec.yaml | head -1` exited 0 (its
+    display was dropped): one rule now, for every command. A reader that leaves took what it wanted; the exit code
+    says how the command's work went, so under `set -o pipefail` `show NAME | grep -q completed` is not a failure
+    when grep finds it (nor one only when show was still writing as grep left). The reader here left before the
+    first line (the pipe's read end is closed), so every command meets the broken pipe, not just some, by timing."""
+    _seed_store(project)
+    project.write("broken.py", """
+        def broken(config, trial):
+            raise ValueError("always")
+    """)
+    good = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}, name="again"),
+                              "again.yaml")
+    bad = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}, name="bad",
+                                          trial={"function": "broken:broken"}), "bad.yaml")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    cases = [(("show", "exp"), 0), (("show", "exp", "--json"), 0), (("trials", "exp", "--json"), 0), (("ls",), 0),
+             (("ls", "--json"), 0), (("metrics", "exp"), 0), (("run", str(good)), 0),
+             (("run", str(bad)), 1),         # every trial failed: its own code, and its reason on stderr
+             (("show", "nope"), 2)]          # bad input: the same
+    for args, code in cases:
+        read, write = os.pipe()
+        os.close(read)  # the reader left
+        try:
+            proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+        finally:
+            os.close(write)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
+        if code == 0:
+            assert proc.stderr == "", (args, proc.stderr)  # quietly: the reader's leaving is no news
+    assert project.show("again")["status"] == "completed" and project.show("again")["trials"]["completed"] == 2
+    assert "no experiment named 'nope'" in proc.stderr
+
+
+def test_main_in_process_gives_back_the_stderr_descriptor_and_its_voice_after_its_reader_left(project):
+    """After stderr's reader left, main pointed descriptor 2 at the null device for good (descriptor 1 it gave
+    back) and left its stderr console silenced: a program calling it in-process lost its own later diagnostics,
+    and main's next error message, without an error."""
+    program = textwrap.dedent("""
+        import os, sys
+        from tunesmith import cli
+
+        def where(fd):
+            s = os.fstat(fd)
+            return s.st_dev, s.st_ino
+
+        saved = os.dup(2)
+        read, write = os.pipe()
+        os.close(read)  # a stderr whose reader left
+        os.dup2(write, 2)
+        os.close(write)
+        before = where(2)
+        try:
+            cli.main(["show", "nope"])  # its error meets the broken pipe
+        except SystemExit as e:
+            code = e.code
+        given_back = where(2) == before
+        os.dup2(saved, 2)
+        try:
+            cli.main(["show", "nope"])  # stderr works again: the message is told
+        except SystemExit as e:
+            again = e.code
+        print(code, given_back, again)
+    """)
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    _seed_store(project)
+    proc = subprocess.run([sys.executable, "-c", program], cwd=project.root, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "True", "2"], proc.stderr
+    assert proc.stderr.count("error: no experiment named 'nope'") == 1, proc.stderr
 
 
 def test_a_closed_stdout_runs_the_command_as_before(project):

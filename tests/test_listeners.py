@@ -118,9 +118,10 @@ def test_the_progress_display_piped_into_head_does_not_stop_the_run(project):
     assert project.show("shown")["status"] == "completed"
     first, status = proc.stdout.splitlines()
     assert first.startswith("Running shown")
-    assert status == "rc=0"
+    assert status == "rc=0"  # a reader that leaves changes no exit code (test_cli_input: every command)
     assert "Traceback" not in proc.stderr
-    assert "ProgressDisplay stopped watching this run: its trial_finished raised BrokenPipeError" in proc.stderr
+    # its later lines go to the null device: the display watches on, with nothing to report on stderr
+    assert "stopped watching" not in proc.stderr, proc.stderr
 
 
 def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupted(project):

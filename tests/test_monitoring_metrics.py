@@ -278,3 +278,55 @@ def test_resources_saved_is_the_figure_show_reports(project):
     assert value(parsed, "tunesmith_resource_saved_ratio", experiment="unit") == pytest.approx(
         1 - expected.steps_used / expected.steps_full)
     assert value(parsed, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.1
+
+
+def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(project):
+    """Ray's prefetch records a trial `queued` until its actor begins it. `tunesmith metrics` (rebuilt from the
+    store) counted it started, from its submission, and the live listener, with no hook to hear of it, left it out
+    of the queue: the two disagreed on both. Written to a real store as the runner writes it, without Ray."""
+    from dataclasses import replace
+
+    from tunesmith.monitoring.metrics import TuningMetrics, metrics_from_store
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import Failure, FailureKind, RunStatus, TrialState
+    from tunesmith.storage.sql import SQLStore
+
+    spec = _experiment(project).spec
+    store = SQLStore(project.storage, create=True)
+    exp = store.create_experiment("unit", spec, "random", "test", 1000.0)
+    store.set_status(exp.id, RunStatus.RUNNING, 1000.0)
+    live = TuningMetrics()
+    listener = MetricsListener(live)
+    listener.run_started(store.experiment("unit"), [], resumed=False, total_trials=10)
+
+    def new(number: int, queued: bool):  # type: ignore[no-untyped-def]
+        rec = store.new_trial(exp.id, {"x": 0.5}, 0, 1001.0 + number, "t{number}/trial.log", queued=queued)
+        assert rec is not None and rec.number == number
+        (listener.trial_queued if queued else listener.trial_started)(rec)
+        return rec
+
+    new(0, queued=True)                            # prefetched behind a running trial: not begun
+    failed = new(1, queued=False)                  # began, failed, waits out its retry's back-off
+    backoff = replace(failed, state=TrialState.QUEUED, error="crashed: boom", failure_kind=FailureKind.CRASHED)
+    store.save_trial(exp.id, backoff, "trial_retry", 1010.0)
+    listener.trial_retrying(backoff, Failure(FailureKind.CRASHED, "boom"), 1.0)
+    failed = new(2, queued=False)                  # its retry queued for a worker: the second attempt not begun
+    backoff = replace(failed, state=TrialState.QUEUED, error="crashed: boom", failure_kind=FailureKind.CRASHED)
+    store.save_trial(exp.id, backoff, "trial_retry", 1011.0)
+    listener.trial_retrying(backoff, Failure(FailureKind.CRASHED, "boom"), 1.0)
+    again = replace(backoff, attempts=2)
+    store.save_trial(exp.id, again, "trial_retry_started", 1012.0)
+    listener.trial_queued(again)
+    queued = new(3, queued=True)                   # queued, then began
+    began = replace(queued, state=TrialState.RUNNING, started_at=1013.0)
+    store.save_trial(exp.id, began, "trial_started", 1013.0)
+    listener.trial_started(began)
+
+    stored = samples(metrics_from_store(store, "unit").decode())
+    heard = samples(live.exposition().decode())
+    store.close()
+    expected = {"tunesmith_trials_started_total": 3,  # trial 1 and 2 once each, 3 as it began; 0 never
+                "tunesmith_queue_length": 3,          # 0 for a worker, 1 for its back-off, 2 for a worker
+                "tunesmith_workers_busy": 1}          # 3
+    for name, count in expected.items():
+        assert (value(stored, name, experiment="unit"), value(heard, name, experiment="unit")) == (count, count), name

@@ -102,8 +102,9 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         if e.name is None:
             raise
         raise ExperimentExists(
-            f"an experiment named {e.name!r} already exists in {e.store}; continue it with tunesmith.resume({e.name!r}) "
-            f"(which runs the spec recorded then, not this one), or give the spec another name (its `name`)",
+            f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
+            f"tunesmith.resume({e.name!r}) (which runs the spec recorded then, not this one), or give the spec "
+            "another name (its `name`)",
             e.name, e.store) from None
     finally:
         store.close()

@@ -4,7 +4,8 @@ Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130
 1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
 is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
 rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
-`resume` on a new cluster continues.
+`resume` on a new cluster continues. A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`) changes
+no exit code (see :class:`_Console`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
 
 
-class _Diagnostics(Console):
-    """stderr. A reader of it that left (`2>&1 | head`) must not change the exit code that says how a run ended
-    (130 interrupted, 1 failed): Rich's default exits with 1 on a broken pipe. Later lines go to the null device."""
+class _Console(Console):
+    """stdout or stderr. A reader that leaves (`| head -1`, `| grep -q`, `2>&1 | head`) took what it wanted: the
+    command goes on and its exit code says how its work went (0, 1 every trial failed, 130 interrupted...), for
+    every command alike, quietly. Rich's default exits with 1 on a broken pipe, which told a script under
+    ``set -o pipefail`` that `show NAME | grep -q completed` failed when grep found what it sought, and whether it
+    did depended on timing (did show finish writing before grep left?). A reader that crashed says so with its own
+    exit code, which pipefail reports. Later lines go to the null device (what Python's own note on SIGPIPE
+    advises: no SIGPIPE default, no traceback, no error at exit). Output that a full disk lost is another matter:
+    see :class:`_GuardedStdout`."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
+        # a print while quiet drops the lines that failed: Rich keeps them, to write them out (again) as soon as the
+        # console speaks again, which it does for an in-process caller of main, who gets its voice back
+        self.print(end="")
         _to_null(self.file)
 
 
@@ -61,12 +71,14 @@ def _to_null(stream: Any) -> None:
 
 
 class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails (a full disk, ``> /dev/full``, an I/O
-    error) loses the output, never the work: the command goes on (a run records every trial, as with its stdout
-    intact), the descriptor points at the null device until main returns (later output, and what the stream still
-    buffers, go there) and ``lost`` keeps why, for main to say in one line and exit 1. Raising instead stopped `show`
-    where it was but left `run` going, with only a warning and exit 0: the progress display's listener was dropped
-    on it. A broken pipe stays itself: its reader left, and Rich's console already exits quietly with 1 on it."""
+    """sys.stdout while :func:`main` runs a command. A write or flush that fails loses the output, never the work:
+    the command goes on (a run records every trial, as with its stdout intact) and the descriptor points at the
+    null device until main returns (later output, and what the stream still buffers, go there). Raising instead
+    stopped `show` where it was but left `run` going, its progress display's listener dropped.
+
+    A broken pipe is a reader that left, by choice (see :class:`_Console`): nothing more is said. Any other error
+    (a full disk, ``> /dev/full``, an I/O error) lost output that nobody chose to drop: ``lost`` keeps why, for
+    main to say in one line and exit 1."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -75,8 +87,6 @@ class _GuardedStdout:
     def write(self, text: str) -> int:
         try:  # every line of output passes here: a plain try, nothing built
             return int(self._stream.write(text))
-        except BrokenPipeError:
-            raise
         except OSError as e:
             self._lose(e)
             return len(text)
@@ -84,33 +94,38 @@ class _GuardedStdout:
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            raise
         except OSError as e:
             self._lose(e)
 
     def _lose(self, error: OSError) -> None:
-        if self.lost is None:
+        if self.lost is None and not isinstance(error, BrokenPipeError):
             self.lost = error.strerror or str(error)
-            _to_null(self._stream)
+        _to_null(self._stream)  # later writes go to the null device, and do not fail
 
     def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...: the real stream's
         return getattr(self._stream, name)
 
 
 @contextmanager
-def _descriptor_given_back(stream: Any) -> Iterator[None]:
-    """Put ``stream``'s descriptor back as it was on leaving: a command whose output failed points it at the null
-    device (:func:`_to_null`, and Rich on a broken pipe), which an in-process caller of :func:`main` (a test, a
-    program) would otherwise keep, losing its own later output there without an error."""
+def _given_back(stream: Any, console: Console) -> Iterator[None]:
+    """Put ``stream``'s descriptor, and ``console``'s voice, back as they were on leaving: a command whose output
+    failed (a reader that left, a full disk) points the descriptor at the null device (:func:`_to_null`) and
+    silences the console writing there, which an in-process caller of :func:`main` (a test, a program) would
+    otherwise keep, losing its own later output, and main's later messages, without an error."""
+    quiet = console.quiet
     try:
         kept = os.dup(stream.fileno())
-    except (OSError, ValueError):  # no descriptor (pytest's capture, Jupyter), or a closed one: nothing to give back
-        yield
+    except (OSError, ValueError, AttributeError):
+        # no descriptor (pytest's capture, Jupyter), a closed one, or no stream at all (None): nothing to give back
+        try:
+            yield
+        finally:
+            console.quiet = quiet
         return
     try:
         yield
     finally:
+        console.quiet = quiet
         try:
             stream.flush()  # what a failed write left buffered goes to the null device, not to the one given back
         except (OSError, ValueError):
@@ -123,8 +138,8 @@ def _descriptor_given_back(stream: Any) -> Iterator[None]:
             os.close(kept)
 
 
-out = Console(highlight=False)  # stdout: Rich's default on a broken pipe (`show | head`) is right, a quiet exit 1
-err = _Diagnostics(stderr=True, highlight=False)
+out = _Console(highlight=False)
+err = _Console(stderr=True, highlight=False)
 
 SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
@@ -132,8 +147,9 @@ SpecStorageOption = Annotated[str | None, typer.Option(
 StorageOption = Annotated[str | None, typer.Option(  # commands given a name read no spec, so no storage: either
     "--storage", "-s", help="SQLAlchemy URL of the store (default: $TUNESMITH_STORAGE, or sqlite:///tunesmith.db "
                             "in this folder)")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display or table of best trials (warnings, "
-                                                                 "and why a run stopped early, still go to stderr)")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="no progress display or table of best trials (warnings, and why a run stopped early, "
+                          "still go to stderr)")]
 MetricsPortOption = Annotated[int | None, typer.Option(
     "--metrics-port", min=0, max=65535, help="serve Prometheus metrics on this port during the run (0: any free)")]
 MetricsAddrOption = Annotated[str, typer.Option("--metrics-addr", help="address the metrics server listens on")]
@@ -334,7 +350,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.reproduce import reproducibility_index
 
     from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import run_abandoned
+    from tunesmith.coordinators import at_work
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
@@ -344,7 +360,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif run_abandoned(store, exp, time.time(), events=run_events, trials=trials):
+    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
+        # coordinators.run_abandoned's rule (running, no quota wait, nobody at work) with the wait read above:
+        # the events are scanned for it once
         summary["abandoned"] = True  # recorded as running, and nothing runs it
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
@@ -438,8 +456,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if best:
         m = best["metrics"]
         folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
-        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± {m.get(metric + '_std', 0):.4f} "
-                  f"over {len(folds)} folds {[round(f, 4) for f in folds]}")
+        spread = m.get(metric + "_std", 0)
+        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± "
+                  f"{spread:.4f} over {len(folds)} folds {[round(f, 4) for f in folds]}")
         if "latency_p50_ms" in m:
             m = {**m, **best["values"]}  # latency may be an objective
             out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
@@ -748,7 +767,8 @@ def rollback(
 @app.command()
 def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")],
               trial: Annotated[int, typer.Argument(help="the trial's number")],
-              rtol: Annotated[float, typer.Option("--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
+              rtol: Annotated[float, typer.Option(
+                  "--rtol", help="relative tolerance per objective (a task's timings are not compared)")] = 1e-6,
               storage: StorageOption = None) -> None:
     """Re-run TRIAL with its recorded params and seed; compare each objective (exit 0 matched, 1 not); a task's
     timings (latency, fit time) are shown, not compared."""
@@ -957,9 +977,9 @@ def watch(target: CycleTarget, data: DataOption,
 def main(args: list[str] | None = None) -> None:
     """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
     takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
-    every trial); a command that failed keeps its own exit code. ``args``: the command line after `tunesmith`
-    (default: ``sys.argv[1:]``), for a caller in this process, which gets sys.stdout and descriptor 1 back as they
-    were."""
+    every trial); a command that failed keeps its own exit code. A reader that leaves changes no exit code
+    (:class:`_Console`). ``args``: the command line after `tunesmith` (default: ``sys.argv[1:]``), for a caller in
+    this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
 
     original = sys.stdout
@@ -968,7 +988,7 @@ def main(args: list[str] | None = None) -> None:
     guard = _GuardedStdout(original)
     sys.stdout = guard
     try:
-        with _descriptor_given_back(original):
+        with _given_back(original, out), _given_back(sys.stderr, err):
             try:
                 try:
                     _run_command(args)
@@ -979,9 +999,6 @@ def main(args: list[str] | None = None) -> None:
                     raise
                 err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
                 sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
-            except BrokenPipeError:  # its reader left (`show --json | head`): quietly exit 1, as Rich's console does
-                _to_null(original)
-                sys.exit(EXIT_FAILED)
     finally:
         sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
 

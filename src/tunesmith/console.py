@@ -106,7 +106,8 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
                      limit: int = 5, front_limit: int | None = 10) -> None:
     """The best trials by the objective (one objective), or the feasible Pareto front (several: the top few by
     the first objective would list dominated trials and leave out the one ``select`` picks). The trial the
-    spec's ``select`` policy picks, what `tunesmith promote` ships, is marked. Lists ``limit`` trials, or ``front_limit`` members of a front (None: all of it)."""
+    spec's ``select`` policy picks, what `tunesmith promote` ships, is marked. Lists ``limit`` trials, or
+    ``front_limit`` members of a front (None: all of it)."""
     spec = spec_from_dict(experiment.spec)
     objectives = spec.objectives
     # the trials selection may pick: one that breaks a constraint (or, if the task says so, is flagged unstable) is

@@ -30,6 +30,10 @@ class RunListener:
     def trial_started(self, trial: TrialRecord) -> None:
         pass
 
+    def trial_queued(self, trial: TrialRecord) -> None:
+        """The trial's next attempt went to an executor that holds it until it can begin (behind a running trial
+        on Ray, or until its actor is up): recorded ``queued``; ``trial_started`` follows as it begins."""
+
     def warning(self, message: str) -> None:
         """Something the user should know that does not stop the run (the data changed since the last run)."""
 
@@ -96,6 +100,9 @@ class Listeners(RunListener):
 
     def trial_started(self, *a: Any, **k: Any) -> None:
         self._each("trial_started", a, k)
+
+    def trial_queued(self, *a: Any, **k: Any) -> None:
+        self._each("trial_queued", a, k)
 
     def trial_retrying(self, *a: Any, **k: Any) -> None:
         self._each("trial_retrying", a, k)

@@ -4,10 +4,10 @@ The trial runs with its recorded parameters and seed, in the spec's executor kin
 (``<workdir>/reproduce/trial-NNNNN-<time>``: the original trial's files stay as they were). Each objective is
 compared with the recorded value within ``rtol`` (relative), except a built-in task's timings (prediction latency,
 fit time: ``TASK_TIMINGS``): measured wall-clock times differ from run to run, so they are shown and not compared
-(``not_compared``); a timing objective always failed the comparison and took the index to 0%. What differs from when the experiment first ran
-(the git commit of the spec's folder or its dirty flag, package versions, the data fingerprint) is named, since
-it is the usual reason a trial does not reproduce. The outcome is a ``trial_reproduced`` event; the
-reproducibility index is the share of reproduced trials that matched.
+(``not_compared``); a timing objective always failed the comparison and took the index to 0%. What differs from when
+the experiment first ran (the git commit of the spec's folder or its dirty flag, package versions, the data
+fingerprint) is named, since it is the usual reason a trial does not reproduce. The outcome is a
+``trial_reproduced`` event; the reproducibility index is the share of reproduced trials that matched.
 """
 
 from __future__ import annotations

@@ -383,8 +383,8 @@ class Runner:
         self._mine.add(rec.number)
         self._params_of[rec.number] = dict(rec.params)
         self.executor.submit(job)
-        if rec.state is TrialState.RUNNING:  # a queued one is started by its AttemptStarted
-            self.listener.trial_started(rec)
+        # a queued one waits for a worker (Ray's prefetch, an actor coming up): its AttemptStarted starts it
+        (self.listener.trial_started if rec.state is TrialState.RUNNING else self.listener.trial_queued)(rec)
 
     def _rerun(self, rec: TrialRecord, token: int, event: str) -> None:
         again = replace(rec, state=TrialState.QUEUED if self.executor.next_job_waits() else TrialState.RUNNING,

@@ -1,15 +1,15 @@
 """The Executor protocol: run trial jobs somewhere, report what happens.
 
-Call order: ``start()``; then repeatedly ``free_slots()`` / ``next_job_waits()`` / ``submit(job)`` and ``poll(timeout)``; ``prune(number)`` to
-ask a running trial to stop early (a scheduler's decision; the trial ends PRUNED); ``stop(number, kind)`` to end
-one now; ``close(grace)`` once at the end. An executor may call ``report_hook(number, report)`` synchronously,
-as a report happens, instead of returning it from ``poll`` (the inline executor must: its trial runs inside
-``poll``, and a prune decision has to reach it before it returns). Every
-submitted job produces exactly one ``AttemptEnded`` from ``poll``, and zero or more ``TrialReported`` before it.
-An executor that accepts a job before it can begin it (the Ray executor's prefetch queues it behind a running
-trial; a new Ray actor has to come up first) says so beforehand (``next_job_waits()``: the runner records the trial
-queued, not running) and reports ``AttemptStarted`` when it begins: the attempt runs from then, not from its
-submission. The others begin a job as it is submitted, say so, and never send one.
+Call order: ``start()``; then repeatedly ``free_slots()`` / ``next_job_waits()`` / ``submit(job)`` and
+``poll(timeout)``; ``prune(number)`` to ask a running trial to stop early (a scheduler's decision; the trial ends
+PRUNED); ``stop(number, kind)`` to end one now; ``close(grace)`` once at the end. An executor may call
+``report_hook(number, report)`` synchronously, as a report happens, instead of returning it from ``poll`` (the
+inline executor must: its trial runs inside ``poll``, and a prune decision has to reach it before it returns). Every
+submitted job produces exactly one ``AttemptEnded`` from ``poll``, and zero or more ``TrialReported`` before it. An
+executor that accepts a job before it can begin it (the Ray executor's prefetch queues it behind a running trial; a
+new Ray actor has to come up first) says so beforehand (``next_job_waits()``: the runner records the trial queued,
+not running) and reports ``AttemptStarted`` when it begins: the attempt runs from then, not from its submission. The
+others begin a job as it is submitted, say so, and never send one.
 """
 
 from __future__ import annotations

@@ -406,7 +406,7 @@ class _Running:
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
     error: Exception | None = None        # ... or why there is none
     spent: dict[str, Any] | None = None   # a killed priced attempt's last measurement
-    yielding: bool = False                # queued, and asked back from its actor (to move to an idle one): no answer yet
+    yielding: bool = False                # queued, asked back from its actor (to move to an idle one): no answer yet
     stays: bool = False                   # asked back, and its actor had started it: it is not asked again
     unannounced: float | None = None      # (wall clock) when it began, as far as the coordinator knows, while asked
     # back: its actor's answer says whether it began there at all (announced then) or was given back (moved)
@@ -463,6 +463,7 @@ class RayExecutor:
         self._watch: ClusterWatch | None = None
         self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
         self._origin: str | None = None   # this process's node: its actors see the trial folders
+        self._chosen: int | None = None   # the slot next_job_waits chose, for the submit it is about
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None, prefetch: bool = True) -> RayExecutor:
@@ -531,13 +532,17 @@ class RayExecutor:
     def next_job_waits(self) -> bool:
         """It waits behind a running attempt (prefetch), or for its actor to come up (the first attempts of a run,
         or a slot whose actor was replaced): it begins as the one ahead ends, or the actor answers, announced then
-        by ``AttemptStarted``; until then the runner records it queued."""
-        lane = self._lanes[self._next_slot()]
+        by ``AttemptStarted``; until then the runner records it queued. The slot it looked at is the one the
+        submit it is about sends the attempt to (nothing changes in between: the protocol's promise)."""
+        self._chosen = slot = self._next_slot()
+        lane = self._lanes[slot]
         return bool(lane.runs) or lane.ready is not None
 
     def submit(self, job: TrialJob) -> None:
         now = self.clock.monotonic()
-        run = _Running(job, None, self._next_slot(), 0, now, _size(job.log_path))
+        slot = self._chosen if self._chosen is not None else self._next_slot()  # (a caller that did not ask)
+        self._chosen = None
+        run = _Running(job, None, slot, 0, now, _size(job.log_path))
         self._send(run, submitted=True)
         self._running[job.number] = run
 
@@ -582,6 +587,7 @@ class RayExecutor:
             self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
+        self._chosen = None  # a kill may free or replace an actor: a submit after this chooses again
         run = self._running.get(number)
         if run is not None:
             default = "interrupted by the user" if kind is FailureKind.INTERRUPTED else "stopped by the coordinator"
@@ -605,7 +611,8 @@ class RayExecutor:
         except ClusterLost:
             pass  # every running attempt now carries the cluster's loss as its reason
         for run in list(self._running.values()):  # the cluster does not answer: say so rather than hang
-            self._end(run, Outcome(failure=run.kill_reason or Failure(FailureKind.LOST, "no answer from the Ray cluster")))
+            silent = Failure(FailureKind.LOST, "no answer from the Ray cluster")
+            self._end(run, Outcome(failure=run.kill_reason or silent))
         events += self._flush()
         for actor in [*(lane.actor for lane in self._lanes), self._mailbox] if self._lost is None else []:
             try:
@@ -619,6 +626,7 @@ class RayExecutor:
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
         ray = self._ray
+        self._chosen = None  # what the lanes hold changes here: a slot chosen before it is chosen again
         if self._lost is not None:
             raise ClusterLost(self._lost)
         self._rebalance()  # here: the runner has submitted what it had since the last poll
@@ -844,8 +852,8 @@ class RayExecutor:
         elif result.get("started") is False:  # stopped before it started
             outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "stopped before it started"))
         elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
-            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.CRASHED, "the trial's Ray actor call "
-                                                                 "failed: " + _first_line(run.error)), duration_s=duration)
+            harness = Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: " + _first_line(run.error))
+            outcome = Outcome(failure=run.kill_reason or harness, duration_s=duration)
         else:  # its worker process or node died, or we killed it
             outcome = Outcome(failure=run.kill_reason or Failure(
                 FailureKind.LOST, f"the Ray worker running the trial was lost ({type(run.error).__name__}): "

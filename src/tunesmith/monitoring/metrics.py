@@ -15,20 +15,23 @@ Definitions worth stating:
   the same figure as ``tunesmith show`` (scheduler.resource_summary);
 - reproducibility index (built-in tasks only): the fraction of completed trials whose fold spread stayed under
   the task's threshold (not flagged ``unstable``): how far a configuration's score can be trusted to repeat;
-- cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial.
+- cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial;
+- trials started counts attempts that began: one queued for a worker (Ray's prefetch, an actor coming up) counts
+  as it begins, not as it is submitted; the queue length is the trials recorded ``queued``, waiting for a retry
+  or for a worker (``show``'s ``queued`` count of a running experiment).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import steps_run
-from tunesmith.storage.base import TrialStore
+from tunesmith.storage.base import Event, TrialStore
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
@@ -106,7 +109,8 @@ class TuningMetrics:
                                 "running every counted trial to the end", e, registry=r)
         self.workers = prom.Gauge("tunesmith_workers", "Worker slots configured", e, registry=r)
         self.busy = prom.Gauge("tunesmith_workers_busy", "Workers running a trial", e, registry=r)
-        self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting for a retry", e, registry=r)
+        self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting to begin: for a retry, or queued for a "
+                                "worker", e, registry=r)
         self.budget_trials = prom.Gauge("tunesmith_budget_trials", "The trial budget", e, registry=r)
         self.budget_wall = prom.Gauge("tunesmith_budget_wall_time_seconds", "The wall-time budget", e, registry=r)
         self.reproducibility = prom.Gauge("tunesmith_reproducibility_index", "Completed trials not flagged unstable "
@@ -175,6 +179,12 @@ class TuningMetrics:
         self._busy.add(trial.number)
         self._occupancy()
 
+    def trial_queued(self, trial: TrialRecord) -> None:
+        """Its attempt waits for a worker: not started (``trial_started`` counts it as it begins), queued."""
+        self._busy.discard(trial.number)
+        self._queued.add(trial.number)
+        self._occupancy()
+
     def trial_retrying(self, trial: TrialRecord) -> None:
         self._at(self.retries, self._name, _reason(trial)).inc()
         self._busy.discard(trial.number)
@@ -208,18 +218,20 @@ class TuningMetrics:
 
     def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
                retry_events: Iterable[Mapping[str, Any]] = (), running: bool | None = None,
-               started_at: float | None = None) -> None:
+               started_at: float | None = None, not_begun: Collection[int] = ()) -> None:
         """Feed stored trials through the metrics in the order they finished (what a resumed run starts from).
 
         Args:
             retry_events: payloads of the store's ``trial_retry`` events (their ``error`` names the reason).
             running: whether a coordinator runs it now; by default, whether its recorded status says so.
+            not_begun: the trials whose last attempt was queued for a worker and never began
+                (:func:`attempts_not_begun`): a record's ``attempts`` counts that attempt, the live count does not.
         """
         self.experiment_seen(experiment, experiment.status.value == "running" if running is None else running,
                              started_at)
         n = experiment.name
         for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
-            self._at(self.started, n).inc(t.attempts)
+            self._at(self.started, n).inc(t.attempts - (t.number in not_begun))
             if t.state.is_finished():
                 self.trial_finished(t)
             elif t.state is TrialState.RUNNING:
@@ -349,6 +361,23 @@ def _reason(trial: TrialRecord) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
+_SUBMITTED = frozenset({"trial_queued", "trial_started", "trial_retry_started", "trial_rerun"})
+
+
+def attempts_not_begun(events: Sequence[Event]) -> set[int]:
+    """The trials whose last attempt was submitted queued and has not begun (as far as the events go): its
+    submission is a ``trial_queued`` event, or a re-run recorded ``queued``; its beginning a ``trial_started``."""
+    waiting: set[int] = set()
+    for e in events:
+        if e.trial_number is None or e.kind not in _SUBMITTED:
+            continue
+        if e.kind == "trial_queued" or (e.kind != "trial_started" and e.payload.get("state") == "queued"):
+            waiting.add(e.trial_number)
+        else:
+            waiting.discard(e.trial_number)
+    return waiting
+
+
 def metrics_from_store(store: TrialStore, name: str) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
 
@@ -360,11 +389,11 @@ def metrics_from_store(store: TrialStore, name: str) -> bytes:
     events = store.events(experiment.id)
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
     metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
-                   started_at=runs[-1] if runs else None)
+                   started_at=runs[-1] if runs else None, not_begun=attempts_not_begun(events))
     for e in events:
         if e.kind in PROMOTION_OUTCOMES:
             metrics.promotion_decided(PROMOTION_OUTCOMES[e.kind])
     return metrics.exposition()
 
 
-__all__ = ["METRIC_NAMES", "TuningMetrics", "metrics_from_store"]
+__all__ = ["METRIC_NAMES", "TuningMetrics", "attempts_not_begun", "metrics_from_store"]

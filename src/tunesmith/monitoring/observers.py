@@ -64,6 +64,10 @@ class MetricsListener(RunListener):
         self.metrics.trial_started(trial)
         self._write()
 
+    def trial_queued(self, trial: TrialRecord) -> None:
+        self.metrics.trial_queued(trial)
+        self._write()
+
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
         self.metrics.trial_retrying(trial)
         self._write()

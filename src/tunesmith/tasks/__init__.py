@@ -54,7 +54,8 @@ from tunesmith.tasks.evaluate import (
 from tunesmith.tasks.pipeline import build_pipeline, step_names, tunable_parameters
 
 __all__ = [
-    "Dataset", "Prepared", "RowsLike", "after_run_estimates", "build_pipeline", "cross_validate", "evaluate", "fingerprint",
+    "Dataset", "Prepared", "RowsLike", "after_run_estimates", "build_pipeline", "cross_validate", "evaluate",
+    "fingerprint",
     "fingerprint_changes", "generate", "holdout_report", "load_dataset", "measure_model", "nested_estimate", "prepare",
     "read_columns", "read_header", "reference_columns", "refit", "rows_like", "score_new_rows", "step_names",
     "tunable_parameters",

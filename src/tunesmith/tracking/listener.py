@@ -1,11 +1,11 @@
 """Live tracking: a RunListener that hands records to a background thread, which writes them to MLflow.
 
-The tuning loop only puts records on a queue (microseconds); a thread hands them to the MLflow writer, a process
-of its own (:mod:`tunesmith.tracking.tracker_process`), so MLflow's CPU work does not hold the loop's GIL either.
-MLflow being slow or down therefore neither fails nor slows the loop: the thread stops trying at the first error, the end of the run waits at most
-``flush_timeout`` seconds for it, and what was not written is recorded as a ``tracking_failed`` event in the
-store, to be written later by ``tunesmith export mlflow NAME`` (which writes only what is missing). After the
-timeout the worker drops what is still queued and ends with the request it is in.
+The tuning loop only puts records on a queue (microseconds); a thread hands them to the MLflow writer, a process of
+its own (:mod:`tunesmith.tracking.tracker_process`), so MLflow's CPU work does not hold the loop's GIL either.
+MLflow being slow or down therefore neither fails nor slows the loop: the thread stops trying at the first error,
+the end of the run waits at most ``flush_timeout`` seconds for it, and what was not written is recorded as a
+``tracking_failed`` event in the store, to be written later by ``tunesmith export mlflow NAME`` (which writes only
+what is missing). After the timeout the worker drops what is still queued and ends with the request it is in.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ class MlflowTracker:
         """The experiment's parent run id: found by its tags, else created with the spec, strategy, seed, data
         fingerprint and environment."""
         filter_string = (f"tags.`tunesmith.experiment` = '{_quote(experiment.name)}' AND "
-                         f"tags.`tunesmith.created_at` = '{experiment.created_at!r}' AND tags.`tunesmith.kind` = 'experiment'")
+                         f"tags.`tunesmith.created_at` = '{experiment.created_at!r}' AND "
+                         "tags.`tunesmith.kind` = 'experiment'")
         runs = self.client.search_runs([self.experiment_id()], filter_string=filter_string, max_results=1)
         if runs:
             return str(runs[0].info.run_id)
@@ -194,8 +195,9 @@ class MlflowTracker:
                 "tunesmith.trial": str(trial.number)}
         if known is None:
             start = int((trial.started_at or experiment.created_at) * 1000)
-            run_id = str(self.client.create_run(self.experiment_id(), run_name=f"{experiment.name}-trial-{trial.number}",
-                                                tags=tags, start_time=start).info.run_id)
+            run_name = f"{experiment.name}-trial-{trial.number}"
+            run_id = str(self.client.create_run(self.experiment_id(), run_name=run_name, tags=tags,
+                                                start_time=start).info.run_id)
         else:
             run_id = known[0]
         at = int((trial.finished_at or trial.started_at or experiment.created_at) * 1000)
