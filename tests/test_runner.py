@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
@@ -213,7 +214,10 @@ def test_retries_exhausted_leave_a_failed_trial(project):
     assert all(t.failure_kind.value == "crashed" and "SIGSEGV" in t.error for t in result.trials)
 
 
-def test_python_api_with_objects_and_a_function(project):
+def test_python_api_with_objects_and_a_function(project, monkeypatch):
+    # this project's objectives.py, whatever the runner's sys.path (`pytest` has no '' on it; `python -m pytest` has)
+    monkeypatch.syspath_prepend(str(project.root))
+    monkeypatch.delitem(sys.modules, "objectives", raising=False)
     from objectives import quadratic
 
     spec = tunesmith.ExperimentSpec(
