@@ -11,6 +11,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from tunesmith.errors import StorageError
 from tunesmith.records import TrialState
@@ -116,6 +117,56 @@ def test_concurrent_writers_never_duplicate_numbers(store_url, tmp_path, writers
     assert sorted(numbers) == list(range(writers * per_writer))
     assert all(t.state is TrialState.RUNNING for t in store.trials(exp.id))
     store.close()
+
+
+OPENER = textwrap.dedent("""
+    import sys
+    from tunesmith.storage import SQLStore
+    store = SQLStore(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.readline()  # the go: every opener is imported and waiting, so they open the store together
+    store.experiments()   # the first use creates the schema
+    store.close()
+""")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_coordinators_opening_one_new_store_at_once_all_open_it(backend, request, tmp_path):
+    """Coordinators started together on a new store each found no schema and created it: some of them failed with
+    "table alembic_version already exists" (SQLite) or a duplicate pg_type (PostgreSQL). The creation is
+    serialised: each one opens the store, and it is at the head revision."""
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    server = request.getfixturevalue("postgres_server") if backend == "postgres" else ""
+    for attempt in range(3):  # a race: unserialised, the first round already lost it in every try here
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        else:
+            admin = create_engine(server, isolation_level="AUTOCOMMIT")
+            name = f"tunesmith_test_{os.getpid()}_{attempt}_{int(time.time() * 1000) % 10**6}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        try:
+            openers = [subprocess.Popen([sys.executable, str(script), url], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+            for p in openers:
+                assert p.stdout is not None and p.stdout.readline() == "ready\n", p.communicate(timeout=60)[1]
+            for p in openers:
+                assert p.stdin is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            failed = [err for p in openers for _, err in [p.communicate(timeout=120)] if p.returncode != 0]
+            assert not failed, f"round {attempt}: " + "\n".join(e.strip().splitlines()[-1] for e in failed)
+            engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+            engine.dispose()
+        finally:
+            if backend == "postgres":
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
 
 
 def test_sqlite_file_is_readable_by_plain_sqlite(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, union, update,
+    Connection, bindparam, create_engine, delete, event, func, insert, inspect, or_, select, text, union, update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
@@ -130,30 +130,36 @@ class SQLStore:
         return engine
 
     def _migrate(self, conn: Connection) -> None:
-        """Bring the schema to the head revision (a no-op, one query, when it already is)."""
+        """Bring the schema to the head revision (a no-op, one query, when it already is).
+
+        Several coordinators may open one new store at the same instant: the upgrade runs under a store-wide lock
+        (_schema_lock), and whoever gets it second reads the revision again and finds nothing left to do, instead of
+        creating tables that now exist ("table alembic_version already exists")."""
         try:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError:
-            conn.rollback()
-            current = None
+            current = None  # nothing created yet
+        conn.rollback()  # no snapshot held into the lock's wait
         if current == HEAD_REVISION:
             return
-        # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
-        # when the spec was checked would print that narration under the user's progress bar.
-        alembic_log = logging.getLogger("alembic")
-        level = alembic_log.level
-        alembic_log.setLevel(max(level, logging.WARNING))
-        try:
-            from alembic import command
-            from alembic.config import Config
+        with _schema_lock(conn):
+            if _schema_revision(conn) == HEAD_REVISION:
+                return  # made meanwhile, by the coordinator that held the lock before us
+            # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
+            # when the spec was checked would print that narration under the user's progress bar.
+            alembic_log = logging.getLogger("alembic")
+            level = alembic_log.level
+            alembic_log.setLevel(max(level, logging.WARNING))
+            try:
+                from alembic import command
+                from alembic.config import Config
 
-            cfg = Config()
-            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        finally:
-            alembic_log.setLevel(level)
-        conn.commit()
+                cfg = Config()
+                cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            finally:
+                alembic_log.setLevel(level)
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
@@ -566,6 +572,40 @@ def _drop_dead_holders(conn: Connection, params: Mapping[str, Any]) -> bool:
     conn.execute(delete(slot_leases).where(slot_leases.c.holder.in_(dead)))
     conn.execute(delete(quota_waiters).where(quota_waiters.c.holder.in_(dead)))
     return True
+
+
+def _schema_revision(conn: Connection) -> str | None:
+    """The store's schema revision; None before anything was created (no ``alembic_version`` table yet). Asked
+    without an error for a missing table, which would end the transaction that holds the schema lock."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@contextmanager
+def _schema_lock(conn: Connection) -> Iterator[None]:
+    """Hold the store's schema lock on ``conn`` for the block, which runs in one transaction, committed at its end.
+
+    SQLite: the database's write lock (``BEGIN IMMEDIATE``, waiting up to the connection's timeout), with the
+    driver's own transaction handling off so that Alembic's DDL runs inside it (pysqlite would otherwise commit
+    before each CREATE): an upgrade is then all or nothing there too. PostgreSQL: an advisory lock for the
+    transaction."""
+    sqlite: Any = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+    isolation = sqlite.isolation_level if sqlite is not None else None
+    try:
+        if sqlite is not None:
+            sqlite.isolation_level = None
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(_ADVISORY_LOCK, {"k": "tunesmith.schema"})
+        yield
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        if sqlite is not None:
+            sqlite.isolation_level = isolation
 
 
 def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
