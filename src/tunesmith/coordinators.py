@@ -131,8 +131,8 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """No beat after this returns (the lease released next must stay released), unless one is stuck in the
-        store longer than ``STALE_AFTER``: what it renews then lapses by itself."""
+        """No beat after this returns, unless one is stuck in the store longer than ``STALE_AFTER``; even that one
+        cannot hold the lease released next again (``renew_lease`` never takes a released lease back)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(STALE_AFTER)

@@ -316,7 +316,7 @@ class Runner:
     def _keep_alive(self) -> None:
         """Renew the lease; beat for running and retry-waiting trials (from the loop, Heartbeat's, inline's thread)."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
-        if not self.join and (holder := store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)) is not None:
+        if not self.join and (holder := store.renew_lease(exp_id, self._owner, now, LEASE_TTL)) is not None:
             self.join, self._lease_lost_to = True, holder  # ours lapsed (a stalled store): go on as a joiner
         store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now)
 

@@ -46,6 +46,13 @@ class TrialStore(Protocol):
         """Take (or renew) the coordinator lease; None on success, else the current holder."""
         ...
 
+    def renew_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        """Extend ``owner``'s lease to ``now + ttl`` (never shortening it) while ``owner`` still holds it, lapsed or
+        not; a released lease is never taken back (a late beat, stuck in a locked store, would otherwise hold it
+        again after its run ended). None when renewed or released; else who took it over.
+        """
+        ...
+
     def release_lease(self, experiment_id: int, owner: str) -> None:
         ...
 

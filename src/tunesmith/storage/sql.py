@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection, bindparam, create_engine, delete, event, func, insert, inspect, or_, select, text, union, update,
+    Connection, bindparam, case, create_engine, delete, event, func, insert, inspect, or_, select, text, union, update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
@@ -302,6 +302,15 @@ class SQLStore:
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(lease_owner=owner, lease_expires_at=now + ttl))
         return None
+
+    def renew_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        mine = (experiments.c.id == experiment_id) & (experiments.c.lease_owner == owner)  # released: owner NULL
+        with self._tx("renew the experiment's lease") as conn:
+            if conn.execute(update(experiments).where(mine).values(lease_expires_at=case(
+                    (experiments.c.lease_expires_at > now + ttl, experiments.c.lease_expires_at),
+                    else_=now + ttl))).rowcount:
+                return None  # (a beat late out of a stalled store never moves a later renewal's expiry back)
+            return conn.execute(select(experiments.c.lease_owner).where(experiments.c.id == experiment_id)).scalar()
 
     def lease_holder(self, experiment_id: int, now: float) -> str | None:
         with self._tx("read the experiment's lease") as conn:

@@ -104,6 +104,22 @@ def check_lease(store: TrialStore) -> None:
     assert store.acquire_lease(e.id, "otherhost:3:c", now=82.0, ttl=60.0) is None
 
 
+def check_renew_lease(store: TrialStore) -> None:
+    """A renewal extends its holder's lease, even lapsed; it never takes back one released or taken over."""
+    e = store.create_experiment("renewed", SPEC, "random", "", now=1.0)
+    assert store.acquire_lease(e.id, "otherhost:1:a", now=10.0, ttl=60.0) is None
+    assert store.renew_lease(e.id, "otherhost:1:a", now=100.0, ttl=60.0) is None, "lapsed, nobody took it: renewed"
+    assert store.lease_holder(e.id, now=150.0) == "otherhost:1:a"
+    assert store.renew_lease(e.id, "otherhost:1:a", now=20.0, ttl=60.0) is None, "a late beat"
+    assert store.lease_holder(e.id, now=150.0) == "otherhost:1:a", "a late beat never moves the expiry back"
+    store.release_lease(e.id, "otherhost:1:a")
+    assert store.renew_lease(e.id, "otherhost:1:a", now=151.0, ttl=60.0) is None
+    assert store.lease_holder(e.id, now=152.0) is None, "a beat after the release took the lease back"
+    assert store.acquire_lease(e.id, "otherhost:2:b", now=153.0, ttl=60.0) is None
+    assert store.renew_lease(e.id, "otherhost:1:a", now=154.0, ttl=60.0) == "otherhost:2:b", "taken over: told who"
+    assert store.lease_holder(e.id, now=155.0) == "otherhost:2:b"
+
+
 def check_lease_holder(store: TrialStore) -> None:
     e = store.create_experiment("lease holder", SPEC, "random", "", now=1.0)
     assert store.lease_holder(e.id, now=5.0) is None, "nobody holds a new experiment's lease"
@@ -170,7 +186,7 @@ def check_slots(store: TrialStore) -> None:
     assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
 
 
-CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_lease_holder,
+CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_renew_lease, check_lease_holder,
                                                     check_delete, check_attributes_and_results_since, check_slots)
 
 
