@@ -202,3 +202,46 @@ def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
     # a beat strictly inside the back-off: saving the retry's start also stamps heartbeat_at, at its very end
     inside = [b[0] for retry, b in seen if b.get(0) is not None and retry + 1 < b[0] < retry + 3 * LEASE_RENEW_EVERY - 1]
     assert inside, seen
+
+
+def test_an_in_memory_store_hears_the_beats_of_the_run_s_own_threads(project):
+    """With ``sqlite://`` each connection was a database of its own: the lease renewals and trial beats sent from
+    the run's threads went to empty ones and failed unseen, and a quota slot (taken on an engine of its own) could
+    not be had at all. Here an inline trial, holding the run's loop, waits to see its beat move on."""
+    import time
+
+    from tunesmith.coordinators import LEASE_RENEW_EVERY
+    from tunesmith.events import RunListener
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore("sqlite://")
+    moved: list[tuple[Any, Any]] = []
+
+    def wait_for_a_beat(config: dict[str, float], trial: Any) -> float:
+        # a beat renews the lease first (one that failed would raise before it): one landed, both did
+        first = _beats(store, "inmemory")[0]
+        deadline = time.monotonic() + 6 * LEASE_RENEW_EVERY
+        while time.monotonic() < deadline and not moved:
+            now = _beats(store, "inmemory")[0]
+            if first is not None and now is not None and now > first:
+                moved.append((first, now))
+            time.sleep(0.2)
+        return config["x"]
+
+    class Warnings(RunListener):
+        said: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.said.append(message)
+
+    spec = spec_from_dict(project.spec(name="inmemory", trial=wait_for_a_beat, budget={"trials": 1},
+                                       executor={"kind": "inline", "max_concurrent": 1}, base_dir=str(project.root)))
+    try:
+        result = run_experiment(spec, store, Warnings())
+        assert [t.state.value for t in result.trials] == ["completed"], result.stop_reason
+        assert moved, "no beat reached the store while the trial ran"
+        assert not [m for m in Warnings.said if "beat" in m], Warnings.said
+    finally:
+        store.close()

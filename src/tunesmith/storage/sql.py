@@ -6,9 +6,11 @@ hand out the same number. Each public method is one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,8 +20,9 @@ from typing import Any
 from sqlalchemy import (
     Connection, bindparam, case, create_engine, delete, event, func, insert, inspect, or_, select, text, union, update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from tunesmith.audit import status_kind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
@@ -75,6 +78,7 @@ class SQLStore:
         self.create = create
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
+        self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -103,6 +107,13 @@ class SQLStore:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
                 kwargs["connect_args"] = {"timeout": 30}
+                if _in_memory(url):
+                    # Each connection to sqlite:// is a database of its own: the threads that beat (Heartbeat, the
+                    # quota renewer, the inline keep-alive) wrote to empty ones and failed, unseen. All share the
+                    # one connection, one transaction at a time.
+                    kwargs["connect_args"]["check_same_thread"] = False
+                    kwargs["poolclass"] = StaticPool
+                    self._one_at_a_time = threading.RLock()
             else:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
@@ -163,8 +174,9 @@ class SQLStore:
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
+        engine = self.engine  # (connected first: that sets _one_at_a_time)
         try:
-            with self.engine.begin() as conn:
+            with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
                 yield conn
         except (ExperimentExists, ExperimentNotFound):
             raise
@@ -180,7 +192,7 @@ class SQLStore:
         SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two counts never interleave), on an engine of its own
         whose connections leave transaction control to us. PostgreSQL: the caller takes an advisory lock per key.
         """
-        if self.engine.dialect.name != "sqlite":
+        if self.engine.dialect.name != "sqlite" or self._one_at_a_time is not None:  # in memory: nobody else's
             with self._tx(what) as conn:
                 yield conn
             return
@@ -615,6 +627,11 @@ def _schema_lock(conn: Connection) -> Iterator[None]:
     finally:
         if sqlite is not None:
             sqlite.isolation_level = isolation
+
+
+def _in_memory(url: URL) -> bool:
+    """A SQLite URL naming an in-memory database (``sqlite://``, ``sqlite:///:memory:``, a ``mode=memory`` URI)."""
+    return not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
 
 
 def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
