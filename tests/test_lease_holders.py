@@ -245,3 +245,48 @@ def test_an_in_memory_store_hears_the_beats_of_the_run_s_own_threads(project):
         assert not [m for m in Warnings.said if "beat" in m], Warnings.said
     finally:
         store.close()
+
+
+def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_beats_return() -> None:
+    """The heartbeat thread is the only one that renews a lead's lease and beats for its trials (the loop and the
+    inline executor no longer do): what would go unseen on it is told by the run's loop, once each."""
+    import queue
+
+    from tunesmith.coordinators import Heartbeat
+    from tunesmith.errors import StorageError
+
+    started: queue.Queue[None] = queue.Queue()
+    actions: queue.Queue[str] = queue.Queue()
+    ended: list[bool] = []
+
+    def beat() -> str | None:
+        started.put(None)
+        action = "" if ended else actions.get(timeout=60)
+        if action == "end":
+            ended.append(True)
+        elif action == "fail":
+            raise StorageError("database is locked")
+        return action if action not in ("", "end") else None
+
+    def beats(*what: str) -> None:
+        for action in what:
+            actions.put(action)
+            started.get(timeout=60)  # the next beat began: this one's outcome is recorded
+
+    heartbeat = Heartbeat(beat, every=0.01)
+    heartbeat.start()
+    try:
+        started.get(timeout=60)
+        beats("fail", "fail")
+        [told] = heartbeat.untold()
+        assert told.startswith("2 heartbeat(s)") and "StorageError: database is locked" in told, told
+        beats("fail")
+        assert heartbeat.untold() == [], "one streak, told once"
+        beats("", "fail")
+        assert [line[:15] for line in heartbeat.untold()] == ["1 heartbeat(s) "], "a new streak after a success"
+        beats("another coordinator took the lease")
+        assert heartbeat.untold() == ["another coordinator took the lease"]
+        assert heartbeat.untold() == []
+    finally:
+        actions.put("end")  # beats block no more: stop() need not wait one out
+        heartbeat.stop()

@@ -5,8 +5,8 @@ A coordinator other than the asking one is *at work* while it has not recorded t
 event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
 store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
 saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
-process on this host (something may hold up the loop that renews its lease: a slow proposal; an inline trial no
-longer does, its executor keeps the lease and the trial's heartbeat fresh while it runs). So a joiner
+process on this host (its lease is renewed by a thread of its own, Heartbeat, whatever holds up its loop; but a
+beat may itself be held up, by a store waiting out a lock). So a joiner
 between two trials (one just finished, the next not yet started; one waiting out a retry's back-off) is at work,
 not only one whose trial is running at the moment asked.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,8 @@ LEASE_RENEW_EVERY = 5.0
 # lease as short as a store's lock wait (SQLite: 30 s) could lapse under a live lead.
 STALE_AFTER = 60.0   # a trial whose coordinator has not beaten for this long is abandoned
 LEASE_TTL = 120.0    # a lease not renewed for as long lapses: a killed remote lead is at work until then
+LEASE_TAKEN_OVER = ("another coordinator ({holder}) took this experiment's lease over (ours had lapsed): this run goes "
+                    "on as a joiner")
 
 
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
@@ -111,20 +114,34 @@ def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, rea
 
 class Heartbeat:
     """Calls ``beat`` (the runner's lease renewal and trial heartbeat) every ``every`` seconds from a daemon thread,
-    from :meth:`start` until :meth:`stop`.
+    from :meth:`start` until :meth:`stop`: the one thing that renews a lead's lease and beats for its trials.
 
     Why a thread: a beat then says the coordinator's process lives, which is what its peers judge (is it at work,
-    are its trials abandoned), and a loop held up (a slow proposal, a large checkpoint copied, a store write waiting
-    for a lock, the holdout refit after the trials) does not make it look dead. That is what lets ``STALE_AFTER``
-    be seconds rather than a minute. A beat that raises is left for the next one: the loop's own keep-alive and
-    its writes report a failing store.
+    are its trials abandoned), and a loop held up (an inline trial, a slow proposal, a large checkpoint copied, a
+    store write waiting for a lock, the holdout refit after the trials) does not make it look dead. That is what
+    lets ``STALE_AFTER`` be seconds rather than a minute. A beat that raises is left for the next one. What a beat
+    returns, and beats failing, are told by the run's loop (:meth:`untold`), never from this thread, whose output
+    may go to an inline trial's log.
     """
 
-    def __init__(self, beat: Callable[[], None], every: float) -> None:
+    def __init__(self, beat: Callable[[], str | None], every: float = LEASE_RENEW_EVERY) -> None:
         self.beat = beat
         self.every = every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._said: deque[str] = deque()  # lines the beats returned, not yet told
+        self._failed, self._last_error, self._failure_told = 0, "", False  # beats failed in a row, as yet
+
+    def untold(self) -> list[str]:
+        """The lines to tell the user, each once: what beats returned, and a streak of failed beats (told when
+        first asked; a beat that succeeds ends the streak)."""
+        lines = [self._said.popleft() for _ in range(len(self._said))]
+        if self._failed and not self._failure_told:
+            self._failure_told = True
+            lines.append(f"{self._failed} heartbeat(s) of this coordinator failed in a row (last: {self._last_error}); "
+                         f"meanwhile its lease and its trials' beats are not renewed, and after {STALE_AFTER:.0f} s a "
+                         "joining coordinator takes its trials for abandoned")
+        return lines
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tunesmith-heartbeat", daemon=True)
@@ -140,6 +157,10 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.beat()
-            except Exception:  # noqa: BLE001 - see the class docstring
-                pass
+                said = self.beat()
+            except Exception as e:  # noqa: BLE001 - see the class docstring
+                self._last_error, self._failed = f"{type(e).__name__}: {e}", self._failed + 1
+                continue
+            self._failed, self._failure_told = 0, False
+            if said:
+                self._said.append(said)

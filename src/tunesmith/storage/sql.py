@@ -109,8 +109,8 @@ class SQLStore:
                 kwargs["connect_args"] = {"timeout": 30}
                 if _in_memory(url):
                     # Each connection to sqlite:// is a database of its own: the threads that beat (Heartbeat, the
-                    # quota renewer, the inline keep-alive) wrote to empty ones and failed, unseen. All share the
-                    # one connection, one transaction at a time.
+                    # quota renewer) wrote to empty ones and failed, unseen. All share the one connection, one
+                    # transaction at a time.
                     kwargs["connect_args"]["check_same_thread"] = False
                     kwargs["poolclass"] = StaticPool
                     self._one_at_a_time = threading.RLock()
