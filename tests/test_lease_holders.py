@@ -290,3 +290,49 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
     finally:
         actions.put("end")  # beats block no more: stop() need not wait one out
         heartbeat.stop()
+
+
+def test_a_lead_killed_on_another_machine_is_gone_a_staleness_limit_after_its_last_beat(project):
+    """A SIGKILLed lead on another host (its host name faked) counted as at work until its lease lapsed, two
+    minutes: nothing but the lease spoke for it. It beats for itself now, and is gone STALE_AFTER after its last
+    beat, while its lease has still a minute to run; `show` then calls the run abandoned."""
+    import signal
+    import time
+
+    from tunesmith.coordinators import STALE_AFTER, at_work, run_abandoned
+    from tunesmith.storage import SQLStore
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
+    project.write("lead.py", REMOTE_LEAD)
+    spec = project.write_spec(project.spec(name="killed", trial={"function": "naps:nap"}, budget={"trials": 2}))
+    lead = subprocess.Popen([sys.executable, "lead.py", str(spec), "300"], cwd=project.root,
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    store: SQLStore | None = None
+    try:
+        deadline = time.monotonic() + 90
+        holder, beats = None, {}
+        while not (holder and holder in beats):   # its lease taken and its first beat of its own in
+            assert lead.poll() is None and time.monotonic() < deadline, lead.stderr.read() if lead.stderr else ""
+            time.sleep(0.2)
+            if (project.root / "stalled").exists():
+                store = store or SQLStore(project.storage, create=False)
+                exp_id = store.experiment("killed").id
+                holder, beats = store.lease_holder(exp_id, time.time()), store.coordinator_beats(exp_id)
+        assert holder is not None and holder.startswith("elsewhere.invalid:")
+        os.killpg(lead.pid, signal.SIGKILL)
+        lead.wait(timeout=30)
+        assert store is not None
+        last_beat = max(store.coordinator_beats(exp_id).values())
+        assert at_work(store, exp_id, last_beat + 1) == [holder]
+        silent = last_beat + STALE_AFTER + 1
+        assert store.lease_holder(exp_id, silent) == holder, "its lease has not lapsed by then"
+        assert at_work(store, exp_id, silent) == [], "a lead silent past the staleness limit is at work"
+        assert run_abandoned(store, store.experiment("killed"), silent)
+    finally:
+        if lead.poll() is None:
+            os.killpg(lead.pid, signal.SIGKILL)
+            lead.wait(timeout=10)
+        if lead.stderr:
+            lead.stderr.close()
+        if store is not None:
+            store.close()

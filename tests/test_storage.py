@@ -211,6 +211,50 @@ def test_a_store_at_an_older_revision_is_migrated_with_its_data(store_url):
     store.close()
 
 
+def test_a_store_made_at_revision_0003_gains_coordinator_beats_and_keeps_its_lead(store_url):
+    """A store of the schema before coordinators beat for themselves (0003), with a run in progress: it upgrades to
+    the head, keeps its experiment, lease, trial and quota, and the lead it names, which never beats for itself (an
+    older tunesmith), is still at work by its lease; a coordinator's beat is then recorded."""
+    from alembic import command
+    from alembic.config import Config
+
+    import tunesmith.storage.sql as sql
+    from tunesmith.coordinators import at_work
+
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    now = time.time()
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number, "
+                          "lease_owner, lease_expires_at) VALUES ('running', '{\"name\": \"running\"}', 'running', "
+                          ":t, :t, 1, 'elsewhere.invalid:7:ab12', :until)"), {"t": now - 10, "until": now + 100})
+        exp_id = conn.execute(text("SELECT id FROM experiments WHERE name = 'running'")).scalar()
+        conn.execute(text("INSERT INTO trials (experiment_id, number, state, params, seed, metrics, attempts, "
+                          "started_at, heartbeat_at, owner) VALUES (:e, 0, 'running', '{\"x\": 0.5}', 7, '{}', 1, "
+                          ":t, :t, 'elsewhere.invalid:7:ab12')"), {"e": exp_id, "t": now - 10})
+        conn.execute(text("INSERT INTO quota_limits (quota_key, max_running, updated_at) VALUES ('user:ann', 2, 1.0)"))
+        conn.commit()
+    engine.dispose()
+    store = SQLStore(store_url)
+    try:
+        exp = store.experiment("running")
+        [trial] = store.trials(exp.id)
+        assert (trial.state, trial.owner) == (TrialState.RUNNING, "elsewhere.invalid:7:ab12")
+        assert store.lease_holder(exp.id, now) == "elsewhere.invalid:7:ab12"
+        assert [(q.key, q.limit) for q in store.quotas(now)] == [("user:ann", 2)]
+        assert store.coordinator_beats(exp.id) == {}
+        assert at_work(store, exp.id, now + 90) == ["elsewhere.invalid:7:ab12"], "no beats of its own: its lease"
+        store.heartbeat(exp.id, [0], now, owner="elsewhere.invalid:8:cd34")
+        assert store.coordinator_beats(exp.id) == {"elsewhere.invalid:8:cd34": now}
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    finally:
+        store.close()
+
+
 def test_new_trial_respects_the_budget_limit(store_url):
     store = SQLStore(store_url)
     exp = store.create_experiment("limited", store_contract.SPEC, "random", "", now=1.0)

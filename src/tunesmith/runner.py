@@ -317,7 +317,7 @@ class Runner:
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
         holder = None if self.join else store.renew_lease(exp_id, self._owner, now, LEASE_TTL)
         self.join = self.join or holder is not None  # ours lapsed (a stalled store) and was taken: go on as a joiner
-        store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now)
+        store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now, self._owner)
         return holder and LEASE_TAKEN_OVER.format(holder=holder)
 
     def _tell_heartbeat(self) -> None:

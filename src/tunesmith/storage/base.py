@@ -103,8 +103,12 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
-    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
-        """Mark these running trials alive at ``now``."""
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
+        """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
+        ...
+
+    def coordinator_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each coordinator's last beat on the experiment, by coordinator (``heartbeat`` with an owner)."""
         ...
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:

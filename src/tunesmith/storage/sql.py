@@ -34,7 +34,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
 from tunesmith.storage.schema import (
-    HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
+    HEAD_REVISION, coordinator_beats, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports,
+    trials,
 )
 from tunesmith.suggestions import closest, storage_url_fix
 
@@ -444,6 +445,7 @@ class SQLStore:
             trial_ids = select(trials.c.id).where(trials.c.experiment_id == exp.id)
             conn.execute(delete(trial_reports).where(trial_reports.c.trial_id.in_(trial_ids)))
             conn.execute(delete(trials).where(trials.c.experiment_id == exp.id))
+            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == exp.id))
             conn.execute(delete(events).where(events.c.experiment_id == exp.id))
             conn.execute(delete(experiments).where(experiments.c.id == exp.id))
 
@@ -480,13 +482,26 @@ class SQLStore:
             conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
                                          "trial_number": trial.number, "payload": json.dumps(payload)})
 
-    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
-        """Mark running trials alive (another coordinator can tell a live trial from an orphan)."""
-        if not numbers:
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
+        """Mark running trials alive (another coordinator can tell a live trial from an orphan), and ``owner``, the
+        coordinator beating for them (its peers can tell it at work, trials running or not)."""
+        if not numbers and owner is None:
             return
         with self._tx("record trial heartbeats") as conn:
-            conn.execute(update(trials).where(trials.c.experiment_id == experiment_id, trials.c.number.in_(numbers))
-                         .values(heartbeat_at=now))
+            if numbers:
+                conn.execute(update(trials).where(trials.c.experiment_id == experiment_id,
+                                                  trials.c.number.in_(numbers)).values(heartbeat_at=now))
+            if owner is not None:  # only its own thread writes a coordinator's row: no two inserts race for it
+                mine = (coordinator_beats.c.experiment_id == experiment_id) & (coordinator_beats.c.owner == owner)
+                if not conn.execute(update(coordinator_beats).where(mine).values(beat_at=now)).rowcount:
+                    conn.execute(insert(coordinator_beats).values(experiment_id=experiment_id, owner=owner,
+                                                                  beat_at=now))
+
+    def coordinator_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each coordinator's last beat on the experiment (``heartbeat`` with an owner), by coordinator."""
+        with self._tx("read coordinators' beats") as conn:
+            return dict(conn.execute(select(coordinator_beats.c.owner, coordinator_beats.c.beat_at)
+                                     .where(coordinator_beats.c.experiment_id == experiment_id)).all())
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
