@@ -1,81 +1,56 @@
-"""The inline executor's keep-alive: the thread that renews the lease and beats while an inline trial holds the loop."""
+"""The inline executor: trials in the coordinator's own process, its loop held while one runs."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from tunesmith.errors import StorageError
-from tunesmith.evaluation.job import TrialJob
-from tunesmith.executor.base import AttemptEnded
-from tunesmith.executor.inline import InlineExecutor
 
 
-def _job(project, number: int = 0) -> TrialJob:
-    workdir = project.root / f"trial-{number}"
-    workdir.mkdir()
-    return TrialJob("exp", number, 1, {"x": 0.5}, 7, str(workdir), str(workdir / "trial.log"), ("loss",),
-                    function="objectives:slow", base_dir=str(project.root))
+def test_beats_failing_while_an_inline_trial_runs_are_told_once_after_it_not_into_its_log(project, monkeypatch):
+    """The inline executor had a keep-alive thread of its own (the coordinator's heartbeat thread does that job now,
+    whatever holds up the loop): an error killed it, its traceback going into the trial's log; StorageError was
+    swallowed forever, then raised after three missed beats before the finished trial was handed over (a 10 h
+    trial lost to a 2-minute outage). Beats failing while inline trials run are told once, from the loop, after the
+    trial (not into its log); the trials' results are saved."""
+    import tunesmith.runner as runner_module
+    from tunesmith.coordinators import Heartbeat
+    from tunesmith.events import RunListener
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
 
-
-def _run_one(executor: InlineExecutor, job: TrialJob) -> list:
-    executor.submit(job)
-    return executor.poll(0)
-
-
-def test_a_keep_alive_that_raises_is_told_once_after_the_trial_not_into_its_log(project, monkeypatch):
-    """Any error but StorageError killed the keep-alive thread, its traceback going into the trial's log (stderr is
-    redirected there), and nobody was told; the trial then went unbeaten."""
     monkeypatch.setenv("SLOW_SECONDS", "0.6")
-    calls: list[int] = []
+    monkeypatch.setattr(runner_module, "Heartbeat", lambda beat: Heartbeat(beat, 0.05))
+    store = SQLStore(project.storage)
+    beats: list[int] = []
 
-    def keep_alive() -> None:
-        calls.append(1)
-        if len(calls) % 2:
-            raise RuntimeError("lease table locked by a bug")
-
-    warnings: list[str] = []
-    written_to: list[str] = []
-
-    def warn(line: str) -> None:
-        warnings.append(line)
-        written_to.append(getattr(sys.stderr, "name", ""))  # a display writes there: not the trial's log
-
-    executor = InlineExecutor(keep_alive=keep_alive, keep_alive_every=0.05, warn=warn)
-    job = _job(project)
-    events = _run_one(executor, job)
-    assert [type(e) for e in events] == [AttemptEnded] and events[0].outcome.failure is None
-    assert len(calls) >= 4, "the thread went on beating after a failure"
-    assert len(warnings) == 1 and "RuntimeError: lease table locked by a bug" in warnings[0], warnings
-    assert "trial 0" in warnings[0]
-    assert "Traceback" not in Path(job.log_path).read_text()
-    assert job.log_path not in written_to, "told while the trial's output still went to its log"
-
-
-def test_a_store_failing_while_an_inline_trial_ran_still_hands_its_result_over(project, monkeypatch):
-    """The thread swallowed StorageError forever, and then (a fix) raised it from poll after three missed beats,
-    before the finished trial's AttemptEnded was queued: a 10 h trial was lost to a 2-minute store outage, saved
-    interrupted or left running, and re-run by resume. The result is handed over and the failures told; the loop's
-    own keep-alive and the save of that result raise StorageError if the store is still down, and stop the run."""
-    monkeypatch.setenv("SLOW_SECONDS", "0.6")
-
-    calls: list[int] = []
-
-    def keep_alive() -> None:
-        calls.append(1)
+    def unreachable(*_args: object) -> None:
+        beats.append(1)
         raise StorageError("database is unreachable")
 
-    warnings: list[str] = []
-    executor = InlineExecutor(keep_alive=keep_alive, keep_alive_every=0.05, warn=warnings.append)
-    events = _run_one(executor, _job(project))
-    assert [type(e) for e in events] == [AttemptEnded] and events[0].outcome.failure is None
-    assert len(calls) >= 3, "the store failed for several beats in a row"
-    assert len(warnings) == 1 and f"trial 0: {len(calls)} keep-alive beat(s) failed" in warnings[0], warnings
-    assert "StorageError: database is unreachable" in warnings[0]
-    beaten = len(calls)
-    time.sleep(0.2)  # four periods: the thread ended with the trial
-    assert len(calls) == beaten, "beats went on after the trial"
+    monkeypatch.setattr(store, "heartbeat", unreachable)
+    warnings: list[tuple[str, str]] = []
+
+    class Warnings(RunListener):
+        def warning(self, message: str) -> None:  # a display writes to stderr: not to a trial's log
+            warnings.append((message, getattr(sys.stderr, "name", "")))
+
+    spec = spec_from_dict(project.spec(name="beats", trial={"function": "objectives:slow"}, budget={"trials": 2},
+                                       executor={"kind": "inline"}, base_dir=str(project.root)))
+    try:
+        result = run_experiment(spec, store, Warnings())
+    finally:
+        store.close()
+    assert [t.state.value for t in result.trials] == ["completed", "completed"], "a result was not handed over"
+    assert len(beats) >= 4, "the heartbeat stopped beating after a failure"
+    told = [(m, where) for m, where in warnings if "heartbeat" in m]
+    assert len(told) == 1, warnings
+    assert "failed in a row" in told[0][0] and "StorageError: database is unreachable" in told[0][0], told
+    logs = [t.log_path for t in result.trials]
+    assert told[0][1] not in logs, "told while a trial's output still went to its log"
+    assert all("Traceback" not in Path(str(log)).read_text() for log in logs)
 
 
 def test_a_keyboard_interrupt_an_inline_trial_raises_fails_that_trial_and_the_run_goes_on(project):

@@ -112,3 +112,25 @@ def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(proje
     store = SQLStore(project.storage, create=False)
     assert store.lease_holder(store.experiment("usurped").id, 0.0) == "usurper@elsewhere", "it never took it back"
     store.close()
+
+
+def test_a_beat_after_the_lead_released_its_lease_does_not_take_it_back(project, storage):
+    """The lead's heartbeat thread renews the lease; a beat stuck in a locked store past the run's end (its stop
+    waits for it only so long) came out after the release and, as a renewal was a take, held the lease again: a
+    `resume` was refused until it lapsed. A renewal now extends only a lease its holder still holds."""
+    from tunesmith.runner import Runner, run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="released", executor={"kind": "inline"}, budget={"trials": 2},
+                                       base_dir=str(project.root)))
+    store = SQLStore(storage)
+    runners: list[Runner] = []
+    try:
+        run_experiment(spec, store, on_runner=runners.append)
+        assert _lease(storage, "released") == (None, None), "the lead released its lease when it stopped"
+        runners[0]._keep_alive()   # the beat that was stuck in the store, late: what its thread calls
+        assert _lease(storage, "released") == (None, None), "a late beat took the released lease back"
+        assert store.lease_holder(store.experiment("released").id, 0.0) is None
+    finally:
+        store.close()

@@ -202,3 +202,137 @@ def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
     # a beat strictly inside the back-off: saving the retry's start also stamps heartbeat_at, at its very end
     inside = [b[0] for retry, b in seen if b.get(0) is not None and retry + 1 < b[0] < retry + 3 * LEASE_RENEW_EVERY - 1]
     assert inside, seen
+
+
+def test_an_in_memory_store_hears_the_beats_of_the_run_s_own_threads(project):
+    """With ``sqlite://`` each connection was a database of its own: the lease renewals and trial beats sent from
+    the run's threads went to empty ones and failed unseen, and a quota slot (taken on an engine of its own) could
+    not be had at all. Here an inline trial, holding the run's loop, waits to see its beat move on."""
+    import time
+
+    from tunesmith.coordinators import LEASE_RENEW_EVERY
+    from tunesmith.events import RunListener
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore("sqlite://")
+    moved: list[tuple[Any, Any]] = []
+
+    def wait_for_a_beat(config: dict[str, float], trial: Any) -> float:
+        # a beat renews the lease first (one that failed would raise before it): one landed, both did
+        first = _beats(store, "inmemory")[0]
+        deadline = time.monotonic() + 6 * LEASE_RENEW_EVERY
+        while time.monotonic() < deadline and not moved:
+            now = _beats(store, "inmemory")[0]
+            if first is not None and now is not None and now > first:
+                moved.append((first, now))
+            time.sleep(0.2)
+        return config["x"]
+
+    class Warnings(RunListener):
+        said: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.said.append(message)
+
+    spec = spec_from_dict(project.spec(name="inmemory", trial=wait_for_a_beat, budget={"trials": 1},
+                                       executor={"kind": "inline", "max_concurrent": 1}, base_dir=str(project.root)))
+    try:
+        result = run_experiment(spec, store, Warnings())
+        assert [t.state.value for t in result.trials] == ["completed"], result.stop_reason
+        assert moved, "no beat reached the store while the trial ran"
+        assert not [m for m in Warnings.said if "beat" in m], Warnings.said
+    finally:
+        store.close()
+
+
+def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_beats_return() -> None:
+    """The heartbeat thread is the only one that renews a lead's lease and beats for its trials (the loop and the
+    inline executor no longer do): what would go unseen on it is told by the run's loop, once each."""
+    import queue
+
+    from tunesmith.coordinators import Heartbeat
+    from tunesmith.errors import StorageError
+
+    started: queue.Queue[None] = queue.Queue()
+    actions: queue.Queue[str] = queue.Queue()
+    ended: list[bool] = []
+
+    def beat() -> str | None:
+        started.put(None)
+        action = "" if ended else actions.get(timeout=60)
+        if action == "end":
+            ended.append(True)
+        elif action == "fail":
+            raise StorageError("database is locked")
+        return action if action not in ("", "end") else None
+
+    def beats(*what: str) -> None:
+        for action in what:
+            actions.put(action)
+            started.get(timeout=60)  # the next beat began: this one's outcome is recorded
+
+    heartbeat = Heartbeat(beat, every=0.01)
+    heartbeat.start()
+    try:
+        started.get(timeout=60)
+        beats("fail", "fail")
+        [told] = heartbeat.untold()
+        assert told.startswith("2 heartbeat(s)") and "StorageError: database is locked" in told, told
+        beats("fail")
+        assert heartbeat.untold() == [], "one streak, told once"
+        beats("", "fail")
+        assert [line[:15] for line in heartbeat.untold()] == ["1 heartbeat(s) "], "a new streak after a success"
+        beats("another coordinator took the lease")
+        assert heartbeat.untold() == ["another coordinator took the lease"]
+        assert heartbeat.untold() == []
+    finally:
+        actions.put("end")  # beats block no more: stop() need not wait one out
+        heartbeat.stop()
+
+
+def test_a_lead_killed_on_another_machine_is_gone_a_staleness_limit_after_its_last_beat(project):
+    """A SIGKILLed lead on another host (its host name faked) counted as at work until its lease lapsed, two
+    minutes: nothing but the lease spoke for it. It beats for itself now, and is gone STALE_AFTER after its last
+    beat, while its lease has still a minute to run; `show` then calls the run abandoned."""
+    import signal
+    import time
+
+    from tunesmith.coordinators import STALE_AFTER, at_work, run_abandoned
+    from tunesmith.storage import SQLStore
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
+    project.write("lead.py", REMOTE_LEAD)
+    spec = project.write_spec(project.spec(name="killed", trial={"function": "naps:nap"}, budget={"trials": 2}))
+    lead = subprocess.Popen([sys.executable, "lead.py", str(spec), "300"], cwd=project.root,
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    store: SQLStore | None = None
+    try:
+        deadline = time.monotonic() + 90
+        holder, beats = None, {}
+        while not (holder and holder in beats):   # its lease taken and its first beat of its own in
+            assert lead.poll() is None and time.monotonic() < deadline, lead.stderr.read() if lead.stderr else ""
+            time.sleep(0.2)
+            if (project.root / "stalled").exists():
+                store = store or SQLStore(project.storage, create=False)
+                exp_id = store.experiment("killed").id
+                holder, beats = store.lease_holder(exp_id, time.time()), store.coordinator_beats(exp_id)
+        assert holder is not None and holder.startswith("elsewhere.invalid:")
+        os.killpg(lead.pid, signal.SIGKILL)
+        lead.wait(timeout=30)
+        assert store is not None
+        last_beat = max(store.coordinator_beats(exp_id).values())
+        assert at_work(store, exp_id, last_beat + 1) == [holder]
+        silent = last_beat + STALE_AFTER + 1
+        assert store.lease_holder(exp_id, silent) == holder, "its lease has not lapsed by then"
+        assert at_work(store, exp_id, silent) == [], "a lead silent past the staleness limit is at work"
+        assert run_abandoned(store, store.experiment("killed"), silent)
+    finally:
+        if lead.poll() is None:
+            os.killpg(lead.pid, signal.SIGKILL)
+            lead.wait(timeout=10)
+        if lead.stderr:
+            lead.stderr.close()
+        if store is not None:
+            store.close()

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from tunesmith.errors import StorageError
 from tunesmith.records import TrialState
@@ -118,6 +119,56 @@ def test_concurrent_writers_never_duplicate_numbers(store_url, tmp_path, writers
     store.close()
 
 
+OPENER = textwrap.dedent("""
+    import sys
+    from tunesmith.storage import SQLStore
+    store = SQLStore(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.readline()  # the go: every opener is imported and waiting, so they open the store together
+    store.experiments()   # the first use creates the schema
+    store.close()
+""")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_coordinators_opening_one_new_store_at_once_all_open_it(backend, request, tmp_path):
+    """Coordinators started together on a new store each found no schema and created it: some of them failed with
+    "table alembic_version already exists" (SQLite) or a duplicate pg_type (PostgreSQL). The creation is
+    serialised: each one opens the store, and it is at the head revision."""
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER)
+    server = request.getfixturevalue("postgres_server") if backend == "postgres" else ""
+    for attempt in range(3):  # a race: unserialised, the first round already lost it in every try here
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        else:
+            admin = create_engine(server, isolation_level="AUTOCOMMIT")
+            name = f"tunesmith_test_{os.getpid()}_{attempt}_{int(time.time() * 1000) % 10**6}"
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        try:
+            openers = [subprocess.Popen([sys.executable, str(script), url], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+            for p in openers:
+                assert p.stdout is not None and p.stdout.readline() == "ready\n", p.communicate(timeout=60)[1]
+            for p in openers:
+                assert p.stdin is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            failed = [err for p in openers for _, err in [p.communicate(timeout=120)] if p.returncode != 0]
+            assert not failed, f"round {attempt}: " + "\n".join(e.strip().splitlines()[-1] for e in failed)
+            engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+            engine.dispose()
+        finally:
+            if backend == "postgres":
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                admin.dispose()
+
+
 def test_sqlite_file_is_readable_by_plain_sqlite(tmp_path):
     """The record is not locked into tunesmith: any SQLite client reads it."""
     path = tmp_path / "plain.db"
@@ -158,6 +209,50 @@ def test_a_store_at_an_older_revision_is_migrated_with_its_data(store_url):
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
     store.close()
+
+
+def test_a_store_made_at_revision_0003_gains_coordinator_beats_and_keeps_its_lead(store_url):
+    """A store of the schema before coordinators beat for themselves (0003), with a run in progress: it upgrades to
+    the head, keeps its experiment, lease, trial and quota, and the lead it names, which never beats for itself (an
+    older tunesmith), is still at work by its lease; a coordinator's beat is then recorded."""
+    from alembic import command
+    from alembic.config import Config
+
+    import tunesmith.storage.sql as sql
+    from tunesmith.coordinators import at_work
+
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    now = time.time()
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number, "
+                          "lease_owner, lease_expires_at) VALUES ('running', '{\"name\": \"running\"}', 'running', "
+                          ":t, :t, 1, 'elsewhere.invalid:7:ab12', :until)"), {"t": now - 10, "until": now + 100})
+        exp_id = conn.execute(text("SELECT id FROM experiments WHERE name = 'running'")).scalar()
+        conn.execute(text("INSERT INTO trials (experiment_id, number, state, params, seed, metrics, attempts, "
+                          "started_at, heartbeat_at, owner) VALUES (:e, 0, 'running', '{\"x\": 0.5}', 7, '{}', 1, "
+                          ":t, :t, 'elsewhere.invalid:7:ab12')"), {"e": exp_id, "t": now - 10})
+        conn.execute(text("INSERT INTO quota_limits (quota_key, max_running, updated_at) VALUES ('user:ann', 2, 1.0)"))
+        conn.commit()
+    engine.dispose()
+    store = SQLStore(store_url)
+    try:
+        exp = store.experiment("running")
+        [trial] = store.trials(exp.id)
+        assert (trial.state, trial.owner) == (TrialState.RUNNING, "elsewhere.invalid:7:ab12")
+        assert store.lease_holder(exp.id, now) == "elsewhere.invalid:7:ab12"
+        assert [(q.key, q.limit) for q in store.quotas(now)] == [("user:ann", 2)]
+        assert store.coordinator_beats(exp.id) == {}
+        assert at_work(store, exp.id, now + 90) == ["elsewhere.invalid:7:ab12"], "no beats of its own: its lease"
+        store.heartbeat(exp.id, [0], now, owner="elsewhere.invalid:8:cd34")
+        assert store.coordinator_beats(exp.id) == {"elsewhere.invalid:8:cd34": now}
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    finally:
+        store.close()
 
 
 def test_new_trial_respects_the_budget_limit(store_url):

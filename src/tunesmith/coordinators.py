@@ -3,12 +3,14 @@ one leaves it so that the last one out, and only it, records the experiment's st
 
 A coordinator other than the asking one is *at work* while it has not recorded that it left (a ``coordinator_*``
 event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
-store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
-saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
-process on this host (something may hold up the loop that renews its lease: a slow proposal; an inline trial no
-longer does, its executor keeps the lease and the trial's heartbeat fresh while it runs). So a joiner
-between two trials (one just finished, the next not yet started; one waiting out a retry's back-off) is at work,
-not only one whose trial is running at the moment asked.
+store has heard from it within ``stale_after`` seconds (it beat for itself that recently, or a trial it owns was
+saved or beat, or it announced itself, its ``run_running`` event; or it holds the experiment's lease and has not
+beaten for itself yet: its first beat is to come, or it is a tunesmith from before those beats) or it is a live
+process on this host (its beats come from a thread of its own, Heartbeat, whatever holds up its loop; but a beat
+may itself be held up, by a store waiting out a lock). So a joiner between two trials (one just finished, the next
+not yet started; one waiting out a retry's back-off) is at work, not only one whose trial is running at the moment
+asked; and a lead SIGKILLed on another machine is gone ``stale_after`` after its last beat, not when its lease
+lapses.
 
 Leaving: a coordinator records that it leaves *before* it asks who is still at work. Of two leaving at once, each
 wrote before it read, so at least one of them sees the other gone and records the status: an experiment is never
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -31,15 +34,16 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
-# How often a coordinator renews its lease and beats for its running and retry-waiting trials: from a thread of its
-# own (Heartbeat), so a beat says its process lives, whatever holds up its loop.
+# How often a coordinator renews its lease and beats for itself and its running and retry-waiting trials: from a
+# thread of its own (Heartbeat), so a beat says its process lives, whatever holds up its loop.
 LEASE_RENEW_EVERY = 5.0
-# A remote coordinator's death is known only by its silence (one on this host at once, by its pid). Not shorter:
-# a joiner with no trial running writes nothing to the store (its liveness is its run_running event and its trials'
-# beats), so a joiner between trials for longer than this (a slow start, a quota wait) would count as gone; and a
-# lease as short as a store's lock wait (SQLite: 30 s) could lapse under a live lead.
-STALE_AFTER = 60.0   # a trial whose coordinator has not beaten for this long is abandoned
-LEASE_TTL = 120.0    # a lease not renewed for as long lapses: a killed remote lead is at work until then
+# A remote coordinator's death is known only by its silence (one on this host at once, by its pid): every one,
+# lead or joiner, trial running or not, beats for itself (the store's coordinator_beats), so this long without a
+# beat (a dozen missed) means gone. Not shorter: a beat can wait out a store's lock (SQLite: 30 s).
+STALE_AFTER = 60.0   # a coordinator, or a trial, not beaten for this long is gone, or abandoned
+LEASE_TTL = 120.0    # a lease not renewed for as long lapses (another `resume` may take it over)
+LEASE_TAKEN_OVER = ("another coordinator ({holder}) took this experiment's lease over (ours had lapsed): this run goes "
+                    "on as a joiner")
 
 
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
@@ -66,9 +70,13 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     for t in store.trials(experiment_id) if trials is None else trials:
         if t.owner is not None and t.heartbeat_at is not None:
             heard[t.owner] = max(heard.get(t.owner, t.heartbeat_at), t.heartbeat_at)
+    beats = store.coordinator_beats(experiment_id)
+    for owner, at in beats.items():
+        heard[owner] = max(heard.get(owner, at), at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     if lead is not None:
-        heard[lead] = now
+        if lead not in beats:  # its lease is all it says (its first beat is yet to come, or it never beats)
+            heard[lead] = now
     else:  # a lapsed lease's holder, however long ago: at work only if it lives here (see above)
         lapsed = store.lease_holder(experiment_id, -math.inf)
         if lapsed is not None:
@@ -111,28 +119,42 @@ def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, rea
 
 class Heartbeat:
     """Calls ``beat`` (the runner's lease renewal and trial heartbeat) every ``every`` seconds from a daemon thread,
-    from :meth:`start` until :meth:`stop`.
+    from :meth:`start` until :meth:`stop`: the one thing that renews a lead's lease and beats for its trials.
 
     Why a thread: a beat then says the coordinator's process lives, which is what its peers judge (is it at work,
-    are its trials abandoned), and a loop held up (a slow proposal, a large checkpoint copied, a store write waiting
-    for a lock, the holdout refit after the trials) does not make it look dead. That is what lets ``STALE_AFTER``
-    be seconds rather than a minute. A beat that raises is left for the next one: the loop's own keep-alive and
-    its writes report a failing store.
+    are its trials abandoned), and a loop held up (an inline trial, a slow proposal, a large checkpoint copied, a
+    store write waiting for a lock, the holdout refit after the trials) does not make it look dead. That is what
+    lets ``STALE_AFTER`` be seconds rather than a minute. A beat that raises is left for the next one. What a beat
+    returns, and beats failing, are told by the run's loop (:meth:`untold`), never from this thread, whose output
+    may go to an inline trial's log.
     """
 
-    def __init__(self, beat: Callable[[], None], every: float) -> None:
+    def __init__(self, beat: Callable[[], str | None], every: float = LEASE_RENEW_EVERY) -> None:
         self.beat = beat
         self.every = every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._said: deque[str] = deque()  # lines the beats returned, not yet told
+        self._failed, self._last_error, self._failure_told = 0, "", False  # beats failed in a row, as yet
+
+    def untold(self) -> list[str]:
+        """The lines to tell the user, each once: what beats returned, and a streak of failed beats (told when
+        first asked; a beat that succeeds ends the streak)."""
+        lines = [self._said.popleft() for _ in range(len(self._said))]
+        if self._failed and not self._failure_told:
+            self._failure_told = True
+            lines.append(f"{self._failed} heartbeat(s) of this coordinator failed in a row (last: {self._last_error}); "
+                         f"meanwhile its lease and its trials' beats are not renewed, and after {STALE_AFTER:.0f} s a "
+                         "joining coordinator takes its trials for abandoned")
+        return lines
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tunesmith-heartbeat", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """No beat after this returns (the lease released next must stay released), unless one is stuck in the
-        store longer than ``STALE_AFTER``: what it renews then lapses by itself."""
+        """No beat after this returns, unless one is stuck in the store longer than ``STALE_AFTER``; even that one
+        cannot hold the lease released next again (``renew_lease`` never takes a released lease back)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(STALE_AFTER)
@@ -140,6 +162,10 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             try:
-                self.beat()
-            except Exception:  # noqa: BLE001 - see the class docstring
-                pass
+                said = self.beat()
+            except Exception as e:  # noqa: BLE001 - see the class docstring
+                self._last_error, self._failed = f"{type(e).__name__}: {e}", self._failed + 1
+                continue
+            self._failed, self._failure_told = 0, False
+            if said:
+                self._said.append(said)

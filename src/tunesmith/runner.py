@@ -25,7 +25,7 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
+from tunesmith.coordinators import LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
@@ -45,7 +45,7 @@ from tunesmith.strategy.warm_start import warm_started
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
     from tunesmith.storage.sql import SQLStore
 
-SYNC_EVERY = 2.0            # how often a joined coordinator reads what its peers finished
+SYNC_EVERY = 2.0            # how often a coordinator reads what its peers finished, and tells what its beats found
 POLL_INTERVAL = 0.2
 
 
@@ -182,15 +182,13 @@ class Runner:
         self.clock = clock
         self._owner = lease_owner_id()
         self.executor = executor or build_executor(self.spec, clock, report_hook=self._record_report, quota=QuotaScope(
-            store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning),
-            keep_alive=self._keep_alive, keep_alive_every=LEASE_RENEW_EVERY)
+            store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning))
         self.scheduler: Scheduler = scheduler or NoScheduler()
-        self.join, self._lease_lost_to = join, ""   # who took our lapsed lease, until the loop tells it
         self._stop_requested: str | None = None
-        self._immediate = False
+        self.join, self._immediate = join, False
         self._running: dict[int, _Running] = {}
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
-        self._heartbeat = Heartbeat(self._keep_alive, LEASE_RENEW_EVERY)
+        self._heartbeat = Heartbeat(self._keep_alive)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
@@ -206,7 +204,7 @@ class Runner:
                 raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
                                 "wait for it to finish or stop it, then `tunesmith resume`; or add trials to it "
                                 "from here with `tunesmith resume --join`")
-        self._heartbeat.start()  # (the loop beats too: a failing store's error stops the run there)
+        self._heartbeat.start()  # (the loop tells what it found; the loop's own writes stop the run on a failing store)
         try:
             return self._run(resumed)
         finally:
@@ -226,6 +224,7 @@ class Runner:
             stop_reason, error = f"stopped by an error: {type(e).__name__}: {e}", e
             raise
         finally:
+            self._tell_heartbeat()  # what the last beats found, the loop ended before its next sync told it
             self.listener.run_stopping(stop_reason)
             try:
                 self._shutdown(stop_reason, error)
@@ -293,8 +292,8 @@ class Runner:
         last_sync = self.clock.monotonic()
         while True:
             mono = self.clock.monotonic()
-            if mono - last_sync >= (SYNC_EVERY if self.join else LEASE_RENEW_EVERY):
-                self._keep_alive_and_sync()
+            if mono - last_sync >= SYNC_EVERY:
+                self._sync()
                 last_sync = mono
             if self._stop_requested:
                 return self._stop_requested
@@ -313,20 +312,22 @@ class Runner:
             for ev in self.executor.poll(timeout):
                 self._handle(ev)
 
-    def _keep_alive(self) -> None:
-        """Renew the lease; beat for running and retry-waiting trials (from the loop, Heartbeat's, inline's thread)."""
+    def _keep_alive(self) -> str | None:
+        """Heartbeat's beat, the only one (it beats whatever holds up the loop); returns what to tell the user."""
         store, exp_id, now = self.store, self.experiment.id, self.clock.now()
-        if not self.join and (holder := store.acquire_lease(exp_id, self._owner, now, LEASE_TTL)) is not None:
-            self.join, self._lease_lost_to = True, holder  # ours lapsed (a stalled store): go on as a joiner
-        store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now)
+        holder = None if self.join else store.renew_lease(exp_id, self._owner, now, LEASE_TTL)
+        self.join = self.join or holder is not None  # ours lapsed (a stalled store) and was taken: go on as a joiner
+        store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now, self._owner)
+        return holder and LEASE_TAKEN_OVER.format(holder=holder)
 
-    def _keep_alive_and_sync(self) -> None:
-        """Keep alive, and learn what cooperating coordinators finished."""
-        self._keep_alive()
-        if self._lease_lost_to:  # told here, in the loop's thread, not the heartbeat's
-            self.listener.warning(f"another coordinator ({self._lease_lost_to}) took this experiment's lease over "
-                                  "(ours had lapsed): this run goes on as a joiner")
-            self._lease_lost_to = ""
+    def _tell_heartbeat(self) -> None:
+        """Tell what the heartbeat found: here, in the loop's thread (an inline trial's output goes to its log)."""
+        for line in self._heartbeat.untold():
+            self.listener.warning(line)
+
+    def _sync(self) -> None:
+        """Tell what the heartbeat found; learn what cooperating coordinators finished (a failing store raises)."""
+        self._tell_heartbeat()
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
         if others:
             self._strategy.replay(others)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from helpers import count_states, settles, start_cli, stop_processes, wait_for
-from tunesmith.runner import LEASE_RENEW_EVERY
+from tunesmith.coordinators import LEASE_RENEW_EVERY
 from tunesmith.storage import SQLStore
 
 

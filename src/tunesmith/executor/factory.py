@@ -17,8 +17,7 @@ from tunesmith.spec.model import ExperimentSpec
 
 
 def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[int, Report], None],
-                   quota: QuotaScope, keep_alive: Callable[[], None] | None = None,
-                   keep_alive_every: float = 20.0) -> Executor:
+                   quota: QuotaScope) -> Executor:
     """The spec's executor, taking a quota slot (a lease in the store) for each trial it starts.
 
     Args:
@@ -26,17 +25,14 @@ def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[in
             the trial inside the same call.
         quota: the store and this coordinator; the run's keys are its user's, its tags' and its experiment's
             (``executor.max_concurrent``), counted across every coordinator on the store.
-        keep_alive: renews the coordinator's lease and beats for its running trials; the inline executor calls it
-            every ``keep_alive_every`` seconds while a trial runs (the others never block the loop that calls it).
     """
     ex = spec.executor
     executor: Executor
     if ex.kind == "inline":
         from tunesmith.executor.inline import InlineExecutor
 
-        executor = InlineExecutor(report_hook=report_hook, keep_alive=keep_alive, keep_alive_every=keep_alive_every,
-                                  warn=quota.announce, function=spec.trial.given_function(spec.name) if spec.trial
-                                  else None)
+        executor = InlineExecutor(report_hook=report_hook,
+                                  function=spec.trial.given_function(spec.name) if spec.trial else None)
     elif ex.kind == "ray":
         from tunesmith.executor.ray import RayExecutor
 

@@ -46,6 +46,13 @@ class TrialStore(Protocol):
         """Take (or renew) the coordinator lease; None on success, else the current holder."""
         ...
 
+    def renew_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        """Extend ``owner``'s lease to ``now + ttl`` (never shortening it) while ``owner`` still holds it, lapsed or
+        not; a released lease is never taken back (a late beat, stuck in a locked store, would otherwise hold it
+        again after its run ended). None when renewed or released; else who took it over.
+        """
+        ...
+
     def release_lease(self, experiment_id: int, owner: str) -> None:
         ...
 
@@ -96,8 +103,12 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
-    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
-        """Mark these running trials alive at ``now``."""
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
+        """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
+        ...
+
+    def coordinator_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each coordinator's last beat on the experiment, by coordinator (``heartbeat`` with an owner)."""
         ...
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import (
     Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 metadata = MetaData()
 
@@ -107,4 +107,14 @@ quota_waiters = Table(
     Column("holder", String(255), primary_key=True),
     Column("since", Float, nullable=False),
     Column("expires_at", Float, nullable=False),    # a waiter that stopped asking drops out of the queue
+)
+
+# Coordinators' own beats (revision 0004): each coordinator on an experiment (its lead, its joiners) stamps its row
+# from its heartbeat thread, trial or no trial, so its peers tell it gone STALE_AFTER after its last beat (a remote
+# lead's lease alone kept it at work until the lease lapsed).
+coordinator_beats = Table(
+    "coordinator_beats", metadata,
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
+    Column("owner", String(255), primary_key=True),
+    Column("beat_at", Float, nullable=False),
 )

@@ -6,9 +6,11 @@ hand out the same number. Each public method is one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection, bindparam, create_engine, delete, event, func, insert, or_, select, text, union, update,
+    Connection, bindparam, case, create_engine, delete, event, func, insert, inspect, or_, select, text, union, update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from tunesmith.audit import status_kind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
@@ -31,7 +34,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
 from tunesmith.storage.schema import (
-    HEAD_REVISION, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports, trials,
+    HEAD_REVISION, coordinator_beats, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports,
+    trials,
 )
 from tunesmith.suggestions import closest, storage_url_fix
 
@@ -75,6 +79,7 @@ class SQLStore:
         self.create = create
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
+        self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -103,6 +108,13 @@ class SQLStore:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
                 kwargs["connect_args"] = {"timeout": 30}
+                if _in_memory(url):
+                    # Each connection to sqlite:// is a database of its own: the threads that beat (Heartbeat, the
+                    # quota renewer) wrote to empty ones and failed, unseen. All share the one connection, one
+                    # transaction at a time.
+                    kwargs["connect_args"]["check_same_thread"] = False
+                    kwargs["poolclass"] = StaticPool
+                    self._one_at_a_time = threading.RLock()
             else:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
@@ -130,35 +142,42 @@ class SQLStore:
         return engine
 
     def _migrate(self, conn: Connection) -> None:
-        """Bring the schema to the head revision (a no-op, one query, when it already is)."""
+        """Bring the schema to the head revision (a no-op, one query, when it already is).
+
+        Several coordinators may open one new store at the same instant: the upgrade runs under a store-wide lock
+        (_schema_lock), and whoever gets it second reads the revision again and finds nothing left to do, instead of
+        creating tables that now exist ("table alembic_version already exists")."""
         try:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError:
-            conn.rollback()
-            current = None
+            current = None  # nothing created yet
+        conn.rollback()  # no snapshot held into the lock's wait
         if current == HEAD_REVISION:
             return
-        # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
-        # when the spec was checked would print that narration under the user's progress bar.
-        alembic_log = logging.getLogger("alembic")
-        level = alembic_log.level
-        alembic_log.setLevel(max(level, logging.WARNING))
-        try:
-            from alembic import command
-            from alembic.config import Config
+        with _schema_lock(conn):
+            if _schema_revision(conn) == HEAD_REVISION:
+                return  # made meanwhile, by the coordinator that held the lock before us
+            # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
+            # when the spec was checked would print that narration under the user's progress bar.
+            alembic_log = logging.getLogger("alembic")
+            level = alembic_log.level
+            alembic_log.setLevel(max(level, logging.WARNING))
+            try:
+                from alembic import command
+                from alembic.config import Config
 
-            cfg = Config()
-            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        finally:
-            alembic_log.setLevel(level)
-        conn.commit()
+                cfg = Config()
+                cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            finally:
+                alembic_log.setLevel(level)
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
+        engine = self.engine  # (connected first: that sets _one_at_a_time)
         try:
-            with self.engine.begin() as conn:
+            with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
                 yield conn
         except (ExperimentExists, ExperimentNotFound):
             raise
@@ -174,7 +193,7 @@ class SQLStore:
         SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two counts never interleave), on an engine of its own
         whose connections leave transaction control to us. PostgreSQL: the caller takes an advisory lock per key.
         """
-        if self.engine.dialect.name != "sqlite":
+        if self.engine.dialect.name != "sqlite" or self._one_at_a_time is not None:  # in memory: nobody else's
             with self._tx(what) as conn:
                 yield conn
             return
@@ -297,6 +316,15 @@ class SQLStore:
                          .values(lease_owner=owner, lease_expires_at=now + ttl))
         return None
 
+    def renew_lease(self, experiment_id: int, owner: str, now: float, ttl: float) -> str | None:
+        mine = (experiments.c.id == experiment_id) & (experiments.c.lease_owner == owner)  # released: owner NULL
+        with self._tx("renew the experiment's lease") as conn:
+            if conn.execute(update(experiments).where(mine).values(lease_expires_at=case(
+                    (experiments.c.lease_expires_at > now + ttl, experiments.c.lease_expires_at),
+                    else_=now + ttl))).rowcount:
+                return None  # (a beat late out of a stalled store never moves a later renewal's expiry back)
+            return conn.execute(select(experiments.c.lease_owner).where(experiments.c.id == experiment_id)).scalar()
+
     def lease_holder(self, experiment_id: int, now: float) -> str | None:
         with self._tx("read the experiment's lease") as conn:
             row = conn.execute(select(experiments.c.lease_owner, experiments.c.lease_expires_at)
@@ -417,6 +445,7 @@ class SQLStore:
             trial_ids = select(trials.c.id).where(trials.c.experiment_id == exp.id)
             conn.execute(delete(trial_reports).where(trial_reports.c.trial_id.in_(trial_ids)))
             conn.execute(delete(trials).where(trials.c.experiment_id == exp.id))
+            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == exp.id))
             conn.execute(delete(events).where(events.c.experiment_id == exp.id))
             conn.execute(delete(experiments).where(experiments.c.id == exp.id))
 
@@ -453,13 +482,26 @@ class SQLStore:
             conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
                                          "trial_number": trial.number, "payload": json.dumps(payload)})
 
-    def heartbeat(self, experiment_id: int, numbers: list[int], now: float) -> None:
-        """Mark running trials alive (another coordinator can tell a live trial from an orphan)."""
-        if not numbers:
+    def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
+        """Mark running trials alive (another coordinator can tell a live trial from an orphan), and ``owner``, the
+        coordinator beating for them (its peers can tell it at work, trials running or not)."""
+        if not numbers and owner is None:
             return
         with self._tx("record trial heartbeats") as conn:
-            conn.execute(update(trials).where(trials.c.experiment_id == experiment_id, trials.c.number.in_(numbers))
-                         .values(heartbeat_at=now))
+            if numbers:
+                conn.execute(update(trials).where(trials.c.experiment_id == experiment_id,
+                                                  trials.c.number.in_(numbers)).values(heartbeat_at=now))
+            if owner is not None:  # only its own thread writes a coordinator's row: no two inserts race for it
+                mine = (coordinator_beats.c.experiment_id == experiment_id) & (coordinator_beats.c.owner == owner)
+                if not conn.execute(update(coordinator_beats).where(mine).values(beat_at=now)).rowcount:
+                    conn.execute(insert(coordinator_beats).values(experiment_id=experiment_id, owner=owner,
+                                                                  beat_at=now))
+
+    def coordinator_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each coordinator's last beat on the experiment (``heartbeat`` with an owner), by coordinator."""
+        with self._tx("read coordinators' beats") as conn:
+            return dict(conn.execute(select(coordinator_beats.c.owner, coordinator_beats.c.beat_at)
+                                     .where(coordinator_beats.c.experiment_id == experiment_id)).all())
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
@@ -566,6 +608,45 @@ def _drop_dead_holders(conn: Connection, params: Mapping[str, Any]) -> bool:
     conn.execute(delete(slot_leases).where(slot_leases.c.holder.in_(dead)))
     conn.execute(delete(quota_waiters).where(quota_waiters.c.holder.in_(dead)))
     return True
+
+
+def _schema_revision(conn: Connection) -> str | None:
+    """The store's schema revision; None before anything was created (no ``alembic_version`` table yet). Asked
+    without an error for a missing table, which would end the transaction that holds the schema lock."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@contextmanager
+def _schema_lock(conn: Connection) -> Iterator[None]:
+    """Hold the store's schema lock on ``conn`` for the block, which runs in one transaction, committed at its end.
+
+    SQLite: the database's write lock (``BEGIN IMMEDIATE``, waiting up to the connection's timeout), with the
+    driver's own transaction handling off so that Alembic's DDL runs inside it (pysqlite would otherwise commit
+    before each CREATE): an upgrade is then all or nothing there too. PostgreSQL: an advisory lock for the
+    transaction."""
+    sqlite: Any = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+    isolation = sqlite.isolation_level if sqlite is not None else None
+    try:
+        if sqlite is not None:
+            sqlite.isolation_level = None
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(_ADVISORY_LOCK, {"k": "tunesmith.schema"})
+        yield
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        if sqlite is not None:
+            sqlite.isolation_level = isolation
+
+
+def _in_memory(url: URL) -> bool:
+    """A SQLite URL naming an in-memory database (``sqlite://``, ``sqlite:///:memory:``, a ``mode=memory`` URI)."""
+    return not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
 
 
 def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:

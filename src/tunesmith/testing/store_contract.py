@@ -104,6 +104,37 @@ def check_lease(store: TrialStore) -> None:
     assert store.acquire_lease(e.id, "otherhost:3:c", now=82.0, ttl=60.0) is None
 
 
+def check_renew_lease(store: TrialStore) -> None:
+    """A renewal extends its holder's lease, even lapsed; it never takes back one released or taken over."""
+    e = store.create_experiment("renewed", SPEC, "random", "", now=1.0)
+    assert store.acquire_lease(e.id, "otherhost:1:a", now=10.0, ttl=60.0) is None
+    assert store.renew_lease(e.id, "otherhost:1:a", now=100.0, ttl=60.0) is None, "lapsed, nobody took it: renewed"
+    assert store.lease_holder(e.id, now=150.0) == "otherhost:1:a"
+    assert store.renew_lease(e.id, "otherhost:1:a", now=20.0, ttl=60.0) is None, "a late beat"
+    assert store.lease_holder(e.id, now=150.0) == "otherhost:1:a", "a late beat never moves the expiry back"
+    store.release_lease(e.id, "otherhost:1:a")
+    assert store.renew_lease(e.id, "otherhost:1:a", now=151.0, ttl=60.0) is None
+    assert store.lease_holder(e.id, now=152.0) is None, "a beat after the release took the lease back"
+    assert store.acquire_lease(e.id, "otherhost:2:b", now=153.0, ttl=60.0) is None
+    assert store.renew_lease(e.id, "otherhost:1:a", now=154.0, ttl=60.0) == "otherhost:2:b", "taken over: told who"
+    assert store.lease_holder(e.id, now=155.0) == "otherhost:2:b"
+
+
+def check_coordinator_beats(store: TrialStore) -> None:
+    """A coordinator's beat is kept per experiment, the last one; beating for no trial still counts."""
+    e = store.create_experiment("beating", SPEC, "random", "", now=1.0)
+    other = store.create_experiment("beating too", SPEC, "random", "", now=1.0)
+    assert store.coordinator_beats(e.id) == {}
+    store.heartbeat(e.id, [], now=10.0, owner="otherhost:1:a")
+    store.heartbeat(e.id, [], now=11.0, owner="otherhost:2:b")
+    store.heartbeat(e.id, [], now=15.0, owner="otherhost:1:a")
+    store.heartbeat(other.id, [], now=16.0, owner="otherhost:1:a")
+    store.heartbeat(e.id, [], now=17.0)   # no owner: nobody's beat
+    assert store.coordinator_beats(e.id) == {"otherhost:1:a": 15.0, "otherhost:2:b": 11.0}
+    store.delete_experiment("beating")
+    assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
+
+
 def check_lease_holder(store: TrialStore) -> None:
     e = store.create_experiment("lease holder", SPEC, "random", "", now=1.0)
     assert store.lease_holder(e.id, now=5.0) is None, "nobody holds a new experiment's lease"
@@ -170,8 +201,9 @@ def check_slots(store: TrialStore) -> None:
     assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
 
 
-CHECKS: tuple[Callable[[TrialStore], None], ...] = (check_experiments, check_trials, check_lease, check_lease_holder,
-                                                    check_delete, check_attributes_and_results_since, check_slots)
+CHECKS: tuple[Callable[[TrialStore], None], ...] = (
+    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats, check_lease_holder,
+    check_delete, check_attributes_and_results_since, check_slots)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
