@@ -801,6 +801,21 @@ def test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command(projec
     assert "no experiment named 'nope'" in proc.stderr
 
 
+def test_a_reader_of_stderr_that_left_changes_no_exit_code_of_bad_input(project):
+    """Click's usage errors (an unknown command, a missing argument) are written by click, not by a Rich console:
+    with stderr's reader gone they raised BrokenPipeError out of main, exit 1, where bad input is 2."""
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    for args in (("bogus",), ("show",), ("show", "nope"), ("run", "--JSON", "x.yaml")):
+        read, write = os.pipe()
+        os.close(read)  # the reader left
+        try:
+            proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=subprocess.PIPE, stderr=write, text=True, timeout=120)
+        finally:
+            os.close(write)
+        assert proc.returncode == 2, (args, proc.stdout)
+
+
 def test_main_in_process_gives_back_the_stderr_descriptor_and_its_voice_after_its_reader_left(project):
     """After stderr's reader left, main pointed descriptor 2 at the null device for good (descriptor 1 it gave
     back) and left its stderr console silenced: a program calling it in-process lost its own later diagnostics,

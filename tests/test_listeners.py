@@ -124,6 +124,20 @@ def test_the_progress_display_piped_into_head_does_not_stop_the_run(project):
     assert "stopped watching" not in proc.stderr, proc.stderr
 
 
+def test_warnings_during_a_run_reach_stderr_after_stdout_s_reader_left(project):
+    """The progress display printed its warnings on stdout: after `| head -1` they went to the null device with the
+    rest, and a run's ignored report lines (its results' only clue) were lost without a word."""
+    project.write("bad_steps.py", "import json, sys\n"
+                  "print(json.dumps({'step': 'bad', 'loss': 1.0}))\n"
+                  "print(json.dumps({'loss': float(sys.argv[1])}))\n")
+    project.write_spec(project.spec("badsteps", budget={"trials": 2},
+                                    trial={"command": "python {spec_dir}/bad_steps.py {x}"}))
+    proc = _shell(project, "tunesmith run badsteps.yaml | head -c1; echo rc=${PIPESTATUS[0]}")
+    assert proc.stdout.endswith("rc=0\n"), proc.stdout
+    assert " ".join(proc.stderr.split()).count("a report line was ignored") == 2, proc.stderr
+    assert "stopped watching" not in proc.stderr, proc.stderr
+
+
 def test_a_stop_signal_after_the_json_log_reader_left_records_the_run_interrupted(project):
     """The reported case: run_stopping raised on the closed pipe and shutdown stopped partway."""
     project.write_spec(project.spec("stopped", budget={"trials": 4}, trial={"function": "objectives:slow"},

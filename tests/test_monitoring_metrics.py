@@ -330,3 +330,50 @@ def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(pro
                 "tunesmith_workers_busy": 1}          # 3
     for name, count in expected.items():
         assert (value(stored, name, experiment="unit"), value(heard, name, experiment="unit")) == (count, count), name
+
+
+def test_the_runner_tells_listeners_of_a_trial_queued_for_a_worker(project):
+    """The hook above is only worth its wiring: a run whose executor says each job will wait (as Ray's prefetch
+    does) tells ``trial_queued`` at submission and ``trial_started`` when its AttemptStarted comes, and its live
+    metrics then agree with the store's."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.events import Listeners, RunListener
+    from tunesmith.executor.base import AttemptStarted
+    from tunesmith.executor.inline import InlineExecutor
+    from tunesmith.monitoring.metrics import TuningMetrics, metrics_from_store
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage.sql import SQLStore
+
+    class WaitingInline(InlineExecutor):  # every job waits for its worker, then begins in the next poll
+        def next_job_waits(self) -> bool:
+            return True
+
+        def poll(self, timeout):
+            begun = [AttemptStarted(j.number, j.attempt, 0.0) for j in list(self._pending)[:1]]
+            return [*begun, *super().poll(timeout)]
+
+    class Heard(RunListener):
+        def __init__(self) -> None:
+            self.heard: list[tuple[str, int]] = []
+
+        def trial_queued(self, trial) -> None:
+            self.heard.append(("queued", trial.number))
+
+        def trial_started(self, trial) -> None:
+            self.heard.append(("started", trial.number))
+
+    spec = spec_from_dict(project.spec(name="waits", budget={"trials": 2}, executor={"kind": "inline"},
+                                       base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    heard, live = Heard(), TuningMetrics()
+    Runner(store, exp, plan, Listeners(heard, MetricsListener(live)), SystemClock(),
+           executor=WaitingInline()).run(resumed=False)
+    assert heard.heard == [("queued", 0), ("started", 0), ("queued", 1), ("started", 1)]
+    rebuilt = samples(metrics_from_store(store, "waits").decode())
+    parsed = samples(live.exposition().decode())
+    for name in ("tunesmith_trials_started_total", "tunesmith_queue_length"):
+        assert value(parsed, name, experiment="waits") == value(rebuilt, name, experiment="waits"), name

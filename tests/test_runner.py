@@ -217,7 +217,8 @@ def test_retries_exhausted_leave_a_failed_trial(project):
 def test_python_api_with_objects_and_a_function(project, monkeypatch):
     # this project's objectives.py, whatever the runner's sys.path (`pytest` has no '' on it; `python -m pytest` has)
     monkeypatch.syspath_prepend(str(project.root))
-    monkeypatch.delitem(sys.modules, "objectives", raising=False)
+    monkeypatch.setitem(sys.modules, "objectives", None)  # so that the test's end puts back what was there, or nothing
+    del sys.modules["objectives"]                         # (delitem of an absent module would undo nothing)
     from objectives import quadratic
 
     spec = tunesmith.ExperimentSpec(

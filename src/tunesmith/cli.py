@@ -251,7 +251,7 @@ def run(
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, plan.spec.storage, create=True)
-    listener = RunListener() if quiet else ProgressDisplay(out)
+    listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
             _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
@@ -272,7 +272,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     store = _store(storage)
-    listener = RunListener() if quiet else ProgressDisplay(out)
+    listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
             _cluster_loss_stops_run(name), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
@@ -882,7 +882,7 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.retune import retune as run_retune
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
-    listener = RunListener() if quiet else ProgressDisplay(out)
+    listener = RunListener() if quiet else ProgressDisplay(out, err)
     with handlers_restored():
         result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k,
                             warm=not cold, listener=listener, on_runner=install_signal_handlers)
@@ -1028,7 +1028,10 @@ def _run_command(args: list[str] | None) -> NoReturn:
         if isinstance(e, click_errors.ClickException):  # unknown command or option, missing argument
             if isinstance(e, click_errors.NoSuchOption):
                 _hint_option(e)
-            e.show()
+            try:
+                e.show()  # click's own echo, not a _Console: a reader of stderr that left raises here
+            except OSError:
+                _to_null(sys.stderr)  # the exit code still says what went wrong: bad input
             sys.exit(EXIT_INPUT)
         raise
 

@@ -19,10 +19,15 @@ from tunesmith.summary import best_of, objectives_of, scheduler_without_reports
 
 
 class ProgressDisplay(RunListener):
-    """Trials done / total, failures, best so far; one line per failure so reasons are not lost."""
+    """Trials done / total, failures, best so far; one line per failure so reasons are not lost.
 
-    def __init__(self, console: Console) -> None:
+    Warnings go to ``warnings`` (stderr), not to the progress's console: what the user should know must not go
+    where the output goes (`run > log`, a reader of stdout that left after `| head -1`). While the progress is
+    live on a terminal Rich routes stderr above its bar, so a watched run shows them in place."""
+
+    def __init__(self, console: Console, warnings: Console | None = None) -> None:
         self.console = console
+        self.warnings = warnings if warnings is not None else Console(stderr=True, highlight=False)
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._failed = 0
@@ -55,7 +60,7 @@ class ProgressDisplay(RunListener):
         self._progress.start()
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]warning[/]: {message}")
+        self.warnings.print(f"[yellow]warning[/]: {message}")
 
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
         self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({escape(str(failure))}); "
