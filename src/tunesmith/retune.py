@@ -309,9 +309,8 @@ def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> 
     if not parent or parent not in {e.name for e in store.experiments()}:
         return
     record = store.experiment(str(parent))
-    retunes = record.attributes.get("retunes", [])
-    if experiment.name in retunes:
-        store.set_attributes(record.id, {"retunes": [r for r in retunes if r != experiment.name]}, now)
+    if experiment.name in record.attributes.get("retunes", []):
+        _unname(store, record.id, experiment.name, now)
 
 
 def refuse_interactive_trial(name: str, spec: ExperimentSpec) -> None:
@@ -348,18 +347,32 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
 
     clock = clock or SystemClock()
     parent = store.experiment(plan.parent)
-    before = parent.attributes.get("retunes", [])
+    name = plan.spec.name
     # named before it runs: a run killed outright (SIGKILL, a lost machine) records nothing after, and the next
     # cycle finds an abandoned re-tune to resume by its parent's list (a name with no experiment is skipped there)
-    # (once: a name left by a re-tune killed before it was recorded is taken again, not listed twice)
-    store.set_attributes(parent.id, {"retunes": [*(n for n in before if n != plan.spec.name), plan.spec.name]},
-                         clock.now())
+    # (once: a name left by a re-tune killed before it was recorded is taken again, not listed twice). Appended in
+    # the store's transaction, not read here and written whole: another re-tune of the parent naming itself
+    # meanwhile (two cycles at once) kept its name only if it wrote last
+    listed: list[bool] = []
+
+    def name_it(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        before = list(attributes.get("retunes", []))
+        listed.append(name in before)
+        return {"retunes": [*(n for n in before if n != name), name]}
+
+    store.change_attributes(parent.id, name_it, clock.now())
     try:
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        if plan.spec.name in {e.name for e in store.experiments()}:
+        if name in {e.name for e in store.experiments()}:
             store.record_event(parent.id, "retuned", clock.now(), detail={
-                "child": plan.spec.name, "data": plan.attributes["lineage"]["data"]})
-        else:  # refused before it was recorded: nothing to name
-            store.set_attributes(parent.id, {"retunes": before}, clock.now())
+                "child": name, "data": plan.attributes["lineage"]["data"]})
+        elif not listed[-1]:  # refused before it was recorded: nothing to name (only this name is taken back)
+            _unname(store, parent.id, name, clock.now())
+
+
+def _unname(store: SQLStore, parent_id: int, child: str, now: float) -> None:
+    """The parent's list of re-tunes without ``child``, changed in one store transaction (see run_retune_plan)."""
+    store.change_attributes(parent_id, lambda attributes: {
+        "retunes": [n for n in attributes.get("retunes", []) if n != child]}, now)

@@ -6,7 +6,7 @@ call it *before* acting on a state change (a trial is recorded RUNNING before it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,6 +89,12 @@ class TrialStore(Protocol):
 
     def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:
         """Merge ``updates`` into the experiment's attributes (data fingerprint, holdout scores...)."""
+        ...
+
+    def change_attributes(self, experiment_id: int, change: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+                          now: float) -> None:
+        """Merge ``change(attributes as they are)`` into the experiment's attributes, atomically: no other writer's
+        change lands between the read and the write (a list appended to by two processes keeps both entries)."""
         ...
 
     def finished_since(self, experiment_id: int, since_event: int,
