@@ -525,8 +525,12 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
            missing_ok: Annotated[bool, typer.Option("--missing-ok",
                                                     help="succeed if there is no such experiment")] = False,
+           even_if_champion: Annotated[bool, typer.Option(
+               "--even-if-champion", help="delete an experiment the store's audit trail names as a registered "
+               "model's champion (its alias was moved outside tunesmith)")] = False,
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept)."""
+    from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
     try:
@@ -536,23 +540,13 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
-    from tunesmith.coordinators import at_work
-    from tunesmith.errors import LeaseHeld
-
-    running = at_work(store, exp.id, time.time())  # the lead, and joiners (who hold no lease)
-    if running:  # each would die on its next write, records gone from under it
-        raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
-                        "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
-    from tunesmith.retune import forget_retune, refuse_deleting_a_parent
-
-    refuse_deleting_a_parent(store, exp)  # its re-tunes' lineage goes through it
+    refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
-    forget_retune(store, exp, time.time())
-    store.delete_experiment(name)
+    delete_experiment(store, exp, time.time())
     out.print(f"deleted {name}")
 
 
