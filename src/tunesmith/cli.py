@@ -341,11 +341,12 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     matched, reproduced = reproducibility_index(run_events)
     if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
         summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
-    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
+    abandoned = run_abandoned(store, exp, time.time(), events=run_events, trials=trials)
+    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING and not abandoned else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif run_abandoned(store, exp, time.time(), events=run_events, trials=trials):
-        summary["abandoned"] = True  # recorded as running, and nothing runs it
+    elif abandoned:
+        summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
     ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]

@@ -4,9 +4,10 @@ one leaves it so that the last one out, and only it, records the experiment's st
 A coordinator other than the asking one is *at work* while it has not recorded that it left (a ``coordinator_*``
 event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
 store has heard from it within ``stale_after`` seconds (it holds the experiment's lease, or a trial it owns was
-saved or beat that recently, or it announced itself, its ``run_running`` event, that recently) or it is a live
-process on this host (something may hold up the loop that renews its lease: a slow proposal; an inline trial no
-longer does, its executor keeps the lease and the trial's heartbeat fresh while it runs). So a joiner
+saved or beat that recently, it announced itself, its ``run_running`` event, that recently, or, queued for a
+quota slot, it asked for one that recently) or it is a live process on this host (something may hold up the loop
+that renews its lease: a slow proposal; an inline trial no longer does, its executor keeps the lease and the
+trial's heartbeat fresh while it runs). So a joiner
 between two trials (one just finished, the next not yet started; one waiting out a retry's back-off) is at work,
 not only one whose trial is running at the moment asked.
 
@@ -24,7 +25,6 @@ from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.quotas import open_quota_wait
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coor
 # own (Heartbeat), so a beat says its process lives, whatever holds up its loop.
 LEASE_RENEW_EVERY = 5.0
 # A remote coordinator's death is known only by its silence (one on this host at once, by its pid). Not shorter:
-# a joiner with no trial running writes nothing to the store (its liveness is its run_running event and its trials'
-# beats), so a joiner between trials for longer than this (a slow start, a quota wait) would count as gone; and a
+# a joiner with no trial running writes nothing to the store (its liveness is its run_running event, its trials'
+# beats and, waiting for a quota slot, its asks), so a joiner between trials for longer than this (a slow start) would count as gone; and a
 # lease as short as a store's lock wait (SQLite: 30 s) could lapse under a live lead.
 STALE_AFTER = 60.0   # a trial whose coordinator has not beaten for this long is abandoned
 LEASE_TTL = 120.0    # a lease not renewed for as long lapses: a killed remote lead is at work until then
@@ -55,7 +55,10 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     ``events``, ``trials``: the experiment's, when the caller has just read them (``show``); else read here."""
     heard: dict[str, float] = {}
     left: set[str] = set()
+    waited: set[str] = set()
     for e in store.events(experiment_id) if events is None else events:
+        if e.kind == "quota_wait" and isinstance(e.payload.get("holder"), str):
+            waited.add(e.payload["holder"])
         owner = e.payload.get("owner")
         if not isinstance(owner, str):
             continue
@@ -66,6 +69,10 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     for t in store.trials(experiment_id) if trials is None else trials:
         if t.owner is not None and t.heartbeat_at is not None:
             heard[t.owner] = max(heard.get(t.owner, t.heartbeat_at), t.heartbeat_at)
+    # one waiting for a quota slot (a joiner with no trial running writes nothing else) re-asks for it many times a
+    # second: heard from then (asked only of a run that ever waited)
+    for holder, asked in store.slot_waiters_asked(waited - left).items():
+        heard[holder] = max(heard.get(holder, asked), asked)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     if lead is not None:
         heard[lead] = now
@@ -86,12 +93,10 @@ def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: floa
 def run_abandoned(store: TrialStore, experiment: ExperimentRecord, now: float, events: Sequence[Event] | None = None,
                   trials: Sequence[TrialRecord] | None = None) -> bool:
     """Whether an experiment recorded as running has nothing running it (its coordinators were killed, or their
-    machine went away): `show`'s ``abandoned`` and `ls`'s ``running (abandoned)``, one rule for both. A run waiting
-    on a quota slot is not abandoned."""
+    machine went away): `show`'s ``abandoned``, `ls`'s ``running (abandoned)`` and what a cycle resumes, one rule
+    for all. A run waiting on a quota slot is at work while its coordinator lives and asks for one (see
+    :func:`peers_at_work`); one killed during the wait is abandoned, though its wait was never recorded as ended."""
     if experiment.status is not RunStatus.RUNNING:
-        return False
-    events = store.events(experiment.id) if events is None else events
-    if open_quota_wait(events) is not None:
         return False
     return not at_work(store, experiment.id, now, events=events, trials=trials)
 

@@ -195,10 +195,9 @@ def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
 def _stopped(store: SQLStore, experiment: ExperimentRecord) -> bool:
     """Interrupted, or abandoned: recorded as running while no coordinator is at work on it (killed with SIGKILL,
     its machine gone; as `tunesmith show` says ``abandoned``). ``tunesmith resume`` continues either."""
-    from tunesmith.coordinators import at_work
+    from tunesmith.coordinators import run_abandoned
 
-    return experiment.status is RunStatus.INTERRUPTED or (
-        experiment.status is RunStatus.RUNNING and not at_work(store, experiment.id, time.time()))
+    return experiment.status is RunStatus.INTERRUPTED or run_abandoned(store, experiment, time.time())
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:

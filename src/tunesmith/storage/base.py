@@ -70,6 +70,11 @@ class TrialStore(Protocol):
         """Renew ``holder``'s leases in ``keep``, release its others; returns those of ``keep`` that lapsed."""
         ...
 
+    def slot_waiters_asked(self, holders: Collection[str]) -> dict[str, float]:
+        """When each of ``holders`` that is queued for a quota slot last asked for one (a waiter re-asks every
+        fraction of a second while it lives); writes nothing. Whoever is not queued is left out."""
+        ...
+
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
                   log_path_template: str, owner: str | None = None, limit: int | None = None,
                   queued: bool = False) -> TrialRecord | None:

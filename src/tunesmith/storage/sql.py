@@ -383,6 +383,16 @@ class SQLStore:
             conn.execute(insert(quota_waiters).values(quota_key=key, holder=holder, since=now,
                                                       expires_at=now + WAIT_TICKET_S))
 
+    def slot_waiters_asked(self, holders: Collection[str]) -> dict[str, float]:
+        """When each queued holder of ``holders`` last asked (its ticket's expiry less ``WAIT_TICKET_S``)."""
+        if not holders:
+            return {}
+        with self._tx("read the quota queues") as conn:
+            rows = conn.execute(select(quota_waiters.c.holder, func.max(quota_waiters.c.expires_at))
+                                .where(quota_waiters.c.holder.in_(list(holders)))
+                                .group_by(quota_waiters.c.holder)).all()
+        return {holder: expires - WAIT_TICKET_S for holder, expires in rows}
+
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]:
         """Renew ``holder``'s leases in ``keep`` until ``now + ttl`` and release its others.
 
