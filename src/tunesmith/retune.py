@@ -56,18 +56,18 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                 data_columns: Mapping[str, list[Any]] | None = None) -> RetunePlan:
     """What :func:`retune` would record and run; writes nothing. ``data_columns``: ``data``'s columns as a caller
     already read them (:func:`tunesmith.tasks.read_columns`), so that a cycle reads its new rows once; None: read
-    here.
+    here. An interactively defined trial function is refused at the boundary, once, before this is called
+    (:func:`retune`, the cycle's input check: :func:`refuse_interactive_trial`).
 
     Raises:
         UserInputError: no such experiment, no completed trial, missing data, a taken name.
     """
     parent = store.experiment(name)
     spec = spec_from_dict(parent.spec)
-    refuse_interactive_trial(name, spec)
     cfg = spec.drift or DriftConfig()
     lineage = parent.attributes.get("lineage") or {}
     root = str(lineage.get("root", parent.name))
-    taken = {e.name for e in store.experiments()}
+    taken = store.experiment_names()
     folder = os.path.dirname(spec.workdir or ".tunesmith/x")   # a re-tune's trial folders go beside the parent's
 
     def used(candidate: str) -> bool:  # recorded, or its trial folders left behind (a deleted re-tune's)
@@ -282,6 +282,7 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
            spread: bool | None = None, listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
+    refuse_interactive_trial(name, spec_from_dict(store.experiment(name).spec))
     plan = checked_retune_plan(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm,
                                prior=prior, spread=spread)
     return run_retune_plan(store, plan, listener, clock, on_runner)
@@ -294,7 +295,7 @@ def refuse_deleting_a_parent(store: SQLStore, experiment: ExperimentRecord) -> N
     Raises:
         UserInputError: naming the re-tunes and the commands that delete them first.
     """
-    existing = {e.name for e in store.experiments()}
+    existing = store.experiment_names()
     children = [c for c in experiment.attributes.get("retunes", []) if c in existing]
     if children:
         first = "; ".join(f"tunesmith delete {c} --yes" for c in reversed(children))  # a re-tune's own ones first
@@ -306,7 +307,7 @@ def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> 
     """Before re-tune ``experiment`` is deleted: its parent stops naming it (``show`` said "re-tuned as" a deleted
     experiment). Its trial folders stay, so :func:`plan_retune` does not give its name again."""
     parent = (experiment.attributes.get("lineage") or {}).get("parent")
-    if not parent or parent not in {e.name for e in store.experiments()}:
+    if not parent or parent not in store.experiment_names():
         return
     record = store.experiment(str(parent))
     if experiment.name in record.attributes.get("retunes", []):
@@ -329,7 +330,7 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
                         **options: Any) -> RetunePlan:
     """:func:`plan_retune`, and its spec prepared (kept in the plan, which runs it): the new data loads, splits and
     fits the task. Every refusal of the re-tune happens here, before anything is recorded (a cycle calls it before
-    it records its drift step).
+    it records its drift step), but the interactive trial function, which its callers refuse first.
 
     Raises:
         UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
@@ -365,7 +366,7 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        if name in {e.name for e in store.experiments()}:
+        if name in store.experiment_names():
             store.record_event(parent.id, "retuned", clock.now(), detail={
                 "child": name, "data": plan.attributes["lineage"]["data"]})
         elif not listed[-1]:  # refused before it was recorded: nothing to name (only this name is taken back)

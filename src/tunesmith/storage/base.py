@@ -37,6 +37,10 @@ class TrialStore(Protocol):
     def experiments(self) -> list[ExperimentRecord]:
         ...
 
+    def experiment_names(self) -> set[str]:
+        """The names of the experiments in the store (whether one exists, which names are taken)."""
+        ...
+
     def set_status(self, experiment_id: int, status: RunStatus, now: float,
                    detail: Mapping[str, Any] | None = None) -> None:
         """Change the run status and log it as an event."""

@@ -245,6 +245,11 @@ class SQLStore:
             rows = conn.execute(select(experiments).order_by(experiments.c.id)).mappings().all()
         return [_experiment(r) for r in rows]
 
+    def experiment_names(self) -> set[str]:
+        """The names of the store's experiments, in one read of the names alone (not their specs and attributes)."""
+        with self._tx("list experiments") as conn:
+            return set(conn.execute(select(experiments.c.name)).scalars())
+
     def set_status(self, experiment_id: int, status: RunStatus, now: float,
                    detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("update the experiment status") as conn:

@@ -36,6 +36,7 @@ def check_experiments(store: TrialStore) -> None:
     store.set_status(e.id, RunStatus.RUNNING, now=102.0, detail={"resumed": False})
     assert store.experiment("contract").status is RunStatus.RUNNING
     assert [x.name for x in store.experiments()] == ["contract"]
+    assert store.experiment_names() == {"contract"}
     kinds = [ev.kind for ev in store.events(e.id)]
     assert kinds == ["experiment_created", "run_running"]
 
