@@ -261,7 +261,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
     new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
-    # the registry's champion, read (and refused when it is not of this lineage) before any tuning
+    # the registry's champion, read (and refused when it is not of this lineage) before any tuning. Read every cycle,
+    # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
+    # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
+    # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
                   if promote is None and model_name is not None else None)
     source = "lineage" if registered is None else "registry"
