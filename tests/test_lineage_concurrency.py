@@ -74,15 +74,24 @@ def test_two_retunes_of_one_parent_at_once_both_stay_named(project: Any, parent:
     assert {e.name for e in store.experiments()} == {"lin", "lin-retune-a", "lin-retune-b"}
 
 
-def test_concurrent_attribute_changes_on_sqlite_lose_none(project: Any, parent: str) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_concurrent_attribute_changes_lose_none(store_url: str) -> None:
     """The store's own read-change-write, from several threads with their own connections: every append kept (a
     deferred SQLite transaction read unlocked, so two appends could read the same list)."""
+    setup = SQLStore(store_url)
+    exp = setup.create_experiment("lin", {}, "random", "", 1.0)
+    setup.close()
     start = threading.Barrier(3)
     failures: list[BaseException] = []
 
     def append(worker: int) -> None:
-        store = SQLStore(project.storage)
-        exp = store.experiment(parent)
+        store = SQLStore(store_url)
         try:
             start.wait(timeout=60)
             for i in range(15):
@@ -99,7 +108,9 @@ def test_concurrent_attribute_changes_on_sqlite_lose_none(project: Any, parent: 
     for t in threads:
         t.join(300)
     assert not failures, failures
-    seen = SQLStore(project.storage).experiment(parent).attributes["seen"]
+    reader = SQLStore(store_url)
+    seen = reader.experiment("lin").attributes["seen"]
+    reader.close()
     assert sorted(seen) == sorted(f"{w}-{i}" for w in range(3) for i in range(15))
 
 
