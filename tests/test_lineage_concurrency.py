@@ -139,3 +139,27 @@ def test_a_refused_retune_takes_back_only_its_own_name(project: Any, parent: str
     with pytest.raises(SpecError, match="trial-00000"):
         run_retune_plan(NamedMeanwhile(project.storage), plan, RunListener())
     assert store.experiment(parent).attributes["retunes"] == ["lin-retune-y"]
+
+
+def test_a_retune_whose_name_another_took_meanwhile_leaves_that_ones_record_alone(project: Any,
+                                                                                 parent: str) -> None:
+    """Two re-tunes that chose one name (planned at once): the one refused (ExperimentExists) neither names the
+    other's experiment as its own (a `retuned` event) nor takes the name off the parent's list."""
+    from tunesmith.errors import ExperimentExists
+
+    store = SQLStore(project.storage)
+    plan = checked_retune_plan(store, parent, None, trials=1, new_name="lin-retune-1", top_k=1)
+    other = checked_retune_plan(store, parent, None, trials=1, new_name="lin-retune-1", top_k=1)
+    exp = store.experiment(parent)
+
+    class TheOtherRanFirst(SQLStore):
+        def create_experiment(self, *args: Any, **kwargs: Any) -> ExperimentRecord:
+            run_retune_plan(SQLStore(project.storage), other, RunListener())  # the other cycle, in between
+            return super().create_experiment(*args, **kwargs)
+
+    with pytest.raises(ExperimentExists):
+        run_retune_plan(TheOtherRanFirst(project.storage), plan, RunListener())
+    assert store.experiment(parent).attributes["retunes"] == ["lin-retune-1"]
+    named = [e.payload["child"] for e in store.events(exp.id) if e.kind == "retuned"]
+    assert named == ["lin-retune-1"], named  # the other's one event, not a second from the refused one
+    assert store.experiment("lin-retune-1").status.value == "completed"

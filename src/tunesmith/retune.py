@@ -21,7 +21,7 @@ import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.evaluation.context import trial_folders
-from tunesmith.errors import SpecError, UserInputError
+from tunesmith.errors import ExperimentExists, SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -362,11 +362,17 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
         return {"retunes": [*(n for n in before if n != name), name]}
 
     store.change_attributes(parent.id, name_it, clock.now())
+    taken = False
     try:
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)
+    except ExperimentExists:  # another re-tune of the parent took the name meanwhile (two cycles at once): its
+        taken = True          # entry in the list, and its `retuned` event to record
+        raise
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        if name in store.experiment_names():
+        if taken:
+            pass
+        elif name in store.experiment_names():
             store.record_event(parent.id, "retuned", clock.now(), detail={
                 "child": name, "data": plan.attributes["lineage"]["data"]})
         elif not listed[-1]:  # refused before it was recorded: nothing to name (only this name is taken back)
