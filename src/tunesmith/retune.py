@@ -370,13 +370,11 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
         taken = True          # entry in the list, and its `retuned` event to record
         raise
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        if taken:
-            pass
-        elif name in store.experiment_names():
+        if not taken and name in store.experiment_names():
             store.record_event(parent.id, "retuned", clock.now(), detail={
                 "child": name, "data": plan.attributes["lineage"]["data"]})
-        elif not listed[-1]:  # refused before it was recorded: nothing to name (only this name is taken back)
-            _unname(store, parent.id, name, clock.now())
+        elif not taken and not listed[-1]:  # refused before it was recorded: nothing to name (only this name is
+            _unname(store, parent.id, name, clock.now())  # taken back)
 
 
 def _unname(store: SQLStore, parent_id: int, child: str, now: float) -> None:
