@@ -234,7 +234,10 @@ def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Pat
     assert again["checked"] == again["champion"] == "bc-retune-2" and again["outcome"] == "no_drift", again
     other = _cli(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")  # not its lineage
     assert other.returncode == 2 and "'bc-retune-2', which is not 'bc-retune-1'" in other.stderr, other.stderr
-    assert _cli(folder, "delete", "bc-retune-2", "--yes").returncode == 0  # the champion's experiment, deleted
+    kept = _cli(folder, "delete", "bc-retune-2", "--yes")  # the champion's experiment: refused, saying why
+    assert kept.returncode == 2 and "champion of model 'clf'" in kept.stderr, kept.stderr
+    # deleted all the same (forced, or by an older tunesmith): the cycle then refuses, naming the way out
+    assert _cli(folder, "delete", "bc-retune-2", "--yes", "--even-if-champion").returncode == 0
     gone = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
     assert gone.returncode == 2 and "'bc-retune-2', which is no longer in this store" in gone.stderr, gone.stderr
     assert "tunesmith rollback clf" in gone.stderr and "tunesmith promote bc -m clf" in gone.stderr, gone.stderr
@@ -546,8 +549,9 @@ def test_a_cycle_reads_its_new_rows_once_before_the_retune_loads_them(folder: Pa
         counting[0] = False
     assert report.outcome is CycleOutcome.RETUNED, report
     # one read by the cycle (for its checks, the drift check and the re-tune's plan), then the re-tune's dataset
-    # load: its content hash over the bytes, then its parse; the trials (inline) use that load
-    assert len(opened) == 3, opened
+    # load, which hashes the bytes it parses (it opened the file once to hash, once to parse); the trials (inline)
+    # use that load
+    assert len(opened) == 2, opened
 
 
 @pytest.mark.parametrize("reference,data,says", [

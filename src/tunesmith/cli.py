@@ -350,20 +350,19 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.reproduce import reproducibility_index
 
     from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import at_work
+    from tunesmith.coordinators import run_abandoned
     from tunesmith.quotas import open_quota_wait
 
     run_events = store.events(exp.id)
     matched, reproduced = reproducibility_index(run_events)
     if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
         summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
-    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING else None
+    abandoned = run_abandoned(store, exp, time.time(), events=run_events, trials=trials)
+    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING and not abandoned else None
     if wait is not None:  # a run that starts nothing is waiting, not hanging
         summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif exp.status is RunStatus.RUNNING and not at_work(store, exp.id, time.time(), events=run_events, trials=trials):
-        # coordinators.run_abandoned's rule (running, no quota wait, nobody at work) with the wait read above:
-        # the events are scanned for it once
-        summary["abandoned"] = True  # recorded as running, and nothing runs it
+    elif abandoned:
+        summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
     ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
@@ -544,8 +543,12 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
            missing_ok: Annotated[bool, typer.Option("--missing-ok",
                                                     help="succeed if there is no such experiment")] = False,
+           even_if_champion: Annotated[bool, typer.Option(
+               "--even-if-champion", help="delete an experiment the store's audit trail names as a registered "
+               "model's champion (its alias was moved outside tunesmith)")] = False,
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept)."""
+    from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
     try:
@@ -555,23 +558,13 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if missing_ok:
             return
         raise
-    from tunesmith.coordinators import at_work
-    from tunesmith.errors import LeaseHeld
-
-    running = at_work(store, exp.id, time.time())  # the lead, and joiners (who hold no lease)
-    if running:  # each would die on its next write, records gone from under it
-        raise LeaseHeld(f"experiment {name!r} is being run by {len(running)} coordinator(s) ({', '.join(running)}); "
-                        "stop them first (Ctrl-C, or SIGTERM to those processes), then delete it")
-    from tunesmith.retune import forget_retune, refuse_deleting_a_parent
-
-    refuse_deleting_a_parent(store, exp)  # its re-tunes' lineage goes through it
+    refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
     if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
         raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                              "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
-    forget_retune(store, exp, time.time())
-    store.delete_experiment(name)
+    delete_experiment(store, exp, time.time())
     out.print(f"deleted {name}")
 
 

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.quotas import open_quota_wait
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 
 if TYPE_CHECKING:
@@ -94,12 +93,10 @@ def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: floa
 def run_abandoned(store: TrialStore, experiment: ExperimentRecord, now: float, events: Sequence[Event] | None = None,
                   trials: Sequence[TrialRecord] | None = None) -> bool:
     """Whether an experiment recorded as running has nothing running it (its coordinators were killed, or their
-    machine went away): `show`'s ``abandoned`` and `ls`'s ``running (abandoned)``, one rule for both. A run waiting
-    on a quota slot is not abandoned."""
+    machine went away): `show`'s ``abandoned``, `ls`'s ``running (abandoned)`` and what a cycle resumes, one rule
+    for all. A run waiting on a quota slot is at work while its coordinator lives and beats (see
+    :func:`peers_at_work`); one killed during the wait is abandoned, though its wait was never recorded as ended."""
     if experiment.status is not RunStatus.RUNNING:
-        return False
-    events = store.events(experiment.id) if events is None else events
-    if open_quota_wait(events) is not None:
         return False
     return not at_work(store, experiment.id, now, events=events, trials=trials)
 

@@ -149,8 +149,9 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
     A re-tune whose every trial failed ran to its budget (status completed) but has no champion: it is passed
     over, or every later cycle would stop on it."""
     exp = store.experiment(name)
+    recorded = store.experiment_names()  # once for the walk, not once per re-tune named
     while True:
-        children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if _exists(store, c)]
+        children = [store.experiment(c) for c in exp.attributes.get("retunes", []) if c in recorded]
         done = [c for c in children if c.status is RunStatus.COMPLETED and not c.attributes.get("rejected")
                 and _has_champion(store, c)]
         if not done:
@@ -167,7 +168,7 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
-    existing = {e.name for e in store.experiments()}   # one query, not one per re-tune named
+    existing = store.experiment_names()   # one query, not one per re-tune named
     names = [n for n in head.attributes.get("retunes", []) if n in existing]
     child = store.experiment(names[-1]) if names else None
     if child is None or not _stopped(store, child):
@@ -186,7 +187,7 @@ def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
     """An interrupted (or abandoned: killed outright) first tuning, or one that failed before any trial completed
     (its Ray cluster was down, its executor could not start): the next cycle resumes it, as a spec file or by name,
     rather than checking new rows against a partial champion or against none."""
-    if not _exists(store, name):
+    if name not in store.experiment_names():
         return False
     exp = store.experiment(name)
     return _stopped(store, exp) or (exp.status is RunStatus.FAILED and not _has_champion(store, exp))
@@ -195,18 +196,13 @@ def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:
 def _stopped(store: SQLStore, experiment: ExperimentRecord) -> bool:
     """Interrupted, or abandoned: recorded as running while no coordinator is at work on it (killed with SIGKILL,
     its machine gone; as `tunesmith show` says ``abandoned``). ``tunesmith resume`` continues either."""
-    from tunesmith.coordinators import at_work
+    from tunesmith.coordinators import run_abandoned
 
-    return experiment.status is RunStatus.INTERRUPTED or (
-        experiment.status is RunStatus.RUNNING and not at_work(store, experiment.id, time.time()))
+    return experiment.status is RunStatus.INTERRUPTED or run_abandoned(store, experiment, time.time())
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
     return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
-
-
-def _exists(store: SQLStore, name: str) -> bool:
-    return name in {e.name for e in store.experiments()}
 
 
 def cycle_command(storage: str | None, target: str, data: str, **options: Any) -> CycleReport:
@@ -265,7 +261,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
     new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
-    # the registry's champion, read (and refused when it is not of this lineage) before any tuning
+    # the registry's champion, read (and refused when it is not of this lineage) before any tuning. Read every cycle,
+    # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
+    # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
+    # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
                   if promote is None and model_name is not None else None)
     source = "lineage" if registered is None else "registry"
@@ -435,7 +434,7 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = loaded if loaded is not None else load_spec(spec_path)
-    if _exists(store, spec.name):
+    if spec.name in store.experiment_names():
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:
@@ -467,7 +466,7 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
     from tunesmith.runner import resume_experiment, run_experiment
 
     what = "first tuning"
-    if _exists(store, spec.name):
+    if spec.name in store.experiment_names():
         if not _first_tuning_to_resume(store, spec.name):
             return spec.name, CycleStep("tune", StepStatus.SKIPPED, f"experiment {spec.name} is already recorded")
         # finished first: a drift check against an interrupted run's partial champion says little, against none nothing

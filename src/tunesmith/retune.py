@@ -21,7 +21,7 @@ import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.evaluation.context import trial_folders
-from tunesmith.errors import SpecError, UserInputError
+from tunesmith.errors import ExperimentExists, SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -56,18 +56,18 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                 data_columns: Mapping[str, list[Any]] | None = None) -> RetunePlan:
     """What :func:`retune` would record and run; writes nothing. ``data_columns``: ``data``'s columns as a caller
     already read them (:func:`tunesmith.tasks.read_columns`), so that a cycle reads its new rows once; None: read
-    here.
+    here. An interactively defined trial function is refused at the boundary, once, before this is called
+    (:func:`retune`, the cycle's input check: :func:`refuse_interactive_trial`).
 
     Raises:
         UserInputError: no such experiment, no completed trial, missing data, a taken name.
     """
     parent = store.experiment(name)
     spec = spec_from_dict(parent.spec)
-    refuse_interactive_trial(name, spec)
     cfg = spec.drift or DriftConfig()
     lineage = parent.attributes.get("lineage") or {}
     root = str(lineage.get("root", parent.name))
-    taken = {e.name for e in store.experiments()}
+    taken = store.experiment_names()
     folder = os.path.dirname(spec.workdir or ".tunesmith/x")   # a re-tune's trial folders go beside the parent's
 
     def used(candidate: str) -> bool:  # recorded, or its trial folders left behind (a deleted re-tune's)
@@ -282,6 +282,7 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
            spread: bool | None = None, listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
+    refuse_interactive_trial(name, spec_from_dict(store.experiment(name).spec))
     plan = checked_retune_plan(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm,
                                prior=prior, spread=spread)
     return run_retune_plan(store, plan, listener, clock, on_runner)
@@ -294,7 +295,7 @@ def refuse_deleting_a_parent(store: SQLStore, experiment: ExperimentRecord) -> N
     Raises:
         UserInputError: naming the re-tunes and the commands that delete them first.
     """
-    existing = {e.name for e in store.experiments()}
+    existing = store.experiment_names()
     children = [c for c in experiment.attributes.get("retunes", []) if c in existing]
     if children:
         first = "; ".join(f"tunesmith delete {c} --yes" for c in reversed(children))  # a re-tune's own ones first
@@ -306,12 +307,11 @@ def forget_retune(store: SQLStore, experiment: ExperimentRecord, now: float) -> 
     """Before re-tune ``experiment`` is deleted: its parent stops naming it (``show`` said "re-tuned as" a deleted
     experiment). Its trial folders stay, so :func:`plan_retune` does not give its name again."""
     parent = (experiment.attributes.get("lineage") or {}).get("parent")
-    if not parent or parent not in {e.name for e in store.experiments()}:
+    if not parent or parent not in store.experiment_names():
         return
     record = store.experiment(str(parent))
-    retunes = record.attributes.get("retunes", [])
-    if experiment.name in retunes:
-        store.set_attributes(record.id, {"retunes": [r for r in retunes if r != experiment.name]}, now)
+    if experiment.name in record.attributes.get("retunes", []):
+        _unname(store, record.id, experiment.name, now)
 
 
 def refuse_interactive_trial(name: str, spec: ExperimentSpec) -> None:
@@ -330,7 +330,7 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
                         **options: Any) -> RetunePlan:
     """:func:`plan_retune`, and its spec prepared (kept in the plan, which runs it): the new data loads, splits and
     fits the task. Every refusal of the re-tune happens here, before anything is recorded (a cycle calls it before
-    it records its drift step).
+    it records its drift step), but the interactive trial function, which its callers refuse first.
 
     Raises:
         UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
@@ -348,18 +348,36 @@ def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | N
 
     clock = clock or SystemClock()
     parent = store.experiment(plan.parent)
-    before = parent.attributes.get("retunes", [])
+    name = plan.spec.name
     # named before it runs: a run killed outright (SIGKILL, a lost machine) records nothing after, and the next
     # cycle finds an abandoned re-tune to resume by its parent's list (a name with no experiment is skipped there)
-    # (once: a name left by a re-tune killed before it was recorded is taken again, not listed twice)
-    store.set_attributes(parent.id, {"retunes": [*(n for n in before if n != plan.spec.name), plan.spec.name]},
-                         clock.now())
+    # (once: a name left by a re-tune killed before it was recorded is taken again, not listed twice). Appended in
+    # the store's transaction, not read here and written whole: another re-tune of the parent naming itself
+    # meanwhile (two cycles at once) kept its name only if it wrote last
+    listed: list[bool] = []
+
+    def name_it(attributes: Mapping[str, Any]) -> dict[str, Any]:
+        before = list(attributes.get("retunes", []))
+        listed.append(name in before)
+        return {"retunes": [*(n for n in before if n != name), name]}
+
+    store.change_attributes(parent.id, name_it, clock.now())
+    taken = False
     try:
         return run_experiment(plan.prepared or plan.spec, store, listener, clock, on_runner,
                               attributes=plan.attributes)
+    except ExperimentExists:  # another re-tune of the parent took the name meanwhile (two cycles at once): its
+        taken = True          # entry in the list, and its `retuned` event to record
+        raise
     finally:  # the parent names its re-tune even when the run was interrupted (it can be resumed)
-        if plan.spec.name in {e.name for e in store.experiments()}:
+        if not taken and name in store.experiment_names():
             store.record_event(parent.id, "retuned", clock.now(), detail={
-                "child": plan.spec.name, "data": plan.attributes["lineage"]["data"]})
-        else:  # refused before it was recorded: nothing to name
-            store.set_attributes(parent.id, {"retunes": before}, clock.now())
+                "child": name, "data": plan.attributes["lineage"]["data"]})
+        elif not taken and not listed[-1]:  # refused before it was recorded: nothing to name (only this name is
+            _unname(store, parent.id, name, clock.now())  # taken back)
+
+
+def _unname(store: SQLStore, parent_id: int, child: str, now: float) -> None:
+    """The parent's list of re-tunes without ``child``, changed in one store transaction (see run_retune_plan)."""
+    store.change_attributes(parent_id, lambda attributes: {
+        "retunes": [n for n in attributes.get("retunes", []) if n != child]}, now)

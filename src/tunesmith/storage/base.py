@@ -6,7 +6,7 @@ call it *before* acting on a state change (a trial is recorded RUNNING before it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,6 +35,10 @@ class TrialStore(Protocol):
         ...
 
     def experiments(self) -> list[ExperimentRecord]:
+        ...
+
+    def experiment_names(self) -> set[str]:
+        """The names of the experiments in the store (whether one exists, which names are taken)."""
         ...
 
     def set_status(self, experiment_id: int, status: RunStatus, now: float,
@@ -96,6 +100,12 @@ class TrialStore(Protocol):
 
     def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:
         """Merge ``updates`` into the experiment's attributes (data fingerprint, holdout scores...)."""
+        ...
+
+    def change_attributes(self, experiment_id: int, change: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+                          now: float) -> None:
+        """Merge ``change(attributes as they are)`` into the experiment's attributes, atomically: no other writer's
+        change lands between the read and the write (a list appended to by two processes keeps both entries)."""
         ...
 
     def finished_since(self, experiment_id: int, since_event: int,

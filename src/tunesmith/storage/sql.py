@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -187,11 +187,14 @@ class SQLStore:
             raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
 
     @contextmanager
-    def _slot_tx(self, what: str) -> Iterator[Connection]:
-        """A transaction that counts and takes quota slots, serialised against every other coordinator's.
+    def _serial_tx(self, what: str) -> Iterator[Connection]:
+        """A transaction that reads and then writes what it read, serialised against every other such writer's
+        (quota slots counted and taken, attributes changed).
 
-        SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two counts never interleave), on an engine of its own
-        whose connections leave transaction control to us. PostgreSQL: the caller takes an advisory lock per key.
+        SQLite: ``BEGIN IMMEDIATE`` (the write lock first, so two read-then-writes never interleave; a deferred
+        transaction reads unlocked, and ``FOR UPDATE`` means nothing there), on an engine of its own whose
+        connections leave transaction control to us. PostgreSQL: the caller locks what it reads (an advisory lock
+        per quota key, ``FOR UPDATE`` on a row).
         """
         if self.engine.dialect.name != "sqlite" or self._one_at_a_time is not None:  # in memory: nobody else's
             with self._tx(what) as conn:
@@ -261,6 +264,11 @@ class SQLStore:
             rows = conn.execute(select(experiments).order_by(experiments.c.id)).mappings().all()
         return [_experiment(r) for r in rows]
 
+    def experiment_names(self) -> set[str]:
+        """The names of the store's experiments, in one read of the names alone (not their specs and attributes)."""
+        with self._tx("list experiments") as conn:
+            return set(conn.execute(select(experiments.c.name)).scalars())
+
     def set_status(self, experiment_id: int, status: RunStatus, now: float,
                    detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("update the experiment status") as conn:
@@ -270,11 +278,21 @@ class SQLStore:
                                                payload=json.dumps(dict(detail or {}))))
 
     def set_attributes(self, experiment_id: int, updates: Mapping[str, Any], now: float) -> None:
-        """Merge ``updates`` into the experiment's attributes (read, merge, write under a row lock)."""
-        with self._tx("record experiment attributes") as conn:
+        """Merge ``updates`` into the experiment's attributes (see :meth:`change_attributes`)."""
+        self.change_attributes(experiment_id, lambda _current: updates, now)
+
+    def change_attributes(self, experiment_id: int, change: Callable[[Mapping[str, Any]], Mapping[str, Any]],
+                          now: float) -> None:
+        """Merge ``change(current attributes)`` into the experiment's attributes: read, change, write in one
+        transaction that holds the write lock from the read on (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the row
+        locked by ``FOR UPDATE``), so two writers of one list (two re-tunes naming themselves on their parent)
+        never both read it before either wrote it."""
+        with self._serial_tx("record experiment attributes") as conn:
             current = conn.execute(select(experiments.c.attributes).where(experiments.c.id == experiment_id)
                                    .with_for_update()).scalar_one()
-            merged = {**json.loads(current or "{}"), **updates}
+            attributes = json.loads(current or "{}")
+            updates = change(attributes)
+            merged = {**attributes, **updates}
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(attributes=json.dumps(merged), updated_at=now))
             conn.execute(insert(events).values(experiment_id=experiment_id, kind="attributes_set", at=now,
@@ -355,7 +373,7 @@ class SQLStore:
             with self._tx("read the quotas") as conn:  # no write lock for a run that nothing limits
                 if not conn.execute(_QUOTA_LIMITS, {"b_keys": ordered}).first():
                     return SlotGrant(None)
-        with self._slot_tx("take a quota slot") as conn:
+        with self._serial_tx("take a quota slot") as conn:
             if release:
                 conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder,
                                                        slot_leases.c.lease.in_(list(release))))

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -93,11 +94,18 @@ def _resolve(path: str, base_dir: str | os.PathLike[str] | None) -> Path:
 # -- files ---------------------------------------------------------------------------------------------------------
 
 def _load_file(data: DataConfig, path: Path) -> Dataset:
-    raw = path.read_bytes()
+    # one read: the bytes hashed are the bytes parsed (two opens could hash one file and parse its replacement). The
+    # hash is of the file's bytes, as it always was, so the fingerprints recorded before still match.
     if path.suffix.lower() == ".csv":
-        columns = _read_csv(path)
-    else:
-        columns = _read_parquet(path)
+        with path.open("rb") as f:
+            hashing = _Hashing(f)
+            columns = _read_csv(path, io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", newline=""))
+            digest = hashing.hexdigest()
+    else:  # Parquet is read by seeking: its bytes are held once, as before
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        columns = _read_parquet(path, raw)
+        del raw
     names = list(columns)
     for field_name in ("target", "groups", "time"):
         col = getattr(data, field_name)
@@ -126,7 +134,6 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     time = None
     if data.time is not None:
         time, types[data.time] = _time_column(columns[data.time], data.time)
-    digest = hashlib.sha256(raw).hexdigest()
     ds = Dataset(X, y, groups, time, tuple(features), types, f"sha256:{digest}", str(path))
     return _time_sorted(ds)
 
@@ -137,8 +144,32 @@ def _no_column(col: str, names: list[str], path: Path) -> str:
     return f"no column {col!r} in {path.name}; {hint}columns: {', '.join(names[:20])}"
 
 
-def _read_csv(path: Path) -> dict[str, list[Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
+class _Hashing(io.RawIOBase):
+    """A binary file read through, its SHA-256 taken of every byte read (streamed: the file is never held whole)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._sha = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self._sha.update(memoryview(b)[:n])
+        return int(n or 0)
+
+    def hexdigest(self) -> str:
+        """The hash of the whole file: what the parser left unread (nothing, once it reached the end) read too."""
+        for chunk in iter(lambda: self._f.read(1 << 20), b""):
+            self._sha.update(chunk)
+        return self._sha.hexdigest()
+
+
+def _read_csv(path: Path, text: IO[str] | None = None) -> dict[str, list[Any]]:
+    """``path``'s columns; ``text``: the file opened as text already (UTF-8, a BOM dropped, newlines untranslated)."""
+    with path.open(newline="", encoding="utf-8-sig") if text is None else text as f:
         reader = csv.reader(f)
         try:
             header = next(reader)
@@ -162,13 +193,13 @@ def _read_csv(path: Path) -> dict[str, list[Any]]:
     return dict(zip(header, cols, strict=True))
 
 
-def _read_parquet(path: Path) -> dict[str, list[Any]]:
+def _read_parquet(path: Path, raw: bytes | None = None) -> dict[str, list[Any]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise SpecError("task.data.path", "reading Parquet needs pyarrow: pip install pyarrow "
                         "(or convert the file to CSV)") from None
-    table = pq.read_table(path)
+    table = pq.read_table(path if raw is None else io.BytesIO(raw))
     return {name: ["" if v is None else v for v in table.column(name).to_pylist()] for name in table.column_names}
 
 

@@ -36,6 +36,7 @@ def check_experiments(store: TrialStore) -> None:
     store.set_status(e.id, RunStatus.RUNNING, now=102.0, detail={"resumed": False})
     assert store.experiment("contract").status is RunStatus.RUNNING
     assert [x.name for x in store.experiments()] == ["contract"]
+    assert store.experiment_names() == {"contract"}
     kinds = [ev.kind for ev in store.events(e.id)]
     assert kinds == ["experiment_created", "run_running"]
 
@@ -165,6 +166,8 @@ def check_attributes_and_results_since(store: TrialStore) -> None:
     store.set_attributes(e.id, {"a": 1}, now=2.0)
     store.set_attributes(e.id, {"b": {"c": [1, 2]}}, now=3.0)
     assert store.experiment("sync").attributes == {"a": 1, "b": {"c": [1, 2]}}, "attributes merge"
+    store.change_attributes(e.id, lambda current: {"b": {"c": [*current["b"]["c"], 3]}}, now=3.5)
+    assert store.experiment("sync").attributes == {"a": 1, "b": {"c": [1, 2, 3]}}, "a change sees the attributes"
     found, mark = store.finished_since(e.id, 0)
     assert found == []
     t0 = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=4.0, log_path_template="{number}", owner="h:1:a")

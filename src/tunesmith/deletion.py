@@ -1,0 +1,53 @@
+"""``tunesmith delete``: what refuses deleting an experiment, and the deletion itself (trial folders stay on disk).
+
+Refused, before anything is asked or removed: an experiment a coordinator is at work on (each would die on its
+next write, records gone from under it), one with re-tunes (their lineage goes through it), and one a registered
+model's champion came from (the registry would serve a model the store no longer records).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tunesmith.errors import LeaseHeld
+from tunesmith.records import ExperimentRecord
+
+if TYPE_CHECKING:
+    from tunesmith.storage.sql import SQLStore
+
+
+def refuse_deleting(store: SQLStore, experiment: ExperimentRecord, now: float, *,
+                    even_if_champion: bool = False) -> None:
+    """Every reason not to delete ``experiment``, checked before anything is removed.
+
+    ``even_if_champion``: the store's audit trail says it holds a champion, and the registry's alias was moved
+    outside tunesmith (which the trail cannot know): delete it all the same.
+
+    Raises:
+        LeaseHeld: a coordinator is at work on it (the lead, or a joiner, which holds no lease).
+        UserInputError: it has re-tunes, or holds a registered model's champion.
+    """
+    from tunesmith.coordinators import at_work
+    from tunesmith.promotion.champions import refuse_deleting_a_champion
+    from tunesmith.retune import refuse_deleting_a_parent
+
+    running = at_work(store, experiment.id, now)
+    if running:
+        raise LeaseHeld(f"experiment {experiment.name!r} is being run by {len(running)} coordinator(s) "
+                        f"({', '.join(running)}); stop them first (Ctrl-C, or SIGTERM to those processes), then "
+                        "delete it")
+    refuse_deleting_a_parent(store, experiment)
+    if not even_if_champion:
+        refuse_deleting_a_champion(store, experiment)
+
+
+def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float) -> None:
+    """Remove ``experiment``'s records (checked by :func:`refuse_deleting` first); a re-tune's parent stops naming
+    it."""
+    from tunesmith.retune import forget_retune
+
+    forget_retune(store, experiment, now)
+    store.delete_experiment(experiment.name)
+
+
+__all__ = ["delete_experiment", "refuse_deleting"]

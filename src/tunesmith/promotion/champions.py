@@ -1,0 +1,103 @@
+"""Which experiment holds a registered model's champion, as the store's own audit trail tells it, without MLflow.
+
+Every promotion tunesmith makes is recorded on the promoted experiment (``promoted`` with the version registered;
+``promotion_already_champion`` with the version that stayed), and every rollback on the demoted (or else the
+restored) experiment (``rolled_back`` with the version restored). Replayed in the order recorded, across the
+store's experiments, they say where alias ``champion`` of each model pointed when tunesmith last moved it.
+
+What the trail cannot know: an alias moved in MLflow by hand, or by a tunesmith using another store, and the events
+of an experiment already deleted. ``tunesmith delete`` asks this (it needs no MLflow, and a store is all it has);
+the cycle, which talks to the registry anyway, asks the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tunesmith.audit import AuditKind
+from tunesmith.errors import UserInputError
+from tunesmith.records import ExperimentRecord
+
+if TYPE_CHECKING:
+    from tunesmith.storage.base import Event, TrialStore
+
+_CHAMPION_MOVES = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.ROLLED_BACK})
+
+
+@dataclass(frozen=True)
+class RecordedChampion:
+    """Model ``model_name``'s champion as the audit trail last set it: ``version``, registered from ``experiment``
+    (None: a version this store has no promotion of) and its ``trial``."""
+
+    model_name: str
+    version: str
+    experiment: str | None
+    trial: int | None
+
+
+def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[RecordedChampion]:
+    """The models whose champion, by the audit trail, is a trial of ``experiment``; by model name.
+
+    Only an experiment that was ever made a champion has its models' trails replayed (every experiment's events
+    read): for the others this reads one experiment's events."""
+    own = store.events(experiment.id)
+    models = {str(e.payload.get("model_name")) for e in own
+              if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
+    if not models:
+        return []
+    moves = [(e, experiment.name) for e in own if e.kind in _CHAMPION_MOVES]
+    for other in store.experiments():
+        if other.id != experiment.id:
+            moves.extend((e, other.name) for e in store.events(other.id) if e.kind in _CHAMPION_MOVES)
+    moves.sort(key=lambda move: move[0].id)  # event ids grow across the store: the order they were recorded in
+    champions = _replay(moves, models)
+    return [champions[m] for m in sorted(champions) if champions[m].experiment == experiment.name]
+
+
+def _replay(moves: list[tuple[Event, str]], models: set[str]) -> dict[str, RecordedChampion]:
+    champion: dict[str, RecordedChampion] = {}
+    registered: dict[tuple[str, str], tuple[str, int | None]] = {}  # (model, version) -> (experiment, trial)
+    for event, name in moves:
+        model = str(event.payload.get("model_name"))
+        if model not in models:
+            continue
+        if event.kind == AuditKind.ROLLED_BACK:
+            version = event.payload.get("to_version")
+            if version is None:
+                continue
+            source = registered.get((model, str(version)), (None, None))
+        else:  # promoted: the version registered; already the champion: the version that stayed
+            version = event.payload.get("version") if event.kind == AuditKind.PROMOTED \
+                else event.payload.get("champion_before")
+            if version is None:
+                continue
+            source = (name, event.trial_number)
+            registered[(model, str(version))] = (name, event.trial_number)
+        champion[model] = RecordedChampion(model, str(version), *source)
+    return champion
+
+
+def refuse_deleting_a_champion(store: TrialStore, experiment: ExperimentRecord) -> None:
+    """``tunesmith delete`` of the experiment a registered model's champion came from: refused. Deleted, the
+    registry served a model whose experiment the store no longer had, and every later ``tunesmith cycle
+    --model-name`` stopped (exit 2) until someone rolled back or promoted.
+
+    Raises:
+        UserInputError: naming each model, its version, and the commands that move the champion first.
+    """
+    held = champions_held(store, experiment)
+    if not held:
+        return
+    which = ", ".join(f"model {c.model_name!r} (version {c.version}" + (f", trial {c.trial})" if c.trial is not None
+                                                                         else ")") for c in held)
+    model = held[0].model_name
+    raise UserInputError(
+        f"experiment {experiment.name!r} holds the champion of {which}, by the store's audit trail: deleted, the "
+        f"registry would serve a model whose experiment this store no longer records, and `tunesmith cycle "
+        f"--model-name {model}` would refuse to run. Move the champion first: promote another experiment's trial "
+        f"(tunesmith promote OTHER --model-name {model}) or roll back (tunesmith rollback {model} --reason ...); "
+        f"if the registry's alias was already moved outside tunesmith, delete with --even-if-champion")
+
+
+__all__ = ["RecordedChampion", "champions_held", "refuse_deleting_a_champion"]

@@ -1,0 +1,44 @@
+"""A cycle does each check once: the interactive-trial refusal at its input check (the re-tune's plan asked again),
+and the lineage walk reads the store's experiment names once, not every experiment's record per re-tune named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import tunesmith.retune
+from tests.test_cycle import SPEC
+from tunesmith.cycle import CycleOutcome, PromotionVerdict, lineage_head, run_cycle
+from tunesmith.runner import run_experiment
+from tunesmith.spec.loader import load_spec
+from tunesmith.storage.sql import SQLStore
+from tunesmith.testing.drift_data import shifted_split
+
+
+@pytest.mark.slow
+def test_a_drifted_cycle_checks_the_trial_function_once_and_walks_the_lineage_on_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store)
+    checked: list[str] = []
+    real = tunesmith.retune.refuse_interactive_trial
+
+    def counting(name: str, spec: Any) -> None:
+        checked.append(name)
+        real(name, spec)
+
+    monkeypatch.setattr(tunesmith.retune, "refuse_interactive_trial", counting)
+    report = run_cycle(store, "bc", "shifted.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
+    assert report.outcome is CycleOutcome.PROMOTED, report
+    assert checked == ["bc"], checked
+
+    full_reads: list[int] = []
+    listed = store.experiments
+    monkeypatch.setattr(store, "experiments", lambda: full_reads.append(1) or listed())
+    assert lineage_head(store, "bc").name == "bc-retune-1" and full_reads == []
