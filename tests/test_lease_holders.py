@@ -251,6 +251,8 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
     """The heartbeat thread is the only one that renews a lead's lease and beats for its trials (the loop and the
     inline executor no longer do): what would go unseen on it is told by the run's loop, once each."""
     import queue
+    import threading
+    import time
 
     from tunesmith.coordinators import Heartbeat
     from tunesmith.errors import StorageError
@@ -259,6 +261,8 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
     actions: queue.Queue[str] = queue.Queue()
     ended: list[bool] = []
 
+    stuck_ends = threading.Event()
+
     def beat() -> str | None:
         started.put(None)
         action = "" if ended else actions.get(timeout=60)
@@ -266,6 +270,9 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
             ended.append(True)
         elif action == "fail":
             raise StorageError("database is locked")
+        elif action == "stuck":
+            stuck_ends.wait(60)
+            return None
         return action if action not in ("", "end") else None
 
     def beats(*what: str) -> None:
@@ -287,19 +294,31 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
         beats("another coordinator took the lease")
         assert heartbeat.untold() == ["another coordinator took the lease"]
         assert heartbeat.untold() == []
+        beats("fail", "fail", "fail", "")   # a store down for a while, answering again before the loop asked
+        [told] = heartbeat.untold()
+        assert told.startswith("3 heartbeat(s)"), "a streak that ended before it was told is still told"
+        actions.put("stuck")   # the beat under way waits on the store (a lock another process holds)
+        deadline = time.monotonic() + 60
+        while not (told := heartbeat.untold()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(told) == 1 and told[0].startswith("a heartbeat of this coordinator has waited"), told
+        assert heartbeat.untold() == [], "told once while it waits"
+        stuck_ends.set()
     finally:
+        stuck_ends.set()
         actions.put("end")  # beats block no more: stop() need not wait one out
         heartbeat.stop()
 
 
-def test_a_lead_killed_on_another_machine_is_gone_a_staleness_limit_after_its_last_beat(project):
-    """A SIGKILLed lead on another host (its host name faked) counted as at work until its lease lapsed, two
-    minutes: nothing but the lease spoke for it. It beats for itself now, and is gone STALE_AFTER after its last
-    beat, while its lease has still a minute to run; `show` then calls the run abandoned."""
+def test_a_lead_killed_on_another_machine_is_at_work_until_its_lease_lapses(project):
+    """A SIGKILLed lead on another host (its host name faked) beats for itself no more; it stays at work until its
+    lease lapses, not STALE_AFTER after its last beat: silence alone cannot tell it from a live lead whose beats
+    stalled (suspended, a C call holding the GIL), and `delete` or a cycle's resume then acted under a live run.
+    `show` calls the run abandoned once the lease has lapsed, when `resume` may take it."""
     import signal
     import time
 
-    from tunesmith.coordinators import STALE_AFTER, at_work, run_abandoned
+    from tunesmith.coordinators import LEASE_TTL, STALE_AFTER, at_work, run_abandoned
     from tunesmith.storage import SQLStore
 
     project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
@@ -326,8 +345,12 @@ def test_a_lead_killed_on_another_machine_is_gone_a_staleness_limit_after_its_la
         assert at_work(store, exp_id, last_beat + 1) == [holder]
         silent = last_beat + STALE_AFTER + 1
         assert store.lease_holder(exp_id, silent) == holder, "its lease has not lapsed by then"
-        assert at_work(store, exp_id, silent) == [], "a lead silent past the staleness limit is at work"
-        assert run_abandoned(store, store.experiment("killed"), silent)
+        assert at_work(store, exp_id, silent) == [holder], "a lead holding an unexpired lease is at work"
+        assert not run_abandoned(store, store.experiment("killed"), silent)
+        lapsed = last_beat + LEASE_TTL + 1   # its last beat renewed its lease: it lapses LEASE_TTL after
+        assert store.lease_holder(exp_id, lapsed) is None
+        assert at_work(store, exp_id, lapsed) == []
+        assert run_abandoned(store, store.experiment("killed"), lapsed)
     finally:
         if lead.poll() is None:
             os.killpg(lead.pid, signal.SIGKILL)

@@ -2,15 +2,20 @@
 one leaves it so that the last one out, and only it, records the experiment's status.
 
 A coordinator other than the asking one is *at work* while it has not recorded that it left (a ``coordinator_*``
-event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either the
-store has heard from it within ``stale_after`` seconds (it beat for itself that recently, or a trial it owns was
-saved or beat, or it announced itself, its ``run_running`` event; or it holds the experiment's lease and has not
-beaten for itself yet: its first beat is to come, or it is a tunesmith from before those beats) or it is a live
-process on this host (its beats come from a thread of its own, Heartbeat, whatever holds up its loop; but a beat
-may itself be held up, by a store waiting out a lock). So a joiner between two trials (one just finished, the next
-not yet started; one waiting out a retry's back-off) is at work, not only one whose trial is running at the moment
-asked; and a lead SIGKILLed on another machine is gone ``stale_after`` after its last beat, not when its lease
-lapses.
+event naming it), its process is not known dead (:func:`tunesmith.lease_holders.holder_alive`), and either it
+holds the experiment's unexpired lease, or the store has heard from it within ``stale_after`` seconds (it beat
+for itself that recently, or a trial it owns was saved or beat, or it announced itself, its ``run_running``
+event), or it is a live process on this host (its beats come from a thread of its own, Heartbeat, whatever holds
+up its loop; but a beat may itself be held up, by a store waiting out a lock). So a joiner between two trials
+(one just finished, the next not yet started; one waiting out a retry's back-off or for a quota slot) is at work,
+not only one whose trial is running at the moment asked, and a joiner SIGKILLed on another machine is gone
+``stale_after`` after its last beat.
+
+The lease holder is at work until its lease lapses (``LEASE_TTL`` after its last renewal), however long since
+its last beat: the lease is what `resume` must wait out, and a lead whose beats stopped may still be alive (its
+process suspended, a C call holding the GIL for minutes, two lock waits in a row), so `delete`, `show` and a
+cycle's resume of an "abandoned" run must not act on its silence alone. A lead SIGKILLed on another machine is
+therefore at work for up to ``LEASE_TTL``.
 
 Leaving: a coordinator records that it leaves *before* it asks who is still at work. Of two leaving at once, each
 wrote before it read, so at least one of them sees the other gone and records the status: an experiment is never
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -74,8 +80,7 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
         heard[owner] = max(heard.get(owner, at), at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     if lead is not None:
-        if lead not in beats:  # its lease is all it says (its first beat is yet to come, or it never beats)
-            heard[lead] = now
+        heard[lead] = now  # until its lease lapses, whatever its beats say (see the module docstring)
     else:  # a lapsed lease's holder, however long ago: at work only if it lives here (see above)
         lapsed = store.lease_holder(experiment_id, -math.inf)
         if lapsed is not None:
@@ -132,17 +137,30 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._said: deque[str] = deque()  # lines the beats returned, not yet told
-        self._failed, self._last_error, self._failure_told = 0, "", False  # beats failed in a row, as yet
+        self._failed, self._last_error = 0, ""  # beats failed in a row, as yet, and the last one's error
+        self._streak: tuple[int, str] | None = None  # a streak of failures not yet told (it may have ended since)
+        self._beating_since: float | None = None  # when the beat under way began (monotonic), if one is
+        self._stuck_told = False
 
     def untold(self) -> list[str]:
-        """The lines to tell the user, each once: what beats returned, and a streak of failed beats (told when
-        first asked; a beat that succeeds ends the streak)."""
+        """The lines to tell the user, each once: what beats returned; a streak of failed beats, told once even
+        if a beat succeeded since (a store that was down for minutes while the loop was held up by an inline trial
+        is news: joiners may have taken its trials for abandoned meanwhile); and a beat waiting on the store for
+        longer than three beats' interval, which fails nothing and renews nothing (a lock another process holds)."""
         lines = [self._said.popleft() for _ in range(len(self._said))]
-        if self._failed and not self._failure_told:
-            self._failure_told = True
-            lines.append(f"{self._failed} heartbeat(s) of this coordinator failed in a row (last: {self._last_error}); "
-                         f"meanwhile its lease and its trials' beats are not renewed, and after {STALE_AFTER:.0f} s a "
-                         "joining coordinator takes its trials for abandoned")
+        if (streak := self._streak) is not None:
+            self._streak = None
+            failed, error = streak
+            lines.append(f"{failed} heartbeat(s) of this coordinator failed in a row (last: {error}); meanwhile its "
+                         f"lease and its trials' beats were not renewed, and after {STALE_AFTER:.0f} s a joining "
+                         "coordinator takes its trials for abandoned")
+        since = self._beating_since
+        if since is not None and not self._stuck_told and time.monotonic() - since > 3 * self.every:
+            self._stuck_told = True
+            lines.append(f"a heartbeat of this coordinator has waited {time.monotonic() - since:.0f} s for the "
+                         "store (a lock held by another process?); meanwhile its lease and its trials' beats are not "
+                         f"renewed, and after {STALE_AFTER:.0f} s a joining coordinator takes its trials for "
+                         "abandoned")
         return lines
 
     def start(self) -> None:
@@ -158,11 +176,16 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
+            self._beating_since = time.monotonic()
             try:
                 said = self.beat()
             except Exception as e:  # noqa: BLE001 - see the class docstring
                 self._last_error, self._failed = f"{type(e).__name__}: {e}", self._failed + 1
+                if self._failed == 1 or self._streak is not None:  # a new streak, or one not yet told: its latest
+                    self._streak = (self._failed, self._last_error)
                 continue
-            self._failed, self._failure_told = 0, False
+            finally:
+                self._beating_since, self._stuck_told = None, False
+            self._failed = 0
             if said:
                 self._said.append(said)

@@ -79,7 +79,7 @@ def test_a_joiner_leaves_alone_an_inline_trial_longer_than_the_staleness_limit(p
     """An inline trial runs in the lead's own thread, which beat for it only between trials: one longer than 60 s
     looked abandoned, and a joiner starting then marked it lost and ran it again beside the lead. Its heartbeat is
     set an hour back here (an hour of running, as the store sees it); the lead must beat for it while it runs.
-    The trial is held up to 180 s, not 30: its first beat comes after LEASE_RENEW_EVERY (20 s) and the joiner's whole
+    The trial is held up to 180 s, not 30: its first beat comes after LEASE_RENEW_EVERY (5 s) and the joiner's whole
     run must fit after it, which a 30 s hold left about 10 s for on a loaded machine."""
     _write_gated(project, "held.py", hold=180)
     spec = project.write_spec(project.spec(name="inline-long", trial={"function": "held:objective"},
