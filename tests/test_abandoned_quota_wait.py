@@ -24,7 +24,8 @@ OCCUPANT = "far-host:1:occupant"   # holds the only slot of the tag, from anothe
 
 def _waiting_run(project: Any, waiter: str) -> SQLStore:
     """Experiment ``w`` recorded as running, its coordinator ``waiter`` queued for a full quota's slot (as the
-    executor's lease wrapper leaves it: a ``quota_wait`` event, a ticket in the queue), heard from no other way."""
+    executor's lease wrapper leaves it: a ``quota_wait`` event, a ticket in the queue), heard from otherwise only
+    by the beat its heartbeat thread stamps now (it beats every 5 s while it waits, as at any time)."""
     store = SQLStore(project.storage)
     exp = store.create_experiment("w", project.spec("w"), "random", "", time.time() - 600)
     store.record_event(exp.id, "run_running", time.time() - 600, detail={"owner": waiter})
@@ -36,6 +37,7 @@ def _waiting_run(project: Any, waiter: str) -> SQLStore:
     assert not refused.granted
     store.record_event(exp.id, "quota_wait", time.time(), detail={
         "key": refused.full_key, "limit": 1, "in_use": 1, "user": "u", "holder": waiter})
+    store.heartbeat(exp.id, [], time.time(), waiter)
     return store
 
 
@@ -57,8 +59,8 @@ def test_a_coordinator_killed_while_waiting_for_a_quota_slot_is_abandoned_everyw
 
 @pytest.mark.parametrize("later", [0.0, 3600.0])
 def test_a_live_remote_waiter_is_at_work_and_a_silent_one_abandoned(project: Any, later: float) -> None:
-    """A joiner on another machine, its trials done, queued for a slot: it asks many times a second, and is at work;
-    an hour without asking, it is abandoned. The cycle and `ls` say the same either way."""
+    """A joiner on another machine, its trials done, queued for a slot: it beats every 5 s, and is at work; an hour
+    after its last beat, it is abandoned. The cycle and `ls` say the same either way."""
     store = _waiting_run(project, "far-host:2:joiner")
     exp = store.experiment("w")
     now = time.time() + later
