@@ -538,6 +538,16 @@ def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(projec
     assert _files(project.root) == before
 
 
+def test_an_invalid_name_option_is_labelled_name_option(project):
+    """`run --name "bad name"` was labelled `name:`, the spec's field, which the user never wrote."""
+    spec = project.write_spec(project.spec())
+    before = _files(project.root)
+    proc = project.cli("run", str(spec), "--name", "bad name")
+    _assert_input_error(proc, "--name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
+                              "128); got 'bad name'")
+    assert _files(project.root) == before
+
+
 def test_show_of_an_unknown_name_creates_no_store(project):
     proc = project.cli("show", "exp")
     _assert_input_error(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -245,8 +246,12 @@ def run(
     from tunesmith.events import RunListener
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
-    from tunesmith.spec.loader import load_spec
+    from tunesmith.errors import SpecError
+    from tunesmith.spec.loader import NAME_RULE, load_spec
+    from tunesmith.spec.model import NAME_PATTERN
 
+    if name is not None and not re.fullmatch(NAME_PATTERN, name):  # the override's mistake, not the file's
+        raise SpecError("--name", f"{NAME_RULE}; got {name!r}")
     plan = prepare(load_spec(spec, name=name))  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
