@@ -169,9 +169,10 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
 
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
     """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
-    from tunesmith.storage.sql import SQLStore, resolve_url
+    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
-    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create)
+    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
+                    origin=url_origin(url, spec_storage, os.environ))
 
 
 def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-untyped-def]
@@ -587,7 +588,7 @@ def version(storage: Annotated[str | None, typer.Option(
     """Versions of tunesmith, Python, Optuna, scikit-learn, SQLAlchemy, ... and the store schema: for bug reports."""
     from tunesmith.versions import versions
 
-    report = versions(storage)
+    report = versions(storage, "--storage")
     if as_json:
         print(strict_json(report, indent=2))
         return
