@@ -23,10 +23,11 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
+from tunesmith.storage.schema import metadata
 
-# Every table a tunesmith schema revision has had, and those every revision has (what makes a store one of ours).
-TUNESMITH_TABLES = frozenset({"alembic_version", "experiments", "trials", "trial_reports", "events",
-                              "quota_limits", "slot_leases", "quota_waiters"})
+# tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had (with our
+# revision numbering, the mark of a store a newer tunesmith wrote).
+TUNESMITH_TABLES = frozenset({"alembic_version", *metadata.tables})
 CORE_TABLES = frozenset({"experiments", "trials", "trial_reports", "events"})
 TABLES_NAMED = 6  # a refusal lists this many of the tables it found
 
