@@ -522,7 +522,7 @@ def test_a_storage_option_that_is_a_file_path_suggests_its_own_sqlite_url(projec
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
     proc = project.cli(*command, "--storage", "proj/tunesmith.db")
-    _assert_input_error(proc, "storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
+    _assert_input_error(proc, "--storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
     assert _files(project.root) == before
 
 
@@ -533,8 +533,18 @@ def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(projec
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
     proc = project.cli(*command, "--storage", "postgres://me:s3cret@db.example/tuning")
-    _assert_input_error(proc, "storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
+    _assert_input_error(proc, "--storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
                               "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)")
+    assert _files(project.root) == before
+
+
+def test_an_invalid_name_option_is_labelled_name_option(project):
+    """`run --name "bad name"` was labelled `name:`, the spec's field, which the user never wrote."""
+    spec = project.write_spec(project.spec())
+    before = _files(project.root)
+    proc = project.cli("run", str(spec), "--name", "bad name")
+    _assert_input_error(proc, "--name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
+                              "128); got 'bad name'")
     assert _files(project.root) == before
 
 
@@ -692,7 +702,7 @@ def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(pro
     spec = project.write_spec(project.spec(), "exp.yaml")
     for args in (("show", "exp"), ("run", str(spec))):
         proc = project.cli(*args, "--storage", url.render_as_string(hide_password=False))
-        _assert_input_error(proc, f"storage: database 'tunesmith_never_created' does not exist on {url.host}:"
+        _assert_input_error(proc, f"--storage: database 'tunesmith_never_created' does not exist on {url.host}:"
                                   f"{url.port or 5432}; create it first (CREATE DATABASE tunesmith_never_created; or "
                                   f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} "
                                   "tunesmith_never_created)")

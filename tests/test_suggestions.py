@@ -65,3 +65,13 @@ def test_a_storage_value_gets_the_url_it_stands_for() -> None:
     # SQLAlchemy expands no ~, and user@host/db names a server, not a file in a folder named user@host
     assert storage_url_fix("~/proj/t.db") == f"(try sqlite:///{os.path.expanduser('~')}/proj/t.db)"
     assert storage_url_fix("me@pghost/tuning") == "(try postgresql://me@pghost/tuning)"
+
+
+def test_a_url_missing_the_slashes_after_its_scheme_gets_them_back() -> None:
+    """`sqlite:/nope/x.db` was answered "(try sqlite:///sqlite:/nope/x.db)": the scheme read as part of a path."""
+    from tunesmith.suggestions import storage_url_fix
+
+    assert storage_url_fix("sqlite:/nope/x.db") == (
+        "(try sqlite:////nope/x.db for the file /nope/x.db, or sqlite:///nope/x.db for nope/x.db in this folder)")
+    assert storage_url_fix("sqlite:runs.db") == "(try sqlite:///runs.db)"
+    assert storage_url_fix("postgresql:me@pghost/tuning") == "(try postgresql://me@pghost/tuning)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -168,9 +169,10 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
 
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
     """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
-    from tunesmith.storage.sql import SQLStore, resolve_url
+    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
-    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create)
+    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
+                    origin=url_origin(url, spec_storage, os.environ))
 
 
 def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-untyped-def]
@@ -245,8 +247,12 @@ def run(
     from tunesmith.events import RunListener
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
-    from tunesmith.spec.loader import load_spec
+    from tunesmith.errors import SpecError
+    from tunesmith.spec.loader import NAME_RULE, load_spec
+    from tunesmith.spec.model import NAME_PATTERN
 
+    if name is not None and not re.fullmatch(NAME_PATTERN, name):  # the override's mistake, not the file's
+        raise SpecError("--name", f"{NAME_RULE}; got {name!r}")
     plan = prepare(load_spec(spec, name=name))  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
@@ -575,7 +581,7 @@ def version(storage: Annotated[str | None, typer.Option(
     """Versions of tunesmith, Python, Optuna, scikit-learn, SQLAlchemy, ... and the store schema: for bug reports."""
     from tunesmith.versions import versions
 
-    report = versions(storage)
+    report = versions(storage, "--storage")
     if as_json:
         print(strict_json(report, indent=2))
         return

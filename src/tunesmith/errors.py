@@ -80,7 +80,8 @@ class StorageError(TunesmithError):
 
 
 class StorageConfigError(StorageError, UserInputError):
-    """The store's address is wrong (not a URL, no such folder or file, no driver): the user's to fix."""
+    """The store's address is wrong (not a URL, no such folder or file, no driver, no server, role or database
+    there, another application's database): the user's to fix."""
 
 
 class StoreNotFound(StorageConfigError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
@@ -118,6 +119,14 @@ def storage_url_fix(given: str) -> str:
     """The fix a message about a storage value that is not a database URL suggests: the SQLite URL of the path
     given when it reads as a file path (``proj/tunesmith.db`` is ``sqlite:///proj/tunesmith.db``; a fixed
     ``sqlite:///tunesmith.db`` dropped the folder), else the two URL forms."""
+    scheme = re.match(r"(sqlite|postgresql(?:\+\w+)?):(/?)(?!/)", given)  # slashes missing after the scheme
+    if scheme and scheme.group(1) == "sqlite":
+        file = os.path.expanduser(given[scheme.end():])
+        if scheme.group(2):  # sqlite:/nope/x.db: the file /nope/x.db, or nope/x.db here with two slashes lost
+            return f"(try sqlite:////{file} for the file /{file}, or sqlite:///{file} for {file} in this folder)"
+        return f"(try sqlite:///{file})"
+    if scheme:  # postgresql:user@host/db
+        return f"(try {scheme.group(1)}://{given[scheme.end():]})"
     if "://" not in given and "@" in given:   # user@host/dbname: a server, not a file
         return f"(try postgresql://{given})"
     path = "://" not in given and ("/" in given or given.endswith((".db", ".sqlite", ".sqlite3")))

@@ -17,9 +17,10 @@ def tunesmith_version() -> str:
     return _distribution_version("tunesmith") or "unknown"
 
 
-def versions(storage_url: str | None = None) -> dict[str, Any]:
+def versions(storage_url: str | None = None, origin: str = "storage") -> dict[str, Any]:
     """Versions of tunesmith, Python and the core libraries; the schema revision this package migrates stores to;
-    with ``storage_url``, also the revision that store is at (read, never migrated).
+    with ``storage_url``, also the revision that store is at (read, never migrated); ``origin`` names where that
+    URL came from, in errors.
 
     Raises:
         StorageError: ``storage_url`` was given and the store cannot be read (StoreNotFound when it is missing).
@@ -34,7 +35,7 @@ def versions(storage_url: str | None = None) -> dict[str, Any]:
     if storage_url is not None:
         from tunesmith.storage.sql import describe_url
 
-        report["store"] = {"url": describe_url(storage_url), "schema_revision": store_revision(storage_url)}
+        report["store"] = {"url": describe_url(storage_url), "schema_revision": store_revision(storage_url, origin)}
     return report
 
 

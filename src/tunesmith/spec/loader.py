@@ -16,6 +16,7 @@ from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.suggestions import closest, nearby_file
 
+NAME_RULE = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
 _DOMAIN_TAGS = ("float", "int", "categorical")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
@@ -176,7 +177,7 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         # YAML 1.1 reads 1e3 (no dot) as text; a float field takes it, an int field does not
         msg = f"must be a whole number; got {got!r}, which YAML reads as text: write {_whole_number(got)}"
     elif kind == "string_pattern_mismatch" and path == "name":
-        msg = f"use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); got {got!r}"
+        msg = f"{NAME_RULE}; got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
         msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
         if kind == "string_type" and isinstance(got, bool):   # `prod: yes`

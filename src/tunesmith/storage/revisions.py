@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
+from tunesmith.storage.opening import Contents, driver_url, holds, refuse_url_without_database, survey
 from tunesmith.suggestions import storage_url_fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -25,35 +26,43 @@ def packaged_head_revision() -> str:
     return head
 
 
-def store_revision(url: str) -> str | None:
-    """The schema revision of the store at ``url``; None when it holds no tunesmith schema yet.
+def packaged_revisions() -> frozenset[str]:
+    """Every revision of the migrations shipped in this package: the schemas a tunesmith store may be at."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
+
+
+def store_revision(url: str, origin: str = "storage") -> str | None:
+    """The schema revision of the store at ``url``; None when it holds no tunesmith schema yet (an empty database).
+    A store written by a newer tunesmith reports its revision.
 
     Raises:
-        StorageConfigError: ``url`` is not a database URL or names no dialect.
+        StorageConfigError: ``url`` is not a database URL, names no dialect or no PostgreSQL database, cannot be
+            reached as it says, or holds another application's tables.
         StoreNotFound: a SQLite file that does not exist (it is not created).
         StorageError: the store cannot be read.
     """
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StorageConfigError(f"storage: {url!r} is not a database URL {storage_url_fix(url)}") from None
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
+        raise StorageConfigError(f"{origin}: {url!r} is not a database URL {storage_url_fix(url)}") from None
+    from tunesmith.storage.sql import describe_url
+
+    shown = describe_url(url)
+    refuse_url_without_database(parsed, shown, origin)
+    parsed = driver_url(parsed)
     if (parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"
             and not parsed.database.startswith("file:") and not Path(parsed.database).exists()):
         raise StoreNotFound(f"no store at {parsed.database!r}")
     try:
         engine = create_engine(parsed)
     except (NoSuchModuleError, ModuleNotFoundError) as e:
-        raise StorageConfigError(f"storage: no driver for {parsed.drivername!r} ({e})") from None
+        raise StorageConfigError(f"{origin}: no driver for {parsed.drivername!r} ({e})") from None
     try:
-        with engine.connect() as conn:
-            try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except SQLAlchemyError:
-                return None  # no alembic_version table: nothing has been created here
-    except SQLAlchemyError as e:
-        raise StorageError(f"cannot read the store at {parsed.render_as_string(hide_password=True)}: "
-                           f"{type(e).__name__}") from None
+        found = survey(engine, shown, origin)
     finally:
         engine.dispose()
+    if found.contents is Contents.OTHER_APPLICATION:
+        raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}")
+    return found.revision

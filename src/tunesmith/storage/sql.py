@@ -33,6 +33,7 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
+from tunesmith.storage.opening import driver_url, refuse_unless_usable, refuse_url_without_database
 from tunesmith.storage.schema import (
     HEAD_REVISION, coordinator_beats, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports,
     trials,
@@ -47,6 +48,16 @@ def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str
     """Where the store lives: ``--storage``, else the spec's ``storage:``, else ``TUNESMITH_STORAGE``, else
     ./tunesmith.db."""
     return explicit or spec_storage or env.get("TUNESMITH_STORAGE") or DEFAULT_URL
+
+
+def url_origin(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
+    """Where :func:`resolve_url` found the URL, as errors about it name it: ``--storage``, the spec's ``storage``,
+    ``TUNESMITH_STORAGE``, or ``storage`` for the default."""
+    if explicit:
+        return "--storage"
+    if spec_storage:
+        return "storage"
+    return "TUNESMITH_STORAGE" if env.get("TUNESMITH_STORAGE") else "storage"
 
 
 def describe_url(url: str) -> str:
@@ -69,14 +80,19 @@ class SQLStore:
         url: a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql+psycopg://user@host/db``).
         sqlite_synchronous: SQLite's ``synchronous`` pragma: NORMAL (the default) survives a crash of any
             process; FULL also survives power loss, at the cost of an fsync per commit.
-        create: create the SQLite file when missing; False for commands that only read or continue
-            (``show``, ``resume``...), which then fail with StorageConfigError instead of leaving an empty store.
+        create: create the store (the SQLite file, the schema in an empty database) when there is none; False for
+            commands that only read or continue (``show``, ``resume``...), which then fail with StoreNotFound
+            instead of leaving an empty store. Either way a database holding another application's tables is
+            refused (storage/opening.py).
+        origin: where ``url`` came from (``--storage``, ``TUNESMITH_STORAGE``...), to name in errors about it.
     """
 
-    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True) -> None:
+    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True,
+                 origin: str = "storage") -> None:
         self.url = url
         self.sqlite_synchronous = sqlite_synchronous
         self.create = create
+        self.origin = origin
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
         self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
@@ -93,9 +109,9 @@ class SQLStore:
             url = make_url(self.url)
         except ArgumentError:
             raise StorageConfigError(
-                f"storage: {self.url!r} is not a database URL {storage_url_fix(self.url)}") from None
-        if url.drivername == "postgresql":
-            url = url.set(drivername="postgresql+psycopg")
+                f"{self.origin}: {self.url!r} is not a database URL {storage_url_fix(self.url)}") from None
+        refuse_url_without_database(url, describe_url(self.url), self.origin)
+        url = driver_url(url)
         is_sqlite = url.get_backend_name() == "sqlite"
         if is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             folder = Path(url.database).resolve().parent
@@ -103,7 +119,8 @@ class SQLStore:
                 raise StoreNotFound(f"no store at {url.database!r} (nothing has run here yet); run an "
                                          "experiment first, or point --storage / TUNESMITH_STORAGE at the store")
             if not folder.is_dir():
-                raise StorageConfigError(f"storage: the folder {str(folder)!r} for the SQLite file does not exist")
+                raise StorageConfigError(
+                    f"{self.origin}: the folder {str(folder)!r} for the SQLite file does not exist")
         try:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
@@ -119,11 +136,13 @@ class SQLStore:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
         except NoSuchModuleError:
-            raise StorageConfigError(f"storage: no database dialect {url.drivername!r}; got {describe_url(self.url)!r} "
-                                     "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)") from None
+            raise StorageConfigError(
+                f"{self.origin}: no database dialect {url.drivername!r}; got {describe_url(self.url)!r} "
+                "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)") from None
         except ModuleNotFoundError as e:
-            raise StorageConfigError(f"storage: the driver for {url.drivername} is not installed ({e.name}); "
-                               "for PostgreSQL: pip install 'tunesmith[postgres]'") from None
+            raise StorageConfigError(f"{self.origin}: the driver for {url.drivername} is not installed ({e.name}); "
+                                     f"{_driver_fix(url)}") from None
+        refuse_unless_usable(engine, describe_url(self.url), self.origin, self.create)  # before any schema change
         if is_sqlite:
             _sqlite_pragmas(engine, self.sqlite_synchronous)
 
@@ -132,12 +151,6 @@ class SQLStore:
                 self._migrate(conn)
         except SQLAlchemyError as e:
             engine.dispose()
-            if not is_sqlite and f'database "{url.database}" does not exist' in str(getattr(e, "orig", e)):
-                host, port = url.host or "localhost", url.port or 5432  # a wrong address, not a failing store
-                raise StorageConfigError(
-                    f"storage: database {url.database!r} does not exist on {host}:{port}; create it first (CREATE "
-                    f"DATABASE {url.database}; or createdb -h {host} -p {port} -U {url.username or 'postgres'} "
-                    f"{url.database})") from None
             raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
         return engine
 
@@ -709,6 +722,15 @@ def _experiment(r: Any) -> ExperimentRecord:
         created_at=r["created_at"], updated_at=r["updated_at"], strategy=r["strategy"],
         strategy_reason=r["strategy_reason"], attributes=json.loads(r["attributes"] or "{}"),
     )
+
+
+def _driver_fix(url: URL) -> str:
+    """How to get the missing driver of ``url``: tunesmith opens PostgreSQL with psycopg 3 alone."""
+    if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
+        return "tunesmith opens PostgreSQL with psycopg 3: use postgresql:// (or postgresql+psycopg://)"
+    if url.get_backend_name() == "postgresql":
+        return "for PostgreSQL: pip install 'tunesmith[postgres]'"
+    return f"install the Python driver {url.drivername} needs, or use sqlite:/// or postgresql://"
 
 
 def _reason(e: SQLAlchemyError) -> str:

@@ -1,0 +1,185 @@
+"""Opening the store a URL names: what the database there holds, found out before anything is created or upgraded
+in it, and what a failure to reach it means.
+
+A database holds a tunesmith store (at a revision this package knows, or a newer one), nothing, or another
+application's tables (MLflow's, a web app's). Only a command that creates a store (``run``) may make one, and only
+in an empty database: a read-only command pointed at an empty one finds "no store here", and a database holding
+anything else is refused by every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
+``alembic_version``, or tunesmith's tables would land among someone else's).
+
+A failure to reach the database the URL names (no server at its host and port, an unknown role, a refused login, a
+missing database, a file that is not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. A
+database reached and recognised that then fails (locked, out of connections, a disk error) is a store failure.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
+from tunesmith.storage.schema import metadata
+
+# tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had (with our
+# revision numbering, the mark of a store a newer tunesmith wrote).
+TUNESMITH_TABLES = frozenset({"alembic_version", *metadata.tables})
+CORE_TABLES = frozenset({"experiments", "trials", "trial_reports", "events"})
+TABLES_NAMED = 6  # a refusal lists this many of the tables it found
+
+
+class Contents(enum.Enum):
+    EMPTY = "empty"                          # no tables (or only an unfinished tunesmith schema, no revision yet)
+    TUNESMITH_STORE = "tunesmith store"      # at a revision this package ships: opened, upgraded when older
+    NEWER_TUNESMITH_STORE = "newer store"    # written by a later tunesmith: this one cannot read it
+    OTHER_APPLICATION = "other application"  # tables or an alembic_version that are not tunesmith's
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What a database holds: ``revision`` is its ``alembic_version`` (None without one), ``tables`` its tables."""
+
+    contents: Contents
+    revision: str | None
+    tables: tuple[str, ...]
+
+
+def driver_url(url: URL) -> URL:
+    """``url`` with tunesmith's PostgreSQL driver, psycopg 3: ``postgresql://`` (SQLAlchemy's default there is
+    psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the same address to psycopg."""
+    if url.drivername in ("postgresql", "postgresql+psycopg2"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def refuse_url_without_database(url: URL, shown: str, origin: str) -> None:
+    """A PostgreSQL URL must name its database: without one the server picks the shared database named after the
+    user (``postgres``), where a store does not belong."""
+    if url.get_backend_name() == "postgresql" and not url.database:
+        user = url.username or "postgres"
+        raise StorageConfigError(
+            f"{origin}: {shown} names no database (the server would use the shared database {user!r}); name one, "
+            f"e.g. {url.set(database='tunesmith').render_as_string(hide_password=True)} (create it first: CREATE "
+            "DATABASE tunesmith;)")
+
+
+def survey(engine: Engine, shown: str, origin: str) -> Survey:
+    """Read what the database behind ``engine`` holds; writes nothing.
+
+    Raises:
+        StorageConfigError: the database cannot be reached as the URL says (see :func:`opening_error`).
+        StorageError: it was reached but could not be read.
+    """
+    try:
+        with engine.connect() as conn:
+            tables = tuple(sorted(inspect(conn).get_table_names()))
+            revision = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                        if "alembic_version" in tables else None)
+    except SQLAlchemyError as e:
+        raise opening_error(e, engine.url, shown, origin) from None
+    return Survey(_contents(revision, tables), revision, tables)
+
+
+def refuse_unless_usable(engine: Engine, shown: str, origin: str, create: bool) -> None:
+    """Refuse, writing nothing, a database that holds no tunesmith store this package can open: another
+    application's, a newer tunesmith's, or (unless ``create``) an empty one. Called before the schema is created
+    or upgraded; the connection it used is given back closed, so that later ones get the store's own settings
+    (SQLite's WAL pragma, which would rewrite a foreign file's header)."""
+    try:
+        found = survey(engine, shown, origin)
+    finally:
+        engine.dispose()
+    if found.contents is Contents.OTHER_APPLICATION:
+        raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written "
+                                 "to it. Give tunesmith a store of its own: a new SQLite file, or an empty database")
+    if found.contents is Contents.NEWER_TUNESMITH_STORE:
+        from tunesmith.storage.revisions import packaged_head_revision
+
+        raise StorageConfigError(
+            f"{origin}: the store at {shown} was written by a newer tunesmith (schema revision {found.revision!r}; "
+            f"this one knows up to {packaged_head_revision()!r}); upgrade tunesmith to open it")
+    if found.contents is Contents.EMPTY and not create:
+        raise StoreNotFound(f"no tunesmith store at {shown} (the database is empty: nothing has run here yet); "
+                            "run an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
+
+
+def holds(found: Survey) -> str:
+    """What a database that is not a tunesmith store holds, for the refusal."""
+    listed = ", ".join(found.tables[:TABLES_NAMED]) + (", ..." if len(found.tables) > TABLES_NAMED else "")
+    schema = (f"another application's schema (alembic_version {found.revision!r})" if found.revision is not None
+              else "another application's tables")
+    return f"it holds {schema}: {len(found.tables)} table(s) ({listed})"
+
+
+def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
+    if revision is None:
+        return Contents.EMPTY if set(tables) <= TUNESMITH_TABLES else Contents.OTHER_APPLICATION
+    from tunesmith.storage.revisions import packaged_revisions
+
+    if revision in packaged_revisions():
+        return Contents.TUNESMITH_STORE
+    if CORE_TABLES <= set(tables) and re.fullmatch(r"\d{4}", revision):  # our numbering, our tables
+        return Contents.NEWER_TUNESMITH_STORE
+    return Contents.OTHER_APPLICATION
+
+
+# A failure to open, by its driver's message: what is wrong with the URL, and the fix.
+_ROLE = re.compile(r'role "([^"]*)" does not exist')
+_LOGIN = re.compile(r"password authentication failed|no password supplied|authentication failed")
+_DATABASE = re.compile(r'database "([^"]*)" does not exist')
+_NO_SERVER = re.compile(r"Connection refused|timeout expired|timed out|No route to host|Network is unreachable")
+_NO_HOST = re.compile(r"could not translate host name|Name or service not known|failed to resolve host|"
+                      r"nodename nor servname|Temporary failure in name resolution")
+_NOT_SQLITE = re.compile(r"file is not a database")
+_NO_FILE_ACCESS = re.compile(r"unable to open database file")
+
+
+def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> StorageError:
+    """The error to raise for ``e``, met opening the database at ``url`` (``shown``: as the user gave it, no
+    password): a StorageConfigError when the URL does not name a database this user can reach."""
+    reason = str(getattr(e, "orig", None) or e).strip()
+    first = reason.splitlines()[0] if reason else type(e).__name__
+    host, port, user = url.host or "localhost", url.port or 5432, url.username or "postgres"
+    if m := _ROLE.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: the role {m.group(1)!r} does not exist on the server at {host}:{port}; use an "
+            f"existing one (postgresql://USER@{host}:{port}/{url.database or 'DBNAME'}), or create it (CREATE ROLE "
+            f"{m.group(1)} LOGIN;)")
+    if _LOGIN.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: the server at {host}:{port} refused the login of {user!r} ({_driver_words(reason)}); "
+            "check the user and password in the URL (postgresql://USER:PASSWORD@host/db), or the server's "
+            "pg_hba.conf")
+    if m := _DATABASE.search(reason):
+        return StorageConfigError(
+            f"{origin}: database {m.group(1)!r} does not exist on {host}:{port}; create it first (CREATE DATABASE "
+            f"{m.group(1)}; or createdb -h {host} -p {port} -U {user} {m.group(1)})")
+    if _NO_HOST.search(reason):
+        return StorageConfigError(f"{origin}: {shown}: the host {host!r} is not known; check the host name in the URL")
+    if _NO_SERVER.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: no database server answers at {host}:{port} ({_driver_words(reason)}); check the host "
+            "and port in the URL, and that the server is running")
+    if _NOT_SQLITE.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "
+            "tunesmith's store (sqlite:///tunesmith.db) or at a new file")
+    if _NO_FILE_ACCESS.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: cannot open the SQLite file {url.database!r} (unable to open database file); check "
+            "that it is a file this user may read and write")
+    return StorageError(f"cannot open the store at {shown}: {first}")
+
+
+def _driver_words(reason: str) -> str:
+    """The driver's own words, without psycopg's "connection to server at ... failed:" preamble."""
+    words = reason.strip().splitlines()[0].strip()
+    return re.sub(r"^.* failed: (FATAL:\s*)?", "", words) or words
+
+
+__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "holds", "opening_error",
+           "refuse_unless_usable", "refuse_url_without_database", "survey"]

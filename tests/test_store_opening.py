@@ -1,0 +1,278 @@
+"""Opening the store a URL names (storage/opening.py), through the real CLI: another application's database is
+refused unwritten, read-only commands never create a schema, `run` creates one only in an empty database, an older
+tunesmith store is still upgraded, and a wrong URL is bad input (exit 2) naming its fix."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from tunesmith.errors import StorageConfigError, StoreNotFound
+from tunesmith.storage import SQLStore
+from tunesmith.storage.schema import HEAD_REVISION
+
+READ_ONLY = [("ls",), ("show", "exp"), ("trials", "exp"), ("resume", "exp")]
+FOREIGN_FIX = "nothing was written to it. Give tunesmith a store of its own: a new SQLite file, or an empty database"
+
+
+def _one_line_input_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2, no traceback, one line `error: ...` on stderr: that line's message."""
+    where = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr, where
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: "), where
+    return line.removeprefix("error: ")
+
+
+def _sqlite_tables(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    """A store as an older tunesmith left it: the schema at ``revision``, one experiment in it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tunesmith.storage.revisions import MIGRATIONS
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
+        conn.commit()
+    engine.dispose()
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
+# -- another application's database ------------------------------------------------------------------------
+
+
+def test_an_mlflow_database_is_refused_by_every_command_and_left_byte_for_byte(project):
+    """`ls --storage sqlite:///mlflow.db` crashed in Alembic ("Can't locate revision identified by
+    'dc11669786a5'"), exit 1; `run` the same. The file is MLflow's, made by MLflow itself."""
+    mlflow = pytest.importorskip("mlflow")
+    db = project.root / "mlflow.db"
+    subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
+                    f"sqlite:///{db}"], check=True, capture_output=True, timeout=300)
+    assert mlflow  # (imported only to skip without it; MLflow made the file in its own process)
+    revision = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    before = db.read_bytes()
+    spec = project.write_spec(project.spec())
+    for args in [*READ_ONLY, ("run", str(spec)), ("quota", "set", "user:me", "2")]:
+        message = _one_line_input_error(project.cli(*args, "--storage", f"sqlite:///{db}"))
+        assert message.startswith(f"--storage: sqlite:///{db} is not a tunesmith store: it holds another "
+                                  f"application's schema (alembic_version {revision!r}): "), message
+        assert message.endswith(FOREIGN_FIX), message
+    assert db.read_bytes() == before
+    assert not Path(f"{db}-wal").exists()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path) -> str:
+    """The URL of a new, empty database (an empty SQLite file; a fresh PostgreSQL database)."""
+    if request.param == "sqlite":
+        (tmp_path / "other.db").touch()
+        return f"sqlite:///{tmp_path / 'other.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_a_database_holding_other_tables_is_refused_by_every_command_unchanged(project, database):
+    """`ls --storage sqlite:///other.db` added tunesmith's 8 tables beside the `users` it held."""
+    _execute(database, "CREATE TABLE users (id INTEGER)", "INSERT INTO users VALUES (7)")
+    shown = make_url(database).render_as_string(hide_password=True)
+    spec = project.write_spec(project.spec())
+    for args in [*READ_ONLY, ("run", str(spec))]:
+        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's tables: "
+                           f"1 table(s) (users); {FOREIGN_FIX}")
+    assert _tables(database) == {"users"}
+    assert not (project.root / ".tunesmith").exists()
+
+
+def test_read_only_commands_find_no_store_in_an_empty_database_and_create_none(project, database):
+    shown = make_url(database).render_as_string(hide_password=True)
+    for args in READ_ONLY:
+        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        assert message == (f"no tunesmith store at {shown} (the database is empty: nothing has run here yet); run "
+                           "an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
+    assert _tables(database) == set()
+    version = project.cli("version", "--storage", database)
+    assert version.returncode == 0 and f"store {shown}: schema revision none (empty)" in version.stdout
+    assert _tables(database) == set()
+    # `run` makes its store there, and the read-only commands then find it
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    project.cli("run", str(spec), "--storage", database, "-q", check=True)
+    assert _revision(database) == HEAD_REVISION
+    listed = project.cli("ls", "--storage", database, check=True)
+    assert "exp" in listed.stdout
+
+
+def test_the_python_store_refuses_a_foreign_database_and_reads_no_empty_one(database):
+    _execute(database, "CREATE TABLE users (id INTEGER)")
+    for create in (True, False):
+        with pytest.raises(StorageConfigError, match="is not a tunesmith store"):
+            SQLStore(database, create=create).experiments()
+    _execute(database, "DROP TABLE users")
+    with pytest.raises(StoreNotFound, match="the database is empty"):
+        SQLStore(database, create=False).experiments()
+    assert _tables(database) == set()
+
+
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_a_store_an_older_tunesmith_made_is_still_upgraded_by_a_read_only_command(project, database, revision):
+    """Every command upgraded an older store before; it still does (it is tunesmith's, at a known revision)."""
+    _upgrade_to(database, revision)
+    listed = project.cli("ls", "--storage", database, check=True)
+    assert "old" in listed.stdout
+    assert _revision(database) == HEAD_REVISION
+
+
+def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, database):
+    _upgrade_to(database, "head")
+    _execute(database, "UPDATE alembic_version SET version_num = '0099'")
+    shown = make_url(database).render_as_string(hide_password=True)
+    message = _one_line_input_error(project.cli("ls", "--storage", database))
+    assert message == (f"--storage: the store at {shown} was written by a newer tunesmith (schema revision '0099'; "
+                       f"this one knows up to {HEAD_REVISION!r}); upgrade tunesmith to open it")
+    version = project.cli("version", "--storage", database, check=True)
+    assert f"store {shown}: schema revision 0099" in version.stdout
+    assert _revision(database) == "0099"
+
+
+# -- a URL that names no database this user can reach ---------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_postgresql_url_without_a_database_name_is_refused_before_connecting(project, postgres_server):
+    """`ls --storage postgresql://postgres@127.0.0.1:5432/` made tunesmith's tables in the shared `postgres`."""
+    server = make_url(postgres_server)
+    default_database = server.set(database=server.username or "postgres").render_as_string(hide_password=False)
+    before = _tables(default_database)
+    bare = server._replace(drivername="postgresql", database=None).render_as_string(hide_password=False)
+    spec = project.write_spec(project.spec())
+    for given in (bare, bare + "/"):
+        for args in [("ls",), ("run", str(spec))]:
+            message = _one_line_input_error(project.cli(*args, "--storage", given))
+            shown = make_url(given).render_as_string(hide_password=True)
+            assert message == (f"--storage: {shown} names no database (the server would use the shared database "
+                               f"{server.username or 'postgres'!r}); name one, e.g. "
+                               f"{make_url(given).set(database='tunesmith').render_as_string(hide_password=True)} "
+                               "(create it first: CREATE DATABASE tunesmith;)")
+    assert _tables(default_database) == before
+
+
+@pytest.mark.postgres
+def test_a_role_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
+    server = make_url(postgres_server)
+    url = server.set(drivername="postgresql", username="tunesmith_no_such_role", password=None, database="db")
+    host, port = server.host, server.port or 5432
+    given = url.render_as_string(hide_password=False)
+    message = _one_line_input_error(project.cli("ls", "--storage", given))
+    assert message == (f"--storage: {given}: the role 'tunesmith_no_such_role' does not exist on the server at "
+                       f"{host}:{port}; use an existing one (postgresql://USER@{host}:{port}/db), or create it "
+                       "(CREATE ROLE tunesmith_no_such_role LOGIN;)")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nothing listens on: bound, then let go
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+psycopg2"])
+def test_no_server_at_the_urls_port_is_bad_input_naming_the_fix(project, driver):
+    """Connection refused was `storage error: cannot open the store ...`, exit 1, as for a store failing mid-run.
+    A psycopg2 URL (copied from another tool) is opened with psycopg 3, like postgresql://: no driver to install."""
+    pytest.importorskip("psycopg")
+    port = _closed_port()
+    given = f"{driver}://postgres@127.0.0.1:{port}/x"
+    message = _one_line_input_error(project.cli("ls", "--storage", given))
+    assert message == (f"--storage: {given}: no database server answers at 127.0.0.1:{port} (Connection refused); "
+                       "check the host and port in the URL, and that the server is running")
+
+
+@pytest.mark.postgres
+def test_a_psycopg2_url_opens_the_store_with_psycopg(project, postgres_url):
+    """The hint said pip install 'tunesmith[postgres]' (psycopg 3), which never fixed a psycopg2 URL."""
+    given = make_url(postgres_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
+    project.cli("run", str(spec), "--storage", given, "-q", check=True)
+    assert "exp" in project.cli("ls", "--storage", given, check=True).stdout
+
+
+def test_another_postgresql_driver_not_installed_is_told_to_use_postgresql_url(project):
+    pytest.importorskip("psycopg")
+    try:
+        import pg8000  # noqa: F401
+        pytest.skip("pg8000 is installed here")
+    except ImportError:
+        pass
+    message = _one_line_input_error(project.cli("ls", "--storage", "postgresql+pg8000://u@127.0.0.1/x"))
+    assert message == ("--storage: the driver for postgresql+pg8000 is not installed (pg8000); tunesmith opens "
+                       "PostgreSQL with psycopg 3: use postgresql:// (or postgresql+psycopg://)")
+
+
+def test_a_file_that_is_not_a_sqlite_database_is_bad_input_and_left_alone(project):
+    spec = project.write_spec(project.spec(), "s.yaml")
+    before = spec.read_bytes()
+    for args in [("ls",), ("run", str(spec))]:
+        message = _one_line_input_error(project.cli(*args, "--storage", "sqlite:///s.yaml"))
+        assert message == ("--storage: sqlite:///s.yaml: 's.yaml' is not a SQLite database (file is not a database); "
+                           "point it at tunesmith's store (sqlite:///tunesmith.db) or at a new file")
+    assert spec.read_bytes() == before
+
+
+# -- where the URL came from --------------------------------------------------------------------------------
+
+
+def test_a_bad_url_names_where_it_came_from(project):
+    """A bad $TUNESMITH_STORAGE was reported as `storage:`, naming no variable; `--storage` and the spec's
+    `storage:` each name themselves."""
+    env = {"TUNESMITH_STORAGE": "sqlite:/nope/x.db"}
+    fix = "(try sqlite:////nope/x.db for the file /nope/x.db, or sqlite:///nope/x.db for nope/x.db in this folder)"
+    message = _one_line_input_error(project.cli("ls", env=env))
+    assert message == f"TUNESMITH_STORAGE: 'sqlite:/nope/x.db' is not a database URL {fix}"
+    message = _one_line_input_error(project.cli("ls", "--storage", "sqlite:/nope/x.db", env=env))
+    assert message == f"--storage: 'sqlite:/nope/x.db' is not a database URL {fix}"
+    (project.root / "notes.txt").write_text("not a database")
+    spec = project.write_spec(project.spec(storage="sqlite:///notes.txt"))
+    message = _one_line_input_error(project.cli("run", str(spec), env=env))
+    assert message.startswith("storage: sqlite:///notes.txt: 'notes.txt' is not a SQLite database"), message
+
