@@ -902,3 +902,20 @@ def test_a_bad_safe_range_is_the_same_error_from_a_file_a_mapping_and_a_spec_obj
         assert store.experiments() == [], "nothing was recorded"
     finally:
         store.close()
+
+
+def test_a_condition_on_a_float_parameter_is_refused_where_a_spec_is_given_anew(project) -> None:
+    """The walkthrough: `d: {..., when: {x: 0.5}}` with x a float in [0, 1] was accepted and d was never active (a
+    condition holds on exact equality, which a drawn float never meets). A stored spec still loads."""
+    spec = project.spec(name="floatwhen", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                                 "d": {"type": "int", "low": 1, "high": 3, "when": {"x": 0.5}}})
+    checked = project.cli("validate", str(project.write_spec(spec)))
+    said = " ".join(checked.stderr.split())
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr, checked.stderr
+    assert "space.d.when.x" in said and "'x' is a float parameter" in said and "categorical, int or bool" in said
+    with pytest.raises(SpaceError, match=r"space\.d\.when\.x"):
+        tunesmith.run(spec, storage=project.storage)
+    assert not project.db.exists() or "floatwhen" not in project.cli("list").stdout
+    assert spec_from_dict(spec).search_space.domains["d"].when == {"x": 0.5}, "a recorded experiment stays readable"
+    stepped = {"x": {"type": "categorical", "choices": [0.25, 0.5]}, "d": spec["space"]["d"]}
+    assert project.cli("validate", str(project.write_spec({**spec, "space": stepped}))).returncode == 0

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from tunesmith.errors import SpecError
-from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
+from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.suggestions import closest, nearby_file
 
@@ -57,7 +57,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
     spec = spec_from_dict(data)
-    check_safe_ranges(spec)
+    check_new_spec(spec)
     return spec
 
 

@@ -554,6 +554,13 @@ def _check_select(spec: ExperimentSpec) -> None:
                 raise SpecError(f"select.{key}", f"{metric!r} is not an objective; objectives: {', '.join(names)}")
 
 
+def check_new_spec(spec: ExperimentSpec) -> None:
+    """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
+    skips, so that an experiment recorded before them stays readable and resumable."""
+    check_safe_ranges(spec)
+    spec.search_space.check_conditions_can_hold()
+
+
 def check_safe_ranges(spec: ExperimentSpec) -> None:
     """``promotion.safe_ranges`` may only name parameters: a typo'd name fenced nothing (found at promote, after the
     whole run). Checked on a spec file as it is loaded, not on stored specs: an experiment recorded before this
