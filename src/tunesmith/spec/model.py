@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
 from tunesmith.errors import SpecError
+from tunesmith.evaluation.command import check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
@@ -559,6 +560,8 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     check_safe_ranges(spec)
     spec.search_space.check_conditions_can_hold()
+    if spec.trial is not None and spec.trial.command is not None:
+        check_dollar_placeholders(spec.trial.command, list(spec.space))
 
 
 def check_safe_ranges(spec: ExperimentSpec) -> None:
