@@ -130,7 +130,8 @@ def _shell_expanded_dollars(command: str, names: Iterable[str] | None = None) ->
     """The names of the placeholders written ``${name}`` (of ``names`` and the built-ins; any name when None) whose
     ``$`` the shell expands: outside single quotes, not escaped (``\\$``), not ``$$``, not in a comment.
     ``${x}`` renders the value after the ``$``: ``$6.0186``, which sh reads as ``$6`` (empty) then ``.0186``, so
-    the trial gets another value than the one recorded. Inside single quotes the ``$`` is kept as written: awk's field ``'{{print ${col}}}'``."""
+    the trial gets another value than the one recorded. Inside single quotes the ``$`` is kept as written: awk's
+    field ``'{{print ${col}}}'``."""
     quoted = _single_quoted_or_comment(command)
     allowed = None if names is None else {*names, *BUILTIN_PLACEHOLDERS}
     out = []
