@@ -154,7 +154,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         hint = f"did you mean {close!r}? " if close else ""
         msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
     elif kind == "missing":
-        msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path), "")
+        msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path),
+                                                          _scheduler_field_fix(path, data))
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
@@ -231,6 +232,17 @@ _MISSING_FIX = {
     "task.estimator": ": e.g. estimator: sklearn.linear_model.LogisticRegression",
     "task.data": ": e.g. data: {path: rows.csv, target: label} or data: {sklearn: breast_cancer}",
 }
+
+
+def _scheduler_field_fix(path: str, data: Mapping[str, Any]) -> str:
+    """``: the step at which a trial is fully trained, e.g. scheduler: {name: asha, max_resource: 27}`` for
+    ``scheduler: {name: asha}``, as ``scheduler: asha`` is told; else ``""``."""
+    scheduler = data.get("scheduler")
+    if path != "scheduler.max_resource" or not isinstance(scheduler, Mapping):
+        return ""
+    given = ", ".join(f"{k}: {v}" for k, v in scheduler.items() if isinstance(v, str | int | float))
+    return (f": the step at which a trial is fully trained (its last epoch or iteration), e.g. "
+            f"scheduler: {{{given + ', ' if given else ''}max_resource: 27}}")
 
 
 def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
