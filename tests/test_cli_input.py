@@ -928,3 +928,24 @@ def test_trials_refuses_csv_and_json_together(project):
     project.cli("run", "exp.yaml", "-q", check=True)
     _assert_input_error(project.cli("trials", "exp", "--csv", "--json"),
                         "--csv and --json: give one (each prints every trial in its own format)")
+
+
+def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
+    """`trials --csv` wrote a boolean choice as Python's `True` beside JSON's `null`; now `true`, `false` and
+    `null` throughout, as pandas reads them (booleans, missing), and an inactive parameter stays an empty cell."""
+    import csv
+    import io
+
+    project.write("flags.py", """
+        def objective(config, trial):
+            return 0.0 if config["flag"] else 1.0
+    """)
+    spec = project.spec(name="flags", strategy="grid", budget={"trials": 6}, executor={"kind": "inline"},
+                        trial={"function": "flags:objective"},
+                        space={"flag": {"type": "categorical", "choices": [True, False]},
+                               "mode": {"type": "categorical", "choices": [None, "a"]},
+                               "extra": {"type": "categorical", "choices": [1], "when": {"mode": "a"}}})
+    project.cli("run", str(project.write_spec(spec)), "-q", check=True)
+    rows = list(csv.DictReader(io.StringIO(project.cli("trials", "flags", "--csv", check=True).stdout)))
+    assert sorted((r["param.flag"], r["param.mode"], r["param.extra"]) for r in rows) == [
+        ("false", "a", "1"), ("false", "null", ""), ("true", "a", "1"), ("true", "null", "")], rows
