@@ -130,7 +130,7 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     )
 
 
-@pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("", "NoneType"), ("just text\n", "str")])
+@pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:
         load_spec(_write(tmp_path, text, "s.yaml"))
@@ -462,7 +462,8 @@ def test_budget_counts_must_be_positive(budget, path, message):
         (
             {**_minimal(), "zzz": 1},
             "zzz",
-            "unknown key 'zzz'; accepted keys: " + ", ".join(sorted(tunesmith.ExperimentSpec.model_fields)),
+            "unknown key 'zzz'; accepted keys: "  # base_dir is the loader's, never offered
+            + ", ".join(sorted(set(tunesmith.ExperimentSpec.model_fields) - {"base_dir"})),
         ),
     ],
     ids=["budget", "top-level", "executor", "domain", "objective", "trial", "no-close-match"],

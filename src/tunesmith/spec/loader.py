@@ -42,6 +42,9 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
                             "save it as UTF-8") from None
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
+    if p.suffix == ".py":  # YAML reads `def f(config, trial):` as a key: an unknown key named like the code
+        raise SpecError("", f"{p.name} is Python code, not a spec: give a YAML spec whose trial names it, e.g. "
+                            f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
         data, twice = safe_load_checked(text)
     except yaml.YAMLError as e:
@@ -51,6 +54,10 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
     if twice is not None:
         raise SpecError(*twice)
+    if data is None:  # nothing but blanks and comments
+        raise SpecError("", f"{p.name} is empty (or holds only comments): a spec is a mapping of keys, e.g. name: "
+                            "quick, objective: {metric: loss, direction: minimize}, space: {...}, trial: {...} "
+                            "(see examples/quickstart.yaml)")
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); "
                             f"got {type(data).__name__}")

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
@@ -380,6 +380,8 @@ class ExperimentSpec(StrictModel):
     Raises:
         SpecError: from the constructor as from the YAML loader: one message with the field path.
     """
+
+    internal_keys: ClassVar[frozenset[str]] = frozenset({"base_dir"})  # the loader sets it
 
     def __init__(self, **data: Any) -> None:
         from pydantic import ValidationError
