@@ -953,3 +953,41 @@ def test_trials_refuses_csv_and_json_together(project):
     project.cli("run", "exp.yaml", "-q", check=True)
     _assert_input_error(project.cli("trials", "exp", "--csv", "--json"),
                         "--csv and --json: give one (each prints every trial in its own format)")
+
+
+def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
+    """`trials --csv` wrote a boolean choice as Python's `True` beside JSON's `null`; now `true`, `false` and
+    `null` throughout, as pandas reads them (booleans, missing), and an inactive parameter stays an empty cell."""
+    import csv
+    import io
+
+    project.write("flags.py", """
+        def objective(config, trial):
+            return 0.0 if config["flag"] else 1.0
+    """)
+    spec = project.spec(name="flags", strategy="grid", budget={"trials": 6}, executor={"kind": "inline"},
+                        trial={"function": "flags:objective"},
+                        space={"flag": {"type": "categorical", "choices": [True, False]},
+                               "mode": {"type": "categorical", "choices": [None, "a"]},
+                               "extra": {"type": "categorical", "choices": [1], "when": {"mode": "a"}}})
+    project.cli("run", str(project.write_spec(spec)), "-q", check=True)
+    rows = list(csv.DictReader(io.StringIO(project.cli("trials", "flags", "--csv", check=True).stdout)))
+    assert sorted((r["param.flag"], r["param.mode"], r["param.extra"]) for r in rows) == [
+        ("false", "a", "1"), ("false", "null", ""), ("true", "a", "1"), ("true", "null", "")], rows
+
+
+def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):
+    """The walkthrough: an empty spec said "must hold a mapping ... got NoneType"; a `.py` given as the spec listed
+    the internal key `base_dir` among the accepted ones (the loader sets it; a writer never should)."""
+    (project.root / "empty.yaml").write_text("# nothing yet\n")
+    empty = project.cli("validate", "empty.yaml")
+    assert empty.returncode == 2 and "empty.yaml is empty (or holds only comments)" in empty.stderr, empty.stderr
+    assert "NoneType" not in empty.stderr
+    code = project.cli("validate", "objectives.py")
+    said = " ".join(code.stderr.split())
+    assert code.returncode == 2 and "objectives.py is Python code, not a spec" in said, said
+    assert "trial: {function: 'objectives:objective'}" in said, said
+    unknown = project.cli("validate", str(project.write_spec({**project.spec(name="k"), "zzzz": 1})))
+    said = " ".join(unknown.stderr.split())
+    assert unknown.returncode == 2 and "unknown key 'zzzz'; accepted keys: budget, constraints" in said, said
+    assert "base_dir" not in said

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,7 @@ def test_command_trial_end_to_end(project: Any) -> None:
 # Reports with steps as a JSON writer may give them: 1.0 from a float counter, and steps no report can have.
 FLOAT_STEPS = '''
 import json
+import time
 for step, loss in [(0.0, 0.5), (1.0, 0.4), (1.5, 0.35), (-1, 0.3), (True, 0.3), ("2", 0.3), (2.0, 0.25)]:
     print(json.dumps({"step": step, "loss": loss}))
 print(json.dumps({"loss": 0.2}))
@@ -285,12 +287,15 @@ def test_a_name_right_after_a_dollar_that_is_no_parameter_says_how_to_write_the_
 @pytest.mark.parametrize("command,warned", [
     ("python train.py --lr ${lr}", ["${lr}"]),           # renders $0.49: the shell expands $0
     ("echo ${trial_dir}/out", ["${trial_dir}"]),
-    ("awk '{{print ${scale}}}' data.txt", ["${scale}"]),  # meant: awk's field; said, and it runs
+    ('echo "${lr}"', ["${lr}"]),                          # double quotes expand a '$' too
+    ("awk '{{print ${scale}}}' data.txt", []),            # meant: awk's field, in single quotes: kept as written
     ("echo '$'{lr} \\${lr} $${lr} ${{HOME}}", []),         # a '$' kept apart, escaped or doubled: no warning
+    ("echo {lr} # was ${lr}", []),                        # a comment
 ])
-def test_a_parameter_right_after_a_dollar_is_said_not_refused(project: Any, command: str, warned: list[str]) -> None:
-    """`${lr}` passed without a word and rendered `$0.49`; refusing it (as first done) also refused what meant the
-    `$` (awk's `${col}` field) and a recorded experiment's re-tune: it is a warning."""
+def test_a_stored_commands_parameter_after_a_dollar_is_said_not_refused(project: Any, command: str,
+                                                                        warned: list[str]) -> None:
+    """A recorded experiment (resume, reproduce, re-tune: a spec from the store, never refused) ran with its
+    `${lr}`: said, not refused. Single-quoted, the `$` is meant (awk's field): nothing is said."""
     from tunesmith.runner import prepare
     from tunesmith.spec import spec_from_dict
 
@@ -300,6 +305,51 @@ def test_a_parameter_right_after_a_dollar_is_said_not_refused(project: Any, comm
     said = [w for w in plan.warnings if "follows a '$'" in w]
     assert [w.split()[2].rstrip(":") for w in said] == warned, plan.warnings
     assert all("write {" in w and "${{" in w for w in said)
+
+
+@pytest.mark.parametrize("command,refused", [
+    ("python3 branin.py --x ${x} --y {y}", "x"),          # the walkthrough: $6.0186 ran as 0.0186
+    ('python3 branin.py --x "${x}" --y {y}', "x"),        # double quotes expand it too
+    ("python3 branin.py --x {x} --seed ${seed}", "seed"),  # a built-in
+    ("echo 'a'${y}", "y"),                                # after a closed single quote
+    ("awk '{{print ${x}}}' d.txt; python3 branin.py --x {x} --y {y}", None),  # awk's field, single-quoted
+    ("python3 branin.py --x {x} --y {y} --tag '$'{x} \\${y} ${{HOME}}", None),  # kept apart, escaped, the shell's
+])
+def test_a_parameter_after_a_dollar_the_shell_expands_is_refused_in_a_new_spec(project: Any, command: str,
+                                                                                refused: str | None) -> None:
+    """The walkthrough: `--x ${x}` rendered `$6.0186`, the shell expanded `$6`, the script saw 0.0186 while the
+    record said 6.0186, for every trial; it was only a warning. Refused where the '$' is the shell's; a '$' in
+    single quotes (awk), escaped or kept apart is meant, and accepted without a word."""
+    space = {"x": {"type": "float", "low": -5.0, "high": 10.0}, "y": {"type": "float", "low": 0.0, "high": 15.0}}
+    spec = project.write_spec(project.spec(name="dollar", trial={"command": command}, space=space))
+    checked = project.cli("validate", str(spec))
+    said = " ".join(checked.stderr.split())
+    if refused is None:
+        assert checked.returncode == 0 and "follows a '$'" not in checked.stdout + said, (checked.stdout, said)
+        return
+    assert checked.returncode == 2 and "Traceback" not in said, said
+    assert f"trial.command: ${{{refused}}} puts the value of {{{refused}}} after a '$' the shell expands" in said
+    assert f"write {{{refused}}} for the value, or ${{{{{refused}}}}} (braces doubled)" in said, said
+
+
+def test_a_recorded_command_with_a_parameter_after_a_dollar_still_resumes_and_re_tunes(project: Any) -> None:
+    """A spec from the store is never refused: the experiment ran with it (recorded before this check)."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage.sql import SQLStore
+
+    command = "echo ${x} > x.txt; echo '{{\"loss\": 1}}'"
+    plan = prepare(spec_from_dict(project.spec(name="old", trial={"command": command},
+                                       budget={"trials": 1}, executor={"kind": "inline"},
+                                       base_dir=str(project.root))))
+    store = SQLStore(project.storage, create=True)  # recorded as `run` records it; its trial runs on resume
+    store.create_experiment("old", plan.spec.to_json(), plan.decision.name, plan.decision.reason, time.time())
+    store.close()
+    resumed = project.cli("resume", "old", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    project.write("rows.csv", "a,b\n1,2\n")
+    retuned = project.cli("retune", "old", "--data", "rows.csv", "--trials", "1", "-q")
+    assert retuned.returncode == 0 and "Traceback" not in retuned.stderr, retuned.stderr
 
 
 def test_a_shell_variable_with_doubled_braces_renders_as_the_shells(project: Any) -> None:

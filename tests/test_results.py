@@ -56,6 +56,8 @@ def test_a_dict_gives_the_objective_and_numeric_extras() -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     ({"accuracy": 0.9}, "the result has no 'loss' (the objective metric); keys returned: 'accuracy'"),
     ({}, "the result has no 'loss' (the objective metric); keys returned: none"),
+    ({"los": 0.1}, "the result has no 'loss' (the objective metric); it returned 'los', a misspelling? return it as "
+                   "'loss', or set the objective's metric to 'los'; keys returned: 'los'"),
     ({"loss": None}, "'loss' is None, not a number"),
     ({"loss": "0.1"}, "'loss' is '0.1', not a number"),
     ({"loss": False}, "'loss' is False, not a number"),

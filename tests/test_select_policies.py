@@ -274,3 +274,10 @@ def test_the_table_of_several_objectives_is_the_front_with_the_selected_trial_ma
     flat = " ".join(shown.split())
     assert f"best by acc (the first objective): trial {best}" in flat
     assert f"selected (knee): trial {selected} (what `tunesmith promote` ships)" in flat
+
+
+def test_a_misspelt_policy_gets_a_did_you_mean(project) -> None:
+    """`select: kne` named the policies without the one meant, where strategies and schedulers say it."""
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="kne", select="kne"))))
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "unknown policy 'kne'; did you mean 'knee'? choose one of best, knee" in said, said

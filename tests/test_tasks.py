@@ -352,3 +352,29 @@ def test_each_example_task_validates_and_evaluates(path: Path) -> None:
     assert np.isfinite(result[t.metric_name])
     if t.holdout is not None:
         assert np.isfinite(holdout_report(t, config, 0, base_dir=EXAMPLES)[f"holdout_{t.metric_name}"])
+
+
+def test_a_classifier_on_a_continuous_target_is_refused_as_a_regressor_with_stratified_folds_is(tmp_path: Path,
+                                                                                               project) -> None:
+    """The walkthrough: LogisticRegression on the diabetes target with kfold ran, each value a class of its own, to
+    an accuracy of 0.002, where a regressor with stratified folds was refused clearly."""
+    with pytest.raises(SpecError, match=r"task\.estimator: sklearn\.linear_model\.LogisticRegression is a classifier, "
+                                        r"but the target of the diabetes data is a continuous quantity \(214 distinct "
+                                        r"values over 442 rows.*use a regressor"):
+        prepare(task(estimator=LR, data={"sklearn": "diabetes"}, cv={"kind": "kfold", "folds": 3}, scoring="accuracy"))
+    rows = tmp_path / "prices.csv"
+    rows.write_text("a,price\n" + "".join(f"{i},{i * 1.37:.2f}\n" for i in range(40)))
+    with pytest.raises(SpecError, match=r"the target 'price' is a continuous quantity \(its values are not whole"):
+        prepare(task(estimator=LR, data={"path": str(rows), "target": "price"}, cv={"kind": "kfold", "folds": 3},
+                     scoring="accuracy"))
+    few = tmp_path / "few.csv"
+    few.write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(8)))  # two classes on a few rows: classes
+    prepare(task(estimator=LR, data={"path": str(few), "target": "label"}, cv={"kind": "kfold", "folds": 2},
+                 scoring="accuracy"))
+    spec = {"name": "lr-diabetes", "objective": {"metric": "accuracy", "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.LogisticRegression", "data": {"sklearn": "diabetes"},
+                     "cv": {"kind": "kfold"}},
+            "space": {"C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}}, "budget": {"trials": 2}}
+    checked = project.cli("validate", str(project.write_spec(spec)))
+    assert checked.returncode == 2 and "Traceback" not in checked.stderr, checked.stderr
+    assert "task.estimator:" in checked.stderr and "regressor" in checked.stderr

@@ -3,6 +3,8 @@ marked unknown; the money budget projects such a trial at the expected cost and 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tunesmith.budget import BudgetTracker, spend_summary
@@ -65,3 +67,50 @@ def test_a_completed_trial_that_never_reports_its_cost_metric_is_of_unknown_cost
     assert all("cost" not in t["metrics"] and t["metrics"]["cost_unknown"] == 1.0 for t in project.trials("dollars"))
     shown = " ".join(project.cli("show", "dollars", check=True).stdout.split())
     assert "spent 0 over 0 trials (and 2 of unknown cost: completed without reporting 'dollars')" in shown, shown
+
+
+DOLLAR = '''
+def objective(config, trial):
+    return {"loss": (config["x"] - 0.3) ** 2, "dollar": 2.0}
+'''
+
+
+def test_a_money_budget_stops_the_run_at_the_first_trial_that_never_reports_its_cost(project) -> None:
+    """The walkthrough: `cost: {metric: dollars}`, trials returning `dollar`, `budget: {trials: 20, cost: 7}` ran all
+    20 trials (40 spent against a cap of 7) with exit code 0 and no word; `show` said why afterwards. The run now
+    warns at the first trial, with the did-you-mean, and stops as failed: the cap cannot be kept on unpriced trials."""
+    project.write("dollar.py", DOLLAR)
+    spec = project.spec(name="capped", budget={"trials": 20, "cost": 7}, cost={"metric": "dollars"},
+                        trial={"function": "dollar:objective"}, executor={"kind": "process", "workers": 2})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert "trial 0 completed without reporting 'dollars', the cost metric" in said, said
+    assert "did you mean 'dollar'?" in said and "budget.cost 7" in said and "cannot be kept" in said, said
+    assert len(project.trials("capped")) == 1, "trials start one at a time until a cost is known: one was run"
+    assert project.show("capped")["status"] == "failed"
+
+
+def test_an_unreported_cost_metric_is_said_once_while_the_run_goes_on(project) -> None:
+    """Without a money budget nothing is overspent: the run completes, and says once which metric was missing."""
+    project.write("dollar.py", DOLLAR)
+    spec = project.spec(name="uncapped", budget={"trials": 3}, cost={"metric": "dollars"},
+                        trial={"function": "dollar:objective"}, executor={"kind": "inline"})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert run.returncode == 0, (run.stdout, run.stderr)
+    assert run.stderr.count("without reporting 'dollars'") == 1, run.stderr
+    assert "did you mean 'dollar'?" in run.stderr
+
+
+def test_the_budget_stops_on_this_runs_unpriced_trial_not_on_a_replayed_one() -> None:
+    tracker = BudgetTracker(Budget(trials=None, cost=10.0), Direction.MINIMIZE, started=0.0, cost_metric="dollars")
+    done = TrialRecord(number=0, state=TrialState.COMPLETED, params={}, seed=0, values=(1.0,),
+                       metrics={"dollar": 2.0, "cost_unknown": 1.0}, started_at=0.0, finished_at=1.0)
+    tracker.observe(done, replayed=True)
+    assert tracker.failure_stop() is None, "history is projected, as before; this run is judged on its own trials"
+    tracker.observe(_trial(1, {"cost_unknown": 1.0}))
+    assert tracker.failure_stop() is None, "a failed attempt whose measurement never arrived is no misnamed metric"
+    tracker.observe(replace(done, number=2))
+    reason = tracker.stop_reason(0.0)
+    assert reason is not None and "trial 2 completed without reporting 'dollars'" in reason, reason
+    assert "did you mean 'dollar'?" in reason and not tracker.may_start(3, 0.0)

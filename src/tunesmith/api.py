@@ -14,7 +14,7 @@ from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.selection import Selection, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
-from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
+from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, resolve_url
 from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of
 
@@ -72,7 +72,7 @@ def _as_spec(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str]) 
         spec = spec_from_dict(spec)
     elif not isinstance(spec, ExperimentSpec):
         raise TypeError(f"spec must be an ExperimentSpec, a mapping or a path to a YAML file; got {spec!r}")
-    check_safe_ranges(spec)
+    check_new_spec(spec)
     return spec
 
 

@@ -14,6 +14,13 @@ trials still running are expected to cost (the median cost of the finished ones,
 finished trial whose cost is unknown (``cost_unknown``: a measurement never arrived; counting it as free would
 let the run overspend). A new trial starts only if the projection with it stays within the cap, so the run ends
 within about one trial's cost of it. Until the first trial's cost is known, trials start one at a time.
+
+A trial that *completed* yet is of unknown cost never reported the cost metric (``cost.metric``) and nothing else
+prices it: the metric is misnamed, or the trial does not report it. A money budget cannot be kept on such trials
+(projecting them at the median of trials that did report a cost is a guess about the very trials that never say),
+so, like fail fast, the run stops as failed at the first one of this run, saying which metric it lacks. Trials
+start one at a time until a cost is known, so it stops after the first trial, not after spending the budget
+many times over. Replayed trials are history, projected at the median as before; this run is judged on its own.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from dataclasses import dataclass
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
 from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
-from tunesmith.spec.model import Budget
+from tunesmith.spec.model import Budget, ExperimentSpec
+from tunesmith.unreported_metrics import unreported_hint
 
 FAIL_FAST_TRIALS = 5
 DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, FailureKind.EXIT_CODE)
@@ -44,10 +52,14 @@ class BudgetTracker:
         direction: the (first) objective's direction, for ``target`` and ``patience``.
         started: monotonic time this run started.
         elapsed_before: seconds spent by earlier runs of this experiment (resume).
+        cost_metric: the metric trials report their cost in (``cost.metric``), for the reason a money budget
+            stops on a trial that completed without it.
     """
 
-    def __init__(self, budget: Budget, direction: Direction, started: float, elapsed_before: float = 0.0) -> None:
+    def __init__(self, budget: Budget, direction: Direction, started: float, elapsed_before: float = 0.0,
+                 cost_metric: str | None = None) -> None:
         self.budget = budget
+        self.cost_metric = cost_metric
         self.direction = direction
         self.started = started
         self.elapsed_before = elapsed_before
@@ -63,6 +75,13 @@ class BudgetTracker:
         self.costs: list[float] = []
         self.unknown_costs = 0               # finished trials whose cost is unknown: projected at the expected cost
         self.allocated = 0                   # trial numbers taken, as last told by may_start
+        self.unpriced: str | None = None     # why this run's money budget cannot be kept (a trial never said its cost)
+
+    @classmethod
+    def of(cls, spec: ExperimentSpec, started: float, elapsed_before: float = 0.0) -> BudgetTracker:
+        """The tracker of ``spec``'s budget."""
+        return cls(spec.budget, spec.objectives[0].direction, started, elapsed_before,
+                   spec.cost.metric if spec.cost is not None else None)
 
     def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
         """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
@@ -72,6 +91,8 @@ class BudgetTracker:
             self.costs.append(cost)
         elif trial.metrics.get(COST_UNKNOWN_METRIC):
             self.unknown_costs += 1
+            if trial.state is TrialState.COMPLETED and not replayed and self.budget.cost is not None:
+                self.unpriced = self.unpriced or self._unpriced_reason(trial)
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
@@ -102,6 +123,13 @@ class BudgetTracker:
             self.first_failures.clear()
         elif len(self.first_failures) < FAIL_FAST_TRIALS:
             self.first_failures.append(signature)
+
+    def _unpriced_reason(self, trial: TrialRecord) -> str:
+        metric = self.cost_metric or "the cost metric"
+        hint = f" ({unreported_hint(metric, trial.metrics)})" if self.cost_metric else ""
+        return (f"trial {trial.number} completed without reporting {metric!r} (cost.metric), so its cost is unknown "
+                f"and the money budget (budget.cost {self.budget.cost:g}) cannot be kept: have the trial return its "
+                f"cost under that name, or name the metric it reports in cost.metric{hint}")
 
     def may_start(self, allocated: int, now: float) -> bool:
         """Whether a new trial number may be allocated (``allocated`` numbers are taken already)."""
@@ -149,6 +177,8 @@ class BudgetTracker:
     def failure_stop(self) -> str | None:
         """Why the run should stop as failed (too many trials failing), or None."""
         b = self.budget
+        if self.unpriced is not None:
+            return self.unpriced
         if self.fail_fast_armed and len(self.first_failures) >= FAIL_FAST_TRIALS:
             return (f"every trial so far ({len(self.first_failures)}) failed the same way, so no configuration is "
                     f"likely to work: {self.last_error}")

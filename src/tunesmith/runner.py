@@ -40,6 +40,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
 from tunesmith.tracking import attach_tracking, check_tracking_installed
+from tunesmith.unreported_metrics import UnreportedMetrics
 from tunesmith.strategy.warm_start import warm_started
 
 if TYPE_CHECKING:  # the store (and SQLAlchemy) loads only when something runs: `validate` stays fast
@@ -177,8 +178,8 @@ class Runner:
                  clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None,
                  join: bool = False) -> None:
         self.store, self.experiment, self.plan, self.spec = store, experiment, plan, plan.spec
-        self.listener = attach_tracking(plan.spec, store, clock, Listeners(AuditListener(store, clock),
-                                                                           listener or RunListener()))  # + MLflow
+        watching = Listeners(AuditListener(store, clock), UnreportedMetrics.of(plan.spec), listener or RunListener())
+        self.listener = attach_tracking(plan.spec, store, clock, watching)  # + MLflow
         self.clock = clock
         self._owner = lease_owner_id()
         self.executor = executor or build_executor(self.spec, clock, report_hook=self._record_report, quota=QuotaScope(
@@ -267,7 +268,7 @@ class Runner:
             store.set_attributes(exp_id, {"warm_start": {**warm, "taken_as": taken.value}}, clock.now())
         self.scheduler.replay(finished)
         elapsed_before = time_spent(store.events(exp_id)) if resumed else 0.0
-        self._budget = BudgetTracker(spec.budget, spec.objectives[0].direction, clock.monotonic(), elapsed_before)
+        self._budget = BudgetTracker.of(spec, clock.monotonic(), elapsed_before)
         for t in finished:
             self._budget.observe(t, replayed=True)
         self._best = RunningBest(spec.objectives, finished, spec.constraints,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -11,6 +11,8 @@ from tunesmith.suggestions import closest, misplaced
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # fields tunesmith fills in itself (the spec's folder): accepted, never offered to a writer as a key to use
+    internal_keys: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
@@ -23,8 +25,9 @@ class StrictModel(BaseModel):
                         raise ValueError(f"unknown key {key!r}; it belongs under {section}: write {section}: "
                                          f"{{{key.lower()}: ...}}")  # as the section spells it (keys are lower case)
                     # the valid keys written beside it are never suggested
-                    close = closest(key, sorted(known), given=[k for k in data if k in known])
-                    hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(sorted(known))}"
+                    offered = sorted(known - cls.internal_keys)
+                    close = closest(key, offered, given=[k for k in data if k in known])
+                    hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(offered)}"
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data
 

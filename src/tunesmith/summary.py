@@ -254,4 +254,9 @@ def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> s
 
 
 def _cell(v: Any) -> Any:
-    return "null" if v is None else v
+    """A parameter's value as its CSV cell: a boolean and null as the JSON literals ``true``, ``false``, ``null``
+    (Python's ``True`` beside JSON's ``null`` was neither; pandas' read_csv reads ``true``/``false`` as booleans and
+    ``null`` as missing), anything else as it is. An inactive parameter is an empty cell: null is a choice made."""
+    if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    return v

@@ -126,18 +126,79 @@ def _no_such_placeholder_after_a_dollar(name: str, names: list[str]) -> SpecErro
                                       f"{', '.join(names)}; built-ins: {', '.join(BUILTIN_PLACEHOLDERS)}")
 
 
-def dollar_warnings(command: str) -> list[str]:
-    """``${lr}`` renders the value after a ``$`` (``$0.49``: the shell expands ``$0``; ``$sgd``: empty), which a
-    writer of the shell's ``${name}`` did not mean, and an awk field (``${col}`` as ``$3``) did: said, not refused.
-    Only placeholders the check let through reach here (names of parameters and built-ins)."""
+def _shell_expanded_dollars(command: str, names: Iterable[str] | None = None) -> list[str]:
+    """The names of the placeholders written ``${name}`` (of ``names`` and the built-ins; any name when None) whose
+    ``$`` the shell expands: outside single quotes, not escaped (``\\$``), not ``$$``, not in a comment.
+    ``${x}`` renders the value after the ``$``: ``$6.0186``, which sh reads as ``$6`` (empty) then ``.0186``, so
+    the trial gets another value than the one recorded. Inside single quotes the ``$`` is kept as written: awk's
+    field ``'{{print ${col}}}'``."""
+    quoted = _single_quoted_or_comment(command)
+    allowed = None if names is None else {*names, *BUILTIN_PLACEHOLDERS}
     out = []
     for m in PLACEHOLDER.finditer(command):
         name = m.group(1)
-        if (name and _PLACEHOLDER_NAME.fullmatch(name) and m.start() > 0 and command[m.start() - 1] == "$"
-                and command[max(0, m.start() - 2):m.start()] not in ("$$", "\\$")):
-            out.append(f"trial.command has ${{{name}}}: the value follows a '$' (as $0.5), which the shell expands "
-                       f"unless quoted; for the value alone write {{{name}}}, for a shell variable ${{{{{name}}}}}")
+        dollar = m.start() - 1
+        if (name and _PLACEHOLDER_NAME.fullmatch(name) and (allowed is None or name in allowed) and dollar >= 0
+                and command[dollar] == "$" and command[dollar - 1:dollar + 1] != "$$" and not quoted[dollar]):
+            out.append(name)
     return out
+
+
+def _single_quoted_or_comment(command: str) -> list[bool]:
+    """For each character of ``command``, whether sh takes it literally there: inside single quotes, escaped by a
+    backslash (outside quotes or inside double ones), or in a comment (``#`` starting a word, outside quotes, to the
+    end of its line)."""
+    literal = [False] * len(command)
+    state, i = "", 0  # "": unquoted, "'": single quotes, '"': double quotes, "#": a comment
+    while i < len(command):
+        c = command[i]
+        if state == "'":
+            literal[i] = c != "'"
+            state = "" if c == "'" else state
+        elif state == "#":
+            literal[i] = c != "\n"
+            state = "" if c == "\n" else state
+        elif c == "\\":
+            if i + 1 < len(command):
+                literal[i + 1] = True  # the next character is escaped, whatever it is
+            i += 2
+            continue
+        elif state == '"':
+            state = "" if c == '"' else state
+        elif c in "'\"":
+            state = c
+        elif c == "#" and (i == 0 or command[i - 1].isspace() or command[i - 1] in ";&|("):
+            literal[i], state = True, "#"
+        i += 1
+    return literal
+
+
+def check_dollar_placeholders(command: str, parameters: Iterable[str]) -> None:
+    """Refuse ``${name}`` whose ``$`` the shell expands (:func:`_shell_expanded_dollars`): every trial would run
+    with another value than the one recorded. Checked on a command given anew (a spec file, the Python API), not
+    on a stored one, which ran with it and stays resumable and re-tunable (said by :func:`dollar_warnings`). A name
+    that is no parameter's (``${HOME}``) is :func:`check_placeholders`' to refuse.
+
+    Raises:
+        SpecError: at ``trial.command``, naming both fixes.
+    """
+    names = _shell_expanded_dollars(command, parameters)
+    if names:
+        name = names[0]
+        raise SpecError("trial.command", (
+            f"${{{name}}} puts the value of {{{name}}} after a '$' the shell expands (6.0186 renders $6.0186, which "
+            f"the shell reads as $6, empty, then .0186): the trial would get another value than the one recorded; "
+            f"write {{{name}}} for the value, or ${{{{{name}}}}} (braces doubled) for the shell variable ${name} "
+            f"(inside single quotes a '$' is kept as written); got {command!r}"))
+
+
+def dollar_warnings(command: str) -> list[str]:
+    """What a stored command's ``${lr}`` whose ``$`` the shell expands renders (``$0.49``: ``$0`` expanded): a
+    recorded experiment ran with it, so it is said, not refused (:func:`check_dollar_placeholders` refuses it in a
+    command given anew). Inside single quotes (awk's ``'{{print ${col}}}'``) the ``$`` is meant: nothing is said."""
+    return [f"trial.command has ${{{name}}}: the value follows a '$' (as $0.5), which the shell expands "
+            f"unless quoted; for the value alone write {{{name}}}, for a shell variable ${{{{{name}}}}}"
+            for name in _shell_expanded_dollars(command)]
 
 
 _NAME_AFTER = re.compile(r"[A-Za-z0-9_]+")

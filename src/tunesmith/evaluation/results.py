@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tunesmith.records import Failure, FailureKind
+from tunesmith.suggestions import closest
 
 
 def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...], dict[str, float]] | Failure:
@@ -30,7 +31,10 @@ def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...
         for m in metrics:
             if m not in raw:
                 keys = ", ".join(map(repr, raw)) or "none"
-                return _invalid(f"the result has no {m!r} (the objective metric); keys returned: {keys}")
+                close = closest(m, [str(k) for k in raw if k not in metrics])
+                hint = (f"; it returned {close!r}, a misspelling? return it as {m!r}, or set the objective's metric "
+                        f"to {close!r}" if close else "")
+                return _invalid(f"the result has no {m!r} (the objective metric){hint}; keys returned: {keys}")
             v = _to_float(raw[m])
             if v is None:
                 return _invalid(f"{m!r} is {_short(raw[m])}, not a number")

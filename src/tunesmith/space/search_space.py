@@ -46,6 +46,24 @@ class SearchSpace:
         order = _topological(domains, path)
         return cls(domains=dict(domains), order=order)
 
+    def check_conditions_can_hold(self, path: str = "space") -> None:
+        """Refuse a ``when`` on a float parameter: :meth:`is_active` compares values exactly (and their types), and a
+        float drawn from a range equals a given value almost never (a stepped one is ``low + k * step`` in floating
+        point, ``0.30000000000000004`` for 0.3), so the parameter it conditions would never be active. Checked on a
+        spec given anew, not on a stored one: a recorded experiment stays readable.
+
+        Raises:
+            SpaceError: at ``space.<name>.when.<parent>``, naming the fix.
+        """
+        for name in self.order:
+            for parent in self.domains[name].when or {}:
+                if isinstance(self.domains[parent], Float):
+                    raise SpaceError(f"{path}.{name}.when.{parent}", (
+                        f"{parent!r} is a float parameter, and a condition holds only when the value is exactly the "
+                        f"one given, which a float almost never is: {name!r} would never be active; condition on a "
+                        f"categorical, int or bool parameter (e.g. {parent}: {{type: categorical, choices: [0.25, "
+                        f"0.5, 0.75]}}) or drop the condition"))
+
     @property
     def names(self) -> tuple[str, ...]:
         return self.order

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from tunesmith.errors import SpecError
-from tunesmith.spec.model import ExperimentSpec, check_safe_ranges
+from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.suggestions import closest, nearby_file
 
@@ -43,6 +43,9 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
                             "save it as UTF-8") from None
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
+    if p.suffix == ".py":  # YAML reads `def f(config, trial):` as a key: an unknown key named like the code
+        raise SpecError("", f"{p.name} is Python code, not a spec: give a YAML spec whose trial names it, e.g. "
+                            f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
         data, twice = safe_load_checked(text)
     except yaml.YAMLError as e:
@@ -52,13 +55,17 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
     if twice is not None:
         raise SpecError(*twice)
+    if data is None:  # nothing but blanks and comments
+        raise SpecError("", f"{p.name} is empty (or holds only comments): a spec is a mapping of keys, e.g. name: "
+                            "quick, objective: {metric: loss, direction: minimize}, space: {...}, trial: {...} "
+                            "(see examples/quickstart.yaml)")
     if not isinstance(data, dict):
         raise SpecError("", f"{p.name} must hold a mapping of keys (name, objective, space, ...); "
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
     spec = spec_from_dict(data)
-    check_safe_ranges(spec)
+    check_new_spec(spec)
     return spec
 
 
@@ -155,7 +162,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         hint = f"did you mean {close!r}? " if close else ""
         msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
     elif kind == "missing":
-        msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path), "")
+        msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path),
+                                                          _scheduler_field_fix(path, data))
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
@@ -232,6 +240,17 @@ _MISSING_FIX = {
     "task.estimator": ": e.g. estimator: sklearn.linear_model.LogisticRegression",
     "task.data": ": e.g. data: {path: rows.csv, target: label} or data: {sklearn: breast_cancer}",
 }
+
+
+def _scheduler_field_fix(path: str, data: Mapping[str, Any]) -> str:
+    """``: the step at which a trial is fully trained, e.g. scheduler: {name: asha, max_resource: 27}`` for
+    ``scheduler: {name: asha}``, as ``scheduler: asha`` is told; else ``""``."""
+    scheduler = data.get("scheduler")
+    if path != "scheduler.max_resource" or not isinstance(scheduler, Mapping):
+        return ""
+    given = ", ".join(f"{k}: {v}" for k, v in scheduler.items() if isinstance(v, str | int | float))
+    return (f": the step at which a trial is fully trained (its last epoch or iteration), e.g. "
+            f"scheduler: {{{given + ', ' if given else ''}max_resource: 27}}")
 
 
 def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:

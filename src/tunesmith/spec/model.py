@@ -10,11 +10,12 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
 from tunesmith.errors import SpecError
+from tunesmith.evaluation.command import check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
@@ -380,6 +381,8 @@ class ExperimentSpec(StrictModel):
         SpecError: from the constructor as from the YAML loader: one message with the field path.
     """
 
+    internal_keys: ClassVar[frozenset[str]] = frozenset({"base_dir"})  # the loader sets it
+
     def __init__(self, **data: Any) -> None:
         from pydantic import ValidationError
 
@@ -552,6 +555,15 @@ def _check_select(spec: ExperimentSpec) -> None:
         for metric in named:
             if metric not in names:
                 raise SpecError(f"select.{key}", f"{metric!r} is not an objective; objectives: {', '.join(names)}")
+
+
+def check_new_spec(spec: ExperimentSpec) -> None:
+    """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
+    skips, so that an experiment recorded before them stays readable and resumable."""
+    check_safe_ranges(spec)
+    spec.search_space.check_conditions_can_hold()
+    if spec.trial is not None and spec.trial.command is not None:
+        check_dollar_placeholders(spec.trial.command, list(spec.space))
 
 
 def check_safe_ranges(spec: ExperimentSpec) -> None:

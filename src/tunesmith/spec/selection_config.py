@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from tunesmith.constraints import Constraint
 from tunesmith.strict_model import StrictModel
+from tunesmith.suggestions import closest
 
 POLICIES = ("best", "knee", "weights", "lexicographic", "constraint_first")
 
@@ -61,7 +62,9 @@ class SelectConfig(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> SelectConfig:
         if self.policy not in POLICIES:
-            raise ValueError(f"unknown policy {self.policy!r}; choose one of {', '.join(POLICIES)}")
+            close = closest(self.policy, POLICIES)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise ValueError(f"unknown policy {self.policy!r}; {hint}choose one of {', '.join(POLICIES)}")
         if self.policy == "weights" and not self.weights:
             raise ValueError("policy weights needs weights: {metric: weight, ...} naming objectives")
         if self.policy == "lexicographic" and not self.lexicographic:
