@@ -101,10 +101,8 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     if not stored:  # a recorded experiment still resumes and reproduces (its tracking fails as an event, as before)
         check_tracking_installed(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
-    filled = spec.model_copy(update={
-        "seed": spec.seed if spec.seed is not None else fresh_seed(),
-        "workdir": os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name)),
-    })
+    workdir = os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name))
+    filled = spec.model_copy(update={"seed": spec.seed if spec.seed is not None else fresh_seed(), "workdir": workdir})
     return Plan(filled, space, decision, tuple(warnings))
 
 
