@@ -19,7 +19,7 @@ from tunesmith.storage import SQLStore
 from tunesmith.storage.schema import HEAD_REVISION
 
 READ_ONLY = [("ls",), ("show", "exp"), ("trials", "exp"), ("resume", "exp")]
-FOREIGN_FIX = "nothing was written to it. Give tunesmith a store of its own: a new SQLite file, or an empty database"
+FOREIGN_FIX = "nothing was written to it. Give tunesmith a store of its own: a new SQLite file"
 
 
 def _one_line_input_error(proc: subprocess.CompletedProcess[str]) -> str:
@@ -113,17 +113,42 @@ def database(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def test_a_database_holding_other_tables_is_refused_by_every_command_unchanged(project, database):
-    """`ls --storage sqlite:///other.db` added tunesmith's 8 tables beside the `users` it held."""
+def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_that_collides_is_refused(project,
+                                                                                                      database):
+    """`ls --storage sqlite:///other.db` added tunesmith's tables beside the `users` it held: a read-only command
+    finds no store there and writes nothing. `run` makes its store beside others' tables (a team's shared
+    database), leaving them as they were; a table bearing one of tunesmith's names would collide: refused."""
     _execute(database, "CREATE TABLE users (id INTEGER)", "INSERT INTO users VALUES (7)")
     shown = make_url(database).render_as_string(hide_password=True)
-    spec = project.write_spec(project.spec())
-    for args in [*READ_ONLY, ("run", str(spec))]:
+    for args in READ_ONLY:
+        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        assert message == (f"no tunesmith store at {shown} (the database holds other tables, no tunesmith store: "
+                           "nothing has run here yet); run an experiment first, or point --storage / "
+                           "TUNESMITH_STORAGE at the store")
+    assert _tables(database) == {"users"}
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    project.cli("run", str(spec), "--storage", database, "-q", check=True)
+    assert _revision(database) == HEAD_REVISION and "users" in _tables(database)
+    _execute(database, "DROP TABLE users")
+    project.cli("delete", "exp", "--yes", "--storage", database, check=True)
+
+    _execute(database, *[f"DROP TABLE {t}" for t in _dependents_first(_tables(database))],
+             "CREATE TABLE trials (id INTEGER)", "CREATE TABLE users (id INTEGER)")  # someone else's `trials`
+    own = ("a new SQLite file" if database.startswith("sqlite") else "a new SQLite file, another database, or a schema "
+           "of its own in this one (a URL ending ?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)")
+    for args in [("ls",), ("run", str(spec))]:
         message = _one_line_input_error(project.cli(*args, "--storage", database))
         assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's tables: "
-                           f"1 table(s) (users); {FOREIGN_FIX}")
-    assert _tables(database) == {"users"}
-    assert not (project.root / ".tunesmith").exists()
+                           f"2 table(s) (trials, users); nothing was written to it. Give tunesmith a store of its own: "
+                           f"{own}")
+    assert _tables(database) == {"trials", "users"}
+
+
+def _dependents_first(tables: set[str]) -> list[str]:
+    from tunesmith.storage.schema import metadata
+
+    order = [t.name for t in reversed(metadata.sorted_tables)]
+    return [t for t in order if t in tables] + sorted(tables - set(order))
 
 
 def test_read_only_commands_find_no_store_in_an_empty_database_and_create_none(project, database):
@@ -145,11 +170,12 @@ def test_read_only_commands_find_no_store_in_an_empty_database_and_create_none(p
 
 
 def test_the_python_store_refuses_a_foreign_database_and_reads_no_empty_one(database):
-    _execute(database, "CREATE TABLE users (id INTEGER)")
+    _execute(database, "CREATE TABLE alembic_version (version_num VARCHAR(32))",
+             "INSERT INTO alembic_version VALUES ('dc11669786a5')")  # another Alembic application's schema
     for create in (True, False):
         with pytest.raises(StorageConfigError, match="is not a tunesmith store"):
             SQLStore(database, create=create).experiments()
-    _execute(database, "DROP TABLE users")
+    _execute(database, "DROP TABLE alembic_version")
     with pytest.raises(StoreNotFound, match="the database is empty"):
         SQLStore(database, create=False).experiments()
     assert _tables(database) == set()
@@ -196,6 +222,19 @@ def test_a_postgresql_url_without_a_database_name_is_refused_before_connecting(p
                                f"{make_url(given).set(database='tunesmith').render_as_string(hide_password=True)} "
                                "(create it first: CREATE DATABASE tunesmith;)")
     assert _tables(default_database) == before
+
+
+def test_a_postgresql_url_naming_its_database_the_libpq_way_is_not_refused(monkeypatch):
+    """libpq names a database in the query (?dbname=, ?service=) or the environment (PGDATABASE, PGSERVICE)."""
+    from tunesmith.storage.opening import refuse_url_without_database
+
+    for given in ("postgresql://u@h/?dbname=team", "postgresql://u@h/?service=tuning"):
+        refuse_url_without_database(make_url(given), given, "--storage")
+    bare = make_url("postgresql://u@h/")
+    with pytest.raises(StorageConfigError, match="names no database"):
+        refuse_url_without_database(bare, "postgresql://u@h/", "--storage")
+    monkeypatch.setenv("PGDATABASE", "team")
+    refuse_url_without_database(bare, "postgresql://u@h/", "--storage")
 
 
 @pytest.mark.postgres

@@ -35,3 +35,16 @@ def test_a_failed_trial_lacking_the_metric_says_nothing(project) -> None:
                         trial={"function": "objectives:raises"}, executor={"kind": "inline"})
     run = project.cli("run", str(project.write_spec(spec)), "--quiet")
     assert "without reporting" not in run.stderr, run.stderr
+
+
+def test_a_cost_metric_not_reported_under_resource_prices_says_the_trial_was_priced_by_them(project) -> None:
+    """With `cost: {metric: dollars, cpu_hour: 1}` a trial that reports no `dollars` is priced from its measured
+    resources; the warning said its cost was unknown."""
+    project.write("lat.py", LATENCY)
+    spec = project.spec(name="priced", budget={"trials": 2}, cost={"metric": "dollars", "cpu_hour": 1.0},
+                        trial={"function": "lat:objective"}, executor={"kind": "inline"})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert run.returncode == 0, run.stderr
+    said = " ".join(run.stderr.split())
+    assert "without reporting 'dollars', the cost metric (cost.metric): its cost is priced from its measured " \
+           "resources instead" in said, said

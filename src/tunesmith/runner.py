@@ -82,18 +82,19 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
                           len(spec.objective), spec.executor.workers,
                           early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
+    warnings: list[str] = []
     if spec.task is not None:
         from tunesmith.tasks import prepare as prepare_task
 
-        prepare_task(spec.task, spec.base_dir)  # the data loads and splits now, or fails with its field path
+        warnings += prepare_task(spec.task, spec.base_dir).warnings  # the data loads and splits now, or fails
     elif spec.trial is not None and spec.trial.function is not None:
         check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline",
                              given=spec.trial.given_function(spec.name))
     else:
         assert spec.trial is not None and spec.trial.command is not None
         check_placeholders(spec.trial.command, space.names, stored=stored)
-    warnings = command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
-                                trials_run_here(spec.executor)) if spec.trial else []
+    warnings += command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
+                                 trials_run_here(spec.executor)) if spec.trial else []
     warnings += executor_warnings(spec)
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray

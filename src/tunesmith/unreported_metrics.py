@@ -42,8 +42,9 @@ class UnreportedMetrics(RunListener):
     """
 
     def __init__(self, cost_metric: str | None, constraints: Sequence[Constraint],
-                 objectives: Sequence[ObjectiveSpec]) -> None:
+                 objectives: Sequence[ObjectiveSpec], priced: bool = False) -> None:
         self.cost_metric = cost_metric
+        self.priced = priced  # the cost section prices resources too: a trial without the metric is priced by them
         self.constraints = constraints
         self.objectives = objectives
         self._said: set[str] = set()
@@ -51,7 +52,9 @@ class UnreportedMetrics(RunListener):
 
     @classmethod
     def of(cls, spec: ExperimentSpec) -> UnreportedMetrics:
-        return cls(spec.cost.metric if spec.cost is not None else None, spec.constraints, spec.objectives)
+        cost = spec.cost
+        return cls(cost.metric if cost is not None else None, spec.constraints, spec.objectives,
+                   priced=cost is not None and bool(cost.cpu_hour or cost.gpu_hour or cost.memory_gb_hour))
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self._warn = warn
@@ -60,7 +63,8 @@ class UnreportedMetrics(RunListener):
         if trial.state is not TrialState.COMPLETED:
             return
         reported: Mapping[str, float] = {**trial.metrics, **(trial.value_map(tuple(self.objectives)) or {})}
-        named = [(self.cost_metric, "the cost metric (cost.metric): its cost is unknown")] if self.cost_metric else []
+        priced = "priced from its measured resources instead" if self.priced else "unknown"
+        named = [(self.cost_metric, f"the cost metric (cost.metric): its cost is {priced}")] if self.cost_metric else []
         named += [(c.metric, f"the metric of constraint '{c}': no trial lacking it is feasible")
                   for c in self.constraints]
         for metric, what in named:

@@ -1,11 +1,12 @@
 """Opening the store a URL names: what the database there holds, found out before anything is created or upgraded
 in it, and what a failure to reach it means.
 
-A database holds a tunesmith store (at a revision this package knows, or a newer one), nothing, or another
-application's tables (MLflow's, a web app's). Only a command that creates a store (``run``) may make one, and only
-in an empty database: a read-only command pointed at an empty one finds "no store here", and a database holding
-anything else is refused by every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
-``alembic_version``, or tunesmith's tables would land among someone else's).
+A database holds a tunesmith store (at a revision this package knows, or a newer one), nothing, tables of others
+beside which a store may be made (a team's shared database), or another application's schema that a store would
+collide with (an ``alembic_version`` of its own, as MLflow's, or tables named as tunesmith's). Only a command that
+creates a store (``run``) may make one: a read-only command finds "no store here", and a database whose schema
+would collide is refused by every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
+``alembic_version``).
 
 A failure to reach the database the URL names (no server at its host and port, an unknown role, a refused login, a
 missing database, a file that is not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. A
@@ -15,6 +16,7 @@ database reached and recognised that then fails (locked, out of connections, a d
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ TABLES_NAMED = 6  # a refusal lists this many of the tables it found
 
 class Contents(enum.Enum):
     EMPTY = "empty"                          # no tables (or only an unfinished tunesmith schema, no revision yet)
+    BESIDE_OTHERS = "beside others"          # others' tables, none named as tunesmith's, no alembic_version
     TUNESMITH_STORE = "tunesmith store"      # at a revision this package ships: opened, upgraded when older
     NEWER_TUNESMITH_STORE = "newer store"    # written by a later tunesmith: this one cannot read it
     OTHER_APPLICATION = "other application"  # tables or an alembic_version that are not tunesmith's
@@ -59,7 +62,9 @@ def driver_url(url: URL) -> URL:
 def refuse_url_without_database(url: URL, shown: str, origin: str) -> None:
     """A PostgreSQL URL must name its database: without one the server picks the shared database named after the
     user (``postgres``), where a store does not belong."""
-    if url.get_backend_name() == "postgresql" and not url.database:
+    named_elsewhere = "dbname" in url.query or "service" in url.query or os.environ.get("PGDATABASE") or \
+        os.environ.get("PGSERVICE")  # libpq's own ways of naming it
+    if url.get_backend_name() == "postgresql" and not url.database and not named_elsewhere:
         user = url.username or "postgres"
         raise StorageConfigError(
             f"{origin}: {shown} names no database (the server would use the shared database {user!r}); name one, "
@@ -94,16 +99,20 @@ def refuse_unless_usable(engine: Engine, shown: str, origin: str, create: bool) 
     finally:
         engine.dispose()
     if found.contents is Contents.OTHER_APPLICATION:
+        own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
+               "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)"
+               if engine.url.get_backend_name() == "postgresql" else "a new SQLite file")
         raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written "
-                                 "to it. Give tunesmith a store of its own: a new SQLite file, or an empty database")
+                                 f"to it. Give tunesmith a store of its own: {own}")
     if found.contents is Contents.NEWER_TUNESMITH_STORE:
         from tunesmith.storage.revisions import packaged_head_revision
 
         raise StorageConfigError(
             f"{origin}: the store at {shown} was written by a newer tunesmith (schema revision {found.revision!r}; "
             f"this one knows up to {packaged_head_revision()!r}); upgrade tunesmith to open it")
-    if found.contents is Contents.EMPTY and not create:
-        raise StoreNotFound(f"no tunesmith store at {shown} (the database is empty: nothing has run here yet); "
+    if found.contents in (Contents.EMPTY, Contents.BESIDE_OTHERS) and not create:
+        what = "is empty" if found.contents is Contents.EMPTY else "holds other tables, no tunesmith store"
+        raise StoreNotFound(f"no tunesmith store at {shown} (the database {what}: nothing has run here yet); "
                             "run an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
 
 
@@ -117,7 +126,10 @@ def holds(found: Survey) -> str:
 
 def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
     if revision is None:
-        return Contents.EMPTY if set(tables) <= TUNESMITH_TABLES else Contents.OTHER_APPLICATION
+        if set(tables) <= TUNESMITH_TABLES:
+            return Contents.EMPTY
+        # others' tables: a store fits beside them unless one of them bears a tunesmith table's name
+        return Contents.OTHER_APPLICATION if set(tables) & TUNESMITH_TABLES else Contents.BESIDE_OTHERS
     from tunesmith.storage.revisions import packaged_revisions
 
     if revision in packaged_revisions():

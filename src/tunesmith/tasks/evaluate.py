@@ -34,6 +34,7 @@ class Prepared:
     classification: bool
     splits: list[Split]        # indices into dev rows
     scorer: TaskScorer
+    warnings: tuple[str, ...] = ()   # what `validate` and `run` tell about the data (the task still runs)
 
     @property
     def dev(self) -> Dataset:
@@ -54,11 +55,10 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
     if not isinstance(task.scoring, str) and not classification:
         raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {task.estimator.path} is "
                                         "not a classifier")
-    if classification:
-        _refuse_a_continuous_target(task, ds)
+    said = _continuous_looking_target(task, ds) if classification else None
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = cv_splits(task, ds.subset(dev_idx), classification)
-    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task))
+    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), (said,) if said else ())
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))
     _prepared[key] = (ds, prepared)
@@ -68,14 +68,17 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
 MIN_ROWS_PER_CLASS = 5
 MANY_CLASSES = 20
 """A numeric target of more than MANY_CLASSES distinct values with fewer than MIN_ROWS_PER_CLASS rows per value, on
-average, is a quantity, not classes: the diabetes target's 442 rows hold 214 values (2.1 each), which
-scikit-learn's ``type_of_target`` calls multiclass because each is a whole number. A classifier learns nothing from
-classes of two rows. (A few classes over a few rows, 0/1 labels on 8 rows, are classes.)"""
+average, looks like a quantity, not classes: the diabetes target's 442 rows hold 214 values (2.1 each), which
+scikit-learn's ``type_of_target`` calls multiclass because each is a whole number. A warning, not a refusal: a
+small dataset of many real classes (30 classes of 4 rows) looks the same, and a recorded experiment must still
+resume, reproduce and promote."""
 
 
-def _refuse_a_continuous_target(task: TaskConfig, ds: Dataset) -> None:
+def _continuous_looking_target(task: TaskConfig, ds: Dataset) -> str | None:
     """A classifier on a continuous target ran, every value a class of its own (LogisticRegression on diabetes
-    scored accuracy 0.002), where a regressor with stratified folds was refused. Refused the same clear way.
+    scored accuracy 0.002), where a regressor with stratified folds was refused. A target whose values are not
+    whole numbers is refused (scikit-learn's classifiers refuse it at every fit: no trial could complete); one that
+    only looks like a quantity is warned about.
 
     Raises:
         SpecError: at ``task.estimator``, naming the fix.
@@ -83,19 +86,19 @@ def _refuse_a_continuous_target(task: TaskConfig, ds: Dataset) -> None:
     from sklearn.utils.multiclass import type_of_target
 
     kind = type_of_target(ds.y)
-    values = len(np.unique(ds.y)) if kind.startswith(("continuous", "multiclass")) else 0
-    numeric = np.issubdtype(np.asarray(ds.y).dtype, np.number)
-    if kind.startswith("continuous"):
-        why = "its values are not whole numbers"
-    elif kind == "multiclass" and numeric and values > MANY_CLASSES and values * MIN_ROWS_PER_CLASS > ds.n_rows:
-        why = f"{values} distinct values over {ds.n_rows} rows, fewer than {MIN_ROWS_PER_CLASS} rows each"
-    else:
-        return
     target = repr(task.data.target) if task.data.target else f"of the {task.data.sklearn} data"
-    raise SpecError("task.estimator", f"{task.estimator.path} is a classifier, but the target {target} is a "
-                                      f"continuous quantity ({why}): each value would be a class of its own; use a "
-                                      "regressor (e.g. sklearn.linear_model.Ridge or "
-                                      "sklearn.ensemble.RandomForestRegressor), or a target of classes")
+    fix = ("use a regressor (e.g. sklearn.linear_model.Ridge or sklearn.ensemble.RandomForestRegressor), or a target "
+           "of classes")
+    if kind.startswith("continuous"):
+        raise SpecError("task.estimator", f"{task.estimator.path} is a classifier, but the target {target} is a "
+                                          f"continuous quantity (its values are not whole numbers); {fix}")
+    values = len(np.unique(ds.y)) if kind == "multiclass" else 0
+    if np.issubdtype(np.asarray(ds.y).dtype, np.number) and values > MANY_CLASSES and \
+            values * MIN_ROWS_PER_CLASS > ds.n_rows:
+        return (f"task.estimator: {task.estimator.path} is a classifier, but the target {target} looks like a "
+                f"quantity ({values} distinct values over {ds.n_rows} rows, fewer than {MIN_ROWS_PER_CLASS} each): "
+                f"each value is a class of its own; if it is a quantity, {fix}")
+    return None
 
 
 @dataclass(frozen=True)
