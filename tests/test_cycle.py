@@ -574,3 +574,25 @@ def test_a_trial_code_cycle_without_its_files_is_refused_before_tuning(folder: P
     with pytest.raises(UserInputError, match=says):
         run_cycle(store, "tc.yaml", data, reference=reference)
     assert store.experiments() == [] and not (folder / ".tunesmith").exists(), "nothing tuned"
+
+
+def test_the_refusal_of_an_edited_copy_says_to_change_its_name_and_that_fix_is_accepted(folder: Path) -> None:
+    """A walk copied bc.yaml to bc-v2.yaml and raised the budget: the refusal said to "give the file another name",
+    which changes nothing (the experiment is the spec's name); and "differ(s)"."""
+    from tunesmith.errors import UserInputError
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 9}}))
+    with pytest.raises(UserInputError) as one:
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    message = str(one.value)
+    assert "budget.trials differs from the recorded experiment 'bc'" in message, message
+    assert "change its name: in the file (name: bc-v2)" in message and "another name" not in message
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 9}, "seed": 5, "strategy": "qmc"}))
+    with pytest.raises(UserInputError, match="budget.trials, seed, strategy.name differ from the recorded"):
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "name": "bc-v2", "budget": {"trials": 9}}))
+    with pytest.raises(UserInputError, match="--data") as renamed:   # the spec is accepted; the next check speaks
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    assert "differ" not in str(renamed.value) and [e.name for e in store.experiments()] == ["bc"]

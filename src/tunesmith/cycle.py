@@ -438,10 +438,14 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:
+            more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
+            # the experiment is known by the spec's name: a copy of the file under another file name is the same
+            # experiment (the fix said once, "give the file another name", changed nothing)
             raise UserInputError(
-                f"{spec_path}: {', '.join(edited[:5])} differ(s) from the recorded experiment {spec.name!r}, whose "
-                f"spec a cycle keeps; run `tunesmith cycle {spec.name}` to use it as recorded, or give the file "
-                "another name: to tune the edited spec afresh")
+                f"{spec_path}: {', '.join(edited[:5])}{more} {'differs' if len(edited) == 1 else 'differ'} from the "
+                f"recorded experiment {spec.name!r}, whose spec a cycle keeps; run `tunesmith cycle {spec.name}` to "
+                f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
+                f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
 
 
