@@ -574,3 +574,76 @@ def test_a_trial_code_cycle_without_its_files_is_refused_before_tuning(folder: P
     with pytest.raises(UserInputError, match=says):
         run_cycle(store, "tc.yaml", data, reference=reference)
     assert store.experiments() == [] and not (folder / ".tunesmith").exists(), "nothing tuned"
+
+
+def test_the_refusal_of_an_edited_copy_says_to_change_its_name_and_that_fix_is_accepted(folder: Path) -> None:
+    """A walk copied bc.yaml to bc-v2.yaml and raised the budget: the refusal said to "give the file another name",
+    which changes nothing (the experiment is the spec's name); and "differ(s)"."""
+    from tunesmith.errors import UserInputError
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 9}}))
+    with pytest.raises(UserInputError) as one:
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    message = str(one.value)
+    assert "budget.trials differs from the recorded experiment 'bc'" in message, message
+    assert "change its name: in the file (name: bc-v2)" in message and "another name" not in message
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 9}, "seed": 5, "strategy": "qmc"}))
+    with pytest.raises(UserInputError, match="budget.trials, seed, strategy.name differ from the recorded"):
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    (folder / "bc-v2.yaml").write_text(yaml.safe_dump({**SPEC, "name": "bc-v2", "budget": {"trials": 9}}))
+    with pytest.raises(UserInputError, match="--data") as renamed:   # the spec is accepted; the next check speaks
+        run_cycle(store, "bc-v2.yaml", "missing.csv")
+    assert "differ" not in str(renamed.value) and [e.name for e in store.experiments()] == ["bc"]
+
+
+@pytest.mark.slow
+def test_a_trial_code_retune_is_checked_against_the_data_it_was_tuned_on(folder: Path) -> None:
+    """A walk: `drift fd-retune-1 --data shifted.csv` said fd-retune-1 held no data though it was re-tuned on
+    shifted.csv; and `cycle --reference reference.csv --data shifted.csv` with fd-retune-1 the champion compared
+    shifted.csv with reference.csv, found drift and re-tuned again, on the very rows fd-retune-1 was tuned on."""
+    from tunesmith.drift import ReferenceSource, check_stored
+    from tunesmith.errors import UserInputError
+    from tunesmith.retune import retune
+
+    (folder / "tc_objective.py").write_text("def f(config, trial):\n    return {'loss': (config['x'] - 0.3) ** 2}\n")
+    (folder / "tc.yaml").write_text(yaml.safe_dump({
+        "name": "tc", "objective": {"metric": "loss", "direction": "minimize"},
+        "trial": {"function": "tc_objective:f"}, "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "budget": {"trials": 2}, "executor": {"kind": "inline"}, "seed": 0}))
+    (folder / "new.csv").write_bytes((folder / "shifted.csv").read_bytes())
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "tc.yaml"), store)
+    retune(store, "tc", "new.csv", trials=2)
+    tuned_on = str((folder / "new.csv").resolve())
+
+    default = check_stored(store, "tc-retune-1", "shifted.csv")
+    assert default.reference == tuned_on and default.reference_from is ReferenceSource.TUNED_ON
+    assert not default.drifted and default.to_json()["reference_from"] == "tuned_on"
+    given = check_stored(store, "tc-retune-1", "shifted.csv", "reference.csv")   # --reference still wins, said
+    assert given.reference_from is ReferenceSource.GIVEN and given.drifted
+    assert any(f"tc-retune-1 was tuned on {tuned_on}" in note for note in given.notes), given.notes
+    with pytest.raises(UserInputError, match="--reference: experiment 'tc' runs trial code"):
+        check_stored(store, "tc", "shifted.csv")   # the first tuning holds no file: --reference is still needed
+
+    proc = _cli(folder, "drift", "tc-retune-1", "--data", "shifted.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["reference"] == tuned_on
+
+    report = run_cycle(store, "tc.yaml", "shifted.csv", reference="reference.csv")
+    assert report.checked == "tc-retune-1" and report.outcome is CycleOutcome.NO_DRIFT, report.to_json()
+    drift = report.to_json()["steps"][1]
+    assert drift["detail"]["reference"] == tuned_on and drift["detail"]["reference_from"] == "tuned_on"
+    assert "the data tc-retune-1 was tuned on" in drift["why"], drift["why"]
+    assert any("--reference reference.csv is not used" in n for n in drift["detail"]["notes"]), drift["detail"]
+    again = run_cycle(store, "tc", "shifted.csv")   # no --reference needed once the champion holds its file
+    assert again.outcome is CycleOutcome.NO_DRIFT and again.checked == "tc-retune-1"
+    assert [e.name for e in store.experiments()] == ["tc", "tc-retune-1"], "no needless re-tune"
+
+    (folder / "new.csv").unlink()   # the file the re-tune was tuned on, gone: said, and --reference serves
+    with pytest.raises(UserInputError, match=f"tc-retune-1 was tuned on {tuned_on}.*give the rows it was tuned on"):
+        check_stored(store, "tc-retune-1", "shifted.csv")
+    given = check_stored(store, "tc-retune-1", "shifted.csv", "shifted.csv")
+    assert given.reference_from is ReferenceSource.GIVEN and not given.drifted
+    assert any("(no longer there)" in note for note in given.notes), given.notes

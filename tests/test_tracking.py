@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -219,3 +220,26 @@ def test_secrets_are_redacted_in_exported_specs():
     assert "fast" in out and "bob:***@db" in out
     assert redact_env({"AWS_SECRET_ACCESS_KEY": "x", "HOME": "/root"}) == {"AWS_SECRET_ACCESS_KEY": "***", "HOME": "/root"}
     assert redact("train PASSWORD=pw1 --n 3") == "train PASSWORD=*** --n 3"
+
+
+@pytest.mark.slow
+def test_the_registry_on_a_new_database_prints_none_of_mlflows_info_lines_but_its_warnings(tmp_path) -> None:
+    """A walk's `cycle ... -m NAME` printed MLflow's "Creating initial MLflow database tables..." and "Updating
+    database tables" INFO lines on stderr, between tunesmith's own."""
+    require_mlflow()
+    code = ("import logging\n"
+            "from tunesmith.tracking.model_registry import ModelRegistry\n"
+            f"assert ModelRegistry('sqlite:///{tmp_path / 'new.db'}').by_alias('m', 'champion') is None\n"
+            "logging.getLogger('mlflow.store.db.utils').warning('a warning still shows')\n"
+            "logging.getLogger('alembic.runtime.migration').error('an error still shows')\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                          env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new.db").exists()
+    assert "INFO" not in proc.stderr and "Creating initial MLflow database tables" not in proc.stderr, proc.stderr
+    assert "a warning still shows" in proc.stderr and "an error still shows" in proc.stderr, proc.stderr
+    chosen = subprocess.run([sys.executable, "-c", code.replace("new.db", "other.db")], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=180,
+                            env={**env, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "INFO"})
+    assert "Creating initial MLflow database tables" in chosen.stderr, chosen.stderr  # the user's level is kept

@@ -847,7 +847,9 @@ def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> 
 def drift(name: Annotated[str, typer.Argument(help="the experiment whose data the new rows are compared with")],
           data: DataOption,
           reference: Annotated[str | None, typer.Option("--reference", help="compare with this file instead of "
-                                                        "the experiment's task data (trial-code experiments)")] = None,
+                                                        "the data the experiment was tuned on (its task data, or the "
+                                                        "file a re-tune was tuned on); needed for trial code that "
+                                                        "holds none")] = None,
           storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
     """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
     Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input."""
@@ -890,7 +892,8 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
 
 CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]
 ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
-                                                     "champion was tuned on")]
+                                                     "first tuning was tuned on (a re-tune champion's own file is "
+                                                     "used instead)")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
 ModelNameOption = Annotated[str | None, typer.Option("--model-name", "-m", help="the registered model (needs the "
                                                      "mlflow extra): its champion is what the cycle checks, and a "

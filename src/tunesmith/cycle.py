@@ -7,7 +7,8 @@ re-tunes). A re-tune nobody promoted (``tunesmith retune`` by hand, a cycle whos
 rejected) is not the champion, so its data is not what new rows are compared with. Without a model name, or with no
 champion registered yet under it, the champion is the lineage's *head*: starting from the named experiment, each
 experiment's newest completed re-tune (attribute ``retunes``) with a completed trial and not rejected by a gate,
-so tomorrow's cycle compares tomorrow's data with what today's re-tune was tuned on.
+so tomorrow's cycle compares tomorrow's data with what today's re-tune was tuned on: its task data, or for trial code
+the file it was re-tuned on (``--reference`` serves a trial-code champion holding no file: the first tuning).
 
 Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
 gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
@@ -17,8 +18,8 @@ Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tun
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
-``--reference``, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP stopped a tuning run (recorded as
-interrupted; ``tunesmith resume`` continues it).
+``--reference`` whose champion holds no file of its own, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP
+stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
+    from tunesmith.drift import DriftReport
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
@@ -249,7 +251,6 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
     """
-    from tunesmith.drift import check_stored
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
@@ -267,6 +268,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
                   if promote is None and model_name is not None else None)
+    if spec.task is None and reference is None:
+        _refuse_no_reference(store, spec.name if from_file else target, registered)
     source = "lineage" if registered is None else "registry"
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
@@ -292,10 +295,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
-    report = check_stored(store, head.name, data, reference, data_columns=new_rows)
+    report = _check_champion(store, head, data, reference, new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
-        record(CycleStep("drift", StepStatus.DONE, "no drift beyond the thresholds", brief))
+        record(CycleStep("drift", StepStatus.DONE, f"no drift beyond the thresholds against {report.reference_said}",
+                         brief))
         for name in ("retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps), source)
@@ -303,7 +307,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
                                                                 data_columns=new_rows)
-    record(CycleStep("drift", StepStatus.DONE, "; ".join(report.reasons[:5]), brief))
+    record(CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against {report.reference_said})",
+                     brief))
     with handlers_restored():
         if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
             assert pending is not None
@@ -341,6 +346,41 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
         store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
+
+
+def _check_champion(store: SQLStore, head: ExperimentRecord, data: str, reference: str | None,
+                    new_rows: dict[str, list[Any]] | None) -> DriftReport:
+    """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
+    task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
+    holding no file (a trial-code lineage's first tuning), and one whose file is gone. Comparing a re-tune with
+    ``--reference`` (the first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same
+    rows, every cycle."""
+    from tunesmith.drift import check_stored, tuned_on_data
+
+    tuned_on = tuned_on_data(head)
+    if reference is None or tuned_on is None or not os.path.isfile(tuned_on):
+        return check_stored(store, head.name, data, reference, data_columns=new_rows)
+    report = check_stored(store, head.name, data, None, data_columns=new_rows)
+    return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} was "
+                                                 f"tuned on {tuned_on}, which a cycle compares with"))
+
+
+def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecord | None) -> None:
+    """A trial-code lineage's cycle without ``--reference``: refused, before any tuning, unless its champion holds
+    a file of its own (a re-tune's: :func:`tunesmith.drift.tuned_on_data`). The champion is the one :func:`run_cycle`
+    checks: the registry's, else the lineage head; a first tuning still to run or resume holds none.
+
+    Raises:
+        UserInputError: naming ``--reference``.
+    """
+    from tunesmith.drift import tuned_on_data
+    from tunesmith.drift.check import no_reference
+
+    if root not in store.experiment_names() or _first_tuning_to_resume(store, root):
+        raise no_reference(root)
+    head = registered if registered is not None else lineage_head(store, root)
+    if tuned_on_data(head) is None:
+        raise no_reference(head.name)
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
@@ -392,7 +432,6 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
     """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
     is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
     (:func:`tunesmith.retune.new_task_rows`)."""
-    from tunesmith.drift.check import no_reference
     from tunesmith.retune import new_task_rows, refuse_interactive_trial, refuse_labels_of_one_class
     from tunesmith.tasks.data import not_a_file
 
@@ -417,10 +456,9 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
     new_rows = new_task_rows(spec, data)
     refuse_labels_of_one_class(spec, data, new_rows)
     if reference is not None or spec.task is None:  # the drift check compares two files (check_files): both needed
-        if reference is None:
-            raise no_reference(spec.name)
+        # (trial code without --reference: refused by _refuse_no_reference unless the champion holds its own file)
         for option, path in (("--reference", reference), ("--data", data)):
-            if not os.path.isfile(path):
+            if path is not None and not os.path.isfile(path):
                 raise UserInputError(f"{option}: {not_a_file(path)}")
     return new_rows
 
@@ -438,10 +476,14 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:
+            more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
+            # the experiment is known by the spec's name: a copy of the file under another file name is the same
+            # experiment (the fix said once, "give the file another name", changed nothing)
             raise UserInputError(
-                f"{spec_path}: {', '.join(edited[:5])} differ(s) from the recorded experiment {spec.name!r}, whose "
-                f"spec a cycle keeps; run `tunesmith cycle {spec.name}` to use it as recorded, or give the file "
-                "another name: to tune the edited spec afresh")
+                f"{spec_path}: {', '.join(edited[:5])}{more} {'differs' if len(edited) == 1 else 'differ'} from the "
+                f"recorded experiment {spec.name!r}, whose spec a cycle keeps; run `tunesmith cycle {spec.name}` to "
+                f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
+                f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
 
 

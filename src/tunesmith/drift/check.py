@@ -3,7 +3,8 @@
 For a built-in task the reference is the experiment's own data (read again from its spec; a change since the
 experiment ran is noted), the columns are its features and its label, and the champion (the best eligible
 trial) is refit on the development rows and scored on the new rows. For trial-code experiments tunesmith has
-no model: two files are compared column by column.
+no model: two files are compared column by column, the reference being ``--reference`` or, for a re-tune, the
+file it was tuned on (``retune --data``, recorded in its lineage), which is what its champion learned from.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tunesmith.drift.report import ChampionCheck, DriftReport
+from tunesmith.drift.report import ChampionCheck, DriftReport, ReferenceSource
 from tunesmith.drift.statistics import ColumnDrift, ColumnRole, categorical_drift, numeric_drift
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.records import ExperimentRecord, TrialRecord
@@ -40,7 +42,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         experiment: the stored experiment (its spec gives the thresholds, the task and the data).
         trials: its trials (the champion is the best eligible one).
         data: the new rows (CSV or Parquet).
-        reference: a reference file instead of the experiment's task data (required for trial-code experiments).
+        reference: a reference file instead of the experiment's data (its task data, or the file a re-tune was
+            tuned on); required for a trial-code experiment that holds no data (one never re-tuned on a file).
         data_columns: ``data``'s columns as the caller already read them (``tunesmith.tasks.read_columns``), so
             that a cycle reads its new rows once; None: read here.
 
@@ -52,10 +55,18 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     spec = spec_from_dict(experiment.spec)
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
+        tuned_on = tuned_on_data(experiment) if spec.task is None else None
         if reference is None:
-            raise no_reference(experiment.name)
-        return check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name,
-                           data_columns=data_columns)
+            if tuned_on is None:
+                raise no_reference(experiment.name)
+            return _check_tuned_on(experiment.name, tuned_on, data, cfg, data_columns)
+        report = check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name,
+                             data_columns=data_columns)
+        if tuned_on is not None and _resolved(tuned_on) != report.reference:
+            gone = "" if os.path.isfile(tuned_on) else " (no longer there)"
+            report = replace(report, notes=(*report.notes, f"{experiment.name} was tuned on {tuned_on}{gone}; "
+                                                           "compared with --reference as given"))
+        return report
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
 
     task, base_dir = spec.task, spec.base_dir
@@ -90,13 +101,35 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
                                       os.path.basename(str(data)))
     reference_name = _resolved(ref_ds.source) if task.data.path is not None else ref_ds.source  # (sklearn:NAME...)
     return DriftReport(experiment.name, reference_name, _resolved(data), ref_ds.n_rows, len(new.X), tuple(tested),
-                       _thresholds(cfg), champion, skipped, tuple(notes))
+                       _thresholds(cfg), champion, skipped, tuple(notes), ReferenceSource.TASK)
+
+
+def tuned_on_data(experiment: ExperimentRecord) -> str | None:
+    """The file a re-tune was tuned on (its lineage's ``data``: ``retune --data``, absolute), or None: not a
+    re-tune, or one re-tuned without a file (trial code reading its own data)."""
+    data = (experiment.attributes.get("lineage") or {}).get("data")
+    return str(data) if data else None
+
+
+def _check_tuned_on(name: str, tuned_on: str, data: str | os.PathLike[str], cfg: DriftConfig,
+                    data_columns: Mapping[str, list[Any]] | None) -> DriftReport:
+    """:func:`check_files` against the file re-tune ``name`` was tuned on, its default reference."""
+    try:
+        report = check_files(tuned_on, data, cfg, target=cfg.target, experiment=name, data_columns=data_columns)
+    except SpecError as e:
+        if e.path != "--reference":
+            raise
+        raise UserInputError(f"--reference: {name} was tuned on {tuned_on}, the reference when none is given, and "
+                             f"it cannot be read ({e.message}); give the rows it was tuned on: --reference R") from None
+    return replace(report, reference_from=ReferenceSource.TUNED_ON)
 
 
 def no_reference(experiment: str) -> UserInputError:
-    """The refusal of a drift check on a trial-code experiment given no ``--reference``."""
-    return UserInputError(f"--reference: experiment {experiment!r} runs trial code, so tunesmith holds no data of "
-                          "its own; give the data it was tuned on: --reference R --data C")
+    """The refusal of a drift check on a trial-code experiment given no ``--reference`` and holding no file of its
+    own (a re-tune's is the file it was tuned on)."""
+    return UserInputError(f"--reference: experiment {experiment!r} runs trial code and is not a re-tune on a file, "
+                          "so tunesmith holds no data of its own; give the data it was tuned on: --reference R "
+                          "--data C")
 
 
 def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str], cfg: DriftConfig | None = None,

@@ -4,6 +4,7 @@ as a table."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from tunesmith.drift.statistics import ColumnDrift, ColumnRole
@@ -41,6 +42,14 @@ class ChampionCheck:
                 "degraded": self.degraded}
 
 
+class ReferenceSource(StrEnum):
+    """Where the rows the new ones were compared with came from."""
+
+    GIVEN = "given"            # --reference
+    TUNED_ON = "tuned_on"      # the file a (trial-code) re-tune was tuned on, recorded in its lineage
+    TASK = "task"              # the experiment's task data (its spec's task.data)
+
+
 @dataclass(frozen=True)
 class DriftReport:
     experiment: str | None
@@ -53,6 +62,16 @@ class DriftReport:
     champion: ChampionCheck | None = None
     champion_skipped: str | None = None      # why there is no champion check
     notes: tuple[str, ...] = field(default=())
+    reference_from: ReferenceSource = ReferenceSource.GIVEN
+
+    @property
+    def reference_said(self) -> str:
+        """The reference in words: which file, and why that one."""
+        if self.reference_from is ReferenceSource.TUNED_ON:
+            return f"{self.reference}, the data {self.experiment} was tuned on"
+        if self.reference_from is ReferenceSource.TASK:
+            return f"{self.reference}, the task data of {self.experiment}"
+        return f"{self.reference} (--reference)"
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -77,7 +96,8 @@ class DriftReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "experiment": self.experiment, "reference": self.reference, "data": self.data,
+            "experiment": self.experiment, "reference": self.reference,
+            "reference_from": self.reference_from.value, "data": self.data,
             "rows": {"reference": self.reference_rows, "current": self.current_rows},
             "drift": self.drifted, "reasons": self.reasons, "drifted_columns": self.drifted_columns,
             "target_drift": self.target_drifted,
@@ -94,8 +114,8 @@ def print_report(console: Any, report: DriftReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"drift: {report.data} against {report.reference} "
-                        f"({report.current_rows} vs {report.reference_rows} rows)")
+    table = Table(title=escape(f"drift: {report.data} against {report.reference_said} "
+                               f"({report.current_rows} vs {report.reference_rows} rows)"))
     for col in ("column", "role", "kind", "test", "statistic", "p-value", "PSI", "drift"):
         table.add_column(col)
     for c in report.columns:

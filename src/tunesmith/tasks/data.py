@@ -61,7 +61,8 @@ def load_dataset(data: DataConfig, base_dir: str | os.PathLike[str] | None = Non
     """The rows ``data`` describes (cached per process while the file is unchanged).
 
     Raises:
-        SpecError: at ``task.data.*``: a missing file, an unknown column, an unreadable value, no pyarrow.
+        SpecError: at ``task.data.*``: a missing file, one that is not UTF-8 text (CSV), not Parquet or malformed,
+            an unknown column, an unreadable value, no pyarrow.
     """
     key: tuple[Any, ...] = (data.model_dump_json(), str(base_dir))
     if data.path is not None:
@@ -168,39 +169,121 @@ class _Hashing(io.RawIOBase):
 
 
 def _read_csv(path: Path, text: IO[str] | None = None) -> dict[str, list[Any]]:
-    """``path``'s columns; ``text``: the file opened as text already (UTF-8, a BOM dropped, newlines untranslated)."""
-    with path.open(newline="", encoding="utf-8-sig") if text is None else text as f:
-        reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise SpecError("task.data.path", f"{path.name} is empty; it needs a header row and data rows") from None
-        header = [h.strip() for h in header]
-        dup = next((h for h in header if header.count(h) > 1), None)
-        if dup is not None:
-            raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header")
-        cols: list[list[str]] = [[] for _ in header]
-        for lineno, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise SpecError("task.data.path", f"{path.name} line {lineno}: {len(row)} fields; the header has "
-                                f"{len(header)}")
-            for c, v in zip(cols, row, strict=True):
-                c.append(v.strip())
+    """``path``'s columns; ``text``: the file opened as text already (UTF-8, a BOM dropped, newlines untranslated).
+
+    Strict quoting: a quoted field never closed (a file cut short inside one, a stray quote) is refused, not read
+    as one field holding the rest of the file.
+    """
+    row_start = 1
+    try:
+        with path.open(newline="", encoding="utf-8-sig") if text is None else text as f:
+            reader = csv.reader(f, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise SpecError("task.data.path", f"{path.name} is empty; it needs a header row and data "
+                                "rows") from None
+            header = [h.strip() for h in header]
+            dup = next((h for h in header if header.count(h) > 1), None)
+            if dup is not None:
+                raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header")
+            cols: list[list[str]] = [[] for _ in header]
+            row_start = reader.line_num + 1
+            for row in reader:
+                lineno, row_start = row_start, reader.line_num + 1
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise SpecError("task.data.path", f"{path.name} line {lineno}: {len(row)} fields; the header "
+                                    f"has {len(header)}")
+                for c, v in zip(cols, row, strict=True):
+                    c.append(v.strip())
+    except UnicodeDecodeError:
+        raise SpecError("task.data.path", not_utf8(path)) from None
+    except csv.Error as e:
+        raise SpecError("task.data.path", _malformed_csv(path, row_start, e)) from None
     if not cols or not cols[0]:
         raise SpecError("task.data.path", f"{path.name} has a header but no data rows")
     return dict(zip(header, cols, strict=True))
 
 
+def not_utf8(path: Path) -> str:
+    """Why ``path`` cannot be read as text: what the file is instead (Parquet, UTF-16, binary), or the first line
+    holding a byte that is not UTF-8; and the fix.
+
+    Looked for only once decoding failed (the file read again, a line at a time): the reader that failed was
+    reading blocks, not lines, and knows no line number."""
+    fix = (f"save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\", or iconv -f latin1 -t utf-8 {path.name} > "
+           f"utf8-{path.name})")
+    with path.open("rb") as f:
+        head = f.read(4096)
+        if head.startswith(b"PAR1"):
+            return f"{path.name} is a Parquet file, not CSV text; name it .parquet"
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return f"{path.name} is UTF-16 text; tunesmith reads data files as UTF-8: {fix.replace('latin1', 'utf-16')}"
+        if b"\0" in head:
+            return (f"{path.name} is not a text file (it holds NUL bytes: compressed, or another format?); a CSV "
+                    "file is UTF-8 text, with a header row and data rows")
+        f.seek(0)
+        for lineno, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                byte = line[e.start]
+                latin = bytes([byte]).decode("cp1252", errors="replace")
+                readable = latin.isprintable() and byte >= 0xa0
+                seen = f", which Latin-1/Windows-1252 reads as {latin!r}" if readable else ""
+                return (f"{path.name} is not UTF-8 text: line {lineno} holds byte 0x{byte:02x}{seen}; tunesmith "
+                        f"reads data files as UTF-8: {fix}")
+    return f"{path.name} is not UTF-8 text; tunesmith reads data files as UTF-8: {fix}"  # (changed since it failed)
+
+
+def _malformed_csv(path: Path, line: int, error: csv.Error) -> str:
+    if "unexpected end of data" in str(error):
+        return (f"{path.name} line {line}: a quoted field that starts in this row is never closed (a file cut "
+                "short, or a stray '\"'); close the quote or remove it")
+    return f"{path.name} line {line}: malformed CSV ({error}); a field in quotes must be quoted whole (\"a, b\")"
+
+
 def _read_parquet(path: Path, raw: bytes | None = None) -> dict[str, list[Any]]:
+    pq, arrow_error = _pyarrow_parquet("task.data.path")
     try:
+        table = pq.read_table(path if raw is None else io.BytesIO(raw))
+    except (arrow_error, OSError) as e:  # ArrowInvalid: not Parquet; OSError (ArrowIOError): cut short
+        raise SpecError("task.data.path", not_parquet(path, e)) from None
+    return {name: ["" if v is None else v for v in table.column(name).to_pylist()] for name in table.column_names}
+
+
+def _pyarrow_parquet(field: str) -> tuple[Any, type[Exception]]:
+    """pyarrow's Parquet module and the base of its errors (imported here only: pyarrow is optional)."""
+    try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise SpecError("task.data.path", "reading Parquet needs pyarrow: pip install pyarrow "
-                        "(or convert the file to CSV)") from None
-    table = pq.read_table(path if raw is None else io.BytesIO(raw))
-    return {name: ["" if v is None else v for v in table.column(name).to_pylist()] for name in table.column_names}
+        raise SpecError(field, "reading Parquet needs pyarrow: pip install pyarrow (or convert the file to "
+                        "CSV)") from None
+    return pq, pa.ArrowException
+
+
+def not_parquet(path: Path, error: Exception) -> str:
+    """Why pyarrow could not read ``path`` (``error``: what it raised): empty, not Parquet at all (a CSV named
+    .parquet), or damaged."""
+    with path.open("rb") as f:
+        head = f.read(4)
+        size = f.seek(0, os.SEEK_END)
+        if size >= 4:
+            f.seek(-4, os.SEEK_END)
+        tail = f.read(4)
+    if size == 0:
+        return f"{path.name} is empty (0 bytes); a Parquet file holds its columns and rows"
+    if head == b"PAR1" and tail != b"PAR1":
+        return (f"{path.name} is cut short or damaged: it starts as a Parquet file but lacks Parquet's end marker "
+                "'PAR1'; copy or write it again")
+    if head != b"PAR1" or tail != b"PAR1":
+        text = all(32 <= b < 127 or b in b"\t\r\n" for b in head.removeprefix(b"\xef\xbb\xbf"))
+        hint = "; it looks like text: a CSV file must be named .csv" if text else ""
+        return f"{path.name} is not a Parquet file (no Parquet marker 'PAR1' at its start and end){hint}"
+    return f"{path.name} is not a readable Parquet file (damaged or cut short?): {error}"
 
 
 def _number(v: Any) -> float | None:
@@ -393,7 +476,8 @@ def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") ->
     """Every column of a CSV or Parquet file, as read (strings from CSV, typed values from Parquet).
 
     Raises:
-        SpecError: at ``field``: no such file, not CSV/Parquet, a malformed file, no pyarrow for Parquet.
+        SpecError: at ``field``: no such file, not CSV/Parquet, not UTF-8 text (CSV), a malformed file, no pyarrow
+            for Parquet.
     """
     p = Path(path)
     if not p.is_file():
@@ -411,20 +495,25 @@ def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> 
     """The column names of a CSV or Parquet file, without reading its rows.
 
     Raises:
-        SpecError: at ``field``: no such file, an empty CSV, no pyarrow for Parquet.
+        SpecError: at ``field``: no such file, an empty CSV or one not UTF-8, a file that is not Parquet, no
+            pyarrow for Parquet.
     """
     p = Path(path)
     if not p.is_file():
         raise SpecError(field, not_a_file(p))
     if p.suffix.lower() != ".csv":
+        pq, arrow_error = _pyarrow_parquet(field)
         try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise SpecError(field, "reading Parquet needs pyarrow: pip install pyarrow (or convert the file to CSV)") \
-                from None
-        return list(pq.read_schema(p).names)
-    with p.open(newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), None)
+            return list(pq.read_schema(p).names)
+        except (arrow_error, OSError) as e:
+            raise SpecError(field, not_parquet(p, e)) from None
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:
+            header = next(csv.reader(f, strict=True), None)
+    except UnicodeDecodeError:
+        raise SpecError(field, not_utf8(p)) from None
+    except csv.Error as e:
+        raise SpecError(field, _malformed_csv(p, 1, e)) from None
     if header is None:
         raise SpecError(field, f"{p.name} is empty; it needs a header row and data rows")
     return [h.strip() for h in header]

@@ -12,6 +12,7 @@ the store says is skipped. The store stays the source of truth; MLflow is a view
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import warnings
@@ -50,7 +51,22 @@ def import_mlflow() -> Any:
     # MLflow's SQL store uses a loader strategy SQLAlchemy 2.1 deprecates; harmless, and not ours to fix.
     warnings.filterwarnings("ignore", message=".*noload.* loader strategy is deprecated")
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")  # MLflow's own, on import
+    _quiet_info_logging()
     return mlflow
+
+
+def _quiet_info_logging() -> None:
+    """MLflow's and alembic's INFO lines ("Creating initial MLflow database tables...", "Updating database tables",
+    migration steps) raised to WARNING: printed by MLflow's own stderr handler between tunesmith's lines (`cycle
+    -m`, `promote` on a new tracking database), they read as tunesmith's output and say nothing to act on. Their
+    warnings and errors still show. A level chosen otherwise is kept: MLFLOW_LOGGING_LEVEL (MLflow reads it as it is
+    imported), or a logger set to anything but INFO (MLflow's default) or unset."""
+    if os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        return
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if logger.level in (logging.NOTSET, logging.INFO):
+            logger.setLevel(logging.WARNING)
 
 
 def resolve_uri(uri: str | None, base_dir: str | None) -> str:
