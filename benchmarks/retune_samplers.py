@@ -1,5 +1,6 @@
-"""Re-tunes with Optuna's samplers (``strategy: cmaes`` or ``tpe``): their warm starts against re-evaluations alone
-and a cold start. (Until 2026-12-05 22:00 UTC this script was ``benchmarks/retune_cmaes.py``, cmaes only.)
+"""Re-tunes with Optuna's samplers (``strategy: cmaes``, ``tpe`` or ``gp``): their warm starts against
+re-evaluations alone and a cold start. (Until 2026-12-05 22:00 UTC this script was ``benchmarks/retune_cmaes.py``,
+cmaes only.)
 
 **cmaes.**
 ``drift.retune.prior: transfer`` (the default) gives ``bo`` the old landscape as its GP's prior mean
@@ -28,8 +29,20 @@ shifted by the median change of the re-evaluated configurations), measured worse
   sooner than ``reevaluate`` per seed more often than later, and its median is not above ``reevaluate``'s on any
   of them; else TPE keeps the re-evaluations only.
 
+**gp** (Optuna's ``GPSampler``; declared 2026-12-06 01:36 UTC, before any gp run of this script but one smoke run
+at 2 seeds, to time it). Like TPE it has no prior to put the old landscape into; ``transfer`` gives it the
+re-evaluations only. Does the rebased replay help it as it helped TPE (``bo``'s own GP it did not help)?
+
+* scenarios, budgets and measure as for cmaes, every proposal ``gp`` with tunesmith's options; 15 seeds, not 30:
+  the smoke run took 115 s for 2 seeds on the loaded 2-core machine, so 30 would take about 29 minutes;
+* arms: ``cold``, ``reevaluate`` (``prior: none``; what ``transfer`` gives gp today), ``rebased``;
+* rule: ``prior: transfer`` on a gp re-tune becomes the rebased replay if, over the three scenarios, ``rebased`` is
+  sooner than ``reevaluate`` per seed more often than later, and its median is not above ``reevaluate``'s on any
+  of them; else gp keeps the re-evaluations only.
+
     python benchmarks/retune_samplers.py --strategy cmaes --seeds 30 [--markdown benchmarks/RESULTS.md]
     python benchmarks/retune_samplers.py --strategy tpe --seeds 30 [--markdown benchmarks/RESULTS.md]
+    python benchmarks/retune_samplers.py --strategy gp --seeds 15 [--markdown benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -57,8 +70,10 @@ from tunesmith.testing.shifted_functions import drive  # noqa: E402
 SCENARIOS = ("bowl4-mild", "bowl4-moderate", "bowl4-strong")
 # per strategy: the warm arms (label, drift.retune.prior); the last one is the candidate, the first the baseline
 ARMS = {"cmaes": (("reevaluate", PriorMode.NONE), ("ws-cmaes", PriorMode.TRANSFER)),
-        "tpe": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED))}
-TITLES = {"cmaes": "Re-tuning with cmaes: Warm Starting CMA-ES", "tpe": "Re-tuning with tpe: old trials replayed"}
+        "tpe": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED)),
+        "gp": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED))}
+TITLES = {"cmaes": "Re-tuning with cmaes: Warm Starting CMA-ES", "tpe": "Re-tuning with tpe: old trials replayed",
+          "gp": "Re-tuning with gp (Optuna's GPSampler): old trials replayed"}
 
 
 def markers(strategy: str) -> tuple[str, str]:
@@ -103,7 +118,8 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the table into this RESULTS.md")
     args = parser.parse_args()
     started = time.time()
-    env = environment(["optuna", "cmaes", "numpy", "scipy"])
+    torch = ["torch"] if args.strategy == "gp" else []
+    env = environment(["optuna", "cmaes", "numpy", "scipy", *torch])
     (base, _), (candidate, _) = ARMS[args.strategy]
     lines = [f"| scenario | seeds | cold | {base} | {candidate} | {candidate} / cold | 90% interval | "
              f"{candidate} against {base} per seed: sooner / later / equal |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
