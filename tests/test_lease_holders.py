@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -119,20 +120,36 @@ def _beats(store: Any, name: str) -> dict[int, float | None]:
     return {t.number: t.heartbeat_at for t in store.trials(store.experiment(name).id)}
 
 
+def _remote_lead(project, name: str, stall_s: int) -> subprocess.Popen[str]:
+    """A lead on "another machine" (REMOTE_LEAD: its host name faked) running experiment ``name``, two trials that
+    sleep 120 s, its loop held up for ``stall_s`` once it writes the file ``stalled``."""
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
+    project.write("lead.py", REMOTE_LEAD)
+    spec = project.write_spec(project.spec(name=name, trial={"function": "naps:nap"}, budget={"trials": 2}))
+    return subprocess.Popen([sys.executable, "lead.py", str(spec), str(stall_s)], cwd=project.root,
+                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+
+
+def _stop_lead(lead: subprocess.Popen[str], store: Any) -> None:
+    """Kill a remote lead still running; close its stderr, and the test's store if it opened one."""
+    if lead.poll() is None:
+        os.killpg(lead.pid, signal.SIGKILL)
+        lead.wait(timeout=10)
+    if lead.stderr:
+        lead.stderr.close()
+    if store is not None:
+        store.close()
+
+
 def test_a_lead_beats_for_its_trials_while_its_loop_is_held_up(project):
     """A lead on "another machine" (its host name faked: only its beats say it lives) beats from a thread of its
     own: with its loop held up, its running trials' beats still move on."""
-    import signal
     import time
 
     from tunesmith.coordinators import LEASE_RENEW_EVERY
     from tunesmith.storage import SQLStore
 
-    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
-    project.write("lead.py", REMOTE_LEAD)
-    spec = project.write_spec(project.spec(name="remote", trial={"function": "naps:nap"}, budget={"trials": 2}))
-    lead = subprocess.Popen([sys.executable, "lead.py", str(spec), "60"], cwd=project.root,
-                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    lead = _remote_lead(project, "remote", 60)
     store: SQLStore | None = None
     try:
         deadline = time.monotonic() + 60
@@ -146,13 +163,7 @@ def test_a_lead_beats_for_its_trials_while_its_loop_is_held_up(project):
         assert len(later) == 2 and all(later[n] is not None and (first[n] is None or later[n] > first[n])
                                        for n in later), (first, later)
     finally:
-        if lead.poll() is None:
-            os.killpg(lead.pid, signal.SIGKILL)
-            lead.wait(timeout=10)
-        if lead.stderr:
-            lead.stderr.close()
-        if store is not None:
-            store.close()
+        _stop_lead(lead, store)
 
 
 def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
@@ -321,11 +332,7 @@ def test_a_lead_killed_on_another_machine_is_at_work_until_its_lease_lapses(proj
     from tunesmith.coordinators import LEASE_TTL, STALE_AFTER, at_work, run_abandoned
     from tunesmith.storage import SQLStore
 
-    project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
-    project.write("lead.py", REMOTE_LEAD)
-    spec = project.write_spec(project.spec(name="killed", trial={"function": "naps:nap"}, budget={"trials": 2}))
-    lead = subprocess.Popen([sys.executable, "lead.py", str(spec), "300"], cwd=project.root,
-                            start_new_session=True, stderr=subprocess.PIPE, text=True)
+    lead = _remote_lead(project, "killed", 300)
     store: SQLStore | None = None
     try:
         deadline = time.monotonic() + 90
@@ -352,10 +359,4 @@ def test_a_lead_killed_on_another_machine_is_at_work_until_its_lease_lapses(proj
         assert at_work(store, exp_id, lapsed) == []
         assert run_abandoned(store, store.experiment("killed"), lapsed)
     finally:
-        if lead.poll() is None:
-            os.killpg(lead.pid, signal.SIGKILL)
-            lead.wait(timeout=10)
-        if lead.stderr:
-            lead.stderr.close()
-        if store is not None:
-            store.close()
+        _stop_lead(lead, store)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -47,15 +48,30 @@ def test_schema_is_created_by_alembic_at_head(store_url):
     engine.dispose()
 
 
-def test_alembic_head_matches_the_code():
+def _alembic_config(conn: Any = None) -> Any:
+    """tunesmith's migrations, run on ``conn`` when given."""
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
     import tunesmith.storage.sql as sql
 
     cfg = Config()
     cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
-    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def _upgrade(conn: Any, revision: str) -> None:
+    """Make the store behind ``conn`` as tunesmith at ``revision`` made it."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(conn), revision)
+
+
+def test_alembic_head_matches_the_code():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == HEAD_REVISION
 
 
 def test_sqlite_uses_wal(tmp_path):
@@ -181,17 +197,9 @@ def test_sqlite_file_is_readable_by_plain_sqlite(tmp_path):
 
 def test_a_store_at_an_older_revision_is_migrated_with_its_data(store_url):
     """A store written by tunesmith at revision 0001 opens under the current code: upgraded, nothing lost."""
-    from alembic import command
-    from alembic.config import Config
-
-    import tunesmith.storage.sql as sql
-
     engine = create_engine(store_url)
     with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        _upgrade(conn, "0001")
         conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
                           "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 1)"))
         exp_id = conn.execute(text("SELECT id FROM experiments WHERE name = 'old'")).scalar()
@@ -215,19 +223,12 @@ def test_a_store_made_at_revision_0003_gains_coordinator_beats_and_keeps_its_lea
     """A store of the schema before coordinators beat for themselves (0003), with a run in progress: it upgrades to
     the head, keeps its experiment, lease, trial and quota, and the lead it names, which never beats for itself (an
     older tunesmith), is still at work by its lease; a coordinator's beat is then recorded."""
-    from alembic import command
-    from alembic.config import Config
-
-    import tunesmith.storage.sql as sql
     from tunesmith.coordinators import at_work
 
     engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
     now = time.time()
     with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", os.path.join(os.path.dirname(sql.__file__), "migrations"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        _upgrade(conn, "0003")
         conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number, "
                           "lease_owner, lease_expires_at) VALUES ('running', '{\"name\": \"running\"}', 'running', "
                           ":t, :t, 1, 'elsewhere.invalid:7:ab12', :until)"), {"t": now - 10, "until": now + 100})
