@@ -646,4 +646,14 @@ def test_a_trial_code_retune_is_checked_against_the_data_it_was_tuned_on(folder:
         check_stored(store, "tc-retune-1", "shifted.csv")
     given = check_stored(store, "tc-retune-1", "shifted.csv", "shifted.csv")
     assert given.reference_from is ReferenceSource.GIVEN and not given.drifted
-    assert any("(no longer there)" in note for note in given.notes), given.notes
+    assert any("which is no longer there" in note for note in given.notes), given.notes
+
+    # the file back at its path, overwritten by other rows (`--data latest.csv` each day): compared with itself the
+    # new rows would never show drift again; without --reference the check says why, and a cycle takes --reference
+    (folder / "new.csv").write_bytes((folder / "reference.csv").read_bytes())
+    with pytest.raises(UserInputError, match=f"tc-retune-1 was tuned on {tuned_on}, which has changed since"):
+        check_stored(store, "tc-retune-1", "new.csv")
+    moved = run_cycle(store, "tc", "new.csv", reference="shifted.csv", trials=2)
+    [step] = [s for s in moved.to_json()["steps"] if s["step"] == "drift"]
+    assert step["detail"]["reference_from"] == "given" and moved.outcome is CycleOutcome.RETUNED, step
+    assert any("which has changed since" in n for n in step["detail"]["notes"]), step["detail"]

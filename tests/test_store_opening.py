@@ -120,28 +120,35 @@ def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_tha
     database), leaving them as they were; a table bearing one of tunesmith's names would collide: refused."""
     _execute(database, "CREATE TABLE users (id INTEGER)", "INSERT INTO users VALUES (7)")
     shown = make_url(database).render_as_string(hide_password=True)
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    if database.startswith("sqlite"):  # one application's file: a mistyped --storage, refused by every command
+        for args in [*READ_ONLY, ("run", str(spec))]:
+            message = _one_line_input_error(project.cli(*args, "--storage", database))
+            assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's "
+                               f"tables: 1 table(s) (users); {FOREIGN_FIX}")
+        assert _tables(database) == {"users"}
+        return
     for args in READ_ONLY:
         message = _one_line_input_error(project.cli(*args, "--storage", database))
         assert message == (f"no tunesmith store at {shown} (the database holds other tables, no tunesmith store: "
                            "nothing has run here yet); run an experiment first, or point --storage / "
                            "TUNESMITH_STORAGE at the store")
     assert _tables(database) == {"users"}
-    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
     project.cli("run", str(spec), "--storage", database, "-q", check=True)
     assert _revision(database) == HEAD_REVISION and "users" in _tables(database)
     _execute(database, "DROP TABLE users")
     project.cli("delete", "exp", "--yes", "--storage", database, check=True)
 
     _execute(database, *[f"DROP TABLE {t}" for t in _dependents_first(_tables(database))],
-             "CREATE TABLE trials (id INTEGER)", "CREATE TABLE users (id INTEGER)")  # someone else's `trials`
-    own = ("a new SQLite file" if database.startswith("sqlite") else "a new SQLite file, another database, or a schema "
-           "of its own in this one (a URL ending ?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)")
+             "CREATE TABLE users (id INTEGER)", "CREATE VIEW trials AS SELECT id FROM users")  # someone's `trials`
+    own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
+           "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)")
     for args in [("ls",), ("run", str(spec))]:
         message = _one_line_input_error(project.cli(*args, "--storage", database))
         assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's tables: "
                            f"2 table(s) (trials, users); nothing was written to it. Give tunesmith a store of its own: "
                            f"{own}")
-    assert _tables(database) == {"trials", "users"}
+    assert _tables(database) == {"users"}  # (and its view)
 
 
 def _dependents_first(tables: set[str]) -> list[str]:

@@ -355,32 +355,38 @@ def _check_champion(store: SQLStore, head: ExperimentRecord, data: str, referenc
     holding no file (a trial-code lineage's first tuning), and one whose file is gone. Comparing a re-tune with
     ``--reference`` (the first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same
     rows, every cycle."""
-    from tunesmith.drift import check_stored, tuned_on_data
+    from tunesmith.drift import check_stored, tuned_on
 
-    tuned_on = tuned_on_data(head)
-    if reference is None or tuned_on is None or not os.path.isfile(tuned_on):
+    tuned = tuned_on(head)
+    # a file overwritten since (`--data latest.csv` each day) is not what it was tuned on; one whose digest was not
+    # recorded (an earlier tunesmith's re-tune) gives way to a --reference given
+    if reference is None or tuned is None or not tuned.usable or not tuned.verified:
         return check_stored(store, head.name, data, reference, data_columns=new_rows)
     report = check_stored(store, head.name, data, None, data_columns=new_rows)
     return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} was "
-                                                 f"tuned on {tuned_on}, which a cycle compares with"))
+                                                 f"tuned on {tuned.path}, which a cycle compares with"))
 
 
 def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecord | None) -> None:
     """A trial-code lineage's cycle without ``--reference``: refused, before any tuning, unless its champion holds
-    a file of its own (a re-tune's: :func:`tunesmith.drift.tuned_on_data`). The champion is the one :func:`run_cycle`
-    checks: the registry's, else the lineage head; a first tuning still to run or resume holds none.
+    a file of its own (a re-tune's, unchanged since: :func:`tunesmith.drift.tuned_on`). The champion is the one
+    :func:`run_cycle` checks: the registry's, else the lineage head; a first tuning still to run or resume holds
+    none.
 
     Raises:
         UserInputError: naming ``--reference``.
     """
-    from tunesmith.drift import tuned_on_data
+    from tunesmith.drift import tuned_on
     from tunesmith.drift.check import no_reference
 
     if root not in store.experiment_names() or _first_tuning_to_resume(store, root):
         raise no_reference(root)
     head = registered if registered is not None else lineage_head(store, root)
-    if tuned_on_data(head) is None:
+    tuned = tuned_on(head)
+    if tuned is None:
         raise no_reference(head.name)
+    if not tuned.usable:
+        raise UserInputError(f"--reference: {tuned.note(head.name)}; give the rows it was tuned on: --reference R")
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,

@@ -125,6 +125,10 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
         "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
+    if spec.task is None and data_path is not None:  # what trial code was tuned on: a drift check's reference
+        from tunesmith.drift import file_digest
+
+        attributes["lineage"]["data_digest"] = file_digest(data_path)
     if spec.task is not None and ignored:
         attributes["lineage"]["ignored_columns"] = ignored
     if warm:

@@ -63,7 +63,8 @@ class UnreportedMetrics(RunListener):
         if trial.state is not TrialState.COMPLETED:
             return
         reported: Mapping[str, float] = {**trial.metrics, **(trial.value_map(tuple(self.objectives)) or {})}
-        priced = "priced from its measured resources instead" if self.priced else "unknown"
+        priced = ("priced from its measured resources instead (unknown where one was not measured)" if self.priced
+                  else "unknown")
         named = [(self.cost_metric, f"the cost metric (cost.metric): its cost is {priced}")] if self.cost_metric else []
         named += [(c.metric, f"the metric of constraint '{c}': no trial lacking it is feasible")
                   for c in self.constraints]

@@ -9,10 +9,11 @@ file it was tuned on (``retune --data``, recorded in its lineage), which is what
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +56,19 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     spec = spec_from_dict(experiment.spec)
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
-        tuned_on = tuned_on_data(experiment) if spec.task is None else None
+        tuned = tuned_on(experiment) if spec.task is None else None
         if reference is None:
-            if tuned_on is None:
+            if tuned is None:
                 raise no_reference(experiment.name)
-            return _check_tuned_on(experiment.name, tuned_on, data, cfg, data_columns)
+            if not tuned.usable:
+                raise UserInputError(f"--reference: {tuned.note(experiment.name)}; give the rows it was tuned on: "
+                                     "--reference R")
+            return _check_tuned_on(experiment.name, tuned, data, cfg, data_columns)
         report = check_files(reference, data, cfg, target=cfg.target, experiment=experiment.name,
                              data_columns=data_columns)
-        if tuned_on is not None and _resolved(tuned_on) != report.reference:
-            gone = "" if os.path.isfile(tuned_on) else " (no longer there)"
-            report = replace(report, notes=(*report.notes, f"{experiment.name} was tuned on {tuned_on}{gone}; "
-                                                           "compared with --reference as given"))
+        if tuned is not None and (_resolved(tuned.path) != report.reference or not tuned.usable):
+            said = tuned.note(experiment.name) if not tuned.usable else f"{experiment.name} was tuned on {tuned.path}"
+            report = replace(report, notes=(*report.notes, f"{said}; compared with --reference as given"))
         return report
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
 
@@ -104,24 +107,63 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
                        _thresholds(cfg), champion, skipped, tuple(notes), ReferenceSource.TASK)
 
 
-def tuned_on_data(experiment: ExperimentRecord) -> str | None:
-    """The file a re-tune was tuned on (its lineage's ``data``: ``retune --data``, absolute), or None: not a
-    re-tune, or one re-tuned without a file (trial code reading its own data)."""
-    data = (experiment.attributes.get("lineage") or {}).get("data")
-    return str(data) if data else None
+@dataclass(frozen=True, slots=True)
+class TunedOn:
+    """The file a re-tune of trial code was tuned on (its lineage's ``data``: ``retune --data``, absolute), and
+    whether it may serve as the re-tune's drift reference: it is there and holds the bytes it held then
+    (``verified``: their digest was recorded then and matches; a re-tune recorded before digests were kept is
+    taken as it is, unverified). A file overwritten since (`cycle --data latest.csv`, the same path each day) holds
+    the new rows, and compared with them would never show drift again."""
+
+    path: str
+    usable: bool
+    verified: bool
+    why_not: str = ""   # when not usable: what became of it
+
+    def note(self, name: str) -> str:
+        return f"{name} was tuned on {self.path}, which {self.why_not}"
 
 
-def _check_tuned_on(name: str, tuned_on: str, data: str | os.PathLike[str], cfg: DriftConfig,
+def tuned_on(experiment: ExperimentRecord) -> TunedOn | None:
+    """What became of the file re-tune ``experiment`` was tuned on; None: not a re-tune, or one re-tuned without a
+    file (trial code reading its own data)."""
+    lineage = experiment.attributes.get("lineage") or {}
+    if not lineage.get("data"):
+        return None
+    path, recorded = str(lineage["data"]), lineage.get("data_digest")
+    if not os.path.isfile(path):
+        return TunedOn(path, usable=False, verified=False, why_not="is no longer there")
+    if recorded is None:
+        return TunedOn(path, usable=True, verified=False)
+    if file_digest(path) != recorded:
+        return TunedOn(path, usable=False, verified=False, why_not="has changed since (its bytes differ from those "
+                                                                   "it re-tuned on: overwritten by newer rows?)")
+    return TunedOn(path, usable=True, verified=True)
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, read in blocks: what a re-tune records of the file it was tuned on."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
+
+
+def _check_tuned_on(name: str, tuned: TunedOn, data: str | os.PathLike[str], cfg: DriftConfig,
                     data_columns: Mapping[str, list[Any]] | None) -> DriftReport:
     """:func:`check_files` against the file re-tune ``name`` was tuned on, its default reference."""
     try:
-        report = check_files(tuned_on, data, cfg, target=cfg.target, experiment=name, data_columns=data_columns)
+        report = check_files(tuned.path, data, cfg, target=cfg.target, experiment=name, data_columns=data_columns)
     except SpecError as e:
         if e.path != "--reference":
             raise
-        raise UserInputError(f"--reference: {name} was tuned on {tuned_on}, the reference when none is given, and "
+        raise UserInputError(f"--reference: {name} was tuned on {tuned.path}, the reference when none is given, and "
                              f"it cannot be read ({e.message}); give the rows it was tuned on: --reference R") from None
-    return replace(report, reference_from=ReferenceSource.TUNED_ON)
+    unverified = () if tuned.verified else (f"{tuned.path} is taken as the rows {name} was tuned on: its digest was "
+                                            "not recorded then (a re-tune by an earlier tunesmith), so a file "
+                                            "overwritten since would go unnoticed",)
+    return replace(report, reference_from=ReferenceSource.TUNED_ON, notes=(*report.notes, *unverified))
 
 
 def no_reference(experiment: str) -> UserInputError:

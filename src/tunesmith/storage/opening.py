@@ -5,7 +5,8 @@ A database holds a tunesmith store (at a revision this package knows, or a newer
 beside which a store may be made (a team's shared database), or another application's schema that a store would
 collide with (an ``alembic_version`` of its own, as MLflow's, or tables named as tunesmith's). Only a command that
 creates a store (``run``) may make one: a read-only command finds "no store here", and a database whose schema
-would collide is refused by every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
+would collide, or an SQLite file holding others' tables (one application's file: a mistyped path), is refused by
+every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
 ``alembic_version``).
 
 A failure to reach the database the URL names (no server at its host and port, an unknown role, a refused login, a
@@ -81,7 +82,8 @@ def survey(engine: Engine, shown: str, origin: str) -> Survey:
     """
     try:
         with engine.connect() as conn:
-            tables = tuple(sorted(inspect(conn).get_table_names()))
+            found = inspect(conn)  # views too: one named as a tunesmith table collides as a table would
+            tables = tuple(sorted({*found.get_table_names(), *found.get_view_names()}))
             revision = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                         if "alembic_version" in tables else None)
     except SQLAlchemyError as e:
@@ -98,7 +100,9 @@ def refuse_unless_usable(engine: Engine, shown: str, origin: str, create: bool) 
         found = survey(engine, shown, origin)
     finally:
         engine.dispose()
-    if found.contents is Contents.OTHER_APPLICATION:
+    sqlite = engine.url.get_backend_name() == "sqlite"
+    if found.contents is Contents.OTHER_APPLICATION or (found.contents is Contents.BESIDE_OTHERS and sqlite):
+        # an SQLite file is one application's: others' tables there mean a mistyped --storage, not a shared server
         own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
                "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)"
                if engine.url.get_backend_name() == "postgresql" else "a new SQLite file")

@@ -100,7 +100,11 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     if path.suffix.lower() == ".csv":
         with path.open("rb") as f:
             hashing = _Hashing(f)
-            columns = _read_csv(path, io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", newline=""))
+            try:
+                columns = _read_csv(path, io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig",
+                                                           newline=""))
+            except _QuotedInPart:  # read again as before strict quoting (rare: a second open of the file)
+                columns = _read_csv(path, strict=False)
             digest = hashing.hexdigest()
     else:  # Parquet is read by seeking: its bytes are held once, as before
         raw = path.read_bytes()
@@ -168,16 +172,22 @@ class _Hashing(io.RawIOBase):
         return self._sha.hexdigest()
 
 
-def _read_csv(path: Path, text: IO[str] | None = None) -> dict[str, list[Any]]:
+class _QuotedInPart(Exception):
+    """A quote closed before its field ends (`"x" ,1`, `"a \\"b\\""`, `"x"y`): files that loaded before strict
+    quoting, read again without it (the text after the quote joins the field, as it always did)."""
+
+
+def _read_csv(path: Path, text: IO[str] | None = None, strict: bool = True) -> dict[str, list[Any]]:
     """``path``'s columns; ``text``: the file opened as text already (UTF-8, a BOM dropped, newlines untranslated).
 
     Strict quoting: a quoted field never closed (a file cut short inside one, a stray quote) is refused, not read
-    as one field holding the rest of the file.
+    as one field holding the rest of the file. Any other quoting fault reads the file again with ``strict``
+    False, as before; given ``text``, it raises :class:`_QuotedInPart` for the caller to do so.
     """
     row_start = 1
     try:
         with path.open(newline="", encoding="utf-8-sig") if text is None else text as f:
-            reader = csv.reader(f, strict=True)
+            reader = csv.reader(f, strict=strict)
             try:
                 header = next(reader)
             except StopIteration:
@@ -201,6 +211,10 @@ def _read_csv(path: Path, text: IO[str] | None = None) -> dict[str, list[Any]]:
     except UnicodeDecodeError:
         raise SpecError("task.data.path", not_utf8(path)) from None
     except csv.Error as e:
+        if strict and "unexpected end of data" not in str(e):
+            if text is None:  # opened here: read again, as before strict quoting
+                return _read_csv(path, strict=False)
+            raise _QuotedInPart from None
         raise SpecError("task.data.path", _malformed_csv(path, row_start, e)) from None
     if not cols or not cols[0]:
         raise SpecError("task.data.path", f"{path.name} has a header but no data rows")
@@ -213,14 +227,14 @@ def not_utf8(path: Path) -> str:
 
     Looked for only once decoding failed (the file read again, a line at a time): the reader that failed was
     reading blocks, not lines, and knows no line number."""
-    fix = (f"save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\", or iconv -f latin1 -t utf-8 {path.name} > "
+    fix = (f"save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\", or iconv -f cp1252 -t utf-8 {path.name} > "
            f"utf8-{path.name})")
     with path.open("rb") as f:
         head = f.read(4096)
         if head.startswith(b"PAR1"):
             return f"{path.name} is a Parquet file, not CSV text; name it .parquet"
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return f"{path.name} is UTF-16 text; tunesmith reads data files as UTF-8: {fix.replace('latin1', 'utf-16')}"
+            return f"{path.name} is UTF-16 text; tunesmith reads data files as UTF-8: {fix.replace('cp1252', 'utf-16')}"
         if b"\0" in head:
             return (f"{path.name} is not a text file (it holds NUL bytes: compressed, or another format?); a CSV "
                     "file is UTF-8 text, with a header row and data rows")
@@ -231,7 +245,7 @@ def not_utf8(path: Path) -> str:
             except UnicodeDecodeError as e:
                 byte = line[e.start]
                 latin = bytes([byte]).decode("cp1252", errors="replace")
-                readable = latin.isprintable() and byte >= 0xa0
+                readable = latin.isprintable() and latin != "\ufffd"
                 seen = f", which Latin-1/Windows-1252 reads as {latin!r}" if readable else ""
                 return (f"{path.name} is not UTF-8 text: line {lineno} holds byte 0x{byte:02x}{seen}; tunesmith "
                         f"reads data files as UTF-8: {fix}")
@@ -509,11 +523,9 @@ def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> 
             raise SpecError(field, not_parquet(p, e)) from None
     try:
         with p.open(newline="", encoding="utf-8-sig") as f:
-            header = next(csv.reader(f, strict=True), None)
+            header = next(csv.reader(f), None)  # (an unclosed quote in it is found where the rows are read)
     except UnicodeDecodeError:
         raise SpecError(field, not_utf8(p)) from None
-    except csv.Error as e:
-        raise SpecError(field, _malformed_csv(p, 1, e)) from None
     if header is None:
         raise SpecError(field, f"{p.name} is empty; it needs a header row and data rows")
     return [h.strip() for h in header]
