@@ -534,6 +534,11 @@ class SQLStore:
             return dict(conn.execute(select(coordinator_beats.c.owner, coordinator_beats.c.beat_at)
                                      .where(coordinator_beats.c.experiment_id == experiment_id)).all())
 
+    def forget_coordinator(self, experiment_id: int, owner: str) -> None:
+        with self._tx("delete a coordinator's beats") as conn:
+            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == experiment_id,
+                                                         coordinator_beats.c.owner == owner))
+
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
             conn.execute(_INSERT_REPORT, {"b_eid": experiment_id, "b_num": number, "attempt": attempt,
