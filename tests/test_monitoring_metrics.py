@@ -332,6 +332,66 @@ def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(pro
         assert (value(stored, name, experiment="unit"), value(heard, name, experiment="unit")) == (count, count), name
 
 
+def test_attempts_stopped_before_they_began_count_neither_from_the_store_nor_live_after_a_resume(project):
+    """A Ray run interrupted while trial 1 was prefetched (recorded `queued`, then stopped before it started):
+    its record says 1 attempt, none began. `tunesmith metrics` subtracted only a trial's last never-begun attempt
+    and the live replay at the resume subtracted none, so before the re-run they said 1 and 2, and once the
+    re-run began both said 3 though 2 attempts (trial 0's, trial 1's second) began. Written to a real store as
+    the runner writes it (new_trial, save_trial with the runner's event kinds), without Ray."""
+    from dataclasses import replace
+
+    from tunesmith.monitoring.metrics import TuningMetrics, metrics_from_store
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.storage.sql import SQLStore
+
+    spec = _experiment(project).spec
+    store = SQLStore(project.storage, create=True)
+    exp = store.create_experiment("unit", spec, "random", "test", 1000.0)
+    store.set_status(exp.id, RunStatus.RUNNING, 1000.0)
+    first = store.new_trial(exp.id, {"x": 0.5}, 0, 1001.0, "t{number}/trial.log")             # began at once
+    assert first is not None
+    store.save_trial(exp.id, replace(first, state=TrialState.COMPLETED, values=(1.0,), finished_at=1002.0),
+                     "trial_completed", 1002.0)
+    prefetched = store.new_trial(exp.id, {"x": 0.6}, 0, 1001.5, "t{number}/trial.log", queued=True)
+    assert prefetched is not None                                                               # Ray's prefetch
+    stopped = replace(prefetched, state=TrialState.INTERRUPTED, error="stopped before it started")
+    store.save_trial(exp.id, stopped, "trial_interrupted", 1003.0)
+    store.set_status(exp.id, RunStatus.INTERRUPTED, 1003.0)
+
+    def started(exposition: bytes) -> float:
+        return value(samples(exposition.decode()), "tunesmith_trials_started_total", experiment="unit")
+
+    assert started(metrics_from_store(store, "unit")) == 1
+    # the resume: marked running, the live listener replays the history, then trial 1 re-runs, queued, and begins
+    store.set_status(exp.id, RunStatus.RUNNING, 1010.0)
+    live = TuningMetrics()
+    listener = MetricsListener(live, events=store.events)
+    listener.run_started(store.experiment("unit"), store.trials(exp.id), resumed=True, total_trials=2)
+    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (1, 1)
+    again = replace(stopped, state=TrialState.QUEUED, attempts=2, started_at=1011.0, finished_at=None)
+    store.save_trial(exp.id, again, "trial_rerun", 1011.0)
+    listener.trial_queued(again)
+    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (1, 1)
+    began = replace(again, state=TrialState.RUNNING, started_at=1012.0)
+    store.save_trial(exp.id, began, "trial_started", 1012.0)
+    listener.trial_started(began)
+    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (2, 2)
+    # a re-run submitted running began as it was submitted (no trial_started follows)
+    store.save_trial(exp.id, replace(began, state=TrialState.INTERRUPTED, finished_at=1013.0), "trial_interrupted",
+                     1013.0)
+    rerun = replace(began, attempts=3, started_at=1014.0)
+    store.save_trial(exp.id, rerun, "trial_rerun", 1014.0)
+    listener.trial_started(rerun)
+    resumed_again = TuningMetrics()
+    MetricsListener(resumed_again, events=store.events).run_started(store.experiment("unit"), store.trials(exp.id),
+                                                                    resumed=True, total_trials=2)
+    counts = (started(metrics_from_store(store, "unit")), started(live.exposition()),
+              started(resumed_again.exposition()))
+    store.close()
+    assert counts == (3, 3, 3)
+
+
 def test_the_runner_tells_listeners_of_a_trial_queued_for_a_worker(project):
     """The hook above is only worth its wiring: a run whose executor says each job will wait (as Ray's prefetch
     does) tells ``trial_queued`` at submission and ``trial_started`` when its AttemptStarted comes, and its live

@@ -263,3 +263,44 @@ def test_new_trial_respects_the_budget_limit(store_url):
     assert [t.number if t else None for t in got] == [0, 1, 2, None, None]
     assert store.trials(exp.id)[0].owner == "h:1:a"
     store.close()
+
+
+@pytest.mark.postgres
+def test_a_beat_waiting_on_a_postgres_row_lock_fails_after_the_lock_timeout_and_is_told(postgres_url, monkeypatch):
+    """PostgreSQL waits for a lock forever by default: a beat behind another session's ``SELECT ... FOR UPDATE``
+    of the experiment's row failed nothing and renewed nothing (told only as "waited"), and never ended.
+    tunesmith's connections give up after ``LOCK_WAIT_S`` (30 s, as SQLite's busy timeout; 1 s here), so the beat
+    fails and its failure is told; a lock_timeout the URL sets is kept."""
+    import tunesmith.storage.sql as sql
+    from tests.helpers import wait_for
+    from tunesmith.coordinators import Heartbeat
+
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://")
+    for address, expected in ((url, "30s"), (f"{url}?options=-c%20lock_timeout%3D5min", "5min")):
+        store = SQLStore(address)
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SHOW lock_timeout")).scalar() == expected, address
+        store.close()
+    monkeypatch.setattr(sql, "LOCK_WAIT_S", 1)
+    store = SQLStore(url)
+    exp = store.create_experiment("locked", store_contract.SPEC, "random", "", now=time.time())
+
+    def beat() -> None:  # what the runner's beat does: renew the lease, beat for itself
+        store.renew_lease(exp.id, "otherhost:1:a", time.time(), 120.0)
+        store.heartbeat(exp.id, [], time.time(), "otherhost:1:a")
+
+    heartbeat = Heartbeat(beat, every=0.05)
+    holder = create_engine(url)
+    told: list[str] = []
+    try:
+        with holder.connect() as other:  # holds the row lock until its transaction ends
+            other.execute(text("SELECT id FROM experiments WHERE id = :id FOR UPDATE"), {"id": exp.id})
+            heartbeat.start()
+            wait_for(lambda: told.extend(heartbeat.untold()) or any("failed in a row" in m for m in told), 30)
+            other.rollback()
+    finally:
+        heartbeat.stop()
+        store.close()
+        holder.dispose()
+    failed = [m for m in told if "failed in a row" in m]
+    assert "StorageError" in failed[0] and "lock timeout" in failed[0], failed

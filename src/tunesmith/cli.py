@@ -175,11 +175,12 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
                     origin=url_origin(url, spec_storage, os.environ))
 
 
-def _observed(display, port, addr, textfile, log_format):  # type: ignore[no-untyped-def]
+def _observed(display, port, addr, textfile, log_format, store):  # type: ignore[no-untyped-def]
     """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
     from tunesmith.monitoring.observers import MonitoringOptions, observed
 
-    return observed(display, MonitoringOptions(port, addr, textfile, str(log_format)), sys.stderr)
+    return observed(display, MonitoringOptions(port, addr, textfile, str(log_format)), sys.stderr,
+                    events=store.events)
 
 
 def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -258,7 +259,7 @@ def run(
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
             _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
     _run_and_exit(result)
@@ -279,7 +280,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format) as listener, \
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
             _cluster_loss_stops_run(name), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result)

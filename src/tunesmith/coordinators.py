@@ -128,7 +128,7 @@ class Heartbeat:
     store write waiting for a lock, the holdout refit after the trials) does not make it look dead. That is what
     lets ``STALE_AFTER`` be seconds rather than a minute. A beat that raises is left for the next one. What a beat
     returns, and beats failing, are told by the run's loop (:meth:`untold`), never from this thread, whose output
-    may go to an inline trial's log.
+    may go to an inline trial's log; and once more after :meth:`stop`, for what beats found during the shutdown.
     """
 
     def __init__(self, beat: Callable[[], str | None], every: float = LEASE_RENEW_EVERY) -> None:

@@ -210,8 +210,9 @@ class Runner:
         finally:
             self._heartbeat.stop()
             with contextlib.suppress(StorageError):  # a failing store: the run's error is reported; the lease lapses
-                if not self.join:
-                    self.store.release_lease(exp_id, self._owner)
+                self.store.release_lease(exp_id, self._owner)  # (none to release for a joiner: nothing happens)
+                self.store.forget_coordinator(exp_id, self._owner)  # it left (leave()); no beat re-adds its row now
+            self._tell_heartbeat()  # what beats found in the shutdown (the grace period, the refit, leave)
 
     def _run(self, resumed: bool) -> RunResult:
         self._setup(resumed)
@@ -320,8 +321,7 @@ class Runner:
         store.heartbeat(exp_id, [*self._running, *(r[1].number for r in list(self._retry_queue))], now, self._owner)
         return holder and LEASE_TAKEN_OVER.format(holder=holder)
 
-    def _tell_heartbeat(self) -> None:
-        """Tell what the heartbeat found: here, in the loop's thread (an inline trial's output goes to its log)."""
+    def _tell_heartbeat(self) -> None:  # here, in the loop's thread: an inline trial's output goes to its log
         for line in self._heartbeat.untold():
             self.listener.warning(line)
 

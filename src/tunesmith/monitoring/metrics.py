@@ -24,7 +24,8 @@ Definitions worth stating:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
@@ -218,20 +219,21 @@ class TuningMetrics:
 
     def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
                retry_events: Iterable[Mapping[str, Any]] = (), running: bool | None = None,
-               started_at: float | None = None, not_begun: Collection[int] = ()) -> None:
+               started_at: float | None = None, begun: Mapping[int, int] | None = None) -> None:
         """Feed stored trials through the metrics in the order they finished (what a resumed run starts from).
 
         Args:
             retry_events: payloads of the store's ``trial_retry`` events (their ``error`` names the reason).
             running: whether a coordinator runs it now; by default, whether its recorded status says so.
-            not_begun: the trials whose last attempt was queued for a worker and never began
-                (:func:`attempts_not_begun`): a record's ``attempts`` counts that attempt, the live count does not.
+            begun: how many attempts of each trial began (:func:`attempts_begun`, from the store's events): a
+                record's ``attempts`` also counts those submitted queued for a worker that never began (stopped
+                before they started), which the live count never counted. Without it, ``attempts``.
         """
         self.experiment_seen(experiment, experiment.status.value == "running" if running is None else running,
                              started_at)
         n = experiment.name
         for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
-            self._at(self.started, n).inc(t.attempts - (t.number in not_begun))
+            self._at(self.started, n).inc(t.attempts if begun is None else begun.get(t.number, 0))
             if t.state.is_finished():
                 self.trial_finished(t)
             elif t.state is TrialState.RUNNING:
@@ -361,21 +363,20 @@ def _reason(trial: TrialRecord) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
-_SUBMITTED = frozenset({"trial_queued", "trial_started", "trial_retry_started", "trial_rerun"})
+# an attempt begins as a trial_started event (a new trial recorded running, or a queued attempt beginning), or as a
+# re-run or retry submitted running; one submitted queued (trial_queued, or a re-run recorded queued) begins later
+_SUBMITTED_AGAIN = frozenset({"trial_retry_started", "trial_rerun"})
 
 
-def attempts_not_begun(events: Sequence[Event]) -> set[int]:
-    """The trials whose last attempt was submitted queued and has not begun (as far as the events go): its
-    submission is a ``trial_queued`` event, or a re-run recorded ``queued``; its beginning a ``trial_started``."""
-    waiting: set[int] = set()
+def attempts_begun(events: Sequence[Event]) -> Counter[int]:
+    """How many attempts of each trial began, as far as the events go (a record's ``attempts`` counts submissions:
+    an attempt queued for a worker and stopped before it started is one, though it never began)."""
+    begun: Counter[int] = Counter()
     for e in events:
-        if e.trial_number is None or e.kind not in _SUBMITTED:
-            continue
-        if e.kind == "trial_queued" or (e.kind != "trial_started" and e.payload.get("state") == "queued"):
-            waiting.add(e.trial_number)
-        else:
-            waiting.discard(e.trial_number)
-    return waiting
+        if e.trial_number is not None and (e.kind == "trial_started" or (
+                e.kind in _SUBMITTED_AGAIN and e.payload.get("state") == "running")):
+            begun[e.trial_number] += 1
+    return begun
 
 
 def metrics_from_store(store: TrialStore, name: str) -> bytes:
@@ -389,11 +390,11 @@ def metrics_from_store(store: TrialStore, name: str) -> bytes:
     events = store.events(experiment.id)
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
     metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
-                   started_at=runs[-1] if runs else None, not_begun=attempts_not_begun(events))
+                   started_at=runs[-1] if runs else None, begun=attempts_begun(events))
     for e in events:
         if e.kind in PROMOTION_OUTCOMES:
             metrics.promotion_decided(PROMOTION_OUTCOMES[e.kind])
     return metrics.exposition()
 
 
-__all__ = ["METRIC_NAMES", "TuningMetrics", "attempts_not_begun", "metrics_from_store"]
+__all__ = ["METRIC_NAMES", "TuningMetrics", "attempts_begun", "metrics_from_store"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -16,6 +16,7 @@ from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
     from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.storage.base import Event
 
 TEXTFILE_EVERY = 1.0  # seconds between textfile rewrites during a run: millisecond trials must not pay for a write each
 
@@ -41,10 +42,15 @@ class MetricsListener(RunListener):
     listener, the served gauges would stop too, and the file would say ``running 1`` after the run ended. The
     error is told once, through the fan-out that calls this listener (see ``warn_through``), and the file is
     written again as often as ever (and at the run's end), so it catches up once it can be written.
+
+    ``events``: the store's events of an experiment (``TrialStore.events``), from which the replay at the run's
+    start counts the attempts that began, as ``tunesmith metrics`` does; without it, each record's ``attempts``.
     """
 
-    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
+                 events: Callable[[int], Sequence[Event]] | None = None) -> None:
         self.metrics = metrics
+        self.events = events
         self.textfile = textfile
         self.clock = clock or SystemClock()
         self.warn: Callable[[str], None] | None = None
@@ -57,7 +63,10 @@ class MetricsListener(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         # the runner hands over the record just marked running: its updated_at is the run_running event's time
-        self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at)
+        from tunesmith.monitoring.metrics import attempts_begun
+
+        begun = None if self.events is None else attempts_begun(self.events(experiment.id))
+        self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at, begun=begun)
         self._write(force=True)
 
     def trial_started(self, trial: TrialRecord) -> None:
@@ -107,9 +116,10 @@ class MetricsListener(RunListener):
 
 
 @contextmanager
-def observed(display: RunListener, options: MonitoringOptions, log_stream: TextIO,
-             clock: Clock | None = None) -> Iterator[RunListener]:
-    """The listener to hand the runner: ``display`` (or JSON logs instead of it) plus metrics when asked.
+def observed(display: RunListener, options: MonitoringOptions, log_stream: TextIO, clock: Clock | None = None,
+             events: Callable[[int], Sequence[Event]] | None = None) -> Iterator[RunListener]:
+    """The listener to hand the runner: ``display`` (or JSON logs instead of it) plus metrics when asked, which
+    read the run's history from ``events`` (the store's, see :class:`MetricsListener`).
 
     The metrics server is listening before this yields (a port in use fails before anything is recorded) and
     is shut down when the block ends.
@@ -141,7 +151,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
             log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":"))
                               if options.log_format == "json" else f"metrics: serving {url}") + "\n")
             log_stream.flush()
-        listeners.append(MetricsListener(metrics, options.metrics_file, clock))
+        listeners.append(MetricsListener(metrics, options.metrics_file, clock, events))
     try:
         yield Listeners(*listeners)
     finally:

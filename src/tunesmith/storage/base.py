@@ -121,6 +121,11 @@ class TrialStore(Protocol):
         """Each coordinator's last beat on the experiment, by coordinator (``heartbeat`` with an owner)."""
         ...
 
+    def forget_coordinator(self, experiment_id: int, owner: str) -> None:
+        """Delete coordinator ``owner``'s beats on the experiment (it left, and beats no more): each run, resume
+        and ``--join`` beats as a new coordinator, and its row would otherwise stay as long as the experiment."""
+        ...
+
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         ...
 

@@ -42,6 +42,10 @@ from tunesmith.suggestions import closest, storage_url_fix
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
 WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
+# How long a statement waits for a lock another session holds before it fails (SQLite's busy timeout, PostgreSQL's
+# lock_timeout): a store write is a short transaction, so a wait this long is a stuck lock. PostgreSQL waits
+# forever by default: a heartbeat so stuck would fail nothing and renew nothing; failing, it is told.
+LOCK_WAIT_S = 30
 
 
 def resolve_url(explicit: str | None, spec_storage: str | None, env: Mapping[str, str]) -> str:
@@ -124,7 +128,7 @@ class SQLStore:
         try:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
-                kwargs["connect_args"] = {"timeout": 30}
+                kwargs["connect_args"] = {"timeout": LOCK_WAIT_S}
                 if _in_memory(url):
                     # Each connection to sqlite:// is a database of its own: the threads that beat (Heartbeat, the
                     # quota renewer) wrote to empty ones and failed, unseen. All share the one connection, one
@@ -135,6 +139,8 @@ class SQLStore:
             else:
                 kwargs["pool_pre_ping"] = True
             engine = create_engine(url, **kwargs)
+            if url.get_backend_name() == "postgresql":
+                _postgres_lock_timeout(engine)
         except NoSuchModuleError:
             raise StorageConfigError(
                 f"{self.origin}: no database dialect {url.drivername!r}; got {describe_url(self.url)!r} "
@@ -214,7 +220,7 @@ class SQLStore:
                 yield conn
             return
         if self._slot_engine is None:
-            slot_engine = create_engine(self.engine.url, connect_args={"timeout": 30})
+            slot_engine = create_engine(self.engine.url, connect_args={"timeout": LOCK_WAIT_S})
             _sqlite_pragmas(slot_engine, self.sqlite_synchronous)
 
             @event.listens_for(slot_engine, "connect")
@@ -534,6 +540,11 @@ class SQLStore:
             return dict(conn.execute(select(coordinator_beats.c.owner, coordinator_beats.c.beat_at)
                                      .where(coordinator_beats.c.experiment_id == experiment_id)).all())
 
+    def forget_coordinator(self, experiment_id: int, owner: str) -> None:
+        with self._tx("delete a coordinator's beats") as conn:
+            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == experiment_id,
+                                                         coordinator_beats.c.owner == owner))
+
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
         with self._tx("record an intermediate value") as conn:
             conn.execute(_INSERT_REPORT, {"b_eid": experiment_id, "b_num": number, "attempt": attempt,
@@ -663,7 +674,8 @@ def _schema_lock(conn: Connection) -> Iterator[None]:
         if sqlite is not None:
             sqlite.isolation_level = None
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        else:  # waiting out another's upgrade (a large store's can take minutes) is no stuck lock: no lock_timeout
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
             conn.execute(_ADVISORY_LOCK, {"k": "tunesmith.schema"})
         yield
         conn.commit()
@@ -688,6 +700,18 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+
+def _postgres_lock_timeout(engine: Engine) -> None:
+    """Each connection waits ``LOCK_WAIT_S`` at most for a lock, unless the server, the role, the database or
+    the URL (``?options=-c lock_timeout=...``) set a lock_timeout already: theirs is kept."""
+    @event.listens_for(engine, "connect")
+    def _lock_timeout(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SHOW lock_timeout")
+            if cur.fetchone()[0] == "0":
+                cur.execute(f"SET lock_timeout = '{LOCK_WAIT_S}s'")
+        dbapi_conn.commit()  # a session setting: set outside the pool's rollback, which would undo it
 
 
 def _curve(by_attempt: dict[int, list[Report]]) -> tuple[Report, ...]:

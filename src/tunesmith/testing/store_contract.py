@@ -122,7 +122,8 @@ def check_renew_lease(store: TrialStore) -> None:
 
 
 def check_coordinator_beats(store: TrialStore) -> None:
-    """A coordinator's beat is kept per experiment, the last one; beating for no trial still counts."""
+    """A coordinator's beat is kept per experiment, the last one, until it is forgotten (it left); beating for no
+    trial still counts."""
     e = store.create_experiment("beating", SPEC, "random", "", now=1.0)
     other = store.create_experiment("beating too", SPEC, "random", "", now=1.0)
     assert store.coordinator_beats(e.id) == {}
@@ -132,6 +133,10 @@ def check_coordinator_beats(store: TrialStore) -> None:
     store.heartbeat(other.id, [], now=16.0, owner="otherhost:1:a")
     store.heartbeat(e.id, [], now=17.0)   # no owner: nobody's beat
     assert store.coordinator_beats(e.id) == {"otherhost:1:a": 15.0, "otherhost:2:b": 11.0}
+    store.forget_coordinator(e.id, "otherhost:1:a")   # it left: its row goes, its beats elsewhere stay
+    store.forget_coordinator(e.id, "otherhost:3:c")   # never beat: nothing to delete, no error
+    assert store.coordinator_beats(e.id) == {"otherhost:2:b": 11.0}
+    assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
     store.delete_experiment("beating")
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
