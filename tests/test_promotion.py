@@ -490,3 +490,35 @@ def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow
     model = client.get_registered_model("wine-clf")
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1"}, model.aliases  # rolled back
     assert len(client.search_model_versions("name='wine-clf'")) == 2
+
+
+def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri):
+    """Every forest and boosted model holds sklearn.tree._tree.Tree, which skops does not trust by default: MLflow's
+    check of what it saved refused it, and every promote of such a model ended in a traceback (a new user's walk,
+    RandomForestClassifier). A class of the user's own is still refused, by name."""
+    import mlflow
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from tunesmith.tracking.model_registry import ModelRegistry, UntrustedModel
+
+    X, y = load_wine(return_X_y=True)
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    registry = ModelRegistry(mlflow_uri)
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
+    run_id = client.create_run(client.create_experiment("trees")).info.run_id
+    version = registry.register("trees", registry.log_sklearn(run_id, forest, X[:5]), run_id, {})
+    assert (registry.load_sklearn(version).predict(X) == forest.predict(X)).all()
+
+    class Doubling(BaseEstimator, TransformerMixin):  # defined here: no allow-listed module vouches for it
+        def fit(self, X, y=None):
+            return self
+
+        def transform(self, X):
+            return X * 2
+
+    own = make_pipeline(Doubling(), RandomForestClassifier(n_estimators=2, random_state=0)).fit(X, y)
+    with pytest.raises(UntrustedModel, match="Doubling"):
+        registry.log_sklearn(run_id, own, X[:5])

@@ -384,8 +384,14 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
         from tunesmith.tasks import prepare
 
         assert spec.task is not None
+        from tunesmith.errors import UserInputError
+        from tunesmith.tracking.model_registry import UntrustedModel
+
         prep = prepare(spec.task, spec.base_dir)
-        source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
+        try:
+            source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
+        except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
+            raise UserInputError(f"task.estimator: {e}") from None
     else:
         assert model_source is not None
         source = registry.log_folder(run_id, model_source, "registered-model")

@@ -63,16 +63,32 @@ class ModelRegistry:
 
     def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model") -> str:
         """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``, with a signature inferred
-        from the feature rows ``sample``; returns its artifact URI."""
+        from the feature rows ``sample``; returns its artifact URI.
+
+        MLflow loads what it saved to check it, trusting only skops' defaults: a tree (``sklearn.tree._tree.Tree``,
+        in every forest and boosted model) failed that check, and every promote of one. The types the model needs
+        are trusted when the allow-list (``TRUSTED_MODULES``, as :meth:`load_sklearn` reads them back) covers them.
+
+        Raises:
+            UntrustedModel: the model needs types outside the allow-list (a class of the user's own).
+        """
         mlflow = import_mlflow()
+        import skops.io
         import sklearn
         from mlflow.models import infer_signature
 
+        needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        refused = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
+        if refused:
+            raise UntrustedModel(f"the model needs types outside the allow-list ({', '.join(TRUSTED_MODULES)}): "
+                                 f"{refused}; it is not stored (a trial that saves its own model folder is "
+                                 "promoted as it saved it)")
         signature = infer_signature(sample, model.predict(sample))
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, artifact_path)
             mlflow.sklearn.save_model(model, path, serialization_format="skops", signature=signature,
-                                      pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"])
+                                      pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"],
+                                      skops_trusted_types=needed)
             self.client.log_artifacts(run_id, path, artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
 
