@@ -276,3 +276,15 @@ def test_the_cli_in_process_keeps_its_exit_code_when_a_stderr_without_a_descript
     with pytest.raises(SystemExit) as exited:
         app(["run", spec.name, "-q"])
     assert exited.value.code == 1
+
+
+def test_a_json_log_ends_with_json_however_the_run_ended(project):
+    """With --log-format json the run's last word on stderr ("Every trial failed...", "Interrupted. Continue
+    with...") was a plain line in the JSON stream, and a log shipper reading one object per line broke on it."""
+    project.write_spec(project.spec("allfail", budget={"trials": 2}, trial={"function": "objectives:raises"},
+                                    executor={"kind": "inline"}))
+    proc = project.cli("run", "allfail.yaml", "--log-format", "json", "--quiet")
+    assert proc.returncode == 1, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]   # every line, JSON
+    assert lines[-1]["event"] == "run_exit" and lines[-1]["exit_code"] == 1, lines[-1]
+    assert lines[-1]["message"].startswith("Every trial failed (2)"), lines[-1]

@@ -10,6 +10,7 @@ no exit code (see :class:`_Console`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -183,27 +184,36 @@ def _observed(display, port, addr, textfile, log_format, store):  # type: ignore
                     events=store.events)
 
 
-def _run_and_exit(result) -> NoReturn:  # type: ignore[no-untyped-def]
-    if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
-        err.print(f"Interrupted. Other coordinators still run {result.experiment.name}; this one left (join them "
-                  f"again with: tunesmith resume {result.experiment.name} --join)")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if result.status is RunStatus.INTERRUPTED:
-        err.print(f"Interrupted. Continue with: tunesmith resume {result.experiment.name}")
-        raise typer.Exit(EXIT_INTERRUPTED)
-    if result.status is RunStatus.FAILED:
-        from rich.markup import escape  # the reason may quote a trial's stderr
+def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
+    """Say how the run ended, if it needs saying, and exit with its code. With ``--log-format json`` the line is a
+    JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper."""
+    from rich.markup import escape  # a reason may quote a trial's stderr
 
-        err.print(f"[red]The run stopped[/]: {escape(result.stop_reason)}", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED)
+    def say_and_exit(code: int, text: str) -> NoReturn:
+        if log_format is LogFormat.JSON:
+            from tunesmith.json_output import strict_json
+
+            with contextlib.suppress(OSError):  # the log's reader left: the exit code still says how it ended
+                sys.stderr.write(strict_json({"event": "run_exit", "experiment": result.experiment.name,
+                                              "exit_code": code, "message": text}, separators=(",", ":")) + "\n")
+                sys.stderr.flush()
+        else:
+            err.print(escape(text), soft_wrap=True)
+        raise typer.Exit(code)
+
+    name = result.experiment.name
+    if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
+        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Other coordinators still run {name}; this one left (join them "
+                                       f"again with: tunesmith resume {name} --join)")
+    if result.status is RunStatus.INTERRUPTED:
+        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: tunesmith resume {name}")
+    if result.status is RunStatus.FAILED:
+        say_and_exit(EXIT_FAILED, f"The run stopped: {result.stop_reason}")
     ended = [t for t in result.trials if t.state.is_finished()]
     if ended and all(t.state is TrialState.FAILED for t in ended):
-        from rich.markup import escape  # the reason may quote a trial's stderr
-
         last = max(ended, key=lambda t: t.finished_at or 0.0)  # with --quiet, nothing else said why
-        err.print(f"[red]Every trial failed[/] ({len(ended)}); the last: {escape(last.error or 'no reason recorded')}; "
-                  f"see `tunesmith trials {result.experiment.name}` and the trial logs.", soft_wrap=True)
-        raise typer.Exit(EXIT_FAILED)
+        say_and_exit(EXIT_FAILED, f"Every trial failed ({len(ended)}); the last: {last.error or 'no reason recorded'}; "
+                                  f"see `tunesmith trials {name}` and the trial logs.")
     raise typer.Exit(EXIT_OK)
 
 
@@ -262,7 +272,7 @@ def run(
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
             _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
-    _run_and_exit(result)
+    _run_and_exit(result, log_format)
 
 
 @app.command()
@@ -283,7 +293,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
             _cluster_loss_stops_run(name), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
-    _run_and_exit(result)
+    _run_and_exit(result, log_format)
 
 
 @app.command()
