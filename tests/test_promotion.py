@@ -492,7 +492,7 @@ def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow
     assert len(client.search_model_versions("name='wine-clf'")) == 2
 
 
-def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri):
+def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri, tmp_path):
     """Every forest and boosted model holds sklearn.tree._tree.Tree, which skops does not trust by default: MLflow's
     check of what it saved refused it, and every promote of such a model ended in a traceback (a new user's walk,
     RandomForestClassifier). A class of the user's own is still refused, by name."""
@@ -508,7 +508,8 @@ def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri):
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
     registry = ModelRegistry(mlflow_uri)
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
-    run_id = client.create_run(client.create_experiment("trees")).info.run_id
+    experiment = client.create_experiment("trees", artifact_location=(tmp_path / "artifacts").as_uri())
+    run_id = client.create_run(experiment).info.run_id  # (artifacts in the test's folder, not ./mlruns)
     version = registry.register("trees", registry.log_sklearn(run_id, forest, X[:5]), run_id, {})
     assert (registry.load_sklearn(version).predict(X) == forest.predict(X)).all()
 
