@@ -28,15 +28,17 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, ObjectiveSpec, RunStatus, TrialRecord
+from tunesmith.selection import trial_metrics
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
+    from tunesmith.strategy.base import Strategy
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
 # How often a coordinator renews its lease and beats for itself and its running and retry-waiting trials: from a
@@ -117,6 +119,31 @@ def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, rea
         return False  # theirs to finish: the last one out records the experiment's status
     store.set_status(experiment_id, status, now, {"reason": reason})
     return True
+
+
+class PeerTrials:
+    """The trials cooperating coordinators run, as this coordinator's strategy knows them: pending, like its own
+    trials on parallel workers, until their outcome is read. A strategy that knew only its peers' finished trials
+    proposed what they were running (``bo``'s proposal is all but deterministic given the history: a joiner re-ran
+    lead trials to within 1e-6)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[int, int] = {}   # a peer's trial number -> the strategy's token for it
+
+    def tell_running(self, store: TrialStore, experiment_id: int, strategy: Strategy, mine: Collection[int]) -> None:
+        """Before a proposal: the peers' trials started since the last call become pending (not those in ``mine``,
+        this coordinator's own or learnt finished)."""
+        for number, params in store.unfinished_params(experiment_id).items():
+            if number not in mine and number not in self._tokens:
+                self._tokens[number] = strategy.adopt(params).token
+
+    def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
+                      objectives: Sequence[ObjectiveSpec]) -> None:
+        """Peers' trials that finished: the outcome of those told as pending, a replay of the others."""
+        strategy.replay([t for t in finished if t.number not in self._tokens])
+        for t in finished:
+            if (token := self._tokens.pop(t.number, None)) is not None:
+                strategy.tell(token, t.state, t.values, trial_metrics(t, objectives))
 
 
 class Heartbeat:

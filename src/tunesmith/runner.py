@@ -25,7 +25,7 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
+from tunesmith.coordinators import LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials, abandoned, leave
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
@@ -188,7 +188,7 @@ class Runner:
         self.join, self._immediate = join, False
         self._running: dict[int, _Running] = {}
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
-        self._heartbeat = Heartbeat(self._keep_alive)
+        self._heartbeat, self._peers = Heartbeat(self._keep_alive), PeerTrials()  # (the peers' trials: see _sync)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
@@ -330,7 +330,7 @@ class Runner:
         self._tell_heartbeat()
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
         if others:
-            self._strategy.replay(others)
+            self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)
             for t in others:
                 self._mine.add(t.number)
@@ -357,6 +357,7 @@ class Runner:
     def _start_new_trial(self) -> bool:
         """Ask the scheduler (PBT), else the strategy, for a configuration and launch it; False when none."""
         exploit = self._propose() if self._propose is not None else None
+        self._peers.tell_running(self.store, self.experiment.id, self._strategy, self._mine)  # not theirs again
         proposal = self._strategy.adopt(dict(exploit.params)) if exploit else self._strategy.ask()
         if proposal is None:
             self._exhausted = True
@@ -469,8 +470,7 @@ class Runner:
         store, clock, exp_id = self.store, self.clock, self.experiment.id
         reason = "interrupted by the user before it finished"
         if error is None:
-            grace = self.spec.executor.grace_period
-            grace_ends = clock.monotonic() + grace
+            grace, grace_ends = self.spec.executor.grace_period, clock.monotonic() + self.spec.executor.grace_period
             try:
                 while self._running and not self._immediate and clock.monotonic() < grace_ends:
                     for ev in self.executor.poll(POLL_INTERVAL):

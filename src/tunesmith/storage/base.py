@@ -113,6 +113,10 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
+    def unfinished_params(self, experiment_id: int) -> dict[int, dict[str, ParamValue]]:
+        """The configurations of the trials running or queued now, by number (whoever runs them)."""
+        ...
+
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
         """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
         ...

@@ -334,6 +334,15 @@ class SQLStore:
         found = [t for t in self.trials(experiment_id, numbers) if t.state.is_finished()]
         return found, max(since_event, last or 0)
 
+    def unfinished_params(self, experiment_id: int) -> dict[int, dict[str, ParamValue]]:
+        """The configurations of the trials running or queued now, by number: a coordinator tells its strategy of
+        its peers' as pending, so that it does not propose them again."""
+        with self._tx("read running trials") as conn:
+            rows = conn.execute(select(trials.c.number, trials.c.params).where(
+                trials.c.experiment_id == experiment_id,
+                trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)))).all()
+        return {number: json.loads(params) for number, params in rows}
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("record an event") as conn:
