@@ -29,11 +29,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.records import ExperimentRecord, ObjectiveSpec, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, RunStatus, TrialRecord, TrialState
 from tunesmith.selection import trial_metrics
 
 if TYPE_CHECKING:
@@ -58,6 +59,22 @@ def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
     if trial.owner is None or not holder_alive(trial.owner):
         return True
     return trial.heartbeat_at is None or now - trial.heartbeat_at > stale_after
+
+
+def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[TrialRecord], now: float,
+                      stale_after: float, skip: Collection[int] = ()) -> list[TrialRecord]:
+    """The running or queued trials of ``trials`` (not in ``skip``) nobody runs any more (:func:`abandoned`),
+    recorded lost, to re-run; not those another coordinator reclaimed first. A coordinator asks at its start and
+    at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running."""
+    lost = []
+    for t in trials:
+        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip
+                and abandoned(t, now, stale_after)):
+            record = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
+                             failure_kind=FailureKind.LOST)
+            if store.mark_lost(experiment_id, record, now):
+                lost.append(record)
+    return lost
 
 
 def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, stale_after: float,
@@ -133,9 +150,9 @@ class PeerTrials:
     def tell_running(self, store: TrialStore, experiment_id: int, strategy: Strategy, mine: Collection[int]) -> None:
         """Before a proposal: the peers' trials started since the last call become pending (not those in ``mine``,
         this coordinator's own or learnt finished)."""
-        for number, params in store.unfinished_params(experiment_id).items():
-            if number not in mine and number not in self._tokens:
-                self._tokens[number] = strategy.adopt(params).token
+        for t in store.unfinished_trials(experiment_id):
+            if t.number not in mine and t.number not in self._tokens:
+                self._tokens[t.number] = strategy.adopt(dict(t.params)).token
 
     def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
                       objectives: Sequence[ObjectiveSpec]) -> None:

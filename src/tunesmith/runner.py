@@ -25,7 +25,8 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials, abandoned, leave
+from tunesmith.coordinators import (LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials, leave,
+                                    reclaim_abandoned)
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
@@ -244,17 +245,9 @@ class Runner:
         """Read the record, decide what re-runs, rebuild the strategy, scheduler and budget from history."""
         spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
         history = store.trials(exp_id)
-        self._reruns: deque[TrialRecord] = deque()
-        for t in history:
-            if t.state in (TrialState.RUNNING, TrialState.QUEUED):
-                if not abandoned(t, clock.now(), STALE_AFTER):
-                    continue  # a live cooperating coordinator is running it
-                lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
-                               failure_kind=FailureKind.LOST)
-                store.save_trial(exp_id, lost, "trial_lost", clock.now())
-                self._reruns.append(lost)
-            elif t.state in (TrialState.LOST, TrialState.INTERRUPTED):
-                self._reruns.append(t)
+        earlier = [t for t in history if t.state in (TrialState.LOST, TrialState.INTERRUPTED)]  # + a dead peer's:
+        self._reruns: deque[TrialRecord] = deque(sorted(
+            [*earlier, *reclaim_abandoned(store, exp_id, history, clock.now(), STALE_AFTER)], key=lambda t: t.number))
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
@@ -306,7 +299,9 @@ class Runner:
                 if budget_stop is not None:
                     return budget_stop
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
-                    return self._budget.stop_reason(mono) or "trial budget allocated"
+                    self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
+                    if not self._reruns:
+                        return self._budget.stop_reason(mono) or "trial budget allocated"
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
@@ -329,6 +324,9 @@ class Runner:
         """Tell what the heartbeat found; learn what cooperating coordinators finished (a failing store raises)."""
         self._tell_heartbeat()
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
+        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id,  # a peer gone: its trials re-run here
+                                              self.store.unfinished_trials(self.experiment.id), self.clock.now(),
+                                              STALE_AFTER, skip=self._mine))
         if others:
             self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)

@@ -113,8 +113,13 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
-    def unfinished_params(self, experiment_id: int) -> dict[int, dict[str, ParamValue]]:
-        """The configurations of the trials running or queued now, by number (whoever runs them)."""
+    def unfinished_trials(self, experiment_id: int) -> list[TrialRecord]:
+        """The trials running or queued now, whoever runs them."""
+        ...
+
+    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
+        """Record ``trial`` (lost) unless it is no longer running or queued by the same owner in the same attempt
+        (another coordinator reclaimed it first); whether it did."""
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
