@@ -146,7 +146,8 @@ def test_a_joiner_re_runs_the_trials_of_a_peer_killed_on_this_host_before_it_fin
         store.new_trial(exp.id, {"x": 0.1}, 1, now, str(project.root / "work" / "t{number}.log"), owner=owner)
         store.set_status(exp.id, RunStatus.RUNNING, now, {"owner": owner})
 
-        result = resume_experiment("orphaned", store, join=True)
+        runners: list = []
+        result = resume_experiment("orphaned", store, join=True, on_runner=runners.append)
     finally:
         peer.kill()
         peer.wait()
@@ -155,6 +156,8 @@ def test_a_joiner_re_runs_the_trials_of_a_peer_killed_on_this_host_before_it_fin
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 4, [(t.number, t.state) for t in trials]
     assert trials[0].attempts == 2 and trials[0].params == {"x": 0.1}, "the peer's trial was re-run as it was"
     assert result.experiment.status is RunStatus.COMPLETED
+    # the peer's trial, pending in the strategy while the peer ran it, ended with its re-run (not pending for ever)
+    assert runners[0]._strategy._live == {}
 
 
 def test_a_dead_peers_trial_is_reclaimed_by_one_coordinator_only(project):

@@ -154,6 +154,12 @@ class PeerTrials:
             if t.number not in mine and t.number not in self._tokens:
                 self._tokens[t.number] = strategy.adopt(dict(t.params)).token
 
+    def token_to_rerun(self, strategy: Strategy, trial: TrialRecord) -> int:
+        """The strategy's token for a trial this coordinator re-runs: a gone peer's, already pending, keeps its own
+        (not a second pending copy that never ends)."""
+        token = self._tokens.pop(trial.number, None)
+        return strategy.adopt(dict(trial.params)).token if token is None else token
+
     def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
                       objectives: Sequence[ObjectiveSpec]) -> None:
         """Peers' trials that finished: the outcome of those told as pending, a replay of the others."""

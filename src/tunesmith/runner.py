@@ -344,7 +344,7 @@ class Runner:
                 self._rerun(ready[0][1], ready[0][2], "trial_retry_started")
             elif self._reruns and budget_stop is None:
                 rec = self._reruns.popleft()
-                self._rerun(rec, self._strategy.adopt(dict(rec.params)).token, "trial_rerun")
+                self._rerun(rec, self._peers.token_to_rerun(self._strategy, rec), "trial_rerun")
             elif (not self._exhausted and not self._allocation_closed
                   and self._budget.may_start(self._allocated, mono)):
                 if not self._start_new_trial():
