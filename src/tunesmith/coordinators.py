@@ -150,8 +150,8 @@ class PeerTrials:
     def tell_running(self, store: TrialStore, experiment_id: int, strategy: Strategy, mine: Collection[int]) -> None:
         """Before a proposal: the peers' trials started since the last call become pending (not those in ``mine``,
         this coordinator's own or learnt finished)."""
-        for t in store.unfinished_trials(experiment_id):
-            if t.number not in mine and t.number not in self._tokens:
+        for t in store.unfinished_trials(experiment_id, skip=mine):
+            if t.number not in self._tokens:
                 self._tokens[t.number] = strategy.adopt(dict(t.params)).token
 
     def token_to_rerun(self, strategy: Strategy, trial: TrialRecord) -> int:

@@ -325,8 +325,8 @@ class Runner:
         self._tell_heartbeat()
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
         self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id,  # a peer gone: its trials re-run here
-                                              self.store.unfinished_trials(self.experiment.id), self.clock.now(),
-                                              STALE_AFTER, skip=self._mine))
+                                              self.store.unfinished_trials(self.experiment.id, skip=self._mine),
+                                              self.clock.now(), STALE_AFTER))
         if others:
             self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)

@@ -113,8 +113,8 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
-    def unfinished_trials(self, experiment_id: int) -> list[TrialRecord]:
-        """The trials running or queued now, whoever runs them."""
+    def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
+        """The trials running or queued now, whoever runs them, other than those in ``skip``."""
         ...
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:

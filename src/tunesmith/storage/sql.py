@@ -334,13 +334,14 @@ class SQLStore:
         found = [t for t in self.trials(experiment_id, numbers) if t.state.is_finished()]
         return found, max(since_event, last or 0)
 
-    def unfinished_trials(self, experiment_id: int) -> list[TrialRecord]:
-        """The trials running or queued now, whoever runs them: a coordinator tells its strategy of its peers' as
-        pending, and re-runs those whose coordinator is gone."""
+    def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
+        """The trials running or queued now, other than those in ``skip`` (the caller's own), whoever runs them: a
+        coordinator tells its strategy of its peers' as pending, and re-runs those whose coordinator is gone."""
         with self._tx("read running trials") as conn:
             numbers = conn.execute(select(trials.c.number).where(
                 trials.c.experiment_id == experiment_id,
                 trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)))).scalars().all()
+        numbers = [n for n in numbers if n not in skip]  # (their reports are not read)
         return self.trials(experiment_id, numbers) if numbers else []
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
