@@ -245,7 +245,7 @@ class Runner:
         """Read the record, decide what re-runs, rebuild the strategy, scheduler and budget from history."""
         spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
         history = store.trials(exp_id)
-        earlier = [t for t in history if t.state in (TrialState.LOST, TrialState.INTERRUPTED)]  # + a dead peer's:
+        earlier = [t for t in history if t.state in (TrialState.LOST, TrialState.INTERRUPTED)]  # and a gone peer's:
         self._reruns: deque[TrialRecord] = deque(sorted(
             [*earlier, *reclaim_abandoned(store, exp_id, history, clock.now(), STALE_AFTER)], key=lambda t: t.number))
         finished = [t for t in history if t.state.is_finished()]
