@@ -102,3 +102,82 @@ def test_heartbeats_failing_during_the_shutdown_are_told(project, monkeypatch, c
     told = [m for m in told if "heartbeat" in m]
     assert len(told) == 1, told
     assert "failed in a row" in told[0] and "StorageError: database is locked" in told[0], told
+
+
+def test_a_joiner_re_runs_the_trials_of_a_peer_killed_on_this_host_before_it_finishes(project, monkeypatch):
+    """A lead SIGKILLed on this host while a joiner ran: the joiner finished the budget and recorded the experiment
+    completed, with the lead's trial `running` for ever (a new user's walk). A peer gone on this host is known at
+    once by its pid: the joiner reclaims its trials at its next sync, and before it finishes, and re-runs them."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tunesmith.lease_holders import lease_owner_id
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.runner import prepare, resume_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    project.write("peerkill.py", """
+        import os, signal
+
+        def objective(config, trial):
+            try:  # the peer dies while this joiner runs its first trial (inline: the peer is this process's child)
+                os.kill(int(os.environ["PEER_PID"]), signal.SIGKILL)
+                os.waitpid(int(os.environ["PEER_PID"]), 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            return {"loss": (config["x"] - 0.5) ** 2}
+    """)
+    peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        monkeypatch.setenv("PEER_PID", str(peer.pid))
+        host, _, tag = lease_owner_id().split(":")
+        assert host == socket.gethostname()
+        owner = f"{host}:{peer.pid}:{tag}"  # the peer's name, as its coordinator would record it
+        spec = spec_from_dict(project.spec(name="orphaned", trial={"function": "peerkill:objective"},
+                                           budget={"trials": 4}, executor={"kind": "inline"},
+                                           base_dir=str(project.root), workdir=str(project.root / "work")))
+        store = SQLStore(project.storage)
+        plan = prepare(spec)
+        exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+        now = time.time()  # the peer beat just now: only its death makes its trial abandoned
+        store.new_trial(exp.id, {"x": 0.1}, 1, now, str(project.root / "work" / "t{number}.log"), owner=owner)
+        store.set_status(exp.id, RunStatus.RUNNING, now, {"owner": owner})
+
+        runners: list = []
+        result = resume_experiment("orphaned", store, join=True, on_runner=runners.append)
+    finally:
+        peer.kill()
+        peer.wait()
+    trials = store.trials(exp.id)
+    store.close()
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 4, [(t.number, t.state) for t in trials]
+    assert trials[0].attempts == 2 and trials[0].params == {"x": 0.1}, "the peer's trial was re-run as it was"
+    assert result.experiment.status is RunStatus.COMPLETED
+    # the peer's trial, pending in the strategy while the peer ran it, ended with its re-run (not pending for ever)
+    assert runners[0]._strategy._live == {}
+
+
+def test_a_dead_peers_trial_is_reclaimed_by_one_coordinator_only(project):
+    """Two coordinators find the same trial abandoned at once: the store records it lost for the first only, so
+    only one of them re-runs it."""
+    from tunesmith.coordinators import STALE_AFTER, reclaim_abandoned
+    from tunesmith.records import TrialState
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="shared", base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    store.new_trial(exp.id, {"x": 0.1}, 1, 0.0, "t{number}.log", owner="elsewhere:1:gone")  # silent since 0.0
+    seen = store.unfinished_trials(exp.id)  # what both read before either wrote
+    first = reclaim_abandoned(store, exp.id, seen, 1000.0, STALE_AFTER)
+    second = reclaim_abandoned(store, exp.id, seen, 1000.0, STALE_AFTER)
+    assert [t.number for t in first] == [0] and second == []
+    assert store.trials(exp.id)[0].state is TrialState.LOST and store.unfinished_trials(exp.id) == []
+    assert [e.kind for e in store.events(exp.id)].count("trial_lost") == 1
+    store.close()

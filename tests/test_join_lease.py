@@ -72,6 +72,72 @@ def test_joiners_at_the_same_trial_count_propose_different_configurations(projec
 
 
 
+class _Submitted:
+    """An executor that takes trials and runs none: the test decides when each one ends."""
+
+    def next_job_waits(self) -> bool:
+        return False
+
+    def submit(self, job) -> None:
+        pass
+
+
+def test_coordinators_do_not_propose_what_their_peers_are_running(project):
+    """`bo` with a lead and a `--join`-er: each coordinator's strategy learnt only its peers' finished trials, and
+    bo's proposal is all but deterministic given the history, so the joiner proposed what the lead was running (a
+    new user's walk: joiner trials within 1e-6 of lead trials) and the lead what the joiner was. A coordinator tells
+    its strategy of its peers' running trials as pending, as of its own, and of their outcome once they end."""
+    from dataclasses import replace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import TrialState
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(
+        name="peers", strategy="bo", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                            "y": {"type": "float", "low": 0.0, "high": 1.0}},
+        budget={"trials": 20}, executor={"kind": "inline"}, base_dir=str(project.root),
+        workdir=str(project.root / "work")))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    earlier = [(0.1, 0.9), (0.8, 0.2), (0.5, 0.5), (0.3, 0.6), (0.9, 0.9), (0.2, 0.1)]  # past the Sobol start-up
+    for x, y in earlier:
+        rec = store.new_trial(exp.id, {"x": x, "y": y}, 1, 0.0, str(project.root / "t{number}.log"), owner="gone")
+        done = replace(rec, state=TrialState.COMPLETED, values=((x - 0.3) ** 2 + (y - 0.7) ** 2,), finished_at=1.0,
+                       duration_s=1.0)
+        store.save_trial(exp.id, done, "trial_completed", 1.0)
+
+    lead = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted())  # type: ignore[arg-type]
+    joiner = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted(), join=True)  # type: ignore[arg-type]
+    lead._setup(resumed=True)
+    joiner._setup(resumed=True)
+
+    def start(runner: Runner) -> tuple[float, float]:
+        assert runner._start_new_trial()
+        newest = store.trials(exp.id)[-1]
+        return newest.params["x"], newest.params["y"]
+
+    def apart(a: tuple[float, float], b: tuple[float, float]) -> float:
+        return max(abs(a[0] - b[0]), abs(a[1] - b[1]))
+
+    leads = start(lead)
+    joins = start(joiner)
+    assert apart(leads, joins) > 1e-3, f"the joiner proposed the lead's running trial: {leads} and {joins}"
+    second = start(lead)
+    assert min(apart(second, leads), apart(second, joins)) > 1e-3, f"the lead proposed the joiner's: {second}"
+
+    lead_trial = store.trials(exp.id, [len(earlier)])[0]
+    store.save_trial(exp.id, replace(lead_trial, state=TrialState.COMPLETED, values=(0.5,), finished_at=2.0,
+                                     duration_s=1.0), "trial_completed", 2.0)
+    joiner._sync()  # the lead's trial ended: its outcome, no longer pending (and not a second, replayed copy)
+    assert len(joiner._strategy._pending) == 1  # its own (the lead's second began after its last proposal)
+    assert len(joiner._strategy._y) == len(earlier) + 1
+    store.close()
+
+
 def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(project):
     """A lead's lease lapsed (its store stalled past the lease's length) and another coordinator took it: at its
     next renewal the lead sees the lease is not its own, warns, and goes on as a joiner (numbers within the

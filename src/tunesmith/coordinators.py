@@ -28,15 +28,18 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.lease_holders import holder_alive, holder_here
-from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, RunStatus, TrialRecord, TrialState
+from tunesmith.selection import trial_metrics
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
+    from tunesmith.strategy.base import Strategy
 
 LEFT_PREFIX = "coordinator_"   # coordinator_done, coordinator_interrupted, coordinator_failed
 # How often a coordinator renews its lease and beats for itself and its running and retry-waiting trials: from a
@@ -56,6 +59,22 @@ def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
     if trial.owner is None or not holder_alive(trial.owner):
         return True
     return trial.heartbeat_at is None or now - trial.heartbeat_at > stale_after
+
+
+def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[TrialRecord], now: float,
+                      stale_after: float, skip: Collection[int] = ()) -> list[TrialRecord]:
+    """The running or queued trials of ``trials`` (not in ``skip``) nobody runs any more (:func:`abandoned`),
+    recorded lost, to re-run; not those another coordinator reclaimed first. A coordinator asks at its start and
+    at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running."""
+    lost = []
+    for t in trials:
+        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip
+                and abandoned(t, now, stale_after)):
+            record = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
+                             failure_kind=FailureKind.LOST)
+            if store.mark_lost(experiment_id, record, now):
+                lost.append(record)
+    return lost
 
 
 def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, stale_after: float,
@@ -117,6 +136,37 @@ def leave(store: TrialStore, experiment_id: int, me: str, status: RunStatus, rea
         return False  # theirs to finish: the last one out records the experiment's status
     store.set_status(experiment_id, status, now, {"reason": reason})
     return True
+
+
+class PeerTrials:
+    """The trials cooperating coordinators run, as this coordinator's strategy knows them: pending, like its own
+    trials on parallel workers, until their outcome is read. A strategy that knew only its peers' finished trials
+    proposed what they were running (``bo``'s proposal is all but deterministic given the history: a joiner re-ran
+    lead trials to within 1e-6)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[int, int] = {}   # a peer's trial number -> the strategy's token for it
+
+    def tell_running(self, store: TrialStore, experiment_id: int, strategy: Strategy, mine: Collection[int]) -> None:
+        """Before a proposal: the peers' trials started since the last call become pending (not those in ``mine``,
+        this coordinator's own or learnt finished)."""
+        for t in store.unfinished_trials(experiment_id, skip=mine):
+            if t.number not in self._tokens:
+                self._tokens[t.number] = strategy.adopt(dict(t.params)).token
+
+    def token_to_rerun(self, strategy: Strategy, trial: TrialRecord) -> int:
+        """The strategy's token for a trial this coordinator re-runs: a gone peer's, already pending, keeps its own
+        (not a second pending copy that never ends)."""
+        token = self._tokens.pop(trial.number, None)
+        return strategy.adopt(dict(trial.params)).token if token is None else token
+
+    def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
+                      objectives: Sequence[ObjectiveSpec]) -> None:
+        """Peers' trials that finished: the outcome of those told as pending, a replay of the others."""
+        strategy.replay([t for t in finished if t.number not in self._tokens])
+        for t in finished:
+            if (token := self._tokens.pop(t.number, None)) is not None:
+                strategy.tell(token, t.state, t.values, trial_metrics(t, objectives))
 
 
 class Heartbeat:

@@ -25,7 +25,8 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, abandoned, leave
+from tunesmith.coordinators import (LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials, leave,
+                                    reclaim_abandoned)
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
@@ -188,7 +189,7 @@ class Runner:
         self.join, self._immediate = join, False
         self._running: dict[int, _Running] = {}
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
-        self._heartbeat = Heartbeat(self._keep_alive)
+        self._heartbeat, self._peers = Heartbeat(self._keep_alive), PeerTrials()  # (the peers' trials: see _sync)
 
     def request_stop(self, reason: str = "interrupted", immediate: bool = False) -> None:
         """Stop dispatching; running trials get the grace period unless ``immediate``. Safe from a signal handler."""
@@ -244,17 +245,9 @@ class Runner:
         """Read the record, decide what re-runs, rebuild the strategy, scheduler and budget from history."""
         spec, store, clock, exp_id = self.spec, self.store, self.clock, self.experiment.id
         history = store.trials(exp_id)
-        self._reruns: deque[TrialRecord] = deque()
-        for t in history:
-            if t.state in (TrialState.RUNNING, TrialState.QUEUED):
-                if not abandoned(t, clock.now(), STALE_AFTER):
-                    continue  # a live cooperating coordinator is running it
-                lost = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
-                               failure_kind=FailureKind.LOST)
-                store.save_trial(exp_id, lost, "trial_lost", clock.now())
-                self._reruns.append(lost)
-            elif t.state in (TrialState.LOST, TrialState.INTERRUPTED):
-                self._reruns.append(t)
+        earlier = [t for t in history if t.state in (TrialState.LOST, TrialState.INTERRUPTED)]  # and a gone peer's:
+        self._reruns: deque[TrialRecord] = deque(sorted(
+            [*earlier, *reclaim_abandoned(store, exp_id, history, clock.now(), STALE_AFTER)], key=lambda t: t.number))
         finished = [t for t in history if t.state.is_finished()]
         self._strategy: Strategy = warm_started(build_strategy(
             self.plan.decision, self.plan.space, [o.direction for o in spec.objectives],
@@ -306,7 +299,9 @@ class Runner:
                 if budget_stop is not None:
                     return budget_stop
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
-                    return self._budget.stop_reason(mono) or "trial budget allocated"
+                    self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
+                    if not self._reruns:
+                        return self._budget.stop_reason(mono) or "trial budget allocated"
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
@@ -329,8 +324,11 @@ class Runner:
         """Tell what the heartbeat found; learn what cooperating coordinators finished (a failing store raises)."""
         self._tell_heartbeat()
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
+        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id,  # a peer gone: its trials re-run here
+                                              self.store.unfinished_trials(self.experiment.id, skip=self._mine),
+                                              self.clock.now(), STALE_AFTER))
         if others:
-            self._strategy.replay(others)
+            self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)
             for t in others:
                 self._mine.add(t.number)
@@ -346,7 +344,7 @@ class Runner:
                 self._rerun(ready[0][1], ready[0][2], "trial_retry_started")
             elif self._reruns and budget_stop is None:
                 rec = self._reruns.popleft()
-                self._rerun(rec, self._strategy.adopt(dict(rec.params)).token, "trial_rerun")
+                self._rerun(rec, self._peers.token_to_rerun(self._strategy, rec), "trial_rerun")
             elif (not self._exhausted and not self._allocation_closed
                   and self._budget.may_start(self._allocated, mono)):
                 if not self._start_new_trial():
@@ -357,6 +355,7 @@ class Runner:
     def _start_new_trial(self) -> bool:
         """Ask the scheduler (PBT), else the strategy, for a configuration and launch it; False when none."""
         exploit = self._propose() if self._propose is not None else None
+        self._peers.tell_running(self.store, self.experiment.id, self._strategy, self._mine)  # not theirs again
         proposal = self._strategy.adopt(dict(exploit.params)) if exploit else self._strategy.ask()
         if proposal is None:
             self._exhausted = True
@@ -469,8 +468,7 @@ class Runner:
         store, clock, exp_id = self.store, self.clock, self.experiment.id
         reason = "interrupted by the user before it finished"
         if error is None:
-            grace = self.spec.executor.grace_period
-            grace_ends = clock.monotonic() + grace
+            grace, grace_ends = self.spec.executor.grace_period, clock.monotonic() + self.spec.executor.grace_period
             try:
                 while self._running and not self._immediate and clock.monotonic() < grace_ends:
                     for ev in self.executor.poll(POLL_INTERVAL):

@@ -113,6 +113,15 @@ class TrialStore(Protocol):
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""
         ...
 
+    def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
+        """The trials running or queued now, whoever runs them, other than those in ``skip``."""
+        ...
+
+    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
+        """Record ``trial`` (lost) unless it is no longer running or queued by the same owner in the same attempt
+        (another coordinator reclaimed it first); whether it did."""
+        ...
+
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
         """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
         ...

@@ -334,6 +334,31 @@ class SQLStore:
         found = [t for t in self.trials(experiment_id, numbers) if t.state.is_finished()]
         return found, max(since_event, last or 0)
 
+    def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
+        """The trials running or queued now, other than those in ``skip`` (the caller's own), whoever runs them: a
+        coordinator tells its strategy of its peers' as pending, and re-runs those whose coordinator is gone."""
+        with self._tx("read running trials") as conn:
+            numbers = conn.execute(select(trials.c.number).where(
+                trials.c.experiment_id == experiment_id,
+                trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)))).scalars().all()
+        numbers = [n for n in numbers if n not in skip]  # (their reports are not read)
+        return self.trials(experiment_id, numbers) if numbers else []
+
+    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
+        """Record ``trial`` (lost) unless it changed since it was read: still running or queued, by the same owner,
+        in the same attempt. False when another coordinator reclaimed it first (only one of them re-runs it)."""
+        with self._tx("record a lost trial") as conn:
+            taken = conn.execute(_UPDATE_TRIAL.where(
+                trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)),
+                trials.c.owner.is_not_distinct_from(trial.owner), trials.c.attempts == trial.attempts),
+                {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial), "heartbeat_at": now}).rowcount
+            if taken:
+                conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_lost", "at": now,
+                                             "trial_number": trial.number, "payload": json.dumps(
+                                                 {"state": trial.state.value, "attempt": trial.attempts,
+                                                  "error": trial.error})})
+        return bool(taken)
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("record an event") as conn:
