@@ -181,3 +181,33 @@ def test_a_dead_peers_trial_is_reclaimed_by_one_coordinator_only(project):
     assert store.trials(exp.id)[0].state is TrialState.LOST and store.unfinished_trials(exp.id) == []
     assert [e.kind for e in store.events(exp.id)].count("trial_lost") == 1
     store.close()
+
+
+def test_a_trial_whose_coordinator_is_at_work_is_not_reclaimed_however_old_its_beat(project):
+    """Reclaiming ran every 2 s by the trials' beats alone: a lead holding an unexpired lease, or a live process on
+    this host, whose beats had stalled 61 s (suspended; a store lock waited out twice) had its trials re-run beside
+    it, which then ran twice. The rule is peers_at_work's; and a beat landing after the read stops the claim."""
+    from tunesmith.coordinators import LEASE_TTL, STALE_AFTER, reclaim_abandoned
+    from tunesmith.lease_holders import lease_owner_id
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="stalled", base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    lead, here = "elsewhere.invalid:1:lead", lease_owner_id()   # a remote lease holder; this live process
+    assert store.acquire_lease(exp.id, lead, 0.0, LEASE_TTL) is None
+    store.new_trial(exp.id, {"x": 0.1}, 1, 0.0, "t{number}.log", owner=lead)
+    store.new_trial(exp.id, {"x": 0.2}, 1, 0.0, "t{number}.log", owner=here)
+    silent = STALE_AFTER + 1   # both beats 61 s old; the lease runs until 120 s
+    assert reclaim_abandoned(store, exp.id, store.unfinished_trials(exp.id), silent, STALE_AFTER) == []
+    lapsed = LEASE_TTL + 1     # the lease lapsed: the remote lead's trial is abandoned; the live local one is not
+    assert [t.number for t in reclaim_abandoned(store, exp.id, store.unfinished_trials(exp.id), lapsed,
+                                                STALE_AFTER)] == [0]
+    store.new_trial(exp.id, {"x": 0.3}, 1, 0.0, "t{number}.log", owner="elsewhere.invalid:2:joiner")
+    seen = store.unfinished_trials(exp.id)
+    store.heartbeat(exp.id, [2], lapsed, "elsewhere.invalid:2:joiner")   # it beat after the read
+    assert reclaim_abandoned(store, exp.id, seen, lapsed, STALE_AFTER) == []
+    store.close()

@@ -65,11 +65,16 @@ def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[Tr
                       stale_after: float, skip: Collection[int] = ()) -> list[TrialRecord]:
     """The running or queued trials of ``trials`` (not in ``skip``) nobody runs any more (:func:`abandoned`),
     recorded lost, to re-run; not those another coordinator reclaimed first. A coordinator asks at its start and
-    at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running."""
+    at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running. Never
+    those of a coordinator at work by :func:`peers_at_work`'s rule whatever its trials' beats say: the lease
+    holder until its lease lapses, a live process on this host (its beats may be stalled: suspended, a store
+    lock waited out twice, a C call holding the GIL; re-run beside it, a trial would run twice)."""
     lost = []
+    lead = store.lease_holder(experiment_id, now)  # at work until its lease lapses, whatever its beats say
     for t in trials:
-        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip
-                and abandoned(t, now, stale_after)):
+        at_work_here = t.owner is not None and holder_here(t.owner) and holder_alive(t.owner)  # a live local process
+        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip and t.owner != lead
+                and not at_work_here and abandoned(t, now, stale_after)):
             record = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                              failure_kind=FailureKind.LOST)
             if store.mark_lost(experiment_id, record, now):

@@ -295,7 +295,9 @@ class Runner:
             self._dispatch(mono, budget_stop)
             if not self._running and not self._retry_queue:
                 if self._exhausted:
-                    return "the strategy has proposed every configuration"
+                    self._sync()  # (as below: a grid's configuration a dead peer held is re-run here, not lost)
+                    if not self._reruns:
+                        return "the strategy has proposed every configuration"
                 if budget_stop is not None:
                     return budget_stop
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):

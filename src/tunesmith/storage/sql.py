@@ -346,11 +346,13 @@ class SQLStore:
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
         """Record ``trial`` (lost) unless it changed since it was read: still running or queued, by the same owner,
-        in the same attempt. False when another coordinator reclaimed it first (only one of them re-runs it)."""
+        in the same attempt, with no beat since. False when another coordinator reclaimed it first (only one of them
+        re-runs it), or its coordinator beat meanwhile."""
         with self._tx("record a lost trial") as conn:
             taken = conn.execute(_UPDATE_TRIAL.where(
                 trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)),
-                trials.c.owner.is_not_distinct_from(trial.owner), trials.c.attempts == trial.attempts),
+                trials.c.owner.is_not_distinct_from(trial.owner), trials.c.attempts == trial.attempts,
+                trials.c.heartbeat_at.is_not_distinct_from(trial.heartbeat_at)),  # no beat landed since it was read
                 {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial), "heartbeat_at": now}).rowcount
             if taken:
                 conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_lost", "at": now,
