@@ -523,3 +523,16 @@ def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri, tmp_path):
     own = make_pipeline(Doubling(), RandomForestClassifier(n_estimators=2, random_state=0)).fit(X, y)
     with pytest.raises(UntrustedModel, match="Doubling"):
         registry.log_sklearn(run_id, own, X[:5])
+
+
+def test_a_trial_that_breaks_the_specs_constraints_fails_a_gate_when_asked_for_by_number(project, mlflow_uri):
+    """`promote --trial N` shipped a trial breaking the spec's constraints (latency_p95_ms 9.51 against <= 5)
+    without a word: "every gate passed" (a new user's walk). Selection never picks one; asked for by number, it is
+    rejected by a `constraints` gate naming the bound and the recorded value."""
+    from tunesmith.promotion.promote import promote
+
+    store = tuned_with_models(project, "capped", mlflow_uri, 2, constraints=["loss <= -1"])  # none is feasible
+    outcome = promote(store, "capped", "capped-model", SystemClock(), trial_number=0, dry_run=True)
+    [gate] = [g for g in outcome.gates if g.gate == "constraints"]
+    assert not gate.passed and outcome.decision.value == "dry run: rejected", outcome.gates
+    assert gate.message.startswith("trial 0 breaks the spec's constraints: loss <= -1 (loss "), gate.message

@@ -166,6 +166,11 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, experiment, trial)
                       else _compare(policy, registry, champion, candidate, model, holdout))
     gates = run_gates(policy, candidate, comparison)
+    recorded = _recorded_metrics(spec, trial)
+    if broken := [c for c in spec.constraints if not c.satisfied(recorded)]:  # `--trial N`: selection picks none
+        gates.append(GateResult("constraints", Verdict.FAILED, f"trial {trial.number} breaks the spec's constraints: "
+                                + "; ".join(f"{c} ({c.metric} {recorded.get(c.metric, 'not reported')})"
+                                            for c in broken), {"broken": [str(c) for c in broken]}))
     model_source = _model_source(spec, trial)
     if model is None and model_source is None:
         gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
