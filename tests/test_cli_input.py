@@ -664,17 +664,19 @@ def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, 
 
 def test_show_reads_the_quota_wait_from_the_events_once(project, monkeypatch, capsys):
     """`show` of a running experiment scanned its events for an open quota wait, then again inside run_abandoned
-    (which checks for a wait before it looks for a coordinator at work); what it says is unchanged."""
+    (which checks for a wait before it looks for a coordinator at work); what it says is unchanged. Run by a live
+    coordinator (this process holds the lease), so show does look for a wait: once, and not for an abandoned run."""
+    import time
+
     import tunesmith.coordinators
     import tunesmith.quotas
     from tunesmith.cli import main
+    from tunesmith.coordinators import LEASE_TTL
+    from tunesmith.lease_holders import lease_owner_id
     from tunesmith.records import RunStatus
     from tunesmith.storage.sql import SQLStore
 
     _seed_store(project)
-    store = SQLStore(project.storage)
-    store.set_status(store.experiment("exp").id, RunStatus.RUNNING, 2e9)  # recorded running; nothing runs it
-    store.close()
     scans = []
     scan = tunesmith.quotas.open_quota_wait
 
@@ -684,13 +686,21 @@ def test_show_reads_the_quota_wait_from_the_events_once(project, monkeypatch, ca
 
     monkeypatch.setattr(tunesmith.quotas, "open_quota_wait", counted)
     assert not hasattr(tunesmith.coordinators, "open_quota_wait"), "the rule for abandoned reads no wait"
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main(["show", "exp", "--json", "--storage", project.storage])
-    assert exited.value.code == 0
-    shown = json.loads(capsys.readouterr().out)
-    assert (shown["status"], shown["abandoned"], "quota_wait" in shown) == ("running", True, False)
-    assert len(scans) <= 1, scans   # (none here: an abandoned run waits for nothing)
+    store = SQLStore(project.storage)
+    exp_id = store.experiment("exp").id
+    for live, counts in ((False, []), (True, [1])):  # nothing runs it: no scan; a live lead: one
+        store.set_status(exp_id, RunStatus.RUNNING, time.time())
+        if live:
+            assert store.acquire_lease(exp_id, lease_owner_id(), time.time(), LEASE_TTL) is None
+        scans.clear()
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main(["show", "exp", "--json", "--storage", project.storage])
+        assert exited.value.code == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert (shown["status"], shown.get("abandoned", False), "quota_wait" in shown) == ("running", not live, False)
+        assert [len(counts)] == [len(scans)], (live, scans)
+    store.close()
 
 
 def test_a_postgres_database_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
