@@ -114,7 +114,7 @@ class TrialStore(Protocol):
         ...
 
     def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
-        """The trials running or queued now, whoever runs them, other than those in ``skip``."""
+        """The trials running or queued now, whoever runs them, other than those in ``skip``; without their reports."""
         ...
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:

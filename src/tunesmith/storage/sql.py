@@ -335,14 +335,17 @@ class SQLStore:
         return found, max(since_event, last or 0)
 
     def unfinished_trials(self, experiment_id: int, skip: Collection[int] = ()) -> list[TrialRecord]:
-        """The trials running or queued now, other than those in ``skip`` (the caller's own), whoever runs them: a
-        coordinator tells its strategy of its peers' as pending, and re-runs those whose coordinator is gone."""
+        """The trials running or queued now, other than those in ``skip`` (the caller's own), whoever runs them, without
+        their reports: a coordinator tells its strategy of its peers' as pending, and re-runs those whose coordinator
+        is gone."""
+        # one read, and not their reports: this runs before every proposal and every sync, and what it is for needs
+        # params, owner, attempt and beat (a peer's long learning curves were read each time)
         with self._tx("read running trials") as conn:
-            numbers = conn.execute(select(trials.c.number).where(
+            rows = conn.execute(select(trials).where(
                 trials.c.experiment_id == experiment_id,
-                trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)))).scalars().all()
-        numbers = [n for n in numbers if n not in skip]  # (their reports are not read)
-        return self.trials(experiment_id, numbers) if numbers else []
+                trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value))
+            ).order_by(trials.c.number)).mappings().all()
+        return [_trial(r, ()) for r in rows if r["number"] not in skip]
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
         """Record ``trial`` (lost) unless it changed since it was read: still running or queued, by the same owner,

@@ -141,6 +141,25 @@ def check_coordinator_beats(store: TrialStore) -> None:
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
 
+def check_unfinished_and_lost(store: TrialStore) -> None:
+    """The running and queued trials of an experiment, without their reports and less those skipped; a trial is
+    recorded lost only while it is as it was read (owner, attempt, beat), so one claimer wins."""
+    e = store.create_experiment("unfinished", SPEC, "random", "", now=1.0)
+    logs = "t{number}.log"
+    a = store.new_trial(e.id, {"x": 0.1}, experiment_seed=7, now=2.0, log_path_template=logs, owner="h:1:a")
+    b = store.new_trial(e.id, {"x": 0.2}, experiment_seed=7, now=2.0, log_path_template=logs, owner="h:2:b")
+    assert a is not None and b is not None
+    store.add_report(e.id, a.number, 1, Report(1, 0.5), now=3.0)
+    seen = store.unfinished_trials(e.id)
+    assert [t.number for t in seen] == [a.number, b.number] and all(t.intermediate == () for t in seen)
+    assert [t.number for t in store.unfinished_trials(e.id, skip={a.number})] == [b.number]
+    lost = replace(seen[0], state=TrialState.LOST)
+    assert store.mark_lost(e.id, lost, now=100.0) and not store.mark_lost(e.id, lost, now=101.0), "one claimer"
+    store.heartbeat(e.id, [b.number], now=50.0, owner="h:2:b")   # b beat after `seen` was read
+    assert not store.mark_lost(e.id, replace(seen[1], state=TrialState.LOST), now=100.0)
+    assert [t.number for t in store.unfinished_trials(e.id)] == [b.number]
+
+
 def check_lease_holder(store: TrialStore) -> None:
     e = store.create_experiment("lease holder", SPEC, "random", "", now=1.0)
     assert store.lease_holder(e.id, now=5.0) is None, "nobody holds a new experiment's lease"
@@ -210,8 +229,8 @@ def check_slots(store: TrialStore) -> None:
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
-    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats, check_lease_holder,
-    check_delete, check_attributes_and_results_since, check_slots)
+    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats, check_unfinished_and_lost,
+    check_lease_holder, check_delete, check_attributes_and_results_since, check_slots)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
