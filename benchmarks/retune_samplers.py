@@ -1,6 +1,6 @@
-"""Re-tunes with Optuna's samplers (``strategy: cmaes``, ``tpe``, ``gp``; ``tpe-2``: tpe, two objectives): their
-warm starts against re-evaluations alone and a cold start. (Until 2026-12-05 22:00 UTC this script was
-``benchmarks/retune_cmaes.py``, cmaes only.)
+"""Re-tunes with Optuna's samplers (``strategy: cmaes``, ``tpe``, ``gp``; ``tpe-2``, ``nsga2-2``: tpe, nsga2 with
+two objectives): their warm starts against re-evaluations alone and a cold start. (Until 2026-12-05 22:00 UTC this
+script was ``benchmarks/retune_cmaes.py``, cmaes only.)
 
 **cmaes.**
 ``drift.retune.prior: transfer`` (the default) gives ``bo`` the old landscape as its GP's prior mean
@@ -64,10 +64,36 @@ replay help there as with one objective?
   replay if, over the three scenarios, ``rebased`` is sooner than ``reevaluate`` per seed more often than later,
   and its median is not above ``reevaluate``'s on any of them; else it keeps the re-evaluations only.
 
+**nsga2-2: nsga2 with two objectives** (declared 2026-12-06 04:20 UTC, before any measured run: its code was run
+once at 2 seeds, to check that it ran (counts in RESULTS.md, "seen before this declaration"), and once on
+``bowl4-moderate`` with seed 1000 to check the generations NSGA-II gave the trials; no count looked at there).
+``transfer`` gives an nsga2 re-tune the re-evaluations only (unmeasured). Optuna 5.1's ``NSGAIISampler`` counts a
+completed trial in a population only by the generation it stamped into the trial when it sampled it: a replayed
+trial (``add_trials``) carries none, so a plain rebased replay would be ignored, and so is a re-evaluation (every
+parameter fixed, never sampled), in every arm. Does the old experiment, re-based, help as NSGA-II's first
+population?
+
+* scenarios, budgets, seeds and measure as for tpe-2 (``bowl_pair`` on the three ``bowl4`` moves; old 40, re-tune
+  30, 3 re-evaluated, spread over the old best quarter ranked lexicographically; 30 seeds; trials to 99% of the
+  cold run's final hypervolume, reference point ``REFERENCE_POINT``), every proposal ``nsga2`` with tunesmith's
+  options (Optuna's defaults: population 50), the old experiment too. With a population of 50 a 40-trial old run
+  and a 30-trial cold re-tune are generation 0, random configurations: that is what these budgets give nsga2
+  (``auto`` picks it from 200 trials), not changed for this measurement;
+* arms: ``cold``, ``reevaluate`` (``prior: none``; what ``transfer`` gives it today), ``rebased`` (each objective
+  shifted by its own median change over the re-evaluated configurations, replayed once the re-evaluations end,
+  each replayed trial stamped generation 0, ``FirstPopulationReplay``): generation 0 is then the 37 replayed old
+  trials (the old 40 less the 3 re-evaluated) and the first 13 new ones; the other 14 new trials are children of
+  parents selected (NSGA-II's elite selection: non-domination rank, then crowding distance) from those 50;
+* rule, as tpe's and tpe-2's: ``prior: transfer`` on an nsga2 re-tune (no constraints) becomes the rebased replay
+  into its first population if, over the three scenarios, ``rebased`` is sooner than ``reevaluate`` per seed more
+  often than later, and its median is not above ``reevaluate``'s on any of them; else it keeps the
+  re-evaluations only.
+
     python benchmarks/retune_samplers.py --strategy cmaes --seeds 30 [--markdown benchmarks/RESULTS.md]
     python benchmarks/retune_samplers.py --strategy tpe --seeds 30 [--markdown benchmarks/RESULTS.md]
     python benchmarks/retune_samplers.py --strategy gp --seeds 15 [--markdown benchmarks/RESULTS.md]
     python benchmarks/retune_samplers.py --strategy tpe-2 --seeds 30 [--markdown benchmarks/RESULTS.md]
+    python benchmarks/retune_samplers.py --strategy nsga2-2 --seeds 30 [--markdown benchmarks/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -76,9 +102,9 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,6 +113,7 @@ from results_file import environment, write_section  # noqa: E402
 from retune import BOWL_SPACE, BY_NAME, bowl, median_iqr, ratio_interval, trials_to_reach  # noqa: E402
 
 import numpy as np  # noqa: E402
+import optuna  # noqa: E402
 from retune import _BOWL_CENTRE, _BOWL_DIRECTION, _BOWL_ROTATION, _BOWL_WEIGHTS  # noqa: E402
 
 from tunesmith.records import Direction, TrialRecord, TrialState  # noqa: E402
@@ -94,6 +121,7 @@ from tunesmith.retune import warm_start_from  # noqa: E402
 from tunesmith.seeding import derive_seed  # noqa: E402
 from tunesmith.strategy import StrategyDecision, build_strategy  # noqa: E402
 from tunesmith.strategy.base import Strategy  # noqa: E402
+from tunesmith.strategy.optuna_adapter import OptunaStrategy, default_options  # noqa: E402
 from tunesmith.strategy.unit_cube import UnitCube  # noqa: E402
 from tunesmith.strategy.warm_start import PriorMode, WarmStartedStrategy  # noqa: E402
 from tunesmith.testing.shifted_functions import drive  # noqa: E402
@@ -103,10 +131,13 @@ SCENARIOS = ("bowl4-mild", "bowl4-moderate", "bowl4-strong")
 ARMS = {"cmaes": (("reevaluate", PriorMode.NONE), ("ws-cmaes", PriorMode.TRANSFER)),
         "tpe": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED)),
         "gp": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED)),
-        "tpe-2": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED))}
+        "tpe-2": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED)),
+        "nsga2-2": (("reevaluate", PriorMode.NONE), ("rebased", PriorMode.REBASED))}
 TITLES = {"cmaes": "Re-tuning with cmaes: Warm Starting CMA-ES", "tpe": "Re-tuning with tpe: old trials replayed",
           "gp": "Re-tuning with gp (Optuna's GPSampler): old trials replayed",
-          "tpe-2": "Re-tuning with tpe, two objectives: old trials replayed"}
+          "tpe-2": "Re-tuning with tpe, two objectives: old trials replayed",
+          "nsga2-2": "Re-tuning with nsga2, two objectives: old trials replayed as its first population"}
+PAIRS = {"tpe-2": "tpe", "nsga2-2": "nsga2"}   # the two-objective protocols and the sampler each runs
 # tpe-2: the second objective's optimum, this far from the first's (unit cube); both move with the bowl's.
 SECOND_OPTIMUM_OFFSET = 0.25 * np.array([1.0, 1.0, -1.0, -1.0]) / 2.0
 REFERENCE_POINT = (0.6, 0.6)   # hypervolume's, both objectives (the new task's optima are 0.35)
@@ -166,18 +197,45 @@ def hypervolume_curve(trials: list[TrialRecord]) -> list[float]:
     return out
 
 
-def run_pair(name: str, seed: int) -> dict[str, list[float]]:
-    """tpe-2's arms on one scenario and seed: the hypervolume after each trial of the re-tune."""
+class FirstPopulationReplay(OptunaStrategy):
+    """nsga2-2's ``rebased`` arm: NSGA-II whose replayed old trials (numbered below zero) belong to generation 0.
+
+    Optuna 5.1's ``NSGAIISampler`` (``BaseGASampler``) counts a completed trial in a population only by the
+    generation it stamped into the trial's system attributes when it sampled it; a trial added with
+    ``add_trials`` carries none and is never a parent (neither is an enqueued one whose every parameter is
+    fixed: the re-evaluations, in every arm). Stamped 0, the replayed trials fill generation 0 up to
+    ``population_size`` with the first new trials, and the first parent population is selected from them all."""
+
+    def replay(self, history: Sequence[TrialRecord]) -> None:
+        super().replay([t for t in history if t.number >= 0])
+        generation = {optuna.samplers.NSGAIISampler._get_generation_key(): 0}
+        old = [optuna.trial.create_trial(params=dict(t.params), distributions=dict(self._distributions),
+                                         values=list(t.values), system_attrs=generation)
+               for t in history if t.number < 0 and t.state is TrialState.COMPLETED and t.values]
+        if old:
+            self.study.add_trials(old)
+
+
+def pair_sampler(strategy: str, label: str, seed: int) -> Any:
+    if strategy == "nsga2-2" and label == "rebased":
+        return FirstPopulationReplay("nsga2", BOWL_SPACE, [Direction.MINIMIZE] * 2, seed % 2**32,
+                                     default_options("nsga2", BOWL_SPACE, 1))
+    return sampler(PAIRS[strategy], seed, 2)
+
+
+def run_pair(strategy: str, name: str, seed: int) -> dict[str, list[float]]:
+    """A two-objective protocol's arms on one scenario and seed: the hypervolume after each trial of the re-tune."""
     sc = BY_NAME[name]
     old_losses, new_losses = bowl_pair(sc.shift, new=False), bowl_pair(sc.shift, new=True)
-    old = drive_pair(sampler("tpe", seed, 2), old_losses, sc.base_trials)
+    old = drive_pair(sampler(PAIRS[strategy], seed, 2), old_losses, sc.base_trials)
     best_first = sorted(old, key=lambda t: (t.values, t.number))   # as a re-tune ranks them: lexicographic
-    out = {"cold": hypervolume_curve(drive_pair(sampler("tpe", derive_seed(seed, "retune", "cold"), 2),
+    out = {"cold": hypervolume_curve(drive_pair(sampler(PAIRS[strategy], derive_seed(seed, "retune", "cold"), 2),
                                                 new_losses, sc.trials))}
-    for label, mode in ARMS["tpe-2"]:
+    for label, mode in ARMS[strategy]:
         parent: Any = SimpleNamespace(name="old")
         warm = warm_start_from(parent, best_first, sc.top_k, mode, BOWL_SPACE)
-        strategy_object = WarmStartedStrategy(sampler("tpe", derive_seed(seed, "retune", f"warm-{label}"), 2), warm)
+        strategy_object = WarmStartedStrategy(
+            pair_sampler(strategy, label, derive_seed(seed, "retune", f"warm-{label}")), warm)
         strategy_object.replay([])
         out[label] = hypervolume_curve(drive_pair(strategy_object, new_losses, sc.trials))
     return out
@@ -234,8 +292,8 @@ def main() -> None:
              f"{candidate} against {base} per seed: sooner / later / equal |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name in SCENARIOS:
         trials = BY_NAME[name].trials
-        if args.strategy == "tpe-2":
-            c = counts_hypervolume([run_pair(name, seed) for seed in range(args.seeds)], trials)
+        if args.strategy in PAIRS:
+            c = counts_hypervolume([run_pair(args.strategy, name, seed) for seed in range(args.seeds)], trials)
         else:
             c = counts([run(args.strategy, name, seed) for seed in range(args.seeds)], trials)
         sooner = sum(w < r for w, r in zip(c[candidate], c[base], strict=True))
@@ -247,7 +305,7 @@ def main() -> None:
                      f"{sooner} / {later} / {args.seeds - sooner - later} |")
         print(lines[-1], flush=True)
     start, end = markers(args.strategy)
-    measure = f"hypervolume (reference point {REFERENCE_POINT})" if args.strategy == "tpe-2" else "score"
+    measure = f"hypervolume (reference point {REFERENCE_POINT})" if args.strategy in PAIRS else "score"
     section = "\n".join([
         start, f"### {TITLES[args.strategy]} (`benchmarks/retune_samplers.py`)", "",
         f"- Command: `python benchmarks/retune_samplers.py --strategy {args.strategy} --seeds {args.seeds} "

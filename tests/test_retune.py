@@ -246,3 +246,25 @@ def test_show_says_how_the_retunes_strategy_took_the_prior_trials(tmp_path: Path
     assert shown["warm_start"]["mode"] == "transfer" and shown["warm_start"]["taken_as"] == "rebased", shown
     text = " ".join(_cli(tmp_path, db, "show", "bc-retune-1").stdout.split())
     assert "prior trials replayed re-based" in text and "takes no prior mean" not in text, text
+
+
+@pytest.mark.slow
+def test_an_nsga2_retune_takes_the_parent_trials_rebased_into_its_first_population(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`drift.retune.prior: transfer` gave an nsga2 re-tune the re-evaluations only; measured
+    (benchmarks/retune_samplers.py, nsga2-2), the parent's trials now go, re-based, into NSGA-II's first population
+    (tests/test_warm_samplers.py checks that they are its parents)."""
+    from tunesmith.retune import retune
+
+    shifted_split(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    two = {**spec(str(tmp_path / "reference.csv")), "strategy": "nsga2",
+           "objective": [{"metric": "neg_log_loss", "direction": "maximize"},
+                         {"metric": "fit_time_s", "direction": "minimize"}]}
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(two))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    retune(store, "bc", "shifted.csv", trials=3)
+    warm = store.experiment("bc-retune-1").attributes["warm_start"]
+    assert warm["mode"] == "transfer" and warm["taken_as"] == "rebased", {k: warm[k] for k in ("mode", "taken_as")}
+    assert all(t.state is TrialState.COMPLETED for t in store.trials(store.experiment("bc-retune-1").id))

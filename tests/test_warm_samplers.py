@@ -1,6 +1,7 @@
 """How Optuna's samplers take a re-tune's parent trials under ``drift.retune.prior: transfer``: cmaes starts from
 the parent's good region (Warm Starting CMA-ES), as usual where that cannot apply; TPE takes them as re-based
-observations; a re-tune with ``bo`` as its GP's prior mean."""
+observations; NSGA-II takes them, re-based, as its first population; a re-tune with ``bo`` as its GP's prior
+mean."""
 
 from __future__ import annotations
 
@@ -109,6 +110,46 @@ def test_a_tpe_retune_replays_the_parent_trials_shifted_once_its_reevaluations_e
 def test_a_constrained_tpe_retune_gets_the_reevaluations_only() -> None:
     # the parent's records hold no constraint metrics: replayed, every one would count as infeasible
     strategy = tpe_retune((Constraint.parse("latency_ms <= 10"),))
+    assert strategy.taken_as is PriorMode.NONE and strategy.shift is None
+    assert len(strategy.inner.study.trials) == 1  # type: ignore[attr-defined]
+
+
+def nsga2_retune(constraints: tuple[Constraint, ...] = ()) -> WarmStartedStrategy:
+    """An nsga2 re-tune (two objectives, population 4) of 20 parent trials that re-evaluates their best first."""
+    inner = build_strategy(StrategyDecision("nsga2", {"population_size": 4}, ""), SPACE,
+                           [Direction.MINIMIZE, Direction.MINIMIZE], 0, 1, constraints=constraints)
+    first, second = bowl(OLD_BEST), bowl(NEW_BEST)
+    prior = tuple(PriorTrial(t.params, (first(t.params), second(t.params)))  # type: ignore[operator]
+                  for t in parent_trials(20))
+    best = min(prior, key=lambda t: t.values).params
+    strategy = WarmStartedStrategy(inner, WarmStart("old", first=(best,), prior=prior, mode=PriorMode.TRANSFER))
+    strategy.replay([])
+    proposal = strategy.ask()
+    assert proposal is not None and proposal.params == best
+    old_values = next(t.values for t in prior if t.params == best)
+    strategy.tell(proposal.token, TrialState.COMPLETED, [old_values[0] + 0.25, old_values[1] + 0.5])
+    return strategy
+
+
+def test_an_nsga2_retune_draws_its_first_parents_from_the_parent_trials_rebased() -> None:
+    # Optuna's NSGA-II counts a trial in a population only by the generation stamp its sampler left: replayed
+    # unstamped, the parent's trials were never parents, and the re-tune's first trials were random ones
+    strategy = nsga2_retune()
+    assert strategy.taken_as is PriorMode.REBASED and strategy.shift == (0.25, 0.5)
+    child = strategy.ask()   # 19 replayed trials fill generation 0 (population 4): this is generation 1's
+    assert child is not None
+    study = strategy.inner.study  # type: ignore[attr-defined]
+    sampler = study.sampler
+    assert sampler.get_trial_generation(study, study.trials[child.token]) == 1
+    parents = sampler.get_parent_population(study, 1)
+    replayed = [t for t in study.trials[1:20]]   # trial 0 is the re-evaluation
+    assert len(parents) == 4 and all(p in replayed for p in parents)
+    front = sorted(p.values for p in parents)
+    assert front[0][0] >= 0.25 and front[0][1] >= 0.5   # re-based onto the new level
+
+
+def test_a_constrained_nsga2_retune_gets_the_reevaluations_only() -> None:
+    strategy = nsga2_retune((Constraint.parse("latency_ms <= 10"),))
     assert strategy.taken_as is PriorMode.NONE and strategy.shift is None
     assert len(strategy.inner.study.trials) == 1  # type: ignore[attr-defined]
 

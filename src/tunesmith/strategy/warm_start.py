@@ -15,12 +15,14 @@ Two things can carry over, and they are treated differently on purpose:
     generation from their best 10% (Warm Starting CMA-ES); ``tpe`` (one objective, no constraints) asks for
     them re-based, as ``rebased`` below, having no prior to put them into (with several objectives measured and
     not adopted by its declared rule: sooner in 55 seeds, later in 10, but half a trial later in median on the
-    strongest move); the others (random, qmc, grid,
-    nsga2, gp) get the re-evaluations only (for gp, Optuna's GPSampler, the rebased replay
+    strongest move); ``nsga2`` (no constraints) asks for them re-based too, and takes them as its first
+    population (generation 0, from which its first parents are selected); the others (random, qmc, grid, gp) get
+    the re-evaluations only (for gp, Optuna's GPSampler, the rebased replay
     was measured and rejected: over three moves at 15 seeds never sooner than the re-evaluations alone, later in
     30 of 45, held at the old optimum as bo's GP was). Measured in ``benchmarks/retune_samplers.py``: against the
     re-evaluations alone, over three synthetic moves at 30 seeds, sooner per seed in 35 and later in 15 (cmaes),
-    sooner in 38 and later in 11 (tpe).
+    sooner in 38 and later in 11 (tpe), sooner in 22 and later in 14 with two objectives (nsga2, still later in
+    median than a cold NSGA-II run on the two larger moves).
   - ``rebased``: once the re-evaluated ones have finished, each old value is shifted by the median of (new -
     old) over the re-evaluated configurations and **replayed** into the strategy as an observation, keeping the
     old ranking on the new data's level.
