@@ -278,3 +278,116 @@ def test_the_python_apis_best_is_shows_best_under_constraints(project):
     result = tunesmith.run(spec, storage=project.storage)
     assert result.best is not None and result.best.number == project.show("apibest")["best"]["number"]
     assert result.best.params["x"] == pytest.approx(0.5)
+
+
+def visible_text(document: str) -> str:
+    """What a reader of the page sees outside the plots: tags, scripts and styles dropped, entities decoded."""
+    import html
+
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", document, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
+
+
+def figure_of(document: str, title: str) -> tuple[list[dict], dict]:
+    """The data and layout plotly draws in the section titled ``title``."""
+    section = document.split(f"<h2>{title}</h2>", 1)[1].split("</section>", 1)[0]
+    decoder = json.JSONDecoder()
+    rest = section[section.index("Plotly.newPlot("):]
+    rest = rest[rest.index('",') + 2:].lstrip()
+    data, end = decoder.raw_decode(rest)
+    layout, _ = decoder.raw_decode(rest[end:].lstrip(", \n"))
+    return data, layout
+
+
+def test_the_report_names_the_trial_select_picks_as_show_does(project):
+    """With `select: knee` the header said `best: trial 0` (the best f1) while show said `selected (knee): trial
+    5`, what promote ships; neither plot marked the selected trial."""
+    import tunesmith
+
+    spec = project.spec(name="knee", objective=[{"metric": "f1", "direction": "minimize"},
+                                                {"metric": "f2", "direction": "minimize"}],
+                        trial={"function": "objectives:two_objectives"}, budget={"trials": 11},
+                        executor={"kind": "inline"}, select={"policy": "knee"})
+    spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
+    tunesmith.run(spec, storage=project.storage)
+    shown = project.show("knee")
+    selected, best = shown["selected"], shown["best"]
+    assert selected["number"] != best["number"]  # the knee (x = 0.5) is not the best f1 (x = 0)
+    assert project.cli("report", "knee", "-o", "knee.html").returncode == 0
+    document = (project.root / "knee.html").read_text()
+    text = visible_text(document)
+    assert (f"selected (knee): trial {selected['number']} (what `tunesmith promote` ships): "
+            f"{selected['reason']}") in text
+    assert f"best: trial {best['number']}" not in text
+    assert f"best by f1 (the first objective): trial {best['number']}" in text
+    trial = next(t for t in project.trials("knee") if t["number"] == selected["number"])
+    values = [trial["values"]["f1"], trial["values"]["f2"]]
+    label = f"selected (knee): trial {selected['number']}"
+    pareto, _ = figure_of(document, "Pareto front")
+    marked = [d for d in pareto if d.get("name") == label]
+    assert [[d["x"][0], d["y"][0]] for d in marked] == [pytest.approx(values)], [d.get("name") for d in pareto]
+    history, _ = figure_of(document, "Optimisation history")
+    marked = [d for d in history if d.get("name") == label]
+    assert [[d["x"][0], d["y"][0]] for d in marked] == [[selected["number"], pytest.approx(values[0])]]
+    # the history's running best is that of the first objective, and says so
+    assert "running best by f1" in {d.get("name") for d in history}
+
+
+LOG_OBJECTIVE = '''
+def objective(config, trial):
+    return config["lr"] ** 2 * config["width"]
+'''
+
+
+def test_log_scale_parameters_and_objectives_spanning_decades_are_drawn_on_log_axes(project):
+    """`lr` sampled on a log scale from 1e-5 to 1 was drawn on linear axes (slice and parallel coordinates: every
+    value piled up at the left edge), and a loss spanning 1e-10 to 1 on a linear history axis."""
+    import math
+
+    project.write("logobj.py", LOG_OBJECTIVE)
+    project.write_spec(project.spec(
+        "logs", trial={"function": "logobj:objective"}, budget={"trials": 20}, executor={"kind": "inline"},
+        space={"lr": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
+               "width": {"type": "int", "low": 1, "high": 8}}))
+    project.cli("run", "logs.yaml", "-q", check=True)
+    assert project.cli("report", "logs", "-o", "logs.html").returncode == 0
+    document = (project.root / "logs.html").read_text()
+    lrs = {t["number"]: t["params"]["lr"] for t in project.trials("logs")}
+    assert max(lrs.values()) / min(lrs.values()) > 100  # the sample spans decades: a linear axis squashes it
+
+    data, layout = figure_of(document, "Slice plots")
+    titles = [a["text"] for a in layout["annotations"]]
+    assert titles == ["lr (log scale)", "width"]
+    assert layout["xaxis"].get("type") == "log" and layout["xaxis2"].get("type") != "log"
+
+    data, _ = figure_of(document, "Parallel coordinates")
+    dims = {d["label"]: d for d in data[0]["dimensions"]}
+    assert set(dims) == {"lr (log scale)", "width", "loss"}
+    assert sorted(dims["lr (log scale)"]["values"]) == pytest.approx(sorted(math.log10(v) for v in lrs.values()))
+    lo, hi = math.log10(min(lrs.values())), math.log10(max(lrs.values()))
+    ticks = dict(zip(dims["lr (log scale)"]["tickvals"], dims["lr (log scale)"]["ticktext"], strict=True))
+    powers = {k: f"{10.0 ** k:g}" for k in range(math.ceil(lo), math.floor(hi) + 1)}  # 1e-05, 0.0001, ..., 1
+    assert {k: v for k, v in ticks.items() if k in powers} == powers and len(powers) >= 2
+    assert min(ticks) <= lo + 0.25 and max(ticks) >= hi - 0.25  # the axis is drawn out to the ends
+    assert "tickvals" not in dims["width"]
+
+    data, layout = figure_of(document, "Optimisation history")
+    assert layout["yaxis"].get("type") == "log"
+    assert layout["yaxis"]["title"]["text"] == "loss (minimize, log scale)"
+
+
+@pytest.mark.parametrize("values", [(0.2, 0.3, 0.5), (0.0, 1e-8, 1.0), (1e-4, 0.01, 0.05)])
+def test_history_stays_linear_unless_every_value_is_positive_and_spans_three_decades(tmp_path, values):
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+
+    spec = {"name": "lin", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "trial": {"function": "objectives:quadratic"},
+            "base_dir": str(tmp_path)}
+    exp = ExperimentRecord(1, "lin", spec_from_dict(spec).to_json(), RunStatus.COMPLETED, 0.0, 0.0, "random", "test")
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"x": 0.1 * i}, i, values=(v,), started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i, v in enumerate(values)]
+    _, layout = figure_of(build_report(exp, trials), "Optimisation history")
+    assert layout["yaxis"].get("type") != "log"
+    assert layout["yaxis"]["title"]["text"] == "loss (minimize)"

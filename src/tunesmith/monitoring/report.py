@@ -28,10 +28,10 @@ from typing import Any
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
-from tunesmith.selection import pareto_front, selectable
+from tunesmith.selection import Selection, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
-from tunesmith.summary import exclude_unstable_of, experiment_summary, gap_text, objectives_of
+from tunesmith.summary import exclude_unstable_of, experiment_summary, gap_text, objectives_of, selection_of
 
 MAX_POINTS = 2000
 MAX_CURVES = 150
@@ -39,6 +39,7 @@ MAX_SLICES = 12
 MAX_TIMELINE = 1500
 MAX_FAILURE_ROWS = 50
 IMPORTANCE_TRIALS = 1000
+LOG_AXIS_SPAN = 1e3   # values all positive and max / min above this: a linear axis would squash all but the largest
 STATE_COLOURS = {"completed": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#2ca02c",
                  "queued": "#9467bd", "lost": "#7f7f7f", "interrupted": "#bcbd22"}
 
@@ -73,18 +74,23 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     from plotly.offline import get_plotlyjs
 
     objectives = objectives_of(experiment)
-    constraints = spec_from_dict(experiment.spec).constraints
+    spec = spec_from_dict(experiment.spec)
+    constraints = spec.constraints
+    # parameters sampled on a log scale are drawn on log axes
+    log_params = frozenset(n for n, d in spec.space.items() if getattr(d, "log", False))
     # what selection may pick (within the constraints, stable where the task asks): the running best and the front
     candidates = selectable(trials, objectives, constraints, exclude_unstable_of(experiment))
+    # the trial the spec's `select` policy picks, what `show` names and `promote` ships (show's own function)
+    selection = selection_of(experiment, trials)
     rng = random.Random(0)
     summary = experiment_summary(experiment, trials)
     sections = [
-        _history(go, trials, objectives, max_points, rng, candidates, constraints),
-        _parallel(go, trials, objectives, max_points, rng),
+        _history(go, trials, objectives, max_points, rng, candidates, constraints, selection),
+        _parallel(go, trials, objectives, max_points, rng, log_params),
         _importance(go, trials, objectives),
-        _slices(go, trials, objectives, max_points, rng),
+        _slices(go, trials, objectives, max_points, rng, log_params),
         _curves(go, trials, rng),
-        _pareto(go, trials, objectives, constraints, candidates, max_points, rng),
+        _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
         _timeline(go, trials),
         _failures(trials),
         _holdout_gap(go, summary),
@@ -99,8 +105,6 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         parts.append(f'<section><h2>{html.escape(s.title)}</h2><p class="note">{html.escape(s.note)}</p>'
                      f'{inner}</section>')
     counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v) or "no trials"
-    best = summary["best"]
-    best_line = (f"best: trial {best['number']} {html.escape(str(best['values']))}" if best else "no completed trial")
     when = (f" · generated {datetime.fromtimestamp(generated_at, UTC):%Y-%m-%d %H:%M:%S} UTC"
             if generated_at is not None else "")
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
@@ -111,7 +115,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         f"<h1>{html.escape(experiment.name)}</h1>"
         f"<p class=\"meta\">status {html.escape(experiment.status.value)} · strategy "
         f"{html.escape(str(experiment.strategy))} · {html.escape(counts)} · failure rate "
-        f"{summary['failure_rate']:.0%} · {best_line}{when}</p>"
+        f"{summary['failure_rate']:.0%}{when}</p>" + _choice_html(summary, selection)
         + "".join(parts) + "</body></html>"
     )
 
@@ -144,6 +148,41 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     return len(trials)
 
 
+def _choice_html(summary: dict[str, Any], selection: Selection | None) -> str:
+    """The best trial and the selected one, in `show`'s words: `best` is qualified as the first objective's when the
+    spec's ``select`` policy picks another trial, and the selected line is the one promotion acts on."""
+    best = summary["best"]
+    lines = []
+    if best:
+        first = (f" by {summary['objectives'][0]['metric']} (the first objective)"
+                 if selection is not None and selection.trial.number != best["number"] else "")
+        lines.append(html.escape(f"best{first}: trial {best['number']} {best['values']} params {best['params']}"))
+    if selection is not None:
+        lines.append(f"<strong>selected</strong> {html.escape(_selected_text(selection))}")
+    elif summary.get("selected"):   # trials completed, none the policy may pick
+        sel = summary["selected"]
+        why = f"({sel['policy']}): no trial: {sel['reason']}"
+        lines.append(f"<strong>selected</strong> {html.escape(why)}")
+    elif not best:
+        lines.append("no completed trial")
+    return "".join(f'<p class="choice">{line}</p>' for line in lines)
+
+
+def _selected_text(selection: Selection) -> str:
+    """After the word `selected`, as `show` prints it."""
+    return (f"({selection.policy}): trial {selection.trial.number} (what `tunesmith promote` ships): "
+            f"{selection.reason}")
+
+
+def _selected_label(selection: Selection) -> str:
+    return f"selected ({selection.policy}): trial {selection.trial.number}"
+
+
+def _spans_decades(values: Sequence[float]) -> bool:
+    """Whether values read better on a log axis: all positive, the largest over LOG_AXIS_SPAN times the smallest."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) > LOG_AXIS_SPAN
+
+
 # -- sections -----------------------------------------------------------------------------------------------
 def _completed(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
     return [t for t in trials if t.state is TrialState.COMPLETED and t.values is not None
@@ -171,9 +210,10 @@ def _subsampled_note(shown: int, total: int) -> str:
 
 
 def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
-             rng: random.Random, candidates: Sequence[TrialRecord], constraints: Sequence[Constraint]) -> Section:
+             rng: random.Random, candidates: Sequence[TrialRecord], constraints: Sequence[Constraint],
+             selection: Selection | None) -> Section:
     """Every completed trial as a point; the running best over ``candidates`` (what selection may pick: within the
-    constraints, and stable where the task asks), so it ends at show's best."""
+    constraints, and stable where the task asks), so it ends at show's best; the selected trial starred."""
     done = sorted(_completed(trials), key=lambda t: t.number)
     allowed = {t.number for t in candidates}
     o = objectives[0]
@@ -190,14 +230,32 @@ def _history(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Object
             best = v
             xs.append(t.number)
             ys.append(v)
+    several = len(objectives) > 1   # then the best by the first objective is not what selection picks
     if best is not None:
         xs.append(done[-1].number)
         ys.append(best)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "width": 2}, name="running best"))
-    fig.update_layout(xaxis_title="trial", yaxis_title=f"{o.metric} ({o.direction.value})", height=380)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"shape": "hv", "width": 2},
+                                 name=f"running best by {o.metric}" if several else "running best"))
+    if selection is not None:
+        chosen = selection.trial
+        fig.add_trace(_selected_marker(go, selection, [chosen.number], chosen.values[0]))  # type: ignore[index]
+    log_y = _spans_decades([t.values[0] for t in done])  # type: ignore[index]
+    fig.update_layout(xaxis_title="trial", yaxis_title=f"{o.metric} ({o.direction.value}"
+                      f"{', log scale' if log_y else ''})", height=380)
+    if log_y:
+        fig.update_yaxes(type="log")
     among = f" among the trials satisfying {', '.join(str(c) for c in constraints)}" if constraints else ""
-    return Section("Optimisation history", f"Completed trials' {o.metric} by trial number, and the best so far"
-                   f"{among}." + _subsampled_note(len(shown), len(done)), fig)
+    so_far = f"the best {o.metric} so far (the first of {len(objectives)} objectives)" if several else "the best so far"
+    star = (f" The star marks trial {selection.trial.number}, the one `select: {selection.policy}` picks, what "
+            "`tunesmith promote` ships." if selection is not None else "")
+    return Section("Optimisation history", f"Completed trials' {o.metric} by trial number, and {so_far}"
+                   f"{among}.{star}" + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _selected_marker(go: Any, selection: Selection, x: list[float], y: float) -> Any:
+    return go.Scatter(x=x, y=[y], mode="markers", name=_selected_label(selection),
+                      marker={"symbol": "star", "size": 16, "color": "#ffbf00", "line": {"color": "#222", "width": 1}},
+                      text=[f"trial {selection.trial.number}"])
 
 
 def _param_names(trials: Sequence[TrialRecord]) -> list[str]:
@@ -226,7 +284,7 @@ def _encode(trials: Sequence[TrialRecord], names: Sequence[str]) -> tuple[list[l
 
 
 def _parallel(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
-              rng: random.Random) -> Section:
+              rng: random.Random, log_params: frozenset[str]) -> Section:
     done = _completed(trials)
     names = _param_names(done)
     if not done or not names:
@@ -239,15 +297,37 @@ def _parallel(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objec
         if n in categories:
             d["tickvals"] = list(range(len(categories[n])))
             d["ticktext"] = categories[n]
+        elif n in log_params and any(n in t.params for t in shown):
+            d = _log_dimension(n, [t.params.get(n) for t in shown])
         dims.append(d)
     values = [t.values[0] for t in shown]  # type: ignore[index]
     dims.append({"label": objectives[0].metric, "values": values})
     fig = go.Figure(go.Parcoords(line={"color": values, "colorscale": "Viridis", "showscale": True,
                                        "reversescale": objectives[0].direction.value == "maximize"},
-                                 dimensions=dims))
+                                 dimensions=dims, domain={"y": [0, 0.88]}))  # room above for the axis labels
     fig.update_layout(height=420)
+    logs = [n for n in names if n in log_params]
+    on_log = f" {', '.join(logs)} on a log scale (ticks at powers of ten)." if logs else ""
     return Section("Parallel coordinates", "Each line is a completed trial, coloured by the first objective "
-                   "(inactive conditional parameters at -1)." + _subsampled_note(len(shown), len(done)), fig)
+                   "(inactive conditional parameters at -1, or below the lowest tick on a log scale)." + on_log
+                   + _subsampled_note(len(shown), len(done)), fig)
+
+
+def _log_dimension(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """A parcoords axis (plotly has no log one) of log10 of the values, its ticks at powers of ten labelled with the
+    values; a trial where the parameter is inactive sits a decade below the lowest, ticked `inactive`."""
+    logs = [math.log10(v) for v in values if v is not None]   # a log domain's values are > 0; one at least is set
+    lo, hi = min(logs), max(logs)
+    powers: list[float] = list(range(math.ceil(lo), math.floor(hi) + 1))
+    # plotly draws the axis between its outer ticks only: the ends are ticked too, unless a power of ten is close
+    ends = [e for e in (lo, hi) if all(abs(e - k) > 0.25 for k in powers)]
+    ticks = sorted([*powers, *ends])
+    text = [f"{10.0 ** k:g}" if k in powers else f"{10.0 ** k:.2g}" for k in ticks]
+    inactive = math.floor(lo) - 1
+    if any(v is None for v in values):
+        ticks, text = [inactive, *ticks], ["inactive", *text]
+    return {"label": f"{name} (log scale)", "values": [inactive if v is None else math.log10(v) for v in values],
+            "tickvals": ticks, "ticktext": text}
 
 
 def _importance(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec]) -> Section:
@@ -277,7 +357,7 @@ def _importance(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Obj
 
 
 def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], limit: int,
-            rng: random.Random) -> Section:
+            rng: random.Random, log_params: frozenset[str]) -> Section:
     from plotly.subplots import make_subplots
 
     done = _completed(trials)
@@ -287,7 +367,8 @@ def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
     shown = _sample(done, limit, rng, _best_k(done, objectives[0], 20))
     cols = min(3, len(names))
     nrows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=names)
+    fig = make_subplots(rows=nrows, cols=cols,
+                        subplot_titles=[f"{n} (log scale)" if n in log_params else n for n in names])
     for i, n in enumerate(names):
         having = [t for t in shown if n in t.params]
         fig.add_trace(go.Scatter(x=[_axis_value(t.params[n]) for t in having],
@@ -295,8 +376,14 @@ def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                                  marker={"size": 4, "opacity": 0.5, "color": [t.number for t in having],
                                          "colorscale": "Blues"}, name=n, showlegend=False),
                       row=i // cols + 1, col=i % cols + 1)
+        if n in log_params:
+            fig.update_xaxes(type="log", row=i // cols + 1, col=i % cols + 1)
     fig.update_layout(height=280 * nrows)
-    return Section("Slice plots", f"{objectives[0].metric} against each parameter (darker: later trials)."
+    log_y = _spans_decades([t.values[0] for t in shown])  # type: ignore[index]
+    if log_y:
+        fig.update_yaxes(type="log")
+    return Section("Slice plots", f"{objectives[0].metric} against each parameter (darker: later trials)"
+                   + (f"; {objectives[0].metric} on a log scale" if log_y else "") + "."
                    + _subsampled_note(len(shown), len(done)), fig)
 
 
@@ -336,13 +423,13 @@ def _curves(go: Any, trials: Sequence[TrialRecord], rng: random.Random) -> Secti
 
 def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec],
             constraints: Sequence[Constraint], candidates: Sequence[TrialRecord], limit: int,
-            rng: random.Random) -> Section:
+            rng: random.Random, selection: Selection | None) -> Section:
     if len(objectives) < 2:
         return Section("Pareto front", "One objective: no trade-off to show.")
     done = _completed(trials)
     ok = {t.number for t in candidates}
     # the front `show` prints and selection picks from: of the trials selection may pick
-    front = pareto_front([t for t in done if t.number in ok], objectives)
+    front = list(selection.front) if selection is not None else []
     front_numbers = {t.number for t in front}
     shown = _sample(done, limit, rng, front)
     a, b = objectives[0], objectives[1]
@@ -361,13 +448,18 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
     fig.add_trace(go.Scatter(x=[t.values[0] for t in ordered], y=[t.values[1] for t in ordered],  # type: ignore[index]
                              mode="lines+markers", name="Pareto front", marker={"color": "#d62728", "size": 8},
                              text=[f"trial {t.number}" for t in ordered]))
+    if selection is not None:
+        chosen = selection.trial.values
+        fig.add_trace(_selected_marker(go, selection, [chosen[0]], chosen[1]))  # type: ignore[index]
     fig.update_layout(xaxis_title=f"{a.metric} ({a.direction.value})", yaxis_title=f"{b.metric} ({b.direction.value})",
                       height=420)
     extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
     of = (f"the {len(ok)} (of {len(done)} completed) that satisfy {', '.join(map(str, constraints))}" if constraints
           else f"the {len(ok)} (of {len(done)} completed) not flagged unstable" if len(ok) < len(done)
           else f"{len(done)} completed")
-    return Section("Pareto front", f"{len(front)} non-dominated trials of {of}." + extra
+    star = (f" The star marks trial {selection.trial.number}, the one `select: {selection.policy}` picks, what "
+            "`tunesmith promote` ships." if selection is not None else "")
+    return Section("Pareto front", f"{len(front)} non-dominated trials of {of}." + star + extra
                    + _subsampled_note(len(shown), len(done)), fig)
 
 
@@ -470,6 +562,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; }
 .meta, .note { color: #555; font-size: 14px; }
+.choice { margin: 2px 0; font-size: 14px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 """
