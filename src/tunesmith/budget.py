@@ -206,6 +206,21 @@ class BudgetTracker:
             return f"no improvement in {b.patience} trials"
         return self.cost_stop()
 
+    def taken_stop(self, now: float) -> str:
+        """Why a coordinator stops that may start no trial while its peers still run the last ones (``resume
+        --join``): in the words of the run that finishes them, and what is left to them."""
+        reason = self.stop_reason(now)
+        if reason is not None:
+            return reason
+        b = self.budget
+        if b.trials is not None:
+            return (f"trial budget of {b.trials} reached: every trial is taken, {max(0, b.trials - self.finished)} "
+                    "still running with other coordinators")
+        if b.cost is not None and self.expected_cost() is None:
+            return (f"cost budget of {b.cost:g}: trials start one at a time until one's cost is known, and other "
+                    "coordinators run the first ones")
+        return "every trial the budget allows is taken, the last ones by other coordinators"
+
 
 @dataclass(frozen=True, slots=True)
 class SpendSummary:
