@@ -129,6 +129,20 @@ def test_validate_warns_about_a_script_that_is_not_where_the_command_runs(branin
     assert "write {spec_dir}/branin.py" in " ".join(proc.stderr.split())
 
 
+def test_the_spec_dir_fix_names_the_script_as_a_path_not_with_a_dot_folder(tmp_path: Path) -> None:
+    """`./train.sh {x}` run in the trial's folder: the warning's fix read `write {spec_dir}/./train.sh`, a path
+    with a `.` folder in it, for `{spec_dir}/train.sh`."""
+    (tmp_path / "train.sh").write_text("echo 0.5\n")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "name": "dotted", "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 1},
+        "trial": {"command": "sh ./train.sh {x}", "cwd": "trial_dir"}}))
+    proc = tunesmith("validate", "s.yaml", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 0 and "names './train.sh' relative to the trial's own folder" in said, said
+    assert "write {spec_dir}/train.sh for the one in the spec's folder" in said, said
+
+
 def test_command_warnings_read_only_relative_script_words(tmp_path: Path) -> None:
     (tmp_path / "here.py").write_text("")
     assert command_warnings("python here.py --x {x} {trial_dir}/out.py", "spec_dir", str(tmp_path)) == []
