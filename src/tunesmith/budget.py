@@ -180,8 +180,10 @@ class BudgetTracker:
         if self.unpriced is not None:
             return self.unpriced
         if self.fail_fast_armed and len(self.first_failures) >= FAIL_FAST_TRIALS:
-            return (f"every trial so far ({len(self.first_failures)}) failed the same way, so no configuration is "
-                    f"likely to work: {self.last_error}")
+            # "the first N to finish": trials still running when it stops may end in the grace period, failed too,
+            # and the store counts them (`show`: 6 failed); "every trial so far (5)" was then untrue there
+            return (f"the first {len(self.first_failures)} trials to finish in this run failed the same way, so no "
+                    f"configuration is likely to work: {self.last_error}")
         if b.max_failure_rate is None or self.run_finished < b.failure_rate_min_trials:
             return None
         rate = self.run_failed / self.run_finished
