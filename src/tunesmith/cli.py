@@ -44,7 +44,7 @@ class _Console(Console):
     did depended on timing (did show finish writing before grep left?). A reader that crashed says so with its own
     exit code, which pipefail reports. Later lines go to the null device (what Python's own note on SIGPIPE
     advises: no SIGPIPE default, no traceback, no error at exit). Output that a full disk lost is another matter:
-    see :class:`_GuardedStdout`."""
+    see :class:`_GuardedStream`."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
@@ -72,15 +72,17 @@ def _to_null(stream: Any) -> None:
         os.close(null)
 
 
-class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails loses the output, never the work:
-    the command goes on (a run records every trial, as with its stdout intact) and the descriptor points at the
-    null device until main returns (later output, and what the stream still buffers, go there). Raising instead
-    stopped `show` where it was but left `run` going, its progress display's listener dropped.
+class _GuardedStream:
+    """sys.stdout, and sys.stderr, while :func:`main` runs a command. A write or flush that fails loses the output,
+    never the work: the command goes on (a run records every trial, as with its stdout intact) and the descriptor
+    points at the null device until main returns (later output, and what the stream still buffers, go there).
+    Raising instead stopped `show` where it was but left `run` going, its progress display's listener dropped.
 
     A broken pipe is a reader that left, by choice (see :class:`_Console`): nothing more is said. Any other error
     (a full disk, ``> /dev/full``, an I/O error) lost output that nobody chose to drop: ``lost`` keeps why, for
-    main to say in one line and exit 1."""
+    main to say in one line and exit 1 when stdout lost it. Stderr's loss is told nowhere (there is nowhere left)
+    and changes no exit code: a failing write of an error's message exited 1 (its traceback lost as well) where the
+    error's own code (2, bad input) was due."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -998,13 +1000,15 @@ def main(args: list[str] | None = None) -> None:
     this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
 
-    original = sys.stdout
+    original, original_err = sys.stdout, sys.stderr
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
         _run_command(args)
-    guard = _GuardedStdout(original)
+    guard = _GuardedStream(original)
     sys.stdout = guard
+    if original_err is not None:  # (none: fd 2 closed, `2>&-`; print and Rich drop what is said there)
+        sys.stderr = _GuardedStream(original_err)
     try:
-        with _given_back(original, out), _given_back(sys.stderr, err):
+        with _given_back(original, out), _given_back(original_err, err):
             try:
                 try:
                     _run_command(args)
@@ -1016,7 +1020,8 @@ def main(args: list[str] | None = None) -> None:
                 err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
                 sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
     finally:
-        sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
+        # an in-process caller gets its streams back, not a guard per call stacked on them
+        sys.stdout, sys.stderr = original, original_err
 
 
 def _run_command(args: list[str] | None) -> NoReturn:
