@@ -384,6 +384,10 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
+    if summary.get("data_fingerprint"):  # each fingerprint its trials ran on: a resume may have found the data changed
+        from tunesmith.data_history import data_epochs
+
+        summary["data_fingerprints"] = [e.to_json() for e in data_epochs(exp.attributes, run_events, trials)]
     ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
@@ -465,6 +469,8 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
+    from rich.markup import escape
+
     from tunesmith.summary import gap_text
 
     if "task" not in summary:
@@ -498,10 +504,29 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
-    data = summary.get("data_fingerprint")
-    if data:
-        out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, "
-                  f"{str(data.get('content_hash'))[:19]}")
+    epochs = summary.get("data_fingerprints") or []
+    if len(epochs) > 1:
+        out.print(f"[yellow]the data changed mid-experiment[/] ({len(epochs) - 1} time(s), found on resume): trials "
+                  "from before and after a change are not comparable")
+    for i, epoch in enumerate(epochs):
+        data = epoch["fingerprint"] or {}
+        which = _trials_on(epoch["from_trial"], epochs[i + 1]["from_trial"] if i + 1 < len(epochs) else None,
+                           len(epochs) > 1 and i + 1 == len(epochs))
+        re_run = f", and trial(s) {', '.join(map(str, epoch['re_run']))} re-run on it" if epoch["re_run"] else ""
+        changed = f"; changed: {escape('; '.join(epoch['changes']))}" if epoch["changes"] else ""
+        shape = (f"{data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}"
+                 if data else "its fingerprint was not recorded")
+        out.print(f"data{which}: {shape}{re_run}{changed}")
+
+
+def _trials_on(start: int | None, until: int | None, last: bool) -> str:
+    """Which trials ran on one fingerprint of the data: from ``start`` to the next one's ``until`` (unknown for a
+    change recorded before its first trial number was; nothing to say when the data never changed)."""
+    if start is None or (until is None and not last):
+        return ""
+    if last:
+        return f" (from trial {start} on)"
+    return f" (trials {start} to {until - 1})" if until is not None and until > start else " (no trial)"
 
 
 def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]

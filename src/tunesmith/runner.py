@@ -150,14 +150,10 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
     plan = prepare(spec, decision=stored, stored=True)
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space),
                     join=join)
-    if spec.task is not None and "data_fingerprint" in experiment.attributes:
-        from tunesmith.tasks import fingerprint, fingerprint_changes
+    if spec.task is not None:  # (warned through the run's fan-out: a listener failing on it is dropped there, once)
+        from tunesmith.data_history import record_data_change
 
-        changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
-        if changes:  # through the run's fan-out: a listener failing on it is dropped there, once
-            runner.listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): "
-                                    "trials from before and after are not comparable")
-            store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
+        record_data_change(store, experiment, spec, clock.now(), runner.listener.warning)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
