@@ -1001,3 +1001,25 @@ def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):
     said = " ".join(unknown.stderr.split())
     assert unknown.returncode == 2 and "unknown key 'zzzz'; accepted keys: budget, constraints" in said, said
     assert "base_dir" not in said
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
+def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
+    """`tunesmith validate missing.yaml 2>/dev/full` exited 1, not 2: writing the error's message failed, and that
+    failure (a traceback nobody could read either) replaced the error's own exit code. A script cannot read the
+    message then, but the exit code still says what went wrong, as it does with a full stdout."""
+    _seed_store(project)
+    warned = project.write_spec(project.spec(name="warned", trial={"command": "python trian.py {x}"}), "warned.yaml")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    cases = {("validate", "missing.yaml"): 2, ("show", "unknown"): 2, ("run", "--bogus"): 2,
+             ("show", "exp", "--storage", f"sqlite:///{project.root}/no/such/folder.db"): 2,
+             ("validate", str(warned)): 0}
+    for args, code in cases.items():
+        said = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert said.returncode == code and said.stderr, (args, said.stderr)  # each says something on stderr
+        with open("/dev/full", "w") as full:
+            lost = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  stdout=subprocess.PIPE, stderr=full, text=True, timeout=120, check=False)
+        assert (args, lost.returncode) == (args, code)
+        assert lost.stdout == said.stdout, args

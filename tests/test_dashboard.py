@@ -14,10 +14,10 @@ from tests.helpers import count_states, start_cli, stop_processes, wait_for
 pytest.importorskip("plotly", reason="the dashboard needs plotly: pip install 'tunesmith[report]'")
 
 
-def _finished_in_page(url: str) -> int:
+def _finished_in_page(url: str, refresh: int = 1) -> int:
     with urllib.request.urlopen(url, timeout=30) as response:
         page = response.read().decode()
-    assert "<h2>Optimisation history</h2>" in page and '<meta http-equiv="refresh" content="1">' in page
+    assert "<h2>Optimisation history</h2>" in page and f'<meta http-equiv="refresh" content="{refresh}">' in page
     m = re.search(r"completed (\d+)", page)
     return int(m.group(1)) if m else 0
 
@@ -49,7 +49,7 @@ def test_dashboard_follows_a_running_experiment_read_only(project, monkeypatch):
         assert run.poll() is None  # it really was watched during the run
     finally:
         stop_processes(board, run, sig=signal.SIGINT)
-    assert board.returncode == 0, board.stderr.read() if board.stderr else ""
+    assert board.returncode == 130, board.stderr.read() if board.stderr else ""  # interrupted, as `run` exits
 
 
 def test_dashboard_of_unknown_experiment_is_an_input_error(project):
@@ -57,3 +57,21 @@ def test_dashboard_of_unknown_experiment_is_an_input_error(project):
     project.cli("run", "known.yaml", "-q", check=True)
     r = project.cli("dashboard", "unknown", "--port", "0", timeout=30)
     assert r.returncode == 2 and "unknown" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_dashboard_stopped_by_a_signal_exits_130_as_run_does(project, sig):
+    """`dashboard` exited 143 on SIGTERM (killed by it, its socket never closed) and 0 on Ctrl-C, where `run`
+    exits 130 on either (and on SIGHUP): one code for a stop asked by signal, whatever the command."""
+    project.write_spec(project.spec("known", budget={"trials": 1}, executor={"kind": "inline"}))
+    project.cli("run", "known.yaml", "-q", check=True)
+    board = start_cli(project, "dashboard", "known", "--port", "0")
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", board.stdout.readline()).group(0)
+        assert _finished_in_page(url, refresh=10) == 1  # serving, its handlers in place
+        board.send_signal(sig)
+        _, said = board.communicate(timeout=30)
+    finally:
+        stop_processes(board, sig=signal.SIGKILL)
+    assert board.returncode == 130, said
+    assert "Traceback" not in said, said

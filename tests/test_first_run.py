@@ -100,7 +100,7 @@ def test_cwd_trial_dir_keeps_the_old_folder_and_says_why_it_fails(branin: Path) 
         assert "can't open file" in Path(t["log_path"]).read_text(), "the whole output stays in the log"
     # the live progress line, and the run's own last word
     assert f"trial 0 failed: {trials[0]['error']}" in proc.stdout
-    assert "The run stopped: every trial so far (5) failed the same way" in proc.stderr
+    assert "The run stopped: the first 5 trials to finish in this run failed the same way" in proc.stderr
     assert "can't open file" in proc.stderr
     shown = json.loads(tunesmith("show", "branin", "--json", cwd=branin).stdout)
     assert shown["status"] == "failed"
@@ -127,6 +127,20 @@ def test_validate_warns_about_a_script_that_is_not_where_the_command_runs(branin
     (branin / "b.yaml").write_text((branin / "b.yaml").read_text().replace('{y}"}', '{y}", cwd: trial_dir}'))
     proc = tunesmith("validate", "b.yaml", cwd=branin)
     assert "write {spec_dir}/branin.py" in " ".join(proc.stderr.split())
+
+
+def test_the_spec_dir_fix_names_the_script_as_a_path_not_with_a_dot_folder(tmp_path: Path) -> None:
+    """`./train.sh {x}` run in the trial's folder: the warning's fix read `write {spec_dir}/./train.sh`, a path
+    with a `.` folder in it, for `{spec_dir}/train.sh`."""
+    (tmp_path / "train.sh").write_text("echo 0.5\n")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({
+        "name": "dotted", "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 1},
+        "trial": {"command": "sh ./train.sh {x}", "cwd": "trial_dir"}}))
+    proc = tunesmith("validate", "s.yaml", cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 0 and "names './train.sh' relative to the trial's own folder" in said, said
+    assert "write {spec_dir}/train.sh for the one in the spec's folder" in said, said
 
 
 def test_command_warnings_read_only_relative_script_words(tmp_path: Path) -> None:
@@ -228,8 +242,8 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
         assert t["error"].startswith("exception: KeyError: 'lr' (at train.py:8 in objective); output: "), t["error"]
         assert t["error"].endswith(f"configuration {{'x': {t['params']['x']!r}}} number {t['number']} | reading data.csv")
         assert "Traceback" in Path(t["log_path"]).read_text(), "the traceback stays in the log"
-    assert "every trial so far (5) failed the same way, so no configuration is likely to work: exception: " \
-           "KeyError: 'lr'" in " ".join(proc.stderr.split())
+    assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
+           "exception: KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
 def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
@@ -243,8 +257,8 @@ def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_f
     trials = trials_json("fn", tmp_path)
     assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
     assert all(t["error"].startswith("invalid_result: returned tuple (") for t in trials)
-    assert "every trial so far (5) failed the same way, so no configuration is likely to work: invalid_result: " \
-           "returned tuple (" in " ".join(proc.stderr.split())
+    assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
+           "invalid_result: returned tuple (" in " ".join(proc.stderr.split())
 
 
 def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
@@ -254,10 +268,29 @@ def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
     assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 1
     shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
     assert shown["status"] == "failed"
-    assert shown["stop_reason"].startswith("every trial so far (5) failed the same way, so no configuration is likely "
-                                           "to work: exception: KeyError: 'lr'")
+    assert shown["stop_reason"].startswith("the first 5 trials to finish in this run failed the same way, so no "
+                                           "configuration is likely to work: exception: KeyError: 'lr'")
     text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
-    assert "stopped: every trial so far (5) failed the same way" in text
+    assert "stopped: the first 5 trials to finish in this run failed the same way" in text
+
+
+def test_fail_fast_says_no_more_trials_failed_than_show_counts(tmp_path: Path) -> None:
+    """Two workers: the trial running beside the fifth failure finished in the grace period, failed too, and `show`
+    counted 6 failed where the reason said 'every trial so far (5) failed the same way'. The reason says what was
+    true when the run stopped, and stays true of what the store records: the first 5 to finish failed alike."""
+    _function_spec(tmp_path, "True", trials=30)
+    train = tmp_path / "train.py"  # each pair of trials runs side by side: the fifth's partner is still running
+    train.write_text(train.read_text().replace("    if True:", "    import time; time.sleep(1.0)\n    if True:"))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
+    assert shown["trials"]["failed"] == FAIL_FAST_TRIALS + 1, shown["trials"]
+    reason = ("the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: "
+              "exception: KeyError: 'lr'")
+    assert reason in " ".join(proc.stderr.split())
+    assert shown["stop_reason"].startswith(reason)
+    text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
+    assert f"failed {FAIL_FAST_TRIALS + 1};" in text and f"stopped: {reason}" in text, text
 
 
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
@@ -326,7 +359,7 @@ def test_fail_fast_needs_five_identical_deterministic_failures() -> None:
     b.observe(_trial(9, TrialState.FAILED, FailureKind.EXIT_CODE,
                      "exit_code: command exited with code 2; stderr: trace | /x/trial-00009/a.py not found"))
     reason = b.failure_stop()
-    assert reason is not None and reason.startswith("every trial so far (5) failed the same way")
+    assert reason is not None and reason.startswith("the first 5 trials to finish in this run failed the same way")
     assert reason.endswith("/x/trial-00009/a.py not found"), "the last reason, whole"
     assert b.stop_reason(0.0) == reason
 

@@ -200,3 +200,39 @@ def test_a_beat_after_the_lead_released_its_lease_does_not_take_it_back(project,
         assert store.lease_holder(store.experiment("released").id, 0.0) is None
     finally:
         store.close()
+
+
+def test_a_joiner_that_finds_the_trial_budget_taken_says_it_was_reached(project, monkeypatch):
+    """A `--join`-er whose lead still ran the last trial stopped with "trial budget allocated", where the run that
+    finished that trial said "trial budget of 3 reached": two wordings for one limit. The joiner says the run's
+    words, and what is left: the trial still running with the other coordinator."""
+    from tests.helpers import count_states, start_cli, stop_processes, wait_for
+
+    project.write("held.py", """
+        import os, time
+
+        def objective(config, trial):
+            gate = os.environ.get("HOLD_UNTIL")  # the lead's trials wait for the test; the joiner's do not
+            while gate and not os.path.exists(gate):
+                time.sleep(0.05)
+            return config["x"]
+    """)
+    gate = project.root / "release"
+    spec = project.write_spec(project.spec(name="shared", trial={"function": "held:objective"}, budget={"trials": 3},
+                                           executor={"kind": "process", "workers": 1}))
+    monkeypatch.setenv("HOLD_UNTIL", str(gate))
+    lead = start_cli(project, "run", str(spec), "--quiet")
+    monkeypatch.delenv("HOLD_UNTIL")
+    try:
+        wait_for(lambda: count_states(project, "shared").get("running", 0) >= 1, timeout=60)
+        joined = project.cli("resume", "shared", "--join", timeout=120)
+        assert joined.returncode == 0, joined.stderr
+        said = " ".join(joined.stdout.split())
+        assert "Stopped: trial budget of 3 reached: every trial is taken, 1 still running with other coordinators." \
+            in said, said
+        gate.write_text("")
+        _, lead_err = lead.communicate(timeout=120)
+        assert lead.returncode == 0, lead_err
+    finally:
+        stop_processes(lead)
+    assert count_states(project, "shared") == {"completed": 3}

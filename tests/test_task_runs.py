@@ -151,3 +151,45 @@ def test_the_coordinators_own_refits_say_library_warnings_once_not_raw(project):
         said = [line for line in lines if "FutureWarning" in line]
         assert len(said) == 1 and said[0].startswith(f"warning: while {doing}: FutureWarning: 'penalty' was "
                                                      "deprecated"), proc.stderr
+
+
+def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which(project):
+    """A resume on changed data warned once; `show` went on printing the first fingerprint only, as if every trial
+    had run on it. It lists each fingerprint with the trials that ran on it, in text and in --json."""
+    import signal
+
+    from tests.helpers import count_states, start_cli, wait_for
+
+    data = project.root / "data.csv"
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
+                                              "pipeline": []},
+            "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 20},
+            "executor": {"kind": "process", "workers": 1}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if k != "holdout"}
+    run = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+    try:
+        wait_for(lambda: count_states(project, "csv").get("completed", 0) >= 2, timeout=120)
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=120)
+    assert run.returncode == 130
+    before = project.trials("csv")
+    first_new = len(before)
+    interrupted = [t["number"] for t in before if t["state"] == "interrupted"]
+    assert first_new < 20, "the run was stopped before its budget"
+    data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    resumed = project.cli("resume", "csv", "--quiet")
+    assert resumed.returncode == 0 and "the data changed since this experiment started" in resumed.stderr
+    again = project.cli("resume", "csv", "--quiet")  # the same changed data: no second change
+    assert again.returncode == 0, again.stderr
+
+    epochs = project.show("csv")["data_fingerprints"]
+    assert [(e["from_trial"], e["fingerprint"]["n_rows"]) for e in epochs] == [(0, 60), (first_new, 55)], epochs
+    assert epochs[1]["re_run"] == interrupted and "n_rows 60 -> 55" in epochs[1]["changes"], epochs[1]
+    assert epochs[1]["fingerprint"]["content_hash"] != epochs[0]["fingerprint"]["content_hash"]
+    text = " ".join(project.cli("show", "csv", check=True).stdout.split())
+    assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
+    assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
+    assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text

@@ -180,8 +180,10 @@ class BudgetTracker:
         if self.unpriced is not None:
             return self.unpriced
         if self.fail_fast_armed and len(self.first_failures) >= FAIL_FAST_TRIALS:
-            return (f"every trial so far ({len(self.first_failures)}) failed the same way, so no configuration is "
-                    f"likely to work: {self.last_error}")
+            # "the first N to finish": trials still running when it stops may end in the grace period, failed too,
+            # and the store counts them (`show`: 6 failed); "every trial so far (5)" was then untrue there
+            return (f"the first {len(self.first_failures)} trials to finish in this run failed the same way, so no "
+                    f"configuration is likely to work: {self.last_error}")
         if b.max_failure_rate is None or self.run_finished < b.failure_rate_min_trials:
             return None
         rate = self.run_failed / self.run_finished
@@ -205,6 +207,21 @@ class BudgetTracker:
         if b.patience is not None and self.since_improvement >= b.patience:
             return f"no improvement in {b.patience} trials"
         return self.cost_stop()
+
+    def taken_stop(self, now: float) -> str:
+        """Why a coordinator stops that may start no trial while its peers still run the last ones (``resume
+        --join``): in the words of the run that finishes them, and what is left to them."""
+        reason = self.stop_reason(now)
+        if reason is not None:
+            return reason
+        b = self.budget
+        if b.trials is not None:
+            return (f"trial budget of {b.trials} reached: every trial is taken, {max(0, b.trials - self.finished)} "
+                    "still running with other coordinators")
+        if b.cost is not None and self.expected_cost() is None:
+            return (f"cost budget of {b.cost:g}: trials start one at a time until one's cost is known, and other "
+                    "coordinators run the first ones")
+        return "every trial the budget allows is taken, the last ones by other coordinators"
 
 
 @dataclass(frozen=True, slots=True)

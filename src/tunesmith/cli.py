@@ -44,7 +44,7 @@ class _Console(Console):
     did depended on timing (did show finish writing before grep left?). A reader that crashed says so with its own
     exit code, which pipefail reports. Later lines go to the null device (what Python's own note on SIGPIPE
     advises: no SIGPIPE default, no traceback, no error at exit). Output that a full disk lost is another matter:
-    see :class:`_GuardedStdout`."""
+    see :class:`_GuardedStream`."""
 
     def on_broken_pipe(self) -> None:
         self.quiet = True
@@ -72,15 +72,17 @@ def _to_null(stream: Any) -> None:
         os.close(null)
 
 
-class _GuardedStdout:
-    """sys.stdout while :func:`main` runs a command. A write or flush that fails loses the output, never the work:
-    the command goes on (a run records every trial, as with its stdout intact) and the descriptor points at the
-    null device until main returns (later output, and what the stream still buffers, go there). Raising instead
-    stopped `show` where it was but left `run` going, its progress display's listener dropped.
+class _GuardedStream:
+    """sys.stdout, and sys.stderr, while :func:`main` runs a command. A write or flush that fails loses the output,
+    never the work: the command goes on (a run records every trial, as with its stdout intact) and the descriptor
+    points at the null device until main returns (later output, and what the stream still buffers, go there).
+    Raising instead stopped `show` where it was but left `run` going, its progress display's listener dropped.
 
     A broken pipe is a reader that left, by choice (see :class:`_Console`): nothing more is said. Any other error
     (a full disk, ``> /dev/full``, an I/O error) lost output that nobody chose to drop: ``lost`` keeps why, for
-    main to say in one line and exit 1."""
+    main to say in one line and exit 1 when stdout lost it. Stderr's loss is told nowhere (there is nowhere left)
+    and changes no exit code: a failing write of an error's message exited 1 (its traceback lost as well) where the
+    error's own code (2, bad input) was due."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -382,6 +384,10 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
     if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
         summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
+    if summary.get("data_fingerprint"):  # each fingerprint its trials ran on: a resume may have found the data changed
+        from tunesmith.data_history import data_epochs
+
+        summary["data_fingerprints"] = [e.to_json() for e in data_epochs(exp.attributes, run_events, trials)]
     ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
@@ -463,6 +469,8 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
+    from rich.markup import escape
+
     from tunesmith.summary import gap_text
 
     if "task" not in summary:
@@ -496,10 +504,29 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
-    data = summary.get("data_fingerprint")
-    if data:
-        out.print(f"data: {data.get('n_rows')} rows x {data.get('n_cols')} columns, "
-                  f"{str(data.get('content_hash'))[:19]}")
+    epochs = summary.get("data_fingerprints") or []
+    if len(epochs) > 1:
+        out.print(f"[yellow]the data changed mid-experiment[/] ({len(epochs) - 1} time(s), found on resume): trials "
+                  "from before and after a change are not comparable")
+    for i, epoch in enumerate(epochs):
+        data = epoch["fingerprint"] or {}
+        which = _trials_on(epoch["from_trial"], epochs[i + 1]["from_trial"] if i + 1 < len(epochs) else None,
+                           len(epochs) > 1 and i + 1 == len(epochs))
+        re_run = f", and trial(s) {', '.join(map(str, epoch['re_run']))} re-run on it" if epoch["re_run"] else ""
+        changed = f"; changed: {escape('; '.join(epoch['changes']))}" if epoch["changes"] else ""
+        shape = (f"{data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}"
+                 if data else "its fingerprint was not recorded")
+        out.print(f"data{which}: {shape}{re_run}{changed}")
+
+
+def _trials_on(start: int | None, until: int | None, last: bool) -> str:
+    """Which trials ran on one fingerprint of the data: from ``start`` to the next one's ``until`` (unknown for a
+    change recorded before its first trial number was; nothing to say when the data never changed)."""
+    if start is None or (until is None and not last):
+        return ""
+    if last:
+        return f" (from trial {start} on)"
+    return f" (trials {start} to {until - 1})" if until is not None and until > start else " (no trial)"
 
 
 def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
@@ -628,10 +655,13 @@ def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = N
               addr: Annotated[str, typer.Option("--addr", help="address to listen on")] = "127.0.0.1",
               refresh: Annotated[int, typer.Option("--refresh", min=1, help="seconds between page reloads")] = 10,
               ) -> None:
-    """Serve the experiment's report, rebuilt from the store as trials finish (read-only; usable during a run)."""
+    """Serve the experiment's report, rebuilt from the store as trials finish (read-only; usable during a run).
+    Ctrl-C, SIGTERM or SIGHUP stops it with exit 130, as they stop `run`."""
     from tunesmith.monitoring.dashboard import serve_dashboard
+    from tunesmith.stop_signals import stop_signals_interrupt
 
-    serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
+    with stop_signals_interrupt():
+        serve_dashboard(_store(storage), name, addr, port, refresh, announce=lambda line: print(line, flush=True))
 
 
 def _clock_time(epoch: float) -> str:
@@ -995,13 +1025,15 @@ def main(args: list[str] | None = None) -> None:
     this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
 
-    original = sys.stdout
+    original, original_err = sys.stdout, sys.stderr
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
         _run_command(args)
-    guard = _GuardedStdout(original)
+    guard = _GuardedStream(original)
     sys.stdout = guard
+    if original_err is not None:  # (none: fd 2 closed, `2>&-`; print and Rich drop what is said there)
+        sys.stderr = _GuardedStream(original_err)
     try:
-        with _given_back(original, out), _given_back(sys.stderr, err):
+        with _given_back(original, out), _given_back(original_err, err):
             try:
                 try:
                     _run_command(args)
@@ -1013,7 +1045,8 @@ def main(args: list[str] | None = None) -> None:
                 err.print(f"[red]error[/]: cannot write the output to stdout: {escape(guard.lost)}", soft_wrap=True)
                 sys.exit(e.code if e.code not in (None, EXIT_OK) else EXIT_FAILED)
     finally:
-        sys.stdout = original  # an in-process caller gets its stream back, not a guard per call stacked on it
+        # an in-process caller gets its streams back, not a guard per call stacked on them
+        sys.stdout, sys.stderr = original, original_err
 
 
 def _run_command(args: list[str] | None) -> NoReturn:

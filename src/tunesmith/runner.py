@@ -150,14 +150,10 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
     plan = prepare(spec, decision=stored, stored=True)
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space),
                     join=join)
-    if spec.task is not None and "data_fingerprint" in experiment.attributes:
-        from tunesmith.tasks import fingerprint, fingerprint_changes
+    if spec.task is not None:  # (warned through the run's fan-out: a listener failing on it is dropped there, once)
+        from tunesmith.data_history import record_data_change
 
-        changes = fingerprint_changes(experiment.attributes["data_fingerprint"], fingerprint(spec.task, spec.base_dir))
-        if changes:  # through the run's fan-out: a listener failing on it is dropped there, once
-            runner.listener.warning(f"the data changed since this experiment started ({'; '.join(changes)}): "
-                                    "trials from before and after are not comparable")
-            store.record_event(experiment.id, "data_changed", clock.now(), detail={"changes": changes})
+        record_data_change(store, experiment, spec, clock.now(), runner.listener.warning)
     if on_runner:
         on_runner(runner)
     return runner.run(resumed=True)
@@ -303,7 +299,7 @@ class Runner:
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
-                        return self._budget.stop_reason(mono) or "trial budget allocated"
+                        return self._budget.taken_stop(mono)
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)

@@ -1,6 +1,8 @@
 """The signals that stop a run: Ctrl-C (SIGINT), SIGTERM (a scheduler, `kill`) and SIGHUP (the terminal closed,
 an ssh session ended without `nohup`), where the platform has it. Each records the run as interrupted (exit 130),
 so `tunesmith resume` continues it; without a handler SIGHUP killed the coordinator and left the run `running`.
+A command with no run to stop (`dashboard`) takes each as Ctrl-C (:func:`stop_signals_interrupt`): exit 130 too,
+one code for a stop asked by signal, whatever the command.
 
 A signal ignored when tunesmith starts stays ignored: `nohup tunesmith run ... &` ignores SIGHUP so that the run
 outlives the ssh session, and a shell starts `cmd &` with SIGINT ignored (Python itself leaves it so).
@@ -66,6 +68,25 @@ def _hung_up_to_null_device(terminals: list[int]) -> None:
             os.close(null)
     except OSError:
         pass  # no descriptor left, say: a write to the dead terminal may then fail, but the stop is requested
+
+
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """While it lasts, SIGTERM and SIGHUP interrupt the main thread as Ctrl-C does (KeyboardInterrupt), for a
+    command that has nothing to record as it stops: `dashboard` was killed by SIGTERM (exit 143, its socket never
+    closed) where `run` exits 130 on the same signal. Signals ignored at start stay ignored (``nohup``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with handlers_restored():
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, interrupt)
+        yield
 
 
 @contextmanager

@@ -24,6 +24,7 @@ import itertools
 import json
 import math
 import os
+import posixpath
 import re
 import shlex
 import shutil
@@ -264,7 +265,8 @@ def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
     scripts = [w for w in before_cd if "{" not in w and _SCRIPT.match(w) and not os.path.isabs(w)]
     if cwd_choice == "trial_dir":
         return dollars + [f"trial.command names {w!r} relative to the trial's own folder (trial.cwd: trial_dir), which "
-                f"starts empty; write {{spec_dir}}/{w} for the one in the spec's folder" for w in scripts]
+                f"starts empty; write {{spec_dir}}/{posixpath.normpath(w)} for the one in the spec's folder"
+                for w in scripts]  # (normpath: `./train.sh` is `{spec_dir}/train.sh`, not `{spec_dir}/./train.sh`)
     return dollars + [f"trial.command names {w!r}, which is not in the spec's folder {spec_dir}, where commands run"
             f"{_other_script_hint(w, spec_dir)}"
             for w in scripts if not os.path.exists(os.path.join(spec_dir, w))] + _program_warnings(

@@ -48,9 +48,11 @@ class ReportCache:
 
 def serve_dashboard(store: TrialStore, name: str, addr: str = "127.0.0.1", port: int = 8050,
                     refresh_s: int = DEFAULT_REFRESH_S, announce: Callable[[str], None] = print) -> None:
-    """Serve experiment ``name``'s report at ``http://addr:port/`` until interrupted (Ctrl-C, SIGTERM).
+    """Serve experiment ``name``'s report at ``http://addr:port/`` until interrupted.
 
     Raises:
+        KeyboardInterrupt: Ctrl-C (and SIGTERM or SIGHUP where the caller makes them interrupt, as the CLI does),
+            once the server is closed: the only way it ends.
         ExperimentNotFound: no such experiment (checked before listening).
         UserInputError: the address cannot be bound; plotly is missing (naming the extra).
     """
@@ -95,8 +97,6 @@ def serve_dashboard(store: TrialStore, name: str, addr: str = "127.0.0.1", port:
     server.daemon_threads = True
     announce(f"serving the report of {name} at http://{addr}:{server.server_port}/ (read-only; Ctrl-C stops)")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever()  # until interrupted: the KeyboardInterrupt goes on to the caller (the CLI exits 130)
     finally:
         server.server_close()
