@@ -38,7 +38,7 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
-    from tunesmith.drift import DriftReport
+    from tunesmith.drift import DriftReport, TunedOn
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
@@ -251,6 +251,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
     """
+    from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
@@ -268,8 +269,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
                   if promote is None and model_name is not None else None)
+    # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
+    # check and its report each asked again, and a file of gigabytes was read three times)
+    checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
     if spec.task is None and reference is None:
-        _refuse_no_reference(store, spec.name if from_file else target, registered)
+        checked_file = _refuse_no_reference(store, spec.name if from_file else target, registered)
     source = "lineage" if registered is None else "registry"
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
@@ -295,7 +299,9 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
-    report = _check_champion(store, head, data, reference, new_rows)
+    tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
+             else tuned_on(head) if spec.task is None else None)
+    report = _check_champion(store, head, tuned, data, reference, new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
         record(CycleStep("drift", StepStatus.DONE, f"no drift beyond the thresholds against {report.reference_said}",
@@ -348,30 +354,30 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
 
 
-def _check_champion(store: SQLStore, head: ExperimentRecord, data: str, reference: str | None,
-                    new_rows: dict[str, list[Any]] | None) -> DriftReport:
+def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
+                    reference: str | None, new_rows: dict[str, list[Any]] | None) -> DriftReport:
     """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
     task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
     holding no file (a trial-code lineage's first tuning), and one whose file is gone. Comparing a re-tune with
     ``--reference`` (the first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same
-    rows, every cycle."""
-    from tunesmith.drift import check_stored, tuned_on
+    rows, every cycle. ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
+    from tunesmith.drift import check_stored
 
-    tuned = tuned_on(head)
     # a file overwritten since (`--data latest.csv` each day) is not what it was tuned on; one whose digest was not
     # recorded (an earlier tunesmith's re-tune) gives way to a --reference given
     if reference is None or tuned is None or not tuned.usable or not tuned.verified:
-        return check_stored(store, head.name, data, reference, data_columns=new_rows)
-    report = check_stored(store, head.name, data, None, data_columns=new_rows)
+        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned)
+    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned)
     return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} was "
                                                  f"tuned on {tuned.path}, which a cycle compares with"))
 
 
-def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecord | None) -> None:
+def _refuse_no_reference(store: SQLStore, root: str,
+                         registered: ExperimentRecord | None) -> tuple[str, TunedOn]:
     """A trial-code lineage's cycle without ``--reference``: refused, before any tuning, unless its champion holds
     a file of its own (a re-tune's, unchanged since: :func:`tunesmith.drift.tuned_on`). The champion is the one
     :func:`run_cycle` checks: the registry's, else the lineage head; a first tuning still to run or resume holds
-    none.
+    none. Returns the champion's name and what became of its file, for the drift check (hashed once).
 
     Raises:
         UserInputError: naming ``--reference``.
@@ -387,6 +393,7 @@ def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecor
         raise no_reference(head.name)
     if not tuned.usable:
         raise UserInputError(f"--reference: {tuned.note(head.name)}; give the rows it was tuned on: --reference R")
+    return head.name, tuned
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,

@@ -36,7 +36,8 @@ def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
 
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
                      reference: str | os.PathLike[str] | None = None,
-                     data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
+                     data_columns: Mapping[str, list[Any]] | None = None,
+                     tuned: TunedOn | None = None) -> DriftReport:
     """Test ``data`` for drift against what ``experiment`` was tuned on.
 
     Args:
@@ -47,6 +48,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             tuned on); required for a trial-code experiment that holds no data (one never re-tuned on a file).
         data_columns: ``data``'s columns as the caller already read them (``tunesmith.tasks.read_columns``), so
             that a cycle reads its new rows once; None: read here.
+        tuned: :func:`tuned_on` of a trial-code ``experiment`` as the caller already found it, so that a cycle
+            hashes the file a re-tune was tuned on once; None: found here (cheap when it is None: no file is read).
 
     Raises:
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
@@ -56,7 +59,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     spec = spec_from_dict(experiment.spec)
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
-        tuned = tuned_on(experiment) if spec.task is None else None
+        tuned = (tuned or tuned_on(experiment)) if spec.task is None else None
         if reference is None:
             if tuned is None:
                 raise no_reference(experiment.name)
@@ -302,7 +305,7 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
 
 def check_stored(store: Any, name: str, data: str | os.PathLike[str],
                  reference: str | os.PathLike[str] | None = None,
-                 data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
+                 data_columns: Mapping[str, list[Any]] | None = None, tuned: TunedOn | None = None) -> DriftReport:
     """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
     experiment = store.experiment(name)
-    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns)
+    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned)
