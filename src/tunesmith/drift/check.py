@@ -9,7 +9,6 @@ file it was tuned on (``retune --data``, recorded in its lineage), which is what
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tunesmith.digests import file_digest
 from tunesmith.drift.report import ChampionCheck, DriftReport, ReferenceSource
 from tunesmith.drift.statistics import ColumnDrift, ColumnRole, categorical_drift, numeric_drift
 from tunesmith.errors import SpecError, UserInputError
@@ -142,15 +142,6 @@ def tuned_on(experiment: ExperimentRecord) -> TunedOn | None:
         return TunedOn(path, usable=False, verified=False, why_not="has changed since (its bytes differ from those "
                                                                    "it re-tuned on: overwritten by newer rows?)")
     return TunedOn(path, usable=True, verified=True)
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's bytes, read in blocks: what a re-tune records of the file it was tuned on."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
 
 
 def _check_tuned_on(name: str, tuned: TunedOn, data: str | os.PathLike[str], cfg: DriftConfig,
