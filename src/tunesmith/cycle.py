@@ -222,11 +222,12 @@ def watch_command(storage: str | None, target: str, data: str, every: float, **o
 def _target_store(storage: str | None, target: str) -> tuple[SQLStore, ExperimentSpec | None]:
     """The store of a cycle on ``target``: ``--storage``, else a spec file's ``storage:`` (as for `run`, which
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
-    nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists."""
-    from tunesmith.spec.loader import load_spec
+    nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
+    the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
+    from tunesmith.spec.loader import read_spec_file
     from tunesmith.storage.sql import SQLStore, resolve_url
 
-    spec = load_spec(target) if _names_a_file(target) and os.path.isfile(target) else None
+    spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
     url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
     return SQLStore(url, create=_names_a_file(target)), spec
 
@@ -477,15 +478,20 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:
-    """The spec file, validated (``loaded``: as already read); when its experiment is recorded, the file must still
-    say what was recorded (the cycle runs the recorded spec, and silently ignoring an edited threshold would be worse
-    than refusing)."""
-    from tunesmith.spec.loader import load_spec, spec_from_dict
+    """The spec file, validated (``loaded``: as already read by :func:`read_spec_file`); when its experiment is
+    recorded, the file must still say what was recorded (the cycle runs the recorded spec, and silently ignoring an
+    edited threshold would be worse than refusing), and it is taken as a recorded spec is (`show`, `resume`): the
+    checks for a spec given anew (an unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was
+    recorded, refused an experiment that `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
+    from tunesmith.spec.loader import read_spec_file, spec_from_dict
+    from tunesmith.spec.model import check_new_spec
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
-    spec = loaded if loaded is not None else load_spec(spec_path)
-    if spec.name in store.experiment_names():
+    spec = loaded if loaded is not None else read_spec_file(spec_path)
+    if spec.name not in store.experiment_names():
+        check_new_spec(spec)
+    else:
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:
