@@ -289,7 +289,8 @@ def test_a_name_right_after_a_dollar_that_is_no_parameter_says_how_to_write_the_
     ("echo ${trial_dir}/out", ["${trial_dir}"]),
     ('echo "${lr}"', ["${lr}"]),                          # double quotes expand a '$' too
     ("awk '{{print ${scale}}}' data.txt", []),            # meant: awk's field, in single quotes: kept as written
-    ("echo '$'{lr} \\${lr} $${lr} ${{HOME}}", []),         # a '$' kept apart, escaped or doubled: no warning
+    ("echo '$'{lr} \\${lr} ${{HOME}}", []),                # a '$' kept apart or escaped: no warning
+    ("echo $${lr}", ["${lr}"]),                           # renders $$0.49: the process id, then the value
     ("echo {lr} # was ${lr}", []),                        # a comment
 ])
 def test_a_stored_commands_parameter_after_a_dollar_is_said_not_refused(project: Any, command: str,

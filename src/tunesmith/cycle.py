@@ -38,7 +38,7 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
-    from tunesmith.drift import DriftReport
+    from tunesmith.drift import DriftReport, TunedOn
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
@@ -222,11 +222,12 @@ def watch_command(storage: str | None, target: str, data: str, every: float, **o
 def _target_store(storage: str | None, target: str) -> tuple[SQLStore, ExperimentSpec | None]:
     """The store of a cycle on ``target``: ``--storage``, else a spec file's ``storage:`` (as for `run`, which
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
-    nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists."""
-    from tunesmith.spec.loader import load_spec
+    nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
+    the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
+    from tunesmith.spec.loader import read_spec_file
     from tunesmith.storage.sql import SQLStore, resolve_url
 
-    spec = load_spec(target) if _names_a_file(target) and os.path.isfile(target) else None
+    spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
     url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
     return SQLStore(url, create=_names_a_file(target)), spec
 
@@ -251,6 +252,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
     """
+    from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
@@ -268,8 +270,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
                   if promote is None and model_name is not None else None)
+    # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
+    # check and its report each asked again, and a file of gigabytes was read three times)
+    checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
     if spec.task is None and reference is None:
-        _refuse_no_reference(store, spec.name if from_file else target, registered)
+        checked_file = _refuse_no_reference(store, spec.name if from_file else target, registered)
     source = "lineage" if registered is None else "registry"
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
@@ -295,7 +300,9 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         for name in ("drift", "retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
-    report = _check_champion(store, head, data, reference, new_rows)
+    tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
+             else tuned_on(head) if spec.task is None else None)
+    report = _check_champion(store, head, tuned, data, reference, new_rows)
     brief = {k: v for k, v in report.to_json().items() if k != "columns"}
     if not report.drifted:
         record(CycleStep("drift", StepStatus.DONE, f"no drift beyond the thresholds against {report.reference_said}",
@@ -348,30 +355,30 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
 
 
-def _check_champion(store: SQLStore, head: ExperimentRecord, data: str, reference: str | None,
-                    new_rows: dict[str, list[Any]] | None) -> DriftReport:
+def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
+                    reference: str | None, new_rows: dict[str, list[Any]] | None) -> DriftReport:
     """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
     task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
     holding no file (a trial-code lineage's first tuning), and one whose file is gone. Comparing a re-tune with
     ``--reference`` (the first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same
-    rows, every cycle."""
-    from tunesmith.drift import check_stored, tuned_on
+    rows, every cycle. ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
+    from tunesmith.drift import check_stored
 
-    tuned = tuned_on(head)
     # a file overwritten since (`--data latest.csv` each day) is not what it was tuned on; one whose digest was not
     # recorded (an earlier tunesmith's re-tune) gives way to a --reference given
     if reference is None or tuned is None or not tuned.usable or not tuned.verified:
-        return check_stored(store, head.name, data, reference, data_columns=new_rows)
-    report = check_stored(store, head.name, data, None, data_columns=new_rows)
+        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned)
+    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned)
     return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} was "
                                                  f"tuned on {tuned.path}, which a cycle compares with"))
 
 
-def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecord | None) -> None:
+def _refuse_no_reference(store: SQLStore, root: str,
+                         registered: ExperimentRecord | None) -> tuple[str, TunedOn]:
     """A trial-code lineage's cycle without ``--reference``: refused, before any tuning, unless its champion holds
     a file of its own (a re-tune's, unchanged since: :func:`tunesmith.drift.tuned_on`). The champion is the one
     :func:`run_cycle` checks: the registry's, else the lineage head; a first tuning still to run or resume holds
-    none.
+    none. Returns the champion's name and what became of its file, for the drift check (hashed once).
 
     Raises:
         UserInputError: naming ``--reference``.
@@ -387,6 +394,7 @@ def _refuse_no_reference(store: SQLStore, root: str, registered: ExperimentRecor
         raise no_reference(head.name)
     if not tuned.usable:
         raise UserInputError(f"--reference: {tuned.note(head.name)}; give the rows it was tuned on: --reference R")
+    return head.name, tuned
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
@@ -470,15 +478,20 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:
-    """The spec file, validated (``loaded``: as already read); when its experiment is recorded, the file must still
-    say what was recorded (the cycle runs the recorded spec, and silently ignoring an edited threshold would be worse
-    than refusing)."""
-    from tunesmith.spec.loader import load_spec, spec_from_dict
+    """The spec file, validated (``loaded``: as already read by :func:`read_spec_file`); when its experiment is
+    recorded, the file must still say what was recorded (the cycle runs the recorded spec, and silently ignoring an
+    edited threshold would be worse than refusing), and it is taken as a recorded spec is (`show`, `resume`): the
+    checks for a spec given anew (an unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was
+    recorded, refused an experiment that `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
+    from tunesmith.spec.loader import read_spec_file, spec_from_dict
+    from tunesmith.spec.model import check_new_spec
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
-    spec = loaded if loaded is not None else load_spec(spec_path)
-    if spec.name in store.experiment_names():
+    spec = loaded if loaded is not None else read_spec_file(spec_path)
+    if spec.name not in store.experiment_names():
+        check_new_spec(spec)
+    else:
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         edited = _edited_fields(spec.to_json(), recorded.to_json())
         if edited:

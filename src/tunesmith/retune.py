@@ -126,7 +126,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
     if spec.task is None and data_path is not None:  # what trial code was tuned on: a drift check's reference
-        from tunesmith.drift import file_digest
+        from tunesmith.digests import file_digest
 
         attributes["lineage"]["data_digest"] = file_digest(data_path)
     if spec.task is not None and ignored:

@@ -9,7 +9,6 @@ file it was tuned on (``retune --data``, recorded in its lineage), which is what
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from tunesmith.digests import file_digest
 from tunesmith.drift.report import ChampionCheck, DriftReport, ReferenceSource
 from tunesmith.drift.statistics import ColumnDrift, ColumnRole, categorical_drift, numeric_drift
 from tunesmith.errors import SpecError, UserInputError
@@ -36,7 +36,8 @@ def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
 
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
                      reference: str | os.PathLike[str] | None = None,
-                     data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
+                     data_columns: Mapping[str, list[Any]] | None = None,
+                     tuned: TunedOn | None = None) -> DriftReport:
     """Test ``data`` for drift against what ``experiment`` was tuned on.
 
     Args:
@@ -47,6 +48,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             tuned on); required for a trial-code experiment that holds no data (one never re-tuned on a file).
         data_columns: ``data``'s columns as the caller already read them (``tunesmith.tasks.read_columns``), so
             that a cycle reads its new rows once; None: read here.
+        tuned: :func:`tuned_on` of a trial-code ``experiment`` as the caller already found it, so that a cycle
+            hashes the file a re-tune was tuned on once; None: found here (cheap when it is None: no file is read).
 
     Raises:
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
@@ -56,7 +59,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     spec = spec_from_dict(experiment.spec)
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
-        tuned = tuned_on(experiment) if spec.task is None else None
+        tuned = (tuned or tuned_on(experiment)) if spec.task is None else None
         if reference is None:
             if tuned is None:
                 raise no_reference(experiment.name)
@@ -139,15 +142,6 @@ def tuned_on(experiment: ExperimentRecord) -> TunedOn | None:
         return TunedOn(path, usable=False, verified=False, why_not="has changed since (its bytes differ from those "
                                                                    "it re-tuned on: overwritten by newer rows?)")
     return TunedOn(path, usable=True, verified=True)
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's bytes, read in blocks: what a re-tune records of the file it was tuned on."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
 
 
 def _check_tuned_on(name: str, tuned: TunedOn, data: str | os.PathLike[str], cfg: DriftConfig,
@@ -302,7 +296,7 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
 
 def check_stored(store: Any, name: str, data: str | os.PathLike[str],
                  reference: str | os.PathLike[str] | None = None,
-                 data_columns: Mapping[str, list[Any]] | None = None) -> DriftReport:
+                 data_columns: Mapping[str, list[Any]] | None = None, tuned: TunedOn | None = None) -> DriftReport:
     """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
     experiment = store.experiment(name)
-    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns)
+    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned)

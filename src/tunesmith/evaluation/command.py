@@ -40,6 +40,7 @@ from tunesmith.errors import SpecError
 from tunesmith.evaluation.context import MAX_STEP, report_step
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
+from tunesmith.evaluation.shell_dollars import expanded_dollars
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
 from tunesmith.suggestions import closest, nearby_file
 
@@ -129,49 +130,21 @@ def _no_such_placeholder_after_a_dollar(name: str, names: list[str]) -> SpecErro
 
 def _shell_expanded_dollars(command: str, names: Iterable[str] | None = None) -> list[str]:
     """The names of the placeholders written ``${name}`` (of ``names`` and the built-ins; any name when None) whose
-    ``$`` the shell expands: outside single quotes, not escaped (``\\$``), not ``$$``, not in a comment.
-    ``${x}`` renders the value after the ``$``: ``$6.0186``, which sh reads as ``$6`` (empty) then ``.0186``, so
-    the trial gets another value than the one recorded. Inside single quotes the ``$`` is kept as written: awk's
-    field ``'{{print ${col}}}'``."""
-    quoted = _single_quoted_or_comment(command)
+    ``$`` a shell expands (:func:`~tunesmith.evaluation.shell_dollars.expanded_dollars`: not in single quotes, not
+    escaped, not in a comment or a quoted here-document, unless another shell runs that text: ``sh -c '...'``,
+    ``ssh host '...'``, ``eval``). ``${x}`` renders the value after the ``$``: ``$6.0186``, which sh reads as ``$6``
+    (empty) then ``.0186``, and ``$${x}`` renders ``$$6.0186``, the shell's process id then the value: either way the
+    trial gets another value than the one recorded. Kept as written, the ``$`` is meant: awk's field
+    ``'{{print ${col}}}'``."""
+    expanded = expanded_dollars(command)
     allowed = None if names is None else {*names, *BUILTIN_PLACEHOLDERS}
     out = []
     for m in PLACEHOLDER.finditer(command):
         name = m.group(1)
-        dollar = m.start() - 1
-        if (name and _PLACEHOLDER_NAME.fullmatch(name) and (allowed is None or name in allowed) and dollar >= 0
-                and command[dollar] == "$" and command[dollar - 1:dollar + 1] != "$$" and not quoted[dollar]):
+        if (name and _PLACEHOLDER_NAME.fullmatch(name) and (allowed is None or name in allowed)
+                and m.start() - 1 in expanded):
             out.append(name)
     return out
-
-
-def _single_quoted_or_comment(command: str) -> list[bool]:
-    """For each character of ``command``, whether sh takes it literally there: inside single quotes, escaped by a
-    backslash (outside quotes or inside double ones), or in a comment (``#`` starting a word, outside quotes, to the
-    end of its line)."""
-    literal = [False] * len(command)
-    state, i = "", 0  # "": unquoted, "'": single quotes, '"': double quotes, "#": a comment
-    while i < len(command):
-        c = command[i]
-        if state == "'":
-            literal[i] = c != "'"
-            state = "" if c == "'" else state
-        elif state == "#":
-            literal[i] = c != "\n"
-            state = "" if c == "\n" else state
-        elif c == "\\":
-            if i + 1 < len(command):
-                literal[i + 1] = True  # the next character is escaped, whatever it is
-            i += 2
-            continue
-        elif state == '"':
-            state = "" if c == '"' else state
-        elif c in "'\"":
-            state = c
-        elif c == "#" and (i == 0 or command[i - 1].isspace() or command[i - 1] in ";&|("):
-            literal[i], state = True, "#"
-        i += 1
-    return literal
 
 
 def check_dollar_placeholders(command: str, parameters: Iterable[str]) -> None:
@@ -190,7 +163,8 @@ def check_dollar_placeholders(command: str, parameters: Iterable[str]) -> None:
             f"${{{name}}} puts the value of {{{name}}} after a '$' the shell expands (6.0186 renders $6.0186, which "
             f"the shell reads as $6, empty, then .0186): the trial would get another value than the one recorded; "
             f"write {{{name}}} for the value, or ${{{{{name}}}}} (braces doubled) for the shell variable ${name} "
-            f"(inside single quotes a '$' is kept as written); got {command!r}"))
+            f"(a '$' in single quotes or a quoted here-document is kept as written, unless another shell runs that "
+            f"text: sh -c '...', ssh host '...', eval); got {command!r}"))
 
 
 def dollar_warnings(command: str) -> list[str]:

@@ -24,7 +24,25 @@ _UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
 
 
 def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
-    """Read and validate a YAML spec file.
+    """Read and validate a YAML spec file given anew: :func:`read_spec_file`, then the checks a new spec passes
+    (:func:`tunesmith.spec.model.check_new_spec`).
+
+    Args:
+        path: the spec file.
+        **overrides: top-level keys replacing the file's (``name``, ``storage``...); ``None`` values are ignored.
+
+    Raises:
+        SpecError: one message naming the field and the fix.
+    """
+    spec = read_spec_file(path, **overrides)
+    check_new_spec(spec)
+    return spec
+
+
+def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
+    """Read and validate a YAML spec file as a recorded spec is validated (:func:`spec_from_dict`), without the
+    checks for a spec given anew: for a file that may name an experiment already recorded (``tunesmith cycle
+    spec.yaml``), which stays usable as it was recorded. Its caller runs ``check_new_spec`` when it names none.
 
     Args:
         path: the spec file.
@@ -64,9 +82,7 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    spec = spec_from_dict(data)
-    check_new_spec(spec)
-    return spec
+    return spec_from_dict(data)
 
 
 def _other_spec_file_hint(missing: Path) -> str:

@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
+from tunesmith.digests import HashingReader, bytes_digest
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig, GenerateConfig
 from tunesmith.suggestions import closest
@@ -99,16 +100,16 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     # hash is of the file's bytes, as it always was, so the fingerprints recorded before still match.
     if path.suffix.lower() == ".csv":
         with path.open("rb") as f:
-            hashing = _Hashing(f)
+            hashing = HashingReader(f)
             try:
                 columns = _read_csv(path, io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig",
                                                            newline=""))
             except _QuotedInPart:  # read again as before strict quoting (rare: a second open of the file)
                 columns = _read_csv(path, strict=False)
-            digest = hashing.hexdigest()
+            digest = hashing.digest()
     else:  # Parquet is read by seeking: its bytes are held once, as before
         raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
+        digest = bytes_digest(raw)
         columns = _read_parquet(path, raw)
         del raw
     names = list(columns)
@@ -139,7 +140,7 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     time = None
     if data.time is not None:
         time, types[data.time] = _time_column(columns[data.time], data.time)
-    ds = Dataset(X, y, groups, time, tuple(features), types, f"sha256:{digest}", str(path))
+    ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path))
     return _time_sorted(ds)
 
 
@@ -147,29 +148,6 @@ def _no_column(col: str, names: list[str], path: Path) -> str:
     close = closest(col, names)
     hint = f"did you mean {close!r}? " if close else ""
     return f"no column {col!r} in {path.name}; {hint}columns: {', '.join(names[:20])}"
-
-
-class _Hashing(io.RawIOBase):
-    """A binary file read through, its SHA-256 taken of every byte read (streamed: the file is never held whole)."""
-
-    def __init__(self, f: BinaryIO) -> None:
-        self._f = f
-        self._sha = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self._f.readinto(b)  # type: ignore[attr-defined]
-        if n:
-            self._sha.update(memoryview(b)[:n])
-        return int(n or 0)
-
-    def hexdigest(self) -> str:
-        """The hash of the whole file: what the parser left unread (nothing, once it reached the end) read too."""
-        for chunk in iter(lambda: self._f.read(1 << 20), b""):
-            self._sha.update(chunk)
-        return self._sha.hexdigest()
 
 
 class _QuotedInPart(Exception):

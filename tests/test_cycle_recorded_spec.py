@@ -1,0 +1,82 @@
+"""`tunesmith cycle spec.yaml` on an experiment already recorded with that very spec loads it as a recorded spec is
+loaded (as `show` and `resume` do): the checks meant for a spec given anew (an unquoted ${x} in a command, added
+after the experiment was recorded) refused it, so it could be cycled only by name. A spec file naming no recorded
+experiment is still checked as a new one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.runner import run_experiment
+from tunesmith.spec.loader import spec_from_dict
+from tunesmith.storage.sql import SQLStore
+from tunesmith.testing.drift_data import shifted_split
+
+# `${x}` renders `$0.3...`, which the shell expands: refused in a spec given anew, recorded by an earlier tunesmith
+SPEC = {"name": "cmd", "objective": {"metric": "loss", "direction": "minimize"},
+        "trial": {"command": "echo ${x}; echo '{\"loss\": 0.5}'"},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "budget": {"trials": 1}, "executor": {"kind": "process", "workers": 1}, "seed": 0}
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          check=False, timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}"})
+
+
+@pytest.mark.slow
+def test_a_spec_file_of_a_recorded_experiment_is_cycled_as_recorded(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "cmd.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(spec_from_dict({**SPEC, "base_dir": str(tmp_path)}), store)   # as an earlier tunesmith did
+
+    by_file = _cli(tmp_path, "cycle", "cmd.yaml", "--data", "reference.csv", "--reference", "reference.csv",
+                   "--json")
+    assert by_file.returncode == 0, by_file.stderr
+    report = json.loads(by_file.stdout)
+    assert report["outcome"] == "no_drift" and report["steps"][0]["status"] == "skipped", report
+
+    (tmp_path / "cmd.yaml").write_text(yaml.safe_dump({**SPEC, "budget": {"trials": 2}}))
+    edited = _cli(tmp_path, "cycle", "cmd.yaml", "--data", "reference.csv", "--reference", "reference.csv")
+    assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \
+        edited.stderr
+
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump({**SPEC, "name": "cmd-new"}))
+    new = _cli(tmp_path, "cycle", "new.yaml", "--data", "reference.csv", "--reference", "reference.csv")
+    assert new.returncode == 2 and "trial.command" in new.stderr and "${x}" in new.stderr, new.stderr
+    assert "Traceback" not in new.stderr + edited.stderr
+    assert [e.name for e in store.experiments()] == ["cmd"]
+
+
+@pytest.mark.slow
+def test_a_recorded_when_on_a_float_does_not_stop_a_cycle_on_its_spec_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.cycle import CycleOutcome, run_cycle
+    from tunesmith.errors import SpaceError
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "w_objective.py").write_text("def f(config, trial):\n    return {'loss': config['x']}\n")
+    spec = {"name": "w", "objective": {"metric": "loss", "direction": "minimize"},
+            "trial": {"function": "w_objective:f"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0},
+                      "y": {"type": "int", "low": 1, "high": 3, "when": {"x": 0.5}}},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(spec))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(spec_from_dict({**spec, "base_dir": str(tmp_path)}), store)
+    report = run_cycle(store, "w.yaml", "reference.csv", reference="reference.csv")
+    assert report.outcome is CycleOutcome.NO_DRIFT, report.to_json()
+    (tmp_path / "w2.yaml").write_text(yaml.safe_dump({**spec, "name": "w2"}))
+    with pytest.raises(SpaceError, match=r"space\.y\.when\.x"):
+        run_cycle(store, "w2.yaml", "reference.csv", reference="reference.csv")

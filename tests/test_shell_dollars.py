@@ -1,0 +1,79 @@
+"""`${x}` is refused exactly where a shell expands its `$`, checked against a real /bin/sh running the rendered command.
+
+tunesmith substitutes `{x}` before the shell runs and leaves the `$` before it: `${lr}` renders `$0.5`. The check
+took a `$` in single quotes as kept as written (right for awk's `'{{print ${col}}}'`) but missed the shells that
+expand it again after the outer one passed it on: `bash -c '...'`, `sh -c`, `ssh host '...'`, `docker run ... sh -c
+'...'`, `eval '...'`, a here-document fed to a shell; it missed that `$${x}` renders `$$0.5` (the process id, then the
+value) and that an unquoted here-document expands a `$` in quotes; and it refused a `$` in a quoted here-document
+(`<<'EOF'`), which is kept as written (an awk program there). Each case runs: the `$` is the shell's exactly when
+the rendered `$0.5` does not come out as written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tunesmith.errors import SpecError
+from tunesmith.evaluation.command import check_dollar_placeholders, render_command
+
+# ssh: the remote user's shell runs the words after the host, joined, with -c (no words: the script on stdin);
+# docker run IMAGE CMD...: runs CMD. Stand-ins that do just that, on this machine.
+FAKE_SSH = """#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -p|-i|-o) shift 2 ;; -*) shift ;; *) break ;; esac; done
+shift
+if [ $# -eq 0 ]; then exec sh; else exec sh -c "$*"; fi
+"""
+FAKE_DOCKER = '#!/bin/sh\nshift 2\nexec "$@"\n'
+
+CASES = [
+    # (command, refused): refused exactly when the shell mangles the value
+    ("echo ${lr}", True),
+    ("bash -c 'echo ${lr}'", True),                                  # bash expands what sh kept
+    ("sh -c 'echo --lr ${lr}'", True),
+    ("bash -o pipefail -c 'echo ${lr}'", True),
+    ("timeout 9 sh -c 'echo ${lr}'", True),
+    ("ssh host 'echo ${lr}'", True),                                 # the remote shell expands it
+    ("ssh -p 22 host echo '${lr}'", True),
+    ("docker run img sh -c 'echo ${lr}'", True),
+    ("eval 'echo ${lr}'", True),
+    ("echo $${lr}", True),                                           # $$0.5: the process id, then 0.5
+    ("echo \\$${lr}", True),                                         # a literal '$', then $0.5 expanded
+    ("cat <<EOF\n'${lr}'\nEOF", True),                               # quotes are text in an unquoted heredoc
+    ("bash <<'EOF'\necho ${lr}\nEOF", True),                         # a quoted heredoc, but a shell's script
+    ("ssh host <<'EOF'\necho ${lr}\nEOF", True),
+    ("bash 2> /dev/null <<'EOF'\necho ${lr}\nEOF", True),           # a redirection's target is no script file
+    ("echo '${lr}'", False),                                         # kept as written
+    ("awk 'BEGIN {{ print \"${lr}\" }}'", False),                    # awk's: single-quoted
+    ("cat <<'EOF'\n${lr}\nEOF", False),                              # a quoted heredoc keeps its body
+    ("awk -f /dev/stdin <<'EOF'\nBEGIN {{ print \"${lr}\" }}\nEOF", False),  # an awk program in one
+    ("cat <<-\"EOF\"\n\t${lr}\n\tEOF\necho done", False),
+    ("sh -c 'echo \\${lr}'", False),                                 # escaped for the inner shell
+    ("sh show.sh '${lr}'", False),                                   # a script file gets it as an argument
+    ("echo --mode eval '${lr}'", False),                             # `eval` as a word, not the command
+    ("echo \"$(echo '${lr}')\"", False),                             # single quotes in a command substitution
+]
+
+
+@pytest.mark.parametrize("command,refused", CASES)
+def test_a_dollar_before_a_placeholder_is_refused_where_the_shell_expands_it(tmp_path: Path, command: str,
+                                                                             refused: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("ssh", FAKE_SSH), ("docker", FAKE_DOCKER)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (tmp_path / "show.sh").write_text('echo "$1"\n')
+    rendered = render_command(command, {"lr": 0.5}, ("lr",), str(tmp_path), str(tmp_path), 1, 0)
+    ran = subprocess.run(rendered, shell=True, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=30,
+                         env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert ran.returncode == 0, (rendered, ran.stderr)
+    kept = "$0.5" in ran.stdout
+    assert kept is not refused, (rendered, ran.stdout)   # the premise: what the shell really does
+    if refused:
+        with pytest.raises(SpecError, match=r"\$\{lr\} puts the value of \{lr\} after a '\$' the shell expands"):
+            check_dollar_placeholders(command, ["lr"])
+    else:
+        check_dollar_placeholders(command, ["lr"])
