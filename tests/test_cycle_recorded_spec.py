@@ -80,3 +80,13 @@ def test_a_recorded_when_on_a_float_does_not_stop_a_cycle_on_its_spec_file(tmp_p
     (tmp_path / "w2.yaml").write_text(yaml.safe_dump({**spec, "name": "w2"}))
     with pytest.raises(SpaceError, match=r"space\.y\.when\.x"):
         run_cycle(store, "w2.yaml", "reference.csv", reference="reference.csv")
+
+
+def test_a_new_spec_refused_by_a_first_cycle_leaves_no_store_behind(tmp_path: Path) -> None:
+    """The new-spec checks moved after the store was opened (to excuse a recorded experiment's spec), so a first
+    `cycle new.yaml` with an unquoted ${x} created tunesmith.db, empty of experiments, before refusing the spec."""
+    shifted_split(tmp_path)
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump({**SPEC, "name": "cmd-new"}))
+    new = _cli(tmp_path, "cycle", "new.yaml", "--data", "reference.csv", "--reference", "reference.csv")
+    assert new.returncode == 2 and "trial.command" in new.stderr and "${x}" in new.stderr, new.stderr
+    assert not (tmp_path / "tunesmith.db").exists()

@@ -224,11 +224,25 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
+    from tunesmith.errors import StoreNotFound
     from tunesmith.spec.loader import read_spec_file
+    from tunesmith.spec.model import check_new_spec
     from tunesmith.storage.sql import SQLStore, resolve_url
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
     url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
+    if spec is not None:
+        try:
+            check_new_spec(spec)
+        except UserInputError:
+            # only a store recording this experiment excuses the new-spec checks (its spec predates them); refused
+            # before a store is created, so a mistake in a first cycle leaves no empty database behind
+            try:
+                recorded = spec.name in SQLStore(url, create=False).experiment_names()
+            except StoreNotFound:
+                recorded = False
+            if not recorded:
+                raise
     return SQLStore(url, create=_names_a_file(target)), spec
 
 
