@@ -572,16 +572,32 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
     assert project.cli("show", "exp").returncode == 2
 
 
+HELD = """
+import os, time
+
+def objective(config, trial):
+    # held until the test has tried its delete (a 1 s sleep let a loaded machine finish the run before `delete`
+    # had started, and the delete then rightly succeeded)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.environ["RELEASE_FILE"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return 1.0
+"""
+
+
 def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, monkeypatch):
     """`delete NAME --yes` removed the records under a live coordinator, which then died on its next write with
     SQLAlchemy's traceback (NOT NULL constraint failed: trial_reports.trial_id), exit 1."""
-    monkeypatch.setenv("SLOW_SECONDS", "1")
-    project.write_spec(project.spec(trial={"function": "objectives:slow"}, budget={"trials": 4},
+    release = project.root / "release"
+    monkeypatch.setenv("RELEASE_FILE", str(release))
+    project.write("held.py", HELD)
+    project.write_spec(project.spec(trial={"function": "held:objective"}, budget={"trials": 4},
                                     executor={"kind": "process", "workers": 2}))
     run = start_cli(project, "run", "exp.yaml", "-q")
     try:
         wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
         proc = project.cli("delete", "exp", "--yes")
+        release.touch()
         holder = proc.stderr.split("coordinator(s) (")[-1].split(")")[0]
         _assert_input_error(proc, f"experiment 'exp' is being run by 1 coordinator(s) ({holder}); stop them first "
                                   "(Ctrl-C, or SIGTERM to those processes), then delete it")
