@@ -165,6 +165,14 @@ class PeerTrials:
         token = self._tokens.pop(trial.number, None)
         return strategy.adopt(dict(trial.params)).token if token is None else token
 
+    def runs_elsewhere(self, number: int, token: int | None, mine: set[int]) -> None:
+        """Trial ``number``, which this coordinator meant to run again (a lost trial, or its own retry: ``token``,
+        the strategy's for it), another coordinator took first: it is a peer's, pending until its outcome is read
+        (so it leaves ``mine``, this coordinator's own)."""
+        mine.discard(number)
+        if token is not None:
+            self._tokens[number] = token
+
     def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
                       objectives: Sequence[ObjectiveSpec]) -> None:
         """Peers' trials that finished: the outcome of those told as pending, a replay of the others."""
