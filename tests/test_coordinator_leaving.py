@@ -293,13 +293,15 @@ def test_a_retry_another_coordinator_took_over_is_left_to_it(project):
     lost = store.trials(exp.id)[0]
     assert store.take_for_rerun(exp.id, lost, replace(lost, state=TrialState.RUNNING, attempts=2, owner="other"),
                                 "trial_rerun", 11.0)
+    store.save_trial(exp.id, replace(store.trials(exp.id, [0])[0], state=TrialState.COMPLETED, values=(0.5,),
+                                     finished_at=12.0, duration_s=1.0), "trial_completed", 12.0)
+    runner._sync()  # (trial 0 is still its own here: its end is not a peer's)
     runner.executor.slots = 1  # type: ignore[attr-defined]
     runner._dispatch(1e9, None)  # the back-off is over
     submitted = runner.executor.submitted  # type: ignore[attr-defined]
     assert submitted == [0, 1], "the retry is left to the other; a new trial instead"
     assert store.trials(exp.id, [0])[0].owner == "other"
-    store.save_trial(exp.id, replace(store.trials(exp.id, [0])[0], state=TrialState.COMPLETED, values=(0.5,),
-                                     finished_at=12.0, duration_s=1.0), "trial_completed", 12.0)
     runner._sync()
     assert len(runner._strategy._live) == 1, "trial 0's outcome reached the strategy: only trial 1 is pending"
+    assert runner._budget.finished == 1, "and its budget counts it"
     store.close()

@@ -173,6 +173,24 @@ class PeerTrials:
         if token is not None:
             self._tokens[number] = token
 
+    def ended(self, store: TrialStore, experiment_id: int, strategy: Strategy, running: Sequence[TrialRecord],
+              finished: Sequence[TrialRecord]) -> list[TrialRecord]:
+        """At a sync: the trials told pending that are neither ``running`` (the peers' running and queued trials, read
+        first) nor ``finished`` (those finished since the last sync, read next) ended meanwhile. Those that ended
+        without an outcome (interrupted, lost: their re-run, by whichever coordinator, is pending again once it
+        starts) leave the pending set, the strategy learning nothing of them; they stayed pending for the rest of
+        the run. Those that finished unseen (a retry of this coordinator's that another took over and finished
+        while it was still this one's) are returned, to be learnt as ``finished`` are."""
+        known = {t.number for t in running} | {t.number for t in finished}
+        gone = [number for number in self._tokens if number not in known]
+        if not gone:
+            return []
+        records = store.trials(experiment_id, gone)
+        for t in records:
+            if not t.state.is_finished():
+                strategy.tell(self._tokens.pop(t.number), t.state, None)
+        return [t for t in records if t.state.is_finished()]
+
     def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
                       objectives: Sequence[ObjectiveSpec]) -> None:
         """Peers' trials that finished: the outcome of those told as pending, a replay of the others."""

@@ -325,10 +325,10 @@ class Runner:
     def _sync(self) -> None:
         """Tell what the heartbeat found; learn what cooperating coordinators finished (a failing store raises)."""
         self._tell_heartbeat()
+        running = self.store.unfinished_trials(self.experiment.id, skip=self._mine)  # read first: PeerTrials.ended
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
-        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id,  # a peer gone: its trials re-run here
-                                              self.store.unfinished_trials(self.experiment.id, skip=self._mine),
-                                              self.clock.now(), STALE_AFTER))
+        others += self._peers.ended(self.store, self.experiment.id, self._strategy, running, others)
+        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id, running, self.clock.now(), STALE_AFTER))
         if others:
             self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)
