@@ -211,3 +211,97 @@ def test_a_trial_whose_coordinator_is_at_work_is_not_reclaimed_however_old_its_b
     store.heartbeat(exp.id, [2], lapsed, "elsewhere.invalid:2:joiner")   # it beat after the read
     assert reclaim_abandoned(store, exp.id, seen, lapsed, STALE_AFTER) == []
     store.close()
+
+
+class _Workers:
+    """An executor with ``slots`` free workers that takes trials and runs none: the test decides when each ends."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots, self.submitted = slots, []
+
+    def free_slots(self) -> int:
+        return self.slots
+
+    def next_job_waits(self) -> bool:
+        return False
+
+    def submit(self, job) -> None:
+        self.slots -= 1
+        self.submitted.append(job.number)
+
+
+def test_a_lost_trial_is_re_run_by_one_coordinator_only(project):
+    """A trial recorded lost waited in its claimer's queue for a free worker; a coordinator starting meanwhile
+    (`resume --join`) took it from the record to re-run too, and both ran it, each record overwriting the other's.
+    Taking a lost trial for its re-run is a claim (still lost, same attempt): one coordinator re-runs it, the other
+    moves on to a new trial."""
+    from dataclasses import replace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import FailureKind, TrialState
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="lostonce", budget={"trials": 6}, executor={"kind": "inline"},
+                                       base_dir=str(project.root), workdir=str(project.root / "work")))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    rec = store.new_trial(exp.id, {"x": 0.1}, 1, 0.0, str(project.root / "work" / "t{number}.log"), owner="gone")
+    store.save_trial(exp.id, replace(rec, state=TrialState.LOST, failure_kind=FailureKind.LOST), "trial_lost", 1.0)
+    first = Runner(store, exp, plan, None, SystemClock(), executor=_Workers(0))  # type: ignore[arg-type]
+    second = Runner(store, exp, plan, None, SystemClock(), executor=_Workers(1), join=True)  # type: ignore[arg-type]
+    first._setup(resumed=True)   # trial 0 waits in its queue for a free worker
+    second._setup(resumed=True)  # a joiner starting meanwhile reads it lost too
+    second._dispatch(0.0, None)
+    first.executor.slots = 1  # type: ignore[attr-defined]
+    first._dispatch(0.0, None)
+    assert second.executor.submitted == [0]  # type: ignore[attr-defined]
+    moved_on = first.executor.submitted  # type: ignore[attr-defined]
+    assert moved_on == [1], "the coordinator that lost the claim moves on to a new trial"
+    trial = store.trials(exp.id, [0])[0]
+    assert trial.attempts == 2 and trial.owner == second._owner and trial.state is TrialState.RUNNING
+    assert [e.kind for e in store.events(exp.id)].count("trial_rerun") == 1
+    store.close()
+
+
+def test_a_retry_another_coordinator_took_over_is_left_to_it(project):
+    """A trial waiting out its retry's back-off was found abandoned (its coordinator's beats stalled) and re-run by
+    another coordinator; when the back-off ended, its own coordinator re-ran it as well. It now moves on, and its
+    strategy learns the trial's outcome from the one that ran it."""
+    from dataclasses import replace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import Failure, FailureKind, Outcome, TrialState
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(name="retried", budget={"trials": 6}, executor={"kind": "inline"},
+                                       base_dir=str(project.root), workdir=str(project.root / "work")))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    runner = Runner(store, exp, plan, None, SystemClock(), executor=_Workers(1))  # type: ignore[arg-type]
+    runner._setup(resumed=True)
+    runner._dispatch(0.0, None)
+    runner._finish(runner._running.pop(0), Outcome(failure=Failure(FailureKind.CRASHED, "killed")))
+    assert [t.state for t in store.trials(exp.id)] == [TrialState.QUEUED]  # its retry waits out the back-off
+    waiting = store.trials(exp.id)[0]
+    assert store.mark_lost(exp.id, replace(waiting, state=TrialState.LOST), 10.0)   # another coordinator's claim
+    lost = store.trials(exp.id)[0]
+    assert store.take_for_rerun(exp.id, lost, replace(lost, state=TrialState.RUNNING, attempts=2, owner="other"),
+                                "trial_rerun", 11.0)
+    store.save_trial(exp.id, replace(store.trials(exp.id, [0])[0], state=TrialState.COMPLETED, values=(0.5,),
+                                     finished_at=12.0, duration_s=1.0), "trial_completed", 12.0)
+    runner._sync()  # (trial 0 is still its own here: its end is not a peer's)
+    runner.executor.slots = 1  # type: ignore[attr-defined]
+    runner._dispatch(1e9, None)  # the back-off is over
+    submitted = runner.executor.submitted  # type: ignore[attr-defined]
+    assert submitted == [0, 1], "the retry is left to the other; a new trial instead"
+    assert store.trials(exp.id, [0])[0].owner == "other"
+    runner._sync()
+    assert len(runner._strategy._live) == 1, "trial 0's outcome reached the strategy: only trial 1 is pending"
+    assert runner._budget.finished == 1, "and its budget counts it"
+    store.close()

@@ -236,3 +236,45 @@ def test_a_joiner_that_finds_the_trial_budget_taken_says_it_was_reached(project,
     finally:
         stop_processes(lead)
     assert count_states(project, "shared") == {"completed": 3}
+
+
+def test_a_peers_trial_that_ends_without_an_outcome_is_no_longer_pending(project):
+    """A coordinator tells its strategy of its peers' running trials as pending, and of their outcome once they
+    finish; a peer's trial that ended interrupted (its coordinator stopped) or lost stayed pending for the rest of
+    the run, steering every later proposal away from a configuration nobody runs. It leaves the pending set, and
+    the strategy learns nothing of it (it is no result: it runs again on a resume)."""
+    from dataclasses import replace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import TrialState
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict(project.spec(
+        name="ended", strategy="bo", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                            "y": {"type": "float", "low": 0.0, "high": 1.0}},
+        budget={"trials": 20}, executor={"kind": "inline"}, base_dir=str(project.root),
+        workdir=str(project.root / "work")))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    earlier = [(0.1, 0.9), (0.8, 0.2), (0.5, 0.5), (0.3, 0.6), (0.9, 0.9), (0.2, 0.1)]
+    for x, y in earlier:
+        rec = store.new_trial(exp.id, {"x": x, "y": y}, 1, 0.0, str(project.root / "t{number}.log"), owner="gone")
+        store.save_trial(exp.id, replace(rec, state=TrialState.COMPLETED, values=(x + y,), finished_at=1.0,
+                                         duration_s=1.0), "trial_completed", 1.0)
+    lead = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted())  # type: ignore[arg-type]
+    joiner = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted(), join=True)  # type: ignore[arg-type]
+    lead._setup(resumed=True)
+    joiner._setup(resumed=True)
+    assert lead._start_new_trial() and lead._start_new_trial()
+    assert joiner._start_new_trial()
+    assert len(joiner._strategy._pending) == 3, "its own, and the lead's two"
+    interrupted, lost = store.trials(exp.id, [len(earlier), len(earlier) + 1])
+    store.save_trial(exp.id, replace(interrupted, state=TrialState.INTERRUPTED), "trial_interrupted", 2.0)
+    store.save_trial(exp.id, replace(lost, state=TrialState.LOST), "trial_lost", 2.0)
+    joiner._sync()
+    assert len(joiner._strategy._pending) == 1, "the lead's trials ended without an outcome: no longer pending"
+    assert len(joiner._strategy._y) == len(earlier), "and nothing was learnt of them"
+    store.close()

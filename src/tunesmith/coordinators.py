@@ -54,6 +54,14 @@ LEASE_TAKEN_OVER = ("another coordinator ({holder}) took this experiment's lease
                     "on as a joiner")
 
 
+def at_work_whatever_its_beats(owner: str, lead: str | None) -> bool:
+    """Coordinator ``owner`` is at work whatever its beats say: it holds the experiment's unexpired lease (``lead``,
+    as ``lease_holder`` reads it now), or it is a live process on this host. Its beats may be stalled (its process
+    suspended, a store lock waited out twice, a C call holding the GIL), and it is alive; a peer that took it for
+    gone would re-run its trials beside it. The one rule of :func:`peers_at_work` and :func:`reclaim_abandoned`."""
+    return owner == lead or (holder_here(owner) and holder_alive(owner))
+
+
 def abandoned(trial: TrialRecord, now: float, stale_after: float) -> bool:
     """A running or queued trial nobody runs any more: its coordinator is dead (same host) or silent too long."""
     if trial.owner is None or not holder_alive(trial.owner):
@@ -66,15 +74,14 @@ def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[Tr
     """The running or queued trials of ``trials`` (not in ``skip``) nobody runs any more (:func:`abandoned`),
     recorded lost, to re-run; not those another coordinator reclaimed first. A coordinator asks at its start and
     at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running. Never
-    those of a coordinator at work by :func:`peers_at_work`'s rule whatever its trials' beats say: the lease
-    holder until its lease lapses, a live process on this host (its beats may be stalled: suspended, a store
-    lock waited out twice, a C call holding the GIL; re-run beside it, a trial would run twice)."""
+    those of a coordinator at work whatever its trials' beats say (:func:`at_work_whatever_its_beats`: re-run
+    beside it, a trial would run twice)."""
     lost = []
-    lead = store.lease_holder(experiment_id, now)  # at work until its lease lapses, whatever its beats say
+    lead = store.lease_holder(experiment_id, now)
     for t in trials:
-        at_work_here = t.owner is not None and holder_here(t.owner) and holder_alive(t.owner)  # a live local process
-        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip and t.owner != lead
-                and not at_work_here and abandoned(t, now, stale_after)):
+        if (t.state in (TrialState.RUNNING, TrialState.QUEUED) and t.number not in skip
+                and not (t.owner is not None and at_work_whatever_its_beats(t.owner, lead))
+                and abandoned(t, now, stale_after)):
             record = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                              failure_kind=FailureKind.LOST)
             if store.mark_lost(experiment_id, record, now):
@@ -103,14 +110,11 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
     for owner, at in beats.items():
         heard[owner] = max(heard.get(owner, at), at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
-    if lead is not None:
-        heard[lead] = now  # until its lease lapses, whatever its beats say (see the module docstring)
-    else:  # a lapsed lease's holder, however long ago: at work only if it lives here (see above)
-        lapsed = store.lease_holder(experiment_id, -math.inf)
-        if lapsed is not None:
-            heard.setdefault(lapsed, -math.inf)
+    # the lease's holder, unexpired or (however long ago) lapsed, whether or not it beat: at work by the rule below
+    if (holder := lead or store.lease_holder(experiment_id, -math.inf)) is not None:
+        heard.setdefault(holder, -math.inf)
     return sorted(owner for owner, at in heard.items() if owner != me and owner not in left and holder_alive(owner)
-                  and (now - at <= stale_after or holder_here(owner)))
+                  and (at_work_whatever_its_beats(owner, lead) or now - at <= stale_after))
 
 
 def at_work(store: TrialStore, experiment_id: int, now: float, stale_after: float = STALE_AFTER,
@@ -164,6 +168,32 @@ class PeerTrials:
         (not a second pending copy that never ends)."""
         token = self._tokens.pop(trial.number, None)
         return strategy.adopt(dict(trial.params)).token if token is None else token
+
+    def runs_elsewhere(self, number: int, token: int | None, mine: set[int]) -> None:
+        """Trial ``number``, which this coordinator meant to run again (a lost trial, or its own retry: ``token``,
+        the strategy's for it), another coordinator took first: it is a peer's, pending until its outcome is read
+        (so it leaves ``mine``, this coordinator's own)."""
+        mine.discard(number)
+        if token is not None:
+            self._tokens[number] = token
+
+    def ended(self, store: TrialStore, experiment_id: int, strategy: Strategy, running: Sequence[TrialRecord],
+              finished: Sequence[TrialRecord]) -> list[TrialRecord]:
+        """At a sync: the trials told pending that are neither ``running`` (the peers' running and queued trials, read
+        first) nor ``finished`` (those finished since the last sync, read next) ended meanwhile. Those that ended
+        without an outcome (interrupted, lost: their re-run, by whichever coordinator, is pending again once it
+        starts) leave the pending set, the strategy learning nothing of them; they stayed pending for the rest of
+        the run. Those that finished unseen (a retry of this coordinator's that another took over and finished
+        while it was still this one's) are returned, to be learnt as ``finished`` are."""
+        known = {t.number for t in running} | {t.number for t in finished}
+        gone = [number for number in self._tokens if number not in known]
+        if not gone:
+            return []
+        records = store.trials(experiment_id, gone)
+        for t in records:
+            if not t.state.is_finished():
+                strategy.tell(self._tokens.pop(t.number), t.state, None)
+        return [t for t in records if t.state.is_finished()]
 
     def tell_finished(self, strategy: Strategy, finished: Sequence[TrialRecord],
                       objectives: Sequence[ObjectiveSpec]) -> None:

@@ -321,10 +321,10 @@ class Runner:
     def _sync(self) -> None:
         """Tell what the heartbeat found; learn what cooperating coordinators finished (a failing store raises)."""
         self._tell_heartbeat()
+        running = self.store.unfinished_trials(self.experiment.id, skip=self._mine)  # read first: PeerTrials.ended
         others, self._seen_event = self.store.finished_since(self.experiment.id, self._seen_event, skip=self._mine)
-        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id,  # a peer gone: its trials re-run here
-                                              self.store.unfinished_trials(self.experiment.id, skip=self._mine),
-                                              self.clock.now(), STALE_AFTER))
+        others += self._peers.ended(self.store, self.experiment.id, self._strategy, running, others)
+        self._reruns.extend(reclaim_abandoned(self.store, self.experiment.id, running, self.clock.now(), STALE_AFTER))
         if others:
             self._peers.tell_finished(self._strategy, others, self.spec.objectives)  # those told pending: their ends
             self.scheduler.replay(others)
@@ -341,8 +341,7 @@ class Runner:
                 self._retry_queue.remove(ready[0])
                 self._rerun(ready[0][1], ready[0][2], "trial_retry_started")
             elif self._reruns and budget_stop is None:
-                rec = self._reruns.popleft()
-                self._rerun(rec, self._peers.token_to_rerun(self._strategy, rec), "trial_rerun")
+                self._rerun(self._reruns.popleft(), None, "trial_rerun")
             elif (not self._exhausted and not self._allocation_closed
                   and self._budget.may_start(self._allocated, mono)):
                 if not self._start_new_trial():
@@ -384,11 +383,12 @@ class Runner:
         # a queued one waits for a worker (Ray's prefetch, an actor coming up): its AttemptStarted starts it
         (self.listener.trial_started if rec.state is TrialState.RUNNING else self.listener.trial_queued)(rec)
 
-    def _rerun(self, rec: TrialRecord, token: int, event: str) -> None:
+    def _rerun(self, rec: TrialRecord, token: int | None, event: str) -> None:  # (token: a retry's own)
         again = replace(rec, state=TrialState.QUEUED if self.executor.next_job_waits() else TrialState.RUNNING,
                         attempts=rec.attempts + 1, started_at=self.clock.now(), finished_at=None, owner=self._owner)
-        self.store.save_trial(self.experiment.id, again, event, self.clock.now())
-        self._launch(again, token)
+        if not self.store.take_for_rerun(self.experiment.id, rec, again, event, self.clock.now()):
+            return self._peers.runs_elsewhere(rec.number, token, self._mine)  # another took it first: it runs it
+        self._launch(again, self._peers.token_to_rerun(self._strategy, rec) if token is None else token)
 
     def _inherit(self, rec: TrialRecord, exploit: Exploit) -> None:
         """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""

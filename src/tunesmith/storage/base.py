@@ -122,6 +122,12 @@ class TrialStore(Protocol):
         (another coordinator reclaimed it first); whether it did."""
         ...
 
+    def take_for_rerun(self, experiment_id: int, was: TrialRecord, again: TrialRecord, event: str,
+                       now: float) -> bool:
+        """Record ``again`` (the next attempt of ``was``) and append ``event``, unless the trial's state or attempt
+        is no longer ``was``'s (another coordinator took it first); whether it did."""
+        ...
+
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
         """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
         ...

@@ -364,6 +364,23 @@ class SQLStore:
                                                   "error": trial.error})})
         return bool(taken)
 
+    def take_for_rerun(self, experiment_id: int, was: TrialRecord, again: TrialRecord, event: str,
+                       now: float) -> bool:
+        """Record ``again``, the next attempt of ``was`` (lost, interrupted, or waiting for its retry), unless the
+        trial changed since ``was`` was read: another state, or another attempt. False when another coordinator
+        took it first (only one of them re-runs it; each record would overwrite the other's)."""
+        with self._tx("take a trial to re-run") as conn:
+            taken = conn.execute(_UPDATE_TRIAL.where(trials.c.state == was.state.value,
+                                                     trials.c.attempts == was.attempts),
+                                 {"b_eid": experiment_id, "b_num": again.number, **_trial_row(again),
+                                  "heartbeat_at": now}).rowcount
+            if taken:
+                conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
+                                             "trial_number": again.number, "payload": json.dumps(
+                                                 {"state": again.state.value, "attempt": again.attempts,
+                                                  **({"error": again.error} if again.error else {})})})
+        return bool(taken)
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None:
         with self._tx("record an event") as conn:

@@ -51,5 +51,6 @@ class Strategy(Protocol):
     def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
              metrics: Mapping[str, float] | None = None) -> None:
         """The final outcome of an outstanding proposal: completed (with values), pruned or failed; ``metrics``
-        (every metric the trial reported, objectives included) for strategies that weigh constraints."""
+        (every metric the trial reported, objectives included) for strategies that weigh constraints. Any other
+        state (a peer's trial interrupted or lost): the proposal is withdrawn, with no result to learn from."""
         ...

@@ -269,7 +269,7 @@ class BayesStrategy:
              metrics: Mapping[str, float] | None = None) -> None:
         x = self._pending.pop(token, None)
         asked = self._asked_at.pop(token, None)
-        if x is None:
+        if x is None or not state.is_finished():  # interrupted, lost: withdrawn, no result to learn from
             return
         duration = None if asked is None else self._clock() - asked
         if duration is not None and state is TrialState.COMPLETED:

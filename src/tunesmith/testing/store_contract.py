@@ -143,7 +143,8 @@ def check_coordinator_beats(store: TrialStore) -> None:
 
 def check_unfinished_and_lost(store: TrialStore) -> None:
     """The running and queued trials of an experiment, without their reports and less those skipped; a trial is
-    recorded lost only while it is as it was read (owner, attempt, beat), so one claimer wins."""
+    recorded lost only while it is as it was read (owner, attempt, beat), so one claimer wins; and taken to re-run
+    only while it is still as read (state, attempt), so one coordinator re-runs it."""
     e = store.create_experiment("unfinished", SPEC, "random", "", now=1.0)
     logs = "t{number}.log"
     a = store.new_trial(e.id, {"x": 0.1}, experiment_seed=7, now=2.0, log_path_template=logs, owner="h:1:a")
@@ -158,6 +159,12 @@ def check_unfinished_and_lost(store: TrialStore) -> None:
     store.heartbeat(e.id, [b.number], now=50.0, owner="h:2:b")   # b beat after `seen` was read
     assert not store.mark_lost(e.id, replace(seen[1], state=TrialState.LOST), now=100.0)
     assert [t.number for t in store.unfinished_trials(e.id)] == [b.number]
+    was = store.trials(e.id, [a.number])[0]   # lost: two coordinators take it to re-run, one wins
+    again = replace(was, state=TrialState.RUNNING, attempts=was.attempts + 1, owner="h:3:c")
+    assert store.take_for_rerun(e.id, was, again, "trial_rerun", now=110.0)
+    assert not store.take_for_rerun(e.id, was, replace(again, owner="h:4:d"), "trial_rerun", now=111.0)
+    assert store.trials(e.id, [a.number])[0].owner == "h:3:c"
+    assert [ev.kind for ev in store.events(e.id)].count("trial_rerun") == 1
 
 
 def check_lease_holder(store: TrialStore) -> None:
