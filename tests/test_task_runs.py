@@ -150,6 +150,20 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     assert "nested_accuracy" in nested
 
 
+def test_a_nested_strategy_that_cannot_run_the_inner_searches_is_refused_before_the_run(project):
+    """task.nested.strategy was first used after every trial had run: a typo, or bo with the two objectives each
+    inner search now optimises, failed the run at its very end."""
+    two = [{"metric": "accuracy", "direction": "maximize"}, {"metric": "model_size_bytes", "direction": "minimize"}]
+    for strategy, objective, said in (
+            ("tpee", TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
+            ("bo", two, "the bo strategy optimises one objective; use tpe or nsga2 for several")):
+        spec = {**TREE, "name": "ns", "objective": objective,
+                "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}}
+        proc = project.cli("validate", str(project.write_spec(spec)))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"task.nested.strategy: {said}" in " ".join(proc.stderr.split()), proc.stderr
+
+
 def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(project):
     """show's best left out the trials a task flags unstable (exclude_unstable), but the table of best trials (run,
     show) and the live best so far ranked them: three answers to one question."""

@@ -562,6 +562,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
+    check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
@@ -583,6 +584,25 @@ def check_memory_limit(ex: Executor) -> None:
         got = f"{n} bytes" if n < 2**20 else f"{n / 2**20:g}MiB"
         raise SpecError("executor.memory_limit", f"must be at least 32MiB (a worker process alone holds about 20 MiB "
                                                  f"before the trial imports anything); got {got}; {fix}")
+
+
+def check_nested_strategy(spec: ExperimentSpec) -> None:
+    """``task.nested.strategy`` runs each inner search on the spec's objectives (see ``tasks.nested``): a name no
+    strategy has, or one that cannot take them (``bo`` with two objectives), is refused here, not after the run."""
+    if spec.task is None or spec.task.nested is None:
+        return
+    from tunesmith.strategy import decide
+
+    nested = spec.task.nested
+    if nested.strategy not in STRATEGIES:
+        close = closest(nested.strategy, STRATEGIES)
+        hint = f"did you mean {close!r}? " if close else ""
+        raise SpecError("task.nested.strategy", f"unknown strategy {nested.strategy!r}; {hint}choose one of "
+                                                f"{', '.join(STRATEGIES)}")
+    try:
+        decide(nested.strategy, {}, spec.search_space, nested.trials, len(spec.objective), 1)
+    except SpecError as e:
+        raise SpecError("task.nested.strategy", e.message) from None
 
 
 def check_safe_ranges(spec: ExperimentSpec) -> None:
