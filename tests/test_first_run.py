@@ -443,15 +443,24 @@ def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrati
     assert "alembic" not in proc.stderr.lower(), proc.stderr
 
 
-def test_a_memory_limit_too_small_for_any_trial_is_warned_about(tmp_path: Path) -> None:
-    """`memory_limit: 2048` (meant as MiB) is 2048 bytes: validate passed it, and every trial longer than a quarter
-    second was killed for memory, retried and failed ('exceeded memory_limit 0 MiB'), the whole budget long."""
+def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """`memory_limit: 10MiB` is below what a worker process holds by itself (about 20 MiB): validate passed it with
+    a warning that every trial would be killed, but only a worker's first trial (slow with its imports, so alive
+    at a memory check) failed for memory; the quicker trials after it completed with a peak above the limit.
+    `memory_limit: 2048` (meant as MiB) is 2048 bytes: the same."""
     spec = yaml.safe_load(_function_spec(tmp_path, "False", trials=2).read_text())
-    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": 2048}}))
-    proc = tunesmith("validate", "fn.yaml", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert ("warning: executor.memory_limit is 2048 bytes, less than a worker process takes by itself, so every "
-            "trial would be killed for memory; a size without a unit is bytes: write 2048MiB, 2GiB, ...") in " ".join(
-        proc.stderr.split())
-    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": "2GiB"}}))
+    for limit, said in (("10MiB", "got 10MiB; write 512MiB, 2GiB, ..."),
+                        (2048, "got 2048 bytes; a size without a unit is bytes: write 2048MiB, 2GiB, ...")):
+        (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": limit}}))
+        for command in ("validate", "run"):
+            proc = tunesmith(command, "fn.yaml", cwd=tmp_path)
+            assert proc.returncode == 2, proc.stdout + proc.stderr
+            assert ("executor.memory_limit: must be at least 32MiB (a worker process alone holds about 20 MiB before "
+                    f"the trial imports anything); {said}") in " ".join(proc.stderr.split()), proc.stderr
+            assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "tunesmith.db").exists(), "nothing recorded"
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": "64MiB"}}))
     assert tunesmith("validate", "fn.yaml", cwd=tmp_path).stderr == ""
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed", "completed"]

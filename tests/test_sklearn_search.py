@@ -45,6 +45,46 @@ def test_grid_strategy_matches_gridsearchcv() -> None:
     assert ours.n_features_in_ == 4 and ours.n_splits_ == 3 and ours.refit_time_ > 0
 
 
+def test_several_metrics_with_refit_naming_one_match_gridsearchcv() -> None:
+    """README called TunedSearchCV a drop-in for GridSearchCV, but scoring={...} with refit="name" was refused."""
+    grid = {"max_depth": [1, 2, 3, 4], "criterion": ["gini", "entropy"]}
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    scoring = {"acc": "accuracy", "f1": "f1_macro"}
+
+    def both(**kw: Any) -> tuple[Any, Any]:
+        ours = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, n_iter=8, strategy="grid", cv=cv,
+                             random_state=0, **kw).fit(X, y)
+        return ours, GridSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=cv, **kw).fit(X, y)
+
+    ours, ref = both(scoring=scoring, refit="f1", return_train_score=True)
+    assert set(ref.cv_results_) <= set(ours.cv_results_)
+    assert ours.multimetric_ and ref.multimetric_ and set(ours.scorer_) == {"acc", "f1"}
+
+    def by_params(search: Any, key: str) -> dict[tuple[Any, ...], Any]:
+        return {tuple(sorted(p.items())): v for p, v in zip(search.cv_results_["params"], search.cv_results_[key],
+                                                             strict=True)}
+
+    for key in ("mean_test_acc", "mean_test_f1", "std_test_f1", "split2_test_acc", "mean_train_f1", "rank_test_acc",
+                "rank_test_f1"):
+        mine, theirs = by_params(ours, key), by_params(ref, key)
+        assert mine.keys() == theirs.keys() and all(mine[k] == pytest.approx(theirs[k]) for k in mine), key
+    assert ours.best_score_ == pytest.approx(ref.best_score_)
+    assert ours.best_score_ == pytest.approx(ours.cv_results_["mean_test_f1"][ours.best_index_])
+    assert ours.cv_results_["rank_test_f1"][ours.best_index_] == 1
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y))  # the refit metric, f1_macro
+    assert ours.best_params_ in [p for p, r in zip(ref.cv_results_["params"], ref.cv_results_["rank_test_f1"],
+                                                   strict=True) if r == 1]
+    ours, ref = both(scoring=["accuracy", "f1_macro"], refit=False)
+    for attribute in ("best_index_", "best_params_", "best_score_", "best_estimator_"):
+        assert not hasattr(ours, attribute) and not hasattr(ref, attribute), attribute
+    assert {"mean_test_accuracy", "rank_test_f1_macro"} <= set(ours.cv_results_)
+    with pytest.raises(ValueError) as theirs_error:
+        GridSearchCV(DecisionTreeClassifier(), grid, scoring=scoring, refit="auc").fit(X, y)
+    with pytest.raises(ValueError) as ours_error:
+        TunedSearchCV(DecisionTreeClassifier(), grid, scoring=scoring, refit="auc").fit(X, y)
+    assert str(ours_error.value) == str(theirs_error.value) and "'auc' was passed" in str(ours_error.value)
+
+
 def test_scipy_distributions_and_object_choices_map_to_tunesmith_domains() -> None:
     domains, decoders = to_space({"a": loguniform(1e-3, 1e2), "b": randint(2, 9), "c": uniform(0.5, 2.0),
                                   "d": [(10,), (10, 10)], "e": tunesmith.Float(0, 1), "f": np.array([1, 2])})

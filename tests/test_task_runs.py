@@ -108,6 +108,62 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     assert "nested CV estimate of the whole tuning procedure" in project.cli("show", "nested", check=True).stdout
 
 
+TREE = {**TASK, "objective": {"metric": "accuracy", "direction": "maximize"}, "executor": {"kind": "inline"},
+        "task": {"estimator": "sklearn.tree.DecisionTreeClassifier", "data": {"sklearn": "breast_cancer"},
+                 "cv": {"kind": "stratified", "folds": 3}, "scoring": "accuracy",
+                 "nested": {"outer_folds": 2, "trials": 6}},
+        "space": {"max_depth": {"type": "int", "low": 1, "high": 8}}, "strategy": "grid", "budget": {"trials": 8}}
+
+
+def test_the_nested_estimate_picks_its_inner_trials_under_the_runs_constraints(project):
+    """The nested estimate's inner searches picked the best accuracy whatever the spec's constraints: it estimated a
+    procedure that ships a model the run itself would refuse."""
+    spec = {**TREE, "name": "small", "constraints": ["model_size_bytes <= 2000"]}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    trials = project.trials("small")
+    unconstrained = max(trials, key=lambda t: t["values"]["accuracy"])
+    assert unconstrained["metrics"]["model_size_bytes"] > 2000, "the premise: the best accuracy breaks the constraint"
+    assert project.show("small")["best"]["metrics"]["model_size_bytes"] <= 2000
+    nested = project.show("small")["nested"]
+    assert len(nested["inner_picks"]) == 2 and len(nested["outer_scores"]) == 2
+    for pick, params in zip(nested["inner_picks"], nested["outer_best_params"], strict=True):
+        assert pick["metrics"]["model_size_bytes"] <= 2000, pick
+        assert "model_size_bytes <= 2000" in pick["reason"]
+        assert 1 <= params["max_depth"] <= 8
+
+
+def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy(project):
+    # every configuration spreads more than 1e-9 over its folds: excluded, the run ships nothing, and neither does
+    # the procedure on an outer fold, so there is no estimate to give (it estimated the unstable picks' score)
+    unstable = {**TREE, "name": "unstable", "task": {**TREE["task"], "unstable_spread": 1e-9, "exclude_unstable": True}}
+    assert project.cli("run", str(project.write_spec(unstable)), "--quiet").returncode == 0
+    nested = project.show("unstable")["nested"]
+    assert "nested_accuracy" not in nested and "flagged unstable excluded" in nested["unavailable"]
+    shown = " ".join(project.cli("show", "unstable", check=True).stdout.split())
+    assert "nested CV estimate of the whole tuning procedure: not available: outer fold 0" in shown
+    weighted = {**TREE, "name": "weighted", "objective": [{"metric": "accuracy", "direction": "maximize"},
+                                                          {"metric": "model_size_bytes", "direction": "minimize"}],
+                "select": {"weights": {"accuracy": 0, "model_size_bytes": 1}}}
+    assert project.cli("run", str(project.write_spec(weighted)), "--quiet").returncode == 0
+    nested = project.show("weighted")["nested"]
+    assert [p["reason"].split(" (")[0] for p in nested["inner_picks"]] == ["smallest weighted sum"] * 2
+    assert "nested_accuracy" in nested
+
+
+def test_a_nested_strategy_that_cannot_run_the_inner_searches_is_refused_before_the_run(project):
+    """task.nested.strategy was first used after every trial had run: a typo, or bo with the two objectives each
+    inner search now optimises, failed the run at its very end."""
+    two = [{"metric": "accuracy", "direction": "maximize"}, {"metric": "model_size_bytes", "direction": "minimize"}]
+    for strategy, objective, said in (
+            ("tpee", TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
+            ("bo", two, "the bo strategy optimises one objective; use tpe or nsga2 for several")):
+        spec = {**TREE, "name": "ns", "objective": objective,
+                "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}}
+        proc = project.cli("validate", str(project.write_spec(spec)))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"task.nested.strategy: {said}" in " ".join(proc.stderr.split()), proc.stderr
+
+
 def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(project):
     """show's best left out the trials a task flags unstable (exclude_unstable), but the table of best trials (run,
     show) and the live best so far ranked them: three answers to one question."""

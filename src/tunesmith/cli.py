@@ -500,7 +500,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
             o = summary["cv_optimism"]
             out.print(f"  its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: {gap_text(o)}")
     nested = summary.get("nested")
-    if nested:
+    if nested and nested.get("unavailable"):
+        out.print(f"nested CV estimate of the whole tuning procedure: not available: {nested['unavailable']}")
+    elif nested:
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")

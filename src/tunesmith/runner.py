@@ -34,7 +34,7 @@ from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, 
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
-from tunesmith.selection import RunningBest, selected_trial, trial_metrics
+from tunesmith.selection import RunningBest, SelectionRule, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -454,8 +454,8 @@ class Runner:
 
         task, spec = self.spec.task, self.spec
         assert task is not None
-        best = selected_trial(trials, spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
-        results, said = after_run_estimates(task, self.plan.space, best, spec.seed or 0, spec.base_dir)
+        rule = SelectionRule(spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
+        results, said = after_run_estimates(task, self.plan.space, trials, rule, spec.seed or 0, spec.base_dir)
         for warning in said:
             self.listener.warning(f"while refitting for the holdout / nested estimate: {warning}")
         if results:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tunesmith.constraints import Constraint
 from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
@@ -248,3 +248,19 @@ def _by_constraint_slack(front: _Front, objectives: _Objectives, constraints: _C
 
 _POLICIES = {"best": _by_best, "lexicographic": _by_lexicographic, "weights": _by_weights, "knee": _by_knee,
              "constraint_first": _by_constraint_slack}
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionRule:
+    """How a run picks the trial it ships: its objectives, constraints, ``select`` policy and whether trials flagged
+    unstable are excluded. A run's final pick and each inner search of its nested estimate apply the same rule, so
+    the nested estimate estimates the procedure the run really follows."""
+
+    objectives: tuple[ObjectiveSpec, ...]
+    constraints: tuple[Constraint, ...] = ()
+    policy: SelectConfig = field(default_factory=SelectConfig)
+    exclude_unstable: bool = False
+
+    def pick(self, trials: Sequence[TrialRecord]) -> Selection | None:
+        """:func:`select_trial` under this rule; None when no completed trial is selectable."""
+        return select_trial(trials, self.objectives, self.constraints, self.policy, self.exclude_unstable)

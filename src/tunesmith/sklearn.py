@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,9 @@ class _Search:
     y: Any
     groups: Any
     splits: list[tuple[np.ndarray, np.ndarray]]
-    scorer: Any
+    scorer: Any                  # one scorer, or a dict name -> scorer (multi-metric)
+    names: list[str]             # the metrics' names: ["score"] for one scorer, as cv_results_ names them
+    objective: str               # the one of them the search optimises (the refit metric)
     fit_params: dict[str, Any]
     decoders: dict[str, list[Any]]
     error_score: Any
@@ -67,7 +69,7 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
 
     s = _ACTIVE.get()
     params = _decode(config, s.decoders)
-    scores: list[float] = []
+    scores: dict[str, list[float]] = {name: [] for name in s.names}
     out: dict[str, float] = {}
     fit_times, score_times = [], []
     for i, split in enumerate(s.splits):
@@ -78,19 +80,46 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
         except Exception as e:
             s.errors.append(e)
             raise
-        scores.append(float(r["test_score"][0]))
+        for name in s.names:  # cross_validate says test_score for one scorer, test_<name> for several
+            scores[name].append(float(r[f"test_{name}"][0]))
+            out[f"split{i}_test_{name}"] = scores[name][-1]
+            if s.return_train_score:
+                out[f"split{i}_train_{name}"] = float(r[f"train_{name}"][0])
         fit_times.append(float(r["fit_time"][0]))
         score_times.append(float(r["score_time"][0]))
-        out[f"split{i}_test_score"] = scores[-1]
-        if s.return_train_score:
-            out[f"split{i}_train_score"] = float(r["train_score"][0])
-        trial.report(i, float(np.mean(scores)))
+        trial.report(i, float(np.mean(scores[s.objective])))
         if trial.should_prune():
             raise TrialPruned()
-    out.update(score=float(np.mean(scores)), std_test_score=float(np.std(scores)),
+    for name in s.names:
+        out[f"mean_test_{name}"], out[f"std_test_{name}"] = float(np.mean(scores[name])), float(np.std(scores[name]))
+    out.update(score=float(np.mean(scores[s.objective])),
                mean_fit_time=float(np.mean(fit_times)), std_fit_time=float(np.std(fit_times)),
                mean_score_time=float(np.mean(score_times)), std_score_time=float(np.std(score_times)))
     return out
+
+
+def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str]]:
+    """(scorer, names) as GridSearchCV reads ``scoring``: one name, callable or None -> one scorer named "score";
+    a list, tuple or set of names, or a dict name -> scorer -> a dict of scorers, validated by scikit-learn's own
+    check (the one GridSearchCV calls, so the errors are its)."""
+    from sklearn.metrics import check_scoring
+
+    if isinstance(scoring, list | tuple | set | dict):
+        from sklearn.metrics._scorer import _check_multimetric_scoring
+
+        scorers = _check_multimetric_scoring(estimator, scoring)
+        return scorers, list(scorers)
+    return check_scoring(estimator, scoring), ["score"]
+
+
+def _rank(means: np.ndarray) -> np.ndarray:
+    """scikit-learn's ranking of mean test scores: 1 the best, ties share the lowest rank, NaN ranked last."""
+    from scipy.stats import rankdata
+
+    if np.isnan(means).all():
+        return np.ones_like(means, dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
 def _decode(config: Mapping[str, ParamValue], decoders: Mapping[str, list[Any]]) -> dict[str, Any]:
@@ -228,10 +257,15 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
             (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted).
-        scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``.
+        scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``. Several metrics, as in
+            GridSearchCV: a list of scorer names or a dict name -> scorer; ``cv_results_`` then has
+            ``mean_test_<name>``, ``rank_test_<name>``, ... for each, and ``refit`` names the one the search
+            optimises and ``best_*`` report (the first one is optimised under ``refit=False``).
         cv: as in GridSearchCV (an int, a splitter, an iterable of splits); None: 5 folds, stratified for
             classifiers. The folds are the same for every trial.
-        refit: refit the best configuration on all of ``X`` (``best_estimator_``).
+        refit: refit the best configuration on all of ``X`` (``best_estimator_``): True, or with several metrics
+            the name of the one that picks it; False: no refit (with several metrics, no ``best_*`` either); a
+            callable: ``refit(cv_results_)`` returns ``best_index_`` (no ``best_score_``).
         strategy: a tunesmith strategy: ``auto``, ``random``, ``grid``, ``tpe``, ``qmc``, ``cmaes``, ``gp``.
         scheduler: a tunesmith scheduler (``"median"``, ``{"name": "asha", ...}``): stops configurations whose
             first folds are poor; None: every configuration runs every fold.
@@ -243,17 +277,20 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     Attributes:
         cv_results_, best_index_, best_params_, best_score_, best_estimator_, refit_time_, scorer_, n_splits_,
-        multimetric_ (always False), experiment_name_, trials_ (tunesmith's TrialRecords), classes_,
+        multimetric_, experiment_name_, trials_ (tunesmith's TrialRecords), classes_,
         n_features_in_.
     """
 
     # Learned in fit (scikit-learn's convention: trailing underscore), declared here for type checkers.
     best_estimator_: Any
     scorer_: Any
+    cv_results_: dict[str, Any]
+    multimetric_: bool
 
     def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
-                 cv: Any = None, refit: bool = True, strategy: str = "auto", scheduler: Any = None,
-                 random_state: int | None = None, storage: str | None = None, name: str | None = None,
+                 cv: Any = None, refit: bool | str | Callable[[dict[str, Any]], int] = True, strategy: str = "auto",
+                 scheduler: Any = None, random_state: int | None = None, storage: str | None = None,
+                 name: str | None = None,
                  error_score: Any = np.nan, return_train_score: bool = False) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
@@ -289,29 +326,34 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     # -- fit -------------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> TunedSearchCV:
         """Run the search (a tunesmith experiment), then refit the best configuration on all of X."""
-        import tunesmith
         from sklearn.exceptions import FitFailedWarning
-        from sklearn.metrics import check_scoring
         from sklearn.model_selection import check_cv
+
+        import tunesmith
 
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) or self.n_iter < 1:
             raise ValueError(f"n_iter must be an int >= 1; got {self.n_iter!r}")
         if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number; got {self.error_score!r}")
-        if isinstance(self.scoring, list | tuple | set | dict):
-            raise ValueError("TunedSearchCV takes one scoring (a name or a callable); several metrics: use a "
-                             "tunesmith spec with several objectives")
+        scorer, names = _scorers(self.estimator, self.scoring)
+        multimetric = isinstance(scorer, dict)
+        if multimetric and self.refit is not False and not callable(self.refit) and self.refit not in names:
+            raise ValueError(  # scikit-learn's words (BaseSearchCV._check_refit_for_multimetric)
+                "For multi-metric scoring, the parameter refit must be set to a scorer key or a callable to refit an "
+                "estimator with the best parameter setting on the whole data and make the best_* attributes "
+                f"available for that metric. If this is not needed, refit should be set to False explicitly. "
+                f"{self.refit!r} was passed.")
+        refit_metric = self.refit if multimetric and isinstance(self.refit, str) else names[0]
         X, y, groups = indexable(X, y, groups)
         domains, decoders = to_space(self.param_distributions)
         _check_parameter_names(self.estimator, domains, decoders)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
-        scorer = check_scoring(self.estimator, self.scoring)
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
             seed = int(np.random.RandomState(seed).randint(2**31))  # type: ignore[arg-type]
-        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, dict(fit_params), decoders,
-                        self.error_score, self.return_train_score)
+        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
+                        decoders, self.error_score, self.return_train_score)
         name = self.name or f"tunedsearchcv-{uuid.uuid4().hex[:12]}"
         with tempfile.TemporaryDirectory(prefix="tunesmith-search-") as tmp:
             spec = {
@@ -340,18 +382,19 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.trials_ = trials
         self.n_splits_ = len(splits)
         self.scorer_ = scorer
-        self.multimetric_ = False
-        self.cv_results_ = self._results(trials, decoders, len(splits))
-        scores = self.cv_results_["mean_test_score"]
+        self.multimetric_ = multimetric
+        self.cv_results_ = self._results(trials, decoders, len(splits), names)
         failed = [t for t in trials if t.state is TrialState.FAILED]
         if failed and len(failed) == len(trials):
             raise ValueError(f"All the {len(trials)} configurations failed to fit; the first error: {failed[0].error}")
         if failed:
             warnings.warn(f"{len(failed)} of the {len(trials)} configurations failed to fit and score "
                           f"{self.error_score}; the first error: {failed[0].error}", FitFailedWarning, stacklevel=2)
-        self.best_index_ = int(np.nanargmax(np.where(np.isnan(scores), -np.inf, scores)))
-        self.best_params_ = self.cv_results_["params"][self.best_index_]
-        self.best_score_ = float(scores[self.best_index_])
+        if self.refit or not multimetric:  # as GridSearchCV: several metrics and refit=False leave no best_*
+            self.best_index_ = self._best_index(refit_metric)
+            if not callable(self.refit):
+                self.best_score_ = float(self.cv_results_[f"mean_test_{refit_metric}"][self.best_index_])
+            self.best_params_ = self.cv_results_["params"][self.best_index_]
         if self.refit:
             self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
             started = time.perf_counter()
@@ -361,10 +404,21 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
 
-    def _results(self, trials: list[Any], decoders: dict[str, list[Any]], n_splits: int) -> dict[str, Any]:
+    def _best_index(self, refit_metric: str) -> int:
+        if not callable(self.refit):
+            return int(self.cv_results_[f"rank_test_{refit_metric}"].argmin())
+        best = self.refit(self.cv_results_)
+        if not isinstance(best, numbers.Integral):
+            raise TypeError("best_index_ returned is not an integer")
+        if best < 0 or best >= len(self.cv_results_["params"]):
+            raise IndexError("best_index_ index out of range")
+        return int(best)
+
+    def _results(self, trials: list[Any], decoders: dict[str, list[Any]], n_splits: int,
+                 names: list[str]) -> dict[str, Any]:
         n = len(trials)
         params = [_decode(t.params, decoders) for t in trials]
-        names = sorted({k for p in params for k in p})
+        param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
         def column(key: str, default: float) -> np.ndarray:
@@ -374,29 +428,25 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         err = np.nan if self.error_score == "raise" else float(self.error_score)
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
             out[key] = column(key, np.nan)
-        for name in names:
+        for name in param_names:
             col = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
             for i, p in enumerate(params):
                 if name in p:
                     col[i] = p[name]
             out[f"param_{name}"] = col
         out["params"] = params
-        for i in range(n_splits):
-            out[f"split{i}_test_score"] = column(f"split{i}_test_score", err)
-        out["mean_test_score"] = np.asarray([t.values[0] if t.state is TrialState.COMPLETED and t.values else err
-                                             for t in trials], dtype=float)
-        out["std_test_score"] = column("std_test_score", np.nan)
-        ranked = np.where(np.isnan(out["mean_test_score"]), -np.inf, out["mean_test_score"])
-        order = np.argsort(-ranked, kind="stable")
-        rank = np.empty(n, dtype=np.int32)
-        rank[order] = np.arange(1, n + 1)
-        out["rank_test_score"] = rank
-        if self.return_train_score:
+        for name in names:  # "score" for one scorer
             for i in range(n_splits):
-                out[f"split{i}_train_score"] = column(f"split{i}_train_score", err)
-            train = np.stack([out[f"split{i}_train_score"] for i in range(n_splits)])
-            out["mean_train_score"] = train.mean(axis=0)
-            out["std_train_score"] = train.std(axis=0)
+                out[f"split{i}_test_{name}"] = column(f"split{i}_test_{name}", err)
+            out[f"mean_test_{name}"] = column(f"mean_test_{name}", err)
+            out[f"std_test_{name}"] = column(f"std_test_{name}", np.nan)
+            out[f"rank_test_{name}"] = _rank(out[f"mean_test_{name}"])
+            if self.return_train_score:
+                for i in range(n_splits):
+                    out[f"split{i}_train_{name}"] = column(f"split{i}_train_{name}", err)
+                train = np.stack([out[f"split{i}_train_{name}"] for i in range(n_splits)])
+                out[f"mean_train_{name}"] = train.mean(axis=0)
+                out[f"std_train_{name}"] = train.std(axis=0)
         out["state"] = np.asarray([t.state.value for t in trials])
         return out
 
@@ -408,9 +458,13 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
 
     def score(self, X: Any, y: Any = None, **params: Any) -> float:
-        """The ``scoring`` of the refit best estimator on (X, y)."""
+        """The ``scoring`` of the refit best estimator on (X, y); with several metrics, the ``refit`` one."""
         self._check_refit("score")
-        return float(self.scorer_(self.best_estimator_, X, y, **params))
+        if not self.multimetric_:
+            return float(self.scorer_(self.best_estimator_, X, y, **params))
+        if callable(self.refit):
+            raise TypeError("score needs refit to name one of the metrics of scoring; refit is a callable")
+        return float(self.scorer_[self.refit](self.best_estimator_, X, y, **params))
 
     predict = _delegated("predict")
     predict_proba = _delegated("predict_proba")

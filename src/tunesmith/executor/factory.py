@@ -12,8 +12,8 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
+from tunesmith.spec.model import MIN_MEMORY_LIMIT, ExperimentSpec
 from tunesmith.spec.model import Executor as ExecutorSpec
-from tunesmith.spec.model import ExperimentSpec
 
 
 def build_executor(spec: ExperimentSpec, clock: Clock, report_hook: Callable[[int, Report], None],
@@ -57,9 +57,6 @@ def trials_run_here(ex: ExecutorSpec) -> bool:
     return ex.kind != "ray" or (ex.address or "local") == "local"
 
 
-TOO_LITTLE_MEMORY = 32 * 2**20  # a worker process alone holds about 20 MiB, before the trial imports anything
-
-
 def executor_warnings(spec: ExperimentSpec) -> list[str]:
     """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
     ex, warnings = spec.executor, []
@@ -70,11 +67,10 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
                             "own process (use kind: process)")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
-    if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < TOO_LITTLE_MEMORY:
-        n = ex.memory_limit
-        fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
-        warnings.append(f"executor.memory_limit is {_size(n)}, less than a worker process takes by itself, so every "
-                        f"trial would be killed for memory; {fix}")
+    if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:
+        # a new spec is refused this (check_memory_limit); one recorded before that check still resumes
+        warnings.append(f"executor.memory_limit is {_size(ex.memory_limit)}, less than a worker process takes by "
+                        "itself: each trial still running at a memory check (4 a second) is killed for it")
     at_once = 1 if ex.kind == "inline" else min(ex.workers, ex.max_concurrent or ex.workers)
     if spec.scheduler.name == "pbt" and at_once < 2:
         why = "kind: inline" if ex.kind == "inline" else (f"max_concurrent: {at_once}" if ex.workers > at_once

@@ -561,9 +561,48 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
     skips, so that an experiment recorded before them stays readable and resumable."""
     check_safe_ranges(spec)
+    check_memory_limit(spec.executor)
+    check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+MIN_MEMORY_LIMIT = 32 * 2**20
+"""The smallest ``executor.memory_limit``: a worker process alone holds about 20 MiB before its trial imports
+anything, and the limit counts the worker with its trial. Below it no trial fits, yet only the trials that live
+until the first sample (4 a second) were killed: a worker's first trial, slow with its imports, failed for memory
+and the quicker ones after it completed with a recorded peak above the limit."""
+
+
+def check_memory_limit(ex: Executor) -> None:
+    """A ``memory_limit`` no trial can stay under is refused (new specs only: a stored one is warned about, see
+    ``executor_warnings``, so its experiment stays resumable)."""
+    n = ex.memory_limit
+    if n is not None and n < MIN_MEMORY_LIMIT:
+        fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
+        got = f"{n} bytes" if n < 2**20 else f"{n / 2**20:g}MiB"
+        raise SpecError("executor.memory_limit", f"must be at least 32MiB (a worker process alone holds about 20 MiB "
+                                                 f"before the trial imports anything); got {got}; {fix}")
+
+
+def check_nested_strategy(spec: ExperimentSpec) -> None:
+    """``task.nested.strategy`` runs each inner search on the spec's objectives (see ``tasks.nested``): a name no
+    strategy has, or one that cannot take them (``bo`` with two objectives), is refused here, not after the run."""
+    if spec.task is None or spec.task.nested is None:
+        return
+    from tunesmith.strategy import decide
+
+    nested = spec.task.nested
+    if nested.strategy not in STRATEGIES:
+        close = closest(nested.strategy, STRATEGIES)
+        hint = f"did you mean {close!r}? " if close else ""
+        raise SpecError("task.nested.strategy", f"unknown strategy {nested.strategy!r}; {hint}choose one of "
+                                                f"{', '.join(STRATEGIES)}")
+    try:
+        decide(nested.strategy, {}, spec.search_space, nested.trials, len(spec.objective), 1)
+    except SpecError as e:
+        raise SpecError("task.nested.strategy", e.message) from None
 
 
 def check_safe_ranges(spec: ExperimentSpec) -> None:

@@ -25,9 +25,12 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
         JSON-able: content_hash, n_rows, n_cols, columns {name: int|float|string|datetime}, source, target,
         groups, time. fingerprint_changes(old, new) -> list[str] says what changed (empty: same data).
 
-    nested_estimate(task, space, strategy_name="tpe", trials_per_fold=10, seed=0, base_dir=None) -> dict
-        Nested CV with tunesmith's own strategy in-process: nested_{metric}, nested_{metric}_std,
-        outer_scores, outer_best_params, inner_best_scores, outer_folds, trials_per_fold.
+    nested_estimate(task, space, strategy_name="tpe", trials_per_fold=10, seed=0, base_dir=None, *,
+                    selection=None) -> dict
+        Nested CV with tunesmith's own strategy in-process, each inner search picking as the run does
+        (selection: the run's SelectionRule: constraints, select, exclude_unstable): nested_{metric},
+        nested_{metric}_std, outer_scores, outer_best_params, inner_best_scores, inner_picks, outer_folds,
+        trials_per_fold; or `unavailable` (why) when an outer fold has no selectable inner trial.
 
     prepare(task, base_dir=None) -> Prepared
         Loads the data and builds holdout and folds (cached per process); call it before a run to surface
@@ -35,7 +38,14 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
 """
 
 from tunesmith.tasks.data import (
-    Dataset, RowsLike, fingerprint_changes, generate, load_dataset, read_columns, read_header, reference_columns,
+    Dataset,
+    RowsLike,
+    fingerprint_changes,
+    generate,
+    load_dataset,
+    read_columns,
+    read_header,
+    reference_columns,
     rows_like,
 )
 from tunesmith.tasks.evaluate import (
@@ -46,11 +56,11 @@ from tunesmith.tasks.evaluate import (
     fingerprint,
     holdout_report,
     measure_model,
-    nested_estimate,
     prepare,
     refit,
     score_new_rows,
 )
+from tunesmith.tasks.nested import nested_estimate
 from tunesmith.tasks.pipeline import build_pipeline, step_names, tunable_parameters
 
 __all__ = [

@@ -1,25 +1,27 @@
-"""Evaluating a configuration of a task: cross-validation without leakage, holdout, latency, nested CV."""
+"""Evaluating a configuration of a task: cross-validation without leakage, holdout, latency (nested CV: ``nested``)."""
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tunesmith.errors import SpecError
-from tunesmith.records import Direction, ParamValue, TrialState
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import build_pipeline, is_classifier_task
 from tunesmith.tasks.scoring import TaskScorer, task_scorer
 from tunesmith.tasks.splits import Split, carve_holdout, cv_splits
+
+if TYPE_CHECKING:
+    from tunesmith.records import TrialRecord
+    from tunesmith.selection import SelectionRule
 
 BaseDir = str | os.PathLike[str] | None
 
@@ -256,93 +258,24 @@ def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
     return dataset_fingerprint(task.data, base_dir)
 
 
-def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", trials_per_fold: int = 10,
-                    seed: int = 0, base_dir: BaseDir = None) -> dict[str, Any]:
-    """Nested cross-validation: an unbiased estimate of the whole tuning procedure.
-
-    The development rows are split into ``task.nested.outer_folds`` outer folds (3 without ``task.nested``) of
-    the task's CV kind. On each outer training part, a fresh tunesmith strategy runs ``trials_per_fold`` trials,
-    each cross-validated with the task's CV on that part only; the best configuration is refit on the outer
-    training part and scored once on the outer test part. The holdout is not used.
-
-    Args:
-        space: a :class:`~tunesmith.space.SearchSpace` or a mapping of parameter name -> domain.
-
-    Returns:
-        ``nested_{metric}`` (mean of the outer scores), ``nested_{metric}_std``, ``outer_scores``,
-        ``outer_best_params``, ``inner_best_scores``, ``outer_folds``, ``trials_per_fold``.
+def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialRecord], selection: SelectionRule,
+                        seed: int, base_dir: BaseDir = None) -> tuple[dict[str, Any], list[str]]:
+    """What a run records once its trials have ended: the holdout score of the trial ``selection`` (the run's own
+    rule) picks from ``trials``, refit on every development row (none without a holdout or a pick), and, if asked,
+    the nested estimate, whose inner searches pick by the same rule (:func:`tunesmith.tasks.nested_estimate`); with
+    the library warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say.
     """
-    from tunesmith.seeding import derive_seed
-    from tunesmith.space.search_space import SearchSpace
-    from tunesmith.strategy import build_strategy, decide
-
-    search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_domains(space)
-    prep = prepare(task, base_dir)
-    dev = prep.dev
-    outer_cv = task.cv.model_copy(update={"folds": task.nested.outer_folds if task.nested else 3})
-    if outer_cv.kind == "repeated":
-        outer_cv = outer_cv.model_copy(update={"kind": None})
-    outer = cv_splits(task, dev, prep.classification, outer_cv, path="task.nested")
-    direction = Direction(task.direction)
-    sign = 1.0 if direction is Direction.MAXIMIZE else -1.0
-    outer_scores: list[float] = []
-    best_params_all: list[dict[str, ParamValue]] = []
-    inner_best: list[float] = []
-    for k, (o_train, o_test) in enumerate(outer):
-        part = dev.subset(o_train)
-        inner = cv_splits(task, part, prep.classification, path="task.cv")
-        decision = decide(strategy_name, {}, search_space, trials_per_fold, 1, 1)
-        strategy = build_strategy(decision, search_space, [direction], derive_seed(seed, "nested", k), 1)
-        strategy.replay([])
-        best: tuple[float, dict[str, ParamValue]] | None = None
-        for t in range(trials_per_fold):
-            proposal = strategy.ask()
-            if proposal is None:
-                break
-            try:
-                folds = cross_validate(task, part, inner, proposal.params, derive_seed(seed, "nested", k, t),
-                                       prep.scorer)
-            except Exception:  # a configuration that cannot fit fails that trial, as in the search itself
-                strategy.tell(proposal.token, TrialState.FAILED, None)
-                continue
-            value = float(np.mean(folds.scores))
-            if not math.isfinite(value):
-                strategy.tell(proposal.token, TrialState.FAILED, None)
-                continue
-            strategy.tell(proposal.token, TrialState.COMPLETED, [value])
-            if best is None or sign * value > sign * best[0]:
-                best = (value, dict(proposal.params))
-        if best is None:
-            raise SpecError("task.nested", f"every inner trial of outer fold {k} failed; check the task on its own")
-        model = build_pipeline(task, best[1], derive_seed(seed, "nested", k, "refit"))
-        model.fit(part.X, part.y)
-        outer_scores.append(prep.scorer(model, dev.X[o_test], dev.y[o_test]))
-        best_params_all.append(best[1])
-        inner_best.append(best[0])
-    name = task.metric_name
-    return {
-        f"nested_{name}": float(np.mean(outer_scores)),
-        f"nested_{name}_std": float(np.std(outer_scores)),
-        "outer_scores": [float(s) for s in outer_scores],
-        "outer_best_params": best_params_all,
-        "inner_best_scores": inner_best,
-        "outer_folds": len(outer),
-        "trials_per_fold": trials_per_fold,
-    }
-
-
-def after_run_estimates(task: TaskConfig, space: Any, best: Any, seed: int,
-                        base_dir: BaseDir = None) -> tuple[dict[str, Any], list[str]]:
-    """What a run records once its trials have ended: the holdout score of ``best`` (the selected trial, refit on
-    every development row; none without a holdout or a trial) and, if asked, the nested estimate; with the library
-    warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say."""
     from tunesmith.tasks.library_warnings import captured
+    from tunesmith.tasks.nested import nested_estimate
 
     results: dict[str, Any] = {}
     with captured() as said:
-        if task.holdout is not None and best is not None:
+        picked = selection.pick(trials)
+        if task.holdout is not None and picked is not None:
+            best = picked.trial
             results["holdout"] = {"trial": best.number, "params": dict(best.params),
                                   **holdout_report(task, dict(best.params), best.seed, base_dir)}
         if task.nested is not None:
-            results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed, base_dir)
+            results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed, base_dir,
+                                                selection=selection)
     return results, said
