@@ -33,7 +33,9 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import Event
-from tunesmith.storage.opening import driver_url, refuse_unless_usable, refuse_url_without_database
+from tunesmith.storage.opening import (
+    driver_url, newer_store_error, refuse_unless_usable, refuse_url_without_database,
+)
 from tunesmith.storage.schema import (
     HEAD_REVISION, coordinator_beats, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports,
     trials,
@@ -158,6 +160,9 @@ class SQLStore:
         except SQLAlchemyError as e:
             engine.dispose()
             raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
+        except BaseException:
+            engine.dispose()  # refused (a newer tunesmith's store): no connection left open behind the error
+            raise
         return engine
 
     def _migrate(self, conn: Connection) -> None:
@@ -174,8 +179,15 @@ class SQLStore:
         if current == HEAD_REVISION:
             return
         with _schema_lock(conn):
-            if _schema_revision(conn) == HEAD_REVISION:
+            found = _schema_revision(conn)
+            if found == HEAD_REVISION:
                 return  # made meanwhile, by the coordinator that held the lock before us
+            from tunesmith.storage.revisions import packaged_revisions
+
+            if found is not None and found not in packaged_revisions():
+                # a newer tunesmith upgraded it since it was surveyed: Alembic would fail, a traceback, on a revision
+                # it cannot locate
+                raise newer_store_error(describe_url(self.url), self.origin, found)
             # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
             # when the spec was checked would print that narration under the user's progress bar.
             alembic_log = logging.getLogger("alembic")
