@@ -7,6 +7,7 @@ hand out the same number. Each public method is one transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
 import logging
@@ -287,6 +288,11 @@ class SQLStore:
             listed = ", ".join(known[:10])
             hint = ((f"; did you mean {close!r}? Experiments here: {listed}" if close
                      else f"; experiments here: {listed}") if known else "; the store has no experiments yet")
+            deleted = self.deleted_experiments(name)
+            if deleted:  # its audit trail is kept: say where to read it
+                when = datetime.datetime.fromtimestamp(deleted[-1].deleted_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+                hint = (f" (deleted {when} UTC; its audit trail: tunesmith audit {name})"
+                        + (f"; did you mean {close!r}?" if close else ""))
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)
 
