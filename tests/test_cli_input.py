@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -569,7 +570,10 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
                               "terminal); add --yes")
     assert _store_files(project.root) == before and project.show("exp") == shown
     assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
-    assert project.cli("show", "exp").returncode == 2
+    gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
+    assert gone.returncode == 2 and re.fullmatch(
+        r"error: no experiment named 'exp' in \S+ \(deleted \d{4}-\d\d-\d\d \d\d:\d\d UTC; its audit trail: "
+        r"tunesmith audit exp\)\n", gone.stderr), gone.stdout + gone.stderr
 
 
 HELD = """

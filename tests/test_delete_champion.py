@@ -47,3 +47,44 @@ def test_an_experiment_never_promoted_is_deleted_as_before(project: Any, mlflow_
     done = project.cli("delete", "c", "--yes", env=without_mlflow)
     assert done.returncode == 0, done.stdout + done.stderr
     assert [e.name for e in store.experiments()] == ["a"]
+
+
+def test_a_deleted_champions_promotions_stay_in_the_audit_trail_and_still_explain_the_champion(
+        project: Any, mlflow_uri: str, without_mlflow: dict[str, str]) -> None:
+    """`tunesmith delete --even-if-champion` removed the experiment's events and recorded no deletion: `tunesmith
+    audit b` then said there was no experiment b, while the registry served b's model, and the trail replayed without
+    b's promotion named a, promoted before it, the champion (deleting a was refused). The deletion keeps who deleted
+    b, when, why, its trial count and its promotions, in `audit` and in the champion's replay."""
+    import json
+
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    tuned_with_models(project, "b", mlflow_uri, 3)
+    assert promote(store, "a", "m", SystemClock()).version == "1"
+    promoted_b = promote(store, "b", "m", SystemClock(), reason="better")
+    assert promoted_b.version == "2"
+    b_id = store.experiment("b").id
+
+    gone = project.cli("delete", "b", "--yes", "--even-if-champion", "--reason", "disk full", env=without_mlflow)
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert "deleted b (1 promotion/rollback event(s) kept in its audit trail)" in gone.stdout
+
+    rows = json.loads(project.cli("audit", "b", "--json", check=True, env=without_mlflow).stdout)
+    assert [(r["experiment"], r["experiment_id"], r["deleted"], r["kind"]) for r in rows] == [
+        ("b", b_id, True, "promoted"), ("b", b_id, True, "deleted")]
+    promoted, deleted = rows
+    assert (promoted["trial"], promoted["detail"]["version"], promoted["detail"]["reason"]) == (
+        promoted_b.trial, "2", "better")
+    actor = deleted["detail"]["actor"]
+    assert actor["user"] and actor["host"] and "delete b" in actor["command"]
+    assert (deleted["detail"]["reason"], deleted["detail"]["trials"], deleted["detail"]["kept_events"]) == (
+        "disk full", 3, 1)
+    text = project.cli("audit", "b", check=True, env=without_mlflow).stdout
+    assert f"b (deleted, id {b_id}) promoted trial {promoted_b.trial} by " in text, text
+    assert f"b (deleted, id {b_id}) deleted by {actor['user']}@{actor['host']} reason: disk full" in text, text
+    everything = [(r["experiment"], r["kind"]) for r in json.loads(project.cli("audit", "--json", check=True).stdout)]
+    assert ("a", "promoted") in everything and everything[-2:] == [("b", "promoted"), ("b", "deleted")]
+
+    # by the trail, b's version 2 is the champion still: a, whose version 1 it replaced, is deleted without ado
+    done = project.cli("delete", "a", "--yes", env=without_mlflow)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {d.name for d in store.deleted_experiments()} == {"a", "b"}

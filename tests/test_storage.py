@@ -256,6 +256,91 @@ def test_a_store_made_at_revision_0003_gains_coordinator_beats_and_keeps_its_lea
         store.close()
 
 
+def test_a_store_made_at_revision_0004_gains_deletion_records_and_keeps_its_run(store_url):
+    """A store of the schema before deletions were recorded (0004), with a run in progress and a finished experiment
+    that was promoted: it upgrades to the head and keeps both (the lead still at work by its lease and beat); no
+    deletion is recorded yet, and deleting the finished one keeps its promotion, who deleted it and its trials."""
+    from tunesmith.audit import AuditKind
+    from tunesmith.coordinators import at_work
+    from tunesmith.deletion import delete_experiment
+
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    now = time.time()
+    lead = "elsewhere.invalid:7:ab12"
+    with engine.connect() as conn:
+        _upgrade(conn, "0004")
+        for name, status in (("running", "running"), ("done", "completed")):
+            conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number, "
+                              "lease_owner, lease_expires_at) VALUES (:n, '{}', :s, :t, :t, 1, :o, :until)"),
+                         {"n": name, "s": status, "t": now - 10, "o": lead if status == "running" else None,
+                          "until": now + 100 if status == "running" else None})
+        ids = dict(conn.execute(text("SELECT name, id FROM experiments")).all())
+        for name, state in (("running", "running"), ("done", "completed")):
+            conn.execute(text("INSERT INTO trials (experiment_id, number, state, params, seed, metrics, attempts, "
+                              "started_at, heartbeat_at, owner) VALUES (:e, 0, :s, '{\"x\": 0.5}', 7, '{}', 1, :t, "
+                              ":t, :o)"), {"e": ids[name], "s": state, "t": now - 10, "o": lead})
+        conn.execute(text("INSERT INTO coordinator_beats (experiment_id, owner, beat_at) VALUES (:e, :o, :t)"),
+                     {"e": ids["running"], "o": lead, "t": now - 1})
+        conn.execute(text("INSERT INTO events (experiment_id, trial_number, kind, at, payload) VALUES (:e, 0, "
+                          "'promoted', :t, '{\"model_name\": \"m\", \"version\": \"1\"}')"),
+                     {"e": ids["done"], "t": now - 5})
+        conn.commit()
+    engine.dispose()
+    store = SQLStore(store_url)
+    try:
+        exp = store.experiment("running")
+        assert [(t.state, t.owner) for t in store.trials(exp.id)] == [(TrialState.RUNNING, lead)]
+        assert store.lease_holder(exp.id, now) == lead and at_work(store, exp.id, now) == [lead]
+        assert store.coordinator_beats(exp.id) == {lead: now - 1}
+        assert store.deleted_experiments() == []
+        kept = delete_experiment(store, store.experiment("done"), now, "made at 0004")
+        assert (kept.name, kept.experiment_id, kept.trials, kept.detail["reason"]) == ("done", ids["done"], 1,
+                                                                                        "made at 0004")
+        assert [(e.kind, e.trial_number, dict(e.payload)) for e in kept.kept_events] == [
+            (AuditKind.PROMOTED, 0, {"model_name": "m", "version": "1"})]
+        assert store.deleted_experiments("done") == [kept]
+        assert [e.name for e in store.experiments()] == ["running"] and store.lease_holder(exp.id, now) == lead
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    finally:
+        store.close()
+
+
+def test_a_deletion_that_fails_keeps_no_record_of_it_and_removes_nothing(store_url):
+    """The record of a deletion and the deletion are one transaction: a deletion the database refuses halfway (here a
+    trigger on the experiments table; a lost connection or a full disk alike) leaves the experiment, its trials and
+    events as they were and no record saying it was deleted; once the database allows it, both happen."""
+    from tunesmith.audit import KEPT_AFTER_DELETION, AuditKind
+
+    store = SQLStore(store_url)
+    try:
+        exp = store.create_experiment("kept whole", store_contract.SPEC, "random", "", now=1.0)
+        store.new_trial(exp.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
+        store.record_event(exp.id, AuditKind.PROMOTED, 3.0, 0, {"model_name": "m", "version": "1"})
+        events_before = store.events(exp.id)
+        with store.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("CREATE TRIGGER refuse_delete BEFORE DELETE ON experiments "
+                                  "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+            else:
+                conn.execute(text("CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS "
+                                  "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"))
+                conn.execute(text("CREATE TRIGGER refuse_delete BEFORE DELETE ON experiments FOR EACH ROW "
+                                  "EXECUTE FUNCTION refuse_delete()"))
+        with pytest.raises(StorageError, match="refused by the test"):
+            store.delete_experiment(exp.id, 4.0, KEPT_AFTER_DELETION, {"reason": "x"})
+        assert store.deleted_experiments() == []
+        assert store.events(exp.id) == events_before and len(store.trials(exp.id)) == 1
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER refuse_delete" + ("" if conn.dialect.name == "sqlite"
+                                                              else " ON experiments")))
+        kept = store.delete_experiment(exp.id, 5.0, KEPT_AFTER_DELETION, {"reason": "x"})
+        assert store.deleted_experiments() == [kept] and store.experiment_names() == set()
+        assert kept.kept_events == tuple(e for e in events_before if e.kind == AuditKind.PROMOTED)
+    finally:
+        store.close()
+
+
 def test_new_trial_respects_the_budget_limit(store_url):
     store = SQLStore(store_url)
     exp = store.create_experiment("limited", store_contract.SPEC, "random", "", now=1.0)

@@ -197,16 +197,56 @@ def test_a_store_an_older_tunesmith_made_is_still_upgraded_by_a_read_only_comman
     assert _revision(database) == HEAD_REVISION
 
 
-def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, database):
+def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table in the database at ``url``, by table: what a refused command must leave as it was."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t: sorted(map(tuple, conn.execute(text(f'SELECT * FROM "{t}"'))), key=repr)
+                    for t in sorted(inspect(conn).get_table_names())}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("revision", ["0099", "f3a9c2e1b7d4"])  # our numbering, and Alembic's own kind of id
+def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, database, revision):
+    """A store a newer tunesmith upgraded, at a revision this one does not ship: every command refuses it in one line,
+    exit 2, naming its revision, this tunesmith's newest and the fix, and writes nothing. A revision id outside our
+    numbering ('f3a9c2e1b7d4') was called another application's schema, whose fix ("give tunesmith a store of its
+    own") was the wrong one."""
     _upgrade_to(database, "head")
-    _execute(database, "UPDATE alembic_version SET version_num = '0099'")
+    _execute(database, f"UPDATE alembic_version SET version_num = '{revision}'")
     shown = make_url(database).render_as_string(hide_password=True)
-    message = _one_line_input_error(project.cli("ls", "--storage", database))
-    assert message == (f"--storage: the store at {shown} was written by a newer tunesmith (schema revision '0099'; "
-                       f"this one knows up to {HEAD_REVISION!r}); upgrade tunesmith to open it")
+    spec = project.write_spec(project.spec("new"))
+    rows, files = _rows(database), sorted(project.root.rglob("*"))
+    sqlite_bytes = Path(make_url(database).database or "").read_bytes() if database.startswith("sqlite") else None
+    for args in [("show", "old"), ("run", str(spec)), ("ls",), ("trials", "old"), ("audit", "old"),
+                 ("resume", "old"), ("delete", "old", "--yes")]:
+        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        assert message == (f"--storage: the store at {shown} was written by a newer tunesmith (schema revision "
+                           f"{revision!r}; this one knows up to {HEAD_REVISION!r}); upgrade tunesmith to open it (pip "
+                           "install -U tunesmith); nothing was written to it"), args
+    assert _rows(database) == rows and sorted(project.root.rglob("*")) == files
+    if sqlite_bytes is not None:
+        assert Path(make_url(database).database or "").read_bytes() == sqlite_bytes
     version = project.cli("version", "--storage", database, check=True)
-    assert f"store {shown}: schema revision 0099" in version.stdout
-    assert _revision(database) == "0099"
+    assert f"store {shown}: schema revision {revision}" in version.stdout
+    assert _revision(database) == revision
+
+
+def test_a_store_upgraded_by_a_newer_tunesmith_after_it_was_surveyed_is_refused_not_a_traceback(database,
+                                                                                                 monkeypatch):
+    """A newer tunesmith may upgrade the store between this one's survey and its own upgrade (two coordinators
+    starting at once): the revision read under the schema lock is checked too, where Alembic raised "Can't locate
+    revision" (a traceback, exit 1)."""
+    from tunesmith.storage import sql
+
+    _upgrade_to(database, "0004")
+    _execute(database, "UPDATE alembic_version SET version_num = 'f3a9c2e1b7d4'")
+    monkeypatch.setattr(sql, "refuse_unless_usable", lambda *args: None)  # surveyed before the newer one came
+    with pytest.raises(StorageConfigError, match="written by a newer tunesmith \\(schema revision 'f3a9c2e1b7d4'"):
+        SQLStore(database, create=False).experiments()
+    assert _revision(database) == "f3a9c2e1b7d4"
 
 
 # -- a URL that names no database this user can reach ---------------------------------------------------------

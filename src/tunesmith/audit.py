@@ -1,7 +1,10 @@
 """The audit trail: who did what, when, from where, and why, appended to the store's event log.
 
 Audit entries are ordinary store events (append-only: the store offers no update or delete of an event) whose
-detail carries the actor: OS user, host, the command line (credentials redacted) and the reason given.
+detail carries the actor: OS user, host, the command line (credentials redacted) and the reason given. Deleting an
+experiment removes its events; the store keeps a record of the deletion (who, when, its trial count) with its
+promotion and rollback events (``KEPT_AFTER_DELETION``), and the trail lists those as it listed them before, then
+the deletion itself.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
 from tunesmith.redaction import redact
 
 if TYPE_CHECKING:
-    from tunesmith.storage.base import Event, TrialStore
+    from tunesmith.storage.base import DeletedExperiment, Event, TrialStore
 
 class AuditKind(enum.StrEnum):
     """Every audited action, as the kind of its store event: the one list the audit trail, the wall-time budget,
@@ -44,6 +47,8 @@ class AuditKind(enum.StrEnum):
     TRACKING_EXPORTED = "tracking_exported"
     TRACKING_FAILED = "tracking_failed"
     TRIAL_REPRODUCED = "trial_reproduced"
+    # `tunesmith delete`: kept in the store's record of the deletion, not in the experiment's events (gone with it)
+    DELETED = "deleted"
 
 
 AUDITED = frozenset(AuditKind) - {AuditKind.RUN_RUNNING}
@@ -59,6 +64,11 @@ PROMOTION_OUTCOMES: dict[str, str] = {AuditKind.PROMOTED: "promoted",
                                       AuditKind.PROMOTION_ALREADY_CHAMPION: "already_champion",
                                       AuditKind.PROMOTION_REJECTED: "rejected",
                                       AuditKind.PROMOTION_DRY_RUN: "dry_run"}
+
+
+# What a deleted experiment's record keeps of its events: the promotions and rollbacks, which explain a registered
+# model's champion (promotion/champions.py replays them)
+KEPT_AFTER_DELETION = frozenset({*PROMOTION_OUTCOMES, AuditKind.ROLLED_BACK})
 
 
 def status_kind(status: RunStatus) -> AuditKind:
@@ -101,10 +111,43 @@ def time_spent(events: Sequence[Event]) -> float:
     return total
 
 
-def entries(events: list[Event]) -> list[dict[str, Any]]:
+def entries(events: Sequence[Event]) -> list[dict[str, Any]]:
     """The audited events among ``events``, as JSON-able rows (oldest first)."""
     return [{"id": e.id, "at": e.at, "kind": e.kind, "trial": e.trial_number, "detail": dict(e.payload)}
             for e in events if e.kind in AUDITED or "actor" in e.payload]
+
+
+def deletion_entries(deleted: DeletedExperiment) -> list[dict[str, Any]]:
+    """A deleted experiment's kept events, then its deletion (kind ``deleted``: who, why, how many trials, how many
+    events were kept), as JSON-able rows like :func:`entries`'."""
+    done = {"id": None, "at": deleted.deleted_at, "kind": AuditKind.DELETED.value, "trial": None,
+            "detail": {**deleted.detail, "trials": deleted.trials, "kept_events": len(deleted.kept_events)}}
+    return [*entries(deleted.kept_events), done]
+
+
+def trail(store: TrialStore, name: str | None = None) -> list[dict[str, Any]]:
+    """The audit trail of experiment ``name`` (every experiment's when None), oldest first: each row one audited
+    action with its ``experiment`` (name), ``experiment_id`` and whether that experiment was ``deleted`` since (a
+    name deleted and run again has rows of each). A name with only deleted records lists those.
+
+    Raises:
+        ExperimentNotFound: no experiment, live or deleted, is called ``name``.
+    """
+    from tunesmith.errors import ExperimentNotFound
+
+    deleted = store.deleted_experiments(name)
+    try:
+        live = [store.experiment(name)] if name is not None else store.experiments()
+    except ExperimentNotFound:
+        if not deleted:
+            raise
+        live = []
+    rows = [{"experiment": e.name, "experiment_id": e.id, "deleted": False, **row}
+            for e in live for row in entries(store.events(e.id))]
+    rows += [{"experiment": d.name, "experiment_id": d.experiment_id, "deleted": True, **row}
+             for d in deleted for row in deletion_entries(d)]
+    rows.sort(key=lambda r: r["at"])
+    return rows
 
 
 class AuditListener(RunListener):

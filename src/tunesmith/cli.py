@@ -592,8 +592,10 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            even_if_champion: Annotated[bool, typer.Option(
                "--even-if-champion", help="delete an experiment the store's audit trail names as a registered "
                "model's champion (its alias was moved outside tunesmith)")] = False,
+           reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit trail)")] = None,
            ) -> None:
-    """Delete an experiment's records from the store (trial folders on disk are kept)."""
+    """Delete an experiment's records from the store (trial folders on disk are kept); the audit trail keeps who
+    deleted it, when, and its promotions and rollbacks (tunesmith audit NAME)."""
     from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
@@ -610,8 +612,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
                              "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
-    delete_experiment(store, exp, time.time())
-    out.print(f"deleted {name}")
+    kept = delete_experiment(store, exp, time.time(), reason)
+    out.print(f"deleted {name}" + (f" ({len(kept.kept_events)} promotion/rollback event(s) kept in its audit trail)"
+                                   if kept.kept_events else ""))
 
 
 @app.command()
@@ -835,13 +838,11 @@ def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")]
 def audit(name: Annotated[str | None, typer.Argument(help="the experiment (default: all)")] = None,
           storage: StorageOption = None,
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """The audit trail: runs, promotions, rejections, rollbacks, exports; who, when, from where, why."""
-    from tunesmith.audit import entries
+    """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions; who, when, from where, why. A
+    deleted experiment's promotions and rollbacks are kept, with its deletion."""
+    from tunesmith.audit import trail
 
-    store = _store(storage)
-    experiments = [store.experiment(name)] if name else store.experiments()
-    rows = [{"experiment": e.name, **row} for e in experiments for row in entries(store.events(e.id))]
-    rows.sort(key=lambda r: r["at"])
+    rows = trail(_store(storage), name)
     if as_json:
         print(strict_json(rows, indent=2, default=str))
         return
@@ -852,7 +853,8 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
         who = d.get("actor") or {}
         when = datetime.datetime.fromtimestamp(r["at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
         extra = {k: v for k, v in d.items() if k not in ("actor", "reason") and v not in (None, [], "")}
-        out.print(f"{when} {r['experiment']} {r['kind']}" + (f" trial {r['trial']}" if r["trial"] is not None else "")
+        which = f"{r['experiment']} (deleted, id {r['experiment_id']})" if r["deleted"] else r["experiment"]
+        out.print(f"{when} {which} {r['kind']}" + (f" trial {r['trial']}" if r["trial"] is not None else "")
                   + (f" by {who.get('user')}@{who.get('host')}" if who else "")
                   + (f" reason: {d['reason']}" if d.get("reason") else "") + (f" {json.dumps(extra)}" if extra else ""))
     if not rows:

@@ -1,5 +1,9 @@
 """``tunesmith delete``: what refuses deleting an experiment, and the deletion itself (trial folders stay on disk).
 
+The deletion keeps a record in the store, in its own transaction: who deleted the experiment, when, why, how many
+trials it had, and its promotion and rollback events (``audit.KEPT_AFTER_DELETION``), so that the audit trail still
+explains a champion registered from it (``tunesmith audit NAME``).
+
 Refused, before anything is asked or removed: an experiment a coordinator is at work on (each would die on its
 next write, records gone from under it), one with re-tunes (their lineage goes through it), and one a registered
 model's champion came from (the registry would serve a model the store no longer records).
@@ -13,6 +17,7 @@ from tunesmith.errors import LeaseHeld
 from tunesmith.records import ExperimentRecord
 
 if TYPE_CHECKING:
+    from tunesmith.storage.base import DeletedExperiment
     from tunesmith.storage.sql import SQLStore
 
 
@@ -41,13 +46,15 @@ def refuse_deleting(store: SQLStore, experiment: ExperimentRecord, now: float, *
         refuse_deleting_a_champion(store, experiment)
 
 
-def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float) -> None:
-    """Remove ``experiment``'s records (checked by :func:`refuse_deleting` first); a re-tune's parent stops naming
-    it."""
+def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float,
+                      reason: str | None = None) -> DeletedExperiment:
+    """Remove ``experiment``'s records (checked by :func:`refuse_deleting` first) and keep its record of deletion,
+    with this process's actor and ``reason``; a re-tune's parent stops naming it. Returns the record kept."""
+    from tunesmith.audit import KEPT_AFTER_DELETION, actor
     from tunesmith.retune import forget_retune
 
     forget_retune(store, experiment, now)
-    store.delete_experiment(experiment.name)
+    return store.delete_experiment(experiment.id, now, KEPT_AFTER_DELETION, {"actor": actor(), "reason": reason})
 
 
 __all__ = ["delete_experiment", "refuse_deleting"]

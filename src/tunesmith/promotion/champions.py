@@ -5,13 +5,17 @@ Every promotion tunesmith makes is recorded on the promoted experiment (``promot
 restored) experiment (``rolled_back`` with the version restored). Replayed in the order recorded, across the
 store's experiments, they say where alias ``champion`` of each model pointed when tunesmith last moved it.
 
+A deleted experiment's promotions and rollbacks are replayed too, from the store's record of its deletion: a
+champion registered from it (deleted with ``--even-if-champion``) is still its, not an older one's.
+
 What the trail cannot know: an alias moved in MLflow by hand, or by a tunesmith using another store, and the events
-of an experiment already deleted. ``tunesmith delete`` asks this (it needs no MLflow, and a store is all it has);
-the cycle, which talks to the registry anyway, asks the registry.
+of an experiment deleted by a tunesmith that kept no record of deletions. ``tunesmith delete`` asks this (it needs
+no MLflow, and a store is all it has); the cycle, which talks to the registry anyway, asks the registry.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,29 +40,41 @@ class RecordedChampion:
     trial: int | None
 
 
+# Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
+# experiment's id to a later one)
+_Source = tuple[bool, int]
+
+
 def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[RecordedChampion]:
     """The models whose champion, by the audit trail, is a trial of ``experiment``; by model name.
 
     Only an experiment that was ever made a champion has its models' trails replayed (every experiment's events
-    read): for the others this reads one experiment's events."""
+    read, and the moves kept of deleted ones): for the others this reads one experiment's events."""
     own = store.events(experiment.id)
     models = {str(e.payload.get("model_name")) for e in own
               if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
     if not models:
         return []
-    moves = [(e, experiment.name) for e in own if e.kind in _CHAMPION_MOVES]
+    live = [(e, experiment.name, (False, experiment.id)) for e in own if e.kind in _CHAMPION_MOVES]
     for other in store.experiments():
         if other.id != experiment.id:
-            moves.extend((e, other.name) for e in store.events(other.id) if e.kind in _CHAMPION_MOVES)
-    moves.sort(key=lambda move: move[0].id)  # event ids grow across the store: the order they were recorded in
+            live.extend((e, other.name, (False, other.id)) for e in store.events(other.id) if e.kind in _CHAMPION_MOVES)
+    live.sort(key=lambda move: move[0].id)  # event ids grow across the store: the order they were recorded in
+    # A deleted experiment's moves, in their own order, go among the others by time: its event ids may have been
+    # given again to later events (SQLite reuses the highest ids once they are deleted)
+    kept = [[(e, d.name, (True, d.id)) for e in d.kept_events if e.kind in _CHAMPION_MOVES]
+            for d in store.deleted_experiments()]
+    moves = list(heapq.merge(live, *kept, key=lambda move: move[0].at))
     champions = _replay(moves, models)
-    return [champions[m] for m in sorted(champions) if champions[m].experiment == experiment.name]
+    return [champion for _, (champion, source) in sorted(champions.items()) if source == (False, experiment.id)]
 
 
-def _replay(moves: list[tuple[Event, str]], models: set[str]) -> dict[str, RecordedChampion]:
-    champion: dict[str, RecordedChampion] = {}
-    registered: dict[tuple[str, str], tuple[str, int | None]] = {}  # (model, version) -> (experiment, trial)
-    for event, name in moves:
+def _replay(moves: list[tuple[Event, str, _Source]],
+            models: set[str]) -> dict[str, tuple[RecordedChampion, _Source | None]]:
+    champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
+    # (model, version) -> (experiment, trial, where recorded)
+    registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
+    for event, name, where in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
             continue
@@ -66,15 +82,15 @@ def _replay(moves: list[tuple[Event, str]], models: set[str]) -> dict[str, Recor
             version = event.payload.get("to_version")
             if version is None:
                 continue
-            source = registered.get((model, str(version)), (None, None))
+            source = registered.get((model, str(version)), (None, None, None))
         else:  # promoted: the version registered; already the champion: the version that stayed
             version = event.payload.get("version") if event.kind == AuditKind.PROMOTED \
                 else event.payload.get("champion_before")
             if version is None:
                 continue
-            source = (name, event.trial_number)
-            registered[(model, str(version))] = (name, event.trial_number)
-        champion[model] = RecordedChampion(model, str(version), *source)
+            source = (name, event.trial_number, where)
+            registered[(model, str(version))] = source
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
     return champion
 
 

@@ -24,6 +24,22 @@ class Event:
     payload: Mapping[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class DeletedExperiment:
+    """What the store keeps of an experiment ``tunesmith delete`` removed: which one (``name``, ``experiment_id``),
+    when, how many ``trials`` it had, ``detail`` (the actor and the reason, as an audit event's), and
+    ``kept_events``: its events of the kinds kept (promotions and rollbacks), oldest first, as they were recorded.
+    ``id`` is the record's own, unique in the store (an experiment id may be given again on SQLite)."""
+
+    id: int
+    experiment_id: int
+    name: str
+    deleted_at: float
+    trials: int
+    detail: Mapping[str, Any]
+    kept_events: tuple[Event, ...]
+
+
 class TrialStore(Protocol):
     def create_experiment(self, name: str, spec: Mapping[str, Any], strategy: str, strategy_reason: str,
                           now: float) -> ExperimentRecord:
@@ -161,11 +177,19 @@ class TrialStore(Protocol):
                      detail: Mapping[str, Any] | None = None) -> None:
         ...
 
-    def delete_experiment(self, name: str) -> None:
+    def delete_experiment(self, experiment_id: int, now: float, keep: Collection[str],
+                          detail: Mapping[str, Any]) -> DeletedExperiment:
+        """Remove the experiment's records and, in the same transaction, keep its record of deletion: ``detail``
+        (who, why), its trial count and its events of the kinds in ``keep``. Raises ExperimentNotFound when it is
+        gone already."""
+        ...
+
+    def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
+        """The records of deleted experiments (those named ``name``), in the order they were deleted."""
         ...
 
     def close(self) -> None:
         ...
 
 
-__all__ = ["Event", "TrialStore"]
+__all__ = ["DeletedExperiment", "Event", "TrialStore"]

@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
 from tunesmith.storage.schema import metadata
 
-# tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had (with our
-# revision numbering, the mark of a store a newer tunesmith wrote).
+# tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
+# this package does not ship, the mark of a store a newer tunesmith wrote, whatever its revision id looks like.
 TUNESMITH_TABLES = frozenset({"alembic_version", *metadata.tables})
 CORE_TABLES = frozenset({"experiments", "trials", "trial_reports", "events"})
 TABLES_NAMED = 6  # a refusal lists this many of the tables it found
@@ -109,15 +109,21 @@ def refuse_unless_usable(engine: Engine, shown: str, origin: str, create: bool) 
         raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written "
                                  f"to it. Give tunesmith a store of its own: {own}")
     if found.contents is Contents.NEWER_TUNESMITH_STORE:
-        from tunesmith.storage.revisions import packaged_head_revision
-
-        raise StorageConfigError(
-            f"{origin}: the store at {shown} was written by a newer tunesmith (schema revision {found.revision!r}; "
-            f"this one knows up to {packaged_head_revision()!r}); upgrade tunesmith to open it")
+        raise newer_store_error(shown, origin, found.revision)
     if found.contents in (Contents.EMPTY, Contents.BESIDE_OTHERS) and not create:
         what = "is empty" if found.contents is Contents.EMPTY else "holds other tables, no tunesmith store"
         raise StoreNotFound(f"no tunesmith store at {shown} (the database {what}: nothing has run here yet); "
                             "run an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
+
+
+def newer_store_error(shown: str, origin: str, revision: str | None) -> StorageConfigError:
+    """The refusal of a store at a schema revision this tunesmith does not ship: a later one upgraded it."""
+    from tunesmith.storage.revisions import packaged_head_revision
+
+    return StorageConfigError(
+        f"{origin}: the store at {shown} was written by a newer tunesmith (schema revision {revision!r}; this one "
+        f"knows up to {packaged_head_revision()!r}); upgrade tunesmith to open it (pip install -U tunesmith); "
+        "nothing was written to it")
 
 
 def holds(found: Survey) -> str:
@@ -138,7 +144,7 @@ def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
 
     if revision in packaged_revisions():
         return Contents.TUNESMITH_STORE
-    if CORE_TABLES <= set(tables) and re.fullmatch(r"\d{4}", revision):  # our numbering, our tables
+    if CORE_TABLES <= set(tables):  # our tables at a revision we do not ship (a later release may number otherwise)
         return Contents.NEWER_TUNESMITH_STORE
     return Contents.OTHER_APPLICATION
 
@@ -197,5 +203,6 @@ def _driver_words(reason: str) -> str:
     return re.sub(r"^.* failed: (FATAL:\s*)?", "", words) or words
 
 
-__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "holds", "opening_error",
+__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "holds", "newer_store_error",
+           "opening_error",
            "refuse_unless_usable", "refuse_url_without_database", "survey"]

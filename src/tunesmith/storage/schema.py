@@ -10,7 +10,7 @@ from sqlalchemy import (
     Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -117,4 +117,21 @@ coordinator_beats = Table(
     Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True),
     Column("owner", String(255), primary_key=True),
     Column("beat_at", Float, nullable=False),
+)
+
+# What the store keeps of a deleted experiment (revision 0005): `tunesmith delete` removes its rows, events included,
+# and a registered model's champion may have come from it (--even-if-champion). One row per deletion, written in the
+# deletion's transaction: who deleted it, when, how many trials it had, and its promotion and rollback events (the
+# ones that explain a champion), so `tunesmith audit` still shows them. No FK: the experiment is gone; a name may
+# be deleted, run again and deleted again, and an id may be given again to a later experiment (SQLite).
+deleted_experiments = Table(
+    "deleted_experiments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("deleted_at", Float, nullable=False),
+    Column("trials", Integer, nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),       # the actor and the reason, as audit events
+    Column("kept_events", Text, nullable=False, server_default="[]"),  # [{id, kind, at, trial, payload}], oldest first
+    Index("ix_deleted_experiments_name", "name"),
 )

@@ -7,6 +7,7 @@ hand out the same number. Each public method is one transaction.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
 import logging
@@ -32,11 +33,13 @@ from tunesmith.records import (
     continued_curve,
 )
 from tunesmith.seeding import derive_seed
-from tunesmith.storage.base import Event
-from tunesmith.storage.opening import driver_url, refuse_unless_usable, refuse_url_without_database
+from tunesmith.storage.base import DeletedExperiment, Event
+from tunesmith.storage.opening import (
+    driver_url, newer_store_error, refuse_unless_usable, refuse_url_without_database,
+)
 from tunesmith.storage.schema import (
-    HEAD_REVISION, coordinator_beats, events, experiments, quota_limits, quota_waiters, slot_leases, trial_reports,
-    trials,
+    HEAD_REVISION, coordinator_beats, deleted_experiments, events, experiments, quota_limits, quota_waiters,
+    slot_leases, trial_reports, trials,
 )
 from tunesmith.suggestions import closest, storage_url_fix
 
@@ -158,6 +161,9 @@ class SQLStore:
         except SQLAlchemyError as e:
             engine.dispose()
             raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
+        except BaseException:
+            engine.dispose()  # refused (a newer tunesmith's store): no connection left open behind the error
+            raise
         return engine
 
     def _migrate(self, conn: Connection) -> None:
@@ -174,8 +180,15 @@ class SQLStore:
         if current == HEAD_REVISION:
             return
         with _schema_lock(conn):
-            if _schema_revision(conn) == HEAD_REVISION:
+            found = _schema_revision(conn)
+            if found == HEAD_REVISION:
                 return  # made meanwhile, by the coordinator that held the lock before us
+            from tunesmith.storage.revisions import packaged_revisions
+
+            if found is not None and found not in packaged_revisions():
+                # a newer tunesmith upgraded it since it was surveyed: Alembic would fail, a traceback, on a revision
+                # it cannot locate
+                raise newer_store_error(describe_url(self.url), self.origin, found)
             # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
             # when the spec was checked would print that narration under the user's progress bar.
             alembic_log = logging.getLogger("alembic")
@@ -275,6 +288,11 @@ class SQLStore:
             listed = ", ".join(known[:10])
             hint = ((f"; did you mean {close!r}? Experiments here: {listed}" if close
                      else f"; experiments here: {listed}") if known else "; the store has no experiments yet")
+            deleted = self.deleted_experiments(name)
+            if deleted:  # its audit trail is kept: say where to read it
+                when = datetime.datetime.fromtimestamp(deleted[-1].deleted_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
+                hint = (f" (deleted {when} UTC; its audit trail: tunesmith audit {name})"
+                        + (f"; did you mean {close!r}?" if close else ""))
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
         return _experiment(row)
 
@@ -523,15 +541,52 @@ class SQLStore:
         return [QuotaUsage(k, limits.get(k), in_use.get(k, 0), waiting.get(k, 0))
                 for k in sorted(set(limits) | set(in_use))]
 
-    def delete_experiment(self, name: str) -> None:
-        exp = self.experiment(name)
-        with self._tx("delete the experiment") as conn:
-            trial_ids = select(trials.c.id).where(trials.c.experiment_id == exp.id)
+    def delete_experiment(self, experiment_id: int, now: float, keep: Collection[str],
+                          detail: Mapping[str, Any]) -> DeletedExperiment:
+        """Remove the experiment's records, and keep its record of deletion (``detail``, its trial count, its events
+        of the kinds in ``keep``), in one transaction: a deletion is never left unrecorded, nor recorded undone.
+
+        The experiment's row is locked before its events are read (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``FOR
+        UPDATE``, which an event's insert, checking its foreign key, waits for): an event recorded meanwhile (a
+        promotion) is either kept or refused, never deleted unkept.
+
+        Raises:
+            ExperimentNotFound: it is gone already (deleted by another process).
+        """
+        with self._serial_tx("delete the experiment") as conn:
+            name = conn.execute(select(experiments.c.name).where(experiments.c.id == experiment_id)
+                                .with_for_update()).scalar()
+            if name is None:
+                raise ExperimentNotFound(f"experiment {experiment_id} is no longer in {describe_url(self.url)} "
+                                         "(deleted meanwhile)")
+            count = conn.execute(select(func.count()).select_from(trials)
+                                 .where(trials.c.experiment_id == experiment_id)).scalar_one()
+            kept = tuple(_event(r) for r in conn.execute(
+                select(events).where(events.c.experiment_id == experiment_id, events.c.kind.in_(sorted(keep)))
+                .order_by(events.c.id)).mappings())
+            record_id = conn.execute(insert(deleted_experiments).values(
+                experiment_id=experiment_id, name=name, deleted_at=now, trials=count, detail=json.dumps(dict(detail)),
+                kept_events=json.dumps([_event_json(e) for e in kept])
+            ).returning(deleted_experiments.c.id)).scalar_one()
+            trial_ids = select(trials.c.id).where(trials.c.experiment_id == experiment_id)
             conn.execute(delete(trial_reports).where(trial_reports.c.trial_id.in_(trial_ids)))
-            conn.execute(delete(trials).where(trials.c.experiment_id == exp.id))
-            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == exp.id))
-            conn.execute(delete(events).where(events.c.experiment_id == exp.id))
-            conn.execute(delete(experiments).where(experiments.c.id == exp.id))
+            conn.execute(delete(trials).where(trials.c.experiment_id == experiment_id))
+            conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == experiment_id))
+            conn.execute(delete(events).where(events.c.experiment_id == experiment_id))
+            conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
+        return DeletedExperiment(record_id, experiment_id, name, now, count, dict(detail), kept)
+
+    def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
+        query = select(deleted_experiments).order_by(deleted_experiments.c.id)
+        if name is not None:
+            query = query.where(deleted_experiments.c.name == name)
+        with self._tx("read deleted experiments") as conn:
+            rows = conn.execute(query).mappings().all()
+        return [DeletedExperiment(r["id"], r["experiment_id"], r["name"], r["deleted_at"], r["trials"],
+                                  json.loads(r["detail"] or "{}"),
+                                  tuple(Event(e["id"], e["kind"], e["at"], e["trial"], e["payload"])
+                                        for e in json.loads(r["kept_events"] or "[]")))
+                for r in rows]
 
     # -- trials -------------------------------------------------------------------------------------------------
     # The per-trial statements are built once and run with parameters: building them per call cost more than
@@ -627,7 +682,7 @@ class SQLStore:
         with self._tx("read events") as conn:
             rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)
                                 .order_by(events.c.id)).mappings().all()
-        return [Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"])) for r in rows]
+        return [_event(r) for r in rows]
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
@@ -785,6 +840,14 @@ def _trial(r: Any, reports: Sequence[Report]) -> TrialRecord:
         started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"], owner=r["owner"],
         heartbeat_at=r["heartbeat_at"],
     )
+
+
+def _event(r: Any) -> Event:
+    return Event(r["id"], r["kind"], r["at"], r["trial_number"], json.loads(r["payload"]))
+
+
+def _event_json(e: Event) -> dict[str, Any]:
+    return {"id": e.id, "kind": e.kind, "at": e.at, "trial": e.trial_number, "payload": dict(e.payload)}
 
 
 def _experiment(r: Any) -> ExperimentRecord:

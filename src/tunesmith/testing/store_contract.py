@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from tunesmith.audit import AuditKind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound
 from tunesmith.records import FailureKind, Report, RunStatus, TrialState
 from tunesmith.storage.base import TrialStore
@@ -137,7 +138,7 @@ def check_coordinator_beats(store: TrialStore) -> None:
     store.forget_coordinator(e.id, "otherhost:3:c")   # never beat: nothing to delete, no error
     assert store.coordinator_beats(e.id) == {"otherhost:2:b": 11.0}
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
-    store.delete_experiment("beating")
+    store.delete_experiment(e.id, 20.0, (), {})
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
 
@@ -180,15 +181,33 @@ def check_lease_holder(store: TrialStore) -> None:
 
 
 def check_delete(store: TrialStore) -> None:
+    """A deletion removes the experiment's records and keeps, with it, who deleted it, its trial count and its events
+    of the kinds asked for (as they were); a name deleted twice keeps both records."""
     e = store.create_experiment("gone", SPEC, "random", "", now=1.0)
     t = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
     assert t is not None
     store.add_report(e.id, t.number, 1, Report(0, 1.0), now=3.0)
+    store.record_event(e.id, AuditKind.PROMOTED, 3.5, t.number, {"model_name": "m", "version": "1"})
     keep = store.create_experiment("kept", SPEC, "random", "", now=4.0)
     store.new_trial(keep.id, {"x": 0.2}, experiment_seed=1, now=5.0, log_path_template="{number}")
-    store.delete_experiment("gone")
+    store.record_event(keep.id, AuditKind.PROMOTED, 5.5, 0, {"model_name": "m", "version": "2"})
+    promoted = [ev for ev in store.events(e.id) if ev.kind == AuditKind.PROMOTED]
+    record = store.delete_experiment(e.id, 6.0, {AuditKind.PROMOTED, AuditKind.ROLLED_BACK}, {"actor": {"user": "ann"}})
     assert [x.name for x in store.experiments()] == ["kept"]
     assert len(store.trials(keep.id)) == 1
+    assert (record.name, record.experiment_id, record.deleted_at, record.trials) == ("gone", e.id, 6.0, 1)
+    assert record.kept_events == tuple(promoted) and record.detail == {"actor": {"user": "ann"}}
+    assert store.deleted_experiments() == [record] == store.deleted_experiments("gone")
+    assert store.deleted_experiments("kept") == []
+    try:
+        store.delete_experiment(e.id, 7.0, (), {})
+        raise AssertionError("deleting an experiment already deleted must raise ExperimentNotFound")
+    except ExperimentNotFound:
+        pass
+    again = store.create_experiment("gone", SPEC, "random", "", now=8.0)
+    second = store.delete_experiment(again.id, 9.0, {AuditKind.PROMOTED}, {})
+    assert store.deleted_experiments("gone") == [record, second] and second.kept_events == () and second.trials == 0
+    assert [ev.kind for ev in store.events(keep.id)].count(AuditKind.PROMOTED) == 1, "another experiment's events stay"
 
 
 def check_attributes_and_results_since(store: TrialStore) -> None:
