@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,9 @@ def test_schedulers_prune_in_real_runs(project, kind, workers, scheduler):
         else:
             assert last.step < 27, "a pruned trial stopped before the end"
         assert t.values == (last.value,), "its value is the last value it reported"
+        # its log says who stopped it, where and why (it ended mid-curve without a word)
+        assert (f"tunesmith: stopped early after its report at step {last.step} by the {scheduler['name']} scheduler "
+                "(") in Path(t.log_path).read_text(), t.log_path
     summary = result.summary()
     assert summary["trials"]["pruned"] == len(pruned)
     resources = summary["scheduler"]["resources"]
@@ -87,6 +91,10 @@ def test_a_command_trial_is_stopped_by_the_scheduler(project):
     assert pruned, trials
     for t in pruned:
         assert t["steps"] < 9 and t["values"]["loss"] == t["intermediate"][-1][1]
+        # the log said nothing of the SIGTERM: the command's output just stopped
+        assert Path(t["log_path"]).read_text().splitlines()[-1] == (
+            f"tunesmith: stopped early after its report at step {t['steps']} by the asha scheduler (its value at a rung "
+            "was not in the top 1/3 of the trials that reached it); the command got SIGTERM"), t["log_path"]
     shown = project.cli("show", "cmd-sched", check=True).stdout
     assert "scheduler asha" in shown and "saved" in shown
 
