@@ -274,7 +274,8 @@ def test_resources_saved_is_the_figure_show_reports(project):
     metrics.replay(exp, trials)
     parsed = samples(metrics.exposition().decode())
     expected = resource_summary(trials, 9)
-    assert value(parsed, "tunesmith_resource_steps_used", experiment="unit") == expected.steps_used == 22
+    # trial 4 completed without reports: left out, not counted as 9 steps run
+    assert value(parsed, "tunesmith_resource_steps_used", experiment="unit") == expected.steps_used == 13
     assert value(parsed, "tunesmith_resource_saved_ratio", experiment="unit") == pytest.approx(
         1 - expected.steps_used / expected.steps_full)
     assert value(parsed, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.1

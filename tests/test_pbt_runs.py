@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 TRAINER = """
 import time
@@ -63,6 +66,7 @@ def test_pbt_exploits_and_children_inherit_checkpoints(project):
     )
     proc = project.cli("run", str(project.write_spec(spec)), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert "from scratch" not in proc.stderr, "children that resumed are not said to have started over"
     trials = project.trials("pbt")
     children = [t for t in trials if "lineage" in t]
     assert children, "PBT started trials from others"
@@ -82,6 +86,7 @@ def test_pbt_exploits_and_children_inherit_checkpoints(project):
     assert stopped, "the bottom of the population was stopped"
     shown = json.loads(project.cli("show", "pbt", "--json", check=True).stdout)
     assert shown["best"]["values"]["score"] > 0
+    assert "restarted_children" not in shown["scheduler"]
 
 
 def test_pbt_mutations_that_do_not_fit_the_space_are_rejected_before_anything_runs(project):
@@ -108,3 +113,60 @@ def test_pbt_with_one_trial_at_a_time_is_warned_about(project):
                 "with a copy of one still running beside it, so it would never act; set executor.workers close to "
                 "scheduler.population_size (4)") in " ".join(proc.stderr.split()), proc.stderr
     assert project.cli("validate", str(project.write_spec({**base, "executor": {"workers": 4}}))).stderr == ""
+
+
+# GATED_TRAINER, but never resuming from trial.load_checkpoint(): each child starts at step 1 again.
+FORGETFUL_TRAINER = """
+import os
+import time
+
+GATE = {gate!r}
+
+def objective(config, trial):
+    os.makedirs(GATE, exist_ok=True)
+    open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+    waited = time.monotonic()
+    while len(os.listdir(GATE)) < 4 and time.monotonic() - waited < 30:
+        time.sleep(0.02)
+    score = 0.0
+    for step in range(1, 9):
+        score += config["lr"]
+        if {saves}:
+            trial.save_checkpoint({{"step": step, "score": score}})
+        time.sleep(0.05 if config["lr"] > 0.1 else 0.15)
+        trial.report(step, score)
+        if trial.should_prune():
+            break
+    return score
+"""
+
+
+@pytest.mark.parametrize("saves", [True, False], ids=["saves-never-loads", "neither"])
+def test_pbt_children_that_train_from_scratch_are_told(project, saves):
+    """Trial code that never calls load_checkpoint() restarted every child from step 1 (lineage said step 5, 18,
+    10), and neither the run nor show said so; show still counted PBT's savings."""
+    project.write("trainer.py", FORGETFUL_TRAINER.format(gate=str(project.root / "gate"), saves=saves))
+    spec = project.spec(
+        name="forgets", objective={"metric": "score", "direction": "maximize"},
+        space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}, strategy="random",
+        trial={"function": "trainer:objective"}, budget={"trials": 16}, executor={"kind": "process", "workers": 4},
+        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "quantile_fraction": 0.25,
+                   "max_resource": 8})
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    children = [t for t in project.trials("forgets") if "lineage" in t]
+    assert children, "PBT started trials from others"
+    assert all(c["intermediate"][0][0] == 1 and c["lineage"]["step"] >= 2 for c in children)
+    said = " ".join(proc.stderr.split())
+    fix = ("the trial code does not resume from trial.load_checkpoint()" if saves
+           else "the parent saved no checkpoint to copy: call trial.save_checkpoint(state) before each report, and "
+                "start from what trial.load_checkpoint() returns")
+    assert said.count("trained from scratch") == 1, said  # once in the run, not once per child
+    assert re.search(r"trial \d+ was started by PBT from trial \d+'s checkpoint at step \d+, but its first report "
+                     r"is at step 1: it trained from scratch", said), said
+    assert fix in said and "see the README's Early stopping section, PBT" in said, said
+    shown = json.loads(project.cli("show", "forgets", "--json", check=True).stdout)
+    assert [c["trial"] for c in shown["scheduler"]["restarted_children"]] == sorted(c["number"] for c in children)
+    text = " ".join(project.cli("show", "forgets", check=True).stdout.split())
+    assert f"{len(children)} trials PBT started" in text or (len(children) == 1 and "trained from scratch" in text)
+    assert fix in text and "the steps saved above count the trials PBT stopped, not what it gained" in text, text

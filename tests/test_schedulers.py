@@ -362,11 +362,42 @@ def test_resource_summary_counts_steps_against_full_runs() -> None:
               record(4, TrialState.RUNNING, [(1, 0.0)]),
               TrialRecord(number=5, state=TrialState.COMPLETED, params={}, seed=5, values=(1.0,))]  # no reports
     summary = resource_summary(trials, max_resource=27)
-    assert (summary.trials, summary.steps_used, summary.steps_full) == (4, 27 + 3 + 1 + 27, 4 * 27)
-    assert summary.fraction_used == pytest.approx(58 / 108)
-    assert summary.to_json()["fraction_saved"] == round(1 - 58 / 108, 4)
-    assert resource_summary(trials).max_resource == 27  # observed from the completed trials
+    # the trial without reports is left out (its steps are unknown), not counted as 27 steps run
+    assert (summary.trials, summary.steps_used, summary.steps_full, summary.unreported) == (3, 27 + 3 + 1, 3 * 27, 1)
+    assert summary.fraction_used == pytest.approx(31 / 81)
+    assert summary.to_json()["fraction_saved"] == round(1 - 31 / 81, 4)
+    assert resource_summary(trials).full_length == 27  # observed from the completed trials
     assert resource_summary([]).fraction_used == 1.0
+
+
+@pytest.mark.parametrize("max_resource", [5, 20, 200, None])
+def test_steps_saved_are_counted_against_the_longest_completed_trial_whatever_max_resource_says(max_resource) -> None:
+    """Trials of 20 steps with max_resource 5 read `145 of 50 steps (-190% saved)`, with 200 `145 of 2000 steps (93%
+    saved)`: the end of a run is what completed trials show, and max_resource only while none has completed."""
+    trials = [record(0, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 21)]),
+              record(1, TrialState.PRUNED, [(1, 2.0), (2, 2.0), (3, 2.0)]),
+              record(2, TrialState.PRUNED, [(s, 2.0) for s in range(1, 25)])]  # ran past the others' end
+    summary = resource_summary(trials, max_resource)
+    assert (summary.steps_used, summary.steps_full, summary.full_length) == (20 + 3 + 24, 20 + 20 + 24, 20)
+    assert 0 <= summary.fraction_saved == pytest.approx(1 - 47 / 64)
+    assert summary.length_mismatch is (max_resource in (5, 200))
+    warning = summary.length_warning("asha")
+    assert (warning is None) is (max_resource in (20, None))
+    if warning is not None:
+        assert warning.startswith(f"scheduler.max_resource is {max_resource}, but trial 0 completed after 20 steps")
+    # before any trial completed: max_resource, or the longest trial's steps where that is more
+    running = resource_summary(trials[1:3], max_resource)
+    length = max(max_resource or 0, 24)
+    assert (running.full_length, running.steps_full) == (length, 2 * length)
+    assert running.fraction_saved >= 0 and not running.length_mismatch
+
+
+@pytest.mark.parametrize("observed,mismatch", [(27, False), (26, False), (28, False), (24, True), (30, True)])
+def test_a_trial_length_close_to_max_resource_is_no_mismatch(observed, mismatch) -> None:
+    from tunesmith.scheduler.resources import length_mismatch
+
+    assert length_mismatch(27, observed) is mismatch
+    assert not length_mismatch(None, observed) and not length_mismatch(27, None)
 
 
 @pytest.mark.parametrize("max_resource", [9, None], ids=["declared", "observed"])
@@ -379,7 +410,7 @@ def test_a_loop_reporting_from_step_0_saves_what_one_reporting_from_step_1_saves
                 record(2, TrialState.PRUNED, [(first, 3.0)])]
 
     one_based, zero_based = resource_summary(trials(1), max_resource), resource_summary(trials(0), max_resource)
-    assert (one_based.steps_used, one_based.steps_full, one_based.max_resource) == (9 + 3 + 1, 27, 9)
+    assert (one_based.steps_used, one_based.steps_full, one_based.full_length) == (9 + 3 + 1, 27, 9)
     assert zero_based == one_based
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +59,9 @@ def test_schedulers_prune_in_real_runs(project, kind, workers, scheduler):
         else:
             assert last.step < 27, "a pruned trial stopped before the end"
         assert t.values == (last.value,), "its value is the last value it reported"
+        # its log says who stopped it, where and why (it ended mid-curve without a word)
+        assert (f"tunesmith: stopped early after its report at step {last.step} by the {scheduler['name']} scheduler "
+                "(") in Path(t.log_path).read_text(), t.log_path
     summary = result.summary()
     assert summary["trials"]["pruned"] == len(pruned)
     resources = summary["scheduler"]["resources"]
@@ -87,6 +92,10 @@ def test_a_command_trial_is_stopped_by_the_scheduler(project):
     assert pruned, trials
     for t in pruned:
         assert t["steps"] < 9 and t["values"]["loss"] == t["intermediate"][-1][1]
+        # the log said nothing of the SIGTERM: the command's output just stopped
+        assert Path(t["log_path"]).read_text().splitlines()[-1] == (
+            f"tunesmith: stopped early after its report at step {t['steps']} by the asha scheduler (its value at a rung "
+            "was not in the top 1/3 of the trials that reached it); the command got SIGTERM"), t["log_path"]
     shown = project.cli("show", "cmd-sched", check=True).stdout
     assert "scheduler asha" in shown and "saved" in shown
 
@@ -171,7 +180,64 @@ def test_a_scheduler_that_got_no_reports_says_why(project):
                '"step" and "loss" (or "value"), e.g. {"step": 3, "loss": 0.42}')
     run = project.cli("run", str(project.write_spec(spec)), check=True)
     assert warning in " ".join(run.stdout.split()), run.stdout
-    assert warning in " ".join(project.cli("show", "unfed", check=True).stdout.split())
+    shown = " ".join(project.cli("show", "unfed", check=True).stdout.split())
+    assert warning in shown
+    # steps no trial reported are not counted as run: this read `27 of 27 steps (100% ...)`
+    assert "scheduler asha: no steps counted (no finished trial reported one); pruned 0" in shown, shown
+    resources = project.show("unfed")["scheduler"]["resources"]
+    assert (resources["steps_used"], resources["steps_full"], resources["unreported"]) == (0, 0, 3)
+    exposition = project.cli("metrics", "unfed", check=True).stdout
+    assert 'tunesmith_resource_steps_used{experiment="unfed"} 0.0' in exposition
     project.write("train.py", COMMAND)
     heard = project.cli("run", str(project.write_spec({**spec, "name": "heard"})), check=True)
     assert "no trial reported" not in heard.stdout + project.cli("show", "heard", check=True).stdout
+
+
+TWENTY_STEPS = """
+def objective(config, trial):
+    value = None
+    for epoch in range(1, 21):
+        value = config["x"] + 1.0 / epoch
+        trial.report(epoch, value)
+        if trial.should_prune():
+            return value
+    return value
+"""
+
+
+@pytest.mark.parametrize("max_resource", [5, 200, 20])
+def test_steps_saved_are_counted_against_the_trials_real_length_and_a_wrong_max_resource_is_told(project,
+                                                                                                max_resource):
+    """Trials of 20 steps under ASHA with `max_resource: 5` showed `145 of 50 steps (290% ...; -190% saved)`, and
+    with `max_resource: 200` `145 of 2000 steps ... 93% saved` (the gauge 0.9275), and neither the run nor show
+    said the field did not fit the trials. The end of a run is the longest completed trial's last step."""
+    project.write("twenty.py", TWENTY_STEPS)
+    name = f"len{max_resource}"
+    spec = project.spec(name=name, trial={"function": "twenty:objective"}, budget={"trials": 9}, strategy="random",
+                        executor={"kind": "inline"},
+                        scheduler={"name": "asha", "min_resource": 1, "max_resource": max_resource,
+                                   "reduction_factor": 3})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    trials = project.trials(name)
+    assert max(t["steps"] for t in trials) == 20 and any(t["state"] == "pruned" for t in trials)
+    resources = project.show(name)["scheduler"]["resources"]
+    used = sum(t["steps"] for t in trials)
+    assert (resources["steps_used"], resources["steps_full"]) == (used, 9 * 20)
+    assert resources["full_length"] == 20
+    assert resources["fraction_saved"] == round(1 - used / 180, 4) > 0
+    shown = " ".join(project.cli("show", name, check=True).stdout.split())
+    # digits only: no saving below zero, nor above what was saved
+    assert re.search(rf"scheduler asha: {used} of 180 steps \(\d+% of running every trial to its end, 20 steps; "
+                     rf"{round(100 * (1 - used / 180))}% saved\)", shown), shown
+    exposition = project.cli("metrics", name, check=True).stdout
+    gauge = re.search(rf'tunesmith_resource_saved_ratio\{{experiment="{name}"\}} (\S+)', exposition)
+    assert gauge and float(gauge.group(1)) == pytest.approx(resources["fraction_saved"], abs=1e-4)
+    said = " ".join(run.stderr.split())
+    if max_resource == 20:
+        assert "scheduler.max_resource" not in said + shown
+        return
+    how = "short of" if max_resource > 20 else "past"
+    warning = re.compile(rf"scheduler\.max_resource is {max_resource}, but trial \d+ completed after 20 steps, well "
+                         rf"{how} it: .*set scheduler\.max_resource to the steps a trial runs \(20\)")
+    assert len(warning.findall(said)) == 1, said  # once in the run, not once per trial
+    assert warning.search(shown), shown

@@ -17,9 +17,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from rich.console import Console
 from tunesmith.errors import ClusterLost, StorageError, UserInputError
 from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
+
+if TYPE_CHECKING:
+    from tunesmith.scheduler.evidence import RestartedChild
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
@@ -360,7 +363,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from rich.markup import escape  # a stop reason may quote a trial's stderr
 
     from tunesmith.console import print_best_table
-    from tunesmith.summary import experiment_summary, ran_past_their_stop, scheduler_without_reports
+    from tunesmith.summary import (experiment_summary, ran_past_their_stop, restarted_children,
+                                   scheduler_without_reports)
 
     store = _store(storage)
     exp = store.experiment(name)
@@ -388,6 +392,9 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         from tunesmith.data_history import data_epochs
 
         summary["data_fingerprints"] = [e.to_json() for e in data_epochs(exp.attributes, run_events, trials)]
+    restarted = restarted_children(trials, run_events) if summary["scheduler"] else []
+    if restarted:  # PBT children that ignored their parent's checkpoint
+        summary["scheduler"]["restarted_children"] = [c.to_json() for c in restarted]
     ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
     if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
         summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
@@ -401,17 +408,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if "stop_reason" in summary:
         out.print(f"stopped: {escape(summary['stop_reason'])}")
     if summary["scheduler"]:
-        r = summary["scheduler"]["resources"]
-        out.print(f"scheduler {summary['scheduler']['name']}: {r['steps_used']:g} of {r['steps_full']:g} steps "
-                  f"({r['fraction_used']:.0%} of running every trial to the end; {r['fraction_saved']:.0%} saved); "
-                  f"pruned {summary['trials']['pruned']}")
-        if (unfed := scheduler_without_reports(exp, trials)) is not None:
-            out.print(f"[yellow]warning[/]: {escape(unfed)}")
-        if past := summary["scheduler"].get("ran_past_their_stop"):
-            out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
-                      f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on "
-                      "until its code returns; check trial.should_prune() after each report and return when it is "
-                      "true")
+        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), restarted)
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
@@ -465,6 +462,33 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
              for key in ("cpu_hour", "gpu_hour", "memory_gb_hour") if prices[key]]
     own = f"the trial's own metric {prices['metric']!r}" if prices["metric"] else ""
     return f"{own} (else {', '.join(rates)})" if own and rates else own or ", ".join(rates)
+
+
+def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[type-arg]
+                             restarted: Sequence[RestartedChild]) -> None:
+    """`show`'s lines on early stopping: the steps saved, and what made them mean less than they say."""
+    from rich.markup import escape
+
+    scheduler, r = summary["scheduler"], summary["scheduler"]["resources"]
+    steps = (f"{r['steps_used']:g} of {r['steps_full']:g} steps ({r['fraction_used']:.0%} of running every trial to "
+             f"its end, {r['full_length']:g} steps; {r['fraction_saved']:.0%} saved)" if r["trials"]
+             else "no steps counted (no finished trial reported one)")
+    unreported = f"; {r['unreported']} trial(s) without reports not counted" if r["unreported"] and r["trials"] else ""
+    out.print(f"scheduler {scheduler['name']}: {steps}{unreported}; pruned {summary['trials']['pruned']}")
+    if "length_warning" in scheduler:
+        out.print(f"[yellow]warning[/]: {escape(scheduler['length_warning'])}")
+    if unfed is not None:
+        out.print(f"[yellow]warning[/]: {escape(unfed)}")
+    if restarted:
+        from tunesmith.scheduler.evidence import restarted_warning
+
+        out.print(f"[yellow]warning[/]: {escape(restarted_warning(restarted))}; the steps saved above count the "
+                  "trials PBT stopped, not what it gained")
+    if past := scheduler.get("ran_past_their_stop"):
+        out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
+                  f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on "
+                  "until its code returns; check trial.should_prune() after each report and return when it is "
+                  "true")
 
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from tunesmith.records import ExperimentRecord, Failure, TrialRecord
+from tunesmith.records import ExperimentRecord, Failure, Lineage, TrialRecord
 
 
 class RunListener:
@@ -33,6 +33,9 @@ class RunListener:
     def trial_queued(self, trial: TrialRecord) -> None:
         """The trial's next attempt went to an executor that holds it until it can begin (behind a running trial
         on Ray, or until its actor is up): recorded ``queued``; ``trial_started`` follows as it begins."""
+
+    def trial_exploited(self, trial: TrialRecord, lineage: Lineage) -> None:
+        """A scheduler (PBT) started ``trial`` from another trial's checkpoint; ``trial_started`` follows."""
 
     def warning(self, message: str) -> None:
         """Something the user should know that does not stop the run (the data changed since the last run)."""
@@ -103,6 +106,9 @@ class Listeners(RunListener):
 
     def trial_queued(self, *a: Any, **k: Any) -> None:
         self._each("trial_queued", a, k)
+
+    def trial_exploited(self, *a: Any, **k: Any) -> None:
+        self._each("trial_exploited", a, k)
 
     def trial_retrying(self, *a: Any, **k: Any) -> None:
         self._each("trial_retrying", a, k)

@@ -195,6 +195,36 @@ class TrialRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Lineage:
+    """How a trial a scheduler started from another began (PBT): the ``trial_exploited`` event's payload.
+
+    Attributes:
+        parent: the trial whose checkpoint it continues from.
+        step: the parent's last reported step when the child was started (its checkpoint is at least that new).
+        params_before: the parent's params; None when this coordinator did not know them.
+        params_after: the child's, perturbed.
+        checkpoint_copied: whether the parent had a checkpoint to copy (it called ``trial.save_checkpoint()``).
+    """
+
+    parent: int
+    step: int
+    params_before: Mapping[str, ParamValue] | None
+    params_after: Mapping[str, ParamValue]
+    checkpoint_copied: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"parent": self.parent, "step": self.step,
+                "params_before": None if self.params_before is None else dict(self.params_before),
+                "params_after": dict(self.params_after), "checkpoint_copied": self.checkpoint_copied}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Lineage:
+        """From a recorded event's payload; one without ``checkpoint_copied`` is read as copied."""
+        return cls(d["parent"], d["step"], d.get("params_before"), d.get("params_after") or {},
+                   bool(d.get("checkpoint_copied", True)))
+
+
+@dataclass(frozen=True, slots=True)
 class ExperimentRecord:
     """An experiment as the store keeps it: its full spec and where it stands."""
 

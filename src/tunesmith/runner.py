@@ -29,10 +29,10 @@ from tunesmith.coordinators import (LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, He
                                     reclaim_abandoned)
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
-from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Outcome, Report, RunStatus, TrialRecord,
-                               TrialState, continued_curve)
+from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
+                               TrialRecord, TrialState, continued_curve)
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
-from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, Scheduler
+from tunesmith.scheduler import Decision, Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import RunningBest, SelectionRule, trial_metrics
 from tunesmith.space import SearchSpace
@@ -174,7 +174,8 @@ class Runner:
                  clock: Clock, executor: Executor | None = None, scheduler: Scheduler | None = None,
                  join: bool = False) -> None:
         self.store, self.experiment, self.plan, self.spec = store, experiment, plan, plan.spec
-        watching = Listeners(AuditListener(store, clock), UnreportedMetrics.of(plan.spec), listener or RunListener())
+        watching = Listeners(AuditListener(store, clock), UnreportedMetrics.of(plan.spec),
+                             SchedulerEvidence.of(plan.spec), listener or RunListener())
         self.listener = attach_tracking(plan.spec, store, clock, watching)  # + MLflow
         self.clock = clock
         self._owner = lease_owner_id()
@@ -394,9 +395,9 @@ class Runner:
         """A trial PBT started from another: copy the parent's checkpoint, record the lineage."""
         copied = copy_latest_checkpoint(Path(self._log_template.format(number=exploit.parent)).parent,
                                         Path(rec.log_path or "").parent / PARENT_CHECKPOINT)
-        self.store.record_event(self.experiment.id, "trial_exploited", self.clock.now(), rec.number, {
-            "parent": exploit.parent, "step": exploit.step, "params_before": self._params_of.get(exploit.parent),
-            "params_after": dict(exploit.params), "checkpoint_copied": copied})
+        lineage = Lineage(exploit.parent, exploit.step, self._params_of.get(exploit.parent), exploit.params, copied)
+        self.store.record_event(self.experiment.id, "trial_exploited", self.clock.now(), rec.number, lineage.to_json())
+        self.listener.trial_exploited(rec, lineage)
 
     def _handle(self, ev: ExecutorEvent) -> None:
         if isinstance(ev, TrialReported):
@@ -497,7 +498,5 @@ class Runner:
 
 def _scheduler_for(spec: ExperimentSpec, space: SearchSpace) -> Scheduler:
     """The spec's scheduler; its seed derives from the experiment's, so a resume assigns the same brackets."""
-    from tunesmith.scheduler import build_scheduler
-
     return build_scheduler(spec.scheduler, spec.objectives[0].direction, derive_seed(spec.seed or 0, "scheduler"),
                            space=space)

@@ -6,16 +6,19 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import spend_summary
-from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.records import ExperimentRecord, Lineage, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import (Selection, best_eligible, completed, pareto_front, select_trial,
                                  unrecorded_constraint)
 from tunesmith.storage.base import Event
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
 from tunesmith.strategy.warm_start import legacy_mode
+
+if TYPE_CHECKING:
+    from tunesmith.scheduler.evidence import RestartedChild
 
 
 def objectives_of(experiment: ExperimentRecord) -> tuple[ObjectiveSpec, ...]:
@@ -169,13 +172,18 @@ def gap_text(optimism: dict[str, Any]) -> str:
 
 
 def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any] | None:
-    """Which scheduler ran and the resources it saved against running every trial to max_resource."""
+    """Which scheduler ran and the resources it saved against running every trial to the end (the longest completed
+    trial's length: see scheduler.resources); ``length_warning`` when completed trials end well before or after the
+    declared max_resource."""
     if spec.scheduler.name == "none":
         return None
     from tunesmith.scheduler import resource_summary
 
-    resources = resource_summary(trials, getattr(spec.scheduler, "max_resource", None)).to_json()
-    return {"name": spec.scheduler.name, "resources": resources}
+    resources = resource_summary(trials, getattr(spec.scheduler, "max_resource", None))
+    out: dict[str, Any] = {"name": spec.scheduler.name, "resources": resources.to_json()}
+    if (warning := resources.length_warning(spec.scheduler.name)) is not None:
+        out["length_warning"] = warning
+    return out
 
 
 def scheduler_without_reports(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str | None:
@@ -201,6 +209,19 @@ def ran_past_their_stop(trials: Sequence[TrialRecord], events: Sequence[Event]) 
             stopped_at[e.trial_number] = e.payload["step"]
     return [t.number for t in trials if t.state is TrialState.PRUNED and t.number in stopped_at and t.intermediate
             and t.intermediate[-1].step > stopped_at[t.number]]
+
+
+def restarted_children(trials: Sequence[TrialRecord], events: Sequence[Event]) -> list[RestartedChild]:
+    """PBT children that trained from scratch: their first report is well below the step their parent had reached
+    (their code does not resume from ``trial.load_checkpoint()``). Read from the ``trial_exploited`` events."""
+    from tunesmith.scheduler.evidence import restarted_child
+
+    lineage = {e.trial_number: Lineage.from_json(e.payload) for e in events
+               if e.kind == "trial_exploited" and e.trial_number is not None}
+    if not lineage:
+        return []
+    found = (restarted_child(t, lineage.get(t.number)) for t in trials)
+    return [c for c in found if c is not None]
 
 
 def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any]:

@@ -110,11 +110,21 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     if failure is not None:
         return Outcome(failure=failure, duration_s=duration, notes=tuple(notes))
     if pruned:
+        if job.stopped_by is not None and prune_requested():  # (a trial that raised TrialPruned on its own: not said)
+            _say_stopped(log, job, reports[-1].step if reports else None)
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
         return Outcome(values=last, pruned=True, duration_s=duration, notes=tuple(notes))
     assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration, notes=tuple(notes))
+
+
+def _say_stopped(log: TextIO, job: TrialJob, step: int | None) -> None:
+    """One line in the trial's log: who stopped it, at which step, and why (the log ended mid-curve, unexplained)."""
+    how = "the command got SIGTERM" if job.command is not None else "trial.should_prune() turned true"
+    at = f"after its report at step {step}" if step is not None else "before it reported"
+    log.write(f"tunesmith: stopped early {at} by {job.stopped_by}; {how}\n")
+    log.flush()
 
 
 def _log_size(log: TextIO) -> int | None:

@@ -11,8 +11,9 @@ Definitions worth stating:
 - best value: per objective metric, the best value of a completed trial (trials flagged unstable are left out
   when the task excludes them from selection); time to best is from the experiment's creation to the finish
   of the trial that set the current best (any objective improving counts as progress);
-- resources saved (early stopping only): ``1 - steps run / steps had every counted trial run to the end``,
-  the same figure as ``tunesmith show`` (scheduler.resource_summary);
+- resources saved (early stopping only): ``1 - steps run / steps had every counted trial run to the end``, the
+  end being the longest completed trial's last step (``max_resource`` until one completed), and trials without
+  reports left out: the same figure as ``tunesmith show`` (scheduler.resources.ResourceTally);
 - reproducibility index (built-in tasks only): the fraction of completed trials whose fold spread stayed under
   the task's threshold (not flagged ``unstable``): how far a configuration's score can be trusted to repeat;
 - cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial;
@@ -31,7 +32,7 @@ from typing import Any
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
-from tunesmith.scheduler.resources import steps_run
+from tunesmith.scheduler.resources import ResourceTally
 from tunesmith.storage.base import Event, TrialStore
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
@@ -105,9 +106,10 @@ class TuningMetrics:
                                         "trial last finished, whichever is later (what a stall alert watches)", e,
                                         registry=r)
         self.steps_used = prom.Gauge("tunesmith_resource_steps_used", "Steps run by completed and pruned trials "
-                                     "(early stopping only)", e, registry=r)
+                                     "that reported (early stopping only)", e, registry=r)
         self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
-                                "running every counted trial to the end", e, registry=r)
+                                "running every counted trial to the end (the longest completed trial's length)", e,
+                                registry=r)
         self.workers = prom.Gauge("tunesmith_workers", "Worker slots configured", e, registry=r)
         self.busy = prom.Gauge("tunesmith_workers_busy", "Workers running a trial", e, registry=r)
         self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting to begin: for a retry, or queued for a "
@@ -131,12 +133,8 @@ class TuningMetrics:
         self._best: dict[str, float] = {}
         self._since_best = 0
         self._last_activity = 0.0
-        self._max_resource: int | None = None
+        self._resources = ResourceTally()  # show's figures, counted one finished trial at a time
         self._early_stopping = False
-        self._steps_counted = 0    # completed and pruned trials
-        self._steps_reported = 0   # steps of those that reported
-        self._unreported = 0       # those without reports (count as a full run)
-        self._longest = 0          # the longest completed trial, the length when none is declared
         self._completed = 0
         self._unstable = 0
         self._is_task = False
@@ -157,7 +155,7 @@ class TuningMetrics:
         self._is_task = spec.task is not None
         self._exclude_unstable = bool(spec.task and spec.task.exclude_unstable)
         self._early_stopping = spec.scheduler.name != "none"
-        self._max_resource = getattr(spec.scheduler, "max_resource", None)
+        self._resources.max_resource = getattr(spec.scheduler, "max_resource", None)
         self._at(self.running, n).set(1 if running else 0)
         if started_at is not None:
             self._at(self.run_started, n).set(started_at)
@@ -307,19 +305,10 @@ class TuningMetrics:
     def _count_resources(self, trial: TrialRecord) -> None:
         if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
             return
-        self._steps_counted += 1
-        if trial.intermediate:
-            last = steps_run(trial)  # show's rule: a loop counting from step 0 ran one step more than its last
-            self._steps_reported += last
-            if trial.state is TrialState.COMPLETED:
-                self._longest = max(self._longest, last)
-        else:
-            self._unreported += 1
-        length = self._max_resource if self._max_resource is not None else self._longest
-        used = self._steps_reported + self._unreported * length
-        full = self._steps_counted * length
-        self._at(self.steps_used, self._name).set(used)
-        self._at(self.saved, self._name).set(max(0.0, 1 - used / full) if full else 0.0)
+        self._resources.add(trial)
+        summary = self._resources.summary()
+        self._at(self.steps_used, self._name).set(summary.steps_used)
+        self._at(self.saved, self._name).set(summary.fraction_saved)  # 0 with nothing counted
 
     def _count_best(self, trial: TrialRecord) -> None:
         n = self._name

@@ -10,6 +10,7 @@ from tunesmith.errors import SpecError
 from tunesmith.records import Direction
 from tunesmith.scheduler.asha import ASHAScheduler, Rung
 from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, ProposingScheduler, Scheduler
+from tunesmith.scheduler.evidence import SchedulerEvidence
 from tunesmith.scheduler.hyperband import HyperbandScheduler
 from tunesmith.scheduler.median import MedianScheduler
 from tunesmith.scheduler.pbt import PBTScheduler, check_mutations
@@ -74,6 +75,7 @@ __all__ = [
     "ResourceSummary",
     "Rung",
     "Scheduler",
+    "SchedulerEvidence",
     "build_scheduler",
     "resource_summary",
 ]

@@ -72,6 +72,11 @@ class NoSchedulerConfig(StrictModel):
 
     name: Literal["none"] = "none"
 
+    @property
+    def stop_rule(self) -> None:
+        """Nothing stops a trial early."""
+        return None
+
 
 class MedianConfig(StrictModel):
     """The median stopping rule (Golovin et al. 2017, as Optuna's ``MedianPruner``).
@@ -89,6 +94,11 @@ class MedianConfig(StrictModel):
         default=5, ge=1, description="completed trials that must have reached a step before it is judged")
     interval_steps: _StrictInt = Field(default=1, ge=1, description="steps between checks, counted from warmup")
 
+    @property
+    def stop_rule(self) -> str:
+        """Why this rule stops a trial, in words (a stopped trial's log says it)."""
+        return "its best value so far was worse than the median of the completed trials' values at that step"
+
 
 class ASHAConfig(StrictModel):
     """Asynchronous successive halving (Li et al. 2020): keep the top ``1/reduction_factor`` at each rung."""
@@ -98,6 +108,11 @@ class ASHAConfig(StrictModel):
     max_resource: _StrictInt = Field(ge=1, description="the step at which a trial is fully trained")
     reduction_factor: _StrictInt = Field(default=3, ge=2, description="eta: one in eta trials goes on at a rung")
     min_early_stopping_rate: _StrictInt = Field(default=0, ge=0, description="lowest rungs to skip")
+
+    @property
+    def stop_rule(self) -> str:
+        """Why ASHA stops a trial, in words (a stopped trial's log says it)."""
+        return f"its value at a rung was not in the top 1/{self.reduction_factor} of the trials that reached it"
 
     # Cross-field checks are field validators (fields validate in declaration order, so the earlier ones are in
     # info.data) rather than a model validator: the error's path then names the field to fix.
@@ -160,6 +175,12 @@ class HyperbandConfig(StrictModel):
     def bracket_total(self) -> int:
         """The number of brackets in use."""
         return self.brackets if self.brackets is not None else self.available_brackets
+
+    @property
+    def stop_rule(self) -> str:
+        """Why Hyperband stops a trial, in words (a stopped trial's log says it)."""
+        return (f"its value at a rung was not in the top 1/{self.reduction_factor} of the trials of its bracket "
+                "that reached it")
 
 
 # Positive, finite floats: a perturbation factor of 0, a negative one or inf would leave the domain or its sign.
@@ -229,6 +250,12 @@ class PBTConfig(StrictModel):
                 f"must be > perturbation_interval={interval}, or no trial is ever ranked; got {v} "
                 "(lower perturbation_interval, or raise max_resource)")
         return v
+
+    @property
+    def stop_rule(self) -> str:
+        """Why PBT stops a trial, in words (a stopped trial's log says it)."""
+        return (f"it ranked in the bottom {self.quantile_fraction:.0%} of the population at a multiple of "
+                f"perturbation_interval ({self.perturbation_interval}); a perturbed copy of a top trial replaces it")
 
 
 def _check_max_resource(v: int, info: ValidationInfo) -> int:
