@@ -343,3 +343,14 @@ def test_reproduce_refuses_a_search_without_recording_a_failed_reproduction(tmp_
     finally:
         store.close()
     assert "trial_reproduced" not in kinds and kinds
+
+
+def test_a_random_state_object_seeds_the_search_as_scikit_learn_accepts_it() -> None:
+    """random_state=np.random.RandomState(0), which RandomizedSearchCV takes, failed in numpy's seeding (TypeError)."""
+    space = {"C": loguniform(1e-2, 1e2)}
+
+    def run() -> Any:
+        return TunedSearchCV(LogisticRegression(max_iter=1000), space, n_iter=3, cv=3,
+                             random_state=np.random.RandomState(0)).fit(X, y)
+
+    assert run().cv_results_["params"] == run().cv_results_["params"]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, indexable
+from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.records import ParamValue, TrialState
 from tunesmith.reproduce import SKLEARN_SEARCH_TRIAL
@@ -420,7 +420,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
-            seed = int(np.random.RandomState(seed).randint(2**31))  # type: ignore[arg-type]
+            seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
         state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
                         decoders, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
                         int(self.verbose), sys.stdout)
