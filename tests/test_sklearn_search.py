@@ -227,3 +227,130 @@ def test_a_searched_pipeline_step_takes_its_own_parameters(tmp_path: Path) -> No
                                          r"'n_componets' for NMF, PCA \(the values of 'reduce_dim'\); did you mean "
                                          r"'n_components'\?"):
         TunedSearchCV(pipe, typo, n_iter=2, cv=3, storage=f"sqlite:///{tmp_path / 's.db'}").fit(X, y)
+
+
+# -- drop-in for GridSearchCV / RandomizedSearchCV: what a user's script passes ---------------------------------
+
+def test_a_callable_refit_picks_the_index_it_returns_as_gridsearchcv() -> None:
+    """refit=callable was taken as refit=True: best_index_ was the best rank's (2), not the callable's 0."""
+    grid = {"max_depth": [1, 2, 3]}
+
+    def first(results: dict[str, Any]) -> int:
+        return 0
+
+    ours = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, strategy="grid", cv=3, refit=first).fit(X, y)
+    ref = GridSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=3, refit=first).fit(X, y)
+    assert ours.best_index_ == ref.best_index_ == 0
+    assert ours.best_params_ == ours.cv_results_["params"][0]
+    assert ours.best_estimator_.get_params()["max_depth"] == ours.best_params_["max_depth"]
+    assert not hasattr(ours, "best_score_") and not hasattr(ref, "best_score_")
+
+
+def test_a_grid_is_searched_whole_when_n_iter_is_left_out_and_a_smaller_n_iter_says_so() -> None:
+    """As a drop-in for GridSearchCV, a 24-point grid was searched at 10 of its points (n_iter's default), silently."""
+    grid = {"max_depth": [1, 2, 3, 4, 5, None], "min_samples_leaf": [1, 2, 4, 8]}
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    ours = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=cv, random_state=0).fit(X, y)
+    ref = GridSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=cv).fit(X, y)
+    key = lambda p: tuple(sorted(p.items(), key=str))  # noqa: E731
+    mine = {key(p): s for p, s in zip(ours.cv_results_["params"], ours.cv_results_["mean_test_score"], strict=True)}
+    theirs = {key(p): s for p, s in zip(ref.cv_results_["params"], ref.cv_results_["mean_test_score"], strict=True)}
+    assert len(ours.cv_results_["params"]) == 24 and mine.keys() == theirs.keys()
+    assert all(mine[k] == pytest.approx(theirs[k]) for k in mine)
+    assert ours.best_score_ == pytest.approx(ref.best_score_)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        part = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, n_iter=5, cv=3, random_state=0).fit(X, y)
+    said = [str(w.message) for w in caught if "n_iter" in str(w.message)]
+    assert said == ["n_iter=5 evaluates 5 of the grid's 24 points; leave n_iter out (or give n_iter=24) to search the "
+                    "whole grid, as GridSearchCV does"]
+    assert len(part.cv_results_["params"]) == 5
+    drawn = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": loguniform(1e-2, 1e2)}, cv=3,
+                          random_state=0).fit(X, y)
+    assert len(drawn.cv_results_["params"]) == 10  # a distribution has no grid: RandomizedSearchCV's default
+
+
+def test_a_named_search_can_be_fitted_again_and_cloned_in_nested_cross_validation(tmp_path: Path) -> None:
+    """A second fit raised ExperimentExists; inside cross_val_score the second fold's error became a NaN score."""
+    from sklearn.model_selection import cross_val_score
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    search = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0, 10.0]}, cv=3, storage=url,
+                           name="lr-search")
+    assert search.fit(X, y).experiment_name_ == "lr-search"
+    assert search.fit(X, y).experiment_name_ == "lr-search-2"
+    nested = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=3, storage=url, name="nested")
+    scores = cross_val_score(nested, X, y, cv=2, error_score="raise")
+    assert scores.shape == (2,) and not np.isnan(scores).any()
+    for name, trials in (("lr-search", 3), ("lr-search-2", 3), ("nested", 2), ("nested-2", 2)):
+        assert len(tunesmith.open_experiment(name, storage=url).trials) == trials, name
+
+
+def test_n_jobs_verbose_and_pre_dispatch_are_accepted_and_do_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
+    """n_jobs= and verbose= raised TypeError (unexpected keyword), crashing GridSearchCV scripts."""
+    grid = {"C": [0.1, 1.0, 10.0]}
+    one = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3).fit(X, y)
+    capsys.readouterr()
+    par = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, n_jobs=2, pre_dispatch="2*n_jobs",
+                        verbose=3, return_train_score=True, error_score=0.0).fit(X, y)
+    out = capsys.readouterr().out
+    np.testing.assert_allclose(par.cv_results_["mean_test_score"], one.cv_results_["mean_test_score"])
+    assert par.cv_results_["params"] == one.cv_results_["params"] and "mean_train_score" in par.cv_results_
+    assert "Fitting 3 folds for each of 3 candidates, totalling 9 fits" in out
+    assert out.count("[CV 1/3]") == 3 and out.count("END {'C': ") == 3
+    TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "totalling 9 fits" in out and "END" not in out
+    with pytest.raises(ValueError, match="n_jobs must be None or a nonzero int"):
+        TunedSearchCV(LogisticRegression(), grid, n_jobs=0).fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_an_invalid_estimator_parameter_is_named_as_the_estimators_own(n_jobs: int | None) -> None:
+    """error_score='raise' with C=-1 said "The 'C' parameter of cross_validate must be ...", GridSearchCV names
+    LogisticRegression."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    grid = {"C": [-1.0]}
+    with pytest.raises(InvalidParameterError) as theirs:
+        GridSearchCV(LogisticRegression(), grid, cv=3, error_score="raise").fit(X, y)
+    with pytest.raises(InvalidParameterError) as ours:
+        TunedSearchCV(LogisticRegression(), grid, cv=3, error_score="raise", n_jobs=n_jobs).fit(X, y)
+    assert "The 'C' parameter of LogisticRegression must be" in str(theirs.value)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_reproduce_refuses_a_search_without_recording_a_failed_reproduction(tmp_path: Path) -> None:
+    """`tunesmith reproduce` failed on LookupError (the search's context variable) and recorded a failed
+    reproduction, taking the reproducibility index to 0%."""
+    import os
+    import subprocess
+    import sys
+
+    from tunesmith.storage.sql import SQLStore
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=3, storage=url, name="lr").fit(X, y)
+    src = str(Path(tunesmith.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "reproduce", "lr", "0", "--storage", url],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "TunedSearchCV" in done.stderr and "re-run" in done.stderr and "Traceback" not in done.stderr
+    store = SQLStore(url)
+    try:
+        kinds = [e.kind for e in store.events(store.experiment("lr").id)]
+    finally:
+        store.close()
+    assert "trial_reproduced" not in kinds and kinds
+
+
+def test_a_random_state_object_seeds_the_search_as_scikit_learn_accepts_it() -> None:
+    """random_state=np.random.RandomState(0), which RandomizedSearchCV takes, failed in numpy's seeding (TypeError)."""
+    space = {"C": loguniform(1e-2, 1e2)}
+
+    def run() -> Any:
+        return TunedSearchCV(LogisticRegression(max_iter=1000), space, n_iter=3, cv=3,
+                             random_state=np.random.RandomState(0)).fit(X, y)
+
+    assert run().cv_results_["params"] == run().cv_results_["params"]

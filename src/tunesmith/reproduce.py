@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 EVENT = audit.AuditKind.TRIAL_REPRODUCED
 
+# The trial function of every tunesmith.sklearn.TunedSearchCV experiment: it cross-validates the estimator on the
+# data that fit() was given, which live only in that process (never in the store), so no later process can re-run it.
+SKLEARN_SEARCH_TRIAL = "tunesmith.sklearn:_objective"
+
 
 @dataclass(frozen=True)
 class ReproduceOutcome:
@@ -62,6 +66,11 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
         raise UserInputError(f"--rtol must be >= 0; got {rtol}")
     experiment = store.experiment(name)
     spec = spec_from_dict(experiment.spec)
+    if spec.trial is not None and spec.trial.function == SKLEARN_SEARCH_TRIAL:
+        raise UserInputError(f"experiment {name!r} is a TunedSearchCV search: its estimator and data were objects in "
+                             "the Python process that ran fit(), and are not in the store, so its trials cannot be "
+                             "re-run from here; reproduce it from Python by fitting the same TunedSearchCV on the same "
+                             "data again (with the same random_state)")
     spec = spec.with_trial_function(trial_function) if trial_function is not None else spec
     trial = next((t for t in store.trials(experiment.id, [number])), None)
     if trial is None:

@@ -14,6 +14,7 @@ cross-validates one, every state change is recorded in the store. Reports go to 
 from __future__ import annotations
 
 import contextvars
+import sys
 import numbers
 import tempfile
 import time
@@ -26,15 +27,16 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, indexable
+from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.records import ParamValue, TrialState
+from tunesmith.reproduce import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 from tunesmith.suggestions import closest
 
 __all__ = ["TunedSearchCV", "to_space"]
 
-_OBJECTIVE = "tunesmith.sklearn:_objective"
+_OBJECTIVE = SKLEARN_SEARCH_TRIAL
 
 
 @dataclass
@@ -53,6 +55,10 @@ class _Search:
     decoders: dict[str, list[Any]]
     error_score: Any
     return_train_score: bool
+    n_jobs: int | None           # None or 1: the folds one by one (a scheduler can stop after any); else at once
+    pre_dispatch: Any
+    verbose: int
+    out: Any                     # verbose's stream: fit()'s standard output (a trial's own goes to its log)
     errors: list[BaseException] = field(default_factory=list)
 
 
@@ -72,30 +78,70 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
     scores: dict[str, list[float]] = {name: [] for name in s.names}
     out: dict[str, float] = {}
     fit_times, score_times = [], []
-    for i, split in enumerate(s.splits):
+    one_by_one = s.n_jobs in (None, 1)
+    # n_jobs: the folds of this configuration fit at once in joblib workers (cross_validate's n_jobs); a scheduler
+    # still sees them fold by fold, but can no longer spare the later folds' fits.
+    batches = [[split] for split in s.splits] if one_by_one else [s.splits]
+    i = 0
+    for batch in batches:
         est = clone(s.estimator).set_params(**params)
         try:
-            r = cross_validate(est, s.X, s.y, groups=s.groups, cv=[split], scoring=s.scorer, params=s.fit_params,
-                               error_score="raise", return_train_score=s.return_train_score)
+            r = cross_validate(est, s.X, s.y, groups=s.groups, cv=batch, scoring=s.scorer, params=s.fit_params,
+                               error_score="raise", return_train_score=s.return_train_score,
+                               n_jobs=None if one_by_one else s.n_jobs, pre_dispatch=s.pre_dispatch)
         except Exception as e:
-            s.errors.append(e)
-            raise
-        for name in s.names:  # cross_validate says test_score for one scorer, test_<name> for several
-            scores[name].append(float(r[f"test_{name}"][0]))
-            out[f"split{i}_test_{name}"] = scores[name][-1]
-            if s.return_train_score:
-                out[f"split{i}_train_{name}"] = float(r[f"train_{name}"][0])
-        fit_times.append(float(r["fit_time"][0]))
-        score_times.append(float(r["score_time"][0]))
-        trial.report(i, float(np.mean(scores[s.objective])))
-        if trial.should_prune():
-            raise TrialPruned()
+            error = _named_by_the_estimator(e)
+            s.errors.append(error)
+            raise error from None
+        for j in range(len(batch)):
+            for name in s.names:  # cross_validate says test_score for one scorer, test_<name> for several
+                scores[name].append(float(r[f"test_{name}"][j]))
+                out[f"split{i}_test_{name}"] = scores[name][-1]
+                if s.return_train_score:
+                    out[f"split{i}_train_{name}"] = float(r[f"train_{name}"][j])
+            fit_times.append(float(r["fit_time"][j]))
+            score_times.append(float(r["score_time"][j]))
+            if s.verbose >= 3:
+                print(f"[CV {i + 1}/{len(s.splits)}] trial {trial.number} {params}; "
+                      f"{s.objective}={scores[s.objective][-1]:.3f}", file=s.out, flush=True)
+            trial.report(i, float(np.mean(scores[s.objective])))
+            i += 1
+            if trial.should_prune():
+                if s.verbose >= 2:
+                    print(f"[trial {trial.number}] PRUNED after {i} of {len(s.splits)} folds {params}", file=s.out,
+                          flush=True)
+                raise TrialPruned()
+    if s.verbose >= 2:
+        print(f"[trial {trial.number}] END {params}; mean {s.objective}={np.mean(scores[s.objective]):.3f} "
+              f"fit time={np.sum(fit_times):.2f}s", file=s.out, flush=True)
     for name in s.names:
         out[f"mean_test_{name}"], out[f"std_test_{name}"] = float(np.mean(scores[name])), float(np.std(scores[name]))
     out.update(score=float(np.mean(scores[s.objective])),
                mean_fit_time=float(np.mean(fit_times)), std_fit_time=float(np.std(fit_times)),
                mean_score_time=float(np.mean(score_times)), std_score_time=float(np.std(score_times)))
     return out
+
+
+def _named_by_the_estimator(error: BaseException) -> BaseException:
+    """The estimator's own error, as GridSearchCV raises it: scikit-learn's ``validate_params`` around
+    cross_validate re-words an invalid-parameter error raised inside it as cross_validate's ("The 'C' parameter of
+    cross_validate must be ..."), keeping the estimator's own one (naming LogisticRegression) as its cause."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    while isinstance(error, InvalidParameterError) and isinstance(error.__cause__, InvalidParameterError):
+        error = error.__cause__
+    return error
+
+
+def _grid_size(domains: Mapping[str, _Domain]) -> int | None:
+    """The number of points of a space of lists of values (a GridSearchCV grid); None where it is not one (a
+    distribution, a range, a conditional parameter)."""
+    size = 1
+    for domain in domains.values():
+        if not isinstance(domain, Categorical) or domain.when is not None:
+            return None
+        size *= len(domain.choices)
+    return size
 
 
 def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str]]:
@@ -256,7 +302,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         estimator: the estimator (or pipeline) to tune; cloned for every fit.
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
             (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
-        n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted).
+        n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
+            whole grid where every parameter is a list of values (as GridSearchCV; the ``auto`` strategy then walks
+            the grid), else 10 (as RandomizedSearchCV). An ``n_iter`` smaller than such a grid warns once.
         scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``. Several metrics, as in
             GridSearchCV: a list of scorer names or a dict name -> scorer; ``cv_results_`` then has
             ``mean_test_<name>``, ``rank_test_<name>``, ... for each, and ``refit`` names the one the search
@@ -271,9 +319,19 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             first folds are poor; None: every configuration runs every fold.
         random_state: the experiment's seed (an int); None: a fresh one.
         storage: a SQLAlchemy URL to keep the experiment in; None: a temporary SQLite store, removed after fit.
-        name: the experiment's name; None: a fresh unique name per fit.
+        name: the experiment's name; None: a fresh unique name per fit. Every fit records a new experiment (an
+            estimator can be fitted again, and cloned, as in nested cross-validation): the first one under
+            ``name``, a later one under ``name-2``, ``name-3``, ... where the name is taken; ``experiment_name_``
+            says which.
         error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error).
         return_train_score: also record training scores in ``cv_results_``.
+        n_jobs: None or 1: the folds of a configuration fit one after another; else (``-1``: every CPU) they fit
+            at once in scikit-learn's joblib workers (``cross_validate``'s ``n_jobs``). Trials (configurations)
+            run one at a time either way (see above why); a ``scheduler`` then still stops a configuration on its
+            first folds' scores, but cannot spare their fits.
+        pre_dispatch: as in GridSearchCV, for those joblib workers.
+        verbose: 0: quiet; >= 1: the number of fits to run; >= 2: a line per configuration (its mean score);
+            >= 3: a line per fold (its score). Printed on standard output, as GridSearchCV does.
 
     Attributes:
         cv_results_, best_index_, best_params_, best_score_, best_estimator_, refit_time_, scorer_, n_splits_,
@@ -287,10 +345,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     cv_results_: dict[str, Any]
     multimetric_: bool
 
-    def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int = 10, scoring: Any = None,
-                 cv: Any = None, refit: bool | str | Callable[[dict[str, Any]], int] = True, strategy: str = "auto",
+    def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int | None = None, scoring: Any = None,
+                 n_jobs: int | None = None, cv: Any = None,
+                 refit: bool | str | Callable[[dict[str, Any]], int] = True, strategy: str = "auto",
                  scheduler: Any = None, random_state: int | None = None, storage: str | None = None,
-                 name: str | None = None,
+                 name: str | None = None, verbose: int = 0, pre_dispatch: int | str = "2*n_jobs",
                  error_score: Any = np.nan, return_train_score: bool = False) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
@@ -305,6 +364,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.name = name
         self.error_score = error_score
         self.return_train_score = return_train_score
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.pre_dispatch = pre_dispatch
 
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import get_tags
@@ -329,10 +391,16 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         from sklearn.exceptions import FitFailedWarning
         from sklearn.model_selection import check_cv
 
-        import tunesmith
-
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) or self.n_iter < 1:
-            raise ValueError(f"n_iter must be an int >= 1; got {self.n_iter!r}")
+        if self.n_iter is not None and (isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral)
+                                        or self.n_iter < 1):
+            raise ValueError(f"n_iter must be an int >= 1 or None (the whole grid); got {self.n_iter!r}")
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, numbers.Integral)
+                                        or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be None or a nonzero int (-1: every CPU); got {self.n_jobs!r}")
+        if not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
+            raise ValueError(f"verbose must be an int >= 0 (or a bool); got {self.verbose!r}")
+        if isinstance(self.pre_dispatch, bool) or not isinstance(self.pre_dispatch, numbers.Integral | str):
+            raise ValueError(f"pre_dispatch must be an int or a str such as '2*n_jobs'; got {self.pre_dispatch!r}")
         if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number; got {self.error_score!r}")
         scorer, names = _scorers(self.estimator, self.scoring)
@@ -347,21 +415,24 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, groups = indexable(X, y, groups)
         domains, decoders = to_space(self.param_distributions)
         _check_parameter_names(self.estimator, domains, decoders)
+        n_trials, strategy = self._trials_and_strategy(_grid_size(domains))
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
-            seed = int(np.random.RandomState(seed).randint(2**31))  # type: ignore[arg-type]
+            seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
         state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
-                        decoders, self.error_score, self.return_train_score)
-        name = self.name or f"tunedsearchcv-{uuid.uuid4().hex[:12]}"
+                        decoders, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
+                        int(self.verbose), sys.stdout)
+        if self.verbose >= 1:
+            print(f"Fitting {len(splits)} folds for each of {n_trials} candidates, totalling "
+                  f"{len(splits) * n_trials} fits", flush=True)
         with tempfile.TemporaryDirectory(prefix="tunesmith-search-") as tmp:
             spec = {
-                "name": name,
                 "objective": {"metric": "score", "direction": "maximize"},
                 "space": domains,
-                "strategy": self.strategy,
-                "budget": {"trials": int(self.n_iter)},
+                "strategy": strategy,
+                "budget": {"trials": n_trials},
                 "executor": {"kind": "inline", "retries": 0},
                 "trial": _OBJECTIVE,
                 "seed": seed,
@@ -372,7 +443,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 spec["scheduler"] = self.scheduler
             token = _ACTIVE.set(state)
             try:
-                result = tunesmith.run(spec, storage=self.storage or f"sqlite:///{tmp}/tunesmith.db")
+                result, name = self._run(spec, self.storage or f"sqlite:///{tmp}/tunesmith.db")
             finally:
                 _ACTIVE.reset(token)
         trials = sorted(result.trials, key=lambda t: t.number)
@@ -403,6 +474,37 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
+
+    def _trials_and_strategy(self, grid_size: int | None) -> tuple[int, str]:
+        """(trials, strategy): GridSearchCV's whole grid where n_iter is left out and the space is a grid;
+        RandomizedSearchCV's 10 where it is not; n_iter where given, saying so where it leaves grid points out."""
+        if self.n_iter is None:
+            if grid_size is None:
+                return 10, self.strategy
+            return grid_size, "grid" if self.strategy == "auto" else self.strategy
+        if grid_size is not None and self.n_iter < grid_size:
+            warnings.warn(f"n_iter={self.n_iter} evaluates {self.n_iter} of the grid's {grid_size} points; leave "
+                          f"n_iter out (or give n_iter={grid_size}) to search the whole grid, as GridSearchCV does",
+                          UserWarning, stacklevel=3)
+        return int(self.n_iter), self.strategy
+
+    def _run(self, spec: dict[str, Any], storage: str) -> tuple[Any, str]:
+        """Run ``spec`` as a new experiment: under ``name``, or ``name-2``, ``name-3``, ... where it is taken (a
+        second fit, a clone's fit in nested cross-validation); a fresh unique name where none is given."""
+        import tunesmith
+        from tunesmith.errors import ExperimentExists
+
+        if self.name is None:
+            name = f"tunedsearchcv-{uuid.uuid4().hex[:12]}"
+            return tunesmith.run({**spec, "name": name}, storage=storage), name
+        for n in range(1, 10_000):
+            name = self.name if n == 1 else f"{self.name}-{n}"
+            try:
+                return tunesmith.run({**spec, "name": name}, storage=storage), name
+            except ExperimentExists as e:
+                if e.name != name:
+                    raise
+        raise ValueError(f"name: {self.name!r} and its 9999 suffixed forms are taken in {storage}; give another name")
 
     def _best_index(self, refit_metric: str) -> int:
         if not callable(self.refit):
