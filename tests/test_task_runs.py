@@ -295,3 +295,20 @@ def test_a_recorded_nested_strategy_that_cannot_take_the_objectives_falls_back_o
     assert "the bo strategy optimises one objective" in nested["strategy_fallback"], nested
     text = " ".join(project.cli("show", "oldbo", check=True).stdout.split())
     assert "task.nested.strategy 'bo' cannot run the inner searches" in text, text
+
+
+def test_a_nested_estimate_whose_inner_trials_all_fail_keeps_the_holdout(project):
+    """Inner trials fit on fewer rows than the run's: with n_neighbors above an inner training part, every inner
+    trial failed, and the SpecError that said so left run() after every trial, losing the holdout recorded with the
+    estimate. The estimate is now unavailable, saying why, and the holdout kept."""
+    spec = {**TREE, "name": "knn", "budget": {"trials": 2}, "strategy": "random",
+            "task": {**TREE["task"], "estimator": "sklearn.neighbors.KNeighborsClassifier",
+                     "holdout": {"fraction": 0.25}, "nested": {"outer_folds": 2, "trials": 2}},
+            "space": {"n_neighbors": {"type": "int", "low": 200, "high": 250}}}
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "every inner trial of outer fold 0 failed" in " ".join((proc.stdout + proc.stderr).split())
+    shown = project.show("knn")
+    assert [t["state"] for t in project.trials("knn")] == ["completed", "completed"], "the premise"
+    assert shown["holdout"]["trial"] == shown["best"]["number"] and 0 < shown["holdout"]["holdout_accuracy"] <= 1
+    assert "every inner trial of outer fold 0 failed" in shown["nested"]["unavailable"], shown["nested"]
