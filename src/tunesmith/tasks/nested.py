@@ -47,10 +47,9 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
         the inner searches ran) and ``notes``, what they did unlike the run: ``ignored_constraints``, constraints on a
         metric only the executor measures (``cost``, ``cpu_s``, ...), which inner trials cannot have, are left out;
         ``strategy_fallback``, a recorded strategy that cannot take the objectives is replaced by the one ``auto``
-        picks. When an outer
-        fold's inner search has no selectable trial (none satisfies the constraints, or all are flagged unstable
-        and excluded), the procedure ships nothing there, so there is no estimate: ``unavailable`` says why, and
-        ``nested_{metric}`` is absent.
+        picks. When an outer fold's inner search has no selectable trial (none satisfies the constraints, or all
+        are flagged unstable and excluded), the procedure ships nothing there, so there is no estimate:
+        ``unavailable`` says why, and ``nested_{metric}`` is absent.
 
     Raises:
         SpecError: at ``task.nested``, when every inner trial of an outer fold failed.
