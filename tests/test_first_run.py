@@ -464,3 +464,18 @@ def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_ru
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed", "completed"]
+
+
+def test_an_inline_memory_limit_below_a_workers_memory_is_ignored_not_refused(tmp_path: Path) -> None:
+    """The 32MiB minimum, about a worker process's own memory, refused `{kind: inline, memory_limit: 16MiB}` too,
+    though inline runs no worker and enforces no memory_limit at all: it is warned about as ignored, as before."""
+    spec = yaml.safe_load(_function_spec(tmp_path, "False", trials=1, workers=1).read_text())
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"kind": "inline",
+                                                                           "memory_limit": "16MiB"}}))
+    for command in ("validate", "run"):
+        proc = tunesmith(command, "fn.yaml", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        said = " ".join((proc.stdout + proc.stderr).split())
+        assert "memory_limit cannot be enforced in the coordinator's own process" in said, said
+        assert "at least 32MiB" not in said and "Traceback" not in said
+    assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed"]

@@ -249,3 +249,66 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
     assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
     assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text
+
+
+def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have(project):
+    """A constraint on a metric only the executor measures (cost) made every inner trial infeasible, since inner
+    trials are cross-validated in-process and never priced: the estimate was always 'not available', with advice
+    (raise the trials, loosen the constraints) that could not help. Now such a constraint is left out of the inner
+    picks and said so; a constraint on a metric the inner trials do have (model_size_bytes) is still applied."""
+    spec = {**TREE, "name": "priced", "cost": {"cpu_hour": 0.04},
+            "constraints": ["cost <= 1", "model_size_bytes <= 2000"]}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    shown = project.show("priced")
+    assert shown["best"]["metrics"]["cost"] <= 1, "the premise: the run's own trials are priced"
+    nested = shown["nested"]
+    assert "unavailable" not in nested and "nested_accuracy" in nested, nested
+    assert nested["ignored_constraints"] == ["cost <= 1"]
+    for pick in nested["inner_picks"]:
+        assert pick["metrics"]["model_size_bytes"] <= 2000 and "cost" not in pick["metrics"], pick
+        assert "model_size_bytes <= 2000" in pick["reason"] and "cost <= 1" not in pick["reason"], pick
+    text = " ".join(project.cli("show", "priced", check=True).stdout.split())
+    assert "constraint(s) cost <= 1 not applied to the inner trials" in text, text
+
+
+def test_a_recorded_nested_strategy_that_cannot_take_the_objectives_falls_back_on_resume(project):
+    """An experiment recorded before task.nested.strategy was checked (bo, with two objectives) resumed, ran its
+    trials, then raised 'the bo strategy optimises one objective' out of the run at its very end, losing the
+    holdout recorded with the estimate. Its inner searches now run the strategy auto picks, and say so."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    spec = spec_from_dict({**TREE, "name": "oldbo", "budget": {"trials": 2}, "base_dir": str(project.root),
+                           "objective": [{"metric": "accuracy", "direction": "maximize"},
+                                         {"metric": "model_size_bytes", "direction": "minimize"}],
+                           "task": {**TREE["task"], "holdout": {"fraction": 0.25},
+                                    "nested": {"outer_folds": 2, "trials": 2, "strategy": "bo"}}})
+    plan = prepare(spec, stored=True)  # as an earlier tunesmith recorded it: spec_from_dict skips the new-spec checks
+    SQLStore(project.storage).create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    proc = project.cli("resume", "oldbo")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shown = project.show("oldbo")
+    assert shown["holdout"]["trial"] in {t["number"] for t in project.trials("oldbo")}, shown.get("holdout")
+    nested = shown["nested"]
+    assert "nested_accuracy" in nested and nested["strategy"] != "bo", nested
+    assert "the bo strategy optimises one objective" in nested["strategy_fallback"], nested
+    text = " ".join(project.cli("show", "oldbo", check=True).stdout.split())
+    assert "task.nested.strategy 'bo' cannot run the inner searches" in text, text
+
+
+def test_a_nested_estimate_whose_inner_trials_all_fail_keeps_the_holdout(project):
+    """Inner trials fit on fewer rows than the run's: with n_neighbors above an inner training part, every inner
+    trial failed, and the SpecError that said so left run() after every trial, losing the holdout recorded with the
+    estimate. The estimate is now unavailable, saying why, and the holdout kept."""
+    spec = {**TREE, "name": "knn", "budget": {"trials": 2}, "strategy": "random",
+            "task": {**TREE["task"], "estimator": "sklearn.neighbors.KNeighborsClassifier",
+                     "holdout": {"fraction": 0.25}, "nested": {"outer_folds": 2, "trials": 2}},
+            "space": {"n_neighbors": {"type": "int", "low": 200, "high": 250}}}
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "every inner trial of outer fold 0 failed" in " ".join((proc.stdout + proc.stderr).split())
+    shown = project.show("knn")
+    assert [t["state"] for t in project.trials("knn")] == ["completed", "completed"], "the premise"
+    assert shown["holdout"]["trial"] == shown["best"]["number"] and 0 < shown["holdout"]["holdout_accuracy"] <= 1
+    assert "every inner trial of outer fold 0 failed" in shown["nested"]["unavailable"], shown["nested"]

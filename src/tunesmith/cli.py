@@ -530,6 +530,8 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
+    for note in (nested or {}).get("notes", []):
+        out.print(f"  {escape(note)}")
     epochs = summary.get("data_fingerprints") or []
     if len(epochs) > 1:
         out.print(f"[yellow]the data changed mid-experiment[/] ({len(epochs) - 1} time(s), found on resume): trials "

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 COST_METRIC = "cost"
 COST_UNKNOWN_METRIC = "cost_unknown"  # 1.0 on an attempt whose cost depends on a measurement that never arrived
+EXECUTOR_MEASURED = frozenset({"cpu_s", "peak_memory_mb", "gpus", COST_METRIC, COST_UNKNOWN_METRIC})
+"""The metrics tunesmith adds to a trial itself as its executor runs it (measured, priced): never what a trial
+reported, and absent from anything evaluated outside an executor (a nested estimate's inner trials)."""
 
 
 @dataclass(frozen=True, slots=True)

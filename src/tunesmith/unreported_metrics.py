@@ -13,19 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tunesmith.constraints import Constraint
-from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
+from tunesmith.cost import EXECUTOR_MEASURED
 from tunesmith.events import RunListener
 from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.suggestions import closest
 
-# What tunesmith adds to a trial's metrics itself (measured, priced): never what a trial meant to report.
-_MEASURED = frozenset({"cpu_s", "peak_memory_mb", "gpus", COST_METRIC, COST_UNKNOWN_METRIC})
-
 
 def unreported_hint(metric: str, reported: Iterable[str]) -> str:
     """``"did you mean 'dollar'?"`` from the names a trial reported, else ``"it reported 'loss', 'latency'"``."""
-    names = sorted(n for n in reported if n not in _MEASURED)
+    names = sorted(n for n in reported if n not in EXECUTOR_MEASURED)
     close = closest(metric, names)
     if close is not None:
         return f"did you mean {close!r}?"

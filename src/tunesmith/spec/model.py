@@ -577,9 +577,10 @@ and the quicker ones after it completed with a recorded peak above the limit."""
 
 def check_memory_limit(ex: Executor) -> None:
     """A ``memory_limit`` no trial can stay under is refused (new specs only: a stored one is warned about, see
-    ``executor_warnings``, so its experiment stays resumable)."""
+    ``executor_warnings``, so its experiment stays resumable). Only where it is enforced: ``inline`` runs no worker
+    process and ignores ``memory_limit`` (``executor_warnings`` says so)."""
     n = ex.memory_limit
-    if n is not None and n < MIN_MEMORY_LIMIT:
+    if ex.kind != "inline" and n is not None and n < MIN_MEMORY_LIMIT:
         fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
         got = f"{n} bytes" if n < 2**20 else f"{n / 2**20:g}MiB"
         raise SpecError("executor.memory_limit", f"must be at least 32MiB (a worker process alone holds about 20 MiB "

@@ -264,6 +264,8 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
     rule) picks from ``trials``, refit on every development row (none without a holdout or a pick), and, if asked,
     the nested estimate, whose inner searches pick by the same rule (:func:`tunesmith.tasks.nested_estimate`); with
     the library warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say.
+    A nested estimate that cannot be given (an outer fold with no selectable inner trial, or none that completed)
+    is recorded as ``nested.unavailable`` and said, never raised: the holdout, recorded with it, is kept.
     """
     from tunesmith.tasks.library_warnings import captured
     from tunesmith.tasks.nested import nested_estimate
@@ -276,6 +278,11 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
             results["holdout"] = {"trial": best.number, "params": dict(best.params),
                                   **holdout_report(task, dict(best.params), best.seed, base_dir)}
         if task.nested is not None:
-            results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed, base_dir,
-                                                selection=selection)
+            try:
+                results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed,
+                                                    base_dir, selection=selection)
+            except SpecError as e:  # no estimate (every inner trial of a fold failed): say so, keep the holdout
+                results["nested"] = {"unavailable": e.message}
+    if "unavailable" in results.get("nested", {}):
+        said.append(f"no nested estimate: {results['nested']['unavailable']}")
     return results, said

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tunesmith.cost import EXECUTOR_MEASURED
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.spec.task_config import TaskConfig
@@ -15,7 +17,10 @@ from tunesmith.tasks.pipeline import build_pipeline
 from tunesmith.tasks.splits import cv_splits
 
 if TYPE_CHECKING:
+    from tunesmith.constraints import Constraint
     from tunesmith.selection import SelectionRule
+    from tunesmith.space.search_space import SearchSpace
+    from tunesmith.strategy import StrategyDecision
 
 
 def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", trials_per_fold: int = 10,
@@ -38,10 +43,13 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
     Returns:
         ``nested_{metric}`` (mean of the outer scores), ``nested_{metric}_std``, ``outer_scores``,
         ``outer_best_params``, ``inner_best_scores`` (each pick's task metric), ``inner_picks`` (each pick's
-        ``trial`` number, ``metrics`` and why it was picked), ``outer_folds``, ``trials_per_fold``. When an outer
-        fold's inner search has no selectable trial (none satisfies the constraints, or all are flagged unstable
-        and excluded), the procedure ships nothing there, so there is no estimate: ``unavailable`` says why, and
-        ``nested_{metric}`` is absent.
+        ``trial`` number, ``metrics`` and why it was picked), ``outer_folds``, ``trials_per_fold``, ``strategy`` (what
+        the inner searches ran) and ``notes``, what they did unlike the run: ``ignored_constraints``, constraints on a
+        metric only the executor measures (``cost``, ``cpu_s``, ...), which inner trials cannot have, are left out;
+        ``strategy_fallback``, a recorded strategy that cannot take the objectives is replaced by the one ``auto``
+        picks. When an outer fold's inner search has no selectable trial (none satisfies the constraints, or all
+        are flagged unstable and excluded), the procedure ships nothing there, so there is no estimate:
+        ``unavailable`` says why, and ``nested_{metric}`` is absent.
 
     Raises:
         SpecError: at ``task.nested``, when every inner trial of an outer fold failed.
@@ -49,10 +57,11 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
     from tunesmith.seeding import derive_seed
     from tunesmith.selection import SelectionRule, trial_metrics
     from tunesmith.space.search_space import SearchSpace
-    from tunesmith.strategy import build_strategy, decide
+    from tunesmith.strategy import build_strategy
 
     rule = selection or SelectionRule((ObjectiveSpec(task.metric_name, Direction(task.direction)),),
                                       exclude_unstable=task.exclude_unstable)
+    rule, ignored = _inner_rule(rule)
     search_space = space if isinstance(space, SearchSpace) else SearchSpace.from_domains(space)
     prep = prepare(task, base_dir)
     dev = prep.dev
@@ -62,11 +71,15 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
     outer = cv_splits(task, dev, prep.classification, outer_cv, path="task.nested")
     name = task.metric_name
     out: dict[str, Any] = {"outer_scores": [], "outer_best_params": [], "inner_best_scores": [], "inner_picks": [],
-                           "outer_folds": len(outer), "trials_per_fold": trials_per_fold}
+                           "outer_folds": len(outer), "trials_per_fold": trials_per_fold, "notes": []}
+    if ignored:
+        out["ignored_constraints"] = [str(c) for c in ignored]
+        out["notes"].append(f"constraint(s) {', '.join(map(str, ignored))} not applied to the inner trials: the "
+                            "executor measures their metric, and inner trials run in this process, unmeasured")
+    decision = _inner_decision(strategy_name, search_space, trials_per_fold, rule, out)
     for k, (o_train, o_test) in enumerate(outer):
         part = dev.subset(o_train)
         inner = cv_splits(task, part, prep.classification, path="task.cv")
-        decision = decide(strategy_name, {}, search_space, trials_per_fold, len(rule.objectives), 1)
         strategy = build_strategy(decision, search_space, [o.direction for o in rule.objectives],
                                   derive_seed(seed, "nested", k), 1, constraints=rule.constraints,
                                   objective_metrics=[o.metric for o in rule.objectives])
@@ -107,6 +120,36 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
         out["inner_picks"].append({"trial": best.number, "metrics": dict(best.metrics), "reason": picked.reason})
     return {f"nested_{name}": float(np.mean(out["outer_scores"])),
             f"nested_{name}_std": float(np.std(out["outer_scores"])), **out}
+
+
+def _inner_rule(rule: SelectionRule) -> tuple[SelectionRule, tuple[Constraint, ...]]:
+    """The run's rule less the constraints on a metric only the executor measures (``cost``, ``cpu_s``, ...): an
+    inner trial is cross-validated here, never run by an executor, so it has no such metric and no inner trial
+    would be selectable. Those constraints are left out (and said so), the others kept."""
+    ignored = tuple(c for c in rule.constraints if c.metric in EXECUTOR_MEASURED)
+    if not ignored:
+        return rule, ()
+    kept = tuple(c for c in rule.constraints if c.metric not in EXECUTOR_MEASURED)
+    return replace(rule, constraints=kept), ignored
+
+
+def _inner_decision(strategy_name: str, space: SearchSpace, trials: int, rule: SelectionRule,
+                    out: dict[str, Any]) -> StrategyDecision:
+    """The inner searches' strategy. A spec given anew is refused one that cannot take the run's objectives
+    (``check_nested_strategy``), but an experiment recorded before that check (``bo`` with two objectives) still
+    resumes: its inner searches then run the strategy ``auto`` picks, said in ``strategy_fallback``, rather than
+    failing the run at its end and losing the holdout recorded with the estimate."""
+    from tunesmith.strategy import decide
+
+    try:
+        decision = decide(strategy_name, {}, space, trials, len(rule.objectives), 1)
+    except SpecError as e:
+        decision = decide("auto", {}, space, trials, len(rule.objectives), 1)
+        out["strategy_fallback"] = (f"task.nested.strategy {strategy_name!r} cannot run the inner searches "
+                                    f"({e.message}); they ran {decision.name}, the strategy auto picks")
+        out["notes"].append(out["strategy_fallback"])
+    out["strategy"] = decision.name
+    return decision
 
 
 def _rule_text(rule: SelectionRule) -> str:
