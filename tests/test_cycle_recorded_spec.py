@@ -5,6 +5,7 @@ experiment is still checked as a new one."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -90,3 +91,51 @@ def test_a_new_spec_refused_by_a_first_cycle_leaves_no_store_behind(tmp_path: Pa
     new = _cli(tmp_path, "cycle", "new.yaml", "--data", "reference.csv", "--reference", "reference.csv")
     assert new.returncode == 2 and "trial.command" in new.stderr and "${x}" in new.stderr, new.stderr
     assert not (tmp_path / "tunesmith.db").exists()
+
+
+def test_a_new_spec_refused_with_an_unreachable_store_names_the_spec_not_the_store(tmp_path: Path) -> None:
+    """A bad new spec looked for its experiment in the store (which would excuse it) and let any error opening the
+    store other than "no store" replace the spec's: the unreachable server was reported, not the `${x}` to fix."""
+    shifted_split(tmp_path)
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump({**SPEC, "name": "cmd-new"}))
+    new = _cli(tmp_path, "cycle", "new.yaml", "--data", "reference.csv", "--reference", "reference.csv",
+               "--storage", "postgresql+psycopg://postgres@127.0.0.1:1/tunesmith")   # nothing listens on port 1
+    assert new.returncode == 2 and "trial.command" in new.stderr and "${x}" in new.stderr, new.stderr
+    assert "Traceback" not in new.stderr and "127.0.0.1" not in new.stderr, new.stderr
+
+
+def _open_files_named(path: Path) -> list[str]:
+    """This process's descriptors open on ``path`` (Linux: /proc/self/fd)."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                out.append(fd)
+        except OSError:
+            pass   # closed since listed (listdir's own descriptor)
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
+def test_a_new_spec_refused_by_a_cycle_leaves_the_store_it_looked_in_closed(tmp_path: Path) -> None:
+    """The store opened to look for the refused spec's experiment was never closed: its SQLite file stayed open in
+    the process (a connection in a pool nobody disposed) after the error."""
+    from tunesmith.cycle import cycle_command
+    from tunesmith.errors import SpecError
+
+    shifted_split(tmp_path)
+    db = tmp_path / "tunesmith.db"
+    made = SQLStore(f"sqlite:///{db}")
+    assert not made.experiment_names()   # a store recording no experiment: the new spec's checks apply
+    made.close()
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump({**SPEC, "name": "cmd-new"}))
+    assert _open_files_named(db) == []
+    gc.collect()
+    gc.disable()   # an engine left open is in a reference cycle: closed at the next collection, whenever that runs
+    try:
+        with pytest.raises(SpecError, match=r"\$\{x\}"):
+            cycle_command(f"sqlite:///{db}", str(tmp_path / "new.yaml"), str(tmp_path / "reference.csv"),
+                          reference=str(tmp_path / "reference.csv"))
+        assert _open_files_named(db) == []
+    finally:
+        gc.enable()

@@ -45,6 +45,15 @@ CASES = [
     ("bash <<'EOF'\necho ${lr}\nEOF", True),                         # a quoted heredoc, but a shell's script
     ("ssh host <<'EOF'\necho ${lr}\nEOF", True),
     ("bash 2> /dev/null <<'EOF'\necho ${lr}\nEOF", True),           # a redirection's target is no script file
+    ("sh -c -- 'echo ${lr}'", True),                                 # `--` ends the options: the script follows
+    ("bash -c -- 'echo ${lr}'", True),
+    ("sh -c - 'echo ${lr}'", True),                                  # `-`: as `--`
+    ("sh -c -e 'echo ${lr}'", True),                                 # options after -c: the script follows them
+    ("bash --rcfile /dev/null -c 'echo ${lr}'", True),               # --rcfile's value is no script file
+    ("bash --init-file /dev/null -c 'echo ${lr}'", True),
+    ("bash +O extglob -c 'echo ${lr}'", True),                       # +O/-O/+o/-o take a value
+    ("sh +o noglob -c 'echo ${lr}'", True),
+    ("bash -O extglob -c 'echo ${lr}'", True),
     ("echo '${lr}'", False),                                         # kept as written
     ("awk 'BEGIN {{ print \"${lr}\" }}'", False),                    # awk's: single-quoted
     ("cat <<'EOF'\n${lr}\nEOF", False),                              # a quoted heredoc keeps its body
@@ -52,6 +61,9 @@ CASES = [
     ("cat <<-\"EOF\"\n\t${lr}\n\tEOF\necho done", False),
     ("sh -c 'echo \\${lr}'", False),                                 # escaped for the inner shell
     ("sh show.sh '${lr}'", False),                                   # a script file gets it as an argument
+    ("sh -- show.sh '${lr}'", False),
+    ("bash --rcfile /dev/null show.sh '${lr}'", False),
+    ("bash -o pipefail -- show.sh '${lr}'", False),
     ("echo --mode eval '${lr}'", False),                             # `eval` as a word, not the command
     ("echo \"$(echo '${lr}')\"", False),                             # single quotes in a command substitution
 ]

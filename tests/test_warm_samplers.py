@@ -148,6 +148,40 @@ def test_an_nsga2_retune_draws_its_first_parents_from_the_parent_trials_rebased(
     assert front[0][0] >= 0.25 and front[0][1] >= 0.5   # re-based onto the new level
 
 
+def test_a_resumed_nsga2_retune_stamps_its_trials_with_the_generations_the_first_run_did() -> None:
+    """On a resume the run's own trials were replayed first and the parent's after them, as if the parent's had come
+    last: the trials asked after the re-evaluation went into generation 0 beside them (the first run: generation 1,
+    the parent's trials having filled generation 0), every later generation one trial block too early."""
+    from tunesmith.records import TrialRecord
+    from tunesmith.strategy.optuna_adapter import _GENERATION_KEY
+
+    first, second = bowl(NEW_BEST), bowl(OLD_BEST)
+    strategy = nsga2_retune()
+    own = [TrialRecord(number=0, state=TrialState.COMPLETED, params=strategy.warm.first[0], seed=0,
+                       values=(0.0, 0.0))]   # (the re-evaluation's values: any, stamps are what is compared)
+    for number in range(1, 9):
+        proposal = strategy.ask()
+        assert proposal is not None
+        values = (first(proposal.params), second(proposal.params))  # type: ignore[operator]
+        strategy.tell(proposal.token, TrialState.COMPLETED, list(values))
+        own.append(TrialRecord(number=number, state=TrialState.COMPLETED, params=proposal.params, seed=0,
+                               values=values))
+    study = strategy.inner.study  # type: ignore[attr-defined]
+    stamps = [t.system_attrs.get(_GENERATION_KEY) for t in study.trials]
+    ran = [stamps[0], *stamps[20:]]          # the re-evaluation, then the 19 parent trials, then the new trials
+    # the premise: Optuna's own stamps (the re-evaluation, asked with its parameters set, got none)
+    assert ran == [None, 1, 1, 1, 1, 2, 2, 2, 2], ran
+
+    inner = build_strategy(StrategyDecision("nsga2", {"population_size": 4}, ""), SPACE,
+                           [Direction.MINIMIZE, Direction.MINIMIZE], 1, 1)
+    resumed = WarmStartedStrategy(inner, strategy.warm)
+    resumed.replay(own)
+    parents = [p.params for p in strategy.warm.prior]   # (the re-evaluation's among them)
+    replayed = [t.system_attrs.get(_GENERATION_KEY)
+                for t in inner.study.trials if t.params not in parents]  # type: ignore[attr-defined]
+    assert replayed == ran[1:], replayed
+
+
 def test_a_constrained_nsga2_retune_gets_the_reevaluations_only() -> None:
     strategy = nsga2_retune((Constraint.parse("latency_ms <= 10"),))
     assert strategy.taken_as is PriorMode.NONE and strategy.shift is None

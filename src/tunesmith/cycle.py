@@ -32,7 +32,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.errors import TunesmithError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
@@ -224,7 +224,6 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
-    from tunesmith.errors import StoreNotFound
     from tunesmith.spec.loader import read_spec_file
     from tunesmith.spec.model import check_new_spec
     from tunesmith.storage.sql import SQLStore, resolve_url
@@ -237,13 +236,24 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
         except UserInputError:
             # only a store recording this experiment excuses the new-spec checks (its spec predates them); refused
             # before a store is created, so a mistake in a first cycle leaves no empty database behind
-            try:
-                recorded = spec.name in SQLStore(url, create=False).experiment_names()
-            except StoreNotFound:
-                recorded = False
-            if not recorded:
+            if not _records_experiment(url, spec.name):
                 raise
     return SQLStore(url, create=_names_a_file(target)), spec
+
+
+def _records_experiment(url: str, name: str) -> bool:
+    """Whether the store at ``url`` records the experiment ``name``; False where it cannot be read (none there, a
+    server that does not answer, a newer tunesmith's store, another application's tables): the spec's own error is then
+    the one to show, as the thing to fix first, and the store's comes back on the next try if it still stands."""
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(url, create=False)
+    try:
+        return name in store.experiment_names()
+    except TunesmithError:
+        return False
+    finally:
+        store.close()
 
 
 def _names_a_file(target: str) -> bool:

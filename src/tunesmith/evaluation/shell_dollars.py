@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 Piece = tuple[str, int | None]
 
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
-_SHELL_OPTION_WITH_ARGUMENT = frozenset("oO")            # bash -o pipefail -c '...'
+_SHELL_OPTION_WITH_ARGUMENT = frozenset("oO")            # bash -o pipefail -c '...', +O extglob
+_SHELL_LONG_OPTIONS_WITH_ARGUMENT = frozenset({"--rcfile", "--init-file"})   # bash --rcfile FILE
 _SSH_OPTIONS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
 _OPERATORS = frozenset(";&|()\n")
 _DELIMITER = re.compile(r"""[^\s;&|<>()]+""")          # a here-document's end word, quotes and all
@@ -275,23 +276,29 @@ def _inner_scripts(command: _Command) -> list[list[Piece]]:
 
 def _shell_operands(words: list[list[Piece]], k: int) -> tuple[list[Piece] | None, bool]:
     """The ``-c`` script of the shell named by word ``k``, and whether it reads its script from standard input
-    (``-s``, or no script file named)."""
+    (``-s``, or no script file named). As sh reads its arguments: options first (``-c`` among them, and the value
+    an option takes: ``-o pipefail``, ``--rcfile f``), up to ``--`` or ``-``; then the first operand is the script
+    (with ``-c``: ``bash -c -- '...'``) or a script file (without)."""
+    command_string = reads_stdin = False
     j = k + 1
     while j < len(words):
         w = _text(words[j])
-        if w.startswith("--") or w in ("-", "+"):
-            if w == "--":
-                return None, j + 1 >= len(words)
+        if w in ("--", "-"):
+            j += 1
+            break
+        if w in _SHELL_LONG_OPTIONS_WITH_ARGUMENT:
+            j += 2
+        elif w.startswith("--") or w == "+":
             j += 1
         elif w[:1] in "-+" and len(w) > 1:
-            if w[0] == "-" and "c" in w[1:]:
-                return (words[j + 1] if j + 1 < len(words) else None), False
-            if "s" in w[1:]:
-                return None, True
+            command_string |= w[0] == "-" and "c" in w[1:]
+            reads_stdin |= "s" in w[1:]
             j += 2 if w[-1] in _SHELL_OPTION_WITH_ARGUMENT else 1
         else:
-            return None, False   # a script file: its text is not the command's
-    return None, True
+            break
+    if command_string:
+        return (words[j] if j < len(words) else None), False
+    return None, reads_stdin or j >= len(words)   # an operand without -c or -s: a script file, its text not ours
 
 
 def _ssh_remote_words(words: list[list[Piece]], k: int) -> list[list[Piece]]:

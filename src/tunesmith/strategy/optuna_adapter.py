@@ -43,6 +43,9 @@ _RESERVED = {"seed", "constraints_func", "gamma", "weights", "independent_sample
              "elite_population_selection_strategy", "child_generation_strategy", "after_trial_strategy",
              "source_trials", "x0"}
 MISSING_METRIC_VIOLATION = 1e18  # finite: samplers add violations up
+# Optuna's NSGA-II reads a trial's generation from the stamp its sampler left (an internal key; optuna is pinned
+# below 6, and tests/test_warm_samplers.py and tests/test_nsga2_resume.py fail if it stops counting the stamps)
+_GENERATION_KEY = optuna.samplers.NSGAIISampler._get_generation_key()
 # Warm Starting CMA-ES fits its first Gaussian to the parent's best 10%: below 10 parent trials that is no trial.
 WARM_CMAES_MIN_TRIALS = 10
 _STATE = {TrialState.COMPLETED: OptunaState.COMPLETE, TrialState.PRUNED: OptunaState.PRUNED,
@@ -138,6 +141,8 @@ class OptunaStrategy:
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
         self._source_trials: list[optuna.trial.FrozenTrial] | None = None   # cmaes's warm start, if any
         self._prior_is_first_population = False   # nsga2's warm start: the parent's trials are its generation 0
+        self._asked = False                        # this study asked for a trial (replays are no longer the run's)
+        self._generation_filled = (0, 0)          # nsga2's replay: the latest generation, its completed trials
 
     def transfer_prior(self, history: Sequence[TrialRecord]) -> PriorMode:
         """A re-tune's parent trials, on the old data (``drift.retune.prior: transfer``). Called once, before the
@@ -212,14 +217,11 @@ class OptunaStrategy:
         return self._study
 
     def replay(self, history: Sequence[TrialRecord]) -> None:
-        # Optuna's NSGA-II reads a trial's generation from the stamp its sampler left (an internal key; optuna is
-        # pinned below 6, and tests/test_warm_samplers.py fails if it stops counting the parent's trials)
-        first_population = ({optuna.samplers.NSGAIISampler._get_generation_key(): 0}
-                            if self._prior_is_first_population else None)
         trials = []
         for t in history:
             if t.state not in _STATE or (t.state is TrialState.COMPLETED and t.values is None):
                 continue
+            generation = self._replayed_generation(t) if self.name == "nsga2" else None
             dists = {k: self._distributions[k] for k in t.params if k in self._distributions}
             trials.append(optuna.trial.create_trial(
                 params=dict(t.params), distributions=dists, state=_STATE[t.state],
@@ -228,14 +230,41 @@ class OptunaStrategy:
                 constraints=(self._violations({**t.metrics,
                                                **dict(zip(self.objective_metrics, t.values or (), strict=False))})
                              if self.constraints and t.state is not TrialState.FAILED else None),
-                system_attrs=first_population if t.number < 0 else None,
+                system_attrs=None if generation is None else {_GENERATION_KEY: generation},
             ))
         if trials:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.study.add_trials(trials)
 
+    def _replayed_generation(self, t: TrialRecord) -> int | None:
+        """NSGA-II's generation for a replayed trial (None: in none of its populations). The parent experiment's
+        trials (numbered below zero) are its generation 0 in a warm start. The run's own, replayed on a resume
+        before this study asked for any: as Optuna stamped them when it asked for them (the latest generation, or
+        the next once ``population_size`` trials of the latest have completed); unstamped, they were in no
+        population and the resumed run started again at generation 0, drawn at random. Replayed in trial order
+        as if each was asked once those before it had finished: exact for one worker; with several, Optuna put
+        into a generation the trials asked while it filled, which the record does not say. A trial replayed later
+        (another coordinator's, beside this study's own asks) stays unstamped."""
+        if t.number < 0:
+            generation = 0 if self._prior_is_first_population else None
+        elif self._live or self._asked:
+            generation = None
+        else:
+            latest, completed = self._generation_filled
+            sampler = self.study.sampler
+            assert isinstance(sampler, optuna.samplers.NSGAIISampler) and sampler.population_size is not None
+            generation = latest + 1 if completed >= sampler.population_size else latest
+        if generation is not None and t.state is TrialState.COMPLETED:
+            latest, completed = self._generation_filled
+            if generation > latest:
+                self._generation_filled = (generation, 1)
+            elif generation == latest:
+                self._generation_filled = (latest, completed + 1)
+        return generation
+
     def ask(self) -> Proposal | None:
+        self._asked = True
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if self._design_to_skip and _fast_forward_qmc(self.study, self._design_to_skip):

@@ -125,14 +125,18 @@ class WarmStartedStrategy:
             self._offered = True                                          # coordinators' trials later
             self.taken_as = (transfer(self.old_records()) if self.warm.prior and transfer is not None
                              else PriorMode.NONE)
-        self.inner.replay(history)
+        # replayed up to the last re-evaluation, then the rest: on a resume the prior goes in between, where the
+        # first run put it (nsga2 counts the trials after it in the generations that followed the parent's)
         first = {config_key(p) for p in self.warm.first}
-        seen = {config_key(t.params) for t in history}
-        for t in history:
-            if t.state is TrialState.COMPLETED and t.values and config_key(t.params) in first:
-                self._new_values[config_key(t.params)] = tuple(t.values)
-        self._queue = [p for p in self._queue if config_key(p) not in seen]
-        self._release_when_ready()
+        cut = max((i + 1 for i, t in enumerate(history) if config_key(t.params) in first), default=0)
+        for part in [p for p in (history[:cut], history[cut:]) if p] or [history]:
+            self.inner.replay(part)
+            for t in part:
+                if t.state is TrialState.COMPLETED and t.values and config_key(t.params) in first:
+                    self._new_values[config_key(t.params)] = tuple(t.values)
+            seen = {config_key(t.params) for t in part}
+            self._queue = [p for p in self._queue if config_key(p) not in seen]
+            self._release_when_ready()
 
     def ask(self) -> Proposal | None:
         if self._queue:
