@@ -3,8 +3,9 @@
 Two mistakes changed nothing a trial did, so nothing failed, and the run finished without a word:
 
 - a ``max_resource`` that is not the trials' length. ASHA with ``max_resource: 5`` for trials of 20 steps checks
-  them only up to step 5; with ``max_resource: 200`` its rungs past step 20 are never reached. The first completed
-  trial that ends well before or after it (:func:`~tunesmith.scheduler.resources.length_mismatch`) says so.
+  them only up to step 5; with ``max_resource: 200`` its rungs past step 20 are never reached. A completed trial
+  that ran well past it, or completed trials that agree on a length no trial got near
+  (:meth:`~tunesmith.scheduler.resources.ResourceTally.mismatch`), say so.
 - PBT children that train from scratch. A child starts from a copy of its parent's checkpoint, and trial code that
   never calls ``trial.load_checkpoint()`` (or a parent that never calls ``trial.save_checkpoint()``) starts it at
   step 1 again: PBT then copies parameters and throws the parent's training away. A child whose first report is
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Lineage, TrialRecord
-from tunesmith.scheduler.resources import ResourceTally
+from tunesmith.scheduler.resources import ResourceTally, length_mismatch_warning
 from tunesmith.spec.model import ExperimentSpec
 
 README_PBT = "the README's Early stopping section, PBT"
@@ -116,7 +117,7 @@ class SchedulerEvidence(RunListener):
     def _check_length(self) -> None:
         if self.scheduler == "none" or "length" in self._said:
             return
-        warning = self._lengths.summary().length_warning(self.scheduler)
-        if warning is not None:
+        mismatch = self._lengths.mismatch()  # running counts: nothing here goes over the trials before
+        if mismatch is not None and self.max_resource is not None:
             self._said.add("length")
-            self._warn(warning)
+            self._warn(length_mismatch_warning(self.scheduler, self.max_resource, mismatch))
