@@ -175,7 +175,7 @@ class Runner:
                  join: bool = False) -> None:
         self.store, self.experiment, self.plan, self.spec = store, experiment, plan, plan.spec
         watching = Listeners(AuditListener(store, clock), UnreportedMetrics.of(plan.spec),
-                             SchedulerEvidence.of(plan.spec), listener or RunListener())
+                             SchedulerEvidence.of(plan.spec, store), listener or RunListener())
         self.listener = attach_tracking(plan.spec, store, clock, watching)  # + MLflow
         self.clock = clock
         self._owner = lease_owner_id()
