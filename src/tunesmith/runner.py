@@ -421,7 +421,7 @@ class Runner:
             rt.prune_requested = True
             self.store.record_event(self.experiment.id, "trial_prune_requested", self.clock.now(), number,
                                     {"step": report.step})
-            self.executor.prune(number)
+            self.executor.prune(number, report.step)
 
     def _finish(self, rt: _Running, outcome: Outcome) -> None:
         """An attempt ended: queue a retry for a fault worth retrying, else record the trial's final state."""
