@@ -170,3 +170,39 @@ def test_pbt_children_that_train_from_scratch_are_told(project, saves):
     text = " ".join(project.cli("show", "forgets", check=True).stdout.split())
     assert f"{len(children)} trials PBT started" in text or (len(children) == 1 and "trained from scratch" in text)
     assert fix in text and "the steps saved above count the trials PBT stopped, not what it gained" in text, text
+
+
+def test_a_child_started_before_an_interruption_and_run_again_after_a_resume_is_told(project):
+    """The run's warning knew only the children PBT started in this run: a child exploited before an interruption
+    and re-run on resume trained from scratch without a word (its lineage is in the store's events). Written to a
+    real store as the runner writes it."""
+    from dataclasses import replace
+
+    from tunesmith.records import Lineage, Report, TrialState
+    from tunesmith.scheduler import SchedulerEvidence
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    spec = load_spec(project.write_spec(project.spec(
+        "resumed", objective={"metric": "score", "direction": "maximize"}, trial={"function": "trainer:objective"},
+        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "max_resource": 8})))
+    store = SQLStore(project.storage, create=True)
+    exp = store.create_experiment("resumed", spec.to_json(), "random", "test", 1000.0)
+    parent = store.new_trial(exp.id, {"x": 0.5}, 0, 1001.0, "t{number}/trial.log")
+    child = store.new_trial(exp.id, {"x": 0.6}, 0, 1002.0, "t{number}/trial.log")
+    assert parent is not None and child is not None
+    lineage = Lineage(parent.number, 6, {"x": 0.5}, {"x": 0.6}, checkpoint_copied=True)
+    store.record_event(exp.id, "trial_exploited", 1002.0, child.number, lineage.to_json())
+    store.save_trial(exp.id, replace(child, state=TrialState.INTERRUPTED), "trial_interrupted", 1003.0)
+
+    said: list[str] = []
+    evidence = SchedulerEvidence.of(spec, store)  # the resumed run's, as the runner builds it
+    evidence.warn_through(said.append)
+    evidence.run_started(store.experiment("resumed"), store.trials(exp.id), resumed=True, total_trials=8)
+    rerun = replace(child, state=TrialState.COMPLETED, values=(1.0,),
+                    intermediate=tuple(Report(s, 0.1 * s) for s in range(1, 9)))
+    evidence.trial_finished(rerun, None)
+    store.close()
+    assert len(said) == 1 and said[0].startswith(
+        f"trial {child.number} was started by PBT from trial {parent.number}'s checkpoint at step 6, but its first "
+        "report is at step 1: it trained from scratch"), said

@@ -108,6 +108,13 @@ def sleeps(config, trial):
     (trial.workdir / "pid").write_text(str(os.getpid()))
     time.sleep(config["seconds"])
     return config["seconds"]
+
+def waits_for_its_stop(config, trial):
+    # a retry attempt stopped before it reported: its earlier attempt's report at step 4 was decided on
+    (trial.workdir / "started").write_text("yes")
+    while not trial.should_prune():
+        time.sleep(0.02)
+    return 0.0
 '''
 
 # A coordinator of its own, to be SIGKILLed: it starts a ProcessExecutor with a sleeping trial and waits.
@@ -482,3 +489,25 @@ def test_workers_die_with_their_coordinator(tmp_path: Path, trial_function: str)
             coordinator.stderr.close()
         for p in pids:
             _kill_quietly(p)
+
+
+def test_a_stopped_trial_log_names_the_step_the_stop_was_decided_at(harness: Harness, tmp_path: Path) -> None:
+    """The stopped line named the attempt's own last report: a retry attempt stopped before it reported said
+    `before it reported`, though the scheduler decided on an earlier attempt's report at step 4."""
+    from tunesmith.executor.inline import InlineExecutor
+
+    job = harness.job(0, "waits_for_its_stop", stopped_by="the asha scheduler (its rule)")
+    ex = harness.executor(1)
+    ex.submit(job)
+    wait_for_file(tmp_path / "trial-0" / "started")
+    ex.prune(0, 4)
+    _, ended = collect(ex)
+    assert ended[0].pruned
+    line = "tunesmith: stopped early after its report at step 4 by the asha scheduler (its rule)"
+    assert harness.log(0).splitlines()[-1].startswith(line), harness.log(0)
+
+    inline = InlineExecutor()
+    inline.submit(harness.job(1, "reporting", stopped_by="the asha scheduler (its rule)"))
+    inline.prune(1, 2)  # decided on report 2 of this attempt; it reported on to its end
+    assert [e for e in inline.poll(0) if isinstance(e, AttemptEnded)][0].outcome.pruned
+    assert harness.log(1).splitlines()[-1].startswith(line.replace("step 4", "step 2")), harness.log(1)

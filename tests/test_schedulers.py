@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,9 +24,11 @@ from tunesmith.scheduler import (
     MedianScheduler,
     NoScheduler,
     Scheduler,
+    SchedulerEvidence,
     build_scheduler,
     resource_summary,
 )
+from tunesmith.scheduler.resources import steps_run
 from tunesmith.spec.loader import format_validation_error
 from tunesmith.spec.scheduler_config import (
     ASHAConfig,
@@ -371,25 +374,124 @@ def test_resource_summary_counts_steps_against_full_runs() -> None:
 
 
 @pytest.mark.parametrize("max_resource", [5, 20, 200, None])
-def test_steps_saved_are_counted_against_the_longest_completed_trial_whatever_max_resource_says(max_resource) -> None:
-    """Trials of 20 steps with max_resource 5 read `145 of 50 steps (-190% saved)`, with 200 `145 of 2000 steps (93%
-    saved)`: the end of a run is what completed trials show, and max_resource only while none has completed."""
+def test_steps_saved_are_counted_against_max_resource_or_the_completed_trials_that_ran_past_it(max_resource) -> None:
+    """Trials of 20 steps with max_resource 5 read `145 of 50 steps (-190% saved)`: completed trials that run past
+    max_resource are the end. Short of it, max_resource is the end: one completed trial is no evidence of the
+    others' length (it may have stopped itself), and it alone is no mismatch."""
     trials = [record(0, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 21)]),
               record(1, TrialState.PRUNED, [(1, 2.0), (2, 2.0), (3, 2.0)]),
               record(2, TrialState.PRUNED, [(s, 2.0) for s in range(1, 25)])]  # ran past the others' end
     summary = resource_summary(trials, max_resource)
-    assert (summary.steps_used, summary.steps_full, summary.full_length) == (20 + 3 + 24, 20 + 20 + 24, 20)
-    assert 0 <= summary.fraction_saved == pytest.approx(1 - 47 / 64)
-    assert summary.length_mismatch is (max_resource in (5, 200))
+    end = max(max_resource or 0, 20)
+    assert (summary.steps_used, summary.steps_full, summary.full_length) == (20 + 3 + 24, 2 * end + max(end, 24), end)
+    assert 0 <= summary.fraction_saved == pytest.approx(1 - 47 / summary.steps_full)
+    assert summary.length_mismatch is (max_resource == 5)
     warning = summary.length_warning("asha")
-    assert (warning is None) is (max_resource in (20, None))
+    assert (warning is None) is (max_resource != 5)
     if warning is not None:
-        assert warning.startswith(f"scheduler.max_resource is {max_resource}, but trial 0 completed after 20 steps")
-    # before any trial completed: max_resource, or the longest trial's steps where that is more
+        assert warning.startswith("scheduler.max_resource is 5, but trial 0 completed after 20 steps, well past it")
+    # before any trial completed: max_resource, each trial that ran past it counted at its own steps
     running = resource_summary(trials[1:3], max_resource)
-    length = max(max_resource or 0, 24)
-    assert (running.full_length, running.steps_full) == (length, 2 * length)
+    length = max_resource or 24
+    assert (running.full_length, running.steps_full) == (length, max(length, 3) + max(length, 24))
     assert running.fraction_saved >= 0 and not running.length_mismatch
+
+
+def test_a_trial_that_stopped_itself_early_is_not_the_end_of_a_run() -> None:
+    """ASHA `max_resource: 40`; trial 0 stopped itself at epoch 12 (Keras EarlyStopping), ASHA pruned the others: the
+    run warned `set scheduler.max_resource to the steps a trial runs (12)` and show read `15 of 48 steps`."""
+    trials = [record(0, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 13)]),
+              record(1, TrialState.PRUNED, [(1, 2.0)]),
+              record(2, TrialState.PRUNED, [(1, 2.0)]),
+              record(3, TrialState.PRUNED, [(1, 2.0)])]
+    summary = resource_summary(trials, 40)
+    assert (summary.steps_used, summary.steps_full, summary.full_length) == (15, 160, 40)
+    assert summary.length_warning("asha") is None
+
+
+def test_a_loop_reporting_every_fifth_epoch_from_0_ran_its_epochs() -> None:
+    """Reports at epochs 0, 5, 10, 15 of range(20) read 16 steps: against `max_resource: 20`, a false mismatch."""
+    trials = [record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(0, 20, 5)]) for n in range(4)]
+    summary = resource_summary(trials, 20)
+    assert (summary.steps_used, summary.steps_full, summary.length_mismatch) == (80, 80, False)
+    assert steps_run(record(0, TrialState.PRUNED, [(0, 1.0)])) == 1
+    assert steps_run(record(0, TrialState.PRUNED, [(5, 1.0), (10, 1.0)])) == 10
+
+
+def test_a_too_large_max_resource_is_told_when_completed_trials_agree_and_none_got_near_it() -> None:
+    def completed(n: int, last: int) -> TrialRecord:
+        return record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(1, last + 1)])
+
+    pruned = record(9, TrialState.PRUNED, [(1, 2.0)])
+    # three trials of 20 steps under max_resource 200: said, and counted against max_resource
+    agreed = resource_summary([completed(4, 20), pruned, completed(5, 20), completed(6, 20)], 200)
+    assert agreed.full_length == 200 and agreed.length_mismatch
+    assert agreed.length_warning("asha") == (
+        "scheduler.max_resource is 200, but 3 completed trials (trial 4 first) ended after 20 steps and no trial got "
+        "near it: the asha scheduler lays out its checks for trials of 200 steps, so its checks above step 20 are "
+        "never reached; set scheduler.max_resource to the steps a trial runs (20). The steps saved are counted "
+        "against max_resource (200)")
+    # not said: two agreeing, trials that each stopped themselves, or one that got near max_resource
+    assert not resource_summary([completed(0, 20), completed(1, 20)], 200).length_mismatch
+    assert not resource_summary([completed(n, 12 + n) for n in range(5)], 200).length_mismatch
+    assert not resource_summary([completed(0, 12), completed(1, 12), completed(2, 12), completed(3, 30),
+                                 completed(4, 31), completed(5, 32)], 40).length_mismatch  # 3 of 6: no majority
+    near = record(8, TrialState.PRUNED, [(s, 2.0) for s in range(1, 191)])
+    assert not resource_summary([completed(4, 20), completed(5, 20), completed(6, 20), near], 200).length_mismatch
+
+
+class _CountingCalls:
+    """Counts the Python and builtin calls made while it is on (sys.setprofile): work, not time."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __enter__(self) -> _CountingCalls:
+        sys.setprofile(self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.setprofile(None)
+
+    def _count(self, frame: Any, event: str, arg: Any) -> None:
+        if event in ("call", "c_call"):
+            self.calls += 1
+
+
+def test_counting_a_finished_trial_does_not_go_over_the_trials_before_it() -> None:
+    """ResourceTally.summary() went over every trial counted, and the run's warning and the live metrics called it
+    for each finished trial: 20k trials took 26.8 s per listener. The calls one more trial costs must not grow with
+    the trials before it."""
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.records import ExperimentRecord, RunStatus
+    from tunesmith.scheduler.resources import ResourceTally
+
+    spec = {"name": "unit", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": {"command": "true"},
+            "scheduler": {"name": "asha", "max_resource": 27}}
+    experiment = ExperimentRecord(id=1, name="unit", spec=spec, strategy="random", strategy_reason="",
+                                  status=RunStatus.RUNNING, created_at=0.0, updated_at=0.0)
+
+    def cost(before: int) -> tuple[int, int, int]:
+        tally, evidence, metrics = ResourceTally(27), SchedulerEvidence("asha", 27), TuningMetrics()
+        metrics.experiment_seen(experiment, True)
+        for n in range(before):
+            done = (record(n, TrialState.PRUNED, [(s, 1.0) for s in range(1, 2 + n % 3)]) if n % 4
+                    else record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 28)]))  # no warning said
+            tally.add(done)
+            evidence.trial_finished(done, None)
+            metrics.trial_finished(done)
+        last = record(before, TrialState.PRUNED, [(1, 1.0), (2, 1.0)])
+        with _CountingCalls() as summing:
+            tally.add(last)
+            tally.summary()
+        with _CountingCalls() as warning:
+            evidence.trial_finished(last, None)
+        with _CountingCalls() as gauges:
+            metrics.trial_finished(last)
+        return summing.calls, warning.calls, gauges.calls
+
+    assert cost(10) == cost(2000)
 
 
 @pytest.mark.parametrize("observed,mismatch", [(27, False), (26, False), (28, False), (24, True), (30, True)])

@@ -175,7 +175,7 @@ class Runner:
                  join: bool = False) -> None:
         self.store, self.experiment, self.plan, self.spec = store, experiment, plan, plan.spec
         watching = Listeners(AuditListener(store, clock), UnreportedMetrics.of(plan.spec),
-                             SchedulerEvidence.of(plan.spec), listener or RunListener())
+                             SchedulerEvidence.of(plan.spec, store), listener or RunListener())
         self.listener = attach_tracking(plan.spec, store, clock, watching)  # + MLflow
         self.clock = clock
         self._owner = lease_owner_id()
@@ -421,7 +421,7 @@ class Runner:
             rt.prune_requested = True
             self.store.record_event(self.experiment.id, "trial_prune_requested", self.clock.now(), number,
                                     {"step": report.step})
-            self.executor.prune(number)
+            self.executor.prune(number, report.step)
 
     def _finish(self, rt: _Running, outcome: Outcome) -> None:
         """An attempt ended: queue a retry for a fault worth retrying, else record the trial's final state."""

@@ -172,9 +172,9 @@ def gap_text(optimism: dict[str, Any]) -> str:
 
 
 def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> dict[str, Any] | None:
-    """Which scheduler ran and the resources it saved against running every trial to the end (the longest completed
-    trial's length: see scheduler.resources); ``length_warning`` when completed trials end well before or after the
-    declared max_resource."""
+    """Which scheduler ran and the resources it saved against running every trial to the end (``max_resource``, or
+    the completed trials' length past it: see scheduler.resources); ``length_warning`` when ``max_resource`` does
+    not fit the trials (:meth:`~tunesmith.scheduler.resources.ResourceTally.mismatch`)."""
     if spec.scheduler.name == "none":
         return None
     from tunesmith.scheduler import resource_summary

@@ -26,7 +26,8 @@ DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"   # a function trial's devices: execut
 
 
 def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
-                prune_requested: Callable[[], bool], function: Callable[..., Any] | None = None) -> Outcome:
+                prune_requested: Callable[[], bool], function: Callable[..., Any] | None = None,
+                decided_step: Callable[[], int | None] | None = None) -> Outcome:
     """Run ``job`` once. Never raises for anything the trial did: failures come back in the Outcome.
 
     Args:
@@ -36,6 +37,9 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         prune_requested: polled by the trial (``trial.should_prune()``).
         function: the trial function itself, where the job's reference cannot be imported (an interactive one,
             run inline); else it is found by ``job.function``.
+        decided_step: the step of the report the scheduler's stop was decided on (of this attempt or an earlier
+            one), which the log's stopped line names; None where the executor does not carry it (the attempt's
+            last report is named then).
     """
     started = time.perf_counter()
     reports: list[Report] = []
@@ -111,7 +115,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         return Outcome(failure=failure, duration_s=duration, notes=tuple(notes))
     if pruned:
         if job.stopped_by is not None and prune_requested():  # (a trial that raised TrialPruned on its own: not said)
-            _say_stopped(log, job, reports[-1].step if reports else None)
+            decided = decided_step() if decided_step is not None else None
+            _say_stopped(log, job, decided if decided is not None else reports[-1].step if reports else None)
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
         return Outcome(values=last, pruned=True, duration_s=duration, notes=tuple(notes))
     assert normalized is not None and not isinstance(normalized, Failure)

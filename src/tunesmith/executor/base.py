@@ -68,8 +68,9 @@ class Executor(Protocol):
         """Events since the last poll, waiting up to ``timeout`` seconds for the first one."""
         ...
 
-    def prune(self, number: int) -> None:
-        """Ask running trial ``number`` to stop early (``trial.should_prune()`` turns True; a command gets SIGTERM)."""
+    def prune(self, number: int, step: int | None = None) -> None:
+        """Ask running trial ``number`` to stop early (``trial.should_prune()`` turns True; a command gets SIGTERM);
+        ``step``: the report the scheduler decided on, which the trial's log names (None: its last report)."""
         ...
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:

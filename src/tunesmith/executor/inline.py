@@ -36,7 +36,7 @@ class InlineExecutor:
         self.function = function
         self._events: deque[ExecutorEvent] = deque()
         self._pending: deque[TrialJob] = deque()
-        self._prune: set[int] = set()
+        self._prune: dict[int, int | None] = {}  # trials to stop, each with the step the stop was decided at
 
     def start(self) -> None:
         pass
@@ -59,8 +59,9 @@ class InlineExecutor:
             with open(job.log_path, "a", encoding="utf-8") as log, \
                     contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
-                                      lambda: job.number in self._prune, self.function)
-            self._prune.discard(job.number)
+                                      lambda: job.number in self._prune, self.function,
+                                      decided_step=lambda: self._prune.get(job.number))
+            self._prune.pop(job.number, None)
             outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
         events = list(self._events)
@@ -73,8 +74,8 @@ class InlineExecutor:
         else:
             self._events.append(TrialReported(number, report))
 
-    def prune(self, number: int) -> None:
-        self._prune.add(number)
+    def prune(self, number: int, step: int | None = None) -> None:
+        self._prune.setdefault(number, step)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         for job in list(self._pending):

@@ -165,8 +165,8 @@ class LeasedSlots:
             time.sleep(max(0.0, min(timeout, self.recheck) - (time.monotonic() - began)))
         return events
 
-    def prune(self, number: int) -> None:
-        self.inner.prune(number)
+    def prune(self, number: int, step: int | None = None) -> None:
+        self.inner.prune(number, step)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         self.inner.stop(number, kind, reason)

@@ -126,11 +126,11 @@ class ProcessExecutor:
             worker.cpu_last = worker.cpu_start
         self._send(worker, {"op": "run", "job": job.to_json()})
 
-    def prune(self, number: int) -> None:
+    def prune(self, number: int, step: int | None = None) -> None:
         for w in self._pool:
             if w.job is not None and w.job.number == number and not w.prune_sent:
                 w.prune_sent = True
-                self._send(w, {"op": "prune"})
+                self._send(w, {"op": "prune", "step": step})
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         for w in self._pool:

@@ -580,7 +580,8 @@ class RayExecutor:
                          "checkpoint", job.number, e)
         return {"origin": self._origin, "files": files, "limit": self.checkpoint_limit}
 
-    def prune(self, number: int) -> None:
+    def prune(self, number: int, step: int | None = None) -> None:
+        # the step does not travel to a Ray task: its log names the attempt's last report
         run = self._running.get(number)
         if run is not None and not run.prune_sent and self._lost is None:
             run.prune_sent = True

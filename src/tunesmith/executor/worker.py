@@ -33,6 +33,7 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
     send_lock = threading.Lock()
     jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
     prune = threading.Event()
+    decided_at: dict[str, int | None] = {"step": None}  # the report the coordinator's stop was decided on
     decided = threading.Event()  # the coordinator has ruled on this trial's reports so far
 
     def send(message: dict[str, Any]) -> None:
@@ -48,6 +49,7 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             if op == "run":
                 jobs.put(msg["job"])
             elif op == "prune":
+                decided_at["step"] = msg.get("step")
                 prune.set()
             elif op == "ack":
                 if msg.get("prune"):
@@ -86,6 +88,7 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             continue
         job = TrialJob.from_json(item)
         prune.clear()
+        decided_at["step"] = None
 
         def report(r: Report, n: int = job.number, wait: bool = job.sync_reports) -> None:
             decided.clear()
@@ -95,13 +98,14 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
 
         if job.cost is not None:
             reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
-        outcome = run_job(job, report, prune.is_set)
+        outcome = run_job(job, report, prune.is_set, lambda: decided_at["step"])
         peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
         send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome),
               **peak})
 
 
-def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested: Callable[[], bool]) -> Outcome:
+def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
+            decided_step: Callable[[], int | None] | None = None) -> Outcome:
     """Run one attempt of ``job`` in this process with stdout/stderr pointed at the trial's log, then restore them.
 
     Shared by this worker and the Ray executor's task, which runs trials the same way inside a Ray worker.
@@ -113,7 +117,7 @@ def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested:
     try:
         with open(job.log_path, "a", encoding="utf-8") as log:
             _point_output_at(log.fileno())
-            return run_attempt(job, log, on_report, prune_requested)
+            return run_attempt(job, log, on_report, prune_requested, decided_step=decided_step)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

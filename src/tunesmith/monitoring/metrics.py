@@ -12,8 +12,8 @@ Definitions worth stating:
   when the task excludes them from selection); time to best is from the experiment's creation to the finish
   of the trial that set the current best (any objective improving counts as progress);
 - resources saved (early stopping only): ``1 - steps run / steps had every counted trial run to the end``, the
-  end being the longest completed trial's last step (``max_resource`` until one completed), and trials without
-  reports left out: the same figure as ``tunesmith show`` (scheduler.resources.ResourceTally);
+  end being ``max_resource`` or the completed trials' last step past it (see scheduler.resources), and trials
+  without reports left out: the same figure as ``tunesmith show`` (scheduler.resources.ResourceTally);
 - reproducibility index (built-in tasks only): the fraction of completed trials whose fold spread stayed under
   the task's threshold (not flagged ``unstable``): how far a configuration's score can be trusted to repeat;
 - cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial;

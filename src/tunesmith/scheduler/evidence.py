@@ -3,8 +3,9 @@
 Two mistakes changed nothing a trial did, so nothing failed, and the run finished without a word:
 
 - a ``max_resource`` that is not the trials' length. ASHA with ``max_resource: 5`` for trials of 20 steps checks
-  them only up to step 5; with ``max_resource: 200`` its rungs past step 20 are never reached. The first completed
-  trial that ends well before or after it (:func:`~tunesmith.scheduler.resources.length_mismatch`) says so.
+  them only up to step 5; with ``max_resource: 200`` its rungs past step 20 are never reached. A completed trial
+  that ran well past it, or completed trials that agree on a length no trial got near
+  (:meth:`~tunesmith.scheduler.resources.ResourceTally.mismatch`), say so.
 - PBT children that train from scratch. A child starts from a copy of its parent's checkpoint, and trial code that
   never calls ``trial.load_checkpoint()`` (or a parent that never calls ``trial.save_checkpoint()``) starts it at
   step 1 again: PBT then copies parameters and throws the parent's training away. A child whose first report is
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Lineage, TrialRecord
-from tunesmith.scheduler.resources import ResourceTally
+from tunesmith.scheduler.resources import ResourceTally, length_mismatch_warning
 from tunesmith.spec.model import ExperimentSpec
+from tunesmith.storage.base import TrialStore
 
 README_PBT = "the README's Early stopping section, PBT"
 
@@ -79,19 +81,22 @@ class SchedulerEvidence(RunListener):
     Args:
         scheduler: the scheduler's name (``asha``, ``pbt``, ...; ``none`` makes this listener say nothing).
         max_resource: its declared ``max_resource``; None for one without.
+        store: where a resumed run reads the lineage of children PBT started before it was interrupted; None:
+            only the children started in this run are known.
     """
 
-    def __init__(self, scheduler: str, max_resource: int | None) -> None:
+    def __init__(self, scheduler: str, max_resource: int | None, store: TrialStore | None = None) -> None:
         self.scheduler = scheduler
         self.max_resource = max_resource
+        self.store = store
         self._lengths = ResourceTally(max_resource)
         self._lineage: dict[int, Lineage] = {}
         self._said: set[str] = set()
         self._warn: Callable[[str], None] = lambda message: None
 
     @classmethod
-    def of(cls, spec: ExperimentSpec) -> SchedulerEvidence:
-        return cls(spec.scheduler.name, getattr(spec.scheduler, "max_resource", None))
+    def of(cls, spec: ExperimentSpec, store: TrialStore | None = None) -> SchedulerEvidence:
+        return cls(spec.scheduler.name, getattr(spec.scheduler, "max_resource", None), store)
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self._warn = warn
@@ -101,6 +106,12 @@ class SchedulerEvidence(RunListener):
         for trial in history:  # a resumed run whose earlier trials already show it says it once too
             self._lengths.add(trial)
         self._check_length()
+        if self.store is not None and self.scheduler == "pbt":
+            # a child exploited before an interruption and run again now is warned about when it finishes
+            unfinished = {t.number for t in history if not t.state.is_finished()}
+            for e in self.store.events(experiment.id):
+                if e.kind == "trial_exploited" and e.trial_number in unfinished:
+                    self._lineage[e.trial_number] = Lineage.from_json(e.payload)
 
     def trial_exploited(self, trial: TrialRecord, lineage: Lineage) -> None:
         self._lineage[trial.number] = lineage
@@ -116,7 +127,7 @@ class SchedulerEvidence(RunListener):
     def _check_length(self) -> None:
         if self.scheduler == "none" or "length" in self._said:
             return
-        warning = self._lengths.summary().length_warning(self.scheduler)
-        if warning is not None:
+        mismatch = self._lengths.mismatch()  # running counts: nothing here goes over the trials before
+        if mismatch is not None and self.max_resource is not None:
             self._said.add("length")
-            self._warn(warning)
+            self._warn(length_mismatch_warning(self.scheduler, self.max_resource, mismatch))
