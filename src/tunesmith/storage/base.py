@@ -177,11 +177,12 @@ class TrialStore(Protocol):
                      detail: Mapping[str, Any] | None = None) -> None:
         ...
 
-    def delete_experiment(self, experiment_id: int, now: float, keep: Collection[str],
+    def delete_experiment(self, experiment: ExperimentRecord, now: float, keep: Collection[str],
                           detail: Mapping[str, Any]) -> DeletedExperiment:
         """Remove the experiment's records and, in the same transaction, keep its record of deletion: ``detail``
         (who, why), its trial count and its events of the kinds in ``keep``. Raises ExperimentNotFound when it is
-        gone already."""
+        gone already (the experiment with its id, name and creation time: a later one may have been given its id),
+        LeaseHeld when a coordinator holds its lease."""
         ...
 
     def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
