@@ -37,7 +37,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    driver_url, newer_store_error, refuse_unless_usable, refuse_url_without_database,
+    Contents, Survey, driver_url, foreign_store_error, newer_store_error, refuse_unless_usable,
+    refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, coordinator_beats, deleted_experiments, events, experiments, quota_limits, quota_waiters,
@@ -188,9 +189,13 @@ class SQLStore:
             from tunesmith.storage.revisions import packaged_revisions
 
             if found is not None and found not in packaged_revisions():
-                # a newer tunesmith upgraded it since it was surveyed: Alembic would fail, a traceback, on a revision
-                # it cannot locate
-                raise newer_store_error(describe_url(self.url), self.origin, found)
+                # a newer tunesmith (or another application) changed it since it was surveyed: Alembic would fail, a
+                # traceback, on a revision it cannot locate
+                if written_by_newer_tunesmith(found):
+                    raise newer_store_error(describe_url(self.url), self.origin, found)
+                tables = tuple(sorted(inspect(conn).get_table_names()))
+                raise foreign_store_error(describe_url(self.url), self.origin,
+                                          Survey(Contents.OTHER_APPLICATION, found, tables), conn.dialect.name)
             # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
             # when the spec was checked would print that narration under the user's progress bar.
             alembic_log = logging.getLogger("alembic")
