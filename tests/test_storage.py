@@ -447,3 +447,39 @@ def test_a_deletion_checked_before_a_coordinator_started_is_refused_by_its_lease
         assert store.experiment_names() == {"X"} and store.deleted_experiments() == []
     finally:
         store.close()
+
+
+# Promotions in the order recorded, each (experiment, version, at): `at` disagrees with the order (hosts' clocks)
+_PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER = {
+    "the deleted one's clock ahead": [("first", "1", 10.0), ("deleted", "3", 30.0), ("second", "2", 20.0)],
+    "the first one's clock ahead": [("first", "1", 30.0), ("deleted", "3", 20.0), ("second", "2", 10.0)],
+}
+
+
+@pytest.mark.parametrize("order", sorted(_PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER))
+def test_the_champion_is_replayed_in_the_order_promotions_were_recorded_deleted_ones_too(store_url, order):
+    """Promotions of live experiments and of a deleted one (kept in its record of deletion), whose times disagree
+    with the order they were recorded in (coordinators on hosts whose clocks differ). The replay merged the live
+    ones, sorted by event id, with the deleted one's by time: neither order, and the champion named could be any.
+    PostgreSQL's event ids are never given again (the kept events keep theirs): the last recorded is the champion.
+    SQLite gives a deleted event's id again, so its replay goes by time, all of it: the latest is the champion."""
+    from tunesmith.audit import KEPT_AFTER_DELETION, AuditKind
+    from tunesmith.promotion.champions import champions_held
+
+    store = SQLStore(store_url)
+    try:
+        made = {name: store.create_experiment(name, store_contract.SPEC, "random", "", now=1.0)
+                for name in ("first", "deleted", "second")}
+        promotions = _PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER[order]
+        for name, version, at in promotions:
+            store.record_event(made[name].id, AuditKind.PROMOTED, at, 0, {"model_name": "m", "version": version})
+        recorded = [e.id for e in store.events(made["deleted"].id) if e.kind == AuditKind.PROMOTED]
+        store.delete_experiment(made["deleted"], 40.0, KEPT_AFTER_DELETION, {})
+        assert [e.id for e in store.deleted_experiments()[0].kept_events] == recorded  # kept with their ids
+        by_ids = store.engine.dialect.name == "postgresql"
+        champion = promotions[-1] if by_ids else max(promotions, key=lambda p: p[2])
+        held = {name: [(c.model_name, c.version, c.experiment) for c in champions_held(store, made[name])]
+                for name in ("first", "second")}
+        assert held == {name: [("m", champion[1], name)] if name == champion[0] else [] for name in held}
+    finally:
+        store.close()

@@ -189,6 +189,12 @@ class TrialStore(Protocol):
         """The records of deleted experiments (those named ``name``), in the order they were deleted."""
         ...
 
+    @property
+    def reuses_event_ids(self) -> bool:
+        """Whether an event's id may be given again once its event is deleted (with its experiment): then ids do not
+        order a deleted experiment's events among later ones."""
+        ...
+
     def close(self) -> None:
         ...
 

@@ -595,6 +595,12 @@ class SQLStore:
             conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
         return DeletedExperiment(record_id, experiment_id, name, now, count, dict(detail), kept)
 
+    @property
+    def reuses_event_ids(self) -> bool:
+        """SQLite gives the highest ids again once they are deleted (no AUTOINCREMENT); PostgreSQL's sequences never
+        give one twice."""
+        return make_url(self.url).get_backend_name() == "sqlite"
+
     def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
         query = select(deleted_experiments).order_by(deleted_experiments.c.id)
         if name is not None:
