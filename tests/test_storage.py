@@ -278,7 +278,8 @@ def test_a_store_made_at_revision_0004_gains_deletion_records_and_keeps_its_run(
         for name, state in (("running", "running"), ("done", "completed")):
             conn.execute(text("INSERT INTO trials (experiment_id, number, state, params, seed, metrics, attempts, "
                               "started_at, heartbeat_at, owner) VALUES (:e, 0, :s, '{\"x\": 0.5}', 7, '{}', 1, :t, "
-                              ":t, :o)"), {"e": ids[name], "s": state, "t": now - 10, "o": lead})
+                              ":t, :o)"), {"e": ids[name], "s": state, "o": lead,
+                                           "t": now - 10 if state == "running" else now - 3600})  # done an hour ago
         conn.execute(text("INSERT INTO coordinator_beats (experiment_id, owner, beat_at) VALUES (:e, :o, :t)"),
                      {"e": ids["running"], "o": lead, "t": now - 1})
         conn.execute(text("INSERT INTO events (experiment_id, trial_number, kind, at, payload) VALUES (:e, 0, "
@@ -328,13 +329,13 @@ def test_a_deletion_that_fails_keeps_no_record_of_it_and_removes_nothing(store_u
                 conn.execute(text("CREATE TRIGGER refuse_delete BEFORE DELETE ON experiments FOR EACH ROW "
                                   "EXECUTE FUNCTION refuse_delete()"))
         with pytest.raises(StorageError, match="refused by the test"):
-            store.delete_experiment(exp.id, 4.0, KEPT_AFTER_DELETION, {"reason": "x"})
+            store.delete_experiment(exp, 4.0, KEPT_AFTER_DELETION, {"reason": "x"})
         assert store.deleted_experiments() == []
         assert store.events(exp.id) == events_before and len(store.trials(exp.id)) == 1
         with store.engine.begin() as conn:
             conn.execute(text("DROP TRIGGER refuse_delete" + ("" if conn.dialect.name == "sqlite"
                                                               else " ON experiments")))
-        kept = store.delete_experiment(exp.id, 5.0, KEPT_AFTER_DELETION, {"reason": "x"})
+        kept = store.delete_experiment(exp, 5.0, KEPT_AFTER_DELETION, {"reason": "x"})
         assert store.deleted_experiments() == [kept] and store.experiment_names() == set()
         assert kept.kept_events == tuple(e for e in events_before if e.kind == AuditKind.PROMOTED)
     finally:
@@ -389,3 +390,96 @@ def test_a_beat_waiting_on_a_postgres_row_lock_fails_after_the_lock_timeout_and_
         holder.dispose()
     failed = [m for m in told if "failed in a row" in m]
     assert "StorageError" in failed[0] and "lock timeout" in failed[0], failed
+
+
+def test_a_stale_delete_never_deletes_the_experiment_that_took_its_id(store_url):
+    """`tunesmith delete X` reads X before its checks and its prompt (minutes): another process may delete X
+    meanwhile, and a third create Y, which SQLite gives X's id (no AUTOINCREMENT; on PostgreSQL a sequence reset, as
+    after a restore, does the same). The stale deletion raised nothing and deleted Y, unchecked, recorded under X's
+    name; now it finds X gone and leaves Y and its trials as they were."""
+    from tunesmith.audit import KEPT_AFTER_DELETION
+    from tunesmith.deletion import delete_experiment
+    from tunesmith.errors import ExperimentNotFound
+
+    a, b, c = SQLStore(store_url), SQLStore(store_url), SQLStore(store_url)
+    try:
+        a.create_experiment("keep", store_contract.SPEC, "random", "", now=1.0)
+        x = a.create_experiment("X", store_contract.SPEC, "random", "", now=2.0)
+        stale = b.experiment("X")  # process B: `tunesmith delete X`, waiting at its prompt
+        delete_experiment(a, a.experiment("X"), 3.0, "process A")
+        if c.engine.dialect.name == "postgresql":
+            with c.engine.begin() as conn:
+                conn.execute(text("SELECT setval(pg_get_serial_sequence('experiments', 'id'), :last)"),
+                             {"last": x.id - 1})
+        y = c.create_experiment("Y", store_contract.SPEC, "random", "", now=4.0)
+        c.new_trial(y.id, {"x": 0.1}, experiment_seed=1, now=5.0, log_path_template="{number}")
+        assert y.id == stale.id  # the id given again: what makes a deletion by id alone wrong
+        with pytest.raises(ExperimentNotFound, match="'X' is no longer in"):
+            delete_experiment(b, stale, 6.0, "process B")
+        with pytest.raises(ExperimentNotFound):
+            b.delete_experiment(stale, 6.0, KEPT_AFTER_DELETION, {})
+        assert c.experiment_names() == {"keep", "Y"} and len(c.trials(y.id)) == 1
+        assert [d.name for d in c.deleted_experiments()] == ["X"]
+    finally:
+        for store in (a, b, c):
+            store.close()
+
+
+def test_a_deletion_checked_before_a_coordinator_started_is_refused_by_its_lease(store_url):
+    """`tunesmith delete X` checks that no coordinator is at work, then waits at its prompt: a `resume X` started
+    meanwhile takes the lease, and the deletion, after the prompt, is refused (LeaseHeld) and removes nothing; the
+    store refuses it too, inside its transaction, to a caller that skipped the re-check."""
+    from tunesmith.audit import KEPT_AFTER_DELETION
+    from tunesmith.deletion import delete_experiment, refuse_deleting
+    from tunesmith.errors import LeaseHeld
+
+    store = SQLStore(store_url)
+    try:
+        exp = store.create_experiment("X", store_contract.SPEC, "random", "", now=1.0)
+        now = time.time()
+        refuse_deleting(store, exp, now)  # nobody at work: the prompt is shown
+        lead = "elsewhere.invalid:7:ab12"
+        assert store.acquire_lease(exp.id, lead, now, ttl=600.0) is None
+        with pytest.raises(LeaseHeld, match="being run by"):
+            delete_experiment(store, exp, now + 1, "after the prompt")
+        with pytest.raises(LeaseHeld, match=lead):
+            store.delete_experiment(exp, now + 1, KEPT_AFTER_DELETION, {})
+        assert store.experiment_names() == {"X"} and store.deleted_experiments() == []
+    finally:
+        store.close()
+
+
+# Promotions in the order recorded, each (experiment, version, at): `at` disagrees with the order (hosts' clocks)
+_PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER = {
+    "the deleted one's clock ahead": [("first", "1", 10.0), ("deleted", "3", 30.0), ("second", "2", 20.0)],
+    "the first one's clock ahead": [("first", "1", 30.0), ("deleted", "3", 20.0), ("second", "2", 10.0)],
+}
+
+
+@pytest.mark.parametrize("order", sorted(_PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER))
+def test_the_champion_is_replayed_in_the_order_promotions_were_recorded_deleted_ones_too(store_url, order):
+    """Promotions of live experiments and of a deleted one (kept in its record of deletion), whose times disagree
+    with the order they were recorded in (coordinators on hosts whose clocks differ). The replay merged the live
+    ones, sorted by event id, with the deleted one's by time: neither order, and the champion named could be any.
+    PostgreSQL's event ids are never given again (the kept events keep theirs): the last recorded is the champion.
+    SQLite gives a deleted event's id again, so its replay goes by time, all of it: the latest is the champion."""
+    from tunesmith.audit import KEPT_AFTER_DELETION, AuditKind
+    from tunesmith.promotion.champions import champions_held
+
+    store = SQLStore(store_url)
+    try:
+        made = {name: store.create_experiment(name, store_contract.SPEC, "random", "", now=1.0)
+                for name in ("first", "deleted", "second")}
+        promotions = _PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER[order]
+        for name, version, at in promotions:
+            store.record_event(made[name].id, AuditKind.PROMOTED, at, 0, {"model_name": "m", "version": version})
+        recorded = [e.id for e in store.events(made["deleted"].id) if e.kind == AuditKind.PROMOTED]
+        store.delete_experiment(made["deleted"], 40.0, KEPT_AFTER_DELETION, {})
+        assert [e.id for e in store.deleted_experiments()[0].kept_events] == recorded  # kept with their ids
+        by_ids = store.engine.dialect.name == "postgresql"
+        champion = promotions[-1] if by_ids else max(promotions, key=lambda p: p[2])
+        held = {name: [(c.model_name, c.version, c.experiment) for c in champions_held(store, made[name])]
+                for name in ("first", "second")}
+        assert held == {name: [("m", champion[1], name)] if name == champion[0] else [] for name in held}
+    finally:
+        store.close()

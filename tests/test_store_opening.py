@@ -208,12 +208,20 @@ def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("revision", ["0099", "f3a9c2e1b7d4"])  # our numbering, and Alembic's own kind of id
+def test_every_revision_tunesmith_ships_is_numbered_in_four_digits_one_after_another():
+    """What tells a newer tunesmith's store from another application's: tunesmith numbers its revisions 0001, 0002,
+    ... (never Alembic's random hex ids), so a store at a 4-digit revision above the newest was upgraded by a later
+    tunesmith, and any other id not shipped here is not tunesmith's."""
+    from tunesmith.storage.revisions import packaged_head_revision, packaged_revisions
+
+    assert sorted(packaged_revisions()) == [f"{n:04d}" for n in range(1, len(packaged_revisions()) + 1)]
+    assert packaged_head_revision() == HEAD_REVISION == max(packaged_revisions())
+
+
+@pytest.mark.parametrize("revision", ["0099", f"{int(HEAD_REVISION) + 1:04d}"])
 def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, database, revision):
     """A store a newer tunesmith upgraded, at a revision this one does not ship: every command refuses it in one line,
-    exit 2, naming its revision, this tunesmith's newest and the fix, and writes nothing. A revision id outside our
-    numbering ('f3a9c2e1b7d4') was called another application's schema, whose fix ("give tunesmith a store of its
-    own") was the wrong one."""
+    exit 2, naming its revision, this tunesmith's newest and the fix, and writes nothing."""
     _upgrade_to(database, "head")
     _execute(database, f"UPDATE alembic_version SET version_num = '{revision}'")
     shown = make_url(database).render_as_string(hide_password=True)
@@ -234,6 +242,24 @@ def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(pro
     assert _revision(database) == revision
 
 
+@pytest.mark.parametrize("revision", ["f3a9c2e1b7d4", "v3.2.0.a", "0000"])  # Alembic's kind of id, Optuna's, none
+def test_tunesmith_tables_at_a_revision_outside_its_chain_are_another_applications_store(project, database, revision):
+    """Another Alembic-managed application with tables named experiments, trials, trial_reports and events, at a
+    revision id tunesmith never had: not a store a newer tunesmith wrote ("pip install -U tunesmith" would not help),
+    another application's, refused by every command with the fix that helps; nothing is written."""
+    _upgrade_to(database, "head")
+    _execute(database, f"UPDATE alembic_version SET version_num = '{revision}'")
+    shown = make_url(database).render_as_string(hide_password=True)
+    rows = _rows(database)
+    for args in [("show", "old"), ("run", str(project.write_spec(project.spec("new")))), ("ls",),
+                 ("delete", "old", "--yes")]:
+        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        assert message.startswith(f"--storage: {shown} is not a tunesmith store: it holds another application's "
+                                  f"schema (alembic_version {revision!r}): "), (args, message)
+        assert "nothing was written to it. Give tunesmith a store of its own: " in message, (args, message)
+    assert _rows(database) == rows and _revision(database) == revision
+
+
 def test_a_store_upgraded_by_a_newer_tunesmith_after_it_was_surveyed_is_refused_not_a_traceback(database,
                                                                                                  monkeypatch):
     """A newer tunesmith may upgrade the store between this one's survey and its own upgrade (two coordinators
@@ -242,9 +268,14 @@ def test_a_store_upgraded_by_a_newer_tunesmith_after_it_was_surveyed_is_refused_
     from tunesmith.storage import sql
 
     _upgrade_to(database, "0004")
-    _execute(database, "UPDATE alembic_version SET version_num = 'f3a9c2e1b7d4'")
+    _execute(database, "UPDATE alembic_version SET version_num = '0099'")
     monkeypatch.setattr(sql, "refuse_unless_usable", lambda *args: None)  # surveyed before the newer one came
-    with pytest.raises(StorageConfigError, match="written by a newer tunesmith \\(schema revision 'f3a9c2e1b7d4'"):
+    with pytest.raises(StorageConfigError, match="written by a newer tunesmith \\(schema revision '0099'"):
+        SQLStore(database, create=False).experiments()
+    assert _revision(database) == "0099"
+    _execute(database, "UPDATE alembic_version SET version_num = 'f3a9c2e1b7d4'")  # another application, meanwhile
+    with pytest.raises(StorageConfigError, match="is not a tunesmith store: it holds another application's schema "
+                                                 "\\(alembic_version 'f3a9c2e1b7d4'\\)"):
         SQLStore(database, create=False).experiments()
     assert _revision(database) == "f3a9c2e1b7d4"
 

@@ -32,29 +32,44 @@ def refuse_deleting(store: SQLStore, experiment: ExperimentRecord, now: float, *
         LeaseHeld: a coordinator is at work on it (the lead, or a joiner, which holds no lease).
         UserInputError: it has re-tunes, or holds a registered model's champion.
     """
-    from tunesmith.coordinators import at_work
     from tunesmith.promotion.champions import refuse_deleting_a_champion
     from tunesmith.retune import refuse_deleting_a_parent
+
+    refuse_while_at_work(store, experiment, now)
+    refuse_deleting_a_parent(store, experiment)
+    if not even_if_champion:
+        refuse_deleting_a_champion(store, experiment)
+
+
+def refuse_while_at_work(store: SQLStore, experiment: ExperimentRecord, now: float) -> None:
+    """Raises LeaseHeld: a coordinator is at work on ``experiment`` (the lead, or a joiner, which holds no lease)."""
+    from tunesmith.coordinators import at_work
 
     running = at_work(store, experiment.id, now)
     if running:
         raise LeaseHeld(f"experiment {experiment.name!r} is being run by {len(running)} coordinator(s) "
                         f"({', '.join(running)}); stop them first (Ctrl-C, or SIGTERM to those processes), then "
                         "delete it")
-    refuse_deleting_a_parent(store, experiment)
-    if not even_if_champion:
-        refuse_deleting_a_champion(store, experiment)
 
 
 def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float,
                       reason: str | None = None) -> DeletedExperiment:
     """Remove ``experiment``'s records (checked by :func:`refuse_deleting` first) and keep its record of deletion,
-    with this process's actor and ``reason``; a re-tune's parent stops naming it. Returns the record kept."""
+    with this process's actor and ``reason``; a re-tune's parent stops naming it. Returns the record kept.
+
+    ``experiment`` may have been read minutes ago (before a prompt): no coordinator must have started on it since,
+    and the store deletes it only if it is still that experiment (not a later one given its id).
+
+    Raises:
+        LeaseHeld: a coordinator is at work on it now.
+        ExperimentNotFound: it was deleted meanwhile.
+    """
     from tunesmith.audit import KEPT_AFTER_DELETION, actor
     from tunesmith.retune import forget_retune
 
+    refuse_while_at_work(store, experiment, now)  # checked again: a coordinator may have started during the prompt
     forget_retune(store, experiment, now)
-    return store.delete_experiment(experiment.id, now, KEPT_AFTER_DELETION, {"actor": actor(), "reason": reason})
+    return store.delete_experiment(experiment, now, KEPT_AFTER_DELETION, {"actor": actor(), "reason": reason})
 
 
 __all__ = ["delete_experiment", "refuse_deleting"]

@@ -15,7 +15,6 @@ no MLflow, and a store is all it has); the cycle, which talks to the registry an
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,16 +54,20 @@ def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[Reco
               if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
     if not models:
         return []
-    live = [(e, experiment.name, (False, experiment.id)) for e in own if e.kind in _CHAMPION_MOVES]
+    moves = [(e, experiment.name, (False, experiment.id)) for e in own if e.kind in _CHAMPION_MOVES]
     for other in store.experiments():
         if other.id != experiment.id:
-            live.extend((e, other.name, (False, other.id)) for e in store.events(other.id) if e.kind in _CHAMPION_MOVES)
-    live.sort(key=lambda move: move[0].id)  # event ids grow across the store: the order they were recorded in
-    # A deleted experiment's moves, in their own order, go among the others by time: its event ids may have been
-    # given again to later events (SQLite reuses the highest ids once they are deleted)
-    kept = [[(e, d.name, (True, d.id)) for e in d.kept_events if e.kind in _CHAMPION_MOVES]
-            for d in store.deleted_experiments()]
-    moves = list(heapq.merge(live, *kept, key=lambda move: move[0].at))
+            moves.extend((e, other.name, (False, other.id)) for e in store.events(other.id)
+                         if e.kind in _CHAMPION_MOVES)
+    moves.extend((e, d.name, (True, d.id)) for d in store.deleted_experiments() for e in d.kept_events
+                 if e.kind in _CHAMPION_MOVES)
+    # Replayed in the order recorded: by event id (kept events keep theirs) where the store never gives an id again,
+    # since hosts' clocks differ; by time where it may (SQLite gives the highest ids again once they are deleted,
+    # and its one file is one host's clock), ties by id. One key for all: ids and times may disagree.
+    if store.reuses_event_ids:
+        moves.sort(key=lambda move: (move[0].at, move[0].id))
+    else:
+        moves.sort(key=lambda move: move[0].id)
     champions = _replay(moves, models)
     return [champion for _, (champion, source) in sorted(champions.items()) if source == (False, experiment.id)]
 

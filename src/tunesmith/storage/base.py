@@ -177,15 +177,22 @@ class TrialStore(Protocol):
                      detail: Mapping[str, Any] | None = None) -> None:
         ...
 
-    def delete_experiment(self, experiment_id: int, now: float, keep: Collection[str],
+    def delete_experiment(self, experiment: ExperimentRecord, now: float, keep: Collection[str],
                           detail: Mapping[str, Any]) -> DeletedExperiment:
         """Remove the experiment's records and, in the same transaction, keep its record of deletion: ``detail``
         (who, why), its trial count and its events of the kinds in ``keep``. Raises ExperimentNotFound when it is
-        gone already."""
+        gone already (the experiment with its id, name and creation time: a later one may have been given its id),
+        LeaseHeld when a coordinator holds its lease."""
         ...
 
     def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
         """The records of deleted experiments (those named ``name``), in the order they were deleted."""
+        ...
+
+    @property
+    def reuses_event_ids(self) -> bool:
+        """Whether an event's id may be given again once its event is deleted (with its experiment): then ids do not
+        order a deleted experiment's events among later ones."""
         ...
 
     def close(self) -> None:

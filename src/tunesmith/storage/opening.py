@@ -103,17 +103,35 @@ def refuse_unless_usable(engine: Engine, shown: str, origin: str, create: bool) 
     sqlite = engine.url.get_backend_name() == "sqlite"
     if found.contents is Contents.OTHER_APPLICATION or (found.contents is Contents.BESIDE_OTHERS and sqlite):
         # an SQLite file is one application's: others' tables there mean a mistyped --storage, not a shared server
-        own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
-               "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)"
-               if engine.url.get_backend_name() == "postgresql" else "a new SQLite file")
-        raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written "
-                                 f"to it. Give tunesmith a store of its own: {own}")
+        raise foreign_store_error(shown, origin, found, engine.url.get_backend_name())
     if found.contents is Contents.NEWER_TUNESMITH_STORE:
         raise newer_store_error(shown, origin, found.revision)
     if found.contents in (Contents.EMPTY, Contents.BESIDE_OTHERS) and not create:
         what = "is empty" if found.contents is Contents.EMPTY else "holds other tables, no tunesmith store"
         raise StoreNotFound(f"no tunesmith store at {shown} (the database {what}: nothing has run here yet); "
                             "run an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
+
+
+def foreign_store_error(shown: str, origin: str, found: Survey, backend: str) -> StorageConfigError:
+    """The refusal of a database that holds another application's tables (``found``), on ``backend``."""
+    own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
+           "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)"
+           if backend == "postgresql" else "a new SQLite file")
+    return StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written to "
+                              f"it. Give tunesmith a store of its own: {own}")
+
+
+def written_by_newer_tunesmith(revision: str) -> bool:
+    """Whether a schema at ``revision`` (one this package does not ship) is a later tunesmith's: tunesmith numbers
+    its revisions 0001, 0002, ... (tests/test_store_opening.py holds it to that), so a later one is a 4-digit id
+    above this package's newest. Any other id (Alembic's hex kind, another numbering, a 4-digit one tunesmith never
+    had) is another application's: "pip install -U tunesmith" would not open it."""
+    from tunesmith.storage.revisions import packaged_head_revision
+
+    return _OUR_NUMBERING.fullmatch(revision) is not None and revision > packaged_head_revision()
+
+
+_OUR_NUMBERING = re.compile(r"\d{4}")
 
 
 def newer_store_error(shown: str, origin: str, revision: str | None) -> StorageConfigError:
@@ -144,7 +162,7 @@ def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
 
     if revision in packaged_revisions():
         return Contents.TUNESMITH_STORE
-    if CORE_TABLES <= set(tables):  # our tables at a revision we do not ship (a later release may number otherwise)
+    if CORE_TABLES <= set(tables) and written_by_newer_tunesmith(revision):  # our tables, a later revision
         return Contents.NEWER_TUNESMITH_STORE
     return Contents.OTHER_APPLICATION
 
@@ -203,6 +221,6 @@ def _driver_words(reason: str) -> str:
     return re.sub(r"^.* failed: (FATAL:\s*)?", "", words) or words
 
 
-__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "holds", "newer_store_error",
-           "opening_error",
-           "refuse_unless_usable", "refuse_url_without_database", "survey"]
+__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "foreign_store_error", "holds",
+           "newer_store_error", "opening_error", "refuse_unless_usable", "refuse_url_without_database", "survey",
+           "written_by_newer_tunesmith"]

@@ -26,7 +26,9 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQL
 from sqlalchemy.pool import StaticPool
 
 from tunesmith.audit import status_kind
-from tunesmith.errors import ExperimentExists, ExperimentNotFound, StorageConfigError, StorageError, StoreNotFound
+from tunesmith.errors import (
+    ExperimentExists, ExperimentNotFound, LeaseHeld, StorageConfigError, StorageError, StoreNotFound,
+)
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
@@ -35,7 +37,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    driver_url, newer_store_error, refuse_unless_usable, refuse_url_without_database,
+    Contents, Survey, driver_url, foreign_store_error, newer_store_error, refuse_unless_usable,
+    refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, coordinator_beats, deleted_experiments, events, experiments, quota_limits, quota_waiters,
@@ -186,9 +189,13 @@ class SQLStore:
             from tunesmith.storage.revisions import packaged_revisions
 
             if found is not None and found not in packaged_revisions():
-                # a newer tunesmith upgraded it since it was surveyed: Alembic would fail, a traceback, on a revision
-                # it cannot locate
-                raise newer_store_error(describe_url(self.url), self.origin, found)
+                # a newer tunesmith (or another application) changed it since it was surveyed: Alembic would fail, a
+                # traceback, on a revision it cannot locate
+                if written_by_newer_tunesmith(found):
+                    raise newer_store_error(describe_url(self.url), self.origin, found)
+                tables = tuple(sorted(inspect(conn).get_table_names()))
+                raise foreign_store_error(describe_url(self.url), self.origin,
+                                          Survey(Contents.OTHER_APPLICATION, found, tables), conn.dialect.name)
             # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
             # when the spec was checked would print that narration under the user's progress bar.
             alembic_log = logging.getLogger("alembic")
@@ -541,24 +548,36 @@ class SQLStore:
         return [QuotaUsage(k, limits.get(k), in_use.get(k, 0), waiting.get(k, 0))
                 for k in sorted(set(limits) | set(in_use))]
 
-    def delete_experiment(self, experiment_id: int, now: float, keep: Collection[str],
+    def delete_experiment(self, experiment: ExperimentRecord, now: float, keep: Collection[str],
                           detail: Mapping[str, Any]) -> DeletedExperiment:
         """Remove the experiment's records, and keep its record of deletion (``detail``, its trial count, its events
         of the kinds in ``keep``), in one transaction: a deletion is never left unrecorded, nor recorded undone.
+
+        ``experiment`` is the record as read before the deletion's checks and prompt, maybe minutes ago: the row
+        deleted is the one with its id, name and creation time. SQLite gives a deleted experiment's id to the next
+        one made, and a deletion by id alone removed that one, unchecked, and recorded it under the stale name.
 
         The experiment's row is locked before its events are read (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``FOR
         UPDATE``, which an event's insert, checking its foreign key, waits for): an event recorded meanwhile (a
         promotion) is either kept or refused, never deleted unkept.
 
         Raises:
-            ExperimentNotFound: it is gone already (deleted by another process).
+            ExperimentNotFound: it is gone already (deleted by another process), whatever now has its id.
+            LeaseHeld: a coordinator took its lease since it was checked (``tunesmith resume`` during the prompt).
         """
+        experiment_id = experiment.id
         with self._serial_tx("delete the experiment") as conn:
-            name = conn.execute(select(experiments.c.name).where(experiments.c.id == experiment_id)
-                                .with_for_update()).scalar()
-            if name is None:
-                raise ExperimentNotFound(f"experiment {experiment_id} is no longer in {describe_url(self.url)} "
-                                         "(deleted meanwhile)")
+            row = conn.execute(select(experiments.c.name, experiments.c.lease_owner, experiments.c.lease_expires_at)
+                               .where(experiments.c.id == experiment_id, experiments.c.name == experiment.name,
+                                      experiments.c.created_at == experiment.created_at)
+                               .with_for_update()).first()
+            if row is None:
+                raise ExperimentNotFound(f"experiment {experiment.name!r} is no longer in {describe_url(self.url)} "
+                                         "(deleted meanwhile, by another process); nothing was deleted")
+            name, lead = row[0], _live_holder(row[1], row[2], now)
+            if lead is not None:
+                raise LeaseHeld(f"experiment {name!r} is being run by coordinator {lead} (it started after the "
+                                "checks); stop it first (Ctrl-C, or SIGTERM to that process), then delete it")
             count = conn.execute(select(func.count()).select_from(trials)
                                  .where(trials.c.experiment_id == experiment_id)).scalar_one()
             kept = tuple(_event(r) for r in conn.execute(
@@ -575,6 +594,12 @@ class SQLStore:
             conn.execute(delete(events).where(events.c.experiment_id == experiment_id))
             conn.execute(delete(experiments).where(experiments.c.id == experiment_id))
         return DeletedExperiment(record_id, experiment_id, name, now, count, dict(detail), kept)
+
+    @property
+    def reuses_event_ids(self) -> bool:
+        """SQLite gives the highest ids again once they are deleted (no AUTOINCREMENT); PostgreSQL's sequences never
+        give one twice."""
+        return make_url(self.url).get_backend_name() == "sqlite"
 
     def deleted_experiments(self, name: str | None = None) -> list[DeletedExperiment]:
         query = select(deleted_experiments).order_by(deleted_experiments.c.id)

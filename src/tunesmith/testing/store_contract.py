@@ -138,7 +138,7 @@ def check_coordinator_beats(store: TrialStore) -> None:
     store.forget_coordinator(e.id, "otherhost:3:c")   # never beat: nothing to delete, no error
     assert store.coordinator_beats(e.id) == {"otherhost:2:b": 11.0}
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
-    store.delete_experiment(e.id, 20.0, (), {})
+    store.delete_experiment(e, 20.0, (), {})
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
 
@@ -192,7 +192,7 @@ def check_delete(store: TrialStore) -> None:
     store.new_trial(keep.id, {"x": 0.2}, experiment_seed=1, now=5.0, log_path_template="{number}")
     store.record_event(keep.id, AuditKind.PROMOTED, 5.5, 0, {"model_name": "m", "version": "2"})
     promoted = [ev for ev in store.events(e.id) if ev.kind == AuditKind.PROMOTED]
-    record = store.delete_experiment(e.id, 6.0, {AuditKind.PROMOTED, AuditKind.ROLLED_BACK}, {"actor": {"user": "ann"}})
+    record = store.delete_experiment(e, 6.0, {AuditKind.PROMOTED, AuditKind.ROLLED_BACK}, {"actor": {"user": "ann"}})
     assert [x.name for x in store.experiments()] == ["kept"]
     assert len(store.trials(keep.id)) == 1
     assert (record.name, record.experiment_id, record.deleted_at, record.trials) == ("gone", e.id, 6.0, 1)
@@ -200,12 +200,12 @@ def check_delete(store: TrialStore) -> None:
     assert store.deleted_experiments() == [record] == store.deleted_experiments("gone")
     assert store.deleted_experiments("kept") == []
     try:
-        store.delete_experiment(e.id, 7.0, (), {})
+        store.delete_experiment(e, 7.0, (), {})
         raise AssertionError("deleting an experiment already deleted must raise ExperimentNotFound")
     except ExperimentNotFound:
         pass
     again = store.create_experiment("gone", SPEC, "random", "", now=8.0)
-    second = store.delete_experiment(again.id, 9.0, {AuditKind.PROMOTED}, {})
+    second = store.delete_experiment(again, 9.0, {AuditKind.PROMOTED}, {})
     assert store.deleted_experiments("gone") == [record, second] and second.kept_events == () and second.trials == 0
     assert [ev.kind for ev in store.events(keep.id)].count(AuditKind.PROMOTED) == 1, "another experiment's events stay"
 
