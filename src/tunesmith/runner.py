@@ -486,8 +486,9 @@ class Runner:
         for rt in list(self._running.values()):
             self._finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
         self._running.clear()
-        for _, rec, _token in self._retry_queue:
-            store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
+        for _, rec, _token in self._retry_queue:  # unless another coordinator took it over meanwhile: it runs it
+            store.save_trial_unless_changed(exp_id, rec, replace(rec, state=TrialState.INTERRUPTED),
+                                            "trial_interrupted", clock.now())
         self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
                                    else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
                                    else RunStatus.COMPLETED)
