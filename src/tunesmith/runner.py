@@ -300,7 +300,8 @@ class Runner:
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
-                        return self._budget.taken_stop(mono)
+                        return self._budget.taken_stop(mono, self.store.trial_counts().get(self.experiment.id, {}),
+                                                       self.experiment.name)  # what runs with peers, what nobody runs
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
