@@ -222,11 +222,12 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
                                               "pipeline": []},
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 20},
-            "executor": {"kind": "process", "workers": 1}}
+            "executor": {"kind": "process", "workers": 1, "grace_period": "1ms"}}  # Ctrl-C interrupts the running
     spec["task"] = {k: v for k, v in spec["task"].items() if k != "holdout"}
     run = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
     try:
-        wait_for(lambda: count_states(project, "csv").get("completed", 0) >= 2, timeout=120)
+        wait_for(lambda: (n := count_states(project, "csv")).get("completed", 0) >= 2 and n.get("running", 0) >= 1,
+                 timeout=120)
     finally:
         run.send_signal(signal.SIGINT)
         run.communicate(timeout=120)
@@ -235,6 +236,7 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     first_new = len(before)
     interrupted = [t["number"] for t in before if t["state"] == "interrupted"]
     assert first_new < 20, "the run was stopped before its budget"
+    assert interrupted, "a trial was running at Ctrl-C: its re-run on the new data is attributed to that data"
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
     resumed = project.cli("resume", "csv", "--quiet")
     assert resumed.returncode == 0 and "the data changed since this experiment started" in resumed.stderr
@@ -249,6 +251,7 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
     assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
     assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text
+    assert f"and trial(s) {', '.join(map(str, interrupted))} re-run on it" in text, text
 
 
 def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project):
