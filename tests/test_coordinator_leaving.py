@@ -305,3 +305,43 @@ def test_a_retry_another_coordinator_took_over_is_left_to_it(project):
     assert len(runner._strategy._live) == 1, "trial 0's outcome reached the strategy: only trial 1 is pending"
     assert runner._budget.finished == 1, "and its budget counts it"
     store.close()
+
+
+def test_a_retry_another_coordinator_took_over_is_not_recorded_interrupted_by_its_first(project):
+    """A coordinator stopping recorded every retry still waiting out its back-off interrupted, unconditionally: one
+    another coordinator had taken over meanwhile (found abandoned, re-run: running, attempt 2) was overwritten as
+    interrupted at attempt 1, and a coordinator joining then re-ran it beside the one running it. The write is
+    now conditional, as the take-over is (same state and attempt): the other's record is left as it is."""
+    from dataclasses import replace
+
+    from tunesmith.clock import SystemClock
+    from tunesmith.records import Failure, FailureKind, Outcome, TrialState
+    from tunesmith.runner import Runner, prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    class Closing(_Workers):
+        def close(self, timeout: float) -> list:  # type: ignore[type-arg]
+            return []
+
+    spec = spec_from_dict(project.spec(name="retrytaken", budget={"trials": 6},
+                                       executor={"kind": "inline", "retry_backoff": 60},
+                                       base_dir=str(project.root), workdir=str(project.root / "work")))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    runner = Runner(store, exp, plan, None, SystemClock(), executor=Closing(1))  # type: ignore[arg-type]
+    runner._setup(resumed=True)
+    runner._dispatch(0.0, None)
+    runner._finish(runner._running.pop(0), Outcome(failure=Failure(FailureKind.CRASHED, "killed")))
+    assert len(runner._retry_queue) == 1 and [t.state for t in store.trials(exp.id)] == [TrialState.QUEUED]
+    waiting = store.trials(exp.id)[0]
+    assert store.mark_lost(exp.id, replace(waiting, state=TrialState.LOST), 10.0)   # another coordinator's claim
+    lost = store.trials(exp.id)[0]
+    assert store.take_for_rerun(exp.id, lost, replace(lost, state=TrialState.RUNNING, attempts=2, owner="peer"),
+                                "trial_rerun", 11.0)
+    runner._shutdown("interrupted by the user", KeyboardInterrupt())
+    trial = store.trials(exp.id, [0])[0]
+    assert (trial.state.value, trial.attempts, trial.owner) == ("running", 2, "peer"), "the peer's record changed"
+    assert "trial_interrupted" not in [e.kind for e in store.events(exp.id)]
+    store.close()

@@ -284,13 +284,17 @@ def test_fail_fast_says_no_more_trials_failed_than_show_counts(tmp_path: Path) -
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
-    assert shown["trials"]["failed"] == FAIL_FAST_TRIALS + 1, shown["trials"]
+    # the fifth's partner usually ends in the grace period, failed too (6); on a loaded machine it may not have
+    # started its objective yet, or end after: 5 or 6 either way, and the reason must hold of both
+    failed = shown["trials"]["failed"]
+    assert FAIL_FAST_TRIALS <= failed <= FAIL_FAST_TRIALS + 1, shown["trials"]
     reason = ("the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: "
               "exception: KeyError: 'lr'")
-    assert reason in " ".join(proc.stderr.split())
-    assert shown["stop_reason"].startswith(reason)
+    said = " ".join(proc.stderr.split())
+    assert reason in said and "every trial so far" not in said, said
+    assert shown["stop_reason"].startswith(reason) and "every trial so far" not in shown["stop_reason"]
     text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
-    assert f"failed {FAIL_FAST_TRIALS + 1};" in text and f"stopped: {reason}" in text, text
+    assert f"failed {failed};" in text and f"stopped: {reason}" in text, text
 
 
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:

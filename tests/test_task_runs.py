@@ -222,11 +222,12 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
                                               "pipeline": []},
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 20},
-            "executor": {"kind": "process", "workers": 1}}
+            "executor": {"kind": "process", "workers": 1, "grace_period": "1ms"}}  # Ctrl-C interrupts the running
     spec["task"] = {k: v for k, v in spec["task"].items() if k != "holdout"}
     run = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
     try:
-        wait_for(lambda: count_states(project, "csv").get("completed", 0) >= 2, timeout=120)
+        wait_for(lambda: (n := count_states(project, "csv")).get("completed", 0) >= 2 and n.get("running", 0) >= 1,
+                 timeout=120)
     finally:
         run.send_signal(signal.SIGINT)
         run.communicate(timeout=120)
@@ -235,6 +236,7 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     first_new = len(before)
     interrupted = [t["number"] for t in before if t["state"] == "interrupted"]
     assert first_new < 20, "the run was stopped before its budget"
+    assert interrupted, "a trial was running at Ctrl-C: its re-run on the new data is attributed to that data"
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
     resumed = project.cli("resume", "csv", "--quiet")
     assert resumed.returncode == 0 and "the data changed since this experiment started" in resumed.stderr
@@ -249,6 +251,7 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
     assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
     assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text
+    assert f"and trial(s) {', '.join(map(str, interrupted))} re-run on it" in text, text
 
 
 def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have(project):
@@ -312,3 +315,42 @@ def test_a_nested_estimate_whose_inner_trials_all_fail_keeps_the_holdout(project
     assert [t["state"] for t in project.trials("knn")] == ["completed", "completed"], "the premise"
     assert shown["holdout"]["trial"] == shown["best"]["number"] and 0 < shown["holdout"]["holdout_accuracy"] <= 1
     assert "every inner trial of outer fold 0 failed" in shown["nested"]["unavailable"], shown["nested"]
+
+
+def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project):
+    """The previous tunesmith recorded a `data_changed` event without the fingerprint on every resume while the data
+    differed from what the experiment started on; each was read as a change of its own: two such events and the one
+    this tunesmith records on the next resume (same data) gave 4 fingerprints and "the data changed mid-experiment
+    (3 time(s))". An old-format event followed by others for the same data is one change."""
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+    from tunesmith.tasks import fingerprint, fingerprint_changes
+
+    data = project.root / "data.csv"
+    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
+    data.write_text("\n".join(rows) + "\n")
+    spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
+                                              "pipeline": [], "holdout": None},
+            "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    store = SQLStore(project.storage)
+    try:
+        exp = store.experiment("csv")
+        started = exp.attributes["data_fingerprint"]
+        task_spec = spec_from_dict(exp.spec)
+        changes = fingerprint_changes(started, fingerprint(task_spec.task, task_spec.base_dir))
+        for at in (100.0, 200.0):  # two resumes by the previous tunesmith, on the same changed data
+            store.record_event(exp.id, "data_changed", exp.created_at + at, detail={"changes": changes})
+    finally:
+        store.close()
+    resumed = project.cli("resume", "csv", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    with sqlite3.connect(project.db) as conn:
+        payloads = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE kind = 'data_changed'")]
+    assert [("fingerprint" in p) for p in payloads] == [False, False, True], payloads
+    epochs = project.show("csv")["data_fingerprints"]
+    assert len(epochs) == 2 and epochs[1]["fingerprint"]["n_rows"] == 55, epochs
+    text = " ".join(project.cli("show", "csv", check=True).stdout.split())
+    assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text

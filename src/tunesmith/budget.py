@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
@@ -208,20 +208,27 @@ class BudgetTracker:
             return f"no improvement in {b.patience} trials"
         return self.cost_stop()
 
-    def taken_stop(self, now: float) -> str:
-        """Why a coordinator stops that may start no trial while its peers still run the last ones (``resume
-        --join``): in the words of the run that finishes them, and what is left to them."""
+    def taken_stop(self, now: float, states: Mapping[TrialState, int], name: str) -> str:
+        """Why a coordinator stops that may start no trial while its peers may still run the last ones (``resume
+        --join``): in the words of the run that finishes them, and what is left, as the store counts the experiment's
+        trials by state (``states``): those running or queued with other coordinators, and those interrupted or lost
+        that nobody runs (``resume NAME`` re-runs them)."""
         reason = self.stop_reason(now)
         if reason is not None:
             return reason
         b = self.budget
-        if b.trials is not None:
-            return (f"trial budget of {b.trials} reached: every trial is taken, {max(0, b.trials - self.finished)} "
-                    "still running with other coordinators")
-        if b.cost is not None and self.expected_cost() is None:
-            return (f"cost budget of {b.cost:g}: trials start one at a time until one's cost is known, and other "
-                    "coordinators run the first ones")
-        return "every trial the budget allows is taken, the last ones by other coordinators"
+        if b.trials is not None and sum(states.values()) >= b.trials:
+            why = f"trial budget of {b.trials} reached: every trial is taken"
+        elif b.cost is not None and self.expected_cost() is None:
+            why = f"cost budget of {b.cost:g}: trials start one at a time until one's cost is known"
+        else:
+            why = "every trial the budget allows is taken"
+        elsewhere = states.get(TrialState.RUNNING, 0) + states.get(TrialState.QUEUED, 0)
+        left = states.get(TrialState.INTERRUPTED, 0) + states.get(TrialState.LOST, 0)
+        told = [f"{elsewhere} still running with other coordinators"] if elsewhere else []
+        told += [f"{left} interrupted or lost and run by nobody: `tunesmith resume {name}` runs "
+                 f"{'it' if left == 1 else 'them'} again"] if left else []
+        return f"{why}, {'; '.join(told)}" if told else why
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,9 +79,16 @@ def data_epochs(attributes: Mapping[str, Any], events: Sequence[Event],
         if e.kind != DATA_CHANGED:
             continue
         fingerprint, from_trial = e.payload.get("fingerprint"), e.payload.get("from_trial")
-        if epochs[-1].fingerprint is not None and fingerprint == epochs[-1].fingerprint:
+        changes, last = tuple(e.payload.get("changes") or ()), epochs[-1]
+        if last.fingerprint is not None and fingerprint == last.fingerprint:
             continue  # (two coordinators resuming at once may each have recorded the one change)
-        epochs.append(DataEpoch(fingerprint, from_trial, e.at, tuple(e.payload.get("changes") or ())))
+        if last.fingerprint is None and len(epochs) > 1 and changes == last.changes:
+            # the previous tunesmith recorded a fingerprint-less event on every resume while the data differed from
+            # the start (the words compare with the start, the hash among them): the same data, one change. The
+            # change began at the first; this one may say what the data was.
+            epochs[-1] = DataEpoch(fingerprint, last.from_trial, last.since, last.changes)
+            continue
+        epochs.append(DataEpoch(fingerprint, from_trial, e.at, changes))
     for i, epoch in enumerate(epochs[1:], start=1):
         until = epochs[i + 1].since if i + 1 < len(epochs) else None
         re_run = tuple(sorted(t.number for t in trials if epoch.from_trial is not None

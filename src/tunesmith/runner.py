@@ -300,7 +300,8 @@ class Runner:
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
-                        return self._budget.taken_stop(mono)
+                        return self._budget.taken_stop(mono, self.store.trial_counts().get(self.experiment.id, {}),
+                                                       self.experiment.name)  # what runs with peers, what nobody runs
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
@@ -486,8 +487,9 @@ class Runner:
         for rt in list(self._running.values()):
             self._finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
         self._running.clear()
-        for _, rec, _token in self._retry_queue:
-            store.save_trial(exp_id, replace(rec, state=TrialState.INTERRUPTED), "trial_interrupted", clock.now())
+        for _, rec, _token in self._retry_queue:  # unless another coordinator took it over meanwhile: it runs it
+            store.save_trial_unless_changed(exp_id, rec, replace(rec, state=TrialState.INTERRUPTED),
+                                            "trial_interrupted", clock.now())
         self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
                                    else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
                                    else RunStatus.COMPLETED)

@@ -144,6 +144,12 @@ class TrialStore(Protocol):
         is no longer ``was``'s (another coordinator took it first); whether it did."""
         ...
 
+    def save_trial_unless_changed(self, experiment_id: int, was: TrialRecord, trial: TrialRecord, event: str,
+                                  now: float) -> bool:
+        """Record ``trial`` and append ``event`` unless the trial's state or attempt is no longer ``was``'s (another
+        coordinator took it over); whether it did."""
+        ...
+
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
         """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
         ...

@@ -394,16 +394,22 @@ class SQLStore:
         """Record ``again``, the next attempt of ``was`` (lost, interrupted, or waiting for its retry), unless the
         trial changed since ``was`` was read: another state, or another attempt. False when another coordinator
         took it first (only one of them re-runs it; each record would overwrite the other's)."""
-        with self._tx("take a trial to re-run") as conn:
+        return self.save_trial_unless_changed(experiment_id, was, again, event, now)
+
+    def save_trial_unless_changed(self, experiment_id: int, was: TrialRecord, trial: TrialRecord, event: str,
+                                  now: float) -> bool:
+        """Record ``trial`` and append ``event`` unless the trial's state or attempt is no longer ``was``'s: another
+        coordinator took it over meanwhile (a retry found abandoned and re-run), and its record is left alone."""
+        with self._tx("record the trial unless another coordinator took it") as conn:
             taken = conn.execute(_UPDATE_TRIAL.where(trials.c.state == was.state.value,
                                                      trials.c.attempts == was.attempts),
-                                 {"b_eid": experiment_id, "b_num": again.number, **_trial_row(again),
+                                 {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial),
                                   "heartbeat_at": now}).rowcount
             if taken:
                 conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
-                                             "trial_number": again.number, "payload": json.dumps(
-                                                 {"state": again.state.value, "attempt": again.attempts,
-                                                  **({"error": again.error} if again.error else {})})})
+                                             "trial_number": trial.number, "payload": json.dumps(
+                                                 {"state": trial.state.value, "attempt": trial.attempts,
+                                                  **({"error": trial.error} if trial.error else {})})})
         return bool(taken)
 
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,

@@ -166,6 +166,15 @@ def check_unfinished_and_lost(store: TrialStore) -> None:
     assert not store.take_for_rerun(e.id, was, replace(again, owner="h:4:d"), "trial_rerun", now=111.0)
     assert store.trials(e.id, [a.number])[0].owner == "h:3:c"
     assert [ev.kind for ev in store.events(e.id)].count("trial_rerun") == 1
+    # a retry's first coordinator stopping records it interrupted only while nobody took it over
+    assert not store.save_trial_unless_changed(e.id, was, replace(was, state=TrialState.INTERRUPTED),
+                                               "trial_interrupted", now=120.0)
+    taken = store.trials(e.id, [a.number])[0]
+    assert (taken.state, taken.attempts, taken.owner) == (TrialState.RUNNING, 2, "h:3:c")
+    assert store.save_trial_unless_changed(e.id, taken, replace(taken, state=TrialState.INTERRUPTED),
+                                           "trial_interrupted", now=121.0)
+    assert store.trials(e.id, [a.number])[0].state is TrialState.INTERRUPTED
+    assert [ev.kind for ev in store.events(e.id)].count("trial_interrupted") == 1
 
 
 def check_lease_holder(store: TrialStore) -> None:
