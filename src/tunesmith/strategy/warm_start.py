@@ -32,13 +32,12 @@ Two things can carry over, and they are treated differently on purpose:
 old observations outvote a handful of new ones and hold the Gaussian process near the old optimum; on a
 covariate-only shift it never reached 99% of the cold search's final score in 20 trials. ``transfer`` keeps the
 old landscape's shape without letting it outvote the new trials. Measured (benchmarks/RESULTS.md, re-tune
-summary, medians of trials to 99% of a cold run's final score; 30 seeds, 8 for the two gradient-boosted
-scenarios; 2026-12-05), with the ranking-weighted transfer prior and spread re-evaluations (the defaults), warm
-needs at most half of cold's trials on 8 of 14 scenarios, mostly those where the old landscape carries over: four
+summary, medians of trials to 99% of a cold run's final score; 30 seeds; 2026-12-05, the two gradient-boosted
+scenarios 2026-12-06), with the ranking-weighted transfer prior and spread re-evaluations (the defaults), warm
+needs at most half of cold's trials on 7 of 14 scenarios, mostly those where the old landscape carries over: four
 re-tunes over recorded real training results of related datasets (rank-correlated 0.84-0.98 with the old:
-0.04-0.29 of cold), the MLP's least related pair (0.49), two synthetic moved optima (0.05, 0.41) and a covariate
-shift (0.42). Not on the strongest synthetic move (0.55), FCNet's least related pair (1.13) or four
-breast_cancer shifts (0.60-1.00), where a configuration's CV error is 2-20 times the 1% band and, after a concept
+0.04-0.29 of cold), the MLP's least related pair (0.49) and two synthetic moved optima (0.05, 0.41). Not on the
+strongest synthetic move (0.55), FCNet's least related pair (1.13) or five breast_cancer shifts (0.60-1.00), where a configuration's CV error is 2-20 times the 1% band and, after a concept
 shift, the old good region is no longer good. Spread against the k best, per seed over the twelve at 30 seeds:
 sooner in 116, later in 93.
 
