@@ -316,14 +316,16 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             callable: ``refit(cv_results_)`` returns ``best_index_`` (no ``best_score_``).
         strategy: a tunesmith strategy: ``auto``, ``random``, ``grid``, ``tpe``, ``qmc``, ``cmaes``, ``gp``.
         scheduler: a tunesmith scheduler (``"median"``, ``{"name": "asha", ...}``): stops configurations whose
-            first folds are poor; None: every configuration runs every fold.
+            first folds are poor; None: every configuration runs every fold. A stopped configuration's test scores
+            are NaN in ``cv_results_`` (it ranks last, as scikit-learn ranks NaN) and it is never ``best_*``.
         random_state: the experiment's seed (an int); None: a fresh one.
         storage: a SQLAlchemy URL to keep the experiment in; None: a temporary SQLite store, removed after fit.
         name: the experiment's name; None: a fresh unique name per fit. Every fit records a new experiment (an
             estimator can be fitted again, and cloned, as in nested cross-validation): the first one under
             ``name``, a later one under ``name-2``, ``name-3``, ... where the name is taken; ``experiment_name_``
             says which.
-        error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error).
+        error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error); not of one the
+            ``scheduler`` stopped (NaN).
         return_train_score: also record training scores in ``cv_results_``.
         n_jobs: None or 1: the folds of a configuration fit one after another; else (``-1``: every CPU) they fit
             at once in scikit-learn's joblib workers (``cross_validate``'s ``n_jobs``). Trials (configurations)
@@ -387,7 +389,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> TunedSearchCV:
-        """Run the search (a tunesmith experiment), then refit the best configuration on all of X."""
+        """Run the search (a tunesmith experiment), then refit the best configuration on all of X.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C during the search (as GridSearchCV), once the store has recorded what ran.
+        """
         from sklearn.exceptions import FitFailedWarning
         from sklearn.model_selection import check_cv
 
@@ -446,6 +452,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 result, name = self._run(spec, self.storage or f"sqlite:///{tmp}/tunesmith.db")
             finally:
                 _ACTIVE.reset(token)
+        if (result.stop_reason or "").startswith("interrupted"):
+            # Ctrl-C (or SIGTERM): tunesmith.run recorded what ran and stopped the run as interrupted; GridSearchCV
+            # lets the KeyboardInterrupt through, so fit does too instead of refitting the best of a partial search.
+            raise KeyboardInterrupt(f"TunedSearchCV.fit: interrupted; experiment {name!r} records the trials that "
+                                    "ran, fit the search again to run it whole")
         trials = sorted(result.trials, key=lambda t: t.number)
         if self.error_score == "raise" and state.errors:
             raise state.errors[0]
@@ -508,7 +519,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def _best_index(self, refit_metric: str) -> int:
         if not callable(self.refit):
-            return int(self.cv_results_[f"rank_test_{refit_metric}"].argmin())
+            # a configuration the scheduler stopped scores NaN and ranks last; it is never the best, even where every
+            # finished one failed and scored NaN too (then the first finished one, as scikit-learn takes the first)
+            ranks = np.where(self.cv_results_["state"] == TrialState.PRUNED.value, np.iinfo(np.int32).max,
+                             self.cv_results_[f"rank_test_{refit_metric}"])
+            return int(ranks.argmin())
         best = self.refit(self.cv_results_)
         if not isinstance(best, numbers.Integral):
             raise TypeError("best_index_ returned is not an integer")
@@ -523,9 +538,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
-        def column(key: str, default: float) -> np.ndarray:
-            return np.asarray([float(t.metrics.get(key, default)) if t.state is TrialState.COMPLETED else default
-                               for t in trials])
+        def column(key: str, failed: float) -> np.ndarray:
+            """``key`` of each completed trial; ``failed`` for a failed fit; NaN for one the scheduler stopped (its
+            later folds never ran: error_score is a failed fit's score, and a stopped one scored as 0 could win)."""
+            return np.asarray([float(t.metrics.get(key, failed)) if t.state is TrialState.COMPLETED
+                               else failed if t.state is TrialState.FAILED else np.nan for t in trials])
 
         err = np.nan if self.error_score == "raise" else float(self.error_score)
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
