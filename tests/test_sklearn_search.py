@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.stats import loguniform, norm, randint, uniform
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -286,14 +287,35 @@ def test_a_named_search_can_be_fitted_again_and_cloned_in_nested_cross_validatio
         assert len(tunesmith.open_experiment(name, storage=url).trials) == trials, name
 
 
-def test_n_jobs_verbose_and_pre_dispatch_are_accepted_and_do_what_they_say(capsys: pytest.CaptureFixture[str]) -> None:
-    """n_jobs= and verbose= raised TypeError (unexpected keyword), crashing GridSearchCV scripts."""
+class _PidRecordingLogisticRegression(LogisticRegression):
+    """Writes the id of the process that fits it to a file in ``folder``: which processes the folds fit in."""
+
+    def __init__(self, folder: str = "", C: float = 1.0, max_iter: int = 1000) -> None:
+        super().__init__(C=C, max_iter=max_iter)
+        self.folder = folder
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        import os
+
+        if self.folder:
+            (Path(self.folder) / f"{os.getpid()}-{id(X)}").touch()
+        return super().fit(X, y, sample_weight)
+
+
+def test_n_jobs_verbose_and_pre_dispatch_are_accepted_and_do_what_they_say(capsys: pytest.CaptureFixture[str],
+                                                                           tmp_path: Path) -> None:
+    """n_jobs= and verbose= raised TypeError (unexpected keyword), crashing GridSearchCV scripts; the test could
+    not fail if n_jobs were ignored: the folds' fits are now seen in more than one process."""
+    import os
+
     grid = {"C": [0.1, 1.0, 10.0]}
     one = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3).fit(X, y)
     capsys.readouterr()
-    par = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, n_jobs=2, pre_dispatch="2*n_jobs",
-                        verbose=3, return_train_score=True, error_score=0.0).fit(X, y)
+    par = TunedSearchCV(_PidRecordingLogisticRegression(str(tmp_path)), grid, cv=3, n_jobs=2,
+                        pre_dispatch="2*n_jobs", verbose=3, return_train_score=True, error_score=0.0).fit(X, y)
     out = capsys.readouterr().out
+    fold_pids = {int(f.name.split("-")[0]) for f in tmp_path.iterdir()} - {os.getpid()}  # the refit runs here
+    assert len(fold_pids) > 1, f"the folds fit in {fold_pids}: not in parallel workers"
     np.testing.assert_allclose(par.cv_results_["mean_test_score"], one.cv_results_["mean_test_score"])
     assert par.cv_results_["params"] == one.cv_results_["params"] and "mean_train_score" in par.cv_results_
     assert "Fitting 3 folds for each of 3 candidates, totalling 9 fits" in out
@@ -354,3 +376,106 @@ def test_a_random_state_object_seeds_the_search_as_scikit_learn_accepts_it() -> 
                              random_state=np.random.RandomState(0)).fit(X, y)
 
     assert run().cv_results_["params"] == run().cv_results_["params"]
+
+
+def test_a_configuration_the_scheduler_stopped_never_wins_and_scores_nan() -> None:
+    """Under error_score=0 a stopped configuration scored 0.0, which beat every finished one under a neg_* scorer:
+    the search picked a stopped alpha with best_score_ 0.0."""
+    from sklearn.datasets import load_diabetes
+
+    grid = {"alpha": [1e-3, 1e-2, 1e-1, 1, 10, 100, 1e3, 1e4]}
+    s = TunedSearchCV(Ridge(), grid, cv=5, scoring="neg_mean_squared_error",
+                      scheduler={"name": "median", "warmup_steps": 0, "min_trials": 2}, error_score=0,
+                      random_state=0).fit(*load_diabetes(return_X_y=True))
+    r = s.cv_results_
+    pruned = r["state"] == "pruned"
+    assert pruned.any() and (r["state"][s.best_index_] == "completed")
+    assert np.isnan(r["mean_test_score"][pruned]).all() and np.isnan(r["split0_test_score"][pruned]).all()
+    assert (r["rank_test_score"][pruned] > r["rank_test_score"][~pruned].max()).all()
+    assert s.best_score_ == max(r["mean_test_score"][~pruned]) < 0
+
+
+class _InterruptedRidge(Ridge):
+    """Sends this process SIGINT (a Ctrl-C) when fitted with alpha=10."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        import os
+        import signal
+
+        if self.alpha == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().fit(X, y, sample_weight)
+
+
+def test_ctrl_c_during_fit_raises_keyboard_interrupt_after_recording_what_ran(tmp_path: Path) -> None:
+    """fit swallowed Ctrl-C: the run stopped as interrupted, and fit refit the best of what had run and returned."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    search = TunedSearchCV(_InterruptedRidge(), {"alpha": [0.1, 1, 10, 100]}, cv=3, storage=url, name="ctrl-c")
+    with pytest.raises(KeyboardInterrupt):
+        search.fit(X, y)
+    assert not hasattr(search, "best_params_") and not hasattr(search, "best_estimator_")
+    states = [t.state.value for t in tunesmith.open_experiment("ctrl-c", storage=url).trials]
+    assert states[:2] == ["completed", "completed"] and "interrupted" in states
+
+
+def test_resuming_a_search_is_refused_up_front_and_records_nothing(tmp_path: Path) -> None:
+    """`tunesmith resume` re-ran tunesmith.sklearn:_objective with no data: every remaining trial failed on
+    LookupError and was recorded failed."""
+    import os
+    import subprocess
+    import sys
+
+    from tunesmith.errors import UserInputError
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    try:
+        TunedSearchCV(_InterruptedRidge(), {"alpha": [0.1, 1, 10, 100]}, cv=3, storage=url, name="cut").fit(X, y)
+    except KeyboardInterrupt:
+        pass
+    before = [(t.number, t.state) for t in tunesmith.open_experiment("cut", storage=url).trials]
+    src = str(Path(tunesmith.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "tunesmith", "resume", "cut", "--storage", url],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "TunedSearchCV" in done.stderr and "fit" in done.stderr and "Traceback" not in done.stderr
+    with pytest.raises(UserInputError, match="TunedSearchCV"):
+        tunesmith.resume("cut", storage=url)
+    assert [(t.number, t.state) for t in tunesmith.open_experiment("cut", storage=url).trials] == before
+
+
+class _Pair(RegressorMixin, BaseEstimator):
+    """Predicts a + b: with y = 1 (a, b) = (0, 1) and (1, 0) tie."""
+
+    def __init__(self, a: int = 0, b: int = 0) -> None:
+        self.a, self.b = a, b
+
+    def fit(self, X: Any, y: Any) -> _Pair:
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), float(self.a + self.b))
+
+
+def test_a_grid_walks_its_names_sorted_as_parametergrid_so_rows_and_ties_match_gridsearchcv() -> None:
+    """The walk followed the dict's order (b before a): the rows came in another order and a tie picked another
+    best_params_ than GridSearchCV's."""
+    grid = {"b": [0, 1], "a": [0, 1]}
+    Xp, yp = np.zeros((12, 1)), np.ones(12)
+    ours = TunedSearchCV(_Pair(), grid, cv=3, scoring="neg_mean_squared_error").fit(Xp, yp)
+    ref = GridSearchCV(_Pair(), grid, cv=3, scoring="neg_mean_squared_error").fit(Xp, yp)
+    assert ours.cv_results_["params"] == ref.cv_results_["params"]
+    assert ours.best_params_ == ref.best_params_ == {"a": 0, "b": 1}
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], ref.cv_results_["rank_test_score"])
+
+
+def test_n_iter_left_out_with_a_drawing_strategy_runs_ten_trials_as_randomizedsearchcv() -> None:
+    """strategy='random' on a 24-point grid ran 24 trials (repeated draws), though None means the whole grid only
+    where the grid is walked."""
+    grid = {"max_depth": [1, 2, 3, 4, 5, None], "min_samples_leaf": [1, 2, 4, 8]}
+    drawn = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=3, strategy="random",
+                          random_state=0).fit(X, y)
+    assert len(drawn.cv_results_["params"]) == 10
+    walked = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=3, strategy="grid").fit(X, y)
+    assert len(walked.cv_results_["params"]) == 24
