@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from tunesmith import audit
 from tunesmith.clock import Clock
 from tunesmith.errors import UserInputError
-from tunesmith.records import TrialState
-from tunesmith.spec.model import TASK_TIMINGS
+from tunesmith.records import ExperimentRecord, TrialState
+from tunesmith.spec.model import TASK_TIMINGS, ExperimentSpec
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
@@ -33,6 +33,29 @@ EVENT = audit.AuditKind.TRIAL_REPRODUCED
 # The trial function of every tunesmith.sklearn.TunedSearchCV experiment: it cross-validates the estimator on the
 # data that fit() was given, which live only in that process (never in the store), so no later process can re-run it.
 SKLEARN_SEARCH_TRIAL = "tunesmith.sklearn:_objective"
+
+
+def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any] | None,
+                action: str) -> ExperimentSpec:
+    """``experiment``'s recorded spec, with its trial function handed over again where one is given (to resume or
+    reproduce it). Refused up front, before anything runs or is recorded, where its trial can only run in the
+    process that recorded it: a TunedSearchCV search, whose estimator and data were objects in the process that
+    ran fit() (checked after the handed-over function is applied, which is where the spec's trial is final).
+
+    Raises:
+        UserInputError: a TunedSearchCV experiment; a SpecError from ``with_trial_function``.
+    """
+    from tunesmith.spec.loader import spec_from_dict
+
+    name = experiment.name
+    spec = spec_from_dict(experiment.spec)
+    spec = spec.with_trial_function(trial_function) if trial_function is not None else spec
+    if spec.trial is not None and spec.trial.function == SKLEARN_SEARCH_TRIAL:
+        raise UserInputError(f"experiment {name!r} is a TunedSearchCV search: its estimator and data were objects in "
+                             "the Python process that ran fit(), and are not in the store, so its trials cannot be "
+                             f"{action} from here; fit the same TunedSearchCV on the same data again from Python "
+                             "(with the same random_state) instead")
+    return spec
 
 
 @dataclass(frozen=True)
@@ -59,19 +82,12 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
     from tunesmith.executor.base import AttemptEnded
     from tunesmith.evaluation.job_factory import trial_job
     from tunesmith.runner import prepare
-    from tunesmith.spec.loader import spec_from_dict
     from tunesmith.strategy import StrategyDecision
 
     if rtol < 0:
         raise UserInputError(f"--rtol must be >= 0; got {rtol}")
     experiment = store.experiment(name)
-    spec = spec_from_dict(experiment.spec)
-    if spec.trial is not None and spec.trial.function == SKLEARN_SEARCH_TRIAL:
-        raise UserInputError(f"experiment {name!r} is a TunedSearchCV search: its estimator and data were objects in "
-                             "the Python process that ran fit(), and are not in the store, so its trials cannot be "
-                             "re-run from here; reproduce it from Python by fitting the same TunedSearchCV on the same "
-                             "data again (with the same random_state)")
-    spec = spec.with_trial_function(trial_function) if trial_function is not None else spec
+    spec = stored_spec(experiment, trial_function, "re-run")
     trial = next((t for t in store.trials(experiment.id, [number])), None)
     if trial is None:
         raise UserInputError(f"experiment {name!r} has no trial {number}")

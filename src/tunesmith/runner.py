@@ -36,7 +36,7 @@ from tunesmith.scheduler import Decision, Exploit, NoScheduler, Scheduler, Sched
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import RunningBest, SelectionRule, trial_metrics
 from tunesmith.space import SearchSpace
-from tunesmith.spec.loader import spec_from_dict
+from tunesmith.reproduce import stored_spec
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
 from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
@@ -142,8 +142,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
     ``trial``: its interactive trial function, handed over again (the record names it, no process can import it)."""
     clock = clock or SystemClock()
     experiment = store.experiment(name)
-    spec = spec_from_dict(experiment.spec)
-    spec = spec.with_trial_function(trial) if trial is not None else spec
+    spec = stored_spec(experiment, trial, "resumed")  # (a TunedSearchCV search is refused: its data are gone)
     stored = StrategyDecision(experiment.strategy or spec.strategy.name,
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
