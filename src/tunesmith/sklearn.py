@@ -303,8 +303,11 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
             (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
-            whole grid where every parameter is a list of values (as GridSearchCV; the ``auto`` strategy then walks
-            the grid), else 10 (as RandomizedSearchCV). An ``n_iter`` smaller than such a grid warns once.
+            whole grid where every parameter is a list of values and ``strategy`` is ``auto`` or ``grid`` (as
+            GridSearchCV: the grid is walked, its names sorted as ParameterGrid sorts them, so the rows of
+            ``cv_results_`` and the pick among tied scores match GridSearchCV's), else 10 (as RandomizedSearchCV;
+            ``random``, ``tpe``, ... draw, and may draw a point twice). An ``n_iter`` smaller than such a grid warns
+            once.
         scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``. Several metrics, as in
             GridSearchCV: a list of scorer names or a dict name -> scorer; ``cv_results_`` then has
             ``mean_test_<name>``, ``rank_test_<name>``, ... for each, and ``refit`` names the one the search
@@ -421,7 +424,10 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         X, y, groups = indexable(X, y, groups)
         domains, decoders = to_space(self.param_distributions)
         _check_parameter_names(self.estimator, domains, decoders)
-        n_trials, strategy = self._trials_and_strategy(_grid_size(domains))
+        grid_size = _grid_size(domains)
+        if grid_size is not None:  # walked in ParameterGrid's order (names sorted): GridSearchCV's rows and tie-breaks
+            domains = dict(sorted(domains.items()))
+        n_trials, strategy = self._trials_and_strategy(grid_size)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         seed = self.random_state
@@ -487,12 +493,13 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _trials_and_strategy(self, grid_size: int | None) -> tuple[int, str]:
-        """(trials, strategy): GridSearchCV's whole grid where n_iter is left out and the space is a grid;
-        RandomizedSearchCV's 10 where it is not; n_iter where given, saying so where it leaves grid points out."""
+        """(trials, strategy): GridSearchCV's whole grid where n_iter is left out and the space is a grid walked
+        (strategy auto or grid); RandomizedSearchCV's 10 where it is not (a distribution, or a strategy that draws);
+        n_iter where given, saying so where it leaves grid points out."""
         if self.n_iter is None:
-            if grid_size is None:
-                return 10, self.strategy
-            return grid_size, "grid" if self.strategy == "auto" else self.strategy
+            if grid_size is None or self.strategy not in ("auto", "grid"):
+                return 10, self.strategy  # a strategy that draws (random, tpe, ...): RandomizedSearchCV's 10
+            return grid_size, "grid"
         if grid_size is not None and self.n_iter < grid_size:
             warnings.warn(f"n_iter={self.n_iter} evaluates {self.n_iter} of the grid's {grid_size} points; leave "
                           f"n_iter out (or give n_iter={grid_size}) to search the whole grid, as GridSearchCV does",
