@@ -479,3 +479,18 @@ def test_n_iter_left_out_with_a_drawing_strategy_runs_ten_trials_as_randomizedse
     assert len(drawn.cv_results_["params"]) == 10
     walked = TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, cv=3, strategy="grid").fit(X, y)
     assert len(walked.cv_results_["params"]) == 24
+
+
+def test_a_search_reproduces_from_python_with_a_function_handed_over(tmp_path: Path) -> None:
+    """reproduce refused a TunedSearchCV experiment even where the caller handed over trial=fn (it checked before
+    applying it, and with_function refused the search's function as one found by reference)."""
+    from sklearn.model_selection import cross_val_score
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=3, storage=url, name="lr").fit(X, y)
+
+    def objective(config: dict[str, Any], trial: Any) -> dict[str, float]:
+        return {"score": float(cross_val_score(LogisticRegression(max_iter=1000, C=config["C"]), X, y, cv=3).mean())}
+
+    outcome = tunesmith.reproduce_trial("lr", 1, storage=url, trial=objective)
+    assert outcome.error is None and outcome.matched, outcome

@@ -23,16 +23,12 @@ from tunesmith import audit
 from tunesmith.clock import Clock
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, TrialState
-from tunesmith.spec.model import TASK_TIMINGS, ExperimentSpec
+from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL, TASK_TIMINGS, ExperimentSpec
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 EVENT = audit.AuditKind.TRIAL_REPRODUCED
-
-# The trial function of every tunesmith.sklearn.TunedSearchCV experiment: it cross-validates the estimator on the
-# data that fit() was given, which live only in that process (never in the store), so no later process can re-run it.
-SKLEARN_SEARCH_TRIAL = "tunesmith.sklearn:_objective"
 
 
 def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any] | None,
@@ -43,18 +39,21 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
     ran fit() (checked after the handed-over function is applied, which is where the spec's trial is final).
 
     Raises:
-        UserInputError: a TunedSearchCV experiment; a SpecError from ``with_trial_function``.
+        UserInputError: a TunedSearchCV experiment with no function handed over; a SpecError from
+            ``with_trial_function``.
     """
     from tunesmith.spec.loader import spec_from_dict
 
     name = experiment.name
     spec = spec_from_dict(experiment.spec)
     spec = spec.with_trial_function(trial_function) if trial_function is not None else spec
-    if spec.trial is not None and spec.trial.function == SKLEARN_SEARCH_TRIAL:
+    searched = spec.trial is not None and spec.trial.function == SKLEARN_SEARCH_TRIAL
+    if searched and spec.trial is not None and spec.trial.given_function(name) is None:
         raise UserInputError(f"experiment {name!r} is a TunedSearchCV search: its estimator and data were objects in "
                              "the Python process that ran fit(), and are not in the store, so its trials cannot be "
                              f"{action} from here; fit the same TunedSearchCV on the same data again from Python "
-                             "(with the same random_state) instead")
+                             "(with the same random_state) instead, or hand over a function that does a trial's "
+                             "work (trial=)")
     return spec
 
 

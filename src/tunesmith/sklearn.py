@@ -30,7 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.records import ParamValue, TrialState
-from tunesmith.reproduce import SKLEARN_SEARCH_TRIAL
+from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 from tunesmith.suggestions import closest
 

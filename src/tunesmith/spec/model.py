@@ -38,6 +38,10 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 # The module part of the reference stored for a trial function that no process can import (a notebook's, a lambda):
 # it runs inline, in the process that was handed it, and is handed it again to resume.
 INTERACTIVE = "<interactive>"
+# The trial function of every tunesmith.sklearn.TunedSearchCV experiment: it cross-validates the estimator on the
+# data that fit() was given, which live only in that process (never in the store), so no later process can re-run it
+# unless the caller hands over a function that does its work (resume / reproduce with trial=).
+SKLEARN_SEARCH_TRIAL = "tunesmith.sklearn:_objective"
 STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2", "bo")
 
 
@@ -174,13 +178,18 @@ class TrialRef(StrictModel):
         return self.function is not None and self.function.startswith(INTERACTIVE + ":")
 
     def with_function(self, fn: Callable[..., Any]) -> TrialRef:
-        """This reference with its interactive function handed over again (to resume the experiment).
+        """This reference with its interactive function handed over again (to resume the experiment); for a
+        TunedSearchCV search, any function that does its trials' work (its own estimator and data are gone).
 
         Raises:
             SpecError: at ``trial``: the experiment's function is imported by reference, or has another name.
         """
         if not callable(fn) or isinstance(fn, type):
             raise SpecError("trial", f"must be the trial function; got {fn!r}")
+        if self.function == SKLEARN_SEARCH_TRIAL:
+            copy = self.model_copy()
+            copy._given = fn
+            return copy
         if not self.interactive:
             raise SpecError("trial", f"the experiment's trial is {self.function or self.command!r}, which tunesmith "
                             "finds by itself; leave out trial=")
@@ -200,7 +209,7 @@ class TrialRef(StrictModel):
                 reproduce), saying how to hand it over.
         """
         if not self.interactive:
-            return None
+            return self._given  # None but for a TunedSearchCV search's handed over (with_function)
         if self._given is None:
             shown = "your_function" if self.function_name == "<lambda>" else self.function_name
             raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function "
