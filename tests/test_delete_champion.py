@@ -88,3 +88,25 @@ def test_a_deleted_champions_promotions_stay_in_the_audit_trail_and_still_explai
     done = project.cli("delete", "a", "--yes", env=without_mlflow)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {d.name for d in store.deleted_experiments()} == {"a", "b"}
+
+
+def test_a_champion_promoted_while_the_delete_prompt_waits_is_still_refused(project: Any, mlflow_uri: str) -> None:
+    """`tunesmith delete a` checks its champions, then waits at its prompt: `tunesmith promote a` meanwhile made a
+    the champion. After the prompt, only the coordinator check ran again: a was deleted under the registry's
+    champion. The checks run again on a fresh read; --even-if-champion still deletes it."""
+    import time
+
+    import pytest
+
+    from tunesmith.deletion import delete_experiment, refuse_deleting
+    from tunesmith.errors import UserInputError
+
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    stale = store.experiment("a")
+    refuse_deleting(store, stale, time.time())  # not a champion yet: the prompt is shown
+    assert promote(store, "a", "m", SystemClock()).version == "1"
+    with pytest.raises(UserInputError, match="holds the champion of model 'm'"):
+        delete_experiment(store, stale, time.time(), "after the prompt")
+    assert "a" in {e.name for e in store.experiments()}
+    delete_experiment(store, stale, time.time(), "moved outside tunesmith", even_if_champion=True)
+    assert [e.name for e in store.experiments()] == []

@@ -418,6 +418,22 @@ def test_a_loop_reporting_every_fifth_epoch_from_0_ran_its_epochs() -> None:
     assert steps_run(record(0, TrialState.PRUNED, [(5, 1.0), (10, 1.0)])) == 10
 
 
+def test_a_loop_reporting_every_25th_epoch_and_its_last_ran_its_epochs_not_more() -> None:
+    """Reports at 0, 25, 50, 75, 99 of range(100) read 123 steps (the last step plus the smallest gap), and the run
+    warned `trial 0 completed after 123 steps, well past it`; reports at 0 and 99 read 198."""
+    every_25th = [record(n, TrialState.COMPLETED, [(s, 1.0) for s in (0, 25, 50, 75, 99)]) for n in range(3)]
+    summary = resource_summary(every_25th, 100)
+    assert (summary.steps_used, summary.steps_full, summary.length_warning("asha")) == (300, 300, None)
+    assert steps_run(every_25th[0]) == 100
+    assert steps_run(record(0, TrialState.COMPLETED, [(0, 1.0), (99, 1.0)])) == 100
+    # a pruned trial stopped at its last report: 0, 25 is 26 epochs, whatever max_resource is
+    assert steps_run(record(0, TrialState.PRUNED, [(0, 1.0), (25, 1.0)]), 100) == 26
+    # every 5th epoch of range(20) against a max_resource of 200: still too large, said at the 16 steps reported
+    short = resource_summary([record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(0, 20, 5)])
+                              for n in range(3)], 200)
+    assert short.mismatch is not None and short.mismatch.observed == 16
+
+
 def test_a_too_large_max_resource_is_told_when_completed_trials_agree_and_none_got_near_it() -> None:
     def completed(n: int, last: int) -> TrialRecord:
         return record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(1, last + 1)])

@@ -449,6 +449,55 @@ def test_a_deletion_checked_before_a_coordinator_started_is_refused_by_its_lease
         store.close()
 
 
+def test_a_deletion_checked_before_a_retune_was_recorded_is_refused_after_the_prompt(store_url):
+    """`tunesmith delete X` checks that X has no re-tunes, then waits at its prompt: a `tunesmith cycle` re-tunes X
+    meanwhile (names the re-tune on X, records it). Only the coordinator check was repeated, on the record read
+    before the prompt: X was deleted and its re-tune named a parent that no longer existed. Now the checks run
+    again on a fresh read, and the deletion is refused and removes nothing."""
+    from tunesmith.deletion import delete_experiment, refuse_deleting
+    from tunesmith.errors import UserInputError
+
+    store = SQLStore(store_url)
+    try:
+        exp = store.create_experiment("X", store_contract.SPEC, "random", "", now=1.0)
+        refuse_deleting(store, exp, time.time())  # no re-tunes yet: the prompt is shown
+        # the cycle's re-tune, as run_retune_plan records it: named on the parent, then its own experiment
+        store.change_attributes(exp.id, lambda attributes: {"retunes": ["X-r1"]}, 2.0)
+        store.create_experiment("X-r1", store_contract.SPEC, "random", "", now=3.0)
+        with pytest.raises(UserInputError, match="has re-tune"):
+            delete_experiment(store, exp, time.time(), "after the prompt")
+        assert store.experiment_names() == {"X", "X-r1"} and store.deleted_experiments() == []
+    finally:
+        store.close()
+
+
+def test_a_refused_deletion_of_a_retune_leaves_its_parent_naming_it(store_url):
+    """The re-tune's parent forgot it before the store's own checks: a stale `tunesmith delete R` (R deleted and
+    re-tuned again under its name during the prompt) was refused by the store, but R's parent no longer named the
+    R that exists. A refused deletion now changes nothing; one that goes through still unnames it."""
+    from tunesmith.deletion import delete_experiment
+    from tunesmith.errors import ExperimentNotFound
+
+    store = SQLStore(store_url)
+    lineage = {"lineage": {"parent": "P", "root": "P", "generation": 1}}
+    try:
+        parent = store.create_experiment("P", store_contract.SPEC, "random", "", now=1.0)
+        store.change_attributes(parent.id, lambda attributes: {"retunes": ["R"]}, 1.5)
+        first = store.create_experiment("R", store_contract.SPEC, "random", "", now=2.0)
+        store.change_attributes(first.id, lambda attributes: lineage, 2.5)
+        stale = store.experiment("R")  # `tunesmith delete R`, waiting at its prompt
+        delete_experiment(store, store.experiment("R"), 3.0, "another process")
+        assert store.experiment("P").attributes.get("retunes") == []
+        store.change_attributes(parent.id, lambda attributes: {"retunes": ["R"]}, 4.0)  # re-tuned again as R
+        again = store.create_experiment("R", store_contract.SPEC, "random", "", now=5.0)
+        store.change_attributes(again.id, lambda attributes: lineage, 5.5)
+        with pytest.raises(ExperimentNotFound, match="'R' is no longer in"):
+            delete_experiment(store, stale, 6.0, "after the prompt")
+        assert store.experiment("P").attributes["retunes"] == ["R"] and "R" in store.experiment_names()
+    finally:
+        store.close()
+
+
 # Promotions in the order recorded, each (experiment, version, at): `at` disagrees with the order (hosts' clocks)
 _PROMOTIONS_AT_ODDS_WITH_THEIR_ORDER = {
     "the deleted one's clock ahead": [("first", "1", 10.0), ("deleted", "3", 30.0), ("second", "2", 20.0)],

@@ -389,3 +389,28 @@ def test_a_classifier_on_a_continuous_target_is_refused_and_one_on_a_quantity_lo
     checked = project.cli("validate", str(project.write_spec(spec)))
     assert checked.returncode == 0 and "Traceback" not in checked.stderr, checked.stderr
     assert "warning: task.estimator:" in checked.stderr and "regressor" in checked.stderr
+
+
+def test_the_nested_estimate_leaves_out_constraints_on_every_metric_an_executor_adds() -> None:
+    """The process executor adds gpu_device_N and gpu_share to a trial that has GPUs (devices.slot_metrics), but
+    the rule for metrics an executor adds listed cost, cpu_s, peak_memory_mb and gpus by hand: a constraint on
+    gpu_share was kept for the inner trials, which never have it, and the estimate was always unavailable."""
+    from tunesmith.constraints import Constraint
+    from tunesmith.cost import Prices, ResourceUsage, cost_metrics, executor_added
+    from tunesmith.executor.devices import slot_metrics
+    from tunesmith.records import Direction, ObjectiveSpec
+    from tunesmith.selection import SelectionRule
+
+    added = {**cost_metrics(Prices(1.0, 1.0, 1.0, 0.5), ResourceUsage(1.0, 10.0, 2.0, 0.5), {}),
+             **cost_metrics(Prices(metric="dollars"), ResourceUsage(None, None, 2.0), {}, failed=False),
+             **slot_metrics((0, 3), 0.5)}
+    assert {"gpu_share", "gpu_device_1", "cpu_s", "cost", "cost_unknown"} <= set(added)
+    assert all(executor_added(m) for m in added) and not executor_added("gpu_device_accuracy")
+    t = task(estimator=LR, pipeline=["sklearn.preprocessing.StandardScaler"], data={"sklearn": "wine"},
+             cv={"folds": 2}, scoring="accuracy", nested={"outer_folds": 2})
+    on_devices = ("gpu_share <= 0.5", "gpu_device_0 >= 0", "gpu_device_1 >= 0")
+    rule = SelectionRule((ObjectiveSpec("accuracy", Direction.MAXIMIZE),),
+                         tuple(Constraint.parse(c) for c in on_devices))
+    r = nested_estimate(t, {"C": tunesmith.Float(0.01, 10.0, log=True)}, "random", 2, seed=0, selection=rule)
+    assert "unavailable" not in r and 0 < r["nested_accuracy"] <= 1, r.get("unavailable")
+    assert r["ignored_constraints"] == list(on_devices)

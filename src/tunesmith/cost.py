@@ -21,9 +21,18 @@ if TYPE_CHECKING:
 
 COST_METRIC = "cost"
 COST_UNKNOWN_METRIC = "cost_unknown"  # 1.0 on an attempt whose cost depends on a measurement that never arrived
-EXECUTOR_MEASURED = frozenset({"cpu_s", "peak_memory_mb", "gpus", COST_METRIC, COST_UNKNOWN_METRIC})
-"""The metrics tunesmith adds to a trial itself as its executor runs it (measured, priced): never what a trial
-reported, and absent from anything evaluated outside an executor (a nested estimate's inner trials)."""
+COST_METRICS_ADDED = frozenset({"cpu_s", "peak_memory_mb", "gpus", COST_METRIC, COST_UNKNOWN_METRIC})
+"""Every metric :func:`cost_metrics` adds to an attempt's own."""
+
+
+def executor_added(metric: str) -> bool:
+    """Whether ``metric`` is one tunesmith adds to a trial itself as its executor runs it: measured and priced
+    (:func:`cost_metrics`), or the GPUs it ran on (``gpu_device_N``, ``gpu_share``: ``executor.devices.slot_metrics``).
+    Never what a trial reported, and absent from anything evaluated outside an executor (a nested estimate's inner
+    trials). A hand-written list of names missed the device metrics."""
+    from tunesmith.executor.devices import is_slot_metric
+
+    return metric in COST_METRICS_ADDED or is_slot_metric(metric)
 
 
 @dataclass(frozen=True, slots=True)

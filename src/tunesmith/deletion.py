@@ -6,7 +6,8 @@ explains a champion registered from it (``tunesmith audit NAME``).
 
 Refused, before anything is asked or removed: an experiment a coordinator is at work on (each would die on its
 next write, records gone from under it), one with re-tunes (their lineage goes through it), and one a registered
-model's champion came from (the registry would serve a model the store no longer records).
+model's champion came from (the registry would serve a model the store no longer records); checked again, on a fresh
+read, after the prompt.
 """
 
 from __future__ import annotations
@@ -52,24 +53,34 @@ def refuse_while_at_work(store: SQLStore, experiment: ExperimentRecord, now: flo
                         "delete it")
 
 
-def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float,
-                      reason: str | None = None) -> DeletedExperiment:
-    """Remove ``experiment``'s records (checked by :func:`refuse_deleting` first) and keep its record of deletion,
-    with this process's actor and ``reason``; a re-tune's parent stops naming it. Returns the record kept.
+def delete_experiment(store: SQLStore, experiment: ExperimentRecord, now: float, reason: str | None = None, *,
+                      even_if_champion: bool = False) -> DeletedExperiment:
+    """Remove ``experiment``'s records and keep its record of deletion, with this process's actor and ``reason``;
+    a re-tune's parent stops naming it. Returns the record kept.
 
-    ``experiment`` may have been read minutes ago (before a prompt): no coordinator must have started on it since,
-    and the store deletes it only if it is still that experiment (not a later one given its id).
+    ``experiment`` may have been read minutes ago (before a prompt): every check of :func:`refuse_deleting` runs
+    again on a fresh read (a coordinator started, a ``tunesmith cycle`` re-tuned it, a champion was promoted from it
+    meanwhile), and the store deletes it only if it is still that experiment (not a later one given its id or
+    name). The parent forgets its re-tune only once the store has deleted it: a refused deletion changes nothing.
 
     Raises:
         LeaseHeld: a coordinator is at work on it now.
+        UserInputError: it has re-tunes, or holds a registered model's champion, now.
         ExperimentNotFound: it was deleted meanwhile.
     """
     from tunesmith.audit import KEPT_AFTER_DELETION, actor
+    from tunesmith.errors import ExperimentNotFound
     from tunesmith.retune import forget_retune
 
-    refuse_while_at_work(store, experiment, now)  # checked again: a coordinator may have started during the prompt
+    try:
+        fresh = store.experiment(experiment.name)
+    except ExperimentNotFound:
+        fresh = experiment  # the store's deletion says it is gone, in its own words
+    if (fresh.id, fresh.created_at) == (experiment.id, experiment.created_at):
+        refuse_deleting(store, fresh, now, even_if_champion=even_if_champion)
+    deleted = store.delete_experiment(experiment, now, KEPT_AFTER_DELETION, {"actor": actor(), "reason": reason})
     forget_retune(store, experiment, now)
-    return store.delete_experiment(experiment, now, KEPT_AFTER_DELETION, {"actor": actor(), "reason": reason})
+    return deleted
 
 
 __all__ = ["delete_experiment", "refuse_deleting"]

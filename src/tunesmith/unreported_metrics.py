@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tunesmith.constraints import Constraint
-from tunesmith.cost import EXECUTOR_MEASURED
+from tunesmith.cost import executor_added
 from tunesmith.events import RunListener
 from tunesmith.records import ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.spec.model import ExperimentSpec
@@ -22,7 +22,7 @@ from tunesmith.suggestions import closest
 
 def unreported_hint(metric: str, reported: Iterable[str]) -> str:
     """``"did you mean 'dollar'?"`` from the names a trial reported, else ``"it reported 'loss', 'latency'"``."""
-    names = sorted(n for n in reported if n not in EXECUTOR_MEASURED)
+    names = sorted(n for n in reported if not executor_added(n))
     close = closest(metric, names)
     if close is not None:
         return f"did you mean {close!r}?"

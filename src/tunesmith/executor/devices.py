@@ -139,9 +139,18 @@ def slot_env(slot: GpuSlot) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in slot)}
 
 
+GPU_SHARE_METRIC = "gpu_share"
+GPU_DEVICE_METRIC = re.compile(r"gpu_device_\d+")
+
+
 def slot_metrics(slot: GpuSlot, per_trial: float) -> dict[str, float]:
     """What a trial records about its devices: ``gpu_device_0`` (``_1``, ...) and, when shared, ``gpu_share``."""
     metrics = {f"gpu_device_{i}": float(g) for i, g in enumerate(slot)}
     if per_trial < 1:
-        metrics["gpu_share"] = per_trial
+        metrics[GPU_SHARE_METRIC] = per_trial
     return metrics
+
+
+def is_slot_metric(metric: str) -> bool:
+    """Whether ``metric`` is one :func:`slot_metrics` records."""
+    return metric == GPU_SHARE_METRIC or GPU_DEVICE_METRIC.fullmatch(metric) is not None

@@ -129,7 +129,7 @@ class ResourceTally:
         if not trial.intermediate:
             self.unreported += 1
             return
-        steps = steps_run(trial)
+        steps = steps_run(trial, self.max_resource)
         self.trials += 1
         self.steps_used += steps
         self.longest = max(self.longest, steps)
@@ -223,14 +223,19 @@ def length_mismatch_warning(scheduler: str, max_resource: int, mismatch: LengthM
             f"({observed}). The steps saved are counted {counted}")
 
 
-def steps_run(trial: TrialRecord) -> int:
+def steps_run(trial: TrialRecord, max_resource: int | None = None) -> int:
     """The steps a trial with reports ran, by the last step it reached (a step is the resource reached, as for
     rungs), not by how many reports it made. A loop over ``range(n)`` reporting its epoch reports 0..n-1 and has
-    run n epochs, as one reporting ``epoch + 1`` (1..n) has: both cost n against ``max_resource``. Counted from
-    step 0, each report stands for the steps up to the next one: a loop over ``range(20)`` reporting every 5th
-    epoch (0, 5, 10, 15) ran 20, as one reporting 5, 10, 15, 20 did."""
+    run n epochs, as one reporting ``epoch + 1`` (1..n) has: both cost n against ``max_resource``.
+
+    A completed trial that reports every k steps may run up to k - 1 steps past its last report without another:
+    a loop over ``range(20)`` reporting every 5th epoch (0, 5, 10, 15) ran 20, not 16. So a completed trial whose
+    last step is within one report stride short of ``max_resource`` ran to it. Adding the stride to every trial
+    instead read 0, 25, 50, 75, 99 of ``range(100)`` as 123 steps, well past a ``max_resource`` of 100. A pruned
+    trial stopped at its last report."""
     steps = sorted({r.step for r in trial.intermediate})
-    if steps[0] != 0:
-        return steps[-1]
+    ran = steps[-1] + 1 if steps[0] == 0 else steps[-1]
+    if max_resource is None or trial.state is not TrialState.COMPLETED:
+        return ran
     stride = min((b - a for a, b in zip(steps, steps[1:], strict=False)), default=1)
-    return steps[-1] + stride
+    return max_resource if ran < max_resource <= ran + stride - 1 else ran

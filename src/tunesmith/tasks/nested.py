@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tunesmith.cost import EXECUTOR_MEASURED
+from tunesmith.cost import executor_added
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.spec.task_config import TaskConfig
@@ -45,10 +45,10 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
         ``outer_best_params``, ``inner_best_scores`` (each pick's task metric), ``inner_picks`` (each pick's
         ``trial`` number, ``metrics`` and why it was picked), ``outer_folds``, ``trials_per_fold``, ``strategy`` (what
         the inner searches ran) and ``notes``, what they did unlike the run: ``ignored_constraints``, constraints on a
-        metric only the executor measures (``cost``, ``cpu_s``, ...), which inner trials cannot have, are left out;
-        ``strategy_fallback``, a recorded strategy that cannot take the objectives is replaced by the one ``auto``
-        picks. When an outer fold's inner search has no selectable trial (none satisfies the constraints, or all
-        are flagged unstable and excluded), the procedure ships nothing there, so there is no estimate:
+        metric only the executor adds (``cost``, ``cpu_s``, ``gpu_share``, ...), which inner trials cannot have, are
+        left out; ``strategy_fallback``, a recorded strategy that cannot take the objectives is replaced by the one
+        ``auto`` picks. When an outer fold's inner search has no selectable trial (none satisfies the constraints,
+        or all are flagged unstable and excluded), the procedure ships nothing there, so there is no estimate:
         ``unavailable`` says why, and ``nested_{metric}`` is absent.
 
     Raises:
@@ -126,10 +126,10 @@ def _inner_rule(rule: SelectionRule) -> tuple[SelectionRule, tuple[Constraint, .
     """The run's rule less the constraints on a metric only the executor measures (``cost``, ``cpu_s``, ...): an
     inner trial is cross-validated here, never run by an executor, so it has no such metric and no inner trial
     would be selectable. Those constraints are left out (and said so), the others kept."""
-    ignored = tuple(c for c in rule.constraints if c.metric in EXECUTOR_MEASURED)
+    ignored = tuple(c for c in rule.constraints if executor_added(c.metric))
     if not ignored:
         return rule, ()
-    kept = tuple(c for c in rule.constraints if c.metric not in EXECUTOR_MEASURED)
+    kept = tuple(c for c in rule.constraints if not executor_added(c.metric))
     return replace(rule, constraints=kept), ignored
 
 
