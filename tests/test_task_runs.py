@@ -45,7 +45,8 @@ def test_a_task_runs_and_reports_its_holdout_apart(project):
     assert f"gap {gap['gap']:+.4f} (roc_auc, higher is better; positive: CV looked better than the holdout)" in text
 
 
-def test_resume_warns_when_the_data_changed(project):
+def _run_on_csv_then_drop_five_rows(project):
+    """A task experiment 'csv' run on 60 rows of data.csv, which then loses five rows; its data file and spec."""
     data = project.root / "data.csv"
     rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
     data.write_text("\n".join(rows) + "\n")
@@ -55,6 +56,11 @@ def test_resume_warns_when_the_data_changed(project):
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
     assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    return data, spec
+
+
+def test_resume_warns_when_the_data_changed(project):
+    data, spec = _run_on_csv_then_drop_five_rows(project)
     proc = project.cli("resume", "csv")
     assert proc.returncode == 0, proc.stderr
     assert "the data changed since this experiment started" in proc.stdout + proc.stderr
@@ -326,15 +332,7 @@ def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project
     from tunesmith.storage import SQLStore
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
-    data = project.root / "data.csv"
-    rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
-    data.write_text("\n".join(rows) + "\n")
-    spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
-                                              "pipeline": [], "holdout": None},
-            "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
-    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
-    data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
+    data, spec = _run_on_csv_then_drop_five_rows(project)
     store = SQLStore(project.storage)
     try:
         exp = store.experiment("csv")

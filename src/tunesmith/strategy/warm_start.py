@@ -37,8 +37,9 @@ scenarios 2026-12-06), with the ranking-weighted transfer prior and spread re-ev
 needs at most half of cold's trials on 7 of 14 scenarios, mostly those where the old landscape carries over: four
 re-tunes over recorded real training results of related datasets (rank-correlated 0.84-0.98 with the old:
 0.04-0.29 of cold), the MLP's least related pair (0.49) and two synthetic moved optima (0.05, 0.41). Not on the
-strongest synthetic move (0.55), FCNet's least related pair (1.13) or five breast_cancer shifts (0.60-1.00), where a configuration's CV error is 2-20 times the 1% band and, after a concept
-shift, the old good region is no longer good. Spread against the k best, per seed over the twelve at 30 seeds:
+strongest synthetic move (0.55), FCNet's least related pair (1.13) or five breast_cancer shifts (0.60-1.00),
+where a configuration's CV error is 2-20 times the 1% band and, after a concept shift, the old good region is no
+longer good. Spread against the k best, per seed over the twelve at 30 seeds:
 sooner in 116, later in 93.
 
 The warm start is recorded with the experiment (attribute ``warm_start``), so a resumed re-tune rebuilds the
