@@ -638,7 +638,12 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
                              "terminal); add --yes")
     if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
         raise typer.Exit(EXIT_INPUT)
-    kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
+    try:
+        kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
+    except ExperimentNotFound:  # deleted by another process while the prompt waited: what --missing-ok asks for
+        if missing_ok:
+            return
+        raise
     out.print(f"deleted {name}" + (f" ({len(kept.kept_events)} promotion/rollback event(s) kept in its audit trail)"
                                    if kept.kept_events else ""))
 
