@@ -82,11 +82,12 @@ class _Submitted:
         pass
 
 
-def test_coordinators_do_not_propose_what_their_peers_are_running(project):
-    """`bo` with a lead and a `--join`-er: each coordinator's strategy learnt only its peers' finished trials, and
-    bo's proposal is all but deterministic given the history, so the joiner proposed what the lead was running (a
-    new user's walk: joiner trials within 1e-6 of lead trials) and the lead what the joiner was. A coordinator tells
-    its strategy of its peers' running trials as pending, as of its own, and of their outcome once they end."""
+EARLIER_TRIALS = 6  # finished by a coordinator gone, before the lead and the joiner start
+
+
+def _lead_and_joiner_on_earlier_trials(project, name, loss):
+    """A 2-D `bo` experiment with six finished trials of a coordinator gone (past the Sobol start-up, valued by
+    ``loss(x, y)``), and two Runners on it, a lead and a joiner, set up as on a resume: (store, exp, lead, joiner)."""
     from dataclasses import replace
 
     from tunesmith.clock import SystemClock
@@ -96,24 +97,35 @@ def test_coordinators_do_not_propose_what_their_peers_are_running(project):
     from tunesmith.storage import SQLStore
 
     spec = spec_from_dict(project.spec(
-        name="peers", strategy="bo", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
-                                            "y": {"type": "float", "low": 0.0, "high": 1.0}},
+        name=name, strategy="bo", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                         "y": {"type": "float", "low": 0.0, "high": 1.0}},
         budget={"trials": 20}, executor={"kind": "inline"}, base_dir=str(project.root),
         workdir=str(project.root / "work")))
     store = SQLStore(project.storage)
     plan = prepare(spec)
     exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
-    earlier = [(0.1, 0.9), (0.8, 0.2), (0.5, 0.5), (0.3, 0.6), (0.9, 0.9), (0.2, 0.1)]  # past the Sobol start-up
-    for x, y in earlier:
+    for x, y in [(0.1, 0.9), (0.8, 0.2), (0.5, 0.5), (0.3, 0.6), (0.9, 0.9), (0.2, 0.1)]:
         rec = store.new_trial(exp.id, {"x": x, "y": y}, 1, 0.0, str(project.root / "t{number}.log"), owner="gone")
-        done = replace(rec, state=TrialState.COMPLETED, values=((x - 0.3) ** 2 + (y - 0.7) ** 2,), finished_at=1.0,
-                       duration_s=1.0)
-        store.save_trial(exp.id, done, "trial_completed", 1.0)
-
+        store.save_trial(exp.id, replace(rec, state=TrialState.COMPLETED, values=(loss(x, y),), finished_at=1.0,
+                                         duration_s=1.0), "trial_completed", 1.0)
     lead = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted())  # type: ignore[arg-type]
     joiner = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted(), join=True)  # type: ignore[arg-type]
     lead._setup(resumed=True)
     joiner._setup(resumed=True)
+    return store, exp, lead, joiner
+
+
+def test_coordinators_do_not_propose_what_their_peers_are_running(project):
+    """`bo` with a lead and a `--join`-er: each coordinator's strategy learnt only its peers' finished trials, and
+    bo's proposal is all but deterministic given the history, so the joiner proposed what the lead was running (a
+    new user's walk: joiner trials within 1e-6 of lead trials) and the lead what the joiner was. A coordinator tells
+    its strategy of its peers' running trials as pending, as of its own, and of their outcome once they end."""
+    from dataclasses import replace
+
+    from tunesmith.records import TrialState
+    from tunesmith.runner import Runner
+
+    store, exp, lead, joiner = _lead_and_joiner_on_earlier_trials(project, "peers", lambda x, y: (x - 0.3) ** 2 + (y - 0.7) ** 2)
 
     def start(runner: Runner) -> tuple[float, float]:
         assert runner._start_new_trial()
@@ -129,12 +141,12 @@ def test_coordinators_do_not_propose_what_their_peers_are_running(project):
     second = start(lead)
     assert min(apart(second, leads), apart(second, joins)) > 1e-3, f"the lead proposed the joiner's: {second}"
 
-    lead_trial = store.trials(exp.id, [len(earlier)])[0]
+    lead_trial = store.trials(exp.id, [EARLIER_TRIALS])[0]
     store.save_trial(exp.id, replace(lead_trial, state=TrialState.COMPLETED, values=(0.5,), finished_at=2.0,
                                      duration_s=1.0), "trial_completed", 2.0)
     joiner._sync()  # the lead's trial ended: its outcome, no longer pending (and not a second, replayed copy)
     assert len(joiner._strategy._pending) == 1  # its own (the lead's second began after its last proposal)
-    assert len(joiner._strategy._y) == len(earlier) + 1
+    assert len(joiner._strategy._y) == EARLIER_TRIALS + 1
     store.close()
 
 
@@ -245,36 +257,16 @@ def test_a_peers_trial_that_ends_without_an_outcome_is_no_longer_pending(project
     the strategy learns nothing of it (it is no result: it runs again on a resume)."""
     from dataclasses import replace
 
-    from tunesmith.clock import SystemClock
     from tunesmith.records import TrialState
-    from tunesmith.runner import Runner, prepare
-    from tunesmith.spec import spec_from_dict
-    from tunesmith.storage import SQLStore
 
-    spec = spec_from_dict(project.spec(
-        name="ended", strategy="bo", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
-                                            "y": {"type": "float", "low": 0.0, "high": 1.0}},
-        budget={"trials": 20}, executor={"kind": "inline"}, base_dir=str(project.root),
-        workdir=str(project.root / "work")))
-    store = SQLStore(project.storage)
-    plan = prepare(spec)
-    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
-    earlier = [(0.1, 0.9), (0.8, 0.2), (0.5, 0.5), (0.3, 0.6), (0.9, 0.9), (0.2, 0.1)]
-    for x, y in earlier:
-        rec = store.new_trial(exp.id, {"x": x, "y": y}, 1, 0.0, str(project.root / "t{number}.log"), owner="gone")
-        store.save_trial(exp.id, replace(rec, state=TrialState.COMPLETED, values=(x + y,), finished_at=1.0,
-                                         duration_s=1.0), "trial_completed", 1.0)
-    lead = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted())  # type: ignore[arg-type]
-    joiner = Runner(store, exp, plan, None, SystemClock(), executor=_Submitted(), join=True)  # type: ignore[arg-type]
-    lead._setup(resumed=True)
-    joiner._setup(resumed=True)
+    store, exp, lead, joiner = _lead_and_joiner_on_earlier_trials(project, "ended", lambda x, y: x + y)
     assert lead._start_new_trial() and lead._start_new_trial()
     assert joiner._start_new_trial()
     assert len(joiner._strategy._pending) == 3, "its own, and the lead's two"
-    interrupted, lost = store.trials(exp.id, [len(earlier), len(earlier) + 1])
+    interrupted, lost = store.trials(exp.id, [EARLIER_TRIALS, EARLIER_TRIALS + 1])
     store.save_trial(exp.id, replace(interrupted, state=TrialState.INTERRUPTED), "trial_interrupted", 2.0)
     store.save_trial(exp.id, replace(lost, state=TrialState.LOST), "trial_lost", 2.0)
     joiner._sync()
     assert len(joiner._strategy._pending) == 1, "the lead's trials ended without an outcome: no longer pending"
-    assert len(joiner._strategy._y) == len(earlier), "and nothing was learnt of them"
+    assert len(joiner._strategy._y) == EARLIER_TRIALS, "and nothing was learnt of them"
     store.close()
