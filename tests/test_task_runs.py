@@ -215,6 +215,28 @@ def test_the_coordinators_own_refits_say_library_warnings_once_not_raw(project):
                                                      "deprecated"), proc.stderr
 
 
+HOLDING_STEP = """
+import time
+from pathlib import Path
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class Hold(TransformerMixin, BaseEstimator):
+    \"\"\"Passes X through; while the file `hold` exists beside it, a fit writes `held` and waits.\"\"\"
+
+    def fit(self, X, y=None):
+        here = Path(__file__).parent
+        while (here / "hold").exists():
+            (here / "held").touch()
+            time.sleep(0.05)
+        return self
+
+    def transform(self, X):
+        return X
+"""
+
+
 def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which(project):
     """A resume on changed data warned once; `show` went on printing the first fingerprint only, as if every trial
     had run on it. It lists each fingerprint with the trials that ran on it, in text and in --json."""
@@ -225,19 +247,23 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     data = project.root / "data.csv"
     rows = ["a,b,label"] + [f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60)]
     data.write_text("\n".join(rows) + "\n")
+    project.write("holding.py", HOLDING_STEP)  # a step in the spec's folder, imported as `holding.Hold`
     spec = {**TASK, "name": "csv", "task": {**TASK["task"], "data": {"path": "data.csv", "target": "label"},
-                                              "pipeline": []},
+                                              "pipeline": ["holding.Hold"]},
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 20},
             "executor": {"kind": "process", "workers": 1, "grace_period": "1ms"}}  # Ctrl-C interrupts the running
     spec["task"] = {k: v for k, v in spec["task"].items() if k != "holdout"}
     run = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
     try:
-        wait_for(lambda: (n := count_states(project, "csv")).get("completed", 0) >= 2 and n.get("running", 0) >= 1,
-                 timeout=120)
+        wait_for(lambda: count_states(project, "csv").get("completed", 0) >= 2, timeout=120)
+        (project.root / "hold").touch()
+        # Ctrl-C only once a trial is inside its fit: one seen 'running' could finish before the signal lands
+        wait_for(lambda: (project.root / "held").exists(), timeout=120)
     finally:
         run.send_signal(signal.SIGINT)
         run.communicate(timeout=120)
     assert run.returncode == 130
+    (project.root / "hold").unlink()
     before = project.trials("csv")
     first_new = len(before)
     interrupted = [t["number"] for t in before if t["state"] == "interrupted"]
@@ -352,3 +378,40 @@ def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project
     assert len(epochs) == 2 and epochs[1]["fingerprint"]["n_rows"] == 55, epochs
     text = " ".join(project.cli("show", "csv", check=True).stdout.split())
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
+
+
+def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
+    """`task.pipeline: [mysteps.Clip]` with mysteps.py beside the spec failed with "No module named 'mysteps'",
+    though `trial.function` finds code there. Now the spec's folder is importable for the pipeline's classes, and a
+    misspelt module says where it was looked for."""
+    project.write("spec/mysteps.py", """
+        import numpy as np
+        from sklearn.base import BaseEstimator, TransformerMixin
+
+
+        class Clip(TransformerMixin, BaseEstimator):
+            def __init__(self, limit=3.0):
+                self.limit = limit
+
+            def fit(self, X, y=None):
+                return self
+
+            def transform(self, X):
+                return np.clip(X, -self.limit, self.limit)
+        """)
+    spec = {**TASK, "name": "clipped", "budget": {"trials": 3},
+            "task": {**TASK["task"], "pipeline": ["sklearn.preprocessing.StandardScaler", "mysteps.Clip"]},
+            "space": {**TASK["space"], "clip__limit": {"type": "float", "low": 0.5, "high": 4}}}
+    path = project.write_spec(spec, "spec/clipped.yaml")  # run from the project's root, not the spec's folder
+    ran = project.cli("run", str(path), "--quiet")
+    assert ran.returncode == 0, ran.stderr
+    trials = project.trials("clipped")
+    assert [t["state"] for t in trials] == ["completed"] * 3, trials
+    assert all(0.5 <= t["params"]["clip__limit"] <= 4 for t in trials)
+
+    typo = project.write_spec({**spec, "name": "typo", "task": {**spec["task"], "pipeline": ["mystep.Clip"]}},
+                              "spec/typo.yaml")
+    refused = project.cli("run", str(typo), "--quiet")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "task.pipeline.0: cannot import 'mystep'" in refused.stderr, refused.stderr
+    assert f"searched the spec's folder {project.root / 'spec'}" in refused.stderr, refused.stderr

@@ -166,7 +166,7 @@ def _two_classes(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
 
     assert spec.task is not None
     classes, _ = label_classes(labels)
-    if len(classes) < 2 and is_classifier_task(spec.task):
+    if len(classes) < 2 and is_classifier_task(spec.task, spec.base_dir):
         raise UserInputError(f"--data: every row of {name} has the same value in the label column "
                              f"{spec.task.data.target!r} ({next(iter(classes), '')!r}): a classifier needs rows of at "
                              "least two classes; give new rows that include the other class(es)")

@@ -492,7 +492,7 @@ class ExperimentSpec(StrictModel):
             raise ValueError("give exactly one of `trial` (your code: {function: ...} or {command: ...}) or `task` "
                              "(a built-in scikit-learn task)")
         if self.task is not None:
-            check_task_space(self.task, list(self.space))
+            check_task_space(self.task, list(self.space), base_dir=self.base_dir)
             _check_task_extra_objectives(self)
             o = self.objective[0]
             if o.metric != self.task.metric_name or o.direction.value != self.task.direction:

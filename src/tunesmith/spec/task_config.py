@@ -280,7 +280,8 @@ class TaskConfig(StrictModel):
         return "minimize" if isinstance(self.scoring, BusinessScoring) and self.scoring.kind == "cost" else "maximize"
 
 
-def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "space") -> None:
+def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "space",
+                     base_dir: str | None = None) -> None:
     """Check every space key names a pipeline step's parameter (``step__param``) or a parameter of the estimator.
 
     Imports the estimator and the steps (so an unimportable class is reported here too).
@@ -291,8 +292,8 @@ def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "
     """
     from tunesmith.tasks.pipeline import tunable_parameters
 
-    known = tunable_parameters(task)  # raises SpecError for unimportable classes
-    bare = {name.split("__", 1)[1] for name in known if name.startswith(f"{_final_step_name(task)}__")}
+    known = tunable_parameters(task, base_dir)  # raises SpecError for unimportable classes
+    bare = {name.split("__", 1)[1] for name in known if name.startswith(f"{_final_step_name(task, base_dir)}__")}
     for key in space_names:
         if key in known or ("__" not in key and key in bare):
             continue
@@ -310,10 +311,10 @@ def check_task_space(task: TaskConfig, space_names: Iterable[str], path: str = "
                                          f"{sorted(known)[0] if known else 'step__param'}")
 
 
-def _final_step_name(task: TaskConfig) -> str:
+def _final_step_name(task: TaskConfig, base_dir: str | None) -> str:
     from tunesmith.tasks.pipeline import step_names
 
-    return step_names(task)[-1]
+    return step_names(task, base_dir)[-1]
 
 
 __all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",

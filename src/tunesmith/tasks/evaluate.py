@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import statistics
 import time
@@ -15,15 +14,13 @@ import numpy as np
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
-from tunesmith.tasks.pipeline import build_pipeline, is_classifier_task
+from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
 from tunesmith.tasks.scoring import TaskScorer, task_scorer
 from tunesmith.tasks.splits import Split, carve_holdout, cv_splits
 
 if TYPE_CHECKING:
     from tunesmith.records import TrialRecord
     from tunesmith.selection import SelectionRule
-
-BaseDir = str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +50,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
-    classification = is_classifier_task(task)
+    classification = is_classifier_task(task, base_dir)  # also makes the spec's folder importable for the folds
     if not isinstance(task.scoring, str) and not classification:
         raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {task.estimator.path} is "
                                         "not a classifier")
@@ -239,7 +236,7 @@ def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int |
 def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
     """The configuration's pipeline fit on every development row (never on the holdout): the model to ship."""
     prep = prepare(task, base_dir)
-    model = build_pipeline(task, dict(params), seed)
+    model = build_pipeline(task, dict(params), seed, base_dir)
     model.fit(prep.dataset.X[prep.dev_idx], prep.dataset.y[prep.dev_idx])
     return model
 

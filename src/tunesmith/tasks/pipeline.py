@@ -2,12 +2,15 @@
 
 Steps are named as scikit-learn's ``make_pipeline`` names them (the lower-cased class name, ``-1``, ``-2``...
 for repeats), and parameters are set with scikit-learn's ``step__param``. A bare parameter name (``C``) belongs
-to the final estimator.
+to the final estimator. A class may live in the spec's folder (``mysteps.Clip`` for ``mysteps.py`` beside the
+spec), as a ``trial.function`` may: ``base_dir`` is made importable before the import.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 from tunesmith.errors import SpecError
@@ -17,17 +20,24 @@ from tunesmith.suggestions import closest
 _PIPELINE_OWN = {"steps", "memory", "verbose", "transform_input"}
 
 
-def import_class(path: str, where: str) -> type:
-    """The class named ``module.Class``.
+BaseDir = str | os.PathLike[str] | None
+
+
+def import_class(path: str, where: str, base_dir: BaseDir = None) -> type:
+    """The class named ``module.Class``; ``base_dir`` (the spec's folder) is importable.
 
     Raises:
         SpecError: at ``where``, saying what could not be imported.
     """
     module_name, _, attr = path.rpartition(".")
+    folder = os.fspath(base_dir) if base_dir else None
+    if folder and folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise SpecError(where, f"cannot import {module_name!r}: {e}") from None
+        searched = f" (searched the spec's folder {folder} and the Python path)" if folder else ""
+        raise SpecError(where, f"cannot import {module_name!r}: {e}{searched}") from None
     obj = getattr(module, attr, None)
     if obj is None:
         names = [n for n in dir(module) if not n.startswith("_") and isinstance(getattr(module, n, None), type)]
@@ -39,8 +49,8 @@ def import_class(path: str, where: str) -> type:
     return obj
 
 
-def _instantiate(component: Component, where: str) -> Any:
-    cls = import_class(component.path, where)
+def _instantiate(component: Component, where: str, base_dir: BaseDir) -> Any:
+    cls = import_class(component.path, where, base_dir)
     try:
         return cls(**component.params)
     except TypeError as e:
@@ -51,30 +61,30 @@ def _components(task: TaskConfig) -> list[tuple[Component, str]]:
     return [*((c, f"task.pipeline.{i}") for i, c in enumerate(task.pipeline)), (task.estimator, "task.estimator")]
 
 
-def _make(task: TaskConfig) -> Any:
+def _make(task: TaskConfig, base_dir: BaseDir) -> Any:
     from sklearn.pipeline import make_pipeline
 
-    return make_pipeline(*(_instantiate(c, where) for c, where in _components(task)))
+    return make_pipeline(*(_instantiate(c, where, base_dir) for c, where in _components(task)))
 
 
-def step_names(task: TaskConfig) -> list[str]:
+def step_names(task: TaskConfig, base_dir: BaseDir = None) -> list[str]:
     """The pipeline's step names, in order (the final estimator's last)."""
-    return [name for name, _ in _make(task).steps]
+    return [name for name, _ in _make(task, base_dir).steps]
 
 
-def tunable_parameters(task: TaskConfig) -> set[str]:
+def tunable_parameters(task: TaskConfig, base_dir: BaseDir = None) -> set[str]:
     """Every ``step__param`` the pipeline accepts (nested ones included).
 
     Raises:
         SpecError: a class cannot be imported or built.
     """
-    return {k for k in _make(task).get_params(deep=True) if k not in _PIPELINE_OWN and "__" in k}
+    return {k for k in _make(task, base_dir).get_params(deep=True) if k not in _PIPELINE_OWN and "__" in k}
 
 
-def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None) -> Any:
+def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
     """A fresh, unfitted pipeline with ``params`` set; steps with a ``random_state`` that neither the task nor
     ``params`` sets get ``seed``."""
-    pipe = _make(task)
+    pipe = _make(task, base_dir)
     final = pipe.steps[-1][0]
     routed = {k if "__" in k else f"{final}__{k}": v for k, v in params.items()}
     if seed is not None:
@@ -87,7 +97,7 @@ def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None) -
     return pipe
 
 
-def is_classifier_task(task: TaskConfig) -> bool:
+def is_classifier_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
     from sklearn.base import is_classifier
 
-    return bool(is_classifier(_make(task)))
+    return bool(is_classifier(_make(task, base_dir)))
