@@ -322,7 +322,7 @@ def _sample(domain: Float | Int | Categorical, rng: random.Random) -> ParamValue
         return domain.low + rng.randint(0, (domain.high - domain.low) // domain.step) * domain.step
     if domain.step is not None:
         n = round((domain.high - domain.low) / domain.step)
-        return _on_grid(domain, domain.low + rng.randint(0, n) * domain.step)
+        return domain.on_grid(domain.low + rng.randint(0, n) * domain.step)
     if domain.log:
         return min(max(math.exp(rng.uniform(math.log(domain.low), math.log(domain.high))), domain.low), domain.high)
     return rng.uniform(domain.low, domain.high)
@@ -339,12 +339,7 @@ def _perturb(domain: Float | Int, value: float, factor: float) -> float | int:
         return int(min(max(new, domain.low), domain.high))
     if domain.step is None:
         return float(moved)
-    snapped = _on_grid(domain, domain.low + round((moved - domain.low) / domain.step) * domain.step)
+    snapped = domain.on_grid(moved)
     if snapped == value and factor != 1.0:
-        snapped = _on_grid(domain, value + (domain.step if factor > 1.0 else -domain.step))
+        snapped = domain.on_grid(value + (domain.step if factor > 1.0 else -domain.step))
     return snapped
-
-
-def _on_grid(domain: Float, value: float) -> float:
-    # As Float.grid: rounded to 12 places (0.1 * 3 is not 0.3) and clamped, so the value passes domain.contains.
-    return min(max(round(value, 12), domain.low), domain.high)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
@@ -94,12 +95,24 @@ class Float(_Domain):
     def contains(self, value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) and self.low <= value <= self.high
 
+    def on_grid(self, value: float) -> float:
+        """The declared value nearest ``value``: with a ``step``, the grid point ``low + k * step`` as the user wrote
+        it (0.3, where the sum is 0.30000000000000004), within [low, high]; without one, ``value`` itself."""
+        if self.step is None:
+            return value
+        return self._point(round((value - self.low) / self.step), self.step)
+
+    def _point(self, k: int, step: float) -> float:
+        # Rounded to the decimals low and step are written with: their sum has no more (1e6 + 3 * 0.1 too).
+        digits = max(_decimals(self.low), _decimals(step))
+        return min(max(round(self.low + k * step, digits), self.low), self.high)
+
     def grid(self, points: int) -> list[float]:
         # Rounding error must not carry a point outside [low, high] (exp(log(10)) > 10): the ends are the bounds
         # themselves, and stepped points are clamped.
         if self.step is not None:
             n = int(round((self.high - self.low) / self.step))
-            return [min(max(round(self.low + i * self.step, 12), self.low), self.high) for i in range(n + 1)]
+            return [self._point(i, self.step) for i in range(n + 1)]
         if points == 1:
             return [self.low]
         if self.log:
@@ -108,6 +121,12 @@ class Float(_Domain):
         else:
             inner = [self.low + (self.high - self.low) * i / (points - 1) for i in range(1, points - 1)]
         return [self.low, *inner, self.high]
+
+
+def _decimals(x: float) -> int:
+    """Digits after the point in the shortest form of ``x`` (0.1: 1, 2.5e-07: 8, 100.0: 1, 1e+20: 0)."""
+    exponent = Decimal(repr(x)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 class Int(_Domain):

@@ -83,11 +83,15 @@ class SearchSpace:
         return True
 
     def sample_active(self, pick: Any) -> dict[str, ParamValue]:
-        """Assign values in order, asking ``pick(name, domain)`` for each active parameter only."""
+        """Assign values in order, asking ``pick(name, domain)`` for each active parameter only: how every strategy
+        turns its proposal into params. A stepped float's pick is put on its grid as declared (``Float.on_grid``:
+        Optuna's 0.30000000000000004 is 0.3), the value the trial code gets and the store records."""
         assigned: dict[str, ParamValue] = {}
         for name in self.order:
             if self.is_active(name, assigned):
-                assigned[name] = pick(name, self.domains[name])
+                domain = self.domains[name]
+                value = pick(name, domain)
+                assigned[name] = domain.on_grid(value) if isinstance(domain, Float) else value
         return assigned
 
     def validate_params(self, params: Mapping[str, Any], path: str = "params") -> dict[str, ParamValue]:

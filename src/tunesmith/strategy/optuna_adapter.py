@@ -224,7 +224,8 @@ class OptunaStrategy:
             generation = self._replayed_generation(t) if self.name == "nsga2" else None
             dists = {k: self._distributions[k] for k in t.params if k in self._distributions}
             trials.append(optuna.trial.create_trial(
-                params=dict(t.params), distributions=dists, state=_STATE[t.state],
+                params={k: _as_sampled(dists[k], v) if k in dists else v for k, v in t.params.items()},
+                distributions=dists, state=_STATE[t.state],
                 values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
                 intermediate_values={r.step: r.value for r in t.intermediate},
                 constraints=(self._violations({**t.metrics,
@@ -311,6 +312,15 @@ def to_distribution(dom: Float | Int | Categorical) -> BaseDistribution:
     if isinstance(dom, Int):
         return IntDistribution(dom.low, dom.high, log=dom.log, step=dom.step)
     return CategoricalDistribution(dom.choices)
+
+
+def _as_sampled(dist: BaseDistribution, value: ParamValue) -> ParamValue:
+    """A recorded stepped float as Optuna's samplers hold it: ``k * step + low`` unrounded (the record has the
+    declared 0.3, the study had 0.30000000000000004), so a replayed study is the one the live run built."""
+    if isinstance(dist, FloatDistribution) and dist.step is not None and isinstance(value, int | float) \
+            and not isinstance(value, bool):
+        return min(max(round((value - dist.low) / dist.step) * dist.step + dist.low, dist.low), dist.high)
+    return value
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> ParamValue:

@@ -110,8 +110,6 @@ class UnitCube:
             values[n.name] = int(v) if n.integer else v
         for c in self._onehot:
             values[c.name] = c.choices[int(np.argmax(x[c.column:c.column + len(c.choices)]))]
-        if not self.space.is_conditional:
-            return {name: values[name] for name in self.space.names}
         return self.space.sample_active(lambda name, dom: values[name])
 
     def snap(self, x: np.ndarray) -> np.ndarray:
