@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC
+from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC, money
 from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget, ExperimentSpec
@@ -164,14 +164,14 @@ class BudgetTracker:
         if cap is None:
             return None
         if self.spent >= cap:
-            return f"cost budget of {cap:g} reached (spent {self.spent:.4g})"
+            return f"cost budget of {cap:g} reached (spent {money(self.spent)})"
         if expected is not None and self.projected_spend() + expected > cap:
             counted = [f"{self.running()} running trial(s)"] if self.running() else []
             counted += [f"{self.unknown_costs} of unknown cost"] if self.unknown_costs else []
-            running = (f", {' and '.join(counted)} expected to bring it to {self.projected_spend():.4g}"
+            running = (f", {' and '.join(counted)} expected to bring it to {money(self.projected_spend())}"
                        if counted else "")
-            return (f"cost budget of {cap:g} reached: spent {self.spent:.4g}{running}; one more trial "
-                    f"(about {expected:.4g}) would exceed it")
+            return (f"cost budget of {cap:g} reached: spent {money(self.spent)}{running}; one more trial "
+                    f"(about {money(expected)}) would exceed it")
         return None
 
     def failure_stop(self) -> str | None:
@@ -243,11 +243,10 @@ class SpendSummary:
     trials_cost_unknown: int = 0       # trials whose cost is unknown (a measurement never arrived): not in spent
 
     def to_json(self) -> dict[str, float | int | None]:
-        return {"spent": round(self.spent, 6), "trials_priced": self.trials_priced,
-                "trials_cost_unknown": self.trials_cost_unknown,
-                "burn_per_hour": None if self.burn_per_hour is None else round(self.burn_per_hour, 6),
-                "projected_total": None if self.projected_total is None else round(self.projected_total, 6),
-                "budget": self.budget}
+        # Not rounded: six decimals made a run that cost 3.5e-07 "spent": 0.0 beside a non-zero burn rate.
+        return {"spent": self.spent, "trials_priced": self.trials_priced,
+                "trials_cost_unknown": self.trials_cost_unknown, "burn_per_hour": self.burn_per_hour,
+                "projected_total": self.projected_total, "budget": self.budget}
 
 
 def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, finished: bool) -> SpendSummary:

@@ -443,8 +443,10 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         out.print(f"[bold]selected[/] ({sel['policy']}): {label}{ships}: {sel['reason']}")
     cost = summary.get("cost")
     if cost:
-        def money(v: float | None) -> str:
-            return "-" if v is None else f"{v:.4g}"
+        from tunesmith.cost import money
+
+        def money_or_dash(v: float | None) -> str:
+            return "-" if v is None else money(v)
         cap = f" of a budget of {cost['budget']:g}" if cost["budget"] is not None else ""
         p = cost["prices"]
         why = (f": completed without reporting {p['metric']!r}" if p["metric"] and not (
@@ -452,7 +454,8 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
         unknown = (f" (and {cost['trials_cost_unknown']} of unknown cost{why})" if cost.get("trials_cost_unknown")
                    else "")
         out.print(f"cost: spent {money(cost['spent'])}{cap} over {cost['trials_priced']} trials{unknown}; burn rate "
-                  f"{money(cost['burn_per_hour'])}/hour; projected total {money(cost['projected_total'])}")
+                  f"{money_or_dash(cost['burn_per_hour'])}/hour; projected total "
+                  f"{money_or_dash(cost['projected_total'])}")
         out.print(f"priced at: {_prices_text(cost['prices'])}")
 
 

@@ -11,6 +11,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tunesmith.cost import money
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, ranked, select_trial, selectable
@@ -91,7 +92,7 @@ class ProgressDisplay(RunListener):
         if (unfed := scheduler_without_reports(experiment, trials)) is not None:
             self.console.print(f"[yellow]warning[/]: {escape(unfed)}")
         costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
-        spent = f" (spent {sum(costs):.4g})" if costs and not stop_reason.startswith("cost budget") else ""
+        spent = f" (spent {money(sum(costs))})" if costs and not stop_reason.startswith("cost budget") else ""
         self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
 
     def stopped_watching(self) -> None:

@@ -25,6 +25,13 @@ COST_METRICS_ADDED = frozenset({"cpu_s", "peak_memory_mb", "gpus", COST_METRIC, 
 """Every metric :func:`cost_metrics` adds to an attempt's own."""
 
 
+def money(amount: float) -> str:
+    """An amount of money for a person to read, as every text output writes it (the run's stop line, ``show``, a
+    budget's stop reason): four significant digits, so a run that cost 3.1e-08 does not read as 0. Machine output
+    (``--json``) carries the amount itself."""
+    return f"{amount:.4g}"
+
+
 def executor_added(metric: str) -> bool:
     """Whether ``metric`` is one tunesmith adds to a trial itself as its executor runs it: measured and priced
     (:func:`cost_metrics`), or the GPUs it ran on (``gpu_device_N``, ``gpu_share``: ``executor.devices.slot_metrics``).
