@@ -21,6 +21,7 @@ import yaml
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 YAML_FILES = [DEPLOY / "github-actions" / "retune.yml", DEPLOY / "argo" / "cycle-cronworkflow.yaml"]
 DAG = DEPLOY / "airflow" / "tunesmith_cycle_dag.py"
+MODELS = DEPLOY / "models"
 
 
 def _strings(node: object) -> Iterator[str]:
@@ -79,10 +80,21 @@ def _text(node: ast.expr) -> str:
     if isinstance(node, ast.Constant):
         return str(node.value)
     if isinstance(node, ast.JoinedStr):
-        return "".join(_text(v) if isinstance(v, ast.Constant) else "VALUE" for v in node.values)
+        return "".join(_text(v) for v in node.values)
+    if isinstance(node, ast.FormattedValue):   # a module-level string constant of the DAG (SPEC, DATA...) as written
+        return _text(node.value)
+    if isinstance(node, ast.Name) and node.id in _dag_constants():
+        return _text(_dag_constants()[node.id])
     if isinstance(node, ast.BinOp):
         return _text(node.left) + _text(node.right)
     return "VALUE"
+
+
+@functools.cache
+def _dag_constants() -> dict[str, ast.expr]:
+    """The DAG's module-level `NAME = "..."` / f-string assignments."""
+    return {t.id: node.value for node in ast.parse(DAG.read_text()).body if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant | ast.JoinedStr) for t in node.targets if isinstance(t, ast.Name)}
 
 
 @pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
@@ -165,7 +177,10 @@ bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
 dag = bag.dags.get("tunesmith_cycle")
 print(json.dumps({"errors": {str(k): str(v) for k, v in bag.import_errors.items()}, "dags": sorted(bag.dags),
                   "edges": sorted([t.task_id, d] for t in (dag.tasks if dag else []) for d in t.downstream_task_ids),
-                  "commands": {t.task_id: t.bash_command for t in (dag.tasks if dag else [])}}))
+                  "commands": {t.task_id: t.bash_command for t in (dag.tasks if dag else [])},
+                  "skip_on_exit_code": {t.task_id: sorted(t.skip_on_exit_code or [])
+                                        for t in (dag.tasks if dag else [])},
+                  "env": {t.task_id: sorted(t.env or {}) for t in (dag.tasks if dag else [])}}))
 """
 
 
@@ -179,8 +194,161 @@ def test_airflow_loads_the_dag_in_a_throwaway_venv(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["errors"] == {} and loaded["dags"] == ["tunesmith_cycle"], loaded
-    assert loaded["edges"] == [["cycle", "show_champion"], ["drift_report", "cycle"]]
+    assert loaded["edges"] == [["cycle", "drift_report"], ["cycle", "show_champion"]]
+    assert loaded["skip_on_exit_code"]["cycle"] == [3], loaded["skip_on_exit_code"]   # a rejected gate: no retry
     assert set(loaded["commands"]) == _dag_task_ids()
+    assert all(set(STORES) <= set(env) for env in loaded["env"].values()), loaded["env"]
     for task_id, command in loaded["commands"].items():   # as Airflow will hand them to bash, flags checked too
         for args in tunesmith_commands(command):
             assert unknown_flags(args) == [], f"{task_id}: tunesmith {' '.join(args)}"
+
+
+# What an SRE walkthrough of the examples found, each checked below: the examples could not start on a fresh store
+# (a drift step first, exit 2 on an unknown experiment), overwrote the file a re-tune was tuned on, reported on the
+# root experiment rather than on what the cycle checked and left as champion, kept the store and MLflow's registry
+# beside a CI runner, retried a rejected gate (another full re-tune), wrote into a folder nobody made, and ran a spec
+# that existed nowhere.
+STORES = ("TUNESMITH_STORAGE", "MLFLOW_TRACKING_URI")
+
+
+def _dag_edges(tree: ast.Module) -> set[tuple[str, str]]:
+    """`a >> b`, `a >> [b, c]` and chains of them, as (upstream, downstream) task variable names."""
+    def names(node: ast.expr) -> list[str]:
+        if isinstance(node, ast.Name):
+            return [node.id]
+        if isinstance(node, ast.List):
+            return [n for e in node.elts for n in names(e)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
+            return names(node.right)
+        return []
+
+    edges: set[tuple[str, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.RShift):
+            edges |= {(a, b) for a in names(node.left) for b in names(node.right)}
+    return edges
+
+
+def _operators(tree: ast.Module) -> dict[str, ast.Call]:
+    """The DAG's BashOperator calls by task_id."""
+    return {kw.value.value: node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            for kw in node.keywords if kw.arg == "task_id" and isinstance(kw.value, ast.Constant)}
+
+
+def _example_commands(path: Path) -> list[list[str]]:
+    """The tunesmith commands of an example in the order they run (a YAML file's are in document order)."""
+    if path.suffix == ".py":
+        return _dag_commands()
+    return [c for s in _strings(yaml.safe_load(path.read_text())) for c in tunesmith_commands(s)]
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    return next((args[i + 1] for i, a in enumerate(args[:-1]) if a == flag), None)
+
+
+def _shell_texts(path: Path) -> list[str]:
+    if path.suffix == ".py":
+        return [_text(node.value) for node in ast.walk(ast.parse(DAG.read_text()))
+                if isinstance(node, ast.keyword) and node.arg == "bash_command"]
+    return list(_strings(yaml.safe_load(path.read_text())))
+
+
+@pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
+def test_cycle_runs_first_so_a_fresh_store_starts(path: Path) -> None:
+    """`tunesmith drift` on an experiment not recorded yet exits 2, so a drift step before the cycle stopped every
+    run on a fresh store; `cycle SPEC` tunes the spec first."""
+    first = _example_commands(path)[0]
+    assert first[0] == "cycle" and first[1].endswith(".yaml"), (path.name, first)
+    if path.suffix == ".py":
+        tree = ast.parse(DAG.read_text())
+        edges = _dag_edges(tree)
+        assert edges and not any(b == "cycle" for _, b in edges), edges   # nothing upstream of the cycle
+        assert {a for a, _ in edges} == {"cycle"}, edges
+
+
+@pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
+def test_each_day_has_its_own_rows_file(path: Path) -> None:
+    """A re-tune records the path given to --data: a file overwritten daily (data/latest.csv) made each later cycle
+    compare the new rows with themselves. The path must change per run, and every step reads the same rows."""
+    data = {_option(c, "--data") for c in _example_commands(path) if c[0] in ("cycle", "drift")}
+    assert len(data) == 1, (path.name, data)
+    (value,) = data
+    assert value is not None and ("$" in value or "{{" in value), (path.name, value)
+    assert not re.search(r"latest\.(csv|parquet)", path.read_text()), path.name
+
+
+def _json_keys_read(text: str) -> set[str]:
+    return set(re.findall(r'\)\)\[\\?"(\w+)\\?"\]', text))
+
+
+@pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
+def test_reports_name_what_the_cycle_checked_and_left_as_champion(path: Path) -> None:
+    """`tunesmith drift churn` compared with the root's first data and `tunesmith show churn` printed the root's
+    best, while the cycle compares with, and may promote, a re-tune: the report steps read both names from the
+    cycle's JSON (`checked`, `champion`), fields the report has."""
+    from tunesmith.cycle import CycleOutcome, CycleReport
+
+    fields = set(CycleReport(root="r", checked="c", champion="c", outcome=CycleOutcome.NO_DRIFT, steps=()).to_json())
+    reports = [c for c in _example_commands(path) if c[0] in ("drift", "show")]
+    assert {c[0] for c in reports} == {"drift", "show"}, path.name
+    for args in reports:
+        assert args[1].startswith("$"), (path.name, args)   # a name read from the cycle's report, not a literal
+    keys = {k for t in _shell_texts(path) for k in _json_keys_read(t)}
+    assert keys == {"checked", "champion"} and keys <= fields, (path.name, keys, fields)
+
+
+def test_the_json_key_reader_can_fail() -> None:
+    assert _json_keys_read("""x=$(python -c 'print(json.load(open(sys.argv[1]))["champoin"])' c.json)""") == {
+        "champoin"}
+
+
+def test_stores_outlive_the_runner() -> None:
+    """Without them the store and MLflow's registry were SQLite files beside the spec, thrown away with a CI runner
+    or a pod: both are named, from a secret (or Airflow Variables), in every example."""
+    gha = yaml.safe_load(YAML_FILES[0].read_text())
+    env = gha["jobs"]["cycle"]["env"]
+    assert all(name in env and "secrets." in env[name] for name in STORES), env
+    argo = yaml.safe_load(YAML_FILES[1].read_text())
+    for template in argo["spec"]["workflowSpec"]["templates"]:
+        if "container" in template:
+            names = {e["name"]: e for e in template["container"]["env"]}
+            assert all(name in names and "secretKeyRef" in names[name]["valueFrom"] for name in STORES), names
+    tree = ast.parse(DAG.read_text())
+    stores = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == "STORES" for t in n.targets))
+    assert isinstance(stores, ast.Dict) and {k.value for k in stores.keys if isinstance(k, ast.Constant)} == set(STORES)
+    default_args = next(kw.value for n in ast.walk(tree) if isinstance(n, ast.Call) for kw in n.keywords
+                        if kw.arg == "default_args")
+    keys = [k.value for k in default_args.keys if isinstance(k, ast.Constant)]
+    given = dict(zip(keys, default_args.values, strict=True))
+    assert isinstance(given.get("env"), ast.Name) and given["env"].id == "STORES", ast.dump(default_args)
+    assert isinstance(given.get("append_env"), ast.Constant) and given["append_env"].value is True  # keep PATH
+    # `cycle` registers at the spec's tracking.mlflow.uri (it does not read $MLFLOW_TRACKING_URI): not a local file
+    uri = yaml.safe_load((MODELS / "churn.yaml").read_text())["tracking"]["mlflow"]["uri"]
+    assert not uri.startswith("sqlite:") and not uri.startswith("file:"), uri
+
+
+def test_airflow_does_not_retry_a_rejected_gate_and_makes_its_report_folder() -> None:
+    """Exit 3 is a verdict: with `retries: 1` it ran another full re-tune 10 minutes later. And --json-out refuses
+    a folder that does not exist (exit 2)."""
+    operators = _operators(ast.parse(DAG.read_text()))
+    skip = {kw.arg: kw.value for kw in operators["cycle"].keywords}.get("skip_on_exit_code")
+    assert isinstance(skip, ast.Constant) and skip.value == 3, ast.dump(operators["cycle"])
+    for task_id in ("drift_report", "show_champion"):   # they still run after a rejected (skipped) cycle
+        rule = {kw.arg: kw.value for kw in operators[task_id].keywords}.get("trigger_rule")
+        assert isinstance(rule, ast.Constant) and rule.value == "none_failed", task_id
+    command = next(_text(kw.value) for kw in operators["cycle"].keywords if kw.arg == "bash_command")
+    assert command.startswith("mkdir -p /opt/tunesmith/reports && tunesmith cycle"), command
+
+
+@pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
+def test_examples_run_the_shipped_spec(path: Path) -> None:
+    """The examples ran models/churn.yaml, which existed nowhere (the README's churn spec is named churn-lr):
+    deploy/models/ ships it, valid, and its name: is what the examples promote under."""
+    from tunesmith.spec.loader import load_spec
+
+    for args in (c for c in _example_commands(path) if c[0] == "cycle"):
+        shipped = MODELS / Path(args[1]).name
+        assert shipped.is_file(), (path.name, args[1])
+        spec = load_spec(shipped)
+        assert spec.name == shipped.stem == _option(args, "--model-name"), (path.name, spec.name, args)

@@ -1,11 +1,22 @@
 """Keep the champion fresh from Airflow: a daily DAG of three BashOperator tasks, each calling the tunesmith CLI.
 
-drift_report -> cycle -> show_champion. `tunesmith drift` exits 4 on drift, which is news, not a failure, so
-the report task treats 0 and 4 alike. `tunesmith cycle` exits 0 when the cycle ran, 3 when a promotion gate
-rejected the re-tune (the task fails, so the team hears of it), 1 when a step failed, 2 on bad input.
-Set TUNESMITH_STORAGE (a PostgreSQL URL) in the worker's environment or an Airflow connection.
+cycle -> (drift_report, show_champion). `tunesmith cycle` runs first: on a fresh store it tunes the spec (the first
+tuning), then checks the day's rows against the champion. It exits 0 when the cycle ran (see outcome in its JSON),
+3 when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input. Exit 3 is a verdict, not a
+failure: the task is left skipped (`skip_on_exit_code`), never retried (a retry would run another full re-tune);
+the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The reports name the experiments the
+cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the champion after the cycle).
+`tunesmith drift` exits 4 on drift, which is news, not a failure, so the report task treats 0 and 4 alike.
+
+Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own: a re-tune records the path it was tuned on, and
+the next cycles compare new rows with that file, so a file overwritten in place would compare the new rows with
+themselves. The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
+Airflow Variables (set them from a secrets backend) name the stores, which must outlive the worker:
+`tunesmith_storage`, the shared PostgreSQL URL, and `mlflow_tracking_uri`, the MLflow server (read by `rollback` and
+MLflow's client; `cycle` registers at the spec's tracking.mlflow.uri: keep the two the same).
 The worker needs `pip install 'tunesmith[postgres,mlflow]'`: with --model-name the cycle reads the champion from
-MLflow's model registry and promotes into it (without MLflow it is refused, exit 2).
+MLflow's model registry and promotes into it (without MLflow it is refused, exit 2). Needs Airflow 2.6 or later
+(`skip_on_exit_code`).
 """
 
 from __future__ import annotations
@@ -22,6 +33,10 @@ except ImportError:  # Airflow 2
 SPEC = "/opt/tunesmith/models/churn.yaml"
 DATA = "/opt/tunesmith/data/{{ ds }}.csv"
 REPORTS = "/opt/tunesmith/reports"
+CYCLE_JSON = f"{REPORTS}/cycle-{{{{ ds }}}}.json"
+STORES = {"TUNESMITH_STORAGE": "{{ var.value.tunesmith_storage }}",
+          "MLFLOW_TRACKING_URI": "{{ var.value.mlflow_tracking_uri }}"}
+
 
 with DAG(
     dag_id="tunesmith_cycle",
@@ -29,18 +44,28 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=10)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=10), "env": STORES, "append_env": True},
     tags=["tunesmith"],
 ) as dag:
-    drift_report = BashOperator(
-        task_id="drift_report",
-        bash_command=f"tunesmith drift churn --data {DATA} --json-out {REPORTS}/drift-{{{{ ds }}}}.json "
-                     "|| test $? -eq 4",
-    )
     cycle = BashOperator(
         task_id="cycle",
-        bash_command=f"tunesmith cycle {SPEC} --data {DATA} --trials 30 --model-name churn "
-                     f"--json-out {REPORTS}/cycle-{{{{ ds }}}}.json",
+        bash_command=f"mkdir -p {REPORTS} && tunesmith cycle {SPEC} --data {DATA} --trials 30 --model-name churn "
+                     f"--json-out {CYCLE_JSON}",
+        skip_on_exit_code=3,
     )
-    show_champion = BashOperator(task_id="show_champion", bash_command="tunesmith show churn")
-    drift_report >> cycle >> show_champion
+    drift_report = BashOperator(
+        task_id="drift_report",
+        bash_command=f"checked=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"checked\"])' "
+                     f"{CYCLE_JSON}) || exit 1\n"
+                     f"tunesmith drift \"$checked\" --data {DATA} --json-out {REPORTS}/drift-{{{{ ds }}}}.json "
+                     "|| test $? -eq 4",
+        trigger_rule="none_failed",   # also after a rejected gate (cycle skipped)
+    )
+    show_champion = BashOperator(
+        task_id="show_champion",
+        bash_command=f"champion=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"champion\"])' "
+                     f"{CYCLE_JSON}) || exit 1\n"
+                     "tunesmith show \"$champion\"",
+        trigger_rule="none_failed",
+    )
+    cycle >> [drift_report, show_champion]
