@@ -181,6 +181,13 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
                     origin=url_origin(url, spec_storage, os.environ))
 
 
+def _resume_hint(name: str, store, join: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """The command that continues ``name`` as printed, naming ``store`` where `resume NAME` would open another."""
+    from tunesmith.storage.sql import resume_command
+
+    return resume_command(name, store.url, os.environ, join=join)
+
+
 def _observed(display, port, addr, textfile, log_format, store):  # type: ignore[no-untyped-def]
     """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
     from tunesmith.monitoring.observers import MonitoringOptions, observed
@@ -189,9 +196,10 @@ def _observed(display, port, addr, textfile, log_format, store):  # type: ignore
                     events=store.events)
 
 
-def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
+def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
     """Say how the run ended, if it needs saying, and exit with its code. With ``--log-format json`` the line is a
-    JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper."""
+    JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper. A
+    command to continue names ``store`` where `resume NAME` would open another."""
     from rich.markup import escape  # a reason may quote a trial's stderr
 
     def say_and_exit(code: int, text: str) -> NoReturn:
@@ -209,9 +217,9 @@ def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn: 
     name = result.experiment.name
     if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
         say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Other coordinators still run {name}; this one left (join them "
-                                       f"again with: tunesmith resume {name} --join)")
+                                       f"again with: {_resume_hint(name, store, join=True)})")
     if result.status is RunStatus.INTERRUPTED:
-        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: tunesmith resume {name}")
+        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: {_resume_hint(name, store)}")
     if result.status is RunStatus.FAILED:
         say_and_exit(EXIT_FAILED, f"The run stopped: {result.stop_reason}")
     ended = [t for t in result.trials if t.state.is_finished()]
@@ -223,7 +231,7 @@ def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn: 
 
 
 @contextmanager
-def _cluster_loss_stops_run(name: str) -> Iterator[None]:
+def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on."""
     try:
         yield
@@ -231,7 +239,7 @@ def _cluster_loss_stops_run(name: str) -> Iterator[None]:
         from rich.markup import escape
 
         err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
-                  f"re-run on a new cluster with: tunesmith resume {escape(name)}", soft_wrap=True)
+                  f"re-run on a new cluster with: {escape(_resume_hint(name, store))}", soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER_LOST) from None
 
 
@@ -275,9 +283,9 @@ def run(
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
-            _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
+            _cluster_loss_stops_run(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
-    _run_and_exit(result, log_format)
+    _run_and_exit(result, store, log_format)
 
 
 @app.command()
@@ -296,9 +304,9 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
-            _cluster_loss_stops_run(name), handlers_restored():
+            _cluster_loss_stops_run(name, store), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
-    _run_and_exit(result, log_format)
+    _run_and_exit(result, store, log_format)
 
 
 @app.command()
@@ -325,6 +333,7 @@ def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML
 def list_experiments(storage: StorageOption = None,
                      as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the experiments in the store."""
+    from rich.markup import escape
     from rich.table import Table
 
     from tunesmith.coordinators import run_abandoned
@@ -353,7 +362,7 @@ def list_experiments(storage: StorageOption = None,
     out.print(table if rows else "no experiments in this store")
     if lost := [r["name"] for r in rows if r["abandoned"]]:
         out.print(f"abandoned: no live coordinator runs it (killed, or its machine went away); continue with "
-                  f"tunesmith resume {lost[0]}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
+                  f"{escape(_resume_hint(lost[0], store))}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
 
 
 @app.command()
@@ -415,7 +424,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
     if summary.get("abandoned"):
         out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
-                  f"with: tunesmith resume {name}")
+                  f"with: {escape(_resume_hint(name, store))}")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]
@@ -959,11 +968,11 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.retune import retune as run_retune
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
-    listener = RunListener() if quiet else ProgressDisplay(out, err)
+    listener, store = RunListener() if quiet else ProgressDisplay(out, err), _store(storage)
     with handlers_restored():
-        result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k,
+        result = run_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k,
                             warm=not cold, listener=listener, on_runner=install_signal_handlers)
-    _run_and_exit(result)
+    _run_and_exit(result, store)
 
 
 CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]
