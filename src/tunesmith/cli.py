@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 
 from tunesmith.errors import ClusterLost, StorageError, UserInputError
@@ -35,7 +36,35 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
 EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructure's, and trying again later works
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
+COMMAND_WORDS: dict[str, str] = {
+    "select": "Selection is the spec's `select:` key (best, knee, {weights: ...}); `tunesmith show NAME` prints the "
+              "selected trial (what `tunesmith promote` ships)",
+    "status": "Did you mean 'show'?", "info": "Did you mean 'show'?", "best": "Did you mean 'show'?",
+    "list": "Did you mean 'ls'?", "start": "Did you mean 'run'?", "continue": "Did you mean 'resume'?",
+    "rm": "Did you mean 'delete'?", "remove": "Did you mean 'delete'?", "check": "Did you mean 'validate'?",
+    "stop": "Ctrl-C (or SIGTERM) stops a run; `tunesmith resume NAME` continues it",
+}
+
+
+class _Commands(typer.core.TyperGroup):
+    """An unknown command is pointed at one it means (:data:`COMMAND_WORDS`, or a close spelling by
+    :func:`tunesmith.suggestions.closest` without its loosest rule), or at none: difflib's default cutoff sent
+    `select` to `delete`."""
+
+    def resolve_command(self, ctx: Any, args: list[str]):  # type: ignore[no-untyped-def]
+        word = args[0] if args else ""
+        if word and not word.startswith("-") and self.get_command(ctx, word) is None and not ctx.resilient_parsing:
+            from tunesmith.suggestions import closest
+
+            meant = COMMAND_WORDS.get(word.lower())
+            near = None if meant else closest(word, self.commands, loose=False)
+            hint = meant or (f"Did you mean {near!r}?" if near else "")
+            ctx.fail(f"No such command {word!r}." + (f" {hint}" if hint else ""))
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=_Commands,
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
 
 
@@ -715,7 +744,7 @@ def _clock_time(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-quota_app = typer.Typer(no_args_is_help=True, help=(
+quota_app = typer.Typer(no_args_is_help=True, cls=_Commands, help=(
     "Store-wide limits on trials running at once, per user (user:NAME) or per tag (tag:KEY=VALUE); every "
     "coordinator on the store obeys them."))
 app.add_typer(quota_app, name="quota")
@@ -768,7 +797,7 @@ def quota_list(storage: StorageOption = None,
     out.print(table if usage else "no quotas set and nothing running on this store")
 
 
-export_app = typer.Typer(no_args_is_help=True, help="Write an experiment to another system.")
+export_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="Write an experiment to another system.")
 app.add_typer(export_app, name="export")
 TrackingUriOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: the spec's tracking.mlflow.uri, else sqlite:///mlflow.db "
