@@ -1043,3 +1043,18 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
                                   stdout=subprocess.PIPE, stderr=full, text=True, timeout=120, check=False)
         assert (args, lost.returncode) == (args, code)
         assert lost.stdout == said.stdout, args
+
+
+@pytest.mark.parametrize(("words", "told", "not_told"), [
+    # 'select' is 0.67 like 'delete' by difflib: "Did you mean 'delete'?" for a read-only look at the selection
+    (["select", "exp"], ["`select:`", "tunesmith show"], ["delete"]),
+    (["status", "exp"], ["Did you mean 'show'?"], []),
+    (["list"], ["Did you mean 'ls'?"], []),
+    (["shwo", "exp"], ["Did you mean 'show'?"], []),
+    (["frobnicate"], ["No such command 'frobnicate'"], ["Did you mean"]),
+])
+def test_a_mistyped_command_is_pointed_only_at_a_command_it_means(project, words, told, not_told):
+    proc = project.cli(*words)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in said, said
+    assert all(t in said for t in told) and not any(t in said for t in not_told), said

@@ -131,3 +131,41 @@ def test_a_report_step_too_big_to_store_fails_that_trial_not_the_run(project):
     assert trials[0]["error"] == ("exception: trial.report: step must be a whole number from 0 to 9223372036854775807 "
                                   "(an int, or a whole float such as 1.0); got 9223372036854775808")
     assert trials[1]["intermediate"] == [[1, 0.5]]
+
+
+def test_inline_says_grace_period_is_not_enforced_and_a_second_ctrl_c_stops_the_trial(project):
+    """`executor: {kind: inline, grace_period: 2s}` with a 20 s trial and Ctrl-C at 3 s exited 130 only when the trial
+    finished, though `validate` and `run` warned of an inline trial_timeout and said nothing of grace_period. Both
+    warn now, naming the way out that works: a second Ctrl-C stops the trial at once."""
+    import signal
+    import time
+
+    from helpers import start_cli, stop_processes, wait_for
+
+    project.write("long.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(20)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="inline-grace", trial={"function": "long:objective"},
+                                           budget={"trials": 1}, executor={"kind": "inline", "grace_period": "2s"}))
+    warning = "grace_period cannot be enforced"
+    checked = project.cli("validate", str(spec))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert warning in " ".join(checked.stderr.split()), checked.stderr
+    proc = start_cli(project, "run", str(spec), "--quiet")
+    try:
+        wait_for(lambda: project.cli("show", "inline-grace", "--json").returncode == 0
+                 and project.show("inline-grace")["trials"].get("running"))
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        stop_processes(proc)
+    said = " ".join(stderr.split())
+    assert proc.returncode == 130 and time.monotonic() - started < 10, said
+    assert warning in said and "a second Ctrl-C stops it at once" in said, said
+    assert "Traceback" not in said

@@ -78,6 +78,17 @@ def test_trial_and_task_together_or_neither_is_an_input_error(project):
     assert proc.returncode == 2 and "exactly one of `trial`" in proc.stderr
 
 
+def test_trial_and_task_together_is_the_first_error_before_what_the_task_lacks(project):
+    """A valid function-trial spec given a task too (without scoring, its objective `loss` no scorer) was told
+    "task.scoring: this field is required"; only once scoring was added did it learn to give one of the two."""
+    both = project.spec(name="both", task={"estimator": "sklearn.linear_model.LogisticRegression",
+                                           "data": {"sklearn": "wine"}})
+    proc = project.cli("validate", str(project.write_spec(both)))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "give exactly one of `trial`" in said and "scoring" not in said, said
+
+
 def test_the_objective_must_be_the_tasks_scoring(project):
     wrong = {**TASK, "name": "wrong", "objective": {"metric": "accuracy", "direction": "maximize"}}
     proc = project.cli("run", str(project.write_spec(wrong)))

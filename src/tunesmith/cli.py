@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 
 from tunesmith.errors import ClusterLost, StorageError, UserInputError
@@ -35,7 +36,35 @@ EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
 EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructure's, and trying again later works
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
+COMMAND_WORDS: dict[str, str] = {
+    "select": "Selection is the spec's `select:` key (best, knee, {weights: ...}); `tunesmith show NAME` prints the "
+              "selected trial (what `tunesmith promote` ships)",
+    "status": "Did you mean 'show'?", "info": "Did you mean 'show'?", "best": "Did you mean 'show'?",
+    "list": "Did you mean 'ls'?", "start": "Did you mean 'run'?", "continue": "Did you mean 'resume'?",
+    "rm": "Did you mean 'delete'?", "remove": "Did you mean 'delete'?", "check": "Did you mean 'validate'?",
+    "stop": "Ctrl-C (or SIGTERM) stops a run; `tunesmith resume NAME` continues it",
+}
+
+
+class _Commands(typer.core.TyperGroup):
+    """An unknown command is pointed at one it means (:data:`COMMAND_WORDS`, or a close spelling by
+    :func:`tunesmith.suggestions.closest` without its loosest rule), or at none: difflib's default cutoff sent
+    `select` to `delete`."""
+
+    def resolve_command(self, ctx: Any, args: list[str]):  # type: ignore[no-untyped-def]
+        word = args[0] if args else ""
+        if word and not word.startswith("-") and self.get_command(ctx, word) is None and not ctx.resilient_parsing:
+            from tunesmith.suggestions import closest
+
+            meant = COMMAND_WORDS.get(word.lower())
+            near = None if meant else closest(word, self.commands, loose=False)
+            hint = meant or (f"Did you mean {near!r}?" if near else "")
+            ctx.fail(f"No such command {word!r}." + (f" {hint}" if hint else ""))
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=_Commands,
                   help="tunesmith: declared, durable, isolated hyperparameter tuning.")
 
 
@@ -181,6 +210,13 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
                     origin=url_origin(url, spec_storage, os.environ))
 
 
+def _resume_hint(name: str, store, join: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """The command that continues ``name`` as printed, naming ``store`` where `resume NAME` would open another."""
+    from tunesmith.storage.sql import resume_command
+
+    return resume_command(name, store.url, os.environ, join=join)
+
+
 def _observed(display, port, addr, textfile, log_format, store):  # type: ignore[no-untyped-def]
     """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
     from tunesmith.monitoring.observers import MonitoringOptions, observed
@@ -189,9 +225,10 @@ def _observed(display, port, addr, textfile, log_format, store):  # type: ignore
                     events=store.events)
 
 
-def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
+def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
     """Say how the run ended, if it needs saying, and exit with its code. With ``--log-format json`` the line is a
-    JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper."""
+    JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper. A
+    command to continue names ``store`` where `resume NAME` would open another."""
     from rich.markup import escape  # a reason may quote a trial's stderr
 
     def say_and_exit(code: int, text: str) -> NoReturn:
@@ -209,9 +246,9 @@ def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn: 
     name = result.experiment.name
     if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
         say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Other coordinators still run {name}; this one left (join them "
-                                       f"again with: tunesmith resume {name} --join)")
+                                       f"again with: {_resume_hint(name, store, join=True)})")
     if result.status is RunStatus.INTERRUPTED:
-        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: tunesmith resume {name}")
+        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: {_resume_hint(name, store)}")
     if result.status is RunStatus.FAILED:
         say_and_exit(EXIT_FAILED, f"The run stopped: {result.stop_reason}")
     ended = [t for t in result.trials if t.state.is_finished()]
@@ -223,7 +260,7 @@ def _run_and_exit(result, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn: 
 
 
 @contextmanager
-def _cluster_loss_stops_run(name: str) -> Iterator[None]:
+def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on."""
     try:
         yield
@@ -231,7 +268,7 @@ def _cluster_loss_stops_run(name: str) -> Iterator[None]:
         from rich.markup import escape
 
         err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
-                  f"re-run on a new cluster with: tunesmith resume {escape(name)}", soft_wrap=True)
+                  f"re-run on a new cluster with: {escape(_resume_hint(name, store))}", soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER_LOST) from None
 
 
@@ -275,9 +312,9 @@ def run(
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
-            _cluster_loss_stops_run(plan.spec.name), handlers_restored():  # app([...]) in-process gets them back
+            _cluster_loss_stops_run(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
         result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
-    _run_and_exit(result, log_format)
+    _run_and_exit(result, store, log_format)
 
 
 @app.command()
@@ -296,9 +333,9 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
-            _cluster_loss_stops_run(name), handlers_restored():
+            _cluster_loss_stops_run(name, store), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
-    _run_and_exit(result, log_format)
+    _run_and_exit(result, store, log_format)
 
 
 @app.command()
@@ -325,6 +362,7 @@ def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML
 def list_experiments(storage: StorageOption = None,
                      as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the experiments in the store."""
+    from rich.markup import escape
     from rich.table import Table
 
     from tunesmith.coordinators import run_abandoned
@@ -353,7 +391,7 @@ def list_experiments(storage: StorageOption = None,
     out.print(table if rows else "no experiments in this store")
     if lost := [r["name"] for r in rows if r["abandoned"]]:
         out.print(f"abandoned: no live coordinator runs it (killed, or its machine went away); continue with "
-                  f"tunesmith resume {lost[0]}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
+                  f"{escape(_resume_hint(lost[0], store))}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
 
 
 @app.command()
@@ -415,7 +453,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
     if summary.get("abandoned"):
         out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
-                  f"with: tunesmith resume {name}")
+                  f"with: {escape(_resume_hint(name, store))}")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]
@@ -709,7 +747,7 @@ def _clock_time(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
 
 
-quota_app = typer.Typer(no_args_is_help=True, help=(
+quota_app = typer.Typer(no_args_is_help=True, cls=_Commands, help=(
     "Store-wide limits on trials running at once, per user (user:NAME) or per tag (tag:KEY=VALUE); every "
     "coordinator on the store obeys them."))
 app.add_typer(quota_app, name="quota")
@@ -762,7 +800,7 @@ def quota_list(storage: StorageOption = None,
     out.print(table if usage else "no quotas set and nothing running on this store")
 
 
-export_app = typer.Typer(no_args_is_help=True, help="Write an experiment to another system.")
+export_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="Write an experiment to another system.")
 app.add_typer(export_app, name="export")
 TrackingUriOption = Annotated[str | None, typer.Option(
     "--tracking-uri", help="MLflow tracking URI (default: the spec's tracking.mlflow.uri, else sqlite:///mlflow.db "
@@ -962,11 +1000,11 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.retune import retune as run_retune
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
-    listener = RunListener() if quiet else ProgressDisplay(out, err)
+    listener, store = RunListener() if quiet else ProgressDisplay(out, err), _store(storage)
     with handlers_restored():
-        result = run_retune(_store(storage), name, data, trials=trials, new_name=new_name, top_k=top_k,
+        result = run_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k,
                             warm=not cold, listener=listener, on_runner=install_signal_handlers)
-    _run_and_exit(result)
+    _run_and_exit(result, store)
 
 
 CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]

@@ -69,9 +69,11 @@ def misplaced(key: str, accepted: Iterable[str]) -> str | None:
     return section if section is not None and section in set(accepted) else None
 
 
-def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str | None:
+def closest(word: str, choices: Iterable[str], given: Iterable[str] = (), loose: bool = True) -> str | None:
     """The choice ``word`` most likely meant, by the module's rule; None when no choice is close or there are none.
-    ``given``: choices the writer already has beside ``word`` (the same mapping's other keys), never suggested."""
+    ``given``: choices the writer already has beside ``word`` (the same mapping's other keys), never suggested.
+    ``loose``: False leaves out rule 5, for choices as unlike each other as commands (``select`` is 0.67 like
+    ``delete``: a typo of neither)."""
     taken = {g.lower() for g in given}
     by_lower: dict[str, str] = {}
     for choice in choices:
@@ -97,7 +99,7 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = ()) -> str
     for lower, choice in by_lower.items():
         if sorted(lower) == letters:
             return choice
-    return by_lower[close[0]] if close else None
+    return by_lower[close[0]] if close and loose else None
 
 
 def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = False) -> str | None:

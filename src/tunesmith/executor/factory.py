@@ -62,9 +62,13 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
     ex, warnings = spec.executor, []
     if ex.kind == "inline":
         ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(ex, k) is not None]
+        # grace_period has a default: said only when the spec sets another (the trial runs on after Ctrl-C anyway)
+        ignored += ["grace_period"] if ex.grace_period != type(ex).model_fields["grace_period"].default else []
         if ignored:
+            after = ("; after Ctrl-C the running trial finishes however long it takes, and a second Ctrl-C stops it "
+                     "at once" if "grace_period" in ignored else "")
             warnings.append(f"executor.kind is inline: {', '.join(ignored)} cannot be enforced in the coordinator's "
-                            "own process (use kind: process)")
+                            f"own process (use kind: process){after}")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
     if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:

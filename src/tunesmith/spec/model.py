@@ -360,6 +360,8 @@ def function_reference(fn: Callable[..., Any]) -> str:
 
 
 # What only worker processes give: an interactive function given with one of these is not moved inline unasked.
+_TRIAL_OR_TASK = ("give exactly one of `trial` (your code: {function: ...} or {command: ...}) or `task` (a built-in "
+                  "scikit-learn task)")
 _WORKER_SETTINGS = ("trial_timeout", "memory_limit", "gpus", "max_trials_per_worker")
 
 
@@ -469,6 +471,15 @@ class ExperimentSpec(StrictModel):
                                 "or give task.scoring)")
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_trial_and_task(cls, data: Any) -> Any:
+        # Before the fields: a task given beside a trial was told what the task lacks (task.scoring) first, and the
+        # spec's real mistake only once that was added. (Neither given is told in _cross_checks.)
+        if isinstance(data, dict) and data.get("trial") is not None and data.get("task") is not None:
+            raise ValueError(_TRIAL_OR_TASK)
+        return data
+
     @field_validator("storage")
     @classmethod
     def _storage_url(cls, v: str | None) -> str | None:
@@ -489,8 +500,7 @@ class ExperimentSpec(StrictModel):
     def _cross_checks(self) -> ExperimentSpec:
         SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
         if (self.trial is None) == (self.task is None):
-            raise ValueError("give exactly one of `trial` (your code: {function: ...} or {command: ...}) or `task` "
-                             "(a built-in scikit-learn task)")
+            raise ValueError(_TRIAL_OR_TASK)
         if self.task is not None:
             check_task_space(self.task, list(self.space), base_dir=self.base_dir)
             _check_task_extra_objectives(self)

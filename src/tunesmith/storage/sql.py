@@ -11,6 +11,8 @@ import datetime
 import functools
 import json
 import logging
+import os
+import shlex
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -76,6 +78,17 @@ def describe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url
+
+
+def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False) -> str:
+    """``tunesmith resume NAME`` as a hint prints it, for the experiment ``name`` in the store at ``url``: with
+    ``--storage URL`` where `resume NAME` run from the same folder with ``env`` would open another store (a run given
+    ``--storage``, or a spec's ``storage:``). The URL's password is hidden (the user puts it back, or sets
+    ``TUNESMITH_STORAGE``); it is never printed."""
+    words = ["tunesmith", "resume", name] + (["--join"] if join else [])
+    if url != resolve_url(None, None, env):
+        words += ["--storage", describe_url(url)]
+    return shlex.join(words)
 
 
 def _live_holder(holder: str | None, expires: float | None, now: float) -> str | None:
@@ -281,7 +294,7 @@ class SQLStore:
         except IntegrityError:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
-                f"continue it with `tunesmith resume {name}` (which runs the spec recorded then, not this one), or "
+                f"continue it with `{resume_command(name, self.url, os.environ)}` (which runs the spec recorded then, not this one), or "
                 "choose another name (--name)", name, describe_url(self.url)
             ) from None
         return self.experiment(name)
