@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import json
 
 import tunesmith
@@ -68,7 +69,7 @@ def test_every_audited_kind_is_listed_kept_out_of_the_runs_time_and_promotions_a
 
     promotion_kinds = {d.audit_kind for d in Decision}
     assert promotion_kinds <= AUDITED and promotion_kinds == set(PROMOTION_OUTCOMES)  # none forgotten, none dead
-    exposition = metrics_from_store(store, "kinds").decode()
+    exposition = metrics_from_store(store, "kinds", time.time()).decode()
     for kind in promotion_kinds:
         assert f'tunesmith_promotions_total{{experiment="kinds",outcome="{PROMOTION_OUTCOMES[kind]}"}} 1.0' \
             in exposition, kind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import json
 import socket
 import subprocess
@@ -227,8 +228,9 @@ def test_listener_counts_retries_queue_busy_and_throttles_the_textfile(project):
     assert value(parsed, "tunesmith_queue_length", experiment="unit") == 1
     assert value(parsed, "tunesmith_trial_retries_total", experiment="unit", reason="crashed") == 1
     listener.trial_started(_trial(1, "running", attempts=2))
-    listener.trial_finished(_trial(1, "completed", 0.2, finished=2001.5, attempts=2), None)
-    listener.trial_finished(_trial(0, "failed", kind="timeout", finished=2002.0), None)
+    best = _trial(1, "completed", 0.2, finished=2001.5, attempts=2)  # as the runner tells it: the best so far
+    listener.trial_finished(best, best)
+    listener.trial_finished(_trial(0, "failed", kind="timeout", finished=2002.0), best)
     listener.run_finished(exp, [], "done")  # always written at the end
     parsed = samples(path.read_text())
     assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 3
@@ -287,6 +289,8 @@ def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(pro
     of the queue: the two disagreed on both. Written to a real store as the runner writes it, without Ray."""
     from dataclasses import replace
 
+    from tunesmith.coordinators import LEASE_TTL
+    from tunesmith.lease_holders import lease_owner_id
     from tunesmith.monitoring.metrics import TuningMetrics, metrics_from_store
     from tunesmith.monitoring.observers import MetricsListener
     from tunesmith.records import Failure, FailureKind, RunStatus, TrialState
@@ -296,6 +300,8 @@ def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(pro
     store = SQLStore(project.storage, create=True)
     exp = store.create_experiment("unit", spec, "random", "test", 1000.0)
     store.set_status(exp.id, RunStatus.RUNNING, 1000.0)
+    # run by a live coordinator (this process holds the lease): `metrics` of an abandoned run counts no queue
+    assert store.acquire_lease(exp.id, lease_owner_id(), time.time(), LEASE_TTL) is None
     live = TuningMetrics()
     listener = MetricsListener(live)
     listener.run_started(store.experiment("unit"), [], resumed=False, total_trials=10)
@@ -323,7 +329,7 @@ def test_a_trial_queued_for_a_worker_counts_the_same_live_and_from_the_store(pro
     store.save_trial(exp.id, began, "trial_started", 1013.0)
     listener.trial_started(began)
 
-    stored = samples(metrics_from_store(store, "unit").decode())
+    stored = samples(metrics_from_store(store, "unit", time.time()).decode())
     heard = samples(live.exposition().decode())
     store.close()
     expected = {"tunesmith_trials_started_total": 3,  # trial 1 and 2 once each, 3 as it began; 0 never
@@ -363,21 +369,21 @@ def test_attempts_stopped_before_they_began_count_neither_from_the_store_nor_liv
     def started(exposition: bytes) -> float:
         return value(samples(exposition.decode()), "tunesmith_trials_started_total", experiment="unit")
 
-    assert started(metrics_from_store(store, "unit")) == 1
+    assert started(metrics_from_store(store, "unit", time.time())) == 1
     # the resume: marked running, the live listener replays the history, then trial 1 re-runs, queued, and begins
     store.set_status(exp.id, RunStatus.RUNNING, 1010.0)
     live = TuningMetrics()
     listener = MetricsListener(live, events=store.events)
     listener.run_started(store.experiment("unit"), store.trials(exp.id), resumed=True, total_trials=2)
-    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (1, 1)
+    assert (started(metrics_from_store(store, "unit", time.time())), started(live.exposition())) == (1, 1)
     again = replace(stopped, state=TrialState.QUEUED, attempts=2, started_at=1011.0, finished_at=None)
     store.save_trial(exp.id, again, "trial_rerun", 1011.0)
     listener.trial_queued(again)
-    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (1, 1)
+    assert (started(metrics_from_store(store, "unit", time.time())), started(live.exposition())) == (1, 1)
     began = replace(again, state=TrialState.RUNNING, started_at=1012.0)
     store.save_trial(exp.id, began, "trial_started", 1012.0)
     listener.trial_started(began)
-    assert (started(metrics_from_store(store, "unit")), started(live.exposition())) == (2, 2)
+    assert (started(metrics_from_store(store, "unit", time.time())), started(live.exposition())) == (2, 2)
     # a re-run submitted running began as it was submitted (no trial_started follows)
     store.save_trial(exp.id, replace(began, state=TrialState.INTERRUPTED, finished_at=1013.0), "trial_interrupted",
                      1013.0)
@@ -387,7 +393,7 @@ def test_attempts_stopped_before_they_began_count_neither_from_the_store_nor_liv
     resumed_again = TuningMetrics()
     MetricsListener(resumed_again, events=store.events).run_started(store.experiment("unit"), store.trials(exp.id),
                                                                     resumed=True, total_trials=2)
-    counts = (started(metrics_from_store(store, "unit")), started(live.exposition()),
+    counts = (started(metrics_from_store(store, "unit", time.time())), started(live.exposition()),
               started(resumed_again.exposition()))
     store.close()
     assert counts == (3, 3, 3)
@@ -434,7 +440,7 @@ def test_the_runner_tells_listeners_of_a_trial_queued_for_a_worker(project):
     Runner(store, exp, plan, Listeners(heard, MetricsListener(live)), SystemClock(),
            executor=WaitingInline()).run(resumed=False)
     assert heard.heard == [("queued", 0), ("started", 0), ("queued", 1), ("started", 1)]
-    rebuilt = samples(metrics_from_store(store, "waits").decode())
+    rebuilt = samples(metrics_from_store(store, "waits", time.time()).decode())
     parsed = samples(live.exposition().decode())
     for name in ("tunesmith_trials_started_total", "tunesmith_queue_length"):
         assert value(parsed, name, experiment="waits") == value(rebuilt, name, experiment="waits"), name

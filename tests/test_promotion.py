@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import json
 import os
 import shutil
@@ -119,7 +120,7 @@ def test_promote_registers_a_skops_model_moves_champion_and_reports(tuned):
     pytest.importorskip("prometheus_client", reason="needs prometheus-client: pip install 'tunesmith[metrics]'")
     from tunesmith.monitoring.metrics import metrics_from_store
 
-    exposition = metrics_from_store(_store(tuned), "wine").decode()
+    exposition = metrics_from_store(_store(tuned), "wine", time.time()).decode()
     assert 'tunesmith_promotions_total{experiment="wine",outcome="promoted"}' in exposition
 
 

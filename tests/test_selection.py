@@ -18,14 +18,15 @@ def trial(number: int, *values: float, state: TrialState = TrialState.COMPLETED)
                        values=tuple(values) if state is TrialState.COMPLETED else None)
 
 
-@pytest.mark.parametrize("objective", [MIN, MAX])
-def test_running_best_agrees_with_best_trial_on_every_prefix(objective):
+@pytest.mark.parametrize("objectives", [[MIN], [MAX], [MIN, MAX]], ids=["min", "max", "min-max"])
+def test_running_best_agrees_with_best_trial_on_every_prefix(objectives):
+    # several objectives: one comparison per trial keeps the Pareto member best on the first (no front recomputed)
     rng = random.Random(7)
-    trials = [trial(i, round(rng.random(), 2), state=rng.choice([TrialState.COMPLETED] * 3 + [TrialState.FAILED]))
-              for i in range(300)]
-    running = RunningBest([objective])
+    trials = [trial(i, *(round(rng.random(), 1) for _ in objectives),
+                    state=rng.choice([TrialState.COMPLETED] * 3 + [TrialState.FAILED])) for i in range(300)]
+    running = RunningBest(objectives)
     for i, t in enumerate(trials):
-        assert running.offer(t) == best_trial(trials[: i + 1], [objective])
+        assert running.offer(t) == best_trial(trials[: i + 1], objectives)
 
 
 def test_ties_go_to_the_earlier_trial():

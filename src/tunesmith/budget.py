@@ -21,6 +21,10 @@ prices it: the metric is misnamed, or the trial does not report it. A money budg
 so, like fail fast, the run stops as failed at the first one of this run, saying which metric it lacks. Trials
 start one at a time until a cost is known, so it stops after the first trial, not after spending the budget
 many times over. Replayed trials are history, projected at the median as before; this run is judged on its own.
+
+``target`` and ``patience`` judge the best trial selection may pick (``show``'s best: within the constraints, and
+stable where the task excludes unstable configurations), kept by :class:`~tunesmith.selection.RunningBest`: an
+infeasible trial neither reaches the target nor counts as an improvement.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from dataclasses import dataclass
 
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC, money
 from tunesmith.evaluation.output_tail import reason_without_output
-from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
+from tunesmith.records import Direction, FailureKind, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.selection import RunningBest
 from tunesmith.spec.model import Budget, ExperimentSpec
 from tunesmith.unreported_metrics import unreported_hint
 
@@ -54,16 +59,19 @@ class BudgetTracker:
         elapsed_before: seconds spent by earlier runs of this experiment (resume).
         cost_metric: the metric trials report their cost in (``cost.metric``), for the reason a money budget
             stops on a trial that completed without it.
+        ranking: the best so far that ``target`` and ``patience`` judge (``of`` gives the spec's selection rule);
+            by default every completed trial counts, ranked on ``direction``.
     """
 
     def __init__(self, budget: Budget, direction: Direction, started: float, elapsed_before: float = 0.0,
-                 cost_metric: str | None = None) -> None:
+                 cost_metric: str | None = None, ranking: RunningBest | None = None) -> None:
         self.budget = budget
         self.cost_metric = cost_metric
         self.direction = direction
         self.started = started
         self.elapsed_before = elapsed_before
-        self.best: float | None = None
+        self.ranking = ranking or RunningBest([ObjectiveSpec("value", direction)])
+        self.best: float | None = None       # the first objective's value of ranking's best trial
         self.since_improvement = 0
         self.finished = 0
         self.run_finished = 0   # this run only: a resumed run is judged on its own failures, not the ones
@@ -80,8 +88,14 @@ class BudgetTracker:
     @classmethod
     def of(cls, spec: ExperimentSpec, started: float, elapsed_before: float = 0.0) -> BudgetTracker:
         """The tracker of ``spec``'s budget."""
+        ranking = RunningBest(spec.objectives, (), spec.constraints, bool(spec.task and spec.task.exclude_unstable))
         return cls(spec.budget, spec.objectives[0].direction, started, elapsed_before,
-                   spec.cost.metric if spec.cost is not None else None)
+                   spec.cost.metric if spec.cost is not None else None, ranking)
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        """The best trial selection may pick among those observed (what ``show`` calls best), or None."""
+        return self.ranking.best
 
     def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
         """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
@@ -102,9 +116,10 @@ class BudgetTracker:
             if trial.state is TrialState.FAILED:
                 self.run_failed += 1
                 self.last_error = trial.error
-        value = trial.values[0] if trial.state is TrialState.COMPLETED and trial.values else None
-        if value is not None and (self.best is None or self.direction.better(value, self.best)):
-            self.best = value
+        before = self.ranking.best
+        best = self.ranking.offer(trial)
+        if best is not None and best is not before and best.values:
+            self.best = best.values[0]
             self.since_improvement = 0
         else:
             self.since_improvement += 1

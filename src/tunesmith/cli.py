@@ -712,7 +712,7 @@ def metrics(name: Annotated[str, typer.Argument()], storage: StorageOption = Non
     """Print the Prometheus exposition of one experiment, computed from the store (no coordinator needed)."""
     from tunesmith.monitoring.metrics import metrics_from_store
 
-    sys.stdout.write(metrics_from_store(_store(storage), name).decode())
+    sys.stdout.write(metrics_from_store(_store(storage), name, time.time()).decode())
 
 
 @app.command()

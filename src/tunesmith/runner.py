@@ -34,7 +34,7 @@ from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, 
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
 from tunesmith.scheduler import Decision, Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
-from tunesmith.selection import RunningBest, SelectionRule, trial_metrics
+from tunesmith.selection import SelectionRule, trial_metrics
 from tunesmith.space import SearchSpace
 from tunesmith.reproduce import stored_spec
 from tunesmith.spec.model import ExperimentSpec
@@ -258,10 +258,8 @@ class Runner:
         self.scheduler.replay(finished)
         elapsed_before = time_spent(store.events(exp_id)) if resumed else 0.0
         self._budget = BudgetTracker.of(spec, clock.monotonic(), elapsed_before)
-        for t in finished:
+        for t in finished:  # the budget keeps the best so far (show's best), which the listeners are told too
             self._budget.observe(t, replayed=True)
-        self._best = RunningBest(spec.objectives, finished, spec.constraints,
-                                 bool(spec.task and spec.task.exclude_unstable))
         self._allocated = len(history)           # trial numbers taken, as far as this coordinator knows
         self._allocation_closed = False          # the store refused a number: the trial budget is allocated
         self._exhausted = False                  # the strategy has nothing left to propose (a finished grid)
@@ -332,7 +330,6 @@ class Runner:
             for t in others:
                 self._mine.add(t.number)
                 self._budget.observe(t, replayed=True)
-                self._best.offer(t)
 
     def _dispatch(self, mono: float, budget_stop: str | None) -> None:
         """Fill free workers: due retries first, then re-runs of lost trials, then new trials."""
@@ -446,7 +443,7 @@ class Runner:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
             self.scheduler.on_finish(final)
             self._budget.observe(final)
-        self.listener.trial_finished(final, self._best.offer(final))
+        self.listener.trial_finished(final, self._budget.best_trial)
 
     def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:
         """The holdout score of the best configuration (refit on every development row) and, if asked, the nested

@@ -54,10 +54,12 @@ def pareto_front(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSp
 
 
 class RunningBest:
-    """The best trial so far that selection may pick (see ``selectable``), updated one finished trial at a time
-    (O(1) per trial for one objective).
+    """The best trial so far that selection may pick (see ``selectable``), updated one finished trial at a time in
+    O(1): what ``show`` calls best, as a run goes. The budget's ``target`` and ``patience``, the progress display
+    and the Prometheus best series all read it, so none of them counts a trial ``show`` would not call best.
 
-    With several objectives the Pareto front is recomputed, since a new trial can change which member is best.
+    With several objectives the best is the Pareto-optimal trial best on the first objective (``best_trial``):
+    the lexicographic minimum of the selectable trials, which no trial dominates, so one comparison keeps it.
     """
 
     def __init__(self, objectives: Sequence[ObjectiveSpec], trials: Sequence[TrialRecord] = (),
@@ -65,18 +67,20 @@ class RunningBest:
         self.objectives = tuple(objectives)
         self.constraints = tuple(constraints)  # a trial selection would not pick is never the best
         self.exclude_unstable = exclude_unstable
-        self._all: list[TrialRecord] = selectable(trials, self.objectives, self.constraints, exclude_unstable)
-        self._best = best_trial(self._all, self.objectives)
+        self._best = best_trial(selectable(trials, self.objectives, self.constraints, exclude_unstable),
+                                self.objectives)
+
+    @property
+    def best(self) -> TrialRecord | None:
+        """The best selectable trial offered so far, or None."""
+        return self._best
 
     def offer(self, trial: TrialRecord) -> TrialRecord | None:
         """Take one more finished trial into account; returns the best selectable trial so far."""
         if not selectable([trial], self.objectives, self.constraints, self.exclude_unstable):
             return self._best
-        self._all.append(trial)
-        if len(self.objectives) > 1:
-            self._best = best_trial(self._all, self.objectives)
-        elif trial.state is TrialState.COMPLETED and trial.values is not None and (
-                self._best is None or _key(self.objectives, trial) < _key(self.objectives, self._best)):
+        if self._best is None or (_key(self.objectives, trial), trial.number) < (
+                _key(self.objectives, self._best), self._best.number):
             self._best = trial
         return self._best
 

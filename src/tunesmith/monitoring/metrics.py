@@ -8,9 +8,14 @@ The same accumulation serves the live run (a listener feeds it trial by trial) a
 (:func:`metrics_from_store` replays the stored trials through it), so the two never disagree on a definition.
 
 Definitions worth stating:
-- best value: per objective metric, the best value of a completed trial (trials flagged unstable are left out
-  when the task excludes them from selection); time to best is from the experiment's creation to the finish
-  of the trial that set the current best (any objective improving counts as progress);
+- best value: per objective metric, the value of ``show``'s best trial, the best trial selection may pick
+  (within the spec's constraints; not flagged unstable when the task excludes those), told by the runner with each
+  finished trial and replayed with the same :class:`~tunesmith.selection.RunningBest`. With no such trial there
+  is no best series at all (nor time to best, nor when it was updated). Time to best is from the experiment's
+  creation to the finish of that trial; trials since best count the trials finished since it became the best
+  (every finished trial while there is none);
+- running: 1 while a live coordinator runs the experiment (``show``'s notion: a run recorded running whose
+  coordinators were killed is ``abandoned``, 0 here, and its trials recorded running are not busy workers);
 - resources saved (early stopping only): ``1 - steps run / steps had every counted trial run to the end``, the
   end being ``max_resource`` or the completed trials' last step past it (see scheduler.resources), and trials
   without reports left out: the same figure as ``tunesmith show`` (scheduler.resources.ResourceTally);
@@ -30,9 +35,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
+from tunesmith.coordinators import run_abandoned
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import ResourceTally
+from tunesmith.selection import RunningBest
 from tunesmith.storage.base import Event, TrialStore
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
@@ -91,7 +98,8 @@ class TuningMetrics:
                                     [*e, "reason"], registry=r)
         self.duration = prom.Histogram("tunesmith_trial_duration_seconds", "Wall time of finished trials",
                                        [*e, "state"], buckets=DURATION_BUCKETS, registry=r)
-        self.best = prom.Gauge("tunesmith_best_value", "Best value of a completed trial per objective metric",
+        self.best = prom.Gauge("tunesmith_best_value", "Per objective metric, the value of the best trial selection "
+                               "may pick (show's best: within the constraints); absent while there is none",
                                [*e, "metric", "direction"], registry=r)
         self.time_to_best = prom.Gauge("tunesmith_time_to_best_seconds",
                                        "From the experiment's creation to the finish of the trial that set the best", e,
@@ -129,8 +137,9 @@ class TuningMetrics:
         self._name = ""
         self._objectives: tuple[ObjectiveSpec, ...] = ()
         self._exclude_unstable = False
+        self._ranking = RunningBest(())   # replaced in experiment_seen by the spec's selection rule
         self._created_at = 0.0
-        self._best: dict[str, float] = {}
+        self._best: TrialRecord | None = None
         self._since_best = 0
         self._last_activity = 0.0
         self._resources = ResourceTally()  # show's figures, counted one finished trial at a time
@@ -154,6 +163,7 @@ class TuningMetrics:
         self._created_at = experiment.created_at
         self._is_task = spec.task is not None
         self._exclude_unstable = bool(spec.task and spec.task.exclude_unstable)
+        self._ranking = RunningBest(spec.objectives, (), spec.constraints, self._exclude_unstable)
         self._early_stopping = spec.scheduler.name != "none"
         self._resources.max_resource = getattr(spec.scheduler, "max_resource", None)
         self._at(self.running, n).set(1 if running else 0)
@@ -190,7 +200,9 @@ class TuningMetrics:
         self._queued.add(trial.number)
         self._occupancy()
 
-    def trial_finished(self, trial: TrialRecord) -> None:
+    def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+        """``trial`` reached a final state (or was interrupted or lost); ``best`` is the best trial selection may
+        pick so far, as the runner tells its listeners (``replay`` works it out with the same rule)."""
         n, state = self._name, trial.state
         self._busy.discard(trial.number)
         self._queued.discard(trial.number)
@@ -213,7 +225,7 @@ class TuningMetrics:
             self._at(self.cost, n).inc(cost)
             self._at(self.cost_per_trial, n).set(self._cost_sum / self._costed)
         self._count_resources(trial)
-        self._count_best(trial)
+        self._count_best(trial, best)
 
     def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
                retry_events: Iterable[Mapping[str, Any]] = (), running: bool | None = None,
@@ -222,21 +234,22 @@ class TuningMetrics:
 
         Args:
             retry_events: payloads of the store's ``trial_retry`` events (their ``error`` names the reason).
-            running: whether a coordinator runs it now; by default, whether its recorded status says so.
+            running: whether a coordinator runs it now; by default, whether its recorded status says so. When not,
+                trials recorded running or queued are nobody's work (an abandoned run's): not busy, not queued.
             begun: how many attempts of each trial began (:func:`attempts_begun`, from the store's events): a
                 record's ``attempts`` also counts those submitted queued for a worker that never began (stopped
                 before they started), which the live count never counted. Without it, ``attempts``.
         """
-        self.experiment_seen(experiment, experiment.status.value == "running" if running is None else running,
-                             started_at)
+        running = experiment.status.value == "running" if running is None else running
+        self.experiment_seen(experiment, running, started_at)
         n = experiment.name
         for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
             self._at(self.started, n).inc(t.attempts if begun is None else begun.get(t.number, 0))
             if t.state.is_finished():
-                self.trial_finished(t)
-            elif t.state is TrialState.RUNNING:
+                self.trial_finished(t, self._ranking.offer(t))
+            elif t.state is TrialState.RUNNING and running:
                 self._busy.add(t.number)
-            elif t.state is TrialState.QUEUED:
+            elif t.state is TrialState.QUEUED and running:
                 self._queued.add(t.number)
         for payload in retry_events:
             head = str(payload.get("error") or "").split(":", 1)[0]
@@ -310,32 +323,23 @@ class TuningMetrics:
         self._at(self.steps_used, self._name).set(summary.steps_used)
         self._at(self.saved, self._name).set(summary.fraction_saved)  # 0 with nothing counted
 
-    def _count_best(self, trial: TrialRecord) -> None:
+    def _count_best(self, trial: TrialRecord, best: TrialRecord | None) -> None:
         n = self._name
-        if trial.state is not TrialState.COMPLETED or trial.values is None:
-            self._since_best += 1
-            self._at(self.since_best, n).set(self._since_best)
-            return
-        self._completed += 1
-        unstable = bool(trial.metrics.get("unstable"))
-        self._unstable += unstable
-        if self._is_task:
-            self._at(self.reproducibility, n).set(1 - self._unstable / self._completed)
-        improved = False
-        if not (unstable and self._exclude_unstable):
-            for objective, value in zip(self._objectives, trial.values, strict=False):
-                if not math.isfinite(value):
-                    continue
-                old = self._best.get(objective.metric)
-                if old is None or objective.direction.better(value, old):
-                    self._best[objective.metric] = value
+        if trial.state is TrialState.COMPLETED and trial.values is not None:
+            self._completed += 1
+            self._unstable += bool(trial.metrics.get("unstable"))
+            if self._is_task:
+                self._at(self.reproducibility, n).set(1 - self._unstable / self._completed)
+        improved = best is not None and (self._best is None or best.number != self._best.number)
+        if best is not None and improved:
+            self._best = best
+            for objective, value in zip(self._objectives, best.values or (), strict=False):
+                if math.isfinite(value):
                     self._at(self.best, n, objective.metric, objective.direction.value).set(value)
-                    improved = True
-        if improved:
+            if best.finished_at is not None:
+                self._at(self.best_updated, n).set(best.finished_at)
+                self._at(self.time_to_best, n).set(max(0.0, best.finished_at - self._created_at))
             self._since_best = 0
-            if trial.finished_at is not None:
-                self._at(self.best_updated, n).set(trial.finished_at)
-                self._at(self.time_to_best, n).set(max(0.0, trial.finished_at - self._created_at))
         else:
             self._since_best += 1
         self._at(self.since_best, n).set(self._since_best)
@@ -368,17 +372,19 @@ def attempts_begun(events: Sequence[Event]) -> Counter[int]:
     return begun
 
 
-def metrics_from_store(store: TrialStore, name: str) -> bytes:
-    """The exposition for experiment ``name`` computed from the store alone (no coordinator needed).
+def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
+    """The exposition for experiment ``name`` computed from the store alone (no coordinator needed), at time
+    ``now``: a run recorded running that no live coordinator runs (``show``'s ``abandoned``) is not running.
 
     Raises:
         ExperimentNotFound: no such experiment.
     """
     experiment = store.experiment(name)
     metrics = TuningMetrics()
-    events = store.events(experiment.id)
+    events, trials = store.events(experiment.id), store.trials(experiment.id)
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
-    metrics.replay(experiment, store.trials(experiment.id), [e.payload for e in events if e.kind == "trial_retry"],
+    running = experiment.status.value == "running" and not run_abandoned(store, experiment, now, events, trials)
+    metrics.replay(experiment, trials, [e.payload for e in events if e.kind == "trial_retry"], running=running,
                    started_at=runs[-1] if runs else None, begun=attempts_begun(events))
     for e in events:
         if e.kind in PROMOTION_OUTCOMES:

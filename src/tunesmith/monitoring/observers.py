@@ -82,7 +82,7 @@ class MetricsListener(RunListener):
         self._write()
 
     def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
-        self.metrics.trial_finished(trial)
+        self.metrics.trial_finished(trial, best)
         self._write()
 
     def promotion_decided(self, experiment: str, outcome: str) -> None:
