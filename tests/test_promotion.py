@@ -599,3 +599,33 @@ def test_a_rolled_back_trial_does_not_block_a_new_experiments_trial_of_the_same_
     assert "rolled_back" not in [g.gate for g in outcome.gates]
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
 
+
+def test_a_misspelt_beat_champion_metric_is_bad_input_on_the_first_promotion_too(tuned):
+    """`beat_champion: {metric: acc}` passed the first promotion ("no champion yet: nothing to beat") and failed every
+    later one ("acc is not recorded for the candidate", no did-you-mean), where a misspelt `min:` metric is named."""
+    policy = _policy(tuned, "acc", {"beat_champion": {"metric": "acc"}})
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    for extra in ([], ["--dry-run"]):
+        proc = tuned.cli("promote", "wine", "--model-name", "wine-acc", "--trial", "0", "--policy", policy, *extra)
+        assert "Traceback" not in proc.stdout + proc.stderr
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"error: policy file {policy}: beat_champion.metric: 'acc' is not a metric this experiment records "
+            "(accuracy, holdout_accuracy, holdout_rows or a metric its trials report); did you mean 'accuracy'?"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    import mlflow
+
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        _client(tuned).get_registered_model("wine-acc")  # nothing registered
+
+
+def test_a_misspelt_beat_champion_metric_in_the_spec_names_the_spec_field(project, mlflow_uri):
+    store = tuned_with_models(project, "typo", mlflow_uri, 1, promotion={"beat_champion": {"metric": "los"}})
+    del store
+    proc = project.cli("promote", "typo", "--model-name", "typo-model", "--trial", "0")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: promotion.beat_champion.metric: 'los' is not a metric this experiment records (loss or a metric its "
+        "trials report); did you mean 'loss'?"]
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)

@@ -26,8 +26,9 @@ from tunesmith.promotion.candidate import select_trial
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
 from tunesmith.promotion.report import write_report
 from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
-from tunesmith.records import Direction, ExperimentRecord, TrialRecord
+from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
+from tunesmith.suggestions import closest
 from tunesmith.spec.loader import safe_load_checked, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
@@ -87,7 +88,18 @@ class RollbackOutcome:
 
 def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfig:
     """The spec's ``promotion:`` gates, its ``policy:`` file's, then ``policy_file``'s (later ones win)."""
+    layers = _policy_layers(spec, policy_file)
+    policy = layers[0][1]
+    for _, extra in layers[1:]:
+        policy = policy.merged(extra)
+    return policy
+
+
+def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[str, PromotionConfig]]:
+    """Each source of gates with the field path its keys are named by: ``promotion`` (the spec's section), then
+    ``policy file PATH:`` for its ``policy:`` file and ``policy_file``."""
     policy = spec.promotion or PromotionConfig()
+    layers = [("promotion.", policy)]
     files = [str(Path(spec.base_dir or ".") / policy.policy)] if policy.policy else []
     if policy_file:
         files.append(policy_file)
@@ -115,8 +127,31 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
 
             err = format_validation_error(e, data)
             raise SpecError(f"policy file {path}: {err.path}", err.message) from None
-        policy = policy.merged(extra)
-    return policy
+        layers.append((f"policy file {path}: ", extra))
+    return layers
+
+
+def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord]) -> None:
+    """``beat_champion.metric`` names a metric the experiment records, checked before anything runs: a misspelt one
+    passed every first promotion (no champion yet: nothing to beat) and failed every later one.
+
+    Raises:
+        SpecError: naming the field (in the spec or the policy file that set it last) and the likeliest metric.
+    """
+    where, cfg = next(((w, c.beat_champion) for w, c in reversed(_policy_layers(spec, policy_file))
+                       if c.beat_champion is not None), ("", None))
+    if cfg is None:
+        return
+    likely = [o.metric for o in spec.objectives]
+    if spec.task is not None and spec.task.holdout is not None:
+        likely += [f"holdout_{spec.task.metric_name}", "holdout_rows"]
+    recorded = {k for t in trials if t.state is TrialState.COMPLETED for k in _recorded_metrics(spec, t)}
+    if cfg.metric in likely or cfg.metric in recorded:
+        return
+    close = closest(cfg.metric, likely) or closest(cfg.metric, recorded)
+    raise SpecError(f"{where}beat_champion.metric", f"{cfg.metric!r} is not a metric this experiment records "
+                    f"({', '.join(likely)} or a metric its trials report)"
+                    + (f"; did you mean {close!r}?" if close else ""))
 
 
 def check_model_name(model_name: str) -> None:
@@ -139,7 +174,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     whose model was rolled back from ``model_name`` fails gate ``rolled_back`` unless ``even_if_rolled_back``.
 
     Raises:
-        UserInputError: unknown experiment or trial, a bad model name or policy file, MLflow not installed (exit 2).
+        UserInputError: unknown experiment or trial, a bad model name or policy file (a ``beat_champion.metric``
+            the experiment does not record), MLflow not installed (exit 2).
     """
     check_model_name(model_name)
     experiment = store.experiment(name)
@@ -151,6 +187,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
                                  else "beat_champion (reading the champion)")
     trials = store.trials(experiment.id)
+    check_champion_metric(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
