@@ -629,3 +629,17 @@ def test_a_misspelt_beat_champion_metric_in_the_spec_names_the_spec_field(projec
         "error: promotion.beat_champion.metric: 'los' is not a metric this experiment records (loss or a metric its "
         "trials report); did you mean 'loss'?"]
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_the_versions_of_a_model_named_with_quotes_are_found(mlflow_uri):
+    """The rolled_back gate lists the model's versions: an escaped quote in MLflow's filter matched nothing, so a
+    rolled-back trial of a model named `it's` would have passed."""
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    registry = ModelRegistry(mlflow_uri)
+    names = ["it's", 'say "hi"', "both'\"", "plain"]
+    for name in names:
+        for _ in range(2):
+            registry.register(name, "file:///nowhere", None, {})
+    assert {name: [v.version for v in registry.versions(name)] for name in names} == {n: ["1", "2"] for n in names}
+    assert registry.versions("no such model") == []
