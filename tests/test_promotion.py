@@ -537,3 +537,110 @@ def test_a_trial_that_breaks_the_specs_constraints_fails_a_gate_when_asked_for_b
     [gate] = [g for g in outcome.gates if g.gate == "constraints"]
     assert not gate.passed and outcome.decision.value == "dry run: rejected", outcome.gates
     assert gate.message.startswith("trial 0 breaks the spec's constraints: loss <= -1 (loss "), gate.message
+
+
+def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
+    """`promote` after `rollback` re-registered the very trial the rollback demoted (a new version, exit 0), and
+    neither its output nor its report said a word of the rollback: the default promote (or a cycle) shipped the bad
+    model again. Gate rolled_back now rejects it (exit 3), naming the rollback's date and reason, unless asked for
+    with --even-if-rolled-back; the rejection is in the audit trail as any other."""
+    from tunesmith.promotion.promote import rollback
+
+    bad, good = _trial_with_c(tuned, 0.0003), _trial_with_c(tuned, 1.0)
+    assert _promote(tuned, "wine-sticky", trial_number=bad).version == "1"
+    assert _promote(tuned, "wine-sticky", trial_number=good).version == "2"
+    uri = str(_client(tuned).tracking_uri)
+    rollback(_store(tuned), "wine-sticky", SystemClock(), uri, "bad predictions on Monday")
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-sticky")  # the default: the best trial, `good`
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"FAIL rolled_back: trial {good}'s model (wine-sticky version 2) was rolled back on 20" in proc.stdout
+    assert "reason: 'bad predictions on Monday'; promote another trial, or pass --even-if-rolled-back" in proc.stdout
+    client = _client(tuned)
+    assert sorted(str(v.version) for v in client.search_model_versions("name='wine-sticky'")) == ["1", "2"]
+    assert str(client.get_model_version_by_alias("wine-sticky", "champion").version) == "1"
+    report = Path(proc.stdout.split("report: ", 1)[1].strip())
+    assert "Rejected by: rolled_back" in report.read_text() and "bad predictions on Monday" in report.read_text()
+    gate = next(g for g in json.loads(report.with_suffix(".json").read_text())["gates"] if g["gate"] == "rolled_back")
+    assert gate["evidence"]["reason"] == "bad predictions on Monday" and gate["evidence"]["version"] == "2"
+    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    assert [r["detail"]["failed_gates"] for r in audit if r["kind"] == "promotion_rejected"][-1] == ["rolled_back"]
+    dry = _promote(tuned, "wine-sticky", dry_run=True)  # no beat_champion: no registry read; the audit trail says it
+    assert [g.gate for g in dry.gates if not g.passed] == ["rolled_back"] and dry.decision.value == "dry run: rejected"
+    assert "(wine-sticky version 2) was rolled back on 20" in dry.gates[-1].message
+    # asked for: promoted again, said so, and recorded as asked
+    proc = tuned.cli("promote", "wine", "--model-name", "wine-sticky", "--even-if-rolled-back")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pass rolled_back:" in proc.stdout and "promoted again as asked (--even-if-rolled-back)" in proc.stdout
+    assert f"promoted: wine trial {good} is wine-sticky version 3" in proc.stdout
+    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    assert [r["detail"].get("even_if_rolled_back") for r in audit if r["kind"] == "promoted"][-1] is True
+    # promoted again since, the rollback no longer stands against it
+    again = _promote(tuned, "wine-sticky")
+    assert again.decision.value == "already the champion" and not again.rejected, again.gates
+
+
+def test_a_rolled_back_trial_does_not_block_a_new_experiments_trial_of_the_same_params(project, mlflow_uri):
+    """What `tunesmith cycle` promotes is a re-tune: a new experiment. Its trial is not the rolled-back model even when
+    it picked the same params, so the rollback of the old one's does not block it."""
+    from tunesmith.promotion.promote import promote, rollback
+
+    store = tuned_with_models(project, "old", mlflow_uri, 2)
+    first, second = (t.number for t in store.trials(store.experiment("old").id))
+    assert promote(store, "old", "churn", SystemClock(), trial_number=first).version == "1"
+    assert promote(store, "old", "churn", SystemClock(), trial_number=second).version == "2"
+    rollback(store, "churn", SystemClock(), mlflow_uri, "drift")
+    blocked = promote(store, "old", "churn", SystemClock(), trial_number=second)
+    assert [g.gate for g in blocked.gates if not g.passed] == ["rolled_back"]
+    store = tuned_with_models(project, "old-r1", mlflow_uri, 2)   # same seed and space: the same params
+    retune = store.trials(store.experiment("old-r1").id)
+    assert dict(retune[second].params) == dict(store.trials(store.experiment("old").id)[second].params)
+    outcome = promote(store, "old-r1", "churn", SystemClock(), trial_number=second)
+    assert (outcome.decision.value, outcome.version) == ("promoted", "3"), outcome.gates
+    assert "rolled_back" not in [g.gate for g in outcome.gates]
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_a_misspelt_beat_champion_metric_is_bad_input_on_the_first_promotion_too(tuned):
+    """`beat_champion: {metric: acc}` passed the first promotion ("no champion yet: nothing to beat") and failed every
+    later one ("acc is not recorded for the candidate", no did-you-mean), where a misspelt `min:` metric is named."""
+    policy = _policy(tuned, "acc", {"beat_champion": {"metric": "acc"}})
+    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    for extra in ([], ["--dry-run"]):
+        proc = tuned.cli("promote", "wine", "--model-name", "wine-acc", "--trial", "0", "--policy", policy, *extra)
+        assert "Traceback" not in proc.stdout + proc.stderr
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"error: policy file {policy}: beat_champion.metric: 'acc' is not a metric this experiment records "
+            "(accuracy, holdout_accuracy, holdout_rows or a metric its trials report); did you mean 'accuracy'?"]
+    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    import mlflow
+
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        _client(tuned).get_registered_model("wine-acc")  # nothing registered
+
+
+def test_a_misspelt_beat_champion_metric_in_the_spec_names_the_spec_field(project, mlflow_uri):
+    store = tuned_with_models(project, "typo", mlflow_uri, 1, promotion={"beat_champion": {"metric": "los"}})
+    del store
+    proc = project.cli("promote", "typo", "--model-name", "typo-model", "--trial", "0")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: promotion.beat_champion.metric: 'los' is not a metric this experiment records (loss or a metric its "
+        "trials report); did you mean 'loss'?"]
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_the_versions_of_a_model_named_with_quotes_are_found(mlflow_uri):
+    """The rolled_back gate lists the model's versions: an escaped quote in MLflow's filter matched nothing, so a
+    rolled-back trial of a model named `it's` would have passed."""
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    registry = ModelRegistry(mlflow_uri)
+    names = ["it's", 'say "hi"', "both'\"", "plain"]
+    for name in names:
+        for _ in range(2):
+            registry.register(name, "file:///nowhere", None, {})
+    assert {name: [v.version for v in registry.versions(name)] for name in names} == {n: ["1", "2"] for n in names}
+    assert registry.versions("no such model") == []

@@ -829,18 +829,21 @@ def promote(
     reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit trail)")] = None,
     report_dir: Annotated[str | None, typer.Option("--report-dir", help="where the report goes "
                                                                         "(default: <workdir>/promotions)")] = None,
+    even_if_rolled_back: Annotated[bool, typer.Option(
+        "--even-if-rolled-back", help="promote a trial whose model was rolled back from this model (gate "
+        "rolled_back fails it otherwise)")] = False,
     storage: StorageOption = None, tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Run every promotion gate on a trial; only when all pass, register it and move alias `champion` to it.
-    Exit 0 promoted, already the champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad
-    input."""
+    A trial whose model was rolled back is rejected unless --even-if-rolled-back. Exit 0 promoted, already the
+    champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad input."""
     from tunesmith.clock import SystemClock
     from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
     with _library_warnings_said("refitting the trial"):
         result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
-                               tracking_uri, report_dir, reason)
+                               tracking_uri, report_dir, reason, even_if_rolled_back)
     for g in result.gates:
         mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
         out.print(f"  {mark} {g.gate}: {g.message}")

@@ -5,5 +5,6 @@
     rollback(store, model_name, clock, uri, reason) -> RollbackOutcome
 
 Gates live in :mod:`tunesmith.promotion.gates`, the report in :mod:`tunesmith.promotion.report`, the choice of
-trial in :mod:`tunesmith.promotion.candidate`. MLflow is reached only through :mod:`tunesmith.tracking`.
+trial in :mod:`tunesmith.promotion.candidate`, whether a trial's model was rolled back in
+:mod:`tunesmith.promotion.rollbacks`. MLflow is reached only through :mod:`tunesmith.tracking`.
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,3 +180,28 @@ def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None
         f"v{comparison.champion_version} ({comparison.metric}: {comparison.candidate:.4g} vs "
         f"{comparison.champion:.4g})",
         **evidence)
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """The candidate's own model (same experiment and trial) as last registered, and rolled back since."""
+
+    model_name: str
+    version: str
+    reason: str
+    at: float | None                   # when (None: a rollback that recorded no time)
+
+
+def rolled_back_gate(trial: int, rolled_back: RolledBack, override: bool) -> GateResult:
+    """A rollback is sticky: the candidate whose model was rolled back fails, unless ``override``
+    (``--even-if-rolled-back``) says to ship it again; the gate then passes, naming the rollback."""
+    when = (time.strftime("on %Y-%m-%d %H:%M:%S UTC", time.gmtime(rolled_back.at)) if rolled_back.at is not None
+            else "at a time not recorded")
+    what = (f"trial {trial}'s model ({rolled_back.model_name} version {rolled_back.version}) was rolled back "
+            f"{when}, reason: {rolled_back.reason!r}")
+    evidence = {"version": rolled_back.version, "reason": rolled_back.reason, "rolled_back_at": rolled_back.at,
+                "even_if_rolled_back": override}
+    if override:
+        return _passed("rolled_back", f"{what}; promoted again as asked (--even-if-rolled-back)", **evidence)
+    return _failed("rolled_back", f"{what}; promote another trial, or pass --even-if-rolled-back to ship it again",
+                   **evidence)

@@ -3,8 +3,9 @@
 promote: select the trial, gather its evidence (for a task: refit on every development row and score the holdout),
 run every gate, and only when all pass register a new version and move alias ``champion`` to it (the old champion
 gets ``previous``); a trial that is the champion already registers nothing (a second version of the same model
-would make ``previous`` the champion itself). Every attempt writes a report and an audit event, whatever the
-decision.
+would make ``previous`` the champion itself). A rollback is sticky: a trial whose model was rolled back fails gate
+``rolled_back`` unless asked for with ``even_if_rolled_back``. Every attempt writes a report and an audit event,
+whatever the decision.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
-from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, run_gates
+from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
 from tunesmith.promotion.report import write_report
-from tunesmith.records import Direction, ExperimentRecord, TrialRecord
+from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
+from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
+from tunesmith.suggestions import closest
 from tunesmith.spec.loader import safe_load_checked, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
@@ -85,7 +88,18 @@ class RollbackOutcome:
 
 def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfig:
     """The spec's ``promotion:`` gates, its ``policy:`` file's, then ``policy_file``'s (later ones win)."""
+    layers = _policy_layers(spec, policy_file)
+    policy = layers[0][1]
+    for _, extra in layers[1:]:
+        policy = policy.merged(extra)
+    return policy
+
+
+def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[str, PromotionConfig]]:
+    """Each source of gates with the field path its keys are named by: ``promotion`` (the spec's section), then
+    ``policy file PATH:`` for its ``policy:`` file and ``policy_file``."""
     policy = spec.promotion or PromotionConfig()
+    layers = [("promotion.", policy)]
     files = [str(Path(spec.base_dir or ".") / policy.policy)] if policy.policy else []
     if policy_file:
         files.append(policy_file)
@@ -113,8 +127,31 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
 
             err = format_validation_error(e, data)
             raise SpecError(f"policy file {path}: {err.path}", err.message) from None
-        policy = policy.merged(extra)
-    return policy
+        layers.append((f"policy file {path}: ", extra))
+    return layers
+
+
+def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord]) -> None:
+    """``beat_champion.metric`` names a metric the experiment records, checked before anything runs: a misspelt one
+    passed every first promotion (no champion yet: nothing to beat) and failed every later one.
+
+    Raises:
+        SpecError: naming the field (in the spec or the policy file that set it last) and the likeliest metric.
+    """
+    where, cfg = next(((w, c.beat_champion) for w, c in reversed(_policy_layers(spec, policy_file))
+                       if c.beat_champion is not None), ("", None))
+    if cfg is None:
+        return
+    likely = [o.metric for o in spec.objectives]
+    if spec.task is not None and spec.task.holdout is not None:
+        likely += [f"holdout_{spec.task.metric_name}", "holdout_rows"]
+    recorded = {k for t in trials if t.state is TrialState.COMPLETED for k in _recorded_metrics(spec, t)}
+    if cfg.metric in likely or cfg.metric in recorded:
+        return
+    close = closest(cfg.metric, likely) or closest(cfg.metric, recorded)
+    raise SpecError(f"{where}beat_champion.metric", f"{cfg.metric!r} is not a metric this experiment records "
+                    f"({', '.join(likely)} or a metric its trials report)"
+                    + (f"; did you mean {close!r}?" if close else ""))
 
 
 def check_model_name(model_name: str) -> None:
@@ -131,11 +168,14 @@ def check_model_name(model_name: str) -> None:
 
 def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_number: int | None = None,
             policy_file: str | None = None, dry_run: bool = False, tracking_uri: str | None = None,
-            report_dir: str | None = None, reason: str | None = None) -> PromotionOutcome:
-    """Judge a trial of experiment ``name`` by every gate; register and promote it only when all pass.
+            report_dir: str | None = None, reason: str | None = None,
+            even_if_rolled_back: bool = False) -> PromotionOutcome:
+    """Judge a trial of experiment ``name`` by every gate; register and promote it only when all pass. A trial
+    whose model was rolled back from ``model_name`` fails gate ``rolled_back`` unless ``even_if_rolled_back``.
 
     Raises:
-        UserInputError: unknown experiment or trial, a bad model name or policy file, MLflow not installed (exit 2).
+        UserInputError: unknown experiment or trial, a bad model name or policy file (a ``beat_champion.metric``
+            the experiment does not record), MLflow not installed (exit 2).
     """
     check_model_name(model_name)
     experiment = store.experiment(name)
@@ -147,6 +187,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
                                  else "beat_champion (reading the champion)")
     trials = store.trials(experiment.id)
+    check_champion_metric(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
@@ -156,13 +197,16 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
                           tuple(spec.space))
 
-    # The registry (and MLflow) is reached only when needed: to beat the champion, or to register.
+    # The registry (and MLflow) is reached only when needed: to beat the champion, or to register (and then whether
+    # the trial's model was rolled back is asked first).
     registry: ModelRegistry | None = None
     champion: ModelVersion | None = None
     comparison = None
-    if policy.beat_champion is not None:
+    if policy.beat_champion is not None or not dry_run:
         registry = _registry(spec, tracking_uri)
         champion = registry.by_alias(model_name, "champion")
+    if policy.beat_champion is not None:
+        assert registry is not None
         comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, experiment, trial)
                       else _compare(policy, registry, champion, candidate, model, holdout))
     gates = run_gates(policy, candidate, comparison)
@@ -175,10 +219,12 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     if model is None and model_source is None:
         gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
                                 "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
+    demoted = (from_registry(store, experiment, model_name, [v for v in registry.versions(model_name)
+                                                             if _is_trial(v, experiment, trial)])
+               if registry is not None else from_audit_trail(store, experiment, model_name, trial.number))
+    if demoted is not None:
+        gates.append(rolled_back_gate(trial.number, demoted, even_if_rolled_back))
     passed = all(g.passed for g in gates)
-    if passed and not dry_run and registry is None:
-        registry = _registry(spec, tracking_uri)
-        champion = registry.by_alias(model_name, "champion")
 
     version: ModelVersion | None = None
     already = passed and _is_trial(champion, experiment, trial)
@@ -202,7 +248,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     json_path, md_path = write_report(folder, data, gates)
     audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
         "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
-        "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path)}, reason)
+        "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
+        **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})}, reason)
     return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
                             data["previous_champion"], json_path, md_path, data["champion_before"])
 
@@ -254,7 +301,8 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     else:
         registry.delete_alias(model_name, "previous")
         earlier = None
-    registry.set_tag(model_name, current.version, "tunesmith.rolled_back", reason)
+    registry.set_tag(model_name, current.version, ROLLED_BACK_TAG, reason)
+    registry.set_tag(model_name, current.version, ROLLED_BACK_AT_TAG, repr(clock.now()))
     if store is not None:
         for v in (current, previous):
             exp_name = v.tags.get("tunesmith.experiment")

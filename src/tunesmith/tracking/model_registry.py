@@ -61,6 +61,14 @@ class ModelRegistry:
     def version(self, name: str, version: str) -> ModelVersion:
         return _version(self.client.get_model_version(name, version))
 
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first ([] when the model does not exist)."""
+        # MLflow's filter takes no escapes (name='it\\'s' matched nothing): the other quote where the name has one,
+        # and every version, sifted here, where it has both
+        quote = next((q for q in "'\"" if q not in name), None)
+        found = self.client.search_model_versions(f"name={quote}{name}{quote}" if quote else None)
+        return sorted((_version(mv) for mv in found if mv.name == name), key=lambda v: int(v.version))
+
     def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model") -> str:
         """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``, with a signature inferred
         from the feature rows ``sample``; returns its artifact URI.
