@@ -920,3 +920,24 @@ def test_a_condition_on_a_float_parameter_is_refused_where_a_spec_is_given_anew(
     assert spec_from_dict(spec).search_space.domains["d"].when == {"x": 0.5}, "a recorded experiment stays readable"
     stepped = {"x": {"type": "categorical", "choices": [0.25, 0.5]}, "d": spec["space"]["d"]}
     assert project.cli("validate", str(project.write_spec({**spec, "space": stepped}))).returncode == 0
+
+
+def test_a_recorded_specs_reader_does_not_import_scikit_learn_and_a_new_spec_is_still_checked() -> None:
+    """`show`, `ls`, `drift`'s thresholds read stored specs: validating one looked its scorer up and built its
+    pipeline, importing scikit-learn (a second of every such command's start-up). A spec to run is still checked."""
+    import subprocess
+    import sys
+
+    task = {"estimator": {"sklearn.linear_model.LogisticRegression": {}}, "data": {"sklearn": "iris"},
+            "scoring": "accuracy"}
+    stored = {"name": "s", "objective": {"metric": "accuracy", "direction": "maximize"}, "task": task,
+              "space": {"C": {"type": "float", "low": 0.1, "high": 1.0}}}
+    code = ("import json, sys; from tunesmith.spec.loader import spec_from_dict; "
+            f"s = spec_from_dict(json.loads({json.dumps(json.dumps(stored))}), recorded=True); "
+            "print(s.task.scoring, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["accuracy", "False"], out.stderr
+    with pytest.raises(SpecError, match="unknown scorer 'acuracy'"):
+        spec_from_dict({**stored, "task": {**task, "scoring": "acuracy"}})
+    with pytest.raises(SpecError, match="space.nope"):
+        spec_from_dict({**stored, "space": {"nope": {"type": "float", "low": 0.1, "high": 1.0}}})

@@ -114,7 +114,7 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
     the first objective would list dominated trials and leave out the one ``select`` picks). The trial the
     spec's ``select`` policy picks, what `tunesmith promote` ships, is marked. Lists ``limit`` trials, or
     ``front_limit`` members of a front (None: all of it)."""
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     objectives = spec.objectives
     # the trials selection may pick: one that breaks a constraint (or, if the task says so, is flagged unstable) is
     # not among the best, whatever its values

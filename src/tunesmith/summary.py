@@ -34,20 +34,20 @@ def exclude_unstable_of(experiment: ExperimentRecord) -> bool:
 def best_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> TrialRecord | None:
     """The best trial a stored experiment's selection may pick: within its constraints, and stable where its task
     asks (what `show` calls best; the Python API's, the cycle's and the drift check's too)."""
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     return best_eligible(trials, spec.objectives, exclude_unstable_of(experiment), spec.constraints)
 
 
 def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> Selection | None:
     """The trial a stored experiment's ``select`` policy picks from its feasible Pareto front (what `show`
     reports and promotion ships); None when no completed trial satisfies the constraints."""
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     return select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
 
 
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     objectives = spec.objectives
     counts = {s.value: 0 for s in TrialState}
     for t in trials:

@@ -31,7 +31,7 @@ _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
 def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
     """The stored spec's ``drift:`` section, or the defaults."""
-    return spec_from_dict(experiment.spec).drift or DriftConfig()
+    return spec_from_dict(experiment.spec, recorded=True).drift or DriftConfig()
 
 
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
@@ -56,7 +56,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     """
     from tunesmith.summary import best_of
 
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     cfg = spec.drift or DriftConfig()
     if reference is not None or spec.task is None:
         tuned = (tuned or tuned_on(experiment)) if spec.task is None else None

@@ -157,7 +157,7 @@ class TuningMetrics:
         """The experiment's static facts (workers, budgets, objectives) and whether a coordinator runs it now."""
         from tunesmith.spec.loader import spec_from_dict
 
-        spec = spec_from_dict(experiment.spec)
+        spec = spec_from_dict(experiment.spec, recorded=True)
         self._name = n = experiment.name
         self._objectives = spec.objectives
         self._created_at = experiment.created_at

@@ -74,7 +74,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     from plotly.offline import get_plotlyjs
 
     objectives = objectives_of(experiment)
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     constraints = spec.constraints
     # parameters sampled on a log scale are drawn on log axes
     log_params = frozenset(n for n, d in spec.space.items() if getattr(d, "log", False))

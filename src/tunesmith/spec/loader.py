@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tunesmith.errors import SpecError
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
+from tunesmith.spec.task_config import RECORDED_SPEC
 from tunesmith.suggestions import closest, nearby_file
 
 NAME_RULE = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
@@ -146,12 +147,21 @@ def _resolved(key: yaml.ScalarNode) -> object:
     return (type(value).__name__, value) if isinstance(value, bool) else value
 
 
-def spec_from_dict(data: Mapping[str, Any]) -> ExperimentSpec:
-    """Validate a spec given as a mapping (a parsed YAML document, or a stored spec)."""
+def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> ExperimentSpec:
+    """Validate a spec given as a mapping (a parsed YAML document, or a stored spec).
+
+    ``recorded``: ``data`` is an experiment's stored spec, validated in full when it was recorded, and the caller
+    only reads it (shows, reports, compares): its scorer name and its task's classes are not looked up again, which
+    imports scikit-learn (about a second of start-up in `show`, `ls`, `drift`, ...). Callers that go on to run or
+    refit the spec (resume, retune, cycle, reproduce, promote) leave it False, so that a class or scorer that is
+    gone since is reported up front."""
+    token = RECORDED_SPEC.set(recorded)  # not pydantic's context: ExperimentSpec's own __init__ drops it
     try:
         return ExperimentSpec.model_validate(dict(data))
     except ValidationError as e:
         raise format_validation_error(e, data) from None
+    finally:
+        RECORDED_SPEC.reset(token)
 
 
 def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> SpecError:

@@ -26,7 +26,7 @@ from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
-from tunesmith.spec.task_config import TaskConfig, check_task_space
+from tunesmith.spec.task_config import RECORDED_SPEC, TaskConfig, check_task_space
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
@@ -502,7 +502,8 @@ class ExperimentSpec(StrictModel):
         if (self.trial is None) == (self.task is None):
             raise ValueError(_TRIAL_OR_TASK)
         if self.task is not None:
-            check_task_space(self.task, list(self.space), base_dir=self.base_dir)
+            if not RECORDED_SPEC.get():  # checked when it was recorded; imports the classes (see spec_from_dict)
+                check_task_space(self.task, list(self.space), base_dir=self.base_dir)
             _check_task_extra_objectives(self)
             o = self.objective[0]
             if o.metric != self.task.metric_name or o.direction.value != self.task.direction:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -32,6 +33,8 @@ from tunesmith.suggestions import closest
 CV_KINDS = ("kfold", "stratified", "group", "stratified_group", "timeseries", "repeated")
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 GENERATORS = ("classification", "regression", "noise", "groups", "random_walk")
+# True while spec_from_dict validates an experiment's stored spec: its scorer name was checked when it was recorded
+RECORDED_SPEC: ContextVar[bool] = ContextVar("RECORDED_SPEC", default=False)
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
@@ -235,7 +238,7 @@ class TaskConfig(StrictModel):
     @field_validator("scoring")
     @classmethod
     def _known_scorer(cls, v: str | BusinessScoring) -> str | BusinessScoring:
-        if isinstance(v, str):
+        if isinstance(v, str) and not RECORDED_SPEC.get():  # see spec_from_dict
             from sklearn.metrics import get_scorer_names
 
             names = get_scorer_names()

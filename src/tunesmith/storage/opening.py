@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
-from tunesmith.storage.schema import metadata
+from tunesmith.storage.schema import HEAD_REVISION, metadata
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
 # this package does not ship, the mark of a store a newer tunesmith wrote, whatever its revision id looks like.
@@ -158,6 +158,8 @@ def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
             return Contents.EMPTY
         # others' tables: a store fits beside them unless one of them bears a tunesmith table's name
         return Contents.OTHER_APPLICATION if set(tables) & TUNESMITH_TABLES else Contents.BESIDE_OTHERS
+    if revision == HEAD_REVISION:  # the usual store: no need to import Alembic (a quarter second of start-up)
+        return Contents.TUNESMITH_STORE
     from tunesmith.storage.revisions import packaged_revisions
 
     if revision in packaged_revisions():

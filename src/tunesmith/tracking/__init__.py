@@ -102,7 +102,7 @@ def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = 
     from tunesmith.spec.loader import spec_from_dict
 
     experiment = store.experiment(name)
-    spec = spec_from_dict(experiment.spec)
+    spec = spec_from_dict(experiment.spec, recorded=True)
     tracker = tracker_for(spec, uri)
     trials = store.trials(experiment.id)
     result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir))

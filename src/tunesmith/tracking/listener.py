@@ -123,4 +123,4 @@ class TrackingListener(RunListener):
 def _objective_specs(experiment: ExperimentRecord) -> tuple[Any, ...]:
     from tunesmith.spec.loader import spec_from_dict
 
-    return spec_from_dict(experiment.spec).objectives
+    return spec_from_dict(experiment.spec, recorded=True).objectives
