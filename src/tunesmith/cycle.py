@@ -226,10 +226,12 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
     from tunesmith.spec.loader import read_spec_file
     from tunesmith.spec.model import check_new_spec
-    from tunesmith.storage.sql import SQLStore, resolve_url
+    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
-    url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
+    spec_storage = spec.storage if spec is not None else None
+    url = resolve_url(storage, spec_storage, os.environ)
+    origin = url_origin(storage, spec_storage, os.environ)  # errors name it as other commands' do
     if spec is not None:
         try:
             check_new_spec(spec)
@@ -238,7 +240,7 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
             # before a store is created, so a mistake in a first cycle leaves no empty database behind
             if not _records_experiment(url, spec.name):
                 raise
-    return SQLStore(url, create=_names_a_file(target)), spec
+    return SQLStore(url, create=_names_a_file(target), origin=origin), spec
 
 
 def _records_experiment(url: str, name: str) -> bool:
