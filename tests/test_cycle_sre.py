@@ -26,3 +26,23 @@ def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) 
         proc = _cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(f"error: {origin}: "), proc.stderr
+
+
+@pytest.mark.parametrize("every", ["99999999999999d", "366d", "8761h"])
+def test_an_every_past_a_year_is_refused_at_parsing_naming_the_largest(tmp_path: Path, every: str) -> None:
+    """`--every 99999999999999d` printed a cycle, then OverflowError from the sleep (exit 1)."""
+    proc = _cli(tmp_path, "watch", "churn", "--data", "d.csv", "--every", every, "--cycles", "2", "--json")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --every: ") and "365d" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_parses_as_the_specs_durations_do(tmp_path: Path) -> None:
+    """Compound durations (1h30m, and so 1m1m) are what `budget.wall_time` and `grace_period` take: --every, parsed
+    by the same rule, takes them too; what the rule refuses --every refuses, in its words."""
+    from tunesmith.spec.units import parse_duration
+
+    assert parse_duration("1m1m") == 120.0 and parse_duration("1h30m") == 5400.0
+    bad = _cli(tmp_path, "watch", "churn", "--data", "d.csv", "--every", "1m1x")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --every: expected a duration like"), bad.stderr

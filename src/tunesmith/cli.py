@@ -1024,9 +1024,13 @@ def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
     out.print(f"outcome: {report.outcome.value}; champion: {report.champion}")
 
 
+MAX_WATCH_EVERY = 365 * 86400.0  # --every's largest: a year
+
+
 @app.command()
 def watch(target: CycleTarget, data: DataOption,
-          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
+          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m, "
+                                                        "1h30m; at most 365d")] = "1d",
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
@@ -1035,10 +1039,13 @@ def watch(target: CycleTarget, data: DataOption,
     from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.units import parse_duration
 
-    try:
+    try:  # the spec's rule (budget.wall_time, grace_period): compound durations (1h30m) included
         period = parse_duration(every)
     except ValueError as e:
         raise UserInputError(f"--every: {e}") from None
+    if period > MAX_WATCH_EVERY:  # the sleep overflowed past the platform's time_t, after a first cycle had run
+        raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
+                             "cycle` from a scheduler)")
 
     def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
         if as_json:
