@@ -46,3 +46,47 @@ def test_every_parses_as_the_specs_durations_do(tmp_path: Path) -> None:
     assert parse_duration("1m1m") == 120.0 and parse_duration("1h30m") == 5400.0
     bad = _cli(tmp_path, "watch", "churn", "--data", "d.csv", "--every", "1m1x")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --every: expected a duration like"), bad.stderr
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Experiment ``bc`` (tests/test_cycle.py's spec) tuned in the store; the working directory is its folder."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    run_experiment(load_spec(tmp_path / "bc.yaml"), SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}"))
+    return tmp_path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_watch_stopped_between_cycles_exits_130_saying_so(recorded: Path, signame: str) -> None:
+    """SIGTERM (Kubernetes, Argo) ended a waiting `watch` with 143 and SIGHUP with 129, silently, as a crash
+    looks; `run`, `cycle` and `dashboard` exit 130 on either."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "watch", "bc", "--data", "reference.csv",
+                             "--every", "1h", "--json"], cwd=recorded, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{recorded / 'tunesmith.db'}"})
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # the first cycle is reported: watch now waits an hour
+        assert first["outcome"] == "no_drift", first
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "between cycles" in lines[0] and "nothing is lost" in lines[0], err

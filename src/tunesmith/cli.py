@@ -1035,9 +1035,11 @@ def watch(target: CycleTarget, data: DataOption,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
+    import time
+
     from tunesmith.cycle import watch_command
-    from tunesmith.stop_signals import install_signal_handlers
     from tunesmith.spec.units import parse_duration
+    from tunesmith.stop_signals import install_signal_handlers, stop_signals_interrupt
 
     try:  # the spec's rule (budget.wall_time, grace_period): compound durations (1h30m) included
         period = parse_duration(every)
@@ -1053,9 +1055,23 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_command(storage, target, data, period,
-                            cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                            model_name=model_name, on_runner=install_signal_handlers)
+    waiting = {"now": False}
+
+    def wait(seconds: float) -> None:
+        waiting["now"] = True
+        time.sleep(seconds)
+        waiting["now"] = False
+
+    try:  # SIGTERM / SIGHUP outside a tuning run stop it as Ctrl-C does (a run's own handlers stop the run)
+        with stop_signals_interrupt():
+            reports = watch_command(storage, target, data, period,
+                                    cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                                    model_name=model_name, on_runner=install_signal_handlers, sleep=wait)
+    except KeyboardInterrupt:
+        err.print("watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
+                  if waiting["now"] else "watch: stopped during a cycle, before or after its tuning; nothing is "
+                  "lost: its steps so far are recorded and the next cycle checks again", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
