@@ -90,3 +90,27 @@ def test_watch_stopped_between_cycles_exits_130_saying_so(recorded: Path, signam
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "between cycles" in lines[0] and "nothing is lost" in lines[0], err
+
+
+def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_path: Path) -> None:
+    """A CI step that parses stdout, or uploads cycle.json `if: always()`, got nothing on exit 2."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    for target, says in (("bc.yaml", "missing.csv"), ("churn", "no experiment named 'churn'")):
+        (tmp_path / "cycle.json").unlink(missing_ok=True)
+        proc = _cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
+        assert proc.returncode == 2, proc.stderr
+        said = proc.stderr.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("error: ") and says in said[0], proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["steps"] == []
+        assert report["error"] == said[0].removeprefix("error: ") and report["target"] == target
+        assert json.loads((tmp_path / "cycle.json").read_text()) == report
+    unwritable = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out", "no/cycle.json")
+    assert unwritable.returncode == 2 and "--json-out" in unwritable.stderr
+    assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
+    quiet = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
+    assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before

@@ -985,12 +985,20 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
     from rich.markup import escape
 
-    from tunesmith.cycle import cycle_command
+    from tunesmith.cycle import bad_input_json, cycle_command
     from tunesmith.stop_signals import install_signal_handlers
 
-    _check_json_out(json_out)
-    report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
-                           on_runner=install_signal_handlers)
+    try:
+        _check_json_out(json_out)
+        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                               on_runner=install_signal_handlers)
+    except UserInputError as e:  # a CI step parsing stdout or uploading the file `if: always()` gets the refusal too
+        if as_json or json_out:
+            try:
+                _emit_json(bad_input_json(target, str(e)), as_json, json_out)
+            except UserInputError:
+                _emit_json(bad_input_json(target, str(e)), as_json, None)  # --json-out's own path is what failed
+        raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
     _emit_json(report.to_json(), as_json, json_out)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class StepStatus(StrEnum):
@@ -61,6 +61,7 @@ class CycleOutcome(StrEnum):
     REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
     FAILED = "failed"              # a step failed
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
+    BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :func:`bad_input_json`
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,15 @@ class CycleReport:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
                 "steps": [s.to_json() for s in self.steps]}
+
+
+def bad_input_json(target: str, error: str) -> dict[str, Any]:
+    """A refused cycle's report, shaped as :meth:`CycleReport.to_json`'s for a CI step that parses ``--json``
+    whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
+    ``target`` as given (the experiment's name is not known when the spec file could not be read)."""
+    return {"root": None, "checked": None, "champion": None, "champion_from": None,
+            "outcome": CycleOutcome.BAD_INPUT.value, "exit_code": EXIT_INPUT, "steps": [], "target": target,
+            "error": error}
 
 
 @dataclass(frozen=True)
