@@ -114,3 +114,40 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
     assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
     quiet = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
+
+
+@pytest.mark.slow
+def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default tracking URI (sqlite:///mlflow.db) resolves against the folder the experiment was first run from.
+    `cycle SPEC` from another checkout read the champion from that checkout's mlflow.db (nothing there: it checked
+    the lineage head, an unpromoted re-tune) while its promotion went to the first checkout's."""
+    import shutil
+
+    import mlflow
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    first, other = tmp_path / "a", tmp_path / "c"
+    for checkout in (first, other):
+        checkout.mkdir()
+        shifted_split(checkout)
+        (checkout / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+        shutil.copy(mlflow_template, checkout / "mlflow.db")  # each checkout has one: the cycle must pick
+    env = {"TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    assert _cli(first, "run", "bc.yaml", "-q", env=env).returncode == 0
+    assert _cli(first, "promote", "bc", "--model-name", "clf", env=env).returncode == 0
+    assert _cli(first, "retune", "bc", "--data", "shifted.csv", "--trials", "2", "-q", env=env).returncode == 0
+    proc = _cli(other, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["checked"] == "bc" and report["champion_from"] == "registry", report
+    assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
+    by_name = json.loads(_cli(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json", env=env).stdout)
+    assert by_name["checked"] == "bc-retune-2" and by_name["champion_from"] == "registry", by_name
+    for checkout, versions in ((first, 2), (other, 0)):
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
+        assert len(client.search_model_versions("name='clf'")) == versions, checkout

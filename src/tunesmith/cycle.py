@@ -117,15 +117,16 @@ PromoteFn = Callable[["SQLStore", str, "str | None"], PromotionVerdict]
 
 
 def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_name: str | None,
-                 promote: PromoteFn | None = None) -> CycleStep:
+                 promote: PromoteFn | None = None, tracking_uri: str | None = None) -> CycleStep:
     """Promote ``experiment``'s best trial through the spec's gates, or say why the step is skipped.
 
-    ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries).
+    ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries). ``tracking_uri``: the
+    registry to promote into (default: ``experiment``'s spec's; a cycle gives its lineage's, :func:`lineage_registry`).
     """
     if promote is None:
         if getattr(spec, "promotion", None) is None:
             return CycleStep("promote", StepStatus.SKIPPED, "the spec has no promotion: section")
-        promote = _library_promote()
+        promote = _library_promote(tracking_uri)
     verdict = promote(store, experiment, model_name)
     if verdict.promoted:
         return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
@@ -133,7 +134,7 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
                      verdict.detail)
 
 
-def _library_promote() -> PromoteFn:
+def _library_promote(tracking_uri: str | None = None) -> PromoteFn:
     """``tunesmith promote`` as a cycle step: the spec's gates, then the registry and the report."""
 
     def call(store: SQLStore, experiment: str, model_name: str | None) -> PromotionVerdict:
@@ -145,7 +146,8 @@ def _library_promote() -> PromoteFn:
         from tunesmith.tasks.library_warnings import captured
 
         with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
-            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
+            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune",
+                             tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
                   "failed_gates": [g.gate for g in result.gates if not g.passed],
@@ -153,6 +155,21 @@ def _library_promote() -> PromoteFn:
         return PromotionVerdict(not result.rejected, detail)
 
     return call
+
+
+def lineage_registry(store: SQLStore, root: str, spec: ExperimentSpec) -> str:
+    """The MLflow registry of ``root``'s lineage, the one a cycle reads the champion from and promotes into: the
+    tracking URI of ``root``'s recorded spec, a relative ``sqlite:///`` path (the default ``sqlite:///mlflow.db``
+    included) resolved against the folder the experiment was first run from, as `promote` resolves it; ``spec`` (the
+    spec file, to be recorded) when ``root`` is not recorded yet. A spec file read in another checkout resolved it
+    against that checkout: the champion was read there and the re-tune, whose spec is its parent's, promoted into
+    the first one's."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tracking import tracker_for
+
+    if root in store.experiment_names():
+        spec = spec_from_dict(store.experiment(root).spec)
+    return tracker_for(spec).uri
 
 
 def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
@@ -304,8 +321,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
     # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
-    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
-                  if promote is None and model_name is not None else None)
+    registry_uri = (lineage_registry(store, spec.name if from_file else target, spec)
+                    if promote is None and model_name is not None else None)  # one, for reading and for promoting
+    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name, registry_uri)
+                  if registry_uri is not None and model_name is not None else None)
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
     checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
@@ -379,7 +398,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
                      f"{result.experiment.name}{resumed}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
-    step = promote_step(store, result.experiment.name, spec, model_name, promote)
+    step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
     record(step)
     outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
         step.status, CycleOutcome.RETUNED)
@@ -433,8 +452,8 @@ def _refuse_no_reference(store: SQLStore, root: str,
     return head.name, tuned
 
 
-def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
-                         model_name: str) -> ExperimentRecord | None:
+def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec, model_name: str,
+                         tracking_uri: str) -> ExperimentRecord | None:
     """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion was registered from; None when
     no champion is registered yet (the cycle then follows the lineage, as without a model name).
 
@@ -445,7 +464,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpe
     """
     from tunesmith.promotion.promote import registered_champion, registered_from
 
-    version = registered_champion(spec, model_name)
+    version = registered_champion(spec, model_name, tracking_uri)
     if version is None:
         return None
     name = version.tags.get("tunesmith.experiment")
