@@ -151,3 +151,33 @@ def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
     for checkout, versions in ((first, 2), (other, 0)):
         client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
         assert len(client.search_model_versions("name='clf'")) == versions, checkout
+
+
+@pytest.mark.slow
+def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cycle SPEC -m NAME` on a fresh store tuned the experiment and, finding no drift, registered nothing: nothing
+    was served until the first drift."""
+    import shutil
+
+    import mlflow
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    proc = _cli(tmp_path, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("tune", "done"), ("promote", "done"), ("drift", "done"), ("retune", "skipped"), ("promote", "skipped")]
+    assert report["outcome"] == "promoted" and report["champion"] == "bc", report
+    assert report["champion_from"] == "registry" and report["steps"][1]["why"].startswith("first tuning: "), report
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
+    again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
+    assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"

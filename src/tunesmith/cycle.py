@@ -12,7 +12,10 @@ the file it was re-tuned on (``--reference`` serves a trial-code champion holdin
 
 Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
 gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
-without that section the step is ``skipped``, saying why.
+without that section the step is ``skipped``, saying why. A first tuning the cycle runs (or resumes) with
+``--model-name`` and that section is promoted the same way, as a ``promote`` step right after ``tune``: outcome
+``promoted`` when no drift follows (a re-tune's promotion decides it otherwise), ``rejected`` (exit 3, drift and
+re-tune skipped) when a gate refuses it.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
@@ -349,6 +352,18 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
+    first_promoted = False
+    if steps and model_name is not None and registered is None and (promote is not None or spec.promotion is not None):
+        # the first tuning is a champion to serve, through the gates as a re-tune is: registered only after the first
+        # drift, nothing was served until then
+        first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
+        record(replace(first, why=f"first tuning: {first.why}"))
+        if first.status is StepStatus.REJECTED:
+            why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
+            for name in ("drift", "retune"):
+                record(CycleStep(name, StepStatus.SKIPPED, why))
+            return CycleReport(root_name, root_name, root_name, CycleOutcome.REJECTED, tuple(steps), source)
+        registered, source, first_promoted = store.experiment(root_name), "registry", True
     head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
     if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
         why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
@@ -364,7 +379,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                          brief))
         for name in ("retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps), source)
+        outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
+        return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
     pending = _interrupted_retune(store, head, data)
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
