@@ -175,7 +175,7 @@ def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 2 and "--model-name" in proc.stderr and "Traceback" not in proc.stderr
-    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    assert json.loads(proc.stdout)["outcome"] == "bad_input" and not (folder / ".tunesmith").exists()  # nothing tuned
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert [e.name for e in store.experiments()] == []
 
@@ -187,7 +187,7 @@ def test_a_model_name_mlflow_refuses_is_refused_before_any_tuning(folder: Path) 
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "team/churn", "--json")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "--model-name: 'team/churn' is not a name MLflow accepts" in proc.stderr
-    assert proc.stdout == "" and not (folder / ".tunesmith").exists()  # nothing tuned
+    assert json.loads(proc.stdout)["outcome"] == "bad_input" and not (folder / ".tunesmith").exists()  # nothing tuned
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert [e.name for e in store.experiments()] == []
 
@@ -202,7 +202,8 @@ def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_befo
                 env=without_mlflow)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("error: --model-name: ") and hint in proc.stderr, proc.stderr
-    assert not (folder / ".tunesmith").exists() and not (folder / "out.json").exists()  # nothing tuned
+    assert not (folder / ".tunesmith").exists()  # nothing tuned; out.json says why, for a CI step that uploads it
+    assert json.loads((folder / "out.json").read_text())["outcome"] == "bad_input"
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)  # the set-up, in this process: one CLI start-up fewer
     events = len(store.events(store.experiment("bc").id))
@@ -521,7 +522,7 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "one_class.csv", "--json")
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "--data: every row of one_class.csv has the same value in the label column 'label'" in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["outcome"] == "bad_input"
     assert [e.name for e in store.experiments()] == [] and not (folder / ".tunesmith").exists(), "nothing tuned"
     run_experiment(load_spec(folder / "bc.yaml"), store)
     before = [(e.kind, e.at) for e in store.events(store.experiment("bc").id)]
@@ -529,7 +530,7 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
                        ("few.csv", "the least populated class, '0', has")):
         proc = _cli(folder, "cycle", "bc", "--data", data, "--json")
         assert proc.returncode == 2 and says in proc.stderr, (data, proc.returncode, proc.stdout, proc.stderr)
-        assert "Traceback" not in proc.stderr and proc.stdout == ""
+        assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["outcome"] == "bad_input"
     assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"
     assert [e.name for e in store.experiments()] == ["bc"] and "retunes" not in store.experiment("bc").attributes
 

@@ -1029,12 +1029,20 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
     from rich.markup import escape
 
-    from tunesmith.cycle import cycle_command
+    from tunesmith.cycle import bad_input_json, cycle_command
     from tunesmith.stop_signals import install_signal_handlers
 
-    _check_json_out(json_out)
-    report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
-                           on_runner=install_signal_handlers)
+    try:
+        _check_json_out(json_out)
+        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                               on_runner=install_signal_handlers)
+    except UserInputError as e:  # a CI step parsing stdout or uploading the file `if: always()` gets the refusal too
+        if as_json or json_out:
+            try:
+                _emit_json(bad_input_json(target, str(e)), as_json, json_out)
+            except UserInputError:
+                _emit_json(bad_input_json(target, str(e)), as_json, None)  # --json-out's own path is what failed
+        raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
     _emit_json(report.to_json(), as_json, json_out)
@@ -1068,21 +1076,30 @@ def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
     out.print(f"outcome: {report.outcome.value}; champion: {report.champion}")
 
 
+MAX_WATCH_EVERY = 365 * 86400.0  # --every's largest: a year
+
+
 @app.command()
 def watch(target: CycleTarget, data: DataOption,
-          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m")] = "1d",
+          every: Annotated[str, typer.Option("--every", help="time between cycles: 1d, 6h, 30m, "
+                                                        "1h30m; at most 365d")] = "1d",
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
-    from tunesmith.cycle import watch_command
-    from tunesmith.stop_signals import install_signal_handlers
-    from tunesmith.spec.units import parse_duration
+    import time
 
-    try:
+    from tunesmith.cycle import watch_command
+    from tunesmith.spec.units import parse_duration
+    from tunesmith.stop_signals import install_signal_handlers, stop_signals_interrupt
+
+    try:  # the spec's rule (budget.wall_time, grace_period): compound durations (1h30m) included
         period = parse_duration(every)
     except ValueError as e:
         raise UserInputError(f"--every: {e}") from None
+    if period > MAX_WATCH_EVERY:  # the sleep overflowed past the platform's time_t, after a first cycle had run
+        raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
+                             "cycle` from a scheduler)")
 
     def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
         if as_json:
@@ -1090,9 +1107,23 @@ def watch(target: CycleTarget, data: DataOption,
         else:
             _print_cycle(report)
 
-    reports = watch_command(storage, target, data, period,
-                            cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                            model_name=model_name, on_runner=install_signal_handlers)
+    waiting = {"now": False}
+
+    def wait(seconds: float) -> None:
+        waiting["now"] = True
+        time.sleep(seconds)
+        waiting["now"] = False
+
+    try:  # SIGTERM / SIGHUP outside a tuning run stop it as Ctrl-C does (a run's own handlers stop the run)
+        with stop_signals_interrupt():
+            reports = watch_command(storage, target, data, period,
+                                    cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
+                                    model_name=model_name, on_runner=install_signal_handlers, sleep=wait)
+    except KeyboardInterrupt:
+        err.print("watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
+                  if waiting["now"] else "watch: stopped during a cycle, before or after its tuning; nothing is "
+                  "lost: its steps so far are recorded and the next cycle checks again", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 

@@ -12,7 +12,10 @@ the file it was re-tuned on (``--reference`` serves a trial-code champion holdin
 
 Promotion is :func:`promote_step`: when the spec has a ``promotion:`` section it runs ``tunesmith promote``'s
 gates on the re-tune and registers it only if they all pass (``--model-name`` names the registered model);
-without that section the step is ``skipped``, saying why.
+without that section the step is ``skipped``, saying why. A first tuning the cycle runs (or resumes) with
+``--model-name`` and that section is promoted the same way, as a ``promote`` step right after ``tune``: outcome
+``promoted`` when no drift follows (a re-tune's promotion decides it otherwise), ``rejected`` (exit 3, drift and
+re-tune skipped) when a gate refuses it.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
 
-EXIT_OK, EXIT_FAILED, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class StepStatus(StrEnum):
@@ -61,6 +64,7 @@ class CycleOutcome(StrEnum):
     REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
     FAILED = "failed"              # a step failed
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
+    BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :func:`bad_input_json`
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,15 @@ class CycleReport:
                 "steps": [s.to_json() for s in self.steps]}
 
 
+def bad_input_json(target: str, error: str) -> dict[str, Any]:
+    """A refused cycle's report, shaped as :meth:`CycleReport.to_json`'s for a CI step that parses ``--json``
+    whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
+    ``target`` as given (the experiment's name is not known when the spec file could not be read)."""
+    return {"root": None, "checked": None, "champion": None, "champion_from": None,
+            "outcome": CycleOutcome.BAD_INPUT.value, "exit_code": EXIT_INPUT, "steps": [], "target": target,
+            "error": error}
+
+
 @dataclass(frozen=True)
 class PromotionVerdict:
     """What the promotion seam returns: promoted or not, and the promotion report as JSON."""
@@ -107,15 +120,16 @@ PromoteFn = Callable[["SQLStore", str, "str | None"], PromotionVerdict]
 
 
 def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_name: str | None,
-                 promote: PromoteFn | None = None) -> CycleStep:
+                 promote: PromoteFn | None = None, tracking_uri: str | None = None) -> CycleStep:
     """Promote ``experiment``'s best trial through the spec's gates, or say why the step is skipped.
 
-    ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries).
+    ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries). ``tracking_uri``: the
+    registry to promote into (default: ``experiment``'s spec's; a cycle gives its lineage's, :func:`lineage_registry`).
     """
     if promote is None:
         if getattr(spec, "promotion", None) is None:
             return CycleStep("promote", StepStatus.SKIPPED, "the spec has no promotion: section")
-        promote = _library_promote()
+        promote = _library_promote(tracking_uri)
     verdict = promote(store, experiment, model_name)
     if verdict.promoted:
         return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
@@ -123,7 +137,7 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
                      verdict.detail)
 
 
-def _library_promote() -> PromoteFn:
+def _library_promote(tracking_uri: str | None = None) -> PromoteFn:
     """``tunesmith promote`` as a cycle step: the spec's gates, then the registry and the report."""
 
     def call(store: SQLStore, experiment: str, model_name: str | None) -> PromotionVerdict:
@@ -135,7 +149,8 @@ def _library_promote() -> PromoteFn:
         from tunesmith.tasks.library_warnings import captured
 
         with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
-            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune")
+            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune",
+                             tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
                   "failed_gates": [g.gate for g in result.gates if not g.passed],
@@ -143,6 +158,21 @@ def _library_promote() -> PromoteFn:
         return PromotionVerdict(not result.rejected, detail)
 
     return call
+
+
+def lineage_registry(store: SQLStore, root: str, spec: ExperimentSpec) -> str:
+    """The MLflow registry of ``root``'s lineage, the one a cycle reads the champion from and promotes into: the
+    tracking URI of ``root``'s recorded spec, a relative ``sqlite:///`` path (the default ``sqlite:///mlflow.db``
+    included) resolved against the folder the experiment was first run from, as `promote` resolves it; ``spec`` (the
+    spec file, to be recorded) when ``root`` is not recorded yet. A spec file read in another checkout resolved it
+    against that checkout: the champion was read there and the re-tune, whose spec is its parent's, promoted into
+    the first one's."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tracking import tracker_for
+
+    if root in store.experiment_names():
+        spec = spec_from_dict(store.experiment(root).spec)
+    return tracker_for(spec).uri
 
 
 def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
@@ -226,10 +256,12 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
     from tunesmith.spec.loader import read_spec_file
     from tunesmith.spec.model import check_new_spec
-    from tunesmith.storage.sql import SQLStore, resolve_url
+    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
-    url = resolve_url(storage, spec.storage if spec is not None else None, os.environ)
+    spec_storage = spec.storage if spec is not None else None
+    url = resolve_url(storage, spec_storage, os.environ)
+    origin = url_origin(storage, spec_storage, os.environ)  # errors name it as other commands' do
     if spec is not None:
         try:
             check_new_spec(spec)
@@ -238,7 +270,7 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
             # before a store is created, so a mistake in a first cycle leaves no empty database behind
             if not _records_experiment(url, spec.name):
                 raise
-    return SQLStore(url, create=_names_a_file(target)), spec
+    return SQLStore(url, create=_names_a_file(target), origin=origin), spec
 
 
 def _records_experiment(url: str, name: str) -> bool:
@@ -293,8 +325,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
     # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
-    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name)
-                  if promote is None and model_name is not None else None)
+    registry_uri = (lineage_registry(store, spec.name if from_file else target, spec)
+                    if promote is None and model_name is not None else None)  # one, for reading and for promoting
+    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name, registry_uri)
+                  if registry_uri is not None and model_name is not None else None)
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
     checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
@@ -319,6 +353,18 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
+    first_promoted = False
+    if steps and model_name is not None and registered is None and (promote is not None or spec.promotion is not None):
+        # the first tuning is a champion to serve, through the gates as a re-tune is: registered only after the first
+        # drift, nothing was served until then
+        first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
+        record(replace(first, why=f"first tuning: {first.why}"))
+        if first.status is StepStatus.REJECTED:
+            why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
+            for name in ("drift", "retune"):
+                record(CycleStep(name, StepStatus.SKIPPED, why))
+            return CycleReport(root_name, root_name, root_name, CycleOutcome.REJECTED, tuple(steps), source)
+        registered, source, first_promoted = store.experiment(root_name), "registry", True
     head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
     if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
         why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
@@ -334,7 +380,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                          brief))
         for name in ("retune", "promote"):
             record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.NO_DRIFT, tuple(steps), source)
+        outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
+        return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
     pending = _interrupted_retune(store, head, data)
     # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
     plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
@@ -369,7 +416,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
                      f"{result.experiment.name}{resumed}", retune_detail))
     spec = spec_from_dict(result.experiment.spec)
-    step = promote_step(store, result.experiment.name, spec, model_name, promote)
+    step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
     record(step)
     outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
         step.status, CycleOutcome.RETUNED)
@@ -423,8 +470,8 @@ def _refuse_no_reference(store: SQLStore, root: str,
     return head.name, tuned
 
 
-def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec,
-                         model_name: str) -> ExperimentRecord | None:
+def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec, model_name: str,
+                         tracking_uri: str) -> ExperimentRecord | None:
     """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion was registered from; None when
     no champion is registered yet (the cycle then follows the lineage, as without a model name).
 
@@ -435,7 +482,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpe
     """
     from tunesmith.promotion.promote import registered_champion, registered_from
 
-    version = registered_champion(spec, model_name)
+    version = registered_champion(spec, model_name, tracking_uri)
     if version is None:
         return None
     name = version.tags.get("tunesmith.experiment")

@@ -1,0 +1,183 @@
+"""The SRE walkthrough of `cycle` / `watch`: each case through the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                            "COLUMNS": "200", **(env or {})})
+
+
+@pytest.mark.parametrize("command", ["cycle", "watch"])
+def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
+    """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    for env, origin in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE"), ({}, "--storage")):
+        extra = ("--storage", "nosuchdialect://x/y") if origin == "--storage" else ()
+        proc = _cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error: {origin}: "), proc.stderr
+
+
+@pytest.mark.parametrize("every", ["99999999999999d", "366d", "8761h"])
+def test_an_every_past_a_year_is_refused_at_parsing_naming_the_largest(tmp_path: Path, every: str) -> None:
+    """`--every 99999999999999d` printed a cycle, then OverflowError from the sleep (exit 1)."""
+    proc = _cli(tmp_path, "watch", "churn", "--data", "d.csv", "--every", every, "--cycles", "2", "--json")
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: --every: ") and "365d" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_every_parses_as_the_specs_durations_do(tmp_path: Path) -> None:
+    """Compound durations (1h30m, and so 1m1m) are what `budget.wall_time` and `grace_period` take: --every, parsed
+    by the same rule, takes them too; what the rule refuses --every refuses, in its words."""
+    from tunesmith.spec.units import parse_duration
+
+    assert parse_duration("1m1m") == 120.0 and parse_duration("1h30m") == 5400.0
+    bad = _cli(tmp_path, "watch", "churn", "--data", "d.csv", "--every", "1m1x")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --every: expected a duration like"), bad.stderr
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Experiment ``bc`` (tests/test_cycle.py's spec) tuned in the store; the working directory is its folder."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    run_experiment(load_spec(tmp_path / "bc.yaml"), SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}"))
+    return tmp_path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_watch_stopped_between_cycles_exits_130_saying_so(recorded: Path, signame: str) -> None:
+    """SIGTERM (Kubernetes, Argo) ended a waiting `watch` with 143 and SIGHUP with 129, silently, as a crash
+    looks; `run`, `cycle` and `dashboard` exit 130 on either."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "watch", "bc", "--data", "reference.csv",
+                             "--every", "1h", "--json"], cwd=recorded, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{recorded / 'tunesmith.db'}"})
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())  # the first cycle is reported: watch now waits an hour
+        assert first["outcome"] == "no_drift", first
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "between cycles" in lines[0] and "nothing is lost" in lines[0], err
+
+
+def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_path: Path) -> None:
+    """A CI step that parses stdout, or uploads cycle.json `if: always()`, got nothing on exit 2."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    for target, says in (("bc.yaml", "missing.csv"), ("churn", "no experiment named 'churn'")):
+        (tmp_path / "cycle.json").unlink(missing_ok=True)
+        proc = _cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
+        assert proc.returncode == 2, proc.stderr
+        said = proc.stderr.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("error: ") and says in said[0], proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["steps"] == []
+        assert report["error"] == said[0].removeprefix("error: ") and report["target"] == target
+        assert json.loads((tmp_path / "cycle.json").read_text()) == report
+    unwritable = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out", "no/cycle.json")
+    assert unwritable.returncode == 2 and "--json-out" in unwritable.stderr
+    assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
+    quiet = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
+    assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
+
+
+@pytest.mark.slow
+def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default tracking URI (sqlite:///mlflow.db) resolves against the folder the experiment was first run from.
+    `cycle SPEC` from another checkout read the champion from that checkout's mlflow.db (nothing there: it checked
+    the lineage head, an unpromoted re-tune) while its promotion went to the first checkout's."""
+    import shutil
+
+    import mlflow
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    first, other = tmp_path / "a", tmp_path / "c"
+    for checkout in (first, other):
+        checkout.mkdir()
+        shifted_split(checkout)
+        (checkout / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+        shutil.copy(mlflow_template, checkout / "mlflow.db")  # each checkout has one: the cycle must pick
+    env = {"TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    assert _cli(first, "run", "bc.yaml", "-q", env=env).returncode == 0
+    assert _cli(first, "promote", "bc", "--model-name", "clf", env=env).returncode == 0
+    assert _cli(first, "retune", "bc", "--data", "shifted.csv", "--trials", "2", "-q", env=env).returncode == 0
+    proc = _cli(other, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["checked"] == "bc" and report["champion_from"] == "registry", report
+    assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
+    by_name = json.loads(_cli(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json", env=env).stdout)
+    assert by_name["checked"] == "bc-retune-2" and by_name["champion_from"] == "registry", by_name
+    for checkout, versions in ((first, 2), (other, 0)):
+        client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
+        assert len(client.search_model_versions("name='clf'")) == versions, checkout
+
+
+@pytest.mark.slow
+def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cycle SPEC -m NAME` on a fresh store tuned the experiment and, finding no drift, registered nothing: nothing
+    was served until the first drift."""
+    import shutil
+
+    import mlflow
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    proc = _cli(tmp_path, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [(s["step"], s["status"]) for s in report["steps"]] == [
+        ("tune", "done"), ("promote", "done"), ("drift", "done"), ("retune", "skipped"), ("promote", "skipped")]
+    assert report["outcome"] == "promoted" and report["champion"] == "bc", report
+    assert report["champion_from"] == "registry" and report["steps"][1]["why"].startswith("first tuning: "), report
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
+    again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
+    assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
