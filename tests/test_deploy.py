@@ -323,7 +323,7 @@ def test_stores_outlive_the_runner() -> None:
     given = dict(zip(keys, default_args.values, strict=True))
     assert isinstance(given.get("env"), ast.Name) and given["env"].id == "STORES", ast.dump(default_args)
     assert isinstance(given.get("append_env"), ast.Constant) and given["append_env"].value is True  # keep PATH
-    # `cycle` registers at the spec's tracking.mlflow.uri (it does not read $MLFLOW_TRACKING_URI): not a local file
+    # `cycle` registers at the spec's tracking.mlflow.uri (before $MLFLOW_TRACKING_URI): not a local file
     uri = yaml.safe_load((MODELS / "churn.yaml").read_text())["tracking"]["mlflow"]["uri"]
     assert not uri.startswith("sqlite:") and not uri.startswith("file:"), uri
 

@@ -644,3 +644,24 @@ def test_the_versions_of_a_model_named_with_quotes_are_found(mlflow_uri):
             registry.register(name, "file:///nowhere", None, {})
     assert {name: [v.version for v in registry.versions(name)] for name in names} == {n: ["1", "2"] for n in names}
     assert registry.versions("no such model") == []
+
+
+def test_promote_without_a_tracking_uri_registers_where_mlflow_tracking_uri_says(project, mlflow_template):
+    """`rollback` and MLflow's own client read $MLFLOW_TRACKING_URI; `promote` (and `cycle`, the tracking
+    listener) ignored it and registered into sqlite:///mlflow.db beside the spec, a file a CI runner throws away.
+    Without --tracking-uri or the spec's tracking.mlflow.uri, the variable now names the registry."""
+    require_mlflow()
+    registry = project.root / "shared" / "registry.db"
+    registry.parent.mkdir()
+    shutil.copy(mlflow_template, registry)
+    spec = {**TASK, "name": "envreg", "workdir": str(project.root / ".tunesmith" / "envreg")}
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    env = {"MLFLOW_TRACKING_URI": "sqlite:///shared/registry.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = project.cli("promote", "envreg", "--model-name", "envreg-model", env=env)  # relative: from this folder
+    assert proc.returncode == 0, proc.stderr
+    assert not (project.root / "mlflow.db").exists(), "registered beside the spec, not where the variable says"
+    import mlflow
+
+    uri = f"sqlite:///{registry}"
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert client.get_registered_model("envreg-model").aliases == {"champion": 1}

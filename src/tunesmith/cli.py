@@ -803,8 +803,8 @@ def quota_list(storage: StorageOption = None,
 export_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="Write an experiment to another system.")
 app.add_typer(export_app, name="export")
 TrackingUriOption = Annotated[str | None, typer.Option(
-    "--tracking-uri", help="MLflow tracking URI (default: the spec's tracking.mlflow.uri, else sqlite:///mlflow.db "
-                           "in the spec's folder)")]
+    "--tracking-uri", help="MLflow tracking URI (default: the spec's tracking.mlflow.uri, else $MLFLOW_TRACKING_URI, "
+                           "else sqlite:///mlflow.db in the spec's folder)")]
 
 
 @export_app.command("mlflow")

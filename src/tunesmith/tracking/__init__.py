@@ -19,6 +19,7 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import TYPE_CHECKING
 
 from tunesmith.clock import Clock
@@ -31,11 +32,15 @@ if TYPE_CHECKING:
 
 
 def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
-    """The spec's MLflow tracker (``uri`` overrides the spec's)."""
+    """The spec's MLflow tracker: ``uri`` (``--tracking-uri``), else the spec's ``tracking.mlflow.uri``, both read
+    from the spec's folder; else ``$MLFLOW_TRACKING_URI``, as MLflow's own client and ``rollback`` read it, from the
+    current folder; else ``sqlite:///mlflow.db`` in the spec's folder."""
     from tunesmith.tracking.mlflow_tracker import MlflowTracker, resolve_uri
 
     cfg = spec.tracking.mlflow if spec.tracking is not None else None
-    resolved = resolve_uri(uri or (cfg.uri if cfg else None), spec.base_dir)
+    given = uri or (cfg.uri if cfg else None)
+    from_env = None if given else os.environ.get("MLFLOW_TRACKING_URI") or None
+    resolved = resolve_uri(from_env, os.getcwd()) if from_env else resolve_uri(given, spec.base_dir)
     return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
 
 
