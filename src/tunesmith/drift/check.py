@@ -82,6 +82,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             report = replace(report, notes=(*report.notes, f"{said}; compared with --reference as given"))
         return report
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
+    from tunesmith.tasks.pipeline import refuse_missing_values
 
     task, base_dir = spec.task, spec.base_dir
     recorded: Mapping[str, Any] | None = (tuned_fingerprint if tuned_fingerprint is not None
@@ -109,6 +110,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         raise UserInputError(f"--reference: {e.message}") from None
     new = rows_like(task.data, base_dir, data, columns=data_columns)
     _enough_rows(len(new.X), cfg)
+    refuse_missing_values(task, base_dir, new.raw, list(ref_ds.feature_names), os.path.basename(str(data)))
     columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
     tested = _test_columns(ref_raw, new.raw, columns, new.target if new.y is not None else None, cfg)
     known = {*ref_ds.feature_names, new.target, task.data.groups, task.data.time}
