@@ -341,12 +341,16 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         steps.append(tune_step)
     root = store.experiment(root_name)
 
+    unrecorded = list(steps)   # the tune step: recorded with the next, so a refused drift check records nothing
+
     def record(step: CycleStep) -> None:
+        for earlier in unrecorded:
+            store.record_event(root.id, f"cycle_{earlier.name}", clock.now(), detail=earlier.to_json())
+        unrecorded.clear()
         steps.append(step)
         store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail=step.to_json())
 
     if steps:
-        store.record_event(root.id, "cycle_tune", clock.now(), detail=steps[0].to_json())
         if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
             for name in ("drift", "retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED, "the first tuning " + (

@@ -145,16 +145,18 @@ def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str
     read once (``columns``: as the caller read it), before anything is recorded.
 
     Raises:
-        UserInputError: the file is missing, unreadable or empty, lacks a feature, label, group or time column, or
-            (a classifier's) holds one class only.
+        UserInputError: the file is missing, unreadable or empty, lacks a feature, label, group or time column,
+            (a classifier's) holds one class only, or has a missing value the pipeline cannot take.
     """
     from tunesmith.tasks import read_columns
+    from tunesmith.tasks.pipeline import refuse_missing_values
 
     assert spec.task is not None
     columns = columns if columns is not None else read_columns(data_path, "--data")
     name = os.path.basename(data_path)
     kept = _same_columns(parent, spec, list(columns), name)
     _two_classes(spec, columns[str(spec.task.data.target)], name)
+    refuse_missing_values(spec.task, spec.base_dir, dict(columns), kept[0], name)
     return kept
 
 
@@ -342,7 +344,41 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
     from tunesmith.runner import prepare
 
     plan = plan_retune(store, name, data, **options)
-    return replace(plan, prepared=prepare(plan.spec))
+    try:
+        return replace(plan, prepared=prepare(plan.spec))
+    except SpecError as e:  # the parent's holdout and folds ran on its rows: what fails now is the new rows
+        if plan.spec.task is None or data is None or not e.path.startswith(("task.holdout", "task.cv")):
+            raise
+        too_few = _too_few_rows(plan.spec, os.path.basename(os.fspath(data)))
+        if too_few is None:  # enough rows, but not of every class (its own message names the class)
+            raise
+        raise too_few from None
+
+
+def _too_few_rows(spec: ExperimentSpec, name: str) -> UserInputError | None:
+    """The refusal of new rows too few for the re-tune's holdout and folds, naming ``--data`` (not the spec's
+    ``task.holdout.fraction``, which was fine for the parent, with scikit-learn's words) and about how many rows
+    the experiment's splits need (each class in the holdout and in every fold); None when there are that many."""
+    import math
+
+    from tunesmith.tasks import load_dataset
+    from tunesmith.tasks.pipeline import is_classifier_task
+
+    assert spec.task is not None
+    ds = load_dataset(spec.task.data, spec.base_dir)
+    classes = len(np.unique(ds.y)) if is_classifier_task(spec.task, spec.base_dir) else 1
+    fraction = spec.task.holdout.fraction if spec.task.holdout is not None else 0.0
+    folds = spec.task.cv.folds
+    need = next(n for n in range(1, 10**7) if math.ceil(fraction * n) >= (classes if fraction else 0)
+                and n - math.ceil(fraction * n) >= folds * classes)
+    held = f"holds out {fraction:g} of the rows (at least one per class) and " if fraction else ""
+    per = f" with each of its {classes} classes in every fold" if classes > 1 else ""
+    groups = f" (and enough {spec.task.data.groups!r} groups)" if spec.task.data.groups else ""
+    if ds.n_rows >= need:
+        return None
+    return UserInputError(f"--data: {name} has {ds.n_rows} rows, too few to re-tune on: the experiment {held}splits "
+                          f"the rest into {folds} folds{per}; give at least {need} rows{groups}, more when the "
+                          "classes are unbalanced")
 
 
 def run_retune_plan(store: SQLStore, plan: RetunePlan, listener: RunListener | None = None,

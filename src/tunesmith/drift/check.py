@@ -1,8 +1,9 @@
 """Drift checks: an experiment's task data (or a reference file) against new rows.
 
-For a built-in task the reference is the experiment's own data (read again from its spec; a change since the
-experiment ran is noted), the columns are its features and its label, and the champion (the best eligible
-trial) is refit on the development rows and scored on the new rows. For trial-code experiments tunesmith has
+For a built-in task the reference is the experiment's own data (read again from its spec; a file whose content no
+longer matches the fingerprint of the rows it was tuned on is refused, not compared: overwritten by new rows, it
+would hide any drift), or ``--reference`` read as that data is; the columns are its features and its label, and
+the champion (the best eligible trial) is refit on the development rows and scored on the new rows. For trial-code experiments tunesmith has
 no model: two files are compared column by column, the reference being ``--reference`` or, for a re-tune, the
 file it was tuned on (``retune --data``, recorded in its lineage), which is what its champion learned from.
 """
@@ -14,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from tunesmith.errors import SpecError, UserInputError
 from tunesmith.records import ExperimentRecord, TrialRecord
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.loader import spec_from_dict
+
+if TYPE_CHECKING:
+    from tunesmith.spec.task_config import DataConfig
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 
@@ -37,7 +41,8 @@ def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
                      reference: str | os.PathLike[str] | None = None,
                      data_columns: Mapping[str, list[Any]] | None = None,
-                     tuned: TunedOn | None = None) -> DriftReport:
+                     tuned: TunedOn | None = None,
+                     tuned_fingerprint: Mapping[str, Any] | None = None) -> DriftReport:
     """Test ``data`` for drift against what ``experiment`` was tuned on.
 
     Args:
@@ -50,16 +55,19 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             that a cycle reads its new rows once; None: read here.
         tuned: :func:`tuned_on` of a trial-code ``experiment`` as the caller already found it, so that a cycle
             hashes the file a re-tune was tuned on once; None: found here (cheap when it is None: no file is read).
+        tuned_fingerprint: a task experiment's latest data fingerprint (its data changed mid-experiment: the last
+            ``data_changed`` event's); None: the one recorded when it started.
 
     Raises:
-        UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare.
+        UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare, a
+            task's own file that no longer holds the rows the experiment was tuned on (without ``reference``).
     """
     from tunesmith.summary import best_of
 
     spec = spec_from_dict(experiment.spec, recorded=True)
     cfg = spec.drift or DriftConfig()
-    if reference is not None or spec.task is None:
-        tuned = (tuned or tuned_on(experiment)) if spec.task is None else None
+    if spec.task is None:
+        tuned = tuned or tuned_on(experiment)
         if reference is None:
             if tuned is None:
                 raise no_reference(experiment.name)
@@ -74,26 +82,42 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             report = replace(report, notes=(*report.notes, f"{said}; compared with --reference as given"))
         return report
     from tunesmith.tasks import fingerprint, fingerprint_changes, load_dataset, reference_columns, rows_like
+    from tunesmith.tasks.pipeline import refuse_missing_values
 
     task, base_dir = spec.task, spec.base_dir
-    ref_ds = load_dataset(task.data, base_dir)
+    recorded: Mapping[str, Any] | None = (tuned_fingerprint if tuned_fingerprint is not None
+                                          else experiment.attributes.get("data_fingerprint"))
+    now = fingerprint(task, base_dir) if recorded else {}
+    changes = fingerprint_changes(dict(recorded), now) if recorded else []
+    notes = []
+    if reference is None:
+        if changes:
+            rows = f"{(recorded or {}).get('n_rows')} rows then, {now.get('n_rows')} now"  # (said even when equal)
+            raise _changed_since(experiment.name, spec, [rows, *(c for c in changes if not c.startswith("n_rows "))])
+        ref_data = task.data
+    else:
+        ref_data = _given_reference(task.data, reference)
+        if changes:  # the champion is refit on the rows it was tuned on, as given, not on the file as it is now
+            task = task.model_copy(update={"data": ref_data})
+            notes.append(f"the experiment's data changed since it ran ({'; '.join(changes)}); the champion is refit "
+                         "on --reference as given")
+    try:
+        ref_ds = load_dataset(ref_data, base_dir)
+        ref_raw = reference_columns(ref_data, base_dir)
+    except SpecError as e:
+        if reference is None:
+            raise
+        raise UserInputError(f"--reference: {e.message}") from None
     new = rows_like(task.data, base_dir, data, columns=data_columns)
     _enough_rows(len(new.X), cfg)
-    ref_raw = reference_columns(task.data, base_dir)
+    refuse_missing_values(task, base_dir, new.raw, list(ref_ds.feature_names), os.path.basename(str(data)))
     columns = list(ref_ds.feature_names) + ([new.target] if new.y is not None else [])
     tested = _test_columns(ref_raw, new.raw, columns, new.target if new.y is not None else None, cfg)
-    notes = []
     known = {*ref_ds.feature_names, new.target, task.data.groups, task.data.time}
     untested = [c for c in new.raw if c not in known]
     if untested:  # said, so that nobody reads "no drift" as covering them
         notes.append(f"{os.path.basename(str(data))} column(s) {', '.join(untested[:10])} are not among the "
                      "experiment's features: not tested")
-    recorded = experiment.attributes.get("data_fingerprint")
-    if recorded:
-        changes = fingerprint_changes(recorded, fingerprint(task, base_dir))
-        if changes:
-            notes.append("the experiment's data changed since it ran (" + "; ".join(changes) + "); the reference "
-                         "is the data as it is now")
     champion, skipped = None, None
     best = best_of(experiment, trials)
     if new.y is None:
@@ -103,11 +127,37 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     else:
         recorded_trial = (experiment.attributes.get("holdout") or {}).get("trial")
         best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
-        champion, skipped = _champion(experiment, spec, best, new.X, new.y, cfg, ref_ds.y,
-                                      os.path.basename(str(data)))
-    reference_name = _resolved(ref_ds.source) if task.data.path is not None else ref_ds.source  # (sklearn:NAME...)
+        champion, skipped = _champion(experiment, spec.model_copy(update={"task": task}), best, new.X, new.y, cfg,
+                                      ref_ds.y, os.path.basename(str(data)))
+    reference_name = _resolved(ref_ds.source) if ref_data.path is not None else ref_ds.source  # (sklearn:NAME...)
     return DriftReport(experiment.name, reference_name, _resolved(data), ref_ds.n_rows, len(new.X), tuple(tested),
-                       _thresholds(cfg), champion, skipped, tuple(notes), ReferenceSource.TASK)
+                       _thresholds(cfg), champion, skipped, tuple(notes),
+                       ReferenceSource.TASK if reference is None else ReferenceSource.GIVEN)
+
+
+def _given_reference(data: DataConfig, reference: str | os.PathLike[str]) -> DataConfig:
+    """A task's data read from ``--reference`` instead: the same label, features, groups and time columns, so the
+    label is tested as the target and the champion scored, as against the task's own file."""
+    from tunesmith.tasks.data import not_a_file
+
+    path = os.path.abspath(os.fspath(reference))
+    if not os.path.isfile(path):
+        raise UserInputError(f"--reference: {not_a_file(path)}")
+    return data.model_copy(update={"path": path, "sklearn": None, "generate": None,
+                                   "target": data.target or "target"})
+
+
+def _changed_since(name: str, spec: Any, changes: Sequence[str]) -> UserInputError:
+    """The refusal of a drift check whose reference, the experiment's own file, no longer holds the rows it was
+    tuned on (``changes``: from its recorded fingerprint): overwritten by new rows (`cycle --data latest.csv`, the
+    same path each day), compared with them it would find no drift, ever."""
+    path = spec.task.data.path
+    shown = _resolved(path if os.path.isabs(path) else os.path.join(spec.base_dir or ".", path))
+    return UserInputError(f"--reference: {shown} is no longer the data experiment {name!r} was tuned on "
+                          f"({'; '.join(changes)}), so it cannot serve as the reference (compared with new rows "
+                          "written over it, it finds no drift); keep each batch of rows under its own name "
+                          "(data/2026-12-06.csv, not one overwritten latest.csv), or give the rows it was tuned on: "
+                          "--reference R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,5 +348,10 @@ def check_stored(store: Any, name: str, data: str | os.PathLike[str],
                  reference: str | os.PathLike[str] | None = None,
                  data_columns: Mapping[str, list[Any]] | None = None, tuned: TunedOn | None = None) -> DriftReport:
     """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
+    from tunesmith.data_history import data_epochs
+
     experiment = store.experiment(name)
-    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned)
+    epochs = data_epochs(experiment.attributes, store.events(experiment.id), ())
+    # the rows its last trials ran on; {}: a change recorded before events kept fingerprints, which cannot be checked
+    latest = (epochs[-1].fingerprint or {}) if epochs else None
+    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned, latest)

@@ -101,3 +101,55 @@ def is_classifier_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
     from sklearn.base import is_classifier
 
     return bool(is_classifier(_make(task, base_dir)))
+
+
+def takes_missing_values(task: TaskConfig, base_dir: BaseDir = None) -> bool:
+    """Whether the pipeline can fit and predict rows with a missing feature value (NaN): an imputer
+    (``sklearn.impute``, or a step holding one, a ColumnTransformer's) comes before the first step that does not
+    accept NaN (scikit-learn's ``allow_nan`` tag), or no step refuses them (HistGradientBoosting). A step whose
+    tags cannot be read is taken to accept them: only a pipeline known to fail is refused."""
+    from sklearn.utils import get_tags
+
+    for _, step in _make(task, base_dir).steps:
+        inside = [step, *step.get_params(deep=True).values()] if hasattr(step, "get_params") else [step]
+        if any(type(s).__module__.startswith("sklearn.impute") or type(s).__name__.endswith("Imputer")
+               for s in inside):
+            return True
+        try:
+            allowed = bool(get_tags(step).input_tags.allow_nan)
+        except Exception:  # noqa: BLE001 - a third-party step with broken tags: not known to fail
+            return True
+        if not allowed:
+            return False
+    return True
+
+
+def refuse_missing_values(task: TaskConfig, base_dir: BaseDir, columns: dict[str, list[Any]],
+                          features: list[str], name: str, field: str = "--data") -> None:
+    """New rows (``columns``, as read from file ``name``) with a missing value in a feature column, for a pipeline
+    that cannot take them (:func:`takes_missing_values`): refused, naming the column and the row, before a drift
+    check scores them (scikit-learn's "Input X contains NaN" was printed whole, and the check skipped) or a re-tune
+    records an experiment whose every trial fails.
+
+    Raises:
+        UserInputError: at ``field``: the first missing value, and the two fixes.
+    """
+    import math
+
+    from tunesmith.errors import UserInputError
+    from tunesmith.tasks.data import _MISSING
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, str) and v.strip().lower() in _MISSING) or \
+            (isinstance(v, float) and math.isnan(v))
+
+    found = next(((col, i) for col in features if col in columns for i, v in enumerate(columns[col]) if missing(v)),
+                 None)
+    if found is None or takes_missing_values(task, base_dir):
+        return
+    col, row = found
+    count = sum(missing(v) for c in features if c in columns for v in columns[c])
+    raise UserInputError(f"{field}: {name} column {col!r} row {row + 1} holds a missing value "
+                         f"({columns[col][row]!r}; {count} in all), which the experiment's pipeline cannot take (it "
+                         "has no imputer); clean those rows, or add an imputer step to task.pipeline "
+                         "(sklearn.impute.SimpleImputer) and tune afresh")

@@ -1,0 +1,87 @@
+"""New rows with a missing value in a feature column: refused up front (file, column, row, fix) by drift, retune and
+cycle when the experiment's pipeline cannot take them, accepted when it has an imputer; too few rows to re-tune on
+blame --data, not the spec's holdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.testing.drift_data import iid_split
+
+from test_cycle import SPEC as CYCLE_SPEC
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{root / 'tunesmith.db'}",
+                                            "COLUMNS": "200"})
+
+
+def _recorded(root: Path) -> tuple[int, int]:
+    with closing(sqlite3.connect(root / "tunesmith.db")) as db:
+        return (int(db.execute("select count(*) from experiments").fetchone()[0]),
+                int(db.execute("select count(*) from events").fetchone()[0]))
+
+
+def _tuned(root: Path, pipeline: list[str]) -> Path:
+    """bc tuned on one i.i.d. half of breast_cancer (2 trials), and the other half with one cell n/a."""
+    iid_split(root)
+    spec = {**CYCLE_SPEC, "task": {**CYCLE_SPEC["task"], "data": {"path": "iid_reference.csv", "target": "label"},
+                                   "pipeline": pipeline}, "budget": {"trials": 2}}
+    (root / "bc.yaml").write_text(yaml.safe_dump(spec))
+    proc = _cli(root, "run", "bc.yaml", "-q")
+    assert proc.returncode == 0, proc.stderr
+    lines = (root / "iid_current.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[7].split(",")
+    cells[header.index("mean_texture")] = "n/a"     # data row 7
+    lines[7] = ",".join(cells)
+    (root / "one_bad_cell.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_a_missing_value_the_pipeline_cannot_take_is_refused_naming_file_column_and_row(tmp_path: Path) -> None:
+    root = _tuned(tmp_path, ["sklearn.preprocessing.StandardScaler"])
+    before = _recorded(root)
+    for command in (("drift", "bc"), ("retune", "bc", "--trials", "2"), ("cycle", "bc.yaml", "--trials", "2")):
+        proc = _cli(root, *command, "--data", "one_bad_cell.csv")
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert "one_bad_cell.csv" in proc.stderr and "'mean_texture' row 7" in proc.stderr, proc.stderr
+        assert "imputer" in proc.stderr and "Input X contains NaN" not in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert _recorded(root) == before   # no re-tune, no cycle step recorded
+
+
+@pytest.mark.slow
+def test_a_pipeline_with_an_imputer_takes_the_missing_value(tmp_path: Path) -> None:
+    root = _tuned(tmp_path, ["sklearn.impute.SimpleImputer", "sklearn.preprocessing.StandardScaler"])
+    proc = _cli(root, "drift", "bc", "--data", "one_bad_cell.csv", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["champion"] is not None and report["champion_skipped"] is None
+    assert "Input X contains NaN" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_retune_on_too_few_rows_blames_data_and_says_how_many_are_needed(tmp_path: Path) -> None:
+    root = _tuned(tmp_path, ["sklearn.preprocessing.StandardScaler"])
+    lines = (root / "iid_current.csv").read_text().splitlines()
+    labels = [line.rsplit(",", 1)[1] for line in lines[1:]]
+    rows = [lines[1 + labels.index("0")], lines[1 + labels.index("1")]] + lines[1:4]   # both classes, 5 rows
+    (root / "five.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    before = _recorded(root)
+    proc = _cli(root, "retune", "bc", "--data", "five.csv", "--trials", "2")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("error: --data: five.csv") and "5 rows" in proc.stderr, proc.stderr
+    assert "at least" in proc.stderr and "test_size" not in proc.stderr, proc.stderr
+    assert _recorded(root) == before

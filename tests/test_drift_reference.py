@@ -1,0 +1,101 @@
+"""What a drift check compares the new rows with: never an overwritten file passed off as what the experiment was
+tuned on, and ``--reference`` on a task experiment keeps its label a target and its champion check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tunesmith.testing.drift_data import iid_split, shifted_split
+
+from test_cycle import SPEC as CYCLE_SPEC
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{root / 'tunesmith.db'}",
+                                            "COLUMNS": "200"})
+
+
+def _events(root: Path) -> int:
+    with closing(sqlite3.connect(root / "tunesmith.db")) as db:
+        return int(db.execute("select count(*) from events").fetchone()[0])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """bc (a LogisticRegression on breast_cancer's smaller tumours, reference.csv), 2 trials."""
+    shifted_split(tmp_path)
+    iid_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
+    proc = _cli(tmp_path, "run", "bc.yaml", "-q")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itself(project: Path) -> None:
+    """The SRE walkthrough: `cycle --data latest.csv` daily, the same path each day. The re-tune's task data is that
+    path; the next day's rows overwrote it, and the drift check compared them with themselves (no_drift, rc 0)."""
+    shutil.copy(project / "shifted.csv", project / "latest.csv")
+    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
+    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    shutil.copy(project / "iid_current.csv", project / "latest.csv")
+    events_before = _events(project)
+
+    for command in (("cycle", "bc.yaml"), ("watch", "bc.yaml", "--every", "1s", "--cycles", "1")):
+        proc = _cli(project, *command, "--data", "latest.csv", "--trials", "2", "--json")
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        said = proc.stderr + proc.stdout
+        assert "latest.csv" in said and "bc-retune-1" in said and "content hash" in said and "rows" in said, said
+        assert "--reference" in said and "own name" in said and "Traceback" not in said, said
+    assert _events(project) == events_before   # nothing recorded, not even the cycle's skipped tune step
+
+    alone = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--json")
+    assert alone.returncode == 2 and "latest.csv" in alone.stderr and "Traceback" not in alone.stderr
+    # the rows it was tuned on, given: the shift from them is found, and the champion is checked
+    given = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--reference", "shifted.csv", "--json")
+    assert given.returncode == 4, given.stdout + given.stderr
+    report = json.loads(given.stdout)
+    assert report["drift"] and report["champion"] is not None
+
+
+@pytest.mark.slow
+def test_reference_on_a_task_experiment_tests_the_label_as_target_and_checks_the_champion(project: Path) -> None:
+    """`--reference` on a task experiment dropped the champion check (champion and champion_skipped null) and
+    tested the label as one more feature, in the features' Bonferroni share."""
+    plain = json.loads(_cli(project, "drift", "bc", "--data", "shifted.csv", "--json").stdout)
+    proc = _cli(project, "drift", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    roles = {c["name"]: c["role"] for c in report["columns"]}
+    assert roles["label"] == "target" and report["target_drift"]
+    assert report["champion"] is not None and report["champion"]["degraded"]
+    assert report["champion"]["current"] == pytest.approx(plain["champion"]["current"])
+    assert report["reference_from"] == "given"
+
+
+@pytest.mark.slow
+def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_experiment(project: Path) -> None:
+    """A task's own file edited since it ran is refused as the reference (rows and hash said); once a resume has
+    run on the edited file (a ``data_changed`` event holds its fingerprint), that is the data it was tuned on."""
+    lines = (project / "reference.csv").read_text().splitlines()
+    (project / "reference.csv").write_text("\n".join(lines[:-5]) + "\n")
+    refused = _cli(project, "drift", "bc", "--data", "shifted.csv", "--json")
+    assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+    assert "reference.csv" in refused.stderr and "'bc'" in refused.stderr and "Traceback" not in refused.stderr
+    assert f"{len(lines) - 1} rows then, {len(lines) - 6} now" in refused.stderr and "content hash" in refused.stderr
+
+    assert _cli(project, "resume", "bc", "-q").returncode == 0   # records the change: later trials ran on it
+    checked = _cli(project, "drift", "bc", "--data", "shifted.csv", "--json")
+    assert checked.returncode == 4, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["rows"]["reference"] == len(lines) - 6
