@@ -1101,16 +1101,16 @@ def watch(target: CycleTarget, data: DataOption,
         raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
                              "cycle` from a scheduler)")
 
+    waiting = {"now": False}  # from a cycle's report to the next cycle's start
+
     def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
         if as_json:
             print(strict_json(report.to_json(), default=str), flush=True)
         else:
             _print_cycle(report)
-
-    waiting = {"now": False}
+        waiting["now"] = True  # reported: a signal from here on stops watch between cycles
 
     def wait(seconds: float) -> None:
-        waiting["now"] = True
         time.sleep(seconds)
         waiting["now"] = False
 
