@@ -278,7 +278,7 @@ def test_each_day_has_its_own_rows_file(path: Path) -> None:
 
 
 def _json_keys_read(text: str) -> set[str]:
-    return set(re.findall(r'\)\)\[\\?"(\w+)\\?"\]', text))
+    return set(re.findall(r'\)\)\.get\(\\?"(\w+)\\?"\)', text))
 
 
 @pytest.mark.parametrize("path", YAML_FILES + [DAG], ids=lambda p: p.name)
@@ -298,7 +298,7 @@ def test_reports_name_what_the_cycle_checked_and_left_as_champion(path: Path) ->
 
 
 def test_the_json_key_reader_can_fail() -> None:
-    assert _json_keys_read("""x=$(python -c 'print(json.load(open(sys.argv[1]))["champoin"])' c.json)""") == {
+    assert _json_keys_read("""x=$(python -c 'print(json.load(open(sys.argv[1])).get("champoin") or "")' c.json)""") == {
         "champoin"}
 
 
@@ -352,3 +352,24 @@ def test_examples_run_the_shipped_spec(path: Path) -> None:
         assert shipped.is_file(), (path.name, args[1])
         spec = load_spec(shipped)
         assert spec.name == shipped.stem == _option(args, "--model-name"), (path.name, spec.name, args)
+
+
+def test_the_report_steps_skip_a_cycle_that_refused_its_input(tmp_path: Path) -> None:
+    """On bad input the cycle's JSON has `checked: null`: the report steps ran `tunesmith drift None`. Each GitHub
+    Actions report step, run by bash against such a cycle.json, exits 0 without calling tunesmith."""
+    from tunesmith.cycle import bad_input_json
+
+    (tmp_path / "cycle.json").write_text(json.dumps(bad_input_json("models/churn.yaml", "--data: no file")))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "tunesmith").write_text("#!/bin/sh\necho called >> \"$(dirname \"$0\")/calls\"\nexit 99\n")
+    (fake / "tunesmith").chmod(0o755)
+    python = Path(sys.executable).parent
+    steps = [s for s in yaml.safe_load(YAML_FILES[0].read_text())["jobs"]["cycle"]["steps"]
+             if "cycle.json" in str(s.get("run", "")) and "tunesmith cycle" not in s["run"]]
+    assert len(steps) == 2, steps
+    for step in steps:
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+                              env={"PATH": f"{fake}:{python}:/usr/bin:/bin", "DATA": "data/x.csv"}, timeout=60)
+        assert proc.returncode == 0, (step["name"], proc.stdout, proc.stderr)
+    assert not (fake / "calls").exists(), "tunesmith was called on a refused cycle's report"

@@ -97,6 +97,29 @@ def test_without_a_prior_only_the_top_k_run_first() -> None:
     assert strategy.shift == () and inner.replayed == []
 
 
+def test_a_resumed_retune_of_a_parent_recorded_with_optunas_sums_does_not_re_evaluate_again() -> None:
+    """A parent recorded by an earlier tunesmith holds a stepped float as Optuna summed it (0.30000000000000004); the
+    re-tune now records it on its grid (0.3). On resume the two did not match: the configuration was queued and run
+    again, and the shift was computed without it."""
+    space = SearchSpace.from_domains({"x": Float(0.1, 1.0, step=0.1)})
+    warm = WarmStart("old", first=({"x": 0.1 + 2 * 0.1},), prior=(PriorTrial({"x": 0.1 + 2 * 0.1}, (1.0,)),
+                                                                  PriorTrial({"x": 0.9}, (4.0,))))
+
+    def strategy() -> WarmStartedStrategy:
+        inner = build_strategy(StrategyDecision("tpe", {}, ""), space, [Direction.MINIMIZE], 0, 1)
+        return WarmStartedStrategy(inner, warm)
+
+    first_run = strategy()
+    first_run.replay([])
+    asked = first_run.ask()
+    assert asked is not None and asked.params == {"x": 0.3}, "the premise: the re-evaluation is recorded on the grid"
+    resumed = strategy()
+    resumed.replay([TrialRecord(0, TrialState.COMPLETED, dict(asked.params), 0, values=(2.0,))])
+    assert resumed.shift == (1.0,), "the re-evaluation's new value pairs with its old one"
+    nxt = resumed.ask()
+    assert nxt is not None and nxt.params != {"x": 0.3} and nxt.params != {"x": 0.1 + 2 * 0.1}
+
+
 def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{db}", "COLUMNS": "200"})

@@ -12,8 +12,8 @@ Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own: a re-tune rec
 the next cycles compare new rows with that file, so a file overwritten in place would compare the new rows with
 themselves. The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
 Airflow Variables (set them from a secrets backend) name the stores, which must outlive the worker:
-`tunesmith_storage`, the shared PostgreSQL URL, and `mlflow_tracking_uri`, the MLflow server (read by `rollback` and
-MLflow's client; `cycle` registers at the spec's tracking.mlflow.uri: keep the two the same).
+`tunesmith_storage_secret`, the shared PostgreSQL URL, and `mlflow_tracking_uri_secret`, the MLflow server (read
+when the spec names none; `cycle` registers at the spec's tracking.mlflow.uri first: keep the two the same).
 The worker needs `pip install 'tunesmith[postgres,mlflow]'`: with --model-name the cycle reads the champion from
 MLflow's model registry and promotes into it (without MLflow it is refused, exit 2). Needs Airflow 2.6 or later
 (`skip_on_exit_code`).
@@ -34,8 +34,13 @@ SPEC = "/opt/tunesmith/models/churn.yaml"
 DATA = "/opt/tunesmith/data/{{ ds }}.csv"
 REPORTS = "/opt/tunesmith/reports"
 CYCLE_JSON = f"{REPORTS}/cycle-{{{{ ds }}}}.json"
-STORES = {"TUNESMITH_STORAGE": "{{ var.value.tunesmith_storage }}",
-          "MLFLOW_TRACKING_URI": "{{ var.value.mlflow_tracking_uri }}"}
+# The Variables' keys end in _secret: Airflow masks such values in the Rendered Template view and the task logs
+# (env is a templated field), and a PostgreSQL URL carries its password.
+STORES = {"TUNESMITH_STORAGE": "{{ var.value.tunesmith_storage_secret }}",
+          "MLFLOW_TRACKING_URI": "{{ var.value.mlflow_tracking_uri_secret }}"}
+# The experiment a field of the cycle's JSON names; empty (and the report skipped) when the cycle refused its input
+CHECKED = "python -c 'import json, sys; print(json.load(open(sys.argv[1])).get(\"checked\") or \"\")'"
+CHAMPION = "python -c 'import json, sys; print(json.load(open(sys.argv[1])).get(\"champion\") or \"\")'"
 
 
 with DAG(
@@ -55,16 +60,16 @@ with DAG(
     )
     drift_report = BashOperator(
         task_id="drift_report",
-        bash_command=f"checked=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"checked\"])' "
-                     f"{CYCLE_JSON}) || exit 1\n"
+        bash_command=f"checked=$({CHECKED} {CYCLE_JSON}) || exit 1\n"
+                     "[ -n \"$checked\" ] || { echo 'the cycle checked nothing (see its JSON)'; exit 0; }\n"
                      f"tunesmith drift \"$checked\" --data {DATA} --json-out {REPORTS}/drift-{{{{ ds }}}}.json "
                      "|| test $? -eq 4",
         trigger_rule="none_failed",   # also after a rejected gate (cycle skipped)
     )
     show_champion = BashOperator(
         task_id="show_champion",
-        bash_command=f"champion=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))[\"champion\"])' "
-                     f"{CYCLE_JSON}) || exit 1\n"
+        bash_command=f"champion=$({CHAMPION} {CYCLE_JSON}) || exit 1\n"
+                     "[ -n \"$champion\" ] || { echo 'no champion (see the cycle JSON)'; exit 0; }\n"
                      "tunesmith show \"$champion\"",
         trigger_rule="none_failed",
     )

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,8 +102,16 @@ def legacy_mode(data: Mapping[str, Any]) -> PriorMode:
 
 
 def config_key(params: Mapping[str, ParamValue]) -> str:
-    """One configuration as a string, the same for equal parameters whatever their order."""
-    return json.dumps(dict(params), sort_keys=True, default=str)
+    """One configuration as a string, the same for equal parameters whatever their order, and for floats equal to
+    12 significant digits: a stepped float recorded by an earlier tunesmith as Optuna summed it (0.30000000000000004)
+    is the configuration a re-tune now records on its grid (0.3), or a resumed re-tune would re-evaluate it again."""
+    return json.dumps({k: _key_value(v) for k, v in params.items()}, sort_keys=True, default=str)
+
+
+def _key_value(value: ParamValue) -> ParamValue:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.12g}")
+    return value
 
 
 class WarmStartedStrategy:
