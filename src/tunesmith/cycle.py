@@ -15,7 +15,9 @@ gates on the re-tune and registers it only if they all pass (``--model-name`` na
 without that section the step is ``skipped``, saying why. A first tuning the cycle runs (or resumes) with
 ``--model-name`` and that section is promoted the same way, as a ``promote`` step right after ``tune``: outcome
 ``promoted`` when no drift follows (a re-tune's promotion decides it otherwise), ``rejected`` (exit 3, drift and
-re-tune skipped) when a gate refuses it.
+re-tune skipped) when a gate refuses it. Only the cycle that ran (or resumed) the first tuning (step ``tune``
+``done``) offers it: a rejection is recorded once, and later cycles, on the spec file or by name alike, go on to the
+drift check (against the lineage head, no champion being registered) and re-tune as usual.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
@@ -358,9 +360,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
     first_promoted = False
-    if steps and model_name is not None and registered is None and (promote is not None or spec.promotion is not None):
-        # the first tuning is a champion to serve, through the gates as a re-tune is: registered only after the first
-        # drift, nothing was served until then
+    if (steps and steps[0].status is StepStatus.DONE and model_name is not None and registered is None
+            and (promote is not None or spec.promotion is not None)):
+        # the first tuning is a champion to serve, through the gates as a re-tune is (registered only after the
+        # first drift, nothing was served until then); offered once, by the cycle that ran it: a rejection is
+        # recorded, later cycles check drift against it and re-tune, as `cycle NAME` does
         first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
         record(replace(first, why=f"first tuning: {first.why}"))
         if first.status is StepStatus.REJECTED:
