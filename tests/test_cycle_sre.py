@@ -218,3 +218,44 @@ def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_o
         assert ("drift", "done") in _steps(report) and ("retune", "done") in _steps(report), (target, report)
         assert _steps(report).count(("promote", "rejected")) == 1 and report["checked"] == "bc", report
 
+
+@pytest.mark.slow
+def test_a_misspelt_beat_champion_metric_is_bad_input_before_the_first_tuning(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`beat_champion: {metric: roc_acu}` tuned the whole experiment, then the first promotion raised: no cycle
+    event recorded, and --json said bad_input with no steps after a tuning had run."""
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"beat_champion": {"metric": "roc_acu"}})
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "beat_champion.metric" in proc.stderr and "roc_auc" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["outcome"] == "bad_input"
+    assert "bc" not in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiment_names()  # nothing tuned
+
+
+@pytest.mark.slow
+def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A promote step that raised (here: the registry unreachable, an MLflow error) after a whole tuning lost the
+    cycle's record and printed bad_input with no steps."""
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
+    fail_registry = folder / "sitecustomize.py"  # the subprocess's MLflow registration raises, as a server down does
+    fail_registry.write_text("import mlflow.tracking\n"
+                             "def _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
+                             "mlflow.tracking.MlflowClient.create_model_version = _down\n")
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json",
+                env={"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["exit_code"] == 1, (proc.stderr, report)
+    assert report["outcome"] == "failed" and report["root"] == "bc", report
+    assert _steps(report)[:2] == [("tune", "done"), ("promote", "failed")], report
+    assert "registry down" in report["steps"][1]["why"] and "registry down" in proc.stderr, report
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    events = [e.kind for e in store.events(store.experiment("bc").id)]
+    assert "cycle_tune" in events and "cycle_promote" in events, events

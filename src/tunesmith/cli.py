@@ -1045,6 +1045,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
+    for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
+        err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
