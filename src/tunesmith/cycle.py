@@ -28,7 +28,9 @@ skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same 
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
 ``--reference`` whose champion holds no file of its own, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
+stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
+stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
+(:func:`tunesmith.stop_signals.stop_signals_deferred`).
 """
 
 from __future__ import annotations
