@@ -181,3 +181,81 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
     again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
     assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
+
+
+def _first_cycle_folder(tmp_path: Path, mlflow_template: Path, promotion: dict[str, object]) -> Path:
+    import shutil
+
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": promotion}))
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    return tmp_path
+
+
+def _steps(report: dict[str, object]) -> list[tuple[str, str]]:
+    return [(s["step"], s["status"]) for s in report["steps"]]  # type: ignore[attr-defined,index]
+
+
+@pytest.mark.slow
+def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_on(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate that refused the first tuning refused it again every later cycle (refit, rejected, exit 3, drift and
+    re-tune skipped), forever: the spec file's tune step is there (skipped) in every cycle."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.9999}})
+    first = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
+    assert first.returncode == 3, first.stderr
+    assert _steps(json.loads(first.stdout)) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"),
+                                                ("retune", "skipped")]
+    for target in ("bc.yaml", "bc"):  # both forms: the first tuning is not offered again, the cycle goes on
+        again = _cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")
+        report = json.loads(again.stdout)
+        assert ("drift", "done") in _steps(report) and ("retune", "done") in _steps(report), (target, report)
+        assert _steps(report).count(("promote", "rejected")) == 1 and report["checked"] == "bc", report
+
+
+@pytest.mark.slow
+def test_a_misspelt_beat_champion_metric_is_bad_input_before_the_first_tuning(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`beat_champion: {metric: roc_acu}` tuned the whole experiment, then the first promotion raised: no cycle
+    event recorded, and --json said bad_input with no steps after a tuning had run."""
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"beat_champion": {"metric": "roc_acu"}})
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "beat_champion.metric" in proc.stderr and "roc_auc" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["outcome"] == "bad_input"
+    assert "bc" not in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiment_names()  # nothing tuned
+
+
+@pytest.mark.slow
+def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A promote step that raised (here: the registry unreachable, an MLflow error) after a whole tuning lost the
+    cycle's record and printed bad_input with no steps."""
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
+    fail_registry = folder / "sitecustomize.py"  # the subprocess's MLflow registration raises, as a server down does
+    fail_registry.write_text("import mlflow.tracking\n"
+                             "def _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
+                             "mlflow.tracking.MlflowClient.create_model_version = _down\n")
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json",
+                env={"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["exit_code"] == 1, (proc.stderr, report)
+    assert report["outcome"] == "failed" and report["root"] == "bc", report
+    assert _steps(report)[:2] == [("tune", "done"), ("promote", "failed")], report
+    assert "registry down" in report["steps"][1]["why"] and "registry down" in proc.stderr, report
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    events = [e.kind for e in store.events(store.experiment("bc").id)]
+    assert "cycle_tune" in events and "cycle_promote" in events, events

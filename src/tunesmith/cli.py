@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -1030,12 +1030,13 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     from rich.markup import escape
 
     from tunesmith.cycle import bad_input_json, cycle_command
-    from tunesmith.stop_signals import install_signal_handlers
+    from tunesmith.stop_signals import stop_signals_deferred
 
-    try:
+    try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
         _check_json_out(json_out)
-        report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
-                               on_runner=install_signal_handlers)
+        with stop_signals_deferred() as stop:
+            report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
+                                   on_runner=_deferred_stop_reaches(stop))
     except UserInputError as e:  # a CI step parsing stdout or uploading the file `if: always()` gets the refusal too
         if as_json or json_out:
             try:
@@ -1045,9 +1046,16 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
+    for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
+        err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         _print_cycle(report)
+    if stop.signal is not None:
+        err.print(f"cycle: stopped by {stop.signal} once the cycle had ended, each step whole, recorded and reported "
+                  "(a tuning run it reached stopped at once, recorded as interrupted: the next cycle resumes it)",
+                  soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(report.exit_code)
 
 
@@ -1091,7 +1099,7 @@ def watch(target: CycleTarget, data: DataOption,
 
     from tunesmith.cycle import watch_command
     from tunesmith.spec.units import parse_duration
-    from tunesmith.stop_signals import install_signal_handlers, stop_signals_interrupt
+    from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # the spec's rule (budget.wall_time, grace_period): compound durations (1h30m) included
         period = parse_duration(every)
@@ -1101,30 +1109,62 @@ def watch(target: CycleTarget, data: DataOption,
         raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
                              "cycle` from a scheduler)")
 
-    waiting = {"now": False}  # from a cycle's report to the next cycle's start
+    # a stop signal during a cycle step (drift, promote, report) is noted and watch stops once the cycle has ended,
+    # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
+    # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
+    noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
+    with stop_signals_deferred() as stop:
+        def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
+            noted["in_cycle"] = stop.signal is not None
+            if as_json:
+                print(strict_json(report.to_json(), default=str), flush=True)
+            else:
+                _print_cycle(report)
+            stop.at_once = True  # reported: a signal from here on stops watch between cycles, at once
 
-    def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
-        if as_json:
-            print(strict_json(report.to_json(), default=str), flush=True)
-        else:
-            _print_cycle(report)
-        waiting["now"] = True  # reported: a signal from here on stops watch between cycles
+        def wait(seconds: float) -> None:
+            if stop.signal is not None:  # noted during the cycle just reported
+                raise KeyboardInterrupt
+            time.sleep(seconds)
+            stop.at_once = False
 
-    def wait(seconds: float) -> None:
-        time.sleep(seconds)
-        waiting["now"] = False
-
-    try:  # SIGTERM / SIGHUP outside a tuning run stop it as Ctrl-C does (a run's own handlers stop the run)
-        with stop_signals_interrupt():
-            reports = watch_command(storage, target, data, period,
-                                    cycles=cycles, on_cycle=show_cycle, reference=reference, trials=trials,
-                                    model_name=model_name, on_runner=install_signal_handlers, sleep=wait)
-    except KeyboardInterrupt:
-        err.print("watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
-                  if waiting["now"] else "watch: stopped during a cycle, before or after its tuning; nothing is "
-                  "lost: its steps so far are recorded and the next cycle checks again", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        try:
+            reports = watch_command(storage, target, data, period, cycles=cycles, on_cycle=show_cycle,
+                                    reference=reference, trials=trials, model_name=model_name,
+                                    on_runner=_deferred_stop_reaches(stop), sleep=wait)
+        except KeyboardInterrupt:
+            err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    if stop.signal is not None:  # noted during the last cycle (--cycles, or interrupted), which ran to its end
+        stop.at_once = True
+        err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
+
+
+def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-untyped-def]
+    """A tuning run's ``on_runner``: its own stop handlers, and a stop already noted (:func:`stop_signals_deferred`)
+    stops it before its first trial (recorded as interrupted: `tunesmith resume` continues it)."""
+    from tunesmith.stop_signals import install_signal_handlers
+
+    def on_runner(runner) -> None:  # type: ignore[no-untyped-def]
+        install_signal_handlers(runner)
+        if stop.signal is not None:
+            runner.request_stop(f"interrupted by {stop.signal}")
+
+    return on_runner
+
+
+def _watch_stopped(stop, in_cycle: bool) -> str:  # type: ignore[no-untyped-def]
+    """What watch says as a stop signal ends it: where it stopped, and so what may be unfinished. ``in_cycle``: the
+    signal was noted during the cycle last reported (one noted while it was being reported came after it)."""
+    if stop.at_once and not in_cycle:
+        return "watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
+    if stop.at_once:  # noted during the cycle, acted on once it had been reported
+        return (f"watch: stopped by {stop.signal} during a cycle, once it had ended: its steps ran whole and are "
+                "recorded and reported (a tuning run it stopped is recorded as interrupted; the next cycle resumes it)")
+    return ("watch: stopped at once during a cycle (stop asked twice): its steps so far are recorded; the step under "
+            "way may not have finished (a promotion: check the model's aliases; the next cycle checks again)")
 
 
 def main(args: list[str] | None = None) -> None:

@@ -15,14 +15,22 @@ gates on the re-tune and registers it only if they all pass (``--model-name`` na
 without that section the step is ``skipped``, saying why. A first tuning the cycle runs (or resumes) with
 ``--model-name`` and that section is promoted the same way, as a ``promote`` step right after ``tune``: outcome
 ``promoted`` when no drift follows (a re-tune's promotion decides it otherwise), ``rejected`` (exit 3, drift and
-re-tune skipped) when a gate refuses it.
+re-tune skipped) when a gate refuses it. Only the cycle that ran (or resumed) the first tuning (step ``tune``
+``done``) offers it: a rejection is recorded once, and later cycles, on the spec file or by name alike, go on to the
+drift check (against the lineage head, no champion being registered) and re-tune as usual.
+
+Once work has started (a tuning, a recorded drift check), a step that raises is recorded as a ``failed`` step after
+the steps before it: outcome ``failed``, exit 1, or 2 when the error is the user's (:class:`UserInputError`); what
+can be checked before any work (``promotion.beat_champion.metric`` included) is refused first, as bad input.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
 ``--reference`` whose champion holds no file of its own, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it).
+stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
+stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
+(:func:`tunesmith.stop_signals.stop_signals_deferred`).
 """
 
 from __future__ import annotations
@@ -87,10 +95,11 @@ class CycleReport:
     steps: tuple[CycleStep, ...]
     # "registry": both say what --model-name's alias champion points at; "lineage": no model name, the lineage head
     champion_from: str = "lineage"
+    failed_exit: int = EXIT_FAILED  # outcome failed: 2 when a step raised on the user's mistake (a spec field)
 
     @property
     def exit_code(self) -> int:
-        return {CycleOutcome.FAILED: EXIT_FAILED, CycleOutcome.REJECTED: EXIT_REJECTED,
+        return {CycleOutcome.FAILED: self.failed_exit, CycleOutcome.REJECTED: EXIT_REJECTED,
                 CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED}.get(self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
@@ -320,7 +329,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     root_name = target
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
-    new_rows = _check_cycle_input(spec, data, reference, model_name, promote)  # before hours of tuning, not after
+    new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
     # the registry's champion, read (and refused when it is not of this lineage) before any tuning. Read every cycle,
     # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
     # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
@@ -357,79 +366,97 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
-    first_promoted = False
-    if steps and model_name is not None and registered is None and (promote is not None or spec.promotion is not None):
-        # the first tuning is a champion to serve, through the gates as a re-tune is: registered only after the first
-        # drift, nothing was served until then
-        first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
-        record(replace(first, why=f"first tuning: {first.why}"))
-        if first.status is StepStatus.REJECTED:
-            why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
-            for name in ("drift", "retune"):
-                record(CycleStep(name, StepStatus.SKIPPED, why))
-            return CycleReport(root_name, root_name, root_name, CycleOutcome.REJECTED, tuple(steps), source)
-        registered, source, first_promoted = store.experiment(root_name), "registry", True
-    head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
-    if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
-        why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
-        for name in ("drift", "retune", "promote"):
-            record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
-    tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
-             else tuned_on(head) if spec.task is None else None)
-    report = _check_champion(store, head, tuned, data, reference, new_rows)
-    brief = {k: v for k, v in report.to_json().items() if k != "columns"}
-    if not report.drifted:
-        record(CycleStep("drift", StepStatus.DONE, f"no drift beyond the thresholds against {report.reference_said}",
+    doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
+    try:
+        first_promoted = False
+        if (steps and steps[0].status is StepStatus.DONE and model_name is not None and registered is None
+                and (promote is not None or spec.promotion is not None)):
+            # the first tuning is a champion to serve, through the gates as a re-tune is (registered only after the
+            # first drift, nothing was served until then); offered once, by the cycle that ran it: a rejection is
+            # recorded, later cycles check drift against it and re-tune, as `cycle NAME` does
+            doing = "promote"
+            first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
+            record(replace(first, why=f"first tuning: {first.why}"))
+            if first.status is StepStatus.REJECTED:
+                why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
+                for name in ("drift", "retune"):
+                    record(CycleStep(name, StepStatus.SKIPPED, why))
+                return CycleReport(root_name, root_name, root_name, CycleOutcome.REJECTED, tuple(steps), source)
+            registered, source, first_promoted = store.experiment(root_name), "registry", True
+        doing = "drift"
+        head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
+        if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
+            why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
+            for name in ("drift", "retune", "promote"):
+                record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
+            return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
+        tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
+                 else tuned_on(head) if spec.task is None else None)
+        report = _check_champion(store, head, tuned, data, reference, new_rows)
+        brief = {k: v for k, v in report.to_json().items() if k != "columns"}
+        if not report.drifted:
+            record(CycleStep("drift", StepStatus.DONE,
+                             f"no drift beyond the thresholds against {report.reference_said}", brief))
+            for name in ("retune", "promote"):
+                record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
+            outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
+            return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
+        pending = _interrupted_retune(store, head, data)
+        # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
+        plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
+                                                                    data_columns=new_rows)
+        doing = "retune"
+        record(CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against {report.reference_said})",
                          brief))
-        for name in ("retune", "promote"):
-            record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
-        outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
-        return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
-    pending = _interrupted_retune(store, head, data)
-    # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
-    plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
-                                                                data_columns=new_rows)
-    record(CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against {report.reference_said})",
-                     brief))
-    with handlers_restored():
-        if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
-            assert pending is not None
-            result = resume_experiment(pending, store, listener, clock, on_runner)
-        else:
-            result = run_retune_plan(store, plan, listener, clock, on_runner)
-    ended = [t for t in result.trials if t.state.is_finished()]
-    retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
-                     "stop_reason": result.stop_reason, "trials": len(result.trials),
-                     "best": _best_value(result.experiment, result.trials)}
-    if result.status is RunStatus.INTERRUPTED:
-        record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with "
-                         f"`{resume_command(result.experiment.name, store.url, os.environ)}` (the next cycle on the "
-                         "same data resumes it)",
-                         retune_detail))
-        record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps), source)
-    if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
-        why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
-               else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
-                    f"{result.experiment.name}` and the trial logs")
-        record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
-        record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
-    resumed = " (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending else ""
-    record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
-                     f"{result.experiment.name}{resumed}", retune_detail))
-    spec = spec_from_dict(result.experiment.spec)
-    step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
-    record(step)
-    outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
-        step.status, CycleOutcome.RETUNED)
-    # with a registry, only a promotion changes the champion; without one, a re-tune not rejected is the new head
-    kept = outcome is CycleOutcome.REJECTED or (registered is not None and outcome is not CycleOutcome.PROMOTED)
-    champion = head.name if kept else result.experiment.name
-    if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
-        store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
-    return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
+        with handlers_restored():
+            if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
+                assert pending is not None
+                result = resume_experiment(pending, store, listener, clock, on_runner)
+            else:
+                result = run_retune_plan(store, plan, listener, clock, on_runner)
+        ended = [t for t in result.trials if t.state.is_finished()]
+        retune_detail = {"experiment": result.experiment.name, "status": result.status.value,
+                         "stop_reason": result.stop_reason, "trials": len(result.trials),
+                         "best": _best_value(result.experiment, result.trials)}
+        if result.status is RunStatus.INTERRUPTED:
+            record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with "
+                             f"`{resume_command(result.experiment.name, store.url, os.environ)}` (the next cycle "
+                             "on the same data resumes it)",
+                             retune_detail))
+            record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
+            return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps), source)
+        if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
+            why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
+                   else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
+                        f"{result.experiment.name}` and the trial logs")
+            record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
+            record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
+            return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
+        resumed = (" (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending
+                   else "")
+        record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
+                         f"{result.experiment.name}{resumed}", retune_detail))
+        spec = spec_from_dict(result.experiment.spec)
+        doing = "promote"
+        step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
+        record(step)
+        outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
+            step.status, CycleOutcome.RETUNED)
+        # with a registry, only a promotion changes the champion; without one, a re-tune not rejected is the new head
+        kept = outcome is CycleOutcome.REJECTED or (registered is not None and outcome is not CycleOutcome.PROMOTED)
+        champion = head.name if kept else result.experiment.name
+        if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
+            store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
+        return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
+    except Exception as e:
+        if all(s.status is StepStatus.SKIPPED for s in steps):
+            raise  # refused before any work (bad input: exit 2, nothing recorded)
+        # work was done (a tuning, a drift check): its steps are recorded and the one that raised is a failed step,
+        # not bad input with no steps; exit 2 when the fix is the user's (a spec field), else 1
+        why = str(e) if isinstance(e, UserInputError) else f"{type(e).__name__}: {e}"
+        record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
+        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
+                           failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)
 
 
 def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
@@ -518,8 +545,8 @@ def _descends_from(recorded: dict[str, ExperimentRecord], name: str, ancestor: s
     return False
 
 
-def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, model_name: str | None,
-                       promote: PromoteFn | None) -> dict[str, list[Any]] | None:
+def _check_cycle_input(store: SQLStore, spec: ExperimentSpec, data: str, reference: str | None,
+                       model_name: str | None, promote: PromoteFn | None) -> dict[str, list[Any]] | None:
     """What would make a later step refuse, refused first (what needs the recorded experiment, the re-tune's plan,
     is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
     (:func:`tunesmith.retune.new_task_rows`)."""
@@ -541,6 +568,8 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
 
         check_model_name(model_name)
         check_registry_installed("--model-name", "a cycle with a model name (its champion, its promote step)")
+    if promote is None and spec.promotion is not None:
+        _check_champion_metric(store, spec)
     from tunesmith.tracking import check_tracking_installed
 
     check_tracking_installed(spec)  # the re-tune would refuse its tracking: section, after the drift step
@@ -552,6 +581,26 @@ def _check_cycle_input(spec: ExperimentSpec, data: str, reference: str | None, m
             if path is not None and not os.path.isfile(path):
                 raise UserInputError(f"{option}: {not_a_file(path)}")
     return new_rows
+
+
+def _check_champion_metric(store: SQLStore, spec: ExperimentSpec) -> None:
+    """``promotion.beat_champion.metric`` against the metrics the experiment records (its recorded trials) or will
+    record (a task's, known before it runs), as `promote` checks it: a misspelt one was found by the promote step,
+    after the whole first tuning (or re-tune). A new trial-code experiment's metrics are known once its trials
+    report: the promote step checks them then.
+
+    Raises:
+        SpecError: naming the field and the likeliest metric.
+    """
+    from tunesmith.promotion.promote import check_champion_metric
+
+    trials = store.trials(store.experiment(spec.name).id) if spec.name in store.experiment_names() else []
+    if spec.task is not None and spec.task.nested is None:
+        from tunesmith.tasks.evaluate import summary_names
+
+        check_champion_metric(spec, None, trials, summary_names(spec.task))
+    elif any(t.state is TrialState.COMPLETED for t in trials):
+        check_champion_metric(spec, None, trials)
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:

@@ -2,7 +2,8 @@
 an ssh session ended without `nohup`), where the platform has it. Each records the run as interrupted (exit 130),
 so `tunesmith resume` continues it; without a handler SIGHUP killed the coordinator and left the run `running`.
 A command with no run to stop (`dashboard`) takes each as Ctrl-C (:func:`stop_signals_interrupt`): exit 130 too,
-one code for a stop asked by signal, whatever the command.
+one code for a stop asked by signal, whatever the command. `cycle` and `watch` note one outside a tuning run
+(:func:`stop_signals_deferred`) and stop once the step under way has ended, not in the middle of a promotion.
 
 A signal ignored when tunesmith starts stays ignored: `nohup tunesmith run ... &` ignores SIGHUP so that the run
 outlives the ssh session, and a shell starts `cmd &` with SIGINT ignored (Python itself leaves it so).
@@ -87,6 +88,44 @@ def stop_signals_interrupt() -> Iterator[None]:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, interrupt)
         yield
+
+
+class StopRequest:
+    """What :func:`stop_signals_deferred` noted: ``signal``, the name of the first stop signal (None: none yet);
+    ``at_once``, set by the caller while nothing is half done (a wait), when a signal interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.at_once = False
+
+
+@contextmanager
+def stop_signals_deferred() -> Iterator[StopRequest]:
+    """While it lasts, a stop signal is noted (``request.signal``), not raised, so the step under way ends whole (a
+    promotion between registering a version, moving its aliases and writing its audit event was cut in half); the
+    caller stops at its next boundary. It interrupts at once (KeyboardInterrupt) while ``request.at_once`` is set, and
+    when a signal was already noted (asked twice: stop now), unless both are SIGHUP (the shell and the kernel can
+    each send one for the same hangup). A tuning run installs its own handlers meanwhile (restored after it).
+    Signals ignored at start stay ignored (``nohup``)."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    terminals = [fd for fd in (1, 2) if os.isatty(fd)]
+
+    def note(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if signum == getattr(signal, "SIGHUP", None):  # the report still to print must not fail on a dead terminal
+            _hung_up_to_null_device(terminals)
+        if request.at_once or (request.signal is not None and not name == request.signal == "SIGHUP"):
+            raise KeyboardInterrupt  # (at once: ``signal`` stays None, the caller tells a wait from a step)
+        request.signal = name
+
+    with handlers_restored():
+        for signum in STOP_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, note)
+        yield request
 
 
 @contextmanager

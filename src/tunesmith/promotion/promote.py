@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -131,9 +132,11 @@ def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[
     return layers
 
 
-def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord]) -> None:
+def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord],
+                          expected: Collection[str] = ()) -> None:
     """``beat_champion.metric`` names a metric the experiment records, checked before anything runs: a misspelt one
-    passed every first promotion (no champion yet: nothing to beat) and failed every later one.
+    passed every first promotion (no champion yet: nothing to beat) and failed every later one. ``expected``: metrics
+    its trials will record, beside those ``trials`` did (a cycle checks before its first tuning).
 
     Raises:
         SpecError: naming the field (in the spec or the policy file that set it last) and the likeliest metric.
@@ -146,7 +149,7 @@ def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials:
     if spec.task is not None and spec.task.holdout is not None:
         likely += [f"holdout_{spec.task.metric_name}", "holdout_rows"]
     recorded = {k for t in trials if t.state is TrialState.COMPLETED for k in _recorded_metrics(spec, t)}
-    if cfg.metric in likely or cfg.metric in recorded:
+    if cfg.metric in likely or cfg.metric in recorded or cfg.metric in expected:
         return
     close = closest(cfg.metric, likely) or closest(cfg.metric, recorded)
     raise SpecError(f"{where}beat_champion.metric", f"{cfg.metric!r} is not a metric this experiment records "

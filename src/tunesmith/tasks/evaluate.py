@@ -181,6 +181,15 @@ def summarize(task: TaskConfig, folds: FoldResults, ds: Dataset) -> dict[str, fl
     return out
 
 
+def summary_names(task: TaskConfig) -> tuple[str, ...]:
+    """The metrics :func:`summarize` records for each trial of ``task`` (a non-nested one), known before it runs:
+    what a promotion policy may name before the first trial (``tunesmith cycle``'s input checks)."""
+    name = task.metric_name
+    measured = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "latency_batch_rows", "model_size_bytes")
+    return (name, f"{name}_std", *(f"fold_{i}" for i in range(task.cv.folds)), "n_folds", "fit_time_s", "unstable",
+            *(measured if task.latency is not None else ()))
+
+
 def measure_model(model: Any, X: np.ndarray, cfg: LatencyConfig) -> dict[str, float]:
     """Prediction latency on rows ``X`` (per row: p50 / p95 over ``cfg.rows`` single-row calls; per batch: the
     median of ``cfg.repeats`` calls) and the model's serialized size.
