@@ -259,3 +259,28 @@ def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     events = [e.kind for e in store.events(store.experiment("bc").id)]
     assert "cycle_tune" in events and "cycle_promote" in events, events
+
+
+@pytest.mark.slow
+def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first promotion that raised (the registry down) was never offered again: the next cycle's tune step is
+    skipped, so nothing was registered and every cycle said no_drift, exit 0, until drift came."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
+    (folder / "sitecustomize.py").write_text(
+        "import mlflow.tracking\ndef _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
+        "mlflow.tracking.MlflowClient.create_model_version = _down\n")
+    env = {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    down = _cli(folder, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json", env=env)
+    assert down.returncode == 1 and _steps(json.loads(down.stdout))[1] == ("promote", "failed"), down.stderr
+    (folder / "sitecustomize.py").unlink()  # the registry is back
+    for target, outcome in (("bc", "promoted"), ("bc.yaml", "no_drift")):  # offered again until done, then not
+        again = _cli(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
+        report = json.loads(again.stdout)
+        assert report["outcome"] == outcome and again.returncode == 0, (target, report, again.stderr)
+        assert (("promote", "done") in _steps(report)) is (outcome == "promoted"), (target, report)
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"

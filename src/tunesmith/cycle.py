@@ -15,9 +15,10 @@ gates on the re-tune and registers it only if they all pass (``--model-name`` na
 without that section the step is ``skipped``, saying why. A first tuning the cycle runs (or resumes) with
 ``--model-name`` and that section is promoted the same way, as a ``promote`` step right after ``tune``: outcome
 ``promoted`` when no drift follows (a re-tune's promotion decides it otherwise), ``rejected`` (exit 3, drift and
-re-tune skipped) when a gate refuses it. Only the cycle that ran (or resumed) the first tuning (step ``tune``
-``done``) offers it: a rejection is recorded once, and later cycles, on the spec file or by name alike, go on to the
-drift check (against the lineage head, no champion being registered) and re-tune as usual.
+re-tune skipped) when a gate refuses it. It is offered while nothing is registered under the model name and no
+cycle's promotion of it was done or rejected (the store's ``cycle_promote`` events): a rejection is recorded once,
+and later cycles, on the spec file or by name alike, go on to the drift check (against the lineage head, no champion
+being registered) and re-tune as usual; one that failed or was cut is offered again by the next cycle.
 
 Once work has started (a tuning, a recorded drift check), a step that raises is recorded as a ``failed`` step after
 the steps before it: outcome ``failed``, exit 1, or 2 when the error is the user's (:class:`UserInputError`); what
@@ -352,10 +353,13 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
     unrecorded = list(steps)   # the tune step: recorded with the next, so a refused drift check records nothing
 
-    def record(step: CycleStep) -> None:
+    def flush() -> None:
         for earlier in unrecorded:
             store.record_event(root.id, f"cycle_{earlier.name}", clock.now(), detail=earlier.to_json())
         unrecorded.clear()
+
+    def record(step: CycleStep) -> None:
+        flush()
         steps.append(step)
         store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail=step.to_json())
 
@@ -369,12 +373,14 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
     try:
         first_promoted = False
-        if (steps and steps[0].status is StepStatus.DONE and model_name is not None and registered is None
-                and (promote is not None or spec.promotion is not None)):
+        if (model_name is not None and registered is None and (promote is not None or spec.promotion is not None)
+                and _first_tuning_to_offer(store, root, steps)):
             # the first tuning is a champion to serve, through the gates as a re-tune is (registered only after the
-            # first drift, nothing was served until then); offered once, by the cycle that ran it: a rejection is
-            # recorded, later cycles check drift against it and re-tune, as `cycle NAME` does
+            # first drift, nothing was served until then); offered until a promotion of it was done or rejected: a
+            # rejection is recorded once, later cycles check drift against it and re-tune; one that failed or was
+            # cut (a registry down, SIGKILL) is offered again by the next cycle
             doing = "promote"
+            flush()  # the tune step first: a cycle killed during the promotion leaves the first tuning to offer
             first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
             record(replace(first, why=f"first tuning: {first.why}"))
             if first.status is StepStatus.REJECTED:
@@ -457,6 +463,19 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
                            failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)
+
+
+def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[CycleStep]) -> bool:
+    """Whether a cycle tuned (or resumed) ``root`` as its first tuning (this one: ``steps``; an earlier one: its
+    recorded ``cycle_tune`` event) and no cycle's promotion of it has been done or rejected since: read from the
+    store, not this cycle's steps, so a promotion that failed or was cut is offered again. A first tuning `run`
+    recorded is not offered (`tunesmith promote` does that)."""
+    recorded = [e.payload for e in store.events(root.id) if e.kind in ("cycle_tune", "cycle_promote")]
+    tuned = (bool(steps) and steps[0].status is StepStatus.DONE) or any(
+        p.get("step") == "tune" and p.get("status") == StepStatus.DONE.value for p in recorded)
+    return tuned and not any(
+        p.get("step") == "promote" and str(p.get("why", "")).startswith("first tuning: ")
+        and p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value) for p in recorded)
 
 
 def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
