@@ -31,6 +31,13 @@ class Runner:  # what a tuning run's runner gives on_runner
 
 
 def run_cycle(store, target, data, **options):
+    if then == "tail":  # the signals land in a tuning run's tail (its holdout refit), its runner's handlers installed
+        with handlers_restored():
+            options["on_runner"](Runner())
+            for name in signals:
+                os.kill(os.getpid(), getattr(signal, name))
+            time.sleep(0.2)
+        signals.clear()
     print("step began", file=sys.stderr, flush=True)
     for name in signals:
         os.kill(os.getpid(), getattr(signal, name))
@@ -83,3 +90,13 @@ def test_cycle_stopped_by_sigterm_outside_its_run_ends_the_cycle_then_exits_130(
     assert proc.returncode == 130, (proc.returncode, proc.stderr)
     assert "step ended" in proc.stderr and json.loads(proc.stdout)["outcome"] == "no_drift", proc.stderr
     assert "cycle: stopped by SIGTERM once the cycle had ended" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["cycle", "watch"])
+def test_a_stop_signal_in_a_tuning_runs_tail_is_noted_and_the_command_exits_130(tmp_path: Path, command: str) -> None:
+    """SIGTERM after a run's loop had ended (its shutdown grace, its holdout refit) reached only the runner's handler:
+    the run ended completed, the cycle went on, and the signal was never noted (exit 0)."""
+    proc = _run(tmp_path, "SIGTERM", "tail", command, "bc", "--data", "d.csv", "--json",
+                *(("--cycles", "2", "--every", "1s") if command == "watch" else ()))
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert f"{command}: stopped by SIGTERM" in proc.stderr and proc.stdout.count('"outcome"') == 1, proc.stderr

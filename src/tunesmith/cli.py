@@ -1144,11 +1144,14 @@ def watch(target: CycleTarget, data: DataOption,
 
 def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-untyped-def]
     """A tuning run's ``on_runner``: its own stop handlers, and a stop already noted (:func:`stop_signals_deferred`)
-    stops it before its first trial (recorded as interrupted: `tunesmith resume` continues it)."""
-    from tunesmith.stop_signals import install_signal_handlers
+    stops it before its first trial (recorded as interrupted: `tunesmith resume` continues it). A signal the run's
+    handlers take is noted too, so one in the run's tail (its holdout refit, after its loop ended) still stops the
+    command once the cycle has ended."""
+    from tunesmith.stop_signals import install_signal_handlers, noted_too
 
     def on_runner(runner) -> None:  # type: ignore[no-untyped-def]
         install_signal_handlers(runner)
+        noted_too(stop)
         if stop.signal is not None:
             runner.request_stop(f"interrupted by {stop.signal}")
 

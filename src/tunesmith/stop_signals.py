@@ -20,7 +20,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tunesmith.runner import Runner
@@ -126,6 +126,25 @@ def stop_signals_deferred() -> Iterator[StopRequest]:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, note)
         yield request
+
+
+def noted_too(request: StopRequest) -> None:
+    """Wrap the stop handlers now installed (a tuning run's, :func:`install_signal_handlers`) so the first signal is
+    also noted in ``request``: one that lands in the run's tail (its shutdown grace, its holdout refit), after its
+    loop ended, reached only a runner that no longer stops anything, and the cycle went on as if none came."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in STOP_SIGNALS:
+        inner = signal.getsignal(signum)
+        if not callable(inner):  # ignored at start (nohup), or the default
+            continue
+
+        def handler(signum: int, frame: object, inner: Any = inner) -> None:
+            if request.signal is None:
+                request.signal = signal.Signals(signum).name
+            inner(signum, frame)
+
+        signal.signal(signum, handler)
 
 
 @contextmanager
