@@ -46,6 +46,9 @@ def run_cycle(store, target, data, **options):
     if then == "tune":
         with handlers_restored():
             options["on_runner"](Runner())
+    if then == "failed":
+        return cycle.CycleReport("bc", "bc", "bc", cycle.CycleOutcome.FAILED,
+                                 (cycle.CycleStep("promote", cycle.StepStatus.FAILED, "registry down"),))
     return cycle.CycleReport("bc", "bc", "bc", cycle.CycleOutcome.NO_DRIFT,
                              (cycle.CycleStep("drift", cycle.StepStatus.DONE, "no drift"),))
 
@@ -100,3 +103,27 @@ def test_a_stop_signal_in_a_tuning_runs_tail_is_noted_and_the_command_exits_130(
                 *(("--cycles", "2", "--every", "1s") if command == "watch" else ()))
     assert proc.returncode == 130, (proc.returncode, proc.stderr)
     assert f"{command}: stopped by SIGTERM" in proc.stderr and proc.stdout.count('"outcome"') == 1, proc.stderr
+
+
+def test_cycle_asked_twice_stops_at_once_saying_so_and_reports_interrupted(tmp_path: Path) -> None:
+    """A second signal in `cycle` exited 130 with nothing said and no report: the JSON a CI step parses was missing."""
+    proc = _run(tmp_path, "SIGTERM,SIGTERM", "-", "cycle", "bc", "--data", "d.csv", "--json", "--json-out", "r.json")
+    assert proc.returncode == 130 and "step ended" not in proc.stderr, proc.stderr
+    assert "cycle: stopped at once" in proc.stderr and "may not have finished" in proc.stderr, proc.stderr
+    for report in (json.loads(proc.stdout), json.loads((tmp_path / "r.json").read_text())):
+        assert report["outcome"] == "interrupted" and report["exit_code"] == 130, report
+        assert report["stopped_by"] == "SIGTERM" and report["target"] == "bc", report
+
+
+@pytest.mark.parametrize(("then", "code"), [("-", 130), ("failed", 1)])
+def test_cycle_json_exit_code_is_the_processs_after_a_noted_signal(tmp_path: Path, then: str, code: int) -> None:
+    """After a noted signal the JSON said exit_code 0 (or 1) while the process exited 130; a failure was masked."""
+    proc = _run(tmp_path, "SIGTERM", then, "cycle", "bc", "--data", "d.csv", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == report["exit_code"] == code and report["stopped_by"] == "SIGTERM", (report, proc.stderr)
+
+
+def test_watch_json_exit_code_is_the_processs_after_a_noted_signal(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "SIGTERM", "failed", "watch", "bc", "--data", "d.csv", "--every", "1h", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == report["exit_code"] == 1 and report["stopped_by"] == "SIGTERM", (report, proc.stderr)

@@ -1026,17 +1026,25 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it)."""
+    130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it),
+    or a stop signal was noted and the cycle ended with 0 (1, 2 and 3 come first); --json's exit_code is the
+    process's, and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
-    from tunesmith.cycle import bad_input_json, cycle_command
+    from tunesmith.cycle import bad_input_json, cycle_command, interrupted_json, stopped_exit
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
         _check_json_out(json_out)
         with stop_signals_deferred() as stop:
-            report = cycle_command(storage, target, data, reference=reference, trials=trials, model_name=model_name,
-                                   on_runner=_deferred_stop_reaches(stop))
+            try:
+                report = cycle_command(storage, target, data, reference=reference, trials=trials,
+                                       model_name=model_name, on_runner=_deferred_stop_reaches(stop))
+            except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
+                err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
+                if as_json or json_out:
+                    _emit_json(interrupted_json(target, stop.signal), as_json, json_out)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
     except UserInputError as e:  # a CI step parsing stdout or uploading the file `if: always()` gets the refusal too
         if as_json or json_out:
             try:
@@ -1048,15 +1056,16 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
     for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
         err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
-    _emit_json(report.to_json(), as_json, json_out)
+    signal_name = stop.signal
+    code = stopped_exit(report.exit_code, signal_name)
+    _emit_json({**report.to_json(), "exit_code": code, "stopped_by": signal_name}, as_json, json_out)
     if not as_json:
         _print_cycle(report)
-    if stop.signal is not None:
-        err.print(f"cycle: stopped by {stop.signal} once the cycle had ended, each step whole, recorded and reported "
+    if signal_name is not None:
+        err.print(f"cycle: stopped by {signal_name} once the cycle had ended, each step whole, recorded and reported "
                   "(a tuning run it reached stopped at once, recorded as interrupted: the next cycle resumes it)",
                   soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(code)
 
 
 @contextmanager
@@ -1097,7 +1106,7 @@ def watch(target: CycleTarget, data: DataOption,
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     import time
 
-    from tunesmith.cycle import watch_command
+    from tunesmith.cycle import stopped_exit, watch_command
     from tunesmith.spec.units import parse_duration
     from tunesmith.stop_signals import stop_signals_deferred
 
@@ -1113,11 +1122,14 @@ def watch(target: CycleTarget, data: DataOption,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
     noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
+    exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
     with stop_signals_deferred() as stop:
         def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
-            noted["in_cycle"] = stop.signal is not None
+            noted["in_cycle"], signal_name = stop.signal is not None, stop.signal
+            exit_code["last"] = stopped_exit(report.exit_code, signal_name)
             if as_json:
-                print(strict_json(report.to_json(), default=str), flush=True)
+                print(strict_json({**report.to_json(), "exit_code": exit_code["last"], "stopped_by": signal_name},
+                                  default=str), flush=True)
             else:
                 _print_cycle(report)
             stop.at_once = True  # reported: a signal from here on stops watch between cycles, at once
@@ -1134,11 +1146,12 @@ def watch(target: CycleTarget, data: DataOption,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
         except KeyboardInterrupt:
             err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            # after a cycle that ended with a signal noted: its code, a failure or rejection ahead of 130
+            raise typer.Exit(exit_code["last"] if stop.at_once and noted["in_cycle"] else EXIT_INTERRUPTED) from None
     if stop.signal is not None:  # noted during the last cycle (--cycles, or interrupted), which ran to its end
         stop.at_once = True
         err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(stopped_exit(exit_code["last"], stop.signal))
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
 
 
@@ -1158,16 +1171,16 @@ def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-un
     return on_runner
 
 
-def _watch_stopped(stop, in_cycle: bool) -> str:  # type: ignore[no-untyped-def]
-    """What watch says as a stop signal ends it: where it stopped, and so what may be unfinished. ``in_cycle``: the
+def _watch_stopped(stop, in_cycle: bool, command: str = "watch") -> str:  # type: ignore[no-untyped-def]
+    """What watch (or ``command``, asked twice) says as a stop signal ends it: where it stopped, and so what may be unfinished. ``in_cycle``: the
     signal was noted during the cycle last reported (one noted while it was being reported came after it)."""
     if stop.at_once and not in_cycle:
         return "watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
     if stop.at_once:  # noted during the cycle, acted on once it had been reported
         return (f"watch: stopped by {stop.signal} during a cycle, once it had ended: its steps ran whole and are "
                 "recorded and reported (a tuning run it stopped is recorded as interrupted; the next cycle resumes it)")
-    return ("watch: stopped at once during a cycle (stop asked twice): its steps so far are recorded; the step under "
-            "way may not have finished (a promotion: check the model's aliases; the next cycle checks again)")
+    return (f"{command}: stopped at once during a cycle (stop asked twice): its steps so far are recorded; the step "
+            "under way may not have finished (a promotion: check the model's aliases; the next cycle checks again)")
 
 
 def main(args: list[str] | None = None) -> None:

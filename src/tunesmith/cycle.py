@@ -109,6 +109,21 @@ class CycleReport:
                 "steps": [s.to_json() for s in self.steps]}
 
 
+def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
+    """A cycle stopped at once (a stop signal asked twice) before it could report: shaped as
+    :meth:`CycleReport.to_json`'s, outcome ``interrupted``, exit code 130, no steps (those that ended are recorded as
+    ``cycle_<step>`` events), the ``target`` as given and the signal (``stopped_by``)."""
+    return {"root": None, "checked": None, "champion": None, "champion_from": None,
+            "outcome": CycleOutcome.INTERRUPTED.value, "exit_code": EXIT_INTERRUPTED, "steps": [], "target": target,
+            "stopped_by": stopped_by}
+
+
+def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
+    """The exit code of a cycle (``exit_code``) after which a stop signal was noted (``stopped_by``; None: none):
+    130, unless the cycle failed (1, 2) or a gate rejected (3), which a signal does not mask."""
+    return EXIT_INTERRUPTED if stopped_by is not None and exit_code == EXIT_OK else exit_code
+
+
 def bad_input_json(target: str, error: str) -> dict[str, Any]:
     """A refused cycle's report, shaped as :meth:`CycleReport.to_json`'s for a CI step that parses ``--json``
     whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
