@@ -284,3 +284,27 @@ def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
         assert (("promote", "done") in _steps(report)) is (outcome == "promoted"), (target, report)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "metric", "code"), [
+    ({"cv": {"kind": "repeated", "folds": 3, "repeats": 2}}, "fold_5", 0),  # 6 splits: fold_0 .. fold_5 recorded
+    ({"nested": {"outer_folds": 2, "trials": 2}}, "roc_acu", 2),  # a nested task's trials record the same metrics
+])
+def test_the_beat_champion_precheck_knows_every_metric_a_task_records(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch, task: dict[str, object], metric: str,
+        code: int) -> None:
+    """The pre-check knew `folds` fold metrics where repeated CV records folds*repeats (fold_5 refused as bad input
+    with 3 folds repeated twice), and skipped nested tasks (a misspelt metric tuned the whole experiment)."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"beat_champion": {"metric": metric}})
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "task": {**SPEC["task"], **task},  # type: ignore[dict-item]
+                                                    "promotion": {"beat_champion": {"metric": metric}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == code and report["outcome"] == ("promoted" if code == 0 else "bad_input"), (
+        report, proc.stderr)

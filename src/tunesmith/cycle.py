@@ -629,7 +629,7 @@ def _check_champion_metric(store: SQLStore, spec: ExperimentSpec) -> None:
     from tunesmith.promotion.promote import check_champion_metric
 
     trials = store.trials(store.experiment(spec.name).id) if spec.name in store.experiment_names() else []
-    if spec.task is not None and spec.task.nested is None:
+    if spec.task is not None:
         from tunesmith.tasks.evaluate import summary_names
 
         check_champion_metric(spec, None, trials, summary_names(spec.task))

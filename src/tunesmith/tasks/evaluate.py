@@ -16,7 +16,7 @@ from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
 from tunesmith.tasks.scoring import TaskScorer, task_scorer
-from tunesmith.tasks.splits import Split, carve_holdout, cv_splits
+from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, split_count
 
 if TYPE_CHECKING:
     from tunesmith.records import TrialRecord
@@ -182,11 +182,13 @@ def summarize(task: TaskConfig, folds: FoldResults, ds: Dataset) -> dict[str, fl
 
 
 def summary_names(task: TaskConfig) -> tuple[str, ...]:
-    """The metrics :func:`summarize` records for each trial of ``task`` (a non-nested one), known before it runs:
-    what a promotion policy may name before the first trial (``tunesmith cycle``'s input checks)."""
+    """The metrics :func:`summarize` records for each trial of ``task`` (a nested one's too: the nested estimate
+    comes after the run), known before it runs: what a promotion policy may name before the first trial (``tunesmith
+    cycle``'s input checks). One ``fold_<i>`` per split :func:`tunesmith.tasks.splits.cv_splits` makes."""
     name = task.metric_name
     measured = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "latency_batch_rows", "model_size_bytes")
-    return (name, f"{name}_std", *(f"fold_{i}" for i in range(task.cv.folds)), "n_folds", "fit_time_s", "unstable",
+    return (name, f"{name}_std", *(f"fold_{i}" for i in range(split_count(task.cv))), "n_folds", "fit_time_s",
+            "unstable",
             *(measured if task.latency is not None else ()))
 
 

@@ -103,6 +103,12 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
 
 
+def split_count(cv: CVConfig) -> int:
+    """How many (train, test) splits :func:`cv_splits` makes with ``cv``, one ``fold_<i>`` metric each: ``folds``, times
+    ``repeats`` for the repeated kind (the only kind that repeats; an unset kind never resolves to it)."""
+    return cv.folds * (cv.repeats if cv.kind == "repeated" else 1)
+
+
 def label_classes(labels: Sequence[object] | np.ndarray) -> tuple[list[str], list[int]]:
     """The classes of a label column, as text, and their row counts: one rule for every check that a classifier's
     rows hold enough classes (the folds here, a re-tune's new rows in :mod:`tunesmith.retune`)."""
