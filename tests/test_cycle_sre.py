@@ -308,3 +308,43 @@ def test_the_beat_champion_precheck_knows_every_metric_a_task_records(
     report = json.loads(proc.stdout)
     assert proc.returncode == code and report["outcome"] == ("promoted" if code == 0 else "bad_input"), (
         report, proc.stderr)
+
+
+def _sitecustomize(folder: Path, code: str) -> dict[str, str]:
+    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder``."""
+    (folder / "sitecustomize.py").write_text(code)
+    return {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+@pytest.mark.slow
+def test_a_retune_plan_refused_after_a_first_promotion_is_a_failed_retune_after_a_done_drift(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-tune's refusal, once the first tuning was promoted, was recorded as a failed drift step: drift had run."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
+    env = _sitecustomize(folder, "import tunesmith.retune as r\nfrom tunesmith.errors import UserInputError\n"
+                                 "def _refused(*a, **k):\n    raise UserInputError('--data: too few rows of a class')\n"
+                                 "r.checked_retune_plan = _refused\n")
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json", env=env)
+    report = json.loads(proc.stdout)
+    assert _steps(report) == [("tune", "done"), ("promote", "done"), ("drift", "done"), ("retune", "failed")], report
+    assert proc.returncode == 2 and "too few rows" in report["steps"][-1]["why"], (report, proc.stderr)
+
+
+@pytest.mark.slow
+def test_a_rejected_retune_whose_marking_fails_is_not_a_second_promote_step(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error marking a rejected re-tune (the store down) added a second, failed promote step after the recorded
+    rejected one."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.9999}})
+    assert _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf").returncode == 3
+    env = _sitecustomize(folder, "from tunesmith.storage.sql import SQLStore\nset_attributes = SQLStore.set_attributes\n"
+                                 "def _down(self, id, updates, now):\n    if 'rejected' in updates:\n"
+                                 "        raise RuntimeError('store down')\n"
+                                 "    return set_attributes(self, id, updates, now)\n"
+                                 "SQLStore.set_attributes = _down\n")
+    proc = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json", env=env)
+    report = json.loads(proc.stdout)
+    assert _steps(report)[-2:] == [("promote", "rejected"), ("report", "failed")], (report, proc.stderr)
+    assert proc.returncode == 1 and "store down" in report["steps"][-1]["why"], report

@@ -386,6 +386,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             outcome = CycleOutcome(steps[0].status.value)
             return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
+    drifted: CycleStep | None = None  # a drift step found drift, recorded once the re-tune's plan is accepted
     try:
         first_promoted = False
         if (model_name is not None and registered is None and (promote is not None or spec.promotion is not None)
@@ -423,12 +424,13 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
             return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
         pending = _interrupted_retune(store, head, data)
+        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against "
+                            f"{report.reference_said})", brief)
+        doing = "retune"  # a refusal of the re-tune is the re-tune's failure (the drift check ran), not the drift's
         # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
         plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
                                                                     data_columns=new_rows)
-        doing = "retune"
-        record(CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against {report.reference_said})",
-                         brief))
+        record(drifted)
         with handlers_restored():
             if plan is None:  # yesterday's stopped re-tune on these very rows: continued, not started again
                 assert pending is not None
@@ -466,6 +468,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         # with a registry, only a promotion changes the champion; without one, a re-tune not rejected is the new head
         kept = outcome is CycleOutcome.REJECTED or (registered is not None and outcome is not CycleOutcome.PROMOTED)
         champion = head.name if kept else result.experiment.name
+        doing = "report"  # the promote step is recorded: what fails from here is not a second promote step
         if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
             store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
         return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
@@ -475,6 +478,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         # work was done (a tuning, a drift check): its steps are recorded and the one that raised is a failed step,
         # not bad input with no steps; exit 2 when the fix is the user's (a spec field), else 1
         why = str(e) if isinstance(e, UserInputError) else f"{type(e).__name__}: {e}"
+        if doing == "retune" and drifted is not None and drifted not in steps:  # refused by the re-tune's plan: the drift check had run
+            record(drifted)
         record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
                            failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)
