@@ -1172,8 +1172,9 @@ def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-un
 
 
 def _watch_stopped(stop, in_cycle: bool, command: str = "watch") -> str:  # type: ignore[no-untyped-def]
-    """What watch (or ``command``, asked twice) says as a stop signal ends it: where it stopped, and so what may be unfinished. ``in_cycle``: the
-    signal was noted during the cycle last reported (one noted while it was being reported came after it)."""
+    """What watch (or ``command``, asked twice) says as a stop signal ends it: where it stopped, and so what may be
+    unfinished. ``in_cycle``: the signal was noted during the cycle last reported (one noted while it was being
+    reported came after it)."""
     if stop.at_once and not in_cycle:
         return "watch: stopped between cycles; nothing is lost: every cycle that ended is recorded and reported"
     if stop.at_once:  # noted during the cycle, acted on once it had been reported

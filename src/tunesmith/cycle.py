@@ -478,8 +478,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         # work was done (a tuning, a drift check): its steps are recorded and the one that raised is a failed step,
         # not bad input with no steps; exit 2 when the fix is the user's (a spec field), else 1
         why = str(e) if isinstance(e, UserInputError) else f"{type(e).__name__}: {e}"
-        if doing == "retune" and drifted is not None and drifted not in steps:  # refused by the re-tune's plan: the drift check had run
-            record(drifted)
+        if doing == "retune" and drifted is not None and drifted not in steps:
+            record(drifted)  # refused by the re-tune's plan: the drift check had run
         record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
                            failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)

@@ -3,9 +3,10 @@
 For a built-in task the reference is the experiment's own data (read again from its spec; a file whose content no
 longer matches the fingerprint of the rows it was tuned on is refused, not compared: overwritten by new rows, it
 would hide any drift), or ``--reference`` read as that data is; the columns are its features and its label, and
-the champion (the best eligible trial) is refit on the development rows and scored on the new rows. For trial-code experiments tunesmith has
-no model: two files are compared column by column, the reference being ``--reference`` or, for a re-tune, the
-file it was tuned on (``retune --data``, recorded in its lineage), which is what its champion learned from.
+the champion (the best eligible trial) is refit on the development rows and scored on the new rows. For trial-code
+experiments tunesmith has no model: two files are compared column by column, the reference being ``--reference``
+or, for a re-tune, the file it was tuned on (``retune --data``, recorded in its lineage), which is what its champion
+learned from.
 """
 
 from __future__ import annotations

@@ -294,7 +294,8 @@ class SQLStore:
         except IntegrityError:
             raise ExperimentExists(
                 f"an experiment named {name!r} already exists in {describe_url(self.url)}; "
-                f"continue it with `{resume_command(name, self.url, os.environ)}` (which runs the spec recorded then, not this one), or "
+                f"continue it with `{resume_command(name, self.url, os.environ)}` (which runs the spec recorded then, "
+                "not this one), or "
                 "choose another name (--name)", name, describe_url(self.url)
             ) from None
         return self.experiment(name)
