@@ -116,6 +116,30 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
     assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
 
 
+def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> None:
+    """`cycle --json` printed a bad_input object on exit 2; `watch --json`, one JSON line per cycle otherwise,
+    printed nothing, so a reader of its lines could not tell a refusal from a crash."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    for args, says in ((("bc.yaml", "--data", "missing.csv"), "missing.csv"),
+                       (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every"),
+                       (("churn", "--data", "missing.csv"), "no experiment named 'churn'")):
+        proc = _cli(tmp_path, "watch", *args, "--json")
+        assert proc.returncode == 2, proc.stderr
+        said = proc.stderr.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("error: ") and says in said[0], proc.stderr
+        lines = proc.stdout.splitlines()
+        assert len(lines) == 1, proc.stdout
+        report = json.loads(lines[0])
+        assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["target"] == args[0]
+        assert report["error"] == said[0].removeprefix("error: ")
+    quiet = _cli(tmp_path, "watch", "bc.yaml", "--data", "missing.csv")
+    assert quiet.returncode == 2 and quiet.stdout == ""
+
+
 @pytest.mark.slow
 def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
         tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1106,17 +1106,15 @@ def watch(target: CycleTarget, data: DataOption,
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
     import time
 
-    from tunesmith.cycle import stopped_exit, watch_command
-    from tunesmith.spec.units import parse_duration
+    from tunesmith.cycle import bad_input_json, stopped_exit, watch_command
     from tunesmith.stop_signals import stop_signals_deferred
 
-    try:  # the spec's rule (budget.wall_time, grace_period): compound durations (1h30m) included
-        period = parse_duration(every)
-    except ValueError as e:
-        raise UserInputError(f"--every: {e}") from None
-    if period > MAX_WATCH_EVERY:  # the sleep overflowed past the platform's time_t, after a first cycle had run
-        raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
-                             "cycle` from a scheduler)")
+    try:
+        period = _watch_period(every)
+    except UserInputError as e:  # with --json, one line a reader can parse, as `cycle --json` prints
+        if as_json:
+            print(strict_json(bad_input_json(target, str(e)), default=str), flush=True)
+        raise
 
     # a stop signal during a cycle step (drift, promote, report) is noted and watch stops once the cycle has ended,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
@@ -1144,6 +1142,10 @@ def watch(target: CycleTarget, data: DataOption,
             reports = watch_command(storage, target, data, period, cycles=cycles, on_cycle=show_cycle,
                                     reference=reference, trials=trials, model_name=model_name,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
+        except UserInputError as e:  # refused before its cycle ran (a later day's file too): said as cycle says it
+            if as_json:
+                print(strict_json(bad_input_json(target, str(e)), default=str), flush=True)
+            raise
         except KeyboardInterrupt:
             err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
             # after a cycle that ended with a signal noted: its code, a failure or rejection ahead of 130
@@ -1153,6 +1155,25 @@ def watch(target: CycleTarget, data: DataOption,
         err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
         raise typer.Exit(stopped_exit(exit_code["last"], stop.signal))
     raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
+
+
+def _watch_period(every: str) -> float:
+    """--every in seconds, by the spec's rule (budget.wall_time, grace_period: compound durations, 1h30m, included).
+
+    Raises:
+        UserInputError: at --every, unparsable or over 365d (the sleep overflowed the platform's time_t after a
+            first cycle had run).
+    """
+    from tunesmith.spec.units import parse_duration
+
+    try:
+        period = parse_duration(every)
+    except ValueError as e:
+        raise UserInputError(f"--every: {e}") from None
+    if period > MAX_WATCH_EVERY:
+        raise UserInputError(f"--every: at most 365d between cycles; got {every!r} (for longer, run `tunesmith "
+                             "cycle` from a scheduler)")
+    return period
 
 
 def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-untyped-def]
