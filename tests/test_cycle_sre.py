@@ -332,6 +332,10 @@ def test_the_beat_champion_precheck_knows_every_metric_a_task_records(
     report = json.loads(proc.stdout)
     assert proc.returncode == code and report["outcome"] == ("promoted" if code == 0 else "bad_input"), (
         report, proc.stderr)
+    if code == 2:  # refused before any tuning (the bug tuned the whole experiment, then said bad_input)
+        from tunesmith.storage.sql import SQLStore
+
+        assert "bc" not in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiment_names()
 
 
 def _sitecustomize(folder: Path, code: str) -> dict[str, str]:

@@ -309,10 +309,11 @@ def test_stores_outlive_the_runner() -> None:
     env = gha["jobs"]["cycle"]["env"]
     assert all(name in env and "secrets." in env[name] for name in STORES), env
     argo = yaml.safe_load(YAML_FILES[1].read_text())
-    for template in argo["spec"]["workflowSpec"]["templates"]:
-        if "container" in template:
-            names = {e["name"]: e for e in template["container"]["env"]}
-            assert all(name in names and "secretKeyRef" in names[name]["valueFrom"] for name in STORES), names
+    containers = [t["container"] for t in argo["spec"]["workflowSpec"]["templates"] if "container" in t]
+    assert containers, "the Argo workflow runs no container"
+    for container in containers:
+        names = {e["name"]: e for e in container["env"]}
+        assert all(name in names and "secretKeyRef" in names[name]["valueFrom"] for name in STORES), names
     tree = ast.parse(DAG.read_text())
     stores = next(n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                   and any(isinstance(t, ast.Name) and t.id == "STORES" for t in n.targets))

@@ -39,6 +39,8 @@ def test_target_counts_only_trials_that_satisfy_the_constraints(project):
     assert shown["total_trials"] == 40, run.stdout
     assert "target 0.3 reached" not in run.stdout
     assert shown["best"] is not None and shown["best"]["values"]["loss"] >= 0.5
+    assert any(t["values"] and t["values"]["loss"] < 0.3 for t in project.trials("tgt")), \
+        "the premise: an infeasible trial below the target came up, which ended the run before the fix"
 
 
 def test_patience_is_measured_against_the_best_feasible_trial(project):

@@ -56,7 +56,8 @@ def test_a_resumed_bo_run_on_a_stepped_float_goes_on_as_an_uninterrupted_one(pro
             if trial.number == 9:
                 runners[0].request_stop()
 
-    run_experiment(spec("cut"), store, StopAfterTen(), on_runner=runners.append)
+    cut = run_experiment(spec("cut"), store, StopAfterTen(), on_runner=runners.append)
+    assert len(cut.trials) == 10, "the premise: the first run was stopped part-way, so the resume proposes"
     resumed = [dict(t.params) for t in resume_experiment("cut", store).trials]
     store.close()
     assert resumed == whole

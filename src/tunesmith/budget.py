@@ -71,7 +71,6 @@ class BudgetTracker:
         self.started = started
         self.elapsed_before = elapsed_before
         self.ranking = ranking or RunningBest([ObjectiveSpec("value", direction)])
-        self.best: float | None = None       # the first objective's value of ranking's best trial
         self.since_improvement = 0
         self.finished = 0
         self.run_finished = 0   # this run only: a resumed run is judged on its own failures, not the ones
@@ -119,7 +118,6 @@ class BudgetTracker:
         before = self.ranking.best
         best = self.ranking.offer(trial)
         if best is not None and best is not before and best.values:
-            self.best = best.values[0]
             self.since_improvement = 0
         else:
             self.since_improvement += 1
@@ -217,8 +215,9 @@ class BudgetTracker:
             return f"trial budget of {b.trials} reached"
         if b.wall_time is not None and self.elapsed_before + now - self.started >= b.wall_time:
             return f"wall-time budget of {b.wall_time:g}s reached"
-        if b.target is not None and self.best is not None and not self.direction.better(b.target, self.best):
-            return f"target {b.target:g} reached (best {self.best:g})"
+        best = self.ranking.best.values[0] if self.ranking.best and self.ranking.best.values else None
+        if b.target is not None and best is not None and not self.direction.better(b.target, best):
+            return f"target {b.target:g} reached (best {best:g})"
         if b.patience is not None and self.since_improvement >= b.patience:
             return f"no improvement in {b.patience} trials"
         return self.cost_stop()

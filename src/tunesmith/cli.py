@@ -1109,13 +1109,6 @@ def watch(target: CycleTarget, data: DataOption,
     from tunesmith.cycle import bad_input_json, stopped_exit, watch_command
     from tunesmith.stop_signals import stop_signals_deferred
 
-    try:
-        period = _watch_period(every)
-    except UserInputError as e:  # with --json, one line a reader can parse, as `cycle --json` prints
-        if as_json:
-            print(strict_json(bad_input_json(target, str(e)), default=str), flush=True)
-        raise
-
     # a stop signal during a cycle step (drift, promote, report) is noted and watch stops once the cycle has ended,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
@@ -1139,10 +1132,11 @@ def watch(target: CycleTarget, data: DataOption,
             stop.at_once = False
 
         try:
-            reports = watch_command(storage, target, data, period, cycles=cycles, on_cycle=show_cycle,
+            reports = watch_command(storage, target, data, _watch_period(every), cycles=cycles, on_cycle=show_cycle,
                                     reference=reference, trials=trials, model_name=model_name,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
-        except UserInputError as e:  # refused before its cycle ran (a later day's file too): said as cycle says it
+        except UserInputError as e:  # --every, or refused before a cycle ran (a later day's file too): one line a
+            # reader of --json can parse, as `cycle --json` prints it
             if as_json:
                 print(strict_json(bad_input_json(target, str(e)), default=str), flush=True)
             raise

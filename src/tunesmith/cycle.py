@@ -113,9 +113,7 @@ def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
     """A cycle stopped at once (a stop signal asked twice) before it could report: shaped as
     :meth:`CycleReport.to_json`'s, outcome ``interrupted``, exit code 130, no steps (those that ended are recorded as
     ``cycle_<step>`` events), the ``target`` as given and the signal (``stopped_by``)."""
-    return {"root": None, "checked": None, "champion": None, "champion_from": None,
-            "outcome": CycleOutcome.INTERRUPTED.value, "exit_code": EXIT_INTERRUPTED, "steps": [], "target": target,
-            "stopped_by": stopped_by}
+    return _report_without_steps(target, CycleOutcome.INTERRUPTED, EXIT_INTERRUPTED, stopped_by=stopped_by)
 
 
 def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
@@ -128,9 +126,12 @@ def bad_input_json(target: str, error: str) -> dict[str, Any]:
     """A refused cycle's report, shaped as :meth:`CycleReport.to_json`'s for a CI step that parses ``--json``
     whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
     ``target`` as given (the experiment's name is not known when the spec file could not be read)."""
-    return {"root": None, "checked": None, "champion": None, "champion_from": None,
-            "outcome": CycleOutcome.BAD_INPUT.value, "exit_code": EXIT_INPUT, "steps": [], "target": target,
-            "error": error}
+    return _report_without_steps(target, CycleOutcome.BAD_INPUT, EXIT_INPUT, error=error)
+
+
+def _report_without_steps(target: str, outcome: CycleOutcome, exit_code: int, **extra: Any) -> dict[str, Any]:
+    return {"root": None, "checked": None, "champion": None, "champion_from": None, "outcome": outcome.value,
+            "exit_code": exit_code, "steps": [], "target": target, **extra}
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     registry_uri = (lineage_registry(store, spec.name if from_file else target, spec)
                     if promote is None and model_name is not None else None)  # one, for reading and for promoting
     registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name, registry_uri)
-                  if registry_uri is not None and model_name is not None else None)
+                  if registry_uri is not None and model_name is not None else None)  # narrows for mypy
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
     checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
@@ -395,7 +396,6 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             # first drift, nothing was served until then); offered until a promotion of it was done or rejected: a
             # rejection is recorded once, later cycles check drift against it and re-tune; one that failed or was
             # cut (a registry down, SIGKILL) is offered again by the next cycle
-            doing = "promote"
             flush()  # the tune step first: a cycle killed during the promotion leaves the first tuning to offer
             first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
             record(replace(first, why=f"first tuning: {first.why}"))

@@ -136,7 +136,6 @@ class TuningMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._name = ""
         self._objectives: tuple[ObjectiveSpec, ...] = ()
-        self._exclude_unstable = False
         self._ranking = RunningBest(())   # replaced in experiment_seen by the spec's selection rule
         self._created_at = 0.0
         self._best: TrialRecord | None = None
@@ -162,8 +161,8 @@ class TuningMetrics:
         self._objectives = spec.objectives
         self._created_at = experiment.created_at
         self._is_task = spec.task is not None
-        self._exclude_unstable = bool(spec.task and spec.task.exclude_unstable)
-        self._ranking = RunningBest(spec.objectives, (), spec.constraints, self._exclude_unstable)
+        self._ranking = RunningBest(spec.objectives, (), spec.constraints,
+                                    bool(spec.task and spec.task.exclude_unstable))
         self._early_stopping = spec.scheduler.name != "none"
         self._resources.max_resource = getattr(spec.scheduler, "max_resource", None)
         self._at(self.running, n).set(1 if running else 0)

@@ -186,7 +186,9 @@ def summary_names(task: TaskConfig) -> tuple[str, ...]:
     comes after the run), known before it runs: what a promotion policy may name before the first trial (``tunesmith
     cycle``'s input checks). One ``fold_<i>`` per split :func:`tunesmith.tasks.splits.cv_splits` makes."""
     name = task.metric_name
-    measured = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "latency_batch_rows", "model_size_bytes")
+    from tunesmith.spec.model import TASK_MEASURED
+
+    measured = (*TASK_MEASURED, "latency_batch_rows")
     return (name, f"{name}_std", *(f"fold_{i}" for i in range(split_count(task.cv))), "n_folds", "fit_time_s",
             "unstable",
             *(measured if task.latency is not None else ()))
