@@ -871,9 +871,9 @@ def rollback(
     from tunesmith.clock import SystemClock
     from tunesmith.errors import StoreNotFound
     from tunesmith.promotion.promote import rollback as run_rollback
-    from tunesmith.tracking.mlflow_tracker import resolve_uri
+    from tunesmith.tracking import registry_uri
 
-    uri = resolve_uri(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"), os.getcwd())
+    uri = registry_uri(tracking_uri, os.getcwd())
     try:
         store = _store(storage)
         store.experiments()
@@ -1031,7 +1031,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     process's, and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
-    from tunesmith.cycle import bad_input_json, cycle_command, interrupted_json, stopped_exit
+    from tunesmith.cycle import bad_input_json, cycle_command, interrupted_json
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
@@ -1057,8 +1057,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
         err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
     signal_name = stop.signal
-    code = stopped_exit(report.exit_code, signal_name)
-    _emit_json({**report.to_json(), "exit_code": code, "stopped_by": signal_name}, as_json, json_out)
+    code, as_dict = _cycle_json(report, signal_name)
+    _emit_json(as_dict, as_json, json_out)
     if not as_json:
         _print_cycle(report)
     if signal_name is not None:
@@ -1083,6 +1083,15 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
     finally:
         for warning in said:
             err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
+
+
+def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """A cycle's exit code and its ``--json`` report, after which a stop signal may have been noted (``stopped_by``):
+    the JSON's ``exit_code`` is the one the process returns (130 for a noted signal, unless 1, 2 or 3 came first)."""
+    from tunesmith.cycle import stopped_exit
+
+    code = stopped_exit(report.exit_code, stopped_by)
+    return code, {**report.to_json(), "exit_code": code, "stopped_by": stopped_by}
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -1116,11 +1125,10 @@ def watch(target: CycleTarget, data: DataOption,
     exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
     with stop_signals_deferred() as stop:
         def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
-            noted["in_cycle"], signal_name = stop.signal is not None, stop.signal
-            exit_code["last"] = stopped_exit(report.exit_code, signal_name)
+            noted["in_cycle"] = stop.signal is not None
+            exit_code["last"], as_dict = _cycle_json(report, stop.signal)
             if as_json:
-                print(strict_json({**report.to_json(), "exit_code": exit_code["last"], "stopped_by": signal_name},
-                                  default=str), flush=True)
+                print(strict_json(as_dict, default=str), flush=True)
             else:
                 _print_cycle(report)
             stop.at_once = True  # reported: a signal from here on stops watch between cycles, at once

@@ -35,13 +35,21 @@ def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
     """The spec's MLflow tracker: ``uri`` (``--tracking-uri``), else the spec's ``tracking.mlflow.uri``, both read
     from the spec's folder; else ``$MLFLOW_TRACKING_URI``, as MLflow's own client and ``rollback`` read it, from the
     current folder; else ``sqlite:///mlflow.db`` in the spec's folder."""
-    from tunesmith.tracking.mlflow_tracker import MlflowTracker, resolve_uri
+    from tunesmith.tracking.mlflow_tracker import MlflowTracker
 
     cfg = spec.tracking.mlflow if spec.tracking is not None else None
-    given = uri or (cfg.uri if cfg else None)
-    from_env = None if given else os.environ.get("MLFLOW_TRACKING_URI") or None
-    resolved = resolve_uri(from_env, os.getcwd()) if from_env else resolve_uri(given, spec.base_dir)
+    resolved = registry_uri(uri or (cfg.uri if cfg else None), spec.base_dir)
     return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
+
+
+def registry_uri(given: str | None, base_dir: str | None) -> str:
+    """The MLflow URI to use: ``given`` (a flag, a spec's field), read from ``base_dir``; else
+    ``$MLFLOW_TRACKING_URI``, as MLflow's own client reads it, from the current folder; else
+    ``sqlite:///mlflow.db`` in ``base_dir``. The one rule of ``promote``, ``rollback``, ``cycle`` and tracking."""
+    from tunesmith.tracking.mlflow_tracker import resolve_uri
+
+    from_env = None if given else os.environ.get("MLFLOW_TRACKING_URI") or None
+    return resolve_uri(from_env, os.getcwd()) if from_env else resolve_uri(given, base_dir)
 
 
 def check_tracking_installed(spec: ExperimentSpec) -> None:
