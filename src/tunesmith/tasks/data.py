@@ -31,6 +31,13 @@ _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 _CACHE_SIZE = 4
 
 
+def is_missing(value: Any) -> bool:
+    """Whether a cell as read (CSV text, a Parquet value) is a missing value: None, NaN, or a text such as ``NA``,
+    ``n/a`` or an empty cell."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in _MISSING) or \
+        (isinstance(value, float) and math.isnan(value))
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Feature matrix, target, optional groups and time, in row order (time order when there is a time)."""

@@ -134,14 +134,8 @@ def refuse_missing_values(task: TaskConfig, base_dir: BaseDir, columns: dict[str
     Raises:
         UserInputError: at ``field``: the first missing value, and the two fixes.
     """
-    import math
-
     from tunesmith.errors import UserInputError
-    from tunesmith.tasks.data import _MISSING
-
-    def missing(v: Any) -> bool:
-        return v is None or (isinstance(v, str) and v.strip().lower() in _MISSING) or \
-            (isinstance(v, float) and math.isnan(v))
+    from tunesmith.tasks.data import is_missing as missing
 
     found = next(((col, i) for col in features if col in columns for i, v in enumerate(columns[col]) if missing(v)),
                  None)
