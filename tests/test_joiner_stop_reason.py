@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import pytest
+
 
 def _experiment(project, name: str, **overrides):  # type: ignore[no-untyped-def]
     from tunesmith.runner import prepare
@@ -19,16 +21,23 @@ def _experiment(project, name: str, **overrides):  # type: ignore[no-untyped-def
     return store, exp, str(project.root / "work" / "trial-{number}" / "trial.log")
 
 
-def test_a_joiner_whose_lead_was_interrupted_says_its_trials_are_left_not_running(project):
+@pytest.mark.parametrize("store", ["default", "other"])
+def test_a_joiner_whose_lead_was_interrupted_says_its_trials_are_left_not_running(project, store):
     """A lead with two trials was interrupted (Ctrl-C: both recorded interrupted) while a `--join`-er ran the third
     and last trial of the budget. The joiner said "2 still running with other coordinators", recorded it as the
     reason the experiment completed, and `show` repeated it: nobody ran them. It now says they are left, and how to
-    run them."""
+    run them. In a store `resume NAME` would not open (``other``), that command names it: it found no experiment."""
     from tunesmith.events import RunListener
     from tunesmith.records import TrialState
     from tunesmith.runner import resume_experiment
+    from tunesmith.storage import SQLStore
 
+    where = store
     store, exp, logs = _experiment(project, "left", budget={"trials": 3})
+    if where == "other":  # the same records, in a store `resume left` would not open
+        store.close()
+        (project.root / "tunesmith.db").rename(project.root / "other.db")
+        store = SQLStore(f"sqlite:///{project.root / 'other.db'}")
     lead = [store.new_trial(exp.id, {"x": x}, 1, time.time(), logs, owner="h:1:lead") for x in (0.1, 0.2)]
 
     class LeadInterrupted(RunListener):  # the lead is Ctrl-C'd while the joiner runs its trial
@@ -43,8 +52,9 @@ def test_a_joiner_whose_lead_was_interrupted_says_its_trials_are_left_not_runnin
     finally:
         store.close()
     assert "still running" not in result.stop_reason, result.stop_reason
+    named = f" --storage sqlite:///{project.root / 'other.db'}" if where == "other" else ""
     assert result.stop_reason == ("trial budget of 3 reached: every trial is taken, 2 interrupted or lost and run by "
-                                  "nobody: `tunesmith resume left` runs them again"), result.stop_reason
+                                  f"nobody: `tunesmith resume left{named}` runs them again"), result.stop_reason
 
 
 def test_a_joiner_waiting_for_the_first_cost_says_so_not_that_the_trial_budget_is_taken(project):
@@ -64,3 +74,4 @@ def test_a_joiner_waiting_for_the_first_cost_says_so_not_that_the_trial_budget_i
         store.close()
     assert result.stop_reason == ("cost budget of 10: trials start one at a time until one's cost is known, 1 still "
                                   "running with other coordinators"), result.stop_reason
+

@@ -77,3 +77,39 @@ def test_resume_command_names_only_a_store_resume_would_not_find_and_hides_its_p
     hint = resume_command("a", "postgresql://me:hunter22@db.internal/tuning", {}, join=True)
     assert "hunter22" not in hint
     assert hint == "tunesmith resume a --join --storage 'postgresql://me:***@db.internal/tuning'"
+
+
+def test_another_coordinators_lease_error_names_the_store_in_both_commands_it_offers(project):
+    """`resume NAME --storage other.db` while another coordinator held the experiment said "then `tunesmith resume`;
+    or ... `tunesmith resume --join`": no name, and no `--storage`, so neither command reached the experiment. Both
+    are now the full command for that store, and the plain one works once the lease is given back."""
+    import time
+
+    from tunesmith.lease_holders import lease_owner_id
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    env = _env_without_storage()
+    spec = spec_from_dict(project.spec(name="held-lease", budget={"trials": 2}, executor={"kind": "inline"},
+                                       base_dir=str(project.root)))
+    store = SQLStore(f"sqlite:///{project.root / 'other.db'}")
+    owner = lease_owner_id()  # this test's own process: alive, so the lease is held
+    try:
+        plan = prepare(spec)
+        exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", time.time())
+        assert store.acquire_lease(exp.id, owner, time.time(), 600) is None
+        held = subprocess.run([sys.executable, "-m", "tunesmith.cli", "resume", "held-lease", "--storage",
+                               "sqlite:///other.db", "-q"], cwd=project.root, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert held.returncode == 2, held.stderr
+        said = " ".join(held.stderr.split())
+        assert "`tunesmith resume held-lease --storage sqlite:///other.db`" in said, said
+        assert "`tunesmith resume held-lease --join --storage sqlite:///other.db`" in said, said
+        store.release_lease(exp.id, owner)
+    finally:
+        store.close()
+    hint = said.split("then `", 1)[1].split("`", 1)[0]
+    resumed = subprocess.run([sys.executable, "-m", "tunesmith.cli", *shlex.split(hint)[1:], "-q"],
+                             cwd=project.root, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr

@@ -222,11 +222,11 @@ class BudgetTracker:
             return f"no improvement in {b.patience} trials"
         return self.cost_stop()
 
-    def taken_stop(self, now: float, states: Mapping[TrialState, int], name: str) -> str:
+    def taken_stop(self, now: float, states: Mapping[TrialState, int], resume: str) -> str:
         """Why a coordinator stops that may start no trial while its peers may still run the last ones (``resume
         --join``): in the words of the run that finishes them, and what is left, as the store counts the experiment's
         trials by state (``states``): those running or queued with other coordinators, and those interrupted or lost
-        that nobody runs (``resume NAME`` re-runs them)."""
+        that nobody runs (the command ``resume``, ``tunesmith resume NAME`` with its ``--storage``, re-runs them)."""
         reason = self.stop_reason(now)
         if reason is not None:
             return reason
@@ -240,7 +240,7 @@ class BudgetTracker:
         elsewhere = states.get(TrialState.RUNNING, 0) + states.get(TrialState.QUEUED, 0)
         left = states.get(TrialState.INTERRUPTED, 0) + states.get(TrialState.LOST, 0)
         told = [f"{elsewhere} still running with other coordinators"] if elsewhere else []
-        told += [f"{left} interrupted or lost and run by nobody: `tunesmith resume {name}` runs "
+        told += [f"{left} interrupted or lost and run by nobody: `{resume}` runs "
                  f"{'it' if left == 1 else 'them'} again"] if left else []
         return f"{why}, {'; '.join(told)}" if told else why
 

@@ -194,13 +194,16 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, resumed: bool) -> RunResult:
+        from tunesmith.storage.sql import resume_hint  # (the store is open: SQLAlchemy is loaded)
+
         exp_id = self.experiment.id
         if not self.join:
             holder = self.store.acquire_lease(exp_id, self._owner, self.clock.now(), LEASE_TTL)
             if holder is not None:
-                raise LeaseHeld(f"experiment {self.spec.name!r} is being run by another coordinator ({holder}); "
-                                "wait for it to finish or stop it, then `tunesmith resume`; or add trials to it "
-                                "from here with `tunesmith resume --join`")
+                name = self.spec.name
+                raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}); wait for it "
+                                f"to finish or stop it, then `{resume_hint(self.store, name)}`; or add trials to it "
+                                f"from here with `{resume_hint(self.store, name, join=True)}`")
         self._heartbeat.start()  # (the loop tells what it found; the loop's own writes stop the run on a failing store)
         try:
             return self._run(resumed)
@@ -276,6 +279,8 @@ class Runner:
 
     def _loop(self) -> str:
         """Start the executor, then dispatch and collect until the budget, strategy or user says stop; returns why."""
+        from tunesmith.storage.sql import resume_hint
+
         self.executor.start()  # inside _run's try: a start that fails (no cluster) is shut down and recorded too
         last_sync = self.clock.monotonic()
         while True:
@@ -298,7 +303,7 @@ class Runner:
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
                         return self._budget.taken_stop(mono, self.store.trial_counts().get(self.experiment.id, {}),
-                                                       self.experiment.name)  # what runs with peers, what nobody runs
+                                                       resume_hint(self.store, self.experiment.name))  # (for nobody's)
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
                 timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
