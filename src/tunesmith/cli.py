@@ -1183,11 +1183,10 @@ def _deferred_stop_reaches(stop) -> Callable[[Any], None]:  # type: ignore[no-un
     stops it before its first trial (recorded as interrupted: `tunesmith resume` continues it). A signal the run's
     handlers take is noted too, so one in the run's tail (its holdout refit, after its loop ended) still stops the
     command once the cycle has ended."""
-    from tunesmith.stop_signals import install_signal_handlers, noted_too
+    from tunesmith.stop_signals import install_signal_handlers
 
     def on_runner(runner) -> None:  # type: ignore[no-untyped-def]
-        install_signal_handlers(runner)
-        noted_too(stop)
+        install_signal_handlers(runner, noted=stop)
         if stop.signal is not None:
             runner.request_stop(f"interrupted by {stop.signal}")
 

@@ -20,7 +20,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tunesmith.runner import Runner
@@ -29,15 +29,21 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))  # Windows: no SIGHUP
 
 
-def install_signal_handlers(runner: Runner) -> None:
+def install_signal_handlers(runner: Runner, noted: StopRequest | None = None) -> None:
     """First stop signal: stop gracefully. Second: stop now (still leaving the store consistent), unless it is
-    SIGHUP again: the shell and the kernel can each send one for the same hangup."""
+    SIGHUP again: the shell and the kernel can each send one for the same hangup.
+
+    ``noted``: the command's own request (:func:`stop_signals_deferred`, `cycle` and `watch`) is told the first
+    signal too: one that lands in the run's tail (its shutdown grace, its holdout refit), after its loop ended,
+    reached only a runner that no longer stops anything, and the cycle went on as if none came."""
     stopping = {"requested": False}
     terminals = [fd for fd in (1, 2) if os.isatty(fd)]  # asked now: a terminal that hung up no longer says it is one
 
     def handler(signum: int, _frame: object) -> None:
         hangup = signum == getattr(signal, "SIGHUP", None)
         name = signal.Signals(signum).name
+        if noted is not None and noted.signal is None:
+            noted.signal = name
         if not stopping["requested"]:
             stopping["requested"] = True
             runner.request_stop(f"interrupted by {name}")
@@ -126,25 +132,6 @@ def stop_signals_deferred() -> Iterator[StopRequest]:
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 signal.signal(signum, note)
         yield request
-
-
-def noted_too(request: StopRequest) -> None:
-    """Wrap the stop handlers now installed (a tuning run's, :func:`install_signal_handlers`) so the first signal is
-    also noted in ``request``: one that lands in the run's tail (its shutdown grace, its holdout refit), after its
-    loop ended, reached only a runner that no longer stops anything, and the cycle went on as if none came."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in STOP_SIGNALS:
-        inner = signal.getsignal(signum)
-        if not callable(inner):  # ignored at start (nohup), or the default
-            continue
-
-        def handler(signum: int, frame: object, inner: Any = inner) -> None:
-            if request.signal is None:
-                request.signal = signal.Signals(signum).name
-            inner(signum, frame)
-
-        signal.signal(signum, handler)
 
 
 @contextmanager
