@@ -120,8 +120,12 @@ def _start_holder(project, ttl: float) -> subprocess.Popen:
     """`tunesmith run` A, in a session of its own, holding both slots of tag team=vision with 60 s trials."""
     from helpers import wait_for
 
+    from tunesmith.storage import SQLStore
+
     project.write("sleepers.py", SLEEPERS)
-    project.cli("quota", "set", "tag:team=vision", "2", check=True)
+    store = SQLStore(project.storage)  # the quota, set in this process (`quota set` is not what these tests check)
+    store.set_quota("tag:team=vision", 2, now=time.time())
+    store.close()
     a = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(_tagged(
         project, "holder", budget={"trials": 2}, executor={"kind": "process", "workers": 2, "slot_lease_ttl": ttl})),
         "--quiet"], cwd=project.root, env={**os.environ, "NAP_SECONDS": "60"}, start_new_session=True,

@@ -153,7 +153,7 @@ def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_pru
     spec = project.spec(name="ignored", trial={"function": "ignores:objective"}, budget={"trials": 9},
                         strategy="random", executor={"kind": "inline"},
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
-    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    tunesmith.run(spec, storage=project.storage)  # the runs are set-up here (show is the subject): in this process
     shown = show_json("ignored")
     pruned = sorted(t["number"] for t in trials_json("ignored") if t["state"] == "pruned")
     assert pruned and shown["scheduler"]["ran_past_their_stop"] == pruned
@@ -163,8 +163,7 @@ def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_pru
     assert "check trial.should_prune() after each report and return when it is true" in text
     # trials that return when told to stop are not named
     project.write("curves.py", CURVES)
-    project.cli("run", str(project.write_spec({**spec, "name": "heeded", "trial": {"function": "curves:objective"}})),
-                "--quiet", check=True)
+    tunesmith.run({**spec, "name": "heeded", "trial": {"function": "curves:objective"}}, storage=project.storage)
     assert "ran_past_their_stop" not in show_json("heeded")["scheduler"]
 
 
