@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
+import tunesmith
 from _faults_setup import show_json, trials_json
 from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
 
@@ -69,7 +70,7 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
 
 
 def test_resume_of_a_finished_experiment_runs_nothing_more(project):
-    project.cli("run", str(project.write_spec(project.spec(name="done"))), "--quiet", check=True)
+    tunesmith.run(project.spec(name="done"), storage=project.storage)  # set-up, in this process: resume is checked
     before = trials_json("done")
     proc = project.cli("resume", "done", "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -78,8 +79,7 @@ def test_resume_of_a_finished_experiment_runs_nothing_more(project):
 
 def test_resume_of_a_finished_experiment_shows_its_recorded_best(project):
     """The progress line said `best -` on resuming a run whose history holds a best."""
-    project.cli("run", str(project.write_spec(project.spec(name="done", executor={"kind": "inline"}))), "--quiet",
-                check=True)
+    tunesmith.run(project.spec(name="done", executor={"kind": "inline"}), storage=project.storage)  # set-up
     best = min(t["values"]["loss"] for t in trials_json("done") if t["state"] == "completed")
     proc = project.cli("resume", "done")
     assert proc.returncode == 0, proc.stderr

@@ -86,7 +86,7 @@ def test_a_command_trial_is_stopped_by_the_scheduler(project):
     spec = project.spec(name="cmd-sched", trial={"command": "python {spec_dir}/train.py {x}"}, budget={"trials": 8},
                         strategy="random", executor={"kind": "process", "workers": 2},
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3})
-    project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
+    tunesmith.run(spec, storage=project.storage)  # set-up in this process (the trials' commands still run apart)
     trials = trials_json("cmd-sched")
     pruned = [t for t in trials if t["state"] == "pruned"]
     assert pruned, trials
