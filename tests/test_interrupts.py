@@ -389,8 +389,17 @@ def test_run_and_resume_called_in_process_give_the_stop_signals_back(project):
             assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before, args
 
 
-def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):
-    spec = slow_spec("leased", trials=20)
+def test_a_second_coordinator_is_refused_while_the_first_runs(project, fault_log):
+    # the first run's trials are held until it is killed: under load the second CLI's start-up could outlast a run
+    # of 0.4 s trials, and `resume` of a finished experiment exits 0
+    project.write("held.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(120)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="leased", trial={"function": "held:objective"}, budget={"trials": 20},
+                                           executor={"kind": "process", "workers": 2}))
     first = start_cli(project, "run", str(spec), "--quiet")
     try:
         wait_for(lambda: count_states(project, "leased").get("running", 0) >= 1)
