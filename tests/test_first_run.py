@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from _faults_setup import read_json
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
@@ -44,9 +45,16 @@ def tunesmith(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 
 def trials_json(name: str, cwd: Path) -> list[dict[str, Any]]:
-    proc = tunesmith("trials", name, "--json", cwd=cwd)
-    assert proc.returncode == 0, proc.stderr
-    return sorted(json.loads(proc.stdout), key=lambda t: t["number"])
+    """`tunesmith trials NAME --json` on the folder's default store (in this process: a reading, not the subject)."""
+    return sorted(read_json("trials", name, storage=_default_store(cwd)), key=lambda t: t["number"])
+
+
+def show_json(name: str, cwd: Path) -> dict[str, Any]:
+    return read_json("show", name, storage=_default_store(cwd))
+
+
+def _default_store(cwd: Path) -> str:
+    return f"sqlite:///{cwd / 'tunesmith.db'}"
 
 
 @pytest.fixture
@@ -102,7 +110,7 @@ def test_cwd_trial_dir_keeps_the_old_folder_and_says_why_it_fails(branin: Path) 
     assert f"trial 0 failed: {trials[0]['error']}" in proc.stdout
     assert "The run stopped: the first 5 trials to finish in this run failed the same way" in proc.stderr
     assert "can't open file" in proc.stderr
-    shown = json.loads(tunesmith("show", "branin", "--json", cwd=branin).stdout)
+    shown = show_json("branin", branin)
     assert shown["status"] == "failed"
 
 
@@ -266,7 +274,7 @@ def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
     was printed once by `run` and then only in the audit trail."""
     _function_spec(tmp_path, "True", trials=30, workers=1)
     assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 1
-    shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
+    shown = show_json("fn", tmp_path)
     assert shown["status"] == "failed"
     assert shown["stop_reason"].startswith("the first 5 trials to finish in this run failed the same way, so no "
                                            "configuration is likely to work: exception: KeyError: 'lr'")
@@ -283,7 +291,7 @@ def test_fail_fast_says_no_more_trials_failed_than_show_counts(tmp_path: Path) -
     train.write_text(train.read_text().replace("    if True:", "    import time; time.sleep(1.0)\n    if True:"))
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    shown = json.loads(tunesmith("show", "fn", "--json", cwd=tmp_path).stdout)
+    shown = show_json("fn", tmp_path)
     # the fifth's partner usually ends in the grace period, failed too (6); on a loaded machine it may not have
     # started its objective yet, or end after: 5 or 6 either way, and the reason must hold of both
     failed = shown["trials"]["failed"]

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
+import tunesmith
+from _faults_setup import show_json, trials_json
 from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
 
 from tunesmith.stop_signals import handlers_restored, install_signal_handlers
@@ -50,11 +52,11 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
 
     resumed = project.cli("resume", "killed", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    shown = project.show("killed")
+    shown = show_json("killed")
     assert shown["status"] == "completed"
     assert shown["trials"]["completed"] == 10
     assert shown["trials"]["running"] == shown["trials"]["queued"] == shown["trials"]["lost"] == 0
-    trials = project.trials("killed")
+    trials = trials_json("killed")
     assert [t["number"] for t in trials] == list(range(10))
     # the strategy, seeded as in the first run, proposed that run's first configurations again (trials 0, 1, 2 ran
     # twice under new numbers): a resumed run draws from a seed of its own
@@ -68,18 +70,17 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
 
 
 def test_resume_of_a_finished_experiment_runs_nothing_more(project):
-    project.cli("run", str(project.write_spec(project.spec(name="done"))), "--quiet", check=True)
-    before = project.trials("done")
+    tunesmith.run(project.spec(name="done"), storage=project.storage)  # set-up, in this process: resume is checked
+    before = trials_json("done")
     proc = project.cli("resume", "done", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert project.trials("done") == before
+    assert trials_json("done") == before
 
 
 def test_resume_of_a_finished_experiment_shows_its_recorded_best(project):
     """The progress line said `best -` on resuming a run whose history holds a best."""
-    project.cli("run", str(project.write_spec(project.spec(name="done", executor={"kind": "inline"}))), "--quiet",
-                check=True)
-    best = min(t["values"]["loss"] for t in project.trials("done") if t["state"] == "completed")
+    tunesmith.run(project.spec(name="done", executor={"kind": "inline"}), storage=project.storage)  # set-up
+    best = min(t["values"]["loss"] for t in trials_json("done") if t["state"] == "completed")
     proc = project.cli("resume", "done")
     assert proc.returncode == 0, proc.stderr
     progress = next(line for line in proc.stdout.splitlines() if "best" in line and "failed" in line)
@@ -96,11 +97,11 @@ def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fa
     assert "tunesmith resume sigint" in err
     states = count_states(project, "sigint")
     assert states.get("running", 0) == 0 and states.get("interrupted", 0) == 0, states
-    assert project.show("sigint")["status"] == "interrupted"
+    assert show_json("sigint")["status"] == "interrupted"
     assert not worker_pids(project)
     # and it can be continued to the end of its budget
     assert project.cli("resume", "sigint", "--quiet").returncode == 0
-    assert project.show("sigint")["trials"]["completed"] == 16
+    assert show_json("sigint")["trials"]["completed"] == 16
     fault_log(area="coordinator", backend="sqlite", fault="Ctrl-C (SIGINT) during a run",
               outcome="running trials finished in the grace period; exit 130; resume finished the budget",
               reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
@@ -126,7 +127,7 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, mon
     started = ctrl_c_twice(proc)
     assert time.monotonic() - started < 10, "the second Ctrl-C does not wait for the grace period"
     assert count_states(project, "twice") == {"interrupted": 2}
-    trials = project.trials("twice")
+    trials = trials_json("twice")
     assert all(t["error"] == "interrupted: interrupted by the user before it finished" for t in trials), trials
     assert not worker_pids(project)
     fault_log(area="coordinator", backend="sqlite", fault="second Ctrl-C during the grace period",
@@ -194,7 +195,7 @@ def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert project.show("term")["status"] == "interrupted"
+    assert show_json("term")["status"] == "interrupted"
     fault_log(area="coordinator", backend="sqlite", fault="SIGTERM (a scheduler or `kill`)",
               outcome="same graceful stop as Ctrl-C; exit 130", reason="status interrupted", injected=1,
               recovered=1, lost=0)
@@ -211,7 +212,7 @@ def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "tunesmith resume hangup" in err
-    shown = project.show("hangup")
+    shown = show_json("hangup")
     assert shown["status"] == "interrupted"
     assert shown["trials"]["running"] == 0, shown["trials"]
     assert not worker_pids(project)
@@ -233,7 +234,7 @@ def test_a_run_started_with_sighup_ignored_survives_the_hangup(project, slow_spe
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    shown = project.show("nohup")
+    shown = show_json("nohup")
     assert shown["status"] == "completed", shown
     assert shown["trials"]["completed"] == 8, shown["trials"]
 
@@ -273,7 +274,7 @@ def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     finally:
         os.close(master)  # the hangup: the kernel sends SIGHUP to the session leader, the coordinator
     assert proc.wait(timeout=60) == 130
-    shown_after = project.show("closed")
+    shown_after = show_json("closed")
     assert shown_after["status"] == "interrupted", shown_after
     assert shown_after["trials"]["running"] == 0, shown_after["trials"]
     assert not worker_pids(project)
@@ -388,8 +389,17 @@ def test_run_and_resume_called_in_process_give_the_stop_signals_back(project):
             assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before, args
 
 
-def test_a_second_coordinator_is_refused_while_the_first_runs(project, slow_spec, fault_log):
-    spec = slow_spec("leased", trials=20)
+def test_a_second_coordinator_is_refused_while_the_first_runs(project, fault_log):
+    # the first run's trials are held until it is killed: under load the second CLI's start-up could outlast a run
+    # of 0.4 s trials, and `resume` of a finished experiment exits 0
+    project.write("held.py", """
+        import time
+        def objective(config, trial):
+            time.sleep(120)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec(name="leased", trial={"function": "held:objective"}, budget={"trials": 20},
+                                           executor={"kind": "process", "workers": 2}))
     first = start_cli(project, "run", str(spec), "--quiet")
     try:
         wait_for(lambda: count_states(project, "leased").get("running", 0) >= 1)
@@ -414,7 +424,7 @@ def test_trials_still_running_when_the_grace_period_ends_are_interrupted(project
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    [trial] = project.trials("grace")
+    [trial] = trials_json("grace")
     assert (trial["state"], trial["error"]) == ("interrupted", "interrupted: still running when the 0.5s grace period ended")
 
 
@@ -451,7 +461,7 @@ def test_an_executor_failing_in_the_grace_period_still_stops_closes_and_records_
     with pytest.raises(ClusterLost):
         run_experiment(spec, store, on_runner=sabotage)
     assert store.experiment("lost-in-grace").status.value == "interrupted"  # (a stop was asked for first)
-    assert [t["state"] for t in project.trials("lost-in-grace")] == ["interrupted"]
+    assert [t["state"] for t in trials_json("lost-in-grace")] == ["interrupted"]
     assert store.quotas(now=time.time())[0].in_use == 0, "the running trial's slot was given back"
     store.close()
 
@@ -470,10 +480,10 @@ def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_ru
     _, lead_err = lead.communicate(timeout=60)
     assert lead.returncode == 130, lead_err
     assert "tunesmith resume shared --join" in lead_err, lead_err
-    assert project.show("shared")["status"] == "running", "the joiner still runs it"
+    assert show_json("shared")["status"] == "running", "the joiner still runs it"
     _, joiner_err = joiner.communicate(timeout=120)
     assert joiner.returncode == 0, joiner_err
-    shown = project.show("shared")
+    shown = show_json("shared")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 6, shown
 
 
@@ -494,7 +504,7 @@ def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experime
             return config["x"]
     """)
     spec = project.write_spec(project.spec(name="between", trial={"function": "held:objective"}, budget={"trials": 2},
-                                           executor={"kind": "process", "workers": 1, "retry_backoff": "20s"}))
+                                           executor={"kind": "process", "workers": 1, "retry_backoff": "12s"}))
     lead = start_cli(project, "run", str(spec), "--quiet")
     joiner = None
     try:
@@ -506,13 +516,13 @@ def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experime
         _, lead_err = lead.communicate(timeout=60)
         assert lead.returncode == 130, lead_err
         assert count_states(project, "between") == {"completed": 1, "queued": 1}, "the joiner waits out its back-off"
-        assert project.show("between")["status"] == "running", "the joiner still runs it"
+        assert show_json("between")["status"] == "running", "the joiner still runs it"
         assert "Other coordinators still run between" in lead_err, lead_err
         _, joiner_err = joiner.communicate(timeout=120)
     finally:
         stop_processes(lead, joiner)
     assert joiner.returncode == 0, joiner_err
-    shown = project.show("between")
+    shown = show_json("between")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 2, shown
 
 

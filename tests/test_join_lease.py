@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _faults_setup import show_json
 from sqlalchemy import create_engine, text
 
 
@@ -39,8 +40,7 @@ def test_a_joiner_that_stops_early_without_a_lead_leaves_the_lease_untouched(pro
     joined = project.cli("resume", "alone", "--join", "--quiet", "--storage", storage, timeout=120)
     assert joined.returncode != 0 and "failed the same way" in joined.stderr, joined.stderr
     assert _lease(storage, "alone") == (None, None), "the joiner's question wrote a lease"
-    shown = project.cli("show", "alone", "--json", "--storage", storage, check=True).stdout
-    assert '"status": "failed"' in shown, "with no lead, the joiner records the experiment's status"
+    assert show_json("alone", storage)["status"] == "failed", "with no lead, the joiner records the experiment's status"
 
 
 def test_joiners_at_the_same_trial_count_propose_different_configurations(project):

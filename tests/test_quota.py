@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sqlite3
@@ -12,6 +11,7 @@ import sys
 import time
 
 import pytest
+from _faults_setup import read_json
 
 import tunesmith
 from tunesmith.errors import SpecError
@@ -112,7 +112,7 @@ def test_two_coordinators_sharing_a_tag_never_exceed_its_limit(project, postgres
     waits = [e for n in events for e in events[n] if e.kind == "quota_wait"]
     assert waits and {e.payload["key"] for e in waits} == {"tag:team=vision"}
     assert all(len([e for e in events[n] if e.kind == "quota_wait"]) <= 6 for n in events), "once per wait"
-    listed = json.loads(project.cli("quota", "list", "--json", "--storage", postgres_url, check=True).stdout)
+    listed = read_json("quota", "list", storage=postgres_url)
     assert {"key": "tag:team=vision", "limit": 2, "in_use": 0, "waiting": 0} in listed, "every lease was released"
 
 
@@ -120,8 +120,12 @@ def _start_holder(project, ttl: float) -> subprocess.Popen:
     """`tunesmith run` A, in a session of its own, holding both slots of tag team=vision with 60 s trials."""
     from helpers import wait_for
 
+    from tunesmith.storage import SQLStore
+
     project.write("sleepers.py", SLEEPERS)
-    project.cli("quota", "set", "tag:team=vision", "2", check=True)
+    store = SQLStore(project.storage)  # the quota, set in this process (`quota set` is not what these tests check)
+    store.set_quota("tag:team=vision", 2, now=time.time())
+    store.close()
     a = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", str(_tagged(
         project, "holder", budget={"trials": 2}, executor={"kind": "process", "workers": 2, "slot_lease_ttl": ttl})),
         "--quiet"], cwd=project.root, env={**os.environ, "NAP_SECONDS": "60"}, start_new_session=True,
@@ -152,7 +156,7 @@ def test_a_killed_coordinators_slots_on_another_host_free_after_the_lease_ttl(pr
         b = _start_waiter(project)
         shown = project.cli("show", "waiter", check=True).stdout
         assert "waiting on quota tag:team=vision: 2 of 2 slots in use" in shown, shown
-        listed = json.loads(project.cli("quota", "list", "--json", check=True).stdout)
+        listed = read_json("quota", "list")
         assert listed == [{"key": "tag:team=vision", "limit": 2, "in_use": 2, "waiting": 1}], listed
         with sqlite3.connect(project.db) as conn:  # A's name as a coordinator on another machine would write it
             moved = conn.execute("UPDATE slot_leases SET holder = 'elsewhere.invalid' || substr(holder, instr("

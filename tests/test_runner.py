@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from _faults_setup import trials_json
 import tunesmith
 from tunesmith.errors import ExperimentExists, SpecError
 from tunesmith.records import TrialState
@@ -358,10 +359,17 @@ def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design
         trial={"function": "die_once:objective"}))
     killed = project.cli("run", str(spec), "--quiet")
     assert killed.returncode == -9, (killed.returncode, killed.stderr)
-    before = {t["number"]: t for t in project.trials("killed")}
+    before = {t["number"]: t for t in trials_json("killed")}
     assert [before[n]["state"] for n in sorted(before)] == ["completed"] * lost[0] + ["running"] * len(lost)
-    project.cli("resume", "killed", "--quiet", check=True)
-    trials = project.trials("killed")
+    from tunesmith.runner import resume_experiment  # in this process: the resume, not its CLI, is the subject
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(project.storage, create=False)
+    try:
+        assert resume_experiment("killed", store).status.value == "completed"
+    finally:
+        store.close()
+    trials = trials_json("killed")
     assert [t["state"] for t in trials] == ["completed"] * 8
     for number in lost:
         assert trials[number]["params"] == before[number]["params"] and trials[number]["attempts"] == 2, \

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
+from _faults_setup import show_json, trials_json
 from helpers import count_states, settles, start_cli, stop_processes, wait_for
 from tunesmith.coordinators import LEASE_RENEW_EVERY
 from tunesmith.storage import SQLStore
@@ -42,12 +42,12 @@ def test_joined_coordinators_share_one_budget(project, storage, fault_log):
         stop_processes(first, second)
     assert first.returncode == 0, err
     assert second.returncode == 0, joined_err
-    trials = json.loads(project.cli("trials", "shared", "--json", "--storage", storage, check=True).stdout)
+    trials = trials_json("shared", storage)
     assert [t["number"] for t in trials] == list(range(24)), "one budget, unique numbers, nothing beyond it"
     assert all(t["state"] == "completed" and t["attempts"] == 1 for t in trials), "nobody re-ran a live trial"
     owners = _owners(storage)
     assert len(owners) == 2 and min(owners.values()) >= 3, owners
-    shown = json.loads(project.cli("show", "shared", "--json", "--storage", storage, check=True).stdout)
+    shown = show_json("shared", storage)
     assert shown["status"] == "completed"
     fault_log(area="coordinator", backend=storage.split(":")[0].split("+")[0],
               fault="a second coordinator joins a running experiment (--join)",
@@ -71,7 +71,7 @@ def test_a_join_does_not_steal_trials_from_a_live_coordinator(project, storage):
     (project.root / "release").touch()
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
-    trials = json.loads(project.cli("trials", "live", "--json", "--storage", storage, check=True).stdout)
+    trials = trials_json("live", storage)
     assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1), ("completed", 1)]
 
 
@@ -100,7 +100,7 @@ def test_a_joiner_leaves_alone_an_inline_trial_longer_than_the_staleness_limit(p
     finally:
         stop_processes(lead, joiner)
     assert lead.returncode == 0, err
-    trials = json.loads(project.cli("trials", "inline-long", "--json", "--storage", storage, check=True).stdout)
+    trials = trials_json("inline-long", storage)
     assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1)]
 
 
@@ -172,7 +172,7 @@ def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(pro
         joined = project.cli("resume", "gpu-lead", "--join", "--quiet", "--storage", storage, timeout=60)
         assert joined.returncode != 0, joined.stdout
         assert "this machine shows no NVIDIA GPU" in joined.stderr, joined.stderr
-        mid = json.loads(project.cli("show", "gpu-lead", "--json", "--storage", storage, check=True).stdout)
+        mid = show_json("gpu-lead", storage)
         assert count_states(project, "gpu-lead", storage).get("running", 0) == 1, "the lead was still running"
         assert mid["status"] == "running", "a joiner's failed start marked the lead's experiment"
         (project.root / "release").touch()
@@ -182,7 +182,7 @@ def test_a_joiner_that_cannot_start_leaves_the_experiment_to_its_coordinator(pro
             lead.kill()
             lead.wait()
     assert lead.returncode == 0, err
-    shown = json.loads(project.cli("show", "gpu-lead", "--json", "--storage", storage, check=True).stdout)
+    shown = show_json("gpu-lead", storage)
     assert shown["status"] == "completed"
     store = SQLStore(storage)
     try:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import uuid
 
 import pytest
+from _faults_setup import trials_json
 from helpers import alive, count_states, start_cli, wait_for, worker_pids
 
 SLEEPY = """
@@ -41,7 +41,7 @@ def test_sigkill_at_any_point_then_resume(project, storage, fault_log):
         args = ("resume", "kill3", "--quiet")
     final = project.cli(*args, "--storage", storage, timeout=120)
     assert final.returncode == 0, final.stderr
-    trials = json.loads(project.cli("trials", "kill3", "--json", "--storage", storage, check=True).stdout)
+    trials = trials_json("kill3", storage)
     assert [t["number"] for t in trials] == list(range(16)), "numbers are unique and contiguous"
     assert all(t["state"] == "completed" for t in trials)
     assert sum(t["attempts"] - 1 for t in trials) == lost_total, "exactly the trials left running were re-run"

@@ -10,6 +10,7 @@ import json
 import sqlite3
 
 import pytest
+from _faults_setup import show_json, trials_json
 
 ZOO = '''
 import math, os, signal, sys, time
@@ -79,7 +80,7 @@ def test_every_trial_fault_is_recorded_with_its_reason(project, storage, fault_l
     )
     proc = project.cli("run", str(project.write_spec(spec)), "--quiet", "--storage", storage, timeout=180)
     assert proc.returncode == 0, proc.stderr  # failed trials are results, not errors
-    trials = json.loads(project.cli("trials", "zoo", "--json", "--storage", storage, check=True).stdout)
+    trials = trials_json("zoo", storage)
     assert len(trials) == len(EXPECTED), "the run went on past every fault"
     assert sorted(t["number"] for t in trials) == list(range(len(EXPECTED)))
     first_failure = _first_attempt_failures(project, storage)
@@ -98,7 +99,7 @@ def test_every_trial_fault_is_recorded_with_its_reason(project, storage, fault_l
                   outcome=f"{state}" + (f" after a retry ({first_kind})" if attempts == 2 else
                                         f" ({kind})" if kind else ""),
                   reason=reason.split("; ")[0][:90], injected=1, recovered=int(state == "completed"), lost=0)
-    shown = json.loads(project.cli("show", "zoo", "--json", "--storage", storage, check=True).stdout)
+    shown = show_json("zoo", storage)
     assert shown["trials"]["running"] == shown["trials"]["queued"] == shown["trials"]["lost"] == 0
     assert shown["failure_rate"] == pytest.approx(7 / 13, abs=1e-4)
 
@@ -135,7 +136,7 @@ def test_command_trial_faults(project, fault_log):
                         strategy="grid", trial={"command": "python {spec_dir}/train.py {mode}"},
                         executor={"kind": "process", "workers": 2, "retries": 0})
     assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
-    by_mode = {t["params"]["mode"]: t for t in project.trials("cmd")}
+    by_mode = {t["params"]["mode"]: t for t in trials_json("cmd")}
     assert by_mode["ok"]["state"] == "completed" and by_mode["ok"]["values"] == {"loss": 0.25}
     assert by_mode["exit"]["failure_kind"] == "exit_code" and "code 4" in by_mode["exit"]["error"]
     assert by_mode["signal"]["failure_kind"] == "crashed" and "SIGSEGV" in by_mode["signal"]["error"]
@@ -155,7 +156,7 @@ def test_failure_rate_threshold_stops_the_run(project, fault_log):
     assert proc.returncode == 1
     assert "4 of 4 finished trials failed (100% > max_failure_rate 50%)" in proc.stderr
     assert "ValueError: bad config" in proc.stderr, "the message shows the last error"
-    shown = project.show("burn")
+    shown = show_json("burn")
     assert shown["status"] == "failed" and shown["total_trials"] == 4
     fault_log(area="trial", backend="sqlite", fault="failure rate over threshold",
               outcome="run stops (exit 1) after 4 of 100 budgeted trials", reason=proc.stderr.strip().splitlines()[-1][:90],
