@@ -134,7 +134,8 @@ def test_cycle_of_a_spec_file_uses_the_store_its_storage_names(folder: Path) -> 
     """`run` recorded the experiment in the spec's storage:, but `cycle bc.yaml` (and `watch`) opened
     --storage / $TUNESMITH_STORAGE / ./tunesmith.db, found nothing there and tuned the experiment again from scratch."""
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "storage": f"sqlite:///{folder / 'team.db'}"}))
-    assert _cli(folder, "run", "bc.yaml", "-q").returncode == 0
+    recorded = load_spec(folder / "bc.yaml")   # the set-up `run bc.yaml` did, in this process: into the spec's store
+    run_experiment(recorded, SQLStore(recorded.storage))
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -233,7 +234,9 @@ def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Pat
     run_experiment(load_spec(folder / "bc.yaml"), store)
     assert promote(store, "bc", "clf", SystemClock()).decision is Decision.PROMOTED
     assert retune(store, "bc", "shifted.csv", trials=2).experiment.name == "bc-retune-1"
-    assert _cli(folder, "drift", "bc", "--data", "shifted.csv").returncode == 4  # the champion's data drifted
+    from tunesmith.drift import check_stored
+
+    assert check_stored(store, "bc", "shifted.csv").drifted  # the champion's data drifted (`drift` would exit 4)
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "clf", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)

@@ -162,9 +162,24 @@ def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
         (checkout / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
         shutil.copy(mlflow_template, checkout / "mlflow.db")  # each checkout has one: the cycle must pick
     env = {"TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
-    assert _cli(first, "run", "bc.yaml", "-q", env=env).returncode == 0
-    assert _cli(first, "promote", "bc", "--model-name", "clf", env=env).returncode == 0
-    assert _cli(first, "retune", "bc", "--data", "shifted.csv", "--trials", "2", "-q", env=env).returncode == 0
+    # the set-up (run, promote, retune) in this process, from the first checkout as its CLI calls were: three CLI
+    # start-ups (MLflow, scikit-learn) fewer; the cycles it sets up for run as a user runs them, from the other
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import Decision, promote
+    from tunesmith.retune import retune
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.chdir(first)
+    store = SQLStore(env["TUNESMITH_STORAGE"])
+    try:
+        run_experiment(load_spec(first / "bc.yaml"), store)
+        assert promote(store, "bc", "clf", SystemClock()).decision is Decision.PROMOTED
+        assert retune(store, "bc", "shifted.csv", trials=2).experiment.name == "bc-retune-1"
+    finally:
+        store.close()
+    monkeypatch.chdir(tmp_path)   # neither checkout: the cycles below are the CLI's, run in `other`
     proc = _cli(other, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -221,6 +236,20 @@ def _first_cycle_folder(tmp_path: Path, mlflow_template: Path, promotion: dict[s
     return tmp_path
 
 
+def _first_cycle_in_process(folder: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """`tunesmith cycle bc.yaml --data shifted.csv -m clf` from ``folder``, in this process (a test's set-up: one CLI
+    start-up importing MLflow and scikit-learn fewer); its report's JSON."""
+    from tunesmith.cycle import run_cycle
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.chdir(folder)
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    try:
+        return run_cycle(store, "bc.yaml", "shifted.csv", model_name="clf").to_json()
+    finally:
+        store.close()
+
+
 def _steps(report: dict[str, object]) -> list[tuple[str, str]]:
     return [(s["step"], s["status"]) for s in report["steps"]]  # type: ignore[attr-defined,index]
 
@@ -232,10 +261,9 @@ def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_o
     re-tune skipped), forever: the spec file's tune step is there (skipped) in every cycle."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.9999}})
-    first = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
-    assert first.returncode == 3, first.stderr
-    assert _steps(json.loads(first.stdout)) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"),
-                                                ("retune", "skipped")]
+    first = _first_cycle_in_process(folder, monkeypatch)   # the set-up: the later cycles are the CLI's
+    assert first["exit_code"] == 3, first
+    assert _steps(first) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"), ("retune", "skipped")]
     for target in ("bc.yaml", "bc"):  # both forms: the first tuning is not offered again, the cycle goes on
         again = _cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")
         report = json.loads(again.stdout)
@@ -366,7 +394,7 @@ def test_a_rejected_retune_whose_marking_fails_is_not_a_second_promote_step(
     rejected one."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.9999}})
-    assert _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf").returncode == 3
+    assert _first_cycle_in_process(folder, monkeypatch)["exit_code"] == 3   # the set-up; the next is the CLI's
     env = _sitecustomize(folder, "from tunesmith.storage.sql import SQLStore\nset_attributes = SQLStore.set_attributes\n"
                                  "def _down(self, id, updates, now):\n    if 'rejected' in updates:\n"
                                  "        raise RuntimeError('store down')\n"

@@ -102,9 +102,16 @@ def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLS
 def test_show_counts_only_the_prior_best_a_small_budget_re_evaluated(project) -> None:
     """Five prior best are queued first; a re-tune of 2 trials re-evaluates two of them, and `show` said five. And
     random search takes no prior mean, which `show` said it did."""
-    project.cli("run", str(project.write_spec(project.spec(name="quad", budget={"trials": 6}))), "-q", check=True)
-    project.write("rows.csv", "a,b\n1,2\n")  # trial code gets the path in $TUNESMITH_DATA; quadratic ignores it
-    project.cli("retune", "quad", "--data", "rows.csv", "--trials", "2", "-q", check=True)
+    from tunesmith.retune import retune
+
+    # the set-up (`run`, `retune`) in this process, from the project folder: two CLI start-ups fewer
+    store = SQLStore(project.storage)
+    try:
+        run_experiment(load_spec(project.write_spec(project.spec(name="quad", budget={"trials": 6}))), store)
+        project.write("rows.csv", "a,b\n1,2\n")  # trial code gets the path in $TUNESMITH_DATA; quadratic ignores it
+        retune(store, "quad", "rows.csv", trials=2)
+    finally:
+        store.close()
     shown = " ".join(project.cli("show", "quad-retune-1", check=True).stdout.split())
     assert "warm-started: 2 of the 5 prior best re-evaluated first" in shown, shown
     assert "no other prior trial used (strategy random takes none here; see drift.retune.prior)" in shown, \
@@ -175,6 +182,18 @@ def test_the_data_path_a_retune_hands_trial_code_is_not_hidden_as_a_secret(tmp_p
     assert secrets_of({"TUNESMITH_TOKEN": "s3cr3t-value"}, {}) == ["s3cr3t-value"]
 
 
+def _retune_in_process(store: SQLStore, folder: Path, name: str) -> None:
+    """`tunesmith retune NAME --data shifted.csv --trials 1` from ``folder``, in this process (a test's set-up)."""
+    from tunesmith.retune import retune
+
+    cwd = os.getcwd()
+    os.chdir(folder)   # the re-tune's workdir goes here, as the CLI's from this folder does
+    try:
+        retune(store, name, "shifted.csv", trials=1)
+    finally:
+        os.chdir(cwd)
+
+
 def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: SQLStore, tmp_path: Path) -> None:
     """`delete bc-retune-1` left its trial folders; the next retune took the freed name, was refused for those
     folders (exit 2) and, in a cycle, was refused so on every run after recording its drift step."""
@@ -184,7 +203,7 @@ def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: S
         return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=240)
 
-    assert cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
+    _retune_in_process(tuned, tmp_path, "bc")   # the set-up; the re-tunes after the delete are the CLI's
     assert cli("delete", "bc-retune-1", "--yes").returncode == 0
     done = cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q")
     assert done.returncode == 0, done.stderr
@@ -220,8 +239,8 @@ def test_deleting_a_retune_that_has_retunes_is_refused_and_a_deleted_one_is_unna
         return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=240)
 
-    assert cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
-    assert cli("retune", "bc-retune-1", "--data", "shifted.csv", "--trials", "1", "-q").returncode == 0
+    _retune_in_process(tuned, tmp_path, "bc")   # the set-up in this process: two CLI start-ups fewer
+    _retune_in_process(tuned, tmp_path, "bc-retune-1")
     refused = cli("delete", "bc-retune-1", "--yes")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "has re-tune(s) bc-retune-2" in refused.stderr and "tunesmith delete bc-retune-2 --yes" in refused.stderr
