@@ -20,10 +20,11 @@ TASK = {
         "scoring": "roc_auc",
     },
     "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 10, "log": True}},
-    "budget": {"trials": 6},
-    "executor": {"kind": "process", "workers": 2},
-    "seed": 0,
+    "budget": {"trials": 3},
+    "executor": {"kind": "inline"},  # no worker processes to start (each imports scikit-learn): what runs them
+    "seed": 0,                       # is not what these tests are about; those about workers say process
 }
+PROCESS = {"kind": "process", "workers": 2}
 
 
 def test_a_task_runs_and_reports_its_holdout_apart(project):
@@ -104,12 +105,12 @@ def test_a_space_key_that_names_no_step_is_caught_before_any_trial(project):
 
 
 def test_unstable_configurations_can_be_excluded_from_selection(project):
-    spec = {**TASK, "name": "stable", "budget": {"trials": 8}, "strategy": "random",
+    spec = {**TASK, "name": "stable", "budget": {"trials": 3}, "strategy": "random",
             "task": {**TASK["task"], "unstable_spread": 1e-9, "exclude_unstable": True, "holdout": None}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
     assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
     shown = project.show("stable")
-    assert shown["task"]["unstable_trials"] == 8  # every config spreads more than 1e-9 across folds
+    assert shown["task"]["unstable_trials"] == 3  # every config spreads more than 1e-9 across folds
     assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
     assert json.loads(project.cli("trials", "stable", "--json", check=True).stdout)[0]["metrics"]["unstable"] == 1
 
@@ -211,7 +212,7 @@ def _penalty_is_deprecated() -> bool:
 def test_the_coordinators_own_refits_say_library_warnings_once_not_raw(project):
     """`run -q` and `promote` printed scikit-learn's FutureWarning raw (file:line, then `warnings.warn(`) from the
     coordinator's own holdout refit and the refit promote ships; a trial's warnings go to its log."""
-    spec = {**TASK, "name": "pen", "budget": {"trials": 2},
+    spec = {**TASK, "name": "pen", "budget": {"trials": 2}, "executor": PROCESS,  # a trial's warnings: its log
             "task": {**TASK["task"], "estimator": {"sklearn.linear_model.LogisticRegression":
                                                    {"max_iter": 2000, "penalty": "l2"}}}}
     run = project.cli("run", str(project.write_spec(spec)), "-q")
@@ -410,7 +411,7 @@ def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
             def transform(self, X):
                 return np.clip(X, -self.limit, self.limit)
         """)
-    spec = {**TASK, "name": "clipped", "budget": {"trials": 3},
+    spec = {**TASK, "name": "clipped", "budget": {"trials": 3}, "executor": PROCESS,  # imported in the workers
             "task": {**TASK["task"], "pipeline": ["sklearn.preprocessing.StandardScaler", "mysteps.Clip"]},
             "space": {**TASK["space"], "clip__limit": {"type": "float", "low": 0.5, "high": 4}}}
     path = project.write_spec(spec, "spec/clipped.yaml")  # run from the project's root, not the spec's folder
