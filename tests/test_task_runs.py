@@ -27,6 +27,15 @@ TASK = {
 PROCESS = {"kind": "process", "workers": 2}
 
 
+def _run(project, spec):
+    """Tune ``spec`` in this process, where the run is set-up (what `show`, `resume` then say is what is checked):
+    no CLI process to start, scikit-learn imported already."""
+    import tunesmith
+
+    result = tunesmith.run(project.write_spec(spec), storage=project.storage)
+    assert result.status.value == "completed", result.status
+
+
 def test_a_task_runs_and_reports_its_holdout_apart(project):
     proc = project.cli("run", str(project.write_spec(TASK)), "--quiet")
     assert proc.returncode == 0, proc.stderr
@@ -55,7 +64,7 @@ def _run_on_csv_then_drop_five_rows(project):
                                               "pipeline": [], "holdout": None},
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
     return data, spec
 
@@ -108,7 +117,7 @@ def test_unstable_configurations_can_be_excluded_from_selection(project):
     spec = {**TASK, "name": "stable", "budget": {"trials": 3}, "strategy": "random",
             "task": {**TASK["task"], "unstable_spread": 1e-9, "exclude_unstable": True, "holdout": None}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     shown = project.show("stable")
     assert shown["task"]["unstable_trials"] == 3  # every config spreads more than 1e-9 across folds
     assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
@@ -119,7 +128,7 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     spec = {**TASK, "name": "nested", "budget": {"trials": 3}, "executor": {"kind": "inline"},
             "task": {**TASK["task"], "holdout": None, "nested": {"outer_folds": 2, "trials": 2}}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     nested = project.show("nested")["nested"]
     assert nested["outer_folds"] == 2 and len(nested["outer_scores"]) == 2
     assert 0.9 < nested["nested_roc_auc"] <= 1.0
@@ -137,7 +146,7 @@ def test_the_nested_estimate_picks_its_inner_trials_under_the_runs_constraints(p
     """The nested estimate's inner searches picked the best accuracy whatever the spec's constraints: it estimated a
     procedure that ships a model the run itself would refuse."""
     spec = {**TREE, "name": "small", "constraints": ["model_size_bytes <= 2000"]}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     trials = project.trials("small")
     unconstrained = max(trials, key=lambda t: t["values"]["accuracy"])
     assert unconstrained["metrics"]["model_size_bytes"] > 2000, "the premise: the best accuracy breaks the constraint"
@@ -154,7 +163,7 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     # every configuration spreads more than 1e-9 over its folds: excluded, the run ships nothing, and neither does
     # the procedure on an outer fold, so there is no estimate to give (it estimated the unstable picks' score)
     unstable = {**TREE, "name": "unstable", "task": {**TREE["task"], "unstable_spread": 1e-9, "exclude_unstable": True}}
-    assert project.cli("run", str(project.write_spec(unstable)), "--quiet").returncode == 0
+    _run(project, unstable)
     nested = project.show("unstable")["nested"]
     assert "nested_accuracy" not in nested and "flagged unstable excluded" in nested["unavailable"]
     shown = " ".join(project.cli("show", "unstable", check=True).stdout.split())
@@ -162,7 +171,7 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     weighted = {**TREE, "name": "weighted", "objective": [{"metric": "accuracy", "direction": "maximize"},
                                                           {"metric": "model_size_bytes", "direction": "minimize"}],
                 "select": {"weights": {"accuracy": 0, "model_size_bytes": 1}}}
-    assert project.cli("run", str(project.write_spec(weighted)), "--quiet").returncode == 0
+    _run(project, weighted)
     nested = project.show("weighted")["nested"]
     assert [p["reason"].split(" (")[0] for p in nested["inner_picks"]] == ["smallest weighted sum"] * 2
     assert "nested_accuracy" in nested
@@ -305,7 +314,7 @@ def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have
     picks and said so; a constraint on a metric the inner trials do have (model_size_bytes) is still applied."""
     spec = {**TREE, "name": "priced", "cost": {"cpu_hour": 0.04},
             "constraints": ["cost <= 1", "model_size_bytes <= 2000"]}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     shown = project.show("priced")
     assert shown["best"]["metrics"]["cost"] <= 1, "the premise: the run's own trials are priced"
     nested = shown["nested"]
