@@ -20,10 +20,20 @@ TASK = {
         "scoring": "roc_auc",
     },
     "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 10, "log": True}},
-    "budget": {"trials": 6},
-    "executor": {"kind": "process", "workers": 2},
-    "seed": 0,
+    "budget": {"trials": 3},
+    "executor": {"kind": "inline"},  # no worker processes to start (each imports scikit-learn): what runs them
+    "seed": 0,                       # is not what these tests are about; those about workers say process
 }
+PROCESS = {"kind": "process", "workers": 2}
+
+
+def _run(project, spec):
+    """Tune ``spec`` in this process, where the run is set-up (what `show`, `resume` then say is what is checked):
+    no CLI process to start, scikit-learn imported already."""
+    import tunesmith
+
+    result = tunesmith.run(project.write_spec(spec), storage=project.storage)
+    assert result.status.value == "completed", result.status
 
 
 def test_a_task_runs_and_reports_its_holdout_apart(project):
@@ -54,7 +64,7 @@ def _run_on_csv_then_drop_five_rows(project):
                                               "pipeline": [], "holdout": None},
             "space": {"C": {"type": "float", "low": 0.01, "high": 10, "log": True}}, "budget": {"trials": 2}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
     return data, spec
 
@@ -104,12 +114,12 @@ def test_a_space_key_that_names_no_step_is_caught_before_any_trial(project):
 
 
 def test_unstable_configurations_can_be_excluded_from_selection(project):
-    spec = {**TASK, "name": "stable", "budget": {"trials": 8}, "strategy": "random",
+    spec = {**TASK, "name": "stable", "budget": {"trials": 3}, "strategy": "random",
             "task": {**TASK["task"], "unstable_spread": 1e-9, "exclude_unstable": True, "holdout": None}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     shown = project.show("stable")
-    assert shown["task"]["unstable_trials"] == 8  # every config spreads more than 1e-9 across folds
+    assert shown["task"]["unstable_trials"] == 3  # every config spreads more than 1e-9 across folds
     assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
     assert json.loads(project.cli("trials", "stable", "--json", check=True).stdout)[0]["metrics"]["unstable"] == 1
 
@@ -118,7 +128,7 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     spec = {**TASK, "name": "nested", "budget": {"trials": 3}, "executor": {"kind": "inline"},
             "task": {**TASK["task"], "holdout": None, "nested": {"outer_folds": 2, "trials": 2}}}
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     nested = project.show("nested")["nested"]
     assert nested["outer_folds"] == 2 and len(nested["outer_scores"]) == 2
     assert 0.9 < nested["nested_roc_auc"] <= 1.0
@@ -136,7 +146,7 @@ def test_the_nested_estimate_picks_its_inner_trials_under_the_runs_constraints(p
     """The nested estimate's inner searches picked the best accuracy whatever the spec's constraints: it estimated a
     procedure that ships a model the run itself would refuse."""
     spec = {**TREE, "name": "small", "constraints": ["model_size_bytes <= 2000"]}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     trials = project.trials("small")
     unconstrained = max(trials, key=lambda t: t["values"]["accuracy"])
     assert unconstrained["metrics"]["model_size_bytes"] > 2000, "the premise: the best accuracy breaks the constraint"
@@ -153,7 +163,7 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     # every configuration spreads more than 1e-9 over its folds: excluded, the run ships nothing, and neither does
     # the procedure on an outer fold, so there is no estimate to give (it estimated the unstable picks' score)
     unstable = {**TREE, "name": "unstable", "task": {**TREE["task"], "unstable_spread": 1e-9, "exclude_unstable": True}}
-    assert project.cli("run", str(project.write_spec(unstable)), "--quiet").returncode == 0
+    _run(project, unstable)
     nested = project.show("unstable")["nested"]
     assert "nested_accuracy" not in nested and "flagged unstable excluded" in nested["unavailable"]
     shown = " ".join(project.cli("show", "unstable", check=True).stdout.split())
@@ -161,7 +171,7 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     weighted = {**TREE, "name": "weighted", "objective": [{"metric": "accuracy", "direction": "maximize"},
                                                           {"metric": "model_size_bytes", "direction": "minimize"}],
                 "select": {"weights": {"accuracy": 0, "model_size_bytes": 1}}}
-    assert project.cli("run", str(project.write_spec(weighted)), "--quiet").returncode == 0
+    _run(project, weighted)
     nested = project.show("weighted")["nested"]
     assert [p["reason"].split(" (")[0] for p in nested["inner_picks"]] == ["smallest weighted sum"] * 2
     assert "nested_accuracy" in nested
@@ -211,7 +221,7 @@ def _penalty_is_deprecated() -> bool:
 def test_the_coordinators_own_refits_say_library_warnings_once_not_raw(project):
     """`run -q` and `promote` printed scikit-learn's FutureWarning raw (file:line, then `warnings.warn(`) from the
     coordinator's own holdout refit and the refit promote ships; a trial's warnings go to its log."""
-    spec = {**TASK, "name": "pen", "budget": {"trials": 2},
+    spec = {**TASK, "name": "pen", "budget": {"trials": 2}, "executor": PROCESS,  # a trial's warnings: its log
             "task": {**TASK["task"], "estimator": {"sklearn.linear_model.LogisticRegression":
                                                    {"max_iter": 2000, "penalty": "l2"}}}}
     run = project.cli("run", str(project.write_spec(spec)), "-q")
@@ -304,7 +314,7 @@ def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have
     picks and said so; a constraint on a metric the inner trials do have (model_size_bytes) is still applied."""
     spec = {**TREE, "name": "priced", "cost": {"cpu_hour": 0.04},
             "constraints": ["cost <= 1", "model_size_bytes <= 2000"]}
-    assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
+    _run(project, spec)
     shown = project.show("priced")
     assert shown["best"]["metrics"]["cost"] <= 1, "the premise: the run's own trials are priced"
     nested = shown["nested"]
@@ -410,7 +420,7 @@ def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
             def transform(self, X):
                 return np.clip(X, -self.limit, self.limit)
         """)
-    spec = {**TASK, "name": "clipped", "budget": {"trials": 3},
+    spec = {**TASK, "name": "clipped", "budget": {"trials": 3}, "executor": PROCESS,  # imported in the workers
             "task": {**TASK["task"], "pipeline": ["sklearn.preprocessing.StandardScaler", "mysteps.Clip"]},
             "space": {**TASK["space"], "clip__limit": {"type": "float", "low": 0.5, "high": 4}}}
     path = project.write_spec(spec, "spec/clipped.yaml")  # run from the project's root, not the spec's folder
