@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_input_setup import cli_json, cli_quiet, seed_store, show, trials
+from _cli_input_setup import cli_quiet, seed_store, show, trials
 from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
@@ -644,8 +644,8 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     checkpoint of the same number as its own, skipped its training and reported what it was never trained for."""
     project.write("ck.py", CHECKPOINTING)
     project.write_spec(project.spec("ck", trial={"function": "ck:objective"}, budget={"trials": 2}))
-    cli_quiet(project, "run", "ck.yaml", "-q")  # set-up in this process; the run refused below is a subprocess
-    cli_quiet(project, "delete", "ck", "--yes")
+    project.cli("run", "ck.yaml", "-q", check=True)
+    project.cli("delete", "ck", "--yes", check=True)
     workdir = project.root / ".tunesmith" / "ck"
     before = _files(project.root)
     proc = project.cli("run", "ck.yaml", "-q")
@@ -653,7 +653,7 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
                               "experiment this store does not have (deleted, or recorded in another store); new trials "
                               "would take their checkpoints and logs as their own: remove them (rm -r "
                               f"{workdir}/trial-*) or set workdir: to a folder of this experiment's own")
-    assert _files(project.root) == before and [e["name"] for e in cli_json(project, "ls")] == []
+    assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
     again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert again.returncode == 0, again.stderr
     assert [t["metrics"]["first_step"] for t in trials(project, "ck2")] == [0.0, 0.0], "trained from the start"
