@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_input_setup import cli_quiet, seed_store, show, trials
 from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
@@ -69,10 +70,10 @@ def _run_and_validate(project: Any, spec: str) -> tuple[subprocess.CompletedProc
 
 
 def _seed_store(project: Any) -> dict[str, Any]:
-    """Record and run a small experiment `exp` (2 inline trials); returns `tunesmith show exp --json`."""
-    good = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}), "good.yaml")
-    project.cli("run", str(good), "--quiet", check=True)
-    shown = project.show("exp")
+    """Record and run a small experiment `exp` (2 inline trials); returns `tunesmith show exp --json`. Set-up, not
+    what any test here is about: run and read back in this process (tests/_cli_input_setup.py)."""
+    seed_store(project)
+    shown = show(project, "exp")
     assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 2, 2)
     return shown
 
@@ -429,12 +430,12 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
         spec = CATALOGUE[name].write(project)
         _assert_input_error(project.cli("run", spec), CATALOGUE[name].message(project))
         assert _store_files(project.root) == before, name
-    assert project.show("exp") == shown
+    assert show(project, "exp") == shown
 
 
 def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project):
     shown = _seed_store(project)
-    trials = project.trials("exp")
+    recorded = trials(project, "exp")
     before = _store_files(project.root)
     changed = project.write_spec(
         project.spec(executor={"kind": "inline"}, budget={"trials": 5}, seed=2), "again.yaml"
@@ -442,14 +443,14 @@ def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project)
     proc = project.cli("run", str(changed))
     _assert_input_error(proc, f"an experiment named 'exp' already exists in {project.storage}; {EXISTS_FIX}")
     assert _store_files(project.root) == before
-    assert project.show("exp") == shown
-    assert project.trials("exp") == trials
+    assert show(project, "exp") == shown
+    assert trials(project, "exp") == recorded
 
 
 def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project):
     spec = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}), "exp.yaml")
     project.cli("run", str(spec), "--name", "other", "--quiet", check=True)
-    shown = project.show("other")
+    shown = show(project, "other")
     assert (shown["name"], shown["status"], shown["total_trials"]) == ("other", "completed", 2)
     before = _store_files(project.root)
     missing = f"no experiment named 'exp' in {project.storage}; experiments here: other"
@@ -568,7 +569,7 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
                           env={**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"})
     _assert_input_error(proc, "--yes: deleting 'exp' asks first, and nothing can answer here (stdin is not a "
                               "terminal); add --yes")
-    assert _store_files(project.root) == before and project.show("exp") == shown
+    assert _store_files(project.root) == before and show(project, "exp") == shown
     assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
     gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
     assert gone.returncode == 2 and re.fullmatch(
@@ -610,16 +611,21 @@ def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, 
     finally:
         stop_processes(run)
     assert run.returncode == 0, err
-    assert project.show("exp")["trials"]["completed"] == 4
+    assert show(project, "exp")["trials"]["completed"] == 4
 
 
-def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project):
+def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project, monkeypatch):
     """Every command's --storage said 'default: the spec's storage:', also on show/resume/report..., which read no
     spec: a user with storage: in the spec got 'no experiment named ...' from `show NAME`."""
+    monkeypatch.setenv("COLUMNS", "200")  # as project.cli sets it: no phrase wrapped across a panel's border
+
+    def helped(command: str) -> str:  # the help text is what is tested: read in this process, not 12 start-ups
+        return " ".join(cli_quiet(project, command, "--help").split())
+
     for command in ("run", "cycle", "watch"):
-        assert "the spec's storage:" in " ".join(project.cli(command, "--help").stdout.split()), command
+        assert "the spec's storage:" in helped(command), command
     for command in ("show", "resume", "trials", "report", "metrics", "promote", "reproduce", "delete", "audit"):
-        text = " ".join(project.cli(command, "--help").stdout.split())
+        text = helped(command)
         assert "storage:" not in text and "$TUNESMITH_STORAGE, or sqlite:///tunesmith.db in this folder" in text, command
 
 
@@ -650,7 +656,7 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
     again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert again.returncode == 0, again.stderr
-    assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
+    assert [t["metrics"]["first_step"] for t in trials(project, "ck2")] == [0.0, 0.0], "trained from the start"
 
 
 def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
@@ -767,7 +773,7 @@ def test_a_run_whose_stdout_cannot_be_written_records_every_trial_and_exits_1(pr
                               cwd=project.root, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     lost = (1, ["error: cannot write the output to stdout: No space left on device"])
     assert (proc.returncode, proc.stderr.splitlines()) == ((0, []) if quiet else lost), proc.stderr  # -q: no output
-    shown = project.show("exp")
+    shown = show(project, "exp")
     assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 3, 3)
 
 
@@ -837,7 +843,7 @@ def test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command(projec
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
         if code == 0:
             assert proc.stderr == "", (args, proc.stderr)  # quietly: the reader's leaving is no news
-    assert project.show("again")["status"] == "completed" and project.show("again")["trials"]["completed"] == 2
+    assert show(project, "again")["status"] == "completed" and show(project, "again")["trials"]["completed"] == 2
     assert "no experiment named 'nope'" in proc.stderr
 
 
@@ -906,7 +912,7 @@ def test_a_closed_stdout_runs_the_command_as_before(project):
                               cwd=project.root, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, timeout=120)
         assert (proc.returncode, proc.stderr) == (0, ""), args
-    assert project.show("again")["status"] == "completed"
+    assert show(project, "again")["status"] == "completed"
 
 
 def test_main_called_twice_in_process_leaves_sys_stdout_as_it_found_it(project, monkeypatch):
@@ -980,7 +986,7 @@ def test_cycle_takes_m_for_its_model_name(project):
 def test_trials_refuses_csv_and_json_together(project):
     """`trials X --csv --json` printed JSON and dropped --csv without a word."""
     project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
-    project.cli("run", "exp.yaml", "-q", check=True)
+    cli_quiet(project, "run", "exp.yaml", "-q")
     _assert_input_error(project.cli("trials", "exp", "--csv", "--json"),
                         "--csv and --json: give one (each prints every trial in its own format)")
 
@@ -1000,7 +1006,7 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
                         space={"flag": {"type": "categorical", "choices": [True, False]},
                                "mode": {"type": "categorical", "choices": [None, "a"]},
                                "extra": {"type": "categorical", "choices": [1], "when": {"mode": "a"}}})
-    project.cli("run", str(project.write_spec(spec)), "-q", check=True)
+    cli_quiet(project, "run", str(project.write_spec(spec)), "-q")
     rows = list(csv.DictReader(io.StringIO(project.cli("trials", "flags", "--csv", check=True).stdout)))
     assert sorted((r["param.flag"], r["param.mode"], r["param.extra"]) for r in rows) == [
         ("false", "a", "1"), ("false", "null", ""), ("true", "a", "1"), ("true", "null", "")], rows

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_input_setup import trials as read_trials
 from helpers import alive, settles
 
 from tunesmith.evaluation.command import render_command
@@ -57,7 +58,7 @@ def _run(project: Any, spec: Path, all_fail: bool = False) -> list[dict[str, Any
         assert "Traceback" not in proc.stderr, proc.stderr
     else:
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    return sorted(project.trials("cmd"), key=lambda t: t["number"])
+    return sorted(read_trials(project, "cmd"), key=lambda t: t["number"])  # read back in this process
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_a_whole_float_step_is_a_report_and_a_bad_step_is_told_once_in_the_log(p
     have (1.5, -1, true, "2") is left out and said once in the trial's log, with the line and the fix."""
     project.write("float_steps.py", FLOAT_STEPS)
     space = {"x": {"type": "categorical", "choices": [1]}}
-    (trial,) = _run(project, _command_spec(project, f"{PY} float_steps.py", space))
+    (trial,) = _run(project, _command_spec(project, f"{PY} float_steps.py", space, workers=1))  # 1 trial: 1 worker
     assert trial["values"] == {"loss": 0.2}
     assert trial["intermediate"] == [[0, 0.5], [1, 0.4], [2, 0.25]]
     log = Path(trial["log_path"]).read_text()
@@ -164,7 +165,7 @@ def test_a_bad_report_line_is_a_run_warning_once_per_trial_as_well_as_in_its_log
     told = ('a report line was ignored, {"step": 1.5, "loss": 0.35}: its "step" must be a whole number >= 0, as in '
             '{"step": 3, "loss": 0.35}; later ignored lines of this trial are not told')
     assert sorted(warned) == [f"trial 0: {told}", f"trial 1: {told}"], proc.stderr
-    for trial in project.trials("cmd"):
+    for trial in read_trials(project, "cmd"):
         log = Path(trial["log_path"]).read_text()
         assert [line for line in log.splitlines() if line.startswith("tunesmith:")] == [f"tunesmith: {told}"], log
 
@@ -214,7 +215,7 @@ def test_command_timeout_kills_the_command_and_its_children(project: Any) -> Non
     space = {"x": {"type": "categorical", "choices": [1]}}
     command = "echo $$ > shell.pid; sleep 1000 & echo $! > sleep.pid; wait; echo '{{\"loss\": 1}}'"
     # cwd: trial_dir, today's folder for a command that writes relative paths of its own
-    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir", trial_timeout="1s"),
+    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir", trial_timeout="1s", workers=1),
                     all_fail=True)
     assert (trial["state"], trial["failure_kind"]) == ("failed", "timeout")
     assert trial["error"] == "timeout: exceeded trial_timeout of 1.0s; the trial's whole process tree was killed"
@@ -229,7 +230,8 @@ def test_command_timeout_kills_the_command_and_its_children(project: Any) -> Non
 def test_cwd_trial_dir_runs_the_command_in_the_trials_own_folder(project: Any) -> None:
     project.write("show.py", SHOW)
     space = {"mode": {"type": "categorical", "choices": ["a"]}}
-    (trial,) = _run(project, _command_spec(project, f"{PY} {{spec_dir}}/show.py {{mode}}", space, cwd="trial_dir"))
+    (trial,) = _run(project, _command_spec(project, f"{PY} {{spec_dir}}/show.py {{mode}}", space, cwd="trial_dir",
+                                           workers=1))
     trial_dir = Path(trial["log_path"]).parent
     assert json.loads((trial_dir / "seen.json").read_text())["cwd"] == str(trial_dir)
     assert trial["values"] == {"loss": 0.125}
@@ -392,7 +394,7 @@ def test_a_command_with_shell_braces_runs(project: Any) -> None:
     space = {"x": {"type": "categorical", "choices": [2]}}
     command = ("{ echo 3 > data.txt; echo {x}; } > /dev/null 2> err.txt; "
                "awk '{print \"{{\\\"loss\\\": \" $1 * {x} \"}}\"}' data.txt")
-    (trial,) = _run(project, _command_spec(project, command, space))
+    (trial,) = _run(project, _command_spec(project, command, space, workers=1))
     assert trial["values"] == {"loss": 6.0}
 
 
@@ -418,7 +420,7 @@ def test_a_brace_pair_that_holds_no_name_goes_to_the_shell_as_written(project: A
 def test_a_brace_group_with_no_placeholder_inside_runs(project: Any) -> None:
     space = {"x": {"type": "categorical", "choices": [2]}}
     command = "{ echo 3 > data.txt; echo noise >&2; } 2> err.txt; echo '{{\"loss\": '$(cat data.txt)'}}'; echo {x} > x.txt"
-    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir"))
+    (trial,) = _run(project, _command_spec(project, command, space, cwd="trial_dir", workers=1))
     assert (trial["state"], trial["values"]) == ("completed", {"loss": 3.0})
     trial_dir = Path(trial["log_path"]).parent
     assert (trial_dir / "err.txt").read_text() == "noise\n"

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from _cli_input_setup import cli_quiet, show
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig
@@ -131,14 +132,14 @@ def test_every_command_refuses_an_unreadable_file_with_exit_2_and_records_nothin
         proc = project.cli(command, "bad.yaml")
         _no_traceback(proc)
         assert "task.data.path: latin1.csv is not UTF-8 text: line 3" in proc.stderr, proc.stderr
-    assert "bad" not in project.cli("ls", "--json").stdout
+    assert "bad" not in cli_quiet(project, "ls", "--json", check=False)  # read back in this process
     (project.root / "enc.yaml").write_text(SPEC.replace("DATA", "good.csv"))
-    project.cli("run", "enc.yaml", "-q", check=True)
+    cli_quiet(project, "run", "enc.yaml", "-q")  # set-up, in this process: the commands refusing below are the test
     for data, says in (("new.csv", "--data: new.csv is not UTF-8 text"),
                        ("new.parquet", "--data: new.parquet is not a Parquet file")):
         for command in (("drift", "enc"), ("retune", "enc"), ("cycle", "enc.yaml")):
             proc = project.cli(*command, "--data", data)
             _no_traceback(proc)
             assert says in proc.stderr, (command, proc.stderr)
-    assert project.show("enc").get("retunes") in (None, [])
-    assert "retune" not in project.cli("ls", "--json").stdout
+    assert show(project, "enc").get("retunes") in (None, [])
+    assert "retune" not in cli_quiet(project, "ls", "--json")

@@ -1,0 +1,51 @@
+"""In-process set-up and read-back for the CLI-input tests: the commands a test is about stay real subprocesses;
+recording a small experiment beforehand, and reading back `show`/`trials`/`ls --json` afterwards, run in this
+process (each subprocess is ~0.6-1 s of CPU, mostly start-up)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import json
+from typing import Any
+
+import tunesmith
+
+
+def cli_json(project: Any, *args: str) -> Any:
+    """`tunesmith ARGS --json` in this process, on the project's store: its parsed stdout (exit 0 required)."""
+    return json.loads(cli_quiet(project, *args, "--json"))
+
+
+def show(project: Any, name: str) -> dict[str, Any]:
+    return cli_json(project, "show", name)
+
+
+def trials(project: Any, name: str) -> list[dict[str, Any]]:
+    return cli_json(project, "trials", name)
+
+
+def seed_store(project: Any) -> None:
+    """Record and run a small experiment `exp` (2 inline trials), as `tunesmith run good.yaml` would, in-process."""
+    good = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}), "good.yaml")
+    result = tunesmith.run(good, storage=project.storage)
+    assert [t.state.value for t in result.trials] == ["completed", "completed"]
+
+
+def cli_quiet(project: Any, *args: str, check: bool = True) -> str:
+    """`tunesmith ARGS` in this process, on the project's store, for set-up or read-back: its stdout (exit 0
+    required unless not ``check``)."""
+    from tunesmith.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([*args, "--storage", project.storage])
+        except SystemExit as exited:
+            code = exited.code
+        else:
+            code = 0
+    gc.collect()  # a command leaves its store to the process's end: its SQLite connections (and -wal, -shm) go here
+    assert code == 0 or not check, f"tunesmith {' '.join(args)} exited {code}\n{out.getvalue()}\n{err.getvalue()}"
+    return out.getvalue()
