@@ -410,6 +410,34 @@ def test_workers_are_reused(harness: Harness) -> None:
     assert pids[0] == pids[1] == pids[2]
 
 
+def test_workers_start_as_trials_are_sent_not_all_at_once(harness: Harness) -> None:
+    """Every one of ``workers`` started with the executor, each an interpreter plus the preload's imports (seconds of
+    CPU with scikit-learn): a 1-trial run with 4 workers started 4. A worker starts when a trial is sent and no idle
+    one is left, up to ``workers``; the slots not started yet count as free."""
+    (harness.root / "counted.py").write_text(textwrap.dedent("""
+        import os
+        with open(os.path.join(os.path.dirname(__file__), "started.txt"), "a") as f:
+            f.write(f"{os.getpid()}\\n")
+
+        def f(config, trial):
+            return {"loss": 0.0, "pid": os.getpid()}
+    """))
+    ex = harness.executor(workers=4, preload="counted:f")
+    assert ex.free_slots() == 4
+    pids = [run_one(ex, TrialJob("exp", n, 1, {"x": 1.0}, 7, str(harness.root), str(harness.root / f"t{n}.log"),
+                                 ("loss",), function="counted:f", base_dir=str(harness.root))).metrics["pid"]
+            for n in range(2)]
+    assert pids[0] == pids[1]
+    assert (harness.root / "started.txt").read_text().split() == [str(int(pids[0]))]  # one worker: one import
+    for n in range(2, 5):  # three at once: the idle worker, and two started for them
+        ex.submit(TrialJob("exp", n, 1, {"x": 1.0}, 7, str(harness.root), str(harness.root / f"t{n}.log"), ("loss",),
+                           function="counted:f", base_dir=str(harness.root)))
+    _, ended = collect(ex, 3)
+    assert len({o.metrics["pid"] for o in ended.values()}) == 3
+    assert len((harness.root / "started.txt").read_text().split()) == 3
+    assert ex.free_slots() == 4  # three idle, one not started
+
+
 def test_max_trials_per_worker_recycles(harness: Harness) -> None:
     ex = harness.executor(max_trials_per_worker=2)
     pids = [run_one(ex, harness.job(n, "whoami")).metrics["pid"] for n in range(5)]

@@ -1,8 +1,8 @@
 """The process executor: each trial runs in a worker process of its own session.
 
-Workers are reused from trial to trial (a fresh interpreter per trial would re-import the user's libraries every
-time) and replaced when one crashes, is killed for its timeout or memory limit, or has run
-``max_trials_per_worker`` trials. A crash, a leak or a hang in user code therefore costs one trial, never the run.
+Workers start as trials are sent (at most ``workers``), are reused from trial to trial (a fresh interpreter per
+trial would re-import the user's libraries every time) and replaced when one crashes, is killed for its timeout or
+memory limit, or has run ``max_trials_per_worker`` trials. A crash, a leak or a hang in user code therefore costs one trial, never the run.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ class ProcessExecutor:
         self.gpus = gpus
         self.gpu_per_trial = gpu_per_trial
         self._pool: list[_Worker] = []
+        self._unstarted: list[GpuSlot] = []   # the slots of workers not started yet (or replaced), their devices
         self._selector = selectors.DefaultSelector()
         self._events: list[ExecutorEvent] = []
         self._last_memory_check = 0.0
@@ -84,8 +85,9 @@ class ProcessExecutor:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        for slot in worker_slots(self.gpus, self.gpu_per_trial, self.workers):
-            self._spawn(slot)
+        # Workers start as trials are sent, not all at once: each is an interpreter start-up plus the preload's
+        # imports (scikit-learn, torch: seconds of CPU), and a run of 2 trials with 8 workers needs 2.
+        self._unstarted = list(worker_slots(self.gpus, self.gpu_per_trial, self.workers))
 
     def _spawn(self, gpus: GpuSlot = ()) -> _Worker:
         cmd_r, cmd_w = os.pipe()
@@ -108,13 +110,15 @@ class ProcessExecutor:
         return worker
 
     def free_slots(self) -> int:
-        return 0 if self._closing else sum(1 for w in self._pool if w.job is None and not w.retiring)
+        idle = sum(1 for w in self._pool if w.job is None and not w.retiring)
+        return 0 if self._closing else idle + len(self._unstarted)
 
     def next_job_waits(self) -> bool:
         return False  # a free worker process begins it as it is sent
 
     def submit(self, job: TrialJob) -> None:
-        worker = next(w for w in self._pool if w.job is None and not w.retiring)
+        worker = next((w for w in self._pool if w.job is None and not w.retiring), None) or \
+            self._spawn(self._unstarted.pop(0))  # (an idle worker first: its imports are done)
         worker.job = job
         worker.started = worker.last_seen = self.clock.monotonic()
         worker.kill_reason = None
@@ -222,7 +226,7 @@ class ProcessExecutor:
                 self._send(w, {"op": "exit"})
                 w.retiring = True
                 if not self._closing:
-                    self._spawn(w.gpus)
+                    self._unstarted.append(w.gpus)  # its replacement starts with the next trial sent
 
     def _worker_gone(self, w: _Worker) -> None:
         """The worker's event pipe closed: it exited, crashed, or we killed it."""
@@ -235,8 +239,8 @@ class ProcessExecutor:
             self._ended(w, job, _priced(w, job, ended))
             w.job = None
         self._retire(w)
-        if not self._closing and not w.retiring and len([x for x in self._pool if not x.retiring]) < self.workers:
-            self._spawn(w.gpus)
+        if not self._closing and not w.retiring:
+            self._unstarted.append(w.gpus)  # its replacement starts with the next trial sent
 
     def _ended(self, w: _Worker, job: TrialJob, outcome: Outcome) -> None:
         if w.gpus:  # which devices the trial had, recorded with it
