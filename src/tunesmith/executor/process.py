@@ -2,7 +2,8 @@
 
 Workers start as trials are sent (at most ``workers``), are reused from trial to trial (a fresh interpreter per
 trial would re-import the user's libraries every time) and replaced when one crashes, is killed for its timeout or
-memory limit, or has run ``max_trials_per_worker`` trials. A crash, a leak or a hang in user code therefore costs one trial, never the run.
+memory limit, or has run ``max_trials_per_worker`` trials. A crash, a leak or a hang in user code therefore costs
+one trial, never the run.
 """
 
 from __future__ import annotations
