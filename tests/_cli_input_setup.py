@@ -4,13 +4,11 @@ process (each subprocess is ~0.6-1 s of CPU, mostly start-up)."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import io
 import json
 from typing import Any
 
 import tunesmith
+from helpers import cli_in_process
 
 
 def cli_json(project: Any, *args: str) -> Any:
@@ -36,16 +34,6 @@ def seed_store(project: Any) -> None:
 def cli_quiet(project: Any, *args: str, check: bool = True) -> str:
     """`tunesmith ARGS` in this process, on the project's store, for set-up or read-back: its stdout (exit 0
     required unless not ``check``)."""
-    from tunesmith.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([*args, "--storage", project.storage])
-        except SystemExit as exited:
-            code = exited.code
-        else:
-            code = 0
-    gc.collect()  # a command leaves its store to the process's end: its SQLite connections (and -wal, -shm) go here
-    assert code == 0 or not check, f"tunesmith {' '.join(args)} exited {code}\n{out.getvalue()}\n{err.getvalue()}"
-    return out.getvalue()
+    code, out, err = cli_in_process(*args, "--storage", project.storage)
+    assert code == 0 or not check, f"tunesmith {' '.join(args)} exited {code}\n{out}\n{err}"
+    return out

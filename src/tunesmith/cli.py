@@ -202,12 +202,18 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
     "--log-format", help="human: the progress display; json: one JSON object per event on stderr")]
 
 
+_opened_stores: list[Any] = []  # closed as the command ends: a program running commands in-process (main) kept each
+                                # one's SQLite connections (and its -wal, -shm files) open until garbage collection
+
+
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
     """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
     from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
-    return SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
-                    origin=url_origin(url, spec_storage, os.environ))
+    store = SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
+                     origin=url_origin(url, spec_storage, os.environ))
+    _opened_stores.append(store)
+    return store
 
 
 def _resume_hint(name: str, store, join: bool = False) -> str:  # type: ignore[no-untyped-def]
@@ -1239,6 +1245,14 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _run_command(args: list[str] | None) -> NoReturn:
+    try:
+        _exit_with_command(args)
+    finally:
+        while _opened_stores:
+            _opened_stores.pop().close()
+
+
+def _exit_with_command(args: list[str] | None) -> NoReturn:
     from rich.markup import escape
 
     try:
