@@ -151,3 +151,20 @@ def cli_json_in_process(*args: str) -> object:
     code, out, err = cli_in_process(*args, "--json")
     assert code == 0, f"tunesmith {' '.join(args)} --json exited {code}\n{out}\n{err}"
     return json.loads(out)
+
+
+def tune_in_process(spec, db) -> None:  # type: ignore[no-untyped-def]
+    """`tunesmith run SPEC` from the spec's folder, in this process, into the SQLite store at path ``db``: a test's
+    set-up (no CLI start-up, scikit-learn imported already); the store is closed after, the folder given back."""
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    cwd = os.getcwd()
+    os.chdir(spec.parent)  # the run's workdir (.tunesmith/NAME) goes here, as `run` from this folder puts it
+    store = SQLStore(f"sqlite:///{db}")
+    try:
+        run_experiment(load_spec(spec), store)
+    finally:
+        store.close()
+        os.chdir(cwd)

@@ -16,6 +16,7 @@ import yaml
 from tunesmith.drift import check_files, population_stability_index
 from tunesmith.drift.statistics import ColumnRole, categorical_drift, numeric_drift
 from tunesmith.testing.drift_data import iid_split, shifted_split
+from helpers import tune_in_process
 
 FALSE_ALARM_SPLITS = 20
 
@@ -88,18 +89,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     iid_split(root, seed=0)
     shifted_split(root)
     (root / "bc.yaml").write_text(yaml.safe_dump(task_spec("bc", "iid_reference.csv")))
-    from tunesmith.runner import run_experiment   # the set-up in this process: one CLI start-up fewer
-    from tunesmith.spec.loader import load_spec
-    from tunesmith.storage.sql import SQLStore
-
-    cwd = os.getcwd()
-    os.chdir(root)   # the run's workdir (.tunesmith/bc) goes here, as `run` from this folder puts it
-    store = SQLStore(f"sqlite:///{root / 'tunesmith.db'}")
-    try:
-        run_experiment(load_spec(root / "bc.yaml"), store)
-    finally:
-        store.close()
-        os.chdir(cwd)
+    tune_in_process(root / "bc.yaml", root / "tunesmith.db")  # the set-up in this process: one CLI start-up fewer
     return root
 
 

@@ -18,6 +18,7 @@ import yaml
 from tunesmith.testing.drift_data import iid_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from helpers import tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,18 +36,7 @@ def _recorded(root: Path) -> tuple[int, int]:
 def _run_in_process(root: Path) -> None:
     """`tunesmith run bc.yaml` from ``root``, in this process (the set-up, not what is tested: one CLI start-up
     with scikit-learn fewer per test); the store is closed after."""
-    from tunesmith.runner import run_experiment
-    from tunesmith.spec.loader import load_spec
-    from tunesmith.storage.sql import SQLStore
-
-    cwd = os.getcwd()
-    os.chdir(root)   # the run's workdir (.tunesmith/bc) goes here, as `run` from this folder puts it
-    store = SQLStore(f"sqlite:///{root / 'tunesmith.db'}")
-    try:
-        run_experiment(load_spec(root / "bc.yaml"), store)
-    finally:
-        store.close()
-        os.chdir(cwd)
+    tune_in_process(root / "bc.yaml", root / "tunesmith.db")
 
 
 def _tuned(root: Path, pipeline: list[str]) -> Path:

@@ -14,6 +14,7 @@ import yaml
 from tunesmith.testing.drift_data import shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from helpers import tune_in_process
 
 
 def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,18 +25,7 @@ def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _run_in_process(project: Path, db: Path) -> None:
     """`tunesmith run bc.yaml` from ``project``, in this process (the set-up, not what is tested: one CLI start-up
     with scikit-learn fewer)."""
-    from tunesmith.runner import run_experiment
-    from tunesmith.spec.loader import load_spec
-    from tunesmith.storage.sql import SQLStore
-
-    cwd = os.getcwd()
-    os.chdir(project)   # the run's workdir (.tunesmith/bc) goes here, as `run` from this folder puts it
-    store = SQLStore(f"sqlite:///{db}")
-    try:
-        run_experiment(load_spec(project / "bc.yaml"), store)
-    finally:
-        store.close()
-        os.chdir(cwd)
+    tune_in_process(project / "bc.yaml", db)
 
 
 @pytest.mark.slow

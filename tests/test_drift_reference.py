@@ -18,6 +18,7 @@ import yaml
 from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from helpers import tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,19 +36,11 @@ def _events(root: Path) -> int:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """bc (a LogisticRegression on breast_cancer's smaller tumours, reference.csv), 2 trials: tuned in this process
     (the set-up, not what is tested: one CLI start-up with scikit-learn fewer per test)."""
-    from tunesmith.runner import run_experiment
-    from tunesmith.spec.loader import load_spec
-    from tunesmith.storage.sql import SQLStore
-
     shifted_split(tmp_path)
     iid_split(tmp_path)
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
-    monkeypatch.chdir(tmp_path)   # the run's workdir (.tunesmith/bc) goes here, as `run` from this folder puts it
-    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    try:
-        run_experiment(load_spec(tmp_path / "bc.yaml"), store)
-    finally:
-        store.close()
+    monkeypatch.chdir(tmp_path)   # the tests' commands run from here
+    tune_in_process(tmp_path / "bc.yaml", tmp_path / "tunesmith.db")
     return tmp_path
 
 
