@@ -215,11 +215,12 @@ def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
     """The flake of the test above: B took both slots for its two trials, whose ends reached B in one poll; B then
     took a slot it had nothing to start with and stopped, never recording `quota_wait_ended` (`quota_wait` was the
     run's last word on the quota). B is stopped (SIGSTOP) while its trials end, so they reach it together."""
-    from helpers import count_states, start_cli, wait_for
+    from helpers import count_states, start_cli, stop_processes, wait_for
 
     project.write("gated.py", f"""
         import os, time
         def nap(config, trial):
+            open({str(project.root)!r} + f"/started-{{trial.number}}", "w").close()
             deadline = time.monotonic() + 60
             while not os.path.exists({str(project.root / "release")!r}) and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -235,6 +236,9 @@ def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
         os.kill(a.pid, signal.SIGKILL)
         a.wait(timeout=10)
         wait_for(lambda: count_states(project, "waiter").get("running", 0) == 2, timeout=30)
+        # both trials begun in their workers, not only recorded as running: B sends a trial to a worker it starts
+        # then, and stopped in between, its second trial never began (a loaded machine's flake)
+        wait_for(lambda: all((project.root / f"started-{n}").exists() for n in (0, 1)), timeout=30)
         os.kill(b.pid, signal.SIGSTOP)
         try:
             (project.root / "release").touch()
@@ -247,6 +251,8 @@ def test_a_wait_ends_in_the_record_when_both_trials_end_in_one_poll(project):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(a.pid, signal.SIGKILL)
+        if "b" in locals():
+            stop_processes(b)  # a failure above must not leave it running into the next test
     trials, events = _waiter_completed(project)
     assert [e.kind for e in events["waiter"] if e.kind.startswith("quota_wait")] == ["quota_wait", "quota_wait_ended"]
 
