@@ -1,27 +1,14 @@
 """In-process set-up and read-back for the CLI-input tests: the commands a test is about stay real subprocesses;
 recording a small experiment beforehand, and reading back `show`/`trials`/`ls --json` afterwards, run in this
-process (each subprocess is ~0.6-1 s of CPU, mostly start-up)."""
+process (each subprocess is ~0.6-1 s of CPU, mostly start-up); `show`/`trials --json` read-backs are the project
+fixture's own (Project.show, Project.trials)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import tunesmith
 from helpers import cli_in_process
-
-
-def cli_json(project: Any, *args: str) -> Any:
-    """`tunesmith ARGS --json` in this process, on the project's store: its parsed stdout (exit 0 required)."""
-    return json.loads(cli_quiet(project, *args, "--json"))
-
-
-def show(project: Any, name: str) -> dict[str, Any]:
-    return cli_json(project, "show", name)
-
-
-def trials(project: Any, name: str) -> list[dict[str, Any]]:
-    return cli_json(project, "trials", name)
 
 
 def seed_store(project: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_input_setup import cli_quiet, seed_store, show, trials
+from _cli_input_setup import cli_quiet, seed_store
 from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
@@ -73,7 +73,7 @@ def _seed_store(project: Any) -> dict[str, Any]:
     """Record and run a small experiment `exp` (2 inline trials); returns `tunesmith show exp --json`. Set-up, not
     what any test here is about: run and read back in this process (tests/_cli_input_setup.py)."""
     seed_store(project)
-    shown = show(project, "exp")
+    shown = project.show("exp")
     assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 2, 2)
     return shown
 
@@ -430,12 +430,12 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
         spec = CATALOGUE[name].write(project)
         _assert_input_error(project.cli("run", spec), CATALOGUE[name].message(project))
         assert _store_files(project.root) == before, name
-    assert show(project, "exp") == shown
+    assert project.show("exp") == shown
 
 
 def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project):
     shown = _seed_store(project)
-    recorded = trials(project, "exp")
+    recorded = project.trials("exp")
     before = _store_files(project.root)
     changed = project.write_spec(
         project.spec(executor={"kind": "inline"}, budget={"trials": 5}, seed=2), "again.yaml"
@@ -443,14 +443,14 @@ def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project)
     proc = project.cli("run", str(changed))
     _assert_input_error(proc, f"an experiment named 'exp' already exists in {project.storage}; {EXISTS_FIX}")
     assert _store_files(project.root) == before
-    assert show(project, "exp") == shown
-    assert trials(project, "exp") == recorded
+    assert project.show("exp") == shown
+    assert project.trials("exp") == recorded
 
 
 def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project):
     spec = project.write_spec(project.spec(executor={"kind": "inline"}, budget={"trials": 2}), "exp.yaml")
     project.cli("run", str(spec), "--name", "other", "--quiet", check=True)
-    shown = show(project, "other")
+    shown = project.show("other")
     assert (shown["name"], shown["status"], shown["total_trials"]) == ("other", "completed", 2)
     before = _store_files(project.root)
     missing = f"no experiment named 'exp' in {project.storage}; experiments here: other"
@@ -569,7 +569,7 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
                           env={**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"})
     _assert_input_error(proc, "--yes: deleting 'exp' asks first, and nothing can answer here (stdin is not a "
                               "terminal); add --yes")
-    assert _store_files(project.root) == before and show(project, "exp") == shown
+    assert _store_files(project.root) == before and project.show("exp") == shown
     assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
     gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
     assert gone.returncode == 2 and re.fullmatch(
@@ -611,7 +611,7 @@ def test_delete_of_a_running_experiment_is_refused_and_the_run_goes_on(project, 
     finally:
         stop_processes(run)
     assert run.returncode == 0, err
-    assert show(project, "exp")["trials"]["completed"] == 4
+    assert project.show("exp")["trials"]["completed"] == 4
 
 
 def test_storage_help_mentions_the_spec_only_where_a_spec_is_read(project, monkeypatch):
@@ -656,7 +656,7 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
     again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert again.returncode == 0, again.stderr
-    assert [t["metrics"]["first_step"] for t in trials(project, "ck2")] == [0.0, 0.0], "trained from the start"
+    assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
 
 
 def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, monkeypatch):
@@ -773,7 +773,7 @@ def test_a_run_whose_stdout_cannot_be_written_records_every_trial_and_exits_1(pr
                               cwd=project.root, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     lost = (1, ["error: cannot write the output to stdout: No space left on device"])
     assert (proc.returncode, proc.stderr.splitlines()) == ((0, []) if quiet else lost), proc.stderr  # -q: no output
-    shown = show(project, "exp")
+    shown = project.show("exp")
     assert (shown["status"], shown["total_trials"], shown["trials"]["completed"]) == ("completed", 3, 3)
 
 
@@ -843,7 +843,7 @@ def test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command(projec
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, (args, proc.stderr)
         if code == 0:
             assert proc.stderr == "", (args, proc.stderr)  # quietly: the reader's leaving is no news
-    assert show(project, "again")["status"] == "completed" and show(project, "again")["trials"]["completed"] == 2
+    assert project.show("again")["status"] == "completed" and project.show("again")["trials"]["completed"] == 2
     assert "no experiment named 'nope'" in proc.stderr
 
 
@@ -912,7 +912,7 @@ def test_a_closed_stdout_runs_the_command_as_before(project):
                               cwd=project.root, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, timeout=120)
         assert (proc.returncode, proc.stderr) == (0, ""), args
-    assert show(project, "again")["status"] == "completed"
+    assert project.show("again")["status"] == "completed"
 
 
 def test_main_called_twice_in_process_leaves_sys_stdout_as_it_found_it(project, monkeypatch):

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli_input_setup import trials as read_trials
 from helpers import alive, settles
 
 from tunesmith.evaluation.command import render_command
@@ -58,7 +57,7 @@ def _run(project: Any, spec: Path, all_fail: bool = False) -> list[dict[str, Any
         assert "Traceback" not in proc.stderr, proc.stderr
     else:
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    return sorted(read_trials(project, "cmd"), key=lambda t: t["number"])  # read back in this process
+    return sorted(project.trials("cmd"), key=lambda t: t["number"])  # read back in this process
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ def test_a_bad_report_line_is_a_run_warning_once_per_trial_as_well_as_in_its_log
     told = ('a report line was ignored, {"step": 1.5, "loss": 0.35}: its "step" must be a whole number >= 0, as in '
             '{"step": 3, "loss": 0.35}; later ignored lines of this trial are not told')
     assert sorted(warned) == [f"trial 0: {told}", f"trial 1: {told}"], proc.stderr
-    for trial in read_trials(project, "cmd"):
+    for trial in project.trials("cmd"):
         log = Path(trial["log_path"]).read_text()
         assert [line for line in log.splitlines() if line.startswith("tunesmith:")] == [f"tunesmith: {told}"], log
 

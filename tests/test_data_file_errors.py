@@ -8,7 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from _cli_input_setup import cli_quiet, show
+from _cli_input_setup import cli_quiet
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig
@@ -141,5 +141,5 @@ def test_every_command_refuses_an_unreadable_file_with_exit_2_and_records_nothin
             proc = project.cli(*command, "--data", data)
             _no_traceback(proc)
             assert says in proc.stderr, (command, proc.stderr)
-    assert show(project, "enc").get("retunes") in (None, [])
+    assert project.show("enc").get("retunes") in (None, [])
     assert "retune" not in cli_quiet(project, "ls", "--json")

@@ -7,7 +7,6 @@ CUDA work on a real device where one is.
 from __future__ import annotations
 
 import pytest
-from _cli_input_setup import trials
 
 import tunesmith
 from tunesmith.errors import SpecError, UserInputError
@@ -166,7 +165,7 @@ def test_listed_gpus_on_a_machine_without_any_warn_that_trials_find_none(project
     for command in (("validate", str(path)), ("run", str(path), "--quiet")):
         proc = project.cli(*command)
         assert proc.returncode == 0 and warning in " ".join(proc.stderr.split()), proc.stderr
-    assert {t["metrics"]["gpus"] for t in trials(project, "listed")} == {1.0}, "charged as the README says"
+    assert {t["metrics"]["gpus"] for t in project.trials("listed")} == {1.0}, "charged as the README says"
     # an inherited CUDA_VISIBLE_DEVICES on such a machine: its devices are handed out as given too
     for gpus, what in (([1], "lists GPU(s) [1]"), ("all", "is all, here GPU(s) [1]")):
         path = project.write_spec(project.spec(name="inherited", executor={"kind": "process", "gpus": gpus}))

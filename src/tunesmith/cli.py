@@ -216,13 +216,6 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
     return store
 
 
-def _resume_hint(name: str, store, join: bool = False) -> str:  # type: ignore[no-untyped-def]
-    """The command that continues ``name`` as printed, naming ``store`` where `resume NAME` would open another."""
-    from tunesmith.storage.sql import resume_command
-
-    return resume_command(name, store.url, os.environ, join=join)
-
-
 def _observed(display, port, addr, textfile, log_format, store):  # type: ignore[no-untyped-def]
     """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
     from tunesmith.monitoring.observers import MonitoringOptions, observed
@@ -236,6 +229,8 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
     JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper. A
     command to continue names ``store`` where `resume NAME` would open another."""
     from rich.markup import escape  # a reason may quote a trial's stderr
+
+    from tunesmith.storage.sql import resume_hint
 
     def say_and_exit(code: int, text: str) -> NoReturn:
         if log_format is LogFormat.JSON:
@@ -252,9 +247,9 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
     name = result.experiment.name
     if result.status is RunStatus.INTERRUPTED and result.experiment.status is RunStatus.RUNNING:
         say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Other coordinators still run {name}; this one left (join them "
-                                       f"again with: {_resume_hint(name, store, join=True)})")
+                                       f"again with: {resume_hint(store, name, join=True)})")
     if result.status is RunStatus.INTERRUPTED:
-        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: {_resume_hint(name, store)}")
+        say_and_exit(EXIT_INTERRUPTED, f"Interrupted. Continue with: {resume_hint(store, name)}")
     if result.status is RunStatus.FAILED:
         say_and_exit(EXIT_FAILED, f"The run stopped: {result.stop_reason}")
     ended = [t for t in result.trials if t.state.is_finished()]
@@ -268,13 +263,15 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
 @contextmanager
 def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on."""
+    from tunesmith.storage.sql import resume_hint
+
     try:
         yield
     except ClusterLost as e:
         from rich.markup import escape
 
         err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
-                  f"re-run on a new cluster with: {escape(_resume_hint(name, store))}", soft_wrap=True)
+                  f"re-run on a new cluster with: {escape(resume_hint(store, name))}", soft_wrap=True)
         raise typer.Exit(EXIT_CLUSTER_LOST) from None
 
 
@@ -372,6 +369,7 @@ def list_experiments(storage: StorageOption = None,
     from rich.table import Table
 
     from tunesmith.coordinators import run_abandoned
+    from tunesmith.storage.sql import resume_hint
 
     store = _store(storage)
     rows = []
@@ -397,7 +395,7 @@ def list_experiments(storage: StorageOption = None,
     out.print(table if rows else "no experiments in this store")
     if lost := [r["name"] for r in rows if r["abandoned"]]:
         out.print(f"abandoned: no live coordinator runs it (killed, or its machine went away); continue with "
-                  f"{escape(_resume_hint(lost[0], store))}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
+                  f"{escape(resume_hint(store, lost[0]))}" + (f" (and {', '.join(lost[1:])})" if lost[1:] else ""))
 
 
 @app.command()
@@ -407,6 +405,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from rich.markup import escape  # a stop reason may quote a trial's stderr
 
     from tunesmith.console import print_best_table
+    from tunesmith.storage.sql import resume_hint
     from tunesmith.summary import (experiment_summary, ran_past_their_stop, restarted_children,
                                    scheduler_without_reports)
 
@@ -459,7 +458,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
     if summary.get("abandoned"):
         out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
-                  f"with: {escape(_resume_hint(name, store))}")
+                  f"with: {escape(resume_hint(store, name))}")
     _print_task_summary(summary)
     if "reproducibility" in summary:
         r = summary["reproducibility"]

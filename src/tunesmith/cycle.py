@@ -338,7 +338,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
-    from tunesmith.storage.sql import resume_command
+    from tunesmith.storage.sql import resume_hint
 
     clock = clock or SystemClock()
     listener = listener or RunListener()
@@ -443,7 +443,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                          "best": _best_value(result.experiment, result.trials)}
         if result.status is RunStatus.INTERRUPTED:
             record(CycleStep("retune", StepStatus.INTERRUPTED, f"{result.stop_reason}; continue it with "
-                             f"`{resume_command(result.experiment.name, store.url, os.environ)}` (the next cycle "
+                             f"`{resume_hint(store, result.experiment.name)}` (the next cycle "
                              "on the same data resumes it)",
                              retune_detail))
             record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
@@ -690,7 +690,7 @@ def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: st
 def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,
                  on_runner: Callable[[Runner], None] | None) -> tuple[str, CycleStep]:
     from tunesmith.runner import resume_experiment, run_experiment
-    from tunesmith.storage.sql import resume_command
+    from tunesmith.storage.sql import resume_hint
 
     what = "first tuning"
     if spec.name in store.experiment_names():
@@ -705,14 +705,14 @@ def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, c
         result.status, StepStatus.FAILED)
     if status is StepStatus.INTERRUPTED:
         return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}; the next cycle "
-                                    f"resumes it (or `{resume_command(spec.name, store.url, os.environ)}`)",
+                                    f"resumes it (or `{resume_hint(store, spec.name)}`)",
                                     {"experiment": spec.name, "status": result.status.value})
     if status is StepStatus.DONE and not any(t.state is TrialState.COMPLETED for t in result.trials):
         return spec.name, CycleStep("tune", StepStatus.FAILED, f"every trial of the first tuning of {spec.name} "
                                     f"failed; see `tunesmith trials {spec.name}`",
                                     {"experiment": spec.name, "status": result.status.value})
     again = (f"; once the cause is fixed the next cycle resumes it (or "
-             f"`{resume_command(spec.name, store.url, os.environ)}`)"
+             f"`{resume_hint(store, spec.name)}`)"
              if status is StepStatus.FAILED and not any(t.state is TrialState.COMPLETED for t in result.trials) else "")
     return spec.name, CycleStep("tune", status, f"{what} of {spec.name}: {result.stop_reason}{again}",
                                 {"experiment": spec.name, "status": result.status.value})

@@ -91,12 +91,9 @@ def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = Fal
     return shlex.join(words)
 
 
-def resume_hint(store: object, name: str, join: bool = False) -> str:
-    """:func:`resume_command` for the experiment ``name`` in ``store``, as this process's environment would open it
-    (a store without a URL, one made in memory by the Python API, gets the plain command)."""
-    url = getattr(store, "url", None)
-    return resume_command(name, url, os.environ, join) if isinstance(url, str) else \
-        shlex.join(["tunesmith", "resume", name] + (["--join"] if join else []))
+def resume_hint(store: SQLStore, name: str, join: bool = False) -> str:
+    """:func:`resume_command` for the experiment ``name`` in ``store``, as this process's environment opens stores."""
+    return resume_command(name, store.url, os.environ, join)
 
 
 def _live_holder(holder: str | None, expires: float | None, now: float) -> str | None:
