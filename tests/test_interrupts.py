@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 import pytest
 import tunesmith
-from _faults_setup import show_json, trials_json
 from helpers import alive, count_states, start_cli, stop_processes, wait_for, worker_pids
 
 from tunesmith.stop_signals import handlers_restored, install_signal_handlers
@@ -52,11 +51,11 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
 
     resumed = project.cli("resume", "killed", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    shown = show_json("killed")
+    shown = project.show("killed")
     assert shown["status"] == "completed"
     assert shown["trials"]["completed"] == 10
     assert shown["trials"]["running"] == shown["trials"]["queued"] == shown["trials"]["lost"] == 0
-    trials = trials_json("killed")
+    trials = project.trials("killed")
     assert [t["number"] for t in trials] == list(range(10))
     # the strategy, seeded as in the first run, proposed that run's first configurations again (trials 0, 1, 2 ran
     # twice under new numbers): a resumed run draws from a seed of its own
@@ -71,16 +70,16 @@ def test_sigkill_then_resume_finishes_every_trial_exactly_once(project, slow_spe
 
 def test_resume_of_a_finished_experiment_runs_nothing_more(project):
     tunesmith.run(project.spec(name="done"), storage=project.storage)  # set-up, in this process: resume is checked
-    before = trials_json("done")
+    before = project.trials("done")
     proc = project.cli("resume", "done", "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert trials_json("done") == before
+    assert project.trials("done") == before
 
 
 def test_resume_of_a_finished_experiment_shows_its_recorded_best(project):
     """The progress line said `best -` on resuming a run whose history holds a best."""
     tunesmith.run(project.spec(name="done", executor={"kind": "inline"}), storage=project.storage)  # set-up
-    best = min(t["values"]["loss"] for t in trials_json("done") if t["state"] == "completed")
+    best = min(t["values"]["loss"] for t in project.trials("done") if t["state"] == "completed")
     proc = project.cli("resume", "done")
     assert proc.returncode == 0, proc.stderr
     progress = next(line for line in proc.stdout.splitlines() if "best" in line and "failed" in line)
@@ -97,11 +96,11 @@ def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fa
     assert "tunesmith resume sigint" in err
     states = count_states(project, "sigint")
     assert states.get("running", 0) == 0 and states.get("interrupted", 0) == 0, states
-    assert show_json("sigint")["status"] == "interrupted"
+    assert project.show("sigint")["status"] == "interrupted"
     assert not worker_pids(project)
     # and it can be continued to the end of its budget
     assert project.cli("resume", "sigint", "--quiet").returncode == 0
-    assert show_json("sigint")["trials"]["completed"] == 16
+    assert project.show("sigint")["trials"]["completed"] == 16
     fault_log(area="coordinator", backend="sqlite", fault="Ctrl-C (SIGINT) during a run",
               outcome="running trials finished in the grace period; exit 130; resume finished the budget",
               reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
@@ -127,7 +126,7 @@ def test_second_ctrl_c_stops_at_once_and_keeps_the_store_consistent(project, mon
     started = ctrl_c_twice(proc)
     assert time.monotonic() - started < 10, "the second Ctrl-C does not wait for the grace period"
     assert count_states(project, "twice") == {"interrupted": 2}
-    trials = trials_json("twice")
+    trials = project.trials("twice")
     assert all(t["error"] == "interrupted: interrupted by the user before it finished" for t in trials), trials
     assert not worker_pids(project)
     fault_log(area="coordinator", backend="sqlite", fault="second Ctrl-C during the grace period",
@@ -195,7 +194,7 @@ def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert show_json("term")["status"] == "interrupted"
+    assert project.show("term")["status"] == "interrupted"
     fault_log(area="coordinator", backend="sqlite", fault="SIGTERM (a scheduler or `kill`)",
               outcome="same graceful stop as Ctrl-C; exit 130", reason="status interrupted", injected=1,
               recovered=1, lost=0)
@@ -212,7 +211,7 @@ def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "tunesmith resume hangup" in err
-    shown = show_json("hangup")
+    shown = project.show("hangup")
     assert shown["status"] == "interrupted"
     assert shown["trials"]["running"] == 0, shown["trials"]
     assert not worker_pids(project)
@@ -234,7 +233,7 @@ def test_a_run_started_with_sighup_ignored_survives_the_hangup(project, slow_spe
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    shown = show_json("nohup")
+    shown = project.show("nohup")
     assert shown["status"] == "completed", shown
     assert shown["trials"]["completed"] == 8, shown["trials"]
 
@@ -274,7 +273,7 @@ def test_closing_the_terminal_stops_the_run_as_interrupted(project, slow_spec):
     finally:
         os.close(master)  # the hangup: the kernel sends SIGHUP to the session leader, the coordinator
     assert proc.wait(timeout=60) == 130
-    shown_after = show_json("closed")
+    shown_after = project.show("closed")
     assert shown_after["status"] == "interrupted", shown_after
     assert shown_after["trials"]["running"] == 0, shown_after["trials"]
     assert not worker_pids(project)
@@ -424,7 +423,7 @@ def test_trials_still_running_when_the_grace_period_ends_are_interrupted(project
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    [trial] = trials_json("grace")
+    [trial] = project.trials("grace")
     assert (trial["state"], trial["error"]) == ("interrupted", "interrupted: still running when the 0.5s grace period ended")
 
 
@@ -461,7 +460,7 @@ def test_an_executor_failing_in_the_grace_period_still_stops_closes_and_records_
     with pytest.raises(ClusterLost):
         run_experiment(spec, store, on_runner=sabotage)
     assert store.experiment("lost-in-grace").status.value == "interrupted"  # (a stop was asked for first)
-    assert [t["state"] for t in trials_json("lost-in-grace")] == ["interrupted"]
+    assert [t["state"] for t in project.trials("lost-in-grace")] == ["interrupted"]
     assert store.quotas(now=time.time())[0].in_use == 0, "the running trial's slot was given back"
     store.close()
 
@@ -480,10 +479,10 @@ def test_a_coordinator_interrupted_while_a_joiner_runs_exits_130_and_says_the_ru
     _, lead_err = lead.communicate(timeout=60)
     assert lead.returncode == 130, lead_err
     assert "tunesmith resume shared --join" in lead_err, lead_err
-    assert show_json("shared")["status"] == "running", "the joiner still runs it"
+    assert project.show("shared")["status"] == "running", "the joiner still runs it"
     _, joiner_err = joiner.communicate(timeout=120)
     assert joiner.returncode == 0, joiner_err
-    shown = show_json("shared")
+    shown = project.show("shared")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 6, shown
 
 
@@ -516,13 +515,13 @@ def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experime
         _, lead_err = lead.communicate(timeout=60)
         assert lead.returncode == 130, lead_err
         assert count_states(project, "between") == {"completed": 1, "queued": 1}, "the joiner waits out its back-off"
-        assert show_json("between")["status"] == "running", "the joiner still runs it"
+        assert project.show("between")["status"] == "running", "the joiner still runs it"
         assert "Other coordinators still run between" in lead_err, lead_err
         _, joiner_err = joiner.communicate(timeout=120)
     finally:
         stop_processes(lead, joiner)
     assert joiner.returncode == 0, joiner_err
-    shown = show_json("between")
+    shown = project.show("between")
     assert shown["status"] == "completed" and shown["trials"]["completed"] == 2, shown
 
 

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from _faults_setup import trials_json
 import tunesmith
 from tunesmith.errors import ExperimentExists, SpecError
 from tunesmith.records import TrialState
@@ -359,7 +358,7 @@ def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design
         trial={"function": "die_once:objective"}))
     killed = project.cli("run", str(spec), "--quiet")
     assert killed.returncode == -9, (killed.returncode, killed.stderr)
-    before = {t["number"]: t for t in trials_json("killed")}
+    before = {t["number"]: t for t in project.trials("killed")}
     assert [before[n]["state"] for n in sorted(before)] == ["completed"] * lost[0] + ["running"] * len(lost)
     from tunesmith.runner import resume_experiment  # in this process: the resume, not its CLI, is the subject
     from tunesmith.storage import SQLStore
@@ -369,7 +368,7 @@ def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design
         assert resume_experiment("killed", store).status.value == "completed"
     finally:
         store.close()
-    trials = trials_json("killed")
+    trials = project.trials("killed")
     assert [t["state"] for t in trials] == ["completed"] * 8
     for number in lost:
         assert trials[number]["params"] == before[number]["params"] and trials[number]["attempts"] == 2, \

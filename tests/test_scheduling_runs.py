@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from _faults_setup import show_json, trials_json
 import tunesmith
 from tunesmith.records import TrialState
 
@@ -87,7 +86,7 @@ def test_a_command_trial_is_stopped_by_the_scheduler(project):
                         strategy="random", executor={"kind": "process", "workers": 2},
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": 9, "reduction_factor": 3})
     tunesmith.run(spec, storage=project.storage)  # set-up in this process (the trials' commands still run apart)
-    trials = trials_json("cmd-sched")
+    trials = project.trials("cmd-sched")
     pruned = [t for t in trials if t["state"] == "pruned"]
     assert pruned, trials
     for t in pruned:
@@ -117,9 +116,9 @@ def test_asha_rungs_survive_resume(project):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     assert project.cli("resume", "resumed", "--quiet").returncode == 0
-    trials = trials_json("resumed")
+    trials = project.trials("resumed")
     assert len(trials) == 18 and {t["state"] for t in trials} <= {"completed", "pruned"}
-    shown = show_json("resumed")
+    shown = project.show("resumed")
     assert shown["trials"]["pruned"] >= 6, "the resumed part still prunes against the rungs"
 
 
@@ -131,7 +130,7 @@ def test_the_live_display_counts_the_trials_a_scheduler_stopped(project):
                         strategy="random", executor={"kind": "inline"},
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
     run = project.cli("run", str(project.write_spec(spec)), check=True)
-    pruned = show_json("counted")["trials"]["pruned"]
+    pruned = project.show("counted")["trials"]["pruned"]
     assert pruned > 0 and f"12/12 failed 0 pruned {pruned} best" in run.stdout, run.stdout
     plain = project.cli("run", str(project.write_spec(project.spec(name="plain", executor={"kind": "inline"}))),
                         check=True)
@@ -154,8 +153,8 @@ def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_pru
                         strategy="random", executor={"kind": "inline"},
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": 27, "reduction_factor": 3})
     tunesmith.run(spec, storage=project.storage)  # the runs are set-up here (show is the subject): in this process
-    shown = show_json("ignored")
-    pruned = sorted(t["number"] for t in trials_json("ignored") if t["state"] == "pruned")
+    shown = project.show("ignored")
+    pruned = sorted(t["number"] for t in project.trials("ignored") if t["state"] == "pruned")
     assert pruned and shown["scheduler"]["ran_past_their_stop"] == pruned
     text = " ".join(project.cli("show", "ignored", check=True).stdout.split())
     assert (f"{len(pruned)} pruned trial(s) ran on past the step they were stopped at (trial "
@@ -164,7 +163,7 @@ def test_show_says_when_pruned_trials_ran_on_because_the_code_ignores_should_pru
     # trials that return when told to stop are not named
     project.write("curves.py", CURVES)
     tunesmith.run({**spec, "name": "heeded", "trial": {"function": "curves:objective"}}, storage=project.storage)
-    assert "ran_past_their_stop" not in show_json("heeded")["scheduler"]
+    assert "ran_past_their_stop" not in project.show("heeded")["scheduler"]
 
 
 def test_a_scheduler_that_got_no_reports_says_why(project):
@@ -183,7 +182,7 @@ def test_a_scheduler_that_got_no_reports_says_why(project):
     assert warning in shown
     # steps no trial reported are not counted as run: this read `27 of 27 steps (100% ...)`
     assert "scheduler asha: no steps counted (no finished trial reported one); pruned 0" in shown, shown
-    resources = show_json("unfed")["scheduler"]["resources"]
+    resources = project.show("unfed")["scheduler"]["resources"]
     assert (resources["steps_used"], resources["steps_full"], resources["unreported"]) == (0, 0, 3)
     exposition = project.cli("metrics", "unfed", check=True).stdout
     assert 'tunesmith_resource_steps_used{experiment="unfed"} 0.0' in exposition
@@ -219,10 +218,10 @@ def test_steps_saved_are_counted_against_the_trials_real_length_and_a_wrong_max_
                         scheduler={"name": "asha", "min_resource": 1, "max_resource": max_resource,
                                    "reduction_factor": 3})
     run = project.cli("run", str(project.write_spec(spec)), "--quiet", check=True)
-    trials = trials_json(name)
+    trials = project.trials(name)
     assert max(t["steps"] for t in trials) == 20 and any(t["state"] == "pruned" for t in trials)
     completed = sum(t["state"] == "completed" for t in trials)
-    resources = show_json(name)["scheduler"]["resources"]
+    resources = project.show(name)["scheduler"]["resources"]
     used, end = sum(t["steps"] for t in trials), max(max_resource, 20)
     assert (resources["steps_used"], resources["steps_full"]) == (used, trials_run * end)
     assert resources["full_length"] == end

@@ -136,7 +136,7 @@ def test_command_trial_faults(project, fault_log):
                         strategy="grid", trial={"command": "python {spec_dir}/train.py {mode}"},
                         executor={"kind": "process", "workers": 2, "retries": 0})
     assert project.cli("run", str(project.write_spec(spec)), "--quiet").returncode == 0
-    by_mode = {t["params"]["mode"]: t for t in trials_json("cmd")}
+    by_mode = {t["params"]["mode"]: t for t in project.trials("cmd")}
     assert by_mode["ok"]["state"] == "completed" and by_mode["ok"]["values"] == {"loss": 0.25}
     assert by_mode["exit"]["failure_kind"] == "exit_code" and "code 4" in by_mode["exit"]["error"]
     assert by_mode["signal"]["failure_kind"] == "crashed" and "SIGSEGV" in by_mode["signal"]["error"]
@@ -156,7 +156,7 @@ def test_failure_rate_threshold_stops_the_run(project, fault_log):
     assert proc.returncode == 1
     assert "4 of 4 finished trials failed (100% > max_failure_rate 50%)" in proc.stderr
     assert "ValueError: bad config" in proc.stderr, "the message shows the last error"
-    shown = show_json("burn")
+    shown = project.show("burn")
     assert shown["status"] == "failed" and shown["total_trials"] == 4
     fault_log(area="trial", backend="sqlite", fault="failure rate over threshold",
               outcome="run stops (exit 1) after 4 of 100 budgeted trials", reason=proc.stderr.strip().splitlines()[-1][:90],
