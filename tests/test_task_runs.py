@@ -325,6 +325,10 @@ def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have
         assert "model_size_bytes <= 2000" in pick["reason"] and "cost <= 1" not in pick["reason"], pick
     text = " ".join(project.cli("show", "priced", check=True).stdout.split())
     assert "constraint(s) cost <= 1 not applied to the inner trials" in text, text
+    # the inner searches themselves ran unpriced after the budget had ended: what they took is recorded and priced
+    assert 0 < nested["cpu_s"] and 0 < nested["duration_s"], nested
+    assert nested["cost"] == pytest.approx(0.04 * nested["cpu_s"] / 3600), nested
+    assert f"its inner searches took {nested['duration_s']:.1f} s ({nested['cpu_s']:.1f} CPU-s, cost " in text, text
 
 
 def test_a_recorded_nested_strategy_that_cannot_take_the_objectives_falls_back_on_resume(project):
@@ -399,6 +403,37 @@ def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project
     assert len(epochs) == 2 and epochs[1]["fingerprint"]["n_rows"] == 55, epochs
     text = " ".join(project.cli("show", "csv", check=True).stdout.split())
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
+
+
+def test_a_nested_estimate_that_fails_otherwise_keeps_the_holdout_and_says_why(project):
+    """Only a SpecError (every inner trial of a fold failed) was caught: any other failure of the nested estimate (the
+    pick's refit on the outer training part, the outer scorer) left run() after every trial had run, recording
+    neither the estimate's failure nor the holdout. Here a step cannot fit the outer training part's row count
+    (~213 of breast_cancer's 426 development rows), which no trial, inner fit or holdout refit meets."""
+    project.write("spec/picky.py", """
+        from sklearn.base import BaseEstimator, TransformerMixin
+
+
+        class NotThatSize(TransformerMixin, BaseEstimator):
+            def fit(self, X, y=None):
+                if 200 <= len(X) <= 230:
+                    raise ValueError(f"cannot fit {len(X)} rows")
+                return self
+
+            def transform(self, X):
+                return X
+        """)
+    spec = {**TREE, "name": "picky", "budget": {"trials": 2}, "strategy": "random",
+            "task": {**TREE["task"], "pipeline": ["picky.NotThatSize"], "holdout": {"fraction": 0.25},
+                     "nested": {"outer_folds": 2, "trials": 2}}}
+    proc = project.cli("run", str(project.write_spec(spec, "spec/picky.yaml")), "--quiet")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "no nested estimate: ValueError: cannot fit" in said, said
+    shown = project.show("picky")
+    assert shown["status"] == "completed" and [t["state"] for t in project.trials("picky")] == ["completed"] * 2
+    assert shown["holdout"]["trial"] == shown["best"]["number"] and 0 < shown["holdout"]["holdout_accuracy"] <= 1
+    assert shown["nested"]["unavailable"].startswith("ValueError: cannot fit 2"), shown["nested"]
 
 
 def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):

@@ -576,6 +576,12 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
                   f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
+    if nested and "duration_s" in nested:  # recorded since the estimate was measured; older ones lack it
+        from tunesmith.cost import money
+
+        priced = f", cost {money(nested['cost'])}" if "cost" in nested else ""
+        out.print(f"  its inner searches took {nested['duration_s']:.1f} s ({nested['cpu_s']:.1f} CPU-s{priced}) "
+                  "after the run, in the coordinator: not in the trials' spend")
     for note in (nested or {}).get("notes", []):
         out.print(f"  {escape(note)}")
     epochs = summary.get("data_fingerprints") or []

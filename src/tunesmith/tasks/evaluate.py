@@ -19,6 +19,7 @@ from tunesmith.tasks.scoring import TaskScorer, task_scorer
 from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, split_count
 
 if TYPE_CHECKING:
+    from tunesmith.cost import Prices
     from tunesmith.records import TrialRecord
     from tunesmith.selection import SelectionRule
 
@@ -269,13 +270,20 @@ def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
 
 
 def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialRecord], selection: SelectionRule,
-                        seed: int, base_dir: BaseDir = None) -> tuple[dict[str, Any], list[str]]:
+                        seed: int, base_dir: BaseDir = None,
+                        prices: Prices | None = None) -> tuple[dict[str, Any], list[str]]:
     """What a run records once its trials have ended: the holdout score of the trial ``selection`` (the run's own
     rule) picks from ``trials``, refit on every development row (none without a holdout or a pick), and, if asked,
     the nested estimate, whose inner searches pick by the same rule (:func:`tunesmith.tasks.nested_estimate`); with
     the library warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say.
-    A nested estimate that cannot be given (an outer fold with no selectable inner trial, or none that completed)
-    is recorded as ``nested.unavailable`` and said, never raised: the holdout, recorded with it, is kept.
+    A nested estimate that cannot be given (an outer fold with no selectable inner trial, or none that completed,
+    or a failure of its own: the pick's refit on an outer training part, the outer scorer) is recorded as
+    ``nested.unavailable`` and said, never raised: the holdout, recorded with it, is kept.
+
+    The nested estimate's inner searches run here, in the coordinator, after the budget has ended: no executor
+    measures or prices them. So what the estimate took is recorded with it (``duration_s``, ``cpu_s`` of this
+    process) and, when ``prices`` price CPU time and nothing else, its ``cost``: outer folds times
+    ``nested.trials`` cross-validated fits can cost as much as the run.
     """
     from tunesmith.tasks.library_warnings import captured
     from tunesmith.tasks.nested import nested_estimate
@@ -288,11 +296,26 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
             results["holdout"] = {"trial": best.number, "params": dict(best.params),
                                   **holdout_report(task, dict(best.params), best.seed, base_dir)}
         if task.nested is not None:
+            started, started_cpu = time.monotonic(), time.process_time()
             try:
                 results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed,
                                                     base_dir, selection=selection)
             except SpecError as e:  # no estimate (every inner trial of a fold failed): say so, keep the holdout
                 results["nested"] = {"unavailable": e.message}
+            except Exception as e:  # noqa: BLE001 - the pick's refit or the outer scorer failed: the estimate is
+                # lost, not the holdout beside it nor the run, whose trials all ended (Ctrl-C is no Exception)
+                results["nested"] = {"unavailable": f"{type(e).__name__}: {e}"}
+            results["nested"].update(_what_it_took(time.monotonic() - started, time.process_time() - started_cpu,
+                                                   prices))
     if "unavailable" in results.get("nested", {}):
         said.append(f"no nested estimate: {results['nested']['unavailable']}")
     return results, said
+
+
+def _what_it_took(duration_s: float, cpu_s: float, prices: Prices | None) -> dict[str, float]:
+    """The nested estimate's wall time, CPU seconds and, priced as a trial's CPU time is, its cost. Only CPU is
+    measured here (no peak memory of its own, no GPUs), so prices of anything else leave the cost out."""
+    took = {"duration_s": round(duration_s, 3), "cpu_s": round(cpu_s, 3)}
+    if prices is not None and prices.cpu_hour and not (prices.gpu_hour or prices.memory_gb_hour):
+        took["cost"] = prices.cpu_hour * took["cpu_s"] / 3600.0  # as recorded, so the two agree
+    return took
