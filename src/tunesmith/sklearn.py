@@ -52,7 +52,7 @@ class _Search:
     names: list[str]             # the metrics' names: ["score"] for one scorer, as cv_results_ names them
     objective: str               # the one of them the search optimises (the refit metric)
     fit_params: dict[str, Any]
-    decoders: dict[str, list[Any]]
+    space: _Space                # how a configuration reads back as the estimator's parameters
     error_score: Any
     return_train_score: bool
     n_jobs: int | None           # None or 1: the folds one by one (a scheduler can stop after any); else at once
@@ -74,7 +74,7 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
     from tunesmith.evaluation.context import TrialPruned
 
     s = _ACTIVE.get()
-    params = _decode(config, s.decoders)
+    params = s.space.decode(config)
     scores: dict[str, list[float]] = {name: [] for name in s.names}
     out: dict[str, float] = {}
     fit_times, score_times = [], []
@@ -168,15 +168,12 @@ def _rank(means: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
-def _decode(config: Mapping[str, ParamValue], decoders: Mapping[str, list[Any]]) -> dict[str, Any]:
-    return {k: decoders[k][v] if k in decoders else v for k, v in config.items()}  # type: ignore[index]
-
-
 def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: Mapping[str, list[Any]]) -> None:
+def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: Mapping[str, list[Any]],
+                            where: str) -> None:
     """A name the estimator does not take would fail every configuration at fit time, after the whole search; it
     is refused before the first fit, as scikit-learn's set_params words it, with a did-you-mean.
 
@@ -199,7 +196,7 @@ def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: M
         if bad not in known:
             close = closest(bad, known)
             hint = f"did you mean {close!r}? " if close else ""
-            raise ValueError(f"param_distributions[{name!r}]: invalid parameter {bad!r} for {owner}; "
+            raise ValueError(f"{where}[{name!r}]: invalid parameter {bad!r} for {owner}; "
                              f"{hint}valid parameters: {', '.join(sorted(known))}")
 
 
@@ -207,6 +204,27 @@ def _prefixes(name: str) -> list[str]:
     """``a__b__c`` -> ``["a__b", "a"]``: the steps a nested name lies in, innermost first."""
     parts = name.split("__")
     return ["__".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+# The hidden categorical that picks one of several grids. No estimator parameter can have this name (scikit-learn
+# splits parameter names at "__", and an empty step name is none), so it never meets one of the user's.
+_GRID = "__grid"
+
+
+@dataclass(frozen=True)
+class _Space:
+    """The space tunesmith searches, and how a configuration of it reads back as the estimator's parameters."""
+
+    domains: dict[str, _Domain]
+    decoders: dict[str, list[Any]]  # space name -> the values a by-index parameter stands for
+    names: dict[str, str]  # space name -> the estimator's parameter (``C@grid1`` -> ``C``); absent: the same
+    grids: list[tuple[str, dict[str, _Domain], dict[str, list[Any]]]]  # (where, domains, decoders), each as given
+    grid_size: int | None  # the points of a grid of lists (of all the grids together); None where it is not one
+
+    def decode(self, config: Mapping[str, ParamValue]) -> dict[str, Any]:
+        """A configuration of the space as the estimator's parameters: no hidden grid choice, names as given."""
+        return {self.names.get(k, k): self.decoders[k][v] if k in self.decoders else v  # type: ignore[index]
+                for k, v in config.items() if k != _GRID}
 
 
 def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
@@ -217,31 +235,100 @@ def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, li
     ``loguniform(a, b)`` becomes ``Float(a, b, log=True)``, ``randint(a, b)`` ``Int(a, b - 1)``,
     ``uniform(loc, scale)`` ``Float(loc, loc + scale)``.
 
+    A list of several grids becomes a conditional space: a hidden categorical ``__grid`` (0, 1, ...: which grid)
+    and each parameter active, through ``when``, in the grids that name it. A parameter that two grids give
+    different values (or distributions) is one space parameter per different domain, ``C`` and ``C@grid1``.
+
     Returns:
         (domains, decoders): ``decoders[name][i]`` is the value a by-index parameter stands for.
 
     Raises:
-        ValueError: several grids, an empty list, a distribution with no tunesmith equivalent.
+        ValueError: an empty list or mapping, a distribution with no tunesmith equivalent, a domain with ``when``
+            inside a list of several grids.
     """
-    if isinstance(param_distributions, Sequence) and not isinstance(param_distributions, str | bytes):
-        if len(param_distributions) != 1:
-            raise ValueError("param_distributions: a list of several grids is not supported; give one mapping "
-                             f"(conditional parameters: tunesmith domains with `when`); got {len(param_distributions)}")
-        param_distributions = param_distributions[0]
-    if not isinstance(param_distributions, Mapping) or not param_distributions:
-        raise ValueError("param_distributions must be a non-empty mapping of name -> values; "
-                         f"got {param_distributions!r}")
+    space = _space_of(param_distributions, "param_distributions")
+    return space.domains, space.decoders
+
+
+def _space_of(given: Any, argument: str) -> _Space:
+    """The space of ``param_distributions`` / ``param_grid`` (``argument``, as errors name it): one grid, or a list
+    of grids (GridSearchCV's and RandomizedSearchCV's list of dicts)."""
+    if isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        if not given:
+            raise ValueError(f"{argument}: the list of grids is empty; give a mapping name -> values, or a list of "
+                             "them")
+        if len(given) > 1:
+            grids = [(f"{argument}[{i}]", *_one_grid(grid, f"{argument}[{i}]")) for i, grid in enumerate(given)]
+            return _several(grids, argument)
+        given = given[0]
+    domains, decoders = _one_grid(given, argument)
+    grid_size = _grid_size(domains)
+    if grid_size is not None:  # walked in ParameterGrid's order (names sorted): GridSearchCV's rows and tie-breaks
+        domains = dict(sorted(domains.items()))
+    return _Space(domains, decoders, {}, [(argument, domains, decoders)], grid_size)
+
+
+def _several(grids: list[tuple[str, dict[str, _Domain], dict[str, list[Any]]]], argument: str) -> _Space:
+    """One conditional space for several grids: a hidden categorical picks the grid, and each parameter is active
+    in the grids that name it, so every configuration is a point of one of them (never a mix of two).
+
+    A parameter the grids give different values is one space parameter per different domain (each active in its
+    own grids), which the configurations decode back to the parameter's own name. The names are declared sorted
+    after the hidden one, so a walk visits grid after grid, each as ParameterGrid does (names sorted).
+    """
+    # space name -> (the estimator's parameter, its domain, its decoder, the grids that give it this domain)
+    entries: dict[str, tuple[str, _Domain, list[Any] | None, list[int]]] = {}
+    for i, (where, domains, decoders) in enumerate(grids):
+        for name, domain in domains.items():
+            if domain.when is not None:
+                raise ValueError(f"{where}[{name!r}]: a domain with `when` inside a list of several grids; each grid "
+                                 f"is a condition of its own: drop `when` and give {name!r} only in the grids "
+                                 f"where it applies")
+            decoder = decoders.get(name)
+            key = next((k for k, (n, d, dec, _) in entries.items()
+                        if n == name and _same_domain(d, dec, domain, decoder)), None)
+            if key is None:
+                key = name if name not in entries else f"{name}@grid{i}"
+                entries[key] = (name, domain, decoder, [])
+            entries[key][3].append(i)
+    space: dict[str, _Domain] = {_GRID: Categorical(list(range(len(grids))))}
+    for key in sorted(entries, key=lambda k: (entries[k][0], entries[k][3][0])):
+        name, domain, _, in_grids = entries[key]
+        when = None if len(in_grids) == len(grids) else {_GRID: in_grids if len(in_grids) > 1 else in_grids[0]}
+        space[key] = domain.model_copy(update={"when": when})
+    sizes = [_grid_size(domains) for _, domains, _ in grids]
+    return _Space(space, {k: e[2] for k, e in entries.items() if e[2] is not None},
+                  {k: e[0] for k, e in entries.items() if k != e[0]}, grids,
+                  None if None in sizes else sum(s for s in sizes if s is not None))
+
+
+def _same_domain(a: _Domain, a_values: list[Any] | None, b: _Domain, b_values: list[Any] | None) -> bool:
+    """Whether two grids give a parameter the same domain: the same type and values (1 and 1.0, or True and 1, are
+    not the same choice) and, for by-index values (estimators, tuples), the very same objects."""
+    import json
+
+    if json.dumps(a.model_dump(), sort_keys=True) != json.dumps(b.model_dump(), sort_keys=True):
+        return False
+    if a_values is None or b_values is None:
+        return a_values is b_values
+    return len(a_values) == len(b_values) and all(v is w for v, w in zip(a_values, b_values, strict=True))
+
+
+def _one_grid(grid: Any, where: str) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
+    """(domains, decoders) of one mapping name -> values / distribution / domain; ``where`` names it in errors."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError(f"{where} must be a non-empty mapping of name -> values; got {grid!r}")
     domains: dict[str, _Domain] = {}
     decoders: dict[str, list[Any]] = {}
-    for name, spec in param_distributions.items():
+    for name, spec in grid.items():
         if isinstance(spec, _Domain):
             domains[name] = spec
         elif hasattr(spec, "rvs") and hasattr(spec, "dist"):
-            domains[name] = _from_scipy(name, spec)
+            domains[name] = _from_scipy(f"{where}[{name!r}]", spec)
         elif isinstance(spec, Sequence | np.ndarray) and not isinstance(spec, str | bytes):
             values = [_scalar(v) for v in spec]
             if not values:
-                raise ValueError(f"param_distributions[{name!r}]: the list of values is empty")
+                raise ValueError(f"{where}[{name!r}]: the list of values is empty")
             plain = all(v is None or isinstance(v, bool | int | float | str) for v in values)
             distinct = plain and all(sum(1 for w in values if w == v and type(w) is type(v)) == 1 for v in values)
             if distinct:
@@ -250,12 +337,12 @@ def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, li
                 domains[name] = Categorical(list(range(len(values))))
                 decoders[name] = values
         else:
-            raise ValueError(f"param_distributions[{name!r}]: expected a list of values, a scipy.stats distribution or "
-                             f"a tunesmith domain (tunesmith.Float(...)); got {spec!r}")
+            raise ValueError(f"{where}[{name!r}]: expected a list of values, a scipy.stats distribution or a "
+                             f"tunesmith domain (tunesmith.Float(...)); got {spec!r}")
     return domains, decoders
 
 
-def _from_scipy(name: str, dist: Any) -> _Domain:
+def _from_scipy(where: str, dist: Any) -> _Domain:
     kind = dist.dist.name
     low, high = (float(x) for x in dist.support())
     if kind in ("loguniform", "reciprocal"):
@@ -264,8 +351,8 @@ def _from_scipy(name: str, dist: Any) -> _Domain:
         return Int(int(low), int(high))
     if kind == "uniform":
         return Float(low, high)
-    raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no tunesmith equivalent; use loguniform, "
-                     "randint, uniform, a list of values or a tunesmith domain")
+    raise ValueError(f"{where}: scipy.stats.{kind} has no tunesmith equivalent; use loguniform, randint, uniform, "
+                     "a list of values or a tunesmith domain")
 
 
 def _estimator_has(attr: str) -> Any:
@@ -302,6 +389,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         estimator: the estimator (or pipeline) to tune; cloned for every fit.
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
             (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
+        param_grid: GridSearchCV's name for ``param_distributions``: give one of the two.
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
             whole grid where every parameter is a list of values and ``strategy`` is ``auto`` or ``grid`` (as
             GridSearchCV: the grid is walked, its names sorted as ParameterGrid sorts them, so the rows of
@@ -350,7 +438,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     cv_results_: dict[str, Any]
     multimetric_: bool
 
-    def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int | None = None, scoring: Any = None,
+    def __init__(self, estimator: Any, param_distributions: Any = None, *, param_grid: Any = None,
+                 n_iter: int | None = None, scoring: Any = None,
                  n_jobs: int | None = None, cv: Any = None,
                  refit: bool | str | Callable[[dict[str, Any]], int] = True, strategy: str = "auto",
                  scheduler: Any = None, random_state: int | None = None, storage: str | None = None,
@@ -358,6 +447,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, return_train_score: bool = False) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
+        self.param_grid = param_grid
         self.n_iter = n_iter
         self.scoring = scoring
         self.cv = cv
@@ -422,19 +512,17 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"{self.refit!r} was passed.")
         refit_metric = self.refit if multimetric and isinstance(self.refit, str) else names[0]
         X, y, groups = indexable(X, y, groups)
-        domains, decoders = to_space(self.param_distributions)
-        _check_parameter_names(self.estimator, domains, decoders)
-        grid_size = _grid_size(domains)
-        if grid_size is not None:  # walked in ParameterGrid's order (names sorted): GridSearchCV's rows and tie-breaks
-            domains = dict(sorted(domains.items()))
-        n_trials, strategy = self._trials_and_strategy(grid_size)
+        space = _space_of(*self._parameters_to_search())
+        for where, domains, decoders in space.grids:
+            _check_parameter_names(self.estimator, domains, decoders, where)
+        n_trials, strategy = self._trials_and_strategy(space.grid_size)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
             seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
         state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
-                        decoders, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
+                        space, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
                         int(self.verbose), sys.stdout)
         if self.verbose >= 1:
             print(f"Fitting {len(splits)} folds for each of {n_trials} candidates, totalling "
@@ -442,7 +530,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="tunesmith-search-") as tmp:
             spec = {
                 "objective": {"metric": "score", "direction": "maximize"},
-                "space": domains,
+                "space": space.domains,
                 "strategy": strategy,
                 "budget": {"trials": n_trials},
                 "executor": {"kind": "inline", "retries": 0},
@@ -471,7 +559,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.n_splits_ = len(splits)
         self.scorer_ = scorer
         self.multimetric_ = multimetric
-        self.cv_results_ = self._results(trials, decoders, len(splits), names)
+        self.cv_results_ = self._results(trials, space, len(splits), names)
         failed = [t for t in trials if t.state is TrialState.FAILED]
         if failed and len(failed) == len(trials):
             raise ValueError(f"All the {len(trials)} configurations failed to fit; the first error: {failed[0].error}")
@@ -491,6 +579,19 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
+
+    def _parameters_to_search(self) -> tuple[Any, str]:
+        """(the parameters to search, the argument that gave them): ``param_grid`` is GridSearchCV's name for
+        ``param_distributions`` (RandomizedSearchCV's); exactly one of the two is given."""
+        if self.param_distributions is not None and self.param_grid is not None:
+            raise TypeError("TunedSearchCV takes param_distributions or param_grid (its alias, GridSearchCV's name), "
+                            "not both; give the parameters to search in one of them")
+        if self.param_grid is not None:
+            return self.param_grid, "param_grid"
+        if self.param_distributions is None:
+            raise TypeError("TunedSearchCV needs the parameters to search: give param_distributions={...} "
+                            "(RandomizedSearchCV's name) or param_grid={...} (GridSearchCV's)")
+        return self.param_distributions, "param_distributions"
 
     def _trials_and_strategy(self, grid_size: int | None) -> tuple[int, str]:
         """(trials, strategy): GridSearchCV's whole grid where n_iter is left out and the space is a grid walked
@@ -538,10 +639,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise IndexError("best_index_ index out of range")
         return int(best)
 
-    def _results(self, trials: list[Any], decoders: dict[str, list[Any]], n_splits: int,
-                 names: list[str]) -> dict[str, Any]:
+    def _results(self, trials: list[Any], space: _Space, n_splits: int, names: list[str]) -> dict[str, Any]:
         n = len(trials)
-        params = [_decode(t.params, decoders) for t in trials]
+        params = [space.decode(t.params) for t in trials]
         param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
