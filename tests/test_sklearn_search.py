@@ -600,3 +600,56 @@ def test_several_grids_map_to_one_conditional_space() -> None:
         to_space([{"a": [1]}, {"a": [2], "b": Float(0, 1, when={"a": 2})}])
     with pytest.raises(ValueError, match="the list of grids is empty"):
         to_space([])
+
+
+def _acc_and_f1(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    """scikit-learn's multi-metric callable: one call, a dict of metrics."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    predicted = estimator.predict(X)
+    return {"acc": accuracy_score(y, predicted), "f1m": f1_score(y, predicted, average="macro")}
+
+
+def test_a_scoring_callable_returning_a_dict_is_multi_metric_as_in_gridsearchcv() -> None:
+    """Every configuration failed (KeyError 'test_score'), then fit raised 'All the 3 configurations failed'."""
+    grid = {"C": [0.01, 0.1, 1.0]}
+
+    def both(grid: Any, **kw: Any) -> tuple[Any, Any]:
+        return (TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_acc_and_f1, **kw).fit(X, y),
+                GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_acc_and_f1, **kw).fit(X, y))
+
+    ours, ref = both(grid, refit="f1m")
+    assert ours.multimetric_ and ref.multimetric_ and ours.scorer_ is ref.scorer_ is _acc_and_f1
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for key in ("mean_test_acc", "mean_test_f1m", "std_test_f1m", "split1_test_acc", "rank_test_f1m"):
+        np.testing.assert_allclose(ours.cv_results_[key], ref.cv_results_[key], err_msg=key)
+    assert ours.best_index_ == ref.best_index_ and ours.best_score_ == pytest.approx(ref.best_score_)
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y))  # the refit metric, f1m
+    ours, ref = both({"C": [1.0]}, refit=False)
+    assert not hasattr(ours, "best_params_") and not hasattr(ref, "best_params_")
+    with pytest.raises(ValueError) as theirs:
+        both({"C": [1.0]})  # refit=True names no metric of the dict: GridSearchCV's error, after its search
+    with pytest.raises(ValueError) as mine:
+        TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=_acc_and_f1).fit(X, y)
+    assert str(mine.value) == str(theirs.value) and "True was passed" in str(mine.value)
+
+
+def test_a_dict_of_names_make_scorers_and_plain_callables_matches_gridsearchcv() -> None:
+    """Worked before (through scikit-learn's private _check_multimetric_scoring): kept working on its public
+    check_scoring. A plain callable alone is one metric, "score"."""
+    from sklearn.metrics import accuracy_score, f1_score, make_scorer
+
+    def plain(estimator: Any, X: Any, y: Any) -> float:
+        return float(accuracy_score(y, estimator.predict(X)))
+
+    grid = {"C": [0.01, 1.0]}
+    scoring = {"acc": "accuracy", "f1m": make_scorer(f1_score, average="macro"), "plain": plain}
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=scoring, refit="f1m").fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=scoring, refit="f1m").fit(X, y)
+    assert set(ours.scorer_) == set(ref.scorer_) == {"acc", "f1m", "plain"}
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for key in ("mean_test_acc", "mean_test_f1m", "mean_test_plain", "rank_test_f1m"):
+        np.testing.assert_allclose(ours.cv_results_[key], ref.cv_results_[key], err_msg=key)
+    assert ours.best_score_ == pytest.approx(ref.best_score_) and ours.score(X, y) == pytest.approx(ref.score(X, y))
+    single = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=plain).fit(X, y)
+    assert not single.multimetric_ and single.best_score_ == pytest.approx(single.cv_results_["mean_test_score"][0])

@@ -49,8 +49,9 @@ class _Search:
     groups: Any
     splits: list[tuple[np.ndarray, np.ndarray]]
     scorer: Any                  # one scorer, or a dict name -> scorer (multi-metric)
-    names: list[str]             # the metrics' names: ["score"] for one scorer, as cv_results_ names them
-    objective: str               # the one of them the search optimises (the refit metric)
+    names: list[str] | None      # the metrics' names: ["score"] for one scorer, as cv_results_ names them; None
+                                 # for a callable until its first scores say (one number, or a dict of them)
+    refit: Any                   # TunedSearchCV's refit: a str names the metric to optimise among several
     fit_params: dict[str, Any]
     space: _Space                # how a configuration reads back as the estimator's parameters
     error_score: Any
@@ -75,7 +76,7 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
 
     s = _ACTIVE.get()
     params = s.space.decode(config)
-    scores: dict[str, list[float]] = {name: [] for name in s.names}
+    scores: dict[str, list[float]] = {}
     out: dict[str, float] = {}
     fit_times, score_times = [], []
     one_by_one = s.n_jobs in (None, 1)
@@ -93,9 +94,12 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
             error = _named_by_the_estimator(e)
             s.errors.append(error)
             raise error from None
+        if s.names is None:  # a callable scoring: its first scores say whether it returns one number or a dict
+            s.names = [key[len("test_"):] for key in r if key.startswith("test_")]
+        objective = _objective_metric(s.names, s.refit)
         for j in range(len(batch)):
             for name in s.names:  # cross_validate says test_score for one scorer, test_<name> for several
-                scores[name].append(float(r[f"test_{name}"][j]))
+                scores.setdefault(name, []).append(float(r[f"test_{name}"][j]))
                 out[f"split{i}_test_{name}"] = scores[name][-1]
                 if s.return_train_score:
                     out[f"split{i}_train_{name}"] = float(r[f"train_{name}"][j])
@@ -103,8 +107,8 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
             score_times.append(float(r["score_time"][j]))
             if s.verbose >= 3:
                 print(f"[CV {i + 1}/{len(s.splits)}] trial {trial.number} {params}; "
-                      f"{s.objective}={scores[s.objective][-1]:.3f}", file=s.out, flush=True)
-            trial.report(i, float(np.mean(scores[s.objective])))
+                      f"{objective}={scores[objective][-1]:.3f}", file=s.out, flush=True)
+            trial.report(i, float(np.mean(scores[objective])))
             i += 1
             if trial.should_prune():
                 if s.verbose >= 2:
@@ -112,11 +116,11 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
                           flush=True)
                 raise TrialPruned()
     if s.verbose >= 2:
-        print(f"[trial {trial.number}] END {params}; mean {s.objective}={np.mean(scores[s.objective]):.3f} "
+        print(f"[trial {trial.number}] END {params}; mean {objective}={np.mean(scores[objective]):.3f} "
               f"fit time={np.sum(fit_times):.2f}s", file=s.out, flush=True)
-    for name in s.names:
+    for name in scores:
         out[f"mean_test_{name}"], out[f"std_test_{name}"] = float(np.mean(scores[name])), float(np.std(scores[name]))
-    out.update(score=float(np.mean(scores[s.objective])),
+    out.update(score=float(np.mean(scores[objective])),
                mean_fit_time=float(np.mean(fit_times)), std_fit_time=float(np.std(fit_times)),
                mean_score_time=float(np.mean(score_times)), std_score_time=float(np.std(score_times)))
     return out
@@ -144,18 +148,37 @@ def _grid_size(domains: Mapping[str, _Domain]) -> int | None:
     return size
 
 
-def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str]]:
-    """(scorer, names) as GridSearchCV reads ``scoring``: one name, callable or None -> one scorer named "score";
-    a list, tuple or set of names, or a dict name -> scorer -> a dict of scorers, validated by scikit-learn's own
-    check (the one GridSearchCV calls, so the errors are its)."""
+def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str] | None]:
+    """(scorer, names) as GridSearchCV reads ``scoring``: one name or None -> one scorer named "score"; a list,
+    tuple or set of names, or a dict name -> scorer name or callable -> a dict of scorers; a callable -> itself,
+    with names None: it may return one number ("score") or a dict name -> number (several metrics), which only
+    its first scores say, as GridSearchCV finds out. Validated by scikit-learn's public check_scoring, the check
+    GridSearchCV makes, so the errors are its."""
     from sklearn.metrics import check_scoring
 
     if isinstance(scoring, list | tuple | set | dict):
-        from sklearn.metrics._scorer import _check_multimetric_scoring
-
-        scorers = _check_multimetric_scoring(estimator, scoring)
-        return scorers, list(scorers)
+        check_scoring(estimator, scoring)  # the whole: no names, repeated names, a non-str key, ...
+        names = list(scoring)
+        values = scoring if isinstance(scoring, dict) else {name: name for name in names}
+        return {name: check_scoring(estimator, values[name]) for name in names}, names
+    if callable(scoring):
+        return check_scoring(estimator, scoring), None
     return check_scoring(estimator, scoring), ["score"]
+
+
+def _objective_metric(names: list[str], refit: Any) -> str:
+    """The metric the search optimises: the one ``refit`` names, else the first (refit False or a callable with
+    several metrics, as documented; "score" with one)."""
+    return refit if isinstance(refit, str) and refit in names else names[0]
+
+
+def _check_refit_names_a_metric(refit: Any, names: list[str]) -> None:
+    if refit is not False and not callable(refit) and not (isinstance(refit, str) and refit in names):
+        raise ValueError(  # scikit-learn's words (BaseSearchCV._check_refit_for_multimetric)
+            "For multi-metric scoring, the parameter refit must be set to a scorer key or a callable to refit an "
+            "estimator with the best parameter setting on the whole data and make the best_* attributes "
+            f"available for that metric. If this is not needed, refit should be set to False explicitly. "
+            f"{refit!r} was passed.")
 
 
 def _rank(means: np.ndarray) -> np.ndarray:
@@ -503,14 +526,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number; got {self.error_score!r}")
         scorer, names = _scorers(self.estimator, self.scoring)
-        multimetric = isinstance(scorer, dict)
-        if multimetric and self.refit is not False and not callable(self.refit) and self.refit not in names:
-            raise ValueError(  # scikit-learn's words (BaseSearchCV._check_refit_for_multimetric)
-                "For multi-metric scoring, the parameter refit must be set to a scorer key or a callable to refit an "
-                "estimator with the best parameter setting on the whole data and make the best_* attributes "
-                f"available for that metric. If this is not needed, refit should be set to False explicitly. "
-                f"{self.refit!r} was passed.")
-        refit_metric = self.refit if multimetric and isinstance(self.refit, str) else names[0]
+        if isinstance(scorer, dict):
+            _check_refit_names_a_metric(self.refit, list(scorer))
         X, y, groups = indexable(X, y, groups)
         space = _space_of(*self._parameters_to_search())
         for where, domains, decoders in space.grids:
@@ -521,7 +538,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
             seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
-        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
+        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, self.refit, dict(fit_params),
                         space, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
                         int(self.verbose), sys.stdout)
         if self.verbose >= 1:
@@ -554,6 +571,14 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         trials = sorted(result.trials, key=lambda t: t.number)
         if self.error_score == "raise" and state.errors:
             raise state.errors[0]
+        # A callable scoring's metrics are known from its first scores (["score"] where every fit failed): a dict
+        # of them makes the search multi-metric, and refit must name one of them, as GridSearchCV checks after
+        # its search. (A dict whose one key is "score" reads as one metric here, where GridSearchCV says several.)
+        names = state.names or ["score"]
+        multimetric = isinstance(scorer, dict) or names != ["score"]
+        if multimetric and not isinstance(scorer, dict):
+            _check_refit_names_a_metric(self.refit, names)
+        refit_metric = _objective_metric(names, self.refit)
         self.experiment_name_ = name
         self.trials_ = trials
         self.n_splits_ = len(splits)
@@ -690,7 +715,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             return float(self.scorer_(self.best_estimator_, X, y, **params))
         if callable(self.refit):
             raise TypeError("score needs refit to name one of the metrics of scoring; refit is a callable")
-        return float(self.scorer_[self.refit](self.best_estimator_, X, y, **params))
+        if isinstance(self.scorer_, Mapping):
+            return float(self.scorer_[self.refit](self.best_estimator_, X, y, **params))
+        return float(self.scorer_(self.best_estimator_, X, y, **params)[self.refit])  # a callable returning a dict
 
     predict = _delegated("predict")
     predict_proba = _delegated("predict_proba")
