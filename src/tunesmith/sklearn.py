@@ -411,18 +411,24 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     Args:
         estimator: the estimator (or pipeline) to tune; cloned for every fit.
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
-            (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
-        param_grid: GridSearchCV's name for ``param_distributions``: give one of the two.
+            (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``); or a
+            list of such grids, as GridSearchCV and RandomizedSearchCV take: every configuration is a point of one
+            of them (a hidden categorical ``__grid`` in the experiment's records picks the grid; a parameter that
+            grids give different values is recorded as ``C``, ``C@grid1``, ...), and ``cv_results_`` masks
+            ``param_<name>`` where the configuration's grid has no ``name``, as scikit-learn does.
+        param_grid: GridSearchCV's name for the same argument: give one of the two. What is searched, and how,
+            follows from the values, ``n_iter`` and ``strategy`` alike under either name.
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
-            whole grid where every parameter is a list of values and ``strategy`` is ``auto`` or ``grid`` (as
-            GridSearchCV: the grid is walked, its names sorted as ParameterGrid sorts them, so the rows of
-            ``cv_results_`` and the pick among tied scores match GridSearchCV's), else 10 (as RandomizedSearchCV;
-            ``random``, ``tpe``, ... draw, and may draw a point twice). An ``n_iter`` smaller than such a grid warns
-            once.
+            whole grid (of a list of grids: all of them) where every parameter is a list of values and
+            ``strategy`` is ``auto`` or ``grid`` (as GridSearchCV: the grid is walked, grid after grid, its names
+            sorted as ParameterGrid sorts them, so the rows of ``cv_results_`` and the pick among tied scores match
+            GridSearchCV's), else 10 (as RandomizedSearchCV; ``random``, ``tpe``, ... draw, and may draw a point
+            twice). An ``n_iter`` smaller than such a grid warns once.
         scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``. Several metrics, as in
-            GridSearchCV: a list of scorer names or a dict name -> scorer; ``cv_results_`` then has
-            ``mean_test_<name>``, ``rank_test_<name>``, ... for each, and ``refit`` names the one the search
-            optimises and ``best_*`` report (the first one is optimised under ``refit=False``).
+            GridSearchCV: a list of scorer names, a dict name -> scorer name or callable ``(estimator, X, y) ->
+            float``, or a callable returning a dict name -> score; ``cv_results_`` then has ``mean_test_<name>``,
+            ``rank_test_<name>``, ... for each, and ``refit`` names the one the search optimises and ``best_*``
+            report (the first one is optimised under ``refit=False``).
         cv: as in GridSearchCV (an int, a splitter, an iterable of splits); None: 5 folds, stratified for
             classifiers. The folds are the same for every trial.
         refit: refit the best configuration on all of ``X`` (``best_estimator_``): True, or with several metrics
