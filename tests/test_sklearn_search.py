@@ -14,6 +14,7 @@ from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -96,8 +97,6 @@ def test_scipy_distributions_and_object_choices_map_to_tunesmith_domains() -> No
     assert domains["e"] == Float(0, 1) and domains["f"] == Categorical([1, 2])
     with pytest.raises(ValueError, match="no tunesmith equivalent"):
         to_space({"a": norm(0, 1)})
-    with pytest.raises(ValueError, match="several grids"):
-        to_space([{"a": [1]}, {"b": [2]}])
 
 
 def test_a_distribution_that_makes_no_space_is_a_value_error_as_documented() -> None:
@@ -494,3 +493,163 @@ def test_a_search_reproduces_from_python_with_a_function_handed_over(tmp_path: P
 
     outcome = tunesmith.reproduce_trial("lr", 1, storage=url, trial=objective)
     assert outcome.error is None and outcome.matched, outcome
+
+
+# -- a GridSearchCV user's call as written: param_grid=, a list of grids, any scoring scikit-learn takes -----------
+
+# Two grids sharing kernel and C with other values each, and gamma in the second only: a configuration mixing them
+# (gamma beside kernel="linear", C=100 with "linear") belongs to neither.
+_SVC_GRIDS = [{"kernel": ["linear"], "C": [1, 10]}, {"kernel": ["rbf"], "C": [1, 100], "gamma": [1e-2, 1e-3]}]
+
+
+def _same_masked_column(ours: Any, theirs: Any) -> None:
+    np.testing.assert_array_equal(np.ma.getmaskarray(ours), np.ma.getmaskarray(theirs))
+    assert ours.compressed().tolist() == theirs.compressed().tolist()
+
+
+def test_param_grid_is_param_distributions_under_gridsearchcvs_name() -> None:
+    """TunedSearchCV(est, param_grid={...}), a GridSearchCV user's call, was a TypeError (unexpected keyword)."""
+    from sklearn.base import clone
+
+    grid = {"C": [0.1, 1.0, 10.0]}
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000), param_grid=grid, cv=3)
+    assert ours.get_params()["param_grid"] is grid and ours.get_params()["param_distributions"] is None
+    copy = clone(ours)
+    assert copy.param_grid == grid and copy.param_distributions is None
+    assert clone(ours).set_params(param_grid={"C": [1.0]}).get_params()["param_grid"] == {"C": [1.0]}
+    ours.fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000), param_grid=grid, cv=3).fit(X, y)
+    assert ours.cv_results_["params"] == ref.cv_results_["params"]  # the whole grid (n_iter left out), in order
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+    assert ours.best_params_ == ref.best_params_ and set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+
+
+def test_param_grid_with_param_distributions_or_neither_is_a_type_error_naming_both() -> None:
+    with pytest.raises(TypeError, match=r"takes param_distributions or param_grid \(its alias, GridSearchCV's name\), "
+                                        "not both"):
+        TunedSearchCV(Ridge(), {"alpha": [1.0]}, param_grid={"alpha": [1.0]}).fit(X, y)
+    with pytest.raises(TypeError, match=r"param_distributions=\{...\} \(RandomizedSearchCV's name\) or "
+                                        r"param_grid=\{...\}"):
+        TunedSearchCV(Ridge()).fit(X, y)
+    with pytest.raises(ValueError, match=r"^param_grid\[1\]\['gama'\]: invalid parameter 'gama' for estimator SVC; "
+                                         "did you mean 'gamma'"):
+        TunedSearchCV(SVC(), param_grid=[{"C": [1]}, {"gama": [1]}]).fit(X, y)
+
+
+def test_a_list_of_grids_is_searched_whole_as_gridsearchcv_with_absent_parameters_masked() -> None:
+    """A list of several grids was refused: "a list of several grids is not supported"."""
+    from sklearn.base import clone
+
+    ours = TunedSearchCV(SVC(), param_grid=_SVC_GRIDS, cv=3).fit(X, y)
+    ref = GridSearchCV(SVC(), param_grid=_SVC_GRIDS, cv=3).fit(X, y)
+    assert ours.cv_results_["params"] == ref.cv_results_["params"]  # grid after grid, each as ParameterGrid walks
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for column in ("param_C", "param_kernel", "param_gamma"):
+        _same_masked_column(ours.cv_results_[column], ref.cv_results_[column])
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(ours.cv_results_["rank_test_score"], ref.cv_results_["rank_test_score"])
+    assert ours.best_params_ == ref.best_params_  # tied with a point of the second grid: the first, as theirs
+    assert clone(SVC()).set_params(**ours.best_params_).get_params()["kernel"] == ours.best_params_["kernel"]
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_drawing_strategy_proposes_only_points_of_one_of_the_grids(strategy: str) -> None:
+    """Each parameter is active only in the grids that give it (C in [1, 10] with "linear", in [1, 100] with
+    "rbf"), so no draw mixes two grids."""
+    from sklearn.model_selection import ParameterGrid
+
+    points = list(ParameterGrid(_SVC_GRIDS))
+    search = TunedSearchCV(SVC(), _SVC_GRIDS, n_iter=8, cv=3, strategy=strategy, random_state=0).fit(X, y)
+    params = search.cv_results_["params"]
+    assert len(params) == 8 and [p for p in params if p not in points] == []
+    assert {p["kernel"] for p in params} == {"linear", "rbf"} and search.best_params_ in points
+
+
+def test_a_list_of_grids_of_distributions_lays_out_results_as_randomizedsearchcv() -> None:
+    """n_iter left out draws 10, as RandomizedSearchCV; gamma is masked exactly where kernel is "linear"."""
+    from sklearn.model_selection import RandomizedSearchCV
+
+    grids = [{"kernel": ["linear"], "C": loguniform(1e-2, 1e2)},
+             {"kernel": ["rbf"], "C": loguniform(1e-2, 1e2), "gamma": loguniform(1e-4, 1e-1)}]
+    ours = TunedSearchCV(SVC(), grids, cv=3, strategy="random", random_state=0).fit(X, y)
+    ref = RandomizedSearchCV(SVC(), grids, cv=3, random_state=0).fit(X, y)
+    assert len(ours.cv_results_["params"]) == len(ref.cv_results_["params"]) == 10
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for search in (ours, ref):
+        results = search.cv_results_
+        linear = np.asarray([p["kernel"] == "linear" for p in results["params"]])
+        assert 0 < linear.sum() < 10
+        np.testing.assert_array_equal(np.ma.getmaskarray(results["param_gamma"]), linear)
+        assert not np.ma.getmaskarray(results["param_C"]).any()
+        assert all(set(p) == ({"C", "kernel"} if p["kernel"] == "linear" else {"C", "gamma", "kernel"})
+                   for p in results["params"])
+    assert all(1e-2 <= p["C"] <= 1e2 for p in ours.cv_results_["params"])
+    assert SVC().set_params(**ours.best_params_).fit(X, y).score(X, y) > 0.9
+
+
+def test_several_grids_map_to_one_conditional_space() -> None:
+    domains, decoders = to_space([{"a": [1, 2], "b": [(1,), (2,)]}, {"a": [1, 2], "c": [3]}, {"a": [5]}])
+    assert domains == {"__grid": Categorical([0, 1, 2]), "a": Categorical([1, 2], when={"__grid": [0, 1]}),
+                       "a@grid2": Categorical([5], when={"__grid": 2}), "b": Categorical([0, 1], when={"__grid": 0}),
+                       "c": Categorical([3], when={"__grid": 1})}
+    assert decoders == {"b": [(1,), (2,)]}
+    shared, _ = to_space([{"a": [1, 2]}, {"a": [1, 2], "c": [3]}])
+    assert shared["a"].when is None  # in every grid alike: no condition
+    with pytest.raises(ValueError, match=r"^param_distributions\[1\]\['b'\]: a domain with `when` inside a list of "
+                                         "several grids"):
+        to_space([{"a": [1]}, {"a": [2], "b": Float(0, 1, when={"a": 2})}])
+    with pytest.raises(ValueError, match="the list of grids is empty"):
+        to_space([])
+
+
+def _acc_and_f1(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    """scikit-learn's multi-metric callable: one call, a dict of metrics."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    predicted = estimator.predict(X)
+    return {"acc": accuracy_score(y, predicted), "f1m": f1_score(y, predicted, average="macro")}
+
+
+def test_a_scoring_callable_returning_a_dict_is_multi_metric_as_in_gridsearchcv() -> None:
+    """Every configuration failed (KeyError 'test_score'), then fit raised 'All the 3 configurations failed'."""
+    grid = {"C": [0.01, 0.1, 1.0]}
+
+    def both(grid: Any, **kw: Any) -> tuple[Any, Any]:
+        return (TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_acc_and_f1, **kw).fit(X, y),
+                GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_acc_and_f1, **kw).fit(X, y))
+
+    ours, ref = both(grid, refit="f1m")
+    assert ours.multimetric_ and ref.multimetric_ and ours.scorer_ is ref.scorer_ is _acc_and_f1
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for key in ("mean_test_acc", "mean_test_f1m", "std_test_f1m", "split1_test_acc", "rank_test_f1m"):
+        np.testing.assert_allclose(ours.cv_results_[key], ref.cv_results_[key], err_msg=key)
+    assert ours.best_index_ == ref.best_index_ and ours.best_score_ == pytest.approx(ref.best_score_)
+    assert ours.score(X, y) == pytest.approx(ref.score(X, y))  # the refit metric, f1m
+    ours, ref = both({"C": [1.0]}, refit=False)
+    assert not hasattr(ours, "best_params_") and not hasattr(ref, "best_params_")
+    with pytest.raises(ValueError) as theirs:
+        both({"C": [1.0]})  # refit=True names no metric of the dict: GridSearchCV's error, after its search
+    with pytest.raises(ValueError) as mine:
+        TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=_acc_and_f1).fit(X, y)
+    assert str(mine.value) == str(theirs.value) and "True was passed" in str(mine.value)
+
+
+def test_a_dict_of_names_make_scorers_and_plain_callables_matches_gridsearchcv() -> None:
+    """Worked before (through scikit-learn's private _check_multimetric_scoring): kept working on its public
+    check_scoring. A plain callable alone is one metric, "score"."""
+    from sklearn.metrics import accuracy_score, f1_score, make_scorer
+
+    def plain(estimator: Any, X: Any, y: Any) -> float:
+        return float(accuracy_score(y, estimator.predict(X)))
+
+    grid = {"C": [0.01, 1.0]}
+    scoring = {"acc": "accuracy", "f1m": make_scorer(f1_score, average="macro"), "plain": plain}
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=scoring, refit="f1m").fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=scoring, refit="f1m").fit(X, y)
+    assert set(ours.scorer_) == set(ref.scorer_) == {"acc", "f1m", "plain"}
+    assert set(ours.cv_results_) - {"state"} == set(ref.cv_results_)
+    for key in ("mean_test_acc", "mean_test_f1m", "mean_test_plain", "rank_test_f1m"):
+        np.testing.assert_allclose(ours.cv_results_[key], ref.cv_results_[key], err_msg=key)
+    assert ours.best_score_ == pytest.approx(ref.best_score_) and ours.score(X, y) == pytest.approx(ref.score(X, y))
+    single = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=plain).fit(X, y)
+    assert not single.multimetric_ and single.best_score_ == pytest.approx(single.cv_results_["mean_test_score"][0])

@@ -49,10 +49,11 @@ class _Search:
     groups: Any
     splits: list[tuple[np.ndarray, np.ndarray]]
     scorer: Any                  # one scorer, or a dict name -> scorer (multi-metric)
-    names: list[str]             # the metrics' names: ["score"] for one scorer, as cv_results_ names them
-    objective: str               # the one of them the search optimises (the refit metric)
+    names: list[str] | None      # the metrics' names: ["score"] for one scorer, as cv_results_ names them; None
+                                 # for a callable until its first scores say (one number, or a dict of them)
+    refit: Any                   # TunedSearchCV's refit: a str names the metric to optimise among several
     fit_params: dict[str, Any]
-    decoders: dict[str, list[Any]]
+    space: _Space                # how a configuration reads back as the estimator's parameters
     error_score: Any
     return_train_score: bool
     n_jobs: int | None           # None or 1: the folds one by one (a scheduler can stop after any); else at once
@@ -74,8 +75,8 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
     from tunesmith.evaluation.context import TrialPruned
 
     s = _ACTIVE.get()
-    params = _decode(config, s.decoders)
-    scores: dict[str, list[float]] = {name: [] for name in s.names}
+    params = s.space.decode(config)
+    scores: dict[str, list[float]] = {}
     out: dict[str, float] = {}
     fit_times, score_times = [], []
     one_by_one = s.n_jobs in (None, 1)
@@ -93,9 +94,12 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
             error = _named_by_the_estimator(e)
             s.errors.append(error)
             raise error from None
+        if s.names is None:  # a callable scoring: its first scores say whether it returns one number or a dict
+            s.names = [key[len("test_"):] for key in r if key.startswith("test_")]
+        objective = _objective_metric(s.names, s.refit)
         for j in range(len(batch)):
             for name in s.names:  # cross_validate says test_score for one scorer, test_<name> for several
-                scores[name].append(float(r[f"test_{name}"][j]))
+                scores.setdefault(name, []).append(float(r[f"test_{name}"][j]))
                 out[f"split{i}_test_{name}"] = scores[name][-1]
                 if s.return_train_score:
                     out[f"split{i}_train_{name}"] = float(r[f"train_{name}"][j])
@@ -103,8 +107,8 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
             score_times.append(float(r["score_time"][j]))
             if s.verbose >= 3:
                 print(f"[CV {i + 1}/{len(s.splits)}] trial {trial.number} {params}; "
-                      f"{s.objective}={scores[s.objective][-1]:.3f}", file=s.out, flush=True)
-            trial.report(i, float(np.mean(scores[s.objective])))
+                      f"{objective}={scores[objective][-1]:.3f}", file=s.out, flush=True)
+            trial.report(i, float(np.mean(scores[objective])))
             i += 1
             if trial.should_prune():
                 if s.verbose >= 2:
@@ -112,11 +116,11 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
                           flush=True)
                 raise TrialPruned()
     if s.verbose >= 2:
-        print(f"[trial {trial.number}] END {params}; mean {s.objective}={np.mean(scores[s.objective]):.3f} "
+        print(f"[trial {trial.number}] END {params}; mean {objective}={np.mean(scores[objective]):.3f} "
               f"fit time={np.sum(fit_times):.2f}s", file=s.out, flush=True)
-    for name in s.names:
+    for name in scores:
         out[f"mean_test_{name}"], out[f"std_test_{name}"] = float(np.mean(scores[name])), float(np.std(scores[name]))
-    out.update(score=float(np.mean(scores[s.objective])),
+    out.update(score=float(np.mean(scores[objective])),
                mean_fit_time=float(np.mean(fit_times)), std_fit_time=float(np.std(fit_times)),
                mean_score_time=float(np.mean(score_times)), std_score_time=float(np.std(score_times)))
     return out
@@ -144,18 +148,37 @@ def _grid_size(domains: Mapping[str, _Domain]) -> int | None:
     return size
 
 
-def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str]]:
-    """(scorer, names) as GridSearchCV reads ``scoring``: one name, callable or None -> one scorer named "score";
-    a list, tuple or set of names, or a dict name -> scorer -> a dict of scorers, validated by scikit-learn's own
-    check (the one GridSearchCV calls, so the errors are its)."""
+def _scorers(estimator: Any, scoring: Any) -> tuple[Any, list[str] | None]:
+    """(scorer, names) as GridSearchCV reads ``scoring``: one name or None -> one scorer named "score"; a list,
+    tuple or set of names, or a dict name -> scorer name or callable -> a dict of scorers; a callable -> itself,
+    with names None: it may return one number ("score") or a dict name -> number (several metrics), which only
+    its first scores say, as GridSearchCV finds out. Validated by scikit-learn's public check_scoring, the check
+    GridSearchCV makes, so the errors are its."""
     from sklearn.metrics import check_scoring
 
     if isinstance(scoring, list | tuple | set | dict):
-        from sklearn.metrics._scorer import _check_multimetric_scoring
-
-        scorers = _check_multimetric_scoring(estimator, scoring)
-        return scorers, list(scorers)
+        check_scoring(estimator, scoring)  # the whole: no names, repeated names, a non-str key, ...
+        names = list(scoring)
+        values = scoring if isinstance(scoring, dict) else {name: name for name in names}
+        return {name: check_scoring(estimator, values[name]) for name in names}, names
+    if callable(scoring):
+        return check_scoring(estimator, scoring), None
     return check_scoring(estimator, scoring), ["score"]
+
+
+def _objective_metric(names: list[str], refit: Any) -> str:
+    """The metric the search optimises: the one ``refit`` names, else the first (refit False or a callable with
+    several metrics, as documented; "score" with one)."""
+    return refit if isinstance(refit, str) and refit in names else names[0]
+
+
+def _check_refit_names_a_metric(refit: Any, names: list[str]) -> None:
+    if refit is not False and not callable(refit) and not (isinstance(refit, str) and refit in names):
+        raise ValueError(  # scikit-learn's words (BaseSearchCV._check_refit_for_multimetric)
+            "For multi-metric scoring, the parameter refit must be set to a scorer key or a callable to refit an "
+            "estimator with the best parameter setting on the whole data and make the best_* attributes "
+            f"available for that metric. If this is not needed, refit should be set to False explicitly. "
+            f"{refit!r} was passed.")
 
 
 def _rank(means: np.ndarray) -> np.ndarray:
@@ -168,15 +191,12 @@ def _rank(means: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
-def _decode(config: Mapping[str, ParamValue], decoders: Mapping[str, list[Any]]) -> dict[str, Any]:
-    return {k: decoders[k][v] if k in decoders else v for k, v in config.items()}  # type: ignore[index]
-
-
 def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: Mapping[str, list[Any]]) -> None:
+def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: Mapping[str, list[Any]],
+                            where: str) -> None:
     """A name the estimator does not take would fail every configuration at fit time, after the whole search; it
     is refused before the first fit, as scikit-learn's set_params words it, with a did-you-mean.
 
@@ -199,7 +219,7 @@ def _check_parameter_names(estimator: Any, names: Mapping[str, Any], decoders: M
         if bad not in known:
             close = closest(bad, known)
             hint = f"did you mean {close!r}? " if close else ""
-            raise ValueError(f"param_distributions[{name!r}]: invalid parameter {bad!r} for {owner}; "
+            raise ValueError(f"{where}[{name!r}]: invalid parameter {bad!r} for {owner}; "
                              f"{hint}valid parameters: {', '.join(sorted(known))}")
 
 
@@ -207,6 +227,27 @@ def _prefixes(name: str) -> list[str]:
     """``a__b__c`` -> ``["a__b", "a"]``: the steps a nested name lies in, innermost first."""
     parts = name.split("__")
     return ["__".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+# The hidden categorical that picks one of several grids. No estimator parameter can have this name (scikit-learn
+# splits parameter names at "__", and an empty step name is none), so it never meets one of the user's.
+_GRID = "__grid"
+
+
+@dataclass(frozen=True)
+class _Space:
+    """The space tunesmith searches, and how a configuration of it reads back as the estimator's parameters."""
+
+    domains: dict[str, _Domain]
+    decoders: dict[str, list[Any]]  # space name -> the values a by-index parameter stands for
+    names: dict[str, str]  # space name -> the estimator's parameter (``C@grid1`` -> ``C``); absent: the same
+    grids: list[tuple[str, dict[str, _Domain], dict[str, list[Any]]]]  # (where, domains, decoders), each as given
+    grid_size: int | None  # the points of a grid of lists (of all the grids together); None where it is not one
+
+    def decode(self, config: Mapping[str, ParamValue]) -> dict[str, Any]:
+        """A configuration of the space as the estimator's parameters: no hidden grid choice, names as given."""
+        return {self.names.get(k, k): self.decoders[k][v] if k in self.decoders else v  # type: ignore[index]
+                for k, v in config.items() if k != _GRID}
 
 
 def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
@@ -217,31 +258,100 @@ def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, li
     ``loguniform(a, b)`` becomes ``Float(a, b, log=True)``, ``randint(a, b)`` ``Int(a, b - 1)``,
     ``uniform(loc, scale)`` ``Float(loc, loc + scale)``.
 
+    A list of several grids becomes a conditional space: a hidden categorical ``__grid`` (0, 1, ...: which grid)
+    and each parameter active, through ``when``, in the grids that name it. A parameter that two grids give
+    different values (or distributions) is one space parameter per different domain, ``C`` and ``C@grid1``.
+
     Returns:
         (domains, decoders): ``decoders[name][i]`` is the value a by-index parameter stands for.
 
     Raises:
-        ValueError: several grids, an empty list, a distribution with no tunesmith equivalent.
+        ValueError: an empty list or mapping, a distribution with no tunesmith equivalent, a domain with ``when``
+            inside a list of several grids.
     """
-    if isinstance(param_distributions, Sequence) and not isinstance(param_distributions, str | bytes):
-        if len(param_distributions) != 1:
-            raise ValueError("param_distributions: a list of several grids is not supported; give one mapping "
-                             f"(conditional parameters: tunesmith domains with `when`); got {len(param_distributions)}")
-        param_distributions = param_distributions[0]
-    if not isinstance(param_distributions, Mapping) or not param_distributions:
-        raise ValueError("param_distributions must be a non-empty mapping of name -> values; "
-                         f"got {param_distributions!r}")
+    space = _space_of(param_distributions, "param_distributions")
+    return space.domains, space.decoders
+
+
+def _space_of(given: Any, argument: str) -> _Space:
+    """The space of ``param_distributions`` / ``param_grid`` (``argument``, as errors name it): one grid, or a list
+    of grids (GridSearchCV's and RandomizedSearchCV's list of dicts)."""
+    if isinstance(given, Sequence) and not isinstance(given, str | bytes):
+        if not given:
+            raise ValueError(f"{argument}: the list of grids is empty; give a mapping name -> values, or a list of "
+                             "them")
+        if len(given) > 1:
+            grids = [(f"{argument}[{i}]", *_one_grid(grid, f"{argument}[{i}]")) for i, grid in enumerate(given)]
+            return _several(grids, argument)
+        given = given[0]
+    domains, decoders = _one_grid(given, argument)
+    grid_size = _grid_size(domains)
+    if grid_size is not None:  # walked in ParameterGrid's order (names sorted): GridSearchCV's rows and tie-breaks
+        domains = dict(sorted(domains.items()))
+    return _Space(domains, decoders, {}, [(argument, domains, decoders)], grid_size)
+
+
+def _several(grids: list[tuple[str, dict[str, _Domain], dict[str, list[Any]]]], argument: str) -> _Space:
+    """One conditional space for several grids: a hidden categorical picks the grid, and each parameter is active
+    in the grids that name it, so every configuration is a point of one of them (never a mix of two).
+
+    A parameter the grids give different values is one space parameter per different domain (each active in its
+    own grids), which the configurations decode back to the parameter's own name. The names are declared sorted
+    after the hidden one, so a walk visits grid after grid, each as ParameterGrid does (names sorted).
+    """
+    # space name -> (the estimator's parameter, its domain, its decoder, the grids that give it this domain)
+    entries: dict[str, tuple[str, _Domain, list[Any] | None, list[int]]] = {}
+    for i, (where, domains, decoders) in enumerate(grids):
+        for name, domain in domains.items():
+            if domain.when is not None:
+                raise ValueError(f"{where}[{name!r}]: a domain with `when` inside a list of several grids; each grid "
+                                 f"is a condition of its own: drop `when` and give {name!r} only in the grids "
+                                 f"where it applies")
+            decoder = decoders.get(name)
+            key = next((k for k, (n, d, dec, _) in entries.items()
+                        if n == name and _same_domain(d, dec, domain, decoder)), None)
+            if key is None:
+                key = name if name not in entries else f"{name}@grid{i}"
+                entries[key] = (name, domain, decoder, [])
+            entries[key][3].append(i)
+    space: dict[str, _Domain] = {_GRID: Categorical(list(range(len(grids))))}
+    for key in sorted(entries, key=lambda k: (entries[k][0], entries[k][3][0])):
+        name, domain, _, in_grids = entries[key]
+        when = None if len(in_grids) == len(grids) else {_GRID: in_grids if len(in_grids) > 1 else in_grids[0]}
+        space[key] = domain.model_copy(update={"when": when})
+    sizes = [_grid_size(domains) for _, domains, _ in grids]
+    return _Space(space, {k: e[2] for k, e in entries.items() if e[2] is not None},
+                  {k: e[0] for k, e in entries.items() if k != e[0]}, grids,
+                  None if None in sizes else sum(s for s in sizes if s is not None))
+
+
+def _same_domain(a: _Domain, a_values: list[Any] | None, b: _Domain, b_values: list[Any] | None) -> bool:
+    """Whether two grids give a parameter the same domain: the same type and values (1 and 1.0, or True and 1, are
+    not the same choice) and, for by-index values (estimators, tuples), the very same objects."""
+    import json
+
+    if json.dumps(a.model_dump(), sort_keys=True) != json.dumps(b.model_dump(), sort_keys=True):
+        return False
+    if a_values is None or b_values is None:
+        return a_values is b_values
+    return len(a_values) == len(b_values) and all(v is w for v, w in zip(a_values, b_values, strict=True))
+
+
+def _one_grid(grid: Any, where: str) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
+    """(domains, decoders) of one mapping name -> values / distribution / domain; ``where`` names it in errors."""
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError(f"{where} must be a non-empty mapping of name -> values; got {grid!r}")
     domains: dict[str, _Domain] = {}
     decoders: dict[str, list[Any]] = {}
-    for name, spec in param_distributions.items():
+    for name, spec in grid.items():
         if isinstance(spec, _Domain):
             domains[name] = spec
         elif hasattr(spec, "rvs") and hasattr(spec, "dist"):
-            domains[name] = _from_scipy(name, spec)
+            domains[name] = _from_scipy(f"{where}[{name!r}]", spec)
         elif isinstance(spec, Sequence | np.ndarray) and not isinstance(spec, str | bytes):
             values = [_scalar(v) for v in spec]
             if not values:
-                raise ValueError(f"param_distributions[{name!r}]: the list of values is empty")
+                raise ValueError(f"{where}[{name!r}]: the list of values is empty")
             plain = all(v is None or isinstance(v, bool | int | float | str) for v in values)
             distinct = plain and all(sum(1 for w in values if w == v and type(w) is type(v)) == 1 for v in values)
             if distinct:
@@ -250,12 +360,12 @@ def to_space(param_distributions: Any) -> tuple[dict[str, _Domain], dict[str, li
                 domains[name] = Categorical(list(range(len(values))))
                 decoders[name] = values
         else:
-            raise ValueError(f"param_distributions[{name!r}]: expected a list of values, a scipy.stats distribution or "
-                             f"a tunesmith domain (tunesmith.Float(...)); got {spec!r}")
+            raise ValueError(f"{where}[{name!r}]: expected a list of values, a scipy.stats distribution or a "
+                             f"tunesmith domain (tunesmith.Float(...)); got {spec!r}")
     return domains, decoders
 
 
-def _from_scipy(name: str, dist: Any) -> _Domain:
+def _from_scipy(where: str, dist: Any) -> _Domain:
     kind = dist.dist.name
     low, high = (float(x) for x in dist.support())
     if kind in ("loguniform", "reciprocal"):
@@ -264,8 +374,8 @@ def _from_scipy(name: str, dist: Any) -> _Domain:
         return Int(int(low), int(high))
     if kind == "uniform":
         return Float(low, high)
-    raise ValueError(f"param_distributions[{name!r}]: scipy.stats.{kind} has no tunesmith equivalent; use loguniform, "
-                     "randint, uniform, a list of values or a tunesmith domain")
+    raise ValueError(f"{where}: scipy.stats.{kind} has no tunesmith equivalent; use loguniform, randint, uniform, "
+                     "a list of values or a tunesmith domain")
 
 
 def _estimator_has(attr: str) -> Any:
@@ -301,17 +411,24 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     Args:
         estimator: the estimator (or pipeline) to tune; cloned for every fit.
         param_distributions: name -> list of values (GridSearchCV style), scipy.stats distribution
-            (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``).
+            (loguniform, randint, uniform) or tunesmith domain (``tunesmith.Float(1e-3, 1e3, log=True)``); or a
+            list of such grids, as GridSearchCV and RandomizedSearchCV take: every configuration is a point of one
+            of them (a hidden categorical ``__grid`` in the experiment's records picks the grid; a parameter that
+            grids give different values is recorded as ``C``, ``C@grid1``, ...), and ``cv_results_`` masks
+            ``param_<name>`` where the configuration's grid has no ``name``, as scikit-learn does.
+        param_grid: GridSearchCV's name for the same argument: give one of the two. What is searched, and how,
+            follows from the values, ``n_iter`` and ``strategy`` alike under either name.
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
-            whole grid where every parameter is a list of values and ``strategy`` is ``auto`` or ``grid`` (as
-            GridSearchCV: the grid is walked, its names sorted as ParameterGrid sorts them, so the rows of
-            ``cv_results_`` and the pick among tied scores match GridSearchCV's), else 10 (as RandomizedSearchCV;
-            ``random``, ``tpe``, ... draw, and may draw a point twice). An ``n_iter`` smaller than such a grid warns
-            once.
+            whole grid (of a list of grids: all of them) where every parameter is a list of values and
+            ``strategy`` is ``auto`` or ``grid`` (as GridSearchCV: the grid is walked, grid after grid, its names
+            sorted as ParameterGrid sorts them, so the rows of ``cv_results_`` and the pick among tied scores match
+            GridSearchCV's), else 10 (as RandomizedSearchCV; ``random``, ``tpe``, ... draw, and may draw a point
+            twice). An ``n_iter`` smaller than such a grid warns once.
         scoring: a scikit-learn scorer name or callable; None: the estimator's ``score``. Several metrics, as in
-            GridSearchCV: a list of scorer names or a dict name -> scorer; ``cv_results_`` then has
-            ``mean_test_<name>``, ``rank_test_<name>``, ... for each, and ``refit`` names the one the search
-            optimises and ``best_*`` report (the first one is optimised under ``refit=False``).
+            GridSearchCV: a list of scorer names, a dict name -> scorer name or callable ``(estimator, X, y) ->
+            float``, or a callable returning a dict name -> score; ``cv_results_`` then has ``mean_test_<name>``,
+            ``rank_test_<name>``, ... for each, and ``refit`` names the one the search optimises and ``best_*``
+            report (the first one is optimised under ``refit=False``).
         cv: as in GridSearchCV (an int, a splitter, an iterable of splits); None: 5 folds, stratified for
             classifiers. The folds are the same for every trial.
         refit: refit the best configuration on all of ``X`` (``best_estimator_``): True, or with several metrics
@@ -350,7 +467,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
     cv_results_: dict[str, Any]
     multimetric_: bool
 
-    def __init__(self, estimator: Any, param_distributions: Any, *, n_iter: int | None = None, scoring: Any = None,
+    def __init__(self, estimator: Any, param_distributions: Any = None, *, param_grid: Any = None,
+                 n_iter: int | None = None, scoring: Any = None,
                  n_jobs: int | None = None, cv: Any = None,
                  refit: bool | str | Callable[[dict[str, Any]], int] = True, strategy: str = "auto",
                  scheduler: Any = None, random_state: int | None = None, storage: str | None = None,
@@ -358,6 +476,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                  error_score: Any = np.nan, return_train_score: bool = False) -> None:
         self.estimator = estimator
         self.param_distributions = param_distributions
+        self.param_grid = param_grid
         self.n_iter = n_iter
         self.scoring = scoring
         self.cv = cv
@@ -413,28 +532,20 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         if not (self.error_score == "raise" or isinstance(self.error_score, numbers.Number)):
             raise ValueError(f"error_score must be 'raise' or a number; got {self.error_score!r}")
         scorer, names = _scorers(self.estimator, self.scoring)
-        multimetric = isinstance(scorer, dict)
-        if multimetric and self.refit is not False and not callable(self.refit) and self.refit not in names:
-            raise ValueError(  # scikit-learn's words (BaseSearchCV._check_refit_for_multimetric)
-                "For multi-metric scoring, the parameter refit must be set to a scorer key or a callable to refit an "
-                "estimator with the best parameter setting on the whole data and make the best_* attributes "
-                f"available for that metric. If this is not needed, refit should be set to False explicitly. "
-                f"{self.refit!r} was passed.")
-        refit_metric = self.refit if multimetric and isinstance(self.refit, str) else names[0]
+        if isinstance(scorer, dict):
+            _check_refit_names_a_metric(self.refit, list(scorer))
         X, y, groups = indexable(X, y, groups)
-        domains, decoders = to_space(self.param_distributions)
-        _check_parameter_names(self.estimator, domains, decoders)
-        grid_size = _grid_size(domains)
-        if grid_size is not None:  # walked in ParameterGrid's order (names sorted): GridSearchCV's rows and tie-breaks
-            domains = dict(sorted(domains.items()))
-        n_trials, strategy = self._trials_and_strategy(grid_size)
+        space = _space_of(*self._parameters_to_search())
+        for where, domains, decoders in space.grids:
+            _check_parameter_names(self.estimator, domains, decoders, where)
+        n_trials, strategy = self._trials_and_strategy(space.grid_size)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = [(np.asarray(tr), np.asarray(te)) for tr, te in cv.split(X, y, groups)]
         seed = self.random_state
         if seed is not None and not isinstance(seed, numbers.Integral):
             seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
-        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, refit_metric, dict(fit_params),
-                        decoders, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
+        state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, self.refit, dict(fit_params),
+                        space, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
                         int(self.verbose), sys.stdout)
         if self.verbose >= 1:
             print(f"Fitting {len(splits)} folds for each of {n_trials} candidates, totalling "
@@ -442,7 +553,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="tunesmith-search-") as tmp:
             spec = {
                 "objective": {"metric": "score", "direction": "maximize"},
-                "space": domains,
+                "space": space.domains,
                 "strategy": strategy,
                 "budget": {"trials": n_trials},
                 "executor": {"kind": "inline", "retries": 0},
@@ -466,12 +577,20 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         trials = sorted(result.trials, key=lambda t: t.number)
         if self.error_score == "raise" and state.errors:
             raise state.errors[0]
+        # A callable scoring's metrics are known from its first scores (["score"] where every fit failed): a dict
+        # of them makes the search multi-metric, and refit must name one of them, as GridSearchCV checks after
+        # its search. (A dict whose one key is "score" reads as one metric here, where GridSearchCV says several.)
+        names = state.names or ["score"]
+        multimetric = isinstance(scorer, dict) or names != ["score"]
+        if multimetric and not isinstance(scorer, dict):
+            _check_refit_names_a_metric(self.refit, names)
+        refit_metric = _objective_metric(names, self.refit)
         self.experiment_name_ = name
         self.trials_ = trials
         self.n_splits_ = len(splits)
         self.scorer_ = scorer
         self.multimetric_ = multimetric
-        self.cv_results_ = self._results(trials, decoders, len(splits), names)
+        self.cv_results_ = self._results(trials, space, len(splits), names)
         failed = [t for t in trials if t.state is TrialState.FAILED]
         if failed and len(failed) == len(trials):
             raise ValueError(f"All the {len(trials)} configurations failed to fit; the first error: {failed[0].error}")
@@ -491,6 +610,19 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             if hasattr(self.best_estimator_, "feature_names_in_"):
                 self.feature_names_in_ = self.best_estimator_.feature_names_in_
         return self
+
+    def _parameters_to_search(self) -> tuple[Any, str]:
+        """(the parameters to search, the argument that gave them): ``param_grid`` is GridSearchCV's name for
+        ``param_distributions`` (RandomizedSearchCV's); exactly one of the two is given."""
+        if self.param_distributions is not None and self.param_grid is not None:
+            raise TypeError("TunedSearchCV takes param_distributions or param_grid (its alias, GridSearchCV's name), "
+                            "not both; give the parameters to search in one of them")
+        if self.param_grid is not None:
+            return self.param_grid, "param_grid"
+        if self.param_distributions is None:
+            raise TypeError("TunedSearchCV needs the parameters to search: give param_distributions={...} "
+                            "(RandomizedSearchCV's name) or param_grid={...} (GridSearchCV's)")
+        return self.param_distributions, "param_distributions"
 
     def _trials_and_strategy(self, grid_size: int | None) -> tuple[int, str]:
         """(trials, strategy): GridSearchCV's whole grid where n_iter is left out and the space is a grid walked
@@ -538,10 +670,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise IndexError("best_index_ index out of range")
         return int(best)
 
-    def _results(self, trials: list[Any], decoders: dict[str, list[Any]], n_splits: int,
-                 names: list[str]) -> dict[str, Any]:
+    def _results(self, trials: list[Any], space: _Space, n_splits: int, names: list[str]) -> dict[str, Any]:
         n = len(trials)
-        params = [_decode(t.params, decoders) for t in trials]
+        params = [space.decode(t.params) for t in trials]
         param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
@@ -590,7 +721,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             return float(self.scorer_(self.best_estimator_, X, y, **params))
         if callable(self.refit):
             raise TypeError("score needs refit to name one of the metrics of scoring; refit is a callable")
-        return float(self.scorer_[self.refit](self.best_estimator_, X, y, **params))
+        if isinstance(self.scorer_, Mapping):
+            return float(self.scorer_[self.refit](self.best_estimator_, X, y, **params))
+        return float(self.scorer_(self.best_estimator_, X, y, **params)[self.refit])  # a callable returning a dict
 
     predict = _delegated("predict")
     predict_proba = _delegated("predict_proba")
