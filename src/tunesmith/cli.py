@@ -1,11 +1,12 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
-is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
-rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
-`resume` on a new cluster continues. A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`) changes
-no exit code (see :class:`_Console`).
+1 internal error, store failure once the store is open, every trial failed, or stdout took no output (the command's
+work is done: a run is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
+rejected the re-tune). `drift`: 4 drift found. 75 (EX_TEMPFAIL, "retry later"): every command that opens a store,
+when no database server answers at its address (nothing was done); `run` / `resume`, when the Ray cluster went away
+mid-run (`resume` on a new cluster continues). A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`)
+changes no exit code (see :class:`_Console`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from tunesmith.errors import ClusterLost, StorageError, UserInputError
+from tunesmith.errors import ClusterLost, StorageError, TemporaryFailure, UserInputError
 from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
 
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
-EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructure's, and trying again later works
+# sysexits' EX_TEMPFAIL: the failure is the infrastructure's and passes (a Ray cluster lost, a store's server not
+# answering), and trying again later works; schedulers retry it, where 2 says the input must change first
+EXIT_TEMPFAIL = 75
 
 # Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
 COMMAND_WORDS: dict[str, str] = {
@@ -272,7 +275,7 @@ def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore
 
         err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
                   f"re-run on a new cluster with: {escape(resume_hint(store, name))}", soft_wrap=True)
-        raise typer.Exit(EXIT_CLUSTER_LOST) from None
+        raise typer.Exit(EXIT_TEMPFAIL) from None
 
 
 def _print_version(value: bool) -> None:
@@ -1212,9 +1215,10 @@ def _watch_stopped(stop, in_cycle: bool, command: str = "watch") -> str:  # type
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
-    takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
-    every trial); a command that failed keeps its own exit code. A reader that leaves changes no exit code
+    """Entry point: one clear message and exit code 2 for input errors, 75 for passing failures (a store's server
+    that does not answer); never a traceback for them. A stdout that takes no output (`> /dev/full`) is one message
+    and exit 1, once the command has done its work (a run records every trial); a command that failed keeps its own
+    exit code. A reader that leaves changes no exit code
     (:class:`_Console`). ``args``: the command line after `tunesmith` (default: ``sys.argv[1:]``), for a caller in
     this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
@@ -1261,6 +1265,9 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
         err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
+    except TemporaryFailure as e:  # before StorageError: a store whose server does not answer is one
+        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
+        sys.exit(EXIT_TEMPFAIL)
     except StorageError as e:
         err.print(f"[red]storage error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_FAILED)
