@@ -53,7 +53,12 @@ def run_cycle(store, target, data, **options):
                              (cycle.CycleStep("drift", cycle.StepStatus.DONE, "no drift"),))
 
 
-cycle._target_store = lambda storage, target: (None, None)
+class Store:  # what watch gives back between cycles
+    def release_connections(self):
+        pass
+
+
+cycle._target_store = lambda storage, target: (Store(), None)
 cycle.run_cycle = run_cycle
 cli.main(sys.argv[3:])
 '''

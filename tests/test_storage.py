@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from tunesmith.errors import StorageConfigError, StorageError
+from tunesmith.errors import StorageError, StoreUnavailable
 from tunesmith.records import TrialState
 from tunesmith.storage import SQLStore
 from tunesmith.storage.schema import HEAD_REVISION
@@ -87,7 +87,7 @@ def test_unreachable_store_is_a_clear_error(tmp_path):
         SQLStore(f"sqlite:///{tmp_path / 'missing-folder' / 'x.db'}").experiments()
     with pytest.raises(StorageError, match="not a database URL"):
         SQLStore("not a url").experiments()
-    with pytest.raises(StorageConfigError, match="no database server answers at 127.0.0.1:1"):
+    with pytest.raises(StoreUnavailable, match="no database server answers at 127.0.0.1:1"):
         SQLStore("postgresql+psycopg://nobody@127.0.0.1:1/none").experiments()
 
 

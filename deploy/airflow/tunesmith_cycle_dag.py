@@ -2,7 +2,9 @@
 
 cycle -> (drift_report, show_champion). `tunesmith cycle` runs first: on a fresh store it tunes the spec (the first
 tuning), then checks the day's rows against the champion. It exits 0 when the cycle ran (see outcome in its JSON),
-3 when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input. Exit 3 is a verdict, not a
+3 when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input, 75 when the store's database
+server did not answer (a restart, a network outage: nothing was done, outcome `unavailable`), which the task's
+retry (`retries`, 10 minutes later) is there for. Exit 3 is a verdict, not a
 failure: the task is left skipped (`skip_on_exit_code`), never retried (a retry would run another full re-tune);
 the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The reports name the experiments the
 cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the champion after the cycle).

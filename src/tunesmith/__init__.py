@@ -50,6 +50,7 @@ _EXPORTS = {
     "ExperimentExists": "tunesmith.errors",
     "ExperimentNotFound": "tunesmith.errors",
     "StorageError": "tunesmith.errors",
+    "StoreUnavailable": "tunesmith.errors",
     "ClusterLost": "tunesmith.errors",
     "TrialError": "tunesmith.errors",
 }

@@ -1,11 +1,12 @@
 """The `tunesmith` command line.
 
 Exit codes: 0 done (failed trials are results, not errors); 2 invalid input; 130 interrupted;
-1 internal error, store failure, every trial failed, or stdout took no output (the command's work is done: a run
-is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
-rejected the re-tune). `drift`: 4 drift found. `run` / `resume`: 75 (EX_TEMPFAIL) the Ray cluster went away mid-run;
-`resume` on a new cluster continues. A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`) changes
-no exit code (see :class:`_Console`).
+1 internal error, store failure once the store is open, every trial failed, or stdout took no output (the command's
+work is done: a run is recorded in full); 3 `promote` rejected by a gate (and `cycle`: a gate
+rejected the re-tune). `drift`: 4 drift found. 75 (EX_TEMPFAIL, "retry later"): every command that opens a store,
+when no database server answers at its address (nothing was done); `run` / `resume`, when the Ray cluster went away
+mid-run (`resume` on a new cluster continues). A reader of stdout or stderr that leaves (`| head -1`, `| grep -q`)
+changes no exit code (see :class:`_Console`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import typer
 import typer.core
 from rich.console import Console
 
-from tunesmith.errors import ClusterLost, StorageError, UserInputError
+from tunesmith.errors import ClusterLost, StorageError, StoreUnavailable, TemporaryFailure, UserInputError
 from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
 
@@ -34,7 +35,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
-EXIT_CLUSTER_LOST = 75  # sysexits' EX_TEMPFAIL: the failure is the infrastructure's, and trying again later works
+# sysexits' EX_TEMPFAIL: the failure is the infrastructure's and passes (a Ray cluster lost, a store's server not
+# answering), and trying again later works; schedulers retry it, where 2 says the input must change first
+EXIT_TEMPFAIL = 75
 
 # Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
 COMMAND_WORDS: dict[str, str] = {
@@ -272,7 +275,7 @@ def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore
 
         err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
                   f"re-run on a new cluster with: {escape(resume_hint(store, name))}", soft_wrap=True)
-        raise typer.Exit(EXIT_CLUSTER_LOST) from None
+        raise typer.Exit(EXIT_TEMPFAIL) from None
 
 
 def _print_version(value: bool) -> None:
@@ -1037,12 +1040,13 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it),
-    or a stop signal was noted and the cycle ended with 0 (1, 2 and 3 come first); --json's exit_code is the
-    process's, and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
+    75: the store's server did not answer (retry later); 130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is
+    recorded as interrupted; `tunesmith resume` continues it), or a stop signal was noted and the cycle ended with 0
+    (1, 2, 3 and 75 come first); --json's exit_code is the process's, and stopped_by names the signal. A second
+    signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
-    from tunesmith.cycle import bad_input_json, cycle_command, interrupted_json
+    from tunesmith.cycle import cycle_command, interrupted_json
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
@@ -1056,12 +1060,12 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
                 if as_json or json_out:
                     _emit_json(interrupted_json(target, stop.signal), as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
-    except UserInputError as e:  # a CI step parsing stdout or uploading the file `if: always()` gets the refusal too
-        if as_json or json_out:
+    except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
+        if as_json or json_out:                         # gets the refusal too
             try:
-                _emit_json(bad_input_json(target, str(e)), as_json, json_out)
+                _emit_json(_refused_json(target, e), as_json, json_out)
             except UserInputError:
-                _emit_json(bad_input_json(target, str(e)), as_json, None)  # --json-out's own path is what failed
+                _emit_json(_refused_json(target, e), as_json, None)  # --json-out's own path is what failed
         raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
@@ -1096,9 +1100,18 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
             err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
 
 
+def _refused_json(target: str, error: UserInputError | StoreUnavailable) -> dict[str, Any]:
+    """The ``--json`` report of a cycle that did not run: bad input (exit 2), or a store whose server did not answer
+    (exit 75, retry later)."""
+    from tunesmith.cycle import bad_input_json, unavailable_json
+
+    return (unavailable_json if isinstance(error, StoreUnavailable) else bad_input_json)(target, str(error))
+
+
 def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
     """A cycle's exit code and its ``--json`` report, after which a stop signal may have been noted (``stopped_by``):
-    the JSON's ``exit_code`` is the one the process returns (130 for a noted signal, unless 1, 2 or 3 came first)."""
+    the JSON's ``exit_code`` is the one the process returns (130 for a noted signal, unless 1, 2, 3 or 75 came
+    first)."""
     from tunesmith.cycle import stopped_exit
 
     code = stopped_exit(report.exit_code, stopped_by)
@@ -1110,7 +1123,7 @@ def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
 
     for s in report.steps:
         out.print(f"{s.name:8} {s.status.value:8} {escape(s.why)}")
-    out.print(f"outcome: {report.outcome.value}; champion: {report.champion}")
+    out.print(f"outcome: {report.outcome.value}" + (f"; champion: {report.champion}" if report.champion else ""))
 
 
 MAX_WATCH_EVERY = 365 * 86400.0  # --every's largest: a year
@@ -1123,10 +1136,14 @@ def watch(target: CycleTarget, data: DataOption,
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
-    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json)."""
+    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json). A
+    cycle the store's server did not answer for is reported (outcome unavailable) and the next one tries again; at
+    the first cycle watch stops with exit 75, as `cycle` does (an address never seen to answer may be a typo)."""
     import time
 
-    from tunesmith.cycle import bad_input_json, stopped_exit, watch_command
+    from rich.markup import escape
+
+    from tunesmith.cycle import CycleOutcome, stopped_exit, watch_command
     from tunesmith.stop_signals import stop_signals_deferred
 
     # a stop signal during a cycle step (drift, promote, report) is noted and watch stops once the cycle has ended,
@@ -1138,6 +1155,9 @@ def watch(target: CycleTarget, data: DataOption,
         def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
             exit_code["last"], as_dict = _cycle_json(report, stop.signal)
+            if report.outcome is CycleOutcome.UNAVAILABLE:
+                err.print(f"[red]error[/]: {escape(report.error or '')}; watch goes on: the next cycle tries again "
+                          f"(--every {escape(every)})", soft_wrap=True)
             if as_json:
                 print(strict_json(as_dict, default=str), flush=True)
             else:
@@ -1154,10 +1174,10 @@ def watch(target: CycleTarget, data: DataOption,
             reports = watch_command(storage, target, data, _watch_period(every), cycles=cycles, on_cycle=show_cycle,
                                     reference=reference, trials=trials, model_name=model_name,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
-        except UserInputError as e:  # --every, or refused before a cycle ran (a later day's file too): one line a
-            # reader of --json can parse, as `cycle --json` prints it
+        except (UserInputError, StoreUnavailable) as e:  # --every, or refused before a cycle ran (a later day's file
+            # too), or no server answered at the first cycle: one line a reader of --json can parse, as `cycle --json`
             if as_json:
-                print(strict_json(bad_input_json(target, str(e)), default=str), flush=True)
+                print(strict_json(_refused_json(target, e), default=str), flush=True)
             raise
         except KeyboardInterrupt:
             err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
@@ -1218,9 +1238,10 @@ def _watch_stopped(stop, in_cycle: bool, command: str = "watch") -> str:  # type
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point: one clear message and exit code 2 for input errors; never a traceback for them. A stdout that
-    takes no output (`> /dev/full`) is one message and exit 1, once the command has done its work (a run records
-    every trial); a command that failed keeps its own exit code. A reader that leaves changes no exit code
+    """Entry point: one clear message and exit code 2 for input errors, 75 for passing failures (a store's server
+    that does not answer); never a traceback for them. A stdout that takes no output (`> /dev/full`) is one message
+    and exit 1, once the command has done its work (a run records every trial); a command that failed keeps its own
+    exit code. A reader that leaves changes no exit code
     (:class:`_Console`). ``args``: the command line after `tunesmith` (default: ``sys.argv[1:]``), for a caller in
     this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
     from rich.markup import escape
@@ -1267,6 +1288,9 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
         err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_INPUT)
+    except TemporaryFailure as e:  # before StorageError: a store whose server does not answer is one
+        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
+        sys.exit(EXIT_TEMPFAIL)
     except StorageError as e:
         err.print(f"[red]storage error[/]: {escape(str(e))}", soft_wrap=True)
         sys.exit(EXIT_FAILED)

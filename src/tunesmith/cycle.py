@@ -28,7 +28,8 @@ Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tun
 skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
-``--reference`` whose champion holds no file of its own, a missing data file); 130 Ctrl-C, SIGTERM or SIGHUP
+``--reference`` whose champion holds no file of its own, a missing data file); 75 no database server answered at the
+store's address (outcome ``unavailable``, nothing done: retry later); 130 Ctrl-C, SIGTERM or SIGHUP
 stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
 stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
 (:func:`tunesmith.stop_signals.stop_signals_deferred`).
@@ -44,7 +45,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import TunesmithError, UserInputError
+from tunesmith.errors import StoreUnavailable, TunesmithError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from tunesmith.storage.sql import SQLStore
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TEMPFAIL = 75  # the store's server did not answer: retry later (the CLI's code for a passing failure)
 
 
 class StepStatus(StrEnum):
@@ -74,6 +76,7 @@ class CycleOutcome(StrEnum):
     FAILED = "failed"              # a step failed
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
     BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :func:`bad_input_json`
+    UNAVAILABLE = "unavailable"    # the store's server did not answer (exit 75): no cycle ran, retry later
 
 
 @dataclass(frozen=True)
@@ -90,23 +93,26 @@ class CycleStep:
 @dataclass(frozen=True)
 class CycleReport:
     root: str
-    checked: str                   # the experiment the new data was compared with (the champion before the cycle)
-    champion: str                  # the champion after the cycle (the re-tune when it was promoted, see below)
+    # the experiment the new data was compared with (the champion before the cycle); None: no cycle ran (unavailable)
+    checked: str | None
+    champion: str | None           # the champion after the cycle (the re-tune when it was promoted, see below)
     outcome: CycleOutcome
     steps: tuple[CycleStep, ...]
     # "registry": both say what --model-name's alias champion points at; "lineage": no model name, the lineage head
-    champion_from: str = "lineage"
+    champion_from: str | None = "lineage"
     failed_exit: int = EXIT_FAILED  # outcome failed: 2 when a step raised on the user's mistake (a spec field)
+    error: str | None = None        # outcome unavailable: the store's error, as the CLI says it
 
     @property
     def exit_code(self) -> int:
         return {CycleOutcome.FAILED: self.failed_exit, CycleOutcome.REJECTED: EXIT_REJECTED,
-                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED}.get(self.outcome, EXIT_OK)
+                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED, CycleOutcome.UNAVAILABLE: EXIT_TEMPFAIL}.get(
+            self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
-                "steps": [s.to_json() for s in self.steps]}
+                "steps": [s.to_json() for s in self.steps], **({"error": self.error} if self.error is not None else {})}
 
 
 def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
@@ -118,7 +124,8 @@ def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
 
 def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
     """The exit code of a cycle (``exit_code``) after which a stop signal was noted (``stopped_by``; None: none):
-    130, unless the cycle failed (1, 2) or a gate rejected (3), which a signal does not mask."""
+    130, unless the cycle failed (1, 2), a gate rejected (3) or the store did not answer (75), which a signal does
+    not mask."""
     return EXIT_INTERRUPTED if stopped_by is not None and exit_code == EXIT_OK else exit_code
 
 
@@ -127,6 +134,12 @@ def bad_input_json(target: str, error: str) -> dict[str, Any]:
     whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
     ``target`` as given (the experiment's name is not known when the spec file could not be read)."""
     return _report_without_steps(target, CycleOutcome.BAD_INPUT, EXIT_INPUT, error=error)
+
+
+def unavailable_json(target: str, error: str) -> dict[str, Any]:
+    """A cycle whose store's server did not answer, shaped as :func:`bad_input_json`'s: outcome ``unavailable``, exit
+    code 75 (retry later: a restarting server, a network outage), no steps, the error as said on stderr."""
+    return _report_without_steps(target, CycleOutcome.UNAVAILABLE, EXIT_TEMPFAIL, error=error)
 
 
 def _report_without_steps(target: str, outcome: CycleOutcome, exit_code: int, **extra: Any) -> dict[str, Any]:
@@ -734,13 +747,28 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
     is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
     it. ``spec_file`` (already read) serves the first cycle; each later one reads the file again, so an edit made
-    meanwhile is refused as it would be by a new `cycle`."""
+    meanwhile is refused as it would be by a new `cycle`.
+
+    The store's connections are given back between cycles (:meth:`SQLStore.release_connections`) and the next cycle
+    opens it again: a store whose server does not answer then is a cycle reported ``unavailable`` (exit code 75),
+    and the next cycle tries again, as after a failed one: the address has worked, so this is a server restarting
+    or a network outage, and a watch that ended there would stay ended (a scheduler's retry does not restart a
+    long-running watch). At the first cycle it raises StoreUnavailable, as `cycle` does: an address never seen to
+    answer may be the typo it looks like.
+    """
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
     while cycles is None or len(reports) < cycles:
         started = clock.monotonic()
-        report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
-                           **cycle_options)
+        try:
+            report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
+                               **cycle_options)
+        except StoreUnavailable as e:
+            if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
+                raise
+            report = CycleReport(reports[-1].root, None, None, CycleOutcome.UNAVAILABLE, (), None, error=str(e))
+        finally:
+            store.release_connections()  # no connection held through the wait (a day, by default)
         reports.append(report)
         if on_cycle is not None:
             on_cycle(report)

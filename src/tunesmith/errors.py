@@ -8,14 +8,17 @@
     ├── ExperimentExists     `run` on a name already in the store (use `resume`)
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
-    ├── ClusterLost          the run's Ray cluster went away mid-run (the run stopped; `resume` continues)
+    ├── ClusterLost          the run's Ray cluster went away mid-run (the run stopped; `resume` continues; exit 75)
     ├── QuotaError           a malformed quota key or limit (`tunesmith quota set`)
     ├── StorageError         the store cannot be opened, migrated or written
+    │   ├── StoreUnavailable     no database server answers at the store's address (also a TemporaryFailure: exit 75)
     │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
     │       └── StoreNotFound    no store there (a read-only command does not create one)
     └── TrialError           raised inside a trial to fail it with a classified reason
 
-Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2.
+Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2. Errors
+that are the infrastructure's and pass (``TemporaryFailure`` subclasses: ``ClusterLost``, ``StoreUnavailable``) exit
+with code 75, sysexits' EX_TEMPFAIL, which schedulers read as "try again later"; code 2 says "do not".
 """
 
 from __future__ import annotations
@@ -66,7 +69,12 @@ class LeaseHeld(UserInputError):
     """Another live coordinator holds the experiment's lease."""
 
 
-class ClusterLost(TunesmithError):
+class TemporaryFailure(TunesmithError):
+    """The infrastructure failed, and it passes (a server restarting, a network outage): the same command later may
+    well work. The CLI exits 75 (EX_TEMPFAIL): retried by a scheduler, unlike bad input's 2."""
+
+
+class ClusterLost(TemporaryFailure):
     """The cluster the trials ran on went away mid-run. The run stopped cleanly: running trials are recorded as
     interrupted, finished ones are in the store, and ``tunesmith resume`` continues on a new cluster."""
 
@@ -79,8 +87,14 @@ class StorageError(TunesmithError):
     """The store cannot be opened, migrated, read or written."""
 
 
+class StoreUnavailable(StorageError, TemporaryFailure):
+    """No database server answers at the store's address (connection refused, timed out, no route): a server that is
+    restarting or a network outage, worth retrying; a wrong host or port looks the same, which the message says.
+    Opening only: a server lost once the store is open fails the command as any store failure does."""
+
+
 class StorageConfigError(StorageError, UserInputError):
-    """The store's address is wrong (not a URL, no such folder or file, no driver, no server, role or database
+    """The store's address is wrong (not a URL, no such folder or file, no driver, no such host, role or database
     there, another application's database): the user's to fix."""
 
 

@@ -9,9 +9,12 @@ would collide, or an SQLite file holding others' tables (one application's file:
 every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
 ``alembic_version``).
 
-A failure to reach the database the URL names (no server at its host and port, an unknown role, a refused login, a
-missing database, a file that is not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. A
-database reached and recognised that then fails (locked, out of connections, a disk error) is a store failure.
+A failure to reach the database the URL names (an unknown host, role or database, a refused login, a file that is
+not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. No server answering at its host and port
+(refused, timed out, no route) is :class:`StoreUnavailable` (exit 75, "retry later"): a server restarting or a
+network outage passes, and a scheduler told "bad input" never retries; a wrong port looks the same, and the message
+says so. A database reached and recognised that then fails (locked, out of connections, a disk error) is a store
+failure.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
+from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
 from tunesmith.storage.schema import HEAD_REVISION, metadata
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
@@ -78,6 +81,7 @@ def survey(engine: Engine, shown: str, origin: str) -> Survey:
 
     Raises:
         StorageConfigError: the database cannot be reached as the URL says (see :func:`opening_error`).
+        StoreUnavailable: no server answers at the URL's host and port.
         StorageError: it was reached but could not be read.
     """
     try:
@@ -174,6 +178,8 @@ _ROLE = re.compile(r'role "([^"]*)" does not exist')
 _LOGIN = re.compile(r"password authentication failed|no password supplied|authentication failed")
 _DATABASE = re.compile(r'database "([^"]*)" does not exist')
 _NO_SERVER = re.compile(r"Connection refused|timeout expired|timed out|No route to host|Network is unreachable")
+# An unknown host name stays the URL's mistake (exit 2), even "Temporary failure in name resolution": a misspelt host
+# is the usual cause, and a scheduler retrying it would hide the typo for as long as it retries.
 _NO_HOST = re.compile(r"could not translate host name|Name or service not known|failed to resolve host|"
                       r"nodename nor servname|Temporary failure in name resolution")
 _NOT_SQLITE = re.compile(r"file is not a database")
@@ -182,7 +188,8 @@ _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 
 def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> StorageError:
     """The error to raise for ``e``, met opening the database at ``url`` (``shown``: as the user gave it, no
-    password): a StorageConfigError when the URL does not name a database this user can reach."""
+    password): a StorageConfigError when the URL does not name a database this user can reach, StoreUnavailable when
+    no server answers at its host and port."""
     reason = str(getattr(e, "orig", None) or e).strip()
     first = reason.splitlines()[0] if reason else type(e).__name__
     host, port, user = url.host or "localhost", url.port or 5432, url.username or "postgres"
@@ -203,9 +210,10 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
     if _NO_HOST.search(reason):
         return StorageConfigError(f"{origin}: {shown}: the host {host!r} is not known; check the host name in the URL")
     if _NO_SERVER.search(reason):
-        return StorageConfigError(
-            f"{origin}: {shown}: no database server answers at {host}:{port} ({_driver_words(reason)}); check the host "
-            "and port in the URL, and that the server is running")
+        return StoreUnavailable(
+            f"{origin}: {shown}: no database server answers at {host}:{port} ({_driver_words(reason)}); worth retrying "
+            "later (a server restarting, a network outage); if it persists, check the host and port in the URL (a "
+            "wrong port looks the same as a server that is down) and that the server is running")
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "

@@ -276,6 +276,14 @@ class SQLStore:
         except SQLAlchemyError as e:
             raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
 
+    def release_connections(self) -> None:
+        """Give back every connection while the store goes unused for long (`watch` between cycles): the next use
+        opens it again, surveyed as at first, so a server that stopped answering meanwhile is told as such
+        (StoreUnavailable), and no idle connection is held for a day. An in-memory database is kept: it lives in its
+        one connection."""
+        if self._engine is not None and not (self._engine.dialect.name == "sqlite" and _in_memory(self._engine.url)):
+            self.close()
+
     def close(self) -> None:
         if self._slot_engine is not None:
             self._slot_engine.dispose()

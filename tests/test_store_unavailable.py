@@ -1,0 +1,238 @@
+"""A store whose database server does not answer (a closed port: a server restarting, a network outage) is a
+passing failure, exit 75 (sysexits' EX_TEMPFAIL: "retry later"), as a lost Ray cluster is, for every command that
+opens a store; what retrying would not fix (no such database, a host name that does not resolve) stays bad input,
+exit 2. Each case through the real CLI in a subprocess, against a real closed port or a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from tests.test_cycle import SPEC as CYCLE_SPEC
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nothing listens on: bound, then let go
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unavailable_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """Exit 75, no traceback, one line `error: ...` on stderr: that line's message."""
+    where = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 75 and "Traceback" not in proc.stdout + proc.stderr, where
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: "), where
+    return line.removeprefix("error: ")
+
+
+def _no_server_message(origin: str, given: str, port: int) -> str:
+    return (f"{origin}: {given}: no database server answers at 127.0.0.1:{port} (Connection refused); worth "
+            "retrying later (a server restarting, a network outage); if it persists, check the host and port in the "
+            "URL (a wrong port looks the same as a server that is down) and that the server is running")
+
+
+@pytest.fixture
+def closed(project) -> tuple[str, int]:
+    """A PostgreSQL URL at a port on 127.0.0.1 where nothing listens, and the port."""
+    pytest.importorskip("psycopg")
+    port = _closed_port()
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/tunesmith", port
+
+
+COMMANDS = [("ls",), ("show", "exp"), ("trials", "exp"), ("resume", "exp"), ("audit", "exp"), ("delete", "exp", "--yes"),
+            ("metrics", "exp"), ("report", "exp"), ("reproduce", "exp", "0"), ("quota", "list"), ("version",),
+            ("drift", "exp", "--data", "new.csv"), ("retune", "exp", "--data", "new.csv")]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: a[0])
+def test_a_read_or_continue_command_exits_75_saying_the_server_does_not_answer(project, closed, args):
+    """It exited 2, bad input: a scheduler (Airflow, Argo, a CI retry loop) reads that as "do not retry", where a
+    restarting server only needs a retry later."""
+    url, port = closed
+    message = _unavailable_line(project.cli(*args, "--storage", url))
+    assert message == _no_server_message("--storage", url, port)
+
+
+@pytest.mark.parametrize("driver", ["postgresql", "postgresql+psycopg2"])
+def test_run_exits_75_from_an_unanswering_store_and_records_nothing(project, driver):
+    """The URL as the user gave it, from TUNESMITH_STORAGE (a psycopg2 URL, copied from another tool, is opened
+    with psycopg 3 as postgresql:// is): the message names where it came from; no store, no trial folder."""
+    pytest.importorskip("psycopg")
+    port = _closed_port()
+    given = f"{driver}://postgres@127.0.0.1:{port}/tunesmith"
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    before = sorted(p.name for p in project.root.iterdir())
+    message = _unavailable_line(project.cli("run", str(spec), "-q", env={"TUNESMITH_STORAGE": given}))
+    assert message == _no_server_message("TUNESMITH_STORAGE", given, port)
+    assert sorted(p.name for p in project.root.iterdir()) == before  # no tunesmith.db, no .tunesmith/exp
+
+
+def _cycle_folder(root: Path) -> Path:
+    from tunesmith.testing.drift_data import shifted_split
+
+    shifted_split(root)
+    (root / "bc.yaml").write_text(yaml.safe_dump(CYCLE_SPEC))
+    return root
+
+
+@pytest.mark.parametrize("command", ["cycle", "watch"])
+def test_cycle_and_watch_json_say_unavailable_with_exit_code_75(project, closed, command):
+    """`cycle --json` printed a `bad_input` object, exit_code 2: a CI step that parses it (or uploads --json-out
+    `if: always()`) read a wrong address. `watch` stops too when the store does not answer at its first cycle: an
+    address never seen to work may be the typo it looks like (a later cycle's is reported, and watch goes on)."""
+    url, port = closed
+    _cycle_folder(project.root)
+    json_out = ("--json-out", "cycle.json") if command == "cycle" else ()
+    proc = project.cli(command, "bc.yaml", "--data", "reference.csv", "--storage", url, "--json", *json_out)
+    message = _unavailable_line(proc)
+    assert message == _no_server_message("--storage", url, port)
+    if command == "watch":  # one JSON line per cycle
+        assert len(proc.stdout.splitlines()) == 1, proc.stdout
+    report = json.loads(proc.stdout)
+    assert report == {"root": None, "checked": None, "champion": None, "champion_from": None,
+                      "outcome": "unavailable", "exit_code": 75, "steps": [], "target": "bc.yaml", "error": message}
+    if command == "cycle":
+        assert json.loads((project.root / "cycle.json").read_text()) == report
+    assert not (project.root / ".tunesmith").exists()  # nothing tuned
+
+
+def test_the_python_api_raises_store_unavailable_a_storage_error_not_bad_input(closed):
+    import tunesmith
+    from tunesmith.errors import StorageConfigError, UserInputError
+
+    url, port = closed
+    with pytest.raises(tunesmith.StoreUnavailable, match=f"no database server answers at 127.0.0.1:{port}") as caught:
+        tunesmith.open_experiment("exp", storage=url)
+    assert isinstance(caught.value, tunesmith.StorageError)
+    assert not isinstance(caught.value, UserInputError | StorageConfigError)
+
+
+# -- what a retry would not fix stays bad input (exit 2) ------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_database_that_does_not_exist_on_a_running_server_is_still_bad_input(project, postgres_server):
+    server = make_url(postgres_server)
+    host, port, user = server.host, server.port or 5432, server.username or "postgres"
+    given = server.set(database="tunesmith_no_such_database").render_as_string(hide_password=False)
+    proc = project.cli("ls", "--storage", given)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: --storage: database 'tunesmith_no_such_database' does not exist on {host}:{port}; create it first "
+        f"(CREATE DATABASE tunesmith_no_such_database; or createdb -h {host} -p {port} -U {user} "
+        "tunesmith_no_such_database)")
+
+
+def test_a_host_name_that_does_not_resolve_is_still_bad_input(project):
+    """A misspelt host is the usual cause (.invalid never resolves: RFC 2606); a DNS server that is down is rarer,
+    and a retry loop would hide the typo for as long as it retries."""
+    pytest.importorskip("psycopg")
+    given = "postgresql://postgres@tunesmith-no-such-host.invalid:5432/tunesmith"
+    proc = project.cli("ls", "--storage", given)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == (f"error: --storage: {given}: the host 'tunesmith-no-such-host.invalid' is not "
+                                   "known; check the host name in the URL")
+
+
+# -- a store that goes away while `watch` waits ------------------------------------------------------------
+
+
+class _Relay:
+    """A TCP relay on 127.0.0.1 to a PostgreSQL server, which can be shut (its port closed, its connections cut,
+    as a server going down looks to a client) and opened again on the same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = _closed_port()
+        self._listener: socket.socket | None = None
+        self._links: list[socket.socket] = []
+        self.open()
+
+    def open(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def shut(self) -> None:
+        assert self._listener is not None
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes its accept(), which a close alone leaves listening
+        except OSError:
+            pass
+        self._listener.close()
+        self._listener = None
+        for link in self._links:
+            try:
+                link.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            link.close()
+        self._links.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # shut
+                return
+            server = socket.create_connection(self.target)
+            self._links += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.mark.postgres
+def test_watch_reports_a_cycle_the_store_did_not_answer_for_and_goes_on(tmp_path, monkeypatch, postgres_url):
+    """A store that went down while watch slept (a day, by default) ended it: a long-running watch is not started
+    again by a scheduler's retry. The cycle is reported (outcome unavailable, exit code 75) and the next one runs."""
+    from tunesmith.cycle import CycleOutcome, watch
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.chdir(_cycle_folder(tmp_path))
+    server = make_url(postgres_url)
+    relay = _Relay(server.host or "127.0.0.1", server.port or 5432)
+    url = server.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    store = SQLStore(url)
+    try:
+        run_experiment(load_spec(tmp_path / "bc.yaml"), store)
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:  # the server goes down after the first cycle, up after the second
+            waits.append(seconds)
+            relay.shut() if len(waits) == 1 else relay.open()
+
+        reports = watch(store, "bc", "reference.csv", 0.0, cycles=3, sleep=sleep)
+    finally:
+        store.close()
+        relay.shut()
+    assert [r.outcome for r in reports] == [CycleOutcome.NO_DRIFT, CycleOutcome.UNAVAILABLE, CycleOutcome.NO_DRIFT]
+    down = reports[1]
+    assert down.exit_code == 75 and down.steps == () and down.root == "bc"
+    assert f"no database server answers at 127.0.0.1:{relay.port}" in down.to_json()["error"]
