@@ -236,3 +236,24 @@ def test_watch_reports_a_cycle_the_store_did_not_answer_for_and_goes_on(tmp_path
     down = reports[1]
     assert down.exit_code == 75 and down.steps == () and down.root == "bc"
     assert f"no database server answers at 127.0.0.1:{relay.port}" in down.to_json()["error"]
+
+
+def test_a_server_that_never_answers_gives_up_after_the_connect_timeout_and_exits_75(project):
+    """libpq waits for ever by default: a host that takes the connection and never speaks (or drops packets) held
+    a command for the kernel's TCP timeout, minutes, before it could say anything. tunesmith's engine now gives up
+    after CONNECT_TIMEOUT_S unless the URL or PGCONNECT_TIMEOUT sets a timeout."""
+    import time
+
+    from tunesmith.storage.opening import CONNECT_TIMEOUT_S
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as mute:  # the kernel completes the handshake; nobody ever answers the startup message
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        started = time.monotonic()
+        proc = project.cli("ls", "--storage", f"postgresql://postgres@127.0.0.1:{port}/tunesmith", timeout=120)
+        took = time.monotonic() - started
+    message = _unavailable_line(proc)
+    assert f"no database server answers at 127.0.0.1:{port}" in message and "retrying later" in message, message
+    assert CONNECT_TIMEOUT_S <= took < CONNECT_TIMEOUT_S + 15, took

@@ -55,11 +55,21 @@ class Survey:
     tables: tuple[str, ...]
 
 
-def driver_url(url: URL) -> URL:
-    """``url`` with tunesmith's PostgreSQL driver, psycopg 3: ``postgresql://`` (SQLAlchemy's default there is
-    psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the same address to psycopg."""
+# Seconds a PostgreSQL connection may take to open, unless the URL (?connect_timeout=N) or PGCONNECT_TIMEOUT says.
+# libpq's own default is to wait for ever: a host that drops packets held a command for the kernel's TCP timeout
+# (about two minutes) before it could say the server does not answer (exit 75).
+CONNECT_TIMEOUT_S = 10
+
+
+def engine_url(url: URL) -> URL:
+    """``url`` as tunesmith's engine connects to it. PostgreSQL's driver is psycopg 3: ``postgresql://``
+    (SQLAlchemy's default there is psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the
+    same address to psycopg; and a connection gives up after ``CONNECT_TIMEOUT_S`` unless the user set a timeout."""
     if url.drivername in ("postgresql", "postgresql+psycopg2"):
-        return url.set(drivername="postgresql+psycopg")
+        url = url.set(drivername="postgresql+psycopg")
+    if (url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query
+            and not os.environ.get("PGCONNECT_TIMEOUT")):
+        url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
     return url
 
 
@@ -231,6 +241,6 @@ def _driver_words(reason: str) -> str:
     return re.sub(r"^.* failed: (FATAL:\s*)?", "", words) or words
 
 
-__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "driver_url", "foreign_store_error", "holds",
+__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_url", "foreign_store_error", "holds",
            "newer_store_error", "opening_error", "refuse_unless_usable", "refuse_url_without_database", "survey",
            "written_by_newer_tunesmith"]

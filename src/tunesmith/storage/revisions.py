@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
-from tunesmith.storage.opening import Contents, driver_url, holds, refuse_url_without_database, survey
+from tunesmith.storage.opening import Contents, engine_url, holds, refuse_url_without_database, survey
 from tunesmith.suggestions import storage_url_fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -51,7 +51,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
 
     shown = describe_url(url)
     refuse_url_without_database(parsed, shown, origin)
-    parsed = driver_url(parsed)
+    parsed = engine_url(parsed)
     if (parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"
             and not parsed.database.startswith("file:") and not Path(parsed.database).exists()):
         raise StoreNotFound(f"no store at {parsed.database!r}")

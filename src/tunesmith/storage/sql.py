@@ -39,7 +39,7 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    Contents, Survey, driver_url, foreign_store_error, newer_store_error, refuse_unless_usable,
+    Contents, Survey, engine_url, foreign_store_error, newer_store_error, refuse_unless_usable,
     refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
@@ -139,7 +139,7 @@ class SQLStore:
             raise StorageConfigError(
                 f"{self.origin}: {self.url!r} is not a database URL {storage_url_fix(self.url)}") from None
         refuse_url_without_database(url, describe_url(self.url), self.origin)
-        url = driver_url(url)
+        url = engine_url(url)
         is_sqlite = url.get_backend_name() == "sqlite"
         if is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             folder = Path(url.database).resolve().parent
