@@ -115,6 +115,30 @@ def test_the_python_api_raises_store_unavailable_a_storage_error_not_bad_input(c
     assert not isinstance(caught.value, UserInputError | StorageConfigError)
 
 
+@pytest.mark.postgres
+def test_a_server_with_no_connection_slot_left_exits_75(project, postgres_server):
+    """A server whose connection slots are all taken (here: a role allowed none, the same FATAL "too many
+    connections" as a full server) answered "cannot open the store", exit 1; it passes as other clients leave."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    role = f"tunesmith_full_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0"))
+    try:
+        server = make_url(postgres_server)
+        given = server.set(username=role, password=None).render_as_string(hide_password=False)
+        message = _unavailable_line(project.cli("ls", "--storage", given))
+        assert message == (f"--storage: {given}: the database server at {server.host}:{server.port or 5432} takes "
+                           f'no connection now (too many connections for role "{role}"); worth retrying later'), message
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
 # -- what a retry would not fix stays bad input (exit 2) ------------------------------------------------------
 
 

@@ -188,6 +188,10 @@ _ROLE = re.compile(r'role "([^"]*)" does not exist')
 _LOGIN = re.compile(r"password authentication failed|no password supplied|authentication failed")
 _DATABASE = re.compile(r'database "([^"]*)" does not exist')
 _NO_SERVER = re.compile(r"Connection refused|timeout expired|timed out|No route to host|Network is unreachable")
+# A server that answers but takes no connection now: its connection slots are all taken, or it is starting up,
+# shutting down or recovering. As passing as one that does not answer (exit 75).
+_SERVER_BUSY = re.compile(r"too many clients|too many connections|remaining connection slots|"
+                          r"the database system is (starting up|shutting down|in recovery mode|not yet accepting)")
 # An unknown host name stays the URL's mistake (exit 2), even "Temporary failure in name resolution": a misspelt host
 # is the usual cause, and a scheduler retrying it would hide the typo for as long as it retries.
 _NO_HOST = re.compile(r"could not translate host name|Name or service not known|failed to resolve host|"
@@ -199,7 +203,8 @@ _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> StorageError:
     """The error to raise for ``e``, met opening the database at ``url`` (``shown``: as the user gave it, no
     password): a StorageConfigError when the URL does not name a database this user can reach, StoreUnavailable when
-    no server answers at its host and port."""
+    no server answers at its host and port, or one answers but takes no connection now (all its slots taken,
+    starting up, shutting down)."""
     reason = str(getattr(e, "orig", None) or e).strip()
     first = reason.splitlines()[0] if reason else type(e).__name__
     host, port, user = url.host or "localhost", url.port or 5432, url.username or "postgres"
@@ -224,6 +229,10 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
             f"{origin}: {shown}: no database server answers at {host}:{port} ({_driver_words(reason)}); worth retrying "
             "later (a server restarting, a network outage); if it persists, check the host and port in the URL (a "
             "wrong port looks the same as a server that is down) and that the server is running")
+    if _SERVER_BUSY.search(reason):
+        return StoreUnavailable(
+            f"{origin}: {shown}: the database server at {host}:{port} takes no connection now "
+            f"({_driver_words(reason)}); worth retrying later")
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "
