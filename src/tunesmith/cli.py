@@ -541,7 +541,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
     from rich.markup import escape
 
-    from tunesmith.summary import gap_text
+    from tunesmith.summary import gap_text, why_holdout_undefined
 
     if "task" not in summary:
         return
@@ -563,12 +563,15 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
                   f"{', excluded from selection' if task['exclude_unstable'] else ''}")
     holdout = summary.get("holdout")
     if holdout:
+        score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
+        why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
         out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
-                  f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on "
-                  f"{int(holdout.get('holdout_rows', 0))} rows")
+                  f"by the search): " + (f"{score:.4f} on {rows} rows" if why is None
+                                         else f"undefined ({score}) on {rows} rows: {escape(why)}"))
         if summary.get("cv_optimism") is not None:
             o = summary["cv_optimism"]
-            out.print(f"  its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: {gap_text(o)}")
+            against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""
+            out.print(f"  {against}{escape(gap_text(o))}")
     nested = summary.get("nested")
     if nested and nested.get("unavailable"):
         out.print(f"nested CV estimate of the whole tuning procedure: not available: {nested['unavailable']}")

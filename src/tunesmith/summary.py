@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import spend_summary
@@ -146,7 +147,9 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
                 holdout: dict[str, Any] | None) -> dict[str, Any] | None:
     """How much better the CV score of the trial scored on the holdout looks than its holdout score: ``gap`` is CV
     minus holdout for a maximised metric and holdout minus CV for a minimised one, so a positive gap always means
-    the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score."""
+    the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score. A score
+    that is undefined (NaN: one class only in the holdout, for ROC AUC) leaves ``gap`` None and ``why_no_gap`` says
+    why: every comparison with NaN is false, and its gap read as "CV and holdout agree"."""
     assert spec.task is not None
     metric = spec.task.metric_name
     if not holdout or f"holdout_{metric}" not in holdout:
@@ -156,15 +159,32 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     if metric not in scores:
         return None
     cv, held = float(scores[metric]), float(holdout[f"holdout_{metric}"])
-    gap = cv - held if spec.task.direction == "maximize" else held - cv
-    return {"trial": holdout.get("trial"), "metric": metric, "direction": spec.task.direction, "cv": cv,
-            "holdout": held, "gap": gap}
+    out: dict[str, Any] = {"trial": holdout.get("trial"), "metric": metric, "direction": spec.task.direction,
+                           "cv": cv, "holdout": held}
+    if (why := why_holdout_undefined(holdout, metric)) is not None:
+        return {**out, "gap": None, "why_no_gap": f"the holdout {metric} is undefined ({held}): {why}"}
+    if not math.isfinite(cv):
+        return {**out, "gap": None, "why_no_gap": f"the CV {metric} of trial {out['trial']} is {cv}"}
+    return {**out, "gap": cv - held if spec.task.direction == "maximize" else held - cv}
+
+
+def why_holdout_undefined(holdout: Mapping[str, Any] | None, metric: str) -> str | None:
+    """Why the recorded holdout score is no number (NaN: one class only in the holdout, for ROC AUC): the library's
+    warnings as the run recorded them (``why_undefined``; a run before they were recorded gives none); None when
+    it is a number, or there is none."""
+    score = (holdout or {}).get(f"holdout_{metric}")
+    if score is None or math.isfinite(float(score)):
+        return None
+    return "; ".join((holdout or {}).get("why_undefined") or ["no reason was recorded"])
 
 
 def gap_text(optimism: dict[str, Any]) -> str:
-    """The gap in words, its sign read for the metric's direction (`show` and the report say the same)."""
-    better = "higher" if optimism["direction"] == "maximize" else "lower"
+    """The gap in words, its sign read for the metric's direction (`show` and the report say the same); no verdict
+    when there is no gap (a score undefined)."""
     gap = optimism["gap"]
+    if gap is None:
+        return f"no CV/holdout gap: {optimism['why_no_gap']}"
+    better = "higher" if optimism["direction"] == "maximize" else "lower"
     how = ("the CV figure was optimistic" if gap > 0 else "the CV figure was pessimistic" if gap < 0
            else "CV and holdout agree")
     return (f"gap {gap:+.4f} ({optimism['metric']}, {better} is better; positive: CV looked better than the "
