@@ -7,13 +7,14 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import spend_summary
 from tunesmith.records import ExperimentRecord, Lineage, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import (Selection, best_eligible, completed, pareto_front, select_trial,
                                  unrecorded_constraint)
-from tunesmith.storage.base import Event
+from tunesmith.storage.base import Event, TrialStore
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
 from tunesmith.strategy.warm_start import legacy_mode
@@ -83,6 +84,53 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         **({"warm_start": _warm_start_brief(experiment.attributes["warm_start"], experiment.strategy)}
            if "warm_start" in experiment.attributes else {}),
     }
+
+
+@dataclass(frozen=True)
+class ShownExperiment:
+    """What `show` reads of one experiment: ``summary`` is the JSON it prints (`show --json`, and
+    ``ExperimentResult.summary()``, one function for both so that they cannot drift apart); ``restarted`` the PBT
+    children behind its ``scheduler.restarted_children``, which the text warns about in words."""
+
+    summary: dict[str, Any]
+    restarted: tuple[RestartedChild, ...]
+
+
+def shown_experiment(store: TrialStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+                     now: float) -> ShownExperiment:
+    """:func:`experiment_summary` and what the experiment's event log and the store add to it: why the run stopped
+    (``stop_reason``), each fingerprint of the data its trials ran on (``data_fingerprints``), a run nothing runs
+    (``abandoned``, judged at ``now``) or one waiting on a quota slot (``quota_wait``), the reproducibility index,
+    and the scheduler's evidence (``ran_past_their_stop``, ``restarted_children``)."""
+    from tunesmith.audit import AuditKind
+    from tunesmith.coordinators import run_abandoned
+    from tunesmith.data_history import data_epochs
+    from tunesmith.quotas import open_quota_wait
+    from tunesmith.records import RunStatus
+    from tunesmith.reproduce import reproducibility_index
+
+    summary = experiment_summary(experiment, trials)
+    run_events = store.events(experiment.id)
+    matched, reproduced = reproducibility_index(run_events)
+    if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
+        summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
+    abandoned = run_abandoned(store, experiment, now, events=run_events, trials=trials)
+    wait = open_quota_wait(run_events) if experiment.status is RunStatus.RUNNING and not abandoned else None
+    if wait is not None:  # a run that starts nothing is waiting, not hanging
+        summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
+    elif abandoned:
+        summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
+    if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
+        summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
+    if summary.get("data_fingerprint"):  # each fingerprint its trials ran on: a resume may have found the data changed
+        summary["data_fingerprints"] = [e.to_json() for e in data_epochs(experiment.attributes, run_events, trials)]
+    restarted = restarted_children(trials, run_events) if summary["scheduler"] else []
+    if restarted:  # PBT children that ignored their parent's checkpoint
+        summary["scheduler"]["restarted_children"] = [c.to_json() for c in restarted]
+    ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
+    if ended and experiment.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
+        summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
+    return ShownExperiment(summary, tuple(restarted))
 
 
 def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
