@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +18,7 @@ from tunesmith.selection import Selection, pareto_front
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of
+from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of, shown_experiment
 
 if TYPE_CHECKING:
     from tunesmith.reproduce import ReproduceOutcome
@@ -24,11 +26,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """An experiment as recorded: its trials, the best one, the Pareto front."""
+    """An experiment as recorded: its trials, the best one, the Pareto front. ``stop_reason``: why this run
+    stopped (:func:`run`, :func:`resume`), or why its last run did (:func:`open_experiment`)."""
 
     experiment: ExperimentRecord
     trials: list[TrialRecord]
     stop_reason: str | None = None
+    # what `tunesmith show --json` printed when this was read: it needs the event log and the store, which a
+    # result outlives (None: a result built by hand, whose summary() has only what the records say)
+    shown: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -59,8 +65,11 @@ class ExperimentResult:
         return pareto_front(self.trials, objectives_of(self.experiment))
 
     def summary(self) -> dict[str, Any]:
-        """The same JSON as `tunesmith show NAME --json`."""
-        return experiment_summary(self.experiment, self.trials)
+        """The same JSON as `tunesmith show NAME --json` printed when the result was read (its non-finite numbers
+        are floats here, strings there: see :mod:`tunesmith.json_output`)."""
+        if self.shown is None:
+            return experiment_summary(self.experiment, self.trials)
+        return copy.deepcopy(self.shown)  # the caller's to change; the result is frozen
 
 
 def _as_spec(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str]) -> ExperimentSpec:
@@ -97,7 +106,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
         r = run_experiment(s, store, _listener(progress, listener))
-        return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+        return _result(store, r.experiment, r.trials, r.stop_reason)
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
         if e.name is None:
             raise
@@ -130,7 +139,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
-        return ExperimentResult(r.experiment, r.trials, r.stop_reason)
+        return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:
         store.close()
 
@@ -154,9 +163,16 @@ def open_experiment(name: str, storage: str | None = None) -> ExperimentResult:
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         exp = store.experiment(name)
-        return ExperimentResult(exp, store.trials(exp.id))
+        return _result(store, exp, store.trials(exp.id), None)
     finally:
         store.close()
+
+
+def _result(store: SQLStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+            stop_reason: str | None) -> ExperimentResult:
+    """The result, with what `show` prints of it; without a run's own ``stop_reason``, the recorded one."""
+    shown = shown_experiment(store, experiment, trials, time.time()).summary
+    return ExperimentResult(experiment, list(trials), stop_reason or shown.get("stop_reason"), shown)
 
 
 def _listener(progress: bool, listener: RunListener | None) -> RunListener | None:

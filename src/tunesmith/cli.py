@@ -409,41 +409,13 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
 
     from tunesmith.console import print_best_table
     from tunesmith.storage.sql import resume_hint
-    from tunesmith.summary import (experiment_summary, ran_past_their_stop, restarted_children,
-                                   scheduler_without_reports)
+    from tunesmith.summary import scheduler_without_reports, shown_experiment
 
     store = _store(storage)
     exp = store.experiment(name)
     trials = store.trials(exp.id)
-    summary = experiment_summary(exp, trials)
-    from tunesmith.reproduce import reproducibility_index
-
-    from tunesmith.audit import AuditKind
-    from tunesmith.coordinators import run_abandoned
-    from tunesmith.quotas import open_quota_wait
-
-    run_events = store.events(exp.id)
-    matched, reproduced = reproducibility_index(run_events)
-    if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
-        summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
-    abandoned = run_abandoned(store, exp, time.time(), events=run_events, trials=trials)
-    wait = open_quota_wait(run_events) if exp.status is RunStatus.RUNNING and not abandoned else None
-    if wait is not None:  # a run that starts nothing is waiting, not hanging
-        summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
-    elif abandoned:
-        summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
-    if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
-        summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
-    if summary.get("data_fingerprint"):  # each fingerprint its trials ran on: a resume may have found the data changed
-        from tunesmith.data_history import data_epochs
-
-        summary["data_fingerprints"] = [e.to_json() for e in data_epochs(exp.attributes, run_events, trials)]
-    restarted = restarted_children(trials, run_events) if summary["scheduler"] else []
-    if restarted:  # PBT children that ignored their parent's checkpoint
-        summary["scheduler"]["restarted_children"] = [c.to_json() for c in restarted]
-    ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
-    if ended and exp.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
-        summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
+    shown = shown_experiment(store, exp, trials, time.time())
+    summary = shown.summary
     if as_json:
         print(strict_json(summary, indent=2))
         return
@@ -454,7 +426,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if "stop_reason" in summary:
         out.print(f"stopped: {escape(summary['stop_reason'])}")
     if summary["scheduler"]:
-        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), restarted)
+        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted)
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
@@ -544,7 +516,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
     from rich.markup import escape
 
-    from tunesmith.summary import gap_text
+    from tunesmith.summary import gap_text, why_holdout_undefined
 
     if "task" not in summary:
         return
@@ -566,12 +538,15 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
                   f"{', excluded from selection' if task['exclude_unstable'] else ''}")
     holdout = summary.get("holdout")
     if holdout:
+        score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
+        why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
         out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
-                  f"by the search): {holdout.get('holdout_' + metric, float('nan')):.4f} on "
-                  f"{int(holdout.get('holdout_rows', 0))} rows")
+                  f"by the search): " + (f"{score:.4f} on {rows} rows" if why is None
+                                         else f"undefined ({score}) on {rows} rows: {escape(why)}"))
         if summary.get("cv_optimism") is not None:
             o = summary["cv_optimism"]
-            out.print(f"  its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: {gap_text(o)}")
+            against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""
+            out.print(f"  {against}{escape(gap_text(o))}")
     nested = summary.get("nested")
     if nested and nested.get("unavailable"):
         out.print(f"nested CV estimate of the whole tuning procedure: not available: {nested['unavailable']}")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import spend_summary
 from tunesmith.records import ExperimentRecord, Lineage, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import (Selection, best_eligible, completed, pareto_front, select_trial,
                                  unrecorded_constraint)
-from tunesmith.storage.base import Event
+from tunesmith.storage.base import Event, TrialStore
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
 from tunesmith.strategy.warm_start import legacy_mode
@@ -84,6 +86,53 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     }
 
 
+@dataclass(frozen=True)
+class ShownExperiment:
+    """What `show` reads of one experiment: ``summary`` is the JSON it prints (`show --json`, and
+    ``ExperimentResult.summary()``, one function for both so that they cannot drift apart); ``restarted`` the PBT
+    children behind its ``scheduler.restarted_children``, which the text warns about in words."""
+
+    summary: dict[str, Any]
+    restarted: tuple[RestartedChild, ...]
+
+
+def shown_experiment(store: TrialStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+                     now: float) -> ShownExperiment:
+    """:func:`experiment_summary` and what the experiment's event log and the store add to it: why the run stopped
+    (``stop_reason``), each fingerprint of the data its trials ran on (``data_fingerprints``), a run nothing runs
+    (``abandoned``, judged at ``now``) or one waiting on a quota slot (``quota_wait``), the reproducibility index,
+    and the scheduler's evidence (``ran_past_their_stop``, ``restarted_children``)."""
+    from tunesmith.audit import AuditKind
+    from tunesmith.coordinators import run_abandoned
+    from tunesmith.data_history import data_epochs
+    from tunesmith.quotas import open_quota_wait
+    from tunesmith.records import RunStatus
+    from tunesmith.reproduce import reproducibility_index
+
+    summary = experiment_summary(experiment, trials)
+    run_events = store.events(experiment.id)
+    matched, reproduced = reproducibility_index(run_events)
+    if reproduced:  # `tunesmith reproduce` was run: share of re-runs that matched their record
+        summary["reproducibility"] = {"matched": matched, "reproduced": reproduced, "index": matched / reproduced}
+    abandoned = run_abandoned(store, experiment, now, events=run_events, trials=trials)
+    wait = open_quota_wait(run_events) if experiment.status is RunStatus.RUNNING and not abandoned else None
+    if wait is not None:  # a run that starts nothing is waiting, not hanging
+        summary["quota_wait"] = {"key": wait.key, "limit": wait.limit, "in_use": wait.in_use, "since": wait.since}
+    elif abandoned:
+        summary["abandoned"] = True  # recorded as running, and nothing runs it (a killed waiter's wait included)
+    if summary["scheduler"] and (past := ran_past_their_stop(trials, run_events)):
+        summary["scheduler"]["ran_past_their_stop"] = past  # early stopping that saved nothing says why
+    if summary.get("data_fingerprint"):  # each fingerprint its trials ran on: a resume may have found the data changed
+        summary["data_fingerprints"] = [e.to_json() for e in data_epochs(experiment.attributes, run_events, trials)]
+    restarted = restarted_children(trials, run_events) if summary["scheduler"] else []
+    if restarted:  # PBT children that ignored their parent's checkpoint
+        summary["scheduler"]["restarted_children"] = [c.to_json() for c in restarted]
+    ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
+    if ended and experiment.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
+        summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
+    return ShownExperiment(summary, tuple(restarted))
+
+
 def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
                        selection: Selection | None) -> dict[str, Any]:
     """The trial the spec's select policy picks from the feasible Pareto front, and why (absent when the spec
@@ -146,7 +195,9 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
                 holdout: dict[str, Any] | None) -> dict[str, Any] | None:
     """How much better the CV score of the trial scored on the holdout looks than its holdout score: ``gap`` is CV
     minus holdout for a maximised metric and holdout minus CV for a minimised one, so a positive gap always means
-    the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score."""
+    the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score. A score
+    that is undefined (NaN: one class only in the holdout, for ROC AUC) leaves ``gap`` None and ``why_no_gap`` says
+    why: every comparison with NaN is false, and its gap read as "CV and holdout agree"."""
     assert spec.task is not None
     metric = spec.task.metric_name
     if not holdout or f"holdout_{metric}" not in holdout:
@@ -156,15 +207,32 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     if metric not in scores:
         return None
     cv, held = float(scores[metric]), float(holdout[f"holdout_{metric}"])
-    gap = cv - held if spec.task.direction == "maximize" else held - cv
-    return {"trial": holdout.get("trial"), "metric": metric, "direction": spec.task.direction, "cv": cv,
-            "holdout": held, "gap": gap}
+    out: dict[str, Any] = {"trial": holdout.get("trial"), "metric": metric, "direction": spec.task.direction,
+                           "cv": cv, "holdout": held}
+    if (why := why_holdout_undefined(holdout, metric)) is not None:
+        return {**out, "gap": None, "why_no_gap": f"the holdout {metric} is undefined ({held}): {why}"}
+    if not math.isfinite(cv):
+        return {**out, "gap": None, "why_no_gap": f"the CV {metric} of trial {out['trial']} is {cv}"}
+    return {**out, "gap": cv - held if spec.task.direction == "maximize" else held - cv}
+
+
+def why_holdout_undefined(holdout: Mapping[str, Any] | None, metric: str) -> str | None:
+    """Why the recorded holdout score is no number (NaN: one class only in the holdout, for ROC AUC): the library's
+    warnings as the run recorded them (``why_undefined``; a run before they were recorded gives none); None when
+    it is a number, or there is none."""
+    score = (holdout or {}).get(f"holdout_{metric}")
+    if score is None or math.isfinite(float(score)):
+        return None
+    return "; ".join((holdout or {}).get("why_undefined") or ["no reason was recorded"])
 
 
 def gap_text(optimism: dict[str, Any]) -> str:
-    """The gap in words, its sign read for the metric's direction (`show` and the report say the same)."""
-    better = "higher" if optimism["direction"] == "maximize" else "lower"
+    """The gap in words, its sign read for the metric's direction (`show` and the report say the same); no verdict
+    when there is no gap (a score undefined)."""
     gap = optimism["gap"]
+    if gap is None:
+        return f"no CV/holdout gap: {optimism['why_no_gap']}"
+    better = "higher" if optimism["direction"] == "maximize" else "lower"
     how = ("the CV figure was optimistic" if gap > 0 else "the CV figure was pessimistic" if gap < 0
            else "CV and holdout agree")
     return (f"gap {gap:+.4f} ({optimism['metric']}, {better} is better; positive: CV looked better than the "

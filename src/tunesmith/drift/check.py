@@ -63,7 +63,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare, a
             task's own file that no longer holds the rows the experiment was tuned on (without ``reference``).
     """
-    from tunesmith.summary import best_of
+    from tunesmith.summary import best_of, why_holdout_undefined
 
     spec = spec_from_dict(experiment.spec, recorded=True)
     cfg = spec.drift or DriftConfig()
@@ -128,6 +128,9 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     else:
         recorded_trial = (experiment.attributes.get("holdout") or {}).get("trial")
         best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
+        if (why := why_holdout_undefined(experiment.attributes.get("holdout"), task.metric_name)) is not None:
+            notes.append(f"the holdout {task.metric_name} recorded for trial {recorded_trial} is undefined (nan): "
+                         f"{why}; the champion is compared with its CV score instead")
         champion, skipped = _champion(experiment, spec.model_copy(update={"task": task}), best, new.X, new.y, cfg,
                                       ref_ds.y, os.path.basename(str(data)))
     reference_name = _resolved(ref_ds.source) if ref_data.path is not None else ref_ds.source  # (sklearn:NAME...)
@@ -326,7 +329,7 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
     holdout = experiment.attributes.get("holdout") or {}
     if holdout.get("trial") != best.number:
         holdout = {}
-    if f"holdout_{metric}" in holdout:
+    if f"holdout_{metric}" in holdout and math.isfinite(float(holdout[f"holdout_{metric}"])):
         baseline, source = float(holdout[f"holdout_{metric}"]), "holdout"
     else:
         assert best.values is not None

@@ -541,12 +541,15 @@ def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
     bars: dict[str, float] = {}
     if optimism is not None:
         bars[f"CV ({task['cv']}) of trial {optimism['trial']}"] = optimism["cv"]
-        bars["holdout (never seen by the search)"] = optimism["holdout"]
+        if optimism["gap"] is not None:  # an undefined (NaN) score has no bar: the note says why
+            bars["holdout (never seen by the search)"] = optimism["holdout"]
     elif best and metric in (best["values"] or {}):
         bars[f"CV ({task['cv']}) of the best trial"] = best["values"][metric]
     nested = summary.get("nested") or {}
     if f"nested_{metric}" in nested:
         bars["nested CV estimate"] = nested[f"nested_{metric}"]
+    if len(bars) < 2 and optimism is not None and optimism["gap"] is None:
+        return Section(title, f"Only the CV score: {gap_text(optimism).rstrip('.')}.")  # a warning ends in one
     if len(bars) < 2:
         return Section(title, "The task has no holdout or nested estimate recorded (yet): only the CV score.")
     fig = go.Figure(go.Bar(x=list(bars), y=list(bars.values()), text=[f"{v:.4f}" for v in bars.values()],
@@ -555,7 +558,7 @@ def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
     note = "The CV score the search optimised against scores it never saw"
     if optimism is not None:
         note += "; " + gap_text(optimism)
-    return Section(title, note + ".", fig)
+    return Section(title, note.rstrip(".") + ".", fig)
 
 
 _CSS = """

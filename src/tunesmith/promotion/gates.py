@@ -131,10 +131,12 @@ def _did_you_mean(name: str, names: Iterable[str]) -> str:
 
 def _bound(gate: str, value: float | None, bound: float, at_least: bool, recorded: Mapping[str, float]) -> GateResult:
     word = ">=" if at_least else "<="
-    if value is None or not math.isfinite(value):
-        metric = gate.split(".", 1)[1]
-        hint = _did_you_mean(metric, recorded) if value is None else ""
-        return _failed(gate, f"{metric} was not recorded for this trial{hint}", value=value, bound=bound)
+    metric = gate.split(".", 1)[1]
+    if value is None:
+        return _failed(gate, f"{metric} was not recorded for this trial{_did_you_mean(metric, recorded)}",
+                       value=value, bound=bound)
+    if not math.isfinite(value):  # recorded, and no number (a holdout of one class only): NaN passes no bound
+        return _failed(gate, f"{metric} is undefined ({value}) for this trial", value=value, bound=bound)
     ok = value >= bound if at_least else value <= bound
     return (_passed if ok else _failed)(gate, f"{value:.6g} {word if ok else 'is not ' + word} {bound:g}",
                                         value=value, bound=bound)

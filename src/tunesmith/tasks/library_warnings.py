@@ -7,9 +7,11 @@ Captured here, they are said once each, one line, as the run's warnings (`run`) 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -27,3 +29,14 @@ def captured() -> Iterator[list[str]]:
                 text = f"{w.category.__name__}: {lines[0]}"
                 counts[text] = counts.get(text, 0) + 1
             said.extend(text if n == 1 else f"{text} ({n} times)" for text, n in counts.items())
+
+
+def explained(estimates: dict[str, Any], said: list[str]) -> dict[str, Any]:
+    """The after-run ``estimates`` to record, with ``why_undefined`` (the warnings ``said`` while refitting and
+    scoring) on a holdout whose score is undefined (NaN: one class only in the holdout, one row for R^2): shown
+    without them it is a bare ``nan``, and the warnings were said once, by the run, and lost."""
+    holdout = estimates.get("holdout")
+    if not holdout or not said or all(math.isfinite(v) for k, v in holdout.items()
+                                      if k.startswith("holdout_") and isinstance(v, float)):
+        return estimates
+    return {**estimates, "holdout": {**holdout, "why_undefined": list(said)}}

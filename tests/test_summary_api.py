@@ -1,0 +1,50 @@
+"""`ExperimentResult.summary()` is what `tunesmith show NAME --json` prints (README, Python API), field for field.
+
+`show` added ``stop_reason``, ``data_fingerprints`` (and ``abandoned``, ``quota_wait``, ``reproducibility``, the
+scheduler's evidence) after building the summary the API returned; the API lacked them, and
+``open_experiment(...).stop_reason`` was None. Both now come from one function (summary.shown_experiment).
+"""
+
+from __future__ import annotations
+
+import json
+
+from test_task_runs import _run_on_csv_then_drop_five_rows
+
+import tunesmith
+from tunesmith.json_output import strict_json
+
+
+def _as_show_prints(summary: dict) -> dict:
+    """``summary`` through the JSON encoding `show --json` uses (non-finite numbers as strings)."""
+    return json.loads(strict_json(summary, indent=2))
+
+
+def _show_json(project, name: str) -> dict:
+    proc = project.cli("show", name, "--json", check=True)
+    return json.loads(proc.stdout)
+
+
+def test_summary_of_a_function_experiment_is_what_show_json_prints(project):
+    spec = project.spec("py-demo", executor={"kind": "inline"}, budget={"trials": 3})
+    ran = tunesmith.run(project.write_spec(spec), storage=project.storage)
+    printed = _show_json(project, "py-demo")
+    assert printed["stop_reason"] == "trial budget of 3 reached", printed
+    opened = tunesmith.open_experiment("py-demo", storage=project.storage)
+    assert opened.stop_reason == "trial budget of 3 reached"
+    assert _as_show_prints(opened.summary()) == printed
+    assert _as_show_prints(ran.summary()) == printed  # the run's own result too
+    opened.summary()["stop_reason"] = "changed by the caller"
+    assert opened.summary()["stop_reason"] == "trial budget of 3 reached"  # each call is the caller's own copy
+
+
+def test_summary_of_a_task_experiment_resumed_on_changed_data_is_what_show_json_prints(project):
+    _run_on_csv_then_drop_five_rows(project)
+    resumed = tunesmith.resume("csv", storage=project.storage)  # warns that the data changed (said, on stderr)
+    printed = _show_json(project, "csv")
+    assert [e["fingerprint"]["n_rows"] for e in printed["data_fingerprints"]] == [60, 55], printed
+    assert printed["stop_reason"], printed
+    opened = tunesmith.open_experiment("csv", storage=project.storage)
+    assert opened.stop_reason == printed["stop_reason"]
+    assert _as_show_prints(opened.summary()) == printed
+    assert _as_show_prints(resumed.summary()) == printed
