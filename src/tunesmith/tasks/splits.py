@@ -74,6 +74,7 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     )
 
     cv = cv or task.cv
+    _kind_fits_the_data(cv.kind, ds, path)
     kind = resolved_cv_kind(cv, ds, classification)
     rs = cv.seed if cv.shuffle else None
     if kind in ("stratified", "stratified_group") and not classification:
@@ -96,11 +97,26 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
         splitter = cls(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
+    # groups only to the splitters that keep them whole (the others ignore them, with scikit-learn's raw warning:
+    # a time-series split of an experiment recorded with groups and time, refused since)
+    groups = ds.groups if kind in ("group", "stratified_group") else None
     try:
         return [(np.asarray(tr), np.asarray(te))
-                for tr, te in splitter.split(ds.X, ds.y, ds.groups)]  # type: ignore[attr-defined]
+                for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
     except ValueError as e:
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
+
+
+def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
+    """A declared kind that would leak for the data's time or groups column. Checked here, once the data is read
+    (the column found), not with the spec: a mistyped column was blamed on the kind, and only once the kind was
+    changed did the user learn the column did not exist."""
+    if ds.time is not None and kind is not None and kind != "timeseries":
+        raise SpecError(f"{path}.kind", f"{kind!r} would train on the future of a time-ordered dataset; use kind: "
+                                        "timeseries (or leave kind out)")
+    if ds.groups is not None and kind in ("kfold", "stratified", "repeated"):
+        raise SpecError(f"{path}.kind", f"{kind!r} would split groups across folds; use kind: group or "
+                                        "stratified_group (or leave kind out)")
 
 
 def split_count(cv: CVConfig) -> int:
