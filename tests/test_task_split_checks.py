@@ -114,3 +114,26 @@ def test_a_mistyped_groups_or_time_column_is_named_not_the_cv_kind(project) -> N
     assert field == "task.cv.kind" and "would split groups across folds" in message, (field, message)
     field, message = refused(project, task_spec("t2", data={"time": "date"}))
     assert field == "task.cv.kind" and "would train on the future" in message, (field, message)
+
+
+# -- the scorer fits the estimator --------------------------------------------------------------------------------
+
+def test_a_regression_scorer_on_a_classifier_is_refused(project) -> None:
+    """r2 of 0/1 labels was optimised silently; with a 'no'/'yes' target every trial failed: could not convert
+    string to float."""
+    walker_csv(project.root / "d.csv")
+    field, message = refused(project, task_spec("r2", scoring="r2"))
+    assert field == "task.scoring" and "r2 is a regression metric" in message, (field, message)
+    assert "LogisticRegression is a classifier" in message and "accuracy" in message and "roc_auc" in message
+    walker_csv(project.root / "d.csv", target=lambda i, num: "yes" if num > 0 else "no")
+    field, message = refused(project, task_spec("mse", scoring="neg_mean_squared_error"))
+    assert field == "task.scoring" and "neg_mean_squared_error is a regression metric" in message, message
+
+
+def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
+    walker_csv(project.root / "d.csv", target=lambda i, num: round(3 * num + i / 100, 3))
+    for scoring in ("accuracy", "roc_auc"):
+        field, message = refused(project, task_spec(scoring, scoring=scoring, cv={"kind": "kfold", "folds": 3},
+                                                    estimator="sklearn.linear_model.Ridge"))
+        assert field == "task.scoring" and f"{scoring} is a classification metric" in message, message
+        assert "Ridge is a regressor" in message and "r2" in message, message

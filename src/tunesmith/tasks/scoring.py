@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tunesmith.errors import TrialError
+from tunesmith.errors import SpecError, TrialError
 from tunesmith.spec.task_config import BusinessScoring, TaskConfig
 
 
@@ -33,6 +33,61 @@ def task_scorer(task: TaskConfig) -> TaskScorer:
 
         return TaskScorer(scoring, True, get_scorer(scoring))
     return TaskScorer(task.metric_name, scoring.kind != "cost", lambda m, X, y: business_score(scoring, m, X, y))
+
+
+CLASSIFICATION_SCORERS = "accuracy, balanced_accuracy, f1, roc_auc, average_precision or neg_log_loss"
+REGRESSION_SCORERS = "r2, neg_mean_absolute_error or neg_root_mean_squared_error"
+
+
+def check_scoring_fits_estimator(task: TaskConfig, classification: bool) -> None:
+    """A regression scorer on a classifier scored distances between class labels (r2 of a 0/1 target, optimised
+    silently) or failed every trial (labels 'no'/'yes': could not convert string to float); a classification
+    scorer on a regressor fails every trial (accuracy of continuous predictions, roc_auc without predict_proba).
+
+    Raises:
+        SpecError: at ``task.scoring``, naming scorers of the estimator's kind.
+    """
+    scoring = task.scoring
+    path = task.estimator.path
+    if not isinstance(scoring, str):
+        if not classification:
+            raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {path} is not a "
+                                            "classifier")
+        return
+    kind = scorer_kind(scoring)
+    if kind == "regression" and classification:
+        raise SpecError("task.scoring", f"{scoring} is a regression metric (of distances between numbers); {path} "
+                                        f"is a classifier, which predicts classes: use a classification scorer "
+                                        f"({CLASSIFICATION_SCORERS}; objective.metric the same), or a regressor "
+                                        "for a numeric target")
+    if kind == "classification" and not classification:
+        raise SpecError("task.scoring", f"{scoring} is a classification metric; {path} is a regressor, which "
+                                        f"predicts numbers: use a regression scorer ({REGRESSION_SCORERS}; "
+                                        "objective.metric the same), or a classifier for a target of classes")
+
+
+def scorer_kind(name: str) -> str | None:
+    """``classification``, ``regression``, or None (a clustering agreement score, which takes either, or one whose
+    kind scikit-learn does not say): read from scikit-learn's own scorer, not a list of names. A scorer that asks
+    the model for probabilities or a decision function (roc_auc, neg_log_loss) is a classifier's; otherwise the
+    module that holds its metric says (sklearn.metrics._classification and _ranking, or _regression). Both are
+    private attributes of scikit-learn's scorers: one it no longer has leaves the scorer unchecked, as before."""
+    from sklearn.metrics import get_scorer
+
+    try:
+        scorer = get_scorer(name)
+    except ValueError:  # a recorded spec's scorer this scikit-learn no longer has: the trials say so
+        return None
+    response = getattr(scorer, "_response_method", None)
+    asks = {response} if isinstance(response, str) else set(response or ())
+    if asks & {"predict_proba", "decision_function"}:
+        return "classification"
+    module = getattr(getattr(scorer, "_score_func", None), "__module__", None) or ""
+    if module.endswith(("._classification", "._ranking")):
+        return "classification"
+    if module.endswith("._regression"):
+        return "regression"
+    return None
 
 
 def business_score(cfg: BusinessScoring, model: Any, X: np.ndarray, y: np.ndarray) -> float:
