@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from helpers import cli_in_process
 
-from tunesmith.spec.loader import spec_from_dict
+from tunesmith.errors import SpecError
+from tunesmith.spec.loader import load_spec, spec_from_dict
+from tunesmith.tasks import prepare
 
 LR = {"sklearn.linear_model.LogisticRegression": {"max_iter": 500}}
 SPACE = {"logisticregression__C": {"type": "float", "low": 0.01, "high": 100, "log": True}}
@@ -114,6 +117,52 @@ def test_a_mistyped_groups_or_time_column_is_named_not_the_cv_kind(project) -> N
     assert field == "task.cv.kind" and "would split groups across folds" in message, (field, message)
     field, message = refused(project, task_spec("t2", data={"time": "date"}))
     assert field == "task.cv.kind" and "would train on the future" in message, (field, message)
+
+
+# -- time-series folds and a time-carved holdout holding one class ------------------------------------------------
+
+FIRST_TWO_ONE_CLASS = [1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1]   # the walk's first 12 labels
+SECOND_TEST_ONE_CLASS = [0, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1]  # 5 folds of 12 rows: tests on rows 2-3, 4-5, ...
+
+
+def test_a_timeseries_fold_training_on_one_class_is_refused(project) -> None:
+    """Every trial failed ("This solver needs samples of at least 2 classes") after validate said valid."""
+    walker_csv(project.root / "d.csv", n=12, target=lambda i, _: FIRST_TWO_ONE_CLASS[i])
+    field, message = refused(project, task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5}))
+    assert field == "task.cv.folds", (field, message)
+    assert "timeseries fold 0 trains on 2 rows, all of class '1'" in message and "use fewer folds" in message
+
+
+def test_a_timeseries_fold_testing_on_one_class_is_refused_where_the_scorer_is_undefined(project) -> None:
+    """roc_auc of one class is NaN: every trial failed with "trial.report: value must be a finite number; got nan",
+    a call the user never wrote. Accuracy is defined on one class: not refused (imbalance alone is not)."""
+    walker_csv(project.root / "d.csv", n=12, target=lambda i, _: SECOND_TEST_ONE_CLASS[i])
+    spec = task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5})
+    field, message = refused(project, spec)
+    assert field == "task.cv.folds", (field, message)
+    assert "timeseries fold 1 tests on 2 rows, all of class '1', where roc_auc cannot be computed" in message
+    assert "Only one class is present in y_true" in message and "use fewer folds" in message, message
+    valid(project, task_spec("acc", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5},
+                             scoring="accuracy"))
+    with pytest.raises(SpecError, match="neg_log_loss cannot be computed") as e:  # it raises, not NaN
+        prepare(load_spec(project.write_spec(task_spec("ll", data={"time": "date"}, scoring="neg_log_loss",
+                                                       cv={"kind": "timeseries", "folds": 5}))).task,
+                project.root)
+    assert e.value.path == "task.cv.folds"
+
+
+def test_a_time_carved_holdout_of_one_class_is_refused_where_the_scorer_is_undefined(project) -> None:
+    """The latest 20% of rows all class 1: the run completed with a NaN holdout roc_auc, exit 0."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: 1 if i >= 191 else int(num > 0) if i != 190 else 0)
+    spec = task_spec("ho", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3}, holdout={"fraction": 0.2})
+    field, message = refused(project, spec)
+    assert field == "task.holdout.fraction", (field, message)
+    assert "the holdout (the latest 48 of the 240 rows) holds only class '1', where roc_auc cannot be computed" \
+           in message, message
+    assert "a fraction of at least 0.21" in message, message
+    warned = valid(project, {**spec, "objective": {"metric": "accuracy", "direction": "maximize"},
+                             "task": {**spec["task"], "scoring": "accuracy"}})
+    assert "task.holdout.fraction: the holdout (the latest 48 of the 240 rows) holds only class '1'" in warned
 
 
 # -- the scorer fits the estimator --------------------------------------------------------------------------------

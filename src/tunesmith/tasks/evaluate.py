@@ -16,7 +16,7 @@ from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
-from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, split_count
+from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, holdout_of_one_class, split_count
 
 if TYPE_CHECKING:
     from tunesmith.cost import Prices
@@ -56,7 +56,9 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
     check_scoring_fits_estimator(task, classification)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = cv_splits(task, ds.subset(dev_idx), classification)
-    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), (said,) if said else ())
+    one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification)
+    warnings = tuple(w for w in (said, one_class_holdout) if w)
+    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))
     _prepared[key] = (ds, prepared)

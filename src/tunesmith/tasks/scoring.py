@@ -90,6 +90,36 @@ def scorer_kind(name: str) -> str | None:
     return None
 
 
+def undefined_on_one_class(task: TaskConfig, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+                           y_test: np.ndarray) -> str | None:
+    """Why ``task``'s scorer cannot be computed on test rows that all hold one class, whatever the model, or None
+    when it can. Asked of scikit-learn, not a list of names: a stand-in classifier (the training rows' class
+    prior) is scored on the rows, and a scorer that raises there (neg_log_loss: "y_true contains only one label")
+    or gives no finite number (roc_auc: NaN, "Only one class is present in y_true") does so for any model, since
+    with one class in y_true no prediction makes it defined. Only for one-class rows: on rows of several classes
+    the stand-in's constant predictions can leave a score undefined that a real model's would not. Business
+    metrics are defined on one class (0 or 1)."""
+    if not isinstance(task.scoring, str):
+        return None
+    import warnings
+
+    from sklearn.dummy import DummyClassifier
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import get_scorer
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            value = float(get_scorer(task.scoring)(DummyClassifier(strategy="prior").fit(X_train, y_train), X_test,
+                                                   y_test))
+        except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
+            return f"scikit-learn: {e}"
+    if np.isfinite(value):
+        return None
+    why = next((str(w.message) for w in reversed(said) if issubclass(w.category, UndefinedMetricWarning)), None)
+    return f"scikit-learn gives {value}{f': {why}' if why else ''}"
+
+
 def business_score(cfg: BusinessScoring, model: Any, X: np.ndarray, y: np.ndarray) -> float:
     """The business metric ``cfg`` of a fitted classifier on (X, y)."""
     classes = list(model.classes_)

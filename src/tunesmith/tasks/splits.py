@@ -45,6 +45,40 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
     return np.sort(dev), np.sort(hold)
 
 
+def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hold_idx: np.ndarray,
+                     classification: bool) -> str | None:
+    """What to say of a classifier's holdout of one class (the latest rows, carved by time, or whole groups): its
+    score says how the model does on that class alone. Refused where the scorer cannot be computed on it at all
+    (roc_auc: the run completed, exit 0, its holdout score NaN). None when the holdout holds several classes.
+
+    Raises:
+        SpecError: at ``task.holdout.fraction``, with the fraction that would reach another class (time order).
+    """
+    from tunesmith.tasks.scoring import undefined_on_one_class
+
+    if task.holdout is None or not classification or len(hold_idx) == 0:
+        return None
+    classes, _ = label_classes(ds.y[hold_idx])
+    if len(classes) != 1:
+        return None
+    n, n_hold = ds.n_rows, len(hold_idx)
+    which = f"the latest {n_hold} of the {n} rows" if ds.time is not None else f"{n_hold} of the {n} rows"
+    said = f"the holdout ({which}) holds only class {classes[0]!r}"
+    if ds.time is not None:
+        other = np.flatnonzero(np.asarray(ds.y).astype(str) != classes[0])
+        # the least fraction f (in hundredths) whose ceil(f * n) latest rows reach row other[-1]: f * n > n - 1 - it
+        hundredths = 100 * (n - 1 - int(other[-1])) // n + 1 if len(other) else 0
+        fix = (f"a fraction of at least {hundredths / 100:.2f} reaches the latest row of another class" if len(other)
+               else "the rows hold no other class")
+    else:
+        fix = "another holdout.seed or a larger fraction draws groups of other classes"
+    why = undefined_on_one_class(task, ds.X[dev_idx], ds.y[dev_idx], ds.X[hold_idx], ds.y[hold_idx])
+    if why is not None:
+        raise SpecError("task.holdout.fraction", f"{said}, where {task.metric_name} cannot be computed ({why}); "
+                                                 f"{fix}")
+    return f"task.holdout.fraction: {said}: its {task.metric_name} says how the model does on that class alone; {fix}"
+
+
 def resolved_cv_kind(cv: CVConfig, ds: Dataset, classification: bool) -> str:
     """The CV kind to use: the declared one, else the one the data implies."""
     if cv.kind is not None:
@@ -101,10 +135,13 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     # a time-series split of an experiment recorded with groups and time, refused since)
     groups = ds.groups if kind in ("group", "stratified_group") else None
     try:
-        return [(np.asarray(tr), np.asarray(te))
-                for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
+        splits = [(np.asarray(tr), np.asarray(te))
+                  for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
     except ValueError as e:
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
+    if classification:
+        _every_fold_fits_and_scores(task, ds, splits, kind, path)
+    return splits
 
 
 def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
@@ -117,6 +154,38 @@ def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
     if ds.groups is not None and kind in ("kfold", "stratified", "repeated"):
         raise SpecError(f"{path}.kind", f"{kind!r} would split groups across folds; use kind: group or "
                                         "stratified_group (or leave kind out)")
+
+
+def _every_fold_fits_and_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind: str, path: str) -> None:
+    """A classifier's fold whose training part holds one class cannot be learnt from (most classifiers refuse to
+    fit: every trial failed); one whose test part holds one class is refused only where the scorer cannot be
+    computed on it (roc_auc: NaN, every trial failed on "trial.report: ... got nan"), not where it is merely
+    imbalanced (accuracy on one class is defined). Stratified kinds are checked before splitting
+    (:func:`_every_fold_holds_every_class`); time-series, group and plain folds can fall this way."""
+    from tunesmith.tasks.scoring import undefined_on_one_class
+
+    classes, codes = np.unique(np.asarray(ds.y).astype(str), return_inverse=True)  # once: folds count codes
+
+    def only_class(rows: np.ndarray) -> str | None:
+        present = np.flatnonzero(np.bincount(codes[rows], minlength=len(classes)))
+        return str(classes[present[0]]) if len(present) == 1 else None
+
+    fix = "use fewer folds (larger parts), or more rows"
+    for i, (train, test) in enumerate(splits):
+        if (trained := only_class(train)) is not None:
+            raise SpecError(_folds_field(path), f"{kind} fold {i} trains on {len(train)} rows, all of class "
+                                                f"{trained!r}: a classifier cannot learn from one class; {fix}")
+        if (tested := only_class(test)) is not None:
+            why = undefined_on_one_class(task, ds.X[train], ds.y[train], ds.X[test], ds.y[test])
+            if why is not None:
+                raise SpecError(_folds_field(path), f"{kind} fold {i} tests on {len(test)} rows, all of class "
+                                                    f"{tested!r}, where {task.metric_name} cannot be computed "
+                                                    f"({why}); {fix}")
+
+
+def _folds_field(path: str) -> str:
+    """The field that sets the number of folds: the nested estimate's outer split is ``task.nested.outer_folds``."""
+    return f"{path}.outer_folds" if path == "task.nested" else f"{path}.folds"
 
 
 def split_count(cv: CVConfig) -> int:
@@ -141,7 +210,8 @@ def _every_fold_holds_every_class(ds: Dataset, folds: int, kind: str, path: str)
                               "a classifier needs rows of at least two classes")
     least = counts.index(min(counts))
     if counts[least] < folds:
-        raise SpecError(f"{path}.folds", f"the least populated class, {classes[least]!r}, has {counts[least]} of the "
-                                         f"{ds.n_rows} rows to cross-validate, fewer than the {folds} {kind} folds, so "
-                                         "some folds would hold none of it; use fewer folds, or rows with more of "
-                                         "that class")
+        raise SpecError(_folds_field(path),
+                        f"the least populated class, {classes[least]!r}, has {counts[least]} of the {ds.n_rows} rows "
+                        f"to cross-validate, fewer than the {folds} {kind} folds, so some folds would hold none of it; "
+                        "use fewer folds, or rows with more of that class")
+
