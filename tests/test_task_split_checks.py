@@ -186,3 +186,23 @@ def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
                                                     estimator="sklearn.linear_model.Ridge"))
         assert field == "task.scoring" and f"{scoring} is a classification metric" in message, message
         assert "Ridge is a regressor" in message and "r2" in message, message
+
+
+# -- holdout errors name the holdout --------------------------------------------------------------------------------
+
+def test_a_holdout_leaving_too_few_rows_to_cross_validate_is_blamed_not_the_folds(project) -> None:
+    walker_csv(project.root / "d.csv")
+    field, message = refused(project, task_spec("big", holdout={"fraction": 0.99}))
+    assert field == "task.holdout.fraction", (field, message)
+    assert "leaves 2 of the 240 rows to cross-validate" in message and "use a smaller fraction" in message, message
+    field, message = refused(project, task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3},
+                                                holdout={"fraction": 0.99}))
+    assert field == "task.holdout.fraction" and "leaves 2 of the 240 rows" in message, (field, message)
+
+
+def test_a_class_of_one_row_names_the_class_and_the_fix_for_a_stratified_holdout(project) -> None:
+    walker_csv(project.root / "d.csv", target=lambda i, num: 2 if i == 100 else int(num > 0))
+    field, message = refused(project, task_spec("one", scoring="accuracy", holdout={"fraction": 0.2}))
+    assert field == "task.holdout.fraction", (field, message)
+    assert "class '2' has 1 of the 240 rows" in message and "drop that row, or relabel it" in message, message
+    assert "minimum number of groups" not in message, "scikit-learn's text, with no fix"

@@ -16,7 +16,7 @@ from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
-from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, holdout_of_one_class, split_count
+from tunesmith.tasks.splits import Split, carve_holdout, development_splits, holdout_of_one_class, split_count
 
 if TYPE_CHECKING:
     from tunesmith.cost import Prices
@@ -55,7 +55,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
     said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
     check_scoring_fits_estimator(task, classification)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
-    splits = cv_splits(task, ds.subset(dev_idx), classification)
+    splits = development_splits(task, ds, dev_idx, classification)
     one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification)
     warnings = tuple(w for w in (said, one_class_holdout) if w)
     prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)

@@ -34,6 +34,7 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
             splitter = GroupShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(splitter.split(ds.X, ds.y, ds.groups))
         elif classification:
+            _every_class_on_both_sides(ds)
             strat = StratifiedShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(strat.split(ds.X, ds.y))
         else:
@@ -43,6 +44,26 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
         raise SpecError("task.holdout.fraction",
                         f"cannot carve a holdout of {holdout.fraction} from {n} rows: {e}") from None
     return np.sort(dev), np.sort(hold)
+
+
+def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool) -> list[Split]:
+    """The folds of the development rows (:func:`cv_splits`). When they cannot be made but the folds of every row
+    could, the holdout took the rows they needed: the error names ``task.holdout.fraction`` and what it left, not
+    ``task.cv.folds`` (whose fix, fewer folds, is not what the user got wrong)."""
+    try:
+        return cv_splits(task, ds.subset(dev_idx), classification)
+    except SpecError as refused:
+        if task.holdout is None:
+            raise
+        try:
+            cv_splits(task, ds, classification)
+        except SpecError:
+            raise refused from None  # the folds fail on every row too: theirs (or the data's) to fix
+        reason = refused.message.partition("; ")[0]  # the folds' messages say what is wrong, then "; " the fix
+        raise SpecError("task.holdout.fraction",
+                        f"a holdout of {task.holdout.fraction} leaves {len(dev_idx)} of the {ds.n_rows} rows to "
+                        f"cross-validate, too few for {task.cv.folds} {resolved_cv_kind(task.cv, ds, classification)} "
+                        f"folds ({reason}); use a smaller fraction") from None
 
 
 def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hold_idx: np.ndarray,
@@ -215,3 +236,18 @@ def _every_fold_holds_every_class(ds: Dataset, folds: int, kind: str, path: str)
                         f"to cross-validate, fewer than the {folds} {kind} folds, so some folds would hold none of it; "
                         "use fewer folds, or rows with more of that class")
 
+
+def _every_class_on_both_sides(ds: Dataset) -> None:
+    """A stratified holdout puts rows of every class on both sides: a class of one row cannot be (scikit-learn's
+    error named no fix: "The minimum number of groups for any class cannot be less than 2")."""
+    classes, counts = label_classes(ds.y)
+    single = [c for c, k in zip(classes, counts, strict=True) if k < 2]
+    if len(single) == 1:
+        raise SpecError("task.holdout.fraction",
+                        f"class {single[0]!r} has 1 of the {ds.n_rows} rows, and a stratified holdout needs at least 2 "
+                        "of each class, one on each side; drop that row, or relabel it into another class")
+    if single:
+        raise SpecError("task.holdout.fraction",
+                        f"classes {', '.join(map(repr, single))} have 1 of the {ds.n_rows} rows each, and a "
+                        "stratified holdout needs at least 2 of each class, one on each side; drop those rows, or "
+                        "relabel them into other classes")
