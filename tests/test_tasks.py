@@ -200,8 +200,6 @@ def test_cv_kind_defaults_follow_the_data() -> None:
 
 
 @pytest.mark.parametrize(("data", "cv", "message"), [
-    ({"generate": {"kind": "random_walk"}}, {"kind": "kfold"}, "train on the future"),
-    ({"generate": {"kind": "groups"}}, {"kind": "stratified"}, "split groups across folds"),
     ({"sklearn": "iris"}, {"kind": "group"}, "needs a groups column"),
     ({"sklearn": "iris"}, {"kind": "timeseries"}, "needs a time column"),
     ({"sklearn": "iris", "path": "x.csv"}, {}, "exactly one of"),
@@ -212,6 +210,21 @@ def test_cv_kind_defaults_follow_the_data() -> None:
 def test_invalid_task_sections_are_rejected(data: dict[str, Any], cv: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         task(estimator=LR, data=data, cv=cv, scoring="accuracy")
+
+
+@pytest.mark.parametrize(("data", "cv", "message"), [
+    ({"generate": {"kind": "random_walk", "n_rows": 60, "n_features": 2}}, {"kind": "kfold"}, "train on the future"),
+    ({"generate": {"kind": "groups", "n_rows": 60, "n_features": 2}}, {"kind": "stratified"},
+     "split groups across folds"),
+])
+def test_a_cv_kind_that_would_leak_for_the_data_is_refused_once_the_data_is_read(
+        data: dict[str, Any], cv: dict[str, Any], message: str) -> None:
+    """Checked with the data (its groups or time column found), not the spec: a mistyped column was blamed on the
+    kind (tests/test_task_split_checks.py)."""
+    est = "sklearn.linear_model.Ridge" if data["generate"]["kind"] == "random_walk" else LR
+    with pytest.raises(SpecError, match=message) as e:
+        prepare(task(estimator=est, data=data, cv=cv, scoring="r2" if est != LR else "accuracy"))
+    assert e.value.path == "task.cv.kind"
 
 
 def test_unknown_scorer_and_space_keys_get_a_did_you_mean() -> None:
@@ -294,8 +307,9 @@ def test_csv_types_time_order_missing_values_and_parquet(tmp_path: Path) -> None
     rows = [["2024-01-03", "x", "1.5", "c1", "yes"], ["2024-01-01", "y", "", "c2", "no"],
             ["2024-01-02", "x", "2", "c1", "yes"]]
     write_csv(tmp_path / "d.csv", ["when", "color", "v", "cust", "label"], rows)
-    t = task(estimator=LR, data={"path": "d.csv", "target": "label", "time": "when", "groups": "cust"},
-             scoring="accuracy")
+    # groups with time is no task (refused with the spec: tests/test_task_split_checks.py), but the loader reads both
+    t = task(estimator=LR, data={"path": "d.csv", "target": "label", "time": "when"}, scoring="accuracy")
+    t = t.model_copy(update={"data": t.data.model_copy(update={"groups": "cust"})})
     ds = load_dataset(t.data, tmp_path)
     assert ds.feature_names == ("color", "v")  # time and group columns are not features
     assert list(ds.y) == ["no", "yes", "yes"]   # sorted by time

@@ -15,8 +15,8 @@ from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
-from tunesmith.tasks.scoring import TaskScorer, task_scorer
-from tunesmith.tasks.splits import Split, carve_holdout, cv_splits, split_count
+from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
+from tunesmith.tasks.splits import Split, carve_holdout, development_splits, holdout_of_one_class, split_count
 
 if TYPE_CHECKING:
     from tunesmith.cost import Prices
@@ -52,13 +52,13 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
     if hit is not None and hit[0] is ds:
         return hit[1]
     classification = is_classifier_task(task, base_dir)  # also makes the spec's folder importable for the folds
-    if not isinstance(task.scoring, str) and not classification:
-        raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {task.estimator.path} is "
-                                        "not a classifier")
-    said = _continuous_looking_target(task, ds) if classification else None
+    said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
+    check_scoring_fits_estimator(task, classification)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
-    splits = cv_splits(task, ds.subset(dev_idx), classification)
-    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), (said,) if said else ())
+    splits = development_splits(task, ds, dev_idx, classification)
+    one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification)
+    warnings = tuple(w for w in (said, one_class_holdout) if w)
+    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))
     _prepared[key] = (ds, prepared)

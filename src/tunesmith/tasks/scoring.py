@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tunesmith.errors import TrialError
+from tunesmith.errors import SpecError, TrialError
 from tunesmith.spec.task_config import BusinessScoring, TaskConfig
 
 
@@ -33,6 +33,91 @@ def task_scorer(task: TaskConfig) -> TaskScorer:
 
         return TaskScorer(scoring, True, get_scorer(scoring))
     return TaskScorer(task.metric_name, scoring.kind != "cost", lambda m, X, y: business_score(scoring, m, X, y))
+
+
+CLASSIFICATION_SCORERS = "accuracy, balanced_accuracy, f1, roc_auc, average_precision or neg_log_loss"
+REGRESSION_SCORERS = "r2, neg_mean_absolute_error or neg_root_mean_squared_error"
+
+
+def check_scoring_fits_estimator(task: TaskConfig, classification: bool) -> None:
+    """A regression scorer on a classifier scored distances between class labels (r2 of a 0/1 target, optimised
+    silently) or failed every trial (labels 'no'/'yes': could not convert string to float); a classification
+    scorer on a regressor fails every trial (accuracy of continuous predictions, roc_auc without predict_proba).
+
+    Raises:
+        SpecError: at ``task.scoring``, naming scorers of the estimator's kind.
+    """
+    scoring = task.scoring
+    path = task.estimator.path
+    if not isinstance(scoring, str):
+        if not classification:
+            raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {path} is not a "
+                                            "classifier")
+        return
+    kind = scorer_kind(scoring)
+    if kind == "regression" and classification:
+        raise SpecError("task.scoring", f"{scoring} is a regression metric (of distances between numbers); {path} "
+                                        f"is a classifier, which predicts classes: use a classification scorer "
+                                        f"({CLASSIFICATION_SCORERS}; objective.metric the same), or a regressor "
+                                        "for a numeric target")
+    if kind == "classification" and not classification:
+        raise SpecError("task.scoring", f"{scoring} is a classification metric; {path} is a regressor, which "
+                                        f"predicts numbers: use a regression scorer ({REGRESSION_SCORERS}; "
+                                        "objective.metric the same), or a classifier for a target of classes")
+
+
+def scorer_kind(name: str) -> str | None:
+    """``classification``, ``regression``, or None (a clustering agreement score, which takes either, or one whose
+    kind scikit-learn does not say): read from scikit-learn's own scorer, not a list of names. A scorer that asks
+    the model for probabilities or a decision function (roc_auc, neg_log_loss) is a classifier's; otherwise the
+    module that holds its metric says (sklearn.metrics._classification and _ranking, or _regression). Both are
+    private attributes of scikit-learn's scorers: one it no longer has leaves the scorer unchecked, as before."""
+    from sklearn.metrics import get_scorer
+
+    try:
+        scorer = get_scorer(name)
+    except ValueError:  # a recorded spec's scorer this scikit-learn no longer has: the trials say so
+        return None
+    response = getattr(scorer, "_response_method", None)
+    asks = {response} if isinstance(response, str) else set(response or ())
+    if asks & {"predict_proba", "decision_function"}:
+        return "classification"
+    module = getattr(getattr(scorer, "_score_func", None), "__module__", None) or ""
+    if module.endswith(("._classification", "._ranking")):
+        return "classification"
+    if module.endswith("._regression"):
+        return "regression"
+    return None
+
+
+def undefined_on_one_class(task: TaskConfig, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
+                           y_test: np.ndarray) -> str | None:
+    """Why ``task``'s scorer cannot be computed on test rows that all hold one class, whatever the model, or None
+    when it can. Asked of scikit-learn, not a list of names: a stand-in classifier (the training rows' class
+    prior) is scored on the rows, and a scorer that raises there (neg_log_loss: "y_true contains only one label")
+    or gives no finite number (roc_auc: NaN, "Only one class is present in y_true") does so for any model, since
+    with one class in y_true no prediction makes it defined. Only for one-class rows: on rows of several classes
+    the stand-in's constant predictions can leave a score undefined that a real model's would not. Business
+    metrics are defined on one class (0 or 1)."""
+    if not isinstance(task.scoring, str):
+        return None
+    import warnings
+
+    from sklearn.dummy import DummyClassifier
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import get_scorer
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            value = float(get_scorer(task.scoring)(DummyClassifier(strategy="prior").fit(X_train, y_train), X_test,
+                                                   y_test))
+        except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
+            return f"scikit-learn: {e}"
+    if np.isfinite(value):
+        return None
+    why = next((str(w.message) for w in reversed(said) if issubclass(w.category, UndefinedMetricWarning)), None)
+    return f"scikit-learn gives {value}{f': {why}' if why else ''}"
 
 
 def business_score(cfg: BusinessScoring, model: Any, X: np.ndarray, y: np.ndarray) -> float:

@@ -34,6 +34,7 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
             splitter = GroupShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(splitter.split(ds.X, ds.y, ds.groups))
         elif classification:
+            _every_class_on_both_sides(ds)
             strat = StratifiedShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(strat.split(ds.X, ds.y))
         else:
@@ -43,6 +44,60 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
         raise SpecError("task.holdout.fraction",
                         f"cannot carve a holdout of {holdout.fraction} from {n} rows: {e}") from None
     return np.sort(dev), np.sort(hold)
+
+
+def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool) -> list[Split]:
+    """The folds of the development rows (:func:`cv_splits`). When they cannot be made but the folds of every row
+    could, the holdout took the rows they needed: the error names ``task.holdout.fraction`` and what it left, not
+    ``task.cv.folds`` (whose fix, fewer folds, is not what the user got wrong)."""
+    try:
+        return cv_splits(task, ds.subset(dev_idx), classification)
+    except SpecError as refused:
+        if task.holdout is None:
+            raise
+        try:
+            cv_splits(task, ds, classification)
+        except SpecError:
+            raise refused from None  # the folds fail on every row too: theirs (or the data's) to fix
+        reason = refused.message.partition("; ")[0]  # the folds' messages say what is wrong, then "; " the fix
+        raise SpecError("task.holdout.fraction",
+                        f"a holdout of {task.holdout.fraction} leaves {len(dev_idx)} of the {ds.n_rows} rows to "
+                        f"cross-validate, too few for {task.cv.folds} {resolved_cv_kind(task.cv, ds, classification)} "
+                        f"folds ({reason}); use a smaller fraction") from None
+
+
+def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hold_idx: np.ndarray,
+                     classification: bool) -> str | None:
+    """What to say of a classifier's holdout of one class (the latest rows, carved by time, or whole groups): its
+    score says how the model does on that class alone. Refused where the scorer cannot be computed on it at all
+    (roc_auc: the run completed, exit 0, its holdout score NaN). None when the holdout holds several classes.
+
+    Raises:
+        SpecError: at ``task.holdout.fraction``, with the fraction that would reach another class (time order).
+    """
+    from tunesmith.tasks.scoring import undefined_on_one_class
+
+    if task.holdout is None or not classification or len(hold_idx) == 0:
+        return None
+    classes, _ = label_classes(ds.y[hold_idx])
+    if len(classes) != 1:
+        return None
+    n, n_hold = ds.n_rows, len(hold_idx)
+    which = f"the latest {n_hold} of the {n} rows" if ds.time is not None else f"{n_hold} of the {n} rows"
+    said = f"the holdout ({which}) holds only class {classes[0]!r}"
+    if ds.time is not None:
+        other = np.flatnonzero(np.asarray(ds.y).astype(str) != classes[0])
+        # the least fraction f (in hundredths) whose ceil(f * n) latest rows reach row other[-1]: f * n > n - 1 - it
+        hundredths = 100 * (n - 1 - int(other[-1])) // n + 1 if len(other) else 0
+        fix = (f"a fraction of at least {hundredths / 100:.2f} reaches the latest row of another class" if len(other)
+               else "the rows hold no other class")
+    else:
+        fix = "another holdout.seed or a larger fraction draws groups of other classes"
+    why = undefined_on_one_class(task, ds.X[dev_idx], ds.y[dev_idx], ds.X[hold_idx], ds.y[hold_idx])
+    if why is not None:
+        raise SpecError("task.holdout.fraction", f"{said}, where {task.metric_name} cannot be computed ({why}); "
+                                                 f"{fix}")
+    return f"task.holdout.fraction: {said}: its {task.metric_name} says how the model does on that class alone; {fix}"
 
 
 def resolved_cv_kind(cv: CVConfig, ds: Dataset, classification: bool) -> str:
@@ -74,6 +129,7 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     )
 
     cv = cv or task.cv
+    _kind_fits_the_data(cv.kind, ds, path)
     kind = resolved_cv_kind(cv, ds, classification)
     rs = cv.seed if cv.shuffle else None
     if kind in ("stratified", "stratified_group") and not classification:
@@ -96,11 +152,61 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
         splitter = cls(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
+    # groups only to the splitters that keep them whole (the others ignore them, with scikit-learn's raw warning:
+    # a time-series split of an experiment recorded with groups and time, refused since)
+    groups = ds.groups if kind in ("group", "stratified_group") else None
     try:
-        return [(np.asarray(tr), np.asarray(te))
-                for tr, te in splitter.split(ds.X, ds.y, ds.groups)]  # type: ignore[attr-defined]
+        splits = [(np.asarray(tr), np.asarray(te))
+                  for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
     except ValueError as e:
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
+    if classification:
+        _every_fold_fits_and_scores(task, ds, splits, kind, path)
+    return splits
+
+
+def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
+    """A declared kind that would leak for the data's time or groups column. Checked here, once the data is read
+    (the column found), not with the spec: a mistyped column was blamed on the kind, and only once the kind was
+    changed did the user learn the column did not exist."""
+    if ds.time is not None and kind is not None and kind != "timeseries":
+        raise SpecError(f"{path}.kind", f"{kind!r} would train on the future of a time-ordered dataset; use kind: "
+                                        "timeseries (or leave kind out)")
+    if ds.groups is not None and kind in ("kfold", "stratified", "repeated"):
+        raise SpecError(f"{path}.kind", f"{kind!r} would split groups across folds; use kind: group or "
+                                        "stratified_group (or leave kind out)")
+
+
+def _every_fold_fits_and_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind: str, path: str) -> None:
+    """A classifier's fold whose training part holds one class cannot be learnt from (most classifiers refuse to
+    fit: every trial failed); one whose test part holds one class is refused only where the scorer cannot be
+    computed on it (roc_auc: NaN, every trial failed on "trial.report: ... got nan"), not where it is merely
+    imbalanced (accuracy on one class is defined). Stratified kinds are checked before splitting
+    (:func:`_every_fold_holds_every_class`); time-series, group and plain folds can fall this way."""
+    from tunesmith.tasks.scoring import undefined_on_one_class
+
+    classes, codes = np.unique(np.asarray(ds.y).astype(str), return_inverse=True)  # once: folds count codes
+
+    def only_class(rows: np.ndarray) -> str | None:
+        present = np.flatnonzero(np.bincount(codes[rows], minlength=len(classes)))
+        return str(classes[present[0]]) if len(present) == 1 else None
+
+    fix = "use fewer folds (larger parts), or more rows"
+    for i, (train, test) in enumerate(splits):
+        if (trained := only_class(train)) is not None:
+            raise SpecError(_folds_field(path), f"{kind} fold {i} trains on {len(train)} rows, all of class "
+                                                f"{trained!r}: a classifier cannot learn from one class; {fix}")
+        if (tested := only_class(test)) is not None:
+            why = undefined_on_one_class(task, ds.X[train], ds.y[train], ds.X[test], ds.y[test])
+            if why is not None:
+                raise SpecError(_folds_field(path), f"{kind} fold {i} tests on {len(test)} rows, all of class "
+                                                    f"{tested!r}, where {task.metric_name} cannot be computed "
+                                                    f"({why}); {fix}")
+
+
+def _folds_field(path: str) -> str:
+    """The field that sets the number of folds: the nested estimate's outer split is ``task.nested.outer_folds``."""
+    return f"{path}.outer_folds" if path == "task.nested" else f"{path}.folds"
 
 
 def split_count(cv: CVConfig) -> int:
@@ -125,7 +231,23 @@ def _every_fold_holds_every_class(ds: Dataset, folds: int, kind: str, path: str)
                               "a classifier needs rows of at least two classes")
     least = counts.index(min(counts))
     if counts[least] < folds:
-        raise SpecError(f"{path}.folds", f"the least populated class, {classes[least]!r}, has {counts[least]} of the "
-                                         f"{ds.n_rows} rows to cross-validate, fewer than the {folds} {kind} folds, so "
-                                         "some folds would hold none of it; use fewer folds, or rows with more of "
-                                         "that class")
+        raise SpecError(_folds_field(path),
+                        f"the least populated class, {classes[least]!r}, has {counts[least]} of the {ds.n_rows} rows "
+                        f"to cross-validate, fewer than the {folds} {kind} folds, so some folds would hold none of it; "
+                        "use fewer folds, or rows with more of that class")
+
+
+def _every_class_on_both_sides(ds: Dataset) -> None:
+    """A stratified holdout puts rows of every class on both sides: a class of one row cannot be (scikit-learn's
+    error named no fix: "The minimum number of groups for any class cannot be less than 2")."""
+    classes, counts = label_classes(ds.y)
+    single = [c for c, k in zip(classes, counts, strict=True) if k < 2]
+    if len(single) == 1:
+        raise SpecError("task.holdout.fraction",
+                        f"class {single[0]!r} has 1 of the {ds.n_rows} rows, and a stratified holdout needs at least 2 "
+                        "of each class, one on each side; drop that row, or relabel it into another class")
+    if single:
+        raise SpecError("task.holdout.fraction",
+                        f"classes {', '.join(map(repr, single))} have 1 of the {ds.n_rows} rows each, and a "
+                        "stratified holdout needs at least 2 of each class, one on each side; drop those rows, or "
+                        "relabel them into other classes")

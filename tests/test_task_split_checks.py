@@ -1,0 +1,208 @@
+"""A task whose folds, holdout or scorer cannot honestly evaluate it is refused before anything is recorded: one
+message naming the field and the fix, exit 2 (a new user's walk through task evaluation found each of these
+validated, then leaked silently, failed every trial with an error the user never wrote, or blamed another field).
+
+The data is the walk's, small: 240 daily rows of two numbers (one with gaps), a colour (a typo'd category, gaps),
+a customer (the groups column), a date and a 0/1 target. `validate` runs in this process (tunesmith.cli.main:
+the command's own code, exit code and message); the one case whose raw library warning is the point runs it as a
+subprocess.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import cli_in_process
+
+from tunesmith.errors import SpecError
+from tunesmith.spec.loader import load_spec, spec_from_dict
+from tunesmith.tasks import prepare
+
+LR = {"sklearn.linear_model.LogisticRegression": {"max_iter": 500}}
+SPACE = {"logisticregression__C": {"type": "float", "low": 0.01, "high": 100, "log": True}}
+RIDGE_SPACE = {"ridge__alpha": {"type": "float", "low": 0.01, "high": 100, "log": True}}
+
+
+def walker_csv(path: Path, n: int = 240, target: Callable[[int, float], Any] | None = None) -> Path:
+    """The walk's data: num (float, every 12th missing), num2, color (a typo 'gren', every 24th missing),
+    customer (0..39), date (daily, ISO), target (0/1 from num and noise, unless ``target(row, num)`` says)."""
+    rng = np.random.default_rng(0)
+    start = datetime.date(2024, 1, 1)
+    lines = ["num,num2,color,customer,date,target"]
+    for i in range(n):
+        num = float(rng.normal())
+        label = target(i, num) if target else int(num + rng.normal() > 0)
+        color = "" if i % 24 == 5 else ("gren" if i % 37 == 0 else ("red", "green", "blue")[i % 3])
+        lines.append(f"{'' if i % 12 == 3 else round(num, 4)},{rng.normal():.4f},{color},{i % 40},"
+                     f"{start + datetime.timedelta(days=i)},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def task_spec(name: str, data: dict[str, Any] | None = None, cv: dict[str, Any] | None = None,
+              holdout: dict[str, Any] | None = None, scoring: str = "roc_auc", estimator: Any = None,
+              pipeline: list[str] | None = None) -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "estimator": estimator or LR,
+        "pipeline": ["sklearn.impute.SimpleImputer", "sklearn.preprocessing.StandardScaler"]
+        if pipeline is None else pipeline,
+        "data": {"path": "d.csv", "target": "target", **(data or {})},
+        "cv": cv or {"kind": "stratified", "folds": 3},
+        "scoring": scoring,
+        "latency": None,
+    }
+    if holdout is not None:
+        task["holdout"] = holdout
+    return {"name": name, "objective": {"metric": scoring, "direction": "maximize"}, "task": task,
+            "space": SPACE if estimator is None else RIDGE_SPACE, "budget": {"trials": 2},
+            "executor": {"kind": "inline"}, "seed": 0}
+
+
+def refused(project: Any, spec: dict[str, Any]) -> tuple[str, str]:
+    """`tunesmith validate` of ``spec``, which must be refused: exit 2, one line, no traceback. (field, message)"""
+    code, out, err = cli_in_process("validate", str(project.write_spec(spec)))
+    said = " ".join(err.split())
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and said.startswith("error: "), err
+    assert "Warning" not in err, f"a library's raw warning: {err}"
+    field, _, message = said[len("error: "):].partition(": ")
+    return field, message
+
+
+def valid(project: Any, spec: dict[str, Any]) -> str:
+    """`tunesmith validate` of ``spec``, which must pass: its warnings (stderr)."""
+    code, out, err = cli_in_process("validate", str(project.write_spec(spec)))
+    assert code == 0 and "valid" in out, (code, out, err)
+    return " ".join(err.split())
+
+
+# -- groups and time together --------------------------------------------------------------------------------------
+
+def test_groups_with_a_time_column_is_refused_before_anything_is_recorded(project) -> None:
+    """TimeSeriesSplit ignores groups (scikit-learn warned, raw) and the holdout is carved by time: a customer's
+    rows ended up on both sides of folds and holdout, where the README promises a group stays within one fold."""
+    walker_csv(project.root / "d.csv")
+    spec = task_spec("gt", data={"groups": "customer", "time": "date"}, cv={"kind": "timeseries", "folds": 3},
+                     holdout={"fraction": 0.2})
+    proc = project.cli("run", str(project.write_spec(spec)))
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    said = " ".join(proc.stderr.split())
+    assert said.startswith("error: task.data.groups: ") and "Traceback" not in said and "Warning" not in said, said
+    assert "drop `groups`" in said and "drop `time`" in said and "no splitter" in said, said
+    assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr  # one message (wrapped at 200 columns at most)
+    assert not project.db.exists(), "nothing recorded"
+    for kind in (None, "group", "stratified_group"):  # with any kind, and an unset one (it would resolve to time)
+        cv = {"folds": 3} if kind is None else {"kind": kind, "folds": 3}
+        assert refused(project, {**spec, "task": {**spec["task"], "cv": cv}})[0] == "task.data.groups"
+    # an experiment recorded before this check still loads (show, resume, promote), as it ran
+    recorded = spec_from_dict(spec, recorded=True)
+    assert recorded.task is not None and recorded.task.data.groups == "customer"
+
+
+# -- a mistyped groups or time column is named before the CV kind -------------------------------------------------
+
+def test_a_mistyped_groups_or_time_column_is_named_not_the_cv_kind(project) -> None:
+    walker_csv(project.root / "d.csv")
+    field, message = refused(project, task_spec("g", data={"groups": "custmer"}))
+    assert field == "task.data.groups" and "did you mean 'customer'" in message, (field, message)
+    field, message = refused(project, task_spec("t", data={"time": "dat"}))
+    assert field == "task.data.time" and "did you mean 'date'" in message, (field, message)
+    # spelled right, the kind that would leak is still refused, at the kind
+    field, message = refused(project, task_spec("g2", data={"groups": "customer"}))
+    assert field == "task.cv.kind" and "would split groups across folds" in message, (field, message)
+    field, message = refused(project, task_spec("t2", data={"time": "date"}))
+    assert field == "task.cv.kind" and "would train on the future" in message, (field, message)
+
+
+# -- time-series folds and a time-carved holdout holding one class ------------------------------------------------
+
+FIRST_TWO_ONE_CLASS = [1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1]   # the walk's first 12 labels
+SECOND_TEST_ONE_CLASS = [0, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1]  # 5 folds of 12 rows: tests on rows 2-3, 4-5, ...
+
+
+def test_a_timeseries_fold_training_on_one_class_is_refused(project) -> None:
+    """Every trial failed ("This solver needs samples of at least 2 classes") after validate said valid."""
+    walker_csv(project.root / "d.csv", n=12, target=lambda i, _: FIRST_TWO_ONE_CLASS[i])
+    field, message = refused(project, task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5}))
+    assert field == "task.cv.folds", (field, message)
+    assert "timeseries fold 0 trains on 2 rows, all of class '1'" in message and "use fewer folds" in message
+
+
+def test_a_timeseries_fold_testing_on_one_class_is_refused_where_the_scorer_is_undefined(project) -> None:
+    """roc_auc of one class is NaN: every trial failed with "trial.report: value must be a finite number; got nan",
+    a call the user never wrote. Accuracy is defined on one class: not refused (imbalance alone is not)."""
+    walker_csv(project.root / "d.csv", n=12, target=lambda i, _: SECOND_TEST_ONE_CLASS[i])
+    spec = task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5})
+    field, message = refused(project, spec)
+    assert field == "task.cv.folds", (field, message)
+    assert "timeseries fold 1 tests on 2 rows, all of class '1', where roc_auc cannot be computed" in message
+    assert "Only one class is present in y_true" in message and "use fewer folds" in message, message
+    valid(project, task_spec("acc", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5},
+                             scoring="accuracy"))
+    with pytest.raises(SpecError, match="neg_log_loss cannot be computed") as e:  # it raises, not NaN
+        prepare(load_spec(project.write_spec(task_spec("ll", data={"time": "date"}, scoring="neg_log_loss",
+                                                       cv={"kind": "timeseries", "folds": 5}))).task,
+                project.root)
+    assert e.value.path == "task.cv.folds"
+
+
+def test_a_time_carved_holdout_of_one_class_is_refused_where_the_scorer_is_undefined(project) -> None:
+    """The latest 20% of rows all class 1: the run completed with a NaN holdout roc_auc, exit 0."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: 1 if i >= 191 else int(num > 0) if i != 190 else 0)
+    spec = task_spec("ho", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3}, holdout={"fraction": 0.2})
+    field, message = refused(project, spec)
+    assert field == "task.holdout.fraction", (field, message)
+    assert "the holdout (the latest 48 of the 240 rows) holds only class '1', where roc_auc cannot be computed" \
+           in message, message
+    assert "a fraction of at least 0.21" in message, message
+    warned = valid(project, {**spec, "objective": {"metric": "accuracy", "direction": "maximize"},
+                             "task": {**spec["task"], "scoring": "accuracy"}})
+    assert "task.holdout.fraction: the holdout (the latest 48 of the 240 rows) holds only class '1'" in warned
+
+
+# -- the scorer fits the estimator --------------------------------------------------------------------------------
+
+def test_a_regression_scorer_on_a_classifier_is_refused(project) -> None:
+    """r2 of 0/1 labels was optimised silently; with a 'no'/'yes' target every trial failed: could not convert
+    string to float."""
+    walker_csv(project.root / "d.csv")
+    field, message = refused(project, task_spec("r2", scoring="r2"))
+    assert field == "task.scoring" and "r2 is a regression metric" in message, (field, message)
+    assert "LogisticRegression is a classifier" in message and "accuracy" in message and "roc_auc" in message
+    walker_csv(project.root / "d.csv", target=lambda i, num: "yes" if num > 0 else "no")
+    field, message = refused(project, task_spec("mse", scoring="neg_mean_squared_error"))
+    assert field == "task.scoring" and "neg_mean_squared_error is a regression metric" in message, message
+
+
+def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
+    walker_csv(project.root / "d.csv", target=lambda i, num: round(3 * num + i / 100, 3))
+    for scoring in ("accuracy", "roc_auc"):
+        field, message = refused(project, task_spec(scoring, scoring=scoring, cv={"kind": "kfold", "folds": 3},
+                                                    estimator="sklearn.linear_model.Ridge"))
+        assert field == "task.scoring" and f"{scoring} is a classification metric" in message, message
+        assert "Ridge is a regressor" in message and "r2" in message, message
+
+
+# -- holdout errors name the holdout --------------------------------------------------------------------------------
+
+def test_a_holdout_leaving_too_few_rows_to_cross_validate_is_blamed_not_the_folds(project) -> None:
+    walker_csv(project.root / "d.csv")
+    field, message = refused(project, task_spec("big", holdout={"fraction": 0.99}))
+    assert field == "task.holdout.fraction", (field, message)
+    assert "leaves 2 of the 240 rows to cross-validate" in message and "use a smaller fraction" in message, message
+    field, message = refused(project, task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3},
+                                                holdout={"fraction": 0.99}))
+    assert field == "task.holdout.fraction" and "leaves 2 of the 240 rows" in message, (field, message)
+
+
+def test_a_class_of_one_row_names_the_class_and_the_fix_for_a_stratified_holdout(project) -> None:
+    walker_csv(project.root / "d.csv", target=lambda i, num: 2 if i == 100 else int(num > 0))
+    field, message = refused(project, task_spec("one", scoring="accuracy", holdout={"fraction": 0.2}))
+    assert field == "task.holdout.fraction", (field, message)
+    assert "class '2' has 1 of the 240 rows" in message and "drop that row, or relabel it" in message, message
+    assert "minimum number of groups" not in message, "scikit-learn's text, with no fix"
