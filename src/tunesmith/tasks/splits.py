@@ -49,7 +49,8 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
 def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool) -> list[Split]:
     """The folds of the development rows (:func:`cv_splits`). When they cannot be made but the folds of every row
     could, the holdout took the rows they needed: the error names ``task.holdout.fraction`` and what it left, not
-    ``task.cv.folds`` (whose fix, fewer folds, is not what the user got wrong)."""
+    ``task.cv.folds`` alone. Its fix offers both: a smaller fraction is not always enough (a stratified holdout takes
+    a row of every class, so a class with as many rows as folds falls short whatever the fraction)."""
     try:
         return cv_splits(task, ds.subset(dev_idx), classification)
     except SpecError as refused:
@@ -63,7 +64,7 @@ def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, class
         raise SpecError("task.holdout.fraction",
                         f"a holdout of {task.holdout.fraction} leaves {len(dev_idx)} of the {ds.n_rows} rows to "
                         f"cross-validate, too few for {task.cv.folds} {resolved_cv_kind(task.cv, ds, classification)} "
-                        f"folds ({reason}); use a smaller fraction") from None
+                        f"folds ({reason}); use fewer folds or a smaller fraction, or more rows") from None
 
 
 def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hold_idx: np.ndarray,
