@@ -1278,22 +1278,32 @@ def _run_command(args: list[str] | None) -> NoReturn:
             _opened_stores.pop().close()
 
 
-def _exit_with_command(args: list[str] | None) -> NoReturn:
+# errors a command ends with as one line and an exit code (:func:`_error_said`), never a traceback
+SAID_ERRORS = (UserInputError, TemporaryFailure, StorageError)
+
+
+def _error_said(error: UserInputError | TemporaryFailure | StorageError, about: str | None = None) -> tuple[int, str]:
+    """The exit code and the one line (Rich markup) that ``error`` ends a command with; ``about``: what the error is
+    about, named first (one spec of several that `validate` checks)."""
     from rich.markup import escape
 
+    # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
+    said = (f"{escape(about)}: " if about is not None else "") + escape(str(error))
+    if isinstance(error, UserInputError):  # first: a wrong store address is a StorageError too, and the user's
+        return EXIT_INPUT, f"[red]error[/]: {said}"
+    if isinstance(error, TemporaryFailure):  # before StorageError: a store whose server does not answer is one
+        return EXIT_TEMPFAIL, f"[red]error[/]: {said}"
+    return EXIT_FAILED, f"[red]storage error[/]: {said}"
+
+
+def _exit_with_command(args: list[str] | None) -> NoReturn:
     try:
         code = app(args, standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
         sys.exit(code if isinstance(code, int) else EXIT_OK)
-    except UserInputError as e:
-        # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
-        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_INPUT)
-    except TemporaryFailure as e:  # before StorageError: a store whose server does not answer is one
-        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_TEMPFAIL)
-    except StorageError as e:
-        err.print(f"[red]storage error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_FAILED)
+    except SAID_ERRORS as e:
+        code, line = _error_said(e)
+        err.print(line, soft_wrap=True)
+        sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
