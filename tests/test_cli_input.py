@@ -405,15 +405,87 @@ CATALOGUE: dict[str, Case] = {
 }
 
 
-@pytest.mark.parametrize("case", list(CATALOGUE.values()), ids=list(CATALOGUE))
-def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, case):
+@dataclass(frozen=True)
+class CatalogueValidated:
+    """Every catalogue case's spec, each written in a folder of its own (a project: objectives.py beside it), and
+    one `tunesmith validate` over all of them, run from the folder holding those folders."""
+
+    projects: dict[str, Any]               # the case's project (its folder), by case
+    paths: dict[str, str]                  # the spec given to validate, by case, in the order given
+    before: dict[str, dict[str, bytes]]    # each case's folder before validate ran
+    proc: subprocess.CompletedProcess[str]
+    wrote: bool                            # whether anything under the folders' folder changed (a store, a file)
+
+    def line_of(self, name: str) -> str:
+        """The one stderr line of case ``name``: validate says one line per spec, in the order given, so its is
+        the line at its place (the count of lines is checked too: none lost, none extra)."""
+        return self.proc.stderr.splitlines()[list(self.paths).index(name)]
+
+
+def _relative(path: str) -> bool:
+    """A spec named relative to its project folder, where `tunesmith` runs (a test of the name as typed): one
+    validate run from elsewhere cannot give it as typed."""
+    return not os.path.isabs(path)
+
+
+@pytest.fixture(scope="module")
+def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueValidated:
+    """`tunesmith validate` once over every catalogue spec (a subprocess costs ~0.6 s of CPU, mostly start-up,
+    where the catalogue has 52 cases), each in its own folder: each path names its case, so a line cannot be
+    credited to another case, and no message that names the project folder names another case's. Cases whose
+    spec is named relative to the folder the command runs in are left out: they keep a validate of their own."""
+    from conftest import OBJECTIVES, Project
+
+    root = tmp_path_factory.mktemp("catalogue")
+    projects, paths, before = {}, {}, {}
+    for name, case in CATALOGUE.items():
+        projects[name] = Project(root / name)
+        projects[name].root.mkdir()
+        (projects[name].root / "objectives.py").write_text(OBJECTIVES)
+        path = case.write(projects[name])
+        if not _relative(path):
+            paths[name] = path
+            before[name] = _files(projects[name].root)
+    store = root / "tunesmith.db"
+    everything = _files(root)
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "validate", *paths.values()], cwd=root,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{store}", "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=300)
+    return CatalogueValidated(projects, paths, before, proc, wrote=store.exists() or _files(root) != everything)
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogue_validated, name):
+    """`run` and `validate` each refuse the spec: exit 2, one line, no traceback, nothing written. `validate` is
+    the one run over the whole catalogue (its line for this case names the case's spec, as one of several), but
+    for a spec named relative to the project folder: a validate of its own, as `run`."""
+    case = CATALOGUE[name]
     spec = case.write(project)
     before = _files(project.root)
-    run, validate = _run_and_validate(project, spec)
+    if _relative(spec):
+        run, validate = _run_and_validate(project, spec)
+        _assert_input_error(validate, case.message(project))
+    else:
+        run = project.cli("run", spec)
+        _assert_validated_as_one_of_several(catalogue_validated, name)
     _assert_input_error(run, case.message(project))
-    _assert_input_error(validate, case.message(project))
     assert not project.db.exists()
     assert _files(project.root) == before
+
+
+def _assert_validated_as_one_of_several(validated: CatalogueValidated, name: str) -> None:
+    """Case ``name``'s line in the catalogue's one validate: exactly `error: ITS SPEC: ITS MESSAGE`, the one line at
+    its place among one line per spec, exit 2, nothing on stdout, no traceback; its folder as it was before."""
+    proc = validated.proc
+    where = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stdout + proc.stderr, where
+    assert proc.returncode == 2, where
+    assert proc.stdout == "", where
+    assert len(proc.stderr.splitlines()) == len(validated.paths), where
+    message = CATALOGUE[name].message(validated.projects[name])
+    assert validated.line_of(name) == f"error: {validated.paths[name]}: {message}", where
+    assert _files(validated.projects[name].root) == validated.before[name]
+    assert not validated.wrote  # anywhere else either: no case can be told apart there, so none may write
 
 
 def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
