@@ -405,15 +405,87 @@ CATALOGUE: dict[str, Case] = {
 }
 
 
-@pytest.mark.parametrize("case", list(CATALOGUE.values()), ids=list(CATALOGUE))
-def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, case):
+@dataclass(frozen=True)
+class CatalogueValidated:
+    """Every catalogue case's spec, each written in a folder of its own (a project: objectives.py beside it), and
+    one `tunesmith validate` over all of them, run from the folder holding those folders."""
+
+    projects: dict[str, Any]               # the case's project (its folder), by case
+    paths: dict[str, str]                  # the spec given to validate, by case, in the order given
+    before: dict[str, dict[str, bytes]]    # each case's folder before validate ran
+    proc: subprocess.CompletedProcess[str]
+    wrote: bool                            # whether anything under the folders' folder changed (a store, a file)
+
+    def line_of(self, name: str) -> str:
+        """The one stderr line of case ``name``: validate says one line per spec, in the order given, so its is
+        the line at its place (the count of lines is checked too: none lost, none extra)."""
+        return self.proc.stderr.splitlines()[list(self.paths).index(name)]
+
+
+def _relative(path: str) -> bool:
+    """A spec named relative to its project folder, where `tunesmith` runs (a test of the name as typed): one
+    validate run from elsewhere cannot give it as typed."""
+    return not os.path.isabs(path)
+
+
+@pytest.fixture(scope="module")
+def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueValidated:
+    """`tunesmith validate` once over every catalogue spec (a subprocess costs ~0.6 s of CPU, mostly start-up,
+    where the catalogue has 52 cases), each in its own folder: each path names its case, so a line cannot be
+    credited to another case, and no message that names the project folder names another case's. Cases whose
+    spec is named relative to the folder the command runs in are left out: they keep a validate of their own."""
+    from conftest import OBJECTIVES, Project
+
+    root = tmp_path_factory.mktemp("catalogue")
+    projects, paths, before = {}, {}, {}
+    for name, case in CATALOGUE.items():
+        projects[name] = Project(root / name)
+        projects[name].root.mkdir()
+        (projects[name].root / "objectives.py").write_text(OBJECTIVES)
+        path = case.write(projects[name])
+        if not _relative(path):
+            paths[name] = path
+            before[name] = _files(projects[name].root)
+    store = root / "tunesmith.db"
+    everything = _files(root)
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "validate", *paths.values()], cwd=root,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{store}", "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=300)
+    return CatalogueValidated(projects, paths, before, proc, wrote=store.exists() or _files(root) != everything)
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogue_validated, name):
+    """`run` and `validate` each refuse the spec: exit 2, one line, no traceback, nothing written. `validate` is
+    the one run over the whole catalogue (its line for this case names the case's spec, as one of several), but
+    for a spec named relative to the project folder: a validate of its own, as `run`."""
+    case = CATALOGUE[name]
     spec = case.write(project)
     before = _files(project.root)
-    run, validate = _run_and_validate(project, spec)
+    if _relative(spec):
+        run, validate = _run_and_validate(project, spec)
+        _assert_input_error(validate, case.message(project))
+    else:
+        run = project.cli("run", spec)
+        _assert_validated_as_one_of_several(catalogue_validated, name)
     _assert_input_error(run, case.message(project))
-    _assert_input_error(validate, case.message(project))
     assert not project.db.exists()
     assert _files(project.root) == before
+
+
+def _assert_validated_as_one_of_several(validated: CatalogueValidated, name: str) -> None:
+    """Case ``name``'s line in the catalogue's one validate: exactly `error: ITS SPEC: ITS MESSAGE`, the one line at
+    its place among one line per spec, exit 2, nothing on stdout, no traceback; its folder as it was before."""
+    proc = validated.proc
+    where = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stdout + proc.stderr, where
+    assert proc.returncode == 2, where
+    assert proc.stdout == "", where
+    assert len(proc.stderr.splitlines()) == len(validated.paths), where
+    message = CATALOGUE[name].message(validated.projects[name])
+    assert validated.line_of(name) == f"error: {validated.paths[name]}: {message}", where
+    assert _files(validated.projects[name].root) == validated.before[name]
+    assert not validated.wrote  # anywhere else either: no case can be told apart there, so none may write
 
 
 def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
@@ -477,6 +549,91 @@ def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):
     ]
     assert not project.db.exists()
     assert _files(project.root) == before
+
+
+VALID_LINE = ("valid: {path}: {name}: 1 parameters, 1 objective(s), strategy random (chosen in the spec), executor "
+              "process x2")
+
+
+def test_validate_of_several_valid_specs_exits_0_with_one_line_each_in_the_order_given(project):
+    """`tunesmith validate specs/*.yaml` (a CI job, a pre-commit hook): one `valid:` line per spec, naming its file,
+    in the order given; a warning names its spec's file too."""
+    (project.root / "specs").mkdir()
+    specs = [project.write_spec(project.spec(name=n), f"specs/{n}.yaml") for n in ("b", "a")]
+    warned = project.write_spec(project.spec(name="w", trial={"command": "python trian.py {x}"}), "specs/w.yaml")
+    given = ["specs/b.yaml", "specs/a.yaml", "specs/w.yaml"]
+    assert [str(p) for p in (*specs, warned)] == [str(project.root / g) for g in given]
+    before = _files(project.root)
+    proc = project.cli("validate", *given)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path=g, name=n) for g, n in zip(given, "baw", strict=True)]
+    assert proc.stderr.splitlines() == [f"warning: specs/w.yaml: trial.command names 'trian.py', which is not in the "
+                                        f"spec's folder {project.root / 'specs'}, where commands run"]
+    assert not project.db.exists() and _files(project.root) == before
+
+
+def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(project):
+    """One spec bad and one missing among valid ones: each gets its own line, in the order given, naming its file
+    (valid ones on stdout, errors on stderr, as main says them), the specs after a bad one are still checked, and
+    the command exits 2; no traceback, nothing written."""
+    project.write_spec(project.spec(name="a"), "a.yaml")
+    project.write_spec(project.spec(name="bad", budget={"trials": -5}), "bad.yaml")
+    project.write_spec(project.spec(name="c"), "c.yaml")
+    before = _files(project.root)
+    proc = project.cli("validate", "a.yaml", "bad.yaml", "missing.yaml", "c.yaml")
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="a.yaml", name="a"),
+                                        VALID_LINE.format(path="c.yaml", name="c")]
+    assert proc.stderr.splitlines() == ["error: bad.yaml: budget.trials: input should be greater than 0; got -5",
+                                        "error: missing.yaml: spec file 'missing.yaml' does not exist"]
+    assert not project.db.exists() and _files(project.root) == before
+
+
+def test_validate_checks_each_of_several_specs_as_if_alone(project):
+    """A spec naming `train:objective` with no train.py in its folder is bad input, also when checked after one
+    whose folder has a train.py (whose import put that folder on the Python path)."""
+    project.write("one/train.py", MYMODULE.replace("config[\"C\"]", "config[\"x\"]"))
+    (project.root / "two").mkdir()
+    for folder in ("one", "two"):
+        project.write_spec(project.spec(name=folder, trial={"function": "train:objective"}), f"{folder}/exp.yaml")
+    proc = project.cli("validate", "one/exp.yaml", "two/exp.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="one/exp.yaml", name="one")]
+    assert proc.stderr.splitlines() == [
+        f"error: two/exp.yaml: trial.function: cannot import 'train': No module named 'train' (searched the spec's "
+        f"folder {project.root.resolve() / 'two'} and the Python path)"], proc.stderr
+
+
+@pytest.mark.parametrize(("failures", "code"), [
+    ({"t.yaml": "temporary"}, 75),
+    ({"t.yaml": "temporary", "s.yaml": "storage"}, 1),
+    ({"t.yaml": "temporary", "s.yaml": "storage", "b.yaml": "input"}, 2),
+], ids=["retry-later", "failed-before-retry-later", "bad-input-first"])
+def test_validate_of_several_exits_with_the_worst_code_met(project, monkeypatch, failures, code):
+    """Of several specs, the exit code is the worst met: bad input (2; it must change before anything else helps),
+    then a failure that is not the input's (1), then retry later (75), then 0. Each failure is said as main says it
+    for one spec, naming its file. Validate meets no store: the failures are made, in this process."""
+    import tunesmith.validation
+    from helpers import cli_in_process
+    from tunesmith.errors import StorageError, TemporaryFailure, UserInputError
+
+    made = {"temporary": TemporaryFailure("no server answers"), "storage": StorageError("cannot write"),
+            "input": UserInputError("bad")}
+    check = tunesmith.validation.check_spec
+
+    def failing(path: str):  # type: ignore[no-untyped-def]
+        if path in failures:
+            raise made[failures[path]]
+        return check(path)
+
+    monkeypatch.setattr(tunesmith.validation, "check_spec", failing)
+    project.write_spec(project.spec(name="ok"), "ok.yaml")
+    exit_code, out, err = cli_in_process("validate", "ok.yaml", *failures)
+    said = {"temporary": "error: t.yaml: no server answers", "storage": "storage error: s.yaml: cannot write",
+            "input": "error: b.yaml: bad"}
+    assert (exit_code, out.splitlines()) == (code, [VALID_LINE.format(path="ok.yaml", name="ok")]), err
+    assert err.splitlines() == [said[kind] for kind in failures.values()]
 
 
 @pytest.mark.parametrize(

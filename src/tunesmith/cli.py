@@ -345,23 +345,60 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
 
 @app.command()
-def validate(spec: Annotated[str, typer.Argument(help="the experiment spec (YAML)")]) -> None:
-    """Check SPEC completely (schema, space, strategy, trial code) without running or recording anything."""
-    from tunesmith.runner import prepare
-    from tunesmith.spec.loader import load_spec
+def validate(specs: Annotated[list[str], typer.Argument(
+        metavar="spec", help="the experiment spec (YAML); several: each checked on its own (specs/*.yaml)")]) -> None:
+    """Check each SPEC completely (schema, space, strategy, trial code) without running or recording anything. Of
+    several specs (a CI job, a pre-commit hook), each is checked on its own, in the order given, and gets one line
+    naming its file: `valid: FILE: ...` on stdout, or `error: FILE: ...` on stderr. The exit code is the worst one
+    met, in this order: 2 if any spec is bad input (it must change before anything else helps), else 1 (a failure
+    that is not the input's), else 75 (retry later), else 0."""
+    from tunesmith.validation import check_spec
 
-    plan = prepare(load_spec(spec))
+    if len(specs) == 1:  # as ever: an error is the command's own (main says it, unprefixed, with its exit code)
+        _say_valid(check_spec(specs[0]))
+        return
+    raise typer.Exit(_validate_each(specs))
+
+
+# the order in which one of several specs' exit codes wins (`validate A B`): the input to fix first
+_WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_OK)
+
+
+def _validate_each(specs: Sequence[str]) -> int:
+    """Check each of ``specs`` as if alone and say its result, naming its file; the worst exit code met
+    (:data:`_WORST_FIRST`). An error is said as main says it for one spec (:func:`_error_said`); one main would not
+    say either (a bug: its traceback) ends the command, as for one spec."""
+    from tunesmith.validation import check_spec, own_import_path
+
+    codes = set()
+    for path in specs:
+        try:
+            with own_import_path():
+                plan = check_spec(path)
+        except SAID_ERRORS as e:
+            code, line = _error_said(e, about=path)
+            err.print(line, soft_wrap=True)
+            codes.add(code)
+            continue
+        _say_valid(plan, about=path)
+        codes.add(EXIT_OK)
+    return next(code for code in _WORST_FIRST if code in codes)
+
+
+def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A checked spec's warnings (stderr) and its `valid:` line (stdout); ``about``: its file, named in each line
+    (one of several specs)."""
+    from rich.markup import escape
+
+    where = f"{escape(about)}: " if about is not None else ""
+    one_line = about is not None  # one of several: a line each, for grep and CI logs (one spec wraps, as ever)
     s = plan.spec
-    if s.executor.kind == "process":  # the GPUs `run` would hand out are there (its executor checks at start)
-        from tunesmith.executor.devices import worker_slots
-
-        worker_slots(s.executor.gpus, s.executor.gpu_per_trial, s.executor.workers)
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/]: {w}")
-    out.print(f"[green]valid[/]: {s.name}: {len(plan.space.names)} parameters"
+        err.print(f"[yellow]warning[/]: {where}{w}", soft_wrap=one_line)
+    out.print(f"[green]valid[/]: {where}{s.name}: {len(plan.space.names)} parameters"
               f"{' (conditional)' if plan.space.is_conditional else ''}, "
               f"{len(s.objective)} objective(s), strategy {plan.decision.name} ({plan.decision.reason}), "
-              f"executor {s.executor.kind} x{s.executor.workers}")
+              f"executor {s.executor.kind} x{s.executor.workers}", soft_wrap=one_line)
 
 
 @app.command("ls")
@@ -1253,22 +1290,32 @@ def _run_command(args: list[str] | None) -> NoReturn:
             _opened_stores.pop().close()
 
 
-def _exit_with_command(args: list[str] | None) -> NoReturn:
+# errors a command ends with as one line and an exit code (:func:`_error_said`), never a traceback
+SAID_ERRORS = (UserInputError, TemporaryFailure, StorageError)
+
+
+def _error_said(error: UserInputError | TemporaryFailure | StorageError, about: str | None = None) -> tuple[int, str]:
+    """The exit code and the one line (Rich markup) that ``error`` ends a command with; ``about``: what the error is
+    about, named first (one spec of several that `validate` checks)."""
     from rich.markup import escape
 
+    # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
+    said = (f"{escape(about)}: " if about is not None else "") + escape(str(error))
+    if isinstance(error, UserInputError):  # first: a wrong store address is a StorageError too, and the user's
+        return EXIT_INPUT, f"[red]error[/]: {said}"
+    if isinstance(error, TemporaryFailure):  # before StorageError: a store whose server does not answer is one
+        return EXIT_TEMPFAIL, f"[red]error[/]: {said}"
+    return EXIT_FAILED, f"[red]storage error[/]: {said}"
+
+
+def _exit_with_command(args: list[str] | None) -> NoReturn:
     try:
         code = app(args, standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
         sys.exit(code if isinstance(code, int) else EXIT_OK)
-    except UserInputError as e:
-        # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
-        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_INPUT)
-    except TemporaryFailure as e:  # before StorageError: a store whose server does not answer is one
-        err.print(f"[red]error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_TEMPFAIL)
-    except StorageError as e:
-        err.print(f"[red]storage error[/]: {escape(str(e))}", soft_wrap=True)
-        sys.exit(EXIT_FAILED)
+    except SAID_ERRORS as e:
+        code, line = _error_said(e)
+        err.print(line, soft_wrap=True)
+        sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:
