@@ -216,6 +216,7 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
         ("tune", "done"), ("promote", "done"), ("drift", "done"), ("retune", "skipped"), ("promote", "skipped")]
     assert report["outcome"] == "promoted" and report["champion"] == "bc", report
     assert report["champion_from"] == "registry" and report["steps"][1]["why"].startswith("first tuning: "), report
+    assert report["steps"][1]["detail"]["first_tuning"] is True, report
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
     again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
@@ -404,3 +405,31 @@ def test_a_rejected_retune_whose_marking_fails_is_not_a_second_promote_step(
     report = json.loads(proc.stdout)
     assert _steps(report)[-2:] == [("promote", "rejected"), ("report", "failed")], (report, proc.stderr)
     assert proc.returncode == 1 and "store down" in report["steps"][-1]["why"], report
+
+
+def test_the_first_tunings_promotion_is_known_by_its_flag_not_its_wording(tmp_path: Path) -> None:
+    """Whether a cycle had promoted (or rejected) the first tuning was read from its promote step's `why` starting
+    "first tuning: ": a reworded message would have offered it again every cycle. The step now carries
+    `detail.first_tuning`; steps recorded before it still count by their wording."""
+    from tunesmith.cycle import CycleStep, StepStatus, _first_tuning_to_offer
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    try:
+        def recorded(*promote: dict[str, object]) -> bool:
+            root = store.create_experiment(f"e{len(store.experiment_names())}", {}, "random", "", 0.0)
+            store.record_event(root.id, "cycle_tune", 1.0, detail=CycleStep("tune", StepStatus.DONE, "").to_json())
+            for payload in promote:
+                store.record_event(root.id, "cycle_promote", 2.0, detail=payload)
+            return _first_tuning_to_offer(store, root, [])
+
+        assert recorded(), "a first tuning no cycle offered yet is offered"
+        flagged = {"step": "promote", "status": "done", "why": "promoted as clf v1", "detail": {"first_tuning": True}}
+        assert not recorded(flagged), "its promotion, known by the flag whatever the wording"
+        assert not recorded({**flagged, "status": "rejected"}), "a rejection is offered once"
+        assert recorded({**flagged, "status": "failed"}), "a promotion that failed is offered again"
+        old = {"step": "promote", "status": "done", "why": "first tuning: promoted as clf v1", "detail": {}}
+        assert not recorded(old), "a step recorded before the flag, by its wording"
+        assert recorded({**old, "why": "promoted as clf v2"}), "a re-tune's promotion is not the first tuning's"
+    finally:
+        store.close()

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -411,7 +411,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
             # cut (a registry down, SIGKILL) is offered again by the next cycle
             flush()  # the tune step first: a cycle killed during the promotion leaves the first tuning to offer
             first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
-            record(replace(first, why=f"first tuning: {first.why}"))
+            record(replace(first, why=f"first tuning: {first.why}", detail={**first.detail, "first_tuning": True}))
             if first.status is StepStatus.REJECTED:
                 why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
                 for name in ("drift", "retune"):
@@ -507,8 +507,15 @@ def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[
     tuned = (bool(steps) and steps[0].status is StepStatus.DONE) or any(
         p.get("step") == "tune" and p.get("status") == StepStatus.DONE.value for p in recorded)
     return tuned and not any(
-        p.get("step") == "promote" and str(p.get("why", "")).startswith("first tuning: ")
+        p.get("step") == "promote" and _of_the_first_tuning(p)
         and p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value) for p in recorded)
+
+
+def _of_the_first_tuning(step: Mapping[str, Any]) -> bool:
+    """Whether a recorded promote step promoted the first tuning: its ``detail.first_tuning``, not its wording
+    (which a message's rewording would change). Steps recorded before that flag say it only by ``why``'s prefix."""
+    return bool((step.get("detail") or {}).get("first_tuning")) or str(step.get("why", "")).startswith(
+        "first tuning: ")
 
 
 def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
