@@ -247,6 +247,14 @@ CATALOGUE: dict[str, Case] = {
         _fixed("objective.0: give the metric and its direction: {metric: loss, direction: minimize} (or maximize); "
                "got 'loss'"),
     ),
+    "scheduler-with-two-objectives": Case(  # it ran: ASHA stopped trials of the Pareto front on loss alone, no values
+        _spec(objective=[{"metric": "loss", "direction": "minimize"}, {"metric": "size", "direction": "minimize"}],
+              strategy="nsga2", scheduler={"name": "asha", "max_resource": 6}),
+        _fixed("scheduler: early stopping ranks trials on one objective (loss's intermediate values); with 2 "
+               "objectives it would stop trials of the Pareto front for being behind on loss alone, and a stopped "
+               "trial has no values: remove the scheduler, or tune loss alone and bound the others with constraints "
+               "(constraints: ['size <= ...'])"),
+    ),
     "domain-as-a-list": Case(  # it said: Input should be a valid dictionary or object to extract fields from
         _spec(space={"x": ["a", "b"]}),
         _fixed("space.x: give a domain: {type: categorical, choices: [...]} for a list of values, {type: float, low, "

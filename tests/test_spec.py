@@ -941,3 +941,19 @@ def test_a_recorded_specs_reader_does_not_import_scikit_learn_and_a_new_spec_is_
         spec_from_dict({**stored, "task": {**task, "scoring": "acuracy"}})
     with pytest.raises(SpecError, match="space.nope"):
         spec_from_dict({**stored, "space": {"nope": {"type": "float", "low": 0.1, "high": 1.0}}})
+
+
+def test_a_scheduler_with_several_objectives_is_refused_anew_and_resumes_recorded() -> None:
+    """A scheduler stopped trials of the Pareto front on the first objective alone (no values recorded for them).
+    A spec given anew is refused at `scheduler`; an experiment recorded with one still resumes as it ran: resume
+    reads the stored spec with spec_from_dict, which must accept it."""
+    from tunesmith.spec.model import check_new_spec
+
+    data = _minimal(objective=[{"metric": "loss", "direction": "minimize"}, {"metric": "size", "direction": "minimize"}],
+                    scheduler={"name": "median"}, budget={"trials": 4})
+    stored = spec_from_dict(data)  # as resume reads it
+    with pytest.raises(SpecError) as info:
+        check_new_spec(stored)
+    assert info.value.path == "scheduler" and "early stopping ranks trials on one objective" in info.value.message
+    check_new_spec(spec_from_dict({**data, "scheduler": {"name": "none"}}))  # without one: fine
+    check_new_spec(spec_from_dict({**data, "objective": data["objective"][:1]}))  # one objective: fine

@@ -26,7 +26,7 @@ from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
-from tunesmith.spec.task_config import RECORDED_SPEC, TaskConfig, check_task_space
+from tunesmith.spec.task_config import RECORDED_SPEC, TaskConfig, check_groups_with_time, check_task_space
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import StrictModel
@@ -582,6 +582,9 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
+    check_scheduler_objectives(spec)
+    if spec.task is not None:
+        check_groups_with_time(spec.task)
     check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
@@ -593,6 +596,20 @@ MIN_MEMORY_LIMIT = 32 * 2**20
 anything, and the limit counts the worker with its trial. Below it no trial fits, yet only the trials that live
 until the first sample (4 a second) were killed: a worker's first trial, slow with its imports, failed for memory
 and the quicker ones after it completed with a recorded peak above the limit."""
+
+
+def check_scheduler_objectives(spec: ExperimentSpec) -> None:
+    """A scheduler ranks trials on the first objective's intermediate values: with several objectives it stopped
+    trials of the Pareto front (sparse models, behind on accuracy) for being behind on that one alone, recording no
+    values for them. Refused in a spec given anew; an experiment recorded with one resumes as it ran."""
+    if spec.scheduler.name == "none" or len(spec.objective) < 2:
+        return
+    first, other = spec.objective[0].metric, spec.objective[1].metric
+    raise SpecError("scheduler", f"early stopping ranks trials on one objective ({first}'s intermediate values); "
+                                 f"with {len(spec.objective)} objectives it would stop trials of the Pareto front for "
+                                 f"being behind on {first} alone, and a stopped trial has no values: remove the "
+                                 f"scheduler, or tune {first} alone and bound the others with constraints "
+                                 f"(constraints: ['{other} <= ...'])")
 
 
 def check_memory_limit(ex: Executor) -> None:

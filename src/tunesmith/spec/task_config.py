@@ -259,10 +259,6 @@ class TaskConfig(StrictModel):
         # A kind that would leak for a groups or time column is refused once the data is read
         # (tunesmith.tasks.splits), after the column is found: a mistyped column is named, not the kind.
         kind = self.cv.kind
-        if self.data.has_groups and self.data.has_time and not RECORDED_SPEC.get():
-            # An experiment recorded before this check still loads, resumes and promotes, as it ran (its folds
-            # and holdout by time, groups ignored).
-            raise SpecError("task.data.groups", GROUPS_WITH_TIME)
         if kind in ("group", "stratified_group") and not self.data.has_groups:
             raise ValueError(f"cv.kind {kind!r} needs a groups column: set data.groups")
         if kind == "timeseries" and not self.data.has_time:
@@ -328,3 +324,11 @@ def _final_step_name(task: TaskConfig, base_dir: str | None) -> str:
 __all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",
            "LatencyConfig", "NestedConfig", "TaskConfig", "check_task_space", "CV_KINDS", "SKLEARN_DATASETS",
            "GENERATORS"]
+
+
+def check_groups_with_time(task: TaskConfig) -> None:
+    """A groups column beside a time column is refused in a spec given anew (:func:`check_new_spec`'s checks): an
+    experiment recorded before this check still loads, resumes and promotes as it ran (folds and holdout by time,
+    groups ignored); a check in the model refused its resume, which reads the stored spec as a new one is read."""
+    if task.data.has_groups and task.data.has_time:
+        raise SpecError("task.data.groups", GROUPS_WITH_TIME)
