@@ -124,6 +124,12 @@ def test_constraint_and_select_specs_fail_with_the_field(project):
     proc = project.cli("validate", str(path))
     assert proc.returncode == 2 and "select.weights" in proc.stderr and "'acc' is not an objective" in proc.stderr
     assert "Traceback" not in proc.stderr
+    two = [{"metric": "accuracy", "direction": "maximize"}, {"metric": "latency", "direction": "minimize"}]
+    path = project.write_spec(project.spec(name="typo", objective=two, strategy="nsga2",
+                                           select={"weights": {"acuracy": 1}}))
+    proc = project.cli("validate", str(path))  # a misspelt objective gets the did-you-mean other fields get
+    assert proc.returncode == 2 and "'acuracy' is not an objective; did you mean 'accuracy'?" in proc.stderr, \
+        proc.stderr
 
 
 def test_optuna_samplers_see_the_constraints():

@@ -574,7 +574,10 @@ def _check_select(spec: ExperimentSpec) -> None:
     for key, named in (("weights", list(spec.select.weights)), ("lexicographic", list(spec.select.lexicographic))):
         for metric in named:
             if metric not in names:
-                raise SpecError(f"select.{key}", f"{metric!r} is not an objective; objectives: {', '.join(names)}")
+                close = closest(metric, names)
+                hint = f"did you mean {close!r}? " if close else ""
+                raise SpecError(f"select.{key}", f"{metric!r} is not an objective; {hint}objectives: "
+                                                 f"{', '.join(names)}")
 
 
 def check_new_spec(spec: ExperimentSpec) -> None:
