@@ -126,12 +126,13 @@ FIRST_TWO_ONE_CLASS = [1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1]   # the walk's first 
 SECOND_TEST_ONE_CLASS = [0, 1, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1]  # 5 folds of 12 rows: tests on rows 2-3, 4-5, ...
 
 
-def test_a_timeseries_fold_training_on_one_class_is_refused(project) -> None:
-    """Every trial failed ("This solver needs samples of at least 2 classes") after validate said valid."""
+def test_a_timeseries_fold_training_on_one_class_is_not_refused(project) -> None:
+    """A training part of one class was refused for every classifier ("a classifier cannot learn from one class"),
+    yet trees, forests, k-NN and naive Bayes fit it: a valid spec refused. Only an undefined score is refused."""
     walker_csv(project.root / "d.csv", n=12, target=lambda i, _: FIRST_TWO_ONE_CLASS[i])
-    field, message = refused(project, task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5}))
-    assert field == "task.cv.folds", (field, message)
-    assert "timeseries fold 0 trains on 2 rows, all of class '1'" in message and "use fewer folds" in message
+    tree = task_spec("ts", data={"time": "date"}, cv={"kind": "timeseries", "folds": 5},
+                     estimator="sklearn.tree.DecisionTreeClassifier", scoring="accuracy")
+    valid(project, {**tree, "space": {"max_depth": {"type": "int", "low": 1, "high": 4}}})
 
 
 def test_a_timeseries_fold_testing_on_one_class_is_refused_where_the_scorer_is_undefined(project) -> None:
@@ -148,7 +149,7 @@ def test_a_timeseries_fold_testing_on_one_class_is_refused_where_the_scorer_is_u
     with pytest.raises(SpecError, match="neg_log_loss cannot be computed") as e:  # it raises, not NaN
         prepare(load_spec(project.write_spec(task_spec("ll", data={"time": "date"}, scoring="neg_log_loss",
                                                        cv={"kind": "timeseries", "folds": 5}))).task,
-                project.root)
+                project.root, new=True)
     assert e.value.path == "task.cv.folds"
 
 
@@ -164,20 +165,26 @@ def test_a_time_carved_holdout_of_one_class_is_refused_where_the_scorer_is_undef
     warned = valid(project, {**spec, "objective": {"metric": "accuracy", "direction": "maximize"},
                              "task": {**spec["task"], "scoring": "accuracy"}})
     assert "task.holdout.fraction: the holdout (the latest 48 of the 240 rows) holds only class '1'" in warned
+    # an experiment recorded before the check (resume, promote, drift, its trials) runs as it ran: said, not refused
+    recorded = prepare(spec_from_dict({**spec, "task": {**spec["task"], "data": {
+        **spec["task"]["data"], "path": str(project.root / "d.csv")}}}).task, project.root)
+    assert any("holds only class '1', where roc_auc cannot be computed" in w for w in recorded.warnings), recorded
 
 
 # -- the scorer fits the estimator --------------------------------------------------------------------------------
 
-def test_a_regression_scorer_on_a_classifier_is_refused(project) -> None:
-    """r2 of 0/1 labels was optimised silently; with a 'no'/'yes' target every trial failed: could not convert
-    string to float."""
-    walker_csv(project.root / "d.csv")
-    field, message = refused(project, task_spec("r2", scoring="r2"))
-    assert field == "task.scoring" and "r2 is a regression metric" in message, (field, message)
-    assert "LogisticRegression is a classifier" in message and "accuracy" in message and "roc_auc" in message
+def test_a_regression_scorer_on_a_classifier_is_refused_on_labels_that_are_not_numbers(project) -> None:
+    """With a 'no'/'yes' target every trial failed: could not convert string to float. On numeric labels it scores
+    distances between them (meaningful for ordered classes, wine quality 3-9; not for r2 of 0/1): said, not
+    refused, as a valid spec must stay valid."""
     walker_csv(project.root / "d.csv", target=lambda i, num: "yes" if num > 0 else "no")
     field, message = refused(project, task_spec("mse", scoring="neg_mean_squared_error"))
     assert field == "task.scoring" and "neg_mean_squared_error is a regression metric" in message, message
+    assert "LogisticRegression is a classifier" in message and "the labels are not numbers" in message, message
+    assert "accuracy" in message and "roc_auc" in message, message
+    walker_csv(project.root / "d.csv")
+    warned = valid(project, task_spec("r2", scoring="r2"))
+    assert "task.scoring: r2 is a regression metric" in warned and "only for ordered classes" in warned, warned
 
 
 def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
@@ -187,6 +194,21 @@ def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
                                                     estimator="sklearn.linear_model.Ridge"))
         assert field == "task.scoring" and f"{scoring} is a classification metric" in message, message
         assert "Ridge is a regressor" in message and "r2" in message, message
+
+
+def test_an_estimator_tagged_as_neither_kind_is_not_called_a_regressor(project) -> None:
+    """The user's own estimator on BaseEstimator alone (no ClassifierMixin, no RegressorMixin) was refused with
+    accuracy as "a regressor, which predicts numbers": scikit-learn does not say what it is, so it is not judged."""
+    walker_csv(project.root / "d.csv")
+    (project.root / "mine.py").write_text(
+        "import numpy as np\nfrom sklearn.base import BaseEstimator\n\n\n"
+        "class Majority(BaseEstimator):\n"
+        "    def __init__(self, k=1):\n        self.k = k\n\n"
+        "    def fit(self, X, y):\n        values, counts = np.unique(y, return_counts=True)\n"
+        "        self.label_ = values[counts.argmax()]\n        return self\n\n"
+        "    def predict(self, X):\n        return np.full(len(X), self.label_)\n")
+    spec = task_spec("mine", scoring="accuracy", estimator="mine.Majority", cv={"kind": "kfold", "folds": 3})
+    valid(project, {**spec, "space": {"majority__k": {"type": "int", "low": 1, "high": 3}}})
 
 
 # -- holdout errors name the holdout --------------------------------------------------------------------------------

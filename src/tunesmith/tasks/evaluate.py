@@ -14,7 +14,7 @@ import numpy as np
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
-from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task
+from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task, is_regressor_task
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
 from tunesmith.tasks.splits import Split, carve_holdout, development_splits, holdout_of_one_class, split_count
 
@@ -41,23 +41,29 @@ class Prepared:
         return self.dataset.subset(self.dev_idx)
 
 
-_prepared: dict[tuple[str, str], tuple[Dataset, Prepared]] = {}
+_prepared: dict[tuple[str, str, bool], tuple[Dataset, Prepared]] = {}
 
 
-def prepare(task: TaskConfig, base_dir: BaseDir = None) -> Prepared:
-    """Load the data, carve the holdout, make the folds (cached per process while the data is unchanged)."""
+def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) -> Prepared:
+    """Load the data, carve the holdout, make the folds (cached per process while the data is unchanged).
+
+    ``new``: the task of a spec given anew (run, validate, a re-tune's new data), which is refused what surely fails
+    or cannot be scored: a scorer of the wrong kind on labels it cannot take, folds or a holdout of one class where
+    the scorer is undefined. An experiment recorded before those checks (resume, reproduce, promote, drift, its
+    trials) runs as it ran, what it would be refused now said as a warning where it concerns the holdout."""
     ds = load_dataset(task.data, base_dir)
-    key = (task.model_dump_json(), str(base_dir))
+    key = (task.model_dump_json(), str(base_dir), new)
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
     classification = is_classifier_task(task, base_dir)  # also makes the spec's folder importable for the folds
     said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
-    check_scoring_fits_estimator(task, classification)
+    scoring_said = check_scoring_fits_estimator(task, classification, is_regressor_task(task, base_dir), ds.y) \
+        if new else None
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
-    splits = development_splits(task, ds, dev_idx, classification)
-    one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification)
-    warnings = tuple(w for w in (said, one_class_holdout) if w)
+    splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
+    one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification, refuse_undefined=new)
+    warnings = tuple(w for w in (said, scoring_said, one_class_holdout) if w)
     prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))

@@ -103,6 +103,12 @@ def is_classifier_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
     return bool(is_classifier(_make(task, base_dir)))
 
 
+def is_regressor_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
+    from sklearn.base import is_regressor
+
+    return bool(is_regressor(_make(task, base_dir)))
+
+
 def takes_missing_values(task: TaskConfig, base_dir: BaseDir = None) -> bool:
     """Whether the pipeline can fit and predict rows with a missing feature value (NaN): an imputer
     (``sklearn.impute``, or a step holding one, a ColumnTransformer's) comes before the first step that does not

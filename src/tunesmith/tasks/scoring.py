@@ -39,10 +39,17 @@ CLASSIFICATION_SCORERS = "accuracy, balanced_accuracy, f1, roc_auc, average_prec
 REGRESSION_SCORERS = "r2, neg_mean_absolute_error or neg_root_mean_squared_error"
 
 
-def check_scoring_fits_estimator(task: TaskConfig, classification: bool) -> None:
-    """A regression scorer on a classifier scored distances between class labels (r2 of a 0/1 target, optimised
-    silently) or failed every trial (labels 'no'/'yes': could not convert string to float); a classification
-    scorer on a regressor fails every trial (accuracy of continuous predictions, roc_auc without predict_proba).
+def check_scoring_fits_estimator(task: TaskConfig, classification: bool, regression: bool,
+                                 y: np.ndarray) -> str | None:
+    """A regression scorer on a classifier failed every trial where the labels are not numbers ('no'/'yes': could
+    not convert string to float): refused. On numeric labels it scores distances between them, which means
+    something for ordered classes (wine quality 3-9 with neg_mean_absolute_error) and not for others (r2 of 0/1
+    labels): said, not refused. A classification scorer on a regressor fails every trial (accuracy of continuous
+    predictions, roc_auc without predict_proba): refused, for an estimator scikit-learn says is a regressor only
+    (``regression``: one of the user's own, tagged as neither, is not judged).
+
+    Returns:
+        What to say of a regression scorer on numeric class labels, or None.
 
     Raises:
         SpecError: at ``task.scoring``, naming scorers of the estimator's kind.
@@ -53,17 +60,23 @@ def check_scoring_fits_estimator(task: TaskConfig, classification: bool) -> None
         if not classification:
             raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {path} is not a "
                                             "classifier")
-        return
+        return None
     kind = scorer_kind(scoring)
     if kind == "regression" and classification:
-        raise SpecError("task.scoring", f"{scoring} is a regression metric (of distances between numbers); {path} "
-                                        f"is a classifier, which predicts classes: use a classification scorer "
-                                        f"({CLASSIFICATION_SCORERS}; objective.metric the same), or a regressor "
-                                        "for a numeric target")
-    if kind == "classification" and not classification:
+        numeric = np.issubdtype(np.asarray(y).dtype, np.number)
+        said = (f"{scoring} is a regression metric (of distances between numbers); {path} is a classifier, which "
+                "predicts classes")
+        if not numeric:
+            raise SpecError("task.scoring", f"{said}, and the labels are not numbers: use a classification scorer "
+                                            f"({CLASSIFICATION_SCORERS}; objective.metric the same), or a regressor "
+                                            "for a numeric target")
+        return (f"task.scoring: {said}: it scores the distances between the class labels, which means something "
+                f"only for ordered classes; otherwise use a classification scorer ({CLASSIFICATION_SCORERS})")
+    if kind == "classification" and regression:
         raise SpecError("task.scoring", f"{scoring} is a classification metric; {path} is a regressor, which "
                                         f"predicts numbers: use a regression scorer ({REGRESSION_SCORERS}; "
                                         "objective.metric the same), or a classifier for a target of classes")
+    return None
 
 
 def scorer_kind(name: str) -> str | None:
@@ -90,15 +103,15 @@ def scorer_kind(name: str) -> str | None:
     return None
 
 
-def undefined_on_one_class(task: TaskConfig, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray,
-                           y_test: np.ndarray) -> str | None:
+def undefined_on_one_class(task: TaskConfig, y_train: np.ndarray, y_test: np.ndarray) -> str | None:
     """Why ``task``'s scorer cannot be computed on test rows that all hold one class, whatever the model, or None
     when it can. Asked of scikit-learn, not a list of names: a stand-in classifier (the training rows' class
     prior) is scored on the rows, and a scorer that raises there (neg_log_loss: "y_true contains only one label")
     or gives no finite number (roc_auc: NaN, "Only one class is present in y_true") does so for any model, since
     with one class in y_true no prediction makes it defined. Only for one-class rows: on rows of several classes
     the stand-in's constant predictions can leave a score undefined that a real model's would not. Business
-    metrics are defined on one class (0 or 1)."""
+    metrics are defined on one class (0 or 1). The stand-in reads no feature: it is given a column of zeros, not
+    a copy of the rows' features."""
     if not isinstance(task.scoring, str):
         return None
     import warnings
@@ -110,8 +123,8 @@ def undefined_on_one_class(task: TaskConfig, X_train: np.ndarray, y_train: np.nd
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         try:
-            value = float(get_scorer(task.scoring)(DummyClassifier(strategy="prior").fit(X_train, y_train), X_test,
-                                                   y_test))
+            stand_in = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
+            value = float(get_scorer(task.scoring)(stand_in, np.zeros((len(y_test), 1)), y_test))
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return f"scikit-learn: {e}"
     if np.isfinite(value):

@@ -46,18 +46,19 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
     return np.sort(dev), np.sort(hold)
 
 
-def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool) -> list[Split]:
+def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool,
+                       refuse_undefined: bool = True) -> list[Split]:
     """The folds of the development rows (:func:`cv_splits`). When they cannot be made but the folds of every row
     could, the holdout took the rows they needed: the error names ``task.holdout.fraction`` and what it left, not
     ``task.cv.folds`` alone. Its fix offers both: a smaller fraction is not always enough (a stratified holdout takes
     a row of every class, so a class with as many rows as folds falls short whatever the fraction)."""
     try:
-        return cv_splits(task, ds.subset(dev_idx), classification)
+        return cv_splits(task, ds.subset(dev_idx), classification, refuse_undefined=refuse_undefined)
     except SpecError as refused:
         if task.holdout is None:
             raise
         try:
-            cv_splits(task, ds, classification)
+            cv_splits(task, ds, classification, refuse_undefined=refuse_undefined)
         except SpecError:
             raise refused from None  # the folds fail on every row too: theirs (or the data's) to fix
         reason = refused.message.partition("; ")[0]  # the folds' messages say what is wrong, then "; " the fix
@@ -68,7 +69,7 @@ def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, class
 
 
 def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hold_idx: np.ndarray,
-                     classification: bool) -> str | None:
+                         classification: bool, refuse_undefined: bool = True) -> str | None:
     """What to say of a classifier's holdout of one class (the latest rows, carved by time, or whole groups): its
     score says how the model does on that class alone. Refused where the scorer cannot be computed on it at all
     (roc_auc: the run completed, exit 0, its holdout score NaN). None when the holdout holds several classes.
@@ -94,10 +95,12 @@ def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hol
                else "the rows hold no other class")
     else:
         fix = "another holdout.seed or a larger fraction draws groups of other classes"
-    why = undefined_on_one_class(task, ds.X[dev_idx], ds.y[dev_idx], ds.X[hold_idx], ds.y[hold_idx])
-    if why is not None:
+    why = undefined_on_one_class(task, ds.y[dev_idx], ds.y[hold_idx])
+    if why is not None and refuse_undefined:
         raise SpecError("task.holdout.fraction", f"{said}, where {task.metric_name} cannot be computed ({why}); "
                                                  f"{fix}")
+    if why is not None:  # an experiment recorded before this check: its holdout score is undefined, as it was
+        return f"task.holdout.fraction: {said}, where {task.metric_name} cannot be computed ({why}); {fix}"
     return f"task.holdout.fraction: {said}: its {task.metric_name} says how the model does on that class alone; {fix}"
 
 
@@ -113,7 +116,7 @@ def resolved_cv_kind(cv: CVConfig, ds: Dataset, classification: bool) -> str:
 
 
 def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig | None = None,
-              path: str = "task.cv") -> list[Split]:
+              path: str = "task.cv", refuse_undefined: bool = True) -> list[Split]:
     """The folds of ``ds``'s rows, as (train, test) index arrays.
 
     Raises:
@@ -161,8 +164,8 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
                   for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
     except ValueError as e:
         raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
-    if classification:
-        _every_fold_fits_and_scores(task, ds, splits, kind, path)
+    if classification and refuse_undefined:  # (an experiment recorded before this check runs as it ran)
+        _every_fold_scores(task, ds, splits, kind, path)
     return splits
 
 
@@ -178,31 +181,24 @@ def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
                                         "stratified_group (or leave kind out)")
 
 
-def _every_fold_fits_and_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind: str, path: str) -> None:
-    """A classifier's fold whose training part holds one class cannot be learnt from (most classifiers refuse to
-    fit: every trial failed); one whose test part holds one class is refused only where the scorer cannot be
-    computed on it (roc_auc: NaN, every trial failed on "trial.report: ... got nan"), not where it is merely
-    imbalanced (accuracy on one class is defined). Stratified kinds are checked before splitting
-    (:func:`_every_fold_holds_every_class`); time-series, group and plain folds can fall this way."""
+def _every_fold_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind: str, path: str) -> None:
+    """A classifier's fold whose test part holds one class is refused where the scorer cannot be computed on it
+    (roc_auc: NaN, every trial failed on "trial.report: ... got nan"), not where it is merely imbalanced (accuracy
+    on one class is defined). Stratified kinds are checked before splitting (:func:`_every_fold_holds_every_class`);
+    time-series, group and plain folds can fall this way. A training part of one class is not refused: trees,
+    forests, k-NN and naive Bayes fit it, and an estimator that cannot says so itself in the trial's error."""
     from tunesmith.tasks.scoring import undefined_on_one_class
 
     classes, codes = np.unique(np.asarray(ds.y).astype(str), return_inverse=True)  # once: folds count codes
-
-    def only_class(rows: np.ndarray) -> str | None:
-        present = np.flatnonzero(np.bincount(codes[rows], minlength=len(classes)))
-        return str(classes[present[0]]) if len(present) == 1 else None
-
-    fix = "use fewer folds (larger parts), or more rows"
     for i, (train, test) in enumerate(splits):
-        if (trained := only_class(train)) is not None:
-            raise SpecError(_folds_field(path), f"{kind} fold {i} trains on {len(train)} rows, all of class "
-                                                f"{trained!r}: a classifier cannot learn from one class; {fix}")
-        if (tested := only_class(test)) is not None:
-            why = undefined_on_one_class(task, ds.X[train], ds.y[train], ds.X[test], ds.y[test])
-            if why is not None:
-                raise SpecError(_folds_field(path), f"{kind} fold {i} tests on {len(test)} rows, all of class "
-                                                    f"{tested!r}, where {task.metric_name} cannot be computed "
-                                                    f"({why}); {fix}")
+        present = np.flatnonzero(np.bincount(codes[test], minlength=len(classes)))
+        if len(present) != 1:
+            continue
+        why = undefined_on_one_class(task, ds.y[train], ds.y[test])
+        if why is not None:
+            raise SpecError(_folds_field(path), f"{kind} fold {i} tests on {len(test)} rows, all of class "
+                                                f"{str(classes[present[0]])!r}, where {task.metric_name} cannot be "
+                                                f"computed ({why}); use fewer folds (larger parts), or more rows")
 
 
 def _folds_field(path: str) -> str:
