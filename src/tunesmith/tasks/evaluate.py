@@ -302,20 +302,28 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
             results["holdout"] = {"trial": best.number, "params": dict(best.params),
                                   **holdout_report(task, dict(best.params), best.seed, base_dir)}
         if task.nested is not None:
-            started, started_cpu = time.monotonic(), time.process_time()
+            started, started_cpu = time.monotonic(), _cpu_s()
             try:
                 results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed,
                                                     base_dir, selection=selection)
             except SpecError as e:  # no estimate (every inner trial of a fold failed): say so, keep the holdout
-                results["nested"] = {"unavailable": e.message}
+                results["nested"] = {"unavailable": f"{e.path}: {e.message}"}  # the path: inner or outer folds
             except Exception as e:  # noqa: BLE001 - the pick's refit or the outer scorer failed: the estimate is
                 # lost, not the holdout beside it nor the run, whose trials all ended (Ctrl-C is no Exception)
                 results["nested"] = {"unavailable": f"{type(e).__name__}: {e}"}
-            results["nested"].update(_what_it_took(time.monotonic() - started, time.process_time() - started_cpu,
-                                                   prices))
+            results["nested"].update(_what_it_took(time.monotonic() - started, _cpu_s() - started_cpu, prices))
     if "unavailable" in results.get("nested", {}):
         said.append(f"no nested estimate: {results['nested']['unavailable']}")
     return results, said
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its children that ended (an estimator's n_jobs workers, joblib's loky
+    processes once shut down): the inner searches run here, and process_time alone missed what they spread out."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def _what_it_took(duration_s: float, cpu_s: float, prices: Prices | None) -> dict[str, float]:
