@@ -16,6 +16,7 @@ from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.evaluation.report_order import ReportOrder
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.records import Failure, FailureKind, Outcome, Report, diverged
@@ -45,7 +46,15 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     reports: list[Report] = []
     notes: list[str] = []  # for the run's warnings: the log has them already
 
+    order = ReportOrder()
+
     def report(r: Report) -> None:
+        if not order.accept(r):
+            if (note := order.note(r)) is not None:
+                log.write(f"tunesmith: {note}\n")
+                log.flush()
+                notes.append(note)
+            return
         reports.append(r)
         on_report(r)
 
