@@ -6,6 +6,7 @@ Nothing here does I/O. Layers exchange these, never untyped dicts.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,17 @@ class Report:
 
     step: int
     value: float
+
+
+def diverged(report: Report) -> bool:
+    """True for a report whose value is NaN or infinite: the training diverged (a loss multiplied each epoch).
+
+    Such a value is a result, not an error: it is recorded like any other. It cannot be ranked, and a network whose
+    weights went NaN does not recover, so waiting for a check step or a rung would spend the very epochs early
+    stopping is there to save: every scheduler stops the trial on that report (Optuna's pruners prune a NaN too, at
+    their next check step), and none ranks the value.
+    """
+    return not math.isfinite(report.value)
 
 
 def continued_curve(earlier: Sequence[Report], latest: Sequence[Report]) -> tuple[Report, ...]:

@@ -16,9 +16,10 @@ from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.evaluation.report_order import ReportOrder
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
-from tunesmith.records import Failure, FailureKind, Outcome, Report
+from tunesmith.records import Failure, FailureKind, Outcome, Report, diverged
 from tunesmith.redaction import secrets_of
 
 TRACEBACK_LINES = 12
@@ -45,7 +46,15 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     reports: list[Report] = []
     notes: list[str] = []  # for the run's warnings: the log has them already
 
+    order = ReportOrder()
+
     def report(r: Report) -> None:
+        if not order.accept(r):
+            if (note := order.note(r)) is not None:
+                log.write(f"tunesmith: {note}\n")
+                log.flush()
+                notes.append(note)
+            return
         reports.append(r)
         on_report(r)
 
@@ -116,7 +125,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     if pruned:
         if job.stopped_by is not None and prune_requested():  # (a trial that raised TrialPruned on its own: not said)
             decided = decided_step() if decided_step is not None else None
-            _say_stopped(log, job, decided if decided is not None else reports[-1].step if reports else None)
+            _say_stopped(log, job, decided if decided is not None else reports[-1].step if reports else None, reports)
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
         return Outcome(values=last, pruned=True, duration_s=duration, notes=tuple(notes))
     assert normalized is not None and not isinstance(normalized, Failure)
@@ -124,11 +133,19 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     return Outcome(values=values, metrics=metrics, duration_s=duration, notes=tuple(notes))
 
 
-def _say_stopped(log: TextIO, job: TrialJob, step: int | None) -> None:
-    """One line in the trial's log: who stopped it, at which step, and why (the log ended mid-curve, unexplained)."""
+def _say_stopped(log: TextIO, job: TrialJob, step: int | None, reports: list[Report]) -> None:
+    """One line in the trial's log: who stopped it, at which step, and why (the log ended mid-curve, unexplained).
+    A diverged report (NaN, inf) is why, rather than the scheduler's ranking rule."""
     how = "the command got SIGTERM" if job.command is not None else "trial.should_prune() turned true"
     at = f"after its report at step {step}" if step is not None else "before it reported"
-    log.write(f"tunesmith: stopped early {at} by {job.stopped_by}; {how}\n")
+    decided_on = next((r for r in reversed(reports) if r.step == step), None)
+    if decided_on is not None and diverged(decided_on):
+        scheduler = (job.stopped_by or "").split(" (", 1)[0]
+        why = (f"{scheduler}: its value {decided_on.value} is not a finite number, the training diverged (a "
+               "scheduler stops such a trial at once)")
+    else:
+        why = str(job.stopped_by)
+    log.write(f"tunesmith: stopped early {at} by {why}; {how}\n")
     log.flush()
 
 

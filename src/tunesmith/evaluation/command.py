@@ -10,8 +10,9 @@ whose words are a name with spaces (``{ lr }``, ``{learning rate}``) is a mistyp
 Output: each stdout line that is a JSON object is a message. One with ``"step"`` is an intermediate report
 (its value: the first objective's metric, else ``"value"``); the last one without ``"step"`` is the result.
 A step follows ``trial.report``'s rule: a whole number from 0 to 2**63-1, ``1.0`` included (it is step 1); a report
-line that cannot be one (step ``1.5``, ``-1``, ``true``, ``"2"``, ``1e19``, or no finite value) is left out, and the
-first such line of a trial is said in its log.
+line that cannot be one (step ``1.5``, ``-1``, ``true``, ``"2"``, ``1e19``, or no number for its value) is left out,
+and the first such line of a trial is said in its log. A value of ``NaN`` or ``Infinity`` is a report, as in
+``trial.report``: a diverged training's (a scheduler stops the trial).
 Every line, JSON or not, is kept in the trial log, stderr too; a failure's reason ends with stderr's last lines.
 
 The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or in the trial's own folder
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import os
 import posixpath
 import re
@@ -422,12 +422,10 @@ def _report_of(message: dict[str, Any], metric: str) -> Report | str:
             return f'its "step" is above {MAX_STEP}, the largest step a report can have'
         example = json.dumps({"step": 3, metric: raw if value is not None else 0.93})
         return f'its "step" must be a whole number >= 0, as in {example}'
-    if value is None or not math.isfinite(value):
+    if value is None:
         example = json.dumps({"step": step, metric: 0.93})
-        if value is None:
-            return f'it has no number for {metric!r} (the objective metric) or "value", as in {example}'
-        return f"its {metric!r} is {value}, not a finite number"
-    return Report(step, value)
+        return f'it has no number for {metric!r} (the objective metric) or "value", as in {example}'
+    return Report(step, value)  # NaN and infinities too (json.loads reads NaN, Infinity): the rule of trial.report
 
 
 def _exit_failure(code: int, no_result: bool, metric: str) -> Failure | None:

@@ -126,10 +126,12 @@ class TrialContext:
         """Record an intermediate value (validation score after an epoch, say) at ``step``.
 
         ``step``: a whole number from 0 to ``MAX_STEP``; a whole float (``1.0``) is that step, as in a command
-        trial's report line.
+        trial's report line. ``value``: any number, NaN and infinities included: a diverged training reports them,
+        and that is a result, not an error (under a scheduler the trial is stopped, pruned; see
+        :func:`tunesmith.records.diverged`).
 
         Raises:
-            TrialError: when step is no such number or value is not a finite number.
+            TrialError: when step is no such number or value is no number at all (None, a string).
         """
         # numpy scalars are accepted (an epoch from np.arange, a np.float32 score), as in a trial's result
         index = report_step(step)
@@ -137,8 +139,8 @@ class TrialContext:
             raise TrialError(f"trial.report: step must be a whole number from 0 to {MAX_STEP} (an int, or a whole "
                              f"float such as 1.0); got {step!r}")
         number = _to_float(value)
-        if number is None or not math.isfinite(number):
-            raise TrialError(f"trial.report: value must be a finite number; got {value!r}")
+        if number is None:
+            raise TrialError(f"trial.report: value must be a number; got {value!r}")
         report = Report(index, number)
         self._reports.append(report)
         self._on_report(report)

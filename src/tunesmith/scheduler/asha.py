@@ -16,13 +16,13 @@ from its recorded reports, so a resumed experiment holds exactly the rungs an un
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 
 from tunesmith.records import Direction, Report, TrialRecord, TrialState
+from tunesmith.records import diverged
 from tunesmith.scheduler.base import Decision
 from tunesmith.spec.scheduler_config import rung_steps
 
@@ -86,16 +86,16 @@ class ASHAScheduler:
             self.on_finish(trial)
 
     def on_report(self, number: int, report: Report) -> Decision:
-        """Record ``report`` in every rung it reaches first for this trial; stop the trial if it falls short at one.
+        """Record ``report`` in every rung it reaches first for this trial; stop the trial if it falls short at one,
+        or at once when its value is not a finite number (``records.diverged``: at any step, a rung or not).
 
         A stop is final: later reports of the same trial get ``STOP`` again.
         """
         progress = self._running.setdefault(number, _Progress())
-        decision = Decision.STOP if progress.stopped else Decision.CONTINUE
+        decision = Decision.STOP if progress.stopped or diverged(report) else Decision.CONTINUE
         for rung, value in self._reached(progress, report):
-            if math.isnan(value):
-                decision = Decision.STOP  # an unrankable value cannot earn a promotion (as Optuna)
-                continue
+            if diverged(report):
+                continue  # an unrankable value cannot earn a promotion (Optuna prunes a NaN at a rung too)
             self._rungs[rung][number] = value
             if decision is Decision.CONTINUE and not self._promotable(rung, value):
                 decision = Decision.STOP
@@ -114,7 +114,7 @@ class ASHAScheduler:
         progress = _Progress()
         for report in trial.intermediate:
             for index, value in self._reached(progress, report):
-                if not math.isnan(value):
+                if not diverged(report):
                     self._rungs[index][trial.number] = value
 
     # -- introspection -------------------------------------------------------------------------------------

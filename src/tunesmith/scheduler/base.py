@@ -6,6 +6,9 @@ trials interleaved: schedulers must be asynchronous and never wait for a rung to
 ``on_finish(trial)`` with its final record (completed, pruned or failed). A ``STOP`` decision makes the runner
 ask the trial to stop; the trial ends PRUNED at the step it reached.
 
+Every scheduler stops a trial at once on a report that is not a finite number
+(:func:`tunesmith.records.diverged`), whatever its warm-up or rungs say.
+
 Schedulers are deterministic given their inputs and take no wall-clock time of their own, so they are tested
 in simulated time with tabulated learning curves.
 """

@@ -19,18 +19,21 @@ less than the epochs it ran; report ``epoch + 1`` to count epochs done. Tested a
 
 Only completed trials form the median: pruned trials are the poor ones and would drag it down, failed ones
 describe a broken run. The state is therefore exactly the completed trials' reports, which ``replay`` restores.
+
+A report that is not a finite number stops its trial at once, even before ``warmup_steps`` (Optuna's ``MedianPruner``
+prunes a trial whose values are all NaN, at its next check step; see ``records.diverged``).
 """
 
 from __future__ import annotations
 
 import bisect
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from tunesmith.records import Direction, Report, TrialRecord, TrialState
+from tunesmith.records import diverged
 from tunesmith.scheduler.base import Decision
 
 
@@ -43,7 +46,7 @@ class _Curve:
 
     @classmethod
     def of(cls, reports: Sequence[Report]) -> _Curve:
-        by_step = {r.step: r.value for r in reports if not math.isnan(r.value)}
+        by_step = {r.step: r.value for r in reports if not diverged(r)}
         steps = tuple(sorted(by_step))
         return cls(steps, tuple(by_step[s] for s in steps))
 
@@ -100,8 +103,9 @@ class MedianScheduler:
         progress = self._running.setdefault(number, _Progress())
         previous_max = progress.max_step
         progress.max_step = max(previous_max, report.step)
-        if not math.isnan(report.value) and (
-                progress.best is None or self.direction.better(report.value, progress.best)):
+        if diverged(report):
+            progress.stopped = True
+        elif progress.best is None or self.direction.better(report.value, progress.best):
             progress.best = report.value
         if progress.stopped:
             return Decision.STOP

@@ -42,6 +42,7 @@ from types import MappingProxyType
 
 from tunesmith.errors import SpaceError
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.records import diverged
 from tunesmith.scheduler.base import Decision, Exploit
 from tunesmith.seeding import derive_seed
 from tunesmith.space import SearchSpace
@@ -124,24 +125,35 @@ class PBTScheduler:
         A trial's first report counts only when it lies exactly on a multiple: a trial that continues from its
         parent's checkpoint at step 6 with an interval of 4 is first ranked at step 8, not with its step-7 value
         among others' step-4 values. A stop is final: later reports of the same trial get ``STOP`` again.
+
+        A report that is not a finite number (``records.diverged``) ranks last where it is ranked, and stops the trial
+        whether or not it is replaced: at any step, with or without a parent to copy.
         """
         member = self._live.setdefault(number, _Member())
         if member.stopped:
             return Decision.STOP
+        decision = self._ranked(number, member, report)
+        if diverged(report):
+            member.stopped = True
+            return Decision.STOP
+        return decision
+
+    def _ranked(self, number: int, member: _Member, report: Report) -> Decision:
+        """The ranking rule of :meth:`on_report`: stop (and queue an exploit) only to replace the trial."""
         check = self._check_of(report.step, member.last_step)
         member.last_step = report.step if member.last_step is None else max(member.last_step, report.step)
         if check is None:
             return Decision.CONTINUE
-        if not math.isnan(report.value):
+        if not diverged(report):
             self._values.setdefault(check, {})[number] = report.value
         if self.config.max_resource is not None and report.step >= self.config.max_resource:
             return Decision.CONTINUE
-        window = self._window(check, number)  # without this trial when its value is NaN: it ranks last
-        n = len(window) + (1 if math.isnan(report.value) else 0)
+        window = self._window(check, number)  # without this trial when it diverged: it ranks last
+        n = len(window) + (1 if diverged(report) else 0)
         if n < 2:
             return Decision.CONTINUE
         k = min(math.ceil(n * self.config.quantile_fraction), n // 2)
-        if not math.isnan(report.value):
+        if not diverged(report):
             beaten_by = sum(1 for other, v in window.items()
                             if other != number and self.direction.better(v, report.value))
             if beaten_by < n - k:
@@ -171,7 +183,7 @@ class PBTScheduler:
         for report in trial.intermediate:
             check = self._check_of(report.step, previous)
             previous = report.step if previous is None else max(previous, report.step)
-            if check is not None and not math.isnan(report.value):
+            if check is not None and not diverged(report):
                 self._values.setdefault(check, {})[trial.number] = report.value
 
     def propose(self) -> Exploit | None:

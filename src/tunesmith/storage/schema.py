@@ -6,13 +6,45 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
-    Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Column, Dialect, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 
 HEAD_REVISION = "0005"
 
 metadata = MetaData()
+
+
+class ReportValue(TypeDecorator[float]):
+    """A report's value: any float, NaN and infinities included (a diverged trial reports them).
+
+    SQLite has no NaN: a NaN bound to a REAL column is stored as NULL (and breaks NOT NULL). So on SQLite a NaN is
+    stored as the text ``'nan'``, which a REAL column keeps as text and ``float()`` reads back; infinities are REAL
+    values there. PostgreSQL's double precision holds all three itself. The column's DDL is a FLOAT's, unchanged.
+    """
+
+    impl = Float
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        to_float = super().bind_processor(dialect)
+        if dialect.name != "sqlite":
+            return to_float
+
+        def nan_as_text(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return "nan"
+            return to_float(value) if to_float is not None else value
+
+        return nan_as_text
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
+        return None if value is None else float(value)
 
 experiments = Table(
     "experiments", metadata,
@@ -59,7 +91,7 @@ trial_reports = Table(
     Column("trial_id", Integer, ForeignKey("trials.id", ondelete="CASCADE"), nullable=False),
     Column("attempt", Integer, nullable=False, server_default="1"),
     Column("step", Integer, nullable=False),
-    Column("value", Float, nullable=False),
+    Column("value", ReportValue, nullable=False),
     Column("at", Float, nullable=False),
     Index("ix_trial_reports_trial", "trial_id", "step"),
 )

@@ -6,6 +6,7 @@ the individual ``check_*`` functions to see which one fails.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -81,6 +82,11 @@ def check_trials(store: TrialStore) -> None:
     store.save_trial(e.id, replace(retry, attempts=3), "trial_retry_started", now=9.5)
     store.add_report(e.id, 0, 3, Report(1, 0.4), now=9.6)
     assert store.trials(e.id)[0].intermediate == (Report(0, 0.5), Report(1, 0.4))
+    # A diverged training's reports: NaN and infinities are stored as they are (SQLite has no NaN of its own).
+    for step, value in ((2, math.inf), (3, -math.inf), (4, math.nan)):
+        store.add_report(e.id, 0, 3, Report(step, value), now=9.7)
+    diverged = store.trials(e.id)[0].intermediate[2:]
+    assert [(r.step, str(r.value)) for r in diverged] == [(2, "inf"), (3, "-inf"), (4, "nan")], diverged
     store.new_trial(e.id, {"x": 0.75}, experiment_seed=7, now=10.0, log_path_template="/logs/{number:03d}.log")
     empty = store.create_experiment("no trials yet", SPEC, "random", "", now=11.0)
     other = store.create_experiment("one trial", SPEC, "random", "", now=12.0)

@@ -1,0 +1,36 @@
+"""The order of a trial's reports: a step must be above every step the attempt reported before it.
+
+A repeated or earlier step (a loop that reports twice per epoch, a counter reset mid-training) is ignored: the
+first value at a step is the one that counts. The schedulers decide on the first report at or past a check step
+or rung, and Optuna keeps the first value at a step, so a later one could change neither; recording it would only
+make ``intermediate`` disagree with what the scheduler and the strategy used. The first such report of an attempt
+is said once, in the trial log and the run's warnings, naming the step and the rule.
+"""
+
+from __future__ import annotations
+
+from tunesmith.records import Report
+
+
+class ReportOrder:
+    """Tells the reports of one attempt that count (steps increasing) from those ignored, and says the first one."""
+
+    def __init__(self) -> None:
+        self.last_step: int | None = None
+        self.told = False
+
+    def accept(self, report: Report) -> bool:
+        """True when ``report``'s step is above the last accepted one (and it becomes the last)."""
+        if self.last_step is not None and report.step <= self.last_step:
+            return False
+        self.last_step = report.step
+        return True
+
+    def note(self, report: Report) -> str | None:
+        """What to say of the ignored ``report``: the first time only, None after."""
+        if self.told:
+            return None
+        self.told = True
+        return (f"a report at step {report.step} was ignored: a trial's steps must increase, and step {self.last_step} "
+                "was reported before it (the first value at a step counts: the scheduler and the strategy used it); "
+                "later repeated or earlier steps of this trial are ignored without a word")
