@@ -653,3 +653,24 @@ def test_a_dict_of_names_make_scorers_and_plain_callables_matches_gridsearchcv()
     assert ours.best_score_ == pytest.approx(ref.best_score_) and ours.score(X, y) == pytest.approx(ref.score(X, y))
     single = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=plain).fit(X, y)
     assert not single.multimetric_ and single.best_score_ == pytest.approx(single.cv_results_["mean_test_score"][0])
+
+
+def test_estimators_in_the_grids_are_cloned_before_set_params_as_gridsearchcv() -> None:
+    """The user's estimators inside the grids were set_params'd in place (left with the last C tried), and
+    best_estimator_ was one of them, fitted in place; GridSearchCV clones parameter values first."""
+    from sklearn.pipeline import Pipeline
+
+    def search(cls: Any) -> tuple[Any, Any, Any]:
+        lr, svc = LogisticRegression(max_iter=1000), SVC()
+        grid = [{"clf": [lr], "clf__C": [1.0, 0.01]}, {"clf": [svc], "clf__C": [1.0, 100.0]}]
+        return cls(Pipeline([("clf", lr)]), param_grid=grid, cv=3).fit(X, y), lr, svc
+
+    (ours, lr, svc), (ref, ref_lr, ref_svc) = search(TunedSearchCV), search(GridSearchCV)
+    assert (lr.C, svc.C) == (ref_lr.C, ref_svc.C) == (1.0, 1.0)
+    assert not hasattr(lr, "coef_") and not hasattr(svc, "support_")  # neither fitted in place
+    best = ours.best_estimator_.named_steps["clf"]
+    assert best is not lr and best is not svc and best.C == ours.best_params_["clf__C"]
+    assert ours.best_index_ == ref.best_index_ and ours.best_params_["clf__C"] == ref.best_params_["clf__C"]
+    assert [p["clf"] for p in ours.cv_results_["params"]] == [lr, lr, svc, svc]  # the user's own, unchanged
+    assert [p["clf"].C for p in ref.cv_results_["params"]] == [p["clf"].C for p in ours.cv_results_["params"]]
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])

@@ -85,7 +85,9 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
     batches = [[split] for split in s.splits] if one_by_one else [s.splits]
     i = 0
     for batch in batches:
-        est = clone(s.estimator).set_params(**params)
+        # the values cloned, as scikit-learn's _fit_and_score does: an estimator among them (a pipeline step
+        # searched) is the user's own object, which set_params("clf__C") would otherwise change in place
+        est = clone(s.estimator).set_params(**clone(params, safe=False))
         try:
             r = cross_validate(est, s.X, s.y, groups=s.groups, cv=batch, scoring=s.scorer, params=s.fit_params,
                                error_score="raise", return_train_score=s.return_train_score,
@@ -603,7 +605,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.best_score_ = float(self.cv_results_[f"mean_test_{refit_metric}"][self.best_index_])
             self.best_params_ = self.cv_results_["params"][self.best_index_]
         if self.refit:
-            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
+            # cloned values (as GridSearchCV): best_params_ keeps the user's own objects, unfitted and unchanged
+            self.best_estimator_ = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
             started = time.perf_counter()
             self.best_estimator_.fit(X, y, **fit_params)
             self.refit_time_ = time.perf_counter() - started
