@@ -674,3 +674,27 @@ def test_estimators_in_the_grids_are_cloned_before_set_params_as_gridsearchcv() 
     assert [p["clf"] for p in ours.cv_results_["params"]] == [lr, lr, svc, svc]  # the user's own, unchanged
     assert [p["clf"].C for p in ref.cv_results_["params"]] == [p["clf"].C for p in ours.cv_results_["params"]]
     np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+
+
+def _score_in_a_dict(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score
+
+    return {"score": float(accuracy_score(y, estimator.predict(X)))}
+
+
+def test_score_of_a_scoring_callable_returning_a_score_dict_is_its_score() -> None:
+    """score() did float(dict): a TypeError, in cross_val_score of the search too."""
+    from sklearn.model_selection import cross_val_score
+
+    grid = {"C": [0.01, 1.0]}
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict).fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict,
+                       refit="score").fit(X, y)  # a dict is several metrics to GridSearchCV: refit names "score"
+    assert not ours.multimetric_ and ours.best_params_ == ref.best_params_
+    assert isinstance(ours.score(X, y), float) and ours.score(X, y) == pytest.approx(ref.score(X, y))
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    mine = cross_val_score(TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict),
+                           X, y, cv=cv)
+    theirs = cross_val_score(GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict,
+                                          refit="score"), X, y, cv=cv)
+    np.testing.assert_allclose(mine, theirs)

@@ -721,7 +721,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """The ``scoring`` of the refit best estimator on (X, y); with several metrics, the ``refit`` one."""
         self._check_refit("score")
         if not self.multimetric_:
-            return float(self.scorer_(self.best_estimator_, X, y, **params))
+            score = self.scorer_(self.best_estimator_, X, y, **params)
+            # a callable returning {"score": v} is one metric, "score" (see fit), and scores v
+            return float(score["score"] if isinstance(score, Mapping) else score)
         if callable(self.refit):
             raise TypeError("score needs refit to name one of the metrics of scoring; refit is a callable")
         if isinstance(self.scorer_, Mapping):
