@@ -698,3 +698,19 @@ def test_score_of_a_scoring_callable_returning_a_score_dict_is_its_score() -> No
     theirs = cross_val_score(GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict,
                                           refit="score"), X, y, cv=cv)
     np.testing.assert_allclose(mine, theirs)
+
+
+def test_an_empty_grid_in_a_list_is_the_estimators_defaults_as_one_candidate_as_gridsearchcv() -> None:
+    """[{}, {...}] was refused ("must be a non-empty mapping"); GridSearchCV takes {} as one candidate, no
+    parameters set."""
+    grid: list[dict[str, Any]] = [{}, {"C": [0.01, 10.0]}]
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=grid, cv=3).fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=grid, cv=3).fit(X, y)
+    assert ours.cv_results_["params"] == ref.cv_results_["params"] == [{}, {"C": 0.01}, {"C": 10.0}]
+    np.testing.assert_array_equal(ours.cv_results_["param_C"].mask, ref.cv_results_["param_C"].mask)
+    assert ours.cv_results_["param_C"].mask.tolist() == [True, False, False]
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+    assert ours.best_params_ == ref.best_params_ and ours.best_index_ == ref.best_index_
+    drawn = TunedSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=[{}, {"C": loguniform(1e-2, 1e2)}],
+                          n_iter=6, strategy="random", random_state=0, cv=3).fit(X, y)
+    assert all(p == {} or set(p) == {"C"} for p in drawn.cv_results_["params"])
