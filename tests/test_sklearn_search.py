@@ -653,3 +653,64 @@ def test_a_dict_of_names_make_scorers_and_plain_callables_matches_gridsearchcv()
     assert ours.best_score_ == pytest.approx(ref.best_score_) and ours.score(X, y) == pytest.approx(ref.score(X, y))
     single = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [1.0]}, cv=3, scoring=plain).fit(X, y)
     assert not single.multimetric_ and single.best_score_ == pytest.approx(single.cv_results_["mean_test_score"][0])
+
+
+def test_estimators_in_the_grids_are_cloned_before_set_params_as_gridsearchcv() -> None:
+    """The user's estimators inside the grids were set_params'd in place (left with the last C tried), and
+    best_estimator_ was one of them, fitted in place; GridSearchCV clones parameter values first."""
+    from sklearn.pipeline import Pipeline
+
+    def search(cls: Any) -> tuple[Any, Any, Any]:
+        lr, svc = LogisticRegression(max_iter=1000), SVC()
+        grid = [{"clf": [lr], "clf__C": [1.0, 0.01]}, {"clf": [svc], "clf__C": [1.0, 100.0]}]
+        return cls(Pipeline([("clf", lr)]), param_grid=grid, cv=3).fit(X, y), lr, svc
+
+    (ours, lr, svc), (ref, ref_lr, ref_svc) = search(TunedSearchCV), search(GridSearchCV)
+    assert (lr.C, svc.C) == (ref_lr.C, ref_svc.C) == (1.0, 1.0)
+    assert not hasattr(lr, "coef_") and not hasattr(svc, "support_")  # neither fitted in place
+    best = ours.best_estimator_.named_steps["clf"]
+    assert best is not lr and best is not svc and best.C == ours.best_params_["clf__C"]
+    assert ours.best_index_ == ref.best_index_ and ours.best_params_["clf__C"] == ref.best_params_["clf__C"]
+    assert [p["clf"] for p in ours.cv_results_["params"]] == [lr, lr, svc, svc]  # the user's own, unchanged
+    assert [p["clf"].C for p in ref.cv_results_["params"]] == [p["clf"].C for p in ours.cv_results_["params"]]
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+
+
+def _score_in_a_dict(estimator: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score
+
+    return {"score": float(accuracy_score(y, estimator.predict(X)))}
+
+
+def test_score_of_a_scoring_callable_returning_a_score_dict_is_its_score() -> None:
+    """score() did float(dict): a TypeError, in cross_val_score of the search too."""
+    from sklearn.model_selection import cross_val_score
+
+    grid = {"C": [0.01, 1.0]}
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict).fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict,
+                       refit="score").fit(X, y)  # a dict is several metrics to GridSearchCV: refit names "score"
+    assert not ours.multimetric_ and ours.best_params_ == ref.best_params_
+    assert isinstance(ours.score(X, y), float) and ours.score(X, y) == pytest.approx(ref.score(X, y))
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    mine = cross_val_score(TunedSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict),
+                           X, y, cv=cv)
+    theirs = cross_val_score(GridSearchCV(LogisticRegression(max_iter=1000), grid, cv=3, scoring=_score_in_a_dict,
+                                          refit="score"), X, y, cv=cv)
+    np.testing.assert_allclose(mine, theirs)
+
+
+def test_an_empty_grid_in_a_list_is_the_estimators_defaults_as_one_candidate_as_gridsearchcv() -> None:
+    """[{}, {...}] was refused ("must be a non-empty mapping"); GridSearchCV takes {} as one candidate, no
+    parameters set."""
+    grid: list[dict[str, Any]] = [{}, {"C": [0.01, 10.0]}]
+    ours = TunedSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=grid, cv=3).fit(X, y)
+    ref = GridSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=grid, cv=3).fit(X, y)
+    assert ours.cv_results_["params"] == ref.cv_results_["params"] == [{}, {"C": 0.01}, {"C": 10.0}]
+    np.testing.assert_array_equal(ours.cv_results_["param_C"].mask, ref.cv_results_["param_C"].mask)
+    assert ours.cv_results_["param_C"].mask.tolist() == [True, False, False]
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], ref.cv_results_["mean_test_score"])
+    assert ours.best_params_ == ref.best_params_ and ours.best_index_ == ref.best_index_
+    drawn = TunedSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=[{}, {"C": loguniform(1e-2, 1e2)}],
+                          n_iter=6, strategy="random", random_state=0, cv=3).fit(X, y)
+    assert all(p == {} or set(p) == {"C"} for p in drawn.cv_results_["params"])

@@ -85,7 +85,9 @@ def _objective(config: dict[str, ParamValue], trial: Any) -> dict[str, float]:
     batches = [[split] for split in s.splits] if one_by_one else [s.splits]
     i = 0
     for batch in batches:
-        est = clone(s.estimator).set_params(**params)
+        # the values cloned, as scikit-learn's _fit_and_score does: an estimator among them (a pipeline step
+        # searched) is the user's own object, which set_params("clf__C") would otherwise change in place
+        est = clone(s.estimator).set_params(**clone(params, safe=False))
         try:
             r = cross_validate(est, s.X, s.y, groups=s.groups, cv=batch, scoring=s.scorer, params=s.fit_params,
                                error_score="raise", return_train_score=s.return_train_score,
@@ -281,7 +283,10 @@ def _space_of(given: Any, argument: str) -> _Space:
             raise ValueError(f"{argument}: the list of grids is empty; give a mapping name -> values, or a list of "
                              "them")
         if len(given) > 1:
-            grids = [(f"{argument}[{i}]", *_one_grid(grid, f"{argument}[{i}]")) for i, grid in enumerate(given)]
+            # an empty grid among several is one candidate, the estimator as given (GridSearchCV's {}): the hidden
+            # grid choice picks it, and no parameter is active there
+            grids = [(f"{argument}[{i}]", *_one_grid(grid, f"{argument}[{i}]", empty=True))
+                     for i, grid in enumerate(given)]
             return _several(grids, argument)
         given = given[0]
     domains, decoders = _one_grid(given, argument)
@@ -337,9 +342,10 @@ def _same_domain(a: _Domain, a_values: list[Any] | None, b: _Domain, b_values: l
     return len(a_values) == len(b_values) and all(v is w for v, w in zip(a_values, b_values, strict=True))
 
 
-def _one_grid(grid: Any, where: str) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
-    """(domains, decoders) of one mapping name -> values / distribution / domain; ``where`` names it in errors."""
-    if not isinstance(grid, Mapping) or not grid:
+def _one_grid(grid: Any, where: str, empty: bool = False) -> tuple[dict[str, _Domain], dict[str, list[Any]]]:
+    """(domains, decoders) of one mapping name -> values / distribution / domain; ``where`` names it in errors.
+    ``empty``: an empty mapping is allowed (one grid of several: the estimator's defaults as one candidate)."""
+    if not isinstance(grid, Mapping) or not (grid or empty):
         raise ValueError(f"{where} must be a non-empty mapping of name -> values; got {grid!r}")
     domains: dict[str, _Domain] = {}
     decoders: dict[str, list[Any]] = {}
@@ -415,7 +421,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             list of such grids, as GridSearchCV and RandomizedSearchCV take: every configuration is a point of one
             of them (a hidden categorical ``__grid`` in the experiment's records picks the grid; a parameter that
             grids give different values is recorded as ``C``, ``C@grid1``, ...), and ``cv_results_`` masks
-            ``param_<name>`` where the configuration's grid has no ``name``, as scikit-learn does.
+            ``param_<name>`` where the configuration's grid has no ``name``, as scikit-learn does. An empty grid
+            ``{}`` in the list is one candidate, the estimator as given (its ``params`` ``{}``), as in GridSearchCV.
         param_grid: GridSearchCV's name for the same argument: give one of the two. What is searched, and how,
             follows from the values, ``n_iter`` and ``strategy`` alike under either name.
         n_iter: trials to run (a grid strategy stops earlier when its grid is exhausted). None (the default): the
@@ -603,7 +610,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.best_score_ = float(self.cv_results_[f"mean_test_{refit_metric}"][self.best_index_])
             self.best_params_ = self.cv_results_["params"][self.best_index_]
         if self.refit:
-            self.best_estimator_ = clone(self.estimator).set_params(**self.best_params_)
+            # cloned values (as GridSearchCV): best_params_ keeps the user's own objects, unfitted and unchanged
+            self.best_estimator_ = clone(self.estimator).set_params(**clone(self.best_params_, safe=False))
             started = time.perf_counter()
             self.best_estimator_.fit(X, y, **fit_params)
             self.refit_time_ = time.perf_counter() - started
@@ -718,7 +726,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         """The ``scoring`` of the refit best estimator on (X, y); with several metrics, the ``refit`` one."""
         self._check_refit("score")
         if not self.multimetric_:
-            return float(self.scorer_(self.best_estimator_, X, y, **params))
+            score = self.scorer_(self.best_estimator_, X, y, **params)
+            # a callable returning {"score": v} is one metric, "score" (see fit), and scores v
+            return float(score["score"] if isinstance(score, Mapping) else score)
         if callable(self.refit):
             raise TypeError("score needs refit to name one of the metrics of scoring; refit is a callable")
         if isinstance(self.scorer_, Mapping):
