@@ -453,7 +453,7 @@ class Runner:
     def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:
         """The holdout score of the best configuration (refit on every development row) and, if asked, the nested
         estimate. Recorded beside the experiment, never told to the strategy: the search never sees the holdout."""
-        from tunesmith.tasks import after_run_estimates, library_warnings
+        from tunesmith.tasks import after_run_estimates
 
         task, spec = self.spec.task, self.spec
         assert task is not None
@@ -462,8 +462,8 @@ class Runner:
                                             spec.prices())
         for warning in said:
             self.listener.warning(f"while refitting for the holdout / nested estimate: {warning}")
-        if results:  # an undefined (NaN) holdout score keeps the warnings that say why
-            self.store.set_attributes(self.experiment.id, library_warnings.explained(results, said), self.clock.now())
+        if results:
+            self.store.set_attributes(self.experiment.id, results, self.clock.now())
 
     def _shutdown(self, stop_reason: str, error: BaseException | None) -> None:
         """Give running trials the grace period (unless told to hurry), interrupt the rest, record the status."""

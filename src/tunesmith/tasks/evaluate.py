@@ -291,16 +291,19 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
     process) and, when ``prices`` price CPU time and nothing else, its ``cost``: outer folds times
     ``nested.trials`` cross-validated fits can cost as much as the run.
     """
-    from tunesmith.tasks.library_warnings import captured
+    from tunesmith.tasks.library_warnings import captured, explained
     from tunesmith.tasks.nested import nested_estimate
 
     results: dict[str, Any] = {}
+    held: list[str] = []  # the holdout refit's own warnings: an undefined (NaN) score keeps them, as why
     with captured() as said:
         picked = selection.pick(trials)
         if task.holdout is not None and picked is not None:
             best = picked.trial
-            results["holdout"] = {"trial": best.number, "params": dict(best.params),
-                                  **holdout_report(task, dict(best.params), best.seed, base_dir)}
+            with captured() as held:  # apart from the nested fits' (one capture blamed theirs on the holdout)
+                results["holdout"] = {"trial": best.number, "params": dict(best.params),
+                                      **holdout_report(task, dict(best.params), best.seed, base_dir)}
+            results = explained(results, held)
         if task.nested is not None:
             started, started_cpu = time.monotonic(), _cpu_s()
             try:
@@ -312,6 +315,7 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
                 # lost, not the holdout beside it nor the run, whose trials all ended (Ctrl-C is no Exception)
                 results["nested"] = {"unavailable": f"{type(e).__name__}: {e}"}
             results["nested"].update(_what_it_took(time.monotonic() - started, _cpu_s() - started_cpu, prices))
+    said[:0] = held  # the run says the holdout refit's warnings too, first
     if "unavailable" in results.get("nested", {}):
         said.append(f"no nested estimate: {results['nested']['unavailable']}")
     return results, said
