@@ -473,6 +473,23 @@ def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogu
     assert _files(project.root) == before
 
 
+# single-spec `validate` (the common form) says its error unprefixed: the catalogue's one run over every spec prefixes
+# each line with its file, so a few cases of different kinds keep a validate of their own (each a ~0.6 s subprocess)
+SINGLE_SPEC_CASES = ["yaml-syntax", "unknown-top-level-key", "low-not-below-high", "trial-module-misspelt",
+                     "trial-module-imports-a-missing-package"]
+
+
+@pytest.mark.parametrize("name", SINGLE_SPEC_CASES)
+def test_validate_of_one_bad_spec_says_its_message_unprefixed_and_exits_2(project, name):
+    case = CATALOGUE[name]
+    spec = case.write(project)
+    assert not _relative(spec)  # those have their own validate in the catalogue test already
+    before = _files(project.root)
+    _assert_input_error(project.cli("validate", spec), case.message(project))
+    assert not project.db.exists()
+    assert _files(project.root) == before
+
+
 def _assert_validated_as_one_of_several(validated: CatalogueValidated, name: str) -> None:
     """Case ``name``'s line in the catalogue's one validate: exactly `error: ITS SPEC: ITS MESSAGE`, the one line at
     its place among one line per spec, exit 2, nothing on stdout, no traceback; its folder as it was before."""
