@@ -481,6 +481,23 @@ def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogu
     assert _files(project.root) == before
 
 
+# single-spec `validate` (the common form) says its error unprefixed: the catalogue's one run over every spec prefixes
+# each line with its file, so a few cases of different kinds keep a validate of their own (each a ~0.6 s subprocess)
+SINGLE_SPEC_CASES = ["yaml-syntax", "unknown-top-level-key", "low-not-below-high", "trial-module-misspelt",
+                     "trial-module-imports-a-missing-package"]
+
+
+@pytest.mark.parametrize("name", SINGLE_SPEC_CASES)
+def test_validate_of_one_bad_spec_says_its_message_unprefixed_and_exits_2(project, name):
+    case = CATALOGUE[name]
+    spec = case.write(project)
+    assert not _relative(spec)  # those have their own validate in the catalogue test already
+    before = _files(project.root)
+    _assert_input_error(project.cli("validate", spec), case.message(project))
+    assert not project.db.exists()
+    assert _files(project.root) == before
+
+
 def _assert_validated_as_one_of_several(validated: CatalogueValidated, name: str) -> None:
     """Case ``name``'s line in the catalogue's one validate: exactly `error: ITS SPEC: ITS MESSAGE`, the one line at
     its place among one line per spec, exit 2, nothing on stdout, no traceback; its folder as it was before."""
@@ -611,6 +628,57 @@ def test_validate_checks_each_of_several_specs_as_if_alone(project):
     assert proc.stderr.splitlines() == [
         f"error: two/exp.yaml: trial.function: cannot import 'train': No module named 'train' (searched the spec's "
         f"folder {project.root.resolve() / 'two'} and the Python path)"], proc.stderr
+
+
+def _python_path(*first: str) -> dict[str, str]:
+    """The environment's PYTHONPATH with ``first`` ahead of it (the worktree's own source stays on it)."""
+    return {"PYTHONPATH": os.pathsep.join([*first, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def test_validate_of_several_keeps_installed_packages_that_cannot_load_twice(project):
+    """A spec whose folder holds the Python environment (uv's in-project .venv, an env under ~): the packages its
+    trial code imports stayed unloaded after it was checked, and numpy refuses a second load in one process, so
+    the next spec importing numpy was bad input (`cannot load module more than once per process`), though valid
+    alone. `guarded` stands in for numpy: it raises on a second import in one process."""
+    site = project.write("proj/.venv/lib/python3.11/site-packages/guarded/__init__.py", """
+        import sys
+        if getattr(sys, "_guarded_loaded", False):
+            raise ImportError("cannot load module more than once per process")
+        sys._guarded_loaded = True
+    """).parent.parent
+    for spec, folder in (("a", "proj"), ("c", "proj/models")):
+        project.write(f"{folder}/train.py", "import guarded\n" + MYMODULE.replace('config["C"]', 'config["x"]'))
+        project.write_spec(project.spec(name=spec, trial={"function": "train:objective"}), f"{folder}/{spec}.yaml")
+    proc = project.cli("validate", "proj/a.yaml", "proj/models/c.yaml", env=_python_path(str(site)))
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="proj/a.yaml", name="a"),
+                                        VALID_LINE.format(path="proj/models/c.yaml", name="c")]
+
+
+@pytest.mark.parametrize("python_path", [False, True], ids=["plain", "pythonpath-dot"])
+@pytest.mark.parametrize("has_build", [True, False], ids=["own-helpers-fit", "own-helpers-lack-build"])
+def test_validate_of_several_imports_each_specs_own_helpers(project, python_path, has_build):
+    """Each folder's train.py imports its own helpers.py: the one of the spec checked first (the folder tunesmith
+    runs in, already on the Python path under `python -m` or `PYTHONPATH=.`) stood in for the second spec's, which
+    was bad input (`cannot import name 'build' from 'helpers'`, naming the other folder's file) though valid alone.
+    Where the second spec's own helpers.py lacks `build`, that is the error, naming its file."""
+    project.write("helpers.py", "SCALE = 1.0\n")
+    project.write("train.py", "import helpers\n\ndef objective(config, trial):\n    return helpers.SCALE\n")
+    project.write("sub/helpers.py", "def build():\n    return 1.0\n" if has_build else "SCALE = 2.0\n")
+    project.write("sub/train.py", "from helpers import build\n\ndef objective(config, trial):\n    return build()\n")
+    for folder, name in (("", "exp"), ("sub/", "sub")):
+        project.write_spec(project.spec(name=name, trial={"function": "train:objective"}), f"{folder}exp.yaml")
+    proc = project.cli("validate", "exp.yaml", "sub/exp.yaml", env=_python_path(".") if python_path else None)
+    assert proc.stdout.splitlines()[:1] == [VALID_LINE.format(path="exp.yaml", name="exp")], proc.stderr
+    if has_build:
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+        assert proc.stdout.splitlines()[1:] == [VALID_LINE.format(path="sub/exp.yaml", name="sub")]
+    else:
+        sub = project.root.resolve() / "sub"
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"error: sub/exp.yaml: trial.function: importing '{sub / 'train.py'}' raised ImportError: cannot import "
+            f"name 'build' from 'helpers' ({sub / 'helpers.py'})"], proc.stderr
 
 
 @pytest.mark.parametrize(("failures", "code"), [

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import site
 import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,19 +35,64 @@ def check_spec(path: str) -> Plan:
 
 
 @contextmanager
-def own_import_path() -> Iterator[None]:
-    """Check one spec of several as if alone: the folders its check put on the Python path (the spec's own, where
-    its trial code is imported from) are taken off again, with the modules imported from them. Otherwise a spec
-    naming `train:objective` with no train.py beside it was valid when checked after one whose folder has one, and
-    a folder's helpers.py stood in for another's. Modules imported from anywhere else (installed packages) stay."""
+def own_import_path(spec_path: str) -> Iterator[None]:
+    """Check the spec at ``spec_path``, one of several, as if alone: the Python path is put back as it was, and the
+    modules its check imported from its own folder are unloaded. Otherwise a spec naming `train:objective` with no
+    train.py beside it was valid when checked after one whose folder has one, and a folder's helpers.py stood in for
+    the next spec's own (also where the folder was already on the path: `python -m`, `PYTHONPATH=.`).
+
+    Only what lies directly in the spec's folder goes (see :func:`_unloaded`): a module whose file is there, a
+    package whose directory is there, with its submodules. The folder may hold the Python environment (uv's
+    `.venv`, an env under ~), and an installed package cannot always be loaded twice in one process (numpy refuses),
+    so nothing under an installed-packages or standard-library folder goes, wherever it lies, nor tunesmith."""
     path_before = list(sys.path)
     modules_before = set(sys.modules)
     try:
         yield
     finally:
-        added = [Path(p).resolve() for p in sys.path if p and p not in path_before]
+        # the spec's folder, and any its check put on the path: its `base_dir:` when the spec names another
+        folders = {Path(spec_path).resolve().parent} | {Path(p).resolve() for p in sys.path
+                                                         if p and p not in path_before}
         sys.path[:] = path_before
-        for name in set(sys.modules) - modules_before:
-            file = getattr(sys.modules.get(name), "__file__", None)
-            if file and any(Path(file).resolve().is_relative_to(folder) for folder in added):
-                del sys.modules[name]
+        for name in _unloaded(set(sys.modules) - modules_before, folders):
+            del sys.modules[name]
+
+
+def _unloaded(new: set[str], folders: set[Path]) -> list[str]:
+    """Of the ``new`` modules, those to unload: each whose top-level module or package lies directly in one of
+    ``folders``, where it is new too (one imported before stays, with what it imported since). Never one with
+    compiled code (the library stays loaded, and some refuse a second load), nor one installed or tunesmith's."""
+    kept = _installed_folders()
+    tops = {name.partition(".")[0] for name in new}
+    going = {top for top in tops if top in new and _lies_in(sys.modules.get(top), folders, kept)}
+    under = [name for name in new if name.partition(".")[0] in going]
+    compiled = {name.partition(".")[0] for name in under if _is_compiled(sys.modules.get(name))}
+    return [name for name in under if name.partition(".")[0] not in compiled]
+
+
+def _lies_in(module: object, folders: set[Path], kept: list[Path]) -> bool:
+    """Whether ``module`` (top-level) lies directly in one of ``folders``: a module's file, a package's directory
+    (a namespace package's every one); never one under a folder of ``kept``, nor tunesmith itself."""
+    if module is None or getattr(module, "__name__", "") == "tunesmith":
+        return False
+    package_dirs = getattr(module, "__path__", None)
+    file = getattr(module, "__file__", None)
+    places = [Path(d) for d in package_dirs] if package_dirs is not None else [Path(file)] if file else []
+    if not places:
+        return False  # built in, or made in memory: nothing in a folder
+    resolved = [place.resolve() for place in places]
+    return (all(place.parent in folders for place in resolved)
+            and not any(place.is_relative_to(folder) for place in resolved for folder in kept))
+
+
+def _is_compiled(module: object) -> bool:
+    file = getattr(module, "__file__", None)
+    return bool(file) and str(file).endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def _installed_folders() -> list[Path]:
+    """Where installed packages and the standard library lie: the interpreter's, its site-packages, the user's."""
+    paths = sysconfig.get_paths()
+    found = [paths.get(key) for key in ("purelib", "platlib", "stdlib", "platstdlib")]
+    found += [*site.getsitepackages(), site.getusersitepackages()]
+    return [Path(p).resolve() for p in found if p]
