@@ -1,7 +1,8 @@
 """A store whose database server does not answer (a closed port: a server restarting, a network outage) is a
 passing failure, exit 75 (sysexits' EX_TEMPFAIL: "retry later"), as a lost Ray cluster is, for every command that
-opens a store; what retrying would not fix (no such database, a host name that does not resolve) stays bad input,
-exit 2. Each case through the real CLI in a subprocess, against a real closed port or a real PostgreSQL server."""
+opens a store, and so is a name server that does not answer now; what retrying would not fix (no such database, a
+host name that does not exist) stays bad input, exit 2. Each case through the real CLI in a subprocess, against a real
+closed port or a real PostgreSQL server, but a resolver's wording, given to `opening_error` as the driver says it."""
 
 from __future__ import annotations
 
@@ -156,8 +157,8 @@ def test_a_database_that_does_not_exist_on_a_running_server_is_still_bad_input(p
 
 
 def test_a_host_name_that_does_not_resolve_is_still_bad_input(project):
-    """A misspelt host is the usual cause (.invalid never resolves: RFC 2606); a DNS server that is down is rarer,
-    and a retry loop would hide the typo for as long as it retries."""
+    """A misspelt host is the usual cause (.invalid never resolves: RFC 2606): the resolver says no such name, and a
+    retry loop would hide the typo for as long as it retries (a name server not answering is exit 75, below)."""
     pytest.importorskip("psycopg")
     given = "postgresql://postgres@tunesmith-no-such-host.invalid:5432/tunesmith"
     proc = project.cli("ls", "--storage", given)
@@ -281,3 +282,62 @@ def test_a_server_that_never_answers_gives_up_after_the_connect_timeout_and_exit
     message = _unavailable_line(proc)
     assert f"no database server answers at 127.0.0.1:{port}" in message and "retrying later" in message, message
     assert CONNECT_TIMEOUT_S <= took < CONNECT_TIMEOUT_S + 15, took
+
+
+# -- a name server that does not answer now is passing; a name that does not exist is not --------------------
+
+
+def _opening_error(driver_message: str):  # type: ignore[no-untyped-def]
+    """What opening a store raises for a real OperationalError carrying ``driver_message`` (a resolver's EAI_AGAIN
+    cannot be produced here: it needs a name server that fails to answer)."""
+    psycopg = pytest.importorskip("psycopg")
+    from sqlalchemy.exc import OperationalError
+
+    from tunesmith.storage.opening import opening_error
+
+    given = "postgresql://postgres@db.internal:5432/tunesmith"
+    error = OperationalError("connect", None, psycopg.OperationalError(driver_message))
+    return given, opening_error(error, make_url(given), given, "--storage")
+
+
+# EAI_AGAIN as each resolver words it, after psycopg's preamble (it resolves the host itself) or libpq's
+TRANSIENT_DNS = [
+    "failed to resolve host 'db.internal': [Errno -3] Temporary failure in name resolution",  # glibc
+    'could not translate host name "db.internal" to address: Temporary failure in name resolution',  # glibc, libpq
+    "failed to resolve host 'db.internal': [Errno -3] Try again",  # musl (Alpine images)
+    'could not translate host name "db.internal" to address: Try again',  # musl, libpq
+    "failed to resolve host 'db.internal': [Errno 2] temporary failure in name resolution",  # macOS
+    "failed to resolve host 'db.internal': [Errno 11002] getaddrinfo failed",  # Windows' WSATRY_AGAIN
+    'could not translate host name "db.internal" to address: This is usually a temporary error during hostname '
+    "resolution and means that the local server did not receive a response from an authoritative server.",  # Windows
+]
+
+
+@pytest.mark.parametrize("driver_message", TRANSIENT_DNS)
+def test_a_name_server_that_does_not_answer_now_is_store_unavailable_exit_75(driver_message):
+    """"Temporary failure in name resolution" was an unknown host, exit 2: a CoreDNS restart at cycle time ended a
+    week-long `watch` for good, and no scheduler retries exit 2."""
+    from tunesmith.errors import StoreUnavailable, UserInputError
+
+    given, error = _opening_error(driver_message)
+    assert isinstance(error, StoreUnavailable) and not isinstance(error, UserInputError), error
+    assert str(error).startswith(f"--storage: {given}: the host 'db.internal' could not be looked up now ("), error
+    assert str(error).endswith("worth retrying later (a name server restarting, a network outage); if it persists, "
+                               "check the host name in the URL and this machine's name servers"), error
+
+
+@pytest.mark.parametrize("driver_message", [
+    "failed to resolve host 'db.internal': [Errno -2] Name or service not known",
+    'could not translate host name "db.internal" to address: Name or service not known',
+    "failed to resolve host 'db.internal': [Errno -2] Name does not resolve",  # musl
+    "failed to resolve host 'db.internal': [Errno 8] nodename nor servname provided, or not known",  # macOS
+    "failed to resolve host 'db.internal': [Errno 11001] getaddrinfo failed",  # Windows' WSAHOST_NOT_FOUND
+    "failed to resolve host 'db.internal': [Errno -5] No address associated with hostname",
+    "failed to resolve host 'db.internal': [Errno -4] Non-recoverable failure in name resolution",
+])
+def test_a_name_that_does_not_resolve_stays_bad_input(driver_message):
+    from tunesmith.errors import StorageConfigError
+
+    given, error = _opening_error(driver_message)
+    assert isinstance(error, StorageConfigError), error
+    assert str(error) == f"--storage: {given}: the host 'db.internal' is not known; check the host name in the URL"
