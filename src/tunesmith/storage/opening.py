@@ -212,8 +212,8 @@ _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> StorageError:
     """The error to raise for ``e``, met opening the database at ``url`` (``shown``: as the user gave it, no
     password): a StorageConfigError when the URL does not name a database this user can reach, StoreUnavailable when
-    no server answers at its host and port (or no name server answers for its host), or one answers but takes no connection now (all its slots taken,
-    starting up, shutting down)."""
+    no server answers at its host and port (or no name server answers for its host), or one answers but takes no
+    connection now (all its slots taken, starting up, shutting down)."""
     reason = str(getattr(e, "orig", None) or e).strip()
     first = reason.splitlines()[0] if reason else type(e).__name__
     host, port, user = url.host or "localhost", url.port or 5432, url.username or "postgres"
