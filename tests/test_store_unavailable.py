@@ -99,7 +99,8 @@ def test_cycle_and_watch_json_say_unavailable_with_exit_code_75(project, closed,
         assert len(proc.stdout.splitlines()) == 1, proc.stdout
     report = json.loads(proc.stdout)
     assert report == {"root": None, "checked": None, "champion": None, "champion_from": None,
-                      "outcome": "unavailable", "exit_code": 75, "steps": [], "target": "bc.yaml", "error": message}
+                      "outcome": "unavailable", "exit_code": 75, "steps": [], "target": "bc.yaml", "error": message,
+                      "stopped_by": None}
     if command == "cycle":
         assert json.loads((project.root / "cycle.json").read_text()) == report
     assert not (project.root / ".tunesmith").exists()  # nothing tuned
@@ -341,3 +342,69 @@ def test_a_name_that_does_not_resolve_stays_bad_input(driver_message):
     given, error = _opening_error(driver_message)
     assert isinstance(error, StorageConfigError), error
     assert str(error) == f"--storage: {given}: the host 'db.internal' is not known; check the host name in the URL"
+
+
+# -- an `unavailable` cycle's report: one shape, and what watch says next -------------------------------------
+
+FAKE_CYCLES = '''
+import sys
+from tunesmith import cli, cycle
+from tunesmith.errors import StoreUnavailable
+
+down, done = {int(n) for n in sys.argv[1].split(",")}, []
+
+
+def run_cycle(store, target, data, **options):  # cycles numbered from 1; those in `down` find no server
+    done.append(target)
+    if len(done) in down:
+        raise StoreUnavailable(f"--storage: postgresql://db/x: no database server answers at db:5432 (cycle {len(done)})")
+    return cycle.CycleReport("bc", "bc", "bc", cycle.CycleOutcome.NO_DRIFT,
+                             (cycle.CycleStep("drift", cycle.StepStatus.DONE, "no drift"),))
+
+
+class Store:
+    def release_connections(self):
+        pass
+
+
+cycle._target_store = lambda storage, target: (Store(), None)
+cycle.run_cycle = run_cycle
+cli.main(sys.argv[2:])
+'''
+
+
+def _fake_cycles(tmp_path: Path, down: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, its cycles a fake whose cycles numbered in ``down`` (e.g. "2,3") raise StoreUnavailable."""
+    import os
+    import sys
+
+    return subprocess.run([sys.executable, "-c", FAKE_CYCLES, down, *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_an_unavailable_cycle_has_one_json_shape_at_the_first_cycle_in_cycle_and_at_a_later_watch_cycle(tmp_path):
+    """At the first cycle (and in `cycle`) the object had `target` and no `stopped_by`; at a later watch cycle,
+    `stopped_by` and no `target`: a parser written against one broke on the other."""
+    first = _fake_cycles(tmp_path, "1", "cycle", "bc.yaml", "--data", "d.csv", "--json")
+    at_first_watch = _fake_cycles(tmp_path, "1", "watch", "bc.yaml", "--data", "d.csv", "--json")
+    later = _fake_cycles(tmp_path, "2", "watch", "bc.yaml", "--data", "d.csv", "--json", "--cycles", "2",
+                         "--every", "1s")
+    assert first.returncode == at_first_watch.returncode == later.returncode == 75, (first, at_first_watch, later)
+    reports = [json.loads(first.stdout), json.loads(at_first_watch.stdout), json.loads(later.stdout.splitlines()[1])]
+    keys = ["root", "checked", "champion", "champion_from", "outcome", "exit_code", "steps", "target", "error",
+            "stopped_by"]
+    for report in reports:
+        assert sorted(report) == sorted(keys), report
+        assert report["outcome"] == "unavailable" and report["exit_code"] == 75 and report["steps"] == [], report
+        assert report["target"] == "bc.yaml" and report["stopped_by"] is None and report["checked"] is None, report
+    assert [r["root"] for r in reports] == [None, None, "bc"]  # a later cycle knows the lineage it watches
+
+
+@pytest.mark.parametrize(("down", "cycles", "goes_on"), [("2", "2", False), ("2", "3", True)])
+def test_watch_says_the_next_cycle_tries_again_only_when_one_follows(tmp_path, down, cycles, goes_on):
+    """With --cycles N an unavailable last cycle said "watch goes on: the next cycle tries again", then exited 75."""
+    proc = _fake_cycles(tmp_path, down, "watch", "bc", "--data", "d.csv", "--cycles", cycles, "--every", "1s")
+    assert proc.returncode == (0 if goes_on else 75), proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert line.startswith("error: --storage: postgresql://db/x: no database server answers at db:5432 (cycle 2)")
+    assert ("watch goes on: the next cycle tries again (--every 1s)" in line) is goes_on, line
