@@ -408,3 +408,24 @@ def test_watch_says_the_next_cycle_tries_again_only_when_one_follows(tmp_path, d
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert line.startswith("error: --storage: postgresql://db/x: no database server answers at db:5432 (cycle 2)")
     assert ("watch goes on: the next cycle tries again (--every 1s)" in line) is goes_on, line
+
+
+@pytest.mark.parametrize("set_by", ["url", "PGCONNECT_TIMEOUT"])
+def test_a_connect_timeout_the_user_sets_replaces_the_default(project, set_by):
+    """?connect_timeout=2 in the URL, or PGCONNECT_TIMEOUT=2: exit 75 after about 2 s, not CONNECT_TIMEOUT_S."""
+    import time
+
+    from tunesmith.storage.opening import CONNECT_TIMEOUT_S
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as mute:  # takes the connection, never answers
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        given = f"postgresql://postgres@127.0.0.1:{port}/tunesmith" + ("?connect_timeout=2" if set_by == "url" else "")
+        env = {"PGCONNECT_TIMEOUT": "2"} if set_by == "PGCONNECT_TIMEOUT" else {}
+        started = time.monotonic()
+        proc = project.cli("ls", "--storage", given, env=env, timeout=60)
+        took = time.monotonic() - started
+    assert f"no database server answers at 127.0.0.1:{port}" in _unavailable_line(proc)
+    assert 2 <= took < CONNECT_TIMEOUT_S - 3, took

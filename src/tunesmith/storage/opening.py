@@ -56,20 +56,24 @@ class Survey:
     tables: tuple[str, ...]
 
 
-# Seconds a PostgreSQL connection may take to open, unless the URL (?connect_timeout=N) or PGCONNECT_TIMEOUT says.
-# libpq's own default is to wait for ever: a host that drops packets held a command for the kernel's TCP timeout
-# (about two minutes) before it could say the server does not answer (exit 75).
+# Seconds a PostgreSQL connection may take to open, unless the URL (?connect_timeout=N), PGCONNECT_TIMEOUT or a
+# connection service says. libpq's own default is to wait for ever: a host that drops packets held a command for the
+# kernel's TCP timeout (about two minutes) before it could say the server does not answer (exit 75).
 CONNECT_TIMEOUT_S = 10
 
 
 def engine_url(url: URL) -> URL:
     """``url`` as tunesmith's engine connects to it. PostgreSQL's driver is psycopg 3: ``postgresql://``
     (SQLAlchemy's default there is psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the
-    same address to psycopg; and a connection gives up after ``CONNECT_TIMEOUT_S`` unless the user set a timeout."""
+    same address to psycopg; and a psycopg connection gives up after ``CONNECT_TIMEOUT_S`` unless the user set a
+    timeout, or may have: a URL naming a connection service (``?service=``, or PGSERVICE) gets no default, since a
+    URL parameter would override the service file's ``connect_timeout`` (its file is not read here to find out).
+    Another driver (pg8000) is left as given: it may not take ``connect_timeout``."""
     if url.drivername in ("postgresql", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
-    if (url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query
-            and not os.environ.get("PGCONNECT_TIMEOUT")):
+    timeout_set = "connect_timeout" in url.query or os.environ.get("PGCONNECT_TIMEOUT")
+    service_may_set = "service" in url.query or os.environ.get("PGSERVICE")
+    if url.drivername == "postgresql+psycopg" and not timeout_set and not service_may_set:
         url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
     return url
 
