@@ -375,3 +375,28 @@ def test_a_bad_url_names_where_it_came_from(project):
     message = _one_line_input_error(project.cli("run", str(spec), env=env))
     assert message.startswith("storage: sqlite:///notes.txt: 'notes.txt' is not a SQLite database"), message
 
+
+
+@pytest.mark.parametrize("given", [
+    "postgresql://postgres@db/tunesmith?service=tunesmith",  # the service file may set connect_timeout
+    "postgresql+pg8000://postgres@db/tunesmith",  # another driver, which may not accept connect_timeout
+])
+def test_engine_url_adds_no_connect_timeout_where_a_service_or_another_driver_decides(given):
+    """A URL parameter beats the service file's: a default added to a URL naming a service hid the timeout the
+    service file set. And only psycopg is known to take connect_timeout."""
+    from sqlalchemy.engine import make_url
+
+    from tunesmith.storage.opening import engine_url
+
+    assert "connect_timeout" not in engine_url(make_url(given)).query
+
+
+def test_engine_url_adds_no_connect_timeout_where_pgservice_names_the_service(monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    from tunesmith.storage.opening import CONNECT_TIMEOUT_S, engine_url
+
+    given = make_url("postgresql://postgres@db/tunesmith")
+    assert engine_url(given).query["connect_timeout"] == str(CONNECT_TIMEOUT_S)  # the default, without a service
+    monkeypatch.setenv("PGSERVICE", "tunesmith")
+    assert "connect_timeout" not in engine_url(given).query

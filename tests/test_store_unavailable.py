@@ -1,7 +1,8 @@
 """A store whose database server does not answer (a closed port: a server restarting, a network outage) is a
 passing failure, exit 75 (sysexits' EX_TEMPFAIL: "retry later"), as a lost Ray cluster is, for every command that
-opens a store; what retrying would not fix (no such database, a host name that does not resolve) stays bad input,
-exit 2. Each case through the real CLI in a subprocess, against a real closed port or a real PostgreSQL server."""
+opens a store, and so is a name server that does not answer now; what retrying would not fix (no such database, a
+host name that does not exist) stays bad input, exit 2. Each case through the real CLI in a subprocess, against a real
+closed port or a real PostgreSQL server, but a resolver's wording, given to `opening_error` as the driver says it."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_cycle_and_watch_json_say_unavailable_with_exit_code_75(project, closed,
         assert len(proc.stdout.splitlines()) == 1, proc.stdout
     report = json.loads(proc.stdout)
     assert report == {"root": None, "checked": None, "champion": None, "champion_from": None,
-                      "outcome": "unavailable", "exit_code": 75, "steps": [], "target": "bc.yaml", "error": message}
+                      "outcome": "unavailable", "exit_code": 75, "steps": [], "target": "bc.yaml", "error": message,
+                      "stopped_by": None}
     if command == "cycle":
         assert json.loads((project.root / "cycle.json").read_text()) == report
     assert not (project.root / ".tunesmith").exists()  # nothing tuned
@@ -156,8 +158,8 @@ def test_a_database_that_does_not_exist_on_a_running_server_is_still_bad_input(p
 
 
 def test_a_host_name_that_does_not_resolve_is_still_bad_input(project):
-    """A misspelt host is the usual cause (.invalid never resolves: RFC 2606); a DNS server that is down is rarer,
-    and a retry loop would hide the typo for as long as it retries."""
+    """A misspelt host is the usual cause (.invalid never resolves: RFC 2606): the resolver says no such name, and a
+    retry loop would hide the typo for as long as it retries (a name server not answering is exit 75, below)."""
     pytest.importorskip("psycopg")
     given = "postgresql://postgres@tunesmith-no-such-host.invalid:5432/tunesmith"
     proc = project.cli("ls", "--storage", given)
@@ -281,3 +283,149 @@ def test_a_server_that_never_answers_gives_up_after_the_connect_timeout_and_exit
     message = _unavailable_line(proc)
     assert f"no database server answers at 127.0.0.1:{port}" in message and "retrying later" in message, message
     assert CONNECT_TIMEOUT_S <= took < CONNECT_TIMEOUT_S + 15, took
+
+
+# -- a name server that does not answer now is passing; a name that does not exist is not --------------------
+
+
+def _opening_error(driver_message: str):  # type: ignore[no-untyped-def]
+    """What opening a store raises for a real OperationalError carrying ``driver_message`` (a resolver's EAI_AGAIN
+    cannot be produced here: it needs a name server that fails to answer)."""
+    psycopg = pytest.importorskip("psycopg")
+    from sqlalchemy.exc import OperationalError
+
+    from tunesmith.storage.opening import opening_error
+
+    given = "postgresql://postgres@db.internal:5432/tunesmith"
+    error = OperationalError("connect", None, psycopg.OperationalError(driver_message))
+    return given, opening_error(error, make_url(given), given, "--storage")
+
+
+# EAI_AGAIN as each resolver words it, after psycopg's preamble (it resolves the host itself) or libpq's
+TRANSIENT_DNS = [
+    "failed to resolve host 'db.internal': [Errno -3] Temporary failure in name resolution",  # glibc
+    'could not translate host name "db.internal" to address: Temporary failure in name resolution',  # glibc, libpq
+    "failed to resolve host 'db.internal': [Errno -3] Try again",  # musl (Alpine images)
+    'could not translate host name "db.internal" to address: Try again',  # musl, libpq
+    "failed to resolve host 'db.internal': [Errno 2] temporary failure in name resolution",  # macOS
+    "failed to resolve host 'db.internal': [Errno 11002] getaddrinfo failed",  # Windows' WSATRY_AGAIN
+    'could not translate host name "db.internal" to address: This is usually a temporary error during hostname '
+    "resolution and means that the local server did not receive a response from an authoritative server.",  # Windows
+]
+
+
+@pytest.mark.parametrize("driver_message", TRANSIENT_DNS)
+def test_a_name_server_that_does_not_answer_now_is_store_unavailable_exit_75(driver_message):
+    """"Temporary failure in name resolution" was an unknown host, exit 2: a CoreDNS restart at cycle time ended a
+    week-long `watch` for good, and no scheduler retries exit 2."""
+    from tunesmith.errors import StoreUnavailable, UserInputError
+
+    given, error = _opening_error(driver_message)
+    assert isinstance(error, StoreUnavailable) and not isinstance(error, UserInputError), error
+    assert str(error).startswith(f"--storage: {given}: the host 'db.internal' could not be looked up now ("), error
+    assert str(error).endswith("worth retrying later (a name server restarting, a network outage); if it persists, "
+                               "check the host name in the URL and this machine's name servers"), error
+
+
+@pytest.mark.parametrize("driver_message", [
+    "failed to resolve host 'db.internal': [Errno -2] Name or service not known",
+    'could not translate host name "db.internal" to address: Name or service not known',
+    "failed to resolve host 'db.internal': [Errno -2] Name does not resolve",  # musl
+    "failed to resolve host 'db.internal': [Errno 8] nodename nor servname provided, or not known",  # macOS
+    "failed to resolve host 'db.internal': [Errno 11001] getaddrinfo failed",  # Windows' WSAHOST_NOT_FOUND
+    "failed to resolve host 'db.internal': [Errno -5] No address associated with hostname",
+    "failed to resolve host 'db.internal': [Errno -4] Non-recoverable failure in name resolution",
+])
+def test_a_name_that_does_not_resolve_stays_bad_input(driver_message):
+    from tunesmith.errors import StorageConfigError
+
+    given, error = _opening_error(driver_message)
+    assert isinstance(error, StorageConfigError), error
+    assert str(error) == f"--storage: {given}: the host 'db.internal' is not known; check the host name in the URL"
+
+
+# -- an `unavailable` cycle's report: one shape, and what watch says next -------------------------------------
+
+FAKE_CYCLES = '''
+import sys
+from tunesmith import cli, cycle
+from tunesmith.errors import StoreUnavailable
+
+down, done = {int(n) for n in sys.argv[1].split(",")}, []
+
+
+def run_cycle(store, target, data, **options):  # cycles numbered from 1; those in `down` find no server
+    done.append(target)
+    if len(done) in down:
+        raise StoreUnavailable(f"--storage: postgresql://db/x: no database server answers at db:5432 (cycle {len(done)})")
+    return cycle.CycleReport("bc", "bc", "bc", cycle.CycleOutcome.NO_DRIFT,
+                             (cycle.CycleStep("drift", cycle.StepStatus.DONE, "no drift"),))
+
+
+class Store:
+    def release_connections(self):
+        pass
+
+
+cycle._target_store = lambda storage, target: (Store(), None)
+cycle.run_cycle = run_cycle
+cli.main(sys.argv[2:])
+'''
+
+
+def _fake_cycles(tmp_path: Path, down: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, its cycles a fake whose cycles numbered in ``down`` (e.g. "2,3") raise StoreUnavailable."""
+    import os
+    import sys
+
+    return subprocess.run([sys.executable, "-c", FAKE_CYCLES, down, *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_an_unavailable_cycle_has_one_json_shape_at_the_first_cycle_in_cycle_and_at_a_later_watch_cycle(tmp_path):
+    """At the first cycle (and in `cycle`) the object had `target` and no `stopped_by`; at a later watch cycle,
+    `stopped_by` and no `target`: a parser written against one broke on the other."""
+    first = _fake_cycles(tmp_path, "1", "cycle", "bc.yaml", "--data", "d.csv", "--json")
+    at_first_watch = _fake_cycles(tmp_path, "1", "watch", "bc.yaml", "--data", "d.csv", "--json")
+    later = _fake_cycles(tmp_path, "2", "watch", "bc.yaml", "--data", "d.csv", "--json", "--cycles", "2",
+                         "--every", "1s")
+    assert first.returncode == at_first_watch.returncode == later.returncode == 75, (first, at_first_watch, later)
+    reports = [json.loads(first.stdout), json.loads(at_first_watch.stdout), json.loads(later.stdout.splitlines()[1])]
+    keys = ["root", "checked", "champion", "champion_from", "outcome", "exit_code", "steps", "target", "error",
+            "stopped_by"]
+    for report in reports:
+        assert sorted(report) == sorted(keys), report
+        assert report["outcome"] == "unavailable" and report["exit_code"] == 75 and report["steps"] == [], report
+        assert report["target"] == "bc.yaml" and report["stopped_by"] is None and report["checked"] is None, report
+    assert [r["root"] for r in reports] == [None, None, "bc"]  # a later cycle knows the lineage it watches
+
+
+@pytest.mark.parametrize(("down", "cycles", "goes_on"), [("2", "2", False), ("2", "3", True)])
+def test_watch_says_the_next_cycle_tries_again_only_when_one_follows(tmp_path, down, cycles, goes_on):
+    """With --cycles N an unavailable last cycle said "watch goes on: the next cycle tries again", then exited 75."""
+    proc = _fake_cycles(tmp_path, down, "watch", "bc", "--data", "d.csv", "--cycles", cycles, "--every", "1s")
+    assert proc.returncode == (0 if goes_on else 75), proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert line.startswith("error: --storage: postgresql://db/x: no database server answers at db:5432 (cycle 2)")
+    assert ("watch goes on: the next cycle tries again (--every 1s)" in line) is goes_on, line
+
+
+@pytest.mark.parametrize("set_by", ["url", "PGCONNECT_TIMEOUT"])
+def test_a_connect_timeout_the_user_sets_replaces_the_default(project, set_by):
+    """?connect_timeout=2 in the URL, or PGCONNECT_TIMEOUT=2: exit 75 after about 2 s, not CONNECT_TIMEOUT_S."""
+    import time
+
+    from tunesmith.storage.opening import CONNECT_TIMEOUT_S
+
+    pytest.importorskip("psycopg")
+    with socket.socket() as mute:  # takes the connection, never answers
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        given = f"postgresql://postgres@127.0.0.1:{port}/tunesmith" + ("?connect_timeout=2" if set_by == "url" else "")
+        env = {"PGCONNECT_TIMEOUT": "2"} if set_by == "PGCONNECT_TIMEOUT" else {}
+        started = time.monotonic()
+        proc = project.cli("ls", "--storage", given, env=env, timeout=60)
+        took = time.monotonic() - started
+    assert f"no database server answers at 127.0.0.1:{port}" in _unavailable_line(proc)
+    assert 2 <= took < CONNECT_TIMEOUT_S - 3, took

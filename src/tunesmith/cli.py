@@ -1074,10 +1074,12 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
         if as_json or json_out:                         # gets the refusal too
+            # StoreUnavailable comes from the cycle, inside stop_signals_deferred: `stop` is set
+            refused = _refused_json(target, e, stop.signal if isinstance(e, StoreUnavailable) else None)
             try:
-                _emit_json(_refused_json(target, e), as_json, json_out)
+                _emit_json(refused, as_json, json_out)
             except UserInputError:
-                _emit_json(_refused_json(target, e), as_json, None)  # --json-out's own path is what failed
+                _emit_json(refused, as_json, None)  # --json-out's own path is what failed
         raise
     for warning in (w for s in report.steps for w in s.detail.get("warnings", ())):  # the promote step's refit's
         err.print(f"[yellow]warning[/]: while refitting for promotion: {escape(warning)}", soft_wrap=True)
@@ -1112,12 +1114,14 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
             err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
 
 
-def _refused_json(target: str, error: UserInputError | StoreUnavailable) -> dict[str, Any]:
+def _refused_json(target: str, error: UserInputError | StoreUnavailable, stopped_by: str | None) -> dict[str, Any]:
     """The ``--json`` report of a cycle that did not run: bad input (exit 2), or a store whose server did not answer
-    (exit 75, retry later)."""
+    (exit 75, retry later; with ``stopped_by``, a signal noted meanwhile, as a later watch cycle's report has)."""
     from tunesmith.cycle import bad_input_json, unavailable_json
 
-    return (unavailable_json if isinstance(error, StoreUnavailable) else bad_input_json)(target, str(error))
+    if isinstance(error, StoreUnavailable):
+        return unavailable_json(target, str(error), stopped_by)
+    return bad_input_json(target, str(error))
 
 
 def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -1162,14 +1166,18 @@ def watch(target: CycleTarget, data: DataOption,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
     noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
+    shown = {"cycles": 0}
     exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
     with stop_signals_deferred() as stop:
         def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
+            shown["cycles"] += 1
             exit_code["last"], as_dict = _cycle_json(report, stop.signal)
             if report.outcome is CycleOutcome.UNAVAILABLE:
-                err.print(f"[red]error[/]: {escape(report.error or '')}; watch goes on: the next cycle tries again "
-                          f"(--every {escape(every)})", soft_wrap=True)
+                # another cycle follows unless this was the last of --cycles or a noted signal stops watch now
+                follows = (cycles is None or shown["cycles"] < cycles) and stop.signal is None
+                goes_on = f"; watch goes on: the next cycle tries again (--every {escape(every)})" if follows else ""
+                err.print(f"[red]error[/]: {escape(report.error or '')}{goes_on}", soft_wrap=True)
             if as_json:
                 print(strict_json(as_dict, default=str), flush=True)
             else:
@@ -1189,7 +1197,7 @@ def watch(target: CycleTarget, data: DataOption,
         except (UserInputError, StoreUnavailable) as e:  # --every, or refused before a cycle ran (a later day's file
             # too), or no server answered at the first cycle: one line a reader of --json can parse, as `cycle --json`
             if as_json:
-                print(strict_json(_refused_json(target, e), default=str), flush=True)
+                print(strict_json(_refused_json(target, e, stop.signal), default=str), flush=True)
             raise
         except KeyboardInterrupt:
             err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)

@@ -102,6 +102,8 @@ class CycleReport:
     champion_from: str | None = "lineage"
     failed_exit: int = EXIT_FAILED  # outcome failed: 2 when a step raised on the user's mistake (a spec field)
     error: str | None = None        # outcome unavailable: the store's error, as the CLI says it
+    # outcome unavailable: the target as given, so that its JSON is :func:`unavailable_json`'s (one shape for both)
+    target: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -112,7 +114,8 @@ class CycleReport:
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
-                "steps": [s.to_json() for s in self.steps], **({"error": self.error} if self.error is not None else {})}
+                "steps": [s.to_json() for s in self.steps], **({"error": self.error} if self.error is not None else {}),
+                **({"target": self.target} if self.target is not None else {})}
 
 
 def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
@@ -136,10 +139,12 @@ def bad_input_json(target: str, error: str) -> dict[str, Any]:
     return _report_without_steps(target, CycleOutcome.BAD_INPUT, EXIT_INPUT, error=error)
 
 
-def unavailable_json(target: str, error: str) -> dict[str, Any]:
-    """A cycle whose store's server did not answer, shaped as :func:`bad_input_json`'s: outcome ``unavailable``, exit
-    code 75 (retry later: a restarting server, a network outage), no steps, the error as said on stderr."""
-    return _report_without_steps(target, CycleOutcome.UNAVAILABLE, EXIT_TEMPFAIL, error=error)
+def unavailable_json(target: str, error: str, stopped_by: str | None) -> dict[str, Any]:
+    """A first cycle (or `cycle`) whose store's server did not answer, shaped as :func:`bad_input_json`'s: outcome
+    ``unavailable``, exit code 75 (retry later: a restarting server, a network outage), no steps, the error as said on
+    stderr, and ``stopped_by`` (a signal noted meanwhile; None: none), so that it has the keys of a later watch cycle's
+    (:meth:`CycleReport.to_json` with ``target``, and the CLI's ``stopped_by``), whose ``root`` is the lineage's."""
+    return _report_without_steps(target, CycleOutcome.UNAVAILABLE, EXIT_TEMPFAIL, error=error, stopped_by=stopped_by)
 
 
 def _report_without_steps(target: str, outcome: CycleOutcome, exit_code: int, **extra: Any) -> dict[str, Any]:
@@ -773,7 +778,8 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         except StoreUnavailable as e:
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise
-            report = CycleReport(reports[-1].root, None, None, CycleOutcome.UNAVAILABLE, (), None, error=str(e))
+            report = CycleReport(reports[-1].root, None, None, CycleOutcome.UNAVAILABLE, (), None, error=str(e),
+                                 target=target)
         finally:
             store.release_connections()  # no connection held through the wait (a day, by default)
         reports.append(report)

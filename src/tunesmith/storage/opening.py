@@ -11,7 +11,8 @@ every command, unwritten (Alembic would otherwise be asked to upgrade MLflow's
 
 A failure to reach the database the URL names (an unknown host, role or database, a refused login, a file that is
 not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. No server answering at its host and port
-(refused, timed out, no route) is :class:`StoreUnavailable` (exit 75, "retry later"): a server restarting or a
+(refused, timed out, no route), or no name server answering for its host (the resolver's "temporary failure", not its
+"no such name"), is :class:`StoreUnavailable` (exit 75, "retry later"): a server or name server restarting or a
 network outage passes, and a scheduler told "bad input" never retries; a wrong port looks the same, and the message
 says so. A database reached and recognised that then fails (locked, out of connections, a disk error) is a store
 failure.
@@ -55,20 +56,24 @@ class Survey:
     tables: tuple[str, ...]
 
 
-# Seconds a PostgreSQL connection may take to open, unless the URL (?connect_timeout=N) or PGCONNECT_TIMEOUT says.
-# libpq's own default is to wait for ever: a host that drops packets held a command for the kernel's TCP timeout
-# (about two minutes) before it could say the server does not answer (exit 75).
+# Seconds a PostgreSQL connection may take to open, unless the URL (?connect_timeout=N), PGCONNECT_TIMEOUT or a
+# connection service says. libpq's own default is to wait for ever: a host that drops packets held a command for the
+# kernel's TCP timeout (about two minutes) before it could say the server does not answer (exit 75).
 CONNECT_TIMEOUT_S = 10
 
 
 def engine_url(url: URL) -> URL:
     """``url`` as tunesmith's engine connects to it. PostgreSQL's driver is psycopg 3: ``postgresql://``
     (SQLAlchemy's default there is psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the
-    same address to psycopg; and a connection gives up after ``CONNECT_TIMEOUT_S`` unless the user set a timeout."""
+    same address to psycopg; and a psycopg connection gives up after ``CONNECT_TIMEOUT_S`` unless the user set a
+    timeout, or may have: a URL naming a connection service (``?service=``, or PGSERVICE) gets no default, since a
+    URL parameter would override the service file's ``connect_timeout`` (its file is not read here to find out).
+    Another driver (pg8000) is left as given: it may not take ``connect_timeout``."""
     if url.drivername in ("postgresql", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
-    if (url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query
-            and not os.environ.get("PGCONNECT_TIMEOUT")):
+    timeout_set = "connect_timeout" in url.query or os.environ.get("PGCONNECT_TIMEOUT")
+    service_may_set = "service" in url.query or os.environ.get("PGSERVICE")
+    if url.drivername == "postgresql+psycopg" and not timeout_set and not service_may_set:
         url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
     return url
 
@@ -192,10 +197,18 @@ _NO_SERVER = re.compile(r"Connection refused|timeout expired|timed out|No route 
 # shutting down or recovering. As passing as one that does not answer (exit 75).
 _SERVER_BUSY = re.compile(r"too many clients|too many connections|remaining connection slots|"
                           r"the database system is (starting up|shutting down|in recovery mode|not yet accepting)")
-# An unknown host name stays the URL's mistake (exit 2), even "Temporary failure in name resolution": a misspelt host
-# is the usual cause, and a scheduler retrying it would hide the typo for as long as it retries.
+# A name server that did not answer now: the resolver's EAI_AGAIN, transient by definition (a CoreDNS restart, a
+# network outage), so exit 75, unlike a name it says does not exist. Its wording by C library, after psycopg's
+# "failed to resolve host 'H': [Errno N] " (psycopg 3 resolves the host itself) or libpq's "could not translate host
+# name "H" to address: ": glibc's and the BSDs' (macOS) "Temporary failure in name resolution", musl's (Alpine
+# images) "Try again", Windows' WSATRY_AGAIN (Python's "[Errno 11002] getaddrinfo failed", libpq's own sentence).
+_NAME_SERVER_SILENT = re.compile(r"temporary failure in name resolution|temporary error during hostname resolution|"
+                                 r"(could not translate host name|failed to resolve host).*: (\[Errno -?\d+\] )?"
+                                 r"Try again$|failed to resolve host.*\[Errno 11002\]", re.IGNORECASE | re.MULTILINE)
+# A host name the resolver says does not exist stays the URL's mistake (exit 2): a misspelt host is the usual cause,
+# and a scheduler retrying it would hide the typo for as long as it retries. Checked after _NAME_SERVER_SILENT.
 _NO_HOST = re.compile(r"could not translate host name|Name or service not known|failed to resolve host|"
-                      r"nodename nor servname|Temporary failure in name resolution")
+                      r"nodename nor servname")
 _NOT_SQLITE = re.compile(r"file is not a database")
 _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 
@@ -203,8 +216,8 @@ _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> StorageError:
     """The error to raise for ``e``, met opening the database at ``url`` (``shown``: as the user gave it, no
     password): a StorageConfigError when the URL does not name a database this user can reach, StoreUnavailable when
-    no server answers at its host and port, or one answers but takes no connection now (all its slots taken,
-    starting up, shutting down)."""
+    no server answers at its host and port (or no name server answers for its host), or one answers but takes no
+    connection now (all its slots taken, starting up, shutting down)."""
     reason = str(getattr(e, "orig", None) or e).strip()
     first = reason.splitlines()[0] if reason else type(e).__name__
     host, port, user = url.host or "localhost", url.port or 5432, url.username or "postgres"
@@ -222,6 +235,11 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
         return StorageConfigError(
             f"{origin}: database {m.group(1)!r} does not exist on {host}:{port}; create it first (CREATE DATABASE "
             f"{m.group(1)}; or createdb -h {host} -p {port} -U {user} {m.group(1)})")
+    if _NAME_SERVER_SILENT.search(reason):
+        return StoreUnavailable(
+            f"{origin}: {shown}: the host {host!r} could not be looked up now ({_resolver_words(reason)}); worth "
+            "retrying later (a name server restarting, a network outage); if it persists, check the host name in the "
+            "URL and this machine's name servers")
     if _NO_HOST.search(reason):
         return StorageConfigError(f"{origin}: {shown}: the host {host!r} is not known; check the host name in the URL")
     if _NO_SERVER.search(reason):
@@ -242,6 +260,13 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
             f"{origin}: {shown}: cannot open the SQLite file {url.database!r} (unable to open database file); check "
             "that it is a file this user may read and write")
     return StorageError(f"cannot open the store at {shown}: {first}")
+
+
+def _resolver_words(reason: str) -> str:
+    """The resolver's own words, without psycopg's or libpq's preamble naming the host (the message names it)."""
+    words = reason.strip().splitlines()[0].strip()
+    return re.sub(r"^(could not translate host name .* to address|failed to resolve host .*?): (\[Errno -?\d+\] )?",
+                  "", words) or words
 
 
 def _driver_words(reason: str) -> str:
