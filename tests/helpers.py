@@ -124,6 +124,15 @@ def stop_processes(*procs: subprocess.Popen[str] | None, sig: int = signal.SIGTE
                 p.communicate()
 
 
+def one_error_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    """Exit ``code``, no traceback, one line `error: ...` on stderr: that line's message."""
+    where = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == code and "Traceback" not in proc.stdout + proc.stderr, where
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: "), where
+    return line.removeprefix("error: ")
+
+
 def cli_in_process(*args: str) -> tuple[int, str, str]:
     """`tunesmith ARGS` run in this process (tunesmith.cli.main, the command's own code and output): its exit code,
     stdout and stderr. For reading a store back, where the command is not what the test is about: a subprocess costs

@@ -14,6 +14,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from helpers import one_error_line
+
 from tunesmith.errors import StorageConfigError, StoreNotFound
 from tunesmith.storage import SQLStore
 from tunesmith.storage.schema import HEAD_REVISION
@@ -23,12 +25,7 @@ FOREIGN_FIX = "nothing was written to it. Give tunesmith a store of its own: a n
 
 
 def _one_line_input_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit 2, no traceback, one line `error: ...` on stderr: that line's message."""
-    where = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr, where
-    [line] = proc.stderr.splitlines()
-    assert line.startswith("error: "), where
-    return line.removeprefix("error: ")
+    return one_error_line(proc, 2)
 
 
 def _sqlite_tables(path: Path) -> list[str]:

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from helpers import one_error_line
+
 from tests.test_cycle import SPEC as CYCLE_SPEC
 
 
@@ -26,12 +28,7 @@ def _closed_port() -> int:
 
 
 def _unavailable_line(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit 75, no traceback, one line `error: ...` on stderr: that line's message."""
-    where = f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    assert proc.returncode == 75 and "Traceback" not in proc.stdout + proc.stderr, where
-    [line] = proc.stderr.splitlines()
-    assert line.startswith("error: "), where
-    return line.removeprefix("error: ")
+    return one_error_line(proc, 75)
 
 
 def _no_server_message(origin: str, given: str, port: int) -> str:
