@@ -25,7 +25,7 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/tunesmith show quickstart
 
 # Two pytest-xdist workers: most tests wait on subprocesses, signals and timeouts, so two overlap well even on two
-# cores (a quiet 2-core machine, fresh clone: 14:57 on two workers, 24.5 CPU-minutes; the suite is CPU-bound, and
+# cores (a quiet 2-core machine, fresh clone: 10:04 on two workers, 15.2 CPU-minutes; the suite is CPU-bound, and
 # must stay under 15 minutes). --dist loadgroup keeps the Ray tests on one worker (one local cluster).
 # PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS passes more, e.g. PYTEST_ARGS='-k cycle'.
 PYTEST_WORKERS ?= 2
