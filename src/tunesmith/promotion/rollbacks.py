@@ -50,9 +50,8 @@ def from_audit_trail(store: TrialStore, experiment: ExperimentRecord, model_name
     afterwards (a rollback run with another store is not in this one's trail; the registry knows it)."""
     latest: tuple[str, Event | None] | None = None
     for event in store.events(experiment.id):
-        if event.payload.get("model_name") != model_name:
-            continue
-        if event.kind == AuditKind.PROMOTED and event.trial_number == trial and event.payload.get("version"):
+        if (event.kind == AuditKind.PROMOTED and event.payload.get("model_name") == model_name
+                and event.trial_number == trial and event.payload.get("version")):
             latest = (str(event.payload["version"]), None)
         elif latest is not None and _demoted(event, model_name) == latest[0]:
             latest = (latest[0], event)
