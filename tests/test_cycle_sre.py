@@ -223,6 +223,17 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
     assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
 
 
+def _sitecustomize(folder: Path, code: str) -> dict[str, str]:
+    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder``."""
+    (folder / "sitecustomize.py").write_text(code)
+    return {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+# the subprocess's MLflow registration raises, as a server down does
+REGISTRY_DOWN = ("import mlflow.tracking\ndef _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
+                 "mlflow.tracking.MlflowClient.create_model_version = _down\n")
+
+
 def _first_cycle_folder(tmp_path: Path, mlflow_template: Path, promotion: dict[str, object]) -> Path:
     import shutil
 
@@ -297,12 +308,8 @@ def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
-    fail_registry = folder / "sitecustomize.py"  # the subprocess's MLflow registration raises, as a server down does
-    fail_registry.write_text("import mlflow.tracking\n"
-                             "def _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
-                             "mlflow.tracking.MlflowClient.create_model_version = _down\n")
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json",
-                env={"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"})
+                env=_sitecustomize(folder, REGISTRY_DOWN))
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and report["exit_code"] == 1, (proc.stderr, report)
@@ -323,11 +330,8 @@ def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
 
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
-    (folder / "sitecustomize.py").write_text(
-        "import mlflow.tracking\ndef _down(*a, **k):\n    raise mlflow.exceptions.MlflowException('registry down')\n"
-        "mlflow.tracking.MlflowClient.create_model_version = _down\n")
-    env = {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    down = _cli(folder, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json", env=env)
+    down = _cli(folder, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json",
+                env=_sitecustomize(folder, REGISTRY_DOWN))
     assert down.returncode == 1 and _steps(json.loads(down.stdout))[1] == ("promote", "failed"), down.stderr
     (folder / "sitecustomize.py").unlink()  # the registry is back
     for target, outcome in (("bc", "promoted"), ("bc.yaml", "no_drift")):  # offered again until done, then not
@@ -365,12 +369,6 @@ def test_the_beat_champion_precheck_knows_every_metric_a_task_records(
         from tunesmith.storage.sql import SQLStore
 
         assert "bc" not in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiment_names()
-
-
-def _sitecustomize(folder: Path, code: str) -> dict[str, str]:
-    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder``."""
-    (folder / "sitecustomize.py").write_text(code)
-    return {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
 @pytest.mark.slow
