@@ -331,9 +331,12 @@ def _cpu_s() -> float:
 
 
 def _what_it_took(duration_s: float, cpu_s: float, prices: Prices | None) -> dict[str, float]:
-    """The nested estimate's wall time, CPU seconds and, priced as a trial's CPU time is, its cost. Only CPU is
-    measured here (no peak memory of its own, no GPUs), so prices of anything else leave the cost out."""
+    """The nested estimate's wall time, CPU seconds and, priced as a trial is (:meth:`Prices.price`), its cost: on
+    no GPU (the coordinator's refits), and unknown, so left out, where memory is priced (its peak is not measured)."""
+    from tunesmith.cost import ResourceUsage
+
     took = {"duration_s": round(duration_s, 3), "cpu_s": round(cpu_s, 3)}
-    if prices is not None and prices.cpu_hour and not (prices.gpu_hour or prices.memory_gb_hour):
-        took["cost"] = prices.cpu_hour * took["cpu_s"] / 3600.0  # as recorded, so the two agree
+    cost = prices.price(ResourceUsage(took["cpu_s"], None, took["duration_s"])) if prices is not None else None
+    if cost is not None and prices is not None and prices.metric is None:  # a reported cost: the trials' alone
+        took["cost"] = cost
     return took

@@ -96,12 +96,13 @@ def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hol
     else:
         fix = "another holdout.seed or a larger fraction draws groups of other classes"
     why = undefined_on_one_class(task, ds.y[dev_idx], ds.y[hold_idx])
-    if why is not None and refuse_undefined:
-        raise SpecError("task.holdout.fraction", f"{said}, where {task.metric_name} cannot be computed ({why}); "
-                                                 f"{fix}")
-    if why is not None:  # an experiment recorded before this check: its holdout score is undefined, as it was
-        return f"task.holdout.fraction: {said}, where {task.metric_name} cannot be computed ({why}); {fix}"
-    return f"task.holdout.fraction: {said}: its {task.metric_name} says how the model does on that class alone; {fix}"
+    if why is None:
+        return (f"task.holdout.fraction: {said}: its {task.metric_name} says how the model does on that class "
+                f"alone; {fix}")
+    undefined = f"{said}, where {task.metric_name} cannot be computed ({why}); {fix}"
+    if refuse_undefined:
+        raise SpecError("task.holdout.fraction", undefined)
+    return f"task.holdout.fraction: {undefined}"  # an experiment recorded before this check: said, as it ran
 
 
 def resolved_cv_kind(cv: CVConfig, ds: Dataset, classification: bool) -> str:
