@@ -39,7 +39,7 @@ def test_a_repeated_or_earlier_step_is_ignored_and_said_once_per_trial(project, 
     reported`, under --quiet; trials --json kept all 8 reports while the strategy used the first at each step."""
     project.write("steps.py", FUNCTION if "function" in trial else COMMAND)
     spec = project.write_spec(project.spec(name="steps", trial=trial, budget={"trials": 2},
-                                           scheduler={"name": "median"},  # 5 completed trials: none is stopped
+                                           scheduler={"name": "median"},  # under its min_trials (5): none is stopped
                                            executor={"kind": "process", "workers": 2}))
     run = project.cli("run", str(spec), "--quiet", check=True)
     assert "UserWarning" not in run.stderr and "optuna" not in run.stderr, run.stderr

@@ -943,7 +943,7 @@ def test_a_recorded_specs_reader_does_not_import_scikit_learn_and_a_new_spec_is_
         spec_from_dict({**stored, "space": {"nope": {"type": "float", "low": 0.1, "high": 1.0}}})
 
 
-def test_a_scheduler_with_several_objectives_is_refused_anew_and_resumes_recorded() -> None:
+def test_a_scheduler_with_several_objectives_is_refused_anew_and_its_stored_spec_still_loads() -> None:
     """A scheduler stopped trials of the Pareto front on the first objective alone (no values recorded for them).
     A spec given anew is refused at `scheduler`; an experiment recorded with one still resumes as it ran: resume
     reads the stored spec with spec_from_dict, which must accept it."""

@@ -95,6 +95,7 @@ def test_groups_with_a_time_column_is_refused_before_anything_is_recorded(projec
     assert said.startswith("error: task.data.groups: ") and "Traceback" not in said and "Warning" not in said, said
     assert "drop `groups`" in said and "drop `time`" in said and "no splitter" in said, said
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr  # one message (wrapped at 200 columns at most)
+    assert proc.stderr.count("error: ") == 1 and "warning:" not in proc.stderr, proc.stderr
     assert not project.db.exists(), "nothing recorded"
     for kind in (None, "group", "stratified_group"):  # with any kind, and an unset one (it would resolve to time)
         cv = {"folds": 3} if kind is None else {"kind": kind, "folds": 3}
