@@ -32,7 +32,7 @@ from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
                                TrialRecord, TrialState, continued_curve)
 from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
-from tunesmith.scheduler import Decision, Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler
+from tunesmith.scheduler import Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler, stops
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import SelectionRule, trial_metrics
 from tunesmith.space import SearchSpace
@@ -419,7 +419,7 @@ class Runner:
         rt.reports.append(report)
         self.store.add_report(self.experiment.id, number, rt.record.attempts, report, self.clock.now())
         self._strategy.report(rt.token, report)
-        if not rt.prune_requested and self.scheduler.on_report(number, report) is Decision.STOP:
+        if not rt.prune_requested and stops(self.scheduler, number, report):
             rt.prune_requested = True
             self.store.record_event(self.experiment.id, "trial_prune_requested", self.clock.now(), number,
                                     {"step": report.step})

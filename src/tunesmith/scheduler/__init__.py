@@ -9,7 +9,7 @@ from __future__ import annotations
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction
 from tunesmith.scheduler.asha import ASHAScheduler, Rung
-from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, ProposingScheduler, Scheduler
+from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, ProposingScheduler, Scheduler, stops
 from tunesmith.scheduler.evidence import SchedulerEvidence
 from tunesmith.scheduler.hyperband import HyperbandScheduler
 from tunesmith.scheduler.median import MedianScheduler
@@ -78,4 +78,5 @@ __all__ = [
     "SchedulerEvidence",
     "build_scheduler",
     "resource_summary",
+    "stops",
 ]

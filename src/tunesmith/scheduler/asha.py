@@ -86,16 +86,18 @@ class ASHAScheduler:
             self.on_finish(trial)
 
     def on_report(self, number: int, report: Report) -> Decision:
-        """Record ``report`` in every rung it reaches first for this trial; stop the trial if it falls short at one,
-        or at once when its value is not a finite number (``records.diverged``: at any step, a rung or not).
+        """Record ``report`` in every rung it reaches first for this trial; stop the trial if it falls short at one.
+        A value that is not a finite number is never ranked (the trial is stopped at once anyway:
+        :func:`tunesmith.scheduler.base.stops`).
 
         A stop is final: later reports of the same trial get ``STOP`` again.
         """
         progress = self._running.setdefault(number, _Progress())
-        decision = Decision.STOP if progress.stopped or diverged(report) else Decision.CONTINUE
+        decision = Decision.STOP if progress.stopped else Decision.CONTINUE
         for rung, value in self._reached(progress, report):
             if diverged(report):
-                continue  # an unrankable value cannot earn a promotion (Optuna prunes a NaN at a rung too)
+                decision = Decision.STOP  # an unrankable value cannot earn a promotion (as Optuna)
+                continue
             self._rungs[rung][number] = value
             if decision is Decision.CONTINUE and not self._promotable(rung, value):
                 decision = Decision.STOP

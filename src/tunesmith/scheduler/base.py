@@ -6,8 +6,9 @@ trials interleaved: schedulers must be asynchronous and never wait for a rung to
 ``on_finish(trial)`` with its final record (completed, pruned or failed). A ``STOP`` decision makes the runner
 ask the trial to stop; the trial ends PRUNED at the step it reached.
 
-Every scheduler stops a trial at once on a report that is not a finite number
-(:func:`tunesmith.records.diverged`), whatever its warm-up or rungs say.
+The runner asks through :func:`stops`, which stops a trial at once on a report that is not a finite number
+(:func:`tunesmith.records.diverged`) under every scheduler but ``none``, whatever its warm-up or rungs say: one
+rule, not one per scheduler. Schedulers only never rank such a value.
 
 Schedulers are deterministic given their inputs and take no wall-clock time of their own, so they are tested
 in simulated time with tabulated learning curves.
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tunesmith.records import ParamValue, Report, TrialRecord
+from tunesmith.records import ParamValue, Report, TrialRecord, diverged
 
 
 class Decision(enum.StrEnum):
@@ -78,3 +79,12 @@ class NoScheduler:
 
     def on_finish(self, trial: TrialRecord) -> None:
         pass
+
+
+def stops(scheduler: Scheduler, number: int, report: Report) -> bool:
+    """Whether trial ``number`` stops on ``report``: ``scheduler``'s ``STOP`` (it records the report either way), or
+    a diverged report (NaN, inf) under any scheduler but ``none``: weights that went NaN do not recover, so a check
+    step or a rung ahead would only spend the epochs early stopping is there to save (Optuna's pruners prune a NaN
+    too, at their next check)."""
+    decision = scheduler.on_report(number, report)
+    return decision is Decision.STOP or (diverged(report) and not isinstance(scheduler, NoScheduler))

@@ -20,8 +20,8 @@ less than the epochs it ran; report ``epoch + 1`` to count epochs done. Tested a
 Only completed trials form the median: pruned trials are the poor ones and would drag it down, failed ones
 describe a broken run. The state is therefore exactly the completed trials' reports, which ``replay`` restores.
 
-A report that is not a finite number stops its trial at once, even before ``warmup_steps`` (Optuna's ``MedianPruner``
-prunes a trial whose values are all NaN, at its next check step; see ``records.diverged``).
+A report that is not a finite number is never a trial's best (its trial is stopped at once, even before
+``warmup_steps``, by :func:`tunesmith.scheduler.base.stops`).
 """
 
 from __future__ import annotations
@@ -103,9 +103,7 @@ class MedianScheduler:
         progress = self._running.setdefault(number, _Progress())
         previous_max = progress.max_step
         progress.max_step = max(previous_max, report.step)
-        if diverged(report):
-            progress.stopped = True
-        elif progress.best is None or self.direction.better(report.value, progress.best):
+        if not diverged(report) and (progress.best is None or self.direction.better(report.value, progress.best)):
             progress.best = report.value
         if progress.stopped:
             return Decision.STOP

@@ -126,34 +126,27 @@ class PBTScheduler:
         parent's checkpoint at step 6 with an interval of 4 is first ranked at step 8, not with its step-7 value
         among others' step-4 values. A stop is final: later reports of the same trial get ``STOP`` again.
 
-        A report that is not a finite number (``records.diverged``) ranks last where it is ranked, and stops the trial
-        whether or not it is replaced: at any step, with or without a parent to copy.
+        A report that is not a finite number (``records.diverged``) ranks last where it is ranked (the trial is
+        stopped at once anyway: :func:`tunesmith.scheduler.base.stops`).
         """
         member = self._live.setdefault(number, _Member())
         if member.stopped:
             return Decision.STOP
-        decision = self._ranked(number, member, report)
-        if diverged(report):
-            member.stopped = True
-            return Decision.STOP
-        return decision
-
-    def _ranked(self, number: int, member: _Member, report: Report) -> Decision:
-        """The ranking rule of :meth:`on_report`: stop (and queue an exploit) only to replace the trial."""
         check = self._check_of(report.step, member.last_step)
         member.last_step = report.step if member.last_step is None else max(member.last_step, report.step)
         if check is None:
             return Decision.CONTINUE
-        if not diverged(report):
+        unranked = diverged(report)
+        if not unranked:
             self._values.setdefault(check, {})[number] = report.value
         if self.config.max_resource is not None and report.step >= self.config.max_resource:
             return Decision.CONTINUE
         window = self._window(check, number)  # without this trial when it diverged: it ranks last
-        n = len(window) + (1 if diverged(report) else 0)
+        n = len(window) + (1 if unranked else 0)
         if n < 2:
             return Decision.CONTINUE
         k = min(math.ceil(n * self.config.quantile_fraction), n // 2)
-        if not diverged(report):
+        if not unranked:
             beaten_by = sum(1 for other, v in window.items()
                             if other != number and self.direction.better(v, report.value))
             if beaten_by < n - k:

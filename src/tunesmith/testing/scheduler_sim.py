@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tunesmith.clock import FakeClock
 from tunesmith.records import FailureKind, Report, TrialRecord, TrialState
-from tunesmith.scheduler.base import Decision, Scheduler
+from tunesmith.scheduler.base import Decision, Scheduler, stops
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ def simulate(scheduler: Scheduler, curves: Sequence[Curve], workers: int = 1, *,
         if trial.stop_in is not None and not tell_after_stop:
             decision = Decision.STOP
         else:
-            decision = scheduler.on_report(number, report)
+            decision = Decision.STOP if stops(scheduler, number, report) else Decision.CONTINUE  # as the runner
             decisions.append(Decided(when - start, number, report.step, decision))
         if decision is Decision.STOP and trial.stop_in is None:
             trial.stop_in = lag
