@@ -16,11 +16,11 @@ from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.evaluation.report_order import ReportOrder
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.records import Failure, FailureKind, Outcome, Report, diverged
 from tunesmith.redaction import secrets_of
+from tunesmith.report_order import ReportOrder
 
 TRACEBACK_LINES = 12
 DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"   # a function trial's devices: executor.gpus, not trial.env

@@ -23,6 +23,7 @@ from optuna.trial import TrialState as OptunaState
 from tunesmith.constraints import Constraint
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.report_order import ReportOrder
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.options import reject_unknown_options
@@ -138,7 +139,7 @@ class OptunaStrategy:
         self.options = options
         self._study: optuna.Study | None = None
         self._live: dict[int, optuna.Trial] = {}
-        self._last_step: dict[int, int] = {}  # a live trial's last step reported to Optuna
+        self._orders: dict[int, ReportOrder] = {}  # a live trial's steps reported to Optuna, across attempts
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
         self._source_trials: list[optuna.trial.FrozenTrial] | None = None   # cmaes's warm start, if any
         self._prior_is_first_population = False   # nsga2's warm start: the parent's trials are its generation 0
@@ -286,17 +287,17 @@ class OptunaStrategy:
         trial = self._live.get(token)
         if trial is None or len(self.directions) > 1:  # Optuna keeps no intermediate values for several
             return
-        # A step must increase (evaluation.report_order, which the attempt applies and says): Optuna would ignore a
-        # repeated one too, but with a raw UserWarning on the user's stderr for each, --quiet or not
-        if (last := self._last_step.get(token)) is not None and report.step <= last:
+        # A step must increase (tunesmith.report_order, which the attempt applies and says), and here across the
+        # trial's attempts: a retry starting over repeats steps Optuna has. Optuna would ignore a repeated one too,
+        # but with a raw UserWarning on the user's stderr for each, --quiet or not
+        if not self._orders.setdefault(token, ReportOrder()).accept(report):
             return
-        self._last_step[token] = report.step
         trial.report(report.value, report.step)
 
     def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
              metrics: Mapping[str, float] | None = None) -> None:
         trial = self._live.pop(token, None)
-        self._last_step.pop(token, None)
+        self._orders.pop(token, None)
         if trial is None:
             return
         if self.constraints and state is not TrialState.FAILED:

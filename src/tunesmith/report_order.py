@@ -5,6 +5,10 @@ first value at a step is the one that counts. The schedulers decide on the first
 or rung, and Optuna keeps the first value at a step, so a later one could change neither; recording it would only
 make ``intermediate`` disagree with what the scheduler and the strategy used. The first such report of an attempt
 is said once, in the trial log and the run's warnings, naming the step and the rule.
+
+Two layers apply it, so it sits in the kernel beside ``records``: the attempt (``evaluation``), which records,
+forwards and says, and the Optuna adapter (``strategy``), whose trial outlives an attempt: a retry that starts its
+steps over is in order for its attempt, but Optuna holds the earlier attempt's steps already.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from tunesmith.records import Report
 
 
 class ReportOrder:
-    """Tells the reports of one attempt that count (steps increasing) from those ignored, and says the first one."""
+    """Tells the reports that count (steps increasing) from those ignored, and says the first one: the reports of
+    one attempt, or in the Optuna adapter those of a trial's attempts together."""
 
     def __init__(self) -> None:
         self.last_step: int | None = None
