@@ -4,7 +4,7 @@ A repeated or earlier step (a loop that reports twice per epoch, a counter reset
 first value at a step is the one that counts. The schedulers decide on the first report at or past a check step
 or rung, and Optuna keeps the first value at a step, so a later one could change neither; recording it would only
 make ``intermediate`` disagree with what the scheduler and the strategy used. The first such report of an attempt
-is said once, in the trial log and the run's warnings, naming the step and the rule.
+is said (by the attempt, once), in the trial log and the run's warnings, naming the step and the rule.
 
 Two layers apply it, so it sits in the kernel beside ``records``: the attempt (``evaluation``), which records,
 forwards and says, and the Optuna adapter (``strategy``), whose trial outlives an attempt: a retry that starts its
@@ -17,12 +17,11 @@ from tunesmith.records import Report
 
 
 class ReportOrder:
-    """Tells the reports that count (steps increasing) from those ignored, and says the first one: the reports of
-    one attempt, or in the Optuna adapter those of a trial's attempts together."""
+    """Tells the reports that count (steps increasing) from those ignored: the reports of one attempt, or in the
+    Optuna adapter those of a trial's attempts together."""
 
     def __init__(self) -> None:
         self.last_step: int | None = None
-        self.told = False
 
     def accept(self, report: Report) -> bool:
         """True when ``report``'s step is above the last accepted one (and it becomes the last)."""
@@ -31,11 +30,8 @@ class ReportOrder:
         self.last_step = report.step
         return True
 
-    def note(self, report: Report) -> str | None:
-        """What to say of the ignored ``report``: the first time only, None after."""
-        if self.told:
-            return None
-        self.told = True
+    def note(self, report: Report) -> str:
+        """What to say of the ignored ``report`` (the first one of an attempt: later ones go unsaid)."""
         return (f"a report at step {report.step} was ignored: a trial's steps must increase, and step {self.last_step} "
                 "was reported before it (the first value at a step counts: the scheduler and the strategy used it); "
                 "later repeated or earlier steps of this trial are ignored without a word")

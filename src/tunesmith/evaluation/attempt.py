@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -45,15 +46,21 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     started = time.perf_counter()
     reports: list[Report] = []
     notes: list[str] = []  # for the run's warnings: the log has them already
+    log_lock = threading.Lock()  # a command's stdout and stderr lines (two threads) share the log with the notes
 
+    def say(note: str) -> None:
+        with log_lock:
+            log.write(f"tunesmith: {note}\n")
+            log.flush()
+        notes.append(note)
+
+    # each kind of ignored report said once: a loop breaking a rule at every step would drown the log and warnings
+    say_out_of_order, say_bad_line = _first_only(say), _first_only(say)
     order = ReportOrder()
 
     def report(r: Report) -> None:
         if not order.accept(r):
-            if (note := order.note(r)) is not None:
-                log.write(f"tunesmith: {note}\n")
-                log.flush()
-                notes.append(note)
+            say_out_of_order(order.note(r))
             return
         reports.append(r)
         on_report(r)
@@ -67,7 +74,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
-                                           secrets=secrets_of(job.env, os.environ), on_ignored=notes.append)
+                                           secrets=secrets_of(job.env, os.environ), on_ignored=say_bad_line,
+                                           log_lock=log_lock)
     else:
         signals = SignalsSeen()
         # the one KeyboardInterrupt that may be the trial's own: raised out of its function, inside the watch. One
@@ -131,6 +139,19 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     assert normalized is not None and not isinstance(normalized, Failure)
     values, metrics = normalized
     return Outcome(values=values, metrics=metrics, duration_s=duration, notes=tuple(notes))
+
+
+def _first_only(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say``, for the first note given only."""
+    said = False
+
+    def first(note: str) -> None:
+        nonlocal said
+        if not said:
+            said = True
+            say(note)
+
+    return first
 
 
 def _say_stopped(log: TextIO, job: TrialJob, step: int | None, reports: list[Report]) -> None:

@@ -310,12 +310,14 @@ def _text(v: ParamValue) -> str:
 def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: tuple[str, ...],
                 on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
                 term_grace: float = 5.0, secrets: Iterable[str] = (),
-                on_ignored: Callable[[str], None] = lambda _note: None) -> tuple[Any, Failure | None, bool]:
+                on_ignored: Callable[[str], None] = lambda _note: None,
+                log_lock: threading.Lock | None = None) -> tuple[Any, Failure | None, bool]:
     """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned).
 
-    Stdout and stderr both go to ``log``; a failure's message ends with the last lines of stderr, with
-    ``secrets`` (and anything that looks like a password or token) redacted. The first report line left out is
-    said in ``log`` and given to ``on_ignored`` (for the run's warnings), the same words without the prefix.
+    Stdout and stderr both go to ``log``, each line written under ``log_lock`` (the caller's, where it writes to
+    ``log`` as well while the command runs); a failure's message ends with the last lines of stderr, with
+    ``secrets`` (and anything that looks like a password or token) redacted. Each report line left out is given to
+    ``on_ignored``, with why, for the caller to say.
     """
     proc = subprocess.Popen(
         command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -323,9 +325,8 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     )
     result: Any = None
     pruned = False
-    told_ignored = False  # a report line left out has been said in the log
     stop_watch = threading.Event()
-    log_lock = threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
+    lock = log_lock or threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
     stdout_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # what it printed instead of a result, if it never did
     stderr_done = threading.Event()
@@ -342,7 +343,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         assert proc.stderr is not None
         for line in proc.stderr:
             stderr_tail.append(line[-STDERR_LINE_CHARS:])
-            with log_lock:
+            with lock:
                 if stderr_done.is_set():
                     return  # the attempt is over (a background child kept stderr open): the log is not ours now
                 log.write(line)
@@ -354,7 +355,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     stderr_reader.start()
     assert proc.stdout is not None
     for line in proc.stdout:
-        with log_lock:
+        with lock:
             log.write(line)
             log.flush()
         stdout_tail.append(line[-STDERR_LINE_CHARS:])
@@ -370,14 +371,8 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         if "step" in message:
             report = _report_of(message, metrics[0])
             if isinstance(report, str):
-                if not told_ignored:  # once: a loop printing a bad step on every line would drown the log
-                    told_ignored = True
-                    note = (f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored "
-                            "lines of this trial are not told")
-                    with log_lock:
-                        log.write(f"tunesmith: {note}\n")
-                        log.flush()
-                    on_ignored(note)
+                on_ignored(f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored lines "
+                           "of this trial are not told")
                 continue
             on_report(report)
             if prune_requested():  # decided on this very report: stop now, read nothing more
@@ -391,7 +386,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     stop_watch.set()
     watcher.join()
     stderr_reader.join(STDERR_DRAIN_S)
-    with log_lock:
+    with lock:
         stderr_done.set()
         log.flush()
     if pruned:
