@@ -524,7 +524,7 @@ def test_a_stopped_trial_log_names_the_step_the_stop_was_decided_at(harness: Har
     `before it reported`, though the scheduler decided on an earlier attempt's report at step 4."""
     from tunesmith.executor.inline import InlineExecutor
 
-    job = harness.job(0, "waits_for_its_stop", stopped_by="the asha scheduler (its rule)")
+    job = harness.job(0, "waits_for_its_stop", scheduler="asha", stop_rule="its rule")
     ex = harness.executor(1)
     ex.submit(job)
     wait_for_file(tmp_path / "trial-0" / "started")
@@ -535,7 +535,7 @@ def test_a_stopped_trial_log_names_the_step_the_stop_was_decided_at(harness: Har
     assert harness.log(0).splitlines()[-1].startswith(line), harness.log(0)
 
     inline = InlineExecutor()
-    inline.submit(harness.job(1, "reporting", stopped_by="the asha scheduler (its rule)"))
+    inline.submit(harness.job(1, "reporting", scheduler="asha", stop_rule="its rule"))
     inline.prune(1, 2)  # decided on report 2 of this attempt; it reported on to its end
     assert [e for e in inline.poll(0) if isinstance(e, AttemptEnded)][0].outcome.pruned
     assert harness.log(1).splitlines()[-1].startswith(line.replace("step 4", "step 2")), harness.log(1)

@@ -131,7 +131,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     if failure is not None:
         return Outcome(failure=failure, duration_s=duration, notes=tuple(notes))
     if pruned:
-        if job.stopped_by is not None and prune_requested():  # (a trial that raised TrialPruned on its own: not said)
+        if job.stop_rule is not None and prune_requested():  # (a trial that raised TrialPruned on its own: not said)
             decided = decided_step() if decided_step is not None else None
             _say_stopped(log, job, decided if decided is not None else reports[-1].step if reports else None, reports)
         last = (reports[-1].value,) if reports and len(job.metrics) == 1 else None
@@ -160,12 +160,12 @@ def _say_stopped(log: TextIO, job: TrialJob, step: int | None, reports: list[Rep
     how = "the command got SIGTERM" if job.command is not None else "trial.should_prune() turned true"
     at = f"after its report at step {step}" if step is not None else "before it reported"
     decided_on = next((r for r in reversed(reports) if r.step == step), None)
+    scheduler = f"the {job.scheduler} scheduler"
     if decided_on is not None and diverged(decided_on):
-        scheduler = (job.stopped_by or "").split(" (", 1)[0]
         why = (f"{scheduler}: its value {decided_on.value} is not a finite number, the training diverged (a "
                "scheduler stops such a trial at once)")
     else:
-        why = str(job.stopped_by)
+        why = f"{scheduler} ({job.stop_rule})"
     log.write(f"tunesmith: stopped early {at} by {why}; {how}\n")
     log.flush()
 

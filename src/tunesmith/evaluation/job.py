@@ -31,7 +31,8 @@ class TrialJob:
     sync_reports: bool = False        # each report waits for the scheduler's decision (only when one is active)
     command_cwd: str | None = None    # where a command runs (trial.cwd: trial_dir); None: base_dir, the spec's folder
     cost: dict[str, Any] | None = None  # prices (tunesmith.cost.Prices as JSON): measure resources, price them
-    stopped_by: str | None = None     # the scheduler and its rule, said in the log when it stops the trial
+    scheduler: str | None = None      # the spec's scheduler (none included), named in the log when it stops the trial
+    stop_rule: str | None = None      # why that scheduler stops a trial, in words; None: nothing stops it early
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict, whose deep copy cost a measurable share per trial.

@@ -24,7 +24,7 @@ def trial_job(spec: ExperimentSpec, parameter_names: Sequence[str], rec: TrialRe
         command=command, env=dict(spec.trial.env) if spec.trial else {}, base_dir=spec.base_dir,
         timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
         sync_reports=spec.scheduler.name != "none",
-        stopped_by=(f"the {spec.scheduler.name} scheduler ({rule})" if (rule := spec.scheduler.stop_rule) else None),
+        scheduler=spec.scheduler.name, stop_rule=spec.scheduler.stop_rule,
         task=spec.task.model_dump(mode="json") if spec.task else None,
         command_cwd=str(trial_dir) if spec.trial is not None and spec.trial.cwd == "trial_dir" else None,
         cost=prices.to_json() if (prices := spec.prices()) is not None else None,
