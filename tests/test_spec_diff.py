@@ -1,5 +1,5 @@
-"""`tunesmith diff OLD NEW` (each a spec file or a recorded experiment) and `tunesmith spec NAME` (the recorded spec
-as YAML): against a real SQLite store holding a real run."""
+"""`tunesmith diff OLD NEW` (each a spec file or a recorded experiment), `tunesmith spec NAME` (the recorded spec as
+YAML), and `run` on a recorded name saying what differs: against a real SQLite store holding a real run."""
 
 from __future__ import annotations
 
@@ -153,6 +153,17 @@ def test_the_recorded_spec_prints_as_yaml_that_validate_and_diff_read_back(proje
         "the space is the same: trials of recorded.yaml are points of cond.yaml's space"])
 
 
+def test_run_on_a_recorded_name_says_what_differs_and_stays_one_error(project, recorded):
+    same = one_error_line(project.cli("run", "cond.yaml"), 2)
+    assert "already exists" in same and "differs" not in same, same
+    spec = _spec(project, budget={"trials": 5, "wall_time": "5m"})
+    spec["space"] = {**COND_SPACE, "b_val": {**COND_SPACE["b_val"], "high": 5.0}}
+    project.write_spec(spec, "cond.yaml")
+    said = one_error_line(project.cli("run", "cond.yaml"), 2)
+    assert said.startswith(same) and said.endswith(
+        ". Its recorded spec differs from this one: space.b_val.high: 10.0 -> 5.0; budget.trials: 2 -> 5 "
+        "(`tunesmith diff cond SPEC` lists every difference)"), said
+
 
 def test_neither_the_package_nor_the_cli_imports_the_diff_at_start_up():
     """`import tunesmith` and the CLI's start-up stay as light as they were: the diff is imported by its commands."""
@@ -164,3 +175,14 @@ def test_neither_the_package_nor_the_cli_imports_the_diff_at_start_up():
             "if m in sys.modules]; assert not loaded, loaded")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_python_api_says_what_differs_too(project, recorded):
+    import tunesmith
+    from tunesmith.errors import ExperimentExists
+
+    with pytest.raises(ExperimentExists) as exists:
+        tunesmith.run(_spec(project, budget={"trials": 3, "wall_time": "5m"}), storage=project.storage)
+    said = str(exists.value)
+    assert said.endswith("(its `name`). Its recorded spec differs from this one: budget.trials: 2 -> 3"), said
+    assert exists.value.differences == "budget.trials: 2 -> 3"
