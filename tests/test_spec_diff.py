@@ -186,3 +186,36 @@ def test_the_python_api_says_what_differs_too(project, recorded):
     said = str(exists.value)
     assert said.endswith("(its `name`). Its recorded spec differs from this one: budget.trials: 2 -> 3"), said
     assert exists.value.differences == "budget.trials: 2 -> 3"
+
+
+def test_the_readmes_example_is_what_diff_prints(tmp_path, monkeypatch):
+    """The README's `tunesmith diff quickstart v2.yaml`, on the quickstart recorded (its spec: no trial needs to run)
+    and v2.yaml edited as its comment says."""
+    import re
+    import shutil
+
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    root = Path(__file__).resolve().parents[1]
+    [block] = [b for b in re.findall(r"```[a-z]*\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+               if b.startswith("$ tunesmith diff quickstart v2.yaml")]
+    for name in ("quickstart.yaml", "quickstart_objective.py"):
+        shutil.copy(root / "examples" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}", create=True)
+    plan = prepare(load_spec(tmp_path / "quickstart.yaml"))
+    store.create_experiment("quickstart", plan.spec.to_json(), plan.decision.name, plan.decision.reason, 0.0)
+    store.close()
+    text = (tmp_path / "quickstart.yaml").read_text()
+    for old, new in (("name: quickstart", "name: quickstart-v2"), ("high: 1000,", "high: 100,"),
+                     ("  degree: {type: int, low: 2, high: 4, when: {kernel: poly}}",
+                      "  tol: {type: float, low: 0.00001, high: 0.01, log: true, when: {kernel: linear}}"),
+                     ("trials: 40", "trials: 80")):
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "v2.yaml").write_text(text)
+    code, out, err = cli_in_process("diff", "quickstart", "v2.yaml", "--storage", f"sqlite:///{tmp_path}/tunesmith.db")
+    assert code == 1, err
+    assert out.splitlines() == block.splitlines()[1:]
