@@ -538,7 +538,9 @@ def test_run_on_an_existing_name_points_at_resume_and_leaves_the_record(project)
         project.spec(executor={"kind": "inline"}, budget={"trials": 5}, seed=2), "again.yaml"
     )
     proc = project.cli("run", str(changed))
-    _assert_input_error(proc, f"an experiment named 'exp' already exists in {project.storage}; {EXISTS_FIX}")
+    _assert_input_error(proc, f"an experiment named 'exp' already exists in {project.storage}; {EXISTS_FIX}. Its "
+                              "recorded spec differs from this one: budget.trials: 2 -> 5; seed: 1 -> 2 (`tunesmith "
+                              "diff exp SPEC` lists every difference)")
     assert _store_files(project.root) == before
     assert project.show("exp") == shown
     assert project.trials("exp") == recorded

@@ -113,8 +113,9 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
             f"tunesmith.resume({e.name!r}) (which runs the spec recorded then, not this one), or give the spec "
-            "another name (its `name`)",
-            e.name, e.store) from None
+            "another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
+                                           if e.differences else ""),
+            e.name, e.store, e.differences) from None
     finally:
         store.close()
 

@@ -677,6 +677,51 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     out.print(table)
 
 
+SpecSideArgument = Annotated[str, typer.Argument(help="a spec file (a file that exists, or ends in .yaml or .yml), "
+                                                       "or the name of an experiment in the store (its recorded spec)")]
+
+
+@app.command("diff")
+def diff_specs(old: SpecSideArgument, new: SpecSideArgument, storage: SpecStorageOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """Compare two specs as tunesmith reads them: one line per difference by field path (the space first, then
+    objectives and constraints, then budget, executor and the rest), and whether OLD's trials are points of NEW's
+    space. Exit 0: the same; 1: they differ; 2: bad input (a spec file's first problem, as `validate` says it; no
+    such experiment) or a store that cannot be read; 75: the store's server did not answer."""
+    from tunesmith.spec.diff import compare_named
+
+    def read_recorded(name: str, spec_storage: str | None) -> Any:  # only for a side that is no file
+        return _store(storage, spec_storage).experiment(name).spec
+
+    try:
+        compared = compare_named(old, new, read_recorded)
+    except StorageError as e:
+        if isinstance(e, UserInputError | TemporaryFailure):  # exit 2 and 75, as every command's
+            raise
+        err.print(_error_said(e)[1], soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT) from None  # diff(1)'s 2 for any trouble: 1 says the specs differ
+    if as_json:
+        print(strict_json(compared.to_json(), indent=2))
+    else:  # print, not Rich: a value may hold [brackets] or :colons: that Rich reads as markup or emoji
+        print("\n".join([d.line for d in compared.differences] + [compared.space_line()])
+              if compared.differences else "no differences")
+    raise typer.Exit(EXIT_FAILED if compared.differences else EXIT_OK)
+
+
+@app.command("spec")
+def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="the stored JSON, as is")] = False) -> None:
+    """Print the spec experiment NAME was recorded with, as YAML: what its run ran (with the seed and workdir it
+    filled in), which `tunesmith validate`, `run` and `diff` read back."""
+    from tunesmith.spec.writer import recorded_spec_yaml
+
+    experiment = _store(storage).experiment(name)
+    if as_json:
+        print(strict_json(experiment.spec, indent=2))
+        return
+    sys.stdout.write(recorded_spec_yaml(experiment.name, experiment.spec))
+
+
 @app.command()
 def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,

@@ -673,6 +673,7 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
     edited threshold would be worse than refusing), and it is taken as a recorded spec is (`show`, `resume`): the
     checks for a spec given anew (an unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was
     recorded, refused an experiment that `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
+    from tunesmith.spec.diff import filled_like, spec_differences
     from tunesmith.spec.loader import read_spec_file, spec_from_dict
     from tunesmith.spec.model import check_new_spec
 
@@ -683,7 +684,8 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
         check_new_spec(spec)
     else:
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
-        edited = _edited_fields(spec.to_json(), recorded.to_json())
+        # `tunesmith diff`'s rule: what the run fills in where the file leaves it out (seed, workdir) is no edit
+        edited = sorted(d.path for d in spec_differences(recorded, filled_like(spec, recorded)))
         if edited:
             more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
             # the experiment is known by the spec's name: a copy of the file under another file name is the same
@@ -694,22 +696,6 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
                 f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
                 f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
-
-
-def _edited_fields(written: dict[str, Any], recorded: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths where the file's spec differs from the recorded one; what the runner fills in (``seed``,
-    ``workdir`` when the file leaves them out, ``base_dir``) is not an edit."""
-    out = []
-    for key in sorted(set(written) | set(recorded)):
-        path = f"{prefix}{key}"
-        if not prefix and (key == "base_dir" or (key in ("seed", "workdir") and key not in written)):
-            continue
-        a, b = written.get(key), recorded.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out.extend(_edited_fields(a, b, f"{path}."))
-        elif a != b:
-            out.append(path)
-    return out
 
 
 def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,

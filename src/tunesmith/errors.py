@@ -54,11 +54,13 @@ class SpaceError(SpecError, ValueError):
 class ExperimentExists(UserInputError):
     """`run` was asked for an experiment name that the store already has. ``name`` and ``store`` (the store's
     address, password hidden) let a caller other than the CLI name its own way out (the Python API: a spec's
-    ``name``, :func:`tunesmith.resume`), not the CLI's ``--name``."""
+    ``name``, :func:`tunesmith.resume`), not the CLI's ``--name``; ``differences``, the first ways in which the
+    recorded spec differs from the one given (``budget.trials: 40 -> 80``), or ``""`` where it does not."""
 
-    def __init__(self, message: str, name: str | None = None, store: str | None = None) -> None:
+    def __init__(self, message: str, name: str | None = None, store: str | None = None,
+                 differences: str = "") -> None:
         super().__init__(message)
-        self.name, self.store = name, store
+        self.name, self.store, self.differences = name, store, differences
 
 
 class ExperimentNotFound(UserInputError):

@@ -1,0 +1,276 @@
+"""What differs between two experiment specs as tunesmith reads them: `tunesmith diff`, and `run` on a name the
+store has recorded already.
+
+Specs are compared after validation, in the form an experiment stores (:meth:`ExperimentSpec.to_json`): whatever the
+model fills in or normalises is no difference (``log: false`` written or left out, ``wall_time: 5m`` or ``300s``, an
+objective as a mapping or a list of one, ``strategy: tpe`` or ``{name: tpe}``). On top of that: a condition's value
+is a list of one (``when: {kernel: poly}`` is ``[poly]``), and a condition's values, ``constraints`` and
+``executor.retry_on`` are compared as sets. Durations are compared in seconds, sizes in bytes, as stored.
+
+Not compared: ``base_dir``, the folder a spec was read from (a relative trial or data path is compared as written;
+the same text in two folders may name other code). Against a recorded experiment, a spec file that leaves out
+``seed`` or ``workdir`` does not differ there: the run filled them in (a fresh seed, ``.tunesmith/NAME``), and
+running the file would fill them in again (the rule `cycle` applies to a spec file of a recorded experiment).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from tunesmith.errors import SpecError, UserInputError
+from tunesmith.space.containment import Containment, SpaceContainment, compare_spaces
+from tunesmith.spec.loader import load_spec, spec_from_dict
+from tunesmith.spec.model import ExperimentSpec
+from tunesmith.spec.writer import domain_as_written
+
+# Sections in the order their differences are listed: the space decides whether old trials are comparable, the
+# objectives and constraints what their values mean; then what bounds and runs the search; then the rest.
+_SECTION_ORDER = (("space",), ("objective", "constraints", "select"), ("budget", "executor"))
+_UNORDERED = ("constraints", "executor.retry_on")  # lists whose order means nothing (and a `when`'s values)
+SPEC_FILE_SUFFIXES = (".yaml", ".yml")
+
+
+class DifferenceKind(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True)
+class SpecDifference:
+    """One field that differs, by its dotted path (``space.C.high``). ``old`` and ``new`` are the values as the spec
+    stores them (JSON: numbers, strings, lists, mappings); None on the side that lacks the field."""
+
+    path: str
+    kind: DifferenceKind
+    old: Any
+    new: Any
+
+    @property
+    def line(self) -> str:
+        """``space.C.high: 1000.0 -> 100.0``, ``space.tol: added {type: float, ...}``, ``space.gamma: removed``."""
+        if self.kind is DifferenceKind.ADDED:
+            return f"{self.path}: added {shown(self.new)}"
+        if self.kind is DifferenceKind.REMOVED:
+            return f"{self.path}: removed" + ("" if isinstance(self.old, dict) else f" (was {shown(self.old)})")
+        return f"{self.path}: {shown(self.old)} -> {shown(self.new)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind.value, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class SpecComparison:
+    """Two specs compared: how each was named (a spec file, or a recorded experiment), what differs (the space
+    first), and whether every point of the old space is a point of the new one."""
+
+    old: str
+    new: str
+    differences: tuple[SpecDifference, ...]
+    space: SpaceContainment
+
+    @property
+    def space_changed(self) -> bool:
+        return any(d.path.startswith("space.") for d in self.differences)
+
+    def space_line(self) -> str:
+        """One sentence on whether the trials of ``old`` are points of ``new``'s space, said only where shown (see
+        :mod:`tunesmith.space.containment`)."""
+        fit = f"trials of {self.old} are points of {self.new}'s space"
+        if not self.space_changed:
+            return f"the space is the same: {fit}"
+        containment = self.space.containment
+        if containment is Containment.EQUAL:
+            return f"the space is declared otherwise but holds the same points: {fit}"
+        if containment is Containment.WITHIN:
+            return f"the space grew: {fit}"
+        if containment is Containment.NOT_WITHIN:
+            witness = ", ".join(f"{k}={shown(v)}" for k, v in (self.space.witness or {}).items())
+            return (f"the space changed: not every trial of {self.old} is a point of {self.new}'s space (one with "
+                    f"{witness or 'no parameters'} is not: {self.space.refused_because})")
+        return (f"the space changed; whether every trial of {self.old} is a point of {self.new}'s space is not "
+                "decided (its conditions combine in ways this check does not follow)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"old": self.old, "new": self.new, "same": not self.differences,
+                "differences": [d.to_json() for d in self.differences],
+                "space": {"changed": self.space_changed,
+                          "old_trials_fit": True if not self.space_changed else self.space.containment.old_points_fit,
+                          "says": self.space_line(),
+                          "witness": dict(self.space.witness) if self.space.witness is not None else None}}
+
+
+def compare(old: ExperimentSpec, new: ExperimentSpec, old_name: str, new_name: str) -> SpecComparison:
+    """``old`` against ``new`` (named ``old_name`` and ``new_name`` in what is said)."""
+    return SpecComparison(old_name, new_name, spec_differences(old, new),
+                          compare_spaces(old.search_space, new.search_space))
+
+
+def spec_differences(old: ExperimentSpec, new: ExperimentSpec) -> tuple[SpecDifference, ...]:
+    """Every field where ``new`` differs from ``old``, the space's first, then objectives and constraints, then
+    budget and executor, then the rest (each group in the spec's order of fields)."""
+    a, b = _normalised(old), _normalised(new)
+    found: list[SpecDifference] = []
+    for key in _keys(a, b):
+        if key == "objective":
+            _objectives(a.get(key, []), b.get(key, []), found)
+        else:
+            _walk(key, a.get(key, _ABSENT), b.get(key, _ABSENT), found)
+    return tuple(sorted(found, key=lambda d: _section_rank(d.path)))
+
+
+def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> ExperimentSpec:
+    """``declared`` (a spec file's) with what a run fills in where the file leaves it out, ``seed`` and ``workdir``,
+    as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it."""
+    update: dict[str, Any] = {}
+    if declared.seed is None:
+        update["seed"] = recorded.seed
+    if declared.workdir is None:
+        update["workdir"] = recorded.workdir
+    elif not os.path.isabs(declared.workdir):
+        update["workdir"] = os.path.abspath(declared.workdir)
+    return declared.model_copy(update=update)
+
+
+def names_a_file(side: str) -> bool:
+    """A side of `tunesmith diff` is a spec file when it is a file that exists or ends in .yaml or .yml; else the
+    name of a recorded experiment (a folder named like one, `churn/` beside experiment churn, is no spec)."""
+    return os.path.isfile(side) or side.lower().endswith(SPEC_FILE_SUFFIXES)
+
+
+RecordedSpec = Callable[[str, str | None], Mapping[str, Any]]
+"""Reads an experiment's stored spec from the store: ``(name, a spec file's storage: or None)``. Raises
+ExperimentNotFound (and the store's own errors) as the store does."""
+
+
+def compare_named(old: str, new: str, recorded_spec: RecordedSpec) -> SpecComparison:
+    """`tunesmith diff OLD NEW`: each side a spec file (:func:`names_a_file`), loaded and checked as `run` and
+    `validate` load it (its trial code is not imported, nor its data read: a diff compares what specs declare), or
+    an experiment whose stored spec ``recorded_spec`` reads (only then: two files open no store). The store is the
+    one a spec file among the sides names (``storage:``), as for `run`, unless the caller's says otherwise.
+
+    Raises:
+        UserInputError: naming the side: its file's first problem (`validate`'s message), or no such experiment
+            (with a did-you-mean among the store's).
+    """
+    files = {side: _read_file(side) for side in (old, new) if names_a_file(side)}
+    spec_storage = next((s.storage for s in files.values() if s.storage is not None), None)
+    specs = {side: files[side] if side in files else _read_recorded(side, recorded_spec, spec_storage)
+             for side in (old, new)}
+    a, b = specs[old], specs[new]
+    if old in files and new not in files:
+        a = filled_like(a, b)
+    elif new in files and old not in files:
+        b = filled_like(b, a)
+    return compare(a, b, old, new)
+
+
+def _read_file(path: str) -> ExperimentSpec:
+    try:
+        return load_spec(path)
+    except SpecError as e:
+        raise UserInputError(f"{path}: {e}") from None
+
+
+def _read_recorded(name: str, recorded_spec: RecordedSpec, spec_storage: str | None) -> ExperimentSpec:
+    try:
+        stored = recorded_spec(name, spec_storage)
+    except UserInputError as e:  # no such experiment, or no store: it may have been meant as a file
+        raise UserInputError(f"{name}: {e} (and no spec file of that name is here: a spec file is a file that exists "
+                             "or ends in .yaml or .yml)") from None
+    try:
+        return spec_from_dict(stored, recorded=True)
+    except SpecError as e:  # recorded by a tunesmith that wrote what this one no longer reads
+        raise UserInputError(f"{name}: its recorded spec does not load in this version of tunesmith: {e}") from None
+
+
+def differences_told(differences: tuple[SpecDifference, ...], most: int = 3) -> str:
+    """The first ``most`` differences in one line (``space.C.high: 1000.0 -> 100.0; budget.trials: 40 -> 80``),
+    and how many more there are."""
+    told = "; ".join(d.line for d in differences[:most])
+    return told + (f" (and {len(differences) - most} more)" if len(differences) > most else "")
+
+
+def shown(value: Any) -> str:
+    """A stored value as YAML writes it in flow style, on one line (``{type: float, low: 0.1}``, ``'1'``)."""
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=2**31, allow_unicode=True)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+class _Absent:
+    """A field one side lacks (to_json leaves None out)."""
+
+
+_ABSENT: Any = _Absent()
+
+
+def _normalised(spec: ExperimentSpec) -> dict[str, Any]:
+    data = spec.to_json()
+    data.pop("base_dir", None)
+    for name, domain in data.get("space", {}).items():
+        data["space"][name] = domain = domain_as_written(domain)
+        if "when" in domain:
+            domain["when"] = {parent: allowed if isinstance(allowed, list) else [allowed]
+                              for parent, allowed in domain["when"].items()}
+    return data
+
+
+def _keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    return [*a, *(k for k in b if k not in a)]
+
+
+def _objectives(old: list[Any], new: list[Any], found: list[SpecDifference]) -> None:
+    """Objectives by position: ``objective.direction`` where each side has one (as one is written, a mapping),
+    ``objective.1.metric`` where either has several."""
+    single = len(old) == len(new) == 1
+    for i in range(max(len(old), len(new))):
+        path = "objective" if single else f"objective.{i}"
+        _walk(path, old[i] if i < len(old) else _ABSENT, new[i] if i < len(new) else _ABSENT, found)
+
+
+def _walk(path: str, old: Any, new: Any, found: list[SpecDifference]) -> None:
+    if old is _ABSENT and new is _ABSENT:
+        return
+    if old is _ABSENT:
+        found.append(SpecDifference(path, DifferenceKind.ADDED, None, new))
+    elif new is _ABSENT:
+        found.append(SpecDifference(path, DifferenceKind.REMOVED, old, None))
+    elif isinstance(old, dict) and isinstance(new, dict) and not _replaced_whole(path, old, new):
+        for key in _keys(old, new):
+            _walk(f"{path}.{key}", old.get(key, _ABSENT), new.get(key, _ABSENT), found)
+    elif not _same(old, new, unordered=path in _UNORDERED or (path.startswith("space.") and ".when." in path)):
+        found.append(SpecDifference(path, DifferenceKind.CHANGED, old, new))
+
+
+def _replaced_whole(path: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """A parameter whose type changed, a scheduler by another name: another thing, whose fields mean other things
+    (one difference for the whole, not one per field)."""
+    section, _, rest = path.partition(".")
+    if section == "space" and rest and "." not in rest:
+        return bool(old.get("type") != new.get("type"))
+    return path == "scheduler" and old.get("name") != new.get("name")
+
+
+def _same(a: Any, b: Any, unordered: bool = False) -> bool:
+    """Equal values of equal types (1, 1.0 and true are three choices); ``unordered``: two lists as sets."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        if unordered:
+            return len(a) == len(b) and all(any(_same(x, y) for y in b) for x in a) \
+                and all(any(_same(y, x) for x in a) for y in b)
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _section_rank(path: str) -> int:
+    section = path.partition(".")[0]
+    return next((i for i, group in enumerate(_SECTION_ORDER) if section in group), len(_SECTION_ORDER))

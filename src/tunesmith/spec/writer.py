@@ -1,0 +1,74 @@
+"""A stored spec written back as a YAML spec file, which the loader reads again (`tunesmith spec NAME`)."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from tunesmith.spec.model import INTERACTIVE
+
+_WIDTH = 120
+
+
+def recorded_spec_yaml(name: str, stored: Mapping[str, Any]) -> str:
+    """Experiment ``name``'s stored spec as a YAML spec file: every key as stored (the seed and workdir its run
+    filled in too), with comment lines above it saying what it is and which of its paths are relative to the
+    folder the spec was read from (``base_dir``), which is left out: the loader takes it from the file's folder, so
+    the file finds the same code and data when it is kept in that folder."""
+    data = {key: value for key, value in stored.items() if key != "base_dir"}
+    if isinstance(data.get("space"), Mapping):
+        data["space"] = {param: domain_as_written(domain) for param, domain in data["space"].items()}
+    header = [f"The spec experiment {name!r} was recorded with: what its run ran (its seed and workdir as filled in)."]
+    folder, relative = stored.get("base_dir"), _relative_to_spec_folder(stored)
+    if relative and folder:
+        header.append(f"Its run read it from {folder}: {', '.join(relative)} {'is' if len(relative) == 1 else 'are'} "
+                      "found from the spec file's folder; keep this file there for `tunesmith validate` and `run`.")
+    trial = stored.get("trial") or {}
+    if str(trial.get("function", "")).startswith(INTERACTIVE + ":"):
+        header.append("Its trial function was defined interactively (a notebook, python -c): no file names it; "
+                      f"continue it from Python, with tunesmith.resume({name!r}, trial=...).")
+    comments = [f"# {line}" for said in header for line in textwrap.wrap(said, width=_WIDTH - 2)]
+    return "\n".join(comments) + "\n" + "".join(_yaml_of(key, value) for key, value in data.items())
+
+
+def _yaml_of(key: str, value: Any) -> str:
+    """One top-level key as YAML: leaf mappings and lists on one line (``{metric: loss, direction: minimize}``), and
+    each parameter of the space on its own line, as the README's examples write them."""
+    if key == "space" and isinstance(value, Mapping):
+        return "space:\n" + "".join(f"  {_flow({param: domain})}\n" for param, domain in value.items())
+    if not isinstance(value, Mapping | list):
+        return f"{_flow({key: value})}\n"
+    return yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=None, allow_unicode=True, width=_WIDTH)
+
+
+def _flow(value: Any) -> str:
+    """``value`` (a mapping of one key) as YAML on one line, without the braces around it."""
+    text = yaml.safe_dump(value, sort_keys=False, default_flow_style=True, allow_unicode=True, width=2**31)
+    return text.strip().removeprefix("{").removesuffix("}")
+
+
+def domain_as_written(domain: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored parameter domain with its ``type`` first and its ``when`` last, as one writes them (the model
+    stores the condition first)."""
+    shown = {key: value for key, value in domain.items() if key not in ("type", "when")}
+    return {**({"type": domain["type"]} if "type" in domain else {}), **shown,
+            **({"when": domain["when"]} if "when" in domain else {})}
+
+
+def _relative_to_spec_folder(stored: Mapping[str, Any]) -> list[str]:
+    """The fields of ``stored`` that name something from the spec's folder: a trial function's module or file not
+    given by an absolute path, a command that runs there, a task's data file given by a relative path."""
+    trial, task = stored.get("trial") or {}, stored.get("task") or {}
+    function, data = str(trial.get("function") or ""), task.get("data") or {}
+    found = []
+    if function and not function.startswith(INTERACTIVE + ":") and not os.path.isabs(function.rpartition(":")[0]):
+        found.append(f"trial.function {function!r}")
+    if trial.get("command") and trial.get("cwd", "spec_dir") == "spec_dir":
+        found.append("trial.command (it runs there)")
+    if isinstance(data.get("path"), str) and not os.path.isabs(data["path"]):
+        found.append(f"task.data.path {data['path']!r}")
+    return found

@@ -1,0 +1,221 @@
+"""`tunesmith diff OLD NEW` (each a spec file or a recorded experiment), `tunesmith spec NAME` (the recorded spec as
+YAML), and `run` on a recorded name saying what differs: against a real SQLite store holding a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import cli_in_process, one_error_line, tune_in_process
+
+COND_SPACE = {
+    "kind": {"type": "categorical", "choices": ["a", "b"]},
+    "a_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "a"}},
+    "b_val": {"type": "float", "low": 0.0, "high": 10.0, "when": {"kind": ["b"]}},
+}
+
+
+def _spec(project, **overrides):  # type: ignore[no-untyped-def]
+    return project.spec(**{"name": "cond", "space": COND_SPACE, "trial": {"function": "objectives:conditional"},
+                           "executor": {"kind": "inline"}, "budget": {"trials": 2, "wall_time": "5m"}, **overrides})
+
+
+@pytest.fixture
+def recorded(project) -> Path:  # type: ignore[no-untyped-def]
+    """Experiment ``cond`` recorded in the project's store by a real run, from ``cond.yaml``."""
+    path = project.write_spec(_spec(project))
+    tune_in_process(path, project.db)
+    return path
+
+
+def _diff(project, *args: str) -> tuple[int, list[str], str]:  # type: ignore[no-untyped-def]
+    code, out, err = cli_in_process("diff", *args, "--storage", project.storage)
+    return code, out.splitlines(), err
+
+
+def test_a_spec_file_against_its_recorded_experiment_is_the_same(project, recorded):
+    code, lines, err = _diff(project, "cond", "cond.yaml")
+    assert (code, lines, err) == (0, ["no differences"], "")
+    # what the model normalises is no difference: a duration's unit, a default written out, a `when` value alone
+    # or in a list, an objective as a mapping or a list of one
+    spec = _spec(project, objective=[{"metric": "loss", "direction": "minimize"}])
+    spec["budget"]["wall_time"] = "300s"
+    spec["space"] = {**COND_SPACE, "a_val": {**COND_SPACE["a_val"], "log": False, "when": {"kind": ["a"]}}}
+    project.write_spec(spec, "written-out.yaml")
+    assert _diff(project, "cond", "written-out.yaml")[:2] == (0, ["no differences"])
+
+
+def test_a_changed_bound_is_one_line_and_old_trials_outside_the_new_space_are_said(project, recorded):
+    spec = _spec(project)
+    spec["space"] = {**COND_SPACE, "b_val": {**COND_SPACE["b_val"], "high": 5.0}}
+    project.write_spec(spec, "narrow.yaml")
+    code, lines, _ = _diff(project, "cond", "narrow.yaml")
+    assert code == 1
+    assert lines == ["space.b_val.high: 10.0 -> 5.0",
+                     "the space changed: not every trial of cond is a point of narrow.yaml's space (one with "
+                     "kind=b, b_val=10.0 is not: b_val: value 10.0 is outside the domain [0.0, 5.0])"]
+    # the other way round every old point fits
+    assert _diff(project, "narrow.yaml", "cond")[1][-1] == "the space grew: trials of narrow.yaml are points of " \
+                                                           "cond's space"
+
+
+def test_an_added_and_a_removed_conditional_parameter_and_a_changed_objective_are_listed_space_first(project,
+                                                                                                    recorded):
+    space = {k: v for k, v in COND_SPACE.items() if k != "a_val"}
+    space["c_val"] = {"type": "int", "low": 1, "high": 3, "when": {"kind": "b"}}
+    spec = _spec(project, space=space, objective={"metric": "loss", "direction": "maximize"},
+                 budget={"trials": 4, "wall_time": "5m"})
+    project.write_spec(spec, "edited.yaml")
+    code, lines, _ = _diff(project, "cond", "edited.yaml")
+    assert code == 1
+    assert lines[:-1] == ["space.a_val: removed",
+                          "space.c_val: added {type: int, low: 1, high: 3, log: false, step: 1, when: {kind: [b]}}",
+                          "objective.direction: minimize -> maximize",
+                          "budget.trials: 2 -> 4"]
+    assert lines[-1].startswith("the space changed: not every trial of cond is a point of edited.yaml's space"), lines
+
+
+def test_a_new_choice_with_its_own_conditional_parameter_keeps_old_trials_in_the_space(project, recorded):
+    space = {**COND_SPACE, "kind": {"type": "categorical", "choices": ["a", "b", "c"]},
+             "c_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "c"}}}
+    project.write_spec(_spec(project, space=space), "grown.yaml")
+    code, lines, _ = _diff(project, "cond", "grown.yaml")
+    assert (code, lines[-1]) == (1, "the space grew: trials of cond are points of grown.yaml's space")
+    assert lines[:2] == ["space.kind.choices: [a, b] -> [a, b, c]",
+                         "space.c_val: added {type: float, low: 0.0, high: 1.0, log: false, when: {kind: [c]}}"]
+
+
+def test_an_unknown_experiment_exits_2_with_a_did_you_mean(project, recorded):
+    code, out, err = cli_in_process("diff", "cnod", "cond.yaml", "--storage", project.storage)
+    assert (code, out) == (2, "")
+    assert err.startswith("error: cnod: no experiment named 'cnod' in ") and "did you mean 'cond'?" in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_an_invalid_spec_file_exits_2_with_validates_message_naming_the_field(project, recorded):
+    bad = _spec(project)
+    bad["space"] = {**COND_SPACE, "b_val": {**COND_SPACE["b_val"], "low": 20.0}}
+    project.write_spec(bad, "bad.yaml")
+    said = one_error_line(project.cli("diff", "cond", "bad.yaml"), 2)
+    validated = one_error_line(project.cli("validate", "bad.yaml"), 2)
+    assert said == f"bad.yaml: {validated}" and validated.startswith("space.b_val: low must be < high"), said
+
+
+def test_two_spec_files_are_compared_without_opening_or_creating_a_store(project):
+    project.write_spec(_spec(project), "one.yaml")
+    project.write_spec(_spec(project, seed=2), "two.yaml")
+    proc = project.cli("diff", "one.yaml", "two.yaml")
+    assert proc.returncode == 1 and proc.stdout.splitlines() == [
+        "seed: 1 -> 2", "the space is the same: trials of one.yaml are points of two.yaml's space"], proc
+    assert not project.db.exists() and sorted(p.name for p in project.root.iterdir()) == [
+        "objectives.py", "one.yaml", "two.yaml"]
+
+
+def test_json_gives_each_difference_as_path_kind_old_new(project, recorded):
+    spec = _spec(project)
+    spec["space"] = {k: v for k, v in COND_SPACE.items() if k != "a_val"}
+    spec["budget"] = {"trials": 2}
+    spec["tags"] = {"team": "x"}
+    project.write_spec(spec, "changed.yaml")
+    code, out, _ = cli_in_process("diff", "cond", "changed.yaml", "--json", "--storage", project.storage)
+    report = json.loads(out)
+    assert code == 1 and report["old"] == "cond" and report["new"] == "changed.yaml" and report["same"] is False
+    assert report["differences"] == [
+        {"path": "space.a_val", "kind": "removed", "new": None,
+         "old": {"type": "float", "low": 0.0, "high": 1.0, "log": False, "when": {"kind": ["a"]}}},
+        {"path": "budget.wall_time", "kind": "removed", "old": 300.0, "new": None},
+        {"path": "tags.team", "kind": "added", "old": None, "new": "x"},
+    ]
+    assert report["space"]["changed"] is True and report["space"]["old_trials_fit"] is False
+    assert report["space"]["witness"] == {"kind": "a", "a_val": 0.0}, report["space"]
+    same = json.loads(cli_in_process("diff", "cond", "cond.yaml", "--json", "--storage", project.storage)[1])
+    assert same["same"] is True and same["differences"] == [] and same["space"]["old_trials_fit"] is True
+
+
+def test_the_recorded_spec_prints_as_yaml_that_validate_and_diff_read_back(project, recorded):
+    code, out, err = cli_in_process("spec", "cond", "--storage", project.storage)
+    assert code == 0, err
+    header = " ".join(line.removeprefix("# ") for line in out.splitlines() if line.startswith("#"))
+    assert f"Its run read it from {project.root}: trial.function 'objectives:conditional' is found from the spec " \
+           "file's folder" in header, header
+    stored = yaml.safe_load(out)
+    assert stored["seed"] == 1 and stored["workdir"] == str(project.root / ".tunesmith" / "cond")
+    assert "base_dir" not in stored  # taken from the file's folder, as for any spec file
+    (project.root / "recorded.yaml").write_text(out)
+    assert project.cli("validate", "recorded.yaml").returncode == 0
+    assert _diff(project, "cond", "recorded.yaml")[:2] == (0, ["no differences"])
+    # between two files, what one writes and the other leaves out differs, though a run from this folder would fill
+    # in the same workdir: a file's fill-ins are taken as the run made them only against a recorded experiment
+    assert _diff(project, "recorded.yaml", "cond.yaml")[:2] == (1, [
+        f"workdir: removed (was {project.root / '.tunesmith' / 'cond'})",
+        "the space is the same: trials of recorded.yaml are points of cond.yaml's space"])
+
+
+def test_run_on_a_recorded_name_says_what_differs_and_stays_one_error(project, recorded):
+    same = one_error_line(project.cli("run", "cond.yaml"), 2)
+    assert "already exists" in same and "differs" not in same, same
+    spec = _spec(project, budget={"trials": 5, "wall_time": "5m"})
+    spec["space"] = {**COND_SPACE, "b_val": {**COND_SPACE["b_val"], "high": 5.0}}
+    project.write_spec(spec, "cond.yaml")
+    said = one_error_line(project.cli("run", "cond.yaml"), 2)
+    assert said.startswith(same) and said.endswith(
+        ". Its recorded spec differs from this one: space.b_val.high: 10.0 -> 5.0; budget.trials: 2 -> 5 "
+        "(`tunesmith diff cond SPEC` lists every difference)"), said
+
+
+def test_neither_the_package_nor_the_cli_imports_the_diff_at_start_up():
+    """`import tunesmith` and the CLI's start-up stay as light as they were: the diff is imported by its commands."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tunesmith, tunesmith.cli; "
+            "loaded = [m for m in ('tunesmith.spec.diff', 'tunesmith.spec.writer', 'tunesmith.space.containment') "
+            "if m in sys.modules]; assert not loaded, loaded")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_python_api_says_what_differs_too(project, recorded):
+    import tunesmith
+    from tunesmith.errors import ExperimentExists
+
+    with pytest.raises(ExperimentExists) as exists:
+        tunesmith.run(_spec(project, budget={"trials": 3, "wall_time": "5m"}), storage=project.storage)
+    said = str(exists.value)
+    assert said.endswith("(its `name`). Its recorded spec differs from this one: budget.trials: 2 -> 3"), said
+    assert exists.value.differences == "budget.trials: 2 -> 3"
+
+
+def test_the_readmes_example_is_what_diff_prints(tmp_path, monkeypatch):
+    """The README's `tunesmith diff quickstart v2.yaml`, on the quickstart recorded (its spec: no trial needs to run)
+    and v2.yaml edited as its comment says."""
+    import re
+    import shutil
+
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage.sql import SQLStore
+
+    root = Path(__file__).resolve().parents[1]
+    [block] = [b for b in re.findall(r"```[a-z]*\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+               if b.startswith("$ tunesmith diff quickstart v2.yaml")]
+    for name in ("quickstart.yaml", "quickstart_objective.py"):
+        shutil.copy(root / "examples" / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}", create=True)
+    plan = prepare(load_spec(tmp_path / "quickstart.yaml"))
+    store.create_experiment("quickstart", plan.spec.to_json(), plan.decision.name, plan.decision.reason, 0.0)
+    store.close()
+    text = (tmp_path / "quickstart.yaml").read_text()
+    for old, new in (("name: quickstart", "name: quickstart-v2"), ("high: 1000,", "high: 100,"),
+                     ("  degree: {type: int, low: 2, high: 4, when: {kernel: poly}}",
+                      "  tol: {type: float, low: 0.00001, high: 0.01, log: true, when: {kernel: linear}}"),
+                     ("trials: 40", "trials: 80")):
+        assert old in text, old
+        text = text.replace(old, new)
+    (tmp_path / "v2.yaml").write_text(text)
+    code, out, err = cli_in_process("diff", "quickstart", "v2.yaml", "--storage", f"sqlite:///{tmp_path}/tunesmith.db")
+    assert code == 1, err
+    assert out.splitlines() == block.splitlines()[1:]
