@@ -100,6 +100,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         ExperimentExists: the name is taken in this store (use :func:`resume`).
     """
     from tunesmith.runner import run_experiment
+    from tunesmith.spec.diff import exists_saying_what_differs
 
     refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
@@ -110,6 +111,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
         if e.name is None:
             raise
+        e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
             f"tunesmith.resume({e.name!r}) (which runs the spec recorded then, not this one), or give the spec "

@@ -306,20 +306,25 @@ def run(
     from tunesmith.events import RunListener
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
-    from tunesmith.errors import SpecError
+    from tunesmith.errors import ExperimentExists, SpecError
+    from tunesmith.spec.diff import exists_saying_what_differs
     from tunesmith.spec.loader import NAME_RULE, load_spec
     from tunesmith.spec.model import NAME_PATTERN
 
     if name is not None and not re.fullmatch(NAME_PATTERN, name):  # the override's mistake, not the file's
         raise SpecError("--name", f"{NAME_RULE}; got {name!r}")
-    plan = prepare(load_spec(spec, name=name))  # once: the run records this plan, whose warnings are shown here
+    declared = load_spec(spec, name=name)
+    plan = prepare(declared)  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
             _cluster_loss_stops_run(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
-        result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
+        try:
+            result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
+        except ExperimentExists as e:  # the recorded spec is what `resume` runs: what differs is why that matters
+            raise exists_saying_what_differs(e, store, declared) from None
     _run_and_exit(result, store, log_format)
 
 

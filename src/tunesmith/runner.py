@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.budget import BudgetTracker
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import ExperimentExists, LeaseHeld, StorageError, TunesmithError
+from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
@@ -60,8 +59,6 @@ class Plan:
     space: SearchSpace
     decision: StrategyDecision
     warnings: tuple[str, ...] = ()
-    # the spec as given, before the run filled anything in: what `run` compares with a recorded spec of its name
-    declared: ExperimentSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,6 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     Raises:
         SpecError: naming the field and the fix.
     """
-    declared = spec
     spec = spec.model_copy(update={"base_dir": os.path.abspath(spec.base_dir or ".")})
     space = spec.search_space
     if decision is None:
@@ -109,32 +105,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
     workdir = os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name))
     filled = spec.model_copy(update={"seed": spec.seed if spec.seed is not None else fresh_seed(), "workdir": workdir})
-    return Plan(filled, space, decision, tuple(warnings), declared)
-
-
-def _saying_what_differs(exists: ExperimentExists, store: SQLStore, plan: Plan) -> ExperimentExists:
-    """``exists`` (a run under a name the store has), with the first differences between the recorded spec and this
-    one added: `tunesmith resume` runs the recorded one, and what it would not run is why that matters. ``exists``
-    as it was where they are the same, or the recorded spec cannot be read."""
-    from tunesmith.spec.diff import differences_told, filled_like, spec_differences
-    from tunesmith.spec.loader import spec_from_dict
-    from tunesmith.storage.sql import describe_url, resolve_url
-
-    declared = plan.declared or plan.spec
-    try:
-        recorded = spec_from_dict(store.experiment(declared.name).spec, recorded=True)
-    except TunesmithError:  # deleted meanwhile, written by a tunesmith this one cannot read, a store gone
-        return exists
-    differences = spec_differences(recorded, filled_like(declared, recorded))
-    if not differences:
-        return exists
-    # `diff NAME SPEC` opens the store that SPEC's storage: names, else the default: --storage where that is another
-    elsewhere = [] if store.url == resolve_url(None, declared.storage, os.environ) else [
-        "--storage", describe_url(store.url)]
-    told = differences_told(differences)
-    return ExperimentExists(f"{exists}. Its recorded spec differs from this one: {told} (`"
-                            f"{shlex.join(['tunesmith', 'diff', declared.name, 'SPEC', *elsewhere])}` lists every "
-                            "difference)", exists.name, exists.store, differences=told)
+    return Plan(filled, space, decision, tuple(warnings))
 
 
 def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunListener | None = None,
@@ -148,11 +119,8 @@ def run_experiment(spec: ExperimentSpec | Plan, store: SQLStore, listener: RunLi
     """
     clock, plan = clock or SystemClock(), spec if isinstance(spec, Plan) else prepare(spec)
     check_fresh_workdir(plan.spec.workdir or ".", plan.spec.name, store.experiments)
-    try:
-        experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
-                                             plan.decision.reason, clock.now())
-    except ExperimentExists as e:
-        raise _saying_what_differs(e, store, plan) from None
+    experiment = store.create_experiment(plan.spec.name, plan.spec.to_json(), plan.decision.name,
+                                         plan.decision.reason, clock.now())
     if plan.spec.task is not None:
         from tunesmith.tasks import fingerprint
 

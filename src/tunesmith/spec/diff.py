@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from tunesmith.errors import SpecError, UserInputError
+from tunesmith.errors import ExperimentExists, SpecError, TunesmithError, UserInputError
 from tunesmith.space.containment import Containment, SpaceContainment, compare_spaces
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.writer import domain_as_written
+
+if TYPE_CHECKING:
+    from tunesmith.storage.sql import SQLStore
 
 # Sections in the order their differences are listed: the space decides whether old trials are comparable, the
 # objectives and constraints what their values mean; then what bounds and runs the search; then the rest.
@@ -274,3 +278,26 @@ def _same(a: Any, b: Any, unordered: bool = False) -> bool:
 def _section_rank(path: str) -> int:
     section = path.partition(".")[0]
     return next((i for i, group in enumerate(_SECTION_ORDER) if section in group), len(_SECTION_ORDER))
+
+
+def exists_saying_what_differs(exists: ExperimentExists, store: SQLStore, declared: ExperimentSpec) -> ExperimentExists:
+    """``exists`` (`run` under a name the store has), with the first differences between the recorded spec and
+    ``declared`` (the spec as given, seed and workdir not filled in) added: `tunesmith resume` runs the recorded one,
+    and what it would not run is why that matters. ``exists`` as it was where they are the same, or the recorded spec
+    cannot be read."""
+    from tunesmith.storage.sql import describe_url, resolve_url
+
+    try:
+        recorded = spec_from_dict(store.experiment(declared.name).spec, recorded=True)
+    except TunesmithError:  # deleted meanwhile, written by a tunesmith this one cannot read, a store gone
+        return exists
+    differences = spec_differences(recorded, filled_like(declared, recorded))
+    if not differences:
+        return exists
+    # `diff NAME SPEC` opens the store that SPEC's storage: names, else the default: --storage where that is another
+    elsewhere = [] if store.url == resolve_url(None, declared.storage, os.environ) else [
+        "--storage", describe_url(store.url)]
+    told = differences_told(differences)
+    return ExperimentExists(f"{exists}. Its recorded spec differs from this one: {told} (`"
+                            f"{shlex.join(['tunesmith', 'diff', declared.name, 'SPEC', *elsewhere])}` lists every "
+                            "difference)", exists.name, exists.store, differences=told)
