@@ -533,3 +533,27 @@ def test_the_champion_is_replayed_in_the_order_promotions_were_recorded_deleted_
         assert held == {name: [("m", champion[1], name)] if name == champion[0] else [] for name in held}
     finally:
         store.close()
+
+
+def test_an_unknown_name_lists_ten_experiments_and_counts_the_rest_and_a_deleted_one_suggests_no_loose_match(tmp_path):
+    """A store of eleven experiments listed ten under 'experiments here', the eleventh silently missing; and a
+    deleted experiment's exact name was offered a loosely similar one ('bob-exp' -> 'orph-exp'), though a name typed
+    exactly as it once was is no typo."""
+    from tunesmith.audit import KEPT_AFTER_DELETION
+    from tunesmith.errors import ExperimentNotFound
+
+    store = SQLStore(f"sqlite:///{tmp_path / 'ts.db'}")
+    try:
+        for i in range(11):
+            store.create_experiment(f"e{i:02d}", store_contract.SPEC, "random", "", now=1.0 + i)
+        with pytest.raises(ExperimentNotFound, match=r"experiments here: e00, .*, e09 and 1 more \(tunesmith ls\)$"):
+            store.experiment("nosuch")
+        store.create_experiment("orph-exp", store_contract.SPEC, "random", "", now=20.0)
+        store.delete_experiment(store.create_experiment("bob-exp", store_contract.SPEC, "random", "", now=21.0),
+                                22.0, KEPT_AFTER_DELETION, {})
+        with pytest.raises(ExperimentNotFound) as gone:
+            store.experiment("bob-exp")
+        assert "its audit trail: tunesmith audit bob-exp" in str(gone.value)
+        assert "did you mean" not in str(gone.value)
+    finally:
+        store.close()

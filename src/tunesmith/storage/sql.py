@@ -318,11 +318,13 @@ class SQLStore:
             row = conn.execute(select(experiments).where(experiments.c.name == name)).mappings().first()
         if row is None:
             known = [e.name for e in self.experiments()]
-            close = closest(name, known)  # the list stops at ten: a typo's target may be past it
-            listed = ", ".join(known[:10])
+            deleted = self.deleted_experiments(name)
+            # the list stops at ten: a typo's target may be past it. A deleted experiment's exact name is no typo: a
+            # loosely similar name is no likelier meant than any other
+            close = closest(name, known, loose=not deleted)
+            listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more (tunesmith ls)" if len(known) > 10 else "")
             hint = ((f"; did you mean {close!r}? Experiments here: {listed}" if close
                      else f"; experiments here: {listed}") if known else "; the store has no experiments yet")
-            deleted = self.deleted_experiments(name)
             if deleted:  # its audit trail is kept: say where to read it
                 when = datetime.datetime.fromtimestamp(deleted[-1].deleted_at, datetime.UTC).strftime("%Y-%m-%d %H:%M")
                 hint = (f" (deleted {when} UTC; its audit trail: tunesmith audit {name})"
