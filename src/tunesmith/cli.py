@@ -27,17 +27,14 @@ import typer.core
 from rich.console import Console
 
 from tunesmith.errors import ClusterLost, StorageError, StoreUnavailable, TemporaryFailure, UserInputError
+from tunesmith.exit_codes import (
+    EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
+)
 from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
 
 if TYPE_CHECKING:
     from tunesmith.scheduler.evidence import RestartedChild
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
-# sysexits' EX_TEMPFAIL: the failure is the infrastructure's and passes (a Ray cluster lost, a store's server not
-# answering), and trying again later works; schedulers retry it, where 2 says the input must change first
-EXIT_TEMPFAIL = 75
 
 # Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
 COMMAND_WORDS: dict[str, str] = {
@@ -962,7 +959,6 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
         out.print("no audited actions")
 
 
-EXIT_DRIFT = 4  # `drift`: the data moved beyond the spec's drift thresholds (`cycle`'s codes: tunesmith.cycle)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout (no table)")]
 JsonOut = Annotated[str | None, typer.Option("--json-out", help="also write the report as JSON to this file")]
 DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Parquet), with the experiment's "

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import StoreUnavailable, TunesmithError, UserInputError
 from tunesmith.events import RunListener
+from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
@@ -55,9 +56,6 @@ if TYPE_CHECKING:
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_TEMPFAIL = 75  # the store's server did not answer: retry later (the CLI's code for a passing failure)
 
 
 class StepStatus(StrEnum):
