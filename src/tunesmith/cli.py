@@ -1054,7 +1054,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
-    from tunesmith.cycle import cycle_command, interrupted_json
+    from tunesmith.cycle import CycleOutcome, CycleReport, cycle_command
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
@@ -1066,7 +1066,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
-                    _emit_json(interrupted_json(target, stop.signal), as_json, json_out)
+                    _, stopped = _cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal)
+                    _emit_json(stopped, as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
         if as_json or json_out:                         # gets the refusal too
@@ -1113,11 +1114,11 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
 def _refused_json(target: str, error: UserInputError | StoreUnavailable, stopped_by: str | None) -> dict[str, Any]:
     """The ``--json`` report of a cycle that did not run: bad input (exit 2), or a store whose server did not answer
     (exit 75, retry later; with ``stopped_by``, a signal noted meanwhile, as a later watch cycle's report has)."""
-    from tunesmith.cycle import bad_input_json, unavailable_json
+    from tunesmith.cycle import CycleOutcome, CycleReport
 
     if isinstance(error, StoreUnavailable):
-        return unavailable_json(target, str(error), stopped_by)
-    return bad_input_json(target, str(error))
+        return _cycle_json(CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(error)), stopped_by)[1]
+    return CycleReport.refused(target, CycleOutcome.BAD_INPUT, str(error)).to_json()  # no stopped_by, as documented
 
 
 def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
