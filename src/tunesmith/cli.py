@@ -1066,8 +1066,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
-                    _, stopped = _cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal)
-                    _emit_json(stopped, as_json, json_out)
+                    _emit_json(_cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal),
+                               as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
         if as_json or json_out:                         # gets the refusal too
@@ -1083,7 +1083,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
         err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
     signal_name = stop.signal
-    code, as_dict = _cycle_json(report, signal_name)
+    as_dict = _cycle_json(report, signal_name)
     _emit_json(as_dict, as_json, json_out)
     if not as_json:
         _print_cycle(report)
@@ -1091,7 +1091,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         err.print(f"cycle: stopped by {signal_name} once the cycle had ended, each step whole, recorded and reported "
                   "(a tuning run it reached stopped at once, recorded as interrupted: the next cycle resumes it)",
                   soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(as_dict["exit_code"])  # the process's, as the JSON says
 
 
 @contextmanager
@@ -1117,18 +1117,17 @@ def _refused_json(target: str, error: UserInputError | StoreUnavailable, stopped
     from tunesmith.cycle import CycleOutcome, CycleReport
 
     if isinstance(error, StoreUnavailable):
-        return _cycle_json(CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(error)), stopped_by)[1]
+        return _cycle_json(CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(error)), stopped_by)
     return CycleReport.refused(target, CycleOutcome.BAD_INPUT, str(error)).to_json()  # no stopped_by, as documented
 
 
-def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """A cycle's exit code and its ``--json`` report, after which a stop signal may have been noted (``stopped_by``):
-    the JSON's ``exit_code`` is the one the process returns (130 for a noted signal, unless 1, 2, 3 or 75 came
-    first)."""
+def _cycle_json(report, stopped_by: str | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A cycle's ``--json`` report, after which a stop signal may have been noted (``stopped_by``). Its ``exit_code``
+    (130 for a noted signal, unless 1, 2, 3 or 75 came first) is what `cycle` and `watch` exit with, read from it so
+    the JSON and the process cannot disagree."""
     from tunesmith.cycle import stopped_exit
 
-    code = stopped_exit(report.exit_code, stopped_by)
-    return code, {**report.to_json(), "exit_code": code, "stopped_by": stopped_by}
+    return {**report.to_json(), "exit_code": stopped_exit(report.exit_code, stopped_by), "stopped_by": stopped_by}
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -1169,7 +1168,8 @@ def watch(target: CycleTarget, data: DataOption,
         def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
             shown["cycles"] += 1
-            exit_code["last"], as_dict = _cycle_json(report, stop.signal)
+            as_dict = _cycle_json(report, stop.signal)
+            exit_code["last"] = as_dict["exit_code"]
             if report.outcome is CycleOutcome.UNAVAILABLE:
                 # another cycle follows unless this was the last of --cycles or a noted signal stops watch now
                 follows = (cycles is None or shown["cycles"] < cycles) and stop.signal is None
