@@ -1162,17 +1162,15 @@ def watch(target: CycleTarget, data: DataOption,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
     noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
-    shown = {"cycles": 0}
     exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
     with stop_signals_deferred() as stop:
-        def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
+        def show_cycle(report, last: bool) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
-            shown["cycles"] += 1
             as_dict = _cycle_json(report, stop.signal)
             exit_code["last"] = as_dict["exit_code"]
             if report.outcome is CycleOutcome.UNAVAILABLE:
-                # another cycle follows unless this was the last of --cycles or a noted signal stops watch now
-                follows = (cycles is None or shown["cycles"] < cycles) and stop.signal is None
+                # another cycle follows unless this was the last one (--cycles) or a noted signal stops watch now
+                follows = not last and stop.signal is None
                 goes_on = f"; watch goes on: the next cycle tries again (--every {escape(every)})" if follows else ""
                 err.print(f"[red]error[/]: {escape(report.error or '')}{goes_on}", soft_wrap=True)
             if as_json:

@@ -738,13 +738,15 @@ def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, An
 
 
 def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int | None = None,
-          on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+          on_cycle: Callable[[CycleReport, bool], None] | None = None, sleep: Callable[[float], None] = time.sleep,
           clock: Clock | None = None, spec_file: ExperimentSpec | None = None,
           **cycle_options: Any) -> list[CycleReport]:
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
     is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
     it. ``spec_file`` (already read) serves the first cycle; each later one reads the file again, so an edit made
-    meanwhile is refused as it would be by a new `cycle`.
+    meanwhile is refused as it would be by a new `cycle`. ``on_cycle(report, last)`` is given each report as its cycle
+    ends; ``last``: no cycle follows it (the last of ``cycles``, or an interrupted one), so a caller that words what
+    comes next does not count cycles again.
 
     The store's connections are given back between cycles (:meth:`SQLStore.release_connections`) and the next cycle
     opens it again: a store whose server does not answer then is a cycle reported ``unavailable`` (exit code 75),
@@ -767,9 +769,10 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         finally:
             store.release_connections()  # no connection held through the wait (a day, by default)
         reports.append(report)
+        last = report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles)
         if on_cycle is not None:
-            on_cycle(report)
-        if report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles):
+            on_cycle(report, last)
+        if last:
             break
         sleep(max(0.0, every - (clock.monotonic() - started)))
     return reports
