@@ -202,17 +202,16 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
     "--log-format", help="human: the progress display; json: one JSON object per event on stderr")]
 
 
-_opened_stores: list[Any] = []  # closed as the command ends: a program running commands in-process (main) kept each
-                                # one's SQLite connections (and its -wal, -shm files) open until garbage collection
-
-
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
-    """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
+    """The store; only `run` may create one (reading an address that holds nothing is a mistake to report). Closed
+    as the command's Click context closes, when the command ends however it ends: a program running commands
+    in-process (:func:`main`, or ``app([...])``) kept each one's SQLite connections (and its -wal, -shm files) open
+    until garbage collection."""
     from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
     store = SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
                      origin=url_origin(url, spec_storage, os.environ))
-    _opened_stores.append(store)
+    _click_module("globals").get_current_context().call_on_close(store.close)
     return store
 
 
@@ -1263,7 +1262,7 @@ def main(args: list[str] | None = None) -> None:
 
     original, original_err = sys.stdout, sys.stderr
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
-        _run_command(args)
+        _exit_with_command(args)
     guard = _GuardedStream(original)
     sys.stdout = guard
     if original_err is not None:  # (none: fd 2 closed, `2>&-`; print and Rich drop what is said there)
@@ -1272,7 +1271,7 @@ def main(args: list[str] | None = None) -> None:
         with _given_back(original, out), _given_back(original_err, err):
             try:
                 try:
-                    _run_command(args)
+                    _exit_with_command(args)
                 finally:
                     guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
             except SystemExit as e:
@@ -1283,14 +1282,6 @@ def main(args: list[str] | None = None) -> None:
     finally:
         # an in-process caller gets its streams back, not a guard per call stacked on them
         sys.stdout, sys.stderr = original, original_err
-
-
-def _run_command(args: list[str] | None) -> NoReturn:
-    try:
-        _exit_with_command(args)
-    finally:
-        while _opened_stores:
-            _opened_stores.pop().close()
 
 
 # errors a command ends with as one line and an exit code (:func:`_error_said`), never a traceback
@@ -1327,7 +1318,7 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
-        click_errors = _click_exceptions()
+        click_errors = _click_module("exceptions")
         if isinstance(e, click_errors.ClickException):  # unknown command or option, missing argument
             if isinstance(e, click_errors.NoSuchOption):
                 _hint_option(e)
@@ -1339,13 +1330,16 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         raise
 
 
-def _click_exceptions() -> Any:
-    """Click's exceptions module: vendored as typer._click by recent typer releases, the click package before."""
+def _click_module(name: str) -> Any:
+    """Click's module ``name`` (``exceptions``, ``globals``): vendored as typer._click by recent typer releases, the
+    click package before. The one typer runs on: the click package, installed beside a typer that vendors its own,
+    knows none of its contexts and raises none of its exceptions."""
+    import importlib
+
     try:
-        from typer._click import exceptions
+        return importlib.import_module(f"typer._click.{name}")
     except ImportError:
-        from click import exceptions  # type: ignore[no-redef,unused-ignore]
-    return exceptions
+        return importlib.import_module(f"click.{name}")
 
 
 def _hint_option(error: Any) -> None:
