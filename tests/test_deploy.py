@@ -358,9 +358,10 @@ def test_examples_run_the_shipped_spec(path: Path) -> None:
 def test_the_report_steps_skip_a_cycle_that_refused_its_input(tmp_path: Path) -> None:
     """On bad input the cycle's JSON has `checked: null`: the report steps ran `tunesmith drift None`. Each GitHub
     Actions report step, run by bash against such a cycle.json, exits 0 without calling tunesmith."""
-    from tunesmith.cycle import bad_input_json
+    from tunesmith.cycle import CycleOutcome, CycleReport
 
-    (tmp_path / "cycle.json").write_text(json.dumps(bad_input_json("models/churn.yaml", "--data: no file")))
+    refused = CycleReport.refused("models/churn.yaml", CycleOutcome.BAD_INPUT, "--data: no file")
+    (tmp_path / "cycle.json").write_text(json.dumps(refused.to_json()))
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "tunesmith").write_text("#!/bin/sh\necho called >> \"$(dirname \"$0\")/calls\"\nexit 99\n")

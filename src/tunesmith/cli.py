@@ -27,17 +27,14 @@ import typer.core
 from rich.console import Console
 
 from tunesmith.errors import ClusterLost, StorageError, StoreUnavailable, TemporaryFailure, UserInputError
+from tunesmith.exit_codes import (
+    EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
+)
 from tunesmith.json_output import strict_json
 from tunesmith.records import RunStatus, TrialState
 
 if TYPE_CHECKING:
     from tunesmith.scheduler.evidence import RestartedChild
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_REJECTED = 3  # `promote`: a gate said no (the report says which)
-# sysexits' EX_TEMPFAIL: the failure is the infrastructure's and passes (a Ray cluster lost, a store's server not
-# answering), and trying again later works; schedulers retry it, where 2 says the input must change first
-EXIT_TEMPFAIL = 75
 
 # Words people try for a command tunesmith names otherwise: what to say instead of a spelling-based guess.
 COMMAND_WORDS: dict[str, str] = {
@@ -205,17 +202,16 @@ LogFormatOption = Annotated[LogFormat, typer.Option(
     "--log-format", help="human: the progress display; json: one JSON object per event on stderr")]
 
 
-_opened_stores: list[Any] = []  # closed as the command ends: a program running commands in-process (main) kept each
-                                # one's SQLite connections (and its -wal, -shm files) open until garbage collection
-
-
 def _store(url: str | None, spec_storage: str | None = None, create: bool = False):  # type: ignore[no-untyped-def]
-    """The store; only `run` may create one (reading an address that holds nothing is a mistake to report)."""
+    """The store; only `run` may create one (reading an address that holds nothing is a mistake to report). Closed
+    as the command's Click context closes, when the command ends however it ends: a program running commands
+    in-process (:func:`main`, or ``app([...])``) kept each one's SQLite connections (and its -wal, -shm files) open
+    until garbage collection."""
     from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
     store = SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
                      origin=url_origin(url, spec_storage, os.environ))
-    _opened_stores.append(store)
+    _click_module("globals").get_current_context().call_on_close(store.close)
     return store
 
 
@@ -1012,7 +1008,6 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
         out.print("no audited actions")
 
 
-EXIT_DRIFT = 4  # `drift`: the data moved beyond the spec's drift thresholds (`cycle`'s codes: tunesmith.cycle)
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout (no table)")]
 JsonOut = Annotated[str | None, typer.Option("--json-out", help="also write the report as JSON to this file")]
 DataOption = Annotated[str, typer.Option("--data", help="the new rows (CSV or Parquet), with the experiment's "
@@ -1108,7 +1103,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
-    from tunesmith.cycle import cycle_command, interrupted_json
+    from tunesmith.cycle import CycleOutcome, CycleReport, cycle_command
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
@@ -1120,7 +1115,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
-                    _emit_json(interrupted_json(target, stop.signal), as_json, json_out)
+                    _emit_json(_cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal),
+                               as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
     except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
         if as_json or json_out:                         # gets the refusal too
@@ -1136,7 +1132,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     for step in (s for s in report.steps if "error" in s.detail):  # a step that raised once work had started
         err.print(f"[red]error[/]: cycle step {step.name}: {escape(str(step.detail['error']))}", soft_wrap=True)
     signal_name = stop.signal
-    code, as_dict = _cycle_json(report, signal_name)
+    as_dict = _cycle_json(report, signal_name)
     _emit_json(as_dict, as_json, json_out)
     if not as_json:
         _print_cycle(report)
@@ -1144,7 +1140,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         err.print(f"cycle: stopped by {signal_name} once the cycle had ended, each step whole, recorded and reported "
                   "(a tuning run it reached stopped at once, recorded as interrupted: the next cycle resumes it)",
                   soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(as_dict["exit_code"])  # the process's, as the JSON says
 
 
 @contextmanager
@@ -1167,21 +1163,20 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
 def _refused_json(target: str, error: UserInputError | StoreUnavailable, stopped_by: str | None) -> dict[str, Any]:
     """The ``--json`` report of a cycle that did not run: bad input (exit 2), or a store whose server did not answer
     (exit 75, retry later; with ``stopped_by``, a signal noted meanwhile, as a later watch cycle's report has)."""
-    from tunesmith.cycle import bad_input_json, unavailable_json
+    from tunesmith.cycle import CycleOutcome, CycleReport
 
     if isinstance(error, StoreUnavailable):
-        return unavailable_json(target, str(error), stopped_by)
-    return bad_input_json(target, str(error))
+        return _cycle_json(CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(error)), stopped_by)
+    return CycleReport.refused(target, CycleOutcome.BAD_INPUT, str(error)).to_json()  # no stopped_by, as documented
 
 
-def _cycle_json(report, stopped_by: str | None) -> tuple[int, dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """A cycle's exit code and its ``--json`` report, after which a stop signal may have been noted (``stopped_by``):
-    the JSON's ``exit_code`` is the one the process returns (130 for a noted signal, unless 1, 2, 3 or 75 came
-    first)."""
+def _cycle_json(report, stopped_by: str | None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A cycle's ``--json`` report, after which a stop signal may have been noted (``stopped_by``). Its ``exit_code``
+    (130 for a noted signal, unless 1, 2, 3 or 75 came first) is what `cycle` and `watch` exit with, read from it so
+    the JSON and the process cannot disagree."""
     from tunesmith.cycle import stopped_exit
 
-    code = stopped_exit(report.exit_code, stopped_by)
-    return code, {**report.to_json(), "exit_code": code, "stopped_by": stopped_by}
+    return {**report.to_json(), "exit_code": stopped_exit(report.exit_code, stopped_by), "stopped_by": stopped_by}
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -1216,16 +1211,15 @@ def watch(target: CycleTarget, data: DataOption,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
     noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
-    shown = {"cycles": 0}
     exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
     with stop_signals_deferred() as stop:
-        def show_cycle(report) -> None:  # type: ignore[no-untyped-def]
+        def show_cycle(report, last: bool) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
-            shown["cycles"] += 1
-            exit_code["last"], as_dict = _cycle_json(report, stop.signal)
+            as_dict = _cycle_json(report, stop.signal)
+            exit_code["last"] = as_dict["exit_code"]
             if report.outcome is CycleOutcome.UNAVAILABLE:
-                # another cycle follows unless this was the last of --cycles or a noted signal stops watch now
-                follows = (cycles is None or shown["cycles"] < cycles) and stop.signal is None
+                # another cycle follows unless this was the last one (--cycles) or a noted signal stops watch now
+                follows = not last and stop.signal is None
                 goes_on = f"; watch goes on: the next cycle tries again (--every {escape(every)})" if follows else ""
                 err.print(f"[red]error[/]: {escape(report.error or '')}{goes_on}", soft_wrap=True)
             if as_json:
@@ -1318,7 +1312,7 @@ def main(args: list[str] | None = None) -> None:
 
     original, original_err = sys.stdout, sys.stderr
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
-        _run_command(args)
+        _exit_with_command(args)
     guard = _GuardedStream(original)
     sys.stdout = guard
     if original_err is not None:  # (none: fd 2 closed, `2>&-`; print and Rich drop what is said there)
@@ -1327,7 +1321,7 @@ def main(args: list[str] | None = None) -> None:
         with _given_back(original, out), _given_back(original_err, err):
             try:
                 try:
-                    _run_command(args)
+                    _exit_with_command(args)
                 finally:
                     guard.flush()  # what is still buffered fails here, where it can be told, not in Python's exit
             except SystemExit as e:
@@ -1338,14 +1332,6 @@ def main(args: list[str] | None = None) -> None:
     finally:
         # an in-process caller gets its streams back, not a guard per call stacked on them
         sys.stdout, sys.stderr = original, original_err
-
-
-def _run_command(args: list[str] | None) -> NoReturn:
-    try:
-        _exit_with_command(args)
-    finally:
-        while _opened_stores:
-            _opened_stores.pop().close()
 
 
 # errors a command ends with as one line and an exit code (:func:`_error_said`), never a traceback
@@ -1382,7 +1368,7 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except Exception as e:
-        click_errors = _click_exceptions()
+        click_errors = _click_module("exceptions")
         if isinstance(e, click_errors.ClickException):  # unknown command or option, missing argument
             if isinstance(e, click_errors.NoSuchOption):
                 _hint_option(e)
@@ -1394,13 +1380,16 @@ def _exit_with_command(args: list[str] | None) -> NoReturn:
         raise
 
 
-def _click_exceptions() -> Any:
-    """Click's exceptions module: vendored as typer._click by recent typer releases, the click package before."""
+def _click_module(name: str) -> Any:
+    """Click's module ``name`` (``exceptions``, ``globals``): vendored as typer._click by recent typer releases, the
+    click package before. The one typer runs on: the click package, installed beside a typer that vendors its own,
+    knows none of its contexts and raises none of its exceptions."""
+    import importlib
+
     try:
-        from typer._click import exceptions
+        return importlib.import_module(f"typer._click.{name}")
     except ImportError:
-        from click import exceptions  # type: ignore[no-redef,unused-ignore]
-    return exceptions
+        return importlib.import_module(f"click.{name}")
 
 
 def _hint_option(error: Any) -> None:

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import StoreUnavailable, TunesmithError, UserInputError
 from tunesmith.events import RunListener
+from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
@@ -55,9 +56,6 @@ if TYPE_CHECKING:
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_REJECTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_TEMPFAIL = 75  # the store's server did not answer: retry later (the CLI's code for a passing failure)
 
 
 class StepStatus(StrEnum):
@@ -75,7 +73,7 @@ class CycleOutcome(StrEnum):
     REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
     FAILED = "failed"              # a step failed
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
-    BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :func:`bad_input_json`
+    BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :meth:`CycleReport.refused`
     UNAVAILABLE = "unavailable"    # the store's server did not answer (exit 75): no cycle ran, retry later
 
 
@@ -92,8 +90,8 @@ class CycleStep:
 
 @dataclass(frozen=True)
 class CycleReport:
-    root: str
-    # the experiment the new data was compared with (the champion before the cycle); None: no cycle ran (unavailable)
+    root: str | None               # the lineage's root; None: a cycle refused before its experiment was known
+    # the experiment the new data was compared with (the champion before the cycle); None: no cycle ran (refused)
     checked: str | None
     champion: str | None           # the champion after the cycle (the re-tune when it was promoted, see below)
     outcome: CycleOutcome
@@ -101,28 +99,35 @@ class CycleReport:
     # "registry": both say what --model-name's alias champion points at; "lineage": no model name, the lineage head
     champion_from: str | None = "lineage"
     failed_exit: int = EXIT_FAILED  # outcome failed: 2 when a step raised on the user's mistake (a spec field)
-    error: str | None = None        # outcome unavailable: the store's error, as the CLI says it
-    # outcome unavailable: the target as given, so that its JSON is :func:`unavailable_json`'s (one shape for both)
+    # a cycle that did not run (:meth:`refused`): its error as the CLI says it (none when it was interrupted), and
+    # the target as given; None in the report of a cycle that ran, whose JSON has neither key
+    error: str | None = None
     target: str | None = None
+
+    @classmethod
+    def refused(cls, target: str, outcome: CycleOutcome, error: str | None = None,
+                root: str | None = None) -> CycleReport:
+        """The report of a cycle that did not run, or was stopped at once before it could report, in the one shape a
+        CI step parsing ``--json`` reads whatever the exit code: no steps, no champion checked or left (``checked``,
+        ``champion`` and ``champion_from`` null), the ``target`` as given (the experiment's name is not known when the
+        spec file could not be read) and the ``error`` as said on stderr. ``outcome``: ``bad_input`` (exit 2, refused
+        before any work), ``unavailable`` (75: the store's server did not answer, retry later; ``root``: the lineage's
+        at a later watch cycle, None before the store was ever read) or ``interrupted`` (130: a stop signal asked
+        twice, no ``error``; the steps that ended are recorded as ``cycle_<step>`` events)."""
+        return cls(root, None, None, outcome, (), champion_from=None, error=error, target=target)
 
     @property
     def exit_code(self) -> int:
         return {CycleOutcome.FAILED: self.failed_exit, CycleOutcome.REJECTED: EXIT_REJECTED,
-                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED, CycleOutcome.UNAVAILABLE: EXIT_TEMPFAIL}.get(
-            self.outcome, EXIT_OK)
+                CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED, CycleOutcome.UNAVAILABLE: EXIT_TEMPFAIL,
+                CycleOutcome.BAD_INPUT: EXIT_INPUT}.get(self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
-                "steps": [s.to_json() for s in self.steps], **({"error": self.error} if self.error is not None else {}),
-                **({"target": self.target} if self.target is not None else {})}
-
-
-def interrupted_json(target: str, stopped_by: str | None) -> dict[str, Any]:
-    """A cycle stopped at once (a stop signal asked twice) before it could report: shaped as
-    :meth:`CycleReport.to_json`'s, outcome ``interrupted``, exit code 130, no steps (those that ended are recorded as
-    ``cycle_<step>`` events), the ``target`` as given and the signal (``stopped_by``)."""
-    return _report_without_steps(target, CycleOutcome.INTERRUPTED, EXIT_INTERRUPTED, stopped_by=stopped_by)
+                "steps": [s.to_json() for s in self.steps],
+                **({"target": self.target} if self.target is not None else {}),
+                **({"error": self.error} if self.error is not None else {})}
 
 
 def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
@@ -130,26 +135,6 @@ def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
     130, unless the cycle failed (1, 2), a gate rejected (3) or the store did not answer (75), which a signal does
     not mask."""
     return EXIT_INTERRUPTED if stopped_by is not None and exit_code == EXIT_OK else exit_code
-
-
-def bad_input_json(target: str, error: str) -> dict[str, Any]:
-    """A refused cycle's report, shaped as :meth:`CycleReport.to_json`'s for a CI step that parses ``--json``
-    whatever the exit code: outcome ``bad_input``, exit code 2, no steps, the error as said on stderr and the
-    ``target`` as given (the experiment's name is not known when the spec file could not be read)."""
-    return _report_without_steps(target, CycleOutcome.BAD_INPUT, EXIT_INPUT, error=error)
-
-
-def unavailable_json(target: str, error: str, stopped_by: str | None) -> dict[str, Any]:
-    """A first cycle (or `cycle`) whose store's server did not answer, shaped as :func:`bad_input_json`'s: outcome
-    ``unavailable``, exit code 75 (retry later: a restarting server, a network outage), no steps, the error as said on
-    stderr, and ``stopped_by`` (a signal noted meanwhile; None: none), so that it has the keys of a later watch cycle's
-    (:meth:`CycleReport.to_json` with ``target``, and the CLI's ``stopped_by``), whose ``root`` is the lineage's."""
-    return _report_without_steps(target, CycleOutcome.UNAVAILABLE, EXIT_TEMPFAIL, error=error, stopped_by=stopped_by)
-
-
-def _report_without_steps(target: str, outcome: CycleOutcome, exit_code: int, **extra: Any) -> dict[str, Any]:
-    return {"root": None, "checked": None, "champion": None, "champion_from": None, "outcome": outcome.value,
-            "exit_code": exit_code, "steps": [], "target": target, **extra}
 
 
 @dataclass(frozen=True)
@@ -739,13 +724,15 @@ def _best_value(experiment: ExperimentRecord, trials: list[Any]) -> dict[str, An
 
 
 def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int | None = None,
-          on_cycle: Callable[[CycleReport], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+          on_cycle: Callable[[CycleReport, bool], None] | None = None, sleep: Callable[[float], None] = time.sleep,
           clock: Clock | None = None, spec_file: ExperimentSpec | None = None,
           **cycle_options: Any) -> list[CycleReport]:
     """Run :func:`run_cycle` every ``every`` seconds (``cycles`` times, or until interrupted); a failed cycle
     is reported and the loop goes on (the next day's data may be fine), bad input and an interrupted cycle stop
     it. ``spec_file`` (already read) serves the first cycle; each later one reads the file again, so an edit made
-    meanwhile is refused as it would be by a new `cycle`.
+    meanwhile is refused as it would be by a new `cycle`. ``on_cycle(report, last)`` is given each report as its cycle
+    ends; ``last``: no cycle follows it (the last of ``cycles``, or an interrupted one), so a caller that words what
+    comes next does not count cycles again.
 
     The store's connections are given back between cycles (:meth:`SQLStore.release_connections`) and the next cycle
     opens it again: a store whose server does not answer then is a cycle reported ``unavailable`` (exit code 75),
@@ -764,14 +751,14 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         except StoreUnavailable as e:
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise
-            report = CycleReport(reports[-1].root, None, None, CycleOutcome.UNAVAILABLE, (), None, error=str(e),
-                                 target=target)
+            report = CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(e), root=reports[-1].root)
         finally:
             store.release_connections()  # no connection held through the wait (a day, by default)
         reports.append(report)
+        last = report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles)
         if on_cycle is not None:
-            on_cycle(report)
-        if report.outcome is CycleOutcome.INTERRUPTED or (cycles is not None and len(reports) >= cycles):
+            on_cycle(report, last)
+        if last:
             break
         sleep(max(0.0, every - (clock.monotonic() - started)))
     return reports
