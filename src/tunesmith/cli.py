@@ -373,7 +373,7 @@ def _validate_each(specs: Sequence[str]) -> int:
     codes = set()
     for path in specs:
         try:
-            with own_import_path(path):
+            with own_import_path():
                 plan = check_spec(path)
         except SAID_ERRORS as e:
             code, line = _error_said(e, about=path)
