@@ -714,6 +714,39 @@ def test_validate_of_several_exits_with_the_worst_code_met(project, monkeypatch,
     assert err.splitlines() == [said[kind] for kind in failures.values()]
 
 
+def test_validate_exits_75_where_the_code_it_checks_finds_no_store_server(project):
+    """Validate opens no store, but it imports a task's pipeline classes, the user's code: a step's module that
+    reads an earlier experiment when imported, from a store whose server does not answer, is a retry later (75),
+    not bad input, for one spec and among several; no monkeypatching (why `validate` still ranks 1 and 75)."""
+    pytest.importorskip("psycopg")
+    import socket
+
+    from helpers import cli_in_process
+
+    with socket.socket() as s:  # a port nothing listens on: bound, then let go
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    project.write("steps.py", f"""
+        import tunesmith
+        from sklearn.preprocessing import StandardScaler as Scale
+
+        BASE = tunesmith.open_experiment("base", storage="postgresql+psycopg://postgres@127.0.0.1:{port}/tunesmith")
+        """)
+    task = {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+            "data": {"sklearn": "iris"}, "pipeline": ["steps.Scale"]}
+    spec = {"name": "t", "objective": {"metric": "accuracy", "direction": "maximize"}, "task": task,
+            "space": {"C": {"type": "float", "low": 0.1, "high": 10, "log": True}}, "executor": {"kind": "inline"}}
+    project.write_spec(spec, "t.yaml")
+    project.write_spec(project.spec(name="ok"), "ok.yaml")
+    said = f"storage: postgresql+psycopg://postgres@127.0.0.1:{port}/tunesmith: no database server answers"
+    exit_code, out, err = cli_in_process("validate", "t.yaml")
+    assert (exit_code, out) == (75, ""), err
+    assert err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
+    exit_code, out, err = cli_in_process("validate", "ok.yaml", "t.yaml")
+    assert (exit_code, out.splitlines()) == (75, [VALID_LINE.format(path="ok.yaml", name="ok")]), err
+    assert err.startswith(f"error: t.yaml: {said}") and len(err.splitlines()) == 1, err
+
+
 @pytest.mark.parametrize(
     "args",
     [("validate",), ("run", "spec.yaml", "--bogus"), ("launch", "spec.yaml")],

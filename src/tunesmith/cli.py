@@ -353,37 +353,29 @@ def validate(specs: Annotated[list[str], typer.Argument(
     naming its file: `valid: FILE: ...` on stdout, or `error: FILE: ...` on stderr. The exit code is the worst one
     met, in this order: 2 if any spec is bad input (it must change before anything else helps), else 1 (a failure
     that is not the input's), else 75 (retry later), else 0."""
-    from tunesmith.validation import check_spec
-
-    if len(specs) == 1:  # as ever: an error is the command's own (main says it, unprefixed, with its exit code)
-        _say_valid(check_spec(specs[0]))
-        return
-    raise typer.Exit(_validate_each(specs))
-
-
-# the order in which one of several specs' exit codes wins (`validate A B`): the input to fix first
-_WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_OK)
-
-
-def _validate_each(specs: Sequence[str]) -> int:
-    """Check each of ``specs`` as if alone and say its result, naming its file; the worst exit code met
-    (:data:`_WORST_FIRST`). An error is said as main says it for one spec (:func:`_error_said`); one main would not
-    say either (a bug: its traceback) ends the command, as for one spec."""
     from tunesmith.validation import check_spec, own_import_path
 
     codes = set()
     for path in specs:
+        about = path if len(specs) > 1 else None  # one spec: said unprefixed, as main says a command's own error
         try:
-            with own_import_path(path):
+            with own_import_path():
                 plan = check_spec(path)
-        except SAID_ERRORS as e:
-            code, line = _error_said(e, about=path)
+        except SAID_ERRORS as e:  # (another error, a bug, ends the command with its traceback, as main lets it)
+            code, line = _error_said(e, about=about)
             err.print(line, soft_wrap=True)
             codes.add(code)
             continue
-        _say_valid(plan, about=path)
+        _say_valid(plan, about=about)
         codes.add(EXIT_OK)
-    return next(code for code in _WORST_FIRST if code in codes)
+    raise typer.Exit(next(code for code in _WORST_FIRST if code in codes))
+
+
+# the order in which one of several specs' exit codes wins (`validate A B`): the input to fix first. Validate opens
+# no store, but a check runs the user's code: a task's pipeline classes are imported and built (only an ImportError
+# there is bad input), and a step's module that reads a stored experiment at import meets the store's failures, 1
+# and 75 (tests/test_cli_input.py). Every code _error_said gives is ranked: one spec's is the command's.
+_WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_OK)
 
 
 def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyped-def]

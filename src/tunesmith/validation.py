@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tunesmith.import_path import folders_noted
+
 if TYPE_CHECKING:
     from tunesmith.runner import Plan
 
@@ -35,11 +37,12 @@ def check_spec(path: str) -> Plan:
 
 
 @contextmanager
-def own_import_path(spec_path: str) -> Iterator[None]:
-    """Check the spec at ``spec_path``, one of several, as if alone: the Python path is put back as it was, and the
-    modules its check imported from its own folder are unloaded. Otherwise a spec naming `train:objective` with no
-    train.py beside it was valid when checked after one whose folder has one, and a folder's helpers.py stood in for
-    the next spec's own (also where the folder was already on the path: `python -m`, `PYTHONPATH=.`).
+def own_import_path() -> Iterator[None]:
+    """Check a spec, one of several, as if alone: the modules its check imported from its folder are unloaded
+    after, and the Python path is put back as it was. Otherwise a spec naming `train:objective` with no train.py
+    beside it was valid when checked after one whose folder has one, and a folder's helpers.py stood in for the next
+    spec's own (also where the folder is on the path anyway: `python -m`, `PYTHONPATH=.`). The spec's folder leaves
+    the path by itself (import_path); what its trial code put there (its own lib folder) leaves here.
 
     Only what lies directly in the spec's folder goes (see :func:`_unloaded`): a module whose file is there, a
     package whose directory is there, with its submodules. The folder may hold the Python environment (uv's
@@ -47,15 +50,16 @@ def own_import_path(spec_path: str) -> Iterator[None]:
     so nothing under an installed-packages or standard-library folder goes, wherever it lies, nor tunesmith."""
     path_before = list(sys.path)
     modules_before = set(sys.modules)
-    try:
-        yield
-    finally:
-        # the spec's folder, and any its check put on the path: its `base_dir:` when the spec names another
-        folders = {Path(spec_path).resolve().parent} | {Path(p).resolve() for p in sys.path
-                                                         if p and p not in path_before}
-        sys.path[:] = path_before
-        for name in _unloaded(set(sys.modules) - modules_before, folders):
-            del sys.modules[name]
+    with folders_noted() as imported_from:
+        try:
+            yield
+        finally:
+            # the spec's folder (its `base_dir:` where the spec names another), and any its trial code added
+            added = {p for p in sys.path if p and p not in path_before}
+            folders = {Path(p).resolve() for p in imported_from | added}
+            sys.path[:] = path_before
+            for name in _unloaded(set(sys.modules) - modules_before, folders):
+                del sys.modules[name]
 
 
 def _unloaded(new: set[str], folders: set[Path]) -> list[str]:

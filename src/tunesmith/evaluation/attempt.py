@@ -19,6 +19,7 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
+from tunesmith.import_path import folder_importable
 from tunesmith.records import Failure, FailureKind, Outcome, Report, diverged
 from tunesmith.redaction import secrets_of
 from tunesmith.report_order import ReportOrder
@@ -82,7 +83,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         # raised anywhere else (a Ctrl-C in prune_requested, or as the handlers are put back) is a signal's
         from_the_function: BaseException | None = None
         try:
-            with signals_watched() as signals:
+            # the spec's folder importable all through: a function may import what lies beside it when called
+            with signals_watched() as signals, folder_importable(job.base_dir):
                 fn = (_task_function(job) if job.task is not None else function
                       or resolve_function(job.function or "", job.base_dir))
                 trial = TrialContext(job.number, job.seed, dict(job.params), job.workdir, job.attempt, report,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
+from tunesmith.import_path import folder_importable
 from tunesmith.suggestions import closest, nearby_file
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
@@ -63,16 +64,17 @@ def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bo
     if given is not None:
         _check_call(given, ref.rpartition(":")[2])
         return
-    resolve_function(ref, base_dir)
-    module_part = _module_part(ref, base_dir)
-    origin = _origin(module_part, base_dir)
-    if not imported_by_workers or origin is None or _running_script(origin) is None:
-        return
-    name = _file_module_name(origin)
-    try:
-        _exec_file(origin, name, module_part)
-    finally:
-        sys.modules.pop(name, None)   # this process keeps using __main__'s function
+    with folder_importable(base_dir):  # the running script's import below imports what lies beside the spec too
+        resolve_function(ref, base_dir)
+        module_part = _module_part(ref, base_dir)
+        origin = _origin(module_part, base_dir)
+        if not imported_by_workers or origin is None or _running_script(origin) is None:
+            return
+        name = _file_module_name(origin)
+        try:
+            _exec_file(origin, name, module_part)
+        finally:
+            sys.modules.pop(name, None)   # this process keeps using __main__'s function
 
 
 def _running_script(path: Path) -> Any:
@@ -185,7 +187,8 @@ def _binds(signature: inspect.Signature) -> bool:
 
 
 def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
-    """The callable named by ``ref``; ``base_dir`` (the spec's folder) is importable.
+    """The callable named by ``ref``; ``base_dir`` (the spec's folder) is importable while it is imported, and
+    taken off the path after (a trial has it there again while it runs: evaluation.attempt).
 
     Raises:
         SpecError: at ``trial.function``, saying what could not be found and where it was looked for.
@@ -193,9 +196,14 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     key = (ref, base_dir)
     if key in _cache:
         return _cache[key]
+    with folder_importable(base_dir):
+        function = _function_named(ref, base_dir)
+    _cache[key] = function
+    return function
+
+
+def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
     attr_path = ref.rpartition(":")[2]
-    if base_dir and base_dir not in sys.path:
-        sys.path.insert(0, base_dir)
     where = f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else ""
     module_part = _module_part(ref, base_dir)
     origin = _origin(module_part, base_dir)
@@ -228,5 +236,4 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     if not callable(obj):
         raise SpecError("trial.function", f"{ref!r} is not callable")
     _check_call(obj, attr_path.rpartition(".")[2])
-    _cache[key] = obj
     return obj

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunesmith.errors import SpecError
+from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task, is_regressor_task
@@ -56,7 +57,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
-    classification = is_classifier_task(task, base_dir)  # also makes the spec's folder importable for the folds
+    classification = is_classifier_task(task, base_dir)  # also imports its classes, which the folds then find loaded
     said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
     scoring_said = check_scoring_fits_estimator(task, classification, is_regressor_task(task, base_dir), ds.y) \
         if new else None
@@ -257,7 +258,8 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     """The configuration's pipeline fit on every development row (never on the holdout): the model to ship."""
     prep = prepare(task, base_dir)
     model = build_pipeline(task, dict(params), seed, base_dir)
-    model.fit(prep.dataset.X[prep.dev_idx], prep.dataset.y[prep.dev_idx])
+    with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
+        model.fit(prep.dataset.X[prep.dev_idx], prep.dataset.y[prep.dev_idx])
     return model
 
 
@@ -296,7 +298,7 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
 
     results: dict[str, Any] = {}
     held: list[str] = []  # the holdout refit's own warnings: an undefined (NaN) score keeps them, as why
-    with captured() as said:
+    with captured() as said, folder_importable(base_dir):  # the nested fits, as a trial's (see refit)
         picked = selection.pick(trials)
         if task.holdout is not None and picked is not None:
             best = picked.trial

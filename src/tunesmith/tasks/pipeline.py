@@ -3,17 +3,18 @@
 Steps are named as scikit-learn's ``make_pipeline`` names them (the lower-cased class name, ``-1``, ``-2``...
 for repeats), and parameters are set with scikit-learn's ``step__param``. A bare parameter name (``C``) belongs
 to the final estimator. A class may live in the spec's folder (``mysteps.Clip`` for ``mysteps.py`` beside the
-spec), as a ``trial.function`` may: ``base_dir`` is made importable before the import.
+spec), as a ``trial.function`` may: ``base_dir`` is importable while the class is imported (and while a pipeline
+is fit: evaluation.attempt, evaluate.refit).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Any
 
 from tunesmith.errors import SpecError
+from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import Component, TaskConfig
 from tunesmith.suggestions import closest
 
@@ -24,17 +25,16 @@ BaseDir = str | os.PathLike[str] | None
 
 
 def import_class(path: str, where: str, base_dir: BaseDir = None) -> type:
-    """The class named ``module.Class``; ``base_dir`` (the spec's folder) is importable.
+    """The class named ``module.Class``; ``base_dir`` (the spec's folder) is importable while it is imported.
 
     Raises:
         SpecError: at ``where``, saying what could not be imported.
     """
     module_name, _, attr = path.rpartition(".")
     folder = os.fspath(base_dir) if base_dir else None
-    if folder and folder not in sys.path:
-        sys.path.insert(0, folder)
     try:
-        module = importlib.import_module(module_name)
+        with folder_importable(base_dir):
+            module = importlib.import_module(module_name)
     except ImportError as e:
         searched = f" (searched the spec's folder {folder} and the Python path)" if folder else ""
         raise SpecError(where, f"cannot import {module_name!r}: {e}{searched}") from None
