@@ -254,6 +254,21 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
            "exception: KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
+def test_a_function_raising_with_the_configuration_in_its_message_stops_after_the_first_few(tmp_path: Path) -> None:
+    """`raise ValueError("boom for lr=%r" % config["x"])`: each message differed, so no two failures were "the same
+    way" and all 20 trials ran and failed. The same exception type raised at the same place is the same way."""
+    _function_spec(tmp_path, "True", trials=20)
+    train = tmp_path / "train.py"
+    train.write_text(train.read_text().replace('raise KeyError("lr")', 'raise ValueError("boom for lr=%r" % config["x"])'))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", tmp_path)
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1, [t["error"] for t in trials]
+    assert len({t["error"].partition(" (at")[0] for t in trials}) == len(trials), "each message its own"
+    assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
+           "exception: ValueError: boom for lr=" in " ".join(proc.stderr.split())
+
+
 def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
     """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
     two read the same and the run spent its whole budget on trials that could never succeed."""
@@ -374,6 +389,39 @@ def test_fail_fast_needs_five_identical_deterministic_failures() -> None:
     assert reason is not None and reason.startswith("the first 5 trials to finish in this run failed the same way")
     assert reason.endswith("/x/trial-00009/a.py not found"), "the last reason, whole"
     assert b.stop_reason(0.0) == reason
+
+
+def _fails_fast(kind: FailureKind, errors: list[str]) -> bool:
+    b = _tracker()
+    for n, error in enumerate(errors):
+        b.observe(_trial(n, TrialState.FAILED, kind, error))
+    return b.failure_stop() is not None
+
+
+def test_an_exception_fails_the_same_way_by_its_type_and_place_whatever_its_message_says() -> None:
+    said = [f"exception: ValueError: boom for lr={0.1 * n!r}, optimizer '{o}' (at b.py:5 in objective); output: {n}"
+            for n, o in enumerate(["adam", "sgd", "adam", "rmsprop", "sgd"])]
+    assert _fails_fast(FailureKind.EXCEPTION, said)
+    elsewhere = [*said[:4], "exception: ValueError: boom for lr=0.5 (at b.py:9 in objective)"]
+    assert not _fails_fast(FailureKind.EXCEPTION, elsewhere), "raised at another line: another way"
+    other_type = [*said[:4], "exception: KeyError: 'lr=0.5' (at b.py:5 in objective)"]
+    assert not _fails_fast(FailureKind.EXCEPTION, other_type), "another exception: another way"
+    # a trial's own KeyboardInterrupt, said with what it is after the place
+    interrupted = [f"exception: KeyboardInterrupt: at step {n} (at b.py:7 in objective), raised by the trial itself, "
+                   "not by a signal" for n in range(5)]
+    assert _fails_fast(FailureKind.EXCEPTION, interrupted)
+    # tunesmith's own errors in a trial have no place (TrialError, SpecError): their values are what differs
+    misuse = [f"exception: trial.report: value must be a number; got '{v}'" for v in ["a", "b", "c", "d", "e"]]
+    assert _fails_fast(FailureKind.EXCEPTION, misuse)
+
+
+def test_a_command_fails_the_same_way_by_its_exit_code_and_last_stderr_line_whatever_values_it_names() -> None:
+    said = [f"exit_code: command exited with code 1; stderr: Traceback | ValueError: bad lr {0.01 * n} for '{o}'"
+            for n, o in enumerate(["adam", "sgd", "adam", "rmsprop", "sgd"])]
+    assert _fails_fast(FailureKind.EXIT_CODE, said)
+    assert not _fails_fast(FailureKind.EXIT_CODE, [*said[:4], said[4].replace("code 1;", "code 2;")]), \
+        "another exit code: another way"
+    assert not _fails_fast(FailureKind.EXIT_CODE, [*said[:4], said[4].replace("bad lr", "no such file")])
 
 
 @pytest.mark.parametrize("odd_one", [
