@@ -21,7 +21,7 @@ from _faults_setup import read_json
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
-from tunesmith.evaluation.output_tail import summarize
+from tunesmith.evaluation.output_tail import read_tail, summarize
 from tunesmith.redaction import redact
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
@@ -364,6 +364,34 @@ def test_summary_is_the_last_lines_on_one_line_cut_from_the_left() -> None:
     assert redact("db postgresql://bob:pw123@host/db --api-key k-1 token: 'a b'") == \
         "db postgresql://bob:***@host/db --api-key *** token: ***"
     assert redact("KeyError: 'api_key'") == "KeyError: 'api_key'", "a name alone is no secret"
+
+
+def test_a_failure_after_one_long_line_of_output_ends_with_that_lines_end(tmp_path: Path) -> None:
+    """5 MB with no newline, then an exception: the reason had no `; output: ` at all (the last 8 KiB of the log
+    were read, and their first line dropped as cut in half: the only line there was). 5,000 characters had one."""
+    _function_spec(tmp_path, "False", trials=1, workers=1)
+    (tmp_path / "train.py").write_text(
+        "import sys\n\ndef objective(config, trial):\n    sys.stdout.write('x' * 5_000_000 + ' the end')\n"
+        "    raise RuntimeError('after big output')\n")
+    tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    (trial,) = trials_json("fn", tmp_path)
+    assert trial["error"] == ("exception: RuntimeError: after big output (at train.py:5 in objective); output: ..."
+                              + "x" * 289 + " the end"), trial["error"]
+
+
+def test_the_tail_of_a_log_keeps_a_line_it_cut_marked_as_cut(tmp_path: Path) -> None:
+    log = tmp_path / "trial.log"
+    log.write_bytes(b"x" * 20_000)
+    assert summarize(read_tail(str(log))) == "..." + "x" * 297
+    log.write_bytes(b"x" * 20_000 + b"\n")
+    assert summarize(read_tail(str(log))) == "..." + "x" * 297, "a newline at the very end"
+    log.write_bytes(b"y" * 20_000 + b"\nthe last line\n")
+    assert summarize(read_tail(str(log))) == "..." + "y" * (297 - len(" | the last line")) + " | the last line"
+    log.write_bytes("é".encode() * 10_000 + b"\nend\n")  # cut inside a character: no replacement mark
+    assert "\ufffd" not in read_tail(str(log))
+    log.write_bytes(b"first\nsecond\n")
+    assert read_tail(str(log)) == "first\nsecond\n", "a log shorter than the read is whole, unmarked"
+    assert read_tail(str(log), start=6) == "second\n", "this attempt's part, from its start"
 
 
 # -- the fail-fast rule itself ---------------------------------------------------------------------------------
