@@ -255,34 +255,36 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
            "exception: KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
+def _run_failing_fast(folder: Path, condition: str, old: str, new: str) -> tuple[str, list[dict[str, Any]]]:
+    """Run train.py (FAILING with ``old`` made ``new``) on 30 trials: it stops after the first few, failed fast, exit 1.
+    Returns what the run said on stderr, on one line, and its trials."""
+    _function_spec(folder, condition, trials=30)
+    train = folder / "train.py"
+    train.write_text(train.read_text().replace(old, new))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=folder)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", folder)
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1, [t["error"] for t in trials]
+    return " ".join(proc.stderr.split()), trials
+
+
 def test_a_function_raising_with_the_configuration_in_its_message_stops_after_the_first_few(tmp_path: Path) -> None:
     """`raise ValueError("boom for lr=%r" % config["x"])`: each message differed, so no two failures were "the same
     way" and all 20 trials ran and failed. The same exception type raised at the same place is the same way."""
-    _function_spec(tmp_path, "True", trials=20)
-    train = tmp_path / "train.py"
-    train.write_text(train.read_text().replace('raise KeyError("lr")', 'raise ValueError("boom for lr=%r" % config["x"])'))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    trials = trials_json("fn", tmp_path)
-    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1, [t["error"] for t in trials]
+    said, trials = _run_failing_fast(tmp_path, "True", 'raise KeyError("lr")',
+                                     'raise ValueError("boom for lr=%r" % config["x"])')
     assert len({t["error"].partition(" (at")[0] for t in trials}) == len(trials), "each message its own"
     assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
-           "exception: ValueError: boom for lr=" in " ".join(proc.stderr.split())
+           "exception: ValueError: boom for lr=" in said
 
 
 def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
     """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
     two read the same and the run spent its whole budget on trials that could never succeed."""
-    _function_spec(tmp_path, "False", trials=30)
-    train = tmp_path / "train.py"
-    train.write_text(train.read_text().replace('return config["x"]', 'return config["x"], 1 - config["x"]'))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    trials = trials_json("fn", tmp_path)
-    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
+    said, trials = _run_failing_fast(tmp_path, "False", 'return config["x"]', 'return config["x"], 1 - config["x"]')
     assert all(t["error"].startswith("invalid_result: returned tuple (") for t in trials)
     assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
-           "invalid_result: returned tuple (" in " ".join(proc.stderr.split())
+           "invalid_result: returned tuple (" in said
 
 
 def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
