@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -222,6 +223,73 @@ def test_command_timeout_kills_the_command_and_its_children(project: Any) -> Non
     for name in ("shell.pid", "sleep.pid"):
         pid = int((trial_dir / name).read_text())
         assert settles(lambda pid=pid: not alive(pid)), f"{name} {pid} survived the timeout"
+
+
+# The SRE's script: a background child that inherits stdout, then the result
+BACKGROUND = """#!/bin/sh
+sleep 30 &
+echo $! > "$TUNESMITH_TRIAL_DIR/bg.pid"
+echo '{"loss": 1.0}'
+"""
+
+
+def test_a_background_child_holding_stdout_is_stopped_and_the_trial_ends_by_the_commands_own_result(
+        project: Any) -> None:
+    """The trial waited for the child to close stdout: with trial_timeout it failed as a timeout after 10 s (its output
+    the very result line), without one the run hung as long as the child lived (a daemon: for ever)."""
+    script = project.write("bg.sh", BACKGROUND)
+    script.chmod(0o755)
+    spec = _command_spec(project, "./bg.sh", {"x": {"type": "categorical", "choices": [1]}}, trial_timeout="10s",
+                         workers=1)
+    proc = project.cli("run", str(spec))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (trial,) = project.trials("cmd")
+    assert (trial["state"], trial["values"]) == ("completed", {"loss": 1.0}), trial
+    assert trial["duration_s"] < 5, "the trial waited for the background child"
+    log = Path(trial["log_path"]).read_text()
+    pid = int((Path(trial["log_path"]).parent / "bg.pid").read_text())
+    note = (f"a background process the command started (pid {pid}: sleep) kept the trial's output open after the "
+            "command exited; tunesmith stopped it after 1s, and the trial ends by the command's own exit status and "
+            "result")
+    assert f"tunesmith: {note}" in log, log
+    assert note in " ".join(proc.stderr.split()), "said as the run goes, too"
+    assert not alive(pid)
+
+
+def _run_here(tmp_path: Path, command: str) -> tuple[Any, Any, float, str, list[str]]:
+    """run_command in this process, as a worker runs it: (result, failure, seconds, log, notes)."""
+    from tunesmith.evaluation.command import run_command
+
+    notes: list[str] = []
+    started = time.monotonic()
+    with open(tmp_path / "trial.log", "w") as log:
+        result, failure, _pruned = run_command(command, str(tmp_path), {**os.environ, "TUNESMITH_TRIAL_DIR":
+                                                                        str(tmp_path)}, log, ("loss",),
+                                               lambda _r: None, lambda: False, on_note=notes.append)
+    return result, failure, time.monotonic() - started, (tmp_path / "trial.log").read_text(), notes
+
+
+def test_a_background_child_holding_only_stderr_is_stopped_too(tmp_path: Path) -> None:
+    """stdout sent away, stderr kept: the trial waited 2 s for stderr, then left the child running, holding the pipe."""
+    command = "sleep 30 >/dev/null & echo $! > bg.pid; echo '{\"loss\": 2.0}'"
+    result, failure, seconds, log, notes = _run_here(tmp_path, command)
+    assert (result, failure) == ({"loss": 2.0}, None)
+    assert seconds < 1.9, seconds
+    pid = int((tmp_path / "bg.pid").read_text())
+    assert notes == [f"a background process the command started (pid {pid}: sleep) kept the trial's output open "
+                     "after the command exited; tunesmith stopped it after 1s, and the trial ends by the command's "
+                     "own exit status and result"]
+    assert settles(lambda: not alive(pid))
+    assert '{"loss": 2.0}' in log
+
+
+def test_what_a_child_says_just_after_the_command_exits_is_still_read(tmp_path: Path) -> None:
+    """The grace is for output under way: a child that ends within it is read to its end, and nothing is stopped."""
+    command = "(sleep 0.3; echo 'late words'; echo 'late error' >&2) & echo '{\"loss\": 3.0}'"
+    result, failure, seconds, log, notes = _run_here(tmp_path, command)
+    assert (result, failure, notes) == ({"loss": 3.0}, None, [])
+    assert "late words" in log and "late error" in log
+    assert seconds < 1.0, seconds
 
 
 

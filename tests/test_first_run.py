@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from _faults_setup import read_json
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
-from tunesmith.evaluation.output_tail import summarize
+from tunesmith.evaluation.output_tail import read_tail, summarize
 from tunesmith.redaction import redact
 from tunesmith.records import Direction, FailureKind, TrialRecord, TrialState
 from tunesmith.spec.model import Budget
@@ -254,19 +255,36 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
            "exception: KeyError: 'lr'" in " ".join(proc.stderr.split())
 
 
+def _run_failing_fast(folder: Path, condition: str, old: str, new: str) -> tuple[str, list[dict[str, Any]]]:
+    """Run train.py (FAILING with ``old`` made ``new``) on 30 trials: it stops after the first few, failed fast, exit 1.
+    Returns what the run said on stderr, on one line, and its trials."""
+    _function_spec(folder, condition, trials=30)
+    train = folder / "train.py"
+    train.write_text(train.read_text().replace(old, new))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=folder)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    trials = trials_json("fn", folder)
+    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1, [t["error"] for t in trials]
+    return " ".join(proc.stderr.split()), trials
+
+
+def test_a_function_raising_with_the_configuration_in_its_message_stops_after_the_first_few(tmp_path: Path) -> None:
+    """`raise ValueError("boom for lr=%r" % config["x"])`: each message differed, so no two failures were "the same
+    way" and all 20 trials ran and failed. The same exception type raised at the same place is the same way."""
+    said, trials = _run_failing_fast(tmp_path, "True", 'raise KeyError("lr")',
+                                     'raise ValueError("boom for lr=%r" % config["x"])')
+    assert len({t["error"].partition(" (at")[0] for t in trials}) == len(trials), "each message its own"
+    assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
+           "exception: ValueError: boom for lr=" in said
+
+
 def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
     """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
     two read the same and the run spent its whole budget on trials that could never succeed."""
-    _function_spec(tmp_path, "False", trials=30)
-    train = tmp_path / "train.py"
-    train.write_text(train.read_text().replace('return config["x"]', 'return config["x"], 1 - config["x"]'))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    trials = trials_json("fn", tmp_path)
-    assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1
+    said, trials = _run_failing_fast(tmp_path, "False", 'return config["x"]', 'return config["x"], 1 - config["x"]')
     assert all(t["error"].startswith("invalid_result: returned tuple (") for t in trials)
     assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
-           "invalid_result: returned tuple (" in " ".join(proc.stderr.split())
+           "invalid_result: returned tuple (" in said
 
 
 def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
@@ -351,6 +369,43 @@ def test_summary_is_the_last_lines_on_one_line_cut_from_the_left() -> None:
     assert redact("KeyError: 'api_key'") == "KeyError: 'api_key'", "a name alone is no secret"
 
 
+def test_a_failure_after_one_long_line_of_output_ends_with_that_lines_end(tmp_path: Path) -> None:
+    """5 MB with no newline, then an exception: the reason had no `; output: ` at all (the last 8 KiB of the log
+    were read, and their first line dropped as cut in half: the only line there was). 5,000 characters had one."""
+    _function_spec(tmp_path, "False", trials=1, workers=1)
+    (tmp_path / "train.py").write_text(
+        "import sys\n\ndef objective(config, trial):\n    sys.stdout.write('x' * 5_000_000 + ' the end')\n"
+        "    raise RuntimeError('after big output')\n")
+    tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    (trial,) = trials_json("fn", tmp_path)
+    assert trial["error"] == ("exception: RuntimeError: after big output (at train.py:5 in objective); output: ..."
+                              + "x" * 289 + " the end"), trial["error"]
+
+
+def test_the_tail_of_a_log_keeps_a_line_it_cut_marked_as_cut(tmp_path: Path) -> None:
+    log = tmp_path / "trial.log"
+    log.write_bytes(b"x" * 20_000)
+    assert summarize(read_tail(str(log))) == "..." + "x" * 297
+    log.write_bytes(b"x" * 20_000 + b"\n")
+    assert summarize(read_tail(str(log))) == "..." + "x" * 297, "a newline at the very end"
+    log.write_bytes(b"y" * 20_000 + b"\nthe last line\n")
+    assert summarize(read_tail(str(log))) == "..." + "y" * (297 - len(" | the last line")) + " | the last line"
+    log.write_bytes("é".encode() * 10_000 + b"\nend\n")  # cut inside a character: no replacement mark
+    assert "\ufffd" not in read_tail(str(log))
+    log.write_bytes(b"first\nsecond\n")
+    assert read_tail(str(log)) == "first\nsecond\n", "a log shorter than the read is whole, unmarked"
+    assert read_tail(str(log), start=6) == "second\n", "this attempt's part, from its start"
+
+
+@pytest.mark.parametrize("run", ["x" * 8000, "-" * 8000, "x-" * 4000, "ab12" * 2000])
+def test_redacting_a_long_run_of_output_takes_no_time(run: str) -> None:
+    """A failure's output tail is redacted (in the coordinator, for a timeout or a crash): 8,000 dashes took 12 s."""
+    started = time.perf_counter()
+    assert redact(run) == run
+    assert redact(f"{run} --api-key k-1 {run}password=pw{run}") == f"{run} --api-key *** {run}password=***"
+    assert time.perf_counter() - started < 1.0
+
+
 # -- the fail-fast rule itself ---------------------------------------------------------------------------------
 
 def _trial(n: int, state: TrialState, kind: FailureKind | None = None, error: str | None = None) -> TrialRecord:
@@ -374,6 +429,39 @@ def test_fail_fast_needs_five_identical_deterministic_failures() -> None:
     assert reason is not None and reason.startswith("the first 5 trials to finish in this run failed the same way")
     assert reason.endswith("/x/trial-00009/a.py not found"), "the last reason, whole"
     assert b.stop_reason(0.0) == reason
+
+
+def _fails_fast(kind: FailureKind, errors: list[str]) -> bool:
+    b = _tracker()
+    for n, error in enumerate(errors):
+        b.observe(_trial(n, TrialState.FAILED, kind, error))
+    return b.failure_stop() is not None
+
+
+def test_an_exception_fails_the_same_way_by_its_type_and_place_whatever_its_message_says() -> None:
+    said = [f"exception: ValueError: boom for lr={0.1 * n!r}, optimizer '{o}' (at b.py:5 in objective); output: {n}"
+            for n, o in enumerate(["adam", "sgd", "adam", "rmsprop", "sgd"])]
+    assert _fails_fast(FailureKind.EXCEPTION, said)
+    elsewhere = [*said[:4], "exception: ValueError: boom for lr=0.5 (at b.py:9 in objective)"]
+    assert not _fails_fast(FailureKind.EXCEPTION, elsewhere), "raised at another line: another way"
+    other_type = [*said[:4], "exception: KeyError: 'lr=0.5' (at b.py:5 in objective)"]
+    assert not _fails_fast(FailureKind.EXCEPTION, other_type), "another exception: another way"
+    # a trial's own KeyboardInterrupt, said with what it is after the place
+    interrupted = [f"exception: KeyboardInterrupt: at step {n} (at b.py:7 in objective), raised by the trial itself, "
+                   "not by a signal" for n in range(5)]
+    assert _fails_fast(FailureKind.EXCEPTION, interrupted)
+    # tunesmith's own errors in a trial have no place (TrialError, SpecError): their values are what differs
+    misuse = [f"exception: trial.report: value must be a number; got '{v}'" for v in ["a", "b", "c", "d", "e"]]
+    assert _fails_fast(FailureKind.EXCEPTION, misuse)
+
+
+def test_a_command_fails_the_same_way_by_its_exit_code_and_last_stderr_line_whatever_values_it_names() -> None:
+    said = [f"exit_code: command exited with code 1; stderr: Traceback | ValueError: bad lr {0.01 * n} for '{o}'"
+            for n, o in enumerate(["adam", "sgd", "adam", "rmsprop", "sgd"])]
+    assert _fails_fast(FailureKind.EXIT_CODE, said)
+    assert not _fails_fast(FailureKind.EXIT_CODE, [*said[:4], said[4].replace("code 1;", "code 2;")]), \
+        "another exit code: another way"
+    assert not _fails_fast(FailureKind.EXIT_CODE, [*said[:4], said[4].replace("bad lr", "no such file")])
 
 
 @pytest.mark.parametrize("odd_one", [

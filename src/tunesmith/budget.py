@@ -1,11 +1,13 @@
 """Budget accounting: when may another trial start, and when is the run over.
 
-Besides the spec's limits, one rule of its own, *fail fast*: when the first FAIL_FAST_TRIALS trials of a run
-all fail the same deterministic way (the same exception, the same invalid result, the same exit and last
-stderr line), the code cannot work for any configuration, and the run stops as failed instead of spending its
-budget on that error. Five, whatever the number of workers: one or two identical failures can be bad luck in a
-space where some configurations fail; five in a row, with the same reason, is the code. Timeouts, crashes and
-memory kills do not count: their reason reads the same whatever caused it (a configuration too big for the
+Besides the spec's limits, one rule of its own, *fail fast*: when the first FAIL_FAST_TRIALS trials of a run all
+fail the same deterministic way, the code cannot work for any configuration, and the run stops as failed instead of
+spending its budget on that error. The same way is: the same exception type raised at the same place (file:line),
+whatever its message says (``boom for lr=0.01`` and ``boom for lr=0.3`` are one bug); the same invalid result, or
+the same exit code and last stderr line, with the values they quote left out (numbers, quoted text: the
+configuration's, not what is wrong). Five, whatever the number of workers: one or two identical failures can be bad
+luck in a space where some configurations fail; five in a row, with the same reason, is the code. Timeouts, crashes
+and memory kills do not count: their reason reads the same whatever caused it (a configuration too big for the
 limit, the machine), so "the same reason" says nothing. A run that has seen a trial succeed, before a resume
 included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
 
@@ -35,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC, money
-from tunesmith.evaluation.output_tail import reason_without_output
+from tunesmith.evaluation.output_tail import STDERR_LABEL, reason_without_output
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import RunningBest
 from tunesmith.spec.model import Budget, ExperimentSpec
@@ -46,9 +48,14 @@ DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, Fai
 # Parts of a reason that differ from trial to trial whatever the configuration: the trial's folder, times,
 # memory addresses, process ids.
 _VARYING = re.compile(r"trial-\d+|\d{4}-\d\d-\d\d[T ]?|\d\d:\d\d:\d\d(?:[.,]\d+)?|0x[0-9a-fA-F]+|\bpid \d+")
-# An invalid result's reason quotes what was returned (`returned tuple (0.31, 0.9)`): its numbers are the
-# configuration's values, not what is wrong, which is the shape.
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# Values a reason quotes: numbers and quoted text. An invalid result's (`returned tuple (0.31, 0.9)`), a command's
+# last stderr line (`ValueError: bad lr 0.01 for 'adam'`), tunesmith's own errors in a trial (`got 'x'`): the
+# configuration's values, not what is wrong.
+_VALUE = re.compile(r"""'[^'\n]*'|"[^"\n]*"|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?""")
+# An exception's type and where it was raised, as the reason says them: `exception: KeyError: 'lr' (at train.py:12
+# in fit)`; the place is the last such group (the message may hold one of its own)
+_EXCEPTION_TYPE = re.compile(r"exception: ([\w.]+)")
+_RAISED_AT = re.compile(r" \(at ([^()\s]+:\d+) in [^()]*\)")
 
 
 class BudgetTracker:
@@ -295,5 +302,12 @@ def _failure_signature(trial: TrialRecord) -> str | None:
     """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded)."""
     if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
         return None
-    reason = _VARYING.sub("#", reason_without_output(trial.error or ""))
-    return _NUMBER.sub("#", reason) if trial.failure_kind is FailureKind.INVALID_RESULT else reason
+    reason = reason_without_output(trial.error or "")
+    exception, places = _EXCEPTION_TYPE.match(reason), _RAISED_AT.findall(reason)
+    if trial.failure_kind is FailureKind.EXCEPTION and exception is not None and places:
+        return f"exception: {exception.group(1)} at {places[-1]}"
+    reason = _VARYING.sub("#", reason)
+    if trial.failure_kind is FailureKind.EXIT_CODE:  # its code is what happened, not a value; its stderr quotes values
+        what, label, stderr = reason.partition(STDERR_LABEL)
+        return what + label + _VALUE.sub("#", stderr)
+    return _VALUE.sub("#", reason)

@@ -12,8 +12,9 @@
     ├── QuotaError           a malformed quota key or limit (`tunesmith quota set`)
     ├── StorageError         the store cannot be opened, migrated or written
     │   ├── StoreUnavailable     no database server answers at the store's address (also a TemporaryFailure: exit 75)
-    │   └── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
-    │       └── StoreNotFound    no store there (a read-only command does not create one)
+    │   ├── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
+    │   │   └── StoreNotFound    no store there (a read-only command does not create one)
+    │   └── WorkdirError         a trial's folder cannot be made mid-run (a full disk): the run stopped
     └── TrialError           raised inside a trial to fail it with a classified reason
 
 Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2. Errors
@@ -102,6 +103,13 @@ class StorageConfigError(StorageError, UserInputError):
 
 class StoreNotFound(StorageConfigError):
     """A command that only reads or continues was pointed at a store that does not exist."""
+
+
+class WorkdirError(StorageError):
+    """A trial's folder (its log, checkpoints, model) could not be made in the experiment's workdir mid-run: a full
+    disk, permissions changed. The run stops as on a store that cannot be written (exit 1); ``resume`` continues once
+    the workdir takes folders again. (A workdir that cannot be written as a run starts is a SpecError at
+    ``workdir``: nothing is recorded.)"""
 
 
 class TrialError(TunesmithError):

@@ -22,11 +22,16 @@ MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth h
 # would blank every path in a failure reason.
 _SECRET_NAME = re.compile(r"(?i)passw|token|secret|credential|auth|private|(?:^|_)(?:api_?|access_?)?key(?:_|$)")
 _SECRET_WORDS = r"(?:passw(?:or)?d|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
-_SECRET_ASSIGNMENT = re.compile(rf"(?i)([A-Za-z0-9_.-]*{_SECRET_WORDS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)"
+# Each starts a match only where one can begin (at the secret's word; at the first character of a run), not at
+# every character of a run: tried at every one, a run of 8,000 characters (`-----`, a hex dump, a line of x) took
+# seconds to redact, and a failure's output tail is redacted (in the coordinator, for a timeout). They replace what
+# they did: the text before a secret's name is kept either way.
+_SECRET_ASSIGNMENT = re.compile(rf"(?i)({_SECRET_WORDS}[A-Za-z0-9_.-]*[\"']?\s*[=:]\s*)"
                                 rf"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;&|]+)")
-_SECRET_FLAG = re.compile(rf"(?i)(--?[A-Za-z0-9_-]*{_SECRET_WORDS}[A-Za-z0-9_-]*\s+)[^\s\"',;&|-][^\s\"',;&|]*")
+_SECRET_FLAG = re.compile(rf"(?i)((?<![A-Za-z0-9_-])[A-Za-z0-9_]*-[A-Za-z0-9_-]*{_SECRET_WORDS}[A-Za-z0-9_-]*\s+)"
+                          r"[^\s\"',;&|-][^\s\"',;&|]*")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+_URL_PASSWORD = re.compile(r"((?<![A-Za-z0-9+.-])[0-9+.-]*[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
 _ASSIGNMENT = re.compile(r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S+)")
 
 

@@ -36,12 +36,16 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
     """``experiment``'s recorded spec, with its trial function handed over again where one is given (to resume or
     reproduce it). Refused up front, before anything runs or is recorded, where its trial can only run in the
     process that recorded it: a TunedSearchCV search, whose estimator and data were objects in the process that
-    ran fit() (checked after the handed-over function is applied, which is where the spec's trial is final).
+    ran fit() (checked after the handed-over function is applied, which is where the spec's trial is final); and
+    where its recorded workdir (absolute, whatever the current folder) takes no new folder: the trial folders, and
+    a reproduction's, go there.
 
     Raises:
         UserInputError: a TunedSearchCV experiment with no function handed over; a SpecError from
-            ``with_trial_function``.
+            ``with_trial_function``, or at ``workdir``.
     """
+    from tunesmith.errors import SpecError
+    from tunesmith.evaluation.context import workdir_unwritable
     from tunesmith.spec.loader import spec_from_dict
 
     name = experiment.name
@@ -54,6 +58,11 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
                              f"{action} from here; fit the same TunedSearchCV on the same data again from Python "
                              "(with the same random_state) instead, or hand over a function that does a trial's "
                              "work (trial=)")
+    why = workdir_unwritable(spec.workdir) if spec.workdir is not None else None
+    if why is not None:
+        raise SpecError("workdir", f"experiment {name!r} cannot be {action}: its trial folders go in its recorded "
+                                   f"workdir {spec.workdir}, where none can be made: {why}; make it writable, then try "
+                                   "again")
     return spec
 
 

@@ -31,7 +31,8 @@ from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
                                TrialRecord, TrialState, continued_curve)
-from tunesmith.evaluation.context import PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint
+from tunesmith.evaluation.context import (PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint,
+                                          make_trial_folder)
 from tunesmith.scheduler import Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler, stops
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import SelectionRule, trial_metrics
@@ -368,16 +369,15 @@ class Runner:
             self._allocation_closed = True
             return False
         self._allocated += 1
-        if exploit is not None:
-            self._inherit(new, exploit)
-        self._launch(new, proposal.token)
+        self._launch(new, proposal.token, exploit)
         return True
 
-    def _launch(self, rec: TrialRecord, token: int) -> None:
-        trial_dir = Path(rec.log_path or "").parent
-        trial_dir.mkdir(parents=True, exist_ok=True)
+    def _launch(self, rec: TrialRecord, token: int, exploit: Exploit | None = None) -> None:
+        self._running[rec.number] = _Running(rec, token)  # first: a folder not made stops the run, which interrupts it
+        trial_dir = make_trial_folder(rec.log_path or "", self.spec.workdir or ".", rec.number)
+        if exploit is not None:  # (a PBT child: its parent's checkpoint, in its folder)
+            self._inherit(rec, exploit)
         job = trial_job(self.spec, self.plan.space.names, rec, trial_dir)
-        self._running[rec.number] = _Running(rec, token)
         if self._on_start is not None:
             self._on_start(rec)
         self._mine.add(rec.number)
@@ -487,7 +487,7 @@ class Runner:
         for ev in self.executor.close(0.0):
             self._handle(ev)
         for rt in list(self._running.values()):
-            self._finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, "interrupted by the user")))
+            self._finish(rt, Outcome(failure=Failure(FailureKind.INTERRUPTED, reason)))
         self._running.clear()
         for _, rec, _token in self._retry_queue:  # unless another coordinator took it over meanwhile: it runs it
             store.save_trial_unless_changed(exp_id, rec, replace(rec, state=TrialState.INTERRUPTED),

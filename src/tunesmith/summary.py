@@ -127,9 +127,12 @@ def shown_experiment(store: TrialStore, experiment: ExperimentRecord, trials: Se
     restarted = restarted_children(trials, run_events) if summary["scheduler"] else []
     if restarted:  # PBT children that ignored their parent's checkpoint
         summary["scheduler"]["restarted_children"] = [c.to_json() for c in restarted]
-    ended = [e for e in run_events if e.kind == AuditKind.RUN_ENDED]
-    if ended and experiment.status is not RunStatus.RUNNING and ended[-1].payload.get("reason"):
-        summary["stop_reason"] = ended[-1].payload["reason"]  # `run` said it once; a later look says it again
+    # `run` said it once; a later look says it again. The run's end is told by the status it records, then by
+    # run_ended; a run stopped by an error (a workdir that took no folder) records only the status: take the last
+    stopped = {AuditKind.RUN_ENDED, AuditKind.RUN_COMPLETED, AuditKind.RUN_INTERRUPTED, AuditKind.RUN_FAILED}
+    ended = [e for e in run_events if e.kind in stopped and e.payload.get("reason")]
+    if ended and experiment.status is not RunStatus.RUNNING:
+        summary["stop_reason"] = ended[-1].payload["reason"]
     return ShownExperiment(summary, tuple(restarted))
 
 

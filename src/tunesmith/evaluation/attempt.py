@@ -76,7 +76,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
                                            secrets=secrets_of(job.env, os.environ), on_ignored=say_bad_line,
-                                           log_lock=log_lock)
+                                           log_lock=log_lock, on_note=say)
     else:
         signals = SignalsSeen()
         # the one KeyboardInterrupt that may be the trial's own: raised out of its function, inside the watch. One

@@ -25,12 +25,14 @@ import itertools
 import json
 import os
 import posixpath
+import queue
 import re
 import shlex
 import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -38,6 +40,7 @@ from typing import Any
 
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.context import MAX_STEP, report_step
+from tunesmith.evaluation.output_holders import stop_holders
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.evaluation.shell_dollars import expanded_dollars
@@ -57,7 +60,12 @@ _SHELL_WORDS = frozenset({"cd", "exec", "export", "source", ".", "eval", "set", 
                           "read", "wait", "shift", "local", "return", "alias", "type", "getopts", "hash", "readonly"})
 STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's reason (all of it goes to the log)
 STDERR_LINE_CHARS = 2000
-STDERR_DRAIN_S = 2.0         # after the command exits, how long stderr may take to close (a child may hold it)
+# After the command exits, how long its stdout and stderr may stay open. What it wrote is in the pipes already; this
+# is for a child finishing its last lines. A background process that holds them longer (`sleep 30 &`, a server, a
+# daemon) would hold the trial as long as it lives (a timeout, or for ever): it is stopped, and the trial ends by the
+# command's own exit status and result line.
+OUTPUT_DRAIN_S = 1.0
+STOPPED_S = 1.0              # how long a stopped holder's last output may take to reach the log
 
 
 def _is_placeholder(m: re.Match[str], names: set[str]) -> bool:
@@ -311,13 +319,15 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
                 on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
                 term_grace: float = 5.0, secrets: Iterable[str] = (),
                 on_ignored: Callable[[str], None] = lambda _note: None,
-                log_lock: threading.Lock | None = None) -> tuple[Any, Failure | None, bool]:
+                log_lock: threading.Lock | None = None,
+                on_note: Callable[[str], None] = lambda _note: None) -> tuple[Any, Failure | None, bool]:
     """Run ``command`` in a shell; returns (last result object or None, failure or None, pruned).
 
     Stdout and stderr both go to ``log``, each line written under ``log_lock`` (the caller's, where it writes to
     ``log`` as well while the command runs); a failure's message ends with the last lines of stderr, with
     ``secrets`` (and anything that looks like a password or token) redacted. Each report line left out is given to
-    ``on_ignored``, with why, for the caller to say.
+    ``on_ignored``, with why, for the caller to say; background processes that kept the output open past
+    OUTPUT_DRAIN_S after the command exited, stopped, are told to ``on_note``.
     """
     proc = subprocess.Popen(
         command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -330,6 +340,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
     stdout_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # what it printed instead of a result, if it never did
     stderr_done = threading.Event()
+    lines: queue.Queue[str | None] = queue.Queue()  # stdout, read by a thread: a background child may hold it open
 
     def watch_prune() -> None:
         nonlocal pruned
@@ -349,12 +360,31 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
                 log.write(line)
                 log.flush()  # in the file at once: a trial killed for its timeout keeps what it said last
 
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
     watcher = threading.Thread(target=watch_prune, daemon=True)
     watcher.start()
     stderr_reader = threading.Thread(target=copy_stderr, daemon=True)
     stderr_reader.start()
-    assert proc.stdout is not None
-    for line in proc.stdout:
+    stdout_reader = threading.Thread(target=read_stdout, daemon=True)
+    stdout_reader.start()
+    exited_at: float | None = None
+    while True:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            if proc.poll() is None:
+                continue
+            exited_at = exited_at or time.monotonic()
+            if time.monotonic() - exited_at < OUTPUT_DRAIN_S:
+                continue
+            break  # the command is gone, its output still open: stop_holders below
+        if line is None:
+            break
         with lock:
             log.write(line)
             log.flush()
@@ -385,10 +415,19 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     code = proc.wait()
     stop_watch.set()
     watcher.join()
-    stderr_reader.join(STDERR_DRAIN_S)
+    drained_by = (exited_at or time.monotonic()) + OUTPUT_DRAIN_S
+    for reader in (stdout_reader, stderr_reader):
+        reader.join(max(0.0, drained_by - time.monotonic()))
+    if stdout_reader.is_alive() or stderr_reader.is_alive():
+        _stop_output_holders(proc, (stdout_reader, stderr_reader), on_note)
     with lock:
+        while not lines.empty():  # what came after the loop stopped reading (a prune, a holder): kept, never read
+            log.write(lines.get_nowait() or "")
         stderr_done.set()
         log.flush()
+    for stream, reader in ((proc.stdout, stdout_reader), (proc.stderr, stderr_reader)):
+        if stream is not None and not reader.is_alive():  # (a worker runs trial after trial: no descriptor left)
+            stream.close()
     if pruned:
         return result, None, True
     failure = _exit_failure(code, result is None, metrics[0])
@@ -402,6 +441,24 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             return result, Failure(failure.kind, nothing), False
         return result, with_tail(failure, OUTPUT_LABEL, "".join(stdout_tail), secrets), False
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
+
+
+def _stop_output_holders(proc: subprocess.Popen[str], readers: tuple[threading.Thread, ...],
+                         on_note: Callable[[str], None]) -> None:
+    """The command exited OUTPUT_DRAIN_S ago (or was stopped) and its output is still open: stop the processes that
+    hold it, let what they wrote last reach the readers, and say so."""
+    stopped = stop_holders((proc.stdout, proc.stderr))
+    for reader in readers:
+        reader.join(STOPPED_S)
+    end = "and the trial ends by the command's own exit status and result"
+    if stopped:
+        one = len(stopped) == 1
+        on_note(f"{'a background process' if one else 'background processes'} the command started "
+                f"({', '.join(stopped)}) kept the trial's output open after the command exited; tunesmith stopped "
+                f"{'it' if one else 'them'} after {OUTPUT_DRAIN_S:g}s, {end}")
+    elif any(reader.is_alive() for reader in readers):  # none found (no /proc, another user's): left, unread
+        on_note(f"a background process the command started kept the trial's output open after the command exited; "
+                f"tunesmith could not find it to stop it and stopped reading after {OUTPUT_DRAIN_S:g}s, {end}")
 
 
 def _report_of(message: dict[str, Any], metric: str) -> Report | str:

@@ -27,25 +27,39 @@ def trial_folders(workdir: str) -> list[str]:
 
 
 def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable[ExperimentRecord]]) -> None:
-    """A new experiment's trial folders must not exist yet: trial N would take the checkpoint in ``trial-0000N`` as
-    its own (a retry's), and append to its log. They do after ``tunesmith delete`` and a run again under the same
-    name, or when two specs set the same ``workdir``.
+    """A new experiment's workdir must take trial folders, and hold none yet. One that cannot be written (a
+    read-only filesystem, a folder of another user's) failed at the first trial's folder, once the experiment was
+    recorded. Existing trial folders: trial N would take the checkpoint in ``trial-0000N`` as its own (a retry's),
+    and append to its log. They do after ``tunesmith delete`` and a run again under the same name, or when two
+    specs set the same ``workdir``.
 
     Args:
+        workdir: the absolute workdir the run records (the spec's, else ``.tunesmith/NAME`` under the current
+            folder, as ``runner.prepare`` fills it in).
         recorded: the store's experiments, read only when such folders exist (an experiment still recorded under
             ``name`` is left to the store, which refuses the name and points at ``resume``).
 
     Raises:
-        SpecError: at ``workdir``, naming the folders, whose they are where the store knows, and the fix.
+        SpecError: at ``workdir``, naming why no folder can be made there, or the folders, whose they are where the
+            store knows, and the fix.
     """
+    from tunesmith.errors import SpecError
+
+    why = workdir_unwritable(workdir)
+    if why is not None:
+        default = os.path.join(".tunesmith", name)
+        if os.path.abspath(default) == os.path.abspath(workdir):
+            raise SpecError("workdir", f"trial folders cannot be made in {workdir} (the default, {default} under the "
+                                       f"current folder): {why}; run from a folder you can write, or set workdir: in "
+                                       "the spec to a folder you can write")
+        raise SpecError("workdir", f"trial folders cannot be made in {workdir}: {why}; set workdir: in the spec to a "
+                                   "folder you can write")
     folders = trial_folders(workdir)
     if not folders:
         return
     experiments = [(e.name, e.spec.get("workdir")) for e in recorded()]
     if name in {n for n, _ in experiments}:
         return
-    from tunesmith.errors import SpecError
-
     here = os.path.realpath(workdir)
     owners = [n for n, w in experiments if w is not None and os.path.realpath(w) == here]
     shown = ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
@@ -55,6 +69,46 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
     raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) {whose}; new trials would take "
                                f"their checkpoints and logs as their own: {remove}set workdir: to a folder of this "
                                "experiment's own")
+
+
+def workdir_unwritable(workdir: str) -> str | None:
+    """Why no folder can be made in ``workdir``, as the OS says it (``/data: Read-only file system``), or None.
+
+    Tried for real, as the run would: a folder is made and removed at once in ``workdir`` or, where it does not exist
+    yet, in its nearest existing parent, where ``mkdir -p`` writes first. (``os.access`` is no answer: root passes it
+    on a folder with mode 0555, and it knows nothing of a full disk.)
+    """
+    import tempfile
+
+    path = os.path.abspath(workdir)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    try:
+        probe = tempfile.mkdtemp(prefix=".tunesmith-probe-", dir=path)
+    except OSError as e:
+        return f"{path}: {e.strerror or e}"
+    os.rmdir(probe)
+    return None
+
+
+def make_trial_folder(log_path: str, workdir: str, number: int) -> Path:
+    """Make the folder of trial ``number`` (its log's at ``log_path``) in ``workdir``, if it is not there yet.
+
+    Raises:
+        WorkdirError: it cannot be made (a full disk, permissions changed mid-run): the run stops, as on a store that
+            cannot be written.
+    """
+    from tunesmith.errors import WorkdirError
+
+    folder = Path(log_path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WorkdirError(f"trial {number}'s folder could not be made in workdir {workdir}: {e.strerror or e} "
+                           f"({e.filename or folder}); the run stopped; its running trials are recorded interrupted: "
+                           "make the workdir take folders again (free space, or fix its permissions), then resume the "
+                           "experiment") from None
+    return folder
 
 
 def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:

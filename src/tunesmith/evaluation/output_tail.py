@@ -34,16 +34,23 @@ def summarize(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def read_tail(path: str, start: int = 0) -> str:
-    """The end of the file at ``path`` from byte ``start`` on (at most READ_BYTES of it); '' if unreadable."""
+    """The end of the file at ``path`` from byte ``start`` on (at most READ_BYTES of it); '' if unreadable.
+
+    Where the read begins inside a line, that line is kept, marked as cut (``...``): it may be the only one (5 MB
+    printed without a newline), and its end is the output's last words. It was dropped, and with it every word.
+    """
     try:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
-            f.seek(max(start, size - READ_BYTES))
+            begin = max(start, size - READ_BYTES)
+            f.seek(begin)
             data = f.read()
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace")
-    return text if start >= size - READ_BYTES else text.partition("\n")[2]  # drop a line cut in half
+    if begin == start:
+        return data.decode("utf-8", errors="replace")
+    cut = len(data) - len(data.lstrip(bytes(range(0x80, 0xC0))))  # the rest of a character cut in two
+    return "..." + data[cut:].decode("utf-8", errors="replace")
 
 
 def with_tail(failure: Failure, label: str, output: str, secrets: Iterable[str] = ()) -> Failure:
