@@ -224,7 +224,7 @@ def _observed(display, port, addr, textfile, log_format, store):  # type: ignore
     from tunesmith.monitoring.observers import MonitoringOptions, observed
 
     return observed(display, MonitoringOptions(port, addr, textfile, str(log_format)), sys.stderr,
-                    events=store.events)
+                    store=store)
 
 
 def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
