@@ -604,3 +604,20 @@ def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
     best = project.show("joined")["best"]
     assert value(last, "tunesmith_best_value", experiment="joined", metric="loss",
                  direction="minimize") == pytest.approx(best["values"]["loss"])
+
+
+def test_the_metrics_serving_line_of_json_logs_carries_what_every_line_does(project):
+    """`--log-format json` promises timestamp, time, event and experiment on every line; the first one,
+    `{"event":"metrics_serving","url":...}`, had neither the times nor the experiment."""
+    project.write_spec(project.spec("served", executor={"kind": "inline"}, budget={"trials": 1}))
+    before = time.time()
+    run = project.cli("run", "served.yaml", "--metrics-port", "0", "--log-format", "json")
+    assert run.returncode == 0, run.stderr
+    first = json.loads(run.stderr.splitlines()[0])
+    assert first["event"] == "metrics_serving" and first["url"].startswith("http://127.0.0.1:"), first
+    assert first["experiment"] == "served"
+    assert before <= first["timestamp"] <= time.time() and first["time"].endswith("+00:00"), first
+    resumed = project.cli("resume", "served", "--metrics-port", "0", "--log-format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    first = json.loads(resumed.stderr.splitlines()[0])
+    assert (first["event"], first["experiment"]) == ("metrics_serving", "served") and "timestamp" in first, first

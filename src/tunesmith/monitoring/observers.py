@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -221,9 +220,10 @@ def _naming_coordinators(events: Sequence[Event]) -> list[Event]:
 
 @contextmanager
 def observed(display: RunListener, options: MonitoringOptions, log_stream: TextIO, clock: Clock | None = None,
-             store: TrialStore | None = None) -> Iterator[RunListener]:
+             store: TrialStore | None = None, experiment: str = "") -> Iterator[RunListener]:
     """The listener to hand the runner: ``display`` (or JSON logs instead of it) plus metrics when asked, which
     read the experiment's history, and what other coordinators do, from ``store`` (see :class:`MetricsListener`).
+    ``experiment``: its name, which the JSON lines written before the run starts carry as every other does.
 
     The metrics server is listening before this yields (a port in use fails before anything is recorded) and
     is shut down when the block ends, as the metrics' reads of the store are stopped.
@@ -233,10 +233,11 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
             missing (naming the extra).
     """
     listeners: list[RunListener] = []
+    json_log = None
     if options.log_format == "json":
         from tunesmith.monitoring.json_log import JsonLogListener
 
-        listeners.append(JsonLogListener(log_stream, clock))
+        listeners.append(json_log := JsonLogListener(log_stream, clock, experiment))
     else:
         listeners.append(display)
     server, watching = None, None
@@ -252,9 +253,11 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
-            log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":"))
-                              if options.log_format == "json" else f"metrics: serving {url}") + "\n")
-            log_stream.flush()
+            if json_log is not None:
+                json_log.metrics_serving(url)
+            else:
+                log_stream.write(f"metrics: serving {url}\n")
+                log_stream.flush()
         watching = MetricsListener(metrics, options.metrics_file, clock, store,
                                    REFRESH_EVERY if store is not None else None)
         listeners.append(watching)
