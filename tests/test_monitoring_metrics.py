@@ -621,3 +621,36 @@ def test_the_metrics_serving_line_of_json_logs_carries_what_every_line_does(proj
     assert resumed.returncode == 0, resumed.stderr
     first = json.loads(resumed.stderr.splitlines()[0])
     assert (first["event"], first["experiment"]) == ("metrics_serving", "served") and "timestamp" in first, first
+
+
+def test_a_store_that_cannot_be_read_at_the_end_is_told_once_and_the_textfile_still_ends_the_run(project):
+    """The metrics read other coordinators' trials from the store at the run's end too: a store failing there must
+    not drop the listener before it writes the textfile's last state (it would say running 1 for ever)."""
+    from tunesmith.errors import StorageError
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import RunStatus
+    from tunesmith.storage.sql import SQLStore
+
+    class Failing(SQLStore):
+        def unfinished_trials(self, experiment_id, skip=()):  # type: ignore[no-untyped-def]
+            raise StorageError("cannot read running trials in the store: disk I/O error")
+
+    store = Failing(project.storage, create=True)
+    exp = store.create_experiment("unit", _experiment(project).spec, "random", "test", time.time())
+    store.set_status(exp.id, RunStatus.RUNNING, time.time())
+    told = []
+    listener = MetricsListener(TuningMetrics(), str(project.root / "unit.prom"), store=store)
+    listener.warn_through(told.append)
+    try:
+        listener.run_started(store.experiment("unit"), [], resumed=False, total_trials=1)
+        rec = store.new_trial(exp.id, {"x": 0.5}, 0, time.time(), "t{number}/trial.log")
+        listener.trial_started(rec)
+        listener.run_finished(store.experiment("unit"), store.trials(exp.id), "done")
+        listener.run_finished(store.experiment("unit"), store.trials(exp.id), "done")
+    finally:
+        store.close()
+    parsed = samples((project.root / "unit.prom").read_text())
+    assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
+    assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 1
+    assert len(told) == 1 and "disk I/O error" in told[0], told

@@ -145,8 +145,10 @@ class MetricsListener(RunListener):
             self._refresh()
 
     def _refresh(self) -> None:
-        """Count what the store recorded since the last read; a store that cannot be read now is told once, from
-        the run's thread, and read again next time (the run finds out about a store that stays down)."""
+        """Count what the store recorded since the last read. Never raises: it runs in a thread of its own, and at
+        the run's end, whose textfile must still be written. A store that cannot be read now is told once, from the
+        run's thread, and read again next time, from the same event (the run finds out about a store that stays
+        down)."""
         from tunesmith.monitoring.metrics import FINISHED_EVENTS
 
         store, exp_id = self.store, self._experiment_id
@@ -157,14 +159,14 @@ class MetricsListener(RunListener):
             trials = [*(store.trials(exp_id, ended) if ended else ()), *store.unfinished_trials(exp_id)]
             now = self.clock.now()
             working = self._at_work(events, trials, now)
-        except StorageError as e:  # (read again from the same event next time)
-            self._untell("store", f"the metrics cannot read the other coordinators' trials from the store ({e}); "
-                                  f"trying again every {self.refresh_every or 0:g} s")
-            return
-        with self._lock:
-            self._note(events)
-            self.metrics.catch_up(events, trials, now, len(working))
-            self._write()
+            with self._lock:
+                self._note(events)
+                self.metrics.catch_up(events, trials, now, len(working))
+                self._write()
+        except Exception as e:  # noqa: BLE001 - see the docstring
+            why = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
+            self._untell("store", f"the metrics cannot read the other coordinators' trials from the store ({why}); "
+                                  "they may miss those until a read succeeds")
 
     def _note(self, events: Sequence[Event]) -> None:
         """Take in the events read since the last read, once counted: where the next read starts, and of them
