@@ -129,7 +129,8 @@ class TuningMetrics:
         self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
                                 "running every counted trial to the end (the longest completed trial's length)", e,
                                 registry=r)
-        self.workers = prom.Gauge("tunesmith_workers", "Worker slots configured", e, registry=r)
+        self.workers = prom.Gauge("tunesmith_workers", "Worker slots of the coordinators at work (the spec's workers "
+                                  "each)", e, registry=r)
         self.busy = prom.Gauge("tunesmith_workers_busy", "Workers running a trial", e, registry=r)
         self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting to begin: for a retry, or queued for a "
                                 "worker", e, registry=r)
