@@ -109,3 +109,33 @@ def test_dashboards_are_grafana_json_with_the_three_audiences():
         ids = [p["id"] for p in d["panels"]]
         assert len(ids) == len(set(ids))
         assert {v["name"] for v in d["templating"]["list"]} == {"datasource", "experiment"}
+
+
+_AGGREGATION = re.compile(r"\b(sum|max|min|count|avg)\s*(?:by\s*\([^)]*\)\s*)?\(")
+_SERIES = re.compile(r"(?<![\w:])tunesmith_[a-z_]+")
+
+
+def _innermost_aggregation(expr: str, at: int) -> str | None:
+    """The aggregation operator whose argument most closely encloses position ``at`` of ``expr``, if any."""
+    found: tuple[int, str] | None = None
+    for m in _AGGREGATION.finditer(expr):
+        opened, depth = m.end() - 1, 0
+        for i in range(opened, len(expr)):
+            depth += {"(": 1, ")": -1}.get(expr[i], 0)
+            if depth == 0:
+                break
+        if opened < at < i and (found is None or opened > found[0]):
+            found = (opened, m.group(1))
+    return None if found is None else found[1]
+
+
+def test_no_query_adds_up_the_coordinators_of_one_experiment():
+    """Every coordinator of an experiment (a lead and its `resume --join`-ers) exports the whole experiment's figures,
+    as `tunesmith metrics` does: summed across them, as the dashboards did, an 8-trial run showed 12 trials finished
+    (the trial budget 150% used) and its workers' utilisation doubled. Each series is first reduced over
+    coordinators by max (min for a minimised best value), per experiment; only then summed over states or reasons."""
+    for expr in _rule_exprs() + _dashboard_exprs():
+        if _SERIES.fullmatch(expr):
+            continue  # a template variable's label_values()
+        for m in _SERIES.finditer(expr):
+            assert _innermost_aggregation(expr, m.start()) in ("max", "min"), (m.group(), expr)

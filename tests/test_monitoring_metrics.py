@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -373,7 +374,7 @@ def test_attempts_stopped_before_they_began_count_neither_from_the_store_nor_liv
     # the resume: marked running, the live listener replays the history, then trial 1 re-runs, queued, and begins
     store.set_status(exp.id, RunStatus.RUNNING, 1010.0)
     live = TuningMetrics()
-    listener = MetricsListener(live, events=store.events)
+    listener = MetricsListener(live, store=store)
     listener.run_started(store.experiment("unit"), store.trials(exp.id), resumed=True, total_trials=2)
     assert (started(metrics_from_store(store, "unit", time.time())), started(live.exposition())) == (1, 1)
     again = replace(stopped, state=TrialState.QUEUED, attempts=2, started_at=1011.0, finished_at=None)
@@ -391,7 +392,7 @@ def test_attempts_stopped_before_they_began_count_neither_from_the_store_nor_liv
     store.save_trial(exp.id, rerun, "trial_rerun", 1014.0)
     listener.trial_started(rerun)
     resumed_again = TuningMetrics()
-    MetricsListener(resumed_again, events=store.events).run_started(store.experiment("unit"), store.trials(exp.id),
+    MetricsListener(resumed_again, store=store).run_started(store.experiment("unit"), store.trials(exp.id),
                                                                     resumed=True, total_trials=2)
     counts = (started(metrics_from_store(store, "unit", time.time())), started(live.exposition()),
               started(resumed_again.exposition()))
@@ -444,3 +445,212 @@ def test_the_runner_tells_listeners_of_a_trial_queued_for_a_worker(project):
     parsed = samples(live.exposition().decode())
     for name in ("tunesmith_trials_started_total", "tunesmith_queue_length"):
         assert value(parsed, name, experiment="waits") == value(rebuilt, name, experiment="waits"), name
+
+
+# -- several coordinators on one experiment (resume --join) ---------------------------------------------------------
+
+LEAD, PEER = "far-host:1:lead", "far-host:2:peer"  # coordinators on another machine: at work while they beat
+EXPERIMENT_WIDE = ("tunesmith_trials_started_total", "tunesmith_trials_finished_total", "tunesmith_best_value",
+                   "tunesmith_time_to_best_seconds", "tunesmith_trials_since_best",
+                   "tunesmith_trial_duration_seconds_count", "tunesmith_last_trial_finished_timestamp_seconds")
+
+
+def _experiment_wide(parsed):
+    return {k: v for k, v in parsed.items() if k[0] in EXPERIMENT_WIDE}
+
+
+def test_a_coordinator_counts_its_peers_trials_and_agrees_with_the_store(project):
+    """Two coordinators on one experiment, each running 2 trials on its 2 workers. The lead's metrics counted only
+    its own trials (its best a stale one of its own), `tunesmith metrics` said 2 workers and 4 busy. Every
+    exposition now is the experiment's: the lead counts the peer's trials as it reads them from the store, and the
+    workers are both coordinators'. Written to a real store as the runner writes it."""
+    from dataclasses import replace
+
+    from tunesmith.monitoring.metrics import TuningMetrics, metrics_from_store
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.storage.sql import SQLStore
+
+    spec = _experiment(project).spec
+    store = SQLStore(project.storage, create=True)
+    exp = store.create_experiment("unit", spec, "random", "test", time.time())
+    store.set_status(exp.id, RunStatus.RUNNING, time.time(), {"owner": LEAD})
+    live = TuningMetrics()
+    listener = MetricsListener(live, str(project.root / "lead.prom"), store=store, refresh_every=0.05)
+    listener.run_started(store.experiment("unit"), [], resumed=False, total_trials=10)
+
+    def new(owner):  # type: ignore[no-untyped-def]
+        rec = store.new_trial(exp.id, {"x": 0.5}, 0, time.time(), "t{number}/trial.log", owner=owner)
+        assert rec is not None
+        if owner == LEAD:
+            listener.trial_started(rec)
+        return rec
+
+    def finish(rec, loss):  # type: ignore[no-untyped-def]
+        now = time.time()
+        final = replace(rec, state=TrialState.COMPLETED, values=(loss,), finished_at=now, duration_s=0.5)
+        store.save_trial(exp.id, final, "trial_completed", now)
+        if rec.owner == LEAD:
+            listener.trial_finished(final, final)  # (the runner's best: its own, the peer's not yet synced)
+        return final
+
+    try:
+        lead = [new(LEAD), new(LEAD)]
+        store.set_status(exp.id, RunStatus.RUNNING, time.time(), {"owner": PEER})  # the joiner comes in
+        store.heartbeat(exp.id, [], time.time(), PEER)
+        peer = [new(PEER), new(PEER)]
+
+        def both(name, expected):  # type: ignore[no-untyped-def]
+            def agree():  # type: ignore[no-untyped-def]
+                heard = samples(live.exposition().decode())
+                stored = samples(metrics_from_store(store, "unit", time.time()).decode())
+                return value(heard, name, experiment="unit") == value(stored, name, experiment="unit") == expected
+            wait_for(agree, timeout=10)
+
+        both("tunesmith_trials_started_total", 4)
+        both("tunesmith_workers_busy", 4)
+        both("tunesmith_workers", 4)  # 2 coordinators at work, 2 workers each: utilisation 100%, not 200%
+        finish(peer[0], 0.01)
+        finish(lead[0], 0.5)
+        both("tunesmith_trials_since_best", 1)  # the lead's finished after the peer's best
+        finish(lead[1], 0.3)
+        both("tunesmith_workers_busy", 1)
+        store.record_event(exp.id, "coordinator_done", time.time(), detail={"owner": LEAD, "reason": "budget"})
+        listener.run_finished(store.experiment("unit"), store.trials(exp.id), "budget")
+        left = samples((project.root / "lead.prom").read_text())
+        # what the lead exported last: the experiment as the store had it then, the peer's trials and best included
+        assert value(left, "tunesmith_trials_started_total", experiment="unit") == 4
+        assert value(left, "tunesmith_trials_finished_total", experiment="unit", state="completed") == 3
+        assert value(left, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.01
+        assert value(left, "tunesmith_experiment_running", experiment="unit") == 0
+        assert value(left, "tunesmith_workers_busy", experiment="unit") == 0  # it left: it runs nothing
+        stored_then = samples(metrics_from_store(store, "unit", time.time()).decode())
+        assert _experiment_wide(left) == _experiment_wide(stored_then)
+        finish(peer[1], 0.2)
+        store.record_event(exp.id, "coordinator_done", time.time(), detail={"owner": PEER, "reason": "budget"})
+        store.set_status(exp.id, RunStatus.COMPLETED, time.time())
+        final = samples(metrics_from_store(store, "unit", time.time()).decode())
+        assert value(final, "tunesmith_trials_finished_total", experiment="unit", state="completed") == 4
+        assert value(final, "tunesmith_workers", experiment="unit") == 2  # nobody at work: one coordinator's
+        assert value(final, "tunesmith_workers_busy", experiment="unit") == 0
+    finally:
+        listener.close()
+        store.close()
+
+
+JOINED = '''
+import os, time
+
+def objective(config, trial):
+    time.sleep(float(os.environ["TRIAL_SECONDS"]))
+    return {"loss": config["x"]}
+'''
+
+
+@pytest.mark.slow
+def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
+    """The SRE's run: `run --metrics-file lead.prom`, then `resume --join --metrics-file join.prom`. The lead's file
+    ended with its own 6 trials of 8 and a stale best, the joiner's with 8 started and 6 finished, and summing them
+    (as the dashboards did) counted 12 of an 8-trial budget. Now whichever left last exported what `tunesmith
+    metrics` says, the other no more than that, and while both ran the workers were both coordinators'."""
+    from tunesmith.monitoring.metrics import metrics_from_store
+    from tunesmith.storage.sql import SQLStore
+
+    project.write("joined.py", JOINED)
+    project.write_spec(project.spec("joined", trial={"function": "joined:objective"}, budget={"trials": 8},
+                                    executor={"kind": "process", "workers": 2}))
+    env = {**os.environ, "TRIAL_SECONDS": "2", "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args, "-q"], cwd=project.root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    lead = start("run", "joined.yaml", "--metrics-file", "lead.prom")
+    joiner = None
+    seen = []  # (workers, busy) from `tunesmith metrics` while the run goes on
+    try:
+        wait_for(lambda: (project.root / "lead.prom").exists(), timeout=60)
+        joiner = start("resume", "joined", "--join", "--metrics-file", "join.prom")
+        store = SQLStore(project.storage, create=False)
+        try:
+            while lead.poll() is None or joiner.poll() is None:  # what `tunesmith metrics` prints, in this process
+                parsed = samples(metrics_from_store(store, "joined", time.time()).decode())
+                seen.append((value(parsed, "tunesmith_workers", experiment="joined"),
+                             value(parsed, "tunesmith_workers_busy", experiment="joined")))
+                time.sleep(0.2)
+        finally:
+            store.close()
+        for proc in (lead, joiner):
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out + err
+    finally:
+        for proc in (lead, joiner):
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    assert all(busy <= workers for workers, busy in seen), seen
+    assert any(workers == 4 for workers, _ in seen), seen  # both at work, each with 2 workers
+    stored = samples(project.cli("metrics", "joined", check=True).stdout)
+    assert value(stored, "tunesmith_trials_finished_total", experiment="joined", state="completed") == 8
+    files = [samples((project.root / f).read_text()) for f in ("lead.prom", "join.prom")]
+    last = max(files, key=lambda p: value(p, "tunesmith_trials_finished_total", experiment="joined",
+                                            state="completed"))
+    assert _experiment_wide(last) == _experiment_wide(stored)
+    for parsed in files:
+        for key in _experiment_wide(parsed):
+            if key[0].endswith("_total"):
+                assert parsed[key] <= stored[key], key
+        assert value(parsed, "tunesmith_experiment_running", experiment="joined") == 0
+    best = project.show("joined")["best"]
+    assert value(last, "tunesmith_best_value", experiment="joined", metric="loss",
+                 direction="minimize") == pytest.approx(best["values"]["loss"])
+
+
+def test_the_metrics_serving_line_of_json_logs_carries_what_every_line_does(project):
+    """`--log-format json` promises timestamp, time, event and experiment on every line; the first one,
+    `{"event":"metrics_serving","url":...}`, had neither the times nor the experiment."""
+    project.write_spec(project.spec("served", executor={"kind": "inline"}, budget={"trials": 1}))
+    before = time.time()
+    run = project.cli("run", "served.yaml", "--metrics-port", "0", "--log-format", "json")
+    assert run.returncode == 0, run.stderr
+    first = json.loads(run.stderr.splitlines()[0])
+    assert first["event"] == "metrics_serving" and first["url"].startswith("http://127.0.0.1:"), first
+    assert first["experiment"] == "served"
+    assert before <= first["timestamp"] <= time.time() and first["time"].endswith("+00:00"), first
+    resumed = project.cli("resume", "served", "--metrics-port", "0", "--log-format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    first = json.loads(resumed.stderr.splitlines()[0])
+    assert (first["event"], first["experiment"]) == ("metrics_serving", "served") and "timestamp" in first, first
+
+
+def test_a_store_that_cannot_be_read_at_the_end_is_told_once_and_the_textfile_still_ends_the_run(project):
+    """The metrics read other coordinators' trials from the store at the run's end too: a store failing there must
+    not drop the listener before it writes the textfile's last state (it would say running 1 for ever)."""
+    from tunesmith.errors import StorageError
+    from tunesmith.monitoring.metrics import TuningMetrics
+    from tunesmith.monitoring.observers import MetricsListener
+    from tunesmith.records import RunStatus
+    from tunesmith.storage.sql import SQLStore
+
+    class Failing(SQLStore):
+        def unfinished_trials(self, experiment_id, skip=()):  # type: ignore[no-untyped-def]
+            raise StorageError("cannot read running trials in the store: disk I/O error")
+
+    store = Failing(project.storage, create=True)
+    exp = store.create_experiment("unit", _experiment(project).spec, "random", "test", time.time())
+    store.set_status(exp.id, RunStatus.RUNNING, time.time())
+    told = []
+    listener = MetricsListener(TuningMetrics(), str(project.root / "unit.prom"), store=store)
+    listener.warn_through(told.append)
+    try:
+        listener.run_started(store.experiment("unit"), [], resumed=False, total_trials=1)
+        rec = store.new_trial(exp.id, {"x": 0.5}, 0, time.time(), "t{number}/trial.log")
+        listener.trial_started(rec)
+        listener.run_finished(store.experiment("unit"), store.trials(exp.id), "done")
+        listener.run_finished(store.experiment("unit"), store.trials(exp.id), "done")
+    finally:
+        store.close()
+    parsed = samples((project.root / "unit.prom").read_text())
+    assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
+    assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 1
+    assert len(told) == 1 and "disk I/O error" in told[0], told

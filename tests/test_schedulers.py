@@ -496,7 +496,7 @@ def test_counting_a_finished_trial_does_not_go_over_the_trials_before_it() -> No
                     else record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(1, 28)]))  # no warning said
             tally.add(done)
             evidence.trial_finished(done, None)
-            metrics.trial_finished(done, None)
+            metrics.trial_finished(done)
         last = record(before, TrialState.PRUNED, [(1, 1.0), (2, 1.0)])
         with _CountingCalls() as summing:
             tally.add(last)
@@ -504,7 +504,7 @@ def test_counting_a_finished_trial_does_not_go_over_the_trials_before_it() -> No
         with _CountingCalls() as warning:
             evidence.trial_finished(last, None)
         with _CountingCalls() as gauges:
-            metrics.trial_finished(last, None)
+            metrics.trial_finished(last)
         return summing.calls, warning.calls, gauges.calls
 
     assert cost(10) == cost(2000)

@@ -143,9 +143,30 @@ def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_tha
     for args in [("ls",), ("run", str(spec))]:
         message = _one_line_input_error(project.cli(*args, "--storage", database))
         assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's tables: "
-                           f"2 table(s) (trials, users); nothing was written to it. Give tunesmith a store of its own: "
-                           f"{own}")
+                           f"2 table(s) (trials, users), and trials bears the name of one of tunesmith's tables, so a "
+                           f"store cannot be made beside them; nothing was written to it. Give tunesmith a store of its "
+                           f"own: {own}")
     assert _tables(database) == {"users"}  # (and its view)
+
+
+@pytest.mark.postgres
+def test_the_refusal_of_a_shared_database_names_the_table_that_collides(project, postgres_url):
+    """A team's database holding `app_users` takes a store beside it; one holding `app_users` and `trials` was refused
+    with "holds another application's tables: 2 table(s) (app_users, trials)", which named the table it objected to
+    no more than the one it did not: the refusal names the colliding table, even past the tables it lists."""
+    others = [f"app_table_{i:02d}" for i in range(8)]  # listed first, and more than a refusal lists
+    _execute(postgres_url, *[f"CREATE TABLE {t} (id INTEGER)" for t in ["app_users", *others, "trials"]])
+    shown = make_url(postgres_url).render_as_string(hide_password=True)
+    spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
+    for args in [("ls",), ("run", str(spec))]:
+        message = _one_line_input_error(project.cli(*args, "--storage", postgres_url))
+        assert message.startswith(f"--storage: {shown} is not a tunesmith store: it holds another application's "
+                                  "tables: 10 table(s) (app_table_00, "), message
+        assert ", and trials bears the name of one of tunesmith's tables, so a store cannot be made beside them; " \
+               "nothing was written to it. Give tunesmith a store of its own: a new SQLite file, another database, " \
+               "or a schema of its own in this one (a URL ending ?options=-csearch_path%3Dtunesmith, after CREATE " \
+               "SCHEMA tunesmith;)" in message, message
+    assert _tables(postgres_url) == {"app_users", *others, "trials"}
 
 
 def _dependents_first(tables: set[str]) -> list[str]:

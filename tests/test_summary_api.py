@@ -48,3 +48,22 @@ def test_summary_of_a_task_experiment_resumed_on_changed_data_is_what_show_json_
     assert opened.stop_reason == printed["stop_reason"]
     assert _as_show_prints(opened.summary()) == printed
     assert _as_show_prints(resumed.summary()) == printed
+
+
+INFEASIBLE = '''
+def objective(config, trial):
+    return {"loss": config["x"], "size_kb": 1000.0}
+'''
+
+
+def test_feasible_trials_is_0_not_missing_when_no_trial_satisfies_the_constraints(project):
+    """`show --json` (and the Python API's summary, built by the same function) said ``feasible_trials: 17`` when
+    17 trials were feasible, and left the field out when none was: a reader had to know that absent meant 0."""
+    project.write("infeasible.py", INFEASIBLE)
+    spec = project.spec("none-fit", executor={"kind": "inline"}, budget={"trials": 3}, constraints=["size_kb <= 500"],
+                        trial={"function": "infeasible:objective"})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    printed = _show_json(project, "none-fit")
+    assert printed["feasible_trials"] == 0 and printed["selected"]["number"] is None, printed
+    assert tunesmith.open_experiment("none-fit", storage=project.storage).summary()["feasible_trials"] == 0
+    assert "constraints: size_kb <= 500 (0 feasible)" in project.cli("show", "none-fit", check=True).stdout

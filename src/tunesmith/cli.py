@@ -215,12 +215,12 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
     return store
 
 
-def _observed(display, port, addr, textfile, log_format, store):  # type: ignore[no-untyped-def]
+def _observed(display, port, addr, textfile, log_format, store, name):  # type: ignore[no-untyped-def]
     """The monitoring flags of run/resume, as listeners around the run (JSON logs replace the display)."""
     from tunesmith.monitoring.observers import MonitoringOptions, observed
 
     return observed(display, MonitoringOptions(port, addr, textfile, str(log_format)), sys.stderr,
-                    events=store.events)
+                    store=store, experiment=name)
 
 
 def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -315,7 +315,7 @@ def run(
         err.print(f"[yellow]warning[/]: {w}")
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, plan.spec.name) as listener, \
             _cluster_loss_stops_run(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
         try:
             result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
@@ -339,7 +339,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
-    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store) as listener, \
+    with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _cluster_loss_stops_run(name, store), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result, store, log_format)

@@ -143,11 +143,12 @@ def _selection_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     if not spec.constraints and spec.select.policy == "best" and len(spec.objective) == 1:
         return {}
     out: dict[str, Any] = {"constraints": [str(c) for c in spec.constraints]}
-    if selection is None:
+    if selection is None:  # (select_trial picks none only when no completed trial satisfies the constraints)
         done = completed(trials)
         why = "no completed trial satisfies the constraints" + unrecorded_constraint(done, spec.objectives,
                                                                                       spec.constraints)
         out["selected"] = None if not done else {"number": None, "policy": spec.select.policy, "reason": why}
+        out["feasible_trials"] = 0  # present whatever the count: absent said nothing a reader could rely on
         return out
     out["selected"] = selection.to_json()
     out["feasible_trials"] = selection.feasible_trials

@@ -17,12 +17,17 @@ from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 
 class JsonLogListener(RunListener):
-    """Writes each event as it happens and flushes, so a killed run loses no line it had reached."""
+    """Writes each event as it happens and flushes, so a killed run loses no line it had reached. ``experiment``:
+    the name its lines carry before the run starts (the metrics server's address, a warning)."""
 
-    def __init__(self, stream: TextIO, clock: Clock | None = None) -> None:
+    def __init__(self, stream: TextIO, clock: Clock | None = None, experiment: str = "") -> None:
         self.stream = stream
         self.clock = clock or SystemClock()
-        self._experiment = ""
+        self._experiment = experiment
+
+    def metrics_serving(self, url: str) -> None:
+        """The metrics server listens at ``url`` (before the run starts)."""
+        self._write("metrics_serving", url=url)
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:

@@ -25,17 +25,26 @@ Definitions worth stating:
 - trials started counts attempts that began: one queued for a worker (Ray's prefetch, an actor coming up) counts
   as it begins, not as it is submitted; the queue length is the trials recorded ``queued``, waiting for a retry
   or for a worker (``show``'s ``queued`` count of a running experiment).
+
+Several coordinators on one experiment (``resume --join``): every exposition is the whole experiment's, as the
+store records it, whoever ran its trials. A coordinator counts its own trials as the runner tells them and its
+peers' as it reads them from the store (:meth:`TuningMetrics.catch_up`), each attempt once, whichever told it
+first; one that starts (``run``, ``resume``, a joiner) starts from the store's figures, as ``tunesmith metrics``
+does. So they agree, and a dashboard takes the ``max`` over coordinators, never the sum. The exceptions: running
+and the run's start are the exposing coordinator's (``tunesmith metrics``: any coordinator's, the latest start);
+workers are the slots of the coordinators at work (the spec's ``executor.workers`` each; one coordinator's while
+none is), busy and queued the trials they run or hold (a coordinator that left reads 0, as running does).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_right, insort
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
-from tunesmith.coordinators import run_abandoned
+from tunesmith.coordinators import STALE_AFTER, abandoned, at_work
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import ResourceTally
@@ -46,6 +55,8 @@ from tunesmith.storage.base import Event, TrialStore
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
                     21600.0, math.inf)
 COST_METRIC = "cost"
+# the events that record a trial's final state (a finished trial's record is then read for its figures)
+FINISHED_EVENTS = frozenset(f"trial_{s.value}" for s in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED))
 
 # Every series this module exports, without the _bucket/_sum/_count suffixes; the shipped dashboards and alert
 # rules may use only these (a test checks it).
@@ -118,7 +129,8 @@ class TuningMetrics:
         self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
                                 "running every counted trial to the end (the longest completed trial's length)", e,
                                 registry=r)
-        self.workers = prom.Gauge("tunesmith_workers", "Worker slots configured", e, registry=r)
+        self.workers = prom.Gauge("tunesmith_workers", "Worker slots of the coordinators at work (the spec's workers "
+                                  "each)", e, registry=r)
         self.busy = prom.Gauge("tunesmith_workers_busy", "Workers running a trial", e, registry=r)
         self.queue = prom.Gauge("tunesmith_queue_length", "Trials waiting to begin: for a retry, or queued for a "
                                 "worker", e, registry=r)
@@ -140,6 +152,7 @@ class TuningMetrics:
         self._created_at = 0.0
         self._best: TrialRecord | None = None
         self._since_best = 0
+        self._finished_count = 0
         self._last_activity = 0.0
         self._resources = ResourceTally()  # show's figures, counted one finished trial at a time
         self._early_stopping = False
@@ -148,8 +161,16 @@ class TuningMetrics:
         self._is_task = False
         self._costed = 0
         self._cost_sum = 0.0
-        self._busy: set[int] = set()
+        self._busy: set[int] = set()     # the trials the hooks told of as running or queued
         self._queued: set[int] = set()
+        self._told: set[int] = set()     # every trial a hook told of: whether it runs here is the hooks' to say
+        self._others_busy: frozenset[int] = frozenset()   # the others the store records running or queued
+        self._others_queued: frozenset[int] = frozenset()
+        self._counted: set[tuple[str, int, int]] = set()  # (what, trial or event, attempt): counted once
+        self._finish_times: list[float] = []  # sorted: the trials since best go by when trials finished
+        self._workers_each = 0
+        self._coordinators = 1
+        self._live = False
 
     # -- what the run tells ------------------------------------------------------------------------------------
     def experiment_seen(self, experiment: ExperimentRecord, running: bool, started_at: float | None = None) -> None:
@@ -165,11 +186,13 @@ class TuningMetrics:
                                     bool(spec.task and spec.task.exclude_unstable))
         self._early_stopping = spec.scheduler.name != "none"
         self._resources.max_resource = getattr(spec.scheduler, "max_resource", None)
+        self._live = running
         self._at(self.running, n).set(1 if running else 0)
         if started_at is not None:
             self._at(self.run_started, n).set(started_at)
             self._last_activity = max(self._last_activity, started_at)
             self._at(self.last_activity, n).set(self._last_activity)
+        self._workers_each = spec.executor.workers
         self._at(self.workers, n).set(spec.executor.workers)
         if spec.budget.trials is not None:
             self._at(self.budget_trials, n).set(spec.budget.trials)
@@ -182,37 +205,44 @@ class TuningMetrics:
         self._at(self.queue, n).set(0)
 
     def trial_started(self, trial: TrialRecord) -> None:
-        self._at(self.started, self._name).inc()
+        self._began(trial.number, trial.attempts)
+        self._told.add(trial.number)
         self._queued.discard(trial.number)
         self._busy.add(trial.number)
         self._occupancy()
 
     def trial_queued(self, trial: TrialRecord) -> None:
         """Its attempt waits for a worker: not started (``trial_started`` counts it as it begins), queued."""
+        self._told.add(trial.number)
         self._busy.discard(trial.number)
         self._queued.add(trial.number)
         self._occupancy()
 
     def trial_retrying(self, trial: TrialRecord) -> None:
-        self._at(self.retries, self._name, _reason(trial)).inc()
+        self._retried(trial.number, trial.attempts, _reason(trial))
+        self._told.add(trial.number)
         self._busy.discard(trial.number)
         self._queued.add(trial.number)
         self._occupancy()
 
-    def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
-        """``trial`` reached a final state (or was interrupted or lost); ``best`` is the best trial selection may
-        pick so far, as the runner tells its listeners (``replay`` works it out with the same rule)."""
+    def trial_finished(self, trial: TrialRecord) -> None:
+        """``trial`` reached a final state (or was interrupted or lost). Counted once, whether the runner told it
+        or the store did (:meth:`catch_up`); the best is worked out here, with show's rule, over every trial
+        counted (the runner's best knows its peers' trials only as of its last sync)."""
         n, state = self._name, trial.state
         self._busy.discard(trial.number)
         self._queued.discard(trial.number)
         self._occupancy()
         if state is TrialState.INTERRUPTED or state is TrialState.LOST:
             return  # it runs again on resume: not an outcome
+        if not self._first(("ended", trial.number, trial.attempts)):
+            return
         self._at(self.finished, n, state.value).inc()
         if trial.duration_s is not None:
             self._at(self.duration, n, state.value).observe(trial.duration_s)
         if trial.finished_at is not None:
-            self._at(self.last_finished, n).set(trial.finished_at)
+            insort(self._finish_times, trial.finished_at)
+            self._at(self.last_finished, n).set(self._finish_times[-1])  # (a peer's may be told after a later one)
             self._last_activity = max(self._last_activity, trial.finished_at)
             self._at(self.last_activity, n).set(self._last_activity)
         if state is TrialState.FAILED:
@@ -224,43 +254,79 @@ class TuningMetrics:
             self._at(self.cost, n).inc(cost)
             self._at(self.cost_per_trial, n).set(self._cost_sum / self._costed)
         self._count_resources(trial)
-        self._count_best(trial, best)
+        self._count_best(trial)
 
-    def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
-               retry_events: Iterable[Mapping[str, Any]] = (), running: bool | None = None,
-               started_at: float | None = None, begun: Mapping[int, int] | None = None) -> None:
-        """Feed stored trials through the metrics in the order they finished (what a resumed run starts from).
+    def catch_up(self, events: Iterable[Event], trials: Iterable[TrialRecord], now: float | None = None,
+                 coordinators: int = 1) -> None:
+        """Count what the store records, whoever did it: this coordinator's trials are told by the hooks as well,
+        and each attempt counts once, whichever told it first.
 
         Args:
-            retry_events: payloads of the store's ``trial_retry`` events (their ``error`` names the reason).
+            events: the store's events not given before: attempts that began, retries, promotions. Read before
+                ``trials``, so that a trial that finished in between is read finished (its event comes next time).
+            trials: the records of the trials those events say finished (every finished trial, the first time), and
+                of every trial running or queued now: those the hooks never told of are other coordinators' work,
+                busy or queued while the experiment runs, unless abandoned at ``now`` (their coordinator gone).
+            coordinators: how many coordinators are at work on it (each has the spec's workers); at least one.
+        """
+        n = self._name
+        for e in events:
+            if e.kind in PROMOTION_OUTCOMES:
+                if self._first(("promotion", e.id, 0)):
+                    self._at(self.promotions, n, PROMOTION_OUTCOMES[e.kind]).inc()
+                continue
+            if e.trial_number is None:
+                continue
+            attempt = e.payload.get("attempt")
+            attempt = attempt if isinstance(attempt, int) else -e.id  # (an old store's event: counted once anyway)
+            if e.kind == "trial_started" or (e.kind in _SUBMITTED_AGAIN and e.payload.get("state") == "running"):
+                self._began(e.trial_number, attempt)
+            elif e.kind == "trial_retry":
+                self._retried(e.trial_number, attempt, _reason_named(e.payload.get("error")))
+        trials = list(trials)
+        for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
+            if t.state.is_finished():
+                self.trial_finished(t)
+        others = [t for t in trials if self._live and t.number not in self._told
+                  and (now is None or t.owner is None or not abandoned(t, now, STALE_AFTER))]
+        self._others_busy = frozenset(t.number for t in others if t.state is TrialState.RUNNING)
+        self._others_queued = frozenset(t.number for t in others if t.state is TrialState.QUEUED)
+        self._coordinators = max(1, coordinators)
+        self._occupancy()
+
+    def replay(self, experiment: ExperimentRecord, trials: Iterable[TrialRecord],
+               events: Sequence[Event] | None = None, running: bool | None = None, started_at: float | None = None,
+               now: float | None = None, coordinators: int = 1) -> None:
+        """Feed an experiment's stored trials and events through the metrics (what a run starts from, and what
+        ``tunesmith metrics`` prints): :meth:`experiment_seen`, then :meth:`catch_up`.
+
+        Args:
+            events: the store's events of it, read before ``trials``: the attempts that began (a record's
+                ``attempts`` also counts those submitted queued for a worker that never began, stopped before they
+                started, which the live count never counted), the retries, the promotions. Without them, every
+                attempt a record counts began.
             running: whether a coordinator runs it now; by default, whether its recorded status says so. When not,
                 trials recorded running or queued are nobody's work (an abandoned run's): not busy, not queued.
-            begun: how many attempts of each trial began (:func:`attempts_begun`, from the store's events): a
-                record's ``attempts`` also counts those submitted queued for a worker that never began (stopped
-                before they started), which the live count never counted. Without it, ``attempts``.
         """
         running = experiment.status.value == "running" if running is None else running
         self.experiment_seen(experiment, running, started_at)
-        n = experiment.name
-        for t in sorted(trials, key=lambda t: (t.finished_at if t.finished_at is not None else math.inf, t.number)):
-            self._at(self.started, n).inc(t.attempts if begun is None else begun.get(t.number, 0))
-            if t.state.is_finished():
-                self.trial_finished(t, self._ranking.offer(t))
-            elif t.state is TrialState.RUNNING and running:
-                self._busy.add(t.number)
-            elif t.state is TrialState.QUEUED and running:
-                self._queued.add(t.number)
-        for payload in retry_events:
-            head = str(payload.get("error") or "").split(":", 1)[0]
-            self._at(self.retries, n, head if head in _REASONS else "unknown").inc()
-        self._occupancy()
+        trials = list(trials)
+        if events is None:
+            for t in trials:
+                for attempt in range(1, t.attempts + 1):
+                    self._began(t.number, attempt)
+        self.catch_up(events or (), trials, now, coordinators)
 
     def promotion_decided(self, outcome: str) -> None:
         self._at(self.promotions, self._name, outcome).inc()
 
     def run_finished(self) -> None:
+        """The exposing coordinator left the run: nothing is busy or queued here, nor running (what it last read of
+        the others stays, for ``max`` over coordinators to read past)."""
+        self._live = False
         self._busy.clear()
         self._queued.clear()
+        self._others_busy = self._others_queued = frozenset()
         self._occupancy()
         self._at(self.running, self._name).set(0)
 
@@ -310,9 +376,25 @@ class TuningMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _first(self, key: tuple[str, int, int]) -> bool:
+        """Whether ``key`` is counted for the first time (and now counted)."""
+        if key in self._counted:
+            return False
+        self._counted.add(key)
+        return True
+
+    def _began(self, number: int, attempt: int) -> None:
+        if self._first(("began", number, attempt)):
+            self._at(self.started, self._name).inc()
+
+    def _retried(self, number: int, attempt: int, reason: str) -> None:
+        if self._first(("retried", number, attempt)):
+            self._at(self.retries, self._name, reason).inc()
+
     def _occupancy(self) -> None:
-        self._at(self.busy, self._name).set(len(self._busy))
-        self._at(self.queue, self._name).set(len(self._queued))
+        self._at(self.busy, self._name).set(len(self._busy | self._others_busy))  # (the others: none told here)
+        self._at(self.queue, self._name).set(len(self._queued | self._others_queued))
+        self._at(self.workers, self._name).set(self._workers_each * self._coordinators)
 
     def _count_resources(self, trial: TrialRecord) -> None:
         if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
@@ -322,15 +404,15 @@ class TuningMetrics:
         self._at(self.steps_used, self._name).set(summary.steps_used)
         self._at(self.saved, self._name).set(summary.fraction_saved)  # 0 with nothing counted
 
-    def _count_best(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+    def _count_best(self, trial: TrialRecord) -> None:
         n = self._name
         if trial.state is TrialState.COMPLETED and trial.values is not None:
             self._completed += 1
             self._unstable += bool(trial.metrics.get("unstable"))
             if self._is_task:
                 self._at(self.reproducibility, n).set(1 - self._unstable / self._completed)
-        improved = best is not None and (self._best is None or best.number != self._best.number)
-        if best is not None and improved:
+        best = self._ranking.offer(trial)
+        if best is not None and (self._best is None or best.number != self._best.number):
             self._best = best
             for objective, value in zip(self._objectives, best.values or (), strict=False):
                 if math.isfinite(value):
@@ -338,17 +420,24 @@ class TuningMetrics:
             if best.finished_at is not None:
                 self._at(self.best_updated, n).set(best.finished_at)
                 self._at(self.time_to_best, n).set(max(0.0, best.finished_at - self._created_at))
-            self._since_best = 0
+        self._finished_count += 1
+        if best is None:
+            self._since_best = self._finished_count
+        elif best.finished_at is not None:  # those that finished after it, in whatever order they were told
+            self._since_best = len(self._finish_times) - bisect_right(self._finish_times, best.finished_at)
         else:
-            self._since_best += 1
+            self._since_best = 0 if best is trial else self._since_best + 1
         self._at(self.since_best, n).set(self._since_best)
 
 
 def _reason(trial: TrialRecord) -> str:
     """The failure kind, a bounded label value (the message itself would explode cardinality)."""
-    if trial.failure_kind is not None:
-        return trial.failure_kind.value
-    head = (trial.error or "").split(":", 1)[0]
+    return trial.failure_kind.value if trial.failure_kind is not None else _reason_named(trial.error)
+
+
+def _reason_named(error: object) -> str:
+    """The failure kind an error message starts with (``timeout: ...``), or ``unknown``."""
+    head = str(error or "").split(":", 1)[0]
     return head if head in _REASONS else "unknown"
 
 
@@ -360,35 +449,24 @@ _REASONS = frozenset(k.value for k in FailureKind)
 _SUBMITTED_AGAIN = frozenset({"trial_retry_started", "trial_rerun"})
 
 
-def attempts_begun(events: Sequence[Event]) -> Counter[int]:
-    """How many attempts of each trial began, as far as the events go (a record's ``attempts`` counts submissions:
-    an attempt queued for a worker and stopped before it started is one, though it never began)."""
-    begun: Counter[int] = Counter()
-    for e in events:
-        if e.trial_number is not None and (e.kind == "trial_started" or (
-                e.kind in _SUBMITTED_AGAIN and e.payload.get("state") == "running")):
-            begun[e.trial_number] += 1
-    return begun
-
-
 def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed), at time
-    ``now``: a run recorded running that no live coordinator runs (``show``'s ``abandoned``) is not running.
+    ``now``: a run recorded running that no live coordinator runs (``show``'s ``abandoned``) is not running, and
+    the workers are those of the coordinators at work on it.
 
     Raises:
         ExperimentNotFound: no such experiment.
     """
     experiment = store.experiment(name)
     metrics = TuningMetrics()
-    events, trials = store.events(experiment.id), store.trials(experiment.id)
+    events = store.events(experiment.id)
+    trials = store.trials(experiment.id)  # after the events, as a coordinator reads them (see catch_up)
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
-    running = experiment.status.value == "running" and not run_abandoned(store, experiment, now, events, trials)
-    metrics.replay(experiment, trials, [e.payload for e in events if e.kind == "trial_retry"], running=running,
-                   started_at=runs[-1] if runs else None, begun=attempts_begun(events))
-    for e in events:
-        if e.kind in PROMOTION_OUTCOMES:
-            metrics.promotion_decided(PROMOTION_OUTCOMES[e.kind])
+    working = at_work(store, experiment.id, now, events=events, trials=trials) \
+        if experiment.status.value == "running" else []  # (none: run_abandoned's rule)
+    metrics.replay(experiment, trials, events, running=bool(working), started_at=runs[-1] if runs else None, now=now,
+                   coordinators=len(working))
     return metrics.exposition()
 
 
-__all__ = ["METRIC_NAMES", "TuningMetrics", "attempts_begun", "metrics_from_store"]
+__all__ = ["FINISHED_EVENTS", "METRIC_NAMES", "TuningMetrics", "metrics_from_store"]

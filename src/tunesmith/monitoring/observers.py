@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import UserInputError
+from tunesmith.coordinators import STALE_AFTER, at_work
+from tunesmith.errors import StorageError, UserInputError
 from tunesmith.events import Listeners, RunListener
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
     from tunesmith.monitoring.metrics import TuningMetrics
-    from tunesmith.storage.base import Event
+    from tunesmith.storage.base import Event, TrialStore
 
 TEXTFILE_EVERY = 1.0  # seconds between textfile rewrites during a run: millisecond trials must not pay for a write each
+REFRESH_EVERY = 2.0   # seconds between reads of what other coordinators did (as often as the runner reads it)
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,29 @@ class MetricsListener(RunListener):
     error is told once, through the fan-out that calls this listener (see ``warn_through``), and the file is
     written again as often as ever (and at the run's end), so it catches up once it can be written.
 
-    ``events``: the store's events of an experiment (``TrialStore.events``), from which the replay at the run's
-    start counts the attempts that began, as ``tunesmith metrics`` does; without it, each record's ``attempts``.
+    ``store``: the run's store. The run's start replays what it records of the experiment (as ``tunesmith metrics``
+    does); every ``refresh_every`` seconds, from a thread of its own, and at the run's end, this listener reads what
+    it recorded since: other coordinators' trials (``resume --join``), which the runner does not tell, and who is
+    at work (their workers). Without a store, the history the runner hands over, and this run's own trials.
     """
 
     def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
-                 events: Callable[[int], Sequence[Event]] | None = None) -> None:
+                 store: TrialStore | None = None, refresh_every: float | None = None) -> None:
         self.metrics = metrics
-        self.events = events
         self.textfile = textfile
         self.clock = clock or SystemClock()
+        self.store = store
+        self.refresh_every = refresh_every
         self.warn: Callable[[str], None] | None = None
-        self._warned = False
+        self._told: set[str] = set()
+        self._untold: list[tuple[str, str]] = []  # what the refreshing thread found, told from the run's thread
         self._written_at: float | None = None
+        self._lock = threading.Lock()  # the run's thread and the refreshing one both count and write
+        self._experiment_id: int | None = None
+        self._seen_event = 0
+        self._coordinator_events: list[Event] = []  # those naming a coordinator: who is at work (at_work's rule)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self.warn = warn
@@ -63,37 +75,115 @@ class MetricsListener(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         # the runner hands over the record just marked running: its updated_at is the run_running event's time
-        from tunesmith.monitoring.metrics import attempts_begun
-
-        begun = None if self.events is None else attempts_begun(self.events(experiment.id))
-        self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at, begun=begun)
-        self._write(force=True)
+        if self.store is None:
+            with self._lock:
+                self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at)
+                self._write(force=True)
+            return
+        self._experiment_id = experiment.id
+        events = self.store.events(experiment.id)
+        trials = self.store.trials(experiment.id)  # after the events (see TuningMetrics.catch_up)
+        now = self.clock.now()
+        working = self._at_work(events, trials, now)
+        with self._lock:
+            self._note(events)
+            self.metrics.replay(experiment, trials, events, running=True, started_at=experiment.updated_at, now=now,
+                                coordinators=len(working))
+            self._write(force=True)
+        if self.refresh_every is not None:
+            self._thread = threading.Thread(target=self._refreshing, name="tunesmith-metrics-refresh", daemon=True)
+            self._thread.start()
 
     def trial_started(self, trial: TrialRecord) -> None:
-        self.metrics.trial_started(trial)
-        self._write()
+        with self._lock:
+            self.metrics.trial_started(trial)
+            self._write()
 
     def trial_queued(self, trial: TrialRecord) -> None:
-        self.metrics.trial_queued(trial)
-        self._write()
+        with self._lock:
+            self.metrics.trial_queued(trial)
+            self._write()
 
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
-        self.metrics.trial_retrying(trial)
-        self._write()
+        with self._lock:
+            self.metrics.trial_retrying(trial)
+            self._write()
 
     def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
-        self.metrics.trial_finished(trial, best)
-        self._write()
+        with self._lock:
+            self.metrics.trial_finished(trial)  # (its best: worked out over every trial counted, peers' too)
+            self._write()
 
     def promotion_decided(self, experiment: str, outcome: str) -> None:
-        self.metrics.promotion_decided(outcome)
-        self._write(force=True)
+        if self.store is not None:
+            return  # counted from the store's promotion events, which the promotion recorded
+        with self._lock:
+            self.metrics.promotion_decided(outcome)
+            self._write(force=True)
 
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
-        self.metrics.run_finished()
-        self._write(force=True)
+        self.close()
+        if self._experiment_id is not None:
+            self._refresh()  # its peers' last trials, as far as they are recorded now
+        with self._lock:
+            self.metrics.run_finished()
+            self._write(force=True)
+
+    def stopped_watching(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading the store (the run ended, or this listener was dropped)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(STALE_AFTER)  # a read stuck in the store: the end's own read is counted once anyway
+        self._tell_untold()
+
+    def _refreshing(self) -> None:
+        assert self.refresh_every is not None
+        while not self._stop.wait(self.refresh_every):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Count what the store recorded since the last read. Never raises: it runs in a thread of its own, and at
+        the run's end, whose textfile must still be written. A store that cannot be read now is told once, from the
+        run's thread, and read again next time, from the same event (the run finds out about a store that stays
+        down)."""
+        from tunesmith.monitoring.metrics import FINISHED_EVENTS
+
+        store, exp_id = self.store, self._experiment_id
+        assert store is not None and exp_id is not None
+        try:
+            events = store.events(exp_id, self._seen_event)
+            ended = {e.trial_number for e in events if e.kind in FINISHED_EVENTS and e.trial_number is not None}
+            trials = [*(store.trials(exp_id, ended) if ended else ()), *store.unfinished_trials(exp_id)]
+            now = self.clock.now()
+            working = self._at_work(events, trials, now)
+            with self._lock:
+                self._note(events)
+                self.metrics.catch_up(events, trials, now, len(working))
+                self._write()
+        except Exception as e:  # noqa: BLE001 - see the docstring
+            why = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
+            self._untell("store", f"the metrics cannot read the other coordinators' trials from the store ({why}); "
+                                  "they may miss those until a read succeeds")
+
+    def _note(self, events: Sequence[Event]) -> None:
+        """Take in the events read since the last read, once counted: where the next read starts, and of them
+        those naming a coordinator (its start, its leaving), all :meth:`_at_work` needs of the log."""
+        if events:
+            self._seen_event = max(self._seen_event, events[-1].id)
+        self._coordinator_events += _naming_coordinators(events)
+
+    def _at_work(self, events: Sequence[Event], trials: Sequence[TrialRecord], now: float) -> list[str]:
+        """The coordinators at work on the experiment, by ``tunesmith metrics``' (and ``show``'s) rule: ``events``
+        are those read since the last read, ``trials`` those running or queued (their beats)."""
+        assert self.store is not None and self._experiment_id is not None
+        return at_work(self.store, self._experiment_id, now, events=[*self._coordinator_events,
+                                                                    *_naming_coordinators(events)], trials=trials)
 
     def _write(self, force: bool = False) -> None:
+        """Write the textfile (under the lock), at most once a second unless ``force``."""
         if self.textfile is None:
             return
         mono = self.clock.monotonic()
@@ -102,40 +192,57 @@ class MetricsListener(RunListener):
             try:
                 self.metrics.write_textfile(self.textfile)
             except OSError as e:
-                self._tell(f"--metrics-file {self.textfile} cannot be written ({e.strerror or e}); "
-                           f"trying again every {TEXTFILE_EVERY:g} s and at the end of the run")
+                self._untell("textfile", f"--metrics-file {self.textfile} cannot be written ({e.strerror or e}); "
+                                         f"trying again every {TEXTFILE_EVERY:g} s and at the end of the run")
+        if threading.current_thread() is not self._thread:
+            self._tell_untold()
 
-    def _tell(self, message: str) -> None:
-        if self._warned or self.warn is None:
-            return
-        self._warned = True
-        try:
-            self.warn(message)
-        except (Exception, SystemExit):
-            pass  # the display's stream is gone too: raising here would drop the metrics as well
+    def _untell(self, kind: str, message: str) -> None:
+        """Keep ``message`` to tell from the run's thread, unless a trouble of its ``kind`` was told already."""
+        if kind not in self._told:
+            self._untold.append((kind, message))
+
+    def _tell_untold(self) -> None:
+        """Tell each kind of trouble once; from the run's thread only (a trial's log may be taking the refreshing
+        thread's output, as for the heartbeat's)."""
+        while self._untold:
+            kind, message = self._untold.pop(0)
+            if kind in self._told or self.warn is None:
+                continue
+            self._told.add(kind)
+            try:
+                self.warn(message)
+            except (Exception, SystemExit):
+                pass  # the display's stream is gone too: raising here would drop the metrics as well
+
+
+def _naming_coordinators(events: Sequence[Event]) -> list[Event]:
+    return [e for e in events if isinstance(e.payload.get("owner"), str)]
 
 
 @contextmanager
 def observed(display: RunListener, options: MonitoringOptions, log_stream: TextIO, clock: Clock | None = None,
-             events: Callable[[int], Sequence[Event]] | None = None) -> Iterator[RunListener]:
+             store: TrialStore | None = None, experiment: str = "") -> Iterator[RunListener]:
     """The listener to hand the runner: ``display`` (or JSON logs instead of it) plus metrics when asked, which
-    read the run's history from ``events`` (the store's, see :class:`MetricsListener`).
+    read the experiment's history, and what other coordinators do, from ``store`` (see :class:`MetricsListener`).
+    ``experiment``: its name, which the JSON lines written before the run starts carry as every other does.
 
     The metrics server is listening before this yields (a port in use fails before anything is recorded) and
-    is shut down when the block ends.
+    is shut down when the block ends, as the metrics' reads of the store are stopped.
 
     Raises:
         UserInputError: the port cannot be bound, the textfile's folder does not exist, prometheus-client is
             missing (naming the extra).
     """
     listeners: list[RunListener] = []
+    json_log = None
     if options.log_format == "json":
         from tunesmith.monitoring.json_log import JsonLogListener
 
-        listeners.append(JsonLogListener(log_stream, clock))
+        listeners.append(json_log := JsonLogListener(log_stream, clock, experiment))
     else:
         listeners.append(display)
-    server = None
+    server, watching = None, None
     if options.wants_metrics:
         from tunesmith.monitoring.metrics import TuningMetrics
 
@@ -148,13 +255,19 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
-            log_stream.write((json.dumps({"event": "metrics_serving", "url": url}, separators=(",", ":"))
-                              if options.log_format == "json" else f"metrics: serving {url}") + "\n")
-            log_stream.flush()
-        listeners.append(MetricsListener(metrics, options.metrics_file, clock, events))
+            if json_log is not None:
+                json_log.metrics_serving(url)
+            else:
+                log_stream.write(f"metrics: serving {url}\n")
+                log_stream.flush()
+        watching = MetricsListener(metrics, options.metrics_file, clock, store,
+                                   REFRESH_EVERY if store is not None else None)
+        listeners.append(watching)
     try:
         yield Listeners(*listeners)
     finally:
+        if watching is not None:
+            watching.close()  # a run that raised was never told run_finished
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -136,8 +136,19 @@ def foreign_store_error(shown: str, origin: str, found: Survey, backend: str) ->
     own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
            "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)"
            if backend == "postgresql" else "a new SQLite file")
-    return StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}; nothing was written to "
-                              f"it. Give tunesmith a store of its own: {own}")
+    return StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}{_colliding(found)}; "
+                              f"nothing was written to it. Give tunesmith a store of its own: {own}")
+
+
+def _colliding(found: Survey) -> str:
+    """Which of the tables of another application's (no ``alembic_version`` of its own) bear tunesmith's names: what
+    keeps a store from being made beside them, though it may be past the tables a refusal lists."""
+    clash = sorted(set(found.tables) & TUNESMITH_TABLES) if found.revision is None else []
+    if not clash:
+        return ""
+    named = (f"{clash[0]} bears the name of one of tunesmith's tables" if len(clash) == 1
+             else f"{', '.join(clash)} bear the names of tunesmith's tables")
+    return f", and {named}, so a store cannot be made beside them"
 
 
 def written_by_newer_tunesmith(revision: str) -> bool:
