@@ -403,6 +403,15 @@ CATALOGUE: dict[str, Case] = {
             "name: exp\ndescription: réglage\n".encode("utf-16")) and str(project.root / "bad.yaml"),
         _fixed("bad.yaml is not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),
     ),
+    "float-step-larger-than-the-range": Case(  # it said: (try high=0), which is refused too
+        _spec(space={"x": {"type": "float", "low": 0, "high": 1, "step": 2}}),
+        _fixed("space.x: high - low must be a multiple of step; got low=0.0, high=1.0, step=2.0 (step is larger than "
+               "high - low: try step=1, or high=2)"),
+    ),
+    "int-log-with-low-zero": Case(  # no fix was given (the float case has one)
+        _spec(space={"n": {"type": "int", "low": 0, "high": 10, "log": True}}),
+        _fixed("space.n: low must be >= 1 when log is true; got low=0 (use log: false or low: 1)"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(
