@@ -374,9 +374,10 @@ CATALOGUE: dict[str, Case] = {
             "postgresql://user@host/dbname)"
         ),
     ),
-    "bad-duration": Case(
-        _spec(executor={"trial_timeout": "10 minutes"}),
-        _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
+    "bad-duration": Case(  # it never said that 2d is a duration
+        _spec(executor={"trial_timeout": "2 days"}),
+        _fixed("executor.trial_timeout: expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, m, h, d; a bare "
+               "number is seconds); got '2 days'"),
     ),
     "parameter-written-twice": Case(  # YAML kept the second `x` and dropped the first without a word
         _text(
