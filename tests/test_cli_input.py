@@ -413,10 +413,20 @@ CATALOGUE: dict[str, Case] = {
         _spec(space={"n": {"type": "int", "low": 0, "high": 10, "log": True}}),
         _fixed("space.n: low must be >= 1 when log is true; got low=0 (use log: false or low: 1)"),
     ),
+    "name-with-unicode-letters": Case(  # it said "use letters": these are letters
+        _spec(name="实验-α"),
+        _fixed("name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
+               "got '实验-α'"),
+    ),
+    "objective-an-empty-list": Case(  # pydantic's own: Tuple should have at least 1 item after validation, not 0
+        _spec(objective=[]),
+        _fixed("objective: give the metric to optimise and its direction, e.g. objective: {metric: loss, direction: "
+               "minimize} (or a list of them); got []"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(
-            "name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
+            "name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
             "got 'exp[/]'"
         ),
     ),
@@ -790,8 +800,8 @@ def test_an_invalid_name_option_is_labelled_name_option(project):
     spec = project.write_spec(project.spec())
     before = _files(project.root)
     proc = project.cli("run", str(spec), "--name", "bad name")
-    _assert_input_error(proc, "--name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
-                              "128); got 'bad name'")
+    _assert_input_error(proc, "--name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, "
+                              "at most 128); got 'bad name'")
     assert _files(project.root) == before
 
 

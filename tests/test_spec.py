@@ -591,11 +591,11 @@ def test_trial_errors(trial, path, message):
     assert (e.path, e.message) == (path, message)
 
 
-@pytest.mark.parametrize("name", ["has space", "-dash-first", "", "x" * 129, "exp/1"])
+@pytest.mark.parametrize("name", ["has space", "-dash-first", "", "x" * 129, "exp/1", "实验-α"])
 def test_bad_names(name):
     e = _error(_minimal(name=name))
     assert e.path == "name"
-    rule = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"
+    rule = "use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"
     assert e.message == f"{rule}; got {name!r}"
 
 

@@ -17,7 +17,7 @@ from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.spec.task_config import RECORDED_SPEC
 from tunesmith.suggestions import closest, nearby_file
 
-NAME_RULE = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
+NAME_RULE = "use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
 _DOMAIN_TAGS = ("float", "int", "categorical")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
@@ -255,7 +255,7 @@ _MAPPING_EXAMPLE = {
 
 # What to write, for the required fields a new spec most often lacks.
 _MISSING_FIX = {
-    "name": ": name the experiment, e.g. name: churn (letters, digits, '_', '.', '-')",
+    "name": ": name the experiment, e.g. name: churn (ASCII letters, digits, '_', '.', '-')",
     "objective": ": e.g. objective: {metric: roc_auc, direction: maximize}",
     "objective.direction": ": minimize or maximize, e.g. {metric: loss, direction: minimize}",
     "objective.metric": ": the name of the number to optimise, e.g. {metric: loss, direction: minimize}",

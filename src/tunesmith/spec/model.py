@@ -300,6 +300,9 @@ def check_storage_url(url: str) -> None:
 
 
 def _objective_list(value: Any) -> Any:
+    if isinstance(value, list | tuple) and not value:  # pydantic said: Tuple should have at least 1 item ...
+        raise SpecError("objective", "give the metric to optimise and its direction, e.g. objective: {metric: loss, "
+                                     f"direction: minimize}} (or a list of them); got {list(value)}")
     items = list(value) if isinstance(value, list | tuple) else [value]
     for i, item in enumerate(items):
         if isinstance(item, str):  # the metric's name alone: pydantic said "input should be a valid tuple"
