@@ -112,6 +112,9 @@ CONDITIONAL = {
     "x": {"type": "float", "low": 0.0, "high": 1.0},
 }
 
+HEAD = "name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: {function: objectives:quadratic}\n"
+X = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+
 CATALOGUE: dict[str, Case] = {
     "yaml-syntax": Case(
         _text("name: exp\nobjective: {metric: loss, direction: minimize\nspace: {}\n"),
@@ -403,6 +406,48 @@ CATALOGUE: dict[str, Case] = {
         lambda project: (project.root / "bad.yaml").write_bytes(
             "name: exp\ndescription: réglage\n".encode("utf-16")) and str(project.root / "bad.yaml"),
         _fixed("bad.yaml is not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),
+    ),
+    # Parameter names: a built-in placeholder's took its place ({seed} was the parameter, {trial_dir} no longer the
+    # trial's folder, {args} no longer every parameter); {args} wrote '' as `--`, 'x y' as two words, '--evil' as
+    # `----evil`, 'a;b' unquoted (the shell ran `b`). All ran without a word.
+    "parameter-named-as-a-built-in-placeholder": Case(
+        _spec(space={"seed": {"type": "int", "low": 100, "high": 200}},
+              trial={"command": "echo '{{\"loss\": 1}}' seed={seed} {args}"}),
+        _fixed("space.seed: {seed} is a built-in placeholder of trial.command (the trial's seed), which a parameter "
+               "named 'seed' would silently replace; rename the parameter, such as seed_param, and its placeholder"),
+    ),
+    "parameter-named-trial-dir": Case(
+        _spec(space={**X, "trial_dir": {"type": "categorical", "choices": ["TD"]}},
+              trial={"command": "echo {x} > {trial_dir}/x.txt"}),
+        _fixed("space.trial_dir: {trial_dir} is a built-in placeholder of trial.command (the trial's own folder), "
+               "which a parameter named 'trial_dir' would silently replace; rename the parameter, such as "
+               "trial_dir_param, and its placeholder"),
+    ),
+    "parameter-name-empty": Case(
+        _spec(space={**X, "": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space: a parameter's name is empty (''): name it, such as lr (a command's {args} passes each "
+               "parameter as --name value)"),
+    ),
+    "parameter-name-with-a-space": Case(
+        _spec(space={**X, "x y": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space.x y: a parameter's name must not hold whitespace ({args} would pass it as --x y, several "
+               "words); write 'x_y'"),
+    ),
+    "parameter-name-starting-with-a-dash": Case(
+        _spec(space={**X, "--evil": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space.--evil: a parameter's name must not start with '-' ({args} would pass it as ----evil); write "
+               "'evil'"),
+    ),
+    "parameter-name-the-shell-reads": Case(
+        _spec(space={**X, "a;b": {"type": "int", "low": 1, "high": 2}}, trial={"command": "python train.py {args}"}),
+        _fixed("space.a;b: {args} writes a parameter's name unquoted (--a;b), and the shell reads ';' in it; write "
+               "'a_b'"),
+    ),
+    "when-an-empty-list": Case(  # accepted: 'x' was never active
+        _spec(space={"kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
+                     "x": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kernel": []}}}),
+        _fixed("space.x.when.kernel: an empty list of values, which no value of 'kernel' is one of: 'x' would never "
+               "be active; list the values that activate it (e.g. kernel: [rbf]) or drop the condition"),
     ),
     "float-step-larger-than-the-range": Case(  # it said: (try high=0), which is refused too
         _spec(space={"x": {"type": "float", "low": 0, "high": 1, "step": 2}}),

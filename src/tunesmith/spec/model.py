@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
 from tunesmith.errors import SpecError
-from tunesmith.evaluation.command import check_dollar_placeholders
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
@@ -586,6 +586,8 @@ def _check_select(spec: ExperimentSpec) -> None:
 def check_new_spec(spec: ExperimentSpec) -> None:
     """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
     skips, so that an experiment recorded before them stays readable and resumable."""
+    spec.search_space.check_names()
+    check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
     check_scheduler_objectives(spec)
@@ -595,6 +597,38 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+# What each built-in placeholder of a command stands for (evaluation.command.render_command).
+_BUILTIN_MEANING = {"args": "every active parameter as --name value", "trial_dir": "the trial's own folder",
+                    "spec_dir": "the spec's folder", "seed": "the trial's seed", "number": "the trial's number"}
+# What sh reads in a word written unquoted, as {args} writes a parameter's name (--name): a separator, a redirection,
+# an expansion, a quote, a glob; and the braces of a placeholder.
+_SHELL_SPECIAL = frozenset(";&|<>()$`\\\"'*?[]{}")
+
+
+def check_command_parameter_names(spec: ExperimentSpec) -> None:
+    """A command trial's parameter named as a built-in placeholder (``seed``, ``trial_dir``, ``args``...) took its
+    place without a word: ``{seed}`` rendered the parameter, not the trial's seed, ``{trial_dir}`` no longer the
+    trial's folder, and ``{args}`` no longer every parameter. A name holding what the shell reads (``;``, ``$``,
+    a quote...) is written unquoted by ``{args}`` (``--a;b``). Refused in a spec given anew; a recorded experiment
+    resumes as it ran.
+
+    Raises:
+        SpecError: at ``space.<name>``, naming the fix.
+    """
+    if spec.trial is None or spec.trial.command is None:
+        return
+    for name in spec.space:
+        if name in BUILTIN_PLACEHOLDERS:
+            raise SpecError(f"space.{name}", f"{{{name}}} is a built-in placeholder of trial.command "
+                            f"({_BUILTIN_MEANING.get(name, 'set by tunesmith')}), which a parameter named {name!r} "
+                            f"would silently replace; rename the parameter, such as {name}_param, and its placeholder")
+        special = [c for c in name if c in _SHELL_SPECIAL]
+        if special:
+            fixed = "".join("_" if c in _SHELL_SPECIAL else c for c in name)
+            raise SpecError(f"space.{name}", f"{{args}} writes a parameter's name unquoted (--{name}), and the shell "
+                            f"reads {special[0]!r} in it; write {fixed!r}")
 
 
 MIN_MEMORY_LIMIT = 32 * 2**20
