@@ -382,6 +382,11 @@ CATALOGUE: dict[str, Case] = {
         _fixed("executor.trial_timeout: expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, m, h, d; a bare "
                "number is seconds); got '2 days'"),
     ),
+    "duration-in-base-60": Case(  # YAML 1.1 read 1:30 as 90: a run meant to last an hour and a half stopped at 90 s
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nbudget: {{wall_time: 1:30}}\n"),
+        _fixed("budget.wall_time: YAML 1.1 reads 1:30 as the base-60 number 90: for a duration write its units (1m30s, "
+               "1h30m), for text quote it ('1:30')"),
+    ),
     "parameter-written-twice": Case(  # YAML kept the second `x` and dropped the first without a word
         _text(
             "name: exp\nobjective: {metric: loss, direction: minimize}\nspace:\n"
@@ -442,6 +447,33 @@ CATALOGUE: dict[str, Case] = {
         _spec(space={**X, "a;b": {"type": "int", "low": 1, "high": 2}}, trial={"command": "python train.py {args}"}),
         _fixed("space.a;b: {args} writes a parameter's name unquoted (--a;b), and the shell reads ';' in it; write "
                "'a_b'"),
+    ),
+    # YAML 1.1 booleans where text was meant: the trial got True for `yes`, and False for Norway
+    "choice-written-yes": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n"
+              "  answer: {type: categorical, choices: [yes, no, maybe]}\n"),
+        _fixed("space.answer.choices.0: YAML 1.1 reads an unquoted yes as the boolean true: quote it for the text "
+               "('yes'), or write true for the boolean"),
+    ),
+    "choice-written-as-a-country-code": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n"
+              "  country: {type: categorical, choices: [SE, NO, DK]}\n"),
+        _fixed("space.country.choices.1: YAML 1.1 reads an unquoted NO as the boolean false: quote it for the text "
+               "('NO'), or write false for the boolean"),
+    ),
+    "when-value-written-on": Case(
+        _text(f"{HEAD}space:\n  flag: {{type: categorical, choices: [true, false]}}\n"
+              "  x: {type: float, low: 0, high: 1, when: {flag: [on]}}\n"),
+        _fixed("space.x.when.flag.0: YAML 1.1 reads an unquoted on as the boolean true: quote it for the text ('on'), "
+               "or write true for the boolean"),
+    ),
+    "parameter-named-on": Case(  # the path said `space.1`
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n  on: {{type: categorical, choices: [a, b]}}\n"),
+        _fixed("space.on: a key must be text; got on, which YAML read as a boolean (quote it as you wrote it: 'on')"),
+    ),
+    "top-level-key-yes": Case(  # a traceback: TypeError: keywords must be strings
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nyes: 1\n"),
+        _fixed("yes: a key must be text; got yes, which YAML read as a boolean (quote it as you wrote it: 'yes')"),
     ),
     "when-an-empty-list": Case(  # accepted: 'x' was never active
         _spec(space={"kernel": {"type": "categorical", "choices": ["rbf", "linear"]},

@@ -1,6 +1,7 @@
 """What a spec given anew must say plainly, beside the bad-input catalogue (tests/test_cli_input.py), which holds
-the refusals as the CLI says them: the names real users give stay valid, and the refusals apply to specs given
-anew only (a recorded experiment resumes)."""
+the refusals as the CLI says them: the names real users give stay valid, the refusals apply to specs given anew
+only (a recorded experiment resumes, a recorded experiment's spec file still reads), and the YAML text is read for
+what its values no longer show (a choice written `yes`, a duration written `1:30`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pytest
 import tunesmith
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS
-from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.loader import load_spec, read_spec_file, spec_from_dict
 from tunesmith.spec.model import check_new_spec
 
+HEAD = "name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: {function: objectives:quadratic}\n"
 # a command that writes its arguments to argv.json in the trial's folder and reports a loss
 ECHO = (f"{sys.executable} -c 'import json, sys; json.dump(sys.argv[1:], open(sys.argv[1] + \"/argv.json\", \"w\")); "
         "print(json.dumps({{\"loss\": 1.0}}))' {trial_dir} {args}")
@@ -33,6 +35,13 @@ def _refusal(spec: dict[str, Any]) -> SpecError:
     """The error of ``spec`` given anew (a mapping to the Python API is checked as a spec file is)."""
     with pytest.raises(SpecError) as info:
         check_new_spec(spec_from_dict(spec))
+    return info.value
+
+
+def _load_error(tmp_path: Path, text: str) -> SpecError:
+    (tmp_path / "s.yaml").write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "s.yaml")
     return info.value
 
 
@@ -82,3 +91,48 @@ def test_a_recorded_experiment_whose_names_are_refused_now_still_resumes(project
     result = resume_experiment("old", store)
     assert [(t.state.value, t.values) for t in result.trials] == [("completed", (7.0,)), ("completed", (7.0,))]
     store.close()
+
+
+def test_a_boolean_key_in_a_python_mapping_is_a_spec_error_naming_it() -> None:
+    """From Python (no YAML spelling to name): the top-level key gave a TypeError (keywords must be strings), the
+    space's was said at `space.1`."""
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({**_spec(), True: 1})
+    assert (info.value.path, info.value.message) == ("True", "a key must be text; got True (YAML read it as a "
+                                                             "boolean: quote it as you wrote it)")
+    with pytest.raises(SpecError) as info:
+        spec_from_dict(_spec(space={True: {"type": "categorical", "choices": ["a"]}}))
+    assert info.value.path == "space.True", info.value
+
+
+# -- YAML 1.1 spellings --------------------------------------------------------------------------------------------
+
+
+def test_choices_written_as_text_stay_text(tmp_path: Path) -> None:
+    """Only what YAML 1.1 changed is refused: y and n are text to PyYAML, quoted yes is text, true is meant."""
+    (tmp_path / "s.yaml").write_text(HEAD + "space:\n  a: {type: categorical, choices: ['yes', \"no\", y, n, true]}\n"
+                                            "  b: {type: categorical, choices: ['1:30', 2], when: {a: [y, true]}}\n")
+    spec = load_spec(tmp_path / "s.yaml")
+    assert spec.space["a"].choices == ["yes", "no", "y", "n", True]  # type: ignore[union-attr]
+    assert spec.space["b"].choices == ["1:30", 2]  # type: ignore[union-attr]
+
+
+def test_a_yaml_11_spelling_is_refused_anew_but_a_recorded_experiments_file_still_reads(tmp_path: Path) -> None:
+    """`tunesmith cycle spec.yaml` reads the file of an experiment that may be recorded (read_spec_file) and runs
+    the checks for a new spec only when it is not: recorded with `choices: [yes, no]` ([True, False], as it ran),
+    it stays usable. Its stored spec holds no YAML, so nothing is refused from it either."""
+    text = HEAD + "space:\n  flag: {type: categorical, choices: [yes, no]}\nbudget: {wall_time: 1:30}\n"
+    (tmp_path / "s.yaml").write_text(text)
+    read = read_spec_file(tmp_path / "s.yaml")
+    assert read.space["flag"].choices == [True, False]  # type: ignore[union-attr]
+    assert read.budget.wall_time == 90
+    with pytest.raises(SpecError, match=r"^space\.flag\.choices\.0: YAML 1\.1 reads an unquoted yes"):
+        check_new_spec(read)
+    check_new_spec(spec_from_dict(read.to_json()))  # as recorded
+
+
+def test_a_base_60_number_is_refused_wherever_it_is_written(tmp_path: Path) -> None:
+    e = _load_error(tmp_path, HEAD + "space: {x: {type: categorical, choices: [1:30:00]}}\n")
+    assert e.path == "space.x.choices.0" and "reads 1:30:00 as the base-60 number 5400" in e.message, e
+    e = _load_error(tmp_path, HEAD + "space: {x: {type: float, low: 0, high: 1}}\nexecutor: {grace_period: 2:30}\n")
+    assert e.path == "executor.grace_period" and "base-60 number 150" in e.message, e

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,15 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
         raise SpecError("", f"{p.name} is Python code, not a spec: give a YAML spec whose trial names it, e.g. "
                             f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
-        data, twice = safe_load_checked(text)
+        data, node = _parse(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    if twice is not None:
-        raise SpecError(*twice)
+    for fault in (key_written_twice(node), _boolean_key(node)):
+        if fault is not None:
+            raise SpecError(*fault)
     if data is None:  # nothing but blanks and comments
         raise SpecError("", f"{p.name} is empty (or holds only comments): a spec is a mapping of keys, e.g. name: "
                             "quick, objective: {metric: loss, direction: minimize}, space: {...}, trial: {...} "
@@ -83,7 +84,9 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    return spec_from_dict(data)
+    spec = spec_from_dict(data)
+    spec._yaml_faults = yaml_11_faults(node)
+    return spec
 
 
 def _other_spec_file_hint(missing: Path) -> str:
@@ -99,10 +102,21 @@ def safe_load_checked(text: str) -> tuple[Any, tuple[str, str] | None]:
     Raises:
         yaml.YAMLError: not valid YAML.
     """
+    data, node = _parse(text)
+    return data, key_written_twice(node)
+
+
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """``yaml.safe_load(text)`` and the node it was constructed from (for what only the text says: how a value
+    was written).
+
+    Raises:
+        yaml.YAMLError: not valid YAML.
+    """
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), key_written_twice(node)
+        return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
 
@@ -147,6 +161,74 @@ def _resolved(key: yaml.ScalarNode) -> object:
     return (type(value).__name__, value) if isinstance(value, bool) else value
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _scalars(node: yaml.Node | None, parts: tuple[str, ...] = (), seen: set[int] | None = None,
+             ) -> Iterator[tuple[tuple[str, ...], yaml.ScalarNode, bool]]:
+    """Every scalar under ``node``, in the order written: its path (keys as written, list indices) and whether it
+    is a mapping's key (its path then ends with itself). A merged mapping (``<<: *defaults``) is walked where it is
+    merged; an alias already walked is not walked again."""
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        yield parts, node, False
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.tag == _MERGE:
+                for merged in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+                    yield from _scalars(merged, parts, seen)
+                continue
+            if isinstance(key, yaml.ScalarNode):
+                yield (*parts, key.value), key, True
+                yield from _scalars(value, (*parts, key.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _scalars(item, (*parts, str(i)), seen)
+
+
+def _boolean_key(node: yaml.Node | None) -> tuple[str, str] | None:
+    """The first key YAML read as a boolean (``on:``, ``yes:``), as (field path, message): every key of a spec is
+    text, and the path names the key as written (pydantic's would say ``space.1``)."""
+    for parts, scalar, is_key in _scalars(node):
+        if is_key and scalar.tag == _BOOL:
+            return ".".join(parts), (f"a key must be text; got {scalar.value}, which YAML read as a boolean (quote it "
+                                     f"as you wrote it: '{scalar.value}')")
+    return None
+
+
+def yaml_11_faults(node: yaml.Node | None) -> tuple[tuple[str, str], ...]:
+    """What YAML 1.1 read as another value than a new user meant, as (field path, message) each, for the checks of a
+    spec given anew (:func:`tunesmith.spec.model.check_new_spec`; a recorded experiment's spec file stays usable as
+    it was recorded): a categorical choice or a ``when`` value written yes, no, on or off (YAML 1.1 booleans: the
+    trial got True for ``yes``, and False for Norway's ``NO``), and a number written with colons (``1:30``: base 60,
+    90, where a duration of an hour and a half was meant)."""
+    faults = []
+    for parts, scalar, is_key in _scalars(node):
+        if is_key or scalar.style is not None:
+            continue
+        where = ".".join(parts)
+        if scalar.tag == _BOOL and scalar.value.lower() not in ("true", "false") and _choice_or_condition(parts):
+            meant = "true" if scalar.value.lower() in ("yes", "on") else "false"
+            faults.append((where, f"YAML 1.1 reads an unquoted {scalar.value} as the boolean {meant}: quote it for "
+                                  f"the text ('{scalar.value}'), or write {meant} for the boolean"))
+        elif scalar.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in scalar.value:
+            number = yaml.SafeLoader("").construct_object(scalar)
+            faults.append((where, f"YAML 1.1 reads {scalar.value} as the base-60 number {number:g}: for a duration "
+                                  f"write its units (1m30s, 1h30m), for text quote it ('{scalar.value}')"))
+    return tuple(faults)
+
+
+def _choice_or_condition(parts: tuple[str, ...]) -> bool:
+    """Whether the value at ``parts`` is a categorical choice (``space.P.choices.I``) or a ``when`` value
+    (``space.P.when.Q``, ``space.P.when.Q.I``)."""
+    return len(parts) >= 4 and parts[0] == "space" and (
+        (parts[2] == "choices" and len(parts) == 4) or (parts[2] == "when" and len(parts) in (4, 5)))
+
+
 def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> ExperimentSpec:
     """Validate a spec given as a mapping (a parsed YAML document, or a stored spec).
 
@@ -155,6 +237,10 @@ def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> Experi
     imports scikit-learn (about a second of start-up in `show`, `ls`, `drift`, ...). Callers that go on to run or
     refit the spec (resume, retune, cycle, reproduce, promote) leave it False, so that a class or scorer that is
     gone since is reported up front."""
+    key = next((k for k in data if not isinstance(k, str)), None)
+    if key is not None:  # a TypeError (keywords must be strings) from ExperimentSpec's __init__, not a field's error
+        fix = " (YAML read it as a boolean: quote it as you wrote it)" if isinstance(key, bool) else ""
+        raise SpecError(str(key), f"a key must be text; got {key!r}{fix}")
     token = RECORDED_SPEC.set(recorded)  # not pydantic's context: ExperimentSpec's own __init__ drops it
     try:
         return ExperimentSpec.model_validate(dict(data))
@@ -172,10 +258,13 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         # a SpaceError from a validator (the space's cross-checks): a ValueError, as to_space documents, so pydantic
         # wrapped it; it names its own field path and fix
         return raised
-    path = _path(first["loc"], data)
     kind = first["type"]
     msg: str = first["msg"]
     got = first.get("input")
+    loc = first["loc"]
+    if len(loc) >= 2 and loc[-1] == "[key]" and isinstance(got, bool):
+        loc = (*loc[:-2], str(got))  # pydantic's path has the key True as 1
+    path = _path(loc, data)
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     elif msg.startswith("Assertion failed, "):

@@ -430,6 +430,11 @@ class ExperimentSpec(StrictModel):
     promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
     drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
 
+    # What the YAML text of a spec file says that its values do not (a choice written `yes`, read True), as (field
+    # path, message): refused by check_new_spec, not when the file is that of an experiment already recorded
+    # (`tunesmith cycle spec.yaml`), which stays usable as recorded. Set by the loader; empty for any other spec.
+    _yaml_faults: tuple[tuple[str, str], ...] = PrivateAttr(default=())
+
     @model_validator(mode="before")
     @classmethod
     def _an_interactive_function_runs_inline(cls, data: Any) -> Any:
@@ -586,6 +591,8 @@ def _check_select(spec: ExperimentSpec) -> None:
 def check_new_spec(spec: ExperimentSpec) -> None:
     """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
     skips, so that an experiment recorded before them stays readable and resumable."""
+    if spec._yaml_faults:
+        raise SpecError(*spec._yaml_faults[0])
     spec.search_space.check_names()
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
