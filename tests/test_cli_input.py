@@ -500,6 +500,33 @@ CATALOGUE: dict[str, Case] = {
         _fixed("objective: give the metric to optimise and its direction, e.g. objective: {metric: loss, direction: "
                "minimize} (or a list of them); got []"),
     ),
+    # YAML syntax errors said the parser's words alone
+    "yaml-tab": Case(
+        _text(f"{HEAD}space:\n\tx: {{type: float, low: 0, high: 1}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 5, column 1: found character '\\t' that cannot start any "
+               "token; YAML indents with spaces only: replace the tab with spaces"),
+    ),
+    "yaml-indented-as-no-key-above": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n   y: {{type: int, low: 1, high: 3}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 6, column 4: expected <block end>, but found '<block mapping "
+               "start>'; line 6 is indented 3 spaces, which lines up with no key above it: line it up with the keys "
+               "it belongs beside"),
+    ),
+    "yaml-value-holding-a-colon": Case(
+        _text(f"{HEAD}description: tuned: on the new data\nspace: {{x: {{type: float, low: 0, high: 1}}}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 4, column 19: mapping values are not allowed here; quote a value "
+               "holding ': ', as in description: 'tuned: on the new data'"),
+    ),
+    "yaml-indented-under-a-key-with-a-value": Case(
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nbudget:\n  trials: 5\n    wall_time: 1m\n"),
+        _fixed("YAML syntax error in bad.yaml at line 7, column 14: mapping values are not allowed here; line 7 is "
+               "indented further than line 6 (trials: 5), whose key already has a value: line it up with that key"),
+    ),
+    "parameters-not-indented-under-space": Case(  # it said: x: unknown key 'x'; accepted keys: ...
+        _text(f"{HEAD}space:\nx: {{type: float, low: 0, high: 1}}\n"),
+        _fixed("x: unknown key 'x', written below space: (line 4), which is empty: indent it under space:, by two "
+               "spaces"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(

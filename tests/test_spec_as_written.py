@@ -1,12 +1,13 @@
 """What a spec given anew must say plainly, beside the bad-input catalogue (tests/test_cli_input.py), which holds
 the refusals as the CLI says them: the names real users give stay valid, the refusals apply to specs given anew
 only (a recorded experiment resumes, a recorded experiment's spec file still reads), and the YAML text is read for
-what its values no longer show (a choice written `yes`, a duration written `1:30`)."""
+what its values no longer show (a choice written `yes`, a duration written `1:30`, a syntax error's fix)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,36 @@ def test_a_base_60_number_is_refused_wherever_it_is_written(tmp_path: Path) -> N
     assert e.path == "space.x.choices.0" and "reads 1:30:00 as the base-60 number 5400" in e.message, e
     e = _load_error(tmp_path, HEAD + "space: {x: {type: float, low: 0, high: 1}}\nexecutor: {grace_period: 2:30}\n")
     assert e.path == "executor.grace_period" and "base-60 number 150" in e.message, e
+
+
+# -- where a section lost its indentation, and YAML syntax errors -------------------------------------------------
+
+
+def test_domain_keys_not_indented_under_their_parameter_say_so(tmp_path: Path) -> None:
+    e = _load_error(tmp_path, HEAD + "space:\n  x:\n  type: float\n  low: 0\n  high: 1\n")
+    assert (e.path, e.message) == ("space.type", "unknown key 'type', written below x: (line 5), which is empty: "
+                                                 "indent it under x:, by two spaces")
+
+
+def test_an_empty_section_followed_by_known_keys_is_not_blamed(tmp_path: Path) -> None:
+    """`description:` left empty (valid) before a misspelt key: the key's own did-you-mean, no indentation."""
+    e = _load_error(tmp_path, HEAD + "space: {x: {type: float, low: 0, high: 1}}\ndescription:\nstratgy: tpe\n")
+    assert e.message.startswith("unknown key 'stratgy'; did you mean 'strategy'?"), e
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("name:exp\nspace: {}\n", "mapping values are not allowed here; line 1 needs a space after its colon: name: exp"),
+    ("  name: exp\nspace: {}\n", "expected '<document start>', but found '<block mapping start>'; the first key is "
+                                 "indented: start each top-level key at the start of its line"),
+    ("name: exp\n objective: {metric: loss, direction: minimize}\n",
+     "mapping values are not allowed here; line 2 is indented further than line 1 (name: exp), whose key already "
+     "has a value: line it up with that key"),
+    ("name: exp\nspace: {x: {type: float,\tlow: 0, high: 1}}\n",
+     "found character '\\t' that cannot start any token; YAML indents with spaces only: replace the tab with spaces"),
+    # a list item where a key belongs, lined up with the keys: no indentation to fix, so no fix is guessed
+    ("name: exp\n- a\n", "expected <block end>, but found '-'"),
+], ids=["colon-without-space", "first-key-indented", "key-indented-under-a-value", "tab-in-a-flow-mapping",
+        "list-item-where-a-key-belongs"])
+def test_a_yaml_syntax_error_says_the_fix_where_the_text_shows_it(tmp_path: Path, text: str, said: str) -> None:
+    e = _load_error(tmp_path, textwrap.dedent(text))
+    assert e.message.split(": ", 1)[1] == said, e.message

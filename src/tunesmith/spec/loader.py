@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,8 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    for fault in (key_written_twice(node), _boolean_key(node)):
+        raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}{syntax_fix(e, text)}") from None
+    for fault in (key_written_twice(node), _boolean_key(node), _not_indented(node)):
         if fault is not None:
             raise SpecError(*fault)
     if data is None:  # nothing but blanks and comments
@@ -163,6 +164,10 @@ def _resolved(key: yaml.ScalarNode) -> object:
 
 _BOOL = "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
+# The sections a spec writes as a mapping: one written empty and followed by keys no spec has lost its indentation.
+_SECTIONS = ("objective", "space", "strategy", "scheduler", "budget", "executor", "trial", "task", "tags", "cost",
+             "select", "tracking", "promotion", "drift")
+_DOMAIN_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
 
 
 def _scalars(node: yaml.Node | None, parts: tuple[str, ...] = (), seen: set[int] | None = None,
@@ -200,6 +205,36 @@ def _boolean_key(node: yaml.Node | None) -> tuple[str, str] | None:
     return None
 
 
+def _not_indented(node: yaml.Node | None) -> tuple[str, str] | None:
+    """The first key written below an empty section (``space:``) at the section's own indentation, where it was
+    meant inside it, as (field path, message): YAML reads the section as empty and the key as one beside it. Said
+    where that key is no key of the mapping it landed in: a spec's top level (no spec key), or a parameter's
+    (``type``, ``low``...: a domain's keys, under ``space:`` beside an empty parameter)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    pairs = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+    found = _key_after_an_empty_one(pairs, lambda prev, key: prev in _SECTIONS
+                                    and key not in ExperimentSpec.model_fields)
+    if found is not None:
+        return found
+    space = next((v for k, v in pairs if k.value == "space" and isinstance(v, yaml.MappingNode)), None)
+    if space is not None:
+        inner = [(k, v) for k, v in space.value if isinstance(k, yaml.ScalarNode)]
+        found = _key_after_an_empty_one(inner, lambda prev, key: key in _DOMAIN_KEYS, "space.")
+    return found
+
+
+def _key_after_an_empty_one(pairs: list[tuple[yaml.ScalarNode, yaml.Node]], misplaced: Callable[[str, str], bool],
+                            prefix: str = "") -> tuple[str, str] | None:
+    for (prev, value), (key, _) in pairwise(pairs):
+        empty = isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:null" and not value.value
+        if empty and misplaced(prev.value, key.value) and key.start_mark.column == prev.start_mark.column:
+            return f"{prefix}{key.value}", (f"unknown key {key.value!r}, written below {prev.value}: (line "
+                                            f"{prev.start_mark.line + 1}), which is empty: indent it under "
+                                            f"{prev.value}:, by two spaces")
+    return None
+
+
 def yaml_11_faults(node: yaml.Node | None) -> tuple[tuple[str, str], ...]:
     """What YAML 1.1 read as another value than a new user meant, as (field path, message) each, for the checks of a
     spec given anew (:func:`tunesmith.spec.model.check_new_spec`; a recorded experiment's spec file stays usable as
@@ -227,6 +262,45 @@ def _choice_or_condition(parts: tuple[str, ...]) -> bool:
     (``space.P.when.Q``, ``space.P.when.Q.I``)."""
     return len(parts) >= 4 and parts[0] == "space" and (
         (parts[2] == "choices" and len(parts) == 4) or (parts[2] == "when" and len(parts) in (4, 5)))
+
+
+def syntax_fix(error: yaml.YAMLError, text: str) -> str:
+    """``; <the fix>`` for the YAML syntax errors a new spec meets most (a tab, a line indented as no key above it,
+    a value holding ': ', a colon without its space), where the text shows which; else ``""``."""
+    problem = getattr(error, "problem", None) or ""
+    mark, context = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if "'\\t'" in problem:
+        return "; YAML indents with spaces only: replace the tab with spaces"
+    if mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    indent = len(line) - len(line.lstrip(" "))
+    if problem.startswith("expected <block end>") and context is not None and context.column != mark.column:
+        return (f"; line {mark.line + 1} is indented {indent} spaces, which lines up with no key above it: line it up "
+                "with the keys it belongs beside")
+    if problem.startswith("expected '<document start>'") and mark.line > 0:
+        return "; the first key is indented: start each top-level key at the start of its line"
+    if problem == "mapping values are not allowed here":
+        key, sep, value = line.partition(": ")
+        if sep and len(key) < mark.column and re.fullmatch(r"\s*(- )?[^\s{}\[\],#'\"]+", key):
+            # a second ': ' on a block key's line: the value holds one
+            quote = '"' if "'" in value else "'"
+            return f"; quote a value holding ': ', as in {key.strip()}: {quote}{value.strip()}{quote}"
+        above = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip()
+                      and not lines[i].lstrip().startswith("#")), None)
+        if above is None:
+            return ""
+        before = lines[above]
+        if ": " not in before and re.match(r"\s*[^\s:#'\"]+:[^\s:/]", before):
+            fixed = before.strip().replace(":", ": ", 1)
+            return f"; line {above + 1} needs a space after its colon: {fixed}"
+        if indent > len(before) - len(before.lstrip(" ")):
+            return (f"; line {mark.line + 1} is indented further than line {above + 1} ({before.strip()}), whose key "
+                    "already has a value: line it up with that key")
+    return ""
 
 
 def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> ExperimentSpec:
