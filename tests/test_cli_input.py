@@ -112,6 +112,9 @@ CONDITIONAL = {
     "x": {"type": "float", "low": 0.0, "high": 1.0},
 }
 
+HEAD = "name: exp\nobjective: {metric: loss, direction: minimize}\ntrial: {function: objectives:quadratic}\n"
+X = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+
 CATALOGUE: dict[str, Case] = {
     "yaml-syntax": Case(
         _text("name: exp\nobjective: {metric: loss, direction: minimize\nspace: {}\n"),
@@ -374,9 +377,15 @@ CATALOGUE: dict[str, Case] = {
             "postgresql://user@host/dbname)"
         ),
     ),
-    "bad-duration": Case(
-        _spec(executor={"trial_timeout": "10 minutes"}),
-        _fixed("executor.trial_timeout: expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
+    "bad-duration": Case(  # it never said that 2d is a duration
+        _spec(executor={"trial_timeout": "2 days"}),
+        _fixed("executor.trial_timeout: expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, m, h, d; a bare "
+               "number is seconds); got '2 days'"),
+    ),
+    "duration-in-base-60": Case(  # YAML 1.1 read 1:30 as 90: a run meant to last an hour and a half stopped at 90 s
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nbudget: {{wall_time: 1:30}}\n"),
+        _fixed("budget.wall_time: YAML 1.1 reads 1:30 as the base-60 number 90: for a duration write its units (1m30s, "
+               "1h30m), for text quote it ('1:30')"),
     ),
     "parameter-written-twice": Case(  # YAML kept the second `x` and dropped the first without a word
         _text(
@@ -403,10 +412,125 @@ CATALOGUE: dict[str, Case] = {
             "name: exp\ndescription: réglage\n".encode("utf-16")) and str(project.root / "bad.yaml"),
         _fixed("bad.yaml is not UTF-8 text (byte 0xff at position 0); save it as UTF-8"),
     ),
+    # Parameter names: a built-in placeholder's took its place ({seed} was the parameter, {trial_dir} no longer the
+    # trial's folder, {args} no longer every parameter); {args} wrote '' as `--`, 'x y' as two words, '--evil' as
+    # `----evil`, 'a;b' unquoted (the shell ran `b`). All ran without a word.
+    "parameter-named-as-a-built-in-placeholder": Case(
+        _spec(space={"seed": {"type": "int", "low": 100, "high": 200}},
+              trial={"command": "echo '{{\"loss\": 1}}' seed={seed} {args}"}),
+        _fixed("space.seed: {seed} is a built-in placeholder of trial.command (the trial's seed), which a parameter "
+               "named 'seed' would silently replace; rename the parameter, such as seed_param, and its placeholder"),
+    ),
+    "parameter-named-trial-dir": Case(
+        _spec(space={**X, "trial_dir": {"type": "categorical", "choices": ["TD"]}},
+              trial={"command": "echo {x} > {trial_dir}/x.txt"}),
+        _fixed("space.trial_dir: {trial_dir} is a built-in placeholder of trial.command (the trial's own folder), "
+               "which a parameter named 'trial_dir' would silently replace; rename the parameter, such as "
+               "trial_dir_param, and its placeholder"),
+    ),
+    "parameter-name-empty": Case(
+        _spec(space={**X, "": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space: a parameter's name is empty (''): name it, such as lr (a command's {args} passes each "
+               "parameter as --name value)"),
+    ),
+    "parameter-name-with-a-space": Case(
+        _spec(space={**X, "x y": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space.x y: a parameter's name must not hold whitespace ({args} would pass it as --x y, several "
+               "words); write 'x_y'"),
+    ),
+    "parameter-name-starting-with-a-dash": Case(
+        _spec(space={**X, "--evil": {"type": "int", "low": 1, "high": 2}}),
+        _fixed("space.--evil: a parameter's name must not start with '-' ({args} would pass it as ----evil); write "
+               "'evil'"),
+    ),
+    "parameter-name-the-shell-reads": Case(
+        _spec(space={**X, "a;b": {"type": "int", "low": 1, "high": 2}}, trial={"command": "python train.py {args}"}),
+        _fixed("space.a;b: {args} writes a parameter's name unquoted (--a;b), and the shell reads ';' in it; write "
+               "'a_b'"),
+    ),
+    # YAML 1.1 booleans where text was meant: the trial got True for `yes`, and False for Norway
+    "choice-written-yes": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n"
+              "  answer: {type: categorical, choices: [yes, no, maybe]}\n"),
+        _fixed("space.answer.choices.0: YAML 1.1 reads an unquoted yes as the boolean true: quote it for the text "
+               "('yes'), or write true for the boolean"),
+    ),
+    "choice-written-as-a-country-code": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n"
+              "  country: {type: categorical, choices: [SE, NO, DK]}\n"),
+        _fixed("space.country.choices.1: YAML 1.1 reads an unquoted NO as the boolean false: quote it for the text "
+               "('NO'), or write false for the boolean"),
+    ),
+    "when-value-written-on": Case(
+        _text(f"{HEAD}space:\n  flag: {{type: categorical, choices: [true, false]}}\n"
+              "  x: {type: float, low: 0, high: 1, when: {flag: [on]}}\n"),
+        _fixed("space.x.when.flag.0: YAML 1.1 reads an unquoted on as the boolean true: quote it for the text ('on'), "
+               "or write true for the boolean"),
+    ),
+    "parameter-named-on": Case(  # the path said `space.1`
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n  on: {{type: categorical, choices: [a, b]}}\n"),
+        _fixed("space.on: a key must be text; got on, which YAML read as a boolean (quote it as you wrote it: 'on')"),
+    ),
+    "top-level-key-yes": Case(  # a traceback: TypeError: keywords must be strings
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nyes: 1\n"),
+        _fixed("yes: a key must be text; got yes, which YAML read as a boolean (quote it as you wrote it: 'yes')"),
+    ),
+    "when-an-empty-list": Case(  # accepted: 'x' was never active
+        _spec(space={"kernel": {"type": "categorical", "choices": ["rbf", "linear"]},
+                     "x": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kernel": []}}}),
+        _fixed("space.x.when.kernel: an empty list of values, which no value of 'kernel' is one of: 'x' would never "
+               "be active; list the values that activate it (e.g. kernel: [rbf]) or drop the condition"),
+    ),
+    "float-step-larger-than-the-range": Case(  # it said: (try high=0), which is refused too
+        _spec(space={"x": {"type": "float", "low": 0, "high": 1, "step": 2}}),
+        _fixed("space.x: high - low must be a multiple of step; got low=0.0, high=1.0, step=2.0 (step is larger than "
+               "high - low: try step=1, or high=2)"),
+    ),
+    "int-log-with-low-zero": Case(  # no fix was given (the float case has one)
+        _spec(space={"n": {"type": "int", "low": 0, "high": 10, "log": True}}),
+        _fixed("space.n: low must be >= 1 when log is true; got low=0 (use log: false or low: 1)"),
+    ),
+    "name-with-unicode-letters": Case(  # it said "use letters": these are letters
+        _spec(name="实验-α"),
+        _fixed("name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
+               "got '实验-α'"),
+    ),
+    "objective-an-empty-list": Case(  # pydantic's own: Tuple should have at least 1 item after validation, not 0
+        _spec(objective=[]),
+        _fixed("objective: give the metric to optimise and its direction, e.g. objective: {metric: loss, direction: "
+               "minimize} (or a list of them); got []"),
+    ),
+    # YAML syntax errors said the parser's words alone
+    "yaml-tab": Case(
+        _text(f"{HEAD}space:\n\tx: {{type: float, low: 0, high: 1}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 5, column 1: found character '\\t' that cannot start any "
+               "token; YAML indents with spaces only: replace the tab with spaces"),
+    ),
+    "yaml-indented-as-no-key-above": Case(
+        _text(f"{HEAD}space:\n  x: {{type: float, low: 0, high: 1}}\n   y: {{type: int, low: 1, high: 3}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 6, column 4: expected <block end>, but found '<block mapping "
+               "start>'; line 6 is indented 3 spaces, which lines up with no key above it: line it up with the keys "
+               "it belongs beside"),
+    ),
+    "yaml-value-holding-a-colon": Case(
+        _text(f"{HEAD}description: tuned: on the new data\nspace: {{x: {{type: float, low: 0, high: 1}}}}\n"),
+        _fixed("YAML syntax error in bad.yaml at line 4, column 19: mapping values are not allowed here; quote a value "
+               "holding ': ', as in description: 'tuned: on the new data'"),
+    ),
+    "yaml-indented-under-a-key-with-a-value": Case(
+        _text(f"{HEAD}space: {{x: {{type: float, low: 0, high: 1}}}}\nbudget:\n  trials: 5\n    wall_time: 1m\n"),
+        _fixed("YAML syntax error in bad.yaml at line 7, column 14: mapping values are not allowed here; line 7 is "
+               "indented further than line 6 (trials: 5), whose key already has a value: line it up with that key"),
+    ),
+    "parameters-not-indented-under-space": Case(  # it said: x: unknown key 'x'; accepted keys: ...
+        _text(f"{HEAD}space:\nx: {{type: float, low: 0, high: 1}}\n"),
+        _fixed("x: unknown key 'x', written below space: (line 4), which is empty: indent it under space:, by two "
+               "spaces"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(
-            "name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
+            "name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128); "
             "got 'exp[/]'"
         ),
     ),
@@ -813,8 +937,8 @@ def test_an_invalid_name_option_is_labelled_name_option(project):
     spec = project.write_spec(project.spec())
     before = _files(project.root)
     proc = project.cli("run", str(spec), "--name", "bad name")
-    _assert_input_error(proc, "--name: use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most "
-                              "128); got 'bad name'")
+    _assert_input_error(proc, "--name: use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, "
+                              "at most 128); got 'bad name'")
     assert _files(project.root) == before
 
 

@@ -209,7 +209,7 @@ def test_new_rows_must_have_the_experiments_columns_and_extra_ones_are_not_featu
                        ("empty.csv", "--data: empty.csv is empty")):
         with pytest.raises(UserInputError, match=re.escape(says)):
             plan_retune(store, "bc", name, cwd=tmp_path)
-    with pytest.raises(UserInputError, match=re.escape("--name: use letters, digits")):
+    with pytest.raises(UserInputError, match=re.escape("--name: use ASCII letters, digits")):
         plan_retune(store, "bc", "shifted.csv", new_name="bad name!", cwd=tmp_path)  # was reported as 'name:'
     plan = plan_retune(store, "bc", write("wider.csv", everything, extra=True), cwd=tmp_path)
     assert plan.spec.task is not None and plan.spec.task.data.features == header[:-1]

@@ -166,7 +166,7 @@ def test_domains_are_frozen():
     [
         ((3, 3), {}, "low must be < high; got low=3, high=3"),
         ((5, 1), {}, "low must be < high; got low=5, high=1"),
-        ((0, 8), {"log": True}, "low must be >= 1 when log is true; got low=0"),
+        ((0, 8), {"log": True}, "low must be >= 1 when log is true; got low=0 (use log: false or low: 1)"),
         ((1, 8), {"step": 0}, "step must be >= 1; got 0"),
         ((1, 9), {"log": True, "step": 2}, "step and log cannot be combined; drop one of them"),
         (
@@ -174,8 +174,14 @@ def test_domains_are_frozen():
             {"step": 3},
             "high - low must be a multiple of step; got low=0, high=10, step=3 (try high=9)",
         ),
+        (  # it said (try high=0): low == high, refused too
+            (0, 1),
+            {"step": 2},
+            "high - low must be a multiple of step; got low=0, high=1, step=2 (step is larger than high - low: try "
+            "step=1, or high=2)",
+        ),
     ],
-    ids=["equal", "inverted", "log-zero", "step-zero", "step-and-log", "step-not-dividing"],
+    ids=["equal", "inverted", "log-zero", "step-zero", "step-and-log", "step-not-dividing", "step-over-the-range"],
 )
 def test_int_rejects_with_a_message_naming_the_values_and_the_fix(args, kw, message):
     assert _domain_error(Int, *args, **kw) == message
@@ -200,7 +206,8 @@ def test_the_python_api_domains_raise_spec_errors_naming_the_field_and_the_fix()
         (lambda: tunesmith.Float("a", 1), "Float.low: input should be a valid number, unable to parse string as a "
                                           "number; got 'a'"),
         (lambda: tunesmith.Int(5, 1), "Int: low must be < high; got low=5, high=1"),
-        (lambda: tunesmith.Int(0, 8, log=True), "Int: low must be >= 1 when log is true; got low=0"),
+        (lambda: tunesmith.Int(0, 8, log=True),
+         "Int: low must be >= 1 when log is true; got low=0 (use log: false or low: 1)"),
         (lambda: tunesmith.Int(1, 8, step=-2), "Int: step must be >= 1; got -2"),
         (lambda: tunesmith.Categorical([]), "Categorical: choices must not be empty; list at least one value"),
         (lambda: tunesmith.Float(0, 1, lg=True), "Float.lg: unknown key 'lg'; did you mean 'log'?"),

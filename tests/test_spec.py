@@ -236,6 +236,8 @@ def test_the_spec_is_frozen():
         ("1m30s", 90.0),
         (90, 90.0),
         (2.5, 2.5),
+        ("90", 90.0),  # quoted, a number is seconds as it is unquoted: it said "expected a duration like 90s"
+        (" 2.5 ", 2.5),
     ],
 )
 def test_durations(text, seconds):
@@ -244,14 +246,17 @@ def test_durations(text, seconds):
     assert (spec.budget.wall_time, spec.executor.trial_timeout) == (seconds, seconds)
 
 
+DURATION_FORMS = "expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, m, h, d; a bare number is seconds)"
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("10 minutes", "expected a duration like 90s, 10m or 1h30m; got '10 minutes'"),
-        ("", "expected a duration like 90s, 10m or 1h30m; got ''"),
-        ("90", "expected a duration like 90s, 10m or 1h30m; got '90'"),
-        ("-5s", "expected a duration like 90s, 10m or 1h30m; got '-5s'"),
-        (True, "expected a duration like 90s, 10m or 1h30m; got True"),
+        ("10 minutes", f"{DURATION_FORMS}; got '10 minutes'"),
+        ("2 days", f"{DURATION_FORMS}; got '2 days'"),  # it never said that 2d works
+        ("", f"{DURATION_FORMS}; got ''"),
+        ("-5s", f"{DURATION_FORMS}; got '-5s'"),
+        (True, f"{DURATION_FORMS}; got True"),
         ("0s", "must be a positive duration; got '0s'"),
         (-1, "must be a positive duration; got -1"),
     ],
@@ -586,11 +591,11 @@ def test_trial_errors(trial, path, message):
     assert (e.path, e.message) == (path, message)
 
 
-@pytest.mark.parametrize("name", ["has space", "-dash-first", "", "x" * 129, "exp/1"])
+@pytest.mark.parametrize("name", ["has space", "-dash-first", "", "x" * 129, "exp/1", "实验-α"])
 def test_bad_names(name):
     e = _error(_minimal(name=name))
     assert e.path == "name"
-    rule = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"
+    rule = "use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"
     assert e.message == f"{rule}; got {name!r}"
 
 

@@ -88,7 +88,7 @@ class Float(_Domain):
             if abs(n - round(n)) > 1e-8 * max(1.0, n):
                 raise ValueError(
                     f"high - low must be a multiple of step; got low={self.low}, high={self.high}, step={self.step} "
-                    f"(try high={self.low + math.floor(n) * self.step:g})"
+                    f"({_step_fix(self.low, self.high, self.step, math.floor(n))})"
                 )
         return self
 
@@ -123,6 +123,15 @@ class Float(_Domain):
         return [self.low, *inner, self.high]
 
 
+def _step_fix(low: float, high: float, step: float, steps: int) -> str:
+    """The fix for a range that is no whole number of steps: the high below it that is (``steps`` of them), or,
+    where not one step fits (``low: 0, high: 1, step: 2``, whose high would be low), a step that fits or the high one
+    step up."""
+    if steps >= 1:
+        return f"try high={low + steps * step:g}"
+    return f"step is larger than high - low: try step={high - low:g}, or high={low + step:g}"
+
+
 def _decimals(x: float) -> int:
     """Digits after the point in the shortest form of ``x`` (0.1: 1, 2.5e-07: 8, 100.0: 1, 1e+20: 0)."""
     exponent = Decimal(repr(x)).as_tuple().exponent
@@ -151,16 +160,15 @@ class Int(_Domain):
         if self.low >= self.high:
             raise ValueError(f"low must be < high; got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
-            raise ValueError(f"low must be >= 1 when log is true; got low={self.low}")
+            raise ValueError(f"low must be >= 1 when log is true; got low={self.low} (use log: false or low: 1)")
         if self.step < 1:
             raise ValueError(f"step must be >= 1; got {self.step}")
         if self.log and self.step != 1:
             raise ValueError("step and log cannot be combined; drop one of them")
         if (self.high - self.low) % self.step:
-            fixed = self.low + (self.high - self.low) // self.step * self.step
             raise ValueError(
                 f"high - low must be a multiple of step; got low={self.low}, high={self.high}, step={self.step} "
-                f"(try high={fixed})"
+                f"({_step_fix(self.low, self.high, self.step, (self.high - self.low) // self.step)})"
             )
         return self
 

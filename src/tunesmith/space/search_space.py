@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+import yaml
+
 from tunesmith.errors import SpaceError
 from tunesmith.records import ParamValue
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
@@ -46,23 +48,54 @@ class SearchSpace:
         order = _topological(domains, path)
         return cls(domains=dict(domains), order=order)
 
+    def check_names(self, path: str = "space") -> None:
+        """Refuse a parameter name that a command's ``{args}`` cannot pass as one option (``--name value``) and the
+        results cannot name a column by: an empty one (``--`` alone, a column ``param.``), one holding whitespace
+        (``--x y``: two words) or starting with '-' (``----evil``). Any other text is a name: ``step__param``,
+        ``model.lr``, ``学习率``, TunedSearchCV's ``__grid`` and ``C@grid1``. Checked on a spec given anew, not on a
+        stored one: a recorded experiment stays readable and resumable.
+
+        Raises:
+            SpaceError: at ``space.<name>`` (``space`` for an empty name), naming the fix.
+        """
+        for name in self.domains:
+            if not name:
+                raise SpaceError(path, "a parameter's name is empty (''): name it, such as lr (a command's {args} "
+                                       "passes each parameter as --name value)")
+            if any(c.isspace() for c in name):
+                fixed = "_".join(name.split())
+                raise SpaceError(f"{path}.{name}", f"a parameter's name must not hold whitespace ({{args}} would "
+                                                   f"pass it as --{name}, several words); write {fixed!r}")
+            if name.startswith("-"):
+                fixed = name.lstrip("-")
+                fix = f"write {fixed!r}" if fixed else "start it with a letter, such as lr"
+                raise SpaceError(f"{path}.{name}", f"a parameter's name must not start with '-' ({{args}} would pass "
+                                                   f"it as --{name}); {fix}")
+
     def check_conditions_can_hold(self, path: str = "space") -> None:
-        """Refuse a ``when`` on a float parameter: :meth:`is_active` compares values exactly (and their types), and a
-        float drawn from a range equals a given value almost never (a stepped one is ``low + k * step`` in floating
-        point, ``0.30000000000000004`` for 0.3), so the parameter it conditions would never be active. Checked on a
-        spec given anew, not on a stored one: a recorded experiment stays readable.
+        """Refuse a ``when`` that cannot hold, so that the parameter it conditions would never be active. One on a
+        float parameter: :meth:`is_active` compares values exactly (and their types), and a float drawn from a range
+        equals a given value almost never (a stepped one is ``low + k * step`` in floating point,
+        ``0.30000000000000004`` for 0.3). One with an empty list of values (``when: {k: []}``), which no value is
+        one of. Checked on a spec given anew, not on a stored one: a recorded experiment stays readable.
 
         Raises:
             SpaceError: at ``space.<name>.when.<parent>``, naming the fix.
         """
         for name in self.order:
-            for parent in self.domains[name].when or {}:
+            for parent, allowed in (self.domains[name].when or {}).items():
                 if isinstance(self.domains[parent], Float):
                     raise SpaceError(f"{path}.{name}.when.{parent}", (
                         f"{parent!r} is a float parameter, and a condition holds only when the value is exactly the "
                         f"one given, which a float almost never is: {name!r} would never be active; condition on a "
                         f"categorical, int or bool parameter (e.g. {parent}: {{type: categorical, choices: [0.25, "
                         f"0.5, 0.75]}}) or drop the condition"))
+                if allowed == []:
+                    example = self.domains[parent].grid(1)[0]
+                    raise SpaceError(f"{path}.{name}.when.{parent}", (
+                        f"an empty list of values, which no value of {parent!r} is one of: {name!r} would never be "
+                        f"active; list the values that activate it (e.g. {parent}: [{_yaml_text(example)}]) or drop "
+                        "the condition"))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -139,6 +172,11 @@ class SearchSpace:
 
     def to_json(self) -> dict[str, Any]:
         return {n: self.domains[n].model_dump(exclude_none=True) for n in self.order}
+
+
+def _yaml_text(value: ParamValue) -> str:
+    """``value`` as a YAML flow list writes it (``true``, ``null``, ``'yes'``: a string YAML would read otherwise)."""
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
 
 
 def _describe(dom: AnyDomain) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.spec.task_config import RECORDED_SPEC
 from tunesmith.suggestions import closest, nearby_file
 
-NAME_RULE = "use letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
+NAME_RULE = "use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
 _DOMAIN_TAGS = ("float", "int", "categorical")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
@@ -66,14 +67,15 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
         raise SpecError("", f"{p.name} is Python code, not a spec: give a YAML spec whose trial names it, e.g. "
                             f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
-        data, twice = safe_load_checked(text)
+        data, node = _parse(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}") from None
-    if twice is not None:
-        raise SpecError(*twice)
+        raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}{syntax_fix(e, text)}") from None
+    for fault in (key_written_twice(node), _boolean_key(node), _not_indented(node)):
+        if fault is not None:
+            raise SpecError(*fault)
     if data is None:  # nothing but blanks and comments
         raise SpecError("", f"{p.name} is empty (or holds only comments): a spec is a mapping of keys, e.g. name: "
                             "quick, objective: {metric: loss, direction: minimize}, space: {...}, trial: {...} "
@@ -83,7 +85,9 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    return spec_from_dict(data)
+    spec = spec_from_dict(data)
+    spec._yaml_faults = yaml_11_faults(node)
+    return spec
 
 
 def _other_spec_file_hint(missing: Path) -> str:
@@ -99,10 +103,21 @@ def safe_load_checked(text: str) -> tuple[Any, tuple[str, str] | None]:
     Raises:
         yaml.YAMLError: not valid YAML.
     """
+    data, node = _parse(text)
+    return data, key_written_twice(node)
+
+
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """``yaml.safe_load(text)`` and the node it was constructed from (for what only the text says: how a value
+    was written).
+
+    Raises:
+        yaml.YAMLError: not valid YAML.
+    """
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), key_written_twice(node)
+        return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
 
@@ -147,6 +162,147 @@ def _resolved(key: yaml.ScalarNode) -> object:
     return (type(value).__name__, value) if isinstance(value, bool) else value
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+_MERGE = "tag:yaml.org,2002:merge"
+# The sections a spec writes as a mapping: one written empty and followed by keys no spec has lost its indentation.
+_SECTIONS = ("objective", "space", "strategy", "scheduler", "budget", "executor", "trial", "task", "tags", "cost",
+             "select", "tracking", "promotion", "drift")
+_DOMAIN_KEYS = ("type", "low", "high", "log", "step", "choices", "when")
+
+
+def _scalars(node: yaml.Node | None, parts: tuple[str, ...] = (), seen: set[int] | None = None,
+             ) -> Iterator[tuple[tuple[str, ...], yaml.ScalarNode, bool]]:
+    """Every scalar under ``node``, in the order written: its path (keys as written, list indices) and whether it
+    is a mapping's key (its path then ends with itself). A merged mapping (``<<: *defaults``) is walked where it is
+    merged; an alias already walked is not walked again."""
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        yield parts, node, False
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.tag == _MERGE:
+                for merged in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+                    yield from _scalars(merged, parts, seen)
+                continue
+            if isinstance(key, yaml.ScalarNode):
+                yield (*parts, key.value), key, True
+                yield from _scalars(value, (*parts, key.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _scalars(item, (*parts, str(i)), seen)
+
+
+def _boolean_key(node: yaml.Node | None) -> tuple[str, str] | None:
+    """The first key YAML read as a boolean (``on:``, ``yes:``), as (field path, message): every key of a spec is
+    text, and the path names the key as written (pydantic's would say ``space.1``)."""
+    for parts, scalar, is_key in _scalars(node):
+        if is_key and scalar.tag == _BOOL:
+            return ".".join(parts), (f"a key must be text; got {scalar.value}, which YAML read as a boolean (quote it "
+                                     f"as you wrote it: '{scalar.value}')")
+    return None
+
+
+def _not_indented(node: yaml.Node | None) -> tuple[str, str] | None:
+    """The first key written below an empty section (``space:``) at the section's own indentation, where it was
+    meant inside it, as (field path, message): YAML reads the section as empty and the key as one beside it. Said
+    where that key is no key of the mapping it landed in: a spec's top level (no spec key), or a parameter's
+    (``type``, ``low``...: a domain's keys, under ``space:`` beside an empty parameter)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    pairs = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+    found = _key_after_an_empty_one(pairs, lambda prev, key: prev in _SECTIONS
+                                    and key not in ExperimentSpec.model_fields)
+    if found is not None:
+        return found
+    space = next((v for k, v in pairs if k.value == "space" and isinstance(v, yaml.MappingNode)), None)
+    if space is not None:
+        inner = [(k, v) for k, v in space.value if isinstance(k, yaml.ScalarNode)]
+        found = _key_after_an_empty_one(inner, lambda prev, key: key in _DOMAIN_KEYS, "space.")
+    return found
+
+
+def _key_after_an_empty_one(pairs: list[tuple[yaml.ScalarNode, yaml.Node]], misplaced: Callable[[str, str], bool],
+                            prefix: str = "") -> tuple[str, str] | None:
+    for (prev, value), (key, _) in pairwise(pairs):
+        empty = isinstance(value, yaml.ScalarNode) and value.tag == "tag:yaml.org,2002:null" and not value.value
+        if empty and misplaced(prev.value, key.value) and key.start_mark.column == prev.start_mark.column:
+            return f"{prefix}{key.value}", (f"unknown key {key.value!r}, written below {prev.value}: (line "
+                                            f"{prev.start_mark.line + 1}), which is empty: indent it under "
+                                            f"{prev.value}:, by two spaces")
+    return None
+
+
+def yaml_11_faults(node: yaml.Node | None) -> tuple[tuple[str, str], ...]:
+    """What YAML 1.1 read as another value than a new user meant, as (field path, message) each, for the checks of a
+    spec given anew (:func:`tunesmith.spec.model.check_new_spec`; a recorded experiment's spec file stays usable as
+    it was recorded): a categorical choice or a ``when`` value written yes, no, on or off (YAML 1.1 booleans: the
+    trial got True for ``yes``, and False for Norway's ``NO``), and a number written with colons (``1:30``: base 60,
+    90, where a duration of an hour and a half was meant)."""
+    faults = []
+    for parts, scalar, is_key in _scalars(node):
+        if is_key or scalar.style is not None:
+            continue
+        where = ".".join(parts)
+        if scalar.tag == _BOOL and scalar.value.lower() not in ("true", "false") and _choice_or_condition(parts):
+            meant = "true" if scalar.value.lower() in ("yes", "on") else "false"
+            faults.append((where, f"YAML 1.1 reads an unquoted {scalar.value} as the boolean {meant}: quote it for "
+                                  f"the text ('{scalar.value}'), or write {meant} for the boolean"))
+        elif scalar.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in scalar.value:
+            number = yaml.SafeLoader("").construct_object(scalar)
+            faults.append((where, f"YAML 1.1 reads {scalar.value} as the base-60 number {number:g}: for a duration "
+                                  f"write its units (1m30s, 1h30m), for text quote it ('{scalar.value}')"))
+    return tuple(faults)
+
+
+def _choice_or_condition(parts: tuple[str, ...]) -> bool:
+    """Whether the value at ``parts`` is a categorical choice (``space.P.choices.I``) or a ``when`` value
+    (``space.P.when.Q``, ``space.P.when.Q.I``)."""
+    return len(parts) >= 4 and parts[0] == "space" and (
+        (parts[2] == "choices" and len(parts) == 4) or (parts[2] == "when" and len(parts) in (4, 5)))
+
+
+def syntax_fix(error: yaml.YAMLError, text: str) -> str:
+    """``; <the fix>`` for the YAML syntax errors a new spec meets most (a tab, a line indented as no key above it,
+    a value holding ': ', a colon without its space), where the text shows which; else ``""``."""
+    problem = getattr(error, "problem", None) or ""
+    mark, context = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if "'\\t'" in problem:
+        return "; YAML indents with spaces only: replace the tab with spaces"
+    if mark.line >= len(lines):
+        return ""
+    line = lines[mark.line]
+    indent = len(line) - len(line.lstrip(" "))
+    if problem.startswith("expected <block end>") and context is not None and context.column != mark.column:
+        return (f"; line {mark.line + 1} is indented {indent} spaces, which lines up with no key above it: line it up "
+                "with the keys it belongs beside")
+    if problem.startswith("expected '<document start>'") and mark.line > 0:
+        return "; the first key is indented: start each top-level key at the start of its line"
+    if problem == "mapping values are not allowed here":
+        key, sep, value = line.partition(": ")
+        if sep and len(key) < mark.column and re.fullmatch(r"\s*(- )?[^\s{}\[\],#'\"]+", key):
+            # a second ': ' on a block key's line: the value holds one
+            quote = '"' if "'" in value else "'"
+            return f"; quote a value holding ': ', as in {key.strip()}: {quote}{value.strip()}{quote}"
+        above = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip()
+                      and not lines[i].lstrip().startswith("#")), None)
+        if above is None:
+            return ""
+        before = lines[above]
+        if ": " not in before and re.match(r"\s*[^\s:#'\"]+:[^\s:/]", before):
+            fixed = before.strip().replace(":", ": ", 1)
+            return f"; line {above + 1} needs a space after its colon: {fixed}"
+        if indent > len(before) - len(before.lstrip(" ")):
+            return (f"; line {mark.line + 1} is indented further than line {above + 1} ({before.strip()}), whose key "
+                    "already has a value: line it up with that key")
+    return ""
+
+
 def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> ExperimentSpec:
     """Validate a spec given as a mapping (a parsed YAML document, or a stored spec).
 
@@ -155,6 +311,10 @@ def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> Experi
     imports scikit-learn (about a second of start-up in `show`, `ls`, `drift`, ...). Callers that go on to run or
     refit the spec (resume, retune, cycle, reproduce, promote) leave it False, so that a class or scorer that is
     gone since is reported up front."""
+    key = next((k for k in data if not isinstance(k, str)), None)
+    if key is not None:  # a TypeError (keywords must be strings) from ExperimentSpec's __init__, not a field's error
+        fix = " (YAML read it as a boolean: quote it as you wrote it)" if isinstance(key, bool) else ""
+        raise SpecError(str(key), f"a key must be text; got {key!r}{fix}")
     token = RECORDED_SPEC.set(recorded)  # not pydantic's context: ExperimentSpec's own __init__ drops it
     try:
         return ExperimentSpec.model_validate(dict(data))
@@ -172,10 +332,13 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         # a SpaceError from a validator (the space's cross-checks): a ValueError, as to_space documents, so pydantic
         # wrapped it; it names its own field path and fix
         return raised
-    path = _path(first["loc"], data)
     kind = first["type"]
     msg: str = first["msg"]
     got = first.get("input")
+    loc = first["loc"]
+    if len(loc) >= 2 and loc[-1] == "[key]" and isinstance(got, bool):
+        loc = (*loc[:-2], str(got))  # pydantic's path has the key True as 1
+    path = _path(loc, data)
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     elif msg.startswith("Assertion failed, "):
@@ -255,7 +418,7 @@ _MAPPING_EXAMPLE = {
 
 # What to write, for the required fields a new spec most often lacks.
 _MISSING_FIX = {
-    "name": ": name the experiment, e.g. name: churn (letters, digits, '_', '.', '-')",
+    "name": ": name the experiment, e.g. name: churn (ASCII letters, digits, '_', '.', '-')",
     "objective": ": e.g. objective: {metric: roc_auc, direction: maximize}",
     "objective.direction": ": minimize or maximize, e.g. {metric: loss, direction: minimize}",
     "objective.metric": ": the name of the number to optimise, e.g. {metric: loss, direction: minimize}",

@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
 from tunesmith.errors import SpecError
-from tunesmith.evaluation.command import check_dollar_placeholders
+from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
@@ -300,6 +300,9 @@ def check_storage_url(url: str) -> None:
 
 
 def _objective_list(value: Any) -> Any:
+    if isinstance(value, list | tuple) and not value:  # pydantic said: Tuple should have at least 1 item ...
+        raise SpecError("objective", "give the metric to optimise and its direction, e.g. objective: {metric: loss, "
+                                     f"direction: minimize}} (or a list of them); got {list(value)}")
     items = list(value) if isinstance(value, list | tuple) else [value]
     for i, item in enumerate(items):
         if isinstance(item, str):  # the metric's name alone: pydantic said "input should be a valid tuple"
@@ -426,6 +429,11 @@ class ExperimentSpec(StrictModel):
     tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
     promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
     drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
+
+    # What the YAML text of a spec file says that its values do not (a choice written `yes`, read True), as (field
+    # path, message): refused by check_new_spec, not when the file is that of an experiment already recorded
+    # (`tunesmith cycle spec.yaml`), which stays usable as recorded. Set by the loader; empty for any other spec.
+    _yaml_faults: tuple[tuple[str, str], ...] = PrivateAttr(default=())
 
     @model_validator(mode="before")
     @classmethod
@@ -583,6 +591,10 @@ def _check_select(spec: ExperimentSpec) -> None:
 def check_new_spec(spec: ExperimentSpec) -> None:
     """The checks a spec given anew (a file, a mapping or a spec passed to the Python API) passes and a stored spec
     skips, so that an experiment recorded before them stays readable and resumable."""
+    if spec._yaml_faults:
+        raise SpecError(*spec._yaml_faults[0])
+    spec.search_space.check_names()
+    check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
     check_scheduler_objectives(spec)
@@ -592,6 +604,38 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+# What each built-in placeholder of a command stands for (evaluation.command.render_command).
+_BUILTIN_MEANING = {"args": "every active parameter as --name value", "trial_dir": "the trial's own folder",
+                    "spec_dir": "the spec's folder", "seed": "the trial's seed", "number": "the trial's number"}
+# What sh reads in a word written unquoted, as {args} writes a parameter's name (--name): a separator, a redirection,
+# an expansion, a quote, a glob; and the braces of a placeholder.
+_SHELL_SPECIAL = frozenset(";&|<>()$`\\\"'*?[]{}")
+
+
+def check_command_parameter_names(spec: ExperimentSpec) -> None:
+    """A command trial's parameter named as a built-in placeholder (``seed``, ``trial_dir``, ``args``...) took its
+    place without a word: ``{seed}`` rendered the parameter, not the trial's seed, ``{trial_dir}`` no longer the
+    trial's folder, and ``{args}`` no longer every parameter. A name holding what the shell reads (``;``, ``$``,
+    a quote...) is written unquoted by ``{args}`` (``--a;b``). Refused in a spec given anew; a recorded experiment
+    resumes as it ran.
+
+    Raises:
+        SpecError: at ``space.<name>``, naming the fix.
+    """
+    if spec.trial is None or spec.trial.command is None:
+        return
+    for name in spec.space:
+        if name in BUILTIN_PLACEHOLDERS:
+            raise SpecError(f"space.{name}", f"{{{name}}} is a built-in placeholder of trial.command "
+                            f"({_BUILTIN_MEANING.get(name, 'set by tunesmith')}), which a parameter named {name!r} "
+                            f"would silently replace; rename the parameter, such as {name}_param, and its placeholder")
+        special = [c for c in name if c in _SHELL_SPECIAL]
+        if special:
+            fixed = "".join("_" if c in _SHELL_SPECIAL else c for c in name)
+            raise SpecError(f"space.{name}", f"{{args}} writes a parameter's name unquoted (--{name}), and the shell "
+                            f"reads {special[0]!r} in it; write {fixed!r}")
 
 
 MIN_MEMORY_LIMIT = 32 * 2**20

@@ -13,15 +13,23 @@ _SIZE_UNITS = {
 }
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# the accepted forms, said by every refusal
+_DURATION_FORMS = "expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, m, h, d; a bare number is seconds)"
+
+
 def parse_duration(value: object) -> float:
-    """Seconds from a number (seconds) or a string like ``90s``, ``10m``, ``1h30m``, ``500ms``.
+    """Seconds from a number (seconds), a number written as text (``"90"``: seconds, as ``90`` is) or a string like
+    ``90s``, ``10m``, ``1h30m``, ``500ms``, ``2d``.
 
     Raises:
         ValueError: with the accepted forms, when the value is not a positive duration.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration like 90s, 10m or 1h30m; got {value!r}")
+        raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
     if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         seconds = float(value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
@@ -32,9 +40,9 @@ def parse_duration(value: object) -> float:
             seconds += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
             pos = m.end()
         if pos != len(text) or not text:
-            raise ValueError(f"expected a duration like 90s, 10m or 1h30m; got {value!r}")
+            raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
     else:
-        raise ValueError(f"expected a duration like 90s, 10m or 1h30m; got {value!r}")
+        raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
     if seconds <= 0:
         raise ValueError(f"must be a positive duration; got {value!r}")
     return seconds
