@@ -1,7 +1,7 @@
 """The strategy is checked before anything is recorded: with several objectives each strategy runs or is refused up
-front; a deprecated Optuna option is one warning line; a recorded spec whose sampler cannot be built is refused on
-resume before its record changes. (Bad option values, each refused with its field: the catalogue in
-tests/test_cli_input.py.)"""
+front; a deprecated Optuna option is one warning line; a grid larger than the trial budget warns; a recorded spec
+whose sampler cannot be built is refused on resume before its record changes. (Bad option values, each refused
+with its field: the catalogue in tests/test_cli_input.py.)"""
 
 from __future__ import annotations
 
@@ -78,6 +78,35 @@ def _validate(project, *specs: dict) -> tuple[int, list[str], list[str]]:
     proc = project.cli("validate", *paths)
     assert "Traceback" not in proc.stderr
     return proc.returncode, proc.stdout.splitlines(), proc.stderr.splitlines()
+
+
+def _unwrapped(lines: list[str]) -> str:
+    """Lines a terminal's width wrapped, as one line."""
+    return " ".join(" ".join(lines).split())
+
+
+GRID_SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "kind": {"type": "categorical", "choices": ["a", "b"]},
+              "n": {"type": "int", "low": 1, "high": 20}}   # 5 x 2 x 20 = 200 configurations
+
+
+def test_a_grid_larger_than_the_trial_budget_warns_at_validate_and_run(project):
+    corner = project.spec(name="corner", space=GRID_SPACE, strategy="grid", budget={"trials": 12},
+                          executor={"kind": "inline"})
+    warning = ("warning: strategy is grid with 200 configurations, more than budget.trials (12): in the grid's order "
+               "those trials leave x and kind at their first values; set shuffle: true to spread them over the grid, "
+               "raise budget.trials to 200, or choose another strategy (auto picks one for the budget)")
+    code, out, err = _validate(project, corner)
+    assert (code, _unwrapped(err)) == (0, warning)  # (one line, wrapped at the terminal's width)
+    assert out[0].startswith("valid: corner:")
+    # shuffled, or a budget that covers the grid: nothing to say
+    shuffled = {**corner, "name": "shuffled", "strategy": {"name": "grid", "shuffle": True}}
+    covered = {**corner, "name": "covered", "budget": {"trials": 200}}
+    code, out, err = _validate(project, shuffled, covered)
+    assert (code, err, len(out)) == (0, [], 2)
+    run = project.cli("run", str(project.write_spec(corner)), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert _unwrapped(run.stderr.splitlines()) == warning
+    assert {t["params"]["x"] for t in project.trials("corner")} == {0.0}  # the corner the warning names
 
 
 def test_a_deprecated_optuna_option_is_one_warning_line_not_a_raw_future_warning(project):

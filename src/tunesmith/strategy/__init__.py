@@ -12,7 +12,7 @@ from tunesmith.records import Direction
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.auto import choose
 from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
-from tunesmith.strategy.grid import GridStrategy
+from tunesmith.strategy.grid import GridStrategy, grid_warnings
 from tunesmith.strategy.options import OptionRule, check_option_values, reject_unknown_options
 
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
@@ -27,7 +27,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
            workers: int, early_stopping: bool = False) -> StrategyDecision:
     """Resolve ``auto`` and check the named strategy with its options against the spec, as the run will build it
     (an Optuna sampler is built, then dropped), so that what the run would refuse is refused before anything is
-    recorded. The decision's warnings are the spec's (a deprecated option)."""
+    recorded. The decision's warnings are the spec's (a deprecated option, a grid larger than the budget)."""
     if name == "auto":
         if options:
             raise SpecError(f"strategy.{next(iter(options))}",
@@ -36,7 +36,8 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
     if name == "grid":
         reject_unknown_options(name, options, tuple(_GRID_OPTIONS))
         check_option_values(options, _GRID_OPTIONS)
-        return StrategyDecision("grid", dict(options), "chosen in the spec")
+        return StrategyDecision("grid", dict(options), "chosen in the spec",
+                                grid_warnings(space, options.get("points", 5), options.get("shuffle", False), trials))
     if name == "bo":
         reject_unknown_options(name, options, _BO_OPTIONS)
         overhead = options.get("overhead", 0.1)
