@@ -1,7 +1,7 @@
 """The strategy is checked before anything is recorded: with several objectives each strategy runs or is refused up
-front; a deprecated Optuna option is one warning line; a grid larger than the trial budget warns; a recorded spec
-whose sampler cannot be built is refused on resume before its record changes. (Bad option values, each refused
-with its field: the catalogue in tests/test_cli_input.py.)"""
+front; a deprecated Optuna option is one warning line; a grid larger than the trial budget warns; `auto` says why
+it passed over a grid; a recorded spec whose sampler cannot be built is refused on resume before its record
+changes. (Bad option values, each refused with its field: the catalogue in tests/test_cli_input.py.)"""
 
 from __future__ import annotations
 
@@ -107,6 +107,38 @@ def test_a_grid_larger_than_the_trial_budget_warns_at_validate_and_run(project):
     assert run.returncode == 0, run.stderr
     assert _unwrapped(run.stderr.splitlines()) == warning
     assert {t["params"]["x"] for t in project.trials("corner")} == {0.0}  # the corner the warning names
+
+
+def test_auto_says_why_it_passed_over_a_grid_that_fits_the_budget(project):
+    small = project.spec(name="small", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                              "kind": {"type": "categorical", "choices": ["a", "b"]}},
+                         strategy="auto", budget={"trials": 20})
+    code, out, err = _validate(project, small)
+    assert (code, err) == (0, [])
+    assert ("not the grid: its 10 configurations fit the budget, but x is a float without a step, which a grid "
+            "cuts to 5 values (give it a step for auto to run the whole grid)") in _unwrapped(out)
+    stepped = {**small, "name": "stepped", "space": {**small["space"],
+                                                     "x": {"type": "float", "low": 0.0, "high": 1.0, "step": 0.25}}}
+    code, out, err = _validate(project, stepped)
+    assert "strategy grid (the whole grid (10 configurations) fits in the budget of 20 trials)" in _unwrapped(out)
+
+
+def test_auto_does_not_build_an_integer_domain_to_count_its_grid():
+    """To say whether the grid fits, auto built the grid of every parameter: for an int of 0..10^9, a list of 10^9
+    ints (tens of GB) before saying no. Here 0..10^6, whose list took 36 MB."""
+    import tracemalloc
+
+    from tunesmith.space import Int, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"n": Int(0, 10**6)})
+    tracemalloc.start()
+    try:
+        assert decide("auto", {}, space, 50, 1, 1).name == "bo"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
 
 
 def test_a_deprecated_optuna_option_is_one_warning_line_not_a_raw_future_warning(project):
