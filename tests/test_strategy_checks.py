@@ -1,7 +1,7 @@
 """The strategy is checked before anything is recorded: with several objectives each strategy runs or is refused up
-front; a deprecated Optuna option is one warning line; a grid larger than the trial budget warns; `auto` says why
-it passed over a grid; a recorded spec whose sampler cannot be built is refused on resume before its record
-changes. (Bad option values, each refused with its field: the catalogue in tests/test_cli_input.py.)"""
+front; a grid larger than the trial budget warns; `auto` says why it passed over a grid; Optuna's own lines stay
+off stderr; a recorded spec whose sampler cannot be built is refused on resume before its record changes.
+(Bad option values, each refused with its field: the catalogue in tests/test_cli_input.py.)"""
 
 from __future__ import annotations
 
@@ -150,6 +150,15 @@ def test_a_deprecated_optuna_option_is_one_warning_line_not_a_raw_future_warning
     assert (code, err) == (0, [said])
     run = project.cli("run", str(project.write_spec(spec)), "--quiet")
     assert (run.returncode, run.stderr.splitlines()) == (0, [said])
+
+
+@pytest.mark.skipif(not torch_available(), reason="the gp strategy needs torch (pip install 'tunesmith[gp]')")
+def test_gp_under_quiet_prints_nothing_on_stderr(project):
+    """Optuna's GP logged `[W ...] The 'greenlet' package is unavailable, ...` (where greenlet is not installed)."""
+    spec = project.spec(name="gp", strategy={"name": "gp", "n_startup_trials": 1}, budget={"trials": 3},
+                        executor={"kind": "inline"})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert (run.returncode, run.stderr) == (0, "")
 
 
 def test_a_recorded_spec_whose_sampler_cannot_be_built_is_refused_on_resume_before_its_record_changes(project):

@@ -31,6 +31,10 @@ from tunesmith.strategy.options import SAMPLER_OPTIONS, check_option_values, rej
 from tunesmith.strategy.warm_start import PriorMode
 
 optuna.logging.set_verbosity(logging.WARNING)
+# GPSampler's module logs once, as it is imported, that without the greenlet package it optimises its acquisition
+# function sequentially (slower, not different): a raw "[W <time>] ..." line on the user's stderr, --quiet or not,
+# about nothing the spec can change. tunesmith says its own warnings; this one it leaves unsaid.
+logging.getLogger("optuna._gp.batched_lbfgsb").setLevel(logging.ERROR)
 
 _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
