@@ -121,7 +121,7 @@ from tunesmith.retune import warm_start_from  # noqa: E402
 from tunesmith.seeding import derive_seed  # noqa: E402
 from tunesmith.strategy import StrategyDecision, build_strategy  # noqa: E402
 from tunesmith.strategy.base import Strategy  # noqa: E402
-from tunesmith.strategy.optuna_adapter import OptunaStrategy, default_options  # noqa: E402
+from tunesmith.strategy.optuna_adapter import OptunaStrategy, sampler_options  # noqa: E402
 from tunesmith.strategy.unit_cube import UnitCube  # noqa: E402
 from tunesmith.strategy.warm_start import PriorMode, WarmStartedStrategy  # noqa: E402
 from tunesmith.testing.shifted_functions import drive  # noqa: E402
@@ -219,7 +219,7 @@ class FirstPopulationReplay(OptunaStrategy):
 def pair_sampler(strategy: str, label: str, seed: int) -> Any:
     if strategy == "nsga2-2" and label == "rebased":
         return FirstPopulationReplay("nsga2", BOWL_SPACE, [Direction.MINIMIZE] * 2, seed % 2**32,
-                                     default_options("nsga2", BOWL_SPACE, 1))
+                                     sampler_options("nsga2", {}, BOWL_SPACE, 1))
     return sampler(PAIRS[strategy], seed, 2)
 
 

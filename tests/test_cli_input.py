@@ -321,6 +321,56 @@ CATALOGUE: dict[str, Case] = {
         _spec(strategy={"name": "random", "n_startup_trials": 3}),
         _fixed("strategy.n_startup_trials: the random strategy takes no options; remove 'n_startup_trials'"),
     ),
+    # Option values Optuna refused only when the run built its sampler, the experiment recorded (failed, the name
+    # taken), or never (a negative count ran as 0, a negative step size as 1e-8): each is refused with its field
+    "qmc-type-misspelt": Case(
+        _spec(strategy={"name": "qmc", "qmc_type": "haltn"}),
+        _fixed("strategy.qmc_type: must be one of 'sobol' or 'halton'; got 'haltn' (did you mean 'halton'?)"),
+    ),
+    "nsga2-population-of-one": Case(
+        _spec(strategy={"name": "nsga2", "population_size": 1}),
+        _fixed("strategy.population_size: must be an int >= 2 (the trials of each NSGA-II generation, bred from "
+               "pairs of parents); got 1"),
+    ),
+    "nsga2-crossover-probability-above-one": Case(
+        _spec(strategy={"name": "nsga2", "crossover_prob": 7}),
+        _fixed("strategy.crossover_prob: must be a number in [0, 1] (the probability that a child is bred by "
+               "crossover); got 7"),
+    ),
+    "tpe-negative-startup-trials": Case(
+        _spec(strategy={"name": "tpe", "n_startup_trials": -3}),
+        _fixed("strategy.n_startup_trials: must be an int >= 0 (the trials drawn at random before TPE models the "
+               "rest); got -3"),
+    ),
+    "tpe-startup-trials-in-words": Case(
+        _spec(strategy={"name": "tpe", "n_startup_trials": "ten"}),
+        _fixed("strategy.n_startup_trials: must be an int >= 0 (the trials drawn at random before TPE models the "
+               "rest); got 'ten'"),
+    ),
+    "tpe-without-candidates": Case(
+        _spec(strategy={"name": "tpe", "n_ei_candidates": 0}),
+        _fixed("strategy.n_ei_candidates: must be an int >= 1 (the candidates TPE scores for each proposal); got 0"),
+    ),
+    "cmaes-negative-sigma0": Case(
+        _spec(strategy={"name": "cmaes", "sigma0": -5}),
+        _fixed("strategy.sigma0: must be a number > 0 (CMA-ES's initial step size, in the space scaled to [0, 1]); "
+               "got -5"),
+    ),
+    "cmaes-population-of-one": Case(  # an AssertionError's traceback from the cmaes library, mid-run
+        _spec(strategy={"name": "cmaes", "popsize": 1}),
+        _fixed("strategy.popsize: must be an int >= 4 (CMA-ES's population; below 4 the cmaes library's learning "
+               "rates divide by zero); got 1"),
+    ),
+    "cmaes-options-that-exclude-each-other": Case(  # Optuna's own refusal, at the option it names
+        _spec(strategy={"name": "cmaes", "lr_adapt": True, "with_margin": True}),
+        _fixed("strategy.lr_adapt: the cmaes strategy refuses it: It is prohibited to pass `use_separable_cma` or "
+               "`with_margin` argument when using `lr_adapt`."),
+    ),
+    "cmaes-with-two-objectives": Case(  # a ValueError's traceback at the first proposal, the experiment recorded
+        _spec(objective=[{"metric": "f1", "direction": "minimize"}, {"metric": "f2", "direction": "minimize"}],
+              trial={"function": "objectives:two_objectives"}, strategy="cmaes"),
+        _fixed("strategy.name: the cmaes strategy optimises one objective; use tpe or nsga2 for several"),
+    ),
     # A section written as a plain value: it said "input should be a valid dictionary or instance of Budget"
     "budget-as-a-number": Case(
         _spec(budget=50), _fixed("budget: must be a mapping, e.g. budget: {trials: 50}; got 50")
@@ -647,6 +697,7 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
         "when-unknown-parameter",
         "trial-function-missing",
         "unknown-strategy-option",
+        "qmc-type-misspelt",
     ):
         spec = CATALOGUE[name].write(project)
         _assert_input_error(project.cli("run", spec), CATALOGUE[name].message(project))

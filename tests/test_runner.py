@@ -250,10 +250,10 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
     drew from the sequence's first point again and proposed the first run's configurations under new numbers."""
     from tunesmith.records import Direction, TrialRecord
     from tunesmith.space import Float, SearchSpace
-    from tunesmith.strategy.optuna_adapter import OptunaStrategy, default_options
+    from tunesmith.strategy.optuna_adapter import OptunaStrategy, sampler_options
 
     space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
-    options = {**default_options("qmc", space, 1), "scramble": False}
+    options = sampler_options("qmc", {"scramble": False}, space, 1)
 
     def proposals(strategy, count, first):
         made = []

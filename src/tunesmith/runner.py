@@ -84,7 +84,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
                           len(spec.objective), spec.executor.workers,
                           early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
-    warnings: list[str] = []
+    warnings: list[str] = list(decision.warnings)  # (a recorded decision has none: its spec ran before)
     if spec.task is not None:
         from tunesmith.tasks import prepare as prepare_task
 

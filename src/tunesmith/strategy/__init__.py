@@ -12,31 +12,32 @@ from tunesmith.records import Direction
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.auto import choose
 from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
-from tunesmith.strategy.grid import GridStrategy
-from tunesmith.strategy.options import reject_unknown_options
+from tunesmith.strategy.grid import GridStrategy, grid_warnings
+from tunesmith.strategy.options import OptionRule, check_option_values, reject_unknown_options
 
 __all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
 
-_GRID_OPTIONS = ("points", "shuffle")
+_GRID_OPTIONS = {"points": OptionRule(int, "values per float parameter", low=1), "shuffle": OptionRule()}
 _BO_OPTIONS = ("overhead", "overhead_floor", "cost_aware", "cost_budget", "cooling_trials")
+# Strategies that model one objective: Optuna's CMA-ES raises at its first proposal on a study of several
+_ONE_OBJECTIVE = ("bo", "cmaes")
 
 
 def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
            workers: int, early_stopping: bool = False) -> StrategyDecision:
-    """Resolve ``auto`` and check the options of the named strategy, without building it."""
+    """Resolve ``auto`` and check the named strategy with its options against the spec, as the run will build it
+    (an Optuna sampler is built, then dropped), so that what the run would refuse is refused before anything is
+    recorded. The decision's warnings are the spec's (a deprecated option, a grid larger than the budget)."""
     if name == "auto":
         if options:
             raise SpecError(f"strategy.{next(iter(options))}",
                             "`auto` takes no options; name a strategy to set options")
         return choose(space, trials, objectives, workers, early_stopping)
     if name == "grid":
-        reject_unknown_options(name, options, _GRID_OPTIONS)
-        points = options.get("points", 5)
-        if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-            raise SpecError("strategy.points", f"must be an int >= 1 (values per float parameter); got {points!r}")
-        if not isinstance(options.get("shuffle", False), bool):
-            raise SpecError("strategy.shuffle", f"must be true or false; got {options['shuffle']!r}")
-        return StrategyDecision("grid", dict(options), "chosen in the spec")
+        reject_unknown_options(name, options, tuple(_GRID_OPTIONS))
+        check_option_values(options, _GRID_OPTIONS)
+        return StrategyDecision("grid", dict(options), "chosen in the spec",
+                                grid_warnings(space, options.get("points", 5), options.get("shuffle", False), trials))
     if name == "bo":
         reject_unknown_options(name, options, _BO_OPTIONS)
         overhead = options.get("overhead", 0.1)
@@ -47,15 +48,18 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         if isinstance(floor, bool) or not isinstance(floor, int | float) or not 0 <= floor <= 60:
             raise SpecError("strategy.overhead_floor", f"must be a number of seconds in [0, 60] (what a proposal may "
                                                        f"always cost; 0 = the overhead ratio alone); got {floor!r}")
-        if objectives > 1:
-            raise SpecError("strategy.name", "the bo strategy optimises one objective; use tpe or nsga2 for several")
+        _refuse_several_objectives(name, objectives)
         return StrategyDecision("bo", _cost_cooling_options(options, trials), "chosen in the spec")
     from tunesmith.strategy import optuna_adapter
 
-    optuna_adapter.check_options(name, options)
-    if name == "gp" and not optuna_adapter.torch_available():
-        raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
-    return StrategyDecision(name, dict(options), "chosen in the spec")
+    said = optuna_adapter.check_options(name, options, space, workers)  # (gp without torch: refused there)
+    _refuse_several_objectives(name, objectives)
+    return StrategyDecision(name, dict(options), "chosen in the spec", said)
+
+
+def _refuse_several_objectives(name: str, objectives: int) -> None:
+    if objectives > 1 and name in _ONE_OBJECTIVE:
+        raise SpecError("strategy.name", f"the {name} strategy optimises one objective; use tpe or nsga2 for several")
 
 
 def _cost_cooling_options(options: dict[str, Any], trials: int | None) -> dict[str, Any]:
@@ -107,7 +111,11 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
                                                                      DEFAULT_COOLING_TRIALS)))
     from tunesmith.strategy import optuna_adapter
 
-    options = {**optuna_adapter.default_options(decision.name, space, workers), **decision.options}
+    # A recorded spec (resume, join) was checked by the tunesmith of its day: what Optuna cannot build or run from
+    # it is refused here, before the run writes a status or an event, rather than at its first proposal
+    _refuse_several_objectives(decision.name, len(directions))
+    options = optuna_adapter.sampler_options(decision.name, decision.options, space, workers)
+    optuna_adapter.build_sampler(decision.name, decision.options, options, seed)
     return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options, constraints,
                                          objective_metrics, design_seed=design_seed if decision.name == "qmc" else None,
                                          trials_recorded=trials_recorded)

@@ -3,7 +3,9 @@
 The rules are deliberately few and each one states its reason; the search-quality benchmark in
 ``benchmarks/search_quality`` is what may change them (see benchmarks/RESULTS.md):
 
-1. a grid that fits in the trial budget: run all of it;
+1. a grid that fits in the trial budget: run all of it. A float without a step has no grid of its own (a grid would
+   cut it to 5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value
+   grid would have fitted;
 2. several objectives: NSGA-II on large budgets, multi-objective TPE on small ones;
 3. one objective and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and scipy, no torch),
    which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding gives an
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from tunesmith.space import Categorical, Float, SearchSpace
 from tunesmith.strategy.base import StrategyDecision
+from tunesmith.strategy.grid import grid_size
 
 GRID_FLOAT_POINTS = 5
 NSGA2_MIN_TRIALS = 200
@@ -32,12 +35,26 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
     ``early_stopping``: a scheduler stops trials early. TPE then learns from the stopped trials' intermediate
     values; the GP of ``bo`` sees only final values and would take every stopped trial for a failure.
     """
-    finite = all(not isinstance(d, Float) or d.step is not None for d in space.domains.values())
-    if finite and trials is not None:
-        size = space.grid_size(GRID_FLOAT_POINTS, limit=trials)
-        if size <= trials:
+    unstepped = [n for n, d in space.domains.items() if isinstance(d, Float) and d.step is None]
+    passed_over = ""
+    if trials is not None:
+        size = grid_size(space, GRID_FLOAT_POINTS, limit=trials)
+        if size <= trials and not unstepped:
             return StrategyDecision("grid", {},
                                     f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
+        if size <= trials:
+            one = len(unstepped) == 1
+            passed_over = (f"; not the grid: its {size} configurations fit the budget, but {' and '.join(unstepped)} "
+                           f"{'is a float' if one else 'are floats'} without a step, which a grid cuts to "
+                           f"{GRID_FLOAT_POINTS} values (give {'it' if one else 'them'} a step for auto to run the "
+                           f"whole grid)")
+    decision = _searched(space, trials, objectives, workers, early_stopping)
+    return StrategyDecision(decision.name, decision.options, decision.reason + passed_over)
+
+
+def _searched(space: SearchSpace, trials: int | None, objectives: int, workers: int,
+              early_stopping: bool) -> StrategyDecision:
+    """Rules 2 to 4: the strategy for a space not run as a whole grid."""
     if objectives > 1:
         if trials is not None and trials >= NSGA2_MIN_TRIALS:
             return StrategyDecision("nsga2", {},

@@ -24,11 +24,13 @@ class Proposal:
 
 @dataclass(frozen=True, slots=True)
 class StrategyDecision:
-    """What strategy runs and why (recorded with the experiment; `auto` explains its pick)."""
+    """What strategy runs and why (recorded with the experiment; `auto` explains its pick), and what the spec's
+    check of it warns (said with the spec's other warnings; not recorded)."""
 
     name: str
     options: dict[str, object]
     reason: str
+    warnings: tuple[str, ...] = ()
 
 
 class Strategy(Protocol):

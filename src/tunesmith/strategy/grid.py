@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
+from itertools import islice
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
-from tunesmith.space import SearchSpace
+from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
+
+COUNTED_UP_TO = 100_000  # a conditional grid's configurations are counted (enumerated) no further
 
 
 class GridStrategy:
@@ -62,3 +66,61 @@ class GridStrategy:
 
 def _key(params: dict[str, ParamValue] | object) -> str:
     return json.dumps(params, sort_keys=True, default=str)
+
+
+def values_in_grid(domain: Float | Int | Categorical, points: int) -> int:
+    """How many values ``domain`` takes in the grid (``domain.grid(points)``), counted without listing them."""
+    if isinstance(domain, Categorical):
+        return len(domain.choices)
+    if isinstance(domain, Int):
+        return len(range(domain.low, domain.high + 1, domain.step))
+    if domain.step is not None:
+        return int(round((domain.high - domain.low) / domain.step)) + 1
+    return points
+
+
+def grid_size(space: SearchSpace, points: int, limit: int) -> int:
+    """The grid's configurations: exact for an unconditional space (a product), else counted up to ``limit + 1``
+    (enough to say it does not fit). No parameter's values are listed where they alone pass ``limit``: an int of
+    0..10^9 would be a list of 10^9 ints."""
+    counts = [values_in_grid(d, points) for d in space.domains.values()]
+    if not space.is_conditional:
+        return math.prod(counts)
+    if max(counts, default=1) > limit:  # every parameter is active somewhere (the spec checks that its conditions
+        return limit + 1                # can hold), so the grid has at least that parameter's values
+    return space.grid_size(points, limit=limit)
+
+
+def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | None) -> tuple[str, ...]:
+    """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it."""
+    if shuffle or trials is None:
+        return ()
+    size = grid_size(space, points, limit=max(trials, COUNTED_UP_TO))
+    if size <= trials:
+        return ()
+    exact = not space.is_conditional or size <= COUNTED_UP_TO
+    fixed = _first_values_kept(space, points, trials)
+    return (f"strategy is grid with {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
+            f"than budget.trials ({trials}){_kept(fixed)}; set shuffle: true to spread them over the grid, raise "
+            f"budget.trials to {f'{size:,}' if exact else 'the grid size'}, or choose another strategy (auto picks one "
+            f"for the budget)",)
+
+
+def _first_values_kept(space: SearchSpace, points: int, trials: int) -> list[str]:
+    """The parameters that keep their first value over the grid's first ``trials`` configurations (the last one
+    declared changes fastest)."""
+    counts = [values_in_grid(space.domains[n], points) for n in space.order]
+    if not space.is_conditional:  # a parameter changes once the ones after it have gone through their product
+        return [n for i, n in enumerate(space.order) if math.prod(counts[i + 1:]) >= trials]
+    if max(counts, default=1) > COUNTED_UP_TO or trials > COUNTED_UP_TO:
+        return []
+    first = list(islice(space.iter_grid(points), trials))
+    return [n for n in space.order if all(n in c and c[n] == first[0].get(n) for c in first)]
+
+
+def _kept(names: list[str]) -> str:
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return (f": in the grid's order those trials leave {listed} at "
+            f"{'its first value' if len(names) == 1 else 'their first values'}")

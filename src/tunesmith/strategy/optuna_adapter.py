@@ -12,8 +12,9 @@ import importlib.util
 import inspect
 import logging
 import math
+import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -26,10 +27,14 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.report_order import ReportOrder
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
-from tunesmith.strategy.options import reject_unknown_options
+from tunesmith.strategy.options import SAMPLER_OPTIONS, check_option_values, reject_unknown_options
 from tunesmith.strategy.warm_start import PriorMode
 
 optuna.logging.set_verbosity(logging.WARNING)
+# GPSampler's module logs once, as it is imported, that without the greenlet package it optimises its acquisition
+# function sequentially (slower, not different): a raw "[W <time>] ..." line on the user's stderr, --quiet or not,
+# about nothing the spec can change. tunesmith says its own warnings; this one it leaves unsaid.
+logging.getLogger("optuna._gp.batched_lbfgsb").setLevel(logging.ERROR)
 
 _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
@@ -57,22 +62,68 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def default_options(name: str, space: SearchSpace, workers: int) -> dict[str, Any]:
-    """tunesmith's defaults for each sampler, before the user's options are applied."""
-    if name == "tpe":
-        return {"multivariate": True, "group": space.is_conditional, "constant_liar": True}
-    if name == "qmc":
-        return {"qmc_type": "sobol", "scramble": True, "warn_independent_sampling": False,
-                "warn_asynchronous_seeding": False}
-    if name in ("cmaes", "gp"):
-        return {"warn_independent_sampling": False}
-    return {}
+def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace, workers: int) -> dict[str, Any]:
+    """The sampler's keyword arguments: tunesmith's defaults for it, then the spec's options over them."""
+    if name == "tpe":  # grouped TPE is multivariate: a spec's multivariate: false turns the grouping off with it
+        grouped = space.is_conditional and options.get("multivariate", True) is not False
+        defaults: dict[str, Any] = {"multivariate": True, "group": grouped, "constant_liar": True}
+    elif name == "qmc":
+        defaults = {"qmc_type": "sobol", "scramble": True, "warn_independent_sampling": False,
+                    "warn_asynchronous_seeding": False}
+    elif name in ("cmaes", "gp"):
+        defaults = {"warn_independent_sampling": False}
+    else:
+        defaults = {}
+    return {**defaults, **options}
 
 
-def check_options(name: str, options: dict[str, Any]) -> None:
-    """Raise SpecError for options the sampler does not take."""
+def check_options(name: str, options: dict[str, Any], space: SearchSpace, workers: int) -> tuple[str, ...]:
+    """Refuse, as SpecError naming the option, what the run's sampler would refuse or trip over: an option the
+    sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``), and whatever Optuna raises
+    building the sampler from them (built here as the run builds it). Returns what Optuna warned building it (a
+    deprecated option), as warnings of the spec."""
     accepted = sorted(set(inspect.signature(_SAMPLERS[name].__init__).parameters) - {"self"} - _RESERVED)
     reject_unknown_options(name, options, accepted)
+    check_option_values(options, SAMPLER_OPTIONS.get(name, {}))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        build_sampler(name, options, sampler_options(name, options, space, workers), seed=0, deprecations=True)
+    return tuple(f"{_field(str(w.message), options)}: Optuna says: {w.message}" for w in said
+                 if issubclass(w.category, FutureWarning))
+
+
+def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any], seed: int,
+                  design_seed: int | None = None, deprecations: bool = False,
+                  source_trials: list[optuna.trial.FrozenTrial] | None = None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler for ``options`` (``sampler_options``), as a run and the spec's check build it: what it
+    raises is a SpecError naming the option of ``given`` (the spec's own) that Optuna's message names.
+    ``source_trials``: a warm start's (cmaes, see ``OptunaStrategy.transfer_prior``). Optuna's warnings of
+    experimental features are left unsaid, and its deprecation warnings unless ``deprecations``
+    (``check_options`` says them once, as the spec's warnings, not as Python's raw lines)."""
+    if name == "gp" and not torch_available():
+        raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
+    sampler_class: Callable[..., optuna.samplers.BaseSampler] = _SAMPLERS[name]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not deprecations:
+                warnings.simplefilter("ignore", FutureWarning)
+            if name == "qmc":  # every sampler here takes seed=; qmc's independent sampler keeps the run's seed
+                return sampler_class(seed=seed if design_seed is None else design_seed, **options,
+                                     independent_sampler=optuna.samplers.RandomSampler(seed=seed))
+            extra = {} if source_trials is None else {"source_trials": source_trials}
+            return sampler_class(seed=seed, **options, **extra)
+    except Exception as e:  # built from the spec's options alone: whatever it raises is about them
+        field = _field(str(e), given)
+        if field == "strategy":
+            raise SpecError(field, f"invalid options for the {name} strategy: {e}") from None
+        raise SpecError(field, f"the {name} strategy refuses it: {e}") from None
+
+
+def _field(message: str, given: Mapping[str, Any]) -> str:
+    """``strategy.<option>`` for the first of the spec's options that ``message`` names, else ``strategy``."""
+    key = next((k for k in given if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", message)), None)
+    return "strategy" if key is None else f"strategy.{key}"
 
 
 def _fast_forward_qmc(study: optuna.Study, drawn: int) -> bool:
@@ -196,22 +247,8 @@ class OptunaStrategy:
     @property
     def study(self) -> optuna.Study:
         if self._study is None:
-            if self.name == "gp" and not torch_available():
-                raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    sampler_class: Any = _SAMPLERS[self.name]  # every sampler here takes seed=
-                    if self.name == "qmc":
-                        design = self.seed if self.design_seed is None else self.design_seed
-                        sampler = sampler_class(seed=design, **self.options,
-                                                independent_sampler=optuna.samplers.RandomSampler(seed=self.seed))
-                    elif self._source_trials is not None:
-                        sampler = sampler_class(seed=self.seed, **self.options, source_trials=self._source_trials)
-                    else:
-                        sampler = sampler_class(seed=self.seed, **self.options)
-            except (TypeError, ValueError) as e:
-                raise SpecError("strategy", f"invalid options for the {self.name} strategy: {e}") from None
+            sampler = build_sampler(self.name, self.options, self.options, self.seed, self.design_seed,
+                                    source_trials=self._source_trials)
             self._study = optuna.create_study(
                 sampler=sampler, directions=[d.value for d in self.directions],
                 storage=optuna.storages.InMemoryStorage(),

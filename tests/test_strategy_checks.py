@@ -1,0 +1,192 @@
+"""The strategy is checked before anything is recorded: with several objectives each strategy runs or is refused up
+front; a grid larger than the trial budget warns; `auto` says why it passed over a grid; Optuna's own lines stay
+off stderr; a recorded spec whose sampler cannot be built is refused on resume before its record changes.
+(Bad option values, each refused with its field: the catalogue in tests/test_cli_input.py.)"""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+import time
+
+import pytest
+
+import tunesmith
+from tunesmith.errors import SpecError
+from tunesmith.records import RunStatus, TrialState
+from tunesmith.storage.sql import SQLStore
+from tunesmith.strategy.optuna_adapter import _RESERVED, _SAMPLERS, torch_available
+
+TWO_OBJECTIVES = [{"metric": "f1", "direction": "minimize"}, {"metric": "f2", "direction": "minimize"}]
+# options that get each sampler past its start-up within 5 trials, so the multi-objective model itself proposes
+PAST_START_UP = {"tpe": {"n_startup_trials": 2}, "gp": {"n_startup_trials": 2}, "nsga2": {"population_size": 2},
+                 "cmaes": {"n_startup_trials": 1}}
+
+
+def _recorded(project) -> list[str]:
+    if not project.db.exists():
+        return []
+    with sqlite3.connect(project.db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return [r[0] for r in conn.execute("SELECT name FROM experiments")] if "experiments" in tables else []
+
+
+@pytest.mark.parametrize("name", ["random", "grid", "qmc", "tpe", "gp", "nsga2", "auto", "cmaes", "bo"])
+def test_each_strategy_with_two_objectives_runs_or_is_refused_before_anything_is_recorded(project, name):
+    if name == "gp" and not torch_available():
+        pytest.skip("the gp strategy needs torch (pip install 'tunesmith[gp]')")
+    strategy = {"name": name, **PAST_START_UP[name]} if name in PAST_START_UP else name
+    spec = project.spec(name=f"mo-{name}", objective=TWO_OBJECTIVES, trial={"function": "objectives:two_objectives"},
+                        strategy=strategy, budget={"trials": 5}, executor={"kind": "inline"})
+    if name in ("cmaes", "bo"):  # each optimises one objective
+        with pytest.raises(SpecError) as refused:
+            tunesmith.run(spec, storage=project.storage)
+        assert str(refused.value) == (f"strategy.name: the {name} strategy optimises one objective; use tpe or nsga2 "
+                                      "for several")
+        assert _recorded(project) == []
+        return
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 5  # (the grid: its 5 points)
+    assert result.pareto
+
+
+def test_every_option_passed_to_an_optuna_sampler_has_a_rule():
+    """An option Optuna adds (a new release's signature) is checked before it reaches a run: a rule is written for
+    it here first, or it is reserved."""
+    from tunesmith.strategy.options import SAMPLER_OPTIONS
+
+    for name, sampler in _SAMPLERS.items():
+        taken = set(inspect.signature(sampler.__init__).parameters) - {"self"} - _RESERVED
+        assert taken == set(SAMPLER_OPTIONS.get(name, {})), name
+
+
+def test_tpe_with_multivariate_false_runs_a_conditional_space(project):
+    """tunesmith groups TPE on a conditional space, which Optuna allows only multivariate: a spec's multivariate:
+    false failed the run at its first proposal (``group`` option can only be enabled when ``multivariate`` is ...)."""
+    space = {"kind": {"type": "categorical", "choices": ["a", "b"]},
+             "a_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "a"}},
+             "b_val": {"type": "float", "low": 0.0, "high": 1.0, "when": {"kind": "b"}}}
+    spec = project.spec(name="tpe-univariate", space=space, strategy={"name": "tpe", "multivariate": False},
+                        trial={"function": "objectives:conditional"}, budget={"trials": 4},
+                        executor={"kind": "inline"})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 4
+
+
+def _validate(project, *specs: dict) -> tuple[int, list[str], list[str]]:
+    paths = [str(project.write_spec(s)) for s in specs]
+    proc = project.cli("validate", *paths)
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, proc.stdout.splitlines(), proc.stderr.splitlines()
+
+
+def _unwrapped(lines: list[str]) -> str:
+    """Lines a terminal's width wrapped, as one line."""
+    return " ".join(" ".join(lines).split())
+
+
+GRID_SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "kind": {"type": "categorical", "choices": ["a", "b"]},
+              "n": {"type": "int", "low": 1, "high": 20}}   # 5 x 2 x 20 = 200 configurations
+
+
+def test_a_grid_larger_than_the_trial_budget_warns_at_validate_and_run(project):
+    corner = project.spec(name="corner", space=GRID_SPACE, strategy="grid", budget={"trials": 12},
+                          executor={"kind": "inline"})
+    warning = ("warning: strategy is grid with 200 configurations, more than budget.trials (12): in the grid's order "
+               "those trials leave x and kind at their first values; set shuffle: true to spread them over the grid, "
+               "raise budget.trials to 200, or choose another strategy (auto picks one for the budget)")
+    code, out, err = _validate(project, corner)
+    assert (code, _unwrapped(err)) == (0, warning)  # (one line, wrapped at the terminal's width)
+    assert out[0].startswith("valid: corner:")
+    # shuffled, or a budget that covers the grid: nothing to say
+    shuffled = {**corner, "name": "shuffled", "strategy": {"name": "grid", "shuffle": True}}
+    covered = {**corner, "name": "covered", "budget": {"trials": 200}}
+    code, out, err = _validate(project, shuffled, covered)
+    assert (code, err, len(out)) == (0, [], 2)
+    run = project.cli("run", str(project.write_spec(corner)), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert _unwrapped(run.stderr.splitlines()) == warning
+    assert {t["params"]["x"] for t in project.trials("corner")} == {0.0}  # the corner the warning names
+
+
+def test_auto_says_why_it_passed_over_a_grid_that_fits_the_budget(project):
+    small = project.spec(name="small", space={"x": {"type": "float", "low": 0.0, "high": 1.0},
+                                              "kind": {"type": "categorical", "choices": ["a", "b"]}},
+                         strategy="auto", budget={"trials": 20})
+    code, out, err = _validate(project, small)
+    assert (code, err) == (0, [])
+    assert ("not the grid: its 10 configurations fit the budget, but x is a float without a step, which a grid "
+            "cuts to 5 values (give it a step for auto to run the whole grid)") in _unwrapped(out)
+    stepped = {**small, "name": "stepped", "space": {**small["space"],
+                                                     "x": {"type": "float", "low": 0.0, "high": 1.0, "step": 0.25}}}
+    code, out, err = _validate(project, stepped)
+    assert "strategy grid (the whole grid (10 configurations) fits in the budget of 20 trials)" in _unwrapped(out)
+
+
+def test_auto_does_not_build_an_integer_domain_to_count_its_grid():
+    """To say whether the grid fits, auto built the grid of every parameter: for an int of 0..10^9, a list of 10^9
+    ints (tens of GB) before saying no. Here 0..10^6, whose list took 36 MB."""
+    import tracemalloc
+
+    from tunesmith.space import Int, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"n": Int(0, 10**6)})
+    tracemalloc.start()
+    try:
+        assert decide("auto", {}, space, 50, 1, 1).name == "bo"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_a_deprecated_optuna_option_is_one_warning_line_not_a_raw_future_warning(project):
+    spec = project.spec(name="sigma", strategy={"name": "cmaes", "sigma0": 0.2}, budget={"trials": 3},
+                        executor={"kind": "inline"})
+    said = ("warning: strategy.sigma0: Optuna says: `sigma0` has been deprecated in v4.9.0. This feature will be "
+            "removed in v6.0.0. See https://github.com/optuna/optuna/releases/tag/v4.9.0.")
+    code, _, err = _validate(project, spec)
+    assert (code, err) == (0, [said])
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert (run.returncode, run.stderr.splitlines()) == (0, [said])
+
+
+@pytest.mark.skipif(not torch_available(), reason="the gp strategy needs torch (pip install 'tunesmith[gp]')")
+def test_gp_under_quiet_prints_nothing_on_stderr(project):
+    """Optuna's GP logged `[W ...] The 'greenlet' package is unavailable, ...` (where greenlet is not installed)."""
+    spec = project.spec(name="gp", strategy={"name": "gp", "n_startup_trials": 1}, budget={"trials": 3},
+                        executor={"kind": "inline"})
+    run = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert (run.returncode, run.stderr) == (0, "")
+
+
+def test_a_recorded_spec_whose_sampler_cannot_be_built_is_refused_on_resume_before_its_record_changes(project):
+    """A record an older tunesmith made (its check came after the record): resuming it failed the run again at the
+    first proposal. Now the strategy is built before the run writes anything, and the error names the option."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    plan = prepare(load_spec(project.write_spec(project.spec(name="q1", strategy={"name": "qmc", "qmc_type": "halton"},
+                                                             budget={"trials": 3}, executor={"kind": "inline"}))))
+    recorded = plan.spec.to_json()
+    recorded["strategy"]["options"]["qmc_type"] = "haltn"
+    store = SQLStore(project.storage)
+    try:
+        exp = store.create_experiment("q1", recorded, "qmc", "chosen in the spec", time.time())
+        store.set_status(exp.id, RunStatus.FAILED, time.time())
+        before = (store.experiment("q1").status, [e.kind for e in store.events(exp.id)])
+    finally:
+        store.close()
+    proc = project.cli("resume", "q1")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: strategy.qmc_type: the qmc strategy refuses it: The `qmc_type='haltn'` is invalid. Choose either "
+        "`halton` or `sobol`."]
+    store = SQLStore(project.storage)
+    try:
+        assert (store.experiment("q1").status, [e.kind for e in store.events(exp.id)]) == before
+        assert store.trials(exp.id) == []
+    finally:
+        store.close()
