@@ -375,3 +375,27 @@ def test_a_run_killed_mid_trial_resumes_without_redrawing_the_lost_trials_design
             "a lost trial re-ran as it was"
     configurations = [json.dumps(t["params"], sort_keys=True) for t in trials]
     assert len(set(configurations)) == 8, f"a resumed trial redrew an earlier one's design point: {configurations}"
+
+
+def test_the_python_api_says_the_plan_s_warnings_as_tunesmith_run_does(project, capsys):
+    """`tunesmith run` prints what its checks warn of before the run starts (a grid larger than the budget); the
+    Python API dropped them: run() prepared the plan inside run_experiment and never said its warnings. Now a
+    listener that shows warnings gets them, and stderr does when none does."""
+    from tunesmith.events import RunListener
+
+    class Warned(RunListener):
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        def warning(self, message: str) -> None:
+            self.said.append(message)
+
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0, "step": 0.01}}
+    spec = project.spec(name="grid-warned", space=space, strategy="grid", budget={"trials": 2},
+                        trial={"function": "objectives:noop"}, executor={"kind": "inline"})
+    tunesmith.run(spec, storage=project.storage)
+    assert "grid with 101 configurations, more than budget.trials (2)" in capsys.readouterr().err
+    listener = Warned()
+    tunesmith.run({**spec, "name": "grid-heard"}, storage=project.storage, listener=listener)
+    assert any("grid with 101 configurations" in w for w in listener.said)
+    assert "grid with 101" not in capsys.readouterr().err

@@ -99,14 +99,19 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         SpecError: invalid spec; nothing is recorded.
         ExperimentExists: the name is taken in this store (use :func:`resume`).
     """
-    from tunesmith.runner import run_experiment
+    from tunesmith.events import Listeners
+    from tunesmith.runner import prepare, run_experiment
     from tunesmith.spec.diff import exists_saying_what_differs
 
     refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
+    plan = prepare(s)
+    watching = Listeners(*(x for x in (_listener(progress, listener),) if x is not None))
+    for w in plan.warnings:  # what `tunesmith run` prints before it starts (a listener's, else stderr's)
+        watching.warning(w)
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
-        r = run_experiment(s, store, _listener(progress, listener))
+        r = run_experiment(plan, store, watching)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
         if e.name is None:
