@@ -1507,3 +1507,16 @@ def test_a_mistyped_command_is_pointed_only_at_a_command_it_means(project, words
     said = " ".join(proc.stderr.split())
     assert proc.returncode == 2 and "Traceback" not in said, said
     assert all(t in said for t in told) and not any(t in said for t in not_told), said
+
+
+def test_validate_of_an_inline_executor_names_no_worker_count(project):
+    """`executor: {kind: inline, workers: 2}` warned that workers is ignored, then the valid line said `executor
+    inline x2`: the summary contradicted the warning above it."""
+    project.write("mymodule.py", MYMODULE)
+    spec = project.write("inline.yaml", CONTRACT_YAML.replace(
+        "executor: {kind: process, workers: 2, trial_timeout: 60s, memory_limit: 2GiB, retries: 1}",
+        "executor: {kind: inline, workers: 2}"))
+    proc = project.cli("validate", str(spec))
+    assert proc.returncode == 0, proc.stderr
+    assert "workers" in proc.stderr
+    assert proc.stdout.rstrip().endswith("executor inline"), proc.stdout

@@ -283,6 +283,11 @@ def test_a_waiting_run_says_so_once_and_starts_when_the_lease_lapses(project, mo
     (("set", "user:alice", "0"), "quota limit: must be a whole number from 1"),
     (("set", "tag:team", "3"), "got 'tag:team'"),
     (("remove", "experiment:3"), "executor.max_concurrent"),
+    # Click's own usage text and "Invalid value for 'limit'" (or "No such option: -1") were all these got
+    (("set", "user:alice", "abc"), "quota limit: must be a whole number from 1 to 1000000 (the most trials running "
+                                   "at once); got 'abc'"),
+    (("set", "user:alice", "1.5"), "quota limit: must be a whole number from 1"),
+    (("set", "user:alice", "-1"), "No such option: -1: a negative number is read as an option"),
 ])
 def test_bad_quota_input_exits_2_with_one_clear_message(project, args, message):
     proc = project.cli("quota", *args)

@@ -391,7 +391,8 @@ def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyp
     out.print(f"[green]valid[/]: {where}{s.name}: {len(plan.space.names)} parameters"
               f"{' (conditional)' if plan.space.is_conditional else ''}, "
               f"{len(s.objective)} objective(s), strategy {plan.decision.name} ({plan.decision.reason}), "
-              f"executor {s.executor.kind} x{s.executor.workers}", soft_wrap=one_line)
+              f"executor {s.executor.kind}{'' if s.executor.kind == 'inline' else f' x{s.executor.workers}'}",
+              soft_wrap=one_line)  # (inline runs one trial at a time, whatever workers says: it warns so above)
 
 
 @app.command("ls")
@@ -821,7 +822,8 @@ QuotaKeyArgument = Annotated[str, typer.Argument(help="user:NAME (e.g. user:alic
 
 @quota_app.command("set")
 def quota_set(key: QuotaKeyArgument,
-              limit: Annotated[int, typer.Argument(help="the most trials running at once under KEY (>= 1)")],
+              limit: Annotated[str, typer.Argument(help="the most trials running at once under KEY (>= 1)",
+                                                   show_default=False)],
               storage: StorageOption = None) -> None:
     """Limit KEY to LIMIT trials running at once, across every run on the store (replaces its limit)."""
     from tunesmith.quotas import parse_quota_key, parse_quota_limit
@@ -1392,6 +1394,11 @@ def _hint_option(error: Any) -> None:
 
     command = error.ctx.command if error.ctx is not None else None
     if command is None:
+        return
+    if re.fullmatch(r"-\d+(\.\d*)?", error.option_name):  # `quota set KEY -1`: a value, read as an option
+        error.message = (f"{error.message}: a negative number is read as an option; no argument of "
+                         f"`{error.ctx.command_path}` takes one (see --help)")
+        error.possibilities = None
         return
     options = [p for p in command.get_params(error.ctx) if p.param_type_name == "option" and not p.hidden]
     hint = closest(error.option_name, [name for p in options for name in (*p.opts, *p.secondary_opts)])

@@ -42,12 +42,18 @@ def parse_quota_key(text: str) -> str:
     raise QuotaError(f"quota key: must be {_KEY_FORMS}; got {text!r}")
 
 
-def parse_quota_limit(value: int) -> int:
-    """The most trials that may run at once under a key: a whole number from 1.
+def parse_quota_limit(value: int | str) -> int:
+    """The most trials that may run at once under a key: a whole number from 1 (as the command line gives it).
 
     Raises:
-        QuotaError: below 1 or absurdly large; to lift a limit, `quota remove` it.
+        QuotaError: not a whole number, below 1 or absurdly large; to lift a limit, `quota remove` it.
     """
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise QuotaError(f"quota limit: must be a whole number from 1 to {MAX_LIMIT} (the most trials running "
+                             f"at once); got {value!r}") from None
     if not 1 <= value <= MAX_LIMIT:
         raise QuotaError(f"quota limit: must be a whole number from 1 to {MAX_LIMIT} (to lift a limit, "
                          f"use `tunesmith quota remove KEY`); got {value}")
