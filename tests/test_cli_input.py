@@ -1453,6 +1453,12 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
     rows = list(csv.DictReader(io.StringIO(project.cli("trials", "flags", "--csv", check=True).stdout)))
     assert sorted((r["param.flag"], r["param.mode"], r["param.extra"]) for r in rows) == [
         ("false", "a", "1"), ("false", "null", ""), ("true", "a", "1"), ("true", "null", "")], rows
+    # README: "--csv gives the same as a table" as --json: the log path, seed and failure kind were only there
+    listed = {t["number"]: t for t in json.loads(project.cli("trials", "flags", "--json", check=True).stdout)}
+    for r in rows:
+        t = listed[int(r["number"])]
+        assert (r["log_path"], r["seed"], r["failure_kind"]) == (t["log_path"], str(t["seed"]), ""), r
+        assert r["log_path"].endswith("trial.log")
 
 
 def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):

@@ -328,7 +328,8 @@ def lineage_from_events(events: Sequence[Event]) -> dict[int, dict[str, Any]]:
 
 
 def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str:
-    """One row per trial: number, state, one column per objective, per parameter, per metric; then the rest."""
+    """One row per trial: number, state, one column per objective, per parameter, per metric; then the rest, as
+    ``trials --json`` has them (new columns go last: a reader by position keeps its columns)."""
     objectives = objectives_of(experiment)
     rows = trials_json(experiment, trials)
     params = list(dict.fromkeys(k for r in rows for k in r["params"]))
@@ -336,13 +337,15 @@ def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> s
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["number", "state", *[o.metric for o in objectives], *[f"param.{p}" for p in params],
-                *[f"metric.{m}" for m in metrics], "attempts", "duration_s", "error", "intermediate"])
+                *[f"metric.{m}" for m in metrics], "attempts", "duration_s", "error", "intermediate",
+                "failure_kind", "seed", "log_path"])
     for r in rows:
         values = r["values"] or {}
         w.writerow([r["number"], r["state"], *[values.get(o.metric, "") for o in objectives],
                     *[_cell(r["params"].get(p, "")) for p in params], *[r["metrics"].get(m, "") for m in metrics],
                     r["attempts"], r["duration_s"] if r["duration_s"] is not None else "", r["error"] or "",
-                    json.dumps(r["intermediate"]) if r["intermediate"] else ""])
+                    json.dumps(r["intermediate"]) if r["intermediate"] else "", r["failure_kind"] or "",
+                    "" if r["seed"] is None else r["seed"], r["log_path"] or ""])
     return out.getvalue()
 
 
