@@ -480,16 +480,16 @@ CATALOGUE: dict[str, Case] = {
     ),
     "parameter-name-empty": Case(
         _spec(space={**X, "": {"type": "int", "low": 1, "high": 2}}),
-        _fixed("space: a parameter's name is empty (''): name it, such as lr (a command's {args} passes each "
-               "parameter as --name value)"),
+        _fixed("space: a parameter's name is empty (''): name it, such as lr"),
     ),
     "parameter-name-with-a-space": Case(
-        _spec(space={**X, "x y": {"type": "int", "low": 1, "high": 2}}),
+        _spec(space={**X, "x y": {"type": "int", "low": 1, "high": 2}}, trial={"command": "python train.py {args}"}),
         _fixed("space.x y: a parameter's name must not hold whitespace ({args} would pass it as --x y, several "
                "words); write 'x_y'"),
     ),
     "parameter-name-starting-with-a-dash": Case(
-        _spec(space={**X, "--evil": {"type": "int", "low": 1, "high": 2}}),
+        _spec(space={**X, "--evil": {"type": "int", "low": 1, "high": 2}},
+              trial={"command": "python train.py {args}"}),
         _fixed("space.--evil: a parameter's name must not start with '-' ({args} would pass it as ----evil); write "
                "'evil'"),
     ),

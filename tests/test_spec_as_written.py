@@ -75,6 +75,16 @@ def test_a_built_in_placeholders_name_is_refused_for_a_command_and_kept_for_a_fu
     check_new_spec(spec_from_dict(_spec(space=space)))
 
 
+@pytest.mark.parametrize("name", ["learning rate", "-x"])
+def test_a_name_args_cannot_pass_is_refused_for_a_command_and_kept_for_a_function(name: str) -> None:
+    """Whitespace and a leading '-' break a command's {args} (--learning rate: two words) but nothing of a function
+    trial's, which reads config["learning rate"]: they were refused for every trial, a function's valid spec too."""
+    space = {name: {"type": "int", "low": 1, "high": 3}}
+    e = _refusal(_spec(space=space, trial={"command": "python train.py {args}"}))
+    assert e.path == f"space.{name}" and "{args} would pass it as" in e.message, e.message
+    check_new_spec(spec_from_dict(_spec(space=space)))
+
+
 def test_a_recorded_experiment_whose_names_are_refused_now_still_resumes(project: Any) -> None:
     """A command experiment recorded with a parameter named `seed`, one named 'x y' and a `when` on an empty list,
     before those were refused: resume reads the stored spec and runs it as it ran ({seed}: the parameter)."""

@@ -48,20 +48,22 @@ class SearchSpace:
         order = _topological(domains, path)
         return cls(domains=dict(domains), order=order)
 
-    def check_names(self, path: str = "space") -> None:
-        """Refuse a parameter name that a command's ``{args}`` cannot pass as one option (``--name value``) and the
-        results cannot name a column by: an empty one (``--`` alone, a column ``param.``), one holding whitespace
-        (``--x y``: two words) or starting with '-' (``----evil``). Any other text is a name: ``step__param``,
-        ``model.lr``, ``学习率``, TunedSearchCV's ``__grid`` and ``C@grid1``. Checked on a spec given anew, not on a
-        stored one: a recorded experiment stays readable and resumable.
+    def check_names(self, path: str = "space", command: bool = False) -> None:
+        """Refuse a parameter name that the results cannot name a column by (an empty one: a column ``param.``)
+        and, for a ``command`` trial, one its ``{args}`` cannot pass as one option (``--name value``): holding
+        whitespace (``--x y``: two words) or starting with '-' (``----evil``). A function or task trial gets its
+        parameters as a mapping, where ``config["learning rate"]`` is a name. Any other text is a name:
+        ``step__param``, ``model.lr``, ``学习率``, TunedSearchCV's ``__grid`` and ``C@grid1``. Checked on a spec
+        given anew, not on a stored one: a recorded experiment stays readable and resumable.
 
         Raises:
             SpaceError: at ``space.<name>`` (``space`` for an empty name), naming the fix.
         """
         for name in self.domains:
             if not name:
-                raise SpaceError(path, "a parameter's name is empty (''): name it, such as lr (a command's {args} "
-                                       "passes each parameter as --name value)")
+                raise SpaceError(path, "a parameter's name is empty (''): name it, such as lr")
+            if not command:
+                continue
             if any(c.isspace() for c in name):
                 fixed = "_".join(name.split())
                 raise SpaceError(f"{path}.{name}", f"a parameter's name must not hold whitespace ({{args}} would "

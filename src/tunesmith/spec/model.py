@@ -593,7 +593,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
-    spec.search_space.check_names()
+    spec.search_space.check_names(command=spec.trial is not None and spec.trial.command is not None)
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
