@@ -714,3 +714,28 @@ def test_an_empty_grid_in_a_list_is_the_estimators_defaults_as_one_candidate_as_
     drawn = TunedSearchCV(LogisticRegression(max_iter=1000, C=0.1), param_grid=[{}, {"C": loguniform(1e-2, 1e2)}],
                           n_iter=6, strategy="random", random_state=0, cv=3).fit(X, y)
     assert all(p == {} or set(p) == {"C"} for p in drawn.cv_results_["params"])
+
+
+def test_a_grid_search_cut_short_warns_once_in_its_own_terms_and_run_warnings_are_python_warnings(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """n_iter below the grid's size: TunedSearchCV warns naming n_iter; the run's plan warning said it again on
+    stderr naming `shuffle: true` and `budget.trials`, fields the estimator does not have. Now the estimator's
+    warning alone, and what a run warns of reaches the caller as a Python warning (filterable), not a stderr line."""
+    import warnings as python_warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from tunesmith.sklearn import TunedSearchCV
+
+    X, y = load_iris(return_X_y=True)
+    search = TunedSearchCV(LogisticRegression(max_iter=200), param_grid={"C": [0.1, 1.0, 10.0], "tol": [1e-4, 1e-3]},
+                           n_iter=2, strategy="grid", cv=2)
+    with python_warnings.catch_warnings(record=True) as caught:
+        python_warnings.simplefilter("always")
+        search.fit(X, y)
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert [s for s in said if "grid" in s] == [
+        "n_iter=2 evaluates 2 of the grid's 6 points; leave n_iter out (or give n_iter=6) to search the whole grid, "
+        "as GridSearchCV does"], said
+    assert "budget.trials" not in capsys.readouterr().err

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
+from tunesmith.events import RunListener
 from tunesmith.records import ParamValue, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
@@ -652,13 +653,14 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         import tunesmith
         from tunesmith.errors import ExperimentExists
 
+        said = _WarningsAsPython()
         if self.name is None:
             name = f"tunedsearchcv-{uuid.uuid4().hex[:12]}"
-            return tunesmith.run({**spec, "name": name}, storage=storage), name
+            return tunesmith.run({**spec, "name": name}, storage=storage, listener=said), name
         for n in range(1, 10_000):
             name = self.name if n == 1 else f"{self.name}-{n}"
             try:
-                return tunesmith.run({**spec, "name": name}, storage=storage), name
+                return tunesmith.run({**spec, "name": name}, storage=storage, listener=said), name
             except ExperimentExists as e:
                 if e.name != name:
                     raise
@@ -755,3 +757,15 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         except Exception as e:
             raise AttributeError(f"{type(self).__name__} object has no attribute 'n_features_in_'") from e
         return int(self.best_estimator_.n_features_in_)
+
+
+class _WarningsAsPython(RunListener):
+    """A search's warnings as scikit-learn's are said: Python warnings (a caller filters or records them), not
+    lines on stderr. A grid larger than the budget is left out: :meth:`TunedSearchCV._budget` says it in the
+    estimator's terms (n_iter, the grid's points), where the run's warning names spec fields it does not have."""
+
+    def warning(self, message: str) -> None:
+        from tunesmith.strategy.grid import GRID_WARNING_START  # (the run has loaded it: the strategy layer)
+
+        if not message.startswith(GRID_WARNING_START):
+            warnings.warn(message, UserWarning, stacklevel=2)

@@ -91,6 +91,9 @@ def grid_size(space: SearchSpace, points: int, limit: int) -> int:
     return space.grid_size(points, limit=limit)
 
 
+GRID_WARNING_START = "strategy is grid with"  # how grid_warnings' warning begins (TunedSearchCV says its own)
+
+
 def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | None) -> tuple[str, ...]:
     """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it."""
     if shuffle or trials is None:
@@ -100,7 +103,7 @@ def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | 
         return ()
     exact = not space.is_conditional or size <= COUNTED_UP_TO
     fixed = _first_values_kept(space, points, trials)
-    return (f"strategy is grid with {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
+    return (f"{GRID_WARNING_START} {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
             f"than budget.trials ({trials}){_kept(fixed)}; set shuffle: true to spread them over the grid, raise "
             f"budget.trials to {f'{size:,}' if exact else 'the grid size'}, or choose another strategy (auto picks one "
             f"for the budget)",)
