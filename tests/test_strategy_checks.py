@@ -190,3 +190,54 @@ def test_a_recorded_spec_whose_sampler_cannot_be_built_is_refused_on_resume_befo
         assert store.trials(exp.id) == []
     finally:
         store.close()
+
+
+def _options_refused(name: str, options: dict) -> str | None:
+    from tunesmith.space import Float, Int, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "n": Int(0, 5)})
+    try:
+        decide(name, options, space, 20, 1, 1)
+    except SpecError as e:
+        return str(e)
+    return None
+
+
+def test_null_is_taken_for_every_option_whose_optuna_default_is_none():
+    """Optuna builds and runs each of these with None, its own default (tpe's consider_prior, prior_weight,
+    consider_magic_clip, consider_endpoints, warn_independent_sampling; cmaes's sigma0, popsize, restart_strategy;
+    nsga2's mutation_prob): the rules refused an explicit null."""
+    from tunesmith.strategy.options import SAMPLER_OPTIONS
+
+    nullable = [(name, key) for name, sampler in _SAMPLERS.items()
+                for key, p in inspect.signature(sampler.__init__).parameters.items()
+                if p.default is None and key not in _RESERVED]
+    assert ("tpe", "prior_weight") in nullable and ("nsga2", "mutation_prob") in nullable
+    for name, key in nullable:
+        assert SAMPLER_OPTIONS[name][key].nullable, (name, key)
+        assert _options_refused(name, {key: None}) is None, (name, key)
+    # what has another default is no null's
+    assert _options_refused("tpe", {"n_ei_candidates": None}) == (
+        "strategy.n_ei_candidates: must be an int >= 1 (the candidates TPE scores for each proposal); got None")
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes", "gp"])
+def test_a_start_up_count_written_as_a_whole_float_is_that_count(name):
+    """Optuna compares the trials done with n_startup_trials (len(trials) < n): 5.0 is 5. A count it uses as one
+    (n_ei_candidates, popsize, population_size) fails mid-run as a float, and stays refused."""
+    if name == "gp" and not torch_available():
+        pytest.skip("the gp strategy needs torch (pip install 'tunesmith[gp]')")
+    assert _options_refused(name, {"n_startup_trials": 5.0}) is None
+    what = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "the Gaussian process"}[name]
+    assert _options_refused(name, {"n_startup_trials": 5.5}) == (
+        f"strategy.n_startup_trials: must be an int >= 0 (the trials drawn at random before {what} models the rest); "
+        "got 5.5")
+    assert _options_refused(name, {"n_startup_trials": -1.0}) is not None
+
+
+def test_integral_floats_stay_refused_where_optuna_fails_on_them():
+    assert _options_refused("tpe", {"n_ei_candidates": 24.0}) is not None
+    assert _options_refused("cmaes", {"popsize": 6.0}) is not None
+    assert _options_refused("nsga2", {"population_size": 4.0}) is not None
+
