@@ -241,3 +241,43 @@ def test_integral_floats_stay_refused_where_optuna_fails_on_them():
     assert _options_refused("cmaes", {"popsize": 6.0}) is not None
     assert _options_refused("nsga2", {"population_size": 4.0}) is not None
 
+
+def _record_with_options(project, name: str, strategy: dict, **changed) -> None:
+    """Experiment ``name`` recorded with ``strategy``, whose options are then ``changed`` in the record (a record
+    made before today's checks)."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    plan = prepare(load_spec(project.write_spec(project.spec(name=name, strategy=strategy, budget={"trials": 3},
+                                                             executor={"kind": "inline"}))))
+    recorded = plan.spec.to_json()
+    recorded["strategy"]["options"].update(changed)
+    store = SQLStore(project.storage)
+    try:
+        store.create_experiment(name, recorded, strategy["name"], "chosen in the spec", time.time())
+    finally:
+        store.close()
+
+
+def test_a_retune_takes_the_options_its_parent_recorded_before_the_ranges_and_what_optuna_refuses_still_fails(
+        project):
+    """A re-tune (cycle, drift) inherits its parent's options: the ranges a spec given anew is checked against
+    (popsize >= 4, added since) do not refuse a recorded popsize: 3, as they do not on resume; what Optuna refuses
+    building the sampler still does, before anything is recorded."""
+    from tunesmith.retune import checked_retune_plan
+
+    _record_with_options(project, "pop3", {"name": "cmaes", "popsize": 4}, popsize=3)
+    _record_with_options(project, "haltn", {"name": "qmc", "qmc_type": "halton"}, qmc_type="haltn")
+    store = SQLStore(project.storage)
+    try:
+        plan = checked_retune_plan(store, "pop3", None, warm=False)
+        assert plan.prepared is not None and plan.prepared.decision.options == {"popsize": 3}
+        with pytest.raises(SpecError) as refused:
+            checked_retune_plan(store, "haltn", None, warm=False)
+        assert str(refused.value) == ("strategy.qmc_type: the qmc strategy refuses it: The `qmc_type='haltn'` is "
+                                      "invalid. Choose either `halton` or `sobol`.")
+        assert sorted(store.experiment_names()) == ["haltn", "pop3"]
+    finally:
+        store.close()
+    # a spec given anew is still held to the range
+    assert _options_refused("cmaes", {"popsize": 3}) is not None

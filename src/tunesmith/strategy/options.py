@@ -8,7 +8,9 @@ after the experiment is recorded, or treats as another (a negative count as 0, a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +94,31 @@ def check_option_values(options: dict[str, Any], rules: dict[str, OptionRule]) -
     for key, value in options.items():
         if key in rules:
             rules[key].check(key, value)
+
+
+# True while the options checked are inherited from a recorded experiment (see inherited_options)
+_INHERITED: ContextVar[bool] = ContextVar("INHERITED_OPTIONS", default=False)
+
+
+@contextmanager
+def inherited_options() -> Iterator[None]:
+    """Within it, the sampler options checked are a recorded experiment's, which a re-tune inherits from its parent:
+    the ranges of :data:`SAMPLER_OPTIONS` are not applied to them, as they are not on resume (a spec given anew is
+    held to them; one recorded before them, ``popsize: 3``, stays re-tunable), and what Optuna refuses building the
+    sampler still fails. A context, as :data:`tunesmith.spec.task_config.RECORDED_SPEC` is: the options reach the
+    check through ``runner.prepare`` and ``strategy.decide``, whose other callers give specs anew."""
+    token = _INHERITED.set(True)
+    try:
+        yield
+    finally:
+        _INHERITED.reset(token)
+
+
+def check_sampler_option_values(name: str, options: dict[str, Any]) -> None:
+    """The values of an Optuna sampler's options against :data:`SAMPLER_OPTIONS` (:func:`check_option_values`),
+    unless they are inherited from a recorded experiment (:func:`inherited_options`)."""
+    if not _INHERITED.get():
+        check_option_values(options, SAMPLER_OPTIONS.get(name, {}))
 
 
 _STARTUP = "the trials drawn at random before {} models the rest"

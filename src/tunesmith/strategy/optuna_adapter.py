@@ -27,7 +27,7 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.report_order import ReportOrder
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
-from tunesmith.strategy.options import SAMPLER_OPTIONS, check_option_values, reject_unknown_options
+from tunesmith.strategy.options import check_sampler_option_values, reject_unknown_options
 from tunesmith.strategy.warm_start import PriorMode
 
 optuna.logging.set_verbosity(logging.WARNING)
@@ -79,12 +79,13 @@ def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace, w
 
 def check_options(name: str, options: dict[str, Any], space: SearchSpace, workers: int) -> tuple[str, ...]:
     """Refuse, as SpecError naming the option, what the run's sampler would refuse or trip over: an option the
-    sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``), and whatever Optuna raises
+    sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``; not for options a re-tune
+    inherits from its recorded parent: ``options.inherited_options``), and whatever Optuna raises
     building the sampler from them (built here as the run builds it). Returns what Optuna warned building it (a
     deprecated option), as warnings of the spec."""
     accepted = sorted(set(inspect.signature(_SAMPLERS[name].__init__).parameters) - {"self"} - _RESERVED)
     reject_unknown_options(name, options, accepted)
-    check_option_values(options, SAMPLER_OPTIONS.get(name, {}))
+    check_sampler_option_values(name, options)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         build_sampler(name, options, sampler_options(name, options, space, workers), seed=0, deprecations=True)
