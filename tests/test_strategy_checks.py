@@ -281,3 +281,48 @@ def test_a_retune_takes_the_options_its_parent_recorded_before_the_ranges_and_wh
         store.close()
     # a spec given anew is still held to the range
     assert _options_refused("cmaes", {"popsize": 3}) is not None
+
+
+def _walked(monkeypatch) -> list[int]:
+    """How many configurations of a grid are walked (SearchSpace.iter_grid), counted into the list returned."""
+    from tunesmith.space import SearchSpace
+
+    walked = [0]
+    iter_grid = SearchSpace.iter_grid
+
+    def counted(self, float_points):  # type: ignore[no-untyped-def]
+        for config in iter_grid(self, float_points):
+            walked[0] += 1
+            yield config
+
+    monkeypatch.setattr(SearchSpace, "iter_grid", counted)
+    return walked
+
+
+def test_auto_walks_no_conditional_grid_of_unstepped_floats_to_word_why_it_passed_it_over(monkeypatch):
+    """With a float without a step auto runs no grid: the grid is counted only to say that it would have fitted. For
+    a conditional space of 9 such floats and 10^6 trials that walked 10^6 configurations (1.9 s of validate, 0.6 s
+    before the wording). The product of every parameter's values bounds the grid: past the budget, nothing is
+    walked; within it, at most COUNTED_UP_TO configurations are."""
+    from tunesmith.space import Categorical, Float, SearchSpace
+    from tunesmith.strategy import decide
+    from tunesmith.strategy.grid import COUNTED_UP_TO
+
+    walked = _walked(monkeypatch)
+    floats = {f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(9)}
+    space = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), **floats})  # 5^9 + 1 points, 2 x 5^9 bound
+    decision = decide("auto", {}, space, 10**6, 1, 1)
+    assert decision.name == "bo" and "not the grid" not in decision.reason and walked == [0]
+    # a bound within a large budget: counted no further than COUNTED_UP_TO, the bound said
+    decision = decide("auto", {}, space, 10**7, 1, 1)
+    assert decision.name == "bo" and 0 < walked[0] <= COUNTED_UP_TO + 1, walked
+    assert "; not the grid: its configurations (at most 3906250) fit the budget, but x0 and" in decision.reason, \
+        decision.reason
+    # a grid counted in full
+    smaller = SearchSpace.from_domains({"kind": Categorical(["a", "b"]),
+                                        **{f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(3)}})
+    assert "; not the grid: its 126 configurations fit the budget, but x0" in decide(
+        "auto", {}, smaller, 10**6, 1, 1).reason
+    small = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), "x": Float(0.0, 1.0, when={"kind": "a"})})
+    assert "; not the grid: its 6 configurations fit the budget, but x is a float" in decide(
+        "auto", {}, small, 20, 1, 1).reason
