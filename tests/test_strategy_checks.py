@@ -326,3 +326,25 @@ def test_auto_walks_no_conditional_grid_of_unstepped_floats_to_word_why_it_passe
     small = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), "x": Float(0.0, 1.0, when={"kind": "a"})})
     assert "; not the grid: its 6 configurations fit the budget, but x is a float" in decide(
         "auto", {}, small, 20, 1, 1).reason
+
+
+def test_a_deprecation_warning_names_the_option_given_where_optuna_names_another():
+    """Optuna warns of inc_popsize under restart_strategy's name (one warning for the pair, deprecated in 4.4): the
+    spec's warning named strategy (no option) for inc_popsize alone, and not inc_popsize beside restart_strategy."""
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+    said = ("Optuna says: `restart_strategy` has been deprecated in v4.4.0. This feature will be removed in v6.0.0. "
+            "See https://github.com/optuna/optuna/releases/tag/v4.4.0. From v4.4.0 onward, `restart_strategy` "
+            "automatically falls back to `None`. `restart_strategy` will be supported in OptunaHub.")
+
+    def warned(options: dict) -> tuple[str, ...]:
+        return decide("cmaes", options, space, 20, 1, 1).warnings
+
+    assert warned({"inc_popsize": 2}) == (
+        f"strategy.inc_popsize: deprecated with restart_strategy; {said}",)
+    assert warned({"inc_popsize": 2, "restart_strategy": "ipop"}) == (
+        f"strategy.restart_strategy: inc_popsize deprecated with it; {said}",)
+    assert warned({"restart_strategy": "ipop"}) == (f"strategy.restart_strategy: {said}",)
+    assert warned({"inc_popsize": -1}) == ()  # Optuna's default: nothing to say

@@ -89,8 +89,7 @@ def check_options(name: str, options: dict[str, Any], space: SearchSpace, worker
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         build_sampler(name, options, sampler_options(name, options, space, workers), seed=0, deprecations=True)
-    return tuple(f"{_field(str(w.message), options)}: Optuna says: {w.message}" for w in said
-                 if issubclass(w.category, FutureWarning))
+    return tuple(_deprecation(str(w.message), options) for w in said if issubclass(w.category, FutureWarning))
 
 
 def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any], seed: int,
@@ -123,8 +122,28 @@ def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any
 
 def _field(message: str, given: Mapping[str, Any]) -> str:
     """``strategy.<option>`` for the first of the spec's options that ``message`` names, else ``strategy``."""
-    key = next((k for k in given if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", message)), None)
+    key = next((k for k in given if _names(message, k)), None)
     return "strategy" if key is None else f"strategy.{key}"
+
+
+def _names(message: str, option: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(option)}(?![A-Za-z0-9_])", message) is not None
+
+
+# Options Optuna deprecates under another's name: CmaEsSampler warns of inc_popsize as of `restart_strategy`
+_DEPRECATED_WITH = {"inc_popsize": "restart_strategy"}
+
+
+def _deprecation(message: str, given: Mapping[str, Any]) -> str:
+    """A deprecation Optuna warned of building the sampler, as a warning of the spec at the option given that it
+    names (``strategy.sigma0: Optuna says: ...``), or that it deprecates under another's name, which is then said."""
+    named = [k for k in given if _names(message, k)]
+    under = [k for k in given if k not in named and k in _DEPRECATED_WITH and _names(message, _DEPRECATED_WITH[k])]
+    if named and under:
+        return f"strategy.{named[0]}: {' and '.join(under)} deprecated with it; Optuna says: {message}"
+    if under:
+        return f"strategy.{under[0]}: deprecated with {_DEPRECATED_WITH[under[0]]}; Optuna says: {message}"
+    return f"{_field(message, given)}: Optuna says: {message}"
 
 
 def _fast_forward_qmc(study: optuna.Study, drawn: int) -> bool:
