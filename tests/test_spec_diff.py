@@ -219,3 +219,34 @@ def test_the_readmes_example_is_what_diff_prints(tmp_path, monkeypatch):
     code, out, err = cli_in_process("diff", "quickstart", "v2.yaml", "--storage", f"sqlite:///{tmp_path}/tunesmith.db")
     assert code == 1, err
     assert out.splitlines() == block.splitlines()[1:]
+
+
+def test_an_experiment_recorded_before_the_new_spec_checks_diffs_against_its_own_spec_file(project):
+    """`diff` compares what specs declare: a file is read as `cycle` reads one of a recorded experiment (the schema,
+    not the checks a spec given anew passes), so the spec of an experiment recorded before those checks, as
+    `tunesmith spec` prints it or as its user wrote it (unquoted yes/no choices), diffs against it."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage.sql import SQLStore
+
+    legacy = _spec(project, name="legacy", trial={"command": "python train.py {args}"}, space={
+        "n": {"type": "float", "low": 0.0, "high": 4.0},
+        "seed": {"type": "int", "low": 1, "high": 3},  # a command's parameter named as the {seed} placeholder
+        "c": {"type": "categorical", "choices": ["a", "b"], "when": {"n": 2.0}},  # a `when` on a float
+        "d": {"type": "categorical", "choices": [True, False], "when": {"seed": []}},  # a `when` that never holds
+    })
+    store = SQLStore(project.storage, create=True)
+    store.create_experiment("legacy", spec_from_dict(legacy).to_json(), "random", "", 0.0)
+    store.close()
+    code, out, err = cli_in_process("spec", "legacy", "--storage", project.storage)
+    assert code == 0, err
+    (project.root / "legacy.yaml").write_text(out)
+    assert _diff(project, "legacy", "legacy.yaml") == (0, ["no differences"], "")
+    written = out.replace("choices: [true, false]", "choices: [yes, no]")  # YAML 1.1's booleans, as first written
+    assert written != out
+    (project.root / "written.yaml").write_text(written)
+    assert _diff(project, "legacy", "written.yaml") == (0, ["no differences"], "")
+    assert _diff(project, "written.yaml", "legacy.yaml")[:2] == (0, ["no differences"])
+    # a schema error is still one: exit 2, naming the field
+    (project.root / "broken.yaml").write_text(out.replace("high: 4.0", "high: -1.0"))
+    code, lines, err = _diff(project, "legacy", "broken.yaml")
+    assert (code, lines) == (2, []) and err.startswith("error: broken.yaml: space.n: low must be < high"), err

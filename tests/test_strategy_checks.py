@@ -190,3 +190,161 @@ def test_a_recorded_spec_whose_sampler_cannot_be_built_is_refused_on_resume_befo
         assert store.trials(exp.id) == []
     finally:
         store.close()
+
+
+def _options_refused(name: str, options: dict) -> str | None:
+    from tunesmith.space import Float, Int, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "n": Int(0, 5)})
+    try:
+        decide(name, options, space, 20, 1, 1)
+    except SpecError as e:
+        return str(e)
+    return None
+
+
+def test_null_is_taken_for_every_option_whose_optuna_default_is_none():
+    """Optuna builds and runs each of these with None, its own default (tpe's consider_prior, prior_weight,
+    consider_magic_clip, consider_endpoints, warn_independent_sampling; cmaes's sigma0, popsize, restart_strategy;
+    nsga2's mutation_prob): the rules refused an explicit null."""
+    from tunesmith.strategy.options import SAMPLER_OPTIONS
+
+    nullable = [(name, key) for name, sampler in _SAMPLERS.items()
+                for key, p in inspect.signature(sampler.__init__).parameters.items()
+                if p.default is None and key not in _RESERVED]
+    assert ("tpe", "prior_weight") in nullable and ("nsga2", "mutation_prob") in nullable
+    for name, key in nullable:
+        assert SAMPLER_OPTIONS[name][key].nullable, (name, key)
+        assert _options_refused(name, {key: None}) is None, (name, key)
+    # what has another default is no null's
+    assert _options_refused("tpe", {"n_ei_candidates": None}) == (
+        "strategy.n_ei_candidates: must be an int >= 1 (the candidates TPE scores for each proposal); got None")
+
+
+@pytest.mark.parametrize("name", ["tpe", "cmaes", "gp"])
+def test_a_start_up_count_written_as_a_whole_float_is_that_count(name):
+    """Optuna compares the trials done with n_startup_trials (len(trials) < n): 5.0 is 5. A count it uses as one
+    (n_ei_candidates, popsize, population_size) fails mid-run as a float, and stays refused."""
+    if name == "gp" and not torch_available():
+        pytest.skip("the gp strategy needs torch (pip install 'tunesmith[gp]')")
+    assert _options_refused(name, {"n_startup_trials": 5.0}) is None
+    what = {"tpe": "TPE", "cmaes": "CMA-ES", "gp": "the Gaussian process"}[name]
+    assert _options_refused(name, {"n_startup_trials": 5.5}) == (
+        f"strategy.n_startup_trials: must be an int >= 0 (the trials drawn at random before {what} models the rest); "
+        "got 5.5")
+    assert _options_refused(name, {"n_startup_trials": -1.0}) is not None
+
+
+def test_integral_floats_stay_refused_where_optuna_fails_on_them():
+    assert _options_refused("tpe", {"n_ei_candidates": 24.0}) is not None
+    assert _options_refused("cmaes", {"popsize": 6.0}) is not None
+    assert _options_refused("nsga2", {"population_size": 4.0}) is not None
+
+
+def _record_with_options(project, name: str, strategy: dict, **changed) -> None:
+    """Experiment ``name`` recorded with ``strategy``, whose options are then ``changed`` in the record (a record
+    made before today's checks)."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec.loader import load_spec
+
+    plan = prepare(load_spec(project.write_spec(project.spec(name=name, strategy=strategy, budget={"trials": 3},
+                                                             executor={"kind": "inline"}))))
+    recorded = plan.spec.to_json()
+    recorded["strategy"]["options"].update(changed)
+    store = SQLStore(project.storage)
+    try:
+        store.create_experiment(name, recorded, strategy["name"], "chosen in the spec", time.time())
+    finally:
+        store.close()
+
+
+def test_a_retune_takes_the_options_its_parent_recorded_before_the_ranges_and_what_optuna_refuses_still_fails(
+        project):
+    """A re-tune (cycle, drift) inherits its parent's options: the ranges a spec given anew is checked against
+    (popsize >= 4, added since) do not refuse a recorded popsize: 3, as they do not on resume; what Optuna refuses
+    building the sampler still does, before anything is recorded."""
+    from tunesmith.retune import checked_retune_plan
+
+    _record_with_options(project, "pop3", {"name": "cmaes", "popsize": 4}, popsize=3)
+    _record_with_options(project, "haltn", {"name": "qmc", "qmc_type": "halton"}, qmc_type="haltn")
+    store = SQLStore(project.storage)
+    try:
+        plan = checked_retune_plan(store, "pop3", None, warm=False)
+        assert plan.prepared is not None and plan.prepared.decision.options == {"popsize": 3}
+        with pytest.raises(SpecError) as refused:
+            checked_retune_plan(store, "haltn", None, warm=False)
+        assert str(refused.value) == ("strategy.qmc_type: the qmc strategy refuses it: The `qmc_type='haltn'` is "
+                                      "invalid. Choose either `halton` or `sobol`.")
+        assert sorted(store.experiment_names()) == ["haltn", "pop3"]
+    finally:
+        store.close()
+    # a spec given anew is still held to the range
+    assert _options_refused("cmaes", {"popsize": 3}) is not None
+
+
+def _walked(monkeypatch) -> list[int]:
+    """How many configurations of a grid are walked (SearchSpace.iter_grid), counted into the list returned."""
+    from tunesmith.space import SearchSpace
+
+    walked = [0]
+    iter_grid = SearchSpace.iter_grid
+
+    def counted(self, float_points):  # type: ignore[no-untyped-def]
+        for config in iter_grid(self, float_points):
+            walked[0] += 1
+            yield config
+
+    monkeypatch.setattr(SearchSpace, "iter_grid", counted)
+    return walked
+
+
+def test_auto_walks_no_conditional_grid_of_unstepped_floats_to_word_why_it_passed_it_over(monkeypatch):
+    """With a float without a step auto runs no grid: the grid is counted only to say that it would have fitted. For
+    a conditional space of 9 such floats and 10^6 trials that walked 10^6 configurations (1.9 s of validate, 0.6 s
+    before the wording). The product of every parameter's values bounds the grid: past the budget, nothing is
+    walked; within it, at most COUNTED_UP_TO configurations are."""
+    from tunesmith.space import Categorical, Float, SearchSpace
+    from tunesmith.strategy import decide
+    from tunesmith.strategy.grid import COUNTED_UP_TO
+
+    walked = _walked(monkeypatch)
+    floats = {f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(9)}
+    space = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), **floats})  # 5^9 + 1 points, 2 x 5^9 bound
+    decision = decide("auto", {}, space, 10**6, 1, 1)
+    assert decision.name == "bo" and "not the grid" not in decision.reason and walked == [0]
+    # a bound within a large budget: counted no further than COUNTED_UP_TO, the bound said
+    decision = decide("auto", {}, space, 10**7, 1, 1)
+    assert decision.name == "bo" and 0 < walked[0] <= COUNTED_UP_TO + 1, walked
+    assert "; not the grid: its configurations (at most 3906250) fit the budget, but x0 and" in decision.reason, \
+        decision.reason
+    # a grid counted in full
+    smaller = SearchSpace.from_domains({"kind": Categorical(["a", "b"]),
+                                        **{f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(3)}})
+    assert "; not the grid: its 126 configurations fit the budget, but x0" in decide(
+        "auto", {}, smaller, 10**6, 1, 1).reason
+    small = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), "x": Float(0.0, 1.0, when={"kind": "a"})})
+    assert "; not the grid: its 6 configurations fit the budget, but x is a float" in decide(
+        "auto", {}, small, 20, 1, 1).reason
+
+
+def test_a_deprecation_warning_names_the_option_given_where_optuna_names_another():
+    """Optuna warns of inc_popsize under restart_strategy's name (one warning for the pair, deprecated in 4.4): the
+    spec's warning named strategy (no option) for inc_popsize alone, and not inc_popsize beside restart_strategy."""
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy import decide
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0)})
+    said = ("Optuna says: `restart_strategy` has been deprecated in v4.4.0. This feature will be removed in v6.0.0. "
+            "See https://github.com/optuna/optuna/releases/tag/v4.4.0. From v4.4.0 onward, `restart_strategy` "
+            "automatically falls back to `None`. `restart_strategy` will be supported in OptunaHub.")
+
+    def warned(options: dict) -> tuple[str, ...]:
+        return decide("cmaes", options, space, 20, 1, 1).warnings
+
+    assert warned({"inc_popsize": 2}) == (
+        f"strategy.inc_popsize: deprecated with restart_strategy; {said}",)
+    assert warned({"inc_popsize": 2, "restart_strategy": "ipop"}) == (
+        f"strategy.restart_strategy: inc_popsize deprecated with it; {said}",)
+    assert warned({"restart_strategy": "ipop"}) == (f"strategy.restart_strategy: {said}",)
+    assert warned({"inc_popsize": -1}) == ()  # Optuna's default: nothing to say

@@ -30,6 +30,7 @@ from tunesmith.space import SearchSpace
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
+from tunesmith.strategy.options import inherited_options
 from tunesmith.strategy.unit_cube import UnitCube
 from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, config_key
 
@@ -345,7 +346,8 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
 
     plan = plan_retune(store, name, data, **options)
     try:
-        return replace(plan, prepared=prepare(plan.spec))
+        with inherited_options():  # the parent's strategy options, checked as a resume checks them
+            return replace(plan, prepared=prepare(plan.spec))
     except SpecError as e:  # the parent's holdout and folds ran on its rows: what fails now is the new rows
         if plan.spec.task is None or data is None or not e.path.startswith(("task.holdout", "task.cv")):
             raise

@@ -87,30 +87,44 @@ def _proved_within(old: SearchSpace, new: SearchSpace) -> bool:
     for name in new.order:
         domain = new.domains[name]
         if name not in old.domains:
-            if not any(parent in never_active or not _values_allowed(old.domains[parent], allowed)
+            if not any(parent in never_active or not _activating(old, new, parent, allowed)
                        for parent, allowed in (domain.when or {}).items()):
                 return False
             never_active.add(name)
             continue
         before = old.domains[name]
-        if not _domain_within(before, domain) or not _same_condition(before.when or {}, domain.when or {}, old):
+        if not _domain_within(before, domain) or not _same_condition(before.when or {}, domain.when or {}, old, new):
             return False
     return True
 
 
-def _same_condition(old_when: Mapping[str, object], new_when: Mapping[str, object], old: SearchSpace) -> bool:
+def _same_condition(old_when: Mapping[str, object], new_when: Mapping[str, object], old: SearchSpace,
+                    new: SearchSpace) -> bool:
     """Whether two conditions hold for the same values of their parents, among the values ``old`` gives them."""
     if set(old_when) != set(new_when):
         return False
-    return all(_values_allowed(old.domains[parent], old_when[parent]) == _values_allowed(old.domains[parent], allowed)
+    return all(_activating(old, old, parent, old_when[parent]) == _activating(old, new, parent, allowed)
                for parent, allowed in new_when.items())
 
 
-def _values_allowed(domain: AnyDomain, allowed: object) -> set[str]:
-    """The values of ``allowed`` (one, or a list) that ``domain`` holds, as keys that tell 1, 1.0 and true apart (a
-    condition compares values and their types: :meth:`SearchSpace.is_active`)."""
+def _activating(old: SearchSpace, new: SearchSpace, parent: str, allowed: object) -> set[str]:
+    """The values ``old`` gives ``parent`` on which ``new``'s condition ``allowed`` (one value, or a list) on it
+    holds, as keys that tell 1, 1.0 and true apart (a condition compares values and their types:
+    :meth:`SearchSpace.is_active`). The condition sees the value as ``new`` takes it: a float parameter's int is
+    made a float before its children are checked (:meth:`SearchSpace.validate_params`), so ``when: {n: 2}`` never
+    holds on a float ``n``, and ``when: {n: 2.0}`` holds on an old int 2."""
+    before, after = old.domains[parent], new.domains[parent]
     values = allowed if isinstance(allowed, list) else [allowed]
-    return {_key(v) for v in values if _holds(domain, v)}
+    wanted = {_key(v) for v in values}
+    candidates = [*values, *(int(v) for v in values if isinstance(v, float) and v.is_integer())]
+    return {_key(v) for v in candidates if _holds(before, v) and _key(_as_taken(after, v)) in wanted}
+
+
+def _as_taken(domain: AnyDomain, value: ParamValue) -> ParamValue:
+    """``value`` as :meth:`SearchSpace.validate_params` passes it on for a parameter of ``domain``."""
+    if isinstance(domain, Float) and type(value) is int:
+        return float(value)
+    return value
 
 
 def _domain_within(old: AnyDomain, new: AnyDomain) -> bool:

@@ -26,7 +26,7 @@ import yaml
 
 from tunesmith.errors import ExperimentExists, SpecError, TunesmithError, UserInputError
 from tunesmith.space.containment import Containment, SpaceContainment, compare_spaces
-from tunesmith.spec.loader import load_spec, spec_from_dict
+from tunesmith.spec.loader import read_spec_file, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.writer import domain_as_written
 
@@ -154,14 +154,16 @@ ExperimentNotFound (and the store's own errors) as the store does."""
 
 
 def compare_named(old: str, new: str, recorded_spec: RecordedSpec) -> SpecComparison:
-    """`tunesmith diff OLD NEW`: each side a spec file (:func:`names_a_file`), loaded and checked as `run` and
-    `validate` load it (its trial code is not imported, nor its data read: a diff compares what specs declare), or
-    an experiment whose stored spec ``recorded_spec`` reads (only then: two files open no store). The store is the
-    one a spec file among the sides names (``storage:``), as for `run`, unless the caller's says otherwise.
+    """`tunesmith diff OLD NEW`: each side a spec file (:func:`names_a_file`), or an experiment whose stored spec
+    ``recorded_spec`` reads (only then: two files open no store). A file is validated as `cycle` reads the file of a
+    recorded experiment (:func:`read_spec_file`): its schema, not the checks a spec given anew passes, which the spec
+    of an experiment recorded before them fails (`tunesmith spec NAME`'s own output too); its trial code is not
+    imported, nor its data read: a diff compares what specs declare. The store is the one a spec file among the
+    sides names (``storage:``), as for `run`, unless the caller's says otherwise.
 
     Raises:
-        UserInputError: naming the side: its file's first problem (`validate`'s message), or no such experiment
-            (with a did-you-mean among the store's).
+        UserInputError: naming the side: its file's first schema problem (`validate`'s message), or no such
+            experiment (with a did-you-mean among the store's).
     """
     files = {side: _read_file(side) for side in (old, new) if names_a_file(side)}
     spec_storage = next((s.storage for s in files.values() if s.storage is not None), None)
@@ -177,7 +179,7 @@ def compare_named(old: str, new: str, recorded_spec: RecordedSpec) -> SpecCompar
 
 def _read_file(path: str) -> ExperimentSpec:
     try:
-        return load_spec(path)
+        return read_spec_file(path)
     except SpecError as e:
         raise UserInputError(f"{path}: {e}") from None
 

@@ -27,7 +27,7 @@ from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialS
 from tunesmith.report_order import ReportOrder
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
-from tunesmith.strategy.options import SAMPLER_OPTIONS, check_option_values, reject_unknown_options
+from tunesmith.strategy.options import check_sampler_option_values, reject_unknown_options
 from tunesmith.strategy.warm_start import PriorMode
 
 optuna.logging.set_verbosity(logging.WARNING)
@@ -79,17 +79,17 @@ def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace, w
 
 def check_options(name: str, options: dict[str, Any], space: SearchSpace, workers: int) -> tuple[str, ...]:
     """Refuse, as SpecError naming the option, what the run's sampler would refuse or trip over: an option the
-    sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``), and whatever Optuna raises
+    sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``; not for options a re-tune
+    inherits from its recorded parent: ``options.inherited_options``), and whatever Optuna raises
     building the sampler from them (built here as the run builds it). Returns what Optuna warned building it (a
     deprecated option), as warnings of the spec."""
     accepted = sorted(set(inspect.signature(_SAMPLERS[name].__init__).parameters) - {"self"} - _RESERVED)
     reject_unknown_options(name, options, accepted)
-    check_option_values(options, SAMPLER_OPTIONS.get(name, {}))
+    check_sampler_option_values(name, options)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         build_sampler(name, options, sampler_options(name, options, space, workers), seed=0, deprecations=True)
-    return tuple(f"{_field(str(w.message), options)}: Optuna says: {w.message}" for w in said
-                 if issubclass(w.category, FutureWarning))
+    return tuple(_deprecation(str(w.message), options) for w in said if issubclass(w.category, FutureWarning))
 
 
 def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any], seed: int,
@@ -122,8 +122,28 @@ def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any
 
 def _field(message: str, given: Mapping[str, Any]) -> str:
     """``strategy.<option>`` for the first of the spec's options that ``message`` names, else ``strategy``."""
-    key = next((k for k in given if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", message)), None)
+    key = next((k for k in given if _names(message, k)), None)
     return "strategy" if key is None else f"strategy.{key}"
+
+
+def _names(message: str, option: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(option)}(?![A-Za-z0-9_])", message) is not None
+
+
+# Options Optuna deprecates under another's name: CmaEsSampler warns of inc_popsize as of `restart_strategy`
+_DEPRECATED_WITH = {"inc_popsize": "restart_strategy"}
+
+
+def _deprecation(message: str, given: Mapping[str, Any]) -> str:
+    """A deprecation Optuna warned of building the sampler, as a warning of the spec at the option given that it
+    names (``strategy.sigma0: Optuna says: ...``), or that it deprecates under another's name, which is then said."""
+    named = [k for k in given if _names(message, k)]
+    under = [k for k in given if k not in named and k in _DEPRECATED_WITH and _names(message, _DEPRECATED_WITH[k])]
+    if named and under:
+        return f"strategy.{named[0]}: {' and '.join(under)} deprecated with it; Optuna says: {message}"
+    if under:
+        return f"strategy.{under[0]}: deprecated with {_DEPRECATED_WITH[under[0]]}; Optuna says: {message}"
+    return f"{_field(message, given)}: Optuna says: {message}"
 
 
 def _fast_forward_qmc(study: optuna.Study, drawn: int) -> bool:
