@@ -310,6 +310,30 @@ def test_a_background_writer_after_the_exit_is_logged_never_the_result(tmp_path:
     assert '{"loss": 1}' in log
 
 
+def test_a_daemon_that_left_the_commands_session_is_named_not_stopped(tmp_path: Path) -> None:
+    """A daemon holding the output (an ssh ControlPersist master, a server others use) was SIGKILLed with the
+    trial's own children. It is left running and named; the trial ends all the same."""
+    daemon = "import os, time; os.setsid(); open('bg.pid', 'w').write(str(os.getpid())); time.sleep(60)"
+    command = (f"{PY} -c {shlex.quote(daemon)} & while [ ! -s bg.pid ]; do sleep 0.05; done; "
+               "echo '{\"loss\": 4.0}'")
+    try:
+        result, failure, seconds, log, notes = _run_here(tmp_path, command)
+        pid = int((tmp_path / "bg.pid").read_text())
+        assert (result, failure) == ({"loss": 4.0}, None)
+        assert seconds < 5, seconds
+        name = Path(sys.executable).name[:15]  # /proc/PID/comm: 15 characters at most
+        assert notes == [f"a process the command started that left its session (pid {pid}: {name}) kept the trial's "
+                         "output open after the command exited; a daemon (setsid), which others may use, is not "
+                         "tunesmith's to stop: it was left running and tunesmith stopped reading after 1s, and the "
+                         "trial ends by the command's own exit status and result"]
+        time.sleep(0.5)
+        assert alive(pid), "the daemon was stopped"
+    finally:
+        if (tmp_path / "bg.pid").exists() and (tmp_path / "bg.pid").read_text():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int((tmp_path / "bg.pid").read_text()), signal.SIGKILL)
+
+
 def test_a_holder_not_found_leaves_no_reader_nor_descriptor_behind(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Where no holder is found (no /proc, another user's process), a reader thread blocked on the pipe and both
@@ -317,8 +341,9 @@ def test_a_holder_not_found_leaves_no_reader_nor_descriptor_behind(tmp_path: Pat
     import threading
 
     from tunesmith.evaluation import command
+    from tunesmith.evaluation.output_holders import Holders
 
-    monkeypatch.setattr(command, "stop_holders", lambda _streams: [])
+    monkeypatch.setattr(command, "stop_holders", lambda _inodes, _session: Holders((), ()))
     threads, descriptors = threading.active_count(), len(os.listdir("/proc/self/fd"))
     try:
         result, failure, seconds, _log, notes = _run_here(tmp_path, "sleep 30 & echo $! > bg.pid; echo '{\"loss\": 5}'")

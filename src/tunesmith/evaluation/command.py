@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.context import MAX_STEP, report_step
-from tunesmith.evaluation.output_holders import stop_holders
+from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.evaluation.shell_dollars import expanded_dollars
@@ -65,8 +65,9 @@ STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's re
 STDERR_LINE_CHARS = 2000
 # After the command exits, how long its stdout and stderr may stay open. What it wrote is in the pipes already; this
 # is for a child finishing its last lines. A background process that holds them longer (`sleep 30 &`, a server, a
-# daemon) would hold the trial as long as it lives (a timeout, or for ever): it is stopped, our ends of the pipes are
-# closed, and the trial ends by the command's own exit status and result line.
+# daemon) would hold the trial as long as it lives (a timeout, or for ever): the trial's own is stopped (SIGTERM,
+# then SIGKILL; see output_holders), our ends of the pipes are closed, and the trial ends by the command's own exit
+# status and result line.
 OUTPUT_DRAIN_S = 1.0
 STOPPED_S = 1.0              # at most this long, what the holders said last is read into the log
 PIPE_READ_BYTES = 65536      # one read of a pipe: what a full Linux pipe holds
@@ -435,12 +436,14 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             for pipe in ready:
                 read(pipe)
         if selector.get_map():
-            stopped = stop_holders((out.stream, err.stream))
+            # the command runs in our session (not a new one: a Ctrl-C at the terminal reaches it), and so do the
+            # processes it started, unless they left it
+            holders = stop_holders([pipe_inode(pipe.fd) for pipe in (out, err)], os.getsid(0))
             until = time.monotonic() + STOPPED_S  # what they said last, as far as it is there
             while selector.get_map() and time.monotonic() < until and (ready := selector.select(0)):
                 for key, _ in ready:
                     read(key.data)
-            _say_holders(stopped, bool(selector.get_map()), on_note)
+            _say_holders(holders, bool(selector.get_map()), on_note)
         for line in out.rest():
             take(line)
         copy(err.rest())
@@ -504,15 +507,21 @@ class _PipeLines:
         self.stream.close()
 
 
-def _say_holders(stopped: list[str], still_open: bool, on_note: Callable[[str], None]) -> None:
-    """Say who kept the output open OUTPUT_DRAIN_S after the command exited: stopped, or not found."""
+def _say_holders(holders: Holders, still_open: bool, on_note: Callable[[str], None]) -> None:
+    """Say who kept the output open OUTPUT_DRAIN_S after the command exited: stopped, left running, or not found."""
     end = "and the trial ends by the command's own exit status and result"
-    if stopped:
-        one = len(stopped) == 1
+    if holders.stopped:
+        one = len(holders.stopped) == 1
         on_note(f"{'a background process' if one else 'background processes'} the command started "
-                f"({', '.join(stopped)}) kept the trial's output open after the command exited; tunesmith stopped "
-                f"{'it' if one else 'them'} after {OUTPUT_DRAIN_S:g}s, {end}")
-    elif still_open:  # none found (no /proc, another user's)
+                f"({', '.join(holders.stopped)}) kept the trial's output open after the command exited; tunesmith "
+                f"stopped {'it' if one else 'them'} after {OUTPUT_DRAIN_S:g}s, {end}")
+    if holders.left:
+        one = len(holders.left) == 1
+        on_note(f"{'a process' if one else 'processes'} the command started that left its session "
+                f"({', '.join(holders.left)}) kept the trial's output open after the command exited; a daemon "
+                f"(setsid), which others may use, is not tunesmith's to stop: {'it was' if one else 'they were'} "
+                f"left running and tunesmith stopped reading after {OUTPUT_DRAIN_S:g}s, {end}")
+    if still_open and not holders.stopped and not holders.left:  # none found (no /proc, another user's)
         on_note(f"a background process the command started kept the trial's output open after the command exited; "
                 f"tunesmith could not find it to stop it and stopped reading after {OUTPUT_DRAIN_S:g}s, {end}")
 
