@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -290,6 +293,98 @@ def test_what_a_child_says_just_after_the_command_exits_is_still_read(tmp_path: 
     assert (result, failure, notes) == ({"loss": 3.0}, None, [])
     assert "late words" in log and "late error" in log
     assert seconds < 1.0, seconds
+
+
+def test_a_background_writer_after_the_exit_is_logged_never_the_result(tmp_path: Path) -> None:
+    """Lines read after the command exited were parsed as its own: the trial returned loss 99, and as the drain
+    deadline was checked only while no line came, a writer every 0.3 s held the trial for ever."""
+    command = ("(sleep 0.5; while true; do echo '{\"loss\": 99}'; sleep 0.3; done) & echo $! > bg.pid; "
+               "echo '{\"loss\": 1}'")
+    result, failure, seconds, log, notes = _run_here(tmp_path, command)
+    assert (result, failure) == ({"loss": 1}, None)
+    assert seconds < 5, seconds  # 1 s of grace, then stopped: not for ever
+    pid = int((tmp_path / "bg.pid").read_text())
+    # the subshell, and its `sleep 0.3` unless caught between two
+    assert len(notes) == 1 and f"pid {pid}: sh" in notes[0] and "tunesmith stopped" in notes[0], notes
+    assert settles(lambda: not alive(pid))
+    assert '{"loss": 1}' in log
+
+
+def test_a_daemon_that_left_the_commands_session_is_named_not_stopped(tmp_path: Path) -> None:
+    """A daemon holding the output (an ssh ControlPersist master, a server others use) was SIGKILLed with the
+    trial's own children. It is left running and named; the trial ends all the same."""
+    daemon = "import os, time; os.setsid(); open('bg.pid', 'w').write(str(os.getpid())); time.sleep(60)"
+    command = (f"{PY} -c {shlex.quote(daemon)} & while [ ! -s bg.pid ]; do sleep 0.05; done; "
+               "echo '{\"loss\": 4.0}'")
+    try:
+        result, failure, seconds, log, notes = _run_here(tmp_path, command)
+        pid = int((tmp_path / "bg.pid").read_text())
+        assert (result, failure) == ({"loss": 4.0}, None)
+        assert seconds < 5, seconds
+        name = Path(sys.executable).name[:15]  # /proc/PID/comm: 15 characters at most
+        assert notes == [f"a process the command started that left its session (pid {pid}: {name}) kept the trial's "
+                         "output open after the command exited; a daemon (setsid), which others may use, is not "
+                         "tunesmith's to stop: it was left running and tunesmith stopped reading after 1s, and the "
+                         "trial ends by the command's own exit status and result"]
+        time.sleep(0.5)
+        assert alive(pid), "the daemon was stopped"
+    finally:
+        if (tmp_path / "bg.pid").exists() and (tmp_path / "bg.pid").read_text():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int((tmp_path / "bg.pid").read_text()), signal.SIGKILL)
+
+
+def test_a_holder_not_found_leaves_no_reader_nor_descriptor_behind(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no holder is found (no /proc, another user's process), a reader thread blocked on the pipe and both
+    pipe descriptors stayed in the worker, trial after trial."""
+    import threading
+
+    from tunesmith.evaluation import command
+    from tunesmith.evaluation.output_holders import Holders
+
+    monkeypatch.setattr(command, "stop_holders", lambda _inodes, _session: Holders((), ()))
+    threads, descriptors = threading.active_count(), len(os.listdir("/proc/self/fd"))
+    try:
+        result, failure, seconds, _log, notes = _run_here(tmp_path, "sleep 30 & echo $! > bg.pid; echo '{\"loss\": 5}'")
+        assert (result, failure) == ({"loss": 5}, None)
+        assert seconds < 5, seconds
+        assert notes == ["a background process the command started kept the trial's output open after the command "
+                         "exited; tunesmith could not find it to stop it and stopped reading after 1s, and the trial "
+                         "ends by the command's own exit status and result"]
+        assert (threading.active_count(), len(os.listdir("/proc/self/fd"))) == (threads, descriptors)
+    finally:
+        with contextlib.suppress(ProcessLookupError, ValueError, FileNotFoundError):
+            os.kill(int((tmp_path / "bg.pid").read_text()), signal.SIGKILL)
+
+
+# Runs run_command as a worker does, in a process of its own, and prints its peak resident memory.
+PEAK = """
+import os, resource, sys
+from tunesmith.evaluation.command import run_command
+with open("trial.log", "w") as log:
+    result, failure, _ = run_command(sys.argv[1], ".", dict(os.environ), log, ("loss",), lambda _r: None,
+                                     lambda: False)
+print(result, failure, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize("command", [
+    "yes tick | head -n 2000000; echo '{\"loss\": 1}'",
+    "yes tick & echo '{\"loss\": 1}'",  # a background flood that never ends: it ran until memory was gone
+], ids=["2M lines", "a background flood"])
+def test_a_command_printing_fast_is_read_at_its_pace_in_flat_memory(tmp_path: Path, command: str) -> None:
+    """Stdout went through an unbounded queue, filled by a thread faster than lines were logged and parsed: 3M
+    lines took 9.7 s and 209 MB (2.9 s and 19 MB before); a background `yes` grew it until memory ran out."""
+    import tunesmith
+
+    env = {**os.environ, "PYTHONPATH": str(Path(tunesmith.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", PEAK, command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result, failure, peak_mb = done.stdout.rsplit(" ", 2)
+    assert (result, failure) == ("{'loss': 1}", "None"), done.stdout
+    assert int(peak_mb) < 100, f"peak resident memory {peak_mb} MB"
 
 
 

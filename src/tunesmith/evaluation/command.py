@@ -21,12 +21,15 @@ The command runs in the spec's folder (``trial.cwd: spec_dir``, the default) or 
 
 from __future__ import annotations
 
+import codecs
+import io
 import itertools
 import json
+import locale
 import os
 import posixpath
-import queue
 import re
+import selectors
 import shlex
 import shutil
 import signal
@@ -36,11 +39,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.context import MAX_STEP, report_step
-from tunesmith.evaluation.output_holders import stop_holders
+from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.evaluation.shell_dollars import expanded_dollars
@@ -62,10 +65,12 @@ STDERR_LINES_KEPT = 20       # lines of stderr kept in memory for a failure's re
 STDERR_LINE_CHARS = 2000
 # After the command exits, how long its stdout and stderr may stay open. What it wrote is in the pipes already; this
 # is for a child finishing its last lines. A background process that holds them longer (`sleep 30 &`, a server, a
-# daemon) would hold the trial as long as it lives (a timeout, or for ever): it is stopped, and the trial ends by the
-# command's own exit status and result line.
+# daemon) would hold the trial as long as it lives (a timeout, or for ever): the trial's own is stopped (SIGTERM,
+# then SIGKILL; see output_holders), our ends of the pipes are closed, and the trial ends by the command's own exit
+# status and result line.
 OUTPUT_DRAIN_S = 1.0
-STOPPED_S = 1.0              # how long a stopped holder's last output may take to reach the log
+STOPPED_S = 1.0              # at most this long, what the holders said last is read into the log
+PIPE_READ_BYTES = 65536      # one read of a pipe: what a full Linux pipe holds
 
 
 def _is_placeholder(m: re.Match[str], names: set[str]) -> bool:
@@ -327,107 +332,128 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     ``log`` as well while the command runs); a failure's message ends with the last lines of stderr, with
     ``secrets`` (and anything that looks like a password or token) redacted. Each report line left out is given to
     ``on_ignored``, with why, for the caller to say; background processes that kept the output open past
-    OUTPUT_DRAIN_S after the command exited, stopped, are told to ``on_note``.
+    OUTPUT_DRAIN_S after the command exited, stopped or not, are told to ``on_note``.
     """
     proc = subprocess.Popen(
         command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, bufsize=1,
+        stderr=subprocess.PIPE, bufsize=0,  # read by _PipeLines, as far as each pipe holds
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = _PipeLines(proc.stdout), _PipeLines(proc.stderr)
     result: Any = None
     pruned = False
+    counting = True  # stdout lines are the command's results and reports (not after a prune; see the loop's rule)
     stop_watch = threading.Event()
-    lock = log_lock or threading.Lock()  # stdout lines (this thread) and stderr lines (its reader) share the log
+    lock = log_lock or threading.Lock()  # the caller's notes share the log with the output
     stderr_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
     stdout_tail: deque[str] = deque(maxlen=STDERR_LINES_KEPT)  # what it printed instead of a result, if it never did
-    stderr_done = threading.Event()
-    lines: queue.Queue[str | None] = queue.Queue()  # stdout, read by a thread: a background child may hold it open
 
     def watch_prune() -> None:
         nonlocal pruned
         while not stop_watch.wait(0.1):
-            if prune_requested():
+            if pruned or prune_requested():  # (pruned: decided on a report line, in take)
                 pruned = True
                 _terminate(proc, term_grace)
                 return
 
-    def copy_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            stderr_tail.append(line[-STDERR_LINE_CHARS:])
-            with lock:
-                if stderr_done.is_set():
-                    return  # the attempt is over (a background child kept stderr open): the log is not ours now
+    def copy(lines: list[str]) -> None:
+        with lock:
+            for line in lines:
                 log.write(line)
-                log.flush()  # in the file at once: a trial killed for its timeout keeps what it said last
+            log.flush()  # in the file at once: a trial killed for its timeout keeps what it said last
 
-    def read_stdout() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    watcher = threading.Thread(target=watch_prune, daemon=True)
-    watcher.start()
-    stderr_reader = threading.Thread(target=copy_stderr, daemon=True)
-    stderr_reader.start()
-    stdout_reader = threading.Thread(target=read_stdout, daemon=True)
-    stdout_reader.start()
-    exited_at: float | None = None
-    while True:
-        try:
-            line = lines.get(timeout=0.1)
-        except queue.Empty:
-            if proc.poll() is None:
-                continue
-            exited_at = exited_at or time.monotonic()
-            if time.monotonic() - exited_at < OUTPUT_DRAIN_S:
-                continue
-            break  # the command is gone, its output still open: stop_holders below
-        if line is None:
-            break
+    def take(line: str) -> None:
+        """A stdout line: logged; while ``counting``, a result or a report if it is one."""
+        nonlocal counting, pruned, result
         with lock:
             log.write(line)
-            log.flush()
+        if not counting:
+            return
         stdout_tail.append(line[-STDERR_LINE_CHARS:])
         stripped = line.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
-            continue
+            return
         try:
             message = json.loads(stripped)
         except json.JSONDecodeError:
-            continue
+            return
         if not isinstance(message, dict):
-            continue
-        if "step" in message:
-            report = _report_of(message, metrics[0])
-            if isinstance(report, str):
-                on_ignored(f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored lines "
-                           "of this trial are not told")
-                continue
-            on_report(report)
-            if prune_requested():  # decided on this very report: stop now, read nothing more
-                pruned = True
-                stop_watch.set()
-                _terminate(proc, term_grace)
-                break
-        else:
+            return
+        if "step" not in message:
             result = message
+            return
+        report = _report_of(message, metrics[0])
+        if isinstance(report, str):
+            on_ignored(f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored lines "
+                       "of this trial are not told")
+            return
+        copy([])  # the lines before it in the file, as it is decided on
+        on_report(report)
+        if prune_requested():  # decided on this very report: later lines count for nothing; the watcher stops it
+            pruned, counting = True, False
+
+    def read(pipe: _PipeLines) -> None:
+        lines = pipe.read()
+        if pipe.ended:
+            selector.unregister(pipe.fd)
+        if pipe is err:
+            stderr_tail.extend(line[-STDERR_LINE_CHARS:] for line in lines)
+            copy(lines)
+            return
+        for line in lines:
+            take(line)
+        copy([])
+
+    # Both pipes are read here, in this thread, as far as they hold (no thread, no queue: a command that prints
+    # faster than its lines are logged and parsed waits for us, as a pipe makes a writer wait, and memory stays
+    # flat). Once the command's own process has exited, all it wrote is in the pipes: its results and reports are
+    # the stdout lines read until the first moment stdout has nothing ready, or until OUTPUT_DRAIN_S has passed.
+    # A process it left in the background may write on: those later lines are logged, never a result or a
+    # report; and OUTPUT_DRAIN_S after the exit the reading stops, whoever still holds the pipes.
+    watcher = threading.Thread(target=watch_prune, daemon=True)
+    watcher.start()
+    selector = selectors.DefaultSelector()
+    exited_at: float | None = None
+    try:
+        for pipe in (out, err):
+            selector.register(pipe.fd, selectors.EVENT_READ, pipe)
+        while selector.get_map():
+            if exited_at is None and proc.poll() is not None:
+                exited_at = time.monotonic()
+            wait = 0.1  # then the exit is looked for again
+            if exited_at is not None:
+                wait = exited_at + OUTPUT_DRAIN_S - time.monotonic()
+                if wait <= 0:
+                    counting = False  # (a flood never let stdout run dry: what comes now is not the command's)
+                    break  # the command is gone, its output still held
+                if counting:
+                    wait = 0.0  # what the pipes hold now, no more
+            ready = [key.data for key, _ in selector.select(wait)]
+            if exited_at is not None and counting and out not in ready:
+                for line in out.rest():  # its last words, without a newline
+                    take(line)
+                counting = False  # the command's own lines are read
+            for pipe in ready:
+                read(pipe)
+        if selector.get_map():
+            # the command runs in our session (not a new one: a Ctrl-C at the terminal reaches it), and so do the
+            # processes it started, unless they left it
+            holders = stop_holders([pipe_inode(pipe.fd) for pipe in (out, err)], os.getsid(0))
+            until = time.monotonic() + STOPPED_S  # what they said last, as far as it is there
+            while selector.get_map() and time.monotonic() < until and (ready := selector.select(0)):
+                for key, _ in ready:
+                    read(key.data)
+            _say_holders(holders, bool(selector.get_map()), on_note)
+        for line in out.rest():
+            take(line)
+        copy(err.rest())
+    finally:
+        selector.close()
+        for pipe in (out, err):
+            pipe.close()  # always: no reader, no descriptor left in a worker that runs trial after trial
+        stop_watch.set()
     code = proc.wait()
-    stop_watch.set()
     watcher.join()
-    drained_by = (exited_at or time.monotonic()) + OUTPUT_DRAIN_S
-    for reader in (stdout_reader, stderr_reader):
-        reader.join(max(0.0, drained_by - time.monotonic()))
-    if stdout_reader.is_alive() or stderr_reader.is_alive():
-        _stop_output_holders(proc, (stdout_reader, stderr_reader), on_note)
-    with lock:
-        while not lines.empty():  # what came after the loop stopped reading (a prune, a holder): kept, never read
-            log.write(lines.get_nowait() or "")
-        stderr_done.set()
-        log.flush()
-    for stream, reader in ((proc.stdout, stdout_reader), (proc.stderr, stderr_reader)):
-        if stream is not None and not reader.is_alive():  # (a worker runs trial after trial: no descriptor left)
-            stream.close()
     if pruned:
         return result, None, True
     failure = _exit_failure(code, result is None, metrics[0])
@@ -443,20 +469,59 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
     return result, with_tail(failure, STDERR_LABEL, "".join(stderr_tail), secrets), False
 
 
-def _stop_output_holders(proc: subprocess.Popen[str], readers: tuple[threading.Thread, ...],
-                         on_note: Callable[[str], None]) -> None:
-    """The command exited OUTPUT_DRAIN_S ago (or was stopped) and its output is still open: stop the processes that
-    hold it, let what they wrote last reach the readers, and say so."""
-    stopped = stop_holders((proc.stdout, proc.stderr))
-    for reader in readers:
-        reader.join(STOPPED_S)
+class _PipeLines:
+    """A pipe read as far as it holds, in lines: what one read finds, decoded as a text-mode pipe is (the locale's
+    encoding, ``\\r\\n`` and ``\\r`` read as ``\\n``), an undecodable byte as U+FFFD."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.fd = stream.fileno()
+        self.ended = False
+        os.set_blocking(self.fd, False)
+        decoder = codecs.getincrementaldecoder(locale.getpreferredencoding(False))(errors="replace")
+        self._decoder = io.IncrementalNewlineDecoder(decoder, translate=True)
+        self._line: list[str] = []  # the line under way, in pieces (one long line is joined once)
+
+    def read(self) -> list[str]:
+        """The lines one read ends; at the pipe's end, the last one too, whether or not it has its newline."""
+        try:
+            data = os.read(self.fd, PIPE_READ_BYTES)
+        except BlockingIOError:
+            return []
+        self.ended = not data
+        *ended, under_way = self._decoder.decode(data, final=self.ended).split("\n")
+        if ended:
+            ended[0] = "".join(self._line) + ended[0]
+            self._line = []
+        if under_way:
+            self._line.append(under_way)
+        return [line + "\n" for line in ended] + (self.rest() if self.ended else [])
+
+    def rest(self) -> list[str]:
+        """The line under way, as far as it is read, and from now on no longer under way."""
+        line = "".join(self._line)
+        self._line = []
+        return [line] if line else []
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _say_holders(holders: Holders, still_open: bool, on_note: Callable[[str], None]) -> None:
+    """Say who kept the output open OUTPUT_DRAIN_S after the command exited: stopped, left running, or not found."""
     end = "and the trial ends by the command's own exit status and result"
-    if stopped:
-        one = len(stopped) == 1
+    if holders.stopped:
+        one = len(holders.stopped) == 1
         on_note(f"{'a background process' if one else 'background processes'} the command started "
-                f"({', '.join(stopped)}) kept the trial's output open after the command exited; tunesmith stopped "
-                f"{'it' if one else 'them'} after {OUTPUT_DRAIN_S:g}s, {end}")
-    elif any(reader.is_alive() for reader in readers):  # none found (no /proc, another user's): left, unread
+                f"({', '.join(holders.stopped)}) kept the trial's output open after the command exited; tunesmith "
+                f"stopped {'it' if one else 'them'} after {OUTPUT_DRAIN_S:g}s, {end}")
+    if holders.left:
+        one = len(holders.left) == 1
+        on_note(f"{'a process' if one else 'processes'} the command started that left its session "
+                f"({', '.join(holders.left)}) kept the trial's output open after the command exited; a daemon "
+                f"(setsid), which others may use, is not tunesmith's to stop: {'it was' if one else 'they were'} "
+                f"left running and tunesmith stopped reading after {OUTPUT_DRAIN_S:g}s, {end}")
+    if still_open and not holders.stopped and not holders.left:  # none found (no /proc, another user's)
         on_note(f"a background process the command started kept the trial's output open after the command exited; "
                 f"tunesmith could not find it to stop it and stopped reading after {OUTPUT_DRAIN_S:g}s, {end}")
 
@@ -496,7 +561,7 @@ def _print_result(metric: str) -> str:
     return "print e.g. {\"" + metric + "\": 0.93}"
 
 
-def _terminate(proc: subprocess.Popen[str], grace: float) -> None:
+def _terminate(proc: subprocess.Popen[Any], grace: float) -> None:
     try:
         proc.send_signal(signal.SIGTERM)
         proc.wait(grace)

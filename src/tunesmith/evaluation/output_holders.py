@@ -3,64 +3,145 @@
 A command that starts a background process (``sleep 30 &``, a server, a daemon) without sending its output
 elsewhere hands it the ends of the trial's stdout and stderr pipes, so they never reach their end while it lives: the
 trial waited for it (a timeout, or for ever). The holders are found as the kernel knows them, by the pipes' inode in
-``/proc/PID/fd`` (Linux), whatever session or process group they moved to; elsewhere none is found.
+``/proc/PID/fd`` (Linux); elsewhere none is found.
+
+Only the trial's own are stopped: the holders still in the session the command ran in. The command is started in
+the session of the process that runs it (a worker's own session, or the terminal's for the inline executor: a
+Ctrl-C reaches it), and what it starts stays there unless it leaves with setsid. One that left is a daemon that
+others may use (an ssh ControlPersist master that git or rsync started, a server other trials share): it is named,
+never stopped. The trial ends all the same, as its reader closes its ends of the pipes.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
-from collections.abc import Iterable
-from typing import IO, Any
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+STOP_GRACE_S = 1.0  # after SIGTERM, how long a holder has to end before SIGKILL
 
 
-def stop_holders(streams: Iterable[IO[Any] | None]) -> list[str]:
-    """SIGKILL every other process that holds an end of the pipes this process reads as ``streams``.
+@dataclass(frozen=True)
+class Holders:
+    """The holders of a trial's output pipes, each as ``pid N: name``."""
 
-    Returns:
-        ``pid N: name`` of each process stopped, by pid.
+    stopped: tuple[str, ...]  # the trial's own: in the command's session, signalled and now ended
+    left: tuple[str, ...]     # in another session (setsid): not tunesmith's to stop
+
+
+def pipe_inode(fd: int) -> int:
+    """The inode of the pipe open as ``fd``: how ``/proc/PID/fd`` names it (``pipe:[INODE]``)."""
+    return os.fstat(fd).st_ino
+
+
+def stop_holders(inodes: Collection[int], session: int, grace: float = STOP_GRACE_S) -> Holders:
+    """Stop the processes of ``session`` other than this one that hold an end of the pipes ``inodes``: SIGTERM,
+    then SIGKILL for those still there ``grace`` seconds later. Holders in another session are left as they are.
+
+    A holder is signalled through a pidfd (Linux 5.3+) opened before it is checked once more, so a PID reused since
+    ``/proc`` was read is never signalled. Where there is no pidfd, the PID is signalled as read: a process that
+    ended in the few microseconds since, its PID taken at once by a new one, would get the signal instead.
     """
-    pipes = set()
-    for stream in streams:
-        if stream is None:
+    pipes = {f"pipe:[{inode}]" for inode in inodes}
+    stopped: list[str] = []
+    left: list[str] = []
+    signalled: list[tuple[int, int | None]] = []  # (pid, its pidfd or None)
+    for pid in _holders(pipes):
+        name = f"pid {pid}: {_name(pid)}"  # before it ends: once reaped, it has none
+        try:
+            ours = os.getsid(pid) == session
+        except OSError:  # ended already
+            continue
+        if not ours:
+            left.append(name)
             continue
         try:
-            pipes.add(f"pipe:[{os.fstat(stream.fileno()).st_ino}]")
-        except (OSError, ValueError):  # closed already
+            pidfd = _pidfd(pid)
+        except ProcessLookupError:  # ended already
             continue
-    stopped = []
-    for pid in _holders(pipes) if pipes else []:
-        name = _name(pid)  # before it dies: once reaped, it has none
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+        if pidfd is not None and not _holds(pid, pipes):  # ended, its PID maybe another's now: not ours
+            os.close(pidfd)
             continue
-        stopped.append(f"pid {pid}: {name}")
-    return stopped
+        if _signal(pid, pidfd, signal.SIGTERM):
+            signalled.append((pid, pidfd))
+            stopped.append(name)
+        elif pidfd is not None:
+            os.close(pidfd)
+    deadline = time.monotonic() + grace
+    waiting = list(signalled)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+        waiting = [(pid, pidfd) for pid, pidfd in waiting if not _ended(pid, pidfd, pipes)]
+    for pid, pidfd in waiting:
+        _signal(pid, pidfd, signal.SIGKILL)
+    for _, pidfd in signalled:
+        if pidfd is not None:
+            os.close(pidfd)
+    return Holders(tuple(stopped), tuple(left))
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid``, or None where there is none (Linux before 5.3, not Linux).
+
+    Raises:
+        ProcessLookupError: ``pid`` has ended.
+    """
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise
+    except (AttributeError, OSError):
+        return None
+
+
+def _signal(pid: int, pidfd: int | None, signum: int) -> bool:
+    """Send ``signum``, through ``pidfd`` where there is one; whether it was sent (the process was still there)."""
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:
+            os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _ended(pid: int, pidfd: int | None, pipes: set[str]) -> bool:
+    """Whether a signalled holder has ended: its pidfd is readable once it has; without one, it no longer holds the
+    pipes (an ended process, a zombie too, holds no descriptor)."""
+    if pidfd is not None:
+        readable = select.poll()
+        readable.register(pidfd, select.POLLIN)
+        return bool(readable.poll(0))
+    return not _holds(pid, pipes)
 
 
 def _holders(pipes: set[str]) -> list[int]:
     """The processes other than this one with a descriptor on one of ``pipes`` (``pipe:[INODE]``), by pid."""
-    me, found = os.getpid(), []
+    me = os.getpid()
     try:
         entries = os.listdir("/proc")
     except OSError:
         return []
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
-            continue
+    return sorted(int(e) for e in entries if e.isdigit() and int(e) != me and _holds(int(e), pipes))
+
+
+def _holds(pid: int, pipes: set[str]) -> bool:
+    """Whether ``pid`` has a descriptor on one of ``pipes``; False if it is gone or another user's."""
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in descriptors:
         try:
-            descriptors = os.listdir(f"/proc/{entry}/fd")
-        except OSError:  # gone, or another user's
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in pipes:
+                return True
+        except OSError:
             continue
-        for fd in descriptors:
-            try:
-                if os.readlink(f"/proc/{entry}/fd/{fd}") in pipes:
-                    found.append(int(entry))
-                    break
-            except OSError:
-                continue
-    return sorted(found)
+    return False
 
 
 def _name(pid: int) -> str:
