@@ -139,3 +139,42 @@ def test_no_query_adds_up_the_coordinators_of_one_experiment():
             continue  # a template variable's label_values()
         for m in _SERIES.finditer(expr):
             assert _innermost_aggregation(expr, m.start()) in ("max", "min"), (m.group(), expr)
+
+
+# Gauges that can go down: a coordinator that left keeps exporting what it last saw (its textfile stays), so the max
+# over every coordinator is a stale figure once the ones still running say less.
+GO_DOWN = ("tunesmith_trials_since_best", "tunesmith_cost_per_trial", "tunesmith_resource_saved_ratio",
+           "tunesmith_reproducibility_index")
+
+
+def test_dashboards_read_gauges_that_can_go_down_from_the_coordinators_still_running(tmp_path):
+    """Taken `max by (experiment)` over coordinators, a joiner that left with 30 trials since the best showed 30 on
+    the on-call board after the lead, still running, found a new best (3 since), and its slots (the lead's and its
+    own, as it last saw them) halved the lead's utilisation. Each panel is evaluated by promtool on a running lead,
+    a joiner that left with higher figures, and an experiment every coordinator left (its last figure still shows)."""
+    promtool = _promtool()
+    queries = {name: [e for e in _dashboard_exprs() if name in e] for name in GO_DOWN}
+    assert all(queries.values()), queries
+    utilization = [e for e in _dashboard_exprs() if "tunesmith_workers_busy" in e]
+    assert len(utilization) == 1, utilization
+    series = []
+    for name, (lead, joiner, done) in {**{n: (3, 30, 7) for n in GO_DOWN}, "tunesmith_workers": (2, 6, 2),
+                                       "tunesmith_workers_busy": (2, 0, 0)}.items():
+        series += [{"series": f'{name}{{experiment="joined",instance="lead"}}', "values": f"{lead}x10"},
+                   {"series": f'{name}{{experiment="joined",instance="joiner"}}', "values": f"{joiner}x10"},
+                   {"series": f'{name}{{experiment="done",instance="lead"}}', "values": f"{done}x10"}]
+    series += [{"series": f'tunesmith_experiment_running{{experiment="{e}",instance="{i}"}}', "values": f"{r}x10"}
+                for e, i, r in (("joined", "lead", 1), ("joined", "joiner", 0), ("done", "lead", 0))]
+    tests = [{"expr": _grafana_to_promql(e), "eval_time": "5m",
+              "exp_samples": [{"labels": '{experiment="done"}', "value": 7}, {"labels": '{experiment="joined"}',
+                                                                                "value": 3}]}
+             for name in GO_DOWN for e in queries[name]]
+    # utilisation is of the slots at work: none once every coordinator left
+    tests.append({"expr": _grafana_to_promql(utilization[0]), "eval_time": "5m",
+                  "exp_samples": [{"labels": '{experiment="joined"}', "value": 1}]})
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    path = tmp_path / "dashboards_test.yml"
+    path.write_text(yaml.safe_dump({"rule_files": ["none.yml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
+    unit = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert unit.returncode == 0, unit.stdout + unit.stderr

@@ -278,6 +278,39 @@ def test_a_function_raising_with_the_configuration_in_its_message_stops_after_th
            "exception: ValueError: boom for lr=" in said
 
 
+def test_a_program_a_function_runs_failing_by_the_configuration_is_not_failing_the_same_way(tmp_path: Path) -> None:
+    """`subprocess.run([...], check=True)` whose child exits 3 for some configurations and is SIGKILLed (an OOM
+    kill) for others: compared by type and innermost frame, every failure was `CalledProcessError (at
+    subprocess.py:571 in run)`, and the run stopped after 5 trials as failing the same way. The place is the user's
+    line that called the library, and the message (values masked) tells an exit status from a signal."""
+    _function_spec(tmp_path, "True", trials=8)
+    train = tmp_path / "train.py"
+    train.write_text(train.read_text().replace('raise KeyError("lr")', 'import subprocess; subprocess.run([sys.'
+                     'executable, "-c", f"import os, sys; os.kill(os.getpid(), 9) if {trial.number % 2} else '
+                     'sys.exit(3)"], check=True)'))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert "failed the same way" not in proc.stderr, proc.stderr
+    trials = trials_json("fn", tmp_path)
+    assert len(trials) == 8 and {t["state"] for t in trials} == {"failed"}, [t["error"] for t in trials]
+    for t in trials:
+        what = "died with <Signals.SIGKILL: 9>." if t["number"] % 2 else "returned non-zero exit status 3."
+        assert t["error"].startswith("exception: CalledProcessError: Command "), t["error"]
+        assert f"{what} (at subprocess.py:" in t["error"], t["error"]
+        assert " in run, called from train.py:8 in objective); output: " in t["error"], t["error"]
+
+
+def test_a_program_a_function_runs_failing_with_another_exit_status_each_time_fails_the_same_way(
+        tmp_path: Path) -> None:
+    """The same call, exiting 3 or 4 by the configuration: the message's numbers are values, so one way."""
+    said, trials = _run_failing_fast(tmp_path, "True", 'raise KeyError("lr")', 'import subprocess; subprocess.run('
+                                     '[sys.executable, "-c", f"import sys; sys.exit({3 + trial.number % 2})"], '
+                                     'check=True)')
+    assert {t["error"].partition(" (at")[0][-2] for t in trials} == {"3", "4"}, [t["error"] for t in trials]
+    assert "the first 5 trials to finish in this run failed the same way, so no configuration is likely to work: " \
+           "exception: CalledProcessError: Command " in said
+    assert " in run, called from train.py:8 in objective)" in said
+
+
 def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_few(tmp_path: Path) -> None:
     """`return loss, accuracy` (or `[loss]`): each reason quoted its own values ('returned tuple (0.31, 0.9)'), so no
     two read the same and the run spent its whole budget on trials that could never succeed."""
@@ -438,7 +471,7 @@ def _fails_fast(kind: FailureKind, errors: list[str]) -> bool:
     return b.failure_stop() is not None
 
 
-def test_an_exception_fails_the_same_way_by_its_type_and_place_whatever_its_message_says() -> None:
+def test_an_exception_fails_the_same_way_by_its_type_place_and_message_whatever_values_it_quotes() -> None:
     said = [f"exception: ValueError: boom for lr={0.1 * n!r}, optimizer '{o}' (at b.py:5 in objective); output: {n}"
             for n, o in enumerate(["adam", "sgd", "adam", "rmsprop", "sgd"])]
     assert _fails_fast(FailureKind.EXCEPTION, said)
@@ -446,6 +479,8 @@ def test_an_exception_fails_the_same_way_by_its_type_and_place_whatever_its_mess
     assert not _fails_fast(FailureKind.EXCEPTION, elsewhere), "raised at another line: another way"
     other_type = [*said[:4], "exception: KeyError: 'lr=0.5' (at b.py:5 in objective)"]
     assert not _fails_fast(FailureKind.EXCEPTION, other_type), "another exception: another way"
+    other_words = [*said[:4], "exception: ValueError: no data for lr=0.5 (at b.py:5 in objective)"]
+    assert not _fails_fast(FailureKind.EXCEPTION, other_words), "another message: another way"
     # a trial's own KeyboardInterrupt, said with what it is after the place
     interrupted = [f"exception: KeyboardInterrupt: at step {n} (at b.py:7 in objective), raised by the trial itself, "
                    "not by a signal" for n in range(5)]
@@ -453,6 +488,35 @@ def test_an_exception_fails_the_same_way_by_its_type_and_place_whatever_its_mess
     # tunesmith's own errors in a trial have no place (TrialError, SpecError): their values are what differs
     misuse = [f"exception: trial.report: value must be a number; got '{v}'" for v in ["a", "b", "c", "d", "e"]]
     assert _fails_fast(FailureKind.EXCEPTION, misuse)
+
+
+def test_an_exception_raised_in_a_library_is_placed_at_the_users_line_that_called_it() -> None:
+    """Compared by type and innermost frame, a program exiting 3 and one SIGKILLed (an OOM kill) by the configuration
+    were one way, `CalledProcessError (at subprocess.py:571 in run)`, as was every failure raised in a shared library
+    function. The place is the user's line that called it; the message, with its values masked, tells them apart."""
+    def failed(what: str, user: str = "train.py:9 in objective", library: str = "subprocess.py:571 in run") -> str:
+        return (f"exception: CalledProcessError: Command '['python', 'child.py', '--lr', '0.1']' {what}. (at {library}"
+                f", called from {user}); output: epoch 1")
+
+    exits = [failed(f"returned non-zero exit status {code}") for code in (3, 4, 3, 1, 4)]
+    assert _fails_fast(FailureKind.EXCEPTION, exits), "exit statuses are values: the same call fails every time"
+    # the command's list is one value: quote-paired, 'adam' sat outside any quotes
+    optimizers = [failed("returned non-zero exit status 1").replace("'--lr', '0.1'", f"'--optimizer', '{o}'")
+                  for o in ("adam", "sgd", "adam", "rmsprop", "sgd")]
+    assert _fails_fast(FailureKind.EXCEPTION, optimizers)
+    killed = [*exits[:4], failed("died with <Signals.SIGKILL: 9>")]
+    assert not _fails_fast(FailureKind.EXCEPTION, killed), "a signal is not an exit status"
+    other_call = [*exits[:4], failed("returned non-zero exit status 3", user="train.py:14 in objective")]
+    assert not _fails_fast(FailureKind.EXCEPTION, other_call), "another line of the user's: another way"
+    deeper = [*exits[:4], failed("returned non-zero exit status 3", library="subprocess.py:550 in run")]
+    assert _fails_fast(FailureKind.EXCEPTION, deeper), "where the library raised it is the library's business"
+    oom = [f"exception: OutOfMemoryError: CUDA out of memory. Tried to allocate {g} GiB (at linear.py:125 in forward, "
+           "called from train.py:30 in objective)" for g in (2.0, 4.0, 8.0, 1.5)]
+    shapes = "exception: RuntimeError: mat1 and mat2 shapes cannot be multiplied (at linear.py:125 in forward, " \
+             "called from train.py:30 in objective)"
+    assert not _fails_fast(FailureKind.EXCEPTION, [*oom, shapes])
+    assert not _fails_fast(FailureKind.EXCEPTION, [*oom[:3], shapes.replace("RuntimeError", "OutOfMemoryError"),
+                                                   oom[3]]), "the same type at the same place, another message"
 
 
 def test_a_command_fails_the_same_way_by_its_exit_code_and_last_stderr_line_whatever_values_it_names() -> None:

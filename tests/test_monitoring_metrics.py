@@ -75,7 +75,7 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
     assert value(parsed, "tunesmith_cost_total", experiment="m") == pytest.approx(0.25 * completed)
     assert value(parsed, "tunesmith_cost_per_trial", experiment="m") == pytest.approx(0.25)
     assert value(parsed, "tunesmith_experiment_running", experiment="m") == 0
-    assert value(parsed, "tunesmith_workers", experiment="m") == 2
+    assert value(parsed, "tunesmith_workers", experiment="m") == 0  # it left: no worker slot of its is at work
     assert value(parsed, "tunesmith_budget_trials", experiment="m") == 10
     assert not [k for k in parsed if any(label == "trial" for label, _ in k[1])]  # never a per-trial label
 
@@ -524,6 +524,9 @@ def test_a_coordinator_counts_its_peers_trials_and_agrees_with_the_store(project
         assert value(left, "tunesmith_best_value", experiment="unit", metric="loss", direction="minimize") == 0.01
         assert value(left, "tunesmith_experiment_running", experiment="unit") == 0
         assert value(left, "tunesmith_workers_busy", experiment="unit") == 0  # it left: it runs nothing
+        # nor has it any slot: the 4 it last saw, kept in its textfile, made a dashboard's max over coordinators
+        # read the lead running alone fully busy as 50% busy (the 2 of its own workers of the joiner's 4)
+        assert value(left, "tunesmith_workers", experiment="unit") == 0
         stored_then = samples(metrics_from_store(store, "unit", time.time()).decode())
         assert _experiment_wide(left) == _experiment_wide(stored_then)
         finish(peer[1], 0.2)
@@ -531,7 +534,7 @@ def test_a_coordinator_counts_its_peers_trials_and_agrees_with_the_store(project
         store.set_status(exp.id, RunStatus.COMPLETED, time.time())
         final = samples(metrics_from_store(store, "unit", time.time()).decode())
         assert value(final, "tunesmith_trials_finished_total", experiment="unit", state="completed") == 4
-        assert value(final, "tunesmith_workers", experiment="unit") == 2  # nobody at work: one coordinator's
+        assert value(final, "tunesmith_workers", experiment="unit") == 0  # nobody at work: no slots, as each said
         assert value(final, "tunesmith_workers_busy", experiment="unit") == 0
     finally:
         listener.close()

@@ -109,6 +109,10 @@ def sleeps(config, trial):
     time.sleep(config["seconds"])
     return config["seconds"]
 
+def raises_in_a_library(config, trial):
+    import json
+    return json.loads(config["text"])
+
 def waits_for_its_stop(config, trial):
     # a retry attempt stopped before it reported: its earlier attempt's report at step 4 was decided on
     (trial.workdir / "started").write_text("yes")
@@ -239,6 +243,19 @@ def test_exception_names_type_message_and_place_and_logs_traceback(harness: Harn
     assert "Traceback (most recent call last):" in log
     assert f'ptrials.py", line {line}, in raises' in log
     assert log.rstrip().endswith("ValueError: bad x 4")
+
+
+def test_an_exception_raised_in_a_library_names_where_and_the_users_line_that_called_it(harness: Harness) -> None:
+    """The innermost frame alone (`decoder.py:355 in raw_decode`) is the library's: the same for every failure that
+    goes through it, whatever the user's code did. The reason also names the user's line that called it."""
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "raises_in_a_library", {"text": "{"}))
+    assert outcome.failure is not None and outcome.failure.kind is FailureKind.EXCEPTION
+    line = TRIALS.splitlines().index('    return json.loads(config["text"])') + 1
+    message = outcome.failure.message
+    assert message.startswith("JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 "
+                              "(char 1) (at decoder.py:"), message
+    assert message.endswith(f" in raw_decode, called from ptrials.py:{line} in raises_in_a_library)"), message
 
 
 def test_a_keyboard_interrupt_the_trial_raises_is_its_exception_not_a_signal(harness: Harness) -> None:

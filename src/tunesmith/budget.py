@@ -2,14 +2,16 @@
 
 Besides the spec's limits, one rule of its own, *fail fast*: when the first FAIL_FAST_TRIALS trials of a run all
 fail the same deterministic way, the code cannot work for any configuration, and the run stops as failed instead of
-spending its budget on that error. The same way is: the same exception type raised at the same place (file:line),
-whatever its message says (``boom for lr=0.01`` and ``boom for lr=0.3`` are one bug); the same invalid result, or
-the same exit code and last stderr line, with the values they quote left out (numbers, quoted text: the
-configuration's, not what is wrong). Five, whatever the number of workers: one or two identical failures can be bad
-luck in a space where some configurations fail; five in a row, with the same reason, is the code. Timeouts, crashes
-and memory kills do not count: their reason reads the same whatever caused it (a configuration too big for the
-limit, the machine), so "the same reason" says nothing. A run that has seen a trial succeed, before a resume
-included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
+spending its budget on that error. The same way is: the same exception type, raised at (or, raised in a library,
+the standard library or tunesmith, called from) the same line of the user's code, with the same message; the same
+invalid result; or the same exit code and last stderr line; each with the values it quotes left out (numbers, quoted
+text: the configuration's, not what is wrong: ``boom for lr=0.01`` and ``boom for lr=0.3`` are one bug). Not the
+innermost place alone: a library's is the same for every failure that passes through it (``subprocess.run``'s, for
+a program that exits 3 and one that is SIGKILLed). Five, whatever the number of workers: one or two identical
+failures can be bad luck in a space where some configurations fail; five in a row, with the same reason, is the
+code. Timeouts, crashes and memory kills do not count: their reason reads the same whatever caused it (a
+configuration too big for the limit, the machine), so "the same reason" says nothing. A run that has seen a trial
+succeed, before a resume included, never fails fast; later failures are ``budget.max_failure_rate``'s business.
 
 A money budget (``budget.cost``) is judged on the *projected* spend: what finished trials cost, plus what the
 trials still running are expected to cost (the median cost of the finished ones, each), plus the same for each
@@ -49,13 +51,15 @@ DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, Fai
 # memory addresses, process ids.
 _VARYING = re.compile(r"trial-\d+|\d{4}-\d\d-\d\d[T ]?|\d\d:\d\d:\d\d(?:[.,]\d+)?|0x[0-9a-fA-F]+|\bpid \d+")
 # Values a reason quotes: numbers and quoted text. An invalid result's (`returned tuple (0.31, 0.9)`), a command's
-# last stderr line (`ValueError: bad lr 0.01 for 'adam'`), tunesmith's own errors in a trial (`got 'x'`): the
-# configuration's values, not what is wrong.
-_VALUE = re.compile(r"""'[^'\n]*'|"[^"\n]*"|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?""")
+# last stderr line (`ValueError: bad lr 0.01 for 'adam'`), an exception's message (`boom for lr=0.01`), tunesmith's
+# own errors in a trial (`got 'x'`): the configuration's values, not what is wrong. A quoted list or tuple is one
+# value (`Command '['python', 'fit.py', 'adam']' returned ...`: its quotes, paired, leave every other item out).
+_VALUE = re.compile(r"""'\[[^\n]*?\]'|'\([^\n]*?\)'|'[^'\n]*'|"[^"\n]*"|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?""")
 # An exception's type and where it was raised, as the reason says them: `exception: KeyError: 'lr' (at train.py:12
-# in fit)`; the place is the last such group (the message may hold one of its own)
+# in fit)`, or, raised in code not the user's, with the user's line that called it: `(at subprocess.py:571 in run,
+# called from train.py:12 in objective)`. The place is the last such group (the message may hold one of its own)
 _EXCEPTION_TYPE = re.compile(r"exception: ([\w.]+)")
-_RAISED_AT = re.compile(r" \(at ([^()\s]+:\d+) in [^()]*\)")
+_RAISED_AT = re.compile(r" \(at ([^()\s]+:\d+) in [^(),]*(?:, called from ([^()\s]+:\d+) in [^()]*)?\)")
 
 
 class BudgetTracker:
@@ -303,9 +307,12 @@ def _failure_signature(trial: TrialRecord) -> str | None:
     if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
         return None
     reason = reason_without_output(trial.error or "")
-    exception, places = _EXCEPTION_TYPE.match(reason), _RAISED_AT.findall(reason)
+    exception, places = _EXCEPTION_TYPE.match(reason), list(_RAISED_AT.finditer(reason))
     if trial.failure_kind is FailureKind.EXCEPTION and exception is not None and places:
-        return f"exception: {exception.group(1)} at {places[-1]}"
+        # the user's line (where the code called a library that raised it), and what the message says of the code
+        place, said = places[-1], reason[:places[-1].start()] + reason[places[-1].end():]
+        return f"exception: {exception.group(1)} at {place.group(2) or place.group(1)}: " \
+               f"{_VALUE.sub('#', _VARYING.sub('#', said))}"
     reason = _VARYING.sub("#", reason)
     if trial.failure_kind is FailureKind.EXIT_CODE:  # its code is what happened, not a value; its stderr quotes values
         what, label, stderr = reason.partition(STDERR_LABEL)

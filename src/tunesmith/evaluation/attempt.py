@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+import sysconfig
 import threading
 import time
 import traceback
@@ -215,9 +217,45 @@ def _describe_exception(e: BaseException) -> str:
         text = f"{type(e).__name__}: {message}" if message else type(e).__name__  # `raise KeyboardInterrupt`
     frames = traceback.extract_tb(e.__traceback__)
     if frames:
-        last = frames[-1]
-        text += f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+        text += f" ({_raised_at(frames)})"
     return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def _raised_at(frames: traceback.StackSummary) -> str:
+    """``at model.py:42 in fit``: where it was raised; raised in code not the user's (the standard library, an
+    installed package, tunesmith), the user's line that called into it too: ``at subprocess.py:571 in run, called
+    from train.py:12 in objective``. Fail fast compares the user's line: a library's place is the same for every
+    failure that passes through it (an exit status and a signal, in ``subprocess.run``), whatever the user's code
+    did."""
+    where = f"at {_frame(frames[-1])}"
+    if _users(frames[-1].filename):
+        return where
+    caller = next((f for f in reversed(frames) if _users(f.filename)), None)
+    return where if caller is None else f"{where}, called from {_frame(caller)}"
+
+
+def _frame(frame: traceback.FrameSummary) -> str:
+    return f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
+
+
+@functools.cache
+def _not_users_folders() -> tuple[str, ...]:
+    """The standard library's folders and tunesmith's own, resolved, each ending in a separator."""
+    paths = sysconfig.get_paths()
+    folders = {paths[key] for key in ("stdlib", "platstdlib") if key in paths}
+    folders.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the tunesmith package
+    return tuple(os.path.join(os.path.realpath(folder), "") for folder in folders)
+
+
+@functools.lru_cache(maxsize=256)
+def _users(filename: str) -> bool:
+    """Whether a frame's file is the user's code: not the standard library, an installed package (site-packages,
+    dist-packages), tunesmith itself, nor code with no file (``<frozen ...>``, a dataclass's ``<string>``)."""
+    if filename.startswith("<"):
+        return False
+    path = os.path.realpath(filename)
+    parts = path.split(os.sep)
+    return not ("site-packages" in parts or "dist-packages" in parts or path.startswith(_not_users_folders()))
 
 
 def _traceback() -> str:

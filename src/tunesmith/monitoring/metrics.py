@@ -32,8 +32,10 @@ peers' as it reads them from the store (:meth:`TuningMetrics.catch_up`), each at
 first; one that starts (``run``, ``resume``, a joiner) starts from the store's figures, as ``tunesmith metrics``
 does. So they agree, and a dashboard takes the ``max`` over coordinators, never the sum. The exceptions: running
 and the run's start are the exposing coordinator's (``tunesmith metrics``: any coordinator's, the latest start);
-workers are the slots of the coordinators at work (the spec's ``executor.workers`` each; one coordinator's while
-none is), busy and queued the trials they run or hold (a coordinator that left reads 0, as running does).
+workers are the slots of the coordinators at work (the spec's ``executor.workers`` each; 0 while none is), busy
+and queued the trials they run or hold (a coordinator that left reads 0 for all three, as for running). A coordinator
+that left keeps the rest of its last figures (a textfile stays): a gauge that can go down (trials since best, cost
+per trial, resources saved, reproducibility index) is read from the coordinators still running.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ class TuningMetrics:
             self._last_activity = max(self._last_activity, started_at)
             self._at(self.last_activity, n).set(self._last_activity)
         self._workers_each = spec.executor.workers
-        self._at(self.workers, n).set(spec.executor.workers)
+        self._at(self.workers, n).set(spec.executor.workers if running else 0)
         if spec.budget.trials is not None:
             self._at(self.budget_trials, n).set(spec.budget.trials)
         if spec.budget.wall_time is not None:
@@ -321,8 +323,10 @@ class TuningMetrics:
         self._at(self.promotions, self._name, outcome).inc()
 
     def run_finished(self) -> None:
-        """The exposing coordinator left the run: nothing is busy or queued here, nor running (what it last read of
-        the others stays, for ``max`` over coordinators to read past)."""
+        """The exposing coordinator left the run: it has no worker slot at work, nothing busy or queued, nor is it
+        running. The rest of what it last read stays: the counters and the gauges that only grow, which ``max``
+        over coordinators reads past; a gauge that can go down (trials since best) is to be read from the
+        coordinators still running (the shipped rules and dashboards do)."""
         self._live = False
         self._busy.clear()
         self._queued.clear()
@@ -394,7 +398,9 @@ class TuningMetrics:
     def _occupancy(self) -> None:
         self._at(self.busy, self._name).set(len(self._busy | self._others_busy))  # (the others: none told here)
         self._at(self.queue, self._name).set(len(self._queued | self._others_queued))
-        self._at(self.workers, self._name).set(self._workers_each * self._coordinators)
+        # a coordinator that left has no slot at work: the slots it last saw, kept in its textfile, would be the max
+        # over coordinators beside one running alone (its utilisation read halved)
+        self._at(self.workers, self._name).set(self._workers_each * self._coordinators if self._live else 0)
 
     def _count_resources(self, trial: TrialRecord) -> None:
         if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
