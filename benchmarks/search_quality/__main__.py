@@ -50,6 +50,12 @@ _SUITE: dict[str, Problem] = {}
 
 def _init_worker(names: list[str], folds: int, tasks: list[tuple[str, str, str]], groups: list[str]) -> None:
     import logging
+    import signal
+
+    # Pool.terminate() ends its workers with SIGTERM. A worker forked from a process with a SIGTERM handler of its
+    # own (Ray's driver sets one; the test suite runs this in such a process) inherited it and never died, and the
+    # pool's join waited for ever
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     import optuna
 
