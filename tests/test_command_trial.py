@@ -358,14 +358,18 @@ def test_a_holder_not_found_leaves_no_reader_nor_descriptor_behind(tmp_path: Pat
             os.kill(int((tmp_path / "bg.pid").read_text()), signal.SIGKILL)
 
 
-# Runs run_command as a worker does, in a process of its own, and prints its peak resident memory.
+# Runs run_command as a worker does, in a process of its own, and prints its peak resident memory: VmHWM, this
+# process's own high-water mark. Not getrusage's ru_maxrss, which on Linux keeps the forking parent's mark across
+# exec: under pytest-xdist the parent is a worker of 340 MB, and the child read 340 whatever it did.
 PEAK = """
-import os, resource, sys
+import os, sys
 from tunesmith.evaluation.command import run_command
 with open("trial.log", "w") as log:
     result, failure, _ = run_command(sys.argv[1], ".", dict(os.environ), log, ("loss",), lambda _r: None,
                                      lambda: False)
-print(result, failure, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print(result, failure, peak_kb // 1024)
 """
 
 
