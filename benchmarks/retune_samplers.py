@@ -219,7 +219,7 @@ class FirstPopulationReplay(OptunaStrategy):
 def pair_sampler(strategy: str, label: str, seed: int) -> Any:
     if strategy == "nsga2-2" and label == "rebased":
         return FirstPopulationReplay("nsga2", BOWL_SPACE, [Direction.MINIMIZE] * 2, seed % 2**32,
-                                     sampler_options("nsga2", {}, BOWL_SPACE, 1))
+                                     sampler_options("nsga2", {}, BOWL_SPACE))
     return sampler(PAIRS[strategy], seed, 2)
 
 

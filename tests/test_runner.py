@@ -253,7 +253,7 @@ def test_a_resumed_unscrambled_qmc_goes_on_with_the_sequence():
     from tunesmith.strategy.optuna_adapter import OptunaStrategy, sampler_options
 
     space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
-    options = sampler_options("qmc", {"scramble": False}, space, 1)
+    options = sampler_options("qmc", {"scramble": False}, space)
 
     def proposals(strategy, count, first):
         made = []

@@ -52,7 +52,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         return StrategyDecision("bo", _cost_cooling_options(options, trials), "chosen in the spec")
     from tunesmith.strategy import optuna_adapter
 
-    said = optuna_adapter.check_options(name, options, space, workers)  # (gp without torch: refused there)
+    said = optuna_adapter.check_options(name, options, space)  # (gp without torch: refused there)
     _refuse_several_objectives(name, objectives)
     return StrategyDecision(name, dict(options), "chosen in the spec", said)
 
@@ -114,7 +114,7 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
     # A recorded spec (resume, join) was checked by the tunesmith of its day: what Optuna cannot build or run from
     # it is refused here, before the run writes a status or an event, rather than at its first proposal
     _refuse_several_objectives(decision.name, len(directions))
-    options = optuna_adapter.sampler_options(decision.name, decision.options, space, workers)
+    options = optuna_adapter.sampler_options(decision.name, decision.options, space)
     optuna_adapter.build_sampler(decision.name, decision.options, options, seed)
     return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options, constraints,
                                          objective_metrics, design_seed=design_seed if decision.name == "qmc" else None,

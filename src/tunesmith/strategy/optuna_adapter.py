@@ -62,7 +62,7 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace, workers: int) -> dict[str, Any]:
+def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
     """The sampler's keyword arguments: tunesmith's defaults for it, then the spec's options over them."""
     if name == "tpe":  # grouped TPE is multivariate: a spec's multivariate: false turns the grouping off with it
         grouped = space.is_conditional and options.get("multivariate", True) is not False
@@ -77,7 +77,7 @@ def sampler_options(name: str, options: Mapping[str, Any], space: SearchSpace, w
     return {**defaults, **options}
 
 
-def check_options(name: str, options: dict[str, Any], space: SearchSpace, workers: int) -> tuple[str, ...]:
+def check_options(name: str, options: dict[str, Any], space: SearchSpace) -> tuple[str, ...]:
     """Refuse, as SpecError naming the option, what the run's sampler would refuse or trip over: an option the
     sampler does not take, a value out of its range (``options.SAMPLER_OPTIONS``; not for options a re-tune
     inherits from its recorded parent: ``options.inherited_options``), and whatever Optuna raises
@@ -88,7 +88,7 @@ def check_options(name: str, options: dict[str, Any], space: SearchSpace, worker
     check_sampler_option_values(name, options)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
-        build_sampler(name, options, sampler_options(name, options, space, workers), seed=0, deprecations=True)
+        build_sampler(name, options, sampler_options(name, options, space), seed=0, deprecations=True)
     return tuple(_deprecation(str(w.message), options) for w in said if issubclass(w.category, FutureWarning))
 
 
