@@ -32,7 +32,7 @@ from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
                                TrialRecord, TrialState, continued_curve)
 from tunesmith.evaluation.context import (PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint,
-                                          make_trial_folder)
+                                          default_workdir, make_trial_folder)
 from tunesmith.scheduler import Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler, stops
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import SelectionRule, trial_metrics
@@ -104,7 +104,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     if not stored:  # a recorded experiment still resumes and reproduces (its tracking fails as an event, as before)
         check_tracking_installed(spec)
     _scheduler_for(spec, space)  # a scheduler that does not fit the space (PBT's mutations) fails here, not mid-run
-    workdir = os.path.abspath(spec.workdir or os.path.join(".tunesmith", spec.name))
+    workdir = os.path.abspath(spec.workdir or default_workdir(spec.name))
     filled = spec.model_copy(update={"seed": spec.seed if spec.seed is not None else fresh_seed(), "workdir": workdir})
     return Plan(filled, space, decision, tuple(warnings))
 

@@ -26,6 +26,11 @@ def trial_folders(workdir: str) -> list[str]:
     return sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
 
 
+def default_workdir(name: str) -> str:
+    """Where an experiment's trial folders go when its spec sets no ``workdir``: relative to the current folder."""
+    return os.path.join(".tunesmith", name)
+
+
 def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable[ExperimentRecord]]) -> None:
     """A new experiment's workdir must take trial folders, and hold none yet. One that cannot be written (a
     read-only filesystem, a folder of another user's) failed at the first trial's folder, once the experiment was
@@ -47,7 +52,7 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
 
     why = workdir_unwritable(workdir)
     if why is not None:
-        default = os.path.join(".tunesmith", name)
+        default = default_workdir(name)
         if os.path.abspath(default) == os.path.abspath(workdir):
             raise SpecError("workdir", f"trial folders cannot be made in {workdir} (the default, {default} under the "
                                        f"current folder): {why}; run from a folder you can write, or set workdir: in "
