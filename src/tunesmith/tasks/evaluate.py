@@ -15,7 +15,7 @@ from tunesmith.errors import SpecError
 from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
-from tunesmith.tasks.pipeline import BaseDir, build_pipeline, is_classifier_task, is_regressor_task
+from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
 from tunesmith.tasks.splits import Split, carve_holdout, development_splits, holdout_of_one_class, split_count
 
@@ -57,9 +57,9 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
-    classification = is_classifier_task(task, base_dir)  # also imports its classes, which the folds then find loaded
+    classification, regression = estimator_kinds(task, base_dir)  # also imports its classes, which the folds find
     said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
-    scoring_said = check_scoring_fits_estimator(task, classification, is_regressor_task(task, base_dir), ds.y) \
+    scoring_said = check_scoring_fits_estimator(task, classification, regression, ds.y) \
         if new else None
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)

@@ -103,10 +103,12 @@ def is_classifier_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
     return bool(is_classifier(_make(task, base_dir)))
 
 
-def is_regressor_task(task: TaskConfig, base_dir: BaseDir = None) -> bool:
-    from sklearn.base import is_regressor
+def estimator_kinds(task: TaskConfig, base_dir: BaseDir = None) -> tuple[bool, bool]:
+    """Whether scikit-learn calls the pipeline a classifier, and whether a regressor: one build for both."""
+    from sklearn.base import is_classifier, is_regressor
 
-    return bool(is_regressor(_make(task, base_dir)))
+    pipe = _make(task, base_dir)
+    return bool(is_classifier(pipe)), bool(is_regressor(pipe))
 
 
 def takes_missing_values(task: TaskConfig, base_dir: BaseDir = None) -> bool:
