@@ -684,8 +684,12 @@ def diff_specs(old: SpecSideArgument, new: SpecSideArgument, storage: SpecStorag
     such experiment) or a store that cannot be read; 75: the store's server did not answer."""
     from tunesmith.spec.diff import compare_named
 
+    opened: dict[str | None, Any] = {}  # two recorded sides of one store open it once
+
     def read_recorded(name: str, spec_storage: str | None) -> Any:  # only for a side that is no file
-        return _store(storage, spec_storage).experiment(name).spec
+        if spec_storage not in opened:
+            opened[spec_storage] = _store(storage, spec_storage)
+        return opened[spec_storage].experiment(name).spec
 
     try:
         compared = compare_named(old, new, read_recorded)
