@@ -571,11 +571,18 @@ def test_grid_float_points_decide_the_size_for_unstepped_floats():
 
 def test_grid_size_stops_counting_past_a_limit():
     """`auto` asks only whether the grid fits in the trial budget: four ints of 0-50 (6.8 million configurations,
-    about a minute to enumerate) are counted up to the budget plus one."""
+    about a minute to enumerate) are a product, never walked; a conditional grid is walked up to the budget plus one,
+    and not at all where one parameter's values alone pass it (an int of 0..10^9: no list of 10^9 ints)."""
     space = SearchSpace.from_domains({f"n{i}": Int(0, 50) for i in range(4)})
-    assert space.grid_size(5, limit=40) == 41
+    assert space.grid_size(5, limit=40) == 51 ** 4
     small = SearchSpace.from_domains({"a": Int(1, 3), "b": Categorical(["x", "y"])})
     assert small.grid_size(5, limit=40) == small.grid_size(5) == 6
+    conditional = SearchSpace.from_domains({"k": Categorical(["a", "b"]), "n": Int(0, 50, when={"k": "a"}),
+                                            "m": Int(0, 50, when={"k": "a"})})
+    assert conditional.grid_size(5) == 51 * 51 + 1
+    assert conditional.grid_size(5, limit=40) == 41
+    huge = SearchSpace.from_domains({"k": Categorical(["a", "b"]), "n": Int(0, 10**9, when={"k": "a"})})
+    assert huge.grid_size(5, limit=1000) == 1001  # at once: iter_grid would list 10^9 values first
     from tunesmith.strategy import decide
 
     assert decide("auto", {}, space, 40, 1, 1).name == "bo"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -14,6 +15,18 @@ from tunesmith.records import ParamValue
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 
 AnyDomain = Float | Int | Categorical
+
+
+def values_in_grid(domain: _Domain, points: int) -> int:
+    """How many values ``domain`` takes in the grid (``domain.grid(points)``), counted without listing them: an
+    int of 0..10^9 would be a list of 10^9 ints."""
+    if isinstance(domain, Categorical):
+        return len(domain.choices)
+    if isinstance(domain, Int):
+        return len(range(domain.low, domain.high + 1, domain.step))
+    if isinstance(domain, Float) and domain.step is not None:
+        return int(round((domain.high - domain.low) / domain.step)) + 1
+    return points
 
 
 @dataclass(frozen=True)
@@ -150,8 +163,15 @@ class SearchSpace:
         return out
 
     def grid_size(self, float_points: int, limit: int | None = None) -> int:
-        """Configurations in the grid; with ``limit``, counting stops at ``limit + 1`` (enough to say the grid does
-        not fit: four ints of 0-50 are 6.8 million configurations, a minute to enumerate)."""
+        """Configurations in the grid, never listing a parameter's values: exact for an unconditional space (a
+        product); for a conditional one, with ``limit``, counted up to ``limit + 1`` (enough to say the grid does not
+        fit: a walk of 6.8 million configurations takes a minute), or ``limit + 1`` at once where one parameter's
+        values alone pass it (every parameter is active somewhere: a spec's conditions must be able to hold)."""
+        counts = [values_in_grid(d, float_points) for d in self.domains.values()]
+        if not self.is_conditional:
+            return math.prod(counts)
+        if limit is not None and max(counts, default=1) > limit:
+            return limit + 1
         return sum(1 for _ in islice(self.iter_grid(float_points), None if limit is None else limit + 1))
 
     def iter_grid(self, float_points: int) -> Iterator[dict[str, ParamValue]]:

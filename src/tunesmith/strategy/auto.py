@@ -24,7 +24,8 @@ import math
 
 from tunesmith.space import Categorical, Float, SearchSpace
 from tunesmith.strategy.base import StrategyDecision
-from tunesmith.strategy.grid import COUNTED_UP_TO, grid_size, values_in_grid
+from tunesmith.space.search_space import values_in_grid
+from tunesmith.strategy.grid import COUNTED_UP_TO
 
 GRID_FLOAT_POINTS = 5
 NSGA2_MIN_TRIALS = 200
@@ -40,7 +41,7 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
     unstepped = [n for n, d in space.domains.items() if isinstance(d, Float) and d.step is None]
     passed_over = ""
     if trials is not None and not unstepped:
-        size = grid_size(space, GRID_FLOAT_POINTS, limit=trials)
+        size = space.grid_size(GRID_FLOAT_POINTS, limit=trials)
         if size <= trials:
             return StrategyDecision("grid", {},
                                     f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
@@ -58,7 +59,7 @@ def _grid_passed_over(space: SearchSpace, unstepped: list[str], trials: int) -> 
     bound = math.prod(values_in_grid(d, GRID_FLOAT_POINTS) for d in space.domains.values())
     if bound > trials:
         return ""  # (a conditional grid below its bound may fit: not worth a walk of up to `trials` configurations)
-    size = grid_size(space, GRID_FLOAT_POINTS, limit=COUNTED_UP_TO)
+    size = space.grid_size(GRID_FLOAT_POINTS, limit=COUNTED_UP_TO)
     exact = not space.is_conditional or size <= COUNTED_UP_TO  # (an unconditional grid's size is its product)
     counted = f"its {size} configurations" if exact else f"its configurations (at most {bound})"
     one = len(unstepped) == 1

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
-from tunesmith.space import Categorical, Float, Int, SearchSpace
+from tunesmith.space import SearchSpace
+from tunesmith.space.search_space import values_in_grid
 from tunesmith.strategy.base import Proposal
 
 COUNTED_UP_TO = 100_000  # a conditional grid's configurations are counted (enumerated) no further
@@ -68,29 +69,6 @@ def _key(params: dict[str, ParamValue] | object) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
-def values_in_grid(domain: Float | Int | Categorical, points: int) -> int:
-    """How many values ``domain`` takes in the grid (``domain.grid(points)``), counted without listing them."""
-    if isinstance(domain, Categorical):
-        return len(domain.choices)
-    if isinstance(domain, Int):
-        return len(range(domain.low, domain.high + 1, domain.step))
-    if domain.step is not None:
-        return int(round((domain.high - domain.low) / domain.step)) + 1
-    return points
-
-
-def grid_size(space: SearchSpace, points: int, limit: int) -> int:
-    """The grid's configurations: exact for an unconditional space (a product), else counted up to ``limit + 1``
-    (enough to say it does not fit). No parameter's values are listed where they alone pass ``limit``: an int of
-    0..10^9 would be a list of 10^9 ints."""
-    counts = [values_in_grid(d, points) for d in space.domains.values()]
-    if not space.is_conditional:
-        return math.prod(counts)
-    if max(counts, default=1) > limit:  # every parameter is active somewhere (the spec checks that its conditions
-        return limit + 1                # can hold), so the grid has at least that parameter's values
-    return space.grid_size(points, limit=limit)
-
-
 GRID_WARNING_START = "strategy is grid with"  # how grid_warnings' warning begins (TunedSearchCV says its own)
 
 
@@ -98,7 +76,7 @@ def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | 
     """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it."""
     if shuffle or trials is None:
         return ()
-    size = grid_size(space, points, limit=max(trials, COUNTED_UP_TO))
+    size = space.grid_size(points, limit=max(trials, COUNTED_UP_TO))
     if size <= trials:
         return ()
     exact = not space.is_conditional or size <= COUNTED_UP_TO
