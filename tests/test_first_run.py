@@ -299,6 +299,33 @@ def test_a_program_a_function_runs_failing_by_the_configuration_is_not_failing_t
         assert " in run, called from train.py:8 in objective); output: " in t["error"], t["error"]
 
 
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_the_same_message_raised_at_two_lines_of_a_file_named_with_brackets_is_not_failing_the_same_way(
+        tmp_path: Path, kind: str) -> None:
+    """`train(2).py` (a second copy, as a download names it) raising one message at line 4 for odd trials and line 5
+    for even ones: fail fast read the place back out of the reason (`(at train(2).py:4 in objective)`) by a pattern
+    that takes no bracket in a file's name, found none, compared the whole reason with its numbers masked, line
+    numbers included, and stopped the run after 5 trials as failing the same way. The place travels with the
+    failure, beside its words."""
+    (tmp_path / "train(2).py").write_text('def objective(config, trial):\n'
+                                           '    if trial.number % 2:\n'
+                                           '        pass\n'
+                                           '        raise ValueError("no data")\n'
+                                           '    raise ValueError("no data")\n')
+    spec = {"name": "fn", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "strategy": "random",
+            "budget": {"trials": 8}, "executor": {"kind": kind, "workers": 1},
+            "trial": {"function": "train(2).py:objective"}, "seed": 3}
+    (tmp_path / "fn.yaml").write_text(yaml.safe_dump(spec))
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    assert "failed the same way" not in proc.stderr, proc.stderr
+    trials = trials_json("fn", tmp_path)
+    assert len(trials) == 8 and {t["state"] for t in trials} == {"failed"}, [t["error"] for t in trials]
+    for t in trials:
+        line = 4 if t["number"] % 2 else 5
+        assert t["error"] == f"exception: ValueError: no data (at train(2).py:{line} in objective)", t["error"]
+
+
 def test_a_program_a_function_runs_failing_with_another_exit_status_each_time_fails_the_same_way(
         tmp_path: Path) -> None:
     """The same call, exiting 3 or 4 by the configuration: the message's numbers are values, so one way."""

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from tunesmith.cost import COST_METRIC, COST_UNKNOWN_METRIC, money
 from tunesmith.evaluation.output_tail import STDERR_LABEL, reason_without_output
-from tunesmith.records import Direction, FailureKind, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.records import Direction, FailureKind, ObjectiveSpec, RaisedAt, TrialRecord, TrialState
 from tunesmith.selection import RunningBest
 from tunesmith.spec.model import Budget, ExperimentSpec
 from tunesmith.unreported_metrics import unreported_hint
@@ -57,7 +57,8 @@ _VARYING = re.compile(r"trial-\d+|\d{4}-\d\d-\d\d[T ]?|\d\d:\d\d:\d\d(?:[.,]\d+)
 _VALUE = re.compile(r"""'\[[^\n]*?\]'|'\([^\n]*?\)'|'[^'\n]*'|"[^"\n]*"|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?""")
 # An exception's type and where it was raised, as the reason says them: `exception: KeyError: 'lr' (at train.py:12
 # in fit)`, or, raised in code not the user's, with the user's line that called it: `(at subprocess.py:571 in run,
-# called from train.py:12 in objective)`. The place is the last such group (the message may hold one of its own)
+# called from train.py:12 in objective)`. The place is the last such group (the message may hold one of its own).
+# Read only for a failure that comes without its RaisedAt (see _raised)
 _EXCEPTION_TYPE = re.compile(r"exception: ([\w.]+)")
 _RAISED_AT = re.compile(r" \(at ([^()\s]+:\d+) in [^(),]*(?:, called from ([^()\s]+:\d+) in [^()]*)?\)")
 
@@ -107,8 +108,9 @@ class BudgetTracker:
         """The best trial selection may pick among those observed (what ``show`` calls best), or None."""
         return self.ranking.best
 
-    def observe(self, trial: TrialRecord, replayed: bool = False) -> None:
-        """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run."""
+    def observe(self, trial: TrialRecord, replayed: bool = False, raised_at: RaisedAt | None = None) -> None:
+        """Count a trial that reached a final state; ``replayed`` for one finished by an earlier run. ``raised_at``:
+        where the exception that failed it was raised (its last attempt's failure's), which fail fast compares."""
         cost = trial.metrics.get(COST_METRIC)
         if cost is not None:
             self.spent += cost
@@ -120,7 +122,7 @@ class BudgetTracker:
         if not trial.state.counts_against_budget():
             return
         self.finished += 1
-        self._watch_first_failures(trial, replayed)
+        self._watch_first_failures(trial, replayed, raised_at)
         if not replayed:
             self.run_finished += 1
             if trial.state is TrialState.FAILED:
@@ -133,7 +135,7 @@ class BudgetTracker:
         else:
             self.since_improvement += 1
 
-    def _watch_first_failures(self, trial: TrialRecord, replayed: bool) -> None:
+    def _watch_first_failures(self, trial: TrialRecord, replayed: bool, raised_at: RaisedAt | None) -> None:
         if not self.fail_fast_armed:
             return
         if replayed:
@@ -141,7 +143,7 @@ class BudgetTracker:
             # user may have fixed the code since) and this run is judged on its own first trials
             self.fail_fast_armed = trial.state is TrialState.FAILED
             return
-        signature = _failure_signature(trial)
+        signature = _failure_signature(trial, raised_at)
         if signature is None or (self.first_failures and signature != self.first_failures[0]):
             self.fail_fast_armed = False
             self.first_failures.clear()
@@ -302,19 +304,36 @@ def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, f
     return SpendSummary(spent, len(costs), rate, projected, budget.cost, unknown)
 
 
-def _failure_signature(trial: TrialRecord) -> str | None:
+def _failure_signature(trial: TrialRecord, raised_at: RaisedAt | None) -> str | None:
     """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded)."""
     if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
         return None
     reason = reason_without_output(trial.error or "")
-    exception, places = _EXCEPTION_TYPE.match(reason), list(_RAISED_AT.finditer(reason))
-    if trial.failure_kind is FailureKind.EXCEPTION and exception is not None and places:
+    raised = _raised(reason, raised_at) if trial.failure_kind is FailureKind.EXCEPTION else None
+    if raised is not None:
         # the user's line (where the code called a library that raised it), and what the message says of the code
-        place, said = places[-1], reason[:places[-1].start()] + reason[places[-1].end():]
-        return f"exception: {exception.group(1)} at {place.group(2) or place.group(1)}: " \
-               f"{_VALUE.sub('#', _VARYING.sub('#', said))}"
+        exception, line, said = raised
+        return f"exception: {exception} at {line}: {_VALUE.sub('#', _VARYING.sub('#', said))}"
     reason = _VARYING.sub("#", reason)
     if trial.failure_kind is FailureKind.EXIT_CODE:  # its code is what happened, not a value; its stderr quotes values
         what, label, stderr = reason.partition(STDERR_LABEL)
         return what + label + _VALUE.sub("#", stderr)
     return _VALUE.sub("#", reason)
+
+
+def _raised(reason: str, raised_at: RaisedAt | None) -> tuple[str, str, str] | None:
+    """An exception's type, the user's line it was raised at (or called the code that raised it from), and its
+    reason without the place; None where the reason names no place.
+
+    From ``raised_at``, the failure's own. A failure that comes without one (a record on its own, whose reason is
+    all there is; a worker of a tunesmith from before it) is judged as before it: by the place read back out of
+    the reason's words, which a file's name with brackets in it, or a message cut at its length, hides.
+    """
+    if raised_at is not None:
+        before, said_there, after = reason.rpartition(f" ({raised_at.place})")
+        return raised_at.exception, raised_at.line, (before + after) if said_there else reason
+    exception, places = _EXCEPTION_TYPE.match(reason), list(_RAISED_AT.finditer(reason))
+    if exception is None or not places:
+        return None
+    place = places[-1]
+    return exception.group(1), place.group(2) or place.group(1), reason[:place.start()] + reason[place.end():]

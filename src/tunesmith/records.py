@@ -75,9 +75,27 @@ class ObjectiveSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RaisedAt:
+    """Where an exception a trial raised came from, as fail fast compares it (:mod:`tunesmith.budget`).
+
+    Attributes:
+        exception: its type's name (``ValueError``).
+        place: where, as the failure's message says it: ``at model.py:42 in fit``, or, raised in code not the
+            user's, ``at subprocess.py:571 in run, called from train.py:12 in objective``.
+        line: the user's line that raised it, or that called the code that did (``train.py:12``); the innermost
+            frame's where no frame is the user's.
+    """
+
+    exception: str
+    place: str
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     kind: FailureKind
     message: str
+    raised_at: RaisedAt | None = None  # an exception's with a traceback (its message says the place too)
 
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.message}"

@@ -447,7 +447,7 @@ class Runner:
         if final.state is not TrialState.INTERRUPTED:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
             self.scheduler.on_finish(final)
-            self._budget.observe(final)
+            self._budget.observe(final, raised_at=failure.raised_at if failure else None)
         self.listener.trial_finished(final, self._budget.best_trial)
 
     def _evaluate_task_after_run(self, trials: list[TrialRecord]) -> None:

@@ -22,7 +22,7 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
-from tunesmith.records import Failure, FailureKind, Outcome, Report, diverged
+from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report, diverged
 from tunesmith.redaction import secrets_of
 from tunesmith.report_order import ReportOrder
 
@@ -102,8 +102,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         except KeyboardInterrupt as e:
             if e is not from_the_function or signals.interrupt_is_theirs():
                 raise  # Ctrl-C, a stop signal: the run stops (inline), the worker ends as the signal's
-            failure = Failure(FailureKind.EXCEPTION, f"{_describe_exception(e)}, raised by the trial itself, not by "
-                                                     "a signal")
+            failure = _exception_failure(e, then=", raised by the trial itself, not by a signal")
             traceback_text = _traceback()
         except TrialPruned:
             pruned = True
@@ -119,7 +118,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             # another exception (an event loop cancelling its tasks): a stop signal that arrived wins
             if signals.arrived:
                 raise KeyboardInterrupt from e
-            failure, traceback_text = Failure(FailureKind.EXCEPTION, _describe_exception(e)), _traceback()
+            failure, traceback_text = _exception_failure(e), _traceback()
     duration = time.perf_counter() - started
     normalized = None
     if failure is None and not pruned:
@@ -203,8 +202,10 @@ def _task_function(job: TrialJob) -> Callable[..., Any]:
     return lambda params, trial: evaluate(task, params, trial, job.base_dir)
 
 
-def _describe_exception(e: BaseException) -> str:
-    """``ValueError: message (at model.py:42 in fit)``: type, message and where it was raised."""
+def _exception_failure(e: BaseException, then: str = "") -> Failure:
+    """``ValueError: message (at model.py:42 in fit)``: type, message and where it was raised, ``then`` said after;
+    where it was raised also as the failure's ``raised_at``, which fail fast compares (not read back from these
+    words: a file's name, a message cut at its length, may hide it there)."""
     try:
         message = str(e).strip()
     except BaseException as unreadable:  # noqa: BLE001 - its __str__ raised: the trial still gets a reason
@@ -216,26 +217,32 @@ def _describe_exception(e: BaseException) -> str:
     else:
         text = f"{type(e).__name__}: {message}" if message else type(e).__name__  # `raise KeyboardInterrupt`
     frames = traceback.extract_tb(e.__traceback__)
-    if frames:
-        text += f" ({_raised_at(frames)})"
-    return text if len(text) <= 2000 else text[:1997] + "..."
+    raised_at = _raised_at(type(e).__name__, frames) if frames else None
+    if raised_at is not None:
+        text += f" ({raised_at.place})"
+    return Failure(FailureKind.EXCEPTION, (text if len(text) <= 2000 else text[:1997] + "...") + then, raised_at)
 
 
-def _raised_at(frames: traceback.StackSummary) -> str:
+def _raised_at(exception: str, frames: traceback.StackSummary) -> RaisedAt:
     """``at model.py:42 in fit``: where it was raised; raised in code not the user's (the standard library, an
     installed package, tunesmith), the user's line that called into it too: ``at subprocess.py:571 in run, called
     from train.py:12 in objective``. Fail fast compares the user's line: a library's place is the same for every
     failure that passes through it (an exit status and a signal, in ``subprocess.run``), whatever the user's code
     did."""
-    where = f"at {_frame(frames[-1])}"
-    if _users(frames[-1].filename):
-        return where
-    caller = next((f for f in reversed(frames) if _users(f.filename)), None)
-    return where if caller is None else f"{where}, called from {_frame(caller)}"
+    innermost = frames[-1]
+    users = next((f for f in reversed(frames) if _users(f.filename)), None)  # the innermost frame of the user's
+    place = f"at {_frame(innermost)}"
+    if users is not None and users is not innermost:
+        place += f", called from {_frame(users)}"
+    return RaisedAt(exception, place, _line(users or innermost))
 
 
 def _frame(frame: traceback.FrameSummary) -> str:
-    return f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
+    return f"{_line(frame)} in {frame.name}"
+
+
+def _line(frame: traceback.FrameSummary) -> str:
+    return f"{os.path.basename(frame.filename)}:{frame.lineno}"
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from tunesmith.records import Failure
 from tunesmith.redaction import redact
@@ -58,7 +59,7 @@ def with_tail(failure: Failure, label: str, output: str, secrets: Iterable[str] 
     tail = summarize(output, secrets)
     if not tail:
         return failure
-    return Failure(failure.kind, f"{failure.message}{label}{tail}")
+    return replace(failure, message=f"{failure.message}{label}{tail}")
 
 
 def reason_without_output(reason: str) -> str:

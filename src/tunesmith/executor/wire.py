@@ -5,21 +5,22 @@ decision on the reports sent so far, for jobs with ``sync_reports``), ``{"op": "
 "base_dir": ...}``, ``{"op": "exit"}``
 worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``,
 ``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}`` (the outcome's ``notes``: what the attempt has for
-the run's warnings)
+the run's warnings; its failure's ``raised_at``: where an exception was raised, for fail fast, absent from a
+worker of a tunesmith before it)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tunesmith.records import Failure, FailureKind, Outcome
+from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt
 
 
 def outcome_to_json(o: Outcome) -> dict[str, Any]:
     return {
         "values": list(o.values) if o.values is not None else None,
         "metrics": dict(o.metrics),
-        "failure": {"kind": o.failure.kind.value, "message": o.failure.message} if o.failure else None,
+        "failure": _failure_to_json(o.failure) if o.failure else None,
         "pruned": o.pruned,
         "duration_s": o.duration_s,
         "notes": list(o.notes),
@@ -31,8 +32,19 @@ def outcome_from_json(d: dict[str, Any]) -> Outcome:
     return Outcome(
         values=tuple(d["values"]) if d.get("values") is not None else None,
         metrics=d.get("metrics") or {},
-        failure=Failure(FailureKind(f["kind"]), f["message"]) if f else None,
+        failure=_failure_from_json(f) if f else None,
         pruned=bool(d.get("pruned")),
         duration_s=float(d.get("duration_s") or 0.0),
         notes=tuple(d.get("notes") or ()),
     )
+
+
+def _failure_to_json(f: Failure) -> dict[str, Any]:
+    where = f.raised_at
+    raised_at = {"exception": where.exception, "place": where.place, "line": where.line} if where else None
+    return {"kind": f.kind.value, "message": f.message, "raised_at": raised_at}
+
+
+def _failure_from_json(f: dict[str, Any]) -> Failure:
+    raised_at = f.get("raised_at")
+    return Failure(FailureKind(f["kind"]), f["message"], RaisedAt(**raised_at) if raised_at else None)
