@@ -22,9 +22,10 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
-from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report, diverged
+from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report
 from tunesmith.redaction import secrets_of
 from tunesmith.report_order import ReportOrder
+from tunesmith.stop_reasons import stopped_by
 
 TRACEBACK_LINES = 12
 DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"   # a function trial's devices: executor.gpus, not trial.env
@@ -158,18 +159,12 @@ def _first_only(say: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def _say_stopped(log: TextIO, job: TrialJob, step: int | None, reports: list[Report]) -> None:
-    """One line in the trial's log: who stopped it, at which step, and why (the log ended mid-curve, unexplained).
-    A diverged report (NaN, inf) is why, rather than the scheduler's ranking rule."""
+    """One line in the trial's log: who stopped it, at which step, and why (the log ended mid-curve, unexplained):
+    why as the rule that decided it says, of the report it was decided on."""
     how = "the command got SIGTERM" if job.command is not None else "trial.should_prune() turned true"
     at = f"after its report at step {step}" if step is not None else "before it reported"
     decided_on = next((r for r in reversed(reports) if r.step == step), None)
-    scheduler = f"the {job.scheduler} scheduler"
-    if decided_on is not None and diverged(decided_on):
-        why = (f"{scheduler}: its value {decided_on.value} is not a finite number, the training diverged (a "
-               "scheduler stops such a trial at once)")
-    else:
-        why = f"{scheduler} ({job.stop_rule})"
-    log.write(f"tunesmith: stopped early {at} by {why}; {how}\n")
+    log.write(f"tunesmith: stopped early {at} by {stopped_by(job.scheduler, job.stop_rule, decided_on)}; {how}\n")
     log.flush()
 
 

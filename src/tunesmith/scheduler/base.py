@@ -8,7 +8,8 @@ ask the trial to stop; the trial ends PRUNED at the step it reached.
 
 The runner asks through :func:`stops`, which stops a trial at once on a report that is not a finite number
 (:func:`tunesmith.records.diverged`) under every scheduler but ``none``, whatever its warm-up or rungs say: one
-rule, not one per scheduler. Schedulers only never rank such a value.
+rule, not one per scheduler, in :mod:`tunesmith.stop_reasons` (which the trial's log says too). Schedulers only
+never rank such a value.
 
 Schedulers are deterministic given their inputs and take no wall-clock time of their own, so they are tested
 in simulated time with tabulated learning curves.
@@ -21,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from tunesmith.records import ParamValue, Report, TrialRecord, diverged
+from tunesmith.records import ParamValue, Report, TrialRecord
+from tunesmith.stop_reasons import stop_reason
 
 
 class Decision(enum.StrEnum):
@@ -87,4 +89,4 @@ def stops(scheduler: Scheduler, number: int, report: Report) -> bool:
     step or a rung ahead would only spend the epochs early stopping is there to save (Optuna's pruners prune a NaN
     too, at their next check)."""
     decision = scheduler.on_report(number, report)
-    return decision is Decision.STOP or (diverged(report) and not isinstance(scheduler, NoScheduler))
+    return not isinstance(scheduler, NoScheduler) and stop_reason(report, decision is Decision.STOP) is not None
