@@ -362,6 +362,11 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
                 log.write(line)
             log.flush()  # in the file at once: a trial killed for its timeout keeps what it said last
 
+    def flush_log() -> None:
+        """What ``take`` wrote (it writes each line without flushing), in the file."""
+        with lock:
+            log.flush()
+
     def take(line: str) -> None:
         """A stdout line: logged; while ``counting``, a result or a report if it is one."""
         nonlocal counting, pruned, result
@@ -387,7 +392,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             on_ignored(f"a report line was ignored, {stripped[:STDERR_LINE_CHARS]}: {report}; later ignored lines "
                        "of this trial are not told")
             return
-        copy([])  # the lines before it in the file, as it is decided on
+        flush_log()  # the lines before it in the file, as it is decided on
         on_report(report)
         if prune_requested():  # decided on this very report: later lines count for nothing; the watcher stops it
             pruned, counting = True, False
@@ -402,7 +407,7 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
             return
         for line in lines:
             take(line)
-        copy([])
+        flush_log()
 
     # Both pipes are read here, in this thread, as far as they hold (no thread, no queue: a command that prints
     # faster than its lines are logged and parsed waits for us, as a pipe makes a writer wait, and memory stays
