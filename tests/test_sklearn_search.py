@@ -270,6 +270,20 @@ def test_a_grid_is_searched_whole_when_n_iter_is_left_out_and_a_smaller_n_iter_s
     assert len(drawn.cv_results_["params"]) == 10  # a distribution has no grid: RandomizedSearchCV's default
 
 
+def test_a_grid_strategy_given_fewer_iterations_than_points_says_so_once_in_the_estimators_terms() -> None:
+    """strategy="grid", n_iter=5, a 24-point grid: the run's own warning (`strategy is grid with 24 configurations,
+    more than budget.trials (5)`) names spec fields the estimator does not have, and is left out by its kind; the
+    estimator's n_iter warning says it instead."""
+    grid = {"max_depth": [1, 2, 3, 4, 5, None], "min_samples_leaf": [1, 2, 4, 8]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TunedSearchCV(DecisionTreeClassifier(random_state=0), grid, n_iter=5, strategy="grid", cv=3,
+                      random_state=0).fit(X, y)
+    said = [str(w.message) for w in caught if "grid" in str(w.message)]
+    assert said == ["n_iter=5 evaluates 5 of the grid's 24 points; leave n_iter out (or give n_iter=24) to search the "
+                    "whole grid, as GridSearchCV does"]
+
+
 def test_a_named_search_can_be_fitted_again_and_cloned_in_nested_cross_validation(tmp_path: Path) -> None:
     """A second fit raised ExperimentExists; inside cross_val_score the second fold's error became a NaN score."""
     from sklearn.model_selection import cross_val_score

@@ -34,6 +34,7 @@ from tunesmith.records import ParamValue, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 from tunesmith.suggestions import closest
+from tunesmith.warning_kinds import GridLargerThanBudget
 
 __all__ = ["TunedSearchCV", "to_space"]
 
@@ -761,11 +762,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
 class _WarningsAsPython(RunListener):
     """A search's warnings as scikit-learn's are said: Python warnings (a caller filters or records them), not
-    lines on stderr. A grid larger than the budget is left out: :meth:`TunedSearchCV._budget` says it in the
-    estimator's terms (n_iter, the grid's points), where the run's warning names spec fields it does not have."""
+    lines on stderr. A grid larger than the budget is left out, by its kind: :meth:`TunedSearchCV._budget` says it
+    in the estimator's terms (n_iter, the grid's points), where the run's warning names spec fields it does not have."""
 
     def warning(self, message: str) -> None:
-        from tunesmith.strategy.grid import GRID_WARNING_START  # (the run has loaded it: the strategy layer)
-
-        if not message.startswith(GRID_WARNING_START):
+        if not isinstance(message, GridLargerThanBudget):
             warnings.warn(message, UserWarning, stacklevel=2)

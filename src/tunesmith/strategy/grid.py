@@ -12,6 +12,7 @@ from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
 from tunesmith.space.search_space import values_in_grid
 from tunesmith.strategy.base import Proposal
+from tunesmith.warning_kinds import GridLargerThanBudget
 
 COUNTED_UP_TO = 100_000  # a conditional grid's configurations are counted (enumerated) no further
 
@@ -69,9 +70,6 @@ def _key(params: dict[str, ParamValue] | object) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
-GRID_WARNING_START = "strategy is grid with"  # how grid_warnings' warning begins (TunedSearchCV says its own)
-
-
 def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | None) -> tuple[str, ...]:
     """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it."""
     if shuffle or trials is None:
@@ -81,10 +79,11 @@ def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | 
         return ()
     exact = not space.is_conditional or size <= COUNTED_UP_TO
     fixed = _first_values_kept(space, points, trials)
-    return (f"{GRID_WARNING_START} {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
-            f"than budget.trials ({trials}){_kept(fixed)}; set shuffle: true to spread them over the grid, raise "
-            f"budget.trials to {f'{size:,}' if exact else 'the grid size'}, or choose another strategy (auto picks one "
-            f"for the budget)",)
+    return (GridLargerThanBudget(
+        f"strategy is grid with {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
+        f"than budget.trials ({trials}){_kept(fixed)}; set shuffle: true to spread them over the grid, raise "
+        f"budget.trials to {f'{size:,}' if exact else 'the grid size'}, or choose another strategy (auto picks one "
+        f"for the budget)"),)
 
 
 def _first_values_kept(space: SearchSpace, points: int, trials: int) -> list[str]:
