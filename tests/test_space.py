@@ -587,3 +587,12 @@ def test_grid_size_stops_counting_past_a_limit():
 
     assert decide("auto", {}, space, 40, 1, 1).name == "bo"
     assert decide("auto", {}, small, 6, 1, 1).name == "grid"
+
+
+def test_a_value_is_on_a_stepped_floats_grid_up_to_the_error_of_a_sum() -> None:
+    """What containment asks of a stepped float (space/containment.py): the grid point on_grid gives, allowing the
+    sum's error (0.1 + 0.2 is 0.30000000000000004), never a point half a step off or outside the range."""
+    stepped = Float(0.0, 1.0, step=0.1)
+    assert stepped.is_on_grid(0.1 + 0.2) and stepped.is_on_grid(0.3) and stepped.is_on_grid(1.0)
+    assert not stepped.is_on_grid(0.35) and not stepped.is_on_grid(1.1)
+    assert Float(0.0, 1.0).is_on_grid(0.123456)

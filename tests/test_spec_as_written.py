@@ -106,14 +106,22 @@ def test_a_recorded_experiment_whose_names_are_refused_now_still_resumes(project
 
 def test_a_boolean_key_in_a_python_mapping_is_a_spec_error_naming_it() -> None:
     """From Python (no YAML spelling to name): the top-level key gave a TypeError (keywords must be strings), the
-    space's was said at `space.1`."""
+    space's was said at `space.1`. Every key at any depth, a mapping to spec_from_dict or keywords to ExperimentSpec,
+    is said in the one wording of a YAML file's `on:` (which names the spelling: test_cli_input), where a nested
+    key's said "input should be a valid string; got True (quote it as you wrote it: YAML read it as a boolean)"."""
+    from tunesmith.spec.model import ExperimentSpec
+
+    said = "a key must be text; got True, which YAML read as a boolean (quote it as you wrote it)"
     with pytest.raises(SpecError) as info:
         spec_from_dict({**_spec(), True: 1})
-    assert (info.value.path, info.value.message) == ("True", "a key must be text; got True (YAML read it as a "
-                                                             "boolean: quote it as you wrote it)")
-    with pytest.raises(SpecError) as info:
-        spec_from_dict(_spec(space={True: {"type": "categorical", "choices": ["a"]}}))
-    assert info.value.path == "space.True", info.value
+    assert (info.value.path, info.value.message) == ("True", said)
+    for given in (spec_from_dict, lambda data: ExperimentSpec(**data)):
+        with pytest.raises(SpecError) as info:
+            given(_spec(space={True: {"type": "categorical", "choices": ["a"]}}))
+        assert (info.value.path, info.value.message) == ("space.True", said)
+        with pytest.raises(SpecError) as info:
+            given(_spec(tags={"team": "a", False: "b"}))
+        assert (info.value.path, info.value.message) == ("tags.False", said.replace("True", "False"))
 
 
 # -- YAML 1.1 spellings --------------------------------------------------------------------------------------------

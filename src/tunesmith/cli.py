@@ -31,6 +31,7 @@ from tunesmith.exit_codes import (
     EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
 )
 from tunesmith.json_output import strict_json
+from tunesmith.quotas import parse_quota_key, parse_quota_limit
 from tunesmith.records import RunStatus, TrialState
 
 if TYPE_CHECKING:
@@ -820,35 +821,31 @@ quota_app = typer.Typer(no_args_is_help=True, cls=_Commands, help=(
     "Store-wide limits on trials running at once, per user (user:NAME) or per tag (tag:KEY=VALUE); every "
     "coordinator on the store obeys them."))
 app.add_typer(quota_app, name="quota")
-QuotaKeyArgument = Annotated[str, typer.Argument(help="user:NAME (e.g. user:alice) or tag:KEY=VALUE "
-                                                      "(e.g. tag:team=vision)")]
+# Checked as parsed, the key before the limit (`quota set foo 0` names the key), each refusal a QuotaError: one line
+# and exit 2 (main), where a Click BadParameter is Click's usage text and "Invalid value for '{limit}'".
+QuotaKeyArgument = Annotated[str, typer.Argument(parser=parse_quota_key, help="user:NAME (e.g. user:alice) or "
+                                                 "tag:KEY=VALUE (e.g. tag:team=vision)")]
 
 
 @quota_app.command("set")
 def quota_set(key: QuotaKeyArgument,
-              limit: Annotated[str, typer.Argument(help="the most trials running at once under KEY (>= 1)",
-                                                   show_default=False)],
+              limit: Annotated[int, typer.Argument(parser=parse_quota_limit, show_default=False,
+                                                   help="the most trials running at once under KEY (>= 1)")],
               storage: StorageOption = None) -> None:
     """Limit KEY to LIMIT trials running at once, across every run on the store (replaces its limit)."""
-    from tunesmith.quotas import parse_quota_key, parse_quota_limit
-
-    checked, most = parse_quota_key(key), parse_quota_limit(limit)
     from tunesmith.storage.sql import describe_url
 
     store = _store(storage, create=True)  # limits may be set before the store's first run
-    store.set_quota(checked, most, time.time())
-    out.print(f"quota {checked}: at most {most} trial(s) running at once; runs waiting on it start as slots free "
+    store.set_quota(key, limit, time.time())
+    out.print(f"quota {key}: at most {limit} trial(s) running at once; runs waiting on it start as slots free "
               f"(store: {describe_url(store.url)})")
 
 
 @quota_app.command("remove")
 def quota_remove(key: QuotaKeyArgument, storage: StorageOption = None) -> None:
     """Lift the limit on KEY."""
-    from tunesmith.quotas import parse_quota_key
-
-    checked = parse_quota_key(key)
-    removed = _store(storage).remove_quota(checked)
-    out.print(f"quota {checked}: removed" if removed else f"quota {checked}: had no limit; nothing to remove")
+    removed = _store(storage).remove_quota(key)
+    out.print(f"quota {key}: removed" if removed else f"quota {key}: had no limit; nothing to remove")
 
 
 @quota_app.command("list")

@@ -70,7 +70,7 @@ def _refusal(space: SearchSpace, point: Mapping[str, ParamValue]) -> tuple[str, 
         return e.path.removeprefix("params."), e.message
     for name, value in checked.items():
         domain = space.domains[name]
-        if isinstance(domain, Float) and isinstance(value, float) and not _on_float_grid(domain, value):
+        if isinstance(domain, Float) and isinstance(value, float) and not domain.is_on_grid(value):
             return name, f"value {value!r} is not on its grid (low {domain.low:g}, step {domain.step:g})"
     return None
 
@@ -243,12 +243,8 @@ def _holds(domain: AnyDomain, value: object) -> bool:
     """``value`` is a value ``domain`` gives: of its type (a float parameter's trial records a float, which a
     condition compares with its type) and, for a stepped float, on its grid."""
     if isinstance(domain, Float):
-        return type(value) is float and domain.contains(value) and _on_float_grid(domain, value)
+        return type(value) is float and domain.contains(value) and domain.is_on_grid(value)
     return domain.contains(value)
-
-
-def _on_float_grid(domain: Float, value: float) -> bool:
-    return domain.step is None or _whole((value - domain.low) / domain.step)
 
 
 def _whole(x: float) -> bool:

@@ -102,6 +102,14 @@ class Float(_Domain):
             return value
         return self._point(round((value - self.low) / self.step), self.step)
 
+    def is_on_grid(self, value: float) -> bool:
+        """Whether ``value`` is the grid point :meth:`on_grid` puts it on, up to the floating-point error of a sum
+        (``low + k * step``, 0.30000000000000004 for 0.3: within a hundred-millionth of a step per step from low):
+        always without a step. A value outside [low, high] is not (on_grid keeps its points within them)."""
+        if self.step is None:
+            return True
+        return abs(value - self.on_grid(value)) <= 1e-8 * max(self.step, abs(value - self.low))
+
     def _point(self, k: int, step: float) -> float:
         # Rounded to the decimals low and step are written with: their sum has no more (1e6 + 3 * 0.1 too).
         digits = max(_decimals(self.low), _decimals(step))

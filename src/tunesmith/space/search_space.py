@@ -61,31 +61,18 @@ class SearchSpace:
         order = _topological(domains, path)
         return cls(domains=dict(domains), order=order)
 
-    def check_names(self, path: str = "space", command: bool = False) -> None:
-        """Refuse a parameter name that the results cannot name a column by (an empty one: a column ``param.``)
-        and, for a ``command`` trial, one its ``{args}`` cannot pass as one option (``--name value``): holding
-        whitespace (``--x y``: two words) or starting with '-' (``----evil``). A function or task trial gets its
-        parameters as a mapping, where ``config["learning rate"]`` is a name. Any other text is a name:
-        ``step__param``, ``model.lr``, ``学习率``, TunedSearchCV's ``__grid`` and ``C@grid1``. Checked on a spec
-        given anew, not on a stored one: a recorded experiment stays readable and resumable.
+    def check_names(self, path: str = "space") -> None:
+        """Refuse a parameter name that the results cannot name a column by (an empty one: a column ``param.``).
+        Any other text is a name: ``step__param``, ``model.lr``, ``学习率``, TunedSearchCV's ``__grid`` and
+        ``C@grid1`` (what a command trial's ``{args}`` cannot pass is its spec's to refuse:
+        :func:`tunesmith.spec.model.check_command_parameter_names`). Checked on a spec given anew, not on a stored
+        one: a recorded experiment stays readable and resumable.
 
         Raises:
-            SpaceError: at ``space.<name>`` (``space`` for an empty name), naming the fix.
+            SpaceError: at ``space`` for an empty name, naming the fix.
         """
-        for name in self.domains:
-            if not name:
-                raise SpaceError(path, "a parameter's name is empty (''): name it, such as lr")
-            if not command:
-                continue
-            if any(c.isspace() for c in name):
-                fixed = "_".join(name.split())
-                raise SpaceError(f"{path}.{name}", f"a parameter's name must not hold whitespace ({{args}} would "
-                                                   f"pass it as --{name}, several words); write {fixed!r}")
-            if name.startswith("-"):
-                fixed = name.lstrip("-")
-                fix = f"write {fixed!r}" if fixed else "start it with a letter, such as lr"
-                raise SpaceError(f"{path}.{name}", f"a parameter's name must not start with '-' ({{args}} would pass "
-                                                   f"it as --{name}); {fix}")
+        if "" in self.domains:
+            raise SpaceError(path, "a parameter's name is empty (''): name it, such as lr")
 
     def check_conditions_can_hold(self, path: str = "space") -> None:
         """Refuse a ``when`` that cannot hold, so that the parameter it conditions would never be active. One on a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise SpecError("", f"YAML syntax error in {p.name}{where}: {problem}{syntax_fix(e, text)}") from None
-    for fault in (key_written_twice(node), _boolean_key(node), _not_indented(node)):
+    for fault in (key_written_twice(node), boolean_key(data, node), _not_indented(node)):
         if fault is not None:
             raise SpecError(*fault)
     if data is None:  # nothing but blanks and comments
@@ -163,6 +163,7 @@ def _resolved(key: yaml.ScalarNode) -> object:
 
 
 _BOOL = "tag:yaml.org,2002:bool"
+_TRUE_WORDS = ("yes", "true", "on")  # YAML 1.1's spellings of true; no, false and off are false
 _MERGE = "tag:yaml.org,2002:merge"
 # The sections a spec writes as a mapping: one written empty and followed by keys no spec has lost its indentation.
 _SECTIONS = ("objective", "space", "strategy", "scheduler", "budget", "executor", "trial", "task", "tags", "cost",
@@ -195,13 +196,38 @@ def _scalars(node: yaml.Node | None, parts: tuple[str, ...] = (), seen: set[int]
             yield from _scalars(item, (*parts, str(i)), seen)
 
 
-def _boolean_key(node: yaml.Node | None) -> tuple[str, str] | None:
-    """The first key YAML read as a boolean (``on:``, ``yes:``), as (field path, message): every key of a spec is
-    text, and the path names the key as written (pydantic's would say ``space.1``)."""
-    for parts, scalar, is_key in _scalars(node):
-        if is_key and scalar.tag == _BOOL:
-            return ".".join(parts), (f"a key must be text; got {scalar.value}, which YAML read as a boolean (quote it "
-                                     f"as you wrote it: '{scalar.value}')")
+def boolean_key(data: Any, node: yaml.Node | None = None) -> tuple[str, str] | None:
+    """The first key of ``data``, at any depth, that YAML read as a boolean (``on:``, ``yes:``), as (field path,
+    message): every key of a spec is text (a top-level one was a TypeError, keywords must be strings; a nested one
+    pydantic's "valid string" at ``space.1``). ``node``, the YAML ``data`` was read from, names the key as written
+    (``on``, where a mapping from Python has only True). The one check, and wording, of a file's keys, a mapping's
+    (:func:`spec_from_dict`) and keywords' (:func:`format_validation_error`)."""
+    found = _first_boolean_key(data, ())
+    if found is None:
+        return None
+    written = next((scalar.value for parts, scalar, is_key in _scalars(node) if is_key and scalar.tag == _BOOL
+                    and parts[:-1] == found[:-1] and (scalar.value.lower() in _TRUE_WORDS) == (found[-1] == "True")),
+                   None)
+    key = written or found[-1]
+    quoted = f": '{written}'" if written else ""
+    return ".".join((*found[:-1], key)), (f"a key must be text; got {key}, which YAML read as a boolean (quote it as "
+                                          f"you wrote it{quoted})")
+
+
+def _first_boolean_key(data: Any, parts: tuple[str, ...], seen: set[int] | None = None) -> tuple[str, ...] | None:
+    """The path of the first boolean key in ``data``, in the order written (a key, then what it holds); a structure
+    YAML made recursive with an alias is walked once."""
+    seen = set() if seen is None else seen
+    if not isinstance(data, Mapping | list | tuple) or id(data) in seen:
+        return None
+    seen.add(id(data))
+    items: Iterable[tuple[object, Any]] = data.items() if isinstance(data, Mapping) else enumerate(data)
+    for key, value in items:
+        if isinstance(key, bool):
+            return (*parts, str(key))
+        found = _first_boolean_key(value, (*parts, str(key)), seen)
+        if found is not None:
+            return found
     return None
 
 
@@ -311,10 +337,12 @@ def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> Experi
     imports scikit-learn (about a second of start-up in `show`, `ls`, `drift`, ...). Callers that go on to run or
     refit the spec (resume, retune, cycle, reproduce, promote) leave it False, so that a class or scorer that is
     gone since is reported up front."""
+    fault = boolean_key(data)
+    if fault is not None:
+        raise SpecError(*fault)
     key = next((k for k in data if not isinstance(k, str)), None)
     if key is not None:  # a TypeError (keywords must be strings) from ExperimentSpec's __init__, not a field's error
-        fix = " (YAML read it as a boolean: quote it as you wrote it)" if isinstance(key, bool) else ""
-        raise SpecError(str(key), f"a key must be text; got {key!r}{fix}")
+        raise SpecError(str(key), f"a key must be text; got {key!r}")
     token = RECORDED_SPEC.set(recorded)  # not pydantic's context: ExperimentSpec's own __init__ drops it
     try:
         return ExperimentSpec.model_validate(dict(data))
@@ -336,8 +364,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     msg: str = first["msg"]
     got = first.get("input")
     loc = first["loc"]
-    if len(loc) >= 2 and loc[-1] == "[key]" and isinstance(got, bool):
-        loc = (*loc[:-2], str(got))  # pydantic's path has the key True as 1
+    if loc and loc[-1] == "[key]" and isinstance(got, bool) and (fault := boolean_key(data)) is not None:
+        return SpecError(*fault)  # keywords to ExperimentSpec, or a policy file: not through spec_from_dict
     path = _path(loc, data)
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

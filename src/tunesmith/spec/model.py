@@ -593,7 +593,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
-    spec.search_space.check_names(command=spec.trial is not None and spec.trial.command is not None)
+    spec.search_space.check_names()
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
@@ -615,11 +615,14 @@ _SHELL_SPECIAL = frozenset(";&|<>()$`\\\"'*?[]{}")
 
 
 def check_command_parameter_names(spec: ExperimentSpec) -> None:
-    """A command trial's parameter named as a built-in placeholder (``seed``, ``trial_dir``, ``args``...) took its
-    place without a word: ``{seed}`` rendered the parameter, not the trial's seed, ``{trial_dir}`` no longer the
-    trial's folder, and ``{args}`` no longer every parameter. A name holding what the shell reads (``;``, ``$``,
-    a quote...) is written unquoted by ``{args}`` (``--a;b``). Refused in a spec given anew; a recorded experiment
-    resumes as it ran.
+    """The names a command trial's parameters may not have (here, where the trial is known to be a command; the
+    space refuses only an empty name). A function or task trial gets its parameters as a mapping, where any text is
+    a name (``config["learning rate"]``). ``{args}`` passes each parameter as one option, ``--name value``: a name
+    holding whitespace was several words (``--x y``), one starting with '-' another option (``----evil``), and a
+    name holding what the shell reads (``;``, ``$``, a quote...) was written unquoted (``--a;b``). A parameter
+    named as a built-in placeholder (``seed``, ``trial_dir``, ``args``...) took its place without a word:
+    ``{seed}`` rendered the parameter, not the trial's seed, ``{trial_dir}`` no longer the trial's folder, and
+    ``{args}`` no longer every parameter. Refused in a spec given anew; a recorded experiment resumes as it ran.
 
     Raises:
         SpecError: at ``space.<name>``, naming the fix.
@@ -627,6 +630,14 @@ def check_command_parameter_names(spec: ExperimentSpec) -> None:
     if spec.trial is None or spec.trial.command is None:
         return
     for name in spec.space:
+        if any(c.isspace() for c in name):
+            raise SpecError(f"space.{name}", f"a parameter's name must not hold whitespace ({{args}} would pass it "
+                                             f"as --{name}, several words); write {'_'.join(name.split())!r}")
+        if name.startswith("-"):
+            fixed = name.lstrip("-")
+            fix = f"write {fixed!r}" if fixed else "start it with a letter, such as lr"
+            raise SpecError(f"space.{name}", f"a parameter's name must not start with '-' ({{args}} would pass it "
+                                             f"as --{name}); {fix}")
         if name in BUILTIN_PLACEHOLDERS:
             raise SpecError(f"space.{name}", f"{{{name}}} is a built-in placeholder of trial.command "
                             f"({_BUILTIN_MEANING.get(name, 'set by tunesmith')}), which a parameter named {name!r} "

@@ -239,29 +239,30 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
             f"{m.group(1)} LOGIN;)")
     if _LOGIN.search(reason):
         return StorageConfigError(
-            f"{origin}: {shown}: the server at {host}:{port} refused the login of {user!r} ({_driver_words(reason)}); "
-            "check the user and password in the URL (postgresql://USER:PASSWORD@host/db), or the server's "
-            "pg_hba.conf")
+            f"{origin}: {shown}: the server at {host}:{port} refused the login of {user!r} "
+            f"({_own_words(reason, _DRIVER_PREAMBLE)}); check the user and password in the URL "
+            "(postgresql://USER:PASSWORD@host/db), or the server's pg_hba.conf")
     if m := _DATABASE.search(reason):
         return StorageConfigError(
             f"{origin}: database {m.group(1)!r} does not exist on {host}:{port}; create it first (CREATE DATABASE "
             f"{m.group(1)}; or createdb -h {host} -p {port} -U {user} {m.group(1)})")
     if _NAME_SERVER_SILENT.search(reason):
         return StoreUnavailable(
-            f"{origin}: {shown}: the host {host!r} could not be looked up now ({_resolver_words(reason)}); worth "
-            "retrying later (a name server restarting, a network outage); if it persists, check the host name in the "
-            "URL and this machine's name servers")
+            f"{origin}: {shown}: the host {host!r} could not be looked up now "
+            f"({_own_words(reason, _RESOLVER_PREAMBLE)}); worth retrying later (a name server restarting, a network "
+            "outage); if it persists, check the host name in the URL and this machine's name servers")
     if _NO_HOST.search(reason):
         return StorageConfigError(f"{origin}: {shown}: the host {host!r} is not known; check the host name in the URL")
     if _NO_SERVER.search(reason):
         return StoreUnavailable(
-            f"{origin}: {shown}: no database server answers at {host}:{port} ({_driver_words(reason)}); worth retrying "
-            "later (a server restarting, a network outage); if it persists, check the host and port in the URL (a "
-            "wrong port looks the same as a server that is down) and that the server is running")
+            f"{origin}: {shown}: no database server answers at {host}:{port} "
+            f"({_own_words(reason, _DRIVER_PREAMBLE)}); worth retrying later (a server restarting, a network "
+            "outage); if it persists, check the host and port in the URL (a wrong port looks the same as a server "
+            "that is down) and that the server is running")
     if _SERVER_BUSY.search(reason):
         return StoreUnavailable(
             f"{origin}: {shown}: the database server at {host}:{port} takes no connection now "
-            f"({_driver_words(reason)}); worth retrying later")
+            f"({_own_words(reason, _DRIVER_PREAMBLE)}); worth retrying later")
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "
@@ -273,17 +274,17 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
     return StorageError(f"cannot open the store at {shown}: {first}")
 
 
-def _resolver_words(reason: str) -> str:
-    """The resolver's own words, without psycopg's or libpq's preamble naming the host (the message names it)."""
-    words = reason.strip().splitlines()[0].strip()
-    return re.sub(r"^(could not translate host name .* to address|failed to resolve host .*?): (\[Errno -?\d+\] )?",
-                  "", words) or words
+# The preambles psycopg and libpq put before the words of the resolver, and of the driver or server, naming the host
+# that the messages name themselves.
+_RESOLVER_PREAMBLE = re.compile(r"^(could not translate host name .* to address|failed to resolve host .*?): "
+                                r"(\[Errno -?\d+\] )?")
+_DRIVER_PREAMBLE = re.compile(r"^.* failed: (FATAL:\s*)?")
 
 
-def _driver_words(reason: str) -> str:
-    """The driver's own words, without psycopg's "connection to server at ... failed:" preamble."""
+def _own_words(reason: str, preamble: re.Pattern[str]) -> str:
+    """The first line of ``reason`` without ``preamble``: the words of the layer that failed."""
     words = reason.strip().splitlines()[0].strip()
-    return re.sub(r"^.* failed: (FATAL:\s*)?", "", words) or words
+    return preamble.sub("", words) or words
 
 
 __all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_url", "foreign_store_error", "holds",
