@@ -1092,13 +1092,14 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    75: the store's server did not answer (retry later); 130: interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is
-    recorded as interrupted; `tunesmith resume` continues it), or a stop signal was noted and the cycle ended with 0
-    (1, 2, 3 and 75 come first); --json's exit_code is the process's, and stopped_by names the signal. A second
-    signal stops at once: outcome interrupted, no steps."""
+    75: the store's server did not answer, or another cycle holds the lineage (retry later); 130: interrupted
+    (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it), or a stop
+    signal was noted and the cycle ended with 0 (1, 2, 3 and 75 come first); --json's exit_code is the process's,
+    and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
     from tunesmith.cycle import CycleOutcome, CycleReport, cycle_command
+    from tunesmith.lineage_guard import LineageBusy
     from tunesmith.stop_signals import stop_signals_deferred
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
@@ -1113,10 +1114,10 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
                     _emit_json(_cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal),
                                as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (UserInputError, StoreUnavailable) as e:  # a CI step parsing stdout or uploading the file `if: always()`
-        if as_json or json_out:                         # gets the refusal too
-            # StoreUnavailable comes from the cycle, inside stop_signals_deferred: `stop` is set
-            refused = _refused_json(target, e, stop.signal if isinstance(e, StoreUnavailable) else None)
+    except (UserInputError, StoreUnavailable, LineageBusy) as e:  # a CI step parsing stdout or uploading the file
+        if as_json or json_out:                                      # `if: always()` gets the refusal too
+            # StoreUnavailable and LineageBusy come from the cycle, inside stop_signals_deferred: `stop` is set
+            refused = _refused_json(target, e, None if isinstance(e, UserInputError) else stop.signal)
             try:
                 _emit_json(refused, as_json, json_out)
             except UserInputError:
@@ -1155,13 +1156,15 @@ def _library_warnings_said(doing: str) -> Iterator[None]:
             err.print(f"[yellow]warning[/]: while {doing}: {escape(warning)}", soft_wrap=True)
 
 
-def _refused_json(target: str, error: UserInputError | StoreUnavailable, stopped_by: str | None) -> dict[str, Any]:
+def _refused_json(target: str, error: UserInputError | TemporaryFailure, stopped_by: str | None) -> dict[str, Any]:
     """The ``--json`` report of a cycle that did not run: bad input (exit 2), or a store whose server did not answer
-    (exit 75, retry later; with ``stopped_by``, a signal noted meanwhile, as a later watch cycle's report has)."""
+    or another cycle holding the lineage (exit 75, retry later; with ``stopped_by``, a signal noted meanwhile, as a
+    later watch cycle's report has)."""
     from tunesmith.cycle import CycleOutcome, CycleReport
 
-    if isinstance(error, StoreUnavailable):
-        return _cycle_json(CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(error)), stopped_by)
+    if isinstance(error, TemporaryFailure):
+        outcome = CycleOutcome.UNAVAILABLE if isinstance(error, StoreUnavailable) else CycleOutcome.BUSY
+        return _cycle_json(CycleReport.refused(target, outcome, str(error)), stopped_by)
     return CycleReport.refused(target, CycleOutcome.BAD_INPUT, str(error)).to_json()  # no stopped_by, as documented
 
 
@@ -1212,7 +1215,7 @@ def watch(target: CycleTarget, data: DataOption,
             noted["in_cycle"] = stop.signal is not None
             as_dict = _cycle_json(report, stop.signal)
             exit_code["last"] = as_dict["exit_code"]
-            if report.outcome is CycleOutcome.UNAVAILABLE:
+            if report.outcome in (CycleOutcome.UNAVAILABLE, CycleOutcome.BUSY):
                 # another cycle follows unless this was the last one (--cycles) or a noted signal stops watch now
                 follows = not last and stop.signal is None
                 goes_on = f"; watch goes on: the next cycle tries again (--every {escape(every)})" if follows else ""

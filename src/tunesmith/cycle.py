@@ -29,7 +29,8 @@ skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same 
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
 ``--reference`` whose champion holds no file of its own, a missing data file); 75 no database server answered at the
-store's address (outcome ``unavailable``, nothing done: retry later); 130 Ctrl-C, SIGTERM or SIGHUP
+store's address (outcome ``unavailable``, nothing done: retry later), or another cycle holds the lineage (outcome
+``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C, SIGTERM or SIGHUP
 stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
 stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
 (:func:`tunesmith.stop_signals.stop_signals_deferred`).
@@ -75,6 +76,7 @@ class CycleOutcome(StrEnum):
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
     BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :meth:`CycleReport.refused`
     UNAVAILABLE = "unavailable"    # the store's server did not answer (exit 75): no cycle ran, retry later
+    BUSY = "busy"                  # another cycle holds the lineage (exit 75): no cycle ran, retry later
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ class CycleReport:
         ``champion`` and ``champion_from`` null), the ``target`` as given (the experiment's name is not known when the
         spec file could not be read) and the ``error`` as said on stderr. ``outcome``: ``bad_input`` (exit 2, refused
         before any work), ``unavailable`` (75: the store's server did not answer, retry later; ``root``: the lineage's
-        at a later watch cycle, None before the store was ever read) or ``interrupted`` (130: a stop signal asked
+        at a later watch cycle, None before the store was ever read), ``busy`` (75: another cycle holds the lineage)
+        or ``interrupted`` (130: a stop signal asked
         twice, no ``error``; the steps that ended are recorded as ``cycle_<step>`` events)."""
         return cls(root, None, None, outcome, (), champion_from=None, error=error, target=target)
 
@@ -120,6 +123,7 @@ class CycleReport:
     def exit_code(self) -> int:
         return {CycleOutcome.FAILED: self.failed_exit, CycleOutcome.REJECTED: EXIT_REJECTED,
                 CycleOutcome.INTERRUPTED: EXIT_INTERRUPTED, CycleOutcome.UNAVAILABLE: EXIT_TEMPFAIL,
+                CycleOutcome.BUSY: EXIT_TEMPFAIL,
                 CycleOutcome.BAD_INPUT: EXIT_INPUT}.get(self.outcome, EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
@@ -336,20 +340,36 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
+        LineageBusy: another cycle holds the lineage (:mod:`tunesmith.lineage_guard`): try again later.
     """
+    from tunesmith.lineage_guard import lineage_held
+    from tunesmith.spec.loader import spec_from_dict
+
+    from_file = _names_a_file(target)
+    spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
+    new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
+    # one cycle per lineage at a time, from the champion's read to the promotion (two read the same champion, and
+    # both promoted): held in the store, so across hosts too; a second one is refused, exit 75
+    with lineage_held(store, spec.name if from_file else target):
+        return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
+                               model_name=model_name, listener=listener or RunListener(),
+                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner)
+
+
+def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpec,
+                    new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
+                    model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
+                    on_runner: Callable[[Runner], None] | None) -> CycleReport:
+    """:func:`run_cycle` once its input is checked and its lineage held."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.storage.sql import resume_hint
 
-    clock = clock or SystemClock()
-    listener = listener or RunListener()
     steps: list[CycleStep] = []
     root_name = target
     from_file = _names_a_file(target)
-    spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
-    new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
     # the registry's champion, read (and refused when it is not of this lineage) before any tuning. Read every cycle,
     # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
     # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
@@ -741,6 +761,8 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
     long-running watch). At the first cycle it raises StoreUnavailable, as `cycle` does: an address never seen to
     answer may be the typo it looks like.
     """
+    from tunesmith.lineage_guard import LineageBusy
+
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
     while cycles is None or len(reports) < cycles:
@@ -752,6 +774,8 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise
             report = CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(e), root=reports[-1].root)
+        except LineageBusy as e:  # another cycle on the lineage (a `cycle` by hand): this one's turn comes next time
+            report = CycleReport.refused(target, CycleOutcome.BUSY, str(e), root=reports[-1].root if reports else None)
         finally:
             store.release_connections()  # no connection held through the wait (a day, by default)
         reports.append(report)

@@ -559,6 +559,21 @@ class SQLStore:
                           .scalars())
         return set(keep) - present
 
+    def slot_holders(self, key: str, now: float) -> list[tuple[str, float]]:
+        """Who holds an unexpired lease on quota key ``key`` at ``now``, and since when, oldest first: what a refusal
+        names (`acquire_slot` says only that the key is full)."""
+        with self._tx("read a key's slot holders") as conn:
+            rows = conn.execute(select(slot_leases.c.holder, slot_leases.c.acquired_at)
+                                .where(slot_leases.c.quota_key == key, slot_leases.c.expires_at > now)
+                                .order_by(slot_leases.c.acquired_at)).all()
+        return [(str(h), float(t)) for h, t in rows]
+
+    def leave_slot_queue(self, holder: str) -> None:
+        """Take ``holder``'s waiting tickets back: one refused a slot that will not ask again (a cycle refused its
+        lineage exits) would otherwise be owed the next free slot for WAIT_TICKET_S, and refuse whoever asks then."""
+        with self._tx("leave the quota queue") as conn:
+            conn.execute(_LEAVE_QUEUE, {"b_holder": holder})
+
     def set_quota(self, key: str, max_running: int, now: float) -> None:
         """Limit ``key`` (already checked: quotas.parse_quota_key) to ``max_running`` trials at once, store-wide."""
         with self._tx("set the quota") as conn:

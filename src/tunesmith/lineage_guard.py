@@ -1,0 +1,76 @@
+"""One cycle per lineage at a time: `tunesmith cycle` (and each cycle of `watch`) holds its lineage while it runs.
+
+Two cycles on one lineage at once both read the same champion, both re-tuned and both promoted: the second
+promotion moved aliases the first had just set, and each recorded a champion before it that was no longer so. The
+guard is a lease in the store, so it holds across hosts (PostgreSQL) as on one: a quota slot (the store's
+``slot_leases``, the same leases that limit trials) under the key ``cycle:ROOT`` with a limit of one, renewed
+from a thread of its own (:class:`tunesmith.coordinators.Heartbeat`) and given back at the end. A holder SIGKILLed
+on this host is taken over at once (its process is gone: :func:`tunesmith.lease_holders.holder_alive`); one on
+another host once its lease lapses, ``LEASE_TTL`` after its last renewal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, Heartbeat
+from tunesmith.errors import TemporaryFailure
+from tunesmith.lease_holders import lease_owner_id
+
+if TYPE_CHECKING:
+    from tunesmith.storage.sql import SQLStore
+
+
+class LineageBusy(TemporaryFailure):
+    """Another cycle holds the lineage: exit 75, try again once it has ended."""
+
+
+def guard_key(root: str) -> str:
+    return f"cycle:{root}"
+
+
+@contextmanager
+def lineage_held(store: SQLStore, root: str) -> Iterator[None]:
+    """Hold lineage ``root`` for the block, or refuse.
+
+    Wall-clock time, not the cycle's clock: the lease is judged by other processes, on other hosts.
+
+    Raises:
+        LineageBusy: another live cycle holds it, named by host, pid and since when.
+    """
+    holder, key = lease_owner_id(), guard_key(root)
+    # no experiment id: a first tuning's root is not recorded yet (the column takes none, for `quota list` only)
+    grant = store.acquire_slot(holder, None, {key: 1}, time.time(), LEASE_TTL)  # type: ignore[arg-type]
+    if grant.lease is None:
+        store.leave_slot_queue(holder)  # refused, it exits: it waits for no slot
+        raise LineageBusy(_busy_said(store, root, key))
+    lease = grant.lease
+
+    def renew() -> str | None:
+        store.hold_slots(holder, [lease], time.time(), LEASE_TTL)
+        return None
+
+    beat = Heartbeat(renew, LEASE_RENEW_EVERY)
+    beat.start()
+    try:
+        yield
+    finally:
+        beat.stop()
+        store.hold_slots(holder, [], time.time(), LEASE_TTL)  # keeping none: the lease is given back
+
+
+def _busy_said(store: SQLStore, root: str, key: str) -> str:
+    holders = store.slot_holders(key, time.time())
+    if not holders:  # given back between the refusal and this read
+        return (f"another cycle on lineage {root!r} was ending as this one started; run it again (exit 75: try "
+                "again later)")
+    holder, since = holders[0]
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    at = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (f"another cycle is running on lineage {root!r} (host {host}, pid {pid}, since {at}); one cycle per "
+            "lineage at a time: run this one again once it has ended (exit 75: try again later)")

@@ -1,0 +1,92 @@
+"""One cycle per lineage at a time: a second `tunesmith cycle` on a lineage a cycle holds is refused (exit 75, naming
+the holder), nothing recorded; a holder killed outright is taken over; `watch` takes the lineage per cycle. The
+cycles are real CLI processes on one SQLite store; the holder is this test (or a process it kills), so that the
+overlap is certain (two real cycles 2 s apart both promoted: the walk's report)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import one_error_line, tune_in_process
+from tests.test_cycle import SPEC
+from tunesmith.cycle import CycleOutcome, watch
+from tunesmith.lineage_guard import lineage_held
+from tunesmith.storage.sql import SQLStore
+from tunesmith.testing.drift_data import shifted_split
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    tune_in_process(tmp_path / "bc.yaml", tmp_path / "tunesmith.db")
+    return tmp_path
+
+
+def _cycle(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "cycle", "bc", "--data", "shifted.csv", *args],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                 "COLUMNS": "200"})
+
+
+def _cycle_events(folder: Path) -> list[str]:
+    with sqlite3.connect(folder / "tunesmith.db") as conn:
+        return [k for (k,) in conn.execute("SELECT kind FROM events WHERE kind LIKE 'cycle_%' ORDER BY id")]
+
+
+@pytest.mark.slow
+def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records_nothing(folder: Path) -> None:
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    with lineage_held(store, "bc"):  # as a cycle running on it holds it (this process: the holder named)
+        second = _cycle(folder, "--json")
+        out, err = second.communicate(timeout=120)
+    said = one_error_line(subprocess.CompletedProcess(second.args, second.returncode, out, err), 75)
+    assert f"host {socket.gethostname()}, pid {os.getpid()}, since " in said and "'bc'" in said, said
+    assert json.loads(out)["outcome"] == "busy" and json.loads(out)["exit_code"] == 75
+    assert _cycle_events(folder) == []  # nothing recorded: no drift check, no re-tune
+    again = _cycle(folder, "--json")  # given back at the end of the block: the next cycle runs
+    out, err = again.communicate(timeout=240)
+    assert again.returncode == 0 and json.loads(out)["outcome"] == "retuned", err
+
+
+@pytest.mark.slow
+def test_a_cycle_killed_outright_leaves_its_lineage_to_the_next_cycle(folder: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_SLEEP, str(folder / "tunesmith.db")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    holder.send_signal(signal.SIGKILL)
+    holder.communicate(timeout=60)
+    again = _cycle(folder, "--json")
+    out, err = again.communicate(timeout=240)
+    # its holder's process is gone: taken over at once, not after the lease's expiry
+    assert again.returncode == 0 and json.loads(out)["outcome"] == "retuned", err
+
+
+HOLD_AND_SLEEP = """
+import sys, time
+from tunesmith.lineage_guard import lineage_held
+from tunesmith.storage.sql import SQLStore
+with lineage_held(SQLStore("sqlite:///" + sys.argv[1]), "bc"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_watch_takes_the_lineage_per_cycle_and_goes_on_when_it_is_held(folder: Path) -> None:
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    with lineage_held(store, "bc"):
+        [busy] = watch(store, "bc", "reference.csv", 0.0, cycles=1, sleep=lambda s: None)
+    assert busy.outcome is CycleOutcome.BUSY and busy.exit_code == 75 and "pid" in (busy.error or "")
+    [ran] = watch(store, "bc", "reference.csv", 0.0, cycles=1, sleep=lambda s: None)
+    assert ran.outcome is CycleOutcome.NO_DRIFT  # given back: the next cycle holds it
