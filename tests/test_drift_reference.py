@@ -62,6 +62,10 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
         assert "--reference" in said and "own name" in said and "Traceback" not in said, said
     assert _events(project) == events_before   # nothing recorded, not even the cycle's skipped tune step
 
+    given = _cli(project, "cycle", "bc", "--data", "latest.csv", "--reference", "shifted.csv", "--trials", "2",
+                 "--json")  # the refusal's fix works for a cycle too: its own file overwritten, --reference serves
+    assert given.returncode == 0 and json.loads(given.stdout)["steps"][0]["detail"]["reference_from"] == "given", \
+        given.stdout + given.stderr
     alone = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--json")
     assert alone.returncode == 2 and "latest.csv" in alone.stderr and "Traceback" not in alone.stderr
     # the rows it was tuned on, given: the shift from them is found, and the champion is checked
@@ -69,6 +73,22 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     assert given.returncode == 4, given.stdout + given.stderr
     report = json.loads(given.stdout)
     assert report["drift"] and report["champion"] is not None
+
+
+@pytest.mark.slow
+def test_a_cycle_compares_a_retune_champion_with_its_own_rows_whatever_reference_says(project: Path) -> None:
+    """README and --help: a re-tune's own file, whatever `--reference` says (it serves a first tuning). It was
+    compared with --reference, the first tuning's rows, finding again the drift it was re-tuned for."""
+    first = _cli(project, "cycle", "bc.yaml", "--data", "shifted.csv", "--trials", "2", "--json")
+    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    proc = _cli(project, "cycle", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--trials", "2",
+                "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    drift = json.loads(proc.stdout)["steps"][0]
+    assert drift["detail"]["reference_from"] == "task", drift
+    assert drift["detail"]["reference"] == str((project / "shifted.csv").resolve()), drift
+    assert "the task data of bc-retune-1" in drift["why"], drift
+    assert any("--reference" in n and "not used" in n for n in drift["detail"]["notes"]), drift
 
 
 @pytest.mark.slow

@@ -1077,9 +1077,9 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
 
 
 CycleTarget = Annotated[str, typer.Argument(help="a spec file (tuned first if not recorded yet) or an experiment name")]
-ReferenceOption = Annotated[str | None, typer.Option("--reference", help="trial-code experiments: the rows the "
-                                                     "first tuning was tuned on (a re-tune champion's own file is "
-                                                     "used instead)")]
+ReferenceOption = Annotated[str | None, typer.Option("--reference", help="the rows the first tuning was tuned on "
+                                                     "(needed for trial code); a re-tune champion's own file is "
+                                                     "used instead, unless overwritten since")]
 TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the re-tune's trial budget")]
 ModelNameOption = Annotated[str | None, typer.Option("--model-name", "-m", help="the registered model (needs the "
                                                      "mlflow extra): its champion is what the cycle checks, and a "

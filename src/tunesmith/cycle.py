@@ -532,18 +532,40 @@ def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | No
                     reference: str | None, new_rows: dict[str, list[Any]] | None) -> DriftReport:
     """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
     task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
-    holding no file (a trial-code lineage's first tuning), and one whose file is gone. Comparing a re-tune with
-    ``--reference`` (the first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same
-    rows, every cycle. ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
+    that is the first tuning (a trial-code one holds no file), and a re-tune whose file is gone or was overwritten
+    since (one recorded before re-tunes kept a copy of their rows). Comparing a re-tune with ``--reference`` (the
+    first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same rows, every cycle.
+    ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
     from tunesmith.drift import check_stored
 
-    # a file overwritten since (`--data latest.csv` each day) is not what it was tuned on; one whose digest was not
-    # recorded (an earlier tunesmith's re-tune) gives way to a --reference given
-    if reference is None or tuned is None or not tuned.usable or not tuned.verified:
+    if reference is None or not _own_file_holds_its_rows(store, head, tuned):
         return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned)
     report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned)
-    return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} was "
-                                                 f"tuned on {tuned.path}, which a cycle compares with"))
+    return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} is "
+                                                 f"a re-tune, compared with the rows it was tuned on, "
+                                                 f"{report.reference} (--reference serves a first tuning)"))
+
+
+def _own_file_holds_its_rows(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None) -> bool:
+    """Whether re-tune ``head``'s own file still holds the rows it was tuned on: a trial-code one's file with the
+    digest recorded then (one recorded without a digest, by an earlier tunesmith, gives way to ``--reference``), a
+    task's data file with the fingerprint its last trials ran on. False for a first tuning."""
+    from tunesmith.data_history import data_epochs
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import fingerprint, fingerprint_changes
+
+    if not (head.attributes.get("lineage") or {}).get("parent"):
+        return False
+    spec = spec_from_dict(head.spec, recorded=True)
+    if spec.task is None:
+        return tuned is not None and tuned.usable and tuned.verified
+    epochs = data_epochs(head.attributes, store.events(head.id), ())
+    recorded = epochs[-1].fingerprint if epochs else None  # the rows its last trials ran on
+    if spec.task.data.path is None or not recorded:
+        return False
+    path = spec.task.data.path if os.path.isabs(spec.task.data.path) else os.path.join(spec.base_dir or ".",
+                                                                                       spec.task.data.path)
+    return os.path.isfile(path) and not fingerprint_changes(dict(recorded), fingerprint(spec.task, spec.base_dir))
 
 
 def _refuse_no_reference(store: SQLStore, root: str,
