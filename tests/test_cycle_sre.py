@@ -219,6 +219,8 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
     assert report["steps"][1]["detail"]["first_tuning"] is True, report
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
+    [promoted] = [r for r in json.loads(_cli(tmp_path, "audit", "bc", "--json").stdout) if r["kind"] == "promoted"]
+    assert promoted["detail"]["reason"] == "tunesmith cycle: first tuning", promoted  # not a drift re-tune
     again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
     assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
 

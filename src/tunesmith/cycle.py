@@ -153,16 +153,18 @@ PromoteFn = Callable[["SQLStore", str, "str | None"], PromotionVerdict]
 
 
 def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_name: str | None,
-                 promote: PromoteFn | None = None, tracking_uri: str | None = None) -> CycleStep:
+                 promote: PromoteFn | None = None, tracking_uri: str | None = None,
+                 reason: str = "tunesmith cycle: drift re-tune") -> CycleStep:
     """Promote ``experiment``'s best trial through the spec's gates, or say why the step is skipped.
 
     ``promote`` replaces the call into ``tunesmith.promotion`` (tests, other registries). ``tracking_uri``: the
     registry to promote into (default: ``experiment``'s spec's; a cycle gives its lineage's, :func:`lineage_registry`).
+    ``reason``: the promotion's, as its audit event records it (a first tuning's is not a drift re-tune's).
     """
     if promote is None:
         if getattr(spec, "promotion", None) is None:
             return CycleStep("promote", StepStatus.SKIPPED, "the spec has no promotion: section")
-        promote = _library_promote(tracking_uri)
+        promote = _library_promote(tracking_uri, reason)
     verdict = promote(store, experiment, model_name)
     if verdict.promoted:
         return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
@@ -170,7 +172,7 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
                      verdict.detail)
 
 
-def _library_promote(tracking_uri: str | None = None) -> PromoteFn:
+def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith cycle: drift re-tune") -> PromoteFn:
     """``tunesmith promote`` as a cycle step: the spec's gates, then the registry and the report."""
 
     def call(store: SQLStore, experiment: str, model_name: str | None) -> PromotionVerdict:
@@ -182,8 +184,7 @@ def _library_promote(tracking_uri: str | None = None) -> PromoteFn:
         from tunesmith.tasks.library_warnings import captured
 
         with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
-            result = promote(store, experiment, model_name, SystemClock(), reason="tunesmith cycle: drift re-tune",
-                             tracking_uri=tracking_uri)
+            result = promote(store, experiment, model_name, SystemClock(), reason=reason, tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
                   "failed_gates": [g.gate for g in result.gates if not g.passed],
@@ -420,7 +421,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             # rejection is recorded once, later cycles check drift against it and re-tune; one that failed or was
             # cut (a registry down, SIGKILL) is offered again by the next cycle
             flush()  # the tune step first: a cycle killed during the promotion leaves the first tuning to offer
-            first = promote_step(store, root_name, spec, model_name, promote, registry_uri)
+            first = promote_step(store, root_name, spec, model_name, promote, registry_uri,
+                                 reason="tunesmith cycle: first tuning")
             record(replace(first, why=f"first tuning: {first.why}", detail={**first.detail, "first_tuning": True}))
             if first.status is StepStatus.REJECTED:
                 why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
