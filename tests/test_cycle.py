@@ -55,6 +55,10 @@ def test_promote_step_says_why_it_is_skipped_and_calls_the_seam(folder: Path) ->
 
     assert promote_step(store, "bc", spec, "ok", gate).status is StepStatus.DONE
     assert promote_step(store, "bc", spec, "no", gate).status is StepStatus.REJECTED
+    said = promote_step(store, "bc", spec, "no", lambda *a: PromotionVerdict(False, {
+        "failed_gates": ["min.holdout_roc_auc", "beat_champion"], "report": "/p/r.md"}))
+    # the plain output prints `why`: the gates and the report, not only in --json's detail
+    assert said.why == "min.holdout_roc_auc, beat_champion rejected it; the champion stays; report: /p/r.md"
     assert calls == [("bc", "ok"), ("bc", "no")]
 
 

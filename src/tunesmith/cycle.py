@@ -168,7 +168,9 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
     verdict = promote(store, experiment, model_name)
     if verdict.promoted:
         return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
-    return CycleStep("promote", StepStatus.REJECTED, "a promotion gate rejected it; the champion stays",
+    gates = ", ".join(verdict.detail.get("failed_gates") or ()) or "a promotion gate"
+    report = f"; report: {verdict.detail['report']}" if verdict.detail.get("report") else ""
+    return CycleStep("promote", StepStatus.REJECTED, f"{gates} rejected it; the champion stays{report}",
                      verdict.detail)
 
 
