@@ -180,6 +180,7 @@ def test_a_missing_model_name_is_refused_before_any_tuning(folder: Path) -> None
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 2 and "--model-name" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--model-name bc" in proc.stderr and "churn" not in proc.stderr  # the spec's own name, not an unrelated one
     assert json.loads(proc.stdout)["outcome"] == "bad_input" and not (folder / ".tunesmith").exists()  # nothing tuned
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert [e.name for e in store.experiments()] == []

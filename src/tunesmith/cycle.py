@@ -174,6 +174,13 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
                      verdict.detail)
 
 
+def _model_name_missing(experiment: str) -> UserInputError:
+    """The refusal of a cycle whose spec promotes and that names no registered model: the example is the
+    experiment's own name (an unrelated example name was taken for advice), said as one."""
+    return UserInputError(f"--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; name "
+                          f"the registered model, the name it is served under (--model-name {experiment}, say)")
+
+
 def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith cycle: drift re-tune") -> PromoteFn:
     """``tunesmith promote`` as a cycle step: the spec's gates, then the registry and the report."""
 
@@ -181,8 +188,7 @@ def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith c
         from tunesmith.promotion.promote import promote
 
         if model_name is None:
-            raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
-                                 "name the registered model (--model-name churn-clf)")
+            raise _model_name_missing(experiment)
         from tunesmith.tasks.library_warnings import captured
 
         with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
@@ -655,8 +661,7 @@ def _check_cycle_input(store: SQLStore, spec: ExperimentSpec, data: str, referen
                              "cycle re-tunes on the new rows, so its task needs data from a file (path: data.csv, "
                              "target: label); `tunesmith drift` alone checks new rows against it")
     if promote is None and spec.promotion is not None and model_name is None:
-        raise UserInputError("--model-name: the spec has a promotion: section, so the cycle promotes a re-tune; "
-                             "name the registered model (--model-name churn-clf)")
+        raise _model_name_missing(spec.name)
     if promote is None and model_name is not None:  # the registry names the champion, and promotes into it
         from tunesmith.promotion.promote import check_model_name
         from tunesmith.tracking import check_registry_installed
