@@ -674,3 +674,18 @@ def test_a_trial_code_retune_is_checked_against_the_data_it_was_tuned_on(folder:
     [step] = [s for s in moved.to_json()["steps"] if s["step"] == "drift"]
     assert step["detail"]["reference_from"] == "given" and moved.outcome is CycleOutcome.RETUNED, step
     assert any("which has changed since" in n for n in step["detail"]["notes"]), step["detail"]
+
+
+def test_audit_lists_a_cycles_steps_even_when_it_found_no_drift(folder: Path) -> None:
+    from tests.helpers import cli_in_process
+
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    assert run_cycle(store, "bc", "reference.csv").outcome is CycleOutcome.NO_DRIFT
+    store.close()
+    code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
+    assert code == 0 and " bc cycle_drift done: no drift beyond the thresholds against " in out, out
+    assert " bc cycle_retune skipped: no drift" in out, out
+    code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}", "--json")
+    kinds = [r["kind"] for r in json.loads(out)]
+    assert kinds[-3:] == ["cycle_drift", "cycle_retune", "cycle_promote"], kinds

@@ -111,10 +111,15 @@ def time_spent(events: Sequence[Event]) -> float:
     return total
 
 
+# A cycle's steps (cycle_drift, cycle_retune, ...: tunesmith.cycle records them on the lineage's root): in the trail,
+# so that a cycle that found no drift, and changed nothing, still shows that it ran and what it found
+CYCLE_STEP_PREFIX = "cycle_"
+
+
 def entries(events: Sequence[Event]) -> list[dict[str, Any]]:
-    """The audited events among ``events``, as JSON-able rows (oldest first)."""
+    """The audited events among ``events``, and a cycle's steps, as JSON-able rows (oldest first)."""
     return [{"id": e.id, "at": e.at, "kind": e.kind, "trial": e.trial_number, "detail": dict(e.payload)}
-            for e in events if e.kind in AUDITED or "actor" in e.payload]
+            for e in events if e.kind in AUDITED or "actor" in e.payload or e.kind.startswith(CYCLE_STEP_PREFIX)]
 
 
 def deletion_entries(deleted: DeletedExperiment) -> list[dict[str, Any]]:

@@ -980,9 +980,9 @@ def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")]
 def audit(name: Annotated[str | None, typer.Argument(help="the experiment (default: all)")] = None,
           storage: StorageOption = None,
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions; who, when, from where, why. A
-    deleted experiment's promotions and rollbacks are kept, with its deletion."""
-    from tunesmith.audit import trail
+    """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions, cycle steps; who, when, from
+    where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion."""
+    from tunesmith.audit import CYCLE_STEP_PREFIX, trail
 
     rows = trail(_store(storage), name)
     if as_json:
@@ -994,6 +994,9 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
         d = r["detail"]
         who = d.get("actor") or {}
         when = datetime.datetime.fromtimestamp(r["at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if r["kind"].startswith(CYCLE_STEP_PREFIX):  # a step's detail (a drift report) is for --json
+            out.print(f"{when} {r['experiment']} {r['kind']} {d.get('status')}: {d.get('why')}", soft_wrap=True)
+            continue
         extra = {k: v for k, v in d.items() if k not in ("actor", "reason") and v not in (None, [], "")}
         which = f"{r['experiment']} (deleted, id {r['experiment_id']})" if r["deleted"] else r["experiment"]
         out.print(f"{when} {which} {r['kind']}" + (f" trial {r['trial']}" if r["trial"] is not None else "")
