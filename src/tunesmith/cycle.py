@@ -81,7 +81,7 @@ class CycleOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class CycleStep:
-    name: str                      # tune | drift | retune | promote
+    name: str                      # tune | drift | retune | promote | report (only a failed one: see run_cycle)
     status: StepStatus
     why: str
     detail: dict[str, Any] = field(default_factory=dict)
