@@ -3,6 +3,7 @@ as a table."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -116,11 +117,12 @@ def print_report(console: Any, report: DriftReport) -> None:
 
     table = Table(title=escape(f"drift: {report.data} against {report.reference_said} "
                                f"({report.current_rows} vs {report.reference_rows} rows)"))
-    for col in ("column", "role", "kind", "test", "statistic", "p-value", "PSI", "drift"):
+    for col in ("column", "role", "kind", "test", "statistic", "p-value", "PSI", "missing", "drift"):
         table.add_column(col)
     for c in report.columns:
-        table.add_row(escape(c.name), c.role.value, c.kind.value, c.test, f"{c.statistic:.3f}", f"{c.p_value:.2e}",
-                      f"{c.psi:.3f}", "[red]yes[/]" if c.drifted else "no")
+        table.add_row(escape(c.name), c.role.value, c.kind.value, c.test, _number(c.statistic, ".3f"),
+                      _number(c.p_value, ".2e"), _number(c.psi, ".3f"), _missing_said(c),
+                      "[red]yes[/]" if c.drifted else "no")
     console.print(table)
     if report.champion is not None:
         ch = report.champion
@@ -140,3 +142,17 @@ def print_report(console: Any, report: DriftReport) -> None:
         console.print("[red bold]drift[/]: " + escape("; ".join(verdict)) + " (reasons in --json)")
     else:
         console.print("[green]no drift[/] beyond the thresholds")
+
+
+def _number(x: float, spec: str) -> str:
+    """A table cell: ``-`` where there was nothing to test (no value left on one side), not ``nan``."""
+    return format(x, spec) if math.isfinite(x) else "-"
+
+
+def _missing_said(c: ColumnDrift) -> str:
+    """A numeric column's missing share, before -> now; blank when none is missing (a categorical column's missing
+    values are one of its levels)."""
+    m = c.missing
+    if m is None or not (m.reference or m.current):
+        return ""
+    return f"{m.reference / max(m.reference_rows, 1):.0%} -> {m.current / max(m.current_rows, 1):.0%}"
