@@ -1,5 +1,6 @@
 """What `tunesmith drift` says about a column: a numeric feature whose missing share moved (all of it empty, or
-nine in ten) is drift with its own reason, not "no drift" on the few values left."""
+nine in ten) is drift with its own reason, not "no drift" on the few values left; a text column's new levels are
+named."""
 
 from __future__ import annotations
 
@@ -112,3 +113,18 @@ def test_iid_splits_with_missing_cells_at_one_rate_raise_no_false_alarm(tmp_path
         assert report.columns[0].missing is not None and report.columns[0].missing.current > 0
         alarms += report.drifted
     assert alarms <= 1, f"{alarms} false alarms in {FALSE_ALARM_SPLITS} i.i.d. splits with missing cells"
+
+
+@pytest.mark.slow
+def test_a_text_columns_new_levels_are_named(tuned: Path) -> None:
+    rows = _rows(tuned / "iid_current.csv")
+    j = rows[0].index("clinic")
+    new = ["west", "harbour", "hill", "lake", "valley"]
+    for i, r in enumerate(rows[1:]):
+        r[j] = new[i % len(new)] if i % 2 else r[j]
+    _write(tuned / "new_clinics.csv", rows)
+    proc = _cli(tuned, "drift", "bc", "--data", "new_clinics.csv", "--json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    clinic = _column(json.loads(proc.stdout), "clinic")
+    assert clinic["drifted"] and "new level(s) " in clinic["reason"] and "and 2 more" in clinic["reason"], clinic
+    assert sorted(clinic["new_levels"]) == sorted(new), clinic

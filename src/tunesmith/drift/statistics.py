@@ -34,6 +34,13 @@ class ColumnRole(StrEnum):
     TARGET = "target"
 
 
+def first_few(items: Sequence[str], limit: int) -> list[str]:
+    """The first ``limit`` of ``items``, then "and N more" for the rest: a shortened list says that it is one."""
+    if len(items) <= limit:
+        return list(items)
+    return [*items[:limit], f"and {len(items) - limit} more"]
+
+
 def _share(count: int, rows: int) -> str:
     share = count / max(rows, 1)
     return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"
@@ -104,6 +111,7 @@ class ColumnDrift:
     reference_rows: int
     current_rows: int
     missing: MissingShare | None = None     # a numeric column's (a categorical one counts missing as a level)
+    new_levels: tuple[str, ...] = ()        # a categorical column's levels the reference never had, most rows first
 
     @property
     def values_drifted(self) -> bool:
@@ -125,6 +133,8 @@ class ColumnDrift:
         if self.values_drifted:
             said.append(f"{self.test} p {self.p_value:.2e} < {self.alpha_adjusted:.2e} and PSI {self.psi:.3f} >= "
                         f"{self.psi_threshold:g}")
+            if self.new_levels:
+                said.append(f"new level(s) {', '.join(first_few([repr(v) for v in self.new_levels], 3))}")
         return "; ".join(said)
 
     def to_json(self) -> dict[str, Any]:
@@ -134,7 +144,7 @@ class ColumnDrift:
                 "reference_rows": self.reference_rows, "current_rows": self.current_rows,
                 "missing": (self.missing.to_json(self.alpha_adjusted, self.psi_threshold)
                             if self.missing is not None else None),
-                "drifted": self.drifted, "reason": self.reason}
+                "new_levels": list(self.new_levels), "drifted": self.drifted, "reason": self.reason}
 
 
 def _finite(x: float) -> float | None:
@@ -193,8 +203,9 @@ def categorical_drift(name: str, role: ColumnRole, reference: Sequence[Any], cur
         stat, p = float(result.statistic), float(result.pvalue)
     share_r = r / max(len(ref), 1)
     share_c = c / max(len(cur), 1)
+    new = sorted((v for v, n_ref in zip(levels, r, strict=True) if not n_ref), key=cur.count, reverse=True)
     return ColumnDrift(name, role, ColumnKind.CATEGORICAL, "chi2", stat, p, _psi(share_r, share_c), alpha, psi,
-                       len(ref), len(cur))
+                       len(ref), len(cur), new_levels=tuple(new))
 
 
 def _category(v: Any) -> str:
