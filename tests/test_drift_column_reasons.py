@@ -1,6 +1,6 @@
 """What `tunesmith drift` says about a column: a numeric feature whose missing share moved (all of it empty, or
 nine in ten) is drift with its own reason, not "no drift" on the few values left; a text column's new levels are
-named."""
+named; a report's reasons shortened for a one-line summary say how many were left out."""
 
 from __future__ import annotations
 
@@ -128,3 +128,15 @@ def test_a_text_columns_new_levels_are_named(tuned: Path) -> None:
     clinic = _column(json.loads(proc.stdout), "clinic")
     assert clinic["drifted"] and "new level(s) " in clinic["reason"] and "and 2 more" in clinic["reason"], clinic
     assert sorted(clinic["new_levels"]) == sorted(new), clinic
+
+
+def test_shortened_reasons_say_how_many_were_left_out(tmp_path: Path) -> None:
+    """Every column moved: the first reasons, then "and N more", never a silent cut."""
+    rng = np.random.default_rng(0)
+    names = [f"x{i}" for i in range(8)]
+    ref = _write(tmp_path / "ref.csv", [names, *([f"{v:.4f}" for v in rng.normal(size=8)] for _ in range(200))])
+    cur = _write(tmp_path / "cur.csv", [names, *([f"{v:.4f}" for v in rng.normal(3, size=8)] for _ in range(200))])
+    report = check_files(ref, cur)
+    assert len(report.reasons) == 8
+    assert report.shortened_reasons(5) == [*report.reasons[:5], "and 3 more"]
+    assert report.shortened_reasons(8) == report.reasons

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tunesmith.drift.statistics import ColumnDrift, ColumnRole
+from tunesmith.drift.statistics import ColumnDrift, ColumnRole, first_few
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,10 @@ class DriftReport:
                        f"({ch.baseline_source}): {ch.drop:.1%} worse, more than {ch.max_drop:.0%}")
         return out
 
+    def shortened_reasons(self, limit: int = 5) -> list[str]:
+        """The first ``limit`` reasons, then "and N more" when there are others (a one-line summary's)."""
+        return first_few(self.reasons, limit)
+
     @property
     def drifted(self) -> bool:
         return bool(self.reasons)
@@ -135,7 +139,7 @@ def print_report(console: Any, report: DriftReport) -> None:
         console.print(f"[yellow]note[/]: {escape(note)}")
     if report.drifted:
         cols = report.drifted_columns
-        named = ", ".join(cols[:6]) + (f" and {len(cols) - 6} more" if len(cols) > 6 else "")
+        named = ", ".join(first_few(cols, 6))
         verdict = [f"{len(cols)} of {len(report.columns)} column(s) ({named})"] if cols else []
         if report.champion is not None and report.champion.degraded:
             verdict.append(f"the champion's {report.champion.metric} is {report.champion.drop:.1%} worse")
