@@ -113,7 +113,8 @@ def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_ex
     lines = (project / "reference.csv").read_text().splitlines()
     (project / "reference.csv").write_text("\n".join(lines[:-5]) + "\n")
     refused = _cli(project, "drift", "bc", "--data", "shifted.csv", "--json")
-    assert refused.returncode == 2 and refused.stdout == "", refused.stdout + refused.stderr
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert json.loads(refused.stdout)["outcome"] == "bad_input", refused.stdout  # --json: cycle's refusal object
     assert "reference.csv" in refused.stderr and "'bc'" in refused.stderr and "Traceback" not in refused.stderr
     assert f"{len(lines) - 1} rows then, {len(lines) - 6} now" in refused.stderr and "content hash" in refused.stderr
 

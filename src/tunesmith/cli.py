@@ -1032,6 +1032,15 @@ def _emit_json(payload: dict[str, Any], as_json: bool, json_out: str | None) -> 
         print(text)
 
 
+def _emit_refusal_json(refused: dict[str, Any], as_json: bool, json_out: str | None) -> None:
+    """A refused command's ``--json`` report, written where asked; to stdout alone when ``--json-out``'s own path
+    is what failed (its folder is missing), which the one-line error on stderr then names."""
+    try:
+        _emit_json(refused, as_json, json_out)
+    except UserInputError:
+        _emit_json(refused, as_json, None)
+
+
 @app.command()
 def drift(name: Annotated[str, typer.Argument(help="the experiment whose data the new rows are compared with")],
           data: DataOption,
@@ -1041,11 +1050,16 @@ def drift(name: Annotated[str, typer.Argument(help="the experiment whose data th
                                                         "holds none")] = None,
           storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
     """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
-    Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input."""
+    Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input (--json: cycle's bad_input object)."""
     from tunesmith.drift import check_stored, print_report
 
-    _check_json_out(json_out)
-    report = check_stored(_store(storage), name, data, reference)
+    try:
+        _check_json_out(json_out)
+        report = check_stored(_store(storage), name, data, reference)
+    except UserInputError as e:  # a CI step parsing stdout gets the refusal, in the shape `cycle --json` gives it
+        if as_json or json_out:
+            _emit_refusal_json(_refused_json(name, e, None), as_json, json_out)
+        raise
     _emit_json(report.to_json(), as_json, json_out)
     if not as_json:
         print_report(out, report)

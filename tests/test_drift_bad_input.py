@@ -1,0 +1,62 @@
+"""`tunesmith drift` given input it cannot use: one line on stderr naming the flag and the fix, exit 2, and with
+--json the same bad_input object on stdout as `cycle --json` prints, for a CI step that parses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _cli_input_setup import cli_quiet
+
+SPEC = """\
+name: enc
+objective: {metric: roc_auc, direction: maximize}
+task:
+  estimator: {sklearn.linear_model.LogisticRegression: {max_iter: 1000}}
+  data: {path: good.csv, target: y}
+  cv: {kind: stratified, folds: 2}
+  scoring: roc_auc
+space:
+  logisticregression__C: {type: float, low: 0.01, high: 10, log: true}
+budget: {trials: 1}
+"""
+
+
+def _rows(n: int = 40) -> list[list[str]]:
+    return [["city", "x", "z", "y"], *([["Oslo", "Bergen"][i % 2], f"{i / n:.3f}", f"{(i * 7 % n) / n:.3f}",
+                                        str(i % 2)] for i in range(n))]
+
+
+def _write(path: Path, rows: list[list[str]], sep: str = ",") -> Path:
+    path.write_text("".join(sep.join(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def tuned(project):  # type: ignore[no-untyped-def]
+    _write(project.root / "good.csv", _rows())
+    (project.root / "enc.yaml").write_text(SPEC)
+    cli_quiet(project, "run", "enc.yaml", "-q")  # set-up, in this process: the commands refusing below are the test
+    return project
+
+
+def _refused(proc, says: str) -> None:  # type: ignore[no-untyped-def]
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert says in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_drift_json_prints_the_bad_input_object_cycle_prints(tuned) -> None:  # type: ignore[no-untyped-def]
+    proc = tuned.cli("drift", "enc", "--data", "nope.csv", "--json")
+    _refused(proc, "error: --data: file 'nope.csv' does not exist")
+    report = json.loads(proc.stdout)
+    assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["target"] == "enc", report
+    assert report["error"] == "--data: file 'nope.csv' does not exist", report
+    cycle = json.loads(tuned.cli("cycle", "enc.yaml", "--data", "nope.csv", "--json").stdout)
+    assert set(report) == set(cycle), (report, cycle)
+    out = tuned.cli("drift", "enc", "--data", "nope.csv", "--json-out", "drift.json")
+    _refused(out, "does not exist")
+    assert out.stdout == "" and json.loads((tuned.root / "drift.json").read_text()) == report
+    assert tuned.cli("drift", "enc", "--data", "nope.csv").stdout == ""   # no --json: stderr only, as before
