@@ -60,3 +60,14 @@ def test_drift_json_prints_the_bad_input_object_cycle_prints(tuned) -> None:  # 
     _refused(out, "does not exist")
     assert out.stdout == "" and json.loads((tuned.root / "drift.json").read_text()) == report
     assert tuned.cli("drift", "enc", "--data", "nope.csv").stdout == ""   # no --json: stderr only, as before
+
+
+@pytest.mark.slow
+def test_an_empty_data_or_reference_value_is_named_as_such(tuned) -> None:  # type: ignore[no-untyped-def]
+    """`--data "$NEW_ROWS"` with the variable unset said the working folder was a folder, not a file."""
+    for flag, args in (("--data", ("--data", "")), ("--reference", ("--data", "good.csv", "--reference", ""))):
+        proc = tuned.cli("drift", "enc", *args)
+        _refused(proc, f"error: {flag}: an empty value (an unset variable?)")
+        assert "is a folder" not in proc.stderr, proc.stderr
+    for command in (("retune", "enc"), ("cycle", "enc.yaml")):
+        _refused(tuned.cli(*command, "--data", ""), "error: --data: an empty value (an unset variable?)")

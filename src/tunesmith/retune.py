@@ -99,7 +99,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         if not os.path.isfile(data_path):
             from tunesmith.tasks.data import not_a_file
 
-            raise UserInputError(f"--data: {not_a_file(data_path)}")
+            raise UserInputError(f"--data: {not_a_file(data_path if os.fspath(data) else '')}")  # '': unset variable
     if spec.task is not None:
         if data_path is None:
             raise UserInputError("--data: a task experiment is re-tuned on new rows; give the file (CSV or Parquet)")
@@ -187,7 +187,7 @@ def new_task_rows(spec: ExperimentSpec, data: str | os.PathLike[str]) -> dict[st
 
     if spec.task is None or spec.task.data.path is None:
         return None
-    return read_columns(os.path.abspath(os.fspath(data)), "--data")
+    return read_columns(os.path.abspath(data) if os.fspath(data) else "", "--data")  # "": said as empty, not "."
 
 
 def refuse_labels_of_one_class(spec: ExperimentSpec, data: str | os.PathLike[str],

@@ -144,9 +144,9 @@ def _given_reference(data: DataConfig, reference: str | os.PathLike[str]) -> Dat
     label is tested as the target and the champion scored, as against the task's own file."""
     from tunesmith.tasks.data import not_a_file
 
-    path = os.path.abspath(os.fspath(reference))
-    if not os.path.isfile(path):
-        raise UserInputError(f"--reference: {not_a_file(path)}")
+    path = os.path.abspath(os.fspath(reference))  # ("" would be the working folder)
+    if not os.fspath(reference) or not os.path.isfile(path):
+        raise UserInputError(f"--reference: {not_a_file(path if os.fspath(reference) else '')}")
     return data.model_copy(update={"path": path, "sklearn": None, "generate": None,
                                    "target": data.target or "target"})
 

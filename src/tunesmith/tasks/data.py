@@ -465,10 +465,27 @@ class RowsLike:
 
 
 def not_a_file(path: str | os.PathLike[str]) -> str:
-    """Why ``path`` cannot be read as a data file: it is a folder, or nothing is there."""
+    """Why ``path`` cannot be read as a data file: it is empty (``--data "$NEW_ROWS"`` with the variable unset, which
+    would otherwise read as the working folder), a folder, or nothing is there."""
+    if not os.fspath(path):
+        return "an empty value (an unset variable?); give the CSV or Parquet file"
     if os.path.isdir(path):
         return f"{str(path)!r} is a folder, not a file; give the CSV or Parquet file in it"
     return f"file {str(path)!r} does not exist"
+
+
+def _data_file(path: str | os.PathLike[str], field: str) -> Path:
+    """``path``, a file that is there.
+
+    Raises:
+        SpecError: at ``field``: :func:`not_a_file` (an empty value is said as such, not as ``.``, a folder).
+    """
+    if not os.fspath(path):  # Path("") is ".", the working folder
+        raise SpecError(field, not_a_file(path))
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError(field, not_a_file(p))
+    return p
 
 
 def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") -> dict[str, list[Any]]:
@@ -478,9 +495,7 @@ def read_columns(path: str | os.PathLike[str], field: str = "task.data.path") ->
         SpecError: at ``field``: no such file, not CSV/Parquet, not UTF-8 text (CSV), a malformed file, no pyarrow
             for Parquet.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(field, not_a_file(p))
+    p = _data_file(path, field)
     suffix = p.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
         raise SpecError(field, f"must name a .csv or .parquet file; got {str(p)!r}")
@@ -497,9 +512,7 @@ def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> 
         SpecError: at ``field``: no such file, an empty CSV or one not UTF-8, a file that is not Parquet, no
             pyarrow for Parquet.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(field, not_a_file(p))
+    p = _data_file(path, field)
     if p.suffix.lower() != ".csv":
         pq, arrow_error = _pyarrow_parquet(field)
         try:
