@@ -71,3 +71,18 @@ def test_an_empty_data_or_reference_value_is_named_as_such(tuned) -> None:  # ty
         assert "is a folder" not in proc.stderr, proc.stderr
     for command in (("retune", "enc"), ("cycle", "enc.yaml")):
         _refused(tuned.cli(*command, "--data", ""), "error: --data: an empty value (an unset variable?)")
+
+
+@pytest.mark.slow
+def test_a_semicolon_or_tab_separated_file_is_named_with_the_conversion(tuned) -> None:  # type: ignore[no-untyped-def]
+    """It listed the one column "city;x;z;y" the file seemed to have, and which were missing."""
+    _write(tuned.root / "semi.csv", _rows(), sep=";")
+    _write(tuned.root / "tabs.csv", _rows(), sep="\t")
+    for name, sep in (("semi.csv", "';'"), ("tabs.csv", "a tab")):
+        for command in (("drift", "enc"), ("retune", "enc"), ("cycle", "enc.yaml")):
+            proc = tuned.cli(*command, "--data", name)
+            _refused(proc, f"error: --data: {name} seems to use {sep} between fields")
+            assert "tunesmith reads comma-separated CSV: convert it" in proc.stderr, proc.stderr
+            assert "delimiter=" in proc.stderr and "lacks" not in proc.stderr, proc.stderr
+    (tuned.root / "semi.yaml").write_text(SPEC.replace("good.csv", "semi.csv").replace("name: enc", "name: semi"))
+    _refused(tuned.cli("run", "semi.yaml"), "error: task.data.path: semi.csv seems to use ';' between fields")

@@ -179,6 +179,7 @@ def _read_csv(path: Path, text: IO[str] | None = None, strict: bool = True) -> d
                 raise SpecError("task.data.path", f"{path.name} is empty; it needs a header row and data "
                                 "rows") from None
             header = [h.strip() for h in header]
+            _refuse_other_separator(header, path)
             dup = next((h for h in header if header.count(h) > 1), None)
             if dup is not None:
                 raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header")
@@ -204,6 +205,26 @@ def _read_csv(path: Path, text: IO[str] | None = None, strict: bool = True) -> d
     if not cols or not cols[0]:
         raise SpecError("task.data.path", f"{path.name} has a header but no data rows")
     return dict(zip(header, cols, strict=True))
+
+
+def _refuse_other_separator(header: list[str], path: Path) -> None:
+    """A header read as one column that holds ``;`` or a tab: a file exported with another separator (a spreadsheet
+    in a locale whose decimal mark is a comma writes ``;``), refused with the conversion, not reported later as a
+    file lacking every column but one named ``a;b;c``. (There is no separator option: task.data reads commas.)
+
+    Raises:
+        SpecError: at ``task.data.path`` (a caller's own field replaces it).
+    """
+    if len(header) != 1:
+        return
+    sep = max((";", "\t"), key=header[0].count)
+    if sep not in header[0]:
+        return
+    said, written = ("';'", ";") if sep == ";" else ("a tab", "\\t")
+    convert = f"csv.writer(sys.stdout).writerows(csv.reader(sys.stdin, delimiter='{written}'))"
+    raise SpecError("task.data.path", f"{path.name} seems to use {said} between fields (its header reads as one "
+                    f"column, {header[0][:60]!r}); tunesmith reads comma-separated CSV: convert it, e.g. python -c "
+                    f"\"import csv, sys; {convert}\" < {path.name} > {path.stem}_commas.csv")
 
 
 def not_utf8(path: Path) -> str:
@@ -526,7 +547,12 @@ def read_header(path: str | os.PathLike[str], field: str = "task.data.path") -> 
         raise SpecError(field, not_utf8(p)) from None
     if header is None:
         raise SpecError(field, f"{p.name} is empty; it needs a header row and data rows")
-    return [h.strip() for h in header]
+    header = [h.strip() for h in header]
+    try:
+        _refuse_other_separator(header, p)
+    except SpecError as e:
+        raise SpecError(field, e.message) from None
+    return header
 
 
 def reference_columns(data: DataConfig, base_dir: str | os.PathLike[str] | None = None) -> dict[str, list[Any]]:
