@@ -86,3 +86,19 @@ def test_a_semicolon_or_tab_separated_file_is_named_with_the_conversion(tuned) -
             assert "delimiter=" in proc.stderr and "lacks" not in proc.stderr, proc.stderr
     (tuned.root / "semi.yaml").write_text(SPEC.replace("good.csv", "semi.csv").replace("name: enc", "name: semi"))
     _refused(tuned.cli("run", "semi.yaml"), "error: task.data.path: semi.csv seems to use ';' between fields")
+
+
+@pytest.mark.slow
+def test_infinite_values_in_a_feature_are_refused_naming_column_and_count(tuned) -> None:  # type: ignore[no-untyped-def]
+    """A quarter of x infinite: the drift check skipped its champion ("Input X contains infinity"), and a re-tune
+    recorded an experiment whose every trial failed on it."""
+    rows = _rows()
+    for i, r in enumerate(rows[1:]):
+        r[1] = ("inf", "-inf", r[1], r[1])[i % 4]
+    _write(tuned.root / "inf.csv", rows)
+    before = cli_quiet(tuned, "ls", "--json")
+    for command in (("drift", "enc"), ("retune", "enc"), ("cycle", "enc.yaml")):
+        proc = tuned.cli(*command, "--data", "inf.csv")
+        _refused(proc, "error: --data: inf.csv column 'x' holds 20 infinite value(s) (row 1: 'inf')")
+        assert "contains infinity" not in proc.stderr, proc.stderr
+    assert cli_quiet(tuned, "ls", "--json") == before, "nothing recorded"

@@ -322,6 +322,28 @@ def _number(v: Any) -> float | None:
     return None
 
 
+def refuse_infinite_values(columns: Mapping[str, list[Any]], features: list[str], name: str,
+                           field: str = "--data") -> None:
+    """New rows (``columns``, as read from file ``name``) with an infinite value (``inf``, ``-inf``, ``1e999``) in a
+    numeric feature column: refused, naming the column, the count and the first row, before a drift check skips
+    its champion on scikit-learn's "Input X contains infinity" or a re-tune records an experiment whose every trial
+    fails on it. No pipeline takes one, an imputer included (it fills NaN only). A text column's ``inf`` is one of
+    its categories, not a number.
+
+    Raises:
+        SpecError: at ``field``.
+    """
+    for col in (c for c in features if c in columns):
+        numbers = [_number(v) for v in columns[col]]
+        if any(x is None for x in numbers):
+            continue
+        rows = [i for i, x in enumerate(numbers) if x is not None and math.isinf(x)]
+        if rows:
+            raise SpecError(field, f"{name} column {col!r} holds {len(rows)} infinite value(s) (row {rows[0] + 1}: "
+                                   f"{columns[col][rows[0]]!r}), which no model takes, nor an imputer; replace "
+                                   "them with numbers (or empty cells, when the pipeline imputes) or drop those rows")
+
+
 def _kind(values: list[Any]) -> str:
     nums = [_number(v) for v in values]
     if any(x is None for x in nums):

@@ -140,10 +140,14 @@ def refuse_missing_values(task: TaskConfig, base_dir: BaseDir, columns: dict[str
     records an experiment whose every trial fails.
 
     Raises:
-        UserInputError: at ``field``: the first missing value, and the two fixes.
+        UserInputError: at ``field``: an infinite value, whatever the pipeline (:func:`refuse_infinite_values`);
+            the first missing value, and the two fixes.
     """
     from tunesmith.errors import UserInputError
     from tunesmith.tasks.data import is_missing as missing
+    from tunesmith.tasks.data import refuse_infinite_values
+
+    refuse_infinite_values(columns, features, name, field)
 
     found = next(((col, i) for col in features if col in columns for i, v in enumerate(columns[col]) if missing(v)),
                  None)
