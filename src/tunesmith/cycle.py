@@ -457,7 +457,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
             return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
         pending = _interrupted_retune(store, head, data)
-        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.reasons[:5])} (against "
+        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (against "
                             f"{report.reference_said})", brief)
         doing = "retune"  # a refusal of the re-tune is the re-tune's failure (the drift check ran), not the drift's
         # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
