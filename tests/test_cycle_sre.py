@@ -99,7 +99,7 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
     from tests.test_cycle import SPEC
 
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
-    for target, says in (("bc.yaml", "missing.csv"), ("churn", "no experiment named 'churn'")):
+    for target, says in (("bc.yaml", "missing.csv"), ("churn", "no store at")):  # (the first made none)
         (tmp_path / "cycle.json").unlink(missing_ok=True)
         proc = _cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
         assert proc.returncode == 2, proc.stderr
@@ -114,6 +114,7 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
     assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
     quiet = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
+    assert not (tmp_path / "tunesmith.db").exists()  # a first cycle's store was created, then left empty
 
 
 def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> None:
@@ -126,7 +127,7 @@ def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> No
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
     for args, says in ((("bc.yaml", "--data", "missing.csv"), "missing.csv"),
                        (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every"),
-                       (("churn", "--data", "missing.csv"), "no experiment named 'churn'")):
+                       (("churn", "--data", "missing.csv"), "no store at")):  # (bad input made none)
         proc = _cli(tmp_path, "watch", *args, "--json")
         assert proc.returncode == 2, proc.stderr
         said = proc.stderr.strip().splitlines()

@@ -281,17 +281,18 @@ def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
 
 def cycle_command(storage: str | None, target: str, data: str, **options: Any) -> CycleReport:
     """``tunesmith cycle``: :func:`run_cycle` in the store ``target`` is in (see :func:`_target_store`)."""
-    store, spec_file = _target_store(storage, target)
+    store, spec_file = _target_store(storage, target, data, options.get("reference"))
     return run_cycle(store, target, data, spec_file=spec_file, **options)
 
 
 def watch_command(storage: str | None, target: str, data: str, every: float, **options: Any) -> list[CycleReport]:
     """``tunesmith watch``: :func:`watch` in the store ``target`` is in (see :func:`_target_store`)."""
-    store, spec_file = _target_store(storage, target)
+    store, spec_file = _target_store(storage, target, data, options.get("reference"))
     return watch(store, target, data, every, spec_file=spec_file, **options)
 
 
-def _target_store(storage: str | None, target: str) -> tuple[SQLStore, ExperimentSpec | None]:
+def _target_store(storage: str | None, target: str, data: str,
+                  reference: str | None) -> tuple[SQLStore, ExperimentSpec | None]:
     """The store of a cycle on ``target``: ``--storage``, else a spec file's ``storage:`` (as for `run`, which
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
@@ -312,6 +313,8 @@ def _target_store(storage: str | None, target: str) -> tuple[SQLStore, Experimen
             # before a store is created, so a mistake in a first cycle leaves no empty database behind
             if not _records_experiment(url, spec.name):
                 raise
+    if _names_a_file(target):  # the store is created for it: a typo in a first cycle's path left an empty one
+        _refuse_missing_files(data, reference)
     return SQLStore(url, create=_names_a_file(target), origin=origin), spec
 
 
@@ -652,7 +655,6 @@ def _check_cycle_input(store: SQLStore, spec: ExperimentSpec, data: str, referen
     is checked before the drift step is recorded). Returns the task's new rows, read here for every later step
     (:func:`tunesmith.retune.new_task_rows`)."""
     from tunesmith.retune import new_task_rows, refuse_interactive_trial, refuse_labels_of_one_class
-    from tunesmith.tasks.data import not_a_file
 
     refuse_interactive_trial(spec.name, spec)
     if spec.task is not None and spec.task.data.path is None:
@@ -677,10 +679,18 @@ def _check_cycle_input(store: SQLStore, spec: ExperimentSpec, data: str, referen
     refuse_labels_of_one_class(spec, data, new_rows)
     if reference is not None or spec.task is None:  # the drift check compares two files (check_files): both needed
         # (trial code without --reference: refused by _refuse_no_reference unless the champion holds its own file)
-        for option, path in (("--reference", reference), ("--data", data)):
-            if path is not None and not os.path.isfile(path):
-                raise UserInputError(f"{option}: {not_a_file(path)}")
+        _refuse_missing_files(data, reference)
     return new_rows
+
+
+def _refuse_missing_files(data: str, reference: str | None) -> None:
+    """``--reference`` and ``--data`` that are not files, refused naming the flag: by each cycle (a file may go
+    between a watch's cycles), and, for a spec file, before its store is created (:func:`_target_store`)."""
+    from tunesmith.tasks.data import not_a_file
+
+    for option, path in (("--reference", reference), ("--data", data)):
+        if path is not None and not os.path.isfile(path):
+            raise UserInputError(f"{option}: {not_a_file(os.path.abspath(path) if path else path)}")
 
 
 def _check_champion_metric(store: SQLStore, spec: ExperimentSpec) -> None:
