@@ -157,6 +157,7 @@ def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str
     name = os.path.basename(data_path)
     kept = _same_columns(parent, spec, list(columns), name)
     _two_classes(spec, columns[str(spec.task.data.target)], name)
+    _refuse_new_labels(spec, columns[str(spec.task.data.target)], name)
     refuse_missing_values(spec.task, spec.base_dir, dict(columns), kept[0], name)
     return kept
 
@@ -173,6 +174,46 @@ def _two_classes(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
         raise UserInputError(f"--data: every row of {name} has the same value in the label column "
                              f"{spec.task.data.target!r} ({next(iter(classes), '')!r}): a classifier needs rows of at "
                              "least two classes; give new rows that include the other class(es)")
+
+
+def _refuse_new_labels(spec: ExperimentSpec, labels: list[Any], name: str) -> None:
+    """A classifier's new rows whose label holds values the experiment's data never had would tune a model that
+    answers with other labels (``0/1`` recoded as ``benign/malignant``): what serves the champion gets outputs it
+    never had, and the two models' scores compare nothing (a cycle promoted such a re-tune, its ROC AUC against
+    the champion's on labels the champion never saw). Refused: other labels are another experiment. The labels are
+    compared as the loader reads them: ``1`` and ``1.0`` are one label, ``1`` and ``one`` two.
+
+    Raises:
+        UserInputError: naming ``--data``, the new values, and the fix.
+    """
+    from tunesmith.tasks import load_dataset
+    from tunesmith.tasks.pipeline import is_classifier_task
+
+    assert spec.task is not None
+    if not is_classifier_task(spec.task, spec.base_dir):
+        return  # a regression target takes any number
+    try:
+        known = _label_keys(load_dataset(spec.task.data, spec.base_dir).y.tolist())
+    except SpecError:  # the experiment's file is gone: promote's beat_champion gate still finds a champion that
+        return         # cannot score the new labels
+    new = _label_keys(labels)
+    unseen = sorted({str(value) for key, value in new.items() if key not in known})
+    if unseen:
+        had = ", ".join(sorted(str(v) for v in known.values())[:10])
+        raise UserInputError(f"--data: {name}'s label column {spec.task.data.target!r} has value(s) "
+                             f"{', '.join(unseen[:10])} the experiment's data never had (it had {had}): a re-tune "
+                             "replaces the model with one giving the same outputs; map the labels back to the "
+                             "experiment's, or tune a new experiment on these rows (`tunesmith run` with a spec of "
+                             "another name)")
+
+
+def _label_keys(values: list[Any]) -> dict[Any, Any]:
+    """Each distinct label by the key it compares by (its number when every label is one, else its text), with one
+    value as written."""
+    try:
+        return {float(v): v for v in values}
+    except (TypeError, ValueError):
+        return {str(v): v for v in values}
 
 
 def new_task_rows(spec: ExperimentSpec, data: str | os.PathLike[str]) -> dict[str, list[Any]] | None:
