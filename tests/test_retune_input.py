@@ -310,3 +310,50 @@ def test_a_regression_target_may_take_values_the_old_data_never_had(tmp_path: Pa
 
     plan = checked_retune_plan(store, "reg", "new.csv", cwd=tmp_path)
     assert plan.spec.name == "reg-retune-1"
+
+
+def test_a_retune_keeps_its_rows_so_one_file_may_be_overwritten_between_cycles(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`watch --data new_rows.csv` (one path, new rows each day): the first re-tune recorded day.csv as its task
+    data, and the second cycle refused day.csv as a reference that no longer held its rows (exit 2). A re-tune
+    now tunes on a copy in its workdir; the second cycle compares the new rows with that copy."""
+    from tunesmith.cycle import CycleOutcome, PromotionVerdict, run_cycle
+    from tunesmith.spec.loader import spec_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    day = tmp_path / "day.csv"
+    day.write_bytes((tmp_path / "shifted.csv").read_bytes())
+    promote = lambda s, e, m: PromotionVerdict(True, {})  # noqa: E731
+    first = run_cycle(store, "bc", "day.csv", promote=promote)
+    assert first.outcome is CycleOutcome.PROMOTED and first.champion == "bc-retune-1", first.to_json()
+    retuned = store.experiment("bc-retune-1")
+    kept = tmp_path / ".tunesmith" / "bc-retune-1" / "tuned-on.csv"
+    task = spec_from_dict(retuned.spec).task
+    assert task is not None and task.data.path == str(kept) and kept.read_bytes() == day.read_bytes()
+    assert retuned.attributes["lineage"]["data"] == str(day), "where the rows came from"
+    assert retuned.attributes["data_fingerprint"]["source"] == str(kept)
+    day.write_bytes((tmp_path / "reference.csv").read_bytes())  # the next day's rows, over the same path
+    second = run_cycle(store, "bc", "day.csv", promote=promote)
+    assert second.checked == "bc-retune-1" and second.exit_code == 0, second.to_json()
+    assert f"against {kept}" in second.steps[0].why, second.steps[0].why
+    assert kept.read_bytes() == (tmp_path / "shifted.csv").read_bytes(), "the first re-tune's rows stay"
+
+
+def test_a_refused_retune_leaves_no_copy_of_its_rows(tuned: SQLStore, tmp_path: Path) -> None:
+    from tunesmith.retune import checked_retune_plan
+
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    ones, zeros = [r for r in rows if r.endswith(",1")], [r for r in rows if r.endswith(",0")]
+    (tmp_path / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(Exception, match="least populated class"):
+            checked_retune_plan(tuned, "bc", "few.csv")
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / ".tunesmith" / "bc-retune-1").exists()
