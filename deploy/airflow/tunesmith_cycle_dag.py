@@ -17,7 +17,9 @@ The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
 Airflow Variables (set them from a secrets backend) name the stores, which must outlive the worker:
 `tunesmith_storage_secret`, the shared PostgreSQL URL, and `mlflow_tracking_uri_secret`, the MLflow server (read
 when the spec names none; `cycle` registers at the spec's tracking.mlflow.uri first: keep the two the same).
-The worker needs `pip install 'tunesmith[postgres,mlflow]'`: with --model-name the cycle reads the champion from
+The worker needs tunesmith with its postgres and mlflow extras, installed from a checkout of its repository (it is
+on no package index; see deploy/README.md, "Installing tunesmith"): `pip install '/opt/src/tunesmith[postgres,mlflow]'`
+or the wheel `pip wheel --no-deps . -w dist` built there. With --model-name the cycle reads the champion from
 MLflow's model registry and promotes into it (without MLflow it is refused, exit 2). Needs Airflow 2.6 or later
 (`skip_on_exit_code`).
 """
