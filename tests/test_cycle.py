@@ -398,17 +398,22 @@ def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finis
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiments()] == []
 
 
+def _rows_every_trial_fails_on(folder: Path) -> str:
+    """shifted.csv with an infinite feature value in its first row: every fit that takes the row fails, so every
+    trial does (labels the experiment never had, a third class, are refused up front now, as are rows of one
+    class)."""
+    header, first, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "unfittable.csv").write_text("\n".join([header, "inf," + first.split(",", 1)[1], *rows]) + "\n")
+    return "unfittable.csv"
+
+
 @pytest.mark.slow
 def test_a_retune_whose_every_trial_failed_is_not_the_next_cycles_champion(folder: Path) -> None:
     """It ran to its budget (status completed), so the next cycle took it as the lineage head and stopped on it
     ('no completed trial to start from', exit 2) on every later run; its step said 'did not complete'."""
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
-    header, *rows = (folder / "shifted.csv").read_text().splitlines()
-    # a third class in the label: roc_auc is binary, so every trial fails (rows of one class are refused up front)
-    (folder / "three_classes.csv").write_text(
-        "\n".join([header, *(r.rsplit(",", 1)[0] + f",{n % 3}" for n, r in enumerate(rows))]) + "\n")
-    failed = run_cycle(store, "bc", "three_classes.csv")
+    failed = run_cycle(store, "bc", _rows_every_trial_fails_on(folder))
     assert failed.outcome is CycleOutcome.FAILED and failed.exit_code == 1
     assert "every trial of the re-tune failed" in failed.steps[-2].why
     assert lineage_head(store, "bc").name == "bc"
@@ -503,11 +508,7 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
                                       "--trials", str(STOPPED_BUDGET), "--json")
     assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
-    header, *rows = (folder / "shifted.csv").read_text().splitlines()
-    # a third class in the label: roc_auc is binary, so every trial fails (rows of one class are refused up front)
-    (folder / "three_classes.csv").write_text(
-        "\n".join([header, *(r.rsplit(",", 1)[0] + f",{n % 3}" for n, r in enumerate(rows))]) + "\n")
-    failed = _cli(folder, "cycle", "bc", "--data", "three_classes.csv", "--json")
+    failed = _cli(folder, "cycle", "bc", "--data", _rows_every_trial_fails_on(folder), "--json")
     assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
     again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
     assert again.returncode == 0, (again.stdout, again.stderr)

@@ -114,10 +114,36 @@ def needs_registry(args: list[str]) -> bool:
         a.split("=", 1)[0] == "--model-name" for a in args)))
 
 
+# tunesmith installed from a checkout: the checkout itself (`.`, a path ending in tunesmith) or a wheel built there
+_FROM_CHECKOUT = r"(?:\.|\S*/tunesmith|\S*/tunesmith-[\w.]+-py3-none-any\.whl)"
+
+
 def installed_extras(text: str) -> list[set[str]]:
-    """The extras of each `pip install tunesmith[...]` in a shell text."""
+    """The extras of each `pip install` of tunesmith from a checkout (`.[...]`, a wheel's path) in a shell text."""
     return [{e.strip() for e in (m.group(1) or "").split(",") if e.strip()}
-            for m in re.finditer(r"pip install[^\n]*?[\"']?tunesmith(?:\[([\w,\s-]*)\])?", text)]
+            for m in re.finditer(rf"pip install[^\n]*?[\"']?{_FROM_CHECKOUT}(?:\[([\w,\s-]*)\])?[\"']?(?:\s|$)", text)]
+
+
+def installs_from_an_index(text: str) -> list[str]:
+    """Each `pip install` naming tunesmith bare (`tunesmith`, `tunesmith[...]`): that takes a package index's
+    tunesmith, and this one is on none (an install finds nothing, or someone else's package)."""
+    bare = r"pip install[^\n]*?(?<![\w./-])[\"']?tunesmith(?:\[[\w,\s-]*\])?[\"']?(?=[\s`]|$)"
+    return [m.group(0) for m in re.finditer(bare, text)]
+
+
+@pytest.mark.parametrize("path", sorted(p for p in DEPLOY.rglob("*") if p.is_file()), ids=lambda p: p.name)
+def test_no_example_installs_tunesmith_from_a_package_index(path: Path) -> None:
+    """The examples ran `pip install "tunesmith[postgres,mlflow]"`, and tunesmith is published nowhere: a platform
+    engineer copying them installed nothing, or someone else's package."""
+    assert installs_from_an_index(path.read_text()) == [], path.name
+
+
+def test_the_index_install_check_can_fail() -> None:
+    assert installs_from_an_index('pip install --quiet "tunesmith[postgres,mlflow]" || exit 1')
+    assert installs_from_an_index("RUN pip install tunesmith")
+    assert not installs_from_an_index('pip install ".[postgres,mlflow]"')
+    assert not installs_from_an_index("pip install '/tmp/tunesmith-0.1.0-py3-none-any.whl[ray,postgres]'")
+    assert installed_extras('pip install ".[postgres,mlflow]"') == [{"postgres", "mlflow"}]
 
 
 @pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: p.name)
@@ -134,9 +160,9 @@ def test_an_install_before_a_command_that_promotes_has_the_mlflow_extra(path: Pa
 
 
 def test_the_extra_check_can_fail() -> None:
-    text = 'pip install --quiet "tunesmith[postgres]" && tunesmith cycle x.yaml --data d.csv --model-name m'
+    text = 'pip install --quiet ".[postgres]" && tunesmith cycle x.yaml --data d.csv --model-name m'
     assert needs_registry(tunesmith_commands(text)[0]) and installed_extras(text) == [{"postgres"}]
-    assert installed_extras("pip install 'tunesmith[postgres, mlflow]'") == [{"postgres", "mlflow"}]
+    assert installed_extras("pip install '/src/tunesmith[postgres, mlflow]'") == [{"postgres", "mlflow"}]
     assert not needs_registry(["cycle", "x.yaml", "--data", "d.csv"])
 
 

@@ -665,3 +665,38 @@ def test_promote_without_a_tracking_uri_registers_where_mlflow_tracking_uri_says
     uri = f"sqlite:///{registry}"
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     assert client.get_registered_model("envreg-model").aliases == {"champion": 1}
+
+
+def test_beat_champion_fails_when_the_champion_never_saw_the_candidates_labels(project, mlflow_uri):
+    """A model tuned on 0/1 recoded as malignant/benign beat the 0/1 champion by +0.98: the champion's ROC AUC on
+    labels it never saw was 0.003 (its probability of class 1, benign, scored as malignant's). The gate now fails,
+    saying why."""
+    from tunesmith.promotion.promote import promote
+    from tunesmith.testing.drift_data import shifted_split
+
+    reference, _ = shifted_split(project.root)
+    header, *rows = reference.read_text().splitlines()
+    names = {"0": "malignant", "1": "benign"}
+    project.write("strlabel.csv", "\n".join([header, *(f"{r.rsplit(',', 1)[0]},{names[r.rsplit(',', 1)[1]]}"
+                                                       for r in rows)]) + "\n")
+    store = SQLStore(project.storage)
+    for name, data in (("numbers", "reference.csv"), ("words", "strlabel.csv")):
+        spec = {"name": name, "objective": {"metric": "roc_auc", "direction": "maximize"},
+                "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+                         "pipeline": ["sklearn.preprocessing.StandardScaler"],
+                         "data": {"path": data, "target": "label"}, "cv": {"kind": "stratified", "folds": 3},
+                         "holdout": {"fraction": 0.2}, "scoring": "roc_auc"},
+                "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
+                "strategy": "random", "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0,
+                "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": name}},
+                "workdir": str(project.root / ".tunesmith" / name),
+                "promotion": {"beat_champion": {"metric": "roc_auc", "margin": -0.01, "resamples": 50}}}
+        tunesmith.run(project.write_spec(spec), storage=project.storage)
+    assert promote(store, "numbers", "labels-model", SystemClock()).version == "1"
+    outcome = promote(store, "words", "labels-model", SystemClock())
+    assert outcome.rejected and outcome.version is None
+    gate = next(g for g in outcome.gates if g.gate == "beat_champion")
+    assert not gate.passed, gate
+    assert gate.message.startswith("cannot compare with champion v1: the candidate's holdout has label(s) benign, "
+                                   "malignant, which the champion was never trained on (its labels: 0, 1)"), gate
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)

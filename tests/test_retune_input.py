@@ -250,3 +250,110 @@ def test_deleting_a_retune_that_has_retunes_is_refused_and_a_deleted_one_is_unna
     assert "re-tuned as" not in cli("show", "bc-retune-1").stdout
     assert cli("delete", "bc-retune-1", "--yes").returncode == 0
     assert tuned.experiment("bc").attributes["retunes"] == [] and "re-tuned as" not in cli("show", "bc").stdout
+
+
+def test_labels_the_experiment_never_had_are_refused_by_retune_and_cycle(tuned: SQLStore, tmp_path: Path) -> None:
+    """0/1 recoded as malignant/benign: the cycle re-tuned on them and promoted the re-tune, its ROC AUC beating the
+    champion's 0.003 (the champion scored labels it never saw). The model's outputs change: a new experiment."""
+    from tunesmith.cycle import PromotionVerdict, run_cycle
+
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    names = {"0": "malignant", "1": "benign"}
+    (tmp_path / "strlabel.csv").write_text("\n".join([header, *(f"{r.rsplit(',', 1)[0]},{names[r.rsplit(',', 1)[1]]}"
+                                                                 for r in rows)]) + "\n")
+    events_before = len(tuned.events(tuned.experiment("bc").id))
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "strlabel.csv", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
+    assert "--data: strlabel.csv's label column 'label' has value(s) benign, malignant the experiment's data never " \
+           "had (it had 0, 1)" in proc.stderr, proc.stderr
+    assert "`tunesmith run` with a spec of another name" in proc.stderr, proc.stderr
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(UserInputError, match="has value\\(s\\) benign, malignant"):
+            run_cycle(tuned, "bc", "strlabel.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
+    finally:
+        os.chdir(cwd)
+    assert [e.name for e in tuned.experiments()] == ["bc"], "nothing recorded"
+    parent = tuned.experiment("bc")
+    assert "retunes" not in parent.attributes and len(tuned.events(parent.id)) == events_before
+    # the same labels written as numbers pass: 1.0 is label 1
+    (tmp_path / "floats.csv").write_text("\n".join([header, *(f"{r}.0" for r in rows)]) + "\n")
+    assert plan_retune(tuned, "bc", "floats.csv", cwd=tmp_path).spec.name == "bc-retune-1"
+
+
+def test_a_regression_target_may_take_values_the_old_data_never_had(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+
+    def write(name: str, shift: float) -> None:
+        x = rng.normal(size=(60, 2))
+        y = x @ [1.5, -2.0] + shift
+        (tmp_path / name).write_text("a,b,y\n" + "".join(f"{r[0]},{r[1]},{v:.4f}\n" for r, v in zip(x, y, strict=True)))
+
+    write("old.csv", 0.0)
+    write("new.csv", 100.0)
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    spec = {"name": "reg", "objective": {"metric": "r2", "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.Ridge", "data": {"path": "old.csv", "target": "y"},
+                     "cv": {"kind": "kfold", "folds": 3}, "scoring": "r2"},
+            "space": {"alpha": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
+            "strategy": "random", "budget": {"trials": 2}, "executor": {"kind": "inline"}, "seed": 0}
+    (tmp_path / "reg.yaml").write_text(yaml.safe_dump(spec))
+    run_experiment(load_spec(tmp_path / "reg.yaml"), store, RunListener())
+    from tunesmith.retune import checked_retune_plan
+
+    plan = checked_retune_plan(store, "reg", "new.csv", cwd=tmp_path)
+    assert plan.spec.name == "reg-retune-1"
+
+
+def test_a_retune_keeps_its_rows_so_one_file_may_be_overwritten_between_cycles(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`watch --data new_rows.csv` (one path, new rows each day): the first re-tune recorded day.csv as its task
+    data, and the second cycle refused day.csv as a reference that no longer held its rows (exit 2). A re-tune
+    now tunes on a copy in its workdir; the second cycle compares the new rows with that copy."""
+    from tunesmith.cycle import CycleOutcome, PromotionVerdict, run_cycle
+    from tunesmith.spec.loader import spec_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+    day = tmp_path / "day.csv"
+    day.write_bytes((tmp_path / "shifted.csv").read_bytes())
+    promote = lambda s, e, m: PromotionVerdict(True, {})  # noqa: E731
+    first = run_cycle(store, "bc", "day.csv", promote=promote)
+    assert first.outcome is CycleOutcome.PROMOTED and first.champion == "bc-retune-1", first.to_json()
+    retuned = store.experiment("bc-retune-1")
+    kept = tmp_path / ".tunesmith" / "bc-retune-1" / "tuned-on.csv"
+    task = spec_from_dict(retuned.spec).task
+    assert task is not None and task.data.path == str(kept) and kept.read_bytes() == day.read_bytes()
+    assert retuned.attributes["lineage"]["data"] == str(day), "where the rows came from"
+    assert retuned.attributes["data_fingerprint"]["source"] == str(kept)
+    day.write_bytes((tmp_path / "reference.csv").read_bytes())  # the next day's rows, over the same path
+    second = run_cycle(store, "bc", "day.csv", promote=promote)
+    assert second.checked == "bc-retune-1" and second.exit_code == 0, second.to_json()
+    assert f"against {kept}" in second.steps[0].why, second.steps[0].why
+    assert kept.read_bytes() == (tmp_path / "shifted.csv").read_bytes(), "the first re-tune's rows stay"
+
+
+def test_a_refused_retune_leaves_no_copy_of_its_rows(tuned: SQLStore, tmp_path: Path) -> None:
+    from tunesmith.retune import checked_retune_plan
+
+    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    ones, zeros = [r for r in rows if r.endswith(",1")], [r for r in rows if r.endswith(",0")]
+    (tmp_path / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(Exception, match="least populated class"):
+            checked_retune_plan(tuned, "bc", "few.csv")
+    finally:
+        os.chdir(cwd)
+    assert not (tmp_path / ".tunesmith" / "bc-retune-1").exists()

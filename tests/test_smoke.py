@@ -48,3 +48,20 @@ def test_ls_counts_every_experiments_trials_by_state(project):
         "fine": ("completed", 4, 4, 0), "doomed": ("completed", 3, 0, 3)}  # the run ended: its budget was spent
     table = project.cli("ls", check=True).stdout
     assert "fine" in table and "doomed" in table
+
+
+def test_ls_and_show_say_every_trial_failed_in_the_state(project):
+    """`ls` listed a run whose trials all failed as a plain `completed` (4 trials, 0 completed, 4 failed); the
+    runner records it completed (it ran to its budget) and `run` exits 1: both listings now say it, in one word."""
+    project.cli("run", str(project.write_spec(project.spec(name="fine", budget={"trials": 2}))), "--quiet", check=True)
+    doomed = project.spec(name="doomed", trial={"function": "objectives:raises"}, budget={"trials": 2})
+    assert project.cli("run", str(project.write_spec(doomed, "doomed.yaml")), "--quiet").returncode == 1
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in project.cli("ls", check=True).stdout.splitlines() if "│" in line}
+    assert rows == {"fine": "completed", "doomed": "completed (every trial failed)"}, rows
+    listed = {r["name"]: r for r in json.loads(project.cli("ls", "--json", check=True).stdout)}
+    assert listed["doomed"]["status"] == "completed", "the recorded status stays"
+    assert listed["doomed"]["status_said"] == "completed (every trial failed)" and "status_said" not in listed["fine"]
+    assert project.show("doomed")["status_said"] == "completed (every trial failed)"
+    shown = project.cli("show", "doomed", check=True).stdout
+    assert shown.startswith("doomed: completed (every trial failed); strategy"), shown

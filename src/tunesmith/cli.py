@@ -405,6 +405,7 @@ def list_experiments(storage: StorageOption = None,
 
     from tunesmith.coordinators import run_abandoned
     from tunesmith.storage.sql import resume_hint
+    from tunesmith.summary import status_said
 
     store = _store(storage)
     rows = []
@@ -415,7 +416,9 @@ def list_experiments(storage: StorageOption = None,
         # `show`'s rule: recorded as running while no coordinator runs it (killed with -9, its machine gone)
         # (it reads the experiment's events and trials: only for one recorded as running)
         abandoned = e.status is RunStatus.RUNNING and run_abandoned(store, e, now)
-        rows.append({"name": e.name, "status": e.status.value, "abandoned": abandoned,
+        said = status_said(e.status.value, {state.value: k for state, k in n.items()})
+        rows.append({"name": e.name, "status": e.status.value, **({"status_said": said} if said != e.status.value
+                                                                   else {}), "abandoned": abandoned,
                      "strategy": e.strategy, "trials": sum(n.values()), "completed": n.get(TrialState.COMPLETED, 0),
                      "failed": n.get(TrialState.FAILED, 0), "created_at": e.created_at})
     if as_json:
@@ -425,7 +428,7 @@ def list_experiments(storage: StorageOption = None,
     for col in ("name", "status", "strategy", "trials", "completed", "failed"):
         table.add_column(col)
     for r in rows:
-        status = f"{r['status']} (abandoned)" if r["abandoned"] else r["status"]
+        status = f"{r['status']} (abandoned)" if r["abandoned"] else r.get("status_said", r["status"])
         table.add_row(r["name"], status, *(str(r[c]) for c in ("strategy", "trials", "completed", "failed")))
     out.print(table if rows else "no experiments in this store")
     if lost := [r["name"] for r in rows if r["abandoned"]]:
@@ -452,8 +455,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         print(strict_json(summary, indent=2))
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v)
-    out.print(f"[bold]{name}[/]: {summary['status']}; strategy {summary['strategy']['name']} "
-              f"({summary['strategy']['reason']})")
+    out.print(f"[bold]{name}[/]: {summary.get('status_said', summary['status'])}; strategy "
+              f"{summary['strategy']['name']} ({summary['strategy']['reason']})")
     out.print(f"trials: {counts or 'none'}; failure rate {summary['failure_rate']:.0%}")
     if "stop_reason" in summary:
         out.print(f"stopped: {escape(summary['stop_reason'])}")

@@ -47,6 +47,17 @@ def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) ->
     return select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
 
 
+def status_said(status: str, counts: Mapping[str, int]) -> str:
+    """An experiment's status as `show` and `ls` say it: a run that ended with trials, every one of them failed,
+    is ``completed (every trial failed)`` (the runner records it completed: it ran to its budget; `run` exits 1
+    saying every trial failed), not a plain ``completed`` beside a count of 0 completed. ``counts``: trials by
+    state value."""
+    ended = sum(counts.get(s.value, 0) for s in (TrialState.COMPLETED, TrialState.PRUNED, TrialState.FAILED))
+    if status != "running" and ended and counts.get(TrialState.FAILED.value, 0) == ended:
+        return f"{status} (every trial failed)"
+    return status
+
+
 def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
     """The JSON of `tunesmith show`: status, counts by state, best trial, Pareto front (several objectives)."""
     spec = spec_from_dict(experiment.spec, recorded=True)
@@ -61,6 +72,8 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
     return {
         "name": experiment.name,
         "status": experiment.status.value,
+        **({"status_said": said} if (said := status_said(experiment.status.value, counts)) != experiment.status.value
+           else {}),
         "objectives": [{"metric": o.metric, "direction": o.direction.value} for o in objectives],
         "strategy": {"name": experiment.strategy, "reason": experiment.strategy_reason},
         "trials": counts,

@@ -369,6 +369,12 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
             champion_model = registry.load_sklearn(champion)
         except UntrustedModel as e:
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
+        if unseen := _labels_never_seen(champion_model, holdout.y):
+            return ChampionComparison(champion.version, holdout_metric, problem=(
+                f"the candidate's holdout has label(s) {', '.join(unseen[:10])}, which the champion was never "
+                f"trained on (its labels: {', '.join(str(c) for c in champion_model.classes_[:10])}): the two "
+                "models answer with different labels and their scores compare nothing; register the candidate "
+                "under another model name, or relabel its data as the champion's"))
         try:
             ci = paired_bootstrap(holdout.scorer, model, champion_model, holdout.X, holdout.y, candidate.maximize,
                                   cfg.confidence, cfg.resamples, derive_seed(0, "beat_champion", candidate.trial))
@@ -388,6 +394,19 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
     improvement = (mine - theirs_f) if candidate.maximize else (theirs_f - mine)
     return ChampionComparison(champion.version, metric, mine, theirs_f, improvement,
                               method="recorded values (no holdout to score both models on)")
+
+
+def _labels_never_seen(champion_model: Any, y: Any) -> list[str]:
+    """The holdout labels a classifier champion has no class for (none for a regressor). It still "scores" them:
+    recoded labels (0/1 as malignant/benign) gave a ROC AUC of 0.003 from its probability of class 1, and the
+    candidate beat it by +0.98."""
+    import numpy as np
+
+    classes = getattr(champion_model, "classes_", None)
+    if classes is None:
+        return []
+    known = set(np.asarray(classes).tolist())
+    return sorted({str(v) for v in np.unique(np.asarray(y)).tolist() if v not in known})
 
 
 # -- registering ------------------------------------------------------------------------------------------------
