@@ -403,11 +403,16 @@ CATALOGUE: dict[str, Case] = {
         _fixed("objective.direction: must be one of 'minimize' or 'maximize'; got 'min' (did you mean 'minimize'?)"),
     ),
     "missing-spec-file": Case(
-        lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
+        lambda project: "missing.yaml",
+        lambda project: f"spec file 'missing.yaml' does not exist in {project.root.resolve()}",
     ),
     "spec-file-extension-mistyped": Case(  # it said only: spec file 'c.yml' does not exist
         lambda project: (project.write_spec(project.spec(), "c.yaml"), "c.yml")[1],
-        _fixed("spec file 'c.yml' does not exist; did you mean 'c.yaml'?"),
+        lambda project: f"spec file 'c.yml' does not exist in {project.root.resolve()}; did you mean 'c.yaml'?",
+    ),
+    "spec-file-missing-beside-unlike-names": Case(  # it said: did you mean 'exp.yaml'? (the .yaml they share)
+        lambda project: (project.write_spec(project.spec(), "exp.yaml"), "nothere.yaml")[1],
+        lambda project: f"spec file 'nothere.yaml' does not exist in {project.root.resolve()}",
     ),
     "bad-storage-url": Case(
         _spec(storage="notaurl"),
@@ -787,8 +792,9 @@ def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(proj
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout.splitlines() == [VALID_LINE.format(path="a.yaml", name="a"),
                                         VALID_LINE.format(path="c.yaml", name="c")]
+    missing = f"spec file 'missing.yaml' does not exist in {project.root.resolve()}"
     assert proc.stderr.splitlines() == ["error: bad.yaml: budget.trials: input should be greater than 0; got -5",
-                                        "error: missing.yaml: spec file 'missing.yaml' does not exist"]
+                                        f"error: missing.yaml: {missing}"]
     assert not project.db.exists() and _files(project.root) == before
 
 
