@@ -103,6 +103,16 @@ def _text(text: str) -> Callable[[Any], str]:
     return write
 
 
+def _task_step_module(project: Any, source: str) -> str:
+    """A task spec whose pipeline step lives in steps.py beside it, holding ``source``."""
+    project.write("steps.py", source)
+    task = {"estimator": "sklearn.linear_model.Ridge", "pipeline": ["steps.Scale"], "data": {"sklearn": "diabetes"},
+            "scoring": "r2"}
+    spec = {"name": "exp", "objective": {"metric": "r2", "direction": "maximize"}, "task": task,
+            "space": {"ridge__alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}}}
+    return str(project.write_spec(spec, "bad.yaml"))
+
+
 def _fixed(message: str) -> Callable[[Any], str]:
     return lambda project: message
 
@@ -218,6 +228,19 @@ CATALOGUE: dict[str, Case] = {
                          _spec(trial={"function": "needs:objective"})(project))[1],
         lambda project: (f"trial.function: importing 'needs' failed: it imports 'nonexistent_pkg', which is not "
                          f"installed in the Python tunesmith runs in ({sys.prefix}); install it there"),
+    ),
+    "task-step-module-raises-at-import": Case(  # it said: spec: no data here (wrapped as the model's own error)
+        lambda project: _task_step_module(project, "raise ValueError('no data here')\n"),
+        _fixed("task.pipeline.0: importing 'steps' raised ValueError: no data here"),
+    ),
+    "task-step-module-syntax-error": Case(  # it said: a traceback, exit 1
+        lambda project: _task_step_module(project, "def (:\n"),
+        _fixed("task.pipeline.0: importing 'steps' raised SyntaxError: invalid syntax (steps.py, line 1)"),
+    ),
+    "task-step-module-exits-at-import": Case(  # it said nothing, exit 3: sys.exit ended tunesmith
+        lambda project: _task_step_module(project, "import sys\nsys.exit(3)\n"),
+        _fixed("task.pipeline.0: importing 'steps' called sys.exit(3) at its top level; code that ends the program "
+               "belongs under `if __name__ == \"__main__\":`"),
     ),
     "a-number-where-text-goes": Case(  # it said: tags.build: input should be a valid string; got 3
         _spec(tags={"team": "vision", "build": 3}),
