@@ -821,6 +821,23 @@ def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(proj
     assert not project.db.exists() and _files(project.root) == before
 
 
+@pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
+def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
+    """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own
+    exit (sys.exit(0): exit 0, as if all were valid) and b.yaml never checked. It is a.yaml's error; b.yaml's turn
+    follows."""
+    project.write("exits.py", f"import sys\nsys.exit({code})\n\ndef objective(config, trial):\n    return 1.0\n")
+    project.write_spec(project.spec(name="a", trial={"function": "exits:objective"}), "a.yaml")
+    project.write_spec(project.spec(name="b"), "b.yaml")
+    proc = project.cli("validate", "a.yaml", "b.yaml")
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="b.yaml", name="b")], proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: a.yaml: trial.function: importing '{project.root.resolve() / 'exits.py'}' called sys.exit({code}) "
+        "at its top level; code that ends the program belongs under `if __name__ == \"__main__\":`"]
+
+
 def test_validate_checks_each_of_several_specs_as_if_alone(project):
     """A spec naming `train:objective` with no train.py in its folder is bad input, also when checked after one
     whose folder has a train.py (whose import put that folder on the Python path)."""

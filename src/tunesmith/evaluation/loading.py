@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import SpecError
-from tunesmith.import_path import folder_importable
+from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.suggestions import closest, nearby_file
 
 _cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
@@ -127,13 +127,13 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     except BaseException as e:
         if sys.modules.get(name) is module:
             del sys.modules[name]   # a later look imports it afresh rather than finding half a module
-        if isinstance(e, SpecError) or not isinstance(e, Exception):
+        if isinstance(e, SpecError) or not isinstance(e, Exception | SystemExit):  # a Ctrl-C stays one
             raise
         raise _import_failure(e, shown, near=path) from None
     return module
 
 
-def _import_failure(e: Exception, module_part: str, where: str = "", near: Path | None = None,
+def _import_failure(e: BaseException, module_part: str, where: str = "", near: Path | None = None,
                     spec_dir: str | None = None) -> SpecError:
     """What importing the trial code ``module_part`` (the file ``near``, where known) raised, said for the user: a
     package it imports that this Python lacks is named as such (not as the file not being found), and a module
@@ -153,7 +153,7 @@ def _import_failure(e: Exception, module_part: str, where: str = "", near: Path 
         nearby = (_nearby_file(Path(spec_dir) / f"{module_part}.py", module=True)
                   if spec_dir and "." not in module_part else "")
         return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}{nearby}")
-    return SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}")
+    return SpecError("trial.function", import_failure(module_part, e))
 
 
 def _nearby_file(missing: Path, module: bool = False) -> str:
@@ -222,7 +222,7 @@ def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
                 module = importlib.import_module(module_part)
     except SpecError:
         raise
-    except Exception as e:  # the user's module raised while importing, or is not there
+    except (Exception, SystemExit) as e:  # the user's module raised (or exited) while importing, or is not there
         raise _import_failure(e, module_part, where, origin, base_dir) from None
     obj: Any = module
     for part in attr_path.split("."):
