@@ -13,11 +13,18 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from tunesmith.digests import file_digest
 from tunesmith.errors import SpecError
 from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.suggestions import closest, nearby_file
 
-_cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
+# (reference, spec folder) -> the function found, with the digest of the file it was read from (None: a module
+# imported by name, which Python keeps as first imported). Checked on each look-up (a trial's), so that a file
+# edited since (a notebook's second run) is read again; a digest, not mtime and size: an edit that keeps the size
+# within one tick of the kernel's file clock (a few ms) keeps both.
+_cache: dict[tuple[str, str | None], tuple[str | None, Callable[..., Any]]] = {}
+# Trial-code module (by its name in sys.modules) -> the digest of the file it was executed from.
+_executed_from: dict[str, str | None] = {}
 # The trial code this thread of control is importing right now (importing runs a file's top-level code). A
 # context variable, not a global: another thread's run must not be refused while one imports.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("tunesmith_importing_trial_code", default=())
@@ -120,6 +127,7 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    _executed_from[name] = _digest(path)  # before it runs: an edit made meanwhile is read next time
     sys.modules[name] = module
     try:
         with _importing_trial_code(str(path)):
@@ -194,12 +202,23 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
         SpecError: at ``trial.function``, saying what could not be found and where it was looked for.
     """
     key = (ref, base_dir)
-    if key in _cache:
-        return _cache[key]
+    module_part = _module_part(ref, base_dir)
+    digest = _digest(_origin(module_part, base_dir)) if module_part.endswith(".py") else None
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
     with folder_importable(base_dir):
         function = _function_named(ref, base_dir)
-    _cache[key] = function
+    _cache[key] = (digest, function)
     return function
+
+
+def _digest(path: Path | None) -> str | None:
+    """The digest of the trial-code file at ``path``; None where it cannot be read (found missing on import)."""
+    try:
+        return file_digest(path) if path is not None else None
+    except OSError:
+        return None
 
 
 def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -216,7 +235,9 @@ def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
             if not origin.is_file():
                 raise SpecError("trial.function", f"file {str(origin)!r} does not exist{_nearby_file(origin)}")
             name = _file_module_name(origin)
-            module = sys.modules.get(name) or _exec_file(origin, name, module_part)
+            module = sys.modules.get(name)
+            if module is None or _executed_from.get(name) != _digest(origin):  # edited since it was executed
+                module = _exec_file(origin, name, module_part)
         else:
             with _importing_trial_code(module_part):
                 module = importlib.import_module(module_part)
