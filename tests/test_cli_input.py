@@ -1507,6 +1507,30 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
         assert r["log_path"].endswith("trial.log")
 
 
+def test_trials_csv_tells_the_string_null_from_null(project):
+    """A choice "null" (the string) and the choice null were both the cell `null`, as were "true" and true: a reader
+    could not tell them apart (nor the string "" from an inactive parameter's empty cell). A string that reads as
+    one of those literals is written as a JSON string (`"null"`, quotes and all), and so are "" and a string that
+    starts and ends with a quote already; every other string is as it was."""
+    import csv
+    import io
+
+    project.write("words.py", """
+        def objective(config, trial):
+            return 0.0
+    """)
+    choices = [None, "null", '"null"', True, "true", "", "plain"]
+    spec = project.spec(name="words", strategy="grid", budget={"trials": len(choices)}, executor={"kind": "inline"},
+                        trial={"function": "words:objective"},
+                        space={"word": {"type": "categorical", "choices": choices}})
+    cli_quiet(project, "run", str(project.write_spec(spec)), "-q")
+    rows = list(csv.DictReader(io.StringIO(project.cli("trials", "words", "--csv", check=True).stdout)))
+    listed = {t["number"]: t["params"]["word"] for t in json.loads(project.cli("trials", "words", "--json").stdout)}
+    cells = {listed[int(r["number"])]: r["param.word"] for r in rows}
+    assert cells == {None: "null", "null": '"null"', '"null"': '"\\"null\\""', True: "true", "true": '"true"',
+                     "": '""', "plain": "plain"}, cells
+
+
 def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):
     """The walkthrough: an empty spec said "must hold a mapping ... got NoneType"; a `.py` given as the spec listed
     the internal key `base_dir` among the accepted ones (the loader sets it; a writer never should)."""
