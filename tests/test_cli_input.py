@@ -246,6 +246,19 @@ CATALOGUE: dict[str, Case] = {
         _spec(tags={"team": "vision", "build": 3}),
         _fixed("tags.build: input should be a valid string; got 3 (quote it: '3')"),
     ),
+    "tag-value-a-list": Case(  # it said pydantic's own: tags.team: Input should be a valid string
+        _spec(tags={"team": ["vision", "nlp"]}),
+        _fixed("tags.team: a tag's value is one string; got ['vision', 'nlp'] (join them in one, 'vision, nlp', or "
+               "give each its own tag)"),
+    ),
+    "tag-value-empty": Case(  # it said: tags.team: input should be a valid string; got None
+        _text(HEAD + "space: {x: {type: float, low: 0, high: 1}}\ntags:\n  team:\n"),
+        _fixed("tags.team: got no value; give it one, e.g. team: vision, or leave the key out"),
+    ),
+    "tags-as-a-list": Case(
+        _spec(tags=["vision", "nlp"]),
+        _fixed("tags: must be a mapping, e.g. tags: {team: vision}; got ['vision', 'nlp']"),
+    ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
         _fixed(
