@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,18 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal delivers it, whatever shell started the suite. A shell that ignores SIGINT (`trap ''
+    INT`; a script's background job, `nohup make test &` in one) hands the ignoring on to every process it starts,
+    through exec: the CLI under test then rightly keeps it ignored (stop_signals: the launcher's choice), so a
+    test's Ctrl-C never arrived and the test hung to its timeout. Handled here (Python's own handler), SIGINT is
+    reset to its default at each exec, so the processes the tests start take Ctrl-C as from a terminal, and the
+    tests that send it to this very process get their KeyboardInterrupt."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 # Trial functions used across tests; written into each test's project folder as `objectives.py`.
 OBJECTIVES = '''

@@ -103,6 +103,16 @@ def _text(text: str) -> Callable[[Any], str]:
     return write
 
 
+def _task_step_module(project: Any, source: str) -> str:
+    """A task spec whose pipeline step lives in steps.py beside it, holding ``source``."""
+    project.write("steps.py", source)
+    task = {"estimator": "sklearn.linear_model.Ridge", "pipeline": ["steps.Scale"], "data": {"sklearn": "diabetes"},
+            "scoring": "r2"}
+    spec = {"name": "exp", "objective": {"metric": "r2", "direction": "maximize"}, "task": task,
+            "space": {"ridge__alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}}}
+    return str(project.write_spec(spec, "bad.yaml"))
+
+
 def _fixed(message: str) -> Callable[[Any], str]:
     return lambda project: message
 
@@ -219,9 +229,35 @@ CATALOGUE: dict[str, Case] = {
         lambda project: (f"trial.function: importing 'needs' failed: it imports 'nonexistent_pkg', which is not "
                          f"installed in the Python tunesmith runs in ({sys.prefix}); install it there"),
     ),
+    "task-step-module-raises-at-import": Case(  # it said: spec: no data here (wrapped as the model's own error)
+        lambda project: _task_step_module(project, "raise ValueError('no data here')\n"),
+        _fixed("task.pipeline.0: importing 'steps' raised ValueError: no data here"),
+    ),
+    "task-step-module-syntax-error": Case(  # it said: a traceback, exit 1
+        lambda project: _task_step_module(project, "def (:\n"),
+        _fixed("task.pipeline.0: importing 'steps' raised SyntaxError: invalid syntax (steps.py, line 1)"),
+    ),
+    "task-step-module-exits-at-import": Case(  # it said nothing, exit 3: sys.exit ended tunesmith
+        lambda project: _task_step_module(project, "import sys\nsys.exit(3)\n"),
+        _fixed("task.pipeline.0: importing 'steps' called sys.exit(3) at its top level; code that ends the program "
+               "belongs under `if __name__ == \"__main__\":`"),
+    ),
     "a-number-where-text-goes": Case(  # it said: tags.build: input should be a valid string; got 3
         _spec(tags={"team": "vision", "build": 3}),
         _fixed("tags.build: input should be a valid string; got 3 (quote it: '3')"),
+    ),
+    "tag-value-a-list": Case(  # it said pydantic's own: tags.team: Input should be a valid string
+        _spec(tags={"team": ["vision", "nlp"]}),
+        _fixed("tags.team: a tag's value is one string; got ['vision', 'nlp'] (join them in one, 'vision, nlp', or "
+               "give each its own tag)"),
+    ),
+    "tag-value-empty": Case(  # it said: tags.team: input should be a valid string; got None
+        _text(HEAD + "space: {x: {type: float, low: 0, high: 1}}\ntags:\n  team:\n"),
+        _fixed("tags.team: got no value; give it one, e.g. team: vision, or leave the key out"),
+    ),
+    "tags-as-a-list": Case(
+        _spec(tags=["vision", "nlp"]),
+        _fixed("tags: must be a mapping, e.g. tags: {team: vision}; got ['vision', 'nlp']"),
     ),
     "command-unknown-placeholder": Case(
         _spec(trial={"command": "python train.py --x {x} --lr {lr}"}),
@@ -403,11 +439,16 @@ CATALOGUE: dict[str, Case] = {
         _fixed("objective.direction: must be one of 'minimize' or 'maximize'; got 'min' (did you mean 'minimize'?)"),
     ),
     "missing-spec-file": Case(
-        lambda project: "missing.yaml", _fixed("spec file 'missing.yaml' does not exist")
+        lambda project: "missing.yaml",
+        lambda project: f"spec file 'missing.yaml' does not exist in {project.root.resolve()}",
     ),
     "spec-file-extension-mistyped": Case(  # it said only: spec file 'c.yml' does not exist
         lambda project: (project.write_spec(project.spec(), "c.yaml"), "c.yml")[1],
-        _fixed("spec file 'c.yml' does not exist; did you mean 'c.yaml'?"),
+        lambda project: f"spec file 'c.yml' does not exist in {project.root.resolve()}; did you mean 'c.yaml'?",
+    ),
+    "spec-file-missing-beside-unlike-names": Case(  # it said: did you mean 'exp.yaml'? (the .yaml they share)
+        lambda project: (project.write_spec(project.spec(), "exp.yaml"), "nothere.yaml")[1],
+        lambda project: f"spec file 'nothere.yaml' does not exist in {project.root.resolve()}",
     ),
     "bad-storage-url": Case(
         _spec(storage="notaurl"),
@@ -787,9 +828,27 @@ def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(proj
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout.splitlines() == [VALID_LINE.format(path="a.yaml", name="a"),
                                         VALID_LINE.format(path="c.yaml", name="c")]
+    missing = f"spec file 'missing.yaml' does not exist in {project.root.resolve()}"
     assert proc.stderr.splitlines() == ["error: bad.yaml: budget.trials: input should be greater than 0; got -5",
-                                        "error: missing.yaml: spec file 'missing.yaml' does not exist"]
+                                        f"error: missing.yaml: {missing}"]
     assert not project.db.exists() and _files(project.root) == before
+
+
+@pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
+def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
+    """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own
+    exit (sys.exit(0): exit 0, as if all were valid) and b.yaml never checked. It is a.yaml's error; b.yaml's turn
+    follows."""
+    project.write("exits.py", f"import sys\nsys.exit({code})\n\ndef objective(config, trial):\n    return 1.0\n")
+    project.write_spec(project.spec(name="a", trial={"function": "exits:objective"}), "a.yaml")
+    project.write_spec(project.spec(name="b"), "b.yaml")
+    proc = project.cli("validate", "a.yaml", "b.yaml")
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="b.yaml", name="b")], proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: a.yaml: trial.function: importing '{project.root.resolve() / 'exits.py'}' called sys.exit({code}) "
+        "at its top level; code that ends the program belongs under `if __name__ == \"__main__\":`"]
 
 
 def test_validate_checks_each_of_several_specs_as_if_alone(project):
@@ -1459,6 +1518,30 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
         t = listed[int(r["number"])]
         assert (r["log_path"], r["seed"], r["failure_kind"]) == (t["log_path"], str(t["seed"]), ""), r
         assert r["log_path"].endswith("trial.log")
+
+
+def test_trials_csv_tells_the_string_null_from_null(project):
+    """A choice "null" (the string) and the choice null were both the cell `null`, as were "true" and true: a reader
+    could not tell them apart (nor the string "" from an inactive parameter's empty cell). A string that reads as
+    one of those literals is written as a JSON string (`"null"`, quotes and all), and so are "" and a string that
+    starts and ends with a quote already; every other string is as it was."""
+    import csv
+    import io
+
+    project.write("words.py", """
+        def objective(config, trial):
+            return 0.0
+    """)
+    choices = [None, "null", '"null"', True, "true", "", "plain"]
+    spec = project.spec(name="words", strategy="grid", budget={"trials": len(choices)}, executor={"kind": "inline"},
+                        trial={"function": "words:objective"},
+                        space={"word": {"type": "categorical", "choices": choices}})
+    cli_quiet(project, "run", str(project.write_spec(spec)), "-q")
+    rows = list(csv.DictReader(io.StringIO(project.cli("trials", "words", "--csv", check=True).stdout)))
+    listed = {t["number"]: t["params"]["word"] for t in json.loads(project.cli("trials", "words", "--json").stdout)}
+    cells = {listed[int(r["number"])]: r["param.word"] for r in rows}
+    assert cells == {None: "null", "null": '"null"', '"null"': '"\\"null\\""', True: "true", "true": '"true"',
+                     "": '""', "plain": "plain"}, cells
 
 
 def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):

@@ -53,8 +53,11 @@ def run_cycle(store, target, data, **options):
                              (cycle.CycleStep("drift", cycle.StepStatus.DONE, "no drift"),))
 
 
-class Store:  # what watch gives back between cycles
+class Store:  # what watch gives back between cycles, and the command closes as it ends
     def release_connections(self):
+        pass
+
+    def close(self):
         pass
 
 

@@ -255,3 +255,32 @@ except tunesmith.SpecError as e:
     assert "executor: {kind: inline}" in done.stdout and "move it into a .py file" in done.stdout
     assert "No module named" not in done.stdout
     assert not (tmp_path / "tunesmith.db").exists()
+
+
+@pytest.mark.parametrize("ref", ["obj:objective", "obj.py:objective"], ids=["module", "file"])
+def test_an_edited_objective_file_is_read_again_in_the_same_process(tmp_path: Path, monkeypatch, ref: str) -> None:
+    """A notebook: run, edit the objective file, run again. The second run (and a `validate` after a third edit)
+    used the function found the first time: resolve_function's cache was keyed by the reference alone, and the
+    module it was read from stayed in sys.modules. Written twice at once, the file keeps its size and may keep its
+    mtime (the kernel's clock ticks coarser than nanoseconds): only its content tells the edit."""
+    from helpers import cli_in_process
+
+    monkeypatch.chdir(tmp_path)
+    objective = tmp_path / "obj.py"
+
+    def spec(name: str) -> str:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(json.dumps({"name": name, "objective": {"metric": "loss", "direction": "minimize"},
+                                    "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": {"function": ref},
+                                    "budget": {"trials": 1}, "executor": {"kind": "inline"}}))
+        return str(path)
+
+    storage = f"sqlite:///{tmp_path / 'tunesmith.db'}"
+    objective.write_text("def objective(config, trial):\n    return 1.0\n")
+    assert [t.values for t in tunesmith.run(spec("first"), storage=storage).trials] == [(1.0,)]
+    objective.write_text("def objective(config, trial):\n    return 2.0\n")
+    assert [t.values for t in tunesmith.run(spec("second"), storage=storage).trials] == [(2.0,)]
+    objective.write_text("def objective(config):\n    return 3.0\n")
+    code, out, err = cli_in_process("validate", spec("third"))
+    assert (code, out) == (2, ""), err
+    assert err.startswith("error: trial.function: objective(config) cannot be called as objective(config, trial)"), err

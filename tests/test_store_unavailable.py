@@ -365,6 +365,9 @@ class Store:
     def release_connections(self):
         pass
 
+    def close(self):  # as the command ends
+        pass
+
 
 cycle._target_store = lambda storage, target: (Store(), None)
 cycle.run_cycle = run_cycle

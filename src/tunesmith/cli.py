@@ -210,8 +210,13 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
     until garbage collection."""
     from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
 
-    store = SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
-                     origin=url_origin(url, spec_storage, os.environ))
+    return _closed_with_command(SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
+                                         origin=url_origin(url, spec_storage, os.environ)))
+
+
+def _closed_with_command(store):  # type: ignore[no-untyped-def]
+    """``store``, to be closed as the command's Click context closes (see :func:`_store`); also the store `cycle`
+    and `watch` open by the cycle's own rule (a spec file's `storage:`)."""
     _click_module("globals").get_current_context().call_on_close(store.close)
     return store
 
@@ -1126,8 +1131,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         _check_json_out(json_out)
         with stop_signals_deferred() as stop:
             try:
-                report = cycle_command(storage, target, data, reference=reference, trials=trials,
-                                       model_name=model_name, on_runner=_deferred_stop_reaches(stop))
+                report = cycle_command(storage, target, data, _closed_with_command, reference=reference,
+                                       trials=trials, model_name=model_name, on_runner=_deferred_stop_reaches(stop))
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
@@ -1253,8 +1258,8 @@ def watch(target: CycleTarget, data: DataOption,
             stop.at_once = False
 
         try:
-            reports = watch_command(storage, target, data, _watch_period(every), cycles=cycles, on_cycle=show_cycle,
-                                    reference=reference, trials=trials, model_name=model_name,
+            reports = watch_command(storage, target, data, _watch_period(every), _closed_with_command, cycles=cycles,
+                                    on_cycle=show_cycle, reference=reference, trials=trials, model_name=model_name,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
         except (UserInputError, StoreUnavailable) as e:  # --every, or refused before a cycle ran (a later day's file
             # too), or no server answered at the first cycle: one line a reader of --json can parse, as `cycle --json`

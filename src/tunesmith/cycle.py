@@ -150,6 +150,7 @@ class PromotionVerdict:
 
 
 PromoteFn = Callable[["SQLStore", str, "str | None"], PromotionVerdict]
+OnOpen = Callable[["SQLStore"], object] | None  # what `cycle` and `watch` hand the store they open to, as it opens
 
 
 def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_name: str | None,
@@ -271,15 +272,22 @@ def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
     return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
 
 
-def cycle_command(storage: str | None, target: str, data: str, **options: Any) -> CycleReport:
-    """``tunesmith cycle``: :func:`run_cycle` in the store ``target`` is in (see :func:`_target_store`)."""
+def cycle_command(storage: str | None, target: str, data: str, on_open: OnOpen = None, **options: Any) -> CycleReport:
+    """``tunesmith cycle``: :func:`run_cycle` in the store ``target`` is in (see :func:`_target_store`); ``on_open``
+    is given that store as it is opened (the CLI closes it with the command, as its other commands' stores)."""
     store, spec_file = _target_store(storage, target, data, options.get("reference"))
+    if on_open is not None:
+        on_open(store)
     return run_cycle(store, target, data, spec_file=spec_file, **options)
 
 
-def watch_command(storage: str | None, target: str, data: str, every: float, **options: Any) -> list[CycleReport]:
-    """``tunesmith watch``: :func:`watch` in the store ``target`` is in (see :func:`_target_store`)."""
+def watch_command(storage: str | None, target: str, data: str, every: float, on_open: OnOpen = None,
+                  **options: Any) -> list[CycleReport]:
+    """``tunesmith watch``: :func:`watch` in the store ``target`` is in (see :func:`_target_store`); ``on_open``: as
+    for :func:`cycle_command` (watch gives the connections back after each cycle, not the store itself)."""
     store, spec_file = _target_store(storage, target, data, options.get("reference"))
+    if on_open is not None:
+        on_open(store)
     return watch(store, target, data, every, spec_file=spec_file, **options)
 
 

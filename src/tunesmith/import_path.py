@@ -64,3 +64,13 @@ def folders_noted() -> Iterator[set[str]]:
         yield noted
     finally:
         _noted.reset(token)
+
+
+def import_failure(module: str, error: BaseException) -> str:
+    """What importing the user's ``module`` (trial code, a task's pipeline class) raised, said as its field's error:
+    an exception by its kind and words (a SyntaxError's own words name the file and line); a ``sys.exit()`` by the
+    call and its fix, since left alone it ended tunesmith itself (`tunesmith validate A B` at A, B never checked)."""
+    if isinstance(error, SystemExit):
+        return (f"importing {module!r} called sys.exit({error.code!r}) at its top level; code that ends the program "
+                "belongs under `if __name__ == \"__main__\":`")
+    return f"importing {module!r} raised {type(error).__name__}: {error}"

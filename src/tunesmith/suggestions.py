@@ -104,13 +104,21 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = (), loose:
 
 def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = False) -> str | None:
     """The file in ``missing``'s folder whose name is most like ``missing``'s, by :func:`closest` (with ``suffixes``,
-    among those only; ``stem``: names compared and returned without their suffix); None when nothing is close or
-    the folder is not there either. For "does not exist; did you mean ...?" hints."""
+    among those only; ``stem``: returned without its suffix); None when nothing is close or the folder is not there
+    either. For "does not exist; did you mean ...?" hints.
+
+    Names are compared without their suffixes: the ``.yaml`` two names share made any short one look like any other
+    (``exp.yaml`` was 0.6 like ``nothere.yaml``). Of files of the stem meant, the one of ``missing``'s suffix is
+    named (``train.py`` beside ``train.sh`` for ``trian.py``); ``c.yaml`` is still ``c.yml``'s."""
     try:
         files = [f for f in missing.parent.iterdir() if f.is_file() and (not suffixes or f.suffix in suffixes)]
     except OSError:
         return None
-    return closest(missing.stem if stem else missing.name, sorted(f.stem if stem else f.name for f in files))
+    by_stem: dict[str, str] = {}
+    for f in sorted(files, key=lambda f: (f.suffix != missing.suffix, f.name)):
+        by_stem.setdefault(f.stem, f.name)
+    close = closest(missing.stem, sorted(by_stem))
+    return None if close is None else close if stem else by_stem[close]
 
 
 __all__ = ["ALIASES", "CUTOFF", "MISPLACED_KEYS", "NEAR_EXACT", "closest", "misplaced", "nearby_file",

@@ -355,7 +355,8 @@ def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> s
     for r in rows:
         values = r["values"] or {}
         w.writerow([r["number"], r["state"], *[values.get(o.metric, "") for o in objectives],
-                    *[_cell(r["params"].get(p, "")) for p in params], *[r["metrics"].get(m, "") for m in metrics],
+                    *[_cell(r["params"][p]) if p in r["params"] else "" for p in params],
+                    *[r["metrics"].get(m, "") for m in metrics],
                     r["attempts"], r["duration_s"] if r["duration_s"] is not None else "", r["error"] or "",
                     json.dumps(r["intermediate"]) if r["intermediate"] else "", r["failure_kind"] or "",
                     "" if r["seed"] is None else r["seed"], r["log_path"] or ""])
@@ -365,7 +366,12 @@ def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> s
 def _cell(v: Any) -> Any:
     """A parameter's value as its CSV cell: a boolean and null as the JSON literals ``true``, ``false``, ``null``
     (Python's ``True`` beside JSON's ``null`` was neither; pandas' read_csv reads ``true``/``false`` as booleans and
-    ``null`` as missing), anything else as it is. An inactive parameter is an empty cell: null is a choice made."""
+    ``null`` as missing), anything else as it is. An inactive parameter is an empty cell: null is a choice made.
+    A string that reads as one of those literals (the choice ``"null"``) is a JSON string, ``"null"`` with its
+    quotes, or it was the cell of null itself; so is the empty string (``""``; an empty cell is inactive), and a
+    string quoted already (or ``"null"`` would be its cell too)."""
     if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    if isinstance(v, str) and (v in ("", "true", "false", "null") or (len(v) > 1 and v[0] == v[-1] == '"')):
         return json.dumps(v)
     return v

@@ -13,11 +13,18 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from tunesmith.digests import file_digest
 from tunesmith.errors import SpecError
-from tunesmith.import_path import folder_importable
+from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.suggestions import closest, nearby_file
 
-_cache: dict[tuple[str, str | None], Callable[..., Any]] = {}
+# (reference, spec folder) -> the function found, with the digest of the file it was read from (None: a module
+# imported by name, which Python keeps as first imported). Checked on each look-up (a trial's), so that a file
+# edited since (a notebook's second run) is read again; a digest, not mtime and size: an edit that keeps the size
+# within one tick of the kernel's file clock (a few ms) keeps both.
+_cache: dict[tuple[str, str | None], tuple[str | None, Callable[..., Any]]] = {}
+# Trial-code module (by its name in sys.modules) -> the digest of the file it was executed from.
+_executed_from: dict[str, str | None] = {}
 # The trial code this thread of control is importing right now (importing runs a file's top-level code). A
 # context variable, not a global: another thread's run must not be refused while one imports.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("tunesmith_importing_trial_code", default=())
@@ -120,6 +127,7 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    _executed_from[name] = _digest(path)  # before it runs: an edit made meanwhile is read next time
     sys.modules[name] = module
     try:
         with _importing_trial_code(str(path)):
@@ -127,13 +135,13 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     except BaseException as e:
         if sys.modules.get(name) is module:
             del sys.modules[name]   # a later look imports it afresh rather than finding half a module
-        if isinstance(e, SpecError) or not isinstance(e, Exception):
+        if isinstance(e, SpecError) or not isinstance(e, Exception | SystemExit):  # a Ctrl-C stays one
             raise
         raise _import_failure(e, shown, near=path) from None
     return module
 
 
-def _import_failure(e: Exception, module_part: str, where: str = "", near: Path | None = None,
+def _import_failure(e: BaseException, module_part: str, where: str = "", near: Path | None = None,
                     spec_dir: str | None = None) -> SpecError:
     """What importing the trial code ``module_part`` (the file ``near``, where known) raised, said for the user: a
     package it imports that this Python lacks is named as such (not as the file not being found), and a module
@@ -153,7 +161,7 @@ def _import_failure(e: Exception, module_part: str, where: str = "", near: Path 
         nearby = (_nearby_file(Path(spec_dir) / f"{module_part}.py", module=True)
                   if spec_dir and "." not in module_part else "")
         return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}{nearby}")
-    return SpecError("trial.function", f"importing {module_part!r} raised {type(e).__name__}: {e}")
+    return SpecError("trial.function", import_failure(module_part, e))
 
 
 def _nearby_file(missing: Path, module: bool = False) -> str:
@@ -194,12 +202,23 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
         SpecError: at ``trial.function``, saying what could not be found and where it was looked for.
     """
     key = (ref, base_dir)
-    if key in _cache:
-        return _cache[key]
+    module_part = _module_part(ref, base_dir)
+    digest = _digest(_origin(module_part, base_dir)) if module_part.endswith(".py") else None
+    cached = _cache.get(key)
+    if cached is not None and cached[0] == digest:
+        return cached[1]
     with folder_importable(base_dir):
         function = _function_named(ref, base_dir)
-    _cache[key] = function
+    _cache[key] = (digest, function)
     return function
+
+
+def _digest(path: Path | None) -> str | None:
+    """The digest of the trial-code file at ``path``; None where it cannot be read (found missing on import)."""
+    try:
+        return file_digest(path) if path is not None else None
+    except OSError:
+        return None
 
 
 def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
@@ -216,13 +235,15 @@ def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
             if not origin.is_file():
                 raise SpecError("trial.function", f"file {str(origin)!r} does not exist{_nearby_file(origin)}")
             name = _file_module_name(origin)
-            module = sys.modules.get(name) or _exec_file(origin, name, module_part)
+            module = sys.modules.get(name)
+            if module is None or _executed_from.get(name) != _digest(origin):  # edited since it was executed
+                module = _exec_file(origin, name, module_part)
         else:
             with _importing_trial_code(module_part):
                 module = importlib.import_module(module_part)
     except SpecError:
         raise
-    except Exception as e:  # the user's module raised while importing, or is not there
+    except (Exception, SystemExit) as e:  # the user's module raised (or exited) while importing, or is not there
         raise _import_failure(e, module_part, where, origin, base_dir) from None
     obj: Any = module
     for part in attr_path.split("."):

@@ -57,7 +57,8 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError("", f"spec file {str(p)!r} does not exist{_other_spec_file_hint(p)}") from None
+        raise SpecError("", f"spec file {str(p)!r} does not exist{_folder_looked_in(p)}{_other_spec_file_hint(p)}"
+                        ) from None
     except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1
         raise SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
                             "save it as UTF-8") from None
@@ -88,6 +89,12 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
     spec = spec_from_dict(data)
     spec._yaml_faults = yaml_11_faults(node)
     return spec
+
+
+def _folder_looked_in(missing: Path) -> str:
+    """`` in /home/ana/proj`` for a spec file named relative to the current folder: which folder that was is not in
+    the name as typed (a path from a shell's other tab, a cron job's home folder); an absolute name says it."""
+    return "" if missing.is_absolute() else f" in {os.path.dirname(os.path.abspath(missing))}"
 
 
 def _other_spec_file_hint(missing: Path) -> str:

@@ -315,6 +315,19 @@ def _objective_list(value: Any) -> Any:
     return [value] if isinstance(value, dict | Objective) else value
 
 
+def _tag_value(value: Any) -> Any:
+    """A tag's value is one string: a list or mapping got pydantic's own "Input should be a valid string", and an
+    empty one (``team:`` with nothing after it) no fix. A number or boolean is left to the loader's "quote it"."""
+    if value is None:
+        raise ValueError("got no value; give it one, e.g. team: vision, or leave the key out")
+    if isinstance(value, list | tuple):
+        raise ValueError(f"a tag's value is one string; got {value!r} (join them in one, "
+                         f"'{', '.join(map(str, value))}', or give each its own tag)")
+    if isinstance(value, dict):
+        raise ValueError(f"a tag's value is one string; got {value!r} (give each key its own tag)")
+    return value
+
+
 def _trial_ref(value: Any) -> Any:
     """Accept a Python callable in the Python API: stored as an importable reference, or, for one no process can
     import, as ``<interactive>:name`` with the function kept beside it in this process (it runs inline)."""
@@ -421,7 +434,7 @@ class ExperimentSpec(StrictModel):
     storage: str | None = None
     workdir: str | None = None
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, Annotated[str, BeforeValidator(_tag_value)]] = Field(default_factory=dict)
     cost: CostConfig | None = Field(default=None, description="prices of measured resources, or the cost metric")
     constraints: Annotated[tuple[Constraint, ...], BeforeValidator(parse_constraints),
                            PlainSerializer(lambda cs: [str(c) for c in cs])] = ()

@@ -13,8 +13,8 @@ import importlib
 import os
 from typing import Any
 
-from tunesmith.errors import SpecError
-from tunesmith.import_path import folder_importable
+from tunesmith.errors import SpecError, TunesmithError
+from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.spec.task_config import Component, TaskConfig
 from tunesmith.suggestions import closest
 
@@ -38,6 +38,10 @@ def import_class(path: str, where: str, base_dir: BaseDir = None) -> type:
     except ImportError as e:
         searched = f" (searched the spec's folder {folder} and the Python path)" if folder else ""
         raise SpecError(where, f"cannot import {module_name!r}: {e}{searched}") from None
+    except TunesmithError:
+        raise  # the module met tunesmith's own error (a store it reads whose server does not answer): its exit code
+    except (Exception, SystemExit) as e:  # the module's own top-level code failed (or ended the program)
+        raise SpecError(where, import_failure(module_name, e)) from None
     obj = getattr(module, attr, None)
     if obj is None:
         names = [n for n in dir(module) if not n.startswith("_") and isinstance(getattr(module, n, None), type)]
