@@ -10,10 +10,9 @@ the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The
 cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the champion after the cycle).
 `tunesmith drift` exits 4 on drift, which is news, not a failure, so the report task treats 0 and 4 alike.
 
-Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own. A re-tune keeps a copy of its rows in its workdir
-(/opt/tunesmith/.tunesmith/, the tasks' cwd: keep it on storage that outlives the worker) and the next cycles
-compare new rows with that copy, so one path overwritten daily works too; the spec's first data is never rewritten.
-The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
+Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own: a re-tune records the path it was tuned on, and
+the next cycles compare new rows with that file, so a file overwritten in place would compare the new rows with
+themselves. The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
 Airflow Variables (set them from a secrets backend) name the stores, which must outlive the worker:
 `tunesmith_storage_secret`, the shared PostgreSQL URL, and `mlflow_tracking_uri_secret`, the MLflow server (read
 when the spec names none; `cycle` registers at the spec's tracking.mlflow.uri first: keep the two the same).
@@ -38,9 +37,6 @@ except ImportError:  # Airflow 2
 SPEC = "/opt/tunesmith/models/churn.yaml"
 DATA = "/opt/tunesmith/data/{{ ds }}.csv"
 REPORTS = "/opt/tunesmith/reports"
-# Where the commands run (BashOperator's default is a temporary folder): re-tunes keep the rows they were tuned on in
-# .tunesmith/ under it, which the next days' drift checks read; keep it on storage that outlives the worker
-WORKDIR = "/opt/tunesmith"
 CYCLE_JSON = f"{REPORTS}/cycle-{{{{ ds }}}}.json"
 # The Variables' keys end in _secret: Airflow masks such values in the Rendered Template view and the task logs
 # (env is a templated field), and a PostgreSQL URL carries its password.
@@ -57,8 +53,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=10), "env": STORES, "append_env": True,
-                  "cwd": WORKDIR},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=10), "env": STORES, "append_env": True},
     tags=["tunesmith"],
 ) as dag:
     cycle = BashOperator(

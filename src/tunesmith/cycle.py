@@ -240,14 +240,22 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
 
     Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
     history, not work to continue."""
-    from tunesmith.retune import tuned_on_file
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import fingerprint, fingerprint_changes
 
     existing = store.experiment_names()   # one query, not one per re-tune named
     names = [n for n in head.attributes.get("retunes", []) if n in existing]
     child = store.experiment(names[-1]) if names else None
     if child is None or not _stopped(store, child):
         return None
-    return child.name if tuned_on_file(child, data) else None  # other rows since (or new content): a new re-tune
+    if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
+        return None  # other rows since: a new re-tune
+    spec = spec_from_dict(child.spec)
+    recorded = child.attributes.get("data_fingerprint")
+    if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,
+                                                                                              spec.base_dir))):
+        return None  # the same path, new content
+    return child.name
 
 
 def _first_tuning_to_resume(store: SQLStore, name: str) -> bool:

@@ -1,9 +1,9 @@
 """Re-tuning an experiment on new data: a new experiment, linked to the old one, warm-started from it.
 
-The new experiment's spec is the old one with the new data (``task.data.path``: a copy of ``--data``, which is
-read from the caller's folder, kept in the re-tune's workdir: see :func:`keep_tuned_rows`), a new name
-(``NAME-retune-K`` from the lineage's root), a seed derived from the old one, and a smaller trial budget
-(``--trials``, else ``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
+The new experiment's spec is the old one with the new data (``task.data.path``, made absolute from the
+caller's folder, so ``--data new.csv`` means the file where the user stands), a new name (``NAME-retune-K``
+from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
+``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
 attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
 start (see :mod:`tunesmith.strategy.warm_start`: k old good configurations re-evaluated first, by default
 spread over the old best quarter; the other old trials as the prior mean of ``bo``'s GP, or replayed re-based,
@@ -12,18 +12,15 @@ or not at all, by ``drift.retune.prior``) is recorded as ``warm_start`` and appl
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.evaluation.context import default_workdir, trial_folders
+from tunesmith.evaluation.context import trial_folders
 from tunesmith.errors import ExperimentExists, SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
@@ -381,26 +378,14 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
                         **options: Any) -> RetunePlan:
     """:func:`plan_retune`, and its spec prepared (kept in the plan, which runs it): the new data loads, splits and
     fits the task. Every refusal of the re-tune happens here, before anything is recorded (a cycle calls it before
-    it records its drift step), but the interactive trial function, which its callers refuse first. A task's new
-    rows are copied into the re-tune's workdir first (:func:`keep_tuned_rows`), the copy checked and run; a refused
-    re-tune's copy is removed.
+    it records its drift step), but the interactive trial function, which its callers refuse first.
 
     Raises:
         UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
     """
-    plan = plan_retune(store, name, data, **options)
-    kept = keep_tuned_rows(plan.spec) if plan.spec.task is not None else None
-    try:
-        return _prepared(replace(plan, spec=kept.spec) if kept is not None else plan, data)
-    except BaseException:
-        if kept is not None:
-            kept.discard()
-        raise
-
-
-def _prepared(plan: RetunePlan, data: str | os.PathLike[str] | None) -> RetunePlan:
     from tunesmith.runner import prepare
 
+    plan = plan_retune(store, name, data, **options)
     try:
         with inherited_options():  # the parent's strategy options, checked as a resume checks them
             return replace(plan, prepared=prepare(plan.spec))
@@ -411,71 +396,6 @@ def _prepared(plan: RetunePlan, data: str | os.PathLike[str] | None) -> RetunePl
         if too_few is None:  # enough rows, but not of every class (its own message names the class)
             raise
         raise too_few from None
-
-
-KEPT_ROWS = "tuned-on"   # the re-tune's copy of its rows, in its workdir: tuned-on.csv, tuned-on.parquet
-
-
-@dataclass(frozen=True)
-class KeptRows:
-    """A re-tune's own copy of the rows it is tuned on, and its spec reading them from there."""
-
-    spec: ExperimentSpec
-    path: Path
-    made_folder: bool   # the workdir was made for the copy (removed with it when the re-tune is refused)
-
-    def discard(self) -> None:
-        """The copy of a re-tune refused before it was recorded: nothing of it stays behind."""
-        self.path.unlink(missing_ok=True)
-        if self.made_folder:
-            with contextlib.suppress(OSError):  # (something else was put in it meanwhile: left as it is)
-                self.path.parent.rmdir()
-
-
-def keep_tuned_rows(spec: ExperimentSpec) -> KeptRows:
-    """Copy a task re-tune's new rows (``spec``'s ``task.data.path``, the user's ``--data``) into its workdir,
-    beside its trial folders, as bytes (CSV or Parquet as given), and point ``task.data.path`` at the copy. Trials,
-    later drift checks (the re-tune's reference), promote's refit and reproduce all read the copy, so ``--data``
-    may be written over by the next batch (``watch --data new_rows.csv``): it had been the re-tune's task data,
-    and the next cycle refused it as a reference that no longer held the rows the champion was tuned on. The
-    copy is what gets checked and fingerprinted: the user's file is read for it once. ``--data`` stays recorded
-    as where the rows came from (``lineage.data``).
-
-    Raises:
-        UserInputError: the copy cannot be written (naming the folder).
-    """
-    assert spec.task is not None and spec.task.data.path is not None
-    source = Path(spec.task.data.path)
-    folder = Path(os.path.abspath(spec.workdir or default_workdir(spec.name)))   # as runner.prepare fills it in
-    kept = folder / f"{KEPT_ROWS}{source.suffix.lower()}"
-    made = not folder.exists()
-    staging = folder / f".{kept.name}.{os.getpid()}.part"   # swapped in whole: a reader never sees half a copy
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, staging)
-        os.replace(staging, kept)
-    except OSError as e:
-        KeptRows(spec, staging, made).discard()
-        raise UserInputError(f"--data: {source.name} cannot be copied into the re-tune's folder {folder} "
-                             f"({e.strerror or e}): a re-tune keeps the rows it is tuned on there; free space or "
-                             "make the folder writable") from None
-    data = spec.task.data.model_copy(update={"path": str(kept)})
-    return KeptRows(spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})}), kept, made)
-
-
-def tuned_on_file(retune_record: ExperimentRecord, data: str | os.PathLike[str]) -> bool:
-    """Whether re-tune ``retune_record`` was tuned on the file ``data`` as it is now: the path given as its
-    ``--data`` and, for a task, the same bytes as the rows it kept (a batch written over the same path since is
-    other rows)."""
-    from tunesmith.digests import file_digest
-
-    lineage = retune_record.attributes.get("lineage") or {}
-    if lineage.get("data") != os.path.abspath(data):
-        return False
-    if spec_from_dict(retune_record.spec).task is None:
-        return True
-    recorded = (retune_record.attributes.get("data_fingerprint") or {}).get("content_hash")
-    return recorded is not None and os.path.isfile(data) and file_digest(data) == recorded
 
 
 def _too_few_rows(spec: ExperimentSpec, name: str) -> UserInputError | None:
