@@ -92,6 +92,28 @@ def test_a_cycle_compares_a_retune_champion_with_its_own_rows_whatever_reference
 
 
 @pytest.mark.slow
+def test_a_path_re_pointed_at_each_days_file_records_the_file_not_the_link(project: Path) -> None:
+    """The walk: README's `watch churn.yaml --data new_rows.csv --every 1d` stopped at its second cycle, exit 2,
+    the re-tune's recorded file being the one path each day's rows came through. Re-pointed as a symlink at each
+    day's own file, the re-tune records that file, and the next cycle compares the next day's rows with it."""
+    (project / "rows").mkdir()
+    shutil.copy(project / "shifted.csv", project / "rows" / "day1.csv")
+    shutil.copy(project / "iid_current.csv", project / "rows" / "day2.csv")
+    (project / "latest.csv").symlink_to(project / "rows" / "day1.csv")
+    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
+    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    (project / "latest.csv").unlink()
+    (project / "latest.csv").symlink_to(project / "rows" / "day2.csv")
+    second = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    report = json.loads(second.stdout)
+    assert report["checked"] == "bc-retune-1", report  # compared with day1.csv, the re-tune's own rows
+    drift = next(step for step in report["steps"] if step["step"] == "drift")
+    assert drift["detail"]["reference"].endswith("/rows/day1.csv"), drift["detail"]
+    assert drift["detail"]["data"].endswith("/rows/day2.csv") and drift["detail"]["drift"], drift["detail"]
+
+
+@pytest.mark.slow
 def test_reference_on_a_task_experiment_tests_the_label_as_target_and_checks_the_champion(project: Path) -> None:
     """`--reference` on a task experiment dropped the champion check (champion and champion_skipped null) and
     tested the label as one more feature, in the features' Bonferroni share."""

@@ -248,8 +248,8 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     child = store.experiment(names[-1]) if names else None
     if child is None or not _stopped(store, child):
         return None
-    if (child.attributes.get("lineage") or {}).get("data") != os.path.abspath(data):
-        return None  # other rows since: a new re-tune
+    if (child.attributes.get("lineage") or {}).get("data") not in (os.path.realpath(data), os.path.abspath(data)):
+        return None  # other rows since: a new re-tune (abspath: one recorded before re-tunes resolved symlinks)
     spec = spec_from_dict(child.spec)
     recorded = child.attributes.get("data_fingerprint")
     if spec.task is not None and (not recorded or fingerprint_changes(recorded, fingerprint(spec.task,

@@ -95,7 +95,9 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
                               "workdir": os.path.join(folder, new_name)}
     data_path = None
     if data is not None:
-        data_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.fspath(data)))
+        # symlinks resolved: a path re-pointed at each day's file (latest.csv -> rows/2026-12-06.csv) records the file
+        # the rows are in, which later cycles compare with, not the link the next day's rows come through
+        data_path = os.path.realpath(os.path.join(cwd or os.getcwd(), os.fspath(data)))
         if not os.path.isfile(data_path):
             from tunesmith.tasks.data import not_a_file
 
