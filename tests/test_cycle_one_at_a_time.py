@@ -58,6 +58,19 @@ def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records
     again = _cycle(folder, "--json")  # given back at the end of the block: the next cycle runs
     out, err = again.communicate(timeout=240)
     assert again.returncode == 0 and json.loads(out)["outcome"] == "retuned", err
+    with lineage_held(store, "bc"):  # a cycle named by a re-tune holds the lineage, not the name typed (review)
+        by_retune = subprocess.run([sys.executable, "-m", "tunesmith.cli", "cycle", "bc-retune-1", "--data",
+                                    "shifted.csv"], cwd=folder, capture_output=True, text=True, timeout=120,
+                                   env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
+    assert by_retune.returncode == 75 and "lineage 'bc'" in by_retune.stderr, by_retune.stderr
+
+
+def test_a_held_lineage_is_given_back_when_the_cycle_raises(tmp_path: Path) -> None:
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    with pytest.raises(RuntimeError), lineage_held(store, "bc"):
+        raise RuntimeError("a step failed")
+    with lineage_held(store, "bc"):  # not refused: the lease went back with the exception
+        pass
 
 
 @pytest.mark.slow

@@ -363,6 +363,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         LineageBusy: another cycle holds the lineage (:mod:`tunesmith.lineage_guard`): try again later.
     """
     from tunesmith.lineage_guard import lineage_held
+    from tunesmith.retune import lineage_root
     from tunesmith.spec.loader import spec_from_dict
 
     from_file = _names_a_file(target)
@@ -370,7 +371,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
     # one cycle per lineage at a time, from the champion's read to the promotion (two read the same champion, and
     # both promoted): held in the store, so across hosts too; a second one is refused, exit 75
-    with lineage_held(store, spec.name if from_file else target):
+    named = spec.name if from_file else target   # a re-tune's name too: its lineage is held, not the name typed
+    with lineage_held(store, lineage_root(store.experiment(named)) if named in store.experiment_names() else named):
         return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
                                model_name=model_name, listener=listener or RunListener(),
                                clock=clock or SystemClock(), promote=promote, on_runner=on_runner)

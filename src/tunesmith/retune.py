@@ -50,6 +50,11 @@ class RetunePlan:
     prepared: Plan | None = None
 
 
+def lineage_root(record: ExperimentRecord) -> str:
+    """The first tuning of ``record``'s lineage: the name its re-tunes are named from, ``record``'s own for one."""
+    return str((record.attributes.get("lineage") or {}).get("root", record.name))
+
+
 def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, trials: int | None = None,
                 new_name: str | None = None, top_k: int | None = None, warm: bool = True,
                 prior: str | None = None, spread: bool | None = None,
@@ -67,7 +72,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     spec = spec_from_dict(parent.spec)
     cfg = spec.drift or DriftConfig()
     lineage = parent.attributes.get("lineage") or {}
-    root = str(lineage.get("root", parent.name))
+    root = lineage_root(parent)
     taken = store.experiment_names()
     folder = os.path.dirname(spec.workdir or ".tunesmith/x")   # a re-tune's trial folders go beside the parent's
 
