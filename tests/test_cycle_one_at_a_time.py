@@ -103,3 +103,26 @@ def test_watch_takes_the_lineage_per_cycle_and_goes_on_when_it_is_held(folder: P
     assert busy.outcome is CycleOutcome.BUSY and busy.exit_code == 75 and "pid" in (busy.error or "")
     [ran] = watch(store, "bc", "reference.csv", 0.0, cycles=1, sleep=lambda s: None)
     assert ran.outcome is CycleOutcome.NO_DRIFT  # given back: the next cycle holds it
+
+
+def test_a_hold_whose_lease_lapsed_refuses_to_promote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that did not answer the renewals for LEASE_TTL: the lease lapsed, another cycle could take the
+    lineage, and the first went on to promote unaware (review). The renewal finds it gone, and the check before a
+    promotion refuses: exit 75 for the cycle."""
+    import time
+
+    from tunesmith.lineage_guard import LineageBusy
+
+    monkeypatch.setattr("tunesmith.lineage_guard.LEASE_RENEW_EVERY", 0.05)
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    with lineage_held(store, "bc") as hold:
+        hold.check()  # held: nothing to say
+        with sqlite3.connect(tmp_path / "tunesmith.db") as conn:  # as if no renewal came for LEASE_TTL
+            conn.execute("UPDATE slot_leases SET expires_at = 0")
+        deadline = time.monotonic() + 10
+        while not hold.lapsed.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with lineage_held(store, "bc"):  # another cycle may take it now
+            pass
+        with pytest.raises(LineageBusy, match="lapsed"):
+            hold.check()

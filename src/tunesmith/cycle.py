@@ -46,7 +46,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import StoreUnavailable, TunesmithError, UserInputError
+from tunesmith.errors import StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
@@ -54,6 +54,7 @@ from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
     from tunesmith.drift import DriftReport, TunedOn
+    from tunesmith.lineage_guard import LineageHold
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
@@ -372,17 +373,18 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # one cycle per lineage at a time, from the champion's read to the promotion (two read the same champion, and
     # both promoted): held in the store, so across hosts too; a second one is refused, exit 75
     named = spec.name if from_file else target   # a re-tune's name too: its lineage is held, not the name typed
-    with lineage_held(store, lineage_root(store.experiment(named)) if named in store.experiment_names() else named):
+    with lineage_held(store, lineage_root(store.experiment(named)) if named in store.experiment_names() else named
+                      ) as hold:
         return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
                                model_name=model_name, listener=listener or RunListener(),
-                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner)
+                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold)
 
 
 def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpec,
                     new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
                     model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
-                    on_runner: Callable[[Runner], None] | None) -> CycleReport:
-    """:func:`run_cycle` once its input is checked and its lineage held."""
+                    on_runner: Callable[[Runner], None] | None, hold: LineageHold) -> CycleReport:
+    """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion)."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
@@ -442,6 +444,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             # rejection is recorded once, later cycles check drift against it and re-tune; one that failed or was
             # cut (a registry down, SIGKILL) is offered again by the next cycle
             flush()  # the tune step first: a cycle killed during the promotion leaves the first tuning to offer
+            hold.check()
             first = promote_step(store, root_name, spec, model_name, promote, registry_uri,
                                  reason="tunesmith cycle: first tuning")
             record(replace(first, why=f"first tuning: {first.why}", detail={**first.detail, "first_tuning": True}))
@@ -507,6 +510,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                          f"{result.experiment.name}{resumed}", retune_detail))
         spec = spec_from_dict(result.experiment.spec)
         doing = "promote"
+        hold.check()
         step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
         record(step)
         outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
@@ -528,7 +532,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             record(drifted)  # refused by the re-tune's plan: the drift check had run
         record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
         return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
-                           failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)
+                           failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
+                           else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
 
 
 def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[CycleStep]) -> bool:

@@ -11,14 +11,15 @@ another host once its lease lapses, ``LEASE_TTL`` after its last renewal.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, Heartbeat
-from tunesmith.errors import TemporaryFailure
+from tunesmith.errors import TemporaryFailure, TunesmithError
 from tunesmith.lease_holders import lease_owner_id
 
 if TYPE_CHECKING:
@@ -33,9 +34,25 @@ def guard_key(root: str) -> str:
     return f"cycle:{root}"
 
 
+class LineageHold:
+    """A cycle's hold on its lineage, as renewals find it: :meth:`check` before what two cycles must not both do."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.lapsed = threading.Event()  # set by the renewing thread: the lease was gone at a renewal
+
+    def check(self) -> None:
+        """Raises LineageBusy where the hold lapsed: the store did not answer the renewals for ``LEASE_TTL`` (a lock,
+        a suspended machine, a network outage), and another cycle may have taken the lineage since."""
+        if self.lapsed.is_set():
+            raise LineageBusy(f"this cycle's hold on lineage {self.root!r} lapsed (the store did not renew it for "
+                              f"{LEASE_TTL:.0f} s) and another cycle may hold it now: nothing is promoted; run the "
+                              "cycle again (exit 75: try again later)")
+
+
 @contextmanager
-def lineage_held(store: SQLStore, root: str) -> Iterator[None]:
-    """Hold lineage ``root`` for the block, or refuse.
+def lineage_held(store: SQLStore, root: str) -> Iterator[LineageHold]:
+    """Hold lineage ``root`` for the block, or refuse; the block gets the hold, to :meth:`LineageHold.check`.
 
     Wall-clock time, not the cycle's clock: the lease is judged by other processes, on other hosts.
 
@@ -48,19 +65,23 @@ def lineage_held(store: SQLStore, root: str) -> Iterator[None]:
     if grant.lease is None:
         store.leave_slot_queue(holder)  # refused, it exits: it waits for no slot
         raise LineageBusy(_busy_said(store, root, key))
-    lease = grant.lease
+    lease, hold = grant.lease, LineageHold(root)
 
     def renew() -> str | None:
-        store.hold_slots(holder, [lease], time.time(), LEASE_TTL)
+        if store.hold_slots(holder, [lease], time.time(), LEASE_TTL):  # gone: it lapsed, its slot free to take
+            hold.lapsed.set()
         return None
 
     beat = Heartbeat(renew, LEASE_RENEW_EVERY)
     beat.start()
     try:
-        yield
+        yield hold
     finally:
         beat.stop()
-        store.hold_slots(holder, [], time.time(), LEASE_TTL)  # keeping none: the lease is given back
+        # keeping none: the lease is given back; a store that fails now must not hide the block's own error, and
+        # a lease not given back lapses by itself, LEASE_TTL after its last renewal
+        with suppress(TunesmithError):
+            store.hold_slots(holder, [], time.time(), LEASE_TTL)
 
 
 def _busy_said(store: SQLStore, root: str, key: str) -> str:
