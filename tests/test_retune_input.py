@@ -310,3 +310,18 @@ def test_a_regression_target_may_take_values_the_old_data_never_had(tmp_path: Pa
 
     plan = checked_retune_plan(store, "reg", "new.csv", cwd=tmp_path)
     assert plan.spec.name == "reg-retune-1"
+
+
+@pytest.mark.parametrize(("had", "new", "unseen"), [
+    (["a", "1", "2"], [1, 2], []),                     # text on one side, numbers on the other: 1 and 2 are shared
+    ([0, 1], ["0", "1", "unknown"], ["unknown"]),      # only the new label is named, not 0 and 1 too
+    ([0, 1], [1.0, 0.0], []),                          # 1 and 1.0: one label
+    ([0, 1], [0, 1, 2], ["2"]),
+    (["benign", "malignant"], [0, 1], ["0", "1"]),     # the walk's recoding, the other way round
+])
+def test_labels_compare_by_one_kind_of_key_on_both_sides(had, new, unseen) -> None:
+    """A review: labels were keyed by number on a side all numeric and by text on the other, so every new label
+    of a valid re-tune counted as unseen (had a, 1, 2; new 1, 2: refused)."""
+    from tunesmith.retune import unseen_labels
+
+    assert unseen_labels(had, new) == unseen

@@ -200,13 +200,12 @@ def _refuse_new_labels(spec: ExperimentSpec, labels: list[Any], name: str) -> No
     if not is_classifier_task(spec.task, spec.base_dir):
         return  # a regression target takes any number
     try:
-        known = _label_keys(load_dataset(spec.task.data, spec.base_dir).y.tolist())
+        had_labels = load_dataset(spec.task.data, spec.base_dir).y.tolist()
     except SpecError:  # the experiment's file is gone: promote's beat_champion gate still finds a champion that
         return         # cannot score the new labels
-    new = _label_keys(labels)
-    unseen = sorted({str(value) for key, value in new.items() if key not in known})
+    unseen = unseen_labels(had_labels, labels)
     if unseen:
-        had = ", ".join(sorted(str(v) for v in known.values())[:10])
+        had = ", ".join(sorted({str(v) for v in had_labels})[:10])
         raise UserInputError(f"--data: {name}'s label column {spec.task.data.target!r} has value(s) "
                              f"{', '.join(unseen[:10])} the experiment's data never had (it had {had}): a re-tune "
                              "replaces the model with one giving the same outputs; map the labels back to the "
@@ -214,13 +213,27 @@ def _refuse_new_labels(spec: ExperimentSpec, labels: list[Any], name: str) -> No
                              "another name)")
 
 
-def _label_keys(values: list[Any]) -> dict[Any, Any]:
-    """Each distinct label by the key it compares by (its number when every label is one, else its text), with one
-    value as written."""
-    try:
-        return {float(v): v for v in values}
-    except (TypeError, ValueError):
-        return {str(v): v for v in values}
+def unseen_labels(had: list[Any], new: list[Any]) -> list[str]:
+    """The distinct labels of ``new`` that ``had`` lacks, as written, sorted. Both sides compare by one kind of key:
+    numbers where every label of both is one (``1`` and ``1.0`` are one label), else text, a whole number written
+    without its ``.0`` (a file whose labels are ``a, 1, 2`` is read as text, one of ``1, 2`` as numbers: they share
+    ``1`` and ``2``)."""
+    def number(v: Any) -> float | None:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    numeric = all(number(v) is not None for v in (*had, *new))
+
+    def key(v: Any) -> object:
+        if numeric:
+            return number(v)
+        n = number(v)
+        return str(int(n)) if n is not None and n.is_integer() and not isinstance(v, str) else str(v)
+
+    known = {key(v) for v in had}
+    return sorted({str(v) for v in new if key(v) not in known})
 
 
 def new_task_rows(spec: ExperimentSpec, data: str | os.PathLike[str]) -> dict[str, list[Any]] | None:
