@@ -26,7 +26,8 @@ def _csv(path: Path, n: int) -> Path:
     return path
 
 
-def _spec(project: Any, features: list[str] | None = None, time: str | None = None) -> str:
+def _spec(project: Any, features: list[str] | None = None, time: str | None = None,
+          holdout: float | None = None) -> str:
     data: dict[str, Any] = {"path": "d.csv", "target": "label"}
     if features is not None:
         data["features"] = features
@@ -38,6 +39,8 @@ def _spec(project: Any, features: list[str] | None = None, time: str | None = No
                      "latency": None},
             "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
             "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    if holdout is not None:
+        spec["task"]["holdout"] = {"fraction": holdout}
     return str(project.write_spec(spec))
 
 
@@ -69,3 +72,27 @@ def test_an_identifier_like_feature_column_is_warned_about_until_the_features_ar
     _csv(project.root / "d.csv", 12)
     assert _warnings("validate", _spec(project)) == []
 
+
+def test_an_infinite_value_in_the_training_data_is_refused_before_anything_is_recorded(project) -> None:
+    """An `inf` in a holdout row: every trial completed (the search never sees the holdout), then the holdout's
+    refit crashed with scikit-learn's "Input X contains infinity" traceback, the run recorded as completed. New rows
+    for drift, retune and cycle were refused such a value already; the task's own rows were not checked."""
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.tasks import prepare
+
+    path = _csv(project.root / "d.csv", 40)
+    spec = _spec(project, features=["clinic", "x"], holdout=0.25)
+    row = int(prepare(load_spec(spec).task, project.root).holdout_idx[0])  # a row only the holdout holds
+    lines = path.read_text().splitlines()
+    cells = lines[row + 1].split(",")
+    lines[row + 1] = ",".join([*cells[:3], "inf", cells[4]])
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    for command in (("run", spec, "-q", "--storage", project.storage), ("validate", spec)):
+        code, out, err = cli_in_process(*command)
+        said = " ".join(err.split())
+        assert code == 2, (command, code, out, err)
+        assert said == (f"error: task.data.path: d.csv column 'x' holds 1 infinite value(s) (row {row + 1}: 'inf'), "
+                        "which no model takes, nor an imputer; replace them with numbers (or empty cells, when the "
+                        "pipeline imputes) or drop those rows"), said
+    assert not project.db.exists(), "nothing recorded"

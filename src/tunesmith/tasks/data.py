@@ -134,6 +134,8 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
         features = [c for c in names if c not in (data.target, data.groups, data.time)]
     if not features:
         raise SpecError("task.data", f"{path.name} has no feature columns besides target, groups and time")
+    # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit
+    refuse_infinite_values(columns, features, path.name, "task.data.path")
     assert data.target is not None
     n = len(columns[data.target])
     types: dict[str, str] = {}
@@ -356,11 +358,11 @@ def _number(v: Any) -> float | None:
 
 def refuse_infinite_values(columns: Mapping[str, list[Any]], features: list[str], name: str,
                            field: str = "--data") -> None:
-    """New rows (``columns``, as read from file ``name``) with an infinite value (``inf``, ``-inf``, ``1e999``) in a
-    numeric feature column: refused, naming the column, the count and the first row, before a drift check skips
-    its champion on scikit-learn's "Input X contains infinity" or a re-tune records an experiment whose every trial
-    fails on it. No pipeline takes one, an imputer included (it fills NaN only). A text column's ``inf`` is one of
-    its categories, not a number.
+    """Rows (``columns``, as read from file ``name``: new rows, or the task's own as loaded) with an infinite value
+    (``inf``, ``-inf``, ``1e999``) in a numeric feature column: refused, naming the column, the count and the first
+    row, before a drift check skips its champion on scikit-learn's "Input X contains infinity", a re-tune records
+    an experiment whose every trial fails on it, or a run's holdout refit crashes on one. No pipeline takes one, an
+    imputer included (it fills NaN only). A text column's ``inf`` is one of its categories, not a number.
 
     Raises:
         SpecError: at ``field``.
