@@ -51,6 +51,7 @@ class Dataset:
     content_hash: str
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the rows' columns made loading notice, for `validate` and `run` to say
 
     @property
     def n_rows(self) -> int:
@@ -59,7 +60,7 @@ class Dataset:
     def subset(self, idx: np.ndarray) -> Dataset:
         return Dataset(self.X[idx], self.y[idx], None if self.groups is None else self.groups[idx],
                        None if self.time is None else self.time[idx], self.feature_names, self.column_types,
-                       self.content_hash, self.source)
+                       self.content_hash, self.source, warnings=self.warnings)
 
 
 _cache: dict[tuple[Any, ...], Dataset] = {}
@@ -133,6 +134,8 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
         features = [c for c in names if c not in (data.target, data.groups, data.time)]
     if not features:
         raise SpecError("task.data", f"{path.name} has no feature columns besides target, groups and time")
+    # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit
+    refuse_infinite_values(columns, features, path.name, "task.data.path")
     assert data.target is not None
     n = len(columns[data.target])
     types: dict[str, str] = {}
@@ -147,8 +150,39 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     time = None
     if data.time is not None:
         time, types[data.time] = _time_column(columns[data.time], data.time)
-    ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path))
+    said = () if data.features is not None else identifier_like_columns(X, features, types, path.name)
+    ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path), warnings=said)
     return _time_sorted(ds)
+
+
+IDENTIFIER_SHARE = 0.95
+IDENTIFIER_MIN_ROWS = 20
+"""A feature column of whole numbers or text holding a distinct value on at least IDENTIFIER_SHARE of the rows, in a
+file of at least IDENTIFIER_MIN_ROWS rows, looks like an identifier (a patient or order number, a date): taken as a
+feature because ``data.features`` was not given, it tells a model nothing that holds for new rows, and every batch
+of new ids is drift. A tiny file's columns are all nearly distinct, so it is not judged."""
+
+
+def identifier_like_columns(X: np.ndarray, features: list[str], types: Mapping[str, str],
+                            name: str) -> tuple[str, ...]:
+    """A warning for each column of ``features`` (``X``'s, as loaded from file ``name``) that looks like an
+    identifier (:data:`IDENTIFIER_SHARE`). A text column's codes are distinct where its values are."""
+    n = X.shape[0]
+    if n < IDENTIFIER_MIN_ROWS:
+        return ()
+    said = []
+    for j, col in enumerate(features):
+        if types[col] not in ("int", "string"):
+            continue
+        values = X[:, j]
+        distinct = len(np.unique(values[~np.isnan(values)]))
+        if distinct >= IDENTIFIER_SHARE * n:
+            what = "whole numbers" if types[col] == "int" else "text values"
+            said.append(f"task.data.features: column {col!r} of {name} looks like an identifier ({distinct} distinct "
+                        f"{what} over {n} rows) and is a feature, as task.data.features is not given: a model learns "
+                        "nothing from it that holds for new rows, and drift flags it on every batch; list the "
+                        f"feature columns in task.data.features, or drop the column from {name}")
+    return tuple(said)
 
 
 def _no_column(col: str, names: list[str], path: Path) -> str:
@@ -324,11 +358,11 @@ def _number(v: Any) -> float | None:
 
 def refuse_infinite_values(columns: Mapping[str, list[Any]], features: list[str], name: str,
                            field: str = "--data") -> None:
-    """New rows (``columns``, as read from file ``name``) with an infinite value (``inf``, ``-inf``, ``1e999``) in a
-    numeric feature column: refused, naming the column, the count and the first row, before a drift check skips
-    its champion on scikit-learn's "Input X contains infinity" or a re-tune records an experiment whose every trial
-    fails on it. No pipeline takes one, an imputer included (it fills NaN only). A text column's ``inf`` is one of
-    its categories, not a number.
+    """Rows (``columns``, as read from file ``name``: new rows, or the task's own as loaded) with an infinite value
+    (``inf``, ``-inf``, ``1e999``) in a numeric feature column: refused, naming the column, the count and the first
+    row, before a drift check skips its champion on scikit-learn's "Input X contains infinity", a re-tune records
+    an experiment whose every trial fails on it, or a run's holdout refit crashes on one. No pipeline takes one, an
+    imputer included (it fills NaN only). A text column's ``inf`` is one of its categories, not a number.
 
     Raises:
         SpecError: at ``field``.

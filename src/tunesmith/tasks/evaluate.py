@@ -64,7 +64,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification, refuse_undefined=new)
-    warnings = tuple(w for w in (said, scoring_said, one_class_holdout) if w)
+    warnings = tuple(w for w in (*ds.warnings, said, scoring_said, one_class_holdout) if w)
     prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))

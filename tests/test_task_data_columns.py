@@ -1,0 +1,98 @@
+"""What `validate` and `run` say of a task's data file's columns before anything is recorded (a new user's walk: a
+`patient_id` column became a feature without a word, and `drift` then flagged it on every batch of new ids).
+
+The commands run in this process (tunesmith.cli.main: the command's own code, exit code and output) on a CSV of a
+few dozen rows, one trial each: what they say before the search is the point, not the search.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from helpers import cli_in_process
+
+from tunesmith.tasks.data import _cache
+
+
+def _csv(path: Path, n: int) -> Path:
+    """``n`` rows: patient_id (a whole number per row), visit (a text code per row), clinic (three levels), x (a
+    float) and label (0/1)."""
+    lines = ["patient_id,visit,clinic,x,label"]
+    clinics = ("north", "south", "east")
+    lines += [f"{1000 + i},V{i:04d},{clinics[i % 3]},{(i * 7 % n) / n:.3f},{i % 2}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()  # (a file rewritten within the clock's tick keeps its mtime; its size may be the same)
+    return path
+
+
+def _spec(project: Any, features: list[str] | None = None, time: str | None = None,
+          holdout: float | None = None) -> str:
+    data: dict[str, Any] = {"path": "d.csv", "target": "label"}
+    if features is not None:
+        data["features"] = features
+    if time is not None:
+        data["time"] = time
+    spec = {"name": "ids", "objective": {"metric": "accuracy", "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.LogisticRegression", "data": data,
+                     "cv": {"kind": "timeseries" if time else "stratified", "folds": 2}, "scoring": "accuracy",
+                     "latency": None},
+            "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    if holdout is not None:
+        spec["task"]["holdout"] = {"fraction": holdout}
+    return str(project.write_spec(spec))
+
+
+def _warnings(*args: str) -> list[str]:
+    code, out, err = cli_in_process(*args)
+    assert code == 0, (code, out, err)
+    return [" ".join(w.split()) for w in err.split("warning: ")[1:]]
+
+
+def test_an_identifier_like_feature_column_is_warned_about_until_the_features_are_listed(project) -> None:
+    _csv(project.root / "d.csv", 40)
+    said = _warnings("validate", _spec(project))
+    assert len(said) == 2, said  # patient_id and visit; not clinic (3 levels), not x (a float), not the label
+    ids, visits = said
+    assert ids.startswith("task.data.features: column 'patient_id' of d.csv looks like an identifier (40 distinct "
+                          "whole numbers over 40 rows)"), ids
+    assert visits.startswith("task.data.features: column 'visit' of d.csv looks like an identifier (40 distinct "
+                             "text values over 40 rows)"), visits
+    assert "list the feature columns in task.data.features, or drop the column from d.csv" in ids, ids
+    # `run` says it too, before its search (the same plan)
+    run_said = _warnings("run", _spec(project), "-q", "--storage", project.storage)
+    assert run_said == said, run_said
+    # a time column is not a feature (and its rows, sorted by it, keep what loading noticed)
+    assert _warnings("validate", _spec(project, time="patient_id")) == [visits]
+    # listed features: the user chose them, whatever they look like
+    project.db.unlink()
+    assert _warnings("validate", _spec(project, features=["patient_id", "clinic", "x"])) == []
+    # a tiny file: a distinct value per row says nothing
+    _csv(project.root / "d.csv", 12)
+    assert _warnings("validate", _spec(project)) == []
+
+
+def test_an_infinite_value_in_the_training_data_is_refused_before_anything_is_recorded(project) -> None:
+    """An `inf` in a holdout row: every trial completed (the search never sees the holdout), then the holdout's
+    refit crashed with scikit-learn's "Input X contains infinity" traceback, the run recorded as completed. New rows
+    for drift, retune and cycle were refused such a value already; the task's own rows were not checked."""
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.tasks import prepare
+
+    path = _csv(project.root / "d.csv", 40)
+    spec = _spec(project, features=["clinic", "x"], holdout=0.25)
+    row = int(prepare(load_spec(spec).task, project.root).holdout_idx[0])  # a row only the holdout holds
+    lines = path.read_text().splitlines()
+    cells = lines[row + 1].split(",")
+    lines[row + 1] = ",".join([*cells[:3], "inf", cells[4]])
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    for command in (("run", spec, "-q", "--storage", project.storage), ("validate", spec)):
+        code, out, err = cli_in_process(*command)
+        said = " ".join(err.split())
+        assert code == 2, (command, code, out, err)
+        assert said == (f"error: task.data.path: d.csv column 'x' holds 1 infinite value(s) (row {row + 1}: 'inf'), "
+                        "which no model takes, nor an imputer; replace them with numbers (or empty cells, when the "
+                        "pipeline imputes) or drop those rows"), said
+    assert not project.db.exists(), "nothing recorded"
