@@ -399,11 +399,11 @@ def test_a_task_on_bundled_data_is_refused_before_tuning_a_cycle_could_not_finis
 
 
 def _rows_every_trial_fails_on(folder: Path) -> str:
-    """shifted.csv with an infinite feature value in its first row: every fit that takes the row fails, so every
-    trial does (labels the experiment never had, a third class, are refused up front now, as are rows of one
-    class)."""
+    """shifted.csv with a feature value of 1e308 in its first row: finite, so no input check refuses it, but the
+    scaler's sums overflow, and every fit that takes the row fails, so every trial does (labels the experiment never
+    had, infinite values and rows of one class are all refused up front now)."""
     header, first, *rows = (folder / "shifted.csv").read_text().splitlines()
-    (folder / "unfittable.csv").write_text("\n".join([header, "inf," + first.split(",", 1)[1], *rows]) + "\n")
+    (folder / "unfittable.csv").write_text("\n".join([header, "1e308," + first.split(",", 1)[1], *rows]) + "\n")
     return "unfittable.csv"
 
 
