@@ -319,6 +319,8 @@ def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
     assert report["outcome"] == "failed" and report["root"] == "bc", report
     assert _steps(report)[:2] == [("tune", "done"), ("promote", "failed")], report
     assert "registry down" in report["steps"][1]["why"] and "registry down" in proc.stderr, report
+    # no drift check ran and nothing was registered: both said "bc" (the walk)
+    assert report["checked"] is None and report["champion"] is None and report["champion_from"] is None, report
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     events = [e.kind for e in store.events(store.experiment("bc").id)]
     assert "cycle_tune" in events and "cycle_promote" in events, events
