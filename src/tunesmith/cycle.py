@@ -29,11 +29,12 @@ skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same 
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
 ``--reference`` whose champion holds no file of its own, a missing data file); 75 no database server answered at the
-store's address (outcome ``unavailable``, nothing done: retry later), or another cycle holds the lineage (outcome
-``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
-stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
-(:func:`tunesmith.stop_signals.stop_signals_deferred`).
+store's address, or MLflow's at the registry's as the champion was read (outcome ``unavailable``, nothing done: retry
+later), or in the promote step (outcome ``failed``: the next cycle offers a first tuning again), or another cycle
+holds the lineage (outcome ``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C,
+SIGTERM or SIGHUP stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's
+`cycle` and `watch` note a stop signal that lands outside a tuning run and stop once the cycle has ended, each step
+whole, exit 130 (:func:`tunesmith.stop_signals.stop_signals_deferred`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import StoreUnavailable, TunesmithError, UserInputError
+from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
@@ -194,8 +195,10 @@ def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith c
         if model_name is None:
             raise _model_name_missing(experiment)
         from tunesmith.tasks.library_warnings import captured
+        from tunesmith.tracking.model_registry import registry_reached
 
-        with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
+        # a server down mid-promotion is RegistryUnavailable (exit 75): the next cycle offers a first tuning again
+        with captured() as said, registry_reached(tracking_uri):
             result = promote(store, experiment, model_name, SystemClock(), reason=reason, tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
@@ -525,7 +528,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         checked = head.name if any(s.name == "drift" and s.status is StepStatus.DONE for s in steps) else None
         # a failed first promotion leaves none known: the next cycle offers it again
         return reported(CycleOutcome.FAILED, checked, None if doing == "promote" and checked is None else head.name,
-                        failed_exit=EXIT_INPUT if isinstance(e, UserInputError) else EXIT_FAILED)
+                        failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
+                        else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
 
 
 def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[CycleStep]) -> bool:
@@ -818,7 +822,7 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         try:
             report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
                                **cycle_options)
-        except StoreUnavailable as e:
+        except (StoreUnavailable, RegistryUnavailable) as e:  # MLflow's, as the champion is read: as the store's
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise
             report = CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(e), root=reports[-1].root)
