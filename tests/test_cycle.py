@@ -439,8 +439,11 @@ def test_a_first_tuning_whose_every_trial_failed_ends_the_cycle_saying_so(folder
     assert first.outcome is CycleOutcome.FAILED and first.exit_code == 1
     assert first.steps[0].status is StepStatus.FAILED and "every trial" in first.steps[0].why
     assert [s.status for s in first.steps[1:]] == [StepStatus.SKIPPED] * 3
+    # no drift check ran and there is no champion: both were "bc" (the walk: a CI step ran `drift bc` on them)
+    assert first.checked is None and first.champion is None and first.champion_from is None, first.to_json()
     again = run_cycle(store, "bc", "shifted.csv")
     assert again.outcome is CycleOutcome.FAILED and "no completed trial" in again.steps[0].why
+    assert again.checked is None and again.champion is None, again.to_json()
     assert [e.name for e in store.experiments()] == ["bc"]
 
 

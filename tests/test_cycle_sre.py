@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,22 @@ REGISTRY_DOWN = ("import mlflow.tracking\ndef _down(*a, **k):\n    raise mlflow.
                  "mlflow.tracking.MlflowClient.create_model_version = _down\n")
 
 
+def _closed_port() -> int:
+    """A local port no server listens on: a connection to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# the subprocess's MLflow registration meets a server that refuses the connection (a real request, to a closed port),
+# as when the tracking server went down after the cycle read the champion
+REGISTRY_REFUSED = ("import socket, mlflow.tracking\ndef _refused(*a, **k):\n    with socket.socket() as s:\n"
+                    "        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]\n"
+                    "    client = mlflow.tracking.MlflowClient(tracking_uri=f'http://127.0.0.1:{port}')\n"
+                    "    return client.get_registered_model('clf')\n"
+                    "mlflow.tracking.MlflowClient.create_model_version = _refused\n")
+
+
 def _first_cycle_folder(tmp_path: Path, mlflow_template: Path, promotion: dict[str, object]) -> Path:
     import shutil
 
@@ -319,6 +336,8 @@ def test_a_promotion_that_raises_after_tuning_is_a_recorded_failed_step(
     assert report["outcome"] == "failed" and report["root"] == "bc", report
     assert _steps(report)[:2] == [("tune", "done"), ("promote", "failed")], report
     assert "registry down" in report["steps"][1]["why"] and "registry down" in proc.stderr, report
+    # no drift check ran and nothing was registered: both said "bc" (the walk)
+    assert report["checked"] is None and report["champion"] is None and report["champion_from"] is None, report
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     events = [e.kind for e in store.events(store.experiment("bc").id)]
     assert "cycle_tune" in events and "cycle_promote" in events, events
@@ -334,8 +353,11 @@ def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
     down = _cli(folder, "cycle", "bc.yaml", "--data", "reference.csv", "-m", "clf", "--json",
-                env=_sitecustomize(folder, REGISTRY_DOWN))
-    assert down.returncode == 1 and _steps(json.loads(down.stdout))[1] == ("promote", "failed"), down.stderr
+                env=_sitecustomize(folder, REGISTRY_REFUSED))
+    # a server that does not answer passes: exit 75, retry later (it was 1, as for an MLflow error of another kind)
+    assert down.returncode == 75 and json.loads(down.stdout)["exit_code"] == 75, down.stderr
+    assert _steps(json.loads(down.stdout))[1] == ("promote", "failed"), down.stderr
+    assert "no MLflow tracking server answers" in down.stderr, down.stderr
     (folder / "sitecustomize.py").unlink()  # the registry is back
     for target, outcome in (("bc", "promoted"), ("bc.yaml", "no_drift")):  # offered again until done, then not
         again = _cli(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
@@ -434,3 +456,46 @@ def test_the_first_tunings_promotion_is_known_by_its_flag_not_its_wording(tmp_pa
         assert recorded({**old, "why": "promoted as clf v2"}), "a re-tune's promotion is not the first tuning's"
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_a_tracking_server_that_does_not_answer_is_refused_before_the_first_tuning(
+        tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk: `cycle bcq.yaml -m bcqmodel` with tracking.mlflow.uri where no server listens tuned the whole
+    experiment (the champion's read took the refused connection for "nothing registered"), then its promote step
+    failed, exit 1. The registry is read before any tuning: refused there, exit 75, nothing tuned."""
+    import yaml
+
+    from tests.test_cycle import SPEC
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    folder = _first_cycle_folder(tmp_path, mlflow_template, {"min": {"holdout_roc_auc": 0.5}})
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
+                                                    "tracking": {"mlflow": {"uri": uri}}}))
+    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "-m", "clf", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 75 and report["outcome"] == "unavailable" and report["steps"] == [], (report, proc.stderr)
+    assert f"no MLflow tracking server answers at {uri}" in proc.stderr, proc.stderr
+    assert "bc" not in SQLStore(f"sqlite:///{folder / 'tunesmith.db'}").experiment_names()  # nothing tuned
+
+
+def test_a_tracking_uri_whose_host_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry at a host the resolver says does not exist was read as "no champion registered" (a cycle went on
+    to tune); it is the URI's typo, exit 2, as for the store's address."""
+    from tests.mlflow_fixtures import require_mlflow
+
+    require_mlflow()
+    from tunesmith.errors import UserInputError
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    host = "nosuchhost.invalid"
+    try:
+        socket.getaddrinfo(host, 5000)
+    except socket.gaierror as e:
+        if e.errno != socket.EAI_NONAME:
+            pytest.skip(f"this machine's resolver does not say {host} does not exist ({e})")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    with pytest.raises(UserInputError, match="the host is not known"):
+        ModelRegistry(f"http://{host}:5000").by_alias("clf", "champion")

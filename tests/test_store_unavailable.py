@@ -369,7 +369,7 @@ class Store:
         pass
 
 
-cycle._target_store = lambda storage, target: (Store(), None)
+cycle._target_store = lambda storage, target, *paths: (Store(), None)  # paths: --data, --reference
 cycle.run_cycle = run_cycle
 cli.main(sys.argv[2:])
 '''

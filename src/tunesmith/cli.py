@@ -26,7 +26,8 @@ import typer
 import typer.core
 from rich.console import Console
 
-from tunesmith.errors import ClusterLost, StorageError, StoreUnavailable, TemporaryFailure, UserInputError
+from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreUnavailable, TemporaryFailure,
+                              UserInputError)
 from tunesmith.exit_codes import (
     EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
 )
@@ -1117,9 +1118,9 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
           json_out: JsonOut = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
-    75: the store's server did not answer, or another cycle holds the lineage (retry later); 130: interrupted
-    (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it), or a stop
-    signal was noted and the cycle ended with 0 (1, 2, 3 and 75 come first); --json's exit_code is the process's,
+    75: the store's or MLflow's server did not answer, or another cycle holds the lineage (retry later); 130:
+    interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it), or a
+    stop signal was noted and the cycle ended with 0 (1, 2, 3 and 75 come first); --json's exit_code is the process's,
     and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
     from rich.markup import escape
 
@@ -1139,9 +1140,9 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
                     _emit_json(_cycle_json(CycleReport.refused(target, CycleOutcome.INTERRUPTED), stop.signal),
                                as_json, json_out)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (UserInputError, StoreUnavailable, LineageBusy) as e:  # a CI step parsing stdout or uploading the file
-        if as_json or json_out:                                      # `if: always()` gets the refusal too
-            # StoreUnavailable and LineageBusy come from the cycle, inside stop_signals_deferred: `stop` is set
+    except (UserInputError, StoreUnavailable, RegistryUnavailable, LineageBusy) as e:  # a CI step parsing stdout
+        if as_json or json_out:  # or uploading the file `if: always()` gets the refusal too
+            # a TemporaryFailure comes from the cycle, inside stop_signals_deferred: `stop` is set
             refused = _refused_json(target, e, None if isinstance(e, UserInputError) else stop.signal)
             try:
                 _emit_json(refused, as_json, json_out)
@@ -1188,7 +1189,8 @@ def _refused_json(target: str, error: UserInputError | TemporaryFailure, stopped
     from tunesmith.cycle import CycleOutcome, CycleReport
 
     if isinstance(error, TemporaryFailure):
-        outcome = CycleOutcome.UNAVAILABLE if isinstance(error, StoreUnavailable) else CycleOutcome.BUSY
+        outcome = (CycleOutcome.UNAVAILABLE if isinstance(error, StoreUnavailable | RegistryUnavailable)
+                   else CycleOutcome.BUSY)
         return _cycle_json(CycleReport.refused(target, outcome, str(error)), stopped_by)
     return CycleReport.refused(target, CycleOutcome.BAD_INPUT, str(error)).to_json()  # no stopped_by, as documented
 
@@ -1261,8 +1263,9 @@ def watch(target: CycleTarget, data: DataOption,
             reports = watch_command(storage, target, data, _watch_period(every), _closed_with_command, cycles=cycles,
                                     on_cycle=show_cycle, reference=reference, trials=trials, model_name=model_name,
                                     on_runner=_deferred_stop_reaches(stop), sleep=wait)
-        except (UserInputError, StoreUnavailable) as e:  # --every, or refused before a cycle ran (a later day's file
-            # too), or no server answered at the first cycle: one line a reader of --json can parse, as `cycle --json`
+        except (UserInputError, StoreUnavailable, RegistryUnavailable) as e:  # --every, or refused before a cycle
+            # ran (a later day's file too), or no server (the store's, MLflow's) answered at the first cycle: one line
+            # a reader of --json can parse, as `cycle --json`
             if as_json:
                 print(strict_json(_refused_json(target, e, stop.signal), default=str), flush=True)
             raise

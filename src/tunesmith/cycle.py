@@ -29,11 +29,12 @@ skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same 
 promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
 any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
 ``--reference`` whose champion holds no file of its own, a missing data file); 75 no database server answered at the
-store's address (outcome ``unavailable``, nothing done: retry later), or another cycle holds the lineage (outcome
-``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C, SIGTERM or SIGHUP
-stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a
-stop signal that lands outside a tuning run and stop once the cycle has ended, each step whole, exit 130
-(:func:`tunesmith.stop_signals.stop_signals_deferred`).
+store's address, or MLflow's at the registry's as the champion was read (outcome ``unavailable``, nothing done: retry
+later), or in the promote step (outcome ``failed``: the next cycle offers a first tuning again), or another cycle
+holds the lineage (outcome ``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C,
+SIGTERM or SIGHUP stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's
+`cycle` and `watch` note a stop signal that lands outside a tuning run and stop once the cycle has ended, each step
+whole, exit 130 (:func:`tunesmith.stop_signals.stop_signals_deferred`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
+from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
@@ -94,12 +95,16 @@ class CycleStep:
 @dataclass(frozen=True)
 class CycleReport:
     root: str | None               # the lineage's root; None: a cycle refused before its experiment was known
-    # the experiment the new data was compared with (the champion before the cycle); None: no cycle ran (refused)
+    # the experiment the new data was compared with (the champion before the cycle); None: no drift check compared
+    # them (refused, a first tuning that failed, was interrupted, or whose promotion failed or was rejected)
     checked: str | None
-    champion: str | None           # the champion after the cycle (the re-tune when it was promoted, see below)
+    # the champion after the cycle: where it promotes (a model name, a promotion: section) the registered one (the
+    # re-tune when it was promoted), else the lineage head; None: none known (nothing registered, no first tuning)
+    champion: str | None
     outcome: CycleOutcome
     steps: tuple[CycleStep, ...]
-    # "registry": both say what --model-name's alias champion points at; "lineage": no model name, the lineage head
+    # "registry": both say what --model-name's alias champion points at; "lineage": the lineage head (no model name,
+    # or nothing registered under it); None when both are None
     champion_from: str | None = "lineage"
     failed_exit: int = EXIT_FAILED  # outcome failed: 2 when a step raised on the user's mistake (a spec field)
     # a cycle that did not run (:meth:`refused`): its error as the CLI says it (none when it was interrupted), and
@@ -192,8 +197,10 @@ def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith c
         if model_name is None:
             raise _model_name_missing(experiment)
         from tunesmith.tasks.library_warnings import captured
+        from tunesmith.tracking.model_registry import registry_reached
 
-        with captured() as said:  # the refit's library warnings only: the re-tune's trials keep theirs in their logs
+        # a server down mid-promotion is RegistryUnavailable (exit 75): the next cycle offers a first tuning again
+        with captured() as said, registry_reached(tracking_uri):
             result = promote(store, experiment, model_name, SystemClock(), reason=reason, tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
                   "previous_champion": result.previous_champion, "report": str(result.report_json),
@@ -408,6 +415,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
     if spec.task is None and reference is None:
         checked_file = _refuse_no_reference(store, spec.name if from_file else target, registered)
     source = "lineage" if registered is None else "registry"
+    # the champion is the registry's alone once the cycle promotes into it: a lineage head is not served
+    promoting = model_name is not None and (promote is not None or spec.promotion is not None)
     if from_file or _first_tuning_to_resume(store, target):
         with handlers_restored():
             root_name, tune_step = _tune_if_new(store, spec, listener, clock, on_runner)
@@ -426,19 +435,26 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         steps.append(step)
         store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail=step.to_json())
 
+    def reported(outcome: CycleOutcome, checked: str | None, champion: str | None,
+                 failed_exit: int = EXIT_FAILED) -> CycleReport:
+        """The cycle's report: ``checked`` once a drift check compared the rows with it, and ``champion`` when known:
+        the registry's where the cycle promotes into one (a lineage head nothing registered is not served), else
+        the lineage head; the walk's first tuning whose promotion failed was reported checked and champion."""
+        served = champion if not promoting or source == "registry" or outcome is CycleOutcome.PROMOTED else None
+        return CycleReport(root_name, checked, served, outcome, tuple(steps),
+                           source if checked or served else None, failed_exit=failed_exit)
+
     if steps:
         if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
             for name in ("drift", "retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED, "the first tuning " + (
                     "failed" if steps[0].status is StepStatus.FAILED else "was interrupted")))
-            outcome = CycleOutcome(steps[0].status.value)
-            return CycleReport(root_name, root_name, root_name, outcome, tuple(steps), source)
+            return reported(CycleOutcome(steps[0].status.value), None, None)
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
     drifted: CycleStep | None = None  # a drift step found drift, recorded once the re-tune's plan is accepted
     try:
         first_promoted = False
-        if (model_name is not None and registered is None and (promote is not None or spec.promotion is not None)
-                and _first_tuning_to_offer(store, root, steps)):
+        if promoting and registered is None and _first_tuning_to_offer(store, root, steps):
             # the first tuning is a champion to serve, through the gates as a re-tune is (registered only after the
             # first drift, nothing was served until then); offered until a promotion of it was done or rejected: a
             # rejection is recorded once, later cycles check drift against it and re-tune; one that failed or was
@@ -452,7 +468,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                 why = "a promotion gate rejected the first tuning, so nothing is registered to compare with"
                 for name in ("drift", "retune"):
                     record(CycleStep(name, StepStatus.SKIPPED, why))
-                return CycleReport(root_name, root_name, root_name, CycleOutcome.REJECTED, tuple(steps), source)
+                return reported(CycleOutcome.REJECTED, None, None)  # nothing registered, no drift check
             registered, source, first_promoted = store.experiment(root_name), "registry", True
         doing = "drift"
         head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
@@ -460,7 +476,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             why = f"{head.name} has no completed trial to compare with; see `tunesmith trials {head.name}`"
             for name in ("drift", "retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED if name != "drift" else StepStatus.FAILED, why))
-            return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
+            return reported(CycleOutcome.FAILED, None, None)
         tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
                  else tuned_on(head) if spec.task is None else None)
         report = _check_champion(store, head, tuned, data, reference, new_rows)
@@ -471,7 +487,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             for name in ("retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
             outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
-            return CycleReport(root_name, head.name, head.name, outcome, tuple(steps), source)
+            return reported(outcome, head.name, head.name)
         pending = _interrupted_retune(store, head, data)
         drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (against "
                             f"{report.reference_said})", brief)
@@ -496,14 +512,14 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                              "on the same data resumes it)",
                              retune_detail))
             record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune was interrupted"))
-            return CycleReport(root_name, head.name, head.name, CycleOutcome.INTERRUPTED, tuple(steps), source)
+            return reported(CycleOutcome.INTERRUPTED, head.name, head.name)
         if result.status is not RunStatus.COMPLETED or not ended or all(t.state is TrialState.FAILED for t in ended):
             why = (f"the re-tune did not complete: {result.stop_reason}" if result.status is not RunStatus.COMPLETED
                    else f"every trial of the re-tune failed ({len(ended)}); see `tunesmith trials "
                         f"{result.experiment.name}` and the trial logs")
             record(CycleStep("retune", StepStatus.FAILED, why, retune_detail))
             record(CycleStep("promote", StepStatus.SKIPPED, "the re-tune failed"))
-            return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source)
+            return reported(CycleOutcome.FAILED, head.name, head.name)
         resumed = (" (a resumed re-tune keeps its recorded trial budget: --trials applies to a new one)" if pending
                    else "")
         record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
@@ -521,7 +537,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         doing = "report"  # the promote step is recorded: what fails from here is not a second promote step
         if outcome is CycleOutcome.REJECTED:  # the lineage head stays the champion: the next cycle checks it again
             store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
-        return CycleReport(root_name, head.name, champion, outcome, tuple(steps), source)
+        return reported(outcome, head.name, champion)
     except Exception as e:
         if all(s.status is StepStatus.SKIPPED for s in steps):
             raise  # refused before any work (bad input: exit 2, nothing recorded)
@@ -531,9 +547,11 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         if doing == "retune" and drifted is not None and drifted not in steps:
             record(drifted)  # refused by the re-tune's plan: the drift check had run
         record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
-        return CycleReport(root_name, head.name, head.name, CycleOutcome.FAILED, tuple(steps), source,
-                           failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
-                           else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
+        checked = head.name if any(s.name == "drift" and s.status is StepStatus.DONE for s in steps) else None
+        # a failed first promotion leaves none known: the next cycle offers it again
+        return reported(CycleOutcome.FAILED, checked, None if doing == "promote" and checked is None else head.name,
+                        failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
+                        else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
 
 
 def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[CycleStep]) -> bool:
@@ -826,7 +844,7 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
         try:
             report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
                                **cycle_options)
-        except StoreUnavailable as e:
+        except (StoreUnavailable, RegistryUnavailable) as e:  # MLflow's, as the champion is read: as the store's
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise
             report = CycleReport.refused(target, CycleOutcome.UNAVAILABLE, str(e), root=reports[-1].root)

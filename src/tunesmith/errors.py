@@ -9,6 +9,7 @@
     ├── ExperimentNotFound   `resume` / `show` on an unknown name
     ├── LeaseHeld            another coordinator holds the experiment
     ├── ClusterLost          the run's Ray cluster went away mid-run (the run stopped; `resume` continues; exit 75)
+    ├── RegistryUnavailable  no MLflow tracking server answers at the registry's URI (a TemporaryFailure: exit 75)
     ├── QuotaError           a malformed quota key or limit (`tunesmith quota set`)
     ├── StorageError         the store cannot be opened, migrated or written
     │   ├── StoreUnavailable     no database server answers at the store's address (also a TemporaryFailure: exit 75)
@@ -18,8 +19,9 @@
     └── TrialError           raised inside a trial to fail it with a classified reason
 
 Errors that are the user's to fix (``UserInputError`` subclasses) print one message and exit with code 2. Errors
-that are the infrastructure's and pass (``TemporaryFailure`` subclasses: ``ClusterLost``, ``StoreUnavailable``) exit
-with code 75, sysexits' EX_TEMPFAIL, which schedulers read as "try again later"; code 2 says "do not".
+that are the infrastructure's and pass (``TemporaryFailure`` subclasses: ``ClusterLost``, ``StoreUnavailable``,
+``RegistryUnavailable``) exit with code 75, sysexits' EX_TEMPFAIL, which schedulers read as "try again later"; code 2
+says "do not".
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ class TemporaryFailure(TunesmithError):
 class ClusterLost(TemporaryFailure):
     """The cluster the trials ran on went away mid-run. The run stopped cleanly: running trials are recorded as
     interrupted, finished ones are in the store, and ``tunesmith resume`` continues on a new cluster."""
+
+
+class RegistryUnavailable(TemporaryFailure):
+    """No MLflow tracking server answers at the model registry's URI (connection refused, timed out, its name server
+    silent): a server restarting or a network outage, worth retrying, as for the store's server."""
 
 
 class QuotaError(UserInputError):

@@ -9,8 +9,10 @@ needs anything else is refused, whatever its own MLmodel file claims to trust.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ class ModelRegistry:
         from mlflow.exceptions import MlflowException
 
         try:
-            mv = self.client.get_model_version_by_alias(name, alias)
+            with registry_reached(self.uri):  # a server down read as "no champion": a cycle tuned, then failed
+                mv = self.client.get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
         return _version(mv)
@@ -149,6 +152,45 @@ class ModelRegistry:
         if refused:
             raise UntrustedModel(f"version {version.version} needs types outside the allow-list: {refused}")
         return skops.io.load(str(path), trusted=needed)
+
+
+# A host the resolver says does not exist: the URI's typo (exit 2), as for the store's address; its "temporary failure
+# in name resolution" (a name server restarting) passes, as a refused connection or a timeout does (exit 75).
+_NO_SUCH_HOST = re.compile(r"Name or service not known|nodename nor servname|No address associated with hostname")
+
+
+@contextmanager
+def registry_reached(uri: str | None) -> Iterator[None]:
+    """Reaching the MLflow server at ``uri`` (None: the spec's), its client's calls inside: MLflow's error for a
+    server that did not answer (its request's ConnectionError or Timeout, chained) raised as RegistryUnavailable, for
+    an unknown host as UserInputError; any other error as it was.
+
+    Raises:
+        RegistryUnavailable: no server answered (refused, timed out, no name server): retry later, exit 75.
+        UserInputError: the URI's host does not exist.
+    """
+    import requests
+
+    from tunesmith.errors import RegistryUnavailable, UserInputError
+    from tunesmith.redaction import redact
+
+    shown = redact(uri) if uri else "the spec's tracking URI"
+    try:
+        yield
+    except Exception as e:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, requests.ConnectionError | requests.Timeout):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        said = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        if _NO_SUCH_HOST.search(said):
+            raise UserInputError(f"tracking.mlflow.uri: {shown}: the host is not known ({said}); check the "
+                                 "host name in the tracking URI") from e
+        raise RegistryUnavailable(f"tracking.mlflow.uri: no MLflow tracking server answers at {shown} "
+                                  f"({said}); worth retrying later (a server restarting, a network outage); if it "
+                                  "persists, check the host and port (a wrong port looks the same as a server that is "
+                                  "down) and that the server is running") from e
 
 
 def _version(mv: Any) -> ModelVersion:
