@@ -1432,10 +1432,11 @@ def test_main_called_twice_in_process_leaves_sys_stdout_as_it_found_it(project, 
 
 
 @pytest.mark.parametrize("import_fails_with,message", [
-    ('ImportError("no module named ray")', "executor.kind: ray needs Ray: pip install 'tunesmith[ray]'"),
+    ('ImportError("no module named ray")',
+     "executor.kind: ray needs Ray: pip install -e '.[ray]' in tunesmith's checkout (the ray extra)"),
     ("AttributeError(\"module 'grpc' has no attribute 'aio'\")",
      "executor.kind: ray: importing Ray failed (AttributeError: module 'grpc' has no attribute 'aio'); fix the "
-     "install: pip install --force-reinstall 'tunesmith[ray]'"),
+     "install: pip install --force-reinstall -e '.[ray]' in tunesmith's checkout (the ray extra)"),
 ], ids=["not-installed", "broken-install"])
 def test_a_ray_spec_without_a_working_ray_is_bad_input_before_anything_is_recorded(project, tmp_path_factory,
                                                                                    import_fails_with, message):

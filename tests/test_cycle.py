@@ -203,7 +203,7 @@ def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_befo
     """Without the mlflow extra, `promote` ran every gate and `cycle` re-tuned (recorded) before both died on
     `ModuleNotFoundError: No module named 'mlflow'` (exit 1, a traceback, no --json-out)."""
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
-    hint = "MLflow is not installed: pip install 'tunesmith[mlflow]'"
+    hint = "MLflow is not installed: pip install -e '.[mlflow]' in tunesmith's checkout (the mlflow extra)"
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--model-name", "m", "--json-out", "out.json",
                 env=without_mlflow)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

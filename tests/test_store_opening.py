@@ -250,8 +250,8 @@ def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(pro
                  ("resume", "old"), ("delete", "old", "--yes")]:
         message = _one_line_input_error(project.cli(*args, "--storage", database))
         assert message == (f"--storage: the store at {shown} was written by a newer tunesmith (schema revision "
-                           f"{revision!r}; this one knows up to {HEAD_REVISION!r}); upgrade tunesmith to open it (pip "
-                           "install -U tunesmith); nothing was written to it"), args
+                           f"{revision!r}; this one knows up to {HEAD_REVISION!r}); update tunesmith to open it "
+                           "(git pull, then pip install -e . in tunesmith's checkout); nothing was written to it"), args
     assert _rows(database) == rows and sorted(project.root.rglob("*")) == files
     if sqlite_bytes is not None:
         assert Path(make_url(database).database or "").read_bytes() == sqlite_bytes

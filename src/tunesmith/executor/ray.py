@@ -72,6 +72,7 @@ from tunesmith.executor.processes import (
     kill_descendants, own_cpu_seconds, own_peak_memory, reset_own_peak_memory, tree_rss,
 )
 from tunesmith.executor.wire import outcome_from_json, outcome_to_json
+from tunesmith.extras import install_extra
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
 from tunesmith.spec.units import format_duration
@@ -112,10 +113,10 @@ def import_ray() -> ModuleType:
     try:
         import ray
     except ImportError:
-        raise UserInputError("executor.kind: ray needs Ray: pip install 'tunesmith[ray]'") from None
+        raise UserInputError(f"executor.kind: ray needs Ray: {install_extra('ray')}") from None
     except Exception as e:
         raise UserInputError(f"executor.kind: ray: importing Ray failed ({type(e).__name__}: {e}); fix the install: "
-                             "pip install --force-reinstall 'tunesmith[ray]'") from None
+                             f"{install_extra('ray', force_reinstall=True)}") from None
     return ray
 
 

@@ -48,6 +48,7 @@ from typing import Any
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
 from tunesmith.coordinators import STALE_AFTER, abandoned, at_work
 from tunesmith.errors import UserInputError
+from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import ResourceTally
 from tunesmith.selection import RunningBest
@@ -82,7 +83,7 @@ def _prometheus() -> Any:
     try:
         import prometheus_client
     except ImportError:
-        raise UserInputError("metrics need prometheus-client: pip install 'tunesmith[metrics]'") from None
+        raise UserInputError(f"metrics need prometheus-client: {install_extra('metrics')}") from None
     return prometheus_client
 
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tunesmith.errors import UserInputError
+from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
 from tunesmith.selection import Selection, selectable
@@ -48,7 +49,7 @@ def require_plotly() -> Any:
     try:
         import plotly.graph_objects as go
     except ImportError:
-        raise UserInputError("the report needs plotly: pip install 'tunesmith[report]'") from None
+        raise UserInputError(f"the report needs plotly: {install_extra('report')}") from None
     return go
 
 

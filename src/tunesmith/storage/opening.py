@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
+from tunesmith.extras import update_tunesmith
 from tunesmith.storage.schema import HEAD_REVISION, metadata
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
@@ -155,7 +156,7 @@ def written_by_newer_tunesmith(revision: str) -> bool:
     """Whether a schema at ``revision`` (one this package does not ship) is a later tunesmith's: tunesmith numbers
     its revisions 0001, 0002, ... (tests/test_store_opening.py holds it to that), so a later one is a 4-digit id
     above this package's newest. Any other id (Alembic's hex kind, another numbering, a 4-digit one tunesmith never
-    had) is another application's: "pip install -U tunesmith" would not open it."""
+    had) is another application's: updating tunesmith would not open it."""
     from tunesmith.storage.revisions import packaged_head_revision
 
     return _OUR_NUMBERING.fullmatch(revision) is not None and revision > packaged_head_revision()
@@ -170,7 +171,7 @@ def newer_store_error(shown: str, origin: str, revision: str | None) -> StorageC
 
     return StorageConfigError(
         f"{origin}: the store at {shown} was written by a newer tunesmith (schema revision {revision!r}; this one "
-        f"knows up to {packaged_head_revision()!r}); upgrade tunesmith to open it (pip install -U tunesmith); "
+        f"knows up to {packaged_head_revision()!r}); update tunesmith to open it ({update_tunesmith()}); "
         "nothing was written to it")
 
 

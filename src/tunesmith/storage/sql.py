@@ -31,6 +31,7 @@ from tunesmith.audit import status_kind
 from tunesmith.errors import (
     ExperimentExists, ExperimentNotFound, LeaseHeld, StorageConfigError, StorageError, StoreNotFound,
 )
+from tunesmith.extras import install_extra
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
@@ -938,7 +939,7 @@ def _driver_fix(url: URL) -> str:
     if url.get_backend_name() == "postgresql" and url.drivername != "postgresql+psycopg":
         return "tunesmith opens PostgreSQL with psycopg 3: use postgresql:// (or postgresql+psycopg://)"
     if url.get_backend_name() == "postgresql":
-        return "for PostgreSQL: pip install 'tunesmith[postgres]'"
+        return f"for PostgreSQL: {install_extra('postgres')}"
     return f"install the Python driver {url.drivername} needs, or use sqlite:/// or postgresql://"
 
 

@@ -23,6 +23,7 @@ from optuna.trial import TrialState as OptunaState
 
 from tunesmith.constraints import Constraint
 from tunesmith.errors import SpecError
+from tunesmith.extras import install_extra
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.report_order import ReportOrder
 from tunesmith.space import Categorical, Float, Int, SearchSpace
@@ -101,7 +102,7 @@ def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any
     experimental features are left unsaid, and its deprecation warnings unless ``deprecations``
     (``check_options`` says them once, as the spec's warnings, not as Python's raw lines)."""
     if name == "gp" and not torch_available():
-        raise SpecError("strategy.name", "the gp strategy needs torch: pip install 'tunesmith[gp]'")
+        raise SpecError("strategy.name", f"the gp strategy needs torch: {install_extra('gp')}")
     sampler_class: Callable[..., optuna.samplers.BaseSampler] = _SAMPLERS[name]
     try:
         with warnings.catch_warnings():

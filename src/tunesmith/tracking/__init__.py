@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith.clock import Clock
 from tunesmith.events import Listeners, RunListener
+from tunesmith.extras import install_extra
 
 if TYPE_CHECKING:
     from tunesmith.spec.model import ExperimentSpec
@@ -80,9 +81,9 @@ def _require_mlflow(problem: str, alternative: str = "") -> None:
     """Raise TrackingUnavailable saying ``problem``, the extra to install, then ``alternative``, where MLflow is not
     installed (looked up, not imported)."""
     if importlib.util.find_spec("mlflow") is None:
-        from tunesmith.tracking.mlflow_tracker import EXTRA_HINT, TrackingUnavailable
+        from tunesmith.tracking.mlflow_tracker import TrackingUnavailable
 
-        raise TrackingUnavailable(f"{problem}: {EXTRA_HINT}{alternative}")
+        raise TrackingUnavailable(f"{problem}: {install_extra('mlflow')}{alternative}")
 
 
 def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, listener: RunListener) -> RunListener:

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import UserInputError
+from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
 from tunesmith.redaction import redact_env, redact
 
-EXTRA_HINT = "pip install 'tunesmith[mlflow]'"
 MODEL_FOLDER = "model"          # a trial's model (trial.save_model, or a command trial's model/ folder)
 _RUN_STATUS = {TrialState.COMPLETED: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAILED: "FAILED",
                TrialState.RUNNING: "RUNNING", TrialState.QUEUED: "SCHEDULED", TrialState.LOST: "KILLED",
@@ -47,7 +47,7 @@ def import_mlflow() -> Any:
     try:
         import mlflow
     except ImportError:
-        raise TrackingUnavailable(f"MLflow is not installed; {EXTRA_HINT}") from None
+        raise TrackingUnavailable(f"MLflow is not installed; {install_extra('mlflow')}") from None
     # MLflow's SQL store uses a loader strategy SQLAlchemy 2.1 deprecates; harmless, and not ours to fix.
     warnings.filterwarnings("ignore", message=".*noload.* loader strategy is deprecated")
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")  # MLflow's own, on import
