@@ -1,8 +1,9 @@
 """The optional extras and how an error says to install one.
 
 tunesmith is published on no package index (README's install section): installing it by name (with or without an
-extra) would install nothing, or another project's package of that name. An extra is added from tunesmith's checkout, and a
-newer tunesmith is the checkout updated and reinstalled; every message saying so takes its wording from here.
+extra) would install nothing, or another project's package of that name. An extra is added from tunesmith's
+checkout, and a newer tunesmith is the checkout updated and reinstalled; every message saying so takes its wording
+from here.
 """
 
 from __future__ import annotations
