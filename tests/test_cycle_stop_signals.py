@@ -61,7 +61,7 @@ class Store:  # what watch gives back between cycles, and the command closes as 
         pass
 
 
-cycle._target_store = lambda storage, target: (Store(), None)
+cycle._target_store = lambda storage, target, *paths: (Store(), None)  # paths: --data, --reference
 cycle.run_cycle = run_cycle
 cli.main(sys.argv[3:])
 '''
