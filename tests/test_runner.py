@@ -87,7 +87,7 @@ def test_gp_strategy(project):
 def test_gp_without_torch_is_a_spec_error(project):
     if torch_available():
         pytest.skip("torch is installed")
-    with pytest.raises(SpecError, match=r"tunesmith\[gp\]"):
+    with pytest.raises(SpecError, match=r"pip install -e '\.\[gp\]'"):
         tunesmith.run(project.spec(name="gp", strategy="gp"), storage=project.storage)
 
 
