@@ -33,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
     tests that send it to this very process get their KeyboardInterrupt."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The same for SIGHUP under `nohup make test`: the CLIs the tests hang up on inherited the ignoring, and nine
+    # SIGHUP tests failed (two waited 60 s each). A handler that does nothing keeps this process deaf to a hang-up,
+    # as nohup asked, and is reset to the default at each exec, so the processes under test hear theirs.
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda signum, frame: None)
 
 
 # Trial functions used across tests; written into each test's project folder as `objectives.py`.

@@ -20,7 +20,7 @@ from tunesmith.seeding import derive_seed
 from tunesmith.spec.loader import spec_from_dict
 
 from test_cost_budget import COSTLY, DOLLAR_PER_CPU_SECOND
-from test_pbt_runs import TRAINER
+from test_pbt_runs import GATED_TRAINER
 from test_scheduling_runs import CURVES
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one worker runs every Ray test: see ray_fixtures.py
@@ -87,10 +87,10 @@ def test_hyperband_brackets_run_to_their_ends_on_ray(ray_cluster, project):
 
 
 def test_pbt_exploits_on_ray_and_the_child_starts_from_the_parents_checkpoint(ray_cluster, project):
-    # Steps of 0.25 s, not 0.05: Ray's actors come up up to a second or so apart on a busy 2-core box, and with
-    # 0.4 s trials the first ones could finish before the rest of the population started (nothing to exploit).
-    assert "time.sleep(0.05)" in TRAINER
-    project.write("trainer.py", TRAINER.replace("time.sleep(0.05)", "time.sleep(0.25)"))
+    # The gated trainer (see test_pbt_runs): Ray's actors can come up seconds apart on a loaded 2-core box, and
+    # trials that each ran alone left nothing to exploit (a CI run under load saw no child at all, with steps of
+    # 0.25 s), so each first-generation trial waits until four have started (or 30 s have passed).
+    project.write("trainer.py", GATED_TRAINER.format(gate=str(project.root / "gate")))
     spec = project.spec(
         name="ray-pbt", objective={"metric": "score", "direction": "maximize"},
         space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}},
