@@ -134,14 +134,17 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
         features = [c for c in names if c not in (data.target, data.groups, data.time)]
     if not features:
         raise SpecError("task.data", f"{path.name} has no feature columns besides target, groups and time")
-    # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit
-    refuse_infinite_values(columns, features, path.name, "task.data.path")
     assert data.target is not None
     n = len(columns[data.target])
     types: dict[str, str] = {}
     X = np.empty((n, len(features)), dtype=float)
     for j, col in enumerate(features):
         X[:, j], types[col] = _feature_column(columns[col])
+        # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit.
+        # Read off the parsed column (a text column's codes are finite), not by parsing every cell once more.
+        if types[col] != "string" and (rows := np.flatnonzero(np.isinf(X[:, j]))).size:
+            raise SpecError("task.data.path", _infinite_values(path.name, col, rows.size, int(rows[0]),
+                                                               columns[col][rows[0]]))
     y, types[data.target] = _target_column(columns[data.target], data.target)
     groups = None
     if data.groups is not None:
@@ -373,13 +376,21 @@ def refuse_infinite_values(columns: Mapping[str, list[Any]], features: list[str]
             continue
         rows = [i for i, x in enumerate(numbers) if x is not None and math.isinf(x)]
         if rows:
-            raise SpecError(field, f"{name} column {col!r} holds {len(rows)} infinite value(s) (row {rows[0] + 1}: "
-                                   f"{columns[col][rows[0]]!r}), which no model takes, nor an imputer; replace "
-                                   "them with numbers (or empty cells, when the pipeline imputes) or drop those rows")
+            raise SpecError(field, _infinite_values(name, col, len(rows), rows[0], columns[col][rows[0]]))
+
+
+def _infinite_values(name: str, col: str, count: int, first: int, raw: Any) -> str:
+    return (f"{name} column {col!r} holds {count} infinite value(s) (row {first + 1}: {raw!r}), which no model "
+            "takes, nor an imputer; replace them with numbers (or empty cells, when the pipeline imputes) or drop "
+            "those rows")
 
 
 def _kind(values: list[Any]) -> str:
-    nums = [_number(v) for v in values]
+    return _kind_of_numbers([_number(v) for v in values])
+
+
+def _kind_of_numbers(nums: list[float | None]) -> str:
+    """A column's kind from its cells as :func:`_number` read them (None: not a number)."""
     if any(x is None for x in nums):
         return "string"
     finite = [x for x in nums if x is not None and not math.isnan(x)]
@@ -389,8 +400,7 @@ def _kind(values: list[Any]) -> str:
 def _feature_column(values: list[Any]) -> tuple[np.ndarray, str]:
     nums = [_number(v) for v in values]
     if all(x is not None for x in nums):
-        kind = _kind(values)
-        return np.asarray(nums, dtype=float), kind
+        return np.asarray(nums, dtype=float), _kind_of_numbers(nums)
     present = sorted({str(v) for v in values if not (isinstance(v, str) and v.lower() in _MISSING)})
     code = {v: float(i) for i, v in enumerate(present)}
     return np.asarray([code.get(str(v), math.nan) for v in values], dtype=float), "string"
