@@ -171,7 +171,7 @@ def test_a_lead_beats_for_its_trials_while_its_loop_is_held_up(project):
             time.sleep(0.2)
         store = SQLStore(project.storage, create=False)
         first = _beats(store, "remote")
-        deadline = time.monotonic() + 60 * BEAT   # the loop stays held up for 60 s: every beat meanwhile is the thread's
+        deadline = time.monotonic() + 60 * BEAT   # the loop is held up for 60 s: any beat meanwhile is the thread's
         while True:
             later = _beats(store, "remote")
             if len(later) == 2 and all(later[n] is not None and (first[n] is None or later[n] > first[n])
