@@ -503,7 +503,7 @@ def test_a_lead_interrupted_while_a_joiner_is_between_trials_leaves_the_experime
             return config["x"]
     """)
     spec = project.write_spec(project.spec(name="between", trial={"function": "held:objective"}, budget={"trials": 2},
-                                           executor={"kind": "process", "workers": 1, "retry_backoff": "12s"}))
+                                           executor={"kind": "process", "workers": 1, "retry_backoff": "8s"}))
     lead = start_cli(project, "run", str(spec), "--quiet")
     joiner = None
     try:
