@@ -87,7 +87,7 @@ def test_resume_of_a_finished_experiment_shows_its_recorded_best(project):
 
 
 def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fault_log):
-    spec = slow_spec("sigint", trials=16, grace_period=10)
+    spec = slow_spec("sigint", trials=8, grace_period=10)
     proc = start_cli(project, "run", str(spec))
     wait_for(lambda: count_states(project, "sigint").get("completed", 0) >= 2)
     proc.send_signal(signal.SIGINT)
@@ -100,7 +100,7 @@ def test_ctrl_c_lets_running_trials_finish_then_exits_130(project, slow_spec, fa
     assert not worker_pids(project)
     # and it can be continued to the end of its budget
     assert project.cli("resume", "sigint", "--quiet").returncode == 0
-    assert project.show("sigint")["trials"]["completed"] == 16
+    assert project.show("sigint")["trials"]["completed"] == 8
     fault_log(area="coordinator", backend="sqlite", fault="Ctrl-C (SIGINT) during a run",
               outcome="running trials finished in the grace period; exit 130; resume finished the budget",
               reason=err.strip().splitlines()[-1][:90], injected=1, recovered=1, lost=0)
