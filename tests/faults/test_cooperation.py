@@ -37,7 +37,7 @@ def test_joined_coordinators_share_one_budget(project, storage, fault_log):
             deadline = time.monotonic() + 60
             while trial.number >= 2 and not os.path.exists(RELEASE) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            time.sleep(0.25)
+            time.sleep(0.1)
             return (config["x"] - 0.3) ** 2
     """)
     spec = project.write_spec(project.spec(name="shared", strategy="tpe", trial={"function": "sleepy:objective"},
