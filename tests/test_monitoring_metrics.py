@@ -158,7 +158,7 @@ def test_metrics_file_in_missing_folder_is_an_input_error(project):
 def test_live_endpoint_serves_a_running_experiment(project, monkeypatch):
     """Mid-run: both workers busy and the experiment running; the server goes away with the run."""
     monkeypatch.setenv("SLOW_SECONDS", "1.5")
-    project.write_spec(project.spec("live", trial={"function": "objectives:slow"}, budget={"trials": 3},
+    project.write_spec(project.spec("live", trial={"function": "objectives:slow"}, budget={"trials": 2},
                                     executor={"kind": "process", "workers": 2}))
     proc = start_cli(project, "run", "live.yaml", "--metrics-port", "0", "--log-format", "json")
     try:
