@@ -544,7 +544,10 @@ def test_a_coordinator_counts_its_peers_trials_and_agrees_with_the_store(project
 JOINED = '''
 import os, time
 
-def objective(config, trial):
+def objective(config, trial):  # held until the test has seen both coordinators at work (at most 60 s)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
     time.sleep(float(os.environ["TRIAL_SECONDS"]))
     return {"loss": config["x"]}
 '''
@@ -562,7 +565,9 @@ def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
     project.write("joined.py", JOINED)
     project.write_spec(project.spec("joined", trial={"function": "joined:objective"}, budget={"trials": 8},
                                     executor={"kind": "process", "workers": 2}))
-    env = {**os.environ, "TRIAL_SECONDS": "2", "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    release = project.root / "release"
+    env = {**os.environ, "TRIAL_SECONDS": "0.2", "RELEASE": str(release), "TUNESMITH_STORAGE": project.storage,
+           "COLUMNS": "200"}
 
     def start(*args: str) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args, "-q"], cwd=project.root, env=env,
@@ -580,6 +585,8 @@ def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
                 parsed = samples(metrics_from_store(store, "joined", time.time()).decode())
                 seen.append((value(parsed, "tunesmith_workers", experiment="joined"),
                              value(parsed, "tunesmith_workers_busy", experiment="joined")))
+                if seen[-1][0] == 4:
+                    release.touch()
                 time.sleep(0.2)
         finally:
             store.close()
