@@ -401,7 +401,7 @@ def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
     gate = project.root / "gate"
     monkeypatch.setenv("NAP_SECONDS", "0.5")
     monkeypatch.setenv("NAP_GATE", str(gate))
-    spec = _tagged(project, "joined", budget={"trials": 8},
+    spec = _tagged(project, "joined", budget={"trials": 12},
                    executor={"kind": "process", "workers": 3, "max_concurrent": 2})
     first = start_cli(project, "run", str(spec), "--quiet")
     wait_for(lambda: count_states(project, "joined").get("running", 0) >= 1, timeout=60)
@@ -419,7 +419,7 @@ def test_max_concurrent_holds_across_a_joined_coordinator(project, monkeypatch):
     _, err2 = second.communicate(timeout=120)
     assert first.returncode == 0 and second.returncode == 0, (err, err2)
     trials, _ = _store_trials(project.storage, "joined")
-    assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 8
+    assert [t.state for t in trials["joined"]] == [TrialState.COMPLETED] * 12
     assert len({t.owner for t in trials["joined"]}) == 2, "both coordinators ran trials"
     assert _most_at_once(trials["joined"]) == 2
 
