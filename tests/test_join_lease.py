@@ -150,14 +150,18 @@ def test_coordinators_do_not_propose_what_their_peers_are_running(project):
     store.close()
 
 
-def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(project):
+def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(project, monkeypatch):
     """A lead's lease lapsed (its store stalled past the lease's length) and another coordinator took it: at its
     next renewal the lead sees the lease is not its own, warns, and goes on as a joiner (numbers within the
     budget, no lease), instead of going on as a second lead."""
     import tunesmith
+    from tunesmith.coordinators import Heartbeat
     from tunesmith.events import RunListener
     from tunesmith.storage import SQLStore
 
+    # the runner's heartbeat renews the lease every 0.25 s, not LEASE_RENEW_EVERY (5 s, a constant no spec sets):
+    # 10 trials of 0.25 s see about ten renewals after the takeover, as 30 saw one or two
+    monkeypatch.setattr(Heartbeat.__init__, "__defaults__", (0.25,))
     project.write("takeover.py", f"""
         import time
         from pathlib import Path
@@ -183,10 +187,10 @@ def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(proje
             self.said.append(message)
 
     spec = project.write_spec(project.spec(name="usurped", trial={"function": "takeover:objective"},
-                                           budget={"trials": 30}, executor={"kind": "inline"}))
+                                           budget={"trials": 10}, executor={"kind": "inline"}))
     result = tunesmith.run(spec, storage=project.storage, listener=Warnings())
     assert [m for m in Warnings.said if "took this experiment's lease over" in m and "as a joiner" in m], Warnings.said
-    assert len(result.trials) == 30
+    assert len(result.trials) == 10
     store = SQLStore(project.storage, create=False)
     assert store.lease_holder(store.experiment("usurped").id, 0.0) == "usurper@elsewhere", "it never took it back"
     store.close()

@@ -99,10 +99,23 @@ def test_show_and_delete_see_a_joiner_between_trials_and_a_lead_past_its_lease(t
     store.close()
 
 
+# The product beats every LEASE_RENEW_EVERY (5 s), a constant no spec sets: these tests beat every BEAT instead (the
+# heartbeat thread's interval, the default the runner's Heartbeat takes), waiting on the beats, not on seconds.
+BEAT = 0.5
+
+
+def _beat_every(monkeypatch, seconds: float = BEAT) -> None:
+    from tunesmith.coordinators import Heartbeat
+
+    monkeypatch.setattr(Heartbeat.__init__, "__defaults__", (seconds,))
+
+
 REMOTE_LEAD = """
 import pathlib, socket, sys, time
 socket.gethostname = lambda: "elsewhere.invalid"  # its name says another machine: no pid of it can be checked here
 import tunesmith
+from tunesmith.coordinators import Heartbeat
+Heartbeat.__init__.__defaults__ = (float(sys.argv[3]),)  # beats every BEAT, not LEASE_RENEW_EVERY
 from tunesmith.events import RunListener
 
 class Stall(RunListener):
@@ -110,6 +123,7 @@ class Stall(RunListener):
         if trial.number == 1:
             pathlib.Path("stalled").write_text("")
             time.sleep(float(sys.argv[2]))
+            pathlib.Path("stall-over").write_text("")
 
 tunesmith.run(sys.argv[1], listener=Stall())
 """
@@ -126,7 +140,7 @@ def _remote_lead(project, name: str, stall_s: int) -> subprocess.Popen[str]:
     project.write("naps.py", "import time\ndef nap(config, trial):\n    time.sleep(120)\n    return config['x']\n")
     project.write("lead.py", REMOTE_LEAD)
     spec = project.write_spec(project.spec(name=name, trial={"function": "naps:nap"}, budget={"trials": 2}))
-    return subprocess.Popen([sys.executable, "lead.py", str(spec), str(stall_s)], cwd=project.root,
+    return subprocess.Popen([sys.executable, "lead.py", str(spec), str(stall_s), str(BEAT)], cwd=project.root,
                             start_new_session=True, stderr=subprocess.PIPE, text=True)
 
 
@@ -146,7 +160,6 @@ def test_a_lead_beats_for_its_trials_while_its_loop_is_held_up(project):
     own: with its loop held up, its running trials' beats still move on."""
     import time
 
-    from tunesmith.coordinators import LEASE_RENEW_EVERY
     from tunesmith.storage import SQLStore
 
     lead = _remote_lead(project, "remote", 60)
@@ -158,29 +171,36 @@ def test_a_lead_beats_for_its_trials_while_its_loop_is_held_up(project):
             time.sleep(0.2)
         store = SQLStore(project.storage, create=False)
         first = _beats(store, "remote")
-        time.sleep(2 * LEASE_RENEW_EVERY + 1)
-        later = _beats(store, "remote")
-        assert len(later) == 2 and all(later[n] is not None and (first[n] is None or later[n] > first[n])
-                                       for n in later), (first, later)
+        deadline = time.monotonic() + 60 * BEAT   # the loop is held up for 60 s: any beat meanwhile is the thread's
+        while True:
+            later = _beats(store, "remote")
+            if len(later) == 2 and all(later[n] is not None and (first[n] is None or later[n] > first[n])
+                                       for n in later):
+                break
+            assert time.monotonic() < deadline and lead.poll() is None, (first, later)
+            time.sleep(0.1)
+        assert not (project.root / "stall-over").exists(), "the beats moved on while the loop was held up"
     finally:
         _stop_lead(lead, store)
 
 
-def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
+def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project, monkeypatch):
     """A trial that failed and waits for its retry is not running, but it is still this coordinator's: beats go on
     for it, so a joiner does not take it for abandoned and run it too."""
     import threading
     import time
 
     import tunesmith
-    from tunesmith.coordinators import LEASE_RENEW_EVERY
     from tunesmith.storage import SQLStore
+
+    _beat_every(monkeypatch)
+    backoff = 8 * BEAT   # 4 s: less a margin of 1 s at each end, a window of 2 s, four beats' worth
 
     project.write("flaky.py", "def boom(config, trial):\n    raise RuntimeError('flaky')\n")
     spec = project.write_spec(project.spec(name="waits", trial={"function": "flaky:boom"}, budget={"trials": 1},
                                            executor={"kind": "process", "workers": 1, "retries": 1,
                                                      "retry_on": ["exception"],
-                                                     "retry_backoff": 3 * LEASE_RENEW_EVERY}))
+                                                     "retry_backoff": backoff}))
     seen: list[dict[int, float | None]] = []
 
     def watch() -> None:
@@ -195,7 +215,7 @@ def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
             retry = next((e.at for e in events if e.kind == "trial_retry"), None)
             if retry is not None:
                 seen.append((retry, _beats(store, "waits")))
-            time.sleep(0.5)
+            time.sleep(0.1)
         if store is not None:
             store.close()
 
@@ -211,29 +231,29 @@ def test_a_trial_waiting_out_its_retry_back_off_keeps_beating(project):
         done.set()
         watcher.join()
     # a beat strictly inside the back-off: saving the retry's start also stamps heartbeat_at, at its very end
-    inside = [b[0] for retry, b in seen if b.get(0) is not None and retry + 1 < b[0] < retry + 3 * LEASE_RENEW_EVERY - 1]
+    inside = [b[0] for retry, b in seen if b.get(0) is not None and retry + 1 < b[0] < retry + backoff - 1]
     assert inside, seen
 
 
-def test_an_in_memory_store_hears_the_beats_of_the_run_s_own_threads(project):
+def test_an_in_memory_store_hears_the_beats_of_the_run_s_own_threads(project, monkeypatch):
     """With ``sqlite://`` each connection was a database of its own: the lease renewals and trial beats sent from
     the run's threads went to empty ones and failed unseen, and a quota slot (taken on an engine of its own) could
     not be had at all. Here an inline trial, holding the run's loop, waits to see its beat move on."""
     import time
 
-    from tunesmith.coordinators import LEASE_RENEW_EVERY
     from tunesmith.events import RunListener
     from tunesmith.runner import run_experiment
     from tunesmith.spec import spec_from_dict
     from tunesmith.storage import SQLStore
 
+    _beat_every(monkeypatch)
     store = SQLStore("sqlite://")
     moved: list[tuple[Any, Any]] = []
 
     def wait_for_a_beat(config: dict[str, float], trial: Any) -> float:
         # a beat renews the lease first (one that failed would raise before it): one landed, both did
         first = _beats(store, "inmemory")[0]
-        deadline = time.monotonic() + 6 * LEASE_RENEW_EVERY
+        deadline = time.monotonic() + 60 * BEAT
         while time.monotonic() < deadline and not moved:
             now = _beats(store, "inmemory")[0]
             if first is not None and now is not None and now > first:

@@ -158,7 +158,7 @@ def test_metrics_file_in_missing_folder_is_an_input_error(project):
 def test_live_endpoint_serves_a_running_experiment(project, monkeypatch):
     """Mid-run: both workers busy and the experiment running; the server goes away with the run."""
     monkeypatch.setenv("SLOW_SECONDS", "1.5")
-    project.write_spec(project.spec("live", trial={"function": "objectives:slow"}, budget={"trials": 3},
+    project.write_spec(project.spec("live", trial={"function": "objectives:slow"}, budget={"trials": 2},
                                     executor={"kind": "process", "workers": 2}))
     proc = start_cli(project, "run", "live.yaml", "--metrics-port", "0", "--log-format", "json")
     try:
@@ -544,7 +544,10 @@ def test_a_coordinator_counts_its_peers_trials_and_agrees_with_the_store(project
 JOINED = '''
 import os, time
 
-def objective(config, trial):
+def objective(config, trial):  # held until the test has seen both coordinators at work (at most 60 s)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(os.environ["RELEASE"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
     time.sleep(float(os.environ["TRIAL_SECONDS"]))
     return {"loss": config["x"]}
 '''
@@ -562,7 +565,9 @@ def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
     project.write("joined.py", JOINED)
     project.write_spec(project.spec("joined", trial={"function": "joined:objective"}, budget={"trials": 8},
                                     executor={"kind": "process", "workers": 2}))
-    env = {**os.environ, "TRIAL_SECONDS": "2", "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200"}
+    release = project.root / "release"
+    env = {**os.environ, "TRIAL_SECONDS": "0.2", "RELEASE": str(release), "TUNESMITH_STORAGE": project.storage,
+           "COLUMNS": "200"}
 
     def start(*args: str) -> subprocess.Popen[str]:
         return subprocess.Popen([sys.executable, "-m", "tunesmith.cli", *args, "-q"], cwd=project.root, env=env,
@@ -580,6 +585,8 @@ def test_a_joined_run_exports_the_experiment_from_every_coordinator(project):
                 parsed = samples(metrics_from_store(store, "joined", time.time()).decode())
                 seen.append((value(parsed, "tunesmith_workers", experiment="joined"),
                              value(parsed, "tunesmith_workers_busy", experiment="joined")))
+                if seen[-1][0] == 4:
+                    release.touch()
                 time.sleep(0.2)
         finally:
             store.close()

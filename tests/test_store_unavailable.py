@@ -390,7 +390,7 @@ def test_an_unavailable_cycle_has_one_json_shape_at_the_first_cycle_in_cycle_and
     first = _fake_cycles(tmp_path, "1", "cycle", "bc.yaml", "--data", "d.csv", "--json")
     at_first_watch = _fake_cycles(tmp_path, "1", "watch", "bc.yaml", "--data", "d.csv", "--json")
     later = _fake_cycles(tmp_path, "2", "watch", "bc.yaml", "--data", "d.csv", "--json", "--cycles", "2",
-                         "--every", "1s")
+                         "--every", "100ms")
     assert first.returncode == at_first_watch.returncode == later.returncode == 75, (first, at_first_watch, later)
     reports = [json.loads(first.stdout), json.loads(at_first_watch.stdout), json.loads(later.stdout.splitlines()[1])]
     keys = ["root", "checked", "champion", "champion_from", "outcome", "exit_code", "steps", "target", "error",
@@ -405,11 +405,11 @@ def test_an_unavailable_cycle_has_one_json_shape_at_the_first_cycle_in_cycle_and
 @pytest.mark.parametrize(("down", "cycles", "goes_on"), [("2", "2", False), ("2", "3", True)])
 def test_watch_says_the_next_cycle_tries_again_only_when_one_follows(tmp_path, down, cycles, goes_on):
     """With --cycles N an unavailable last cycle said "watch goes on: the next cycle tries again", then exited 75."""
-    proc = _fake_cycles(tmp_path, down, "watch", "bc", "--data", "d.csv", "--cycles", cycles, "--every", "1s")
+    proc = _fake_cycles(tmp_path, down, "watch", "bc", "--data", "d.csv", "--cycles", cycles, "--every", "100ms")
     assert proc.returncode == (0 if goes_on else 75), proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert line.startswith("error: --storage: postgresql://db/x: no database server answers at db:5432 (cycle 2)")
-    assert ("watch goes on: the next cycle tries again (--every 1s)" in line) is goes_on, line
+    assert ("watch goes on: the next cycle tries again (--every 100ms)" in line) is goes_on, line
 
 
 @pytest.mark.parametrize("set_by", ["url", "PGCONNECT_TIMEOUT"])

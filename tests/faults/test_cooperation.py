@@ -10,8 +10,21 @@ import pytest
 
 from _faults_setup import show_json, trials_json
 from helpers import count_states, settles, start_cli, stop_processes, wait_for
-from tunesmith.coordinators import LEASE_RENEW_EVERY
 from tunesmith.storage import SQLStore
+
+# The product beats every LEASE_RENEW_EVERY (5 s), a constant no spec sets; a lead started by _start_beating_cli
+# (the real CLI, in its own process) beats every BEAT: its Heartbeat's default interval set before the CLI runs.
+BEAT = 0.5
+_BEATING_CLI = ("import runpy, sys; from tunesmith.coordinators import Heartbeat; "
+                "Heartbeat.__init__.__defaults__ = (float(sys.argv.pop(1)),); "
+                "runpy.run_module('tunesmith.cli', run_name='__main__', alter_sys=True)")
+
+
+def _start_beating_cli(project, *args: str, storage: str) -> subprocess.Popen[str]:
+    """start_cli's `python -m tunesmith.cli ARGS`, beating every BEAT."""
+    env = {**os.environ, "TUNESMITH_STORAGE": storage, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-c", _BEATING_CLI, str(BEAT), *args], cwd=project.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_joined_coordinators_share_one_budget(project, storage, fault_log):
@@ -24,7 +37,7 @@ def test_joined_coordinators_share_one_budget(project, storage, fault_log):
             deadline = time.monotonic() + 60
             while trial.number >= 2 and not os.path.exists(RELEASE) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            time.sleep(0.25)
+            time.sleep(0.1)
             return (config["x"] - 0.3) ** 2
     """)
     spec = project.write_spec(project.spec(name="shared", strategy="tpe", trial={"function": "sleepy:objective"},
@@ -79,17 +92,17 @@ def test_a_joiner_leaves_alone_an_inline_trial_longer_than_the_staleness_limit(p
     """An inline trial runs in the lead's own thread, which beat for it only between trials: one longer than 60 s
     looked abandoned, and a joiner starting then marked it lost and ran it again beside the lead. Its heartbeat is
     set an hour back here (an hour of running, as the store sees it); the lead must beat for it while it runs.
-    The trial is held up to 180 s, not 30: its first beat comes after LEASE_RENEW_EVERY (5 s) and the joiner's whole
-    run must fit after it, which a 30 s hold left about 10 s for on a loaded machine."""
+    The trial is held up to 180 s, not 30: its first beat comes after LEASE_RENEW_EVERY (5 s; BEAT here) and the
+    joiner's whole run must fit after it, which a 30 s hold left about 10 s for on a loaded machine."""
     _write_gated(project, "held.py", hold=180)
     spec = project.write_spec(project.spec(name="inline-long", trial={"function": "held:objective"},
                                            budget={"trials": 1}, executor={"kind": "inline"}))
-    lead = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    lead = _start_beating_cli(project, "run", str(spec), "--quiet", storage=storage)
     joiner = None
     try:
         wait_for(lambda: count_states(project, "inline-long", storage).get("running", 0) == 1, timeout=60)
         backdated = _set_heartbeats_back(storage, 3600)
-        beaten = settles(lambda: _heartbeat(storage) > backdated + 1800, timeout=LEASE_RENEW_EVERY + 10)
+        beaten = settles(lambda: _heartbeat(storage) > backdated + 1800, timeout=BEAT + 15)
         joiner = start_cli(project, "resume", "inline-long", "--join", "--quiet", storage=storage)
         _, joined_err = joiner.communicate(timeout=60)  # nothing of its own to run: it leaves at once
         assert joiner.returncode == 0, joined_err

@@ -63,7 +63,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         url = f"sqlite:///{mount / 'store.db'}"
         project.write("sleepy.py", SLEEPY)
         spec = project.write_spec(project.spec(name="full", trial={"function": "sleepy:objective"},
-                                               budget={"trials": 12}, executor={"kind": "process", "workers": 1}))
+                                               budget={"trials": 8}, executor={"kind": "process", "workers": 1}))
         proc = start_cli(project, "run", str(spec), "--quiet", "--storage", url)
         wait_for(lambda: _count(url, "full").get("completed", 0) >= 3, timeout=60)
         filler = mount / "filler"
@@ -85,7 +85,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         resumed = project.cli("resume", "full", "--quiet", "--storage", url, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         final = _count(url, "full")
-        assert final == {"completed": 12}, final
+        assert final == {"completed": 8}, final
         fault_log(area="store", backend="sqlite", fault="disk full during a run",
                   outcome="run stops, exit 1, clear message; resume finished the budget",
                   reason="storage error: ... " + err.strip().splitlines()[-1].rsplit(": ", 1)[-1][:70], injected=1, recovered=1, lost=0)
