@@ -155,13 +155,13 @@ def test_a_lead_whose_lease_was_taken_over_goes_on_as_a_joiner_and_says_so(proje
     next renewal the lead sees the lease is not its own, warns, and goes on as a joiner (numbers within the
     budget, no lease), instead of going on as a second lead."""
     import tunesmith
-    from tunesmith.coordinators import Heartbeat
+    from tunesmith import coordinators
     from tunesmith.events import RunListener
     from tunesmith.storage import SQLStore
 
     # the runner's heartbeat renews the lease every 0.25 s, not LEASE_RENEW_EVERY (5 s, a constant no spec sets):
     # 10 trials of 0.25 s see about ten renewals after the takeover, as 30 saw one or two
-    monkeypatch.setattr(Heartbeat.__init__, "__defaults__", (0.25,))
+    monkeypatch.setattr(coordinators, "HEARTBEAT_EVERY", 0.25)
     project.write("takeover.py", f"""
         import time
         from pathlib import Path

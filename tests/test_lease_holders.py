@@ -99,23 +99,23 @@ def test_show_and_delete_see_a_joiner_between_trials_and_a_lead_past_its_lease(t
     store.close()
 
 
-# The product beats every LEASE_RENEW_EVERY (5 s), a constant no spec sets: these tests beat every BEAT instead (the
-# heartbeat thread's interval, the default the runner's Heartbeat takes), waiting on the beats, not on seconds.
+# The product beats every LEASE_RENEW_EVERY (5 s), a constant no spec sets: these tests beat every BEAT instead
+# (coordinators.HEARTBEAT_EVERY, the runner's Heartbeat's interval), waiting on the beats, not on seconds.
 BEAT = 0.5
 
 
 def _beat_every(monkeypatch, seconds: float = BEAT) -> None:
-    from tunesmith.coordinators import Heartbeat
+    from tunesmith import coordinators
 
-    monkeypatch.setattr(Heartbeat.__init__, "__defaults__", (seconds,))
+    monkeypatch.setattr(coordinators, "HEARTBEAT_EVERY", seconds)
 
 
 REMOTE_LEAD = """
 import pathlib, socket, sys, time
 socket.gethostname = lambda: "elsewhere.invalid"  # its name says another machine: no pid of it can be checked here
 import tunesmith
-from tunesmith.coordinators import Heartbeat
-Heartbeat.__init__.__defaults__ = (float(sys.argv[3]),)  # beats every BEAT, not LEASE_RENEW_EVERY
+import tunesmith.coordinators as coordinators
+coordinators.HEARTBEAT_EVERY = float(sys.argv[3])  # beats every BEAT, not LEASE_RENEW_EVERY
 from tunesmith.events import RunListener
 
 class Stall(RunListener):

@@ -13,10 +13,10 @@ from helpers import count_states, settles, start_cli, stop_processes, wait_for
 from tunesmith.storage import SQLStore
 
 # The product beats every LEASE_RENEW_EVERY (5 s), a constant no spec sets; a lead started by _start_beating_cli
-# (the real CLI, in its own process) beats every BEAT: its Heartbeat's default interval set before the CLI runs.
+# (the real CLI, in its own process) beats every BEAT: coordinators.HEARTBEAT_EVERY set before the CLI runs.
 BEAT = 0.5
-_BEATING_CLI = ("import runpy, sys; from tunesmith.coordinators import Heartbeat; "
-                "Heartbeat.__init__.__defaults__ = (float(sys.argv.pop(1)),); "
+_BEATING_CLI = ("import runpy, sys; import tunesmith.coordinators as coordinators; "
+                "coordinators.HEARTBEAT_EVERY = float(sys.argv.pop(1)); "
                 "runpy.run_module('tunesmith.cli', run_name='__main__', alter_sys=True)")
 
 
