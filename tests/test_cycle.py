@@ -88,6 +88,21 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
                                             "COLUMNS": "200", **(env or {})})
 
 
+def _cli_in_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """What :func:`_cli` runs, in this process (tests.helpers.cli_in_process: the CLI's own main, its exit code,
+    stdout and stderr; an exception it lets out fails the test as a traceback would): for the later commands of a
+    test whose first, the one it is about, ran as a real subprocess; each saves a start-up importing scikit-learn
+    and MLflow (2-5 CPU-s)."""
+    from tests.helpers import cli_in_process
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        patch.setenv("TUNESMITH_STORAGE", f"sqlite:///{cwd / 'tunesmith.db'}")
+        patch.setenv("COLUMNS", "200")
+        code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 @pytest.mark.slow
 def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder: Path) -> None:
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
@@ -98,7 +113,8 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
     assert report["outcome"] == "retuned" and report["champion"] == "bc-retune-1"
     assert "promotion:" in report["steps"][3]["why"]
     assert report["steps"][2]["detail"]["trials"] == 2  # drift.retune.trials
-    again = _cli(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2", "--json")
+    again = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2",
+                            "--json")  # in this process; `watch`'s refusal below is the real CLI's
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in again.stdout.splitlines()]
     assert [r["outcome"] for r in lines] == ["no_drift", "no_drift"]
@@ -147,7 +163,7 @@ def test_cycle_of_a_spec_file_uses_the_store_its_storage_names(folder: Path) -> 
     assert report["outcome"] == "retuned" and report["checked"] == "bc"
     assert not (folder / "tunesmith.db").exists()
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'team.db'}").experiments()] == ["bc", "bc-retune-1"]
-    watched = _cli(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--cycles", "1", "--json")
+    watched = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--cycles", "1", "--json")
     assert watched.returncode == 0, watched.stderr
     assert json.loads(watched.stdout)["checked"] == "bc-retune-1" and not (folder / "tunesmith.db").exists()
 
@@ -247,15 +263,17 @@ def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Pat
     report = json.loads(proc.stdout)
     assert report["checked"] == "bc" and report["champion_from"] == "registry", report
     assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
-    again = json.loads(_cli(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf", "--json").stdout)
+    # the later commands in this process (the first cycle above was the real CLI): four start-ups importing MLflow
+    again = json.loads(_cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf",
+                                       "--json").stdout)
     assert again["checked"] == again["champion"] == "bc-retune-2" and again["outcome"] == "no_drift", again
-    other = _cli(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")  # not its lineage
+    other = _cli_in_process(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")
     assert other.returncode == 2 and "'bc-retune-2', which is not 'bc-retune-1'" in other.stderr, other.stderr
-    kept = _cli(folder, "delete", "bc-retune-2", "--yes")  # the champion's experiment: refused, saying why
+    kept = _cli_in_process(folder, "delete", "bc-retune-2", "--yes")  # the champion's experiment: refused, saying why
     assert kept.returncode == 2 and "champion of model 'clf'" in kept.stderr, kept.stderr
     # deleted all the same (forced, or by an older tunesmith): the cycle then refuses, naming the way out
-    assert _cli(folder, "delete", "bc-retune-2", "--yes", "--even-if-champion").returncode == 0
-    gone = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
+    assert _cli_in_process(folder, "delete", "bc-retune-2", "--yes", "--even-if-champion").returncode == 0
+    gone = _cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
     assert gone.returncode == 2 and "'bc-retune-2', which is no longer in this store" in gone.stderr, gone.stderr
     assert "tunesmith rollback clf" in gone.stderr and "tunesmith promote bc -m clf" in gone.stderr, gone.stderr
 
@@ -269,7 +287,7 @@ def test_a_model_name_with_nothing_registered_follows_the_lineage(folder: Path) 
     first = json.loads(proc.stdout)
     assert first["outcome"] == "retuned" and first["champion"] == "bc-retune-1", first
     assert first["champion_from"] == "lineage", first
-    again = json.loads(_cli(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json").stdout)
+    again = json.loads(_cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json").stdout)
     assert again["checked"] == again["champion"] == "bc-retune-1" and again["outcome"] == "no_drift", again
 
 
@@ -297,7 +315,7 @@ def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fiel
     assert "Traceback" not in proc.stderr
     assert [e.name for e in store.experiments()] == ["bc"]  # no re-tune ran under the old thresholds
     (folder / "bc.yaml").write_text(yaml.safe_dump(SPEC))  # the file as recorded (seed, workdir filled in: no edit)
-    proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    proc = _cli_in_process(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
 
@@ -379,7 +397,7 @@ def test_the_next_cycle_resumes_a_retune_whose_cycle_was_killed(folder: Path) ->
     assert proc.returncode == -signals.SIGKILL
     assert store.experiment(retune).status.value == "running"  # nothing ran to record otherwise
     assert store.experiment("bc").attributes["retunes"] == [retune]  # named before it ran
-    again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--json")
+    again = _cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--json")  # the kill was the real CLI's
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["steps"][-2]["why"].startswith(f"resumed and finished {retune} ("), report
@@ -479,7 +497,7 @@ def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(fold
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # gpus: all would take an inherited allocation
     executor = {"kind": "process", "workers": 1, "gpus": "all"}
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "executor": executor}))
-    down = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    down = _cli_in_process(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")  # the set-up; `up`: the CLI
     assert down.returncode == 2 and "shows no NVIDIA GPU" in down.stderr, down.stderr
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert store.experiment("bc").status.value == "failed" and store.trials(store.experiment("bc").id) == []
@@ -511,7 +529,7 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
                                       "--trials", str(STOPPED_BUDGET), "--json")
     assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
-    failed = _cli(folder, "cycle", "bc", "--data", _rows_every_trial_fails_on(folder), "--json")
+    failed = _cli_in_process(folder, "cycle", "bc", "--data", _rows_every_trial_fails_on(folder), "--json")  # R2
     assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
     again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
     assert again.returncode == 0, (again.stdout, again.stderr)
@@ -540,7 +558,7 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
     before = [(e.kind, e.at) for e in store.events(store.experiment("bc").id)]
     for data, says in (("one_class.csv", "--data: every row of one_class.csv has the same value"),
                        ("few.csv", "the least populated class, '0', has")):
-        proc = _cli(folder, "cycle", "bc", "--data", data, "--json")
+        proc = _cli_in_process(folder, "cycle", "bc", "--data", data, "--json")  # the first refusal was the CLI's
         assert proc.returncode == 2 and says in proc.stderr, (data, proc.returncode, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["outcome"] == "bad_input"
     assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import one_error_line, tune_in_process
+from tests.helpers import cli_in_process, one_error_line, tune_in_process
 from tests.test_cycle import SPEC
 from tunesmith.cycle import CycleOutcome, watch
 from tunesmith.lineage_guard import lineage_held
@@ -55,9 +55,11 @@ def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records
     assert f"host {socket.gethostname()}, pid {os.getpid()}, since " in said and "'bc'" in said, said
     assert json.loads(out)["outcome"] == "busy" and json.loads(out)["exit_code"] == 75
     assert _cycle_events(folder) == []  # nothing recorded: no drift check, no re-tune
-    again = _cycle(folder, "--json")  # given back at the end of the block: the next cycle runs
-    out, err = again.communicate(timeout=240)
-    assert again.returncode == 0 and json.loads(out)["outcome"] == "retuned", err
+    # given back at the end of the block: the next cycle runs (in this process: the refusals are the CLI's)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TUNESMITH_STORAGE", f"sqlite:///{folder / 'tunesmith.db'}")
+        code, out, err = cli_in_process("cycle", "bc", "--data", "shifted.csv", "--json")
+    assert code == 0 and json.loads(out)["outcome"] == "retuned", err
     with lineage_held(store, "bc"):  # a cycle named by a re-tune holds the lineage, not the name typed (review)
         by_retune = subprocess.run([sys.executable, "-m", "tunesmith.cli", "cycle", "bc-retune-1", "--data",
                                     "shifted.csv"], cwd=folder, capture_output=True, text=True, timeout=120,

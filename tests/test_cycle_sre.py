@@ -18,6 +18,22 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
                                             "COLUMNS": "200", **(env or {})})
 
 
+def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """What :func:`_cli` runs, in this process (tests.helpers.cli_in_process: the CLI's own main, its exit code,
+    stdout and stderr; an exception it lets out fails the test as a traceback would), from ``cwd`` with ``env``: for
+    the later cycles of a test whose first, the one it is about, ran as a real subprocess; each saves a start-up
+    importing scikit-learn and MLflow (2-5 CPU-s)."""
+    from tests.helpers import cli_in_process
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        for name, value in {"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}", "COLUMNS": "200",
+                            **(env or {})}.items():
+            patch.setenv(name, value)
+        code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
+
+
 @pytest.mark.parametrize("command", ["cycle", "watch"])
 def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
     """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
@@ -100,9 +116,10 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
     from tests.test_cycle import SPEC
 
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
-    for target, says in (("bc.yaml", "missing.csv"), ("churn", "no store at")):  # (the first made none)
-        (tmp_path / "cycle.json").unlink(missing_ok=True)
-        proc = _cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
+    # the first case through the real CLI, the others in this process (the CLI's own main: a start-up each fewer)
+    for target, says, cli in (("bc.yaml", "missing.csv", _cli), ("churn", "no store at", _cli_in_process)):
+        (tmp_path / "cycle.json").unlink(missing_ok=True)  # (the first made no store)
+        proc = cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
         assert proc.returncode == 2, proc.stderr
         said = proc.stderr.strip().splitlines()
         assert len(said) == 1 and said[0].startswith("error: ") and says in said[0], proc.stderr
@@ -110,10 +127,11 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
         assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["steps"] == []
         assert report["error"] == said[0].removeprefix("error: ") and report["target"] == target
         assert json.loads((tmp_path / "cycle.json").read_text()) == report
-    unwritable = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out", "no/cycle.json")
+    unwritable = _cli_in_process(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out",
+                                 "no/cycle.json")
     assert unwritable.returncode == 2 and "--json-out" in unwritable.stderr
     assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
-    quiet = _cli(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
+    quiet = _cli_in_process(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
     assert not (tmp_path / "tunesmith.db").exists()  # a first cycle's store was created, then left empty
 
@@ -126,10 +144,11 @@ def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> No
     from tests.test_cycle import SPEC
 
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
-    for args, says in ((("bc.yaml", "--data", "missing.csv"), "missing.csv"),
-                       (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every"),
-                       (("churn", "--data", "missing.csv"), "no store at")):  # (bad input made none)
-        proc = _cli(tmp_path, "watch", *args, "--json")
+    # the first case through the real CLI, the others in this process (the CLI's own main: a start-up each fewer)
+    for args, says, cli in ((("bc.yaml", "--data", "missing.csv"), "missing.csv", _cli),
+                            (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every", _cli_in_process),
+                            (("churn", "--data", "missing.csv"), "no store at", _cli_in_process)):  # (none made)
+        proc = cli(tmp_path, "watch", *args, "--json")
         assert proc.returncode == 2, proc.stderr
         said = proc.stderr.strip().splitlines()
         assert len(said) == 1 and said[0].startswith("error: ") and says in said[0], proc.stderr
@@ -138,7 +157,7 @@ def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> No
         report = json.loads(lines[0])
         assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["target"] == args[0]
         assert report["error"] == said[0].removeprefix("error: ")
-    quiet = _cli(tmp_path, "watch", "bc.yaml", "--data", "missing.csv")
+    quiet = _cli_in_process(tmp_path, "watch", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""
 
 
@@ -187,7 +206,8 @@ def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
     report = json.loads(proc.stdout)
     assert report["checked"] == "bc" and report["champion_from"] == "registry", report
     assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
-    by_name = json.loads(_cli(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json", env=env).stdout)
+    by_name = json.loads(_cli_in_process(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json",
+                                         env=env).stdout)  # in this process, from `other` as the CLI's was
     assert by_name["checked"] == "bc-retune-2" and by_name["champion_from"] == "registry", by_name
     for checkout, versions in ((first, 2), (other, 0)):
         client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
@@ -221,9 +241,12 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
     assert report["steps"][1]["detail"]["first_tuning"] is True, report
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
-    [promoted] = [r for r in json.loads(_cli(tmp_path, "audit", "bc", "--json").stdout) if r["kind"] == "promoted"]
+    # read back, and the next cycle, in this process (the first cycle was the real CLI)
+    audit = _cli_in_process(tmp_path, "audit", "bc", "--json")
+    [promoted] = [r for r in json.loads(audit.stdout) if r["kind"] == "promoted"]
     assert promoted["detail"]["reason"] == "tunesmith cycle: first tuning", promoted  # not a drift re-tune
-    again = json.loads(_cli(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf", "--json").stdout)
+    again = json.loads(_cli_in_process(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf",
+                                       "--json").stdout)
     assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
 
 
@@ -296,8 +319,8 @@ def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_o
     first = _first_cycle_in_process(folder, monkeypatch)   # the set-up: the later cycles are the CLI's
     assert first["exit_code"] == 3, first
     assert _steps(first) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"), ("retune", "skipped")]
-    for target in ("bc.yaml", "bc"):  # both forms: the first tuning is not offered again, the cycle goes on
-        again = _cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")
+    for target, cli in (("bc.yaml", _cli), ("bc", _cli_in_process)):  # both forms: the first tuning is not offered
+        again = cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")  # again, the cycle goes on
         report = json.loads(again.stdout)
         assert ("drift", "done") in _steps(report) and ("retune", "done") in _steps(report), (target, report)
         assert _steps(report).count(("promote", "rejected")) == 1 and report["checked"] == "bc", report
@@ -360,7 +383,8 @@ def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
     assert "no MLflow tracking server answers" in down.stderr, down.stderr
     (folder / "sitecustomize.py").unlink()  # the registry is back
     for target, outcome in (("bc", "promoted"), ("bc.yaml", "no_drift")):  # offered again until done, then not
-        again = _cli(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
+        # in this process (the failed one was the real CLI, the fault injected at its start)
+        again = _cli_in_process(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
         report = json.loads(again.stdout)
         assert report["outcome"] == outcome and again.returncode == 0, (target, report, again.stderr)
         assert (("promote", "done") in _steps(report)) is (outcome == "promoted"), (target, report)
