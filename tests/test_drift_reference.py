@@ -18,6 +18,7 @@ import yaml
 from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from _drift_setup import BuiltOnce, build_once
 from helpers import tune_in_process
 
 
@@ -32,16 +33,25 @@ def _events(root: Path) -> int:
         return int(db.execute("select count(*) from events").fetchone()[0])
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _tune_bc(root: Path) -> None:
+    shifted_split(root)
+    iid_split(root)
+    (root / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
+    tune_in_process(root / "bc.yaml", root / "tunesmith.db")
+
+
+@pytest.fixture(scope="module")
+def tuned_bc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
     """bc (a LogisticRegression on breast_cancer's smaller tumours, reference.csv), 2 trials: tuned in this process
-    (the set-up, not what is tested: one CLI start-up with scikit-learn fewer per test)."""
-    shifted_split(tmp_path)
-    iid_split(tmp_path)
-    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
-    monkeypatch.chdir(tmp_path)   # the tests' commands run from here
-    tune_in_process(tmp_path / "bc.yaml", tmp_path / "tunesmith.db")
-    return tmp_path
+    once for the module (the set-up, not what is tested), its folder laid anew as built for each test."""
+    return build_once(tmp_path_factory, "drift_reference", _tune_bc)
+
+
+@pytest.fixture
+def project(tuned_bc: BuiltOnce, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tuned_bc.fresh()
+    monkeypatch.chdir(root)   # the tests' commands run from here
+    return root
 
 
 @pytest.mark.slow
