@@ -201,14 +201,18 @@ def test_a_nested_strategy_that_cannot_run_the_inner_searches_is_refused_before_
     """task.nested.strategy was first used after every trial had run: a typo, or bo with the two objectives each
     inner search now optimises, failed the run at its very end."""
     two = [{"metric": "accuracy", "direction": "maximize"}, {"metric": "model_size_bytes", "direction": "minimize"}]
-    for strategy, objective, said in (
-            ("tpee", TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
-            ("bo", two, "the bo strategy optimises one objective; use tpe or nsga2 for several")):
-        spec = {**TREE, "name": "ns", "objective": objective,
-                "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}}
-        proc = project.cli("validate", str(project.write_spec(spec)))
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert f"task.nested.strategy: {said}" in " ".join(proc.stderr.split()), proc.stderr
+    cases = {"tpee": (TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
+             "bo": (two, "the bo strategy optimises one objective; use tpe or nsga2 for several")}
+    paths = {strategy: str(project.write_spec(
+        {**TREE, "name": "ns", "objective": objective,
+         "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}},
+        f"{strategy}.yaml")) for strategy, (objective, _) in cases.items()}
+    proc = project.cli("validate", *paths.values())  # each spec checked on its own, one line naming its file
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, proc.stderr
+    for (strategy, (_, said)), line in zip(cases.items(), lines, strict=True):
+        assert line.startswith(f"error: {paths[strategy]}: task.nested.strategy: {said}"), proc.stderr
 
 
 def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(project):
