@@ -19,7 +19,7 @@ from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
 from _drift_setup import BuiltOnce, build_once
-from helpers import tune_in_process
+from helpers import cli_in_process, tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,6 +31,14 @@ def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _events(root: Path) -> int:
     with closing(sqlite3.connect(root / "tunesmith.db")) as db:
         return int(db.execute("select count(*) from events").fetchone()[0])
+
+
+def _first_cycle(root: Path, data: str) -> None:
+    """`tunesmith cycle bc.yaml --data DATA --trials 2` from ``root``, in this process: the set-up that makes
+    bc-retune-1 the champion (its re-tune records DATA as its own rows); the commands after it are the test."""
+    code, out, err = cli_in_process("cycle", "bc.yaml", "--data", data, "--trials", "2", "--json",
+                                    "--storage", f"sqlite:///{root / 'tunesmith.db'}")
+    assert code == 0 and json.loads(out)["champion"] == "bc-retune-1", out + err
 
 
 def _tune_bc(root: Path) -> None:
@@ -59,8 +67,7 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     """The SRE walkthrough: `cycle --data latest.csv` daily, the same path each day. The re-tune's task data is that
     path; the next day's rows overwrote it, and the drift check compared them with themselves (no_drift, rc 0)."""
     shutil.copy(project / "shifted.csv", project / "latest.csv")
-    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "latest.csv")
     shutil.copy(project / "iid_current.csv", project / "latest.csv")
     events_before = _events(project)
 
@@ -89,8 +96,7 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
 def test_a_cycle_compares_a_retune_champion_with_its_own_rows_whatever_reference_says(project: Path) -> None:
     """README and --help: a re-tune's own file, whatever `--reference` says (it serves a first tuning). It was
     compared with --reference, the first tuning's rows, finding again the drift it was re-tuned for."""
-    first = _cli(project, "cycle", "bc.yaml", "--data", "shifted.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "shifted.csv")
     proc = _cli(project, "cycle", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--trials", "2",
                 "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -110,8 +116,7 @@ def test_a_path_re_pointed_at_each_days_file_records_the_file_not_the_link(proje
     shutil.copy(project / "shifted.csv", project / "rows" / "day1.csv")
     shutil.copy(project / "iid_current.csv", project / "rows" / "day2.csv")
     (project / "latest.csv").symlink_to(project / "rows" / "day1.csv")
-    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "latest.csv")
     (project / "latest.csv").unlink()
     (project / "latest.csv").symlink_to(project / "rows" / "day2.csv")
     second = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
