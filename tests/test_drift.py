@@ -163,8 +163,8 @@ def test_a_champion_the_new_labels_cannot_score_is_skipped_saying_why(tuned: Pat
 
 @pytest.mark.slow
 def test_trial_code_experiment_compares_two_files(project) -> None:  # type: ignore[no-untyped-def]
-    project.write_spec(project.spec("fn", executor={"kind": "inline"}, budget={"trials": 2}))
-    project.cli("run", "fn.yaml", "-q", check=True)
+    spec = project.write_spec(project.spec("fn", executor={"kind": "inline"}, budget={"trials": 2}))
+    tune_in_process(spec, project.db)  # the set-up (`run fn.yaml`) in this process: the drift commands are the test
     shifted_split(project.root)
     iid_split(project.root)
     proc = project.cli("drift", "fn", "--data", "shifted.csv")

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from _cli_input_setup import cli_quiet
+from _drift_setup import BuiltOnce, build_once
+from helpers import tune_in_process
 
 SPEC = """\
 name: enc
@@ -33,12 +36,25 @@ def _write(path: Path, rows: list[list[str]], sep: str = ",") -> Path:
     return path
 
 
+def _tune_enc(root: Path) -> None:
+    _write(root / "good.csv", _rows())
+    (root / "enc.yaml").write_text(SPEC)
+    tune_in_process(root / "enc.yaml", root / "tunesmith.db")
+
+
+@pytest.fixture(scope="module")
+def tuned_enc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
+    """enc tuned once for the module, in this process (the set-up: the commands refusing are the test)."""
+    return build_once(tmp_path_factory, "drift_bad_input", _tune_enc)
+
+
 @pytest.fixture
-def tuned(project):  # type: ignore[no-untyped-def]
-    _write(project.root / "good.csv", _rows())
-    (project.root / "enc.yaml").write_text(SPEC)
-    cli_quiet(project, "run", "enc.yaml", "-q")  # set-up, in this process: the commands refusing below are the test
-    return project
+def tuned(project, tuned_enc: BuiltOnce, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The project folder of experiment enc, laid anew as tuned: good.csv, enc.yaml, its store."""
+    root = tuned_enc.fresh()
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{root / 'tunesmith.db'}")
+    return dataclasses.replace(project, root=root)
 
 
 def _refused(proc, says: str) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ import yaml
 from tunesmith.testing.drift_data import iid_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from _drift_setup import BuiltOnce, build_once
 from helpers import tune_in_process
 
 
@@ -55,9 +56,18 @@ def _tuned(root: Path, pipeline: list[str]) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def scaled_bc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
+    """bc with a StandardScaler (no imputer), tuned once for the module; laid anew as built for each test."""
+    def build(root: Path) -> None:
+        _tuned(root, ["sklearn.preprocessing.StandardScaler"])
+
+    return build_once(tmp_path_factory, "drift_missing_scaled", build)
+
+
 @pytest.mark.slow
-def test_a_missing_value_the_pipeline_cannot_take_is_refused_naming_file_column_and_row(tmp_path: Path) -> None:
-    root = _tuned(tmp_path, ["sklearn.preprocessing.StandardScaler"])
+def test_a_missing_value_the_pipeline_cannot_take_is_refused_naming_file_column_and_row(scaled_bc: BuiltOnce) -> None:
+    root = scaled_bc.fresh()
     before = _recorded(root)
     for command in (("drift", "bc"), ("retune", "bc", "--trials", "2"), ("cycle", "bc.yaml", "--trials", "2")):
         proc = _cli(root, *command, "--data", "one_bad_cell.csv")
@@ -79,8 +89,8 @@ def test_a_pipeline_with_an_imputer_takes_the_missing_value(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_a_retune_on_too_few_rows_blames_data_and_says_how_many_are_needed(tmp_path: Path) -> None:
-    root = _tuned(tmp_path, ["sklearn.preprocessing.StandardScaler"])
+def test_a_retune_on_too_few_rows_blames_data_and_says_how_many_are_needed(scaled_bc: BuiltOnce) -> None:
+    root = scaled_bc.fresh()
     lines = (root / "iid_current.csv").read_text().splitlines()
     labels = [line.rsplit(",", 1)[1] for line in lines[1:]]
     rows = [lines[1 + labels.index("0")], lines[1 + labels.index("1")]] + lines[1:4]   # both classes, 5 rows

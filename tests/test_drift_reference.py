@@ -18,7 +18,8 @@ import yaml
 from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
-from helpers import tune_in_process
+from _drift_setup import BuiltOnce, build_once
+from helpers import cli_in_process, tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,16 +33,33 @@ def _events(root: Path) -> int:
         return int(db.execute("select count(*) from events").fetchone()[0])
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _first_cycle(root: Path, data: str) -> None:
+    """`tunesmith cycle bc.yaml --data DATA --trials 2` from ``root``, in this process: the set-up that makes
+    bc-retune-1 the champion (its re-tune records DATA as its own rows); the commands after it are the test."""
+    code, out, err = cli_in_process("cycle", "bc.yaml", "--data", data, "--trials", "2", "--json",
+                                    "--storage", f"sqlite:///{root / 'tunesmith.db'}")
+    assert code == 0 and json.loads(out)["champion"] == "bc-retune-1", out + err
+
+
+def _tune_bc(root: Path) -> None:
+    shifted_split(root)
+    iid_split(root)
+    (root / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
+    tune_in_process(root / "bc.yaml", root / "tunesmith.db")
+
+
+@pytest.fixture(scope="module")
+def tuned_bc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
     """bc (a LogisticRegression on breast_cancer's smaller tumours, reference.csv), 2 trials: tuned in this process
-    (the set-up, not what is tested: one CLI start-up with scikit-learn fewer per test)."""
-    shifted_split(tmp_path)
-    iid_split(tmp_path)
-    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**CYCLE_SPEC, "budget": {"trials": 2}}))
-    monkeypatch.chdir(tmp_path)   # the tests' commands run from here
-    tune_in_process(tmp_path / "bc.yaml", tmp_path / "tunesmith.db")
-    return tmp_path
+    once for the module (the set-up, not what is tested), its folder laid anew as built for each test."""
+    return build_once(tmp_path_factory, "drift_reference", _tune_bc)
+
+
+@pytest.fixture
+def project(tuned_bc: BuiltOnce, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tuned_bc.fresh()
+    monkeypatch.chdir(root)   # the tests' commands run from here
+    return root
 
 
 @pytest.mark.slow
@@ -49,8 +67,7 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     """The SRE walkthrough: `cycle --data latest.csv` daily, the same path each day. The re-tune's task data is that
     path; the next day's rows overwrote it, and the drift check compared them with themselves (no_drift, rc 0)."""
     shutil.copy(project / "shifted.csv", project / "latest.csv")
-    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "latest.csv")
     shutil.copy(project / "iid_current.csv", project / "latest.csv")
     events_before = _events(project)
 
@@ -79,8 +96,7 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
 def test_a_cycle_compares_a_retune_champion_with_its_own_rows_whatever_reference_says(project: Path) -> None:
     """README and --help: a re-tune's own file, whatever `--reference` says (it serves a first tuning). It was
     compared with --reference, the first tuning's rows, finding again the drift it was re-tuned for."""
-    first = _cli(project, "cycle", "bc.yaml", "--data", "shifted.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "shifted.csv")
     proc = _cli(project, "cycle", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--trials", "2",
                 "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -100,8 +116,7 @@ def test_a_path_re_pointed_at_each_days_file_records_the_file_not_the_link(proje
     shutil.copy(project / "shifted.csv", project / "rows" / "day1.csv")
     shutil.copy(project / "iid_current.csv", project / "rows" / "day2.csv")
     (project / "latest.csv").symlink_to(project / "rows" / "day1.csv")
-    first = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")
-    assert first.returncode == 0 and json.loads(first.stdout)["champion"] == "bc-retune-1", first.stderr
+    _first_cycle(project, "latest.csv")
     (project / "latest.csv").unlink()
     (project / "latest.csv").symlink_to(project / "rows" / "day2.csv")
     second = _cli(project, "cycle", "bc.yaml", "--data", "latest.csv", "--trials", "2", "--json")

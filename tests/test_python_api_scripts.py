@@ -191,7 +191,9 @@ print(r.status.value, len(r.trials), r.experiment.spec["trial"]["function"], r.e
         assert done.returncode == 2, done.stdout + done.stderr
         assert "defined interactively" in done.stderr and "put the function in a .py file" in done.stderr, done.stderr
         assert "nb-retune" not in done.stderr and "Traceback" not in done.stderr
-    shown = json.loads(cli(tmp_path, "show", "nb", "--json").stdout)
+    from helpers import cli_json_in_process  # a read-back of the record the refusals left as it was
+
+    shown = cli_json_in_process("show", "nb", "--storage", f"sqlite:///{tmp_path / 'tunesmith.db'}")
     assert shown["status"] == "interrupted" and shown["trials"]["completed"] == 2, shown
 
     resumed = python_stdin(tmp_path, NOTEBOOK.replace("STOP_AT", "-1") + """

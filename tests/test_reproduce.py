@@ -69,7 +69,7 @@ def test_a_task_timing_objective_is_shown_not_compared(project):
                               "pipeline": ["sklearn.preprocessing.StandardScaler"], "cv": {"kind": "stratified", "folds": 2},
                               "scoring": "roc_auc", "holdout": None},
                         space={"logisticregression__C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
-                        budget={"trials": 1})
+                        budget={"trials": 1}, executor={"kind": "inline"})  # no worker to import scikit-learn
     spec.pop("trial", None)
     tunesmith.run(project.write_spec(spec), storage=project.storage)
     proc = project.cli("reproduce", "timed", "0")

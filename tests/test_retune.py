@@ -125,6 +125,31 @@ def _cli(cwd: Path, db: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{db}", "COLUMNS": "200"})
 
 
+def _show_json(db: Path, name: str) -> dict[str, object]:
+    """`tunesmith show NAME --json`, in this process: a read-back of what the re-tune recorded (a CLI start-up
+    with scikit-learn fewer)."""
+    from helpers import cli_json_in_process
+
+    return cli_json_in_process("show", name, "--storage", f"sqlite:///{db}")  # type: ignore[return-value]
+
+
+def _show_text(db: Path, name: str) -> str:
+    """What `tunesmith show NAME` prints, in this process, at the 200 columns the CLI processes get."""
+    from helpers import cli_in_process
+
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"
+    try:
+        code, out, err = cli_in_process("show", name, "--storage", f"sqlite:///{db}")
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    assert code == 0, err
+    return out
+
+
 def spec(data: str) -> dict[str, object]:
     return {
         "name": "bc",
@@ -164,7 +189,7 @@ def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(
     old_by = {json.dumps(t.params): t.values[0] for t in old}
     assert all(t.values[0] < old_by[json.dumps(t.params)] for t in new[:2])
 
-    shown = json.loads(_cli(elsewhere, db, "show", "bc-retune-1", "--json").stdout)
+    shown = _show_json(db, "bc-retune-1")
     assert shown["lineage"]["parent"] == "bc" and shown["lineage"]["data"] == str(elsewhere / "new.csv")
     assert shown["warm_start"]["prior"] == 5 and len(shown["warm_start"]["first"]) == 2
     assert shown["warm_start"]["mode"] == "transfer" and shown["warm_start"]["taken_as"] == "transfer"  # defaults
@@ -172,7 +197,7 @@ def test_retune_from_another_folder_is_linked_and_starts_from_the_prior_best(
 
     cold = _cli(elsewhere, db, "retune", "bc-retune-1", "--data", "new.csv", "--trials", "1", "--cold")
     assert cold.returncode == 0, cold.stderr
-    assert "re-tune of bc-retune-1 (generation 2, root bc)" in _cli(elsewhere, db, "show", "bc-retune-2").stdout
+    assert "re-tune of bc-retune-1 (generation 2, root bc)" in _show_text(db, "bc-retune-2")
     assert "warm_start" not in store.experiment("bc-retune-2").attributes
 
     bad = _cli(elsewhere, db, "retune", "bc", "--data", "missing.csv")
@@ -265,7 +290,7 @@ def test_show_says_how_the_retunes_strategy_took_the_prior_trials(tmp_path: Path
     store = SQLStore(f"sqlite:///{db}")
     run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
     retune(store, "bc", "shifted.csv", trials=3)
-    shown = json.loads(_cli(tmp_path, db, "show", "bc-retune-1", "--json").stdout)
+    shown = _show_json(db, "bc-retune-1")
     assert shown["warm_start"]["mode"] == "transfer" and shown["warm_start"]["taken_as"] == "rebased", shown
     text = " ".join(_cli(tmp_path, db, "show", "bc-retune-1").stdout.split())
     assert "prior trials replayed re-based" in text and "takes no prior mean" not in text, text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,34 +19,57 @@ from tunesmith.spec.loader import load_spec
 from tunesmith.storage.sql import SQLStore
 from tunesmith.testing.drift_data import shifted_split
 
+from _drift_setup import BuiltOnce, build_once
+from helpers import cli_in_process, tune_in_process
+
 from test_cycle import SPEC as CYCLE_SPEC
 
 SPEC = {**CYCLE_SPEC, "budget": {"trials": 2}}   # a LogisticRegression on breast_cancer rows, scored by ROC AUC
 
 
-@pytest.fixture
-def tuned(tmp_path: Path) -> SQLStore:
-    """Experiment ``bc`` tuned on reference.csv; shifted.csv beside it holds new rows of both classes."""
-    shifted_split(tmp_path)
-    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
-    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+def _tune_bc(root: Path) -> None:
+    shifted_split(root)
+    (root / "bc.yaml").write_text(yaml.safe_dump(SPEC))
+    store = SQLStore(f"sqlite:///{root / 'tunesmith.db'}")
     cwd = os.getcwd()
-    os.chdir(tmp_path)
+    os.chdir(root)
     try:
-        run_experiment(load_spec(tmp_path / "bc.yaml"), store, RunListener())
+        run_experiment(load_spec(root / "bc.yaml"), store, RunListener())
     finally:
         os.chdir(cwd)
-    return store
+        store.close()
 
 
-def test_rows_of_one_class_are_refused_before_a_retune_is_recorded(tuned: SQLStore, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tuned_bc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
+    """Tuned once for the module (the set-up, not what is tested); its folder laid anew as built for each test."""
+    return build_once(tmp_path_factory, "retune_input", _tune_bc)
+
+
+@pytest.fixture
+def folder(tuned_bc: BuiltOnce) -> Path:
+    """The folder of experiment ``bc``, as tuned: bc.yaml, reference.csv, shifted.csv, tunesmith.db."""
+    return tuned_bc.fresh()
+
+
+@pytest.fixture
+def tuned(folder: Path) -> Iterator[SQLStore]:
+    """Experiment ``bc`` tuned on reference.csv; shifted.csv beside it holds new rows of both classes."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_rows_of_one_class_are_refused_before_a_retune_is_recorded(tuned: SQLStore, folder: Path) -> None:
     """Every trial of such a re-tune failed (exit 1), and the failed re-tune was recorded and linked."""
-    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
-    (tmp_path / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "one_class.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",1" for r in rows)]) + "\n")
     events_before = len(tuned.events(tuned.experiment("bc").id))
     proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "one_class.csv", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+                          cwd=folder, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "--data: every row of one_class.csv has the same value in the label column 'label'" in proc.stderr
     assert "at least two classes" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
@@ -53,20 +77,20 @@ def test_rows_of_one_class_are_refused_before_a_retune_is_recorded(tuned: SQLSto
     parent = tuned.experiment("bc")
     assert "retunes" not in parent.attributes and len(tuned.events(parent.id)) == events_before
     with pytest.raises(UserInputError, match="every row of one.csv has the same value"):
-        (tmp_path / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
-        plan_retune(tuned, "bc", "one.csv", cwd=tmp_path)
+        (folder / "one.csv").write_text("\n".join([header, *(r.rsplit(",", 1)[0] + ",0" for r in rows)]))
+        plan_retune(tuned, "bc", "one.csv", cwd=folder)
 
 
 def test_too_few_rows_of_a_class_for_the_folds_are_refused_before_a_retune_is_recorded(tuned: SQLStore,
-                                                                                      tmp_path: Path) -> None:
+                                                                                      folder: Path) -> None:
     """Two classes, but 3 rows of one for stratified folds after the holdout: some folds held none of it, and
     every trial failed on a fold ROC AUC cannot score (scikit-learn only warns); the re-tune was recorded."""
-    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
     ones, zeros = [r for r in rows if r.endswith(",1")], [r for r in rows if r.endswith(",0")]
-    (tmp_path / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
+    (folder / "few.csv").write_text("\n".join([header, *ones, *zeros[:3]]) + "\n")
     proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "few.csv", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+                          cwd=folder, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "the least populated class, '0', has" in proc.stderr and "use fewer folds" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -74,24 +98,24 @@ def test_too_few_rows_of_a_class_for_the_folds_are_refused_before_a_retune_is_re
 
 
 def test_an_old_record_without_fingerprint_columns_pins_the_features_of_its_file(tuned: SQLStore,
-                                                                                tmp_path: Path) -> None:
+                                                                                folder: Path) -> None:
     """Its features are the old file's header but the label (read without loading the old rows); a column the new
     file adds is not a feature."""
     parent = tuned.experiment("bc")
     tuned.set_attributes(parent.id, {"data_fingerprint": {}}, now=1.0)
-    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
-    (tmp_path / "wider.csv").write_text("\n".join([header + ",row_id", *(f"{r},{n}" for n, r in enumerate(rows))]))
-    plan = plan_retune(tuned, "bc", "wider.csv", cwd=tmp_path)
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
+    (folder / "wider.csv").write_text("\n".join([header + ",row_id", *(f"{r},{n}" for n, r in enumerate(rows))]))
+    plan = plan_retune(tuned, "bc", "wider.csv", cwd=folder)
     assert plan.spec.task is not None and plan.spec.task.data.features == header.split(",")[:-1]
     assert plan.attributes["lineage"]["ignored_columns"] == ["row_id"]
 
 
-def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLStore, tmp_path: Path) -> None:
+def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLStore, folder: Path) -> None:
     """`--data data/` (the folder, not the file in it) said "file ... does not exist", for a folder that does."""
-    (tmp_path / "rows").mkdir()
-    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    (folder / "rows").mkdir()
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"}
     for command in ("drift", "retune", "cycle"):
-        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", command, "bc", "--data", "rows"], cwd=tmp_path,
+        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", command, "bc", "--data", "rows"], cwd=folder,
                               capture_output=True, text=True, timeout=240, env=env)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
         assert "--data: " in proc.stderr and "is a folder, not a file; give the CSV or Parquet file in it" \
@@ -133,7 +157,8 @@ def loss(config, trial):
 
 
 @pytest.mark.parametrize("kind", ["process", "inline"])
-def test_a_retune_of_trial_code_hands_the_function_its_new_data(tmp_path: Path, kind: str) -> None:
+def test_a_retune_of_trial_code_hands_the_function_its_new_data(tmp_path: Path, kind: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "objective.py").write_text(TRIAL_CODE)
     (tmp_path / "old.csv").write_text("a\n1\n2\n")
     (tmp_path / "new.csv").write_text("a\n1\n2\n3\n4\n5\n")
@@ -143,10 +168,11 @@ def test_a_retune_of_trial_code_hands_the_function_its_new_data(tmp_path: Path, 
         "budget": {"trials": 2}, "executor": {"kind": kind}, "seed": 0}))
     env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
     env.pop("TUNESMITH_DATA", None)
-    for args in (["run", "fn.yaml"], ["retune", "fn", "--data", "new.csv", "--trials", "2"]):
-        proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args, "-q"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=240)
-        assert proc.returncode == 0, proc.stderr
+    monkeypatch.delenv("TUNESMITH_DATA", raising=False)
+    tune_in_process(tmp_path / "fn.yaml", tmp_path / "tunesmith.db")   # the set-up: `run fn.yaml`, in this process
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "fn", "--data", "new.csv", "--trials", "2",
+                           "-q"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
     store = SQLStore(env["TUNESMITH_STORAGE"])
     try:
         rows = {e.name: [t.metrics.get("rows") for t in store.trials(e.id)] for e in store.experiments()}
@@ -194,16 +220,16 @@ def _retune_in_process(store: SQLStore, folder: Path, name: str) -> None:
         os.chdir(cwd)
 
 
-def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: SQLStore, tmp_path: Path) -> None:
+def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: SQLStore, folder: Path) -> None:
     """`delete bc-retune-1` left its trial folders; the next retune took the freed name, was refused for those
     folders (exit 2) and, in a cycle, was refused so on every run after recording its drift step."""
-    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
+        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=folder, env=env,
                               capture_output=True, text=True, timeout=240)
 
-    _retune_in_process(tuned, tmp_path, "bc")   # the set-up; the re-tunes after the delete are the CLI's
+    _retune_in_process(tuned, folder, "bc")   # the set-up; the re-tunes after the delete are the CLI's
     assert cli("delete", "bc-retune-1", "--yes").returncode == 0
     done = cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q")
     assert done.returncode == 0, done.stderr
@@ -221,56 +247,63 @@ def test_two_specs_sharing_a_workdir_are_told_whose_folders_they_are(tmp_path: P
     for name in ("a", "b"):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, **base}))
     env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"}
-    runs = [subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", f"{name}.yaml", "-q"], cwd=tmp_path,
-                           env=env, capture_output=True, text=True, timeout=240) for name in ("a", "b")]
-    assert runs[0].returncode == 0 and runs[1].returncode == 2
+    tune_in_process(tmp_path / "a.yaml", tmp_path / "tunesmith.db")   # the set-up: a's trial folders in runs/
+    assert (tmp_path / "runs" / "trial-00000").is_dir()
+    refused = subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", "b.yaml", "-q"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=240)
+    assert refused.returncode == 2
     assert "runs already holds trial folders (trial-00000) of experiment 'a', which sets the same workdir" in \
-        " ".join(runs[1].stderr.split())
-    assert "rm -r" not in runs[1].stderr
+        " ".join(refused.stderr.split())
+    assert "rm -r" not in refused.stderr
 
 
 def test_deleting_a_retune_that_has_retunes_is_refused_and_a_deleted_one_is_unnamed(tuned: SQLStore,
-                                                                                   tmp_path: Path) -> None:
+                                                                                   folder: Path) -> None:
     """`delete bc-retune-1` of a middle re-tune went through silently: `show bc` still said "re-tuned as:
     bc-retune-1", bc-retune-2 a "re-tune of bc-retune-1", and the next cycle checked the root."""
-    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}", "COLUMNS": "200"}
+    env = {**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}", "COLUMNS": "200"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=tmp_path, env=env,
+        return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=folder, env=env,
                               capture_output=True, text=True, timeout=240)
 
-    _retune_in_process(tuned, tmp_path, "bc")   # the set-up in this process: two CLI start-ups fewer
-    _retune_in_process(tuned, tmp_path, "bc-retune-1")
+    def shown(name: str) -> str:  # a read-back of the lineage the deletes left, in this process
+        code, out, err = cli_in_process("show", name, "--storage", env["TUNESMITH_STORAGE"])
+        assert code == 0, err
+        return out
+
+    _retune_in_process(tuned, folder, "bc")   # the set-up in this process: two CLI start-ups fewer
+    _retune_in_process(tuned, folder, "bc-retune-1")
     refused = cli("delete", "bc-retune-1", "--yes")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "has re-tune(s) bc-retune-2" in refused.stderr and "tunesmith delete bc-retune-2 --yes" in refused.stderr
     assert [e.name for e in tuned.experiments()] == ["bc", "bc-retune-1", "bc-retune-2"]
     assert cli("delete", "bc-retune-2", "--yes").returncode == 0
     assert tuned.experiment("bc-retune-1").attributes["retunes"] == []
-    assert "re-tuned as" not in cli("show", "bc-retune-1").stdout
+    assert "re-tuned as" not in shown("bc-retune-1")
     assert cli("delete", "bc-retune-1", "--yes").returncode == 0
-    assert tuned.experiment("bc").attributes["retunes"] == [] and "re-tuned as" not in cli("show", "bc").stdout
+    assert tuned.experiment("bc").attributes["retunes"] == [] and "re-tuned as" not in shown("bc")
 
 
-def test_labels_the_experiment_never_had_are_refused_by_retune_and_cycle(tuned: SQLStore, tmp_path: Path) -> None:
+def test_labels_the_experiment_never_had_are_refused_by_retune_and_cycle(tuned: SQLStore, folder: Path) -> None:
     """0/1 recoded as malignant/benign: the cycle re-tuned on them and promoted the re-tune, its ROC AUC beating the
     champion's 0.003 (the champion scored labels it never saw). The model's outputs change: a new experiment."""
     from tunesmith.cycle import PromotionVerdict, run_cycle
 
-    header, *rows = (tmp_path / "shifted.csv").read_text().splitlines()
+    header, *rows = (folder / "shifted.csv").read_text().splitlines()
     names = {"0": "malignant", "1": "benign"}
-    (tmp_path / "strlabel.csv").write_text("\n".join([header, *(f"{r.rsplit(',', 1)[0]},{names[r.rsplit(',', 1)[1]]}"
+    (folder / "strlabel.csv").write_text("\n".join([header, *(f"{r.rsplit(',', 1)[0]},{names[r.rsplit(',', 1)[1]]}"
                                                                  for r in rows)]) + "\n")
     events_before = len(tuned.events(tuned.experiment("bc").id))
     proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "retune", "bc", "--data", "strlabel.csv", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{tmp_path / 'tunesmith.db'}"})
+                          cwd=folder, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
     assert "--data: strlabel.csv's label column 'label' has value(s) benign, malignant the experiment's data never " \
            "had (it had 0, 1)" in proc.stderr, proc.stderr
     assert "`tunesmith run` with a spec of another name" in proc.stderr, proc.stderr
     cwd = os.getcwd()
-    os.chdir(tmp_path)
+    os.chdir(folder)
     try:
         with pytest.raises(UserInputError, match="has value\\(s\\) benign, malignant"):
             run_cycle(tuned, "bc", "strlabel.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
@@ -280,8 +313,8 @@ def test_labels_the_experiment_never_had_are_refused_by_retune_and_cycle(tuned: 
     parent = tuned.experiment("bc")
     assert "retunes" not in parent.attributes and len(tuned.events(parent.id)) == events_before
     # the same labels written as numbers pass: 1.0 is label 1
-    (tmp_path / "floats.csv").write_text("\n".join([header, *(f"{r}.0" for r in rows)]) + "\n")
-    assert plan_retune(tuned, "bc", "floats.csv", cwd=tmp_path).spec.name == "bc-retune-1"
+    (folder / "floats.csv").write_text("\n".join([header, *(f"{r}.0" for r in rows)]) + "\n")
+    assert plan_retune(tuned, "bc", "floats.csv", cwd=folder).spec.name == "bc-retune-1"
 
 
 def test_a_regression_target_may_take_values_the_old_data_never_had(tmp_path: Path,

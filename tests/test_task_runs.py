@@ -24,7 +24,7 @@ TASK = {
     "executor": {"kind": "inline"},  # no worker processes to start (each imports scikit-learn): what runs them
     "seed": 0,                       # is not what these tests are about; those about workers say process
 }
-PROCESS = {"kind": "process", "workers": 2}
+PROCESS = {"kind": "process", "workers": 1}  # one worker process imports scikit-learn: a second proves nothing more
 
 
 def _run(project, spec):
@@ -34,6 +34,26 @@ def _run(project, spec):
 
     result = tunesmith.run(project.write_spec(spec), storage=project.storage)
     assert result.status.value == "completed", result.status
+
+
+def _shown(project, *args):
+    """What `tunesmith show ARGS` prints (exit 0), run in this process at the 200 columns the CLI processes get: a
+    read-back of what a run recorded, where what is checked is the recorded run (a CLI start-up fewer)."""
+    import os
+
+    from helpers import cli_in_process
+
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"
+    try:
+        code, out, err = cli_in_process("show", *args, "--storage", project.storage)
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    assert code == 0, f"tunesmith show {' '.join(args)} exited {code}\n{out}\n{err}"
+    return out
 
 
 def test_a_task_runs_and_reports_its_holdout_apart(project):
@@ -50,7 +70,7 @@ def test_a_task_runs_and_reports_its_holdout_apart(project):
         assert not any(k.startswith("holdout") for k in t["metrics"])
     gap = shown["cv_optimism"]  # roc_auc is maximised: CV minus holdout, positive when CV looked better
     assert gap["gap"] == pytest.approx(shown["best"]["values"]["roc_auc"] - holdout["holdout_roc_auc"])
-    text = " ".join(project.cli("show", "bc", check=True).stdout.split())
+    text = " ".join(_shown(project, "bc").split())
     assert "holdout roc_auc of trial" in text and "over 3 folds" in text
     assert f"gap {gap['gap']:+.4f} (roc_auc, higher is better; positive: CV looked better than the holdout)" in text
 
@@ -121,7 +141,7 @@ def test_unstable_configurations_can_be_excluded_from_selection(project):
     shown = project.show("stable")
     assert shown["task"]["unstable_trials"] == 3  # every config spreads more than 1e-9 across folds
     assert shown["best"] is None, "with every trial unstable and excluded, nothing is selectable"
-    assert json.loads(project.cli("trials", "stable", "--json", check=True).stdout)[0]["metrics"]["unstable"] == 1
+    assert project.trials("stable")[0]["metrics"]["unstable"] == 1
 
 
 def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
@@ -132,7 +152,7 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     nested = project.show("nested")["nested"]
     assert nested["outer_folds"] == 2 and len(nested["outer_scores"]) == 2
     assert 0.9 < nested["nested_roc_auc"] <= 1.0
-    assert "nested CV estimate of the whole tuning procedure" in project.cli("show", "nested", check=True).stdout
+    assert "nested CV estimate of the whole tuning procedure" in _shown(project, "nested")
 
 
 TREE = {**TASK, "objective": {"metric": "accuracy", "direction": "maximize"}, "executor": {"kind": "inline"},
@@ -166,7 +186,7 @@ def test_the_nested_estimate_applies_the_runs_exclude_unstable_and_select_policy
     _run(project, unstable)
     nested = project.show("unstable")["nested"]
     assert "nested_accuracy" not in nested and "flagged unstable excluded" in nested["unavailable"]
-    shown = " ".join(project.cli("show", "unstable", check=True).stdout.split())
+    shown = " ".join(_shown(project, "unstable").split())
     assert "nested CV estimate of the whole tuning procedure: not available: outer fold 0" in shown
     weighted = {**TREE, "name": "weighted", "objective": [{"metric": "accuracy", "direction": "maximize"},
                                                           {"metric": "model_size_bytes", "direction": "minimize"}],
@@ -181,14 +201,18 @@ def test_a_nested_strategy_that_cannot_run_the_inner_searches_is_refused_before_
     """task.nested.strategy was first used after every trial had run: a typo, or bo with the two objectives each
     inner search now optimises, failed the run at its very end."""
     two = [{"metric": "accuracy", "direction": "maximize"}, {"metric": "model_size_bytes", "direction": "minimize"}]
-    for strategy, objective, said in (
-            ("tpee", TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
-            ("bo", two, "the bo strategy optimises one objective; use tpe or nsga2 for several")):
-        spec = {**TREE, "name": "ns", "objective": objective,
-                "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}}
-        proc = project.cli("validate", str(project.write_spec(spec)))
-        assert proc.returncode == 2, proc.stdout + proc.stderr
-        assert f"task.nested.strategy: {said}" in " ".join(proc.stderr.split()), proc.stderr
+    cases = {"tpee": (TREE["objective"], "unknown strategy 'tpee'; did you mean 'tpe'?"),
+             "bo": (two, "the bo strategy optimises one objective; use tpe or nsga2 for several")}
+    paths = {strategy: str(project.write_spec(
+        {**TREE, "name": "ns", "objective": objective,
+         "task": {**TREE["task"], "nested": {"outer_folds": 2, "trials": 2, "strategy": strategy}}},
+        f"{strategy}.yaml")) for strategy, (objective, _) in cases.items()}
+    proc = project.cli("validate", *paths.values())  # each spec checked on its own, one line naming its file
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, proc.stderr
+    for (strategy, (_, said)), line in zip(cases.items(), lines, strict=True):
+        assert line.startswith(f"error: {paths[strategy]}: task.nested.strategy: {said}"), proc.stderr
 
 
 def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(project):
@@ -199,7 +223,7 @@ def test_the_best_trials_shown_live_and_after_the_run_leave_out_unstable_ones(pr
     spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
     run = project.cli("run", str(project.write_spec(spec)), check=True)
     assert project.show("unstable")["best"] is None
-    shown = project.cli("show", "unstable", check=True).stdout
+    shown = _shown(project, "unstable")
     for text in (run.stdout, shown):
         assert "No completed trial is stable (the task excludes unstable ones)." in text, text
         assert "Best trials of" not in text, text
@@ -291,16 +315,18 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     assert first_new < 20, "the run was stopped before its budget"
     assert interrupted, "a trial was running at Ctrl-C: its re-run on the new data is attributed to that data"
     data.write_text("\n".join(rows[:-5]) + "\n")  # five rows fewer
-    resumed = project.cli("resume", "csv", "--quiet")
-    assert resumed.returncode == 0 and "the data changed since this experiment started" in resumed.stderr
-    again = project.cli("resume", "csv", "--quiet")  # the same changed data: no second change
-    assert again.returncode == 0, again.stderr
+    from helpers import cli_in_process  # the resumes are the set-up of what show says (a resume's own warning as a
+    #                                      CLI process: test_resume_warns_when_the_data_changed), in this process
+    code, _, err = cli_in_process("resume", "csv", "--quiet", "--storage", project.storage)
+    assert code == 0 and "the data changed since this experiment started" in err, err
+    code, _, err = cli_in_process("resume", "csv", "--quiet", "--storage", project.storage)
+    assert code == 0, err  # the same changed data: no second change
 
     epochs = project.show("csv")["data_fingerprints"]
     assert [(e["from_trial"], e["fingerprint"]["n_rows"]) for e in epochs] == [(0, 60), (first_new, 55)], epochs
     assert epochs[1]["re_run"] == interrupted and "n_rows 60 -> 55" in epochs[1]["changes"], epochs[1]
     assert epochs[1]["fingerprint"]["content_hash"] != epochs[0]["fingerprint"]["content_hash"]
-    text = " ".join(project.cli("show", "csv", check=True).stdout.split())
+    text = " ".join(_shown(project, "csv").split())
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
     assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
     assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text
@@ -323,7 +349,7 @@ def test_the_nested_estimate_leaves_out_constraints_its_inner_trials_cannot_have
     for pick in nested["inner_picks"]:
         assert pick["metrics"]["model_size_bytes"] <= 2000 and "cost" not in pick["metrics"], pick
         assert "model_size_bytes <= 2000" in pick["reason"] and "cost <= 1" not in pick["reason"], pick
-    text = " ".join(project.cli("show", "priced", check=True).stdout.split())
+    text = " ".join(_shown(project, "priced").split())
     assert "constraint(s) cost <= 1 not applied to the inner trials" in text, text
     # the inner searches themselves ran unpriced after the budget had ended: what they took is recorded and priced
     assert 0 < nested["cpu_s"] and 0 < nested["duration_s"], nested
@@ -353,7 +379,7 @@ def test_a_recorded_nested_strategy_that_cannot_take_the_objectives_falls_back_o
     nested = shown["nested"]
     assert "nested_accuracy" in nested and nested["strategy"] != "bo", nested
     assert "the bo strategy optimises one objective" in nested["strategy_fallback"], nested
-    text = " ".join(project.cli("show", "oldbo", check=True).stdout.split())
+    text = " ".join(_shown(project, "oldbo").split())
     assert "task.nested.strategy 'bo' cannot run the inner searches" in text, text
 
 
@@ -401,7 +427,7 @@ def test_old_format_data_changes_recorded_on_every_resume_are_one_change(project
     assert [("fingerprint" in p) for p in payloads] == [False, False, True], payloads
     epochs = project.show("csv")["data_fingerprints"]
     assert len(epochs) == 2 and epochs[1]["fingerprint"]["n_rows"] == 55, epochs
-    text = " ".join(project.cli("show", "csv", check=True).stdout.split())
+    text = " ".join(_shown(project, "csv").split())
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
 
 
