@@ -11,14 +11,13 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _cli_input_setup import cli_quiet, seed_store
-from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
+from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -59,14 +58,6 @@ def _assert_input_error(proc: subprocess.CompletedProcess[str], message: str) ->
     assert proc.returncode == 2, where
     assert proc.stdout == "", where
     assert proc.stderr.splitlines() == [f"error: {message}"], where
-
-
-def _run_and_validate(project: Any, spec: str) -> tuple[subprocess.CompletedProcess[str], ...]:
-    """`tunesmith run SPEC` and `tunesmith validate SPEC`, side by side (each is a ~1 s subprocess)."""
-    with ThreadPoolExecutor(2) as pool:
-        run = pool.submit(project.cli, "run", spec)
-        validate = pool.submit(project.cli, "validate", spec)
-        return run.result(), validate.result()
 
 
 def _seed_store(project: Any) -> dict[str, Any]:
@@ -677,20 +668,47 @@ def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueVa
     return CatalogueValidated(projects, paths, before, proc, wrote=store.exists() or _files(root) != everything)
 
 
+# The catalogue's cases whose `run` is a subprocess of its own too (each ~0.7-2 s of CPU): one of each kind of
+# refusal (YAML, schema, space, strategy, trial code found or imported, a task's pipeline, the spec file itself),
+# and those where run and validate parted ways before (validate said valid, or the import ended tunesmith). Every
+# case's refusal is checked through the real CLI subprocess by the catalogue's one `validate`; the others' `run` is
+# the command's own code in this process (helpers.cli_in_process: main's handling, exit code, stderr; a traceback
+# there is an exception that fails the test).
+RUN_SUBPROCESS_CASES = {"yaml-syntax", "unknown-top-level-key", "low-not-below-high", "unknown-strategy-option",
+                        "trial-module-misspelt", "trial-function-in-optuna-style",
+                        "trial-module-imports-a-missing-package", "task-step-module-exits-at-import",
+                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file"}
+
+
+def _run_in_process(project: Any, spec: str) -> subprocess.CompletedProcess[str]:
+    """`tunesmith run SPEC` in this process (helpers.cli_in_process), as a CompletedProcess; the modules its check
+    imported from the project folder are unloaded after, as a new process would not have them."""
+    known = set(sys.modules)
+    try:
+        code, out, err = cli_in_process("run", spec)
+    finally:
+        root = str(project.root.resolve())
+        for module in set(sys.modules) - known:
+            if str(getattr(sys.modules[module], "__file__", None) or "").startswith(root):
+                del sys.modules[module]
+    return subprocess.CompletedProcess(["tunesmith", "run", spec], code, out, err)
+
+
 @pytest.mark.parametrize("name", list(CATALOGUE))
 def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogue_validated, name):
     """`run` and `validate` each refuse the spec: exit 2, one line, no traceback, nothing written. `validate` is
     the one run over the whole catalogue (its line for this case names the case's spec, as one of several), but
-    for a spec named relative to the project folder: a validate of its own, as `run`."""
+    for a spec named relative to the project folder: a validate of its own. `run` is a subprocess of its own for
+    RUN_SUBPROCESS_CASES, the command's code in this process for the others."""
     case = CATALOGUE[name]
     spec = case.write(project)
     before = _files(project.root)
     if _relative(spec):
-        run, validate = _run_and_validate(project, spec)
+        validate = project.cli("validate", spec)
         _assert_input_error(validate, case.message(project))
     else:
-        run = project.cli("run", spec)
         _assert_validated_as_one_of_several(catalogue_validated, name)
+    run = project.cli("run", spec) if name in RUN_SUBPROCESS_CASES else _run_in_process(project, spec)
     _assert_input_error(run, case.message(project))
     assert not project.db.exists()
     assert _files(project.root) == before
