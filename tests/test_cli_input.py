@@ -789,12 +789,19 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
     assert (shown["name"], shown["status"], shown["total_trials"]) == ("other", "completed", 2)
     before = _store_files(project.root)
     missing = f"no experiment named 'exp' in {project.storage}; experiments here: other"
-    _assert_input_error(project.cli("show", "exp"), missing)
+    # `resume` a subprocess; `show`, whose refusal of an unknown name a subprocess proves in
+    # test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command, the command's code in this process
+    _assert_input_error(_in_process("show", "exp"), missing)
     _assert_input_error(project.cli("resume", "exp"), missing)
     assert _store_files(project.root) == before
     # a misspelt name is matched, wherever it falls in the list (which stops at ten)
-    _assert_input_error(project.cli("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
+    _assert_input_error(_in_process("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
                                                      "'other'? Experiments here: other")
+
+
+def _in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` in this process (helpers.cli_in_process), as a CompletedProcess."""
+    return subprocess.CompletedProcess(["tunesmith", *args], *cli_in_process(*args))
 
 
 def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):
