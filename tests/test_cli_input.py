@@ -11,14 +11,13 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _cli_input_setup import cli_quiet, seed_store
-from helpers import CONTRACT_YAML, count_states, start_cli, stop_processes, wait_for
+from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -59,14 +58,6 @@ def _assert_input_error(proc: subprocess.CompletedProcess[str], message: str) ->
     assert proc.returncode == 2, where
     assert proc.stdout == "", where
     assert proc.stderr.splitlines() == [f"error: {message}"], where
-
-
-def _run_and_validate(project: Any, spec: str) -> tuple[subprocess.CompletedProcess[str], ...]:
-    """`tunesmith run SPEC` and `tunesmith validate SPEC`, side by side (each is a ~1 s subprocess)."""
-    with ThreadPoolExecutor(2) as pool:
-        run = pool.submit(project.cli, "run", spec)
-        validate = pool.submit(project.cli, "validate", spec)
-        return run.result(), validate.result()
 
 
 def _seed_store(project: Any) -> dict[str, Any]:
@@ -677,20 +668,47 @@ def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueVa
     return CatalogueValidated(projects, paths, before, proc, wrote=store.exists() or _files(root) != everything)
 
 
+# The catalogue's cases whose `run` is a subprocess of its own too (each ~0.7-2 s of CPU): one of each kind of
+# refusal (YAML, schema, space, strategy, trial code found or imported, a task's pipeline, the spec file itself),
+# and those where run and validate parted ways before (validate said valid, or the import ended tunesmith). Every
+# case's refusal is checked through the real CLI subprocess by the catalogue's one `validate`; the others' `run` is
+# the command's own code in this process (helpers.cli_in_process: main's handling, exit code, stderr; a traceback
+# there is an exception that fails the test).
+RUN_SUBPROCESS_CASES = {"yaml-syntax", "unknown-top-level-key", "low-not-below-high", "unknown-strategy-option",
+                        "trial-module-misspelt", "trial-function-in-optuna-style",
+                        "trial-module-imports-a-missing-package", "task-step-module-exits-at-import",
+                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file"}
+
+
+def _run_in_process(project: Any, spec: str) -> subprocess.CompletedProcess[str]:
+    """`tunesmith run SPEC` in this process (helpers.cli_in_process), as a CompletedProcess; the modules its check
+    imported from the project folder are unloaded after, as a new process would not have them."""
+    known = set(sys.modules)
+    try:
+        code, out, err = cli_in_process("run", spec)
+    finally:
+        root = str(project.root.resolve())
+        for module in set(sys.modules) - known:
+            if str(getattr(sys.modules[module], "__file__", None) or "").startswith(root):
+                del sys.modules[module]
+    return subprocess.CompletedProcess(["tunesmith", "run", spec], code, out, err)
+
+
 @pytest.mark.parametrize("name", list(CATALOGUE))
 def test_bad_input_exits_2_with_one_message_and_writes_nothing(project, catalogue_validated, name):
     """`run` and `validate` each refuse the spec: exit 2, one line, no traceback, nothing written. `validate` is
     the one run over the whole catalogue (its line for this case names the case's spec, as one of several), but
-    for a spec named relative to the project folder: a validate of its own, as `run`."""
+    for a spec named relative to the project folder: a validate of its own. `run` is a subprocess of its own for
+    RUN_SUBPROCESS_CASES, the command's code in this process for the others."""
     case = CATALOGUE[name]
     spec = case.write(project)
     before = _files(project.root)
     if _relative(spec):
-        run, validate = _run_and_validate(project, spec)
+        validate = project.cli("validate", spec)
         _assert_input_error(validate, case.message(project))
     else:
-        run = project.cli("run", spec)
         _assert_validated_as_one_of_several(catalogue_validated, name)
+    run = project.cli("run", spec) if name in RUN_SUBPROCESS_CASES else _run_in_process(project, spec)
     _assert_input_error(run, case.message(project))
     assert not project.db.exists()
     assert _files(project.root) == before
@@ -732,7 +750,8 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
     shown = _seed_store(project)
     before = _store_files(project.root)
     assert "tunesmith.db" in before
-    # bad specs for the very experiment that exists: none of them may touch its record
+    # bad specs for the very experiment that exists: none of them may touch its record. The first `run` is a
+    # subprocess; the others, refusals of other kinds, run the command's code in this process (_run_in_process)
     for name in (
         "unknown-nested-key",
         "when-unknown-parameter",
@@ -741,7 +760,8 @@ def test_bad_specs_leave_an_existing_store_byte_for_byte_unchanged(project):
         "qmc-type-misspelt",
     ):
         spec = CATALOGUE[name].write(project)
-        _assert_input_error(project.cli("run", spec), CATALOGUE[name].message(project))
+        run = project.cli("run", spec) if name == "unknown-nested-key" else _run_in_process(project, spec)
+        _assert_input_error(run, CATALOGUE[name].message(project))
         assert _store_files(project.root) == before, name
     assert project.show("exp") == shown
 
@@ -769,12 +789,19 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
     assert (shown["name"], shown["status"], shown["total_trials"]) == ("other", "completed", 2)
     before = _store_files(project.root)
     missing = f"no experiment named 'exp' in {project.storage}; experiments here: other"
-    _assert_input_error(project.cli("show", "exp"), missing)
+    # `resume` a subprocess; `show`, whose refusal of an unknown name a subprocess proves in
+    # test_a_reader_of_stdout_that_left_changes_no_exit_code_of_any_command, the command's code in this process
+    _assert_input_error(_in_process("show", "exp"), missing)
     _assert_input_error(project.cli("resume", "exp"), missing)
     assert _store_files(project.root) == before
     # a misspelt name is matched, wherever it falls in the list (which stops at ten)
-    _assert_input_error(project.cli("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
+    _assert_input_error(_in_process("show", "othr"), f"no experiment named 'othr' in {project.storage}; did you mean "
                                                      "'other'? Experiments here: other")
+
+
+def _in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` in this process (helpers.cli_in_process), as a CompletedProcess."""
+    return subprocess.CompletedProcess(["tunesmith", *args], *cli_in_process(*args))
 
 
 def test_validate_on_the_contract_spec_exits_0_and_writes_nothing(project):
@@ -1072,7 +1099,7 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
     _assert_input_error(proc, "--yes: deleting 'exp' asks first, and nothing can answer here (stdin is not a "
                               "terminal); add --yes")
     assert _store_files(project.root) == before and project.show("exp") == shown
-    assert project.cli("delete", "exp", "--yes", check=True).stdout == "deleted exp\n"
+    assert cli_quiet(project, "delete", "exp", "--yes") == "deleted exp\n"  # (in this process: the refusal is the subject)
     gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
     assert gone.returncode == 2 and re.fullmatch(
         r"error: no experiment named 'exp' in \S+ \(deleted \d{4}-\d\d-\d\d \d\d:\d\d UTC; its audit trail: "
@@ -1146,8 +1173,8 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
     checkpoint of the same number as its own, skipped its training and reported what it was never trained for."""
     project.write("ck.py", CHECKPOINTING)
     project.write_spec(project.spec("ck", trial={"function": "ck:objective"}, budget={"trials": 2}))
-    project.cli("run", "ck.yaml", "-q", check=True)
-    project.cli("delete", "ck", "--yes", check=True)
+    cli_quiet(project, "run", "ck.yaml", "-q")  # set-up and read-back in this process: `run` refusing is the subject
+    cli_quiet(project, "delete", "ck", "--yes")
     workdir = project.root / ".tunesmith" / "ck"
     before = _files(project.root)
     proc = project.cli("run", "ck.yaml", "-q")
@@ -1155,9 +1182,8 @@ def test_a_new_experiment_refuses_a_workdir_holding_another_ones_trial_folders(p
                               "experiment this store does not have (deleted, or recorded in another store); new trials "
                               "would take their checkpoints and logs as their own: remove them (rm -r "
                               f"{workdir}/trial-*) or set workdir: to a folder of this experiment's own")
-    assert _files(project.root) == before and "ck" not in project.cli("ls", check=True).stdout
-    again = project.cli("run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
-    assert again.returncode == 0, again.stderr
+    assert _files(project.root) == before and "ck" not in cli_quiet(project, "ls")
+    cli_quiet(project, "run", "ck.yaml", "--name", "ck2", "-q")  # its own folder: .tunesmith/ck2
     assert [t["metrics"]["first_step"] for t in project.trials("ck2")] == [0.0, 0.0], "trained from the start"
 
 
@@ -1514,7 +1540,7 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
     assert sorted((r["param.flag"], r["param.mode"], r["param.extra"]) for r in rows) == [
         ("false", "a", "1"), ("false", "null", ""), ("true", "a", "1"), ("true", "null", "")], rows
     # README: "--csv gives the same as a table" as --json: the log path, seed and failure kind were only there
-    listed = {t["number"]: t for t in json.loads(project.cli("trials", "flags", "--json", check=True).stdout)}
+    listed = {t["number"]: t for t in project.trials("flags")}  # read back in this process: --csv is the subject
     for r in rows:
         t = listed[int(r["number"])]
         assert (r["log_path"], r["seed"], r["failure_kind"]) == (t["log_path"], str(t["seed"]), ""), r
@@ -1539,7 +1565,7 @@ def test_trials_csv_tells_the_string_null_from_null(project):
                         space={"word": {"type": "categorical", "choices": choices}})
     cli_quiet(project, "run", str(project.write_spec(spec)), "-q")
     rows = list(csv.DictReader(io.StringIO(project.cli("trials", "words", "--csv", check=True).stdout)))
-    listed = {t["number"]: t["params"]["word"] for t in json.loads(project.cli("trials", "words", "--json").stdout)}
+    listed = {t["number"]: t["params"]["word"] for t in project.trials("words")}  # (read back in this process)
     cells = {listed[int(r["number"])]: r["param.word"] for r in rows}
     assert cells == {None: "null", "null": '"null"', '"null"': '"\\"null\\""', True: "true", "true": '"true"',
                      "": '""', "plain": "plain"}, cells
@@ -1548,18 +1574,19 @@ def test_trials_csv_tells_the_string_null_from_null(project):
 def test_an_empty_spec_a_python_file_and_an_unknown_key_say_so_plainly(project):
     """The walkthrough: an empty spec said "must hold a mapping ... got NoneType"; a `.py` given as the spec listed
     the internal key `base_dir` among the accepted ones (the loader sets it; a writer never should)."""
+    # the three in one validate (a subprocess each cost ~0.6 s of CPU): each spec's one line names it
     (project.root / "empty.yaml").write_text("# nothing yet\n")
-    empty = project.cli("validate", "empty.yaml")
-    assert empty.returncode == 2 and "empty.yaml is empty (or holds only comments)" in empty.stderr, empty.stderr
-    assert "NoneType" not in empty.stderr
-    code = project.cli("validate", "objectives.py")
-    said = " ".join(code.stderr.split())
-    assert code.returncode == 2 and "objectives.py is Python code, not a spec" in said, said
-    assert "trial: {function: 'objectives:objective'}" in said, said
-    unknown = project.cli("validate", str(project.write_spec({**project.spec(name="k"), "zzzz": 1})))
-    said = " ".join(unknown.stderr.split())
-    assert unknown.returncode == 2 and "unknown key 'zzzz'; accepted keys: budget, constraints" in said, said
-    assert "base_dir" not in said
+    project.write_spec({**project.spec(name="k"), "zzzz": 1}, "k.yaml")
+    proc = project.cli("validate", "empty.yaml", "objectives.py", "k.yaml")
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert [line.split(": ", 2)[1] for line in lines] == ["empty.yaml", "objectives.py", "k.yaml"], proc.stderr
+    empty, code, unknown = lines
+    assert "empty.yaml is empty (or holds only comments)" in empty and "NoneType" not in empty, empty
+    assert "objectives.py is Python code, not a spec" in code, code
+    assert "trial: {function: 'objectives:objective'}" in code, code
+    assert "unknown key 'zzzz'; accepted keys: budget, constraints" in unknown, unknown
+    assert "base_dir" not in unknown
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux), where every write fails")
@@ -1574,8 +1601,12 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
              ("show", "exp", "--storage", f"sqlite:///{project.root}/no/such/folder.db"): 2,
              ("validate", str(warned)): 0}
     for args, code in cases.items():
-        said = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        if args[0] == "validate" and code == 0:  # output on stdout to compare: as a subprocess, as the one below
+            said = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
+                                  capture_output=True, text=True, timeout=120, check=False)
+        else:  # the same command with a working stderr, for reference: in this process (its stdout is empty)
+            said = subprocess.CompletedProcess(args, *cli_in_process(*args))
+            assert said.stdout == "", (args, said.stdout)
         assert said.returncode == code and said.stderr, (args, said.stderr)  # each says something on stderr
         with open("/dev/full", "w") as full:
             lost = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,

@@ -476,27 +476,53 @@ def test_a_stored_commands_parameter_after_a_dollar_is_said_not_refused(project:
     assert all("write {" in w and "${{" in w for w in said)
 
 
-@pytest.mark.parametrize("command,refused", [
+DOLLAR_CASES = [
     ("python3 branin.py --x ${x} --y {y}", "x"),          # the walkthrough: $6.0186 ran as 0.0186
     ('python3 branin.py --x "${x}" --y {y}', "x"),        # double quotes expand it too
     ("python3 branin.py --x {x} --seed ${seed}", "seed"),  # a built-in
     ("echo 'a'${y}", "y"),                                # after a closed single quote
     ("awk '{{print ${x}}}' d.txt; python3 branin.py --x {x} --y {y}", None),  # awk's field, single-quoted
     ("python3 branin.py --x {x} --y {y} --tag '$'{x} \\${y} ${{HOME}}", None),  # kept apart, escaped, the shell's
-])
-def test_a_parameter_after_a_dollar_the_shell_expands_is_refused_in_a_new_spec(project: Any, command: str,
-                                                                                refused: str | None) -> None:
+]
+
+
+@pytest.fixture(scope="module")
+def dollar_validated(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """One `tunesmith validate` over every DOLLAR_CASES spec (a subprocess costs ~0.6 s of CPU, mostly start-up),
+    each in a folder of its own, case{i}/dollar.yaml: each line names its spec, so none is credited to another."""
+    from conftest import OBJECTIVES, Project
+
+    root = tmp_path_factory.mktemp("dollar")
+    space = {"x": {"type": "float", "low": -5.0, "high": 10.0}, "y": {"type": "float", "low": 0.0, "high": 15.0}}
+    for i, (command, _) in enumerate(DOLLAR_CASES):
+        project = Project(root / f"case{i}")
+        project.root.mkdir()
+        (project.root / "objectives.py").write_text(OBJECTIVES)
+        project.write_spec(project.spec(name="dollar", trial={"command": command}, space=space), "dollar.yaml")
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", "validate",
+                           *(f"case{i}/dollar.yaml" for i in range(len(DOLLAR_CASES)))], cwd=root,
+                          env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{root / 'tunesmith.db'}",
+                               "COLUMNS": "200"}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("case", range(len(DOLLAR_CASES)), ids=[c for c, _ in DOLLAR_CASES])
+def test_a_parameter_after_a_dollar_the_shell_expands_is_refused_in_a_new_spec(dollar_validated: Any,
+                                                                                case: int) -> None:
     """The walkthrough: `--x ${x}` rendered `$6.0186`, the shell expanded `$6`, the script saw 0.0186 while the
     record said 6.0186, for every trial; it was only a warning. Refused where the '$' is the shell's; a '$' in
-    single quotes (awk), escaped or kept apart is meant, and accepted without a word."""
-    space = {"x": {"type": "float", "low": -5.0, "high": 10.0}, "y": {"type": "float", "low": 0.0, "high": 15.0}}
-    spec = project.write_spec(project.spec(name="dollar", trial={"command": command}, space=space))
-    checked = project.cli("validate", str(spec))
-    said = " ".join(checked.stderr.split())
+    single quotes (awk), escaped or kept apart is meant, and accepted without a word. Checked in the one validate
+    over every case (dollar_validated): this case's lines are those naming its spec."""
+    command, refused = DOLLAR_CASES[case]
+    checked, path = dollar_validated, f"case{case}/dollar.yaml"
+    assert "Traceback" not in checked.stdout + checked.stderr, checked.stderr
+    assert checked.returncode == 2, "at least one case is refused: the worst code wins"
+    valid = [line for line in checked.stdout.splitlines() if line.startswith(f"valid: {path}: ")]
+    errors = [line for line in checked.stderr.splitlines() if line.startswith(f"error: {path}: ")]
+    said = " ".join(line for line in checked.stderr.splitlines() if line.split(" ", 2)[1:2] == [f"{path}:"])
     if refused is None:
-        assert checked.returncode == 0 and "follows a '$'" not in checked.stdout + said, (checked.stdout, said)
+        assert len(valid) == 1 and errors == [] and "follows a '$'" not in said, (checked.stdout, checked.stderr)
         return
-    assert checked.returncode == 2 and "Traceback" not in said, said
+    assert valid == [] and len(errors) == 1, (checked.stdout, checked.stderr)
     assert f"trial.command: ${{{refused}}} puts the value of {{{refused}}} after a '$' the shell expands" in said
     assert f"write {{{refused}}} for the value, or ${{{{{refused}}}}} (braces doubled)" in said, said
 

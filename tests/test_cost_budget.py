@@ -113,16 +113,17 @@ def test_a_trial_is_charged_for_the_gpus_its_trial_env_names_only_where_it_sees_
         assert t.metrics.get("gpus", 0.0) == t.metrics["visible"] == (2 if name == "command" else 0), (name, t.metrics)
 
 
-def test_show_says_what_a_trial_is_priced_at(project):
+def test_show_says_what_a_trial_is_priced_at(project, monkeypatch):
     """`show` gave the total spent and nothing of why: not the prices, nor how many GPUs each trial is charged for
     (a gpu_hour with no GPU assigned charges nothing, and said nothing)."""
     shared = project.spec(name="shared-gpu", budget={"trials": 2}, cost={"gpu_hour": 3600.0, "cpu_hour": 0.04},
                           executor={"kind": "process", "workers": 2, "gpus": [0], "gpu_per_trial": 0.5})
     unassigned = project.spec(name="no-gpu", budget={"trials": 1}, cost={"gpu_hour": 2.5, "metric": "dollars"},
                               executor={"kind": "inline"})
-    env = {"CUDA_VISIBLE_DEVICES": "0"}  # the coordinator's allocation, whatever this machine has
-    for spec in (shared, unassigned):
-        project.cli("run", str(project.write_spec(spec)), "--quiet", env=env, check=True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # the coordinator's allocation, whatever this machine has
+    for spec in (shared, unassigned):  # set-up in this process: show is the subject
+        result = tunesmith.run(project.write_spec(spec), storage=project.storage)
+        assert result.experiment.status.value == "completed", result.stop_reason
     assert project.show("shared-gpu")["cost"]["prices"] == {
         "cpu_hour": 0.04, "gpu_hour": 3600.0, "memory_gb_hour": 0.0, "gpus": 0.5, "metric": None}
     shown = project.cli("show", "shared-gpu", check=True).stdout

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from _faults_setup import read_json
+from helpers import cli_in_process, tune_in_process
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
@@ -127,15 +128,22 @@ def test_a_typo_in_cwd_is_named_with_the_fix(branin: Path) -> None:
 
 
 def test_validate_warns_about_a_script_that_is_not_where_the_command_runs(branin: Path) -> None:
-    assert tunesmith("validate", "b.yaml", cwd=branin).stderr == "", "nothing to say about the README's example"
-    (branin / "branin.py").rename(branin / "other.py")
-    proc = tunesmith("validate", "b.yaml", cwd=branin)
+    """Three folders, one `validate` over them (a subprocess each cost ~0.6 s of CPU): the README's example as it
+    is, with its script moved away, and with the command run in the trial's folder; each spec's lines name it."""
+    moved, trial_dir = branin.parent / "moved", branin.parent / "trialdir"
+    shutil.copytree(branin, moved)
+    (moved / "branin.py").rename(moved / "other.py")
+    shutil.copytree(branin, trial_dir)
+    (trial_dir / "b.yaml").write_text((trial_dir / "b.yaml").read_text().replace('{y}"}', '{y}", cwd: trial_dir}'))
+    proc = tunesmith("validate", "sub/b.yaml", "moved/b.yaml", "trialdir/b.yaml", cwd=branin.parent)
     assert proc.returncode == 0, "a guess from the command's words warns, never refuses"
-    assert f"trial.command names 'branin.py', which is not in the spec's folder {branin}" in " ".join(proc.stderr.split())
-    (branin / "other.py").rename(branin / "branin.py")
-    (branin / "b.yaml").write_text((branin / "b.yaml").read_text().replace('{y}"}', '{y}", cwd: trial_dir}'))
-    proc = tunesmith("validate", "b.yaml", cwd=branin)
-    assert "write {spec_dir}/branin.py" in " ".join(proc.stderr.split())
+    assert len(proc.stdout.splitlines()) == 3 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert "sub/b.yaml" not in proc.stderr, "nothing to say about the README's example"
+    said = " ".join(proc.stderr.split())
+    assert (f"warning: moved/b.yaml: trial.command names 'branin.py', which is not in the spec's folder {moved}"
+            in said), said
+    (line,) = [w for w in proc.stderr.splitlines() if w.startswith("warning: trialdir/b.yaml: ")]
+    assert "write {spec_dir}/branin.py" in line, proc.stderr
 
 
 def test_the_spec_dir_fix_names_the_script_as_a_path_not_with_a_dot_folder(tmp_path: Path) -> None:
@@ -350,8 +358,8 @@ def test_a_function_returning_the_wrong_shape_every_time_stops_after_the_first_f
 def test_show_says_why_a_run_stopped(tmp_path: Path) -> None:
     """`show` of a failed experiment said 'failed' and 'No trial completed.'; why it stopped (fail fast, and the error)
     was printed once by `run` and then only in the audit trail."""
-    _function_spec(tmp_path, "True", trials=30, workers=1)
-    assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 1
+    # set-up in this process (run's exit 1 and its words for this stop: test_fail_fast_says_no_more_trials_failed_...)
+    tune_in_process(_function_spec(tmp_path, "True", trials=30, workers=1), tmp_path / "tunesmith.db")
     shown = show_json("fn", tmp_path)
     assert shown["status"] == "failed"
     assert shown["stop_reason"].startswith("the first 5 trials to finish in this run failed the same way, so no "
@@ -619,8 +627,7 @@ def test_version_reads_a_stores_revision_without_creating_one(tmp_path: Path) ->
     missing = tunesmith("version", "--storage", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
     assert missing.returncode == 2 and "no store at" in missing.stderr
     assert not (tmp_path / "none.db").exists()
-    _function_spec(tmp_path, "False", trials=1, workers=1)
-    assert tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path).returncode == 0
+    tune_in_process(_function_spec(tmp_path, "False", trials=1, workers=1), tmp_path / "tunesmith.db")  # set-up
     report = json.loads(tunesmith("version", "--json", "-s", "sqlite:///tunesmith.db", cwd=tmp_path).stdout)
     assert report["store"] == {"url": "sqlite:///tunesmith.db", "schema_revision": report["schema_revision"]}
 
@@ -634,24 +641,37 @@ def test_a_trial_module_that_configures_logging_does_not_show_the_stores_migrati
     assert "alembic" not in proc.stderr.lower(), proc.stderr
 
 
-def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_runs(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
     """`memory_limit: 10MiB` is below what a worker process holds by itself (about 20 MiB): validate passed it with
     a warning that every trial would be killed, but only a worker's first trial (slow with its imports, so alive
     at a memory check) failed for memory; the quicker trials after it completed with a peak above the limit.
-    `memory_limit: 2048` (meant as MiB) is 2048 bytes: the same."""
+    `memory_limit: 2048` (meant as MiB) is 2048 bytes: the same. One `validate` over the three specs (each its own
+    line); `run` of 10MiB a subprocess, of 2048 the command's code in this process (the same check, its own words)."""
     spec = yaml.safe_load(_function_spec(tmp_path, "False", trials=2).read_text())
-    for limit, said in (("10MiB", "got 10MiB; write 512MiB, 2GiB, ..."),
-                        (2048, "got 2048 bytes; a size without a unit is bytes: write 2048MiB, 2GiB, ...")):
-        (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": limit}}))
-        for command in ("validate", "run"):
-            proc = tunesmith(command, "fn.yaml", cwd=tmp_path)
-            assert proc.returncode == 2, proc.stdout + proc.stderr
-            assert ("executor.memory_limit: must be at least 32MiB (a worker process alone holds about 20 MiB before "
-                    f"the trial imports anything); {said}") in " ".join(proc.stderr.split()), proc.stderr
-            assert "Traceback" not in proc.stderr
-        assert not (tmp_path / "tunesmith.db").exists(), "nothing recorded"
+    limits = {"fn10.yaml": ("10MiB", "got 10MiB; write 512MiB, 2GiB, ..."),
+              "fn2048.yaml": (2048, "got 2048 bytes; a size without a unit is bytes: write 2048MiB, 2GiB, ...")}
+    for file, (limit, _) in limits.items():
+        (tmp_path / file).write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": limit}}))
     (tmp_path / "fn.yaml").write_text(yaml.safe_dump({**spec, "executor": {"memory_limit": "64MiB"}}))
-    assert tunesmith("validate", "fn.yaml", cwd=tmp_path).stderr == ""
+    validated = tunesmith("validate", *limits, "fn.yaml", cwd=tmp_path)
+    assert validated.returncode == 2 and "Traceback" not in validated.stderr, validated.stdout + validated.stderr
+    assert "fn.yaml" not in validated.stderr and "valid: fn.yaml: " in validated.stdout, "64MiB: nothing to say"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUNESMITH_STORAGE", raising=False)  # the default store, ./tunesmith.db, as tunesmith() has it
+    for file, (_, said) in limits.items():
+        message = ("executor.memory_limit: must be at least 32MiB (a worker process alone holds about 20 MiB before "
+                   f"the trial imports anything); {said}")
+        assert f"error: {file}: {message}" in validated.stderr.splitlines(), validated.stderr
+        if file == "fn10.yaml":
+            proc = tunesmith("run", file, cwd=tmp_path)
+            code, err = proc.returncode, proc.stderr
+        else:
+            code, _, err = cli_in_process("run", file)
+        assert code == 2, err
+        assert message in " ".join(err.split()), err
+        assert "Traceback" not in err
+        assert not (tmp_path / "tunesmith.db").exists(), "nothing recorded"
     proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed", "completed"]

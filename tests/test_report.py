@@ -40,6 +40,18 @@ def _run(project, spec_file: str) -> None:
     assert tunesmith.run(project.root / spec_file, storage=project.storage).status.value == "completed"
 
 
+def _report_in_process(name: str) -> None:
+    """`tunesmith report NAME -o NAME.html` in this process (helpers.cli_in_process, the command's own code), for
+    tests about what the report draws; the command as a subprocess (its start, its exit codes, its errors) is
+    test_report_of_a_real_run_has_every_section_and_needs_no_network's and the tests after it (each `report`
+    subprocess costs ~2.5 s of CPU: it imports plotly and scikit-learn)."""
+    from helpers import cli_in_process
+
+    code, out, err = cli_in_process("report", name, "-o", f"{name}.html")
+    assert code == 0, f"{out}\n{err}"
+    assert "Traceback" not in out + err
+
+
 def assert_self_contained(document: str) -> None:
     assert document.startswith("<!DOCTYPE html>")
     assert not re.search(r"<script[^>]+src=", document)        # plotly.js is inline
@@ -221,7 +233,7 @@ def test_the_pareto_front_drawn_is_that_of_the_trials_satisfying_the_constraints
     spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
     tunesmith.run(spec, storage=project.storage)
     shown = sorted(p["number"] for p in project.show("front")["pareto"])
-    assert project.cli("report", "front", "-o", "front.html").returncode == 0
+    _report_in_process("front")
     section = (project.root / "front.html").read_text().split("<h2>Pareto front</h2>", 1)[1].split("</section>")[0]
     drawn = json.loads(re.search(r'"name":"Pareto front","text":(\[[^\]]*\])', section).group(1))
     assert sorted(int(t.split()[1]) for t in drawn) == shown and shown, (drawn, shown)
@@ -240,7 +252,7 @@ def test_the_running_best_follows_the_trials_satisfying_the_constraints(project)
     spec["strategy"] = {"name": "grid", "points": 11}  # x = 0, 0.1, ..., 1: f1 = x^2, f2 = (x - 1)^2
     tunesmith.run(spec, storage=project.storage)
     assert project.show("hist")["best"]["values"] == {"f1": pytest.approx(0.25)}
-    assert project.cli("report", "hist", "-o", "hist.html").returncode == 0
+    _report_in_process("hist")
     section = (project.root / "hist.html").read_text().split("<h2>Optimisation history</h2>", 1)[1].split("</section>")[0]
     ys = json.loads(re.search(r'"name":"running best","x":\[[^\]]*\],"y":(\[[^\]]*\])', section).group(1))
     assert ys[-1] == pytest.approx(0.25) and min(ys) == pytest.approx(0.25), ys
@@ -320,7 +332,7 @@ def test_the_report_names_the_trial_select_picks_as_show_does(project):
     shown = project.show("knee")
     selected, best = shown["selected"], shown["best"]
     assert selected["number"] != best["number"]  # the knee (x = 0.5) is not the best f1 (x = 0)
-    assert project.cli("report", "knee", "-o", "knee.html").returncode == 0
+    _report_in_process("knee")
     document = (project.root / "knee.html").read_text()
     text = visible_text(document)
     assert (f"selected (knee): trial {selected['number']} (what `tunesmith promote` ships): "
@@ -357,7 +369,7 @@ def test_log_scale_parameters_and_objectives_spanning_decades_are_drawn_on_log_a
         space={"lr": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
                "width": {"type": "int", "low": 1, "high": 8}}))
     _run(project, "logs.yaml")  # set-up: the report of it is what is checked
-    assert project.cli("report", "logs", "-o", "logs.html").returncode == 0
+    _report_in_process("logs")
     document = (project.root / "logs.html").read_text()
     lrs = {t["number"]: t["params"]["lr"] for t in project.trials("logs")}
     assert max(lrs.values()) / min(lrs.values()) > 100  # the sample spans decades: a linear axis squashes it

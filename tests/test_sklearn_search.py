@@ -26,6 +26,17 @@ X, y = load_iris(return_X_y=True)
 X = (X - X.mean(axis=0)) / X.std(axis=0)  # scaled once: these tests are about the search, not leakage
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Any:
+    """BLAS and OpenMP on one thread in this process: on these tiny fits OpenBLAS's second thread only spins
+    (a LogisticRegression fit on iris measured 71 ms of CPU with two threads, 5 ms with one), and nothing here is
+    about threads in the fits themselves (n_jobs workers are processes, which set their own limits)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def test_grid_strategy_matches_gridsearchcv() -> None:
     grid = {"C": [0.01, 0.1, 1.0, 10.0], "fit_intercept": [True, False]}
     cv = StratifiedKFold(3, shuffle=True, random_state=0)

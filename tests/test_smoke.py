@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import json
 
+from helpers import tune_in_process
+
+
+def _fine_and_doomed(project, fine_trials, doomed_trials):
+    """Set-up for the listing tests (what they are about is `ls`/`show`): `fine` (every trial completed) and
+    `doomed` (every trial raised) recorded and run in this process, inline (the `run` subprocess and its exit 1 for
+    such a run are test_run_show_trials' and test_every_trial_failing_exits_1_with_a_pointer_to_the_reasons')."""
+    inline = {"kind": "inline"}
+    tune_in_process(project.write_spec(project.spec(name="fine", executor=inline, budget={"trials": fine_trials})),
+                    project.db)
+    doomed = project.spec(name="doomed", trial={"function": "objectives:raises"}, executor=inline,
+                          budget={"trials": doomed_trials})
+    tune_in_process(project.write_spec(doomed, "doomed.yaml"), project.db)
+
 
 def test_run_show_trials(project):
     spec = project.write_spec(project.spec())
@@ -40,9 +54,7 @@ def test_exported_names_are_the_documented_api():
 
 
 def test_ls_counts_every_experiments_trials_by_state(project):
-    project.cli("run", str(project.write_spec(project.spec(name="fine", budget={"trials": 4}))), "--quiet", check=True)
-    doomed = project.spec(name="doomed", trial={"function": "objectives:raises"}, budget={"trials": 3})
-    assert project.cli("run", str(project.write_spec(doomed, "doomed.yaml")), "--quiet").returncode == 1
+    _fine_and_doomed(project, 4, 3)
     listed = {r["name"]: r for r in json.loads(project.cli("ls", "--json", check=True).stdout)}
     assert {n: (r["status"], r["trials"], r["completed"], r["failed"]) for n, r in listed.items()} == {
         "fine": ("completed", 4, 4, 0), "doomed": ("completed", 3, 0, 3)}  # the run ended: its budget was spent
@@ -53,9 +65,7 @@ def test_ls_counts_every_experiments_trials_by_state(project):
 def test_ls_and_show_say_every_trial_failed_in_the_state(project):
     """`ls` listed a run whose trials all failed as a plain `completed` (4 trials, 0 completed, 4 failed); the
     runner records it completed (it ran to its budget) and `run` exits 1: both listings now say it, in one word."""
-    project.cli("run", str(project.write_spec(project.spec(name="fine", budget={"trials": 2}))), "--quiet", check=True)
-    doomed = project.spec(name="doomed", trial={"function": "objectives:raises"}, budget={"trials": 2})
-    assert project.cli("run", str(project.write_spec(doomed, "doomed.yaml")), "--quiet").returncode == 1
+    _fine_and_doomed(project, 2, 2)
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
             for line in project.cli("ls", check=True).stdout.splitlines() if "│" in line}
     assert rows == {"fine": "completed", "doomed": "completed (every trial failed)"}, rows
