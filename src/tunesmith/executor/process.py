@@ -24,6 +24,7 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_slots
 from tunesmith.executor.processes import kill_session, session_usage
+from tunesmith.executor.thread_share import thread_share_env, usable_cpus
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.spec.units import format_duration
@@ -98,7 +99,8 @@ class ProcessExecutor:
              str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-            env={**_worker_env(), **(slot_env(gpus) if gpus else {})},
+            env={**_worker_env(), **thread_share_env(self.workers, os.environ, usable_cpus()),
+                 **(slot_env(gpus) if gpus else {})},
         )
         os.close(cmd_r)
         os.close(evt_w)
