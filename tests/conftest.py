@@ -21,6 +21,15 @@ from typing import Any
 import pytest
 import yaml
 
+# One thread per numeric library in every process of the suite (this one, its CLIs and their workers), set before
+# numpy loads: two pytest workers on two cores, each library's threads one per CPU, and OpenBLAS's spinning threads
+# made scikit-learn fits cost up to 14 times the CPU (an iris LogisticRegression: 71 ms of CPU, 5 ms on one thread).
+# Set here, the product's own sharing among trial workers (tests/test_thread_share.py) sees a user's choice and
+# leaves it; a variable already set outside the suite is kept.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                 "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 
 
