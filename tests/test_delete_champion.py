@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_promotion import tuned_with_models
+from tests._promotion_setup import tuned_with_models
+from tests.helpers import cli_json_in_process
 from tunesmith.clock import SystemClock
 from tunesmith.promotion.promote import promote, rollback
 
@@ -81,7 +82,7 @@ def test_a_deleted_champions_promotions_stay_in_the_audit_trail_and_still_explai
     text = project.cli("audit", "b", check=True, env=without_mlflow).stdout
     assert f"b (deleted, id {b_id}) promoted trial {promoted_b.trial} by " in text, text
     assert f"b (deleted, id {b_id}) deleted by {actor['user']}@{actor['host']} reason: disk full" in text, text
-    everything = [(r["experiment"], r["kind"]) for r in json.loads(project.cli("audit", "--json", check=True).stdout)]
+    everything = [(r["experiment"], r["kind"]) for r in cli_json_in_process("audit", "--storage", project.storage)]
     assert ("a", "promoted") in everything and everything[-2:] == [("b", "promoted"), ("b", "deleted")]
 
     # by the trail, b's version 2 is the champion still: a, whose version 1 it replaced, is deleted without ado

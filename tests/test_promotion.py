@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 import tunesmith
+from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tuned_with_models
 from tests.conftest import Project
+from tests.helpers import cli_in_process
 from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
@@ -49,7 +51,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Pr
     project = Project(root)
     spec = {**TASK, "tracking": {"mlflow": {"uri": "sqlite:///mlflow.db", "experiment": "wine-tuning"}},
             "workdir": str(root / ".tunesmith" / "wine")}
-    result = tunesmith.run(project.write_spec(spec), storage=project.storage)
+    result = run_tracked(project.write_spec(spec), project.storage)  # tracked live, by MLflow in this process
     assert result.status.value == "completed"
     return project
 
@@ -73,6 +75,17 @@ def _promote(project: Project, model: str, **kw):
     from tunesmith.promotion.promote import promote
 
     return promote(_store(project), "wine", model, SystemClock(), **kw)
+
+
+def _audit_json(project: Project) -> str:
+    """What `tunesmith audit wine --json` prints, run in this process (a read-back: the promote is the subject)."""
+    code, out, err = cli_in_process("audit", "wine", "--json", "--storage", project.storage)
+    assert code == 0, out + err
+    return out
+
+
+def _audit(project: Project) -> list[dict]:
+    return json.loads(_audit_json(project))
 
 
 def _client(project: Project):
@@ -227,7 +240,7 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
     assert proc.returncode == 2 and "safe_range" in proc.stderr and "did you mean 'safe_ranges'" in proc.stderr
     proc = tuned.cli("rollback", "wine-cli", "--reason", "x", "--tracking-uri", "sqlite:///mlflow.db")
     assert proc.returncode == 2 and "no champion" in proc.stderr
-    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    audit = _audit(tuned)
     assert any(r["kind"] == "promotion_rejected" and r["detail"]["failed_gates"] == ["min.holdout_rows"]
                for r in audit)
 
@@ -236,7 +249,7 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
 def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, model_name):
     """It was MLflow's traceback (exit 1), after the gates had run ('no champion yet' passed: the look-up's error
     was read as no model), with no report or audit event of the attempt."""
-    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    before = _audit_json(tuned)
     reports = set((tuned.root / ".tunesmith").rglob("*.md"))
     proc = tuned.cli("promote", "wine", "--model-name", model_name)
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -245,7 +258,7 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert proc.stderr.splitlines() == [
         f"error: --model-name: {model_name!r} is not a name MLflow accepts; use a non-empty name without '/' or ':' "
         "(e.g. team-wine)"]
-    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    assert _audit_json(tuned) == before
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
@@ -254,13 +267,13 @@ def test_a_gate_written_twice_in_a_policy_file_is_refused(tuned):
     and the promotion passed."""
     policy = tuned.root / "twice.yaml"
     policy.write_text("min: {holdout_rows: 1000}\nmax: {latency_p95_ms: 1000}\nmin: {accuracy: 0.1}\n")
-    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    before = _audit_json(tuned)
     proc = tuned.cli("promote", "wine", "--model-name", "wine-twice", "--policy", str(policy), "--dry-run")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
     assert proc.stderr.splitlines() == [f"error: policy file {policy}: min: written twice (lines 1 and 3); YAML "
                                         "would keep only the last: rename or remove one"]
-    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    assert _audit_json(tuned) == before
 
 
 def test_a_safe_range_on_a_parameter_the_space_lacks_fails_the_gate(tuned):
@@ -288,34 +301,6 @@ def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project)
         f"error: --tracking-uri: no MLflow database at {project.root / 'mlflow.db'}; pass the URI the model was "
         "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri sqlite:////path/to/mlflow.db"]
     assert not (project.root / "mlflow.db").exists()
-
-
-FUNCTION_TRIALS = '''
-import os
-
-def with_model(config, trial):
-    folder = os.path.join(str(trial.workdir), "my-model")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "weights.json"), "w") as f:
-        f.write('{"x": %r}' % config["x"])
-    trial.save_model(folder)
-    return (config["x"] - 0.3) ** 2
-
-def without_model(config, trial):
-    return (config["x"] - 0.3) ** 2
-'''
-
-
-def tuned_with_models(project, name: str, mlflow_uri: str, trials: int, storage: str | None = None,
-                      **spec: object) -> SQLStore:
-    """An experiment of function trials that hand over a model (FUNCTION_TRIALS' with_model), tracked in MLflow at
-    ``mlflow_uri``, run to the end; its store, opened."""
-    project.write("fmodels.py", FUNCTION_TRIALS)
-    storage = storage or project.storage
-    full = project.spec(name, trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
-                        budget={"trials": trials}, tracking={"mlflow": {"uri": mlflow_uri}}, **spec)
-    assert tunesmith.run(project.write_spec(full), storage=storage).status.value == "completed"
-    return SQLStore(storage, create=False)
 
 
 def test_function_trials_hand_over_a_model_with_save_model(project, mlflow_uri):
@@ -376,7 +361,8 @@ def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, m
     passed', as if promoting it would register something."""
     from tunesmith.promotion.promote import promote
 
-    store = tuned_with_models(project, "dry", mlflow_uri, 2, promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
+    store = tuned_with_models(project, "dry", mlflow_uri, 2,
+                              promotion={"beat_champion": {"metric": "loss", "margin": 0.0}})
     first = promote(store, "dry", "dry-model", SystemClock())
     assert first.version == "1"
     dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
@@ -400,7 +386,7 @@ def test_a_command_trial_hands_over_model_folder(project, mlflow_uri):
     spec = project.spec("cmd", trial={"command": f"{sys.executable} {{spec_dir}}/train.py {{x}}"},
                         budget={"trials": 2}, executor={"kind": "process", "workers": 1},
                         tracking={"mlflow": {"uri": mlflow_uri}})
-    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    run_tracked(project.write_spec(spec), project.storage)
     from tunesmith.promotion.promote import promote
 
     outcome = promote(SQLStore(project.storage, create=False), "cmd", "cmd-model", SystemClock())
@@ -539,7 +525,7 @@ def test_a_trial_that_breaks_the_specs_constraints_fails_a_gate_when_asked_for_b
     assert gate.message.startswith("trial 0 breaks the spec's constraints: loss <= -1 (loss "), gate.message
 
 
-def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
+def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned, monkeypatch):
     """`promote` after `rollback` re-registered the very trial the rollback demoted (a new version, exit 0), and
     neither its output nor its report said a word of the rollback: the default promote (or a cycle) shipped the bad
     model again. Gate rolled_back now rejects it (exit 3), naming the rollback's date and reason, unless asked for
@@ -563,17 +549,21 @@ def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
     assert "Rejected by: rolled_back" in report.read_text() and "bad predictions on Monday" in report.read_text()
     gate = next(g for g in json.loads(report.with_suffix(".json").read_text())["gates"] if g["gate"] == "rolled_back")
     assert gate["evidence"]["reason"] == "bad predictions on Monday" and gate["evidence"]["version"] == "2"
-    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    audit = _audit(tuned)
     assert [r["detail"]["failed_gates"] for r in audit if r["kind"] == "promotion_rejected"][-1] == ["rolled_back"]
     dry = _promote(tuned, "wine-sticky", dry_run=True)  # no beat_champion: no registry read; the audit trail says it
     assert [g.gate for g in dry.gates if not g.passed] == ["rolled_back"] and dry.decision.value == "dry run: rejected"
     assert "(wine-sticky version 2) was rolled back on 20" in dry.gates[-1].message
-    # asked for: promoted again, said so, and recorded as asked
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-sticky", "--even-if-rolled-back")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "pass rolled_back:" in proc.stdout and "promoted again as asked (--even-if-rolled-back)" in proc.stdout
-    assert f"promoted: wine trial {good} is wine-sticky version 3" in proc.stdout
-    audit = json.loads(tuned.cli("audit", "wine", "--json", check=True).stdout)
+    # asked for: promoted again, said so, and recorded as asked. The command's own code and output, run in this
+    # process (its exit code from main): the rejection above ran as a process; this one would import skops and
+    # MLflow's model flavour (about 8 CPU-s) for the one flag
+    monkeypatch.setenv("COLUMNS", "200")  # as the process above had it (Project.cli): lines unwrapped
+    code, out, err = cli_in_process("promote", "wine", "--model-name", "wine-sticky", "--even-if-rolled-back",
+                                    "--storage", tuned.storage)
+    assert code == 0, out + err
+    assert "pass rolled_back:" in out and "promoted again as asked (--even-if-rolled-back)" in out
+    assert f"promoted: wine trial {good} is wine-sticky version 3" in out
+    audit = _audit(tuned)
     assert [r["detail"].get("even_if_rolled_back") for r in audit if r["kind"] == "promoted"][-1] is True
     # promoted again since, the rollback no longer stands against it
     again = _promote(tuned, "wine-sticky")
@@ -605,7 +595,7 @@ def test_a_misspelt_beat_champion_metric_is_bad_input_on_the_first_promotion_too
     """`beat_champion: {metric: acc}` passed the first promotion ("no champion yet: nothing to beat") and failed every
     later one ("acc is not recorded for the candidate", no did-you-mean), where a misspelt `min:` metric is named."""
     policy = _policy(tuned, "acc", {"beat_champion": {"metric": "acc"}})
-    before = tuned.cli("audit", "wine", "--json", check=True).stdout
+    before = _audit_json(tuned)
     for extra in ([], ["--dry-run"]):
         proc = tuned.cli("promote", "wine", "--model-name", "wine-acc", "--trial", "0", "--policy", policy, *extra)
         assert "Traceback" not in proc.stdout + proc.stderr
@@ -613,7 +603,7 @@ def test_a_misspelt_beat_champion_metric_is_bad_input_on_the_first_promotion_too
         assert proc.stderr.splitlines() == [
             f"error: policy file {policy}: beat_champion.metric: 'acc' is not a metric this experiment records "
             "(accuracy, holdout_accuracy, holdout_rows or a metric its trials report); did you mean 'accuracy'?"]
-    assert tuned.cli("audit", "wine", "--json", check=True).stdout == before
+    assert _audit_json(tuned) == before
     import mlflow
 
     with pytest.raises(mlflow.exceptions.MlflowException):
@@ -654,8 +644,12 @@ def test_promote_without_a_tracking_uri_registers_where_mlflow_tracking_uri_says
     registry = project.root / "shared" / "registry.db"
     registry.parent.mkdir()
     shutil.copy(mlflow_template, registry)
-    spec = {**TASK, "name": "envreg", "workdir": str(project.root / ".tunesmith" / "envreg")}
-    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    # a function trial's model folder (no tracking: section): where it registers does not depend on the model's
+    # kind, and a task's model would have the command refit it and import skops (about 6 CPU-s more)
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    spec = project.spec("envreg", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 1})
+    assert tunesmith.run(project.write_spec(spec), storage=project.storage).status.value == "completed"
     env = {"MLFLOW_TRACKING_URI": "sqlite:///shared/registry.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = project.cli("promote", "envreg", "--model-name", "envreg-model", env=env)  # relative: from this folder
     assert proc.returncode == 0, proc.stderr
@@ -691,7 +685,7 @@ def test_beat_champion_fails_when_the_champion_never_saw_the_candidates_labels(p
                 "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": name}},
                 "workdir": str(project.root / ".tunesmith" / name),
                 "promotion": {"beat_champion": {"metric": "roc_auc", "margin": -0.01, "resamples": 50}}}
-        tunesmith.run(project.write_spec(spec), storage=project.storage)
+        run_tracked(project.write_spec(spec), project.storage)
     assert promote(store, "numbers", "labels-model", SystemClock()).version == "1"
     outcome = promote(store, "words", "labels-model", SystemClock())
     assert outcome.rejected and outcome.version is None

@@ -5,16 +5,22 @@ its port is a passing failure, exit 75: tests/test_store_unavailable.py)."""
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from helpers import one_error_line
+from helpers import STATES_SQL, one_error_line
 
 from tunesmith.errors import StorageConfigError, StoreNotFound
 from tunesmith.storage import SQLStore
@@ -26,6 +32,127 @@ FOREIGN_FIX = "nothing was written to it. Give tunesmith a store of its own: a n
 
 def _one_line_input_error(proc: subprocess.CompletedProcess[str]) -> str:
     return one_error_line(proc, 2)
+
+
+# -- each command in a process of its own, started cheaply -----------------------------------------------------
+# A `python -m tunesmith.cli` process spends ~0.8 CPU-s starting the interpreter and importing tunesmith, SQLAlchemy,
+# Alembic and pydantic before the command's first line; these tests run ~100 commands. A server process does that
+# once per module and forks each command from itself: every command still runs in a process of its own (the CLI's
+# main() as the `tunesmith` script calls it, its own exit status, descriptors 0-2, environment, folder and a normal
+# interpreter exit), from the same state each time; only the imports that precede it are shared.
+# test_a_forked_command_says_what_its_own_interpreter_says checks it against `python -m tunesmith.cli`.
+FORK_SERVER = r'''
+import gc, json, os, sys
+
+import tunesmith.cli
+for module in ("tunesmith.storage.sql", "tunesmith.storage.opening", "tunesmith.coordinators", "tunesmith.runner",
+               "tunesmith.spec.loader", "tunesmith.audit", "tunesmith.deletion", "alembic.command", "alembic.config",
+               "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "sqlite3"):
+    __import__(module)  # what the commands import as they start: imported once, here
+gc.freeze()  # the imported objects stay out of each command's collections (and exit): its pages stay shared
+for line in sys.stdin:
+    request = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        break
+    os.write(1, f"{pid}\n".encode())
+    os.write(1, f"{os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}\n".encode())
+else:
+    raise SystemExit(0)
+os.chdir(request["cwd"])
+os.environ.clear()
+os.environ.update(request["env"])
+for fd, path in ((0, os.devnull), (1, request["stdout"]), (2, request["stderr"])):
+    opened = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(opened, fd)
+    os.close(opened)
+sys.argv = ["tunesmith", *request["args"]]
+tunesmith.cli.main(request["args"])  # its SystemExit ends this process as the command's own would
+'''
+
+
+class CommandServer:
+    """``run(cwd, env, *args)``: `tunesmith ARGS` in a process of its own, forked from the server (FORK_SERVER)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = {**os.environ, "COLUMNS": "200"}  # as Project.cli gives every command (Rich reads it at import)
+        self.server = subprocess.Popen([sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, env=self.env, cwd=folder, text=True)
+        self.calls = 0
+
+    def run(self, cwd: Path, env: dict[str, str], *args: str,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        # what the interpreter reads as it starts (sys.path, flags) is the server's: a command asking for other
+        # values needs a fresh interpreter (Project.cli)
+        started = {k: v for k, v in env.items() if k.startswith("PYTHON")}
+        assert started == {k: v for k, v in self.env.items() if k.startswith("PYTHON")}, started
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.calls += 1
+        out, err = self.folder / f"{self.calls}.out", self.folder / f"{self.calls}.err"
+        self.server.stdin.write(json.dumps({"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(out),
+                                            "stderr": str(err)}) + "\n")
+        self.server.stdin.flush()
+        pid = int(self.server.stdout.readline())
+        if not select.select([self.server.stdout], [], [], timeout)[0]:
+            os.kill(pid, signal.SIGKILL)
+            self.server.stdout.readline()
+            raise subprocess.TimeoutExpired(["tunesmith", *args], timeout)
+        code = int(self.server.stdout.readline())
+        return subprocess.CompletedProcess(["tunesmith", *args], code, out.read_text(), err.read_text())
+
+    def close(self) -> None:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.close()  # the server's loop ends
+        self.server.wait(60)
+        self.server.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def command_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CommandServer]:
+    server = CommandServer(tmp_path_factory.mktemp("commands"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def cli(project, command_server: CommandServer):  # type: ignore[no-untyped-def]
+    """``cli(*args, env=None, check=False)``: Project.cli's `tunesmith ARGS` in the project folder (its environment:
+    TUNESMITH_STORAGE, COLUMNS, then ``env``), each command in a process of its own (:class:`CommandServer`)."""
+    def run(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "200", **(env or {})}
+        proc = command_server.run(project.root, full_env, *args)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"tunesmith {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run
+
+
+def test_a_forked_command_says_what_its_own_interpreter_says(project, cli):
+    """The server's commands against `python -m tunesmith.cli`: the same exit code, stdout and stderr, byte for byte,
+    for refusals (one by an environment variable read as the command runs), a read of an empty database, and a run
+    that makes its store (each its own), which the commands then list alike."""
+    (project.root / "other.db").touch()
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    for args, env in [(("ls", "--storage", "sqlite:///exp.yaml"), None),
+                      (("show", "exp", "--storage", "sqlite:///other.db"), None),
+                      (("version", "--storage", "sqlite:///other.db"), None),
+                      (("trials", "exp"), {"TUNESMITH_STORAGE": "sqlite:///nope.db"})]:
+        forked, real = cli(*args, env=env), project.cli(*args, env=env)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (real.returncode, real.stdout, real.stderr), args
+    said = []
+    for run, store in ((cli, "forked.db"), (project.cli, "real.db")):
+        shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)  # the trials' folders: each run its own
+        done = run("run", str(spec), "-q", "--storage", f"sqlite:///{store}")
+        said.append((done.returncode, done.stdout, done.stderr))
+        with sqlite3.connect(project.root / store) as conn:
+            assert conn.execute(STATES_SQL.replace(":name", "?"), ("exp",)).fetchall() == [("completed", 2)], said
+    assert said[0] == said[1] and said[0][0] == 0, said
 
 
 def _sqlite_tables(path: Path) -> list[str]:
@@ -81,19 +208,18 @@ def _revision(url: str) -> str | None:
 # -- another application's database ------------------------------------------------------------------------
 
 
-def test_an_mlflow_database_is_refused_by_every_command_and_left_byte_for_byte(project):
+def test_an_mlflow_database_is_refused_by_every_command_and_left_byte_for_byte(project, cli, request):
     """`ls --storage sqlite:///mlflow.db` crashed in Alembic ("Can't locate revision identified by
     'dc11669786a5'"), exit 1; `run` the same. The file is MLflow's, made by MLflow itself."""
-    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("mlflow")
     db = project.root / "mlflow.db"
-    subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
-                    f"sqlite:///{db}"], check=True, capture_output=True, timeout=300)
-    assert mlflow  # (imported only to skip without it; MLflow made the file in its own process)
+    # made by MLflow's own client (MlflowClient(URI).search_experiments(), once per session: mlflow_fixtures.py)
+    shutil.copy(request.getfixturevalue("mlflow_template"), db)
     revision = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchone()[0]
     before = db.read_bytes()
     spec = project.write_spec(project.spec())
     for args in [*READ_ONLY, ("run", str(spec)), ("quota", "set", "user:me", "2")]:
-        message = _one_line_input_error(project.cli(*args, "--storage", f"sqlite:///{db}"))
+        message = _one_line_input_error(cli(*args, "--storage", f"sqlite:///{db}"))
         assert message.startswith(f"--storage: sqlite:///{db} is not a tunesmith store: it holds another "
                                   f"application's schema (alembic_version {revision!r}): "), message
         assert message.endswith(FOREIGN_FIX), message
@@ -110,8 +236,8 @@ def database(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_that_collides_is_refused(project,
-                                                                                                      database):
+def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_that_collides_is_refused(
+        project, cli, database):
     """`ls --storage sqlite:///other.db` added tunesmith's tables beside the `users` it held: a read-only command
     finds no store there and writes nothing. `run` makes its store beside others' tables (a team's shared
     database), leaving them as they were; a table bearing one of tunesmith's names would collide: refused."""
@@ -120,37 +246,37 @@ def test_a_database_holding_others_tables_gets_a_store_from_run_only_and_one_tha
     spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
     if database.startswith("sqlite"):  # one application's file: a mistyped --storage, refused by every command
         for args in [*READ_ONLY, ("run", str(spec))]:
-            message = _one_line_input_error(project.cli(*args, "--storage", database))
+            message = _one_line_input_error(cli(*args, "--storage", database))
             assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's "
                                f"tables: 1 table(s) (users); {FOREIGN_FIX}")
         assert _tables(database) == {"users"}
         return
     for args in READ_ONLY:
-        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        message = _one_line_input_error(cli(*args, "--storage", database))
         assert message == (f"no tunesmith store at {shown} (the database holds other tables, no tunesmith store: "
                            "nothing has run here yet); run an experiment first, or point --storage / "
                            "TUNESMITH_STORAGE at the store")
     assert _tables(database) == {"users"}
-    project.cli("run", str(spec), "--storage", database, "-q", check=True)
+    cli("run", str(spec), "--storage", database, "-q", check=True)
     assert _revision(database) == HEAD_REVISION and "users" in _tables(database)
     _execute(database, "DROP TABLE users")
-    project.cli("delete", "exp", "--yes", "--storage", database, check=True)
+    cli("delete", "exp", "--yes", "--storage", database, check=True)
 
     _execute(database, *[f"DROP TABLE {t}" for t in _dependents_first(_tables(database))],
              "CREATE TABLE users (id INTEGER)", "CREATE VIEW trials AS SELECT id FROM users")  # someone's `trials`
     own = ("a new SQLite file, another database, or a schema of its own in this one (a URL ending "
            "?options=-csearch_path%3Dtunesmith, after CREATE SCHEMA tunesmith;)")
     for args in [("ls",), ("run", str(spec))]:
-        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        message = _one_line_input_error(cli(*args, "--storage", database))
         assert message == (f"--storage: {shown} is not a tunesmith store: it holds another application's tables: "
-                           f"2 table(s) (trials, users), and trials bears the name of one of tunesmith's tables, so a "
-                           f"store cannot be made beside them; nothing was written to it. Give tunesmith a store of its "
+                           "2 table(s) (trials, users), and trials bears the name of one of tunesmith's tables, so a "
+                           "store cannot be made beside them; nothing was written to it. Give tunesmith a store of its "
                            f"own: {own}")
     assert _tables(database) == {"users"}  # (and its view)
 
 
 @pytest.mark.postgres
-def test_the_refusal_of_a_shared_database_names_the_table_that_collides(project, postgres_url):
+def test_the_refusal_of_a_shared_database_names_the_table_that_collides(project, cli, postgres_url):
     """A team's database holding `app_users` takes a store beside it; one holding `app_users` and `trials` was refused
     with "holds another application's tables: 2 table(s) (app_users, trials)", which named the table it objected to
     no more than the one it did not: the refusal names the colliding table, even past the tables it lists."""
@@ -159,7 +285,7 @@ def test_the_refusal_of_a_shared_database_names_the_table_that_collides(project,
     shown = make_url(postgres_url).render_as_string(hide_password=True)
     spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
     for args in [("ls",), ("run", str(spec))]:
-        message = _one_line_input_error(project.cli(*args, "--storage", postgres_url))
+        message = _one_line_input_error(cli(*args, "--storage", postgres_url))
         assert message.startswith(f"--storage: {shown} is not a tunesmith store: it holds another application's "
                                   "tables: 10 table(s) (app_table_00, "), message
         assert ", and trials bears the name of one of tunesmith's tables, so a store cannot be made beside them; " \
@@ -176,21 +302,21 @@ def _dependents_first(tables: set[str]) -> list[str]:
     return [t for t in order if t in tables] + sorted(tables - set(order))
 
 
-def test_read_only_commands_find_no_store_in_an_empty_database_and_create_none(project, database):
+def test_read_only_commands_find_no_store_in_an_empty_database_and_create_none(project, cli, database):
     shown = make_url(database).render_as_string(hide_password=True)
     for args in READ_ONLY:
-        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        message = _one_line_input_error(cli(*args, "--storage", database))
         assert message == (f"no tunesmith store at {shown} (the database is empty: nothing has run here yet); run "
                            "an experiment first, or point --storage / TUNESMITH_STORAGE at the store")
     assert _tables(database) == set()
-    version = project.cli("version", "--storage", database)
+    version = cli("version", "--storage", database)
     assert version.returncode == 0 and f"store {shown}: schema revision none (empty)" in version.stdout
     assert _tables(database) == set()
     # `run` makes its store there, and the read-only commands then find it
     spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
-    project.cli("run", str(spec), "--storage", database, "-q", check=True)
+    cli("run", str(spec), "--storage", database, "-q", check=True)
     assert _revision(database) == HEAD_REVISION
-    listed = project.cli("ls", "--storage", database, check=True)
+    listed = cli("ls", "--storage", database, check=True)
     assert "exp" in listed.stdout
 
 
@@ -207,10 +333,10 @@ def test_the_python_store_refuses_a_foreign_database_and_reads_no_empty_one(data
 
 
 @pytest.mark.parametrize("revision", ["0001", "0002"])
-def test_a_store_an_older_tunesmith_made_is_still_upgraded_by_a_read_only_command(project, database, revision):
+def test_a_store_an_older_tunesmith_made_is_still_upgraded_by_a_read_only_command(project, cli, database, revision):
     """Every command upgraded an older store before; it still does (it is tunesmith's, at a known revision)."""
     _upgrade_to(database, revision)
-    listed = project.cli("ls", "--storage", database, check=True)
+    listed = cli("ls", "--storage", database, check=True)
     assert "old" in listed.stdout
     assert _revision(database) == HEAD_REVISION
 
@@ -237,7 +363,7 @@ def test_every_revision_tunesmith_ships_is_numbered_in_four_digits_one_after_ano
 
 
 @pytest.mark.parametrize("revision", ["0099", f"{int(HEAD_REVISION) + 1:04d}"])
-def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, database, revision):
+def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(project, cli, database, revision):
     """A store a newer tunesmith upgraded, at a revision this one does not ship: every command refuses it in one line,
     exit 2, naming its revision, this tunesmith's newest and the fix, and writes nothing."""
     _upgrade_to(database, "head")
@@ -248,20 +374,21 @@ def test_a_store_a_newer_tunesmith_made_is_refused_and_its_revision_reported(pro
     sqlite_bytes = Path(make_url(database).database or "").read_bytes() if database.startswith("sqlite") else None
     for args in [("show", "old"), ("run", str(spec)), ("ls",), ("trials", "old"), ("audit", "old"),
                  ("resume", "old"), ("delete", "old", "--yes")]:
-        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        message = _one_line_input_error(cli(*args, "--storage", database))
         assert message == (f"--storage: the store at {shown} was written by a newer tunesmith (schema revision "
                            f"{revision!r}; this one knows up to {HEAD_REVISION!r}); update tunesmith to open it "
                            "(git pull, then pip install -e . in tunesmith's checkout); nothing was written to it"), args
     assert _rows(database) == rows and sorted(project.root.rglob("*")) == files
     if sqlite_bytes is not None:
         assert Path(make_url(database).database or "").read_bytes() == sqlite_bytes
-    version = project.cli("version", "--storage", database, check=True)
+    version = cli("version", "--storage", database, check=True)
     assert f"store {shown}: schema revision {revision}" in version.stdout
     assert _revision(database) == revision
 
 
 @pytest.mark.parametrize("revision", ["f3a9c2e1b7d4", "v3.2.0.a", "0000"])  # Alembic's kind of id, Optuna's, none
-def test_tunesmith_tables_at_a_revision_outside_its_chain_are_another_applications_store(project, database, revision):
+def test_tunesmith_tables_at_a_revision_outside_its_chain_are_another_applications_store(project, cli, database,
+                                                                                          revision):
     """Another Alembic-managed application with tables named experiments, trials, trial_reports and events, at a
     revision id tunesmith never had: not a store a newer tunesmith wrote ("pip install -U tunesmith" would not help),
     another application's, refused by every command with the fix that helps; nothing is written."""
@@ -271,7 +398,7 @@ def test_tunesmith_tables_at_a_revision_outside_its_chain_are_another_applicatio
     rows = _rows(database)
     for args in [("show", "old"), ("run", str(project.write_spec(project.spec("new")))), ("ls",),
                  ("delete", "old", "--yes")]:
-        message = _one_line_input_error(project.cli(*args, "--storage", database))
+        message = _one_line_input_error(cli(*args, "--storage", database))
         assert message.startswith(f"--storage: {shown} is not a tunesmith store: it holds another application's "
                                   f"schema (alembic_version {revision!r}): "), (args, message)
         assert "nothing was written to it. Give tunesmith a store of its own: " in message, (args, message)
@@ -302,7 +429,7 @@ def test_a_store_upgraded_by_a_newer_tunesmith_after_it_was_surveyed_is_refused_
 
 
 @pytest.mark.postgres
-def test_a_postgresql_url_without_a_database_name_is_refused_before_connecting(project, postgres_server):
+def test_a_postgresql_url_without_a_database_name_is_refused_before_connecting(project, cli, postgres_server):
     """`ls --storage postgresql://postgres@127.0.0.1:5432/` made tunesmith's tables in the shared `postgres`."""
     server = make_url(postgres_server)
     default_database = server.set(database=server.username or "postgres").render_as_string(hide_password=False)
@@ -311,7 +438,7 @@ def test_a_postgresql_url_without_a_database_name_is_refused_before_connecting(p
     spec = project.write_spec(project.spec())
     for given in (bare, bare + "/"):
         for args in [("ls",), ("run", str(spec))]:
-            message = _one_line_input_error(project.cli(*args, "--storage", given))
+            message = _one_line_input_error(cli(*args, "--storage", given))
             shown = make_url(given).render_as_string(hide_password=True)
             assert message == (f"--storage: {shown} names no database (the server would use the shared database "
                                f"{server.username or 'postgres'!r}); name one, e.g. "
@@ -334,43 +461,43 @@ def test_a_postgresql_url_naming_its_database_the_libpq_way_is_not_refused(monke
 
 
 @pytest.mark.postgres
-def test_a_role_that_does_not_exist_is_bad_input_naming_the_fix(project, postgres_server):
+def test_a_role_that_does_not_exist_is_bad_input_naming_the_fix(project, cli, postgres_server):
     server = make_url(postgres_server)
     url = server.set(drivername="postgresql", username="tunesmith_no_such_role", password=None, database="db")
     host, port = server.host, server.port or 5432
     given = url.render_as_string(hide_password=False)
-    message = _one_line_input_error(project.cli("ls", "--storage", given))
+    message = _one_line_input_error(cli("ls", "--storage", given))
     assert message == (f"--storage: {given}: the role 'tunesmith_no_such_role' does not exist on the server at "
                        f"{host}:{port}; use an existing one (postgresql://USER@{host}:{port}/db), or create it "
                        "(CREATE ROLE tunesmith_no_such_role LOGIN;)")
 
 
 @pytest.mark.postgres
-def test_a_psycopg2_url_opens_the_store_with_psycopg(project, postgres_url):
+def test_a_psycopg2_url_opens_the_store_with_psycopg(project, cli, postgres_url):
     """The hint said pip install 'tunesmith[postgres]' (psycopg 3), which never fixed a psycopg2 URL."""
     given = make_url(postgres_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
     spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
-    project.cli("run", str(spec), "--storage", given, "-q", check=True)
-    assert "exp" in project.cli("ls", "--storage", given, check=True).stdout
+    cli("run", str(spec), "--storage", given, "-q", check=True)
+    assert "exp" in cli("ls", "--storage", given, check=True).stdout
 
 
-def test_another_postgresql_driver_not_installed_is_told_to_use_postgresql_url(project):
+def test_another_postgresql_driver_not_installed_is_told_to_use_postgresql_url(project, cli):
     pytest.importorskip("psycopg")
     try:
         import pg8000  # noqa: F401
         pytest.skip("pg8000 is installed here")
     except ImportError:
         pass
-    message = _one_line_input_error(project.cli("ls", "--storage", "postgresql+pg8000://u@127.0.0.1/x"))
+    message = _one_line_input_error(cli("ls", "--storage", "postgresql+pg8000://u@127.0.0.1/x"))
     assert message == ("--storage: the driver for postgresql+pg8000 is not installed (pg8000); tunesmith opens "
                        "PostgreSQL with psycopg 3: use postgresql:// (or postgresql+psycopg://)")
 
 
-def test_a_file_that_is_not_a_sqlite_database_is_bad_input_and_left_alone(project):
+def test_a_file_that_is_not_a_sqlite_database_is_bad_input_and_left_alone(project, cli):
     spec = project.write_spec(project.spec(), "s.yaml")
     before = spec.read_bytes()
     for args in [("ls",), ("run", str(spec))]:
-        message = _one_line_input_error(project.cli(*args, "--storage", "sqlite:///s.yaml"))
+        message = _one_line_input_error(cli(*args, "--storage", "sqlite:///s.yaml"))
         assert message == ("--storage: sqlite:///s.yaml: 's.yaml' is not a SQLite database (file is not a database); "
                            "point it at tunesmith's store (sqlite:///tunesmith.db) or at a new file")
     assert spec.read_bytes() == before
@@ -379,18 +506,18 @@ def test_a_file_that_is_not_a_sqlite_database_is_bad_input_and_left_alone(projec
 # -- where the URL came from --------------------------------------------------------------------------------
 
 
-def test_a_bad_url_names_where_it_came_from(project):
+def test_a_bad_url_names_where_it_came_from(project, cli):
     """A bad $TUNESMITH_STORAGE was reported as `storage:`, naming no variable; `--storage` and the spec's
     `storage:` each name themselves."""
     env = {"TUNESMITH_STORAGE": "sqlite:/nope/x.db"}
     fix = "(try sqlite:////nope/x.db for the file /nope/x.db, or sqlite:///nope/x.db for nope/x.db in this folder)"
-    message = _one_line_input_error(project.cli("ls", env=env))
+    message = _one_line_input_error(cli("ls", env=env))
     assert message == f"TUNESMITH_STORAGE: 'sqlite:/nope/x.db' is not a database URL {fix}"
-    message = _one_line_input_error(project.cli("ls", "--storage", "sqlite:/nope/x.db", env=env))
+    message = _one_line_input_error(cli("ls", "--storage", "sqlite:/nope/x.db", env=env))
     assert message == f"--storage: 'sqlite:/nope/x.db' is not a database URL {fix}"
     (project.root / "notes.txt").write_text("not a database")
     spec = project.write_spec(project.spec(storage="sqlite:///notes.txt"))
-    message = _one_line_input_error(project.cli("run", str(spec), env=env))
+    message = _one_line_input_error(cli("run", str(spec), env=env))
     assert message.startswith("storage: sqlite:///notes.txt: 'notes.txt' is not a SQLite database"), message
 
 
