@@ -14,8 +14,16 @@ import os
 def threads(config, trial):
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
              "NUMEXPR_NUM_THREADS")
-    return {"loss": config["x"], **{name: float(os.environ.get(name, -1)) for name in names}}
+    seen = {name: float(os.environ.get(name, -1)) for name in names}
+    return {**seen, "loss": seen["OPENBLAS_NUM_THREADS"]}  # what `reproduce` compares: the threads it was given
 """
+
+
+def _cli(project, environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` started with exactly ``environ`` (and the project's store)."""
+    return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root,
+                          env={**environ, "TUNESMITH_STORAGE": project.storage}, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _threads_seen(project, name: str, environ: dict[str, str]) -> list[dict[str, float]]:
@@ -23,9 +31,7 @@ def _threads_seen(project, name: str, environ: dict[str, str]) -> list[dict[str,
     project.write("reporter.py", REPORTER)
     spec = project.spec(name=name, trial={"function": "reporter:threads"}, budget={"trials": 2},
                         executor={"kind": "process", "workers": 2})
-    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "run", str(project.write_spec(spec)), "--quiet"],
-                          cwd=project.root, env={**environ, "TUNESMITH_STORAGE": project.storage},
-                          capture_output=True, text=True, timeout=120)
+    proc = _cli(project, environ, "run", str(project.write_spec(spec)), "--quiet")
     assert proc.returncode == 0, proc.stderr
     return [t["metrics"] for t in project.trials(name)]
 
@@ -35,6 +41,9 @@ def test_each_of_several_workers_gets_its_share_of_the_cpus_and_a_users_setting_
     share = float(max(1, usable_cpus() // 2))
     for metrics in _threads_seen(project, "shared", untouched):
         assert {name: metrics[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, share), metrics
+    # run again alone (`reproduce`: one worker), a trial gets the share it had among its run's two workers
+    again = _cli(project, untouched, "reproduce", "shared", "0")
+    assert again.returncode == 0 and "1/1 reproduced trials matched" in again.stdout, again.stdout + again.stderr
     for metrics in _threads_seen(project, "own", {**untouched, "OMP_NUM_THREADS": "3"}):
         assert metrics["OMP_NUM_THREADS"] == 3.0
         assert metrics["OPENBLAS_NUM_THREADS"] == -1.0, "a user who set one variable chose: none is added"

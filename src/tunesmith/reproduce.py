@@ -185,4 +185,5 @@ def _executor(spec: Any, clock: Clock) -> Any:
 
     preload = spec.trial.function if spec.trial else "tunesmith.tasks:evaluate"
     return ProcessExecutor(1, None, preload=preload, base_dir=spec.base_dir, clock=clock,
-                           heartbeat_timeout=spec.executor.heartbeat_timeout)
+                           heartbeat_timeout=spec.executor.heartbeat_timeout,
+                           threads_shared_among=spec.executor.workers)  # as many BLAS threads as the trial had

@@ -65,12 +65,17 @@ class ProcessExecutor:
             killed and its trial ends LOST; workers send a heartbeat every quarter of it (at most every 5 s).
         gpus: local GPU indices to share out among the workers, ``"all"`` for every GPU here, None: no assignment.
         gpu_per_trial: GPUs each worker (so each trial) owns; a fraction shares a GPU between workers.
+        threads_shared_among: the worker count whose share of the CPUs each worker's numeric libraries get
+            (:mod:`~tunesmith.executor.thread_share`); default ``workers``. A trial run again alone takes the
+            share its run's workers had: its floating-point sums then add in the same order.
     """
 
     def __init__(self, workers: int, max_trials_per_worker: int | None = None, preload: str | None = None,
                  base_dir: str | None = None, clock: Clock | None = None, heartbeat_timeout: float = 60.0,
-                 gpus: list[int] | str | None = None, gpu_per_trial: float = 1.0) -> None:
+                 gpus: list[int] | str | None = None, gpu_per_trial: float = 1.0,
+                 threads_shared_among: int | None = None) -> None:
         self.workers = workers
+        self.threads_shared_among = threads_shared_among or workers
         self.max_trials_per_worker = max_trials_per_worker
         self.preload = preload
         self.base_dir = base_dir
@@ -99,7 +104,7 @@ class ProcessExecutor:
              str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-            env={**_worker_env(), **thread_share_env(self.workers, os.environ, usable_cpus()),
+            env={**_worker_env(), **thread_share_env(self.threads_shared_among, os.environ, usable_cpus()),
                  **(slot_env(gpus) if gpus else {})},
         )
         os.close(cmd_r)
