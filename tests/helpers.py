@@ -140,8 +140,13 @@ def cli_in_process(*args: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
+    from tunesmith import cli
     from tunesmith.cli import main
 
+    # the consoles took their width once, when this process first imported the CLI: a subprocess takes COLUMNS
+    # (or 80, writing to a pipe) as it starts, so each call here does too (else lines wrapped by import order)
+    for console in (cli.out, cli.err):
+        console.width = int(os.environ.get("COLUMNS", "80"))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -151,6 +156,19 @@ def cli_in_process(*args: str) -> tuple[int, str, str]:
         else:
             code = 0
     return code, out.getvalue(), err.getvalue()
+
+
+def completed_in_process(cwd, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """:func:`cli_in_process` from folder ``cwd`` with ``env`` set, as subprocess.run gives a command's result: for
+    the later commands of a test whose first, the one it is about, ran as a real subprocess."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        code, out, err = cli_in_process(*args)
+    return subprocess.CompletedProcess(list(args), code, out, err)
 
 
 def cli_json_in_process(*args: str) -> object:

@@ -33,10 +33,9 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    from tests.helpers import cli_in_process
+    from tests.helpers import completed_in_process
 
-    code, out, err = cli_in_process(*args)
-    return subprocess.CompletedProcess(list(args), code, out, err)
+    return completed_in_process(Path.cwd(), *args)
 
 
 @pytest.mark.slow

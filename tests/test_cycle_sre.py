@@ -19,19 +19,11 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 
 def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """What :func:`_cli` runs, in this process (tests.helpers.cli_in_process: the CLI's own main, its exit code,
-    stdout and stderr; an exception it lets out fails the test as a traceback would), from ``cwd`` with ``env``: for
-    the later cycles of a test whose first, the one it is about, ran as a real subprocess; each saves a start-up
-    importing scikit-learn and MLflow (2-5 CPU-s)."""
-    from tests.helpers import cli_in_process
+    """What :func:`_cli` runs, in this process (each saves a start-up importing scikit-learn and MLflow, 2-5 CPU-s)."""
+    from tests.helpers import completed_in_process
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(cwd)
-        for name, value in {"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}", "COLUMNS": "200",
-                            **(env or {})}.items():
-            patch.setenv(name, value)
-        code, out, err = cli_in_process(*args)
-    return subprocess.CompletedProcess(list(args), code, out, err)
+    return completed_in_process(cwd, *args, env={"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                                 "COLUMNS": "200", **(env or {})})
 
 
 @pytest.mark.parametrize("command", ["cycle", "watch"])
