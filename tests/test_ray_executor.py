@@ -447,22 +447,33 @@ def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
     assert HeadAddress.parse("auto") is None
 
 
+# A first-generation trial waits at a gate (a folder the far node sees) until both have started, or 30 s: under
+# load Ray's actors came up seconds apart, each trial ran alone, and PBT had nothing to copy (a full run saw no child).
 PBT_TRAINER = """
 import os
 import time
 
+GATE = {gate!r}
+
 def objective(config, trial):
-    state = trial.load_checkpoint() or {"step": 0, "score": 0.0}
+    state = trial.load_checkpoint()
+    if state is None:
+        os.makedirs(GATE, exist_ok=True)
+        open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+        waited = time.monotonic()
+        while len(os.listdir(GATE)) < 2 and time.monotonic() - waited < 30:
+            time.sleep(0.02)
+        state = {{"step": 0, "score": 0.0}}
     started, score = state["step"], state["score"]
     for step in range(started + 1, 9):
         score += config["lr"]
-        trial.save_checkpoint({"step": step, "score": score})   # before report: a child copies this
+        trial.save_checkpoint({{"step": step, "score": score}})   # before report: a child copies this
         trial.report(step, score)
         time.sleep(0.1)
         if trial.should_prune():
             break
     seen = os.path.exists(os.path.join(os.path.dirname(str(trial.workdir)), "coordinator-only"))
-    return {"score": score, "started_from": started, "saw_coordinator_files": float(seen)}
+    return {{"score": score, "started_from": started, "saw_coordinator_files": float(seen)}}
 """
 
 
@@ -483,7 +494,7 @@ def test_pbt_children_on_a_node_without_the_coordinators_files_get_their_parents
     pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
     if not _can_hide_folders():
         pytest.skip("needs unprivileged user and mount namespaces (unshare -rm) to give a node its own filesystem")
-    project.write("trainer.py", PBT_TRAINER)
+    project.write("trainer.py", PBT_TRAINER.format(gate=str(project.root / "gate")))
     runs = project.root / "runs"
     runs.mkdir()
     (runs / "coordinator-only").touch()
