@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import json
+import time
+
+import pytest
 
 import tunesmith
+from tunesmith.audit import time_spent
 from tunesmith.storage.sql import SQLStore
 
 
@@ -145,3 +148,73 @@ def test_each_status_a_run_reaches_is_recorded_as_its_kind(project):
         store.set_status(exp.id, status, exp.created_at + at)
     kinds = [e.kind for e in store.events(exp.id)][1:]  # after experiment_created
     assert kinds == [status_kind(s) for s in reached] and all(isinstance(status_kind(s), AuditKind) for s in reached)
+
+
+def test_the_time_between_a_killed_run_and_its_resume_is_not_charged_to_the_wall_time_budget(project):
+    """A SIGKILLed run ends at its last event; the resume, minutes later, marks its running trials lost (events
+    stamped then). Those events are the resume's bookkeeping, not the dead run's time: counting them charged the
+    downtime to the wall-time budget, and a resume after a long enough gap stopped at once, its lost trials never
+    re-run (seen: 3 s of a 20 s budget used, a resume 25 s later started nothing)."""
+    from tunesmith.runner import resume_experiment
+
+    project.write("die_once.py", """
+        import os, pathlib, signal
+        def objective(config, trial):
+            if trial.number == 1 and not pathlib.Path("killed-once").exists():
+                pathlib.Path("killed-once").touch()
+                os.kill(os.getpid(), signal.SIGKILL)  # inline: the trial runs in the coordinator
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec("downtime", executor={"kind": "inline"}, strategy="random",
+                                           budget={"trials": 3, "wall_time": "600s"},
+                                           trial={"function": "die_once:objective"}))
+    assert project.cli("run", str(spec), "--quiet").returncode == -9
+    store = SQLStore(project.storage, create=False)
+    try:
+        exp = store.experiment("downtime")
+        spent_when_killed = time_spent(store.events(exp.id))
+        time.sleep(2.5)  # the downtime
+        result = resume_experiment("downtime", store)
+        assert result.status.value == "completed"
+        events = store.events(exp.id)
+        second_run = [i for i, e in enumerate(events) if e.kind == "run_running"][1]
+        assert [e.kind for e in events[second_run - 1:second_run]] == ["trial_lost"], "the resume reclaimed trial 1"
+        assert time_spent(events[:second_run]) == pytest.approx(spent_when_killed, abs=1e-6), \
+            "the killed run's time ends at its own last event"
+        assert [t.state.value for t in store.trials(exp.id)] == ["completed"] * 3
+    finally:
+        store.close()
+
+
+def test_a_budget_stop_that_leaves_lost_trials_unrun_says_so(project):
+    """Lost trials re-run only while the budget allows; a resume whose wall time the killed run had spent stops at
+    once, and its reason names the trial left lost, not a bare budget line under a completed status."""
+    from tunesmith.budget import with_unrun
+    from tunesmith.runner import resume_experiment
+
+    project.write("spend_then_die.py", """
+        import os, pathlib, signal, time
+        def objective(config, trial):
+            first_run = not pathlib.Path(f"ran-{trial.number}").exists()
+            pathlib.Path(f"ran-{trial.number}").touch()
+            if trial.number == 0:
+                time.sleep(1.3)  # finishes past the 1 s budget: the killed run's time is spent
+            elif first_run:
+                time.sleep(2.5)
+                os.kill(os.getppid(), signal.SIGKILL)  # the coordinator, while this trial still runs
+                time.sleep(60)
+            return config["x"]
+    """)
+    spec = project.write_spec(project.spec("spent", executor={"kind": "process", "workers": 2},
+                                           budget={"trials": 4, "wall_time": "1s"},
+                                           trial={"function": "spend_then_die:objective"}))
+    assert project.cli("run", str(spec), "--quiet").returncode == -9
+    store = SQLStore(project.storage, create=False)
+    try:
+        result = resume_experiment("spent", store)
+        assert result.stop_reason == "wall-time budget of 1s reached, so 1 lost or interrupted trial was not re-run"
+        assert [t.state.value for t in store.trials(store.experiment("spent").id)] == ["completed", "lost"]
+    finally:
+        store.close()
+    assert with_unrun("wall-time budget of 20s reached", 0) == "wall-time budget of 20s reached"
+    assert with_unrun("target 0.1 reached (best 0.05)", 2).endswith(", so 2 lost or interrupted trials were not re-run")

@@ -59,6 +59,9 @@ DURING_RUN = frozenset({AuditKind.RUN_STARTED, AuditKind.RUN_RESUMED, AuditKind.
 _STATUS_KINDS = {RunStatus.RUNNING: AuditKind.RUN_RUNNING, RunStatus.COMPLETED: AuditKind.RUN_COMPLETED,
                  RunStatus.INTERRUPTED: AuditKind.RUN_INTERRUPTED, RunStatus.FAILED: AuditKind.RUN_FAILED}
 OUTSIDE_RUN_TIME = AUDITED - DURING_RUN
+# Written when a dead coordinator's trials are reclaimed (the store's mark_lost), stamped with the reclaimer's clock:
+# a resume hours after a SIGKILL records them just before its own run_running, so they are no time of the dead run
+RECLAIMED_LATER = frozenset({"trial_lost"})
 # The promotion decisions, by the outcome label the metrics count them under (tunesmith_promotions_total)
 PROMOTION_OUTCOMES: dict[str, str] = {AuditKind.PROMOTED: "promoted",
                                       AuditKind.PROMOTION_ALREADY_CHAMPION: "already_champion",
@@ -95,12 +98,12 @@ def record(store: TrialStore, experiment_id: int, kind: str, clock: Clock, trial
 
 def time_spent(events: Sequence[Event]) -> float:
     """Seconds the runs in an experiment's event log spent (the wall-time budget a resume starts from): each from
-    its ``run_running`` event to its last event (a killed run ends there), the actions outside a run's time
-    skipped."""
+    its ``run_running`` event to its last event (a killed run ends there), the actions outside a run's time, and a
+    later reclaim's marks (:data:`RECLAIMED_LATER`), skipped."""
     total, start, last = 0.0, None, None
     for ev in events:
-        if ev.kind in OUTSIDE_RUN_TIME:
-            continue  # an export or a promotion days later is not time the run spent
+        if ev.kind in OUTSIDE_RUN_TIME or ev.kind in RECLAIMED_LATER:
+            continue  # an export or a promotion days later, a resume's reclaim: not time the run spent
         if ev.kind == AuditKind.RUN_RUNNING:
             if start is not None and last is not None:
                 total += last - start

@@ -258,6 +258,15 @@ class BudgetTracker:
         return f"{why}, {'; '.join(told)}" if told else why
 
 
+def with_unrun(stop: str, unrun: int) -> str:
+    """A stop's reason, naming the lost or interrupted trials it leaves: they re-run only while nothing says stop,
+    so a resume whose wall time was spent (or whose target was reached) ends with them still lost."""
+    if not unrun:
+        return stop
+    trials = "trial was" if unrun == 1 else "trials were"
+    return f"{stop}, so {unrun} lost or interrupted {trials} not re-run"
+
+
 @dataclass(frozen=True, slots=True)
 class SpendSummary:
     """Money so far and where it is heading (``tunesmith show``)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.budget import BudgetTracker
+from tunesmith.budget import BudgetTracker, with_unrun
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
@@ -299,7 +299,7 @@ class Runner:
                     if not self._reruns:
                         return "the strategy has proposed every configuration"
                 if budget_stop is not None:
-                    return budget_stop
+                    return with_unrun(budget_stop, len(self._reruns))
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
