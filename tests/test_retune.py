@@ -316,3 +316,32 @@ def test_an_nsga2_retune_takes_the_parent_trials_rebased_into_its_first_populati
     warm = store.experiment("bc-retune-1").attributes["warm_start"]
     assert warm["mode"] == "transfer" and warm["taken_as"] == "rebased", {k: warm[k] for k in ("mode", "taken_as")}
     assert all(t.state is TrialState.COMPLETED for t in store.trials(store.experiment("bc-retune-1").id))
+
+
+def test_a_retune_of_a_retune_defaults_to_half_the_first_tunings_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-tune without --trials takes half a budget; halving its parent's, each generation of a `watch` got half
+    the last one's (8, then 3 by hand, then 1): the lineage's first tuning's is the one halved."""
+    from tunesmith.retune import retune
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "obj.py").write_text("def f(config, trial):\n    return (config['x'] - 0.3) ** 2\n")
+    (tmp_path / "root.yaml").write_text(yaml.safe_dump({
+        "name": "root", "objective": {"metric": "loss", "direction": "minimize"},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "strategy": "random",
+        "budget": {"trials": 8}, "executor": {"kind": "inline"}, "trial": {"function": "obj:f"}, "seed": 1}))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    try:
+        run_experiment(load_spec(tmp_path / "root.yaml"), store, RunListener())
+        assert plan_retune(store, "root", None).spec.budget.trials == 4
+        retune(store, "root", None, trials=3)
+        child = store.experiment("root-retune-1")
+        assert child.attributes["lineage"]["first_budget"] == 8
+        assert plan_retune(store, "root-retune-1", None).spec.budget.trials == 4, "half the first tuning's, not 1"
+        # a lineage recorded before first_budget was: the root's spec, read from the store
+        store.set_attributes(child.id, {"lineage": {k: v for k, v in child.attributes["lineage"].items()
+                                                    if k != "first_budget"}}, 0.0)
+        assert "first_budget" not in store.experiment("root-retune-1").attributes["lineage"]
+        assert plan_retune(store, "root-retune-1", None).spec.budget.trials == 4
+    finally:
+        store.close()

@@ -3,7 +3,7 @@
 The new experiment's spec is the old one with the new data (``task.data.path``, made absolute from the
 caller's folder, so ``--data new.csv`` means the file where the user stands), a new name (``NAME-retune-K``
 from the lineage's root), a seed derived from the old one, and a smaller trial budget (``--trials``, else
-``drift.retune.trials``, else half the old budget). Lineage is recorded on both sides as experiment
+``drift.retune.trials``, else half the lineage's first tuning's budget). Lineage is recorded on both sides as experiment
 attributes: ``lineage`` on the new one (parent, root, generation, data), ``retunes`` on the parent; the warm
 start (see :mod:`tunesmith.strategy.warm_start`: k old good configurations re-evaluated first, by default
 spread over the old best quarter; the other old trials as the prior mean of ``bo``'s GP, or replayed re-based,
@@ -21,7 +21,7 @@ import numpy as np
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.evaluation.context import trial_folders
-from tunesmith.errors import ExperimentExists, SpecError, UserInputError
+from tunesmith.errors import ExperimentExists, ExperimentNotFound, SpecError, UserInputError
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -120,7 +120,8 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     elif data_path is not None and spec.trial is not None:
         # trial code reads its own data: the new file reaches it as an environment variable
         update["trial"] = spec.trial.model_copy(update={"env": {**spec.trial.env, "TUNESMITH_DATA": data_path}})
-    budget = trials or cfg.retune.trials or max(1, (spec.budget.trials or 20) // 2)
+    first_budget = _first_tuning_budget(store, parent, spec)
+    budget = trials or cfg.retune.trials or max(1, (first_budget or 20) // 2)
     update["budget"] = spec.budget.model_copy(update={"trials": budget})
     try:
         new_spec = spec_from_dict({**spec.to_json(), **{k: _json(v) for k, v in update.items()}})
@@ -131,7 +132,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     k_first = cfg.retune.top_k if top_k is None else top_k
     attributes: dict[str, Any] = {"lineage": {
         "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
-        "reason": "retune", "data": data_path, "warm": warm,
+        "reason": "retune", "data": data_path, "warm": warm, "first_budget": first_budget,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
     if spec.task is None and data_path is not None:  # what trial code was tuned on: a drift check's reference
         from tunesmith.digests import file_digest
@@ -145,6 +146,21 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         attributes["warm_start"] = warm_start_from(parent, best_first, k_first, mode,
                                                    spec.search_space if spread_first else None).to_json()
     return RetunePlan(new_spec, attributes, parent.name)
+
+
+def _first_tuning_budget(store: SQLStore, parent: ExperimentRecord, spec: ExperimentSpec) -> int | None:
+    """The trial budget of the lineage's first tuning, which a re-tune's default halves: halving the parent's own
+    shrank each generation of a `watch` (20, 10, 5, 2, 1 trials). Recorded in each re-tune's lineage; a lineage
+    recorded before that reads it off the root's spec while the root is in the store, else the parent's."""
+    lineage = parent.attributes.get("lineage") or {}
+    if not lineage:
+        return spec.budget.trials
+    if "first_budget" in lineage:
+        return lineage["first_budget"]  # type: ignore[no-any-return]
+    try:
+        return spec_from_dict(store.experiment(lineage_root(parent)).spec).budget.trials
+    except ExperimentNotFound:
+        return spec.budget.trials
 
 
 def _new_rows_fit(parent: ExperimentRecord, spec: ExperimentSpec, data_path: str,
