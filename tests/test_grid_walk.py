@@ -42,6 +42,12 @@ def _spaces() -> dict[str, SearchSpace]:
         "float parents": SearchSpace.from_domains({
             "s": Float(0, 1, step=0.1), "u": Float(0.01, 1, log=True),
             "x": Int(0, 1, when={"s": [0.3, 0.7, 0.35, 1]}), "y": Int(0, 1, when={"u": [0.1, 0.01, 1.0]})}),
+        # flags declared before the values they switch on, an unlinked parameter among them, and a child of two flags
+        # (which links their groups)
+        "flags": SearchSpace.from_domains({
+            **{f"use{i}": Categorical([True, False]) for i in range(4)}, "free": Int(0, 1),
+            **{f"v{i}": Int(0, 2, when={f"use{i}": True}) for i in range(3)},
+            "both": Categorical(["x", "y"], when={"use2": False, "use3": True})}),
         # TunedSearchCV's list of grids: a hidden categorical picks the grid, an empty grid among them
         "sklearn grids": SearchSpace.from_domains(_space_of(
             [{"C": [1, 10], "kernel": ["linear"]}, {"C": [1, 100], "gamma": [0.1, 0.01], "kernel": ["rbf"]}, {}],
@@ -184,3 +190,21 @@ def test_a_resumed_shuffled_grid_runs_the_rest_of_the_grid_once(project, monkeyp
     assert len(ran) == len(set(ran)) == (5 + 4) * 2
     assert set(ran) == {json.dumps(c, sort_keys=True) for c in spec.search_space.iter_grid(5)}
     assert "every configuration" in result.stop_reason
+
+
+def test_independent_conditions_are_counted_apart():
+    """Sixteen flags declared before the ints they switch on: the counts go per flag and its int (a few entries
+    each), not per combination of the flags given so far (2^16 of them, tens of megabytes)."""
+    flags = {f"use{i}": Categorical([True, False]) for i in range(16)}
+    space = SearchSpace.from_domains({**flags, **{f"v{i}": Int(0, 2, when={f"use{i}": True}) for i in range(16)}})
+    tracemalloc.start()
+    try:
+        grid = GridIndex(space, 5)
+        last = grid.point(grid.size - 1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert grid.size == 4**16
+    assert last == {f"use{i}": False for i in range(16)}
+    assert grid.point(0) == {**{f"use{i}": True for i in range(16)}, **{f"v{i}": 0 for i in range(16)}}
+    assert peak < 1_000_000, peak
