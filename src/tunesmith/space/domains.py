@@ -116,19 +116,51 @@ class Float(_Domain):
         return min(max(round(self.low + k * step, digits), self.low), self.high)
 
     def grid(self, points: int) -> list[float]:
+        return [self.grid_point(k, points) for k in range(self._grid_count(points))]
+
+    def _grid_count(self, points: int) -> int:
+        return points if self.step is None else int(round((self.high - self.low) / self.step)) + 1
+
+    def grid_point(self, k: int, points: int) -> float:
+        """``grid(points)[k]``, computed alone: a grid of 10^9 points is never listed."""
         # Rounding error must not carry a point outside [low, high] (exp(log(10)) > 10): the ends are the bounds
         # themselves, and stepped points are clamped.
         if self.step is not None:
-            n = int(round((self.high - self.low) / self.step))
-            return [self._point(i, self.step) for i in range(n + 1)]
-        if points == 1:
-            return [self.low]
+            return self._point(k, self.step)
+        if k == 0:
+            return self.low
+        if k == points - 1:
+            return self.high
         if self.log:
             a, b = math.log(self.low), math.log(self.high)
-            inner = [math.exp(a + (b - a) * i / (points - 1)) for i in range(1, points - 1)]
+            return math.exp(a + (b - a) * k / (points - 1))
+        return self.low + (self.high - self.low) * k / (points - 1)
+
+    def grid_position(self, value: ParamValue, points: int) -> int | None:
+        """The k where ``grid(points)[k]`` is ``value`` (equal, and of its type: a condition's test), else None.
+        Found near the k the value's place in [low, high] estimates, then checked against the point itself."""
+        if type(value) is not float or not self.low <= value <= self.high:
+            return None
+        count = self._grid_count(points)
+        if self.step is not None:
+            estimate = round((value - self.low) / self.step)
+        elif count == 1:
+            estimate = 0
+        elif self.log:
+            a, b = math.log(self.low), math.log(self.high)
+            estimate = round((math.log(value) - a) / (b - a) * (count - 1))
         else:
-            inner = [self.low + (self.high - self.low) * i / (points - 1) for i in range(1, points - 1)]
-        return [self.low, *inner, self.high]
+            estimate = round((value - self.low) / (self.high - self.low) * (count - 1))
+        return _found_near(self, value, points, estimate, count)
+
+
+def _found_near(domain: Float, value: float, points: int, estimate: int, count: int) -> int | None:
+    """The k within one of ``estimate`` whose grid point is ``value``: an estimate's rounding error is far below
+    one point's spacing."""
+    for k in (estimate, estimate - 1, estimate + 1):
+        if 0 <= k < count and domain.grid_point(k, points) == value:
+            return k
+    return None
 
 
 def _step_fix(low: float, high: float, step: float, steps: int) -> str:
@@ -191,6 +223,14 @@ class Int(_Domain):
     def grid(self, points: int) -> list[int]:
         return list(range(self.low, self.high + 1, self.step))
 
+    def grid_point(self, k: int, points: int) -> int:
+        """``grid(points)[k]``, computed alone."""
+        return self.low + k * self.step
+
+    def grid_position(self, value: ParamValue, points: int) -> int | None:
+        """The k where ``grid(points)[k]`` is ``value`` (equal, and of its type: a condition's test), else None."""
+        return (value - self.low) // self.step if type(value) is int and self.contains(value) else None
+
 
 class Categorical(_Domain):
     """One of a list of choices (strings, numbers, booleans or null)."""
@@ -220,6 +260,14 @@ class Categorical(_Domain):
 
     def grid(self, points: int) -> list[ParamValue]:
         return list(self.choices)
+
+    def grid_point(self, k: int, points: int) -> ParamValue:
+        """``grid(points)[k]``, computed alone."""
+        return self.choices[k]
+
+    def grid_position(self, value: ParamValue, points: int) -> int | None:
+        """The k where ``grid(points)[k]`` is ``value`` (equal, and of its type: a condition's test), else None."""
+        return next((k for k, c in enumerate(self.choices) if c == value and type(c) is type(value)), None)
 
 
 Domain = Annotated[Float | Int | Categorical, Field(discriminator="type")]

@@ -29,6 +29,12 @@ def values_in_grid(domain: _Domain, points: int) -> int:
     return points
 
 
+def is_one_of(value: ParamValue, allowed: ParamValue | list[ParamValue]) -> bool:
+    """Whether ``value`` is what a ``when`` allows (one value, or any of a list): equal and of the same type, so
+    ``1`` is not ``True`` nor ``1.0``."""
+    return any(value == o and type(value) is type(o) for o in (allowed if isinstance(allowed, list) else [allowed]))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """Parameters in an order where every parent comes before the parameters it conditions.
@@ -109,13 +115,8 @@ class SearchSpace:
 
     def is_active(self, name: str, assigned: Mapping[str, ParamValue]) -> bool:
         """Whether ``name`` is active given the values assigned so far (parents come first in ``order``)."""
-        for parent, allowed in (self.domains[name].when or {}).items():
-            if parent not in assigned:
-                return False
-            options = allowed if isinstance(allowed, list) else [allowed]
-            if not any(assigned[parent] == o and type(assigned[parent]) is type(o) for o in options):
-                return False
-        return True
+        return all(parent in assigned and is_one_of(assigned[parent], allowed)
+                   for parent, allowed in (self.domains[name].when or {}).items())
 
     def sample_active(self, pick: Any) -> dict[str, ParamValue]:
         """Assign values in order, asking ``pick(name, domain)`` for each active parameter only: how every strategy

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from collections.abc import Mapping, Sequence
 from itertools import islice
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
+from tunesmith.space.grid_index import GridIndex
 from tunesmith.space.search_space import values_in_grid
 from tunesmith.strategy.base import Proposal
+from tunesmith.strategy.shuffled_order import ShuffledOrder
 from tunesmith.warning_kinds import GridLargerThanBudget
 
 COUNTED_UP_TO = 100_000  # a conditional grid's configurations are counted (enumerated) no further
@@ -23,6 +24,9 @@ class GridStrategy:
         points: values per float parameter without a step (ints and categoricals use all their values).
         shuffle: visit the grid in a seeded random order (better when the budget is smaller than the grid).
         seed: seed for ``shuffle``.
+
+    The grid is walked by position (:class:`GridIndex`), never listed: a grid of 10^9 configurations proposes its
+    first at once. What was run before (``replay``) or elsewhere (``adopt``) is remembered by key and passed over.
     """
 
     def __init__(self, space: SearchSpace, points: int = 5, shuffle: bool = False, seed: int = 0) -> None:
@@ -30,31 +34,32 @@ class GridStrategy:
         self.points = points
         self.shuffle = shuffle
         self.seed = seed
-        self._queue: list[dict[str, ParamValue]] | None = None
+        self._walk: tuple[GridIndex, ShuffledOrder | None] | None = None  # built at the first proposal
+        self._next = 0  # the walk's next step
+        self._taken: set[str] = set()  # the keys of configurations replayed or adopted
         self._tokens = 0
 
-    def _pending(self) -> list[dict[str, ParamValue]]:
-        if self._queue is None:
-            grid = list(self.space.iter_grid(self.points))
-            if self.shuffle:
-                random.Random(self.seed).shuffle(grid)
-            self._queue = grid[::-1]  # pop() from the end keeps the declared order
-        return self._queue
+    def _grid(self) -> tuple[GridIndex, ShuffledOrder | None]:
+        if self._walk is None:
+            grid = GridIndex(self.space, self.points)
+            self._walk = grid, ShuffledOrder(grid.size, self.seed) if self.shuffle else None
+        return self._walk
 
     def replay(self, history: Sequence[TrialRecord]) -> None:
-        seen = {_key(t.params) for t in history}
-        self._queue = [p for p in self._pending() if _key(p) not in seen]
+        self._taken.update(_key(t.params) for t in history)
 
     def ask(self) -> Proposal | None:
-        queue = self._pending()
-        if not queue:
-            return None
-        self._tokens += 1
-        return Proposal(self._tokens, queue.pop())
+        grid, order = self._grid()
+        while self._next < grid.size:
+            params = grid.point(self._next if order is None else order[self._next])
+            self._next += 1
+            if _key(params) not in self._taken:  # each configuration is one position: no need to remember it
+                self._tokens += 1
+                return Proposal(self._tokens, params)
+        return None
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
-        key = _key(params)
-        self._queue = [p for p in self._pending() if _key(p) != key]
+        self._taken.add(_key(params))
         self._tokens += 1
         return Proposal(self._tokens, dict(params))
 
