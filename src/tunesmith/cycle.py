@@ -20,21 +20,36 @@ cycle's promotion of it was done or rejected (the store's ``cycle_promote`` even
 and later cycles, on the spec file or by name alike, go on to the drift check (against the lineage head, no champion
 being registered) and re-tune as usual; one that failed or was cut is offered again by the next cycle.
 
+A re-tune a cycle made whose promotion was never decided (the promote step failed: the registry down; or never ran:
+the cycle killed after the re-tune, or it left the re-tune interrupted and ``tunesmith resume`` finished it) is
+offered the same way (:func:`_undecided_retune`): before its drift check, the next cycle runs a ``promote`` step
+(``detail.offered_again`` true) for the champion's newest re-tune when a cycle made it, it completed, and no promotion
+of it was decided (promoted, or rejected by a gate, by a cycle or ``tunesmith promote``; with nothing registered, the
+lineage head when it is one). Without this the next cycle found drift against the old champion's data again and
+re-tuned a second time (hours), the completed re-tune never judged. Promoted, it is the champion and the cycle goes on
+to check the new rows against it (re-tuning it on drift), as after a first tuning's promotion: a cycle from cron
+leaves its champion checked against that day's rows, and a retry on the rows it was tuned on finds no drift at the
+cost of a drift check. Rejected, it is marked as a rejected re-tune is and the cycle goes on against the champion
+still registered. Failed again, the cycle ends there (outcome ``failed``, nothing re-tuned) and the next one offers
+it again. A re-tune a gate rejected, an older one a later re-tune came after, and a hand-run ``tunesmith retune``
+are not offered.
+
 Once work has started (a tuning, a recorded drift check), a step that raises is recorded as a ``failed`` step after
 the steps before it: outcome ``failed``, exit 1, or 2 when the error is the user's (:class:`UserInputError`); what
 can be checked before any work (``promotion.beat_champion.metric`` included) is refused first, as bad input.
 
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
-skipped); 3 a promotion gate rejected the re-tune (the old champion stays; same code as ``tunesmith
-promote``); 1 a step failed (the re-tune stopped on an error, every trial failed); 2 bad input, refused before
-any tuning where it can be (an edited spec file, a missing ``--model-name``, bundled data, trial code without
-``--reference`` whose champion holds no file of its own, a missing data file); 75 no database server answered at the
-store's address, or MLflow's at the registry's as the champion was read (outcome ``unavailable``, nothing done: retry
-later), or in the promote step (outcome ``failed``: the next cycle offers a first tuning again), or another cycle
-holds the lineage (outcome ``busy``: one cycle per lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C,
-SIGTERM or SIGHUP stopped a tuning run (recorded as interrupted; ``tunesmith resume`` continues it). The CLI's
-`cycle` and `watch` note a stop signal that lands outside a tuning run and stop once the cycle has ended, each step
-whole, exit 130 (:func:`tunesmith.stop_signals.stop_signals_deferred`).
+skipped; or an offered re-tune promoted); 3 a promotion gate rejected the re-tune (the old champion stays; same code
+as ``tunesmith promote``), or the offered one when no re-tune followed; 1 a step failed (the re-tune stopped on an
+error, every trial failed); 2 bad input, refused before any tuning where it can be (an edited spec file, a missing
+``--model-name``, bundled data, trial code without ``--reference`` whose champion holds no file of its own, a missing
+data file); 75 no database server answered at the store's address, or MLflow's at the registry's as the champion was
+read (outcome ``unavailable``, nothing done: retry later), or in the promote step (outcome ``failed``: the next cycle
+offers the first tuning, or the re-tune, again), or another cycle holds the lineage (outcome ``busy``: one cycle per
+lineage at a time, :mod:`tunesmith.lineage_guard`); 130 Ctrl-C, SIGTERM or SIGHUP stopped a tuning run (recorded as
+interrupted; ``tunesmith resume`` continues it). The CLI's `cycle` and `watch` note a stop signal that lands outside
+a tuning run and stop once the cycle has ended, each step whole, exit 130
+(:func:`tunesmith.stop_signals.stop_signals_deferred`).
 """
 
 from __future__ import annotations
@@ -72,8 +87,8 @@ class StepStatus(StrEnum):
 class CycleOutcome(StrEnum):
     NO_DRIFT = "no_drift"          # nothing to do
     RETUNED = "retuned"            # drift: re-tuned; promotion skipped
-    PROMOTED = "promoted"          # drift: re-tuned and promoted through the gates
-    REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion
+    PROMOTED = "promoted"          # drift: re-tuned and promoted through the gates (or a first or offered one)
+    REJECTED = "rejected"          # drift: re-tuned, a gate kept the old champion (or refused a first or offered one)
     FAILED = "failed"              # a step failed
     INTERRUPTED = "interrupted"    # Ctrl-C / SIGTERM during a tuning run (recorded as interrupted, resumable)
     BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :meth:`CycleReport.refused`
@@ -96,7 +111,8 @@ class CycleStep:
 class CycleReport:
     root: str | None               # the lineage's root; None: a cycle refused before its experiment was known
     # the experiment the new data was compared with (the champion before the cycle); None: no drift check compared
-    # them (refused, a first tuning that failed, was interrupted, or whose promotion failed or was rejected)
+    # them (refused, a first tuning that failed, was interrupted, or whose promotion failed or was rejected, an
+    # offered re-tune whose promotion failed again)
     checked: str | None
     # the champion after the cycle: where it promotes (a model name, a promotion: section) the registered one (the
     # re-tune when it was promoted), else the lineage head; None: none known (nothing registered, no first tuning)
@@ -173,12 +189,12 @@ def promote_step(store: SQLStore, experiment: str, spec: ExperimentSpec, model_n
             return CycleStep("promote", StepStatus.SKIPPED, "the spec has no promotion: section")
         promote = _library_promote(tracking_uri, reason)
     verdict = promote(store, experiment, model_name)
+    detail = {"experiment": experiment, **verdict.detail}  # which one was judged: an undecided re-tune is offered
     if verdict.promoted:
-        return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", verdict.detail)
+        return CycleStep("promote", StepStatus.DONE, f"{experiment} promoted", detail)
     gates = ", ".join(verdict.detail.get("failed_gates") or ()) or "a promotion gate"
     report = f"; report: {verdict.detail['report']}" if verdict.detail.get("report") else ""
-    return CycleStep("promote", StepStatus.REJECTED, f"{gates} rejected it; the champion stays{report}",
-                     verdict.detail)
+    return CycleStep("promote", StepStatus.REJECTED, f"{gates} rejected it; the champion stays{report}", detail)
 
 
 def _model_name_missing(experiment: str) -> UserInputError:
@@ -199,7 +215,7 @@ def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith c
         from tunesmith.tasks.library_warnings import captured
         from tunesmith.tracking.model_registry import registry_reached
 
-        # a server down mid-promotion is RegistryUnavailable (exit 75): the next cycle offers a first tuning again
+        # a server down mid-promotion is RegistryUnavailable (exit 75): the next cycle offers it again
         with captured() as said, registry_reached(tracking_uri):
             result = promote(store, experiment, model_name, SystemClock(), reason=reason, tracking_uri=tracking_uri)
         detail = {"decision": result.decision.value, "trial": result.trial, "version": result.version,
@@ -452,8 +468,9 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             return reported(CycleOutcome(steps[0].status.value), None, None)
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
     drifted: CycleStep | None = None  # a drift step found drift, recorded once the re-tune's plan is accepted
+    failing: str | None = None  # the re-tune whose offered promotion is under way, named by a step that raises
     try:
-        first_promoted = False
+        decided: CycleOutcome | None = None   # a promotion this cycle decided before its drift check, if any
         if promoting and registered is None and _first_tuning_to_offer(store, root, steps):
             # the first tuning is a champion to serve, through the gates as a re-tune is (registered only after the
             # first drift, nothing was served until then); offered until a promotion of it was done or rejected: a
@@ -469,7 +486,21 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                 for name in ("drift", "retune"):
                     record(CycleStep(name, StepStatus.SKIPPED, why))
                 return reported(CycleOutcome.REJECTED, None, None)  # nothing registered, no drift check
-            registered, source, first_promoted = store.experiment(root_name), "registry", True
+            registered, source, decided = store.experiment(root_name), "registry", CycleOutcome.PROMOTED
+        offered = _undecided_retune(store, root, registered) if promoting and decided is None else None
+        if offered is not None:
+            # judged now, before a drift check against the champion it was tuned to replace re-tunes it again (hours);
+            # the cycle then goes on, as after a first tuning's promotion, from the champion it leaves
+            head, failing = store.experiment(registered.name) if registered is not None else root, offered.name
+            flush()
+            hold.check()
+            record(_offered_promotion(store, offered, model_name, promote, registry_uri))
+            failing = None
+            if steps[-1].status is StepStatus.DONE:
+                registered, source, decided = store.experiment(offered.name), "registry", CycleOutcome.PROMOTED
+            elif steps[-1].status is StepStatus.REJECTED:
+                doing, decided = "report", CycleOutcome.REJECTED  # a failure marking it is no second promote step
+                store.set_attributes(offered.id, {"rejected": True}, clock.now())
         doing = "drift"
         head = lineage_head(store, root_name) if registered is None else store.experiment(registered.name)  # fresh
         if not _has_champion(store, head):  # a drift check would find drift and the re-tune refuse to start
@@ -486,7 +517,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                              f"no drift beyond the thresholds against {report.reference_said}", brief))
             for name in ("retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
-            outcome = CycleOutcome.PROMOTED if first_promoted else CycleOutcome.NO_DRIFT  # the first tuning's promotion
+            outcome = decided or CycleOutcome.NO_DRIFT  # a first tuning's or an offered re-tune's promotion
             return reported(outcome, head.name, head.name)
         pending = _interrupted_retune(store, head, data)
         drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (against "
@@ -539,17 +570,21 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
         return reported(outcome, head.name, champion)
     except Exception as e:
-        if all(s.status is StepStatus.SKIPPED for s in steps):
-            raise  # refused before any work (bad input: exit 2, nothing recorded)
+        if failing is None and all(s.status is StepStatus.SKIPPED for s in steps):
+            raise  # refused before any work (bad input: exit 2, nothing recorded); an offer's refit is work
         # work was done (a tuning, a drift check): its steps are recorded and the one that raised is a failed step,
         # not bad input with no steps; exit 2 when the fix is the user's (a spec field), else 1
         why = str(e) if isinstance(e, UserInputError) else f"{type(e).__name__}: {e}"
         if doing == "retune" and drifted is not None and drifted not in steps:
             record(drifted)  # refused by the re-tune's plan: the drift check had run
-        record(CycleStep(doing, StepStatus.FAILED, why, {"error": why}))
+        offered_again = {"experiment": failing, "offered_again": True} if failing is not None else {}
+        record(CycleStep(doing, StepStatus.FAILED, f"{_offered(failing)}: {why}" if failing else why,
+                         {"error": why, **offered_again}))
         checked = head.name if any(s.name == "drift" and s.status is StepStatus.DONE for s in steps) else None
-        # a failed first promotion leaves none known: the next cycle offers it again
-        return reported(CycleOutcome.FAILED, checked, None if doing == "promote" and checked is None else head.name,
+        # a failed first promotion leaves none known: the next cycle offers it again (an offered re-tune's, the
+        # champion it was offered against)
+        known = checked is not None or doing != "promote" or failing is not None
+        return reported(CycleOutcome.FAILED, checked, head.name if known else None,
                         failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
                         else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
 
@@ -565,6 +600,54 @@ def _first_tuning_to_offer(store: SQLStore, root: ExperimentRecord, steps: list[
     return tuned and not any(
         p.get("step") == "promote" and _of_the_first_tuning(p)
         and p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value) for p in recorded)
+
+
+def _undecided_retune(store: SQLStore, root: ExperimentRecord,
+                      registered: ExperimentRecord | None) -> ExperimentRecord | None:
+    """The re-tune of the champion a cycle owes a promotion decision: the champion's newest re-tune (``registered``'s;
+    with nothing registered, the lineage head itself, which the walk reaches through undecided re-tunes) when a
+    cycle of ``root``'s lineage made it (a recorded ``cycle_retune`` step names it, whatever its status: one it left
+    interrupted may have been finished by ``tunesmith resume``), it completed with a completed trial, and no
+    promotion of it was decided: none promoted it or found it the champion already, no gate rejected it (a cycle's
+    promote step, ``tunesmith promote``). So one whose promotion failed (the registry down) or never ran (the cycle
+    killed after its re-tune) is offered, by each cycle until decided; a hand-run ``retune`` is not (``tunesmith
+    promote`` is its owner's call), and an older one a later re-tune came after is history."""
+    from tunesmith.audit import AuditKind
+
+    if registered is not None:
+        existing = store.experiment_names()
+        names = [n for n in registered.attributes.get("retunes", []) if n in existing]
+        newest = store.experiment(names[-1]) if names else None
+    else:
+        head = lineage_head(store, root.name)
+        newest = head if head.name != root.name else None
+    if newest is None or newest.status is not RunStatus.COMPLETED or newest.attributes.get("rejected"):
+        return None
+    steps = [e.payload for e in store.events(root.id) if e.kind in ("cycle_retune", "cycle_promote")]
+    of_it = [p for p in steps if (p.get("detail") or {}).get("experiment") == newest.name]
+    made = any(p.get("step") == "retune" for p in of_it)
+    judged = any(p.get("step") == "promote" and p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value)
+                 for p in of_it)   # a cycle's (the promote seam records no audit event)
+    if not made or judged or not _has_champion(store, newest):
+        return None
+    decided = (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.PROMOTION_REJECTED)
+    return None if any(e.kind in decided for e in store.events(newest.id)) else newest
+
+
+def _offered_promotion(store: SQLStore, offered: ExperimentRecord, model_name: str | None,
+                       promote: PromoteFn | None, registry_uri: str | None) -> CycleStep:
+    """The promote step of ``offered`` (:func:`_undecided_retune`), through its recorded spec's gates, saying it was
+    offered again (``detail.offered_again``)."""
+    from tunesmith.spec.loader import spec_from_dict
+
+    step = promote_step(store, offered.name, spec_from_dict(offered.spec), model_name, promote, registry_uri,
+                        reason="tunesmith cycle: drift re-tune, offered again")
+    return replace(step, why=f"{_offered(offered.name)}: {step.why}", detail={**step.detail, "offered_again": True})
+
+
+def _offered(retune: str) -> str:
+    """What a promote step offering ``retune`` (:func:`_undecided_retune`) says first, done or failed."""
+    return f"{retune}, an earlier cycle's re-tune never promoted nor rejected, offered again"
 
 
 def _of_the_first_tuning(step: Mapping[str, Any]) -> bool:
