@@ -8,6 +8,7 @@ word (a reproduction "NOT reproduced", a drift check refusing data that the copy
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -86,6 +87,9 @@ def test_a_moved_folder_reads_its_trial_code_where_it_is_now(tmp_path: Path) -> 
     assert "reproduced: trial 0" in proc.stdout, proc.stdout
     assert f"the paths recorded under {old} are read under {new}" in proc.stderr, proc.stderr
     assert not old.exists()  # its trial folder went to the new place's workdir, not into a re-made old folder
+    listed = completed_in_process(new, "trials", "fn", "--json")
+    logs = [t["log_path"] for t in json.loads(listed.stdout)]
+    assert logs and all(log.startswith(f"{new}{os.sep}") for log in logs), logs  # (a promotion's model is beside)
 
 
 def test_a_copy_reads_its_own_code_and_data_not_the_original_folder_still_there(tmp_path: Path) -> None:
