@@ -148,16 +148,3 @@ def test_only_paths_under_the_old_folder_move() -> None:
         "path": "data/rows.csv", "env": {"D": "/ci/run-7/proj/x.csv"}, "n": [1, "/data/shared.csv"]}
     into = FolderMove("/work/proj", "/work/proj/backup")   # copied into a folder of its own
     assert into.path("/work/proj/backup/x.csv") == "/work/proj/backup/x.csv"
-
-
-def test_a_store_file_copied_alone_reads_the_project_where_it_still_is(tmp_path: Path) -> None:
-    """A copy of the store file alone (to look at, a backup), the project left in place: nothing moved but the
-    file, so the paths stand as recorded, as before places were kept (re-pointed, a reproduction looked for the
-    trial's module beside the copy)."""
-    project = _tuned(tmp_path / "project", FUNCTION_SPEC, "fn")
-    elsewhere = tmp_path / "inspect"
-    elsewhere.mkdir()
-    shutil.copy(project / "tunesmith.db", elsewhere / "tunesmith.db")
-    proc = _tunesmith(elsewhere, "reproduce", "fn", "0")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "the store moved" not in proc.stderr, proc.stderr

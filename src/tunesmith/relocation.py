@@ -10,8 +10,6 @@ command read the old folder's data and code, and wrote its trials into it, witho
 Each experiment records where its store file was (``store_path``). A store now at NEW/tunesmith.db that recorded an
 experiment at OLD/tunesmith.db moved from folder OLD to folder NEW: the experiment's paths under OLD are read under
 NEW (said once per move, :meth:`FolderMove.said`); paths elsewhere are read as recorded. Nothing is written back.
-A store file moved alone (its experiment's trial folders still at their recorded place, none at the new one: a copy
-of the file to look at, a backup) reads its paths as recorded.
 An experiment recorded before ``store_path`` was kept says only its spec's folder: when that folder is gone, or
 holds another store file of this one's name that recorded the same experiment (this one is its copy), the store is
 taken to have been in it (the default layout, ``./tunesmith.db`` beside the spec).
@@ -84,10 +82,7 @@ def folder_move(experiment: ExperimentRecord, store_file: str | None) -> FolderM
     if isinstance(recorded, str):
         then = os.path.dirname(recorded)
         at_root = then == os.path.dirname(then)  # (a store at / would move every absolute path)
-        if then == now or at_root:
-            return None
-        move = FolderMove(then, now)
-        return None if _moved_alone(move, experiment.spec) else move
+        return FolderMove(then, now) if then != now and not at_root else None
     base_dir = experiment.spec.get("base_dir")
     if not isinstance(base_dir, str) or not os.path.isabs(base_dir) or base_dir == now:
         return None
@@ -98,17 +93,6 @@ def folder_move(experiment: ExperimentRecord, store_file: str | None) -> FolderM
             and _recorded_in(beside_spec, experiment)):  # this store is a copy of that one
         return FolderMove(base_dir, now, guessed=True, copied=True)
     return None
-
-
-def _moved_alone(move: FolderMove, spec: Mapping[str, Any]) -> bool:
-    """Whether the store file moved without its project (a copy of the file to look at, a backup): the experiment's
-    trial folders (``workdir``) still at their recorded place and none at the new one. Its paths then stand as
-    recorded. (The spec's folder is no sign: with the store beside the spec, it is the store's new folder.)"""
-    workdir = spec.get("workdir")
-    if not isinstance(workdir, str) or not os.path.isabs(workdir):
-        return False
-    moved = move.path(workdir)
-    return moved != workdir and os.path.isdir(workdir) and not os.path.isdir(moved)
 
 
 def _recorded_in(store_file: str, experiment: ExperimentRecord) -> bool:
