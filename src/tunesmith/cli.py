@@ -219,15 +219,7 @@ def _closed_with_command(store):  # type: ignore[no-untyped-def]
     """``store``, to be closed as the command's Click context closes (see :func:`_store`); also the store `cycle`
     and `watch` open by the cycle's own rule (a spec file's `storage:`)."""
     _click_module("globals").get_current_context().call_on_close(store.close)
-    store.on_moved = _say_store_moved
     return store
-
-
-def _say_store_moved(note: str) -> None:
-    """A store that moved with its project folder reads its recorded paths at the new place: said on stderr."""
-    from rich.markup import escape  # a path may hold brackets
-
-    err.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
 
 
 def _observed(display, port, addr, textfile, log_format, store, name):  # type: ignore[no-untyped-def]

@@ -15,10 +15,8 @@ import os
 import shlex
 import threading
 import uuid
-import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +37,6 @@ from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
     continued_curve,
 )
-from tunesmith.relocation import STORE_PATH, FolderMove, folder_move
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
@@ -117,10 +114,6 @@ class SQLStore:
             instead of leaving an empty store. Either way a database holding another application's tables is
             refused (storage/opening.py).
         origin: where ``url`` came from (``--storage``, ``TUNESMITH_STORAGE``...), to name in errors about it.
-
-    A SQLite file moved with its project folder reads the paths its experiments recorded under the old folder under
-    the new one (:mod:`tunesmith.relocation`); ``on_moved`` is given the note saying so, once per move (default: a
-    Python warning; the CLI prints it on stderr).
     """
 
     def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True,
@@ -132,10 +125,6 @@ class SQLStore:
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
         self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
-        self._file: str | None = None  # the SQLite file, absolute, symlinks resolved (None: no file); set on connecting
-        self._moves: dict[int, FolderMove | None] = {}  # by experiment id
-        self._moves_said: set[FolderMove] = set()
-        self.on_moved: Callable[[str], None] = _warn_moved
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -154,8 +143,7 @@ class SQLStore:
         url = engine_url(url)
         is_sqlite = url.get_backend_name() == "sqlite"
         if is_sqlite and url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-            self._file = str(Path(url.database).resolve())
-            folder = Path(self._file).parent
+            folder = Path(url.database).resolve().parent
             if not self.create and not Path(url.database).exists():
                 raise StoreNotFound(f"no store at {url.database!r} (nothing has run here yet); run an "
                                          "experiment first, or point --storage / TUNESMITH_STORAGE at the store")
@@ -310,11 +298,9 @@ class SQLStore:
                           now: float) -> ExperimentRecord:
         try:
             with self._tx("record the experiment") as conn:
-                where = {STORE_PATH: self._file} if self._file else {}  # (the engine, so _file, is set by now)
                 exp_id = conn.execute(insert(experiments).values(
                     name=name, spec=json.dumps(spec), status=RunStatus.CREATED.value, strategy=strategy,
                     strategy_reason=strategy_reason, created_at=now, updated_at=now, next_number=0,
-                    attributes=json.dumps(where),
                 ).returning(experiments.c.id)).scalar_one()
                 payload = json.dumps({"strategy": strategy, "reason": strategy_reason})
                 conn.execute(insert(events).values(experiment_id=exp_id, kind="experiment_created", at=now,
@@ -345,45 +331,12 @@ class SQLStore:
                 hint = (f" (deleted {when} UTC; its audit trail: tunesmith audit {name})"
                         + (f"; did you mean {close!r}?" if close else ""))
             raise ExperimentNotFound(f"no experiment named {name!r} in {describe_url(self.url)}{hint}")
-        return self._where_it_is_now(_experiment(row))
+        return _experiment(row)
 
     def experiments(self) -> list[ExperimentRecord]:
         with self._tx("list experiments") as conn:
             rows = conn.execute(select(experiments).order_by(experiments.c.id)).mappings().all()
-        return [self._where_it_is_now(_experiment(r)) for r in rows]
-
-    def _where_it_is_now(self, experiment: ExperimentRecord) -> ExperimentRecord:
-        """``experiment`` with the paths it recorded under the folder its store was in moved to where the store is
-        now (see :mod:`tunesmith.relocation`); said once per move. Where the store was is the store's own fact, not
-        one of the experiment's: its attributes leave it out (and :meth:`change_attributes`, merging into the row,
-        keeps it)."""
-        move = folder_move(experiment, self._file)
-        self._moves[experiment.id] = move
-        attributes = {key: value for key, value in experiment.attributes.items() if key != STORE_PATH}
-        if move is None:
-            return replace(experiment, attributes=attributes)
-        if move not in self._moves_said:
-            self._moves_said.add(move)
-            self.on_moved(move.said())
-        return replace(experiment, spec=move.value(experiment.spec), attributes=move.value(attributes))
-
-    def _move_of(self, experiment_id: int) -> FolderMove | None:
-        """How the experiment's recorded paths moved (see :meth:`_where_it_is_now`), read once per store."""
-        if experiment_id not in self._moves:
-            with self._tx("read the experiment") as conn:
-                row = conn.execute(select(experiments).where(experiments.c.id == experiment_id)).mappings().first()
-            if row is None:  # (a deleted experiment's events) nothing recorded to move
-                self._moves[experiment_id] = None
-            else:
-                self._where_it_is_now(_experiment(row))
-        return self._moves.get(experiment_id)
-
-    def _trials_where_they_are_now(self, experiment_id: int, found: list[TrialRecord]) -> list[TrialRecord]:
-        """``found``, each trial's log (in its trial folder) moved as its experiment's paths are."""
-        move = self._move_of(experiment_id)
-        if move is None:
-            return found
-        return [replace(t, log_path=move.path(t.log_path)) if t.log_path else t for t in found]
+        return [_experiment(r) for r in rows]
 
     def experiment_names(self) -> set[str]:
         """The names of the store's experiments, in one read of the names alone (not their specs and attributes)."""
@@ -412,7 +365,7 @@ class SQLStore:
             current = conn.execute(select(experiments.c.attributes).where(experiments.c.id == experiment_id)
                                    .with_for_update()).scalar_one()
             attributes = json.loads(current or "{}")
-            updates = change({key: value for key, value in attributes.items() if key != STORE_PATH})
+            updates = change(attributes)
             merged = {**attributes, **updates}
             conn.execute(update(experiments).where(experiments.c.id == experiment_id)
                          .values(attributes=json.dumps(merged), updated_at=now))
@@ -447,7 +400,7 @@ class SQLStore:
                 trials.c.experiment_id == experiment_id,
                 trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value))
             ).order_by(trials.c.number)).mappings().all()
-        return self._trials_where_they_are_now(experiment_id, [_trial(r, ()) for r in rows if r["number"] not in skip])
+        return [_trial(r, ()) for r in rows if r["number"] not in skip]
 
     def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
         """Record ``trial`` (lost) unless it changed since it was read: still running or queued, by the same owner,
@@ -790,8 +743,7 @@ class SQLStore:
         by_trial: dict[int, dict[int, list[Report]]] = {}
         for trial_id, attempt, step, value in reports:
             by_trial.setdefault(trial_id, {}).setdefault(attempt, []).append(Report(step, value))
-        return self._trials_where_they_are_now(experiment_id, [_trial(r, _curve(by_trial.get(r["id"], {})))
-                                                               for r in rows])
+        return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
 
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:
         with self._tx("count trials") as conn:
@@ -806,9 +758,7 @@ class SQLStore:
         with self._tx("read events") as conn:
             rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)
                                 .order_by(events.c.id)).mappings().all()
-        move = self._move_of(experiment_id) if rows else None  # (a re-tune's data file, a fingerprint's source)
-        found = [_event(r) for r in rows]
-        return found if move is None else [replace(e, payload=move.value(e.payload)) for e in found]
+        return [_event(r) for r in rows]
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
@@ -966,11 +916,6 @@ def _trial(r: Any, reports: Sequence[Report]) -> TrialRecord:
         started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"], owner=r["owner"],
         heartbeat_at=r["heartbeat_at"],
     )
-
-
-def _warn_moved(note: str) -> None:
-    """A moved store's note, where no caller took it (:attr:`SQLStore.on_moved`): the Python API's user sees it."""
-    warnings.warn(note, UserWarning, stacklevel=4)
 
 
 def _event(r: Any) -> Event:
