@@ -224,3 +224,27 @@ def test_which_retune_is_undecided_is_read_from_the_store(tmp_path: Path) -> Non
         assert offered("bc-retune-stopped") is None, "a champion with no re-tune"
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_a_retune_whose_promotion_failed_for_good_is_not_offered_again(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a promotion that failed for a while (the registry down, exit 75) is offered again: one that failed for
+    good (here MLflow's own error, exit 1; in life a refit whose rotated data file is gone) would fail each cycle,
+    and the lineage would never be checked for drift again. The next cycle goes on as before offers were made."""
+    import mlflow.tracking
+
+    store = champion_bc(folder, PASSING)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the model's files are gone")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(mlflow.tracking.MlflowClient, "create_model_version", broken)
+        failed = run_cycle(store, "bc", "shifted.csv", model_name="clf")
+    assert failed.exit_code == 1 and _steps(failed) == [("drift", "done"), ("retune", "done"),
+                                                        ("promote", "failed")], failed.to_json()
+    assert failed.steps[-1].detail["experiment"] == "bc-retune-1" and failed.steps[-1].detail["temporary"] is False
+    after = run_cycle(store, "bc", "shifted.csv", model_name="clf")
+    assert _steps(after)[:2] == [("drift", "done"), ("retune", "done")], after.to_json()  # not offered: tuned anew
+    assert after.steps[1].detail["experiment"] == "bc-retune-2", after.to_json()

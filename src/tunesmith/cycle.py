@@ -469,6 +469,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
     drifted: CycleStep | None = None  # a drift step found drift, recorded once the re-tune's plan is accepted
     failing: str | None = None  # the re-tune whose offered promotion is under way, named by a step that raises
+    judging: str | None = None  # the experiment whose promotion is under way (offered or not), named by a failed step
     try:
         decided: CycleOutcome | None = None   # a promotion this cycle decided before its drift check, if any
         if promoting and registered is None and _first_tuning_to_offer(store, root, steps):
@@ -492,6 +493,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             # judged now, before a drift check against the champion it was tuned to replace re-tunes it again (hours);
             # the cycle then goes on, as after a first tuning's promotion, from the champion it leaves
             head, failing = store.experiment(registered.name) if registered is not None else root, offered.name
+            judging = offered.name
             flush()
             hold.check()
             record(_offered_promotion(store, offered, model_name, promote, registry_uri))
@@ -556,7 +558,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         record(CycleStep("retune", StepStatus.DONE, f"{'resumed and finished' if pending else 're-tuned as'} "
                          f"{result.experiment.name}{resumed}", retune_detail))
         spec = spec_from_dict(result.experiment.spec)
-        doing = "promote"
+        doing, judging = "promote", result.experiment.name
         hold.check()
         step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
         record(step)
@@ -578,8 +580,11 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         if doing == "retune" and drifted is not None and drifted not in steps:
             record(drifted)  # refused by the re-tune's plan: the drift check had run
         offered_again = {"experiment": failing, "offered_again": True} if failing is not None else {}
+        # which re-tune's promotion failed, and whether for a while (the registry down: offered again) or for good
+        judged = ({"experiment": judging, "temporary": isinstance(e, TemporaryFailure)}
+                  if doing == "promote" and judging is not None else {})
         record(CycleStep(doing, StepStatus.FAILED, f"{_offered(failing)}: {why}" if failing else why,
-                         {"error": why, **offered_again}))
+                         {"error": why, **judged, **offered_again}))
         checked = head.name if any(s.name == "drift" and s.status is StepStatus.DONE for s in steps) else None
         # a failed first promotion leaves none known: the next cycle offers it again (an offered re-tune's, the
         # champion it was offered against)
@@ -611,7 +616,9 @@ def _undecided_retune(store: SQLStore, root: ExperimentRecord,
     promotion of it was decided: none promoted it or found it the champion already, no gate rejected it (a cycle's
     promote step, ``tunesmith promote``). So one whose promotion failed (the registry down) or never ran (the cycle
     killed after its re-tune) is offered, by each cycle until decided; a hand-run ``retune`` is not (``tunesmith
-    promote`` is its owner's call), and an older one a later re-tune came after is history."""
+    promote`` is its owner's call), and an older one a later re-tune came after is history. A promotion that failed
+    for good (any error but a temporary one, exit 75: a refit whose data file is gone) is decided: offered again, it
+    would fail each cycle, and the lineage would never be checked for drift again."""
     from tunesmith.audit import AuditKind
 
     if registered is not None:
@@ -623,11 +630,15 @@ def _undecided_retune(store: SQLStore, root: ExperimentRecord,
         newest = head if head.name != root.name else None
     if newest is None or newest.status is not RunStatus.COMPLETED or newest.attributes.get("rejected"):
         return None
-    steps = [e.payload for e in store.events(root.id) if e.kind in ("cycle_retune", "cycle_promote")]
+    # its own steps: not those of a deleted re-tune of the same name, recorded before this one was
+    steps = [e.payload for e in store.events(root.id)
+             if e.kind in ("cycle_retune", "cycle_promote") and e.at >= newest.created_at]
     of_it = [p for p in steps if (p.get("detail") or {}).get("experiment") == newest.name]
     made = any(p.get("step") == "retune" for p in of_it)
-    judged = any(p.get("step") == "promote" and p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value)
-                 for p in of_it)   # a cycle's (the promote seam records no audit event)
+    judged = any(p.get("step") == "promote" and (
+        p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value)   # (the promote seam records no audit)
+        or (p.get("status") == StepStatus.FAILED.value and (p.get("detail") or {}).get("temporary") is False))
+        for p in of_it)  # a failure for good (not the registry down: a refit's data file gone) is not offered again
     if not made or judged or not _has_champion(store, newest):
         return None
     decided = (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.PROMOTION_REJECTED)
