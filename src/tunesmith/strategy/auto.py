@@ -3,9 +3,11 @@
 The rules are deliberately few and each one states its reason; the search-quality benchmark in
 ``benchmarks/search_quality`` is what may change them (see benchmarks/RESULTS.md):
 
-1. a grid that fits in the trial budget: run all of it. A float without a step has no grid of its own (a grid would
-   cut it to 5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value
-   grid would have fitted (its exact size, a conditional grid's included, counted without walking it: grid_size);
+1. a grid that fits in the trial budget: run all of it (its exact size, a conditional grid's included, counted
+   without walking it: grid_size; one costly to count, a parameter conditioned on many parents, is searched by the
+   rules below past 100,000 configurations). A float without a step has no grid of its own (a grid would cut it to
+   5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value grid
+   would have fitted;
 2. several objectives: NSGA-II on large budgets, multi-objective TPE on small ones;
 3. one objective and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and scipy, no torch),
    which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding gives an
