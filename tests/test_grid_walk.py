@@ -77,6 +77,7 @@ def test_positions_are_iter_grids_configurations_in_its_order(name):
         assert _exact(grid.point(k) for k in range(grid.size)) == _exact(listed), points
         with pytest.raises(IndexError):
             grid.point(grid.size)
+        assert len(grid._memo) <= grid.counts_bound, points  # what grid_size reads to bound its cost
         assert _exact(_all_asked(GridStrategy(space, points=points))) == _exact(listed), points
 
 

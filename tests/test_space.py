@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from tunesmith.errors import SpaceError, SpecError
 from tunesmith.space import Categorical, Float, Int, SearchSpace
+from tunesmith.space.grid_index import COUNTED_UP_TO, GridIndex, grid_size
 from tunesmith.spec.loader import spec_from_dict
 
 
@@ -512,7 +513,7 @@ def test_grid_of_the_svc_space_skips_gamma_for_the_linear_kernel():
     configs = list(space.iter_grid(3))
     # C: 3 points x (rbf: 3 gammas + linear: no gamma) x layers: 4 values
     assert len(configs) == 3 * (3 + 1) * 4 == 48
-    assert space.grid_size(3) == 48
+    assert grid_size(space, 3) == 48
     assert sum("gamma" in c for c in configs) == 36
     assert all(("gamma" in c) == (c["kernel"] == "rbf") for c in configs)
     assert len({tuple(sorted(c.items())) for c in configs}) == 48  # no duplicates
@@ -551,7 +552,7 @@ def test_grid_through_a_chain_of_conditions():
         {"optimizer": "sgd", "momentum": 0.99, "nesterov": False},
         {"optimizer": "adam"},
     ]
-    assert space.grid_size(5) == 6
+    assert grid_size(space, 5) == 6
 
 
 def test_grid_is_the_product_without_conditions_and_is_repeatable():
@@ -566,27 +567,75 @@ def test_grid_is_the_product_without_conditions_and_is_repeatable():
 
 def test_grid_float_points_decide_the_size_for_unstepped_floats():
     space = SearchSpace.from_domains({"x": Float(0, 1), "y": Float(1, 100, log=True)})
-    assert [space.grid_size(n) for n in (1, 2, 5)] == [1, 4, 25]
+    assert [grid_size(space, n) for n in (1, 2, 5)] == [1, 4, 25]
 
 
-def test_grid_size_stops_counting_past_a_limit():
-    """`auto` asks only whether the grid fits in the trial budget: four ints of 0-50 (6.8 million configurations,
-    about a minute to enumerate) are a product, never walked; a conditional grid is walked up to the budget plus one,
-    and not at all where one parameter's values alone pass it (an int of 0..10^9: no list of 10^9 ints)."""
+def test_grid_size_is_exact_without_walking_the_grid(monkeypatch):
+    """`auto` and the grid warning ask whether the grid fits in the trial budget: four ints of 0-50 (6.8 million
+    configurations, about a minute to enumerate) are a product; a conditional grid is counted by GridIndex, exact
+    whatever its size (it was walked up to the budget plus one: 10^7 configurations for a budget of 10^7), and an int
+    of 0..10^9 is never a list. Nothing here walks iter_grid."""
+    monkeypatch.setattr(SearchSpace, "iter_grid", _not_walked)
     space = SearchSpace.from_domains({f"n{i}": Int(0, 50) for i in range(4)})
-    assert space.grid_size(5, limit=40) == 51 ** 4
+    assert grid_size(space, 5) == 51 ** 4
     small = SearchSpace.from_domains({"a": Int(1, 3), "b": Categorical(["x", "y"])})
-    assert small.grid_size(5, limit=40) == small.grid_size(5) == 6
+    assert grid_size(small, 5) == 6
     conditional = SearchSpace.from_domains({"k": Categorical(["a", "b"]), "n": Int(0, 50, when={"k": "a"}),
                                             "m": Int(0, 50, when={"k": "a"})})
-    assert conditional.grid_size(5) == 51 * 51 + 1
-    assert conditional.grid_size(5, limit=40) == 41
-    huge = SearchSpace.from_domains({"k": Categorical(["a", "b"]), "n": Int(0, 10**9, when={"k": "a"})})
-    assert huge.grid_size(5, limit=1000) == 1001  # at once: iter_grid would list 10^9 values first
+    assert grid_size(conditional, 5) == 51 * 51 + 1
+    huge = SearchSpace.from_domains({"k": Categorical(["a", "b"]), "n": Int(0, 10**9, when={"k": "a"}),
+                                     "m": Int(0, 10**9, when={"k": "a"})})
+    assert grid_size(huge, 5) == (10**9 + 1) ** 2 + 1
     from tunesmith.strategy import decide
 
     assert decide("auto", {}, space, 40, 1, 1).name == "bo"
     assert decide("auto", {}, small, 6, 1, 1).name == "grid"
+    assert decide("auto", {}, conditional, 51 * 51 + 1, 1, 1).name == "grid"
+    assert decide("auto", {}, conditional, 51 * 51, 1, 1).name == "bo"
+
+
+def _not_walked(self, float_points):  # type: ignore[no-untyped-def]
+    raise AssertionError("the grid was walked to count it")
+
+
+def _one_child_of_flags(flags: int) -> SearchSpace:
+    """A parameter conditioned on ``flags`` flags declared before it: GridIndex keeps a count per combination of the
+    flags given so far (2^(flags + 1) of them), and the grid holds 2^flags + 2 configurations."""
+    return SearchSpace.from_domains({**{f"f{i}": Categorical([True, False]) for i in range(flags)},
+                                     "c": Int(0, 2, when={f"f{i}": True for i in range(flags)})})
+
+
+def test_grid_size_bounds_its_cost_where_conditions_on_many_parents_make_an_exact_count_costly(monkeypatch):
+    """One child of 20 flags: GridIndex would keep 2 million counts (10 s, hundreds of MB). grid_size sees it from
+    ``counts_bound`` before counting and walks the grid instead, no further than COUNTED_UP_TO configurations: exact
+    below, None (more than that) above. (Here COUNTED_UP_TO is 1,000, to walk little.)"""
+    from tunesmith.space import grid_index
+
+    assert GridIndex(_one_child_of_flags(20), 5).counts_bound == 2**21 - 1 > COUNTED_UP_TO  # known, not counted
+    monkeypatch.setattr(grid_index, "COUNTED_UP_TO", 1000)
+    walked = [0]
+    iter_grid = SearchSpace.iter_grid
+
+    def counted(self, float_points):  # type: ignore[no-untyped-def]
+        for config in iter_grid(self, float_points):
+            walked[0] += 1
+            yield config
+
+    monkeypatch.setattr(SearchSpace, "iter_grid", counted)
+    eight, nine, ten, twenty = (_one_child_of_flags(n) for n in (8, 9, 10, 20))
+    assert (GridIndex(eight, 5).counts_bound, GridIndex(nine, 5).counts_bound) == (2**9 - 1, 2**10 - 1)
+    assert grid_size(eight, 5) == 2**8 + 2 and walked == [0]  # counted by GridIndex
+    assert grid_size(nine, 5) == 2**9 + 2 and walked == [2**9 + 2]  # walked to its end
+    for space in (ten, twenty):
+        walked[0] = 0
+        assert grid_size(space, 5) is None and walked == [1001]
+    # a costly count of a parameter with more values than COUNTED_UP_TO: not walked (iter_grid would list them)
+    many = SearchSpace.from_domains({**twenty.domains, "n": Int(0, 10**9, when={"f0": True})})
+    walked[0] = 0
+    assert grid_size(many, 5) is None and walked == [0]
+    # GridIndex keeps no more counts than it said
+    grid = GridIndex(ten, 5)
+    assert grid.size == 2**10 + 2 and len(grid._memo) <= grid.counts_bound
 
 
 def test_a_value_is_on_a_stepped_floats_grid_up_to_the_error_of_a_sum() -> None:

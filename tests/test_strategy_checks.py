@@ -299,26 +299,26 @@ def _walked(monkeypatch) -> list[int]:
     return walked
 
 
-def test_auto_walks_no_conditional_grid_of_unstepped_floats_to_word_why_it_passed_it_over(monkeypatch):
+def test_auto_counts_a_conditional_grid_of_unstepped_floats_exactly_without_walking_it(monkeypatch):
     """With a float without a step auto runs no grid: the grid is counted only to say that it would have fitted. For
     a conditional space of 9 such floats and 10^6 trials that walked 10^6 configurations (1.9 s of validate, 0.6 s
-    before the wording). The product of every parameter's values bounds the grid: past the budget, nothing is
-    walked; within it, at most COUNTED_UP_TO configurations are."""
+    before the wording); bounded since, it walked up to 100,000 and said "at most" the product of every parameter's
+    values. GridIndex counts the grid exactly without walking it, whatever the budget."""
     from tunesmith.space import Categorical, Float, SearchSpace
     from tunesmith.strategy import decide
-    from tunesmith.strategy.grid import COUNTED_UP_TO
 
     walked = _walked(monkeypatch)
     floats = {f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(9)}
-    space = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), **floats})  # 5^9 + 1 points, 2 x 5^9 bound
+    space = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), **floats})  # 5^9 + 1 = 1953126 points
     decision = decide("auto", {}, space, 10**6, 1, 1)
     assert decision.name == "bo" and "not the grid" not in decision.reason and walked == [0]
-    # a bound within a large budget: counted no further than COUNTED_UP_TO, the bound said
     decision = decide("auto", {}, space, 10**7, 1, 1)
-    assert decision.name == "bo" and 0 < walked[0] <= COUNTED_UP_TO + 1, walked
-    assert "; not the grid: its configurations (at most 3906250) fit the budget, but x0 and" in decision.reason, \
+    assert decision.name == "bo" and walked == [0], walked
+    assert "; not the grid: its 1953126 configurations fit the budget, but x0 and" in decision.reason, \
         decision.reason
-    # a grid counted in full
+    assert "not the grid" in decide("auto", {}, space, 5**9 + 1, 1, 1).reason
+    assert "not the grid" not in decide("auto", {}, space, 5**9, 1, 1).reason
+    assert walked == [0]
     smaller = SearchSpace.from_domains({"kind": Categorical(["a", "b"]),
                                         **{f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(3)}})
     assert "; not the grid: its 126 configurations fit the budget, but x0" in decide(
@@ -326,6 +326,33 @@ def test_auto_walks_no_conditional_grid_of_unstepped_floats_to_word_why_it_passe
     small = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), "x": Float(0.0, 1.0, when={"kind": "a"})})
     assert "; not the grid: its 6 configurations fit the budget, but x is a float" in decide(
         "auto", {}, small, 20, 1, 1).reason
+
+
+def test_the_grid_warning_counts_a_conditional_grid_exactly_whatever_the_budget(monkeypatch):
+    """strategy: grid with 10^6 trials walked a conditional grid up to 10^6 configurations to warn, and said "more
+    than 100,000" past that. Now: its exact size, nothing walked. A grid costly to count exactly (one child of 17
+    flags) is walked no further than COUNTED_UP_TO, and says so where that passes the budget."""
+    from tunesmith.space import Categorical, Float, Int, SearchSpace
+    from tunesmith.space.grid_index import COUNTED_UP_TO
+    from tunesmith.strategy import decide
+
+    walked = _walked(monkeypatch)
+    floats = {f"x{i}": Float(0.0, 1.0, when={"kind": "a"}) for i in range(9)}
+    space = SearchSpace.from_domains({"kind": Categorical(["a", "b"]), **floats})  # 5^9 + 1 = 1953126 points
+    (warning,) = decide("grid", {}, space, 10**6, 1, 1).warnings
+    assert warning.startswith("strategy is grid with 1,953,126 configurations, more than budget.trials (1000000); "
+                              "set shuffle: true to spread them over the grid, raise budget.trials to 1,953,126, or "
+                              "choose another strategy"), warning
+    assert decide("grid", {}, space, 5**9 + 1, 1, 1).warnings == () and walked == [0]
+    flags = SearchSpace.from_domains({**{f"f{i}": Categorical([True, False]) for i in range(17)},
+                                      "c": Int(0, 2, when={f"f{i}": True for i in range(17)})})  # 2^17 + 2 points
+    (warning,) = decide("grid", {}, flags, 1000, 1, 1).warnings
+    assert warning.startswith("strategy is grid with more than 100,000 configurations, more than budget.trials "
+                              "(1000): in the grid's order those trials leave f0, "), warning
+    assert "raise budget.trials to the grid size" in warning and "\n" not in warning
+    assert walked[0] <= COUNTED_UP_TO + 1 + 1000, walked
+    walked[0] = 0
+    assert decide("grid", {}, flags, 10**7, 1, 1).warnings == () and walked[0] <= COUNTED_UP_TO + 1, walked
 
 
 def test_a_deprecation_warning_names_the_option_given_where_optuna_names_another():

@@ -10,13 +10,20 @@ kept per (position, those values), a handful of entries. Parameters that no chai
 independent, and the configurations that follow a position are the product of each linked group's: twenty
 ``use_x`` flags declared before the twenty values they switch on are twenty groups of a few entries each, not 2^20
 combinations of flags.
+
+What stays costly: a parameter conditioned on many parents declared before it (one child of twenty flags) is counted
+per combination of their ``when`` values given so far. :attr:`GridIndex.counts_bound` bounds that before anything is
+counted, and :func:`grid_size` counts such a grid by walking it, no further than ``COUNTED_UP_TO``.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import islice
 
 from tunesmith.records import ParamValue
 from tunesmith.space.search_space import SearchSpace, is_one_of, values_in_grid
@@ -24,6 +31,8 @@ from tunesmith.space.search_space import SearchSpace, is_one_of, values_in_grid
 # Per parent, in its slot: the grid position of its value where that value is one a `when` names, else None
 # (absent, inactive, not yet given, or a value no condition names: to a child all of these are one).
 _State = tuple[int | None, ...]
+
+COUNTED_UP_TO = 100_000  # grid_size keeps no more counts, and walks no more configurations, than this
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,8 @@ class GridIndex:
     """The grid of ``space`` with ``float_points`` values per float without a step.
 
     Attributes:
-        size: how many configurations the grid holds (exact, whatever its size).
+        size: how many configurations the grid holds (exact, whatever its size), counted at its first use.
+        counts_bound: at most this many counts are kept to count the grid (each a few steps), known before any is.
     """
 
     def __init__(self, space: SearchSpace, float_points: int) -> None:
@@ -71,10 +81,19 @@ class GridIndex:
         for i in reversed(range(len(order))):
             self._unlinked_after[i] = self._unlinked_after[i + 1] * (1 if i in self._group_of else self._counts[i])
         self._memo: dict[tuple[int, int, _State], int] = {}
-        start: _State = (None,) * len(parents)
-        self.size = self._unlinked_after[0]
+        # a count is kept per (linked position, the `when` values, or none, of the parents it needs given before it)
+        given_at = [order.index(p) for p in parents]  # by slot
+        self.counts_bound = sum(math.prod(len(self._named[parents[s]]) + 1 for s in needed if given_at[s] < j)
+                                for group in self._groups
+                                for j, needed in zip(group.positions, group.needed, strict=True))
+
+    @cached_property
+    def size(self) -> int:
+        start: _State = (None,) * len(self._slot)
+        size = self._unlinked_after[0]
         for g in range(len(self._groups)):
-            self.size *= self._following_in(g, 0, start)
+            size *= self._following_in(g, 0, start)
+        return size
 
     def point(self, k: int) -> dict[str, ParamValue]:
         """The grid's configuration at position ``k`` (0 <= k < size) of iter_grid's order: at each parameter, the
@@ -156,6 +175,21 @@ class GridIndex:
     def _given(self, state: _State, name: str, position: int | None) -> _State:
         slot = self._slot[name]
         return (*state[:slot], position, *state[slot + 1:])
+
+
+def grid_size(space: SearchSpace, float_points: int) -> int | None:
+    """How many configurations the grid of ``space`` holds, exact; ``None`` for more than ``COUNTED_UP_TO`` where
+    counting them exactly would keep more than ``COUNTED_UP_TO`` counts (:attr:`GridIndex.counts_bound`). Such a
+    grid is walked instead, no further than ``COUNTED_UP_TO`` configurations, and not at all where one parameter's
+    values alone pass it (iter_grid lists them; every parameter is active somewhere: a spec's conditions must be
+    able to hold)."""
+    grid = GridIndex(space, float_points)
+    if grid.counts_bound <= COUNTED_UP_TO:
+        return grid.size
+    if max(values_in_grid(d, float_points) for d in space.domains.values()) > COUNTED_UP_TO:
+        return None
+    walked = sum(1 for _ in islice(space.iter_grid(float_points), COUNTED_UP_TO + 1))
+    return walked if walked <= COUNTED_UP_TO else None
 
 
 def _linked_groups(space: SearchSpace, slot: Mapping[str, int]) -> list[_Linked]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import yaml
@@ -149,18 +147,6 @@ class SearchSpace:
         if extra:
             raise SpaceError(f"{path}.{extra[0]}", "not an active parameter of the space for this configuration")
         return out
-
-    def grid_size(self, float_points: int, limit: int | None = None) -> int:
-        """Configurations in the grid, never listing a parameter's values: exact for an unconditional space (a
-        product); for a conditional one, with ``limit``, counted up to ``limit + 1`` (enough to say the grid does not
-        fit: a walk of 6.8 million configurations takes a minute), or ``limit + 1`` at once where one parameter's
-        values alone pass it (every parameter is active somewhere: a spec's conditions must be able to hold)."""
-        counts = [values_in_grid(d, float_points) for d in self.domains.values()]
-        if not self.is_conditional:
-            return math.prod(counts)
-        if limit is not None and max(counts, default=1) > limit:
-            return limit + 1
-        return sum(1 for _ in islice(self.iter_grid(float_points), None if limit is None else limit + 1))
 
     def iter_grid(self, float_points: int) -> Iterator[dict[str, ParamValue]]:
         """Every configuration of the grid, conditions respected, in a fixed order."""

@@ -3,9 +3,11 @@
 The rules are deliberately few and each one states its reason; the search-quality benchmark in
 ``benchmarks/search_quality`` is what may change them (see benchmarks/RESULTS.md):
 
-1. a grid that fits in the trial budget: run all of it. A float without a step has no grid of its own (a grid would
-   cut it to 5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value
-   grid would have fitted (shown by a bound on its size: a conditional grid is not walked to word a reason);
+1. a grid that fits in the trial budget: run all of it (its exact size, a conditional grid's included, counted
+   without walking it: grid_size; one costly to count, a parameter conditioned on many parents, is searched by the
+   rules below past 100,000 configurations). A float without a step has no grid of its own (a grid would cut it to
+   5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value grid
+   would have fitted;
 2. several objectives: NSGA-II on large budgets, multi-objective TPE on small ones;
 3. one objective and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and scipy, no torch),
    which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding gives an
@@ -20,12 +22,9 @@ notwithstanding: at equal spent cost it did not beat plain ``bo`` on the recorde
 
 from __future__ import annotations
 
-import math
-
 from tunesmith.space import Categorical, Float, SearchSpace
+from tunesmith.space.grid_index import grid_size
 from tunesmith.strategy.base import StrategyDecision
-from tunesmith.space.search_space import values_in_grid
-from tunesmith.strategy.grid import COUNTED_UP_TO
 
 GRID_FLOAT_POINTS = 5
 NSGA2_MIN_TRIALS = 200
@@ -41,8 +40,8 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
     unstepped = [n for n, d in space.domains.items() if isinstance(d, Float) and d.step is None]
     passed_over = ""
     if trials is not None and not unstepped:
-        size = space.grid_size(GRID_FLOAT_POINTS, limit=trials)
-        if size <= trials:
+        size = grid_size(space, GRID_FLOAT_POINTS)
+        if size is not None and size <= trials:
             return StrategyDecision("grid", {},
                                     f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
     elif trials is not None:
@@ -52,18 +51,14 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
 
 
 def _grid_passed_over(space: SearchSpace, unstepped: list[str], trials: int) -> str:
-    """Why a grid that would fit the budget is not run (its floats without a step), or ``""`` where it would not fit.
-    Counted for these words alone, so cheaply: the product of every parameter's values bounds a conditional grid
-    (a configuration holds one value of each parameter at most), and past the budget the grid is not walked; within
-    it, no further than ``COUNTED_UP_TO`` configurations (the bound is said beyond)."""
-    bound = math.prod(values_in_grid(d, GRID_FLOAT_POINTS) for d in space.domains.values())
-    if bound > trials:
-        return ""  # (a conditional grid below its bound may fit: not worth a walk of up to `trials` configurations)
-    size = space.grid_size(GRID_FLOAT_POINTS, limit=COUNTED_UP_TO)
-    exact = not space.is_conditional or size <= COUNTED_UP_TO  # (an unconditional grid's size is its product)
-    counted = f"its {size} configurations" if exact else f"its configurations (at most {bound})"
+    """Why a grid that would fit the budget is not run (its floats without a step), or ``""`` where it would not fit
+    or counting it would be costly (:func:`grid_size`: more than ``COUNTED_UP_TO`` configurations, for a parameter
+    conditioned on many parents)."""
+    size = grid_size(space, GRID_FLOAT_POINTS)
+    if size is None or size > trials:
+        return ""
     one = len(unstepped) == 1
-    return (f"; not the grid: {counted} fit the budget, but {' and '.join(unstepped)} "
+    return (f"; not the grid: its {size} configurations fit the budget, but {' and '.join(unstepped)} "
             f"{'is a float' if one else 'are floats'} without a step, which a grid cuts to {GRID_FLOAT_POINTS} values "
             f"(give {'it' if one else 'them'} a step for auto to run the whole grid)")
 

@@ -9,13 +9,11 @@ from itertools import islice
 
 from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
 from tunesmith.space import SearchSpace
-from tunesmith.space.grid_index import GridIndex
+from tunesmith.space.grid_index import COUNTED_UP_TO, GridIndex, grid_size
 from tunesmith.space.search_space import values_in_grid
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.shuffled_order import ShuffledOrder
 from tunesmith.warning_kinds import GridLargerThanBudget
-
-COUNTED_UP_TO = 100_000  # a conditional grid's configurations are counted (enumerated) no further
 
 
 class GridStrategy:
@@ -76,19 +74,25 @@ def _key(params: dict[str, ParamValue] | object) -> str:
 
 
 def grid_warnings(space: SearchSpace, points: int, shuffle: bool, trials: int | None) -> tuple[str, ...]:
-    """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it."""
+    """What a grid larger than the trial budget and walked in order warns: its trials fill one corner of it. The
+    grid's size is exact (:func:`grid_size`); where counting it would be costly (a parameter conditioned on many
+    parents), it is known only to pass ``COUNTED_UP_TO``, which says nothing of a larger budget."""
     if shuffle or trials is None:
         return ()
-    size = space.grid_size(points, limit=max(trials, COUNTED_UP_TO))
-    if size <= trials:
+    size = grid_size(space, points)
+    if size is None:  # more than COUNTED_UP_TO configurations: more than the budget, unless that is larger
+        if trials > COUNTED_UP_TO:
+            return ()
+        counted, raised = f"more than {COUNTED_UP_TO:,}", "the grid size"
+    elif size <= trials:
         return ()
-    exact = not space.is_conditional or size <= COUNTED_UP_TO
+    else:
+        counted = raised = f"{size:,}"
     fixed = _first_values_kept(space, points, trials)
     return (GridLargerThanBudget(
-        f"strategy is grid with {f'{size:,}' if exact else f'more than {COUNTED_UP_TO:,}'} configurations, more "
-        f"than budget.trials ({trials}){_kept(fixed)}; set shuffle: true to spread them over the grid, raise "
-        f"budget.trials to {f'{size:,}' if exact else 'the grid size'}, or choose another strategy (auto picks one "
-        f"for the budget)"),)
+        f"strategy is grid with {counted} configurations, more than budget.trials ({trials}){_kept(fixed)}; set "
+        f"shuffle: true to spread them over the grid, raise budget.trials to {raised}, or choose another strategy "
+        f"(auto picks one for the budget)"),)
 
 
 def _first_values_kept(space: SearchSpace, points: int, trials: int) -> list[str]:
