@@ -274,3 +274,50 @@ def test_a_peers_trial_that_ends_without_an_outcome_is_no_longer_pending(project
     assert len(joiner._strategy._pending) == 1, "the lead's trials ended without an outcome: no longer pending"
     assert len(joiner._strategy._y) == EARLIER_TRIALS, "and nothing was learnt of them"
     store.close()
+
+
+def test_a_stalled_coordinator_does_not_write_over_the_re_run_a_peer_made_of_its_trial(project, monkeypatch):
+    """A coordinator stalled past the staleness limit (suspended, cut off from the store) has its running trial
+    found abandoned by a peer, re-run as attempt 2 and finished. Woken, it wrote its own attempt 1 over that record:
+    a finished trial changed after it was finished (two trial_completed events; seen 7 of 7 times with a paused
+    coordinator on another host). Its write is now refused and said; the peer's record stands. Here the inline trial
+    plays the peer while its coordinator waits on it, through a second connection to the same store."""
+    import tunesmith
+    from tunesmith.storage.sql import SQLStore
+
+    monkeypatch.setenv("PEER_STORE", project.storage)
+    project.write("taken_over.py", """
+        import os, time
+        from dataclasses import replace
+        from tunesmith.records import TrialState
+        from tunesmith.storage.sql import SQLStore
+
+        def objective(config, trial):
+            peer = SQLStore(os.environ["PEER_STORE"], create=False)
+            exp = peer.experiment("stalled")
+            mine = peer.trials(exp.id)[trial.number]
+            assert peer.mark_lost(exp.id, mine, time.time())
+            lost = peer.trials(exp.id)[trial.number]
+            again = replace(lost, state=TrialState.RUNNING, attempts=2, owner="peer@elsewhere")
+            assert peer.take_for_rerun(exp.id, lost, again, "trial_rerun", time.time())
+            peer.save_trial(exp.id, replace(again, state=TrialState.COMPLETED, values=(42.0,)), "trial_completed",
+                            time.time())
+            peer.close()
+            return 7.0
+    """)
+    spec = project.spec("stalled", executor={"kind": "inline"}, budget={"trials": 1},
+                        trial={"function": "taken_over:objective"})
+    warnings: list[str] = []
+    monkeypatch.setattr("tunesmith.events.RunListener.warning", lambda self, message: warnings.append(message))
+    tunesmith.run(spec, storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    try:
+        exp = store.experiment("stalled")
+        [trial] = store.trials(exp.id)
+        assert (trial.state.value, trial.values, trial.attempts, trial.owner) == (
+            "completed", (42.0,), 2, "peer@elsewhere"), trial
+        completed = [e for e in store.events(exp.id) if e.kind == "trial_completed"]
+        assert len(completed) == 1, [e.payload for e in completed]
+    finally:
+        store.close()
+    assert any("trial 0: another coordinator re-ran it" in w for w in warnings), warnings

@@ -38,6 +38,7 @@ from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, RunS
 from tunesmith.selection import trial_metrics
 
 if TYPE_CHECKING:
+    from tunesmith.events import RunListener
     from tunesmith.storage.base import Event, TrialStore
     from tunesmith.strategy.base import Strategy
 
@@ -50,6 +51,18 @@ LEASE_RENEW_EVERY = 5.0
 # beat (a dozen missed) means gone. Not shorter: a beat can wait out a store's lock (SQLite: 30 s).
 STALE_AFTER = 60.0   # a coordinator, or a trial, not beaten for this long is gone, or abandoned
 LEASE_TTL = 120.0    # a lease not renewed for as long lapses (another `resume` may take it over)
+TRIAL_TAKEN_OVER = ("trial {number}: another coordinator re-ran it while this one was stalled (its beats stopped: "
+                    "paused, suspended, cut off from the store); this attempt's record is dropped, the re-run's kept")
+
+
+def dropped_as_taken_over(listener: RunListener, mine: set[int], number: int) -> None:
+    """A trial another coordinator took over (found it abandoned, re-ran it) while this one held it: this
+    coordinator's write of it was refused (a paused coordinator, woken, wrote its old attempt over the finished
+    re-run). Said, and the trial left to its new owner: its result reaches this coordinator at a sync, as a peer's."""
+    mine.discard(number)
+    listener.warning(TRIAL_TAKEN_OVER.format(number=number))
+
+
 LEASE_TAKEN_OVER = ("another coordinator ({holder}) took this experiment's lease over (ours had lapsed): this run goes "
                     "on as a joiner")
 

@@ -25,8 +25,8 @@ from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
 from tunesmith.executor.factory import QuotaScope, build_executor, executor_warnings, trials_run_here
-from tunesmith.coordinators import (LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials, leave,
-                                    reclaim_abandoned)
+from tunesmith.coordinators import (LEASE_TAKEN_OVER, LEASE_TTL, STALE_AFTER, Heartbeat, PeerTrials,
+                                    dropped_as_taken_over, leave, reclaim_abandoned)
 from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
@@ -382,8 +382,7 @@ class Runner:
             self._on_start(rec)
         self._mine.add(rec.number)
         self._params_of[rec.number] = dict(rec.params)
-        self.executor.submit(job)
-        # a queued one waits for a worker (Ray's prefetch, an actor coming up): its AttemptStarted starts it
+        self.executor.submit(job)  # a queued one waits for a worker (Ray's prefetch): its AttemptStarted starts it
         (self.listener.trial_started if rec.state is TrialState.RUNNING else self.listener.trial_queued)(rec)
 
     def _rerun(self, rec: TrialRecord, token: int | None, event: str) -> None:  # (token: a retry's own)
@@ -406,9 +405,10 @@ class Runner:
             self._record_report(ev.number, ev.report)
         elif isinstance(ev, AttemptEnded) and (rt := self._running.pop(ev.number, None)) is not None:
             self._finish(rt, ev.outcome)
-        elif isinstance(ev, AttemptStarted) and (rt := self._running.get(ev.number)) is not None:
-            rt.record = replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)  # it waited (prefetched, Ray)
-            self.store.save_trial(self.experiment.id, rt.record, "trial_started", ev.at)
+        elif isinstance(ev, AttemptStarted) and (rt := self._running.get(ev.number)) is not None:  # waited (prefetch)
+            was, rt.record = rt.record, replace(rt.record, state=TrialState.RUNNING, started_at=ev.at)
+            if not self.store.save_trial_unless_changed(self.experiment.id, was, rt.record, "trial_started", ev.at):
+                return dropped_as_taken_over(self.listener, self._mine, self._running.pop(ev.number).record.number)
             self.listener.trial_started(rt.record)
 
     def _record_report(self, number: int, report: Report) -> None:
@@ -434,14 +434,15 @@ class Runner:
             delay = spec.executor.retry_backoff * 2 ** (rec.attempts - 1)
             queued = replace(rec, state=TrialState.QUEUED, error=str(failure), failure_kind=failure.kind,
                              duration_s=outcome.duration_s, intermediate=curve)
-            self.store.save_trial(exp_id, queued, "trial_retry", now, {"delay_s": delay})
+            if not self.store.save_trial_unless_changed(exp_id, rec, queued, "trial_retry", now, {"delay_s": delay}):
+                return dropped_as_taken_over(self.listener, self._mine, rec.number)
             self._retry_queue.append((self.clock.monotonic() + delay, queued, rt.token))
-            self.listener.trial_retrying(queued, failure, delay)
-            return
+            return self.listener.trial_retrying(queued, failure, delay)
         final = replace(rec, state=outcome.state, values=outcome.values, metrics=dict(outcome.metrics),
                         error=str(failure) if failure else None, failure_kind=failure.kind if failure else None,
                         finished_at=now, duration_s=outcome.duration_s, intermediate=curve)
-        self.store.save_trial(exp_id, final, f"trial_{final.state.value}", now)
+        if not self.store.save_trial_unless_changed(exp_id, rec, final, f"trial_{final.state.value}", now):
+            return dropped_as_taken_over(self.listener, self._mine, rec.number)  # a peer re-ran it: its record stays
         for note in outcome.notes:  # the attempt that ends the trial: once per trial (its log has it too)
             self.listener.warning(f"trial {rec.number}: {note}")
         if final.state is not TrialState.INTERRUPTED:
@@ -495,8 +496,7 @@ class Runner:
         self._ended_as = status = (RunStatus.INTERRUPTED if self._stop_requested or isinstance(error, KeyboardInterrupt)
                                    else RunStatus.FAILED if error is not None or self._budget.failure_stop() is not None
                                    else RunStatus.COMPLETED)
-        # cooperating coordinators still at work (a trial running, or between two): one's stop or failure is not the
-        # experiment's (an event says why it left); the last one out records the experiment's status
+        # coordinators still at work: one's stop or failure is not the experiment's; the last one out records it
         leave(store, exp_id, self._owner, status, stop_reason, clock.now(), STALE_AFTER)
 
 

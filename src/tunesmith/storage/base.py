@@ -145,9 +145,9 @@ class TrialStore(Protocol):
         ...
 
     def save_trial_unless_changed(self, experiment_id: int, was: TrialRecord, trial: TrialRecord, event: str,
-                                  now: float) -> bool:
-        """Record ``trial`` and append ``event`` unless the trial's state or attempt is no longer ``was``'s (another
-        coordinator took it over); whether it did."""
+                                  now: float, detail: Mapping[str, Any] | None = None) -> bool:
+        """Record ``trial`` and append ``event`` (with ``detail``) unless the trial's state or attempt is no longer
+        ``was``'s (another coordinator took it over); whether it did."""
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:

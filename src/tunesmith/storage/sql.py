@@ -427,7 +427,7 @@ class SQLStore:
         return self.save_trial_unless_changed(experiment_id, was, again, event, now)
 
     def save_trial_unless_changed(self, experiment_id: int, was: TrialRecord, trial: TrialRecord, event: str,
-                                  now: float) -> bool:
+                                  now: float, detail: Mapping[str, Any] | None = None) -> bool:
         """Record ``trial`` and append ``event`` unless the trial's state or attempt is no longer ``was``'s: another
         coordinator took it over meanwhile (a retry found abandoned and re-run), and its record is left alone."""
         with self._tx("record the trial unless another coordinator took it") as conn:
@@ -439,6 +439,7 @@ class SQLStore:
                 conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": event, "at": now,
                                              "trial_number": trial.number, "payload": json.dumps(
                                                  {"state": trial.state.value, "attempt": trial.attempts,
+                                                  **(detail or {}),
                                                   **({"error": trial.error} if trial.error else {})})})
         return bool(taken)
 
