@@ -612,16 +612,10 @@ def test_grid_size_bounds_its_cost_where_conditions_on_many_parents_make_an_exac
     from tunesmith.space import grid_index
 
     assert GridIndex(_one_child_of_flags(20), 5).counts_bound == 2**21 - 1 > COUNTED_UP_TO  # known, not counted
+    from tests.test_strategy_checks import _walked
+
     monkeypatch.setattr(grid_index, "COUNTED_UP_TO", 1000)
-    walked = [0]
-    iter_grid = SearchSpace.iter_grid
-
-    def counted(self, float_points):  # type: ignore[no-untyped-def]
-        for config in iter_grid(self, float_points):
-            walked[0] += 1
-            yield config
-
-    monkeypatch.setattr(SearchSpace, "iter_grid", counted)
+    walked = _walked(monkeypatch)
     eight, nine, ten, twenty = (_one_child_of_flags(n) for n in (8, 9, 10, 20))
     assert (GridIndex(eight, 5).counts_bound, GridIndex(nine, 5).counts_bound) == (2**9 - 1, 2**10 - 1)
     assert grid_size(eight, 5) == 2**8 + 2 and walked == [0]  # counted by GridIndex
