@@ -23,6 +23,20 @@ def test_a_finished_coordinator_on_this_host_is_dead_and_a_live_one_alive() -> N
     assert holder_alive(lease_owner_id())
 
 
+def test_a_coordinator_that_exited_but_was_not_reaped_is_dead() -> None:
+    """A SIGKILLed coordinator whose parent has not waited for it yet is a zombie: kill(pid, 0) still finds it, and
+    it was taken for alive, so its trials stayed running (seen under a supervisor that reaped late)."""
+    with subprocess.Popen([sys.executable, "-c", "from tunesmith.lease_holders import lease_owner_id as f; "
+                           "print(f(), flush=True); import time; time.sleep(60)"], stdout=subprocess.PIPE,
+                          text=True) as child:  # (closes the pipe, and reaps the child, on the way out)
+        assert child.stdout is not None
+        name = child.stdout.readline().strip()
+        assert holder_alive(name), "alive while it runs"
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # it has exited; it is not reaped (still a zombie)
+        assert not holder_alive(name), "a zombie holds nothing"
+
+
 def test_a_holder_in_another_pid_namespace_is_left_to_its_lease() -> None:
     """Containers sharing the host's network share its name, not its pids: a pid free here may be alive there."""
     gone = _name_of_a_finished_process()

@@ -49,7 +49,19 @@ def holder_alive(holder: str) -> bool:
         return False
     except PermissionError:
         pass  # alive, another user's
-    return True
+    return not _exited_unreaped(pid)
+
+
+def _exited_unreaped(pid: int) -> bool:
+    """A process that has exited but whose parent has not reaped it yet (a zombie: a SIGKILLed coordinator under a
+    supervisor that waits late). ``kill(pid, 0)`` still finds it, yet it runs nothing and holds nothing: its trials
+    stayed running until someone ran `resume`. Read off Linux's /proc; elsewhere not known, so not assumed."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()  # (the command name may hold spaces and parentheses)
+    except OSError:
+        return False
+    return fields[:1] == ["Z"]
 
 
 def _pid_here(holder: str) -> int | None:
