@@ -27,20 +27,26 @@ def objective(config, trial):
 # On a loaded 2-core machine four worker processes can start seconds apart, each trial then running alone (a full
 # run once saw no exploit at all), so this trainer holds a fresh trial at a gate until the first population has
 # started (or 30 s have passed) and makes the low-lr trials, the bottom of each ranking, report later.
-GATED_TRAINER = """
+GATE_PREAMBLE = """
 import os
 import time
 
 GATE = {gate!r}
 
+
+def wait_at_gate(population):  # until `population` trials have started here, or 30 s have passed
+    os.makedirs(GATE, exist_ok=True)
+    open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
+    waited = time.monotonic()
+    while len(os.listdir(GATE)) < population and time.monotonic() - waited < 30:
+        time.sleep(0.02)
+"""
+GATED_TRAINER = GATE_PREAMBLE + """
+
 def objective(config, trial):
     state = trial.load_checkpoint()
     if state is None:
-        os.makedirs(GATE, exist_ok=True)
-        open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
-        waited = time.monotonic()
-        while len(os.listdir(GATE)) < 4 and time.monotonic() - waited < 30:
-            time.sleep(0.02)
+        wait_at_gate(4)
         state = {{"step": 0, "score": 0.0}}
     started, score = state["step"], state["score"]
     for step in range(started + 1, 9):
@@ -116,18 +122,10 @@ def test_pbt_with_one_trial_at_a_time_is_warned_about(project):
 
 
 # GATED_TRAINER, but never resuming from trial.load_checkpoint(): each child starts at step 1 again.
-FORGETFUL_TRAINER = """
-import os
-import time
-
-GATE = {gate!r}
+FORGETFUL_TRAINER = GATE_PREAMBLE + """
 
 def objective(config, trial):
-    os.makedirs(GATE, exist_ok=True)
-    open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
-    waited = time.monotonic()
-    while len(os.listdir(GATE)) < 4 and time.monotonic() - waited < 30:
-        time.sleep(0.02)
+    wait_at_gate(4)
     score = 0.0
     for step in range(1, 9):
         score += config["lr"]

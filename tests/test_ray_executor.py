@@ -22,6 +22,7 @@ from tunesmith.records import FailureKind, TrialState
 from tunesmith.spec.loader import spec_from_dict
 
 from helpers import alive
+from test_pbt_runs import GATE_PREAMBLE
 from test_scheduling_runs import CURVES as SCHEDULED_CURVES
 
 pytestmark = pytest.mark.xdist_group("ray")  # one worker runs every Ray test: see ray_fixtures.py
@@ -449,20 +450,12 @@ def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
 
 # A first-generation trial waits at a gate (a folder the far node sees) until both have started, or 30 s: under
 # load Ray's actors came up seconds apart, each trial ran alone, and PBT had nothing to copy (a full run saw no child).
-PBT_TRAINER = """
-import os
-import time
-
-GATE = {gate!r}
+PBT_TRAINER = GATE_PREAMBLE + """
 
 def objective(config, trial):
     state = trial.load_checkpoint()
     if state is None:
-        os.makedirs(GATE, exist_ok=True)
-        open(os.path.join(GATE, str(os.getpid()) + "-" + str(time.monotonic_ns())), "w").close()
-        waited = time.monotonic()
-        while len(os.listdir(GATE)) < 2 and time.monotonic() - waited < 30:
-            time.sleep(0.02)
+        wait_at_gate(2)
         state = {{"step": 0, "score": 0.0}}
     started, score = state["step"], state["score"]
     for step in range(started + 1, 9):
