@@ -167,8 +167,8 @@ def test_which_retune_is_undecided_is_read_from_the_store(tmp_path: Path) -> Non
     store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
 
     def experiment(name: str, parent: str | None = None, status: RunStatus = RunStatus.COMPLETED,
-                   trial: TrialState = TrialState.COMPLETED) -> Any:
-        created = store.create_experiment(name, {}, "random", "", 0.0)
+                   trial: TrialState = TrialState.COMPLETED, at: float = 0.0) -> Any:
+        created = store.create_experiment(name, {}, "random", "", at)
         store.set_status(created.id, status, 1.0)
         first = store.new_trial(created.id, {}, 0, 1.0, "log")
         assert first is not None
@@ -179,9 +179,9 @@ def test_which_retune_is_undecided_is_read_from_the_store(tmp_path: Path) -> Non
             store.set_attributes(parents.id, {"retunes": [*parents.attributes.get("retunes", []), name]}, 2.0)
         return store.experiment(name)
 
-    def step(name: str, status: StepStatus, child: str) -> None:
-        store.record_event(store.experiment("bc").id, f"cycle_{name}", 3.0,
-                           detail=CycleStep(name, status, "", {"experiment": child}).to_json())
+    def step(name: str, status: StepStatus, child: str, at: float = 3.0, **detail: Any) -> None:
+        store.record_event(store.experiment("bc").id, f"cycle_{name}", at,
+                           detail=CycleStep(name, status, "", {"experiment": child, **detail}).to_json())
 
     def offered(registered: str | None = "bc") -> str | None:
         found = _undecided_retune(store, store.experiment("bc"), store.experiment(registered) if registered else None)
@@ -222,6 +222,16 @@ def test_which_retune_is_undecided_is_read_from_the_store(tmp_path: Path) -> Non
             step("retune", StepStatus.DONE, name)
             assert offered() is None, name
         assert offered("bc-retune-stopped") is None, "a champion with no re-tune"
+        # a name used again after `tunesmith delete`: the deleted one's steps, recorded before this one was made,
+        # are not this one's
+        again = experiment("bc-retune-again", "bc", at=10.0)
+        step("promote", StepStatus.REJECTED, again.name, at=9.0)
+        step("retune", StepStatus.DONE, again.name, at=11.0)
+        assert offered() == again.name, "a namesake's rejection decides nothing of this one"
+        step("promote", StepStatus.FAILED, again.name, at=12.0, temporary=True)
+        assert offered() == again.name, "failed for a while (the registry down): offered again"
+        step("promote", StepStatus.FAILED, again.name, at=13.0, temporary=False)
+        assert offered() is None, "failed for good: decided, so the lineage goes on to its drift check"
     finally:
         store.close()
 

@@ -468,8 +468,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             return reported(CycleOutcome(steps[0].status.value), None, None)
     doing, head = "promote", root   # the step under way, and the champion checked, for a step that raises
     drifted: CycleStep | None = None  # a drift step found drift, recorded once the re-tune's plan is accepted
-    failing: str | None = None  # the re-tune whose offered promotion is under way, named by a step that raises
     judging: str | None = None  # the experiment whose promotion is under way (offered or not), named by a failed step
+    offering = False            # ... and it is an undecided re-tune's, offered again
     try:
         decided: CycleOutcome | None = None   # a promotion this cycle decided before its drift check, if any
         if promoting and registered is None and _first_tuning_to_offer(store, root, steps):
@@ -492,12 +492,12 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         if offered is not None:
             # judged now, before a drift check against the champion it was tuned to replace re-tunes it again (hours);
             # the cycle then goes on, as after a first tuning's promotion, from the champion it leaves
-            head, failing = store.experiment(registered.name) if registered is not None else root, offered.name
-            judging = offered.name
+            head = store.experiment(registered.name) if registered is not None else root
+            judging, offering = offered.name, True
             flush()
             hold.check()
             record(_offered_promotion(store, offered, model_name, promote, registry_uri))
-            failing = None
+            offering = False
             if steps[-1].status is StepStatus.DONE:
                 registered, source, decided = store.experiment(offered.name), "registry", CycleOutcome.PROMOTED
             elif steps[-1].status is StepStatus.REJECTED:
@@ -572,23 +572,23 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             store.set_attributes(result.experiment.id, {"rejected": True}, clock.now())
         return reported(outcome, head.name, champion)
     except Exception as e:
-        if failing is None and all(s.status is StepStatus.SKIPPED for s in steps):
+        if not offering and all(s.status is StepStatus.SKIPPED for s in steps):
             raise  # refused before any work (bad input: exit 2, nothing recorded); an offer's refit is work
         # work was done (a tuning, a drift check): its steps are recorded and the one that raised is a failed step,
         # not bad input with no steps; exit 2 when the fix is the user's (a spec field), else 1
         why = str(e) if isinstance(e, UserInputError) else f"{type(e).__name__}: {e}"
         if doing == "retune" and drifted is not None and drifted not in steps:
             record(drifted)  # refused by the re-tune's plan: the drift check had run
-        offered_again = {"experiment": failing, "offered_again": True} if failing is not None else {}
+        offered_again = {"offered_again": True} if offering else {}
         # which re-tune's promotion failed, and whether for a while (the registry down: offered again) or for good
         judged = ({"experiment": judging, "temporary": isinstance(e, TemporaryFailure)}
                   if doing == "promote" and judging is not None else {})
-        record(CycleStep(doing, StepStatus.FAILED, f"{_offered(failing)}: {why}" if failing else why,
+        record(CycleStep(doing, StepStatus.FAILED, f"{_offered(judging)}: {why}" if offering and judging else why,
                          {"error": why, **judged, **offered_again}))
         checked = head.name if any(s.name == "drift" and s.status is StepStatus.DONE for s in steps) else None
         # a failed first promotion leaves none known: the next cycle offers it again (an offered re-tune's, the
         # champion it was offered against)
-        known = checked is not None or doing != "promote" or failing is not None
+        known = checked is not None or doing != "promote" or offering
         return reported(CycleOutcome.FAILED, checked, head.name if known else None,
                         failed_exit=EXIT_INPUT if isinstance(e, UserInputError)
                         else EXIT_TEMPFAIL if isinstance(e, TemporaryFailure) else EXIT_FAILED)
