@@ -132,7 +132,7 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
     k_first = cfg.retune.top_k if top_k is None else top_k
     attributes: dict[str, Any] = {"lineage": {
         "parent": parent.name, "root": root, "generation": int(lineage.get("generation", 0)) + 1,
-        "reason": "retune", "data": data_path, "warm": warm, "first_budget": first_budget,
+        "reason": "retune", "data": data_path, "warm": warm,
         "parent_data_fingerprint": parent.attributes.get("data_fingerprint")}}
     if spec.task is None and data_path is not None:  # what trial code was tuned on: a drift check's reference
         from tunesmith.digests import file_digest
@@ -150,15 +150,13 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
 
 def _first_tuning_budget(store: SQLStore, parent: ExperimentRecord, spec: ExperimentSpec) -> int | None:
     """The trial budget of the lineage's first tuning, which a re-tune's default halves: halving the parent's own
-    shrank each generation of a `watch` (20, 10, 5, 2, 1 trials). Recorded in each re-tune's lineage; a lineage
-    recorded before that reads it off the root's spec while the root is in the store, else the parent's."""
-    lineage = parent.attributes.get("lineage") or {}
-    if not lineage:
+    shrank each generation of a `watch` (20, 10, 5, 2, 1 trials). Read off the root's spec (`delete` keeps a
+    parent while it has re-tunes); the parent's where the root is gone all the same (a store older than that rule)."""
+    root = lineage_root(parent)
+    if root == parent.name:
         return spec.budget.trials
-    if "first_budget" in lineage:
-        return lineage["first_budget"]  # type: ignore[no-any-return]
     try:
-        return spec_from_dict(store.experiment(lineage_root(parent)).spec).budget.trials
+        return spec_from_dict(store.experiment(root).spec).budget.trials
     except ExperimentNotFound:
         return spec.budget.trials
 
