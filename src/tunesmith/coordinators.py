@@ -58,7 +58,8 @@ TRIAL_TAKEN_OVER = ("trial {number}: another coordinator re-ran it while this on
 def dropped_as_taken_over(listener: RunListener, mine: set[int], number: int) -> None:
     """A trial another coordinator took over (found it abandoned, re-ran it) while this one held it: this
     coordinator's write of it was refused (a paused coordinator, woken, wrote its old attempt over the finished
-    re-run). Said, and the trial left to its new owner: its result reaches this coordinator at a sync, as a peer's."""
+    re-run). Said, and the trial left to its new owner: its result reaches this coordinator as a peer's, at a sync that
+    has not read past it yet."""
     mine.discard(number)
     listener.warning(TRIAL_TAKEN_OVER.format(number=number))
 

@@ -1,8 +1,9 @@
 """A seeded random order of the positions 0..n-1 of a grid, read one position at a time.
 
 Up to :data:`SHUFFLED_IN_MEMORY_UP_TO` positions it is ``random.Random(seed).shuffle`` of them, the order grid
-``shuffle: true`` has always had: an experiment resumed, or a coordinator joining a run, walks the order its trials
-were drawn in, and a seed gives the grid it always gave. It takes an array of n ints (8 MB at the bound). Past that
+``shuffle: true`` has always had, so a spec and seed give the trials they always gave (a resumed or joined run walks
+an order of its own seed, passing over what was run: :func:`tunesmith.seeding.strategy_seed`). It takes an array of
+n ints (8 MB at the bound). Past that
 bound (a grid no run finishes) the order is a keyed Feistel permutation walked one position at a time: nothing
 listed, whatever n.
 """
