@@ -151,7 +151,8 @@ class TrialStore(Protocol):
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
-        """Mark these running trials alive at ``now``, and ``owner``, the coordinator that beats for them."""
+        """Mark these running trials alive at ``now`` (with an ``owner``, those it runs), and ``owner``, the
+        coordinator that beats for them."""
         ...
 
     def coordinator_beats(self, experiment_id: int) -> dict[str, float]:

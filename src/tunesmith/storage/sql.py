@@ -561,14 +561,25 @@ class SQLStore:
                           .scalars())
         return set(keep) - present
 
-    def slot_holders(self, key: str, now: float) -> list[tuple[str, float]]:
-        """Who holds an unexpired lease on quota key ``key`` at ``now``, and since when, oldest first: what a refusal
-        names (`acquire_slot` says only that the key is full)."""
+    def slot_holders(self, key: str, now: float) -> list[tuple[str, float, float]]:
+        """Who holds an unexpired lease on quota key ``key`` at ``now``, since when and until when (its expiry, unless
+        renewed), oldest first: what a refusal names (`acquire_slot` says only that the key is full)."""
         with self._tx("read a key's slot holders") as conn:
-            rows = conn.execute(select(slot_leases.c.holder, slot_leases.c.acquired_at)
+            rows = conn.execute(select(slot_leases.c.holder, slot_leases.c.acquired_at, slot_leases.c.expires_at)
                                 .where(slot_leases.c.quota_key == key, slot_leases.c.expires_at > now)
                                 .order_by(slot_leases.c.acquired_at)).all()
-        return [(str(h), float(t)) for h, t in rows]
+        return [(str(h), float(t), float(x)) for h, t, x in rows]
+
+    def release_slots(self, holder: str) -> list[str]:
+        """Give back every slot ``holder`` holds, and its places in the queues, as if its leases had lapsed: for a
+        coordinator known gone that cannot give them back itself (SIGKILLed on a host that is down). Returns the
+        quota keys it held, sorted; none where it held nothing."""
+        with self._tx("release a coordinator's slots") as conn:
+            keys = conn.execute(select(slot_leases.c.quota_key).where(slot_leases.c.holder == holder)
+                                .distinct()).scalars().all()
+            conn.execute(delete(slot_leases).where(slot_leases.c.holder == holder))
+            conn.execute(_LEAVE_QUEUE, {"b_holder": holder})
+        return sorted(str(k) for k in keys)
 
     def leave_slot_queue(self, holder: str) -> None:
         """Take ``holder``'s waiting tickets back: one refused a slot that will not ask again (a cycle refused its
@@ -700,13 +711,16 @@ class SQLStore:
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:
         """Mark running trials alive (another coordinator can tell a live trial from an orphan), and ``owner``, the
-        coordinator beating for them (its peers can tell it at work, trials running or not)."""
+        coordinator beating for them (its peers can tell it at work, trials running or not). With an owner, only
+        the trials it still runs: one a peer re-ran while it stalled is the peer's to keep alive."""
         if not numbers and owner is None:
             return
         with self._tx("record trial heartbeats") as conn:
             if numbers:
-                conn.execute(update(trials).where(trials.c.experiment_id == experiment_id,
-                                                  trials.c.number.in_(numbers)).values(heartbeat_at=now))
+                named = [trials.c.experiment_id == experiment_id, trials.c.number.in_(numbers)]
+                if owner is not None:
+                    named.append(trials.c.owner == owner)
+                conn.execute(update(trials).where(*named).values(heartbeat_at=now))
             if owner is not None:  # only its own thread writes a coordinator's row: no two inserts race for it
                 mine = (coordinator_beats.c.experiment_id == experiment_id) & (coordinator_beats.c.owner == owner)
                 if not conn.execute(update(coordinator_beats).where(mine).values(beat_at=now)).rowcount:

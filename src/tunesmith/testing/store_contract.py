@@ -148,6 +148,26 @@ def check_coordinator_beats(store: TrialStore) -> None:
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
 
+def check_trial_beats_are_the_owners(store: TrialStore) -> None:
+    """A coordinator's beat keeps alive only the trials it runs: one it stalled on, which a peer has re-run since,
+    is the peer's to keep alive (else, were the peer to die, the stalled one's beats would hide that trial from
+    the next reclaim until its own attempt ended); a beat with no owner keeps any trial named alive."""
+    e = store.create_experiment("trial beats", SPEC, "random", "", now=1.0)
+    mine = store.new_trial(e.id, {"x": 0.1}, experiment_seed=7, now=2.0, log_path_template="t{number}.log",
+                           owner="h:1:a")
+    taken = store.new_trial(e.id, {"x": 0.2}, experiment_seed=7, now=2.0, log_path_template="t{number}.log",
+                            owner="h:1:a")
+    assert mine is not None and taken is not None
+    assert store.save_trial_unless_changed(e.id, taken, replace(taken, attempts=2, owner="h:2:b"), "trial_started",
+                                           now=3.0), "a peer re-runs it"
+    store.heartbeat(e.id, [mine.number, taken.number], now=10.0, owner="h:1:a")
+    beats = {t.number: t.heartbeat_at for t in store.trials(e.id)}
+    assert beats == {mine.number: 10.0, taken.number: 3.0}, "a beat kept alive a trial another coordinator runs"
+    store.heartbeat(e.id, [taken.number], now=11.0, owner="h:2:b")
+    store.heartbeat(e.id, [mine.number], now=12.0)
+    assert {t.number: t.heartbeat_at for t in store.trials(e.id)} == {mine.number: 12.0, taken.number: 11.0}
+
+
 def check_unfinished_and_lost(store: TrialStore) -> None:
     """The running and queued trials of an experiment, without their reports and less those skipped; a trial is
     recorded lost only while it is as it was read (owner, attempt, beat), so one claimer wins; and taken to re-run
@@ -270,8 +290,9 @@ def check_slots(store: TrialStore) -> None:
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
-    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats, check_unfinished_and_lost,
-    check_lease_holder, check_delete, check_attributes_and_results_since, check_slots)
+    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats,
+    check_trial_beats_are_the_owners, check_unfinished_and_lost, check_lease_holder, check_delete,
+    check_attributes_and_results_since, check_slots)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
