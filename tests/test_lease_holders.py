@@ -355,6 +355,40 @@ def test_the_heartbeat_tells_each_streak_of_failed_beats_once_and_each_line_its_
         heartbeat.stop()
 
 
+def test_a_coordinator_paused_by_sigstop_says_it_was_paused_not_that_the_store_was_locked() -> None:
+    """A coordinator stopped (SIGSTOP, a suspended machine) renews nothing meanwhile, and its peers may take its
+    trials: told, once, as a pause of its own process (it had warned of a lock held by another process)."""
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", """
+import sys, time
+from tunesmith.coordinators import Heartbeat
+beat = Heartbeat(lambda: None, every=0.05)
+beat.start()
+print("beating", flush=True)
+told = []
+while not any("paused" in line for line in told):
+    time.sleep(0.05)
+    told += beat.untold()
+time.sleep(0.3)
+told += beat.untold()
+print(*told, sep="\\n", flush=True)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "beating\n"
+        time.sleep(0.3)
+        os.kill(child.pid, signal.SIGSTOP)
+        time.sleep(4.5)
+        os.kill(child.pid, signal.SIGCONT)
+        out, _ = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    [told] = out.splitlines()
+    assert told.startswith("this coordinator's process was paused for 4 s") or \
+        told.startswith("this coordinator's process was paused for 5 s"), told
+    assert "lock" not in told and "a joining coordinator takes its trials for abandoned" in told, told
+
+
 def test_a_lead_killed_on_another_machine_is_at_work_until_its_lease_lapses(project):
     """A SIGKILLed lead on another host (its host name faked) beats for itself no more; it stays at work until its
     lease lapses, not STALE_AFTER after its last beat: silence alone cannot tell it from a live lead whose beats

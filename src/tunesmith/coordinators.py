@@ -245,13 +245,20 @@ class Heartbeat:
         self._streak: tuple[int, str] | None = None  # a streak of failures not yet told (it may have ended since)
         self._beating_since: float | None = None  # when the beat under way began (monotonic), if one is
         self._stuck_told = False
+        self._pauses: deque[float] = deque()  # pauses of the whole process between two beats, not yet told
 
     def untold(self) -> list[str]:
         """The lines to tell the user, each once: what beats returned; a streak of failed beats, told once even
         if a beat succeeded since (a store that was down for minutes while the loop was held up by an inline trial
         is news: joiners may have taken its trials for abandoned meanwhile); and a beat waiting on the store for
-        longer than three beats' interval, which fails nothing and renews nothing (a lock another process holds)."""
+        longer than three beats' interval, which fails nothing and renews nothing (a lock another process holds);
+        and a pause of the whole process (SIGSTOP, a suspended machine or container), seen by the beating thread as
+        a wait between beats that overran by as long."""
         lines = [self._said.popleft() for _ in range(len(self._said))]
+        if pauses := [self._pauses.popleft() for _ in range(len(self._pauses))]:
+            lines.append(f"this coordinator's process was paused for {sum(pauses):.0f} s (stopped, suspended, or "
+                         f"starved of CPU); meanwhile its lease and its trials' beats were not renewed, and after "
+                         f"{STALE_AFTER:.0f} s a joining coordinator takes its trials for abandoned")
         if (streak := self._streak) is not None:
             self._streak = None
             failed, error = streak
@@ -262,9 +269,9 @@ class Heartbeat:
         if since is not None and not self._stuck_told and time.monotonic() - since > 3 * self.every:
             self._stuck_told = True
             lines.append(f"a heartbeat of this coordinator has waited {time.monotonic() - since:.0f} s for the "
-                         "store (a lock held by another process?); meanwhile its lease and its trials' beats are not "
-                         f"renewed, and after {STALE_AFTER:.0f} s a joining coordinator takes its trials for "
-                         "abandoned")
+                         "store (a lock held by another process, or this process paused while it beat); meanwhile "
+                         "its lease and its trials' beats are not renewed, and after "
+                         f"{STALE_AFTER:.0f} s a joining coordinator takes its trials for abandoned")
         return lines
 
     def start(self) -> None:
@@ -279,7 +286,14 @@ class Heartbeat:
             self._thread.join(STALE_AFTER)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        while True:
+            waiting_since = time.monotonic()
+            if self._stop.wait(self.every):
+                return
+            # a timed wait wakes on time unless the whole process was held: stopped, suspended, starved of CPU (not
+            # under a second: a test's short beat on a loaded machine)
+            if (overran := time.monotonic() - waiting_since - self.every) > 3 * max(self.every, 1.0):
+                self._pauses.append(overran)
             self._beating_since = time.monotonic()
             try:
                 said = self.beat()
