@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +51,8 @@ def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records
         second = _cycle(folder, "--json")
         out, err = second.communicate(timeout=120)
     said = one_error_line(subprocess.CompletedProcess(second.args, second.returncode, out, err), 75)
-    assert f"host {socket.gethostname()}, pid {os.getpid()}, since " in said and "'bc'" in said, said
+    assert f"(pid {os.getpid()} on this host, since " in said and "'bc'" in said, said
+    assert "quota release" not in said, "a live holder on this host is not to be released"
     assert json.loads(out)["outcome"] == "busy" and json.loads(out)["exit_code"] == 75
     assert _cycle_events(folder) == []  # nothing recorded: no drift check, no re-tune
     # given back at the end of the block: the next cycle runs (in this process: the refusals are the CLI's)
@@ -65,6 +65,37 @@ def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records
                                     "shifted.csv"], cwd=folder, capture_output=True, text=True, timeout=120,
                                    env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{folder / 'tunesmith.db'}"})
     assert by_retune.returncode == 75 and "lineage 'bc'" in by_retune.stderr, by_retune.stderr
+
+
+def test_a_lineage_held_from_another_host_names_its_coordinator_and_can_be_given_back(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """A cycle SIGKILLed on another host holds its lineage until its lease lapses (LEASE_TTL): the refusal named a
+    pid that means nothing here, and nothing could end the wait. It now names the coordinator, when the hold
+    lapses, and the command that gives it back; `quota release` refuses a live holder on this host."""
+    import time
+
+    from tunesmith.coordinators import LEASE_TTL
+    from tunesmith.lineage_guard import LineageBusy, guard_key
+
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    gone = "otherhost:4242:4026531836.abc123"
+    assert store.acquire_slot(gone, None, {guard_key("bc"): 1}, time.time(), LEASE_TTL).granted  # type: ignore
+    with pytest.raises(LineageBusy) as refused, lineage_held(store, "bc"):
+        pass
+    said = str(refused.value)
+    assert f"coordinator {gone}, since " in said and f"tunesmith quota release {gone}" in said, said
+    assert "its hold lapses by itself at " in said and "pid 4242" not in said, said
+    with lineage_held(store, "other-lineage"):  # this process holds one: a live holder here is not released
+        [(mine, _, _)] = store.slot_holders(guard_key("other-lineage"), time.time())
+        code, out, err = cli_in_process("quota", "release", mine)
+        assert code == 2 and "a live process on this host" in err, (out, err)
+    code, out, err = cli_in_process("quota", "release", gone)
+    assert code == 0 and f"released {gone}'s slots on cycle:bc" in out, (out, err)
+    with lineage_held(store, "bc"):  # free at once, not LEASE_TTL later
+        pass
+    code, out, err = cli_in_process("quota", "release", gone)
+    assert code == 0 and "holds no slot on this store" in out, (out, err)
 
 
 def test_a_held_lineage_is_given_back_when_the_cycle_raises(tmp_path: Path) -> None:

@@ -876,6 +876,23 @@ def quota_list(storage: StorageOption = None,
     out.print(table if usage else "no quotas set and nothing running on this store")
 
 
+@quota_app.command("release")
+def quota_release(holder: Annotated[str, typer.Argument(help="the coordinator, as a refusal names it (HOST:PID:TAG)")],
+                  storage: StorageOption = None) -> None:
+    """Give back every slot HOLDER holds (trial slots, a cycle's hold on its lineage), as if its leases had lapsed:
+    for a coordinator you know is gone (killed on a host that is down), whose leases would hold until they lapse."""
+    from tunesmith.errors import QuotaError
+    from tunesmith.lease_holders import holder_alive, holder_here
+
+    if holder_here(holder) and holder_alive(holder):
+        raise QuotaError(f"holder {holder}: a live process on this host (pid {holder.split(':')[1]}); stop it "
+                         "instead, and its slots go back with it")
+    keys = _store(storage).release_slots(holder)
+    out.print(f"released {holder}'s slots on {', '.join(keys)}" if keys else
+              f"{holder} holds no slot on this store (its leases lapsed, or the name is mistyped: copy it from the "
+              "refusal that named it); nothing to release")
+
+
 export_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="Write an experiment to another system.")
 app.add_typer(export_app, name="export")
 TrackingUriOption = Annotated[str | None, typer.Option(

@@ -6,7 +6,8 @@ guard is a lease in the store, so it holds across hosts (PostgreSQL) as on one: 
 ``slot_leases``, the same leases that limit trials) under the key ``cycle:ROOT`` with a limit of one, renewed
 from a thread of its own (:class:`tunesmith.coordinators.Heartbeat`) and given back at the end. A holder SIGKILLed
 on this host is taken over at once (its process is gone: :func:`tunesmith.lease_holders.holder_alive`); one on
-another host once its lease lapses, ``LEASE_TTL`` after its last renewal.
+another host once its lease lapses, ``LEASE_TTL`` after its last renewal, or once someone who knows it gone gives
+its hold back (`tunesmith quota release HOLDER`, which the refusal names).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, Heartbeat
 from tunesmith.errors import TemporaryFailure, TunesmithError
-from tunesmith.lease_holders import lease_owner_id
+from tunesmith.lease_holders import holder_here, lease_owner_id
 
 if TYPE_CHECKING:
     from tunesmith.storage.sql import SQLStore
@@ -85,13 +86,21 @@ def lineage_held(store: SQLStore, root: str) -> Iterator[LineageHold]:
 
 
 def _busy_said(store: SQLStore, root: str, key: str) -> str:
-    holders = store.slot_holders(key, time.time())
+    now = time.time()
+    holders = store.slot_holders(key, now)
     if not holders:  # given back between the refusal and this read
         return (f"another cycle on lineage {root!r} was ending as this one started; run it again (exit 75: try "
                 "again later)")
-    holder, since = holders[0]
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    at = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return (f"another cycle is running on lineage {root!r} (host {host}, pid {pid}, since {at}); one cycle per "
-            "lineage at a time: run this one again once it has ended (exit 75: try again later)")
+    holder, since, lapses = holders[0]
+    said = (f"another cycle is running on lineage {root!r} (%s, since {_utc(since)}); one cycle per lineage at a "
+            "time: run this one again once it has ended (exit 75: try again later)")
+    if holder_here(holder):  # alive (a dead one here was taken over): its pid means something here
+        return said % f"pid {holder.split(':')[1]} on this host"
+    # a pid on another host means nothing here; a holder SIGKILLed there holds the lineage until its lease lapses
+    return (said % f"coordinator {holder}") + (
+        f"; if that cycle is gone (killed, its host down), its hold lapses by itself at {_utc(lapses)}, "
+        f"{LEASE_TTL:.0f} s after its last renewal, or give it back now: tunesmith quota release {holder}")
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
