@@ -781,7 +781,8 @@ def version(storage: Annotated[str | None, typer.Option(
         return
     for key, value in report.items():
         if key == "store":
-            out.print(f"store {value['url']}: schema revision {value['schema_revision'] or 'none (empty)'}")
+            revision = value['schema_revision'] or 'none (no tunesmith store here yet)'
+            out.print(f"store {value['url']}: schema revision {revision}")
         else:
             out.print(f"{key} {value if value is not None else 'not installed'}")
 

@@ -10,7 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
-from tunesmith.storage.opening import Contents, engine_url, holds, refuse_url_without_database, survey
+from tunesmith.storage.opening import (
+    Contents, engine_url, foreign_store_error, refuse_url_without_database, survey,
+)
 from tunesmith.suggestions import storage_url_fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,6 +65,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
         found = survey(engine, shown, origin)
     finally:
         engine.dispose()
-    if found.contents is Contents.OTHER_APPLICATION:
-        raise StorageConfigError(f"{origin}: {shown} is not a tunesmith store: {holds(found)}")
+    backend = parsed.get_backend_name()
+    if found.contents is Contents.OTHER_APPLICATION or (found.contents is Contents.BESIDE_OTHERS and backend == "sqlite"):
+        raise foreign_store_error(shown, origin, found, backend)  # as every command that opens it says
     return found.revision
