@@ -66,6 +66,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
     finally:
         engine.dispose()
     backend = parsed.get_backend_name()
-    if found.contents is Contents.OTHER_APPLICATION or (found.contents is Contents.BESIDE_OTHERS and backend == "sqlite"):
+    sqlite_beside_others = found.contents is Contents.BESIDE_OTHERS and backend == "sqlite"  # one application's file
+    if found.contents is Contents.OTHER_APPLICATION or sqlite_beside_others:
         raise foreign_store_error(shown, origin, found, backend)  # as every command that opens it says
     return found.revision
