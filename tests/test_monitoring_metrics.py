@@ -631,6 +631,12 @@ def test_the_metrics_serving_line_of_json_logs_carries_what_every_line_does(proj
     assert resumed.returncode == 0, resumed.stderr
     first = json.loads(resumed.stderr.splitlines()[0])
     assert (first["event"], first["experiment"]) == ("metrics_serving", "served") and "timestamp" in first, first
+    # a run refused before it starts says one line of error, not a server announced for a run that never ran
+    for args in (("run", "served.yaml"), ("resume", "nosuch")):
+        for log_format in ("human", "json"):
+            refused = project.cli(*args, "--metrics-port", "0", "--log-format", log_format)
+            assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
+            assert "http://" not in refused.stderr and refused.stderr.startswith("error: "), refused.stderr
 
 
 def test_a_store_that_cannot_be_read_at_the_end_is_told_once_and_the_textfile_still_ends_the_run(project):

@@ -26,7 +26,7 @@ class JsonLogListener(RunListener):
         self._experiment = experiment
 
     def metrics_serving(self, url: str) -> None:
-        """The metrics server listens at ``url`` (before the run starts)."""
+        """The metrics server listens at ``url`` (said as the run starts, before its own line)."""
         self._write("metrics_serving", url=url)
 
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,

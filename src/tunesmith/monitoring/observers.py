@@ -16,6 +16,7 @@ from tunesmith.events import Listeners, RunListener
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
+    from tunesmith.monitoring.json_log import JsonLogListener
     from tunesmith.monitoring.metrics import TuningMetrics
     from tunesmith.storage.base import Event, TrialStore
 
@@ -220,6 +221,27 @@ def _naming_coordinators(events: Sequence[Event]) -> list[Event]:
     return [e for e in events if isinstance(e.payload.get("owner"), str)]
 
 
+class ServingAnnouncement(RunListener):
+    """Says where the metrics server listens, as the run starts: a run refused before it starts (its name taken,
+    no such experiment to resume) is one line of error, not a server announced for a run that never ran. The
+    server itself listens from before (a port in use is refused before anything is recorded)."""
+
+    def __init__(self, log_stream: TextIO) -> None:
+        self.log_stream = log_stream
+        self.url: str | None = None
+        self.json_log: JsonLogListener | None = None
+
+    def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
+                    total_trials: int | None) -> None:
+        if self.url is None:
+            return
+        if self.json_log is not None:
+            self.json_log.metrics_serving(self.url)
+        else:
+            self.log_stream.write(f"metrics: serving {self.url}\n")
+            self.log_stream.flush()
+
+
 @contextmanager
 def observed(display: RunListener, options: MonitoringOptions, log_stream: TextIO, clock: Clock | None = None,
              store: TrialStore | None = None, experiment: str = "") -> Iterator[RunListener]:
@@ -234,12 +256,13 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         UserInputError: the port cannot be bound, the textfile's folder does not exist, prometheus-client is
             missing (naming the extra).
     """
-    listeners: list[RunListener] = []
-    json_log = None
+    announcement = ServingAnnouncement(log_stream)  # first: its line comes before the run's first one
+    listeners: list[RunListener] = [announcement]
     if options.log_format == "json":
         from tunesmith.monitoring.json_log import JsonLogListener
 
-        listeners.append(json_log := JsonLogListener(log_stream, clock, experiment))
+        announcement.json_log = JsonLogListener(log_stream, clock, experiment)
+        listeners.append(announcement.json_log)
     else:
         listeners.append(display)
     server, watching = None, None
@@ -254,12 +277,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         metrics = TuningMetrics()
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
-            url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
-            if json_log is not None:
-                json_log.metrics_serving(url)
-            else:
-                log_stream.write(f"metrics: serving {url}\n")
-                log_stream.flush()
+            announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
         watching = MetricsListener(metrics, options.metrics_file, clock, store,
                                    REFRESH_EVERY if store is not None else None)
         listeners.append(watching)
