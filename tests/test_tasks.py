@@ -428,3 +428,20 @@ def test_the_nested_estimate_leaves_out_constraints_on_every_metric_an_executor_
     r = nested_estimate(t, {"C": tunesmith.Float(0.01, 10.0, log=True)}, "random", 2, seed=0, selection=rule)
     assert "unavailable" not in r and 0 < r["nested_accuracy"] <= 1, r.get("unavailable")
     assert r["ignored_constraints"] == list(on_devices)
+
+
+def test_a_missing_column_lists_every_column_of_a_wide_file_or_says_how_many_it_left_out(tmp_path: Path) -> None:
+    """breast_cancer's 31 columns were cut at 20 without a word: the label column, last, was never shown to a user
+    who had typed `target`."""
+    from tunesmith.suggestions import listed
+    from tunesmith.tasks.data import load_dataset
+    from tunesmith.testing.drift_data import shifted_split
+
+    shifted_split(tmp_path)
+    task = TaskConfig.model_validate({"estimator": "sklearn.linear_model.LogisticRegression",
+                                      "data": {"path": "reference.csv", "target": "target"}, "scoring": "accuracy"})
+    with pytest.raises(SpecError) as refused:
+        load_dataset(task.data, tmp_path)
+    assert str(refused.value).endswith(", worst_fractal_dimension, label"), str(refused.value)
+    assert listed([f"c{i}" for i in range(45)]).endswith(", c39 and 5 more")
+    assert listed(["a", "b"], 10) == "a, b"

@@ -33,6 +33,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.strategy.options import inherited_options
 from tunesmith.strategy.unit_cube import UnitCube
 from tunesmith.strategy.warm_start import PriorMode, PriorTrial, WarmStart, config_key
+from tunesmith.suggestions import listed
 
 if TYPE_CHECKING:
     from tunesmith.runner import Plan, RunResult, Runner
@@ -219,9 +220,9 @@ def _refuse_new_labels(spec: ExperimentSpec, labels: list[Any], name: str) -> No
         return         # cannot score the new labels
     unseen = unseen_labels(had_labels, labels)
     if unseen:
-        had = ", ".join(sorted({str(v) for v in had_labels})[:10])
+        had = listed(sorted({str(v) for v in had_labels}), 10)
         raise UserInputError(f"--data: {name}'s label column {spec.task.data.target!r} has value(s) "
-                             f"{', '.join(unseen[:10])} the experiment's data never had (it had {had}): a re-tune "
+                             f"{listed(unseen, 10)} the experiment's data never had (it had {had}): a re-tune "
                              "replaces the model with one giving the same outputs; map the labels back to the "
                              "experiment's, or tune a new experiment on these rows (`tunesmith run` with a spec of "
                              "another name)")
@@ -302,7 +303,7 @@ def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, columns: list[
     for role, column in roles.items():
         if column is not None and column not in columns:
             raise UserInputError(f"--data: {name} has no {role} column {column!r}, which the experiment's data "
-                                 f"has; its columns: {', '.join(columns[:20])}")
+                                 f"has; its columns: {listed(columns)}")
     recorded = (parent.attributes.get("data_fingerprint") or {}).get("columns")
     if data.features is not None:
         wanted = list(data.features)
@@ -314,8 +315,8 @@ def _same_columns(parent: ExperimentRecord, spec: ExperimentSpec, columns: list[
         wanted = [c for c in read_header(path, "task.data.path") if c not in roles.values()]
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise UserInputError(f"--data: {name} lacks the experiment's feature column(s) {', '.join(missing[:10])}; "
-                             f"its columns: {', '.join(columns[:20])}")
+        raise UserInputError(f"--data: {name} lacks the experiment's feature column(s) {listed(missing, 10)}; "
+                             f"its columns: {listed(columns)}")
     kept = set(wanted)
     return ([c for c in columns if c in kept],
             [c for c in columns if c not in kept and c not in roles.values()])

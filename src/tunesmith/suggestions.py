@@ -143,3 +143,11 @@ def storage_url_fix(given: str) -> str:
     if path:   # SQLAlchemy expands no ~ in a URL
         return f"(try sqlite:///{os.path.expanduser(given)})"
     return "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
+
+
+def listed(names: Iterable[object], limit: int = 40) -> str:
+    """``names`` joined by commas, at most ``limit`` of them, then "and N more": a shortened list says it is one (a
+    file's columns cut at 20 without a word hid the label column a user was looking for)."""
+    shown = [str(n) for n in names]
+    more = len(shown) - limit
+    return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")

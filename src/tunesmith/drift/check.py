@@ -27,6 +27,7 @@ from tunesmith.errors import SpecError, UserInputError
 from tunesmith.records import ExperimentRecord, TrialRecord
 from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.loader import spec_from_dict
+from tunesmith.suggestions import listed
 
 if TYPE_CHECKING:
     from tunesmith.spec.task_config import DataConfig
@@ -117,7 +118,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     known = {*ref_ds.feature_names, new.target, task.data.groups, task.data.time}
     untested = [c for c in new.raw if c not in known]
     if untested:  # said, so that nobody reads "no drift" as covering them
-        notes.append(f"{os.path.basename(str(data))} column(s) {', '.join(untested[:10])} are not among the "
+        notes.append(f"{os.path.basename(str(data))} column(s) {listed(untested, 10)} are not among the "
                      "experiment's features: not tested")
     champion, skipped = None, None
     best = best_of(experiment, trials)
@@ -235,10 +236,10 @@ def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str],
     missing = [c for c in ref if c not in cur]
     if missing:
         raise UserInputError(f"--data: {os.path.basename(str(data))} lacks the reference's column(s) "
-                             f"{', '.join(missing[:10])}")
+                             f"{listed(missing, 10)}")
     if target is not None and target not in ref:
         raise SpecError("drift.target", f"no column {target!r} in {os.path.basename(str(reference))}; columns: "
-                                        f"{', '.join(list(ref)[:20])}")
+                                        f"{listed(ref)}")
     n_cur = len(next(iter(cur.values())))
     _enough_rows(n_cur, cfg)
     tested = _test_columns(ref, cur, list(ref), target, cfg)

@@ -29,7 +29,7 @@ from tunesmith.promotion.report import write_report
 from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, listed
 from tunesmith.spec.loader import safe_load_checked, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
@@ -371,8 +371,8 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
         if unseen := _labels_never_seen(champion_model, holdout.y):
             return ChampionComparison(champion.version, holdout_metric, problem=(
-                f"the candidate's holdout has label(s) {', '.join(unseen[:10])}, which the champion was never "
-                f"trained on (its labels: {', '.join(str(c) for c in champion_model.classes_[:10])}): the two "
+                f"the candidate's holdout has label(s) {listed(unseen, 10)}, which the champion was never "
+                f"trained on (its labels: {listed(champion_model.classes_, 10)}): the two "
                 "models answer with different labels and their scores compare nothing; register the candidate "
                 "under another model name, or relabel its data as the champion's"))
         try:

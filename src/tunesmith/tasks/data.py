@@ -25,7 +25,7 @@ import numpy as np
 from tunesmith.digests import HashingReader, bytes_digest
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig, GenerateConfig
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, listed
 
 _MISSING = {"", "na", "nan", "null", "none", "n/a"}
 _CACHE_SIZE = 4
@@ -191,7 +191,7 @@ def identifier_like_columns(X: np.ndarray, features: list[str], types: Mapping[s
 def _no_column(col: str, names: list[str], path: Path) -> str:
     close = closest(col, names)
     hint = f"did you mean {close!r}? " if close else ""
-    return f"no column {col!r} in {path.name}; {hint}columns: {', '.join(names[:20])}"
+    return f"no column {col!r} in {path.name}; {hint}columns: {listed(names)}"
 
 
 class _QuotedInPart(Exception):
@@ -645,8 +645,8 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
     name = Path(path).name
     missing = [c for c in reference.feature_names if c not in raw]
     if missing:
-        raise SpecError(field, f"{name} lacks the experiment's feature column(s) {', '.join(missing[:10])}; "
-                               f"its columns: {', '.join(list(raw)[:20])}")
+        raise SpecError(field, f"{name} lacks the experiment's feature column(s) {listed(missing, 10)}; "
+                               f"its columns: {listed(raw)}")
     target = data.target or "target"
     ref_raw = reference_columns(data, base_dir) if "string" in reference.column_types.values() else {}
     n = len(next(iter(raw.values())))
