@@ -504,6 +504,24 @@ def test_a_file_that_is_not_a_sqlite_database_is_bad_input_and_left_alone(projec
     assert spec.read_bytes() == before
 
 
+def test_an_in_memory_store_is_refused_by_every_command(project, cli):
+    """`run --storage sqlite://` ran every trial, exited 0 and kept nothing: an in-memory database lives as long as
+    one command. Refused wherever the URL came from (the flag, the environment, the spec), nothing run."""
+    spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}), "s.yaml")
+    fix = ("is an in-memory database, which lives only as long as one command: nothing recorded there outlives it; "
+           "give a file, e.g. sqlite:///tunesmith.db")
+    for args, env, said in [(("run", str(spec), "--storage", "sqlite://"), None, f"--storage: sqlite:// {fix}"),
+                            (("ls",), {"TUNESMITH_STORAGE": "sqlite:///:memory:"},
+                             f"TUNESMITH_STORAGE: sqlite:///:memory: {fix}"),
+                            (("cycle", str(spec), "--data", "s.yaml", "--storage", "sqlite://"), None,
+                             f"--storage: sqlite:// {fix}")]:
+        assert _one_line_input_error(cli(*args, env=env)) == said, args
+    memory_spec = project.write_spec(project.spec(budget={"trials": 1}, storage="sqlite://"), "m.yaml")
+    assert _one_line_input_error(cli("run", str(memory_spec), env={"TUNESMITH_STORAGE": ""})).startswith(
+        "storage: sqlite:// is an in-memory database"), "the spec's own storage:"
+    assert not (project.root / ".tunesmith").exists(), "nothing ran"
+
+
 # -- where the URL came from --------------------------------------------------------------------------------
 
 

@@ -209,10 +209,11 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
     as the command's Click context closes, when the command ends however it ends: a program running commands
     in-process (:func:`main`, or ``app([...])``) kept each one's SQLite connections (and its -wal, -shm files) open
     until garbage collection."""
-    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
+    from tunesmith.storage.sql import SQLStore, refuse_in_memory, resolve_url, url_origin
 
-    return _closed_with_command(SQLStore(resolve_url(url, spec_storage, os.environ), create=create,
-                                         origin=url_origin(url, spec_storage, os.environ)))
+    resolved, origin = resolve_url(url, spec_storage, os.environ), url_origin(url, spec_storage, os.environ)
+    refuse_in_memory(resolved, origin)
+    return _closed_with_command(SQLStore(resolved, create=create, origin=origin))
 
 
 def _closed_with_command(store):  # type: ignore[no-untyped-def]

@@ -331,12 +331,13 @@ def _target_store(storage: str | None, target: str, data: str,
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
     from tunesmith.spec.loader import read_spec_file
     from tunesmith.spec.model import check_new_spec
-    from tunesmith.storage.sql import SQLStore, resolve_url, url_origin
+    from tunesmith.storage.sql import SQLStore, refuse_in_memory, resolve_url, url_origin
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
     spec_storage = spec.storage if spec is not None else None
     url = resolve_url(storage, spec_storage, os.environ)
     origin = url_origin(storage, spec_storage, os.environ)  # errors name it as other commands' do
+    refuse_in_memory(url, origin)
     if spec is not None:
         try:
             check_new_spec(spec)

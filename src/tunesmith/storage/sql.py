@@ -880,6 +880,18 @@ def _schema_lock(conn: Connection) -> Iterator[None]:
             sqlite.isolation_level = isolation
 
 
+def refuse_in_memory(url: str, origin: str) -> None:
+    """Refuse an in-memory SQLite store for a command: it lives as long as the process, so a `tunesmith run` on it
+    recorded every trial and kept none, without a word. (The Python API takes one, for a throwaway run.)"""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the store's own opening says what is wrong with it
+    if parsed.get_backend_name() == "sqlite" and _in_memory(parsed):
+        raise StorageConfigError(f"{origin}: {url} is an in-memory database, which lives only as long as one command: "
+                                 "nothing recorded there outlives it; give a file, e.g. sqlite:///tunesmith.db")
+
+
 def _in_memory(url: URL) -> bool:
     """A SQLite URL naming an in-memory database (``sqlite://``, ``sqlite:///:memory:``, a ``mode=memory`` URI)."""
     return not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
