@@ -1547,6 +1547,29 @@ def test_trials_csv_writes_booleans_and_null_as_json_literals(project):
         assert r["log_path"].endswith("trial.log")
 
 
+def test_trials_csv_names_an_objective_called_as_another_column_apart(project):
+    """An objective `error` (a classifier's) beside the `error` column (a failed trial's reason): two `error`
+    headers, and csv.DictReader kept the last, so a completed trial's objective read as empty."""
+    import csv
+    import io
+
+    project.write("errors.py", """
+        def objective(config, trial):
+            if trial.number == 1:
+                raise ValueError("boom")
+            return {"error": config["x"]}
+    """)
+    spec = project.spec(name="errs", objective={"metric": "error", "direction": "minimize"}, strategy="random",
+                        budget={"trials": 3}, executor={"kind": "inline"}, trial={"function": "errors:objective"})
+    cli_quiet(project, "run", str(project.write_spec(spec)), "-q")
+    text = project.cli("trials", "errs", "--csv", check=True).stdout
+    header = text.splitlines()[0].split(",")
+    assert header[:3] == ["number", "state", "value.error"] and len(header) == len(set(header)), header
+    rows = {int(r["number"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert float(rows[0]["value.error"]) == project.trials("errs")[0]["values"]["error"]
+    assert rows[1]["value.error"] == "" and "boom" in rows[1]["error"], rows[1]
+
+
 def test_trials_csv_tells_the_string_null_from_null(project):
     """A choice "null" (the string) and the choice null were both the cell `null`, as were "true" and true: a reader
     could not tell them apart (nor the string "" from an inactive parameter's empty cell). A string that reads as

@@ -340,6 +340,9 @@ def lineage_from_events(events: Sequence[Event]) -> dict[int, dict[str, Any]]:
             for e in events if e.kind == "trial_exploited" and e.trial_number is not None}
 
 
+CSV_TAIL = ("attempts", "duration_s", "error", "intermediate", "failure_kind", "seed", "log_path")
+
+
 def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str:
     """One row per trial: number, state, one column per objective, per parameter, per metric; then the rest, as
     ``trials --json`` has them (new columns go last: a reader by position keeps its columns)."""
@@ -349,9 +352,11 @@ def trials_csv(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> s
     metrics = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["number", "state", *[o.metric for o in objectives], *[f"param.{p}" for p in params],
-                *[f"metric.{m}" for m in metrics], "attempts", "duration_s", "error", "intermediate",
-                "failure_kind", "seed", "log_path"])
+    others = ["number", "state", *[f"param.{p}" for p in params], *[f"metric.{m}" for m in metrics], *CSV_TAIL]
+    # an objective named as another column (`error`, a classifier's) is `value.error`: two `error` columns lost the
+    # objective's to every reader by name (csv.DictReader kept the last one; pandas renamed it `error.1`)
+    w.writerow([*others[:2], *[f"value.{o.metric}" if o.metric in others else o.metric for o in objectives],
+                *others[2:]])
     for r in rows:
         values = r["values"] or {}
         w.writerow([r["number"], r["state"], *[values.get(o.metric, "") for o in objectives],
