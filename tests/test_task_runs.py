@@ -328,8 +328,8 @@ def test_show_says_the_data_changed_mid_experiment_and_which_trials_ran_on_which
     assert epochs[1]["fingerprint"]["content_hash"] != epochs[0]["fingerprint"]["content_hash"]
     text = " ".join(_shown(project, "csv").split())
     assert "the data changed mid-experiment (1 time(s), found on resume)" in text, text
-    assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 columns" in text, text
-    assert f"data (from trial {first_new} on): 55 rows x 2 columns" in text, text
+    assert f"data (trials 0 to {first_new - 1}): 60 rows x 2 feature columns" in text, text
+    assert f"data (from trial {first_new} on): 55 rows x 2 feature columns" in text, text
     assert f"and trial(s) {', '.join(map(str, interrupted))} re-run on it" in text, text
 
 

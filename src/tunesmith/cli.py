@@ -614,7 +614,9 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
                            len(epochs) > 1 and i + 1 == len(epochs))
         re_run = f", and trial(s) {', '.join(map(str, epoch['re_run']))} re-run on it" if epoch["re_run"] else ""
         changed = f"; changed: {escape('; '.join(epoch['changes']))}" if epoch["changes"] else ""
-        shape = (f"{data.get('n_rows')} rows x {data.get('n_cols')} columns, {str(data.get('content_hash'))[:19]}"
+        # n_cols counts the features (the label, groups and time columns are not): "columns" read as the file's
+        shape = (f"{data.get('n_rows')} rows x {data.get('n_cols')} feature columns, "
+                 f"{str(data.get('content_hash'))[:19]}"
                  if data else "its fingerprint was not recorded")
         out.print(f"data{which}: {shape}{re_run}{changed}")
 

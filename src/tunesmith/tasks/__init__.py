@@ -22,8 +22,8 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
         The configuration's pipeline fit on every development row: what `tunesmith promote` ships.
 
     fingerprint(task, base_dir=None) -> dict[str, Any]
-        JSON-able: content_hash, n_rows, n_cols, columns {name: int|float|string|datetime}, source, target,
-        groups, time. fingerprint_changes(old, new) -> list[str] says what changed (empty: same data).
+        JSON-able: content_hash, n_rows, n_cols (the features), columns {name: int|float|string|datetime},
+        source, target, groups, time. fingerprint_changes(old, new) -> list[str] says what changed (empty: same data).
 
     nested_estimate(task, space, strategy_name="tpe", trials_per_fold=10, seed=0, base_dir=None, *,
                     selection=None) -> dict
