@@ -54,8 +54,8 @@ def test_a_changed_bound_is_one_line_and_old_trials_outside_the_new_space_are_sa
     code, lines, _ = _diff(project, "cond", "narrow.yaml")
     assert code == 1
     assert lines == ["space.b_val.high: 10.0 -> 5.0",
-                     "the space changed: not every trial of cond is a point of narrow.yaml's space (one with "
-                     "kind=b, b_val=10.0 is not: b_val: value 10.0 is outside the domain [0.0, 5.0])"]
+                     "the space changed: not every point of cond's space is one of narrow.yaml's, so its trials may "
+                     "not be (a point with kind=b, b_val=10.0 is not: b_val: value 10.0 is outside the domain [0.0, 5.0])"]
     # the other way round every old point fits
     assert _diff(project, "narrow.yaml", "cond")[1][-1] == "the space grew: trials of narrow.yaml are points of " \
                                                            "cond's space"
@@ -74,7 +74,7 @@ def test_an_added_and_a_removed_conditional_parameter_and_a_changed_objective_ar
                           "space.c_val: added {type: int, low: 1, high: 3, log: false, step: 1, when: {kind: [b]}}",
                           "objective.direction: minimize -> maximize",
                           "budget.trials: 2 -> 4"]
-    assert lines[-1].startswith("the space changed: not every trial of cond is a point of edited.yaml's space"), lines
+    assert lines[-1].startswith("the space changed: not every point of cond's space is one of edited.yaml's"), lines
 
 
 def test_a_new_choice_with_its_own_conditional_parameter_keeps_old_trials_in_the_space(project, recorded):

@@ -96,8 +96,10 @@ class SpecComparison:
             return f"the space grew: {fit}"
         if containment is Containment.NOT_WITHIN:
             witness = ", ".join(f"{k}={shown(v)}" for k, v in (self.space.witness or {}).items())
-            return (f"the space changed: not every trial of {self.old} is a point of {self.new}'s space (one with "
-                    f"{witness or 'no parameters'} is not: {self.space.refused_because})")
+            # a point of the old space, not a recorded trial: "one with x=1.0" read as a trial that no trial was
+            return (f"the space changed: not every point of {self.old}'s space is one of {self.new}'s, so its "
+                    f"trials may not be (a point with {witness or 'no parameters'} is not: "
+                    f"{self.space.refused_because})")
         return (f"the space changed; whether every trial of {self.old} is a point of {self.new}'s space is not "
                 "decided (its conditions combine in ways this check does not follow)")
 
