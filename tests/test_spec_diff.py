@@ -55,7 +55,8 @@ def test_a_changed_bound_is_one_line_and_old_trials_outside_the_new_space_are_sa
     assert code == 1
     assert lines == ["space.b_val.high: 10.0 -> 5.0",
                      "the space changed: not every point of cond's space is one of narrow.yaml's, so its trials may "
-                     "not be (a point with kind=b, b_val=10.0 is not: b_val: value 10.0 is outside the domain [0.0, 5.0])"]
+                     "not be (a point with kind=b, b_val=10.0 is not: b_val: value 10.0 is outside the domain "
+                     "[0.0, 5.0])"]
     # the other way round every old point fits
     assert _diff(project, "narrow.yaml", "cond")[1][-1] == "the space grew: trials of narrow.yaml are points of " \
                                                            "cond's space"
