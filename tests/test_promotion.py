@@ -245,6 +245,24 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
                for r in audit)
 
 
+def test_a_promote_refused_for_its_trial_or_policy_is_refused_before_scikit_learn_is_imported(tuned):
+    """`promote` read the spec in full first, its scorer looked up in scikit-learn (3-4 CPU-s of imports), then
+    refused a --trial the experiment lacks or a mistyped policy file: both are checked first now, and the refusal
+    is the same (the spec is read in full before the refit)."""
+    import subprocess
+
+    program = ("import runpy, sys\nsys.argv = ['tunesmith', *sys.argv[1:]]\ntry:\n"
+               "    runpy.run_module('tunesmith.cli', run_name='__main__')\n"
+               "finally:\n    print('sklearn imported:', 'sklearn' in sys.modules)\n")
+    bad = _policy(tuned, "typo-first", {"min": {"holdout_accuracy": 0.5}, "safe_range": {}})
+    env = {**os.environ, "TUNESMITH_STORAGE": tuned.storage, "COLUMNS": "200"}
+    for args, says in ((("--trial", "99"), "no trial 99"), (("--policy", bad), "did you mean 'safe_ranges'")):
+        proc = subprocess.run([sys.executable, "-c", program, "promote", "wine", "--model-name", "wine-cli", *args],
+                              cwd=tuned.root, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stdout.strip() == "sklearn imported: False", proc.stdout
+
+
 @pytest.mark.parametrize("model_name", ["team/wine", "wine:v2", " "])
 def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, model_name):
     """It was MLflow's traceback (exit 1), after the gates had run ('no champion yet' passed: the look-up's error
