@@ -118,3 +118,44 @@ def test_infinite_values_in_a_feature_are_refused_naming_column_and_count(tuned)
         _refused(proc, "error: --data: inf.csv column 'x' holds 20 infinite value(s) (row 1: 'inf')")
         assert "contains infinity" not in proc.stderr, proc.stderr
     assert cli_quiet(tuned, "ls", "--json") == before, "nothing recorded"
+
+
+_IMPORTS_AFTER = """
+import runpy, sys
+sys.argv = ["tunesmith", *sys.argv[1:]]
+try:
+    runpy.run_module("tunesmith.cli", run_name="__main__")
+finally:
+    print("sklearn imported:", "sklearn" in sys.modules)
+"""
+
+
+def test_a_retune_refused_for_its_new_rows_is_refused_before_scikit_learn_is_imported(tuned) -> None:  # type: ignore[no-untyped-def]
+    """A re-tune read its parent's spec in full first, its scorer looked up in scikit-learn (3-4 CPU-s of imports),
+    then refused a missing, empty or semicolon-separated --data: the rows are checked before the spec's scorer and
+    classes now, and the refusal is the same."""
+    import subprocess
+    import sys
+
+    _write(tuned.root / "semi.csv", _rows(), sep=";")
+    for data, says in (("nope.csv", "nope.csv' does not exist"), ("", "an empty value"),
+                       ("semi.csv", "semi.csv seems to use ';'")):
+        proc = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER, "retune", "enc", "--data", data], cwd=tuned.root,
+                              capture_output=True, text=True, timeout=120)
+        _refused(proc, says)
+        assert proc.stdout.strip() == "sklearn imported: False", proc.stdout
+
+
+def test_a_retune_of_an_experiment_whose_scorer_is_gone_since_is_refused_naming_it(tuned) -> None:  # type: ignore[no-untyped-def]
+    """The parent's spec is read as recorded; the re-tune's own, built from it, is checked in full before anything is
+    recorded: a scorer scikit-learn no longer has (here renamed in the store) is refused, naming task.scoring."""
+    import sqlite3
+
+    with sqlite3.connect(tuned.db) as conn:
+        spec = json.loads(conn.execute("SELECT spec FROM experiments WHERE name = 'enc'").fetchone()[0])
+        spec["task"]["scoring"] = spec["objective"][0]["metric"] = "roc_aucc"
+        conn.execute("UPDATE experiments SET spec = ? WHERE name = 'enc'", (json.dumps(spec),))
+    before = cli_quiet(tuned, "ls", "--json")
+    _refused(tuned.cli("retune", "enc", "--data", "good.csv"),
+             "error: task.scoring: unknown scorer 'roc_aucc'; did you mean 'roc_auc'?")
+    assert cli_quiet(tuned, "ls", "--json") == before, "nothing recorded"

@@ -245,6 +245,24 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
                for r in audit)
 
 
+def test_a_promote_refused_for_its_trial_or_policy_is_refused_before_scikit_learn_is_imported(tuned):
+    """`promote` read the spec in full first, its scorer looked up in scikit-learn (3-4 CPU-s of imports), then
+    refused a --trial the experiment lacks or a mistyped policy file: both are checked first now, and the refusal
+    is the same (the spec is read in full before the refit)."""
+    import subprocess
+
+    program = ("import runpy, sys\nsys.argv = ['tunesmith', *sys.argv[1:]]\ntry:\n"
+               "    runpy.run_module('tunesmith.cli', run_name='__main__')\n"
+               "finally:\n    print('sklearn imported:', 'sklearn' in sys.modules)\n")
+    bad = _policy(tuned, "typo-first", {"min": {"holdout_accuracy": 0.5}, "safe_range": {}})
+    env = {**os.environ, "TUNESMITH_STORAGE": tuned.storage, "COLUMNS": "200"}
+    for args, says in ((("--trial", "99"), "no trial 99"), (("--policy", bad), "did you mean 'safe_ranges'")):
+        proc = subprocess.run([sys.executable, "-c", program, "promote", "wine", "--model-name", "wine-cli", *args],
+                              cwd=tuned.root, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stdout.strip() == "sklearn imported: False", proc.stdout
+
+
 @pytest.mark.parametrize("model_name", ["team/wine", "wine:v2", " "])
 def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, model_name):
     """It was MLflow's traceback (exit 1), after the gates had run ('no champion yet' passed: the look-up's error
@@ -451,22 +469,31 @@ def _walkthrough() -> list[str]:
 def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow_template: Path) -> None:
     """The walkthrough's "second version" promoted the best trial again: *already the champion*, nothing registered,
     and its `rollback` then failed (exit 2, no earlier champion). Every line runs here, in a fresh copy of examples/,
-    and exits as its comment says (0 unless it says `exit N`)."""
+    and exits as its comment says (0 unless it says `exit N`). `tunesmith run` and the `python` lines run as
+    processes; the other `tunesmith` lines run the command's own code and output in this process (its exit code
+    from main; helpers.completed_in_process), each of which, as a process, imported scikit-learn and MLflow anew
+    (3-5 CPU-s a line)."""
     import re
     import shlex
     import subprocess
 
+    from tests.helpers import completed_in_process
+
     examples = tmp_path / "examples"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples", examples)
     shutil.copy(mlflow_template, examples / "mlflow.db")  # migrated already: MLflow builds its schema slowly
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
-           "TUNESMITH_STORAGE": f"sqlite:///{examples / 'tunesmith.db'}"}
+    given = {"MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
+             "TUNESMITH_STORAGE": f"sqlite:///{examples / 'tunesmith.db'}"}
+    env = {**os.environ, **given}
     for line in _walkthrough():
         command, _, comment = line.partition("  #")
         words = shlex.split(command)
         program = {"tunesmith": [sys.executable, "-m", "tunesmith.cli"], "python": [sys.executable]}[words[0]]
-        proc = subprocess.run([*program, *words[1:]], cwd=examples, env=env, capture_output=True, text=True,
-                              timeout=300)
+        if words[0] == "tunesmith" and words[1] != "run":
+            proc = completed_in_process(examples, *words[1:], env=given)
+        else:
+            proc = subprocess.run([*program, *words[1:]], cwd=examples, env=env, capture_output=True, text=True,
+                                  timeout=300)
         expected = int(m.group(1)) if (m := re.search(r"\bexit (\d)", comment)) else 0
         assert proc.returncode == expected, f"{line}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         if "already the champion" in proc.stdout:

@@ -24,7 +24,7 @@ def capture(code_dir: str | None) -> dict[str, Any]:
     packages = {}
     for name in PACKAGES:
         try:
-            packages[name] = metadata.version(name)
+            packages[name] = package_version(name)
         except metadata.PackageNotFoundError:
             continue
     return {
@@ -38,6 +38,24 @@ def capture(code_dir: str | None) -> dict[str, Any]:
         "packages": packages,
         "git": git_state(code_dir) if code_dir else None,
     }
+
+
+def package_version(name: str) -> str:
+    """``importlib.metadata.version(name)``, read off the metadata's ``Version`` header alone: that function parses
+    the whole file as an e-mail message, long description included (2 ms a package, 11 packages on every run).
+
+    Raises:
+        importlib.metadata.PackageNotFoundError: ``name`` is not installed.
+    """
+    dist = metadata.distribution(name)
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the end of the headers
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "version":
+            return value.strip()
+    return dist.version
 
 
 def git_state(folder: str) -> dict[str, Any] | None:

@@ -70,7 +70,9 @@ def plan_retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None,
         UserInputError: no such experiment, no completed trial, missing data, a taken name.
     """
     parent = store.experiment(name)
-    spec = spec_from_dict(parent.spec)
+    # read as recorded (no scikit-learn lookups, seconds of imports): the new spec, built from it below, is checked in
+    # full, its scorer and classes included, before anything is recorded; the new rows are checked first
+    spec = spec_from_dict(parent.spec, recorded=True)
     cfg = spec.drift or DriftConfig()
     lineage = parent.attributes.get("lineage") or {}
     root = lineage_root(parent)
@@ -365,7 +367,7 @@ def retune(store: SQLStore, name: str, data: str | os.PathLike[str] | None, *, t
            spread: bool | None = None, listener: RunListener | None = None, clock: Clock | None = None,
            on_runner: Callable[[Runner], None] | None = None) -> RunResult:
     """Record and run a re-tune of experiment ``name`` on ``data`` (see :func:`plan_retune`)."""
-    refuse_interactive_trial(name, spec_from_dict(store.experiment(name).spec))
+    refuse_interactive_trial(name, spec_from_dict(store.experiment(name).spec, recorded=True))
     plan = checked_retune_plan(store, name, data, trials=trials, new_name=new_name, top_k=top_k, warm=warm,
                                prior=prior, spread=spread)
     return run_retune_plan(store, plan, listener, clock, on_runner)

@@ -182,7 +182,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     """
     check_model_name(model_name)
     experiment = store.experiment(name)
-    spec = spec_from_dict(experiment.spec)
+    # read as recorded first (no scikit-learn lookups, seconds of imports): a mistyped policy, --trial or registry is
+    # refused without them; then in full, before the refit, so that a scorer or class gone since is reported
+    spec = spec_from_dict(experiment.spec, recorded=True)
     policy = load_policy(spec, policy_file)
     if not dry_run or policy.beat_champion is not None:  # before the refit and the gates, not after them
         from tunesmith.tracking import check_registry_installed
@@ -192,6 +194,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     trials = store.trials(experiment.id)
     check_champion_metric(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
+    spec = spec_from_dict(experiment.spec)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
     metrics = _recorded_metrics(spec, trial)

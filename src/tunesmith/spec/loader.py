@@ -342,8 +342,10 @@ def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> Experi
     ``recorded``: ``data`` is an experiment's stored spec, validated in full when it was recorded, and the caller
     only reads it (shows, reports, compares): its scorer name and its task's classes are not looked up again, which
     imports scikit-learn (about a second of start-up in `show`, `ls`, `drift`, ...). Callers that go on to run or
-    refit the spec (resume, retune, cycle, reproduce, promote) leave it False, so that a class or scorer that is
-    gone since is reported up front."""
+    refit the spec (resume, cycle, reproduce) leave it False, so that a class or scorer that is gone since is
+    reported up front; `retune` reads its parent's as recorded and checks the new experiment's spec, built from it,
+    in full once the new rows are checked, before anything is recorded, and `promote` reads it in full once the
+    policy and the trial are (a mistyped --data or --trial is refused without importing scikit-learn)."""
     fault = boolean_key(data)
     if fault is not None:
         raise SpecError(*fault)

@@ -1,4 +1,5 @@
-"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create and evolve them.
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create and evolve them; a brand-new
+SQLite store is created from these tables directly, at the head revision (storage/sql.py: create_at_head).
 
 Timestamps are seconds since the epoch (float); structured fields are JSON text, portable across SQLite and
 PostgreSQL.
@@ -11,13 +12,23 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
-    Column, Dialect, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Column, Dialect, Float, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
 HEAD_REVISION = "0005"
 
 metadata = MetaData()
+
+# Alembic's own record of the revision, as Alembic creates it (its table, column and constraint names), in a metadata
+# of its own: not one of the store's tables. A brand-new SQLite store is created from ``metadata`` and stamped here
+# without importing Alembic (storage/sql.py: create_at_head).
+alembic_version = Table(
+    "alembic_version", MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 class ReportValue(TypeDecorator[float]):
