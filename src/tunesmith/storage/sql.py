@@ -218,8 +218,6 @@ class SQLStore:
                 tables = tuple(sorted(inspect(conn).get_table_names()))
                 raise foreign_store_error(describe_url(self.url), self.origin,
                                           Survey(Contents.OTHER_APPLICATION, found, tables), conn.dialect.name)
-            # Alembic narrates its import and each step at INFO; a trial module that called logging.basicConfig()
-            # when the spec was checked would print that narration under the user's progress bar.
             upgrade_with_alembic(conn)
 
     @contextmanager
