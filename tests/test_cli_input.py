@@ -662,6 +662,32 @@ CATALOGUE: dict[str, Case] = {
         lambda project: _classes_task(project, classes=2, features=["age", "income", "age"]),
         _fixed("task.data.features.2: repeats 'age' (item 0); list each feature column once: remove this one"),
     ),
+    "binary-scorer-on-three-classes": Case(  # it said valid; every trial failed, the run exited 1
+        lambda project: _classes_task(project),
+        _fixed("task.scoring: roc_auc cannot score the target 'tier', which has 3 classes (0, 1, 2): every trial "
+               "would fail (scikit-learn: multi_class must be in ('ovo', 'ovr')); use one of roc_auc_ovo, "
+               "roc_auc_ovr, roc_auc_ovo_weighted or roc_auc_ovr_weighted (objective.metric the same), or a binary "
+               "target"),
+    ),
+    "binary-average-on-three-classes": Case(
+        lambda project: _classes_task(project, "f1", "f1"),
+        _fixed("task.scoring: f1 cannot score the target 'tier', which has 3 classes (0, 1, 2): every trial would "
+               "fail (scikit-learn: Target is multiclass but average='binary'. Please choose another average "
+               "setting, one of [None, 'micro', 'macro', 'weighted'].); use one of f1_macro, f1_micro or f1_weighted "
+               "(objective.metric the same), or a binary target"),
+    ),
+    "business-threshold-on-three-classes": Case(
+        lambda project: _classes_task(project, {"precision_at_recall": 0.8}, "precision_at_recall"),
+        _fixed("task.scoring: precision_at_recall needs a binary target (a positive class and the rest), but the "
+               "target 'tier' has 3 classes (0, 1, 2): use a scorer for several classes (accuracy, balanced_accuracy, "
+               "f1_macro, roc_auc_ovr or neg_log_loss; objective.metric the same), or a binary target"),
+    ),
+    "pos-label-not-a-class": Case(
+        lambda project: _classes_task(project, {"recall_at_precision": 0.5, "pos_label": 2}, "recall_at_precision",
+                                      classes=2),
+        _fixed("task.scoring.pos_label: 2 is not a class of the target; the target 'tier' has 2 classes (0, 1): "
+               "give one of them"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(
@@ -730,7 +756,7 @@ def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueVa
 RUN_SUBPROCESS_CASES = {"yaml-syntax", "unknown-top-level-key", "low-not-below-high", "unknown-strategy-option",
                         "trial-module-misspelt", "trial-function-in-optuna-style",
                         "trial-module-imports-a-missing-package", "task-step-module-exits-at-import",
-                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file"}
+                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file", "binary-scorer-on-three-classes"}
 
 
 def _run_in_process(project: Any, spec: str) -> subprocess.CompletedProcess[str]:
