@@ -104,6 +104,23 @@ def _task_step_module(project: Any, source: str) -> str:
     return str(project.write_spec(spec, "bad.yaml"))
 
 
+def _classes_task(project: Any, scoring: Any = None, metric: str = "roc_auc", classes: int = 3,
+                  **data: Any) -> str:
+    """A LogisticRegression task on rows.csv beside it (90 rows: age, income, a target `tier` of ``classes``
+    classes), scored by ``scoring`` (left out: the objective's ``metric``)."""
+    rows = "".join(f"{18 + (i * 7) % 60},{40 + (i * 13) % 25}.5,{i % classes}\n" for i in range(90))
+    project.write("rows.csv", "age,income,tier\n" + rows)
+    task: dict[str, Any] = {"estimator": "sklearn.linear_model.LogisticRegression",
+                            "data": {"path": "rows.csv", "target": "tier", **data},
+                            "cv": {"kind": "stratified", "folds": 3}}
+    if scoring is not None:
+        task["scoring"] = scoring
+    spec = {"name": "exp", "objective": {"metric": metric, "direction": "maximize"}, "task": task,
+            "space": {"logisticregression__C": {"type": "float", "low": 0.01, "high": 100, "log": True}},
+            "budget": {"trials": 6}}
+    return str(project.write_spec(spec, "bad.yaml"))
+
+
 def _fixed(message: str) -> Callable[[Any], str]:
     return lambda project: message
 
@@ -609,6 +626,68 @@ CATALOGUE: dict[str, Case] = {
         _fixed("x: unknown key 'x', written below space: (line 4), which is empty: indent it under space:, by two "
                "spaces"),
     ),
+    "boolean-trial-count": Case(  # it ran 1 trial: pydantic's lax int read true as 1
+        _spec(budget={"trials": True}),
+        _fixed("budget.trials: input should be a valid integer; got True (YAML reads true, false, yes, no, on and "
+               "off as booleans: write a number)"),
+    ),
+    "boolean-domain-bounds": Case(  # it searched [0, 1]: low: false, high: true
+        _text(f"{HEAD}space: {{x: {{type: float, low: false, high: true}}}}\n"),
+        _fixed("space.x.low: input should be a valid number; got False (YAML reads true, false, yes, no, on and off "
+               "as booleans: write a number)"),
+    ),
+    "quoted-number": Case(  # it took '5' as 5
+        _text(f"{HEAD}space: {{x: {{type: int, low: 1, high: 9}}}}\nbudget: {{patience: '5'}}\n"),
+        _fixed("budget.patience: input should be a valid integer; got '5' (write the number without quotes: 5)"),
+    ),
+    "boolean-worker-count": Case(
+        _spec(executor={"kind": "process", "workers": True}),
+        _fixed("executor.workers: input should be a valid integer; got True (YAML reads true, false, yes, no, on and "
+               "off as booleans: write a number)"),
+    ),
+    "quoted-seed": Case(
+        _spec(seed="7"),
+        _fixed("seed: input should be a valid integer; got '7' (write the number without quotes: 7)"),
+    ),
+    "retry-on-one-kind-misspelt": Case(  # one kind alone is a list of one; its error names no item 0
+        _spec(executor={"retry_on": "crash"}),
+        _fixed("executor.retry_on: must be one of 'exception', 'invalid_result', 'exit_code', 'crashed', 'timeout', "
+               "'memory', 'lost' or 'interrupted'; got 'crash' (did you mean 'crashed'?)"),
+    ),
+    "retry-on-a-number": Case(  # it said: input should be a valid tuple
+        _spec(executor={"retry_on": 5}),
+        _fixed("executor.retry_on: must be a list, written [a, b]; got 5"),
+    ),
+    "feature-listed-twice": Case(  # it was taken silently: the estimator got the column twice
+        lambda project: _classes_task(project, classes=2, features=["age", "income", "age"]),
+        _fixed("task.data.features.2: repeats 'age' (item 0); list each feature column once: remove this one"),
+    ),
+    "binary-scorer-on-three-classes": Case(  # it said valid; every trial failed, the run exited 1
+        lambda project: _classes_task(project),
+        _fixed("task.scoring: roc_auc cannot score the target 'tier', which has 3 classes (0, 1, 2): every trial "
+               "would fail (scikit-learn: multi_class must be in ('ovo', 'ovr')); use one of roc_auc_ovo, "
+               "roc_auc_ovr, roc_auc_ovo_weighted or roc_auc_ovr_weighted (objective.metric the same), or a binary "
+               "target"),
+    ),
+    "binary-average-on-three-classes": Case(
+        lambda project: _classes_task(project, "f1", "f1"),
+        _fixed("task.scoring: f1 cannot score the target 'tier', which has 3 classes (0, 1, 2): every trial would "
+               "fail (scikit-learn: Target is multiclass but average='binary'. Please choose another average "
+               "setting, one of [None, 'micro', 'macro', 'weighted'].); use one of f1_macro, f1_micro or f1_weighted "
+               "(objective.metric the same), or a binary target"),
+    ),
+    "business-threshold-on-three-classes": Case(
+        lambda project: _classes_task(project, {"precision_at_recall": 0.8}, "precision_at_recall"),
+        _fixed("task.scoring: precision_at_recall needs a binary target (a positive class and the rest), but the "
+               "target 'tier' has 3 classes (0, 1, 2): use a scorer for several classes (accuracy, balanced_accuracy, "
+               "f1_macro, roc_auc_ovr or neg_log_loss; objective.metric the same), or a binary target"),
+    ),
+    "pos-label-not-a-class": Case(
+        lambda project: _classes_task(project, {"recall_at_precision": 0.5, "pos_label": 2}, "recall_at_precision",
+                                      classes=2),
+        _fixed("task.scoring.pos_label: 2 is not a class of the target; the target 'tier' has 2 classes (0, 1): "
+               "give one of them"),
+    ),
     "markup-in-user-text": Case(  # rich must print the name as written, not read `[/]` as a closing tag
         _spec(name="exp[/]"),
         _fixed(
@@ -677,7 +756,7 @@ def catalogue_validated(tmp_path_factory: pytest.TempPathFactory) -> CatalogueVa
 RUN_SUBPROCESS_CASES = {"yaml-syntax", "unknown-top-level-key", "low-not-below-high", "unknown-strategy-option",
                         "trial-module-misspelt", "trial-function-in-optuna-style",
                         "trial-module-imports-a-missing-package", "task-step-module-exits-at-import",
-                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file"}
+                        "spec-not-utf8", "markup-in-user-text", "missing-spec-file", "binary-scorer-on-three-classes"}
 
 
 def _run_in_process(project: Any, spec: str) -> subprocess.CompletedProcess[str]:

@@ -962,3 +962,104 @@ def test_a_scheduler_with_several_objectives_is_refused_anew_and_its_stored_spec
     assert info.value.path == "scheduler" and "early stopping ranks trials on one objective" in info.value.message
     check_new_spec(spec_from_dict({**data, "scheduler": {"name": "none"}}))  # without one: fine
     check_new_spec(spec_from_dict({**data, "objective": data["objective"][:1]}))  # one objective: fine
+
+
+# -- numbers are numbers -------------------------------------------------------------------------------------------
+
+
+def _lax_numbers(tp: Any, where: str, seen: set[type]) -> list[str]:
+    """The places under the type ``tp`` where pydantic's lax int or float would take True or "5": a bare int or
+    float, outside an Annotated that refuses them (StrictInt, StrictFloat, Field(strict=True), a unit parser)."""
+    import typing
+
+    from pydantic import BaseModel, BeforeValidator
+    from pydantic.fields import FieldInfo
+
+    from tunesmith.spec.units import parse_duration, parse_size
+    from tunesmith.strict_model import StrictFloat, StrictInt
+
+    refusing = {typing.get_args(StrictInt)[1].func, typing.get_args(StrictFloat)[1].func, parse_duration, parse_size}
+
+    def strict(meta: Any) -> bool:
+        if isinstance(meta, FieldInfo):  # Annotated[int, Field(strict=True)]: its constraints, Strict() among them
+            return any(strict(m) for m in meta.metadata)
+        return (isinstance(meta, BeforeValidator) and meta.func in refusing) or getattr(meta, "strict", None) is True
+
+    if tp in (int, float):
+        return [where]
+    if str in typing.get_args(tp):  # a parameter's value (ParamValue), a pos_label: text or a number, as written
+        return []
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *meta = typing.get_args(tp)
+        return [] if base in (int, float) and any(strict(m) for m in meta) else _lax_numbers(base, where, seen)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return []
+        seen.add(tp)
+        found = []
+        for name, field in tp.model_fields.items():
+            annotation = field.annotation
+            if annotation in (int, float) and any(strict(m) for m in field.metadata):
+                continue
+            if (tp.__name__, name) == ("Executor", "gpus"):  # its own validator takes ints alone: type(g) is int
+                continue
+            found += _lax_numbers(annotation, f"{tp.__name__}.{name}", seen)
+        return found
+    return [w for arg in typing.get_args(tp) for w in _lax_numbers(arg, where, seen)]
+
+
+def test_no_number_field_of_the_spec_takes_a_boolean_or_text():
+    """Every int and float of the spec model, found by walking it (a field added later is found too), refuses
+    True and "5": pydantic's lax int read `trials: true` as 1 and `low: false, high: true` as [0, 1]."""
+    from tunesmith.space.domains import Categorical
+
+    assert _lax_numbers(ExperimentSpec, "spec", set()) == []
+    assert _lax_numbers(Categorical, "Categorical", set()) == []  # its choices are values, not numbers: none here
+
+
+@pytest.mark.parametrize(("section", "path", "got"), [
+    ({"budget": {"trials": True}}, "budget.trials", "True"),
+    ({"budget": {"patience": "5"}}, "budget.patience", "'5'"),
+    ({"budget": {"failure_rate_min_trials": True}}, "budget.failure_rate_min_trials", "True"),
+    ({"budget": {"target": "0.5"}}, "budget.target", "'0.5'"),
+    ({"executor": {"workers": True}}, "executor.workers", "True"),
+    ({"executor": {"retries": "2"}}, "executor.retries", "'2'"),
+    ({"seed": True}, "seed", "True"),
+    ({"space": {"x": {"type": "float", "low": False, "high": True}}}, "space.x.low", "False"),
+    ({"space": {"x": {"type": "int", "low": 0, "high": "9"}}}, "space.x.high", "'9'"),
+    ({"space": {"x": {"type": "float", "low": 0, "high": 1, "step": True}}}, "space.x.step", "True"),
+])
+def test_a_boolean_or_a_quoted_number_is_refused_where_a_number_is_expected(section, path, got):
+    err = _error(_minimal(**section))
+    assert err.path == path
+    assert err.message.startswith("input should be a valid ") and f"; got {got}" in err.message
+
+
+def test_a_float_field_still_takes_an_int_and_an_exponent_yaml_reads_as_text(tmp_path):
+    spec = spec_from_dict(_minimal(space={"x": {"type": "float", "low": 0, "high": "1e1"}},
+                                   budget={"trials": 5.0, "target": 0}))
+    assert (spec.space["x"].low, spec.space["x"].high, spec.budget.trials, spec.budget.target) == (0.0, 10.0, 5, 0.0)
+    assert Float(1, 10).high == 10.0
+    assert _error(_minimal(space={"x": {"type": "float", "low": "a", "high": 1}})).message.endswith("got 'a'")
+
+
+# -- one name where a list of them is expected ----------------------------------------------------------------------
+
+
+def test_one_failure_kind_alone_is_a_list_of_one(tmp_path):
+    spec = load_spec(_write(tmp_path, """\
+        name: e
+        objective: {metric: m, direction: minimize}
+        space: {x: {type: float, low: 0, high: 1}}
+        trial: objectives:quadratic
+        executor: {retry_on: crashed}
+        """))
+    assert spec.executor.retry_on == (FailureKind.CRASHED,)
+    assert spec.to_json()["executor"]["retry_on"] == ["crashed"]
+    assert spec_from_dict(_minimal(select={"lexicographic": "loss"})).select.lexicographic == ("loss",)
+
+
+@pytest.mark.parametrize("given", [5, {"crashed": 1}, 1.5])
+def test_a_list_field_given_no_list_says_list_never_tuple(given):
+    err = _error(_minimal(executor={"retry_on": given}))
+    assert (err.path, err.message) == ("executor.retry_on", f"must be a list, written [a, b]; got {given!r}")

@@ -197,6 +197,50 @@ def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
         assert "Ridge is a regressor" in message and "r2" in message, message
 
 
+def test_a_scorer_that_cannot_take_the_targets_classes_is_refused_and_one_that_can_is_not(project) -> None:
+    """A binary scorer on three classes, or f1 of 'no'/'yes' (its positive class is 1), passed validate and failed
+    every trial (the run exited 1). scikit-learn says which: the scorer on a stand-in classifier, one row a class."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: i % 3)
+    for scoring, fix in (("roc_auc", "roc_auc_ovr"), ("precision", "precision_macro"), ("jaccard", "jaccard_weighted")):
+        field, message = refused(project, task_spec(scoring, scoring=scoring))
+        assert field == "task.scoring" and f"{scoring} cannot score the target 'target', which has 3 classes " \
+            "(0, 1, 2): every trial would fail" in message and fix in message, message
+    for scoring in ("roc_auc_ovr", "f1_macro", "accuracy", "neg_log_loss"):
+        assert "task.scoring" not in valid(project, task_spec(scoring, scoring=scoring))
+    walker_csv(project.root / "d.csv", target=lambda i, num: "yes" if num > 0 else "no")
+    field, message = refused(project, task_spec("f1", scoring="f1"))
+    assert field == "task.scoring" and "pos_label=1 is not a valid label" in message, message
+    assert "use one of f1_macro, f1_micro or f1_weighted" in message and "labels 0 and 1" in message, message
+    valid(project, task_spec("auc", scoring="roc_auc"))
+
+
+def test_a_business_metric_that_cannot_take_the_targets_classes_is_refused(project) -> None:
+    """scoring.pos_label of no class, a cost matrix of another size: each trial failed, said only in its log."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: i % 3)
+    spec = task_spec("cost", scoring="cost")
+    spec["task"]["scoring"] = {"cost": [[0, 1], [5, 0]]}
+    spec["objective"]["direction"] = "minimize"
+    assert refused(project, spec) == ("task.scoring.cost", "is 2x2, but the target 'target' has 3 classes (0, 1, "
+                                                           "2): give one row and one column per class, in the order "
+                                                           "listed")
+    spec["task"]["scoring"] = {"cost": [[0, 1, 1], [5, 0, 1], [1, 1, 0]]}
+    valid(project, spec)
+    walker_csv(project.root / "d.csv")
+    spec = task_spec("recall_at_precision", scoring="recall_at_precision")
+    spec["task"]["scoring"] = {"recall_at_precision": 0.6, "pos_label": "yes"}
+    assert refused(project, spec) == ("task.scoring.pos_label", "'yes' is not a class of the target; the target "
+                                                                "'target' has 2 classes (0, 1): give one of them")
+    spec["task"]["scoring"] = {"recall_at_precision": 0.6, "pos_label": 0}
+    valid(project, spec)
+
+
+def test_a_regression_target_is_not_asked_about_classes(project) -> None:
+    walker_csv(project.root / "d.csv", target=lambda i, num: round(3 * num + i / 100, 3))
+    for scoring in ("r2", "neg_mean_absolute_error"):
+        valid(project, task_spec(scoring, scoring=scoring, cv={"kind": "kfold", "folds": 3},
+                                 estimator="sklearn.linear_model.Ridge"))
+
+
 def test_an_estimator_tagged_as_neither_kind_is_not_called_a_regressor(project) -> None:
     """The user's own estimator on BaseEstimator alone (no ClassifierMixin, no RegressorMixin) was refused with
     accuracy as "a regressor, which predicts numbers": scikit-learn does not say what it is, so it is not judged."""

@@ -1,10 +1,12 @@
-"""The base of every spec model: frozen, and unknown keys fail with a did-you-mean."""
+"""The base of every spec model: frozen, and unknown keys fail with a did-you-mean; and its number types."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
 
 from tunesmith.suggestions import closest, misplaced
 
@@ -31,3 +33,55 @@ class StrictModel(BaseModel):
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data
 
+
+
+# A number in a spec is a number: YAML `true` for a trial count, or a quoted "5", is a typo, not 1 or 5 (pydantic's
+# lax int and float took both). Refused with pydantic's own error types, so the loader says "input should be a valid
+# integer; got True", as it says for the scheduler's strict step counts. Anything else is left to pydantic's lax
+# validation: an int where a float is expected (low: 1), a whole float for an int (5.0), NumPy numbers from Python.
+# The one text a float field takes is a number with an exponent (1e-4, 1.0e5): YAML 1.1 reads those as text when
+# written plainly, and they are what a learning rate is written as (quoted, it cannot be told from plain).
+_EXPONENT = re.compile(r"[-+]?(\.\d+|\d+(\.\d*)?)[eE][-+]?\d+")
+
+
+def _no_bool_or_text_int(value: Any) -> Any:
+    if isinstance(value, bool) or _number_text(value):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value  # other text: pydantic's own "unable to parse string as an integer"
+
+
+def _no_bool_or_text_float(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, bool) or _number_text(value):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value  # other text: pydantic's own "unable to parse string as a number"
+
+
+def _number_text(value: Any) -> bool:
+    """Whether ``value`` is text that pydantic's lax int or float would have read as a number ("5", "0.5", "inf")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+StrictInt = Annotated[int, BeforeValidator(_no_bool_or_text_int)]
+"""An int field of a spec: refuses booleans and text."""
+StrictFloat = Annotated[float, BeforeValidator(_no_bool_or_text_float)]
+"""A float field of a spec: refuses booleans and text (but an exponent form, ``1e-4``, which YAML 1.1 reads as
+text); takes an int."""
+
+
+def _one_as_a_list(value: Any) -> Any:
+    """One name where a list of them is expected (``retry_on: crashed``) is the list of that one, as a single
+    constraint is (``constraints: "latency_ms <= 20"``): pydantic said "input should be a valid tuple"."""
+    return [value] if isinstance(value, str) else value
+
+
+OneOrMore = BeforeValidator(_one_as_a_list)
+"""Annotate a field holding a list of names (``Annotated[tuple[FailureKind, ...], OneOrMore]``) to take one name
+alone as the list of it."""

@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from tunesmith.errors import SpaceError
 from tunesmith.records import ParamValue
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import StrictFloat, StrictInt, StrictModel
 
 _Init = TypeVar("_Init", bound=Callable[..., None])
 
@@ -58,10 +58,10 @@ class Float(_Domain):
     """A real-valued parameter in [low, high]; ``log`` samples on a log scale; ``step`` discretises."""
 
     type: Literal["float"] = "float"
-    low: float
-    high: float
+    low: StrictFloat
+    high: StrictFloat
     log: bool = False
-    step: float | None = None
+    step: StrictFloat | None = None
 
     @_python_api_only
     def __init__(self, low: float | None = None, high: float | None = None, /, **kw: Any) -> None:
@@ -182,10 +182,10 @@ class Int(_Domain):
     """An integer parameter in [low, high] (both included); ``log`` and ``step`` as for Float."""
 
     type: Literal["int"] = "int"
-    low: int
-    high: int
+    low: StrictInt
+    high: StrictInt
     log: bool = False
-    step: int = 1
+    step: StrictInt = 1
 
     @_python_api_only
     def __init__(self, low: int | None = None, high: int | None = None, /, **kw: Any) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from tunesmith.cost import Prices
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import StrictFloat, StrictModel
 
 
 class CostConfig(StrictModel):
-    cpu_hour: float = Field(default=0.0, ge=0, description="price of one CPU-hour of the trial's process tree")
-    gpu_hour: float = Field(default=0.0, ge=0, description="price of one GPU-hour of each GPU assigned")
-    memory_gb_hour: float = Field(default=0.0, ge=0, description="price of one GiB of peak memory held for an hour")
-    gpus: float | None = Field(default=None, ge=0, description=(
+    cpu_hour: StrictFloat = Field(default=0.0, ge=0, description="price of one CPU-hour of the trial's process tree")
+    gpu_hour: StrictFloat = Field(default=0.0, ge=0, description="price of one GPU-hour of each GPU assigned")
+    memory_gb_hour: StrictFloat = Field(default=0.0, ge=0,
+                                        description="price of one GiB of peak memory held for an hour")
+    gpus: StrictFloat | None = Field(default=None, ge=0, description=(
         "GPUs per trial; default: those in a command trial's trial.env CUDA_VISIBLE_DEVICES, else what the executor "
         "assigns (executor.gpu_per_trial with executor.gpus, or resources_per_trial.gpu on Ray)"))
     metric: str | None = Field(default=None, min_length=1, description="the trial reports its cost in this metric")

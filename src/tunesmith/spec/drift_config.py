@@ -18,14 +18,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import StrictFloat, StrictInt, StrictModel
 
 
 class RetuneConfig(StrictModel):
     """A warm-started re-tune: its trial budget and how many prior best configurations run first."""
 
-    trials: int | None = Field(default=None, gt=0, description="default: half the original trial budget")
-    top_k: int = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
+    trials: StrictInt | None = Field(default=None, gt=0, description="default: half the original trial budget")
+    top_k: StrictInt = Field(default=5, ge=0, le=100, description="prior best configurations re-evaluated first")
     prior: Literal["transfer", "rebased", "none"] = Field(
         default="transfer", description="transfer: the old trials are the prior mean of bo's GP, re-scaled on the "
         "new trials; cmaes: its first generation drawn from their best 10%; tpe (one objective, no constraints): "
@@ -39,11 +39,11 @@ class RetuneConfig(StrictModel):
 class DriftConfig(StrictModel):
     """Thresholds of ``tunesmith drift`` (see the module docstring for the meaning of each)."""
 
-    psi: float = Field(default=0.1, gt=0)
-    alpha: float = Field(default=0.01, gt=0, lt=1)
-    bins: int = Field(default=10, ge=2, le=100)
-    max_score_drop: float = Field(default=0.05, ge=0)
-    categorical_levels: int = Field(default=10, ge=0, le=1000)
-    min_rows: int = Field(default=20, ge=2, description="fewer new rows than this is bad input, not evidence")
+    psi: StrictFloat = Field(default=0.1, gt=0)
+    alpha: StrictFloat = Field(default=0.01, gt=0, lt=1)
+    bins: StrictInt = Field(default=10, ge=2, le=100)
+    max_score_drop: StrictFloat = Field(default=0.05, ge=0)
+    categorical_levels: StrictInt = Field(default=10, ge=0, le=1000)
+    min_rows: StrictInt = Field(default=20, ge=2, description="fewer new rows than this is bad input, not evidence")
     target: str | None = None
     retune: RetuneConfig = Field(default_factory=RetuneConfig)

@@ -375,6 +375,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     loc = first["loc"]
     if loc and loc[-1] == "[key]" and isinstance(got, bool) and (fault := boolean_key(data)) is not None:
         return SpecError(*fault)  # keywords to ExperimentSpec, or a policy file: not through spec_from_dict
+    if loc and loc[-1] == 0 and isinstance(_given_at(data, loc[:-1]), str):
+        loc = loc[:-1]  # one name written alone where a list is expected (retry_on: crash): no item 0 was written
     path = _path(loc, data)
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -407,9 +409,14 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
                f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
     elif kind == "int_from_float":
         msg = f"must be a whole number; got {got!r}"
-    elif kind == "int_parsing" and isinstance(got, str) and _whole_number(got) is not None:
+    elif kind in ("int_parsing", "int_type") and isinstance(got, str) and _whole_number(got) is not None \
+            and not _plain_number(got):
         # YAML 1.1 reads 1e3 (no dot) as text; a float field takes it, an int field does not
         msg = f"must be a whole number; got {got!r}, which YAML reads as text: write {_whole_number(got)}"
+    elif kind in ("tuple_type", "list_type"):  # a tuple is how a list is held, never what a spec writes
+        msg = f"must be a list, written [a, b]; got {got!r}"
+    elif kind in ("too_short", "too_long") and msg.startswith("Tuple "):
+        msg = f"list {msg[len('Tuple '):]}; got {list(got) if isinstance(got, tuple) else got!r}"
     elif kind == "string_pattern_mismatch" and path == "name":
         msg = f"{NAME_RULE}; got {got!r}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
@@ -420,6 +427,10 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
             msg += f" (quote it: '{got}')"
         elif kind == "string_type" and isinstance(got, float):  # `release: 1.10` is 1.1 once read
             msg += " (quote it as you wrote it: YAML read it as a number)"
+        elif kind in ("int_type", "float_type") and isinstance(got, str) and _plain_number(got):  # `trials: '5'`
+            msg += f" (write the number without quotes: {got.strip()})"
+        elif kind in ("int_type", "float_type") and isinstance(got, bool):  # `trials: true`, `low: no`
+            msg += " (YAML reads true, false, yes, no, on and off as booleans: write a number)"
     elif kind in ("model_type", "dict_type"):  # pydantic's message names the model class, which no user wrote
         example = _MAPPING_EXAMPLE.get(re.sub(r"\.[^.]+$", ".*", path) if path.startswith("scheduler.mutations.")
                                        else path, "{key: value, ...}")
@@ -427,6 +438,26 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)
+
+
+def _plain_number(text: str) -> bool:
+    """Whether ``text`` is a number that YAML reads as one when written without quotes (``5``, ``0.5``)."""
+    try:
+        return type(yaml.safe_load(text)) in (int, float)
+    except yaml.YAMLError:
+        return False
+
+
+def _given_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    """What ``data`` holds at pydantic's ``loc`` (None where its keys do not lead anywhere: a union's tag)."""
+    for part in loc:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list | tuple) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _whole_number(text: str) -> int | None:

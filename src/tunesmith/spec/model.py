@@ -26,10 +26,11 @@ from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
-from tunesmith.spec.task_config import RECORDED_SPEC, TaskConfig, check_groups_with_time, check_task_space
+from tunesmith.spec.task_config import (RECORDED_SPEC, TaskConfig, check_features_distinct, check_groups_with_time,
+                                        check_task_space)
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest, storage_url_fix
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -58,51 +59,56 @@ class Objective(StrictModel):
 class Budget(StrictModel):
     """When to stop. Whatever limit is reached first ends the run."""
 
-    trials: int | None = Field(default=100, gt=0, description="trials that reach a final state")
+    trials: StrictInt | None = Field(default=100, gt=0, description="trials that reach a final state")
     wall_time: Duration | None = Field(default=None, description="time since the run started")
-    target: float | None = Field(default=None, description="stop once the best value reaches this")
-    patience: int | None = Field(default=None, gt=0, description="stop after this many trials without improvement")
-    max_failure_rate: float | None = Field(default=None, gt=0, le=1,
-                                           description="stop the run when this share of finished trials failed")
-    failure_rate_min_trials: int = Field(default=5, ge=1, description="finished trials before max_failure_rate applies")
-    cost: float | None = Field(default=None, gt=0, description="money: no trial starts that would take the projected "
-                                                              "spend over this (needs the spec's cost section)")
+    target: StrictFloat | None = Field(default=None, description="stop once the best value reaches this")
+    patience: StrictInt | None = Field(default=None, gt=0,
+                                       description="stop after this many trials without improvement")
+    max_failure_rate: StrictFloat | None = Field(default=None, gt=0, le=1,
+                                                 description="stop the run when this share of finished trials failed")
+    failure_rate_min_trials: StrictInt = Field(default=5, ge=1,
+                                               description="finished trials before max_failure_rate applies")
+    cost: StrictFloat | None = Field(default=None, gt=0, description="money: no trial starts that would take the "
+                                                                    "projected spend over this (needs the spec's "
+                                                                    "cost section)")
 
 
 class RayResources(StrictModel):
     """What one trial reserves on a Ray cluster (``executor.resources_per_trial``, kind ray only)."""
 
-    cpu: float = Field(default=1.0, ge=0, description="Ray CPUs per trial")
-    gpu: float = Field(default=0.0, ge=0, description="Ray GPUs per trial; a fraction shares a GPU")
+    cpu: StrictFloat = Field(default=1.0, ge=0, description="Ray CPUs per trial")
+    gpu: StrictFloat = Field(default=0.0, ge=0, description="Ray GPUs per trial; a fraction shares a GPU")
     memory: Size | None = Field(default=None, description="memory Ray reserves per trial (scheduling only)")
-    custom: dict[str, float] = Field(default_factory=dict, description="custom Ray resources, e.g. {TPU: 1}")
+    custom: dict[str, StrictFloat] = Field(default_factory=dict, description="custom Ray resources, e.g. {TPU: 1}")
 
 
 class Executor(StrictModel):
     """Where and how trials run."""
 
     kind: Literal["process", "inline", "ray"] = "process"
-    workers: int = Field(default=1, ge=1, le=1024)
+    workers: StrictInt = Field(default=1, ge=1, le=1024)
     trial_timeout: Duration | None = None
     memory_limit: Size | None = None
-    retries: int = Field(default=1, ge=0, le=100, description="extra attempts for failures in retry_on")
-    retry_on: tuple[FailureKind, ...] = (FailureKind.CRASHED, FailureKind.MEMORY, FailureKind.LOST)
+    retries: StrictInt = Field(default=1, ge=0, le=100, description="extra attempts for failures in retry_on")
+    retry_on: Annotated[tuple[FailureKind, ...], OneOrMore] = (
+        FailureKind.CRASHED, FailureKind.MEMORY, FailureKind.LOST)
     retry_backoff: Duration = Field(default=1.0, description="wait before the first retry; doubles each time")
     heartbeat_timeout: Duration = Field(default=60.0, description="a silent worker's trial is lost after this")
     grace_period: Duration = Field(default=30.0, description="how long running trials may finish after Ctrl-C")
-    max_trials_per_worker: int | None = Field(default=None, ge=1, description="recycle a worker after this many")
+    max_trials_per_worker: StrictInt | None = Field(default=None, ge=1, description="recycle a worker after this many")
     address: str | None = Field(default=None, description="kind ray: local (a private cluster), auto, ray://host:10001")
     resources_per_trial: RayResources | None = Field(default=None, description="kind ray: what one trial reserves")
     prefetch: bool | None = Field(default=None, description=(
         "kind ray: queue the next trial behind each running one while trials are short (under 5 s), so it starts "
         "the instant the previous ends; on by default, off under PBT; false turns it off"))
-    max_concurrent: int | None = Field(default=None, ge=1, le=100_000, description=(
+    max_concurrent: StrictInt | None = Field(default=None, ge=1, le=100_000, description=(
         "trials of this experiment running at once, across every coordinator running it (resume --join)"))
     slot_lease_ttl: Duration = Field(default=10.0, ge=1.0, le=3600.0, description=(
         "seconds a trial's quota slot outlives its coordinator: a killed coordinator's slots free after this (at "
         "once for coordinators on its host)"))
     gpus: list[int] | Literal["all"] | None = Field(default=None, description="kind process: local GPUs to share out")
-    gpu_per_trial: float = Field(default=1.0, gt=0, le=64, description="kind process: GPUs per trial; 0.5 shares one")
+    gpu_per_trial: StrictFloat = Field(default=1.0, gt=0, le=64,
+                                       description="kind process: GPUs per trial; 0.5 shares one")
 
     def gpus_per_trial(self) -> float:
         """The GPUs this executor assigns each trial (a fraction where trials share one); 0 where it assigns none."""
@@ -430,7 +436,7 @@ class ExperimentSpec(StrictModel):
     executor: Executor = Field(default_factory=Executor)
     trial: Annotated[TrialRef | None, BeforeValidator(_trial_ref)] = None
     task: TaskConfig | None = Field(default=None, description="a built-in scikit-learn task instead of trial code")
-    seed: int | None = Field(default=None, ge=0, lt=2**32)
+    seed: StrictInt | None = Field(default=None, ge=0, lt=2**32)
     storage: str | None = None
     workdir: str | None = None
     base_dir: str | None = Field(default=None, description="folder the spec was loaded from (set by the loader)")
@@ -613,6 +619,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     check_scheduler_objectives(spec)
     if spec.task is not None:
         check_groups_with_time(spec.task)
+        check_features_distinct(spec.task)
     check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import StrictFloat, StrictInt, StrictModel
 
 
 class BeatChampion(StrictModel):
@@ -33,16 +33,16 @@ class BeatChampion(StrictModel):
     """
 
     metric: str = Field(min_length=1)
-    margin: float = 0.0
-    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
-    resamples: int = Field(default=1000, ge=50, le=100_000)
+    margin: StrictFloat = 0.0
+    confidence: StrictFloat = Field(default=0.95, ge=0.5, lt=1.0)
+    resamples: StrictInt = Field(default=1000, ge=50, le=100_000)
 
 
 class SafeRange(StrictModel):
     """Allowed values of one parameter: ``[low, high]`` (both included) or ``{choices: [...]}``."""
 
-    low: float | None = None
-    high: float | None = None
+    low: StrictFloat | None = None
+    high: StrictFloat | None = None
     choices: tuple[Any, ...] | None = None
 
     @model_validator(mode="before")
@@ -68,10 +68,10 @@ class SafeRange(StrictModel):
 class PromotionConfig(StrictModel):
     """Every gate is optional; a promotion with no gate at all is allowed (and its report says so)."""
 
-    min: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
+    min: dict[str, StrictFloat] = Field(default_factory=dict)
+    max: dict[str, StrictFloat] = Field(default_factory=dict)
     beat_champion: BeatChampion | None = None
-    max_fold_spread: float | None = Field(default=None, ge=0)
+    max_fold_spread: StrictFloat | None = Field(default=None, ge=0)
     safe_ranges: dict[str, SafeRange] = Field(default_factory=dict)
     require_tags: dict[str, str | None] = Field(default_factory=dict)
     policy: str | None = Field(default=None, description="a policy file (YAML) with more gates")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from tunesmith.constraints import Constraint
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import OneOrMore, StrictFloat, StrictModel
 from tunesmith.suggestions import closest
 
 POLICIES = ("best", "knee", "weights", "lexicographic", "constraint_first")
@@ -44,8 +44,8 @@ class SelectConfig(StrictModel):
     """
 
     policy: str = "best"
-    weights: dict[str, float] = Field(default_factory=dict)
-    lexicographic: tuple[str, ...] = ()
+    weights: dict[str, StrictFloat] = Field(default_factory=dict)
+    lexicographic: Annotated[tuple[str, ...], OneOrMore] = ()
 
     @model_validator(mode="before")
     @classmethod

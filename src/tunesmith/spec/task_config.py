@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from tunesmith.errors import SpecError
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest
 
 CV_KINDS = ("kfold", "stratified", "group", "stratified_group", "timeseries", "repeated")
@@ -88,10 +88,10 @@ class GenerateConfig(StrictModel):
     """
 
     kind: Literal["classification", "regression", "noise", "groups", "random_walk"]
-    n_rows: int = Field(default=300, ge=20, le=1_000_000)
-    n_features: int = Field(default=20, ge=1, le=10_000)
-    n_groups: int = Field(default=30, ge=2, description="groups for kind: groups")
-    seed: int = Field(default=0, ge=0, lt=2**32)
+    n_rows: StrictInt = Field(default=300, ge=20, le=1_000_000)
+    n_features: StrictInt = Field(default=20, ge=1, le=10_000)
+    n_groups: StrictInt = Field(default=30, ge=2, description="groups for kind: groups")
+    seed: StrictInt = Field(default=0, ge=0, lt=2**32)
 
 
 class DataConfig(StrictModel):
@@ -103,7 +103,8 @@ class DataConfig(StrictModel):
     target: str | None = Field(default=None, description="the label column (files only)")
     groups: str | None = Field(default=None, description="rows of one group stay within one fold")
     time: str | None = Field(default=None, description="orders the rows; never trained on the future")
-    features: list[str] | None = Field(default=None, description="feature columns; default: all but the above")
+    features: Annotated[list[str], OneOrMore] | None = Field(
+        default=None, description="feature columns; default: all but the above")
 
     @field_validator("sklearn")
     @classmethod
@@ -153,13 +154,13 @@ class CVConfig(StrictModel):
     classification and ``kfold`` for regression."""
 
     kind: Literal["kfold", "stratified", "group", "stratified_group", "timeseries", "repeated"] | None = None
-    folds: int = Field(default=5, ge=2, le=100)
-    repeats: int = Field(default=3, ge=1, le=100, description="for kind: repeated")
+    folds: StrictInt = Field(default=5, ge=2, le=100)
+    repeats: StrictInt = Field(default=3, ge=1, le=100, description="for kind: repeated")
     shuffle: bool = True
-    seed: int = Field(default=0, ge=0, lt=2**32, description="the folds are the same for every trial")
-    gap: int = Field(default=0, ge=0, description="timeseries: rows left out between train and test")
+    seed: StrictInt = Field(default=0, ge=0, lt=2**32, description="the folds are the same for every trial")
+    gap: StrictInt = Field(default=0, ge=0, description="timeseries: rows left out between train and test")
     expanding: bool = Field(default=True, description="timeseries: expanding window; false: sliding window")
-    window: int | None = Field(default=None, ge=1, description="timeseries, sliding: training rows per fold")
+    window: StrictInt | None = Field(default=None, ge=1, description="timeseries, sliding: training rows per fold")
 
 
 class HoldoutConfig(StrictModel):
@@ -167,8 +168,8 @@ class HoldoutConfig(StrictModel):
 
     The rows are the latest ones with a time column, whole groups with groups, stratified for classification."""
 
-    fraction: float = Field(gt=0, lt=1)
-    seed: int = Field(default=0, ge=0, lt=2**32)
+    fraction: StrictFloat = Field(gt=0, lt=1)
+    seed: StrictInt = Field(default=0, ge=0, lt=2**32)
 
 
 class BusinessScoring(StrictModel):
@@ -179,9 +180,9 @@ class BusinessScoring(StrictModel):
     ``cost: [[...]]``: mean cost per row, ``cost[true][predicted]``, classes in sorted order (minimize).
     """
 
-    precision_at_recall: float | None = Field(default=None, gt=0, le=1)
-    recall_at_precision: float | None = Field(default=None, gt=0, le=1)
-    cost: list[list[float]] | None = None
+    precision_at_recall: StrictFloat | None = Field(default=None, gt=0, le=1)
+    recall_at_precision: StrictFloat | None = Field(default=None, gt=0, le=1)
+    cost: list[list[StrictFloat]] | None = None
     pos_label: str | int | bool | None = Field(default=None, description="binary metrics: the positive class; "
                                                                           "default: the greater label")
     name: str | None = Field(default=None, description="metric name; default: the metric's kind")
@@ -213,16 +214,16 @@ class BusinessScoring(StrictModel):
 class LatencyConfig(StrictModel):
     """How prediction latency is measured on each trial's held-out fold rows."""
 
-    rows: int = Field(default=30, ge=1, le=10_000, description="single-row predictions timed")
-    batch_size: int = Field(default=256, ge=1, description="rows per batch prediction")
-    repeats: int = Field(default=5, ge=1, le=1000, description="batch predictions timed")
+    rows: StrictInt = Field(default=30, ge=1, le=10_000, description="single-row predictions timed")
+    batch_size: StrictInt = Field(default=256, ge=1, description="rows per batch prediction")
+    repeats: StrictInt = Field(default=5, ge=1, le=1000, description="batch predictions timed")
 
 
 class NestedConfig(StrictModel):
     """Nested cross-validation: an outer loop around the whole tuning procedure, for an unbiased estimate."""
 
-    outer_folds: int = Field(default=3, ge=2, le=20)
-    trials: int = Field(default=10, ge=1, le=10_000, description="inner search trials per outer fold")
+    outer_folds: StrictInt = Field(default=3, ge=2, le=20)
+    trials: StrictInt = Field(default=10, ge=1, le=10_000, description="inner search trials per outer fold")
     strategy: str = "tpe"
 
 
@@ -235,7 +236,8 @@ class TaskConfig(StrictModel):
     cv: CVConfig = Field(default_factory=CVConfig)
     holdout: HoldoutConfig | None = None
     scoring: str | BusinessScoring
-    unstable_spread: float | None = Field(default=None, gt=0, description="flag a config whose fold std exceeds this")
+    unstable_spread: StrictFloat | None = Field(default=None, gt=0,
+                                                description="flag a config whose fold std exceeds this")
     exclude_unstable: bool = Field(default=False, description="selection skips configs flagged unstable")
     nested: NestedConfig | None = None
     latency: LatencyConfig | None = Field(default_factory=LatencyConfig, description="null: do not measure")
@@ -322,8 +324,8 @@ def _final_step_name(task: TaskConfig, base_dir: str | None) -> str:
 
 
 __all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",
-           "LatencyConfig", "NestedConfig", "TaskConfig", "check_task_space", "CV_KINDS", "SKLEARN_DATASETS",
-           "GENERATORS"]
+           "LatencyConfig", "NestedConfig", "TaskConfig", "check_features_distinct", "check_task_space", "CV_KINDS",
+           "SKLEARN_DATASETS", "GENERATORS"]
 
 
 def check_groups_with_time(task: TaskConfig) -> None:
@@ -332,3 +334,14 @@ def check_groups_with_time(task: TaskConfig) -> None:
     groups ignored); a check in the model refused its resume, which reads the stored spec as a new one is read."""
     if task.data.has_groups and task.data.has_time:
         raise SpecError("task.data.groups", GROUPS_WITH_TIME)
+
+
+def check_features_distinct(task: TaskConfig) -> None:
+    """A feature listed twice (``features: [age, age]``) is refused in a spec given anew, at the repeat: it was taken
+    silently, and the estimator was handed that column twice. A spec given anew only, as
+    :func:`check_groups_with_time`: an experiment recorded with one still loads and resumes as it ran."""
+    features = task.data.features or []
+    for i, name in enumerate(features):
+        if name in features[:i]:
+            raise SpecError(f"task.data.features.{i}", f"repeats {name!r} (item {features.index(name)}); list each "
+                                                       "feature column once: remove this one")

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tunesmith.strict_model import StrictModel
+from tunesmith.strict_model import StrictFloat, StrictModel
 
 
 class MlflowTrackingConfig(StrictModel):
     uri: str | None = Field(default=None, description="MLflow tracking URI (default sqlite:///mlflow.db)")
     experiment: str | None = Field(default=None, description="MLflow experiment name (default: the spec's name)")
-    flush_timeout: float = Field(default=60.0, ge=0, description="seconds the end of a run waits for the export")
+    flush_timeout: StrictFloat = Field(default=60.0, ge=0, description="seconds the end of a run waits for the export")
 
 
 class TrackingConfig(StrictModel):

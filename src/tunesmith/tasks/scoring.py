@@ -60,6 +60,7 @@ def check_scoring_fits_estimator(task: TaskConfig, classification: bool, regress
         if not classification:
             raise SpecError("task.scoring", f"{task.metric_name} is a classification metric; {path} is not a "
                                             "classifier")
+        check_scoring_fits_classes(task, y)
         return None
     kind = scorer_kind(scoring)
     if kind == "regression" and classification:
@@ -76,7 +77,88 @@ def check_scoring_fits_estimator(task: TaskConfig, classification: bool, regress
         raise SpecError("task.scoring", f"{scoring} is a classification metric; {path} is a regressor, which "
                                         f"predicts numbers: use a regression scorer ({REGRESSION_SCORERS}; "
                                         "objective.metric the same), or a classifier for a target of classes")
+    if classification:
+        check_scoring_fits_classes(task, y)
     return None
+
+
+MULTICLASS_SCORERS = "accuracy, balanced_accuracy, f1_macro, roc_auc_ovr or neg_log_loss"
+
+
+def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
+    """A classifier's scorer that cannot take the target's classes failed every trial (the run exited 1): a binary
+    scorer on three classes (roc_auc: "multi_class must be in ('ovo', 'ovr')", f1: "Target is multiclass but
+    average='binary'"), f1 of labels 'no'/'yes' (its positive class is 1), a business metric's threshold on more than
+    two classes, a pos_label no row has, a cost matrix of another size. Asked of scikit-learn, not a list of binary
+    scorers: the scorer is called on a stand-in classifier (the class prior, as :func:`undefined_on_one_class`) on
+    one row of each of the target's classes; one that raises there raises for any model. A score it gives that is
+    not finite is no refusal: a real model's predictions can make it defined.
+
+    Raises:
+        SpecError: at ``task.scoring`` (``task.scoring.pos_label``, ``task.scoring.cost``), naming the fix.
+    """
+    classes = np.unique(np.asarray(y))
+    several = len(classes) > 2
+    names = ", ".join(repr(c) for c in classes.tolist()[:6]) + (", ..." if len(classes) > 6 else "")
+    target = f"the target {task.data.target!r}" if task.data.target else "the target"
+    has = f"{target} has {len(classes)} classes ({names})"
+    scoring = task.scoring
+    if isinstance(scoring, BusinessScoring):
+        if scoring.kind == "cost":
+            assert scoring.cost is not None
+            shape = (len(scoring.cost), max((len(row) for row in scoring.cost), default=0))
+            if shape != (len(classes), len(classes)) or any(len(row) != len(classes) for row in scoring.cost):
+                raise SpecError("task.scoring.cost", f"is {shape[0]}x{shape[1]}, but {has}: give one row and one "
+                                                     "column per class, in the order listed")
+            return
+        if several:
+            raise SpecError("task.scoring", f"{scoring.kind} needs a binary target (a positive class and the "
+                                            f"rest), but {has}: use a scorer for several classes "
+                                            f"({MULTICLASS_SCORERS}; objective.metric the same), or a binary target")
+        if scoring.pos_label is not None and scoring.pos_label not in classes.tolist():
+            raise SpecError("task.scoring.pos_label", f"{scoring.pos_label!r} is not a class of the target; {has}: "
+                                                      "give one of them")
+        return
+    why = _raises_on_classes(scoring, classes)
+    if why is None:
+        return
+    variants = [n for n in _variants(scoring) if _raises_on_classes(n, classes) is None]
+    fix = f"use {_one_of(variants)}" if variants else (
+        f"use a scorer for several classes ({MULTICLASS_SCORERS})" if several
+        else "use a scorer that takes these labels (accuracy, balanced_accuracy, roc_auc)")
+    other = "a binary target" if several else "labels 0 and 1 (1 the positive class)"
+    raise SpecError("task.scoring", f"{scoring} cannot score {target}, which has {len(classes)} classes ({names}): "
+                                    f"every trial would fail (scikit-learn: {why}); {fix} (objective.metric the "
+                                    f"same), or {other}")
+
+
+def _raises_on_classes(scoring: str, classes: np.ndarray) -> str | None:
+    """What scikit-learn raises when ``scoring`` scores a stand-in classifier on one row of each class, or None."""
+    import warnings
+
+    from sklearn.dummy import DummyClassifier
+    from sklearn.metrics import get_scorer
+
+    X = np.zeros((len(classes), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an undefined score on so few rows (precision of no positive prediction)
+        try:
+            get_scorer(scoring)(DummyClassifier(strategy="prior").fit(X, classes), X, classes)
+        except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
+            return str(e).split("\n")[0]
+    return None
+
+
+def _variants(scoring: str) -> list[str]:
+    """scikit-learn's scorers named ``scoring`` and a suffix (roc_auc_ovr, f1_macro): the same metric averaged over
+    classes."""
+    from sklearn.metrics import get_scorer_names
+
+    return sorted((n for n in get_scorer_names() if n.startswith(f"{scoring}_")), key=lambda n: (len(n), n))
+
+
+def _one_of(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"one of {', '.join(names[:-1])} or {names[-1]}"
 
 
 def scorer_kind(name: str) -> str | None:
