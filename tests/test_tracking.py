@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,10 @@ def _runs(uri, experiment="tunesmith-tests"):
 
 
 def test_a_run_is_tracked_live_parent_children_steps_tags_artifacts(project, mlflow_uri):
-    result = tunesmith.run(_spec(project, uri=mlflow_uri), storage=project.storage)
+    # credentials in a tag or the description were exported as written (a walk): every text of the spec is redacted
+    secret = {"tags": {"team": "ml", "source": "postgresql://bob:hunter2@db.internal/prod"},
+              "description": "reads postgresql://bob:hunter2@db/x"}
+    result = tunesmith.run(_spec(project, uri=mlflow_uri, **secret), storage=project.storage)
     client, runs = _runs(mlflow_uri)
     parents = [r for r in runs if r.data.tags.get("tunesmith.kind") == "experiment"]
     children = [r for r in runs if r.data.tags.get("tunesmith.kind") == "trial"]
@@ -58,6 +62,10 @@ def test_a_run_is_tracked_live_parent_children_steps_tags_artifacts(project, mlf
     assert parent.data.metrics["best_loss"] == pytest.approx(best.values[0])
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "tunesmith")}
     assert {"tunesmith/spec.json", "tunesmith/environment.json"} <= artifacts
+    assert parent.data.tags["tunesmith.tag.source"] == "postgresql://bob:***@db.internal/prod"
+    exported = client.download_artifacts(parent.info.run_id, "tunesmith/spec.json", str(project.root))
+    text = Path(exported).read_text()
+    assert "hunter2" not in text and "reads postgresql://bob:***@db/x" in text, text
     by_number = {int(r.data.tags["tunesmith.trial"]): r for r in children}
     store = SQLStore(project.storage, create=False)
     for t in store.trials(store.experiment("tracked").id):
@@ -215,11 +223,14 @@ def test_secrets_are_redacted_in_exported_specs():
     from tunesmith.redaction import redact_env, redact
     from tunesmith.tracking.mlflow_tracker import redacted_spec
 
-    spec = {"storage": "postgresql://bob:hunter2@db/tuning", "trial": {"env": {"API_TOKEN": "abc", "MODE": "fast"},
+    spec = {"storage": "postgresql://bob:hunter2@db/tuning", "tags": {"db": "https://ann:t0ps3cret@h/x"},
+            "space": {"u": {"type": "categorical", "choices": ["mysql://c:letmein@h/d"]}},
+            "trial": {"env": {"API_TOKEN": "abc", "MODE": "fast"},
                                                                         "command": "run --url https://u:pw@h/x"},
             "tracking": {"mlflow": {"uri": "https://me:s3cret@mlflow.example"}}}
     out = json.dumps(redacted_spec(spec))
     assert "hunter2" not in out and "abc" not in out and "s3cret" not in out and ":pw@" not in out
+    assert "t0ps3cret" not in out and "letmein" not in out, out
     assert "fast" in out and "bob:***@db" in out
     assert redact_env({"AWS_SECRET_ACCESS_KEY": "x", "HOME": "/root"}) == {"AWS_SECRET_ACCESS_KEY": "***", "HOME": "/root"}
     assert redact("train PASSWORD=pw1 --n 3") == "train PASSWORD=*** --n 3"

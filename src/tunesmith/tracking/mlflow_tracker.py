@@ -136,7 +136,7 @@ class MlflowTracker:
                 "tunesmith.kind": "experiment", "tunesmith.strategy": experiment.strategy or "",
                 "tunesmith.strategy_reason": (experiment.strategy_reason or "")[:4900],
                 "tunesmith.seed": str(spec.get("seed")),
-                **{f"tunesmith.tag.{k}": str(v) for k, v in (spec.get("tags") or {}).items()}}
+                **{f"tunesmith.tag.{k}": redact(str(v)) for k, v in (spec.get("tags") or {}).items()}}
         if fingerprint.get("content_hash"):
             tags["tunesmith.data_hash"] = str(fingerprint["content_hash"])
         run = self.client.create_run(self.experiment_id(), run_name=experiment.name, tags=tags,
@@ -261,19 +261,24 @@ def synced_marker(trial: TrialRecord) -> str:
 
 
 def redacted_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec as exported: the store's and tracking URIs without credentials, secret-looking env values hidden."""
-    out = json.loads(json.dumps(spec))
-    if isinstance(out.get("storage"), str):
-        out["storage"] = redact(out["storage"])
+    """The spec as exported: every text in it without credentials (a URL's password, a token, ``--password X``),
+    and secret-looking env values hidden. Every text, not the fields that usually hold them: a database URL in a
+    tag or the description was exported as written."""
+    out = _redacted_texts(json.loads(json.dumps(spec)))
     trial = out.get("trial")
     if isinstance(trial, dict) and isinstance(trial.get("env"), dict):
         trial["env"] = redact_env(trial["env"])
-    if isinstance(trial, dict) and isinstance(trial.get("command"), str):
-        trial["command"] = redact(trial["command"])
-    tracking = (out.get("tracking") or {}).get("mlflow") or {}
-    if isinstance(tracking.get("uri"), str):
-        tracking["uri"] = redact(tracking["uri"])
     return out
+
+
+def _redacted_texts(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted_texts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted_texts(v) for v in value]
+    return value
 
 
 def _objectives(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
