@@ -1063,3 +1063,24 @@ def test_one_failure_kind_alone_is_a_list_of_one(tmp_path):
 def test_a_list_field_given_no_list_says_list_never_tuple(given):
     err = _error(_minimal(executor={"retry_on": given}))
     assert (err.path, err.message) == ("executor.retry_on", f"must be a list, written [a, b]; got {given!r}")
+
+
+@pytest.mark.parametrize(("uri", "says"), [
+    ("./mlruns", "a folder is MLflow's file store, which MLflow 3 refuses"),
+    ("file:///srv/mlruns", "a folder is MLflow's file store, which MLflow 3 refuses"),
+    ("htp://mlflow.internal", "no MLflow store has the scheme htp://; did you mean http://?"),
+    ("sqlte:///mlflow.db", "no MLflow store has the scheme sqlte://; did you mean sqlite://?"),
+])
+def test_a_tracking_uri_mlflow_would_refuse_after_every_trial_is_refused_at_its_field(uri, says, monkeypatch):
+    """`validate` passed them; `run` ran every trial, then MLflow refused the URI in a warning (a walk)."""
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    error = _error(_minimal(tracking={"mlflow": {"uri": uri}}))
+    assert error.path == "tracking.mlflow.uri" and says in str(error), str(error)
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///mlflow.db", "https://mlflow.example", "postgresql+psycopg://u@h/mlflow",
+                                 "databricks", "azureml://a-plugin's/scheme"])
+def test_tracking_uris_mlflow_takes_or_a_plugin_may_take_are_valid(uri, monkeypatch):
+    assert spec_from_dict(_minimal(tracking={"mlflow": {"uri": uri}})).tracking.mlflow.uri == uri
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow's own opt-in to its file store
+    assert spec_from_dict(_minimal(tracking={"mlflow": {"uri": "./mlruns"}})).tracking.mlflow.uri == "./mlruns"
