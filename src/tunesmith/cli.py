@@ -933,14 +933,18 @@ def promote(
 ) -> None:
     """Run every promotion gate on a trial; only when all pass, register it and move alias `champion` to it.
     A trial whose model was rolled back is rejected unless --even-if-rolled-back. Exit 0 promoted, already the
-    champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad input."""
+    champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad input; 75 another promotion
+    of the model held it too long, or moved its champion meanwhile (nothing registered: run it again)."""
     from tunesmith.clock import SystemClock
+    from rich.markup import escape  # the note names the model
+
     from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
 
     with _library_warnings_said("refitting the trial"):
         result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
-                               tracking_uri, report_dir, reason, even_if_rolled_back)
+                               tracking_uri, report_dir, reason, even_if_rolled_back,
+                               waiting=lambda said: err.print(f"[yellow]note[/]: {escape(said)}", soft_wrap=True))
     for g in result.gates:
         mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
         out.print(f"  {mark} {g.gate}: {g.message}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -25,6 +25,8 @@ from tunesmith.lease_holders import holder_here, lease_owner_id
 
 if TYPE_CHECKING:
     from tunesmith.storage.sql import SQLStore
+
+WAIT_POLL_S = 0.25  # a holder that waits asks again this often: its place in the queue is kept (WAIT_TICKET_S)
 
 
 class LineageBusy(TemporaryFailure):
@@ -60,23 +62,50 @@ def lineage_held(store: SQLStore, root: str) -> Iterator[LineageHold]:
     Raises:
         LineageBusy: another live cycle holds it, named by host, pid and since when.
     """
-    holder, key = lease_owner_id(), guard_key(root)
+    hold = LineageHold(root)
     # no experiment id: a first tuning's root is not recorded yet (the column takes none, for `quota list` only)
-    grant = store.acquire_slot(holder, None, {key: 1}, time.time(), LEASE_TTL)  # type: ignore[arg-type]
-    if grant.lease is None:
-        store.leave_slot_queue(holder)  # refused, it exits: it waits for no slot
-        raise LineageBusy(_busy_said(store, root, key))
-    lease, hold = grant.lease, LineageHold(root)
+    with key_held(store, guard_key(root), None, lambda: LineageBusy(_busy_said(store, root)), lapsed=hold.lapsed):
+        yield hold
+
+
+@contextmanager
+def key_held(store: SQLStore, key: str, experiment_id: int | None, busy: Callable[[], TemporaryFailure],
+             wait_s: float = 0.0, waiting: Callable[[], None] | None = None,
+             lapsed: threading.Event | None = None) -> Iterator[threading.Event]:
+    """Hold the one slot of quota key ``key`` (a lease in the store, limit one) for the block, renewed from a thread
+    of its own and given back at the end; the block gets the event a renewal sets if the lease was gone (``lapsed``).
+    The lineage guard's lease, and `promote`'s per registered model (:mod:`tunesmith.promotion.model_lock`).
+
+    ``wait_s``: how long to wait for a holder to give it back (in the store's queue for the key: first come, first
+    served), ``waiting`` called once as the wait begins; then refused with ``busy()``.
+    """
+    holder = lease_owner_id()
+    deadline = time.monotonic() + wait_s
+    told = False
+    try:
+        while (grant := store.acquire_slot(holder, experiment_id, {key: 1}, time.time(),  # type: ignore[arg-type]
+                                           LEASE_TTL)).lease is None:
+            if time.monotonic() >= deadline:
+                raise busy()
+            if waiting is not None and not told:
+                waiting()
+                told = True
+            time.sleep(min(WAIT_POLL_S, max(deadline - time.monotonic(), 0.0)))
+    except BaseException:
+        with suppress(TunesmithError):
+            store.leave_slot_queue(holder)  # refused (or interrupted), it waits for no slot: owed none
+        raise
+    lease, gone = grant.lease, lapsed if lapsed is not None else threading.Event()
 
     def renew() -> str | None:
         if store.hold_slots(holder, [lease], time.time(), LEASE_TTL):  # gone: it lapsed, its slot free to take
-            hold.lapsed.set()
+            gone.set()
         return None
 
     beat = Heartbeat(renew, LEASE_RENEW_EVERY)
     beat.start()
     try:
-        yield hold
+        yield gone
     finally:
         beat.stop()
         # keeping none: the lease is given back; a store that fails now must not hide the block's own error, and
@@ -85,21 +114,29 @@ def lineage_held(store: SQLStore, root: str) -> Iterator[LineageHold]:
             store.hold_slots(holder, [], time.time(), LEASE_TTL)
 
 
-def _busy_said(store: SQLStore, root: str, key: str) -> str:
-    now = time.time()
-    holders = store.slot_holders(key, now)
-    if not holders:  # given back between the refusal and this read
+def held_by(store: SQLStore, key: str, doing: str) -> tuple[str, str] | None:
+    """Who holds ``key`` now, and what to do where it is gone: ``("pid N on this host, since T", "")`` or
+    ``("coordinator H, since T", "; if that DOING is gone ... tunesmith quota release H")``; None where nobody
+    does (given back between a refusal and this read)."""
+    holders = store.slot_holders(key, time.time())
+    if not holders:
+        return None
+    holder, since, lapses = holders[0]
+    if holder_here(holder):  # alive (a dead one here was taken over): its pid means something here
+        return f"pid {holder.split(':')[1]} on this host, since {_utc(since)}", ""
+    # a pid on another host means nothing here; a holder SIGKILLed there holds the key until its lease lapses
+    return (f"coordinator {holder}, since {_utc(since)}",
+            f"; if that {doing} is gone (killed, its host down), its hold lapses by itself at {_utc(lapses)}, "
+            f"{LEASE_TTL:.0f} s after its last renewal, or give it back now: tunesmith quota release {holder}")
+
+
+def _busy_said(store: SQLStore, root: str) -> str:
+    held = held_by(store, guard_key(root), "cycle")
+    if held is None:
         return (f"another cycle on lineage {root!r} was ending as this one started; run it again (exit 75: try "
                 "again later)")
-    holder, since, lapses = holders[0]
-    said = (f"another cycle is running on lineage {root!r} (%s, since {_utc(since)}); one cycle per lineage at a "
-            "time: run this one again once it has ended (exit 75: try again later)")
-    if holder_here(holder):  # alive (a dead one here was taken over): its pid means something here
-        return said % f"pid {holder.split(':')[1]} on this host"
-    # a pid on another host means nothing here; a holder SIGKILLed there holds the lineage until its lease lapses
-    return (said % f"coordinator {holder}") + (
-        f"; if that cycle is gone (killed, its host down), its hold lapses by itself at {_utc(lapses)}, "
-        f"{LEASE_TTL:.0f} s after its last renewal, or give it back now: tunesmith quota release {holder}")
+    return (f"another cycle is running on lineage {root!r} ({held[0]}); one cycle per lineage at a time: run this "
+            "one again once it has ended (exit 75: try again later)") + held[1]
 
 
 def _utc(epoch: float) -> str:

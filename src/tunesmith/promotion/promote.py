@@ -5,14 +5,15 @@ run every gate, and only when all pass register a new version and move alias ``c
 gets ``previous``); a trial that is the champion already registers nothing (a second version of the same model
 would make ``previous`` the champion itself). A rollback is sticky: a trial whose model was rolled back fails gate
 ``rolled_back`` unless asked for with ``even_if_rolled_back``. Every attempt writes a report and an audit event,
-whatever the decision.
+whatever the decision. Promotions and rollbacks of one model take turns (:mod:`tunesmith.promotion.model_lock`).
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -24,6 +25,7 @@ from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
+from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
 from tunesmith.promotion.report import write_report
 from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
@@ -171,14 +173,17 @@ def check_model_name(model_name: str) -> None:
 
 def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_number: int | None = None,
             policy_file: str | None = None, dry_run: bool = False, tracking_uri: str | None = None,
-            report_dir: str | None = None, reason: str | None = None,
-            even_if_rolled_back: bool = False) -> PromotionOutcome:
+            report_dir: str | None = None, reason: str | None = None, even_if_rolled_back: bool = False,
+            waiting: Callable[[str], None] | None = None) -> PromotionOutcome:
     """Judge a trial of experiment ``name`` by every gate; register and promote it only when all pass. A trial
     whose model was rolled back from ``model_name`` fails gate ``rolled_back`` unless ``even_if_rolled_back``.
+    ``waiting``: told once, with who holds it, where another promotion of the model is under way and this one waits.
 
     Raises:
         UserInputError: unknown experiment or trial, a bad model name or policy file (a ``beat_champion.metric``
             the experiment does not record), MLflow not installed (exit 2).
+        PromotionBusy: another promotion or rollback of ``model_name`` held it for longer than it waits (exit 75).
+        ChampionMoved: the registry's champion changed while this one was judged; nothing registered (exit 75).
     """
     check_model_name(model_name)
     experiment = store.experiment(name)
@@ -203,61 +208,67 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
                           tuple(spec.space))
 
-    # The registry (and MLflow) is reached only when needed: to beat the champion, or to register (and then whether
-    # the trial's model was rolled back is asked first).
-    registry: ModelRegistry | None = None
-    champion: ModelVersion | None = None
-    comparison = None
-    if policy.beat_champion is not None or not dry_run:
-        registry = _registry(spec, tracking_uri)
-        champion = registry.by_alias(model_name, "champion")
-    if policy.beat_champion is not None:
-        assert registry is not None
-        comparison = (ChampionComparison(champion.version, is_candidate=True) if _is_trial(champion, experiment, trial)
-                      else _compare(policy, registry, champion, candidate, model, holdout))
-    gates = run_gates(policy, candidate, comparison)
-    recorded = _recorded_metrics(spec, trial)
-    if broken := [c for c in spec.constraints if not c.satisfied(recorded)]:  # `--trial N`: selection picks none
-        gates.append(GateResult("constraints", Verdict.FAILED, f"trial {trial.number} breaks the spec's constraints: "
-                                + "; ".join(f"{c} ({c.metric} {recorded.get(c.metric, 'not reported')})"
-                                            for c in broken), {"broken": [str(c) for c in broken]}))
-    model_source = _model_source(spec, trial)
-    if model is None and model_source is None:
-        gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
-                                "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
-    demoted = (from_registry(store, experiment, model_name, [v for v in registry.versions(model_name)
-                                                             if _is_trial(v, experiment, trial)])
-               if registry is not None else from_audit_trail(store, experiment, model_name, trial.number))
-    if demoted is not None:
-        gates.append(rolled_back_gate(trial.number, demoted, even_if_rolled_back))
-    passed = all(g.passed for g in gates)
+    # One promotion of a model at a time, from reading its champion to recording the outcome (the refit, above,
+    # is outside): two at once both judged against the same champion, and the second displaced the first's
+    # version unseen (tunesmith.promotion.model_lock). A dry run moves nothing: it holds nothing.
+    with nullcontext() if dry_run else model_held(store, model_name, experiment.id, "promotion", waiting):
+        # The registry (and MLflow) is reached only when needed: to beat the champion, or to register (and then
+        # whether the trial's model was rolled back is asked first).
+        registry: ModelRegistry | None = None
+        champion: ModelVersion | None = None
+        comparison = None
+        if policy.beat_champion is not None or not dry_run:
+            registry = _registry(spec, tracking_uri)
+            champion = registry.by_alias(model_name, "champion")
+        if policy.beat_champion is not None:
+            assert registry is not None
+            comparison = (ChampionComparison(champion.version, is_candidate=True)
+                          if _is_trial(champion, experiment, trial)
+                          else _compare(policy, registry, champion, candidate, model, holdout))
+        gates = run_gates(policy, candidate, comparison)
+        recorded = _recorded_metrics(spec, trial)
+        if broken := [c for c in spec.constraints if not c.satisfied(recorded)]:  # `--trial N`: selection picks none
+            said = "; ".join(f"{c} ({c.metric} {recorded.get(c.metric, 'not reported')})" for c in broken)
+            gates.append(GateResult("constraints", Verdict.FAILED, f"trial {trial.number} breaks the spec's "
+                                    f"constraints: {said}", {"broken": [str(c) for c in broken]}))
+        model_source = _model_source(spec, trial)
+        if model is None and model_source is None:
+            gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
+                                    "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
+        demoted = (from_registry(store, experiment, model_name, [v for v in registry.versions(model_name)
+                                                                 if _is_trial(v, experiment, trial)])
+                   if registry is not None else from_audit_trail(store, experiment, model_name, trial.number))
+        if demoted is not None:
+            gates.append(rolled_back_gate(trial.number, demoted, even_if_rolled_back))
+        passed = all(g.passed for g in gates)
 
-    version: ModelVersion | None = None
-    already = passed and _is_trial(champion, experiment, trial)
-    if passed and not dry_run and not already:
-        assert registry is not None
-        version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
-                            champion, tracking_uri)
-    decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
-        if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
-                             else Decision.DRY_RUN_REJECTED)
-    now = clock.now()
-    data: dict[str, Any] = {
-        "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
-        "at": now, "version": version.version if version else None,
-        "previous_champion": champion.version if (version and champion) else None,
-        "champion_before": champion.version if champion else None,
-        "params": dict(trial.params), "metrics": metrics, "policy": policy.model_dump(mode="json"),
-        "actor": audit.actor(), "reason": reason,
-    }
-    folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
-    json_path, md_path = write_report(folder, data, gates)
-    audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
-        "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
-        "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
-        **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})}, reason)
-    return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
-                            data["previous_champion"], json_path, md_path, data["champion_before"])
+        version: ModelVersion | None = None
+        already = passed and _is_trial(champion, experiment, trial)
+        if passed and not dry_run and not already:
+            assert registry is not None
+            version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
+                                champion, tracking_uri)
+        decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
+            if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
+                                 else Decision.DRY_RUN_REJECTED)
+        now = clock.now()
+        data: dict[str, Any] = {
+            "experiment": name, "trial": trial.number, "model_name": model_name, "decision": decision.value,
+            "at": now, "version": version.version if version else None,
+            "previous_champion": champion.version if (version and champion) else None,
+            "champion_before": champion.version if champion else None,
+            "params": dict(trial.params), "metrics": metrics, "policy": policy.model_dump(mode="json"),
+            "actor": audit.actor(), "reason": reason,
+        }
+        folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
+        json_path, md_path = write_report(folder, data, gates)
+        audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
+            "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
+            "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
+            **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})},
+            reason)
+        return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
+                                data["previous_champion"], json_path, md_path, data["champion_before"])
 
 
 def registered_champion(spec: ExperimentSpec, model_name: str,
@@ -278,6 +289,7 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     Raises:
         UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, or no earlier champion to go
             back to; MLflow not installed.
+        PromotionBusy: a promotion of ``model_name`` held it for longer than a rollback waits (exit 75).
     """
     from tunesmith.tracking import check_registry_installed
 
@@ -292,7 +304,15 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
         raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
                              "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
                              "sqlite:////path/to/mlflow.db")
-    registry = ModelRegistry(uri)
+    # one at a time with the model's promotions, as they are with each other: a rollback between a promote's reading
+    # of the champion and its registering was undone unseen (the new version's `previous`: the version rolled back
+    # from); a rollback without a store, auditing nowhere, holds nothing: a promote's re-read guards against it
+    with nullcontext() if store is None else model_held(store, model_name, None, "rollback"):
+        return _roll_back(store, ModelRegistry(uri), model_name, clock, uri, reason)
+
+
+def _roll_back(store: TrialStore | None, registry: ModelRegistry, model_name: str, clock: Clock, uri: str,
+               reason: str) -> RollbackOutcome:
     current = registry.by_alias(model_name, "champion")
     if current is None:
         raise UserInputError(f"model {model_name!r} has no champion at {_safe(uri)}; nothing to roll back")
@@ -478,6 +498,10 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
     if champion is not None:
         tags["tunesmith.previous_champion"] = champion.version
+    # read again as the aliases are about to move (the model logged, seconds after the champion was judged): a
+    # champion moved by a promote with another store sharing this registry is not displaced unjudged
+    now = registry.by_alias(model_name, "champion")
+    check_champion_unmoved(model_name, champion.version if champion else None, now.version if now else None)
     version = registry.register(model_name, source, run_id, tags)
     registry.set_alias(model_name, "champion", version.version)
     if champion is not None:
