@@ -883,8 +883,9 @@ def quota_list(storage: StorageOption = None,
 @quota_app.command("release")
 def quota_release(holder: Annotated[str, typer.Argument(help="the coordinator, as a refusal names it (HOST:PID:TAG)")],
                   storage: StorageOption = None) -> None:
-    """Give back every slot HOLDER holds (trial slots, a cycle's hold on its lineage), as if its leases had lapsed:
-    for a coordinator you know is gone (killed on a host that is down), whose leases would hold until they lapse."""
+    """Give back every slot HOLDER holds (trial slots, a cycle's hold on its lineage, a promotion's on its model), as
+    if its leases had lapsed: for a coordinator you know is gone (killed on a host that is down), whose leases would
+    hold until they lapse."""
     from tunesmith.errors import QuotaError
     from tunesmith.lease_holders import holder_alive, holder_here
 
