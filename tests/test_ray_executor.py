@@ -189,6 +189,9 @@ def test_ray_fields_are_validated(project):
         spec_from_dict(project.spec(executor={"kind": "process", "address": "auto"}))
     with pytest.raises(SpecError, match=r"executor.address: must be local .* got 'nowhere'"):
         spec_from_dict(project.spec(executor={"kind": "ray", "address": "nowhere"}))
+    for address in ("127.0.0.1:99999", "ray://head:0"):
+        with pytest.raises(SpecError, match=r"executor.address: port \d+ is not a TCP port \(1 to 65535\)"):
+            spec_from_dict(project.spec(executor={"kind": "ray", "address": address}))
     spec = spec_from_dict(project.spec(executor={"kind": "ray", "address": "ray://head:10001", "resources_per_trial":
                                                  {"cpu": 0.5, "gpu": 0.25, "memory": "1GiB", "custom": {"TPU": 1}}}))
     assert spec.executor.resources_per_trial.memory == 2**30
