@@ -5,6 +5,7 @@ The runs join it with ``address: auto``-style reuse: a Ray already initialized i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -336,6 +337,78 @@ class RayHead:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+class StoppableRayHead:
+    """A Ray head started as `ray start --head` starts it (daemonized, no ``--block``: nothing watches its processes),
+    in a session of its own, so that :meth:`stop` can do what `ray stop` does to this cluster alone: SIGTERM to the
+    raylet and every other process of it, the GCS last once they are gone. (`ray stop` itself stops every Ray
+    cluster of this user on the machine, the session's test cluster included.)"""
+
+    def __init__(self, port: int, cpus: int = 2) -> None:
+        import tempfile
+
+        self.port = port
+        self.temp_dir = tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: unix sockets
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        started = subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
+                                  "--include-dashboard=false", f"--temp-dir={self.temp_dir}", f"--num-cpus={cpus}",
+                                  "--node-ip-address=127.0.0.1", "--object-store-memory=100000000"],
+                                 env=env, capture_output=True, text=True, start_new_session=True, timeout=120)
+        self.session = self._session()
+        assert started.returncode == 0 and self.session is not None, started.stdout + started.stderr
+
+    def _session(self) -> int | None:
+        for pid in self._pids():  # the GCS of our port: its session holds the whole cluster
+            if f"--gcs_server_port={self.port}" in self._cmdline(pid):
+                return os.getsid(pid)
+        return None
+
+    @staticmethod
+    def _pids() -> list[int]:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+    @staticmethod
+    def _cmdline(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+        except OSError:
+            return ""
+
+    def _members(self) -> list[int]:
+        members = []
+        for pid in self._pids():
+            try:
+                if os.getsid(pid) == self.session:
+                    members.append(pid)
+            except OSError:
+                pass
+        return members
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, force: bool = False) -> None:
+        """`ray stop`: the GCS last, after the rest has ended (or 10 s); ``force``: SIGKILL to all at once."""
+        gcs = [p for p in self._members() if "gcs_server" in self._cmdline(p)]
+        for pid in self._members() if force else [p for p in self._members() if p not in gcs]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while set(self._members()) - set(gcs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in gcs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        for pid in self._members():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        import shutil
+
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
 def _status(project, name: str) -> str | None:
     import sqlite3
 
@@ -414,6 +487,45 @@ def test_the_cluster_going_away_stops_the_run_and_resume_finishes_on_a_new_clust
         if was is not None and was["state"] == "interrupted":
             assert t["attempts"] == was["attempts"] + 1, "a trial cut by the loss ran again"
     print(f"the coordinator exited {stopped_after:.1f}s after the cluster's loss; resume took {resume_s:.1f}s")
+
+
+@pytest.mark.slow
+def test_ray_stop_on_the_joined_cluster_stops_the_run_cleanly_and_resume_finishes(project, monkeypatch):
+    """`ray stop` ends the raylet (and with it the run's actors, its mailbox among them) seconds before the GCS: the
+    head's port still answers as the mailbox dies. The run stops as for a lost cluster (exit 75, one message, its
+    running trials interrupted, the experiment failed), not with Ray's ActorDiedError, a traceback and an experiment
+    left running; `resume` on a new cluster finishes it."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    for s in range(3):\n"
+                             "        time.sleep(0.2)\n        trial.report(s + 1, config['x'])\n"
+                             "    return config['x']\n")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    heads = [StoppableRayHead(port)]
+    try:
+        spec = project.spec(name="ray-stopped", trial={"function": "naps:nap"}, budget={"trials": 10},
+                            executor=_ray(2, address=heads[0].address))
+        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+        wait_for(lambda: proc.poll() is not None or count_states(project, "ray-stopped").get("completed", 0) >= 2,
+                 timeout=90)
+        heads[0].stop()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 75, stderr
+        assert "the Ray cluster went away" in stderr and "tunesmith resume ray-stopped" in stderr, stderr
+        assert "Traceback" not in stderr, stderr
+        assert _status(project, "ray-stopped") == "failed"
+        states = count_states(project, "ray-stopped")
+        assert states.get("interrupted", 0) >= 1 and not states.get("running") and not states.get("queued"), states
+        heads.append(StoppableRayHead(port))
+        resumed = project.cli("resume", "ray-stopped", "--quiet", timeout=120)
+    finally:
+        for head in heads:
+            head.kill()
+    assert resumed.returncode == 0, resumed.stderr
+    assert project.show("ray-stopped")["status"] == "completed"
+    assert [t["state"] for t in project.trials("ray-stopped")] == ["completed"] * 10
 
 
 def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():
