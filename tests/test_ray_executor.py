@@ -259,6 +259,24 @@ def test_address_local_starts_a_private_cluster_and_stops_it(project):
 
 
 @pytest.mark.slow
+def test_resources_no_node_can_give_are_refused_before_any_trial(project):
+    """`gpu: 0.5` (the README's example) on a private cluster of a machine without a GPU: no actor could ever start;
+    the run is refused at the field (exit 2), not left waiting in silence for ever, and the experiment is failed."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-gpu", trial={"function": "curves:where"}, budget={"trials": 2},
+                        executor={"kind": "ray", "address": "local", "workers": 1,
+                                  "resources_per_trial": {"cpu": 1, "gpu": 0.5}})
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=90,
+                       env={"RAY_AUTH_MODE": "", "HOME": str(project.root), "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 2, proc.stderr
+    assert "executor.resources_per_trial.gpu: no node of the run's private Ray cluster" in proc.stderr, proc.stderr
+    assert "(CPU 1, GPU 0.5)" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert _status(project, "ray-gpu") == "failed"
+    assert project.trials("ray-gpu") == [], "no trial was started"
+
+
+@pytest.mark.slow
 def test_coordinator_sigkilled_on_ray_then_resume_finishes_every_trial_exactly_once(ray_cluster, project,
                                                                                    monkeypatch):
     """The coordinator (a CLI process joined to the session's cluster) dies; Ray ends its actors; resume finishes."""

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
 from tunesmith.environ_scope import variables_set
-from tunesmith.errors import ClusterLost, UserInputError
+from tunesmith.errors import ClusterLost, SpecError, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
@@ -490,12 +490,50 @@ class RayExecutor:
         if res.custom:
             options["resources"] = dict(res.custom)
         with self._ray_failing():
+            self._check_feasible(ray)
             self._runner_class = ray.remote(TrialRunner).options(**options)
             self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
             self._lanes = [self._new_lane() for _ in range(self.workers)]
             head = _head_of(ray, self.address)
             self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
         self._watch = ClusterWatch(head, self.clock) if head is not None else None
+
+    def _check_feasible(self, ray: Any) -> None:
+        """Refuse (exit 2, before any trial) resources no node of the cluster can give one trial: its actors would
+        wait for ever, silently (Ray's "infeasible" warning goes to the driver's log, which a run hides). A cluster
+        that adds nodes on demand may yet give them: a joined cluster whose autoscaler declares a kind of node that
+        could (``get_cluster_config``: the autoscaler's node groups, which Ray Data reads for the same question) is
+        let be, and so, with a warning, is one whose autoscaler, if any, says nothing of its nodes."""
+        need = _ray_resources(self.resources)
+        nodes = [node.get("Resources") or {} for node in ray.nodes() if node.get("Alive")]
+        if any(_holds(node, need) for node in nodes):
+            return
+        offered = "; ".join(sorted({_offer(node) for node in nodes})) or "no alive node"
+        if self.address != "local":
+            try:
+                from ray._private.state import state
+
+                config = state.get_cluster_config()
+            except Exception:  # noqa: BLE001 - an API that moved: the question stays open, as below
+                config = None
+            if config is not None and any(group.max_count != 0 and _holds(dict(group.resources), need)
+                                          for group in config.node_group_configs):
+                return  # its autoscaler adds such a node when the trials ask
+            if config is None:
+                _log.warning("executor.resources_per_trial: no node of the Ray cluster at %s can hold one trial "
+                             "(%s; the nodes offer: %s); the trials wait until a node that can joins it (an "
+                             "autoscaler's)", self.address, _offer(need), offered)
+                return
+        fields = {**{key: name for name, key in _FIELD_OF.items()},
+                  **{key: f"custom.{key}" for key in self.resources.custom}}
+        short = [fields[key] for key, value in need.items()
+                 if value > max((node.get(key, 0.0) for node in nodes), default=0.0) + 1e-9]
+        path = "executor.resources_per_trial" + (f".{short[0]}" if short else "")  # (else: never all on one node)
+        where = "the run's private Ray cluster (address: local, this machine)" if self.address == "local" \
+            else f"the Ray cluster at {self.address}"
+        raise SpecError(path, f"no node of {where} can ever hold one trial ({_offer(need)}), so no trial would "
+                              f"start: its nodes offer {offered}; ask for what a node has, or run on a cluster "
+                              "with such nodes")
 
     @contextmanager
     def _ray_failing(self) -> Iterator[None]:
@@ -1000,6 +1038,26 @@ def _head_of(ray: Any, address: str) -> HeadAddress | None:
         return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
     except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
         return None
+
+
+_FIELD_OF = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}  # resources_per_trial's fields: Ray's names
+
+
+def _ray_resources(res: TrialResources) -> dict[str, float]:
+    """What one trial asks of a node, in Ray's names (only what it asks: 0 asks nothing)."""
+    need = {"CPU": res.cpu, "GPU": res.gpu, "memory": float(res.memory or 0), **res.custom}
+    return {key: float(value) for key, value in need.items() if value}
+
+
+def _holds(node: dict[str, float], need: dict[str, float]) -> bool:
+    return all(node.get(key, 0.0) + 1e-9 >= value for key, value in need.items())
+
+
+def _offer(resources: dict[str, float]) -> str:
+    shown = {key: (_mib(int(v)) if key == "memory" else f"{v:g}") for key, v in sorted(resources.items())
+             if key in ("CPU", "GPU", "memory") or not (key.startswith("node:") or key.endswith("object_store_memory")
+                                                        or key.startswith("accelerator_type:"))}
+    return ", ".join(f"{key} {value}" for key, value in shown.items()) or "nothing"
 
 
 def _size(path: str) -> int:
