@@ -218,6 +218,24 @@ def test_the_not_on_path_guess_is_not_made_for_trials_on_a_remote_cluster(projec
         trial={"command": "./run.sh {x}"}, executor={"kind": "ray", "address": "ray://head:10001"}))).warnings)
 
 
+def test_validate_warns_of_resources_a_private_cluster_will_likely_lack(project, monkeypatch):
+    """No Ray started: a GPU asked of a private cluster where CUDA_VISIBLE_DEVICES hides every device, and a custom
+    resource, are named by validate (`run` refuses them as Ray counts them); a joined cluster is not guessed at."""
+    from tunesmith.runner import prepare
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+    def warnings(**executor) -> str:
+        return " ".join(prepare(spec_from_dict(project.spec(executor={"kind": "ray", **executor}))).warnings)
+
+    assert "executor.resources_per_trial.gpu is 0.5, but this machine shows no NVIDIA GPU" in warnings(
+        resources_per_trial={"cpu": 1, "gpu": 0.5})
+    assert "executor.resources_per_trial.custom asks for foo: a private Ray cluster" in warnings(
+        address="local", resources_per_trial={"custom": {"foo": 1}})
+    assert "resources_per_trial" not in warnings(address="auto", resources_per_trial={"gpu": 0.5, "custom": {"a": 1}})
+    assert "resources_per_trial" not in warnings(resources_per_trial={"cpu": 2})
+
+
 def test_import_tunesmith_and_a_process_spec_load_no_ray(project):
     code = ("import sys, tunesmith\nfrom tunesmith.spec.loader import spec_from_dict\n"
             "spec_from_dict({'name': 'x', 'objective': {'metric': 'loss', 'direction': 'minimize'},"
