@@ -509,7 +509,8 @@ class RayExecutor:
         if any(_holds(node, need) for node in nodes):
             return
         offered = "; ".join(sorted({_offer(node) for node in nodes})) or "no alive node"
-        if self.address != "local":
+        private = self.address == "local" and self._connected_here  # (else joined, or the caller's own ray.init)
+        if not private:
             try:
                 from ray._private.state import state
 
@@ -520,7 +521,7 @@ class RayExecutor:
                                           for group in config.node_group_configs):
                 return  # its autoscaler adds such a node when the trials ask
             if config is None:
-                _log.warning("executor.resources_per_trial: no node of the Ray cluster at %s can hold one trial "
+                _log.warning("executor.resources_per_trial: no node of the Ray cluster (%s) can hold one trial "
                              "(%s; the nodes offer: %s); the trials wait until a node that can joins it (an "
                              "autoscaler's)", self.address, _offer(need), offered)
                 return
@@ -529,8 +530,8 @@ class RayExecutor:
         short = [fields[key] for key, value in need.items()
                  if value > max((node.get(key, 0.0) for node in nodes), default=0.0) + 1e-9]
         path = "executor.resources_per_trial" + (f".{short[0]}" if short else "")  # (else: never all on one node)
-        where = "the run's private Ray cluster (address: local, this machine)" if self.address == "local" \
-            else f"the Ray cluster at {self.address}"
+        where = "the run's private Ray cluster (address: local, this machine)" if private \
+            else f"the Ray cluster ({self.address})"
         raise SpecError(path, f"no node of {where} can ever hold one trial ({_offer(need)}), so no trial would "
                               f"start: its nodes offer {offered}; ask for what a node has, or run on a cluster "
                               "with such nodes")
