@@ -5,6 +5,7 @@ The runs join it with ``address: auto``-style reuse: a Ray already initialized i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -189,6 +190,9 @@ def test_ray_fields_are_validated(project):
         spec_from_dict(project.spec(executor={"kind": "process", "address": "auto"}))
     with pytest.raises(SpecError, match=r"executor.address: must be local .* got 'nowhere'"):
         spec_from_dict(project.spec(executor={"kind": "ray", "address": "nowhere"}))
+    for address in ("127.0.0.1:99999", "ray://head:0"):
+        with pytest.raises(SpecError, match=r"executor.address: port \d+ is not a TCP port \(1 to 65535\)"):
+            spec_from_dict(project.spec(executor={"kind": "ray", "address": address}))
     spec = spec_from_dict(project.spec(executor={"kind": "ray", "address": "ray://head:10001", "resources_per_trial":
                                                  {"cpu": 0.5, "gpu": 0.25, "memory": "1GiB", "custom": {"TPU": 1}}}))
     assert spec.executor.resources_per_trial.memory == 2**30
@@ -212,6 +216,24 @@ def test_the_not_on_path_guess_is_not_made_for_trials_on_a_remote_cluster(projec
     project.write("run.sh", "echo '{\"loss\": 1}'\n")  # a script beside the spec: the same path on every node
     assert "which is not executable" in " ".join(prepare(spec_from_dict(project.spec(
         trial={"command": "./run.sh {x}"}, executor={"kind": "ray", "address": "ray://head:10001"}))).warnings)
+
+
+def test_validate_warns_of_resources_a_private_cluster_will_likely_lack(project, monkeypatch):
+    """No Ray started: a GPU asked of a private cluster where CUDA_VISIBLE_DEVICES hides every device, and a custom
+    resource, are named by validate (`run` refuses them as Ray counts them); a joined cluster is not guessed at."""
+    from tunesmith.runner import prepare
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+    def warnings(**executor) -> str:
+        return " ".join(prepare(spec_from_dict(project.spec(executor={"kind": "ray", **executor}))).warnings)
+
+    assert "executor.resources_per_trial.gpu is 0.5, but this machine shows no NVIDIA GPU" in warnings(
+        resources_per_trial={"cpu": 1, "gpu": 0.5})
+    assert "executor.resources_per_trial.custom asks for foo: a private Ray cluster" in warnings(
+        address="local", resources_per_trial={"custom": {"foo": 1}})
+    assert "resources_per_trial" not in warnings(address="auto", resources_per_trial={"gpu": 0.5, "custom": {"a": 1}})
+    assert "resources_per_trial" not in warnings(resources_per_trial={"cpu": 2})
 
 
 def test_import_tunesmith_and_a_process_spec_load_no_ray(project):
@@ -252,6 +274,24 @@ def test_address_local_starts_a_private_cluster_and_stops_it(project):
     for t in trials:
         assert not alive(int(t["metrics"]["pid"])), "the private cluster's workers stopped with the run"
     assert not (project.root / ".ray" / "auth_token").exists(), "token auth stayed off for the private cluster"
+
+
+@pytest.mark.slow
+def test_resources_no_node_can_give_are_refused_before_any_trial(project):
+    """`gpu: 0.5` (the README's example) on a private cluster of a machine without a GPU: no actor could ever start;
+    the run is refused at the field (exit 2), not left waiting in silence for ever, and the experiment is failed."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-gpu", trial={"function": "curves:where"}, budget={"trials": 2},
+                        executor={"kind": "ray", "address": "local", "workers": 1,
+                                  "resources_per_trial": {"cpu": 1, "gpu": 0.5}})
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=90,
+                       env={"RAY_AUTH_MODE": "", "HOME": str(project.root), "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 2, proc.stderr
+    assert "executor.resources_per_trial.gpu: no node of the run's private Ray cluster" in proc.stderr, proc.stderr
+    assert "(CPU 1, GPU 0.5)" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert _status(project, "ray-gpu") == "failed"
+    assert project.trials("ray-gpu") == [], "no trial was started"
 
 
 @pytest.mark.slow
@@ -333,6 +373,78 @@ class RayHead:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+class StoppableRayHead:
+    """A Ray head started as `ray start --head` starts it (daemonized, no ``--block``: nothing watches its processes),
+    in a session of its own, so that :meth:`stop` can do what `ray stop` does to this cluster alone: SIGTERM to the
+    raylet and every other process of it, the GCS last once they are gone. (`ray stop` itself stops every Ray
+    cluster of this user on the machine, the session's test cluster included.)"""
+
+    def __init__(self, port: int, cpus: int = 2) -> None:
+        import tempfile
+
+        self.port = port
+        self.temp_dir = tempfile.mkdtemp(prefix="ts-head-", dir="/tmp")  # short: unix sockets
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+        started = subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
+                                  "--include-dashboard=false", f"--temp-dir={self.temp_dir}", f"--num-cpus={cpus}",
+                                  "--node-ip-address=127.0.0.1", "--object-store-memory=100000000"],
+                                 env=env, capture_output=True, text=True, start_new_session=True, timeout=120)
+        self.session = self._session()
+        assert started.returncode == 0 and self.session is not None, started.stdout + started.stderr
+
+    def _session(self) -> int | None:
+        for pid in self._pids():  # the GCS of our port: its session holds the whole cluster
+            if f"--gcs_server_port={self.port}" in self._cmdline(pid):
+                return os.getsid(pid)
+        return None
+
+    @staticmethod
+    def _pids() -> list[int]:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+    @staticmethod
+    def _cmdline(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+        except OSError:
+            return ""
+
+    def _members(self) -> list[int]:
+        members = []
+        for pid in self._pids():
+            try:
+                if os.getsid(pid) == self.session:
+                    members.append(pid)
+            except OSError:
+                pass
+        return members
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, force: bool = False) -> None:
+        """`ray stop`: the GCS last, after the rest has ended (or 10 s); ``force``: SIGKILL to all at once."""
+        gcs = [p for p in self._members() if "gcs_server" in self._cmdline(p)]
+        for pid in self._members() if force else [p for p in self._members() if p not in gcs]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while set(self._members()) - set(gcs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in gcs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        for pid in self._members():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        import shutil
+
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
 def _status(project, name: str) -> str | None:
     import sqlite3
 
@@ -411,6 +523,45 @@ def test_the_cluster_going_away_stops_the_run_and_resume_finishes_on_a_new_clust
         if was is not None and was["state"] == "interrupted":
             assert t["attempts"] == was["attempts"] + 1, "a trial cut by the loss ran again"
     print(f"the coordinator exited {stopped_after:.1f}s after the cluster's loss; resume took {resume_s:.1f}s")
+
+
+@pytest.mark.slow
+def test_ray_stop_on_the_joined_cluster_stops_the_run_cleanly_and_resume_finishes(project, monkeypatch):
+    """`ray stop` ends the raylet (and with it the run's actors, its mailbox among them) seconds before the GCS: the
+    head's port still answers as the mailbox dies. The run stops as for a lost cluster (exit 75, one message, its
+    running trials interrupted, the experiment failed), not with Ray's ActorDiedError, a traceback and an experiment
+    left running; `resume` on a new cluster finishes it."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("naps.py", "import time\ndef nap(config, trial):\n    for s in range(3):\n"
+                             "        time.sleep(0.2)\n        trial.report(s + 1, config['x'])\n"
+                             "    return config['x']\n")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    heads = [StoppableRayHead(port)]
+    try:
+        spec = project.spec(name="ray-stopped", trial={"function": "naps:nap"}, budget={"trials": 10},
+                            executor=_ray(2, address=heads[0].address))
+        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+        wait_for(lambda: proc.poll() is not None or count_states(project, "ray-stopped").get("completed", 0) >= 2,
+                 timeout=90)
+        heads[0].stop()
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 75, stderr
+        assert "the Ray cluster went away" in stderr and "tunesmith resume ray-stopped" in stderr, stderr
+        assert "Traceback" not in stderr, stderr
+        assert _status(project, "ray-stopped") == "failed"
+        states = count_states(project, "ray-stopped")
+        assert states.get("interrupted", 0) >= 1 and not states.get("running") and not states.get("queued"), states
+        heads.append(StoppableRayHead(port))
+        resumed = project.cli("resume", "ray-stopped", "--quiet", timeout=120)
+    finally:
+        for head in heads:
+            head.kill()
+    assert resumed.returncode == 0, resumed.stderr
+    assert project.show("ray-stopped")["status"] == "completed"
+    assert [t["state"] for t in project.trials("ray-stopped")] == ["completed"] * 10
 
 
 def test_the_cluster_watch_tells_a_gone_head_from_a_quiet_one():

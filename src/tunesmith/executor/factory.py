@@ -94,6 +94,35 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
             charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
+    warnings += _private_cluster_warnings(ex)
+    return warnings
+
+
+def _private_cluster_warnings(ex: ExecutorSpec) -> list[str]:
+    """A private Ray cluster (address: local) is this machine, with what Ray detects on it: validate says what it
+    will likely lack. (Only `run` knows for sure, as Ray counts it, and refuses then, exit 2, before any trial: Ray
+    may find devices this check does not, AMD GPUs, TPUs.)"""
+    res = ex.resources_per_trial
+    if ex.kind != "ray" or (ex.address or "local") != "local" or res is None:
+        return []
+    from tunesmith.errors import UserInputError
+    from tunesmith.executor.devices import allotted_gpus, machine_gpus
+
+    warnings = []
+    if res.gpu > 0:
+        try:
+            allotted = allotted_gpus()
+        except UserInputError:  # devices named by UUID: Ray counts them itself
+            allotted = [0]
+        if not (allotted if allotted is not None else machine_gpus()):
+            warnings.append(f"executor.resources_per_trial.gpu is {res.gpu:g}, but this machine shows no NVIDIA GPU "
+                            "(or CUDA_VISIBLE_DEVICES hides them): the private Ray cluster (address: local) will "
+                            "likely have none, and `run` then refuses to start (no trial could)")
+    if res.custom:
+        warnings.append(f"executor.resources_per_trial.custom asks for {', '.join(sorted(res.custom))}: a private Ray "
+                        "cluster (address: local) has only what Ray detects on this machine (CPU, GPU, memory, "
+                        "accelerators such as TPU), and `run` refuses to start if it lacks them; declare them on a "
+                        "cluster you start (`ray start --resources=...`) and join it (address: auto or host:port)")
     return warnings
 
 

@@ -52,15 +52,17 @@ import statistics
 import tarfile
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
 from tunesmith.environ_scope import variables_set
-from tunesmith.errors import ClusterLost, UserInputError
+from tunesmith.errors import ClusterLost, SpecError, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
@@ -401,7 +403,8 @@ class _Running:
     kill_reason: Failure | None = None
     kill_deadline: float | None = None
     undecided: bool = False
-    held: bool = False    # its actor died while the cluster's head did not answer: concluded once the watch decides
+    held: bool = False    # its actor died: concluded once the mailbox answers a poll sent after (the cluster lives),
+    held_after: int = 0   # (the last poll sent before it died), or interrupted with the cluster (``ray stop``)
     prune_sent: bool = False
     reports_seen: int = 0
     result: dict[str, Any] | None = None  # the attempt's answer, held until all its reports have arrived
@@ -456,6 +459,8 @@ class RayExecutor:
         self._lane_ids = 0
         self._mailbox: Any = None
         self._take: Any = None
+        self._takes_sent = self._take_number = 0  # the mailbox's long polls sent so far, the one in flight ...
+        self._heard = 0                   # ... and the number of the last one that answered
         self._running: dict[int, _Running] = {}
         self._events: list[ExecutorEvent] = []
         self._recent: deque[float] = deque(maxlen=RECENT_ATTEMPTS)  # durations of the last attempts that ran
@@ -484,12 +489,67 @@ class RayExecutor:
             options["memory"] = res.memory
         if res.custom:
             options["resources"] = dict(res.custom)
-        self._runner_class = ray.remote(TrialRunner).options(**options)
-        self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
-        self._lanes = [self._new_lane() for _ in range(self.workers)]
-        head = _head_of(ray, self.address)
-        self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
+        with self._ray_failing():
+            self._check_feasible(ray)
+            self._runner_class = ray.remote(TrialRunner).options(**options)
+            self._mailbox = ray.remote(Mailbox).options(num_cpus=0, max_concurrency=1000).remote()
+            self._lanes = [self._new_lane() for _ in range(self.workers)]
+            head = _head_of(ray, self.address)
+            self._origin = None if self.address.startswith("ray://") else ray.get_runtime_context().get_node_id()
         self._watch = ClusterWatch(head, self.clock) if head is not None else None
+
+    def _check_feasible(self, ray: Any) -> None:
+        """Refuse (exit 2, before any trial) resources no node of the cluster can give one trial: its actors would
+        wait for ever, silently (Ray's "infeasible" warning goes to the driver's log, which a run hides). A cluster
+        that adds nodes on demand may yet give them: a joined cluster whose autoscaler declares a kind of node that
+        could (``get_cluster_config``: the autoscaler's node groups, which Ray Data reads for the same question) is
+        let be, and so, with a warning, is one whose autoscaler, if any, says nothing of its nodes."""
+        need = _ray_resources(self.resources)
+        nodes = [node.get("Resources") or {} for node in ray.nodes() if node.get("Alive")]
+        if any(_holds(node, need) for node in nodes):
+            return
+        offered = "; ".join(sorted({_offer(node) for node in nodes})) or "no alive node"
+        private = self.address == "local" and self._connected_here  # (else joined, or the caller's own ray.init)
+        if not private:
+            try:
+                from ray._private.state import state
+
+                config = state.get_cluster_config()
+            except Exception:  # noqa: BLE001 - an API that moved: the question stays open, as below
+                config = None
+            if config is not None and any(group.max_count != 0 and _holds(dict(group.resources), need)
+                                          for group in config.node_group_configs):
+                return  # its autoscaler adds such a node when the trials ask
+            if config is None:
+                _log.warning("executor.resources_per_trial: no node of the Ray cluster (%s) can hold one trial "
+                             "(%s; the nodes offer: %s); the trials wait until a node that can joins it (an "
+                             "autoscaler's)", self.address, _offer(need), offered)
+                return
+        fields = {**{key: name for name, key in _FIELD_OF.items()},
+                  **{key: f"custom.{key}" for key in self.resources.custom}}
+        short = [fields[key] for key, value in need.items()
+                 if value > max((node.get(key, 0.0) for node in nodes), default=0.0) + 1e-9]
+        path = "executor.resources_per_trial" + (f".{short[0]}" if short else "")  # (else: never all on one node)
+        where = "the run's private Ray cluster (address: local, this machine)" if private \
+            else f"the Ray cluster ({self.address})"
+        raise SpecError(path, f"no node of {where} can ever hold one trial ({_offer(need)}), so no trial would "
+                              f"start: its nodes offer {offered}; ask for what a node has, or run on a cluster "
+                              "with such nodes")
+
+    @contextmanager
+    def _ray_failing(self) -> Iterator[None]:
+        """What Ray raises that the executor does not handle itself stops the run as a lost cluster does (exit 75,
+        its running trials interrupted, to re-run on resume), with Ray's reason: never a raw Ray exception, a
+        traceback and an experiment left `running`. (The executor's state may no longer match the cluster's: going
+        on is not safe.)"""
+        try:
+            yield
+        except ClusterLost:
+            raise
+        except Exception as e:
+            if self._ray is None or not isinstance(e, self._ray.exceptions.RayError):
+                raise
+            self._lose_cluster(f"the Ray cluster failed: {type(e).__name__}: {_first_line(e)}")
 
     def _new_lane(self) -> _Lane:
         self._lane_ids += 1
@@ -544,8 +604,9 @@ class RayExecutor:
         slot = self._chosen if self._chosen is not None else self._next_slot()  # (a caller that did not ask)
         self._chosen = None
         run = _Running(job, None, slot, 0, now, _size(job.log_path))
-        self._send(run, submitted=True)
-        self._running[job.number] = run
+        self._running[job.number] = run  # (first: a failing call below leaves it to be ended with the others)
+        with self._ray_failing():
+            self._send(run, submitted=True)
 
     def _next_slot(self) -> int:
         """To an idle actor if there is one (one that is up first), else behind the running attempt that started
@@ -586,14 +647,16 @@ class RayExecutor:
         run = self._running.get(number)
         if run is not None and not run.prune_sent and self._lost is None:
             run.prune_sent = True
-            self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
+            with self._ray_failing():
+                self._mailbox.order.remote(number, run.job.attempt, "prune", run.lane)
 
     def stop(self, number: int, kind: FailureKind, reason: str | None = None) -> None:
         self._chosen = None  # a kill may free or replace an actor: a submit after this chooses again
         run = self._running.get(number)
         if run is not None:
             default = "interrupted by the user" if kind is FailureKind.INTERRUPTED else "stopped by the coordinator"
-            self._kill(run, Failure(kind, reason or default))
+            with self._ray_failing():
+                self._kill(run, Failure(kind, reason or default))
 
     def close(self, grace: float) -> list[ExecutorEvent]:
         self._closing = True
@@ -605,8 +668,9 @@ class RayExecutor:
             while self._running and self.clock.monotonic() < deadline:
                 events += self.poll(min(0.2, max(0.0, deadline - self.clock.monotonic())))
             for run in list(self._running.values()):
-                self._kill(run, Failure(FailureKind.INTERRUPTED, f"still running after the {format_duration(grace)} "
-                                                                 "grace period"))
+                with self._ray_failing():
+                    self._kill(run, Failure(FailureKind.INTERRUPTED, "still running after the "
+                                                                     f"{format_duration(grace)} grace period"))
             give_up = self.clock.monotonic() + KILL_GRACE + 10.0
             while self._running and self.clock.monotonic() < give_up:
                 events += self.poll(0.2)
@@ -622,15 +686,22 @@ class RayExecutor:
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
                 pass
         if self._connected_here:
-            self._ray.shutdown()  # a private cluster stops; a joined one keeps running, we only disconnect
+            try:
+                self._ray.shutdown()  # a private cluster stops; a joined one keeps running, we only disconnect
+            except Exception as e:  # noqa: BLE001 - what the run recorded stands; a shutdown half done is Ray's
+                _log.warning("stopping Ray failed: %s: %s", type(e).__name__, _first_line(e))
         return events
 
     # -- events ------------------------------------------------------------------------------------------------
     def poll(self, timeout: float) -> list[ExecutorEvent]:
-        ray = self._ray
         self._chosen = None  # what the lanes hold changes here: a slot chosen before it is chosen again
         if self._lost is not None:
             raise ClusterLost(self._lost)
+        with self._ray_failing():
+            return self._poll(timeout)
+
+    def _poll(self, timeout: float) -> list[ExecutorEvent]:
+        ray = self._ray
         self._rebalance()  # here: the runner has submitted what it had since the last poll
         for run in self._running.values():
             if run.undecided:  # the runner ruled on the reports the last poll returned (prune() came first)
@@ -638,7 +709,7 @@ class RayExecutor:
                 self._mailbox.decide.remote(run.job.number, run.job.attempt, run.prune_sent)
         if not self._events:
             if self._take is None:
-                self._take = self._mailbox.take.remote(ORDER_WAIT)
+                self._ask_mailbox(ORDER_WAIT)
             # Only each actor's first attempt is awaited: answers are taken in the actor's order of work (a queued
             # call that failed first, its actor dead, waits for the failure of the one ahead, which moves it).
             refs = [self._take, *(lane.ready for lane in self._lanes if lane.ready is not None),
@@ -653,16 +724,25 @@ class RayExecutor:
         self._enforce_limits()
         return self._flush()
 
+    def _ask_mailbox(self, wait_s: float) -> None:
+        self._takes_sent += 1
+        self._take, self._take_number = self._mailbox.take.remote(wait_s), self._takes_sent
+
     def _taken(self) -> list[dict[str, Any]]:
         """The mailbox's answer to its long poll: news that the cluster is alive."""
         take, self._take = self._take, None
         try:
             events: list[dict[str, Any]] = self._ray.get(take)
-        except self._ray.exceptions.RayError:
-            if self._watch is None or self._watch.reachable_now():
-                raise  # the mailbox died on a live cluster: the run cannot go on
-            self._watch.suspect()
-            return []
+        except self._ray.exceptions.RayError as e:
+            if self._watch is not None and not self._watch.reachable_now():
+                self._watch.suspect()  # its head does not answer either: the watch decides within its grace
+                return []
+            # Its head answers, yet the run's mailbox died: `ray stop` (which ends the raylets, the actors with them,
+            # before the GCS), or the mailbox's node lost. Either way the run cannot go on without it: it stops as
+            # for a lost cluster, its running trials interrupted (they re-run on resume).
+            self._lose_cluster(f"the Ray cluster went away: the run's mailbox actor on it died "
+                               f"({type(e).__name__}: {_first_line(e)})")
+        self._heard = self._take_number
         if self._watch is not None:
             self._watch.heard()
         return events
@@ -676,12 +756,11 @@ class RayExecutor:
         reason = watch.gone()
         if reason is not None:
             self._lose_cluster(reason)
-        if watch.unreachable_for() == 0.0:
-            for run in [r for r in self._running.values() if r.held]:
-                run.held = False
-                self._finish(run)
+        for run in [r for r in self._running.values() if r.held and self._heard > r.held_after]:
+            run.held = False
+            self._finish(run, confirmed=True)
 
-    def _lose_cluster(self, reason: str) -> None:
+    def _lose_cluster(self, reason: str) -> NoReturn:
         self._lost = reason
         self._closing = True
         for run in self._running.values():
@@ -800,21 +879,24 @@ class RayExecutor:
             elif kind == "spent":
                 run.spent = {"cpu_s": float(ev["cpu_s"]), "peak_rss": int(ev["peak_rss"])}
 
-    def _finish(self, run: _Running) -> None:
-        """Its actor answered. An attempt ends after everything it posted: reports still on their way are awaited."""
+    def _finish(self, run: _Running, confirmed: bool = False) -> None:
+        """Its actor answered. An attempt ends after everything it posted: reports still on their way are awaited.
+        ``confirmed``: its actor died, and the mailbox answered since: the cluster lives, the attempt was lost."""
         ray = self._ray
         duration = self.clock.monotonic() - (run.started or run.submitted)
         try:
             run.result = ray.get(run.ref)
         except ray.exceptions.RayError as e:
             lane = self._lanes[run.slot]
-            if self._watch is not None:
+            if self._watch is not None and not confirmed:
+                # The whole cluster may be going (`ray stop` ends the actors before the head): the attempt is LOST
+                # (and retried) only once the mailbox answers a poll sent after this; else the watch, or the
+                # mailbox's death, stops the run and it is interrupted (it re-runs on resume).
                 self._watch.suspect()
-                if not self._watch.reachable_now():  # the whole cluster may be going: the watch decides
-                    run.held = True
-                    if run.lane == lane.id and run not in lane.runs:
-                        lane.runs.insert(0, run)  # its lane stays taken, its actor dead, until the watch decides
-                    return
+                run.held, run.held_after = True, self._takes_sent
+                if run.lane == lane.id and run not in lane.runs:
+                    lane.runs.insert(0, run)  # its lane stays taken, its actor dead, until then
+                return
             if run in lane.runs:  # (a held run, concluded now)
                 lane.runs.remove(run)
             run.result, run.error = {}, e
@@ -875,7 +957,7 @@ class RayExecutor:
         ray = self._ray
         for _ in range(2 if self._take is not None else 1):
             if self._take is None:
-                self._take = self._mailbox.take.remote(0)
+                self._ask_mailbox(0)
             try:
                 events = ray.get(self._take, timeout=LAST_WORDS_TIMEOUT)
             except ray.exceptions.GetTimeoutError:
@@ -884,6 +966,7 @@ class RayExecutor:
                 self._take = None  # the mailbox is gone: the next poll says so, or the watch does
                 return
             self._take = None
+            self._heard = self._take_number
             self._handle(events)
 
     def _end(self, run: _Running, outcome: Outcome) -> None:
@@ -956,6 +1039,26 @@ def _head_of(ray: Any, address: str) -> HeadAddress | None:
         return HeadAddress.parse(ray.get_runtime_context().gcs_address or "")
     except Exception:  # noqa: BLE001 - no GCS address to watch (an unusual connection): Ray's own errors then
         return None
+
+
+_FIELD_OF = {"cpu": "CPU", "gpu": "GPU", "memory": "memory"}  # resources_per_trial's fields: Ray's names
+
+
+def _ray_resources(res: TrialResources) -> dict[str, float]:
+    """What one trial asks of a node, in Ray's names (only what it asks: 0 asks nothing)."""
+    need = {"CPU": res.cpu, "GPU": res.gpu, "memory": float(res.memory or 0), **res.custom}
+    return {key: float(value) for key, value in need.items() if value}
+
+
+def _holds(node: dict[str, float], need: dict[str, float]) -> bool:
+    return all(node.get(key, 0.0) + 1e-9 >= value for key, value in need.items())
+
+
+def _offer(resources: dict[str, float]) -> str:
+    shown = {key: (_mib(int(v)) if key == "memory" else f"{v:g}") for key, v in sorted(resources.items())
+             if key in ("CPU", "GPU", "memory") or not (key.startswith("node:") or key.endswith("object_store_memory")
+                                                        or key.startswith("accelerator_type:"))}
+    return ", ".join(f"{key} {value}" for key, value in shown.items()) or "nothing"
 
 
 def _size(path: str) -> int:

@@ -154,6 +154,11 @@ class Executor(StrictModel):
                 r"(ray://)?[A-Za-z0-9_.\[\]:-]+:\d+", self.address)):
             raise SpecError("executor.address", "must be local (a private cluster for this run), auto (the "
                             f"cluster this machine belongs to) or host:port / ray://host:10001; got {self.address!r}")
+        elif self.address is not None and self.address not in ("local", "auto"):
+            port = int(self.address.rpartition(":")[2])
+            if not 1 <= port <= 65535:  # else `run` probes it, finds nothing, and says "retry later" (exit 75)
+                raise SpecError("executor.address", f"port {port} is not a TCP port (1 to 65535); got "
+                                f"{self.address!r}")
         return self
 
 
