@@ -515,10 +515,11 @@ class RayExecutor:
                 from ray._private.state import state
 
                 config = state.get_cluster_config()
-            except Exception:  # noqa: BLE001 - an API that moved: the question stays open, as below
-                config = None
-            if config is not None and any(group.max_count != 0 and _holds(dict(group.resources), need)
-                                          for group in config.node_group_configs):
+                grows = config is not None and any(group.max_count != 0 and _holds(dict(group.resources), need)
+                                                   for group in config.node_group_configs)
+            except Exception:  # noqa: BLE001 - a private API that moved: the question stays open, as below
+                config, grows = None, False
+            if grows:
                 return  # its autoscaler adds such a node when the trials ask
             if config is None:
                 _log.warning("executor.resources_per_trial: no node of the Ray cluster (%s) can hold one trial "
