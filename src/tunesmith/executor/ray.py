@@ -889,10 +889,11 @@ class RayExecutor:
             run.result = ray.get(run.ref)
         except ray.exceptions.RayError as e:
             lane = self._lanes[run.slot]
-            if self._watch is not None and not confirmed:
-                # The whole cluster may be going (`ray stop` ends the actors before the head): the attempt is LOST
-                # (and retried) only once the mailbox answers a poll sent after this; else the watch, or the
-                # mailbox's death, stops the run and it is interrupted (it re-runs on resume).
+            if self._watch is not None and not confirmed and run.kill_reason is None:
+                # An actor that died unbidden: the whole cluster may be going (`ray stop` ends the actors before the
+                # head): the attempt is LOST (and retried) only once the mailbox answers a poll sent after this;
+                # else the watch, or the mailbox's death, stops the run and it is interrupted (it re-runs on resume).
+                # (One we killed, a timeout or a stop, ended as we bade it: concluded now, as before.)
                 self._watch.suspect()
                 run.held, run.held_after = True, self._takes_sent
                 if run.lane == lane.id and run not in lane.runs:
