@@ -443,5 +443,5 @@ def test_a_missing_column_lists_every_column_of_a_wide_file_or_says_how_many_it_
     with pytest.raises(SpecError) as refused:
         load_dataset(task.data, tmp_path)
     assert str(refused.value).endswith(", worst_fractal_dimension, label"), str(refused.value)
-    assert listed([f"c{i}" for i in range(45)]).endswith(", c39 and 5 more")
+    assert listed([f"c{i}" for i in range(45)]).endswith(", c39, and 5 more")
     assert listed(["a", "b"], 10) == "a, b"

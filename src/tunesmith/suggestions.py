@@ -145,9 +145,15 @@ def storage_url_fix(given: str) -> str:
     return "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)"
 
 
+def first_few(items: Iterable[object], limit: int) -> list[str]:
+    """The first ``limit`` of ``items``, then "and N more" for the rest: a shortened list says that it is one."""
+    shown = [str(item) for item in items]
+    if len(shown) <= limit:
+        return shown
+    return [*shown[:limit], f"and {len(shown) - limit} more"]
+
+
 def listed(names: Iterable[object], limit: int = 40) -> str:
-    """``names`` joined by commas, at most ``limit`` of them, then "and N more": a shortened list says it is one (a
-    file's columns cut at 20 without a word hid the label column a user was looking for)."""
-    shown = [str(n) for n in names]
-    more = len(shown) - limit
-    return ", ".join(shown[:limit]) + (f" and {more} more" if more > 0 else "")
+    """:func:`first_few` joined by commas, up to 40 by default (a file's columns cut at 20 without a word hid the
+    label column a user was looking for)."""
+    return ", ".join(first_few(names, limit))

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tunesmith.drift.statistics import ColumnDrift, ColumnRole, first_few
+from tunesmith.drift.statistics import ColumnDrift, ColumnRole
+from tunesmith.suggestions import first_few, listed
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def print_report(console: Any, report: DriftReport) -> None:
         console.print(f"[yellow]note[/]: {escape(note)}")
     if report.drifted:
         cols = report.drifted_columns
-        named = ", ".join(first_few(cols, 6))
+        named = listed(cols, 6)
         verdict = [f"{len(cols)} of {len(report.columns)} column(s) ({named})"] if cols else []
         if report.champion is not None and report.champion.degraded:
             verdict.append(f"the champion's {report.champion.metric} is {report.champion.drop:.1%} worse")

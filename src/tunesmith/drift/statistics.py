@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tunesmith.suggestions import listed
+
 _EPS = 1e-4  # PSI floor for an empty bin: ln(0) is undefined, and a tiny share is what an empty bin estimates
 
 
@@ -33,12 +35,6 @@ class ColumnRole(StrEnum):
     FEATURE = "feature"
     TARGET = "target"
 
-
-def first_few(items: Sequence[str], limit: int) -> list[str]:
-    """The first ``limit`` of ``items``, then "and N more" for the rest: a shortened list says that it is one."""
-    if len(items) <= limit:
-        return list(items)
-    return [*items[:limit], f"and {len(items) - limit} more"]
 
 
 def _share(count: int, rows: int) -> str:
@@ -134,7 +130,7 @@ class ColumnDrift:
             said.append(f"{self.test} p {self.p_value:.2e} < {self.alpha_adjusted:.2e} and PSI {self.psi:.3f} >= "
                         f"{self.psi_threshold:g}")
             if self.new_levels:
-                said.append(f"new level(s) {', '.join(first_few([repr(v) for v in self.new_levels], 3))}")
+                said.append(f"new level(s) {listed([repr(v) for v in self.new_levels], 3)}")
         return "; ".join(said)
 
     def to_json(self) -> dict[str, Any]:
