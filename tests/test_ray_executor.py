@@ -461,25 +461,37 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _run_on_a_cluster_of_its_own(project, monkeypatch, head_type, name, naps, trials):  # type: ignore[no-untyped-def]
+    """A Ray cluster of the test's own (``head_type`` at a free port) and `tunesmith run` of ``naps.py``'s ``nap`` on
+    it, 2 workers: the port, the heads (for the caller's ``finally`` to kill, new ones appended) and the process."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import start_cli
+
+    project.write("naps.py", naps)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    port = _free_port()
+    heads = [head_type(port)]
+    try:
+        spec = project.spec(name=name, trial={"function": "naps:nap"}, budget={"trials": trials},
+                            executor=_ray(2, address=heads[0].address))
+        return port, heads, start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+    except BaseException:
+        heads[0].kill()
+        raise
+
+
 @pytest.mark.slow
 def test_the_cluster_going_away_stops_the_run_and_resume_finishes_on_a_new_cluster(project, monkeypatch):
     """The head of the cluster a run joined is killed mid-run: the run stops within seconds with exit code 75 and
     one message, its running trials recorded with the reason; `resume` on a new cluster (same address) runs exactly
     those again and completes the budget. Two clusters start (~5 s each here): the slowest test of this file."""
-    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
-    from helpers import count_states, start_cli, wait_for
+    from helpers import count_states, wait_for
 
-    project.write("naps.py", "import os, time\ndef nap(config, trial):\n"
-                             "    open(os.path.join(str(trial.workdir), 'pid'), 'w').write(str(os.getpid()))\n"
-                             "    time.sleep(1.0)\n    return config['x']\n")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    port = _free_port()
-    heads = [RayHead(port)]
+    naps = ("import os, time\ndef nap(config, trial):\n"
+            "    open(os.path.join(str(trial.workdir), 'pid'), 'w').write(str(os.getpid()))\n"
+            "    time.sleep(1.0)\n    return config['x']\n")
+    port, heads, proc = _run_on_a_cluster_of_its_own(project, monkeypatch, RayHead, "ray-gone", naps, 8)
     try:
-        spec = project.spec(name="ray-gone", trial={"function": "naps:nap"}, budget={"trials": 8},
-                            executor=_ray(2, address=heads[0].address))
-        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
-
         def midway() -> bool:
             assert proc.poll() is None, f"the run ended early: {proc.communicate()}"
             counts = count_states(project, "ray-gone")
@@ -531,19 +543,12 @@ def test_ray_stop_on_the_joined_cluster_stops_the_run_cleanly_and_resume_finishe
     head's port still answers as the mailbox dies. The run stops as for a lost cluster (exit 75, one message, its
     running trials interrupted, the experiment failed), not with Ray's ActorDiedError, a traceback and an experiment
     left running; `resume` on a new cluster finishes it."""
-    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
-    from helpers import count_states, start_cli, wait_for
+    from helpers import count_states, wait_for
 
-    project.write("naps.py", "import time\ndef nap(config, trial):\n    for s in range(3):\n"
-                             "        time.sleep(0.2)\n        trial.report(s + 1, config['x'])\n"
-                             "    return config['x']\n")
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    port = _free_port()
-    heads = [StoppableRayHead(port)]
+    naps = ("import time\ndef nap(config, trial):\n    for s in range(3):\n"
+            "        time.sleep(0.2)\n        trial.report(s + 1, config['x'])\n    return config['x']\n")
+    port, heads, proc = _run_on_a_cluster_of_its_own(project, monkeypatch, StoppableRayHead, "ray-stopped", naps, 10)
     try:
-        spec = project.spec(name="ray-stopped", trial={"function": "naps:nap"}, budget={"trials": 10},
-                            executor=_ray(2, address=heads[0].address))
-        proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
         wait_for(lambda: proc.poll() is not None or count_states(project, "ray-stopped").get("completed", 0) >= 2,
                  timeout=90)
         heads[0].stop()
