@@ -14,6 +14,7 @@ import numpy as np
 
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.spec.task_config import BusinessScoring, TaskConfig
+from tunesmith.suggestions import listed
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
     """
     classes = np.unique(np.asarray(y))
     several = len(classes) > 2
-    names = ", ".join(repr(c) for c in classes.tolist()[:6]) + (", ..." if len(classes) > 6 else "")
+    names = listed([repr(c) for c in classes.tolist()], 6)
     target = f"the target {task.data.target!r}" if task.data.target else "the target"
     has = f"{target} has {len(classes)} classes ({names})"
     scoring = task.scoring
@@ -136,17 +137,23 @@ def _raises_on_classes(scoring: str, classes: np.ndarray) -> str | None:
     """What scikit-learn raises when ``scoring`` scores a stand-in classifier on one row of each class, or None."""
     import warnings
 
-    from sklearn.dummy import DummyClassifier
-    from sklearn.metrics import get_scorer
-
-    X = np.zeros((len(classes), 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an undefined score on so few rows (precision of no positive prediction)
         try:
-            get_scorer(scoring)(DummyClassifier(strategy="prior").fit(X, classes), X, classes)
+            _stand_in_scored(scoring, classes, classes)
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return str(e).split("\n")[0]
     return None
+
+
+def _stand_in_scored(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray) -> float:
+    """``scoring`` of a stand-in classifier (``y_fit``'s class prior; it reads no feature, so it is given a column of
+    zeros) on rows of classes ``y_scored``; raises what scikit-learn raises."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.metrics import get_scorer
+
+    stand_in = DummyClassifier(strategy="prior").fit(np.zeros((len(y_fit), 1)), y_fit)
+    return float(get_scorer(scoring)(stand_in, np.zeros((len(y_scored), 1)), y_scored))
 
 
 def _variants(scoring: str) -> list[str]:
@@ -198,15 +205,12 @@ def undefined_on_one_class(task: TaskConfig, y_train: np.ndarray, y_test: np.nda
         return None
     import warnings
 
-    from sklearn.dummy import DummyClassifier
     from sklearn.exceptions import UndefinedMetricWarning
-    from sklearn.metrics import get_scorer
 
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         try:
-            stand_in = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
-            value = float(get_scorer(task.scoring)(stand_in, np.zeros((len(y_test), 1)), y_test))
+            value = _stand_in_scored(task.scoring, y_train, y_test)
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return f"scikit-learn: {e}"
     if np.isfinite(value):
