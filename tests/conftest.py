@@ -223,5 +223,10 @@ def fault_log(request: pytest.FixtureRequest):
 # MLflow (the mlflow extra): a migrated SQLite tracking database per test; see tests/mlflow_fixtures.py
 from tests.mlflow_fixtures import mlflow_template, mlflow_uri, without_mlflow  # noqa: E402, F401
 
-# Ray (the ray extra): one local cluster per test session; see tests/ray_fixtures.py
+# Ray (the ray extra): one local cluster while the Ray tests run; see tests/ray_fixtures.py
+from tests.ray_fixtures import after_test as _after_a_ray_test  # noqa: E402
 from tests.ray_fixtures import ray_cluster  # noqa: E402, F401
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    _after_a_ray_test(item, nextitem)
