@@ -661,3 +661,40 @@ def test_the_first_fault_of_a_command_said_is_the_same_whatever_the_order(comman
         return
     with pytest.raises(SpecError, match=message):
         check_placeholders(command, ["lr", "x"], stored=stored)
+
+
+PRUNED_PROGRAM = """
+import json, signal, sys, time
+def saved(*_):
+    time.sleep(0.5)  # a checkpoint that takes a while
+    open("saved-on-sigterm", "w").write("yes")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, saved)
+for step in range(1, 101):
+    print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
+    time.sleep(0.02)
+print(json.dumps({"loss": 0.01}), flush=True)
+"""
+
+
+def test_a_pruned_command_is_stopped_with_the_program_the_shell_runs_not_the_shell_alone(tmp_path: Path) -> None:
+    """`cd . && python train.py`: the shell ran python as its child, and the prune's SIGTERM went to the shell
+    alone; the program ran all its steps (its result in the log) and was then stopped as a 'background process'
+    1 s after, its SIGTERM handler cut short by SIGKILL 1 s later, and the trial still counted as pruned."""
+    from tunesmith.evaluation.command import run_command
+
+    (tmp_path / "train.py").write_text(PRUNED_PROGRAM)
+    reports: list[Any] = []
+    notes: list[str] = []
+    started = time.monotonic()
+    with open(tmp_path / "trial.log", "w") as log:
+        result, failure, pruned = run_command(f"cd . && {shlex.quote(sys.executable)} train.py", str(tmp_path),
+                                              dict(os.environ), log, ("loss",), reports.append,
+                                              lambda: len(reports) >= 3, on_note=notes.append)
+    seconds = time.monotonic() - started
+    log_text = (tmp_path / "trial.log").read_text()
+    assert pruned and failure is None, (pruned, failure)
+    assert (tmp_path / "saved-on-sigterm").exists(), "the program got the SIGTERM and its grace to save"
+    assert '"step": 100' not in log_text and '{"loss": 0.01}' not in log_text, log_text[-300:]
+    assert notes == [], "the program is the command's own, not a background process it left"
+    assert seconds < 3.5, seconds

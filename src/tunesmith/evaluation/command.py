@@ -43,7 +43,7 @@ from typing import IO, Any
 
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.context import MAX_STEP, report_step
-from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders
+from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders, stop_tree
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
 from tunesmith.evaluation.shell_dollars import expanded_dollars
@@ -567,13 +567,9 @@ def _print_result(metric: str) -> str:
 
 
 def _terminate(proc: subprocess.Popen[Any], grace: float) -> None:
-    try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    except ProcessLookupError:
-        pass
+    """Stop a pruned command: the shell and what runs under it (SIGTERM, SIGKILL ``grace`` s later)."""
+    if proc.poll() is None:
+        stop_tree(proc.pid, grace)
 
 
 def _signame(n: int) -> str:

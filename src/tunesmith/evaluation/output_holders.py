@@ -10,6 +10,9 @@ the session of the process that runs it (a worker's own session, or the terminal
 Ctrl-C reaches it), and what it starts stays there unless it leaves with setsid. One that left is a daemon that
 others may use (an ssh ControlPersist master that git or rsync started, a server other trials share): it is named,
 never stopped. The trial ends all the same, as its reader closes its ends of the pipes.
+
+A command stopped while it runs (pruned) is stopped with everything under it (:func:`stop_tree`): the shell passes
+no signal on, so ``cd src && python train.py``'s program would get none and run to its end.
 """
 
 from __future__ import annotations
@@ -81,6 +84,50 @@ def stop_holders(inodes: Collection[int], session: int, grace: float = STOP_GRAC
         if pidfd is not None:
             os.close(pidfd)
     return Holders(tuple(stopped), tuple(left))
+
+
+def stop_tree(pid: int, grace: float) -> None:
+    """SIGTERM to ``pid`` and every process under it, then SIGKILL to those of them still there ``grace`` seconds
+    later (and to any they started meanwhile). Each is signalled through a pidfd opened as the tree is read, so a
+    PID reused since is never signalled; where there is none, as read."""
+    from tunesmith.executor.processes import descendants
+
+    signalled: list[tuple[int, int | None]] = []
+    for member in [pid, *(child for child, _ in descendants(pid))]:
+        try:
+            pidfd = _pidfd(member)
+        except ProcessLookupError:
+            continue
+        if _signal(member, pidfd, signal.SIGTERM):
+            signalled.append((member, pidfd))
+        elif pidfd is not None:
+            os.close(pidfd)
+    deadline = time.monotonic() + grace
+    waiting = list(signalled)
+    while waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+        waiting = [(member, pidfd) for member, pidfd in waiting if not _exited(member, pidfd)]
+    if waiting:
+        late = [(child, None) for child, _ in descendants(pid) if child not in {m for m, _ in signalled}]
+        for member, pidfd in [*waiting, *late]:
+            _signal(member, pidfd, signal.SIGKILL)
+    for _, pidfd in signalled:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _exited(pid: int, pidfd: int | None) -> bool:
+    """Whether ``pid`` has exited (a zombie not yet reaped has): its pidfd is readable; without one, /proc says."""
+    if pidfd is not None:
+        readable = select.poll()
+        readable.register(pidfd, select.POLLIN)
+        return bool(readable.poll(0))
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
 
 
 def _pidfd(pid: int) -> int | None:
