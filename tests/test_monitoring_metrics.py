@@ -670,3 +670,24 @@ def test_a_store_that_cannot_be_read_at_the_end_is_told_once_and_the_textfile_st
     assert value(parsed, "tunesmith_experiment_running", experiment="unit") == 0
     assert value(parsed, "tunesmith_trials_started_total", experiment="unit") == 1
     assert len(told) == 1 and "disk I/O error" in told[0], told
+
+
+def test_a_metrics_file_that_is_a_fifo_is_refused_and_a_symlink_followed(project):
+    """The textfile was written beside the path and renamed over it every second: a FIFO named by --metrics-file
+    (as root, a device such as /dev/null) was replaced by a plain file, and a symlink by a file of its own."""
+    import stat
+
+    project.write_spec(project.spec("f", executor={"kind": "inline"}, budget={"trials": 2}))
+    os.mkfifo(project.root / "m.prom")
+    fifo = project.cli("run", "f.yaml", "--quiet", "--metrics-file", "m.prom")
+    assert (fifo.returncode, fifo.stdout) == (2, ""), fifo.stderr
+    assert fifo.stderr.splitlines() == [
+        "error: --metrics-file: m.prom is a FIFO, not a file: the textfile is rewritten whole every second, for "
+        "node_exporter's textfile collector to read; name a .prom file in its textfile directory"]
+    assert stat.S_ISFIFO(os.stat(project.root / "m.prom").st_mode)
+    (project.root / "textfiles").mkdir()
+    (project.root / "l.prom").symlink_to("textfiles/f.prom")
+    run = project.cli("run", "f.yaml", "--quiet", "--metrics-file", "l.prom")
+    assert run.returncode == 0, run.stderr  # (not "exists": the refused run recorded nothing)
+    assert (project.root / "l.prom").is_symlink(), "the link is kept"
+    assert "tunesmith_trials_finished_total" in (project.root / "textfiles" / "f.prom").read_text()

@@ -106,6 +106,33 @@ def test_an_output_that_is_a_folder_or_unwritable_is_bad_input(project):
     assert list((project.root / "reports").iterdir()) == []
 
 
+def test_an_output_that_is_a_fifo_or_a_symlink_is_written_through_not_replaced(project):
+    """The report was written beside the path and renamed over it: a FIFO (or, as root, /dev/stdout or /dev/null)
+    became a 4.8 MB plain file, and a symlink was replaced, its target left as it was."""
+    import threading
+
+    from helpers import cli_in_process
+
+    project.write_spec(project.spec("rep", executor={"kind": "inline"}, budget={"trials": 2}))
+    _run(project, "rep.yaml")  # set-up: where the report goes is what is checked
+    os.mkfifo(project.root / "pipe")
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append((project.root / "pipe").read_bytes()), daemon=True)
+    reader.start()
+    to_fifo = project.cli("report", "rep", "-o", "pipe")
+    reader.join(10)
+    assert to_fifo.returncode == 0, to_fifo.stderr
+    assert (project.root / "pipe").is_fifo(), "the FIFO is still a FIFO"
+    assert read and read[0].startswith(b"<!DOCTYPE html>") and read[0].rstrip().endswith(b"</html>")
+    (project.root / "kept").mkdir()
+    (project.root / "latest.html").symlink_to("kept/rep.html")
+    code, _, err = cli_in_process("report", "rep", "-o", "latest.html")
+    assert code == 0, err
+    assert (project.root / "latest.html").is_symlink(), "the link is kept"
+    assert (project.root / "kept" / "rep.html").read_text().startswith("<!DOCTYPE html>"), "its file written"
+    assert sorted(p.name for p in project.root.iterdir() if p.name.endswith(".partial")) == []
+
+
 @pytest.mark.slow
 def test_report_of_ten_thousand_trials_is_bounded(project):
     """10,000 stored trials (two objectives, curves, failures) give a report in seconds, each plot subsampled."""

@@ -13,6 +13,7 @@ from tunesmith.clock import Clock, SystemClock
 from tunesmith.coordinators import STALE_AFTER, at_work
 from tunesmith.errors import StorageError, UserInputError
 from tunesmith.events import Listeners, RunListener
+from tunesmith.output_file import special_kind, written_path
 from tunesmith.records import ExperimentRecord, Failure, TrialRecord
 
 if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
@@ -269,16 +270,22 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
     if options.wants_metrics:
         from tunesmith.monitoring.metrics import TuningMetrics
 
-        if options.metrics_file is not None:
-            folder = os.path.dirname(os.path.abspath(options.metrics_file))
+        textfile = None if options.metrics_file is None else written_path(options.metrics_file)
+        if textfile is not None:
+            folder = os.path.dirname(os.path.abspath(textfile))
             if not os.path.isdir(folder):
                 raise UserInputError(f"--metrics-file: folder {folder} does not exist (create it, or point "
                                      "--metrics-file at node_exporter's textfile directory)")
+            special = special_kind(textfile)
+            if special is not None:  # renamed over every second, it would be replaced by a plain file
+                raise UserInputError(f"--metrics-file: {options.metrics_file} is {special}, not a file: the textfile "
+                                     "is rewritten whole every second, for node_exporter's textfile collector to "
+                                     "read; name a .prom file in its textfile directory")
         metrics = TuningMetrics()
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
-        watching = MetricsListener(metrics, options.metrics_file, clock, store,
+        watching = MetricsListener(metrics, textfile, clock, store,
                                    REFRESH_EVERY if store is not None else None)
         listeners.append(watching)
     try:

@@ -27,6 +27,7 @@ from typing import Any
 
 from tunesmith.errors import UserInputError
 from tunesmith.extras import install_extra
+from tunesmith.output_file import special_kind, written_path
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
 from tunesmith.selection import Selection, selectable
@@ -127,6 +128,8 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     Raises:
         ExperimentNotFound: no such experiment.
         UserInputError: the folder of ``path`` does not exist, ``path`` is a folder, or it cannot be written.
+
+    A symlink's file is written (the link kept); a FIFO or a device (``-o /dev/stdout``) is written into.
     """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -137,11 +140,19 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     experiment = store.experiment(name)
     trials = store.trials(experiment.id)
     document = build_report(experiment, trials, generated_at=generated_at)
-    partial = path + ".partial"   # written whole, then swapped in: a failed write leaves no half report behind
+    target = written_path(path)
+    if special_kind(target) is not None:  # a FIFO, /dev/stdout: written into, never replaced with a file
+        try:
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(document)
+        except OSError as e:
+            raise UserInputError(f"--output: cannot write {path!r}: {e.strerror or e}") from None
+        return len(trials)
+    partial = target + ".partial"   # written whole, then swapped in: a failed write leaves no half report behind
     try:
         with open(partial, "w", encoding="utf-8") as f:
             f.write(document)
-        os.replace(partial, path)
+        os.replace(partial, target)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.remove(partial)
