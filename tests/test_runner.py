@@ -236,6 +236,14 @@ def test_python_api_with_objects_and_a_function(project, monkeypatch):
     assert "--name" not in str(exists.value) and "tunesmith resume" not in str(exists.value)
     assert str(exists.value).endswith("; continue it with tunesmith.resume('py') (which runs the spec recorded then, "
                                       "not this one), or give the spec another name (its `name`)")
+    # another store than resume('py') alone would open (TUNESMITH_STORAGE's here): it is named, as the CLI's hint
+    # names --storage (the hint alone led to "no store there ... point --storage at the store", the CLI's words)
+    elsewhere = f"sqlite:///{project.root}/elsewhere.db"
+    spec = spec.model_copy(update={"workdir": str(project.root / "elsewhere")})  # its own trial folders too
+    tunesmith.run(spec, storage=elsewhere)
+    with pytest.raises(ExperimentExists) as exists:
+        tunesmith.run(spec, storage=elsewhere)
+    assert f"continue it with tunesmith.resume('py', storage={elsewhere!r}) (which runs" in str(exists.value)
 
 
 def test_intermediate_values_are_recorded(project):

@@ -120,12 +120,21 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
-            f"tunesmith.resume({e.name!r}) (which runs the spec recorded then, not this one), or give the spec "
+            f"{_resume_call(e.name, store.url)} (which runs the spec recorded then, not this one), or give the spec "
             "another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
                                            if e.differences else ""),
             e.name, e.store, e.differences) from None
     finally:
         store.close()
+
+
+def _resume_call(name: str, url: str) -> str:
+    """``tunesmith.resume(NAME)`` as a hint writes it, with ``storage=`` where ``resume(NAME)`` alone would open
+    another store (a ``storage`` given to :func:`run`, or the spec's); the URL's password hidden, as the CLI's."""
+    from tunesmith.storage.sql import describe_url
+
+    there = f", storage={describe_url(url)!r}" if url != resolve_url(None, None, os.environ) else ""
+    return f"tunesmith.resume({name!r}{there})"
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
