@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from _cli_input_setup import cli_quiet, seed_store
-from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, wait_for
+from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, tune_in_process, wait_for
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -1743,3 +1743,23 @@ def test_validate_of_an_inline_executor_names_no_worker_count(project):
     assert proc.returncode == 0, proc.stderr
     assert "workers" in proc.stderr
     assert proc.stdout.rstrip().endswith("executor inline"), proc.stdout
+
+
+def test_a_table_read_through_a_pipe_is_laid_out_wider_than_80_columns(project):
+    """Without a terminal (a cron or CI log, `> file`) and without COLUMNS, Rich laid tables out for 80 columns: a
+    drift table read `stati…` and `1.07e-…`; here `show`'s params column was cut the same way."""
+    long_names = {f"a_rather_long_parameter_name_{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(3)}
+    project.write("objectives_wide.py", "def f(config, trial):\n    return sum(config.values())\n")
+    spec = project.spec("wide", space=long_names, trial={"function": "objectives_wide:f"},
+                        executor={"kind": "inline"}, budget={"trials": 2})
+    spec["objective"] = {"metric": "value", "direction": "minimize"}
+    project.write_spec(spec)
+    tune_in_process(project.root / "wide.yaml", project.db)  # set-up: the table is what is checked
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["TUNESMITH_STORAGE"] = project.storage
+    shown = subprocess.run([sys.executable, "-m", "tunesmith.cli", "show", "wide"], cwd=project.root, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "…" not in shown.stdout, shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) > 80
+    assert all(f"a_rather_long_parameter_name_{i}=" in shown.stdout for i in range(3)), shown.stdout

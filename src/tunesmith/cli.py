@@ -176,8 +176,22 @@ def _given_back(stream: Any, console: Console) -> Iterator[None]:
             os.close(kept)
 
 
-out = _Console(highlight=False)
-err = _Console(stderr=True, highlight=False)
+# Where the output is no terminal (a file, a pipe, a cron or CI log) and COLUMNS is not set, Rich lays it out for
+# 80 columns: a drift table's p-values read `1.07e-…` and its headers `stati…` in a log; 200 fits every table whole.
+PIPED_WIDTH = 200
+
+
+def _piped_width(stream: Any) -> int | None:
+    if os.environ.get("COLUMNS"):
+        return None  # Rich reads it
+    try:
+        return None if stream.isatty() else PIPED_WIDTH
+    except (AttributeError, ValueError):  # a closed or bare stream
+        return PIPED_WIDTH
+
+
+out = _Console(highlight=False, width=_piped_width(sys.stdout))
+err = _Console(stderr=True, highlight=False, width=_piped_width(sys.stderr))
 
 SpecStorageOption = Annotated[str | None, typer.Option(
     "--storage", "-s", help="SQLAlchemy URL of the store (default: the spec's storage:, $TUNESMITH_STORAGE, "
