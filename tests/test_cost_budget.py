@@ -169,6 +169,36 @@ def test_inline_trials_are_measured_too(project):
     assert t.metrics["peak_memory_mb"] > 0
 
 
+@pytest.mark.parametrize("executor", ["inline", "process"])
+def test_the_measured_cost_can_be_an_objective_the_trial_does_not_return(project, executor):
+    """The README: cost figures are ordinary metrics, usable as objectives. Every trial of `objective: [loss, cost]`
+    failed 'the result has no cost (the objective metric)', its cost measured and recorded beside the failure."""
+    project.write("costly.py", COSTLY)
+    space = {"cpu": {"type": "categorical", "choices": [0.05, 0.3]}}
+    spec = project.spec(name=f"cost-objective-{executor}", space=space, trial={"function": "costly:burn"},
+                        objective=[{"metric": "loss", "direction": "minimize"},
+                                   {"metric": "cost", "direction": "minimize"}],
+                        strategy={"name": "grid"}, budget={"trials": 2},
+                        cost={"cpu_hour": DOLLAR_PER_CPU_SECOND}, executor={"kind": executor})
+    trials = tunesmith.run(spec, storage=project.storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 2, [t.error for t in trials]
+    for t in trials:
+        loss, cost = t.values
+        assert loss == t.params["cpu"] and cost == t.metrics["cost"]  # the measured cost, as its metric says
+        assert cost == pytest.approx(t.metrics["cpu_s"], abs=1e-3) and cost >= 0.9 * t.params["cpu"]
+
+
+def test_a_trial_returning_a_tuple_for_several_objectives_is_told_to_return_a_dict():
+    """`return acc, latency` (Optuna's way) was told to 'return a number or a dict of metrics': no number can hold two
+    objectives."""
+    from tunesmith.evaluation.results import normalize_result
+
+    failure = normalize_result((0.9, 12.0), ("acc", "lat"))
+    assert not isinstance(failure, tuple)
+    assert failure.message == ("returned tuple (0.9, 12.0); with 2 objectives return a dict with keys acc, lat "
+                               "(e.g. {'acc': ..., 'lat': ...})")
+
+
 def test_the_tracker_projects_running_trials_at_the_median_cost():
     tracker = BudgetTracker(Budget(trials=None, cost=10.0), Direction.MINIMIZE, started=0.0)
     assert tracker.may_start(0, 0.0)              # nothing known: the first trial may start ...

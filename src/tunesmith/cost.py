@@ -112,10 +112,17 @@ def cost_metrics(prices: Prices, usage: ResourceUsage, reported: Mapping[str, fl
     return out
 
 
+def measured_objectives(job: TrialJob) -> frozenset[str]:
+    """The job's objectives its executor measures and prices (``cost``, ``cpu_s``, ...), so that its trial need not
+    return them: none without prices."""
+    return frozenset(m for m in job.metrics if m in COST_METRICS_ADDED) if job.cost is not None else frozenset()
+
+
 def priced(job: TrialJob, outcome: Outcome, cpu_s: float | None, peak_rss: int | None) -> Outcome:
     """The outcome with the attempt's measured resources (CPU seconds, peak resident bytes; None for one not
     measured) and its cost added to its metrics; the outcome as it is for a job without prices. Every executor
-    prices its attempts through this."""
+    prices its attempts through this. An objective the trial left to the measure (``cost`` as an objective) takes
+    its measured value; one that could not be measured fails the attempt, saying so."""
     if job.cost is None:
         return outcome
     from dataclasses import replace
@@ -124,12 +131,26 @@ def priced(job: TrialJob, outcome: Outcome, cpu_s: float | None, peak_rss: int |
     usage = ResourceUsage(None if cpu_s is None else max(0.0, cpu_s), None if peak_rss is None else peak_rss / 2**20,
                           outcome.duration_s, prices.gpus)
     added = cost_metrics(prices, usage, job_metrics(job, outcome), failed=outcome.failure is not None)
-    return replace(outcome, metrics={**outcome.metrics, **added})
+    metrics = {**outcome.metrics, **added}
+    if outcome.values is None or outcome.pruned or all(v == v for v in outcome.values):  # (NaN: measured later)
+        return replace(outcome, metrics=metrics)
+    values = tuple(metrics.get(m, v) if v != v else v for m, v in zip(job.metrics, outcome.values, strict=True))
+    missing = [m for m, v in zip(job.metrics, values, strict=True) if v != v]
+    if missing:
+        from tunesmith.records import Failure, FailureKind
+
+        why = ("its cost depends on a measure that never arrived" if COST_UNKNOWN_METRIC in added
+               else "the executor did not measure it")
+        return replace(outcome, values=None, metrics=metrics, failure=Failure(
+            FailureKind.INVALID_RESULT, f"the objective {missing[0]!r} was left to the executor's measure, and "
+                                        f"{why}; return it from the trial to score the trial by it"))
+    return replace(outcome, values=values, metrics=metrics)
 
 
 def job_metrics(job: TrialJob, outcome: Outcome) -> dict[str, float]:
     """Every metric an attempt reported, its objectives' values included (a reported cost may be an objective)."""
     reported = dict(outcome.metrics)
     if outcome.values is not None:
-        reported.update(zip(job.metrics, outcome.values, strict=False))
+        # (NaN: an objective left to the measure)
+        reported.update((m, v) for m, v in zip(job.metrics, outcome.values, strict=False) if v == v)
     return reported

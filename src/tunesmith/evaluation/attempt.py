@@ -19,6 +19,7 @@ from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.cost import measured_objectives
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
@@ -123,7 +124,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     duration = time.perf_counter() - started
     normalized = None
     if failure is None and not pruned:
-        normalized = normalize_result(raw, job.metrics)
+        normalized = normalize_result(raw, job.metrics, measured_objectives(job))
         if isinstance(normalized, Failure):
             failure = normalized
     if failure is not None and job.command is None:

@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from tunesmith.records import Failure, FailureKind
 from tunesmith.suggestions import closest
 
 
-def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...], dict[str, float]] | Failure:
+MEASURED_LATER = math.nan
+"""The value of an objective the executor measures (a priced run's ``cost``, ``cpu_s``) that the trial did not
+return: filled in as the attempt is priced (:func:`tunesmith.cost.priced`), which fails the attempt if it cannot."""
+
+
+def normalize_result(raw: Any, metrics: Sequence[str],
+                     measured: Collection[str] = ()) -> tuple[tuple[float, ...], dict[str, float]] | Failure:
     """Values in objective order plus extra numeric metrics; or a Failure(INVALID_RESULT) saying what was wrong.
 
     A number is the value of a single objective. A mapping must hold every objective metric as a finite number;
-    its other numeric keys are kept as metrics.
+    its other numeric keys are kept as metrics. An objective in ``measured`` (one the executor adds to the trial's
+    metrics) need not be returned: its value is :data:`MEASURED_LATER` until the executor's measure fills it in.
     """
+    own = [m for m in metrics if m not in measured]
     if _is_number(raw):
-        if len(metrics) != 1:
+        if len(own) != 1:
             return _invalid(f"returned a single number but the experiment has {len(metrics)} objectives; "
                             f"return a dict with keys {', '.join(metrics)}")
         value = _to_float(raw)
         if value is None:
             return _invalid(f"returned {_short(raw)}, which does not convert to a float")
         if not math.isfinite(value):
-            return _invalid(f"returned {value} for {metrics[0]!r}")
-        return (value,), {}
+            return _invalid(f"returned {value} for {own[0]!r}")
+        return tuple(value if m == own[0] else MEASURED_LATER for m in metrics), {}
     if isinstance(raw, dict):
         values: list[float] = []
         for m in metrics:
+            if m not in raw and m in measured:
+                values.append(MEASURED_LATER)
+                continue
             if m not in raw:
                 keys = ", ".join(map(repr, raw)) or "none"
                 close = closest(m, [str(k) for k in raw if k not in metrics])
@@ -45,6 +56,9 @@ def normalize_result(raw: Any, metrics: Sequence[str]) -> tuple[tuple[float, ...
         return tuple(values), extra
     if raw is None:
         return _invalid("returned None; return a number or a dict of metrics")
+    if isinstance(raw, tuple | list) and len(metrics) > 1:  # Optuna's way: `return acc, latency`
+        return _invalid(f"returned {type(raw).__name__} {_short(raw)}; with {len(metrics)} objectives return a dict "
+                        f"with keys {', '.join(metrics)} (e.g. {{{', '.join(f'{m!r}: ...' for m in metrics)}}})")
     return _invalid(f"returned {type(raw).__name__} {_short(raw)}; return a number or a dict of metrics")
 
 
