@@ -76,6 +76,14 @@ def test_nsga2_and_pareto_front_with_two_objectives(project):
     summary = result.summary()
     assert {p["number"] for p in summary["pareto"]} == {t.number for t in front}
     assert set(summary["best"]["values"]) == {"f1", "f2"}
+    # with a constraint, the front is of the trials that satisfy it, as `show` says: it held every trial's
+    constrained = tunesmith.run({**spec, "name": "mo-c", "constraints": ["f1 <= 0.25"]}, storage=project.storage)
+    assert constrained.pareto and all(t.values[0] <= 0.25 for t in constrained.pareto)
+    assert [t.number for t in constrained.pareto] == [p["number"] for p in constrained.summary()["pareto"]]
+    nobody = tunesmith.open_experiment("mo-c", storage=project.storage)  # (read back: the same answer)
+    assert [t.number for t in nobody.pareto] == [t.number for t in constrained.pareto]
+    impossible = tunesmith.run({**spec, "name": "mo-none", "constraints": ["f1 <= -1"]}, storage=project.storage)
+    assert impossible.pareto == [] and impossible.summary()["pareto"] == []
 
 
 @pytest.mark.skipif(not torch_available(), reason="the gp strategy needs torch (pip install 'tunesmith[gp]')")

@@ -14,11 +14,11 @@ from tunesmith.errors import ExperimentExists
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
-from tunesmith.selection import Selection, pareto_front
+from tunesmith.selection import Selection
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import best_of, experiment_summary, objectives_of, selection_of, shown_experiment
+from tunesmith.summary import best_of, experiment_summary, front_of, selection_of, shown_experiment
 
 if TYPE_CHECKING:
     from tunesmith.reproduce import ReproduceOutcome
@@ -62,7 +62,10 @@ class ExperimentResult:
 
     @property
     def pareto(self) -> list[TrialRecord]:
-        return pareto_front(self.trials, objectives_of(self.experiment))
+        """The Pareto front `tunesmith show` reports: of the completed trials that satisfy the constraints (the
+        stable ones, for a task that excludes unstable ones); none where no trial satisfies them."""
+        spec = spec_from_dict(self.experiment.spec, recorded=True)
+        return front_of(self.trials, spec.objectives, spec.constraints, self.selected)
 
     def summary(self) -> dict[str, Any]:
         """The same JSON as `tunesmith show NAME --json` printed when the result was read (its non-finite numbers
@@ -120,7 +123,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
-            f"{_resume_call(e.name, store.url)} (which runs the spec recorded then, not this one), or give the spec "
+            f"{_resume_call(e.name or s.name, store.url)} (which runs the spec recorded then, not this one), or give the spec "
             "another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
                                            if e.differences else ""),
             e.name, e.store, e.differences) from None

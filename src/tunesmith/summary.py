@@ -20,6 +20,7 @@ from tunesmith.spec.model import ExperimentSpec, Objective
 from tunesmith.strategy.warm_start import legacy_mode
 
 if TYPE_CHECKING:
+    from tunesmith.constraints import Constraint
     from tunesmith.scheduler.evidence import RestartedChild
 
 
@@ -45,6 +46,16 @@ def selection_of(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) ->
     reports and promotion ships); None when no completed trial satisfies the constraints."""
     spec = spec_from_dict(experiment.spec, recorded=True)
     return select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
+
+
+def front_of(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], constraints: Sequence[Constraint],
+             selection: Selection | None) -> list[TrialRecord]:
+    """The Pareto front `show` reports and ``ExperimentResult.pareto`` returns: the one the selection picked from
+    (the trials that satisfy the constraints, stable ones for a task), else, with no constraint, every completed
+    trial's; with constraints no trial meets, none."""
+    if selection is not None:
+        return list(selection.front)
+    return pareto_front(trials, objectives) if not constraints else []
 
 
 def status_said(status: str, counts: Mapping[str, int]) -> str:
@@ -80,8 +91,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         "total_trials": len(trials),
         "failure_rate": round(counts["failed"] / ended, 4) if ended else 0.0,
         "best": _brief(best, objectives) if best else None,
-        "pareto": ([_brief(t, objectives) for t in (selection.front if selection else
-                                                    pareto_front(trials, objectives) if not spec.constraints else [])]
+        "pareto": ([_brief(t, objectives) for t in front_of(trials, objectives, spec.constraints, selection)]
                    if len(objectives) > 1 else []),
         **_selection_summary(spec, trials, selection),
         **_cost_summary(experiment, spec, trials),
