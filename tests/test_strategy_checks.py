@@ -141,6 +141,31 @@ def test_auto_does_not_build_an_integer_domain_to_count_its_grid():
     assert peak < 1_000_000
 
 
+@pytest.mark.parametrize("name, random", [("cmaes", "k, y"), ("gp", "y"), ("qmc", "y"), ("tpe", None),
+                                          ("random", None)])
+def test_a_sampler_that_samples_some_parameters_at_random_says_which(name, random):
+    """Optuna's warning of it is turned off (a line per parameter per trial): cmaes ran random search on every
+    categorical and conditional parameter, gp and qmc on the conditional ones, and nothing said so."""
+    from tunesmith.space import Categorical, Float, SearchSpace
+    from tunesmith.strategy import decide
+
+    if name == "gp" and not torch_available():
+        pytest.skip("the gp strategy needs torch (pip install 'tunesmith[gp]')")
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "k": Categorical(["a", "b"]),
+                                      "y": Float(0.0, 1.0, when={"k": "a"})})
+    said = [w for w in decide(name, {}, space, 20, 1, 1).warnings if "at random" in w]
+    assert said == ([] if random is None else [
+        f"strategy {name} samples {random} at random, each on its own, not by {name} ({_HOW[name]}); tpe and bo "
+        "model categorical and conditional parameters"])
+    numeric = SearchSpace.from_domains({"x": Float(0.0, 1.0), "z": Float(0.0, 1.0)})
+    assert not [w for w in decide(name, {}, numeric, 20, 1, 1).warnings if "at random" in w]
+
+
+_HOW = {"cmaes": "CMA-ES models numbers only, in a space every trial has whole",
+        "gp": "its Gaussian process models a space every trial has whole",
+        "qmc": "where the first trial lacked them: its sequence covers the first trial's parameters"}
+
+
 def test_a_deprecated_optuna_option_is_one_warning_line_not_a_raw_future_warning(project):
     spec = project.spec(name="sigma", strategy={"name": "cmaes", "sigma0": 0.2}, budget={"trials": 3},
                         executor={"kind": "inline"})

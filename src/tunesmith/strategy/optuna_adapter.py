@@ -30,6 +30,7 @@ from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.strategy.base import Proposal
 from tunesmith.strategy.options import check_sampler_option_values, reject_unknown_options
 from tunesmith.strategy.warm_start import PriorMode
+from tunesmith.suggestions import listed
 
 optuna.logging.set_verbosity(logging.WARNING)
 # GPSampler's module logs once, as it is imported, that without the greenlet package it optimises its acquisition
@@ -90,7 +91,28 @@ def check_options(name: str, options: dict[str, Any], space: SearchSpace) -> tup
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         build_sampler(name, options, sampler_options(name, options, space), seed=0, deprecations=True)
-    return tuple(_deprecation(str(w.message), options) for w in said if issubclass(w.category, FutureWarning))
+    return (*(_deprecation(str(w.message), options) for w in said if issubclass(w.category, FutureWarning)),
+            *_sampled_at_random(name, space))
+
+
+def _sampled_at_random(name: str, space: SearchSpace) -> tuple[str, ...]:
+    """What the sampler leaves to random sampling in ``space``, said as the spec's warning: Optuna's own warning of
+    it is turned off (``warn_independent_sampling``: one line per parameter per trial), and a search that is random
+    search on most of its parameters must not look like CMA-ES or a GP at work."""
+    conditional = [n for n in space.order if space.domains[n].when is not None]
+    categorical = [n for n in space.order if isinstance(space.domains[n], Categorical) and n not in conditional]
+    if name == "cmaes":
+        left, how = categorical + conditional, "CMA-ES models numbers only, in a space every trial has whole"
+    elif name == "gp":
+        left, how = conditional, "its Gaussian process models a space every trial has whole"
+    elif name == "qmc":
+        left, how = conditional, "where the first trial lacked them: its sequence covers the first trial's parameters"
+    else:
+        return ()
+    if not left:
+        return ()
+    return (f"strategy {name} samples {listed(left)} at random, each on its own, not by {name} ({how}); tpe and bo "
+            "model categorical and conditional parameters",)
 
 
 def build_sampler(name: str, given: Mapping[str, Any], options: Mapping[str, Any], seed: int,
