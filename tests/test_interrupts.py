@@ -200,6 +200,24 @@ def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
               recovered=1, lost=0)
 
 
+def test_sigterm_during_a_retry_backoff_stops_at_once(project):
+    """With no trial running and a retry waiting out its backoff, the loop slept the whole backoff in one poll: a
+    SIGTERM (a second one too) was acted on only when it ended, 44 s later for a 45 s backoff, past a scheduler's
+    30 s kill window."""
+    spec = project.write_spec(project.spec(
+        "backoff", trial={"function": "objectives:segfault"}, budget={"trials": 1},
+        executor={"kind": "process", "workers": 1, "retries": 3, "retry_backoff": "60s"}))
+    proc = start_cli(project, "run", str(spec), "--quiet")
+    wait_for(lambda: count_states(project, "backoff").get("queued", 0) == 1, timeout=60)  # crashed, waiting to retry
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 10, "stopped within moments, not at the backoff's end"
+    assert project.show("backoff")["status"] == "interrupted"
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
 def test_sighup_is_a_graceful_stop(project, slow_spec, fault_log):
     """The terminal closing (or an ssh logout without nohup) sends SIGHUP: it used to kill the coordinator outright,

@@ -307,7 +307,7 @@ class Runner:
                                                        resume_hint(self.store, self.experiment.name))  # (for nobody's)
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:
-                timeout = max(0.0, min(r[0] for r in self._retry_queue) - mono)
+                timeout = min(POLL_INTERVAL, max(0.0, min(r[0] for r in self._retry_queue) - mono))  # (a stop: now)
             for ev in self.executor.poll(timeout):
                 self._handle(ev)
 
