@@ -534,6 +534,10 @@ def test_a_bad_url_names_where_it_came_from(project, cli):
     assert message == f"TUNESMITH_STORAGE: 'sqlite:/nope/x.db' is not a database URL {fix}"
     message = _one_line_input_error(cli("ls", "--storage", "sqlite:/nope/x.db", env=env))
     assert message == f"--storage: 'sqlite:/nope/x.db' is not a database URL {fix}"
+    spaced = _one_line_input_error(cli("ls", env={"TUNESMITH_STORAGE": "sqlite:///tunesmith.db "}))
+    assert spaced == ("TUNESMITH_STORAGE: 'sqlite:///tunesmith.db ' has white space at its end, which would name "
+                      "another file or database; remove it"), "a file named `tunesmith.db ` was made"
+    assert not (project.root / "tunesmith.db ").exists()
     (project.root / "notes.txt").write_text("not a database")
     spec = project.write_spec(project.spec(storage="sqlite:///notes.txt"))
     message = _one_line_input_error(cli("run", str(spec), env=env))

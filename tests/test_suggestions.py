@@ -71,6 +71,8 @@ def test_a_url_missing_the_slashes_after_its_scheme_gets_them_back() -> None:
     """`sqlite:/nope/x.db` was answered "(try sqlite:///sqlite:/nope/x.db)": the scheme read as part of a path."""
     from tunesmith.suggestions import storage_url_fix
 
+    assert storage_url_fix("sqlite//tunesmith.db") == "(try sqlite:///tunesmith.db)", "the colon missing"
+    assert storage_url_fix("postgresql//me@pghost/tuning") == "(try postgresql://me@pghost/tuning)"
     assert storage_url_fix("sqlite:/nope/x.db") == (
         "(try sqlite:////nope/x.db for the file /nope/x.db, or sqlite:///nope/x.db for nope/x.db in this folder)")
     assert storage_url_fix("sqlite:runs.db") == "(try sqlite:///runs.db)"

@@ -129,6 +129,10 @@ def storage_url_fix(given: str) -> str:
     """The fix a message about a storage value that is not a database URL suggests: the SQLite URL of the path
     given when it reads as a file path (``proj/tunesmith.db`` is ``sqlite:///proj/tunesmith.db``; a fixed
     ``sqlite:///tunesmith.db`` dropped the folder), else the two URL forms."""
+    colonless = re.match(r"(sqlite|postgresql(?:\+\w+)?)//+", given)  # `sqlite//x.db`: the colon missing
+    if colonless:
+        rest = given[colonless.end():]
+        return f"(try sqlite:///{rest})" if colonless.group(1) == "sqlite" else f"(try {colonless.group(1)}://{rest})"
     scheme = re.match(r"(sqlite|postgresql(?:\+\w+)?):(/?)(?!/)", given)  # slashes missing after the scheme
     if scheme and scheme.group(1) == "sqlite":
         file = os.path.expanduser(given[scheme.end():])

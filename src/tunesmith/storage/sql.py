@@ -134,6 +134,10 @@ class SQLStore:
         return self._engine
 
     def _connect(self) -> Engine:
+        if self.url != self.url.strip():  # `TUNESMITH_STORAGE="sqlite:///t.db "` made a file named `t.db `
+            end = "end" if self.url[-1:].isspace() else "start"
+            raise StorageConfigError(f"{self.origin}: {describe_url(self.url)!r} has white space at its {end}, which "
+                                     f"would name another file or database; remove it")
         try:
             url = make_url(self.url)
         except ArgumentError:
