@@ -289,3 +289,24 @@ def test_a_json_log_ends_with_json_however_the_run_ended(project):
     lines = [json.loads(line) for line in proc.stderr.splitlines()]   # every line, JSON
     assert lines[-1]["event"] == "run_exit" and lines[-1]["exit_code"] == 1, lines[-1]
     assert lines[-1]["message"].startswith("Every trial failed (2)"), lines[-1]
+
+
+def test_every_line_of_a_json_log_is_an_object_with_its_time_before_and_after_the_run_too(project):
+    """The spec's warnings before the run (a grid larger than the budget: four wrapped text lines), a refusal that
+    ended the command (the name taken, a missing spec) were plain text in the JSON stream, and run_exit had no
+    timestamp or time."""
+    spec = project.spec("logged", budget={"trials": 2}, executor={"kind": "inline"},
+                        space={"x": {"type": "int", "low": 0, "high": 99}}, strategy={"name": "grid"})
+    project.write_spec(spec)
+    first = project.cli("run", "logged.yaml", "--log-format", "json", "--quiet")
+    assert first.returncode == 0, first.stderr
+    lines = [json.loads(line) for line in first.stderr.splitlines()]  # every line, JSON
+    assert lines[0]["event"] == "warning" and "grid" in lines[0]["reason"] and lines[0]["experiment"] == "logged"
+    again = project.cli("run", "logged.yaml", "--log-format", "json", "--quiet")
+    missing = project.cli("run", "nope.yaml", "--log-format", "json", "--quiet")
+    for proc, code in ((again, 2), (missing, 2)):
+        assert proc.returncode == code, proc.stderr
+        [line] = [json.loads(line) for line in proc.stderr.splitlines() if "run_exit" in line]
+        assert line["exit_code"] == code and line["message"] and {"timestamp", "time"} <= set(line), line
+        assert all(json.loads(text) for text in proc.stderr.splitlines())
+    assert "already exists" in json.loads(again.stderr.splitlines()[-1])["message"]

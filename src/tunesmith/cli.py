@@ -245,6 +245,32 @@ def _observed(display, port, addr, textfile, log_format, store, name):  # type: 
                     store=store, experiment=name)
 
 
+# run/resume under --log-format json: {"experiment": its name}, so that what the command says outside the run's
+# events (a spec's warnings before it starts, the error that ends it) is a JSON line too; None otherwise
+_json_log: dict[str, str | None] | None = None
+
+
+def _log_as_json(log_format: LogFormat, experiment: str | None) -> None:
+    global _json_log
+    _json_log = {"experiment": experiment} if log_format is LogFormat.JSON else None
+
+
+def _say_json(event: str, **fields: Any) -> None:
+    from tunesmith.monitoring.json_log import event_line
+
+    with contextlib.suppress(OSError):  # the log's reader left: the exit code still says how it ended
+        sys.stderr.write(event_line(event, (_json_log or {}).get("experiment"), time.time(), **fields))
+        sys.stderr.flush()
+
+
+def _warn(message: str) -> None:
+    """A command's warning before the run's listeners exist: a JSON line under --log-format json."""
+    if _json_log is not None:
+        _say_json("warning", reason=message)
+    else:
+        err.print(f"[yellow]warning[/]: {message}")
+
+
 def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
     """Say how the run ended, if it needs saying, and exit with its code. With ``--log-format json`` the line is a
     JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper. A
@@ -255,12 +281,7 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
 
     def say_and_exit(code: int, text: str) -> NoReturn:
         if log_format is LogFormat.JSON:
-            from tunesmith.json_output import strict_json
-
-            with contextlib.suppress(OSError):  # the log's reader left: the exit code still says how it ended
-                sys.stderr.write(strict_json({"event": "run_exit", "experiment": result.experiment.name,
-                                              "exit_code": code, "message": text}, separators=(",", ":")) + "\n")
-                sys.stderr.flush()
+            _say_json("run_exit", exit_code=code, message=text)
         else:
             err.print(escape(text), soft_wrap=True)
         raise typer.Exit(code)
@@ -291,8 +312,12 @@ def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore
     except ClusterLost as e:
         from rich.markup import escape
 
-        err.print(f"[red]The run stopped[/]: {escape(str(e))}. Finished trials are in the store; the running ones "
-                  f"re-run on a new cluster with: {escape(resume_hint(store, name))}", soft_wrap=True)
+        said = (f"The run stopped: {e}. Finished trials are in the store; the running ones re-run on a new cluster "
+                f"with: {resume_hint(store, name)}")
+        if _json_log is not None:
+            _say_json("run_exit", exit_code=EXIT_TEMPFAIL, message=said)
+        else:
+            err.print(f"[red]The run stopped[/]: {escape(said.removeprefix('The run stopped: '))}", soft_wrap=True)
         raise typer.Exit(EXIT_TEMPFAIL) from None
 
 
@@ -329,12 +354,14 @@ def run(
     from tunesmith.spec.loader import NAME_RULE, load_spec
     from tunesmith.spec.model import NAME_PATTERN
 
+    _log_as_json(log_format, name)
     if name is not None and not re.fullmatch(NAME_PATTERN, name):  # the override's mistake, not the file's
         raise SpecError("--name", f"{NAME_RULE}; got {name!r}")
     declared = load_spec(spec, name=name)
+    _log_as_json(log_format, declared.name)
     plan = prepare(declared)  # once: the run records this plan, whose warnings are shown here
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/]: {w}")
+        _warn(w)
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, plan.spec.name) as listener, \
@@ -359,6 +386,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
+    _log_as_json(log_format, name)
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
@@ -1419,12 +1447,16 @@ def _error_said(error: UserInputError | TemporaryFailure | StorageError, about: 
 
 
 def _exit_with_command(args: list[str] | None) -> NoReturn:
+    _log_as_json(LogFormat.HUMAN, None)  # (main may be called again in this process)
     try:
         code = app(args, standalone_mode=False)  # click returns (not raises) the code of typer.Exit here
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except SAID_ERRORS as e:
         code, line = _error_said(e)
-        err.print(line, soft_wrap=True)
+        if _json_log is not None:
+            _say_json("run_exit", exit_code=code, message=str(e))
+        else:
+            err.print(line, soft_wrap=True)
         sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -60,11 +60,16 @@ class JsonLogListener(RunListener):
                     finished=sum(1 for t in trials if t.state.is_finished()))
 
     def _write(self, event: str, **fields: Any) -> None:
-        now = self.clock.now()
-        line = {"timestamp": round(now, 6), "time": datetime.fromtimestamp(now, UTC).isoformat(),
-                "event": event, "experiment": self._experiment, **fields}
-        self.stream.write(strict_json(line, default=str, separators=(",", ":")) + "\n")
+        self.stream.write(event_line(event, self._experiment, self.clock.now(), **fields))
         self.stream.flush()
+
+
+def event_line(event: str, experiment: str | None, now: float, **fields: Any) -> str:
+    """One line of the log, its newline included: also what the command writes outside a run's events (a spec's
+    warnings before the run starts, the error or exit that ends it), so every line on stderr is one object."""
+    line = {"timestamp": round(now, 6), "time": datetime.fromtimestamp(now, UTC).isoformat(), "event": event,
+            "experiment": experiment, **fields}
+    return strict_json(line, default=str, separators=(",", ":")) + "\n"
 
 
 def _trial(t: TrialRecord) -> dict[str, Any]:

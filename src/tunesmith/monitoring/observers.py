@@ -278,7 +278,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
                                      "--metrics-file at node_exporter's textfile directory)")
             if os.path.isdir(textfile):
                 raise UserInputError(f"--metrics-file: {options.metrics_file} is a folder; name the file to keep "
-                                     f"in it, e.g. {os.path.join(options.metrics_file, 'NAME.prom')}")
+                                     f"in it, e.g. {os.path.join(textfile, 'NAME.prom')}")
             special = special_kind(textfile)
             if special is not None:  # renamed over every second, it would be replaced by a plain file
                 raise UserInputError(f"--metrics-file: {options.metrics_file} is {special}, not a file: the textfile "
