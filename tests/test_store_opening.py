@@ -474,6 +474,24 @@ def test_a_role_that_does_not_exist_is_bad_input_naming_the_fix(project, cli, po
 
 
 @pytest.mark.postgres
+def test_an_option_of_the_url_the_server_or_driver_refuses_is_bad_input(project, cli, postgres_url):
+    """?sslmode=bogus, ?connect_timeout=abc, ?foo=bar, and a search_path naming no schema (the fix tunesmith names
+    for a team's database) were `storage error: cannot open the store`, exit 1, naming no origin."""
+    for query, said in (("sslmode=bogus", 'invalid sslmode value: "bogus"'),
+                        ("connect_timeout=abc", "bad value for connect_timeout"),
+                        ("foo=bar", 'invalid connection option "foo"')):
+        given = f"{postgres_url}?{query}"
+        message = _one_line_input_error(cli("ls", "--storage", given))
+        assert message.startswith(f"--storage: {make_url(given).render_as_string(hide_password=True)}: an option "
+                                  "of the URL was refused ("), message
+        assert said in message and "check its query string" in message, message
+    spec = project.write_spec(project.spec(budget={"trials": 1}, executor={"kind": "inline"}))
+    no_schema = f"{postgres_url}?options=-csearch_path%3Dtunesmith_nowhere"
+    message = _one_line_input_error(cli("run", str(spec), "--storage", no_schema, "-q"))
+    assert "the URL's search_path names no schema that exists" in message and "CREATE SCHEMA" in message, message
+
+
+@pytest.mark.postgres
 def test_a_psycopg2_url_opens_the_store_with_psycopg(project, cli, postgres_url):
     """The hint said pip install 'tunesmith[postgres]' (psycopg 3), which never fixed a psycopg2 URL."""
     given = make_url(postgres_url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)

@@ -221,6 +221,13 @@ _NAME_SERVER_SILENT = re.compile(r"temporary failure in name resolution|temporar
 # and a scheduler retrying it would hide the typo for as long as it retries. Checked after _NAME_SERVER_SILENT.
 _NO_HOST = re.compile(r"could not translate host name|Name or service not known|failed to resolve host|"
                       r"nodename nor servname")
+# An option of the URL's query string that the driver or the server refuses (?sslmode=bogus, ?connect_timeout=abc,
+# ?foo=bar, ?sslmode=require to a server without SSL): the URL's mistake, like a wrong name.
+_BAD_OPTION = re.compile(r"invalid sslmode value|bad value for|invalid connection option|invalid URI query|"
+                         r"invalid integer value|server does not support SSL, but SSL was required|"
+                         r"unrecognized configuration parameter|invalid value for parameter")
+# A search_path (?options=-csearch_path%3D...) naming no schema that exists: tables have nowhere to go.
+_NO_SCHEMA = re.compile(r"no schema has been selected to create in")
 _NOT_SQLITE = re.compile(r"file is not a database")
 _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 
@@ -264,6 +271,15 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
         return StoreUnavailable(
             f"{origin}: {shown}: the database server at {host}:{port} takes no connection now "
             f"({_own_words(reason, _DRIVER_PREAMBLE)}); worth retrying later")
+    if _BAD_OPTION.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: an option of the URL was refused ({_own_words(reason, _DRIVER_PREAMBLE)}); check "
+            "its query string (?sslmode=, ?connect_timeout=, ?options=...) against PostgreSQL's connection "
+            "parameters")
+    if _NO_SCHEMA.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: the URL's search_path names no schema that exists on {host}:{port}; create it first "
+            "(CREATE SCHEMA tunesmith;) or drop ?options=-csearch_path... from the URL")
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "

@@ -40,7 +40,7 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    Contents, Survey, engine_url, foreign_store_error, newer_store_error, refuse_unless_usable,
+    Contents, Survey, engine_url, foreign_store_error, newer_store_error, opening_error, refuse_unless_usable,
     refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
@@ -184,9 +184,9 @@ class SQLStore:
         try:
             with engine.connect() as conn:
                 self._migrate(conn)
-        except SQLAlchemyError as e:
+        except SQLAlchemyError as e:  # (a search_path naming no schema is the URL's mistake: opening_error says so)
             engine.dispose()
-            raise StorageError(f"cannot open the store at {describe_url(self.url)}: {_reason(e)}") from None
+            raise opening_error(e, url, describe_url(self.url), self.origin) from None
         except BaseException:
             engine.dispose()  # refused (a newer tunesmith's store): no connection left open behind the error
             raise
