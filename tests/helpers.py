@@ -144,9 +144,9 @@ def cli_in_process(*args: str) -> tuple[int, str, str]:
     from tunesmith.cli import main
 
     # the consoles took their width once, when this process first imported the CLI: a subprocess takes COLUMNS
-    # (or 80, writing to a pipe) as it starts, so each call here does too (else lines wrapped by import order)
+    # (or PIPED_WIDTH, writing to a pipe) as it starts, so each call here does too (else lines wrapped by import order)
     for console in (cli.out, cli.err):
-        console.width = int(os.environ.get("COLUMNS", "80"))
+        console.width = int(os.environ.get("COLUMNS") or cli.PIPED_WIDTH)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -303,12 +303,18 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
 
 
 @contextmanager
-def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on."""
+def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """A run whose Ray cluster went away stopped cleanly (the store has everything): say so and how to go on. One
+    whose store failed a write (a full disk) says what `resume` continues once the store takes writes again."""
     from tunesmith.storage.sql import resume_hint
 
     try:
         yield
+    except StorageError as e:
+        if isinstance(e, UserInputError | TemporaryFailure) or not _recorded(store, name):
+            raise
+        raise StorageError(f"{e}; what was recorded before it is kept: once the store takes writes again, continue "
+                           f"with: {resume_hint(store, name)}") from None
     except ClusterLost as e:
         from rich.markup import escape
 
@@ -319,6 +325,15 @@ def _cluster_loss_stops_run(name: str, store) -> Iterator[None]:  # type: ignore
         else:
             err.print(f"[red]The run stopped[/]: {escape(said.removeprefix('The run stopped: '))}", soft_wrap=True)
         raise typer.Exit(EXIT_TEMPFAIL) from None
+
+
+def _recorded(store, name: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the store (one that failed a write) still reads experiment ``name``."""
+    try:
+        store.experiment(name)
+    except Exception:  # noqa: BLE001 - not readable either: no resume to offer
+        return False
+    return True
 
 
 def _print_version(value: bool) -> None:
@@ -365,7 +380,7 @@ def run(
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, plan.spec.name) as listener, \
-            _cluster_loss_stops_run(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
+            _lost_cluster_or_store_said(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
         try:
             result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
         except ExperimentExists as e:  # the recorded spec is what `resume` runs: what differs is why that matters
@@ -390,7 +405,7 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     store = _store(storage)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
-            _cluster_loss_stops_run(name, store), handlers_restored():
+            _lost_cluster_or_store_said(name, store), handlers_restored():
         result = resume_experiment(name, store, listener, on_runner=install_signal_handlers, join=join)
     _run_and_exit(result, store, log_format)
 

@@ -423,7 +423,7 @@ class SQLStore:
                                   now: float, detail: Mapping[str, Any] | None = None) -> bool:
         """Record ``trial`` and append ``event`` unless the trial's state or attempt is no longer ``was``'s: another
         coordinator took it over meanwhile (a retry found abandoned and re-run), and its record is left alone."""
-        with self._tx("record the trial unless another coordinator took it") as conn:
+        with self._tx("record the trial") as conn:
             taken = conn.execute(_UPDATE_TRIAL.where(trials.c.state == was.state.value,
                                                      trials.c.attempts == was.attempts),
                                  {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial),
