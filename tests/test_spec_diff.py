@@ -144,6 +144,9 @@ def test_the_recorded_spec_prints_as_yaml_that_validate_and_diff_read_back(proje
     stored = yaml.safe_load(out)
     assert stored["seed"] == 1 and stored["workdir"] == str(project.root / ".tunesmith" / "cond")
     assert "base_dir" not in stored  # taken from the file's folder, as for any spec file
+    # `run recorded.yaml --name NEW` is refused: that workdir holds cond's trial folders; the header says so
+    assert "to run this file as a new experiment (`run --name NEW`, or a new name: line), delete the workdir: " \
+           "line" in header, header
     (project.root / "recorded.yaml").write_text(out)
     assert project.cli("validate", "recorded.yaml").returncode == 0
     assert _diff(project, "cond", "recorded.yaml")[:2] == (0, ["no differences"])

@@ -27,6 +27,9 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any]) -> str:
     if relative and folder:
         header.append(f"Its run read it from {folder}: {', '.join(relative)} {'is' if len(relative) == 1 else 'are'} "
                       "found from the spec file's folder; keep this file there for `tunesmith validate` and `run`.")
+    if stored.get("workdir"):
+        header.append("Its workdir holds that run's trial folders: to run this file as a new experiment (`run --name "
+                      "NEW`, or a new name: line), delete the workdir: line, and the new run gets a folder of its own.")
     trial = stored.get("trial") or {}
     if str(trial.get("function", "")).startswith(INTERACTIVE + ":"):
         header.append("Its trial function was defined interactively (a notebook, python -c): no file names it; "
