@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -598,3 +600,34 @@ def test_an_unknown_name_lists_ten_experiments_and_counts_the_rest_and_a_deleted
         assert "did you mean" not in str(gone.value)
     finally:
         store.close()
+
+
+def test_a_store_on_a_read_only_file_system_is_read_and_a_write_refused_saying_why(project, tmp_path):
+    """An archived store on read-only media (a snapshot, a read-only volume): ls, show, trials and version all said
+    `cannot open the SQLite file (unable to open database file); check that it is a file this user may read and
+    write`: SQLite in WAL mode writes its -shm file beside the store even to read it."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare -rm (a user and mount namespace) to mount a folder read-only without root")
+    import tunesmith
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    tunesmith.run(project.spec("kept", executor={"kind": "inline"}, budget={"trials": 2}),
+                  storage=f"sqlite:///{archive / 'tunesmith.db'}")  # set-up: reading it back is what is checked
+    url = f"sqlite:///{archive / 'tunesmith.db'}"
+    cli = f"{shlex.quote(sys.executable)} -m tunesmith.cli"
+    script = (f"mount --bind {archive} {archive} && mount -o remount,ro,bind {archive} && "
+              f"{cli} show kept --json --storage {url} > show.json && "
+              f"{cli} version --json --storage {url} > version.json && "
+              f"{{ {cli} delete kept --yes --storage {url} 2> delete.err; echo $? > delete.code; }}")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=project.root, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads((project.root / "show.json").read_text())["trials"]["completed"] == 2
+    assert json.loads((project.root / "version.json").read_text())["store"]["schema_revision"]
+    assert (project.root / "delete.code").read_text().strip() == "1"
+    said = " ".join((project.root / "delete.err").read_text().split())
+    assert "attempt to write a readonly database (the SQLite file is on a read-only file system" in said, said
+    assert tunesmith.open_experiment("kept", storage=url).trials, "nothing was deleted"

@@ -24,6 +24,7 @@ import enum
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Engine
@@ -77,6 +78,23 @@ def engine_url(url: URL) -> URL:
     if url.drivername == "postgresql+psycopg" and not timeout_set and not service_may_set:
         url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
     return url
+
+
+def as_read_only_media_allows(url: URL) -> URL:
+    """``url``, or for an SQLite file on a file system mounted read-only (an archive, a snapshot, a read-only
+    volume) the file opened as immutable: SQLite in WAL mode writes its -shm file beside the store even to read it,
+    which read-only media refuse ("unable to open database file"); an immutable file is read as it is, which only a
+    file nobody can write may be. A write to it is refused by SQLite ("attempt to write a readonly database")."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database.startswith("file:"):
+        return url
+    path = Path(url.database).resolve()
+    try:
+        read_only = bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # (no folder: said later; no statvfs: not POSIX)
+        return url
+    if not read_only:
+        return url
+    return url.set(database=f"file:{path}", query={**url.query, "immutable": "1", "uri": "true"})
 
 
 def refuse_url_without_database(url: URL, shown: str, origin: str) -> None:

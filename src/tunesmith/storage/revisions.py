@@ -11,7 +11,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
 from tunesmith.storage.opening import (
-    Contents, engine_url, foreign_store_error, refuse_url_without_database, survey,
+    Contents, as_read_only_media_allows, engine_url, foreign_store_error, refuse_url_without_database, survey,
 )
 from tunesmith.suggestions import storage_url_fix
 
@@ -57,6 +57,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
     if (parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:"
             and not parsed.database.startswith("file:") and not Path(parsed.database).exists()):
         raise StoreNotFound(f"no store at {parsed.database!r}")
+    parsed = as_read_only_media_allows(parsed)
     try:
         engine = create_engine(parsed)
     except (NoSuchModuleError, ModuleNotFoundError) as e:

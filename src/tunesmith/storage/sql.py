@@ -40,8 +40,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    Contents, Survey, engine_url, foreign_store_error, newer_store_error, opening_error, refuse_unless_usable,
-    refuse_url_without_database, written_by_newer_tunesmith,
+    Contents, Survey, as_read_only_media_allows, engine_url, foreign_store_error, newer_store_error, opening_error,
+    refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, alembic_version, coordinator_beats, deleted_experiments, events, experiments, metadata, quota_limits,
@@ -154,6 +154,8 @@ class SQLStore:
             if not folder.is_dir():
                 raise StorageConfigError(
                     f"{self.origin}: the folder {str(folder)!r} for the SQLite file does not exist")
+            if not self.create:
+                url = as_read_only_media_allows(url)  # an archive, a snapshot: read as it is
         try:
             kwargs: dict[str, Any] = {}
             if is_sqlite:
@@ -178,7 +180,7 @@ class SQLStore:
             raise StorageConfigError(f"{self.origin}: the driver for {url.drivername} is not installed ({e.name}); "
                                      f"{_driver_fix(url)}") from None
         refuse_unless_usable(engine, describe_url(self.url), self.origin, self.create)  # before any schema change
-        if is_sqlite:
+        if is_sqlite and url.query.get("immutable") != "1":  # (read as it is: nothing to set)
             _sqlite_pragmas(engine, self.sqlite_synchronous)
 
         try:
@@ -992,4 +994,8 @@ def _driver_fix(url: URL) -> str:
 
 def _reason(e: SQLAlchemyError) -> str:
     orig = getattr(e, "orig", None)
-    return str(orig or e).strip().splitlines()[0]
+    reason = str(orig or e).strip().splitlines()[0]
+    if "attempt to write a readonly database" in reason:  # (read-only media: the store opens, to be read)
+        reason += " (the SQLite file is on a read-only file system, or not writable by this user: it can be read, " \
+                  "not changed; copy it somewhere writable to change it)"
+    return reason
