@@ -649,7 +649,12 @@ def test_the_metrics_serving_line_of_json_logs_carries_what_every_line_does(proj
         for log_format in ("human", "json"):
             refused = project.cli(*args, "--metrics-port", "0", "--log-format", log_format)
             assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1, refused.stderr
-            assert "http://" not in refused.stderr and refused.stderr.startswith("error: "), refused.stderr
+            assert "http://" not in refused.stderr, refused.stderr
+            if log_format == "human":
+                assert refused.stderr.startswith("error: "), refused.stderr
+            else:  # its one line is the log's, as every line of it
+                said = json.loads(refused.stderr)
+                assert (said["event"], said["exit_code"]) == ("run_exit", 2) and said["message"], said
 
 
 def test_a_store_that_cannot_be_read_at_the_end_is_told_once_and_the_textfile_still_ends_the_run(project):
