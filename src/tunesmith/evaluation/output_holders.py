@@ -21,7 +21,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 STOP_GRACE_S = 1.0  # after SIGTERM, how long a holder has to end before SIGKILL
@@ -73,16 +73,7 @@ def stop_holders(inodes: Collection[int], session: int, grace: float = STOP_GRAC
             stopped.append(name)
         elif pidfd is not None:
             os.close(pidfd)
-    deadline = time.monotonic() + grace
-    waiting = list(signalled)
-    while waiting and time.monotonic() < deadline:
-        time.sleep(0.02)
-        waiting = [(pid, pidfd) for pid, pidfd in waiting if not _ended(pid, pidfd, pipes)]
-    for pid, pidfd in waiting:
-        _signal(pid, pidfd, signal.SIGKILL)
-    for _, pidfd in signalled:
-        if pidfd is not None:
-            os.close(pidfd)
+    _wait_then_kill(signalled, grace, lambda pid, pidfd: _ended(pid, pidfd, pipes))
     return Holders(tuple(stopped), tuple(left))
 
 
@@ -102,15 +93,21 @@ def stop_tree(pid: int, grace: float) -> None:
             signalled.append((member, pidfd))
         elif pidfd is not None:
             os.close(pidfd)
+    _wait_then_kill(signalled, grace, _exited, lambda: [(child, None) for child, _ in descendants(pid)
+                                                        if child not in {m for m, _ in signalled}])
+
+
+def _wait_then_kill(signalled: list[tuple[int, int | None]], grace: float, ended: Callable[[int, int | None], bool],
+                    stragglers: Callable[[], list[tuple[int, int | None]]] = list) -> None:
+    """Wait up to ``grace`` seconds for the ``signalled`` processes (pid, pidfd) to end; SIGKILL those still there,
+    and then ``stragglers()`` too (what they started meanwhile); close the pidfds."""
     deadline = time.monotonic() + grace
     waiting = list(signalled)
     while waiting and time.monotonic() < deadline:
         time.sleep(0.02)
-        waiting = [(member, pidfd) for member, pidfd in waiting if not _exited(member, pidfd)]
-    if waiting:
-        late = [(child, None) for child, _ in descendants(pid) if child not in {m for m, _ in signalled}]
-        for member, pidfd in [*waiting, *late]:
-            _signal(member, pidfd, signal.SIGKILL)
+        waiting = [(pid, pidfd) for pid, pidfd in waiting if not ended(pid, pidfd)]
+    for pid, pidfd in [*waiting, *(stragglers() if waiting else [])]:
+        _signal(pid, pidfd, signal.SIGKILL)
     for _, pidfd in signalled:
         if pidfd is not None:
             os.close(pidfd)
