@@ -164,6 +164,6 @@ def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_ex
 
     # records the change, later trials running on it: the set-up of what drift says next, in this process
     assert _cli_in_process(project, "resume", "bc", "-q").returncode == 0
-    checked = _cli(project, "drift", "bc", "--data", "shifted.csv", "--json")
+    checked = _cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json")   # a later command
     assert checked.returncode == 4, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["rows"]["reference"] == len(lines) - 6
