@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
 import pytest
+import test_cycle
 from _cli_input_setup import cli_quiet
 from _drift_setup import BuiltOnce, build_once
 from helpers import tune_in_process
@@ -57,6 +59,13 @@ def tuned(project, tuned_enc: BuiltOnce, monkeypatch: pytest.MonkeyPatch):  # ty
     return dataclasses.replace(project, root=root)
 
 
+def _here(tuned):  # type: ignore[no-untyped-def]
+    """``here(*args)``: `tunesmith ARGS` as tuned.cli runs it, in this process (test_cycle's _cli_in_process: the
+    CLI's own main, exit code, stdout and stderr), for a test's repeated cases and later commands once the command
+    it is about refused as a process of its own: each a start-up fewer (a cycle on enc.yaml: ~2 CPU-s of imports)."""
+    return functools.partial(test_cycle._cli_in_process, tuned.root)
+
+
 def _refused(proc, says: str) -> None:  # type: ignore[no-untyped-def]
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -70,23 +79,29 @@ def test_drift_json_prints_the_bad_input_object_cycle_prints(tuned) -> None:  # 
     report = json.loads(proc.stdout)
     assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["target"] == "enc", report
     assert report["error"] == "--data: file 'nope.csv' does not exist", report
-    cycle = json.loads(tuned.cli("cycle", "enc.yaml", "--data", "nope.csv", "--json").stdout)
+    here = _here(tuned)
+    cycle = json.loads(here("cycle", "enc.yaml", "--data", "nope.csv", "--json").stdout)
     assert set(report) == set(cycle), (report, cycle)
-    out = tuned.cli("drift", "enc", "--data", "nope.csv", "--json-out", "drift.json")
+    out = here("drift", "enc", "--data", "nope.csv", "--json-out", "drift.json")
     _refused(out, "does not exist")
     assert out.stdout == "" and json.loads((tuned.root / "drift.json").read_text()) == report
-    assert tuned.cli("drift", "enc", "--data", "nope.csv").stdout == ""   # no --json: stderr only, as before
+    plain = here("drift", "enc", "--data", "nope.csv")
+    _refused(plain, "does not exist")
+    assert plain.stdout == ""   # no --json: stderr only, as before
 
 
 @pytest.mark.slow
 def test_an_empty_data_or_reference_value_is_named_as_such(tuned) -> None:  # type: ignore[no-untyped-def]
     """`--data "$NEW_ROWS"` with the variable unset said the working folder was a folder, not a file."""
-    for flag, args in (("--data", ("--data", "")), ("--reference", ("--data", "good.csv", "--reference", ""))):
-        proc = tuned.cli("drift", "enc", *args)
+    here = _here(tuned)
+    for flag, args, cli in (("--data", ("--data", ""), tuned.cli),
+                            ("--reference", ("--data", "good.csv", "--reference", ""), here)):
+        proc = cli("drift", "enc", *args)
         _refused(proc, f"error: {flag}: an empty value (an unset variable?)")
         assert "is a folder" not in proc.stderr, proc.stderr
+    # retune's refusal of an empty --data as a process of its own: the test below that scikit-learn is not imported
     for command in (("retune", "enc"), ("cycle", "enc.yaml")):
-        _refused(tuned.cli(*command, "--data", ""), "error: --data: an empty value (an unset variable?)")
+        _refused(here(*command, "--data", ""), "error: --data: an empty value (an unset variable?)")
 
 
 @pytest.mark.slow
@@ -94,9 +109,11 @@ def test_a_semicolon_or_tab_separated_file_is_named_with_the_conversion(tuned) -
     """It listed the one column "city;x;z;y" the file seemed to have, and which were missing."""
     _write(tuned.root / "semi.csv", _rows(), sep=";")
     _write(tuned.root / "tabs.csv", _rows(), sep="\t")
-    for name, sep in (("semi.csv", "';'"), ("tabs.csv", "a tab")):
+    here = _here(tuned)
+    for name, sep, cli in (("semi.csv", "';'", tuned.cli), ("tabs.csv", "a tab", here)):
         for command in (("drift", "enc"), ("retune", "enc"), ("cycle", "enc.yaml")):
-            proc = tuned.cli(*command, "--data", name)
+            # retune's refusal of semi.csv as a process of its own: the test below that scikit-learn is not imported
+            proc = (here if command[0] == "retune" else cli)(*command, "--data", name)
             _refused(proc, f"error: --data: {name} seems to use {sep} between fields")
             assert "tunesmith reads comma-separated CSV: convert it" in proc.stderr, proc.stderr
             assert "delimiter=" in proc.stderr and "lacks" not in proc.stderr, proc.stderr
@@ -113,8 +130,10 @@ def test_infinite_values_in_a_feature_are_refused_naming_column_and_count(tuned)
         r[1] = ("inf", "-inf", r[1], r[1])[i % 4]
     _write(tuned.root / "inf.csv", rows)
     before = cli_quiet(tuned, "ls", "--json")
-    for command in (("drift", "enc"), ("retune", "enc"), ("cycle", "enc.yaml")):
-        proc = tuned.cli(*command, "--data", "inf.csv")
+    # drift's refusal as a process of its own, the same refusal by retune and cycle in this process
+    for command, cli in ((("drift", "enc"), tuned.cli), (("retune", "enc"), _here(tuned)),
+                         (("cycle", "enc.yaml"), _here(tuned))):
+        proc = cli(*command, "--data", "inf.csv")
         _refused(proc, "error: --data: inf.csv column 'x' holds 20 infinite value(s) (row 1: 'inf')")
         assert "contains infinity" not in proc.stderr, proc.stderr
     assert cli_quiet(tuned, "ls", "--json") == before, "nothing recorded"

@@ -18,6 +18,7 @@ import yaml
 from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
+from test_cycle import _cli_in_process
 from _drift_setup import BuiltOnce, build_once
 from helpers import cli_in_process, tune_in_process
 
@@ -71,22 +72,28 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     shutil.copy(project / "iid_current.csv", project / "latest.csv")
     events_before = _events(project)
 
-    for command in (("cycle", "bc.yaml"), ("watch", "bc.yaml", "--every", "1s", "--cycles", "1")):
-        proc = _cli(project, *command, "--data", "latest.csv", "--trials", "2", "--json")
+    # the cycle's refusal runs as a process of its own, as drift's below does; watch's same refusal and the commands
+    # checked after them run in this process (_cli_in_process: the CLI's own main, exit code and output), each a
+    # start-up importing scikit-learn fewer
+    for command, cli in ((("cycle", "bc.yaml"), _cli), (("watch", "bc.yaml", "--every", "1s", "--cycles", "1"),
+                                                        _cli_in_process)):
+        proc = cli(project, *command, "--data", "latest.csv", "--trials", "2", "--json")
         assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
         said = proc.stderr + proc.stdout
         assert "latest.csv" in said and "bc-retune-1" in said and "content hash" in said and "rows" in said, said
         assert "--reference" in said and "own name" in said and "Traceback" not in said, said
     assert _events(project) == events_before   # nothing recorded, not even the cycle's skipped tune step
 
-    given = _cli(project, "cycle", "bc", "--data", "latest.csv", "--reference", "shifted.csv", "--trials", "2",
-                 "--json")  # the refusal's fix works for a cycle too: its own file overwritten, --reference serves
+    # the refusal's fix works for a cycle too: its own file overwritten, --reference serves
+    given = _cli_in_process(project, "cycle", "bc", "--data", "latest.csv", "--reference", "shifted.csv", "--trials",
+                            "2", "--json")
     assert given.returncode == 0 and json.loads(given.stdout)["steps"][0]["detail"]["reference_from"] == "given", \
         given.stdout + given.stderr
     alone = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--json")
     assert alone.returncode == 2 and "latest.csv" in alone.stderr and "Traceback" not in alone.stderr
     # the rows it was tuned on, given: the shift from them is found, and the champion is checked
-    given = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--reference", "shifted.csv", "--json")
+    given = _cli_in_process(project, "drift", "bc-retune-1", "--data", "latest.csv", "--reference", "shifted.csv",
+                            "--json")
     assert given.returncode == 4, given.stdout + given.stderr
     report = json.loads(given.stdout)
     assert report["drift"] and report["champion"] is not None
@@ -132,7 +139,7 @@ def test_a_path_re_pointed_at_each_days_file_records_the_file_not_the_link(proje
 def test_reference_on_a_task_experiment_tests_the_label_as_target_and_checks_the_champion(project: Path) -> None:
     """`--reference` on a task experiment dropped the champion check (champion and champion_skipped null) and
     tested the label as one more feature, in the features' Bonferroni share."""
-    plain = json.loads(_cli(project, "drift", "bc", "--data", "shifted.csv", "--json").stdout)
+    plain = json.loads(_cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json").stdout)  # to compare
     proc = _cli(project, "drift", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--json")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
@@ -155,7 +162,8 @@ def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_ex
     assert "reference.csv" in refused.stderr and "'bc'" in refused.stderr and "Traceback" not in refused.stderr
     assert f"{len(lines) - 1} rows then, {len(lines) - 6} now" in refused.stderr and "content hash" in refused.stderr
 
-    assert _cli(project, "resume", "bc", "-q").returncode == 0   # records the change: later trials ran on it
-    checked = _cli(project, "drift", "bc", "--data", "shifted.csv", "--json")
+    # records the change, later trials running on it: the set-up of what drift says next, in this process
+    assert _cli_in_process(project, "resume", "bc", "-q").returncode == 0
+    checked = _cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json")   # a later command
     assert checked.returncode == 4, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["rows"]["reference"] == len(lines) - 6
