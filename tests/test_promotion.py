@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 import tunesmith
-from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tuned_with_models
+from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tracking_in_process, tuned_with_models
 from tests.conftest import Project
-from tests.helpers import cli_in_process
+from tests.helpers import cli_in_process, completed_in_process
 from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
@@ -235,11 +235,16 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
     assert "FAIL min.holdout_rows" in proc.stdout and "report:" in proc.stdout
     proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--trial", "99")
     assert proc.returncode == 2 and "no trial 99" in proc.stderr and "Traceback" not in proc.stderr
+    # one process for each exit code (3 above, 2 here); the other bad input runs the command's code in this process
+    # (its exit code from main): a mistyped policy is refused by a process in the test below, and a rollback as a
+    # process imports MLflow anew (about 4 CPU-s)
     bad = _policy(tuned, "typo", {"min": {"holdout_accuracy": 0.5}, "safe_range": {}})
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--policy", bad)
+    proc = completed_in_process(tuned.root, "promote", "wine", "--model-name", "wine-cli", "--policy", bad,
+                                "--storage", tuned.storage)
     assert proc.returncode == 2 and "safe_range" in proc.stderr and "did you mean 'safe_ranges'" in proc.stderr
-    proc = tuned.cli("rollback", "wine-cli", "--reason", "x", "--tracking-uri", "sqlite:///mlflow.db")
-    assert proc.returncode == 2 and "no champion" in proc.stderr
+    proc = completed_in_process(tuned.root, "rollback", "wine-cli", "--reason", "x", "--tracking-uri",
+                                "sqlite:///mlflow.db", "--storage", tuned.storage)
+    assert proc.returncode == 2 and "no champion" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     audit = _audit(tuned)
     assert any(r["kind"] == "promotion_rejected" and r["detail"]["failed_gates"] == ["min.holdout_rows"]
                for r in audit)
@@ -465,35 +470,66 @@ def _walkthrough() -> list[str]:
     return lines[1:]
 
 
+def _python_in_process(cwd: Path, args: list[str], env: dict[str, str]):
+    """`python -c PROGRAM` (the only form the walkthrough has) run in this process from folder ``cwd`` with ``env``
+    set, as subprocess.run gives its result: exit 0, or 1 with the traceback on stderr."""
+    import contextlib
+    import io
+    import subprocess
+    import traceback
+
+    assert args[0] == "-c" and len(args) == 2, args
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.chdir(cwd)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        try:
+            exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exited:
+            code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["python", *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.mark.slow
 def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow_template: Path) -> None:
     """The walkthrough's "second version" promoted the best trial again: *already the champion*, nothing registered,
     and its `rollback` then failed (exit 2, no earlier champion). Every line runs here, in a fresh copy of examples/,
-    and exits as its comment says (0 unless it says `exit N`). `tunesmith run` and the `python` lines run as
-    processes; the other `tunesmith` lines run the command's own code and output in this process (its exit code
-    from main; helpers.completed_in_process), each of which, as a process, imported scikit-learn and MLflow anew
-    (3-5 CPU-s a line)."""
+    and exits as its comment says (0 unless it says `exit N`). Every line runs its own code and output in this
+    process, each of which, as a process, imported scikit-learn and MLflow anew (3-5 CPU-s a line, ~13 for the
+    run and its MLflow writer): a `tunesmith` line is the command's code (its exit code from main;
+    helpers.completed_in_process), `tunesmith run` tracked by MLflow's writer in this process
+    (_promotion_setup.tracking_in_process; its trials still run in worker processes, as the spec says), the
+    `python -c` line the program it gives, from the same folder (_python_in_process)."""
     import re
     import shlex
-    import subprocess
-
-    from tests.helpers import completed_in_process
 
     examples = tmp_path / "examples"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples", examples)
     shutil.copy(mlflow_template, examples / "mlflow.db")  # migrated already: MLflow builds its schema slowly
     given = {"MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
              "TUNESMITH_STORAGE": f"sqlite:///{examples / 'tunesmith.db'}"}
-    env = {**os.environ, **given}
     for line in _walkthrough():
         command, _, comment = line.partition("  #")
         words = shlex.split(command)
-        program = {"tunesmith": [sys.executable, "-m", "tunesmith.cli"], "python": [sys.executable]}[words[0]]
-        if words[0] == "tunesmith" and words[1] != "run":
-            proc = completed_in_process(examples, *words[1:], env=given)
+        assert words[0] in ("tunesmith", "python"), line
+        if words[0] == "python":
+            proc = _python_in_process(examples, words[1:], env=given)
         else:
-            proc = subprocess.run([*program, *words[1:]], cwd=examples, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            with tracking_in_process():
+                proc = completed_in_process(examples, *words[1:], env=given)
+            if words[1] == "run":  # tracked live: every record written, as the writer process would have
+                store = SQLStore(given["TUNESMITH_STORAGE"], create=False)
+                try:
+                    failed = [e.payload for e in store.events(store.experiment("promotion").id)
+                              if e.kind == "tracking_failed"]
+                finally:
+                    store.close()
+                assert not failed, failed
         expected = int(m.group(1)) if (m := re.search(r"\bexit (\d)", comment)) else 0
         assert proc.returncode == expected, f"{line}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         if "already the champion" in proc.stdout:
