@@ -109,7 +109,7 @@ def test_cwd_trial_dir_keeps_the_old_folder_and_says_why_it_fails(branin: Path) 
     spec["trial"]["cwd"] = "trial_dir"
     spec["budget"]["trials"] = 40
     (branin / "b.yaml").write_text(yaml.safe_dump(spec))
-    proc = tunesmith("run", "b.yaml", cwd=branin)
+    proc = run_here("run", "b.yaml", cwd=branin)  # the README's run as a process: the two tests above
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     trials = trials_json("branin", branin)
@@ -688,7 +688,7 @@ def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_ru
         assert message in " ".join(err.split()), err
         assert "Traceback" not in err
         assert not (tmp_path / "tunesmith.db").exists(), "nothing recorded"
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    proc = run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)  # the limit enforced on its worker processes
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed", "completed"]
 
