@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from _cli_input_setup import cli_quiet, seed_store
-from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, tune_in_process, wait_for
+from helpers import (CONTRACT_YAML, cli_in_process, completed_in_process, count_states, start_cli, stop_processes,
+                     tune_in_process, wait_for)
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -1179,7 +1180,8 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
                               "terminal); add --yes")
     assert _store_files(project.root) == before and project.show("exp") == shown
     assert cli_quiet(project, "delete", "exp", "--yes") == "deleted exp\n"  # (in this process: the refusal is the subject)
-    gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
+    # its audit trail is kept: the error says where to read it (in this process too, as the delete before it)
+    gone = completed_in_process(project.root, "show", "exp", env={"COLUMNS": "200"})
     assert gone.returncode == 2 and re.fullmatch(
         r"error: no experiment named 'exp' in \S+ \(deleted \d{4}-\d\d-\d\d \d\d:\d\d UTC; its audit trail: "
         r"tunesmith audit exp\)\n", gone.stderr), gone.stdout + gone.stderr
@@ -1703,9 +1705,8 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
              ("show", "exp", "--storage", f"sqlite:///{project.root}/no/such/folder.db"): 2,
              ("validate", str(warned)): 0}
     for args, code in cases.items():
-        if args[0] == "validate" and code == 0:  # output on stdout to compare: as a subprocess, as the one below
-            said = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
-                                  capture_output=True, text=True, timeout=120, check=False)
+        if args[0] == "validate" and code == 0:  # output on stdout to compare, at the width the process below has
+            said = completed_in_process(project.root, *args, env={"COLUMNS": "200"})
         else:  # the same command with a working stderr, for reference: in this process (its stdout is empty)
             said = subprocess.CompletedProcess(args, *cli_in_process(*args))
             assert said.stdout == "", (args, said.stdout)
