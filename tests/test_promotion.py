@@ -77,6 +77,16 @@ def _promote(project: Project, model: str, **kw):
     return promote(_store(project), "wine", model, SystemClock(), **kw)
 
 
+def _promote_here(project: Project, *args: str):
+    """`tunesmith promote ARGS` from the project's folder as the command's own code and output in this process
+    (helpers.completed_in_process; COLUMNS=200 as Project.cli gives a process), as subprocess.run gives its result.
+    A promote as a process imports scikit-learn, skops and MLflow anew (4-5 CPU-s): one of each exit code is a
+    process (rejected, 3, and bad input, 2: test_cli_exit_codes_rejected_3_bad_input_2; promoted, 0:
+    test_promote_without_a_tracking_uri_registers_where_mlflow_tracking_uri_says), the other promotes whose words
+    a test checks run here."""
+    return completed_in_process(project.root, "promote", *args, "--storage", project.storage, env={"COLUMNS": "200"})
+
+
 def _audit_json(project: Project) -> str:
     """What `tunesmith audit wine --json` prints, run in this process (a read-back: the promote is the subject)."""
     code, out, err = cli_in_process("audit", "wine", "--json", "--storage", project.storage)
@@ -188,8 +198,9 @@ def test_promoting_the_champion_again_registers_nothing_and_says_so(tuned):
     events = [e for e in _store(tuned).events(_store(tuned).experiment("wine").id)
               if e.kind == "promotion_already_champion"]
     assert len(events) == 1 and events[0].payload["champion_before"] == "1" and events[0].payload["reason"] == "again"
-    # from the command line, without beat_champion (the registry is asked once every gate passed): exit 0, said
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-again", "--trial", str(best))
+    # from the command line, without beat_champion (the registry is asked once every gate passed): exit 0, said.
+    # The command's code in this process (its exit code from main; _promote_here)
+    proc = _promote_here(tuned, "wine", "--model-name", "wine-again", "--trial", str(best))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"already the champion: wine trial {best} is wine-again version 1; nothing registered" in proc.stdout
     assert [str(v.version) for v in client.search_model_versions("name='wine-again'")] == ["1"]
@@ -390,7 +401,7 @@ def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, m
     assert first.version == "1"
     dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
     assert (dry.decision.value, dry.version, dry.champion_before) == ("dry run: already the champion", None, "1")
-    proc = project.cli("promote", "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
+    proc = _promote_here(project, "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"dry run: already the champion: dry trial {first.trial} is dry-model version 1" in proc.stdout
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
@@ -600,7 +611,7 @@ def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
     assert _promote(tuned, "wine-sticky", trial_number=good).version == "2"
     uri = str(_client(tuned).tracking_uri)
     rollback(_store(tuned), "wine-sticky", SystemClock(), uri, "bad predictions on Monday")
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-sticky")  # the default: the best trial, `good`
+    proc = _promote_here(tuned, "wine", "--model-name", "wine-sticky")  # the default: the best trial, `good`
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"FAIL rolled_back: trial {good}'s model (wine-sticky version 2) was rolled back on 20" in proc.stdout
@@ -617,11 +628,8 @@ def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
     dry = _promote(tuned, "wine-sticky", dry_run=True)  # no beat_champion: no registry read; the audit trail says it
     assert [g.gate for g in dry.gates if not g.passed] == ["rolled_back"] and dry.decision.value == "dry run: rejected"
     assert "(wine-sticky version 2) was rolled back on 20" in dry.gates[-1].message
-    # asked for: promoted again, said so, and recorded as asked. The command's own code and output, run in this
-    # process (its exit code from main): the rejection above ran as a process; this one would import skops and
-    # MLflow's model flavour (about 8 CPU-s) for the one flag
-    # (its lines are wrapped at the width the CLI's console took when this process first imported it: COLUMNS
-    # set now may come too late, so the words are compared, not the line breaks)
+    # asked for: promoted again, said so, and recorded as asked (the command's own code and output, run in this
+    # process, as the rejection above; the words are compared, not the line breaks)
     code, out, err = cli_in_process("promote", "wine", "--model-name", "wine-sticky", "--even-if-rolled-back",
                                     "--storage", tuned.storage)
     assert code == 0, out + err
