@@ -48,11 +48,12 @@ def tunesmith(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 def run_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """:func:`tunesmith` ARGS run as the command's own code in this process (helpers.completed_in_process), for a
-    `run` that records the trials a test is about (their reasons, how fail fast read them), where the command
-    itself is proven as a process by another test: no CLI start-up (~0.7 s of CPU). The trials' functions and
-    commands still run in worker processes (only a process executor's run goes here: an inline one would import
-    the folder's train.py into this process, where another test's module of that name may be loaded)."""
-    assert "inline" not in (cwd / args[1]).read_text(), "an inline trial would run in this process"
+    later `show` whose words are checked, or a `run` that records the trials a test is about (their reasons, how
+    fail fast read them), where the command itself is proven as a process by another test: no CLI start-up (~0.7
+    s of CPU). The trials' functions and commands still run in worker processes (only a process executor's run goes
+    here: an inline one would import the folder's train.py into this process, where another test's module of that
+    name may be loaded)."""
+    assert args[0] != "run" or "inline" not in (cwd / args[1]).read_text(), "an inline trial would run here"
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("TUNESMITH_STORAGE", raising=False)  # the default store, ./tunesmith.db, as tunesmith() has it
         return completed_in_process(cwd, *args, env={"COLUMNS": "250"})
@@ -403,7 +404,7 @@ def test_fail_fast_says_no_more_trials_failed_than_show_counts(tmp_path: Path) -
     said = " ".join(proc.stderr.split())
     assert reason in said and "every trial so far" not in said, said
     assert shown["stop_reason"].startswith(reason) and "every trial so far" not in shown["stop_reason"]
-    text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
+    text = " ".join(run_here("show", "fn", cwd=tmp_path).stdout.split())  # (show's words: the test above, a process)
     assert f"failed {failed};" in text and f"stopped: {reason}" in text, text
 
 
