@@ -879,6 +879,15 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
                                                      "'other'? Experiments here: other")
 
 
+def _cli_or_here(project: Any, args: tuple[str, ...], process: bool) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` as a process (Project.cli) or, where a process for a case of the same kind is in the same
+    test, the command's code in this process from the project folder at the process's COLUMNS
+    (helpers.completed_in_process): a process costs ~0.3-0.8 s of CPU, mostly start-up."""
+    if process:
+        return project.cli(*args)
+    return completed_in_process(project.root, *args, env={"COLUMNS": "200"})
+
+
 def _in_process(*args: str) -> subprocess.CompletedProcess[str]:
     """`tunesmith ARGS` in this process (helpers.cli_in_process), as a CompletedProcess."""
     return subprocess.CompletedProcess(["tunesmith", *args], *cli_in_process(*args))
@@ -1112,8 +1121,11 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
 ], ids=["show-case", "trials-case", "short-case", "transposed", "a-choice-of-an-option", "app-option", "nothing-close"])
 def test_an_unknown_option_gets_the_did_you_mean_of_every_unknown_name(project, args, error):
     """`run spec.yaml --JSON`, `show exp --JSON`: no hint (Click's own is difflib's, which tells case apart), where
-    every other misspelt name gets suggestions.closest's."""
-    proc = project.cli(*args)
+    every other misspelt name gets suggestions.closest's. A process for a case of each kind (an app option, a choice
+    of an option, nothing close, a command's option); the other misspellings of a command's option in this process
+    (_cli_or_here)."""
+    proc = _cli_or_here(project, args, process=args in {("--Version",), ("run", "spec.yaml", "--JSON"),
+                                                          ("run", "spec.yaml", "--bogus"), ("show", "exp", "--JSON")})
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stderr.splitlines()[-1] == f"Error: {error}"
@@ -1129,10 +1141,11 @@ def test_a_bad_storage_option_is_an_input_error(project):
 
 @pytest.mark.parametrize("command", [("ls",), ("run", "good.yaml")])
 def test_a_storage_option_that_is_a_file_path_suggests_its_own_sqlite_url(project, command):
-    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped."""
+    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped. `run` as a
+    process, `ls` in this process (_cli_or_here)."""
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
-    proc = project.cli(*command, "--storage", "proj/tunesmith.db")
+    proc = _cli_or_here(project, (*command, "--storage", "proj/tunesmith.db"), process=command[0] == "run")
     _assert_input_error(proc, "--storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
     assert _files(project.root) == before
 
@@ -1143,7 +1156,8 @@ def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(projec
     $TUNESMITH_STORAGE) said only: storage: no SQLAlchemy dialect for 'postgres'."""
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
-    proc = project.cli(*command, "--storage", "postgres://me:s3cret@db.example/tuning")
+    proc = _cli_or_here(project, (*command, "--storage", "postgres://me:s3cret@db.example/tuning"),
+                        process=command[0] == "run")  # `run` as a process, `show` and `ls` in this process
     _assert_input_error(proc, "--storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
                               "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)")
     assert _files(project.root) == before
@@ -1729,7 +1743,8 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
     (["frobnicate"], ["No such command 'frobnicate'"], ["Did you mean"]),
 ])
 def test_a_mistyped_command_is_pointed_only_at_a_command_it_means(project, words, told, not_told):
-    proc = project.cli(*words)
+    # a process for the pointer away from a command's look-alike and for no pointer; the others in this process
+    proc = _cli_or_here(project, tuple(words), process=words[0] in ("select", "frobnicate"))
     said = " ".join(proc.stderr.split())
     assert proc.returncode == 2 and "Traceback" not in said, said
     assert all(t in said for t in told) and not any(t in said for t in not_told), said
