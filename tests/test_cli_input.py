@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 from _cli_input_setup import cli_quiet, seed_store
-from helpers import CONTRACT_YAML, cli_in_process, count_states, start_cli, stop_processes, tune_in_process, wait_for
+from helpers import (CONTRACT_YAML, cli_in_process, completed_in_process, count_states, start_cli, stop_processes,
+                     tune_in_process, wait_for)
 
 EXISTS_FIX = ("continue it with `tunesmith resume exp` (which runs the spec recorded then, not this one), or choose "
               "another name (--name)")
@@ -878,6 +879,15 @@ def test_run_name_overrides_the_spec_and_unknown_names_list_what_exists(project)
                                                      "'other'? Experiments here: other")
 
 
+def _cli_or_here(project: Any, args: tuple[str, ...], process: bool) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` as a process (Project.cli) or, where a process for a case of the same kind is in the same
+    test, the command's code in this process from the project folder at the process's COLUMNS
+    (helpers.completed_in_process): a process costs ~0.3-0.8 s of CPU, mostly start-up."""
+    if process:
+        return project.cli(*args)
+    return completed_in_process(project.root, *args, env={"COLUMNS": "200"})
+
+
 def _in_process(*args: str) -> subprocess.CompletedProcess[str]:
     """`tunesmith ARGS` in this process (helpers.cli_in_process), as a CompletedProcess."""
     return subprocess.CompletedProcess(["tunesmith", *args], *cli_in_process(*args))
@@ -1111,8 +1121,11 @@ def test_usage_errors_exit_2_without_a_traceback(project, args):
 ], ids=["show-case", "trials-case", "short-case", "transposed", "a-choice-of-an-option", "app-option", "nothing-close"])
 def test_an_unknown_option_gets_the_did_you_mean_of_every_unknown_name(project, args, error):
     """`run spec.yaml --JSON`, `show exp --JSON`: no hint (Click's own is difflib's, which tells case apart), where
-    every other misspelt name gets suggestions.closest's."""
-    proc = project.cli(*args)
+    every other misspelt name gets suggestions.closest's. A process for a case of each kind (an app option, a choice
+    of an option, nothing close, a command's option); the other misspellings of a command's option in this process
+    (_cli_or_here)."""
+    proc = _cli_or_here(project, args, process=args in {("--Version",), ("run", "spec.yaml", "--JSON"),
+                                                          ("run", "spec.yaml", "--bogus"), ("show", "exp", "--JSON")})
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stderr.splitlines()[-1] == f"Error: {error}"
@@ -1128,10 +1141,11 @@ def test_a_bad_storage_option_is_an_input_error(project):
 
 @pytest.mark.parametrize("command", [("ls",), ("run", "good.yaml")])
 def test_a_storage_option_that_is_a_file_path_suggests_its_own_sqlite_url(project, command):
-    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped."""
+    """`--storage proj/tunesmith.db` was answered "(try sqlite:///tunesmith.db)": the folder dropped. `run` as a
+    process, `ls` in this process (_cli_or_here)."""
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
-    proc = project.cli(*command, "--storage", "proj/tunesmith.db")
+    proc = _cli_or_here(project, (*command, "--storage", "proj/tunesmith.db"), process=command[0] == "run")
     _assert_input_error(proc, "--storage: 'proj/tunesmith.db' is not a database URL (try sqlite:///proj/tunesmith.db)")
     assert _files(project.root) == before
 
@@ -1142,7 +1156,8 @@ def test_a_storage_option_with_an_unknown_dialect_says_which_url_to_write(projec
     $TUNESMITH_STORAGE) said only: storage: no SQLAlchemy dialect for 'postgres'."""
     project.write_spec(project.spec(), "good.yaml")
     before = _files(project.root)
-    proc = project.cli(*command, "--storage", "postgres://me:s3cret@db.example/tuning")
+    proc = _cli_or_here(project, (*command, "--storage", "postgres://me:s3cret@db.example/tuning"),
+                        process=command[0] == "run")  # `run` as a process, `show` and `ls` in this process
     _assert_input_error(proc, "--storage: no database dialect 'postgres'; got 'postgres://me:***@db.example/tuning' "
                               "(try sqlite:///tunesmith.db or postgresql://user@host/dbname)")
     assert _files(project.root) == before
@@ -1179,7 +1194,8 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
                               "terminal); add --yes")
     assert _store_files(project.root) == before and project.show("exp") == shown
     assert cli_quiet(project, "delete", "exp", "--yes") == "deleted exp\n"  # (in this process: the refusal is the subject)
-    gone = project.cli("show", "exp")  # its audit trail is kept: the error says where to read it
+    # its audit trail is kept: the error says where to read it (in this process too, as the delete before it)
+    gone = completed_in_process(project.root, "show", "exp", env={"COLUMNS": "200"})
     assert gone.returncode == 2 and re.fullmatch(
         r"error: no experiment named 'exp' in \S+ \(deleted \d{4}-\d\d-\d\d \d\d:\d\d UTC; its audit trail: "
         r"tunesmith audit exp\)\n", gone.stderr), gone.stdout + gone.stderr
@@ -1277,9 +1293,11 @@ def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, 
         wait_for(lambda: count_states(project, "exp").get("running", 0) >= 1, timeout=60)
         live = project.show("exp")
         assert live["status"] == "running" and "abandoned" not in live
-        listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+        # while it runs, what ls says is read in this process (the command's code: a process asks the same store
+        # and finds the same live lease); the words after the kill are the processes below
+        listed = json.loads(cli_quiet(project, "ls", "--json"))
         assert [(r["status"], r["abandoned"]) for r in listed] == [("running", False)]
-        assert "abandoned" not in project.cli("ls", check=True).stdout
+        assert "abandoned" not in cli_quiet(project, "ls")
         run.kill()
         run.wait(timeout=30)
     finally:
@@ -1289,7 +1307,7 @@ def test_show_and_ls_say_when_no_coordinator_runs_a_running_experiment(project, 
     text = " ".join(project.cli("show", "exp", check=True).stdout.split())
     assert ("no live coordinator runs exp (it was killed, or its machine went away); continue it with: tunesmith "
             "resume exp") in text
-    listed = json.loads(project.cli("ls", "--json", check=True).stdout)
+    listed = json.loads(cli_quiet(project, "ls", "--json"))  # (as show --json, read back in this process)
     assert [(r["status"], r["abandoned"]) for r in listed] == [("running", True)]
     text = " ".join(project.cli("ls", check=True).stdout.split())
     assert "running (abandoned)" in text and "continue with tunesmith resume exp" in text
@@ -1703,9 +1721,8 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
              ("show", "exp", "--storage", f"sqlite:///{project.root}/no/such/folder.db"): 2,
              ("validate", str(warned)): 0}
     for args, code in cases.items():
-        if args[0] == "validate" and code == 0:  # output on stdout to compare: as a subprocess, as the one below
-            said = subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=project.root, env=env,
-                                  capture_output=True, text=True, timeout=120, check=False)
+        if args[0] == "validate" and code == 0:  # output on stdout to compare, at the width the process below has
+            said = completed_in_process(project.root, *args, env={"COLUMNS": "200"})
         else:  # the same command with a working stderr, for reference: in this process (its stdout is empty)
             said = subprocess.CompletedProcess(args, *cli_in_process(*args))
             assert said.stdout == "", (args, said.stdout)
@@ -1726,7 +1743,8 @@ def test_a_stderr_that_cannot_be_written_keeps_every_exit_code(project):
     (["frobnicate"], ["No such command 'frobnicate'"], ["Did you mean"]),
 ])
 def test_a_mistyped_command_is_pointed_only_at_a_command_it_means(project, words, told, not_told):
-    proc = project.cli(*words)
+    # a process for the pointer away from a command's look-alike and for no pointer; the others in this process
+    proc = _cli_or_here(project, tuple(words), process=words[0] in ("select", "frobnicate"))
     said = " ".join(proc.stderr.split())
     assert proc.returncode == 2 and "Traceback" not in said, said
     assert all(t in said for t in told) and not any(t in said for t in not_told), said

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from _faults_setup import read_json
-from helpers import cli_in_process, tune_in_process
+from helpers import cli_in_process, completed_in_process, tune_in_process
 
 from tunesmith.budget import FAIL_FAST_TRIALS, BudgetTracker
 from tunesmith.evaluation.command import command_warnings
@@ -44,6 +44,19 @@ def tunesmith(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
     env = {**os.environ, "COLUMNS": "250"}
     env.pop("TUNESMITH_STORAGE", None)  # the default store, ./tunesmith.db, as a new user has it
     return subprocess.run([TUNESMITH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """:func:`tunesmith` ARGS run as the command's own code in this process (helpers.completed_in_process), for a
+    later `show` whose words are checked, or a `run` that records the trials a test is about (their reasons, how
+    fail fast read them), where the command itself is proven as a process by another test: no CLI start-up (~0.7
+    s of CPU). The trials' functions and commands still run in worker processes (only a process executor's run goes
+    here: an inline one would import the folder's train.py into this process, where another test's module of that
+    name may be loaded)."""
+    assert args[0] != "run" or "inline" not in (cwd / args[1]).read_text(), "an inline trial would run here"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("TUNESMITH_STORAGE", raising=False)  # the default store, ./tunesmith.db, as tunesmith() has it
+        return completed_in_process(cwd, *args, env={"COLUMNS": "250"})
 
 
 def trials_json(name: str, cwd: Path) -> list[dict[str, Any]]:
@@ -97,7 +110,7 @@ def test_cwd_trial_dir_keeps_the_old_folder_and_says_why_it_fails(branin: Path) 
     spec["trial"]["cwd"] = "trial_dir"
     spec["budget"]["trials"] = 40
     (branin / "b.yaml").write_text(yaml.safe_dump(spec))
-    proc = tunesmith("run", "b.yaml", cwd=branin)
+    proc = run_here("run", "b.yaml", cwd=branin)  # the README's run as a process: the two tests above
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     trials = trials_json("branin", branin)
@@ -265,11 +278,12 @@ def test_a_function_raising_on_every_configuration_stops_after_the_first_few(tmp
 
 def _run_failing_fast(folder: Path, condition: str, old: str, new: str) -> tuple[str, list[dict[str, Any]]]:
     """Run train.py (FAILING with ``old`` made ``new``) on 30 trials: it stops after the first few, failed fast, exit 1.
-    Returns what the run said on stderr, on one line, and its trials."""
+    Returns what the run said on stderr, on one line, and its trials. The run is the command's code in this process
+    (run_here): a process says it in test_a_function_raising_on_every_configuration_stops_after_the_first_few."""
     _function_spec(folder, condition, trials=30)
     train = folder / "train.py"
     train.write_text(train.read_text().replace(old, new))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=folder)
+    proc = run_here("run", "fn.yaml", "--quiet", cwd=folder)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     trials = trials_json("fn", folder)
     assert FAIL_FAST_TRIALS <= len(trials) <= FAIL_FAST_TRIALS + 1, [t["error"] for t in trials]
@@ -296,7 +310,7 @@ def test_a_program_a_function_runs_failing_by_the_configuration_is_not_failing_t
     train.write_text(train.read_text().replace('raise KeyError("lr")', 'import subprocess; subprocess.run([sys.'
                      'executable, "-c", f"import os, sys; os.kill(os.getpid(), 9) if {trial.number % 2} else '
                      'sys.exit(3)"], check=True)'))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    proc = run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert "failed the same way" not in proc.stderr, proc.stderr
     trials = trials_json("fn", tmp_path)
     assert len(trials) == 8 and {t["state"] for t in trials} == {"failed"}, [t["error"] for t in trials]
@@ -325,7 +339,10 @@ def test_the_same_message_raised_at_two_lines_of_a_file_named_with_brackets_is_n
             "budget": {"trials": 8}, "executor": {"kind": kind, "workers": 1},
             "trial": {"function": "train(2).py:objective"}, "seed": 3}
     (tmp_path / "fn.yaml").write_text(yaml.safe_dump(spec))
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    # a process for the inline case (its trials run in the command's own process); the command's code in this
+    # process for the other (run_here), its trials in a worker process
+    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path) if kind == "inline" else \
+        run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert "failed the same way" not in proc.stderr, proc.stderr
     trials = trials_json("fn", tmp_path)
     assert len(trials) == 8 and {t["state"] for t in trials} == {"failed"}, [t["error"] for t in trials]
@@ -387,13 +404,13 @@ def test_fail_fast_says_no_more_trials_failed_than_show_counts(tmp_path: Path) -
     said = " ".join(proc.stderr.split())
     assert reason in said and "every trial so far" not in said, said
     assert shown["stop_reason"].startswith(reason) and "every trial so far" not in shown["stop_reason"]
-    text = " ".join(tunesmith("show", "fn", cwd=tmp_path).stdout.split())
+    text = " ".join(run_here("show", "fn", cwd=tmp_path).stdout.split())  # (show's words: the test above, a process)
     assert f"failed {failed};" in text and f"stopped: {reason}" in text, text
 
 
 def test_a_spec_where_some_configurations_fail_runs_its_whole_budget(tmp_path: Path) -> None:
     _function_spec(tmp_path, "trial.number % 2 == 1", trials=12)
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    proc = run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     states = [t["state"] for t in trials_json("fn", tmp_path)]
     assert len(states) == 12 and states.count("failed") == 6
@@ -407,7 +424,7 @@ def test_secrets_are_redacted_from_the_reason_but_kept_in_the_log(tmp_path: Path
             "space": {"x": {"type": "categorical", "choices": [1]}}, "strategy": "grid", "budget": {"trials": 1},
             "trial": {"command": "sh leak.sh", "env": {"SERVICE_KEY": "sk-live-0123456789"}}}
     (tmp_path / "leak.yaml").write_text(yaml.safe_dump(spec))
-    tunesmith("run", "leak.yaml", "--quiet", cwd=tmp_path)
+    run_here("run", "leak.yaml", "--quiet", cwd=tmp_path)
     (trial,) = trials_json("leak", tmp_path)
     assert trial["error"] == ("exit_code: command exited with code 3; stderr: connecting with *** | "
                               "login password=*** failed | Authorization: Bearer ***")
@@ -421,7 +438,7 @@ def test_a_timed_out_command_says_what_it_said_last(tmp_path: Path) -> None:
             "executor": {"trial_timeout": "1s"},
             "trial": {"command": "echo 'loading shard 3 of 9' >&2; sleep 30"}}
     (tmp_path / "slow.yaml").write_text(yaml.safe_dump(spec))
-    tunesmith("run", "slow.yaml", "--quiet", cwd=tmp_path)
+    run_here("run", "slow.yaml", "--quiet", cwd=tmp_path)
     (trial,) = trials_json("slow", tmp_path)
     assert trial["failure_kind"] == "timeout"
     assert trial["error"].endswith("process tree was killed; output: loading shard 3 of 9"), trial["error"]
@@ -444,7 +461,7 @@ def test_a_failure_after_one_long_line_of_output_ends_with_that_lines_end(tmp_pa
     (tmp_path / "train.py").write_text(
         "import sys\n\ndef objective(config, trial):\n    sys.stdout.write('x' * 5_000_000 + ' the end')\n"
         "    raise RuntimeError('after big output')\n")
-    tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)
     (trial,) = trials_json("fn", tmp_path)
     assert trial["error"] == ("exception: RuntimeError: after big output (at train.py:5 in objective); output: ..."
                               + "x" * 289 + " the end"), trial["error"]
@@ -672,7 +689,7 @@ def test_a_memory_limit_below_a_workers_own_memory_is_refused_before_anything_ru
         assert message in " ".join(err.split()), err
         assert "Traceback" not in err
         assert not (tmp_path / "tunesmith.db").exists(), "nothing recorded"
-    proc = tunesmith("run", "fn.yaml", "--quiet", cwd=tmp_path)
+    proc = run_here("run", "fn.yaml", "--quiet", cwd=tmp_path)  # the limit enforced on its worker processes
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [t["state"] for t in trials_json("fn", tmp_path)] == ["completed", "completed"]
 

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 import tunesmith
-from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tuned_with_models
+from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tracking_in_process, tuned_with_models
 from tests.conftest import Project
-from tests.helpers import cli_in_process
+from tests.helpers import cli_in_process, completed_in_process
 from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
@@ -75,6 +75,16 @@ def _promote(project: Project, model: str, **kw):
     from tunesmith.promotion.promote import promote
 
     return promote(_store(project), "wine", model, SystemClock(), **kw)
+
+
+def _promote_here(project: Project, *args: str):
+    """`tunesmith promote ARGS` from the project's folder as the command's own code and output in this process
+    (helpers.completed_in_process; COLUMNS=200 as Project.cli gives a process), as subprocess.run gives its result.
+    A promote as a process imports scikit-learn, skops and MLflow anew (4-5 CPU-s): one of each exit code is a
+    process (rejected, 3, and bad input, 2: test_cli_exit_codes_rejected_3_bad_input_2; promoted, 0:
+    test_promote_without_a_tracking_uri_registers_where_mlflow_tracking_uri_says), the other promotes whose words
+    a test checks run here."""
+    return completed_in_process(project.root, "promote", *args, "--storage", project.storage, env={"COLUMNS": "200"})
 
 
 def _audit_json(project: Project) -> str:
@@ -188,8 +198,9 @@ def test_promoting_the_champion_again_registers_nothing_and_says_so(tuned):
     events = [e for e in _store(tuned).events(_store(tuned).experiment("wine").id)
               if e.kind == "promotion_already_champion"]
     assert len(events) == 1 and events[0].payload["champion_before"] == "1" and events[0].payload["reason"] == "again"
-    # from the command line, without beat_champion (the registry is asked once every gate passed): exit 0, said
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-again", "--trial", str(best))
+    # from the command line, without beat_champion (the registry is asked once every gate passed): exit 0, said.
+    # The command's code in this process (its exit code from main; _promote_here)
+    proc = _promote_here(tuned, "wine", "--model-name", "wine-again", "--trial", str(best))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"already the champion: wine trial {best} is wine-again version 1; nothing registered" in proc.stdout
     assert [str(v.version) for v in client.search_model_versions("name='wine-again'")] == ["1"]
@@ -235,11 +246,16 @@ def test_cli_exit_codes_rejected_3_bad_input_2(tuned):
     assert "FAIL min.holdout_rows" in proc.stdout and "report:" in proc.stdout
     proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--trial", "99")
     assert proc.returncode == 2 and "no trial 99" in proc.stderr and "Traceback" not in proc.stderr
+    # one process for each exit code (3 above, 2 here); the other bad input runs the command's code in this process
+    # (its exit code from main): a mistyped policy is refused by a process in the test below, and a rollback as a
+    # process imports MLflow anew (about 4 CPU-s)
     bad = _policy(tuned, "typo", {"min": {"holdout_accuracy": 0.5}, "safe_range": {}})
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-cli", "--policy", bad)
+    proc = completed_in_process(tuned.root, "promote", "wine", "--model-name", "wine-cli", "--policy", bad,
+                                "--storage", tuned.storage)
     assert proc.returncode == 2 and "safe_range" in proc.stderr and "did you mean 'safe_ranges'" in proc.stderr
-    proc = tuned.cli("rollback", "wine-cli", "--reason", "x", "--tracking-uri", "sqlite:///mlflow.db")
-    assert proc.returncode == 2 and "no champion" in proc.stderr
+    proc = completed_in_process(tuned.root, "rollback", "wine-cli", "--reason", "x", "--tracking-uri",
+                                "sqlite:///mlflow.db", "--storage", tuned.storage)
+    assert proc.returncode == 2 and "no champion" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     audit = _audit(tuned)
     assert any(r["kind"] == "promotion_rejected" and r["detail"]["failed_gates"] == ["min.holdout_rows"]
                for r in audit)
@@ -269,7 +285,10 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     was read as no model), with no report or audit event of the attempt."""
     before = _audit_json(tuned)
     reports = set((tuned.root / ".tunesmith").rglob("*.md"))
-    proc = tuned.cli("promote", "wine", "--model-name", model_name)
+    # a process for one name (the refusal's exit code and words as a user gets them); the other two names the
+    # command's code in this process (_promote_here)
+    proc = tuned.cli("promote", "wine", "--model-name", model_name) if model_name == "team/wine" else \
+        _promote_here(tuned, "wine", "--model-name", model_name)
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stdout == ""
@@ -385,7 +404,7 @@ def test_a_dry_run_of_the_champions_own_trial_says_it_is_the_champion(project, m
     assert first.version == "1"
     dry = promote(store, "dry", "dry-model", SystemClock(), trial_number=first.trial, dry_run=True)
     assert (dry.decision.value, dry.version, dry.champion_before) == ("dry run: already the champion", None, "1")
-    proc = project.cli("promote", "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
+    proc = _promote_here(project, "dry", "--model-name", "dry-model", "--trial", str(first.trial), "--dry-run")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"dry run: already the champion: dry trial {first.trial} is dry-model version 1" in proc.stdout
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
@@ -465,35 +484,66 @@ def _walkthrough() -> list[str]:
     return lines[1:]
 
 
+def _python_in_process(cwd: Path, args: list[str], env: dict[str, str]):
+    """`python -c PROGRAM` (the only form the walkthrough has) run in this process from folder ``cwd`` with ``env``
+    set, as subprocess.run gives its result: exit 0, or 1 with the traceback on stderr."""
+    import contextlib
+    import io
+    import subprocess
+    import traceback
+
+    assert args[0] == "-c" and len(args) == 2, args
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.chdir(cwd)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        try:
+            exec(compile(args[1], "<string>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exited:
+            code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    return subprocess.CompletedProcess(["python", *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.mark.slow
 def test_the_readme_promotion_walkthrough_runs_as_written(tmp_path: Path, mlflow_template: Path) -> None:
     """The walkthrough's "second version" promoted the best trial again: *already the champion*, nothing registered,
     and its `rollback` then failed (exit 2, no earlier champion). Every line runs here, in a fresh copy of examples/,
-    and exits as its comment says (0 unless it says `exit N`). `tunesmith run` and the `python` lines run as
-    processes; the other `tunesmith` lines run the command's own code and output in this process (its exit code
-    from main; helpers.completed_in_process), each of which, as a process, imported scikit-learn and MLflow anew
-    (3-5 CPU-s a line)."""
+    and exits as its comment says (0 unless it says `exit N`). Every line runs its own code and output in this
+    process, each of which, as a process, imported scikit-learn and MLflow anew (3-5 CPU-s a line, ~13 for the
+    run and its MLflow writer): a `tunesmith` line is the command's code (its exit code from main;
+    helpers.completed_in_process), `tunesmith run` tracked by MLflow's writer in this process
+    (_promotion_setup.tracking_in_process; its trials still run in worker processes, as the spec says), the
+    `python -c` line the program it gives, from the same folder (_python_in_process)."""
     import re
     import shlex
-    import subprocess
-
-    from tests.helpers import completed_in_process
 
     examples = tmp_path / "examples"
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples", examples)
     shutil.copy(mlflow_template, examples / "mlflow.db")  # migrated already: MLflow builds its schema slowly
     given = {"MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200",
              "TUNESMITH_STORAGE": f"sqlite:///{examples / 'tunesmith.db'}"}
-    env = {**os.environ, **given}
     for line in _walkthrough():
         command, _, comment = line.partition("  #")
         words = shlex.split(command)
-        program = {"tunesmith": [sys.executable, "-m", "tunesmith.cli"], "python": [sys.executable]}[words[0]]
-        if words[0] == "tunesmith" and words[1] != "run":
-            proc = completed_in_process(examples, *words[1:], env=given)
+        assert words[0] in ("tunesmith", "python"), line
+        if words[0] == "python":
+            proc = _python_in_process(examples, words[1:], env=given)
         else:
-            proc = subprocess.run([*program, *words[1:]], cwd=examples, env=env, capture_output=True, text=True,
-                                  timeout=300)
+            with tracking_in_process():
+                proc = completed_in_process(examples, *words[1:], env=given)
+            if words[1] == "run":  # tracked live: every record written, as the writer process would have
+                store = SQLStore(given["TUNESMITH_STORAGE"], create=False)
+                try:
+                    failed = [e.payload for e in store.events(store.experiment("promotion").id)
+                              if e.kind == "tracking_failed"]
+                finally:
+                    store.close()
+                assert not failed, failed
         expected = int(m.group(1)) if (m := re.search(r"\bexit (\d)", comment)) else 0
         assert proc.returncode == expected, f"{line}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         if "already the champion" in proc.stdout:
@@ -564,7 +614,7 @@ def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
     assert _promote(tuned, "wine-sticky", trial_number=good).version == "2"
     uri = str(_client(tuned).tracking_uri)
     rollback(_store(tuned), "wine-sticky", SystemClock(), uri, "bad predictions on Monday")
-    proc = tuned.cli("promote", "wine", "--model-name", "wine-sticky")  # the default: the best trial, `good`
+    proc = _promote_here(tuned, "wine", "--model-name", "wine-sticky")  # the default: the best trial, `good`
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"FAIL rolled_back: trial {good}'s model (wine-sticky version 2) was rolled back on 20" in proc.stdout
@@ -581,11 +631,8 @@ def test_a_rolled_back_trial_is_rejected_unless_asked_for(tuned):
     dry = _promote(tuned, "wine-sticky", dry_run=True)  # no beat_champion: no registry read; the audit trail says it
     assert [g.gate for g in dry.gates if not g.passed] == ["rolled_back"] and dry.decision.value == "dry run: rejected"
     assert "(wine-sticky version 2) was rolled back on 20" in dry.gates[-1].message
-    # asked for: promoted again, said so, and recorded as asked. The command's own code and output, run in this
-    # process (its exit code from main): the rejection above ran as a process; this one would import skops and
-    # MLflow's model flavour (about 8 CPU-s) for the one flag
-    # (its lines are wrapped at the width the CLI's console took when this process first imported it: COLUMNS
-    # set now may come too late, so the words are compared, not the line breaks)
+    # asked for: promoted again, said so, and recorded as asked (the command's own code and output, run in this
+    # process, as the rejection above; the words are compared, not the line breaks)
     code, out, err = cli_in_process("promote", "wine", "--model-name", "wine-sticky", "--even-if-rolled-back",
                                     "--storage", tuned.storage)
     assert code == 0, out + err
@@ -625,8 +672,9 @@ def test_a_misspelt_beat_champion_metric_is_bad_input_on_the_first_promotion_too
     later one ("acc is not recorded for the candidate", no did-you-mean), where a misspelt `min:` metric is named."""
     policy = _policy(tuned, "acc", {"beat_champion": {"metric": "acc"}})
     before = _audit_json(tuned)
-    for extra in ([], ["--dry-run"]):
-        proc = tuned.cli("promote", "wine", "--model-name", "wine-acc", "--trial", "0", "--policy", policy, *extra)
+    for extra in ([], ["--dry-run"]):  # a process, then the same with --dry-run as the command's code here
+        args = ("wine", "--model-name", "wine-acc", "--trial", "0", "--policy", policy, *extra)
+        proc = _promote_here(tuned, *args) if extra else tuned.cli("promote", *args)
         assert "Traceback" not in proc.stdout + proc.stderr
         assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
         assert proc.stderr.splitlines() == [
