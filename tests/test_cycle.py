@@ -124,9 +124,10 @@ def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Pa
     from tunesmith.cycle import promote_step
     from tunesmith.errors import UserInputError
 
-    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
-            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
-    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    # the registry is mlflow_uri, the spec's default (mlflow.db in its folder): no tracking: section, whose live
+    # mirroring (a writer process for each run and re-tune) this test does not look at
+    assert mlflow_uri == f"sqlite:///{folder / 'mlflow.db'}"
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     with pytest.raises(UserInputError, match="--model-name"):
@@ -236,9 +237,10 @@ def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_befo
 def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Path, mlflow_uri: str) -> None:
     """`promote bc`, then a hand-made `retune bc` on the new rows: the cycle checked that re-tune (no drift: it was
     tuned on them) and called it the champion, while the registry's champion was still bc's version 1."""
-    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
-            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
-    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    # the registry: mlflow_uri, the spec's default (mlflow.db in its folder; no tracking: section, whose writer
+    # processes, one per run, re-tune and cycle, this test does not look at)
+    assert mlflow_uri == f"sqlite:///{folder / 'mlflow.db'}"
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     from tunesmith.clock import SystemClock
     from tunesmith.promotion.promote import Decision, promote
     from tunesmith.retune import retune
