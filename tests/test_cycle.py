@@ -107,14 +107,14 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
     assert "promotion:" in report["steps"][3]["why"]
     assert report["steps"][2]["detail"]["trials"] == 2  # drift.retune.trials
     again = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2",
-                            "--json")  # in this process; `watch`'s refusal below is the real CLI's
+                            "--json")  # in this process, as the refusals below (the cycle above was the CLI's)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in again.stdout.splitlines()]
     assert [r["outcome"] for r in lines] == ["no_drift", "no_drift"]
     assert lines[0]["checked"] == "bc-retune-1" and lines[0]["steps"][0]["status"] == "skipped"  # tune: recorded
-    bad = _cli(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")
-    assert bad.returncode == 2 and "--every" in bad.stderr
-    bad = _cli(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
+    bad = _cli_in_process(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")  # (the CLI's own
+    assert bad.returncode == 2 and "--every" in bad.stderr  # --every refusals: tests/test_cycle_sre.py)
+    bad = _cli_in_process(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
     assert bad.returncode == 2 and "nope.yaml" in bad.stderr
 
 

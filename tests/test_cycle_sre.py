@@ -30,9 +30,11 @@ def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) ->
 def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
     """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
-    for env, origin in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE"), ({}, "--storage")):
+    # the walk's case (the URL from the environment) through the real CLI, --storage's in this process (its main)
+    for env, origin, cli in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE", _cli),
+                             ({}, "--storage", _cli_in_process)):
         extra = ("--storage", "nosuchdialect://x/y") if origin == "--storage" else ()
-        proc = _cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
+        proc = cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(f"error: {origin}: "), proc.stderr
 
