@@ -83,9 +83,12 @@ def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path) -> No
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` from ``cwd``, a real subprocess on the store there (without torch: see without_torch)."""
+    from tests.mlflow_fixtures import without_torch
+
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                            "COLUMNS": "200", **(env or {})})
+                                            "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
 def _cli_in_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,9 +13,13 @@ import pytest
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` from ``cwd``, a real subprocess (without torch: see without_torch; ``env``'s PYTHONPATH from
+    :func:`_sitecustomize` hides it too)."""
+    from tests.mlflow_fixtures import without_torch
+
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                            "COLUMNS": "200", **(env or {})})
+                                            "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
 def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -245,9 +249,11 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
 
 
 def _sitecustomize(folder: Path, code: str) -> dict[str, str]:
-    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder``."""
-    (folder / "sitecustomize.py").write_text(code)
-    return {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder`` (torch
+    hidden, as :func:`_cli` hides it)."""
+    from tests.mlflow_fixtures import without_torch
+
+    return without_torch(folder, code)
 
 
 # the subprocess's MLflow registration raises, as a server down does
