@@ -43,21 +43,37 @@ def mlflow_uri(mlflow_template: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     return f"sqlite:///{target}"
 
 
-# Loaded at interpreter start (site imports sitecustomize from PYTHONPATH): the path finder no longer finds MLflow,
-# so `import mlflow` raises ModuleNotFoundError and importlib.util.find_spec("mlflow") is None, as without the extra
-WITHOUT_MLFLOW = """
+def _without(package: str) -> str:
+    """sitecustomize code, loaded at interpreter start (site imports sitecustomize from PYTHONPATH): the path finder
+    no longer finds ``package``, so importing it raises ModuleNotFoundError and importlib.util.find_spec is None for
+    it, as where it is not installed."""
+    return f"""
 import sys
 from importlib.machinery import PathFinder
 
 
-class _PathFinderWithoutMlflow(PathFinder):
+class _PathFinderWithout(PathFinder):
     @classmethod
     def find_spec(cls, name, path=None, target=None):
-        return None if name.partition(".")[0] == "mlflow" else super().find_spec(name, path, target)
+        return None if name.partition(".")[0] == {package!r} else super().find_spec(name, path, target)
 
 
-sys.meta_path[sys.meta_path.index(PathFinder)] = _PathFinderWithoutMlflow
+sys.meta_path[sys.meta_path.index(PathFinder)] = _PathFinderWithout
 """
+
+
+WITHOUT_MLFLOW = _without("mlflow")
+
+
+def without_torch(folder: Path, then: str = "") -> dict[str, str]:
+    """Environment variables for a subprocess that runs as the mlflow extra installed without the gp extra's torch
+    (which is installed here, for the gp strategy's tests): ``PYTHONPATH`` with ``folder``, whose ``sitecustomize``
+    hides torch, then runs ``then`` (a fault to inject). A process that promotes imports skops, which walks
+    scikit-learn's packages as it loads; scikit-learn's torch wrapper among them imports torch: 1.5-2.5 CPU-s a
+    process for a package no cycle uses."""
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(_without("torch") + then)
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)}
 
 
 @pytest.fixture(scope="session")

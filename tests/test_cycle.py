@@ -83,9 +83,12 @@ def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path) -> No
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` from ``cwd``, a real subprocess on the store there (without torch: see without_torch)."""
+    from tests.mlflow_fixtures import without_torch
+
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                            "COLUMNS": "200", **(env or {})})
+                                            "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
 def _cli_in_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -107,14 +110,14 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
     assert "promotion:" in report["steps"][3]["why"]
     assert report["steps"][2]["detail"]["trials"] == 2  # drift.retune.trials
     again = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2",
-                            "--json")  # in this process; `watch`'s refusal below is the real CLI's
+                            "--json")  # in this process, as the refusals below (the cycle above was the CLI's)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in again.stdout.splitlines()]
     assert [r["outcome"] for r in lines] == ["no_drift", "no_drift"]
     assert lines[0]["checked"] == "bc-retune-1" and lines[0]["steps"][0]["status"] == "skipped"  # tune: recorded
-    bad = _cli(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")
-    assert bad.returncode == 2 and "--every" in bad.stderr
-    bad = _cli(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
+    bad = _cli_in_process(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")  # (the CLI's own
+    assert bad.returncode == 2 and "--every" in bad.stderr  # --every refusals: tests/test_cycle_sre.py)
+    bad = _cli_in_process(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
     assert bad.returncode == 2 and "nope.yaml" in bad.stderr
 
 
@@ -124,9 +127,10 @@ def test_cycle_promotes_the_retune_through_the_real_gates_into_mlflow(folder: Pa
     from tunesmith.cycle import promote_step
     from tunesmith.errors import UserInputError
 
-    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
-            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
-    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    # the registry is mlflow_uri, the spec's default (mlflow.db in its folder): no tracking: section, whose live
+    # mirroring (a writer process for each run and re-tune) this test does not look at
+    assert mlflow_uri == f"sqlite:///{folder / 'mlflow.db'}"
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     run_experiment(load_spec(folder / "bc.yaml"), store)
     with pytest.raises(UserInputError, match="--model-name"):
@@ -236,9 +240,10 @@ def test_without_mlflow_promote_and_a_cycle_with_a_model_name_are_bad_input_befo
 def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Path, mlflow_uri: str) -> None:
     """`promote bc`, then a hand-made `retune bc` on the new rows: the cycle checked that re-tune (no drift: it was
     tuned on them) and called it the champion, while the registry's champion was still bc's version 1."""
-    spec = {**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}},
-            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": "bc"}}}
-    (folder / "bc.yaml").write_text(yaml.safe_dump(spec))
+    # the registry: mlflow_uri, the spec's default (mlflow.db in its folder; no tracking: section, whose writer
+    # processes, one per run, re-tune and cycle, this test does not look at)
+    assert mlflow_uri == f"sqlite:///{folder / 'mlflow.db'}"
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": {"min": {"holdout_roc_auc": 0.5}}}))
     from tunesmith.clock import SystemClock
     from tunesmith.promotion.promote import Decision, promote
     from tunesmith.retune import retune

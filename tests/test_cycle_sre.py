@@ -13,9 +13,13 @@ import pytest
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tunesmith ARGS` from ``cwd``, a real subprocess (without torch: see without_torch; ``env``'s PYTHONPATH from
+    :func:`_sitecustomize` hides it too)."""
+    from tests.mlflow_fixtures import without_torch
+
     return subprocess.run([sys.executable, "-m", "tunesmith.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                            "COLUMNS": "200", **(env or {})})
+                                            "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
 def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,9 +34,11 @@ def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) ->
 def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
     """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
-    for env, origin in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE"), ({}, "--storage")):
+    # the walk's case (the URL from the environment) through the real CLI, --storage's in this process (its main)
+    for env, origin, cli in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE", _cli),
+                             ({}, "--storage", _cli_in_process)):
         extra = ("--storage", "nosuchdialect://x/y") if origin == "--storage" else ()
-        proc = _cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
+        proc = cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(f"error: {origin}: "), proc.stderr
 
@@ -243,9 +249,11 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
 
 
 def _sitecustomize(folder: Path, code: str) -> dict[str, str]:
-    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder``."""
-    (folder / "sitecustomize.py").write_text(code)
-    return {"PYTHONPATH": f"{folder}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    """The subprocess's environment with ``code`` run as it starts (a fault to inject), from ``folder`` (torch
+    hidden, as :func:`_cli` hides it)."""
+    from tests.mlflow_fixtures import without_torch
+
+    return without_torch(folder, code)
 
 
 # the subprocess's MLflow registration raises, as a server down does
