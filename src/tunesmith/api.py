@@ -123,8 +123,8 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
-            f"{_resume_call(e.name or s.name, store.url)} (which runs the spec recorded then, not this one), or give the spec "
-            "another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
+            f"{_resume_call(e.name or s.name, store.url)} (which runs the spec recorded then, not this one), or give "
+            "the spec another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
                                            if e.differences else ""),
             e.name, e.store, e.differences) from None
     finally:

@@ -380,7 +380,7 @@ def run(
     store = _store(storage, plan.spec.storage, create=True)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, plan.spec.name) as listener, \
-            _lost_cluster_or_store_said(plan.spec.name, store), handlers_restored():  # app([...]) in-process gets them back
+            _lost_cluster_or_store_said(plan.spec.name, store), handlers_restored():  # (app([...]) gets them back)
         try:
             result = run_experiment(plan, store, listener, on_runner=install_signal_handlers)
         except ExperimentExists as e:  # the recorded spec is what `resume` runs: what differs is why that matters
