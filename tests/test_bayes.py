@@ -316,6 +316,19 @@ def test_above_the_floor_the_ratio_credit_acts_again():
     assert set(_modes(None, overhead_floor=5.0)[10:]) == {"model"}
 
 
+def test_the_run_is_told_once_when_the_cost_guard_makes_the_sequence_depend_on_timing():
+    """Same seed, same sequence holds while the guard does not act; when it did (a 10-parameter conditional space at
+    14+ trials), four runs of one spec gave four sequences and nothing said why."""
+    said: list[str] = []
+    modes = _modes(0.01, overhead_floor=0.0, say=said.append)  # trials as short as a proposal: the ratio acts
+    assert {"quick", "cheap"} & set(modes), modes
+    assert len(said) == 1, said
+    assert said[0].startswith("bo's cost guard acted after ") and "not on the seed alone" in said[0], said
+    assert "overhead_floor: SECONDS} lets each cost more" in said[0]
+    quiet: list[str] = []
+    assert set(_modes(0.01, say=quiet.append)[8:]) == {"model"} and quiet == [], "under the floor: nothing to say"
+
+
 # -- auto ------------------------------------------------------------------------------------------------------
 def test_auto_picks_bo_for_one_objective_and_tpe_with_early_stopping_or_several():
     plain = SearchSpace.from_domains({"lr": Float(1e-4, 1.0, log=True), "n": Int(1, 100)})

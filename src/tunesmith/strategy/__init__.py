@@ -87,12 +87,15 @@ def _cost_cooling_options(options: dict[str, Any], trials: int | None) -> dict[s
 def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: Sequence[Direction], seed: int,
                    workers: int, clock: Callable[[], float] = time.perf_counter,
                    constraints: Sequence[Constraint] = (), objective_metrics: Sequence[str] = (),
-                   design_seed: int | None = None, trials_recorded: int = 0) -> Strategy:
+                   design_seed: int | None = None, trials_recorded: int = 0,
+                   say: Callable[[str], None] = lambda _said: None) -> Strategy:
     """The strategy object for a decision. ``clock`` times trials for strategies that keep their own cost in
     proportion to the trials' (``bo``). ``constraints`` reach the Optuna samplers (TPE, NSGA-II and GP search
     the feasible region); the others ignore them and selection enforces them. ``design_seed`` seeds a
     low-discrepancy design (qmc, bo's start-up), else ``seed`` does (see ``seeding.design_seed``); the design goes on
-    past the points that ``trials_recorded`` trials (every number taken before: lost and running ones too) took."""
+    past the points that ``trials_recorded`` trials (every number taken before: lost and running ones too) took.
+    ``say``: what the run should tell as it goes (``bo``: that its cost guard acted, so the sequence now depends on
+    timing, not on the seed alone)."""
     if decision.name == "grid":
         opts: dict[str, Any] = dict(decision.options)
         return GridStrategy(space, points=opts.get("points", 5), shuffle=opts.get("shuffle", False), seed=seed)
@@ -104,7 +107,7 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
         floor = float(decision.options.get("overhead_floor", DEFAULT_OVERHEAD_FLOOR))  # type: ignore[arg-type]
         budget = decision.options.get("cost_budget")
         return BayesStrategy(space, directions[0], seed, overhead=overhead, clock=clock, overhead_floor=floor,
-                             design_seed=design_seed, trials_recorded=trials_recorded,
+                             design_seed=design_seed, trials_recorded=trials_recorded, say=say,
                              cost_aware=bool(decision.options.get("cost_aware", False)),
                              cost_budget=None if budget is None else float(budget),  # type: ignore[arg-type]
                              cooling_trials=int(decision.options.get("cooling_trials",  # type: ignore[call-overload]

@@ -153,6 +153,9 @@ class BayesStrategy:
         cost_budget: the total cost (in the cost signal's units) over which alpha cools from 1 to 0.
         cooling_trials: without ``cost_budget``, the finished trials over which alpha cools from 1 to 0.
         design_seed: seeds the Sobol design instead of ``seed``: the first run's on a resume (``seeding.design_seed``).
+        say: told once, the first time the proposals' measured cost changes what the untimed rule would do (a
+            quick or cheap proposal, fewer candidates, a later refit): from then on the sequence depends on the
+            machine's timing, not on the seed alone.
         trials_recorded: trial numbers taken before this strategy (on a resume, every trial on record: lost and
             running ones too). Trial ``n`` took at most the design's point ``n`` (not only the start-up's: while
             fewer than two results are finite the design goes on), so the design starts past all of them; a lost
@@ -164,8 +167,10 @@ class BayesStrategy:
                  overhead_floor: float = DEFAULT_OVERHEAD_FLOOR,
                  cost_clock: Callable[[], float] = time.process_time, cost_aware: bool = False,
                  cost_budget: float | None = None, cooling_trials: int = DEFAULT_COOLING_TRIALS,
-                 design_seed: int | None = None, trials_recorded: int = 0) -> None:
+                 design_seed: int | None = None, trials_recorded: int = 0,
+                 say: Callable[[str], None] = lambda _said: None) -> None:
         self.space = space
+        self._say, self._said_timed = say, False
         self.direction = direction
         self.overhead = overhead
         self.overhead_floor = overhead_floor
@@ -244,6 +249,8 @@ class BayesStrategy:
             mode = "quick"
         else:
             mode = "cheap"
+        if mode != "model":
+            self._timed(f"a {mode} proposal instead of a full one", allowed)
         started = self._cost_clock()
         with _blas_controller().limit(limits=1, user_api="blas"):
             x = self._propose(mode)
@@ -253,6 +260,8 @@ class BayesStrategy:
         if self.last_mode == "model":
             self._model_cost = cost
             self._effort = _resized(self._effort, cost, 4 * allowed, allowed, _MIN_EFFORT, 1.0)
+            if self._effort < 1.0:
+                self._timed("fewer candidates scored", allowed)
         elif self.last_mode == "quick":
             self._quick_cost = cost
             least, _, most = _QUICK_CANDIDATES
@@ -374,14 +383,23 @@ class BayesStrategy:
         # proposals until the next one).
         interval = max(1, n // 20)
         allowed = self._allowed()
-        if math.isfinite(allowed) and allowed > 0:
-            interval = max(interval, math.ceil(self._fit_cost / allowed))
+        if math.isfinite(allowed) and allowed > 0 and math.ceil(self._fit_cost / allowed) > interval:
+            interval = math.ceil(self._fit_cost / allowed)
+            self._timed("its hyperparameters refitted less often", allowed)
         if self._hyper is not None and n - self._fitted_at < interval:
             return
         started = self._cost_clock()
         self._hyper = fit_hyperparameters(x, z, self._hyper)
         self._fit_cost = self._cost_clock() - started
         self._fitted_at = n
+
+    def _timed(self, what: str, allowed: float) -> None:
+        """Say, once, that the proposals' measured cost changed what the untimed rule would do (``what``)."""
+        if not self._said_timed:
+            self._said_timed = True
+            self._say(f"bo's cost guard acted after {self._next_token} proposals ({what}: a full one costs more than "
+                      f"the {allowed:.3g} s of CPU a proposal may): the sequence now depends on this machine's timing, "
+                      "not on the seed alone; strategy: {name: bo, overhead_floor: SECONDS} lets each cost more")
 
     def _maximise(self, posterior: Posterior, incumbent: float, best: np.ndarray, taken: np.ndarray) -> np.ndarray:
         """The candidate with the highest log EI that is not a configuration already run or outstanding."""
