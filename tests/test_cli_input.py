@@ -1781,25 +1781,3 @@ def test_a_table_read_through_a_pipe_is_laid_out_wider_than_80_columns(project):
     assert "…" not in shown.stdout, shown.stdout
     assert max(len(line) for line in shown.stdout.splitlines()) > 80
     assert all(f"a_rather_long_parameter_name_{i}=" in shown.stdout for i in range(3)), shown.stdout
-
-
-def test_a_store_that_fails_a_write_mid_run_ends_it_saying_how_to_resume(project, monkeypatch):
-    """A full disk mid-run: `storage error: cannot record the trial unless another coordinator took it ...` (the
-    name of a transaction, not words for a user), and nothing said how to go on once the space was freed."""
-    from tunesmith.errors import StorageError
-    from tunesmith.storage.sql import SQLStore
-
-    project.write_spec(project.spec("full", executor={"kind": "inline"}, budget={"trials": 4}))
-    saves = SQLStore.save_trial_unless_changed
-
-    def full_after_two(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if args[2].number >= 1 and args[2].state.is_finished():
-            raise StorageError(f"cannot record the trial in the store at {self.url}: database or disk is full")
-        return saves(self, *args, **kwargs)
-
-    monkeypatch.setattr(SQLStore, "save_trial_unless_changed", full_after_two)
-    code, _, err = cli_in_process("run", "full.yaml", "-q")
-    assert code == 1, err
-    assert err.startswith("storage error: cannot record the trial in the store at"), err
-    assert " ".join(err.split()).endswith("database or disk is full; what was recorded before it is kept: once the "
-                                          "store takes writes again, continue with: tunesmith resume full"), err

@@ -631,3 +631,51 @@ def test_a_store_on_a_read_only_file_system_is_read_and_a_write_refused_saying_w
     said = " ".join((project.root / "delete.err").read_text().split())
     assert "attempt to write a readonly database (the SQLite file is on a read-only file system" in said, said
     assert tunesmith.open_experiment("kept", storage=url).trials, "nothing was deleted"
+
+
+FILLS_ITS_DISK = """
+import os
+
+
+def objective(config, trial):
+    folder = os.environ["FULL_DIR"]
+    if os.path.exists(os.path.join(folder, "armed")):  # fill the store's file system, as another writer would
+        try:
+            with open(os.path.join(folder, "filler"), "wb") as out:
+                while True:
+                    out.write(b"x" * 65536)
+        except OSError:
+            pass
+    return config["x"]
+"""
+
+
+def test_a_store_whose_disk_fills_mid_run_ends_it_saying_how_to_resume_and_resume_finishes(project):
+    """A full disk mid-run said `storage error: cannot record the trial unless another coordinator took it ...` (the
+    name of a transaction, not words for a user) and nothing of how to go on once the space was freed. The store is
+    on a 4 MiB tmpfs of its own (a mount namespace: no root needed), which the trial fills."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare -rm (a user and mount namespace) to mount a small tmpfs without root")
+    project.write("fills.py", FILLS_ITS_DISK)
+    project.write_spec(project.spec("full", trial={"function": "fills:objective"}, executor={"kind": "inline"},
+                                    budget={"trials": 4}, strategy="random"))
+    disk = project.root / "disk"
+    disk.mkdir()
+    url = f"sqlite:///{disk / 't.db'}"
+    cli = f"{shlex.quote(sys.executable)} -m tunesmith.cli"
+    script = (f"mount -t tmpfs -o size=4m tmpfs {disk} && export FULL_DIR={disk} && "
+              f"{cli} run full.yaml -q --name made --storage {url} "
+              f"&& touch {disk}/armed && {{ {cli} run full.yaml -q --storage {url} 2> run.err; echo $? > run.code; }} "
+              f"&& rm {disk}/filler {disk}/armed && {cli} resume full -q --storage {url} && "
+              f"{cli} show full --json --storage {url} > show.json")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=180,
+                          cwd=project.root, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert (project.root / "run.code").read_text().strip() == "1"
+    said = " ".join((project.root / "run.err").read_text().split())
+    assert said.startswith(f"storage error: cannot record the trial in the store at {url}: database or disk is full; "
+                           "what was recorded before it is kept: once the store takes writes again, continue with: "
+                           f"tunesmith resume full --storage {url}"), said
+    assert json.loads((project.root / "show.json").read_text())["trials"]["completed"] == 4, "the hint's resume"

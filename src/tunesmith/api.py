@@ -132,12 +132,11 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
 
 
 def _resume_call(name: str, url: str) -> str:
-    """``tunesmith.resume(NAME)`` as a hint writes it, with ``storage=`` where ``resume(NAME)`` alone would open
-    another store (a ``storage`` given to :func:`run`, or the spec's); the URL's password hidden, as the CLI's."""
-    from tunesmith.storage.sql import describe_url
+    """``tunesmith.resume(NAME)`` as a hint writes it: with ``storage=`` where the CLI's hint has ``--storage``."""
+    from tunesmith.storage.sql import store_to_name
 
-    there = f", storage={describe_url(url)!r}" if url != resolve_url(None, None, os.environ) else ""
-    return f"tunesmith.resume({name!r}{there})"
+    named = store_to_name(url, os.environ)
+    return f"tunesmith.resume({name!r}{'' if named is None else f', storage={named!r}'})"
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,

@@ -318,12 +318,12 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
     except ClusterLost as e:
         from rich.markup import escape
 
-        said = (f"The run stopped: {e}. Finished trials are in the store; the running ones re-run on a new cluster "
-                f"with: {resume_hint(store, name)}")
+        why = (f"{e}. Finished trials are in the store; the running ones re-run on a new cluster with: "
+               f"{resume_hint(store, name)}")
         if _json_log is not None:
-            _say_json("run_exit", exit_code=EXIT_TEMPFAIL, message=said)
+            _say_json("run_exit", exit_code=EXIT_TEMPFAIL, message=f"The run stopped: {why}")
         else:
-            err.print(f"[red]The run stopped[/]: {escape(said.removeprefix('The run stopped: '))}", soft_wrap=True)
+            err.print(f"[red]The run stopped[/]: {escape(why)}", soft_wrap=True)
         raise typer.Exit(EXIT_TEMPFAIL) from None
 
 

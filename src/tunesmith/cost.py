@@ -11,6 +11,7 @@ gets ``cost_unknown`` (1.0) instead of ``cost``, and a money budget counts it at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -132,10 +133,13 @@ def priced(job: TrialJob, outcome: Outcome, cpu_s: float | None, peak_rss: int |
                           outcome.duration_s, prices.gpus)
     added = cost_metrics(prices, usage, job_metrics(job, outcome), failed=outcome.failure is not None)
     metrics = {**outcome.metrics, **added}
-    if outcome.values is None or outcome.pruned or all(v == v for v in outcome.values):  # (NaN: measured later)
+    left = [] if outcome.values is None or outcome.pruned else [
+        m for m, v in zip(job.metrics, outcome.values, strict=True) if math.isnan(v)]  # (results.MEASURED_LATER)
+    if not left:
         return replace(outcome, metrics=metrics)
-    values = tuple(metrics.get(m, v) if v != v else v for m, v in zip(job.metrics, outcome.values, strict=True))
-    missing = [m for m, v in zip(job.metrics, values, strict=True) if v != v]
+    assert outcome.values is not None
+    values = tuple(metrics.get(m, v) if m in left else v for m, v in zip(job.metrics, outcome.values, strict=True))
+    missing = [m for m in left if m not in metrics]
     if missing:
         from tunesmith.records import Failure, FailureKind
 
@@ -152,5 +156,5 @@ def job_metrics(job: TrialJob, outcome: Outcome) -> dict[str, float]:
     reported = dict(outcome.metrics)
     if outcome.values is not None:
         # (NaN: an objective left to the measure)
-        reported.update((m, v) for m, v in zip(job.metrics, outcome.values, strict=False) if v == v)
+        reported.update((m, v) for m, v in zip(job.metrics, outcome.values, strict=False) if not math.isnan(v))
     return reported

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from tunesmith.cost import measured_objectives
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.evaluation.command import command_env, run_command
@@ -19,7 +20,6 @@ from tunesmith.evaluation.context import TrialContext, TrialPruned
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.cost import measured_objectives
 from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable

@@ -116,9 +116,7 @@ def _wait_then_kill(signalled: list[tuple[int, int | None]], grace: float, ended
 def _exited(pid: int, pidfd: int | None) -> bool:
     """Whether ``pid`` has exited (a zombie not yet reaped has): its pidfd is readable; without one, /proc says."""
     if pidfd is not None:
-        readable = select.poll()
-        readable.register(pidfd, select.POLLIN)
-        return bool(readable.poll(0))
+        return _readable(pidfd)
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -157,10 +155,15 @@ def _ended(pid: int, pidfd: int | None, pipes: set[str]) -> bool:
     """Whether a signalled holder has ended: its pidfd is readable once it has; without one, it no longer holds the
     pipes (an ended process, a zombie too, holds no descriptor)."""
     if pidfd is not None:
-        readable = select.poll()
-        readable.register(pidfd, select.POLLIN)
-        return bool(readable.poll(0))
+        return _readable(pidfd)
     return not _holds(pid, pipes)
+
+
+def _readable(pidfd: int) -> bool:
+    """A pidfd is readable once its process has exited."""
+    readable = select.poll()
+    readable.register(pidfd, select.POLLIN)
+    return bool(readable.poll(0))
 
 
 def _holders(pipes: set[str]) -> list[int]:

@@ -81,14 +81,19 @@ def describe_url(url: str) -> str:
         return url
 
 
+def store_to_name(url: str, env: Mapping[str, str]) -> str | None:
+    """The store at ``url`` as a resume hint names it (``--storage``, ``storage=``), password hidden: None where a
+    resume given no store, from the same folder with ``env``, would open it anyway; else it would open another (a run
+    given a store, or a spec's ``storage:``). The user puts the password back, or sets ``TUNESMITH_STORAGE``."""
+    return None if url == resolve_url(None, None, env) else describe_url(url)
+
+
 def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False) -> str:
     """``tunesmith resume NAME`` as a hint prints it, for the experiment ``name`` in the store at ``url``: with
-    ``--storage URL`` where `resume NAME` run from the same folder with ``env`` would open another store (a run given
-    ``--storage``, or a spec's ``storage:``). The URL's password is hidden (the user puts it back, or sets
-    ``TUNESMITH_STORAGE``); it is never printed."""
+    ``--storage URL`` where :func:`store_to_name` says so."""
     words = ["tunesmith", "resume", name] + (["--join"] if join else [])
-    if url != resolve_url(None, None, env):
-        words += ["--storage", describe_url(url)]
+    if (named := store_to_name(url, env)) is not None:
+        words += ["--storage", named]
     return shlex.join(words)
 
 

@@ -397,7 +397,7 @@ class BayesStrategy:
         """Say, once, that the proposals' measured cost changed what the untimed rule would do (``what``)."""
         if not self._said_timed:
             self._said_timed = True
-            self._say(f"bo's cost guard acted after {self._next_token} proposals ({what}: a full one costs more than "
+            self._say(f"bo's cost guard acted after {self._next_token} proposals ({what}: the model costs more than "
                       f"the {allowed:.3g} s of CPU a proposal may): the sequence now depends on this machine's timing, "
                       "not on the seed alone; strategy: {name: bo, overhead_floor: SECONDS} lets each cost more")
 
