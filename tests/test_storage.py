@@ -602,14 +602,25 @@ def test_an_unknown_name_lists_ten_experiments_and_counts_the_rest_and_a_deleted
         store.close()
 
 
+CLI = f"{shlex.quote(sys.executable)} -m tunesmith.cli"  # in a shell script run by _in_a_mount_namespace
+
+
+def _in_a_mount_namespace(project, script: str, what: str) -> None:
+    """Run ``script`` (sh) in the project folder inside a user and mount namespace of its own (``unshare -rm``: it
+    may mount without root, and its mounts end with it); skip where that is not allowed, saying ``what`` needed it."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip(f"needs unshare -rm (a user and mount namespace) to {what} without root")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=180,
+                          cwd=project.root, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_store_on_a_read_only_file_system_is_read_and_a_write_refused_saying_why(project, tmp_path):
     """An archived store on read-only media (a snapshot, a read-only volume): ls, show, trials and version all said
     `cannot open the SQLite file (unable to open database file); check that it is a file this user may read and
     write`: SQLite in WAL mode writes its -shm file beside the store even to read it."""
-    import shutil
-
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare -rm (a user and mount namespace) to mount a folder read-only without root")
     import tunesmith
 
     archive = tmp_path / "archive"
@@ -617,14 +628,11 @@ def test_a_store_on_a_read_only_file_system_is_read_and_a_write_refused_saying_w
     tunesmith.run(project.spec("kept", executor={"kind": "inline"}, budget={"trials": 2}),
                   storage=f"sqlite:///{archive / 'tunesmith.db'}")  # set-up: reading it back is what is checked
     url = f"sqlite:///{archive / 'tunesmith.db'}"
-    cli = f"{shlex.quote(sys.executable)} -m tunesmith.cli"
-    script = (f"mount --bind {archive} {archive} && mount -o remount,ro,bind {archive} && "
-              f"{cli} show kept --json --storage {url} > show.json && "
-              f"{cli} version --json --storage {url} > version.json && "
-              f"{{ {cli} delete kept --yes --storage {url} 2> delete.err; echo $? > delete.code; }}")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120,
-                          cwd=project.root, env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0, done.stderr
+    _in_a_mount_namespace(project, f"mount --bind {archive} {archive} && mount -o remount,ro,bind {archive} && "
+                                   f"{CLI} show kept --json --storage {url} > show.json && "
+                                   f"{CLI} version --json --storage {url} > version.json && "
+                                   f"{{ {CLI} delete kept --yes --storage {url} 2> delete.err; echo $? > delete.code; }}",
+                          "mount a folder read-only")
     assert json.loads((project.root / "show.json").read_text())["trials"]["completed"] == 2
     assert json.loads((project.root / "version.json").read_text())["store"]["schema_revision"]
     assert (project.root / "delete.code").read_text().strip() == "1"
@@ -654,25 +662,17 @@ def test_a_store_whose_disk_fills_mid_run_ends_it_saying_how_to_resume_and_resum
     """A full disk mid-run said `storage error: cannot record the trial unless another coordinator took it ...` (the
     name of a transaction, not words for a user) and nothing of how to go on once the space was freed. The store is
     on a 4 MiB tmpfs of its own (a mount namespace: no root needed), which the trial fills."""
-    import shutil
-
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
-        pytest.skip("needs unshare -rm (a user and mount namespace) to mount a small tmpfs without root")
     project.write("fills.py", FILLS_ITS_DISK)
     project.write_spec(project.spec("full", trial={"function": "fills:objective"}, executor={"kind": "inline"},
                                     budget={"trials": 4}, strategy="random"))
     disk = project.root / "disk"
     disk.mkdir()
     url = f"sqlite:///{disk / 't.db'}"
-    cli = f"{shlex.quote(sys.executable)} -m tunesmith.cli"
-    script = (f"mount -t tmpfs -o size=4m tmpfs {disk} && export FULL_DIR={disk} && "
-              f"{cli} run full.yaml -q --name made --storage {url} "
-              f"&& touch {disk}/armed && {{ {cli} run full.yaml -q --storage {url} 2> run.err; echo $? > run.code; }} "
-              f"&& rm {disk}/filler {disk}/armed && {cli} resume full -q --storage {url} && "
-              f"{cli} show full --json --storage {url} > show.json")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=180,
-                          cwd=project.root, env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0, done.stderr
+    _in_a_mount_namespace(project, f"mount -t tmpfs -o size=4m tmpfs {disk} && export FULL_DIR={disk} && "
+                                   f"{CLI} run full.yaml -q --name made --storage {url} && touch {disk}/armed && "
+                                   f"{{ {CLI} run full.yaml -q --storage {url} 2> run.err; echo $? > run.code; }} && "
+                                   f"rm {disk}/filler {disk}/armed && {CLI} resume full -q --storage {url} && "
+                                   f"{CLI} show full --json --storage {url} > show.json", "mount a small tmpfs")
     assert (project.root / "run.code").read_text().strip() == "1"
     said = " ".join((project.root / "run.err").read_text().split())
     assert said.startswith(f"storage error: cannot record the trial in the store at {url}: database or disk is full; "
