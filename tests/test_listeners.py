@@ -310,3 +310,41 @@ def test_every_line_of_a_json_log_is_an_object_with_its_time_before_and_after_th
         assert line["exit_code"] == code and line["message"] and {"timestamp", "time"} <= set(line), line
         assert all(json.loads(text) for text in proc.stderr.splitlines())
     assert "already exists" in json.loads(again.stderr.splitlines()[-1])["message"]
+
+
+class Counting(RunListener):
+    """What run_started was told the run's trial count would be."""
+
+    def __init__(self) -> None:
+        self.totals: list[int | None] = []
+
+    def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
+                    total_trials: int | None) -> None:
+        self.totals.append(total_trials)
+
+
+@pytest.mark.parametrize(("strategy", "budget", "expected"), [
+    ("grid", {"trials": 100}, 3),          # the grid holds 3: a finished run showed 3/100
+    ("grid", {"trials": 2}, 2),            # the budget is smaller: it stands
+    ("grid", {"wall_time": "1m"}, 3),      # no trial budget: the grid's size is the count, not an open-ended spinner
+    ("random", {"trials": 5}, 5),
+])
+def test_the_progress_counts_a_grid_smaller_than_the_budget_as_the_grid(project, strategy, budget, expected):
+    spec = project.spec(f"count-{strategy}-{len(budget)}-{expected}", strategy=strategy, budget=budget,
+                        space={"x": {"type": "categorical", "choices": [0.1, 0.5, 0.9]}},
+                        executor={"kind": "inline"})
+    counting = Counting()
+    result = api.run(spec, storage=project.storage, listener=counting)
+    assert counting.totals == [expected]
+    assert len(result.trials) == min(expected, 5)
+
+
+def test_show_prints_the_best_trial_as_its_table_does(project):
+    from helpers import cli_in_process
+
+    api.run(project.spec("best-line", space={"x": {"type": "categorical", "choices": [1, 2]}}, strategy="grid",
+                         executor={"kind": "inline"}, trial={"function": "objectives:quadratic"}),
+            storage=project.storage)
+    code, out, _ = cli_in_process("show", "best-line")
+    assert code == 0
+    assert "best: trial 0 (loss 0.49) with x=1\n" in out, out  # a dict's repr said {'loss': 0.49} params {'x': 1}

@@ -508,7 +508,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
 
     from tunesmith.console import print_best_table
     from tunesmith.storage.sql import resume_hint
-    from tunesmith.summary import scheduler_without_reports, shown_experiment
+    from tunesmith.summary import best_text, scheduler_without_reports, shown_experiment
 
     store = _store(storage)
     exp = store.experiment(name)
@@ -543,7 +543,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         # with several objectives (or a select policy) the best by the first objective is not what promote ships
         first = (f" by {summary['objectives'][0]['metric']} (the first objective)"
                  if summary.get("selected") and summary["selected"]["number"] != b["number"] else "")
-        out.print(f"best{first}: trial {b['number']} {b['values']} params {b['params']}")
+        out.print(escape(best_text(b, first)))
     _print_selection_and_cost(summary)
     # the whole Pareto front with several objectives (the table lists it; --json has it under "pareto")
     print_best_table(out, exp, trials, front_limit=None)

@@ -140,7 +140,9 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
     else:
         title = f"Best trials of {experiment.name}{feasible_only} (by {objectives[0].metric}"
     title += f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships)"
-    table = Table(title=escape(title), title_justify="left")
+    # a line of its own: as the table's title it wrapped to the table's width, a few words a line for a narrow one
+    console.print(f"[italic]{escape(title)}[/]")
+    table = Table()
     table.add_column("#", justify="right")
     for o in objectives:
         table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")

@@ -40,7 +40,7 @@ from tunesmith.space import SearchSpace
 from tunesmith.reproduce import stored_spec
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
-from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide
+from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide, trials_planned
 from tunesmith.tracking import attach_tracking, check_tracking_installed
 from tunesmith.unreported_metrics import UnreportedMetrics
 from tunesmith.strategy.warm_start import warm_started
@@ -276,7 +276,7 @@ class Runner:
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(),  # the owner: a peer tells it at work until it leaves
                          {"resumed": resumed, "reruns": len(self._reruns), "owner": self._owner})
         self.experiment = store.experiment(spec.name)
-        self.listener.run_started(self.experiment, history, resumed, spec.budget.trials)
+        self.listener.run_started(self.experiment, history, resumed, trials_planned(spec.budget.trials, self._strategy))
 
     def _loop(self) -> str:
         """Start the executor, then dispatch and collect until the budget, strategy or user says stop; returns why."""

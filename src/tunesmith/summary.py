@@ -243,6 +243,14 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     return {**out, "gap": cv - held if spec.task.direction == "maximize" else held - cv}
 
 
+def best_text(best: Mapping[str, Any], first: str = "") -> str:
+    """`show`'s and the report's best line, from the summary's ``best``: values as the table prints them, params as
+    ``name=value`` (a Python dict's repr printed ``{'loss': 1.0}`` beside the table's ``1``)."""
+    values = ", ".join(f"{k} {v:.6g}" for k, v in best["values"].items())
+    params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+    return f"best{first}: trial {best['number']} ({values}) with {params or 'no parameters'}"
+
+
 def why_holdout_undefined(holdout: Mapping[str, Any] | None, metric: str) -> str | None:
     """Why the recorded holdout score is no number (NaN: one class only in the holdout, for ROC AUC): the library's
     warnings as the run recorded them (``why_undefined``; a run before they were recorded gives none); None when

@@ -33,7 +33,9 @@ from tunesmith.constraints import Constraint
 from tunesmith.selection import Selection, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
-from tunesmith.summary import exclude_unstable_of, experiment_summary, gap_text, objectives_of, selection_of
+from tunesmith.summary import (
+    best_text, exclude_unstable_of, experiment_summary, gap_text, objectives_of, selection_of,
+)
 
 MAX_POINTS = 2000
 MAX_CURVES = 150
@@ -141,21 +143,17 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     trials = store.trials(experiment.id)
     document = build_report(experiment, trials, generated_at=generated_at)
     target = written_path(path)
-    if special_kind(target) is not None:  # a FIFO, /dev/stdout: written into, never replaced with a file
-        try:
-            with open(target, "w", encoding="utf-8") as f:
-                f.write(document)
-        except OSError as e:
-            raise UserInputError(f"--output: cannot write {path!r}: {e.strerror or e}") from None
-        return len(trials)
-    partial = target + ".partial"   # written whole, then swapped in: a failed write leaves no half report behind
+    into = special_kind(target) is not None   # a FIFO, /dev/stdout: written into, never replaced with a file
+    partial = target if into else target + ".partial"  # else written whole, then swapped in: no half report left
     try:
         with open(partial, "w", encoding="utf-8") as f:
             f.write(document)
-        os.replace(partial, target)
+        if not into:
+            os.replace(partial, target)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(partial)
+        if not into:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
         raise UserInputError(f"--output: cannot write {path!r}: {e.strerror or e}") from None
     return len(trials)
 
@@ -168,7 +166,7 @@ def _choice_html(summary: dict[str, Any], selection: Selection | None) -> str:
     if best:
         first = (f" by {summary['objectives'][0]['metric']} (the first objective)"
                  if selection is not None and selection.trial.number != best["number"] else "")
-        lines.append(html.escape(f"best{first}: trial {best['number']} {best['values']} params {best['params']}"))
+        lines.append(html.escape(best_text(best, first)))
     if selection is not None:
         lines.append(f"<strong>selected</strong> {html.escape(_selected_text(selection))}")
     elif summary.get("selected"):   # trials completed, none the policy may pick

@@ -15,7 +15,7 @@ from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
 from tunesmith.strategy.grid import GridStrategy, grid_warnings
 from tunesmith.strategy.options import OptionRule, check_option_values, reject_unknown_options
 
-__all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide"]
+__all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide", "trials_planned"]
 
 _GRID_OPTIONS = {"points": OptionRule(int, "values per float parameter", low=1), "shuffle": OptionRule()}
 _BO_OPTIONS = ("overhead", "overhead_floor", "cost_aware", "cost_budget", "cooling_trials")
@@ -122,3 +122,13 @@ def build_strategy(decision: StrategyDecision, space: SearchSpace, directions: S
     return optuna_adapter.OptunaStrategy(decision.name, space, directions, seed, options, constraints,
                                          objective_metrics, design_seed=design_seed if decision.name == "qmc" else None,
                                          trials_recorded=trials_recorded)
+
+
+def trials_planned(budget_trials: int | None, strategy: Strategy) -> int | None:
+    """How many trials the run will hold at most, as its progress counts them: the trial budget, or the grid's size
+    where that is smaller (a grid of 2 under a budget of 100 showed 2/100 when it was done). A wrapped strategy (a
+    warm start re-evaluates configurations off the grid) has no size of its own, and the budget stands."""
+    size: int | None = getattr(strategy, "size", None)
+    if size is None:
+        return budget_trials
+    return size if budget_trials is None else min(budget_trials, size)

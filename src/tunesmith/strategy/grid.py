@@ -43,6 +43,11 @@ class GridStrategy:
             self._walk = grid, ShuffledOrder(grid.size, self.seed) if self.shuffle else None
         return self._walk
 
+    @property
+    def size(self) -> int:
+        """How many configurations the grid holds: no more trials than these can be proposed."""
+        return self._grid()[0].size
+
     def replay(self, history: Sequence[TrialRecord]) -> None:
         self._taken.update(_key(t.params) for t in history)
 
