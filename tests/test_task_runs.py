@@ -501,3 +501,37 @@ def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "task.pipeline.0: cannot import 'mystep'" in refused.stderr, refused.stderr
     assert f"searched the spec's folder {project.root / 'spec'}" in refused.stderr, refused.stderr
+
+
+def test_promote_judges_the_size_of_the_model_it_ships_not_a_folds(project):
+    """A trial measures its latency and size on its last fold's model, fit on (folds - 1) / folds of the development
+    rows; k-NN keeps every row it is fit on, so the model promote ships is larger. `max: {model_size_bytes: ...}`
+    passed a 58 KB fold model and shipped 115 KB (a walk through task evaluation): the gate judges the shipped one."""
+    import pickle
+
+    from tunesmith import api
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import promote
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage import SQLStore
+    from tunesmith.tasks import refit
+
+    spec = {"name": "knn", "objective": {"metric": "accuracy", "direction": "maximize"},
+            "task": {"estimator": "sklearn.neighbors.KNeighborsClassifier", "data": {"sklearn": "breast_cancer"},
+                     "cv": {"kind": "stratified", "folds": 2}, "holdout": {"fraction": 0.2}, "scoring": "accuracy"},
+            "space": {"kneighborsclassifier__n_neighbors": {"type": "int", "low": 3, "high": 9}},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    [trial] = api.run(spec, storage=project.storage).trials
+    task = spec_from_dict(spec).task
+    assert task is not None
+    shipped = len(pickle.dumps(refit(task, trial.params, trial.seed), protocol=pickle.HIGHEST_PROTOCOL))
+    fold = trial.metrics["model_size_bytes"]
+    assert shipped > 1.5 * fold, (shipped, fold)
+    policy = project.write("size.yaml", f"max: {{model_size_bytes: {(fold + shipped) // 2}}}\n")
+    store = SQLStore(project.storage)
+    try:
+        outcome = promote(store, "knn", "knn-model", SystemClock(), policy_file=str(policy), dry_run=True)
+    finally:
+        store.close()
+    [gate] = [g for g in outcome.gates if g.gate == "max.model_size_bytes"]
+    assert not gate.passed and gate.evidence["value"] == shipped, gate

@@ -275,3 +275,15 @@ def test_a_class_of_one_row_names_the_class_and_the_fix_for_a_stratified_holdout
     assert field == "task.holdout.fraction", (field, message)
     assert "class '2' has 1 of the 240 rows" in message and "drop that row, or relabel it" in message, message
     assert "minimum number of groups" not in message, "scikit-learn's text, with no fix"
+
+
+def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -> None:
+    """The README's own example constraint named `p95_latency_ms`; a task records `latency_p95_ms`. Validated, the
+    run made every trial infeasible and selected nothing, at exit 0."""
+    walker_csv(project.root / "d.csv")
+    spec = {**task_spec("lat"), "constraints": ["p95_latency_ms <= 20"]}
+    spec["task"]["latency"] = {"rows": 5}
+    field, message = refused(project, spec)
+    assert field == "constraints.0"
+    assert message.startswith("'p95_latency_ms' is no metric this task records; did you mean 'latency_p95_ms'?")
+    valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})

@@ -42,7 +42,7 @@ def test_show_says_an_undefined_holdout_score_is_undefined_and_gives_no_gap_verd
     assert optimism["holdout"] == "nan" and optimism["gap"] is None, optimism
     assert optimism["why_no_gap"] == f"the holdout r2 is undefined (nan): {WHY}", optimism
     text = " ".join(project.cli("show", "r2", check=True).stdout.split())
-    assert f"holdout r2 of trial {holdout['trial']}" in text and f"undefined (nan) on 1 rows: {WHY}" in text, text
+    assert f"holdout r2 of trial {holdout['trial']}" in text and f"undefined (nan) on 1 row: {WHY}" in text, text
     assert f"no CV/holdout gap: the holdout r2 is undefined (nan): {WHY}" in text, text
     assert "agree" not in text and "+nan" not in text and "optimistic" not in text, text
 

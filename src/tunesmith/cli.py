@@ -639,9 +639,10 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     if holdout:
         score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
         why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
-        out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (refit on all development rows, never seen "
-                  f"by the search): " + (f"{score:.4f} on {rows} rows" if why is None
-                                         else f"undefined ({score}) on {rows} rows: {escape(why)}"))
+        on = f"on {rows} row{'' if rows == 1 else 's'}"
+        out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (the model promote ships, scored on rows "
+                  f"the search never saw): " + (f"{score:.4f} {on}" if why is None
+                                                else f"undefined ({score}) {on}: {escape(why)}"))
         if summary.get("cv_optimism") is not None:
             o = summary["cv_optimism"]
             against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""

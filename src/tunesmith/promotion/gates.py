@@ -173,7 +173,8 @@ def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None
     if comparison.problem is not None or comparison.improvement is None:
         return _failed("beat_champion", f"cannot compare with champion v{comparison.champion_version}: "
                        f"{comparison.problem}", **evidence)
-    judged = comparison.ci_low if comparison.ci_low is not None else comparison.improvement
+    # + 0.0: an improvement of -0.0 (both scored 0) printed as -0
+    judged = (comparison.ci_low if comparison.ci_low is not None else comparison.improvement) + 0.0
     ok = judged >= cfg.margin
     what = (f"lower {cfg.confidence:.0%} bound of the improvement {judged:+.4g}" if comparison.ci_low is not None
             else f"improvement {judged:+.4g}")

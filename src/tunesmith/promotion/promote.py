@@ -349,7 +349,7 @@ def _roll_back(store: TrialStore | None, registry: ModelRegistry, model_name: st
 # -- evidence ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Holdout:
-    scores: dict[str, float]
+    scores: dict[str, float]  # and the shipped model's latency and size, which replace the trial's
     X: Any = None
     y: Any = None
     scorer: Any = None
@@ -362,19 +362,24 @@ def _recorded_metrics(spec: ExperimentSpec, trial: TrialRecord) -> dict[str, flo
 
 
 def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout]:
-    """For a task: the configuration refit on every development row, and its holdout score."""
+    """For a task: the model to ship (:func:`tunesmith.tasks.refit`), its holdout score and its own latency and
+    size. A trial measured those on its last fold's model, fit on fewer rows: a model whose size grows with its rows
+    (k-NN, support vectors, forests) passed ``max: {model_size_bytes: 100000}`` at 58 KB and shipped at 115 KB. The
+    gates judge what ships: these replace the trial's."""
     if spec.task is None:
         return None, _Holdout({})
-    from tunesmith.tasks import prepare, refit
+    from tunesmith.tasks import measure_model, prepare, refit
 
     model = refit(spec.task, dict(trial.params), trial.seed, spec.base_dir)
-    if spec.task.holdout is None:
-        return model, _Holdout({})
     prep = prepare(spec.task, spec.base_dir)
+    rows = prep.holdout_idx if len(prep.holdout_idx) else prep.refit_idx  # timed on rows it predicts in production
+    measured = measure_model(model, prep.dataset.X[rows], spec.task.latency) if spec.task.latency is not None else {}
+    if spec.task.holdout is None:
+        return model, _Holdout(measured)
     X, y = prep.dataset.X[prep.holdout_idx], prep.dataset.y[prep.holdout_idx]
     name = spec.task.metric_name
-    return model, _Holdout({f"holdout_{name}": prep.scorer(model, X, y), "holdout_rows": float(len(y))}, X, y,
-                           prep.scorer)
+    return model, _Holdout({f"holdout_{name}": prep.scorer(model, X, y), "holdout_rows": float(len(y)), **measured},
+                           X, y, prep.scorer)
 
 
 def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: ModelVersion | None,

@@ -26,8 +26,8 @@ from tunesmith.spec.drift_config import DriftConfig
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, SchedulerChoice
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
-from tunesmith.spec.task_config import (RECORDED_SPEC, TaskConfig, check_features_distinct, check_groups_with_time,
-                                        check_task_space)
+from tunesmith.spec.task_config import (RECORDED_SPEC, TASK_MEASURED, TaskConfig, check_features_distinct,
+                                        check_groups_with_time, check_task_space)
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
@@ -625,6 +625,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec.task is not None:
         check_groups_with_time(spec.task)
         check_features_distinct(spec.task)
+        check_task_constraint_metrics(spec)
     check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
@@ -741,10 +742,28 @@ def check_safe_ranges(spec: ExperimentSpec) -> None:
                             f"{', '.join(names)}")
 
 
-TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
 # a task's wall-clock measurements: they vary from run to run (machine load, caches), so a re-run is not expected to
 # give them again (`tunesmith reproduce` does not compare them); the model's size is deterministic
 TASK_TIMINGS = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "fit_time_s")
+
+
+def check_task_constraint_metrics(spec: ExperimentSpec) -> None:
+    """A task's trials record metrics known before any runs: a constraint naming another one (the README's own
+    example said ``p95_latency_ms`` for ``latency_p95_ms``) left every trial infeasible, nothing selected and no
+    holdout scored, at exit 0. A function or command trial reports what it likes: its names are warned about as
+    the run goes (:mod:`tunesmith.unreported_metrics`)."""
+    from tunesmith.cost import executor_added
+
+    assert spec.task is not None
+    known = tuple(dict.fromkeys((*spec.task.recorded_metrics, *(o.metric for o in spec.objective))))
+    for i, constraint in enumerate(spec.constraints):
+        if constraint.metric in known or executor_added(constraint.metric):
+            continue
+        close = closest(constraint.metric, [*known, "cpu_s", "peak_memory_mb", "cost"])
+        hint = f"did you mean {close!r}? " if close else ""
+        raise SpecError(f"constraints.{i}", f"{constraint.metric!r} is no metric this task records; {hint}a task "
+                                            f"records {', '.join(n for n in known if not n.startswith('fold_'))}, "
+                                            "fold_<i>, and cpu_s, peak_memory_mb (and cost with cost: prices)")
 
 
 def _check_task_extra_objectives(spec: ExperimentSpec) -> None:

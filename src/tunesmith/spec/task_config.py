@@ -30,6 +30,7 @@ from tunesmith.errors import SpecError
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest
 
+TASK_MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_batch_ms", "model_size_bytes")
 CV_KINDS = ("kfold", "stratified", "group", "stratified_group", "timeseries", "repeated")
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 GENERATORS = ("classification", "regression", "noise", "groups", "random_walk")
@@ -166,10 +167,20 @@ class CVConfig(StrictModel):
 class HoldoutConfig(StrictModel):
     """Rows carved off before tuning, never seen by the search; the best configuration is scored on them once.
 
-    The rows are the latest ones with a time column, whole groups with groups, stratified for classification."""
+    The rows are the latest ones with a time column, whole groups with groups, stratified for classification.
+    ``fraction`` is of the rows; with groups, whole groups are drawn until they hold about that many rows.
+    ``fraction_of: groups`` draws that fraction of the groups instead (scikit-learn's GroupShuffleSplit), as
+    experiments recorded before tunesmith counted rows do: groups of unequal sizes make its share of the rows
+    anything (0.2 of the groups held 60% of the rows of one dataset)."""
 
     fraction: StrictFloat = Field(gt=0, lt=1)
     seed: StrictInt = Field(default=0, ge=0, lt=2**32)
+    fraction_of: Literal["rows", "groups"] | None = Field(
+        default=None, description="with groups: what fraction counts, rows (the default) or groups")
+
+    @property
+    def counts_groups(self) -> bool:
+        return self.fraction_of == "groups"
 
 
 class BusinessScoring(StrictModel):
@@ -265,12 +276,24 @@ class TaskConfig(StrictModel):
             raise ValueError(f"cv.kind {kind!r} needs a groups column: set data.groups")
         if kind == "timeseries" and not self.data.has_time:
             raise ValueError("cv.kind timeseries needs a time column to order the rows: set data.time")
+        if self.holdout is not None and self.holdout.fraction_of is not None and not self.data.has_groups:
+            raise ValueError("holdout.fraction_of says what the fraction counts where whole groups are held out; "
+                             "the data has no groups: remove it")
         if self.cv.window is not None and self.cv.expanding:
             raise ValueError("cv.window sets a sliding window's size; also set expanding: false")
         if isinstance(self.scoring, BusinessScoring) and self.scoring.kind != "cost" and self.data.generate is not None:
             if self.data.generate.kind in ("regression", "random_walk"):
                 raise ValueError(f"scoring.{self.scoring.kind} needs a binary classification target")
         return self
+
+    @property
+    def recorded_metrics(self) -> tuple[str, ...]:
+        """The metrics each trial of this task records (:func:`tunesmith.tasks.evaluate`), known before it runs:
+        what a constraint or a promotion policy may name. One ``fold_<i>`` per split: ``folds``, times ``repeats``
+        for the repeated kind."""
+        name, splits = self.metric_name, self.cv.folds * (self.cv.repeats if self.cv.kind == "repeated" else 1)
+        return (name, f"{name}_std", *(f"fold_{i}" for i in range(splits)), "n_folds", "fit_time_s", "unstable",
+                *((*TASK_MEASURED, "latency_batch_rows") if self.latency is not None else ()))
 
     @property
     def metric_name(self) -> str:

@@ -10,16 +10,18 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
     evaluate(task: TaskConfig, params: Mapping[str, Any], trial, base_dir=None) -> dict[str, float]
         One trial: CV on the development rows. Keys: task.metric_name (the fold mean), f"{metric}_std",
         fold_0..fold_{k-1}, n_folds, fit_time_s, unstable (0/1), latency_p50_ms, latency_p95_ms,
-        latency_batch_ms, latency_batch_rows, model_size_bytes (the last five unless task.latency is null).
+        latency_batch_ms, latency_batch_rows, model_size_bytes (the last five unless task.latency is null:
+        measured on the last fold's model; `promote` measures the model it ships again).
         Calls trial.report(fold_index, running_mean) after each fold and raises TrialPruned when
         trial.should_prune() turns true. trial.seed seeds every step's unset random_state.
 
     holdout_report(task, best_params, seed, base_dir=None) -> dict[str, float]
-        Refit on all development rows, score once on the holdout: holdout_{metric}, holdout_rows,
+        Refit (as refit does), score once on the holdout: holdout_{metric}, holdout_rows,
         holdout_fit_time_s ({} without a holdout). For reporting only; never feed it to the search.
 
     refit(task, params, seed, base_dir=None) -> model
-        The configuration's pipeline fit on every development row: what `tunesmith promote` ships.
+        The configuration's pipeline fit on every development row (time-ordered rows: the latest a sliding
+        window keeps, and the holdout scored after cv.gap rows): what `tunesmith promote` ships.
 
     fingerprint(task, base_dir=None) -> dict[str, Any]
         JSON-able: content_hash, n_rows, n_cols (the features), columns {name: int|float|string|datetime},

@@ -17,7 +17,9 @@ from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
-from tunesmith.tasks.splits import Split, carve_holdout, development_splits, holdout_of_one_class, split_count
+from tunesmith.tasks.splits import (
+    Split, carve_holdout, development_splits, holdout_of_one_class, time_ordered_refit,
+)
 
 if TYPE_CHECKING:
     from tunesmith.cost import Prices
@@ -31,7 +33,8 @@ class Prepared:
 
     dataset: Dataset
     dev_idx: np.ndarray        # rows the search may see
-    holdout_idx: np.ndarray    # rows it never sees
+    holdout_idx: np.ndarray    # rows it never sees, which the model to ship is scored on
+    refit_idx: np.ndarray      # the development rows the model to ship is fit on (time-ordered: the folds' window)
     classification: bool
     splits: list[Split]        # indices into dev rows
     scorer: TaskScorer
@@ -63,13 +66,29 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         if new else None
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
+    refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
     one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification, refuse_undefined=new)
     warnings = tuple(w for w in (*ds.warnings, said, scoring_said, one_class_holdout) if w)
-    prepared = Prepared(ds, dev_idx, hold_idx, classification, splits, task_scorer(task), warnings)
+    prepared = Prepared(ds, dev_idx, hold_idx, refit_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))
     _prepared[key] = (ds, prepared)
     return prepared
+
+
+def _refit_and_scored(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray,
+                      hold_idx: np.ndarray, new: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows the model to ship is fit on, the holdout rows it is scored on): every development row and the whole
+    holdout, but for time-ordered rows the folds' procedure (:func:`time_ordered_refit`). A ``gap`` as long as the
+    holdout leaves none to score: refused in a spec given anew; a recorded one scores them all, as it did."""
+    if ds.time is None or len(hold_idx) == 0:
+        return dev_idx, hold_idx
+    fit, scored = time_ordered_refit(task.cv, dev_idx, hold_idx)
+    if len(scored) == 0 and new:
+        raise SpecError("task.holdout.fraction", f"the holdout's {len(hold_idx)} latest rows are all within "
+                                                 f"cv.gap ({task.cv.gap} rows) of the development rows, which leaves "
+                                                 "none to score the model on; raise the fraction or lower the gap")
+    return fit, scored if len(scored) else hold_idx
 
 
 MIN_ROWS_PER_CLASS = 5
@@ -192,14 +211,8 @@ def summarize(task: TaskConfig, folds: FoldResults, ds: Dataset) -> dict[str, fl
 def summary_names(task: TaskConfig) -> tuple[str, ...]:
     """The metrics :func:`summarize` records for each trial of ``task`` (a nested one's too: the nested estimate
     comes after the run), known before it runs: what a promotion policy may name before the first trial (``tunesmith
-    cycle``'s input checks). One ``fold_<i>`` per split :func:`tunesmith.tasks.splits.cv_splits` makes."""
-    name = task.metric_name
-    from tunesmith.spec.model import TASK_MEASURED
-
-    measured = (*TASK_MEASURED, "latency_batch_rows")
-    return (name, f"{name}_std", *(f"fold_{i}" for i in range(split_count(task.cv))), "n_folds", "fit_time_s",
-            "unstable",
-            *(measured if task.latency is not None else ()))
+    cycle``'s input checks)."""
+    return task.recorded_metrics
 
 
 def measure_model(model: Any, X: np.ndarray, cfg: LatencyConfig) -> dict[str, float]:
@@ -234,7 +247,7 @@ def measure_model(model: Any, X: np.ndarray, cfg: LatencyConfig) -> dict[str, fl
 
 def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int | None,
                    base_dir: BaseDir = None) -> dict[str, float]:
-    """Refit the configuration on every development row and score it once on the holdout.
+    """Refit the configuration as the model to ship is (:func:`refit`) and score it once on the holdout.
 
     Call it after the search, with the best trial's parameters; its result is for reporting only and must not
     be fed back to the search.
@@ -255,11 +268,12 @@ def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int |
 
 
 def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
-    """The configuration's pipeline fit on every development row (never on the holdout): the model to ship."""
+    """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
+    on the latest ones a sliding window keeps: the model to ship."""
     prep = prepare(task, base_dir)
     model = build_pipeline(task, dict(params), seed, base_dir)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
-        model.fit(prep.dataset.X[prep.dev_idx], prep.dataset.y[prep.dev_idx])
+        model.fit(prep.dataset.X[prep.refit_idx], prep.dataset.y[prep.refit_idx])
     return model
 
 

@@ -30,7 +30,9 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
     from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
     try:
-        if ds.groups is not None:
+        if ds.groups is not None and not holdout.counts_groups:
+            dev, hold = _whole_groups_of_about(holdout.fraction, ds.groups, holdout.seed)
+        elif ds.groups is not None:  # recorded when the fraction counted groups: the same groups as then
             splitter = GroupShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
             dev, hold = next(splitter.split(ds.X, ds.y, ds.groups))
         elif classification:
@@ -44,6 +46,30 @@ def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bo
         raise SpecError("task.holdout.fraction",
                         f"cannot carve a holdout of {holdout.fraction} from {n} rows: {e}") from None
     return np.sort(dev), np.sort(hold)
+
+
+def _whole_groups_of_about(fraction: float, groups: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(development rows, holdout rows): whole groups, drawn in a seeded order, each taken when it brings the
+    holdout's row count nearer ``fraction`` of the rows (a group larger than what is left to take is passed over);
+    at least one group on each side.
+
+    Raises:
+        ValueError: fewer than two groups.
+    """
+    labels, inverse, sizes = np.unique(np.asarray(groups).astype(str), return_inverse=True, return_counts=True)
+    if len(labels) < 2:
+        raise ValueError(f"the rows hold {len(labels)} group; a holdout of whole groups needs at least 2")
+    target, taken, held = fraction * len(groups), 0, list[int]()
+    for g in np.random.RandomState(seed).permutation(len(labels)):
+        if taken >= target or len(held) == len(labels) - 1:  # no group brings it nearer; one group left to develop on
+            break
+        if abs(taken + sizes[g] - target) < abs(taken - target):
+            held.append(g)
+            taken += int(sizes[g])
+    if not held:  # every group alone is farther from the target than none: the nearest one
+        held.append(int(np.argmin(np.abs(sizes - target))))
+    in_holdout = np.isin(inverse, held)
+    return np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
 
 
 def development_splits(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, classification: bool,
@@ -152,8 +178,7 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     elif kind == "stratified_group":
         splitter = StratifiedGroupKFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
     elif kind == "timeseries":
-        window = None if cv.expanding else (cv.window or max(1, ds.n_rows // (cv.folds + 1)))
-        splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=window)
+        splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=training_window(cv, ds.n_rows))
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
         splitter = cls(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
@@ -168,6 +193,21 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     if classification and refuse_undefined:  # (an experiment recorded before this check runs as it ran)
         _every_fold_scores(task, ds, splits, kind, path)
     return splits
+
+
+def training_window(cv: CVConfig, n_rows: int) -> int | None:
+    """A sliding window's training rows, of ``n_rows`` to cross-validate; None for an expanding window."""
+    return None if cv.expanding else (cv.window or max(1, n_rows // (cv.folds + 1)))
+
+
+def time_ordered_refit(cv: CVConfig, dev_idx: np.ndarray, hold_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Time-ordered rows: (the development rows the model to ship is fit on, the holdout rows it is scored on), by
+    the procedure the folds estimated. A sliding window fits the latest ``window`` development rows, as each fold
+    did, not all of them; a ``gap`` leaves out the first ``gap`` holdout rows, as each fold left them out between its
+    training and test rows. (Fit on every development row and scored from the next one, the holdout scored another
+    procedure than the CV: the walk's sales data, 4.94 MAE against 4.58 for the folds' own.)"""
+    window = training_window(cv, len(dev_idx))
+    return (dev_idx if window is None else dev_idx[-window:]), hold_idx[cv.gap:]
 
 
 def _kind_fits_the_data(kind: str | None, ds: Dataset, path: str) -> None:
@@ -205,12 +245,6 @@ def _every_fold_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind:
 def _folds_field(path: str) -> str:
     """The field that sets the number of folds: the nested estimate's outer split is ``task.nested.outer_folds``."""
     return f"{path}.outer_folds" if path == "task.nested" else f"{path}.folds"
-
-
-def split_count(cv: CVConfig) -> int:
-    """How many (train, test) splits :func:`cv_splits` makes with ``cv``, one ``fold_<i>`` metric each: ``folds``, times
-    ``repeats`` for the repeated kind (the only kind that repeats; an unset kind never resolves to it)."""
-    return cv.folds * (cv.repeats if cv.kind == "repeated" else 1)
 
 
 def label_classes(labels: Sequence[object] | np.ndarray) -> tuple[list[str], list[int]]:
