@@ -235,6 +235,9 @@ class OptunaStrategy:
         self._live: dict[int, optuna.Trial] = {}
         self._orders: dict[int, ReportOrder] = {}  # a live trial's steps reported to Optuna, across attempts
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
+        # categoricals whose choices are equal under == (1, True, 1.0): Optuna gets their positions (to_distribution)
+        self._by_position = {n: tuple(d.choices) for n, d in space.domains.items()
+                             if isinstance(d, Categorical) and _equal_choices(d.choices)}
         self._source_trials: list[optuna.trial.FrozenTrial] | None = None   # cmaes's warm start, if any
         self._prior_is_first_population = False   # nsga2's warm start: the parent's trials are its generation 0
         self._asked = False                        # this study asked for a trial (replays are no longer the run's)
@@ -306,7 +309,8 @@ class OptunaStrategy:
             generation = self._replayed_generation(t) if self.name == "nsga2" else None
             dists = {k: self._distributions[k] for k in t.params if k in self._distributions}
             trials.append(optuna.trial.create_trial(
-                params={k: _as_sampled(dists[k], v) if k in dists else v for k, v in t.params.items()},
+                params={k: _as_sampled(dists[k], self._optuna_value(k, v)) if k in dists else v
+                        for k, v in t.params.items()},
                 distributions=dists, state=_STATE[t.state],
                 values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
                 intermediate_values={r.step: r.value for r in t.intermediate},
@@ -353,12 +357,12 @@ class OptunaStrategy:
             if self._design_to_skip and _fast_forward_qmc(self.study, self._design_to_skip):
                 self._design_to_skip = 0
             trial = self.study.ask()
-            params = self.space.sample_active(lambda name, dom: _suggest(trial, name, self._distributions[name]))
+            params = self.space.sample_active(lambda name, dom: self._suggest(trial, name))
         self._live[trial.number] = trial
         return Proposal(trial.number, params)
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
-        self.study.enqueue_trial(dict(params), skip_if_exists=False)
+        self.study.enqueue_trial({k: self._optuna_value(k, v) for k, v in params.items()}, skip_if_exists=False)
         proposal = self.ask()
         assert proposal is not None  # an enqueued trial is always returned
         return proposal
@@ -394,13 +398,37 @@ class OptunaStrategy:
     def _violations(self, metrics: Mapping[str, float]) -> dict[str, float]:
         return {str(c): min(c.violation(metrics), MISSING_METRIC_VIOLATION) for c in self.constraints}
 
+    def _suggest(self, trial: optuna.Trial, name: str) -> ParamValue:
+        value = _suggest(trial, name, self._distributions[name])
+        choices = self._by_position.get(name)
+        return value if choices is None else choices[value]  # type: ignore[index]
+
+    def _optuna_value(self, name: str, value: ParamValue) -> ParamValue:
+        """``value`` as this study's distribution of ``name`` holds it: a categorical given by position, its
+        position (the first choice of the same type and value: True is not 1)."""
+        choices = self._by_position.get(name)
+        if choices is None:
+            return value
+        return next((i for i, c in enumerate(choices) if type(c) is type(value) and c == value), value)
+
 
 def to_distribution(dom: Float | Int | Categorical) -> BaseDistribution:
     if isinstance(dom, Float):
         return FloatDistribution(dom.low, dom.high, log=dom.log, step=dom.step)
     if isinstance(dom, Int):
         return IntDistribution(dom.low, dom.high, log=dom.log, step=dom.step)
+    if _equal_choices(dom.choices):
+        # Optuna holds a choice as its index, found with choices.index(value): with [1, True] every True was told
+        # as 1, and TPE and GP converged on the worse of the two without ever seeing it. Given positions, they
+        # tell each choice apart; the adapter maps them back (OptunaStrategy._suggest, _optuna_value)
+        return CategoricalDistribution(tuple(range(len(dom.choices))))
     return CategoricalDistribution(dom.choices)
+
+
+def _equal_choices(choices: Sequence[ParamValue]) -> bool:
+    """Whether some choices are equal under == (1, True and 1.0; 0 and False): the space's own uniqueness check
+    tells them apart by type, and keeps them as distinct choices."""
+    return len(set(choices)) < len(choices)
 
 
 def _as_sampled(dist: BaseDistribution, value: ParamValue) -> ParamValue:
