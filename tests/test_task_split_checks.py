@@ -287,3 +287,47 @@ def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -
     assert field == "constraints.0"
     assert message.startswith("'p95_latency_ms' is no metric this task records; did you mean 'latency_p95_ms'?")
     valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})
+
+
+# -- group folds whose parts hold different classes ----------------------------------------------------------------
+
+def _groups_csv(path: Path, holders: int) -> Path:
+    """12 customers of 10 rows each; class 2 only in the first ``holders`` customers, the others 0/1 at random."""
+    rng = np.random.default_rng(0)
+    lines = ["customer,num,num2,target"]
+    for g in range(12):
+        for _ in range(10):
+            label = 2 if g < holders else int(rng.integers(0, 2))
+            lines.append(f"c{g},{rng.normal() + label:.4f},{rng.normal():.4f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_group_fold_without_a_class_is_refused_where_the_scorer_needs_every_class(project) -> None:
+    """Class 2 in 1 of 12 customers: a fold tests without it (the model knows it) or trains without it (its test part
+    holds it), and neg_log_loss and roc_auc_ovr failed every trial on "y_true and y_prob contain different number
+    of classes", validate having passed: only a test part of ONE class was checked. Accuracy and f1_macro score such
+    a fold: not refused, and they do score it."""
+    from tunesmith.tasks.evaluate import cross_validate
+
+    _groups_csv(project.root / "d.csv", holders=1)
+    def spec(scoring: str) -> dict[str, Any]:
+        return task_spec("g", data={"groups": "customer"}, cv={"kind": "group", "folds": 3}, scoring=scoring)
+
+    field, message = refused(project, spec("neg_log_loss"))
+    assert field == "task.cv.folds", (field, message)
+    assert message.startswith("group fold 0 tests on 40 rows without class '2', which its training part holds, "
+                              "where neg_log_loss cannot be computed (scikit-learn: y_true and y_prob contain "
+                              "different number of classes: 2 vs 3)"), message
+    assert "class '2' is in 1 of the 12 groups (10 of the 120 rows): use more groups of that class, or a scorer " \
+           "that takes a fold without it (accuracy or f1_macro" in message, message
+    field, message = refused(project, spec("roc_auc_ovr"))
+    assert field == "task.cv.folds" and "where roc_auc_ovr cannot be computed" in message, (field, message)
+    _groups_csv(project.root / "d.csv", holders=2)  # in 2 groups: fewer folds can hold it on both sides
+    assert "use fewer folds, more groups of that class" in refused(project, spec("neg_log_loss"))[1]
+    for scoring in ("accuracy", "f1_macro"):
+        valid(project, spec(scoring))
+        task = load_spec(project.write_spec(spec(scoring))).task
+        prep = prepare(task, project.root, new=True)
+        scores = cross_validate(task, prep.dev, prep.splits, {}, 0, prep.scorer).scores
+        assert len(scores) == 3 and np.isfinite(scores).all(), scores

@@ -15,7 +15,7 @@ from tunesmith.errors import SpecError
 from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
-from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds
+from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds, refuse_unfilled_missing_values
 from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
 from tunesmith.tasks.splits import (
     Split, carve_holdout, development_splits, holdout_of_one_class, time_ordered_refit,
@@ -52,8 +52,9 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
     """Load the data, carve the holdout, make the folds (cached per process while the data is unchanged).
 
     ``new``: the task of a spec given anew (run, validate, a re-tune's new data), which is refused what surely fails
-    or cannot be scored: a scorer of the wrong kind on labels it cannot take, folds or a holdout of one class where
-    the scorer is undefined. An experiment recorded before those checks (resume, reproduce, promote, drift, its
+    or cannot be scored: missing values a step of the pipeline cannot take, a scorer of the wrong kind on labels it
+    cannot take, folds or a holdout of one class where the scorer is undefined, folds whose parts hold different
+    classes where it raises. An experiment recorded before those checks (resume, reproduce, promote, drift, its
     trials) runs as it ran, what it would be refused now said as a warning where it concerns the holdout."""
     ds = load_dataset(task.data, base_dir)
     key = (task.model_dump_json(), str(base_dir), new)
@@ -62,6 +63,8 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         return hit[1]
     classification, regression = estimator_kinds(task, base_dir)  # also imports its classes, which the folds find
     said = _continuous_looking_target(task, ds) if classification else None  # the estimator first, then its scorer
+    if new:
+        refuse_unfilled_missing_values(task, ds, base_dir)
     scoring_said = check_scoring_fits_estimator(task, classification, regression, ds.y) \
         if new else None
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from tunesmith.errors import SpecError, TunesmithError
 from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.spec.task_config import Component, TaskConfig
 from tunesmith.suggestions import closest
+
+if TYPE_CHECKING:
+    from tunesmith.tasks.data import Dataset
 
 _PIPELINE_OWN = {"steps", "memory", "verbose", "transform_input"}
 
@@ -134,6 +139,94 @@ def takes_missing_values(task: TaskConfig, base_dir: BaseDir = None) -> bool:
         if not allowed:
             return False
     return True
+
+
+def refuse_unfilled_missing_values(task: TaskConfig, ds: Dataset, base_dir: BaseDir = None) -> None:
+    """The task's rows with a missing value (NaN: an empty cell, ``NA``) in a feature column, for a pipeline that
+    gives it to a step that does not accept it (:func:`_step_refusing_missing_values`): every trial failed on
+    scikit-learn's "Input X contains NaN", which never named the column. For a spec given anew; any row counts, a
+    holdout row too (the run's last refit scores it).
+
+    Raises:
+        SpecError: at ``task.data``, naming the column, the count, the step and the fixes.
+    """
+    per_column = np.isnan(ds.X).sum(axis=0)
+    if not per_column.any():
+        return
+    pipe = _make(task, base_dir)
+    refusing = _step_refusing_missing_values([step for _, step in pipe.steps], ds.X, ds.y)
+    if refusing is not None:
+        raise SpecError("task.data", _unfilled(ds.feature_names, per_column, pipe.steps[refusing][1], refusing,
+                                               refusing == len(pipe.steps) - 1))
+
+
+def _unfilled(features: tuple[str, ...], per_column: np.ndarray, step: Any, index: int, is_estimator: bool) -> str:
+    """What :func:`refuse_unfilled_missing_values` says: the first column with missing values, their count, the
+    step (``index`` in the pipeline) that would be given them, and the fixes."""
+    from sklearn.base import is_regressor
+
+    first = int(np.flatnonzero(per_column)[0])
+    others = int(np.count_nonzero(per_column)) - 1
+    more = f" ({others} more column{'s have' if others > 1 else ' has'} some too)" if others else ""
+    name = type(step).__name__
+    kind = "Regressor" if is_regressor(step) else "Classifier"
+    fix = (f"add sklearn.impute.SimpleImputer to task.pipeline (or use an estimator that accepts missing values, e.g. "
+           f"HistGradientBoosting{kind})" if is_estimator else
+           f"add sklearn.impute.SimpleImputer to task.pipeline before {name}")
+    return (f"column {features[first]!r} has {int(per_column[first])} missing values{more} and nothing in "
+            f"task.pipeline fills them before {name} ({'task.estimator' if is_estimator else f'task.pipeline.{index}'}"
+            f"), which does not accept them: every trial would fail; {fix}")
+
+
+def _step_refusing_missing_values(steps: list[Any], X: np.ndarray, y: np.ndarray) -> int | None:
+    """The index of the first of ``steps`` (a pipeline's, in order) that a missing value in ``X`` reaches and that
+    does not accept it (scikit-learn's ``allow_nan`` tag), or None. A missing value lasts until a step removes it:
+    an imputer ends the walk, and a step that accepts one is fit on ``X`` to see whether its output still holds one
+    (StandardScaler keeps it, OneHotEncoder makes it a category of its own). A step whose handling cannot be told
+    (:func:`_told_by_tags`) ends the walk too: only a pipeline known to fail is refused."""
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.utils import get_tags
+
+    for i, step in enumerate(steps):
+        if not _told_by_tags(step) or type(step).__module__.startswith("sklearn.impute"):
+            return None
+        if not get_tags(step).input_tags.allow_nan:
+            return i
+        if i == len(steps) - 1:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what the step says of the missing values it is fit on
+            try:
+                X = clone(step).fit_transform(X, y)
+            except Exception:  # noqa: BLE001 - a step that fails on these rows is not known to pass one on
+                return None
+        if not _holds_missing(X):
+            return None
+    return None
+
+
+def _told_by_tags(step: Any) -> bool:
+    """Whether scikit-learn's tags tell how ``step`` takes a missing value: one of scikit-learn's own classes that
+    holds no other estimator (a ColumnTransformer's, a SelectFromModel's, a stack's decide) and runs no function of
+    the user's (FunctionTransformer, tagged as refusing one, passes it to its function). A class of the user's own
+    is tagged as refusing one by default, whatever it does."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    if not type(step).__module__.startswith("sklearn.") or isinstance(step, FunctionTransformer):
+        return False
+    return not any(hasattr(v, "get_params") for v in step.get_params(deep=True).values())
+
+
+def _holds_missing(X: Any) -> bool:
+    """Whether a step's output (a dense or sparse matrix) holds a missing value; False where that cannot be read (not
+    numbers): the walk ends there, not known to fail."""
+    values = X.data if hasattr(X, "tocsr") else X
+    try:
+        return bool(np.isnan(np.asarray(values, dtype=float)).any())
+    except (TypeError, ValueError):
+        return False
 
 
 def refuse_missing_values(task: TaskConfig, base_dir: BaseDir, columns: dict[str, list[Any]],

@@ -120,10 +120,10 @@ def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
             raise SpecError("task.scoring.pos_label", f"{scoring.pos_label!r} is not a class of the target; {has}: "
                                                       "give one of them")
         return
-    why = _raises_on_classes(scoring, classes)
+    why = stand_in_raises(scoring, classes, classes)
     if why is None:
         return
-    variants = [n for n in _variants(scoring) if _raises_on_classes(n, classes) is None]
+    variants = [n for n in _variants(scoring) if stand_in_raises(n, classes, classes) is None]
     fix = f"use {_one_of(variants)}" if variants else (
         f"use a scorer for several classes ({MULTICLASS_SCORERS})" if several
         else "use a scorer that takes these labels (accuracy, balanced_accuracy, roc_auc)")
@@ -133,14 +133,18 @@ def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
                                     f"same), or {other}")
 
 
-def _raises_on_classes(scoring: str, classes: np.ndarray) -> str | None:
-    """What scikit-learn raises when ``scoring`` scores a stand-in classifier on one row of each class, or None."""
+def stand_in_raises(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray) -> str | None:
+    """What scikit-learn raises when ``scoring`` scores a stand-in classifier fit on rows of classes ``y_fit`` on rows
+    of classes ``y_scored`` (one row of each class: whether a scorer takes the target), or None. A scorer of
+    probabilities or decision values (neg_log_loss, roc_auc_ovr) that raises there raises for any model fit on those
+    classes: it checks the rows' classes against the model's ``classes_`` (a column each), not against what the model
+    predicts (rows without a class the model knows: "y_true and y_prob contain different number of classes")."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an undefined score on so few rows (precision of no positive prediction)
         try:
-            _stand_in_scored(scoring, classes, classes)
+            _stand_in_scored(scoring, y_fit, y_scored)
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return str(e).split("\n")[0]
     return None

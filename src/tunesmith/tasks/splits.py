@@ -226,20 +226,68 @@ def _every_fold_scores(task: TaskConfig, ds: Dataset, splits: list[Split], kind:
     """A classifier's fold whose test part holds one class is refused where the scorer cannot be computed on it
     (roc_auc: NaN, every trial failed on "trial.report: ... got nan"), not where it is merely imbalanced (accuracy
     on one class is defined). Stratified kinds are checked before splitting (:func:`_every_fold_holds_every_class`);
-    time-series, group and plain folds can fall this way. A training part of one class is not refused: trees,
-    forests, k-NN and naive Bayes fit it, and an estimator that cannot says so itself in the trial's error."""
+    time-series, group and plain folds can fall this way. A training part of one class is not refused for that
+    alone: trees, forests, k-NN and naive Bayes fit it, and an estimator that cannot says so itself in the trial's
+    error. A fold whose two parts hold different classes is refused where the scorer raises on it
+    (:func:`_fold_classes_score`)."""
     from tunesmith.tasks.scoring import undefined_on_one_class
 
     classes, codes = np.unique(np.asarray(ds.y).astype(str), return_inverse=True)  # once: folds count codes
     for i, (train, test) in enumerate(splits):
         present = np.flatnonzero(np.bincount(codes[test], minlength=len(classes)))
         if len(present) != 1:
+            _fold_classes_score(task, ds, (train, test), codes, classes, f"{kind} fold {i}", path)
             continue
         why = undefined_on_one_class(task, ds.y[train], ds.y[test])
         if why is not None:
             raise SpecError(_folds_field(path), f"{kind} fold {i} tests on {len(test)} rows, all of class "
                                                 f"{str(classes[present[0]])!r}, where {task.metric_name} cannot be "
                                                 f"computed ({why}); use fewer folds (larger parts), or more rows")
+
+
+def _fold_classes_score(task: TaskConfig, ds: Dataset, split: Split, codes: np.ndarray, classes: np.ndarray,
+                        fold: str, path: str) -> None:
+    """A fold whose test part lacks a class its training part holds, or holds one its training part lacks: a scorer
+    of probabilities needs the two to match (neg_log_loss, roc_auc_ovr: "y_true and y_prob contain different number
+    of classes"), and every trial failed on it, where group folds put a class's few groups on one side. Refused
+    where scikit-learn's scorer raises on that fold for a stand-in fit on its training part (as for any model: it
+    counts classes, not predictions); one that scores it (accuracy, f1_macro) is not refused.
+
+    Raises:
+        SpecError: at the folds, naming the class, how many groups (or rows) hold it, and the fixes.
+    """
+    from tunesmith.tasks.scoring import stand_in_raises
+
+    train, test = split
+    trained, tested = set(codes[train].tolist()), set(codes[test].tolist())
+    if trained == tested or not isinstance(task.scoring, str):
+        return
+    why = stand_in_raises(task.scoring, ds.y[train], ds.y[test])
+    if why is None:
+        return
+    missing_from_test = sorted(trained - tested)
+    code = missing_from_test[0] if missing_from_test else sorted(tested - trained)[0]
+    name = str(classes[code])
+    lacking = (f"tests on {len(test)} rows without class {name!r}, which its training part holds"
+               if missing_from_test else f"trains on {len(train)} rows without class {name!r}, which its test part "
+                                         "holds")
+    holders, held_by = _holders_of_class(ds, codes == code)
+    fewer = "fewer folds, " if holders >= 2 else ""
+    raise SpecError(_folds_field(path), f"{fold} {lacking}, where {task.metric_name} cannot be computed "
+                                        f"(scikit-learn: {why.split('. ')[0]}); class {name!r} {held_by}: use "
+                                        f"{fewer}more {'groups' if ds.groups is not None else 'rows'} of that "
+                                        "class, or a scorer that takes a fold without it (accuracy or f1_macro; "
+                                        "objective.metric the same)")
+
+
+def _holders_of_class(ds: Dataset, rows: np.ndarray) -> tuple[int, str]:
+    """How many groups (rows, without groups) hold the rows ``rows`` marks, and that in words."""
+    if ds.groups is None:
+        count = int(rows.sum())
+        return count, f"has {count} of the {ds.n_rows} rows"
+    holders = len(np.unique(ds.groups[rows]))
+    return holders, (f"is in {holders} of the {len(np.unique(ds.groups))} groups ({int(rows.sum())} of the "
+                     f"{ds.n_rows} rows)")
 
 
 def _folds_field(path: str) -> str:
