@@ -6,8 +6,10 @@ Ray Tune pauses and resumes the members of a fixed population; here a member tha
   interval; see :meth:`PBTScheduler.on_report`) the trial's value is recorded at that multiple and ranked among
   the *population* there: itself and the ``population_size - 1`` highest-numbered other trials that have a value
   at that multiple (the newest generation; a pure function of the reports, so ``replay`` rebuilds it exactly).
-  With ``n >= 2`` values, the bottom and top quantiles hold ``k = min(ceil(n * quantile_fraction), n // 2)``
-  trials each (Ray Tune's rule); ties go on.
+  It is ranked once that population is whole: ``population_size`` values, or no other running trial can still
+  report one there; until then it trains on, and is ranked at its first report after. With ``n >= 2`` values,
+  the bottom and top quantiles hold ``k = min(ceil(n * quantile_fraction), n // 2)`` trials each (Ray Tune's
+  rule); ties go on.
 - **Exploit.** A trial in the bottom quantile gets ``STOP`` (it ends PRUNED with its last value), and an
   :class:`~tunesmith.scheduler.base.Exploit` is queued: a random *parent* from the top quantile, among those that
   are still running, not stopped and short of ``max_resource`` (a finished trial's checkpoint is final, so there
@@ -61,6 +63,7 @@ class _Member:
     params: dict[str, ParamValue] | None = None
     last_step: int | None = None
     stopped: bool = False
+    awaiting: list[int] = field(default_factory=list)  # multiples it reached before the population there was whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,21 +137,34 @@ class PBTScheduler:
             return Decision.STOP
         check = self._check_of(report.step, member.last_step)
         member.last_step = report.step if member.last_step is None else max(member.last_step, report.step)
-        if check is None:
-            return Decision.CONTINUE
         unranked = diverged(report)
-        if not unranked:
+        if check is not None and not unranked:
             self._values.setdefault(check, {})[number] = report.value
         if self.config.max_resource is not None and report.step >= self.config.max_resource:
             return Decision.CONTINUE
+        for waited in [c for c in member.awaiting if self._whole(c, number)]:  # its population there is whole now
+            member.awaiting.remove(waited)
+            value = self._values.get(waited, {}).get(number)
+            if value is not None and self._ranked_out(number, waited, value, member) is Decision.STOP:
+                return Decision.STOP
+        if check is None:
+            return Decision.CONTINUE
+        if not unranked and not self._whole(check, number):
+            member.awaiting.append(check)  # ranked at a later report, once the slower trials have a value here
+            return Decision.CONTINUE
+        return self._ranked_out(number, check, None if unranked else report.value, member)
+
+    def _ranked_out(self, number: int, check: int, value: float | None, member: _Member) -> Decision:
+        """STOP, an exploit queued, when the trial's ``value`` at multiple ``check`` (None: diverged, ranks last)
+        is in the bottom quantile of the population there and a top-quantile trial can be copied."""
+        unranked = value is None
         window = self._window(check, number)  # without this trial when it diverged: it ranks last
         n = len(window) + (1 if unranked else 0)
         if n < 2:
             return Decision.CONTINUE
         k = min(math.ceil(n * self.config.quantile_fraction), n // 2)
-        if not unranked:
-            beaten_by = sum(1 for other, v in window.items()
-                            if other != number and self.direction.better(v, report.value))
+        if value is not None:
+            beaten_by = sum(1 for other, v in window.items() if other != number and self.direction.better(v, value))
             if beaten_by < n - k:
                 return Decision.CONTINUE
         top = [other for other, v in window.items()
@@ -272,6 +288,16 @@ class PBTScheduler:
         if number in values:
             window[number] = values[number]
         return window
+
+    def _whole(self, check: int, number: int) -> bool:
+        """Whether the population at ``check`` is whole for ranking ``number`` there: ``population_size`` trials
+        have a value there, or no other running trial can still report one (each has passed it or was stopped).
+        Ranked as soon as two had one, the first to arrive were ranked among each other: where better trials are
+        faster, the second and third best of four were stopped and the slow worst ran to the end."""
+        if len(self._window(check, number)) >= self.config.population_size:
+            return True
+        return not any(other != number and not m.stopped and (m.last_step is None or m.last_step < check)
+                       for other, m in self._live.items())
 
     def _may_parent(self, number: int) -> bool:
         member = self._live.get(number)
