@@ -447,8 +447,14 @@ def test_a_too_large_max_resource_is_told_when_completed_trials_agree_and_none_g
         "near it: the asha scheduler lays out its checks for trials of 200 steps, so its checks above step 20 are "
         "never reached; set scheduler.max_resource to the steps a trial runs (20). The steps saved are counted "
         "against max_resource (200)")
-    # not said: two agreeing, trials that each stopped themselves, or one that got near max_resource
-    assert not resource_summary([completed(0, 20), completed(1, 20)], 200).length_mismatch
+    # two, where they are every completed trial: said (under ASHA only the top rung's survivors complete: trials of
+    # 9 steps under max_resource 100 read "98% saved" without a word)
+    both = resource_summary([completed(0, 9), pruned, record(10, TrialState.PRUNED, [(1, 2.0), (3, 2.0)]),
+                             completed(1, 9)], 100)
+    assert both.length_mismatch and both.length_warning("asha").startswith(  # type: ignore[union-attr]
+        "scheduler.max_resource is 100, but 2 completed trials (trial 0 first) ended after 9 steps")
+    # not said: two agreeing of three completed, trials that each stopped themselves, or one that got near it
+    assert not resource_summary([completed(0, 20), completed(1, 20), completed(2, 30)], 200).length_mismatch
     assert not resource_summary([completed(n, 12 + n) for n in range(5)], 200).length_mismatch
     assert not resource_summary([completed(0, 12), completed(1, 12), completed(2, 12), completed(3, 30),
                                  completed(4, 31), completed(5, 32)], 40).length_mismatch  # 3 of 6: no majority

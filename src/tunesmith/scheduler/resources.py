@@ -24,8 +24,10 @@ from tunesmith.records import TrialRecord, TrialState
 LENGTH_TOLERANCE = 0.1
 # How many completed trials must end at one step (and more than half of the completed ones) before a max_resource
 # that no trial got near is said to be too large: one trial that stopped itself early is no evidence about the
-# others' length.
+# others' length. Two suffice where they are every completed trial: under ASHA only the one or two survivors of
+# the top rung complete (trials of 9 steps under max_resource 100 read "98% saved" without a word).
 AGREEING_TRIALS = 3
+AGREEING_WHEN_ALL = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +159,9 @@ class ResourceTally:
         """Completed trials that end well before or after ``max_resource``, or None.
 
         After: the longest completed trial ran past it. Before: no trial, completed or pruned, got near it, and at
-        least :data:`AGREEING_TRIALS` completed trials, more than half of them, ended at one step (trials that stop
-        themselves early end where they each stop, not together)."""
+        least :data:`AGREEING_TRIALS` completed trials, more than half of them, ended at one step, or every completed
+        trial did, at least :data:`AGREEING_WHEN_ALL` (trials that stop themselves early end where they each stop,
+        not together)."""
         if self.max_resource is None or self.longest_completed is None:
             return None
         if self.longest_completed > self.max_resource:
@@ -169,8 +172,10 @@ class ResourceTally:
         common = self._common_end
         assert common is not None
         agreeing = self._ends[common]
-        if (agreeing < AGREEING_TRIALS or 2 * agreeing <= self.completed or self.longest >= self.max_resource
-                or not length_mismatch(self.max_resource, self.longest)):
+        together = agreeing >= AGREEING_TRIALS and 2 * agreeing > self.completed
+        every = AGREEING_WHEN_ALL <= agreeing == self.completed
+        if not (together or every) or self.longest >= self.max_resource \
+                or not length_mismatch(self.max_resource, self.longest):
             return None
         return LengthMismatch(common, self._first_at[common], agreeing)
 
