@@ -565,11 +565,13 @@ def _local_scale(hyper: Hyperparameters) -> np.ndarray:
 
 
 def _best_unseen(cand: np.ndarray, score: np.ndarray, taken: np.ndarray) -> np.ndarray:
-    """The highest-scoring candidate that is not a configuration already run or outstanding (else the highest)."""
+    """The highest-scoring candidate that is not a configuration already run or outstanding (else the highest): a
+    copy, not a view, which would keep the whole candidate array alive with each trial it is kept for (85 KB a
+    trial: 600 MB at 5,000 trials)."""
     for i in np.argsort(-score, kind="stable"):
         if not _seen(cand[i], taken):
-            return cand[i]
-    return cand[int(np.argmax(score))]
+            return cand[i].copy()
+    return cand[int(np.argmax(score))].copy()
 
 
 def _seen(x: np.ndarray, taken: np.ndarray) -> bool:
