@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import tunesmith
 from tunesmith.clock import SystemClock
+from tunesmith.errors import UserInputError
 from tunesmith.storage.sql import SQLStore
 
 NOISY = '''
@@ -39,6 +42,9 @@ def test_a_seeded_trial_reproduces_and_an_unseeded_one_does_not(project):
     assert [e.payload["matched"] for e in events] == [False, True] and events[0].payload["actor"]["user"]
     # the original trial's record is untouched
     assert store.trials(store.experiment("noisy").id, [0])[0].values[0] == bad.recorded["loss"]
+    # a number no store column can hold is no trial, not SQLite's OverflowError as a traceback
+    with pytest.raises(UserInputError, match=f"has no trial {10**23}"):
+        reproduce(store, "seeded", 10**23, SystemClock())
 
 
 def test_reproduce_cli_in_worker_processes_names_what_changed(project):

@@ -257,8 +257,12 @@ DURATION_FORMS = "expected a duration like 90s, 10m, 1h30m or 2d (units: ms, s, 
         ("", f"{DURATION_FORMS}; got ''"),
         ("-5s", f"{DURATION_FORMS}; got '-5s'"),
         (True, f"{DURATION_FORMS}; got True"),
-        ("0s", "must be a positive duration; got '0s'"),
-        (-1, "must be a positive duration; got -1"),
+        ("0s", "must be a finite positive duration; got '0s'"),
+        (-1, "must be a finite positive duration; got -1"),
+        # nan passed, and a trial_timeout of nan timed nothing out (a walk through bad input)
+        (float("nan"), "must be a finite positive duration; got nan"),
+        (float("inf"), "must be a finite positive duration; got inf"),
+        (1e999, "must be a finite positive duration; got inf"),
     ],
 )
 def test_bad_durations_name_the_field(value, message):
@@ -266,6 +270,17 @@ def test_bad_durations_name_the_field(value, message):
     assert (e.path, e.message) == ("executor.trial_timeout", message)
     assert _error(_minimal(budget={"wall_time": value})).path == "budget.wall_time"
     assert _error(_minimal(executor={"retry_backoff": value})).path == "executor.retry_backoff"
+    assert _error(_minimal(executor={"grace_period": value})).path == "executor.grace_period"
+
+
+def test_a_budget_a_store_cannot_count_to_or_a_target_that_is_not_a_number_is_refused():
+    """budget.trials of 10^23 validated, then the run recorded the experiment and failed on SQLite's 64-bit
+    integers with a traceback; a target of nan never stopped anything."""
+    e = _error(_minimal(budget={"trials": 10**23}))
+    assert (e.path, e.message) == ("budget.trials", f"input should be less than or equal to 1000000000; got {10**23}")
+    assert _error(_minimal(budget={"patience": 10**23})).path == "budget.patience"
+    e = _error(_minimal(budget={"target": float("nan")}))
+    assert e.path == "budget.target" and "finite number" in e.message
 
 
 @pytest.mark.parametrize(

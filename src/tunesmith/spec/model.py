@@ -56,13 +56,18 @@ class Objective(StrictModel):
         return ObjectiveSpec(self.metric, self.direction)
 
 
+MOST_TRIALS = 1_000_000_000
+
+
 class Budget(StrictModel):
     """When to stop. Whatever limit is reached first ends the run."""
 
-    trials: StrictInt | None = Field(default=100, gt=0, description="trials that reach a final state")
+    # (bounded: a trial number past SQLite's 64-bit integers was recorded, then failed the run with a traceback)
+    trials: StrictInt | None = Field(default=100, gt=0, le=MOST_TRIALS, description="trials that reach a final state")
     wall_time: Duration | None = Field(default=None, description="time since the run started")
-    target: StrictFloat | None = Field(default=None, description="stop once the best value reaches this")
-    patience: StrictInt | None = Field(default=None, gt=0,
+    target: StrictFloat | None = Field(default=None, allow_inf_nan=False,
+                                       description="stop once the best value reaches this")
+    patience: StrictInt | None = Field(default=None, gt=0, le=MOST_TRIALS,
                                        description="stop after this many trials without improvement")
     max_failure_rate: StrictFloat | None = Field(default=None, gt=0, le=1,
                                                  description="stop the run when this share of finished trials failed")

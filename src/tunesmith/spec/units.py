@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
@@ -43,8 +45,8 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
     else:
         raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"must be a positive duration; got {value!r}")
+    if not 0 < seconds < math.inf:  # nan passed `seconds <= 0`, and a nan trial_timeout timed nothing out
+        raise ValueError(f"must be a finite positive duration; got {value!r}")
     return seconds
 
 
