@@ -586,3 +586,24 @@ def test_engine_url_adds_no_connect_timeout_where_pgservice_names_the_service(mo
     assert engine_url(given).query["connect_timeout"] == str(CONNECT_TIMEOUT_S)  # the default, without a service
     monkeypatch.setenv("PGSERVICE", "tunesmith")
     assert "connect_timeout" not in engine_url(given).query
+
+
+@pytest.mark.parametrize(("address", "given_by", "fault"), [
+    ("127.0.0.1:notaport", "--storage", "the port 'notaport' is not a number; write it as one from 1 to 65535"),
+    ("[::1", "TUNESMITH_STORAGE", "the IPv6 host '[::1' opens '[' and never closes it; write it in brackets"),
+    ("127.0.0.1:99999", "storage", "the port 99999 is out of range: a port is a number from 1 to 65535"),
+])
+def test_a_url_whose_host_or_port_cannot_be_read_is_bad_input_naming_where_it_came_from(project, cli, address,
+                                                                                        given_by, fault):
+    """A port that is no number, or an IPv6 host never closed, was a traceback (ValueError: invalid literal for
+    int()) from every store command; out of range, the driver's refusal read as a failing store (exit 1)."""
+    url = f"postgresql://postgres:hunter2@{address}/x"
+    spec = project.write_spec(project.spec(**({"storage": url} if given_by == "storage" else {})), "s.yaml")
+    args = {"--storage": ("ls", "--storage", url), "TUNESMITH_STORAGE": ("ls",), "storage": ("validate", str(spec))}
+    env = {"TUNESMITH_STORAGE": url if given_by == "TUNESMITH_STORAGE" else ""}
+    message = _one_line_input_error(cli(*args[given_by], env=env))
+    assert message.startswith(f"{given_by}: ") and fault in message, message
+    assert "hunter2" not in message or given_by == "storage", "a flag's or variable's password is not shown"
+    if given_by == "storage":
+        message = _one_line_input_error(cli("run", str(spec), env=env))
+        assert message.startswith("storage: ") and fault in message, message

@@ -28,11 +28,14 @@ from pathlib import Path
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from tunesmith.database_url import read_database_url
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
 from tunesmith.extras import update_tunesmith
+from tunesmith.redaction import redact
 from tunesmith.storage.schema import HEAD_REVISION, metadata
+from tunesmith.suggestions import storage_url_fix
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
 # this package does not ship, the mark of a store a newer tunesmith wrote, whatever its revision id looks like.
@@ -62,6 +65,21 @@ class Survey:
 # connection service says. libpq's own default is to wait for ever: a host that drops packets held a command for the
 # kernel's TCP timeout (about two minutes) before it could say the server does not answer (exit 75).
 CONNECT_TIMEOUT_S = 10
+
+
+def read_store_url(given: str, origin: str) -> URL:
+    """``given``, the store's URL from ``origin`` (``--storage``, ``TUNESMITH_STORAGE``, the spec's ``storage``),
+    read before anything connects.
+
+    Raises:
+        StorageConfigError: it is not a database URL, or its host or port cannot be used (naming ``origin``).
+    """
+    try:
+        return read_database_url(given)
+    except ArgumentError:
+        raise StorageConfigError(f"{origin}: {given!r} is not a database URL {storage_url_fix(given)}") from None
+    except ValueError as e:
+        raise StorageConfigError(f"{origin}: {redact(given)}: {e}") from None
 
 
 def engine_url(url: URL) -> URL:
@@ -323,5 +341,5 @@ def _own_words(reason: str, preamble: re.Pattern[str]) -> str:
 
 
 __all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_url", "foreign_store_error", "holds",
-           "newer_store_error", "opening_error", "refuse_unless_usable", "refuse_url_without_database", "survey",
-           "written_by_newer_tunesmith"]
+           "newer_store_error", "opening_error", "read_store_url", "refuse_unless_usable", "refuse_url_without_database",
+           "survey", "written_by_newer_tunesmith"]
