@@ -607,3 +607,19 @@ def test_a_url_whose_host_or_port_cannot_be_read_is_bad_input_naming_where_it_ca
     if given_by == "storage":
         message = _one_line_input_error(cli("run", str(spec), env=env))
         assert message.startswith("storage: ") and fault in message, message
+
+
+def test_an_option_a_sqlite_url_would_have_ignored_is_bad_input_not_a_library_warning(project, cli):
+    """`?mode=xx` printed SQLAlchemy's SAWarning with a source line, and the store opened ignoring it: `?mode=ro`
+    (without uri=true) opened it for writing."""
+    store = SQLStore(project.storage)
+    assert store.experiments() == []  # (made: an empty store)
+    store.close()
+    proc = cli("ls", "--storage", f"{project.storage}?mode=ro")
+    message = _one_line_input_error(proc)
+    assert message.startswith(f"--storage: {project.storage}?mode=ro: SQLite's driver takes no option 'mode'"), message
+    assert "uri=true" in message and "SAWarning" not in proc.stderr
+    as_uri = f"sqlite:///file:{project.db}?mode=xx&uri=true"  # an option SQLite refuses: exit 1, a failing store
+    message = _one_line_input_error(cli("ls", "--storage", as_uri))
+    assert message.startswith("--storage: ") and "SQLite refused an option of the URL (no such access mode: xx)" \
+        in message, message

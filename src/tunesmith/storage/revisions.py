@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.exc import NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
 from tunesmith.storage.opening import (
-    Contents, as_read_only_media_allows, engine_url, foreign_store_error, read_store_url, refuse_url_without_database,
-    survey,
+    Contents, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, read_store_url,
+    refuse_url_without_database, survey,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -55,7 +54,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
         raise StoreNotFound(f"no store at {parsed.database!r}")
     parsed = as_read_only_media_allows(parsed)
     try:
-        engine = create_engine(parsed)
+        engine = engine_for(parsed, shown, origin)
     except (NoSuchModuleError, ModuleNotFoundError) as e:
         raise StorageConfigError(f"{origin}: no driver for {parsed.drivername!r} ({e})") from None
     try:

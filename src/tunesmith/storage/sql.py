@@ -40,8 +40,8 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    Contents, Survey, as_read_only_media_allows, engine_url, foreign_store_error, newer_store_error, opening_error,
-    read_store_url, refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
+    Contents, Survey, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, newer_store_error,
+    opening_error, read_store_url, refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, alembic_version, coordinator_beats, deleted_experiments, events, experiments, metadata, quota_limits,
@@ -171,7 +171,7 @@ class SQLStore:
                     self._one_at_a_time = threading.RLock()
             else:
                 kwargs["pool_pre_ping"] = True
-            engine = create_engine(url, **kwargs)
+            engine = engine_for(url, describe_url(self.url), self.origin, **kwargs)
             if url.get_backend_name() == "postgresql":
                 _postgres_lock_timeout(engine)
         except NoSuchModuleError:
