@@ -623,3 +623,10 @@ def test_an_option_a_sqlite_url_would_have_ignored_is_bad_input_not_a_library_wa
     message = _one_line_input_error(cli("ls", "--storage", as_uri))
     assert message.startswith("--storage: ") and "SQLite refused an option of the URL (no such access mode: xx)" \
         in message, message
+
+
+def test_validate_refuses_the_in_memory_storage_run_refuses(project, cli):
+    """`validate` said valid for a spec whose `storage: sqlite://` `run` then refused (a walk)."""
+    memory_spec = project.write_spec(project.spec(budget={"trials": 1}, storage="sqlite:///:memory:"), "m.yaml")
+    message = _one_line_input_error(cli("validate", str(memory_spec)))
+    assert message.startswith("storage: sqlite:///:memory: is an in-memory database"), message

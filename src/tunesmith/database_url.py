@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads when a URL is read, not when the spec's mo
     from sqlalchemy.engine import URL
 
 HIGHEST_PORT = 65535
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file (one given as a spec)
 # The host and port of a URL as SQLAlchemy splits it: after the scheme and any user:password@, up to / or ?.
 _HOST_AND_PORT = re.compile(r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?(?P<host_and_port>[^/?]*)")
 _EXAMPLE = "postgresql://user@host:5432/dbname"
@@ -53,4 +54,4 @@ def _address_fault(given: str) -> str:
            "leave it out for the default"
 
 
-__all__ = ["HIGHEST_PORT", "read_database_url"]
+__all__ = ["HIGHEST_PORT", "SQLITE_HEADER", "read_database_url"]

@@ -93,14 +93,13 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
 def _not_text(p: Path, e: UnicodeDecodeError) -> SpecError:
     """The error for a spec file that is not UTF-8: a SQLite database (the store, given in the spec's place) says
     so, where re-encoding it was the advice; other bytes are text in another encoding, to save as UTF-8."""
-    if e.object[:len(_SQLITE_HEADER)] == _SQLITE_HEADER:
+    from tunesmith.database_url import SQLITE_HEADER
+
+    if e.object[:len(SQLITE_HEADER)] == SQLITE_HEADER:
         return SpecError("", f"{p.name} is a SQLite database (a tunesmith store?), not a spec: give the YAML spec "
                              f"file; to read the store, tunesmith ls --storage sqlite:///{p}")
     return SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
                          "save it as UTF-8")
-
-
-_SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 
 def _folder_looked_in(missing: Path) -> str:
