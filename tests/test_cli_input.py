@@ -1781,3 +1781,17 @@ def test_a_table_read_through_a_pipe_is_laid_out_wider_than_80_columns(project):
     assert "…" not in shown.stdout, shown.stdout
     assert max(len(line) for line in shown.stdout.splitlines()) > 80
     assert all(f"a_rather_long_parameter_name_{i}=" in shown.stdout for i in range(3)), shown.stdout
+
+
+def test_a_sqlite_file_given_as_the_spec_is_said_to_be_a_database_not_text_to_re_encode(project):
+    """`tunesmith validate tunesmith.db` (the store, given by mistake) said `tunesmith.db is not UTF-8 text (byte
+    0xfb ...); save it as UTF-8`."""
+    from tunesmith.storage.sql import SQLStore
+
+    store = SQLStore(project.storage)
+    assert store.experiments() == []  # (made: an empty store)
+    store.close()
+    code, out, err = cli_in_process("validate", project.db.name)
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    assert err.startswith("error: tunesmith.db is a SQLite database (a tunesmith store?), not a spec"), err
+    assert "UTF-8" not in err and "tunesmith ls --storage sqlite:///tunesmith.db" in err, err

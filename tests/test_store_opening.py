@@ -586,3 +586,47 @@ def test_engine_url_adds_no_connect_timeout_where_pgservice_names_the_service(mo
     assert engine_url(given).query["connect_timeout"] == str(CONNECT_TIMEOUT_S)  # the default, without a service
     monkeypatch.setenv("PGSERVICE", "tunesmith")
     assert "connect_timeout" not in engine_url(given).query
+
+
+@pytest.mark.parametrize(("address", "given_by", "fault"), [
+    ("127.0.0.1:notaport", "--storage", "the port 'notaport' is not a number; write it as one from 1 to 65535"),
+    ("[::1", "TUNESMITH_STORAGE", "the IPv6 host '[::1' opens '[' and never closes it; write it in brackets"),
+    ("127.0.0.1:99999", "storage", "the port 99999 is out of range: a port is a number from 1 to 65535"),
+])
+def test_a_url_whose_host_or_port_cannot_be_read_is_bad_input_naming_where_it_came_from(project, cli, address,
+                                                                                        given_by, fault):
+    """A port that is no number, or an IPv6 host never closed, was a traceback (ValueError: invalid literal for
+    int()) from every store command; out of range, the driver's refusal read as a failing store (exit 1)."""
+    url = f"postgresql://postgres:hunter2@{address}/x"
+    spec = project.write_spec(project.spec(**({"storage": url} if given_by == "storage" else {})), "s.yaml")
+    args = {"--storage": ("ls", "--storage", url), "TUNESMITH_STORAGE": ("ls",), "storage": ("validate", str(spec))}
+    env = {"TUNESMITH_STORAGE": url if given_by == "TUNESMITH_STORAGE" else ""}
+    message = _one_line_input_error(cli(*args[given_by], env=env))
+    assert message.startswith(f"{given_by}: ") and fault in message, message
+    assert "hunter2" not in message or given_by == "storage", "a flag's or variable's password is not shown"
+    if given_by == "storage":
+        message = _one_line_input_error(cli("run", str(spec), env=env))
+        assert message.startswith("storage: ") and fault in message, message
+
+
+def test_an_option_a_sqlite_url_would_have_ignored_is_bad_input_not_a_library_warning(project, cli):
+    """`?mode=xx` printed SQLAlchemy's SAWarning with a source line, and the store opened ignoring it: `?mode=ro`
+    (without uri=true) opened it for writing."""
+    store = SQLStore(project.storage)
+    assert store.experiments() == []  # (made: an empty store)
+    store.close()
+    proc = cli("ls", "--storage", f"{project.storage}?mode=ro")
+    message = _one_line_input_error(proc)
+    assert message.startswith(f"--storage: {project.storage}?mode=ro: SQLite's driver takes no option 'mode'"), message
+    assert "uri=true" in message and "SAWarning" not in proc.stderr
+    as_uri = f"sqlite:///file:{project.db}?mode=xx&uri=true"  # an option SQLite refuses: exit 1, a failing store
+    message = _one_line_input_error(cli("ls", "--storage", as_uri))
+    assert message.startswith("--storage: ") and "SQLite refused an option of the URL (no such access mode: xx)" \
+        in message, message
+
+
+def test_validate_refuses_the_in_memory_storage_run_refuses(project, cli):
+    """`validate` said valid for a spec whose `storage: sqlite://` `run` then refused (a walk)."""
+    memory_spec = project.write_spec(project.spec(budget={"trials": 1}, storage="sqlite:///:memory:"), "m.yaml")
+    message = _one_line_input_error(cli("validate", str(memory_spec)))
+    assert message.startswith("storage: sqlite:///:memory: is an in-memory database"), message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -257,3 +258,54 @@ def test_the_registry_on_a_new_database_prints_none_of_mlflows_info_lines_but_it
                             capture_output=True, text=True, timeout=180,
                             env={**env, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_LOGGING_LEVEL": "INFO"})
     assert "Creating initial MLflow database tables" in chosen.stderr, chosen.stderr  # the user's level is kept
+
+
+def _tables(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def test_a_tracking_uri_naming_a_tunesmith_store_is_refused_before_mlflow_writes_into_it(project):
+    """`--tracking-uri sqlite:///tunesmith.db` (for mlflow.db, beside it) had MLflow write its tables into the store
+    (a traceback), after which it recorded and deleted nothing ("foreign key mismatch"); the spec's
+    `tracking.mlflow.uri` did it too, `validate` saying valid (a walk). Refused wherever it comes from, unwritten."""
+    from helpers import cli_in_process
+
+    tunesmith.run(_spec(project, "kept"), storage=project.storage)
+    before = _tables(project.db)
+    store_said = f"{project.storage} is a tunesmith store, not an MLflow one: MLflow would write its own tables"
+    for args in (("export", "mlflow", "kept"), ("promote", "kept", "-m", "wine"), ("rollback", "wine", "--reason", "x")):
+        code, out, err = cli_in_process(*args, "--tracking-uri", project.storage)
+        assert code == 2 and err.startswith(f"error: --tracking-uri: {store_said}"), (args, code, out, err)
+        assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert _tables(project.db) == before, "no MLflow table in the store"
+    tracked = _spec(project, "tracked", uri=project.storage)
+    for command in ("validate", "run"):
+        code, out, err = cli_in_process(command, str(tracked))
+        assert code == 2 and err.startswith(f"error: tracking.mlflow.uri: {store_said}"), (command, out, err)
+    assert [e.name for e in SQLStore(project.storage, create=False).experiments()] == ["kept"], "nothing recorded"
+    # the store `run` would make: refused before it is made (its URL is the tracking URI's)
+    code, out, err = cli_in_process("run", str(tracked), "--storage", "sqlite:///new.db")
+    assert code == 2 and "tracking.mlflow.uri" in err, err
+    new = _spec(project, "new", uri="sqlite:///new.db", storage="sqlite:///new.db")
+    code, out, err = cli_in_process("validate", str(new))
+    assert code == 2 and "/new.db is a tunesmith store" in err and not (project.root / "new.db").exists()
+
+
+@pytest.mark.parametrize(("uri", "said"), [
+    ("nonsense://", "nonsense://: no MLflow store takes this scheme"),
+    ("mlflow.db", "a folder is MLflow's file store, which MLflow 3 refuses (maintenance mode): use a database, e.g. "
+                  "sqlite:///mlflow.db"),
+    ("sqlite:///{spec}", "is not a SQLite database; point it at MLflow's database (e.g. sqlite:///mlflow.db)"),
+    ("postgresql://u@127.0.0.1:notaport/mlflow", "the port 'notaport' is not a number"),
+])
+def test_a_tracking_uri_mlflow_cannot_use_is_one_line_naming_the_flag(project, uri, said):
+    """`promote` and `export mlflow` crashed with MLflow's traceback for each (a walk)."""
+    from helpers import cli_in_process
+
+    require_mlflow()
+    spec = _spec(project, "backfill")
+    tunesmith.run(spec, storage=project.storage)
+    code, out, err = cli_in_process("export", "mlflow", "backfill", "--tracking-uri", uri.format(spec=spec))
+    assert code == 2 and err.startswith("error: --tracking-uri: ") and said in err, (code, out, err)
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err

@@ -105,6 +105,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     from tunesmith.events import Listeners
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.spec.diff import exists_saying_what_differs
+    from tunesmith.tracking import check_tracking_destination
 
     refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
@@ -115,6 +116,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         watching.warning(w)
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
+        check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
         r = run_experiment(plan, store, watching)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)

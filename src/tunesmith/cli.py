@@ -368,6 +368,7 @@ def run(
     from tunesmith.spec.diff import exists_saying_what_differs
     from tunesmith.spec.loader import NAME_RULE, load_spec
     from tunesmith.spec.model import NAME_PATTERN
+    from tunesmith.tracking import check_tracking_destination
 
     _log_as_json(log_format, name)
     if name is not None and not re.fullmatch(NAME_PATTERN, name):  # the override's mistake, not the file's
@@ -378,6 +379,7 @@ def run(
     for w in plan.warnings:
         _warn(w)
     store = _store(storage, plan.spec.storage, create=True)
+    check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, plan.spec.name) as listener, \
             _lost_cluster_or_store_said(plan.spec.name, store), handlers_restored():  # (app([...]) gets them back)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import os
 import site
 import sys
 import sysconfig
@@ -15,6 +16,7 @@ from tunesmith.import_path import folders_noted
 
 if TYPE_CHECKING:
     from tunesmith.runner import Plan
+    from tunesmith.spec.model import ExperimentSpec
 
 
 def check_spec(path: str) -> Plan:
@@ -29,11 +31,24 @@ def check_spec(path: str) -> Plan:
 
     plan = prepare(load_spec(path))
     spec = plan.spec
+    _check_storage(spec)
     if spec.executor.kind == "process":  # the GPUs `run` would hand out are there (its executor checks at start)
         from tunesmith.executor.devices import worker_slots
 
         worker_slots(spec.executor.gpus, spec.executor.gpu_per_trial, spec.executor.workers)
     return plan
+
+
+def _check_storage(spec: ExperimentSpec) -> None:
+    """What `run` refuses of where the spec records and tracks, without opening either: an in-memory store (the
+    spec's ``storage``), and a tracking URI naming the store `run` would use (the spec's ``storage``, else
+    ``TUNESMITH_STORAGE``, else ./tunesmith.db) or an SQLite file holding a tunesmith store."""
+    from tunesmith.storage.sql import refuse_in_memory, resolve_url
+    from tunesmith.tracking import check_tracking_destination
+
+    if spec.storage is not None:
+        refuse_in_memory(spec.storage, "storage")
+    check_tracking_destination(spec, resolve_url(None, spec.storage, os.environ))
 
 
 @contextmanager

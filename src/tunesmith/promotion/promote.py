@@ -460,7 +460,8 @@ def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
     from tunesmith.tracking import tracker_for
     from tunesmith.tracking.model_registry import ModelRegistry
 
-    return ModelRegistry(tracker_for(spec, tracking_uri).uri)
+    tracker = tracker_for(spec, tracking_uri)
+    return ModelRegistry(tracker.uri, tracker.field)
 
 
 def _model_source(spec: ExperimentSpec, trial: TrialRecord) -> str | None:

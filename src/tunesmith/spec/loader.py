@@ -59,9 +59,8 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
     except FileNotFoundError:
         raise SpecError("", f"spec file {str(p)!r} does not exist{_folder_looked_in(p)}{_other_spec_file_hint(p)}"
                         ) from None
-    except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1
-        raise SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
-                            "save it as UTF-8") from None
+    except UnicodeDecodeError as e:  # a file saved as UTF-16 (PowerShell's `>`) or Latin-1, or no text at all
+        raise _not_text(p, e) from None
     except OSError as e:
         raise SpecError("", f"cannot read spec file {str(p)!r}: {e.strerror}") from None
     if p.suffix == ".py":  # YAML reads `def f(config, trial):` as a key: an unknown key named like the code
@@ -89,6 +88,18 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
     spec = spec_from_dict(data)
     spec._yaml_faults = yaml_11_faults(node)
     return spec
+
+
+def _not_text(p: Path, e: UnicodeDecodeError) -> SpecError:
+    """The error for a spec file that is not UTF-8: a SQLite database (the store, given in the spec's place) says
+    so, where re-encoding it was the advice; other bytes are text in another encoding, to save as UTF-8."""
+    from tunesmith.database_url import SQLITE_HEADER
+
+    if e.object[:len(SQLITE_HEADER)] == SQLITE_HEADER:
+        return SpecError("", f"{p.name} is a SQLite database (a tunesmith store?), not a spec: give the YAML spec "
+                             f"file; to read the store, tunesmith ls --storage sqlite:///{p}")
+    return SpecError("", f"{p.name} is not UTF-8 text (byte {e.object[e.start]:#04x} at position {e.start}); "
+                         "save it as UTF-8")
 
 
 def _folder_looked_in(missing: Path) -> str:

@@ -301,12 +301,13 @@ def _refuse_a_misplaced_name(data: dict[str, Any]) -> None:
 
 def check_storage_url(url: str) -> None:
     """Raise ValueError unless ``url`` is a SQLAlchemy URL with a known dialect (the store is not opened)."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from tunesmith.database_url import read_database_url
 
     fix = storage_url_fix(url)
     try:
-        parsed = make_url(url)
+        parsed = read_database_url(url)  # (a port that is no number, or out of range: its own ValueError)
     except ArgumentError:
         raise ValueError(f"not a database URL; got {url!r} {fix}") from None
     try:

@@ -23,16 +23,21 @@ from __future__ import annotations
 import enum
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SAWarning, SQLAlchemyError
 
+from tunesmith.database_url import read_database_url
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
 from tunesmith.extras import update_tunesmith
+from tunesmith.redaction import redact
 from tunesmith.storage.schema import HEAD_REVISION, metadata
+from tunesmith.suggestions import storage_url_fix
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
 # this package does not ship, the mark of a store a newer tunesmith wrote, whatever its revision id looks like.
@@ -64,6 +69,21 @@ class Survey:
 CONNECT_TIMEOUT_S = 10
 
 
+def read_store_url(given: str, origin: str) -> URL:
+    """``given``, the store's URL from ``origin`` (``--storage``, ``TUNESMITH_STORAGE``, the spec's ``storage``),
+    read before anything connects.
+
+    Raises:
+        StorageConfigError: it is not a database URL, or its host or port cannot be used (naming ``origin``).
+    """
+    try:
+        return read_database_url(given)
+    except ArgumentError:
+        raise StorageConfigError(f"{origin}: {given!r} is not a database URL {storage_url_fix(given)}") from None
+    except ValueError as e:
+        raise StorageConfigError(f"{origin}: {redact(given)}: {e}") from None
+
+
 def engine_url(url: URL) -> URL:
     """``url`` as tunesmith's engine connects to it. PostgreSQL's driver is psycopg 3: ``postgresql://``
     (SQLAlchemy's default there is psycopg2) and ``postgresql+psycopg2://`` (a URL copied from another tool) are the
@@ -78,6 +98,31 @@ def engine_url(url: URL) -> URL:
     if url.drivername == "postgresql+psycopg" and not timeout_set and not service_may_set:
         url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
     return url
+
+
+def engine_for(url: URL, shown: str, origin: str, **kwargs: Any) -> Engine:
+    """``create_engine(url, **kwargs)``, refusing a SQLite URL's option that its driver would ignore: SQLAlchemy
+    warned (an SAWarning, with a line of tunesmith's source) and opened the file without it, so ``?mode=ro`` (without
+    ``uri=true``) opened it for writing.
+
+    Raises:
+        StorageConfigError: naming ``origin``, the option and the fix.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_IGNORED_OPTIONS.pattern, category=SAWarning)
+        try:
+            return create_engine(url, **kwargs)
+        except SAWarning as e:
+            found = _IGNORED_OPTIONS.search(str(e))
+            options = found[1] if found else "in its query string"
+            raise StorageConfigError(
+                f"{origin}: {shown}: SQLite's driver takes no option {options} (it would be ignored); remove it, or "
+                "for one of SQLite's own URI options name the file as a URI and add uri=true (e.g. "
+                "sqlite:///file:tunesmith.db?mode=ro&uri=true)") from None
+
+
+# SQLAlchemy's warning for a SQLite URL's query string argument its driver does not take (and ignores)
+_IGNORED_OPTIONS = re.compile(r"Query string argument\(s\) (.*?) are not accepted")
 
 
 def as_read_only_media_allows(url: URL) -> URL:
@@ -246,6 +291,8 @@ _BAD_OPTION = re.compile(r"invalid sslmode value|bad value for|invalid connectio
                          r"unrecognized configuration parameter|invalid value for parameter")
 # A search_path (?options=-csearch_path%3D...) naming no schema that exists: tables have nowhere to go.
 _NO_SCHEMA = re.compile(r"no schema has been selected to create in")
+# An option of a SQLite URI (sqlite:///file:x.db?mode=xx&uri=true) that SQLite refuses: the URL's mistake too.
+_BAD_SQLITE_OPTION = re.compile(r"no such (access mode|cache mode|vfs)|invalid uri authority")
 _NOT_SQLITE = re.compile(r"file is not a database")
 _NO_FILE_ACCESS = re.compile(r"unable to open database file")
 
@@ -298,6 +345,10 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
         return StorageConfigError(
             f"{origin}: {shown}: the URL's search_path names no schema that exists on {host}:{port}; create it first "
             "(CREATE SCHEMA tunesmith;) or drop ?options=-csearch_path... from the URL")
+    if _BAD_SQLITE_OPTION.search(reason):
+        return StorageConfigError(
+            f"{origin}: {shown}: SQLite refused an option of the URL ({first}); check its query string against "
+            "SQLite's URI parameters (mode=ro, rw, rwc or memory; cache=shared or private)")
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "
@@ -323,5 +374,5 @@ def _own_words(reason: str, preamble: re.Pattern[str]) -> str:
 
 
 __all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_url", "foreign_store_error", "holds",
-           "newer_store_error", "opening_error", "refuse_unless_usable", "refuse_url_without_database", "survey",
-           "written_by_newer_tunesmith"]
+           "engine_for", "newer_store_error", "opening_error", "read_store_url", "refuse_unless_usable", "refuse_url_without_database",
+           "survey", "written_by_newer_tunesmith"]

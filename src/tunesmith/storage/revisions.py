@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError
 
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound
 from tunesmith.storage.opening import (
-    Contents, as_read_only_media_allows, engine_url, foreign_store_error, refuse_url_without_database, survey,
+    Contents, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, read_store_url,
+    refuse_url_without_database, survey,
 )
-from tunesmith.suggestions import storage_url_fix
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -45,10 +43,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
         StoreNotFound: a SQLite file that does not exist (it is not created).
         StorageError: the store cannot be read.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StorageConfigError(f"{origin}: {url!r} is not a database URL {storage_url_fix(url)}") from None
+    parsed = read_store_url(url, origin)
     from tunesmith.storage.sql import describe_url
 
     shown = describe_url(url)
@@ -59,7 +54,7 @@ def store_revision(url: str, origin: str = "storage") -> str | None:
         raise StoreNotFound(f"no store at {parsed.database!r}")
     parsed = as_read_only_media_allows(parsed)
     try:
-        engine = create_engine(parsed)
+        engine = engine_for(parsed, shown, origin)
     except (NoSuchModuleError, ModuleNotFoundError) as e:
         raise StorageConfigError(f"{origin}: no driver for {parsed.drivername!r} ({e})") from None
     try:

@@ -40,14 +40,15 @@ from tunesmith.records import (
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
 from tunesmith.storage.opening import (
-    Contents, Survey, as_read_only_media_allows, engine_url, foreign_store_error, newer_store_error, opening_error,
-    refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
+    Contents, Survey, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, newer_store_error,
+    opening_error, read_store_url, refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, alembic_version, coordinator_beats, deleted_experiments, events, experiments, metadata, quota_limits,
     quota_waiters, slot_leases, trial_reports, trials,
 )
-from tunesmith.suggestions import closest, storage_url_fix
+from tunesmith.redaction import redact
+from tunesmith.suggestions import closest
 
 DEFAULT_URL = "sqlite:///tunesmith.db"
 WAIT_TICKET_S = 2.0  # a waiter re-asks every quarter second; one silent this long has stopped waiting
@@ -77,8 +78,8 @@ def describe_url(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+    except (ArgumentError, ValueError):  # (no URL, or a port that is no number: the opening says so)
+        return redact(url)
 
 
 def store_to_name(url: str, env: Mapping[str, str]) -> str | None:
@@ -143,11 +144,7 @@ class SQLStore:
             end = "end" if self.url[-1:].isspace() else "start"
             raise StorageConfigError(f"{self.origin}: {describe_url(self.url)!r} has white space at its {end}, which "
                                      f"would name another file or database; remove it")
-        try:
-            url = make_url(self.url)
-        except ArgumentError:
-            raise StorageConfigError(
-                f"{self.origin}: {self.url!r} is not a database URL {storage_url_fix(self.url)}") from None
+        url = read_store_url(self.url, self.origin)
         refuse_url_without_database(url, describe_url(self.url), self.origin)
         url = engine_url(url)
         is_sqlite = url.get_backend_name() == "sqlite"
@@ -174,7 +171,7 @@ class SQLStore:
                     self._one_at_a_time = threading.RLock()
             else:
                 kwargs["pool_pre_ping"] = True
-            engine = create_engine(url, **kwargs)
+            engine = engine_for(url, describe_url(self.url), self.origin, **kwargs)
             if url.get_backend_name() == "postgresql":
                 _postgres_lock_timeout(engine)
         except NoSuchModuleError:
@@ -912,7 +909,7 @@ def refuse_in_memory(url: str, origin: str) -> None:
     recorded every trial and kept none, without a word. (The Python API takes one, for a throwaway run.)"""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return  # the store's own opening says what is wrong with it
     if parsed.get_backend_name() == "sqlite" and _in_memory(parsed):
         raise StorageConfigError(f"{origin}: {url} is an in-memory database, which lives only as long as one command: "

@@ -5,6 +5,9 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
     check_tracking_installed(spec)
         Raises TrackingUnavailable (bad input) when the spec has a ``tracking:`` section and MLflow is missing.
 
+    check_tracking_destination(spec, store_url)
+        Raises UserInputError when the spec's tracking URI names the store (or another tunesmith store).
+
     check_registry_installed(field, what)
         Raises TrackingUnavailable (bad input) when MLflow, whose model registry ``what`` needs, is missing.
 
@@ -35,12 +38,31 @@ if TYPE_CHECKING:
 def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
     """The spec's MLflow tracker: ``uri`` (``--tracking-uri``), else the spec's ``tracking.mlflow.uri``, both read
     from the spec's folder; else ``$MLFLOW_TRACKING_URI``, as MLflow's own client and ``rollback`` read it, from the
-    current folder; else ``sqlite:///mlflow.db`` in the spec's folder."""
+    current folder; else ``sqlite:///mlflow.db`` in the spec's folder. Its ``field`` names where the URI came from,
+    for errors about it."""
     from tunesmith.tracking.mlflow_tracker import MlflowTracker
 
     cfg = spec.tracking.mlflow if spec.tracking is not None else None
-    resolved = registry_uri(uri or (cfg.uri if cfg else None), spec.base_dir)
-    return MlflowTracker(resolved, (cfg.experiment if cfg else None) or spec.name)
+    given = uri or (cfg.uri if cfg else None)
+    field = "--tracking-uri" if uri else "tracking.mlflow.uri" if given or not os.environ.get(
+        "MLFLOW_TRACKING_URI") else "MLFLOW_TRACKING_URI"
+    return MlflowTracker(registry_uri(given, spec.base_dir), (cfg.experiment if cfg else None) or spec.name, field)
+
+
+def check_tracking_destination(spec: ExperimentSpec, store_url: str) -> None:
+    """Refuse, before a run records anything (``run``, ``validate``), the spec's tracking URI where it names the
+    store at ``store_url`` (made yet or not) or an SQLite file holding a tunesmith store: MLflow would write its
+    tables into it. A database on a server is not reached here; the tracker looks into it before MLflow would.
+
+    Raises:
+        UserInputError: naming the field the URI came from and the fix.
+    """
+    if spec.tracking is None:
+        return
+    from tunesmith.tracking.destination import refuse_unusable_uri
+
+    tracker = tracker_for(spec)
+    refuse_unusable_uri(tracker.uri, tracker.field, store_url, reach_servers=False)
 
 
 def registry_uri(given: str | None, base_dir: str | None) -> str:
@@ -134,4 +156,5 @@ def _redacted(uri: str) -> str:
     return redact(uri)
 
 
-__all__ = ["attach_tracking", "check_registry_installed", "check_tracking_installed", "export_mlflow", "tracker_for"]
+__all__ = ["attach_tracking", "check_registry_installed", "check_tracking_destination", "check_tracking_installed",
+           "export_mlflow", "tracker_for"]

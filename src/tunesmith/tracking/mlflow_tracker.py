@@ -19,12 +19,15 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.errors import UserInputError
 from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
 from tunesmith.redaction import redact_env, redact
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
 
 MODEL_FOLDER = "model"          # a trial's model (trial.save_model, or a command trial's model/ folder)
 _RUN_STATUS = {TrialState.COMPLETED: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAILED: "FAILED",
@@ -69,6 +72,58 @@ def _quiet_info_logging() -> None:
             logger.setLevel(logging.WARNING)
 
 
+def mlflow_client(uri: str, field: str) -> Any:
+    """MLflow's client for ``uri`` (tracking and registry), from ``field`` (``--tracking-uri``...), once the URI is
+    known not to name a tunesmith store (MLflow migrates its schema into the database on this first touch). What
+    MLflow, or the database driver under it, raises for a URI it cannot use is bad input naming ``field``, not a
+    traceback.
+
+    Raises:
+        UserInputError: the URI names a tunesmith store, or MLflow cannot use it.
+        StoreUnavailable: no database server answers at its host and port (exit 75, as for the store's).
+    """
+    from tunesmith.tracking.destination import refuse_unusable_uri
+
+    refuse_unusable_uri(uri, field)
+    mlflow = import_mlflow()
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    shown = redact(uri)
+    try:
+        return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except UnsupportedModelRegistryStoreURIException:
+        raise UserInputError(f"{field}: {shown}: no MLflow store takes this scheme (MLflow's own: sqlite, "
+                             "postgresql, mysql, mssql, http, https, databricks; another is a plugin's, not installed "
+                             f"here); use a database, e.g. sqlite:///mlflow.db, or a tracking server's http(s):// "
+                             "address") from None
+    except MlflowException as e:
+        raise UserInputError(f"{field}: MLflow cannot use {shown}: {_first_sentence(e.message)}; use a database, "
+                             "e.g. sqlite:///mlflow.db, or a tracking server's http(s):// address") from None
+    except ModuleNotFoundError as e:
+        raise UserInputError(f"{field}: {shown}: MLflow needs the Python module {e.name!r} for it, which is not "
+                             "installed; install it, or use sqlite:///mlflow.db") from None
+    except SQLAlchemyError as e:
+        raise _database_error(e, uri, shown, field) from None
+
+
+def _database_error(e: SQLAlchemyError, uri: str, shown: str, field: str) -> Exception:
+    """What MLflow's database failing to open means, as the store's opening says it of the store's (a host that
+    does not exist, a refused login, no server answering: exit 75); ``e`` itself where that is a failing store."""
+    from sqlalchemy.engine import make_url
+
+    from tunesmith.errors import TemporaryFailure
+    from tunesmith.storage.opening import opening_error
+
+    said = opening_error(e, make_url(uri), shown, field)
+    return said if isinstance(said, UserInputError | TemporaryFailure) else e
+
+
+def _first_sentence(text: str) -> str:
+    return text.strip().split(". ")[0].rstrip(".")
+
+
 def resolve_uri(uri: str | None, base_dir: str | None) -> str:
     """The tracking URI with a relative ``sqlite:///`` path made absolute against ``base_dir`` (default URI:
     MLflow's own, ``sqlite:///mlflow.db``)."""
@@ -96,9 +151,10 @@ class SyncResult:
 class MlflowTracker:
     """Writes tunesmith records into one MLflow experiment (created on first use)."""
 
-    def __init__(self, uri: str, experiment_name: str) -> None:
+    def __init__(self, uri: str, experiment_name: str, field: str = "tracking.mlflow.uri") -> None:
         self.uri = uri
         self.experiment_name = experiment_name
+        self.field = field  # where the URI came from (--tracking-uri...), for errors about it
         self._client: Any = None
         self._experiment_id: str | None = None
         self._children: dict[str, dict[int, tuple[str, str]]] = {}  # parent run -> trial -> (run id, synced)
@@ -106,8 +162,7 @@ class MlflowTracker:
     @property
     def client(self) -> Any:
         if self._client is None:
-            mlflow = import_mlflow()
-            self._client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            self._client = mlflow_client(self.uri, self.field)
         return self._client
 
     def experiment_id(self) -> str:

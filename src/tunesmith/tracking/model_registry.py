@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunesmith.tracking.mlflow_tracker import import_mlflow
+from tunesmith.tracking.mlflow_tracker import import_mlflow, mlflow_client
 
 CHAMPION, PREVIOUS = "champion", "previous"
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "tunesmith.")
@@ -37,26 +37,28 @@ class UntrustedModel(Exception):
 
 
 class ModelRegistry:
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, field: str = "--tracking-uri") -> None:
         from tunesmith.tracking import check_registry_installed
 
         check_registry_installed("registry", "reading or writing registered models")  # not an import error
         self.uri = uri
+        self.field = field  # where the URI came from, for errors about it
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = import_mlflow().MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            self._client = mlflow_client(self.uri, self.field)
         return self._client
 
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version holding ``alias`` (None when the model or the alias does not exist)."""
+        client = self.client  # first: a URI MLflow must not be given is refused before MLflow loads (seconds)
         from mlflow.exceptions import MlflowException
 
         try:
             with registry_reached(self.uri):  # a server down read as "no champion": a cycle tuned, then failed
-                mv = self.client.get_model_version_by_alias(name, alias)
+                mv = client.get_model_version_by_alias(name, alias)
         except MlflowException:
             return None
         return _version(mv)
