@@ -82,7 +82,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     space = spec.search_space
     if decision is None:
         decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials,
-                          len(spec.objective), spec.executor.workers,
+                          len(spec.objective), spec.executor.workers, constrained=bool(spec.constraints),
                           early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
     warnings: list[str] = list(decision.warnings)  # (a recorded decision has none: its spec ran before)
     if spec.task is not None:

@@ -24,7 +24,7 @@ _ONE_OBJECTIVE = ("bo", "cmaes")
 
 
 def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int | None, objectives: int,
-           workers: int, early_stopping: bool = False) -> StrategyDecision:
+           workers: int, early_stopping: bool = False, constrained: bool = False) -> StrategyDecision:
     """Resolve ``auto`` and check the named strategy with its options against the spec, as the run will build it
     (an Optuna sampler is built, then dropped), so that what the run would refuse is refused before anything is
     recorded. The decision's warnings are the spec's (a deprecated option, a grid larger than the budget)."""
@@ -32,7 +32,7 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
         if options:
             raise SpecError(f"strategy.{next(iter(options))}",
                             "`auto` takes no options; name a strategy to set options")
-        return choose(space, trials, objectives, workers, early_stopping)
+        return choose(space, trials, objectives, workers, early_stopping, constrained)
     if name == "grid":
         reject_unknown_options(name, options, tuple(_GRID_OPTIONS))
         check_option_values(options, _GRID_OPTIONS)

@@ -9,11 +9,14 @@ The rules are deliberately few and each one states its reason; the search-qualit
    5 values): with one, the space is searched by the rules below, and the reason says so where the 5-value grid
    would have fitted;
 2. several objectives: NSGA-II on large budgets, multi-objective TPE on small ones;
-3. one objective and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and scipy, no torch),
-   which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding gives an
-   inactive parameter a constant, which Optuna's GPSampler does not, and which is why that sampler fails on
-   conditional spaces);
-4. with early stopping: multivariate TPE, grouped for conditional spaces.
+3. one objective, no constraints and no early stopping: ``bo``, tunesmith's own Gaussian process (numpy and
+   scipy, no torch), which beat TPE on the suite's smooth, integer, conditional and tabular problems (its encoding
+   gives an inactive parameter a constant, which Optuna's GPSampler does not, and which is why that sampler fails
+   on conditional spaces);
+4. with early stopping, or with constraints: multivariate TPE, grouped for conditional spaces. TPE learns from
+   the intermediate values of stopped trials (``bo``'s GP sees final values only), and models which
+   configurations satisfy the constraints (Optuna's constraints_func), where ``bo`` models the objective alone and
+   spends trials in the infeasible region (benchmarks/RESULTS.md, "Constrained search").
 
 ``bo``'s ``cost_aware`` option (cost-cooled EI) is never turned on here, a ``cost:`` section or a money budget
 notwithstanding: at equal spent cost it did not beat plain ``bo`` on the recorded benchmarks
@@ -31,11 +34,12 @@ NSGA2_MIN_TRIALS = 200
 
 
 def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int,
-           early_stopping: bool = False) -> StrategyDecision:
+           early_stopping: bool = False, constrained: bool = False) -> StrategyDecision:
     """The strategy `auto` runs for this experiment.
 
     ``early_stopping``: a scheduler stops trials early. TPE then learns from the stopped trials' intermediate
     values; the GP of ``bo`` sees only final values and would take every stopped trial for a failure.
+    ``constrained``: the spec declares constraints, which TPE models and ``bo`` does not.
     """
     unstepped = [n for n, d in space.domains.items() if isinstance(d, Float) and d.step is None]
     passed_over = ""
@@ -46,7 +50,7 @@ def choose(space: SearchSpace, trials: int | None, objectives: int, workers: int
                                     f"the whole grid ({size} configurations) fits in the budget of {trials} trials")
     elif trials is not None:
         passed_over = _grid_passed_over(space, unstepped, trials)
-    decision = _searched(space, trials, objectives, workers, early_stopping)
+    decision = _searched(space, trials, objectives, workers, early_stopping, constrained)
     return StrategyDecision(decision.name, decision.options, decision.reason + passed_over)
 
 
@@ -64,14 +68,14 @@ def _grid_passed_over(space: SearchSpace, unstepped: list[str], trials: int) -> 
 
 
 def _searched(space: SearchSpace, trials: int | None, objectives: int, workers: int,
-              early_stopping: bool) -> StrategyDecision:
+              early_stopping: bool, constrained: bool) -> StrategyDecision:
     """Rules 2 to 4: the strategy for a space not run as a whole grid."""
     if objectives > 1:
         if trials is not None and trials >= NSGA2_MIN_TRIALS:
             return StrategyDecision("nsga2", {},
                                     f"{objectives} objectives and {trials} trials: enough generations for NSGA-II")
         return StrategyDecision("tpe", {}, f"{objectives} objectives on a small budget: multi-objective TPE")
-    if not early_stopping:
+    if not early_stopping and not constrained:
         parts = ["Gaussian-process Bayesian optimisation (bo): one objective"]
         if space.is_conditional:
             parts.append("inactive conditional parameters encoded as constants")
@@ -84,6 +88,8 @@ def _searched(space: SearchSpace, trials: int | None, objectives: int, workers: 
         parts.append("grouped for the conditional parameters")
     if early_stopping:
         parts.append("it learns from the intermediate values of trials stopped early")
+    if constrained:
+        parts.append("it models which configurations satisfy the constraints (bo would not)")
     if workers > 1:
         parts.append(f"constant liar keeps {workers} parallel proposals apart")
     if all(isinstance(d, Categorical) for d in space.domains.values()):

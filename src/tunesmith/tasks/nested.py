@@ -142,9 +142,9 @@ def _inner_decision(strategy_name: str, space: SearchSpace, trials: int, rule: S
     from tunesmith.strategy import decide
 
     try:
-        decision = decide(strategy_name, {}, space, trials, len(rule.objectives), 1)
+        decision = decide(strategy_name, {}, space, trials, len(rule.objectives), 1, constrained=bool(rule.constraints))
     except SpecError as e:
-        decision = decide("auto", {}, space, trials, len(rule.objectives), 1)
+        decision = decide("auto", {}, space, trials, len(rule.objectives), 1, constrained=bool(rule.constraints))
         out["strategy_fallback"] = (f"task.nested.strategy {strategy_name!r} cannot run the inner searches "
                                     f"({e.message}); they ran {decision.name}, the strategy auto picks")
         out["notes"].append(out["strategy_fallback"])
