@@ -950,6 +950,20 @@ def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(proj
     assert not project.db.exists() and _files(project.root) == before
 
 
+def test_validate_of_several_counts_a_spec_nested_too_deeply_as_that_specs_error(project):
+    """A spec nested 500 levels deep ended `validate a.yaml deep.yaml c.yaml` with a RecursionError traceback and
+    exit 1 after a.yaml: c.yaml was never checked."""
+    project.write_spec(project.spec(name="a"), "a.yaml")
+    project.write("deep.yaml", "name: deep\ntags: {x: " + "[" * 500 + "]" * 500 + "}\n")
+    project.write_spec(project.spec(name="c"), "c.yaml")
+    proc = completed_in_process(project.root, "validate", "a.yaml", "deep.yaml", "c.yaml", env={"COLUMNS": "200"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="a.yaml", name="a"),
+                                        VALID_LINE.format(path="c.yaml", name="c")]
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: deep.yaml: deep.yaml is nested too deeply at line 2, column "), line
+
+
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
 def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
     """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own

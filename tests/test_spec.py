@@ -130,6 +130,18 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     )
 
 
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ("{a: ", "}")], ids=["lists", "mappings"])
+def test_yaml_nested_too_deeply_is_refused_naming_file_and_line(tmp_path, opening, closing):
+    """500 levels ran PyYAML's recursive composer out of Python's stack: a RecursionError traceback."""
+    path = _write(tmp_path, "name: e\ntags:\n  x: " + opening * 500 + "1" + closing * 500 + "\n", "deep.yaml")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.path == ""
+    assert str(info.value).startswith("deep.yaml is nested too deeply at line 3, column ")
+    assert str(info.value).endswith(": more than 100 lists and mappings inside each other; a spec needs a few levels: "
+                                    "flatten it (or quote it, if it is text)")
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:

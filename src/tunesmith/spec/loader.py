@@ -69,6 +69,9 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
         data, node = _parse(text)
+    except NestedTooDeeply as e:
+        raise SpecError("", f"{p.name} is nested too deeply at line {e.mark.line + 1}, column {e.mark.column + 1}: "
+                            f"{e.problem}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -119,14 +122,46 @@ def _parse(text: str) -> tuple[Any, yaml.Node | None]:
     was written).
 
     Raises:
+        NestedTooDeeply: lists and mappings nested more than MAX_NESTING levels deep.
         yaml.YAMLError: not valid YAML.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _NestingLimitedLoader(text)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
+
+
+# A spec's deepest value is a handful of levels down (space.P.when.Q.0). PyYAML composes a node by recursion, a
+# few frames a level: about 450 levels ran Python out of stack, a RecursionError traceback and not a message.
+MAX_NESTING = 100
+
+
+class NestedTooDeeply(yaml.MarkedYAMLError):
+    """Lists and mappings nested more than :data:`MAX_NESTING` levels deep, first at ``mark``."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"more than {MAX_NESTING} lists and mappings inside each other; a spec needs a few "
+                                 "levels: flatten it (or quote it, if it is text)", problem_mark=mark)
+        self.mark = mark
+
+
+class _NestingLimitedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses nesting deeper than :data:`MAX_NESTING` before Python's stack runs out."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self._depth >= MAX_NESTING:
+            raise NestedTooDeeply(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
