@@ -299,6 +299,22 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
+def test_a_report_dir_that_is_a_file_or_missing_is_bad_input_and_no_folder_is_made(tuned):
+    """--report-dir naming a file was a FileExistsError traceback after the gates had run; a missing one was made,
+    with its parents (as root, at /), where --output, --json-out and --metrics-file refuse a missing folder."""
+    before = _audit_json(tuned)
+    spec_file = tuned.root / "wine.yaml"
+    missing = tuned.root / "no-such" / "reports"
+    for report_dir, said in ((spec_file, f"--report-dir: {str(spec_file)!r} is a file, not a folder; name the "
+                                         "folder the reports go in"),
+                             (missing, f"--report-dir: folder {str(missing)!r} does not exist; create it, or leave "
+                                       "--report-dir out (<workdir>/promotions, made for you)")):
+        proc = _promote_here(tuned, "wine", "--model-name", "wine-dir", "--report-dir", str(report_dir), "--dry-run")
+        assert (proc.returncode, proc.stdout, proc.stderr.splitlines()) == (2, "", [f"error: {said}"]), proc.stderr
+    assert not (tuned.root / "no-such").exists()
+    assert _audit_json(tuned) == before
+
+
 def test_a_gate_written_twice_in_a_policy_file_is_refused(tuned):
     """YAML kept the second `min:` and dropped the first without a word: a gate the platform team wrote was not run,
     and the promotion passed."""

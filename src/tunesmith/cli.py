@@ -983,7 +983,7 @@ def promote(
     policy: Annotated[str | None, typer.Option("--policy", help="a policy file (YAML) with more gates")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="run the gates, register nothing")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit trail)")] = None,
-    report_dir: Annotated[str | None, typer.Option("--report-dir", help="where the report goes "
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="the existing folder the report goes in "
                                                                         "(default: <workdir>/promotions)")] = None,
     even_if_rolled_back: Annotated[bool, typer.Option(
         "--even-if-rolled-back", help="promote a trial whose model was rolled back from this model (gate "

@@ -27,7 +27,7 @@ from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
-from tunesmith.promotion.report import write_report
+from tunesmith.promotion.report import check_report_dir, write_report
 from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -180,12 +180,13 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     ``waiting``: told once, with who holds it, where another promotion of the model is under way and this one waits.
 
     Raises:
-        UserInputError: unknown experiment or trial, a bad model name or policy file (a ``beat_champion.metric``
-            the experiment does not record), MLflow not installed (exit 2).
+        UserInputError: unknown experiment or trial, a bad model name, ``report_dir`` or policy file (a
+            ``beat_champion.metric`` the experiment does not record), MLflow not installed (exit 2).
         PromotionBusy: another promotion or rollback of ``model_name`` held it for longer than it waits (exit 75).
         ChampionMoved: the registry's champion changed while this one was judged; nothing registered (exit 75).
     """
     check_model_name(model_name)
+    check_report_dir(report_dir)
     experiment = store.experiment(name)
     # read as recorded first (no scikit-learn lookups, seconds of imports): a mistyped policy, --trial or registry is
     # refused without them; then in full, before the refit, so that a scorer or class gone since is reported
