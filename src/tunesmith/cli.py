@@ -1179,6 +1179,9 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.retune import retune as run_retune
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
+    if cold and top_k:  # it ran cold, --top-k ignored without a word
+        raise UserInputError("--top-k and --cold: give one (--top-k re-evaluates the parent's best configurations "
+                             "first, --cold starts from scratch)")
     listener, store = RunListener() if quiet else ProgressDisplay(out, err), _store(storage)
     with handlers_restored():
         result = run_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k,
