@@ -482,8 +482,13 @@ def test_budget_counts_must_be_positive(budget, path, message):
             "unknown key 'zzz'; accepted keys: "  # base_dir is the loader's, never offered
             + ", ".join(sorted(set(tunesmith.ExperimentSpec.model_fields) - {"base_dir"})),
         ),
+        (  # it suggested 'scheduler': 'seed' is given, so never suggested, and scheduler is 0.62 like sede
+            {**_minimal(), "seed": 0, "sede": 1},
+            "sede",
+            "unknown key 'sede'; did you mean 'seed'? (written already: keep one)",
+        ),
     ],
-    ids=["budget", "top-level", "executor", "domain", "objective", "trial", "no-close-match"],
+    ids=["budget", "top-level", "executor", "domain", "objective", "trial", "no-close-match", "beside-its-twin"],
 )
 def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, message):
     e = _error(data)
