@@ -947,6 +947,8 @@ def quota_release(holder: Annotated[str, typer.Argument(help="the coordinator, a
     from tunesmith.errors import QuotaError
     from tunesmith.lease_holders import holder_alive, holder_here
 
+    if not holder.strip():  # it said " holds no slot on this store", exit 0
+        raise QuotaError("holder: empty; give the coordinator as a refusal names it (HOST:PID:TAG)")
     if holder_here(holder) and holder_alive(holder):
         raise QuotaError(f"holder {holder}: a live process on this host (pid {holder.split(':')[1]}); stop it "
                          "instead, and its slots go back with it")
