@@ -1215,6 +1215,16 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
         r"tunesmith audit exp\)\n", gone.stderr), gone.stdout + gone.stderr
 
 
+def test_delete_missing_ok_of_a_name_not_in_the_store_says_nothing_was_deleted(project):
+    """`delete exq --yes --missing-ok` (a typo) exited 0 without a word: a cleanup script never learnt it had deleted
+    nothing. Still exit 0, with one line and the did-you-mean a plain `delete` gives."""
+    _seed_store(project)
+    said = cli_quiet(project, "delete", "exq", "--yes", "--missing-ok")
+    assert re.fullmatch(r"nothing deleted: no experiment named 'exq' in \S+; did you mean 'exp'\? Experiments here: "
+                        r"exp\n", said), said
+    assert "exp" in cli_quiet(project, "ls")
+
+
 HELD = """
 import os, time
 

@@ -795,7 +795,8 @@ def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")
 def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
            missing_ok: Annotated[bool, typer.Option("--missing-ok",
-                                                    help="succeed if there is no such experiment")] = False,
+                                                    help="succeed (saying nothing was deleted) if there is no "
+                                                         "such experiment")] = False,
            even_if_champion: Annotated[bool, typer.Option(
                "--even-if-champion", help="delete an experiment the store's audit trail names as a registered "
                "model's champion (its alias was moved outside tunesmith)")] = False,
@@ -803,14 +804,17 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept); the audit trail keeps who
     deleted it, when, and its promotions and rollbacks (tunesmith audit NAME)."""
+    from rich.markup import escape
+
     from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
     try:
         store = _store(storage)
         exp = store.experiment(name)
-    except (ExperimentNotFound, StoreNotFound):
-        if missing_ok:
+    except (ExperimentNotFound, StoreNotFound) as e:
+        if missing_ok:  # a success, said: a script's typo deleted nothing (the did-you-mean is in the message)
+            out.print(f"nothing deleted: {escape(str(e))}", soft_wrap=True)
             return
         raise
     refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
@@ -821,8 +825,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         raise typer.Exit(EXIT_INPUT)
     try:
         kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
-    except ExperimentNotFound:  # deleted by another process while the prompt waited: what --missing-ok asks for
+    except ExperimentNotFound as e:  # deleted by another process while the prompt waited: what --missing-ok asks for
         if missing_ok:
+            out.print(f"nothing deleted: {escape(str(e))}", soft_wrap=True)
             return
         raise
     out.print(f"deleted {name}" + (f" ({len(kept.kept_events)} promotion/rollback event(s) kept in its audit trail)"
