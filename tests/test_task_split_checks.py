@@ -289,7 +289,7 @@ def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -
     valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})
 
 
-# -- too few time-ordered rows for the folds ---------------------------------------------------------------------
+# -- too few time-ordered rows for the folds ------------------------------------------------------------------------
 
 def test_too_few_rows_for_the_timeseries_folds_is_said_in_its_own_words_with_the_fix(project) -> None:
     """scikit-learn's "Cannot have number of folds=5 greater than the number of samples=2" was passed on for 4 folds
