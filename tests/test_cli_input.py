@@ -950,6 +950,20 @@ def test_validate_of_several_specs_says_each_one_bad_or_missing_and_exits_2(proj
     assert not project.db.exists() and _files(project.root) == before
 
 
+def test_validate_of_several_counts_a_spec_nested_too_deeply_as_that_specs_error(project):
+    """A spec nested 500 levels deep ended `validate a.yaml deep.yaml c.yaml` with a RecursionError traceback and
+    exit 1 after a.yaml: c.yaml was never checked."""
+    project.write_spec(project.spec(name="a"), "a.yaml")
+    project.write("deep.yaml", "name: deep\ntags: {x: " + "[" * 500 + "]" * 500 + "}\n")
+    project.write_spec(project.spec(name="c"), "c.yaml")
+    proc = completed_in_process(project.root, "validate", "a.yaml", "deep.yaml", "c.yaml", env={"COLUMNS": "200"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="a.yaml", name="a"),
+                                        VALID_LINE.format(path="c.yaml", name="c")]
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("error: deep.yaml: deep.yaml is nested too deeply at line 2, column "), line
+
+
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
 def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
     """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own
@@ -1199,6 +1213,16 @@ def test_delete_without_yes_where_nothing_can_answer_says_to_add_yes(project):
     assert gone.returncode == 2 and re.fullmatch(
         r"error: no experiment named 'exp' in \S+ \(deleted \d{4}-\d\d-\d\d \d\d:\d\d UTC; its audit trail: "
         r"tunesmith audit exp\)\n", gone.stderr), gone.stdout + gone.stderr
+
+
+def test_delete_missing_ok_of_a_name_not_in_the_store_says_nothing_was_deleted(project):
+    """`delete exq --yes --missing-ok` (a typo) exited 0 without a word: a cleanup script never learnt it had deleted
+    nothing. Still exit 0, with one line and the did-you-mean a plain `delete` gives."""
+    _seed_store(project)
+    said = cli_quiet(project, "delete", "exq", "--yes", "--missing-ok")
+    assert re.fullmatch(r"nothing deleted: no experiment named 'exq' in \S+; did you mean 'exp'\? Experiments here: "
+                        r"exp\n", said), said
+    assert "exp" in cli_quiet(project, "ls")
 
 
 HELD = """

@@ -75,3 +75,26 @@ def test_dashboard_stopped_by_a_signal_exits_130_as_run_does(project, sig):
         stop_processes(board, sig=signal.SIGKILL)
     assert board.returncode == 130, said
     assert "Traceback" not in said, said
+
+
+def test_an_address_the_dashboard_cannot_listen_on_names_the_option_at_fault(project):
+    """A host that is no address of this machine was blamed on --port ("choose another port"), which cannot help;
+    `run --metrics-addr` says the same refusals in the same words."""
+    import socket
+
+    from tests._cli_input_setup import seed_store
+    from tests.helpers import cli_in_process
+
+    seed_store(project)
+    code, out, err = cli_in_process("dashboard", "exp", "--addr", "192.0.2.1", "--port", "0")  # TEST-NET-1
+    assert (code, out, err.splitlines()) == (2, "", [
+        "error: --addr: cannot listen on 192.0.2.1:0 (Cannot assign requested address); give an address of this "
+        "machine (127.0.0.1, or 0.0.0.0 for all of them)"])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = cli_in_process("dashboard", "exp", "--port", str(port))
+    assert (code, out, err.splitlines()) == (2, "", [
+        f"error: --port: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port (0 picks a "
+        "free one) or --addr"])

@@ -151,3 +151,20 @@ def test_every_command_refuses_an_unreadable_file_with_exit_2_and_records_nothin
             assert says in proc.stderr, (command, data, proc.stderr)
     assert project.show("enc").get("retunes") in (None, [])
     assert "retune" not in cli_quiet(project, "ls", "--json")
+
+
+def test_a_csv_without_a_header_row_is_said_to_have_none(tmp_path: Path) -> None:
+    """Its first row of values read as the header: "column '0' appears twice in the header", true but no help."""
+    rows = "2023-08-07,0,8.59,0,114.73\n2023-10-28,5,5.1,0,108.01\n2023-11-26,6,8.53,1,132.34\n"
+    twice = tmp_path / "nohdr.csv"
+    twice.write_text(rows)
+    assert _refused(twice) == ("nohdr.csv: column '0' appears twice in the header; its first row holds no name "
+                               "(no letter in any field): the file seems to have no header row; add one naming the "
+                               "columns")
+    once = tmp_path / "nohdr1.csv"
+    once.write_text(rows.replace(",0,8.59,0,", ",0,8.59,1,", 1))
+    with pytest.raises(SpecError) as e:
+        load_dataset(DataConfig(path=str(once), target="y"))
+    assert (e.value.path, e.value.message) == ("task.data.target", (
+        "no column 'y' in nohdr1.csv; columns: 2023-08-07, 0, 8.59, 1, 114.73; its first row holds no name (no "
+        "letter in any field): the file seems to have no header row; add one naming the columns"))

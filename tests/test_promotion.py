@@ -209,7 +209,6 @@ def test_promoting_the_champion_again_registers_nothing_and_says_so(tuned):
 @pytest.mark.parametrize("gates, failing", [
     ({"min": {"holdout_rows": 1000}}, "min.holdout_rows"),       # the holdout has 54 rows
     ({"min": {"accuracy": 1.01}}, "min.accuracy"),
-    ({"min": {"no_such_metric": 1}}, "min.no_such_metric"),
     ({"max": {"latency_p95_ms": 0.0}}, "max.latency_p95_ms"),
     ({"max": {"model_size_bytes": 10}}, "max.model_size_bytes"),
     ({"max_fold_spread": 0.0}, "max_fold_spread"),
@@ -299,6 +298,22 @@ def test_a_model_name_mlflow_refuses_is_bad_input_before_anything_runs(tuned, mo
     assert set((tuned.root / ".tunesmith").rglob("*.md")) == reports
 
 
+def test_a_report_dir_that_is_a_file_or_missing_is_bad_input_and_no_folder_is_made(tuned):
+    """--report-dir naming a file was a FileExistsError traceback after the gates had run; a missing one was made,
+    with its parents (as root, at /), where --output, --json-out and --metrics-file refuse a missing folder."""
+    before = _audit_json(tuned)
+    spec_file = tuned.root / "wine.yaml"
+    missing = tuned.root / "no-such" / "reports"
+    for report_dir, said in ((spec_file, f"--report-dir: {str(spec_file)!r} is a file, not a folder; name the "
+                                         "folder the reports go in"),
+                             (missing, f"--report-dir: folder {str(missing)!r} does not exist; create it, or leave "
+                                       "--report-dir out (<workdir>/promotions, made for you)")):
+        proc = _promote_here(tuned, "wine", "--model-name", "wine-dir", "--report-dir", str(report_dir), "--dry-run")
+        assert (proc.returncode, proc.stdout, proc.stderr.splitlines()) == (2, "", [f"error: {said}"]), proc.stderr
+    assert not (tuned.root / "no-such").exists()
+    assert _audit_json(tuned) == before
+
+
 def test_a_gate_written_twice_in_a_policy_file_is_refused(tuned):
     """YAML kept the second `min:` and dropped the first without a word: a gate the platform team wrote was not run,
     and the promotion passed."""
@@ -317,15 +332,53 @@ def test_a_safe_range_on_a_parameter_the_space_lacks_fails_the_gate(tuned):
     """safe_ranges: {logisticregression_C: [...]} (one underscore) passed on every trial as 'not active in this
     configuration': a policy's typo let every configuration through the gate meant to fence them."""
     policy = _policy(tuned, "fence", {"safe_ranges": {"logisticregression_C": [0.5, 2.0]},
-                                      "min": {"acuracy": 0.5}})
+                                      "min": {"accuracy": 0.5}})
     outcome = _promote(tuned, "wine-fence", policy_file=policy, dry_run=True)
     gates = {g.gate: g for g in outcome.gates}
     fence = gates["safe_ranges.logisticregression_C"]
     assert not fence.passed
     assert fence.message == ("logisticregression_C is no parameter of the space; did you mean "
                              "'logisticregression__C'?")
-    assert gates["min.acuracy"].message == "acuracy was not recorded for this trial; did you mean 'accuracy'?"
     assert outcome.rejected
+
+
+def test_a_min_or_max_gate_on_a_metric_the_experiment_never_records_is_bad_input_before_judging(tuned):
+    """`min: {acuracy: 0.5}` rejected the trial, exit 3 ("FAIL min.acuracy: acuracy was not recorded for this
+    trial"): a CI job reads 3 as the model rejected, not the policy mistyped. A misspelt beat_champion.metric was
+    refused already (exit 2, before anything runs)."""
+    before = _audit_json(tuned)
+    for bound in ("min", "max"):
+        policy = _policy(tuned, f"typo-{bound}", {bound: {"acuracy": 0.5}})
+        proc = _promote_here(tuned, "wine", "--model-name", "wine-typo", "--policy", policy, "--dry-run")
+        assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"error: policy file {policy}: {bound}.acuracy: 'acuracy' is not a metric this experiment records "
+            "(accuracy, holdout_accuracy, holdout_rows or a metric its trials report); did you mean 'accuracy'?"]
+    assert _audit_json(tuned) == before
+
+
+SOME_REPORT = """
+def objective(config, trial):
+    return {"loss": config["x"], **({"extra": 1.0} if config["x"] > 0.5 else {})}
+"""
+
+
+def test_a_gate_on_a_metric_some_trials_record_still_fails_a_trial_without_it(project):
+    """Refused as a typo only where the experiment could never record the metric: one its trials report now and
+    then is the gate's to judge."""
+    project.write("some.py", SOME_REPORT)
+    spec = project.spec("some", trial={"function": "some:objective"}, executor={"kind": "inline"},
+                        space={"x": {"type": "categorical", "choices": [0.2, 0.9]}}, strategy="grid",
+                        budget={"trials": 2})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    store = _store(project)
+    without = next(t.number for t in store.trials(store.experiment("some").id) if "extra" not in t.metrics)
+    from tunesmith.promotion.promote import promote
+
+    outcome = promote(store, "some", "some-model", SystemClock(), trial_number=without, dry_run=True,
+                      policy_file=_policy(project, "extra", {"min": {"extra": 0.5}}))
+    gates = {g.gate: g for g in outcome.gates}
+    assert outcome.rejected and gates["min.extra"].message == "extra was not recorded for this trial"
 
 
 def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):

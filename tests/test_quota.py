@@ -449,3 +449,25 @@ def test_the_renewer_running_during_a_submit_keeps_the_new_trials_slot(project):
     leased.submit(SimpleNamespace(number=0))
     assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1)], "the running trial lost its slot"
     store.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    # "must be user:NAME ...; got 'user:ålice b'": the user had written user:NAME
+    (("set", "user:ålice b", "3"), "quota key: the NAME of user:NAME holds whitespace (' '); a NAME or KEY may hold "
+                                   "any character but whitespace and '=', and ':' only inside it (e.g. user:ålice, "
+                                   "tag:team=vision); got 'user:ålice b'"),
+    (("set", "tag:my team=vision", "3"), "quota key: the KEY of tag:KEY=VALUE holds whitespace (' '); a NAME or KEY "
+                                         "may hold any character but whitespace and '=', and ':' only inside it (e.g. "
+                                         "user:ålice, tag:team=vision); got 'tag:my team=vision'"),
+    (("set", "user:alice:", "3"), "quota key: the NAME of user:NAME ends with ':'; a NAME or KEY may hold"),
+    # it exited 0 with " holds no slot on this store" (no name at all)
+    (("release", ""), "holder: empty; give the coordinator as a refusal names it (HOST:PID:TAG)"),
+    (("release", "  "), "holder: empty; give the coordinator as a refusal names it (HOST:PID:TAG)"),
+])
+def test_a_quota_name_that_cannot_be_used_says_why(project, args, message):
+    from helpers import cli_in_process
+
+    code, out, err = cli_in_process("quota", *args, "--storage", project.storage)
+    assert (code, out) == (2, ""), err
+    [line] = err.splitlines()
+    assert line.startswith(f"error: {message}"), line

@@ -89,3 +89,18 @@ def test_a_task_timing_objective_is_shown_not_compared(project):
     assert reproduced["latency_p95_ms"] != recorded["latency_p95_ms"]  # the timing moved, and did not matter
     assert event.payload["matched"] is True and event.payload["not_compared"] == ["latency_p95_ms"]
     assert project.show("timed")["reproducibility"]["index"] == 1.0
+
+
+def test_a_tolerance_that_is_no_finite_number_is_refused_and_nothing_recorded(project):
+    """`--rtol inf` (or 1e999) made every result "match", and `nan` was taken too: each went into the stored
+    reproducibility index as a match."""
+    from helpers import cli_in_process
+
+    tunesmith.run(project.write_spec(project.spec("inf", executor={"kind": "inline"}, budget={"trials": 1})),
+                  storage=project.storage)
+    for rtol, said in (("inf", "inf"), ("1e999", "inf"), ("nan", "nan")):
+        code, out, err = cli_in_process("reproduce", "inf", "0", "--rtol", rtol, "--storage", project.storage)
+        assert (code, out, err.splitlines()) == (2, "", [
+            f"error: --rtol must be a finite number >= 0 (a relative tolerance, such as 1e-6); got {said}"])
+    store = SQLStore(project.storage, create=False)
+    assert not [e for e in store.events(store.experiment("inf").id) if e.kind == "trial_reproduced"]

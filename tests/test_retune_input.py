@@ -364,3 +364,15 @@ def test_labels_compare_by_one_kind_of_key_on_both_sides(had, new, unseen) -> No
     from tunesmith.retune import unseen_labels
 
     assert unseen_labels(had, new) == unseen
+
+
+def test_cold_with_top_k_is_refused_as_contradictory(tuned: SQLStore, folder: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`retune --cold --top-k 3` ran cold without a word: --top-k was ignored."""
+    monkeypatch.chdir(folder)
+    code, out, err = cli_in_process("retune", "bc", "--data", "shifted.csv", "--trials", "1", "--cold", "--top-k", "3",
+                                    "-q", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
+    assert (code, out, err.splitlines()) == (2, "", [
+        "error: --top-k and --cold: give one (--top-k re-evaluates the parent's best configurations first, --cold "
+        "starts from scratch)"])
+    assert tuned.experiment_names() == {"bc"}

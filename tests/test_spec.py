@@ -130,6 +130,18 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     )
 
 
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ("{a: ", "}")], ids=["lists", "mappings"])
+def test_yaml_nested_too_deeply_is_refused_naming_file_and_line(tmp_path, opening, closing):
+    """500 levels ran PyYAML's recursive composer out of Python's stack: a RecursionError traceback."""
+    path = _write(tmp_path, "name: e\ntags:\n  x: " + opening * 500 + "1" + closing * 500 + "\n", "deep.yaml")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.path == ""
+    assert str(info.value).startswith("deep.yaml is nested too deeply at line 3, column ")
+    assert str(info.value).endswith(": more than 100 lists and mappings inside each other; a spec needs a few levels: "
+                                    "flatten it (or quote it, if it is text)")
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:
@@ -485,8 +497,13 @@ def test_budget_counts_must_be_positive(budget, path, message):
             "unknown key 'zzz'; accepted keys: "  # base_dir is the loader's, never offered
             + ", ".join(sorted(set(tunesmith.ExperimentSpec.model_fields) - {"base_dir"})),
         ),
+        (  # it suggested 'scheduler': 'seed' is given, so never suggested, and scheduler is 0.62 like sede
+            {**_minimal(), "seed": 0, "sede": 1},
+            "sede",
+            "unknown key 'sede'; did you mean 'seed'? (written already: keep one)",
+        ),
     ],
-    ids=["budget", "top-level", "executor", "domain", "objective", "trial", "no-close-match"],
+    ids=["budget", "top-level", "executor", "domain", "objective", "trial", "no-close-match", "beside-its-twin"],
 )
 def test_unknown_keys_are_named_in_the_path_with_a_suggestion(data, path, message):
     e = _error(data)

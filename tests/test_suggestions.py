@@ -49,6 +49,14 @@ def test_a_choice_already_given_is_never_suggested() -> None:
     assert closest("lw", ["low"], given=["low"]) is None
 
 
+def test_a_loose_likeness_is_no_suggestion_beside_a_choice_given_that_the_word_is_near() -> None:
+    # `sede` beside `seed`: scheduler (0.62 like it) was suggested; the word is a copy of the key given
+    keys = ["budget", "name", "scheduler", "seed", "select", "space"]
+    assert closest("sede", keys, given=["name", "seed", "space"]) is None
+    assert closest("sede", keys, given=["name", "space"]) == "seed"
+    assert closest("shceduler", keys, given=["seed"]) == "scheduler"  # a near match not given is still named
+
+
 def test_a_well_known_alias_is_the_name_it_stands_for() -> None:
     assert closest("cmd", ["command", "cwd", "env"]) == "command"
     assert closest("bayes", ["tpe", "cmaes", "bo"]) == "bo"

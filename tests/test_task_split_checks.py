@@ -289,6 +289,23 @@ def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -
     valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})
 
 
+# -- too few time-ordered rows for the folds ------------------------------------------------------------------------
+
+def test_too_few_rows_for_the_timeseries_folds_is_said_in_its_own_words_with_the_fix(project) -> None:
+    """scikit-learn's "Cannot have number of folds=5 greater than the number of samples=2" was passed on for 4 folds
+    asked (it counts the oldest block, which only trains, as a fold), with no fix."""
+    walker_csv(project.root / "d.csv", n=4)
+    cv = {"kind": "timeseries", "folds": 4}
+    assert refused(project, task_spec("few", data={"time": "date"}, cv=cv, scoring="accuracy")) == ("task.cv", (
+        "cannot make 4 timeseries folds of 4 rows: they need at least 5 (the oldest rows only train; each fold tests "
+        "on the next ones); use at most 3 folds (task.cv.folds), or more rows"))
+    walker_csv(project.root / "d.csv", n=12)
+    cv = {"kind": "timeseries", "folds": 3, "gap": 9}
+    assert refused(project, task_spec("gap", data={"time": "date"}, cv=cv, scoring="accuracy")) == ("task.cv", (
+        "cannot make 3 timeseries folds of 12 rows with a gap of 9: each fold tests on 3 rows, and the gap leaves "
+        "the first fold no row to train on; use a smaller task.cv.gap or fewer folds, or more rows"))
+
+
 # -- group folds whose parts hold different classes ----------------------------------------------------------------
 
 def _groups_csv(path: Path, holders: int) -> Path:

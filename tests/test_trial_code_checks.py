@@ -85,6 +85,43 @@ def test_yaml_merge_keys_are_not_keys_written_twice(tmp_path: Path) -> None:
     assert load_spec(tmp_path / "s.yaml").space["x"].high == 1
 
 
+def _spec_with_space(tmp_path: Path, space: str) -> Path:
+    """A spec file whose ``space:`` holds ``space`` (YAML, indented under it), on line 4 onwards."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: merged\nobjective: {metric: loss, direction: minimize}\nspace:\n"
+                    + textwrap.indent(textwrap.dedent(space).lstrip("\n"), "  ")
+                    + 'trial: {function: "m:f"}\nbudget: {trials: 2}\n')
+    return path
+
+
+def test_a_key_merged_in_and_written_again_is_an_override_not_a_key_written_twice(tmp_path: Path) -> None:
+    """`<<: *c` then `high: 10` was refused as `high` written twice (PyYAML flattens the merge into the node the
+    check read after): YAML keeps the explicit key, and of several merges the earlier one."""
+    space = load_spec(_spec_with_space(tmp_path, """
+        C: &c {type: float, low: 0.001, high: 1000, log: true}
+        C3:
+          <<: *c
+          high: 10
+        C4:
+          <<: [{high: 100}, *c]
+    """)).space
+    assert (space["C"].high, space["C3"].high, space["C4"].high, space["C4"].low) == (1000, 10, 100, 0.001)
+
+
+def test_a_key_written_twice_after_a_merge_is_still_refused(tmp_path: Path) -> None:
+    path = _spec_with_space(tmp_path, """
+        C: &c {type: float, low: 0.001, high: 1000, log: true}
+        C3:
+          <<: *c
+          high: 10
+          high: 20
+    """)
+    with pytest.raises(SpecError) as e:
+        load_spec(path)
+    assert (e.value.path, e.value.message) == (
+        "space.C3.high", "written twice (lines 7 and 8); YAML would keep only the last: rename or remove one")
+
+
 def test_keys_are_compared_as_yaml_reads_them(tmp_path: Path) -> None:
     base = "name: k\nobjective: {metric: loss, direction: minimize}\nspace: {x: {type: float, low: 0, high: 1}}\n" \
            "trial: {function: 'm:f'}\nbudget: {trials: 2}\n"

@@ -797,7 +797,8 @@ def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")
 def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
            yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
            missing_ok: Annotated[bool, typer.Option("--missing-ok",
-                                                    help="succeed if there is no such experiment")] = False,
+                                                    help="succeed (saying nothing was deleted) if there is no "
+                                                         "such experiment")] = False,
            even_if_champion: Annotated[bool, typer.Option(
                "--even-if-champion", help="delete an experiment the store's audit trail names as a registered "
                "model's champion (its alias was moved outside tunesmith)")] = False,
@@ -805,14 +806,17 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept); the audit trail keeps who
     deleted it, when, and its promotions and rollbacks (tunesmith audit NAME)."""
+    from rich.markup import escape
+
     from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
 
     try:
         store = _store(storage)
         exp = store.experiment(name)
-    except (ExperimentNotFound, StoreNotFound):
-        if missing_ok:
+    except (ExperimentNotFound, StoreNotFound) as e:
+        if missing_ok:  # a success, said: a script's typo deleted nothing (the did-you-mean is in the message)
+            out.print(f"nothing deleted: {escape(str(e))}", soft_wrap=True)
             return
         raise
     refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
@@ -823,8 +827,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         raise typer.Exit(EXIT_INPUT)
     try:
         kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
-    except ExperimentNotFound:  # deleted by another process while the prompt waited: what --missing-ok asks for
+    except ExperimentNotFound as e:  # deleted by another process while the prompt waited: what --missing-ok asks for
         if missing_ok:
+            out.print(f"nothing deleted: {escape(str(e))}", soft_wrap=True)
             return
         raise
     out.print(f"deleted {name}" + (f" ({len(kept.kept_events)} promotion/rollback event(s) kept in its audit trail)"
@@ -949,6 +954,8 @@ def quota_release(holder: Annotated[str, typer.Argument(help="the coordinator, a
     from tunesmith.errors import QuotaError
     from tunesmith.lease_holders import holder_alive, holder_here
 
+    if not holder.strip():  # it said " holds no slot on this store", exit 0
+        raise QuotaError("holder: empty; give the coordinator as a refusal names it (HOST:PID:TAG)")
     if holder_here(holder) and holder_alive(holder):
         raise QuotaError(f"holder {holder}: a live process on this host (pid {holder.split(':')[1]}); stop it "
                          "instead, and its slots go back with it")
@@ -985,7 +992,7 @@ def promote(
     policy: Annotated[str | None, typer.Option("--policy", help="a policy file (YAML) with more gates")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="run the gates, register nothing")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="why (kept in the audit trail)")] = None,
-    report_dir: Annotated[str | None, typer.Option("--report-dir", help="where the report goes "
+    report_dir: Annotated[str | None, typer.Option("--report-dir", help="the existing folder the report goes in "
                                                                         "(default: <workdir>/promotions)")] = None,
     even_if_rolled_back: Annotated[bool, typer.Option(
         "--even-if-rolled-back", help="promote a trial whose model was rolled back from this model (gate "
@@ -1181,6 +1188,9 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     from tunesmith.retune import retune as run_retune
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
+    if cold and top_k:  # it ran cold, --top-k ignored without a word
+        raise UserInputError("--top-k and --cold: give one (--top-k re-evaluates the parent's best configurations "
+                             "first, --cold starts from scratch)")
     listener, store = RunListener() if quiet else ProgressDisplay(out, err), _store(storage)
     with handlers_restored():
         result = run_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k,

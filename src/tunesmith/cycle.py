@@ -799,7 +799,7 @@ def _check_cycle_input(store: SQLStore, spec: ExperimentSpec, data: str, referen
         check_model_name(model_name)
         check_registry_installed("--model-name", "a cycle with a model name (its champion, its promote step)")
     if promote is None and spec.promotion is not None:
-        _check_champion_metric(store, spec)
+        _check_policy_metrics(store, spec)
     from tunesmith.tracking import check_tracking_installed
 
     check_tracking_installed(spec)  # the re-tune would refuse its tracking: section, after the drift step
@@ -821,24 +821,24 @@ def _refuse_missing_files(data: str, reference: str | None) -> None:
             raise UserInputError(f"{option}: {not_a_file(os.path.abspath(path) if path else path)}")
 
 
-def _check_champion_metric(store: SQLStore, spec: ExperimentSpec) -> None:
-    """``promotion.beat_champion.metric`` against the metrics the experiment records (its recorded trials) or will
-    record (a task's, known before it runs), as `promote` checks it: a misspelt one was found by the promote step,
-    after the whole first tuning (or re-tune). A new trial-code experiment's metrics are known once its trials
+def _check_policy_metrics(store: SQLStore, spec: ExperimentSpec) -> None:
+    """The metrics the promotion policy names (``beat_champion.metric``, the ``min`` and ``max`` gates') against those
+    the experiment records (its recorded trials) or will record (a task's, known before it runs), as `promote`
+    checks them: a misspelt one was found by the promote step, after the whole first tuning (or re-tune). A new trial-code experiment's metrics are known once its trials
     report: the promote step checks them then.
 
     Raises:
         SpecError: naming the field and the likeliest metric.
     """
-    from tunesmith.promotion.promote import check_champion_metric
+    from tunesmith.promotion.promote import check_policy_metrics
 
     trials = store.trials(store.experiment(spec.name).id) if spec.name in store.experiment_names() else []
     if spec.task is not None:
         from tunesmith.tasks.evaluate import summary_names
 
-        check_champion_metric(spec, None, trials, summary_names(spec.task))
+        check_policy_metrics(spec, None, trials, summary_names(spec.task))
     elif any(t.state is TrialState.COMPLETED for t in trials):
-        check_champion_metric(spec, None, trials)
+        check_policy_metrics(spec, None, trials)
 
 
 def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:

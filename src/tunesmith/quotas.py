@@ -11,7 +11,6 @@ No SQLAlchemy here: the runner and the CLI's argument checks import it without l
 from __future__ import annotations
 
 import getpass
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 from tunesmith.errors import QuotaError
 
 MAX_LIMIT = 1_000_000
-_NAME = re.compile(r"[^\s=:]+(?:[^\s=]*[^\s=:])?")   # no whitespace; a user name or tag part, ':' allowed inside
 _KEY_FORMS = "user:NAME (e.g. user:alice) or tag:KEY=VALUE (e.g. tag:team=vision)"
+_NAME_RULE = ("a NAME or KEY may hold any character but whitespace and '=', and ':' only inside it (e.g. user:ålice, "
+              "tag:team=vision)")
 
 
 def parse_quota_key(text: str) -> str:
@@ -30,16 +30,35 @@ def parse_quota_key(text: str) -> str:
         QuotaError: any other form, naming the accepted ones.
     """
     kind, sep, rest = text.strip().partition(":")
-    if sep and kind == "user" and _NAME.fullmatch(rest):
-        return f"user:{rest}"
-    if sep and kind == "tag":
-        tag, eq, value = rest.partition("=")
-        if eq and _NAME.fullmatch(tag) and value.strip() == value and value:
+    tag, eq, value = rest.partition("=")
+    if sep and kind == "user" and rest:
+        fault = _name_fault(rest)
+        if fault is None:
+            return f"user:{rest}"
+        raise QuotaError(f"quota key: the NAME of user:NAME {fault}; {_NAME_RULE}; got {text!r}")
+    if sep and kind == "tag" and eq and tag:
+        fault = _name_fault(tag)
+        if fault is not None:
+            raise QuotaError(f"quota key: the KEY of tag:KEY=VALUE {fault}; {_NAME_RULE}; got {text!r}")
+        if value.strip() == value and value:
             return f"tag:{tag}={value}"
     if sep and kind == "experiment":
         raise QuotaError(f"quota key: {text!r}: an experiment's own limit is its spec's executor.max_concurrent, "
                          f"not a store quota; use {_KEY_FORMS}")
     raise QuotaError(f"quota key: must be {_KEY_FORMS}; got {text!r}")
+
+
+def _name_fault(name: str) -> str | None:
+    """What keeps ``name`` (a quota key's user NAME or tag KEY) from being one, or None: a run's keys hold no
+    whitespace, and '=' and ':' part a key."""
+    space = next((ch for ch in name if ch.isspace()), None)
+    if space is not None:
+        return f"holds whitespace ({space!r})"
+    if "=" in name:
+        return "holds '='"
+    if name.startswith(":") or name.endswith(":"):
+        return f"{'starts' if name.startswith(':') else 'ends'} with ':'"
+    return None
 
 
 def parse_quota_limit(value: int | str) -> int:

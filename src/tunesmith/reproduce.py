@@ -85,15 +85,16 @@ def reproduce(store: TrialStore, name: str, number: int, clock: Clock, rtol: flo
     ``trial_function``: its interactive trial function, handed over again (no process can import it).
 
     Raises:
-        UserInputError: no such experiment or trial, or the trial did not complete.
+        UserInputError: ``rtol`` negative or not finite, no such experiment or trial, or the trial did not
+            complete.
     """
     from tunesmith.executor.base import AttemptEnded
     from tunesmith.evaluation.job_factory import trial_job
     from tunesmith.runner import prepare
     from tunesmith.strategy import StrategyDecision
 
-    if rtol < 0:
-        raise UserInputError(f"--rtol must be >= 0; got {rtol}")
+    if not (math.isfinite(rtol) and rtol >= 0):  # inf "matched" every result into the reproducibility index
+        raise UserInputError(f"--rtol must be a finite number >= 0 (a relative tolerance, such as 1e-6); got {rtol}")
     experiment = store.experiment(name)
     spec = stored_spec(experiment, trial_function, "re-run")
     trial = next((t for t in store.trials(experiment.id, [number])), None)

@@ -27,9 +27,12 @@ class StrictModel(BaseModel):
                         raise ValueError(f"unknown key {key!r}; it belongs under {section}: write {section}: "
                                          f"{{{key.lower()}: ...}}")  # as the section spells it (keys are lower case)
                     # the valid keys written beside it are never suggested
-                    offered = sorted(known - cls.internal_keys)
-                    close = closest(key, offered, given=[k for k in data if k in known])
-                    hint = f"; did you mean {close!r}?" if close else f"; accepted keys: {', '.join(offered)}"
+                    offered, given = sorted(known - cls.internal_keys), [k for k in data if k in known]
+                    close = closest(key, offered, given=given)
+                    twin = None if close else closest(key, given, loose=False)  # `sede` beside `seed`
+                    hint = (f"; did you mean {close!r}?" if close else
+                            f"; did you mean {twin!r}? (written already: keep one)" if twin else
+                            f"; accepted keys: {', '.join(offered)}")
                     raise ValueError(f"unknown key {key!r}{hint}")
         return data
 

@@ -14,7 +14,8 @@ Rule 3 comes before rule 4 for a short word: ``tar`` is ``target``, not ``art``.
 Before the rule: a well-known other word for a choice (``ALIASES``: ``cmd`` is ``command``, ``bayes`` is ``bo``)
 is that choice, where it is one; spelling alone led ``cmd`` to ``cwd`` and ``bayes`` to ``cmaes``. And a choice
 the writer already gave (``given``: the other keys of the same mapping) is never suggested: ``loq`` beside ``low``
-meant ``log``. A key that is right but in the wrong mapping (``workers`` at the top level) is no typo at all:
+meant ``log``; nor is rule 5's loose likeness, where the word is near a choice given by rules 1-4: ``sede`` beside
+``seed`` is that key written again, not ``scheduler``. A key that is right but in the wrong mapping (``workers`` at the top level) is no typo at all:
 ``misplaced`` names the section it belongs under (``MISPLACED_KEYS``).
 
 A name is returned as the choices spell it. Each caller words its own hint around it, since the hint sits in
@@ -71,10 +72,12 @@ def misplaced(key: str, accepted: Iterable[str]) -> str | None:
 
 def closest(word: str, choices: Iterable[str], given: Iterable[str] = (), loose: bool = True) -> str | None:
     """The choice ``word`` most likely meant, by the module's rule; None when no choice is close or there are none.
-    ``given``: choices the writer already has beside ``word`` (the same mapping's other keys), never suggested.
-    ``loose``: False leaves out rule 5, for choices as unlike each other as commands (``select`` is 0.67 like
-    ``delete``: a typo of neither)."""
-    taken = {g.lower() for g in given}
+    ``given``: choices the writer already has beside ``word`` (the same mapping's other keys), never suggested; and
+    where ``word`` is near one of them by rules 1-4 (``sede`` beside ``seed``), rule 5's loose likeness to another
+    (``scheduler``, 0.62) is no meaning of it: None (the caller may name the one given: ``closest(word, given,
+    loose=False)``). ``loose``: False leaves out rule 5, for choices as unlike each other as commands (``select`` is
+    0.67 like ``delete``: a typo of neither)."""
+    taken = {g.lower(): g for g in given}
     by_lower: dict[str, str] = {}
     for choice in choices:
         if choice.lower() not in taken:  # two choices differing only in case: the first is suggested
@@ -82,24 +85,31 @@ def closest(word: str, choices: Iterable[str], given: Iterable[str] = (), loose:
     typed = word.lower()
     if not typed or not by_lower:
         return None
-    if typed in by_lower:
-        return by_lower[typed]
     if ALIASES.get(typed) in by_lower:
         return by_lower[ALIASES[typed]]
+    near, likeness = _near(typed, by_lower)
+    if near is not None or not loose or likeness is None or _near(typed, taken)[0] is not None:
+        return near
+    return likeness
+
+
+def _near(typed: str, by_lower: dict[str, str]) -> tuple[str | None, str | None]:
+    """The choice of ``by_lower`` (choices by their lower case) that lower-case ``typed`` meant by rules 1-4, and
+    the one rule 5 would name (difflib's closest at CUTOFF); either None."""
+    if typed in by_lower:
+        return by_lower[typed], None
     # one difflib scan serves rules 2 and 5: its best pick at CUTOFF is its pick at NEAR_EXACT whenever its ratio
     # reaches that (the ratio as get_close_matches computes it: the choice as `a`, the word as `b`)
     close = difflib.get_close_matches(typed, list(by_lower), n=1, cutoff=CUTOFF)
+    likeness = by_lower[close[0]] if close else None
     if close and difflib.SequenceMatcher(None, close[0], typed).ratio() >= NEAR_EXACT:
-        return by_lower[close[0]]
+        return likeness, None
     if len(typed) >= _SHORTEST_PREFIX:
         started = [choice for lower, choice in by_lower.items() if lower.startswith(typed)]
         if len(started) == 1:
-            return started[0]
+            return started[0], None
     letters = sorted(typed)
-    for lower, choice in by_lower.items():
-        if sorted(lower) == letters:
-            return choice
-    return by_lower[close[0]] if close and loose else None
+    return next((choice for lower, choice in by_lower.items() if sorted(lower) == letters), None), likeness
 
 
 def nearby_file(missing: Path, suffixes: Collection[str] = (), stem: bool = False) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tunesmith.errors import UserInputError
+from tunesmith.monitoring.listening import cannot_listen
 from tunesmith.storage.base import TrialStore
 
 DEFAULT_REFRESH_S = 10
@@ -92,8 +92,7 @@ def serve_dashboard(store: TrialStore, name: str, addr: str = "127.0.0.1", port:
     try:
         server = ThreadingHTTPServer((addr, port), Handler)
     except OSError as e:
-        raise UserInputError(f"--port: cannot listen on {addr}:{port} ({e.strerror or e}); choose another port "
-                             "(0 picks a free one)") from None
+        raise cannot_listen(addr, port, e, port_option="--port", addr_option="--addr") from None
     server.daemon_threads = True
     announce(f"serving the report of {name} at http://{addr}:{server.server_port}/ (read-only; Ctrl-C stops)")
     try:

@@ -27,7 +27,7 @@ from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
-from tunesmith.promotion.report import write_report
+from tunesmith.promotion.report import check_report_dir, write_report
 from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -134,29 +134,34 @@ def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[
     return layers
 
 
-def check_champion_metric(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord],
-                          expected: Collection[str] = ()) -> None:
-    """``beat_champion.metric`` names a metric the experiment records, checked before anything runs: a misspelt one
-    passed every first promotion (no champion yet: nothing to beat) and failed every later one. ``expected``: metrics
-    its trials will record, beside those ``trials`` did (a cycle checks before its first tuning).
+def check_policy_metrics(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord],
+                         expected: Collection[str] = ()) -> None:
+    """Each metric the promotion policy names (``beat_champion.metric``, the ``min`` and ``max`` gates') is one the
+    experiment records, checked before anything runs. A misspelt ``beat_champion.metric`` passed every first
+    promotion (no champion yet: nothing to beat) and failed every later one; a misspelt gate rejected every trial
+    (exit 3: a model rejected, to a CI job, where its policy had a typo). A metric some trial records, though not
+    the one judged, is the gate's to fail. ``expected``: metrics its trials will record, beside those ``trials``
+    did (a cycle checks before its first tuning).
 
     Raises:
-        SpecError: naming the field (in the spec or the policy file that set it last) and the likeliest metric.
+        SpecError: naming the field (in the spec or the policy file that set it) and the likeliest metric.
     """
-    where, cfg = next(((w, c.beat_champion) for w, c in reversed(_policy_layers(spec, policy_file))
-                       if c.beat_champion is not None), ("", None))
-    if cfg is None:
-        return
+    layers = _policy_layers(spec, policy_file)
+    named = [(f"{where}{bound}.{metric}", metric) for where, layer in layers for bound in ("min", "max")
+             for metric in getattr(layer, bound)]
+    where, cfg = next(((w, c.beat_champion) for w, c in reversed(layers) if c.beat_champion is not None), ("", None))
+    if cfg is not None:
+        named.insert(0, (f"{where}beat_champion.metric", cfg.metric))
     likely = [o.metric for o in spec.objectives]
     if spec.task is not None and spec.task.holdout is not None:
         likely += [f"holdout_{spec.task.metric_name}", "holdout_rows"]
     recorded = {k for t in trials if t.state is TrialState.COMPLETED for k in _recorded_metrics(spec, t)}
-    if cfg.metric in likely or cfg.metric in recorded or cfg.metric in expected:
-        return
-    close = closest(cfg.metric, likely) or closest(cfg.metric, recorded)
-    raise SpecError(f"{where}beat_champion.metric", f"{cfg.metric!r} is not a metric this experiment records "
-                    f"({', '.join(likely)} or a metric its trials report)"
-                    + (f"; did you mean {close!r}?" if close else ""))
+    for field, metric in named:
+        if metric in likely or metric in recorded or metric in expected:
+            continue
+        close = closest(metric, likely) or closest(metric, recorded)
+        raise SpecError(field, f"{metric!r} is not a metric this experiment records ({', '.join(likely)} or a "
+                               "metric its trials report)" + (f"; did you mean {close!r}?" if close else ""))
 
 
 def check_model_name(model_name: str) -> None:
@@ -180,12 +185,13 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     ``waiting``: told once, with who holds it, where another promotion of the model is under way and this one waits.
 
     Raises:
-        UserInputError: unknown experiment or trial, a bad model name or policy file (a ``beat_champion.metric``
-            the experiment does not record), MLflow not installed (exit 2).
+        UserInputError: unknown experiment or trial, a bad model name, ``report_dir`` or policy file (a metric
+            the experiment does not record, named by ``beat_champion`` or a gate), MLflow not installed (exit 2).
         PromotionBusy: another promotion or rollback of ``model_name`` held it for longer than it waits (exit 75).
         ChampionMoved: the registry's champion changed while this one was judged; nothing registered (exit 75).
     """
     check_model_name(model_name)
+    check_report_dir(report_dir)
     experiment = store.experiment(name)
     # read as recorded first (no scikit-learn lookups, seconds of imports): a mistyped policy, --trial or registry is
     # refused without them; then in full, before the refit, so that a scorer or class gone since is reported
@@ -197,7 +203,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
                                  else "beat_champion (reading the champion)")
     trials = store.trials(experiment.id)
-    check_champion_metric(spec, policy_file, trials)
+    check_policy_metrics(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
     spec = spec_from_dict(experiment.spec)
     objective = spec.objectives[0]

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tunesmith.errors import UserInputError
 from tunesmith.promotion.gates import GateResult
 
 
+def check_report_dir(report_dir: str | None) -> None:
+    """Refuse a ``--report-dir`` that is no folder, before anything is judged or registered. One that does not exist
+    is not made (a typo made a tree of folders, as root one at /), as --output's and --json-out's folders are not;
+    the default, ``<workdir>/promotions``, is.
+
+    Raises:
+        UserInputError: ``report_dir`` does not exist, or is a file.
+    """
+    if not report_dir or os.path.isdir(report_dir):
+        return
+    if os.path.exists(report_dir):
+        raise UserInputError(f"--report-dir: {report_dir!r} is a file, not a folder; name the folder the reports go in")
+    raise UserInputError(f"--report-dir: folder {report_dir!r} does not exist; create it, or leave --report-dir out "
+                         "(<workdir>/promotions, made for you)")
+
+
 def write_report(folder: Path, data: Mapping[str, Any], gates: list[GateResult]) -> tuple[Path, Path]:
-    """Write ``<folder>/<time>-<model>-trial<N>.json`` and ``.md``; returns both paths."""
+    """Write ``<folder>/<time>-<model>-trial<N>.json`` and ``.md`` (``folder`` made if need be: the default one;
+    a ``--report-dir`` is checked by :func:`check_report_dir`); returns both paths."""
     folder.mkdir(parents=True, exist_ok=True)
     at = float(data["at"])
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(at)) + f"{int(at % 1 * 1000):03d}Z"

@@ -68,6 +68,9 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"trial: {{function: '{p.stem}:objective'}} (the module {p.stem!r}, its function)")
     try:
         data, node = _parse(text)
+    except NestedTooDeeply as e:
+        raise SpecError("", f"{p.name} is nested too deeply at line {e.mark.line + 1}, column {e.mark.column + 1}: "
+                            f"{e.problem}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -130,14 +133,84 @@ def _parse(text: str) -> tuple[Any, yaml.Node | None]:
     was written).
 
     Raises:
+        NestedTooDeeply: lists and mappings nested more than MAX_NESTING levels deep.
         yaml.YAMLError: not valid YAML.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _SpecLoader(text)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
     finally:
         loader.dispose()
+
+
+# A spec's deepest value is a handful of levels down (space.P.when.Q.0). PyYAML composes a node by recursion, a
+# few frames a level: about 450 levels ran Python out of stack, a RecursionError traceback and not a message.
+MAX_NESTING = 100
+
+
+class NestedTooDeeply(yaml.MarkedYAMLError):
+    """Lists and mappings nested more than :data:`MAX_NESTING` levels deep, first at ``mark``."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"more than {MAX_NESTING} lists and mappings inside each other; a spec needs a few "
+                                 "levels: flatten it (or quote it, if it is text)", problem_mark=mark)
+        self.mark = mark
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses nesting deeper than :data:`MAX_NESTING` before Python's stack runs out, and
+    leaves the nodes as written: the checks read them after (:func:`key_written_twice`, :func:`yaml_11_faults`)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self._depth >= MAX_NESTING:
+            raise NestedTooDeeply(self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        return yaml.constructor.BaseConstructor.construct_mapping(self, _merged(node, frozenset()), deep=deep)
+
+
+def _merged(node: yaml.MappingNode, merging: frozenset[int]) -> yaml.MappingNode:
+    """A copy of ``node`` with what its merge keys (``<<: *base``, ``<<: [*a, *b]``) merge in place of them, by YAML
+    1.1's rules: a key written in the mapping wins over a merged one, and an earlier merge over a later one.
+
+    PyYAML's own flattening rewrites the node in place, which the checks read after (a key merged in and written
+    again, the way to override it, looked like a key written twice); and PyYAML 6.0.4 tells merged keys apart by the
+    identity of their text, so that of two merges the earlier won for a key of one letter and the later for a longer
+    one. ``merging``: the mappings whose merges led here (one merging itself has no meaning in YAML).
+
+    Raises:
+        yaml.constructor.ConstructorError: a merge of something that is not a mapping, or of the mapping itself.
+    """
+    if not isinstance(node, yaml.MappingNode):
+        return node  # BaseConstructor says what it expected
+    inner = merging | {id(node)}
+    merged: dict[object, tuple[yaml.Node, yaml.Node]] = {}
+    written = []
+    for key, value in node.value:
+        if key.tag != _MERGE:
+            if key.tag == "tag:yaml.org,2002:value":  # `=`: YAML 1.1's value key, which PyYAML reads as text
+                key = yaml.ScalarNode("tag:yaml.org,2002:str", key.value, key.start_mark, key.end_mark, key.style)
+            written.append((key, value))
+            continue
+        for source in value.value if isinstance(value, yaml.SequenceNode) else [value]:
+            if not isinstance(source, yaml.MappingNode) or id(source) in inner:
+                what = "the mapping itself" if id(source) in inner else source.id
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark, "expected a "
+                                                        f"mapping or list of mappings for merging, but found {what}",
+                                                        source.start_mark)
+            for pair in _merged(source, inner).value:
+                merged.setdefault(_resolved(pair[0]) if isinstance(pair[0], yaml.ScalarNode) else id(pair[0]), pair)
+    return yaml.MappingNode(node.tag, [*merged.values(), *written], node.start_mark, node.end_mark, node.flow_style)
 
 
 def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[int] | None = None,
@@ -151,7 +224,9 @@ def key_written_twice(node: yaml.Node | None, path: str = "", seen_nodes: set[in
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
         for key, value in node.value:
-            if key.tag == "tag:yaml.org,2002:merge":   # `<<: *defaults` merges; two of them are allowed
+            if key.tag == _MERGE:  # `<<: *defaults` merges (two of them are allowed): its keys may be written again
+                if (found := key_written_twice(value, path, seen_nodes)) is not None:
+                    return found  # within the mapping merged (one written here: `<<: {low: 0, low: 1}`)
                 continue
             # the key as YAML resolves it (`1` and "1" differ; `yes` and `true` are one key)
             name = _resolved(key) if isinstance(key, yaml.ScalarNode) else None

@@ -191,7 +191,16 @@ def identifier_like_columns(X: np.ndarray, features: list[str], types: Mapping[s
 def _no_column(col: str, names: list[str], path: Path) -> str:
     close = closest(col, names)
     hint = f"did you mean {close!r}? " if close else ""
-    return f"no column {col!r} in {path.name}; {hint}columns: {listed(names)}"
+    return f"no column {col!r} in {path.name}; {hint}columns: {listed(names)}{_no_header_row(names)}"
+
+
+def _no_header_row(header: list[str]) -> str:
+    """``; ...seems to have no header row...`` where no field of a CSV's header holds a letter (``2023-08-07``, ``0``,
+    ``8.59``: a first row of values, read as the column names); else ``""``."""
+    if any(any(ch.isalpha() for ch in name) for name in header):
+        return ""
+    return ("; its first row holds no name (no letter in any field): the file seems to have no header row; add one "
+            "naming the columns")
 
 
 class _QuotedInPart(Exception):
@@ -219,7 +228,8 @@ def _read_csv(path: Path, text: IO[str] | None = None, strict: bool = True) -> d
             _refuse_other_separator(header, path)
             dup = next((h for h in header if header.count(h) > 1), None)
             if dup is not None:
-                raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header")
+                raise SpecError("task.data.path", f"{path.name}: column {dup!r} appears twice in the header"
+                                                  f"{_no_header_row(header)}")
             cols: list[list[str]] = [[] for _ in header]
             row_start = reader.line_num + 1
             for row in reader:

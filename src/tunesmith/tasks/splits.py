@@ -178,6 +178,8 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     elif kind == "stratified_group":
         splitter = StratifiedGroupKFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
     elif kind == "timeseries":
+        if (fault := _too_few_rows_for_timeseries(cv, ds.n_rows, path)) is not None:
+            raise SpecError(path, fault)
         splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=training_window(cv, ds.n_rows))
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
@@ -193,6 +195,24 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     if classification and refuse_undefined:  # (an experiment recorded before this check runs as it ran)
         _every_fold_scores(task, ds, splits, kind, path)
     return splits
+
+
+def _too_few_rows_for_timeseries(cv: CVConfig, n_rows: int, path: str) -> str | None:
+    """Why ``n_rows`` time-ordered rows make no ``cv.folds`` folds, and the fix; None when they do. TimeSeriesSplit's
+    own words count folds + 1 blocks of rows (the oldest only trains): "folds=5 greater than samples=2" for 4 asked.
+    Its rule: each fold tests on ``n_rows // (folds + 1)`` rows, the oldest rows before the first fold's test rows
+    and its gap must leave a row to train on."""
+    folds, gap = cv.folds, cv.gap
+    if n_rows < folds + 1:
+        fix = f"use at most {n_rows - 1} folds ({path}.folds), or more rows" if n_rows > 2 else "use more rows"
+        return (f"cannot make {folds} timeseries folds of {n_rows} rows: they need at least {folds + 1} (the oldest "
+                f"rows only train; each fold tests on the next ones); {fix}")
+    tested = n_rows // (folds + 1)
+    if n_rows - gap - tested * folds <= 0:
+        return (f"cannot make {folds} timeseries folds of {n_rows} rows with a gap of {gap}: each fold tests on "
+                f"{tested} rows, and the gap leaves the first fold no row to train on; use a smaller {path}.gap or "
+                "fewer folds, or more rows")
+    return None
 
 
 def training_window(cv: CVConfig, n_rows: int) -> int | None:
