@@ -1,5 +1,5 @@
 """`tunesmith trials` at scale: --state, --sort and --limit pick what the table, --json and --csv list; the table's
-params cell keeps each trial to one line."""
+params cell keeps each trial to one line; `earlier_attempts` says why each earlier attempt ended."""
 
 from __future__ import annotations
 
@@ -109,3 +109,45 @@ def test_the_table_keeps_a_trial_with_many_parameters_to_one_line(project, monke
     assert all(len(line) <= 100 for line in out.splitlines())
     assert len(_json("wide")[0]["params"]) == 30  # the full params stay in --json
 
+
+INTERRUPTIBLE = """
+import os, time
+
+def objective(config, trial):
+    deadline = time.monotonic() + 60
+    while not os.path.exists("go") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return config["x"]
+"""
+
+
+def test_earlier_attempts_include_one_interrupted_and_re_run_by_resume(project):
+    """Ctrl-C with a trial running past the grace period records it interrupted; `resume` re-runs it as attempt 2,
+    and `trials --json` said `attempts: 2` with `earlier_attempts: []`."""
+    from tunesmith.events import RunListener
+    from tunesmith.runner import resume_experiment, run_experiment
+    from tunesmith.spec import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    project.write("interruptible.py", INTERRUPTIBLE)
+    runners = []
+
+    class StopOnStart(RunListener):
+        def trial_started(self, trial):  # type: ignore[no-untyped-def]
+            runners[-1].request_stop()
+
+    spec = spec_from_dict(project.spec("cut", trial={"function": "interruptible:objective"}, budget={"trials": 1},
+                                       executor={"kind": "process", "workers": 1, "grace_period": 0.2},
+                                       base_dir=str(project.root)))
+    store = SQLStore(project.storage)
+    try:
+        run_experiment(spec, store, StopOnStart(), on_runner=runners.append)
+        (project.root / "go").touch()
+        resume_experiment("cut", store)
+    finally:
+        store.close()
+    [trial] = project.trials("cut")
+    assert (trial["state"], trial["attempts"]) == ("completed", 2)
+    [earlier] = trial["earlier_attempts"]
+    assert earlier["attempt"] == 1
+    assert earlier["error"] == "interrupted: still running when the 0.2s grace period ended"
