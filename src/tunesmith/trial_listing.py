@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
-from tunesmith.suggestions import closest
+from tunesmith.suggestions import closest, listed
 from tunesmith.summary import objectives_of
 
 
@@ -34,9 +34,7 @@ def _states(words: Sequence[str]) -> set[TrialState]:
     wanted = set()
     for word in (w.strip() for given in words for w in given.split(",")):
         if word.lower() not in names:
-            near = closest(word, names)
-            hint = f"; did you mean {near!r}?" if near else ""
-            raise UserInputError(f"--state: unknown state {word!r}{hint} (states: {', '.join(names)})")
+            raise UserInputError(f"--state: unknown state {word!r}{_meant(word, names)} (states: {', '.join(names)})")
         wanted.add(TrialState(word.lower()))
     return wanted
 
@@ -49,11 +47,9 @@ def _sort_key(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
     directions = {o.metric: o.direction for o in objectives}
     recorded = list(dict.fromkeys(m for t in trials for m in t.metrics if m not in directions))
     if metric not in directions and metric not in recorded:
-        near = closest(metric, [*directions, *recorded])
-        hint = f"; did you mean {near!r}?" if near else ""
         raise UserInputError(f"--sort: experiment {experiment.name!r} has no objective or recorded metric {metric!r}"
-                             f"{hint} (objectives: {', '.join(directions)}; recorded metrics: "
-                             f"{', '.join(recorded) or 'none'})")
+                             f"{_meant(metric, [*directions, *recorded])} (objectives: {', '.join(directions)}; "
+                             f"recorded metrics: {listed(recorded) or 'none'})")
     sign = -1.0 if directions.get(metric) is Direction.MAXIMIZE else 1.0
 
     def key(trial: TrialRecord) -> tuple[bool, float]:
@@ -63,3 +59,9 @@ def _sort_key(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
         return False, sign * value
 
     return key
+
+
+def _meant(word: str, choices: Sequence[str]) -> str:
+    """The did-you-mean both messages end their first clause with (suggestions' rule), or nothing."""
+    near = closest(word, choices)
+    return f"; did you mean {near!r}?" if near else ""
