@@ -143,7 +143,7 @@ class BudgetTracker:
             # user may have fixed the code since) and this run is judged on its own first trials
             self.fail_fast_armed = trial.state is TrialState.FAILED
             return
-        signature = _failure_signature(trial, raised_at)
+        signature = failure_signature(trial, raised_at)
         if signature is None or (self.first_failures and signature != self.first_failures[0]):
             self.fail_fast_armed = False
             self.first_failures.clear()
@@ -313,8 +313,10 @@ def spend_summary(trials: Sequence[TrialRecord], budget: Budget, hours: float, f
     return SpendSummary(spent, len(costs), rate, projected, budget.cost, unknown)
 
 
-def _failure_signature(trial: TrialRecord, raised_at: RaisedAt | None) -> str | None:
-    """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded)."""
+def failure_signature(trial: TrialRecord, raised_at: RaisedAt | None = None) -> str | None:
+    """What a failed trial's reason says about the code, or None for one that says nothing (or succeeded): two
+    trials with one signature failed the same way (fail fast's rule; the run's display groups failures by it).
+    ``raised_at``: the failure's own, where the caller has it; else the place is read from the reason's words."""
     if trial.state is not TrialState.FAILED or trial.failure_kind not in DETERMINISTIC_FAILURES:
         return None
     reason = reason_without_output(trial.error or "")
@@ -328,6 +330,13 @@ def _failure_signature(trial: TrialRecord, raised_at: RaisedAt | None) -> str | 
         what, label, stderr = reason.partition(STDERR_LABEL)
         return what + label + _VALUE.sub("#", stderr)
     return _VALUE.sub("#", reason)
+
+
+def failure_way(trial: TrialRecord) -> str:
+    """The way a failed trial failed, for telling failures apart (the run's display groups them by it): its
+    :func:`failure_signature`, else (a timeout, a crash, a memory failure) its reason without the output it ends
+    with and the values it quotes (the memory it used)."""
+    return failure_signature(trial) or _VALUE.sub("#", _VARYING.sub("#", reason_without_output(trial.error or "")))
 
 
 def _raised(reason: str, raised_at: RaisedAt | None) -> tuple[str, str, str] | None:

@@ -716,18 +716,27 @@ def _print_lineage(summary: dict) -> None:  # type: ignore[type-arg]
 @app.command()
 def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
            as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
-           as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False) -> None:
-    """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration."""
+           as_csv: Annotated[bool, typer.Option("--csv", help="CSV output")] = False,
+           state: Annotated[list[str] | None, typer.Option(
+               "--state", help="only trials in this state (repeat it, or comma-separate: failed,interrupted)")] = None,
+           sort: Annotated[str | None, typer.Option(
+               "--sort", help="order by this objective (best first) or recorded metric (ascending)")] = None,
+           limit: Annotated[int | None, typer.Option("--limit", min=1, help="list the first N only")] = None) -> None:
+    """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration.
+    --state, --sort and --limit choose which, for the table, --json and --csv alike."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from tunesmith.summary import trials_csv, trials_json
+    from tunesmith.trial_listing import listed_trials
 
     if as_json and as_csv:  # one of them printed, silently: the other was lost
         raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
     store = _store(storage)
     exp = store.experiment(name)
-    records = store.trials(exp.id)
+    every = store.trials(exp.id)
+    records = listed_trials(exp, every, state or (), sort, limit)
     if as_json:
         print(strict_json(trials_json(exp, records, store.events(exp.id)), indent=2))
         return
@@ -738,10 +747,15 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     for col in ("#", "state", "values", "params", "attempts", "time", "error"):
         table.add_column(col)
     for r in trials_json(exp, records):
+        # one line a trial, cut to the column's width (50 parameters wrapped a row to 13 lines): the full params
+        # are in --json and --csv
+        params = Text(json.dumps(r["params"]), no_wrap=True, overflow="ellipsis")
         table.add_row(str(r["number"]), r["state"], json.dumps(r["values"]) if r["values"] else "",
-                      json.dumps(r["params"]), str(r["attempts"]),
+                      params, str(r["attempts"]),
                       f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", escape(r["error"] or ""))
     out.print(table)
+    if len(records) < len(every):
+        out.print(f"{len(records)} of {len(every)} trials")
 
 
 SpecSideArgument = Annotated[str, typer.Argument(help="a spec file (a file that exists, or ends in .yaml or .yml), "

@@ -11,16 +11,25 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from tunesmith.budget import failure_way
 from tunesmith.cost import money
+from tunesmith.evaluation.output_tail import reason_without_output
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, ranked, select_trial, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.summary import best_of, objectives_of, scheduler_without_reports
 
+FAILURE_LINES = 10
+"""Failed trials a run's display gives a line each; later ones are counted on the progress line and summed up by
+reason at the run's end (one line each flooded the terminal: 394 above an 800-trial run's bar)."""
+FAILURE_GROUPS = 3
+"""Reasons the end-of-run summary names, the most common first."""
+
 
 class ProgressDisplay(RunListener):
-    """Trials done / total, failures, best so far; one line per failure so reasons are not lost.
+    """Trials done / total, failures, best so far; a line for each of the first failures so reasons are not lost,
+    the rest summed up by reason at the end (:class:`FailureTally`).
 
     Warnings go to ``warnings`` (stderr), not to the progress's console: what the user should know must not go
     where the output goes (`run > log`, a reader of stdout that left after `| head -1`). While the progress is
@@ -32,6 +41,8 @@ class ProgressDisplay(RunListener):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._failed = 0
+        self._failures = FailureTally()  # this run's: a resumed run's history is in `trials --state failed`
+        self._name = ""
         self._pruned: int | None = None  # counted only under a scheduler: without one no trial is ever stopped
         self._best = "-"
         self._objectives: tuple[ObjectiveSpec, ...] = ()
@@ -39,6 +50,7 @@ class ProgressDisplay(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         self._objectives = objectives_of(experiment)
+        self._name = experiment.name
         verb = "Resuming" if resumed else "Running"
         self.console.print(f"[bold]{verb}[/] {experiment.name}: strategy [cyan]{experiment.strategy}[/] "
                            f"({experiment.strategy_reason})")
@@ -70,8 +82,7 @@ class ProgressDisplay(RunListener):
     def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
         if trial.state is TrialState.FAILED:
             self._failed += 1
-            # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
-            self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
+            self._tell_failure(trial)
         if trial.state is TrialState.PRUNED and self._pruned is not None:
             self._pruned += 1
         if best is not None and best.values is not None:
@@ -81,6 +92,15 @@ class ProgressDisplay(RunListener):
             self._progress.update(self._task, advance=advance, failed=self._failed, pruned=self._pruned,
                                   best=self._best)
 
+    def _tell_failure(self, trial: TrialRecord) -> None:
+        self._failures.add(trial)
+        if self._failures.count <= FAILURE_LINES:
+            # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
+            self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
+        elif self._failures.count == FAILURE_LINES + 1:
+            self.console.print(f"  further failures are counted on the progress line; `tunesmith trials "
+                               f"{escape(self._name)} --state failed` lists them", soft_wrap=True)
+
     def run_stopping(self, reason: str) -> None:
         if reason.startswith("interrupted") and self._progress is not None:
             self.console.print(f"[yellow]{reason}[/]: letting running trials finish (Ctrl-C again to stop now)")
@@ -88,6 +108,9 @@ class ProgressDisplay(RunListener):
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if self._failures.count > FAILURE_LINES:  # (fewer were each told in full)
+            for line in self._failures.summary(experiment.name):
+                self.console.print(escape(line), soft_wrap=True)
         print_best_table(self.console, experiment, trials)
         if (unfed := scheduler_without_reports(experiment, trials)) is not None:
             self.console.print(f"[yellow]warning[/]: {escape(unfed)}")
@@ -99,6 +122,33 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
+
+class FailureTally:
+    """A run's failed trials grouped by the way they failed (:func:`~tunesmith.budget.failure_way`, fail fast's rule:
+    the same exception at the same line, whatever values its message quotes), each group told by its first trial's
+    reason."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._groups: dict[str, tuple[int, TrialRecord]] = {}  # the way -> (trials failed so, the first of them)
+
+    def add(self, trial: TrialRecord) -> None:
+        self.count += 1
+        way = failure_way(trial)
+        seen, first = self._groups.get(way, (0, trial))
+        self._groups[way] = (seen + 1, first)
+
+    def summary(self, name: str) -> list[str]:
+        """A heading, then a line for each of the FAILURE_GROUPS commonest ways, then what is left."""
+        ranked = sorted(self._groups.values(), key=lambda group: (-group[0], group[1].number))
+        lines = [f"{self.count} trials failed in this run, by reason:"]
+        for seen, first in ranked[:FAILURE_GROUPS]:
+            lines.append(f"  {seen} like trial {first.number}: {reason_without_output(first.error or '')}")
+        if rest := ranked[FAILURE_GROUPS:]:
+            lines.append(f"  {sum(seen for seen, _ in rest)} more, {len(rest)} other way(s): `tunesmith trials "
+                         f"{name} --state failed` lists them")
+        return lines
 
 
 def _best_text(best: TrialRecord | None) -> str:

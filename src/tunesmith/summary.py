@@ -335,21 +335,34 @@ def _brief(t: TrialRecord, objectives: Sequence[ObjectiveSpec]) -> dict[str, Any
 def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
                 events: Sequence[Event] = ()) -> list[dict[str, Any]]:
     """One JSON object per trial. Given the event log, each also carries ``earlier_attempts`` (why each earlier
-    attempt ended: a retried crash, a coordinator that died) and, for a trial PBT started from another, ``lineage``.
+    attempt ended: a retried crash, a coordinator that died, a stop that interrupted it before `resume` re-ran it)
+    and, for a trial PBT started from another, ``lineage``.
     """
     objectives = objectives_of(experiment)
     rows = [t.to_json(objectives) for t in trials]
     lineage = lineage_from_events(events)
+    attempts = {t.number: t.attempts for t in trials}
     history: dict[int, list[dict[str, Any]]] = {}
     for e in events:
-        if e.kind in ("trial_retry", "trial_lost") and e.trial_number is not None:
-            history.setdefault(e.trial_number, []).append(
-                {"attempt": e.payload.get("attempt"), "error": e.payload.get("error"), "at": e.at})
+        if e.trial_number is None or not _ended_an_earlier_attempt(e, attempts.get(e.trial_number, 0)):
+            continue
+        told = history.setdefault(e.trial_number, [])
+        if all(a["attempt"] != e.payload.get("attempt") for a in told):  # a retry waiting, then interrupted: once
+            told.append({"attempt": e.payload.get("attempt"), "error": e.payload.get("error"), "at": e.at})
     for row in rows:
         row["earlier_attempts"] = history.get(row["number"], [])
         if row["number"] in lineage:
             row["lineage"] = dict(lineage[row["number"]])
     return rows
+
+
+def _ended_an_earlier_attempt(event: Event, attempts: int) -> bool:
+    """Whether ``event`` tells why an attempt before the trial's latest (of ``attempts``) ended: a retry or a lost
+    attempt, whatever came after; an interrupted one once a later attempt ran (the latest, interrupted, is the
+    trial's own state and error)."""
+    if event.kind in ("trial_retry", "trial_lost"):
+        return True
+    return event.kind == "trial_interrupted" and (event.payload.get("attempt") or attempts) < attempts
 
 
 def lineage_from_events(events: Sequence[Event]) -> dict[int, dict[str, Any]]:

@@ -1,0 +1,67 @@
+"""Which trials `tunesmith trials` lists and in what order (``--state``, ``--sort``, ``--limit``): one choice for the
+table, ``--json`` and ``--csv`` alike, so that "the 10 best" or "the failed ones" need no ``--json | jq``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from tunesmith.errors import UserInputError
+from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
+from tunesmith.suggestions import closest, listed
+from tunesmith.summary import objectives_of
+
+
+def listed_trials(experiment: ExperimentRecord, trials: Sequence[TrialRecord], states: Sequence[str] = (),
+                  sort: str | None = None, limit: int | None = None) -> list[TrialRecord]:
+    """The trials in ``states`` (each a state or several, comma-separated; none: every state), ordered by the
+    metric ``sort`` (an objective, in its direction; another recorded metric, ascending; trials without it last)
+    or else by number, the first ``limit`` of them (None: all).
+
+    Raises:
+        UserInputError: a state that is none, or a metric that is neither an objective nor recorded by a trial.
+    """
+    wanted = _states(states)
+    chosen = [t for t in trials if not wanted or t.state in wanted]
+    if sort is not None:
+        chosen = sorted(chosen, key=_sort_key(experiment, trials, sort))
+    return chosen if limit is None else chosen[:limit]
+
+
+def _states(words: Sequence[str]) -> set[TrialState]:
+    """``--state``'s values, repeated or comma-separated."""
+    names = [s.value for s in TrialState]
+    wanted = set()
+    for word in (w.strip() for given in words for w in given.split(",")):
+        if word.lower() not in names:
+            raise UserInputError(f"--state: unknown state {word!r}{_meant(word, names)} (states: {', '.join(names)})")
+        wanted.add(TrialState(word.lower()))
+    return wanted
+
+
+def _sort_key(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
+              metric: str) -> Callable[[TrialRecord], tuple[bool, float]]:
+    """The key that orders trials by ``metric``, best first for an objective; a trial without it (failed, running)
+    or with NaN there goes last."""
+    objectives = objectives_of(experiment)
+    directions = {o.metric: o.direction for o in objectives}
+    recorded = list(dict.fromkeys(m for t in trials for m in t.metrics if m not in directions))
+    if metric not in directions and metric not in recorded:
+        raise UserInputError(f"--sort: experiment {experiment.name!r} has no objective or recorded metric {metric!r}"
+                             f"{_meant(metric, [*directions, *recorded])} (objectives: {', '.join(directions)}; "
+                             f"recorded metrics: {listed(recorded) or 'none'})")
+    sign = -1.0 if directions.get(metric) is Direction.MAXIMIZE else 1.0
+
+    def key(trial: TrialRecord) -> tuple[bool, float]:
+        value = (trial.value_map(objectives) or {}).get(metric, trial.metrics.get(metric))
+        if value is None or math.isnan(value):
+            return True, 0.0
+        return False, sign * value
+
+    return key
+
+
+def _meant(word: str, choices: Sequence[str]) -> str:
+    """The did-you-mean both messages end their first clause with (suggestions' rule), or nothing."""
+    near = closest(word, choices)
+    return f"; did you mean {near!r}?" if near else ""
