@@ -679,3 +679,99 @@ def test_a_store_whose_disk_fills_mid_run_ends_it_saying_how_to_resume_and_resum
                            "what was recorded before it is kept: once the store takes writes again, continue with: "
                            f"tunesmith resume full --storage {url}"), said
     assert json.loads((project.root / "show.json").read_text())["trials"]["completed"] == 4, "the hint's resume"
+
+
+# -- intermediate reports: held, and written many in one statement ---------------------------------------------------
+MANY_REPORTS = """
+def objective(config, trial):
+    for step in range(1, 1001):
+        trial.report(step, config["x"] / step)
+    return config["x"]
+"""
+
+
+def test_a_trial_of_1000_reports_writes_them_in_a_few_statements_all_recorded_in_order(project):
+    """Each report was a store transaction of its own, paid inside the trial: 20,000 reports added 7-13 s to the
+    trial and its duration_s (walk J, item 2). Inline trials: the coordinator is this process, its statements are
+    counted here."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from tests.helpers import tune_in_process
+    from tunesmith.records import Report
+
+    project.write("many.py", MANY_REPORTS)
+    spec = project.write_spec(project.spec("many", trial={"function": "many:objective"}, executor={"kind": "inline"},
+                                           budget={"trials": 2}))
+    writes: list[int] = []  # the rows each statement writing reports wrote
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("INSERT INTO trial_reports"):
+            writes.append(len(parameters) if executemany else 1)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        tune_in_process(spec, project.db)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert sum(writes) == 2000 and len(writes) <= 20, f"{len(writes)} statements wrote 2,000 reports"
+    store = SQLStore(project.storage, create=False)
+    try:
+        for t in store.trials(store.experiment("many").id):
+            assert t.intermediate == tuple(Report(s, t.params["x"] / s) for s in range(1, 1001)), t.number
+    finally:
+        store.close()
+
+
+def _trial_to_report_on(store: SQLStore) -> tuple[int, int]:
+    e = store.create_experiment("held", {"name": "held"}, "random", "", now=1.0)
+    t = store.new_trial(e.id, {"x": 0.5}, experiment_seed=7, now=2.0, log_path_template="{number}")
+    assert t is not None
+    return e.id, t.number
+
+
+def test_reports_a_write_failed_to_store_are_kept_for_the_next_and_its_transaction_says_why(store_url):
+    """Held reports are written as the next transaction begins: one that fails them fails as that transaction, and
+    keeps them, in order, for the next."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    from tunesmith.records import Report
+
+    store = SQLStore(store_url)
+    try:
+        exp_id, number = _trial_to_report_on(store)
+
+        def refuse(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+            if statement.lstrip().startswith("INSERT INTO trial_reports"):
+                raise OperationalError(statement, parameters, Exception("disk I/O error"))
+
+        event.listen(store.engine, "before_cursor_execute", refuse)
+        for step in range(3):
+            store.add_report(exp_id, number, 1, Report(step, step / 10), now=3.0)
+        with pytest.raises(StorageError, match=r"^cannot read trials in the store at .*: disk I/O error$"):
+            store.trials(exp_id)
+        event.remove(store.engine, "before_cursor_execute", refuse)
+        store.add_report(exp_id, number, 1, Report(3, 0.3), now=4.0)
+        assert store.trials(exp_id)[0].intermediate == tuple(Report(s, s / 10) for s in range(4))
+    finally:
+        store.close()
+
+
+def test_held_reports_reach_readers_within_a_second_and_are_written_as_the_store_closes(store_url):
+    """A trial that reports now and then: its last report is not held until the next one (a reader, `show` or the
+    dashboard in another process, sees it within about a second), and closing the store writes what it holds."""
+    from tests.helpers import settles
+    from tunesmith.records import Report
+
+    writer, reader = SQLStore(store_url), SQLStore(store_url)
+    try:
+        exp_id, number = _trial_to_report_on(writer)
+        writer.add_report(exp_id, number, 1, Report(0, 0.5), now=3.0)
+        assert settles(lambda: reader.trials(exp_id)[0].intermediate == (Report(0, 0.5),), timeout=2.0)
+        writer.add_report(exp_id, number, 1, Report(1, 0.25), now=4.0)
+        writer.close()
+        assert reader.trials(exp_id)[0].intermediate == (Report(0, 0.5), Report(1, 0.25))
+    finally:
+        writer.close()
+        reader.close()

@@ -165,6 +165,9 @@ class TrialStore(Protocol):
         ...
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
+        """Record attempt ``attempt``'s report. It may be held and written with later ones (a trial may report
+        every batch), but every later call on this store sees it, other processes within about a second, and
+        ``close`` writes what is held."""
         ...
 
     def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:

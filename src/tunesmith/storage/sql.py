@@ -1,7 +1,8 @@
 """The SQL store: SQLite (embedded default, WAL) and PostgreSQL (psycopg 3), one code path.
 
 Trial numbers come from an atomic ``UPDATE ... RETURNING`` on the experiment's counter, so several writers never
-hand out the same number. Each public method is one transaction.
+hand out the same number. Each public method is one transaction, but ``add_report``: intermediate reports are held and
+written many at once, before the next transaction (storage/held_reports.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
+from tunesmith.storage.held_reports import HeldReports
 from tunesmith.storage.opening import (
     Contents, Survey, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, newer_store_error,
     opening_error, read_store_url, refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
@@ -131,6 +133,7 @@ class SQLStore:
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
         self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
+        self._held = HeldReports(self._write_held_when_due)  # reports added, not yet written
 
     # -- connection and schema ------------------------------------------------------------------------------
     @property
@@ -230,6 +233,7 @@ class SQLStore:
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Connection]:
+        self._write_held_reports(what)  # first: what this transaction reads or writes comes after every report added
         engine = self.engine  # (connected first: that sets _one_at_a_time)
         try:
             with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
@@ -239,7 +243,47 @@ class SQLStore:
         except IntegrityError:
             raise
         except SQLAlchemyError as e:
-            raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
+            raise self._failed(what, e) from None
+
+    def _failed(self, what: str, e: SQLAlchemyError) -> StorageError:
+        return StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}")
+
+    def _write_held_reports(self, what: str) -> None:
+        """Write the held reports in one statement and transaction of their own, committed before transaction
+        ``what`` begins (a thread writing them meanwhile is waited for). A failure is raised as ``what``'s, the
+        reports held again, to be written by the next transaction.
+
+        A transaction of their own rather than a part of ``what``'s: one that fails for reasons of its own (an
+        experiment that exists, a lease held) takes no reports with it, and ``writing`` is held for this short write
+        alone, not through ``what``'s waits for locks (a heartbeat's can last LOCK_WAIT_S)."""
+        with self._held.writing:
+            rows = self._held.take()
+            if not rows:
+                return  # (nothing opened: a store only read, or closed, stays so)
+            try:
+                engine = self.engine  # (connected first: that sets _one_at_a_time)
+                with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
+                    conn.execute(_INSERT_REPORT, rows)
+            except BaseException as e:
+                self._held.put_back(rows)
+                if isinstance(e, SQLAlchemyError):
+                    raise self._failed(what, e) from None
+                raise
+
+    def _write_held_when_due(self) -> None:
+        """The timer's write (held_reports.py), from a thread that has nobody to tell of a failure: the reports stay
+        held, and the next transaction, writing them first, fails in the thread that tells it."""
+        with contextlib.suppress(StorageError):
+            self._write_held_reports(_RECORD_REPORTS)
+
+    def _write_held_at_end(self) -> None:
+        """Write what is held as the store's use ends (it is closed, or its connections given back). Not raised:
+        closing runs in ``finally`` blocks and as a command ends, where it would hide the error that stopped the run.
+        A run's own last transactions wrote its reports, so only a store failing already still holds any here; they
+        stay held, for the store used again."""
+        self._held.cancel_timer()
+        with contextlib.suppress(StorageError):
+            self._write_held_reports(_RECORD_REPORTS)
 
     @contextmanager
     def _serial_tx(self, what: str) -> Iterator[Connection]:
@@ -268,21 +312,24 @@ class SQLStore:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             self._slot_engine = slot_engine
+        self._write_held_reports(what)  # (on the engine of the other transactions: as _tx does)
         try:
             with self._slot_engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as e:
-            raise StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}") from None
+            raise self._failed(what, e) from None
 
     def release_connections(self) -> None:
         """Give back every connection while the store goes unused for long (`watch` between cycles): the next use
         opens it again, surveyed as at first, so a server that stopped answering meanwhile is told as such
         (StoreUnavailable), and no idle connection is held for a day. An in-memory database is kept: it lives in its
         one connection."""
+        self._write_held_at_end()
         if self._engine is not None and not (self._engine.dialect.name == "sqlite" and _in_memory(self._engine.url)):
             self.close()
 
     def close(self) -> None:
+        self._write_held_at_end()
         if self._slot_engine is not None:
             self._slot_engine.dispose()
             self._slot_engine = None
@@ -736,9 +783,12 @@ class SQLStore:
                                                          coordinator_beats.c.owner == owner))
 
     def add_report(self, experiment_id: int, number: int, attempt: int, report: Report, now: float) -> None:
-        with self._tx("record an intermediate value") as conn:
-            conn.execute(_INSERT_REPORT, {"b_eid": experiment_id, "b_num": number, "attempt": attempt,
-                                          "step": report.step, "value": report.value, "at": now})
+        """Hold the report, written with others (storage/held_reports.py): a transaction per report cost a trial
+        reporting every batch more than its training. Any later transaction of this store sees it."""
+        row = {"b_eid": experiment_id, "b_num": number, "attempt": attempt, "step": report.step, "value": report.value,
+               "at": now}
+        if self._held.add(row):
+            self._write_held_reports(_RECORD_REPORTS)
 
     def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
         where = [trials.c.experiment_id == experiment_id]
@@ -814,6 +864,7 @@ _INSERT_TRIAL = insert(trials)
 _INSERT_EVENT = insert(events)
 _UPDATE_TRIAL = update(trials).where(trials.c.experiment_id == bindparam("b_eid"),
                                      trials.c.number == bindparam("b_num"))
+_RECORD_REPORTS = "record intermediate values"
 _INSERT_REPORT = insert(trial_reports).values(trial_id=select(trials.c.id).where(
     trials.c.experiment_id == bindparam("b_eid"), trials.c.number == bindparam("b_num")).scalar_subquery())
 
