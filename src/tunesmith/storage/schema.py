@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
-    Column, Dialect, Float, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    BigInteger, Column, Dialect, Float, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 metadata = MetaData()
 
@@ -101,7 +101,7 @@ trial_reports = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("trial_id", Integer, ForeignKey("trials.id", ondelete="CASCADE"), nullable=False),
     Column("attempt", Integer, nullable=False, server_default="1"),
-    Column("step", Integer, nullable=False),
+    Column("step", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),  # 64-bit: steps up to 2**63 - 1
     Column("value", ReportValue, nullable=False),
     Column("at", Float, nullable=False),
     Index("ix_trial_reports_trial", "trial_id", "step"),

@@ -54,6 +54,7 @@ def check_trials(store: TrialStore) -> None:
     assert t0.seed != t1.seed, "trial seeds derive from the experiment seed and the number"
     store.add_report(e.id, 0, 1, Report(0, 0.9), now=4.0)
     store.add_report(e.id, 0, 1, Report(1, 0.7), now=5.0)
+    store.add_report(e.id, 0, 1, Report(2**63 - 1, 0.6), now=5.5)  # trial.report's largest step (PostgreSQL: 64-bit)
     done = replace(t0, state=TrialState.COMPLETED, values=(0.123456789012345,), metrics={"extra": 2.5},
                    finished_at=6.0, duration_s=4.0)
     store.save_trial(e.id, done, "trial_completed", now=6.0)
@@ -64,7 +65,7 @@ def check_trials(store: TrialStore) -> None:
     assert [t.number for t in got] == [0, 1]
     assert got[0].values == (0.123456789012345,), "values keep full float precision"
     assert got[0].metrics == {"extra": 2.5}
-    assert got[0].intermediate == (Report(0, 0.9), Report(1, 0.7))
+    assert got[0].intermediate == (Report(0, 0.9), Report(1, 0.7), Report(2**63 - 1, 0.6))
     assert got[1].params == {"x": 0.25, "flag": None}
     assert got[1].state is TrialState.FAILED and got[1].failure_kind is FailureKind.EXCEPTION
     assert got[1].error == "exception: ValueError: no"
