@@ -1223,6 +1223,9 @@ def test_delete_missing_ok_of_a_name_not_in_the_store_says_nothing_was_deleted(p
     assert re.fullmatch(r"nothing deleted: no experiment named 'exq' in \S+; did you mean 'exp'\? Experiments here: "
                         r"exp\n", said), said
     assert "exp" in cli_quiet(project, "ls")
+    # no store yet (a first `make demo`): what is wrong, without the fix a plain delete gives ("run an experiment first")
+    code, out, _ = cli_in_process("delete", "exp", "--yes", "--missing-ok", "--storage", "sqlite:///none.db")
+    assert (code, out) == (0, "nothing deleted: no store at 'none.db' (nothing has run here yet)\n")
 
 
 HELD = """

@@ -829,8 +829,10 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         store = _store(storage)
         exp = store.experiment(name)
     except (ExperimentNotFound, StoreNotFound) as e:
-        if missing_ok:  # a success, said: a script's typo deleted nothing (the did-you-mean is in the message)
-            out.print(f"nothing deleted: {escape(str(e))}", soft_wrap=True)
+        if missing_ok:  # a success, said: a script's typo deleted nothing (the did-you-mean is in the message); no
+            # store yet is what a first `make demo` meets: what is wrong, not the fix ("run an experiment first")
+            said = str(e).partition("; ")[0] if isinstance(e, StoreNotFound) else str(e)
+            out.print(f"nothing deleted: {escape(said)}", soft_wrap=True)
             return
         raise
     refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
