@@ -75,7 +75,9 @@ def _steps(report: CycleReport) -> list[tuple[str, str]]:
 def _champion_tag() -> str:
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri="sqlite:///mlflow.db")
+    # absolute: MLflow keeps one engine per URI text for the whole process, and a relative one made here would be
+    # every later in-process test's `sqlite:///mlflow.db`, whatever its folder
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{Path('mlflow.db').resolve()}")
     return str(client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"])
 
 

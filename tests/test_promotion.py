@@ -537,6 +537,17 @@ def _walkthrough() -> list[str]:
     return lines[1:]
 
 
+def _forget_relative_mlflow_engines() -> None:
+    """MLflow keeps one engine per URI text for the whole process: a relative `sqlite:///mlflow.db` made by an earlier
+    test in another folder would be this program's (it found no registered model where promote had just made one)."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (RegistryStore, TrackingStore):
+        for uri in [u for u in store._engine_map if u.startswith("sqlite:///") and not u.startswith("sqlite:////")]:
+            store._engine_map.pop(uri).dispose()
+
+
 def _python_in_process(cwd: Path, args: list[str], env: dict[str, str]):
     """`python -c PROGRAM` (the only form the walkthrough has) run in this process from folder ``cwd`` with ``env``
     set, as subprocess.run gives its result: exit 0, or 1 with the traceback on stderr."""
@@ -546,6 +557,7 @@ def _python_in_process(cwd: Path, args: list[str], env: dict[str, str]):
     import traceback
 
     assert args[0] == "-c" and len(args) == 2, args
+    _forget_relative_mlflow_engines()  # a process of its own would start without them
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

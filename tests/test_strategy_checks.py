@@ -402,7 +402,8 @@ def test_a_deprecation_warning_names_the_option_given_where_optuna_names_another
     assert warned({"inc_popsize": -1}) == ()  # Optuna's default: nothing to say
 
 
-@pytest.mark.parametrize("strategy", ["tpe", "gp"])
+@pytest.mark.parametrize("strategy", ["tpe", pytest.param("gp", marks=pytest.mark.skipif(
+    not torch_available(), reason="the gp strategy needs torch (pip install 'tunesmith[gp]')"))])
 def test_choices_equal_under_equality_are_told_apart_by_the_optuna_samplers(strategy):
     """[1, True] are two choices of the space (its uniqueness check goes by type), but Optuna holds a choice as
     choices.index(value), and 1 == True: every True trial was told as 1, so TPE and GP converged on True, the worse,
