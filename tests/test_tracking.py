@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import tunesmith
+from helpers import start_cli, stop_processes, wait_for
 from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.storage.sql import SQLStore
@@ -330,3 +332,39 @@ def test_a_relative_sqlite_tracking_uri_is_the_file_in_the_folder_it_is_used_fro
     assert [m.name for m in in_b.search_registered_models()] == []
     assert [m.name for m in mlflow_client(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}", "x").search_registered_models()] \
         == ["only-in-a"]
+
+
+def _trial_runs_by_status(db: Path) -> dict[str, int]:
+    """MLflow's runs of kind ``trial`` in its SQLite file, by status, read as the export writes them."""
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT r.status, COUNT(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                                 "WHERE t.key = 'tunesmith.kind' AND t.value = 'trial' GROUP BY r.status").fetchall())
+
+
+def test_a_stopped_export_ends_its_runs_says_so_and_a_second_one_continues_it(project, mlflow_uri):
+    # a walk: SIGTERM stopped a 2,000-trial export with no word, its parent run and one trial run left RUNNING
+    from tunesmith.tracking import export_mlflow
+
+    tunesmith.run(project.write_spec(project.spec("big", budget={"trials": 60}, executor={"kind": "inline"},
+                                                  trial={"function": "objectives:noop"})), storage=project.storage)
+    db = Path(mlflow_uri.removeprefix("sqlite:///"))
+    export = start_cli(project, "export", "mlflow", "big", "--tracking-uri", mlflow_uri)
+    try:
+        wait_for(lambda: sum(_trial_runs_by_status(db).values()) >= 3, timeout=60, interval=0.02)
+        export.send_signal(signal.SIGTERM)
+        out, err = export.communicate(timeout=60)
+    finally:
+        stop_processes(export)
+    written = sum(_trial_runs_by_status(db).values())
+    assert export.returncode == 130, (out, err)
+    assert err.startswith(f"stopped by SIGTERM: {written} trial run(s) written, 0 already up to date, "
+                          f"{60 - written} not looked at; running the same command again continues"), (out, err)
+    assert out == "", out
+    client, runs = _runs(mlflow_uri, "big")
+    assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+    second = export_mlflow(SQLStore(project.storage, create=False), "big", SystemClock(), mlflow_uri)
+    assert (second.written, second.unchanged) == (60 - written, written)
+    _, runs = _runs(mlflow_uri, "big")
+    numbers = [r.data.tags["tunesmith.trial"] for r in runs if r.data.tags.get("tunesmith.kind") == "trial"]
+    assert sorted(numbers) == sorted(set(numbers)) and len(numbers) == 60
+    assert {r.info.status for r in runs} == {"FINISHED"}

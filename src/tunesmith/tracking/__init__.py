@@ -15,14 +15,16 @@ The API for the runner and the CLI (nothing here imports MLflow; the tracker doe
         ``listener`` plus, when the spec has ``tracking: {mlflow: ...}``, a TrackingListener that writes the run
         to MLflow from a background thread. Without that section, ``listener`` itself: MLflow never loads.
 
-    export_mlflow(store, name, clock, uri=None) -> SyncResult
-        Backfill: write what MLflow lacks of experiment ``name`` (idempotent), and record it as an event.
+    export_mlflow(store, name, clock, uri=None, *, on_trial, stopping) -> SyncResult
+        Backfill: write what MLflow lacks of experiment ``name`` (idempotent), and record it as an event; told
+        after each trial, it stops before the next one when ``stopping()`` says so.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tunesmith.clock import Clock
@@ -126,8 +128,12 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
     return Listeners(listener, tracking)  # which tells tracking where its warnings go (warn_through)
 
 
-def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = None) -> SyncResult:
+def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = None, *,
+                  on_trial: Callable[[int, int], None] = lambda done, total: None,
+                  stopping: Callable[[], bool] = lambda: False) -> SyncResult:
     """Write experiment ``name`` to MLflow (only what is missing there) and record a ``tracking_exported`` event.
+    ``on_trial(done, total)`` is told after each trial; ``stopping()``, asked before each, ends the export there
+    (the result's ``left``: the trials not looked at; the event records it, and a later export continues).
 
     Raises:
         ExperimentNotFound: no such experiment.
@@ -141,12 +147,13 @@ def export_mlflow(store: TrialStore, name: str, clock: Clock, uri: str | None = 
     spec = spec_from_dict(experiment.spec, recorded=True)
     tracker = tracker_for(spec, uri)
     trials = store.trials(experiment.id)
-    result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir))
+    result = tracker.sync(experiment, trials, best_trial(trials, spec.objectives), capture(spec.base_dir),
+                          on_trial=lambda done: on_trial(done, len(trials)), stopping=stopping)
     from tunesmith import audit
 
     audit.record(store, experiment.id, audit.AuditKind.TRACKING_EXPORTED, clock, detail={
         "uri": _redacted(tracker.uri), "parent_run_id": result.parent_run_id, "written": result.written,
-        "unchanged": result.unchanged})
+        "unchanged": result.unchanged, "left": result.left})
     return result
 
 

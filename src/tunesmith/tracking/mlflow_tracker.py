@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,6 +160,11 @@ class SyncResult:
     parent_run_id: str
     written: int      # trial runs created or updated
     unchanged: int    # trial runs already up to date
+    left: int = 0     # trials not looked at: the sync was asked to stop before them (the parent run ended KILLED)
+
+    @property
+    def stopped(self) -> bool:
+        return self.left > 0
 
 
 class MlflowTracker:
@@ -311,12 +316,27 @@ class MlflowTracker:
         return True
 
     def sync(self, experiment: ExperimentRecord, trials: list[TrialRecord], best: TrialRecord | None,
-             environment: Mapping[str, Any] | None = None) -> SyncResult:
-        """Bring MLflow up to the store: the parent run, every trial, the end of the run."""
+             environment: Mapping[str, Any] | None = None, *, on_trial: Callable[[int], None] = lambda done: None,
+             stopping: Callable[[], bool] = lambda: False) -> SyncResult:
+        """Bring MLflow up to the store: the parent run, every trial, the end of the run. ``on_trial(done)`` is
+        told after each trial. ``stopping()``, asked before each, ends the sync there (``stopped``), and a
+        KeyboardInterrupt ends it at once: either way the parent run ends KILLED, not left RUNNING, and a later
+        sync finds it by its tags, writes what is missing and ends it as the experiment ended."""
         parent = self.parent_run(experiment, environment)
-        written = sum(self.sync_trial(parent, experiment, t) for t in trials)
+        written = done = 0
+        try:
+            for trial in trials:
+                if stopping():
+                    self.client.set_terminated(parent, status="KILLED")
+                    return SyncResult(parent, written, done - written, left=len(trials) - done)
+                written += self.sync_trial(parent, experiment, trial)
+                done += 1
+                on_trial(done)
+        except KeyboardInterrupt:
+            self.client.set_terminated(parent, status="KILLED")
+            raise
         self.finish_parent(parent, experiment, best)
-        return SyncResult(parent, written, len(trials) - written)
+        return SyncResult(parent, written, done - written)
 
     def trial_run_id(self, experiment: ExperimentRecord, number: int) -> str | None:
         parent = self.parent_run(experiment)
