@@ -991,11 +991,22 @@ TrackingUriOption = Annotated[str | None, typer.Option(
 @export_app.command("mlflow")
 def export_mlflow(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
                   tracking_uri: TrackingUriOption = None) -> None:
-    """Write experiment NAME and its trials to MLflow (only what is missing there: running it twice is harmless)."""
+    """Write experiment NAME and its trials to MLflow (only what is missing there: running it twice is harmless).
+    Ctrl-C, SIGTERM or SIGHUP stops it after the trial run being written, its runs ended (exit 130); running it
+    again continues."""
     from tunesmith.clock import SystemClock
+    from tunesmith.console import CountingProgress
+    from tunesmith.stop_signals import stop_signals_deferred
     from tunesmith.tracking import export_mlflow as export
 
-    result = export(_store(storage), name, SystemClock(), tracking_uri)
+    with stop_signals_deferred() as stop, contextlib.closing(CountingProgress(err, "trial runs")) as progress:
+        result = export(_store(storage), name, SystemClock(), tracking_uri, on_trial=progress,
+                        stopping=lambda: stop.signal is not None)
+    if result.stopped:
+        err.print(f"stopped by {stop.signal}: {result.written} trial run(s) written, {result.unchanged} already up "
+                  f"to date, {result.left} not looked at; running the same command again continues (nothing is "
+                  "written twice)", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     out.print(f"exported {name}: parent run {result.parent_run_id}; {result.written} trial run(s) written, "
               f"{result.unchanged} already up to date")
 

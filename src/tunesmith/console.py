@@ -1,4 +1,5 @@
-"""What a person watching a run sees: a live progress bar, then a table of the best trials (Rich)."""
+"""What a person watching a run sees: a live progress bar, then a table of the best trials (Rich); the progress
+of a long command (`export mlflow`)."""
 
 from __future__ import annotations
 
@@ -122,6 +123,35 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
+
+class CountingProgress:
+    """A progress line "N of M ``what``" on ``console`` where that is a terminal, called with (N, M) at each step
+    and closed at the end; elsewhere (a log, a pipe) nothing: a line a step would flood it, and the command's own
+    last line says how it went."""
+
+    def __init__(self, console: Console, what: str) -> None:
+        self.console = console
+        self.what = what
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._progress is None:  # started at the first step, whose total it shows (known only then)
+            self._progress = Progress(SpinnerColumn(), TextColumn(f"{{task.completed}} of {{task.total}} "
+                                                                  f"{escape(self.what)}"), BarColumn(),
+                                      TimeElapsedColumn(), console=self.console)
+            self._task = self._progress.add_task(self.what, total=total)
+            self._progress.start()
+        assert self._task is not None
+        self._progress.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            progress, self._progress = self._progress, None
+            progress.stop()
 
 
 class FailureTally:
