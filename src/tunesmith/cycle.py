@@ -824,8 +824,8 @@ def _refuse_missing_files(data: str, reference: str | None) -> None:
 def _check_policy_metrics(store: SQLStore, spec: ExperimentSpec) -> None:
     """The metrics the promotion policy names (``beat_champion.metric``, the ``min`` and ``max`` gates') against those
     the experiment records (its recorded trials) or will record (a task's, known before it runs), as `promote`
-    checks them: a misspelt one was found by the promote step, after the whole first tuning (or re-tune). A new trial-code experiment's metrics are known once its trials
-    report: the promote step checks them then.
+    checks them: a misspelt one was found by the promote step, after the whole first tuning (or re-tune). A new
+    trial-code experiment's metrics are known once its trials report: the promote step checks them then.
 
     Raises:
         SpecError: naming the field and the likeliest metric.

@@ -373,6 +373,6 @@ def _own_words(reason: str, preamble: re.Pattern[str]) -> str:
     return preamble.sub("", words) or words
 
 
-__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_url", "foreign_store_error", "holds",
-           "engine_for", "newer_store_error", "opening_error", "read_store_url", "refuse_unless_usable", "refuse_url_without_database",
-           "survey", "written_by_newer_tunesmith"]
+__all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_for", "engine_url", "foreign_store_error",
+           "holds", "newer_store_error", "opening_error", "read_store_url", "refuse_unless_usable",
+           "refuse_url_without_database", "survey", "written_by_newer_tunesmith"]
