@@ -195,3 +195,17 @@ def tune_in_process(spec, db) -> None:  # type: ignore[no-untyped-def]
     finally:
         store.close()
         os.chdir(cwd)
+
+
+def migrate_to(conn, revision: str) -> None:  # type: ignore[no-untyped-def]
+    """The store behind connection ``conn`` brought to schema ``revision`` by tunesmith's own migrations: a store as
+    an older tunesmith left it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tunesmith.storage.revisions import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)

@@ -76,10 +76,7 @@ def test_a_grouped_experiment_recorded_before_keeps_its_holdout_of_groups(tmp_pa
     """A store at revision 0005 holding a grouped task's experiment, one of generated groups and one without groups:
     opened now, the grouped ones say ``fraction_of: groups`` and carve the holdout they carved then; the other is
     left as it was."""
-    from alembic import command
-    from alembic.config import Config
-
-    from tunesmith.storage.revisions import MIGRATIONS
+    from helpers import migrate_to
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     grouped = grouped_spec(tmp_path, {"fraction": 0.2, "seed": 2})
@@ -89,10 +86,7 @@ def test_a_grouped_experiment_recorded_before_keeps_its_holdout_of_groups(tmp_pa
                                                   "data": {"sklearn": "breast_cancer"}}}
     engine = create_engine(url)
     with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0005")
+        migrate_to(conn, "0005")
         for spec in (grouped, generated, plain):
             conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
                               "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})

@@ -303,19 +303,14 @@ def store_url(request, tmp_path):
 
 
 def test_a_store_at_revision_0002_gains_the_quota_tables(store_url):
-    from alembic import command
-    from alembic.config import Config
+    from helpers import migrate_to
     from sqlalchemy import create_engine, text
 
     from tunesmith.storage import SQLStore
-    from tunesmith.storage.revisions import MIGRATIONS
 
     engine = create_engine(store_url)
     with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+        migrate_to(conn, "0002")
         conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
                           "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
         conn.commit()

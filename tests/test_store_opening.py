@@ -179,17 +179,11 @@ def _execute(url: str, *statements: str) -> None:
 
 def _upgrade_to(url: str, revision: str) -> None:
     """A store as an older tunesmith left it: the schema at ``revision``, one experiment in it."""
-    from alembic import command
-    from alembic.config import Config
-
-    from tunesmith.storage.revisions import MIGRATIONS
+    from helpers import migrate_to
 
     engine = create_engine(url)
     with engine.connect() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        migrate_to(conn, revision)
         conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
                           "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
         conn.commit()
