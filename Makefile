@@ -25,9 +25,9 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/tunesmith show quickstart
 
 # Two pytest-xdist workers: most tests wait on subprocesses, signals and timeouts, so two overlap well even on two
-# cores (a 2-core AMD EPYC, fresh clone, the test extras, 2026-12-07: 10:21 on two workers, 15.7 CPU-minutes, from
-# 16:42 the session before; the suite is CPU-bound, and must stay under 15 minutes: tests/conftest.py runs numeric
-# libraries on one thread). --dist loadgroup keeps the Ray tests on one worker (one local cluster).
+# cores (a 2-core machine, fresh clone of 65d5638, the test extras, 2026-12-07: 12:00 on two workers for 2,442
+# tests, 19.3 CPU-minutes; 10:21 and 15.7 for 2,365 tests at f9da855; the suite is CPU-bound, and must stay under 15
+# minutes: tests/conftest.py runs numeric libraries on one thread). --dist loadgroup keeps the Ray tests on one worker (one local cluster).
 # PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS passes more, e.g. PYTEST_ARGS='-k cycle'.
 PYTEST_WORKERS ?= 2
 # Bytecode first: where PYTHONDONTWRITEBYTECODE is set (this machine kind sets it), every CLI and trial-worker start
