@@ -758,6 +758,23 @@ def test_reports_a_write_failed_to_store_are_kept_for_the_next_and_its_transacti
         store.close()
 
 
+def test_a_held_report_whose_trial_was_deleted_meanwhile_does_not_fail_the_stores_later_transactions(store_url):
+    """Another process deleted the experiment while a report of its trial was held: the report can never be written
+    (its trial id is NULL), and held again it failed every later transaction of the store, on any experiment."""
+    from tunesmith.records import Report
+
+    store, other = SQLStore(store_url), SQLStore(store_url)
+    try:
+        exp_id, number = _trial_to_report_on(store)
+        kept = store.create_experiment("kept", {"name": "kept"}, "random", "", now=1.0)
+        store.add_report(exp_id, number, 1, Report(0, 0.5), now=3.0)
+        other.delete_experiment(other.experiment("held"), now=4.0, keep=(), detail={})
+        assert store.trials(kept.id) == [] and [e.name for e in store.experiments()] == ["kept"]
+    finally:
+        store.close()
+        other.close()
+
+
 def test_held_reports_reach_readers_within_a_second_and_are_written_as_the_store_closes(store_url):
     """A trial that reports now and then: its last report is not held until the next one (a reader, `show` or the
     dashboard in another process, sees it within about a second), and closing the store writes what it holds."""

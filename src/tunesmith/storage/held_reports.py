@@ -68,7 +68,8 @@ class HeldReports:
         if rows:
             with self._lock:
                 self._rows[:0] = rows
-                self._oldest_at = time.monotonic()  # (the next write is due by the timer, or the next transaction)
+                self._oldest_at = time.monotonic()
+                self._start_timer()  # the next write: by the timer, or the next transaction, whichever comes first
 
     def cancel_timer(self) -> None:
         """No timer left to write after this (the store closes: it writes what is held itself)."""

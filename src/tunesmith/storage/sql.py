@@ -264,6 +264,10 @@ class SQLStore:
                 engine = self.engine  # (connected first: that sets _one_at_a_time)
                 with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
                     conn.execute(_INSERT_REPORT, rows)
+            except IntegrityError:
+                # a report whose trial is gone (its experiment deleted by another process: the insert's trial id is
+                # NULL) can never be written; held again, it failed every later transaction of the store
+                return
             except BaseException as e:
                 self._held.put_back(rows)
                 if isinstance(e, SQLAlchemyError):
@@ -324,9 +328,10 @@ class SQLStore:
         opens it again, surveyed as at first, so a server that stopped answering meanwhile is told as such
         (StoreUnavailable), and no idle connection is held for a day. An in-memory database is kept: it lives in its
         one connection."""
-        self._write_held_at_end()
         if self._engine is not None and not (self._engine.dialect.name == "sqlite" and _in_memory(self._engine.url)):
-            self.close()
+            self.close()  # (which writes what is held)
+        else:
+            self._write_held_at_end()
 
     def close(self) -> None:
         self._write_held_at_end()
