@@ -313,27 +313,6 @@ def test_a_tracking_uri_mlflow_cannot_use_is_one_line_naming_the_flag(project, u
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
 
 
-def test_a_relative_sqlite_tracking_uri_is_the_file_in_the_folder_it_is_used_from(mlflow_template, tmp_path,
-                                                                                monkeypatch):
-    """MLflow keeps one engine per URI text for the whole process: `sqlite:///mlflow.db` used in one folder and then
-    in another read and wrote the first folder's file (the README's walkthrough, run in-process after another test,
-    found no registered model where promote had just registered it)."""
-    import shutil
-
-    from tunesmith.tracking.mlflow_tracker import mlflow_client
-
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-        shutil.copy(mlflow_template, tmp_path / folder / "mlflow.db")
-    monkeypatch.chdir(tmp_path / "a")
-    mlflow_client("sqlite:///mlflow.db", "--tracking-uri").create_registered_model("only-in-a")
-    monkeypatch.chdir(tmp_path / "b")
-    in_b = mlflow_client("sqlite:///mlflow.db", "--tracking-uri")
-    assert [m.name for m in in_b.search_registered_models()] == []
-    assert [m.name for m in mlflow_client(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}", "x").search_registered_models()] \
-        == ["only-in-a"]
-
-
 def _trial_runs_by_status(db: Path) -> dict[str, int]:
     """MLflow's runs of kind ``trial`` in its SQLite file, by status, read as the export writes them."""
     with sqlite3.connect(db) as conn:

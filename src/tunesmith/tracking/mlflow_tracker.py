@@ -92,8 +92,7 @@ def mlflow_client(uri: str, field: str) -> Any:
 
     shown = redact(uri)
     try:
-        absolute = _sqlite_file_made_absolute(uri)
-        return mlflow.MlflowClient(tracking_uri=absolute, registry_uri=absolute)
+        return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     except UnsupportedModelRegistryStoreURIException:
         raise UserInputError(f"{field}: {shown}: no MLflow store takes this scheme (MLflow's own: sqlite, "
                              "postgresql, mysql, mssql, http, https, databricks; another is a plugin's, not installed "
@@ -107,19 +106,6 @@ def mlflow_client(uri: str, field: str) -> Any:
                              "installed; install it, or use sqlite:///mlflow.db") from None
     except SQLAlchemyError as e:
         raise _database_error(e, uri, shown, field) from None
-
-
-def _sqlite_file_made_absolute(uri: str) -> str:
-    """``sqlite:///mlflow.db`` as ``sqlite:////the/folder/mlflow.db``, from the folder it is used in: MLflow keeps one
-    engine per URI text for the whole process, so a relative one made in one folder was used from every other (a
-    Python API caller's, or a test's, next folder read and wrote the first folder's file)."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.startswith(prefix + "/"):
-        return uri
-    path, sep, query = uri[len(prefix):].partition("?")
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return uri
-    return prefix + os.path.abspath(path) + sep + query
 
 
 def _database_error(e: SQLAlchemyError, uri: str, shown: str, field: str) -> Exception:
