@@ -452,3 +452,12 @@ def test_optuna_is_told_a_pruned_trials_last_report_only():
     first, second = strategy.study.trials
     assert first.state.name == "PRUNED" and first.intermediate_values == {999: 1.0 / 1000}
     assert second.state.name == "COMPLETE" and second.intermediate_values == {}
+    # a resumed study, replayed from the record of every report, holds what the live one held
+    from tunesmith.records import TrialRecord
+
+    reports = tuple(Report(step, 1.0 / (step + 1)) for step in range(1000))
+    replayed = OptunaStrategy("tpe", SearchSpace.from_domains({"x": Float(0.0, 1.0)}), [Direction.MINIMIZE], 0, {})
+    replayed.replay([TrialRecord(0, TrialState.PRUNED, pruned.params, seed=0, intermediate=reports),
+                     TrialRecord(1, TrialState.COMPLETED, completed.params, seed=0, values=(0.25,),
+                                 intermediate=reports)])
+    assert [t.intermediate_values for t in replayed.study.trials] == [{999: 1.0 / 1000}, {}]

@@ -535,3 +535,13 @@ def test_promote_judges_the_size_of_the_model_it_ships_not_a_folds(project):
         store.close()
     [gate] = [g for g in outcome.gates if g.gate == "max.model_size_bytes"]
     assert not gate.passed and gate.evidence["value"] == shipped, gate
+    # a spec constraint on the size is judged on what ships too: the run selected the trial by its fold model's
+    limit = (fold + shipped) // 2
+    api.run({**spec, "name": "knn-bound", "constraints": [f"model_size_bytes <= {limit}"]}, storage=project.storage)
+    store = SQLStore(project.storage)
+    try:
+        outcome = promote(store, "knn-bound", "knn-model", SystemClock(), dry_run=True)
+    finally:
+        store.close()
+    [gate] = [g for g in outcome.gates if g.gate == "constraints"]
+    assert not gate.passed and f"model_size_bytes {shipped:g}" in gate.message, gate

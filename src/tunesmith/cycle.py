@@ -834,9 +834,7 @@ def _check_policy_metrics(store: SQLStore, spec: ExperimentSpec) -> None:
 
     trials = store.trials(store.experiment(spec.name).id) if spec.name in store.experiment_names() else []
     if spec.task is not None:
-        from tunesmith.tasks.evaluate import summary_names
-
-        check_policy_metrics(spec, None, trials, summary_names(spec.task))
+        check_policy_metrics(spec, None, trials, spec.task.recorded_metrics)
     elif any(t.state is TrialState.COMPLETED for t in trials):
         check_policy_metrics(spec, None, trials)
 

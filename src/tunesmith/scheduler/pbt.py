@@ -294,7 +294,8 @@ class PBTScheduler:
         have a value there, or no other running trial can still report one (each has passed it or was stopped).
         Ranked as soon as two had one, the first to arrive were ranked among each other: where better trials are
         faster, the second and third best of four were stopped and the slow worst ran to the end."""
-        if len(self._window(check, number)) >= self.config.population_size:
+        values = self._values.get(check, {})  # (the window holds population_size only with the trial's own value)
+        if number in values and len(values) >= self.config.population_size:
             return True
         return not any(other != number and not m.stopped and (m.last_step is None or m.last_step < check)
                        for other, m in self._live.items())

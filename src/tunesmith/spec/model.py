@@ -758,14 +758,14 @@ def check_task_constraint_metrics(spec: ExperimentSpec) -> None:
     example said ``p95_latency_ms`` for ``latency_p95_ms``) left every trial infeasible, nothing selected and no
     holdout scored, at exit 0. A function or command trial reports what it likes: its names are warned about as
     the run goes (:mod:`tunesmith.unreported_metrics`)."""
-    from tunesmith.cost import executor_added
+    from tunesmith.cost import COST_METRICS_ADDED, executor_added
 
     assert spec.task is not None
     known = tuple(dict.fromkeys((*spec.task.recorded_metrics, *(o.metric for o in spec.objective))))
     for i, constraint in enumerate(spec.constraints):
         if constraint.metric in known or executor_added(constraint.metric):
             continue
-        close = closest(constraint.metric, [*known, "cpu_s", "peak_memory_mb", "cost"])
+        close = closest(constraint.metric, [*known, *sorted(COST_METRICS_ADDED)])
         hint = f"did you mean {close!r}? " if close else ""
         raise SpecError(f"constraints.{i}", f"{constraint.metric!r} is no metric this task records; {hint}a task "
                                             f"records {', '.join(n for n in known if not n.startswith('fold_'))}, "

@@ -314,7 +314,7 @@ class OptunaStrategy:
                         for k, v in t.params.items()},
                 distributions=dists, state=_STATE[t.state],
                 values=list(t.values) if t.state is TrialState.COMPLETED and t.values else None,
-                intermediate_values={r.step: r.value for r in t.intermediate},
+                intermediate_values=_told_intermediate(t),
                 constraints=(self._violations({**t.metrics,
                                                **dict(zip(self.objective_metrics, t.values or (), strict=False))})
                              if self.constraints and t.state is not TrialState.FAILED else None),
@@ -418,6 +418,15 @@ class OptunaStrategy:
         if choices is None:
             return value
         return next((i for i, c in enumerate(choices) if type(c) is type(value) and c == value), value)
+
+
+def _told_intermediate(trial: TrialRecord) -> dict[int, float]:
+    """What a replayed trial tells Optuna of its reports, as a live one does (OptunaStrategy.report): a pruned
+    trial's last, the only one its samplers read; none of a trial that did not end pruned."""
+    if trial.state is not TrialState.PRUNED or not trial.intermediate:
+        return {}
+    last = max(trial.intermediate, key=lambda r: r.step)
+    return {last.step: last.value}
 
 
 def to_distribution(dom: Float | Int | Categorical) -> BaseDistribution:

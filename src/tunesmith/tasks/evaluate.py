@@ -211,13 +211,6 @@ def summarize(task: TaskConfig, folds: FoldResults, ds: Dataset) -> dict[str, fl
     return out
 
 
-def summary_names(task: TaskConfig) -> tuple[str, ...]:
-    """The metrics :func:`summarize` records for each trial of ``task`` (a nested one's too: the nested estimate
-    comes after the run), known before it runs: what a promotion policy may name before the first trial (``tunesmith
-    cycle``'s input checks)."""
-    return task.recorded_metrics
-
-
 def measure_model(model: Any, X: np.ndarray, cfg: LatencyConfig) -> dict[str, float]:
     """Prediction latency on rows ``X`` (per row: p50 / p95 over ``cfg.rows`` single-row calls; per batch: the
     median of ``cfg.repeats`` calls) and the model's serialized size.

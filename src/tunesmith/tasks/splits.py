@@ -204,13 +204,14 @@ def _too_few_rows_for_timeseries(cv: CVConfig, n_rows: int, path: str) -> str | 
     and its gap must leave a row to train on."""
     folds, gap = cv.folds, cv.gap
     if n_rows < folds + 1:
-        fix = f"use at most {n_rows - 1} folds ({path}.folds), or more rows" if n_rows > 2 else "use more rows"
+        fix = (f"use at most {n_rows - 1} folds ({_folds_field(path)}), or more rows" if n_rows > 2
+               else "use more rows")
         return (f"cannot make {folds} timeseries folds of {n_rows} rows: they need at least {folds + 1} (the oldest "
                 f"rows only train; each fold tests on the next ones); {fix}")
     tested = n_rows // (folds + 1)
     if n_rows - gap - tested * folds <= 0:
         return (f"cannot make {folds} timeseries folds of {n_rows} rows with a gap of {gap}: each fold tests on "
-                f"{tested} rows, and the gap leaves the first fold no row to train on; use a smaller {path}.gap or "
+                f"{tested} rows, and the gap leaves the first fold no row to train on; use a smaller task.cv.gap or "
                 "fewer folds, or more rows")
     return None
 
