@@ -348,3 +348,5 @@ def test_show_prints_the_best_trial_as_its_table_does(project):
     code, out, _ = cli_in_process("show", "best-line")
     assert code == 0
     assert "best: trial 0 (loss 0.49) with x=1\n" in out, out  # a dict's repr said {'loss': 0.49} params {'x': 1}
+    [row] = [line for line in out.splitlines() if line.startswith("│ *0")]  # the table's row says the same
+    assert [cell.strip() for cell in row.split("│")[1:4]] == ["*0", "0.49", "x=1"], row
