@@ -105,3 +105,32 @@ def test_a_retune_on_too_few_rows_blames_data_and_says_how_many_are_needed(scale
     assert proc.stderr.startswith("error: --data: five.csv") and "5 rows" in proc.stderr, proc.stderr
     assert "at least" in proc.stderr and "test_size" not in proc.stderr, proc.stderr
     assert _recorded(root) == before
+
+
+@pytest.mark.slow
+def test_a_pipeline_that_encodes_a_missing_category_takes_it_as_validate_does(tmp_path: Path) -> None:
+    """A OneHotEncoder makes a missing value a category of its own, so `validate` takes the task's rows with one;
+    drift and retune judge new rows the same way (they used to refuse them: the pipeline has no imputer)."""
+    import random
+
+    rng = random.Random(0)
+    rows = ["color,size,label"]
+    for _ in range(120):
+        color = rng.choice(["red", "green", "blue"])
+        rows.append(f"{color},{rng.randint(0, 3)},{int((color == 'red') != (rng.random() < 0.1))}")
+    (tmp_path / "colors.csv").write_text("\n".join(rows) + "\n")
+    new = rows[:1] + [rows[1].replace(rows[1].split(",")[0], "NA", 1)] + rows[2:]
+    (tmp_path / "new.csv").write_text("\n".join(new) + "\n")
+    spec = {**CYCLE_SPEC, "task": {**CYCLE_SPEC["task"], "data": {"path": "colors.csv", "target": "label"},
+                                   "pipeline": [{"sklearn.preprocessing.OneHotEncoder": {"handle_unknown": "ignore"}}]},
+            "budget": {"trials": 2}}
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "with_na.yaml").write_text(yaml.safe_dump({**spec, "name": "with_na", "task": {
+        **spec["task"], "data": {"path": "new.csv", "target": "label"}}}))
+    assert _cli(tmp_path, "validate", "with_na.yaml").returncode == 0   # the rule drift and retune now share
+    _run_in_process(tmp_path)
+    proc = _cli(tmp_path, "drift", "bc", "--data", "new.csv", "--json")
+    assert proc.returncode in (0, 4), proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["champion"] is not None
+    proc = _cli_in_process(tmp_path, "retune", "bc", "--data", "new.csv", "--trials", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -416,6 +416,13 @@ def _feature_column(values: list[Any]) -> tuple[np.ndarray, str]:
     return np.asarray([code.get(str(v), math.nan) for v in values], dtype=float), "string"
 
 
+def feature_matrix(columns: Mapping[str, list[Any]], features: list[str]) -> np.ndarray:
+    """The ``features`` of ``columns`` (a file's, as read) encoded as :func:`load_dataset` encodes a task's own
+    data: numbers as read, a string column as codes of its sorted values, a missing value as NaN."""
+    return np.column_stack([_feature_column(columns[col])[0] for col in features]) if features else \
+        np.empty((0, 0))
+
+
 def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
     missing = sum(1 for v in values if isinstance(v, str) and v.lower() in _MISSING)
     if missing:

@@ -120,27 +120,6 @@ def estimator_kinds(task: TaskConfig, base_dir: BaseDir = None) -> tuple[bool, b
     return bool(is_classifier(pipe)), bool(is_regressor(pipe))
 
 
-def takes_missing_values(task: TaskConfig, base_dir: BaseDir = None) -> bool:
-    """Whether the pipeline can fit and predict rows with a missing feature value (NaN): an imputer
-    (``sklearn.impute``, or a step holding one, a ColumnTransformer's) comes before the first step that does not
-    accept NaN (scikit-learn's ``allow_nan`` tag), or no step refuses them (HistGradientBoosting). A step whose
-    tags cannot be read is taken to accept them: only a pipeline known to fail is refused."""
-    from sklearn.utils import get_tags
-
-    for _, step in _make(task, base_dir).steps:
-        inside = [step, *step.get_params(deep=True).values()] if hasattr(step, "get_params") else [step]
-        if any(type(s).__module__.startswith("sklearn.impute") or type(s).__name__.endswith("Imputer")
-               for s in inside):
-            return True
-        try:
-            allowed = bool(get_tags(step).input_tags.allow_nan)
-        except Exception:  # noqa: BLE001 - a third-party step with broken tags: not known to fail
-            return True
-        if not allowed:
-            return False
-    return True
-
-
 def refuse_unfilled_missing_values(task: TaskConfig, ds: Dataset, base_dir: BaseDir = None) -> None:
     """The task's rows with a missing value (NaN: an empty cell, ``NA``) in a feature column, for a pipeline that
     gives it to a step that does not accept it (:func:`_step_refusing_missing_values`): every trial failed on
@@ -178,7 +157,7 @@ def _unfilled(features: tuple[str, ...], per_column: np.ndarray, step: Any, inde
             f"), which does not accept them: every trial would fail; {fix}")
 
 
-def _step_refusing_missing_values(steps: list[Any], X: np.ndarray, y: np.ndarray) -> int | None:
+def _step_refusing_missing_values(steps: list[Any], X: np.ndarray, y: np.ndarray | None) -> int | None:
     """The index of the first of ``steps`` (a pipeline's, in order) that a missing value in ``X`` reaches and that
     does not accept it (scikit-learn's ``allow_nan`` tag), or None. A missing value lasts until a step removes it:
     an imputer ends the walk, and a step that accepts one is fit on ``X`` to see whether its output still holds one
@@ -232,27 +211,34 @@ def _holds_missing(X: Any) -> bool:
 def refuse_missing_values(task: TaskConfig, base_dir: BaseDir, columns: dict[str, list[Any]],
                           features: list[str], name: str, field: str = "--data") -> None:
     """New rows (``columns``, as read from file ``name``) with a missing value in a feature column, for a pipeline
-    that cannot take them (:func:`takes_missing_values`): refused, naming the column and the row, before a drift
-    check scores them (scikit-learn's "Input X contains NaN" was printed whole, and the check skipped) or a re-tune
-    records an experiment whose every trial fails.
+    that gives it to a step that does not accept it: refused, naming the column and the row, before a drift check
+    scores them (scikit-learn's "Input X contains NaN" was printed whole, and the check skipped) or a re-tune records
+    an experiment whose every trial fails. The pipeline is judged as ``validate`` judges the task's own data
+    (:func:`_step_refusing_missing_values`, on the new rows encoded as a task's data is): a OneHotEncoder that makes
+    a missing value a category of its own takes it here as it does there.
 
     Raises:
         UserInputError: at ``field``: an infinite value, whatever the pipeline (:func:`refuse_infinite_values`);
-            the first missing value, and the two fixes.
+            the first missing value, the step refusing it, and the two fixes.
     """
     from tunesmith.errors import UserInputError
+    from tunesmith.tasks.data import feature_matrix, refuse_infinite_values
     from tunesmith.tasks.data import is_missing as missing
-    from tunesmith.tasks.data import refuse_infinite_values
 
     refuse_infinite_values(columns, features, name, field)
-
-    found = next(((col, i) for col in features if col in columns for i, v in enumerate(columns[col]) if missing(v)),
-                 None)
-    if found is None or takes_missing_values(task, base_dir):
+    present = [col for col in features if col in columns]
+    found = next(((col, i) for col in present for i, v in enumerate(columns[col]) if missing(v)), None)
+    if found is None:
+        return
+    steps = _make(task, base_dir).steps
+    refusing = _step_refusing_missing_values([step for _, step in steps], feature_matrix(columns, present), None)
+    if refusing is None:
         return
     col, row = found
-    count = sum(missing(v) for c in features if c in columns for v in columns[c])
+    count = sum(missing(v) for c in present for v in columns[c])
+    where = "task.estimator" if refusing == len(steps) - 1 else f"task.pipeline.{refusing}"
     raise UserInputError(f"{field}: {name} column {col!r} row {row + 1} holds a missing value "
-                         f"({columns[col][row]!r}; {count} in all), which the experiment's pipeline cannot take (it "
-                         "has no imputer); clean those rows, or add an imputer step to task.pipeline "
-                         "(sklearn.impute.SimpleImputer) and tune afresh")
+                         f"({columns[col][row]!r}; {count} in all), which the experiment's pipeline gives to "
+                         f"{type(steps[refusing][1]).__name__} ({where}) unfilled, and it does not accept one; clean "
+                         "those rows, or add an imputer step to task.pipeline (sklearn.impute.SimpleImputer) before it "
+                         "and tune afresh")
