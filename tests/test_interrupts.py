@@ -187,6 +187,31 @@ def test_ctrl_c_stops_an_inline_run_started_from_python(project, monkeypatch):
     assert count_states(project, "from-python") == {"interrupted": 1}
 
 
+def test_a_ctrl_c_as_the_heartbeat_starts_leaves_no_beat_holding_the_lease(project):
+    """A KeyboardInterrupt landing in the heartbeat's start() (its thread already beating) escaped the run with the
+    beat alive: it renewed the lease for the life of the process (a notebook's kernel), and every resume there was
+    refused as "being run by another coordinator", the kernel itself."""
+    import threading
+
+    from tunesmith.coordinators import Heartbeat
+
+    started = Heartbeat.start
+
+    def start_then_ctrl_c(self: Heartbeat) -> None:
+        started(self)
+        raise KeyboardInterrupt
+
+    spec = {"name": "ctrl-c-at-start", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 2},
+            "executor": {"kind": "inline"}, "trial": {"function": "objectives:quadratic"}}
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(Heartbeat, "start", start_then_ctrl_c)
+        tunesmith.run(spec)
+    assert not [t for t in threading.enumerate() if t.name == "tunesmith-heartbeat"]
+    result = tunesmith.resume("ctrl-c-at-start")  # in this process, at once: no lease is held
+    assert result.experiment.status.value == "completed" and len(result.trials) == 2
+
+
 def test_sigterm_is_a_graceful_stop(project, slow_spec, fault_log):
     spec = slow_spec("term", trials=40)
     proc = start_cli(project, "run", str(spec), "--quiet")

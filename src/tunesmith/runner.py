@@ -205,8 +205,8 @@ class Runner:
                 raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}); wait for it "
                                 f"to finish or stop it, then `{resume_hint(self.store, name)}`; or add trials to it "
                                 f"from here with `{resume_hint(self.store, name, join=True)}`")
-        self._heartbeat.start()  # (the loop tells what it found; the loop's own writes stop the run on a failing store)
-        try:
+        try:  # the beat starts inside: a Ctrl-C in its start() left it renewing the lease for the process's life
+            self._heartbeat.start()  # (the loop tells what it found; its own writes stop a run on a failing store)
             return self._run(resumed)
         finally:
             self._heartbeat.stop()
