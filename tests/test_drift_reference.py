@@ -167,3 +167,24 @@ def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_ex
     checked = _cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json")   # a later command
     assert checked.returncode == 4, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["rows"]["reference"] == len(lines) - 6
+
+
+@pytest.mark.slow
+def test_a_data_file_gone_since_is_named_and_reference_stands_in_for_it(project: Path) -> None:
+    """A store copied to another machine, or its data archived: the task's own file is missing. `--reference` stands
+    in for it as it does for a changed file (it was refused, naming the old path, with no word of --reference)."""
+    (project / "archive").mkdir()
+    shutil.move(project / "reference.csv", project / "archive" / "reference.csv")
+    proc = _cli_in_process(project, "drift", "bc", "--data", "iid_current.csv")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--reference" in proc.stderr and "reference.csv" in proc.stderr and "no longer exists" in proc.stderr
+    proc = _cli_in_process(project, "drift", "bc", "--data", "iid_current.csv", "--reference",
+                           "archive/reference.csv", "--json")
+    assert proc.returncode in (0, 4), proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["champion"] is not None, report   # refit on --reference
+    assert any("no longer exists" in note for note in report["notes"]), report["notes"]
+    proc = _cli_in_process(project, "cycle", "bc", "--data", "iid_current.csv", "--reference",
+                           "archive/reference.csv", "--trials", "2", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # (the data the module's bc was tuned on is not i.i.d.'s)
+    assert json.loads(proc.stdout)["steps"][0]["detail"]["reference_from"] == "given", proc.stdout

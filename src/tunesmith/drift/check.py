@@ -89,8 +89,13 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     task, base_dir = spec.task, spec.base_dir
     recorded: Mapping[str, Any] | None = (tuned_fingerprint if tuned_fingerprint is not None
                                           else experiment.attributes.get("data_fingerprint"))
-    now = fingerprint(task, base_dir) if recorded else {}
-    changes = fingerprint_changes(dict(recorded), now) if recorded else []
+    gone = _own_file_gone(spec)
+    if gone and reference is None:
+        raise UserInputError(f"--reference: {gone}, the data experiment {experiment.name!r} was tuned on, no longer "
+                             "exists (moved, archived, or this store was copied from another machine); give the rows "
+                             "it was tuned on: --reference R")
+    now = fingerprint(task, base_dir) if recorded and not gone else {}
+    changes = [f"{gone} no longer exists"] if gone else fingerprint_changes(dict(recorded), now) if recorded else []
     notes = []
     if reference is None:
         if changes:
@@ -150,6 +155,16 @@ def _given_reference(data: DataConfig, reference: str | os.PathLike[str]) -> Dat
         raise UserInputError(f"--reference: {not_a_file(path if os.fspath(reference) else '')}")
     return data.model_copy(update={"path": path, "sklearn": None, "generate": None,
                                    "target": data.target or "target"})
+
+
+def _own_file_gone(spec: Any) -> str | None:
+    """The task's own data file (resolved from the spec's folder) where it no longer exists, else None: a missing
+    file is the extreme case of a changed one, which ``--reference`` stands in for."""
+    path = spec.task.data.path
+    if path is None:
+        return None
+    shown = _resolved(path if os.path.isabs(path) else os.path.join(spec.base_dir or ".", path))
+    return None if os.path.exists(shown) else shown
 
 
 def _changed_since(name: str, spec: Any, changes: Sequence[str]) -> UserInputError:
