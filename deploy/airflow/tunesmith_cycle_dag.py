@@ -1,14 +1,15 @@
 """Keep the champion fresh from Airflow: a daily DAG of three BashOperator tasks, each calling the tunesmith CLI.
 
 cycle -> (drift_report, show_champion). `tunesmith cycle` runs first: on a fresh store it tunes the spec (the first
-tuning), then checks the day's rows against the champion. It exits 0 when the cycle ran (see outcome in its JSON),
-3 when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input, 75 to try again later (the
-store's database server or MLflow did not answer, or another cycle holds the lineage; a re-tune recorded before
-MLflow failed is offered again, not run anew), which the task's retry (`retries`, 10 minutes later) is there for.
-Exit 3 is a verdict, not a failure: the task is left skipped (`skip_on_exit_code`), never retried (a retry would
-run another full re-tune); the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The reports
-name the experiments the cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the
-champion after the cycle). `tunesmith drift` exits 4 on drift, which is news, not a failure, so the report task treats 0 and 4 alike.
+tuning), then checks the day's rows against the champion. It exits 0 when the cycle ran (see outcome in its JSON), 3
+when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input, 75 to try again later (the store's
+database server or MLflow did not answer, or another cycle holds the lineage; a re-tune recorded before MLflow
+failed is offered again, not run anew), which the task's retry (`retries`, 10 minutes later) is there for. Exit 3 is
+a verdict, not a failure: the task is left skipped (`skip_on_exit_code`), never retried (a retry would run another
+full re-tune); the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The reports name the
+experiments the cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the champion after
+the cycle). `tunesmith drift` exits 4 on drift, which is news, not a failure, so the report task treats 0 and 4
+alike.
 
 Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own: a re-tune records the path it was tuned on, and
 the next cycles compare new rows with that file, so a file overwritten in place would compare the new rows with
