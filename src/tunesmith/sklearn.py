@@ -453,8 +453,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             estimator can be fitted again, and cloned, as in nested cross-validation): the first one under
             ``name``, a later one under ``name-2``, ``name-3``, ... where the name is taken; ``experiment_name_``
             says which.
-        error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error); not of one the
-            ``scheduler`` stopped (NaN).
+        error_score: the score of a configuration whose fit fails; not of one the ``scheduler`` stopped (NaN).
+            ``"raise"``: the first failed fit stops the search and its error is raised, as GridSearchCV raises it
+            (the experiment is recorded ``failed``, with the trials that ran).
         return_train_score: also record training scores in ``cv_results_``.
         n_jobs: None or 1: the folds of a configuration fit one after another; else (``-1``: every CPU) they fit
             at once in scikit-learn's joblib workers (``cross_validate``'s ``n_jobs``). Trials (configurations)
@@ -564,7 +565,10 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "objective": {"metric": "score", "direction": "maximize"},
                 "space": space.domains,
                 "strategy": strategy,
-                "budget": {"trials": n_trials},
+                # "raise": the first failed fit stops the search, as GridSearchCV raises at it (the budget's own
+                # failure rule, so the run stops as failed with its trials recorded, not at the end of the budget)
+                "budget": {"trials": n_trials, **({"max_failure_rate": 0.0, "failure_rate_min_trials": 1}
+                                                  if self.error_score == "raise" else {})},
                 "executor": {"kind": "inline", "retries": 0},
                 "trial": _OBJECTIVE,
                 "seed": seed,
