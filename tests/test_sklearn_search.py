@@ -799,3 +799,47 @@ def test_error_score_raise_stops_the_search_at_the_first_failed_fit_as_gridsearc
     recorded = tunesmith.open_experiment("flaky", storage=url)
     assert recorded.status.value == "failed" and "bad a=3" in (recorded.stop_reason or "")
     assert [t.state.value for t in recorded.trials] == ["completed"] * 3 + ["failed"]
+
+
+class _TakesAnything(ClassifierMixin, BaseEstimator):
+    """Fits at once whatever its parameters are: these tests are about the layout of cv_results_."""
+
+    def __init__(self, num: Any = 1.0, whole: Any = 1, mixed: Any = 1, word: Any = "x", maybe: Any = None,
+                 flag: Any = True, pair: Any = (0, 0), step: Any = None) -> None:
+        self.num, self.whole, self.mixed, self.word = num, whole, mixed, word
+        self.maybe, self.flag, self.pair, self.step = maybe, flag, pair, step
+
+    def fit(self, X: Any, y: Any) -> Any:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.classes_[0])
+
+
+@pytest.mark.parametrize("grid", [
+    {"num": [0.1, 1.0, 10.0], "whole": [1, 2], "word": ["a", "b"]},
+    {"mixed": [1, 2.5], "maybe": [None, 1.0], "flag": [True, False]},
+    {"word": ["a", None], "pair": [(1, 2), (3, 4)], "step": [Ridge(), None]},
+    [{"num": [0.1, 1.0], "word": ["a"]}, {"whole": [3, 4], "word": ["b"]}, {}],
+], ids=["numbers-and-strings", "mixed-none-bool", "objects", "several-grids"])
+def test_param_columns_have_gridsearchcvs_dtypes(grid: Any) -> None:
+    """Every param_<name> column was object dtype; scikit-learn 1.9's param_C is float64 (np.log10 of it failed)."""
+    ours = TunedSearchCV(_TakesAnything(), param_grid=grid, cv=2).fit(X, y).cv_results_
+    theirs = GridSearchCV(_TakesAnything(), param_grid=grid, cv=2).fit(X, y).cv_results_
+    columns = [k for k in theirs if k.startswith("param_")]
+    assert columns == [k for k in ours if k.startswith("param_")]
+    for column in columns:
+        assert ours[column].dtype == theirs[column].dtype, column
+        _same_masked_column(ours[column], theirs[column])
+
+
+def test_param_columns_of_distributions_are_numeric_as_randomizedsearchcvs() -> None:
+    from sklearn.model_selection import RandomizedSearchCV
+
+    grid = {"num": loguniform(1e-2, 1e2), "whole": randint(1, 5)}
+    ours = TunedSearchCV(_TakesAnything(), grid, n_iter=4, cv=2, random_state=0).fit(X, y).cv_results_
+    theirs = RandomizedSearchCV(_TakesAnything(), grid, n_iter=4, cv=2, random_state=0).fit(X, y).cv_results_
+    assert (ours["param_num"].dtype, ours["param_whole"].dtype) == (theirs["param_num"].dtype,
+                                                                    theirs["param_whole"].dtype)
+    assert ours["param_num"].dtype == np.float64 and np.isfinite(np.log10(ours["param_num"])).all()

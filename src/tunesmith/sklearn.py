@@ -195,6 +195,30 @@ def _rank(means: np.ndarray) -> np.ndarray:
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
 
 
+def _param_columns(params: list[dict[str, Any]]) -> dict[str, np.ma.MaskedArray]:
+    """``cv_results_``'s ``param_<name>`` columns, laid out as scikit-learn (>= 1.5) lays them out: one per name, in
+    the order the candidates first name them, masked where a candidate has no such parameter (its grid does not
+    name it), of the dtype numpy gives the values (float64, int64, bool: ``np.log10(cv_results_["param_C"])``
+    works) unless they are strings, sequences or of mixed kinds (object)."""
+    given: dict[str, dict[int, Any]] = {}
+    for i, p in enumerate(params):
+        for name, value in p.items():
+            given.setdefault(name, {})[i] = value
+    columns = {}
+    for name, values in given.items():
+        try:
+            inferred = np.array(list(values.values()))
+        except ValueError:  # sequences of different lengths
+            dtype = np.dtype(object)
+        else:  # as scikit-learn: strings, and values that are sequences (a 2-d array), stay Python objects
+            dtype = inferred.dtype if inferred.dtype.kind != "U" and inferred.ndim == 1 else np.dtype(object)
+        column = np.ma.MaskedArray(np.empty(len(params), dtype=dtype), mask=True)
+        for i, value in values.items():
+            column[i] = value  # (unmasks it)
+        columns[f"param_{name}"] = column
+    return columns
+
+
 def _scalar(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
@@ -686,9 +710,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return int(best)
 
     def _results(self, trials: list[Any], space: _Space, n_splits: int, names: list[str]) -> dict[str, Any]:
-        n = len(trials)
         params = [space.decode(t.params) for t in trials]
-        param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
         def column(key: str, failed: float) -> np.ndarray:
@@ -700,12 +722,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         err = np.nan if self.error_score == "raise" else float(self.error_score)
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
             out[key] = column(key, np.nan)
-        for name in param_names:
-            col = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
-            for i, p in enumerate(params):
-                if name in p:
-                    col[i] = p[name]
-            out[f"param_{name}"] = col
+        out.update(_param_columns(params))
         out["params"] = params
         for name in names:  # "score" for one scorer
             for i in range(n_splits):
