@@ -30,7 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.events import RunListener
-from tunesmith.records import ParamValue, TrialState
+from tunesmith.records import ParamValue, TrialRecord, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 from tunesmith.suggestions import closest
@@ -497,9 +497,17 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # Learned in fit (scikit-learn's convention: trailing underscore), declared here for type checkers.
     best_estimator_: Any
+    best_params_: dict[str, Any]
+    best_score_: float
+    best_index_: int
     scorer_: Any
     cv_results_: dict[str, Any]
     multimetric_: bool
+    n_splits_: int
+    refit_time_: float
+    experiment_name_: str
+    trials_: list[TrialRecord]
+    feature_names_in_: np.ndarray
 
     def __init__(self, estimator: Any, param_distributions: Any = None, *, param_grid: Any = None,
                  n_iter: int | None = None, scoring: Any = None,
