@@ -602,6 +602,16 @@ def test_timeouts_never_fail_fast_and_max_failure_rate_still_applies() -> None:
     assert (b.failure_stop() or "").startswith("8 of 8 finished trials failed")
 
 
+def test_a_max_failure_rate_of_zero_stops_at_the_first_failed_trial() -> None:
+    """0 was refused (it had to be > 0); TunedSearchCV's error_score="raise" stops its search so."""
+    b = _tracker(max_failure_rate=0.0, failure_rate_min_trials=1)
+    for n in range(3):
+        b.observe(_trial(n, TrialState.COMPLETED))
+        assert b.failure_stop() is None
+    b.observe(_trial(3, TrialState.FAILED, FailureKind.EXCEPTION, "exception: KeyError: 'lr'"))
+    assert (b.failure_stop() or "").startswith("1 of 4 finished trials failed (25% > max_failure_rate 0%)")
+
+
 def test_a_resumed_run_that_has_completed_trials_does_not_fail_fast() -> None:
     b = _tracker()
     b.observe(_trial(0, TrialState.COMPLETED), replayed=True)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.stats import loguniform, norm, randint, uniform
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -764,3 +764,82 @@ def test_a_grid_search_cut_short_warns_once_in_its_own_terms_and_run_warnings_ar
         "n_iter=2 evaluates 2 of the grid's 6 points; leave n_iter out (or give n_iter=6) to search the whole grid, "
         "as GridSearchCV does"], said
     assert "budget.trials" not in capsys.readouterr().err
+
+
+class _FlakyClassifier(ClassifierMixin, BaseEstimator):
+    """Fails to fit for a == 3; counts every fit it is asked for, in this process (the folds fit one by one)."""
+
+    fits: list[int] = []
+
+    def __init__(self, a: int = 1) -> None:
+        self.a = a
+
+    def fit(self, X: Any, y: Any) -> Any:
+        type(self).fits.append(self.a)
+        if self.a == 3:
+            raise RuntimeError(f"bad a={self.a}")
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.classes_[0])
+
+
+def test_error_score_raise_stops_the_search_at_the_first_failed_fit_as_gridsearchcv(tmp_path: Path) -> None:
+    """error_score="raise" ran the whole search (46 fits where the first configuration failed), then raised."""
+    grid = {"a": list(range(10))}
+    _FlakyClassifier.fits = []
+    with pytest.raises(RuntimeError, match="bad a=3"):
+        GridSearchCV(_FlakyClassifier(), grid, cv=5, error_score="raise").fit(X, y)
+    theirs, _FlakyClassifier.fits = _FlakyClassifier.fits, []
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(RuntimeError, match="bad a=3"):
+        TunedSearchCV(_FlakyClassifier(), grid, cv=5, error_score="raise", storage=url, name="flaky").fit(X, y)
+    assert _FlakyClassifier.fits == theirs == [0] * 5 + [1] * 5 + [2] * 5 + [3]
+    recorded = tunesmith.open_experiment("flaky", storage=url)
+    assert recorded.status.value == "failed" and "bad a=3" in (recorded.stop_reason or "")
+    assert [t.state.value for t in recorded.trials] == ["completed"] * 3 + ["failed"]
+
+
+class _TakesAnything(ClassifierMixin, BaseEstimator):
+    """Fits at once whatever its parameters are: these tests are about the layout of cv_results_."""
+
+    def __init__(self, num: Any = 1.0, whole: Any = 1, mixed: Any = 1, word: Any = "x", maybe: Any = None,
+                 flag: Any = True, pair: Any = (0, 0), step: Any = None) -> None:
+        self.num, self.whole, self.mixed, self.word = num, whole, mixed, word
+        self.maybe, self.flag, self.pair, self.step = maybe, flag, pair, step
+
+    def fit(self, X: Any, y: Any) -> Any:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.classes_[0])
+
+
+@pytest.mark.parametrize("grid", [
+    {"num": [0.1, 1.0, 10.0], "whole": [1, 2], "word": ["a", "b"]},
+    {"mixed": [1, 2.5], "maybe": [None, 1.0], "flag": [True, False]},
+    {"word": ["a", None], "pair": [(1, 2), (3, 4)], "step": [Ridge(), None]},
+    [{"num": [0.1, 1.0], "word": ["a"]}, {"whole": [3, 4], "word": ["b"]}, {}],
+], ids=["numbers-and-strings", "mixed-none-bool", "objects", "several-grids"])
+def test_param_columns_have_gridsearchcvs_dtypes(grid: Any) -> None:
+    """Every param_<name> column was object dtype; scikit-learn 1.9's param_C is float64 (np.log10 of it failed)."""
+    ours = TunedSearchCV(_TakesAnything(), param_grid=grid, cv=2).fit(X, y).cv_results_
+    theirs = GridSearchCV(_TakesAnything(), param_grid=grid, cv=2).fit(X, y).cv_results_
+    columns = [k for k in theirs if k.startswith("param_")]
+    assert columns == [k for k in ours if k.startswith("param_")]
+    for column in columns:
+        assert ours[column].dtype == theirs[column].dtype, column
+        _same_masked_column(ours[column], theirs[column])
+
+
+def test_param_columns_of_distributions_are_numeric_as_randomizedsearchcvs() -> None:
+    from sklearn.model_selection import RandomizedSearchCV
+
+    grid = {"num": loguniform(1e-2, 1e2), "whole": randint(1, 5)}
+    ours = TunedSearchCV(_TakesAnything(), grid, n_iter=4, cv=2, random_state=0).fit(X, y).cv_results_
+    theirs = RandomizedSearchCV(_TakesAnything(), grid, n_iter=4, cv=2, random_state=0).fit(X, y).cv_results_
+    assert (ours["param_num"].dtype, ours["param_whole"].dtype) == (theirs["param_num"].dtype,
+                                                                    theirs["param_whole"].dtype)
+    assert ours["param_num"].dtype == np.float64 and np.isfinite(np.log10(ours["param_num"])).all()

@@ -30,7 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.events import RunListener
-from tunesmith.records import ParamValue, TrialState
+from tunesmith.records import ParamValue, TrialRecord, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
 from tunesmith.suggestions import closest
@@ -193,6 +193,30 @@ def _rank(means: np.ndarray) -> np.ndarray:
         return np.ones_like(means, dtype=np.int32)
     filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
     return np.asarray(rankdata(-filled, method="min"), dtype=np.int32)
+
+
+def _param_columns(params: list[dict[str, Any]]) -> dict[str, np.ma.MaskedArray]:
+    """``cv_results_``'s ``param_<name>`` columns, laid out as scikit-learn (>= 1.5) lays them out: one per name, in
+    the order the candidates first name them, masked where a candidate has no such parameter (its grid does not
+    name it), of the dtype numpy gives the values (float64, int64, bool: ``np.log10(cv_results_["param_C"])``
+    works) unless they are strings, sequences or of mixed kinds (object)."""
+    given: dict[str, dict[int, Any]] = {}
+    for i, p in enumerate(params):
+        for name, value in p.items():
+            given.setdefault(name, {})[i] = value
+    columns = {}
+    for name, values in given.items():
+        try:
+            inferred = np.array(list(values.values()))
+        except ValueError:  # sequences of different lengths
+            dtype = np.dtype(object)
+        else:  # as scikit-learn: strings, and values that are sequences (a 2-d array), stay Python objects
+            dtype = inferred.dtype if inferred.dtype.kind != "U" and inferred.ndim == 1 else np.dtype(object)
+        column = np.ma.MaskedArray(np.empty(len(params), dtype=dtype), mask=True)
+        for i, value in values.items():
+            column[i] = value  # (unmasks it)
+        columns[f"param_{name}"] = column
+    return columns
 
 
 def _scalar(v: Any) -> Any:
@@ -453,8 +477,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             estimator can be fitted again, and cloned, as in nested cross-validation): the first one under
             ``name``, a later one under ``name-2``, ``name-3``, ... where the name is taken; ``experiment_name_``
             says which.
-        error_score: the score of a configuration whose fit fails (``"raise"`` re-raises the error); not of one the
-            ``scheduler`` stopped (NaN).
+        error_score: the score of a configuration whose fit fails; not of one the ``scheduler`` stopped (NaN).
+            ``"raise"``: the first failed fit stops the search and its error is raised, as GridSearchCV raises it
+            (the experiment is recorded ``failed``, with the trials that ran).
         return_train_score: also record training scores in ``cv_results_``.
         n_jobs: None or 1: the folds of a configuration fit one after another; else (``-1``: every CPU) they fit
             at once in scikit-learn's joblib workers (``cross_validate``'s ``n_jobs``). Trials (configurations)
@@ -472,9 +497,17 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # Learned in fit (scikit-learn's convention: trailing underscore), declared here for type checkers.
     best_estimator_: Any
+    best_params_: dict[str, Any]
+    best_score_: float
+    best_index_: int
     scorer_: Any
     cv_results_: dict[str, Any]
     multimetric_: bool
+    n_splits_: int
+    refit_time_: float
+    experiment_name_: str
+    trials_: list[TrialRecord]
+    feature_names_in_: np.ndarray
 
     def __init__(self, estimator: Any, param_distributions: Any = None, *, param_grid: Any = None,
                  n_iter: int | None = None, scoring: Any = None,
@@ -564,7 +597,10 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "objective": {"metric": "score", "direction": "maximize"},
                 "space": space.domains,
                 "strategy": strategy,
-                "budget": {"trials": n_trials},
+                # "raise": the first failed fit stops the search, as GridSearchCV raises at it (the budget's own
+                # failure rule, so the run stops as failed with its trials recorded, not at the end of the budget)
+                "budget": {"trials": n_trials, **({"max_failure_rate": 0.0, "failure_rate_min_trials": 1}
+                                                  if self.error_score == "raise" else {})},
                 "executor": {"kind": "inline", "retries": 0},
                 "trial": _OBJECTIVE,
                 "seed": seed,
@@ -682,9 +718,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         return int(best)
 
     def _results(self, trials: list[Any], space: _Space, n_splits: int, names: list[str]) -> dict[str, Any]:
-        n = len(trials)
         params = [space.decode(t.params) for t in trials]
-        param_names = sorted({k for p in params for k in p})
         out: dict[str, Any] = {}
 
         def column(key: str, failed: float) -> np.ndarray:
@@ -696,12 +730,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         err = np.nan if self.error_score == "raise" else float(self.error_score)
         for key in ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time"):
             out[key] = column(key, np.nan)
-        for name in param_names:
-            col = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
-            for i, p in enumerate(params):
-                if name in p:
-                    col[i] = p[name]
-            out[f"param_{name}"] = col
+        out.update(_param_columns(params))
         out["params"] = params
         for name in names:  # "score" for one scorer
             for i in range(n_splits):

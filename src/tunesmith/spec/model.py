@@ -69,8 +69,9 @@ class Budget(StrictModel):
                                        description="stop once the best value reaches this")
     patience: StrictInt | None = Field(default=None, gt=0, le=MOST_TRIALS,
                                        description="stop after this many trials without improvement")
-    max_failure_rate: StrictFloat | None = Field(default=None, gt=0, le=1,
-                                                 description="stop the run when this share of finished trials failed")
+    max_failure_rate: StrictFloat | None = Field(default=None, ge=0, le=1,
+                                                 description="stop the run when more than this share of finished "
+                                                             "trials failed (0: at the first failure)")
     failure_rate_min_trials: StrictInt = Field(default=5, ge=1,
                                                description="finished trials before max_failure_rate applies")
     cost: StrictFloat | None = Field(default=None, gt=0, description="money: no trial starts that would take the "
