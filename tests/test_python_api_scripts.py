@@ -286,3 +286,41 @@ def test_an_edited_objective_file_is_read_again_in_the_same_process(tmp_path: Pa
     code, out, err = cli_in_process("validate", spec("third"))
     assert (code, out) == (2, ""), err
     assert err.startswith("error: trial.function: objective(config) cannot be called as objective(config, trial)"), err
+
+
+class Shifted:
+    """Data held on self, the objective a method: the usual Optuna pattern, study.optimize(obj.objective)."""
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+
+    def objective(self, config: dict[str, float], trial: object) -> float:
+        return (config["x"] - self.shift) ** 2
+
+    @classmethod
+    def by_class(cls, config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+
+def test_a_method_bound_to_an_object_runs_inline_and_is_refused_worker_processes(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """A worker could import the class, never the object: its method was stored as 'module:Shifted.objective',
+    whose unbound signature (self, config, trial) was refused as 'cannot be called as objective(config, trial)',
+    with kind inline too, though the bound method is called so."""
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "bound", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": Shifted(0.9).objective,
+            "budget": {"trials": 3}, "seed": 0}
+    for executor in ({}, {"executor": {"kind": "inline"}}):
+        result = tunesmith.run({**spec, **executor, "name": f"bound{len(executor)}"},
+                               storage=f"sqlite:///{tmp_path / 'b.db'}")
+        assert result.experiment.spec["trial"]["function"] == "<interactive>:objective"
+        assert [t.values for t in result.trials] == [((t.params["x"] - 0.9) ** 2,) for t in result.trials]
+    with pytest.raises(tunesmith.SpecError) as info:
+        tunesmith.run({**spec, "name": "bound-process", "executor": {"kind": "process"}},
+                      storage=f"sqlite:///{tmp_path / 'b.db'}")
+    assert info.value.path == "trial" and "is defined interactively" in info.value.message, info.value.message
+    assert "cannot be called as" not in info.value.message
+    # bound to the class, a worker imports it as this process finds it
+    made = tunesmith.ExperimentSpec.model_validate({**spec, "trial": Shifted.by_class, "executor": {"kind": "process"}})
+    assert made.trial is not None and made.trial.function == f"{__name__}:Shifted.by_class"
