@@ -324,3 +324,32 @@ def test_a_method_bound_to_an_object_runs_inline_and_is_refused_worker_processes
     # bound to the class, a worker imports it as this process finds it
     made = tunesmith.ExperimentSpec.model_validate({**spec, "trial": Shifted.by_class, "executor": {"kind": "process"}})
     assert made.trial is not None and made.trial.function == f"{__name__}:Shifted.by_class"
+
+
+def test_a_spec_rebuilt_from_its_model_dump_is_told_to_pass_the_function_itself(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """model_dump() keeps an interactive function's name only (<interactive>:objective). Run anew, that spec was
+    told to `tunesmith.resume('dumped', trial=objective)`, an experiment never recorded (ExperimentNotFound)."""
+    from helpers import cli_in_process
+
+    monkeypatch.chdir(tmp_path)
+
+    def objective(config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+    spec = tunesmith.ExperimentSpec(name="base", objective={"metric": "loss", "direction": "minimize"},
+                                    space={"x": tunesmith.Float(0, 1)}, trial=objective, budget={"trials": 2})
+    dumped = {**spec.model_dump(), "name": "dumped"}
+    storage = f"sqlite:///{tmp_path / 'd.db'}"
+    with pytest.raises(tunesmith.SpecError) as info:
+        tunesmith.run(dumped, storage=storage)
+    assert info.value.path == "trial.function", info.value
+    assert "pass the function itself, trial=objective" in info.value.message, info.value.message
+    assert "resume" not in info.value.message
+    assert not (tmp_path / "d.db").exists()
+    assert tunesmith.run({**dumped, "trial": objective}, storage=storage).status.value == "completed"
+
+    # A spec file cannot hand it over: it is told to name a function that a process can import.
+    (tmp_path / "s.yaml").write_text(json.dumps({**spec.to_json(), "name": "from-file"}))
+    code, out, err = cli_in_process("run", str(tmp_path / "s.yaml"), "--storage", storage)
+    assert code == 2 and "'module:function'" in err and "resume" not in err, err
