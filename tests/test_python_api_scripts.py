@@ -353,3 +353,24 @@ def test_a_spec_rebuilt_from_its_model_dump_is_told_to_pass_the_function_itself(
     (tmp_path / "s.yaml").write_text(json.dumps({**spec.to_json(), "name": "from-file"}))
     code, out, err = cli_in_process("run", str(tmp_path / "s.yaml"), "--storage", storage)
     assert code == 2 and "'module:function'" in err and "resume" not in err, err
+
+
+def test_the_exists_hint_of_an_interactive_experiment_hands_the_function_over(tmp_path: Path, monkeypatch) -> None:
+    """The same notebook cell run twice: the hint said tunesmith.resume('nb-twice'), which was then refused for
+    want of trial=objective. It names the function the record ran, and following it works."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+
+    def objective(config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+    def spec(fn: object) -> dict[str, object]:
+        return {"name": "nb-twice", "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": fn, "budget": {"trials": 2}}
+
+    tunesmith.run(spec(objective))
+    for fn in (objective, lambda config, trial: 0.0):  # the record's name, whatever this cell's function is
+        with pytest.raises(tunesmith.ExperimentExists) as exists:
+            tunesmith.run(spec(fn))
+        assert "continue it with tunesmith.resume('nb-twice', trial=objective) (which runs" in str(exists.value)
+    assert tunesmith.resume("nb-twice", trial=objective).status.value == "completed"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.errors import ExperimentExists
+from tunesmith.errors import ExperimentExists, TunesmithError
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
@@ -125,7 +125,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
-            f"{_resume_call(e.name or s.name, store.url)} (which runs the spec recorded then, not this one), or give "
+            f"{_resume_call(e.name or s.name, store)} (which runs the spec recorded then, not this one), or give "
             "the spec another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
                                            if e.differences else ""),
             e.name, e.store, e.differences) from None
@@ -133,12 +133,19 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         store.close()
 
 
-def _resume_call(name: str, url: str) -> str:
-    """``tunesmith.resume(NAME)`` as a hint writes it: with ``storage=`` where the CLI's hint has ``--storage``."""
+def _resume_call(name: str, store: SQLStore) -> str:
+    """``tunesmith.resume(NAME)`` as a hint writes it: with ``storage=`` where the CLI's hint has ``--storage``, and
+    ``trial=`` where the record names a function defined interactively, which a resume without it refuses."""
     from tunesmith.storage.sql import store_to_name
 
-    named = store_to_name(url, os.environ)
-    return f"tunesmith.resume({name!r}{'' if named is None else f', storage={named!r}'})"
+    named = store_to_name(store.url, os.environ)
+    try:
+        recorded = spec_from_dict(store.experiment(name).spec, recorded=True).trial
+    except TunesmithError:  # deleted meanwhile, or written by a tunesmith this one cannot read: no trial= to add
+        recorded = None
+    handed = recorded.shown_name if recorded is not None and recorded.interactive else None
+    return (f"tunesmith.resume({name!r}{'' if named is None else f', storage={named!r}'}"
+            f"{'' if handed is None else f', trial={handed}'})")
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
