@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.errors import ExperimentExists, TunesmithError
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
-from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
 from tunesmith.selection import Selection
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import best_of, experiment_summary, front_of, selection_of, shown_experiment
+from tunesmith.summary import (
+    best_of, experiment_summary, front_of, objectives_of, selection_of, shown_experiment,
+)
 
 if TYPE_CHECKING:
     from tunesmith.reproduce import ReproduceOutcome
@@ -66,6 +69,17 @@ class ExperimentResult:
         stable ones, for a task that excludes unstable ones); none where no trial satisfies them."""
         spec = spec_from_dict(self.experiment.spec, recorded=True)
         return front_of(self.trials, spec.objectives, spec.constraints, self.selected)
+
+    def __repr__(self) -> str:
+        # a line, as a notebook cell ending in `tunesmith.run(...)` prints it: the dataclass's own held every trial
+        # and the whole spec (137 KB for 300 trials); the fields hold them still
+        counts = Counter(t.state for t in self.trials)
+        states = {state.value: counts[state] for state in TrialState if counts[state]}
+        best, shown = self.best, "None"
+        if best is not None and best.values is not None:
+            metrics = (o.metric for o in objectives_of(self.experiment))
+            shown = f"#{best.number} {dict(zip(metrics, best.values, strict=False))} at {best.params}"  # never raises
+        return f"ExperimentResult(name={self.name!r}, status={self.status.value!r}, trials={states}, best={shown})"
 
     def summary(self) -> dict[str, Any]:
         """The same JSON as `tunesmith show NAME --json` printed when the result was read (its non-finite numbers
