@@ -109,7 +109,9 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     Args:
         spec: an ExperimentSpec, a mapping in the YAML shape, or the path of a YAML spec.
         storage: a SQLAlchemy URL; default: the spec's ``storage``, ``$TUNESMITH_STORAGE``, ./tunesmith.db.
-        progress: show the live progress display.
+        progress: show the live progress display. Without it, and without ``listener``, failed trials and why
+            the run stopped are said on stderr, as the run's warnings are (a run where nothing failed prints
+            nothing).
         listener: receives run events.
 
     Raises:
@@ -219,8 +221,15 @@ def _result(store: SQLStore, experiment: ExperimentRecord, trials: Sequence[Tria
 
 
 def _listener(progress: bool, listener: RunListener | None) -> RunListener | None:
+    """What watches the run: the progress display; without it, the caller's listener, or, with neither, a report
+    of failed trials and why the run stopped on stderr, where its warnings go too (TunedSearchCV's listener, and any
+    other given, is told each trial and says what it will)."""
     if not progress:
-        return listener
+        if listener is not None:
+            return listener
+        from tunesmith.console import FailureReport
+
+        return FailureReport()
     from rich.console import Console
 
     from tunesmith.console import ProgressDisplay
