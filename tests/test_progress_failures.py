@@ -59,3 +59,58 @@ def test_memory_failures_that_differ_only_in_the_memory_used_are_one_way():
     assert tally.summary("big") == ["3 trials failed in this run, by reason:",
                                     "  3 like trial 0: memory: memory use 310.2 MiB exceeded memory_limit 300.0 MiB; "
                                     "killed"]
+
+
+def test_without_a_display_the_python_api_says_the_failures_and_why_the_run_stopped_on_stderr(project, capfd):
+    """`tunesmith.run(spec)` (progress=False, the default) printed nothing of failed trials: a notebook whose every
+    trial failed saw no line, and then result.best.params raised AttributeError on None. It says on stderr, as it
+    says the run's warnings, what `tunesmith run` shows of them: the first in full, then a summary by reason, and
+    the line that says why the run stopped."""
+    project.write("many_fail.py", MANY_FAIL)
+    spec = project.spec("flood", trial={"function": "many_fail:objective"}, executor={"kind": "inline"},
+                        budget={"trials": 40})
+    api.run(spec, storage=project.storage)
+    out, err = capfd.readouterr()
+    lines = err.splitlines()
+    assert out == "", out
+    assert [line.split(":")[0] for line in lines[:FAILURE_LINES]] == [
+        f"trial {n} failed" for n in range(1, 14) if n % 4], lines
+    assert lines[0] == "trial 1 failed: exception: KeyError: 'lr' (at many_fail.py:6 in objective)", lines
+    assert lines[FAILURE_LINES] == ("further failures are summed up when the run ends; `tunesmith trials flood "
+                                    "--state failed` lists them"), lines
+    assert lines[FAILURE_LINES + 1:FAILURE_LINES + 3] == [
+        "30 trials failed in this run, by reason:",
+        "  10 like trial 1: exception: KeyError: 'lr' (at many_fail.py:6 in objective)"], lines
+    assert lines[-1] == "Stopped: trial budget of 40 reached.", lines
+    assert len(lines) == FAILURE_LINES + 7, lines
+
+
+def test_a_python_api_run_whose_every_trial_fails_says_why_it_stopped(project, capfd):
+    project.write("bad.py", "def bad(config, trial):\n    return 1 / 0\n")
+    spec = project.spec("all-bad", trial={"function": "bad:bad"}, executor={"kind": "inline"}, budget={"trials": 10})
+    result = api.run(spec, storage=project.storage)
+    out, err = capfd.readouterr()
+    assert (result.status.value, result.best, out) == ("failed", None, ""), out
+    failed = "exception: ZeroDivisionError: division by zero (at bad.py:2 in bad)"
+    assert err.splitlines() == [*(f"trial {n} failed: {failed}" for n in range(5)),
+                                f"Stopped: {result.stop_reason}."], err
+    assert failed in (result.stop_reason or "")
+
+
+def test_a_python_api_run_says_nothing_without_failures_or_to_a_listener_of_its_own(project, capfd):
+    """Quiet stays quiet where nothing failed; a listener given (TunedSearchCV's, which says failed fits as
+    scikit-learn does) is told every trial, and the run prints nothing of its own."""
+    from tunesmith.events import RunListener
+
+    project.write("bad.py", "def bad(config, trial):\n    return 1 / 0\n")
+    api.run(project.spec("fine", executor={"kind": "inline"}), storage=project.storage)
+    told: list[str] = []
+
+    class Told(RunListener):
+        def trial_finished(self, trial, best) -> None:  # type: ignore[no-untyped-def]
+            told.append(trial.state.value)
+
+    api.run(project.spec("bad-told", trial={"function": "bad:bad"}, executor={"kind": "inline"}),
+            storage=project.storage, listener=Told())
+    assert capfd.readouterr() == ("", "")
+    assert told == ["failed"] * 5

@@ -286,3 +286,91 @@ def test_an_edited_objective_file_is_read_again_in_the_same_process(tmp_path: Pa
     code, out, err = cli_in_process("validate", spec("third"))
     assert (code, out) == (2, ""), err
     assert err.startswith("error: trial.function: objective(config) cannot be called as objective(config, trial)"), err
+
+
+class Shifted:
+    """Data held on self, the objective a method: the usual Optuna pattern, study.optimize(obj.objective)."""
+
+    def __init__(self, shift: float) -> None:
+        self.shift = shift
+
+    def objective(self, config: dict[str, float], trial: object) -> float:
+        return (config["x"] - self.shift) ** 2
+
+    @classmethod
+    def by_class(cls, config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+
+def test_a_method_bound_to_an_object_runs_inline_and_is_refused_worker_processes(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """A worker could import the class, never the object: its method was stored as 'module:Shifted.objective',
+    whose unbound signature (self, config, trial) was refused as 'cannot be called as objective(config, trial)',
+    with kind inline too, though the bound method is called so."""
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "bound", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": Shifted(0.9).objective,
+            "budget": {"trials": 3}, "seed": 0}
+    for executor in ({}, {"executor": {"kind": "inline"}}):
+        result = tunesmith.run({**spec, **executor, "name": f"bound{len(executor)}"},
+                               storage=f"sqlite:///{tmp_path / 'b.db'}")
+        assert result.experiment.spec["trial"]["function"] == "<interactive>:objective"
+        assert [t.values for t in result.trials] == [((t.params["x"] - 0.9) ** 2,) for t in result.trials]
+    with pytest.raises(tunesmith.SpecError) as info:
+        tunesmith.run({**spec, "name": "bound-process", "executor": {"kind": "process"}},
+                      storage=f"sqlite:///{tmp_path / 'b.db'}")
+    assert info.value.path == "trial" and "is defined interactively" in info.value.message, info.value.message
+    assert "cannot be called as" not in info.value.message
+    # bound to the class, a worker imports it as this process finds it
+    made = tunesmith.ExperimentSpec.model_validate({**spec, "trial": Shifted.by_class, "executor": {"kind": "process"}})
+    assert made.trial is not None and made.trial.function == f"{__name__}:Shifted.by_class"
+
+
+def test_a_spec_rebuilt_from_its_model_dump_is_told_to_pass_the_function_itself(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """model_dump() keeps an interactive function's name only (<interactive>:objective). Run anew, that spec was
+    told to `tunesmith.resume('dumped', trial=objective)`, an experiment never recorded (ExperimentNotFound)."""
+    from helpers import cli_in_process
+
+    monkeypatch.chdir(tmp_path)
+
+    def objective(config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+    spec = tunesmith.ExperimentSpec(name="base", objective={"metric": "loss", "direction": "minimize"},
+                                    space={"x": tunesmith.Float(0, 1)}, trial=objective, budget={"trials": 2})
+    dumped = {**spec.model_dump(), "name": "dumped"}
+    storage = f"sqlite:///{tmp_path / 'd.db'}"
+    with pytest.raises(tunesmith.SpecError) as info:
+        tunesmith.run(dumped, storage=storage)
+    assert info.value.path == "trial.function", info.value
+    assert "pass the function itself, trial=objective" in info.value.message, info.value.message
+    assert "resume" not in info.value.message
+    assert not (tmp_path / "d.db").exists()
+    assert tunesmith.run({**dumped, "trial": objective}, storage=storage).status.value == "completed"
+
+    # A spec file cannot hand it over: it is told to name a function that a process can import.
+    (tmp_path / "s.yaml").write_text(json.dumps({**spec.to_json(), "name": "from-file"}))
+    code, out, err = cli_in_process("run", str(tmp_path / "s.yaml"), "--storage", storage)
+    assert code == 2 and "'module:function'" in err and "resume" not in err, err
+
+
+def test_the_exists_hint_of_an_interactive_experiment_hands_the_function_over(tmp_path: Path, monkeypatch) -> None:
+    """The same notebook cell run twice: the hint said tunesmith.resume('nb-twice'), which was then refused for
+    want of trial=objective. It names the function the record ran, and following it works."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+
+    def objective(config: dict[str, float], trial: object) -> float:
+        return config["x"]
+
+    def spec(fn: object) -> dict[str, object]:
+        return {"name": "nb-twice", "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": fn, "budget": {"trials": 2}}
+
+    tunesmith.run(spec(objective))
+    for fn in (objective, lambda config, trial: 0.0):  # the record's name, whatever this cell's function is
+        with pytest.raises(tunesmith.ExperimentExists) as exists:
+            tunesmith.run(spec(fn))
+        assert "continue it with tunesmith.resume('nb-twice', trial=objective) (which runs" in str(exists.value)
+    assert tunesmith.resume("nb-twice", trial=objective).status.value == "completed"

@@ -67,3 +67,24 @@ def test_feasible_trials_is_0_not_missing_when_no_trial_satisfies_the_constraint
     assert printed["feasible_trials"] == 0 and printed["selected"]["number"] is None, printed
     assert tunesmith.open_experiment("none-fit", storage=project.storage).summary()["feasible_trials"] == 0
     assert "constraints: size_kb <= 500 (0 feasible)" in project.cli("show", "none-fit", check=True).stdout
+
+
+def test_a_result_shows_itself_in_a_line_and_keeps_every_record(tmp_path, monkeypatch):
+    """A notebook cell ending in `tunesmith.run(...)` prints the result's repr: it held every TrialRecord and the
+    whole spec (137 KB for 300 trials). It says the name, status, trial counts and best; the fields stay whole."""
+    monkeypatch.chdir(tmp_path)
+
+    def objective(config, trial):
+        if trial.number % 7 == 3:
+            raise ValueError("an unlucky trial")
+        return config["x"]
+
+    result = tunesmith.run({"name": "shown", "objective": {"metric": "loss", "direction": "minimize"},
+                            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": objective,
+                            "budget": {"trials": 30}, "seed": 0}, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    best = result.best
+    assert best is not None and len(result.trials) == 30 and result.experiment.spec["budget"]["trials"] == 30
+    shown = repr(result)
+    assert shown == (f"ExperimentResult(name='shown', status='completed', trials={{'completed': 26, 'failed': 4}}, "
+                     f"best=#{best.number} {{'loss': {best.values[0]!r}}} at {{'x': {best.params['x']!r}}})"), shown
+    assert repr(tunesmith.open_experiment("shown", storage=f"sqlite:///{tmp_path / 'r.db'}")) == shown

@@ -5,20 +5,23 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.errors import ExperimentExists
+from tunesmith.errors import ExperimentExists, TunesmithError
 from tunesmith.evaluation.loading import refuse_a_run_started_by_an_import
 from tunesmith.events import RunListener
-from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord
+from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
 from tunesmith.selection import Selection
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, resolve_url
-from tunesmith.summary import best_of, experiment_summary, front_of, selection_of, shown_experiment
+from tunesmith.summary import (
+    best_of, experiment_summary, front_of, objectives_of, selection_of, shown_experiment,
+)
 
 if TYPE_CHECKING:
     from tunesmith.reproduce import ReproduceOutcome
@@ -67,6 +70,17 @@ class ExperimentResult:
         spec = spec_from_dict(self.experiment.spec, recorded=True)
         return front_of(self.trials, spec.objectives, spec.constraints, self.selected)
 
+    def __repr__(self) -> str:
+        # a line, as a notebook cell ending in `tunesmith.run(...)` prints it: the dataclass's own held every trial
+        # and the whole spec (137 KB for 300 trials); the fields hold them still
+        counts = Counter(t.state for t in self.trials)
+        states = {state.value: counts[state] for state in TrialState if counts[state]}
+        best, shown = self.best, "None"
+        if best is not None and best.values is not None:
+            metrics = (o.metric for o in objectives_of(self.experiment))
+            shown = f"#{best.number} {dict(zip(metrics, best.values, strict=False))} at {best.params}"  # never raises
+        return f"ExperimentResult(name={self.name!r}, status={self.status.value!r}, trials={states}, best={shown})"
+
     def summary(self) -> dict[str, Any]:
         """The same JSON as `tunesmith show NAME --json` printed when the result was read (its non-finite numbers
         are floats here, strings there: see :mod:`tunesmith.json_output`)."""
@@ -95,7 +109,9 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     Args:
         spec: an ExperimentSpec, a mapping in the YAML shape, or the path of a YAML spec.
         storage: a SQLAlchemy URL; default: the spec's ``storage``, ``$TUNESMITH_STORAGE``, ./tunesmith.db.
-        progress: show the live progress display.
+        progress: show the live progress display. Without it, and without ``listener``, failed trials and why
+            the run stopped are said on stderr, as the run's warnings are (a run where nothing failed prints
+            nothing).
         listener: receives run events.
 
     Raises:
@@ -125,7 +141,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         e = exists_saying_what_differs(e, store, s)
         raise ExperimentExists(
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
-            f"{_resume_call(e.name or s.name, store.url)} (which runs the spec recorded then, not this one), or give "
+            f"{_resume_call(e.name or s.name, store)} (which runs the spec recorded then, not this one), or give "
             "the spec another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
                                            if e.differences else ""),
             e.name, e.store, e.differences) from None
@@ -133,12 +149,19 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         store.close()
 
 
-def _resume_call(name: str, url: str) -> str:
-    """``tunesmith.resume(NAME)`` as a hint writes it: with ``storage=`` where the CLI's hint has ``--storage``."""
+def _resume_call(name: str, store: SQLStore) -> str:
+    """``tunesmith.resume(NAME)`` as a hint writes it: with ``storage=`` where the CLI's hint has ``--storage``, and
+    ``trial=`` where the record names a function defined interactively, which a resume without it refuses."""
     from tunesmith.storage.sql import store_to_name
 
-    named = store_to_name(url, os.environ)
-    return f"tunesmith.resume({name!r}{'' if named is None else f', storage={named!r}'})"
+    named = store_to_name(store.url, os.environ)
+    try:
+        recorded = spec_from_dict(store.experiment(name).spec, recorded=True).trial
+    except TunesmithError:  # deleted meanwhile, or written by a tunesmith this one cannot read: no trial= to add
+        recorded = None
+    handed = recorded.shown_name if recorded is not None and recorded.interactive else None
+    return (f"tunesmith.resume({name!r}{'' if named is None else f', storage={named!r}'}"
+            f"{'' if handed is None else f', trial={handed}'})")
 
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
@@ -198,8 +221,15 @@ def _result(store: SQLStore, experiment: ExperimentRecord, trials: Sequence[Tria
 
 
 def _listener(progress: bool, listener: RunListener | None) -> RunListener | None:
+    """What watches the run: the progress display; without it, the caller's listener, or, with neither, a report
+    of failed trials and why the run stopped on stderr, where its warnings go too (TunedSearchCV's listener, and any
+    other given, is told each trial and says what it will)."""
     if not progress:
-        return listener
+        if listener is not None:
+            return listener
+        from tunesmith.console import FailureReport
+
+        return FailureReport()
     from rich.console import Console
 
     from tunesmith.console import ProgressDisplay

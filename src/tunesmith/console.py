@@ -15,7 +15,7 @@ from rich.table import Table
 from tunesmith.budget import failure_way
 from tunesmith.cost import money
 from tunesmith.evaluation.output_tail import reason_without_output
-from tunesmith.events import RunListener
+from tunesmith.events import RunListener, say_on_stderr
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, ranked, select_trial, selectable
 from tunesmith.spec.loader import spec_from_dict
@@ -115,14 +115,52 @@ class ProgressDisplay(RunListener):
         print_best_table(self.console, experiment, trials)
         if (unfed := scheduler_without_reports(experiment, trials)) is not None:
             self.console.print(f"[yellow]warning[/]: {escape(unfed)}")
-        costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
-        spent = f" (spent {money(sum(costs))})" if costs and not stop_reason.startswith("cost budget") else ""
-        self.console.print(f"Stopped: {escape(stop_reason)}{spent}.")  # last: which limit ended the run
+        self.console.print(escape(stopped_line(trials, stop_reason)))  # last: which limit ended the run
 
     def stopped_watching(self) -> None:
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
+
+class FailureReport(RunListener):
+    """A run with no display (the Python API's default) says on stderr, as it says its warnings, what the display
+    says of failed trials: each of the first FAILURE_LINES with its reason, the rest summed up by reason at the end,
+    and then why the run stopped. Without it a notebook whose every trial failed saw nothing at all, and the
+    fail-fast reason only as an AttributeError on ``result.best``. A run where nothing failed says nothing."""
+
+    def __init__(self) -> None:
+        self._failures = FailureTally()  # this run's
+        self._name = ""
+
+    def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
+                    total_trials: int | None) -> None:
+        self._name = experiment.name
+
+    def trial_finished(self, trial: TrialRecord, best: TrialRecord | None) -> None:
+        if trial.state is not TrialState.FAILED:
+            return
+        self._failures.add(trial)
+        if self._failures.count <= FAILURE_LINES:
+            say_on_stderr(f"trial {trial.number} failed: {trial.error or ''}")
+        elif self._failures.count == FAILURE_LINES + 1:
+            say_on_stderr(f"further failures are summed up when the run ends; `tunesmith trials {self._name} "
+                          "--state failed` lists them")
+
+    def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
+        if self._failures.count == 0:
+            return
+        if self._failures.count > FAILURE_LINES:  # (fewer were each told in full)
+            for line in self._failures.summary(experiment.name):
+                say_on_stderr(line)
+        say_on_stderr(stopped_line(trials, stop_reason))
+
+
+def stopped_line(trials: Sequence[TrialRecord], stop_reason: str) -> str:
+    """A run's last line: which limit ended it, and what its trials cost where it was not the cost budget."""
+    costs = [t.metrics["cost"] for t in trials if "cost" in t.metrics]
+    spent = f" (spent {money(sum(costs))})" if costs and not stop_reason.startswith("cost budget") else ""
+    return f"Stopped: {stop_reason}{spent}."
 
 
 class CountingProgress:

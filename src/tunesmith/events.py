@@ -99,7 +99,7 @@ class Listeners(RunListener):
     def warning(self, message: str) -> None:
         self._each("warning", (message,), {})
         if not any(x not in self.dropped and type(x).warning is not RunListener.warning for x in self.listeners):
-            _to_stderr(message)  # nobody shows it, or whoever did failed on it (reported above, then this)
+            say_on_stderr(f"warning: {message}")  # nobody shows it, or whoever did failed on it (reported above)
 
     def trial_started(self, *a: Any, **k: Any) -> None:
         self._each("trial_started", a, k)
@@ -149,8 +149,10 @@ class Listeners(RunListener):
                      "the run goes on without it")
 
 
-def _to_stderr(message: str) -> None:
+def say_on_stderr(line: str) -> None:
+    """``line`` on the process's stderr, as it is when said (a notebook's, a redirected one), for a run with no
+    display to show it (a warning here; a failed trial: :class:`tunesmith.console.FailureReport`)."""
     try:
-        print(f"warning: {message}", file=sys.stderr, flush=True)
+        print(line, file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass  # stderr is the pipe that closed, or is closed: nobody is left to tell

@@ -191,7 +191,8 @@ class TrialRef(StrictModel):
 
     @property
     def interactive(self) -> bool:
-        """A function no process can import: defined in a notebook, on standard input, or a lambda."""
+        """A function no process can import: defined in a notebook, on standard input, a lambda, or a method bound
+        to an object (:func:`is_interactive`)."""
         return self.function is not None and self.function.startswith(INTERACTIVE + ":")
 
     def with_function(self, fn: Callable[..., Any]) -> TrialRef:
@@ -228,18 +229,37 @@ class TrialRef(StrictModel):
         if not self.interactive:
             return self._given  # None but for a TunedSearchCV search's handed over (with_function)
         if self._given is None:
-            shown = "your_function" if self.function_name == "<lambda>" else self.function_name
+            shown = self.shown_name
             raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function "
-                            f"{self.function_name!r}, defined interactively (a notebook, standard input, python -c or "
-                            "a lambda), which no process can import again: hand it over from Python, where it is "
-                            f"defined: tunesmith.resume({experiment!r}, trial={shown}) or "
+                            f"{self.function_name!r}, defined interactively (a notebook, standard input, python -c, "
+                            "a lambda or a method of an object), which no process can import again: hand it over from "
+                            f"Python, where it is defined: tunesmith.resume({experiment!r}, trial={shown}) or "
                             f"tunesmith.reproduce_trial({experiment!r}, NUMBER, trial={shown})")
         return self._given
+
+    def check_handed_over(self) -> None:
+        """In a spec given anew, an interactive function is the function itself (``trial=objective``): its name
+        alone, as a spec's ``model_dump()`` or a spec file writes it, has nothing to run, and no recorded experiment
+        to hand the function over to.
+
+        Raises:
+            SpecError: at ``trial.function``, naming the fix for a Python spec and for a spec file.
+        """
+        if self.interactive and self._given is None:
+            raise SpecError("trial.function", f"{self.function!r} is only the name of a function defined "
+                            "interactively, which only the process that defined it has: pass the function itself, "
+                            f"trial={self.shown_name} (a spec's model_dump() keeps its name only), or, in a spec file, "
+                            "name one that a process can import: 'module:function' or 'path/to/file.py:function'")
 
     @property
     def function_name(self) -> str:
         """The function's name in its reference (``objective`` of ``<interactive>:objective``)."""
         return (self.function or "").partition(":")[2]
+
+    @property
+    def shown_name(self) -> str:
+        """The function's name as a hint writes it in ``trial=...``; a lambda's is no name to write."""
+        return "your_function" if self.function_name == "<lambda>" else self.function_name
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TrialRef:
@@ -361,8 +381,11 @@ def _trial_ref(value: Any) -> Any:
 
 
 def is_interactive(fn: Callable[..., Any]) -> bool:
-    """Whether no other process can import ``fn``: a lambda or nested function, or one defined in ``__main__``
-    without a file of its own (a notebook cell, `python -c`, standard input, the REPL)."""
+    """Whether no other process can import ``fn``: a lambda or nested function, one defined in ``__main__``
+    without a file of its own (a notebook cell, `python -c`, standard input, the REPL), or a method bound to an
+    object (a worker could import its class, never the object and what it holds on ``self``)."""
+    if inspect.ismethod(fn) and not isinstance(fn.__self__, type):  # (bound to a class, it imports as it is found)
+        return True
     qualname = getattr(fn, "__qualname__", "")
     module = getattr(fn, "__module__", None)
     if not qualname or "<" in qualname or module is None:
@@ -551,11 +574,12 @@ class ExperimentSpec(StrictModel):
                                 f"{o.direction.value}}}")
         if self.trial is not None and self.trial.interactive and self.executor.kind != "inline":
             raise SpecError("trial", f"the trial function {self.trial.function_name!r} is defined interactively (a "
-                            "notebook, python -c, standard input, the REPL, or a lambda), so the worker processes of "
-                            f"executor.kind {self.executor.kind} cannot import it; run it in this process with "
-                            "executor: {kind: inline} (one trial at a time, without workers, trial_timeout or "
-                            "memory_limit), or move it into a .py file (in a notebook: %%writefile objective.py, then "
-                            "from objective import objective) and pass that function, or 'objective.py:objective'")
+                            "notebook, python -c, standard input, the REPL, a lambda, or a method bound to an object), "
+                            f"so the worker processes of executor.kind {self.executor.kind} cannot import it; run it "
+                            "in this process with executor: {kind: inline} (one trial at a time, without workers, "
+                            "trial_timeout or memory_limit), or move it into a .py file as a module-level function "
+                            "(in a notebook: %%writefile objective.py, then from objective import objective) and pass "
+                            "that function, or 'objective.py:objective'")
         if self.budget.cost is not None and self.cost is None:
             raise SpecError("budget.cost", "a money budget needs prices: add a cost section, e.g. cost: "
                             "{cpu_hour: 0.04, memory_gb_hour: 0.005} or cost: {metric: dollars}")
@@ -624,6 +648,8 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
+    if spec.trial is not None:
+        spec.trial.check_handed_over()
     spec.search_space.check_names()
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
