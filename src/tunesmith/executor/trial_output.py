@@ -1,0 +1,103 @@
+"""Where an inline trial's output goes: the thread that runs it writes to its trial.log, every other thread to the
+process's own streams.
+
+Why not ``contextlib.redirect_stdout``: it swaps ``sys.stdout`` for the whole process. Two inline runs in threads
+(two TunedSearchCV fits under joblib's threading backend) each saved what the other had set: one run's output
+went into the other's log, and the last to finish "restored" a log closed by then, so every later ``print`` in
+the process raised. So while any inline trial runs, ``sys.stdout`` and ``sys.stderr`` are proxies, put in by the
+first trial to start and taken out by the last to end, that write to the calling thread's trial log, or to the
+stream that was there before for a thread running none (the notebook's own, the coordinator's heartbeat). Threads
+that a trial starts itself run none: their output goes to the process's streams.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+_lock = threading.Lock()  # guards _installed: trials in several threads start and end at once
+_routes = threading.local()  # .logs: this thread's trial logs, innermost last (an inline run in a trial)
+
+
+def _thread_logs() -> list[TextIO | None]:
+    logs: list[TextIO | None] | None = getattr(_routes, "logs", None)
+    if logs is None:
+        logs = _routes.logs = []
+    return logs
+
+
+def _thread_log() -> TextIO | None:
+    """The log of the trial this thread runs; None for a thread running none."""
+    logs = _thread_logs()
+    return logs[-1] if logs else None
+
+
+class ThreadRoutedStream:
+    """Stands for ``sys.stdout`` or ``sys.stderr``: writes to the calling thread's trial log, else to ``outside``
+    (the stream that was there before). Whatever else is asked (``fileno``, ``encoding``, ``isatty``) is the
+    chosen stream's."""
+
+    def __init__(self, outside: TextIO) -> None:
+        self.outside = outside
+
+    def _stream(self) -> TextIO:
+        log = _thread_log()
+        return self.outside if log is None else log
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        self._stream().writelines(lines)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "outside":  # not set yet (a copy being made): no recursion through _stream
+            raise AttributeError(name)
+        return getattr(self._stream(), name)
+
+
+class _Installed:
+    """The proxies in place while inline trials run, and what was there before them."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.stdout = ThreadRoutedStream(sys.stdout)
+        self.stderr = ThreadRoutedStream(sys.stderr)
+        sys.stdout, sys.stderr = self.stdout, self.stderr  # type: ignore[assignment]
+
+    def remove(self) -> None:
+        """Put back what was there before, each only where it is still ours (a notebook kernel may have set its
+        own streams meanwhile)."""
+        if sys.stdout is self.stdout:
+            sys.stdout = self.stdout.outside
+        if sys.stderr is self.stderr:
+            sys.stderr = self.stderr.outside
+
+
+_installed: _Installed | None = None
+
+
+@contextmanager
+def trial_output_to(log: TextIO) -> Iterator[None]:
+    """This thread's output goes to ``log`` in the block; other threads' does not."""
+    global _installed
+    with _lock:
+        installed = _installed = _installed or _Installed()
+        installed.users += 1
+    logs = _thread_logs()
+    logs.append(log)
+    try:
+        yield
+    finally:
+        logs.pop()
+        with _lock:
+            installed.users -= 1
+            if installed.users == 0:
+                installed.remove()
+                _installed = None
