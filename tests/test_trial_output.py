@@ -109,3 +109,39 @@ def test_cross_val_score_of_a_search_on_joblib_threads_gives_the_streams_back() 
         sys.stdout, sys.stderr = streams
     assert left == streams, left
     assert len(scores) == 4 and min(scores) > 0.8, scores
+
+
+def test_a_search_started_while_another_threads_trial_runs_prints_its_verbose_lines_on_its_own_stdout(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """fit() keeps sys.stdout for its verbose lines, which its trials print: kept while another thread's inline
+    trial ran, that was the stream that writes to the calling thread's trial log, so they went into the logs."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from tunesmith.sklearn import TunedSearchCV
+
+    running, release = threading.Event(), threading.Event()
+
+    def waits(config: dict[str, Any], trial: Any) -> float:
+        running.set()
+        release.wait(timeout=60)
+        return config["x"]
+
+    def run() -> None:
+        tunesmith.run({"name": "waits", "objective": {"metric": "loss", "direction": "minimize"},
+                       "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": waits,
+                       "budget": {"trials": 1}, "executor": {"kind": "inline"}, "workdir": str(tmp_path)},
+                      storage=f"sqlite:///{tmp_path / 'waits.db'}")
+
+    other = threading.Thread(target=run)
+    other.start()
+    try:
+        assert running.wait(timeout=60)
+        X, y = load_iris(return_X_y=True)
+        TunedSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=2, verbose=2).fit(X, y)
+    finally:
+        release.set()
+        other.join(timeout=60)
+    out = capsys.readouterr().out
+    assert "Fitting 2 folds for each of 2 candidates" in out, out
+    assert out.count("] END {'C': ") == 2, out

@@ -62,6 +62,12 @@ class ThreadRoutedStream:
         return getattr(self._stream(), name)
 
 
+def current_stream(stream: TextIO) -> TextIO:
+    """What ``stream`` (``sys.stdout``, say) writes to from this thread now: for a stream kept to write to later
+    from a trial's thread (a search's verbose lines), which a proxy would send to that trial's log."""
+    return stream._stream() if isinstance(stream, ThreadRoutedStream) else stream
+
+
 class _Installed:
     """The proxies in place while inline trials run, and what was there before them."""
 
