@@ -30,6 +30,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state, indexable
 
 from tunesmith.events import RunListener
+from tunesmith.executor.trial_output import current_stream
 from tunesmith.records import ParamValue, TrialRecord, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL
 from tunesmith.space.domains import Categorical, Float, Int, _Domain
@@ -61,7 +62,8 @@ class _Search:
     n_jobs: int | None           # None or 1: the folds one by one (a scheduler can stop after any); else at once
     pre_dispatch: Any
     verbose: int
-    out: Any                     # verbose's stream: fit()'s standard output (a trial's own goes to its log)
+    out: Any                     # verbose's stream: fit()'s standard output (a trial's own goes to its log), as
+    #                              this thread has it (not a proxy that another thread's inline trial put in)
     errors: list[BaseException] = field(default_factory=list)
 
 
@@ -588,7 +590,7 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
             seed = int(check_random_state(seed).randint(2**31))  # a RandomState, as scikit-learn takes, draws one
         state = _Search(clone(self.estimator), X, y, groups, splits, scorer, names, self.refit, dict(fit_params),
                         space, self.error_score, self.return_train_score, self.n_jobs, self.pre_dispatch,
-                        int(self.verbose), sys.stdout)
+                        int(self.verbose), current_stream(sys.stdout))
         if self.verbose >= 1:
             print(f"Fitting {len(splits)} folds for each of {n_trials} candidates, totalling "
                   f"{len(splits) * n_trials} fits", flush=True)

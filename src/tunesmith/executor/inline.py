@@ -8,7 +8,6 @@ which beats whatever holds up its loop.
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
+from tunesmith.executor.trial_output import trial_output_to
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 
 
@@ -56,8 +56,8 @@ class InlineExecutor:
             if job.cost is not None:
                 reset_own_peak_memory()
             cpu_before = own_cpu_seconds()
-            with open(job.log_path, "a", encoding="utf-8") as log, \
-                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            # this thread's output only: another thread's inline run may share the process (trial_output)
+            with open(job.log_path, "a", encoding="utf-8") as log, trial_output_to(log):
                 outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
                                       lambda: job.number in self._prune, self.function,
                                       decided_step=lambda: self._prune.get(job.number))
