@@ -98,3 +98,58 @@ def test_an_address_the_dashboard_cannot_listen_on_names_the_option_at_fault(pro
     assert (code, out, err.splitlines()) == (2, "", [
         f"error: --port: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port (0 picks a "
         "free one) or --addr"])
+
+
+def _running_trial(project, name: str, owner: str, now: float):
+    """Experiment ``name`` recorded running as its coordinator ``owner`` (on another machine) leaves it at ``now``:
+    trial 0 running, beaten, its report at step 1 written. The store the coordinator writes with is returned; the
+    dashboard reads through one of its own, as from another process."""
+    from tunesmith.records import Report, RunStatus
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    writer = SQLStore(project.storage)
+    stored = spec_from_dict({**project.spec(name), "base_dir": str(project.root)}).to_json()
+    exp = writer.create_experiment(name, stored, "random", "", now - 60)
+    writer.set_status(exp.id, RunStatus.RUNNING, now - 60, {"owner": owner})
+    assert writer.new_trial(exp.id, {"x": 0.5}, 1, now - 50, "{number}", owner=owner) is not None
+    writer.add_report(exp.id, 0, 1, Report(1, 0.9), now - 40)
+    writer.heartbeat(exp.id, [0], now, owner)  # (writes the held report first)
+    return writer
+
+
+def _page_text(page: bytes) -> str:
+    from tests.test_report import visible_text
+
+    return visible_text(page.decode())
+
+
+def _steps_drawn(page: bytes) -> list[int]:
+    from tests.test_report import figure_of
+
+    data, _ = figure_of(page.decode(), "Intermediate values")
+    return [x for d in data for x in d["x"] if x is not None]
+
+
+def test_a_report_recorded_after_a_page_was_built_is_on_the_next_page(project):
+    """The page was rebuilt only when the experiment's event log grew (a trial started or ended); a report makes no
+    event, so a long trial's curve stayed as the first page drew it until the trial ended. The README: the
+    dashboard sees a report within about a second."""
+    import time
+
+    from tunesmith.monitoring.dashboard import ReportCache
+    from tunesmith.records import Report
+    from tunesmith.storage import SQLStore
+
+    now = time.time()
+    writer = _running_trial(project, "live", "far-host:1:lead", now)
+    reader = SQLStore(project.storage)
+    try:
+        cache = ReportCache(reader, "live", refresh_s=1, clock=lambda: now)  # no time passes: only the store moves
+        assert _steps_drawn(cache.page()) == [1]
+        writer.add_report(reader.experiment("live").id, 0, 1, Report(2, 0.8), now)  # held, written within 0.1 s
+        assert wait_for(lambda: _steps_drawn(cache.page()) == [1, 2], timeout=1.0)
+    finally:
+        writer.close()
+        reader.close()
+

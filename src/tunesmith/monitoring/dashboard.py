@@ -2,8 +2,9 @@
 
 Read-only: it answers GET and HEAD and never writes to the store, so it can watch a run that another process is
 running (SQLite or PostgreSQL). The page reloads itself every ``refresh_s`` seconds; the report is rebuilt only
-when the experiment's event log has grown since the last build (a trial started, reported or finished), so an
-idle experiment costs one small query per reload.
+when the store recorded something of the experiment since the last build (its event log grew: a trial started or
+finished; or a trial reported a value, which makes no event), so an idle experiment costs two small queries per
+reload.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEFAULT_REFRESH_S = 10
 
 
 class ReportCache:
-    """The latest report of one experiment; rebuilt when the store's event log for it has grown."""
+    """The latest report of one experiment; rebuilt when the store recorded something of it since the last build."""
 
     def __init__(self, store: TrialStore, name: str, refresh_s: int, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -30,6 +31,7 @@ class ReportCache:
         self.clock = clock
         self._lock = threading.Lock()
         self._last_event = 0
+        self._last_report = 0
         self._html: bytes | None = None
 
     def page(self) -> bytes:
@@ -38,11 +40,14 @@ class ReportCache:
         with self._lock:  # one build at a time; readers arriving meanwhile get the fresh one
             experiment = self.store.experiment(self.name)
             new = self.store.events(experiment.id, since_id=self._last_event)
-            if self._html is None or new:
+            # a report makes no event: a long trial's curve grows with nothing else recorded
+            last_report = self.store.last_report_id(experiment.id)
+            if self._html is None or new or last_report != self._last_report:
                 document = build_report(experiment, self.store.trials(experiment.id), generated_at=self.clock(),
                                         refresh_s=self.refresh_s)
                 self._html = document.encode("utf-8")
                 self._last_event = new[-1].id if new else self._last_event
+                self._last_report = last_report
             return self._html
 
 
