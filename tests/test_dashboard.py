@@ -153,3 +153,35 @@ def test_a_report_recorded_after_a_page_was_built_is_on_the_next_page(project):
         writer.close()
         reader.close()
 
+
+def test_a_running_experiments_page_follows_the_clock_and_says_when_nothing_runs_it(project):
+    """A coordinator that dies records nothing: the page built while it beat said `status running` for good, and
+    the running trial's bar stayed where that build drew it. While the experiment is recorded running its page is
+    rebuilt once it is REBUILT_EVERY_S old, whatever the store recorded; a finished one's is not."""
+    import time
+
+    from tunesmith.monitoring.dashboard import REBUILT_EVERY_S, ReportCache
+    from tunesmith.records import RunStatus
+    from tunesmith.storage import SQLStore
+
+    t0 = time.time()
+    writer = _running_trial(project, "quiet", "far-host:1:lead", t0)  # beating from another machine
+    reader = SQLStore(project.storage)
+    clock = [t0]
+    try:
+        cache = ReportCache(reader, "quiet", refresh_s=10, clock=lambda: clock[0])
+        first = cache.page()
+        assert "status running ·" in _page_text(first)
+        clock[0] = t0 + REBUILT_EVERY_S - 1
+        assert cache.page() == first, "nothing recorded, and soon after: the page as it was"
+        clock[0] = t0 + 3600  # an hour without a beat: nothing runs it
+        text = _page_text(cache.page())
+        assert "status running (abandoned)" in text and "no live coordinator runs quiet" in text, text[:600]
+        writer.set_status(reader.experiment("quiet").id, RunStatus.INTERRUPTED, t0 + 3600)
+        ended = cache.page()
+        assert "status interrupted" in _page_text(ended)
+        clock[0] = t0 + 7200
+        assert cache.page() == ended, "a run that ended: rebuilt only when the store records something"
+    finally:
+        writer.close()
+        reader.close()

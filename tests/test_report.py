@@ -7,6 +7,7 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -437,3 +438,68 @@ def test_history_stays_linear_unless_every_value_is_positive_and_spans_three_dec
     _, layout = figure_of(build_report(exp, trials), "Optimisation history")
     assert layout["yaxis"].get("type") != "log"
     assert layout["yaxis"]["title"]["text"] == "loss (minimize)"
+
+
+def _killed_run(project):
+    """Experiment ``killed`` recorded running, as a coordinator SIGKILLed on this host leaves it: trial 0 completed,
+    trials 1 and 2 running by the dead coordinator, last beaten at 1_000_050."""
+    import subprocess
+    import sys
+
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage.sql import SQLStore
+
+    gone = subprocess.run([sys.executable, "-c", "from tunesmith.lease_holders import lease_owner_id; "
+                           "print(lease_owner_id())"], capture_output=True, text=True, check=True,
+                          env=os.environ).stdout.strip()  # a coordinator of this host whose process has ended
+    store = SQLStore(project.storage)
+    t0 = 1_000_000.0
+    stored = spec_from_dict({**project.spec("killed"), "base_dir": str(project.root)}).to_json()
+    exp = store.create_experiment("killed", stored, "random", "", t0)
+    store.set_status(exp.id, RunStatus.RUNNING, t0, {"owner": gone})
+    for number in range(3):
+        trial = store.new_trial(exp.id, {"x": 0.1 * number}, 1, t0 + 10 * number, "{number}", owner=gone)
+        assert trial is not None
+        if number == 0:
+            store.save_trial(exp.id, replace(trial, state=TrialState.COMPLETED, values=(0.2,), finished_at=t0 + 15,
+                                             duration_s=15.0), "trial_completed", t0 + 15)
+    store.heartbeat(exp.id, [1, 2], t0 + 50, gone)
+    return store
+
+
+def test_the_report_of_a_killed_run_says_nothing_runs_it_as_show_does(project):
+    """The report of a run whose coordinator was SIGKILLed said `status running · running 2`, where `show` and
+    `ls` say nothing runs it."""
+    from tunesmith.monitoring.report import write_report
+
+    store = _killed_run(project)
+    try:
+        assert project.show("killed").get("abandoned") is True
+        write_report(store, "killed", "killed.html", generated_at=1_003_600.0)  # an hour after the kill
+    finally:
+        store.close()
+    document = (project.root / "killed.html").read_text()
+    text = visible_text(document)
+    assert "status running (abandoned) · strategy random · running 2, completed 1" in text, text[:600]
+    assert ("no live coordinator runs killed (it was killed, or its machine went away); continue it with: "
+            "tunesmith resume killed") in text, text[:800]
+
+
+def test_the_report_of_a_run_waiting_on_a_quota_says_so_as_show_does(project):
+    from datetime import UTC, datetime
+
+    from tests.test_abandoned_quota_wait import _waiting_run
+    from tunesmith.monitoring.report import write_report
+
+    store = _waiting_run(project, "far-host:2:joiner")  # a live waiter on another machine
+    try:
+        wait = project.show("w")["quota_wait"]
+        write_report(store, "w", "w.html", generated_at=time.time())
+    finally:
+        store.close()
+    text = visible_text((project.root / "w.html").read_text())
+    since = datetime.fromtimestamp(wait["since"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert (f"waiting on quota tag:team=a: 1 of 1 slots in use since {since} UTC (see `tunesmith quota list`)"
+            in text), text[:800]
+    assert "status running ·" in text and "abandoned" not in text

@@ -20,7 +20,8 @@ import html
 import math
 import os
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,13 +66,18 @@ class Section:
 
 
 def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], max_points: int = MAX_POINTS,
-                 generated_at: float | None = None, refresh_s: int | None = None) -> str:
+                 generated_at: float | None = None, refresh_s: int | None = None,
+                 summary: Mapping[str, Any] | None = None, resume: str = "") -> str:
     """The report as one HTML document.
 
     Args:
         max_points: most trials drawn per plot.
         generated_at: the time printed in the header (seconds since the epoch); None prints none.
         refresh_s: when set, the page reloads itself every so many seconds (the live dashboard).
+        summary: `show`'s JSON of the experiment (:func:`tunesmith.summary.shown_experiment`'s), where the caller read
+            the store: the header then says what `show` says of the run (nothing runs it, it waits on a quota slot,
+            why it stopped); else the summary of ``experiment`` and ``trials`` alone.
+        resume: the command that continues the run, named when ``summary`` says nothing runs it.
     """
     go = require_plotly()
     import plotly.io as pio
@@ -87,7 +93,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     # the trial the spec's `select` policy picks, what `show` names and `promote` ships (show's own function)
     selection = selection_of(experiment, trials)
     rng = random.Random(0)
-    summary = experiment_summary(experiment, trials)
+    summary = summary if summary is not None else experiment_summary(experiment, trials)
     sections = [
         _history(go, trials, objectives, max_points, rng, candidates, constraints, selection),
         _parallel(go, trials, objectives, max_points, rng, log_params),
@@ -117,11 +123,25 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         f"<title>tunesmith · {html.escape(experiment.name)}</title><style>{_CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(experiment.name)}</h1>"
-        f"<p class=\"meta\">status {html.escape(experiment.status.value)} · strategy "
+        f"<p class=\"meta\">status {html.escape(_status_text(summary))} · strategy "
         f"{html.escape(str(experiment.strategy))} · {html.escape(counts)} · failure rate "
-        f"{summary['failure_rate']:.0%}{when}</p>" + _choice_html(summary, selection)
-        + "".join(parts) + "</body></html>"
+        f"{summary['failure_rate']:.0%}{when}</p>" + _standing_html(summary, resume)
+        + _choice_html(summary, selection) + "".join(parts) + "</body></html>"
     )
+
+
+def stored_report(store: TrialStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord], now: float,
+                  generated_at: float | None, refresh_s: int | None = None) -> str:
+    """:func:`build_report` with what `show` reads of the run from the store, judged at ``now``: whether anything
+    still runs it, a quota wait, why it stopped. A killed run, still recorded running, said `status running`."""
+    from tunesmith.storage.sql import SQLStore, resume_hint
+    from tunesmith.summary import shown_experiment
+
+    summary = shown_experiment(store, experiment, trials, now).summary
+    resume = (resume_hint(store, experiment.name) if isinstance(store, SQLStore)
+              else f"tunesmith resume {experiment.name}")
+    return build_report(experiment, trials, generated_at=generated_at, refresh_s=refresh_s, summary=summary,
+                        resume=resume)
 
 
 def write_report(store: TrialStore, name: str, path: str, generated_at: float | None = None) -> int:
@@ -141,7 +161,8 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
                              f"{os.path.join(path, 'report.html')}")
     experiment = store.experiment(name)
     trials = store.trials(experiment.id)
-    document = build_report(experiment, trials, generated_at=generated_at)
+    now = time.time() if generated_at is None else generated_at
+    document = stored_report(store, experiment, trials, now, generated_at)
     target = written_path(path)
     into = special_kind(target) is not None   # a FIFO, /dev/stdout: written into, never replaced with a file
     partial = target if into else target + ".partial"  # else written whole, then swapped in: no half report left
@@ -158,7 +179,27 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     return len(trials)
 
 
-def _choice_html(summary: dict[str, Any], selection: Selection | None) -> str:
+def _status_text(summary: Mapping[str, Any]) -> str:
+    """The status as `ls` says it: ``running (abandoned)`` when nothing runs it, ``completed (every trial failed)``."""
+    return summary.get("status_said", summary["status"]) + (" (abandoned)" if summary.get("abandoned") else "")
+
+
+def _standing_html(summary: Mapping[str, Any], resume: str) -> str:
+    """`show`'s lines on the run itself, in its words: why it stopped, the quota slot it waits for, or that no
+    coordinator runs it any more (and the command that continues it). Times in UTC, as the header's."""
+    lines = []
+    if "stop_reason" in summary:
+        lines.append(f"stopped: {summary['stop_reason']}")
+    if wait := summary.get("quota_wait"):
+        lines.append(f"waiting on quota {wait['key']}: {wait['in_use']} of {wait['limit']} slots in use since "
+                     f"{datetime.fromtimestamp(wait['since'], UTC):%Y-%m-%d %H:%M:%S} UTC (see `tunesmith quota list`)")
+    if summary.get("abandoned"):
+        lines.append(f"no live coordinator runs {summary['name']} (it was killed, or its machine went away); "
+                     f"continue it with: {resume}")
+    return "".join(f'<p class="run">{html.escape(line)}</p>' for line in lines)
+
+
+def _choice_html(summary: Mapping[str, Any], selection: Selection | None) -> str:
     """The best trial and the selected one, in `show`'s words: `best` is qualified as the first objective's when the
     spec's ``select`` policy picks another trial, and the selected line is the one promotion acts on."""
     best = summary["best"]
@@ -539,7 +580,7 @@ def _short(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
+def _holdout_gap(go: Any, summary: Mapping[str, Any]) -> Section:
     title = "Holdout / CV gap"
     task = summary.get("task")
     if not task:
@@ -575,6 +616,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; }
 .meta, .note { color: #555; font-size: 14px; }
+.run { color: #8a5a00; font-size: 14px; margin: 2px 0; }
 .choice { margin: 2px 0; font-size: 14px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
