@@ -440,6 +440,30 @@ def test_history_stays_linear_unless_every_value_is_positive_and_spans_three_dec
     assert layout["yaxis"]["title"]["text"] == "loss (minimize)"
 
 
+def _stored_spec(tmp_path, objective=None):
+    from tunesmith.spec.loader import spec_from_dict
+
+    spec = {"name": "drawn", "objective": objective or {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "trial": {"function": "objectives:quadratic"},
+            "base_dir": str(tmp_path)}
+    return spec_from_dict(spec).to_json()
+
+
+def test_a_running_trial_is_drawn_to_the_reports_time_and_keeps_its_lane(tmp_path):
+    """A running trial (no finish, no duration yet) was drawn 1 ms long, and its lane was free 1 ms after it
+    started: the trial started next was drawn on the same row, over it."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path), RunStatus.RUNNING, 0.0, 0.0, "random", "test")
+    trials = [TrialRecord(0, TrialState.RUNNING, {"x": 0.1}, 0, started_at=100.0, owner="h:1:a", heartbeat_at=150.0),
+              TrialRecord(1, TrialState.COMPLETED, {"x": 0.2}, 1, values=(0.5,), started_at=110.0, finished_at=120.0,
+                          duration_s=10.0, owner="h:1:a")]
+    data, _ = figure_of(build_report(exp, trials, generated_at=160.0), "Worker timeline")
+    bars = {d["name"]: list(zip(d["y"], d["base"], d["x"], strict=True)) for d in data}
+    assert bars == {"running": [("worker 1", 0.0, 60.0)], "completed": [("worker 2", 10.0, 10.0)]}, bars
+
+
 def _killed_run(project):
     """Experiment ``killed`` recorded running, as a coordinator SIGKILLed on this host leaves it: trial 0 completed,
     trials 1 and 2 running by the dead coordinator, last beaten at 1_000_050."""
@@ -484,6 +508,10 @@ def test_the_report_of_a_killed_run_says_nothing_runs_it_as_show_does(project):
     assert "status running (abandoned) · strategy random · running 2, completed 1" in text, text[:600]
     assert ("no live coordinator runs killed (it was killed, or its machine went away); continue it with: "
             "tunesmith resume killed") in text, text[:800]
+    data, _ = figure_of(document, "Worker timeline")
+    running = next(d for d in data if d["name"] == "running")
+    # drawn to their last beat, when they were last known to run: not on to the report's time, an hour later
+    assert [b + w for b, w in zip(running["base"], running["x"], strict=True)] == [50.0, 50.0], running
 
 
 def test_the_report_of_a_run_waiting_on_a_quota_says_so_as_show_does(project):

@@ -101,7 +101,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _slices(go, trials, objectives, max_points, rng, log_params),
         _curves(go, trials, rng),
         _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
-        _timeline(go, trials),
+        _timeline(go, trials, None if summary.get("abandoned") else generated_at),
         _failures(trials),
         _holdout_gap(go, summary),
     ]
@@ -514,9 +514,11 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                    + _subsampled_note(len(shown), len(done)), fig)
 
 
-def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
+def _timeline(go: Any, trials: Sequence[TrialRecord], now: float | None) -> Section:
     """Which trial ran where and when. The store keeps the coordinator (owner) of each trial, not the worker
-    slot, so lanes are rebuilt per coordinator: each trial takes the first lane free when it started."""
+    slot, so lanes are rebuilt per coordinator: each trial takes the first lane free when it started. A running
+    trial runs until ``now`` (the report's time; None where nothing runs it any more, or no time is known: until its
+    coordinator's last beat for it), and keeps its lane that long."""
     timed = sorted((t for t in trials if t.started_at is not None), key=lambda t: (t.started_at, t.number))
     if not timed:
         return Section("Worker timeline", "No trial has started yet.")
@@ -529,7 +531,7 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
     for t in timed:
         owner = t.owner or "coordinator"
         start = t.started_at or 0.0
-        end = t.finished_at if t.finished_at is not None else start + (t.duration_s or 0.0)
+        end = _end_drawn(t, now)
         free = lanes.setdefault(owner, [])
         lane = next((i for i, busy_until in enumerate(free) if busy_until <= start), None)
         if lane is None:
@@ -549,10 +551,24 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
     fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown",
                       height=min(900, 120 + 28 * n_lanes), yaxis={"categoryorder": "category descending"})
     note = ("Each bar is a trial from start to finish, on the worker lane it took (rebuilt from start and finish "
-            "times per coordinator).")
+            "times per coordinator); a running trial's bar ends at " + ("the time of this report." if now is not None
+                                                                       else "its last heartbeat."))
     if len(timed) < total:
         note += f" Showing the last {len(timed)} of {total} trials."
     return Section("Worker timeline", note, fig)
+
+
+def _end_drawn(t: TrialRecord, now: float | None) -> float:
+    """Where a trial's bar ends: its finish; while it runs, ``now`` (its duration is not known yet); with no ``now``,
+    or a trial that ended with no finish recorded (lost, interrupted), when its coordinator last beat for it."""
+    start = t.started_at or 0.0
+    if t.finished_at is not None:
+        return t.finished_at
+    if t.duration_s is not None:
+        return start + t.duration_s
+    if t.state is TrialState.RUNNING and now is not None:
+        return max(now, start)
+    return max(t.heartbeat_at or start, start)
 
 
 def _failures(trials: Sequence[TrialRecord]) -> Section:
