@@ -464,6 +464,48 @@ def test_a_running_trial_is_drawn_to_the_reports_time_and_keeps_its_lane(tmp_pat
     assert bars == {"running": [("worker 1", 0.0, 60.0)], "completed": [("worker 2", 10.0, 10.0)]}, bars
 
 
+def _point_colours(marker: dict) -> list[tuple[float, float, float]]:
+    """Each point's colour as drawn on the white plot: its place on the colour scale, then the marker's opacity."""
+    from plotly.colors import find_intermediate_color, get_colorscale, hex_to_rgb, unlabel_rgb
+
+    scale = marker["colorscale"]
+    scale = get_colorscale(scale) if isinstance(scale, str) else scale
+    stops = [(float(p), hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c)) for p, c in scale]
+    numbers = marker["color"]
+    lo, hi = marker.get("cmin", min(numbers)), marker.get("cmax", max(numbers))
+    alpha = marker.get("opacity", 1.0)
+    out = []
+    for n in numbers:
+        at = (n - lo) / (hi - lo) if hi > lo else 0.0
+        (p0, c0), (p1, c1) = next((a, b) for a, b in zip(stops, stops[1:], strict=False) if at <= b[0])
+        rgb = find_intermediate_color(c0, c1, (at - p0) / (p1 - p0), colortype="tuple")
+        out.append(tuple(alpha * v + (1 - alpha) * 255 for v in rgb))
+    return out
+
+
+def _contrast_with_white(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2.1's contrast ratio of ``rgb`` (0-255) against white."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_every_slice_point_stands_out_from_the_white_plot(tmp_path):
+    """"Blues" starts at white and the points were half transparent: the first trials were white on white (trial 0
+    of five could not be seen). WCAG's 3:1 for graphics against the background, the earliest trial included."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path), RunStatus.COMPLETED, 0.0, 0.0, "random", "test")
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"x": x}, i, values=(x,), started_at=float(i), finished_at=i + 1.0,
+                          duration_s=1.0) for i, x in enumerate((0.368, 0.95, 0.73, 0.6, 0.16))]
+    data, _ = figure_of(build_report(exp, trials), "Slice plots")
+    assert data[0]["marker"]["color"] == [0, 1, 2, 3, 4]
+    contrasts = [_contrast_with_white(c) for c in _point_colours(data[0]["marker"])]
+    assert min(contrasts) >= 3.0, contrasts
+    assert contrasts == sorted(contrasts) and contrasts[-1] > contrasts[0] + 2, "darker: later trials"
+
+
 def _killed_run(project):
     """Experiment ``killed`` recorded running, as a coordinator SIGKILLed on this host leaves it: trial 0 completed,
     trials 1 and 2 running by the dead coordinator, last beaten at 1_000_050."""

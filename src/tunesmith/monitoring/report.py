@@ -45,6 +45,10 @@ MAX_TIMELINE = 1500
 MAX_FAILURE_ROWS = 50
 IMPORTANCE_TRIALS = 1000
 LOG_AXIS_SPAN = 1e3   # values all positive and max / min above this: a linear axis would squash all but the largest
+# Slice points, darker for later trials: the dark end of plotly's "Blues", whose light end is white (the first trials
+# vanished on the white plot); the lightest, at this opacity, keeps WCAG's 3:1 contrast for graphics against white.
+SLICE_COLOURS = ["rgb(33,113,181)", "rgb(8,81,156)", "rgb(8,48,107)"]
+SLICE_OPACITY = 0.8
 STATE_COLOURS = {"completed": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#2ca02c",
                  "queued": "#9467bd", "lost": "#7f7f7f", "interrupted": "#bcbd22"}
 
@@ -424,8 +428,8 @@ def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
         having = [t for t in shown if n in t.params]
         fig.add_trace(go.Scatter(x=[_axis_value(t.params[n]) for t in having],
                                  y=[t.values[0] for t in having], mode="markers",  # type: ignore[index]
-                                 marker={"size": 4, "opacity": 0.5, "color": [t.number for t in having],
-                                         "colorscale": "Blues"}, name=n, showlegend=False),
+                                 marker={"size": 4, "opacity": SLICE_OPACITY, "color": [t.number for t in having],
+                                         "colorscale": SLICE_COLOURS}, name=n, showlegend=False),
                       row=i // cols + 1, col=i % cols + 1)
         if n in log_params:
             fig.update_xaxes(type="log", row=i // cols + 1, col=i % cols + 1)
