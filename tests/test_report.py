@@ -506,6 +506,25 @@ def test_every_slice_point_stands_out_from_the_white_plot(tmp_path):
     assert contrasts == sorted(contrasts) and contrasts[-1] > contrasts[0] + 2, "darker: later trials"
 
 
+@pytest.mark.parametrize(("objectives", "mode"), [(2, "lines+markers"), (3, "markers")])
+def test_the_pareto_front_is_a_line_with_two_objectives_only(tmp_path, objectives, mode):
+    """With three objectives the front's members, projected on the first two, were joined by a line in order of the
+    first: a zig-zag that drew a trade-off curve that is not there."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    metrics = [{"metric": m, "direction": "minimize"} for m in ("a", "b", "c")[:objectives]]
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path, metrics), RunStatus.COMPLETED, 0.0, 0.0, "random",
+                           "test")
+    points = [(0.1, 0.9, 0.5), (0.2, 0.3, 0.9), (0.3, 0.8, 0.1), (0.5, 0.2, 0.4)]  # every one on the 3-D front
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"x": p[0]}, i, values=p[:objectives], started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i, p in enumerate(points)]
+    data, _ = figure_of(build_report(exp, trials), "Pareto front")
+    front = next(d for d in data if d["name"] == "Pareto front")
+    assert front["mode"] == mode
+    assert len(front["x"]) == (4 if objectives == 3 else 3)  # (0.3, 0.8) is dominated in two objectives
+
+
 def _killed_run(project):
     """Experiment ``killed`` recorded running, as a coordinator SIGKILLed on this host leaves it: trial 0 completed,
     trials 1 and 2 running by the dead coordinator, last beaten at 1_000_050."""
@@ -536,7 +555,7 @@ def _killed_run(project):
 
 def test_the_report_of_a_killed_run_says_nothing_runs_it_as_show_does(project):
     """The report of a run whose coordinator was SIGKILLed said `status running · running 2`, where `show` and
-    `ls` say nothing runs it."""
+    `ls` say nothing runs it, and drew its running trials 1 ms long."""
     from tunesmith.monitoring.report import write_report
 
     store = _killed_run(project)

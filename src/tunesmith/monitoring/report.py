@@ -500,15 +500,17 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                                  marker={"color": "#f4a261", "size": 6, "symbol": "x"},
                                  text=[f"trial {t.number}" for t in broken]))
     ordered = sorted(front, key=lambda t: t.values[0])  # type: ignore[index]
+    # a line only where the front is a trade-off curve: projected from 3+ objectives its members zig-zag
     fig.add_trace(go.Scatter(x=[t.values[0] for t in ordered], y=[t.values[1] for t in ordered],  # type: ignore[index]
-                             mode="lines+markers", name="Pareto front", marker={"color": "#d62728", "size": 8},
-                             text=[f"trial {t.number}" for t in ordered]))
+                             mode="lines+markers" if len(objectives) == 2 else "markers", name="Pareto front",
+                             marker={"color": "#d62728", "size": 8}, text=[f"trial {t.number}" for t in ordered]))
     if selection is not None:
         chosen = selection.trial.values
         fig.add_trace(_selected_marker(go, selection, [chosen[0]], chosen[1]))  # type: ignore[index]
     fig.update_layout(xaxis_title=f"{a.metric} ({a.direction.value})", yaxis_title=f"{b.metric} ({b.direction.value})",
                       height=420)
-    extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
+    extra = (f" Showing the first two of {len(objectives)} objectives: the front's members as points, which "
+             "projected draw no trade-off curve." if len(objectives) > 2 else "")
     of = (f"the {len(ok)} (of {len(done)} completed) that satisfy {', '.join(map(str, constraints))}" if constraints
           else f"the {len(ok)} (of {len(done)} completed) not flagged unstable" if len(ok) < len(done)
           else f"{len(done)} completed")
