@@ -105,7 +105,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _slices(go, trials, objectives, max_points, rng, log_params),
         _curves(go, trials, rng),
         _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
-        _timeline(go, trials, None if summary.get("abandoned") else generated_at),
+        _timeline(go, trials, generated_at if _runs_now(summary) else None),
         _failures(trials),
         _holdout_gap(go, summary),
     ]
@@ -181,6 +181,12 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
                 os.remove(partial)
         raise UserInputError(f"--output: cannot write {path!r}: {e.strerror or e}") from None
     return len(trials)
+
+
+def _runs_now(summary: Mapping[str, Any]) -> bool:
+    """Whether something runs the experiment now: recorded running, and not abandoned (a killed run's trials stay
+    recorded running, and ran on to no time at all)."""
+    return summary["status"] == "running" and not summary.get("abandoned")
 
 
 def _status_text(summary: Mapping[str, Any]) -> str:
