@@ -17,6 +17,7 @@ import pytest
 from tunesmith.coordinators import run_abandoned
 from tunesmith.cycle import _stopped
 from tunesmith.records import RunStatus
+from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.sql import SQLStore
 
 OCCUPANT = "far-host:1:occupant"   # holds the only slot of the tag, from another machine
@@ -27,7 +28,8 @@ def _waiting_run(project: Any, waiter: str) -> SQLStore:
     executor's lease wrapper leaves it: a ``quota_wait`` event, a ticket in the queue), heard from otherwise only
     by the beat its heartbeat thread stamps now (it beats every 5 s while it waits, as at any time)."""
     store = SQLStore(project.storage)
-    exp = store.create_experiment("w", project.spec("w"), "random", "", time.time() - 600)
+    stored = spec_from_dict({**project.spec("w"), "base_dir": str(project.root)}).to_json()  # as a run records it
+    exp = store.create_experiment("w", stored, "random", "", time.time() - 600)
     store.record_event(exp.id, "run_running", time.time() - 600, detail={"owner": waiter})
     store.set_status(exp.id, RunStatus.RUNNING, time.time() - 600)
     store.set_quota("tag:team=a", 1, time.time())

@@ -98,3 +98,90 @@ def test_an_address_the_dashboard_cannot_listen_on_names_the_option_at_fault(pro
     assert (code, out, err.splitlines()) == (2, "", [
         f"error: --port: cannot listen on 127.0.0.1:{port} (Address already in use); choose another port (0 picks a "
         "free one) or --addr"])
+
+
+def _running_trial(project, name: str, owner: str, now: float):
+    """Experiment ``name`` recorded running as its coordinator ``owner`` (on another machine) leaves it at ``now``:
+    trial 0 running, beaten, its report at step 1 written. The store the coordinator writes with is returned; the
+    dashboard reads through one of its own, as from another process."""
+    from tunesmith.records import Report, RunStatus
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage import SQLStore
+
+    writer = SQLStore(project.storage)
+    stored = spec_from_dict({**project.spec(name), "base_dir": str(project.root)}).to_json()
+    exp = writer.create_experiment(name, stored, "random", "", now - 60)
+    writer.set_status(exp.id, RunStatus.RUNNING, now - 60, {"owner": owner})
+    assert writer.new_trial(exp.id, {"x": 0.5}, 1, now - 50, "{number}", owner=owner) is not None
+    writer.add_report(exp.id, 0, 1, Report(1, 0.9), now - 40)
+    writer.heartbeat(exp.id, [0], now, owner)  # (writes the held report first)
+    return writer
+
+
+def _page_text(page: bytes) -> str:
+    from tests.test_report import visible_text
+
+    return visible_text(page.decode())
+
+
+def _steps_drawn(page: bytes) -> list[int]:
+    from tests.test_report import figure_of
+
+    data, _ = figure_of(page.decode(), "Intermediate values")
+    return [x for d in data for x in d["x"] if x is not None]
+
+
+def test_a_report_recorded_after_a_page_was_built_is_on_the_next_page(project):
+    """The page was rebuilt only when the experiment's event log grew (a trial started or ended); a report makes no
+    event, so a long trial's curve stayed as the first page drew it until the trial ended. The README: the
+    dashboard sees a report within about a second."""
+    import time
+
+    from tunesmith.monitoring.dashboard import ReportCache
+    from tunesmith.records import Report
+    from tunesmith.storage import SQLStore
+
+    now = time.time()
+    writer = _running_trial(project, "live", "far-host:1:lead", now)
+    reader = SQLStore(project.storage)
+    try:
+        cache = ReportCache(reader, "live", refresh_s=1, clock=lambda: now)  # no time passes: only the store moves
+        assert _steps_drawn(cache.page()) == [1]
+        writer.add_report(reader.experiment("live").id, 0, 1, Report(2, 0.8), now)  # held, written within 0.1 s
+        assert wait_for(lambda: _steps_drawn(cache.page()) == [1, 2], timeout=1.0)
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_running_experiments_page_follows_the_clock_and_says_when_nothing_runs_it(project):
+    """A coordinator that dies records nothing: the page built while it beat said `status running` for good, and
+    the running trial's bar stayed where that build drew it. While the experiment is recorded running its page is
+    rebuilt once it is REBUILT_EVERY_S old, whatever the store recorded; a finished one's is not."""
+    import time
+
+    from tunesmith.monitoring.dashboard import REBUILT_EVERY_S, ReportCache
+    from tunesmith.records import RunStatus
+    from tunesmith.storage import SQLStore
+
+    t0 = time.time()
+    writer = _running_trial(project, "quiet", "far-host:1:lead", t0)  # beating from another machine
+    reader = SQLStore(project.storage)
+    clock = [t0]
+    try:
+        cache = ReportCache(reader, "quiet", refresh_s=10, clock=lambda: clock[0])
+        first = cache.page()
+        assert "status running ·" in _page_text(first)
+        clock[0] = t0 + REBUILT_EVERY_S - 1
+        assert cache.page() == first, "nothing recorded, and soon after: the page as it was"
+        clock[0] = t0 + 3600  # an hour without a beat: nothing runs it
+        text = _page_text(cache.page())
+        assert "status running (abandoned)" in text and "no live coordinator runs quiet" in text, text[:600]
+        writer.set_status(reader.experiment("quiet").id, RunStatus.INTERRUPTED, t0 + 3600)
+        ended = cache.page()
+        assert "status interrupted" in _page_text(ended)
+        clock[0] = t0 + 7200
+        assert cache.page() == ended, "a run that ended: rebuilt only when the store records something"
+    finally:
+        writer.close()
+        reader.close()

@@ -7,6 +7,7 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -437,3 +438,159 @@ def test_history_stays_linear_unless_every_value_is_positive_and_spans_three_dec
     _, layout = figure_of(build_report(exp, trials), "Optimisation history")
     assert layout["yaxis"].get("type") != "log"
     assert layout["yaxis"]["title"]["text"] == "loss (minimize)"
+
+
+def _stored_spec(tmp_path, objective=None):
+    from tunesmith.spec.loader import spec_from_dict
+
+    spec = {"name": "drawn", "objective": objective or {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "trial": {"function": "objectives:quadratic"},
+            "base_dir": str(tmp_path)}
+    return spec_from_dict(spec).to_json()
+
+
+@pytest.mark.parametrize(("status", "end"), [("running", 60.0), ("interrupted", 50.0)])
+def test_a_running_trial_is_drawn_to_the_reports_time_and_keeps_its_lane(tmp_path, status, end):
+    """A running trial (no finish, no duration yet) was drawn 1 ms long, and its lane was free 1 ms after it
+    started: the trial started next was drawn on the same row, over it. It runs on to the report's time while its
+    run is recorded running; one left running by a run that ended is drawn to its last beat."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path), RunStatus(status), 0.0, 0.0, "random", "test")
+    trials = [TrialRecord(0, TrialState.RUNNING, {"x": 0.1}, 0, started_at=100.0, owner="h:1:a", heartbeat_at=150.0),
+              TrialRecord(1, TrialState.COMPLETED, {"x": 0.2}, 1, values=(0.5,), started_at=110.0, finished_at=120.0,
+                          duration_s=10.0, owner="h:1:a")]
+    data, _ = figure_of(build_report(exp, trials, generated_at=160.0), "Worker timeline")
+    bars = {d["name"]: list(zip(d["y"], d["base"], d["x"], strict=True)) for d in data}
+    assert bars == {"running": [("worker 1", 0.0, end)], "completed": [("worker 2", 10.0, 10.0)]}, bars
+
+
+def _point_colours(marker: dict) -> list[tuple[float, float, float]]:
+    """Each point's colour as drawn on the white plot: its place on the colour scale, then the marker's opacity."""
+    from plotly.colors import find_intermediate_color, get_colorscale, hex_to_rgb, unlabel_rgb
+
+    scale = marker["colorscale"]
+    scale = get_colorscale(scale) if isinstance(scale, str) else scale
+    stops = [(float(p), hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c)) for p, c in scale]
+    numbers = marker["color"]
+    lo, hi = marker.get("cmin", min(numbers)), marker.get("cmax", max(numbers))
+    alpha = marker.get("opacity", 1.0)
+    out = []
+    for n in numbers:
+        at = (n - lo) / (hi - lo) if hi > lo else 0.0
+        (p0, c0), (p1, c1) = next((a, b) for a, b in zip(stops, stops[1:], strict=False) if at <= b[0])
+        rgb = find_intermediate_color(c0, c1, (at - p0) / (p1 - p0), colortype="tuple")
+        out.append(tuple(alpha * v + (1 - alpha) * 255 for v in rgb))
+    return out
+
+
+def _contrast_with_white(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2.1's contrast ratio of ``rgb`` (0-255) against white."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_every_slice_point_stands_out_from_the_white_plot(tmp_path):
+    """"Blues" starts at white and the points were half transparent: the first trials were white on white (trial 0
+    of five could not be seen). WCAG's 3:1 for graphics against the background, the earliest trial included."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path), RunStatus.COMPLETED, 0.0, 0.0, "random", "test")
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"x": x}, i, values=(x,), started_at=float(i), finished_at=i + 1.0,
+                          duration_s=1.0) for i, x in enumerate((0.368, 0.95, 0.73, 0.6, 0.16))]
+    data, _ = figure_of(build_report(exp, trials), "Slice plots")
+    assert data[0]["marker"]["color"] == [0, 1, 2, 3, 4]
+    contrasts = [_contrast_with_white(c) for c in _point_colours(data[0]["marker"])]
+    assert min(contrasts) >= 3.0, contrasts
+    assert contrasts == sorted(contrasts) and contrasts[-1] > contrasts[0] + 2, "darker: later trials"
+
+
+@pytest.mark.parametrize(("objectives", "mode"), [(2, "lines+markers"), (3, "markers")])
+def test_the_pareto_front_is_a_line_with_two_objectives_only(tmp_path, objectives, mode):
+    """With three objectives the front's members, projected on the first two, were joined by a line in order of the
+    first: a zig-zag that drew a trade-off curve that is not there."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+
+    metrics = [{"metric": m, "direction": "minimize"} for m in ("a", "b", "c")[:objectives]]
+    exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path, metrics), RunStatus.COMPLETED, 0.0, 0.0, "random",
+                           "test")
+    points = [(0.1, 0.9, 0.5), (0.2, 0.3, 0.9), (0.3, 0.8, 0.1), (0.5, 0.2, 0.4)]  # every one on the 3-D front
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"x": p[0]}, i, values=p[:objectives], started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i, p in enumerate(points)]
+    data, _ = figure_of(build_report(exp, trials), "Pareto front")
+    front = next(d for d in data if d["name"] == "Pareto front")
+    assert front["mode"] == mode
+    assert len(front["x"]) == (4 if objectives == 3 else 3)  # (0.3, 0.8) is dominated in two objectives
+
+
+def _killed_run(project):
+    """Experiment ``killed`` recorded running, as a coordinator SIGKILLed on this host leaves it: trial 0 completed,
+    trials 1 and 2 running by the dead coordinator, last beaten at 1_000_050."""
+    import subprocess
+    import sys
+
+    from tunesmith.records import RunStatus, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.storage.sql import SQLStore
+
+    gone = subprocess.run([sys.executable, "-c", "from tunesmith.lease_holders import lease_owner_id; "
+                           "print(lease_owner_id())"], capture_output=True, text=True, check=True,
+                          env=os.environ).stdout.strip()  # a coordinator of this host whose process has ended
+    store = SQLStore(project.storage)
+    t0 = 1_000_000.0
+    stored = spec_from_dict({**project.spec("killed"), "base_dir": str(project.root)}).to_json()
+    exp = store.create_experiment("killed", stored, "random", "", t0)
+    store.set_status(exp.id, RunStatus.RUNNING, t0, {"owner": gone})
+    for number in range(3):
+        trial = store.new_trial(exp.id, {"x": 0.1 * number}, 1, t0 + 10 * number, "{number}", owner=gone)
+        assert trial is not None
+        if number == 0:
+            store.save_trial(exp.id, replace(trial, state=TrialState.COMPLETED, values=(0.2,), finished_at=t0 + 15,
+                                             duration_s=15.0), "trial_completed", t0 + 15)
+    store.heartbeat(exp.id, [1, 2], t0 + 50, gone)
+    return store
+
+
+def test_the_report_of_a_killed_run_says_nothing_runs_it_as_show_does(project):
+    """The report of a run whose coordinator was SIGKILLed said `status running · running 2`, where `show` and
+    `ls` say nothing runs it, and drew its running trials 1 ms long."""
+    from tunesmith.monitoring.report import write_report
+
+    store = _killed_run(project)
+    try:
+        assert project.show("killed").get("abandoned") is True
+        write_report(store, "killed", "killed.html", generated_at=1_003_600.0)  # an hour after the kill
+    finally:
+        store.close()
+    document = (project.root / "killed.html").read_text()
+    text = visible_text(document)
+    assert "status running (abandoned) · strategy random · running 2, completed 1" in text, text[:600]
+    assert ("no live coordinator runs killed (it was killed, or its machine went away); continue it with: "
+            "tunesmith resume killed") in text, text[:800]
+    data, _ = figure_of(document, "Worker timeline")
+    running = next(d for d in data if d["name"] == "running")
+    # drawn to their last beat, when they were last known to run: not on to the report's time, an hour later
+    assert [b + w for b, w in zip(running["base"], running["x"], strict=True)] == [50.0, 50.0], running
+
+
+def test_the_report_of_a_run_waiting_on_a_quota_says_so_as_show_does(project):
+    from datetime import UTC, datetime
+
+    from tests.test_abandoned_quota_wait import _waiting_run
+    from tunesmith.monitoring.report import write_report
+
+    store = _waiting_run(project, "far-host:2:joiner")  # a live waiter on another machine
+    try:
+        wait = project.show("w")["quota_wait"]
+        write_report(store, "w", "w.html", generated_at=time.time())
+    finally:
+        store.close()
+    text = visible_text((project.root / "w.html").read_text())
+    since = datetime.fromtimestamp(wait["since"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert (f"waiting on quota tag:team=a: 1 of 1 slots in use since {since} UTC (see `tunesmith quota list`)"
+            in text), text[:800]
+    assert "status running ·" in text and "abandoned" not in text

@@ -896,7 +896,8 @@ def dashboard(name: Annotated[str, typer.Argument()], storage: StorageOption = N
               addr: Annotated[str, typer.Option("--addr", help="address to listen on")] = "127.0.0.1",
               refresh: Annotated[int, typer.Option("--refresh", min=1, help="seconds between page reloads")] = 10,
               ) -> None:
-    """Serve the experiment's report, rebuilt from the store as trials finish (read-only; usable during a run).
+    """Serve the experiment's report, rebuilt from the store as trials start, report and finish (read-only; usable
+    during a run).
     Ctrl-C, SIGTERM or SIGHUP stops it with exit 130, as they stop `run`."""
     from tunesmith.monitoring.dashboard import serve_dashboard
     from tunesmith.stop_signals import stop_signals_interrupt

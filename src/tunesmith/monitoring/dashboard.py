@@ -2,8 +2,10 @@
 
 Read-only: it answers GET and HEAD and never writes to the store, so it can watch a run that another process is
 running (SQLite or PostgreSQL). The page reloads itself every ``refresh_s`` seconds; the report is rebuilt only
-when the experiment's event log has grown since the last build (a trial started, reported or finished), so an
-idle experiment costs one small query per reload.
+when the store recorded something of the experiment since the last build (its event log grew: a trial started or
+finished; or a trial reported a value, which makes no event), and, while the experiment is recorded running, once
+the page is REBUILT_EVERY_S old (a running trial's bar reaches the build time; a coordinator that died is seen
+gone). An experiment that ended costs two small queries per reload.
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tunesmith.monitoring.listening import cannot_listen
+from tunesmith.records import RunStatus
 from tunesmith.storage.base import TrialStore
 
 DEFAULT_REFRESH_S = 10
 
 
+REBUILT_EVERY_S = 30.0
+"""How old the page of an experiment recorded running may be before a reload rebuilds it though the store recorded
+nothing: time alone changes what it says (a running trial's bar reaches the build time, and a coordinator that died,
+which records nothing, is found gone: `show`'s "no live coordinator runs it")."""
+
+
 class ReportCache:
-    """The latest report of one experiment; rebuilt when the store's event log for it has grown."""
+    """The latest report of one experiment; rebuilt when the store recorded something of it since the last build,
+    and while it is recorded running, once the page is REBUILT_EVERY_S old."""
 
     def __init__(self, store: TrialStore, name: str, refresh_s: int, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -30,19 +40,27 @@ class ReportCache:
         self.clock = clock
         self._lock = threading.Lock()
         self._last_event = 0
+        self._last_report = 0
+        self._built_at = 0.0
         self._html: bytes | None = None
 
     def page(self) -> bytes:
-        from tunesmith.monitoring.report import build_report
+        from tunesmith.monitoring.report import stored_report
 
         with self._lock:  # one build at a time; readers arriving meanwhile get the fresh one
+            now = self.clock()
             experiment = self.store.experiment(self.name)
             new = self.store.events(experiment.id, since_id=self._last_event)
-            if self._html is None or new:
-                document = build_report(experiment, self.store.trials(experiment.id), generated_at=self.clock(),
-                                        refresh_s=self.refresh_s)
+            # a report makes no event: a long trial's curve grows with nothing else recorded
+            last_report = self.store.last_report_id(experiment.id)
+            aged = experiment.status is RunStatus.RUNNING and now - self._built_at >= REBUILT_EVERY_S
+            if self._html is None or new or last_report != self._last_report or aged:
+                document = stored_report(self.store, experiment, self.store.trials(experiment.id), now,
+                                         generated_at=now, refresh_s=self.refresh_s)
                 self._html = document.encode("utf-8")
                 self._last_event = new[-1].id if new else self._last_event
+                self._last_report = last_report
+                self._built_at = now
             return self._html
 
 

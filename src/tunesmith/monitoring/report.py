@@ -20,7 +20,8 @@ import html
 import math
 import os
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +45,10 @@ MAX_TIMELINE = 1500
 MAX_FAILURE_ROWS = 50
 IMPORTANCE_TRIALS = 1000
 LOG_AXIS_SPAN = 1e3   # values all positive and max / min above this: a linear axis would squash all but the largest
+# Slice points, darker for later trials: the dark end of plotly's "Blues", whose light end is white (the first trials
+# vanished on the white plot); the lightest, at this opacity, keeps WCAG's 3:1 contrast for graphics against white.
+SLICE_COLOURS = ["rgb(33,113,181)", "rgb(8,81,156)", "rgb(8,48,107)"]
+SLICE_OPACITY = 0.8
 STATE_COLOURS = {"completed": "#1f77b4", "pruned": "#ff7f0e", "failed": "#d62728", "running": "#2ca02c",
                  "queued": "#9467bd", "lost": "#7f7f7f", "interrupted": "#bcbd22"}
 
@@ -65,13 +70,18 @@ class Section:
 
 
 def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], max_points: int = MAX_POINTS,
-                 generated_at: float | None = None, refresh_s: int | None = None) -> str:
+                 generated_at: float | None = None, refresh_s: int | None = None,
+                 summary: Mapping[str, Any] | None = None, resume: str = "") -> str:
     """The report as one HTML document.
 
     Args:
         max_points: most trials drawn per plot.
         generated_at: the time printed in the header (seconds since the epoch); None prints none.
         refresh_s: when set, the page reloads itself every so many seconds (the live dashboard).
+        summary: `show`'s JSON of the experiment (:func:`tunesmith.summary.shown_experiment`'s), where the caller read
+            the store: the header then says what `show` says of the run (nothing runs it, it waits on a quota slot,
+            why it stopped); else the summary of ``experiment`` and ``trials`` alone.
+        resume: the command that continues the run, named when ``summary`` says nothing runs it.
     """
     go = require_plotly()
     import plotly.io as pio
@@ -87,7 +97,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
     # the trial the spec's `select` policy picks, what `show` names and `promote` ships (show's own function)
     selection = selection_of(experiment, trials)
     rng = random.Random(0)
-    summary = experiment_summary(experiment, trials)
+    summary = summary if summary is not None else experiment_summary(experiment, trials)
     sections = [
         _history(go, trials, objectives, max_points, rng, candidates, constraints, selection),
         _parallel(go, trials, objectives, max_points, rng, log_params),
@@ -95,7 +105,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _slices(go, trials, objectives, max_points, rng, log_params),
         _curves(go, trials, rng),
         _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
-        _timeline(go, trials),
+        _timeline(go, trials, generated_at if _runs_now(summary) else None),
         _failures(trials),
         _holdout_gap(go, summary),
     ]
@@ -117,11 +127,25 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         f"<title>tunesmith · {html.escape(experiment.name)}</title><style>{_CSS}</style>"
         f"<script>{get_plotlyjs()}</script></head><body>"
         f"<h1>{html.escape(experiment.name)}</h1>"
-        f"<p class=\"meta\">status {html.escape(experiment.status.value)} · strategy "
+        f"<p class=\"meta\">status {html.escape(_status_text(summary))} · strategy "
         f"{html.escape(str(experiment.strategy))} · {html.escape(counts)} · failure rate "
-        f"{summary['failure_rate']:.0%}{when}</p>" + _choice_html(summary, selection)
-        + "".join(parts) + "</body></html>"
+        f"{summary['failure_rate']:.0%}{when}</p>" + _standing_html(summary, resume)
+        + _choice_html(summary, selection) + "".join(parts) + "</body></html>"
     )
+
+
+def stored_report(store: TrialStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord], now: float,
+                  generated_at: float | None, refresh_s: int | None = None) -> str:
+    """:func:`build_report` with what `show` reads of the run from the store, judged at ``now``: whether anything
+    still runs it, a quota wait, why it stopped. A killed run, still recorded running, said `status running`."""
+    from tunesmith.storage.sql import SQLStore, resume_hint
+    from tunesmith.summary import shown_experiment
+
+    summary = shown_experiment(store, experiment, trials, now).summary
+    resume = (resume_hint(store, experiment.name) if isinstance(store, SQLStore)
+              else f"tunesmith resume {experiment.name}")
+    return build_report(experiment, trials, generated_at=generated_at, refresh_s=refresh_s, summary=summary,
+                        resume=resume)
 
 
 def write_report(store: TrialStore, name: str, path: str, generated_at: float | None = None) -> int:
@@ -141,7 +165,8 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
                              f"{os.path.join(path, 'report.html')}")
     experiment = store.experiment(name)
     trials = store.trials(experiment.id)
-    document = build_report(experiment, trials, generated_at=generated_at)
+    now = time.time() if generated_at is None else generated_at
+    document = stored_report(store, experiment, trials, now, generated_at)
     target = written_path(path)
     into = special_kind(target) is not None   # a FIFO, /dev/stdout: written into, never replaced with a file
     partial = target if into else target + ".partial"  # else written whole, then swapped in: no half report left
@@ -158,7 +183,33 @@ def write_report(store: TrialStore, name: str, path: str, generated_at: float | 
     return len(trials)
 
 
-def _choice_html(summary: dict[str, Any], selection: Selection | None) -> str:
+def _runs_now(summary: Mapping[str, Any]) -> bool:
+    """Whether something runs the experiment now: recorded running, and not abandoned (a killed run's trials stay
+    recorded running, and ran on to no time at all)."""
+    return summary["status"] == "running" and not summary.get("abandoned")
+
+
+def _status_text(summary: Mapping[str, Any]) -> str:
+    """The status as `ls` says it: ``running (abandoned)`` when nothing runs it, ``completed (every trial failed)``."""
+    return summary.get("status_said", summary["status"]) + (" (abandoned)" if summary.get("abandoned") else "")
+
+
+def _standing_html(summary: Mapping[str, Any], resume: str) -> str:
+    """`show`'s lines on the run itself, in its words: why it stopped, the quota slot it waits for, or that no
+    coordinator runs it any more (and the command that continues it). Times in UTC, as the header's."""
+    lines = []
+    if "stop_reason" in summary:
+        lines.append(f"stopped: {summary['stop_reason']}")
+    if wait := summary.get("quota_wait"):
+        lines.append(f"waiting on quota {wait['key']}: {wait['in_use']} of {wait['limit']} slots in use since "
+                     f"{datetime.fromtimestamp(wait['since'], UTC):%Y-%m-%d %H:%M:%S} UTC (see `tunesmith quota list`)")
+    if summary.get("abandoned"):
+        lines.append(f"no live coordinator runs {summary['name']} (it was killed, or its machine went away); "
+                     f"continue it with: {resume}")
+    return "".join(f'<p class="run">{html.escape(line)}</p>' for line in lines)
+
+
+def _choice_html(summary: Mapping[str, Any], selection: Selection | None) -> str:
     """The best trial and the selected one, in `show`'s words: `best` is qualified as the first objective's when the
     spec's ``select`` policy picks another trial, and the selected line is the one promotion acts on."""
     best = summary["best"]
@@ -383,8 +434,8 @@ def _slices(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
         having = [t for t in shown if n in t.params]
         fig.add_trace(go.Scatter(x=[_axis_value(t.params[n]) for t in having],
                                  y=[t.values[0] for t in having], mode="markers",  # type: ignore[index]
-                                 marker={"size": 4, "opacity": 0.5, "color": [t.number for t in having],
-                                         "colorscale": "Blues"}, name=n, showlegend=False),
+                                 marker={"size": 4, "opacity": SLICE_OPACITY, "color": [t.number for t in having],
+                                         "colorscale": SLICE_COLOURS}, name=n, showlegend=False),
                       row=i // cols + 1, col=i % cols + 1)
         if n in log_params:
             fig.update_xaxes(type="log", row=i // cols + 1, col=i % cols + 1)
@@ -455,15 +506,17 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                                  marker={"color": "#f4a261", "size": 6, "symbol": "x"},
                                  text=[f"trial {t.number}" for t in broken]))
     ordered = sorted(front, key=lambda t: t.values[0])  # type: ignore[index]
+    # a line only where the front is a trade-off curve: projected from 3+ objectives its members zig-zag
     fig.add_trace(go.Scatter(x=[t.values[0] for t in ordered], y=[t.values[1] for t in ordered],  # type: ignore[index]
-                             mode="lines+markers", name="Pareto front", marker={"color": "#d62728", "size": 8},
-                             text=[f"trial {t.number}" for t in ordered]))
+                             mode="lines+markers" if len(objectives) == 2 else "markers", name="Pareto front",
+                             marker={"color": "#d62728", "size": 8}, text=[f"trial {t.number}" for t in ordered]))
     if selection is not None:
         chosen = selection.trial.values
         fig.add_trace(_selected_marker(go, selection, [chosen[0]], chosen[1]))  # type: ignore[index]
     fig.update_layout(xaxis_title=f"{a.metric} ({a.direction.value})", yaxis_title=f"{b.metric} ({b.direction.value})",
                       height=420)
-    extra = f" Showing the first two of {len(objectives)} objectives." if len(objectives) > 2 else ""
+    extra = (f" Showing the first two of {len(objectives)} objectives: the front's members as points, which "
+             "projected draw no trade-off curve." if len(objectives) > 2 else "")
     of = (f"the {len(ok)} (of {len(done)} completed) that satisfy {', '.join(map(str, constraints))}" if constraints
           else f"the {len(ok)} (of {len(done)} completed) not flagged unstable" if len(ok) < len(done)
           else f"{len(done)} completed")
@@ -473,9 +526,11 @@ def _pareto(go: Any, trials: Sequence[TrialRecord], objectives: Sequence[Objecti
                    + _subsampled_note(len(shown), len(done)), fig)
 
 
-def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
+def _timeline(go: Any, trials: Sequence[TrialRecord], now: float | None) -> Section:
     """Which trial ran where and when. The store keeps the coordinator (owner) of each trial, not the worker
-    slot, so lanes are rebuilt per coordinator: each trial takes the first lane free when it started."""
+    slot, so lanes are rebuilt per coordinator: each trial takes the first lane free when it started. A running
+    trial runs until ``now`` (the report's time; None where nothing runs it any more, or no time is known: until its
+    coordinator's last beat for it), and keeps its lane that long."""
     timed = sorted((t for t in trials if t.started_at is not None), key=lambda t: (t.started_at, t.number))
     if not timed:
         return Section("Worker timeline", "No trial has started yet.")
@@ -488,7 +543,7 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
     for t in timed:
         owner = t.owner or "coordinator"
         start = t.started_at or 0.0
-        end = t.finished_at if t.finished_at is not None else start + (t.duration_s or 0.0)
+        end = _end_drawn(t, now)
         free = lanes.setdefault(owner, [])
         lane = next((i for i, busy_until in enumerate(free) if busy_until <= start), None)
         if lane is None:
@@ -508,10 +563,24 @@ def _timeline(go: Any, trials: Sequence[TrialRecord]) -> Section:
     fig.update_layout(barmode="overlay", xaxis_title="seconds since the first trial shown",
                       height=min(900, 120 + 28 * n_lanes), yaxis={"categoryorder": "category descending"})
     note = ("Each bar is a trial from start to finish, on the worker lane it took (rebuilt from start and finish "
-            "times per coordinator).")
+            "times per coordinator); a running trial's bar ends at " + ("the time of this report." if now is not None
+                                                                       else "its last heartbeat."))
     if len(timed) < total:
         note += f" Showing the last {len(timed)} of {total} trials."
     return Section("Worker timeline", note, fig)
+
+
+def _end_drawn(t: TrialRecord, now: float | None) -> float:
+    """Where a trial's bar ends: its finish; while it runs, ``now`` (its duration is not known yet); with no ``now``,
+    or a trial that ended with no finish recorded (lost, interrupted), when its coordinator last beat for it."""
+    start = t.started_at or 0.0
+    if t.finished_at is not None:
+        return t.finished_at
+    if t.duration_s is not None:
+        return start + t.duration_s
+    if t.state is TrialState.RUNNING and now is not None:
+        return max(now, start)
+    return max(t.heartbeat_at or start, start)
 
 
 def _failures(trials: Sequence[TrialRecord]) -> Section:
@@ -539,7 +608,7 @@ def _short(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
-def _holdout_gap(go: Any, summary: dict[str, Any]) -> Section:
+def _holdout_gap(go: Any, summary: Mapping[str, Any]) -> Section:
     title = "Holdout / CV gap"
     task = summary.get("task")
     if not task:
@@ -575,6 +644,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
 h1 { margin-bottom: 4px; } h2 { margin-top: 32px; border-bottom: 1px solid #ddd; }
 .meta, .note { color: #555; font-size: 14px; }
+.run { color: #8a5a00; font-size: 14px; margin: 2px 0; }
 .choice { margin: 2px 0; font-size: 14px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }

@@ -176,6 +176,12 @@ class TrialStore(Protocol):
         checkpoint); all attempts' reports stay stored."""
         ...
 
+    def last_report_id(self, experiment_id: int) -> int:
+        """The id of the experiment's latest intermediate report, 0 when it has none: it grows with every report
+        recorded (as ``add_report`` says when they are seen), so a reader polling a run (the dashboard) learns that a
+        curve changed, which no event tells, with one small read instead of reading the curves."""
+        ...
+
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:
         """Trials per state for every experiment, by experiment id, in one read (for listings)."""
         ...

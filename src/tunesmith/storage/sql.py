@@ -812,6 +812,13 @@ class SQLStore:
             by_trial.setdefault(trial_id, {}).setdefault(attempt, []).append(Report(step, value))
         return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
 
+    def last_report_id(self, experiment_id: int) -> int:
+        with self._tx("read the latest report") as conn:
+            last = conn.execute(select(func.max(trial_reports.c.id))
+                                .join(trials, trials.c.id == trial_reports.c.trial_id)
+                                .where(trials.c.experiment_id == experiment_id)).scalar()
+        return int(last or 0)
+
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:
         with self._tx("count trials") as conn:
             rows = conn.execute(select(trials.c.experiment_id, trials.c.state, func.count())

@@ -290,10 +290,29 @@ def check_slots(store: TrialStore) -> None:
     assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
 
 
+def check_last_report_id(store: TrialStore) -> None:
+    """An experiment's latest report id grows with every report recorded (one held too), and only with its own: a
+    reader (the dashboard) learns that a curve changed from it without reading the curves."""
+    e = store.create_experiment("reports", SPEC, "random", "", now=1.0)
+    other = store.create_experiment("other reports", SPEC, "random", "", now=1.0)
+    assert store.last_report_id(e.id) == 0, "no report yet"
+    t = store.new_trial(e.id, {"x": 0.1}, experiment_seed=1, now=2.0, log_path_template="{number}")
+    u = store.new_trial(other.id, {"x": 0.2}, experiment_seed=1, now=2.0, log_path_template="{number}")
+    assert t is not None and u is not None
+    store.add_report(e.id, t.number, 1, Report(1, 0.9), now=3.0)
+    first = store.last_report_id(e.id)
+    assert first > 0, "a held report is seen by a later call"
+    store.add_report(other.id, u.number, 1, Report(1, 0.5), now=4.0)
+    assert store.last_report_id(e.id) == first, "another experiment's report is not this one's"
+    store.add_report(e.id, t.number, 1, Report(2, 0.8), now=5.0)
+    assert store.last_report_id(e.id) > first
+    assert store.last_report_id(other.id) > 0
+
+
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
     check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats,
     check_trial_beats_are_the_owners, check_unfinished_and_lost, check_lease_holder, check_delete,
-    check_attributes_and_results_since, check_slots)
+    check_attributes_and_results_since, check_slots, check_last_report_id)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
