@@ -330,10 +330,9 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
 def _recorded(store, name: str) -> bool:  # type: ignore[no-untyped-def]
     """Whether the store (one that failed a write) still reads experiment ``name``."""
     try:
-        store.experiment(name)
+        return bool(store.holds_experiment(name))
     except Exception:  # noqa: BLE001 - not readable either: no resume to offer
         return False
-    return True
 
 
 def _print_version(value: bool) -> None:

@@ -52,8 +52,22 @@ def test_sigkill_at_any_point_then_resume(project, storage, fault_log):
               recovered=lost_total, lost=0)
 
 
-def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log, tmp_path):
-    """SQLite on a tiny tmpfs: fill it mid-run. The run stops with a clear error; nothing recorded is lost."""
+REPORTING = """
+import time
+def objective(config, trial):
+    for step in range(600):
+        trial.report(step, config["x"] + step * 1e-6)
+        if step % 20 == 0:
+            time.sleep(0.01)
+    return config["x"]
+"""
+
+
+@pytest.mark.parametrize("objective", [SLEEPY, REPORTING], ids=["trials", "held_reports"])
+def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log, tmp_path, objective):
+    """SQLite on a tiny tmpfs: fill it mid-run. The run stops with a clear error saying how to continue (also when
+    the write that failed was of held reports: the read behind the hint wrote them again, failed, and the hint was
+    dropped); nothing recorded is lost."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
@@ -61,7 +75,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         pytest.skip("needs permission to mount a tmpfs (run as root) to simulate a full disk")
     try:
         url = f"sqlite:///{mount / 'store.db'}"
-        project.write("sleepy.py", SLEEPY)
+        project.write("sleepy.py", objective)
         spec = project.write_spec(project.spec(name="full", trial={"function": "sleepy:objective"},
                                                budget={"trials": 8}, executor={"kind": "process", "workers": 1}))
         proc = start_cli(project, "run", str(spec), "--quiet", "--storage", url)
@@ -77,6 +91,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 1, err
         assert "storage error" in err and "full" in err, err
+        assert "continue with: tunesmith resume full" in err, err
         assert "Traceback" not in err
         recorded = _count(url, "full")
         assert recorded.get("completed", 0) >= 3, "what was recorded stays readable"

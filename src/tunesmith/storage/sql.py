@@ -232,8 +232,9 @@ class SQLStore:
             upgrade_with_alembic(conn)
 
     @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        self._write_held_reports(what)  # first: what this transaction reads or writes comes after every report added
+    def _tx(self, what: str, held_first: bool = True) -> Iterator[Connection]:
+        if held_first:  # what this transaction reads or writes comes after every report added
+            self._write_held_reports(what)
         engine = self.engine  # (connected first: that sets _one_at_a_time)
         try:
             with self._one_at_a_time or contextlib.nullcontext(), engine.begin() as conn:
@@ -362,6 +363,15 @@ class SQLStore:
                 "choose another name (--name)", name, describe_url(self.url)
             ) from None
         return self.experiment(name)
+
+    def holds_experiment(self, name: str) -> bool:
+        """Whether experiment ``name`` is recorded, read without writing the held reports first: for what a command
+        says after a write failed (a full disk), where writing them would fail the read too."""
+        try:
+            with self._tx("read the experiment", held_first=False) as conn:
+                return conn.execute(select(experiments.c.id).where(experiments.c.name == name)).first() is not None
+        except StorageError:
+            return False
 
     def experiment(self, name: str) -> ExperimentRecord:
         with self._tx("read the experiment") as conn:
