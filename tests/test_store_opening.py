@@ -624,3 +624,20 @@ def test_validate_refuses_the_in_memory_storage_run_refuses(project, cli):
     memory_spec = project.write_spec(project.spec(budget={"trials": 1}, storage="sqlite:///:memory:"), "m.yaml")
     message = _one_line_input_error(cli("validate", str(memory_spec)))
     assert message.startswith("storage: sqlite:///:memory: is an in-memory database"), message
+
+
+def test_psycopgs_own_warning_of_a_lost_pipeline_is_not_printed_beside_tunesmiths_error() -> None:
+    """A PostgreSQL connection killed mid-write had psycopg log "error ignored terminating <psycopg.Pipeline [BAD]>"
+    as a warning, which Python's last-resort handler printed on stderr before tunesmith's own line. Run in a child:
+    this process's logging may have handlers of pytest's."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", (
+        "import logging; from sqlalchemy.engine import make_url; "
+        "from tunesmith.storage.opening import engine_url; "
+        "engine_url(make_url('postgresql://postgres@127.0.0.1/db')); "
+        "logging.getLogger('psycopg').warning('error ignored terminating <psycopg.Pipeline [BAD]>')")],
+        capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    assert "Pipeline" not in child.stderr, child.stderr

@@ -21,6 +21,7 @@ failure.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import re
 import warnings
@@ -97,7 +98,15 @@ def engine_url(url: URL) -> URL:
     service_may_set = "service" in url.query or os.environ.get("PGSERVICE")
     if url.drivername == "postgresql+psycopg" and not timeout_set and not service_may_set:
         url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
+    if url.drivername == "postgresql+psycopg":
+        # psycopg logs a connection lost inside a pipeline ("error ignored terminating <psycopg.Pipeline [BAD]>")
+        # as a warning: with no handler of its own, Python's last resort printed it before tunesmith's one line
+        # saying the same. A handler of the application's (logging configured at the root) still gets it.
+        logging.getLogger("psycopg").addHandler(_QUIET)
     return url
+
+
+_QUIET = logging.NullHandler()  # (one instance: addHandler adds it once however many engines are made)
 
 
 def engine_for(url: URL, shown: str, origin: str, **kwargs: Any) -> Engine:
