@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,8 +80,10 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
     assert value(parsed, "tunesmith_budget_trials", experiment="m") == 10
     assert not [k for k in parsed if any(label == "trial" for label, _ in k[1])]  # never a per-trial label
 
-    # `tunesmith metrics` computes the same figures from the store alone
+    # `tunesmith metrics` computes the same figures from the store alone (made later: its exposition time is its own)
     from_store = samples(project.cli("metrics", "m", check=True).stdout)
+    made = ("tunesmith_exposition_timestamp_seconds", (("experiment", "m"),))
+    assert parsed.pop(made) < from_store.pop(made) <= time.time()
     assert from_store == parsed
 
     # a resumed run starts its metrics from the stored history (nothing is left to run here)
@@ -709,3 +712,107 @@ def test_a_metrics_file_that_is_a_fifo_is_refused_and_a_symlink_followed(project
     assert run.returncode == 0, run.stderr  # (not "exists": the refused run recorded nothing)
     assert (project.root / "l.prom").is_symlink(), "the link is kept"
     assert "tunesmith_trials_finished_total" in (project.root / "textfiles" / "f.prom").read_text()
+
+
+def _sample(path, name: str, **labels: str) -> float | None:
+    """One sample of the textfile at ``path``, or None (no file yet, no such series)."""
+    parsed = samples(path.read_text()) if path.exists() else {}
+    return parsed.get((name, tuple(sorted(labels.items()))))
+
+
+def test_a_run_waiting_for_a_quota_slot_says_so_in_its_metrics(project, monkeypatch):
+    """Walk K: a run waiting for a quota slot exported running 1, no busy worker, no activity since its start and
+    nothing of the wait, so the stall alert paged after 30 minutes, sending on-call to the workers. Its textfile and
+    `tunesmith metrics` now say it waits (as `show` does), the wait's start counts as activity, and once the wait is
+    over the gauge reads 0 again."""
+    from tunesmith.storage import SQLStore
+
+    monkeypatch.setenv("TUNESMITH_USER", "waits")
+    store = SQLStore(project.storage)
+    path = project.root / "waiter.prom"
+    try:
+        store.set_quota("user:waits", 1, now=time.time())
+        assert store.acquire_slot("elsewhere:1:abc", 0, {"user:waits": None}, now=time.time(), ttl=120).granted
+        project.write_spec(project.spec("waiter", executor={"kind": "inline"}, budget={"trials": 2}))
+        proc = start_cli(project, "run", "waiter.yaml", "-q", "--metrics-file", "waiter.prom")
+        try:
+            wait_for(lambda: _sample(path, "tunesmith_quota_waiting", experiment="waiter") == 1, timeout=60)
+            live = samples(path.read_text())
+            from_store = samples(project.cli("metrics", "waiter", check=True).stdout)
+            began = next(e.at for e in store.events(store.experiment("waiter").id) if e.kind == "quota_wait")
+            for parsed in (live, from_store):
+                assert value(parsed, "tunesmith_quota_waiting", experiment="waiter") == 1
+                assert value(parsed, "tunesmith_experiment_running", experiment="waiter") == 1
+                assert value(parsed, "tunesmith_workers_busy", experiment="waiter") == 0
+                assert value(parsed, "tunesmith_last_activity_timestamp_seconds",
+                             experiment="waiter") == pytest.approx(began)
+            store.hold_slots("elsewhere:1:abc", set(), now=time.time(), ttl=120)  # the other run gives its slot back
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    finally:
+        store.close()
+    ended = samples(path.read_text())
+    assert value(ended, "tunesmith_quota_waiting", experiment="waiter") == 0
+    assert value(ended, "tunesmith_trials_finished_total", experiment="waiter", state="completed") == 2
+
+
+def test_a_killed_coordinators_textfile_stops_telling_the_time(project, monkeypatch):
+    """Walk K: SIGKILLed, a coordinator's textfile said running 1 with its workers busy for good, as a live one's
+    does, and no rule could tell. Its exposition time does: a live run's moves on every couple of seconds, also while
+    no trial finishes; a dead one's stands still. `tunesmith metrics` reads the run as not running, made now."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    project.write_spec(project.spec("k", trial={"function": "objectives:slow"}, budget={"trials": 2},
+                                    executor={"kind": "process", "workers": 2}))
+    path = project.root / "k.prom"
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", "k.yaml", "-q", "--metrics-file", str(path)],
+                            cwd=project.root, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # its own session: its workers die with it
+    try:
+        wait_for(lambda: _sample(path, "tunesmith_workers_busy", experiment="k") == 2, timeout=60)
+        made = _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k")
+        assert made is not None and abs(made - time.time()) < 5
+        wait_for(lambda: _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k") > made + 1,
+                 timeout=15)  # rewritten while both trials run and nothing else happens
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    last = _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k")
+    time.sleep(2.5)
+    assert _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k") == last
+    assert _sample(path, "tunesmith_experiment_running", experiment="k") == 1  # what the alert reads past
+    before = time.time()
+    from_store = samples(project.cli("metrics", "k", check=True).stdout)
+    assert value(from_store, "tunesmith_experiment_running", experiment="k") == 0
+    assert before <= value(from_store, "tunesmith_exposition_timestamp_seconds", experiment="k") <= time.time()
+
+
+def test_a_run_stopped_by_an_error_leaves_its_textfile_saying_it_is_not_running(project):
+    """A run that raised (its store or Ray cluster gone) was never told run_finished: its textfile said running, its
+    workers busy, for as long as it stayed, as a killed coordinator's does. A run refused before it started writes no
+    textfile at all."""
+    import io
+
+    from tunesmith.clock import FakeClock
+    from tunesmith.events import RunListener
+    from tunesmith.monitoring.observers import MonitoringOptions, observed
+
+    path, clock = project.root / "e.prom", FakeClock(start=2000.0)
+    with pytest.raises(RuntimeError, match="went away"), \
+            observed(RunListener(), MonitoringOptions(metrics_file=str(path)), io.StringIO(), clock) as listener:
+        listener.run_started(_experiment(project), [], resumed=False, total_trials=2)
+        clock.advance(1.0)  # past the textfile's throttle
+        listener.trial_started(_trial(0, "running"))
+        assert _sample(path, "tunesmith_workers_busy", experiment="unit") == 1
+        raise RuntimeError("the store went away")
+    assert _sample(path, "tunesmith_experiment_running", experiment="unit") == 0
+    assert _sample(path, "tunesmith_workers_busy", experiment="unit") == 0
+    refused = project.root / "refused.prom"
+    with pytest.raises(RuntimeError, match="exists"), \
+            observed(RunListener(), MonitoringOptions(metrics_file=str(refused)), io.StringIO()):
+        raise RuntimeError("experiment 'unit' exists")
+    assert not refused.exists()
+

@@ -50,7 +50,9 @@ class MetricsListener(RunListener):
     ``store``: the run's store. The run's start replays what it records of the experiment (as ``tunesmith metrics``
     does); every ``refresh_every`` seconds, from a thread of its own, and at the run's end, this listener reads what
     it recorded since: other coordinators' trials (``resume --join``), which the runner does not tell, and who is
-    at work (their workers). Without a store, the history the runner hands over, and this run's own trials.
+    at work (their workers). Without a store, the history the runner hands over, and this run's own trials. Each
+    read writes the textfile, whether or not the store answered: a file that stops changing means a coordinator that
+    is gone (the shipped alert TunesmithCoordinatorGone).
     """
 
     def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
@@ -70,6 +72,7 @@ class MetricsListener(RunListener):
         self._coordinator_events: list[Event] = []  # those naming a coordinator: who is at work (at_work's rule)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = self._finished = False  # told run_started; left the run (told so in the textfile)
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self.warn = warn
@@ -77,6 +80,7 @@ class MetricsListener(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         # the runner hands over the record just marked running: its updated_at is the run_running event's time
+        self._started = True
         if self.store is None:
             with self._lock:
                 self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at)
@@ -127,7 +131,16 @@ class MetricsListener(RunListener):
         self.close()
         if self._experiment_id is not None:
             self._refresh()  # its peers' last trials, as far as they are recorded now
+        self.left()
+
+    def left(self) -> None:
+        """This coordinator is no longer at work on the run, however it ended: a run stopped by an error is never
+        told ``run_finished``, and its textfile said running, workers busy, for as long as it stayed. Nothing for a
+        run that never started (refused: its name taken), which has no figures to write."""
         with self._lock:
+            if self._finished or not self._started:
+                return
+            self._finished = True
             self.metrics.run_finished()
             self._write(force=True)
 
@@ -169,6 +182,8 @@ class MetricsListener(RunListener):
             why = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
             self._untell("store", f"the metrics cannot read the other coordinators' trials from the store ({why}); "
                                   "they may miss those until a read succeeds")
+            with self._lock:
+                self._write()  # the coordinator lives: its textfile says so (its exposition time moves on)
 
     def _note(self, events: Sequence[Event]) -> None:
         """Take in the events read since the last read, once counted: where the next read starts, and of them
@@ -270,6 +285,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
     if options.wants_metrics:
         from tunesmith.monitoring.metrics import TuningMetrics
 
+        clock = clock or SystemClock()
         textfile = None if options.metrics_file is None else written_path(options.metrics_file)
         if textfile is not None:
             folder = os.path.dirname(os.path.abspath(textfile))
@@ -284,7 +300,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
                 raise UserInputError(f"--metrics-file: {options.metrics_file} is {special}, not a file: the textfile "
                                      "is rewritten whole every second, for node_exporter's textfile collector to "
                                      "read; name a .prom file in its textfile directory")
-        metrics = TuningMetrics()
+        metrics = TuningMetrics(now=clock.now)
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
@@ -295,7 +311,8 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         yield Listeners(*listeners)
     finally:
         if watching is not None:
-            watching.close()  # a run that raised was never told run_finished
+            watching.close()
+            watching.left()  # a run that raised was never told run_finished: it left all the same
         if server is not None:
             server.shutdown()
             server.server_close()
