@@ -816,3 +816,51 @@ def test_a_run_stopped_by_an_error_leaves_its_textfile_saying_it_is_not_running(
         raise RuntimeError("experiment 'unit' exists")
     assert not refused.exists()
 
+
+def test_a_metrics_file_node_exporter_never_reads_is_one_warning(project):
+    """Walk K: `--metrics-file tunesmith.txt` (or NAME.prom.tmp, NAME.metrics) was taken without a word, and
+    node_exporter's textfile collector, which reads *.prom only, never exported it: "no metrics", found days later.
+    One line of warning, in the log's own form; the file is written all the same (something else may read it)."""
+    project.write_spec(project.spec("t", executor={"kind": "inline"}, budget={"trials": 1}))
+    run = project.cli("run", "t.yaml", "-q", "--metrics-file", "t.metrics")
+    assert (run.returncode, run.stdout) == (0, ""), run.stderr
+    assert run.stderr.splitlines() == ["warning: --metrics-file t.metrics: node_exporter's textfile collector reads "
+                                       "only files whose name ends in .prom; it will not read this one"]
+    assert "tunesmith_trials_finished_total" in (project.root / "t.metrics").read_text()
+    resumed = project.cli("resume", "t", "--metrics-file", "t.prom.tmp", "--log-format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    warned = [e for e in map(json.loads, resumed.stderr.splitlines()) if e["event"] == "warning"]
+    assert len(warned) == 1 and "t.prom.tmp: node_exporter's textfile collector" in warned[0]["reason"], warned
+    quiet = project.cli("resume", "t", "-q", "--metrics-file", "t.prom")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_a_run_is_warned_that_another_live_run_writes_its_metrics_file(project, monkeypatch):
+    """Walk K: two runs of one name from two stores on one host, each given the documented NAME.prom, rewrote one
+    file every second in turn: their counters went up and down, and Prometheus read every drop as a reset. The
+    second run is told as it starts; a file a finished run left is no one's."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    project.write_spec(project.spec("same", trial={"function": "objectives:slow"}, budget={"trials": 1},
+                                    executor={"kind": "process", "workers": 1}), "a.yaml")
+    project.write_spec(project.spec("same", executor={"kind": "inline"}, budget={"trials": 1}, workdir="b-work"),
+                       "b.yaml")  # (another team's folder: a's trial folders are not its)
+    path = project.root / "same.prom"
+    a = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", "a.yaml", "-q", "--metrics-file", "same.prom",
+                          "--storage", f"sqlite:///{project.root / 'a.db'}"], cwd=project.root,
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _sample(path, "tunesmith_workers_busy", experiment="same") == 1, timeout=60)
+        b = project.cli("run", "b.yaml", "-q", "--metrics-file", "same.prom", "--storage",
+                        f"sqlite:///{project.root / 'b.db'}")
+    finally:
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait(timeout=10)
+    assert b.returncode == 0, b.stderr
+    assert b.stderr.splitlines() == [
+        "warning: --metrics-file same.prom: a live run of experiment 'same' writes this file too (it said so within "
+        "10 s); the two overwrite each other's figures every second: give each run a file of its own (one per store, "
+        "e.g. NAME-STORE.prom)"]
+    again = project.cli("resume", "same", "-q", "--metrics-file", "same.prom", "--storage",
+                        f"sqlite:///{project.root / 'b.db'}")
+    assert (again.returncode, again.stderr) == (0, ""), "b's own file, which says it ended, is no one's now"
+

@@ -484,6 +484,30 @@ _SUBMITTED_AGAIN = frozenset({"trial_retry_started", "trial_rerun"})
 _QUOTA_WAIT_EVENTS = frozenset({"quota_wait", "quota_wait_ended"})
 
 
+def textfile_in_use(path: str, now: float, within: float) -> str | None:
+    """The experiment whose live coordinator keeps the textfile at ``path`` current, as another run is about to write
+    it: the file says that experiment is running, and was made within ``within`` seconds of ``now``. None where no
+    such file is there (none, one that cannot be read or parsed, a run that ended, one without the exposition time).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        families = list(text_string_to_metric_families(text))
+    except (OSError, ValueError):  # (UnicodeDecodeError is a ValueError)
+        return None
+    running: dict[str, float] = {}
+    made: dict[str, float] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name in ("tunesmith_experiment_running", "tunesmith_exposition_timestamp_seconds"):
+                into = running if sample.name == "tunesmith_experiment_running" else made
+                into[sample.labels.get("experiment", "")] = sample.value
+    return next((name for name, value in running.items()
+                 if value == 1 and name in made and now - made[name] <= within), None)
+
+
 def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
     """The exposition for experiment ``name`` computed from the store alone (no coordinator needed), at time
     ``now``: a run recorded running that no live coordinator runs (``show``'s ``abandoned``) is not running, and
@@ -504,4 +528,4 @@ def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
     return metrics.exposition()
 
 
-__all__ = ["FINISHED_EVENTS", "METRIC_NAMES", "TuningMetrics", "metrics_from_store"]
+__all__ = ["FINISHED_EVENTS", "METRIC_NAMES", "TuningMetrics", "metrics_from_store", "textfile_in_use"]

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
 
 TEXTFILE_EVERY = 1.0  # seconds between textfile rewrites during a run: millisecond trials must not pay for a write each
 REFRESH_EVERY = 2.0   # seconds between reads of what other coordinators did (as often as the runner reads it)
+# a textfile made this recently, saying running, is a live run's (rewritten every REFRESH_EVERY s, even while idle)
+WRITTEN_BY_A_LIVE_RUN = 10.0
+TEXTFILE_SUFFIX = ".prom"  # the only files node_exporter's textfile collector reads
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,19 @@ class MetricsListener(RunListener):
     at work (their workers). Without a store, the history the runner hands over, and this run's own trials. Each
     read writes the textfile, whether or not the store answered: a file that stops changing means a coordinator that
     is gone (the shipped alert TunesmithCoordinatorGone).
+
+    ``notes``: warnings about the textfile, told as the run starts (a run refused before it starts says only why).
     """
 
     def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
-                 store: TrialStore | None = None, refresh_every: float | None = None) -> None:
+                 store: TrialStore | None = None, refresh_every: float | None = None,
+                 notes: Sequence[str] = ()) -> None:
         self.metrics = metrics
         self.textfile = textfile
         self.clock = clock or SystemClock()
         self.store = store
         self.refresh_every = refresh_every
+        self.notes = notes
         self.warn: Callable[[str], None] | None = None
         self._told: set[str] = set()
         self._untold: list[tuple[str, str]] = []  # what the refreshing thread found, told from the run's thread
@@ -81,6 +88,8 @@ class MetricsListener(RunListener):
                     total_trials: int | None) -> None:
         # the runner hands over the record just marked running: its updated_at is the run_running event's time
         self._started = True
+        for i, note in enumerate(self.notes):
+            self._untell(f"note {i}", note)  # told by the first write, below
         if self.store is None:
             with self._lock:
                 self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at)
@@ -233,6 +242,25 @@ class MetricsListener(RunListener):
                 pass  # the display's stream is gone too: raising here would drop the metrics as well
 
 
+def _textfile_notes(given: str, textfile: str, now: float) -> list[str]:
+    """What to warn of about ``--metrics-file given`` (written at ``textfile``): a name node_exporter's textfile
+    collector never reads, another live run writing the same file (two runs of one name, from two stores, on one
+    host). Warnings, not refusals: a file may be read otherwise, and the file's last writer may have been killed a
+    moment ago."""
+    from tunesmith.monitoring.metrics import textfile_in_use
+
+    notes = []
+    if not os.path.basename(given).endswith(TEXTFILE_SUFFIX):
+        notes.append(f"--metrics-file {given}: node_exporter's textfile collector reads only files whose name ends in "
+                     f"{TEXTFILE_SUFFIX}; it will not read this one")
+    other = textfile_in_use(textfile, now, WRITTEN_BY_A_LIVE_RUN)
+    if other is not None:
+        notes.append(f"--metrics-file {given}: a live run of experiment {other!r} writes this file too (it said so "
+                     f"within {WRITTEN_BY_A_LIVE_RUN:g} s); the two overwrite each other's figures every second: give "
+                     "each run a file of its own (one per store, e.g. NAME-STORE.prom)")
+    return notes
+
+
 def _naming_coordinators(events: Sequence[Event]) -> list[Event]:
     return [e for e in events if isinstance(e.payload.get("owner"), str)]
 
@@ -304,8 +332,9 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
+        notes = [] if textfile is None else _textfile_notes(str(options.metrics_file), textfile, clock.now())
         watching = MetricsListener(metrics, textfile, clock, store,
-                                   REFRESH_EVERY if store is not None else None)
+                                   REFRESH_EVERY if store is not None else None, notes)
         listeners.append(watching)
     try:
         yield Listeners(*listeners)
