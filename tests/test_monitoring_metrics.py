@@ -58,6 +58,9 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
         assert finished[t["number"]]["state"] == t["state"]
         if t["state"] == "failed":
             assert "too big" in finished[t["number"]]["reason"]
+        # the values named as `trials --json` names them, beside the list in the objectives' order
+        assert finished[t["number"]]["values_by_metric"] == t["values"]
+        assert finished[t["number"]]["values"] == (None if t["values"] is None else list(t["values"].values()))
     assert [e["event"] for e in lines][-1] == "run_finished"
     assert "Best trials" not in run.stdout  # the human display is replaced, not mixed in
 
@@ -830,7 +833,7 @@ def test_a_metrics_file_node_exporter_never_reads_is_one_warning(project):
     resumed = project.cli("resume", "t", "--metrics-file", "t.prom.tmp", "--log-format", "json")
     assert resumed.returncode == 0, resumed.stderr
     warned = [e for e in map(json.loads, resumed.stderr.splitlines()) if e["event"] == "warning"]
-    assert len(warned) == 1 and "t.prom.tmp: node_exporter's textfile collector" in warned[0]["reason"], warned
+    assert len(warned) == 1 and "t.prom.tmp: node_exporter's textfile collector" in warned[0]["message"], warned
     quiet = project.cli("resume", "t", "-q", "--metrics-file", "t.prom")
     assert (quiet.returncode, quiet.stderr) == (0, "")
 
@@ -864,3 +867,53 @@ def test_a_run_is_warned_that_another_live_run_writes_its_metrics_file(project, 
                         f"sqlite:///{project.root / 'b.db'}")
     assert (again.returncode, again.stderr) == (0, ""), "b's own file, which says it ended, is no one's now"
 
+
+CRASHES_ONCE = '''
+import os
+
+def crashes_once(config, trial):
+    mark = f"crashed-{trial.number}"
+    if trial.number == 0 and not os.path.exists(mark):
+        open(mark, "w").close()
+        os._exit(3)  # the worker dies: retried
+    return {"loss": config["x"], "acc": 1 - config["x"]}
+'''
+
+
+def test_the_readme_lists_every_field_each_json_log_event_has(project):
+    """Walk K: `failure_kind`, `best_trial`, `delay_s`, `params`, `strategy`, `strategy_reason`, `total_trials`,
+    `finished_before` and `finished` were emitted but not documented, for a format promised to log shippers. Every
+    event of real runs (a retry, two objectives, a metrics server, a warning, a resume, a refusal) against the README's
+    table of fields per event."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("| `event` | fields |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        events, fields = row.strip("|").split("|", 1)
+        for event in re.findall(r"`(\w+)`", events):
+            documented[event] = set(re.findall(r"`(\w+)`", fields))
+    project.write("crashes.py", CRASHES_ONCE)
+    project.write_spec(project.spec("j", trial={"function": "crashes:crashes_once"}, budget={"trials": 3},
+                                    objective=[{"metric": "loss", "direction": "minimize"},
+                                               {"metric": "acc", "direction": "maximize"}],
+                                    executor={"kind": "process", "workers": 1, "retry_backoff": 0.1}))
+    lines = []
+    for args in (("run", "j.yaml", "--metrics-port", "0", "--metrics-file", "j.txt"), ("resume", "j"),
+                 ("resume", "nosuch")):
+        proc = project.cli(*args, "--log-format", "json")
+        lines += [json.loads(line) for line in proc.stderr.splitlines()]
+    seen: dict[str, set[str]] = {}
+    for line in lines:
+        seen.setdefault(line["event"], set()).update(set(line) - {"timestamp", "time", "event", "experiment"})
+    assert {"metrics_serving", "run_started", "run_resumed", "warning", "trial_started", "trial_retrying",
+            "trial_finished", "run_stopping", "run_finished", "run_exit"} <= set(seen), sorted(seen)
+    for event, fields in seen.items():
+        assert fields <= documented.get(event, set()), (event, sorted(fields - documented.get(event, set())))
+    finished = [e for e in lines if e["event"] == "trial_finished" and e["state"] == "completed"]
+    assert finished and all(e["values_by_metric"] == dict(zip(("loss", "acc"), e["values"], strict=True))
+                            for e in finished)
+    warning = next(e for e in lines if e["event"] == "warning")
+    assert warning["message"] == warning["reason"] and "j.txt" in warning["message"]
