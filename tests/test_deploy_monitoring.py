@@ -16,6 +16,8 @@ from tunesmith.monitoring.metrics import METRIC_NAMES, TuningMetrics
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "monitoring"
 PROMETHEUS_BUILTINS = {"up"}
+# each rule file with its promtool unit tests: alerts.yml for every set-up, alerts-port.yml for --metrics-port only
+RULE_FILES = {"alerts.yml": "alerts_test.yml", "alerts-port.yml": "alerts_port_test.yml"}
 
 
 def _promtool() -> str:
@@ -26,7 +28,7 @@ def _promtool() -> str:
 
 
 def _rule_exprs() -> list[str]:
-    groups = yaml.safe_load((DEPLOY / "alerts.yml").read_text())["groups"]
+    groups = [g for f in RULE_FILES for g in yaml.safe_load((DEPLOY / f).read_text())["groups"]]
     return [r["expr"] for g in groups for r in g["rules"]]
 
 
@@ -55,11 +57,12 @@ def _grafana_to_promql(expr: str) -> str:
     return expr.replace("$experiment", ".*").replace("$__range", "6h").replace("$__interval", "1m")
 
 
-def test_rules_pass_promtool_check_and_unit_tests():
+@pytest.mark.parametrize("rules, tests", RULE_FILES.items())
+def test_rules_pass_promtool_check_and_unit_tests(rules, tests):
     promtool = _promtool()
-    check = subprocess.run([promtool, "check", "rules", str(DEPLOY / "alerts.yml")], capture_output=True, text=True)
+    check = subprocess.run([promtool, "check", "rules", str(DEPLOY / rules)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    unit = subprocess.run([promtool, "test", "rules", str(DEPLOY / "tests" / "alerts_test.yml")],
+    unit = subprocess.run([promtool, "test", "rules", str(DEPLOY / "tests" / tests)],
                           capture_output=True, text=True, timeout=60)
     assert unit.returncode == 0, unit.stdout + unit.stderr
 
@@ -176,5 +179,26 @@ def test_dashboards_read_gauges_that_can_go_down_from_the_coordinators_still_run
     path = tmp_path / "dashboards_test.yml"
     path.write_text(yaml.safe_dump({"rule_files": ["none.yml"], "evaluation_interval": "1m", "tests": [
         {"interval": "1m", "input_series": series, "promql_expr_test": tests}]}))
+    unit = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+
+
+def test_active_experiments_leave_out_a_textfile_whose_coordinator_is_gone(tmp_path):
+    """A killed coordinator's textfile says running 1 for as long as it stays: the executive board counted it among
+    the active experiments for good. Its exposition time stands still, a live one's moves on; a textfile of an
+    earlier tunesmith, without that time, still counts."""
+    promtool = _promtool()
+    (active,) = [e for e in _dashboard_exprs() if e.startswith("count(")]
+    series = [{"series": f'tunesmith_experiment_running{{experiment="{e}"}}', "values": "1x20"}
+              for e in ("killed", "live", "older")]
+    series += [{"series": 'tunesmith_exposition_timestamp_seconds{experiment="killed"}', "values": "0+60x5 300x15"},
+               {"series": 'tunesmith_exposition_timestamp_seconds{experiment="live"}', "values": "0+60x20"}]
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    path = tmp_path / "active_test.yml"
+    path.write_text(yaml.safe_dump({"rule_files": ["none.yml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": [
+            {"expr": _grafana_to_promql(active), "eval_time": "4m", "exp_samples": [{"labels": "{}", "value": 3}]},
+            {"expr": _grafana_to_promql(active), "eval_time": "15m", "exp_samples": [{"labels": "{}", "value": 2}]},
+        ]}]}))
     unit = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert unit.returncode == 0, unit.stdout + unit.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
         assert finished[t["number"]]["state"] == t["state"]
         if t["state"] == "failed":
             assert "too big" in finished[t["number"]]["reason"]
+        # the values named as `trials --json` names them, beside the list in the objectives' order
+        assert finished[t["number"]]["values_by_metric"] == t["values"]
+        assert finished[t["number"]]["values"] == (None if t["values"] is None else list(t["values"].values()))
     assert [e["event"] for e in lines][-1] == "run_finished"
     assert "Best trials" not in run.stdout  # the human display is replaced, not mixed in
 
@@ -79,8 +83,10 @@ def test_run_writes_textfile_json_logs_and_metrics_command_agrees(project):
     assert value(parsed, "tunesmith_budget_trials", experiment="m") == 10
     assert not [k for k in parsed if any(label == "trial" for label, _ in k[1])]  # never a per-trial label
 
-    # `tunesmith metrics` computes the same figures from the store alone
+    # `tunesmith metrics` computes the same figures from the store alone (made later: its exposition time is its own)
     from_store = samples(project.cli("metrics", "m", check=True).stdout)
+    made = ("tunesmith_exposition_timestamp_seconds", (("experiment", "m"),))
+    assert parsed.pop(made) < from_store.pop(made) <= time.time()
     assert from_store == parsed
 
     # a resumed run starts its metrics from the stored history (nothing is left to run here)
@@ -709,3 +715,205 @@ def test_a_metrics_file_that_is_a_fifo_is_refused_and_a_symlink_followed(project
     assert run.returncode == 0, run.stderr  # (not "exists": the refused run recorded nothing)
     assert (project.root / "l.prom").is_symlink(), "the link is kept"
     assert "tunesmith_trials_finished_total" in (project.root / "textfiles" / "f.prom").read_text()
+
+
+def _sample(path, name: str, **labels: str) -> float | None:
+    """One sample of the textfile at ``path``, or None (no file yet, no such series)."""
+    parsed = samples(path.read_text()) if path.exists() else {}
+    return parsed.get((name, tuple(sorted(labels.items()))))
+
+
+def test_a_run_waiting_for_a_quota_slot_says_so_in_its_metrics(project, monkeypatch):
+    """Walk K: a run waiting for a quota slot exported running 1, no busy worker, no activity since its start and
+    nothing of the wait, so the stall alert paged after 30 minutes, sending on-call to the workers. Its textfile and
+    `tunesmith metrics` now say it waits (as `show` does), the wait's start counts as activity, and once the wait is
+    over the gauge reads 0 again."""
+    from tunesmith.storage import SQLStore
+
+    monkeypatch.setenv("TUNESMITH_USER", "waits")
+    store = SQLStore(project.storage)
+    path = project.root / "waiter.prom"
+    try:
+        store.set_quota("user:waits", 1, now=time.time())
+        assert store.acquire_slot("elsewhere:1:abc", 0, {"user:waits": None}, now=time.time(), ttl=120).granted
+        project.write_spec(project.spec("waiter", executor={"kind": "inline"}, budget={"trials": 2}))
+        proc = start_cli(project, "run", "waiter.yaml", "-q", "--metrics-file", "waiter.prom")
+        try:
+            wait_for(lambda: _sample(path, "tunesmith_quota_waiting", experiment="waiter") == 1, timeout=60)
+            live = samples(path.read_text())
+            from_store = samples(project.cli("metrics", "waiter", check=True).stdout)
+            began = next(e.at for e in store.events(store.experiment("waiter").id) if e.kind == "quota_wait")
+            for parsed in (live, from_store):
+                assert value(parsed, "tunesmith_quota_waiting", experiment="waiter") == 1
+                assert value(parsed, "tunesmith_experiment_running", experiment="waiter") == 1
+                assert value(parsed, "tunesmith_workers_busy", experiment="waiter") == 0
+                assert value(parsed, "tunesmith_last_activity_timestamp_seconds",
+                             experiment="waiter") == pytest.approx(began)
+            store.hold_slots("elsewhere:1:abc", set(), now=time.time(), ttl=120)  # the other run gives its slot back
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    finally:
+        store.close()
+    ended = samples(path.read_text())
+    assert value(ended, "tunesmith_quota_waiting", experiment="waiter") == 0
+    assert value(ended, "tunesmith_trials_finished_total", experiment="waiter", state="completed") == 2
+
+
+def test_a_killed_coordinators_textfile_stops_telling_the_time(project, monkeypatch):
+    """Walk K: SIGKILLed, a coordinator's textfile said running 1 with its workers busy for good, as a live one's
+    does, and no rule could tell. Its exposition time does: a live run's moves on every couple of seconds, also while
+    no trial finishes; a dead one's stands still. `tunesmith metrics` reads the run as not running, made now."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    project.write_spec(project.spec("k", trial={"function": "objectives:slow"}, budget={"trials": 2},
+                                    executor={"kind": "process", "workers": 2}))
+    path = project.root / "k.prom"
+    proc = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", "k.yaml", "-q", "--metrics-file", str(path)],
+                            cwd=project.root, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # its own session: its workers die with it
+    try:
+        wait_for(lambda: _sample(path, "tunesmith_workers_busy", experiment="k") == 2, timeout=60)
+        made = _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k")
+        assert made is not None and abs(made - time.time()) < 5
+        wait_for(lambda: _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k") > made + 1,
+                 timeout=15)  # rewritten while both trials run and nothing else happens
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    last = _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k")
+    time.sleep(2.5)
+    assert _sample(path, "tunesmith_exposition_timestamp_seconds", experiment="k") == last
+    assert _sample(path, "tunesmith_experiment_running", experiment="k") == 1  # what the alert reads past
+    before = time.time()
+    from_store = samples(project.cli("metrics", "k", check=True).stdout)
+    assert value(from_store, "tunesmith_experiment_running", experiment="k") == 0
+    assert before <= value(from_store, "tunesmith_exposition_timestamp_seconds", experiment="k") <= time.time()
+
+
+def test_a_run_stopped_by_an_error_leaves_its_textfile_saying_it_is_not_running(project):
+    """A run that raised (its store or Ray cluster gone) was never told run_finished: its textfile said running, its
+    workers busy, for as long as it stayed, as a killed coordinator's does. A run refused before it started writes no
+    textfile at all."""
+    import io
+
+    from tunesmith.clock import FakeClock
+    from tunesmith.events import RunListener
+    from tunesmith.monitoring.observers import MonitoringOptions, observed
+
+    path, clock = project.root / "e.prom", FakeClock(start=2000.0)
+    with pytest.raises(RuntimeError, match="went away"), \
+            observed(RunListener(), MonitoringOptions(metrics_file=str(path)), io.StringIO(), clock) as listener:
+        listener.run_started(_experiment(project), [], resumed=False, total_trials=2)
+        clock.advance(1.0)  # past the textfile's throttle
+        listener.trial_started(_trial(0, "running"))
+        assert _sample(path, "tunesmith_workers_busy", experiment="unit") == 1
+        raise RuntimeError("the store went away")
+    assert _sample(path, "tunesmith_experiment_running", experiment="unit") == 0
+    assert _sample(path, "tunesmith_workers_busy", experiment="unit") == 0
+    refused = project.root / "refused.prom"
+    with pytest.raises(RuntimeError, match="exists"), \
+            observed(RunListener(), MonitoringOptions(metrics_file=str(refused)), io.StringIO()):
+        raise RuntimeError("experiment 'unit' exists")
+    assert not refused.exists()
+
+
+def test_a_metrics_file_node_exporter_never_reads_is_one_warning(project):
+    """Walk K: `--metrics-file tunesmith.txt` (or NAME.prom.tmp, NAME.metrics) was taken without a word, and
+    node_exporter's textfile collector, which reads *.prom only, never exported it: "no metrics", found days later.
+    One line of warning, in the log's own form; the file is written all the same (something else may read it)."""
+    project.write_spec(project.spec("t", executor={"kind": "inline"}, budget={"trials": 1}))
+    run = project.cli("run", "t.yaml", "-q", "--metrics-file", "t.metrics")
+    assert (run.returncode, run.stdout) == (0, ""), run.stderr
+    assert run.stderr.splitlines() == ["warning: --metrics-file t.metrics: node_exporter's textfile collector reads "
+                                       "only files whose name ends in .prom; it will not read this one"]
+    assert "tunesmith_trials_finished_total" in (project.root / "t.metrics").read_text()
+    resumed = project.cli("resume", "t", "--metrics-file", "t.prom.tmp", "--log-format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    warned = [e for e in map(json.loads, resumed.stderr.splitlines()) if e["event"] == "warning"]
+    assert len(warned) == 1 and "t.prom.tmp: node_exporter's textfile collector" in warned[0]["message"], warned
+    quiet = project.cli("resume", "t", "-q", "--metrics-file", "t.prom")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_a_run_is_warned_that_another_live_run_writes_its_metrics_file(project, monkeypatch):
+    """Walk K: two runs of one name from two stores on one host, each given the documented NAME.prom, rewrote one
+    file every second in turn: their counters went up and down, and Prometheus read every drop as a reset. The
+    second run is told as it starts; a file a finished run left is no one's."""
+    monkeypatch.setenv("SLOW_SECONDS", "60")
+    project.write_spec(project.spec("same", trial={"function": "objectives:slow"}, budget={"trials": 1},
+                                    executor={"kind": "process", "workers": 1}), "a.yaml")
+    project.write_spec(project.spec("same", executor={"kind": "inline"}, budget={"trials": 1}, workdir="b-work"),
+                       "b.yaml")  # (another team's folder: a's trial folders are not its)
+    path = project.root / "same.prom"
+    a = subprocess.Popen([sys.executable, "-m", "tunesmith.cli", "run", "a.yaml", "-q", "--metrics-file", "same.prom",
+                          "--storage", f"sqlite:///{project.root / 'a.db'}"], cwd=project.root,
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _sample(path, "tunesmith_workers_busy", experiment="same") == 1, timeout=60)
+        b = project.cli("run", "b.yaml", "-q", "--metrics-file", "same.prom", "--storage",
+                        f"sqlite:///{project.root / 'b.db'}")
+    finally:
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait(timeout=10)
+    assert b.returncode == 0, b.stderr
+    assert b.stderr.splitlines() == [
+        "warning: --metrics-file same.prom: a live run of experiment 'same' writes this file too (it said so within "
+        "10 s); the two overwrite each other's figures every second: give each run a file of its own (one per store, "
+        "e.g. NAME-STORE.prom)"]
+    again = project.cli("resume", "same", "-q", "--metrics-file", "same.prom", "--storage",
+                        f"sqlite:///{project.root / 'b.db'}")
+    assert (again.returncode, again.stderr) == (0, ""), "b's own file, which says it ended, is no one's now"
+
+
+CRASHES_ONCE = '''
+import os
+
+def crashes_once(config, trial):
+    mark = f"crashed-{trial.number}"
+    if trial.number == 0 and not os.path.exists(mark):
+        open(mark, "w").close()
+        os._exit(3)  # the worker dies: retried
+    return {"loss": config["x"], "acc": 1 - config["x"]}
+'''
+
+
+def test_the_readme_lists_every_field_each_json_log_event_has(project):
+    """Walk K: `failure_kind`, `best_trial`, `delay_s`, `params`, `strategy`, `strategy_reason`, `total_trials`,
+    `finished_before` and `finished` were emitted but not documented, for a format promised to log shippers. Every
+    event of real runs (a retry, two objectives, a metrics server, a warning, a resume, a refusal) against the README's
+    table of fields per event."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("| `event` | fields |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    for row in table.splitlines()[2:]:
+        events, fields = row.strip("|").split("|", 1)
+        for event in re.findall(r"`(\w+)`", events):
+            documented[event] = set(re.findall(r"`(\w+)`", fields))
+    project.write("crashes.py", CRASHES_ONCE)
+    project.write_spec(project.spec("j", trial={"function": "crashes:crashes_once"}, budget={"trials": 3},
+                                    objective=[{"metric": "loss", "direction": "minimize"},
+                                               {"metric": "acc", "direction": "maximize"}],
+                                    executor={"kind": "process", "workers": 1, "retry_backoff": 0.1}))
+    lines = []
+    for args in (("run", "j.yaml", "--metrics-port", "0", "--metrics-file", "j.txt"), ("resume", "j"),
+                 ("resume", "nosuch")):
+        proc = project.cli(*args, "--log-format", "json")
+        lines += [json.loads(line) for line in proc.stderr.splitlines()]
+    seen: dict[str, set[str]] = {}
+    for line in lines:
+        seen.setdefault(line["event"], set()).update(set(line) - {"timestamp", "time", "event", "experiment"})
+    assert {"metrics_serving", "run_started", "run_resumed", "warning", "trial_started", "trial_retrying",
+            "trial_finished", "run_stopping", "run_finished", "run_exit"} <= set(seen), sorted(seen)
+    for event, fields in seen.items():
+        assert fields <= documented.get(event, set()), (event, sorted(fields - documented.get(event, set())))
+    finished = [e for e in lines if e["event"] == "trial_finished" and e["state"] == "completed"]
+    assert finished and all(e["values_by_metric"] == dict(zip(("loss", "acc"), e["values"], strict=True))
+                            for e in finished)
+    warning = next(e for e in lines if e["event"] == "warning")
+    assert warning["message"] == warning["reason"] and "j.txt" in warning["message"]

@@ -266,7 +266,7 @@ def _say_json(event: str, **fields: Any) -> None:
 def _warn(message: str) -> None:
     """A command's warning before the run's listeners exist: a JSON line under --log-format json."""
     if _json_log is not None:
-        _say_json("warning", reason=message)
+        _say_json("warning", message=message, reason=message)  # as the run's own warnings say it
     else:
         err.print(f"[yellow]warning[/]: {message}")
 

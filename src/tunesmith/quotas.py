@@ -115,13 +115,20 @@ def open_quota_wait(events: Sequence[Any]) -> QuotaWait | None:
     and the run not stopped since); None when it is not waiting."""
     wait: QuotaWait | None = None
     for e in events:
-        if e.kind == "quota_wait":
-            p = e.payload
-            wait = QuotaWait(str(p.get("key")), p.get("limit"), int(p.get("in_use", 0)), e.at)
-        elif e.kind == "quota_wait_ended" or (e.kind.startswith("run_") and e.kind != "run_running"):
-            wait = None
+        wait = quota_wait_after(wait, e)
+    return wait
+
+
+def quota_wait_after(wait: QuotaWait | None, event: Any) -> QuotaWait | None:
+    """The wait a run is in after ``event``, ``wait`` the one it was in before: :func:`open_quota_wait`'s rule one
+    event at a time, for a reader that takes the log in parts (the metrics, every few seconds)."""
+    if event.kind == "quota_wait":
+        p = event.payload
+        return QuotaWait(str(p.get("key")), p.get("limit"), int(p.get("in_use", 0)), event.at)
+    if event.kind == "quota_wait_ended" or (event.kind.startswith("run_") and event.kind != "run_running"):
+        return None
     return wait
 
 
 __all__ = ["QuotaWait", "coordinator_user", "open_quota_wait", "parse_quota_key", "parse_quota_limit",
-           "run_quota_keys"]
+           "quota_wait_after", "run_quota_keys"]

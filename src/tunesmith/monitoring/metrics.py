@@ -24,7 +24,13 @@ Definitions worth stating:
 - cost (once a cost model records a trial metric ``cost``): cumulative cost and cost per trial;
 - trials started counts attempts that began: one queued for a worker (Ray's prefetch, an actor coming up) counts
   as it begins, not as it is submitted; the queue length is the trials recorded ``queued``, waiting for a retry
-  or for a worker (``show``'s ``queued`` count of a running experiment).
+  or for a worker (``show``'s ``queued`` count of a running experiment);
+- quota waiting: 1 while a live coordinator runs the experiment and its events say it waits for a free slot of a
+  quota (``show``'s ``quota_wait``, read from the store's ``quota_wait`` events): policy holding the run back, which
+  the shipped rules do not call a stall or idle workers. A wait's start and end count as activity (a run that
+  waited an hour and then started a trial has not been stalled for an hour);
+- exposition time: when this exposition was made (served, written, printed), so that a textfile that says running
+  but is no longer rewritten tells of a coordinator that died without a word (SIGKILL, the OOM killer, a lost node).
 
 Several coordinators on one experiment (``resume --join``): every exposition is the whole experiment's, as the
 store records it, whoever ran its trials. A coordinator counts its own trials as the runner tells them and its
@@ -41,8 +47,9 @@ per trial, resources saved, reproducibility index) is read from the coordinators
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_right, insort
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tunesmith.audit import PROMOTION_OUTCOMES, AuditKind
@@ -50,6 +57,7 @@ from tunesmith.coordinators import STALE_AFTER, abandoned, at_work
 from tunesmith.errors import UserInputError
 from tunesmith.extras import install_extra
 from tunesmith.monitoring.listening import cannot_listen
+from tunesmith.quotas import QuotaWait, quota_wait_after
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import ResourceTally
 from tunesmith.selection import RunningBest
@@ -77,6 +85,7 @@ METRIC_NAMES = (
     "tunesmith_workers", "tunesmith_workers_busy", "tunesmith_queue_length",
     "tunesmith_budget_trials", "tunesmith_budget_wall_time_seconds", "tunesmith_reproducibility_index",
     "tunesmith_promotions_total", "tunesmith_cost_total", "tunesmith_cost_per_trial",
+    "tunesmith_quota_waiting", "tunesmith_exposition_timestamp_seconds",
 )
 
 
@@ -92,9 +101,13 @@ class TuningMetrics:
     """The metrics of one experiment's run, in a registry of their own.
 
     Call :meth:`experiment_seen` first, then the trial hooks in the order things happen.
+
+    Args:
+        now: what the exposition's own timestamp reads (the wall clock; a fixed time for ``tunesmith metrics``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self.now = now
         prom = _prometheus()
         prom.disable_created_metrics()  # *_created series only clutter a textfile and every dashboard query
         self.registry = prom.CollectorRegistry(auto_describe=True)
@@ -125,9 +138,9 @@ class TuningMetrics:
                                      registry=r)
         self.last_finished = prom.Gauge("tunesmith_last_trial_finished_timestamp_seconds",
                                         "When the last trial reached a final state", e, registry=r)
-        self.last_activity = prom.Gauge("tunesmith_last_activity_timestamp_seconds", "When the run started or a "
-                                        "trial last finished, whichever is later (what a stall alert watches)", e,
-                                        registry=r)
+        self.last_activity = prom.Gauge("tunesmith_last_activity_timestamp_seconds", "When the run started, a "
+                                        "trial last finished or a quota wait began or ended, whichever is later "
+                                        "(what a stall alert watches)", e, registry=r)
         self.steps_used = prom.Gauge("tunesmith_resource_steps_used", "Steps run by completed and pruned trials "
                                      "that reported (early stopping only)", e, registry=r)
         self.saved = prom.Gauge("tunesmith_resource_saved_ratio", "Fraction of steps early stopping saved against "
@@ -148,6 +161,11 @@ class TuningMetrics:
                                  registry=r)
         self.cost_per_trial = prom.Gauge("tunesmith_cost_per_trial", "Mean cost of the trials that recorded one", e,
                                          registry=r)
+        self.quota_waiting = prom.Gauge("tunesmith_quota_waiting", "1 while the run waits for a free slot of a quota "
+                                        "(tunesmith show names it): policy, not a stall", e, registry=r)
+        self.exposed_at = prom.Gauge("tunesmith_exposition_timestamp_seconds", "When this exposition was made "
+                                     "(served, written or printed): a textfile saying running whose time stands "
+                                     "still lost its coordinator", e, registry=r)
         self._prom = prom
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._name = ""
@@ -175,6 +193,7 @@ class TuningMetrics:
         self._workers_each = 0
         self._coordinators = 1
         self._live = False
+        self._quota_wait: QuotaWait | None = None  # the wait the store's events say the run is in (show's rule)
 
     # -- what the run tells ------------------------------------------------------------------------------------
     def experiment_seen(self, experiment: ExperimentRecord, running: bool, started_at: float | None = None) -> None:
@@ -207,6 +226,8 @@ class TuningMetrics:
             self._at(self.finished, n, s.value)
         self._at(self.busy, n).set(0)
         self._at(self.queue, n).set(0)
+        self._at(self.quota_waiting, n).set(0)
+        self._at(self.exposed_at, n).set_function(self.now)
 
     def trial_started(self, trial: TrialRecord) -> None:
         self._began(trial.number, trial.attempts)
@@ -275,6 +296,10 @@ class TuningMetrics:
         """
         n = self._name
         for e in events:
+            self._quota_wait = quota_wait_after(self._quota_wait, e)
+            if e.kind in _QUOTA_WAIT_EVENTS:
+                self._last_activity = max(self._last_activity, e.at)
+                self._at(self.last_activity, n).set(self._last_activity)
             if e.kind in PROMOTION_OUTCOMES:
                 if self._first(("promotion", e.id, 0)):
                     self._at(self.promotions, n, PROMOTION_OUTCOMES[e.kind]).inc()
@@ -402,6 +427,7 @@ class TuningMetrics:
         # a coordinator that left has no slot at work: the slots it last saw, kept in its textfile, would be the max
         # over coordinators beside one running alone (its utilisation read halved)
         self._at(self.workers, self._name).set(self._workers_each * self._coordinators if self._live else 0)
+        self._at(self.quota_waiting, self._name).set(1 if self._live and self._quota_wait is not None else 0)
 
     def _count_resources(self, trial: TrialRecord) -> None:
         if not self._early_stopping or trial.state not in (TrialState.COMPLETED, TrialState.PRUNED):
@@ -454,6 +480,32 @@ _REASONS = frozenset(k.value for k in FailureKind)
 # an attempt begins as a trial_started event (a new trial recorded running, or a queued attempt beginning), or as a
 # re-run or retry submitted running; one submitted queued (trial_queued, or a re-run recorded queued) begins later
 _SUBMITTED_AGAIN = frozenset({"trial_retry_started", "trial_rerun"})
+# a quota wait's start and end: the run is alive and held back by policy (executor/leases.py records them)
+_QUOTA_WAIT_EVENTS = frozenset({"quota_wait", "quota_wait_ended"})
+
+
+def textfile_in_use(path: str, now: float, within: float) -> str | None:
+    """The experiment whose live coordinator keeps the textfile at ``path`` current, as another run is about to write
+    it: the file says that experiment is running, and was made within ``within`` seconds of ``now``. None where no
+    such file is there (none, one that cannot be read or parsed, a run that ended, one without the exposition time).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        families = list(text_string_to_metric_families(text))
+    except (OSError, ValueError):  # (UnicodeDecodeError is a ValueError)
+        return None
+    running: dict[str, float] = {}
+    made: dict[str, float] = {}
+    for family in families:
+        for sample in family.samples:
+            if sample.name in ("tunesmith_experiment_running", "tunesmith_exposition_timestamp_seconds"):
+                into = running if sample.name == "tunesmith_experiment_running" else made
+                into[sample.labels.get("experiment", "")] = sample.value
+    return next((name for name, value in running.items()
+                 if value == 1 and name in made and now - made[name] <= within), None)
 
 
 def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
@@ -465,7 +517,7 @@ def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
         ExperimentNotFound: no such experiment.
     """
     experiment = store.experiment(name)
-    metrics = TuningMetrics()
+    metrics = TuningMetrics(now=lambda: now)  # (its exposition made at ``now``)
     events = store.events(experiment.id)
     trials = store.trials(experiment.id)  # after the events, as a coordinator reads them (see catch_up)
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
@@ -476,4 +528,4 @@ def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
     return metrics.exposition()
 
 
-__all__ = ["FINISHED_EVENTS", "METRIC_NAMES", "TuningMetrics", "metrics_from_store"]
+__all__ = ["FINISHED_EVENTS", "METRIC_NAMES", "TuningMetrics", "metrics_from_store", "textfile_in_use"]

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # prometheus_client loads only when metrics are asked for
 
 TEXTFILE_EVERY = 1.0  # seconds between textfile rewrites during a run: millisecond trials must not pay for a write each
 REFRESH_EVERY = 2.0   # seconds between reads of what other coordinators did (as often as the runner reads it)
+# a textfile made this recently, saying running, is a live run's (rewritten every REFRESH_EVERY s, even while idle)
+WRITTEN_BY_A_LIVE_RUN = 10.0
+TEXTFILE_SUFFIX = ".prom"  # the only files node_exporter's textfile collector reads
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,22 @@ class MetricsListener(RunListener):
     ``store``: the run's store. The run's start replays what it records of the experiment (as ``tunesmith metrics``
     does); every ``refresh_every`` seconds, from a thread of its own, and at the run's end, this listener reads what
     it recorded since: other coordinators' trials (``resume --join``), which the runner does not tell, and who is
-    at work (their workers). Without a store, the history the runner hands over, and this run's own trials.
+    at work (their workers). Without a store, the history the runner hands over, and this run's own trials. Each
+    read writes the textfile, whether or not the store answered: a file that stops changing means a coordinator that
+    is gone (the shipped alert TunesmithCoordinatorGone).
+
+    ``notes``: warnings about the textfile, told as the run starts (a run refused before it starts says only why).
     """
 
     def __init__(self, metrics: TuningMetrics, textfile: str | None = None, clock: Clock | None = None,
-                 store: TrialStore | None = None, refresh_every: float | None = None) -> None:
+                 store: TrialStore | None = None, refresh_every: float | None = None,
+                 notes: Sequence[str] = ()) -> None:
         self.metrics = metrics
         self.textfile = textfile
         self.clock = clock or SystemClock()
         self.store = store
         self.refresh_every = refresh_every
+        self.notes = notes
         self.warn: Callable[[str], None] | None = None
         self._told: set[str] = set()
         self._untold: list[tuple[str, str]] = []  # what the refreshing thread found, told from the run's thread
@@ -70,6 +79,7 @@ class MetricsListener(RunListener):
         self._coordinator_events: list[Event] = []  # those naming a coordinator: who is at work (at_work's rule)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = self._finished = False  # told run_started; left the run (told so in the textfile)
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self.warn = warn
@@ -77,6 +87,9 @@ class MetricsListener(RunListener):
     def run_started(self, experiment: ExperimentRecord, history: list[TrialRecord], resumed: bool,
                     total_trials: int | None) -> None:
         # the runner hands over the record just marked running: its updated_at is the run_running event's time
+        self._started = True
+        for i, note in enumerate(self.notes):
+            self._untell(f"note {i}", note)  # told by the first write, below
         if self.store is None:
             with self._lock:
                 self.metrics.replay(experiment, history, running=True, started_at=experiment.updated_at)
@@ -127,7 +140,16 @@ class MetricsListener(RunListener):
         self.close()
         if self._experiment_id is not None:
             self._refresh()  # its peers' last trials, as far as they are recorded now
+        self.left()
+
+    def left(self) -> None:
+        """This coordinator is no longer at work on the run, however it ended: a run stopped by an error is never
+        told ``run_finished``, and its textfile said running, workers busy, for as long as it stayed. Nothing for a
+        run that never started (refused: its name taken), which has no figures to write."""
         with self._lock:
+            if self._finished or not self._started:
+                return
+            self._finished = True
             self.metrics.run_finished()
             self._write(force=True)
 
@@ -169,6 +191,8 @@ class MetricsListener(RunListener):
             why = str(e) if isinstance(e, StorageError) else f"{type(e).__name__}: {e}"
             self._untell("store", f"the metrics cannot read the other coordinators' trials from the store ({why}); "
                                   "they may miss those until a read succeeds")
+            with self._lock:
+                self._write()  # the coordinator lives: its textfile says so (its exposition time moves on)
 
     def _note(self, events: Sequence[Event]) -> None:
         """Take in the events read since the last read, once counted: where the next read starts, and of them
@@ -216,6 +240,25 @@ class MetricsListener(RunListener):
                 self.warn(message)
             except (Exception, SystemExit):
                 pass  # the display's stream is gone too: raising here would drop the metrics as well
+
+
+def _textfile_notes(given: str, textfile: str, now: float) -> list[str]:
+    """What to warn of about ``--metrics-file given`` (written at ``textfile``): a name node_exporter's textfile
+    collector never reads, another live run writing the same file (two runs of one name, from two stores, on one
+    host). Warnings, not refusals: a file may be read otherwise, and the file's last writer may have been killed a
+    moment ago."""
+    from tunesmith.monitoring.metrics import textfile_in_use
+
+    notes = []
+    if not os.path.basename(given).endswith(TEXTFILE_SUFFIX):
+        notes.append(f"--metrics-file {given}: node_exporter's textfile collector reads only files whose name ends in "
+                     f"{TEXTFILE_SUFFIX}; it will not read this one")
+    other = textfile_in_use(textfile, now, WRITTEN_BY_A_LIVE_RUN)
+    if other is not None:
+        notes.append(f"--metrics-file {given}: a live run of experiment {other!r} writes this file too (it said so "
+                     f"within {WRITTEN_BY_A_LIVE_RUN:g} s); the two overwrite each other's figures every second: give "
+                     "each run a file of its own (one per store, e.g. NAME-STORE.prom)")
+    return notes
 
 
 def _naming_coordinators(events: Sequence[Event]) -> list[Event]:
@@ -270,6 +313,7 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
     if options.wants_metrics:
         from tunesmith.monitoring.metrics import TuningMetrics
 
+        clock = clock or SystemClock()
         textfile = None if options.metrics_file is None else written_path(options.metrics_file)
         if textfile is not None:
             folder = os.path.dirname(os.path.abspath(textfile))
@@ -284,18 +328,20 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
                 raise UserInputError(f"--metrics-file: {options.metrics_file} is {special}, not a file: the textfile "
                                      "is rewritten whole every second, for node_exporter's textfile collector to "
                                      "read; name a .prom file in its textfile directory")
-        metrics = TuningMetrics()
+        metrics = TuningMetrics(now=clock.now)
         if options.metrics_port is not None:
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
+        notes = [] if textfile is None else _textfile_notes(str(options.metrics_file), textfile, clock.now())
         watching = MetricsListener(metrics, textfile, clock, store,
-                                   REFRESH_EVERY if store is not None else None)
+                                   REFRESH_EVERY if store is not None else None, notes)
         listeners.append(watching)
     try:
         yield Listeners(*listeners)
     finally:
         if watching is not None:
-            watching.close()  # a run that raised was never told run_finished
+            watching.close()
+            watching.left()  # a run that raised was never told run_finished: it left all the same
         if server is not None:
             server.shutdown()
             server.server_close()
