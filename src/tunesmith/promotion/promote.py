@@ -416,9 +416,11 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
             return ChampionComparison(champion.version, holdout_metric,
                                       problem="the champion cannot be scored on this holdout "
                                               f"({type(e).__name__}: {e})")
+        redrawn = (f"; {ci.redrawn} of {ci.resamples + ci.redrawn} resamples left {holdout_metric} undefined (one "
+                   "class only, say) and were drawn again" if ci.redrawn else "")
         return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
                                   ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
-                                  "holdout rows, both models scored on the same rows")
+                                  f"holdout rows, both models scored on the same rows{redrawn}")
     mine = candidate.metrics.get(metric)
     theirs = champion.tags.get(METRIC_TAG + metric)
     if mine is None or theirs is None:
