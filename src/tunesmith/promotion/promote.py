@@ -149,7 +149,9 @@ def check_policy_metrics(spec: ExperimentSpec, policy_file: str | None, trials: 
     layers = _policy_layers(spec, policy_file)
     named = [(f"{where}{bound}.{metric}", metric) for where, layer in layers for bound in ("min", "max")
              for metric in getattr(layer, bound)]
-    where, cfg = next(((w, c.beat_champion) for w, c in reversed(layers) if c.beat_champion is not None), ("", None))
+    # the last layer that sets it: a later `beat_champion: null` turns it off
+    where, cfg = next(((w, c.beat_champion) for w, c in reversed(layers)
+                       if c.beat_champion is not None or "beat_champion" in c.model_fields_set), ("", None))
     if cfg is not None:
         named.insert(0, (f"{where}beat_champion.metric", cfg.metric))
     likely = [o.metric for o in spec.objectives]
@@ -397,12 +399,18 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
     metric = cfg.metric
     holdout_metric = f"holdout_{candidate.metric}"
     if model is not None and holdout.X is not None and metric in (candidate.metric, holdout_metric):
-        from tunesmith.tracking.model_registry import UntrustedModel
+        from tunesmith.tracking.model_registry import ModelFilesUnreadable, UntrustedModel
 
         try:
             champion_model = registry.load_sklearn(champion)
         except UntrustedModel as e:
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
+        except ModelFilesUnreadable as e:  # not the candidate's fault (a verdict): the champion's files are the fix
+            raise UserInputError(
+                f"beat_champion: the champion, {champion.name} version {champion.version}, cannot be read from "
+                f"{_safe(champion.source)} ({e}), so the candidate cannot be compared with it; restore its files "
+                "there (an MLflow database moved or restored without its artifact folder), or promote without this "
+                "gate: --policy FILE holding `beat_champion: null`") from None
         if unseen := _labels_never_seen(champion_model, holdout.y):
             return ChampionComparison(champion.version, holdout_metric, problem=(
                 f"the candidate's holdout has label(s) {listed(unseen, 10)}, which the champion was never "

@@ -36,6 +36,11 @@ class UntrustedModel(Exception):
     """A stored model would need types outside the allow-list to load."""
 
 
+class ModelFilesUnreadable(Exception):
+    """A registered version's files cannot be fetched from its source (gone: an MLflow database moved or restored
+    without its artifact folder). The message is MLflow's reason, its first line."""
+
+
 class ModelRegistry:
     def __init__(self, uri: str, field: str = "--tracking-uri") -> None:
         from tunesmith.tracking import check_registry_installed
@@ -135,12 +140,19 @@ class ModelRegistry:
 
         Raises:
             UntrustedModel: the file needs other types, or the version is not a skops scikit-learn model.
+            ModelFilesUnreadable: its files cannot be fetched from ``version.source``.
+            RegistryUnavailable: no server answered.
         """
         import skops.io
         import yaml
         from mlflow.artifacts import download_artifacts
+        from mlflow.exceptions import MlflowException
 
-        local = Path(download_artifacts(artifact_uri=version.source, tracking_uri=self.uri))
+        try:
+            with registry_reached(self.uri):  # a server down is not files gone: it is retried (exit 75)
+                local = Path(download_artifacts(artifact_uri=version.source, tracking_uri=self.uri))
+        except (MlflowException, OSError) as e:
+            raise ModelFilesUnreadable((str(e).strip().splitlines() or [type(e).__name__])[0]) from None
         mlmodel = local / "MLmodel"
         if not mlmodel.is_file():
             raise UntrustedModel(f"version {version.version} is not an MLflow model (no MLmodel file)")
