@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import pytest
 
-from tests._promotion_setup import run_tracked
+import tunesmith
+from tests._promotion_setup import run_tracked, tuned_with_models
 from tests.helpers import cli_in_process, completed_in_process
 from tunesmith.clock import SystemClock
+from tunesmith.errors import UserInputError
 from tunesmith.storage.sql import SQLStore
 
 WINE = {
@@ -78,4 +82,75 @@ def test_a_champion_whose_registered_files_are_gone_is_one_line_naming_it_and_th
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "promoted: gone trial" in proc.stdout and "beat_champion" not in proc.stdout
     assert str(_client(mlflow_uri).get_model_version_by_alias("gone-model", "previous").version) == "1"
+
+
+def test_a_saved_model_folder_that_is_gone_is_registered_from_the_trials_mlflow_run(project, mlflow_uri):
+    """The store copied to another machine (or a trial folder cleaned): the trial's model/ folder is gone, and the
+    undocumented gate `model` said it "handed over no model" (exit 3, a verdict) while its MLflow run held a copy."""
+    store = tuned_with_models(project, "fm", mlflow_uri, 3)
+    from tunesmith.promotion.promote import promote
+
+    dry = promote(store, "fm", "fm-model", SystemClock(), dry_run=True)
+    trial = next(t for t in store.trials(store.experiment("fm").id) if t.number == dry.trial)
+    folder = Path(trial.log_path).parent / "model"
+    shutil.rmtree(folder)
+    outcome = promote(store, "fm", "fm-model", SystemClock())
+    assert (outcome.decision.value, outcome.version) == ("promoted", "1")
+    assert outcome.notes == (f"trial {trial.number}'s model folder {folder} is gone; registering the copy its "
+                             "MLflow run holds",)
+    from mlflow.artifacts import download_artifacts
+
+    source = _client(mlflow_uri).get_model_version("fm-model", "1").source
+    weights = Path(download_artifacts(artifact_uri=source, tracking_uri=mlflow_uri)) / "weights.json"
+    assert json.loads(weights.read_text())["x"] == pytest.approx(trial.params["x"])
+    report = json.loads(outcome.report_json.read_text())
+    assert report["notes"] == list(outcome.notes)
+    assert f"Note: {outcome.notes[0]}" in outcome.report_md.read_text()
+
+    other = next(t for t in store.trials(store.experiment("fm").id) if t.number != trial.number)
+    shutil.rmtree(Path(other.log_path).parent / "model")
+    run = _client(mlflow_uri).search_runs(
+        [_client(mlflow_uri).get_experiment_by_name("fm").experiment_id],
+        f"tags.`tunesmith.kind` = 'trial' AND tags.`tunesmith.trial` = '{other.number}'")[0]
+    shutil.rmtree(unquote(urlparse(run.info.artifact_uri).path) + "/model")  # and the copy: nothing left
+    with pytest.raises(UserInputError, match=rf"^trial {other.number} has no model to register: its model folder "
+                                             r".* is missing and its MLflow run holds no copy \(a function trial"):
+        promote(store, "fm", "fm-model", SystemClock(), trial_number=other.number, dry_run=True)
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_a_trial_with_no_model_folder_and_no_copy_is_bad_input_naming_the_folder(project):
+    """No copy anywhere (no tracking): exit 2 naming the folder and the fix, not gate `model`'s exit 3 (a verdict:
+    a cycle never offers a rejected re-tune again). A trial that never called save_model is told the same."""
+    from tests._promotion_setup import FUNCTION_TRIALS
+
+    project.write("fmodels.py", FUNCTION_TRIALS)
+    spec = project.spec("local", trial={"function": "fmodels:with_model"}, executor={"kind": "inline"},
+                        budget={"trials": 3})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    trials = store.trials(store.experiment("local").id)
+    from tunesmith.promotion.promote import promote
+
+    chosen = promote(store, "local", "local-model", SystemClock(), dry_run=True).trial
+    folder = Path(next(t for t in trials if t.number == chosen).log_path).parent / "model"
+    shutil.rmtree(folder)
+    before = _audit(project.storage, "local")
+    proc = completed_in_process(project.root, "promote", "local", "--model-name", "local-model", "--dry-run",
+                                "--storage", project.storage, env={"COLUMNS": "200"})  # (no MLflow to look in)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    others = ", ".join(str(t.number) for t in trials if t.number != chosen)
+    assert proc.stderr.splitlines() == [
+        f"error: trial {chosen} has no model to register: its model folder {folder} is missing (a function trial "
+        "hands one over with trial.save_model(path), a command trial writes {trial_dir}/model); if it saved one, "
+        f"restore the folder (a store copied or moved without its trial folders), or promote a trial that has one: "
+        f"--trial {others}"]
+    assert _audit(project.storage, "local") == before
+
+    never = project.spec("never", trial={"function": "fmodels:without_model"}, executor={"kind": "inline"},
+                         budget={"trials": 2})
+    tunesmith.run(project.write_spec(never), storage=project.storage)
+    with pytest.raises(UserInputError, match=r"^trial \d has no model to register: its model folder .* is missing"):
+        promote(store, "never", "never-model", SystemClock(), dry_run=True)
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
 

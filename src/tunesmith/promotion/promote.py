@@ -75,6 +75,7 @@ class PromotionOutcome:
     report_json: Path
     report_md: Path
     champion_before: str | None = None
+    notes: tuple[str, ...] = ()   # what the command should say beside the gates (a model registered from a copy)
 
     @property
     def rejected(self) -> bool:
@@ -199,7 +200,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     # refused without them; then in full, before the refit, so that a scorer or class gone since is reported
     spec = spec_from_dict(experiment.spec, recorded=True)
     policy = load_policy(spec, policy_file)
-    if not dry_run or policy.beat_champion is not None:  # before the refit and the gates, not after them
+    registry_needed = not dry_run or policy.beat_champion is not None
+    if registry_needed:  # before the refit and the gates, not after them
         from tunesmith.tracking import check_registry_installed
 
         check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
@@ -207,6 +209,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     trials = store.trials(experiment.id)
     check_policy_metrics(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
+    handed = _handed_over(spec, experiment, trials, trial, tracking_uri, registry_needed)  # none: bad input
+    notes = (handed.note,) if handed is not None and handed.note else ()
     spec = spec_from_dict(experiment.spec)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
@@ -239,10 +243,6 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             said = "; ".join(f"{c} ({c.metric} {metrics.get(c.metric, 'not reported')})" for c in broken)
             gates.append(GateResult("constraints", Verdict.FAILED, f"trial {trial.number} breaks the spec's "
                                     f"constraints: {said}", {"broken": [str(c) for c in broken]}))
-        model_source = _model_source(spec, trial)
-        if model is None and model_source is None:
-            gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
-                                    "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
         demoted = (from_registry(store, experiment, model_name, [v for v in registry.versions(model_name)
                                                                  if _is_trial(v, experiment, trial)])
                    if registry is not None else from_audit_trail(store, experiment, model_name, trial.number))
@@ -254,7 +254,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         already = passed and _is_trial(champion, experiment, trial)
         if passed and not dry_run and not already:
             assert registry is not None
-            version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
+            version = _register(spec, experiment, trials, trial, registry, model_name, model, handed, metrics,
                                 champion, tracking_uri)
         decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
             if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
@@ -266,7 +266,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             "previous_champion": champion.version if (version and champion) else None,
             "champion_before": champion.version if champion else None,
             "params": dict(trial.params), "metrics": metrics, "policy": policy.model_dump(mode="json"),
-            "actor": audit.actor(), "reason": reason,
+            "actor": audit.actor(), "reason": reason, **({"notes": list(notes)} if notes else {}),
         }
         folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
         json_path, md_path = write_report(folder, data, gates)
@@ -276,7 +276,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})},
             reason)
         return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
-                                data["previous_champion"], json_path, md_path, data["champion_before"])
+                                data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
 def registered_champion(spec: ExperimentSpec, model_name: str,
@@ -480,18 +480,65 @@ def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
     return ModelRegistry(tracker.uri, tracker.field)
 
 
-def _model_source(spec: ExperimentSpec, trial: TrialRecord) -> str | None:
-    """A model folder the trial handed over (trial.save_model, or a command trial's model/)."""
+@dataclass(frozen=True)
+class _HandedOver:
+    """Where a function or command trial's model is registered from."""
+
+    source: str               # its folder (uploaded when registered), or the artifact URI of its MLflow run's copy
+    logged: bool = False      # the copy: registered as it is
+    note: str | None = None   # said by the command: why the copy
+
+
+def _handed_over(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
+                 tracking_uri: str | None, registry_needed: bool) -> _HandedOver | None:
+    """The model a trial that is no task's handed over (None for a task: promote refits it): its ``model/`` folder,
+    else the copy tracking logged on its MLflow run, looked for where the spec tracks or the registry is reached
+    anyway (``registry_needed``: its URI's errors come first, as they did). A folder gone (a store copied to
+    another machine, a trial folder cleaned) was taken for a trial that had handed over none, a gate's verdict
+    (exit 3: a cycle never offers a rejected re-tune again), while its run held a copy.
+
+    Raises:
+        UserInputError: no folder and no copy, naming the folder and the fix.
+    """
     from tunesmith.tracking.mlflow_tracker import MODEL_FOLDER
 
-    if spec.task is not None or not trial.log_path:
+    if spec.task is not None:
         return None
-    folder = Path(trial.log_path).parent / MODEL_FOLDER
-    return str(folder) if folder.is_dir() and any(folder.iterdir()) else None
+    folder = _model_folder(trial, MODEL_FOLDER)
+    if folder is not None:
+        return _HandedOver(str(folder))
+    expected = Path(trial.log_path).parent / MODEL_FOLDER if trial.log_path else None
+    looked = spec.tracking is not None or registry_needed
+    if looked:
+        from tunesmith.tracking import tracker_for
+        from tunesmith.tracking.model_registry import ModelRegistry
+
+        tracker = tracker_for(spec, tracking_uri)
+        copy = ModelRegistry(tracker.uri, tracker.field).logged_folder(tracker.experiment_name, {
+            "tunesmith.experiment": experiment.name, "tunesmith.created_at": repr(experiment.created_at),
+            "tunesmith.kind": "trial", "tunesmith.trial": str(trial.number)}, MODEL_FOLDER)
+        if copy is not None:
+            return _HandedOver(copy, True, f"trial {trial.number}'s model folder {expected} is gone; registering the "
+                                           "copy its MLflow run holds")
+    others = [t.number for t in trials if t.state is TrialState.COMPLETED and t.number != trial.number
+              and _model_folder(t, MODEL_FOLDER) is not None]
+    where = f"its model folder {expected} is missing" if expected else "it recorded no trial folder"
+    raise UserInputError(
+        f"trial {trial.number} has no model to register: {where}"
+        f"{' and its MLflow run holds no copy' if looked else ''} (a function trial hands one "
+        "over with trial.save_model(path), a command trial writes {trial_dir}/model); if it saved one, restore the "
+        "folder (a store copied or moved without its trial folders)"
+        + (f", or promote a trial that has one: --trial {listed(others, 10)}" if others else ""))
+
+
+def _model_folder(trial: TrialRecord, name: str) -> Path | None:
+    """The trial's model folder ``name`` (trial.save_model's, or a command trial's model/), when it holds files."""
+    folder = Path(trial.log_path).parent / name if trial.log_path else None
+    return folder if folder is not None and folder.is_dir() and any(folder.iterdir()) else None
 
 
 def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
-              registry: ModelRegistry, model_name: str, model: Any, model_source: str | None,
+              registry: ModelRegistry, model_name: str, model: Any, handed: _HandedOver | None,
               metrics: dict[str, float], champion: ModelVersion | None, tracking_uri: str | None) -> ModelVersion:
     from tunesmith.selection import best_trial
     from tunesmith.tracking import tracker_for
@@ -513,8 +560,9 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
         except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
             raise UserInputError(f"task.estimator: {e}") from None
     else:
-        assert model_source is not None
-        source = registry.log_folder(run_id, model_source, "registered-model")
+        assert handed is not None
+        # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it
+        source = handed.source if handed.logged else registry.log_folder(run_id, handed.source, "registered-model")
     tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
             "tunesmith.trial": str(trial.number),
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}

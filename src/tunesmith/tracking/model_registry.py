@@ -115,6 +115,22 @@ class ModelRegistry:
         self.client.log_artifacts(run_id, folder, artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
 
+    def logged_folder(self, experiment_name: str, run_tags: Mapping[str, str], folder: str) -> str | None:
+        """The artifact URI of ``folder`` in the run of MLflow experiment ``experiment_name`` that has every tag of
+        ``run_tags`` (None: no such experiment, run, or folder in it). Reads only: nothing is created."""
+        client = self.client
+        with registry_reached(self.uri):
+            found = client.get_experiment_by_name(experiment_name)
+            if found is None:
+                return None
+            # MLflow's filter takes no escapes: a value it could misread (a quote in a name) is sifted here instead
+            plain = [f"tags.`{k}` = '{v}'" for k, v in run_tags.items() if re.fullmatch(r"[\w.+\- ]*", v)]
+            for run in client.search_runs([found.experiment_id], filter_string=" AND ".join(plain), max_results=100):
+                if all(run.data.tags.get(k) == v for k, v in run_tags.items()) \
+                        and client.list_artifacts(run.info.run_id, folder):
+                    return f"{run.info.artifact_uri}/{folder}"
+        return None
+
     def register(self, name: str, source: str, run_id: str | None, tags: Mapping[str, str]) -> ModelVersion:
         """A new version of ``name`` (created on first use) pointing at ``source``."""
         from mlflow.exceptions import MlflowException
