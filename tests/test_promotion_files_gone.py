@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+import yaml
 
 import tunesmith
 from tests._promotion_setup import run_tracked, tuned_with_models
@@ -153,4 +154,32 @@ def test_a_trial_with_no_model_folder_and_no_copy_is_bad_input_naming_the_folder
     with pytest.raises(UserInputError, match=r"^trial \d has no model to register: its model folder .* is missing"):
         promote(store, "never", "never-model", SystemClock(), dry_run=True)
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_policy_given_stands_in_for_a_recorded_policy_file_that_is_gone(tmp_path):
+    """The checkout moved: the spec's `policy:` file is recorded at its old absolute path, and `--policy`, merged
+    after it, could not stand in: every promote failed reading the old path."""
+    old, new = tmp_path / "A", tmp_path / "B"
+    old.mkdir()
+    (old / "policy.yaml").write_text(yaml.safe_dump({"min": {"holdout_accuracy": 0.5}}))
+    spec = {**WINE, "name": "moved", "promotion": {"policy": "policy.yaml"},
+            "workdir": str(tmp_path / "work")}
+    (old / "moved.yaml").write_text(yaml.safe_dump(spec))
+    storage = f"sqlite:///{tmp_path / 'tunesmith.db'}"
+    tunesmith.run(old / "moved.yaml", storage=storage)
+    old.rename(new)
+
+    proc = completed_in_process(new, "promote", "moved", "-m", "moved-model", "--dry-run", "--storage", storage)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: promotion.policy: the spec's policy file '{old / 'policy.yaml'}' does not exist; put it back there, or "
+        "(the checkout or the store moved) give it where it is now: `tunesmith promote --policy PATH` stands in for "
+        "it"]
+
+    proc = completed_in_process(new, "promote", "moved", "-m", "moved-model", "--dry-run", "--policy", "policy.yaml",
+                                "--storage", storage)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "pass min.holdout_accuracy" in proc.stdout
+    assert f"note: the spec's policy file '{old / 'policy.yaml'}' does not exist; --policy policy.yaml stands in " \
+           "for it" in " ".join(proc.stderr.split())
 

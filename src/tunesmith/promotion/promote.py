@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -102,12 +103,8 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
 def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[str, PromotionConfig]]:
     """Each source of gates with the field path its keys are named by: ``promotion`` (the spec's section), then
     ``policy file PATH:`` for its ``policy:`` file and ``policy_file``."""
-    policy = spec.promotion or PromotionConfig()
-    layers = [("promotion.", policy)]
-    files = [str(Path(spec.base_dir or ".") / policy.policy)] if policy.policy else []
-    if policy_file:
-        files.append(policy_file)
-    for path in files:
+    layers = [("promotion.", spec.promotion or PromotionConfig())]
+    for path in _policy_files(spec, policy_file)[0]:
         try:
             data, twice = safe_load_checked(Path(path).read_text(encoding="utf-8"))
             data = data or {}
@@ -133,6 +130,27 @@ def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[
             raise SpecError(f"policy file {path}: {err.path}", err.message) from None
         layers.append((f"policy file {path}: ", extra))
     return layers
+
+
+def _policy_files(spec: ExperimentSpec, policy_file: str | None) -> tuple[list[str], str | None]:
+    """The policy files to read, in order: the spec's ``policy:`` file (from the spec's recorded folder), then
+    ``policy_file``; and a note where ``policy_file`` stands in for the spec's, which no longer exists there (the
+    checkout or the store moved: the folder is recorded as it was; merged after it, ``--policy`` could not stand in).
+
+    Raises:
+        UserInputError: the spec's file does not exist and no ``policy_file`` is given.
+    """
+    recorded = spec.promotion.policy if spec.promotion is not None else None
+    if not recorded:
+        return [policy_file] if policy_file else [], None
+    path = str(Path(spec.base_dir or ".") / recorded)
+    if os.path.exists(path):
+        return [path, *([policy_file] if policy_file else [])], None
+    if policy_file:
+        return [policy_file], f"the spec's policy file {path!r} does not exist; --policy {policy_file} stands in for it"
+    raise UserInputError(f"promotion.policy: the spec's policy file {path!r} does not exist; put it back there, or "
+                         "(the checkout or the store moved) give it where it is now: `tunesmith promote --policy PATH` "
+                         "stands in for it")
 
 
 def check_policy_metrics(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord],
@@ -210,7 +228,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     check_policy_metrics(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
     handed = _handed_over(spec, experiment, trials, trial, tracking_uri, registry_needed)  # none: bad input
-    notes = (handed.note,) if handed is not None and handed.note else ()
+    notes = tuple(n for n in (_policy_files(spec, policy_file)[1], handed.note if handed else None) if n)
     spec = spec_from_dict(experiment.spec)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
