@@ -73,8 +73,8 @@ def test_a_champion_whose_registered_files_are_gone_is_one_line_naming_it_and_th
     assert proc.stderr.splitlines() == [
         f"error: beat_champion: the champion, gone-model version 1, cannot be read from {source} (No such artifact: "
         "'registered-model'), so the candidate cannot be compared with it; restore its files there (an MLflow "
-        "database moved or restored without its artifact folder), or promote without this gate: --policy FILE "
-        "holding `beat_champion: null`"]
+        "database restored without its artifact folder, or moved with it: a version keeps the source it was "
+        "registered with), or promote without this gate: --policy FILE holding `beat_champion: null`"]
     assert _audit(project.storage, "gone") == before  # refused: nothing recorded, nothing registered
     assert len(_client(mlflow_uri).search_model_versions("name='gone-model'")) == 1
 

@@ -427,8 +427,9 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
             raise UserInputError(
                 f"beat_champion: the champion, {champion.name} version {champion.version}, cannot be read from "
                 f"{_safe(champion.source)} ({e}), so the candidate cannot be compared with it; restore its files "
-                "there (an MLflow database moved or restored without its artifact folder), or promote without this "
-                "gate: --policy FILE holding `beat_champion: null`") from None
+                "there (an MLflow database restored without its artifact folder, or moved with it: a version keeps "
+                "the source it was registered with), or promote without this gate: --policy FILE holding "
+                "`beat_champion: null`") from None
         if unseen := _labels_never_seen(champion_model, holdout.y):
             return ChampionComparison(champion.version, holdout_metric, problem=(
                 f"the candidate's holdout has label(s) {listed(unseen, 10)}, which the champion was never "
