@@ -14,31 +14,13 @@ import yaml
 
 import tunesmith
 from tests._promotion_setup import FUNCTION_TRIALS, run_tracked, tracking_in_process, tuned_with_models
+from tests._promotion_setup import WINE_TASK as TASK
 from tests.conftest import Project
 from tests.helpers import cli_in_process, completed_in_process
 from tests.mlflow_fixtures import require_mlflow
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.storage.sql import SQLStore
-
-TASK = {
-    "name": "wine",
-    "objective": {"metric": "accuracy", "direction": "maximize"},
-    "task": {
-        "estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
-        "pipeline": ["sklearn.preprocessing.StandardScaler"],
-        "data": {"sklearn": "wine"},
-        "cv": {"kind": "stratified", "folds": 3},
-        "holdout": {"fraction": 0.3},
-        "scoring": "accuracy",
-    },
-    "space": {"logisticregression__C": {"type": "categorical", "choices": [0.0003, 1.0]}},
-    "strategy": "grid",
-    "budget": {"trials": 2},
-    "executor": {"kind": "inline"},
-    "seed": 0,
-    "tags": {"owner": "ml-platform"},
-}
 
 
 @pytest.fixture(scope="module")

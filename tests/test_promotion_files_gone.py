@@ -14,29 +14,11 @@ import pytest
 import yaml
 
 import tunesmith
-from tests._promotion_setup import run_tracked, tuned_with_models
+from tests._promotion_setup import WINE_TASK, run_tracked, tuned_with_models
 from tests.helpers import cli_in_process, completed_in_process
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.storage.sql import SQLStore
-
-WINE = {
-    "objective": {"metric": "accuracy", "direction": "maximize"},
-    "task": {
-        "estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
-        "pipeline": ["sklearn.preprocessing.StandardScaler"],
-        "data": {"sklearn": "wine"},
-        "cv": {"kind": "stratified", "folds": 3},
-        "holdout": {"fraction": 0.3},
-        "scoring": "accuracy",
-    },
-    "space": {"logisticregression__C": {"type": "categorical", "choices": [0.0003, 1.0]}},
-    "strategy": "grid",
-    "budget": {"trials": 2},
-    "executor": {"kind": "inline"},
-    "seed": 0,
-}
-
 
 def _client(uri: str):
     import mlflow
@@ -54,7 +36,7 @@ def test_a_champion_whose_registered_files_are_gone_is_one_line_naming_it_and_th
     """An MLflow database restored (or moved) without its artifact folder: beat_champion read the champion's model
     and promote ended in a traceback (MlflowException: No such artifact: 'registered-model'); in a cycle, a failed
     promote step every day with the bare exception text."""
-    spec = {**WINE, "name": "gone", "tracking": {"mlflow": {"uri": mlflow_uri}},
+    spec = {**WINE_TASK, "name": "gone", "tracking": {"mlflow": {"uri": mlflow_uri}},
             "promotion": {"beat_champion": {"metric": "accuracy", "margin": -1.0, "resamples": 50}}}
     run_tracked(project.write_spec(spec), project.storage)
     from tunesmith.promotion.promote import promote
@@ -162,7 +144,7 @@ def test_policy_given_stands_in_for_a_recorded_policy_file_that_is_gone(tmp_path
     old, new = tmp_path / "A", tmp_path / "B"
     old.mkdir()
     (old / "policy.yaml").write_text(yaml.safe_dump({"min": {"holdout_accuracy": 0.5}}))
-    spec = {**WINE, "name": "moved", "promotion": {"policy": "policy.yaml"},
+    spec = {**WINE_TASK, "name": "moved", "promotion": {"policy": "policy.yaml"},
             "workdir": str(tmp_path / "work")}
     (old / "moved.yaml").write_text(yaml.safe_dump(spec))
     storage = f"sqlite:///{tmp_path / 'tunesmith.db'}"
