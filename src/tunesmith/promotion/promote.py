@@ -207,7 +207,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
 
     Raises:
         UserInputError: unknown experiment or trial, a bad model name, ``report_dir`` or policy file (a metric
-            the experiment does not record, named by ``beat_champion`` or a gate), MLflow not installed (exit 2).
+            the experiment does not record, named by ``beat_champion`` or a gate; the spec's file gone and no
+            ``policy_file`` to stand in), a trial with no model to register, a champion whose files
+            ``beat_champion`` cannot read, MLflow not installed (exit 2).
         PromotionBusy: another promotion or rollback of ``model_name`` held it for longer than it waits (exit 75).
         ChampionMoved: the registry's champion changed while this one was judged; nothing registered (exit 75).
     """
