@@ -1,5 +1,6 @@
-"""Set-up shared by the promotion tests (test_promotion.py, test_delete_champion.py): tuned experiments whose runs
-are tracked live into a real MLflow database, by MLflow's writer running in this process.
+"""Set-up shared by the promotion tests (test_promotion.py, test_promotion_files_gone.py, test_delete_champion.py):
+a task experiment's spec, and tuned experiments whose runs are tracked live into a real MLflow database, by
+MLflow's writer running in this process.
 
 A tracked run hands its records to a writer process of its own (tunesmith.tracking.tracker_process), which imports
 MLflow: about 2-3 CPU-seconds per run, paid again by every experiment a test tunes as its set-up. Inside
@@ -16,6 +17,26 @@ from typing import Any
 
 import tunesmith
 from tunesmith.storage.sql import SQLStore
+
+# a task experiment tuned in seconds: bundled data, two grid points of C, a weak one (0.0003) and a good one
+WINE_TASK: dict[str, Any] = {
+    "name": "wine",
+    "objective": {"metric": "accuracy", "direction": "maximize"},
+    "task": {
+        "estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+        "pipeline": ["sklearn.preprocessing.StandardScaler"],
+        "data": {"sklearn": "wine"},
+        "cv": {"kind": "stratified", "folds": 3},
+        "holdout": {"fraction": 0.3},
+        "scoring": "accuracy",
+    },
+    "space": {"logisticregression__C": {"type": "categorical", "choices": [0.0003, 1.0]}},
+    "strategy": "grid",
+    "budget": {"trials": 2},
+    "executor": {"kind": "inline"},
+    "seed": 0,
+    "tags": {"owner": "ml-platform"},
+}
 
 FUNCTION_TRIALS = '''
 import os

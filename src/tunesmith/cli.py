@@ -1040,6 +1040,8 @@ def promote(
         result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
                                tracking_uri, report_dir, reason, even_if_rolled_back,
                                waiting=lambda said: err.print(f"[yellow]note[/]: {escape(said)}", soft_wrap=True))
+    for note in result.notes:
+        err.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
     for g in result.gates:
         mark = "[green]pass[/]" if g.passed else "[red]FAIL[/]"
         out.print(f"  {mark} {g.gate}: {g.message}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ class PairedInterval:
     high: float               # the matching upper quantile (for the report)
     resamples: int
     rows: int
+    redrawn: int = 0          # resamples drawn again: the metric was undefined on them (one class only, for ROC AUC)
 
 
 def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], candidate: Any, champion: Any,
@@ -25,7 +27,13 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
                      seed: int) -> PairedInterval:
     """Resample the rows with replacement ``resamples`` times; score both models on the same resample each time.
 
-    A resample on which the scorer fails (one class only, for ROC AUC) is drawn again, at most 10x as many tries.
+    A resample on which the scorer fails or gives no number (one class only, for ROC AUC) is drawn again, at most
+    10x as many tries; how many were is ``redrawn``. The resamples' warnings are not shown: each redrawn one warned
+    (scikit-learn's UndefinedMetricWarning, hundreds of times on a small holdout, said as the refit's), and what else
+    the scorer warns about on rows drawn from the holdout it warns about on the whole holdout, scored outside.
+
+    Raises:
+        ValueError: no resample could be scored.
     """
     sign = 1.0 if maximize else -1.0
     cand_all, champ_all = score(candidate, X, y), score(champion, X, y)
@@ -33,16 +41,21 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
     diffs: list[float] = []
     tries = 0
     n = len(y)
-    while len(diffs) < resamples and tries < 10 * resamples:
-        tries += 1
-        idx = rng.integers(0, n, n)
-        try:
-            d = sign * (score(candidate, X[idx], y[idx]) - score(champion, X[idx], y[idx]))
-        except ValueError:
-            continue
-        if np.isfinite(d):
-            diffs.append(float(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while len(diffs) < resamples and tries < 10 * resamples:
+            tries += 1
+            idx = rng.integers(0, n, n)
+            try:
+                d = sign * (score(candidate, X[idx], y[idx]) - score(champion, X[idx], y[idx]))
+            except ValueError:
+                continue
+            if np.isfinite(d):
+                diffs.append(float(d))
+    if not diffs:
+        raise ValueError(f"the metric is undefined on every one of {tries} resamples of the {n} holdout rows "
+                         "(one class only, say)")
     arr = np.asarray(diffs)
     return PairedInterval(cand_all, champ_all, sign * (cand_all - champ_all),
                           float(np.quantile(arr, 1 - confidence)), float(np.quantile(arr, confidence)),
-                          len(diffs), n)
+                          len(diffs), n, tries - len(diffs))

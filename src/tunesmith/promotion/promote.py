@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class PromotionOutcome:
     report_json: Path
     report_md: Path
     champion_before: str | None = None
+    notes: tuple[str, ...] = ()   # what the command should say beside the gates (a model registered from a copy)
 
     @property
     def rejected(self) -> bool:
@@ -101,12 +103,8 @@ def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfi
 def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[str, PromotionConfig]]:
     """Each source of gates with the field path its keys are named by: ``promotion`` (the spec's section), then
     ``policy file PATH:`` for its ``policy:`` file and ``policy_file``."""
-    policy = spec.promotion or PromotionConfig()
-    layers = [("promotion.", policy)]
-    files = [str(Path(spec.base_dir or ".") / policy.policy)] if policy.policy else []
-    if policy_file:
-        files.append(policy_file)
-    for path in files:
+    layers = [("promotion.", spec.promotion or PromotionConfig())]
+    for path in _policy_files(spec, policy_file)[0]:
         try:
             data, twice = safe_load_checked(Path(path).read_text(encoding="utf-8"))
             data = data or {}
@@ -134,6 +132,27 @@ def _policy_layers(spec: ExperimentSpec, policy_file: str | None) -> list[tuple[
     return layers
 
 
+def _policy_files(spec: ExperimentSpec, policy_file: str | None) -> tuple[list[str], str | None]:
+    """The policy files to read, in order: the spec's ``policy:`` file (from the spec's recorded folder), then
+    ``policy_file``; and a note where ``policy_file`` stands in for the spec's, which no longer exists there (the
+    checkout or the store moved: the folder is recorded as it was; merged after it, ``--policy`` could not stand in).
+
+    Raises:
+        UserInputError: the spec's file does not exist and no ``policy_file`` is given.
+    """
+    recorded = spec.promotion.policy if spec.promotion is not None else None
+    if not recorded:
+        return [policy_file] if policy_file else [], None
+    path = str(Path(spec.base_dir or ".") / recorded)
+    if os.path.exists(path):
+        return [path, *([policy_file] if policy_file else [])], None
+    if policy_file:
+        return [policy_file], f"the spec's policy file {path!r} does not exist; --policy {policy_file} stands in for it"
+    raise UserInputError(f"promotion.policy: the spec's policy file {path!r} does not exist; put it back there, or "
+                         "(the checkout or the store moved) give it where it is now: `tunesmith promote --policy PATH` "
+                         "stands in for it")
+
+
 def check_policy_metrics(spec: ExperimentSpec, policy_file: str | None, trials: list[TrialRecord],
                          expected: Collection[str] = ()) -> None:
     """Each metric the promotion policy names (``beat_champion.metric``, the ``min`` and ``max`` gates') is one the
@@ -149,7 +168,9 @@ def check_policy_metrics(spec: ExperimentSpec, policy_file: str | None, trials: 
     layers = _policy_layers(spec, policy_file)
     named = [(f"{where}{bound}.{metric}", metric) for where, layer in layers for bound in ("min", "max")
              for metric in getattr(layer, bound)]
-    where, cfg = next(((w, c.beat_champion) for w, c in reversed(layers) if c.beat_champion is not None), ("", None))
+    # the last layer that sets it: a later `beat_champion: null` turns it off
+    where, cfg = next(((w, c.beat_champion) for w, c in reversed(layers)
+                       if c.beat_champion is not None or "beat_champion" in c.model_fields_set), ("", None))
     if cfg is not None:
         named.insert(0, (f"{where}beat_champion.metric", cfg.metric))
     likely = [o.metric for o in spec.objectives]
@@ -186,7 +207,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
 
     Raises:
         UserInputError: unknown experiment or trial, a bad model name, ``report_dir`` or policy file (a metric
-            the experiment does not record, named by ``beat_champion`` or a gate), MLflow not installed (exit 2).
+            the experiment does not record, named by ``beat_champion`` or a gate; the spec's file gone and no
+            ``policy_file`` to stand in), a trial with no model to register, a champion whose files
+            ``beat_champion`` cannot read, MLflow not installed (exit 2).
         PromotionBusy: another promotion or rollback of ``model_name`` held it for longer than it waits (exit 75).
         ChampionMoved: the registry's champion changed while this one was judged; nothing registered (exit 75).
     """
@@ -197,7 +220,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     # refused without them; then in full, before the refit, so that a scorer or class gone since is reported
     spec = spec_from_dict(experiment.spec, recorded=True)
     policy = load_policy(spec, policy_file)
-    if not dry_run or policy.beat_champion is not None:  # before the refit and the gates, not after them
+    registry_needed = not dry_run or policy.beat_champion is not None
+    if registry_needed:  # before the refit and the gates, not after them
         from tunesmith.tracking import check_registry_installed
 
         check_registry_installed("--model-name", f"registering {model_name!r}" if not dry_run
@@ -205,6 +229,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     trials = store.trials(experiment.id)
     check_policy_metrics(spec, policy_file, trials)
     trial = select_trial(spec, trials, trial_number)
+    handed = _handed_over(spec, experiment, trials, trial, tracking_uri, registry_needed)  # none: bad input
+    notes = tuple(n for n in (_policy_files(spec, policy_file)[1], handed.note if handed else None) if n)
     spec = spec_from_dict(experiment.spec)
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
@@ -237,10 +263,6 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             said = "; ".join(f"{c} ({c.metric} {metrics.get(c.metric, 'not reported')})" for c in broken)
             gates.append(GateResult("constraints", Verdict.FAILED, f"trial {trial.number} breaks the spec's "
                                     f"constraints: {said}", {"broken": [str(c) for c in broken]}))
-        model_source = _model_source(spec, trial)
-        if model is None and model_source is None:
-            gates.append(GateResult("model", Verdict.FAILED, f"trial {trial.number} handed over no model (a function "
-                                    "trial calls trial.save_model(path); a command trial writes {trial_dir}/model)"))
         demoted = (from_registry(store, experiment, model_name, [v for v in registry.versions(model_name)
                                                                  if _is_trial(v, experiment, trial)])
                    if registry is not None else from_audit_trail(store, experiment, model_name, trial.number))
@@ -252,7 +274,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         already = passed and _is_trial(champion, experiment, trial)
         if passed and not dry_run and not already:
             assert registry is not None
-            version = _register(spec, experiment, trials, trial, registry, model_name, model, model_source, metrics,
+            version = _register(spec, experiment, trials, trial, registry, model_name, model, handed, metrics,
                                 champion, tracking_uri)
         decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
             if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
@@ -264,7 +286,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             "previous_champion": champion.version if (version and champion) else None,
             "champion_before": champion.version if champion else None,
             "params": dict(trial.params), "metrics": metrics, "policy": policy.model_dump(mode="json"),
-            "actor": audit.actor(), "reason": reason,
+            "actor": audit.actor(), "reason": reason, **({"notes": list(notes)} if notes else {}),
         }
         folder = Path(report_dir) if report_dir else Path(spec.workdir or ".") / "promotions"
         json_path, md_path = write_report(folder, data, gates)
@@ -274,7 +296,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})},
             reason)
         return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
-                                data["previous_champion"], json_path, md_path, data["champion_before"])
+                                data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
 def registered_champion(spec: ExperimentSpec, model_name: str,
@@ -397,12 +419,19 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
     metric = cfg.metric
     holdout_metric = f"holdout_{candidate.metric}"
     if model is not None and holdout.X is not None and metric in (candidate.metric, holdout_metric):
-        from tunesmith.tracking.model_registry import UntrustedModel
+        from tunesmith.tracking.model_registry import ModelFilesUnreadable, UntrustedModel
 
         try:
             champion_model = registry.load_sklearn(champion)
         except UntrustedModel as e:
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
+        except ModelFilesUnreadable as e:  # not the candidate's fault (a verdict): the champion's files are the fix
+            raise UserInputError(
+                f"beat_champion: the champion, {champion.name} version {champion.version}, cannot be read from "
+                f"{_safe(champion.source)} ({e}), so the candidate cannot be compared with it; restore its files "
+                "there (an MLflow database restored without its artifact folder, or moved with it: a version keeps "
+                "the source it was registered with), or promote without this gate: --policy FILE holding "
+                "`beat_champion: null`") from None
         if unseen := _labels_never_seen(champion_model, holdout.y):
             return ChampionComparison(champion.version, holdout_metric, problem=(
                 f"the candidate's holdout has label(s) {listed(unseen, 10)}, which the champion was never "
@@ -416,9 +445,11 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
             return ChampionComparison(champion.version, holdout_metric,
                                       problem="the champion cannot be scored on this holdout "
                                               f"({type(e).__name__}: {e})")
+        redrawn = (f"; {ci.redrawn} of {ci.resamples + ci.redrawn} resamples left {holdout_metric} undefined (one "
+                   "class only, say) and were drawn again" if ci.redrawn else "")
         return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
                                   ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
-                                  "holdout rows, both models scored on the same rows")
+                                  f"holdout rows, both models scored on the same rows{redrawn}")
     mine = candidate.metrics.get(metric)
     theirs = champion.tags.get(METRIC_TAG + metric)
     if mine is None or theirs is None:
@@ -470,18 +501,65 @@ def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
     return ModelRegistry(tracker.uri, tracker.field)
 
 
-def _model_source(spec: ExperimentSpec, trial: TrialRecord) -> str | None:
-    """A model folder the trial handed over (trial.save_model, or a command trial's model/)."""
+@dataclass(frozen=True)
+class _HandedOver:
+    """Where a function or command trial's model is registered from."""
+
+    source: str               # its folder (uploaded when registered), or the artifact URI of its MLflow run's copy
+    logged: bool = False      # the copy: registered as it is
+    note: str | None = None   # said by the command: why the copy
+
+
+def _handed_over(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
+                 tracking_uri: str | None, registry_needed: bool) -> _HandedOver | None:
+    """The model a trial that is no task's handed over (None for a task: promote refits it): its ``model/`` folder,
+    else the copy tracking logged on its MLflow run, looked for where the spec tracks or the registry is reached
+    anyway (``registry_needed``: its URI's errors come first, as they did). A folder gone (a store copied to
+    another machine, a trial folder cleaned) was taken for a trial that had handed over none, a gate's verdict
+    (exit 3: a cycle never offers a rejected re-tune again), while its run held a copy.
+
+    Raises:
+        UserInputError: no folder and no copy, naming the folder and the fix.
+    """
     from tunesmith.tracking.mlflow_tracker import MODEL_FOLDER
 
-    if spec.task is not None or not trial.log_path:
+    if spec.task is not None:
         return None
-    folder = Path(trial.log_path).parent / MODEL_FOLDER
-    return str(folder) if folder.is_dir() and any(folder.iterdir()) else None
+    folder = _model_folder(trial, MODEL_FOLDER)
+    if folder is not None:
+        return _HandedOver(str(folder))
+    expected = Path(trial.log_path).parent / MODEL_FOLDER if trial.log_path else None
+    looked = spec.tracking is not None or registry_needed
+    if looked:
+        from tunesmith.tracking import tracker_for
+        from tunesmith.tracking.model_registry import ModelRegistry
+
+        tracker = tracker_for(spec, tracking_uri)
+        copy = ModelRegistry(tracker.uri, tracker.field).logged_folder(tracker.experiment_name, {
+            "tunesmith.experiment": experiment.name, "tunesmith.created_at": repr(experiment.created_at),
+            "tunesmith.kind": "trial", "tunesmith.trial": str(trial.number)}, MODEL_FOLDER)
+        if copy is not None:
+            return _HandedOver(copy, True, f"trial {trial.number}'s model folder {expected} is gone; registering the "
+                                           "copy its MLflow run holds")
+    others = [t.number for t in trials if t.state is TrialState.COMPLETED and t.number != trial.number
+              and _model_folder(t, MODEL_FOLDER) is not None]
+    where = f"its model folder {expected} is missing" if expected else "it recorded no trial folder"
+    raise UserInputError(
+        f"trial {trial.number} has no model to register: {where}"
+        f"{' and its MLflow run holds no copy' if looked else ''} (a function trial hands one "
+        "over with trial.save_model(path), a command trial writes {trial_dir}/model); if it saved one, restore the "
+        "folder (a store copied or moved without its trial folders)"
+        + (f", or promote a trial that has one: --trial {listed(others, 10)}" if others else ""))
+
+
+def _model_folder(trial: TrialRecord, name: str) -> Path | None:
+    """The trial's model folder ``name`` (trial.save_model's, or a command trial's model/), when it holds files."""
+    folder = Path(trial.log_path).parent / name if trial.log_path else None
+    return folder if folder is not None and folder.is_dir() and any(folder.iterdir()) else None
 
 
 def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
-              registry: ModelRegistry, model_name: str, model: Any, model_source: str | None,
+              registry: ModelRegistry, model_name: str, model: Any, handed: _HandedOver | None,
               metrics: dict[str, float], champion: ModelVersion | None, tracking_uri: str | None) -> ModelVersion:
     from tunesmith.selection import best_trial
     from tunesmith.tracking import tracker_for
@@ -503,8 +581,9 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
         except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
             raise UserInputError(f"task.estimator: {e}") from None
     else:
-        assert model_source is not None
-        source = registry.log_folder(run_id, model_source, "registered-model")
+        assert handed is not None
+        # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it
+        source = handed.source if handed.logged else registry.log_folder(run_id, handed.source, "registered-model")
     tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
             "tunesmith.trial": str(trial.number),
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}

@@ -46,6 +46,7 @@ def write_report(folder: Path, data: Mapping[str, Any], gates: list[GateResult])
 def markdown(report: Mapping[str, Any]) -> str:
     lines = [f"# Promotion of {report['experiment']} trial {report['trial']} to {report['model_name']}", "",
              f"**Decision: {report['decision']}**", ""]
+    lines += [*(f"Note: {note}" for note in report.get("notes", ())), *([""] if report.get("notes") else [])]
     if report.get("version"):
         lines.append(f"Registered version {report['version']}; alias `champion` -> {report['version']}"
                      + (f", `previous` -> {report['previous_champion']}" if report.get("previous_champion") else ""))

@@ -84,10 +84,11 @@ class PromotionConfig(StrictModel):
         return v
 
     def merged(self, other: PromotionConfig) -> PromotionConfig:
-        """These gates with ``other``'s added (``other`` wins where both set the same key)."""
+        """These gates with ``other``'s added (``other`` wins where both set the same key; its ``beat_champion:
+        null`` turns the gate off: a champion whose files are lost cannot be compared with)."""
         return PromotionConfig(
             min={**self.min, **other.min}, max={**self.max, **other.max},
-            beat_champion=other.beat_champion or self.beat_champion,
+            beat_champion=other.beat_champion if "beat_champion" in other.model_fields_set else self.beat_champion,
             max_fold_spread=other.max_fold_spread if other.max_fold_spread is not None else self.max_fold_spread,
             safe_ranges={**self.safe_ranges, **other.safe_ranges},
             require_tags={**self.require_tags, **other.require_tags},

@@ -36,6 +36,11 @@ class UntrustedModel(Exception):
     """A stored model would need types outside the allow-list to load."""
 
 
+class ModelFilesUnreadable(Exception):
+    """A registered version's files cannot be fetched from its source (gone: an MLflow database moved or restored
+    without its artifact folder). The message is MLflow's reason, its first line."""
+
+
 class ModelRegistry:
     def __init__(self, uri: str, field: str = "--tracking-uri") -> None:
         from tunesmith.tracking import check_registry_installed
@@ -110,6 +115,22 @@ class ModelRegistry:
         self.client.log_artifacts(run_id, folder, artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
 
+    def logged_folder(self, experiment_name: str, run_tags: Mapping[str, str], folder: str) -> str | None:
+        """The artifact URI of ``folder`` in the run of MLflow experiment ``experiment_name`` that has every tag of
+        ``run_tags`` (None: no such experiment, run, or folder in it). Reads only: nothing is created."""
+        client = self.client
+        with registry_reached(self.uri):
+            found = client.get_experiment_by_name(experiment_name)
+            if found is None:
+                return None
+            # MLflow's filter takes no escapes: a value it could misread (a quote in a name) is sifted here instead
+            plain = [f"tags.`{k}` = '{v}'" for k, v in run_tags.items() if re.fullmatch(r"[\w.+\- ]*", v)]
+            for run in client.search_runs([found.experiment_id], filter_string=" AND ".join(plain), max_results=100):
+                if all(run.data.tags.get(k) == v for k, v in run_tags.items()) \
+                        and client.list_artifacts(run.info.run_id, folder):
+                    return f"{run.info.artifact_uri}/{folder}"
+        return None
+
     def register(self, name: str, source: str, run_id: str | None, tags: Mapping[str, str]) -> ModelVersion:
         """A new version of ``name`` (created on first use) pointing at ``source``."""
         from mlflow.exceptions import MlflowException
@@ -135,12 +156,19 @@ class ModelRegistry:
 
         Raises:
             UntrustedModel: the file needs other types, or the version is not a skops scikit-learn model.
+            ModelFilesUnreadable: its files cannot be fetched from ``version.source``.
+            RegistryUnavailable: no server answered.
         """
         import skops.io
         import yaml
         from mlflow.artifacts import download_artifacts
+        from mlflow.exceptions import MlflowException
 
-        local = Path(download_artifacts(artifact_uri=version.source, tracking_uri=self.uri))
+        try:
+            with registry_reached(self.uri):  # a server down is not files gone: it is retried (exit 75)
+                local = Path(download_artifacts(artifact_uri=version.source, tracking_uri=self.uri))
+        except (MlflowException, OSError) as e:
+            raise ModelFilesUnreadable((str(e).strip().splitlines() or [type(e).__name__])[0]) from None
         mlmodel = local / "MLmodel"
         if not mlmodel.is_file():
             raise UntrustedModel(f"version {version.version} is not an MLflow model (no MLmodel file)")
