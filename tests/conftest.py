@@ -221,7 +221,7 @@ def fault_log(request: pytest.FixtureRequest):
 
 
 # MLflow (the mlflow extra): a migrated SQLite tracking database per test; see tests/mlflow_fixtures.py
-from tests.mlflow_fixtures import mlflow_template, mlflow_uri, without_mlflow  # noqa: E402, F401
+from tests.mlflow_fixtures import mlflow_server, mlflow_template, mlflow_uri, without_mlflow  # noqa: E402, F401
 
 # Ray (the ray extra): one local cluster while the Ray tests run; see tests/ray_fixtures.py
 from tests.ray_fixtures import after_test as _after_a_ray_test  # noqa: E402

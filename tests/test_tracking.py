@@ -246,7 +246,10 @@ def test_the_registry_on_a_new_database_prints_none_of_mlflows_info_lines_but_it
     require_mlflow()
     code = ("import logging\n"
             "from tunesmith.tracking.model_registry import ModelRegistry\n"
-            f"assert ModelRegistry('sqlite:///{tmp_path / 'new.db'}').by_alias('m', 'champion') is None\n"
+            f"registry = ModelRegistry('sqlite:///{tmp_path / 'new.db'}')\n"
+            "assert registry.by_alias('m', 'champion') is None and registry.versions('m') == []\n"
+            f"import os; assert not os.path.exists('{tmp_path / 'new.db'}')  # reading a registry makes none\n"
+            "registry.client.search_registered_models()  # MLflow's client makes it, as registering does\n"
             "logging.getLogger('mlflow.store.db.utils').warning('a warning still shows')\n"
             "logging.getLogger('alembic.runtime.migration').error('an error still shows')\n")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}

@@ -1235,12 +1235,17 @@ TrialsOption = Annotated[int | None, typer.Option("--trials", min=1, help="the r
 ModelNameOption = Annotated[str | None, typer.Option("--model-name", "-m", help="the registered model (needs the "
                                                      "mlflow extra): its champion is what the cycle checks, and a "
                                                      "promoted re-tune becomes it (-m as in `promote`)")]
+CycleTrackingUriOption = Annotated[str | None, typer.Option(
+    "--tracking-uri", help="with --model-name: the MLflow registry to read the champion from and promote into, as "
+                           "`promote --tracking-uri` (default: the lineage root's recorded tracking.mlflow.uri, else "
+                           "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in its folder); for a registry that moved. "
+                           "The recorded spec is kept, and its runs are tracked where it says")]
 
 
 @app.command()
 def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
           model_name: ModelNameOption = None, storage: SpecStorageOption = None, as_json: JsonFlag = False,
-          json_out: JsonOut = None) -> None:
+          json_out: JsonOut = None, tracking_uri: CycleTrackingUriOption = None) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
     events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
     75: the store's or MLflow's server did not answer, or another cycle holds the lineage (retry later); 130:
@@ -1258,7 +1263,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
         with stop_signals_deferred() as stop:
             try:
                 report = cycle_command(storage, target, data, _closed_with_command, reference=reference,
-                                       trials=trials, model_name=model_name, on_runner=_deferred_stop_reaches(stop))
+                                       trials=trials, model_name=model_name, on_runner=_deferred_stop_reaches(stop),
+                                       tracking_uri=tracking_uri)
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
@@ -1346,7 +1352,8 @@ def watch(target: CycleTarget, data: DataOption,
                                                         "1h30m; at most 365d")] = "1d",
           cycles: Annotated[int | None, typer.Option("--cycles", min=1, help="stop after this many cycles")] = None,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
-          storage: SpecStorageOption = None, as_json: JsonFlag = False) -> None:
+          storage: SpecStorageOption = None, as_json: JsonFlag = False,
+          tracking_uri: CycleTrackingUriOption = None) -> None:
     """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json). A
     cycle the store's server did not answer for is reported (outcome unavailable) and the next one tries again; at
     the first cycle watch stops with exit 75, as `cycle` does (an address never seen to answer may be a typo)."""
@@ -1387,7 +1394,7 @@ def watch(target: CycleTarget, data: DataOption,
         try:
             reports = watch_command(storage, target, data, _watch_period(every), _closed_with_command, cycles=cycles,
                                     on_cycle=show_cycle, reference=reference, trials=trials, model_name=model_name,
-                                    on_runner=_deferred_stop_reaches(stop), sleep=wait)
+                                    on_runner=_deferred_stop_reaches(stop), sleep=wait, tracking_uri=tracking_uri)
         except (UserInputError, StoreUnavailable, RegistryUnavailable) as e:  # --every, or refused before a cycle
             # ran (a later day's file too), or no server (the store's, MLflow's) answered at the first cycle: one line
             # a reader of --json can parse, as `cycle --json`

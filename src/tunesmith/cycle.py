@@ -55,6 +55,7 @@ a tuning run and stop once the cycle has ended, each step whole, exit 130
 from __future__ import annotations
 
 import os
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
+    from tunesmith.tracking.model_registry import ModelRegistry
 
 
 class StepStatus(StrEnum):
@@ -227,19 +229,23 @@ def _library_promote(tracking_uri: str | None = None, reason: str = "tunesmith c
     return call
 
 
-def lineage_registry(store: SQLStore, root: str, spec: ExperimentSpec) -> str:
-    """The MLflow registry of ``root``'s lineage, the one a cycle reads the champion from and promotes into: the
-    tracking URI of ``root``'s recorded spec, a relative ``sqlite:///`` path (the default ``sqlite:///mlflow.db``
-    included) resolved against the folder the experiment was first run from, as `promote` resolves it; ``spec`` (the
-    spec file, to be recorded) when ``root`` is not recorded yet. A spec file read in another checkout resolved it
-    against that checkout: the champion was read there and the re-tune, whose spec is its parent's, promoted into
-    the first one's."""
+def lineage_registry(store: SQLStore, root: str, spec: ExperimentSpec,
+                     tracking_uri: str | None = None) -> ModelRegistry:
+    """The MLflow registry of ``root``'s lineage, the one a cycle reads the champion from and promotes into:
+    ``tracking_uri`` (``--tracking-uri``: the registry moved, the recorded spec kept), else the tracking URI of
+    ``root``'s recorded spec; a relative ``sqlite:///`` path (the default ``sqlite:///mlflow.db`` included) resolved
+    against the folder the experiment was first run from, as `promote` resolves it; ``spec`` (the spec file, to be
+    recorded) when ``root`` is not recorded yet. A spec file read in another checkout resolved it against that
+    checkout: the champion was read there and the re-tune, whose spec is its parent's, promoted into the first
+    one's. Its ``field`` says which of them the URI came from."""
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tracking import tracker_for
+    from tunesmith.tracking.model_registry import ModelRegistry
 
     if root in store.experiment_names():
         spec = spec_from_dict(store.experiment(root).spec)
-    return tracker_for(spec).uri
+    tracker = tracker_for(spec, tracking_uri)
+    return ModelRegistry(tracker.uri, tracker.field)
 
 
 def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
@@ -373,7 +379,7 @@ def _names_a_file(target: str) -> bool:
 def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
               promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None,
-              spec_file: ExperimentSpec | None = None) -> CycleReport:
+              spec_file: ExperimentSpec | None = None, tracking_uri: str | None = None) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
     A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
@@ -382,6 +388,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     place before a run are restored after it, so a stop request never reaches a runner that has ended.
     ``spec_file``: the spec file ``target`` names, already read (:func:`cycle_command` read it to find the store);
     None: read here. A task's new rows are read once, as the cycle starts, for every step that looks at them.
+    ``tracking_uri``: the registry (``--tracking-uri``, with ``model_name``), in place of the lineage's recorded
+    one (:func:`lineage_registry`); the tuning runs' live tracking follows their spec, as `run`'s and `retune`'s.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -394,6 +402,10 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from_file = _names_a_file(target)
     spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
     new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
+    if tracking_uri is not None and model_name is None:  # (a flag that changed nothing was taken as obeyed)
+        raise UserInputError("--tracking-uri: names the registry a cycle reads its champion from and promotes into, "
+                             "which it does with --model-name only; give --model-name M too (the runs themselves "
+                             "are tracked where their spec says)")
     # one cycle per lineage at a time, from the champion's read to the promotion (two read the same champion, and
     # both promoted): held in the store, so across hosts too; a second one is refused, exit 75
     named = spec.name if from_file else target   # a re-tune's name too: its lineage is held, not the name typed
@@ -401,13 +413,15 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
                       ) as hold:
         return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
                                model_name=model_name, listener=listener or RunListener(),
-                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold)
+                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold,
+                               tracking_uri=tracking_uri)
 
 
 def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpec,
                     new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
                     model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
-                    on_runner: Callable[[Runner], None] | None, hold: LineageHold) -> CycleReport:
+                    on_runner: Callable[[Runner], None] | None, hold: LineageHold,
+                    tracking_uri: str | None) -> CycleReport:
     """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion)."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
@@ -422,10 +436,17 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
     # `watch`'s too: once MLflow is imported (1-3 s, once per process, and needed anyway for the promote step) a read
     # is milliseconds, and the store's audit trail cannot stand in for it (a rollback by someone without this store,
     # an alias moved in MLflow, a promotion killed between registering and recording are not in it)
-    registry_uri = (lineage_registry(store, spec.name if from_file else target, spec)
-                    if promote is None and model_name is not None else None)  # one, for reading and for promoting
-    registered = (_registered_champion(store, spec.name if from_file else target, spec, model_name, registry_uri)
-                  if registry_uri is not None and model_name is not None else None)  # narrows for mypy
+    registry = (lineage_registry(store, spec.name if from_file else target, spec, tracking_uri)
+                if promote is None and model_name is not None else None)  # one, for reading and for promoting
+    if registry is not None and tracking_uri is not None:  # the check `run` makes of the spec's, before any work
+        from tunesmith.tracking.destination import refuse_unusable_uri
+
+        refuse_unusable_uri(registry.uri, registry.field, store.url, reach_servers=False)
+    registered = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
+                                       tracking_uri is not None,
+                                       shlex.join(["tunesmith", "cycle", target, "--data", data, "-m", model_name]))
+                  if registry is not None and model_name is not None else None)  # narrows for mypy
+    registry_uri = registry.uri if registry is not None else None
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
     checked_file: tuple[str, TunedOn] | None = None   # (the champion's name, its file)
@@ -733,19 +754,24 @@ def _refuse_no_reference(store: SQLStore, root: str,
     return head.name, tuned
 
 
-def _registered_champion(store: SQLStore, lineage_root: str, spec: ExperimentSpec, model_name: str,
-                         tracking_uri: str) -> ExperimentRecord | None:
-    """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion was registered from; None when
-    no champion is registered yet (the cycle then follows the lineage, as without a model name).
+def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, registry: ModelRegistry, named: bool,
+                         again: str) -> ExperimentRecord | None:
+    """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion in ``registry`` was registered
+    from; None when no champion is registered yet (the cycle then follows the lineage, as without a model name).
+    ``named``: the registry was given as ``--tracking-uri``; ``again``: the cycle's command, for a refusal's fix.
 
     Raises:
         UserInputError: the champion came from an experiment that is not ``lineage_root`` or one of its re-tunes in
             this store (another lineage's model, a deleted experiment's): comparing with this lineage instead
-            would check, re-tune and promote against a model that is not the one served.
+            would check, re-tune and promote against a model that is not the one served. Or the registry holds no
+            champion while the store recorded promotions of the model (its SQLite file missing, or, unless named by
+            ``--tracking-uri``, another registry): the cycle would promote into it beside the one that holds it.
     """
-    from tunesmith.promotion.promote import registered_champion, registered_from
+    from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
+    from tunesmith.promotion.promote import registered_from
 
-    version = registered_champion(spec, model_name, tracking_uri)
+    version = registry.by_alias(model_name, "champion")   # (a missing SQLite file is read as none, not created)
+    refuse_a_registry_without_its_champion(store, model_name, registry, version, named, lineage_root, again)
     if version is None:
         return None
     name = version.tags.get("tunesmith.experiment")

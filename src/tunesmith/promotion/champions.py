@@ -10,7 +10,9 @@ champion registered from it (deleted with ``--even-if-champion``) is still its, 
 
 What the trail cannot know: an alias moved in MLflow by hand, or by a tunesmith using another store, and the events
 of an experiment deleted by a tunesmith that kept no record of deletions. ``tunesmith delete`` asks this (it needs
-no MLflow, and a store is all it has); the cycle, which talks to the registry anyway, asks the registry.
+no MLflow, and a store is all it has); the cycle, which talks to the registry anyway, asks the registry, and a
+promotion (``promote``'s, a cycle's) asks the trail only where the registry holds no champion at all: one the trail
+says the model has is a registry that moved (:func:`refuse_a_registry_without_its_champion`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from tunesmith.records import ExperimentRecord
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 _CHAMPION_MOVES = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.ROLLED_BACK})
 
@@ -54,11 +57,22 @@ def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[Reco
               if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
     if not models:
         return []
-    moves = [(e, experiment.name, (False, experiment.id)) for e in own if e.kind in _CHAMPION_MOVES]
-    for other in store.experiments():
-        if other.id != experiment.id:
-            moves.extend((e, other.name, (False, other.id)) for e in store.events(other.id)
-                         if e.kind in _CHAMPION_MOVES)
+    champions = _replay(_recorded_moves(store), models)
+    return [champion for _, (champion, source) in sorted(champions.items()) if source == (False, experiment.id)]
+
+
+def recorded_champion(store: TrialStore, model_name: str) -> RecordedChampion | None:
+    """``model_name``'s champion as the store's audit trail last set it (None: no promotion of it is recorded).
+    Reads every experiment's events."""
+    found = _replay(_recorded_moves(store), {model_name}).get(model_name)
+    return found[0] if found is not None else None
+
+
+def _recorded_moves(store: TrialStore) -> list[tuple[Event, str, _Source]]:
+    """Every promotion and rollback the store recorded, its live experiments' and its deleted ones' (kept events),
+    in the order recorded."""
+    moves = [(e, exp.name, (False, exp.id)) for exp in store.experiments() for e in store.events(exp.id)
+             if e.kind in _CHAMPION_MOVES]
     moves.extend((e, d.name, (True, d.id)) for d in store.deleted_experiments() for e in d.kept_events
                  if e.kind in _CHAMPION_MOVES)
     # Replayed in the order recorded: by event id (kept events keep theirs) where the store never gives an id again,
@@ -68,8 +82,7 @@ def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[Reco
         moves.sort(key=lambda move: (move[0].at, move[0].id))
     else:
         moves.sort(key=lambda move: move[0].id)
-    champions = _replay(moves, models)
-    return [champion for _, (champion, source) in sorted(champions.items()) if source == (False, experiment.id)]
+    return moves
 
 
 def _replay(moves: list[tuple[Event, str, _Source]],
@@ -119,4 +132,56 @@ def refuse_deleting_a_champion(store: TrialStore, experiment: ExperimentRecord) 
         f"if the registry's alias was already moved outside tunesmith, delete with --even-if-champion")
 
 
-__all__ = ["RecordedChampion", "champions_held", "refuse_deleting_a_champion"]
+def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, registry: ModelRegistry,
+                                           champion: ModelVersion | None, named: bool, experiment: str,
+                                           again: str) -> None:
+    """A promotion's registry (``promote``'s, a cycle's) that holds no champion of ``model_name`` (``champion``: as
+    read from it, None) while this store's audit trail records one: refused before anything is registered there.
+    Promoted into as "no champion yet", it became a second registry of the model beside the one that holds its
+    champion (its version 1 again, ``beat_champion`` passed with nothing to beat), and a cycle checked the lineage's
+    head, not the champion. Refused where:
+
+    - its SQLite file does not exist (the registry moved, was restored elsewhere, or deleted): MLflow would create
+      an empty one there (:meth:`ModelRegistry.by_alias` reads none);
+    - it holds no champion of the model, unless the registry was ``named`` on the command line (``--tracking-uri``:
+      a new registry, or one restored without the model, on purpose): a new tracking server at the spec's URI, a
+      moved database's old path made anew by a run's live tracking.
+
+    With no promotion of the model recorded, a first promotion makes the registry, and the model in it.
+    ``experiment``: the one being promoted (or the cycle's root), for ``export mlflow``; ``again``: the command that
+    was run, without ``--tracking-uri`` (``tunesmith promote NAME -m M``), for the fix.
+
+    Raises:
+        UserInputError: naming the URI, the field it came from, the champion the trail records, and the fixes.
+    """
+    missing = registry.missing_database()
+    if champion is not None or (named and missing is None):
+        return
+    recorded = recorded_champion(store, model_name)
+    if recorded is None:
+        return
+    from tunesmith.redaction import redact
+
+    shown = redact(registry.uri)
+    where = (f"{recorded.experiment} trial {recorded.trial}; `tunesmith audit {recorded.experiment}` lists its "
+             "promotions" if recorded.experiment is not None else "registered by another store")
+    trail = (f"this store recorded promotions of model {model_name!r} (its champion by the audit trail: version "
+             f"{recorded.version}, {where})")
+    moved = (f"If it moved, give its new URI: {again} --tracking-uri URI"
+             f"{' (or set MLFLOW_TRACKING_URI to it)' if registry.field == 'MLFLOW_TRACKING_URI' else ''}")
+    if missing is not None:
+        raise UserInputError(
+            f"{registry.field}: {shown}: no MLflow database at {missing}, yet {trail}: the registry was moved or "
+            f"deleted, and MLflow would make an empty one there and register {model_name!r} anew beside the registry "
+            f"that holds its champion; nothing was done. {moved}. To start {model_name!r} afresh at {missing} on "
+            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}")
+    raise UserInputError(
+        f"{registry.field}: {shown} holds no champion of model {model_name!r}, yet {trail}: it is another registry "
+        f"(a new server, a database restored without the model, a moved database's old path made anew), and "
+        f"promoting into it would register {model_name!r} beside the registry that holds its champion; nothing was "
+        f"done. {moved}. To register {model_name!r} afresh in this one on purpose, name it: {again} --tracking-uri "
+        f"{shown}")
+
+
+__all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",
+           "refuse_deleting_a_champion"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import shlex
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
+from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
 from tunesmith.promotion.report import check_report_dir, write_report
@@ -252,6 +254,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         if policy.beat_champion is not None or not dry_run:
             registry = _registry(spec, tracking_uri)
             champion = registry.by_alias(model_name, "champion")
+            refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
+                                                   name, shlex.join(["tunesmith", "promote", name, "-m", model_name]))
         if policy.beat_champion is not None:
             assert registry is not None
             comparison = (ChampionComparison(champion.version, is_candidate=True)
@@ -299,13 +303,6 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
-def registered_champion(spec: ExperimentSpec, model_name: str,
-                        tracking_uri: str | None = None) -> ModelVersion | None:
-    """``model_name``'s version behind alias ``champion`` in the spec's registry (None: no champion yet). Its tags
-    name the experiment and trial it was registered from (see :func:`registered_from`)."""
-    return _registry(spec, tracking_uri).by_alias(model_name, "champion")
-
-
 def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
     """Whether ``version`` was registered from ``experiment`` (not from another of that name: see ``_is_trial``)."""
     return _of_experiment(version, experiment)
@@ -324,11 +321,9 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     check_registry_installed("rollback", f"moving {model_name}'s alias champion back")
     from tunesmith.tracking.model_registry import ModelRegistry
 
-    from sqlalchemy.engine import make_url   # the URL as MLflow's SQLAlchemy store reads it (a ?timeout= query too)
+    from tunesmith.tracking.destination import missing_sqlite_file
 
-    url = make_url(uri) if uri.startswith("sqlite:") else None
-    database = url.database if url is not None else None
-    if database and database != ":memory:" and not Path(database).exists():  # MLflow would create an empty one
+    if (database := missing_sqlite_file(uri)) is not None:  # MLflow would create an empty one
         raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
                              "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
                              "sqlite:////path/to/mlflow.db")

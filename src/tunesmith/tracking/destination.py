@@ -52,6 +52,23 @@ def refuse_unusable_uri(uri: str, field: str, store_url: str | None = None, reac
         raise _a_store_error(url, shown, field)
 
 
+def missing_sqlite_file(uri: str) -> str | None:
+    """The file a ``sqlite:///`` URI names where no such file exists (None: it exists, or the URI names no file:
+    another scheme, in memory, a ``file:`` URI form this does not read). MLflow creates it, and the folders above it,
+    on its first touch: reading a registry there would make an empty one."""
+    from sqlalchemy.exc import ArgumentError
+
+    if not uri.lower().startswith("sqlite:"):
+        return None
+    try:
+        database = read_database_url(uri).database
+    except (ArgumentError, ValueError):  # MLflow's client refuses it, naming the field
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return None if os.path.exists(database) else database
+
+
 def _database_url(uri: str, field: str) -> URL | None:
     """``uri`` read as a database URL (as a store's is: its port, its host), where its scheme names a database
     (None where it does not)."""
@@ -130,4 +147,4 @@ def _a_store_error(url: URL, shown: str, field: str) -> UserInputError:
                           f"tables into it and break the store; nothing was written to it. Give MLflow {own}")
 
 
-__all__ = ["DATABASE_SCHEMES", "refuse_unusable_uri"]
+__all__ = ["DATABASE_SCHEMES", "missing_sqlite_file", "refuse_unusable_uri"]

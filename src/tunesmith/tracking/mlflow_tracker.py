@@ -11,10 +11,12 @@ the store says is skipped. The store stays the source of truth; MLflow is a view
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -180,6 +182,14 @@ class MlflowTracker:
                     self.experiment_name, artifact_location=artifact_root_for(self.uri)))
         return self._experiment_id
 
+    def _terminated(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        """End run ``run_id`` with ``status``. On a tracking server MLflow prints the run's and the experiment's
+        addresses as it does ("View run ... at: http://..."), on stdout: `cycle --json` and `watch --json` printed
+        them before their JSON, which no longer parsed. They go to stderr, where a person still sees them. (stdout is
+        swapped for the call: a tracker works in one thread of its process, the command's or the writer process's.)"""
+        with contextlib.redirect_stdout(sys.stderr):
+            self.client.set_terminated(run_id, status=status, end_time=end_time)
+
     # -- the parent run ----------------------------------------------------------------------------------------
     def parent_run(self, experiment: ExperimentRecord, environment: Mapping[str, Any] | None = None) -> str:
         """The experiment's parent run id: found by its tags, else created with the spec, strategy, seed, data
@@ -235,7 +245,7 @@ class MlflowTracker:
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         status = _EXPERIMENT_STATUS[experiment.status]
         if status != "RUNNING":
-            self.client.set_terminated(run_id, status=status, end_time=now)
+            self._terminated(run_id, status, now)
 
     # -- child runs ----------------------------------------------------------------------------------------------
     def child_runs(self, parent_run_id: str) -> dict[int, tuple[str, str]]:
@@ -296,7 +306,7 @@ class MlflowTracker:
             self.client.log_artifacts(run_id, str(model_dir), MODEL_FOLDER)
         status = _RUN_STATUS[trial.state]
         if trial.state.is_finished() or status == "KILLED":
-            self.client.set_terminated(run_id, status=status, end_time=at)
+            self._terminated(run_id, status, at)
         self.client.set_tag(run_id, "tunesmith.synced", marker)  # last: a half-written run is redone next time
         children[trial.number] = (run_id, marker)
         return True
@@ -313,13 +323,13 @@ class MlflowTracker:
         try:
             for trial in trials:
                 if stopping():
-                    self.client.set_terminated(parent, status="KILLED")
+                    self._terminated(parent, "KILLED")
                     return SyncResult(parent, written, done - written, left=len(trials) - done)
                 written += self.sync_trial(parent, experiment, trial)
                 done += 1
                 on_trial(done)
         except KeyboardInterrupt:
-            self.client.set_terminated(parent, status="KILLED")
+            self._terminated(parent, "KILLED")
             raise
         self.finish_parent(parent, experiment, best)
         return SyncResult(parent, written, done - written)

@@ -56,8 +56,18 @@ class ModelRegistry:
             self._client = mlflow_client(self.uri, self.field)
         return self._client
 
+    def missing_database(self) -> str | None:
+        """The SQLite file the registry's URI names, where it does not exist (None: it does, or the URI names no
+        file). Reading never creates it (:meth:`by_alias`, :meth:`versions`); the first write would."""
+        from tunesmith.tracking.destination import missing_sqlite_file
+
+        return missing_sqlite_file(self.uri)
+
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
-        """The version holding ``alias`` (None when the model or the alias does not exist)."""
+        """The version holding ``alias`` (None when the model or the alias does not exist, or the registry's SQLite
+        file does not: MLflow would create an empty one to read it, where a moved registry was)."""
+        if self.missing_database() is not None:
+            return None
         client = self.client  # first: a URI MLflow must not be given is refused before MLflow loads (seconds)
         from mlflow.exceptions import MlflowException
 
@@ -72,7 +82,9 @@ class ModelRegistry:
         return _version(self.client.get_model_version(name, version))
 
     def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of ``name``, oldest first ([] when the model does not exist)."""
+        """Every version of ``name``, oldest first ([] when the model does not exist, nor the registry's file)."""
+        if self.missing_database() is not None:
+            return []
         # MLflow's filter takes no escapes (name='it\\'s' matched nothing): the other quote where the name has one,
         # and every version, sifted here, where it has both
         quote = next((q for q in "'\"" if q not in name), None)
@@ -117,7 +129,10 @@ class ModelRegistry:
 
     def logged_folder(self, experiment_name: str, run_tags: Mapping[str, str], folder: str) -> str | None:
         """The artifact URI of ``folder`` in the run of MLflow experiment ``experiment_name`` that has every tag of
-        ``run_tags`` (None: no such experiment, run, or folder in it). Reads only: nothing is created."""
+        ``run_tags`` (None: no such experiment, run, or folder in it). Reads only: nothing is created (nor the
+        registry's SQLite file, where it does not exist)."""
+        if self.missing_database() is not None:
+            return None
         client = self.client
         with registry_reached(self.uri):
             found = client.get_experiment_by_name(experiment_name)

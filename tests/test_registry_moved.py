@@ -1,0 +1,154 @@
+"""The registry a promotion opens, when it moved: refused where it holds no champion the store recorded, followed
+with `--tracking-uri` (`promote`, `cycle`, `watch`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import completed_in_process
+from tunesmith.storage.sql import SQLStore
+
+PROMOTION = {"min": {"holdout_roc_auc": 0.5}}
+
+
+def _cli(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """`tunesmith ARGS` from ``cwd`` on the store there, in this process: exit code, stdout, stderr."""
+    done = completed_in_process(cwd, *args, env={"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                                 "COLUMNS": "200"})
+    return done.returncode, done.stdout, done.stderr
+
+
+def _events(folder: Path) -> int:
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}", create=False)
+    try:
+        return sum(len(store.events(e.id)) for e in store.experiments())
+    finally:
+        store.close()
+
+
+def _champion(uri: str, model: str) -> tuple[str, str | None]:
+    """The version behind ``model``'s alias champion at ``uri``, and its ``previous_champion`` tag."""
+    import mlflow
+
+    version = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(model, "champion")
+    return str(version.version), version.tags.get("tunesmith.previous_champion")
+
+
+@pytest.fixture
+def promoted(tmp_path: Path, mlflow_template: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Experiment ``bc`` (tests/test_cycle.py's spec, with a gate) tuned, and its trial 0 promoted as model ``clf``
+    version 1 into the spec's registry, ``mlflow.db`` in its folder (no tracking: section: no writer process per
+    run, which this is not about); the working directory is that folder."""
+    from tests.test_cycle import SPEC, _cli as real_cli
+    from tunesmith.runner import run_experiment
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "promotion": PROMOTION}))
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    try:
+        run_experiment(load_spec(tmp_path / "bc.yaml"), store)
+    finally:
+        store.close()
+    # in a process of its own: MLflow keeps each database it opened open for the process's life, and this one moves
+    done = real_cli(tmp_path, "promote", "bc", "--model-name", "clf", "--trial", "0")
+    assert done.returncode == 0 and "clf version 1" in done.stdout, (done.stdout, done.stderr)
+    return tmp_path
+
+
+def _moved(folder: Path) -> str:
+    """The registry moved (its database; the artifacts, named by absolute path, stay): its new URI."""
+    (folder / "moved").mkdir()
+    shutil.move(folder / "mlflow.db", folder / "moved" / "mlflow.db")
+    return f"sqlite:///{folder / 'moved' / 'mlflow.db'}"
+
+
+@pytest.mark.slow
+def test_promote_refuses_a_moved_sqlite_registry_and_follows_it_with_tracking_uri(promoted: Path) -> None:
+    """The registry's database moved: `promote` had MLflow create an empty one at the old path and registered
+    version 1 there ("no champion yet"), beside the real champion."""
+    moved = _moved(promoted)
+    before = _events(promoted)
+    code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1")
+    assert code == 2 and "Traceback" not in err, (out, err)
+    assert err.startswith(f"error: tracking.mlflow.uri: sqlite:///{promoted / 'mlflow.db'}: no MLflow database at "
+                          f"{promoted / 'mlflow.db'}"), err
+    assert "version 1, bc trial 0" in err and "--tracking-uri URI" in err, err  # the recorded champion, the fix
+    assert not (promoted / "mlflow.db").exists() and _events(promoted) == before  # nothing made, nothing recorded
+    code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", "--tracking-uri", moved)
+    assert code == 0 and "version 2" in out, (out, err)
+    assert _champion(moved, "clf") == ("2", "1")  # judged against, and registered beside, the real champion
+    assert not (promoted / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_model_never_promoted_makes_its_registry_and_an_empty_one_is_taken_only_when_named(
+        promoted: Path) -> None:
+    """A first promotion into a new registry still makes it (the quickstart's); a registry that exists without the
+    model the store promoted (the old path made anew) is refused unless named with --tracking-uri."""
+    _moved(promoted)
+    code, out, err = _cli(promoted, "promote", "bc", "--model-name", "other", "--trial", "1")  # never promoted
+    assert code == 0 and "version 1" in out, (out, err)
+    assert (promoted / "mlflow.db").exists()
+    old = f"sqlite:///{promoted / 'mlflow.db'}"
+    code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1")
+    assert code == 2 and err.startswith(f"error: tracking.mlflow.uri: {old} holds no champion of model 'clf'"), err
+    assert f"--tracking-uri {old}" in err, err  # how to register it afresh there, on purpose
+    code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", "--tracking-uri", old)
+    assert code == 0 and "version 1" in out, (out, err)
+
+
+@pytest.mark.slow
+def test_a_cycle_refuses_a_moved_registry_before_any_work_and_follows_it_with_tracking_uri(promoted: Path) -> None:
+    """The walk's week 6: the cycle re-created the registry empty at the recorded path and promoted its re-tune
+    there as version 1; and `cycle --tracking-uri`, documented, did not exist."""
+    moved = _moved(promoted)
+    before = _events(promoted)
+    code, out, err = _cli(promoted, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json")
+    assert code == 2, (out, err)
+    report = json.loads(out)
+    assert report["outcome"] == "bad_input" and "no MLflow database at" in report["error"], report
+    assert "tunesmith cycle bc --data shifted.csv -m clf --tracking-uri URI" in report["error"], report
+    assert not (promoted / "mlflow.db").exists() and _events(promoted) == before
+    code, out, err = _cli(promoted, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json",
+                          "--tracking-uri", moved)
+    assert code == 0, (out, err)
+    report = json.loads(out)
+    assert report["champion_from"] == "registry" and report["checked"] == "bc", report  # the moved champion
+    assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-1", report
+    assert report["steps"][-1]["detail"]["version"] == "2", report
+    assert _champion(moved, "clf") == ("2", "1") and not (promoted / "mlflow.db").exists()
+    code, out, err = _cli(promoted, "watch", "bc", "--data", "shifted.csv", "-m", "clf", "--cycles", "1", "--json",
+                          "--tracking-uri", moved)
+    assert code == 0, (out, err)
+    [line] = [json.loads(line) for line in out.splitlines()]
+    assert line["checked"] == "bc-retune-1" and line["outcome"] == "no_drift", line  # the moved registry's champion
+
+
+def test_a_cycles_tracking_uri_needs_a_model_name_and_is_checked_as_a_spec_uri_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--tracking-uri names the registry: without --model-name a cycle reads none (a flag that changes nothing is
+    refused); one naming the store is refused before MLflow writes its tables into it. Both before any tuning."""
+    from tests.test_cycle import SPEC
+    from tunesmith.testing.drift_data import shifted_split
+
+    monkeypatch.chdir(tmp_path)
+    shifted_split(tmp_path)
+    (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))  # no promotion: section: --model-name is optional
+    store = f"sqlite:///{tmp_path / 'tunesmith.db'}"
+    for args, said in ((("--tracking-uri", "sqlite:///elsewhere.db"), "--tracking-uri: names the registry"),
+                       (("-m", "clf", "--tracking-uri", store), f"--tracking-uri: {store} is a tunesmith store")):
+        code, out, err = _cli(tmp_path, "cycle", "bc.yaml", "--data", "shifted.csv", *args)
+        assert code == 2 and err.startswith(f"error: {said}"), (args, err)
+        assert _events(tmp_path) == 0 and not (tmp_path / ".tunesmith").exists()  # nothing tuned, nothing recorded
+    assert not (tmp_path / "elsewhere.db").exists()
