@@ -703,9 +703,15 @@ def test_audit_lists_a_cycles_steps_even_when_it_found_no_drift(folder: Path) ->
     run_experiment(load_spec(folder / "bc.yaml"), store)
     assert run_cycle(store, "bc", "reference.csv").outcome is CycleOutcome.NO_DRIFT
     store.close()
+    import getpass
+    import socket
+
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
-    assert code == 0 and " bc cycle_drift done: no drift beyond the thresholds against " in out, out
-    assert " bc cycle_retune skipped: no drift" in out, out
+    by = f" by {getpass.getuser()}@{socket.gethostname()}"  # which user and host ran the cycle: a no-drift day's too
+    assert code == 0 and f" bc cycle_drift done{by}: no drift beyond the thresholds against " in out, out
+    assert f" bc cycle_retune skipped{by}: no drift" in out, out
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}", "--json")
-    kinds = [r["kind"] for r in json.loads(out)]
+    rows = json.loads(out)
+    kinds = [r["kind"] for r in rows]
     assert kinds[-3:] == ["cycle_drift", "cycle_retune", "cycle_promote"], kinds
+    assert all(r["detail"]["actor"]["host"] == socket.gethostname() for r in rows[-3:]), rows[-3:]

@@ -1124,9 +1124,10 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
     for r in rows:
         d = r["detail"]
         who = d.get("actor") or {}
-        when = datetime.datetime.fromtimestamp(r["at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.datetime.fromtimestamp(r["at"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         if r["kind"].startswith(CYCLE_STEP_PREFIX):  # a step's detail (a drift report) is for --json
-            out.print(f"{when} {r['experiment']} {r['kind']} {d.get('status')}: {d.get('why')}", soft_wrap=True)
+            by = f" by {who.get('user')}@{who.get('host')}" if who else ""
+            out.print(f"{when} {r['experiment']} {r['kind']} {d.get('status')}{by}: {d.get('why')}", soft_wrap=True)
             continue
         extra = {k: v for k, v in d.items() if k not in ("actor", "reason") and v not in (None, [], "")}
         which = f"{r['experiment']} (deleted, id {r['experiment_id']})" if r["deleted"] else r["experiment"]

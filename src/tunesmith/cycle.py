@@ -62,6 +62,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.audit import actor
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
@@ -462,16 +463,17 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
     root = store.experiment(root_name)
 
     unrecorded = list(steps)   # the tune step: recorded with the next, so a refused drift check records nothing
+    who = {"actor": actor()}   # each step's: which user, host and command ran it (a no-drift day leaves a trace too)
 
     def flush() -> None:
         for earlier in unrecorded:
-            store.record_event(root.id, f"cycle_{earlier.name}", clock.now(), detail=earlier.to_json())
+            store.record_event(root.id, f"cycle_{earlier.name}", clock.now(), detail={**earlier.to_json(), **who})
         unrecorded.clear()
 
     def record(step: CycleStep) -> None:
         flush()
         steps.append(step)
-        store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail=step.to_json())
+        store.record_event(root.id, f"cycle_{step.name}", clock.now(), detail={**step.to_json(), **who})
 
     def reported(outcome: CycleOutcome, checked: str | None, champion: str | None,
                  failed_exit: int = EXIT_FAILED) -> CycleReport:
