@@ -212,8 +212,8 @@ class ProcessExecutor:
     def _handle(self, w: _Worker, msg: dict[str, Any]) -> None:
         ev = msg.get("ev")
         if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
-            report = Report(int(msg["step"]), float(msg["value"]))
-            if w.job.sync_reports:
+            report = Report(int(msg["step"]), float(msg["value"]), restated=bool(msg.get("restated")))
+            if w.job.sync_reports and not report.restated:  # (a restated one waits for no ack)
                 w.undecided += 1
             self._events.append(TrialReported(w.job.number, report))
         elif ev == "result" and w.job is not None and msg["number"] == w.job.number:

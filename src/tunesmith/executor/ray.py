@@ -155,12 +155,15 @@ class Mailbox:
         """What a priced attempt had used when it was killed (its actor's process ends with it)."""
         self._post({"ev": "spent", "number": number, "attempt": attempt, "cpu_s": cpu_s, "peak_rss": peak_rss})
 
-    async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
-        """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
+    async def report(self, number: int, attempt: int, step: int, value: float, wait: bool,
+                     restated: bool = False) -> bool:
+        """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?
+        ``restated``: an earlier attempt's, restated from the checkpoint (recorded, never decided on)."""
         key = (number, attempt)
         decided = self._decided.setdefault(key, asyncio.Event())
         decided.clear()
-        self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value})
+        self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value,
+                    "restated": restated})
         if wait and self._orders.get(key) not in _STOPS:
             try:
                 await asyncio.wait_for(decided.wait(), REPORT_DECISION_TIMEOUT)
@@ -315,7 +318,7 @@ class TrialRunner:
                 archive, note = away.changed()
                 if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
                     ray.get(mailbox.checkpoint.remote(n, a, archive, note))
-            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
+            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports and not r.restated, r.restated)):
                 attempt.prune.set()
 
         if job.cost is not None:
@@ -861,9 +864,11 @@ class RayExecutor:
                 self._arrived(run.job, ev["archive"], ev["note"])
             elif kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
-                if run.job.sync_reports:
+                restated = bool(ev.get("restated"))
+                if run.job.sync_reports and not restated:
                     run.undecided = True
-                self._events.append(TrialReported(run.job.number, Report(int(ev["step"]), float(ev["value"]))))
+                self._events.append(TrialReported(run.job.number, Report(int(ev["step"]), float(ev["value"]),
+                                                                         restated=restated)))
                 if run.result is not None and run.reports_seen >= run.result.get("reports", 0):
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:

@@ -91,6 +91,8 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
         decided_at["step"] = None
 
         def report(r: Report, n: int = job.number, wait: bool = job.sync_reports) -> None:
+            if r.restated:  # recorded, not ruled on: no decision to wait for
+                return send({"ev": "report", "number": n, "step": r.step, "value": r.value, "restated": True})
             decided.clear()
             send({"ev": "report", "number": n, "step": r.step, "value": r.value})
             if wait:  # so that should_prune() right after report() answers about this very report
