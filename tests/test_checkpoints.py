@@ -12,7 +12,7 @@ from tunesmith.evaluation.checkpoint_reports import REPORTS_FILE, read_reports
 from tunesmith.evaluation.context import TrialContext
 from tunesmith.records import Report, TrialState
 from tunesmith.runner import Runner, prepare
-from tunesmith.scheduler.base import Decision, Exploit
+from tunesmith.scheduler.base import Decision, Exploit, NoScheduler
 from tunesmith.spec import spec_from_dict
 from tunesmith.storage import SQLStore
 from tunesmith.summary import trials_json
@@ -198,21 +198,27 @@ def test_asha_rungs_of_a_retried_trial_agree_live_and_on_replay(project):
     store.close()
 
 
-class AskedSteps:
-    """A scheduler that lets every trial go on and keeps the steps it was asked to rule on."""
+def run_asked(project, **spec):
+    """Run a one-trial experiment in this process under a scheduler that lets it go on (the spec names ``median``:
+    each report waits for a ruling); its trial, the steps the scheduler was asked to rule on, and the store's
+    (attempt, step) rows."""
+    asked: list[int] = []
 
-    def __init__(self) -> None:
-        self.asked: list[int] = []
+    class AskedSteps(NoScheduler):
+        def on_report(self, number: int, report: Report) -> Decision:
+            asked.append(report.step)
+            return Decision.CONTINUE
 
-    def replay(self, history):
-        pass
-
-    def on_report(self, number: int, report: Report) -> Decision:
-        self.asked.append(report.step)
-        return Decision.CONTINUE
-
-    def on_finish(self, trial):
-        pass
+    spec = spec_from_dict(project.spec(budget={"trials": 1}, scheduler={"name": "median"}, base_dir=str(project.root),
+                                       **spec))
+    store = SQLStore(project.storage)
+    plan = prepare(spec)
+    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
+    [trial] = Runner(store, exp, plan, None, SystemClock(), scheduler=AskedSteps()).run(resumed=False).trials
+    store.close()
+    with sqlite3.connect(project.db) as conn:
+        rows = conn.execute("SELECT attempt, step FROM trial_reports ORDER BY id").fetchall()
+    return trial, asked, rows
 
 
 def test_a_retry_restates_its_checkpoints_reports_for_the_record_not_for_the_scheduler(project):
@@ -220,21 +226,12 @@ def test_a_retry_restates_its_checkpoints_reports_for_the_record_not_for_the_sch
     killed coordinator): recorded for attempt 2, whose curve is then whole, but ruled on once only, when attempt 1
     reported them. Under a scheduler each report waits for its ruling: a restated one waits for none."""
     project.write("resuming.py", RESUMING)
-    spec = spec_from_dict(project.spec(name="restated", trial={"function": "resuming:objective"}, budget={"trials": 1},
-                                       executor={"kind": "process", "workers": 1, "retries": 1},
-                                       scheduler={"name": "median"}, base_dir=str(project.root)))
-    store = SQLStore(project.storage)
-    plan = prepare(spec)
-    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
-    scheduler = AskedSteps()
-    [trial] = Runner(store, exp, plan, None, SystemClock(), scheduler=scheduler).run(resumed=False).trials
-    store.close()
+    trial, asked, rows = run_asked(project, name="restated", trial={"function": "resuming:objective"},
+                                   executor={"kind": "process", "workers": 1, "retries": 1})
     assert (trial.state, trial.attempts) == (TrialState.COMPLETED, 2)
     assert trial.duration_s is not None and trial.duration_s < 10, "a restated report waits for no ruling"
     assert [r.step for r in trial.intermediate] == [1, 2, 3, 4, 5, 6]
-    assert scheduler.asked == [1, 2, 3, 4, 5, 6], "each step ruled on once"
-    with sqlite3.connect(project.db) as conn:
-        rows = conn.execute("SELECT attempt, step FROM trial_reports ORDER BY id").fetchall()
+    assert asked == [1, 2, 3, 4, 5, 6], "each step ruled on once"
     assert rows == [(1, 1), (1, 2), (1, 3)] + [(2, step) for step in range(1, 7)]
 
 
@@ -251,20 +248,11 @@ def test_an_inline_retry_restates_through_the_report_hook(project):
                     raise ConnectionError("the data server went away")
             return 0.25
         """)
-    spec = spec_from_dict(project.spec(name="inline-restated", trial={"function": "flaky:objective"},
-                                       budget={"trials": 1}, scheduler={"name": "median"}, base_dir=str(project.root),
-                                       executor={"kind": "inline", "retries": 1, "retry_on": ["exception"]}))
-    store = SQLStore(project.storage)
-    plan = prepare(spec)
-    exp = store.create_experiment(spec.name, plan.spec.to_json(), plan.decision.name, "", 0.0)
-    scheduler = AskedSteps()
-    [trial] = Runner(store, exp, plan, None, SystemClock(), scheduler=scheduler).run(resumed=False).trials
+    trial, asked, rows = run_asked(project, name="inline-restated", trial={"function": "flaky:objective"},
+                                   executor={"kind": "inline", "retries": 1, "retry_on": ["exception"]})
     assert (trial.state, trial.attempts) == (TrialState.COMPLETED, 2), trial.error
-    store.close()
-    assert scheduler.asked == [1, 2, 3, 4]
+    assert asked == [1, 2, 3, 4]
     assert [r.step for r in trial.intermediate] == [1, 2, 3, 4]
-    with sqlite3.connect(project.db) as conn:
-        rows = conn.execute("SELECT attempt, step FROM trial_reports ORDER BY id").fetchall()
     assert rows == [(1, 1), (1, 2)] + [(2, step) for step in range(1, 5)]
 
 
