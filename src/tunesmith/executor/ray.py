@@ -65,6 +65,7 @@ from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, SpecError, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.evaluation.unwritable_folder import FolderUnwritable
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
@@ -325,7 +326,11 @@ class TrialRunner:
             reset_own_peak_memory()
         answer: dict[str, Any] = {}
         try:
-            outcome = run_job(job, report, attempt.prune.is_set)
+            try:
+                outcome = run_job(job, report, attempt.prune.is_set)
+            except FolderUnwritable as e:  # its node's disk, which may be its own: a crash, retried maybe elsewhere
+                outcome = Outcome(failure=Failure(FailureKind.CRASHED, "its folder on its Ray node refused a write "
+                                                                       f"of its log: {e.reason}"))
             answer = {"outcome": outcome_to_json(outcome), "reports": sent}
             if job.cost is not None:
                 answer["spent"] = _spent(attempt)

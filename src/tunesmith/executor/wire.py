@@ -7,7 +7,8 @@ worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number
 (with ``"restated": true`` for an earlier attempt's report restated from the trial's checkpoint: no ack follows),
 ``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}`` (the outcome's ``notes``: what the attempt has for
 the run's warnings; its failure's ``raised_at``: where an exception was raised, for fail fast, absent from a
-worker of a tunesmith before it)
+worker of a tunesmith before it), or instead ``{"ev": "unwritable", "number": N, "attempt": A, "reason": "..."}``:
+the trial's folder refused a write of its log (a full disk: evaluation/unwritable_folder.py), and the run stops
 """
 
 from __future__ import annotations
