@@ -23,6 +23,7 @@ from tunesmith.records import FailureKind, TrialState
 from tunesmith.spec.loader import spec_from_dict
 
 from helpers import alive
+from test_checkpoints import RESUMING
 from test_pbt_runs import GATE_PREAMBLE
 from test_scheduling_runs import CURVES as SCHEDULED_CURVES
 
@@ -173,6 +174,21 @@ def test_a_ray_worker_killed_mid_trial_is_lost_then_retried(ray_cluster, project
     assert trial.attempts == 2
     attempts = project.cli("trials", "ray-lost", "--json", check=True).stdout
     assert "lost" in attempts and "Ray worker running the trial was lost" in attempts
+
+
+def test_a_retry_on_ray_restates_its_checkpoints_reports_without_waiting_for_a_ruling(ray_cluster, project):
+    """Its Ray worker killed at epoch 3 (lost, retried), attempt 2 continues from the checkpoint of epoch 3 and
+    restates epochs 1-3 through the mailbox: recorded for attempt 2 (its curve whole), and, under a scheduler,
+    posted without waiting for a ruling that never comes."""
+    project.write("resuming.py", RESUMING)
+    spec = project.spec(name="ray-restated", trial={"function": "resuming:objective"}, budget={"trials": 1},
+                        executor=_ray(1, retries=1, retry_backoff=0.1), scheduler={"name": "median"})
+    (trial,) = tunesmith.run(spec, storage=project.storage).trials
+    assert (trial.state, trial.attempts) == (TrialState.COMPLETED, 2), trial.error
+    assert trial.duration_s is not None and trial.duration_s < 10, "a restated report waits for no ruling"
+    with sqlite3.connect(project.db) as conn:
+        rows = conn.execute("SELECT attempt, step FROM trial_reports ORDER BY id").fetchall()
+    assert [step for attempt, step in rows if attempt == 2] == [1, 2, 3, 4, 5, 6], rows
 
 
 _KILLER = """

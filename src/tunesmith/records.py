@@ -153,10 +153,17 @@ class QuotaUsage:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """An intermediate value reported by a trial at a step (an epoch, an iteration)."""
+    """An intermediate value reported by a trial at a step (an epoch, an iteration).
+
+    ``restated``: an earlier attempt's report, which an attempt that continued from the trial's checkpoint sends
+    again (the checkpoint carries the curve up to it: a coordinator killed while holding reports lost them). It is
+    recorded for the attempt, and never judged by the scheduler again: it ruled on it as first reported (under a
+    scheduler a trial waits for the ruling on each report), and a stop now would land at a step long trained past.
+    """
 
     step: int
     value: float
+    restated: bool = field(default=False, compare=False)  # how it travels, not what it is
 
 
 def diverged(report: Report) -> bool:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import uuid
 
 import pytest
-from _faults_setup import trials_json
+from _faults_setup import show_json, trials_json
 from helpers import alive, count_states, start_cli, wait_for, worker_pids
 
 SLEEPY = """
@@ -52,6 +55,89 @@ def test_sigkill_at_any_point_then_resume(project, storage, fault_log):
               recovered=lost_total, lost=0)
 
 
+CHECKPOINTED = """
+import time
+def objective(config, trial):
+    state = trial.load_checkpoint() or {"step": 0, "acc": 0.0}
+    for step in range(state["step"], 10):
+        time.sleep(0.2)
+        state = {"step": step + 1, "acc": state["acc"] + config["x"]}
+        trial.save_checkpoint(state)  # before the report, as the README asks (PBT copies it at the report)
+        trial.report(step, state["acc"])
+    return {"loss": state["acc"]}
+"""
+
+
+def _saved_step(path) -> int:
+    try:
+        return json.loads(path.read_text())["step"]
+    except (OSError, ValueError):  # not saved yet, or swapped in right now
+        return 0
+
+
+def _steps_by_attempt(storage: str, name: str) -> dict[int, dict[int, list[int]]]:
+    """Each trial's recorded report steps, per attempt, read straight from the store's ``trial_reports``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(storage)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT t.number, r.attempt, r.step FROM trial_reports r JOIN trials t ON t.id = r.trial_id "
+                "JOIN experiments e ON e.id = t.experiment_id WHERE e.name = :name ORDER BY r.id"), {"name": name})
+            steps: dict[int, dict[int, list[int]]] = {}
+            for number, attempt, step in rows:
+                steps.setdefault(number, {}).setdefault(attempt, []).append(step)
+    finally:
+        engine.dispose()
+    return steps
+
+
+def test_sigkill_while_reports_are_held_loses_no_step_of_a_checkpointed_trial(project, storage, fault_log):
+    """The coordinator holds reports up to 0.1 s before writing them; killed right after trial 0 saved its
+    checkpoint of step 5 (and reported step 4), it lost step 4, and the re-run attempt continued from the
+    checkpoint at step 5: the latest attempt's curve, which the schedulers read, lacked step 4 for good (walk N
+    finding 3; so for any trial whose last report was held). The checkpoint carries the reports up to it, and the
+    resumed attempt restates them: its recorded steps are 0-9."""
+    project.write("ckpt.py", CHECKPOINTED)
+    spec = project.write_spec(project.spec(name="ckpt", trial={"function": "ckpt:objective"}, budget={"trials": 2},
+                                           executor={"kind": "process", "workers": 2}))
+    proc = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    state = project.root / ".tunesmith" / "ckpt" / "trial-00000" / "checkpoint" / "state.json"
+    wait_for(lambda: _saved_step(state) >= 5, timeout=60, interval=0.001)
+    workers = worker_pids(project)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    wait_for(lambda: not any(alive(p) for p in workers), timeout=10)
+    killed = _steps_by_attempt(storage, "ckpt")
+    resumed = project.cli("resume", "ckpt", "--quiet", "--storage", storage, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    steps = _steps_by_attempt(storage, "ckpt")
+    trials = trials_json("ckpt", storage)
+    assert [(t["number"], t["state"], t["attempts"]) for t in trials] == [(0, "completed", 2), (1, "completed", 2)]
+    for t in trials:
+        assert steps[t["number"]][2] == list(range(10)), (t["number"], steps, killed)
+        assert [step for step, _ in t["intermediate"]] == list(range(10)), t
+    fault_log(area="coordinator", backend=_backend(storage),
+              fault="SIGKILL of the coordinator while a checkpointed trial's reports are held",
+              outcome="resume continued both trials from their checkpoints; each latest attempt recorded steps 0-9",
+              reason="the checkpoint carries the reports up to it; the resumed attempt restated them", injected=1,
+              recovered=2, lost=0)
+
+
+@contextlib.contextmanager
+def tmpfs(mount, size: str):
+    """A tmpfs of ``size`` at ``mount`` (a folder made here), unmounted after; a skip where mounting is refused."""
+    mount.mkdir()
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if ok.returncode != 0:
+        pytest.skip("needs permission to mount a tmpfs (run as root) to simulate a full disk")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
 REPORTING = """
 import time
 def objective(config, trial):
@@ -68,12 +154,7 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
     """SQLite on a tiny tmpfs: fill it mid-run. The run stops with a clear error saying how to continue (also when
     the write that failed was of held reports: the read behind the hint wrote them again, failed, and the hint was
     dropped); nothing recorded is lost."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
-    if ok.returncode != 0:
-        pytest.skip("needs permission to mount a tmpfs (run as root) to simulate a full disk")
-    try:
+    with tmpfs(tmp_path / "tiny", "4m") as mount:
         url = f"sqlite:///{mount / 'store.db'}"
         project.write("sleepy.py", objective)
         spec = project.write_spec(project.spec(name="full", trial={"function": "sleepy:objective"},
@@ -104,8 +185,70 @@ def test_disk_full_stops_the_run_clearly_and_resume_continues(project, fault_log
         fault_log(area="store", backend="sqlite", fault="disk full during a run",
                   outcome="run stops, exit 1, clear message; resume finished the budget",
                   reason="storage error: ... " + err.strip().splitlines()[-1].rsplit(": ", 1)[-1][:70], injected=1, recovered=1, lost=0)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+LOUD = """
+def objective(config, trial):
+    for _ in range(100):
+        print("x" * 1000)  # 100 KB into its trial.log
+    return {"loss": config["x"]}
+"""
+LOUD_COMMAND = """
+import sys
+for _ in range(100):
+    print("x" * 1000)
+print('{"loss": %s}' % sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("kind, trial, full_at_start", [
+    ("process", {"function": "loud:objective"}, False),
+    ("process", {"command": "python3 loud_command.py {x}"}, True),
+    ("inline", {"function": "loud:objective"}, False),
+])
+def test_a_full_workdir_stops_the_run_naming_the_disk_and_resume_continues(project, fault_log, tmp_path, kind, trial,
+                                                                           full_at_start):
+    """The workdir on a 300 KiB tmpfs: three trials' logs fill it (or it is full from the start). A trial folder is
+    still made (no data blocks), but its log takes no line: the worker died of it, the trial read `crashed: worker
+    process exited with code 1`, was retried into the same disk with every trial after it, the logs empty and the
+    run ending exit 0 (walk N finding 4). Now the run stops as docs/reliability.md says, naming the disk and the
+    log: exit 1, that trial and those running recorded interrupted (not failed, not retried); `resume` continues
+    once there is room."""
+    with tmpfs(tmp_path / "wdfs", "300k") as mount:
+        if full_at_start:
+            with open(mount / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        project.write("loud.py", LOUD)
+        project.write("loud_command.py", LOUD_COMMAND)
+        workdir = mount / "wd"
+        spec = project.write_spec(project.spec(name="wdfull", trial=trial, budget={"trials": 8}, workdir=str(workdir),
+                                               executor={"kind": kind, "workers": 1}))
+        proc = project.cli("run", str(spec), "--quiet", timeout=120)
+        said = " ".join(proc.stderr.split())
+        assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        stopped = re.search(r"storage error: trial (\d+)'s log could not be written in workdir (\S+): No space left on "
+                            r"device \(writing (\S+)\); the run stopped; its running trials are recorded interrupted: "
+                            r"make the workdir take writes again \(free space, or fix its permissions\), then resume "
+                            r"the experiment", said)
+        assert stopped is not None, said
+        number = int(stopped.group(1))
+        assert stopped.group(2) == str(workdir)
+        assert stopped.group(3) == str(workdir / f"trial-{number:05d}" / "trial.log")
+        trials = trials_json("wdfull")
+        assert [t["state"] for t in trials] == ["completed"] * number + ["interrupted"], trials
+        assert trials[-1]["attempts"] == 1, "not retried into the same disk"
+        assert number == (0 if full_at_start else 3)
+        shown = show_json("wdfull")
+        assert shown["status"] == "failed" and "WorkdirError: trial" in shown["stop_reason"], shown
+        subprocess.run(["mount", "-o", "remount,size=20m", str(mount)], check=True)
+        resumed = project.cli("resume", "wdfull", "--quiet", timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert [t["state"] for t in trials_json("wdfull")] == ["completed"] * 8
+        fault_log(area="store", backend="sqlite", fault=f"workdir disk full ({kind} executor, "
+                  f"{'a command' if 'command' in trial else 'a function'}{', full from the start' * full_at_start})",
+                  outcome="run stops, exit 1, naming the disk and the log; resume finished the budget",
+                  reason=said.split(";")[0][:90], injected=1, recovered=1, lost=0)
 
 
 @pytest.mark.postgres

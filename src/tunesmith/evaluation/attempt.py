@@ -100,6 +100,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                     except KeyboardInterrupt as e:
                         from_the_function = e
                         raise
+                    finally:  # (a stop signal's run stops: what its checkpoint carries waits for the resume)
+                        trial._end_attempt(restate=from_the_function is None)
             pruned = prune_requested()
         except KeyboardInterrupt as e:
             if e is not from_the_function or signals.interrupt_is_theirs():

@@ -452,6 +452,10 @@ def run_command(command: str, cwd: str, env: dict[str, str], log: Any, metrics: 
         for line in out.rest():
             take(line)
         copy(err.rest())
+    except OSError:  # the log refused a line (a full disk): the attempt ends here, and the command with it
+        _terminate(proc, term_grace)
+        proc.wait()
+        raise
     finally:
         selector.close()
         for pipe in (out, err):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tunesmith.errors import TrialError
+from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import ExperimentRecord, ParamValue, Report
 
@@ -180,6 +181,12 @@ class TrialContext:
         self._on_report = on_report
         self._prune_requested = prune_requested
         self._reports: list[Report] = []
+        # The trial's curve as its latest checkpoint carries it (checkpoint_reports.py): the reports that count
+        # (steps increasing), after those restated from the checkpoint this attempt loaded. The first `_unsent`
+        # are restated and not sent yet: the first report decides which (the steps before it), else the end.
+        self._curve: list[Report] = []
+        self._unsent = 0
+        self._appender: ReportsAppender | None = None  # while a checkpoint of the trial's own is its latest
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate value (validation score after an epoch, say) at ``step``.
@@ -201,8 +208,39 @@ class TrialContext:
         if number is None:
             raise TrialError(f"trial.report: value must be a number; got {value!r}")
         report = Report(index, number)
+        if self._unsent:
+            self._restate(before=index)
+        if not self._curve or index > self._curve[-1].step:  # (one out of order: the attempt ignores and says it)
+            self._curve.append(report)
+            if self._appender is not None:
+                try:
+                    self._appender.append(report)
+                except OSError:  # (a full disk): the trial goes on; its next save writes the curve whole
+                    self._appender.close()
+                    self._appender = None
         self._reports.append(report)
         self._on_report(report)
+
+    def _restate(self, before: int | None = None) -> None:
+        """Send the reports restated from the loaded checkpoint, those at steps below ``before`` (the attempt's
+        first report of its own, which re-does the rest); all of them at the attempt's end (``before`` None)."""
+        # (nothing of the attempt's own is in the curve yet: the restated reports are all of it, steps increasing)
+        kept = len(self._curve) if before is None else sum(1 for r in self._curve if r.step < before)
+        self._unsent = 0
+        del self._curve[kept:]
+        for report in self._curve:
+            restated = Report(report.step, report.value, restated=True)
+            self._reports.append(restated)
+            self._on_report(restated)
+
+    def _end_attempt(self, restate: bool = True) -> None:
+        """The objective returned or raised (the attempt runs it once): restate what no report of its own came
+        after (``restate``), and close the checkpoint's reports file."""
+        if self._unsent and restate:
+            self._restate()
+        if self._appender is not None:
+            self._appender.close()
+            self._appender = None
 
     def should_prune(self) -> bool:
         """True when the scheduler decided this trial should stop now (return the last value, or anything)."""
@@ -240,6 +278,9 @@ class TrialContext:
                                  "and pass the folder's path") from None
             staging.mkdir(parents=True)
             (staging / STATE_FILE).write_text(text)
+        if self._appender is not None:  # its file holds the curve: every report since it was saved or loaded
+            self._appender.close()
+        write_reports(staging, self._curve, self._appender.path if self._appender is not None else None)
         # swap in whole, so a crash mid-save leaves the previous checkpoint intact
         old = self.workdir / (CHECKPOINT + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -247,6 +288,7 @@ class TrialContext:
             target.rename(old)
         staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
+        self._appender = ReportsAppender(target)
         return target
 
     def load_checkpoint(self) -> object | Path | None:
@@ -259,6 +301,9 @@ class TrialContext:
 
         for folder in (self.workdir / CHECKPOINT, self.workdir / PARENT_CHECKPOINT):
             if folder.is_dir():
+                if folder.name == CHECKPOINT and self._appender is None and not self._reports:
+                    self._curve, self._appender = list(read_reports(folder)), ReportsAppender(folder)
+                    self._unsent = len(self._curve)
                 state = folder / STATE_FILE
                 return json.loads(state.read_text()) if state.is_file() else folder
         return None

@@ -65,7 +65,13 @@ class Executor(Protocol):
         ...
 
     def poll(self, timeout: float) -> list[ExecutorEvent]:
-        """Events since the last poll, waiting up to ``timeout`` seconds for the first one."""
+        """Events since the last poll, waiting up to ``timeout`` seconds for the first one.
+
+        Raises:
+            TunesmithError: what stops the run (``ClusterLost``; ``WorkdirError``: a trial's folder refused its log,
+                a full disk). That trial's attempt never ends (the runner's stop records it interrupted); events not
+                returned yet come from ``close``.
+        """
         ...
 
     def prune(self, number: int, step: int | None = None) -> None:

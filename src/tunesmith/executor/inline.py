@@ -16,6 +16,7 @@ from tunesmith.cost import priced
 
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.unwritable_folder import FolderUnwritable, refused_writes, workdir_error
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.trial_output import trial_output_to
@@ -57,10 +58,14 @@ class InlineExecutor:
                 reset_own_peak_memory()
             cpu_before = own_cpu_seconds()
             # this thread's output only: another thread's inline run may share the process (trial_output)
-            with open(job.log_path, "a", encoding="utf-8") as log, trial_output_to(log):
-                outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
-                                      lambda: job.number in self._prune, self.function,
-                                      decided_step=lambda: self._prune.get(job.number))
+            try:
+                with refused_writes(job.log_path), open(job.log_path, "a", encoding="utf-8") as log, \
+                        trial_output_to(log):
+                    outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
+                                          lambda: job.number in self._prune, self.function,
+                                          decided_step=lambda: self._prune.get(job.number))
+            except FolderUnwritable as e:  # (the trial stays running for the runner, whose stop interrupts it)
+                raise workdir_error(job.number, job.workdir, e.reason) from None
             self._prune.pop(job.number, None)
             outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))

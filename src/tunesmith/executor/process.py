@@ -19,8 +19,10 @@ from typing import Any
 
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
+from tunesmith.errors import WorkdirError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.evaluation.unwritable_folder import workdir_error
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_slots
 from tunesmith.executor.processes import kill_session, session_usage
@@ -89,6 +91,7 @@ class ProcessExecutor:
         self._events: list[ExecutorEvent] = []
         self._last_memory_check = 0.0
         self._closing = False
+        self._unwritable: WorkdirError | None = None  # a trial's folder refused its log: the next poll raises it
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -152,7 +155,7 @@ class ProcessExecutor:
 
     def close(self, grace: float) -> list[ExecutorEvent]:
         self._closing = True
-        events: list[ExecutorEvent] = []
+        events, self._events = self._events, []  # (those a poll that raised left)
         deadline = self.clock.monotonic() + grace
         for w in self._pool:
             if w.job is None:
@@ -191,6 +194,9 @@ class ProcessExecutor:
             for key, _ in self._selector.select(wait):
                 self._read(key.data)
         self._enforce_limits()
+        if self._unwritable is not None:  # the run stops: the events wait for close(), which the stop calls
+            error, self._unwritable = self._unwritable, None
+            raise error
         events, self._events = self._events, []
         return events
 
@@ -212,13 +218,19 @@ class ProcessExecutor:
     def _handle(self, w: _Worker, msg: dict[str, Any]) -> None:
         ev = msg.get("ev")
         if ev == "report" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None:
-            report = Report(int(msg["step"]), float(msg["value"]))
-            if w.job.sync_reports:
+            report = Report(int(msg["step"]), float(msg["value"]), restated=bool(msg.get("restated")))
+            if w.job.sync_reports and not report.restated:  # (a restated one waits for no ack)
                 w.undecided += 1
             self._events.append(TrialReported(w.job.number, report))
-        elif ev == "result" and w.job is not None and msg["number"] == w.job.number:
-            job = w.job
-            outcome = outcome_from_json(msg["outcome"])
+        elif (ev == "unwritable" and w.job is not None and msg["number"] == w.job.number and w.kill_reason is None
+              and not self._closing):
+            # no AttemptEnded: the trial stays running for the runner, whose stop records it interrupted
+            self._unwritable = self._unwritable or workdir_error(w.job.number, w.job.workdir, msg["reason"])
+            w.job = None
+        elif ev in ("result", "unwritable") and w.job is not None and msg["number"] == w.job.number:
+            job = w.job  # (unwritable: one we were killing, which the kill decides, or one ending as we close)
+            outcome = (outcome_from_json(msg["outcome"]) if ev == "result" else
+                       Outcome(failure=Failure(FailureKind.INTERRUPTED, msg["reason"])))
             if w.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=_with_output(w.kill_reason, job, w.log_start), duration_s=outcome.duration_s,
                                   notes=outcome.notes)

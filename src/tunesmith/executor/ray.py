@@ -65,6 +65,7 @@ from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, SpecError, UserInputError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
+from tunesmith.evaluation.unwritable_folder import FolderUnwritable
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
@@ -155,12 +156,15 @@ class Mailbox:
         """What a priced attempt had used when it was killed (its actor's process ends with it)."""
         self._post({"ev": "spent", "number": number, "attempt": attempt, "cpu_s": cpu_s, "peak_rss": peak_rss})
 
-    async def report(self, number: int, attempt: int, step: int, value: float, wait: bool) -> bool:
-        """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?"""
+    async def report(self, number: int, attempt: int, step: int, value: float, wait: bool,
+                     restated: bool = False) -> bool:
+        """Post a report; with ``wait``, return once the coordinator decided on it. Returns: prune now?
+        ``restated``: an earlier attempt's, restated from the checkpoint (recorded, never decided on)."""
         key = (number, attempt)
         decided = self._decided.setdefault(key, asyncio.Event())
         decided.clear()
-        self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value})
+        self._post({"ev": "report", "number": number, "attempt": attempt, "step": step, "value": value,
+                    "restated": restated})
         if wait and self._orders.get(key) not in _STOPS:
             try:
                 await asyncio.wait_for(decided.wait(), REPORT_DECISION_TIMEOUT)
@@ -315,14 +319,18 @@ class TrialRunner:
                 archive, note = away.changed()
                 if archive is not None or note is not None:  # awaited: an async actor need not keep the calls' order
                     ray.get(mailbox.checkpoint.remote(n, a, archive, note))
-            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports)):
+            if ray.get(mailbox.report.remote(n, a, r.step, r.value, job.sync_reports and not r.restated, r.restated)):
                 attempt.prune.set()
 
         if job.cost is not None:
             reset_own_peak_memory()
         answer: dict[str, Any] = {}
         try:
-            outcome = run_job(job, report, attempt.prune.is_set)
+            try:
+                outcome = run_job(job, report, attempt.prune.is_set)
+            except FolderUnwritable as e:  # its node's disk, which may be its own: a crash, retried maybe elsewhere
+                outcome = Outcome(failure=Failure(FailureKind.CRASHED, "its folder on its Ray node refused a write "
+                                                                       f"of its log: {e.reason}"))
             answer = {"outcome": outcome_to_json(outcome), "reports": sent}
             if job.cost is not None:
                 answer["spent"] = _spent(attempt)
@@ -861,9 +869,11 @@ class RayExecutor:
                 self._arrived(run.job, ev["archive"], ev["note"])
             elif kind == "report" and run.kill_reason is None:
                 run.reports_seen += 1
-                if run.job.sync_reports:
+                restated = bool(ev.get("restated"))
+                if run.job.sync_reports and not restated:
                     run.undecided = True
-                self._events.append(TrialReported(run.job.number, Report(int(ev["step"]), float(ev["value"]))))
+                self._events.append(TrialReported(run.job.number, Report(int(ev["step"]), float(ev["value"]),
+                                                                         restated=restated)))
                 if run.result is not None and run.reports_seen >= run.result.get("reports", 0):
                     self._conclude(run, self.clock.monotonic() - (run.started or run.submitted))
             elif kind == "failed" and run.kill_reason is None:

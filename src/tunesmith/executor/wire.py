@@ -3,10 +3,12 @@
 coordinator -> worker: ``{"op": "run", "job": {...}}``, ``{"op": "prune"}``, ``{"op": "ack", "prune": bool}`` (the
 decision on the reports sent so far, for jobs with ``sync_reports``), ``{"op": "preload", "function": ...,
 "base_dir": ...}``, ``{"op": "exit"}``
-worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``,
+worker -> coordinator: ``{"ev": "ready", "pid": N}``, ``{"ev": "report", "number": N, "step": S, "value": V}``
+(with ``"restated": true`` for an earlier attempt's report restated from the trial's checkpoint: no ack follows),
 ``{"ev": "result", "number": N, "attempt": A, "outcome": {...}}`` (the outcome's ``notes``: what the attempt has for
 the run's warnings; its failure's ``raised_at``: where an exception was raised, for fail fast, absent from a
-worker of a tunesmith before it)
+worker of a tunesmith before it), or instead ``{"ev": "unwritable", "number": N, "attempt": A, "reason": "..."}``:
+the trial's folder refused a write of its log (a full disk: evaluation/unwritable_folder.py), and the run stops
 """
 
 from __future__ import annotations

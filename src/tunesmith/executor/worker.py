@@ -19,6 +19,7 @@ from typing import Any
 from tunesmith.evaluation.attempt import run_attempt
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
+from tunesmith.evaluation.unwritable_folder import FolderUnwritable, refused_writes
 from tunesmith.executor.processes import kill_session, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.wire import outcome_to_json
 from tunesmith.records import Outcome, Report
@@ -91,6 +92,8 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
         decided_at["step"] = None
 
         def report(r: Report, n: int = job.number, wait: bool = job.sync_reports) -> None:
+            if r.restated:  # recorded, not ruled on: no decision to wait for
+                return send({"ev": "report", "number": n, "step": r.step, "value": r.value, "restated": True})
             decided.clear()
             send({"ev": "report", "number": n, "step": r.step, "value": r.value})
             if wait:  # so that should_prune() right after report() answers about this very report
@@ -98,7 +101,11 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
 
         if job.cost is not None:
             reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
-        outcome = run_job(job, report, prune.is_set, lambda: decided_at["step"])
+        try:
+            outcome = run_job(job, report, prune.is_set, lambda: decided_at["step"])
+        except FolderUnwritable as e:  # no outcome: the coordinator stops the run
+            send({"ev": "unwritable", "number": job.number, "attempt": job.attempt, "reason": e.reason})
+            continue
         peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
         send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome),
               **peak})
@@ -109,18 +116,25 @@ def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested:
     """Run one attempt of ``job`` in this process with stdout/stderr pointed at the trial's log, then restore them.
 
     Shared by this worker and the Ray executor's task, which runs trials the same way inside a Ray worker.
+
+    Raises:
+        FolderUnwritable: the trial's folder refused a write of its log (a full disk): the coordinator stops the
+            run, which its retries would only spend on the same disk.
     """
     if job.base_dir and job.function is not None:
         os.chdir(job.base_dir)
-    os.makedirs(os.path.dirname(job.log_path) or ".", exist_ok=True)  # a node without the coordinator's folders
     saved = os.dup(1), os.dup(2)
     try:
-        with open(job.log_path, "a", encoding="utf-8") as log:
-            _point_output_at(log.fileno())
-            return run_attempt(job, log, on_report, prune_requested, decided_step=decided_step)
+        with refused_writes(job.log_path):
+            os.makedirs(os.path.dirname(job.log_path) or ".", exist_ok=True)  # a node without the coordinator's
+            try:
+                with open(job.log_path, "a", encoding="utf-8") as log:
+                    _point_output_at(log.fileno())
+                    return run_attempt(job, log, on_report, prune_requested, decided_step=decided_step)
+            finally:
+                sys.stdout.flush()  # (what the log refuses stays buffered: the next flush sends it to fd 1's own)
+                sys.stderr.flush()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         os.close(saved[0])

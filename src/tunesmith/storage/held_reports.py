@@ -20,7 +20,8 @@ REPORTS_HELD = 200
 reporting faster than the store writes waits for it, instead of holding more and more)."""
 REPORTS_HELD_S = 0.1
 """The longest a report is held (monotonic seconds) before a timer writes it: what a live reader (`show`, the
-dashboard) lags behind, and what a coordinator killed with reports held loses (of attempts re-run anyway)."""
+dashboard) lags behind, and what a coordinator killed with reports held loses (of attempts re-run anyway; one that
+continues from a function trial's checkpoint restates them: evaluation/checkpoint_reports.py)."""
 
 
 class HeldReports:
