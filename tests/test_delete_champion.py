@@ -67,18 +67,19 @@ def test_a_deleted_champions_promotions_stay_in_the_audit_trail_and_still_explai
 
     gone = project.cli("delete", "b", "--yes", "--even-if-champion", "--reason", "disk full", env=without_mlflow)
     assert gone.returncode == 0, gone.stdout + gone.stderr
-    assert "deleted b (1 promotion/rollback event(s) kept in its audit trail)" in gone.stdout
+    # its promotion, and the intent recorded before it (tunesmith.promotion.intents)
+    assert "deleted b (2 promotion/rollback event(s) kept in its audit trail)" in gone.stdout
 
     rows = json.loads(project.cli("audit", "b", "--json", check=True, env=without_mlflow).stdout)
     assert [(r["experiment"], r["experiment_id"], r["deleted"], r["kind"]) for r in rows] == [
-        ("b", b_id, True, "promoted"), ("b", b_id, True, "deleted")]
-    promoted, deleted = rows
+        ("b", b_id, True, "promotion_started"), ("b", b_id, True, "promoted"), ("b", b_id, True, "deleted")]
+    _, promoted, deleted = rows
     assert (promoted["trial"], promoted["detail"]["version"], promoted["detail"]["reason"]) == (
         promoted_b.trial, "2", "better")
     actor = deleted["detail"]["actor"]
     assert actor["user"] and actor["host"] and "delete b" in actor["command"]
     assert (deleted["detail"]["reason"], deleted["detail"]["trials"], deleted["detail"]["kept_events"]) == (
-        "disk full", 3, 1)
+        "disk full", 3, 2)
     text = project.cli("audit", "b", check=True, env=without_mlflow).stdout
     assert f"b (deleted, id {b_id}) promoted trial {promoted_b.trial} by " in text, text
     assert f"b (deleted, id {b_id}) deleted by {actor['user']}@{actor['host']} reason: disk full" in text, text

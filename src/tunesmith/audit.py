@@ -39,11 +39,19 @@ class AuditKind(enum.StrEnum):
     RUN_COMPLETED = "run_completed"
     RUN_INTERRUPTED = "run_interrupted"
     RUN_FAILED = "run_failed"
+    # A change of a model's champion is recorded before the registry is touched (its intent, ``*_started``) and
+    # after (its outcome: promoted or promotion_abandoned; rolled_back or rollback_abandoned); an intent without an
+    # outcome is one under way or killed partway, which the next promote, rollback, delete or audit settles
+    # (tunesmith.promotion.settling)
+    PROMOTION_STARTED = "promotion_started"
     PROMOTED = "promoted"
+    PROMOTION_ABANDONED = "promotion_abandoned"
     PROMOTION_ALREADY_CHAMPION = "promotion_already_champion"
     PROMOTION_REJECTED = "promotion_rejected"
     PROMOTION_DRY_RUN = "promotion_dry_run"
+    ROLLBACK_STARTED = "rollback_started"
     ROLLED_BACK = "rolled_back"
+    ROLLBACK_ABANDONED = "rollback_abandoned"
     TRACKING_EXPORTED = "tracking_exported"
     TRACKING_FAILED = "tracking_failed"
     TRIAL_REPRODUCED = "trial_reproduced"
@@ -70,8 +78,10 @@ PROMOTION_OUTCOMES: dict[str, str] = {AuditKind.PROMOTED: "promoted",
 
 
 # What a deleted experiment's record keeps of its events: the promotions and rollbacks, which explain a registered
-# model's champion (promotion/champions.py replays them)
-KEPT_AFTER_DELETION = frozenset({*PROMOTION_OUTCOMES, AuditKind.ROLLED_BACK})
+# model's champion (promotion/champions.py replays them), with their intents and abandonments
+KEPT_AFTER_DELETION = frozenset({*PROMOTION_OUTCOMES, AuditKind.ROLLED_BACK, AuditKind.PROMOTION_STARTED,
+                                 AuditKind.PROMOTION_ABANDONED, AuditKind.ROLLBACK_STARTED,
+                                 AuditKind.ROLLBACK_ABANDONED})
 
 
 def status_kind(status: RunStatus) -> AuditKind:

@@ -1065,7 +1065,10 @@ def rollback(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
                                                      "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")] = None,
 ) -> None:
-    """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail)."""
+    """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail). Where a
+    rollback of it was cut short (killed), this finishes that one instead, and says so."""
+    from rich.markup import escape
+
     from tunesmith.clock import SystemClock
     from tunesmith.errors import StoreNotFound
     from tunesmith.promotion.promote import rollback as run_rollback
@@ -1078,8 +1081,13 @@ def rollback(
     except StoreNotFound:
         store = None  # the registry is the record that matters; nothing to audit into
     result = run_rollback(store, model_name, SystemClock(), uri, reason)
-    out.print(f"rolled back {model_name}: champion v{result.from_version} -> v{result.to_version}"
-              f"{'; previous -> v' + result.previous if result.previous else '; no earlier champion left'}")
+    for note in result.notes:
+        err.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
+    done = (f"finished the interrupted rollback of {model_name} (reason: {result.reason}); nothing more was rolled "
+            "back" if result.finished_interrupted else f"rolled back {model_name}")
+    out.print(escape(f"{done}: champion v{result.from_version} -> v{result.to_version}"
+                     f"{'; previous -> v' + result.previous if result.previous else '; no earlier champion left'}"),
+              soft_wrap=True)
 
 
 @app.command()
@@ -1112,10 +1120,17 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
           storage: StorageOption = None,
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions, cycle steps; who, when, from
-    where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion."""
-    from tunesmith.audit import CYCLE_STEP_PREFIX, trail
+    where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion. A promotion or rollback
+    killed partway is settled against the registry first, where it can be read."""
+    from rich.markup import escape
 
-    rows = trail(_store(storage), name)
+    from tunesmith.audit import CYCLE_STEP_PREFIX
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.settling import settled_trail
+
+    rows, unsettled = settled_trail(_store(storage), name, SystemClock())
+    for left in unsettled:
+        err.print(f"[yellow]note[/]: {escape(left.said)}", soft_wrap=True)
     if as_json:
         print(strict_json(rows, indent=2, default=str))
         return

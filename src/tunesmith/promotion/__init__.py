@@ -6,5 +6,7 @@
 
 Gates live in :mod:`tunesmith.promotion.gates`, the report in :mod:`tunesmith.promotion.report`, the choice of
 trial in :mod:`tunesmith.promotion.candidate`, whether a trial's model was rolled back in
-:mod:`tunesmith.promotion.rollbacks`. MLflow is reached only through :mod:`tunesmith.tracking`.
+:mod:`tunesmith.promotion.rollbacks`. MLflow is reached only through :mod:`tunesmith.tracking`. A promotion or
+rollback killed partway: its intent in the store (:mod:`tunesmith.promotion.intents`), the rollback's steps
+(:mod:`tunesmith.promotion.rolling_back`), and what the next command settles (:mod:`tunesmith.promotion.settling`).
 """

@@ -13,6 +13,10 @@ of an experiment deleted by a tunesmith that kept no record of deletions. ``tune
 no MLflow, and a store is all it has); the cycle, which talks to the registry anyway, asks the registry, and a
 promotion (``promote``'s, a cycle's) asks the trail only where the registry holds no champion at all: one the trail
 says the model has is a registry that moved (:func:`refuse_a_registry_without_its_champion`).
+
+Nor can it know the outcome of a promotion or rollback killed partway (its intent recorded, its outcome not):
+``delete`` settles those it can against the registry first (:mod:`tunesmith.promotion.settling`), and counts the
+rest as a possible champion.
 """
 
 from __future__ import annotations
@@ -113,11 +117,15 @@ def _replay(moves: list[tuple[Event, str, _Source]],
 def refuse_deleting_a_champion(store: TrialStore, experiment: ExperimentRecord) -> None:
     """``tunesmith delete`` of the experiment a registered model's champion came from: refused. Deleted, the
     registry served a model whose experiment the store no longer had, and every later ``tunesmith cycle
-    --model-name`` stopped (exit 2) until someone rolled back or promoted.
+    --model-name`` stopped (exit 2) until someone rolled back or promoted. So is one that may be: a promotion or
+    rollback of a model it was promoted to (or began promoting to), interrupted, whose outcome the registry could
+    not be asked for here.
 
     Raises:
-        UserInputError: naming each model, its version, and the commands that move the champion first.
+        UserInputError: naming each model, its version, and the commands that move the champion first; or the
+            interrupted change, why it is not settled, and how to settle it.
     """
+    _refuse_while_unsettled(store, experiment)
     held = champions_held(store, experiment)
     if not held:
         return
@@ -181,6 +189,30 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
         f"promoting into it would register {model_name!r} beside the registry that holds its champion; nothing was "
         f"done. {moved}. To register {model_name!r} afresh in this one on purpose, name it: {again} --tracking-uri "
         f"{shown}")
+
+
+def _refuse_while_unsettled(store: TrialStore, experiment: ExperimentRecord) -> None:
+    """Settle what interrupted promotions and rollbacks of ``experiment``'s models left, where that can be; refuse
+    while any is left (killed after moving an alias, the registry may serve its model: only the registry says)."""
+    models = {str(e.payload["model_name"]) for e in store.events(experiment.id)
+              if e.kind in _OF_A_MODEL and e.payload.get("model_name")}
+    if not models:
+        return
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.settling import settle_where_reachable
+
+    left = settle_where_reachable(store, SystemClock(), models)   # its events are stamped now, as every audit event
+    if left:
+        raise UserInputError(
+            f"experiment {experiment.name!r} may hold a registered model's champion: {left[0].said}. Settle it where "
+            f"the registry can be read: `tunesmith audit {experiment.name}` does, as does the model's next promote "
+            "or rollback; then delete. If the registry is known to serve another experiment's model, delete with "
+            "--even-if-champion")
+
+
+# A model's events: one named in them may have been (or be becoming) its champion
+_OF_A_MODEL = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.PROMOTION_STARTED,
+                         AuditKind.ROLLED_BACK, AuditKind.ROLLBACK_STARTED})
 
 
 __all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",

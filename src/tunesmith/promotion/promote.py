@@ -6,6 +6,11 @@ gets ``previous``); a trial that is the champion already registers nothing (a se
 would make ``previous`` the champion itself). A rollback is sticky: a trial whose model was rolled back fails gate
 ``rolled_back`` unless asked for with ``even_if_rolled_back``. Every attempt writes a report and an audit event,
 whatever the decision. Promotions and rollbacks of one model take turns (:mod:`tunesmith.promotion.model_lock`).
+
+Killed partway, neither leaves a state the next command misreads: a promotion records its intent in the store
+before it touches the registry (:mod:`tunesmith.promotion.intents`), a rollback marks the version it demotes before
+it moves an alias (:mod:`tunesmith.promotion.rolling_back`), and each settles what an interrupted one of its model
+left before it acts (:mod:`tunesmith.promotion.settling`).
 """
 
 from __future__ import annotations
@@ -16,22 +21,27 @@ import os
 import shlex
 from collections.abc import Callable, Collection
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import yaml
 
 from tunesmith import audit
+from tunesmith.tracking.destination import missing_sqlite_file
 from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
 from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
+from tunesmith.promotion.intents import Change, begin
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
 from tunesmith.promotion.report import check_report_dir, write_report
-from tunesmith.promotion.rollbacks import ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, from_audit_trail, from_registry
+from tunesmith.promotion.rollbacks import from_audit_trail, from_registry
+from tunesmith.promotion.rolling_back import RollbackOutcome, roll_back
+from tunesmith.promotion.settling import settle
+from tunesmith.promotion.version_tags import CREATED_AT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG, of_experiment
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
 from tunesmith.suggestions import closest, listed
@@ -44,7 +54,6 @@ if TYPE_CHECKING:
     from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 METRIC_TAG = "tunesmith.metric."
-CREATED_AT_TAG = "tunesmith.created_at"  # with tunesmith.experiment, which experiment (as the MLflow tracker tags runs)
 
 
 class Decision(enum.StrEnum):
@@ -83,14 +92,6 @@ class PromotionOutcome:
     @property
     def rejected(self) -> bool:
         return any(not g.passed for g in self.gates)
-
-
-@dataclass(frozen=True)
-class RollbackOutcome:
-    model_name: str
-    from_version: str
-    to_version: str
-    previous: str | None
 
 
 def load_policy(spec: ExperimentSpec, policy_file: str | None) -> PromotionConfig:
@@ -253,6 +254,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         comparison = None
         if policy.beat_champion is not None or not dry_run:
             registry = _registry(spec, tracking_uri)
+            if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
+                notes += tuple(s.said for s in settle(store, registry, model_name, clock))
             champion = registry.by_alias(model_name, "champion")
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
                                                    name, shlex.join(["tunesmith", "promote", name, "-m", model_name]))
@@ -275,11 +278,22 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         passed = all(g.passed for g in gates)
 
         version: ModelVersion | None = None
+        intent: str | None = None
         already = passed and _is_trial(champion, experiment, trial)
         if passed and not dry_run and not already:
             assert registry is not None
-            version = _register(spec, experiment, trials, trial, registry, model_name, model, handed, metrics,
-                                champion, tracking_uri)
+            source, run_id = _logged_model(spec, experiment, trials, trial, registry, model, handed, tracking_uri)
+            # read again as the aliases are about to move (the model logged, seconds after the champion was judged):
+            # a champion moved by a promote with another store sharing this registry is not displaced unjudged
+            moved = registry.by_alias(model_name, "champion")
+            check_champion_unmoved(model_name, champion.version if champion else None,
+                                   moved.version if moved else None)
+            # the store first: killed in the registry's steps, the promotion is found (and settled) by its intent
+            intent = begin(store, experiment, Change.PROMOTION, clock, model_name, registry.uri, trial.number, {
+                "champion_before": champion.version if champion else None,
+                **({"even_if_rolled_back": True} if even_if_rolled_back and demoted is not None else {})}, reason).token
+            version = _register(registry, model_name, source, run_id, _version_tags(experiment, trial, metrics,
+                                                                                    champion, intent), champion)
         decision = (Decision.ALREADY_CHAMPION if already else Decision.PROMOTED if passed else Decision.REJECTED) \
             if not dry_run else (Decision.DRY_RUN_ALREADY_CHAMPION if already else Decision.DRY_RUN_PASSED if passed
                                  else Decision.DRY_RUN_REJECTED)
@@ -297,23 +311,26 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
             "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
             "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
-            **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {})},
-            reason)
+            **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {}),
+            **({"intent": intent} if intent else {})}, reason)
         return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
 def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
     """Whether ``version`` was registered from ``experiment`` (not from another of that name: see ``_is_trial``)."""
-    return _of_experiment(version, experiment)
+    return of_experiment(version, experiment)
 
 
 def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
-    """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes).
+    """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes). Where a
+    rollback of the model was cut short (killed after marking the version it demotes), this finishes that one
+    instead, and says so (``finished_interrupted``); what else an interrupted promotion or rollback left is settled
+    first (``notes``).
 
     Raises:
-        UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, or no earlier champion to go
-            back to; MLflow not installed.
+        UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, no earlier champion to go back
+            to, or ``previous`` the champion itself with no rollback to finish; MLflow not installed.
         PromotionBusy: a promotion of ``model_name`` held it for longer than a rollback waits (exit 75).
     """
     from tunesmith.tracking import check_registry_installed
@@ -321,52 +338,20 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
     check_registry_installed("rollback", f"moving {model_name}'s alias champion back")
     from tunesmith.tracking.model_registry import ModelRegistry
 
-    from tunesmith.tracking.destination import missing_sqlite_file
-
     if (database := missing_sqlite_file(uri)) is not None:  # MLflow would create an empty one
         raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
                              "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
                              "sqlite:////path/to/mlflow.db")
+    registry = ModelRegistry(uri)
     # one at a time with the model's promotions, as they are with each other: a rollback between a promote's reading
     # of the champion and its registering was undone unseen (the new version's `previous`: the version rolled back
     # from); a rollback without a store, auditing nowhere, holds nothing: a promote's re-read guards against it
     with nullcontext() if store is None else model_held(store, model_name, None, "rollback"):
-        return _roll_back(store, ModelRegistry(uri), model_name, clock, uri, reason)
-
-
-def _roll_back(store: TrialStore | None, registry: ModelRegistry, model_name: str, clock: Clock, uri: str,
-               reason: str) -> RollbackOutcome:
-    current = registry.by_alias(model_name, "champion")
-    if current is None:
-        raise UserInputError(f"model {model_name!r} has no champion at {_safe(uri)}; nothing to roll back")
-    previous = registry.by_alias(model_name, "previous")
-    if previous is None:
-        raise UserInputError(f"model {model_name!r}: champion v{current.version} has no earlier champion to roll back "
-                             "to (alias `previous` is not set)")
-    registry.set_alias(model_name, "champion", previous.version)
-    earlier = previous.tags.get("tunesmith.previous_champion")
-    if earlier and earlier != previous.version:
-        registry.set_alias(model_name, "previous", earlier)
-    else:
-        registry.delete_alias(model_name, "previous")
-        earlier = None
-    registry.set_tag(model_name, current.version, ROLLED_BACK_TAG, reason)
-    registry.set_tag(model_name, current.version, ROLLED_BACK_AT_TAG, repr(clock.now()))
-    if store is not None:
-        for v in (current, previous):
-            exp_name = v.tags.get("tunesmith.experiment")
-            if not exp_name:
-                continue
-            try:
-                exp = store.experiment(exp_name)
-            except UserInputError:
-                continue
-            if not _of_experiment(v, exp):
-                continue   # another store's (or a deleted) experiment of that name: not this one's model
-            audit.record(store, exp.id, audit.AuditKind.ROLLED_BACK, clock, None, {
-                "model_name": model_name, "from_version": current.version, "to_version": previous.version}, reason)
-            break
-    return RollbackOutcome(model_name, current.version, previous.version, earlier)
+        settled = settle(store, registry, model_name, clock)
+        notes = tuple(s.said for s in settled if s.rollback is None)
+        finished = next((s.rollback for s in settled if s.rollback is not None), None)
+        outcome = finished if finished is not None else roll_back(store, registry, model_name, clock, reason)
+        return replace(outcome, notes=notes)
 
 
 # -- evidence ---------------------------------------------------------------------------------------------------
@@ -477,15 +462,8 @@ def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
     it was created tells them apart, as the MLflow tracker finds an experiment's run. A version registered without
     that tag (by an older tunesmith) is known by the name and the trial alone, as rollback does: taken for another
     trial's, the champion was compared with itself, or registered again."""
-    return version is not None and _of_experiment(version, experiment) \
+    return version is not None and of_experiment(version, experiment) \
         and version.tags.get("tunesmith.trial") == str(trial.number)
-
-
-def _of_experiment(version: ModelVersion, experiment: ExperimentRecord) -> bool:
-    """Whether ``version`` was registered from ``experiment``: its name, and when it was created where the version
-    says (versions registered by an older tunesmith do not)."""
-    return version.tags.get("tunesmith.experiment") == experiment.name \
-        and version.tags.get(CREATED_AT_TAG) in (None, repr(experiment.created_at))
 
 
 def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
@@ -553,9 +531,11 @@ def _model_folder(trial: TrialRecord, name: str) -> Path | None:
     return folder if folder is not None and folder.is_dir() and any(folder.iterdir()) else None
 
 
-def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
-              registry: ModelRegistry, model_name: str, model: Any, handed: _HandedOver | None,
-              metrics: dict[str, float], champion: ModelVersion | None, tracking_uri: str | None) -> ModelVersion:
+def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
+                  registry: ModelRegistry, model: Any, handed: _HandedOver | None,
+                  tracking_uri: str | None) -> tuple[str, str]:
+    """The model to register, logged on the trial's MLflow run (nothing in the registry moves): its source and the
+    run's id."""
     from tunesmith.selection import best_trial
     from tunesmith.tracking import tracker_for
 
@@ -579,15 +559,23 @@ def _register(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[T
         assert handed is not None
         # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it
         source = handed.source if handed.logged else registry.log_folder(run_id, handed.source, "registered-model")
+    return source, run_id
+
+
+def _version_tags(experiment: ExperimentRecord, trial: TrialRecord, metrics: dict[str, float],
+                  champion: ModelVersion | None, intent: str) -> dict[str, str]:
     tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
-            "tunesmith.trial": str(trial.number),
+            "tunesmith.trial": str(trial.number), PROMOTION_TAG: intent,
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
     if champion is not None:
-        tags["tunesmith.previous_champion"] = champion.version
-    # read again as the aliases are about to move (the model logged, seconds after the champion was judged): a
-    # champion moved by a promote with another store sharing this registry is not displaced unjudged
-    now = registry.by_alias(model_name, "champion")
-    check_champion_unmoved(model_name, champion.version if champion else None, now.version if now else None)
+        tags[PREVIOUS_CHAMPION_TAG] = champion.version
+    return tags
+
+
+def _register(registry: ModelRegistry, model_name: str, source: str, run_id: str, tags: dict[str, str],
+              champion: ModelVersion | None) -> ModelVersion:
+    """The registry's steps, the promotion's intent recorded: a version, alias ``champion`` on it, then ``previous``
+    on the champion it replaces (killed between any two, :mod:`tunesmith.promotion.settling` reads which)."""
     version = registry.register(model_name, source, run_id, tags)
     registry.set_alias(model_name, "champion", version.version)
     if champion is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
 from tunesmith.promotion.gates import RolledBack
+from tunesmith.promotion.version_tags import ABANDONED_TAG
 from tunesmith.records import ExperimentRecord
 
 if TYPE_CHECKING:
@@ -25,12 +26,17 @@ if TYPE_CHECKING:
 
 ROLLED_BACK_TAG = "tunesmith.rolled_back"  # on a version rollback demoted: the reason
 ROLLED_BACK_AT_TAG = "tunesmith.rolled_back_at"  # and when (seconds since the epoch)
+ROLLED_BACK_TO_TAG = "tunesmith.rolled_back_to"  # and the version it restored
+ROLLBACK_TAG = "tunesmith.rollback"  # and the rollback's token (its rollback_started event's, where a store has one)
 
 
 def from_registry(store: TrialStore, experiment: ExperimentRecord, model_name: str,
                   trial_versions: Sequence[ModelVersion]) -> RolledBack | None:
     """The rollback of the last of ``trial_versions`` (the trial's versions of ``model_name``, oldest first), if it
-    was rolled back. When: its tag, else (a rollback by an older tunesmith) the store's ``rolled_back`` event."""
+    was rolled back. When: its tag, else (a rollback by an older tunesmith) the store's ``rolled_back`` event. A
+    version whose promotion was interrupted before it became champion (tag ``tunesmith.abandoned``) never served:
+    read past, or a ``--even-if-rolled-back`` killed after registering lifted the rollback for good."""
+    trial_versions = [v for v in trial_versions if ABANDONED_TAG not in v.tags]
     if not trial_versions or (reason := trial_versions[-1].tags.get(ROLLED_BACK_TAG)) is None:
         return None
     version = trial_versions[-1].version
@@ -67,4 +73,5 @@ def _demoted(event: Event, model_name: str) -> str | None:
     return str(event.payload.get("from_version"))
 
 
-__all__ = ["ROLLED_BACK_AT_TAG", "ROLLED_BACK_TAG", "from_audit_trail", "from_registry"]
+__all__ = ["ROLLBACK_TAG", "ROLLED_BACK_AT_TAG", "ROLLED_BACK_TAG", "ROLLED_BACK_TO_TAG", "from_audit_trail",
+           "from_registry"]
