@@ -26,8 +26,8 @@ import typer
 import typer.core
 from rich.console import Console
 
-from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreUnavailable, TemporaryFailure,
-                              UserInputError)
+from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreDamaged, StoreUnavailable,
+                              TemporaryFailure, UserInputError)
 from tunesmith.exit_codes import (
     EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
 )
@@ -311,8 +311,8 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
     try:
         yield
     except StorageError as e:
-        if isinstance(e, UserInputError | TemporaryFailure) or not _recorded(store, name):
-            raise
+        if isinstance(e, UserInputError | TemporaryFailure | StoreDamaged) or not _recorded(store, name):
+            raise  # (a damaged file never takes writes again: its message names the fix)
         raise StorageError(f"{e}; what was recorded before it is kept: once the store takes writes again, continue "
                            f"with: {resume_hint(store, name)}") from None
     except ClusterLost as e:

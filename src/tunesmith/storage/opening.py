@@ -37,6 +37,7 @@ from tunesmith.database_url import read_database_url
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
 from tunesmith.extras import update_tunesmith
 from tunesmith.redaction import redact
+from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.schema import HEAD_REVISION, metadata
 from tunesmith.suggestions import storage_url_fix
 
@@ -358,6 +359,8 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
         return StorageConfigError(
             f"{origin}: {shown}: SQLite refused an option of the URL ({first}); check its query string against "
             "SQLite's URI parameters (mode=ro, rw, rwc or memory; cache=shared or private)")
+    if (damaged := damaged_file(reason, url)) is not None:  # a store, torn: before "is not a SQLite database"
+        return damaged_store_error(f"cannot open the store at {shown}", reason, damaged)
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "

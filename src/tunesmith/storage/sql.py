@@ -40,6 +40,7 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
+from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.held_reports import HeldReports
 from tunesmith.storage.opening import (
     Contents, Survey, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, newer_store_error,
@@ -247,7 +248,10 @@ class SQLStore:
             raise self._failed(what, e) from None
 
     def _failed(self, what: str, e: SQLAlchemyError) -> StorageError:
-        return StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}")
+        doing = f"cannot {what} in the store at {describe_url(self.url)}"
+        if (damaged := damaged_file(_reason(e), make_url(self.url))) is not None:
+            return damaged_store_error(doing, _reason(e), damaged)
+        return StorageError(f"{doing}: {_reason(e)}")
 
     def _write_held_reports(self, what: str) -> None:
         """Write the held reports in one statement and transaction of their own, committed before transaction
