@@ -641,6 +641,40 @@ def test_a_store_on_a_read_only_file_system_is_read_and_a_write_refused_saying_w
     assert tunesmith.open_experiment("kept", storage=url).trials, "nothing was deleted"
 
 
+def test_an_older_store_on_a_read_only_file_system_is_refused_naming_its_revision_and_the_fix(project, tmp_path):
+    """An archive an older tunesmith wrote (schema 0004) on read-only media: every command tried to upgrade it
+    before reading it and said only `cannot open the store at URL: attempt to write a readonly database`, exit 1,
+    though README said such an archive is read as it is. One line now names its revision, the one this tunesmith
+    needs and the fix, exit 2; the archive is left as it was."""
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    db = archive / "tunesmith.db"
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA journal_mode=WAL")  # as tunesmith leaves its files
+        _upgrade(conn, "0004")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
+        conn.commit()
+    engine.dispose()
+    before, url = db.read_bytes(), f"sqlite:///{db}"
+    commands = {"ls": "ls", "show": "show old", "trials": "trials old", "report": "report old -o r.html"}
+    _in_a_mount_namespace(project, f"mount --bind {archive} {archive} && mount -o remount,ro,bind {archive}" + "".join(
+        f" && {{ {CLI} {args} --storage {url} 2> {n}.err; echo $? > {n}.code; }}" for n, args in commands.items()),
+        "mount a folder read-only")
+    for n in commands:
+        said = (project.root / f"{n}.err").read_text()
+        assert (project.root / f"{n}.code").read_text().strip() == "2", (n, said)
+        assert said.splitlines() == [
+            f"error: --storage: the store at {url} is at schema revision '0004', older than the {HEAD_REVISION!r} "
+            "this tunesmith needs: it must be upgraded before it can be read, and this user cannot write to it "
+            "(attempt to write a readonly database); copy it somewhere writable and open the copy (it is upgraded "
+            "there), or read it with the tunesmith that wrote it (one whose `tunesmith version` says schema "
+            f"revision 0004), as sqlite:///file:{db}?immutable=1&uri=true on this read-only medium; nothing was "
+            "written to it"], (n, said)
+    assert db.read_bytes() == before and sorted(p.name for p in archive.iterdir()) == ["tunesmith.db"]
+
+
 FILLS_ITS_DISK = """
 import os
 

@@ -329,11 +329,108 @@ def test_the_python_store_refuses_a_foreign_database_and_reads_no_empty_one(data
 
 @pytest.mark.parametrize("revision", ["0001", "0002"])
 def test_a_store_an_older_tunesmith_made_is_still_upgraded_by_a_read_only_command(project, cli, database, revision):
-    """Every command upgraded an older store before; it still does (it is tunesmith's, at a known revision)."""
+    """Every command upgraded an older store before; it still does (it is tunesmith's, at a known revision), and now
+    says so in one line on stderr: from then on every tunesmith that knows only older revisions is refused by it, and a
+    team sharing the store learnt that from their refusals. The next command, finding it upgraded, says nothing."""
     _upgrade_to(database, revision)
     listed = cli("ls", "--storage", database, check=True)
     assert "old" in listed.stdout
     assert _revision(database) == HEAD_REVISION
+    shown = make_url(database).render_as_string(hide_password=True)
+    assert listed.stderr.splitlines() == [
+        f"warning: upgraded the store at {shown} from schema revision {revision!r} to {HEAD_REVISION!r}: a tunesmith "
+        "that knows only older revisions can no longer open it (update it: git pull, then pip install -e . in "
+        "tunesmith's checkout)"], listed.stderr
+    assert cli("ls", "--storage", database, check=True).stderr == ""
+
+
+def test_the_upgrade_is_said_as_a_json_line_under_log_format_json(project, cli):
+    """`run --log-format json` writes only JSON lines on stderr (a log shipper reads them): the upgrade's too."""
+    _upgrade_to(project.storage, "0004")
+    spec = project.write_spec(project.spec("new", budget={"trials": 1}, executor={"kind": "inline"}))
+    done = cli("run", str(spec), "--log-format", "json", check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    said = [line["message"] for line in lines if line["event"] == "warning"]
+    assert said == [f"upgraded the store at {project.storage} from schema revision '0004' to {HEAD_REVISION!r}: a "
+                    "tunesmith that knows only older revisions can no longer open it (update it: git pull, then pip "
+                    "install -e . in tunesmith's checkout)"], done.stderr
+
+
+@pytest.fixture
+def login_role(postgres_url: str) -> Iterator[tuple[str, str]]:
+    """A login role of its own, granted nothing yet, and the URL of the test's database as that role: dropped at the
+    end with what was granted to it."""
+    import uuid
+
+    role = f"tunesmith_role_{uuid.uuid4().hex[:8]}"
+    _execute(postgres_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        yield role, make_url(postgres_url).set(username=role, password=None).render_as_string(hide_password=False)
+    finally:
+        _execute(postgres_url, f"DROP OWNED BY {role}")
+        _execute(postgres_url, f"DROP ROLE {role}")
+
+
+@pytest.mark.postgres
+def test_an_older_store_a_select_only_role_cannot_upgrade_is_refused_naming_its_revision_and_the_fix(
+        project, cli, postgres_url, login_role):
+    """A dashboard's role granted SELECT on a store an older tunesmith wrote (0004): every command that reads tried to
+    upgrade it first and said only `cannot open the store at URL: permission denied for schema public`, exit 1, until
+    someone who may write opened it. One line now names its revision, the one this tunesmith needs and the fix, exit
+    2, and nothing is written."""
+    role, as_role = login_role
+    _upgrade_to(postgres_url, "0004")
+    _execute(postgres_url, f"GRANT USAGE ON SCHEMA public TO {role}",
+             f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    rows, shown = _rows(postgres_url), make_url(as_role).render_as_string(hide_password=True)
+    for args in [("ls",), ("show", "old"), ("trials", "old"), ("report", "old", "-o", "r.html"), ("audit", "old")]:
+        message = _one_line_input_error(cli(*args, "--storage", as_role))
+        assert message == (
+            f"--storage: the store at {shown} is at schema revision '0004', older than the {HEAD_REVISION!r} this "
+            f"tunesmith needs: it must be upgraded before it can be read, and the role {role!r} may not change its "
+            "tables (permission denied for schema public); open it once as a role that may (the owner of its "
+            "tables), or read it with the tunesmith that wrote it (one whose `tunesmith version` says schema "
+            "revision 0004); nothing was written to it"), args
+    assert _rows(postgres_url) == rows and _revision(postgres_url) == "0004"
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_create_tables_is_told_to_be_granted_that_or_given_a_schema_of_its_own(
+        project, cli, postgres_url, login_role):
+    """`run` as a role without CREATE in the database's schema (PostgreSQL 15's default for public) said only `cannot
+    open the store at URL: permission denied for schema public`, exit 1: bad input, as a refused login is, with the
+    fix (exit 2). The second fix it names works."""
+    role, as_role = login_role
+    _execute(postgres_url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # (PostgreSQL 14 and older granted it)
+    shown = make_url(as_role).render_as_string(hide_password=True)
+    spec = project.write_spec(project.spec(budget={"trials": 2}, executor={"kind": "inline"}))
+    message = _one_line_input_error(cli("run", str(spec), "-q", "--storage", as_role))
+    assert message == (
+        f"--storage: {shown}: the role {role!r} may not create tables in the schema 'public' (permission denied for "
+        f"schema public), so no store can be made there; grant it that (GRANT CREATE ON SCHEMA public TO {role}; as "
+        f"the database's owner), or give it a schema of its own (CREATE SCHEMA tunesmith AUTHORIZATION {role}; and a "
+        "URL ending ?options=-csearch_path%3Dtunesmith); nothing was written to it")
+    assert _tables(postgres_url) == set()
+    _execute(postgres_url, f"CREATE SCHEMA tunesmith AUTHORIZATION {role}")
+    cli("run", str(spec), "-q", "--storage", f"{as_role}?options=-csearch_path%3Dtunesmith", check=True)
+
+
+@pytest.mark.postgres
+def test_a_read_only_role_given_default_privileges_reads_the_tables_a_later_upgrade_adds(project, cli, postgres_url,
+                                                                                         login_role):
+    """README, Storage: SELECT ON ALL TABLES grants the tables there are, not those a later migration adds (0005's
+    deleted_experiments: `audit` as that role said `permission denied for table deleted_experiments`, exit 1, once
+    the owner upgraded the store). With ALTER DEFAULT PRIVILEGES as README says, the role reads those too."""
+    role, as_role = login_role
+    owner = make_url(postgres_url).username or "postgres"
+    _upgrade_to(postgres_url, "0004")
+    _execute(postgres_url, f"GRANT USAGE ON SCHEMA public TO {role}",
+             f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+             f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT SELECT ON TABLES TO {role}")
+    cli("ls", "--storage", postgres_url, check=True)  # the owner's command upgrades it
+    assert _revision(postgres_url) == HEAD_REVISION
+    for args in [("audit", "old"), ("ls",)]:
+        cli(*args, "--storage", as_role, check=True)
 
 
 def _rows(url: str) -> dict[str, list[tuple[object, ...]]]:

@@ -26,8 +26,8 @@ import typer
 import typer.core
 from rich.console import Console
 
-from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreUnavailable, TemporaryFailure,
-                              UserInputError)
+from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreDamaged, StoreUnavailable,
+                              TemporaryFailure, UserInputError)
 from tunesmith.exit_codes import (
     EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
 )
@@ -231,8 +231,10 @@ def _store(url: str | None, spec_storage: str | None = None, create: bool = Fals
 
 
 def _closed_with_command(store):  # type: ignore[no-untyped-def]
-    """``store``, to be closed as the command's Click context closes (see :func:`_store`); also the store `cycle`
-    and `watch` open by the cycle's own rule (a spec file's `storage:`)."""
+    """``store``, to be closed as the command's Click context closes (see :func:`_store`), its upgrade of an older
+    tunesmith's schema said as a warning; also the store `cycle` and `watch` open by the cycle's own rule (a spec
+    file's `storage:`)."""
+    store.on_upgrade = _warn  # (before its first use, which opens it)
     _click_module("globals").get_current_context().call_on_close(store.close)
     return store
 
@@ -264,11 +266,14 @@ def _say_json(event: str, **fields: Any) -> None:
 
 
 def _warn(message: str) -> None:
-    """A command's warning before the run's listeners exist: a JSON line under --log-format json."""
+    """A command's warning before the run's listeners exist (or outside them: the store's upgrade): a JSON line under
+    --log-format json."""
+    from rich.markup import escape  # (a message may quote a URL, a path)
+
     if _json_log is not None:
         _say_json("warning", message=message, reason=message)  # as the run's own warnings say it
     else:
-        err.print(f"[yellow]warning[/]: {message}")
+        err.print(f"[yellow]warning[/]: {escape(message)}", soft_wrap=True)
 
 
 def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoReturn:  # type: ignore[no-untyped-def]
@@ -311,8 +316,8 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
     try:
         yield
     except StorageError as e:
-        if isinstance(e, UserInputError | TemporaryFailure) or not _recorded(store, name):
-            raise
+        if isinstance(e, UserInputError | TemporaryFailure | StoreDamaged) or not _recorded(store, name):
+            raise  # (a damaged file never takes writes again: its message names the fix)
         raise StorageError(f"{e}; what was recorded before it is kept: once the store takes writes again, continue "
                            f"with: {resume_hint(store, name)}") from None
     except ClusterLost as e:

@@ -15,6 +15,7 @@
     │   ├── StoreUnavailable     no database server answers at the store's address (also a TemporaryFailure: exit 75)
     │   ├── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
     │   │   └── StoreNotFound    no store there (a read-only command does not create one)
+    │   ├── StoreDamaged         an SQLite file that SQLite finds damaged (restore a backup; exit 1, no resume hint)
     │   └── WorkdirError         a trial's folder cannot be made mid-run (a full disk): the run stopped
     └── TrialError           raised inside a trial to fail it with a classified reason
 
@@ -110,6 +111,12 @@ class StorageConfigError(StorageError, UserInputError):
 
 class StoreNotFound(StorageConfigError):
     """A command that only reads or continues was pointed at a store that does not exist."""
+
+
+class StoreDamaged(StorageError):
+    """SQLite finds the store's file damaged ("database disk image is malformed"): a ``cp`` taken while a run
+    wrote to it, a disk fault. No retry or ``resume`` mends it: the message names the fix (a backup, ``.recover``).
+    Exit 1, a store failure: no input given is wrong, and what was recorded may be lost."""
 
 
 class WorkdirError(StorageError):

@@ -15,7 +15,8 @@ not SQLite) is the URL's mistake: an input error (exit 2) naming the fix. No ser
 "no such name"), is :class:`StoreUnavailable` (exit 75, "retry later"): a server or name server restarting or a
 network outage passes, and a scheduler told "bad input" never retries; a wrong port looks the same, and the message
 says so. A database reached and recognised that then fails (locked, out of connections, a disk error) is a store
-failure.
+failure. A schema that this user may not make or upgrade (an older tunesmith's store on read-only media, or read by a
+SELECT-only role; a role that may not create tables) is the user's to fix, exit 2, naming the revisions and the fix.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tunesmith.database_url import read_database_url
 from tunesmith.errors import StorageConfigError, StorageError, StoreNotFound, StoreUnavailable
 from tunesmith.extras import update_tunesmith
 from tunesmith.redaction import redact
+from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.schema import HEAD_REVISION, metadata
 from tunesmith.suggestions import storage_url_fix
 
@@ -358,6 +360,8 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
         return StorageConfigError(
             f"{origin}: {shown}: SQLite refused an option of the URL ({first}); check its query string against "
             "SQLite's URI parameters (mode=ro, rw, rwc or memory; cache=shared or private)")
+    if (damaged := damaged_file(reason, url)) is not None:  # a store, torn: before "is not a SQLite database"
+        return damaged_store_error(f"cannot open the store at {shown}", reason, damaged)
     if _NOT_SQLITE.search(reason):
         return StorageConfigError(
             f"{origin}: {shown}: {url.database!r} is not a SQLite database (file is not a database); point it at "
@@ -367,6 +371,51 @@ def opening_error(e: SQLAlchemyError, url: URL, shown: str, origin: str) -> Stor
             f"{origin}: {shown}: cannot open the SQLite file {url.database!r} (unable to open database file); check "
             "that it is a file this user may read and write")
     return StorageError(f"cannot open the store at {shown}: {first}")
+
+
+# A write the database refused this user as the schema was made or upgraded: an SQLite file or medium that is
+# read-only, a PostgreSQL role without the privilege (CREATE in the schema; ownership of a table, to ALTER it), a
+# read-only transaction (a standby). What was read before (the survey) this user could read.
+_MAY_NOT_WRITE = re.compile(r"attempt to write a readonly database|permission denied for|must be owner of|"
+                            r"read-only transaction")
+_MAY_NOT_CREATE_IN = re.compile(r'permission denied for schema "?([^"\s]+)')
+
+
+def schema_change_refused(e: SQLAlchemyError, url: URL, shown: str, origin: str,
+                          revision: str | None) -> StorageConfigError | None:
+    """The error to raise for ``e``, a write refused as the store's schema was upgraded from ``revision`` (an older
+    tunesmith's: a read command upgrades it first) or made in an empty database (``revision`` None): the revisions
+    and the fix, naming the role; None for any other failure. Nothing was written: the change is one transaction."""
+    reason = _own_words(str(getattr(e, "orig", None) or e), _DRIVER_PREAMBLE)
+    if not _MAY_NOT_WRITE.search(reason):
+        return None
+    sqlite = url.get_backend_name() == "sqlite"
+    role = url.username
+    if revision is not None:
+        named = f"the role {role!r}" if role else "the role the URL logs in as"
+        who = "this user cannot write to it" if sqlite else f"{named} may not change its tables"
+        fix = ("copy it somewhere writable and open the copy (it is upgraded there)" if sqlite else
+               "open it once as a role that may (the owner of its tables)")
+        # a tunesmith of that revision may not know read-only media (it made SQLite's -shm file there, and failed):
+        # the URL of the file opened as it is works with any
+        as_it_is = (f", as sqlite:///{url.database}?immutable=1&uri=true on this read-only medium"
+                    if sqlite and url.query.get("immutable") == "1" else "")
+        return StorageConfigError(
+            f"{origin}: the store at {shown} is at schema revision {revision!r}, older than the {HEAD_REVISION!r} "
+            f"this tunesmith needs: it must be upgraded before it can be read, and {who} ({reason}); {fix}, or read "
+            f"it with the tunesmith that wrote it (one whose `tunesmith version` says schema revision {revision})"
+            f"{as_it_is}; nothing was written to it")
+    if sqlite:
+        return StorageConfigError(f"{origin}: {shown}: this user cannot write to the SQLite file ({reason}), so no "
+                                  "store can be made in it; give a file in a folder this user may write")
+    if (m := _MAY_NOT_CREATE_IN.search(reason)) is None:
+        return None
+    schema, grantee = m.group(1), role or "ROLE"
+    return StorageConfigError(
+        f"{origin}: {shown}: the role {grantee!r} may not create tables in the schema {schema!r} ({reason}), so no "
+        f"store can be made there; grant it that (GRANT CREATE ON SCHEMA {schema} TO {grantee}; as the database's "
+        f"owner), or give it a schema of its own (CREATE SCHEMA tunesmith AUTHORIZATION {grantee}; and a URL ending "
+        "?options=-csearch_path%3Dtunesmith); nothing was written to it")
 
 
 # The preambles psycopg and libpq put before the words of the resolver, and of the driver or server, naming the host
@@ -384,4 +433,4 @@ def _own_words(reason: str, preamble: re.Pattern[str]) -> str:
 
 __all__ = ["CORE_TABLES", "Contents", "Survey", "TUNESMITH_TABLES", "engine_for", "engine_url", "foreign_store_error",
            "holds", "newer_store_error", "opening_error", "read_store_url", "refuse_unless_usable",
-           "refuse_url_without_database", "survey", "written_by_newer_tunesmith"]
+           "refuse_url_without_database", "schema_change_refused", "survey", "written_by_newer_tunesmith"]

@@ -32,7 +32,7 @@ from tunesmith.audit import status_kind
 from tunesmith.errors import (
     ExperimentExists, ExperimentNotFound, LeaseHeld, StorageConfigError, StorageError, StoreNotFound,
 )
-from tunesmith.extras import install_extra
+from tunesmith.extras import install_extra, update_tunesmith
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
@@ -40,10 +40,12 @@ from tunesmith.records import (
 )
 from tunesmith.seeding import derive_seed
 from tunesmith.storage.base import DeletedExperiment, Event
+from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.held_reports import HeldReports
 from tunesmith.storage.opening import (
     Contents, Survey, as_read_only_media_allows, engine_for, engine_url, foreign_store_error, newer_store_error,
-    opening_error, read_store_url, refuse_unless_usable, refuse_url_without_database, written_by_newer_tunesmith,
+    opening_error, read_store_url, refuse_unless_usable, refuse_url_without_database, schema_change_refused,
+    written_by_newer_tunesmith,
 )
 from tunesmith.storage.schema import (
     HEAD_REVISION, alembic_version, coordinator_beats, deleted_experiments, events, experiments, metadata, quota_limits,
@@ -122,14 +124,17 @@ class SQLStore:
             instead of leaving an empty store. Either way a database holding another application's tables is
             refused (storage/opening.py).
         origin: where ``url`` came from (``--storage``, ``TUNESMITH_STORAGE``...), to name in errors about it.
+        on_upgrade: told, in a sentence for people, when opening the store upgraded an older tunesmith's schema
+            (which every tunesmith that knows only older revisions then refuses); the CLI says it on stderr.
     """
 
     def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True,
-                 origin: str = "storage") -> None:
+                 origin: str = "storage", on_upgrade: Callable[[str], None] | None = None) -> None:
         self.url = url
         self.sqlite_synchronous = sqlite_synchronous
         self.create = create
         self.origin = origin
+        self.on_upgrade = on_upgrade
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
         self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
@@ -200,11 +205,17 @@ class SQLStore:
         return engine
 
     def _migrate(self, conn: Connection) -> None:
-        """Bring the schema to the head revision (a no-op, one query, when it already is).
+        """Bring the schema to the head revision (a no-op, one query, when it already is), telling ``on_upgrade`` of
+        an upgrade.
 
         Several coordinators may open one new store at the same instant: the upgrade runs under a store-wide lock
         (_schema_lock), and whoever gets it second reads the revision again and finds nothing left to do, instead of
-        creating tables that now exist ("table alembic_version already exists")."""
+        creating tables that now exist ("table alembic_version already exists").
+
+        Raises:
+            StorageConfigError: this user may not make the change (a read-only medium or role; see
+                :func:`schema_change_refused`), or the store is not one this tunesmith can upgrade.
+        """
         try:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except SQLAlchemyError:
@@ -212,13 +223,29 @@ class SQLStore:
         conn.rollback()  # no snapshot held into the lock's wait
         if current == HEAD_REVISION:
             return
+        try:
+            upgraded_from = self._migrate_under_lock(conn)
+        except SQLAlchemyError as e:
+            refused = schema_change_refused(e, conn.engine.url, describe_url(self.url), self.origin, current)
+            if refused is None:
+                raise
+            raise refused from None
+        if upgraded_from is not None and self.on_upgrade is not None:
+            self.on_upgrade(
+                f"upgraded the store at {describe_url(self.url)} from schema revision {upgraded_from!r} to "
+                f"{HEAD_REVISION!r}: a tunesmith that knows only older revisions can no longer open it (update it: "
+                f"{update_tunesmith()})")
+
+    def _migrate_under_lock(self, conn: Connection) -> str | None:
+        """:meth:`_migrate`'s change, under the schema lock: the revision it upgraded from, None where it made a new
+        schema or found the head (made meanwhile)."""
         with _schema_lock(conn):
             found = _schema_revision(conn)
             if found == HEAD_REVISION:
-                return  # made meanwhile, by the coordinator that held the lock before us
+                return None  # made meanwhile, by the coordinator that held the lock before us
             if found is None and conn.dialect.name == "sqlite" and not inspect(conn).get_table_names():
                 create_at_head(conn)  # a brand-new file: no Alembic (a third of a CPU-second to import and run)
-                return
+                return None
             from tunesmith.storage.revisions import packaged_revisions
 
             if found is not None and found not in packaged_revisions():
@@ -230,6 +257,7 @@ class SQLStore:
                 raise foreign_store_error(describe_url(self.url), self.origin,
                                           Survey(Contents.OTHER_APPLICATION, found, tables), conn.dialect.name)
             upgrade_with_alembic(conn)
+            return found
 
     @contextmanager
     def _tx(self, what: str, held_first: bool = True) -> Iterator[Connection]:
@@ -247,7 +275,10 @@ class SQLStore:
             raise self._failed(what, e) from None
 
     def _failed(self, what: str, e: SQLAlchemyError) -> StorageError:
-        return StorageError(f"cannot {what} in the store at {describe_url(self.url)}: {_reason(e)}")
+        doing = f"cannot {what} in the store at {describe_url(self.url)}"
+        if (damaged := damaged_file(_reason(e), make_url(self.url))) is not None:
+            return damaged_store_error(doing, _reason(e), damaged)
+        return StorageError(f"{doing}: {_reason(e)}")
 
     def _write_held_reports(self, what: str) -> None:
         """Write the held reports in one statement and transaction of their own, committed before transaction
