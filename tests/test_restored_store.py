@@ -1,4 +1,4 @@
-"""A store restored from a backup and resumed: via the real CLI, on real SQLite files.
+"""A store restored from a backup, or moved with its project, and resumed: via the real CLI, on real SQLite files.
 
 The trial code checkpoints as README *Early stopping* says and records whether the checkpoint it loaded was its
 own (``foreign``: saved by a trial with other parameters) and the step it started at.
@@ -6,6 +6,8 @@ own (``foreign``: saved by a trial with other parameters) and the step it starte
 - A backup taken while a run writes knows fewer trials than the workdir holds folders for: the run went on. Resumed,
   the restored store numbers its next trials as the original run did, and each one's first attempt loaded the
   checkpoint in the same-numbered folder (another configuration's) and recorded it as its own result (walk P #1).
+- The store records the spec's folder and the workdir as absolute paths: moved elsewhere, `resume` failed "cannot
+  import", and with the code put on PYTHONPATH made the old workdir anew, re-running trials from their start (#2).
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def during_step_0(trial):
         theirs.mkdir(parents=True)
         (theirs / "state.json").write_text('{"step": 1, "x": 99.0}')
 '''
+
+# The coordinator killed while trial 1 runs (inline: the trial runs in it), its first checkpoint saved.
+KILLED_DURING_TRIAL_1 = '''
+def during_step_0(trial):
+    if trial.number == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+'''
+
 
 def _write_project(root: Path, during: str, **spec: Any) -> None:
     root.mkdir(parents=True, exist_ok=True)
@@ -163,3 +173,45 @@ def test_a_first_attempt_does_not_take_a_folder_another_run_made_mid_run(tmp_pat
     assert sorted(trials) == [0, 1, 2, 3] and [n for n, t in trials.items() if t["foreign"]] == [], trials
     assert trials[2]["started_at_step"] == 0, trials
 
+
+def test_a_moved_project_is_refused_naming_the_link_that_puts_it_back(tmp_path: Path) -> None:
+    """Moved (a restore elsewhere, another machine), the project's store names its old folder. Before the fix:
+    'cannot import' with no way out, and with the code on PYTHONPATH the resume made the old workdir anew and re-ran
+    the killed trial 1 from step 0. Now both are refused, naming the link; linked, trial 1 goes on from its
+    checkpoint."""
+    old, new = tmp_path / "projA", tmp_path / "projB"
+    _write_project(old, KILLED_DURING_TRIAL_1, budget="{trials: 3}", executor="{kind: inline}")
+    killed = _cli(old, "run", "ck.yaml", "-q")
+    assert killed.returncode == -9, killed.stderr
+    old.rename(new)
+
+    for env in ({}, {"PYTHONPATH": os.pathsep.join([str(new), os.environ.get("PYTHONPATH", "")])}):
+        line = one_error_line(_cli(new, "resume", "ck", "-q", env=env), 2)
+        assert line == (f"workdir: experiment 'ck' cannot be resumed: its trial folders are in its recorded workdir "
+                        f"{old / '.tunesmith' / 'ck'}, in its spec's folder, and the spec's folder {old} no longer "
+                        "exists: the project, or its store, was moved or restored elsewhere, and a store keeps an "
+                        "experiment's spec folder and workdir as the absolute paths it ran at; put the project back "
+                        f"at {old}, or link it there from where it is now: ln -s {new} {old}"), line
+        assert not old.exists(), "the old workdir is not made anew"
+
+    _shell(line.rpartition("from where it is now: ")[2], new)
+    resumed = _cli(new, "resume", "ck", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    trials = _trials(new / "tunesmith.db")
+    assert {t["state"] for t in trials.values()} == {"completed"} and len(trials) == 3, trials
+    assert trials[1]["attempts"] == 2 and trials[1]["started_at_step"] == 1 and not trials[1]["foreign"], trials
+
+
+def test_cannot_import_says_the_spec_folder_is_gone(tmp_path: Path) -> None:
+    """A workdir outside the project (so the trial folders stayed): the trial code is what is missing, and the
+    'cannot import' error says why (before the fix it named the old folder as searched, as if it were there)."""
+    old, new, runs = tmp_path / "projA", tmp_path / "projB", tmp_path / "runs"
+    _write_project(old, KILLED_DURING_TRIAL_1, budget="{trials: 3}", executor="{kind: inline}", workdir=str(runs))
+    assert _cli(old, "run", "ck.yaml", "-q").returncode == -9
+    old.rename(new)
+    line = one_error_line(_cli(new, "resume", "ck", "-q"), 2)
+    assert line.startswith("trial.function: cannot import 'ck': No module named 'ck' (searched the Python path; the "
+                           f"spec's folder {old} no longer exists: the project, or its store, was moved or restored "
+                           "elsewhere"), line
+    assert line.endswith(f"put the project back at {old}, or link it there from where it is now: ln -s {new} {old})"), \
+        line
