@@ -38,7 +38,8 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
     process that recorded it: a TunedSearchCV search, whose estimator and data were objects in the process that
     ran fit() (checked after the handed-over function is applied, which is where the spec's trial is final); and
     where its recorded workdir (absolute, whatever the current folder) takes no new folder: the trial folders, and
-    a reproduction's, go there.
+    a reproduction's, go there; and where that workdir lay in its spec's folder, which is gone: the project moved
+    (``moved_project``).
 
     Raises:
         UserInputError: a TunedSearchCV experiment with no function handed over; a SpecError from
@@ -46,6 +47,7 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
     """
     from tunesmith.errors import SpecError
     from tunesmith.evaluation.context import workdir_unwritable
+    from tunesmith.moved_project import workdir_left_behind
     from tunesmith.spec.loader import spec_from_dict
 
     name = experiment.name
@@ -58,6 +60,9 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
                              f"{action} from here; fit the same TunedSearchCV on the same data again from Python "
                              "(with the same random_state) instead, or hand over a function that does a trial's "
                              "work (trial=)")
+    moved = workdir_left_behind(spec.base_dir, spec.workdir)
+    if moved is not None:
+        raise SpecError("workdir", f"experiment {name!r} cannot be {action}: {moved}")
     why = workdir_unwritable(spec.workdir) if spec.workdir is not None else None
     if why is not None:
         raise SpecError("workdir", f"experiment {name!r} cannot be {action}: its trial folders go in its recorded "

@@ -31,8 +31,8 @@ from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
                                TrialRecord, TrialState, continued_curve)
-from tunesmith.evaluation.context import (PARENT_CHECKPOINT, check_fresh_workdir, copy_latest_checkpoint,
-                                          default_workdir, make_trial_folder)
+from tunesmith.evaluation.context import (PARENT_CHECKPOINT, check_fresh_workdir, check_resumed_workdir,
+                                          copy_latest_checkpoint, default_workdir, make_trial_folder)
 from tunesmith.scheduler import Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler, stops
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
 from tunesmith.selection import SelectionRule, trial_metrics
@@ -141,13 +141,13 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                       trial: Callable[..., Any] | None = None) -> RunResult:
     """Continue an experiment from its record: lost trials re-run, finished ones are replayed, the budget holds.
     ``trial``: its interactive trial function, handed over again (the record names it, no process can import it)."""
-    clock = clock or SystemClock()
-    experiment = store.experiment(name)
+    clock, experiment = clock or SystemClock(), store.experiment(name)
     spec = stored_spec(experiment, trial, "resumed")  # (a TunedSearchCV search is refused: its data are gone)
     stored = StrategyDecision(experiment.strategy or spec.strategy.name,
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
-    plan = prepare(spec, decision=stored, stored=True)
+    plan = prepare(spec, decision=stored, stored=True)  # and no new trial may take a folder of one not recorded:
+    check_resumed_workdir(plan.spec.workdir or ".", name, lambda: store.trial_counts().get(experiment.id, {}))
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space),
                     join=join)
     if spec.task is not None:  # (warned through the run's fan-out: a listener failing on it is dropped there, once)
@@ -374,7 +374,7 @@ class Runner:
 
     def _launch(self, rec: TrialRecord, token: int, exploit: Exploit | None = None) -> None:
         self._running[rec.number] = _Running(rec, token)  # first: a folder not made stops the run, which interrupts it
-        trial_dir = make_trial_folder(rec.log_path or "", self.spec.workdir or ".", rec.number)
+        trial_dir = make_trial_folder(rec, self.spec.workdir or ".")
         if exploit is not None:  # (a PBT child: its parent's checkpoint, in its folder)
             self._inherit(rec, exploit)
         job = trial_job(self.spec, self.plan.space.names, rec, trial_dir)

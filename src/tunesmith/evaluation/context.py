@@ -6,13 +6,15 @@ import math
 import numbers
 import operator
 import os
-from collections.abc import Callable, Iterable
+import re
+import shlex
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from tunesmith.errors import TrialError
 from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
 from tunesmith.evaluation.results import _to_float
-from tunesmith.records import ExperimentRecord, ParamValue, Report
+from tunesmith.records import ExperimentRecord, ParamValue, Report, TrialRecord, TrialState
 
 
 CHECKPOINT = "checkpoint"
@@ -25,6 +27,14 @@ COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast
 def trial_folders(workdir: str) -> list[str]:
     """The trial folders (``trial-NNNNN``) already in ``workdir``, by name."""
     return sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
+
+
+def numbered_trial_folders(workdir: str) -> dict[int, str]:
+    """The folders in ``workdir`` named as a run names a trial's (``trial-NNNNN``), by trial number."""
+    return {int(m.group(1)): name for name in trial_folders(workdir) if (m := _TRIAL_FOLDER.fullmatch(name))}
+
+
+_TRIAL_FOLDER = re.compile(r"trial-(\d+)")
 
 
 def default_workdir(name: str) -> str:
@@ -68,13 +78,70 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
         return
     here = os.path.realpath(workdir)
     owners = [n for n, w in experiments if w is not None and os.path.realpath(w) == here]
-    shown = ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
+    shown = _first_few(folders)
     whose = (f"of experiment {owners[0]!r}, which sets the same workdir" if owners else
              "of an experiment this store does not have (deleted, or recorded in another store)")
     remove = "" if owners else f"remove them (rm -r {os.path.join(workdir, 'trial-*')}) or "
     raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) {whose}; new trials would take "
                                f"their checkpoints and logs as their own: {remove}set workdir: to a folder of this "
                                "experiment's own")
+
+
+def check_resumed_workdir(workdir: str, name: str, counts: Callable[[], Mapping[TrialState, int]]) -> None:
+    """A resumed experiment's workdir must hold no folder of a trial its store does not have. A run the store does
+    not know of left it: the run went on after the backup the store was restored from had been taken, or another
+    store's experiment writes the same workdir. The first attempt of the store's next trials would take such a
+    folder as its own, as :func:`check_fresh_workdir` says of a new experiment: load its checkpoint (another
+    configuration's) as a retry's, record that configuration's result as its own, append to its log beside its
+    ``model/``.
+
+    Trial numbers are drawn from 0 without gaps (one atomic counter, a trial recorded with each number), so the store
+    has trial N exactly when N is below the number of trials it holds.
+
+    Args:
+        workdir: the experiment's recorded, absolute workdir.
+        name: the experiment's name.
+        counts: the experiment's trials in the store, by state. Read after the folders are listed: a folder that a
+            coordinator cooperating on the experiment makes meanwhile belongs to a trial already recorded, and counted.
+
+    Raises:
+        SpecError: at ``workdir``, naming the folders and the command that moves them aside.
+    """
+    from tunesmith.errors import SpecError
+
+    folders = numbered_trial_folders(workdir)
+    if not folders:
+        return
+    recorded = sum(counts().values())
+    unknown = [folders[n] for n in sorted(folders) if n >= recorded]
+    if not unknown:
+        return
+    has = f"trials 0 to {recorded - 1}" if recorded else "no trial"
+    raise SpecError("workdir", f"{workdir} holds {len(unknown)} trial folder(s) of trials this store does not have "
+                               f"({_first_few(unknown)}; experiment {name!r} has {has} here), left by a run it does "
+                               "not know of: a run that went on after the backup this store was restored from, or "
+                               "another store's experiment writing to this workdir; the next trials would take their "
+                               "checkpoints and logs as their own: move them aside, then resume again: "
+                               f"{_move_aside(workdir, unknown)}")
+
+
+def _first_few(folders: list[str]) -> str:
+    return ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
+
+
+def _move_aside(workdir: str, folders: list[str]) -> str:
+    """A shell command that moves ``folders`` (names in ``workdir``) into a new folder of the workdir that no run
+    takes for a trial's: a range (``trial-{00008..00420}``: bash and zsh pad it) where they are one, else each."""
+    import time
+
+    aside = shlex.quote(os.path.join(workdir, time.strftime("not-in-store-%Y%m%d-%H%M%S")))
+    digits = [f.removeprefix("trial-") for f in folders]
+    numbers = [int(d) for d in digits]
+    if len(folders) > 3 and numbers == list(range(numbers[0], numbers[-1] + 1)) and len(set(map(len, digits))) == 1:
+        moved = f"{shlex.quote(workdir)}/trial-{{{digits[0]}..{digits[-1]}}}"
+    else:
+        moved = " ".join(shlex.quote(os.path.join(workdir, f)) for f in folders)
+    return f"mkdir {aside} && mv {moved} {aside}/"
 
 
 def workdir_unwritable(workdir: str) -> str | None:
@@ -97,23 +164,36 @@ def workdir_unwritable(workdir: str) -> str | None:
     return None
 
 
-def make_trial_folder(log_path: str, workdir: str, number: int) -> Path:
-    """Make the folder of trial ``number`` (its log's at ``log_path``) in ``workdir``, if it is not there yet.
+def make_trial_folder(trial: TrialRecord, workdir: str) -> Path:
+    """Make the folder of ``trial`` (its log's) in ``workdir``; a retry's is there already.
+
+    A first attempt never takes a folder that is there already: a trial the store does not have left it (another run
+    writing to the workdir since this one started: ``check_resumed_workdir`` found none then), and its checkpoint
+    would be loaded as this trial's own.
 
     Raises:
-        WorkdirError: it cannot be made (a full disk, permissions changed mid-run): the run stops, as on a store that
-            cannot be written.
+        WorkdirError: it cannot be made (a full disk, permissions changed mid-run), or a first attempt found it there:
+            the run stops, as on a store that cannot be written.
     """
     from tunesmith.errors import WorkdirError
 
-    folder = Path(log_path).parent
+    folder = Path(trial.log_path or "").parent
+    first = trial.attempts == 1
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=not first)
+    except FileExistsError:
+        aside = _move_aside(str(folder.parent), [folder.name])
+        raise WorkdirError(f"trial {trial.number}'s folder {folder} is there already, left by a trial this store does "
+                           f"not have (another run writing to workdir {workdir}: one on a store this store was "
+                           "restored from, or another store's experiment with the same workdir); the run stopped "
+                           f"rather than have trial {trial.number} take its checkpoint and log as its own; its "
+                           "running trials are recorded interrupted: stop the other run or give it a workdir of its "
+                           f"own, move the folder aside ({aside}), then resume the experiment") from None
     except OSError as e:
-        raise WorkdirError(f"trial {number}'s folder could not be made in workdir {workdir}: {e.strerror or e} "
-                           f"({e.filename or folder}); the run stopped; its running trials are recorded interrupted: "
-                           "make the workdir take folders again (free space, or fix its permissions), then resume the "
-                           "experiment") from None
+        raise WorkdirError(f"trial {trial.number}'s folder could not be made in workdir {workdir}: "
+                           f"{e.strerror or e} ({e.filename or folder}); the run stopped; its running trials are "
+                           "recorded interrupted: make the workdir take folders again (free space, or fix its "
+                           "permissions), then resume the experiment") from None
     return folder
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from tunesmith.digests import file_digest
 from tunesmith.errors import SpecError
 from tunesmith.import_path import folder_importable, import_failure
+from tunesmith.moved_project import spec_folder_gone
 from tunesmith.suggestions import closest, nearby_file
 
 # (reference, spec folder) -> the function found, with the digest of the file it was read from (None: a module
@@ -213,6 +214,14 @@ def resolve_function(ref: str, base_dir: str | None) -> Callable[..., Any]:
     return function
 
 
+def _file_in_project(ref: str) -> str:
+    """The file, relative to the spec's folder, that holds ``ref``'s module where it lives beside the spec."""
+    module_part = ref.rpartition(":")[0]
+    if module_part.endswith(".py"):
+        return Path(module_part).name if Path(module_part).is_absolute() else module_part
+    return module_part.replace(".", "/") + ".py"
+
+
 def _digest(path: Path | None) -> str | None:
     """The digest of the trial-code file at ``path``; None where it cannot be read (found missing on import)."""
     try:
@@ -223,7 +232,9 @@ def _digest(path: Path | None) -> str | None:
 
 def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
     attr_path = ref.rpartition(":")[2]
-    where = f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else ""
+    gone = spec_folder_gone(base_dir, _file_in_project(ref))  # (a recorded spec's, whose project moved)
+    where = (f" (searched the Python path; {gone})" if gone else
+             f" (searched the spec's folder {base_dir} and the Python path)" if base_dir else "")
     module_part = _module_part(ref, base_dir)
     origin = _origin(module_part, base_dir)
     module = _running_script(origin) if origin is not None else None
@@ -233,7 +244,8 @@ def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
         elif module_part.endswith(".py"):
             assert origin is not None
             if not origin.is_file():
-                raise SpecError("trial.function", f"file {str(origin)!r} does not exist{_nearby_file(origin)}")
+                raise SpecError("trial.function", f"file {str(origin)!r} does not exist"
+                                + (f": {gone}" if gone else _nearby_file(origin)))
             name = _file_module_name(origin)
             module = sys.modules.get(name)
             if module is None or _executed_from.get(name) != _digest(origin):  # edited since it was executed
