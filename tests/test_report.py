@@ -449,16 +449,19 @@ def _stored_spec(tmp_path, objective=None):
     return spec_from_dict(spec).to_json()
 
 
+@pytest.mark.parametrize("earlier_attempt_s", [None, 5.0], ids=["first_attempt", "retried"])
 @pytest.mark.parametrize(("status", "end"), [("running", 60.0), ("interrupted", 50.0)])
-def test_a_running_trial_is_drawn_to_the_reports_time_and_keeps_its_lane(tmp_path, status, end):
+def test_a_running_trial_is_drawn_to_the_reports_time_and_keeps_its_lane(tmp_path, status, end, earlier_attempt_s):
     """A running trial (no finish, no duration yet) was drawn 1 ms long, and its lane was free 1 ms after it
     started: the trial started next was drawn on the same row, over it. It runs on to the report's time while its
-    run is recorded running; one left running by a run that ended is drawn to its last beat."""
+    run is recorded running; one left running by a run that ended is drawn to its last beat. A retried one keeps its
+    earlier attempt's duration in the record, which is not this attempt's."""
     from tunesmith.monitoring.report import build_report
     from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
 
     exp = ExperimentRecord(1, "drawn", _stored_spec(tmp_path), RunStatus(status), 0.0, 0.0, "random", "test")
-    trials = [TrialRecord(0, TrialState.RUNNING, {"x": 0.1}, 0, started_at=100.0, owner="h:1:a", heartbeat_at=150.0),
+    trials = [TrialRecord(0, TrialState.RUNNING, {"x": 0.1}, 0, started_at=100.0, owner="h:1:a", heartbeat_at=150.0,
+                          duration_s=earlier_attempt_s),
               TrialRecord(1, TrialState.COMPLETED, {"x": 0.2}, 1, values=(0.5,), started_at=110.0, finished_at=120.0,
                           duration_s=10.0, owner="h:1:a")]
     data, _ = figure_of(build_report(exp, trials, generated_at=160.0), "Worker timeline")

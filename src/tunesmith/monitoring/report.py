@@ -576,10 +576,10 @@ def _end_drawn(t: TrialRecord, now: float | None) -> float:
     start = t.started_at or 0.0
     if t.finished_at is not None:
         return t.finished_at
+    if t.state is TrialState.RUNNING:  # before duration_s: a retried trial's is its earlier attempt's
+        return max(now if now is not None else t.heartbeat_at or start, start)
     if t.duration_s is not None:
         return start + t.duration_s
-    if t.state is TrialState.RUNNING and now is not None:
-        return max(now, start)
     return max(t.heartbeat_at or start, start)
 
 
