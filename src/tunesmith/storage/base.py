@@ -177,9 +177,10 @@ class TrialStore(Protocol):
         ...
 
     def last_report_id(self, experiment_id: int) -> int:
-        """The id of the experiment's latest intermediate report, 0 when it has none: it grows with every report
-        recorded (as ``add_report`` says when they are seen), so a reader polling a run (the dashboard) learns that a
-        curve changed, which no event tells, with one small read instead of reading the curves."""
+        """The id of the latest intermediate report of the experiment's running trials, 0 when they have none: it
+        grows with every report recorded (as ``add_report`` says when they are seen), so a reader polling a run (the
+        dashboard) learns that a curve changed, which no event tells, with one small read instead of reading the
+        curves. Only running trials report; one that finishes records an event, which such a reader sees anyway."""
         ...
 
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:

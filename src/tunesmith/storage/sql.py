@@ -854,10 +854,13 @@ class SQLStore:
         return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
 
     def last_report_id(self, experiment_id: int) -> int:
+        # bounded to the running trials' reports, through the (trial_id, step) index: the experiment's own, joined,
+        # read every report it had (on PostgreSQL the whole table's, hash-joined), 0.2-0.5 s at a million reports
+        running = select(trials.c.id).where(trials.c.experiment_id == experiment_id,
+                                            trials.c.state == TrialState.RUNNING.value)
         with self._tx("read the latest report") as conn:
             last = conn.execute(select(func.max(trial_reports.c.id))
-                                .join(trials, trials.c.id == trial_reports.c.trial_id)
-                                .where(trials.c.experiment_id == experiment_id)).scalar()
+                                .where(trial_reports.c.trial_id.in_(running.scalar_subquery()))).scalar()
         return int(last or 0)
 
     def trial_counts(self) -> dict[int, dict[TrialState, int]]:
