@@ -27,7 +27,7 @@ import typer.core
 from rich.console import Console
 
 from tunesmith.errors import (ClusterLost, RegistryUnavailable, StorageError, StoreDamaged, StoreUnavailable,
-                              TemporaryFailure, UserInputError)
+                              TemporaryFailure, UserInputError, WorkdirError)
 from tunesmith.exit_codes import (
     EXIT_DRIFT, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL,
 )
@@ -318,6 +318,8 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
     except StorageError as e:
         if isinstance(e, UserInputError | TemporaryFailure | StoreDamaged) or not _recorded(store, name):
             raise  # (a damaged file never takes writes again: its message names the fix)
+        if isinstance(e, WorkdirError):  # the store is sound: the workdir's disk refused, its message says the fix
+            raise StorageError(f"{e}: {resume_hint(store, name)}") from None
         raise StorageError(f"{e}; what was recorded before it is kept: once the store takes writes again, continue "
                            f"with: {resume_hint(store, name)}") from None
     except ClusterLost as e:

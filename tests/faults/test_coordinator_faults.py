@@ -230,8 +230,9 @@ def test_a_full_workdir_stops_the_run_naming_the_disk_and_resume_continues(proje
         stopped = re.search(r"storage error: trial (\d+)'s log could not be written in workdir (\S+): No space left on "
                             r"device \(writing (\S+)\); the run stopped; its running trials are recorded interrupted: "
                             r"make the workdir take writes again \(free space, or fix its permissions\), then resume "
-                            r"the experiment", said)
+                            r"the experiment: tunesmith resume wdfull\b", said)
         assert stopped is not None, said
+        assert "once the store takes writes again" not in said, said  # the store is sound: the workdir's disk is full
         number = int(stopped.group(1))
         assert stopped.group(2) == str(workdir)
         assert stopped.group(3) == str(workdir / f"trial-{number:05d}" / "trial.log")
