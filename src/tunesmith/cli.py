@@ -834,12 +834,14 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
             out.print(f"nothing deleted: {escape(said)}", soft_wrap=True)
             return
         raise
-    refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
-    if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
-        raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
-                             "terminal); add --yes")
-    if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
-        raise typer.Exit(EXIT_INPUT)
+    if not yes:  # refused before it is asked; delete_experiment checks again after the answer (with --yes, once)
+        refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
+        if not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
+            raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
+                                 "terminal); add --yes")
+        count = sum(store.trial_counts().get(exp.id, {}).values())  # (not every trial and report read to count)
+        if not typer.confirm(f"Delete experiment {name!r} and its {count} trials?"):
+            raise typer.Exit(EXIT_INPUT)
     try:
         kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
     except ExperimentNotFound as e:  # deleted by another process while the prompt waited: what --missing-ok asks for

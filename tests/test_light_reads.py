@@ -1,0 +1,50 @@
+"""Commands that show no learning curve read none: a long run's reports (100 a trial) are most of what its store
+holds, and `delete`, `show`, `trials --limit 1` and `metrics` of 6,705 trials read them all (3-8 s, 275 MB), `delete`
+twice, to learn whether a coordinator is at work (walk P #5). What each command reads is seen in the SQL statements
+it runs (SQLAlchemy's ``before_cursor_execute``), on a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from tests.helpers import cli_in_process
+from tunesmith import api
+
+
+@pytest.fixture
+def long_run(project):
+    """Experiment ``long``: 6 inline trials, 5 reports each, no scheduler."""
+    api.run(project.spec("long", trial={"function": "objectives:reporting"}, executor={"kind": "inline"}),
+            storage=project.storage)
+    return project
+
+
+@pytest.fixture
+def statements() -> Iterator[list[tuple[str, object]]]:
+    """Every SQL statement run (with its parameters) while the test runs, in order."""
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+def _reads(statements: list[tuple[str, object]], table: str) -> list[tuple[str, object]]:
+    """The SELECTs that read ``table`` (a trial's columns: ``trials.params``; a report's: ``trial_reports``)."""
+    return [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT") and table in s]
+
+
+def test_delete_asks_once_whether_a_coordinator_is_at_work_and_reads_no_trial(long_run, statements):
+    """`delete --yes` checked twice (before the prompt it does not show, and in the deletion), each time reading
+    every trial with its reports, for their owners' beats: now once, each owner's latest beat in one query."""
+    code, out, err = cli_in_process("delete", "long", "--yes", "--storage", long_run.storage)
+    assert (code, out.strip()) == (0, "deleted long"), err
+    assert len(_reads(statements, "FROM coordinator_beats")) == 1, "the check ran more than once"
+    assert _reads(statements, "trial_reports") == [] and _reads(statements, "trials.params") == []
