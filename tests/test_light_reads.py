@@ -41,6 +41,15 @@ def _reads(statements: list[tuple[str, object]], table: str) -> list[tuple[str, 
     return [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT") and table in s]
 
 
+@pytest.mark.parametrize("command", [["show", "long"], ["show", "long", "--json"], ["metrics", "long"]],
+                         ids=" ".join)
+def test_a_command_that_shows_no_curve_reads_no_report(long_run, statements, command):
+    code, out, err = cli_in_process(*command, "--storage", long_run.storage)
+    assert code == 0, err
+    assert out.strip()
+    assert _reads(statements, "trial_reports") == [], f"{' '.join(command)} read the trials' reports"
+
+
 def test_delete_asks_once_whether_a_coordinator_is_at_work_and_reads_no_trial(long_run, statements):
     """`delete --yes` checked twice (before the prompt it does not show, and in the deletion), each time reading
     every trial with its reports, for their owners' beats: now once, each owner's latest beat in one query."""

@@ -509,11 +509,11 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
 
     from tunesmith.console import print_best_table
     from tunesmith.storage.sql import resume_hint
-    from tunesmith.summary import best_text, scheduler_without_reports, shown_experiment
+    from tunesmith.summary import best_text, reads_curves, scheduler_without_reports, shown_experiment
 
     store = _store(storage)
     exp = store.experiment(name)
-    trials = store.trials(exp.id)
+    trials = store.trials(exp.id, curves=reads_curves(exp))
     shown = shown_experiment(store, exp, trials, time.time())
     summary = shown.summary
     if as_json:
