@@ -5,6 +5,7 @@ it runs (SQLAlchemy's ``before_cursor_execute``), on a real SQLite store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from tests.helpers import cli_in_process
 from tunesmith import api
+from tunesmith.storage import SQLStore
 
 
 @pytest.fixture
@@ -41,13 +43,33 @@ def _reads(statements: list[tuple[str, object]], table: str) -> list[tuple[str, 
     return [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT") and table in s]
 
 
-@pytest.mark.parametrize("command", [["show", "long"], ["show", "long", "--json"], ["metrics", "long"]],
+@pytest.mark.parametrize("command", [["show", "long"], ["show", "long", "--json"], ["trials", "long"],
+                                     ["trials", "long", "--limit", "1"], ["metrics", "long"]],
                          ids=" ".join)
 def test_a_command_that_shows_no_curve_reads_no_report(long_run, statements, command):
     code, out, err = cli_in_process(*command, "--storage", long_run.storage)
     assert code == 0, err
     assert out.strip()
     assert _reads(statements, "trial_reports") == [], f"{' '.join(command)} read the trials' reports"
+
+
+def test_trials_json_with_a_limit_reads_only_the_listed_trials_reports(long_run, statements):
+    """`trials --json` prints curves: those of the trials listed, read for them alone; what it prints is what a
+    full read of those trials says."""
+    code, out, err = cli_in_process("trials", "long", "--sort", "loss", "--limit", "2", "--json",
+                                    "--storage", long_run.storage)
+    assert code == 0, err
+    listed = json.loads(out)
+    numbers = [t["number"] for t in listed]
+    [(_, parameters)] = _reads(statements, "trial_reports")
+    assert list(parameters)[1:] == sorted(numbers), "the reports of other trials than those listed were read"
+    store = SQLStore(long_run.storage, create=False)
+    try:
+        full = {t.number: t for t in store.trials(store.experiment("long").id)}
+    finally:
+        store.close()
+    assert [t["intermediate"] for t in listed] == [[[r.step, r.value] for r in full[n].intermediate] for n in numbers]
+    assert all(len(t["intermediate"]) == 5 for t in listed)
 
 
 def test_delete_asks_once_whether_a_coordinator_is_at_work_and_reads_no_trial(long_run, statements):

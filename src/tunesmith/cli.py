@@ -728,14 +728,13 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     from rich.text import Text
 
     from tunesmith.summary import trials_csv, trials_json
-    from tunesmith.trial_listing import listed_trials
+    from tunesmith.trial_listing import read_listed
 
     if as_json and as_csv:  # one of them printed, silently: the other was lost
         raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
     store = _store(storage)
     exp = store.experiment(name)
-    every = store.trials(exp.id)
-    records = listed_trials(exp, every, state or (), sort, limit)
+    records, total = read_listed(store, exp, state or (), sort, limit, curves=as_json or as_csv)
     if as_json:
         print(strict_json(trials_json(exp, records, store.events(exp.id)), indent=2))
         return
@@ -753,8 +752,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
                       params, str(r["attempts"]),
                       f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", escape(r["error"] or ""))
     out.print(table)
-    if len(records) < len(every):
-        out.print(f"{len(records)} of {len(every)} trials")
+    if len(records) < total:
+        out.print(f"{len(records)} of {total} trials")
 
 
 SpecSideArgument = Annotated[str, typer.Argument(help="a spec file (a file that exists, or ends in .yaml or .yml), "

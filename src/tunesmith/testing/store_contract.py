@@ -167,6 +167,16 @@ def check_trials_without_curves(store: TrialStore) -> None:
     assert store.trials(e.id, [1])[0].intermediate == full[1].intermediate, "named trials keep their curves"
 
 
+def check_trials_named_by_many_numbers(store: TrialStore) -> None:
+    """Trials named by more numbers than one statement takes parameters (PostgreSQL: 65,535), as `trials --state
+    completed --json` of a long run names most of its trials: found all the same, by number, each once."""
+    e = store.create_experiment("many numbers", SPEC, "random", "", now=1.0)
+    for x in (0.1, 0.2, 0.3):
+        store.new_trial(e.id, {"x": x}, experiment_seed=7, now=2.0, log_path_template="{number}")
+    assert [t.number for t in store.trials(e.id, range(70_000, -70_000, -1))] == [0, 1, 2]
+    assert [t.number for t in store.trials(e.id, [2, 0, 2], curves=False)] == [0, 2]
+
+
 def check_trial_owner_beats(store: TrialStore) -> None:
     """Each owner's latest trial beat (a trial recorded, saved or beaten), by owner, of this experiment's trials."""
     e = store.create_experiment("owners' beats", SPEC, "random", "", now=1.0)
@@ -346,9 +356,10 @@ def check_last_report_id(store: TrialStore) -> None:
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
-    check_experiments, check_trials, check_trials_without_curves, check_lease, check_renew_lease,
-    check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners, check_unfinished_and_lost,
-    check_lease_holder, check_delete, check_attributes_and_results_since, check_slots, check_last_report_id)
+    check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
+    check_renew_lease, check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners,
+    check_unfinished_and_lost, check_lease_holder, check_delete, check_attributes_and_results_since, check_slots,
+    check_last_report_id)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
