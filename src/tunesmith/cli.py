@@ -516,11 +516,11 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
 
     from tunesmith.console import print_best_table
     from tunesmith.storage.sql import resume_hint
-    from tunesmith.summary import best_text, scheduler_without_reports, shown_experiment
+    from tunesmith.summary import best_text, reads_curves, scheduler_without_reports, shown_experiment
 
     store = _store(storage)
     exp = store.experiment(name)
-    trials = store.trials(exp.id)
+    trials = store.trials(exp.id, curves=reads_curves(exp))
     shown = shown_experiment(store, exp, trials, time.time())
     summary = shown.summary
     if as_json:
@@ -735,14 +735,13 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     from rich.text import Text
 
     from tunesmith.summary import trials_csv, trials_json
-    from tunesmith.trial_listing import listed_trials
+    from tunesmith.trial_listing import read_listed
 
     if as_json and as_csv:  # one of them printed, silently: the other was lost
         raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
     store = _store(storage)
     exp = store.experiment(name)
-    every = store.trials(exp.id)
-    records = listed_trials(exp, every, state or (), sort, limit)
+    records, total = read_listed(store, exp, state or (), sort, limit, curves=as_json or as_csv)
     if as_json:
         print(strict_json(trials_json(exp, records, store.events(exp.id)), indent=2))
         return
@@ -760,8 +759,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
                       params, str(r["attempts"]),
                       f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", escape(r["error"] or ""))
     out.print(table)
-    if len(records) < len(every):
-        out.print(f"{len(records)} of {len(every)} trials")
+    if len(records) < total:
+        out.print(f"{len(records)} of {total} trials")
 
 
 SpecSideArgument = Annotated[str, typer.Argument(help="a spec file (a file that exists, or ends in .yaml or .yml), "
@@ -841,12 +840,14 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
             out.print(f"nothing deleted: {escape(said)}", soft_wrap=True)
             return
         raise
-    refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
-    if not yes and not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
-        raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
-                             "terminal); add --yes")
-    if not yes and not typer.confirm(f"Delete experiment {name!r} and its {len(store.trials(exp.id))} trials?"):
-        raise typer.Exit(EXIT_INPUT)
+    if not yes:  # refused before it is asked; delete_experiment checks again after the answer (with --yes, once)
+        refuse_deleting(store, exp, time.time(), even_if_champion=even_if_champion)
+        if not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
+            raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
+                                 "terminal); add --yes")
+        count = sum(store.trial_counts().get(exp.id, {}).values())  # (not every trial and report read to count)
+        if not typer.confirm(f"Delete experiment {name!r} and its {count} trials?"):
+            raise typer.Exit(EXIT_INPUT)
     try:
         kept = delete_experiment(store, exp, time.time(), reason, even_if_champion=even_if_champion)
     except ExperimentNotFound as e:  # deleted by another process while the prompt waited: what --missing-ok asks for

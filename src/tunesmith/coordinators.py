@@ -106,7 +106,8 @@ def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[Tr
 def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, stale_after: float,
                   events: Sequence[Event] | None = None, trials: Sequence[TrialRecord] | None = None) -> list[str]:
     """The coordinators other than ``me`` still at work on the experiment (see the module docstring), by name.
-    ``events``, ``trials``: the experiment's, when the caller has just read them (``show``); else read here."""
+    ``events``, ``trials``: the experiment's, when the caller has just read them (``show``); else read here (of the
+    trials, only each owner's latest beat: ``delete`` of a long run read every trial and report for it)."""
     heard: dict[str, float] = {}
     left: set[str] = set()
     for e in store.events(experiment_id) if events is None else events:
@@ -117,11 +118,14 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
             left.add(owner)
         elif e.kind == AuditKind.RUN_RUNNING:
             heard[owner] = max(heard.get(owner, e.at), e.at)
-    for t in store.trials(experiment_id) if trials is None else trials:
-        if t.owner is not None and t.heartbeat_at is not None:
-            heard[t.owner] = max(heard.get(t.owner, t.heartbeat_at), t.heartbeat_at)
-    beats = store.coordinator_beats(experiment_id)
-    for owner, at in beats.items():
+    if trials is None:
+        trial_beats = store.trial_owner_beats(experiment_id)
+    else:
+        trial_beats = {}
+        for t in trials:
+            if t.owner is not None and t.heartbeat_at is not None:
+                trial_beats[t.owner] = max(trial_beats.get(t.owner, t.heartbeat_at), t.heartbeat_at)
+    for owner, at in [*trial_beats.items(), *store.coordinator_beats(experiment_id).items()]:
         heard[owner] = max(heard.get(owner, at), at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     # the lease's holder, unexpired or (however long ago) lapsed, whether or not it beat: at work by the rule below

@@ -308,7 +308,7 @@ def _stopped(store: SQLStore, experiment: ExperimentRecord) -> bool:
 
 
 def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
-    return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id))
+    return any(t.state is TrialState.COMPLETED for t in store.trials(experiment.id, curves=False))
 
 
 def cycle_command(storage: str | None, target: str, data: str, on_open: OnOpen = None, **options: Any) -> CycleReport:

@@ -289,6 +289,14 @@ def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> d
     return out
 
 
+def reads_curves(experiment: ExperimentRecord) -> bool:
+    """Whether `show`'s summary (and `metrics`' figures) of ``experiment`` need its trials' learning curves: only
+    early stopping's figures read them (steps used and saved, pruned trials that ran past their stop, PBT children
+    that restarted, no report at all), so only under a scheduler. Else the trials are read without their reports,
+    most of what a long run stores (100 a trial: `show` of 6,705 trials spent 4 s and 270 MB reading them)."""
+    return (experiment.spec.get("scheduler") or {}).get("name", "none") != "none"
+
+
 def scheduler_without_reports(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> str | None:
     """Why early stopping did nothing, when a scheduler is set and no finished trial reported a single intermediate
     value (a command's step lines without the objective's metric, or a float step, are not reports); else None."""

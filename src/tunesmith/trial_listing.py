@@ -8,8 +8,27 @@ from collections.abc import Callable, Sequence
 
 from tunesmith.errors import UserInputError
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
+from tunesmith.storage.base import TrialStore
 from tunesmith.suggestions import closest, listed
 from tunesmith.summary import objectives_of
+
+
+def read_listed(store: TrialStore, experiment: ExperimentRecord, states: Sequence[str] = (), sort: str | None = None,
+                limit: int | None = None, curves: bool = False) -> tuple[list[TrialRecord], int]:
+    """The trials :func:`listed_trials` chooses, read from ``store``, and how many trials the experiment has.
+
+    Chosen from the trials read without their learning curves (the table shows none); with ``curves`` (``--json``
+    and ``--csv`` print them) those chosen are read again, with theirs: ``trials --limit 10 --json`` of a long run
+    reads ten trials' reports, not every trial's (100 reports a trial are most of what it stores). A trial read again
+    is as it is then: one of a live run may have moved on since it was chosen.
+    """
+    everything = not states and sort is None and limit is None  # (all of them, by number: one read)
+    every = store.trials(experiment.id, curves=curves and everything)
+    chosen = listed_trials(experiment, every, states, sort, limit)
+    if curves and not everything and chosen:
+        again = {t.number: t for t in store.trials(experiment.id, [t.number for t in chosen])}
+        chosen = [again.get(t.number, t) for t in chosen]
+    return chosen, len(every)
 
 
 def listed_trials(experiment: ExperimentRecord, trials: Sequence[TrialRecord], states: Sequence[str] = (),

@@ -62,6 +62,7 @@ from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, Tria
 from tunesmith.scheduler.resources import ResourceTally
 from tunesmith.selection import RunningBest
 from tunesmith.storage.base import Event, TrialStore
+from tunesmith.summary import reads_curves
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0,
@@ -519,7 +520,8 @@ def metrics_from_store(store: TrialStore, name: str, now: float) -> bytes:
     experiment = store.experiment(name)
     metrics = TuningMetrics(now=lambda: now)  # (its exposition made at ``now``)
     events = store.events(experiment.id)
-    trials = store.trials(experiment.id)  # after the events, as a coordinator reads them (see catch_up)
+    # after the events, as a coordinator reads them (see catch_up); the curves only for early stopping's figures
+    trials = store.trials(experiment.id, curves=reads_curves(experiment))
     runs = [e.at for e in events if e.kind == AuditKind.RUN_RUNNING]
     working = at_work(store, experiment.id, now, events=events, trials=trials) \
         if experiment.status.value == "running" else []  # (none: run_abandoned's rule)

@@ -159,6 +159,12 @@ class TrialStore(Protocol):
         """Each coordinator's last beat on the experiment, by coordinator (``heartbeat`` with an owner)."""
         ...
 
+    def trial_owner_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each trial owner's latest trial beat on the experiment (the newest ``heartbeat_at`` of the trials it owns:
+        set as a trial is recorded, saved or beaten), by owner; owners of no beaten trial left out. When a coordinator
+        was last heard from through its trials, read without reading the trials (``delete``'s check of a long run)."""
+        ...
+
     def forget_coordinator(self, experiment_id: int, owner: str) -> None:
         """Delete coordinator ``owner``'s beats on the experiment (it left, and beats no more): each run, resume
         and ``--join`` beats as a new coordinator, and its row would otherwise stay as long as the experiment."""
@@ -170,10 +176,13 @@ class TrialStore(Protocol):
         ``close`` writes what is held."""
         ...
 
-    def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
+    def trials(self, experiment_id: int, numbers: Collection[int] | None = None,
+               curves: bool = True) -> list[TrialRecord]:
         """All trials (or those ``numbers``), by number, with their intermediate reports: the latest attempt's,
         after an earlier attempt's at the steps before the latest attempt's first (a retry continued from a
-        checkpoint); all attempts' reports stay stored."""
+        checkpoint); all attempts' reports stay stored. Without ``curves``, none (``intermediate`` empty) and the
+        reports not read: for a reader that shows no curve (a summary, a table, who is at work), as a long run's
+        reports are most of what it stores."""
         ...
 
     def last_report_id(self, experiment_id: int) -> int:

@@ -823,6 +823,14 @@ class SQLStore:
             return dict(conn.execute(select(coordinator_beats.c.owner, coordinator_beats.c.beat_at)
                                      .where(coordinator_beats.c.experiment_id == experiment_id)).all())
 
+    def trial_owner_beats(self, experiment_id: int) -> dict[str, float]:
+        """Each trial owner's latest trial beat on the experiment, by owner, in one query (not the trials read)."""
+        with self._tx("read the trials' beats") as conn:
+            return dict(conn.execute(select(trials.c.owner, func.max(trials.c.heartbeat_at))
+                                     .where(trials.c.experiment_id == experiment_id, trials.c.owner.is_not(None),
+                                            trials.c.heartbeat_at.is_not(None))
+                                     .group_by(trials.c.owner)).all())
+
     def forget_coordinator(self, experiment_id: int, owner: str) -> None:
         with self._tx("delete a coordinator's beats") as conn:
             conn.execute(delete(coordinator_beats).where(coordinator_beats.c.experiment_id == experiment_id,
@@ -836,22 +844,19 @@ class SQLStore:
         if self._held.add(row):
             self._write_held_reports(_RECORD_REPORTS)
 
-    def trials(self, experiment_id: int, numbers: Collection[int] | None = None) -> list[TrialRecord]:
-        where = [trials.c.experiment_id == experiment_id]
+    def trials(self, experiment_id: int, numbers: Collection[int] | None = None,
+               curves: bool = True) -> list[TrialRecord]:
+        batches: list[list[int] | None] = [None]
         if numbers is not None:  # a number no column holds is no trial (`reproduce NAME 10**23` overflowed SQLite's)
-            where.append(trials.c.number.in_([n for n in numbers if -(2**63) <= n < 2**63]))
+            named = sorted({n for n in numbers if -(2**63) <= n < 2**63})
+            # read so many at a time: PostgreSQL takes 65,535 parameters a statement (`trials --state completed
+            # --json` of a long run names most of its trials)
+            batches = [named[i:i + _NUMBERS_A_READ] for i in range(0, len(named), _NUMBERS_A_READ)]
+        found: list[TrialRecord] = []
         with self._tx("read trials") as conn:
-            rows = conn.execute(select(trials).where(*where).order_by(trials.c.number)).mappings().all()
-            reports = conn.execute(
-                select(trial_reports.c.trial_id, trial_reports.c.attempt, trial_reports.c.step, trial_reports.c.value)
-                .join(trials, trials.c.id == trial_reports.c.trial_id)
-                .where(*where, trial_reports.c.attempt <= trials.c.attempts)
-                .order_by(trial_reports.c.id)
-            ).all()
-        by_trial: dict[int, dict[int, list[Report]]] = {}
-        for trial_id, attempt, step, value in reports:
-            by_trial.setdefault(trial_id, {}).setdefault(attempt, []).append(Report(step, value))
-        return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
+            for batch in batches:  # (in number order, each ordered by number)
+                found += _read_trials(conn, experiment_id, batch, curves)
+        return found
 
     def last_report_id(self, experiment_id: int) -> int:
         # bounded to the running trials' reports, through the (trial_id, step) index: the experiment's own, joined,
@@ -912,6 +917,7 @@ _OTHER_HOLDERS = union(
     select(quota_waiters.c.holder).where(quota_waiters.c.quota_key.in_(bindparam("b_keys", expanding=True)),
                                          quota_waiters.c.holder != bindparam("b_holder"),
                                          quota_waiters.c.expires_at > bindparam("b_now")))
+_NUMBERS_A_READ = 10_000  # trial numbers named in one statement (PostgreSQL takes 65,535 parameters)
 _NO_LIMIT = 2**31 - 1
 _NEXT_NUMBER = (update(experiments)
                 .where(experiments.c.id == bindparam("b_eid"), experiments.c.next_number < bindparam("b_limit"))
@@ -1048,6 +1054,26 @@ def _postgres_lock_timeout(engine: Engine) -> None:
             if cur.fetchone()[0] == "0":
                 cur.execute(f"SET lock_timeout = '{LOCK_WAIT_S}s'")
         dbapi_conn.commit()  # a session setting: set outside the pool's rollback, which would undo it
+
+
+def _read_trials(conn: Connection, experiment_id: int, numbers: list[int] | None,
+                 curves: bool) -> list[TrialRecord]:
+    """The experiment's trials (those ``numbers``), by number, with their curves or without (``SQLStore.trials``)."""
+    where = [trials.c.experiment_id == experiment_id]
+    if numbers is not None:
+        where.append(trials.c.number.in_(numbers))
+    rows = conn.execute(select(trials).where(*where).order_by(trials.c.number)).mappings().all()
+    # the reports are most of what a long run stores (100 a trial: ~95% of a full read's time and memory)
+    reports = conn.execute(
+        select(trial_reports.c.trial_id, trial_reports.c.attempt, trial_reports.c.step, trial_reports.c.value)
+        .join(trials, trials.c.id == trial_reports.c.trial_id)
+        .where(*where, trial_reports.c.attempt <= trials.c.attempts)
+        .order_by(trial_reports.c.id)
+    ).all() if curves else []
+    by_trial: dict[int, dict[int, list[Report]]] = {}
+    for trial_id, attempt, step, value in reports:
+        by_trial.setdefault(trial_id, {}).setdefault(attempt, []).append(Report(step, value))
+    return [_trial(r, _curve(by_trial.get(r["id"], {}))) for r in rows]
 
 
 def _curve(by_attempt: dict[int, list[Report]]) -> tuple[Report, ...]:

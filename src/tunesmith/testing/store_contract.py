@@ -149,6 +149,52 @@ def check_coordinator_beats(store: TrialStore) -> None:
     assert store.coordinator_beats(other.id) == {"otherhost:1:a": 16.0}
 
 
+def check_trials_without_curves(store: TrialStore) -> None:
+    """``trials(curves=False)`` is ``trials()`` with every ``intermediate`` empty, for all trials or those named."""
+    e = store.create_experiment("no curves", SPEC, "random", "", now=1.0)
+    for x in (0.1, 0.2, 0.3):
+        t = store.new_trial(e.id, {"x": x}, experiment_seed=7, now=2.0, log_path_template="{number}", owner="h:1:a")
+        assert t is not None
+        store.add_report(e.id, t.number, 1, Report(1, x), now=3.0)
+        if t.number != 2:
+            store.save_trial(e.id, replace(t, state=TrialState.COMPLETED, values=(x,), metrics={"m": x},
+                                           finished_at=4.0, duration_s=2.0), "trial_completed", now=4.0)
+    full = store.trials(e.id)
+    assert [len(t.intermediate) for t in full] == [1, 1, 1]
+    assert store.trials(e.id, curves=False) == [replace(t, intermediate=()) for t in full]
+    assert store.trials(e.id, [2, 0], curves=False) == [replace(full[0], intermediate=()),
+                                                        replace(full[2], intermediate=())]
+    assert store.trials(e.id, [1])[0].intermediate == full[1].intermediate, "named trials keep their curves"
+
+
+def check_trials_named_by_many_numbers(store: TrialStore) -> None:
+    """Trials named by more numbers than one statement takes parameters (PostgreSQL: 65,535), as `trials --state
+    completed --json` of a long run names most of its trials: found all the same, by number, each once."""
+    e = store.create_experiment("many numbers", SPEC, "random", "", now=1.0)
+    for x in (0.1, 0.2, 0.3):
+        store.new_trial(e.id, {"x": x}, experiment_seed=7, now=2.0, log_path_template="{number}")
+    assert [t.number for t in store.trials(e.id, range(70_000, -70_000, -1))] == [0, 1, 2]
+    assert [t.number for t in store.trials(e.id, [2, 0, 2], curves=False)] == [0, 2]
+
+
+def check_trial_owner_beats(store: TrialStore) -> None:
+    """Each owner's latest trial beat (a trial recorded, saved or beaten), by owner, of this experiment's trials."""
+    e = store.create_experiment("owners' beats", SPEC, "random", "", now=1.0)
+    other = store.create_experiment("owners' beats too", SPEC, "random", "", now=1.0)
+    assert store.trial_owner_beats(e.id) == {}
+    a = store.new_trial(e.id, {"x": 0.1}, experiment_seed=7, now=2.0, log_path_template="{number}", owner="h:1:a")
+    b = store.new_trial(e.id, {"x": 0.2}, experiment_seed=7, now=3.0, log_path_template="{number}", owner="h:1:a")
+    c = store.new_trial(e.id, {"x": 0.3}, experiment_seed=7, now=4.0, log_path_template="{number}", owner="h:2:b")
+    store.new_trial(e.id, {"x": 0.4}, experiment_seed=7, now=9.0, log_path_template="{number}")   # nobody's
+    store.new_trial(other.id, {"x": 0.5}, experiment_seed=7, now=20.0, log_path_template="{number}", owner="h:2:b")
+    assert a is not None and b is not None and c is not None
+    assert store.trial_owner_beats(e.id) == {"h:1:a": 3.0, "h:2:b": 4.0}
+    store.heartbeat(e.id, [a.number], now=6.0, owner="h:1:a")
+    store.save_trial(e.id, replace(c, state=TrialState.COMPLETED, values=(0.3,)), "trial_completed", now=7.0)
+    assert store.trial_owner_beats(e.id) == {"h:1:a": 6.0, "h:2:b": 7.0}
+    assert store.trial_owner_beats(other.id) == {"h:2:b": 20.0}
+
+
 def check_trial_beats_are_the_owners(store: TrialStore) -> None:
     """A coordinator's beat keeps alive only the trials it runs: one it stalled on, which a peer has re-run since,
     is the peer's to keep alive (else, were the peer to die, the stalled one's beats would hide that trial from
@@ -310,9 +356,10 @@ def check_last_report_id(store: TrialStore) -> None:
 
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
-    check_experiments, check_trials, check_lease, check_renew_lease, check_coordinator_beats,
-    check_trial_beats_are_the_owners, check_unfinished_and_lost, check_lease_holder, check_delete,
-    check_attributes_and_results_since, check_slots, check_last_report_id)
+    check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
+    check_renew_lease, check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners,
+    check_unfinished_and_lost, check_lease_holder, check_delete, check_attributes_and_results_since, check_slots,
+    check_last_report_id)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
