@@ -814,3 +814,49 @@ def test_a_run_pointed_at_no_cluster_says_so_at_once(project):
         ended = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE kind = 'run_failed'")]
     assert len(ended) == 1 and address in ended[0]["reason"], ended
     assert project.trials("ray-nowhere") == [], "no trial was started"
+
+
+def _ray_daemons() -> set[int]:
+    """The pids of every Ray cluster's GCS and raylet on this machine (``auto`` joins any GCS it finds)."""
+    found = set()
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        with contextlib.suppress(OSError):
+            if any(name in Path(f"/proc/{pid}/cmdline").read_bytes() for name in (b"gcs_server", b"raylet")):
+                found.add(pid)
+    return found
+
+
+def test_address_auto_with_no_cluster_running_says_so_and_starts_none(project, tmp_path):
+    """`address: auto` where no cluster runs (a resume before the new `ray start`): Ray's ConnectionError, not a
+    RayError, was a traceback (exit 1, which a scheduler does not retry), and close() then called ray.kill, whose
+    auto-init started a local cluster and wrote ~/.ray/auth_token. Now: one line, exit 75, no Ray started."""
+    ray = pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    if ray.is_initialized():
+        ray.shutdown()  # the session's test cluster, which `auto` would join (the next test that needs it restarts it)
+    deadline = time.monotonic() + 10
+    while _ray_daemons() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _ray_daemons():
+        pytest.skip("a Ray cluster runs on this machine (another user's?): address auto would join it")
+    home, ray_tmp = tmp_path / "home", tmp_path / "ray-tmp"  # ray_tmp: no stale ray_current_cluster to follow
+    home.mkdir()
+    ray_tmp.mkdir()
+    spec = project.spec(name="ray-auto-none", executor=_ray(1, address="auto"))
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=90,
+                       env={"RAY_ADDRESS": "", "RAY_AUTH_MODE": "", "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)})
+    assert proc.returncode == 75, proc.stderr
+    assert "no Ray cluster answers at auto (executor.address)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "ConnectionError" not in proc.stderr, proc.stderr
+    assert "tunesmith resume ray-auto-none" in proc.stderr, proc.stderr
+    assert not (home / ".ray" / "auth_token").exists(), "no Ray cluster was started (token auth writes this)"
+    assert list(ray_tmp.iterdir()) == [], "no Ray session was started"
+    assert not _ray_daemons(), "no Ray process is left"
+    assert _status(project, "ray-auto-none") == "failed"
+    # `auto` is RAY_ADDRESS where that is set, and Ray waited minutes for a head not there: probed first, as a named
+    # address is
+    address = f"127.0.0.1:{_free_port()}"
+    resumed = project.cli("resume", "ray-auto-none", "--quiet", timeout=60,
+                          env={"RAY_ADDRESS": address, "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)})
+    assert resumed.returncode == 75, resumed.stderr
+    assert f"no Ray cluster answers at {address} (RAY_ADDRESS, for executor.address: auto)" in resumed.stderr
+    assert not (home / ".ray" / "auth_token").exists() and list(ray_tmp.iterdir()) == []

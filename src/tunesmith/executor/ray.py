@@ -573,19 +573,35 @@ class RayExecutor:
         if self.address == "local":
             # a private cluster: token auth off for it alone (it binds this machine and lives as long as the run)
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-        named = HeadAddress.parse(self.address)
+        # `auto` is RAY_ADDRESS where that is set (Ray reads it so), else the cluster Ray finds on this machine
+        from_env = os.environ.get("RAY_ADDRESS") if self.address == "auto" else None
+        target, field = (from_env, "RAY_ADDRESS, for executor.address: auto") if from_env else (
+            self.address, "executor.address")
+        named = HeadAddress.parse(target)
         if named is not None and not head_answers(named):  # ray.init would wait minutes for it
-            self._lost = (f"no Ray cluster answers at {self.address} (executor.address): start one there "
-                          "(`ray start --head --port=PORT`), or change the address")  # close() then calls no Ray
-            raise ClusterLost(self._lost)
-        with variables_set(env):
-            if self.address != "local":
-                ray.init(address=self.address, **quiet)
-            else:
-                cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
-                ray.init(address="local", num_cpus=cpus, include_dashboard=False,
-                         object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
+            self._refuse(f"no Ray cluster answers at {target} ({field}): start one there "
+                         "(`ray start --head --port=PORT`), or change the address")
+        try:
+            with variables_set(env):
+                if self.address != "local":
+                    ray.init(address=self.address, **quiet)
+                else:
+                    cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
+                    ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                             object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
+        except ConnectionError as e:  # (the builtin, not a RayError) `auto` found no cluster, or a client failed
+            if self.address == "auto" and not from_env:
+                self._refuse("no Ray cluster answers at auto (executor.address): none runs on this machine and "
+                             "RAY_ADDRESS is not set; start one (`ray start --head --port=PORT`), or name its "
+                             "address (host:port, ray://host:10001)")
+            self._refuse(f"no Ray cluster answers at {target} ({field}): {_first_line(e)}")
         self._connected_here = True
+
+    def _refuse(self, reason: str) -> NoReturn:
+        """No cluster to run on: the run stops before any trial (exit 75), and close() calls no Ray (a call on an
+        uninitialised Ray starts a local cluster of its own)."""
+        self._lost = reason
+        raise ClusterLost(reason)
 
     def free_slots(self) -> int:
         if self._closing:
@@ -670,7 +686,9 @@ class RayExecutor:
     def close(self, grace: float) -> list[ExecutorEvent]:
         self._closing = True
         events: list[ExecutorEvent] = []
-        if self._ray is None:
+        if self._ray is None or not self._ray.is_initialized():
+            # never connected: nothing of ours is on a cluster, and any Ray call (ray.kill) on an uninitialised Ray
+            # starts a local cluster of its own, writing a token file into $HOME
             return events
         try:
             deadline = self.clock.monotonic() + grace
@@ -689,7 +707,8 @@ class RayExecutor:
             silent = Failure(FailureKind.LOST, "no answer from the Ray cluster")
             self._end(run, Outcome(failure=run.kill_reason or silent))
         events += self._flush()
-        for actor in [*(lane.actor for lane in self._lanes), self._mailbox] if self._lost is None else []:
+        ours = [actor for actor in (*(lane.actor for lane in self._lanes), self._mailbox) if actor is not None]
+        for actor in ours if self._lost is None else []:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then
