@@ -860,3 +860,46 @@ def test_address_auto_with_no_cluster_running_says_so_and_starts_none(project, t
     assert resumed.returncode == 75, resumed.stderr
     assert f"no Ray cluster answers at {address} (RAY_ADDRESS, for executor.address: auto)" in resumed.stderr
     assert not (home / ".ray" / "auth_token").exists() and list(ray_tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_coordinator_on_ray_is_a_graceful_stop(project, monkeypatch):
+    """ray.init put its own SIGTERM handler (sys.exit) in place of the coordinator's, and its core worker a C++ one
+    that logs `*** SIGTERM received` and may abort: a scheduler's SIGTERM ended the run with exit 15, 1 or 134, the
+    running trials cut at once or the experiment left `running`. Now as on the process executor: exit 130, the
+    running trials finish within grace_period, the experiment is interrupted, the private cluster goes."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("steps.py", "import os, time\ndef objective(config, trial):\n    for step in range(8):\n"
+                              "        time.sleep(0.25)\n        trial.report(step + 1, config['x'])\n"
+                              "    return {'loss': config['x'], 'pid': float(os.getpid())}\n")
+    spec = project.spec(name="ray-term", trial={"function": "steps:objective"}, budget={"trials": 12},
+                        executor={"kind": "ray", "address": "local", "workers": 2, "prefetch": False})
+    monkeypatch.setenv("HOME", str(project.root))
+    before = _ray_daemons()
+    proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+    try:
+        wait_for(lambda: proc.poll() is not None or (count_states(project, "ray-term").get("completed", 0) >= 1
+                                                     and count_states(project, "ray-term").get("running", 0) >= 1),
+                 timeout=120)
+        running = {t["number"] for t in project.trials("ray-term") if t["state"] == "running"}
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "tunesmith resume ray-term" in stderr, stderr
+    assert "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    shown = project.show("ray-term")
+    assert (shown["status"], shown["stop_reason"]) == ("interrupted", "interrupted by SIGTERM")
+    trials = {t["number"]: t for t in project.trials("ray-term")}
+    assert running and all(trials[n]["state"] == "completed" for n in running), "they finished within grace_period"
+    assert len(trials) < 12 and not [t for t in trials.values() if t["state"] in ("running", "queued")]
+    deadline = time.monotonic() + 10
+    while _ray_daemons() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _ray_daemons() - before, "the private cluster stopped with the run"
+    assert not [t for t in trials.values() if alive(int(t["metrics"]["pid"]))], "its workers too"

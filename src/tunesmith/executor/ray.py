@@ -79,6 +79,7 @@ from tunesmith.extras import install_extra
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
 from tunesmith.spec.units import format_duration
+from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
     from tunesmith.spec.model import Executor as ExecutorSpec
@@ -582,7 +583,9 @@ class RayExecutor:
             self._refuse(f"no Ray cluster answers at {target} ({field}): start one there "
                          "(`ray start --head --port=PORT`), or change the address")
         try:
-            with variables_set(env):
+            # handlers_restored: ray.init sets its own SIGTERM handler (sys.exit) and its core worker a C++ one that
+            # logs and may abort; the coordinator's (a graceful stop, exit 130) are put back as they were.
+            with variables_set(env), handlers_restored():
                 if self.address != "local":
                     ray.init(address=self.address, **quiet)
                 else:
