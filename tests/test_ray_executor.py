@@ -21,6 +21,7 @@ import tunesmith
 from tunesmith.errors import SpecError
 from tunesmith.records import FailureKind, TrialState
 from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import check_new_spec
 
 from helpers import alive
 from test_checkpoints import RESUMING
@@ -212,6 +213,9 @@ def test_ray_fields_are_validated(project):
     spec = spec_from_dict(project.spec(executor={"kind": "ray", "address": "ray://head:10001", "resources_per_trial":
                                                  {"cpu": 0.5, "gpu": 0.25, "memory": "1GiB", "custom": {"TPU": 1}}}))
     assert spec.executor.resources_per_trial.memory == 2**30
+    with pytest.raises(SpecError, match=r"executor.memory_limit: must be at least 32MiB \(as on kind: process, .* on "
+                                        r"Ray the limit counts what the trial adds to its Ray worker\); got 16MiB"):
+        check_new_spec(spec_from_dict(project.spec(executor={"kind": "ray", "memory_limit": "16MiB"})))
 
 
 def test_the_not_on_path_guess_is_not_made_for_trials_on_a_remote_cluster(project):
@@ -903,3 +907,17 @@ def test_sigterm_to_a_coordinator_on_ray_is_a_graceful_stop(project, monkeypatch
         time.sleep(0.2)
     assert not _ray_daemons() - before, "the private cluster stopped with the run"
     assert not [t for t in trials.values() if alive(int(t["metrics"]["pid"]))], "its workers too"
+
+
+def test_memory_limit_on_ray_counts_the_trial_not_its_ray_worker(ray_cluster, project):
+    """The Ray worker that runs a trial holds ~130 MiB of its own (Ray's runtime) before any trial: a memory_limit of
+    96 MiB, which a trial of ~20 MiB meets on the process executor, killed every Ray trial at its first sample, and
+    `cost` charged Ray's memory as the trial's. Both now count what the trial adds to its worker (and its children)."""
+    project.write("tiny.py", "import time\ndef objective(config, trial):\n    time.sleep(0.6)\n"
+                             "    return config['x']\n")
+    spec = project.spec(name="ray-96", trial={"function": "tiny:objective"}, budget={"trials": 2},
+                        executor=_ray(1, memory_limit="96MiB", retries=0), cost={"memory_gb_hour": 1.0})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 2, [t.error for t in result.trials]
+    for t in result.trials:
+        assert 0 <= t.metrics["peak_memory_mb"] < 48, t.metrics  # the trial's, not Ray's ~130 MiB

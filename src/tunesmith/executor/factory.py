@@ -71,7 +71,7 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
                             f"own process (use kind: process){after}")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
-    if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:
+    if ex.kind == "process" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:
         # a new spec is refused this (check_memory_limit); one recorded before that check still resumes
         warnings.append(f"executor.memory_limit is {_size(ex.memory_limit)}, less than a worker process takes by "
                         "itself: each trial still running at a memory check (4 a second) is killed for it")

@@ -236,12 +236,13 @@ class Mailbox:
 class _Attempt:
     """The attempt an actor is running: what its watcher acts on."""
 
-    def __init__(self, job: TrialJob) -> None:
+    def __init__(self, job: TrialJob, idle_rss: int) -> None:
         self.job = job
         self.key = (job.number, job.attempt)
         self.prune = threading.Event()
         self.sampled = job.memory_limit is not None or job.cost is not None
-        self.peak_rss = 0
+        self.idle_rss = idle_rss
+        self.peak_rss = 0  # the trial's: its actor's tree above ``idle_rss``
         self.cpu_start = own_cpu_seconds() if job.cost is not None else 0.0
 
 
@@ -265,6 +266,12 @@ class TrialRunner:
         # start the next queued call). Turns go strictly by the coordinator's sequence numbers.
         self._turn = threading.Condition(self._lock)
         self._served = 0
+        # What the actor holds before any trial (Ray's runtime and tunesmith's harness: ~130 MiB here, against ~20 MiB
+        # for a process executor's worker). memory_limit and the priced peak count the trial's memory above it: else
+        # a limit the trial meets on the process executor (96 MiB) killed every trial on Ray at its first sample.
+        import tunesmith.executor.worker  # noqa: F401 - loaded before the measurement, as a first attempt has it
+
+        self._idle_rss = tree_rss(os.getpid())
 
     def ready(self) -> str:
         """Answers once the actor is up (an attempt sent to it before starts now) with its node's id."""
@@ -295,7 +302,7 @@ class TrialRunner:
                 self._served = seq
                 self._turn.notify_all()
                 return {"started": False, "given_back": given_back}
-            attempt = _Attempt(job)
+            attempt = _Attempt(job, self._idle_rss)
             if order == "prune":
                 attempt.prune.set()
             self._begun.append(key)
@@ -370,13 +377,14 @@ class TrialRunner:
                 elif order == "prune":
                     attempt.prune.set()
                 if attempt.sampled:
-                    rss = tree_rss(os.getpid())
-                    attempt.peak_rss = max(attempt.peak_rss, rss)
+                    used = max(0, tree_rss(os.getpid()) - attempt.idle_rss)
+                    attempt.peak_rss = max(attempt.peak_rss, used)
                     limit = attempt.job.memory_limit
-                    if limit is not None and rss > limit:
+                    if limit is not None and used > limit:
                         self._end_now(attempt, FailureKind.MEMORY.value,
-                                      f"memory use {_mib(rss)} of the trial's Ray worker and its children exceeded "
-                                      f"memory_limit {_mib(limit)}; killed")
+                                      f"memory use {_mib(used)} of the trial (its children, and its Ray worker above "
+                                      f"the {_mib(attempt.idle_rss)} it holds idle) exceeded memory_limit "
+                                      f"{_mib(limit)}; killed")
 
     def _end_now(self, attempt: _Attempt, kind: str | None = None, message: str = "") -> None:
         """End the running attempt and this actor's process (with the lock held: no next attempt starts)."""
@@ -395,8 +403,10 @@ class TrialRunner:
 
 
 def _spent(attempt: _Attempt) -> dict[str, Any]:
+    """What the attempt used: CPU time, and its peak memory above its actor's idle memory (the samples of the tree,
+    and the process's own high-water mark, which catches a peak between two samples)."""
     return {"cpu_s": max(0.0, own_cpu_seconds() - attempt.cpu_start),
-            "peak_rss": max(attempt.peak_rss, own_peak_memory())}
+            "peak_rss": max(attempt.peak_rss, own_peak_memory() - attempt.idle_rss, 0)}
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
