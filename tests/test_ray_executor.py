@@ -106,7 +106,7 @@ def test_a_trial_exceeding_its_timeout_is_killed(ray_cluster, project):
 
 
 @pytest.mark.slow
-def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
+def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project, capfd):
     project.write("curves.py", CURVES)
     spec = project.spec(name="ray-memory", trial={"function": "curves:hog"}, budget={"trials": 1},
                         executor=_ray(1, memory_limit="500MiB", retries=0))
@@ -114,6 +114,8 @@ def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
     (trial,) = result.trials
     assert trial.failure_kind is FailureKind.MEMORY, trial.error
     assert "exceeded memory_limit 500 MiB" in trial.error
+    time.sleep(2)  # (Ray's driver prints its error messages from a thread)
+    assert "A worker died" not in "".join(capfd.readouterr()), "a kill tunesmith ordered is no crash to Ray"
 
 
 @pytest.mark.slow
@@ -921,3 +923,18 @@ def test_memory_limit_on_ray_counts_the_trial_not_its_ray_worker(ray_cluster, pr
     assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 2, [t.error for t in result.trials]
     for t in result.trials:
         assert 0 <= t.metrics["peak_memory_mb"] < 48, t.metrics  # the trial's, not Ray's ~130 MiB
+
+
+def test_a_trial_tunesmith_kills_on_ray_is_no_unexpected_worker_death(ray_cluster, project, capfd):
+    """A kill tunesmith orders (a timeout here; a memory breach ends the same way) ended its actor's process with
+    os._exit, which Ray takes for a crash: the driver printed Ray's ~900-character "(raylet) A worker died or was
+    killed ... by an unexpected system error ... OOM killer ... ray stop --force" for each. The actor now ends by
+    ray.kill of itself, an intended exit, about which Ray says nothing."""
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-quiet-kill", trial={"function": "curves:sleepy"}, budget={"trials": 2},
+                        executor=_ray(1, trial_timeout="1s", retries=0))
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.failure_kind for t in result.trials] == [FailureKind.TIMEOUT] * 2, [t.error for t in result.trials]
+    time.sleep(2)  # Ray's driver prints its error messages from a thread, as they come
+    out, err = capfd.readouterr()
+    assert "A worker died" not in out + err and "unexpected system error" not in out + err, out + err

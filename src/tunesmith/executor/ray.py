@@ -51,6 +51,7 @@ import os
 import statistics
 import tarfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,6 +90,7 @@ ORDER_WAIT = 1.0            # an actor's watcher long-polls the mailbox this lon
 MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
+SELF_KILL_WAIT = 1.0        # how long an actor that ray.kill-ed itself waits for it before it exits by itself
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
 # Queue a next attempt behind a running one only while the median of the last attempts is shorter than this: there
 # the milliseconds between trials are worth hiding; longer trials gain nothing, and would only have their
@@ -399,7 +401,16 @@ class TrialRunner:
                 ray.get(mailbox.failed.remote(n, a, kind, message))
         finally:
             kill_descendants(os.getpid())
-            os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
+            # This actor's process goes (the coordinator starts a new actor for the slot), as an intended exit: ray.kill
+            # of itself. A process that just exits is a crash to Ray, and every driver of the job printed its ~900
+            # characters of "(raylet) A worker died ... unexpected system error ... OOM killer ..." for a kill that
+            # tunesmith ordered and has reported in one line. (Ray has no switch for those messages: its driver
+            # prints every error event of its job.) os._exit if ray.kill fails or has not ended it within a second.
+            try:
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                time.sleep(SELF_KILL_WAIT)
+            finally:
+                os._exit(KILLED_EXIT)
 
 
 def _spent(attempt: _Attempt) -> dict[str, Any]:
