@@ -938,3 +938,25 @@ def test_a_trial_tunesmith_kills_on_ray_is_no_unexpected_worker_death(ray_cluste
     time.sleep(2)  # Ray's driver prints its error messages from a thread, as they come
     out, err = capfd.readouterr()
     assert "A worker died" not in out + err and "unexpected system error" not in out + err, out + err
+
+
+def test_settings_that_do_not_apply_on_ray_are_warned_about(project):
+    """heartbeat_timeout and max_trials_per_worker (the process executor's) were taken in silence on kind: ray, where
+    they do nothing: a user counting on the heartbeat to catch a hung trial was not told. They are warned about, as
+    inline's unenforceable settings are, at validate and run (prepare gives both their warnings); the defaults, and
+    a stored spec that holds them, are not."""
+    from tunesmith.runner import prepare
+
+    def warnings(**executor) -> list[str]:
+        return [w for w in prepare(spec_from_dict(project.spec(executor=executor))).warnings if "executor.kind" in w]
+
+    assert warnings(kind="ray", heartbeat_timeout="5s", max_trials_per_worker=2) == [
+        "executor.kind is ray: heartbeat_timeout, max_trials_per_worker do not apply there (Ray detects a dead worker "
+        "itself, and an actor runs trials until it dies or is killed): a hung trial is caught only by trial_timeout"]
+    assert warnings(kind="ray", max_trials_per_worker=2)[0].startswith(
+        "executor.kind is ray: max_trials_per_worker does not apply there")
+    assert warnings(kind="ray") == [] and warnings(kind="ray", heartbeat_timeout="60s") == []
+    assert warnings(kind="process", heartbeat_timeout="5s", max_trials_per_worker=2) == []
+    proc = project.cli("validate", str(project.write_spec(project.spec(
+        executor={"kind": "ray", "heartbeat_timeout": "5s"}))))
+    assert proc.returncode == 0 and "heartbeat_timeout does not apply there" in " ".join(proc.stderr.split()), proc
