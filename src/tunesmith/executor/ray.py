@@ -22,7 +22,8 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   known from the actor's order of work (the one before it answered, or the new actor did), orders reach an actor
   through one long poll per actor (not one per attempt).
 - A kill (timeout, stop, Ctrl-C) is an order to the attempt: its actor's watcher thread SIGKILLs the trial's child
-  processes (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not
+  processes (a command trial's shell and all it started) and ends its actor's process (by ``ray.kill`` of itself:
+  an exit Ray takes for intended, not a crash to report on the driver's terminal). An actor whose call has not
   ended ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor
   is replaced by a new one for its slot; an attempt queued behind the one that died never started, and moves to
   the new actor as it is (no retry is spent on it). A queued attempt that is stopped reads its kill order as it
@@ -34,6 +35,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   while it waits behind another attempt), as the coordinator learns it: within one call's latency.
 - With ``cost`` prices, each attempt measures its actor process's CPU time (and its waited-for children's) and
   peak resident memory (the process's high-water mark and its children sampled 4 times a second) around itself.
+  Memory, for ``cost`` and ``memory_limit`` alike, is what the trial adds to its actor: the actor's own as it came
+  up (Ray's runtime, ~130 MiB) is left out, so a limit a trial meets on the process executor holds here too.
+- ``ray.init`` installs SIGTERM handlers of its own (Python's and its C++ core's): the stop signals' handlers are
+  put back as it returns, so a scheduler's SIGTERM stops the run gracefully, as on the process executor.
 - The cluster itself going away (its head killed, ``ray stop``) is told apart from one worker dying by probing the
   head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
   INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
