@@ -21,6 +21,7 @@ import tunesmith
 from tunesmith.errors import SpecError
 from tunesmith.records import FailureKind, TrialState
 from tunesmith.spec.loader import spec_from_dict
+from tunesmith.spec.model import check_new_spec
 
 from helpers import alive
 from test_checkpoints import RESUMING
@@ -105,7 +106,7 @@ def test_a_trial_exceeding_its_timeout_is_killed(ray_cluster, project):
 
 
 @pytest.mark.slow
-def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
+def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project, capfd):
     project.write("curves.py", CURVES)
     spec = project.spec(name="ray-memory", trial={"function": "curves:hog"}, budget={"trials": 1},
                         executor=_ray(1, memory_limit="500MiB", retries=0))
@@ -113,6 +114,8 @@ def test_a_trial_over_its_memory_limit_is_killed(ray_cluster, project):
     (trial,) = result.trials
     assert trial.failure_kind is FailureKind.MEMORY, trial.error
     assert "exceeded memory_limit 500 MiB" in trial.error
+    time.sleep(2)  # (Ray's driver prints its error messages from a thread)
+    assert "A worker died" not in "".join(capfd.readouterr()), "a kill tunesmith ordered is no crash to Ray"
 
 
 @pytest.mark.slow
@@ -212,6 +215,9 @@ def test_ray_fields_are_validated(project):
     spec = spec_from_dict(project.spec(executor={"kind": "ray", "address": "ray://head:10001", "resources_per_trial":
                                                  {"cpu": 0.5, "gpu": 0.25, "memory": "1GiB", "custom": {"TPU": 1}}}))
     assert spec.executor.resources_per_trial.memory == 2**30
+    with pytest.raises(SpecError, match=r"executor.memory_limit: must be at least 32MiB \(as on kind: process, .* on "
+                                        r"Ray the limit counts what the trial adds to its Ray worker\); got 16MiB"):
+        check_new_spec(spec_from_dict(project.spec(executor={"kind": "ray", "memory_limit": "16MiB"})))
 
 
 def test_the_not_on_path_guess_is_not_made_for_trials_on_a_remote_cluster(project):
@@ -814,3 +820,143 @@ def test_a_run_pointed_at_no_cluster_says_so_at_once(project):
         ended = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE kind = 'run_failed'")]
     assert len(ended) == 1 and address in ended[0]["reason"], ended
     assert project.trials("ray-nowhere") == [], "no trial was started"
+
+
+def _ray_daemons() -> set[int]:
+    """The pids of every Ray cluster's GCS and raylet on this machine (``auto`` joins any GCS it finds)."""
+    found = set()
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        with contextlib.suppress(OSError):
+            if any(name in Path(f"/proc/{pid}/cmdline").read_bytes() for name in (b"gcs_server", b"raylet")):
+                found.add(pid)
+    return found
+
+
+def test_address_auto_with_no_cluster_running_says_so_and_starts_none(project, tmp_path):
+    """`address: auto` where no cluster runs (a resume before the new `ray start`): Ray's ConnectionError, not a
+    RayError, was a traceback (exit 1, which a scheduler does not retry), and close() then called ray.kill, whose
+    auto-init started a local cluster and wrote ~/.ray/auth_token. Now: one line, exit 75, no Ray started."""
+    ray = pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    if ray.is_initialized():
+        ray.shutdown()  # the session's test cluster, which `auto` would join (the next test that needs it restarts it)
+    deadline = time.monotonic() + 10
+    while _ray_daemons() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _ray_daemons():
+        pytest.skip("a Ray cluster runs on this machine (another user's?): address auto would join it")
+    home, ray_tmp = tmp_path / "home", tmp_path / "ray-tmp"  # ray_tmp: no stale ray_current_cluster to follow
+    home.mkdir()
+    ray_tmp.mkdir()
+    spec = project.spec(name="ray-auto-none", executor=_ray(1, address="auto"))
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet", timeout=90,
+                       env={"RAY_ADDRESS": "", "RAY_AUTH_MODE": "", "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)})
+    assert proc.returncode == 75, proc.stderr
+    assert "no Ray cluster answers at auto (executor.address)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and "ConnectionError" not in proc.stderr, proc.stderr
+    assert "tunesmith resume ray-auto-none" in proc.stderr, proc.stderr
+    assert not (home / ".ray" / "auth_token").exists(), "no Ray cluster was started (token auth writes this)"
+    assert list(ray_tmp.iterdir()) == [], "no Ray session was started"
+    assert not _ray_daemons(), "no Ray process is left"
+    assert _status(project, "ray-auto-none") == "failed"
+    # `auto` is RAY_ADDRESS where that is set, and Ray waited minutes for a head not there: probed first, as a named
+    # address is
+    address = f"127.0.0.1:{_free_port()}"
+    resumed = project.cli("resume", "ray-auto-none", "--quiet", timeout=60,
+                          env={"RAY_ADDRESS": address, "HOME": str(home), "RAY_TMPDIR": str(ray_tmp)})
+    assert resumed.returncode == 75, resumed.stderr
+    assert f"no Ray cluster answers at {address} (RAY_ADDRESS, for executor.address: auto)" in resumed.stderr
+    assert not (home / ".ray" / "auth_token").exists() and list(ray_tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_coordinator_on_ray_is_a_graceful_stop(project, monkeypatch):
+    """ray.init put its own SIGTERM handler (sys.exit) in place of the coordinator's, and its core worker a C++ one
+    that logs `*** SIGTERM received` and may abort: a scheduler's SIGTERM ended the run with exit 15, 1 or 134, the
+    running trials cut at once or the experiment left `running`. Now as on the process executor: exit 130, the
+    running trials finish within grace_period, the experiment is interrupted, the private cluster goes."""
+    pytest.importorskip("ray", reason="the Ray executor tests need Ray: pip install 'tunesmith[ray]'")
+    from helpers import count_states, start_cli, wait_for
+
+    project.write("steps.py", "import os, time\ndef objective(config, trial):\n    for step in range(8):\n"
+                              "        time.sleep(0.25)\n        trial.report(step + 1, config['x'])\n"
+                              "    return {'loss': config['x'], 'pid': float(os.getpid())}\n")
+    spec = project.spec(name="ray-term", trial={"function": "steps:objective"}, budget={"trials": 12},
+                        executor={"kind": "ray", "address": "local", "workers": 2, "prefetch": False})
+    monkeypatch.setenv("HOME", str(project.root))
+    before = _ray_daemons()
+    proc = start_cli(project, "run", str(project.write_spec(spec)), "--quiet")
+    try:
+        wait_for(lambda: proc.poll() is not None or (count_states(project, "ray-term").get("completed", 0) >= 1
+                                                     and count_states(project, "ray-term").get("running", 0) >= 1),
+                 timeout=120)
+        running = {t["number"] for t in project.trials("ray-term") if t["state"] == "running"}
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert "tunesmith resume ray-term" in stderr, stderr
+    assert "SIGTERM received" not in stderr and "Traceback" not in stderr, stderr
+    shown = project.show("ray-term")
+    assert (shown["status"], shown["stop_reason"]) == ("interrupted", "interrupted by SIGTERM")
+    trials = {t["number"]: t for t in project.trials("ray-term")}
+    assert running and all(trials[n]["state"] == "completed" for n in running), "they finished within grace_period"
+    assert len(trials) < 12 and not [t for t in trials.values() if t["state"] in ("running", "queued")]
+    deadline = time.monotonic() + 10
+    while _ray_daemons() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _ray_daemons() - before, "the private cluster stopped with the run"
+    assert not [t for t in trials.values() if alive(int(t["metrics"]["pid"]))], "its workers too"
+
+
+def test_memory_limit_on_ray_counts_the_trial_not_its_ray_worker(ray_cluster, project):
+    """The Ray worker that runs a trial holds ~130 MiB of its own (Ray's runtime) before any trial: a memory_limit of
+    96 MiB, which a trial of ~20 MiB meets on the process executor, killed every Ray trial at its first sample, and
+    `cost` charged Ray's memory as the trial's. Both now count what the trial adds to its worker (and its children)."""
+    project.write("tiny.py", "import time\ndef objective(config, trial):\n    time.sleep(0.6)\n"
+                             "    return config['x']\n")
+    spec = project.spec(name="ray-96", trial={"function": "tiny:objective"}, budget={"trials": 2},
+                        executor=_ray(1, memory_limit="96MiB", retries=0), cost={"memory_gb_hour": 1.0})
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.state for t in result.trials] == [TrialState.COMPLETED] * 2, [t.error for t in result.trials]
+    for t in result.trials:
+        assert 0 <= t.metrics["peak_memory_mb"] < 48, t.metrics  # the trial's, not Ray's ~130 MiB
+
+
+def test_a_trial_tunesmith_kills_on_ray_is_no_unexpected_worker_death(ray_cluster, project, capfd):
+    """A kill tunesmith orders (a timeout here; a memory breach ends the same way) ended its actor's process with
+    os._exit, which Ray takes for a crash: the driver printed Ray's ~900-character "(raylet) A worker died or was
+    killed ... by an unexpected system error ... OOM killer ... ray stop --force" for each. The actor now ends by
+    ray.kill of itself, an intended exit, about which Ray says nothing."""
+    project.write("curves.py", CURVES)
+    spec = project.spec(name="ray-quiet-kill", trial={"function": "curves:sleepy"}, budget={"trials": 2},
+                        executor=_ray(1, trial_timeout="1s", retries=0))
+    result = tunesmith.run(spec, storage=project.storage)
+    assert [t.failure_kind for t in result.trials] == [FailureKind.TIMEOUT] * 2, [t.error for t in result.trials]
+    time.sleep(2)  # Ray's driver prints its error messages from a thread, as they come
+    out, err = capfd.readouterr()
+    assert "A worker died" not in out + err and "unexpected system error" not in out + err, out + err
+
+
+def test_settings_that_do_not_apply_on_ray_are_warned_about(project):
+    """heartbeat_timeout and max_trials_per_worker (the process executor's) were taken in silence on kind: ray, where
+    they do nothing: a user counting on the heartbeat to catch a hung trial was not told. They are warned about, as
+    inline's unenforceable settings are, at validate and run (prepare gives both their warnings); the defaults, and
+    a stored spec that holds them, are not."""
+    from tunesmith.runner import prepare
+
+    def warnings(**executor) -> list[str]:
+        return [w for w in prepare(spec_from_dict(project.spec(executor=executor))).warnings if "executor.kind" in w]
+
+    assert warnings(kind="ray", heartbeat_timeout="5s", max_trials_per_worker=2) == [
+        "executor.kind is ray: heartbeat_timeout, max_trials_per_worker do not apply there (Ray detects a dead worker "
+        "itself, and an actor runs trials until it dies or is killed): a hung trial is caught only by trial_timeout"]
+    assert warnings(kind="ray", max_trials_per_worker=2)[0].startswith(
+        "executor.kind is ray: max_trials_per_worker does not apply there")
+    assert warnings(kind="ray") == [] and warnings(kind="ray", heartbeat_timeout="60s") == []
+    assert warnings(kind="process", heartbeat_timeout="5s", max_trials_per_worker=2) == []
+    proc = project.cli("validate", str(project.write_spec(project.spec(
+        executor={"kind": "ray", "heartbeat_timeout": "5s"}))))
+    assert proc.returncode == 0 and "heartbeat_timeout does not apply there" in " ".join(proc.stderr.split()), proc

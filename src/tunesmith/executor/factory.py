@@ -61,9 +61,8 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
     """What the spec asks of its executor that this one, or this machine, will not do (the run goes on)."""
     ex, warnings = spec.executor, []
     if ex.kind == "inline":
-        ignored = [k for k in ("trial_timeout", "memory_limit") if getattr(ex, k) is not None]
-        # grace_period has a default: said only when the spec sets another (the trial runs on after Ctrl-C anyway)
-        ignored += ["grace_period"] if ex.grace_period != type(ex).model_fields["grace_period"].default else []
+        # (grace_period has a default: said only when the spec sets another; the trial runs on after Ctrl-C anyway)
+        ignored = _not_default(ex, ("trial_timeout", "memory_limit", "grace_period"))
         if ignored:
             after = ("; after Ctrl-C the running trial finishes however long it takes, and a second Ctrl-C stops it "
                      "at once" if "grace_period" in ignored else "")
@@ -71,7 +70,12 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
                             f"own process (use kind: process){after}")
         if ex.workers > 1:
             warnings.append("executor.kind is inline: trials run one at a time, workers is ignored")
-    if ex.kind != "inline" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:
+    ignored = _not_default(ex, ("heartbeat_timeout", "max_trials_per_worker")) if ex.kind == "ray" else []
+    if ignored:
+        warnings.append(f"executor.kind is ray: {', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not "
+                        "apply there (Ray detects a dead worker itself, and an actor runs trials until it dies or is "
+                        "killed): a hung trial is caught only by trial_timeout")
+    if ex.kind == "process" and ex.memory_limit is not None and ex.memory_limit < MIN_MEMORY_LIMIT:
         # a new spec is refused this (check_memory_limit); one recorded before that check still resumes
         warnings.append(f"executor.memory_limit is {_size(ex.memory_limit)}, less than a worker process takes by "
                         "itself: each trial still running at a memory check (4 a second) is killed for it")
@@ -124,6 +128,12 @@ def _private_cluster_warnings(ex: ExecutorSpec) -> list[str]:
                         "accelerators such as TPU), and `run` refuses to start if it lacks them; declare them on a "
                         "cluster you start (`ray start --resources=...`) and join it (address: auto or host:port)")
     return warnings
+
+
+def _not_default(ex: ExecutorSpec, names: tuple[str, ...]) -> list[str]:
+    """Those of the settings ``names`` the spec sets to other than their defaults (a stored spec holds every default,
+    so a setting merely present says nothing)."""
+    return [name for name in names if getattr(ex, name) != type(ex).model_fields[name].default]
 
 
 def _size(n: int) -> str:

@@ -22,7 +22,8 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   known from the actor's order of work (the one before it answered, or the new actor did), orders reach an actor
   through one long poll per actor (not one per attempt).
 - A kill (timeout, stop, Ctrl-C) is an order to the attempt: its actor's watcher thread SIGKILLs the trial's child
-  processes (a command trial's shell and all it started) and ends its actor's process. An actor whose call has not
+  processes (a command trial's shell and all it started) and ends its actor's process (by ``ray.kill`` of itself:
+  an exit Ray takes for intended, not a crash to report on the driver's terminal). An actor whose call has not
   ended ``KILL_GRACE`` seconds later (stuck in C code holding the GIL) is killed with ``ray.kill``. A dead actor
   is replaced by a new one for its slot; an attempt queued behind the one that died never started, and moves to
   the new actor as it is (no retry is spent on it). A queued attempt that is stopped reads its kill order as it
@@ -34,6 +35,10 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   while it waits behind another attempt), as the coordinator learns it: within one call's latency.
 - With ``cost`` prices, each attempt measures its actor process's CPU time (and its waited-for children's) and
   peak resident memory (the process's high-water mark and its children sampled 4 times a second) around itself.
+  Memory, for ``cost`` and ``memory_limit`` alike, is what the trial adds to its actor: the actor's own as it came
+  up (Ray's runtime, ~130 MiB) is left out, so a limit a trial meets on the process executor holds here too.
+- ``ray.init`` installs SIGTERM handlers of its own (Python's and its C++ core's): the stop signals' handlers are
+  put back as it returns, so a scheduler's SIGTERM stops the run gracefully, as on the process executor.
 - The cluster itself going away (its head killed, ``ray stop``) is told apart from one worker dying by probing the
   head (``cluster_watch``): within a few seconds the run stops with ``ClusterLost``, its running trials recorded
   INTERRUPTED with the reason (so they re-run on ``resume``, uncounted: a LOST attempt would be retried onto the
@@ -51,6 +56,7 @@ import os
 import statistics
 import tarfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,6 +85,7 @@ from tunesmith.extras import install_extra
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.redaction import secrets_of
 from tunesmith.spec.units import format_duration
+from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
     from tunesmith.spec.model import Executor as ExecutorSpec
@@ -88,6 +95,7 @@ ORDER_WAIT = 1.0            # an actor's watcher long-polls the mailbox this lon
 MEMORY_CHECK_INTERVAL = 0.25
 REPORT_DECISION_TIMEOUT = 30.0  # a report waits at most this long for the scheduler's decision, then carries on
 KILLED_EXIT = 137
+SELF_KILL_WAIT = 1.0        # how long an actor that ray.kill-ed itself waits for it before it exits by itself
 LOCAL_OBJECT_STORE = 512 * 2**20  # a private cluster's object store: trials pass JSON, not arrays
 # Queue a next attempt behind a running one only while the median of the last attempts is shorter than this: there
 # the milliseconds between trials are worth hiding; longer trials gain nothing, and would only have their
@@ -235,12 +243,13 @@ class Mailbox:
 class _Attempt:
     """The attempt an actor is running: what its watcher acts on."""
 
-    def __init__(self, job: TrialJob) -> None:
+    def __init__(self, job: TrialJob, idle_rss: int) -> None:
         self.job = job
         self.key = (job.number, job.attempt)
         self.prune = threading.Event()
         self.sampled = job.memory_limit is not None or job.cost is not None
-        self.peak_rss = 0
+        self.idle_rss = idle_rss
+        self.peak_rss = 0  # the trial's: its actor's tree above ``idle_rss``
         self.cpu_start = own_cpu_seconds() if job.cost is not None else 0.0
 
 
@@ -264,6 +273,12 @@ class TrialRunner:
         # start the next queued call). Turns go strictly by the coordinator's sequence numbers.
         self._turn = threading.Condition(self._lock)
         self._served = 0
+        # What the actor holds before any trial (Ray's runtime and tunesmith's harness: ~130 MiB here, against ~20 MiB
+        # for a process executor's worker). memory_limit and the priced peak count the trial's memory above it: else
+        # a limit the trial meets on the process executor (96 MiB) killed every trial on Ray at its first sample.
+        import tunesmith.executor.worker  # noqa: F401 - loaded before the measurement, as a first attempt has it
+
+        self._idle_rss = tree_rss(os.getpid())
 
     def ready(self) -> str:
         """Answers once the actor is up (an attempt sent to it before starts now) with its node's id."""
@@ -294,7 +309,7 @@ class TrialRunner:
                 self._served = seq
                 self._turn.notify_all()
                 return {"started": False, "given_back": given_back}
-            attempt = _Attempt(job)
+            attempt = _Attempt(job, self._idle_rss)
             if order == "prune":
                 attempt.prune.set()
             self._begun.append(key)
@@ -369,13 +384,14 @@ class TrialRunner:
                 elif order == "prune":
                     attempt.prune.set()
                 if attempt.sampled:
-                    rss = tree_rss(os.getpid())
-                    attempt.peak_rss = max(attempt.peak_rss, rss)
+                    used = max(0, tree_rss(os.getpid()) - attempt.idle_rss)
+                    attempt.peak_rss = max(attempt.peak_rss, used)
                     limit = attempt.job.memory_limit
-                    if limit is not None and rss > limit:
+                    if limit is not None and used > limit:
                         self._end_now(attempt, FailureKind.MEMORY.value,
-                                      f"memory use {_mib(rss)} of the trial's Ray worker and its children exceeded "
-                                      f"memory_limit {_mib(limit)}; killed")
+                                      f"memory use {_mib(used)} of the trial (its children, and its Ray worker above "
+                                      f"the {_mib(attempt.idle_rss)} it holds idle) exceeded memory_limit "
+                                      f"{_mib(limit)}; killed")
 
     def _end_now(self, attempt: _Attempt, kind: str | None = None, message: str = "") -> None:
         """End the running attempt and this actor's process (with the lock held: no next attempt starts)."""
@@ -390,12 +406,23 @@ class TrialRunner:
                 ray.get(mailbox.failed.remote(n, a, kind, message))
         finally:
             kill_descendants(os.getpid())
-            os._exit(KILLED_EXIT)  # this actor's process goes; the coordinator starts a new actor for the slot
+            # This actor's process goes (the coordinator starts a new actor for the slot), as an intended exit: ray.kill
+            # of itself. A process that just exits is a crash to Ray, and every driver of the job printed its ~900
+            # characters of "(raylet) A worker died ... unexpected system error ... OOM killer ..." for a kill that
+            # tunesmith ordered and has reported in one line. (Ray has no switch for those messages: its driver
+            # prints every error event of its job.) os._exit if ray.kill fails or has not ended it within a second.
+            try:
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                time.sleep(SELF_KILL_WAIT)
+            finally:
+                os._exit(KILLED_EXIT)
 
 
 def _spent(attempt: _Attempt) -> dict[str, Any]:
+    """What the attempt used: CPU time, and its peak memory above its actor's idle memory (the samples of the tree,
+    and the process's own high-water mark, which catches a peak between two samples)."""
     return {"cpu_s": max(0.0, own_cpu_seconds() - attempt.cpu_start),
-            "peak_rss": max(attempt.peak_rss, own_peak_memory())}
+            "peak_rss": max(attempt.peak_rss, own_peak_memory() - attempt.idle_rss, 0)}
 
 
 # -- the coordinator's side -------------------------------------------------------------------------------------
@@ -573,19 +600,37 @@ class RayExecutor:
         if self.address == "local":
             # a private cluster: token auth off for it alone (it binds this machine and lives as long as the run)
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-        named = HeadAddress.parse(self.address)
+        # `auto` is RAY_ADDRESS where that is set (Ray reads it so), else the cluster Ray finds on this machine
+        from_env = os.environ.get("RAY_ADDRESS") if self.address == "auto" else None
+        target, field = (from_env, "RAY_ADDRESS, for executor.address: auto") if from_env else (
+            self.address, "executor.address")
+        named = HeadAddress.parse(target)
         if named is not None and not head_answers(named):  # ray.init would wait minutes for it
-            self._lost = (f"no Ray cluster answers at {self.address} (executor.address): start one there "
-                          "(`ray start --head --port=PORT`), or change the address")  # close() then calls no Ray
-            raise ClusterLost(self._lost)
-        with variables_set(env):
-            if self.address != "local":
-                ray.init(address=self.address, **quiet)
-            else:
-                cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
-                ray.init(address="local", num_cpus=cpus, include_dashboard=False,
-                         object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
+            self._refuse(f"no Ray cluster answers at {target} ({field}): start one there "
+                         "(`ray start --head --port=PORT`), or change the address")
+        try:
+            # handlers_restored: ray.init sets its own SIGTERM handler (sys.exit) and its core worker a C++ one that
+            # logs and may abort; the coordinator's (a graceful stop, exit 130) are put back as they were.
+            with variables_set(env), handlers_restored():
+                if self.address != "local":
+                    ray.init(address=self.address, **quiet)
+                else:
+                    cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.resources.cpu))
+                    ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+                             object_store_memory=LOCAL_OBJECT_STORE, _temp_dir=self.temp_dir, **quiet)
+        except ConnectionError as e:  # (the builtin, not a RayError) `auto` found no cluster, or a client failed
+            if self.address == "auto" and not from_env:
+                self._refuse("no Ray cluster answers at auto (executor.address): none runs on this machine and "
+                             "RAY_ADDRESS is not set; start one (`ray start --head --port=PORT`), or name its "
+                             "address (host:port, ray://host:10001)")
+            self._refuse(f"no Ray cluster answers at {target} ({field}): {_first_line(e)}")
         self._connected_here = True
+
+    def _refuse(self, reason: str) -> NoReturn:
+        """No cluster to run on: the run stops before any trial (exit 75), and close() calls no Ray (a call on an
+        uninitialised Ray starts a local cluster of its own)."""
+        self._lost = reason
+        raise ClusterLost(reason)
 
     def free_slots(self) -> int:
         if self._closing:
@@ -670,7 +715,9 @@ class RayExecutor:
     def close(self, grace: float) -> list[ExecutorEvent]:
         self._closing = True
         events: list[ExecutorEvent] = []
-        if self._ray is None:
+        if self._ray is None or not self._ray.is_initialized():
+            # never connected: nothing of ours is on a cluster, and any Ray call (ray.kill) on an uninitialised Ray
+            # starts a local cluster of its own, writing a token file into $HOME
             return events
         try:
             deadline = self.clock.monotonic() + grace
@@ -689,7 +736,8 @@ class RayExecutor:
             silent = Failure(FailureKind.LOST, "no answer from the Ray cluster")
             self._end(run, Outcome(failure=run.kill_reason or silent))
         events += self._flush()
-        for actor in [*(lane.actor for lane in self._lanes), self._mailbox] if self._lost is None else []:
+        ours = [actor for actor in (*(lane.actor for lane in self._lanes), self._mailbox) if actor is not None]
+        for actor in ours if self._lost is None else []:
             try:
                 self._ray.kill(actor)
             except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing of ours is left on it then

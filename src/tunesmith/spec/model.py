@@ -732,13 +732,16 @@ def check_scheduler_objectives(spec: ExperimentSpec) -> None:
 def check_memory_limit(ex: Executor) -> None:
     """A ``memory_limit`` no trial can stay under is refused (new specs only: a stored one is warned about, see
     ``executor_warnings``, so its experiment stays resumable). Only where it is enforced: ``inline`` runs no worker
-    process and ignores ``memory_limit`` (``executor_warnings`` says so)."""
+    process and ignores ``memory_limit`` (``executor_warnings`` says so). On Ray, where the limit counts the trial's
+    memory above its Ray worker's idle memory, the same floor keeps a spec valid on one executor valid on the other."""
     n = ex.memory_limit
     if ex.kind != "inline" and n is not None and n < MIN_MEMORY_LIMIT:
         fix = f"a size without a unit is bytes: write {n}MiB, 2GiB, ..." if n < 2**20 else "write 512MiB, 2GiB, ..."
         got = f"{n} bytes" if n < 2**20 else f"{n / 2**20:g}MiB"
-        raise SpecError("executor.memory_limit", f"must be at least 32MiB (a worker process alone holds about 20 MiB "
-                                                 f"before the trial imports anything); got {got}; {fix}")
+        why = ("a worker process alone holds about 20 MiB before the trial imports anything" if ex.kind == "process"
+               else "as on kind: process, whose worker alone holds about 20 MiB; on Ray the limit counts what the "
+                    "trial adds to its Ray worker")
+        raise SpecError("executor.memory_limit", f"must be at least 32MiB ({why}); got {got}; {fix}")
 
 
 def check_nested_strategy(spec: ExperimentSpec) -> None:
