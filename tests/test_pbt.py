@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 from tunesmith.clock import FakeClock
 from tunesmith.errors import SpaceError, SpecError
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
-from tunesmith.scheduler import Decision, Exploit, PBTScheduler, build_scheduler
+from tunesmith.scheduler import Decision, Exploit, PBTScheduler, build_scheduler, stops
 from tunesmith.space import Categorical, Float, Int, SearchSpace
 from tunesmith.spec.loader import format_validation_error
 from tunesmith.spec.scheduler_config import Mutation, NoSchedulerConfig, PBTConfig, SchedulerChoice
@@ -428,6 +428,29 @@ def test_replay_rebuilds_the_population_and_the_next_decisions() -> None:
     assert after_whole.exploits, "the continuation exploits too, so its random choices are compared"
     assert after_whole.decisions == after_resume.decisions
     assert after_whole.exploits == after_resume.exploits
+
+
+def test_restated_reports_give_a_resumed_trial_its_earlier_values_unranked() -> None:
+    """Review B M3: after a coordinator kill, a trial continuing from its checkpoint restates steps 1-5; they were
+    kept from the rebuilt scheduler, so the trial had no values at 2 and 4 and its first own report (6) was taken
+    for its first. Now they are noted as an uninterrupted run records them, never ranked (no stop, no exploit)."""
+    def run(restated: bool) -> PBTScheduler:
+        scheduler = pbt(population_size=2, perturbation_interval=2)
+        scheduler.replay([finished(0, TrialState.COMPLETED, [(2, 0.5), (4, 0.6), (6, 0.7), (8, 0.8)])])
+        started(scheduler, 1)
+        for step in range(1, 6):  # restated: noted (as the runner's stops() does), else ruled on as first reported
+            if restated:
+                scheduler.note(1, Report(step, 0.1 * step, restated=True))
+            else:
+                assert not stops(scheduler, 1, Report(step, 0.1 * step))
+        assert stops(scheduler, 1, Report(6, 0.6)) is False
+        return scheduler
+
+    uninterrupted, resumed = run(restated=False), run(restated=True)
+    for step in (2, 4, 6):
+        assert resumed.values_at(step) == uninterrupted.values_at(step)
+    assert resumed.values_at(2) == {0: 0.5, 1: 0.2}
+    assert resumed.pending() == 0
 
 
 def test_exploits_queued_when_the_process_died_are_lost() -> None:

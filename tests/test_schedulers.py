@@ -27,6 +27,7 @@ from tunesmith.scheduler import (
     SchedulerEvidence,
     build_scheduler,
     resource_summary,
+    stops,
 )
 from tunesmith.scheduler.resources import steps_run
 from tunesmith.spec.loader import format_validation_error
@@ -228,6 +229,31 @@ def test_a_retried_trial_is_settled_from_its_last_attempt() -> None:
     fresh = ASHAScheduler(MIN, 27)
     fresh.replay([record(0, TrialState.COMPLETED, [(1, 4.0), (27, 1.0)])])
     assert asha.rungs() == fresh.rungs() and dict(asha.rungs()[0].values) == {0: 4.0}
+
+
+@pytest.mark.parametrize("name", ["median", "asha", "hyperband"])
+def test_a_trial_continuing_from_its_checkpoint_after_a_coordinator_kill_meets_the_uninterrupted_decisions(
+        name: str) -> None:
+    """Review B M3: the resumed coordinator's scheduler holds the finished trials only (replay), and the running
+    trial's earlier reports, restated by its new attempt, were kept from it: its first own report (step 11) was
+    ranked at every ASHA rung below it (1, 3 and 9 at once) and was median's best so far, and stopped it. Restated
+    reports are now noted (recorded, never ranked): the rungs and decisions are an uninterrupted run's."""
+    finished = simulate(SCHEDULERS[name](), random_curves(24, seed=3), workers=3, lag=1).trials
+    number = next(n for n in range(24, 100) if HyperbandScheduler(MAX, 27, seed=7).bracket_of(n) == 0)
+    curve = [Report(step, 2.0 if step <= 10 else 0.0) for step in range(1, 28)]  # best early, then falls away
+    live = SCHEDULERS[name]()
+    live.replay(finished)
+    uninterrupted = [stops(live, number, r) for r in curve]
+    assert not any(uninterrupted)
+    resumed = SCHEDULERS[name]()
+    resumed.replay(finished)  # the attempt before the kill reported steps 1-10, then its checkpoint was saved
+    for r in curve[:10]:  # restated by the new attempt: the runner's stops() notes them
+        resumed.note(number, Report(r.step, r.value, restated=True))
+    assert [stops(resumed, number, r) for r in curve[10:]] == uninterrupted[10:]
+    if name != "median":
+        assert _rungs(resumed) == _rungs(live)
+        assert not any(stops(live, number, Report(r.step, r.value, restated=True)) for r in curve[:10])
+        assert _rungs(resumed) == _rungs(live), "restated to the scheduler that saw them: nothing changes"
 
 
 # -- Hyperband -------------------------------------------------------------------------------------------------

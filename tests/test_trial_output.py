@@ -3,6 +3,7 @@ to the process's streams, and a breakpoint() in it talks to the user, not to the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -226,3 +227,61 @@ def test_a_breakpoint_hook_set_before_the_run_an_ides_debugger_is_the_one_an_inl
         sys.breakpointhook = before
     assert [t.state.value for t in result.trials] == ["completed", "completed"]
     assert called == ["stops", "stops"] and after is ides_hook, (called, after)
+
+
+WITHOUT_STREAMS = '''
+import json, os, sys, threading, warnings
+import tunesmith
+
+wd, out = sys.argv[1], sys.argv[2]
+seen = {"no streams": sys.stdout is None and sys.stderr is None}
+inside, done = threading.Event(), threading.Event()
+
+def objective(config, trial):
+    inside.set()
+    done.wait(60)
+    print("from the trial")
+    return config["x"]
+
+def elsewhere():  # another thread of the process (a heartbeat, a timer) prints and warns while the trial runs
+    inside.wait(60)
+    try:
+        print("from another thread")
+        warnings.warn("from another thread")
+        seen["elsewhere"] = "wrote nothing, raised nothing"
+    except Exception as e:
+        seen["elsewhere"] = repr(e)
+    finally:
+        done.set()
+
+other = threading.Thread(target=elsewhere)
+other.start()
+run = tunesmith.run({"name": "nostreams", "objective": {"metric": "loss", "direction": "minimize"},
+                     "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": objective,
+                     "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0, "workdir": wd},
+                    storage="sqlite:///" + os.path.join(wd, "s.db"))
+other.join()
+seen["states"] = [t.state.value for t in run.trials]
+with open(out, "w") as f:
+    json.dump(seen, f)
+'''
+
+
+def test_a_process_without_stdout_and_stderr_prints_nothing_from_other_threads_while_an_inline_trial_runs(
+        tmp_path: Path) -> None:
+    """Review B L2: with no sys.stdout/sys.stderr (pythonw, a daemon started with fds 1 and 2 closed), print and
+    warnings write nothing; while an inline trial ran, the proxies in their place raised AttributeError ('NoneType'
+    object has no attribute 'write') in every other thread that printed or warned. The trial's own output still
+    goes to its log."""
+    script, out = tmp_path / "nostreams.py", tmp_path / "seen.json"
+    script.write_text(WITHOUT_STREAMS)
+
+    def close_output() -> None:  # in the child, before it execs Python: it starts with sys.stdout None
+        os.close(1)
+        os.close(2)
+
+    subprocess.run([sys.executable, str(script), str(tmp_path), str(out)], stdin=subprocess.DEVNULL,
+                   preexec_fn=close_output, timeout=120, check=True)
+    seen = json.loads(out.read_text())
+    assert seen == {"no streams": True, "elsewhere": "wrote nothing, raised nothing", "states": ["completed"]}, seen
+    assert "from the trial" in (tmp_path / "trial-00000" / "trial.log").read_text()

@@ -159,6 +159,7 @@ class Report:
     again (the checkpoint carries the curve up to it: a coordinator killed while holding reports lost them). It is
     recorded for the attempt, and never judged by the scheduler again: it ruled on it as first reported (under a
     scheduler a trial waits for the ruling on each report), and a stop now would land at a step long trained past.
+    The scheduler only notes it (``scheduler.base.stops``): one rebuilt by a resumed coordinator has not seen it.
     """
 
     step: int

@@ -412,14 +412,14 @@ class Runner:
             self.listener.trial_started(rt.record)
 
     def _record_report(self, number: int, report: Report) -> None:
-        """Store a report, tell the strategy; ask the scheduler if the trial goes on (a restated one: never)."""
+        """Store a report, tell the strategy; ask the scheduler if the trial goes on (a restated one: only noted)."""
         rt = self._running.get(number)
         if rt is None:
             return
         rt.reports.append(report)
         self.store.add_report(self.experiment.id, number, rt.record.attempts, report, self.clock.now())
         self._strategy.report(rt.token, report)
-        if not rt.prune_requested and not report.restated and stops(self.scheduler, number, report):
+        if not rt.prune_requested and stops(self.scheduler, number, report):
             rt.prune_requested = True
             self.store.record_event(self.experiment.id, "trial_prune_requested", self.clock.now(), number,
                                     {"step": report.step})

@@ -252,6 +252,51 @@ def test_a_full_workdir_stops_the_run_naming_the_disk_and_resume_continues(proje
                   reason=said.split(";")[0][:90], injected=1, recovered=1, lost=0)
 
 
+# trial 0 fills its workdir's disk, then prints (buffered: it reaches the log only as the attempt ends) and returns
+FILLS_THEN_RETURNS = """
+import contextlib, os
+from pathlib import Path
+
+def objective(config, trial):
+    if trial.number == 0:
+        with open(Path(trial.workdir).parent.parent / "filler", "wb", buffering=0) as f, \\
+                contextlib.suppress(OSError):
+            while True:
+                f.write(b"\\0" * 4096)
+    print("training done")
+    return {"loss": config["x"]}
+"""
+
+
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_a_trial_that_returned_is_kept_when_only_its_logs_last_flush_fails(project, tmp_path, monkeypatch, kind):
+    """Review B M2: an attempt whose function had returned, and whose buffered output then met a full disk at the
+    log's last flush (the worker's, the inline log's close), was thrown away: recorded interrupted and run again on
+    resume (hours of training, over a few bytes of log). Now its outcome is recorded, with a note that its log was
+    cut short, and the run stops as for any log the disk refuses; resume does not run it again."""
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)  # the print stays buffered (else it raises in the trial)
+    with tmpfs(tmp_path / "wdfs", "300k") as mount:
+        project.write("fills.py", FILLS_THEN_RETURNS)
+        workdir = mount / "wd"
+        spec = project.write_spec(project.spec(name="cut", trial={"function": "fills:objective"}, workdir=str(workdir),
+                                               budget={"trials": 2}, executor={"kind": kind, "workers": 1}))
+        proc = project.cli("run", str(spec), "--quiet", timeout=120)
+        said = " ".join(proc.stderr.split())
+        assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+        log = workdir / "trial-00000" / "trial.log"
+        assert f"trial 0: its log was cut short: No space left on device (writing {log})" in said, said
+        assert "storage error: trial 0's log could not be written in workdir" in said, said
+        trials = trials_json("cut")
+        assert (trials[0]["state"], trials[0]["values"], trials[0]["attempts"]) == \
+            ("completed", {"loss": trials[0]["params"]["x"]}, 1), trials
+        assert show_json("cut")["stop_reason"].startswith("stopped by an error: WorkdirError: trial 0's log"), said
+        (mount / "filler").unlink()
+        resumed = project.cli("resume", "cut", "--quiet", timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        trials = trials_json("cut")
+        assert [(t["state"], t["attempts"]) for t in trials] == [("completed", 1), ("completed", 1)], trials
+
+
 @pytest.mark.postgres
 def test_database_gone_stops_the_run_and_resume_continues(project, postgres_server, fault_log):
     from sqlalchemy import create_engine, text

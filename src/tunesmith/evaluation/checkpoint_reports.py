@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,11 +74,15 @@ class ReportsAppender:
     Args:
         folder: the checkpoint folder; the file is opened on the first report, so a checkpoint that is loaded and
             never reported after costs nothing.
+
+    The file is closed by ``close`` (the attempt's end), or else when the appender is dropped: a TrialContext made
+    by hand (an objective's unit test) never reaches the attempt's end, and leaked one descriptor each.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._fd: int | None = None
+        self._closer: weakref.finalize[[int], ReportsAppender] | None = None
 
     @property
     def path(self) -> Path:
@@ -87,15 +92,16 @@ class ReportsAppender:
         line = _line(report).encode()
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self._closer = weakref.finalize(self, os.close, self._fd)
             size = os.fstat(self._fd).st_size
             if size and os.pread(self._fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # after a line an earlier attempt's kill cut short, not onto it
         os.write(self._fd, line)  # one call: a kill leaves no half line but the last
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._closer is not None:
+            self._closer()  # closes the file once: the finalizer is spent
+            self._fd = self._closer = None
 
 
 def _line(report: Report) -> str:

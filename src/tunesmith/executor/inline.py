@@ -58,17 +58,22 @@ class InlineExecutor:
                 reset_own_peak_memory()
             cpu_before = own_cpu_seconds()
             # this thread's output only: another thread's inline run may share the process (trial_output)
+            unwritable = None
             try:
-                with refused_writes(job.log_path), open(job.log_path, "a", encoding="utf-8") as log, \
+                with refused_writes(job.log_path) as ending, open(job.log_path, "a", encoding="utf-8") as log, \
                         trial_output_to(log):
-                    outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
-                                          lambda: job.number in self._prune, self.function,
-                                          decided_step=lambda: self._prune.get(job.number))
+                    outcome = ending.outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
+                                                           lambda: job.number in self._prune, self.function,
+                                                           decided_step=lambda: self._prune.get(job.number))
             except FolderUnwritable as e:  # (the trial stays running for the runner, whose stop interrupts it)
-                raise workdir_error(job.number, job.workdir, e.reason) from None
+                if e.outcome is None:
+                    raise workdir_error(job.number, job.workdir, e.reason) from None
+                outcome, unwritable = e.outcome, workdir_error(job.number, job.workdir, e.reason)
             self._prune.pop(job.number, None)
             outcome = priced(job, outcome, own_cpu_seconds() - cpu_before, own_peak_memory())
             self._events.append(AttemptEnded(job.number, job.attempt, outcome))
+            if unwritable is not None:  # its log cut short at its end: recorded by the stop, which polls (close())
+                raise unwritable
         events = list(self._events)
         self._events.clear()
         return events

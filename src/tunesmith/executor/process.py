@@ -241,6 +241,8 @@ class ProcessExecutor:
             w.job = None
             w.trials_run += 1
             self._ended(w, job, outcome)
+            if msg.get("unwritable") and w.kill_reason is None and not self._closing:  # kept, its log cut short
+                self._unwritable = self._unwritable or workdir_error(job.number, job.workdir, msg["unwritable"])
             # A worker we are killing is dying, not free: a job submitted to it would be reported as its crash.
             if w.kill_reason is not None or (self.max_trials_per_worker and w.trials_run >= self.max_trials_per_worker):
                 self._send(w, {"op": "exit"})

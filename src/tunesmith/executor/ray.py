@@ -344,8 +344,8 @@ class TrialRunner:
             try:
                 outcome = run_job(job, report, attempt.prune.is_set)
             except FolderUnwritable as e:  # its node's disk, which may be its own: a crash, retried maybe elsewhere
-                outcome = Outcome(failure=Failure(FailureKind.CRASHED, "its folder on its Ray node refused a write "
-                                                                       f"of its log: {e.reason}"))
+                outcome = e.outcome or Outcome(failure=Failure(  # (an outcome kept, its log cut short: recorded)
+                    FailureKind.CRASHED, f"its folder on its Ray node refused a write of its log: {e.reason}"))
             answer = {"outcome": outcome_to_json(outcome), "reports": sent}
             if job.cost is not None:
                 answer["spent"] = _spent(attempt)

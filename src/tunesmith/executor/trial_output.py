@@ -44,23 +44,33 @@ def _thread_log() -> TextIO | None:
 class ThreadRoutedStream:
     """Stands for ``sys.stdout`` or ``sys.stderr``: writes to the calling thread's trial log, else to ``outside``
     (the stream that was there before). Whatever else is asked (``fileno``, ``encoding``, ``isatty``) is the
-    chosen stream's."""
+    chosen stream's.
 
-    def __init__(self, outside: TextIO) -> None:
+    ``outside`` may be None: a process without the stream (pythonw, a daemon started with fd 1 closed), where
+    ``print`` and ``warnings`` write nothing. Other threads' writes then go nowhere, as they would without the
+    proxy (writing to None raised AttributeError in every thread that printed or warned while a trial ran).
+    """
+
+    def __init__(self, outside: TextIO | None) -> None:
         self.outside = outside
 
-    def _stream(self) -> TextIO:
+    def _stream(self) -> TextIO | None:
         log = _thread_log()
         return self.outside if log is None else log
 
     def write(self, text: str) -> int:
-        return self._stream().write(text)
+        stream = self._stream()
+        return len(text) if stream is None else stream.write(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
-        self._stream().writelines(lines)
+        stream = self._stream()
+        if stream is not None:
+            stream.writelines(lines)
 
     def flush(self) -> None:
-        self._stream().flush()
+        stream = self._stream()
+        if stream is not None:
+            stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         if name == "outside":  # not set yet (a copy being made): no recursion through _stream
@@ -68,9 +78,10 @@ class ThreadRoutedStream:
         return getattr(self._stream(), name)
 
 
-def current_stream(stream: TextIO) -> TextIO:
+def current_stream(stream: TextIO) -> TextIO | None:
     """What ``stream`` (``sys.stdout``, say) writes to from this thread now: for a stream kept to write to later
-    from a trial's thread (a search's verbose lines), which a proxy would send to that trial's log."""
+    from a trial's thread (a search's verbose lines), which a proxy would send to that trial's log. None where the
+    process has no such stream."""
     return stream._stream() if isinstance(stream, ThreadRoutedStream) else stream
 
 

@@ -103,12 +103,16 @@ def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
             reset_own_peak_memory()  # the coordinator samples the tree; this catches a peak between its samples
         try:
             outcome = run_job(job, report, prune.is_set, lambda: decided_at["step"])
-        except FolderUnwritable as e:  # no outcome: the coordinator stops the run
-            send({"ev": "unwritable", "number": job.number, "attempt": job.attempt, "reason": e.reason})
-            continue
+        except FolderUnwritable as e:  # the coordinator stops the run, once it has recorded an outcome kept
+            if e.outcome is None:
+                send({"ev": "unwritable", "number": job.number, "attempt": job.attempt, "reason": e.reason})
+                continue
+            outcome, unwritable = e.outcome, {"unwritable": e.reason}
+        else:
+            unwritable = {}
         peak = {"peak_rss": own_peak_memory()} if job.cost is not None else {}
         send({"ev": "result", "number": job.number, "attempt": job.attempt, "outcome": outcome_to_json(outcome),
-              **peak})
+              **peak, **unwritable})
 
 
 def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested: Callable[[], bool],
@@ -119,21 +123,24 @@ def run_job(job: TrialJob, on_report: Callable[[Report], None], prune_requested:
 
     Raises:
         FolderUnwritable: the trial's folder refused a write of its log (a full disk): the coordinator stops the
-            run, which its retries would only spend on the same disk.
+            run, which its retries would only spend on the same disk; with the attempt's outcome where only the
+            log's last flush failed, after the trial's function returned (see ``refused_writes``).
     """
     if job.base_dir and job.function is not None:
         os.chdir(job.base_dir)
     saved = os.dup(1), os.dup(2)
     try:
-        with refused_writes(job.log_path):
+        with refused_writes(job.log_path) as ending:
             os.makedirs(os.path.dirname(job.log_path) or ".", exist_ok=True)  # a node without the coordinator's
             try:
                 with open(job.log_path, "a", encoding="utf-8") as log:
                     _point_output_at(log.fileno())
-                    return run_attempt(job, log, on_report, prune_requested, decided_step=decided_step)
+                    outcome = ending.outcome = run_attempt(job, log, on_report, prune_requested,
+                                                           decided_step=decided_step)
             finally:
                 sys.stdout.flush()  # (what the log refuses stays buffered: the next flush sends it to fd 1's own)
                 sys.stderr.flush()
+        return outcome
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)

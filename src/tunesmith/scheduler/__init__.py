@@ -9,7 +9,8 @@ from __future__ import annotations
 from tunesmith.errors import SpecError
 from tunesmith.records import Direction
 from tunesmith.scheduler.asha import ASHAScheduler, Rung
-from tunesmith.scheduler.base import Decision, Exploit, NoScheduler, ProposingScheduler, Scheduler, stops
+from tunesmith.scheduler.base import (Decision, Exploit, NoScheduler, NotingScheduler, ProposingScheduler, Scheduler,
+                                      stops)
 from tunesmith.scheduler.evidence import SchedulerEvidence
 from tunesmith.scheduler.hyperband import HyperbandScheduler
 from tunesmith.scheduler.median import MedianScheduler
@@ -70,6 +71,7 @@ __all__ = [
     "HyperbandScheduler",
     "MedianScheduler",
     "NoScheduler",
+    "NotingScheduler",
     "PBTScheduler",
     "ProposingScheduler",
     "ResourceSummary",

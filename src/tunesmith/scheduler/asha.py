@@ -104,6 +104,15 @@ class ASHAScheduler:
         progress.stopped = decision is Decision.STOP
         return decision
 
+    def note(self, number: int, report: Report) -> None:
+        """Record a restated ``report`` (ruled on when first reported) in the rungs it reaches first for this trial,
+        unranked: after a resume the rungs then hold the trial's earlier values, as an uninterrupted run's do, and
+        its first own report fills the rungs past them only. A report this scheduler saw before adds nothing."""
+        progress = self._running.setdefault(number, _Progress())
+        for rung, value in self._reached(progress, report):
+            if not diverged(report):
+                self._rungs[rung][number] = value
+
     def on_finish(self, trial: TrialRecord) -> None:
         """Settle the trial's rung entries from its recorded reports; drop them unless it completed or was pruned."""
         self._running.pop(trial.number, None)

@@ -6,6 +6,13 @@ trials interleaved: schedulers must be asynchronous and never wait for a rung to
 ``on_finish(trial)`` with its final record (completed, pruned or failed). A ``STOP`` decision makes the runner
 ask the trial to stop; the trial ends PRUNED at the step it reached.
 
+A report an attempt restates (``Report.restated``: it continues from the trial's checkpoint, which carries the
+curve up to it) was ruled on when first reported, so it is not ruled on again: :func:`stops` hands it to the
+optional ``note(number, report)`` hook instead, which records it as ``on_report`` would and never ranks it nor
+stops the trial. After a coordinator was killed, the resumed one's scheduler holds only the finished trials
+(``replay``): without the restated reports, a resumed trial's first own report was placed at every rung (ASHA),
+check (PBT) or best-so-far (median) its earlier steps had filled. A scheduler without the hook ignores them.
+
 The runner asks through :func:`stops`, which stops a trial at once on a report that is not a finite number
 (:func:`tunesmith.records.diverged`) under every scheduler but ``none``, whatever its warm-up or rungs say: one
 rule, not one per scheduler, in :mod:`tunesmith.stop_reasons` (which the trial's log says too). Schedulers only
@@ -70,6 +77,15 @@ class ProposingScheduler(Scheduler, Protocol):
         ...
 
 
+class NotingScheduler(Scheduler, Protocol):
+    """A scheduler that also records restated reports (the optional hook :func:`stops` looks up)."""
+
+    def note(self, number: int, report: Report) -> None:
+        """Trial ``number`` restated ``report``, ruled on when first reported: record it as ``on_report`` would,
+        without ranking it or stopping the trial. A report the scheduler saw before changes nothing."""
+        ...
+
+
 class NoScheduler:
     """Never stops anything (``scheduler: none``, the default)."""
 
@@ -87,6 +103,11 @@ def stops(scheduler: Scheduler, number: int, report: Report) -> bool:
     """Whether trial ``number`` stops on ``report``: ``scheduler``'s ``STOP`` (it records the report either way), or
     a diverged report (NaN, inf) under any scheduler but ``none``: weights that went NaN do not recover, so a check
     step or a rung ahead would only spend the epochs early stopping is there to save (Optuna's pruners prune a NaN
-    too, at their next check)."""
+    too, at their next check). A restated report never stops it: it goes to the scheduler's ``note`` hook, if any."""
+    if report.restated:
+        note = getattr(scheduler, "note", None)
+        if note is not None:
+            note(number, report)
+        return False
     decision = scheduler.on_report(number, report)
     return not isinstance(scheduler, NoScheduler) and stop_reason(report, decision is Decision.STOP) is not None

@@ -73,6 +73,9 @@ class HyperbandScheduler:
     def on_report(self, number: int, report: Report) -> Decision:
         return self._of(number).on_report(number, report)
 
+    def note(self, number: int, report: Report) -> None:
+        self._of(number).note(number, report)
+
     def on_finish(self, trial: TrialRecord) -> None:
         self._of(trial.number).on_finish(trial)
 

@@ -101,10 +101,7 @@ class MedianScheduler:
 
     def on_report(self, number: int, report: Report) -> Decision:
         progress = self._running.setdefault(number, _Progress())
-        previous_max = progress.max_step
-        progress.max_step = max(previous_max, report.step)
-        if not diverged(report) and (progress.best is None or self.direction.better(report.value, progress.best)):
-            progress.best = report.value
+        previous_max = self._record(progress, report)
         if progress.stopped:
             return Decision.STOP
         if progress.best is None or not self._is_check(report.step, previous_max):
@@ -117,6 +114,11 @@ class MedianScheduler:
             return Decision.STOP
         return Decision.CONTINUE
 
+    def note(self, number: int, report: Report) -> None:
+        """A restated ``report`` (ruled on when first reported) counts towards the trial's best and steps, unjudged:
+        after a resume, its first own report is judged on its best so far, as in an uninterrupted run."""
+        self._record(self._running.setdefault(number, _Progress()), report)
+
     def on_finish(self, trial: TrialRecord) -> None:
         self._running.pop(trial.number, None)
         if trial.state is TrialState.COMPLETED:
@@ -125,6 +127,14 @@ class MedianScheduler:
             self._completed.pop(trial.number, None)
 
     # -- the rule ------------------------------------------------------------------------------------------
+    def _record(self, progress: _Progress, report: Report) -> int:
+        """Take ``report`` into the trial's best and highest step; returns the highest step before it."""
+        previous_max = progress.max_step
+        progress.max_step = max(previous_max, report.step)
+        if not diverged(report) and (progress.best is None or self.direction.better(report.value, progress.best)):
+            progress.best = report.value
+        return previous_max
+
     def _is_check(self, step: int, previous_max: int) -> bool:
         """True for the first report at or past a check step (``warmup + k * interval``) not yet checked."""
         if step < self.warmup_steps:

@@ -135,11 +135,8 @@ class PBTScheduler:
         member = self._live.setdefault(number, _Member())
         if member.stopped:
             return Decision.STOP
-        check = self._check_of(report.step, member.last_step)
-        member.last_step = report.step if member.last_step is None else max(member.last_step, report.step)
+        check = self._record(number, member, report)
         unranked = diverged(report)
-        if check is not None and not unranked:
-            self._values.setdefault(check, {})[number] = report.value
         if self.config.max_resource is not None and report.step >= self.config.max_resource:
             return Decision.CONTINUE
         for waited in [c for c in member.awaiting if self._whole(c, number)]:  # its population there is whole now
@@ -153,6 +150,22 @@ class PBTScheduler:
             member.awaiting.append(check)  # ranked at a later report, once the slower trials have a value here
             return Decision.CONTINUE
         return self._ranked_out(number, check, None if unranked else report.value, member)
+
+    def note(self, number: int, report: Report) -> None:
+        """Record a restated ``report`` (ruled on when first reported) at the multiple it is the first to reach,
+        unranked: after a resume the population there holds the trial's value and its step counts towards
+        ``_whole``, as in an uninterrupted run, and its first own report is not taken for its first one."""
+        member = self._live.setdefault(number, _Member())
+        if not member.stopped:
+            self._record(number, member, report)
+
+    def _record(self, number: int, member: _Member, report: Report) -> int | None:
+        """Advance the trial's last step and record its value at the multiple it reaches first; returns it."""
+        check = self._check_of(report.step, member.last_step)
+        member.last_step = report.step if member.last_step is None else max(member.last_step, report.step)
+        if check is not None and not diverged(report):
+            self._values.setdefault(check, {})[number] = report.value
+        return check
 
     def _ranked_out(self, number: int, check: int, value: float | None, member: _Member) -> Decision:
         """STOP, an exploit queued, when the trial's ``value`` at multiple ``check`` (None: diverged, ranks last)
