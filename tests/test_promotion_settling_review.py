@@ -1,0 +1,73 @@
+"""Settling an interrupted promotion against a registry that is not the one it ran against, or one moved on since
+(review A: H1, H2).
+
+A promotion killed after moving alias ``champion`` is recorded by the next command as it finds the registry. Found
+moved (its SQLite file gone) it was recorded abandoned, and a killed *first* promotion then got past the
+registry-moved refusal and registered into a new, empty database at the old path (H1). Found rolled back since by a
+rollback without this store, its version was recorded as never served and the rollback's sticky mark was read past
+(H2). Each test runs the real code against a real MLflow registry (SQLite) and a real store.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests._promotion_setup import tuned_with_models
+from tests.conftest import Project
+from tests.test_promotion_interrupted import _aliases, _tags, _trail, killed_at
+from tunesmith.clock import SystemClock
+from tunesmith.errors import UserInputError
+from tunesmith.promotion.promote import promote, rollback
+
+
+def _moved(mlflow_uri: str) -> str:
+    """Moves the registry's SQLite file into a sibling folder; its new URI."""
+    old = Path(mlflow_uri[len("sqlite:///"):])
+    (old.parent / "moved").mkdir()
+    shutil.move(old, old.parent / "moved" / "mlflow.db")
+    return f"sqlite:///{old.parent / 'moved' / 'mlflow.db'}"
+
+
+def _kinds(project: Project) -> list[tuple[str, int | None, str | None]]:
+    return [(r["kind"], r["trial"], r["detail"].get("version")) for r in _trail(project, "a")]
+
+
+def test_a_killed_first_promotion_whose_registry_then_moved_is_refused_and_settled_where_it_moved(
+        project: Project, mlflow_uri: str) -> None:
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    with killed_at("set_alias", lambda name, alias, version: alias == "champion"):
+        promote(store, "a", "m", SystemClock(), trial_number=0)
+    moved = _moved(mlflow_uri)
+
+    with pytest.raises(UserInputError, match="no MLflow database at") as refused:
+        promote(store, "a", "m", SystemClock(), trial_number=1)
+    assert "--tracking-uri URI" in str(refused.value)
+    assert not Path(mlflow_uri[len("sqlite:///"):]).exists()   # nothing registered into a new, empty database
+    assert _kinds(project) == [("promotion_started", 0, None)]   # left unsettled, not recorded abandoned
+
+    out = promote(store, "a", "m", SystemClock(), trial_number=0, tracking_uri=moved)
+    assert out.decision.value == "already the champion"
+    assert [k for k, _, _ in _kinds(project)][:2] == ["promotion_started", "promoted"]
+
+
+def test_a_killed_second_promotion_whose_registry_then_moved_is_recorded_promoted_where_it_moved(
+        project: Project, mlflow_uri: str) -> None:
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    promote(store, "a", "m", SystemClock(), trial_number=0)
+    with killed_at("set_alias", lambda name, alias, version: alias == "champion"):
+        promote(store, "a", "m", SystemClock(), trial_number=1)
+    moved = _moved(mlflow_uri)
+
+    with pytest.raises(UserInputError, match="no MLflow database at"):
+        promote(store, "a", "m", SystemClock(), trial_number=1)
+    assert "promotion_abandoned" not in [k for k, _, _ in _kinds(project)]
+
+    out = promote(store, "a", "m", SystemClock(), trial_number=1, tracking_uri=moved)
+    assert out.decision.value == "already the champion"
+    assert _aliases(moved, "m") == {"champion": 2, "previous": 1}   # `previous` set: a rollback can go back
+    kinds = _kinds(project)
+    assert ("promoted", 1, "2") in kinds and "promotion_abandoned" not in [k for k, _, _ in kinds]
+
