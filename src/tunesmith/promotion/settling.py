@@ -27,13 +27,14 @@ from tunesmith.clock import Clock
 from tunesmith.promotion.intents import Change, Intent, record_outcome, unsettled
 from tunesmith.promotion.model_lock import model_held
 from tunesmith.promotion.rolling_back import RollbackOutcome, cut_short, finish, mark_of
-from tunesmith.promotion.version_tags import ABANDONED_TAG, PROMOTION_TAG
+from tunesmith.promotion.rollbacks import ROLLED_BACK_TAG, ROLLED_BACK_TO_TAG
+from tunesmith.promotion.version_tags import ABANDONED_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG
 from tunesmith.records import ExperimentRecord
 from tunesmith.redaction import REDACTED, redact
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import TrialStore
-    from tunesmith.tracking.model_registry import ModelRegistry
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent
         return None
     version = registered[-1].version if registered else None
     champion, previous = registry.by_alias(name, "champion"), registry.by_alias(name, "previous")
-    if version is not None and version in {v.version for v in (champion, previous) if v is not None}:
+    if version is not None and (version in {v.version for v in (champion, previous) if v is not None}
+                                or _served(version, registered[-1], versions)):
         if champion is not None and champion.version == version and before \
                 and (previous is None or previous.version != before):  # killed between the two aliases
             registry.set_alias(name, "previous", str(before))
@@ -209,6 +211,14 @@ def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent
         registry.set_tag(name, version, ABANDONED_TAG, f"its promotion was interrupted: {why}")
     record_outcome(store, intent, AuditKind.PROMOTION_ABANDONED, clock, {"version": version, "why": why})
     return Settled(f"{_described(intent)} was interrupted before it took effect ({why}); recorded as abandoned")
+
+
+def _served(version: str, registered: ModelVersion, versions: list[ModelVersion]) -> bool:
+    """Whether ``version``, in neither alias now, was champion once: a rollback marked it (one without this store,
+    or an alias moved by hand, since), or a later promotion replaced it, or a rollback restored it."""
+    return ROLLED_BACK_TAG in registered.tags or any(
+        version in (v.tags.get(PREVIOUS_CHAMPION_TAG), v.tags.get(ROLLED_BACK_TO_TAG)) for v in versions
+        if v.version != version)
 
 
 def _settle_rollback(store: TrialStore, registry: ModelRegistry, intent: Intent, clock: Clock,
