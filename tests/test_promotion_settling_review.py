@@ -102,3 +102,30 @@ def test_a_version_the_rollback_mark_was_written_on_is_a_rollback_even_where_it_
     _client(mlflow_uri).set_model_version_tag("m", "2", "tunesmith.abandoned", "its promotion was interrupted")
     again = promote(store, "a", "m", SystemClock(), trial_number=1)
     assert [g.gate for g in again.gates if not g.passed] == ["rolled_back"]
+
+
+def test_a_registry_that_cannot_be_read_now_is_not_read_as_holding_no_champion(tmp_path: Path) -> None:
+    # a cycle's live run writing to the same mlflow.db holds it locked: MLflow says TEMPORARILY_UNAVAILABLE after
+    # 20 s, which was read as "alias never moved" and the serving champion's promotion recorded abandoned (M2)
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_promotion_interrupted import _client
+    from tunesmith.errors import RegistryUnavailable
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _client(uri).create_registered_model("m")
+    registry = ModelRegistry(uri)
+    assert registry.by_alias("m", "champion") is None and registry.by_alias("other", "champion") is None
+    assert registry.aliases("m") == {} and registry.aliases("other") == {}
+    lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            reads = [pool.submit(registry.by_alias, "m", "champion"), pool.submit(registry.aliases, "m")]
+            for read in reads:
+                with pytest.raises(RegistryUnavailable, match="worth retrying"):
+                    read.result()
+    finally:
+        lock.execute("ROLLBACK")

@@ -193,11 +193,11 @@ def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent
     if moved and not registered:
         return None
     version = registered[-1].version if registered else None
-    champion, previous = registry.by_alias(name, "champion"), registry.by_alias(name, "previous")
-    if version is not None and (version in {v.version for v in (champion, previous) if v is not None}
-                                or _served(version, registered[-1], versions)):
-        if champion is not None and champion.version == version and before \
-                and (previous is None or previous.version != before):  # killed between the two aliases
+    # both aliases at once, and an error raised (never read as "alias never moved": abandoned is for good)
+    aliases = registry.aliases(name)
+    champion, previous = aliases.get("champion"), aliases.get("previous")
+    if version is not None and (version in (champion, previous) or _served(version, registered[-1], versions)):
+        if champion == version and before and previous != before:  # killed between the two aliases
             registry.set_alias(name, "previous", str(before))
         record_outcome(store, intent, AuditKind.PROMOTED, clock, {
             "version": version, "champion_before": before, "failed_gates": [], "report": None,
