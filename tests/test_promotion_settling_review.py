@@ -21,6 +21,7 @@ from tests.test_promotion_interrupted import _aliases, _tags, _trail, killed_at
 from tunesmith.clock import SystemClock
 from tunesmith.errors import UserInputError
 from tunesmith.promotion.promote import promote, rollback
+from tunesmith.storage.sql import SQLStore
 
 
 def _moved(mlflow_uri: str) -> str:
@@ -72,16 +73,24 @@ def test_a_killed_second_promotion_whose_registry_then_moved_is_recorded_promote
     assert ("promoted", 1, "2") in kinds and "promotion_abandoned" not in [k for k, _, _ in kinds]
 
 
+def _second_promotion_rolled_back_without_this_store(project: Project, mlflow_uri: str, killed: bool) -> SQLStore:
+    """Trial 0 promoted, then trial 1 (``killed``: after both aliases moved, its outcome not recorded), then a
+    rollback by someone without this store, from trial 1's version 2 to version 1; the store."""
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    promote(store, "a", "m", SystemClock(), trial_number=0)
+    if killed:
+        with killed_at("set_alias", lambda name, alias, version: alias == "previous"):
+            promote(store, "a", "m", SystemClock(), trial_number=1)
+    else:
+        promote(store, "a", "m", SystemClock(), trial_number=1)
+    rollback(None, "m", SystemClock(), mlflow_uri, "drift")
+    assert _aliases(mlflow_uri, "m")["champion"] == 1
+    return store
+
 
 def test_a_killed_promotion_rolled_back_since_without_this_store_served_and_its_rollback_stands(
         project: Project, mlflow_uri: str) -> None:
-    store = tuned_with_models(project, "a", mlflow_uri, 2)
-    promote(store, "a", "m", SystemClock(), trial_number=0)
-    with killed_at("set_alias", lambda name, alias, version: alias == "previous"):
-        promote(store, "a", "m", SystemClock(), trial_number=1)
-    rollback(None, "m", SystemClock(), mlflow_uri, "drift")   # someone without this store rolls version 2 back
-    assert _aliases(mlflow_uri, "m")["champion"] == 1
-
+    store = _second_promotion_rolled_back_without_this_store(project, mlflow_uri, killed=True)
     again = promote(store, "a", "m", SystemClock(), trial_number=1)
     assert again.decision.value == "rejected" and again.version is None
     assert [g.gate for g in again.gates if not g.passed] == ["rolled_back"]
@@ -93,10 +102,7 @@ def test_a_killed_promotion_rolled_back_since_without_this_store_served_and_its_
 def test_a_version_the_rollback_mark_was_written_on_is_a_rollback_even_where_it_was_tagged_abandoned(
         project: Project, mlflow_uri: str) -> None:
     # a store settled (by an older tunesmith) before this one knew better: the version carries both tags
-    store = tuned_with_models(project, "a", mlflow_uri, 2)
-    promote(store, "a", "m", SystemClock(), trial_number=0)
-    promote(store, "a", "m", SystemClock(), trial_number=1)
-    rollback(None, "m", SystemClock(), mlflow_uri, "drift")
+    store = _second_promotion_rolled_back_without_this_store(project, mlflow_uri, killed=False)
     from tests.test_promotion_interrupted import _client
 
     _client(mlflow_uri).set_model_version_tag("m", "2", "tunesmith.abandoned", "its promotion was interrupted")
