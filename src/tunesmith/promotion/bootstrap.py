@@ -28,9 +28,8 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
     """Resample the rows with replacement ``resamples`` times; score both models on the same resample each time.
 
     A resample on which the scorer fails or gives no number (one class only, for ROC AUC) is drawn again, at most
-    10x as many tries; how many were is ``redrawn``. The resamples' warnings are not shown: each redrawn one warned
-    (scikit-learn's UndefinedMetricWarning, hundreds of times on a small holdout, said as the refit's), and what else
-    the scorer warns about on rows drawn from the holdout it warns about on the whole holdout, scored outside.
+    10x as many tries; how many were is ``redrawn``. Their UndefinedMetricWarning is not shown (hundreds of times on a
+    small holdout, said as the refit's); any other warning is.
 
     Raises:
         ValueError: no resample could be scored.
@@ -41,8 +40,11 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
     diffs: list[float] = []
     tries = 0
     n = len(y)
+    from sklearn.exceptions import UndefinedMetricWarning
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # only the redrawn resamples' own warning: every other (a scorer's, another thread's) is still said
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         while len(diffs) < resamples and tries < 10 * resamples:
             tries += 1
             idx = rng.integers(0, n, n)

@@ -165,16 +165,26 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
     missing = registry.missing_database()
     if champion is not None or (named and missing is None):
         return
-    recorded = recorded_champion(store, model_name)
-    if recorded is None:
-        return
     from tunesmith.redaction import redact
 
     shown = redact(registry.uri)
-    where = (f"{recorded.experiment} trial {recorded.trial}; `tunesmith audit {recorded.experiment}` lists its "
-             "promotions" if recorded.experiment is not None else "registered by another store")
-    trail = (f"this store recorded promotions of model {model_name!r} (its champion by the audit trail: version "
-             f"{recorded.version}, {where})")
+    recorded = recorded_champion(store, model_name)
+    if recorded is not None:
+        where = (f"{recorded.experiment} trial {recorded.trial}; `tunesmith audit {recorded.experiment}` lists its "
+                 "promotions" if recorded.experiment is not None else "registered by another store")
+        trail = (f"this store recorded promotions of model {model_name!r} (its champion by the audit trail: version "
+                 f"{recorded.version}, {where})")
+    else:
+        # a first promotion killed after moving the alias recorded no `promoted`: its intent, against this URI, is
+        # the promotion recorded (the registry it ran against may serve it)
+        from tunesmith.promotion.intents import Change, unsettled
+
+        begun = next((i for i in unsettled(store, model_name=model_name)
+                      if i.change is Change.PROMOTION and i.registry == shown), None)
+        if begun is None:
+            return
+        trail = (f"this store recorded a promotion of model {model_name!r} into it (experiment "
+                 f"{begun.experiment.name} trial {begun.trial}) that was interrupted, its outcome not recorded")
     moved = (f"If it moved, give its new URI: {again} --tracking-uri URI"
              f"{' (or set MLFLOW_TRACKING_URI to it)' if registry.field == 'MLFLOW_TRACKING_URI' else ''}")
     if missing is not None:

@@ -254,11 +254,14 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         comparison = None
         if policy.beat_champion is not None or not dry_run:
             registry = _registry(spec, tracking_uri)
-            if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
-                notes += tuple(s.said for s in settle(store, registry, model_name, clock))
+            # refused first: settled against a moved or replaced registry, an interrupted promotion that served was
+            # recorded abandoned, and a killed first one then got past the refusal (no promotion recorded)
             champion = registry.by_alias(model_name, "champion")
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
                                                    name, shlex.join(["tunesmith", "promote", name, "-m", model_name]))
+            if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
+                notes += tuple(s.said for s in settle(store, registry, model_name, clock))
+                champion = registry.by_alias(model_name, "champion")   # settling may have moved it
         if policy.beat_champion is not None:
             assert registry is not None
             comparison = (ChampionComparison(champion.version, is_candidate=True)

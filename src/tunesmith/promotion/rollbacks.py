@@ -35,8 +35,9 @@ def from_registry(store: TrialStore, experiment: ExperimentRecord, model_name: s
     """The rollback of the last of ``trial_versions`` (the trial's versions of ``model_name``, oldest first), if it
     was rolled back. When: its tag, else (a rollback by an older tunesmith) the store's ``rolled_back`` event. A
     version whose promotion was interrupted before it became champion (tag ``tunesmith.abandoned``) never served:
-    read past, or a ``--even-if-rolled-back`` killed after registering lifted the rollback for good."""
-    trial_versions = [v for v in trial_versions if ABANDONED_TAG not in v.tags]
+    read past, or a ``--even-if-rolled-back`` killed after registering lifted the rollback for good. A rollback mark
+    wins over that tag: a version rolled back served (settled by an older tunesmith, it was tagged both)."""
+    trial_versions = [v for v in trial_versions if ABANDONED_TAG not in v.tags or ROLLED_BACK_TAG in v.tags]
     if not trial_versions or (reason := trial_versions[-1].tags.get(ROLLED_BACK_TAG)) is None:
         return None
     version = trial_versions[-1].version

@@ -27,13 +27,14 @@ from tunesmith.clock import Clock
 from tunesmith.promotion.intents import Change, Intent, record_outcome, unsettled
 from tunesmith.promotion.model_lock import model_held
 from tunesmith.promotion.rolling_back import RollbackOutcome, cut_short, finish, mark_of
-from tunesmith.promotion.version_tags import ABANDONED_TAG, PROMOTION_TAG
+from tunesmith.promotion.rollbacks import ROLLED_BACK_TAG, ROLLED_BACK_TO_TAG
+from tunesmith.promotion.version_tags import ABANDONED_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG
 from tunesmith.records import ExperimentRecord
 from tunesmith.redaction import REDACTED, redact
 
 if TYPE_CHECKING:
     from tunesmith.storage.base import TrialStore
-    from tunesmith.tracking.model_registry import ModelRegistry
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,23 @@ def settle(store: TrialStore | None, registry: ModelRegistry, model_name: str, c
     if store is not None:
         for intent in unsettled(store, model_name=model_name):
             here = intent.registry == redact(registry.uri)
-            recorded = registry if here else _recorded_registry(intent.registry)
+            # a registry whose SQLite file is gone is not the one the change ran against (moved, or deleted): read
+            # as empty, a promotion that served was recorded abandoned. Left, as one that cannot be read; but where
+            # it moved to (this registry, named after the refusal) holds the version the token tags, it is that one
+            moved = not here and missing_sqlite_file(intent.registry) is not None
+            recorded = (registry if registry.missing_database() is None else None) if here or moved \
+                else _recorded_registry(intent.registry)
             if recorded is None:
                 continue
             try:
-                done.append(_settle_promotion(store, recorded, intent, clock) if intent.change is Change.PROMOTION
-                            else _settle_rollback(store, recorded, intent, clock))
+                settled = (_settle_promotion(store, recorded, intent, clock, moved) if intent.change is Change.PROMOTION
+                           else _settle_rollback(store, recorded, intent, clock, moved))
             except Exception:
                 if here:
                     raise
                 continue  # another registry, not answering now: left, as one that cannot be read
+            if settled is not None:
+                done.append(settled)
     mark = cut_short(registry, model_name)
     if mark is not None:  # run without a store, or with one that has neither version's experiment: nothing to record
         outcome = finish(None, registry, mark, clock, None, interrupted=True)
@@ -171,15 +179,25 @@ def _unreadable(registry_uri: str) -> str | None:
     return None
 
 
-def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent, clock: Clock) -> Settled:
+def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent, clock: Clock,
+                      moved: bool = False) -> Settled | None:
+    """The promotion's outcome as ``registry`` shows it; None (left unsettled) where the registry may not be the one
+    it ran against: it holds no version of the model while the promotion replaced a champion of it, or (``moved``:
+    the intent recorded a SQLite file gone since) no version the intent's token tags."""
     name = intent.model_name
-    registered = [v for v in registry.versions(name) if v.tags.get(PROMOTION_TAG) == intent.token]
-    version = registered[-1].version if registered else None
-    champion, previous = registry.by_alias(name, "champion"), registry.by_alias(name, "previous")
+    versions = registry.versions(name)
     before = intent.detail.get("champion_before")
-    if version is not None and version in {v.version for v in (champion, previous) if v is not None}:
-        if champion is not None and champion.version == version and before \
-                and (previous is None or previous.version != before):  # killed between the two aliases
+    if not versions and before:   # a new server at the same address, a database replaced: not this one's to say
+        return None
+    registered = [v for v in versions if v.tags.get(PROMOTION_TAG) == intent.token]
+    if moved and not registered:
+        return None
+    version = registered[-1].version if registered else None
+    # both aliases at once, and an error raised (never read as "alias never moved": abandoned is for good)
+    aliases = registry.aliases(name)
+    champion, previous = aliases.get("champion"), aliases.get("previous")
+    if version is not None and (version in (champion, previous) or _served(version, registered[-1], versions)):
+        if champion == version and before and previous != before:  # killed between the two aliases
             registry.set_alias(name, "previous", str(before))
         record_outcome(store, intent, AuditKind.PROMOTED, clock, {
             "version": version, "champion_before": before, "failed_gates": [], "report": None,
@@ -195,10 +213,22 @@ def _settle_promotion(store: TrialStore, registry: ModelRegistry, intent: Intent
     return Settled(f"{_described(intent)} was interrupted before it took effect ({why}); recorded as abandoned")
 
 
-def _settle_rollback(store: TrialStore, registry: ModelRegistry, intent: Intent, clock: Clock) -> Settled:
+def _served(version: str, registered: ModelVersion, versions: list[ModelVersion]) -> bool:
+    """Whether ``version``, in neither alias now, was champion once: a rollback marked it (one without this store,
+    or an alias moved by hand, since), or a later promotion replaced it, or a rollback restored it."""
+    return ROLLED_BACK_TAG in registered.tags or any(
+        version in (v.tags.get(PREVIOUS_CHAMPION_TAG), v.tags.get(ROLLED_BACK_TO_TAG)) for v in versions
+        if v.version != version)
+
+
+def _settle_rollback(store: TrialStore, registry: ModelRegistry, intent: Intent, clock: Clock,
+                     moved: bool = False) -> Settled | None:
+    """The rollback's outcome as ``registry`` shows it; None (left) where ``moved`` and no version carries its mark."""
     name, demoted = intent.model_name, str(intent.detail.get("from_version"))
     mark = next((m for v in registry.versions(name) if v.version == demoted and (m := mark_of(v)) is not None
                  and m.token == intent.token), None)
+    if mark is None and moved:
+        return None
     if mark is not None:
         outcome = finish(store, registry, mark, clock, intent, interrupted=True)
         return Settled(f"{_described(intent)} was cut short after marking version {demoted}; finished", outcome)

@@ -65,18 +65,65 @@ class ModelRegistry:
 
     def by_alias(self, name: str, alias: str) -> ModelVersion | None:
         """The version holding ``alias`` (None when the model or the alias does not exist, or the registry's SQLite
-        file does not: MLflow would create an empty one to read it, where a moved registry was)."""
+        file does not: MLflow would create an empty one to read it, where a moved registry was).
+
+        Raises:
+            RegistryUnavailable: the registry did not answer (a server down, its SQLite file locked): not "none".
+        """
         if self.missing_database() is not None:
             return None
         client = self.client  # first: a URI MLflow must not be given is refused before MLflow loads (seconds)
         from mlflow.exceptions import MlflowException
 
         try:
-            with registry_reached(self.uri):  # a server down read as "no champion": a cycle tuned, then failed
+            with self._read():  # a server down read as "no champion": a cycle tuned, then failed
                 mv = client.get_model_version_by_alias(name, alias)
-        except MlflowException:
-            return None
+        except MlflowException as e:
+            if e.error_code in _ABSENT:
+                return None
+            raise
         return _version(mv)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """Every alias of ``name`` and the version it names, read at once ({} when the model does not exist, nor the
+        registry's SQLite file).
+
+        Raises:
+            RegistryUnavailable: the registry did not answer (a server down, its SQLite file locked).
+        """
+        if self.missing_database() is not None:
+            return {}
+        client = self.client
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with self._read():
+                found = client.get_registered_model(name)
+        except MlflowException as e:
+            if e.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+        return {str(alias): str(version) for alias, version in (found.aliases or {}).items()}
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """A read of the registry: one it could not answer now (MLflow's TEMPORARILY_UNAVAILABLE: an SQLite file
+        another process holds locked past its 20 s wait) raised as RegistryUnavailable, not read as nothing there."""
+        from mlflow.exceptions import MlflowException
+
+        from tunesmith.errors import RegistryUnavailable
+        from tunesmith.redaction import redact
+
+        with registry_reached(self.uri):
+            try:
+                yield
+            except MlflowException as e:
+                if e.error_code != "TEMPORARILY_UNAVAILABLE":
+                    raise
+                said = (str(e.message).strip().splitlines() or ["no reason given"])[0]
+                raise RegistryUnavailable(f"{self.field}: the MLflow registry at {redact(self.uri)} could not be "
+                                          f"read now ({said}); worth retrying later (another process writing to "
+                                          "its database, a server restarting)") from e
 
     def version(self, name: str, version: str) -> ModelVersion:
         return _version(self.client.get_model_version(name, version))
@@ -198,6 +245,9 @@ class ModelRegistry:
             raise UntrustedModel(f"version {version.version} needs types outside the allow-list: {refused}")
         return skops.io.load(str(path), trusted=needed)
 
+
+# MLflow's error codes for "no such thing" (an unknown model; an unknown alias of one); any other is not "none"
+_ABSENT = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 # A host the resolver says does not exist: the URI's typo (exit 2), as for the store's address; its "temporary failure
 # in name resolution" (a name server restarting) passes, as a refused connection or a timeout does (exit 75).
