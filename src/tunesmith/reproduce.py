@@ -60,7 +60,8 @@ def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any]
                              f"{action} from here; fit the same TunedSearchCV on the same data again from Python "
                              "(with the same random_state) instead, or hand over a function that does a trial's "
                              "work (trial=)")
-    moved = workdir_left_behind(spec.base_dir, spec.workdir)
+    # (a TunedSearchCV search's folder is a temporary one, gone once fit() returned: no project moved)
+    moved = None if searched else workdir_left_behind(spec.base_dir, spec.workdir)
     if moved is not None:
         raise SpecError("workdir", f"experiment {name!r} cannot be {action}: {moved}")
     why = workdir_unwritable(spec.workdir) if spec.workdir is not None else None
