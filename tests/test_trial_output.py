@@ -156,7 +156,8 @@ def test_a_breakpoint_in_an_inline_trial_talks_on_the_process_streams_not_into_t
     done, log = _run_breakpoint_script(tmp_path, "p answer\nc\n")
     assert "stopped in the trial\n" in done.stdout, done.stdout
     assert "(Pdb)" in done.stdout and "42" in done.stdout.split("(Pdb)")[1], done.stdout
-    assert "(Pdb)" not in log and "42" not in log and "stopped in" not in log, log
+    # (pdb's answer is a line of its own: the log's warning line names bp.py's path, whose pytest-N may hold a 42)
+    assert "(Pdb)" not in log and "42" not in log.splitlines() and "stopped in" not in log, log
     assert "before the breakpoint" in log and "after the breakpoint" in log, log
     assert "UserWarning: a trial's own warning" in log and "warning" not in done.stderr, log
 
