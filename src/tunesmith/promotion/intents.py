@@ -84,9 +84,10 @@ def begin(store: TrialStore, experiment: ExperimentRecord, change: Change, clock
 
 def record_outcome(store: TrialStore, intent: Intent, kind: AuditKind, clock: Clock,
                    detail: Mapping[str, Any] | None = None) -> None:
-    """Record ``intent``'s outcome (``kind``, one of its change's), with its token, trial and reason."""
+    """Record ``intent``'s outcome (``kind``, one of its change's), with its token, registry, trial and reason."""
     audit.record(store, intent.experiment.id, kind, clock, intent.trial,
-                 {"model_name": intent.model_name, **(detail or {}), "intent": intent.token}, intent.reason)
+                 {"model_name": intent.model_name, **(detail or {}), "intent": intent.token,
+                  "registry": intent.registry}, intent.reason)
 
 
 def unsettled(store: TrialStore, experiments: Iterable[ExperimentRecord] | None = None,
