@@ -57,8 +57,9 @@ _Source = tuple[bool, int]
 def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[RecordedChampion]:
     """The models whose champion, by the audit trail, is a trial of ``experiment``; by model name.
 
-    Only an experiment that was ever made a champion has its models' trails replayed (every experiment's events
-    read, and the moves kept of deleted ones): for the others this reads one experiment's events."""
+    Only an experiment that was ever made a champion has its models' trails replayed (every experiment's
+    promotions and rollbacks read in one query, and the moves kept of deleted ones): for the others this reads one
+    experiment's events."""
     own = store.events(experiment.id)
     models = {str(e.payload.get("model_name")) for e in own
               if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
@@ -87,7 +88,8 @@ def _recorded_moves(store: TrialStore) -> list[_Move]:
     """Every promotion and rollback the store recorded, its live experiments' and its deleted ones' (kept events),
     in the order recorded, each with its registry: its own record of it, else its intent's (a move recorded before
     moves named their registry, a promotion's intent named it already)."""
-    logs = [(e, exp.name, (False, exp.id)) for exp in store.experiments() for e in store.events(exp.id)]
+    read = store.events_of_kinds(_CHAMPION_MOVES | _INTENTS)   # one read, not each experiment's every event
+    logs = [(e, exp.name, (False, exp.id)) for exp in store.experiments() for e in read.get(exp.id, [])]
     logs.extend((e, d.name, (True, d.id)) for d in store.deleted_experiments() for e in d.kept_events)
     intended = {e.payload.get("intent"): e.payload.get("registry") for e, _, _ in logs
                 if e.kind in _INTENTS and e.payload.get("intent")}
