@@ -135,3 +135,45 @@ def test_a_registry_that_cannot_be_read_now_is_not_read_as_holding_no_champion(t
                     read.result()
     finally:
         lock.execute("ROLLBACK")
+
+
+class _CountedReads(SQLStore):
+    """A real SQLite store that counts its reads of one experiment's whole event log."""
+
+    whole_logs_read = 0
+
+    def events(self, experiment_id: int, since_id: int = 0):  # type: ignore[no-untyped-def]
+        self.whole_logs_read += 1
+        return super().events(experiment_id, since_id)
+
+
+def test_the_audit_trail_of_promotions_is_read_in_one_query_not_each_experiments_every_event(tmp_path: Path) -> None:
+    """Review A M1: every promote, rollback and first promotion's refusal read every event of every experiment
+    (their trials' among them), one query per experiment: seconds on a store of hundreds of experiments."""
+    from tunesmith.audit import AuditKind
+    from tunesmith.promotion.champions import champions_held, recorded_champion
+    from tunesmith.promotion.intents import unsettled
+    from tunesmith.testing.store_contract import SPEC
+
+    store = _CountedReads(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        made = [store.create_experiment(f"e{i}", SPEC, "random", "", now=1.0) for i in range(30)]
+        for i, exp in enumerate(made):
+            store.record_event(exp.id, "trial_started", 2.0 + i, 0)
+        store.record_event(made[3].id, AuditKind.PROMOTION_STARTED, 50.0, 0,
+                           {"model_name": "m", "intent": "t1", "registry": "sqlite:///a.db"})
+        store.record_event(made[3].id, AuditKind.PROMOTED, 51.0, 0,
+                           {"model_name": "m", "version": "1", "intent": "t1"})
+        store.record_event(made[7].id, AuditKind.PROMOTION_STARTED, 52.0, 1,
+                           {"model_name": "m", "intent": "t2", "registry": "sqlite:///a.db"})
+        store.whole_logs_read = 0
+        [left] = unsettled(store, model_name="m")
+        assert (left.experiment.name, left.token, left.registry) == ("e7", "t2", "sqlite:///a.db")
+        champion = recorded_champion(store, "m", "sqlite:///a.db")
+        assert champion is not None and (champion.experiment, champion.version) == ("e3", "1")
+        assert champion.registry == "sqlite:///a.db"  # the promoted event's, through its intent
+        assert recorded_champion(store, "m", "sqlite:///b.db") is None
+        assert store.whole_logs_read == 0
+        assert [c.version for c in champions_held(store, made[3])] == ["1"] and store.whole_logs_read == 1  # its own
+    finally:
+        store.close()

@@ -152,3 +152,38 @@ def test_a_cycles_tracking_uri_needs_a_model_name_and_is_checked_as_a_spec_uri_i
         assert code == 2 and err.startswith(f"error: {said}"), (args, err)
         assert _events(tmp_path) == 0 and not (tmp_path / ".tunesmith").exists()  # nothing tuned, nothing recorded
     assert not (tmp_path / "elsewhere.db").exists()
+
+
+def _without_recorded_registry(folder: Path, *kinds: str) -> None:
+    """The store's events of ``kinds`` as written before they recorded their registry (payload key ``registry``)."""
+    import sqlite3
+
+    with sqlite3.connect(folder / "tunesmith.db") as conn:
+        for row_id, payload in conn.execute(
+                f"SELECT id, payload FROM events WHERE kind IN ({','.join('?' * len(kinds))})", kinds).fetchall():
+            conn.execute("UPDATE events SET payload = ? WHERE id = ?",
+                         (json.dumps({k: v for k, v in json.loads(payload).items() if k != "registry"}), row_id))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recorded", ["on_promoted", "through_intent", "unknown"])
+def test_a_first_promotion_into_another_registry_is_not_refused_for_a_champion_recorded_elsewhere(
+        promoted: Path, recorded: str) -> None:
+    """Review A M4: `clf` promoted into the spec's registry; another registry (a prod server, named by
+    $MLFLOW_TRACKING_URI) chosen on purpose was refused its first promotion of `clf`. Refused still where the
+    recorded champion's registry is unknown (events written before they recorded it)."""
+    if recorded == "through_intent":  # a `promoted` written before it recorded the registry: its intent's says
+        _without_recorded_registry(promoted, "promoted")
+    elif recorded == "unknown":
+        _without_recorded_registry(promoted, "promoted", "promotion_started")
+    (promoted / "prod").mkdir()
+    prod = f"sqlite:///{promoted / 'prod' / 'mlflow.db'}"
+    done = completed_in_process(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", env={
+        "TUNESMITH_STORAGE": f"sqlite:///{promoted / 'tunesmith.db'}", "COLUMNS": "200", "MLFLOW_TRACKING_URI": prod})
+    if recorded == "unknown":
+        assert done.returncode == 2 and "no MLflow database at" in done.stderr, (done.stdout, done.stderr)
+        assert not (promoted / "prod" / "mlflow.db").exists()
+        return
+    assert done.returncode == 0 and "clf version 1" in done.stdout, (done.stdout, done.stderr)
+    assert _champion(prod, "clf") == ("1", None)
+    assert _champion(f"sqlite:///{promoted / 'mlflow.db'}", "clf") == ("1", None)  # the other registry's, untouched

@@ -33,17 +33,20 @@ if TYPE_CHECKING:
     from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 _CHAMPION_MOVES = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.ROLLED_BACK})
+_INTENTS = frozenset({AuditKind.PROMOTION_STARTED, AuditKind.ROLLBACK_STARTED})
 
 
 @dataclass(frozen=True)
 class RecordedChampion:
     """Model ``model_name``'s champion as the audit trail last set it: ``version``, registered from ``experiment``
-    (None: a version this store has no promotion of) and its ``trial``."""
+    (None: a version this store has no promotion of) and its ``trial``, in ``registry`` (its URI, redacted, as the
+    move recorded it; None: recorded before moves named their registry)."""
 
     model_name: str
     version: str
     experiment: str | None
     trial: int | None
+    registry: str | None = None
 
 
 # Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
@@ -54,8 +57,9 @@ _Source = tuple[bool, int]
 def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[RecordedChampion]:
     """The models whose champion, by the audit trail, is a trial of ``experiment``; by model name.
 
-    Only an experiment that was ever made a champion has its models' trails replayed (every experiment's events
-    read, and the moves kept of deleted ones): for the others this reads one experiment's events."""
+    Only an experiment that was ever made a champion has its models' trails replayed (every experiment's
+    promotions and rollbacks read in one query, and the moves kept of deleted ones): for the others this reads one
+    experiment's events."""
     own = store.events(experiment.id)
     models = {str(e.payload.get("model_name")) for e in own
               if e.kind in (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION) and e.payload.get("model_name")}
@@ -65,20 +69,32 @@ def champions_held(store: TrialStore, experiment: ExperimentRecord) -> list[Reco
     return [champion for _, (champion, source) in sorted(champions.items()) if source == (False, experiment.id)]
 
 
-def recorded_champion(store: TrialStore, model_name: str) -> RecordedChampion | None:
-    """``model_name``'s champion as the store's audit trail last set it (None: no promotion of it is recorded).
-    Reads every experiment's events."""
-    found = _replay(_recorded_moves(store), {model_name}).get(model_name)
+def recorded_champion(store: TrialStore, model_name: str, registry: str | None = None) -> RecordedChampion | None:
+    """``model_name``'s champion as the store's audit trail last set it (None: no promotion of it is recorded);
+    with ``registry`` (a redacted URI), in that registry, by the moves recorded there or recorded before moves
+    named their registry (any registry, for all the trail knows). Reads every experiment's events."""
+    moves = _recorded_moves(store)
+    if registry is not None:
+        moves = [move for move in moves if move[3] in (None, registry)]
+    found = _replay(moves, {model_name}).get(model_name)
     return found[0] if found is not None else None
 
 
-def _recorded_moves(store: TrialStore) -> list[tuple[Event, str, _Source]]:
+# A move recorded, with its experiment's name, where it was recorded and its registry (None: not known)
+_Move = tuple["Event", str, _Source, str | None]
+
+
+def _recorded_moves(store: TrialStore) -> list[_Move]:
     """Every promotion and rollback the store recorded, its live experiments' and its deleted ones' (kept events),
-    in the order recorded."""
-    moves = [(e, exp.name, (False, exp.id)) for exp in store.experiments() for e in store.events(exp.id)
-             if e.kind in _CHAMPION_MOVES]
-    moves.extend((e, d.name, (True, d.id)) for d in store.deleted_experiments() for e in d.kept_events
-                 if e.kind in _CHAMPION_MOVES)
+    in the order recorded, each with its registry: its own record of it, else its intent's (a move recorded before
+    moves named their registry, a promotion's intent named it already)."""
+    read = store.events_of_kinds(_CHAMPION_MOVES | _INTENTS)   # one read, not each experiment's every event
+    logs = [(e, exp.name, (False, exp.id)) for exp in store.experiments() for e in read.get(exp.id, [])]
+    logs.extend((e, d.name, (True, d.id)) for d in store.deleted_experiments() for e in d.kept_events)
+    intended = {e.payload.get("intent"): e.payload.get("registry") for e, _, _ in logs
+                if e.kind in _INTENTS and e.payload.get("intent")}
+    moves = [(e, name, where, e.payload.get("registry") or intended.get(e.payload.get("intent")) or None)
+             for e, name, where in logs if e.kind in _CHAMPION_MOVES]
     # Replayed in the order recorded: by event id (kept events keep theirs) where the store never gives an id again,
     # since hosts' clocks differ; by time where it may (SQLite gives the highest ids again once they are deleted,
     # and its one file is one host's clock), ties by id. One key for all: ids and times may disagree.
@@ -89,12 +105,11 @@ def _recorded_moves(store: TrialStore) -> list[tuple[Event, str, _Source]]:
     return moves
 
 
-def _replay(moves: list[tuple[Event, str, _Source]],
-            models: set[str]) -> dict[str, tuple[RecordedChampion, _Source | None]]:
+def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedChampion, _Source | None]]:
     champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
     # (model, version) -> (experiment, trial, where recorded)
     registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
-    for event, name, where in moves:
+    for event, name, where, registry in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
             continue
@@ -110,7 +125,7 @@ def _replay(moves: list[tuple[Event, str, _Source]],
                 continue
             source = (name, event.trial_number, where)
             registered[(model, str(version))] = source
-        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1], registry), source[2])
     return champion
 
 
@@ -168,7 +183,9 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
     from tunesmith.redaction import redact
 
     shown = redact(registry.uri)
-    recorded = recorded_champion(store, model_name)
+    # a champion recorded in another registry does not make this one "moved": a different URI is a different
+    # registry, chosen on purpose (a prod server beside a staging one, a model started over elsewhere)
+    recorded = recorded_champion(store, model_name, shown)
     if recorded is not None:
         where = (f"{recorded.experiment} trial {recorded.trial}; `tunesmith audit {recorded.experiment}` lists its "
                  "promotions" if recorded.experiment is not None else "registered by another store")

@@ -84,9 +84,10 @@ def begin(store: TrialStore, experiment: ExperimentRecord, change: Change, clock
 
 def record_outcome(store: TrialStore, intent: Intent, kind: AuditKind, clock: Clock,
                    detail: Mapping[str, Any] | None = None) -> None:
-    """Record ``intent``'s outcome (``kind``, one of its change's), with its token, trial and reason."""
+    """Record ``intent``'s outcome (``kind``, one of its change's), with its token, registry, trial and reason."""
     audit.record(store, intent.experiment.id, kind, clock, intent.trial,
-                 {"model_name": intent.model_name, **(detail or {}), "intent": intent.token}, intent.reason)
+                 {"model_name": intent.model_name, **(detail or {}), "intent": intent.token,
+                  "registry": intent.registry}, intent.reason)
 
 
 def unsettled(store: TrialStore, experiments: Iterable[ExperimentRecord] | None = None,
@@ -94,8 +95,10 @@ def unsettled(store: TrialStore, experiments: Iterable[ExperimentRecord] | None 
     """The intents without an outcome in ``experiments``' event logs (every live experiment's when None), of
     ``model_name`` (of any model when None), oldest first."""
     found = []
+    # one read of these kinds for every experiment, not every event of each experiment (its trials' among them)
+    logs = store.events_of_kinds({*_STARTED, *_OUTCOMES})
     for experiment in store.experiments() if experiments is None else experiments:
-        events = store.events(experiment.id)
+        events = logs.get(experiment.id, [])
         done = {e.payload.get("intent") for e in events if e.kind in _OUTCOMES}
         for e in events:
             change = _STARTED.get(e.kind)

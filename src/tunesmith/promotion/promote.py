@@ -315,6 +315,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
             "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
             **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {}),
+            # the registry the champion is in: another registry's first promotion is not "the registry moved"
+            **({"registry": _safe(registry.uri)} if registry is not None else {}),
             **({"intent": intent} if intent else {})}, reason)
         return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)

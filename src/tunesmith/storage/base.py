@@ -199,6 +199,12 @@ class TrialStore(Protocol):
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
         ...
 
+    def events_of_kinds(self, kinds: Collection[str]) -> dict[int, list[Event]]:
+        """Every live experiment's events of ``kinds``, by experiment id (those with none left out), each oldest
+        first, in one read: the promotions and rollbacks of every experiment without reading their trials' events,
+        one query per experiment."""
+        ...
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None:
         ...

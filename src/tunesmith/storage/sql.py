@@ -883,6 +883,15 @@ class SQLStore:
                                 .order_by(events.c.id)).mappings().all()
         return [_event(r) for r in rows]
 
+    def events_of_kinds(self, kinds: Collection[str]) -> dict[int, list[Event]]:
+        with self._tx("read events") as conn:
+            rows = conn.execute(select(events).where(events.c.kind.in_(sorted(kinds)))
+                                .order_by(events.c.id)).mappings().all()
+        found: dict[int, list[Event]] = {}
+        for r in rows:
+            found.setdefault(r["experiment_id"], []).append(_event(r))
+        return found
+
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
 _QUOTA_LIMITS = select(quota_limits.c.quota_key, quota_limits.c.max_running).where(

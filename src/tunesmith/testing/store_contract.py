@@ -292,6 +292,28 @@ def check_delete(store: TrialStore) -> None:
     assert [ev.kind for ev in store.events(keep.id)].count(AuditKind.PROMOTED) == 1, "another experiment's events stay"
 
 
+def check_events_of_kinds(store: TrialStore) -> None:
+    """The events of the kinds asked for, of every live experiment, by experiment, oldest first, as ``events`` reads
+    them; an experiment with none of them, and a deleted one, left out."""
+    a = store.create_experiment("a", SPEC, "random", "", now=1.0)
+    b = store.create_experiment("b", SPEC, "random", "", now=1.0)
+    none = store.create_experiment("none", SPEC, "random", "", now=1.0)
+    gone = store.create_experiment("gone", SPEC, "random", "", now=1.0)
+    for exp, at in ((a, 2.0), (b, 3.0), (a, 4.0), (gone, 5.0)):
+        store.record_event(exp.id, AuditKind.PROMOTION_STARTED, at, 0, {"model_name": "m", "intent": str(at)})
+        store.record_event(exp.id, "trial_started", at, 0)
+        store.record_event(exp.id, AuditKind.PROMOTED, at + 0.5, 0, {"model_name": "m", "version": str(at)})
+    store.record_event(none.id, "trial_started", 6.0, 0)
+    store.delete_experiment(gone, 7.0, (), {})
+    kinds = {AuditKind.PROMOTION_STARTED, AuditKind.PROMOTED}
+    found = store.events_of_kinds(kinds)
+    assert sorted(found) == sorted([a.id, b.id]), found
+    for exp in (a, b):
+        assert found[exp.id] == [e for e in store.events(exp.id) if e.kind in kinds], (exp.name, found[exp.id])
+    assert [e.payload.get("version") for e in found[a.id]] == [None, "2.0", None, "4.0"]
+    assert store.events_of_kinds(()) == {} and store.events_of_kinds({"cycle_step_none"}) == {}
+
+
 def check_attributes_and_results_since(store: TrialStore) -> None:
     e = store.create_experiment("sync", SPEC, "random", "", now=1.0)
     assert store.experiment("sync").attributes == {}
@@ -358,8 +380,8 @@ def check_last_report_id(store: TrialStore) -> None:
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
     check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
     check_renew_lease, check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners,
-    check_unfinished_and_lost, check_lease_holder, check_delete, check_attributes_and_results_since, check_slots,
-    check_last_report_id)
+    check_unfinished_and_lost, check_lease_holder, check_delete, check_events_of_kinds,
+    check_attributes_and_results_since, check_slots, check_last_report_id)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
