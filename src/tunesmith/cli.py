@@ -1129,7 +1129,8 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions, cycle steps; who, when, from
     where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion. A promotion or rollback
-    killed partway is settled against the registry first, where it can be read."""
+    killed partway is settled against the registry first, where it can be read: its outcome is recorded, and a
+    rollback cut short is finished (its alias moves), as the model's next promote or rollback would."""
     from rich.markup import escape
 
     from tunesmith.audit import CYCLE_STEP_PREFIX
