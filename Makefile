@@ -45,6 +45,7 @@ lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ruff check src tests benchmarks --select E,F,W,B,UP --ignore E501
 	$(BIN)/python -m mypy src/tunesmith --ignore-missing-imports
+	$(BIN)/python -m pytest -q tests/test_typed_api.py  # a user's mypy on the public API (mypy: the dev extra)
 
 # The Airflow DAG under deploy/ loaded by Airflow itself, in a throwaway venv (Airflow is hundreds of packages and
 # pins its own versions, so it stays out of the test venv; `make test` skips that test while the venv is absent).

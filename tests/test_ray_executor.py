@@ -905,10 +905,21 @@ def test_sigterm_to_a_coordinator_on_ray_is_a_graceful_stop(project, monkeypatch
     assert running and all(trials[n]["state"] == "completed" for n in running), "they finished within grace_period"
     assert len(trials) < 12 and not [t for t in trials.values() if t["state"] in ("running", "queued")]
     deadline = time.monotonic() + 10
-    while _ray_daemons() - before and time.monotonic() < deadline:
+    # this run's daemons: another worker's test may start a cluster meanwhile (their HOME is not this project)
+    while _its_daemons(before, project.root) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _ray_daemons() - before, "the private cluster stopped with the run"
+    assert not _its_daemons(before, project.root), "the private cluster stopped with the run"
     assert not [t for t in trials.values() if alive(int(t["metrics"]["pid"]))], "its workers too"
+
+
+def _its_daemons(before: set[int], home: Path) -> set[int]:
+    """The Ray daemons started since ``before`` whose environment has HOME ``home`` (the run's, inherited)."""
+    mine = set()
+    for pid in _ray_daemons() - before:
+        with contextlib.suppress(OSError):
+            if f"HOME={home}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                mine.add(pid)
+    return mine
 
 
 def test_memory_limit_on_ray_counts_the_trial_not_its_ray_worker(ray_cluster, project):

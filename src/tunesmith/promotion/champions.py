@@ -193,11 +193,13 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
                  f"{recorded.version}, {where})")
     else:
         # a first promotion killed after moving the alias recorded no `promoted`: its intent, against this URI, is
-        # the promotion recorded (the registry it ran against may serve it)
+        # the promotion recorded where the registry's file is gone (it moved, and may serve it there). A registry
+        # that is there is asked by the settling that follows: a promotion that failed before it registered
+        # anything (the registry down) is abandoned there, and offered again
         from tunesmith.promotion.intents import Change, unsettled
 
-        begun = next((i for i in unsettled(store, model_name=model_name)
-                      if i.change is Change.PROMOTION and i.registry == shown), None)
+        begun = None if missing is None else next((i for i in unsettled(store, model_name=model_name)
+                                                   if i.change is Change.PROMOTION and i.registry == shown), None)
         if begun is None:
             return
         trail = (f"this store recorded a promotion of model {model_name!r} into it (experiment "

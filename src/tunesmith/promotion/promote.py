@@ -260,8 +260,10 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
                                                    name, shlex.join(["tunesmith", "promote", name, "-m", model_name]))
             if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
-                notes += tuple(s.said for s in settle(store, registry, model_name, clock))
-                champion = registry.by_alias(model_name, "champion")   # settling may have moved it
+                settled = settle(store, registry, model_name, clock)
+                notes += tuple(s.said for s in settled)
+                if settled:  # settling may have moved it (nothing settled: the champion judged is the one read)
+                    champion = registry.by_alias(model_name, "champion")
         if policy.beat_champion is not None:
             assert registry is not None
             comparison = (ChampionComparison(champion.version, is_candidate=True)
