@@ -84,6 +84,8 @@ def test_promote_refuses_a_moved_sqlite_registry_and_follows_it_with_tracking_ur
     assert err.startswith(f"error: tracking.mlflow.uri: sqlite:///{promoted / 'mlflow.db'}: no MLflow database at "
                           f"{promoted / 'mlflow.db'}"), err
     assert "version 1, bc trial 0" in err and "--tracking-uri URI" in err, err  # the recorded champion, the fix
+    # the fix repeats the promote as it was run: without --trial it promoted the selected trial instead
+    assert "tunesmith promote bc -m clf --trial 1 --tracking-uri URI" in " ".join(err.split()), err
     assert not (promoted / "mlflow.db").exists() and _events(promoted) == before  # nothing made, nothing recorded
     code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", "--tracking-uri", moved)
     assert code == 0 and "version 2" in out, (out, err)

@@ -258,7 +258,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             # recorded abandoned, and a killed first one then got past the refusal (no promotion recorded)
             champion = registry.by_alias(model_name, "champion")
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
-                                                   name, shlex.join(["tunesmith", "promote", name, "-m", model_name]))
+                                                   name, _promote_again(name, model_name, trial_number, policy_file))
             if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
                 settled = settle(store, registry, model_name, clock)
                 notes += tuple(s.said for s in settled)
@@ -322,6 +322,15 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             **({"intent": intent} if intent else {})}, reason)
         return PromotionOutcome(decision, name, model_name, trial.number, tuple(gates), data["version"],
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)
+
+
+def _promote_again(name: str, model_name: str, trial_number: int | None, policy_file: str | None) -> str:
+    """The promote that was run, as a refusal's fix repeats it (``--tracking-uri`` added there): with the trial and
+    the policy it named, which copied without them would promote the selected trial under the spec's policy."""
+    words = ["tunesmith", "promote", name, "-m", model_name]
+    words += ["--trial", str(trial_number)] if trial_number is not None else []
+    words += ["--policy", policy_file] if policy_file is not None else []
+    return shlex.join(words)
 
 
 def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
