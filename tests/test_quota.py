@@ -446,6 +446,35 @@ def test_the_renewer_running_during_a_submit_keeps_the_new_trials_slot(project):
     store.close()
 
 
+def test_a_run_that_ends_while_waiting_leaves_the_queue(project):
+    """The flake of the two-coordinator test: a run refused a slot (its ticket queued) whose budget then finished on
+    its other workers ended with its ticket still in the store; `quota list` said one run waited (for a slot it
+    would never take) until the ticket lapsed, and the next run to ask was refused for it meanwhile."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.executor.leases import LeasedSlots, QuotaScope
+    from tunesmith.storage import SQLStore
+
+    store = SQLStore(project.storage)
+    store.set_quota("user:dave", 1, now=time.time())
+    exp = store.create_experiment("waits", {}, "random", "test", time.time())
+    assert store.acquire_slot("there:9:xyz", exp.id, {"user:dave": None}, time.time(), ttl=30.0).granted
+
+    class Idle:
+        def free_slots(self) -> int:
+            return 1
+
+        def close(self, grace: float) -> list:
+            return []
+
+    leased = LeasedSlots(Idle(), QuotaScope(store, exp.id, "here:1:abc", "dave"),  # type: ignore[arg-type]
+                         {"user:dave": None}, SystemClock())
+    assert leased.free_slots() == 0, "the other holder has the only slot"
+    assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1, 1)]
+    leased.close(grace=1.0)
+    assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1, 0)], "the ended run still waits"
+    store.close()
+
+
 @pytest.mark.parametrize("args, message", [
     # "must be user:NAME ...; got 'user:ålice b'": the user had written user:NAME
     (("set", "user:ålice b", "3"), "quota key: the NAME of user:NAME holds whitespace (' '); a NAME or KEY may hold "

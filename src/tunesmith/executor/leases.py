@@ -37,6 +37,8 @@ class SlotLedger(Protocol):
 
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]: ...
 
+    def leave_slot_queue(self, holder: str) -> None: ...
+
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None: ...
 
@@ -183,6 +185,8 @@ class LeasedSlots:
                 self._reserved = None
             with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves (TTL)
                 self._hold(force=True)  # releases every slot of this coordinator
+            with contextlib.suppress(StorageError):  # a ticket left queued would make `quota list` show a waiter,
+                self.scope.ledger.leave_slot_queue(self.scope.holder)  # and refuse the next asker, till it lapsed
             with contextlib.suppress(StorageError):
                 # the run wants no more slots: a wait still open ends here (its trials may have ended together, in
                 # one poll, leaving a slot taken for a trial the runner had no more of, and no poll to give it back)

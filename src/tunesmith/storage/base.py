@@ -97,6 +97,10 @@ class TrialStore(Protocol):
         """Renew ``holder``'s leases in ``keep``, release its others; returns those of ``keep`` that lapsed."""
         ...
 
+    def leave_slot_queue(self, holder: str) -> None:
+        """Take back ``holder``'s places in the quota queues: it will not ask for a slot again."""
+        ...
+
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
                   log_path_template: str, owner: str | None = None, limit: int | None = None,
                   queued: bool = False) -> TrialRecord | None:
