@@ -79,3 +79,17 @@ def test_delete_asks_once_whether_a_coordinator_is_at_work_and_reads_no_trial(lo
     assert (code, out.strip()) == (0, "deleted long"), err
     assert len(_reads(statements, "FROM coordinator_beats")) == 1, "the check ran more than once"
     assert _reads(statements, "trial_reports") == [] and _reads(statements, "trials.params") == []
+
+
+def test_resume_counts_only_its_own_experiments_trials(long_run, statements):
+    """A resume whose workdir holds trial folders counts the experiment's trials (and its budget's stop counts them
+    again): each count grouped every trial of the store by experiment, a large store's other experiments' too
+    (100k trials read to learn six). Now each count is of the experiment's own trials, through its index."""
+    api.run(long_run.spec("other", trial={"function": "objectives:reporting"}, executor={"kind": "inline"}),
+            storage=long_run.storage)
+    statements.clear()
+    result = api.resume("long", storage=long_run.storage)
+    assert len(result.trials) == 6
+    counts = [s for s, _ in _reads(statements, "FROM trials") if "count(" in s.lower()]
+    assert counts, "resume counted no trials: the check of its trial folders did not run"
+    assert all("WHERE trials.experiment_id" in s for s in counts), f"a count read every experiment's: {counts}"

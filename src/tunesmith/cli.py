@@ -845,7 +845,7 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         if not sys.stdin.isatty():  # nobody to answer: the prompt met end-of-input and exited 130, mute
             raise UserInputError(f"--yes: deleting {name!r} asks first, and nothing can answer here (stdin is not a "
                                  "terminal); add --yes")
-        count = sum(store.trial_counts().get(exp.id, {}).values())  # (not every trial and report read to count)
+        count = sum(store.trial_counts_of(exp.id).values())  # (not every trial and report read to count)
         if not typer.confirm(f"Delete experiment {name!r} and its {count} trials?"):
             raise typer.Exit(EXIT_INPUT)
     try:

@@ -62,7 +62,7 @@ def record_data_change(store: SQLStore, experiment: ExperimentRecord, spec: Expe
     last = epochs[-1].fingerprint  # (None: a change recorded before events kept the fingerprint)
     since_last = fingerprint_changes(dict(last), now_on) if last is not None else changes
     if since_last:
-        recorded = sum(store.trial_counts().get(experiment.id, {}).values())  # numbers 0.. are taken: the next one
+        recorded = sum(store.trial_counts_of(experiment.id).values())  # numbers 0.. are taken: the next one
         store.record_event(experiment.id, DATA_CHANGED, now,
                            detail={"changes": since_last, "fingerprint": now_on, "from_trial": recorded})
 

@@ -147,7 +147,7 @@ def resume_experiment(name: str, store: SQLStore, listener: RunListener | None =
                               dict(spec.strategy.options) if spec.strategy.name != "auto" else {},
                               experiment.strategy_reason or "")
     plan = prepare(spec, decision=stored, stored=True)  # and no new trial may take a folder of one not recorded:
-    check_resumed_workdir(plan.spec.workdir or ".", name, lambda: store.trial_counts().get(experiment.id, {}))
+    check_resumed_workdir(plan.spec.workdir or ".", name, lambda: store.trial_counts_of(experiment.id))
     runner = Runner(store, experiment, plan, listener, clock, scheduler=_scheduler_for(plan.spec, plan.space),
                     join=join)
     if spec.task is not None:  # (warned through the run's fan-out: a listener failing on it is dropped there, once)
@@ -303,7 +303,7 @@ class Runner:
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
                     self._sync()  # a peer gone since the last sync: its trials are re-run here, not left running
                     if not self._reruns:
-                        return self._budget.taken_stop(mono, self.store.trial_counts().get(self.experiment.id, {}),
+                        return self._budget.taken_stop(mono, self.store.trial_counts_of(self.experiment.id),
                                                        resume_hint(self.store, self.experiment.name))  # (for nobody's)
             timeout = POLL_INTERVAL
             if self._retry_queue and not self._running:

@@ -200,6 +200,11 @@ class TrialStore(Protocol):
         """Trials per state for every experiment, by experiment id, in one read (for listings)."""
         ...
 
+    def trial_counts_of(self, experiment_id: int) -> dict[TrialState, int]:
+        """The experiment's trials per state (those with none left out), in one read of its own trials only: a
+        run that counts its trials (a resume, a budget's stop) reads none of a large store's other experiments."""
+        ...
+
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
         ...
 

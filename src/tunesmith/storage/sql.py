@@ -877,6 +877,12 @@ class SQLStore:
             counts.setdefault(exp_id, {})[TrialState(state)] = n
         return counts
 
+    def trial_counts_of(self, experiment_id: int) -> dict[TrialState, int]:
+        with self._tx("count trials") as conn:  # through the (experiment_id, state) index
+            rows = conn.execute(select(trials.c.state, func.count()).where(trials.c.experiment_id == experiment_id)
+                                .group_by(trials.c.state)).all()
+        return {TrialState(state): n for state, n in rows}
+
     def events(self, experiment_id: int, since_id: int = 0) -> list[Event]:
         with self._tx("read events") as conn:
             rows = conn.execute(select(events).where(events.c.experiment_id == experiment_id, events.c.id > since_id)

@@ -96,6 +96,9 @@ def check_trials(store: TrialStore) -> None:
     assert counts[e.id] == {TrialState.RUNNING: 2, TrialState.FAILED: 1}, counts
     assert counts[other.id] == {TrialState.RUNNING: 1}, "counted per experiment"
     assert empty.id not in counts, "an experiment without trials has no entry"
+    assert store.trial_counts_of(e.id) == counts[e.id], "one experiment's own count, as the count of all says"
+    assert store.trial_counts_of(other.id) == {TrialState.RUNNING: 1}, "no other experiment's trials counted"
+    assert store.trial_counts_of(empty.id) == {}
     waits = store.new_trial(other.id, {"x": 0.6}, experiment_seed=7, now=14.0, log_path_template="{number}",
                             queued=True)  # its executor holds it until a worker takes it
     assert waits is not None and waits.state is TrialState.QUEUED
