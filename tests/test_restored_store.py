@@ -132,8 +132,8 @@ def test_a_restored_backup_refuses_to_resume_into_folders_of_trials_it_lacks_unt
     workdir = root / ".tunesmith" / "ck"
     line = one_error_line(_cli(root, "resume", "ck", "-q"), 2)
     assert line.startswith(f"workdir: {workdir} holds 4 trial folder(s) of trials this store does not have "
-                           "(trial-00004, trial-00005, trial-00006, ...; experiment 'ck' has trials 0 to 3 here), "
-                           "left by a run it does not know of: "), line
+                           "(trial-00004, trial-00005, trial-00006, and 1 more; experiment 'ck' has trials 0 to 3 "
+                           "here), left by a run it does not know of: "), line
     assert "the next trials would take their checkpoints and logs as their own: move them aside" in line, line
     assert sorted(_trials(db)) == [0, 1, 2, 3] and _events(db) == events, "nothing was recorded"
 

@@ -282,6 +282,7 @@ def test_the_refusal_of_a_shared_database_names_the_table_that_collides(project,
         message = _one_line_input_error(cli(*args, "--storage", postgres_url))
         assert message.startswith(f"--storage: {shown} is not a tunesmith store: it holds another application's "
                                   "tables: 10 table(s) (app_table_00, "), message
+        assert "app_table_05, and 4 more), and trials bears" in message, "a shortened list says how much it left out"
         assert ", and trials bears the name of one of tunesmith's tables, so a store cannot be made beside them; " \
                "nothing was written to it. Give tunesmith a store of its own: a new SQLite file, another database, " \
                "or a schema of its own in this one (a URL ending ?options=-csearch_path%3Dtunesmith, after CREATE " \

@@ -15,12 +15,14 @@ from tunesmith.errors import TrialError
 from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import ExperimentRecord, ParamValue, Report, TrialRecord, TrialState
+from tunesmith.suggestions import listed
 
 
 CHECKPOINT = "checkpoint"
 PARENT_CHECKPOINT = "checkpoint-parent"
 STATE_FILE = "state.json"
 MODEL = "model"  # where a trial hands over its model (trial.save_model, or a command trial's own model/)
+FOLDERS_NAMED = 3  # a refusal of a workdir names this many of the trial folders it found
 COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast it by far
 
 
@@ -78,7 +80,7 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
         return
     here = os.path.realpath(workdir)
     owners = [n for n, w in experiments if w is not None and os.path.realpath(w) == here]
-    shown = _first_few(folders)
+    shown = listed(folders, FOLDERS_NAMED)
     whose = (f"of experiment {owners[0]!r}, which sets the same workdir" if owners else
              "of an experiment this store does not have (deleted, or recorded in another store)")
     remove = "" if owners else f"remove them (rm -r {os.path.join(workdir, 'trial-*')}) or "
@@ -118,15 +120,11 @@ def check_resumed_workdir(workdir: str, name: str, counts: Callable[[], Mapping[
         return
     has = f"trials 0 to {recorded - 1}" if recorded else "no trial"
     raise SpecError("workdir", f"{workdir} holds {len(unknown)} trial folder(s) of trials this store does not have "
-                               f"({_first_few(unknown)}; experiment {name!r} has {has} here), left by a run it does "
-                               "not know of: a run that went on after the backup this store was restored from, or "
-                               "another store's experiment writing to this workdir; the next trials would take their "
-                               "checkpoints and logs as their own: move them aside, then resume again: "
+                               f"({listed(unknown, FOLDERS_NAMED)}; experiment {name!r} has {has} here), left by a run "
+                               "it does not know of: a run that went on after the backup this store was restored "
+                               "from, or another store's experiment writing to this workdir; the next trials would "
+                               "take their checkpoints and logs as their own: move them aside, then resume again: "
                                f"{_move_aside(workdir, unknown)}")
-
-
-def _first_few(folders: list[str]) -> str:
-    return ", ".join(folders[:3]) + (", ..." if len(folders) > 3 else "")
 
 
 def _move_aside(workdir: str, folders: list[str]) -> str:

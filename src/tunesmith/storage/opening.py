@@ -40,7 +40,7 @@ from tunesmith.extras import update_tunesmith
 from tunesmith.redaction import redact
 from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.schema import HEAD_REVISION, metadata
-from tunesmith.suggestions import storage_url_fix
+from tunesmith.suggestions import listed, storage_url_fix
 
 # tunesmith's tables (a schema left unfinished holds some of them), and those every revision has had: at a revision
 # this package does not ship, the mark of a store a newer tunesmith wrote, whatever its revision id looks like.
@@ -251,10 +251,9 @@ def newer_store_error(shown: str, origin: str, revision: str | None) -> StorageC
 
 def holds(found: Survey) -> str:
     """What a database that is not a tunesmith store holds, for the refusal."""
-    listed = ", ".join(found.tables[:TABLES_NAMED]) + (", ..." if len(found.tables) > TABLES_NAMED else "")
     schema = (f"another application's schema (alembic_version {found.revision!r})" if found.revision is not None
               else "another application's tables")
-    return f"it holds {schema}: {len(found.tables)} table(s) ({listed})"
+    return f"it holds {schema}: {len(found.tables)} table(s) ({listed(found.tables, TABLES_NAMED)})"
 
 
 def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:
