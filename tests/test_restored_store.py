@@ -215,3 +215,21 @@ def test_cannot_import_says_the_spec_folder_is_gone(tmp_path: Path) -> None:
                            "elsewhere"), line
     assert line.endswith(f"put the project back at {old}, or link it there from where it is now: ln -s {new} {old})"), \
         line
+
+
+def test_the_folders_a_run_makes_are_those_the_workdir_checks_find(project: Any) -> None:
+    """A trial's folder is named once (``TRIAL_FOLDER``): the runner's name for it, the glob that finds trial folders
+    in a workdir and the pattern that reads their numbers were three spellings, and a folder one made but the others
+    missed would let a resumed or new run take another trial's checkpoint as its own."""
+    from tunesmith import api
+    from tunesmith.evaluation.context import TRIAL_FOLDER, numbered_trial_folders, trial_folders
+
+    workdir = project.root / "runs"
+    result = api.run(project.spec("named", budget={"trials": 3}, executor={"kind": "inline"}, workdir=str(workdir)),
+                     storage=project.storage)
+    made = {t.number: Path(t.log_path or "").parent for t in result.trials}
+    assert {n: folder.parent for n, folder in made.items()} == {n: workdir for n in range(3)}
+    assert numbered_trial_folders(str(workdir)) == {n: folder.name for n, folder in made.items()}
+    (workdir / TRIAL_FOLDER.format(number=123456)).mkdir()  # past the padding: still found, by its number
+    assert numbered_trial_folders(str(workdir))[123456] == "trial-123456"
+    assert trial_folders(str(workdir)) == sorted(TRIAL_FOLDER.format(number=n) for n in (0, 1, 2, 123456))

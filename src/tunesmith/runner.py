@@ -31,7 +31,7 @@ from tunesmith.lease_holders import lease_owner_id
 from tunesmith.quotas import coordinator_user
 from tunesmith.records import (ExperimentRecord, Failure, FailureKind, Lineage, Outcome, Report, RunStatus,
                                TrialRecord, TrialState, continued_curve)
-from tunesmith.evaluation.context import (PARENT_CHECKPOINT, check_fresh_workdir, check_resumed_workdir,
+from tunesmith.evaluation.context import (PARENT_CHECKPOINT, TRIAL_FOLDER, check_fresh_workdir, check_resumed_workdir,
                                           copy_latest_checkpoint, default_workdir, make_trial_folder)
 from tunesmith.scheduler import Exploit, NoScheduler, Scheduler, SchedulerEvidence, build_scheduler, stops
 from tunesmith.seeding import derive_seed, design_seed, fresh_seed, strategy_seed
@@ -270,7 +270,7 @@ class Runner:
         self._mine: set[int] = set()             # trial numbers run here, or already learnt from peers
         self._seen_event = store.finished_since(exp_id, 0)[1]
         self._params_of = {t.number: dict(t.params) for t in history}
-        self._log_template = os.path.join(spec.workdir or ".", "trial-{number:05d}", "trial.log")
+        self._log_template = os.path.join(spec.workdir or ".", TRIAL_FOLDER, "trial.log")
         self._propose = getattr(self.scheduler, "propose", None)  # hooks of proposing schedulers (PBT)
         self._on_start = getattr(self.scheduler, "on_start", None)
         store.set_status(exp_id, RunStatus.RUNNING, clock.now(),  # the owner: a peer tells it at work until it leaves

@@ -24,19 +24,19 @@ STATE_FILE = "state.json"
 MODEL = "model"  # where a trial hands over its model (trial.save_model, or a command trial's own model/)
 FOLDERS_NAMED = 3  # a refusal of a workdir names this many of the trial folders it found
 COPY_ATTEMPTS = 50  # a save's swap takes a moment; 50 tries 10 ms apart outlast it by far
+TRIAL_FOLDER = "trial-{number:05d}"  # a trial's folder in the workdir, by its number (str.format): the one spelling
+_TRIAL_PREFIX = TRIAL_FOLDER.partition("{")[0]  # what the folders of trials found in a workdir start with
+_TRIAL_FOLDER = re.compile(re.escape(_TRIAL_PREFIX) + r"(\d+)")
 
 
 def trial_folders(workdir: str) -> list[str]:
     """The trial folders (``trial-NNNNN``) already in ``workdir``, by name."""
-    return sorted(p.name for p in Path(workdir).glob("trial-[0-9]*") if p.is_dir())
+    return sorted(p.name for p in Path(workdir).glob(f"{_TRIAL_PREFIX}[0-9]*") if p.is_dir())
 
 
 def numbered_trial_folders(workdir: str) -> dict[int, str]:
     """The folders in ``workdir`` named as a run names a trial's (``trial-NNNNN``), by trial number."""
     return {int(m.group(1)): name for name in trial_folders(workdir) if (m := _TRIAL_FOLDER.fullmatch(name))}
-
-
-_TRIAL_FOLDER = re.compile(r"trial-(\d+)")
 
 
 def default_workdir(name: str) -> str:
@@ -83,7 +83,7 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
     shown = listed(folders, FOLDERS_NAMED)
     whose = (f"of experiment {owners[0]!r}, which sets the same workdir" if owners else
              "of an experiment this store does not have (deleted, or recorded in another store)")
-    remove = "" if owners else f"remove them (rm -r {os.path.join(workdir, 'trial-*')}) or "
+    remove = "" if owners else f"remove them (rm -r {os.path.join(workdir, _TRIAL_PREFIX + '*')}) or "
     raise SpecError("workdir", f"{workdir} already holds trial folders ({shown}) {whose}; new trials would take "
                                f"their checkpoints and logs as their own: {remove}set workdir: to a folder of this "
                                "experiment's own")
@@ -133,10 +133,10 @@ def _move_aside(workdir: str, folders: list[str]) -> str:
     import time
 
     aside = shlex.quote(os.path.join(workdir, time.strftime("not-in-store-%Y%m%d-%H%M%S")))
-    digits = [f.removeprefix("trial-") for f in folders]
+    digits = [f.removeprefix(_TRIAL_PREFIX) for f in folders]
     numbers = [int(d) for d in digits]
     if len(folders) > 3 and numbers == list(range(numbers[0], numbers[-1] + 1)) and len(set(map(len, digits))) == 1:
-        moved = f"{shlex.quote(workdir)}/trial-{{{digits[0]}..{digits[-1]}}}"
+        moved = f"{shlex.quote(workdir)}/{_TRIAL_PREFIX}{{{digits[0]}..{digits[-1]}}}"
     else:
         moved = " ".join(shlex.quote(os.path.join(workdir, f)) for f in folders)
     return f"mkdir {aside} && mv {moved} {aside}/"
