@@ -118,14 +118,9 @@ def peers_at_work(store: TrialStore, experiment_id: int, me: str, now: float, st
             left.add(owner)
         elif e.kind == AuditKind.RUN_RUNNING:
             heard[owner] = max(heard.get(owner, e.at), e.at)
-    if trials is None:
-        trial_beats = store.trial_owner_beats(experiment_id)
-    else:
-        trial_beats = {}
-        for t in trials:
-            if t.owner is not None and t.heartbeat_at is not None:
-                trial_beats[t.owner] = max(trial_beats.get(t.owner, t.heartbeat_at), t.heartbeat_at)
-    for owner, at in [*trial_beats.items(), *store.coordinator_beats(experiment_id).items()]:
+    trial_beats = (store.trial_owner_beats(experiment_id).items() if trials is None else  # (each beat: max below)
+                   [(t.owner, t.heartbeat_at) for t in trials if t.owner is not None and t.heartbeat_at is not None])
+    for owner, at in [*trial_beats, *store.coordinator_beats(experiment_id).items()]:
         heard[owner] = max(heard.get(owner, at), at)
     lead = store.lease_holder(experiment_id, now)  # unexpired, and not known dead
     # the lease's holder, unexpired or (however long ago) lapsed, whether or not it beat: at work by the rule below
