@@ -276,8 +276,9 @@ class TrialRunner:
         # What the actor holds before any trial (Ray's runtime and tunesmith's harness: ~130 MiB here, against ~20 MiB
         # for a process executor's worker). memory_limit and the priced peak count the trial's memory above it: else
         # a limit the trial meets on the process executor (96 MiB) killed every trial on Ray at its first sample.
-        import tunesmith.executor.worker  # noqa: F401 - loaded before the measurement, as a first attempt has it
+        from tunesmith.executor.worker import run_job  # loaded before the measurement, as a first attempt has it
 
+        self._run_job = run_job
         self._idle_rss = tree_rss(os.getpid())
 
     def ready(self) -> str:
@@ -292,8 +293,6 @@ class TrialRunner:
         ordered killed (or given back) before it started. ``shipment``: the coordinator's node and the trial's
         checkpoints, for a node that does not see its files."""
         import ray
-
-        from tunesmith.executor.worker import run_job
 
         job = TrialJob.from_json(job_json)
         key = (job.number, job.attempt)
@@ -342,7 +341,7 @@ class TrialRunner:
         answer: dict[str, Any] = {}
         try:
             try:
-                outcome = run_job(job, report, attempt.prune.is_set)
+                outcome = self._run_job(job, report, attempt.prune.is_set)
             except FolderUnwritable as e:  # its node's disk, which may be its own: a crash, retried maybe elsewhere
                 outcome = e.outcome or Outcome(failure=Failure(  # (an outcome kept, its log cut short: recorded)
                     FailureKind.CRASHED, f"its folder on its Ray node refused a write of its log: {e.reason}"))
@@ -602,11 +601,11 @@ class RayExecutor:
             env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
         # `auto` is RAY_ADDRESS where that is set (Ray reads it so), else the cluster Ray finds on this machine
         from_env = os.environ.get("RAY_ADDRESS") if self.address == "auto" else None
-        target, field = (from_env, "RAY_ADDRESS, for executor.address: auto") if from_env else (
+        target, named_in = (from_env, "RAY_ADDRESS, for executor.address: auto") if from_env else (
             self.address, "executor.address")
         named = HeadAddress.parse(target)
         if named is not None and not head_answers(named):  # ray.init would wait minutes for it
-            self._refuse(f"no Ray cluster answers at {target} ({field}): start one there "
+            self._refuse(f"no Ray cluster answers at {target} ({named_in}): start one there "
                          "(`ray start --head --port=PORT`), or change the address")
         try:
             # handlers_restored: ray.init sets its own SIGTERM handler (sys.exit) and its core worker a C++ one that
@@ -623,7 +622,7 @@ class RayExecutor:
                 self._refuse("no Ray cluster answers at auto (executor.address): none runs on this machine and "
                              "RAY_ADDRESS is not set; start one (`ray start --head --port=PORT`), or name its "
                              "address (host:port, ray://host:10001)")
-            self._refuse(f"no Ray cluster answers at {target} ({field}): {_first_line(e)}")
+            self._refuse(f"no Ray cluster answers at {target} ({named_in}): {_first_line(e)}")
         self._connected_here = True
 
     def _refuse(self, reason: str) -> NoReturn:
