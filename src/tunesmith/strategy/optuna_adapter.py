@@ -22,7 +22,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState as OptunaState
 
 from tunesmith.constraints import Constraint
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpaceError, SpecError
 from tunesmith.extras import install_extra
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.report_order import ReportOrder
@@ -410,11 +410,20 @@ class OptunaStrategy:
 
     def _optuna_value(self, name: str, value: ParamValue) -> ParamValue:
         """``value`` as this study's distribution of ``name`` holds it: a categorical given by position, its
-        position (the first choice of the same type and value: True is not 1)."""
+        position (the choice of the same type and value: True is not 1).
+
+        Raises:
+            SpaceError: at ``params.<name>``, a value of a categorical given by position that is none of its
+                choices: passed on as it was, Optuna read it as a position (2 as the third choice).
+        """
         choices = self._by_position.get(name)
         if choices is None:
             return value
-        return next((i for i, c in enumerate(choices) if type(c) is type(value) and c == value), value)
+        position = self.space.domains[name].grid_position(value, len(choices))
+        if position is None:
+            raise SpaceError(f"params.{name}", f"value {value!r} is not one of its choices {list(choices)!r} "
+                                               "(a choice matches by value and type: True is not 1)")
+        return position
 
 
 def _told_intermediate(trial: TrialRecord) -> dict[int, float]:
