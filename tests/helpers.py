@@ -171,6 +171,14 @@ def completed_in_process(cwd, *args: str, env: dict[str, str] | None = None) -> 
     return subprocess.CompletedProcess(list(args), code, out, err)
 
 
+def cli_in_folder(cwd, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """:func:`completed_in_process` from folder ``cwd`` on that folder's store (``tunesmith.db``), 200 columns wide,
+    with ``env`` set too: what a test's CLI subprocess started there runs, in this process (each saves a start-up
+    importing scikit-learn and MLflow, 2-5 CPU-s)."""
+    return completed_in_process(cwd, *args, env={"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
+                                                 "COLUMNS": "200", **(env or {})})
+
+
 def cli_json_in_process(*args: str) -> object:
     """What `tunesmith ARGS --json` prints, parsed, run in this process (:func:`cli_in_process`); it must exit 0."""
     import json

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import cli_in_folder
 
 from tunesmith.cycle import (
     CycleOutcome, PromotionVerdict, StepStatus, lineage_head, promote_step, run_cycle, watch,
@@ -91,14 +92,6 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
                                             "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
-def _cli_in_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """What :func:`_cli` runs, in this process (each saves a start-up importing scikit-learn and MLflow, 2-5 CPU-s)."""
-    from tests.helpers import completed_in_process
-
-    return completed_in_process(cwd, *args, env={"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                                 "COLUMNS": "200"})
-
-
 @pytest.mark.slow
 def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder: Path) -> None:
     proc = _cli(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
@@ -109,15 +102,15 @@ def test_cycle_command_from_a_spec_tunes_detects_retunes_and_reports_json(folder
     assert report["outcome"] == "retuned" and report["champion"] == "bc-retune-1"
     assert "promotion:" in report["steps"][3]["why"]
     assert report["steps"][2]["detail"]["trials"] == 2  # drift.retune.trials
-    again = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2",
-                            "--json")  # in this process, as the refusals below (the cycle above was the CLI's)
+    again = cli_in_folder(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--every", "1s", "--cycles", "2",
+                          "--json")  # in this process, as the refusals below (the cycle above was the CLI's)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in again.stdout.splitlines()]
     assert [r["outcome"] for r in lines] == ["no_drift", "no_drift"]
     assert lines[0]["checked"] == "bc-retune-1" and lines[0]["steps"][0]["status"] == "skipped"  # tune: recorded
-    bad = _cli_in_process(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")  # (the CLI's own
+    bad = cli_in_folder(folder, "watch", "bc", "--data", "shifted.csv", "--every", "soon")  # (the CLI's own
     assert bad.returncode == 2 and "--every" in bad.stderr  # --every refusals: tests/test_cycle_sre.py)
-    bad = _cli_in_process(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
+    bad = cli_in_folder(folder, "cycle", "nope.yaml", "--data", "shifted.csv")
     assert bad.returncode == 2 and "nope.yaml" in bad.stderr
 
 
@@ -160,7 +153,7 @@ def test_cycle_of_a_spec_file_uses_the_store_its_storage_names(folder: Path) -> 
     assert report["outcome"] == "retuned" and report["checked"] == "bc"
     assert not (folder / "tunesmith.db").exists()
     assert [e.name for e in SQLStore(f"sqlite:///{folder / 'team.db'}").experiments()] == ["bc", "bc-retune-1"]
-    watched = _cli_in_process(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--cycles", "1", "--json")
+    watched = cli_in_folder(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--cycles", "1", "--json")
     assert watched.returncode == 0, watched.stderr
     assert json.loads(watched.stdout)["checked"] == "bc-retune-1" and not (folder / "tunesmith.db").exists()
 
@@ -262,16 +255,16 @@ def test_a_retune_nobody_promoted_is_not_the_champion_a_cycle_checks(folder: Pat
     assert report["checked"] == "bc" and report["champion_from"] == "registry", report
     assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
     # the later commands in this process (the first cycle above was the real CLI): four start-ups importing MLflow
-    again = json.loads(_cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf",
-                                       "--json").stdout)
+    again = json.loads(cli_in_folder(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf",
+                                     "--json").stdout)
     assert again["checked"] == again["champion"] == "bc-retune-2" and again["outcome"] == "no_drift", again
-    other = _cli_in_process(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")
+    other = cli_in_folder(folder, "cycle", "bc-retune-1", "--data", "shifted.csv", "--model-name", "clf")
     assert other.returncode == 2 and "'bc-retune-2', which is not 'bc-retune-1'" in other.stderr, other.stderr
-    kept = _cli_in_process(folder, "delete", "bc-retune-2", "--yes")  # the champion's experiment: refused, saying why
+    kept = cli_in_folder(folder, "delete", "bc-retune-2", "--yes")  # the champion's experiment: refused, saying why
     assert kept.returncode == 2 and "champion of model 'clf'" in kept.stderr, kept.stderr
     # deleted all the same (forced, or by an older tunesmith): the cycle then refuses, naming the way out
-    assert _cli_in_process(folder, "delete", "bc-retune-2", "--yes", "--even-if-champion").returncode == 0
-    gone = _cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
+    assert cli_in_folder(folder, "delete", "bc-retune-2", "--yes", "--even-if-champion").returncode == 0
+    gone = cli_in_folder(folder, "cycle", "bc", "--data", "shifted.csv", "--model-name", "clf")
     assert gone.returncode == 2 and "'bc-retune-2', which is no longer in this store" in gone.stderr, gone.stderr
     assert "tunesmith rollback clf" in gone.stderr and "tunesmith promote bc -m clf" in gone.stderr, gone.stderr
 
@@ -285,7 +278,7 @@ def test_a_model_name_with_nothing_registered_follows_the_lineage(folder: Path) 
     first = json.loads(proc.stdout)
     assert first["outcome"] == "retuned" and first["champion"] == "bc-retune-1", first
     assert first["champion_from"] == "lineage", first
-    again = json.loads(_cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json").stdout)
+    again = json.loads(cli_in_folder(folder, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json").stdout)
     assert again["checked"] == again["champion"] == "bc-retune-1" and again["outcome"] == "no_drift", again
 
 
@@ -313,7 +306,7 @@ def test_an_edited_spec_file_of_a_recorded_experiment_is_refused_naming_the_fiel
     assert "Traceback" not in proc.stderr
     assert [e.name for e in store.experiments()] == ["bc"]  # no re-tune ran under the old thresholds
     (folder / "bc.yaml").write_text(yaml.safe_dump(SPEC))  # the file as recorded (seed, workdir filled in: no edit)
-    proc = _cli_in_process(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
+    proc = cli_in_folder(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["steps"][0]["status"] == "skipped"
 
@@ -395,7 +388,7 @@ def test_the_next_cycle_resumes_a_retune_whose_cycle_was_killed(folder: Path) ->
     assert proc.returncode == -signals.SIGKILL
     assert store.experiment(retune).status.value == "running"  # nothing ran to record otherwise
     assert store.experiment("bc").attributes["retunes"] == [retune]  # named before it ran
-    again = _cli_in_process(folder, "cycle", "bc", "--data", "shifted.csv", "--json")  # the kill was the real CLI's
+    again = cli_in_folder(folder, "cycle", "bc", "--data", "shifted.csv", "--json")  # the kill was the real CLI's
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["steps"][-2]["why"].startswith(f"resumed and finished {retune} ("), report
@@ -495,7 +488,7 @@ def test_the_next_cycle_resumes_a_first_tuning_that_failed_before_any_trial(fold
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # gpus: all would take an inherited allocation
     executor = {"kind": "process", "workers": 1, "gpus": "all"}
     (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "executor": executor}))
-    down = _cli_in_process(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")  # the set-up; `up`: the CLI
+    down = cli_in_folder(folder, "cycle", "bc.yaml", "--data", "shifted.csv", "--json")  # the set-up; `up`: the CLI
     assert down.returncode == 2 and "shows no NVIDIA GPU" in down.stderr, down.stderr
     store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
     assert store.experiment("bc").status.value == "failed" and store.trials(store.experiment("bc").id) == []
@@ -527,7 +520,7 @@ def test_an_older_interrupted_retune_is_not_resumed_after_a_newer_one_ran(folder
     proc, first = _stop_during_retune(folder, signals.SIGTERM, "cycle", "bc", "--data", "shifted.csv",
                                       "--trials", str(STOPPED_BUDGET), "--json")
     assert proc.returncode == 130 and store.experiment(first).status.value == "interrupted", proc.stderr
-    failed = _cli_in_process(folder, "cycle", "bc", "--data", _rows_every_trial_fails_on(folder), "--json")  # R2
+    failed = cli_in_folder(folder, "cycle", "bc", "--data", _rows_every_trial_fails_on(folder), "--json")  # R2
     assert failed.returncode == 1 and "every trial of the re-tune failed" in failed.stdout, failed.stdout
     again = _cli(folder, "cycle", "bc", "--data", "shifted.csv", "--trials", "2", "--json")
     assert again.returncode == 0, (again.stdout, again.stderr)
@@ -556,7 +549,7 @@ def test_new_rows_a_retune_would_refuse_are_refused_before_the_cycle_records_any
     before = [(e.kind, e.at) for e in store.events(store.experiment("bc").id)]
     for data, says in (("one_class.csv", "--data: every row of one_class.csv has the same value"),
                        ("few.csv", "the least populated class, '0', has")):
-        proc = _cli_in_process(folder, "cycle", "bc", "--data", data, "--json")  # the first refusal was the CLI's
+        proc = cli_in_folder(folder, "cycle", "bc", "--data", data, "--json")  # the first refusal was the CLI's
         assert proc.returncode == 2 and says in proc.stderr, (data, proc.returncode, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["outcome"] == "bad_input"
     assert [(e.kind, e.at) for e in store.events(store.experiment("bc").id)] == before, "nothing recorded"

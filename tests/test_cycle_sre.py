@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import cli_in_folder
 
 
 def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,21 +23,13 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
                                             "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
-def _cli_in_process(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """What :func:`_cli` runs, in this process (each saves a start-up importing scikit-learn and MLflow, 2-5 CPU-s)."""
-    from tests.helpers import completed_in_process
-
-    return completed_in_process(cwd, *args, env={"TUNESMITH_STORAGE": f"sqlite:///{cwd / 'tunesmith.db'}",
-                                                 "COLUMNS": "200", **(env or {})})
-
-
 @pytest.mark.parametrize("command", ["cycle", "watch"])
 def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
     """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
     # the walk's case (the URL from the environment) through the real CLI, --storage's in this process (its main)
     for env, origin, cli in (({"TUNESMITH_STORAGE": "nosuchdialect://x/y"}, "TUNESMITH_STORAGE", _cli),
-                             ({}, "--storage", _cli_in_process)):
+                             ({}, "--storage", cli_in_folder)):
         extra = ("--storage", "nosuchdialect://x/y") if origin == "--storage" else ()
         proc = cli(tmp_path, command, "churn", "--data", "d.csv", *extra, env=env)
         assert proc.returncode == 2, proc.stderr
@@ -115,7 +108,7 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
 
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
     # the first case through the real CLI, the others in this process (the CLI's own main: a start-up each fewer)
-    for target, says, cli in (("bc.yaml", "missing.csv", _cli), ("churn", "no store at", _cli_in_process)):
+    for target, says, cli in (("bc.yaml", "missing.csv", _cli), ("churn", "no store at", cli_in_folder)):
         (tmp_path / "cycle.json").unlink(missing_ok=True)  # (the first made no store)
         proc = cli(tmp_path, "cycle", target, "--data", "missing.csv", "--json", "--json-out", "cycle.json")
         assert proc.returncode == 2, proc.stderr
@@ -125,11 +118,11 @@ def test_cycle_json_on_bad_input_says_bad_input_on_stdout_and_in_json_out(tmp_pa
         assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["steps"] == []
         assert report["error"] == said[0].removeprefix("error: ") and report["target"] == target
         assert json.loads((tmp_path / "cycle.json").read_text()) == report
-    unwritable = _cli_in_process(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out",
-                                 "no/cycle.json")
+    unwritable = cli_in_folder(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv", "--json", "--json-out",
+                               "no/cycle.json")
     assert unwritable.returncode == 2 and "--json-out" in unwritable.stderr
     assert json.loads(unwritable.stdout)["outcome"] == "bad_input"
-    quiet = _cli_in_process(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
+    quiet = cli_in_folder(tmp_path, "cycle", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""  # without --json: the stderr line only, as before
     assert not (tmp_path / "tunesmith.db").exists()  # a first cycle's store was created, then left empty
 
@@ -144,8 +137,8 @@ def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> No
     (tmp_path / "bc.yaml").write_text(yaml.safe_dump(SPEC))
     # the first case through the real CLI, the others in this process (the CLI's own main: a start-up each fewer)
     for args, says, cli in ((("bc.yaml", "--data", "missing.csv"), "missing.csv", _cli),
-                            (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every", _cli_in_process),
-                            (("churn", "--data", "missing.csv"), "no store at", _cli_in_process)):  # (none made)
+                            (("bc.yaml", "--data", "missing.csv", "--every", "400d"), "--every", cli_in_folder),
+                            (("churn", "--data", "missing.csv"), "no store at", cli_in_folder)):  # (none made)
         proc = cli(tmp_path, "watch", *args, "--json")
         assert proc.returncode == 2, proc.stderr
         said = proc.stderr.strip().splitlines()
@@ -155,7 +148,7 @@ def test_watch_json_on_bad_input_prints_one_bad_input_line(tmp_path: Path) -> No
         report = json.loads(lines[0])
         assert report["outcome"] == "bad_input" and report["exit_code"] == 2 and report["target"] == args[0]
         assert report["error"] == said[0].removeprefix("error: ")
-    quiet = _cli_in_process(tmp_path, "watch", "bc.yaml", "--data", "missing.csv")
+    quiet = cli_in_folder(tmp_path, "watch", "bc.yaml", "--data", "missing.csv")
     assert quiet.returncode == 2 and quiet.stdout == ""
 
 
@@ -204,8 +197,8 @@ def test_cycle_spec_and_cycle_name_read_and_promote_into_the_lineages_registry(
     report = json.loads(proc.stdout)
     assert report["checked"] == "bc" and report["champion_from"] == "registry", report
     assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-2", report
-    by_name = json.loads(_cli_in_process(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json",
-                                         env=env).stdout)  # in this process, from `other` as the CLI's was
+    by_name = json.loads(cli_in_folder(other, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json",
+                                       env=env).stdout)  # in this process, from `other` as the CLI's was
     assert by_name["checked"] == "bc-retune-2" and by_name["champion_from"] == "registry", by_name
     for checkout, versions in ((first, 2), (other, 0)):
         client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{checkout / 'mlflow.db'}")
@@ -240,11 +233,11 @@ def test_a_first_tuning_by_cycle_with_a_model_name_is_promoted_through_the_gates
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert client.get_model_version_by_alias("clf", "champion").tags["tunesmith.experiment"] == "bc"
     # read back, and the next cycle, in this process (the first cycle was the real CLI)
-    audit = _cli_in_process(tmp_path, "audit", "bc", "--json")
+    audit = cli_in_folder(tmp_path, "audit", "bc", "--json")
     [promoted] = [r for r in json.loads(audit.stdout) if r["kind"] == "promoted"]
     assert promoted["detail"]["reason"] == "tunesmith cycle: first tuning", promoted  # not a drift re-tune
-    again = json.loads(_cli_in_process(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf",
-                                       "--json").stdout)
+    again = json.loads(cli_in_folder(tmp_path, "cycle", "bc", "--data", "reference.csv", "-m", "clf",
+                                     "--json").stdout)
     assert again["outcome"] == "no_drift" and again["champion_from"] == "registry" and again["checked"] == "bc"
 
 
@@ -319,7 +312,7 @@ def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_o
     first = _first_cycle_in_process(folder, monkeypatch)   # the set-up: the later cycles are the CLI's
     assert first["exit_code"] == 3, first
     assert _steps(first) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"), ("retune", "skipped")]
-    for target, cli in (("bc.yaml", _cli), ("bc", _cli_in_process)):  # both forms: the first tuning is not offered
+    for target, cli in (("bc.yaml", _cli), ("bc", cli_in_folder)):  # both forms: the first tuning is not offered
         again = cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")  # again, the cycle goes on
         report = json.loads(again.stdout)
         assert ("drift", "done") in _steps(report) and ("retune", "done") in _steps(report), (target, report)
@@ -384,7 +377,7 @@ def test_a_first_promotion_that_failed_is_offered_again_by_the_next_cycle(
     (folder / "sitecustomize.py").unlink()  # the registry is back
     for target, outcome in (("bc", "promoted"), ("bc.yaml", "no_drift")):  # offered again until done, then not
         # in this process (the failed one was the real CLI, the fault injected at its start)
-        again = _cli_in_process(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
+        again = cli_in_folder(folder, "cycle", target, "--data", "reference.csv", "-m", "clf", "--json")
         report = json.loads(again.stdout)
         assert report["outcome"] == outcome and again.returncode == 0, (target, report, again.stderr)
         assert (("promote", "done") in _steps(report)) is (outcome == "promoted"), (target, report)

@@ -9,8 +9,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import test_cycle
 from _cli_input_setup import cli_quiet
+from helpers import cli_in_folder
 
 from tunesmith.errors import SpecError
 from tunesmith.spec.task_config import DataConfig
@@ -131,8 +131,8 @@ def test_every_command_refuses_an_unreadable_file_with_exit_2_and_records_nothin
     _latin1(project.root, "latin1.csv")
     (project.root / "bad.yaml").write_text(SPEC.replace("DATA", "latin1.csv").replace("name: enc", "name: bad"))
     # run's refusal as a process of its own, validate's (the same spec read) in this process: test_cycle's
-    # _cli_in_process, the CLI's own main, exit code and stderr, a start-up importing scikit-learn fewer
-    here = functools.partial(test_cycle._cli_in_process, project.root)
+    # cli_in_folder, the CLI's own main, exit code and stderr, a start-up importing scikit-learn fewer
+    here = functools.partial(cli_in_folder, project.root)
     for command, cli in (("run", project.cli), ("validate", here)):
         proc = cli(command, "bad.yaml")
         _no_traceback(proc)

@@ -158,7 +158,8 @@ def test_dashboards_read_gauges_that_can_go_down_from_the_coordinators_still_run
     promtool = _promtool()
     queries = {name: [e for e in _dashboard_exprs() if name in e] for name in GO_DOWN}
     assert all(queries.values()), queries
-    utilization = [e for e in _dashboard_exprs() if "tunesmith_workers_busy" in e]
+    utilization = [t["expr"] for p in _dashboards()["oncall"]["panels"] if p["title"] == "Worker utilization"
+                   for t in p["targets"]]  # (by its title: the stall panel reads tunesmith_workers_busy too)
     assert len(utilization) == 1, utilization
     series = []
     for name, (lead, joiner, done) in {**{n: (3, 30, 7) for n in GO_DOWN}, "tunesmith_workers": (2, 6, 2),
@@ -200,5 +201,32 @@ def test_active_experiments_leave_out_a_textfile_whose_coordinator_is_gone(tmp_p
             {"expr": _grafana_to_promql(active), "eval_time": "4m", "exp_samples": [{"labels": "{}", "value": 3}]},
             {"expr": _grafana_to_promql(active), "eval_time": "15m", "exp_samples": [{"labels": "{}", "value": 2}]},
         ]}]}))
+    unit = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+
+
+def test_the_stall_panel_leaves_out_a_run_waiting_for_a_quota_slot_as_the_stall_alert_does(tmp_path):
+    """The on-call board's stall panel counted a run waiting for a quota slot (the slots are other runs': policy,
+    not a stall) as stalled, for as long as it waited, where TunesmithExperimentStalled leaves it alone. Evaluated by
+    promtool: a run waiting with no trial of its own running is left out; one whose trial runs while it waits for
+    more (that trial may hang), and a run not waiting, are shown."""
+    promtool = _promtool()
+    (stall,) = [e for e in _dashboard_exprs() if "tunesmith_last_activity_timestamp_seconds" in e]
+    series = []
+    for experiment, waiting, busy in (("waiting", 1, 0), ("waiting_running_one", 1, 1), ("stalled", 0, 1)):
+        series += [{"series": f'tunesmith_last_activity_timestamp_seconds{{experiment="{experiment}"}}',
+                    "values": "0x50"},
+                   {"series": f'tunesmith_exposition_timestamp_seconds{{experiment="{experiment}"}}',
+                    "values": "0+60x50"},
+                   {"series": f'tunesmith_experiment_running{{experiment="{experiment}"}}', "values": "1x50"},
+                   {"series": f'tunesmith_quota_waiting{{experiment="{experiment}"}}', "values": f"{waiting}x50"},
+                   {"series": f'tunesmith_workers_busy{{experiment="{experiment}"}}', "values": f"{busy}x50"}]
+    (tmp_path / "none.yml").write_text("groups: []\n")
+    path = tmp_path / "stall_test.yml"
+    path.write_text(yaml.safe_dump({"rule_files": ["none.yml"], "evaluation_interval": "1m", "tests": [
+        {"interval": "1m", "input_series": series, "promql_expr_test": [
+            {"expr": _grafana_to_promql(stall), "eval_time": "40m",
+             "exp_samples": [{"labels": '{experiment="stalled"}', "value": 2400},
+                             {"labels": '{experiment="waiting_running_one"}', "value": 2400}]}]}]}))
     unit = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert unit.returncode == 0, unit.stdout + unit.stderr

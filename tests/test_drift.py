@@ -16,8 +16,7 @@ import yaml
 from tunesmith.drift import check_files, population_stability_index
 from tunesmith.drift.statistics import ColumnRole, categorical_drift, numeric_drift
 from tunesmith.testing.drift_data import iid_split, shifted_split
-from helpers import tune_in_process
-from test_cycle import _cli_in_process
+from helpers import cli_in_folder, tune_in_process
 
 FALSE_ALARM_SPLITS = 20
 
@@ -96,9 +95,9 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_drift_command_exits_0_on_an_iid_half_and_4_on_the_shifted_half(tuned: Path) -> None:
-    # exit 0 in this process (_cli_in_process: the CLI's own main, exit code and output; a drift process exits 0 in
+    # exit 0 in this process (cli_in_folder: the CLI's own main, exit code and output; a drift process exits 0 in
     # test_drift_missing_values), exit 4, the table and --json-out from a process of its own
-    same = _cli_in_process(tuned, "drift", "bc", "--data", "iid_current.csv", "--json")
+    same = cli_in_folder(tuned, "drift", "bc", "--data", "iid_current.csv", "--json")
     assert same.returncode == 0, same.stdout + same.stderr
     report = json.loads(same.stdout)
     assert report["drift"] is False and report["champion"]["baseline_source"] == "holdout"
@@ -131,14 +130,14 @@ def test_missing_feature_columns_and_too_few_rows_are_bad_input_an_extra_column_
     (tuned / "narrow.csv").write_text("\n".join(",".join(r.split(",")[i] for i in keep) for r in lines) + "\n")
     proc = _cli(tuned, "drift", "bc", "--data", "narrow.csv")
     assert proc.returncode == 2 and "mean_area" in proc.stderr
-    # the other two cases in this process (_cli_in_process: the CLI's own main, exit code and output), the first
+    # the other two cases in this process (cli_in_folder: the CLI's own main, exit code and output), the first
     # refusal being a process of its own: two start-ups fewer, one of them importing scikit-learn for the champion
     (tuned / "wide.csv").write_text("\n".join(f"{r},{'row_id' if i == 0 else i}" for i, r in enumerate(lines)) + "\n")
-    proc = _cli_in_process(tuned, "drift", "bc", "--data", "wide.csv", "--json")
+    proc = cli_in_folder(tuned, "drift", "bc", "--data", "wide.csv", "--json")
     assert proc.returncode == 0 and any("row_id are not among the experiment's features: not tested" in n
                                         for n in json.loads(proc.stdout)["notes"]), proc.stdout  # not silently
     (tuned / "few.csv").write_text("\n".join(lines[:6]) + "\n")
-    proc = _cli_in_process(tuned, "drift", "bc", "--data", "few.csv")
+    proc = cli_in_folder(tuned, "drift", "bc", "--data", "few.csv")
     assert proc.returncode == 2 and "drift.min_rows" in proc.stderr
 
 
@@ -176,8 +175,8 @@ def test_trial_code_experiment_compares_two_files(project) -> None:  # type: ign
     assert proc.returncode == 2 and "--reference" in proc.stderr
     proc = project.cli("drift", "fn", "--reference", "reference.csv", "--data", "shifted.csv", "--json")
     assert proc.returncode == 4 and json.loads(proc.stdout)["champion_skipped"] is None
-    # no drift between two i.i.d. halves: exit 0, in this process (_cli_in_process), a start-up fewer
-    proc = _cli_in_process(project.root, "drift", "fn", "--reference", "iid_reference.csv", "--data", "iid_current.csv")
+    # no drift between two i.i.d. halves: exit 0, in this process (cli_in_folder), a start-up fewer
+    proc = cli_in_folder(project.root, "drift", "fn", "--reference", "iid_reference.csv", "--data", "iid_current.csv")
     assert proc.returncode == 0, proc.stdout
 
 

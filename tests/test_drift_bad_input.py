@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-import test_cycle
 from _cli_input_setup import cli_quiet
 from _drift_setup import BuiltOnce, build_once
-from helpers import tune_in_process
+from helpers import cli_in_folder, tune_in_process
 
 SPEC = """\
 name: enc
@@ -60,10 +59,10 @@ def tuned(project, tuned_enc: BuiltOnce, monkeypatch: pytest.MonkeyPatch):  # ty
 
 
 def _here(tuned):  # type: ignore[no-untyped-def]
-    """``here(*args)``: `tunesmith ARGS` as tuned.cli runs it, in this process (test_cycle's _cli_in_process: the
+    """``here(*args)``: `tunesmith ARGS` as tuned.cli runs it, in this process (helpers' cli_in_folder: the
     CLI's own main, exit code, stdout and stderr), for a test's repeated cases and later commands once the command
     it is about refused as a process of its own: each a start-up fewer (a cycle on enc.yaml: ~2 CPU-s of imports)."""
-    return functools.partial(test_cycle._cli_in_process, tuned.root)
+    return functools.partial(cli_in_folder, tuned.root)
 
 
 def _refused(proc, says: str) -> None:  # type: ignore[no-untyped-def]

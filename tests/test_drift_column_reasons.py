@@ -18,8 +18,7 @@ import yaml
 from tunesmith.drift import check_files
 from tunesmith.testing.drift_data import iid_split
 
-from helpers import tune_in_process
-from test_cycle import _cli_in_process
+from helpers import cli_in_folder, tune_in_process
 from test_drift import FALSE_ALARM_SPLITS, task_spec
 
 CLINICS = ("north", "south", "east")
@@ -90,12 +89,12 @@ def test_a_numeric_feature_arriving_empty_is_drift_with_its_missing_share(tuned:
     assert texture["p_value"] is None and texture["missing"]["current"] == report["rows"]["current"], texture
     assert f"all {report['rows']['current']} values missing, 0% before" in texture["reason"], texture
     assert any("feature mean_texture: all" in r for r in report["reasons"]), report["reasons"]
-    # the same check's table, and the nine-tenths case, in this process (_cli_in_process: the CLI's own main, exit
+    # the same check's table, and the nine-tenths case, in this process (cli_in_folder: the CLI's own main, exit
     # code and output): two start-ups importing scikit-learn for the champion fewer
-    table = _cli_in_process(tuned, "drift", "bc", "--data", "empty.csv")
+    table = cli_in_folder(tuned, "drift", "bc", "--data", "empty.csv")
     assert table.returncode == 4 and "1.00e+00" not in table.stdout and "no drift" not in table.stdout, table.stdout
 
-    proc = _cli_in_process(tuned, "drift", "bc", "--data", "nine_tenths.csv", "--json")
+    proc = cli_in_folder(tuned, "drift", "bc", "--data", "nine_tenths.csv", "--json")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     texture = _column(json.loads(proc.stdout), "mean_texture")
     assert texture["drifted"] and "values missing (90%), 0% before" in texture["reason"], texture

@@ -18,9 +18,8 @@ import yaml
 from tunesmith.testing.drift_data import iid_split
 
 from test_cycle import SPEC as CYCLE_SPEC
-from test_cycle import _cli_in_process
 from _drift_setup import BuiltOnce, build_once
-from helpers import tune_in_process
+from helpers import cli_in_folder, tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,10 +69,10 @@ def scaled_bc(tmp_path_factory: pytest.TempPathFactory) -> BuiltOnce:
 def test_a_missing_value_the_pipeline_cannot_take_is_refused_naming_file_column_and_row(scaled_bc: BuiltOnce) -> None:
     root = scaled_bc.fresh()
     before = _recorded(root)
-    # drift's refusal as a process of its own; the same refusal by retune and cycle in this process (_cli_in_process:
+    # drift's refusal as a process of its own; the same refusal by retune and cycle in this process (cli_in_folder:
     # the CLI's own main, exit code and stderr), two start-ups importing scikit-learn fewer
-    for command, cli in ((("drift", "bc"), _cli), (("retune", "bc", "--trials", "2"), _cli_in_process),
-                         (("cycle", "bc.yaml", "--trials", "2"), _cli_in_process)):
+    for command, cli in ((("drift", "bc"), _cli), (("retune", "bc", "--trials", "2"), cli_in_folder),
+                         (("cycle", "bc.yaml", "--trials", "2"), cli_in_folder)):
         proc = cli(root, *command, "--data", "one_bad_cell.csv")
         assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
         assert "one_bad_cell.csv" in proc.stderr and "'mean_texture' row 7" in proc.stderr, proc.stderr
@@ -132,5 +131,5 @@ def test_a_pipeline_that_encodes_a_missing_category_takes_it_as_validate_does(tm
     proc = _cli(tmp_path, "drift", "bc", "--data", "new.csv", "--json")
     assert proc.returncode in (0, 4), proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["champion"] is not None
-    proc = _cli_in_process(tmp_path, "retune", "bc", "--data", "new.csv", "--trials", "1")
+    proc = cli_in_folder(tmp_path, "retune", "bc", "--data", "new.csv", "--trials", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr

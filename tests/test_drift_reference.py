@@ -18,9 +18,8 @@ import yaml
 from tunesmith.testing.drift_data import iid_split, shifted_split
 
 from test_cycle import SPEC as CYCLE_SPEC
-from test_cycle import _cli_in_process
 from _drift_setup import BuiltOnce, build_once
-from helpers import cli_in_process, tune_in_process
+from helpers import cli_in_folder, cli_in_process, tune_in_process
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -73,10 +72,10 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     events_before = _events(project)
 
     # the cycle's refusal runs as a process of its own, as drift's below does; watch's same refusal and the commands
-    # checked after them run in this process (_cli_in_process: the CLI's own main, exit code and output), each a
+    # checked after them run in this process (cli_in_folder: the CLI's own main, exit code and output), each a
     # start-up importing scikit-learn fewer
     for command, cli in ((("cycle", "bc.yaml"), _cli), (("watch", "bc.yaml", "--every", "1s", "--cycles", "1"),
-                                                        _cli_in_process)):
+                                                        cli_in_folder)):
         proc = cli(project, *command, "--data", "latest.csv", "--trials", "2", "--json")
         assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
         said = proc.stderr + proc.stdout
@@ -85,15 +84,15 @@ def test_a_retune_on_a_file_overwritten_since_is_refused_not_compared_with_itsel
     assert _events(project) == events_before   # nothing recorded, not even the cycle's skipped tune step
 
     # the refusal's fix works for a cycle too: its own file overwritten, --reference serves
-    given = _cli_in_process(project, "cycle", "bc", "--data", "latest.csv", "--reference", "shifted.csv", "--trials",
-                            "2", "--json")
+    given = cli_in_folder(project, "cycle", "bc", "--data", "latest.csv", "--reference", "shifted.csv", "--trials",
+                          "2", "--json")
     assert given.returncode == 0 and json.loads(given.stdout)["steps"][0]["detail"]["reference_from"] == "given", \
         given.stdout + given.stderr
     alone = _cli(project, "drift", "bc-retune-1", "--data", "latest.csv", "--json")
     assert alone.returncode == 2 and "latest.csv" in alone.stderr and "Traceback" not in alone.stderr
     # the rows it was tuned on, given: the shift from them is found, and the champion is checked
-    given = _cli_in_process(project, "drift", "bc-retune-1", "--data", "latest.csv", "--reference", "shifted.csv",
-                            "--json")
+    given = cli_in_folder(project, "drift", "bc-retune-1", "--data", "latest.csv", "--reference", "shifted.csv",
+                          "--json")
     assert given.returncode == 4, given.stdout + given.stderr
     report = json.loads(given.stdout)
     assert report["drift"] and report["champion"] is not None
@@ -139,7 +138,7 @@ def test_a_path_re_pointed_at_each_days_file_records_the_file_not_the_link(proje
 def test_reference_on_a_task_experiment_tests_the_label_as_target_and_checks_the_champion(project: Path) -> None:
     """`--reference` on a task experiment dropped the champion check (champion and champion_skipped null) and
     tested the label as one more feature, in the features' Bonferroni share."""
-    plain = json.loads(_cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json").stdout)  # to compare
+    plain = json.loads(cli_in_folder(project, "drift", "bc", "--data", "shifted.csv", "--json").stdout)  # to compare
     proc = _cli(project, "drift", "bc", "--data", "shifted.csv", "--reference", "reference.csv", "--json")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
@@ -163,8 +162,8 @@ def test_the_reference_is_the_data_the_last_trials_ran_on_when_it_changed_mid_ex
     assert f"{len(lines) - 1} rows then, {len(lines) - 6} now" in refused.stderr and "content hash" in refused.stderr
 
     # records the change, later trials running on it: the set-up of what drift says next, in this process
-    assert _cli_in_process(project, "resume", "bc", "-q").returncode == 0
-    checked = _cli_in_process(project, "drift", "bc", "--data", "shifted.csv", "--json")   # a later command
+    assert cli_in_folder(project, "resume", "bc", "-q").returncode == 0
+    checked = cli_in_folder(project, "drift", "bc", "--data", "shifted.csv", "--json")   # a later command
     assert checked.returncode == 4, checked.stdout + checked.stderr
     assert json.loads(checked.stdout)["rows"]["reference"] == len(lines) - 6
 
@@ -175,16 +174,16 @@ def test_a_data_file_gone_since_is_named_and_reference_stands_in_for_it(project:
     in for it as it does for a changed file (it was refused, naming the old path, with no word of --reference)."""
     (project / "archive").mkdir()
     shutil.move(project / "reference.csv", project / "archive" / "reference.csv")
-    proc = _cli_in_process(project, "drift", "bc", "--data", "iid_current.csv")
+    proc = cli_in_folder(project, "drift", "bc", "--data", "iid_current.csv")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--reference" in proc.stderr and "reference.csv" in proc.stderr and "no longer exists" in proc.stderr
-    proc = _cli_in_process(project, "drift", "bc", "--data", "iid_current.csv", "--reference",
-                           "archive/reference.csv", "--json")
+    proc = cli_in_folder(project, "drift", "bc", "--data", "iid_current.csv", "--reference",
+                         "archive/reference.csv", "--json")
     assert proc.returncode in (0, 4), proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["champion"] is not None, report   # refit on --reference
     assert any("no longer exists" in note for note in report["notes"]), report["notes"]
-    proc = _cli_in_process(project, "cycle", "bc", "--data", "iid_current.csv", "--reference",
-                           "archive/reference.csv", "--trials", "2", "--json")
+    proc = cli_in_folder(project, "cycle", "bc", "--data", "iid_current.csv", "--reference",
+                         "archive/reference.csv", "--trials", "2", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr  # (the data the module's bc was tuned on is not i.i.d.'s)
     assert json.loads(proc.stdout)["steps"][0]["detail"]["reference_from"] == "given", proc.stdout

@@ -20,10 +20,9 @@ from tunesmith.storage.sql import SQLStore
 from tunesmith.testing.drift_data import shifted_split
 
 from _drift_setup import BuiltOnce, build_once
-from helpers import cli_in_process, tune_in_process
+from helpers import cli_in_folder, cli_in_process, tune_in_process
 
 from test_cycle import SPEC as CYCLE_SPEC
-from test_cycle import _cli_in_process
 
 SPEC = {**CYCLE_SPEC, "budget": {"trials": 2}}   # a LogisticRegression on breast_cancer rows, scored by ROC AUC
 
@@ -118,7 +117,7 @@ def test_a_folder_given_as_data_is_named_a_folder_not_a_missing_file(tuned: SQLS
     for command in ("drift", "retune", "cycle"):  # drift's refusal a process of its own, the others' in this process
         proc = (subprocess.run([sys.executable, "-m", "tunesmith.cli", command, "bc", "--data", "rows"], cwd=folder,
                                capture_output=True, text=True, timeout=240, env=env) if command == "drift"
-                else _cli_in_process(folder, command, "bc", "--data", "rows"))
+                else cli_in_folder(folder, command, "bc", "--data", "rows"))
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, (command, proc.stderr)
         assert "--data: " in proc.stderr and "is a folder, not a file; give the CSV or Parquet file in it" \
             in proc.stderr, (command, proc.stderr)
@@ -232,14 +231,14 @@ def test_a_retune_after_its_predecessor_was_deleted_takes_the_next_name(tuned: S
                               capture_output=True, text=True, timeout=240)
 
     # the set-up, a first re-tune and its delete, in this process; the re-tune after the delete is the CLI's, and the
-    # refusal of the name it freed, a later command, in this process again (_cli_in_process)
+    # refusal of the name it freed, a later command, in this process again (cli_in_folder)
     _retune_in_process(tuned, folder, "bc")
-    assert _cli_in_process(folder, "delete", "bc-retune-1", "--yes").returncode == 0
+    assert cli_in_folder(folder, "delete", "bc-retune-1", "--yes").returncode == 0
     done = cli("retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q")
     assert done.returncode == 0, done.stderr
     assert [e.name for e in tuned.experiments()] == ["bc", "bc-retune-2"]
-    named = _cli_in_process(folder, "retune", "bc", "--data", "shifted.csv", "--trials", "1", "--name", "bc-retune-1",
-                            "-q")
+    named = cli_in_folder(folder, "retune", "bc", "--data", "shifted.csv", "--trials", "1", "--name", "bc-retune-1",
+                          "-q")
     assert named.returncode == 2 and "bc-retune-1 already holds trial folders" in named.stderr
 
 
@@ -283,11 +282,11 @@ def test_deleting_a_retune_that_has_retunes_is_refused_and_a_deleted_one_is_unna
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "has re-tune(s) bc-retune-2" in refused.stderr and "tunesmith delete bc-retune-2 --yes" in refused.stderr
     assert [e.name for e in tuned.experiments()] == ["bc", "bc-retune-1", "bc-retune-2"]
-    # the deletes that go through, after the refusal, in this process (_cli_in_process)
-    assert _cli_in_process(folder, "delete", "bc-retune-2", "--yes").returncode == 0
+    # the deletes that go through, after the refusal, in this process (cli_in_folder)
+    assert cli_in_folder(folder, "delete", "bc-retune-2", "--yes").returncode == 0
     assert tuned.experiment("bc-retune-1").attributes["retunes"] == []
     assert "re-tuned as" not in shown("bc-retune-1")
-    assert _cli_in_process(folder, "delete", "bc-retune-1", "--yes").returncode == 0
+    assert cli_in_folder(folder, "delete", "bc-retune-1", "--yes").returncode == 0
     assert tuned.experiment("bc").attributes["retunes"] == [] and "re-tuned as" not in shown("bc")
 
 

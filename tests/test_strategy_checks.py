@@ -432,6 +432,26 @@ def test_choices_equal_under_equality_are_told_apart_by_the_optuna_samplers(stra
     assert adopted.params["c"] is True
 
 
+def test_a_value_not_among_the_choices_given_by_position_is_refused_not_read_as_a_position():
+    """Choices equal under == reach Optuna as positions; a value matching none of them (by value and type) went to
+    Optuna as it was, read there as a position: 2 adopted as the choice "a", 0.0 replayed as the choice 1, a trial
+    recorded with a configuration that is not in the space. Refused, naming the parameter and its choices."""
+    from tunesmith.errors import SpaceError
+    from tunesmith.records import Direction, TrialRecord, TrialState
+    from tunesmith.space import Categorical, Float, SearchSpace
+    from tunesmith.strategy.optuna_adapter import OptunaStrategy
+
+    space = SearchSpace.from_domains({"x": Float(0.0, 1.0), "c": Categorical([1, True, "a"])})
+    strategy = OptunaStrategy("tpe", space, [Direction.MINIMIZE], 3, {})
+    with pytest.raises(SpaceError, match=r"value 2 is not one of its choices \[1, True, 'a'\]") as refused:
+        strategy.adopt({"x": 0.5, "c": 2})
+    assert refused.value.path == "params.c"
+    with pytest.raises(SpaceError, match=r"value 0.0 is not one of its choices") as refused:
+        strategy.replay([TrialRecord(0, TrialState.COMPLETED, {"x": 0.5, "c": 0.0}, seed=0, values=(1.0,))])
+    assert refused.value.path == "params.c" and strategy.study.trials == []
+    assert strategy.adopt({"x": 0.5, "c": "a"}).params["c"] == "a"
+
+
 def test_optuna_is_told_a_pruned_trials_last_report_only():
     """Optuna's samplers read a trial's intermediate values only where it ended pruned, and only the last step's
     (TPE and CMA-ES score it by that); its in-memory storage copied the whole dict at every report, so a trial of

@@ -104,9 +104,9 @@ def test_trial_and_task_together_or_neither_is_an_input_error(project):
     proc = project.cli("run", str(project.write_spec(both)))
     assert proc.returncode == 2 and "exactly one of `trial`" in proc.stderr
     neither = {k: v for k, v in TASK.items() if k != "task"}
-    from test_cycle import _cli_in_process  # the second refusal in this process (the CLI's own main): a start-up fewer
+    from helpers import cli_in_folder  # the second refusal in this process (the CLI's own main): a start-up fewer
 
-    proc = _cli_in_process(project.root, "run", str(project.write_spec({**neither, "name": "neither"})))
+    proc = cli_in_folder(project.root, "run", str(project.write_spec({**neither, "name": "neither"})))
     assert proc.returncode == 2 and "exactly one of `trial`" in proc.stderr
 
 
@@ -495,9 +495,9 @@ def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
 
     typo = project.write_spec({**spec, "name": "typo", "task": {**spec["task"], "pipeline": ["mystep.Clip"]}},
                               "spec/typo.yaml")
-    from test_cycle import _cli_in_process  # the refusal, after the run above: in this process, a start-up fewer
+    from helpers import cli_in_folder  # the refusal, after the run above: in this process, a start-up fewer
 
-    refused = _cli_in_process(project.root, "run", str(typo), "--quiet")
+    refused = cli_in_folder(project.root, "run", str(typo), "--quiet")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
     assert "task.pipeline.0: cannot import 'mystep'" in refused.stderr, refused.stderr
     assert f"searched the spec's folder {project.root / 'spec'}" in refused.stderr, refused.stderr

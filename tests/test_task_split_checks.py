@@ -172,6 +172,22 @@ def test_a_time_carved_holdout_of_one_class_is_refused_where_the_scorer_is_undef
     assert any("holds only class '1', where roc_auc cannot be computed" in w for w in recorded.warnings), recorded
 
 
+def test_the_one_class_holdouts_fraction_hint_counts_the_gap_left_out_before_its_scored_rows(project) -> None:
+    """With a cv.gap the first ``gap`` holdout rows are not scored (the folds' procedure): the hint counted every
+    holdout row as scored, so the fraction it named (0.21) still scored class 1 alone, and naming it was refused
+    again. The least fraction whose scored rows reach row 190 (of class 0) is 0.25 here: 60 rows, 50 scored."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: 1 if i >= 191 else int(num > 0) if i != 190 else 0)
+    cv = {"kind": "timeseries", "folds": 3, "gap": 10}
+    field, message = refused(project, task_spec("ho", data={"time": "date"}, cv=cv, holdout={"fraction": 0.2}))
+    assert field == "task.holdout.fraction", (field, message)
+    assert "the holdout (the latest 38 of the 240 rows) holds only class '1'" in message, message
+    assert "a fraction of at least 0.25 reaches the latest row of another class" in message, message
+    assert "cv.gap" in message, message
+    field, message = refused(project, task_spec("ho", data={"time": "date"}, cv=cv, holdout={"fraction": 0.24}))
+    assert field == "task.holdout.fraction" and "a fraction of at least 0.25" in message, (field, message)
+    valid(project, task_spec("ho", data={"time": "date"}, cv=cv, holdout={"fraction": 0.25}))
+
+
 # -- the scorer fits the estimator --------------------------------------------------------------------------------
 
 def test_a_regression_scorer_on_a_classifier_is_refused_on_labels_that_are_not_numbers(project) -> None:

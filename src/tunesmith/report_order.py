@@ -21,13 +21,17 @@ class ReportOrder:
     Optuna adapter those of a trial's attempts together."""
 
     def __init__(self) -> None:
-        self.last_step: int | None = None
+        self.last: Report | None = None  # the last accepted report (the Optuna adapter tells a pruned trial's)
+
+    @property
+    def last_step(self) -> int | None:
+        return None if self.last is None else self.last.step
 
     def accept(self, report: Report) -> bool:
         """True when ``report``'s step is above the last accepted one (and it becomes the last)."""
-        if self.last_step is not None and report.step <= self.last_step:
+        if self.last is not None and report.step <= self.last.step:
             return False
-        self.last_step = report.step
+        self.last = report
         return True
 
     def note(self, report: Report) -> str:

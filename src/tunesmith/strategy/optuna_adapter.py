@@ -22,7 +22,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState as OptunaState
 
 from tunesmith.constraints import Constraint
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpaceError, SpecError
 from tunesmith.extras import install_extra
 from tunesmith.records import Direction, ParamValue, Report, TrialRecord, TrialState
 from tunesmith.report_order import ReportOrder
@@ -233,8 +233,7 @@ class OptunaStrategy:
         self.options = options
         self._study: optuna.Study | None = None
         self._live: dict[int, optuna.Trial] = {}
-        self._orders: dict[int, ReportOrder] = {}  # a live trial's steps reported to Optuna, across attempts
-        self._latest: dict[int, Report] = {}       # a live trial's last report in that order (see report)
+        self._orders: dict[int, ReportOrder] = {}  # a live trial's steps, across attempts; its last report held
         self._distributions = {n: to_distribution(d) for n, d in space.domains.items()}
         # categoricals whose choices are equal under == (1, True, 1.0): Optuna gets their positions (to_distribution)
         self._by_position = {n: tuple(d.choices) for n, d in space.domains.items()
@@ -374,20 +373,18 @@ class OptunaStrategy:
             return
         # A step must increase (tunesmith.report_order, which the attempt applies and says), and here across the
         # trial's attempts: a retry starting over repeats steps Optuna has. Optuna would ignore a repeated one too,
-        # but with a raw UserWarning on the user's stderr for each, --quiet or not
-        if not self._orders.setdefault(token, ReportOrder()).accept(report):
-            return
-        # Held, and told Optuna only for a trial ending pruned: its samplers read a trial's intermediate values
-        # only there, and only the last step's (TPE and CMA-ES score a pruned trial by it). Optuna's in-memory
-        # storage copied the trial's whole dict of values at each report: 20,000 reports cost seconds, growing
-        # with their square
-        self._latest[token] = report
+        # but with a raw UserWarning on the user's stderr for each, --quiet or not.
+        # The last accepted report is held (ReportOrder.last), and told Optuna only for a trial ending pruned: its
+        # samplers read a trial's intermediate values only there, and only the last step's (TPE and CMA-ES score a
+        # pruned trial by it). Optuna's in-memory storage copied the trial's whole dict of values at each report:
+        # 20,000 reports cost seconds, growing with their square
+        self._orders.setdefault(token, ReportOrder()).accept(report)
 
     def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
              metrics: Mapping[str, float] | None = None) -> None:
         trial = self._live.pop(token, None)
-        self._orders.pop(token, None)
-        latest = self._latest.pop(token, None)
+        order = self._orders.pop(token, None)
+        latest = order.last if order is not None else None
         if trial is None:
             return
         if state is TrialState.PRUNED and latest is not None:
@@ -413,11 +410,20 @@ class OptunaStrategy:
 
     def _optuna_value(self, name: str, value: ParamValue) -> ParamValue:
         """``value`` as this study's distribution of ``name`` holds it: a categorical given by position, its
-        position (the first choice of the same type and value: True is not 1)."""
+        position (the choice of the same type and value: True is not 1).
+
+        Raises:
+            SpaceError: at ``params.<name>``, a value of a categorical given by position that is none of its
+                choices: passed on as it was, Optuna read it as a position (2 as the third choice).
+        """
         choices = self._by_position.get(name)
         if choices is None:
             return value
-        return next((i for i, c in enumerate(choices) if type(c) is type(value) and c == value), value)
+        position = self.space.domains[name].grid_position(value, len(choices))
+        if position is None:
+            raise SpaceError(f"params.{name}", f"value {value!r} is not one of its choices {list(choices)!r} "
+                                               "(a choice matches by value and type: True is not 1)")
+        return position
 
 
 def _told_intermediate(trial: TrialRecord) -> dict[int, float]:

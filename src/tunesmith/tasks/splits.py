@@ -115,10 +115,17 @@ def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hol
     said = f"the holdout ({which}) holds only class {classes[0]!r}"
     if ds.time is not None:
         other = np.flatnonzero(np.asarray(ds.y).astype(str) != classes[0])
-        # the least fraction f (in hundredths) whose ceil(f * n) latest rows reach row other[-1]: f * n > n - 1 - it
-        hundredths = 100 * (n - 1 - int(other[-1])) // n + 1 if len(other) else 0
-        fix = (f"a fraction of at least {hundredths / 100:.2f} reaches the latest row of another class" if len(other)
-               else "the rows hold no other class")
+        # the least fraction f (in hundredths) whose ceil(f * n) latest rows, less the cv.gap rows left out before
+        # the scored ones (time_ordered_refit), reach row other[-1]: f * n > n - 1 - other[-1] + gap
+        gap = task.cv.gap
+        hundredths = 100 * (n - 1 - int(other[-1]) + gap) // n + 1 if len(other) else 0
+        counted = f" (the first {gap} of its rows, the cv.gap, are not scored)" if gap else ""
+        if not len(other):
+            fix = "the rows hold no other class"
+        elif hundredths < 100:
+            fix = f"a fraction of at least {hundredths / 100:.2f} reaches the latest row of another class{counted}"
+        else:
+            fix = f"no fraction below 1 reaches the latest row of another class{counted}: lower task.cv.gap"
     else:
         fix = "another holdout.seed or a larger fraction draws groups of other classes"
     why = undefined_on_one_class(task, ds.y[dev_idx], ds.y[hold_idx])
