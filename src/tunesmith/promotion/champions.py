@@ -211,7 +211,8 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
             f"{registry.field}: {shown}: no MLflow database at {missing}, yet {trail}: the registry was moved or "
             f"deleted, and MLflow would make an empty one there and register {model_name!r} anew beside the registry "
             f"that holds its champion; nothing was done. {moved}. To start {model_name!r} afresh at {missing} on "
-            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}")
+            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}; then "
+            f"name it: {again} --tracking-uri {shown}")
     raise UserInputError(
         f"{registry.field}: {shown} holds no champion of model {model_name!r}, yet {trail}: it is another registry "
         f"(a new server, a database restored without the model, a moved database's old path made anew), and "
