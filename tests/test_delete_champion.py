@@ -112,3 +112,32 @@ def test_a_champion_promoted_while_the_delete_prompt_waits_is_still_refused(proj
     assert "a" in {e.name for e in store.experiments()}
     delete_experiment(store, stale, time.time(), "moved outside tunesmith", even_if_champion=True)
     assert [e.name for e in store.experiments()] == []
+
+
+def test_another_experiments_interrupted_promotion_does_not_stop_a_delete_and_a_rollback_to_its_version_does(
+        project: Any, mlflow_uri: str, without_mlflow: dict[str, str]) -> None:
+    """Deleting a, whose version 1 b's replaced, was refused while c's promotion of the model was interrupted and
+    not settled (the registry not readable from the delete): whatever became of it, c's promotion made c's version
+    the champion or left b's; a's it cannot. A rollback recorded on b back to a's version can: that still refuses."""
+    from tests.helpers import cli_in_process
+    from tests.test_promotion_interrupted import killed_at
+
+    store = tuned_with_models(project, "a", mlflow_uri, 2)
+    tuned_with_models(project, "b", mlflow_uri, 2)
+    tuned_with_models(project, "c", mlflow_uri, 2)
+    assert promote(store, "a", "m", SystemClock()).version == "1"
+    assert promote(store, "b", "m", SystemClock()).version == "2"
+    with killed_at("set_tag", before=True):   # b's version 2 back to a's 1, killed before marking: intent on b
+        rollback(store, "m", SystemClock(), mlflow_uri, "drift")
+    refused = project.cli("delete", "a", "--yes", env=without_mlflow)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "the rollback of model 'm' from version 2 to 1" in said, said
+    assert "`tunesmith audit b` does" in said, said  # where it is recorded: `audit a` settled nothing of b's
+    code, out, err = cli_in_process("audit", "b", "--storage", project.storage)  # settled: abandoned
+    assert code == 0, out + err
+
+    with killed_at("register", before=True):  # c's promotion, killed before registering: intent on c
+        promote(store, "c", "m", SystemClock())
+    done = project.cli("delete", "a", "--yes", env=without_mlflow)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [e.name for e in store.experiments()] == ["b", "c"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -125,6 +126,56 @@ def test_a_promote_sigkilled_after_moving_the_alias_still_stops_delete_and_is_re
     assert promoted["detail"]["intent"] == started["detail"]["intent"]
     refused = project.cli("delete", "a", "--yes", env=without_mlflow)
     assert refused.returncode == 2 and "holds the champion of model 'm' (version 1" in refused.stderr, refused.stderr
+
+
+STOPPED_PROMOTE = """
+import os, runpy, signal, sys
+from tunesmith.tracking.model_registry import ModelRegistry
+
+real = ModelRegistry.set_alias
+
+def set_alias(self, name, alias, version):
+    if alias == "champion":   # registered, its intent recorded, the model held: the alias not moved yet
+        os.kill(os.getpid(), signal.SIGSTOP)
+    real(self, name, alias, version)
+
+ModelRegistry.set_alias = set_alias
+sys.argv = ["tunesmith", *sys.argv[1:]]
+runpy.run_module("tunesmith.cli", run_name="__main__")
+"""
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_audit_and_delete_during_a_promote_under_way_leave_it_alone(project: Project, mlflow_uri: str) -> None:
+    """A `promote` paused between registering its version and moving the alias (its intent recorded, its process
+    alive and holding the model): `audit` and `delete` of its experiment, which settle interrupted promotions, must
+    not record it abandoned (nor tag its version so) under the promote; resumed, it completes as promoted."""
+    import time
+
+    tuned_with_models(project, "a", mlflow_uri, 2)
+    promoting = subprocess.Popen([sys.executable, "-c", STOPPED_PROMOTE, "promote", "a", "--model-name", "m",
+                                  "--trial", "0", "--tracking-uri", mlflow_uri], cwd=project.root,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "TUNESMITH_STORAGE": project.storage})
+    try:
+        deadline = time.monotonic() + 240
+        while not _stopped(promoting.pid):
+            assert promoting.poll() is None and time.monotonic() < deadline, promoting.communicate()
+            time.sleep(0.2)
+        assert [r["kind"] for r in _trail(project, "a")] == ["promotion_started"]  # not settled under it
+        code, out, err = cli_in_process("delete", "a", "--yes", "--storage", project.storage)
+        assert code == 2 and "holds it now (it may be this one, under way)" in " ".join(err.split()), out + err
+        assert "tunesmith.abandoned" not in _tags(mlflow_uri, "m", "1") and not _aliases(mlflow_uri, "m")
+    finally:
+        os.kill(promoting.pid, signal.SIGCONT)
+        out, err = promoting.communicate(timeout=240)
+    assert promoting.returncode == 0 and "version 1" in out, out + err
+    assert [(r["kind"], r["trial"]) for r in _trail(project, "a")] == [("promotion_started", 0), ("promoted", 0)]
+    assert _aliases(mlflow_uri, "m") == {"champion": 1}
 
 
 @pytest.mark.parametrize("kill, settled", [

@@ -4,6 +4,8 @@ with `--tracking-uri` (`promote`, `cycle`, `watch`)."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -87,10 +89,20 @@ def test_promote_refuses_a_moved_sqlite_registry_and_follows_it_with_tracking_ur
     # the fix repeats the promote as it was run: without --trial it promoted the selected trial instead
     assert "tunesmith promote bc -m clf --trial 1 --tracking-uri URI" in " ".join(err.split()), err
     assert not (promoted / "mlflow.db").exists() and _events(promoted) == before  # nothing made, nothing recorded
+    # starting afresh at the old path on purpose takes two steps, and the refusal names both: named alone, the
+    # missing database is refused again; made alone, it holds no champion and the plain promote is refused
+    old = f"sqlite:///{promoted / 'mlflow.db'}"
+    steps = [f"tunesmith export mlflow bc --tracking-uri {old}", f"tunesmith promote bc -m clf --trial 1 "
+                                                                  f"--tracking-uri {old}"]
+    assert all(step in " ".join(err.split()) for step in steps), err
     code, out, err = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", "--tracking-uri", moved)
     assert code == 0 and "version 2" in out, (out, err)
     assert _champion(moved, "clf") == ("2", "1")  # judged against, and registered beside, the real champion
     assert not (promoted / "mlflow.db").exists()
+    for step in steps:
+        code, out, err = _cli(promoted, *shlex.split(step)[1:])
+        assert code == 0, (step, out, err)
+    assert _champion(old, "clf") == ("1", None)  # afresh, on purpose
 
 
 @pytest.mark.slow
@@ -116,16 +128,23 @@ def test_a_cycle_refuses_a_moved_registry_before_any_work_and_follows_it_with_tr
     there as version 1; and `cycle --tracking-uri`, documented, did not exist."""
     moved = _moved(promoted)
     before = _events(promoted)
-    code, out, err = _cli(promoted, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json")
+    storage = f"sqlite:///{promoted / 'tunesmith.db'}"
+    code, out, err = _cli(promoted, "cycle", "bc", "--data", "shifted.csv", "--reference", "reference.csv",
+                          "--trials", "1", "-m", "clf", "--storage", storage, "--json")
     assert code == 2, (out, err)
     report = json.loads(out)
     assert report["outcome"] == "bad_input" and "no MLflow database at" in report["error"], report
-    assert "tunesmith cycle bc --data shifted.csv -m clf --tracking-uri URI" in report["error"], report
     assert not (promoted / "mlflow.db").exists() and _events(promoted) == before
-    code, out, err = _cli(promoted, "cycle", "bc", "--data", "shifted.csv", "-m", "clf", "--json",
-                          "--tracking-uri", moved)
+    # the fix, copied, runs the same cycle: without --reference and --trials it checked drift against the training
+    # rows and re-tuned the spec's 2 trials; the store it named is kept, --json is printing only
+    fix = re.search(r"(tunesmith cycle .*?) --tracking-uri URI", report["error"])
+    assert fix is not None and fix[1] == (f"tunesmith cycle bc --data shifted.csv --reference reference.csv --trials 1 "
+                                          f"-m clf --storage {storage}"), report["error"]
+    code, out, err = _cli(promoted, *shlex.split(fix[1])[1:], "--tracking-uri", moved, "--json")
     assert code == 0, (out, err)
     report = json.loads(out)
+    steps = {s["step"]: s for s in report["steps"]}
+    assert "reference.csv" in steps["drift"]["why"] and steps["retune"]["detail"]["trials"] == 1, report
     assert report["champion_from"] == "registry" and report["checked"] == "bc", report  # the moved champion
     assert report["outcome"] == "promoted" and report["champion"] == "bc-retune-1", report
     assert report["steps"][-1]["detail"]["version"] == "2", report

@@ -445,7 +445,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         refuse_unusable_uri(registry.uri, registry.field, store.url, reach_servers=False)
     registered = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
                                        tracking_uri is not None,
-                                       shlex.join(["tunesmith", "cycle", target, "--data", data, "-m", model_name]))
+                                       _cycle_again(store, target, data, reference, trials, model_name))
                   if registry is not None and model_name is not None else None)  # narrows for mypy
     registry_uri = registry.uri if registry is not None else None
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
@@ -789,6 +789,22 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "
                          f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")
+
+
+def _cycle_again(store: SQLStore, target: str, data: str, reference: str | None, trials: int | None,
+                 model_name: str) -> str:
+    """The cycle that was run, as a refusal's fix repeats it (``--tracking-uri`` added there): with the reference,
+    the trial count and the store it named, which copied without them checked drift against the training rows,
+    re-tuned the spec's number of trials, or opened another store. ``--json``/``--json-out`` change only what is
+    printed; a password in ``--storage`` is hidden (the fix is to be read, and may be logged)."""
+    from tunesmith.storage.sql import describe_url
+
+    words = ["tunesmith", "cycle", target, "--data", data]
+    words += ["--reference", reference] if reference is not None else []
+    words += ["--trials", str(trials)] if trials is not None else []
+    words += ["-m", model_name]
+    words += ["--storage", describe_url(store.url)] if store.origin == "--storage" else []
+    return shlex.join(words)
 
 
 def _descends_from(recorded: dict[str, ExperimentRecord], name: str, ancestor: str) -> bool:

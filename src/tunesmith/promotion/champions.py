@@ -211,7 +211,8 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
             f"{registry.field}: {shown}: no MLflow database at {missing}, yet {trail}: the registry was moved or "
             f"deleted, and MLflow would make an empty one there and register {model_name!r} anew beside the registry "
             f"that holds its champion; nothing was done. {moved}. To start {model_name!r} afresh at {missing} on "
-            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}")
+            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}; then "
+            f"name it: {again} --tracking-uri {shown}")
     raise UserInputError(
         f"{registry.field}: {shown} holds no champion of model {model_name!r}, yet {trail}: it is another registry "
         f"(a new server, a database restored without the model, a moved database's old path made anew), and "
@@ -222,20 +223,32 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
 
 def _refuse_while_unsettled(store: TrialStore, experiment: ExperimentRecord) -> None:
     """Settle what interrupted promotions and rollbacks of ``experiment``'s models left, where that can be; refuse
-    while any is left (killed after moving an alias, the registry may serve its model: only the registry says)."""
-    models = {str(e.payload["model_name"]) for e in store.events(experiment.id)
-              if e.kind in _OF_A_MODEL and e.payload.get("model_name")}
+    while one is left that may have made it the champion (killed after moving an alias, the registry may serve its
+    model: only the registry says): its own, or a rollback (recorded on the demoted experiment) to a version it
+    registered. Another experiment's promotion made that one's version the champion or left the champion as it was:
+    it refused deleting an experiment it could not concern."""
+    own = store.events(experiment.id)
+    models = {str(e.payload["model_name"]) for e in own if e.kind in _OF_A_MODEL and e.payload.get("model_name")}
     if not models:
         return
     from tunesmith.clock import SystemClock
+    from tunesmith.promotion.intents import Change
     from tunesmith.promotion.settling import settle_where_reachable
 
-    left = settle_where_reachable(store, SystemClock(), models)   # its events are stamped now, as every audit event
+    registered = {(str(e.payload.get("model_name")), str(e.payload.get(key))) for e in own
+                  for kind, key in ((AuditKind.PROMOTED, "version"), (AuditKind.PROMOTION_ALREADY_CHAMPION,
+                                                                       "champion_before")) if e.kind == kind}
+    # its events are stamped now, as every audit event
+    left = [u for u in settle_where_reachable(store, SystemClock(), models)
+            if u.intent.experiment.id == experiment.id or (
+                u.intent.change is Change.ROLLBACK
+                and (u.intent.model_name, str(u.intent.detail.get("to_version"))) in registered)]
     if left:
+        on = left[0].intent.experiment.name   # `audit` settles the intents recorded on the experiment it is given
         raise UserInputError(
             f"experiment {experiment.name!r} may hold a registered model's champion: {left[0].said}. Settle it where "
-            f"the registry can be read: `tunesmith audit {experiment.name}` does, as does the model's next promote "
-            "or rollback; then delete. If the registry is known to serve another experiment's model, delete with "
+            f"the registry can be read: `tunesmith audit {on}` does, as does the model's next promote or rollback; "
+            "then delete. If the registry is known to serve another experiment's model, delete with "
             "--even-if-champion")
 
 
