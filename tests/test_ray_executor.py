@@ -194,6 +194,35 @@ def test_a_retry_on_ray_restates_its_checkpoints_reports_without_waiting_for_a_r
     assert [step for attempt, step in rows if attempt == 2] == [1, 2, 3, 4, 5, 6], rows
 
 
+
+def test_a_full_shared_workdir_on_ray_stops_the_run_as_on_the_process_executor(ray_cluster, project, tmp_path):
+    """Review B L4: the workdir that the coordinator and its Ray workers share (this machine, or the same path on
+    every node) on a 300 KiB tmpfs, filled by three trials' logs: the next trial's log refused a write, its attempt
+    read `crashed`, and it was retried into the same disk, every retry failing the same way. Now the run stops as on
+    the process executor, naming the disk and the log: that trial recorded interrupted (not retried); `resume`
+    continues once there is room."""
+    from faults.test_coordinator_faults import LOUD, tmpfs
+    from tunesmith.errors import WorkdirError
+
+    with tmpfs(tmp_path / "wdfs", "300k") as mount:
+        project.write("loud.py", LOUD)
+        workdir = mount / "wd"
+        spec = project.spec(name="ray-wdfull", trial={"function": "loud:objective"}, budget={"trials": 8},
+                            workdir=str(workdir), executor=_ray(1, retries=2, retry_backoff=0.1))
+        with pytest.raises(WorkdirError, match=r"trial (\d+)'s log could not be written in workdir") as stopped:
+            tunesmith.run(spec, storage=project.storage)
+        number = int(str(stopped.value).split("'s log", 1)[0].rsplit(" ", 1)[-1])
+        log = workdir / f"trial-{number:05d}" / "trial.log"
+        assert f"No space left on device (writing {log}); the run stopped" in str(stopped.value), stopped.value
+        trials = tunesmith.open_experiment("ray-wdfull", storage=project.storage).trials
+        states = [t.state for t in trials]
+        assert number >= 1 and states[:number] == [TrialState.COMPLETED] * number, states
+        assert states[number:] and set(states[number:]) == {TrialState.INTERRUPTED}, states
+        assert all(t.attempts == 1 for t in trials), "not retried into the same disk"
+        subprocess.run(["mount", "-o", "remount,size=20m", str(mount)], check=True)
+        resumed = tunesmith.resume("ray-wdfull", storage=project.storage)
+        assert [t.state for t in resumed.trials] == [TrialState.COMPLETED] * 8
+
 _KILLER = """
 import os, signal, sys, time
 path = sys.argv[1]

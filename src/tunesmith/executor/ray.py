@@ -45,6 +45,9 @@ The only module that imports ray, and only when a Ray executor starts. How it ke
   dead cluster), and no Ray call is made on the dead cluster after that, so nothing hangs.
 - Checkpoints reach a node that does not share the coordinator's files through Ray (``checkpoint_shipping``): in
   with the job, out with the reports and the answer, into the coordinator's trial folder.
+- A trial folder that refuses its log's writes (a full disk) stops the run as on the process executor when it is the
+  coordinator's (on this machine, or a disk every node mounts): ``WorkdirError``, the trial recorded interrupted, not
+  retried into the same disk. A folder of a node's own is that attempt's crash, retried maybe on another node.
 """
 
 from __future__ import annotations
@@ -68,10 +71,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
 from tunesmith.environ_scope import variables_set
-from tunesmith.errors import ClusterLost, SpecError, UserInputError
+from tunesmith.errors import ClusterLost, SpecError, UserInputError, WorkdirError
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.evaluation.unwritable_folder import FolderUnwritable
+from tunesmith.evaluation.unwritable_folder import FolderUnwritable, workdir_error
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
 from tunesmith.executor.checkpoint_shipping import (
     DEFAULT_LIMIT, TRAVELLING, CheckpointTooLarge, NodeLocalFolder, pack, unpack,
@@ -340,12 +343,19 @@ class TrialRunner:
             reset_own_peak_memory()
         answer: dict[str, Any] = {}
         try:
+            outcome: Outcome | None
             try:
                 outcome = self._run_job(job, report, attempt.prune.is_set)
-            except FolderUnwritable as e:  # its node's disk, which may be its own: a crash, retried maybe elsewhere
-                outcome = e.outcome or Outcome(failure=Failure(  # (an outcome kept, its log cut short: recorded)
-                    FailureKind.CRASHED, f"its folder on its Ray node refused a write of its log: {e.reason}"))
-            answer = {"outcome": outcome_to_json(outcome), "reports": sent}
+            except FolderUnwritable as e:  # (an outcome kept, its log cut short: recorded either way)
+                outcome = e.outcome
+                if away is None:  # the coordinator's trial folder (its machine, or a disk every node mounts): the
+                    answer["unwritable"] = e.reason  # run stops, as on the process executor; a retry meets that disk
+                elif outcome is None:  # a folder of this node's own: a crash, retried maybe on another node
+                    outcome = Outcome(failure=Failure(
+                        FailureKind.CRASHED, f"its folder on its Ray node refused a write of its log: {e.reason}"))
+            if outcome is not None:
+                answer["outcome"] = outcome_to_json(outcome)
+            answer["reports"] = sent
             if job.cost is not None:
                 answer["spent"] = _spent(attempt)
             if away is not None:
@@ -504,6 +514,7 @@ class RayExecutor:
         self._lost: str | None = None     # why the cluster counts as gone; no Ray call is made after that
         self._origin: str | None = None   # this process's node: its actors see the trial folders
         self._chosen: int | None = None   # the slot next_job_waits chose, for the submit it is about
+        self._unwritable: WorkdirError | None = None  # a trial's folder refused its log: the poll raises it
 
     @classmethod
     def from_spec(cls, spec: ExecutorSpec, clock: Clock | None = None, prefetch: bool = True) -> RayExecutor:
@@ -778,6 +789,9 @@ class RayExecutor:
             self._answered(set(ready))
         self._watch_cluster()
         self._enforce_limits()
+        if self._unwritable is not None:  # the run stops: the events wait for close(), which the stop calls
+            error, self._unwritable = self._unwritable, None
+            raise error
         return self._flush()
 
     def _ask_mailbox(self, wait_s: float) -> None:
@@ -986,15 +1000,19 @@ class RayExecutor:
         ray, result = self._ray, run.result or {}
         if not result:  # it died: whatever it posted last (a memory breach, what it spent) may be in the mailbox
             self._read_last_words()
+        unwritable = result.get("unwritable")  # its folder, the coordinator's, refused its log (a full disk)
         if "outcome" in result:
             outcome = outcome_from_json(result["outcome"])
             if run.kill_reason is not None:  # it finished as we were killing it: the kill decides
                 outcome = Outcome(failure=run.kill_reason, duration_s=outcome.duration_s, notes=outcome.notes)
             elif outcome.failure is None:
                 self._recent.append(outcome.duration_s)
+        elif unwritable is not None:  # (one we were killing, which the kill decides, or one ending as we close)
+            outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, unwritable),
+                              duration_s=duration)
         elif result.get("started") is False:  # stopped before it started
             outcome = Outcome(failure=run.kill_reason or Failure(FailureKind.INTERRUPTED, "stopped before it started"))
-        elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised (an unwritable log folder)
+        elif isinstance(run.error, ray.exceptions.RayTaskError):  # our harness raised
             harness = Failure(FailureKind.CRASHED, "the trial's Ray actor call failed: " + _first_line(run.error))
             outcome = Outcome(failure=run.kill_reason or harness, duration_s=duration)
         else:  # its worker process or node died, or we killed it
@@ -1006,6 +1024,11 @@ class RayExecutor:
             spent = result.get("spent") or run.spent
             outcome = priced(run.job, outcome, None if spent is None else float(spent["cpu_s"]),
                              None if spent is None else int(spent["peak_rss"]))
+        if unwritable is not None and run.kill_reason is None and not self._closing:
+            self._unwritable = self._unwritable or workdir_error(run.job.number, run.job.workdir, unwritable)
+            if "outcome" not in result:  # no AttemptEnded: the trial stays running for the runner, whose stop
+                self._let_go(run)        # records it interrupted
+                return
         self._end(run, outcome)
 
     def _read_last_words(self) -> None:
@@ -1036,6 +1059,12 @@ class RayExecutor:
                                 secrets_of(job.env, os.environ))
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics,
                               notes=outcome.notes)
+        self._let_go(run)
+        self._events.append(AttemptEnded(job.number, job.attempt, outcome))
+
+    def _let_go(self, run: _Running) -> None:
+        """The attempt is no longer this executor's: its lane and the mailbox forget it."""
+        job = run.job
         if run.unannounced is not None:  # it ran, its answer ahead of its actor's to the yield: it began as thought
             self._events.append(AttemptStarted(job.number, job.attempt, run.unannounced))
         del self._running[job.number]
@@ -1045,7 +1074,6 @@ class RayExecutor:
         if self._lost is None and (run.reports_seen or run.prune_sent or run.kill_reason is not None):  # it left
             # something in the mailbox
             self._mailbox.forget.remote(job.number, job.attempt)
-        self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
         now = self.clock.monotonic()
