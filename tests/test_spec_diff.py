@@ -286,3 +286,18 @@ def test_the_store_keeps_no_storage_password_and_spec_hides_the_trial_env_unless
     assert "Pg-S3cret-3" not in out and "Desc-S3cret-4" in out
     # a spec file naming the store with its password is the recorded experiment: the password is no difference
     assert _diff(project, "sec", "sec.yaml")[:2] == (0, ["no differences"])
+
+
+def test_diff_shows_a_changed_trial_env_value_and_a_url_password_as_stars(project):
+    """`diff` printed what differs as recorded: a trial.env value and a URL's password, which `spec` hides."""
+    path = project.write_spec(_spec(project, name="sec", description="copy of postgresql://amy:Desc-S3cret-1@db/y",
+                                    trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-2"}}))
+    tune_in_process(path, project.db)
+    project.write_spec(_spec(project, name="sec", description="copy of postgresql://amy:Desc-S3cret-3@db/y",
+                             trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-4"}}),
+                       "edited.yaml")
+    code, lines, err = _diff(project, "sec", "edited.yaml")
+    assert code == 1 and lines[:2] == ["description: copy of postgresql://amy:***@db/y -> copy of "
+                                       "postgresql://amy:***@db/y", "trial.env.API_TOKEN: '***' -> '***'"], lines
+    said = cli_in_process("diff", "sec", "edited.yaml", "--json", "--storage", project.storage)[1]
+    assert "S3cret" not in said and '"trial.env.API_TOKEN"' in said, said

@@ -67,12 +67,13 @@ def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     return {k: REDACTED if secret_name(k) else redact(v) for k, v in env.items()}
 
 
-def redact_texts(value: Any) -> Any:
-    """A copy of ``value`` (JSON-like: dicts, lists, scalars) with every text in it redacted."""
+def redact_texts(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of ``value`` (JSON-like: dicts, lists, scalars) with every text in it redacted (of ``secrets`` too)."""
+    secrets = tuple(secrets)
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: redact_texts(v) for k, v in value.items()}
+        return {k: redact_texts(v, secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact_texts(v) for v in value]
+        return [redact_texts(v, secrets) for v in value]
     return value
