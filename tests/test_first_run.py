@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -430,6 +431,37 @@ def test_secrets_are_redacted_from_the_reason_but_kept_in_the_log(tmp_path: Path
                               "login password=*** failed | Authorization: Bearer ***")
     log = Path(trial["log_path"]).read_text()
     assert "sk-live-0123456789" in log and "hunter22" in log
+
+
+def test_an_exceptions_own_message_is_redacted_in_the_reason_the_store_and_the_report(tmp_path: Path) -> None:
+    """Only the reason's output tail was redacted: the exception's message before it (a driver's "auth failed for
+    postgresql://bob:pw@db") reached `run`, `trials`, the report and the store's rows in clear."""
+    (tmp_path / "train.py").write_text(
+        "import os\n\ndef objective(config, trial):\n    print('env API_TOKEN', os.environ['API_TOKEN'])\n"
+        "    raise RuntimeError(f\"auth failed for {os.environ['PLAIN']} token {os.environ['API_TOKEN']} \"\n"
+        "                       'url postgresql://bob:Bob-S3cret-4@db.internal/x password=Hunter-S3cret-5')\n")
+    spec = {"name": "sec", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 1},
+            "executor": {"workers": 1, "retries": 0},
+            "trial": {"function": "train:objective", "env": {"API_TOKEN": "Env-S3cret-1", "PLAIN": "Plain-S3cret-2"}}}
+    (tmp_path / "sec.yaml").write_text(yaml.safe_dump(spec))
+    secret = re.compile(r"[A-Za-z]+-S3cret-\d")
+    ran = run_here("run", "sec.yaml", cwd=tmp_path)
+    said = ran.stdout + ran.stderr
+    assert "auth failed for ***" in said and not secret.findall(said), said
+    (trial,) = trials_json("sec", tmp_path)
+    assert trial["error"] == ("exception: RuntimeError: auth failed for *** token *** url postgresql://bob:***@"
+                              "db.internal/x password=*** (at train.py:5 in objective); output: env API_TOKEN ***")
+    assert run_here("report", "sec", "-o", "rep.html", cwd=tmp_path).returncode == 0
+    assert "auth failed for ***" in (tmp_path / "rep.html").read_text()
+    assert not secret.findall((tmp_path / "rep.html").read_text())
+    with sqlite3.connect(tmp_path / "tunesmith.db") as db:
+        rows = "\n".join(db.iterdump())
+    assert "auth failed for ***" in rows and not secret.findall(rows.replace("Env-S3cret-1", "")
+                                                                .replace("Plain-S3cret-2", "")), \
+        "the recorded spec keeps trial.env (a resume runs with it); no reason holds a secret"
+    log = Path(trial["log_path"]).read_text()
+    assert "Env-S3cret-1" in log and "Bob-S3cret-4" in log, "the log keeps the traceback as it was"
 
 
 def test_a_timed_out_command_says_what_it_said_last(tmp_path: Path) -> None:

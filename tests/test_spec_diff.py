@@ -254,3 +254,50 @@ def test_an_experiment_recorded_before_the_new_spec_checks_diffs_against_its_own
     (project.root / "broken.yaml").write_text(out.replace("high: 4.0", "high: -1.0"))
     code, lines, err = _diff(project, "legacy", "broken.yaml")
     assert (code, lines) == (2, []) and err.startswith("error: broken.yaml: space.n: low must be < high"), err
+
+
+def test_the_store_keeps_no_storage_password_and_spec_hides_the_trial_env_unless_asked(project):
+    """The spec was recorded as written and `spec NAME` (and --json) printed it: the storage URL's password and the
+    trial.env values in clear (walk-q Q3). The password is not recorded (the store holding the record is the one
+    already reached); trial.env is (a resume runs the recorded spec), printed as *** unless --show-secrets."""
+    import re
+    import sqlite3
+
+    env = {"API_TOKEN": "Env-S3cret-1", "PLAIN": "Plain-S3cret-2"}
+    path = project.write_spec(_spec(project, name="sec", storage="postgresql+psycopg://bob:Pg-S3cret-3@db.internal/x",
+                                    description="a copy of postgresql://amy:Desc-S3cret-4@db.internal/y",
+                                    trial={"function": "objectives:conditional", "env": env}))
+    tune_in_process(path, project.db)
+    secret = re.compile(r"[A-Za-z]+-S3cret-\d")
+    with sqlite3.connect(project.db) as db:
+        recorded = sorted(set(secret.findall("\n".join(db.iterdump()))))
+    assert recorded == ["Desc-S3cret-4", "Env-S3cret-1", "Plain-S3cret-2"], "the storage password is not recorded"
+    code, out, err = cli_in_process("spec", "sec", "--storage", project.storage)
+    assert code == 0 and not secret.findall(out), out
+    printed = yaml.safe_load(out)
+    assert printed["storage"] == "postgresql+psycopg://bob:***@db.internal/x"
+    assert printed["trial"]["env"] == {"API_TOKEN": "***", "PLAIN": "***"}
+    assert printed["description"] == "a copy of postgresql://amy:***@db.internal/y"
+    assert "--show-secrets" in " ".join(line for line in out.splitlines() if line.startswith("#")), out
+    code, out, err = cli_in_process("spec", "sec", "--json", "--storage", project.storage)
+    assert code == 0 and not secret.findall(out) and json.loads(out)["trial"]["env"]["PLAIN"] == "***", out
+    code, out, err = cli_in_process("spec", "sec", "--show-secrets", "--storage", project.storage)
+    assert code == 0 and yaml.safe_load(out)["trial"]["env"] == env, out
+    assert "Pg-S3cret-3" not in out and "Desc-S3cret-4" in out
+    # a spec file naming the store with its password is the recorded experiment: the password is no difference
+    assert _diff(project, "sec", "sec.yaml")[:2] == (0, ["no differences"])
+
+
+def test_diff_shows_a_changed_trial_env_value_and_a_url_password_as_stars(project):
+    """`diff` printed what differs as recorded: a trial.env value and a URL's password, which `spec` hides."""
+    path = project.write_spec(_spec(project, name="sec", description="copy of postgresql://amy:Desc-S3cret-1@db/y",
+                                    trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-2"}}))
+    tune_in_process(path, project.db)
+    project.write_spec(_spec(project, name="sec", description="copy of postgresql://amy:Desc-S3cret-3@db/y",
+                             trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-4"}}),
+                       "edited.yaml")
+    code, lines, err = _diff(project, "sec", "edited.yaml")
+    assert code == 1 and lines[:2] == ["description: copy of postgresql://amy:***@db/y -> copy of "
+                                       "postgresql://amy:***@db/y", "trial.env.API_TOKEN: '***' -> '***'"], lines
+    said = cli_in_process("diff", "sec", "edited.yaml", "--json", "--storage", project.storage)[1]
+    assert "S3cret" not in said and '"trial.env.API_TOKEN"' in said, said

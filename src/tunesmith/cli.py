@@ -800,16 +800,20 @@ def diff_specs(old: SpecSideArgument, new: SpecSideArgument, storage: SpecStorag
 
 @app.command("spec")
 def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
-               as_json: Annotated[bool, typer.Option("--json", help="the stored JSON, as is")] = False) -> None:
+               as_json: Annotated[bool, typer.Option("--json", help="the stored JSON, secrets hidden")] = False,
+               show_secrets: Annotated[bool, typer.Option(
+                   "--show-secrets", help="print trial.env's values and any password as recorded, not as ***")] = False,
+               ) -> None:
     """Print the spec experiment NAME was recorded with, as YAML: what its run ran (with the seed and workdir it
-    filled in), which `tunesmith validate`, `run` and `diff` read back."""
-    from tunesmith.spec.writer import recorded_spec_yaml
+    filled in), which `tunesmith validate`, `run` and `diff` read back; trial.env's values and whatever reads like a
+    password, token or key as *** unless --show-secrets."""
+    from tunesmith.spec.writer import recorded_spec_yaml, secrets_hidden
 
     experiment = _store(storage).experiment(name)
     if as_json:
-        print(strict_json(experiment.spec, indent=2))
+        print(strict_json(experiment.spec if show_secrets else secrets_hidden(experiment.spec), indent=2))
         return
-    sys.stdout.write(recorded_spec_yaml(experiment.name, experiment.spec))
+    sys.stdout.write(recorded_spec_yaml(experiment.name, experiment.spec, show_secrets))
 
 
 @app.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 REDACTED = "***"
 MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth hiding, and would mangle the text
@@ -64,3 +65,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 def redact_env(env: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``env`` with secret-looking variables' values replaced and URL credentials removed."""
     return {k: REDACTED if secret_name(k) else redact(v) for k, v in env.items()}
+
+
+def redact_texts(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of ``value`` (JSON-like: dicts, lists, scalars) with every text in it redacted (of ``secrets`` too)."""
+    secrets = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: redact_texts(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_texts(v, secrets) for v in value]
+    return value

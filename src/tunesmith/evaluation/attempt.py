@@ -10,6 +10,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TextIO
 
 from tunesmith.cost import measured_objectives
@@ -24,7 +25,7 @@ from tunesmith.evaluation.results import normalize_result
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
 from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report
-from tunesmith.redaction import secrets_of
+from tunesmith.redaction import redact, secrets_of
 from tunesmith.report_order import ReportOrder
 from tunesmith.stop_reasons import stopped_by
 
@@ -75,11 +76,12 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     pruned = False
     traceback_text = ""  # written to the log after the output's tail is read for the reason
     log_start = _log_size(log)
+    secrets = secrets_of(job.env, os.environ)
     if job.command is not None:
         env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
-                                           secrets=secrets_of(job.env, os.environ), on_ignored=say_bad_line,
+                                           secrets=secrets, on_ignored=say_bad_line,
                                            log_lock=log_lock, on_note=say)
     else:
         signals = SignalsSeen()
@@ -130,8 +132,13 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         if isinstance(normalized, Failure):
             failure = normalized
     if failure is not None and job.command is None:
-        failure = with_tail(failure, OUTPUT_LABEL, _output_since(log, job.log_path, log_start),
-                            secrets_of(job.env, os.environ))
+        failure = with_tail(failure, OUTPUT_LABEL, _output_since(log, job.log_path, log_start), secrets)
+    if failure is not None:
+        # the whole reason, here where the trial's secrets are known, and not its output's tail only: an exception's
+        # message quotes a credential as readily (a driver's "auth failed for postgresql://bob:pw@db"), and every
+        # reader of the reason (run's lines, trials, the report, the store, JSON logs) gets it as it is recorded.
+        # The log keeps the traceback as it was
+        failure = replace(failure, message=redact(failure.message, secrets))
     if traceback_text:
         log.write(traceback_text)
         log.flush()

@@ -19,12 +19,13 @@ import enum
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tunesmith.errors import ExperimentExists, SpecError, TunesmithError, UserInputError
+from tunesmith.redaction import redact_texts, secrets_of
 from tunesmith.space.containment import Containment, SpaceContainment, compare_spaces
 from tunesmith.spec.loader import read_spec_file, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -128,7 +129,15 @@ def spec_differences(old: ExperimentSpec, new: ExperimentSpec) -> tuple[SpecDiff
             _objectives(a.get(key, []), b.get(key, []), found)
         else:
             _walk(key, a.get(key, _ABSENT), b.get(key, _ABSENT), found)
-    return tuple(sorted(found, key=lambda d: _section_rank(d.path)))
+    # what differs is printed (and named in run's and cycle's refusals) as `tunesmith spec` shows a spec: trial.env's
+    # values and a URL's password as ***, compared above as they are
+    secrets = sorted({*_env_secrets(old), *_env_secrets(new)}, key=len, reverse=True)  # a longer one first
+    hidden = [replace(d, old=redact_texts(d.old, secrets), new=redact_texts(d.new, secrets)) for d in found]
+    return tuple(sorted(hidden, key=lambda d: _section_rank(d.path)))
+
+
+def _env_secrets(spec: ExperimentSpec) -> list[str]:
+    return secrets_of(spec.trial.env, {}) if spec.trial is not None else []
 
 
 def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> ExperimentSpec:

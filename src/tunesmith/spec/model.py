@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field
 from tunesmith.errors import SpecError
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
+from tunesmith.redaction import redact
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
@@ -628,6 +629,10 @@ class ExperimentSpec(StrictModel):
             data.pop("constraints", None)
         if self.select == SelectConfig():
             data.pop("select", None)  # specs without these sections are stored as before
+        if self.storage is not None:
+            # no password in the record: the store holding it is the one its reader already reached (nothing opens
+            # a store by a recorded spec's storage:), and whoever may read that store need not learn it
+            data["storage"] = redact(self.storage)
         return data
 
 

@@ -1,4 +1,5 @@
-"""A stored spec written back as a YAML spec file, which the loader reads again (`tunesmith spec NAME`)."""
+"""A stored spec written back as a YAML spec file, which the loader reads again (`tunesmith spec NAME`), its secrets
+hidden unless asked for."""
 
 from __future__ import annotations
 
@@ -9,17 +10,32 @@ from typing import Any
 
 import yaml
 
+from tunesmith.redaction import REDACTED, redact_texts, secrets_of
 from tunesmith.spec.model import INTERACTIVE
 
 _WIDTH = 120
 
 
-def recorded_spec_yaml(name: str, stored: Mapping[str, Any]) -> str:
+def secrets_hidden(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` as `tunesmith spec` shows it: every text redacted (a URL's password, ``password=...``: a store
+    written before the storage password was left out of the record still holds it), and the ``trial.env`` values
+    a failure reason hides (:func:`secrets_of`) as ***. The store keeps them: a resume runs the recorded spec."""
+    shown: dict[str, Any] = redact_texts(dict(stored))
+    env = (stored.get("trial") or {}).get("env")
+    if isinstance(env, Mapping):
+        secrets = set(secrets_of(env, {}))
+        shown["trial"]["env"] = {k: REDACTED if v in secrets else shown["trial"]["env"][k] for k, v in env.items()}
+    return shown
+
+
+def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool = False) -> str:
     """Experiment ``name``'s stored spec as a YAML spec file: every key as stored (the seed and workdir its run
-    filled in too), with comment lines above it saying what it is and which of its paths are relative to the
-    folder the spec was read from (``base_dir``), which is left out: the loader takes it from the file's folder, so
-    the file finds the same code and data when it is kept in that folder."""
-    data = {key: value for key, value in stored.items() if key != "base_dir"}
+    filled in too), its secrets hidden (:func:`secrets_hidden`) unless ``show_secrets``, with comment lines above it
+    saying what it is, what was hidden, and which of its paths are relative to the folder the spec was read from
+    (``base_dir``), which is left out: the loader takes it from the file's folder, so the file finds the same code
+    and data when it is kept in that folder."""
+    shown = stored if show_secrets else secrets_hidden(stored)
+    data = {key: value for key, value in shown.items() if key != "base_dir"}
     if isinstance(data.get("space"), Mapping):
         data["space"] = {param: domain_as_written(domain) for param, domain in data["space"].items()}
     header = [f"The spec experiment {name!r} was recorded with: what its run ran (its seed and workdir as filled in)."]
@@ -30,6 +46,13 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any]) -> str:
     if stored.get("workdir"):
         header.append("Its workdir holds that run's trial folders: to run this file as a new experiment (`run --name "
                       "NEW`, or a new name: line), delete the workdir: line, and the new run gets a folder of its own.")
+    if shown != stored:
+        header.append(f"Its secrets are shown as {REDACTED}: trial.env's values (the store keeps them, for a resume) and "
+                      f"whatever reads like a password, token or key; `tunesmith spec {name} --show-secrets` prints "
+                      "them as recorded.")
+    if REDACTED in str(stored.get("storage", "")):
+        header.append("Its storage: is recorded without its password: put it back (or give --storage) to run this "
+                      "file.")
     trial = stored.get("trial") or {}
     if str(trial.get("function", "")).startswith(INTERACTIVE + ":"):
         header.append("Its trial function was defined interactively (a notebook, python -c): no file names it; "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.errors import UserInputError
 from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
-from tunesmith.redaction import redact_env, redact
+from tunesmith.redaction import redact, redact_env, redact_texts
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -349,21 +349,11 @@ def redacted_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec as exported: every text in it without credentials (a URL's password, a token, ``--password X``),
     and secret-looking env values hidden. Every text, not the fields that usually hold them: a database URL in a
     tag or the description was exported as written."""
-    out = _redacted_texts(json.loads(json.dumps(spec)))
+    out = redact_texts(json.loads(json.dumps(spec)))
     trial = out.get("trial")
     if isinstance(trial, dict) and isinstance(trial.get("env"), dict):
         trial["env"] = redact_env(trial["env"])
     return out
-
-
-def _redacted_texts(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redacted_texts(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted_texts(v) for v in value]
-    return value
 
 
 def _objectives(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
