@@ -214,6 +214,22 @@ def test_command_failures_are_classified(project: Any) -> None:
     assert "plain words only" in logs["nojson"]
 
 
+# what a hostile or careless command writes on stderr: a window title (OSC 0, ended by BEL), a hyperlink (OSC 8, ended
+# by ST), a DCS string, a charset switch, an 8-bit CSI, a colour (CSI) and a lone BEL
+ESCAPES = (r"printf 'x \033]0;PWNED-TITLE\007 \033]8;;https://evil.example\033\\click\033]8;;\033\\ "
+           r"\033Pq#0\033\\\033(Bplain \302\23331mc1 \033[1;31mred\033[0m\007 end\n' >&2; exit 3")
+
+
+def test_a_commands_stderr_tail_keeps_no_escape_sequence(tmp_path: Path) -> None:
+    """Only CSI sequences were taken out of the tail the reason quotes: a window title (OSC 0) and a hyperlink to
+    any URL (OSC 8) reached `run`'s failure line and `trials`. Every escape sequence goes, its text with it where it
+    is no text to read (a title, a URL); the words printed between stay. The log keeps the output as written."""
+    _result, failure, _seconds, log, _notes = _run_here(tmp_path, ESCAPES)
+    assert failure is not None
+    assert failure.message == "command exited with code 3; stderr: x  click plain c1 red end", failure.message
+    assert "\x1b]0;PWNED-TITLE\x07" in log
+
+
 def test_command_timeout_kills_the_command_and_its_children(project: Any) -> None:
     space = {"x": {"type": "categorical", "choices": [1]}}
     command = "echo $$ > shell.pid; sleep 1000 & echo $! > sleep.pid; wait; echo '{{\"loss\": 1}}'"

@@ -597,3 +597,33 @@ def test_the_report_of_a_run_waiting_on_a_quota_says_so_as_show_does(project):
     assert (f"waiting on quota tag:team=a: 1 of 1 slots in use since {since} UTC (see `tunesmith quota list`)"
             in text), text[:800]
     assert "status running ·" in text and "abandoned" not in text
+
+
+LINK_NAME = '<a href="https://evil.example/login">click for docs</a>'
+MARKED_UP = '''
+def objective(config, trial):
+    return {"<b>loss</b>": config["x"] + config['<a href="https://evil.example/login">click for docs</a>']}
+'''
+
+
+def test_names_from_the_spec_reach_plotly_as_text_not_as_its_html(project):
+    """plotly draws `<a href>`, `<b>` and `<br>` in titles, axis labels, ticks and hover text: a parameter named
+    `<a href="https://...">` was a link in the report an SRE opens (the JSON escapes `<` as `\\u003c`, which plotly
+    reads back as `<`). Every string a figure draws has its `<` and `>` as `&lt;` and `&gt;`, shown as written."""
+    project.write("marked.py", MARKED_UP)
+    project.write_spec(project.spec(
+        "marked", trial={"function": "marked:objective"}, budget={"trials": 10}, executor={"kind": "inline"},
+        objective={"metric": "<b>loss</b>", "direction": "minimize"},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}, LINK_NAME: {"type": "float", "low": 0.0, "high": 1.0},
+               "kind": {"type": "categorical", "choices": ["<br>", "<i>b</i>"]}}))
+    _run(project, "marked.yaml")
+    _report_in_process("marked")
+    document = (project.root / "marked.html").read_text()
+    drawn = document.split("</script>", 1)[1]  # after plotly.js itself
+    for tag in ("<a href", "<b>", "<br>", "<i>"):
+        assert tag not in drawn and json.dumps(tag)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") not in drawn
+    _, layout = figure_of(document, "Slice plots")
+    assert '&lt;a href="https://evil.example/login"&gt;click for docs&lt;/a&gt;' in [
+        a["text"] for a in layout["annotations"]]
+    data, _ = figure_of(document, "Parallel coordinates")
+    assert "&lt;b&gt;loss&lt;/b&gt;" in [d["label"] for d in data[0]["dimensions"]]

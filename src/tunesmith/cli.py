@@ -268,7 +268,7 @@ def _say_json(event: str, **fields: Any) -> None:
 def _warn(message: str) -> None:
     """A command's warning before the run's listeners exist (or outside them: the store's upgrade): a JSON line under
     --log-format json."""
-    from rich.markup import escape  # (a message may quote a URL, a path)
+    from tunesmith.terminal_text import escape  # (a message may quote a URL, a path)
 
     if _json_log is not None:
         _say_json("warning", message=message, reason=message)  # as the run's own warnings say it
@@ -280,9 +280,8 @@ def _run_and_exit(result, store, log_format: LogFormat = LogFormat.HUMAN) -> NoR
     """Say how the run ended, if it needs saying, and exit with its code. With ``--log-format json`` the line is a
     JSON object (``event: run_exit``) like every other line on stderr, where a plain one broke a log shipper. A
     command to continue names ``store`` where `resume NAME` would open another."""
-    from rich.markup import escape  # a reason may quote a trial's stderr
-
     from tunesmith.storage.sql import resume_hint
+    from tunesmith.terminal_text import escape  # a reason may quote a trial's stderr
 
     def say_and_exit(code: int, text: str) -> NoReturn:
         if log_format is LogFormat.JSON:
@@ -323,7 +322,7 @@ def _lost_cluster_or_store_said(name: str, store) -> Iterator[None]:  # type: ig
         raise StorageError(f"{e}; what was recorded before it is kept: once the store takes writes again, continue "
                            f"with: {resume_hint(store, name)}") from None
     except ClusterLost as e:
-        from rich.markup import escape
+        from tunesmith.terminal_text import escape
 
         why = (f"{e}. Finished trials are in the store; the running ones re-run on a new cluster with: "
                f"{resume_hint(store, name)}")
@@ -454,13 +453,13 @@ _WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_OK)
 def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyped-def]
     """A checked spec's warnings (stderr) and its `valid:` line (stdout); ``about``: its file, named in each line
     (one of several specs)."""
-    from rich.markup import escape
+    from tunesmith.terminal_text import escape
 
     where = f"{escape(about)}: " if about is not None else ""
     one_line = about is not None  # one of several: a line each, for grep and CI logs (one spec wraps, as ever)
     s = plan.spec
     for w in plan.warnings:
-        err.print(f"[yellow]warning[/]: {where}{w}", soft_wrap=one_line)
+        err.print(f"[yellow]warning[/]: {where}{escape(w)}", soft_wrap=one_line)
     out.print(f"[green]valid[/]: {where}{s.name}: {len(plan.space.names)} parameters"
               f"{' (conditional)' if plan.space.is_conditional else ''}, "
               f"{len(s.objective)} objective(s), strategy {plan.decision.name} ({plan.decision.reason}), "
@@ -472,12 +471,12 @@ def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyp
 def list_experiments(storage: StorageOption = None,
                      as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """List the experiments in the store."""
-    from rich.markup import escape
     from rich.table import Table
 
     from tunesmith.coordinators import run_abandoned
     from tunesmith.storage.sql import resume_hint
     from tunesmith.summary import status_said
+    from tunesmith.terminal_text import escape
 
     store = _store(storage)
     rows = []
@@ -512,11 +511,10 @@ def list_experiments(storage: StorageOption = None,
 def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
          as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
     """Status, counts by state, the best trial (and the Pareto front for several objectives)."""
-    from rich.markup import escape  # a stop reason may quote a trial's stderr
-
     from tunesmith.console import print_best_table
     from tunesmith.storage.sql import resume_hint
     from tunesmith.summary import best_text, reads_curves, scheduler_without_reports, shown_experiment
+    from tunesmith.terminal_text import escape  # a stop reason may quote a trial's stderr
 
     store = _store(storage)
     exp = store.experiment(name)
@@ -536,7 +534,7 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
         _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted)
     if "quota_wait" in summary:
         w = summary["quota_wait"]
-        out.print(f"[yellow]waiting on quota[/] {w['key']}: {w['in_use']} of {w['limit']} slots in use "
+        out.print(f"[yellow]waiting on quota[/] {escape(w['key'])}: {w['in_use']} of {w['limit']} slots in use "
                   f"since {_clock_time(w['since'])} (see `tunesmith quota list`)")
     if summary.get("abandoned"):
         out.print(f"[yellow]no live coordinator runs {name}[/] (it was killed, or its machine went away); continue it "
@@ -595,7 +593,7 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[type-arg]
                              restarted: Sequence[RestartedChild]) -> None:
     """`show`'s lines on early stopping: the steps saved, and what made them mean less than they say."""
-    from rich.markup import escape
+    from tunesmith.terminal_text import escape
 
     scheduler, r = summary["scheduler"], summary["scheduler"]["resources"]
     steps = (f"{r['steps_used']:g} of {r['steps_full']:g} steps ({r['fraction_used']:.0%} of running every trial to "
@@ -621,9 +619,8 @@ def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[t
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
-    from rich.markup import escape
-
     from tunesmith.summary import gap_text, why_holdout_undefined
+    from tunesmith.terminal_text import escape
 
     if "task" not in summary:
         return
@@ -657,7 +654,7 @@ def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
             out.print(f"  {against}{escape(gap_text(o))}")
     nested = summary.get("nested")
     if nested and nested.get("unavailable"):
-        out.print(f"nested CV estimate of the whole tuning procedure: not available: {nested['unavailable']}")
+        out.print(f"nested CV estimate of the whole tuning procedure: not available: {escape(nested['unavailable'])}")
     elif nested:
         out.print("nested CV estimate of the whole tuning procedure: "
                   f"{nested.get('nested_' + metric, float('nan')):.4f} "
@@ -730,11 +727,11 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            limit: Annotated[int | None, typer.Option("--limit", min=1, help="list the first N only")] = None) -> None:
     """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration.
     --state, --sort and --limit choose which, for the table, --json and --csv alike."""
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     from tunesmith.summary import trials_csv, trials_json
+    from tunesmith.terminal_text import escape
     from tunesmith.trial_listing import read_listed
 
     if as_json and as_csv:  # one of them printed, silently: the other was lost
@@ -755,7 +752,7 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
         # one line a trial, cut to the column's width (50 parameters wrapped a row to 13 lines): the full params
         # are in --json and --csv
         params = Text(json.dumps(r["params"]), no_wrap=True, overflow="ellipsis")
-        table.add_row(str(r["number"]), r["state"], json.dumps(r["values"]) if r["values"] else "",
+        table.add_row(str(r["number"]), r["state"], escape(json.dumps(r["values"])) if r["values"] else "",
                       params, str(r["attempts"]),
                       f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "", escape(r["error"] or ""))
     out.print(table)
@@ -829,10 +826,9 @@ def delete(name: Annotated[str, typer.Argument()], storage: StorageOption = None
            ) -> None:
     """Delete an experiment's records from the store (trial folders on disk are kept); the audit trail keeps who
     deleted it, when, and its promotions and rollbacks (tunesmith audit NAME)."""
-    from rich.markup import escape
-
     from tunesmith.deletion import delete_experiment, refuse_deleting
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
+    from tunesmith.terminal_text import escape
 
     try:
         store = _store(storage)
@@ -960,6 +956,8 @@ def quota_list(storage: StorageOption = None,
     """Every limit, and every key with trials running now: its slots in use (live leases) and who waits for one."""
     from rich.table import Table
 
+    from tunesmith.terminal_text import escape  # a key names a spec's tag
+
     usage = _store(storage).quotas(time.time())
     if as_json:
         print(strict_json([{"key": u.key, "limit": u.limit, "in_use": u.in_use, "waiting": u.waiting}
@@ -969,7 +967,7 @@ def quota_list(storage: StorageOption = None,
     for col in ("key", "limit", "in use", "coordinators waiting"):
         table.add_column(col)
     for u in usage:
-        table.add_row(u.key, "-" if u.limit is None else str(u.limit), str(u.in_use), str(u.waiting))
+        table.add_row(escape(u.key), "-" if u.limit is None else str(u.limit), str(u.in_use), str(u.waiting))
     out.print(table if usage else "no quotas set and nothing running on this store")
 
 
@@ -1043,10 +1041,9 @@ def promote(
     champion (nothing registered) or a dry run that passed; 3 rejected by a gate; 2 bad input; 75 another promotion
     of the model held it too long, or moved its champion meanwhile (nothing registered: run it again)."""
     from tunesmith.clock import SystemClock
-    from rich.markup import escape  # the note names the model
-
     from tunesmith.promotion.promote import Decision
     from tunesmith.promotion.promote import promote as run_promotion
+    from tunesmith.terminal_text import escape  # the note names the model
 
     with _library_warnings_said("refitting the trial"):
         result = run_promotion(_store(storage), name, model_name, SystemClock(), trial, policy, dry_run,
@@ -1079,11 +1076,10 @@ def rollback(
 ) -> None:
     """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail). Where a
     rollback of it was cut short (killed), this finishes that one instead, and says so."""
-    from rich.markup import escape
-
     from tunesmith.clock import SystemClock
     from tunesmith.errors import StoreNotFound
     from tunesmith.promotion.promote import rollback as run_rollback
+    from tunesmith.terminal_text import escape
     from tunesmith.tracking import registry_uri
 
     uri = registry_uri(tracking_uri, os.getcwd())
@@ -1135,11 +1131,10 @@ def audit(name: Annotated[str | None, typer.Argument(help="the experiment (defau
     where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion. A promotion or rollback
     killed partway is settled against the registry first, where it can be read: its outcome is recorded, and a
     rollback cut short is finished (its alias moves), as the model's next promote or rollback would."""
-    from rich.markup import escape
-
     from tunesmith.audit import CYCLE_STEP_PREFIX
     from tunesmith.clock import SystemClock
     from tunesmith.promotion.settling import settled_trail
+    from tunesmith.terminal_text import escape
 
     rows, unsettled = settled_trail(_store(storage), name, SystemClock())
     for left in unsettled:
@@ -1281,11 +1276,10 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
     interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it), or a
     stop signal was noted and the cycle ended with 0 (1, 2, 3 and 75 come first); --json's exit_code is the process's,
     and stopped_by names the signal. A second signal stops at once: outcome interrupted, no steps."""
-    from rich.markup import escape
-
     from tunesmith.cycle import CycleOutcome, CycleReport, cycle_command
     from tunesmith.lineage_guard import LineageBusy
     from tunesmith.stop_signals import stop_signals_deferred
+    from tunesmith.terminal_text import escape
 
     try:  # a stop signal outside a tuning run is noted: the cycle ends, each step whole, then exit 130 (not 143)
         _check_json_out(json_out)
@@ -1329,9 +1323,8 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
 def _library_warnings_said(doing: str) -> Iterator[None]:
     """A library's warnings raised while the command fits a model itself (scikit-learn's FutureWarning on a
     deprecated parameter): one line each on stderr, as a run's warnings are, not Python's raw file:line print."""
-    from rich.markup import escape
-
     from tunesmith.tasks.library_warnings import captured
+    from tunesmith.terminal_text import escape
 
     said: list[str] = []
     try:
@@ -1365,7 +1358,7 @@ def _cycle_json(report, stopped_by: str | None) -> dict[str, Any]:  # type: igno
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
-    from rich.markup import escape
+    from tunesmith.terminal_text import escape
 
     for s in report.steps:
         out.print(f"{s.name:8} {s.status.value:8} {escape(s.why)}")
@@ -1388,10 +1381,9 @@ def watch(target: CycleTarget, data: DataOption,
     the first cycle watch stops with exit 75, as `cycle` does (an address never seen to answer may be a typo)."""
     import time
 
-    from rich.markup import escape
-
     from tunesmith.cycle import CycleOutcome, stopped_exit, watch_command
     from tunesmith.stop_signals import stop_signals_deferred
+    from tunesmith.terminal_text import escape
 
     # a stop signal during a cycle step (drift, promote, report) is noted and watch stops once the cycle has ended,
     # the step under way whole (a promotion is not cut between registering, moving aliases and its audit event); a
@@ -1495,7 +1487,7 @@ def main(args: list[str] | None = None) -> None:
     exit code. A reader that leaves changes no exit code
     (:class:`_Console`). ``args``: the command line after `tunesmith` (default: ``sys.argv[1:]``), for a caller in
     this process, which gets sys.stdout, descriptors 1 and 2 and the consoles' voices back as they were."""
-    from rich.markup import escape
+    from tunesmith.terminal_text import escape
 
     original, original_err = sys.stdout, sys.stderr
     if original is None:  # fd 1 closed (`tunesmith ls >&-` from cron): print and Rich drop the output themselves
@@ -1528,7 +1520,7 @@ SAID_ERRORS = (UserInputError, TemporaryFailure, StorageError)
 def _error_said(error: UserInputError | TemporaryFailure | StorageError, about: str | None = None) -> tuple[int, str]:
     """The exit code and the one line (Rich markup) that ``error`` ends a command with; ``about``: what the error is
     about, named first (one spec of several that `validate` checks)."""
-    from rich.markup import escape
+    from tunesmith.terminal_text import escape
 
     # escaped: messages quote user text (a name 'exp[/]'), which rich would otherwise read as markup
     said = (f"{escape(about)}: " if about is not None else "") + escape(str(error))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn,
 )
@@ -20,6 +19,7 @@ from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRec
 from tunesmith.selection import completed, ranked, select_trial, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.summary import best_of, objectives_of, scheduler_without_reports
+from tunesmith.terminal_text import escape
 
 FAILURE_LINES = 10
 """Failed trials a run's display gives a line each; later ones are counted on the progress line and summed up by
@@ -74,7 +74,7 @@ class ProgressDisplay(RunListener):
         self._progress.start()
 
     def warning(self, message: str) -> None:
-        self.warnings.print(f"[yellow]warning[/]: {message}")
+        self.warnings.print(f"[yellow]warning[/]: {escape(message)}")  # (it may quote a trial's output)
 
     def trial_retrying(self, trial: TrialRecord, failure: Failure, delay_s: float) -> None:
         self.console.print(f"  trial {trial.number} attempt {trial.attempts} failed ({escape(str(failure))}); "
@@ -260,15 +260,18 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
     title += f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships)"
     # a line of its own: as the table's title it wrapped to the table's width, a few words a line for a narrow one
     console.print(f"[italic]{escape(title)}[/]")
+    # metrics, parameter names and choices are the spec's, escaped: read as markup, a choice
+    # `[link=https://...]docs[/link]` was a link in the operator's terminal
     table = Table()
     table.add_column("#", justify="right")
     for o in objectives:
-        table.add_column(f"{o.metric} ({'max' if o.direction.value == 'maximize' else 'min'})", justify="right")
+        table.add_column(f"{escape(o.metric)} ({'max' if o.direction.value == 'maximize' else 'min'})",
+                         justify="right")
     table.add_column("params")
     table.add_column("time", justify="right")
     for t in shown:
         assert t.values is not None
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
+        params = escape(", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
         mark = "*" if t.number == selection.trial.number else ""
         table.add_row(f"{mark}{t.number}", *(f"{v:.6g}" for v in t.values), params,
                       f"{t.duration_s:.2f}s" if t.duration_s is not None else "")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tunesmith.records import ExperimentRecord, Failure, Lineage, TrialRecord
+from tunesmith.terminal_text import visible_controls
 
 
 class RunListener:
@@ -151,8 +152,9 @@ class Listeners(RunListener):
 
 def say_on_stderr(line: str) -> None:
     """``line`` on the process's stderr, as it is when said (a notebook's, a redirected one), for a run with no
-    display to show it (a warning here; a failed trial: :class:`tunesmith.console.FailureReport`)."""
+    display to show it (a warning here; a failed trial: :class:`tunesmith.console.FailureReport`), its control
+    characters made visible: it may quote a trial's output (an escape sequence would clear the screen)."""
     try:
-        print(line, file=sys.stderr, flush=True)
+        print(visible_controls(line), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass  # stderr is the pipe that closed, or is closed: nobody is left to tell

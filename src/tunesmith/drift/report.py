@@ -117,8 +117,9 @@ class DriftReport:
 
 def print_report(console: Any, report: DriftReport) -> None:
     """The report as a rich table and a verdict line."""
-    from rich.markup import escape
     from rich.table import Table
+
+    from tunesmith.terminal_text import escape  # column names are the data's
 
     table = Table(title=escape(f"drift: {report.data} against {report.reference_said} "
                                f"({report.current_rows} vs {report.reference_rows} rows)"))

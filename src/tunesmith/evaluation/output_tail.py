@@ -24,7 +24,16 @@ LINE_SEPARATOR = " | "
 STDERR_LABEL = "; stderr: "
 OUTPUT_LABEL = "; output: "
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Every escape sequence a terminal acts on (ECMA-48, 7- and 8-bit), then any control character left alone but a tab.
+# Only CSI sequences were taken out: a window title (OSC 0) and a link to any URL (OSC 8) reached `run`'s failure
+# line. A string's text (a title, a URL) goes with it; one that never ends runs to the end of its line, as it would
+# on a terminal.
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"                                         # CSI: colours, cursor, screen clear
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]"                                                          # other escapes: charsets, modes
+    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"                                             # a control character alone
+)
 
 
 def summarize(text: str, secrets: Iterable[str] = ()) -> str:

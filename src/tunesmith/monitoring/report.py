@@ -61,6 +61,26 @@ def require_plotly() -> Any:
     return go
 
 
+def _drawn_as_text(figure: Any) -> Any:
+    """A figure's JSON (or part of it) with each string's ``&``, ``<`` and ``>`` as HTML entities, which plotly shows
+    as the characters written.
+
+    plotly draws `<a href>`, `<b>` and `<br>` in titles, axis labels, ticks, legends and hover text (links to any
+    http(s) URL), and a figure shows names from the spec (parameters, choices, metrics): a parameter named
+    `<a href="https://...">` was a link in the report. Every string of the figure is passed through, not only
+    those known to come from the spec, so a figure added later cannot forget one; none of tunesmith's own is markup.
+    """
+    if isinstance(figure, str):
+        return html.escape(figure, quote=False)
+    if isinstance(figure, dict):
+        return {k: _drawn_as_text(v) for k, v in figure.items()}
+    if isinstance(figure, list | tuple):
+        return [_drawn_as_text(v) for v in figure]
+    if getattr(getattr(figure, "dtype", None), "kind", "") in ("O", "U"):  # a numpy array of strings
+        return _drawn_as_text(figure.tolist())
+    return figure
+
+
 @dataclass(frozen=True)
 class Section:
     title: str
@@ -114,8 +134,8 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         inner = s.body_html
         if s.figure is not None:
             s.figure.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 30, "b": 50})
-            inner += pio.to_html(s.figure, include_plotlyjs=False, full_html=False, div_id=f"plot-{i}",
-                                 config={"displaylogo": False, "responsive": True})
+            inner += pio.to_html(_drawn_as_text(s.figure.to_plotly_json()), validate=False, include_plotlyjs=False,
+                                 full_html=False, div_id=f"plot-{i}", config={"displaylogo": False, "responsive": True})
         parts.append(f'<section><h2>{html.escape(s.title)}</h2><p class="note">{html.escape(s.note)}</p>'
                      f'{inner}</section>')
     counts = ", ".join(f"{k} {v}" for k, v in summary["trials"].items() if v) or "no trials"
