@@ -4,6 +4,7 @@ with `--tracking-uri` (`promote`, `cycle`, `watch`)."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -135,6 +136,26 @@ def test_a_cycle_refuses_a_moved_registry_before_any_work_and_follows_it_with_tr
     assert code == 0, (out, err)
     [line] = [json.loads(line) for line in out.splitlines()]
     assert line["checked"] == "bc-retune-1" and line["outcome"] == "no_drift", line  # the moved registry's champion
+
+
+@pytest.mark.slow
+def test_a_watch_refused_for_a_moved_registry_is_told_to_run_watch_again_with_its_flags(promoted: Path) -> None:
+    """`watch`'s refusal told it to run `tunesmith cycle bc --data shifted.csv -m clf --tracking-uri URI`: copied, a
+    one-shot cycle ran where the loop was meant, without the --trials (or --reference, --storage) given."""
+    moved = _moved(promoted)
+    code, out, err = _cli(promoted, "watch", "bc", "--data", "shifted.csv", "-m", "clf", "--trials", "1",
+                          "--every", "1h", "--cycles", "1")
+    assert code == 2 and "Traceback" not in err, (out, err)
+    fix = " ".join(err.split()).split("If it moved, give its new URI: ")[1].split(". To start")[0]
+    assert fix == "tunesmith watch bc --data shifted.csv -m clf --trials 1 --every 3600 --cycles 1 --tracking-uri URI"
+    code, out, err = _cli(promoted, *shlex.split(fix.removesuffix("URI") + shlex.quote(moved))[1:])  # copied
+    assert code == 0 and out.count("outcome: promoted") == 1, (out, err)  # one cycle (--cycles 1), watch's
+    store = SQLStore(f"sqlite:///{promoted / 'tunesmith.db'}", create=False)
+    try:
+        assert len(store.trials(store.experiment("bc-retune-1").id)) == 1  # --trials 1 kept
+    finally:
+        store.close()
+    assert _champion(moved, "clf") == ("2", "1")
 
 
 def test_a_cycles_tracking_uri_needs_a_model_name_and_is_checked_as_a_spec_uri_is(
