@@ -297,6 +297,35 @@ def test_a_tracking_uri_naming_a_tunesmith_store_is_refused_before_mlflow_writes
     assert code == 2 and "/new.db is a tunesmith store" in err and not (project.root / "new.db").exists()
 
 
+
+def test_cycle_watch_and_retune_refuse_a_tracking_uri_naming_a_tunesmith_store_before_any_work(
+        project, mlflow_uri, monkeypatch):
+    """`run` refused a tracking URI naming the store before anything was recorded; `retune`, `cycle` and `watch`
+    tuned anyway, MLflow's writer refusing it for each run, said only as a tracking warning once it had run."""
+    from helpers import cli_in_process
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    tunesmith.run(_spec(project, "kept", tracking={"mlflow": {"experiment": "tunesmith-tests"}}),
+                  storage=project.storage)  # tracked where $MLFLOW_TRACKING_URI says
+    project.write("rows.csv", "x\n0.1\n0.2\n0.3\n0.4\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", project.storage)  # set to the store's URL, for mlflow.db beside it
+    before = _tables(project.db)
+    said = f"error: MLFLOW_TRACKING_URI: {project.storage} is a tunesmith store, not an MLflow one"
+    rows = ("--data", "rows.csv", "--reference", "rows.csv")
+    for args in (("retune", "kept"), ("cycle", "kept", *rows), ("watch", "kept", *rows, "--cycles", "1")):
+        code, out, err = cli_in_process(*args)
+        assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, (args, code, out, err)
+    store = SQLStore(project.storage, create=False)
+    assert [e.name for e in store.experiments()] == ["kept"], "no re-tune recorded"
+    assert not [e for e in store.events(store.experiment("kept").id) if e.kind.startswith("cycle_")]
+    assert _tables(project.db) == before
+    # a spec file's first cycle: refused before its store is made (the URI names it: sqlite:///new.db)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    fresh = _spec(project, "fresh", uri="sqlite:///new.db")
+    code, out, err = cli_in_process("cycle", str(fresh), *rows, "--storage", "sqlite:///new.db")
+    assert code == 2 and err.startswith("error: tracking.mlflow.uri: ") and "/new.db is a tunesmith store" in err, err
+    assert not (project.root / "new.db").exists()
+
 @pytest.mark.parametrize(("uri", "said"), [
     ("nonsense://", "nonsense://: no MLflow store takes this scheme"),
     ("mlflow.db", "a folder is MLflow's file store, which MLflow 3 refuses (maintenance mode): use a database, e.g. "

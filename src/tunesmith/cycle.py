@@ -402,12 +402,17 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from tunesmith.lineage_guard import lineage_held
     from tunesmith.retune import lineage_root
     from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tracking import check_tracking_destination
 
     def again(on: str) -> str:  # the command that ran this cycle, on experiment or spec file ``on``
         return _command_again(store, on, data, model_name, reference, trials, watching)
 
     from_file = _names_a_file(target)
-    spec = _spec_file(store, target, spec_file, again) if from_file else spec_from_dict(store.experiment(target).spec)
+    if from_file:
+        spec = _spec_file(store, target, spec_file, again)  # its tracking URI checked before the store is made
+    else:
+        spec = spec_from_dict(store.experiment(target).spec)
+        check_tracking_destination(spec, store.url)  # as `run` does: MLflow's tables would break the store
     new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
     if tracking_uri is not None and model_name is None:  # (a flag that changed nothing was taken as obeyed)
         raise UserInputError("--tracking-uri: names the registry a cycle reads its champion from and promotes into, "
@@ -900,10 +905,13 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     from tunesmith.spec.diff import filled_like, spec_differences
     from tunesmith.spec.loader import read_spec_file, spec_from_dict
     from tunesmith.spec.model import check_new_spec
+    from tunesmith.tracking import check_tracking_destination
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = loaded if loaded is not None else read_spec_file(spec_path)
+    # as `run` does, before the store is made (a refused first cycle leaves none): MLflow's tables would break it
+    check_tracking_destination(spec, store.url)
     if spec.name not in store.experiment_names():
         check_new_spec(spec)
     else:
