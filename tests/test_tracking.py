@@ -124,6 +124,20 @@ def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflo
     assert export_mlflow(store, "down", SystemClock(), mlflow_uri).written == 5
 
 
+
+def test_the_writer_process_names_where_its_tracking_uri_came_from(project, monkeypatch):
+    """The writer process was given the URI without where it came from: what it refused named the spec's
+    tracking.mlflow.uri, which the spec did not set, for a URI from $MLFLOW_TRACKING_URI."""
+    require_mlflow()
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = "postgresql+psycopg://postgres@127.0.0.1:9/mlflow"  # nothing listens on port 9; no server is reached first
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    result = tunesmith.run(_spec(project, "from-env", tracking={"mlflow": {"experiment": "tunesmith-tests"}}),
+                           storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    [failed] = [e for e in store.events(result.experiment.id) if e.kind == "tracking_failed"]
+    assert f"MLFLOW_TRACKING_URI: {uri}: " in failed.payload["error"], failed.payload
+
 def test_quiet_still_tells_on_stderr_that_mlflow_tracking_failed(project):
     require_mlflow()
     _spec(project, "down-quiet", uri="http://127.0.0.1:9")  # nothing listens on port 9

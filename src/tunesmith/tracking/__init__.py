@@ -122,7 +122,7 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
 
     def writer() -> TrackerProcess:
         tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
-        return TrackerProcess(tracker.uri, tracker.experiment_name)
+        return TrackerProcess(tracker.uri, tracker.experiment_name, tracker.field)
 
     tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout,
                                 environment=lambda: capture(spec.base_dir))
