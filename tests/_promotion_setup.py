@@ -62,7 +62,7 @@ def tracking_in_process() -> Iterator[None]:
     from tunesmith.tracking import tracker_process
     from tunesmith.tracking.mlflow_tracker import MlflowTracker
 
-    with mock.patch.object(tracker_process, "TrackerProcess", MlflowTracker):  # (uri, experiment name): the same
+    with mock.patch.object(tracker_process, "TrackerProcess", MlflowTracker):  # (uri, experiment name, field): the same
         yield
 
 

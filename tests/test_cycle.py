@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -605,6 +606,21 @@ def test_a_trial_code_cycle_without_its_files_is_refused_before_tuning(folder: P
         run_cycle(store, "tc.yaml", data, reference=reference)
     assert store.experiments() == [] and not (folder / ".tunesmith").exists(), "nothing tuned"
 
+
+@pytest.mark.slow
+def test_a_watch_on_an_edited_spec_file_is_told_to_watch_the_recorded_experiment_with_its_flags(folder: Path) -> None:
+    """`watch`'s refusal of an edited spec file said to run `tunesmith cycle bc`: one cycle where the loop was meant,
+    without its --data or --trials."""
+    store = SQLStore(f"sqlite:///{folder / 'tunesmith.db'}")
+    run_experiment(load_spec(folder / "bc.yaml"), store)
+    (folder / "bc.yaml").write_text(yaml.safe_dump({**SPEC, "drift": {**SPEC["drift"], "psi": 5.0}}))
+    proc = cli_in_folder(folder, "watch", "bc.yaml", "--data", "shifted.csv", "--trials", "1", "--cycles", "1")
+    assert proc.returncode == 2 and "drift.psi" in proc.stderr, proc.stderr
+    fix = " ".join(proc.stderr.split()).split("whose spec a cycle keeps; run `")[1].split("`")[0]
+    assert fix == "tunesmith watch bc --data shifted.csv --trials 1 --every 86400 --cycles 1", proc.stderr
+    proc = cli_in_folder(folder, *shlex.split(fix)[1:])  # copied
+    assert proc.returncode == 0 and proc.stdout.count("outcome: retuned") == 1, (proc.stdout, proc.stderr)
+    assert len(store.trials(store.experiment("bc-retune-1").id)) == 1  # --trials 1 kept
 
 def test_the_refusal_of_an_edited_copy_says_to_change_its_name_and_that_fix_is_accepted(folder: Path) -> None:
     """A walk copied bc.yaml to bc-v2.yaml and raised the budget: the refusal said to "give the file another name",

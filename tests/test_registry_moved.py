@@ -136,10 +136,11 @@ def test_a_cycle_refuses_a_moved_registry_before_any_work_and_follows_it_with_tr
     assert report["outcome"] == "bad_input" and "no MLflow database at" in report["error"], report
     assert not (promoted / "mlflow.db").exists() and _events(promoted) == before
     # the fix, copied, runs the same cycle: without --reference and --trials it checked drift against the training
-    # rows and re-tuned the spec's 2 trials; the store it named is kept, --json is printing only
+    # rows and re-tuned the spec's 2 trials; --storage names this folder's default store (left out: copied here, the
+    # same store opens), --json is printing only
     fix = re.search(r"(tunesmith cycle .*?) --tracking-uri URI", report["error"])
-    assert fix is not None and fix[1] == (f"tunesmith cycle bc --data shifted.csv --reference reference.csv --trials 1 "
-                                          f"-m clf --storage {storage}"), report["error"]
+    assert fix is not None and fix[1] == ("tunesmith cycle bc --data shifted.csv -m clf --reference reference.csv "
+                                          "--trials 1"), report["error"]
     code, out, err = _cli(promoted, *shlex.split(fix[1])[1:], "--tracking-uri", moved, "--json")
     assert code == 0, (out, err)
     report = json.loads(out)
@@ -154,6 +155,26 @@ def test_a_cycle_refuses_a_moved_registry_before_any_work_and_follows_it_with_tr
     assert code == 0, (out, err)
     [line] = [json.loads(line) for line in out.splitlines()]
     assert line["checked"] == "bc-retune-1" and line["outcome"] == "no_drift", line  # the moved registry's champion
+
+
+@pytest.mark.slow
+def test_a_watch_refused_for_a_moved_registry_is_told_to_run_watch_again_with_its_flags(promoted: Path) -> None:
+    """`watch`'s refusal told it to run `tunesmith cycle bc --data shifted.csv -m clf --tracking-uri URI`: copied, a
+    one-shot cycle ran where the loop was meant, without the --trials (or --reference, --storage) given."""
+    moved = _moved(promoted)
+    code, out, err = _cli(promoted, "watch", "bc", "--data", "shifted.csv", "-m", "clf", "--trials", "1",
+                          "--every", "1h", "--cycles", "1")
+    assert code == 2 and "Traceback" not in err, (out, err)
+    fix = " ".join(err.split()).split("If it moved, give its new URI: ")[1].split(". To start")[0]
+    assert fix == "tunesmith watch bc --data shifted.csv -m clf --trials 1 --every 3600 --cycles 1 --tracking-uri URI"
+    code, out, err = _cli(promoted, *shlex.split(fix.removesuffix("URI") + shlex.quote(moved))[1:])  # copied
+    assert code == 0 and out.count("outcome: promoted") == 1, (out, err)  # one cycle (--cycles 1), watch's
+    store = SQLStore(f"sqlite:///{promoted / 'tunesmith.db'}", create=False)
+    try:
+        assert len(store.trials(store.experiment("bc-retune-1").id)) == 1  # --trials 1 kept
+    finally:
+        store.close()
+    assert _champion(moved, "clf") == ("2", "1")
 
 
 def test_a_cycles_tracking_uri_needs_a_model_name_and_is_checked_as_a_spec_uri_is(

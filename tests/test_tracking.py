@@ -124,6 +124,20 @@ def test_mlflow_down_leaves_the_run_complete_and_records_an_event(project, mlflo
     assert export_mlflow(store, "down", SystemClock(), mlflow_uri).written == 5
 
 
+
+def test_the_writer_process_names_where_its_tracking_uri_came_from(project, monkeypatch):
+    """The writer process was given the URI without where it came from: what it refused named the spec's
+    tracking.mlflow.uri, which the spec did not set, for a URI from $MLFLOW_TRACKING_URI."""
+    require_mlflow()
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    uri = "postgresql+psycopg://postgres@127.0.0.1:9/mlflow"  # nothing listens on port 9; no server is reached first
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    result = tunesmith.run(_spec(project, "from-env", tracking={"mlflow": {"experiment": "tunesmith-tests"}}),
+                           storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    [failed] = [e for e in store.events(result.experiment.id) if e.kind == "tracking_failed"]
+    assert f"MLFLOW_TRACKING_URI: {uri}: " in failed.payload["error"], failed.payload
+
 def test_quiet_still_tells_on_stderr_that_mlflow_tracking_failed(project):
     require_mlflow()
     _spec(project, "down-quiet", uri="http://127.0.0.1:9")  # nothing listens on port 9
@@ -296,6 +310,35 @@ def test_a_tracking_uri_naming_a_tunesmith_store_is_refused_before_mlflow_writes
     code, out, err = cli_in_process("validate", str(new))
     assert code == 2 and "/new.db is a tunesmith store" in err and not (project.root / "new.db").exists()
 
+
+
+def test_cycle_watch_and_retune_refuse_a_tracking_uri_naming_a_tunesmith_store_before_any_work(
+        project, mlflow_uri, monkeypatch):
+    """`run` refused a tracking URI naming the store before anything was recorded; `retune`, `cycle` and `watch`
+    tuned anyway, MLflow's writer refusing it for each run, said only as a tracking warning once it had run."""
+    from helpers import cli_in_process
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    tunesmith.run(_spec(project, "kept", tracking={"mlflow": {"experiment": "tunesmith-tests"}}),
+                  storage=project.storage)  # tracked where $MLFLOW_TRACKING_URI says
+    project.write("rows.csv", "x\n0.1\n0.2\n0.3\n0.4\n")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", project.storage)  # set to the store's URL, for mlflow.db beside it
+    before = _tables(project.db)
+    said = f"error: MLFLOW_TRACKING_URI: {project.storage} is a tunesmith store, not an MLflow one"
+    rows = ("--data", "rows.csv", "--reference", "rows.csv")
+    for args in (("retune", "kept"), ("cycle", "kept", *rows), ("watch", "kept", *rows, "--cycles", "1")):
+        code, out, err = cli_in_process(*args)
+        assert code == 2 and err.startswith(said) and len(err.splitlines()) == 1, (args, code, out, err)
+    store = SQLStore(project.storage, create=False)
+    assert [e.name for e in store.experiments()] == ["kept"], "no re-tune recorded"
+    assert not [e for e in store.events(store.experiment("kept").id) if e.kind.startswith("cycle_")]
+    assert _tables(project.db) == before
+    # a spec file's first cycle: refused before its store is made (the URI names it: sqlite:///new.db)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    fresh = _spec(project, "fresh", uri="sqlite:///new.db")
+    code, out, err = cli_in_process("cycle", str(fresh), *rows, "--storage", "sqlite:///new.db")
+    assert code == 2 and err.startswith("error: tracking.mlflow.uri: ") and "/new.db is a tunesmith store" in err, err
+    assert not (project.root / "new.db").exists()
 
 @pytest.mark.parametrize(("uri", "said"), [
     ("nonsense://", "nonsense://: no MLflow store takes this scheme"),

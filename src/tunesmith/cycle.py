@@ -380,7 +380,8 @@ def _names_a_file(target: str) -> bool:
 def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None = None, trials: int | None = None,
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
               promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None,
-              spec_file: ExperimentSpec | None = None, tracking_uri: str | None = None) -> CycleReport:
+              spec_file: ExperimentSpec | None = None, tracking_uri: str | None = None,
+              watching: tuple[str, ...] = ()) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
     A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
@@ -391,6 +392,8 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     None: read here. A task's new rows are read once, as the cycle starts, for every step that looks at them.
     ``tracking_uri``: the registry (``--tracking-uri``, with ``model_name``), in place of the lineage's recorded
     one (:func:`lineage_registry`); the tuning runs' live tracking follows their spec, as `run`'s and `retune`'s.
+    ``watching``: :func:`watch`'s own flags (``--every S``...), for a refusal's fix to repeat `watch` with them;
+    empty: the command that ran this cycle is `cycle`.
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
@@ -399,9 +402,17 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from tunesmith.lineage_guard import lineage_held
     from tunesmith.retune import lineage_root
     from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tracking import check_tracking_destination
+
+    def again(on: str) -> str:  # the command that ran this cycle, on experiment or spec file ``on``
+        return _command_again(store, on, data, model_name, reference, trials, watching)
 
     from_file = _names_a_file(target)
-    spec = _spec_file(store, target, spec_file) if from_file else spec_from_dict(store.experiment(target).spec)
+    if from_file:
+        spec = _spec_file(store, target, spec_file, again)  # its tracking URI checked before the store is made
+    else:
+        spec = spec_from_dict(store.experiment(target).spec)
+        check_tracking_destination(spec, store.url)  # as `run` does: MLflow's tables would break the store
     new_rows = _check_cycle_input(store, spec, data, reference, model_name, promote)  # before hours of tuning
     if tracking_uri is not None and model_name is None:  # (a flag that changed nothing was taken as obeyed)
         raise UserInputError("--tracking-uri: names the registry a cycle reads its champion from and promotes into, "
@@ -415,15 +426,32 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
                                model_name=model_name, listener=listener or RunListener(),
                                clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold,
-                               tracking_uri=tracking_uri)
+                               tracking_uri=tracking_uri, again=again(target))
+
+
+def _command_again(store: SQLStore, target: str, data: str, model_name: str | None, reference: str | None,
+                   trials: int | None, watching: tuple[str, ...]) -> str:
+    """The command that ran the cycle, for a refusal's fix to repeat (the fix adds ``--tracking-uri URI``): `watch`
+    with its own flags where ``watching`` (a `watch` user told to run `cycle` ran one cycle, not the loop), and the
+    flags that choose what a cycle does: copied without --reference or --trials it checked or re-tuned otherwise,
+    without --storage (where :func:`~tunesmith.storage.sql.store_to_name` names it) it used another store."""
+    from tunesmith.storage.sql import store_to_name
+
+    words = ["tunesmith", "watch" if watching else "cycle", target, "--data", data]
+    words += ["-m", model_name] if model_name is not None else []
+    words += ["--reference", reference] if reference is not None else []
+    words += ["--trials", str(trials)] if trials is not None else []
+    words += ["--storage", named] if (named := store_to_name(store.url, os.environ)) is not None else []
+    return shlex.join([*words, *watching])
 
 
 def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpec,
                     new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
                     model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
                     on_runner: Callable[[Runner], None] | None, hold: LineageHold,
-                    tracking_uri: str | None) -> CycleReport:
-    """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion)."""
+                    tracking_uri: str | None, again: str) -> CycleReport:
+    """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion);
+    ``again``: the command that ran it, for a refusal's fix (:func:`_command_again`)."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
@@ -444,8 +472,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
 
         refuse_unusable_uri(registry.uri, registry.field, store.url, reach_servers=False)
     registered = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
-                                       tracking_uri is not None,
-                                       _cycle_again(store, target, data, reference, trials, model_name))
+                                       tracking_uri is not None, again)
                   if registry is not None and model_name is not None else None)  # narrows for mypy
     registry_uri = registry.uri if registry is not None else None
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
@@ -791,22 +818,6 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
                          f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")
 
 
-def _cycle_again(store: SQLStore, target: str, data: str, reference: str | None, trials: int | None,
-                 model_name: str) -> str:
-    """The cycle that was run, as a refusal's fix repeats it (``--tracking-uri`` added there): with the reference,
-    the trial count and the store it named, which copied without them checked drift against the training rows,
-    re-tuned the spec's number of trials, or opened another store. ``--json``/``--json-out`` change only what is
-    printed; a password in ``--storage`` is hidden (the fix is to be read, and may be logged)."""
-    from tunesmith.storage.sql import describe_url
-
-    words = ["tunesmith", "cycle", target, "--data", data]
-    words += ["--reference", reference] if reference is not None else []
-    words += ["--trials", str(trials)] if trials is not None else []
-    words += ["-m", model_name]
-    words += ["--storage", describe_url(store.url)] if store.origin == "--storage" else []
-    return shlex.join(words)
-
-
 def _descends_from(recorded: dict[str, ExperimentRecord], name: str, ancestor: str) -> bool:
     """Whether experiment ``name`` is ``ancestor`` or a re-tune of it (of a re-tune of it, ...), among ``recorded``."""
     seen: set[str] = set()
@@ -883,19 +894,24 @@ def _check_policy_metrics(store: SQLStore, spec: ExperimentSpec) -> None:
         check_policy_metrics(spec, None, trials)
 
 
-def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -> ExperimentSpec:
+def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
+               again: Callable[[str], str]) -> ExperimentSpec:
     """The spec file, validated (``loaded``: as already read by :func:`read_spec_file`); when its experiment is
     recorded, the file must still say what was recorded (the cycle runs the recorded spec, and silently ignoring an
-    edited threshold would be worse than refusing), and it is taken as a recorded spec is (`show`, `resume`): the
-    checks for a spec given anew (an unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was
-    recorded, refused an experiment that `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
+    edited threshold would be worse than refusing: ``again(NAME)``, the command that ran the cycle on the experiment's
+    name, is the fix), and it is taken as a recorded spec is (`show`, `resume`): the checks for a spec given anew (an
+    unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was recorded, refused an experiment that
+    `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
     from tunesmith.spec.diff import filled_like, spec_differences
     from tunesmith.spec.loader import read_spec_file, spec_from_dict
     from tunesmith.spec.model import check_new_spec
+    from tunesmith.tracking import check_tracking_destination
 
     if not os.path.isfile(spec_path):
         raise UserInputError(f"spec file {spec_path!r} does not exist (give a spec file or an experiment name)")
     spec = loaded if loaded is not None else read_spec_file(spec_path)
+    # as `run` does, before the store is made (a refused first cycle leaves none): MLflow's tables would break it
+    check_tracking_destination(spec, store.url)
     if spec.name not in store.experiment_names():
         check_new_spec(spec)
     else:
@@ -908,7 +924,7 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None) -
             # experiment (the fix said once, "give the file another name", changed nothing)
             raise UserInputError(
                 f"{spec_path}: {', '.join(edited[:5])}{more} {'differs' if len(edited) == 1 else 'differ'} from the "
-                f"recorded experiment {spec.name!r}, whose spec a cycle keeps; run `tunesmith cycle {spec.name}` to "
+                f"recorded experiment {spec.name!r}, whose spec a cycle keeps; run `{again(spec.name)}` to "
                 f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
                 f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
@@ -976,11 +992,14 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
 
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
+    # its flags, for a refusal's fix to repeat: `watch` again, not `cycle` (the seconds: --every's plainest form)
+    watching = ("--every", str(int(every)) if float(every).is_integer() else repr(float(every)),
+                *(("--cycles", str(cycles)) if cycles is not None else ()))
     while cycles is None or len(reports) < cycles:
         started = clock.monotonic()
         try:
             report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
-                               **cycle_options)
+                               watching=watching, **cycle_options)
         except (StoreUnavailable, RegistryUnavailable) as e:  # MLflow's, as the champion is read: as the store's
             if not reports:  # an address never seen to answer: a typo looks the same, so exit 75 as `cycle` does
                 raise

@@ -421,8 +421,10 @@ def checked_retune_plan(store: SQLStore, name: str, data: str | os.PathLike[str]
         UserInputError, SpecError: what :func:`plan_retune` and :func:`tunesmith.runner.prepare` refuse.
     """
     from tunesmith.runner import prepare
+    from tunesmith.tracking import check_tracking_destination
 
     plan = plan_retune(store, name, data, **options)
+    check_tracking_destination(plan.spec, store.url)  # as `run` does: MLflow's tables would break the store
     try:
         with inherited_options():  # the parent's strategy options, checked as a resume checks them
             return replace(plan, prepared=prepare(plan.spec))

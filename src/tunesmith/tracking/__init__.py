@@ -52,9 +52,10 @@ def tracker_for(spec: ExperimentSpec, uri: str | None = None) -> MlflowTracker:
 
 
 def check_tracking_destination(spec: ExperimentSpec, store_url: str) -> None:
-    """Refuse, before a run records anything (``run``, ``validate``), the spec's tracking URI where it names the
-    store at ``store_url`` (made yet or not) or an SQLite file holding a tunesmith store: MLflow would write its
-    tables into it. A database on a server is not reached here; the tracker looks into it before MLflow would.
+    """Refuse, before a run records anything (``run``, ``validate``; ``retune``, ``cycle`` and ``watch``, whose runs
+    are tracked where their spec says), the spec's tracking URI where it names the store at ``store_url`` (made yet
+    or not) or an SQLite file holding a tunesmith store: MLflow would write its tables into it. A database on a
+    server is not reached here; the tracker looks into it before MLflow would.
 
     Raises:
         UserInputError: naming the field the URI came from and the fix.
@@ -121,7 +122,7 @@ def attach_tracking(spec: ExperimentSpec, store: TrialStore, clock: Clock, liste
 
     def writer() -> TrackerProcess:
         tracker = tracker_for(spec)  # resolves the URI and the experiment name; MLflow loads in the child only
-        return TrackerProcess(tracker.uri, tracker.experiment_name)
+        return TrackerProcess(tracker.uri, tracker.experiment_name, tracker.field)
 
     tracking = TrackingListener(writer, store, clock, spec.tracking.mlflow.flush_timeout,
                                 environment=lambda: capture(spec.base_dir))

@@ -5,7 +5,9 @@ The live listener's thread talks to it through :class:`TrackerProcess`, which ha
 nothing waits for MLflow except ``finish_parent``, which waits for the child's last line (what it wrote, or its
 error). Records cross as JSON (never pickle). A child still writing when the run ends is left to finish on its own.
 
-    python -m tunesmith.tracking.tracker_process URI EXPERIMENT_NAME    (reads JSON lines on stdin)
+    python -m tunesmith.tracking.tracker_process URI EXPERIMENT_NAME FIELD    (reads JSON lines on stdin)
+
+FIELD: where the URI came from (``tracking.mlflow.uri``, ``MLFLOW_TRACKING_URI``), which the child's errors name.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from tunesmith.records import (
 class TrackerProcess:
     """A stand-in for :class:`~tunesmith.tracking.mlflow_tracker.MlflowTracker` whose work runs in a child."""
 
-    def __init__(self, uri: str, experiment_name: str) -> None:
+    def __init__(self, uri: str, experiment_name: str, field: str) -> None:
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "tunesmith.tracking.tracker_process", uri, experiment_name],
+            [sys.executable, "-m", "tunesmith.tracking.tracker_process", uri, experiment_name, field],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             start_new_session=True)  # Ctrl-C on the run does not cut a write in half
 
@@ -99,8 +101,8 @@ def trial_from_json(d: Mapping[str, Any]) -> TrialRecord:
 def main(argv: list[str]) -> int:
     from tunesmith.tracking.mlflow_tracker import MlflowTracker
 
-    uri, name = argv
-    tracker = MlflowTracker(uri, name)
+    uri, name, field = argv
+    tracker = MlflowTracker(uri, name, field)  # its errors name where the URI came from, as in the run's process
     experiment: ExperimentRecord | None = None
     parent = ""
     written = 0
