@@ -171,6 +171,22 @@ def test_budget_wall_time(project, monkeypatch):
     assert "wall-time" in result.stop_reason
 
 
+def test_a_wall_time_alone_runs_until_the_time_is_up_not_100_trials(project):
+    """`budget: {wall_time: 2s}` (Optuna's optimize(timeout=2)) stopped a cheap objective at the default 100 trials,
+    "trial budget of 100 reached", a number the user never wrote (review R5). Written out, `trials` still caps it."""
+    spec = project.write_spec(project.spec(name="timed", trial={"function": "objectives:noop"},
+                                           budget={"wall_time": "2s"}, executor={"kind": "inline"}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    timed = project.trials("timed")
+    assert len(timed) > 100, len(timed)
+    assert "wall-time budget of 2s reached" in project.cli("show", "timed").stdout
+    capped = tunesmith.run(project.spec(name="capped", trial={"function": "objectives:noop"},
+                                        budget={"wall_time": "2s", "trials": 100}, executor={"kind": "inline"}),
+                           storage=project.storage)
+    assert len(capped.trials) == 100 and "trial budget of 100" in capped.stop_reason
+
+
 def test_failures_are_results_and_the_run_goes_on(project):
     project.write("flaky.py", """
         def objective(config, trial):
