@@ -431,3 +431,34 @@ def test_the_python_api_says_the_plan_s_warnings_as_tunesmith_run_does(project, 
     tunesmith.run({**spec, "name": "grid-heard"}, storage=project.storage, listener=listener)
     assert any("grid with 101 configurations" in w for w in listener.said)
     assert "grid with 101" not in capsys.readouterr().err
+
+
+def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_those_it_has(project):
+    """A finished experiment could not be given more trials: `run` with a raised budget was refused, pointing at
+    `resume`, which stopped at once at the recorded budget (review R3). `resume NAME --trials N` raises it (an
+    audited `budget_raised`), and the strategy goes on from the trials it has: a grid walked in order proposes its
+    5th and 6th configurations, not its first two again."""
+    import json
+
+    grid = {"c": {"type": "categorical", "choices": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}}
+    written = project.spec(name="more", space=grid, strategy="grid", budget={"trials": 4},
+                           trial={"function": "objectives:noop"}, executor={"kind": "inline"})
+    path = project.write_spec(written)
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    assert [t["number"] for t in project.trials("more")] == [0, 1, 2, 3]
+    raised = project.write_spec({**written, "budget": {"trials": 6}}, "more6.yaml")
+    refused = project.cli("run", str(raised), "--quiet")
+    assert refused.returncode == 2 and "`tunesmith resume more --trials 6`" in refused.stderr, refused.stderr
+
+    lower = project.cli("resume", "more", "--trials", "4", "--quiet")
+    assert lower.returncode == 2 and "Traceback" not in lower.stderr
+    assert "--trials: experiment 'more' has a trial budget of 4 already" in lower.stderr, lower.stderr
+    proc = project.cli("resume", "more", "--trials", "6", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("more")
+    assert [t["number"] for t in trials] == [0, 1, 2, 3, 4, 5]
+    assert [t["params"]["c"] for t in trials] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    audit = project.cli("audit", "more", "--json")
+    assert audit.returncode == 0, audit.stderr
+    [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
+    assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
