@@ -462,3 +462,33 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     assert audit.returncode == 0, audit.stderr
     [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
     assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+
+
+def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):
+    """No way to evaluate known configurations first (Optuna's study.enqueue_trial; review R6): the spec's
+    `enqueue` runs them first, in order, as trials of the budget; the strategy goes on after them."""
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0},
+             "kind": {"type": "categorical", "choices": ["a", "b"]},
+             "depth": {"type": "int", "low": 1, "high": 5, "when": {"kind": "b"}}}
+    known = [{"x": 0.25, "kind": "a"}, {"x": 0.75, "kind": "b", "depth": 3}]
+    path = project.write_spec(project.spec(name="known", space=space, enqueue=known, budget={"trials": 4},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    proc = project.cli("run", str(path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("known")
+    assert [t["params"] for t in trials[:2]] == known and len(trials) == 4
+
+
+@pytest.mark.parametrize(("config", "said"), [
+    ({"x": 1.5, "kind": "a"}, "enqueue[0].x: value 1.5 is outside the domain"),
+    ({"kind": "b", "x": 0.5}, "enqueue[0].depth: missing a value for this active parameter"),
+    ({"kind": "a", "x": 0.5, "depth": 2}, "enqueue[0].depth: not an active parameter"),
+])
+def test_an_enqueued_configuration_outside_the_space_is_refused_naming_it(project, config, said):
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0},
+             "kind": {"type": "categorical", "choices": ["a", "b"]},
+             "depth": {"type": "int", "low": 1, "high": 5, "when": {"kind": "b"}}}
+    path = project.write_spec(project.spec(name="bad", space=space, enqueue=[config]))
+    proc = project.cli("validate", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert said in proc.stderr, proc.stderr
