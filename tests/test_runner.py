@@ -171,6 +171,22 @@ def test_budget_wall_time(project, monkeypatch):
     assert "wall-time" in result.stop_reason
 
 
+def test_a_wall_time_alone_runs_until_the_time_is_up_not_100_trials(project):
+    """`budget: {wall_time: 2s}` (Optuna's optimize(timeout=2)) stopped a cheap objective at the default 100 trials,
+    "trial budget of 100 reached", a number the user never wrote (review R5). Written out, `trials` still caps it."""
+    spec = project.write_spec(project.spec(name="timed", trial={"function": "objectives:noop"},
+                                           budget={"wall_time": "2s"}, executor={"kind": "inline"}))
+    proc = project.cli("run", str(spec), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    timed = project.trials("timed")
+    assert len(timed) > 100, len(timed)
+    assert "wall-time budget of 2s reached" in project.cli("show", "timed").stdout
+    capped = tunesmith.run(project.spec(name="capped", trial={"function": "objectives:noop"},
+                                        budget={"wall_time": "2s", "trials": 100}, executor={"kind": "inline"}),
+                           storage=project.storage)
+    assert len(capped.trials) == 100 and "trial budget of 100" in capped.stop_reason
+
+
 def test_failures_are_results_and_the_run_goes_on(project):
     project.write("flaky.py", """
         def objective(config, trial):
@@ -415,3 +431,64 @@ def test_the_python_api_says_the_plan_s_warnings_as_tunesmith_run_does(project, 
     tunesmith.run({**spec, "name": "grid-heard"}, storage=project.storage, listener=listener)
     assert any("grid with 101 configurations" in w for w in listener.said)
     assert "grid with 101" not in capsys.readouterr().err
+
+
+def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_those_it_has(project):
+    """A finished experiment could not be given more trials: `run` with a raised budget was refused, pointing at
+    `resume`, which stopped at once at the recorded budget (review R3). `resume NAME --trials N` raises it (an
+    audited `budget_raised`), and the strategy goes on from the trials it has: a grid walked in order proposes its
+    5th and 6th configurations, not its first two again."""
+    import json
+
+    grid = {"c": {"type": "categorical", "choices": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}}
+    written = project.spec(name="more", space=grid, strategy="grid", budget={"trials": 4},
+                           trial={"function": "objectives:noop"}, executor={"kind": "inline"})
+    path = project.write_spec(written)
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    assert [t["number"] for t in project.trials("more")] == [0, 1, 2, 3]
+    raised = project.write_spec({**written, "budget": {"trials": 6}}, "more6.yaml")
+    refused = project.cli("run", str(raised), "--quiet")
+    assert refused.returncode == 2 and "`tunesmith resume more --trials 6`" in refused.stderr, refused.stderr
+
+    lower = project.cli("resume", "more", "--trials", "4", "--quiet")
+    assert lower.returncode == 2 and "Traceback" not in lower.stderr
+    assert "--trials: experiment 'more' has a trial budget of 4 already" in lower.stderr, lower.stderr
+    proc = project.cli("resume", "more", "--trials", "6", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("more")
+    assert [t["number"] for t in trials] == [0, 1, 2, 3, 4, 5]
+    assert [t["params"]["c"] for t in trials] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    audit = project.cli("audit", "more", "--json")
+    assert audit.returncode == 0, audit.stderr
+    [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
+    assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+
+
+def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):
+    """No way to evaluate known configurations first (Optuna's study.enqueue_trial; review R6): the spec's
+    `enqueue` runs them first, in order, as trials of the budget; the strategy goes on after them."""
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0},
+             "kind": {"type": "categorical", "choices": ["a", "b"]},
+             "depth": {"type": "int", "low": 1, "high": 5, "when": {"kind": "b"}}}
+    known = [{"x": 0.25, "kind": "a"}, {"x": 0.75, "kind": "b", "depth": 3}]
+    path = project.write_spec(project.spec(name="known", space=space, enqueue=known, budget={"trials": 4},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    proc = project.cli("run", str(path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("known")
+    assert [t["params"] for t in trials[:2]] == known and len(trials) == 4
+
+
+@pytest.mark.parametrize(("config", "said"), [
+    ({"x": 1.5, "kind": "a"}, "enqueue[0].x: value 1.5 is outside the domain"),
+    ({"kind": "b", "x": 0.5}, "enqueue[0].depth: missing a value for this active parameter"),
+    ({"kind": "a", "x": 0.5, "depth": 2}, "enqueue[0].depth: not an active parameter"),
+])
+def test_an_enqueued_configuration_outside_the_space_is_refused_naming_it(project, config, said):
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0},
+             "kind": {"type": "categorical", "choices": ["a", "b"]},
+             "depth": {"type": "int", "low": 1, "high": 5, "when": {"kind": "b"}}}
+    path = project.write_spec(project.spec(name="bad", space=space, enqueue=[config]))
+    proc = project.cli("validate", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert said in proc.stderr, proc.stderr

@@ -471,8 +471,14 @@ def test_a_too_large_max_resource_is_told_when_completed_trials_agree_and_none_g
     assert agreed.length_warning("asha") == (
         "scheduler.max_resource is 200, but 3 completed trials (trial 4 first) ended after 20 steps and no trial got "
         "near it: the asha scheduler lays out its checks for trials of 200 steps, so its checks above step 20 are "
-        "never reached; set scheduler.max_resource to the steps a trial runs (20). The steps saved are counted "
-        "against max_resource (200)")
+        "never reached; set scheduler.max_resource to the steps a trial runs (20), or, where a trial's length is a "
+        "tuned parameter (epochs), to that parameter's high. The steps saved are counted against max_resource (200)")
+    # not said where the length is tuned (an int parameter whose high is max_resource), or a completed trial ran
+    # well past the agreed length (trials have lengths of their own)
+    assert not resource_summary([completed(4, 20), completed(5, 20), completed(6, 20)], 200,
+                                length_tuned=True).length_mismatch
+    assert not resource_summary([completed(4, 20), completed(5, 20), completed(6, 20), completed(7, 60)],
+                                200).length_mismatch
     # two, where they are every completed trial: said (under ASHA only the top rung's survivors complete: trials of
     # 9 steps under max_resource 100 read "98% saved" without a word)
     both = resource_summary([completed(0, 9), pruned, record(10, TrialState.PRUNED, [(1, 2.0), (3, 2.0)]),

@@ -252,6 +252,31 @@ def test_steps_saved_are_counted_against_the_trials_real_length_and_a_wrong_max_
     assert warning(str(completed)).search(shown), shown
 
 
+# Trials 0 and 1 run 10 steps, trial 2 the full 30: a tuned length (`epochs`), short configurations finishing
+# first. Each trial is better than those before it at every step, so none is stopped early.
+TUNED_LENGTH = """
+def objective(config, trial):
+    steps = 30 if trial.number == 2 else 10
+    for step in range(1, steps + 1):
+        trial.report(step, 1.0 / (1 + trial.number))
+    return 1.0 / (1 + trial.number)
+"""
+
+
+def test_a_tuned_length_is_not_told_to_lower_max_resource(project):
+    """`epochs: {type: int, low: 5, high: 30, step: 5}` under `hyperband, max_resource: 30`: the two first completed
+    trials ran 10 steps, and the run advised `set scheduler.max_resource to the steps a trial runs (10)`, wrong for
+    the 30-step trial that followed (review R4). A length parameter reaching max_resource says trials differ."""
+    project.write("tuned_length.py", TUNED_LENGTH)
+    spec = project.spec(name="tuned", space={"epochs": {"type": "int", "low": 5, "high": 30, "step": 5}},
+                        trial={"function": "tuned_length:objective"}, budget={"trials": 3}, strategy="random",
+                        executor={"kind": "inline"}, scheduler={"name": "hyperband", "max_resource": 30})
+    run = project.cli("run", str(project.write_spec(spec)), check=True)
+    assert [(t["state"], t["steps"]) for t in project.trials("tuned")] == [("completed", 10), ("completed", 10),
+                                                                           ("completed", 30)]
+    assert "max_resource" not in run.stderr + project.cli("show", "tuned", check=True).stdout, run.stderr
+
+
 def _cli_out(*args: str) -> str:
     """`tunesmith ARGS` in this process (the command's own code, on the project's store from TUNESMITH_STORAGE):
     its stdout, exit 0 required."""

@@ -448,6 +448,11 @@ def test_budget_without_any_limit_is_rejected_unless_the_grid_ends_it():
     assert spec_from_dict(_minimal(budget={"trials": None, "wall_time": "1h"})).budget == Budget(
         trials=None, wall_time=3600.0
     )
+    # a time or money limit alone has no trial cap; with neither, the default of 100 stays
+    assert spec_from_dict(_minimal(budget={"wall_time": "1h"})).budget.trials is None
+    assert spec_from_dict(_minimal(budget={"wall_time": "1h"})).to_json()["budget"]["trials"] is None
+    assert spec_from_dict(_minimal(budget={"patience": 5})).budget.trials == 100
+    assert spec_from_dict(_minimal(budget={"wall_time": "1h", "trials": 30})).budget.trials == 30
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,36 @@ def test_sort_by_a_maximised_objective_puts_the_largest_first(project):
     assert len(widths) == 3 and widths == sorted(widths, reverse=True)
 
 
+# A validation score that declines with training: a trial pruned at step 1 reports more than any completed one.
+DECLINING = """
+def objective(config, trial):
+    for step in range(1, 11):
+        value = config["x"] - 0.05 * step
+        trial.report(step, value)
+        if trial.should_prune():
+            return value
+    return value
+"""
+
+
+def test_sort_by_an_objective_ranks_completed_trials_before_pruned_ones(project):
+    """A pruned trial's value is its last intermediate report: `--sort acc --limit 5` ("the 5 best") was headed by
+    trials pruned at early steps, above every completed trial (review R1)."""
+    project.write("declining.py", DECLINING)
+    api.run(project.spec("dec", objective={"metric": "acc", "direction": "maximize"},
+                         scheduler={"name": "median", "min_trials": 3}, trial={"function": "declining:objective"},
+                         executor={"kind": "inline"}, budget={"trials": 20}, seed=0), storage=project.storage)
+    everything = _json("dec")
+    states = [t["state"] for t in everything]
+    completed = sorted((t for t in everything if t["state"] == "completed"), key=lambda t: -t["values"]["acc"])
+    pruned = [t for t in everything if t["state"] == "pruned"]
+    assert pruned and max(t["values"]["acc"] for t in pruned) > completed[0]["values"]["acc"], states
+    best = _json("dec", "--sort", "acc", "--limit", "3")
+    assert [t["number"] for t in best] == [t["number"] for t in completed[:3]]
+    ranked = [t["state"] for t in _json("dec", "--sort", "acc")]
+    assert ranked == ["completed"] * len(completed) + ["pruned"] * len(pruned)
+
+
 def test_csv_and_table_list_what_json_lists(some_fail):
     code, out, _ = cli_in_process("trials", "mixed", "--csv", "--state", "completed", "--sort", "loss",
                                   "--limit", "3")

@@ -166,23 +166,30 @@ def _resume_call(name: str, store: SQLStore) -> str:
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
            listener: RunListener | None = None, join: bool = False,
-           trial: Callable[..., Any] | None = None) -> ExperimentResult:
+           trial: Callable[..., Any] | None = None, trials: int | None = None) -> ExperimentResult:
     """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it.
 
     Args:
         trial: the trial function of an experiment started with one defined interactively (in a notebook, on
             standard input, a lambda): its record names it (``<interactive>:objective``) but no process can import
             it, so it is handed over again, under the same name.
+        trials: raise the recorded trial budget to this first (a ``budget_raised`` event in the audit trail), to
+            give a finished experiment more trials, informed by those it has.
 
     Raises:
         SpecError: an interactive experiment's function not handed over (or under another name), or one handed
             over to an experiment that finds its own.
+        UserInputError: ``trials`` not more than the recorded budget, or the experiment has no trial limit.
     """
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import raise_trial_budget
     from tunesmith.runner import resume_experiment
 
     refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
+        if trials is not None:
+            raise_trial_budget(store, name, trials, SystemClock())
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:

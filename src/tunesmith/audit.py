@@ -55,6 +55,8 @@ class AuditKind(enum.StrEnum):
     TRACKING_EXPORTED = "tracking_exported"
     TRACKING_FAILED = "tracking_failed"
     TRIAL_REPRODUCED = "trial_reproduced"
+    # `tunesmith resume NAME --trials N`: the recorded spec's budget.trials raised (detail: old, new)
+    BUDGET_RAISED = "budget_raised"
     # `tunesmith delete`: kept in the store's record of the deletion, not in the experiment's events (gone with it)
     DELETED = "deleted"
 

@@ -401,15 +401,23 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
            join: Annotated[bool, typer.Option("--join", help="cooperate with coordinators already running it "
                                                              "(another machine on a shared store)")] = False,
            metrics_port: MetricsPortOption = None, metrics_addr: MetricsAddrOption = "127.0.0.1",
-           metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN) -> None:
-    """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished."""
+           metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN,
+           trials: Annotated[int | None, typer.Option(
+               "--trials", help="raise the recorded trial budget to N first (recorded in the audit trail), to give a "
+                                "finished experiment more trials")] = None) -> None:
+    """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished. With
+    --trials N, a finished one gets more trials, informed by those it has."""
+    from tunesmith.clock import SystemClock
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
+    from tunesmith.raised_budget import raise_trial_budget
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     _log_as_json(log_format, name)
     store = _store(storage)
+    if trials is not None:
+        raise_trial_budget(store, name, trials, SystemClock())
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _lost_cluster_or_store_said(name, store), handlers_restored():

@@ -254,7 +254,7 @@ class Runner:
             strategy_seed(spec.seed or 0, len(history), self._owner if self.join else None), spec.executor.workers,
             clock=clock.monotonic, constraints=spec.constraints, objective_metrics=[o.metric for o in spec.objectives],
             design_seed=design_seed(spec.seed or 0, self.join), trials_recorded=len(history),
-            say=self.listener.warning), self.experiment.attributes.get("warm_start"))
+            say=self.listener.warning), self.experiment.attributes.get("warm_start"), spec.enqueue)
         self._strategy.replay(finished)
         warm, taken = self.experiment.attributes.get("warm_start") or {}, getattr(self._strategy, "taken_as", None)
         if taken is not None and warm.get("taken_as") != taken.value:  # how the strategy took the prior, for `show`

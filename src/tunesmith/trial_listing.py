@@ -34,8 +34,8 @@ def read_listed(store: TrialStore, experiment: ExperimentRecord, states: Sequenc
 def listed_trials(experiment: ExperimentRecord, trials: Sequence[TrialRecord], states: Sequence[str] = (),
                   sort: str | None = None, limit: int | None = None) -> list[TrialRecord]:
     """The trials in ``states`` (each a state or several, comma-separated; none: every state), ordered by the
-    metric ``sort`` (an objective, in its direction; another recorded metric, ascending; trials without it last)
-    or else by number, the first ``limit`` of them (None: all).
+    metric ``sort`` (an objective, in its direction, completed trials before pruned ones; another recorded metric,
+    ascending; trials without it last) or else by number, the first ``limit`` of them (None: all).
 
     Raises:
         UserInputError: a state that is none, or a metric that is neither an objective nor recorded by a trial.
@@ -59,9 +59,12 @@ def _states(words: Sequence[str]) -> set[TrialState]:
 
 
 def _sort_key(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
-              metric: str) -> Callable[[TrialRecord], tuple[bool, float]]:
+              metric: str) -> Callable[[TrialRecord], tuple[bool, bool, float]]:
     """The key that orders trials by ``metric``, best first for an objective; a trial without it (failed, running)
-    or with NaN there goes last."""
+    or with NaN there goes last. On an objective, completed trials come before the others (pruned ones): a pruned
+    trial's value is its last intermediate report, at an early step, not comparable with a final value, so "the 10
+    best" would otherwise be headed by trials stopped early whenever values fall with training (as `show` counts
+    completed trials only)."""
     objectives = objectives_of(experiment)
     directions = {o.metric: o.direction for o in objectives}
     recorded = list(dict.fromkeys(m for t in trials for m in t.metrics if m not in directions))
@@ -71,11 +74,13 @@ def _sort_key(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
                              f"recorded metrics: {listed(recorded) or 'none'})")
     sign = -1.0 if directions.get(metric) is Direction.MAXIMIZE else 1.0
 
-    def key(trial: TrialRecord) -> tuple[bool, float]:
+    unfinished_last = metric in directions
+
+    def key(trial: TrialRecord) -> tuple[bool, bool, float]:
         value = (trial.value_map(objectives) or {}).get(metric, trial.metrics.get(metric))
         if value is None or math.isnan(value):
-            return True, 0.0
-        return False, sign * value
+            return True, True, 0.0
+        return False, unfinished_last and trial.state is not TrialState.COMPLETED, sign * value
 
     return key
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Lineage, TrialRecord
-from tunesmith.scheduler.resources import ResourceTally, length_mismatch_warning
+from tunesmith.scheduler.resources import ResourceTally, length_is_tuned, length_mismatch_warning
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.base import TrialStore
 
@@ -83,20 +83,23 @@ class SchedulerEvidence(RunListener):
         max_resource: its declared ``max_resource``; None for one without.
         store: where a resumed run reads the lineage of children PBT started before it was interrupted; None:
             only the children started in this run are known.
+        length_tuned: a trial's length is a tuned parameter (:func:`~tunesmith.scheduler.resources.length_is_tuned`).
     """
 
-    def __init__(self, scheduler: str, max_resource: int | None, store: TrialStore | None = None) -> None:
+    def __init__(self, scheduler: str, max_resource: int | None, store: TrialStore | None = None,
+                 length_tuned: bool = False) -> None:
         self.scheduler = scheduler
         self.max_resource = max_resource
         self.store = store
-        self._lengths = ResourceTally(max_resource)
+        self._lengths = ResourceTally(max_resource, length_tuned)
         self._lineage: dict[int, Lineage] = {}
         self._said: set[str] = set()
         self._warn: Callable[[str], None] = lambda message: None
 
     @classmethod
     def of(cls, spec: ExperimentSpec, store: TrialStore | None = None) -> SchedulerEvidence:
-        return cls(spec.scheduler.name, getattr(spec.scheduler, "max_resource", None), store)
+        max_resource = getattr(spec.scheduler, "max_resource", None)
+        return cls(spec.scheduler.name, max_resource, store, length_is_tuned(spec.space, max_resource))
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self._warn = warn

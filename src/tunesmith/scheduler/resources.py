@@ -14,10 +14,11 @@ summary that went over every trial counted so far made 20k trials cost 26.8 s pe
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tunesmith.records import TrialRecord, TrialState
+from tunesmith.space.domains import Domain, Int
 
 # How far the completed trials' length may stray from the declared max_resource before a run and `show` say so: an
 # off-by-one loop (steps 0..n-1 are n steps, see steps_run) is not "well before or after" it.
@@ -105,9 +106,12 @@ class ResourceTally:
 
     Attributes:
         max_resource: the scheduler's declared ``max_resource``; None for one without.
+        length_tuned: a trial's length is itself a tuned parameter (:func:`length_is_tuned`): completed trials that
+            end together before ``max_resource`` are then short configurations, not a ``max_resource`` too large.
     """
 
     max_resource: int | None = None
+    length_tuned: bool = False
     trials: int = 0
     steps_used: int = 0
     longest: int = 0                        # of any counted trial
@@ -161,7 +165,9 @@ class ResourceTally:
         After: the longest completed trial ran past it. Before: no trial, completed or pruned, got near it, and at
         least :data:`AGREEING_TRIALS` completed trials, more than half of them, ended at one step, or every completed
         trial did, at least :data:`AGREEING_WHEN_ALL` (trials that stop themselves early end where they each stop,
-        not together)."""
+        not together); and neither is the length tuned, nor did a completed trial run well past that step (both say
+        trials have lengths of their own: `epochs: {type: int, high: 30}` under max_resource 30 ran 10-step
+        configurations first, and the advice to set max_resource to 10 was wrong for the 30-step ones)."""
         if self.max_resource is None or self.longest_completed is None:
             return None
         if self.longest_completed > self.max_resource:
@@ -177,6 +183,8 @@ class ResourceTally:
         if not (together or every) or self.longest >= self.max_resource \
                 or not length_mismatch(self.max_resource, self.longest):
             return None
+        if self.length_tuned or length_mismatch(common, self.longest_completed):
+            return None
         return LengthMismatch(common, self._first_at[common], agreeing)
 
     def summary(self) -> ResourceSummary:
@@ -190,20 +198,28 @@ class ResourceTally:
                                self.longest_completed, self.unreported, self.mismatch())
 
 
-def resource_summary(trials: Iterable[TrialRecord], max_resource: int | None = None) -> ResourceSummary:
+def resource_summary(trials: Iterable[TrialRecord], max_resource: int | None = None,
+                     length_tuned: bool = False) -> ResourceSummary:
     """Total steps executed over finished trials against running each to the end.
 
     Args:
         trials: an experiment's trials, in any state.
         max_resource: the scheduler's declared full length (ASHA, Hyperband, PBT); None for the median rule.
+        length_tuned: see :attr:`ResourceTally.length_tuned`.
 
     Returns:
         The summary; with nothing counted, zeros and ``fraction_used == 1.0``.
     """
-    tally = ResourceTally(max_resource)
+    tally = ResourceTally(max_resource, length_tuned)
     for trial in trials:
         tally.add(trial)
     return tally.summary()
+
+
+def length_is_tuned(space: Mapping[str, Domain], max_resource: int | None) -> bool:
+    """Whether an int parameter of ``space`` reaches ``max_resource`` at its high: the trial's length (epochs,
+    n_estimators), tuned, as Optuna's ``suggest_int("epochs", 5, 30)`` under a Hyperband pruner."""
+    return max_resource is not None and any(isinstance(d, Int) and d.high == max_resource for d in space.values())
 
 
 def length_mismatch(max_resource: int | None, observed: int | None) -> bool:
@@ -225,7 +241,8 @@ def length_mismatch_warning(scheduler: str, max_resource: int, mismatch: LengthM
                else f"against the {observed} steps trials really run")
     return (f"scheduler.max_resource is {max_resource}, but {who}: the {scheduler} scheduler lays out its checks "
             f"for trials of {max_resource} steps, so {effect}; set scheduler.max_resource to the steps a trial runs "
-            f"({observed}). The steps saved are counted {counted}")
+            f"({observed}), or, where a trial's length is a tuned parameter (epochs), to that parameter's high. The "
+            f"steps saved are counted {counted}")
 
 
 def steps_run(trial: TrialRecord, max_resource: int | None = None) -> int:

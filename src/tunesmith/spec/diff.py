@@ -298,7 +298,7 @@ def exists_saying_what_differs(exists: ExperimentExists, store: SQLStore, declar
     ``declared`` (the spec as given, seed and workdir not filled in) added: `tunesmith resume` runs the recorded one,
     and what it would not run is why that matters. ``exists`` as it was where they are the same, or the recorded spec
     cannot be read."""
-    from tunesmith.storage.sql import describe_url, resolve_url
+    from tunesmith.storage.sql import describe_url, resolve_url, resume_command
 
     try:
         recorded = spec_from_dict(store.experiment(declared.name).spec, recorded=True)
@@ -311,6 +311,17 @@ def exists_saying_what_differs(exists: ExperimentExists, store: SQLStore, declar
     elsewhere = [] if store.url == resolve_url(None, declared.storage, os.environ) else [
         "--storage", describe_url(store.url)]
     told = differences_told(differences)
+    if [d.path for d in differences] == ["budget.trials"] and _raised(differences[0]):
+        more = differences[0].new
+        return ExperimentExists(f"an experiment named {declared.name!r} already exists in {describe_url(store.url)} with a trial "
+                                f"budget of {differences[0].old}; give it more trials, informed by those it has, with "
+                                f"`{resume_command(declared.name, store.url, os.environ, trials=more)}`, or choose "
+                                "another name (--name)", exists.name, exists.store, differences=told)
     return ExperimentExists(f"{exists}. Its recorded spec differs from this one: {told} (`"
                             f"{shlex.join(['tunesmith', 'diff', declared.name, 'SPEC', *elsewhere])}` lists every "
                             "difference)", exists.name, exists.store, differences=told)
+
+
+def _raised(difference: SpecDifference) -> bool:
+    """Whether ``difference`` (at budget.trials) gives a larger trial limit: what `resume --trials` records."""
+    return isinstance(difference.old, int) and isinstance(difference.new, int) and difference.new > difference.old

@@ -79,6 +79,17 @@ class Budget(StrictModel):
                                                                     "projected spend over this (needs the spec's "
                                                                     "cost section)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_time_or_money_budget_alone_has_no_trial_cap(cls, data: Any) -> Any:
+        # `budget: {wall_time: 1h}` is Optuna's optimize(timeout=3600): run until the time is up. The default of 100
+        # trials stopped a cheap objective after a second, at a number the user never wrote; 100 stays the default
+        # where no time or money limit is given. (A recorded spec keeps its trials, null included: see to_json.)
+        if isinstance(data, Mapping) and "trials" not in data and any(
+                data.get(limit) is not None for limit in ("wall_time", "cost")):
+            return {**data, "trials": None}
+        return data
+
 
 class RayResources(StrictModel):
     """What one trial reserves on a Ray cluster (``executor.resources_per_trial``, kind ray only)."""
@@ -481,6 +492,10 @@ class ExperimentSpec(StrictModel):
     constraints: Annotated[tuple[Constraint, ...], BeforeValidator(parse_constraints),
                            PlainSerializer(lambda cs: [str(c) for c in cs])] = ()
     select: SelectConfig = Field(default_factory=SelectConfig)
+    # Known configurations run first, in order (Optuna's study.enqueue_trial): top-level, not a strategy option,
+    # since every strategy takes them (through Strategy.adopt, as a re-tune's re-evaluations)
+    enqueue: tuple[dict[str, Any], ...] = Field(
+        default=(), description="configurations to evaluate first, in order, counted in the trial budget")
     tracking: TrackingConfig | None = Field(default=None, description="mirror the run to MLflow (extra: mlflow)")
     promotion: PromotionConfig | None = Field(default=None, description="gates of `tunesmith promote`")
     drift: DriftConfig | None = Field(default=None, description="drift thresholds and re-tune budget (tunesmith drift)")
@@ -561,7 +576,9 @@ class ExperimentSpec(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> ExperimentSpec:
-        SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
+        space = SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
+        for i, config in enumerate(self.enqueue):  # complete for its active parameters, each in its domain
+            space.validate_params(config, f"enqueue[{i}]")
         if (self.trial is None) == (self.task is None):
             raise ValueError(_TRIAL_OR_TASK)
         if self.task is not None:
@@ -627,6 +644,8 @@ class ExperimentSpec(StrictModel):
             data["budget"]["trials"] = None  # "no trial limit" must survive: dropping it would restore the default
         if not self.constraints:
             data.pop("constraints", None)
+        if not self.enqueue:
+            data.pop("enqueue", None)
         if self.select == SelectConfig():
             data.pop("select", None)  # specs without these sections are stored as before
         if self.storage is not None:

@@ -93,10 +93,10 @@ def store_to_name(url: str, env: Mapping[str, str]) -> str | None:
     return None if url == resolve_url(None, None, env) else describe_url(url)
 
 
-def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False) -> str:
+def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False, trials: int | None = None) -> str:
     """``tunesmith resume NAME`` as a hint prints it, for the experiment ``name`` in the store at ``url``: with
-    ``--storage URL`` where :func:`store_to_name` says so."""
-    words = ["tunesmith", "resume", name] + (["--join"] if join else [])
+    ``--storage URL`` where :func:`store_to_name` says so (and ``--trials N`` to raise its trial budget)."""
+    words = ["tunesmith", "resume", name] + (["--join"] if join else []) + (["--trials", str(trials)] if trials else [])
     if (named := store_to_name(url, env)) is not None:
         words += ["--storage", named]
     return shlex.join(words)
@@ -461,6 +461,22 @@ class SQLStore:
                          .values(attributes=json.dumps(merged), updated_at=now))
             conn.execute(insert(events).values(experiment_id=experiment_id, kind="attributes_set", at=now,
                                                payload=json.dumps({"keys": sorted(updates)})))
+
+    def change_spec(self, experiment_id: int, change: Callable[[dict[str, Any]], tuple[dict[str, Any], str,
+                                                                                      Mapping[str, Any]]],
+                    now: float) -> None:
+        """Replace the experiment's recorded spec with ``change(recorded spec)``'s, which also gives the kind and
+        detail of the event that says so, written in the same transaction (read, change, write under the write lock,
+        as :meth:`change_attributes`): the spec and the audit trail never disagree. ``change`` may raise to refuse,
+        and nothing is written."""
+        with self._serial_tx("change the recorded spec") as conn:
+            current = conn.execute(select(experiments.c.spec).where(experiments.c.id == experiment_id)
+                                   .with_for_update()).scalar_one()
+            spec, kind, detail = change(json.loads(current))
+            conn.execute(update(experiments).where(experiments.c.id == experiment_id)
+                         .values(spec=json.dumps(spec), updated_at=now))
+            conn.execute(insert(events).values(experiment_id=experiment_id, kind=kind, at=now,
+                                               payload=json.dumps(dict(detail))))
 
     def finished_since(self, experiment_id: int, since_event: int,
                        skip: Collection[int] = ()) -> tuple[list[TrialRecord], int]:

@@ -399,7 +399,8 @@ class BayesStrategy:
             self._said_timed = True
             self._say(f"bo's cost guard acted after {self._next_token} proposals ({what}: the model costs more than "
                       f"the {allowed:.3g} s of CPU a proposal may): the sequence now depends on this machine's timing, "
-                      "not on the seed alone; strategy: {name: bo, overhead_floor: SECONDS} lets each cost more")
+                      "not on the seed alone; raise strategy.overhead_floor (strategy: {name: bo, overhead_floor: 5}) "
+                      "or choose strategy: tpe to keep the run reproducible from the seed")
 
     def _maximise(self, posterior: Posterior, incumbent: float, best: np.ndarray, taken: np.ndarray) -> np.ndarray:
         """The candidate with the highest log EI that is not a configuration already run or outstanding."""

@@ -198,6 +198,11 @@ class WarmStartedStrategy:
                             values=tuple(p.values)) for i, p in enumerate(self.warm.prior)]
 
 
-def warm_started(strategy: Strategy, recorded: Mapping[str, Any] | None) -> Strategy:
-    """``strategy`` wrapped with the warm start recorded with an experiment (attribute ``warm_start``), if any."""
+def warm_started(strategy: Strategy, recorded: Mapping[str, Any] | None,
+                 enqueued: Sequence[Mapping[str, ParamValue]] = ()) -> Strategy:
+    """``strategy`` wrapped with the warm start recorded with an experiment (attribute ``warm_start``), if any, and
+    with the spec's ``enqueue`` configurations first (after a re-tune's re-evaluations)."""
+    from tunesmith.strategy.enqueued import enqueued_first  # (it keys configurations with config_key, from here)
+
+    strategy = enqueued_first(strategy, enqueued)
     return strategy if not recorded else WarmStartedStrategy(strategy, WarmStart.from_json(recorded))
