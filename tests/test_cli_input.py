@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _cli_input_setup import cli_quiet, seed_store
 from helpers import (CONTRACT_YAML, cli_in_process, completed_in_process, count_states, start_cli, stop_processes,
                      tune_in_process, wait_for)
@@ -962,6 +963,37 @@ def test_validate_of_several_counts_a_spec_nested_too_deeply_as_that_specs_error
                                         VALID_LINE.format(path="c.yaml", name="c")]
     [line] = proc.stderr.splitlines()
     assert line.startswith("error: deep.yaml: deep.yaml is nested too deeply at line 2, column "), line
+
+
+def _memory_capped(gib: int) -> Callable[[], None]:
+    """A preexec_fn capping the child's address space: a regression then fails with a MemoryError, not by eating the
+    machine's memory."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (gib << 30, gib << 30))
+    return cap
+
+
+@pytest.mark.parametrize("section", ["tags: {{a: {bomb}}}", "strategy: {{name: tpe, n_startup_trials: {bomb}}}"],
+                         ids=["tag-value", "strategy-option"])
+def test_validate_refuses_a_yaml_alias_bomb_at_once(project, section):
+    """Nine aliases of nine aliases ... (600 bytes, shared once loaded): the message quoting the bad value wrote out
+    387 million strings, 3.4 GB and 90 s, then a MemoryError traceback, exit 1 (walk q, Q1). Run in 2 GiB."""
+    parts = ['&x0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    parts += [f"&x{k} [" + ",".join([f"*x{k - 1}"] * 9) + "]" for k in range(1, 9)]
+    spec = yaml.safe_dump(project.spec(name="bomb"), sort_keys=False)
+    project.write("bomb.yaml", spec + section.format(bomb="[" + ", ".join(parts) + "]") + "\n")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "400"}
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "validate", "bomb.yaml"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120, preexec_fn=_memory_capped(2))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    [line] = proc.stderr.splitlines()
+    assert re.fullmatch(r"error: bomb\.yaml repeats too much through aliases at line \d+, column \d+: its aliases "
+                        r"\(\*name\) repeat more than 1,000,000 values and characters in all \(aliases of aliases "
+                        r"multiply\); a spec repeats a few small parts: write the values out, or alias each part once",
+                        line), line
+    assert not project.db.exists()
 
 
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])

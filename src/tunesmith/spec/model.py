@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, quoted
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.space.domains import Domain
@@ -129,7 +129,7 @@ class Executor(StrictModel):
     def _gpus_form(cls, v: Any) -> Any:
         if v is None or v == "all" or (isinstance(v, list | tuple) and all(type(g) is int for g in v)):
             return v  # pydantic's own message for the others names its union's branch: executor.gpus.list[int]
-        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {v!r}")
+        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {quoted(v)}")
 
     @model_validator(mode="after")
     def _gpu_fields(self) -> Executor:
@@ -293,7 +293,7 @@ class StrategyChoice(StrictModel):
             return {"name": data.get("name", "auto"), "options": options}
         if not isinstance(data, dict | StrategyChoice):
             raise ValueError(f"must be a strategy name ({', '.join(STRATEGIES)}) or a mapping with `name`, e.g. "
-                             f"{{name: tpe, n_startup_trials: 5}}; got {data!r}")
+                             f"{{name: tpe, n_startup_trials: 5}}; got {quoted(data)}")
         return data
 
     @field_validator("name")
@@ -359,10 +359,11 @@ def _tag_value(value: Any) -> Any:
     if value is None:
         raise ValueError("got no value; give it one, e.g. team: vision, or leave the key out")
     if isinstance(value, list | tuple):
-        raise ValueError(f"a tag's value is one string; got {value!r} (join them in one, "
-                         f"'{', '.join(map(str, value))}', or give each its own tag)")
+        one = ", ".join(map(str, value)) if all(isinstance(v, str | int | float) for v in value) else "a, b"
+        raise ValueError(f"a tag's value is one string; got {quoted(value)} (join them in one, {quoted(one)}, or "
+                         "give each its own tag)")
     if isinstance(value, dict):
-        raise ValueError(f"a tag's value is one string; got {value!r} (give each key its own tag)")
+        raise ValueError(f"a tag's value is one string; got {quoted(value)} (give each key its own tag)")
     return value
 
 
