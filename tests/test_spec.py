@@ -206,6 +206,19 @@ def test_an_error_quotes_a_large_value_cut_short():
                                        "'item7', ...]")
 
 
+def test_an_int_bound_past_64_bits_is_refused_at_the_field():
+    """2**63 was an OverflowError traceback counting the grid (len(range(...))) at validate and run; 10**400 one in
+    the sampler mid-run."""
+    high = _error(_minimal(space={"x": {"type": "int", "low": 0, "high": 2**63}}))
+    assert (high.path, high.message) == ("space.x.high", "input should be less than or equal to 9223372036854775807; "
+                                                         "got 9223372036854775808")
+    low = _error(_minimal(space={"x": {"type": "int", "low": -(10**400), "high": 0}}))
+    assert low.path == "space.x.low"
+    from tunesmith.space.search_space import values_in_grid
+
+    assert values_in_grid(Int(-(2**63) + 1, 2**63 - 1), 5) == 2**64 - 1
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:
