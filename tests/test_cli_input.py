@@ -996,6 +996,16 @@ def test_validate_refuses_a_yaml_alias_bomb_at_once(project, section):
     assert not project.db.exists()
 
 
+def test_validate_refuses_a_control_character_in_a_tag(project):
+    """A NUL in a tag value was valid; on PostgreSQL every run and resume then failed on the store's quota keys
+    (walk q, Q5)."""
+    project.write("nul.yaml", yaml.safe_dump(project.spec(name="nul", tags={"t": "v\x00w"})))
+    proc = project.cli("validate", "nul.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["error: tags.t: holds the control character '\\x00' at position 1 "
+                                        "('v\\x00w'); a tag is plain text: remove it"]
+
+
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
 def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
     """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own

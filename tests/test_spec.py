@@ -219,6 +219,24 @@ def test_an_int_bound_past_64_bits_is_refused_at_the_field():
     assert values_in_grid(Int(-(2**63) + 1, 2**63 - 1), 5) == 2**64 - 1
 
 
+@pytest.mark.parametrize(("tags", "where", "message"), [
+    ({"t": "v\x00w"}, "tags.t", "holds the control character '\\x00' at position 1 ('v\\x00w'); a tag is plain "
+                               "text: remove it"),
+    ({"t": "line\nbreak"}, "tags.t", "holds the control character '\\n' at position 4 ('line\\nbreak'); a tag is "
+                                    "plain text: remove it"),
+    ({"a\tb": "c"}, "tags", "the key 'a\\tb' holds the control character '\\t' at position 1; a tag is plain text: "
+                           "remove it"),
+], ids=["nul-value", "newline-value", "tab-key"])
+def test_a_tag_holding_a_control_character_is_refused(tmp_path, tags, where, message):
+    """A NUL in a tag passed validate; the tag became a quota key, which PostgreSQL refuses a NUL in: every run and
+    resume of the experiment failed with a storage error."""
+    path = _write(tmp_path, yaml.safe_dump(_minimal(tags=tags)))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert (info.value.path, info.value.message) == (where, message)
+    assert spec_from_dict(_minimal(tags=tags), recorded=True).tags == tags  # a recorded one stays readable
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:

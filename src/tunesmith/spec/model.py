@@ -652,6 +652,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
+    check_tag_text(spec.tags)
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
@@ -664,6 +665,26 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+# A control character (C0, DEL): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
+# store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_tag_text(tags: Mapping[str, str]) -> None:
+    """Refuse a tag key or value holding a control character (a NUL, a newline, an escape).
+
+    Raises:
+        SpecError: at ``tags.<key>`` (``tags`` for a key that holds one), naming the character and where.
+    """
+    for key, value in tags.items():
+        if (found := _CONTROL_CHARACTER.search(key)) is not None:
+            raise SpecError("tags", f"the key {quoted(key)} holds the control character {found.group()!r} at "
+                                    f"position {found.start()}; a tag is plain text: remove it")
+        if (found := _CONTROL_CHARACTER.search(value)) is not None:
+            raise SpecError(f"tags.{key}", f"holds the control character {found.group()!r} at position "
+                                           f"{found.start()} ({quoted(value)}); a tag is plain text: remove it")
 
 
 # What each built-in placeholder of a command stands for (evaluation.command.render_command).
