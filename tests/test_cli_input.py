@@ -1006,6 +1006,31 @@ def test_validate_refuses_a_control_character_in_a_tag(project):
                                         "('v\\x00w'); a tag is plain text: remove it"]
 
 
+TOUCHES_AT_IMPORT = """
+open("IMPORTED", "w").write("validate ran my code")
+
+def objective(config, trial):
+    return 0.0
+"""
+
+
+def test_validate_schema_only_imports_no_trial_code(project):
+    """`validate` imports the trial module (its top-level code runs): --schema-only checks a spec under review
+    without running it, and still refuses bad input (walk q, Q9)."""
+    project.write("touches.py", TOUCHES_AT_IMPORT)
+    project.write_spec(project.spec(name="v", trial={"function": "touches:objective"}), "v.yaml")
+    project.write_spec(project.spec(name="bad", trial={"function": "touches:objective"}, budget={"trials": -1}),
+                       "bad.yaml")
+    proc = project.cli("validate", "--schema-only", "v.yaml", "bad.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="v.yaml", name="v").replace("valid:",
+                                                                                         "valid (schema only):")]
+    assert proc.stderr.splitlines() == ["error: bad.yaml: budget.trials: input should be greater than 0; got -1"]
+    assert not (project.root / "IMPORTED").exists()
+    assert project.cli("validate", "v.yaml").returncode == 0  # a full check runs it
+    assert (project.root / "IMPORTED").exists()
+
+
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
 def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
     """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own

@@ -41,13 +41,15 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     return spec
 
 
-def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
+def read_spec_file(path: str | os.PathLike[str], *, import_classes: bool = True, **overrides: Any) -> ExperimentSpec:
     """Read and validate a YAML spec file as a recorded spec is validated (:func:`spec_from_dict`), without the
     checks for a spec given anew: for a file that may name an experiment already recorded (``tunesmith cycle
     spec.yaml``), which stays usable as it was recorded. Its caller runs ``check_new_spec`` when it names none.
 
     Args:
         path: the spec file.
+        import_classes: look up a task's classes (which imports them, and their modules run) and its scorer; False
+            reads the file as a recorded spec is read (`validate --schema-only`: no code the spec names is run).
         **overrides: top-level keys replacing the file's (``name``, ``storage``...); ``None`` values are ignored.
 
     Raises:
@@ -91,7 +93,7 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    spec = spec_from_dict(data)
+    spec = spec_from_dict(data, recorded=not import_classes)
     spec._yaml_faults = yaml_11_faults(node)
     return spec
 
