@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _cli_input_setup import cli_quiet, seed_store
 from helpers import (CONTRACT_YAML, cli_in_process, completed_in_process, count_states, start_cli, stop_processes,
                      tune_in_process, wait_for)
@@ -962,6 +963,72 @@ def test_validate_of_several_counts_a_spec_nested_too_deeply_as_that_specs_error
                                         VALID_LINE.format(path="c.yaml", name="c")]
     [line] = proc.stderr.splitlines()
     assert line.startswith("error: deep.yaml: deep.yaml is nested too deeply at line 2, column "), line
+
+
+def _memory_capped(gib: int) -> Callable[[], None]:
+    """A preexec_fn capping the child's address space: a regression then fails with a MemoryError, not by eating the
+    machine's memory."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (gib << 30, gib << 30))
+    return cap
+
+
+@pytest.mark.parametrize("section", ["tags: {{a: {bomb}}}", "strategy: {{name: tpe, n_startup_trials: {bomb}}}"],
+                         ids=["tag-value", "strategy-option"])
+def test_validate_refuses_a_yaml_alias_bomb_at_once(project, section):
+    """Nine aliases of nine aliases ... (600 bytes, shared once loaded): the message quoting the bad value wrote out
+    387 million strings, 3.4 GB and 90 s, then a MemoryError traceback, exit 1 (walk q, Q1). Run in 2 GiB."""
+    parts = ['&x0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    parts += [f"&x{k} [" + ",".join([f"*x{k - 1}"] * 9) + "]" for k in range(1, 9)]
+    spec = yaml.safe_dump(project.spec(name="bomb"), sort_keys=False)
+    project.write("bomb.yaml", spec + section.format(bomb="[" + ", ".join(parts) + "]") + "\n")
+    env = {**os.environ, "TUNESMITH_STORAGE": project.storage, "COLUMNS": "400"}
+    proc = subprocess.run([sys.executable, "-m", "tunesmith.cli", "validate", "bomb.yaml"], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120, preexec_fn=_memory_capped(2))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    [line] = proc.stderr.splitlines()
+    assert re.fullmatch(r"error: bomb\.yaml repeats too much through aliases at line \d+, column \d+: its aliases "
+                        r"\(\*name\) repeat more than 1,000,000 values and characters in all \(aliases of aliases "
+                        r"multiply\); a spec repeats a few small parts: write the values out, or alias each part once",
+                        line), line
+    assert not project.db.exists()
+
+
+def test_validate_refuses_a_control_character_in_a_tag(project):
+    """A NUL in a tag value was valid; on PostgreSQL every run and resume then failed on the store's quota keys
+    (walk q, Q5)."""
+    project.write("nul.yaml", yaml.safe_dump(project.spec(name="nul", tags={"t": "v\x00w"})))
+    proc = project.cli("validate", "nul.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["error: tags.t: holds the control character '\\x00' at position 1 "
+                                        "('v\\x00w'); a tag is plain text: remove it"]
+
+
+TOUCHES_AT_IMPORT = """
+open("IMPORTED", "w").write("validate ran my code")
+
+def objective(config, trial):
+    return 0.0
+"""
+
+
+def test_validate_schema_only_imports_no_trial_code(project):
+    """`validate` imports the trial module (its top-level code runs): --schema-only checks a spec under review
+    without running it, and still refuses bad input (walk q, Q9)."""
+    project.write("touches.py", TOUCHES_AT_IMPORT)
+    project.write_spec(project.spec(name="v", trial={"function": "touches:objective"}), "v.yaml")
+    project.write_spec(project.spec(name="bad", trial={"function": "touches:objective"}, budget={"trials": -1}),
+                       "bad.yaml")
+    proc = project.cli("validate", "--schema-only", "v.yaml", "bad.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == [VALID_LINE.format(path="v.yaml", name="v").replace("valid:",
+                                                                                         "valid (schema only):")]
+    assert proc.stderr.splitlines() == ["error: bad.yaml: budget.trials: input should be greater than 0; got -1"]
+    assert not (project.root / "IMPORTED").exists()
+    assert project.cli("validate", "v.yaml").returncode == 0  # a full check runs it
+    assert (project.root / "IMPORTED").exists()
 
 
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])

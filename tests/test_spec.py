@@ -142,6 +142,101 @@ def test_yaml_nested_too_deeply_is_refused_naming_file_and_line(tmp_path, openin
                                     "flatten it (or quote it, if it is text)")
 
 
+def _aliases_of_aliases(levels: int) -> str:
+    """A YAML list of nine aliases of nine aliases ..., ``levels`` deep: 9**(levels + 1) strings once written out,
+    from a few hundred bytes (PyYAML shares each aliased list)."""
+    parts = ['&x0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    parts += [f"&x{k} [" + ",".join([f"*x{k - 1}"] * 9) + "]" for k in range(1, levels + 1)]
+    return "[" + ", ".join(parts) + "]"
+
+
+def test_yaml_aliases_that_repeat_too_much_are_refused_naming_file_and_line(tmp_path):
+    """A 600-byte spec of aliases of aliases loaded at once (shared lists), then the message quoting the bad tag
+    value wrote out 387 million strings: 3.4 GB, 90 s, a MemoryError traceback (tests/test_cli_input.py runs that one
+    under a memory cap; this one, 4.8 million strings, is refused as well)."""
+    path = _write(tmp_path, "name: e\ntags:\n  a: " + _aliases_of_aliases(6) + "\n", "bomb.yaml")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert info.value.path == ""
+    assert str(info.value).startswith("bomb.yaml repeats too much through aliases at line 3, column ")
+    assert str(info.value).endswith(": its aliases (*name) repeat more than 1,000,000 values and characters in all "
+                                    "(aliases of aliases multiply); a spec repeats a few small parts: write the "
+                                    "values out, or alias each part once")
+
+
+def test_yaml_nested_too_deeply_through_aliases_is_refused(tmp_path):
+    """Each alias one list deeper than the last: 1500 levels written two deep were a RecursionError traceback."""
+    chain = ", ".join(["&x0 [1]"] + [f"&x{k} [*x{k - 1}]" for k in range(1, 1500)])
+    path = _write(tmp_path, f"name: e\ntags:\n  a: [{chain}]\n", "deep.yaml")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith("deep.yaml is nested too deeply at line 3, column ")
+
+
+def test_yaml_aliases_a_spec_writes_still_load(tmp_path):
+    """A few aliases (a shared domain, merged into another) are no bomb."""
+    path = _write(tmp_path, """\
+        name: e
+        objective: {metric: loss, direction: minimize}
+        space:
+          x: &d {type: float, low: 0.0, high: 1.0}
+          y: *d
+          z: {<<: *d, high: 2.0}
+        trial: {function: "objectives:quadratic"}
+        """)
+    spec = load_spec(path)
+    assert [spec.space[n].high for n in ("x", "y", "z")] == [1.0, 1.0, 2.0]
+
+
+def test_an_error_quotes_a_large_value_cut_short():
+    """Each message quoted the whole value (a list of 100 000 tags' worth of text: a 0.7 MB message)."""
+    big = [f"item{i}" for i in range(100_000)]
+    tags = _error(_minimal(tags={"a": big}))
+    assert tags.path == "tags.a"
+    assert tags.message.startswith("a tag's value is one string; got ['item0', 'item1', ")
+    assert "..." in tags.message and len(tags.message) < 400, tags.message
+    units = _error(_minimal(budget={"time": big}))
+    assert units.path == "budget.time" and len(units.message) < 400, units.message
+    from tunesmith.strategy import decide
+
+    with pytest.raises(SpecError) as info:
+        decide("tpe", {"n_startup_trials": big}, ExperimentSpec.model_validate(_minimal()).search_space, 10, 1, 1)
+    assert info.value.path == "strategy.n_startup_trials"
+    assert info.value.message.endswith("got ['item0', 'item1', 'item2', 'item3', 'item4', 'item5', 'item6', "
+                                       "'item7', ...]")
+
+
+def test_an_int_bound_past_64_bits_is_refused_at_the_field():
+    """2**63 was an OverflowError traceback counting the grid (len(range(...))) at validate and run; 10**400 one in
+    the sampler mid-run."""
+    high = _error(_minimal(space={"x": {"type": "int", "low": 0, "high": 2**63}}))
+    assert (high.path, high.message) == ("space.x.high", "input should be less than or equal to 9223372036854775807; "
+                                                         "got 9223372036854775808")
+    low = _error(_minimal(space={"x": {"type": "int", "low": -(10**400), "high": 0}}))
+    assert low.path == "space.x.low"
+    from tunesmith.space.search_space import values_in_grid
+
+    assert values_in_grid(Int(-(2**63) + 1, 2**63 - 1), 5) == 2**64 - 1
+
+
+@pytest.mark.parametrize(("tags", "where", "message"), [
+    ({"t": "v\x00w"}, "tags.t", "holds the control character '\\x00' at position 1 ('v\\x00w'); a tag is plain "
+                               "text: remove it"),
+    ({"t": "line\nbreak"}, "tags.t", "holds the control character '\\n' at position 4 ('line\\nbreak'); a tag is "
+                                    "plain text: remove it"),
+    ({"a\tb": "c"}, "tags", "the key 'a\\tb' holds the control character '\\t' at position 1; a tag is plain text: "
+                           "remove it"),
+], ids=["nul-value", "newline-value", "tab-key"])
+def test_a_tag_holding_a_control_character_is_refused(tmp_path, tags, where, message):
+    """A NUL in a tag passed validate; the tag became a quota key, which PostgreSQL refuses a NUL in: every run and
+    resume of the experiment failed with a storage error."""
+    path = _write(tmp_path, yaml.safe_dump(_minimal(tags=tags)))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert (info.value.path, info.value.message) == (where, message)
+    assert spec_from_dict(_minimal(tags=tags), recorded=True).tags == tags  # a recorded one stays readable
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:

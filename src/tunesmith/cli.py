@@ -427,26 +427,32 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
 
 @app.command()
 def validate(specs: Annotated[list[str], typer.Argument(
-        metavar="spec", help="the experiment spec (YAML); several: each checked on its own (specs/*.yaml)")]) -> None:
-    """Check each SPEC completely (schema, space, strategy, trial code) without running or recording anything. Of
-    several specs (a CI job, a pre-commit hook), each is checked on its own, in the order given, and gets one line
-    naming its file: `valid: FILE: ...` on stdout, or `error: FILE: ...` on stderr. The exit code is the worst one
-    met, in this order: 2 if any spec is bad input (it must change before anything else helps), else 1 (a failure
-    that is not the input's), else 75 (retry later), else 0."""
-    from tunesmith.validation import check_spec, own_import_path
+        metavar="spec", help="the experiment spec (YAML); several: each checked on its own (specs/*.yaml)")],
+             schema_only: Annotated[bool, typer.Option(
+                 "--schema-only", help="check the spec without importing any code it names (its trial module, a "
+                                       "task's classes): for reviewing a spec whose code you have not read")] = False,
+             ) -> None:
+    """Check each SPEC completely (schema, space, strategy, trial code) without running or recording anything. The
+    check imports the trial code (its module's top-level code runs, as `run` runs it): review that code first, or
+    give --schema-only, which checks all but the code. Of several specs (a CI job, a pre-commit hook), each is
+    checked on its own, in the order given, and gets one line naming its file: `valid: FILE: ...` on stdout, or
+    `error: FILE: ...` on stderr. The exit code is the worst one met, in this order: 2 if any spec is bad input (it
+    must change before anything else helps), else 1 (a failure that is not the input's), else 75 (retry later), else
+    0."""
+    from tunesmith.validation import check_spec, check_spec_schema, own_import_path
 
     codes = set()
     for path in specs:
         about = path if len(specs) > 1 else None  # one spec: said unprefixed, as main says a command's own error
         try:
             with own_import_path():
-                plan = check_spec(path)
+                plan = check_spec_schema(path) if schema_only else check_spec(path)
         except SAID_ERRORS as e:  # (another error, a bug, ends the command with its traceback, as main lets it)
             code, line = _error_said(e, about=about)
             err.print(line, soft_wrap=True)
             codes.add(code)
             continue
-        _say_valid(plan, about=about)
+        _say_valid(plan, about=about, schema_only=schema_only)
         codes.add(EXIT_OK)
     raise typer.Exit(next(code for code in _WORST_FIRST if code in codes))
 
@@ -458,9 +464,9 @@ def validate(specs: Annotated[list[str], typer.Argument(
 _WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_TEMPFAIL, EXIT_OK)
 
 
-def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def _say_valid(plan, about: str | None = None, schema_only: bool = False) -> None:  # type: ignore[no-untyped-def]
     """A checked spec's warnings (stderr) and its `valid:` line (stdout); ``about``: its file, named in each line
-    (one of several specs)."""
+    (one of several specs); ``schema_only``: its code was not checked (`validate --schema-only`), which it says."""
     from tunesmith.terminal_text import escape
 
     where = f"{escape(about)}: " if about is not None else ""
@@ -468,7 +474,8 @@ def _say_valid(plan, about: str | None = None) -> None:  # type: ignore[no-untyp
     s = plan.spec
     for w in plan.warnings:
         err.print(f"[yellow]warning[/]: {where}{escape(w)}", soft_wrap=one_line)
-    out.print(f"[green]valid[/]: {where}{s.name}: {len(plan.space.names)} parameters"
+    out.print(f"[green]valid{' (schema only)' if schema_only else ''}[/]: {where}{s.name}: "
+              f"{len(plan.space.names)} parameters"
               f"{' (conditional)' if plan.space.is_conditional else ''}, "
               f"{len(s.objective)} objective(s), strategy {plan.decision.name} ({plan.decision.reason}), "
               f"executor {s.executor.kind}{'' if s.executor.kind == 'inline' else f' x{s.executor.workers}'}",

@@ -27,6 +27,8 @@ says "do not".
 
 from __future__ import annotations
 
+import reprlib
+
 
 class TunesmithError(Exception):
     """Base of every error tunesmith raises on purpose."""
@@ -53,6 +55,23 @@ class SpecError(UserInputError):
 class SpaceError(SpecError, ValueError):
     """An invalid search space, or parameter values that do not belong to it. Also a ValueError: a bad domain was
     pydantic's ValidationError (a ValueError) before, and ``tunesmith.sklearn.to_space`` documents ValueError."""
+
+
+def _value_repr() -> reprlib.Repr:
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxlist, shown.maxtuple, shown.maxdict, shown.maxset = 3, 8, 8, 8, 8
+    shown.maxstring = shown.maxother = 200
+    return shown
+
+
+_VALUE_REPR = _value_repr()
+
+
+def quoted(value: object) -> str:
+    """``repr(value)`` for a message quoting a value the user gave, cut to a few hundred characters: the first items
+    of a list or mapping, three levels deep, the ends of a long text joined by ``...``. A whole repr of a spec's list
+    of aliases of aliases (``[*x8, *x8, ...]``, shared once loaded, each written out by repr) was gigabytes."""
+    return _VALUE_REPR.repr(value)
 
 
 class ExperimentExists(UserInputError):

@@ -28,6 +28,11 @@ def _python_api_only(init: _Init) -> _Init:
     return init
 
 
+# The widest an int parameter's bounds may be, a 64-bit integer's: the samplers draw ints through floats, so past it
+# a bound is no setting (2**63 was an OverflowError counting the grid, 10**400 one in the sampler mid-run).
+INT_BOUND = 2**63 - 1
+_IntBound = Annotated[StrictInt, Field(ge=-INT_BOUND, le=INT_BOUND)]
+
 # A condition: parent parameter name -> the value (or any of the values) that activates this parameter.
 When = dict[str, ParamValue | list[ParamValue]]
 
@@ -182,8 +187,8 @@ class Int(_Domain):
     """An integer parameter in [low, high] (both included); ``log`` and ``step`` as for Float."""
 
     type: Literal["int"] = "int"
-    low: StrictInt
-    high: StrictInt
+    low: _IntBound
+    high: _IntBound
     log: bool = False
     step: StrictInt = 1
 

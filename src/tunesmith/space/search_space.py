@@ -17,11 +17,11 @@ AnyDomain = Float | Int | Categorical
 
 def values_in_grid(domain: _Domain, points: int) -> int:
     """How many values ``domain`` takes in the grid (``domain.grid(points)``), counted without listing them: an
-    int of 0..10^9 would be a list of 10^9 ints."""
+    int of 0..10^9 would be a list of 10^9 ints. (Not ``len(range(...))``, which is an OverflowError from 2**63.)"""
     if isinstance(domain, Categorical):
         return len(domain.choices)
     if isinstance(domain, Int):
-        return len(range(domain.low, domain.high + 1, domain.step))
+        return (domain.high - domain.low) // domain.step + 1
     if isinstance(domain, Float) and domain.step is not None:
         return int(round((domain.high - domain.low) / domain.step)) + 1
     return points

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, quoted
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.spec.scheduler_config import SCHEDULER_NAMES
 from tunesmith.spec.task_config import RECORDED_SPEC
@@ -41,13 +41,15 @@ def load_spec(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
     return spec
 
 
-def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> ExperimentSpec:
+def read_spec_file(path: str | os.PathLike[str], *, import_classes: bool = True, **overrides: Any) -> ExperimentSpec:
     """Read and validate a YAML spec file as a recorded spec is validated (:func:`spec_from_dict`), without the
     checks for a spec given anew: for a file that may name an experiment already recorded (``tunesmith cycle
     spec.yaml``), which stays usable as it was recorded. Its caller runs ``check_new_spec`` when it names none.
 
     Args:
         path: the spec file.
+        import_classes: look up a task's classes (which imports them, and their modules run) and its scorer; False
+            reads the file as a recorded spec is read (`validate --schema-only`: no code the spec names is run).
         **overrides: top-level keys replacing the file's (``name``, ``storage``...); ``None`` values are ignored.
 
     Raises:
@@ -71,6 +73,9 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
     except NestedTooDeeply as e:
         raise SpecError("", f"{p.name} is nested too deeply at line {e.mark.line + 1}, column {e.mark.column + 1}: "
                             f"{e.problem}") from None
+    except AliasesExpandTooFar as e:
+        raise SpecError("", f"{p.name} repeats too much through aliases at line {e.mark.line + 1}, column "
+                            f"{e.mark.column + 1}: {e.problem}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -88,7 +93,7 @@ def read_spec_file(path: str | os.PathLike[str], **overrides: Any) -> Experiment
                             f"got {type(data).__name__}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     data.setdefault("base_dir", str(p.resolve().parent))
-    spec = spec_from_dict(data)
+    spec = spec_from_dict(data, recorded=not import_classes)
     spec._yaml_faults = yaml_11_faults(node)
     return spec
 
@@ -133,7 +138,8 @@ def _parse(text: str) -> tuple[Any, yaml.Node | None]:
     was written).
 
     Raises:
-        NestedTooDeeply: lists and mappings nested more than MAX_NESTING levels deep.
+        NestedTooDeeply: lists and mappings nested more than MAX_NESTING levels deep (aliases' expanded).
+        AliasesExpandTooFar: aliases that repeat more than MAX_ALIASED in all.
         yaml.YAMLError: not valid YAML.
     """
     loader = _SpecLoader(text)
@@ -158,25 +164,80 @@ class NestedTooDeeply(yaml.MarkedYAMLError):
         self.mark = mark
 
 
+# What aliases (*name) may repeat, in nodes plus characters of text, beyond what is written: a spec's `<<: *defaults`
+# repeats a few hundred. PyYAML shares an aliased node, so nine aliases of nine aliases ... load in no time, but each
+# walk of the values (a message quoting one, the spec recorded as JSON) expands them: a 600-byte spec of nested
+# aliases was 387 million strings, 3.4 GB and a MemoryError in the message quoting them.
+MAX_ALIASED = 1_000_000
+
+
+class AliasesExpandTooFar(yaml.MarkedYAMLError):
+    """Aliases that repeat more than :data:`MAX_ALIASED` nodes and characters in all, first past it at ``mark``."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=f"its aliases (*name) repeat more than {MAX_ALIASED:,} values and characters in all "
+                                 "(aliases of aliases multiply); a spec repeats a few small parts: write the values "
+                                 "out, or alias each part once", problem_mark=mark)
+        self.mark = mark
+
+
 class _SpecLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses nesting deeper than :data:`MAX_NESTING` before Python's stack runs out, and
-    leaves the nodes as written: the checks read them after (:func:`key_written_twice`, :func:`yaml_11_faults`)."""
+    aliases that repeat more than :data:`MAX_ALIASED` (nesting through aliases counted as written out), and leaves
+    the nodes as written: the checks read them after (:func:`key_written_twice`, :func:`yaml_11_faults`)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
+        self._aliases: list[tuple[yaml.Mark, int, yaml.Node]] = []  # each alias: where, how deep, the node named
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self._depth >= MAX_NESTING:
             raise NestedTooDeeply(self.peek_event().start_mark)
+        alias = self.peek_event() if self.check_event(yaml.AliasEvent) else None
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if alias is not None and node is not None:
+            self._aliases.append((alias.start_mark, self._depth, node))
+        return node
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        # Counted once all is composed: an alias of a mapping it is inside of (`&a [*a]`) names it half-composed.
+        expanded: dict[int, tuple[int, int]] = {}
+        aliased = 0
+        for mark, depth, named in self._aliases:  # in the order written: the aliases inside one counted before it
+            height, size = _written_out(named, expanded, set())
+            if depth + height > MAX_NESTING:
+                raise NestedTooDeeply(mark)
+            aliased += size
+            if aliased > MAX_ALIASED:
+                raise AliasesExpandTooFar(mark)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         return yaml.constructor.BaseConstructor.construct_mapping(self, _merged(node, frozenset()), deep=deep)
+
+
+def _written_out(node: yaml.Node, expanded: dict[int, tuple[int, int]], open_: set[int]) -> tuple[int, int]:
+    """``node`` written out, the aliases in it repeated: its height in lists and mappings, and its nodes plus
+    characters of text; ``expanded`` keeps each node's. An alias of a node it is inside of (``&a [*a]``, which Python
+    holds as a list inside itself) counts one: written out, it has no end."""
+    if id(node) in expanded:
+        return expanded[id(node)]
+    if isinstance(node, yaml.ScalarNode):
+        return 1, 1 + len(node.value)
+    if id(node) in open_:
+        return 1, 1
+    open_.add(id(node))
+    parts = [_written_out(child, expanded, open_) for item in node.value
+             for child in (item if isinstance(item, tuple) else (item,))]
+    open_.discard(id(node))
+    expanded[id(node)] = 1 + max((height for height, _ in parts), default=0), 1 + sum(size for _, size in parts)
+    return expanded[id(node)]
 
 
 def _merged(node: yaml.MappingNode, merging: frozenset[int]) -> yaml.MappingNode:
@@ -474,39 +535,41 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
         tag = first.get("ctx", {}).get("tag")
         close = closest(str(tag), _DOMAIN_TAGS)
         hint = f"did you mean {close!r}? " if close else ""
-        msg = f"unknown type {tag!r}; {hint}use one of float, int, categorical"
+        msg = f"unknown type {quoted(tag)}; {hint}use one of float, int, categorical"
     elif kind == "missing":
         msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path),
                                                           _scheduler_field_fix(path, data))
     elif kind in ("enum", "literal_error"):
         expected = first.get("ctx", {}).get("expected", "")
         options = [s.strip().strip("'") for s in expected.replace(" or ", ",").split(",") if s.strip()]
-        close = closest(str(got), options)
+        close = closest(str(got), options) if isinstance(got, str | int | float) else None  # not a list's str
         hint = f" (did you mean {close!r}?)" if close else ""
-        msg = f"must be one of {expected}; got {got!r}{hint}"
+        msg = f"must be one of {expected}; got {quoted(got)}{hint}"
     elif kind == "extra_forbidden":
         msg = "unknown key"
     elif kind == "model_attributes_type" and len(first["loc"]) == 2 and first["loc"][0] == "space":
         msg = (f"give a domain: {{type: categorical, choices: [...]}} for a list of values, {{type: float, low, high}} "
-               f"or {{type: int, low, high}}; got {got!r}")
+               f"or {{type: int, low, high}}; got {quoted(got)}")
     elif "choices" in first["loc"][:-2] and first["loc"][-1] in _CHOICE_TYPES:  # no member of the union fits
         path = _path(first["loc"][:-1], data)
-        msg = (f"a choice must be a string, a number, a boolean or null; got {got!r} (write it as a string, such as "
-               f"{'-'.join(map(str, got)) if isinstance(got, list) else 'a-b'!r}, and split it in the trial code)")
+        one = "-".join(map(str, got)) if isinstance(got, list) and all(isinstance(v, str | int | float) for v in got) \
+            else "a-b"
+        msg = (f"a choice must be a string, a number, a boolean or null; got {quoted(got)} (write it as a string, "
+               f"such as {quoted(one)}, and split it in the trial code)")
     elif kind == "int_from_float":
-        msg = f"must be a whole number; got {got!r}"
+        msg = f"must be a whole number; got {quoted(got)}"
     elif kind in ("int_parsing", "int_type") and isinstance(got, str) and _whole_number(got) is not None \
             and not _plain_number(got):
         # YAML 1.1 reads 1e3 (no dot) as text; a float field takes it, an int field does not
-        msg = f"must be a whole number; got {got!r}, which YAML reads as text: write {_whole_number(got)}"
+        msg = f"must be a whole number; got {quoted(got)}, which YAML reads as text: write {_whole_number(got)}"
     elif kind in ("tuple_type", "list_type"):  # a tuple is how a list is held, never what a spec writes
-        msg = f"must be a list, written [a, b]; got {got!r}"
+        msg = f"must be a list, written [a, b]; got {quoted(got)}"
     elif kind in ("too_short", "too_long") and msg.startswith("Tuple "):
-        msg = f"list {msg[len('Tuple '):]}; got {list(got) if isinstance(got, tuple) else got!r}"
+        msg = f"list {msg[len('Tuple '):]}; got {quoted(list(got) if isinstance(got, tuple) else got)}"
     elif kind == "string_pattern_mismatch" and path == "name":
-        msg = f"{NAME_RULE}; got {got!r}"
+        msg = f"{NAME_RULE}; got {quoted(got)}"
     elif "got" not in msg and kind not in ("model_type", "dict_type") and not isinstance(got, dict | list):
-        msg = f"{msg[0].lower()}{msg[1:]}; got {got!r}"
+        msg = f"{msg[0].lower()}{msg[1:]}; got {quoted(got)}"
         if kind == "string_type" and isinstance(got, bool):   # `prod: yes`
             msg += " (quote it as you wrote it: YAML read it as a boolean)"
         elif kind == "string_type" and isinstance(got, int):  # `build: 3`
@@ -520,7 +583,7 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind in ("model_type", "dict_type"):  # pydantic's message names the model class, which no user wrote
         example = _MAPPING_EXAMPLE.get(re.sub(r"\.[^.]+$", ".*", path) if path.startswith("scheduler.mutations.")
                                        else path, "{key: value, ...}")
-        msg = f"must be a mapping, e.g. {example}; got {got!r}"
+        msg = f"must be a mapping, e.g. {example}; got {quoted(got)}"
     if (key := _UNKNOWN_KEY.match(msg)) is not None:
         path = f"{path}.{key.group(2)}" if path else key.group(2)  # point at the offending key, not its parent
     return SpecError(path or "spec", msg)

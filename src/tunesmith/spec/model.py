@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field_validator, model_validator
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, quoted
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.redaction import redact
@@ -141,7 +141,7 @@ class Executor(StrictModel):
     def _gpus_form(cls, v: Any) -> Any:
         if v is None or v == "all" or (isinstance(v, list | tuple) and all(type(g) is int for g in v)):
             return v  # pydantic's own message for the others names its union's branch: executor.gpus.list[int]
-        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {v!r}")
+        raise SpecError("executor.gpus", f"must be all or a list of GPU indices (gpus: [0, 1]); got {quoted(v)}")
 
     @model_validator(mode="after")
     def _gpu_fields(self) -> Executor:
@@ -305,7 +305,7 @@ class StrategyChoice(StrictModel):
             return {"name": data.get("name", "auto"), "options": options}
         if not isinstance(data, dict | StrategyChoice):
             raise ValueError(f"must be a strategy name ({', '.join(STRATEGIES)}) or a mapping with `name`, e.g. "
-                             f"{{name: tpe, n_startup_trials: 5}}; got {data!r}")
+                             f"{{name: tpe, n_startup_trials: 5}}; got {quoted(data)}")
         return data
 
     @field_validator("name")
@@ -371,10 +371,11 @@ def _tag_value(value: Any) -> Any:
     if value is None:
         raise ValueError("got no value; give it one, e.g. team: vision, or leave the key out")
     if isinstance(value, list | tuple):
-        raise ValueError(f"a tag's value is one string; got {value!r} (join them in one, "
-                         f"'{', '.join(map(str, value))}', or give each its own tag)")
+        one = ", ".join(map(str, value)) if all(isinstance(v, str | int | float) for v in value) else "a, b"
+        raise ValueError(f"a tag's value is one string; got {quoted(value)} (join them in one, {quoted(one)}, or "
+                         "give each its own tag)")
     if isinstance(value, dict):
-        raise ValueError(f"a tag's value is one string; got {value!r} (give each key its own tag)")
+        raise ValueError(f"a tag's value is one string; got {quoted(value)} (give each key its own tag)")
     return value
 
 
@@ -675,6 +676,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
+    check_tag_text(spec.tags)
     check_command_parameter_names(spec)
     check_safe_ranges(spec)
     check_memory_limit(spec.executor)
@@ -687,6 +689,26 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+# A control character (C0, DEL): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
+# store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_tag_text(tags: Mapping[str, str]) -> None:
+    """Refuse a tag key or value holding a control character (a NUL, a newline, an escape).
+
+    Raises:
+        SpecError: at ``tags.<key>`` (``tags`` for a key that holds one), naming the character and where.
+    """
+    for key, value in tags.items():
+        if (found := _CONTROL_CHARACTER.search(key)) is not None:
+            raise SpecError("tags", f"the key {quoted(key)} holds the control character {found.group()!r} at "
+                                    f"position {found.start()}; a tag is plain text: remove it")
+        if (found := _CONTROL_CHARACTER.search(value)) is not None:
+            raise SpecError(f"tags.{key}", f"holds the control character {found.group()!r} at position "
+                                           f"{found.start()} ({quoted(value)}); a tag is plain text: remove it")
 
 
 # What each built-in placeholder of a command stands for (evaluation.command.render_command).

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from tunesmith.errors import quoted
 from tunesmith.strict_model import StrictFloat, StrictInt, StrictModel
 
 
@@ -50,7 +51,7 @@ class SafeRange(StrictModel):
     def _short_form(cls, data: Any) -> Any:
         if isinstance(data, list | tuple):
             if len(data) != 2:
-                raise ValueError(f"a range is [low, high]; got {list(data)!r} (use {{choices: [...]}} for a set)")
+                raise ValueError(f"a range is [low, high]; got {quoted(list(data))} (use {{choices: [...]}} for a set)")
             return {"low": data[0], "high": data[1]}
         return data
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
+from tunesmith.errors import quoted
 from tunesmith.records import ParamValue
 from tunesmith.strict_model import StrictModel
 from tunesmith.suggestions import closest
@@ -281,23 +282,24 @@ def _short_forms(value: Any) -> Any:
         _check_name(value, value)
         if value in _NEEDS_MAPPING:
             raise ValueError(
-                f"`scheduler: {value}` needs max_resource; write {_NEEDS_MAPPING[value]} (got {value!r})")
+                f"`scheduler: {value}` needs max_resource; write {_NEEDS_MAPPING[value]} (got {quoted(value)})")
         return {"name": value}
     if isinstance(value, dict):
         if "name" not in value:
-            raise ValueError(f"missing `name`; use one of {', '.join(SCHEDULER_NAMES)} (got {value!r})")
+            raise ValueError(f"missing `name`; use one of {', '.join(SCHEDULER_NAMES)} (got {quoted(value)})")
         _check_name(value["name"], value)
         return value
     raise ValueError(
-        f"must be a scheduler name ({', '.join(SCHEDULER_NAMES)}) or a mapping with `name`; got {value!r}")
+        f"must be a scheduler name ({', '.join(SCHEDULER_NAMES)}) or a mapping with `name`; got {quoted(value)}")
 
 
 def _check_name(name: Any, got: Any) -> None:
     if name in SCHEDULER_NAMES:
         return
-    close = closest(str(name), SCHEDULER_NAMES)
+    close = closest(name, SCHEDULER_NAMES) if isinstance(name, str) else None
     hint = f"did you mean {close!r}? " if close else ""
-    raise ValueError(f"unknown scheduler {name!r}; {hint}choose one of {', '.join(SCHEDULER_NAMES)} (got {got!r})")
+    raise ValueError(f"unknown scheduler {quoted(name)}; {hint}choose one of {', '.join(SCHEDULER_NAMES)} "
+                     f"(got {quoted(got)})")
 
 
 SchedulerConfig = NoSchedulerConfig | MedianConfig | ASHAConfig | HyperbandConfig | PBTConfig

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from tunesmith.constraints import Constraint
+from tunesmith.errors import quoted
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictModel
 from tunesmith.suggestions import closest
 
@@ -20,7 +21,7 @@ def parse_constraints(value: Any) -> Any:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
-        raise ValueError(f"must be a list of 'metric <= number' / 'metric >= number' strings; got {value!r}")
+        raise ValueError(f"must be a list of 'metric <= number' / 'metric >= number' strings; got {quoted(value)}")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, Constraint):

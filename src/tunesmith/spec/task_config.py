@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, quoted
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest
 
@@ -46,7 +46,7 @@ _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 def _check_dotted(value: str) -> str:
     if not _DOTTED.fullmatch(value):
-        raise ValueError(f"must be an importable class path like 'sklearn.svm.SVC'; got {value!r}")
+        raise ValueError(f"must be an importable class path like 'sklearn.svm.SVC'; got {quoted(value)}")
     return value
 
 
@@ -69,7 +69,7 @@ class Component(StrictModel):
             if params is None:
                 params = {}
             if not isinstance(params, dict):
-                raise ValueError(f"the parameters of {path!r} must be a mapping; got {params!r}")
+                raise ValueError(f"the parameters of {path!r} must be a mapping; got {quoted(params)}")
             return {"path": path, "params": params}
         return data
 
@@ -208,9 +208,9 @@ class BusinessScoring(StrictModel):
             n = len(self.cost)
             if n < 2 or any(len(row) != n for row in self.cost):
                 raise ValueError(f"cost must be a square matrix of at least 2x2 (rows: true class, columns: "
-                                 f"predicted class); got {self.cost!r}")
+                                 f"predicted class); got {quoted(self.cost)}")
             if any(c < 0 for row in self.cost for c in row):
-                raise ValueError(f"cost entries must be >= 0; got {self.cost!r}")
+                raise ValueError(f"cost entries must be >= 0; got {quoted(self.cost)}")
         return self
 
     @property

@@ -6,6 +6,8 @@ import math
 
 import re
 
+from tunesmith.errors import quoted
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
@@ -28,7 +30,7 @@ def parse_duration(value: object) -> float:
         ValueError: with the accepted forms, when the value is not a positive duration.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
+        raise ValueError(f"{_DURATION_FORMS}; got {quoted(value)}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
@@ -42,26 +44,26 @@ def parse_duration(value: object) -> float:
             seconds += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
             pos = m.end()
         if pos != len(text) or not text:
-            raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
+            raise ValueError(f"{_DURATION_FORMS}; got {quoted(value)}")
     else:
-        raise ValueError(f"{_DURATION_FORMS}; got {value!r}")
+        raise ValueError(f"{_DURATION_FORMS}; got {quoted(value)}")
     if not 0 < seconds < math.inf:  # nan passed `seconds <= 0`, and a nan trial_timeout timed nothing out
-        raise ValueError(f"must be a finite positive duration; got {value!r}")
+        raise ValueError(f"must be a finite positive duration; got {quoted(value)}")
     return seconds
 
 
 def parse_size(value: object) -> int:
     """Bytes from a number (bytes) or a string like ``2GiB``, ``512MiB``, ``1GB``."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a size like 512MiB or 2GiB; got {value!r}")
+        raise ValueError(f"expected a size like 512MiB or 2GiB; got {quoted(value)}")
     if isinstance(value, int | float):
         size = int(value)
     elif isinstance(value, str) and (m := _SIZE.match(value)):
         size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
     else:
-        raise ValueError(f"expected a size like 512MiB or 2GiB; got {value!r}")
+        raise ValueError(f"expected a size like 512MiB or 2GiB; got {quoted(value)}")
     if size <= 0:
-        raise ValueError(f"must be a positive size; got {value!r}")
+        raise ValueError(f"must be a positive size; got {quoted(value)}")
     return size
 
 

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, quoted
 from tunesmith.suggestions import closest
 
 
@@ -58,7 +58,7 @@ class OptionRule:
                 close = closest(str(value), self.choices) if isinstance(value, str) else None
                 hint = f" (did you mean {close!r}?)" if close else ""
                 raise SpecError(f"strategy.{key}", f"must be one of {' or '.join(map(repr, self.choices))}; got "
-                                                   f"{value!r}{hint}")
+                                                   f"{quoted(value)}{hint}")
             return
         if self._accepts(value):
             return
@@ -67,7 +67,7 @@ class OptionRule:
         else:
             accepted = " ".join(filter(None, ("an int" if self.kind is int else "a number", self._range())))
         about = f" ({self.what})" if self.what else ""
-        raise SpecError(f"strategy.{key}", f"must be {accepted}{about}; got {value!r}")
+        raise SpecError(f"strategy.{key}", f"must be {accepted}{about}; got {quoted(value)}")
 
     def _accepts(self, value: Any) -> bool:
         if self.kind is bool:
