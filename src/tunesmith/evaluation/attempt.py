@@ -16,7 +16,7 @@ from tunesmith.cost import measured_objectives
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.evaluation.command import command_env, run_command
-from tunesmith.evaluation.context import TrialContext, TrialPruned
+from tunesmith.evaluation.context import TrialContext, prune_signals
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
@@ -108,7 +108,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                 raise  # Ctrl-C, a stop signal: the run stops (inline), the worker ends as the signal's
             failure = _exception_failure(e, then=", raised by the trial itself, not by a signal")
             traceback_text = _traceback()
-        except TrialPruned:
+        except prune_signals():  # (evaluated only when something was raised: optuna's is known once imported)
             pruned = True
         except SpecError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))

@@ -8,6 +8,7 @@ import operator
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -442,3 +443,11 @@ def report_step(step: object) -> int | None:
 
 class TrialPruned(Exception):  # noqa: N818 - named for what it signals, like Optuna's
     """Raise from an objective to stop the trial as pruned (after ``trial.should_prune()`` said so)."""
+
+
+def prune_signals() -> tuple[type[BaseException], ...]:
+    """The exceptions that stop a trial as pruned: tunesmith's ``TrialPruned``, and Optuna's, which a ported
+    objective keeps (``if trial.should_prune(): raise optuna.TrialPruned()``). Optuna's class is taken where the
+    trial's own import put it, so a worker never imports optuna to ask: no optuna loaded, none raised."""
+    optuna_exceptions = sys.modules.get("optuna.exceptions")
+    return (TrialPruned,) if optuna_exceptions is None else (TrialPruned, optuna_exceptions.TrialPruned)
