@@ -281,8 +281,13 @@ class TrialContext:
         # numpy scalars are accepted (an epoch from np.arange, a np.float32 score), as in a trial's result
         index = report_step(step)
         if index is None:
+            # a fraction is a score where the step goes: Optuna's order, report(value, step), kept in a port
+            fraction = (isinstance(step, numbers.Real) and not isinstance(step, bool) and math.isfinite(step)
+                        and not float(step).is_integer())
+            order = (". report(step, value): the step comes first (Optuna's Trial.report takes value, step)"
+                     if fraction else "")
             raise TrialError(f"trial.report: step must be a whole number from 0 to {MAX_STEP} (an int, or a whole "
-                             f"float such as 1.0); got {step!r}")
+                             f"float such as 1.0); got {step!r}{order}")
         number = _to_float(value)
         if number is None:
             raise TrialError(f"trial.report: value must be a number; got {value!r}")
