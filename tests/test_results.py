@@ -122,6 +122,20 @@ def test_a_fractional_step_says_the_step_comes_first_unlike_optunas_report(step:
     assert sink == []
 
 
+@pytest.mark.parametrize("method", ["suggest_float", "suggest_int", "suggest_categorical", "suggest_loguniform"])
+def test_optunas_suggest_methods_say_the_space_is_declared_in_the_spec(method: str) -> None:
+    """`trial.suggest_float("x", -1, 1)`, define-by-run kept in a port, failed every trial with "'TrialContext'
+    object has no attribute 'suggest_float'" and no word of `space:`."""
+    trial = make_trial([])
+    with pytest.raises(AttributeError) as err:
+        getattr(trial, method)("x", 0.0, 1.0)
+    assert str(err.value) == (f"trial.{method}: tunesmith has no define-by-run; the space is declared in the spec "
+                              "(space: {x: {type: float, low: 0, high: 1}}) and the trial reads config['x'] "
+                              "(see docs/from-optuna.md)")
+    with pytest.raises(AttributeError, match="'TrialContext' object has no attribute 'sugest_float'$"):
+        trial.sugest_float  # noqa: B018 - any other name: Python's own message
+
+
 def test_report_takes_a_whole_float_step_as_that_step_as_a_command_trials_report_line_does() -> None:
     """A command's `{"step": 1.0}` was step 1 while `trial.report(1.0, v)` raised TrialError: one rule for both."""
     sink: list[Report] = []

@@ -11,6 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesmith.errors import TrialError
 from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
@@ -325,6 +326,15 @@ class TrialContext:
         if self._appender is not None:
             self._appender.close()
             self._appender = None
+
+    if not TYPE_CHECKING:  # a type checker still refuses a name the class lacks
+        def __getattr__(self, name: str) -> object:
+            # called only for a name the class lacks: Optuna's define-by-run (trial.suggest_float), kept in a port
+            if name.startswith("suggest_"):
+                raise AttributeError(f"trial.{name}: tunesmith has no define-by-run; the space is declared in the "
+                                     "spec (space: {x: {type: float, low: 0, high: 1}}) and the trial reads "
+                                     "config['x'] (see docs/from-optuna.md)")
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def should_prune(self) -> bool:
         """True when the scheduler decided this trial should stop now (return the last value, or anything)."""
