@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -213,3 +214,30 @@ def test_every_json_output_is_strict_json_when_a_metric_is_inf_or_nan(project: A
     (trial,) = _strict_json(project.cli("trials", "odd", "--json", check=True).stdout)
     assert trial["metrics"] == {"aux": "inf", "aux2": "nan"}
     _strict_json(project.cli("ls", "--json", check=True).stdout)
+
+
+UNKEPT_NOTE = ("its result's 'model_path', 'converged', 'classes' are not numbers, so they are not kept (a returned "
+               "dict's other keys are kept as metrics only where numeric: a string, a bool or a list is not)")
+
+
+@pytest.mark.parametrize("trial", [{"function": "attrs:objective"}, {"command": "python {spec_dir}/attrs.py"}],
+                         ids=["function", "command"])
+def test_non_numeric_extras_are_named_once_per_run_not_dropped_silently(project: Any, trial: Any) -> None:
+    """Optuna's user_attrs ported as extra keys (a model path, a flag, a list) vanished without a word: only
+    `n_iter` was kept. Said once per run in its warnings (every trial returns the same keys), and in each log."""
+    project.write("attrs.py", """
+        import json
+        RESULT = {"loss": 0.5, "n_iter": 12, "model_path": "/tmp/m.pkl", "converged": True, "classes": [0, 1]}
+        def objective(config, trial):
+            return RESULT
+        if __name__ == "__main__":
+            print(json.dumps(RESULT))
+    """)
+    spec = project.write_spec(project.spec(name="attrs", trial=trial, budget={"trials": 3},
+                                           executor={"kind": "process", "workers": 2}))
+    run = project.cli("run", str(spec), "--quiet", check=True)
+    said = [line for line in run.stderr.splitlines() if "not numbers" in line]
+    assert len(said) == 1 and said[0].endswith(f": {UNKEPT_NOTE}"), run.stderr
+    for t in project.trials("attrs"):
+        assert t["state"] == "completed" and t["metrics"] == {"n_iter": 12.0}, t
+        assert f"tunesmith: {UNKEPT_NOTE}" in Path(t["log_path"]).read_text()

@@ -20,7 +20,7 @@ from tunesmith.evaluation.context import TrialContext, prune_signals
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.evaluation.results import normalize_result
+from tunesmith.evaluation.results import normalize_result, unkept_extras, unkept_note
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
 from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report
@@ -129,6 +129,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         normalized = normalize_result(raw, job.metrics, measured_objectives(job))
         if isinstance(normalized, Failure):
             failure = normalized
+        elif unkept := unkept_extras(raw, job.metrics):
+            say(unkept_note(unkept))
     if failure is not None and job.command is None:
         failure = with_tail(failure, OUTPUT_LABEL, _output_since(log, job.log_path, log_start),
                             secrets_of(job.env, os.environ))
