@@ -389,7 +389,8 @@ def test_a_partial_trial_function_is_refused_worker_processes_as_a_partial_not_a
 
     monkeypatch.chdir(tmp_path)
     spec = {"name": "partial", "objective": {"metric": "loss", "direction": "minimize"},
-            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": functools.partial(_shifted_loss, shift=0.3),
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "trial": functools.partial(_shifted_loss, shift=0.3),
             "budget": {"trials": 2}, "seed": 0}
     with pytest.raises(tunesmith.SpecError) as info:
         tunesmith.run({**spec, "executor": {"kind": "process", "workers": 2}}, storage=f"sqlite:///{tmp_path / 'p.db'}")

@@ -25,7 +25,8 @@ _DOMAIN_TAGS = ("float", "int", "categorical")
 _OTHER_TYPES = {
     "uniform": "float", "loguniform": "float, with log: true", "discrete_uniform": "float, with step: ...",
     "quniform": "float, with step: ...", "int_uniform": "int", "intuniform": "int", "randint": "int",
-    "int_loguniform": "int, with log: true", "intloguniform": "int, with log: true", "lograndint": "int, with log: true",
+    "int_loguniform": "int, with log: true", "intloguniform": "int, with log: true",
+    "lograndint": "int, with log: true",
     "choice": "categorical",
 }
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
