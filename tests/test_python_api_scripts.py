@@ -374,3 +374,32 @@ def test_the_exists_hint_of_an_interactive_experiment_hands_the_function_over(tm
             tunesmith.run(spec(fn))
         assert "continue it with tunesmith.resume('nb-twice', trial=objective) (which runs" in str(exists.value)
     assert tunesmith.resume("nb-twice", trial=objective).status.value == "completed"
+
+
+def _shifted_loss(config: dict[str, float], trial: object, shift: float) -> float:
+    return (config["x"] - shift) ** 2
+
+
+def test_a_partial_trial_function_is_refused_worker_processes_as_a_partial_not_as_interactive(tmp_path: Path,
+                                                                                               monkeypatch) -> None:
+    """`trial=functools.partial(objective, X=X)` (Optuna's way to pass data into study.optimize) of a module-level
+    function in a .py file was refused as "defined interactively (a notebook, python -c, ...)": the wrong diagnosis,
+    and no word of how to hand the function its data. It runs inline, as before."""
+    import functools
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "partial", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}},
+            "trial": functools.partial(_shifted_loss, shift=0.3),
+            "budget": {"trials": 2}, "seed": 0}
+    with pytest.raises(tunesmith.SpecError) as info:
+        tunesmith.run({**spec, "executor": {"kind": "process", "workers": 2}}, storage=f"sqlite:///{tmp_path / 'p.db'}")
+    assert info.value.path == "trial"
+    assert info.value.message.startswith(
+        "the trial function is a functools.partial of '_shifted_loss', an object worker processes cannot import by "
+        "name (executor.kind process); run it in this process with executor: {kind: inline}"), info.value.message
+    assert ("or pass the module-level function itself and give it its data another way: load the data at the "
+            "module's top level, or read a path set in trial.env") in info.value.message
+    assert "defined interactively" not in info.value.message
+    result = tunesmith.run({**spec, "executor": {"kind": "inline"}}, storage=f"sqlite:///{tmp_path / 'p.db'}")
+    assert [t.values for t in result.trials] == [((t.params["x"] - 0.3) ** 2,) for t in result.trials]

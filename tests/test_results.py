@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ def test_report_records_and_forwards_each_value() -> None:
     assert all(type(r.step) is int and type(r.value) is float for r in sink)  # they go out as JSON
 
 
-@pytest.mark.parametrize("step", [-1, 1.5, -1.0, float("inf"), float("nan"), "1", None, True, np.True_, 2 ** 63,
+@pytest.mark.parametrize("step", [-1, -1.0, float("inf"), float("nan"), "1", None, True, np.True_, 2 ** 63,
                                   1e19, np.float64(2.0 ** 63)])
 def test_report_rejects_a_bad_step(step: Any) -> None:
     sink: list[Report] = []
@@ -107,6 +108,33 @@ def test_report_rejects_a_bad_step(step: Any) -> None:
     assert str(err.value) == ("trial.report: step must be a whole number from 0 to 9223372036854775807 (an int, or "
                               f"a whole float such as 1.0); got {step!r}")
     assert sink == []
+
+
+@pytest.mark.parametrize("step", [0.935672514619883, 1.5, np.float32(0.25), -0.5])
+def test_a_fractional_step_says_the_step_comes_first_unlike_optunas_report(step: Any) -> None:
+    """Optuna's `trial.report(value, step)` kept in a port, `trial.report(acc, epoch)`, failed every trial with
+    "step must be a whole number ...; got 0.935672514619883": nothing said the two arguments are the other way round."""
+    sink: list[Report] = []
+    with pytest.raises(TrialError) as err:
+        make_trial(sink).report(step, 3)
+    assert str(err.value) == ("trial.report: step must be a whole number from 0 to 9223372036854775807 (an int, or "
+                              f"a whole float such as 1.0); got {step!r}. report(step, value): the step comes first "
+                              "(Optuna's Trial.report takes value, step)")
+    assert sink == []
+
+
+@pytest.mark.parametrize("method", ["suggest_float", "suggest_int", "suggest_categorical", "suggest_loguniform"])
+def test_optunas_suggest_methods_say_the_space_is_declared_in_the_spec(method: str) -> None:
+    """`trial.suggest_float("x", -1, 1)`, define-by-run kept in a port, failed every trial with "'TrialContext'
+    object has no attribute 'suggest_float'" and no word of `space:`."""
+    trial = make_trial([])
+    with pytest.raises(AttributeError) as err:
+        getattr(trial, method)("x", 0.0, 1.0)
+    assert str(err.value) == (f"trial.{method}: tunesmith has no define-by-run; the space is declared in the spec "
+                              "(space: {x: {type: float, low: 0, high: 1}}) and the trial reads config['x'] "
+                              "(see docs/from-optuna.md)")
+    with pytest.raises(AttributeError, match="'TrialContext' object has no attribute 'sugest_float'$"):
+        trial.sugest_float  # noqa: B018 - any other name: Python's own message
 
 
 def test_report_takes_a_whole_float_step_as_that_step_as_a_command_trials_report_line_does() -> None:
@@ -186,3 +214,30 @@ def test_every_json_output_is_strict_json_when_a_metric_is_inf_or_nan(project: A
     (trial,) = _strict_json(project.cli("trials", "odd", "--json", check=True).stdout)
     assert trial["metrics"] == {"aux": "inf", "aux2": "nan"}
     _strict_json(project.cli("ls", "--json", check=True).stdout)
+
+
+UNKEPT_NOTE = ("its result's 'model_path', 'converged', 'classes' are not numbers, so they are not kept (a returned "
+               "dict's other keys are kept as metrics only where numeric: a string, a bool or a list is not)")
+
+
+@pytest.mark.parametrize("trial", [{"function": "attrs:objective"}, {"command": "python {spec_dir}/attrs.py"}],
+                         ids=["function", "command"])
+def test_non_numeric_extras_are_named_once_per_run_not_dropped_silently(project: Any, trial: Any) -> None:
+    """Optuna's user_attrs ported as extra keys (a model path, a flag, a list) vanished without a word: only
+    `n_iter` was kept. Said once per run in its warnings (every trial returns the same keys), and in each log."""
+    project.write("attrs.py", """
+        import json
+        RESULT = {"loss": 0.5, "n_iter": 12, "model_path": "/tmp/m.pkl", "converged": True, "classes": [0, 1]}
+        def objective(config, trial):
+            return RESULT
+        if __name__ == "__main__":
+            print(json.dumps(RESULT))
+    """)
+    spec = project.write_spec(project.spec(name="attrs", trial=trial, budget={"trials": 3},
+                                           executor={"kind": "process", "workers": 2}))
+    run = project.cli("run", str(spec), "--quiet", check=True)
+    said = [line for line in run.stderr.splitlines() if "not numbers" in line]
+    assert len(said) == 1 and said[0].endswith(f": {UNKEPT_NOTE}"), run.stderr
+    for t in project.trials("attrs"):
+        assert t["state"] == "completed" and t["metrics"] == {"n_iter": 12.0}, t
+        assert f"tunesmith: {UNKEPT_NOTE}" in Path(t["log_path"]).read_text()

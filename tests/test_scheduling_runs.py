@@ -72,6 +72,24 @@ def test_schedulers_prune_in_real_runs(project, kind, workers, scheduler):
     assert result.best.params["x"] - best_x < 0.2
 
 
+@pytest.mark.parametrize("kind,workers", [("inline", 1), ("process", 2)])
+def test_a_ported_objective_raising_optunas_trial_pruned_is_pruned_not_failed(project, kind, workers):
+    """Optuna's idiom `if trial.should_prune(): raise optuna.TrialPruned()`, kept in a port, recorded the stopped
+    trials as failed (`exception: TrialPruned`): they counted in the failure rate and the strategy saw failures."""
+    project.write("curves.py", CURVES.replace("import math, time", "import math, time, optuna")
+                  .replace("            return value\n", "            raise optuna.TrialPruned()\n"))
+    spec = project.spec(name="optuna-pruned", trial={"function": "curves:objective"}, budget={"trials": 12},
+                        strategy="random", scheduler={"name": "median", "warmup_steps": 2, "min_trials": 3},
+                        executor={"kind": kind, "workers": workers})
+    result = tunesmith.run(spec, storage=project.storage)
+    states = [t.state for t in result.trials]
+    assert TrialState.FAILED not in states and TrialState.PRUNED in states, [t.error for t in result.trials]
+    for t in result.trials:
+        if t.state is TrialState.PRUNED:
+            assert t.values == (t.intermediate[-1].value,)
+            assert "tunesmith: stopped early after its report" in Path(t.log_path).read_text()
+
+
 def test_asha_saves_most_of_the_epochs(project):
     project.write("curves.py", CURVES)
     spec = project.spec(name="asha", trial={"function": "curves:objective"}, budget={"trials": 27},

@@ -110,6 +110,22 @@ def test_scipy_distributions_and_object_choices_map_to_tunesmith_domains() -> No
         to_space({"a": norm(0, 1)})
 
 
+def test_optunas_distributions_map_one_to_one_onto_tunesmith_domains() -> None:
+    """An OptunaSearchCV user's param_distributions (FloatDistribution(1e-3, 1e3, log=True), ...) were refused:
+    "expected a list of values, a scipy.stats distribution or a tunesmith domain"; their fields are tunesmith's."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    domains, decoders = to_space({"C": FloatDistribution(1e-3, 1e3, log=True), "s": FloatDistribution(0, 1, step=0.25),
+                                  "n": IntDistribution(1, 100, step=3), "m": IntDistribution(1, 64, log=True),
+                                  "k": CategoricalDistribution(["linear", "rbf", None])})
+    assert domains["C"] == Float(1e-3, 1e3, log=True) and domains["s"] == Float(0, 1, step=0.25)
+    assert domains["n"] == Int(1, 100, step=3) and domains["m"] == Int(1, 64, log=True)
+    assert domains["k"] == Categorical(["linear", "rbf", None]) and decoders == {}
+    drawn = TunedSearchCV(LogisticRegression(max_iter=1000), {"C": FloatDistribution(1e-2, 1e2, log=True)}, n_iter=3,
+                          cv=3, random_state=0).fit(X, y)
+    assert all(1e-2 <= p["C"] <= 1e2 for p in drawn.cv_results_["params"])
+
+
 def test_a_distribution_that_makes_no_space_is_a_value_error_as_documented() -> None:
     """to_space documents ValueError; a bad domain raised pydantic's ValidationError (a ValueError) until SpaceError
     took its place, and SpaceError was no ValueError: `except ValueError` around to_space let it through."""

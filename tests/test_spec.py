@@ -643,6 +643,71 @@ def test_well_known_mixups_get_the_hint_meant_not_the_nearest_spelling(data, pat
     assert (e.path, e.message) == (path, message)
 
 
+def _without_objective(**extra: Any) -> dict[str, Any]:
+    spec = _minimal(**extra)
+    del spec["objective"]
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "message"),
+    [
+        (_without_objective(direction="maximize"), "direction",
+         "unknown key 'direction'; it belongs under objective: write objective: {direction: ...}"),
+        (_without_objective(directions=["maximize", "minimize"]), "directions",
+         "unknown key 'directions'; it belongs under objective: write objective as a list, one "
+         "{metric: ..., direction: ...} an objective"),
+        (_without_objective(metric="accuracy"), "metric",
+         "unknown key 'metric'; it belongs under objective: write objective: {metric: ...}"),
+        ({**_minimal(), "trials": 20}, "trials",
+         "unknown key 'trials'; it belongs under budget: write budget: {trials: ...}"),
+        ({**_minimal(), "n_trials": 20}, "n_trials",
+         "unknown key 'n_trials'; it belongs under budget as trials: write budget: {trials: ...}"),
+        ({**_minimal(), "timeout": 60}, "timeout",
+         "unknown key 'timeout'; it belongs under budget as wall_time: write budget: {wall_time: ...}"),
+        ({**_minimal(), "wall_time": "60s"}, "wall_time",
+         "unknown key 'wall_time'; it belongs under budget: write budget: {wall_time: ...}"),
+        ({**_minimal(), "n_jobs": 2}, "n_jobs",
+         "unknown key 'n_jobs'; it belongs under executor as workers: write executor: {workers: ...}"),
+        ({**_minimal(), "study_name": "x"}, "study_name",
+         "unknown key 'study_name'; did you mean 'name'? (written already: keep one)"),
+        ({**_minimal(), "pruner": "median"}, "pruner", "unknown key 'pruner'; did you mean 'scheduler'?"),
+        ({**_minimal(), "sampler": "tpe"}, "sampler", "unknown key 'sampler'; did you mean 'strategy'?"),
+        (_minimal(budget={"timeout": 60}), "budget.timeout", "unknown key 'timeout'; did you mean 'wall_time'?"),
+        (_minimal(space={"x": {"type": "loguniform", "low": 0.001, "high": 1}}), "space.x",
+         "unknown type 'loguniform'; write type: float, with log: true; use one of float, int, categorical"),
+        (_minimal(space={"x": {"type": "uniform", "low": 0, "high": 1}}), "space.x",
+         "unknown type 'uniform'; write type: float; use one of float, int, categorical"),
+        (_minimal(space={"x": {"type": "int_uniform", "low": 0, "high": 9}}), "space.x",
+         "unknown type 'int_uniform'; write type: int; use one of float, int, categorical"),
+        (_minimal(space={"x": {"type": "discrete_uniform", "low": 0, "high": 1}}), "space.x",
+         "unknown type 'discrete_uniform'; write type: float, with step: ...; use one of float, int, categorical"),
+    ],
+    ids=["direction", "directions", "metric", "trials-beside-trial", "n_trials", "timeout", "wall_time", "n_jobs",
+         "study_name", "pruner", "sampler", "budget.timeout", "loguniform", "uniform", "int_uniform",
+         "discrete_uniform"],
+)
+def test_optunas_words_get_the_tunesmith_place_they_meant(data, path, message):
+    """A spec ported from Optuna: top-level `direction` suggested 'description', `trials` beside `trial` said
+    "written already: keep one", n_trials, n_jobs, pruner, sampler got only the list of accepted keys."""
+    e = _error(data)
+    assert (e.path, e.message) == (path, message)
+
+
+@pytest.mark.parametrize(("name", "meant"), [("successive_halving", "asha"), ("percentile", "median")])
+def test_optunas_pruner_names_suggest_the_scheduler_meant(name, meant):
+    for scheduler in (name, {"name": name}):
+        e = _error(_minimal(scheduler=scheduler))
+        assert e.message.startswith(f"unknown scheduler {name!r}; did you mean {meant!r}? "), e.message
+
+
+def test_the_python_api_gives_optunas_words_the_same_hints():
+    with pytest.raises(SpecError, match=r"'n_trials'; it belongs under budget as trials"):
+        tunesmith.ExperimentSpec(**_minimal(), n_trials=10)
+    with pytest.raises(SpecError, match=r"'direction'; it belongs under objective"):
+        tunesmith.ExperimentSpec(**_without_objective(direction="maximize"))
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "pbt", "median", "hyperband", "ASHA"])
 def test_a_scheduler_given_as_the_strategy_says_it_is_a_scheduler(scheduler):
     e = _error(_minimal(strategy=scheduler))

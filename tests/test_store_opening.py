@@ -739,3 +739,20 @@ def test_psycopgs_own_warning_of_a_lost_pipeline_is_not_printed_beside_tunesmith
         capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
     assert "Pipeline" not in child.stderr, child.stderr
+
+
+def test_an_optuna_study_database_is_named_as_optunas(project, cli, tmp_path):
+    """`ls --storage sqlite:///optuna.db` on a study Optuna wrote said only "another application's schema
+    (alembic_version 'v3.2.0.a'): 13 table(s) ...": a tool built on Optuna can say whose it is, and what to do."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="ported", storage=url).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    before = Path(tmp_path / "optuna.db").read_bytes()
+    message = _one_line_input_error(cli("ls", "--storage", url))
+    assert message.startswith(f"--storage: {url} is not a tunesmith store: it is an Optuna study database "
+                              "(alembic_version "), message
+    assert ("tunesmith cannot read or import an Optuna study: declare its space in a spec and run it anew "
+            "(docs/from-optuna.md); nothing was written to it") in message, message
+    assert Path(tmp_path / "optuna.db").read_bytes() == before

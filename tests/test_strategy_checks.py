@@ -481,3 +481,16 @@ def test_optuna_is_told_a_pruned_trials_last_report_only():
                      TrialRecord(1, TrialState.COMPLETED, completed.params, seed=0, values=(0.25,),
                                  intermediate=reports)])
     assert [t.intermediate_values for t in replayed.study.trials] == [{999: 1.0 / 1000}, {}]
+
+
+@pytest.mark.parametrize("name", ["tpe", "random", "auto", "grid", "bo"])
+def test_a_seed_under_the_strategy_points_at_the_experiments_seed(name):
+    """Optuna's TPESampler(seed=3), ported as `strategy: {name: tpe, seed: 3}`, got "not an option of the tpe
+    strategy" and the list of the sampler's options; under auto, "`auto` takes no options"."""
+    from tunesmith.space import Float, SearchSpace
+    from tunesmith.strategy import decide
+
+    with pytest.raises(SpecError) as e:
+        decide(name, {"seed": 3}, SearchSpace.from_domains({"x": Float(0.0, 1.0)}), 10, 1, 1)
+    assert str(e.value) == ("strategy.seed: the experiment's seed seeds its strategy: write it at the top level, "
+                            "seed: 3, not under strategy")

@@ -21,6 +21,7 @@ from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
 from tunesmith.evaluation.job_factory import trial_job
 from tunesmith.evaluation.loading import check_trial_function
+from tunesmith.evaluation.results import TrialNotes
 from tunesmith.audit import AuditListener, time_spent
 from tunesmith.events import Listeners, RunListener
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, Executor, ExecutorEvent, TrialReported
@@ -183,7 +184,7 @@ class Runner:
             store, experiment.id, self._owner, coordinator_user(os.environ), announce=self.listener.warning))
         self.scheduler: Scheduler = scheduler or NoScheduler()
         self._stop_requested: str | None = None
-        self.join, self._immediate = join, False
+        self.join, self._immediate, self._notes = join, False, TrialNotes()
         self._running: dict[int, _Running] = {}
         self._retry_queue: list[tuple[float, TrialRecord, int]] = []  # (when, trial, strategy token)
         self._heartbeat, self._peers = Heartbeat(self._keep_alive), PeerTrials()  # (the peers' trials: see _sync)
@@ -443,8 +444,7 @@ class Runner:
                         finished_at=now, duration_s=outcome.duration_s, intermediate=curve)
         if not self.store.save_trial_unless_changed(exp_id, rec, final, f"trial_{final.state.value}", now):
             return dropped_as_taken_over(self.listener, self._mine, rec.number)  # a peer re-ran it: its record stays
-        for note in outcome.notes:  # the attempt that ends the trial: once per trial (its log has it too)
-            self.listener.warning(f"trial {rec.number}: {note}")
+        self._notes.say(rec.number, outcome.notes, self.listener.warning)  # the ending attempt's (its log has them)
         if final.state is not TrialState.INTERRUPTED:
             self._strategy.tell(rt.token, final.state, final.values, trial_metrics(final, spec.objectives))
             self.scheduler.on_finish(final)

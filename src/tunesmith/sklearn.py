@@ -378,6 +378,7 @@ def _one_grid(grid: Any, where: str, empty: bool = False) -> tuple[dict[str, _Do
     domains: dict[str, _Domain] = {}
     decoders: dict[str, list[Any]] = {}
     for name, spec in grid.items():
+        spec = _from_optuna(spec)
         if isinstance(spec, _Domain):
             domains[name] = spec
         elif hasattr(spec, "rvs") and hasattr(spec, "dist"):
@@ -394,9 +395,25 @@ def _one_grid(grid: Any, where: str, empty: bool = False) -> tuple[dict[str, _Do
                 domains[name] = Categorical(list(range(len(values))))
                 decoders[name] = values
         else:
-            raise ValueError(f"{where}[{name!r}]: expected a list of values, a scipy.stats distribution or a "
-                             f"tunesmith domain (tunesmith.Float(...)); got {spec!r}")
+            raise ValueError(f"{where}[{name!r}]: expected a list of values, a scipy.stats distribution, a "
+                             f"tunesmith domain (tunesmith.Float(...)) or an Optuna distribution; got {spec!r}")
     return domains, decoders
+
+
+def _from_optuna(spec: Any) -> Any:
+    """An Optuna distribution (an OptunaSearchCV user's param_distributions) as what it is here: a Float or an Int
+    of the same fields, a categorical's choices as a list of values; anything else as it is. Optuna's classes are
+    taken where the caller's import put them: no optuna loaded, no such object."""
+    distributions = sys.modules.get("optuna.distributions")
+    if distributions is None:
+        return spec
+    if isinstance(spec, distributions.FloatDistribution):
+        return Float(spec.low, spec.high, log=spec.log, step=spec.step)
+    if isinstance(spec, distributions.IntDistribution):
+        return Int(spec.low, spec.high, log=spec.log, step=spec.step)
+    if isinstance(spec, distributions.CategoricalDistribution):
+        return list(spec.choices)
+    return spec
 
 
 def _from_scipy(where: str, dist: Any) -> _Domain:

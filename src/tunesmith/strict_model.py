@@ -23,9 +23,8 @@ class StrictModel(BaseModel):
             known = set(cls.model_fields)
             for key in data:
                 if isinstance(key, str) and key not in known:
-                    if (section := misplaced(key, known)) is not None:
-                        raise ValueError(f"unknown key {key!r}; it belongs under {section}: write {section}: "
-                                         f"{{{key.lower()}: ...}}")  # as the section spells it (keys are lower case)
+                    if (place := misplaced(key, known)) is not None:
+                        raise ValueError(f"unknown key {key!r}; {place}")
                     # the valid keys written beside it are never suggested
                     offered, given = sorted(known - cls.internal_keys), [k for k in data if k in known]
                     close = closest(key, offered, given=given)

@@ -16,7 +16,8 @@ is that choice, where it is one; spelling alone led ``cmd`` to ``cwd`` and ``bay
 the writer already gave (``given``: the other keys of the same mapping) is never suggested: ``loq`` beside ``low``
 meant ``log``; nor is rule 5's loose likeness, where the word is near a choice given by rules 1-4: ``sede`` beside
 ``seed`` is that key written again, not ``scheduler``. A key that is right but in the wrong mapping (``workers``
-at the top level) is no typo at all: ``misplaced`` names the section it belongs under (``MISPLACED_KEYS``).
+at the top level) is no typo at all: ``misplaced`` names the section it belongs under (``MISPLACED_KEYS``), and
+its name there where that differs (Optuna's ``n_trials`` is ``budget.trials``).
 
 A name is returned as the choices spell it. Each caller words its own hint around it, since the hint sits in
 sentences of different shapes.
@@ -47,6 +48,13 @@ ALIASES: dict[str, str] = {
     "bayes_opt": "bo",
     "gp-bo": "bo",
     "gp_bo": "bo",
+    # Optuna's words (a ported study), where tunesmith's name is at the same place
+    "study_name": "name",
+    "pruner": "scheduler",
+    "sampler": "strategy",
+    "timeout": "wall_time",        # budget: optimize(timeout=...)
+    "successive_halving": "asha",  # SuccessiveHalvingPruner: ASHA is its asynchronous form
+    "percentile": "median",        # PercentilePruner: median is its 50th percentile
 }
 """Words people write for a name tunesmith spells otherwise (lowercase): suggested first, where that name is a
 choice."""
@@ -59,15 +67,35 @@ MISPLACED_KEYS: dict[str, str] = {
     "cwd": "trial",
     "command": "trial",
     "function": "trial",
+    "trials": "budget",            # beside `trial`, no second `trial` written
+    "wall_time": "budget",
+    "metric": "objective",
+    "direction": "objective",
+    "directions": "objective",
+    # Optuna's words (a ported study), under another name there
+    "n_trials": "budget.trials",
+    "timeout": "budget.wall_time",
+    "n_jobs": "executor.workers",
 }
-"""Keys that belong under a section (``executor.workers``): given in a mapping that does not take them but holds
-that section (the spec's top level), the hint names the section, not the nearest spelling here."""
+"""Keys that belong under a section (``executor.workers``), or under another name there (``n_trials`` is
+``budget.trials``): given in a mapping that does not take them but holds that section (the spec's top level), the
+hint names the section, not the nearest spelling here."""
+
+_WRITTEN = {"directions": "objective as a list, one {metric: ..., direction: ...} an objective"}
+"""How a misplaced key is written in its section, where that is not ``section: {key: ...}``."""
 
 
 def misplaced(key: str, accepted: Iterable[str]) -> str | None:
-    """The section ``key`` belongs under, when the mapping whose ``accepted`` keys these are holds that section."""
-    section = MISPLACED_KEYS.get(key.lower())
-    return section if section is not None and section in set(accepted) else None
+    """Where ``key`` belongs and how it is written there (``it belongs under executor: write executor: {workers:
+    ...}``), when the mapping whose ``accepted`` keys these are holds that section; else None."""
+    place = MISPLACED_KEYS.get(key.lower())
+    if place is None:
+        return None
+    section, _, name = place.partition(".")
+    if section not in set(accepted):
+        return None
+    written = _WRITTEN.get(key.lower(), f"{section}: {{{name or key.lower()}: ...}}")  # keys are lower case
+    return f"it belongs under {section}{f' as {name}' if name else ''}: write {written}"
 
 
 def closest(word: str, choices: Iterable[str], given: Iterable[str] = (), loose: bool = True) -> str | None:

@@ -17,11 +17,11 @@ from tunesmith.cost import measured_objectives
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.evaluation.command import command_env, run_command
-from tunesmith.evaluation.context import TrialContext, TrialPruned
+from tunesmith.evaluation.context import TrialContext, prune_signals
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
-from tunesmith.evaluation.results import normalize_result
+from tunesmith.evaluation.results import normalize_result, unkept_extras, unkept_note
 from tunesmith.evaluation.signal_watch import SignalsSeen, signals_watched
 from tunesmith.import_path import folder_importable
 from tunesmith.records import Failure, FailureKind, Outcome, RaisedAt, Report
@@ -110,7 +110,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
                 raise  # Ctrl-C, a stop signal: the run stops (inline), the worker ends as the signal's
             failure = _exception_failure(e, then=", raised by the trial itself, not by a signal")
             traceback_text = _traceback()
-        except TrialPruned:
+        except prune_signals():  # (evaluated only when something was raised: optuna's is known once imported)
             pruned = True
         except SpecError as e:
             failure = Failure(FailureKind.EXCEPTION, str(e))
@@ -131,6 +131,8 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
         normalized = normalize_result(raw, job.metrics, measured_objectives(job))
         if isinstance(normalized, Failure):
             failure = normalized
+        elif unkept := unkept_extras(raw, job.metrics):
+            say(unkept_note(unkept))
     if failure is not None and job.command is None:
         failure = with_tail(failure, OUTPUT_LABEL, _output_since(log, job.log_path, log_start), secrets)
     if failure is not None:

@@ -8,8 +8,10 @@ import operator
 import os
 import re
 import shlex
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunesmith.errors import TrialError
 from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
@@ -280,8 +282,13 @@ class TrialContext:
         # numpy scalars are accepted (an epoch from np.arange, a np.float32 score), as in a trial's result
         index = report_step(step)
         if index is None:
+            # a fraction is a score where the step goes: Optuna's order, report(value, step), kept in a port
+            fraction = (isinstance(step, numbers.Real) and not isinstance(step, bool) and math.isfinite(step)
+                        and not float(step).is_integer())
+            order = (". report(step, value): the step comes first (Optuna's Trial.report takes value, step)"
+                     if fraction else "")
             raise TrialError(f"trial.report: step must be a whole number from 0 to {MAX_STEP} (an int, or a whole "
-                             f"float such as 1.0); got {step!r}")
+                             f"float such as 1.0); got {step!r}{order}")
         number = _to_float(value)
         if number is None:
             raise TrialError(f"trial.report: value must be a number; got {value!r}")
@@ -319,6 +326,15 @@ class TrialContext:
         if self._appender is not None:
             self._appender.close()
             self._appender = None
+
+    if not TYPE_CHECKING:  # a type checker still refuses a name the class lacks
+        def __getattr__(self, name: str) -> object:
+            # called only for a name the class lacks: Optuna's define-by-run (trial.suggest_float), kept in a port
+            if name.startswith("suggest_"):
+                raise AttributeError(f"trial.{name}: tunesmith has no define-by-run; the space is declared in the "
+                                     "spec (space: {x: {type: float, low: 0, high: 1}}) and the trial reads "
+                                     "config['x'] (see docs/from-optuna.md)")
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def should_prune(self) -> bool:
         """True when the scheduler decided this trial should stop now (return the last value, or anything)."""
@@ -442,3 +458,11 @@ def report_step(step: object) -> int | None:
 
 class TrialPruned(Exception):  # noqa: N818 - named for what it signals, like Optuna's
     """Raise from an objective to stop the trial as pruned (after ``trial.should_prune()`` said so)."""
+
+
+def prune_signals() -> tuple[type[BaseException], ...]:
+    """The exceptions that stop a trial as pruned: tunesmith's ``TrialPruned``, and Optuna's, which a ported
+    objective keeps (``if trial.should_prune(): raise optuna.TrialPruned()``). Optuna's class is taken where the
+    trial's own import put it, so a worker never imports optuna to ask: no optuna loaded, none raised."""
+    optuna_exceptions = sys.modules.get("optuna.exceptions")
+    return (TrialPruned,) if optuna_exceptions is None else (TrialPruned, optuna_exceptions.TrialPruned)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from tunesmith.records import Failure, FailureKind
@@ -60,6 +60,40 @@ def normalize_result(raw: Any, metrics: Sequence[str],
         return _invalid(f"returned {type(raw).__name__} {_short(raw)}; with {len(metrics)} objectives return a dict "
                         f"with keys {', '.join(metrics)} (e.g. {{{', '.join(f'{m!r}: ...' for m in metrics)}}})")
     return _invalid(f"returned {type(raw).__name__} {_short(raw)}; return a number or a dict of metrics")
+
+
+def unkept_extras(raw: Any, metrics: Sequence[str]) -> list[str]:
+    """The keys of a returned dict that are no objective and no number (a model path, a flag, a list: Optuna's
+    user_attrs, ported): :func:`normalize_result` keeps none of them."""
+    if not isinstance(raw, dict):
+        return []
+    return [str(k) for k, v in raw.items() if k not in metrics and _to_float(v) is None]
+
+
+_UNKEPT_SAID = " are not numbers, so they are not kept"
+
+
+def unkept_note(keys: Sequence[str]) -> str:
+    """The trial's note naming the ``keys`` of its result that were not kept (:func:`unkept_extras`)."""
+    return (f"its result's {', '.join(map(repr, keys))}{_UNKEPT_SAID} (a returned dict's other keys are kept as "
+            "metrics only where numeric: a string, a bool or a list is not)")
+
+
+class TrialNotes:
+    """The trials' notes as the run's warnings: each trial's own, named by its number, but a note of unkept keys
+    once per run (every trial of an objective returns the same keys: the trials' logs have it each time)."""
+
+    def __init__(self) -> None:
+        self._said: set[str] = set()
+
+    def say(self, number: int, notes: Sequence[str], warn: Callable[[str], None]) -> None:
+        """Say trial ``number``'s ``notes`` (its attempt's that ended it) through ``warn``, but those said already."""
+        for note in notes:
+            if _UNKEPT_SAID in note:
+                if note in self._said:
+                    continue
+                self._said.add(note)
+            warn(f"trial {number}: {note}")
 
 
 def _is_number(v: Any) -> bool:

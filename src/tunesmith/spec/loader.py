@@ -20,6 +20,15 @@ from tunesmith.suggestions import closest, nearby_file
 
 NAME_RULE = "use ASCII letters, digits, '_', '.' or '-' (starting with a letter or digit, at most 128)"  # NAME_PATTERN
 _DOMAIN_TAGS = ("float", "int", "categorical")
+# the domain types of Optuna (its distributions, suggest_* methods) and of the libraries it grew beside, as tunesmith
+# writes them: an Optuna user's `type: loguniform` is a float on a log scale, which no spelling rule finds
+_OTHER_TYPES = {
+    "uniform": "float", "loguniform": "float, with log: true", "discrete_uniform": "float, with step: ...",
+    "quniform": "float, with step: ...", "int_uniform": "int", "intuniform": "int", "randint": "int",
+    "int_loguniform": "int, with log: true", "intloguniform": "int, with log: true",
+    "lograndint": "int, with log: true",
+    "choice": "categorical",
+}
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
 _UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
@@ -534,7 +543,8 @@ def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> 
     elif kind == "union_tag_invalid":
         tag = first.get("ctx", {}).get("tag")
         close = closest(str(tag), _DOMAIN_TAGS)
-        hint = f"did you mean {close!r}? " if close else ""
+        other = _OTHER_TYPES.get(str(tag).lower())
+        hint = f"write type: {other}; " if other else f"did you mean {close!r}? " if close else ""
         msg = f"unknown type {quoted(tag)}; {hint}use one of float, int, categorical"
     elif kind == "missing":
         msg = "this field is required" + _MISSING_FIX.get(re.sub(r"^objective\.\d+\.", "objective.", path),

@@ -5,6 +5,7 @@ One model serves YAML and Python. Validation happens here, once; later layers tr
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -592,6 +593,13 @@ class ExperimentSpec(StrictModel):
                                 f"direction: {self.task.direction}}}; got {{metric: {o.metric}, direction: "
                                 f"{o.direction.value}}}")
         if self.trial is not None and self.trial.interactive and self.executor.kind != "inline":
+            if isinstance(partial := self.trial._given, functools.partial):  # Optuna's way to pass data in
+                raise SpecError("trial", "the trial function is a functools.partial of "
+                                f"{_interactive_name(partial.func)!r}, an object worker processes cannot import by "
+                                f"name (executor.kind {self.executor.kind}); run it in this process with executor: "
+                                "{kind: inline} (one trial at a time, without workers, trial_timeout or "
+                                "memory_limit), or pass the module-level function itself and give it its data another "
+                                "way: load the data at the module's top level, or read a path set in trial.env")
             raise SpecError("trial", f"the trial function {self.trial.function_name!r} is defined interactively (a "
                             "notebook, python -c, standard input, the REPL, a lambda, or a method bound to an object), "
                             f"so the worker processes of executor.kind {self.executor.kind} cannot import it; run it "

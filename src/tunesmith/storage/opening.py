@@ -249,11 +249,19 @@ def newer_store_error(shown: str, origin: str, revision: str | None) -> StorageC
         "nothing was written to it")
 
 
+_OPTUNA_TABLES = frozenset({"studies", "study_directions", "trials", "alembic_version"})
+"""Tables every Optuna RDB storage has (Optuna 3 to 5): a database holding them all is an Optuna study's."""
+
+
 def holds(found: Survey) -> str:
     """What a database that is not a tunesmith store holds, for the refusal."""
+    tables = f"{len(found.tables)} table(s) ({listed(found.tables, TABLES_NAMED)})"
+    if _OPTUNA_TABLES <= set(found.tables):  # a ported study's database, given as the store
+        return (f"it is an Optuna study database (alembic_version {found.revision!r}; {tables}); tunesmith cannot "
+                "read or import an Optuna study: declare its space in a spec and run it anew (docs/from-optuna.md)")
     schema = (f"another application's schema (alembic_version {found.revision!r})" if found.revision is not None
               else "another application's tables")
-    return f"it holds {schema}: {len(found.tables)} table(s) ({listed(found.tables, TABLES_NAMED)})"
+    return f"it holds {schema}: {tables}"
 
 
 def _contents(revision: str | None, tables: tuple[str, ...]) -> Contents:

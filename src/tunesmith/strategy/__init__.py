@@ -28,6 +28,9 @@ def decide(name: str, options: dict[str, Any], space: SearchSpace, trials: int |
     """Resolve ``auto`` and check the named strategy with its options against the spec, as the run will build it
     (an Optuna sampler is built, then dropped), so that what the run would refuse is refused before anything is
     recorded. The decision's warnings are the spec's (a deprecated option, a grid larger than the budget)."""
+    if "seed" in options:  # Optuna's TPESampler(seed=...), ported: tunesmith seeds the strategy from the spec's seed
+        raise SpecError("strategy.seed", f"the experiment's seed seeds its strategy: write it at the top level, "
+                                         f"seed: {options['seed']!r}, not under strategy")
     if name == "auto":
         if options:
             raise SpecError(f"strategy.{next(iter(options))}",
