@@ -305,6 +305,29 @@ def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -
     valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})
 
 
+def test_a_second_quality_metric_is_refused_saying_a_task_records_one_scorer_not_sending_to_constraints(
+        project) -> None:
+    """A second objective `average_precision` was refused "(or put it in constraints)", and the constraint then
+    refused as "no metric this task records": the user went round in a circle. A task records one scorer; both
+    messages say so, and that a trial function records several."""
+    walker_csv(project.root / "d.csv")
+    spec = task_spec("two")
+    spec["objective"] = [spec["objective"], {"metric": "average_precision", "direction": "maximize"}]
+    field, message = refused(project, spec)
+    assert field == "objective.1", (field, message)
+    assert "put it in constraints" not in message, message
+    assert "with one scorer, task.scoring (roc_auc)" in message and "trial function" in message, message
+    field, message = refused(project, {**task_spec("con"), "constraints": ["average_precision >= 0.3"]})
+    assert field == "constraints.0", (field, message)
+    assert "with one scorer, task.scoring (roc_auc)" in message and "trial function" in message, message
+    # a metric the task does record may still be constrained: that advice stays where it holds
+    spec = task_spec("std")
+    spec["objective"] = [spec["objective"], {"metric": "roc_auc_std", "direction": "minimize"}]
+    field, message = refused(project, spec)
+    assert field == "objective.1" and "put it in constraints" in message, (field, message)
+    valid(project, {**task_spec("std2"), "constraints": ["roc_auc_std <= 0.1"]})
+
+
 # -- too few time-ordered rows for the folds ------------------------------------------------------------------------
 
 def test_too_few_rows_for_the_timeseries_folds_is_said_in_its_own_words_with_the_fix(project) -> None:
