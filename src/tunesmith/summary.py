@@ -221,7 +221,8 @@ def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Se
     }
 
 
-def _selected_cv(spec: ExperimentSpec, trials: Sequence[TrialRecord], selection: Selection | None) -> dict[str, Any] | None:
+def _selected_cv(spec: ExperimentSpec, trials: Sequence[TrialRecord],
+                 selection: Selection | None) -> dict[str, Any] | None:
     """The cross-validation of the trial selection picks (what the holdout scores and promote ships): its mean, fold
     spread and fold scores, what the task measured of it (latency, size, fit time) and whether it is flagged
     unstable; then ``stable_pick``, the trial a selection that excludes unstable ones picks (None: no stable trial)."""
@@ -254,10 +255,11 @@ def evaluation_lines(summary: Mapping[str, Any]) -> list[str]:
                      f"{len(cv['folds'])} folds {[round(f, 4) for f in cv['folds']]}")
         if cv["unstable"]:
             lines.append("  " + unstable_text(task, cv))
-        if "latency_p50_ms" in cv:
-            lines.append(f"prediction latency p50 {cv['latency_p50_ms']:.3f} ms, p95 {cv['latency_p95_ms']:.3f} ms per "
-                         f"row; model size {cv.get('model_size_bytes', 0) / 1024:.1f} KiB; fit "
-                         f"{cv.get('fit_time_s', 0):.3f} s")
+        if "latency_p50_ms" in cv:  # (each part only where recorded: a trial measured before p95 was has none)
+            p95 = f", p95 {cv['latency_p95_ms']:.3f} ms" if "latency_p95_ms" in cv else ""
+            size = f"; model size {cv['model_size_bytes'] / 1024:.1f} KiB" if "model_size_bytes" in cv else ""
+            fit = f"; fit {cv['fit_time_s']:.3f} s" if "fit_time_s" in cv else ""
+            lines.append(f"prediction latency p50 {cv['latency_p50_ms']:.3f} ms{p95} per row{size}{fit}")
     if task["unstable_trials"]:
         lines.append(f"unstable configurations (fold spread over the threshold): {task['unstable_trials']}"
                      f"{', excluded from selection' if task['exclude_unstable'] else ''}")
@@ -289,7 +291,8 @@ def holdout_lines(summary: Mapping[str, Any]) -> list[str]:
         why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
         on = f"on {rows} row{'' if rows == 1 else 's'}"
         lines.append(f"holdout {metric} of trial {holdout['trial']} (the model promote ships, scored on rows the "
-                     "search never saw): " + (f"{score:.4f} {on}" if why is None else f"undefined ({score}) {on}: {why}"))
+                     "search never saw): "
+                     + (f"{score:.4f} {on}" if why is None else f"undefined ({score}) {on}: {why}"))
         if (o := summary.get("cv_optimism")) is not None:
             against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""
             lines.append(f"  {against}{gap_text(o)}")
