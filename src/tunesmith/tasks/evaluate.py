@@ -17,7 +17,9 @@ from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds, refuse_unfilled_missing_values
-from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
+from tunesmith.tasks.scoring import (
+    TaskScorer, check_scoring_fits_estimator, check_scoring_fits_responses, task_scorer,
+)
 from tunesmith.tasks.splits import (
     Split, carve_holdout, development_splits, holdout_of_one_class, time_ordered_refit,
 )
@@ -68,6 +70,8 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         refuse_unfilled_missing_values(task, ds, base_dir)
     scoring_said = check_scoring_fits_estimator(task, classification, regression, ds.y) \
         if new else None
+    if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
+        check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds))
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
@@ -148,7 +152,7 @@ def cross_validate(task: TaskConfig, ds: Dataset, splits: list[Split], params: M
     model: Any = None
     test = np.arange(0)
     for i, (train, test) in enumerate(splits):
-        model = build_pipeline(task, dict(params), seed)
+        model = build_pipeline(task, dict(params), seed, data=ds)
         started = time.perf_counter()
         model.fit(ds.X[train], ds.y[train])
         fit_times.append(time.perf_counter() - started)
@@ -268,7 +272,7 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
     on the latest ones a sliding window keeps: the model to ship."""
     prep = prepare(task, base_dir)
-    model = build_pipeline(task, dict(params), seed, base_dir)
+    model = build_pipeline(task, dict(params), seed, base_dir, prep.dataset)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
         model.fit(prep.dataset.X[prep.refit_idx], prep.dataset.y[prep.refit_idx])
     return model
@@ -352,7 +356,7 @@ def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | Non
         rows = len(prepare(task, base_dir).holdout_idx)
         error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "
-                "tunesmith.tasks.OneHotText (handle_unknown: ignore) encodes it as none of the known levels"
+                "tunesmith.tasks.steps.OneHotText (handle_unknown: ignore) encodes it as none of the known levels"
                 if "unknown categor" in error.lower() else "")
         why.append(f"the model to ship could not be refit on the development rows and scored on the holdout: "
                    f"{error}{hint}")
