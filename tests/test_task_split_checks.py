@@ -213,6 +213,42 @@ def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
         assert "Ridge is a regressor" in message and "r2" in message, message
 
 
+def test_a_scorer_asking_for_what_the_estimator_lacks_is_refused_naming_the_method_and_the_fixes(project) -> None:
+    """neg_log_loss on a LinearSVC (no predict_proba) passed validate, then every trial failed on scikit-learn's bare
+    "Pipeline has none of the following attributes: predict_proba". Asked of the pipeline as built: an SVC offers
+    predict_proba with probability: true only, and a scorer taking decision_function (roc_auc) is not refused."""
+    walker_csv(project.root / "d.csv")
+    svc = {"sklearn.svm.LinearSVC": {}}
+    space = {"linearsvc__C": {"type": "float", "low": 0.01, "high": 100, "log": True}}
+    field, message = refused(project, {**task_spec("svc", scoring="neg_log_loss", estimator=svc), "space": space})
+    assert field == "task.scoring", (field, message)
+    assert message.startswith("neg_log_loss needs the model's predict_proba, which LinearSVC (task.estimator) lacks: "
+                              "every trial would fail; use a scorer that takes its decision_function (roc_auc"), message
+    assert "sklearn.calibration.CalibratedClassifierCV" in message and "probability: true" in message, message
+    valid(project, {**task_spec("svc-auc", scoring="roc_auc", estimator=svc), "space": space})
+    svm = {"svc__C": {"type": "float", "low": 0.1, "high": 10, "log": True}}
+    field, message = refused(project, {**task_spec("svm", scoring="neg_log_loss", estimator="sklearn.svm.SVC"),
+                                       "space": svm})
+    assert field == "task.scoring" and "which SVC (task.estimator) lacks" in message, message
+    valid(project, {**task_spec("svm-p", scoring="neg_log_loss", estimator={"sklearn.svm.SVC": {"probability": True}}),
+                    "space": svm})
+    (project.root / "labels.py").write_text(  # a classifier of labels alone: no score to set a threshold on
+        "import numpy as np\nfrom sklearn.base import BaseEstimator, ClassifierMixin\n\n\n"
+        "class Majority(ClassifierMixin, BaseEstimator):\n"
+        "    def __init__(self, k=1):\n        self.k = k\n\n"
+        "    def fit(self, X, y):\n        self.classes_, counts = np.unique(y, return_counts=True)\n"
+        "        return self\n\n"
+        "    def predict(self, X):\n        return np.full(len(X), self.classes_[0])\n")
+    spec = {**task_spec("labels", estimator="labels.Majority"), "space": {"majority__k": {"type": "int", "low": 1,
+                                                                                           "high": 3}}}
+    spec["task"]["scoring"], spec["objective"]["metric"] = {"recall_at_precision": 0.6}, "recall_at_precision"
+    field, message = refused(project, spec)
+    assert field == "task.scoring" and message.startswith("recall_at_precision needs the model's predict_proba or "
+                                                          "decision_function, which Majority (task.estimator) "
+                                                          "lacks"), message
+    assert "use a scorer of its predictions (accuracy" in message, message
+
+
 def test_a_scorer_that_cannot_take_the_targets_classes_is_refused_and_one_that_can_is_not(project) -> None:
     """A binary scorer on three classes, or f1 of 'no'/'yes' (its positive class is 1), passed validate and failed
     every trial (the run exited 1). scikit-learn says which: the scorer on a stand-in classifier, one row a class."""
