@@ -579,8 +579,10 @@ class ExperimentSpec(StrictModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> ExperimentSpec:
         space = SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
-        for i, config in enumerate(self.enqueue):  # complete for its active parameters, each in its domain
-            space.validate_params(config, f"enqueue[{i}]")
+        # complete for its active parameters, each in its domain; kept as the trial will be recorded (`n: 1` for a
+        # float is 1.0), or a resume's queue keys miss the record's and a configuration already run runs again
+        object.__setattr__(self, "enqueue", tuple(space.validate_params(config, f"enqueue[{i}]")
+                                                  for i, config in enumerate(self.enqueue)))
         if (self.trial is None) == (self.task is None):
             raise ValueError(_TRIAL_OR_TASK)
         if self.task is not None:
