@@ -814,11 +814,12 @@ def diff_specs(old: SpecSideArgument, new: SpecSideArgument, storage: SpecStorag
 def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="the stored JSON, secrets hidden")] = False,
                show_secrets: Annotated[bool, typer.Option(
-                   "--show-secrets", help="print trial.env's values and any password as recorded, not as ***")] = False,
+                   "--show-secrets", help="print secret-named trial.env values and any password as recorded, "
+                                          "not as ***")] = False,
                ) -> None:
     """Print the spec experiment NAME was recorded with, as YAML: what its run ran (with the seed and workdir it
-    filled in), which `tunesmith validate`, `run` and `diff` read back; trial.env's values and whatever reads like a
-    password, token or key as *** unless --show-secrets."""
+    filled in), which `tunesmith validate`, `run` and `diff` read back; secret-named trial.env values and whatever
+    reads like a password, token or key as *** unless --show-secrets."""
     from tunesmith.spec.writer import recorded_spec_yaml, secrets_hidden
 
     experiment = _store(storage).experiment(name)

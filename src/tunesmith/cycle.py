@@ -337,10 +337,12 @@ def _target_store(storage: str | None, target: str, data: str,
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
     from tunesmith.spec.loader import read_spec_file
-    from tunesmith.spec.model import check_new_spec
+    from tunesmith.spec.model import check_new_spec, check_no_hidden_values
     from tunesmith.storage.sql import SQLStore, refuse_in_memory, resolve_url, url_origin
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
+    if spec is not None:
+        check_no_hidden_values(spec)  # (a recorded experiment's file too: no record excuses running with ***)
     spec_storage = spec.storage if spec is not None else None
     url = resolve_url(storage, spec_storage, os.environ)
     origin = url_origin(storage, spec_storage, os.environ)  # errors name it as other commands' do

@@ -10,6 +10,7 @@ import inspect
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field
 from tunesmith.errors import SpecError, quoted
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
-from tunesmith.redaction import redact
+from tunesmith.redaction import REDACTED, redact
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
@@ -683,6 +684,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
+    check_no_hidden_values(spec)
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
@@ -699,6 +701,32 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+def check_no_hidden_values(spec: ExperimentSpec) -> None:
+    """Refuse the *** that `tunesmith spec` prints for a hidden value, as a trial.env value or the storage URL's
+    password: the printed spec, run again, ran the trial with API_TOKEN='***' and connected with *** as the
+    password, without a word.
+
+    Raises:
+        SpecError: at ``trial.env.<key>`` or ``storage``, saying how to get the value back.
+    """
+    for key, value in (spec.trial.env if spec.trial is not None else {}).items():
+        if value == REDACTED or _url_password(value) == REDACTED:
+            raise SpecError(f"trial.env.{key}", f"is {REDACTED}, the placeholder `tunesmith spec` prints for a hidden "
+                                                "value: put the value back, or print the spec with `tunesmith spec "
+                                                "NAME --show-secrets`")
+    if spec.storage is not None and _url_password(spec.storage) == REDACTED:
+        raise SpecError("storage", f"the password is {REDACTED}, the placeholder `tunesmith spec` prints (the record "
+                                   "keeps no password): put the password back, or delete the storage: line and give "
+                                   "--storage or TUNESMITH_STORAGE")
+
+
+def _url_password(text: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(text).password if "://" in text else None
+    except ValueError:  # (a port that is no number: not a URL whose password anyone reads)
+        return None
 
 
 # A control character (C0, DEL): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
