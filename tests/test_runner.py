@@ -450,9 +450,11 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     refused = project.cli("run", str(raised), "--quiet")
     assert refused.returncode == 2 and "`tunesmith resume more --trials 6`" in refused.stderr, refused.stderr
 
-    lower = project.cli("resume", "more", "--trials", "4", "--quiet")
+    lower = project.cli("resume", "more", "--trials", "3", "--quiet")
     assert lower.returncode == 2 and "Traceback" not in lower.stderr
     assert "--trials: experiment 'more' has a trial budget of 4 already" in lower.stderr, lower.stderr
+    same = project.cli("resume", "more", "--trials", "4", "--quiet")  # the budget it has: a plain resume
+    assert same.returncode == 0 and len(project.trials("more")) == 4, same.stderr
     proc = project.cli("resume", "more", "--trials", "6", "--quiet")
     assert proc.returncode == 0, proc.stderr
     trials = project.trials("more")
@@ -462,6 +464,40 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     assert audit.returncode == 0, audit.stderr
     [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
     assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+
+
+def test_resume_with_more_trials_is_refused_before_raising_while_another_coordinator_runs_it_and_repeats(project):
+    """`resume NAME --trials N` raised the budget (and audited it) before the resume met the live lease holder and
+    was refused; the same command again then exited 2 ("a trial budget of N already"). Now a held experiment is
+    refused with nothing written, and --trials N equal to the recorded budget is a plain resume (review D, item 4)."""
+    import json
+    import time
+
+    from tunesmith.lease_holders import lease_owner_id
+    from tunesmith.runner import LEASE_TTL
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(project.spec(name="held", budget={"trials": 2}, trial={"function": "objectives:noop"},
+                                           executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    store = SQLStore(project.storage, create=False)
+    exp_id = store.experiment("held").id
+    holder = lease_owner_id()  # this test's process: alive
+    assert store.acquire_lease(exp_id, holder, time.time(), LEASE_TTL) is None
+    try:
+        refused = project.cli("resume", "held", "--trials", "3", "--quiet")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert "being run by another coordinator" in refused.stderr and "--trials 3" in refused.stderr, refused.stderr
+        assert store.experiment("held").spec["budget"]["trials"] == 2, "nothing raised"
+    finally:
+        store.release_lease(exp_id, holder)
+        store.close()
+    for _ in range(2):  # the same command twice: raised once, then the budget it has
+        proc = project.cli("resume", "held", "--trials", "3", "--quiet")
+        assert proc.returncode == 0, proc.stderr
+    assert len(project.trials("held")) == 3
+    audit = json.loads(project.cli("audit", "held", "--json").stdout)
+    assert [(e["detail"]["old"], e["detail"]["new"]) for e in audit if e["kind"] == "budget_raised"] == [(2, 3)]
 
 
 def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):

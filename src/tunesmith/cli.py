@@ -410,14 +410,13 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.clock import SystemClock
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.raised_budget import raise_trial_budget
+    from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     _log_as_json(log_format, name)
     store = _store(storage)
-    if trials is not None:
-        raise_trial_budget(store, name, trials, SystemClock())
+    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _lost_cluster_or_store_said(name, store), handlers_restored():
