@@ -150,8 +150,12 @@ def _hidden(path: str, value: Any, secrets: list[str]) -> Any:
 
 def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> ExperimentSpec:
     """``declared`` (a spec file's) with what a run fills in where the file leaves it out, ``seed`` and ``workdir``,
-    as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it."""
+    as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it. And
+    ``budget.trials`` where the file leaves it out: the default it would take has changed (``wall_time`` alone once
+    meant 100 trials, now none), and `resume --trials` raises the recorded one."""
     update: dict[str, Any] = {}
+    if "trials" not in declared.budget.model_fields_set:
+        update["budget"] = declared.budget.model_copy(update={"trials": recorded.budget.trials})
     if declared.seed is None:
         update["seed"] = recorded.seed
     if declared.workdir is None:

@@ -81,16 +81,16 @@ class Budget(StrictModel):
                                                                     "projected spend over this (needs the spec's "
                                                                     "cost section)")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _a_time_or_money_budget_alone_has_no_trial_cap(cls, data: Any) -> Any:
+    @model_validator(mode="after")
+    def _a_time_or_money_budget_alone_has_no_trial_cap(self) -> Budget:
         # `budget: {wall_time: 1h}` is Optuna's optimize(timeout=3600): run until the time is up. The default of 100
         # trials stopped a cheap objective after a second, at a number the user never wrote; 100 stays the default
         # where no time or money limit is given. (A recorded spec keeps its trials, null included: see to_json.)
-        if isinstance(data, Mapping) and "trials" not in data and any(
-                data.get(limit) is not None for limit in ("wall_time", "cost")):
-            return {**data, "trials": None}
-        return data
+        # Set after validation, so `trials` stays out of model_fields_set: a file that leaves it out takes the
+        # recorded one (filled_like: a spec recorded when this meant 100 trials is its file's still)
+        if "trials" not in self.model_fields_set and (self.wall_time is not None or self.cost is not None):
+            object.__setattr__(self, "trials", None)
+        return self
 
 
 class RayResources(StrictModel):
