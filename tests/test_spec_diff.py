@@ -330,3 +330,19 @@ def test_a_spec_printed_with_hidden_values_is_refused_naming_the_field_and_the_f
     assert "storage:" in proc.stderr and "put the password back" in proc.stderr, proc.stderr
     assert [t["state"] for t in project.trials("sec")] == ["completed"] * 2 and "again" not in project.cli(
         "list").stdout
+
+
+def test_spec_of_a_record_holding_its_storage_password_says_to_put_it_back(project):
+    """A store written before the password was left out of the record still holds it: `spec` prints it as ***,
+    but the line saying to put it back was missing (it looked for *** in the record, not in what it printed)."""
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(_spec(project, name="old"))
+    stored = {**load_spec(path).to_json(), "storage": "postgresql+psycopg://bob:Pg-S3cret-1@db.internal/x"}
+    store = SQLStore(project.storage)
+    store.create_experiment("old", stored, "random", "", now=1.0)  # as an earlier tunesmith recorded it
+    store.close()
+    code, out, err = cli_in_process("spec", "old", "--storage", project.storage)
+    assert code == 0 and "Pg-S3cret-1" not in out, out
+    assert "Its storage: is recorded without its password: put it back" in out, out

@@ -55,7 +55,7 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool 
         header.append(f"Its secrets are shown as {REDACTED} (the store keeps them, for a resume): what reads like a "
                       f"password, token or key; `tunesmith spec {name} --show-secrets` prints them as recorded, "
                       f"and a {REDACTED} left in is refused when the file runs.")
-    if REDACTED in str(stored.get("storage", "")):
+    if REDACTED in str(shown.get("storage", "")):  # (what is printed: an older record still holds the password)
         header.append("Its storage: is recorded without its password: put it back (or delete the line and give "
                       "--storage) to run this file.")
     trial = stored.get("trial") or {}
