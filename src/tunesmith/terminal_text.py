@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape as escape_markup
-
 # C0 but newline and tab (a reason's lines, a table cell's), DEL and C1: a terminal acts on each of these (ESC starts
 # every sequence, 0x9b is a CSI of its own) where a person should see them
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -27,4 +25,6 @@ def visible_controls(text: str) -> str:
 def escape(text: str) -> str:
     """``text`` as Rich markup that prints it as written: its markup escaped (:func:`rich.markup.escape`), its control
     characters made visible (:func:`visible_controls`)."""
+    from rich.markup import escape as escape_markup  # here: the runner imports this module, and needs no Rich
+
     return escape_markup(visible_controls(text))
