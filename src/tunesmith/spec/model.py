@@ -35,6 +35,7 @@ from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest, storage_url_fix
+from tunesmith.terminal_text import CONTROL_CHARACTERS
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -729,9 +730,9 @@ def _url_password(text: str) -> str | None:
         return None
 
 
-# A control character (C0, DEL): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
+# A control character (C0, DEL, C1): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
 # store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def check_tag_text(tags: Mapping[str, str]) -> None:
