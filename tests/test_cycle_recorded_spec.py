@@ -147,3 +147,35 @@ def test_a_new_spec_refused_by_a_cycle_leaves_the_store_it_looked_in_closed(tmp_
         assert _open_files_named(db) == []
     finally:
         gc.enable()
+
+
+@pytest.mark.slow
+def test_a_cycle_takes_its_spec_file_after_resume_raised_the_budget_or_an_upgrade_left_trials_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `resume cmd --trials 2`, `cycle cmd.yaml` (and `watch`) refused the very file it was started with:
+    budget.trials 2 -> 1 (review D, item 5); the file is no edit where its budget is below one raised by resume.
+    A file with `budget: {wall_time: ...}` alone, recorded when that meant 100 trials, read `trials: null` after
+    the upgrade and was refused as well (item 6): a file that leaves the trials out takes the recorded ones. A
+    budget written lower than a recorded one never raised is still an edit."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import raise_budget_to_resume
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    shifted_split(tmp_path)
+    spec = {**SPEC, "trial": {"command": "echo '{\"loss\": 0.5}'"}}
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    cycle = ("--data", "reference.csv", "--reference", "reference.csv")
+    for name, recorded, written in [("raised", {"trials": 1}, {"trials": 1}),
+                                    ("timed", {"wall_time": "1h", "trials": 100}, {"wall_time": "1h"}),
+                                    ("lowered", {"trials": 2}, {"trials": 1})]:
+        run_experiment(spec_from_dict({**spec, "name": name, "budget": recorded, "base_dir": str(tmp_path)}), store)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name, "budget": written}))
+    raise_budget_to_resume(store, store.url, "raised", 2, SystemClock())
+    for name in ("timed", "raised"):
+        taken = _in_process("cycle", f"{name}.yaml", *cycle)
+        assert taken.returncode == 0, taken.stderr
+    assert _in_process("diff", "timed", "timed.yaml").stdout.startswith("no differences")
+    lowered = _in_process("cycle", "lowered.yaml", *cycle)
+    assert lowered.returncode == 2 and "budget.trials differs from the recorded experiment" in lowered.stderr, \
+        lowered.stderr

@@ -450,9 +450,11 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     refused = project.cli("run", str(raised), "--quiet")
     assert refused.returncode == 2 and "`tunesmith resume more --trials 6`" in refused.stderr, refused.stderr
 
-    lower = project.cli("resume", "more", "--trials", "4", "--quiet")
+    lower = project.cli("resume", "more", "--trials", "3", "--quiet")
     assert lower.returncode == 2 and "Traceback" not in lower.stderr
     assert "--trials: experiment 'more' has a trial budget of 4 already" in lower.stderr, lower.stderr
+    same = project.cli("resume", "more", "--trials", "4", "--quiet")  # the budget it has: a plain resume
+    assert same.returncode == 0 and len(project.trials("more")) == 4, same.stderr
     proc = project.cli("resume", "more", "--trials", "6", "--quiet")
     assert proc.returncode == 0, proc.stderr
     trials = project.trials("more")
@@ -462,6 +464,40 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     assert audit.returncode == 0, audit.stderr
     [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
     assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+
+
+def test_resume_with_more_trials_is_refused_before_raising_while_another_coordinator_runs_it_and_repeats(project):
+    """`resume NAME --trials N` raised the budget (and audited it) before the resume met the live lease holder and
+    was refused; the same command again then exited 2 ("a trial budget of N already"). Now a held experiment is
+    refused with nothing written, and --trials N equal to the recorded budget is a plain resume (review D, item 4)."""
+    import json
+    import time
+
+    from tunesmith.lease_holders import lease_owner_id
+    from tunesmith.runner import LEASE_TTL
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(project.spec(name="held", budget={"trials": 2}, trial={"function": "objectives:noop"},
+                                           executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    store = SQLStore(project.storage, create=False)
+    exp_id = store.experiment("held").id
+    holder = lease_owner_id()  # this test's process: alive
+    assert store.acquire_lease(exp_id, holder, time.time(), LEASE_TTL) is None
+    try:
+        refused = project.cli("resume", "held", "--trials", "3", "--quiet")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert "being run by another coordinator" in refused.stderr and "--trials 3" in refused.stderr, refused.stderr
+        assert store.experiment("held").spec["budget"]["trials"] == 2, "nothing raised"
+    finally:
+        store.release_lease(exp_id, holder)
+        store.close()
+    for _ in range(2):  # the same command twice: raised once, then the budget it has
+        proc = project.cli("resume", "held", "--trials", "3", "--quiet")
+        assert proc.returncode == 0, proc.stderr
+    assert len(project.trials("held")) == 3
+    audit = json.loads(project.cli("audit", "held", "--json").stdout)
+    assert [(e["detail"]["old"], e["detail"]["new"]) for e in audit if e["kind"] == "budget_raised"] == [(2, 3)]
 
 
 def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):
@@ -477,6 +513,64 @@ def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the
     assert proc.returncode == 0, proc.stderr
     trials = project.trials("known")
     assert [t["params"] for t in trials[:2]] == known and len(trials) == 4
+
+
+def test_a_resumed_run_does_not_evaluate_again_an_enqueued_configuration_written_with_an_int_for_a_float(project):
+    """`enqueue: [{n: 1}]` for a float `n` was kept as written while the trial was recorded as `n: 1.0`: on resume
+    the queue's key missed the record's and the completed configuration ran again (review D, item 1)."""
+    space = {"x": {"type": "float", "low": 0.0, "high": 1.0}, "n": {"type": "float", "low": 0.0, "high": 5.0}}
+    known = [{"x": 0.25, "n": 1}, {"x": 0.5, "n": 2}, {"x": 0.75, "n": 3}]
+    path = project.write_spec(project.spec(name="ints", space=space, enqueue=known, budget={"trials": 1},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    proc = project.cli("resume", "ints", "--trials", "3", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert [t["params"] for t in project.trials("ints")] == [{"x": 0.25, "n": 1.0}, {"x": 0.5, "n": 2.0},
+                                                              {"x": 0.75, "n": 3.0}]
+
+
+def test_a_run_killed_in_its_enqueued_list_resumes_each_configuration_once(project):
+    """The coordinator is SIGKILLed in trial 1 of the enqueued list. On resume trial 1 re-runs with its own
+    configuration, and the queue must not hand that configuration out again (it did: trial 2 was trial 1's
+    configuration a second time, review D, item 2); the rest of the list follows, then the strategy."""
+    import json
+
+    project.write("die_once.py", """
+        import os, pathlib, signal
+        def objective(config, trial):
+            marker = pathlib.Path(f"first-run-trial-{trial.number}")
+            if marker.exists():
+                marker.unlink()
+                os.kill(os.getpid(), signal.SIGKILL)  # an inline trial runs in the coordinator
+            return config["x"]
+    """)
+    (project.root / "first-run-trial-1").write_text("kill-self")
+    known = [{"x": 0.25}, {"x": 0.5}, {"x": 0.75}]
+    path = project.write_spec(project.spec(name="listed", enqueue=known, budget={"trials": 5}, seed=2,
+                                           trial={"function": "die_once:objective"}, executor={"kind": "inline"}))
+    killed = project.cli("run", str(path), "--quiet")
+    assert killed.returncode == -9, (killed.returncode, killed.stderr)
+    assert [t["state"] for t in project.trials("listed")] == ["completed", "running"]
+    proc = project.cli("resume", "listed", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    trials = project.trials("listed")
+    assert [t["params"] for t in trials[:3]] == known and trials[1]["attempts"] == 2
+    configurations = [json.dumps(t["params"], sort_keys=True) for t in trials]
+    assert len(trials) == 5 and len(set(configurations)) == 5, configurations
+
+
+def test_an_enqueued_configuration_a_peer_runs_is_taken_off_the_queue():
+    """Under --join a peer's running trials reach the strategy through adopt: each coordinator ran the whole
+    enqueue list, since adopt left the peer's configuration in the queue (review D, item 2)."""
+    from tunesmith.space import Categorical, SearchSpace
+    from tunesmith.strategy.enqueued import EnqueuedFirst
+    from tunesmith.strategy.grid import GridStrategy
+
+    space = SearchSpace.from_domains({"x": Categorical([0.0, 0.25, 0.5, 0.75])})
+    strategy = EnqueuedFirst(GridStrategy(space), [{"x": 0.25}, {"x": 0.5}])
+    strategy.adopt({"x": 0.25})  # the peer's
+    assert strategy.ask().params == {"x": 0.5}
+    assert strategy.ask().params not in ({"x": 0.25}, {"x": 0.5})
 
 
 @pytest.mark.parametrize(("config", "said"), [

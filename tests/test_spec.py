@@ -226,7 +226,9 @@ def test_an_int_bound_past_64_bits_is_refused_at_the_field():
                                     "plain text: remove it"),
     ({"a\tb": "c"}, "tags", "the key 'a\\tb' holds the control character '\\t' at position 1; a tag is plain text: "
                            "remove it"),
-], ids=["nul-value", "newline-value", "tab-key"])
+    ({"t": "a\x9b2Jb"}, "tags.t", "holds the control character '\\x9b' at position 1 ('a\\x9b2Jb'); a tag is plain "
+                                 "text: remove it"),  # a C1 CSI, which a terminal acts on as ESC [
+], ids=["nul-value", "newline-value", "tab-key", "c1-value"])
 def test_a_tag_holding_a_control_character_is_refused(tmp_path, tags, where, message):
     """A NUL in a tag passed validate; the tag became a quota key, which PostgreSQL refuses a NUL in: every run and
     resume of the experiment failed with a storage error."""

@@ -273,14 +273,16 @@ def test_the_store_keeps_no_storage_password_and_spec_hides_the_trial_env_unless
         recorded = sorted(set(secret.findall("\n".join(db.iterdump()))))
     assert recorded == ["Desc-S3cret-4", "Env-S3cret-1", "Plain-S3cret-2"], "the storage password is not recorded"
     code, out, err = cli_in_process("spec", "sec", "--storage", project.storage)
-    assert code == 0 and not secret.findall(out), out
-    printed = yaml.safe_load(out)
+    assert code == 0 and secret.findall(out) == ["Plain-S3cret-2"], out
+    printed = yaml.safe_load(out.replace("Plain-S3cret-2", "plain-value"))
     assert printed["storage"] == "postgresql+psycopg://bob:***@db.internal/x"
-    assert printed["trial"]["env"] == {"API_TOKEN": "***", "PLAIN": "***"}
+    # a variable whose name says secret is hidden (as redact_env hides one); the others are shown, so that the
+    # printed spec runs again (a *** left in it is refused, see below)
+    assert printed["trial"]["env"] == {"API_TOKEN": "***", "PLAIN": "plain-value"}
     assert printed["description"] == "a copy of postgresql://amy:***@db.internal/y"
     assert "--show-secrets" in " ".join(line for line in out.splitlines() if line.startswith("#")), out
     code, out, err = cli_in_process("spec", "sec", "--json", "--storage", project.storage)
-    assert code == 0 and not secret.findall(out) and json.loads(out)["trial"]["env"]["PLAIN"] == "***", out
+    assert code == 0 and json.loads(out)["trial"]["env"] == {"API_TOKEN": "***", "PLAIN": "Plain-S3cret-2"}, out
     code, out, err = cli_in_process("spec", "sec", "--show-secrets", "--storage", project.storage)
     assert code == 0 and yaml.safe_load(out)["trial"]["env"] == env, out
     assert "Pg-S3cret-3" not in out and "Desc-S3cret-4" in out
@@ -288,8 +290,9 @@ def test_the_store_keeps_no_storage_password_and_spec_hides_the_trial_env_unless
     assert _diff(project, "sec", "sec.yaml")[:2] == (0, ["no differences"])
 
 
-def test_diff_shows_a_changed_trial_env_value_and_a_url_password_as_stars(project):
-    """`diff` printed what differs as recorded: a trial.env value and a URL's password, which `spec` hides."""
+def test_diff_says_a_hidden_trial_env_value_or_url_password_changed_without_showing_it(project):
+    """`diff` printed what differs as recorded: a trial.env value and a URL's password, which `spec` hides. Hidden,
+    the line read `'***' -> '***'`, a difference nobody could read: it says the value changed, hidden."""
     path = project.write_spec(_spec(project, name="sec", description="copy of postgresql://amy:Desc-S3cret-1@db/y",
                                     trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-2"}}))
     tune_in_process(path, project.db)
@@ -297,7 +300,49 @@ def test_diff_shows_a_changed_trial_env_value_and_a_url_password_as_stars(projec
                              trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-4"}}),
                        "edited.yaml")
     code, lines, err = _diff(project, "sec", "edited.yaml")
-    assert code == 1 and lines[:2] == ["description: copy of postgresql://amy:***@db/y -> copy of "
-                                       "postgresql://amy:***@db/y", "trial.env.API_TOKEN: '***' -> '***'"], lines
+    assert code == 1 and lines[:2] == ["description: changed (value hidden)",
+                                       "trial.env.API_TOKEN: changed (value hidden)"], lines
     said = cli_in_process("diff", "sec", "edited.yaml", "--json", "--storage", project.storage)[1]
     assert "S3cret" not in said and '"trial.env.API_TOKEN"' in said, said
+
+
+@pytest.mark.parametrize(("command", "extra"), [("run", ()), ("validate", ()), ("cycle", ("--data", "none.csv"))])
+def test_a_spec_printed_with_hidden_values_is_refused_naming_the_field_and_the_fix(project, command, extra):
+    """`tunesmith spec NAME > f.yaml; tunesmith run f.yaml` ran the trial with API_TOKEN='***' (the placeholder the
+    printout puts in), and connected with *** as the storage password: each is refused, naming the field and the
+    fix, before anything runs."""
+    path = project.write_spec(_spec(project, name="sec",
+                                    trial={"function": "objectives:conditional", "env": {"API_TOKEN": "Env-S3cret-1"}}))
+    tune_in_process(path, project.db)
+    code, out, err = cli_in_process("spec", "sec", "--storage", project.storage)
+    assert code == 0 and "Env-S3cret-1" not in out
+    printed = project.root / "printed.yaml"
+    printed.write_text("\n".join(line for line in out.replace("name: sec", "name: again").splitlines()
+                                  if not line.startswith("workdir:")))  # as its header says, for a new experiment
+    proc = project.cli(command, str(printed), *extra)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "trial.env.API_TOKEN" in proc.stderr and "tunesmith spec NAME --show-secrets" in proc.stderr, proc.stderr
+    no_env = _spec(project, name="again", storage=f"sqlite:///{project.db}")
+    no_env["storage"] = "postgresql+psycopg://bob:***@127.0.0.1:5432/x"
+    hidden_password = project.write_spec(no_env, "password.yaml")
+    proc = project.cli(command, str(hidden_password), *extra)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "storage:" in proc.stderr and "put the password back" in proc.stderr, proc.stderr
+    assert [t["state"] for t in project.trials("sec")] == ["completed"] * 2 and "again" not in project.cli(
+        "list").stdout
+
+
+def test_spec_of_a_record_holding_its_storage_password_says_to_put_it_back(project):
+    """A store written before the password was left out of the record still holds it: `spec` prints it as ***,
+    but the line saying to put it back was missing (it looked for *** in the record, not in what it printed)."""
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(_spec(project, name="old"))
+    stored = {**load_spec(path).to_json(), "storage": "postgresql+psycopg://bob:Pg-S3cret-1@db.internal/x"}
+    store = SQLStore(project.storage)
+    store.create_experiment("old", stored, "random", "", now=1.0)  # as an earlier tunesmith recorded it
+    store.close()
+    code, out, err = cli_in_process("spec", "old", "--storage", project.storage)
+    assert code == 0 and "Pg-S3cret-1" not in out, out
+    assert "Its storage: is recorded without its password: put it back" in out, out

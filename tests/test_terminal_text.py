@@ -78,3 +78,14 @@ def test_the_python_apis_failure_lines_show_control_characters_visibly(project, 
     _out, err = capfd.readouterr()
     assert "\x1b" not in err and "\x07" not in err and "\x9b" not in err, repr(err)
     assert "boom \\x1b[2J\\x1b]0;PWNED\\x07\\x9b31mred" in err, err
+
+
+def test_importing_the_runner_does_not_load_rich():
+    """`import tunesmith.runner` (the Python API's run and resume) loaded Rich through events.py ->
+    terminal_text.py, whose escape() is the only user of it: Rich is imported when escape() first runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, tunesmith.runner; print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))"
+    said = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert said.strip() == "[]", said

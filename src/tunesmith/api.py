@@ -179,17 +179,17 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     Raises:
         SpecError: an interactive experiment's function not handed over (or under another name), or one handed
             over to an experiment that finds its own.
-        UserInputError: ``trials`` not more than the recorded budget, or the experiment has no trial limit.
+        UserInputError: ``trials`` less than the recorded budget, or the experiment has no trial limit.
+        LeaseHeld: another coordinator runs the experiment (without ``join``): nothing was raised.
     """
     from tunesmith.clock import SystemClock
-    from tunesmith.raised_budget import raise_trial_budget
+    from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
 
     refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
-        if trials is not None:
-            raise_trial_budget(store, name, trials, SystemClock())
+        raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join)
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:

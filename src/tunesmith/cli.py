@@ -410,14 +410,13 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.clock import SystemClock
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
-    from tunesmith.raised_budget import raise_trial_budget
+    from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
     _log_as_json(log_format, name)
     store = _store(storage)
-    if trials is not None:
-        raise_trial_budget(store, name, trials, SystemClock())
+    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _lost_cluster_or_store_said(name, store), handlers_restored():
@@ -773,11 +772,12 @@ def diff_specs(old: SpecSideArgument, new: SpecSideArgument, storage: SpecStorag
 def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")], storage: StorageOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="the stored JSON, secrets hidden")] = False,
                show_secrets: Annotated[bool, typer.Option(
-                   "--show-secrets", help="print trial.env's values and any password as recorded, not as ***")] = False,
+                   "--show-secrets", help="print secret-named trial.env values and any password as recorded, "
+                                          "not as ***")] = False,
                ) -> None:
     """Print the spec experiment NAME was recorded with, as YAML: what its run ran (with the seed and workdir it
-    filled in), which `tunesmith validate`, `run` and `diff` read back; trial.env's values and whatever reads like a
-    password, token or key as *** unless --show-secrets."""
+    filled in), which `tunesmith validate`, `run` and `diff` read back; secret-named trial.env values and whatever
+    reads like a password, token or key as *** unless --show-secrets."""
     from tunesmith.spec.writer import recorded_spec_yaml, secrets_hidden
 
     experiment = _store(storage).experiment(name)

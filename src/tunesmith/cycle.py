@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.audit import actor
+from tunesmith.audit import AuditKind, actor
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from tunesmith.drift import DriftReport, TunedOn
     from tunesmith.lineage_guard import LineageHold
     from tunesmith.runner import Runner
+    from tunesmith.spec.diff import SpecDifference
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
     from tunesmith.tracking.model_registry import ModelRegistry
@@ -337,10 +338,12 @@ def _target_store(storage: str | None, target: str, data: str,
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
     the checks for a new spec: :func:`_spec_file` runs them when it names no recorded experiment)."""
     from tunesmith.spec.loader import read_spec_file
-    from tunesmith.spec.model import check_new_spec
+    from tunesmith.spec.model import check_new_spec, check_no_hidden_values
     from tunesmith.storage.sql import SQLStore, refuse_in_memory, resolve_url, url_origin
 
     spec = read_spec_file(target) if _names_a_file(target) and os.path.isfile(target) else None
+    if spec is not None:
+        check_no_hidden_values(spec)  # (a recorded experiment's file too: no record excuses running with ***)
     spec_storage = spec.storage if spec is not None else None
     url = resolve_url(storage, spec_storage, os.environ)
     origin = url_origin(storage, spec_storage, os.environ)  # errors name it as other commands' do
@@ -917,7 +920,8 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     else:
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         # `tunesmith diff`'s rule: what the run fills in where the file leaves it out (seed, workdir) is no edit
-        edited = sorted(d.path for d in spec_differences(recorded, filled_like(spec, recorded)))
+        edited = sorted(d.path for d in spec_differences(recorded, filled_like(spec, recorded))
+                        if not _raised_past(d, store, spec.name))
         if edited:
             more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
             # the experiment is known by the spec's name: a copy of the file under another file name is the same
@@ -928,6 +932,15 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
                 f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
                 f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
+
+
+def _raised_past(difference: SpecDifference, store: SQLStore, name: str) -> bool:
+    """A spec file's ``budget.trials`` below the recorded one that `resume --trials` raised: no edit (the file the
+    cycles run from stays theirs after a raise, which is not made by editing it)."""
+    old, new = difference.old, difference.new
+    if difference.path != "budget.trials" or not isinstance(old, int) or not isinstance(new, int) or new >= old:
+        return False
+    return any(e.kind == AuditKind.BUDGET_RAISED for e in store.events(store.experiment(name).id))
 
 
 def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,

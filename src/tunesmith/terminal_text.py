@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape as escape_markup
-
-# C0 but newline and tab (a reason's lines, a table cell's), DEL and C1: a terminal acts on each of these (ESC starts
-# every sequence, 0x9b is a CSI of its own) where a person should see them
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The control characters, as a character class's inside: C0, DEL and C1. A terminal acts on each of these (ESC starts
+# every sequence, 0x9b is a CSI of its own) where a person should see them; one range for every check and filter
+# of them (a tag, a trial's output tail), each keeping what it must (a reason's newlines and tabs)
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+_CONTROLS = re.compile(rf"(?![\n\t])[{CONTROL_CHARACTERS}]")  # newline and tab kept: a reason's lines, a table cell's
 
 
 def visible_controls(text: str) -> str:
@@ -27,4 +27,6 @@ def visible_controls(text: str) -> str:
 def escape(text: str) -> str:
     """``text`` as Rich markup that prints it as written: its markup escaped (:func:`rich.markup.escape`), its control
     characters made visible (:func:`visible_controls`)."""
+    from rich.markup import escape as escape_markup  # here: the runner imports this module, and needs no Rich
+
     return escape_markup(visible_controls(text))

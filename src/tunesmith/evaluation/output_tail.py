@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from tunesmith.records import Failure
 from tunesmith.redaction import redact
+from tunesmith.terminal_text import CONTROL_CHARACTERS
 
 TAIL_LINES = 4           # at most this many of the last non-empty lines ...
 TAIL_CHARS = 300         # ... and at most this many characters of them
@@ -32,7 +33,7 @@ _ANSI = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"                                         # CSI: colours, cursor, screen clear
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS, SOS, PM, APC
     r"|\x1b[ -/]*[0-~]"                                                          # other escapes: charsets, modes
-    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"                                             # a control character alone
+    rf"|(?!\t)[{CONTROL_CHARACTERS}]"                                               # a control character alone
 )
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from tunesmith.errors import ExperimentExists, SpecError, TunesmithError, UserInputError
-from tunesmith.redaction import redact_texts, secrets_of
+from tunesmith.redaction import REDACTED, redact_texts, secret_name, secrets_of
 from tunesmith.space.containment import Containment, SpaceContainment, compare_spaces
 from tunesmith.spec.loader import read_spec_file, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec
@@ -64,6 +64,8 @@ class SpecDifference:
             return f"{self.path}: added {shown(self.new)}"
         if self.kind is DifferenceKind.REMOVED:
             return f"{self.path}: removed" + ("" if isinstance(self.old, dict) else f" (was {shown(self.old)})")
+        if self.old == self.new:  # different as recorded, the same as shown: a secret in it changed
+            return f"{self.path}: changed (value hidden)"
         return f"{self.path}: {shown(self.old)} -> {shown(self.new)}"
 
     def to_json(self) -> dict[str, Any]:
@@ -129,21 +131,31 @@ def spec_differences(old: ExperimentSpec, new: ExperimentSpec) -> tuple[SpecDiff
             _objectives(a.get(key, []), b.get(key, []), found)
         else:
             _walk(key, a.get(key, _ABSENT), b.get(key, _ABSENT), found)
-    # what differs is printed (and named in run's and cycle's refusals) as `tunesmith spec` shows a spec: trial.env's
-    # values and a URL's password as ***, compared above as they are
+    # what differs is printed (and named in run's and cycle's refusals) as `tunesmith spec` shows a spec: secret-named
+    # trial.env values and a URL's password as ***, compared above as they are
     secrets = sorted({*_env_secrets(old), *_env_secrets(new)}, key=len, reverse=True)  # a longer one first
-    hidden = [replace(d, old=redact_texts(d.old, secrets), new=redact_texts(d.new, secrets)) for d in found]
+    hidden = [replace(d, old=_hidden(d.path, d.old, secrets), new=_hidden(d.path, d.new, secrets)) for d in found]
     return tuple(sorted(hidden, key=lambda d: _section_rank(d.path)))
 
 
 def _env_secrets(spec: ExperimentSpec) -> list[str]:
-    return secrets_of(spec.trial.env, {}) if spec.trial is not None else []
+    return secrets_of({}, spec.trial.env) if spec.trial is not None else []  # (secrets_of: the secret-named ones)
+
+
+def _hidden(path: str, value: Any, secrets: list[str]) -> Any:
+    if value is not None and path.startswith("trial.env.") and secret_name(path.removeprefix("trial.env.")):
+        return REDACTED  # (also a value too short for the list of secrets)
+    return redact_texts(value, secrets)
 
 
 def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> ExperimentSpec:
     """``declared`` (a spec file's) with what a run fills in where the file leaves it out, ``seed`` and ``workdir``,
-    as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it."""
+    as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it. And
+    ``budget.trials`` where the file leaves it out: the default it would take has changed (``wall_time`` alone once
+    meant 100 trials, now none), and `resume --trials` raises the recorded one."""
     update: dict[str, Any] = {}
+    if "trials" not in declared.budget.model_fields_set:
+        update["budget"] = declared.budget.model_copy(update={"trials": recorded.budget.trials})
     if declared.seed is None:
         update["seed"] = recorded.seed
     if declared.workdir is None:

@@ -10,6 +10,7 @@ import inspect
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, PrivateAttr, field
 from tunesmith.errors import SpecError, quoted
 from tunesmith.evaluation.command import BUILTIN_PLACEHOLDERS, check_dollar_placeholders
 from tunesmith.records import Direction, FailureKind, ObjectiveSpec
-from tunesmith.redaction import redact
+from tunesmith.redaction import REDACTED, redact
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.constraints import Constraint
@@ -34,6 +35,7 @@ from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
 from tunesmith.suggestions import closest, storage_url_fix
+from tunesmith.terminal_text import CONTROL_CHARACTERS
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -80,16 +82,16 @@ class Budget(StrictModel):
                                                                     "projected spend over this (needs the spec's "
                                                                     "cost section)")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _a_time_or_money_budget_alone_has_no_trial_cap(cls, data: Any) -> Any:
+    @model_validator(mode="after")
+    def _a_time_or_money_budget_alone_has_no_trial_cap(self) -> Budget:
         # `budget: {wall_time: 1h}` is Optuna's optimize(timeout=3600): run until the time is up. The default of 100
         # trials stopped a cheap objective after a second, at a number the user never wrote; 100 stays the default
         # where no time or money limit is given. (A recorded spec keeps its trials, null included: see to_json.)
-        if isinstance(data, Mapping) and "trials" not in data and any(
-                data.get(limit) is not None for limit in ("wall_time", "cost")):
-            return {**data, "trials": None}
-        return data
+        # Set after validation, so `trials` stays out of model_fields_set: a file that leaves it out takes the
+        # recorded one (filled_like: a spec recorded when this meant 100 trials is its file's still)
+        if "trials" not in self.model_fields_set and (self.wall_time is not None or self.cost is not None):
+            object.__setattr__(self, "trials", None)
+        return self
 
 
 class RayResources(StrictModel):
@@ -579,8 +581,10 @@ class ExperimentSpec(StrictModel):
     @model_validator(mode="after")
     def _cross_checks(self) -> ExperimentSpec:
         space = SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
-        for i, config in enumerate(self.enqueue):  # complete for its active parameters, each in its domain
-            space.validate_params(config, f"enqueue[{i}]")
+        # complete for its active parameters, each in its domain; kept as the trial will be recorded (`n: 1` for a
+        # float is 1.0), or a resume's queue keys miss the record's and a configuration already run runs again
+        object.__setattr__(self, "enqueue", tuple(space.validate_params(config, f"enqueue[{i}]")
+                                                  for i, config in enumerate(self.enqueue)))
         if (self.trial is None) == (self.task is None):
             raise ValueError(_TRIAL_OR_TASK)
         if self.task is not None:
@@ -681,6 +685,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     skips, so that an experiment recorded before them stays readable and resumable."""
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
+    check_no_hidden_values(spec)
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
@@ -699,9 +704,35 @@ def check_new_spec(spec: ExperimentSpec) -> None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
 
 
-# A control character (C0, DEL): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
+def check_no_hidden_values(spec: ExperimentSpec) -> None:
+    """Refuse the *** that `tunesmith spec` prints for a hidden value, as a trial.env value or the storage URL's
+    password: the printed spec, run again, ran the trial with API_TOKEN='***' and connected with *** as the
+    password, without a word.
+
+    Raises:
+        SpecError: at ``trial.env.<key>`` or ``storage``, saying how to get the value back.
+    """
+    for key, value in (spec.trial.env if spec.trial is not None else {}).items():
+        if value == REDACTED or _url_password(value) == REDACTED:
+            raise SpecError(f"trial.env.{key}", f"is {REDACTED}, the placeholder `tunesmith spec` prints for a hidden "
+                                                "value: put the value back, or print the spec with `tunesmith spec "
+                                                "NAME --show-secrets`")
+    if spec.storage is not None and _url_password(spec.storage) == REDACTED:
+        raise SpecError("storage", f"the password is {REDACTED}, the placeholder `tunesmith spec` prints (the record "
+                                   "keeps no password): put the password back, or delete the storage: line and give "
+                                   "--storage or TUNESMITH_STORAGE")
+
+
+def _url_password(text: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(text).password if "://" in text else None
+    except ValueError:  # (a port that is no number: not a URL whose password anyone reads)
+        return None
+
+
+# A control character (C0, DEL, C1): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
 # store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def check_tag_text(tags: Mapping[str, str]) -> None:

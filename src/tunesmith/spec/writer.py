@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tunesmith.redaction import REDACTED, redact_texts, secrets_of
+from tunesmith.redaction import REDACTED, redact_texts, secret_name, secrets_of
 from tunesmith.spec.model import INTERACTIVE
 
 _WIDTH = 120
@@ -18,13 +18,18 @@ _WIDTH = 120
 
 def secrets_hidden(stored: Mapping[str, Any]) -> dict[str, Any]:
     """``stored`` as `tunesmith spec` shows it: every text redacted (a URL's password, ``password=...``: a store
-    written before the storage password was left out of the record still holds it), and the ``trial.env`` values
-    a failure reason hides (:func:`secrets_of`) as ***. The store keeps them: a resume runs the recorded spec."""
-    shown: dict[str, Any] = redact_texts(dict(stored))
+    written before the storage password was left out of the record still holds it), and the values of the
+    ``trial.env`` variables whose names say secret (``API_TOKEN``: as :func:`redact_env` hides them) as ***, here
+    and wherever else they are written. The store keeps them: a resume runs the recorded spec.
+
+    Only those: a failure reason hides every trial.env value (a trial's output may print any of them, in any
+    context), but a spec printed with ``DATA_DIR: ***`` is no spec to run again, and whoever reads it here can read
+    the record it comes from. A *** left in a file is refused when it is run (``check_no_hidden_values``)."""
     env = (stored.get("trial") or {}).get("env")
-    if isinstance(env, Mapping):
-        secrets = set(secrets_of(env, {}))
-        shown["trial"]["env"] = {k: REDACTED if v in secrets else shown["trial"]["env"][k] for k, v in env.items()}
+    env = env if isinstance(env, Mapping) else {}
+    shown: dict[str, Any] = redact_texts(dict(stored), secrets_of({}, env))  # (secrets_of: the secret-named ones)
+    if env:
+        shown["trial"]["env"] = {k: REDACTED if secret_name(k) else v for k, v in shown["trial"]["env"].items()}
     return shown
 
 
@@ -47,12 +52,12 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool 
         header.append("Its workdir holds that run's trial folders: to run this file as a new experiment (`run --name "
                       "NEW`, or a new name: line), delete the workdir: line, and the new run gets a folder of its own.")
     if shown != stored:
-        header.append(f"Its secrets are shown as {REDACTED}: trial.env's values (the store keeps them, for a resume) and "
-                      f"whatever reads like a password, token or key; `tunesmith spec {name} --show-secrets` prints "
-                      "them as recorded.")
-    if REDACTED in str(stored.get("storage", "")):
-        header.append("Its storage: is recorded without its password: put it back (or give --storage) to run this "
-                      "file.")
+        header.append(f"Its secrets are shown as {REDACTED} (the store keeps them, for a resume): what reads like a "
+                      f"password, token or key; `tunesmith spec {name} --show-secrets` prints them as recorded, "
+                      f"and a {REDACTED} left in is refused when the file runs.")
+    if REDACTED in str(shown.get("storage", "")):  # (what is printed: an older record still holds the password)
+        header.append("Its storage: is recorded without its password: put it back (or delete the line and give "
+                      "--storage) to run this file.")
     trial = stored.get("trial") or {}
     if str(trial.get("function", "")).startswith(INTERACTIVE + ":"):
         header.append("Its trial function was defined interactively (a notebook, python -c): no file names it; "

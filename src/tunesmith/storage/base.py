@@ -128,6 +128,14 @@ class TrialStore(Protocol):
         change lands between the read and the write (a list appended to by two processes keeps both entries)."""
         ...
 
+    def change_spec(self, experiment_id: int,
+                    change: Callable[[dict[str, Any]], tuple[dict[str, Any], str, Mapping[str, Any]]],
+                    now: float) -> None:
+        """Replace the recorded spec with ``change(recorded spec)``'s spec, and append an event of its kind and
+        detail, atomically (`resume --trials`: the spec and the audit trail never disagree); ``change`` may raise,
+        and then nothing is written."""
+        ...
+
     def finished_since(self, experiment_id: int, since_event: int,
                        skip: Collection[int] = ()) -> tuple[list[TrialRecord], int]:
         """Trials (not in ``skip``) that reached a final state after event ``since_event``; the newest event id."""

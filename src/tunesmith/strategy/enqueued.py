@@ -14,7 +14,8 @@ from tunesmith.strategy.warm_start import config_key
 
 class EnqueuedFirst:
     """``inner``, with ``configs`` handed out first, in order; a configuration the history already holds (a resumed
-    run's) is not handed out again."""
+    run's, replayed) or that runs elsewhere (a lost trial's re-run, a joined peer's trial: adopted) is not handed
+    out again."""
 
     def __init__(self, inner: Strategy, configs: Sequence[Mapping[str, ParamValue]]) -> None:
         self.inner = inner
@@ -34,6 +35,8 @@ class EnqueuedFirst:
         return self.inner.ask()
 
     def adopt(self, params: dict[str, ParamValue]) -> Proposal:
+        key = config_key(params)
+        self._queue = [c for c in self._queue if config_key(c) != key]
         return self.inner.adopt(params)
 
     def report(self, token: int, report: Report) -> None:

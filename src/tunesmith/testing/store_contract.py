@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from tunesmith.audit import AuditKind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound
@@ -265,6 +266,30 @@ def check_lease_holder(store: TrialStore) -> None:
     assert store.lease_holder(e.id, now=73.0) is None, "a released lease is held by nobody"
 
 
+def check_change_spec(store: TrialStore) -> None:
+    """A spec change is written with its event, in one piece; a change that raises writes neither."""
+    e = store.create_experiment("spec change", SPEC, "random", "", now=1.0)
+
+    def raised(spec: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        return {**spec, "budget": {"trials": 9}}, AuditKind.BUDGET_RAISED, {"old": 4, "new": 9}
+
+    def refused(spec: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        raise ValueError("refused")
+
+    store.change_spec(e.id, raised, now=2.0)
+    assert store.experiment("spec change").spec == {**SPEC, "budget": {"trials": 9}}
+    events = store.events(e.id)
+    assert [dict(ev.payload) for ev in events if ev.kind == AuditKind.BUDGET_RAISED] == [{"old": 4, "new": 9}]
+    try:
+        store.change_spec(e.id, refused, now=3.0)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a change that raises is raised to the caller")
+    assert store.events(e.id) == events, "a refused change writes no event"
+    assert store.experiment("spec change").spec == {**SPEC, "budget": {"trials": 9}}, "nor the spec"
+
+
 def check_delete(store: TrialStore) -> None:
     """A deletion removes the experiment's records and keeps, with it, who deleted it, its trial count and its events
     of the kinds asked for (as they were); a name deleted twice keeps both records."""
@@ -383,7 +408,7 @@ def check_last_report_id(store: TrialStore) -> None:
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
     check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
     check_renew_lease, check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners,
-    check_unfinished_and_lost, check_lease_holder, check_delete, check_events_of_kinds,
+    check_unfinished_and_lost, check_lease_holder, check_change_spec, check_delete, check_events_of_kinds,
     check_attributes_and_results_since, check_slots, check_last_report_id)
 
 
