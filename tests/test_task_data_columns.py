@@ -145,3 +145,56 @@ def test_missing_values_no_step_fills_before_one_that_refuses_them_are_refused_a
         prepare(task(estimator, pipeline), project.root, new=True)
     # an experiment recorded before this check resumes, reproduces and promotes as it ran
     prepare(task(lr, ["sklearn.preprocessing.StandardScaler"]), project.root)
+
+
+def _dated_csv(path: Path, n: int, dates: list[str] | None = None, income: list[str] | None = None) -> Path:
+    """``n`` rows in time order: signup (an ISO date, two rows a day), region (three levels), income (a float
+    unless ``income`` gives the cells) and spend (a float, the target)."""
+    dates = dates or [f"2024-01-{1 + i // 2:02d}" for i in range(n)]
+    income = income or [f"{30 + (i * 7 % n) / 2:.1f}" for i in range(n)]
+    lines = ["signup,region,income,spend"]
+    lines += [f"{dates[i]},{('north', 'south', 'east')[i % 3]},{income[i]},{10 + i % 7 + (i * 3 % n) / n:.3f}"
+              for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    return path
+
+
+def _regression_spec(project: Any, name: str, data: dict[str, Any], cv: dict[str, Any] | None = None) -> str:
+    spec = {"name": name, "objective": {"metric": "neg_root_mean_squared_error", "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.Ridge", "data": {"path": "d.csv", "target": "spend", **data},
+                     "cv": cv or {"kind": "kfold", "folds": 2}, "scoring": "neg_root_mean_squared_error",
+                     "latency": None},
+            "space": {"ridge__alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    return str(project.write_spec(spec))
+
+
+def test_the_time_column_listed_as_a_feature_is_its_timestamp_in_training_and_in_new_rows(project) -> None:
+    """`time: signup` with signup also in `features` (the README allows it): the model was fed the rank of each
+    distinct date string, the column recorded as `datetime`, and `drift --data` then refused every file, the
+    training file itself, saying its dates were "not a number, as it is in the experiment's data"."""
+    import datetime
+
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.tasks import prepare, rows_like
+
+    path = _dated_csv(project.root / "d.csv", 40)
+    spec = _regression_spec(project, "tfeat", {"time": "signup", "features": ["region", "income", "signup"]},
+                            {"kind": "timeseries", "folds": 2})
+    code, out, err = cli_in_process("run", spec, "-q", "--storage", project.storage)
+    assert code == 0, (code, out, err)
+    task = load_spec(spec).task
+    ds = prepare(task, project.root).dataset
+    assert ds.column_types["signup"] == "datetime"
+    first = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC).timestamp()
+    assert list(ds.X[:4, 2]) == [first, first, first + 86400, first + 86400]  # POSIX seconds, not ranks 0, 0, 1, 1
+    # new rows are encoded the same way: a date the file never had is its timestamp, not a missing value
+    later = _dated_csv(project.root / "later.csv", 40, dates=[f"2024-03-{1 + i // 2:02d}" for i in range(40)])
+    new = rows_like(task.data, project.root, later)
+    assert new.X[0, 2] == datetime.datetime(2024, 3, 1, tzinfo=datetime.UTC).timestamp()
+    _dated_csv(path, 40)
+    assert (rows_like(task.data, project.root, path).X == ds.X).all()
+    code, out, err = cli_in_process("drift", "tfeat", "--data", str(path), "--storage", project.storage)
+    assert code == 0, (code, out, err)
+    assert "not a number" not in err, err

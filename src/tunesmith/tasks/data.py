@@ -2,7 +2,8 @@
 datasets and seeded generators; and the dataset fingerprint recorded with an experiment.
 
 Rows with a time column are sorted by it (stably) at load, so every later step (holdout, folds) can rely on
-row order being time order. Group and time columns are not features unless ``data.features`` names them.
+row order being time order. Group and time columns are not features unless ``data.features`` names them; a time
+column named there is fed as the numbers that order the rows (a date's POSIX seconds), in new rows too.
 String feature columns are encoded as integer codes of their sorted distinct values (missing: NaN). The codes
 use no label, so they leak nothing about the target; put an encoder in the pipeline for anything smarter.
 """
@@ -16,7 +17,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -138,8 +139,16 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     n = len(columns[data.target])
     types: dict[str, str] = {}
     X = np.empty((n, len(features)), dtype=float)
+    time = None
+    if data.time is not None:
+        time, types[data.time] = _time_column(columns[data.time], data.time)
     for j, col in enumerate(features):
-        X[:, j], types[col] = _feature_column(columns[col])
+        # the time column as a feature is its numbers (a date's POSIX seconds), as it orders the rows: text codes of
+        # its dates would give every date new rows bring (every later one) a missing value
+        if time is not None and col == data.time:
+            X[:, j] = time
+        else:
+            X[:, j], types[col] = _feature_column(columns[col])
         # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit.
         # Read off the parsed column (a text column's codes are finite), not by parsing every cell once more.
         if types[col] != "string" and (rows := np.flatnonzero(np.isinf(X[:, j]))).size:
@@ -150,9 +159,6 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     if data.groups is not None:
         groups = np.asarray([str(v) for v in columns[data.groups]], dtype=object)
         types[data.groups] = _kind(columns[data.groups])
-    time = None
-    if data.time is not None:
-        time, types[data.time] = _time_column(columns[data.time], data.time)
     said = () if data.features is not None else identifier_like_columns(X, features, types, path.name)
     ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path), warnings=said)
     return _time_sorted(ds)
@@ -436,20 +442,45 @@ def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
 
 
 def _time_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
+    """The time column as numbers: as read when every cell is one (``float``), else each cell's POSIX seconds
+    (:func:`date_seconds`, ``datetime``): what rows are sorted by, and what the model is fed when ``features``
+    lists the column.
+
+    Raises:
+        SpecError: at ``task.data.time``: a missing cell, or one neither a number nor an ISO date.
+    """
     nums = [_number(v) for v in values]
     if all(x is not None and not math.isnan(x) for x in nums):
         return np.asarray(nums, dtype=float), "float"
     out = []
     for i, v in enumerate(values):
-        if isinstance(v, datetime):
-            out.append(v.timestamp())
-            continue
-        try:
-            out.append(datetime.fromisoformat(str(v)).timestamp())
-        except ValueError:
+        if is_missing(v):
+            raise SpecError("task.data.time", f"column {name!r} row {i + 1} is empty (a missing value); the time "
+                                              "column orders the rows, so no cell of it may be missing: fill in "
+                                              "its date or drop the row")
+        seconds = date_seconds(v)
+        if seconds is None:
             raise SpecError("task.data.time", f"column {name!r} row {i + 1}: {v!r} is neither a number nor an ISO "
-                                              "date (2024-01-31 or 2024-01-31T12:00:00)") from None
+                                              "date (2024-01-31 or 2024-01-31T12:00:00)")
+        out.append(seconds)
     return np.asarray(out, dtype=float), "datetime"
+
+
+def date_seconds(value: Any) -> float | None:
+    """``value`` (an ISO date text, or a Parquet date or datetime) as POSIX seconds; None when it is none of those.
+
+    A date or time without a zone is read as UTC, not as this machine's local time: the same cell is the same
+    number on every machine that refits or scores the model (and no DST hour repeats)."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        when = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _time_sorted(ds: Dataset) -> Dataset:
@@ -674,6 +705,9 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
             code = {v: float(i) for i, v in enumerate(present)}
             X[:, j] = [code.get(str(v), math.nan) for v in raw[col]]
             continue
+        if reference.column_types.get(col) == "datetime":  # the time column as a feature: POSIX seconds
+            X[:, j] = _dates_like(raw[col], col, name, field)
+            continue
         nums = [_number(v) for v in raw[col]]
         bad = next((i for i, x in enumerate(nums) if x is None), None)
         if bad is not None:
@@ -689,3 +723,20 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
         if reference.y.dtype.kind in "iu" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)
     return RowsLike(X, y, raw, target, str(path))
+
+
+def _dates_like(values: list[Any], col: str, name: str, field: str) -> np.ndarray:
+    """New rows' cells of a date column the task feeds its model (its time column, listed in ``features``) as
+    POSIX seconds, as the task's own are (:func:`date_seconds`); a missing cell is NaN, as any feature's.
+
+    Raises:
+        SpecError: at ``field``: a cell that is not an ISO date.
+    """
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        seconds = math.nan if is_missing(v) else date_seconds(v)
+        if seconds is None:
+            raise SpecError(field, f"{name} column {col!r} row {i + 1}: {v!r} is not an ISO date (2024-01-31 or "
+                                   "2024-01-31T12:00:00), as it is in the experiment's data")
+        out[i] = seconds
+    return out
