@@ -198,3 +198,28 @@ def test_the_time_column_listed_as_a_feature_is_its_timestamp_in_training_and_in
     code, out, err = cli_in_process("drift", "tfeat", "--data", str(path), "--storage", project.storage)
     assert code == 0, (code, out, err)
     assert "not a number" not in err, err
+
+
+def test_a_numeric_column_read_as_text_for_a_few_stray_cells_and_a_date_feature_are_warned_about(project) -> None:
+    """One '?' among numbers made the column text (codes of its values sorted as text, 9.5 after 10.2), and an ISO
+    date column among the features became a category of as many levels as dates: `validate` said valid, no word."""
+    incomes = [f"{30 + i / 2:.1f}" for i in range(40)]
+    incomes[5], incomes[17], incomes[30] = "?", "-", "?"
+    _dated_csv(project.root / "d.csv", 40, income=incomes)
+    spec = _regression_spec(project, "stray", {"features": ["region", "income", "signup"]})
+    said = _warnings("validate", spec)
+    assert said == [
+        "task.data.features: column 'income' of d.csv is read as text because of 3 value(s) that are not numbers: "
+        "'?' (row 6), '-' (row 18): its numbers are encoded as text levels (sorted as text, 9.5 after 10.2), and "
+        "a number new rows bring that the file lacks is a missing value for the model; correct those cells, or "
+        "empty them (a missing value)",
+        "task.data.features: column 'signup' of d.csv holds dates; as a feature it is encoded as text levels, which "
+        "the dates of new rows never match (each a missing value for the model): name it task.data.time (the rows "
+        "are then time-ordered, and a time column listed in task.data.features is fed as its timestamp), derive "
+        "numeric features from it, or leave it out of task.data.features"], said
+    assert _warnings("run", spec, "-q", "--storage", project.storage) == said
+    # mostly text (a real category), or the dates declared as the time column: nothing to say
+    _dated_csv(project.root / "d.csv", 40, income=["low", "mid", "high", "7"] * 10)
+    assert _warnings("validate", _regression_spec(project, "fine", {"time": "signup",
+                                                                     "features": ["region", "income", "signup"]},
+                                                  {"kind": "timeseries", "folds": 2})) == []

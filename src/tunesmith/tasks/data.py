@@ -160,6 +160,7 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
         groups = np.asarray([str(v) for v in columns[data.groups]], dtype=object)
         types[data.groups] = _kind(columns[data.groups])
     said = () if data.features is not None else identifier_like_columns(X, features, types, path.name)
+    said += text_column_warnings(columns, features, types, path.name)
     ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path), warnings=said)
     return _time_sorted(ds)
 
@@ -191,6 +192,46 @@ def identifier_like_columns(X: np.ndarray, features: list[str], types: Mapping[s
                         f"{what} over {n} rows) and is a feature, as task.data.features is not given: a model learns "
                         "nothing from it that holds for new rows, and drift flags it on every batch; list the "
                         f"feature columns in task.data.features, or drop the column from {name}")
+    return tuple(said)
+
+
+MOSTLY_SHARE = 0.9
+"""A text feature column whose present cells are numbers (or ISO dates) on at least MOSTLY_SHARE of them is a
+column of numbers (of dates) that a few stray cells (``?``, ``-``) or its dates made text: said, since its text codes
+sort ``9.5`` after ``10.2`` and match no value new rows bring that the file lacks."""
+_STRAY_SHOWN = 3
+
+
+def text_column_warnings(columns: Mapping[str, list[Any]], features: list[str], types: Mapping[str, str],
+                         name: str) -> tuple[str, ...]:
+    """A warning for each text column of ``features`` (``columns``, as read from file ``name``) that holds numbers
+    but for a few cells, naming those cells, or holds dates (:data:`MOSTLY_SHARE`). A column of dates that is the
+    task's time column is no text column: it is fed as its timestamps."""
+    said = []
+    for col in features:
+        if types[col] != "string":
+            continue
+        present = [(i, v) for i, v in enumerate(columns[col]) if not is_missing(v)]
+        strays = [(i, v) for i, v in present if _number(v) is None]
+        if len(strays) <= (1 - MOSTLY_SHARE) * len(present):
+            first: dict[str, int] = {}
+            for i, v in strays:
+                first.setdefault(str(v), i)
+            shown = ", ".join(f"{v!r} (row {i + 1})" for v, i in list(first.items())[:_STRAY_SHOWN])
+            more = f" and {len(first) - _STRAY_SHOWN} other value(s)" if len(first) > _STRAY_SHOWN else ""
+            said.append(f"task.data.features: column {col!r} of {name} is read as text because of {len(strays)} "
+                        f"value(s) that are not numbers: {shown}{more}: its numbers are encoded as text levels "
+                        "(sorted as text, 9.5 after 10.2), and a number new rows bring that the file lacks is a "
+                        "missing value for the model; correct those cells, or empty them (a missing value)")
+            continue
+        dated: dict[str, bool] = {}
+        dates = sum(dated.setdefault(str(v), date_seconds(v) is not None) for _, v in present)
+        if present and dates >= MOSTLY_SHARE * len(present):
+            said.append(f"task.data.features: column {col!r} of {name} holds dates; as a feature it is encoded as "
+                        "text levels, which the dates of new rows never match (each a missing value for the model): "
+                        "name it task.data.time (the rows are then time-ordered, and a time column listed in "
+                        "task.data.features is fed as its timestamp), derive numeric features from it, or leave it "
+                        "out of task.data.features")
     return tuple(said)
 
 
