@@ -7,9 +7,11 @@ few dozen rows, one trial each: what they say before the search is the point, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import cli_in_process
 
 from tunesmith.tasks.data import _cache
@@ -223,3 +225,25 @@ def test_a_numeric_column_read_as_text_for_a_few_stray_cells_and_a_date_feature_
     assert _warnings("validate", _regression_spec(project, "fine", {"time": "signup",
                                                                      "features": ["region", "income", "signup"]},
                                                   {"kind": "timeseries", "folds": 2})) == []
+
+
+@pytest.mark.parametrize(("edit", "field", "message"), [
+    (lambda lines: lines.__setitem__(8, "," + lines[8].split(",", 1)[1]), "task.data.time",
+     "column 'signup' row 8 is empty (a missing value); the time column orders the rows, so no cell of it may be "
+     "missing: fill in its date or drop the row"),
+    (lambda lines: [lines.__setitem__(i, lines[i].rsplit(",", 1)[0] + ",") for i in (4, 9, 10, 11, 30)],
+     "task.data.target", "column 'spend' has 5 empty value(s) (rows 4, 9, 10 and 2 more); drop those rows or fill "
+                         "them (a label cannot be imputed)"),
+])
+def test_an_empty_time_or_target_cell_is_said_to_be_empty_and_named_by_its_row(
+        project: Any, edit: Callable[[list[str]], Any], field: str, message: str) -> None:
+    """An empty date was "neither a number nor an ISO date"; an empty label named no row to look at."""
+    path = _dated_csv(project.root / "d.csv", 40)
+    lines = path.read_text().splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    code, out, err = cli_in_process("validate", _regression_spec(project, "empty", {"time": "signup"},
+                                                                  {"kind": "timeseries", "folds": 2}))
+    assert code == 2, (code, out, err)
+    assert " ".join(err.split()) == f"error: {field}: {message}", err

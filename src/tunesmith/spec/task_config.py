@@ -263,6 +263,8 @@ class TaskConfig(StrictModel):
             if v not in names:
                 close = closest(v, names)
                 hint = f"did you mean {close!r}? " if close else ""
+                if close and close.startswith("neg_") and not v.lower().startswith("neg_"):  # rmse, mae, ...
+                    hint = f"did you mean {close!r} (scikit-learn's scorers are maximised, so errors are negated)? "
                 raise ValueError(f"unknown scorer {v!r}; {hint}use a scikit-learn scorer name (accuracy, roc_auc, "
                                  "neg_log_loss, r2, ...) or a business metric {precision_at_recall: 0.8}")
         return v

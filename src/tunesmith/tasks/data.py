@@ -471,15 +471,26 @@ def feature_matrix(columns: Mapping[str, list[Any]], features: list[str]) -> np.
 
 
 def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
-    missing = sum(1 for v in values if isinstance(v, str) and v.lower() in _MISSING)
+    missing = [i for i, v in enumerate(values) if isinstance(v, str) and v.lower() in _MISSING]
     if missing:
-        raise SpecError("task.data.target", f"column {name!r} has {missing} empty value(s); drop those rows or "
-                                            "fill them (a label cannot be imputed)")
+        raise SpecError("task.data.target", f"column {name!r} has {len(missing)} empty value(s) ({_rows(missing)}); "
+                                            "drop those rows or fill them (a label cannot be imputed)")
     kind = _kind(values)
     if kind == "string":
         return np.asarray([str(v) for v in values], dtype=object), kind
     arr = np.asarray([_number(v) for v in values], dtype=float)
     return (arr.astype(np.int64), kind) if kind == "int" else (arr, kind)
+
+
+def _rows(indices: list[int], shown: int = 3) -> str:
+    """``row 4``, ``rows 4 and 51``, ``rows 4, 9, 10 and 2 more``: the first ``shown`` of ``indices`` (0-based
+    positions among the data rows) as the row numbers every data message uses."""
+    numbers = [str(i + 1) for i in indices[:shown]]
+    if len(indices) == 1:
+        return f"row {numbers[0]}"
+    if len(indices) > shown:
+        return f"rows {', '.join(numbers)} and {len(indices) - shown} more"
+    return f"rows {', '.join(numbers[:-1])} and {numbers[-1]}"
 
 
 def _time_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
