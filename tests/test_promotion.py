@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -820,3 +821,177 @@ def test_beat_champion_fails_when_the_champion_never_saw_the_candidates_labels(p
     assert gate.message.startswith("cannot compare with champion v1: the candidate's holdout has label(s) benign, "
                                    "malignant, which the champion was never trained on (its labels: 0, 1)"), gate
     shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def _churn_csv(path: Path, n: int = 400, seed: int = 0) -> None:
+    """Rows with a text column (region) among numbers, as a data scientist's CSV has them."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["east", "north", "south", "west"], n, p=[.2, .4, .3, .1])
+    age = rng.integers(18, 80, n).astype(float)
+    income = rng.normal(50, 15, n)
+    logit = -1.0 + 0.05 * (age - 50) - 0.04 * (income - 50) + 1.2 * (region == "west") - 0.8 * (region == "east")
+    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    lines = ["region,age,income,churned", *(f"{r},{a:.0f},{i:.2f},{c}" for r, a, i, c in
+                                            zip(region, age, income, churned, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _churn_spec(name: str, mlflow_uri: str, data: str = "churn.csv", features: list[str] | None = None,
+                pipeline: list | None = None, **extra: Any) -> dict[str, Any]:
+    """One configuration (C fixed), so two such experiments on the same rows fit the same model."""
+    return {"name": name, "objective": {"metric": "roc_auc", "direction": "maximize"},
+            "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+                     "pipeline": pipeline or ["sklearn.impute.SimpleImputer", "sklearn.preprocessing.StandardScaler"],
+                     "data": {"path": data, "target": "churned",
+                              "features": features or ["region", "age", "income"]},
+                     "cv": {"kind": "stratified", "folds": 3}, "holdout": {"fraction": 0.3}, "scoring": "roc_auc"},
+            "space": {"logisticregression__C": {"type": "categorical", "choices": [1.0]}},
+            "strategy": "grid", "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0,
+            "tracking": {"mlflow": {"uri": mlflow_uri, "experiment": name}},
+            "workdir": f".tunesmith/{name}", **extra}
+
+
+BEAT = {"beat_champion": {"metric": "holdout_roc_auc", "margin": 0.0, "resamples": 50}}
+
+
+def test_beat_champion_scores_the_champion_on_the_rows_encoded_as_its_own_experiment_encodes_them(project, mlflow_uri):
+    """The champion was handed the candidate's matrix: a candidate listing the same features in another order gave
+    it scrambled columns, and a copy of the champion 'beat' it (0.80 vs 0.23). Equal configurations on the same rows
+    now score the same; a new text level (every other level's code shifted) is encoded the champion's way."""
+    from tunesmith.promotion.promote import promote
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import prepare, reference_columns, rows_like
+
+    _churn_csv(project.root / "churn.csv")
+    rows = (project.root / "churn.csv").read_text().splitlines()
+    # a new level, 'central', that sorts first: every other region's code shifts by one
+    project.write("churn_v2.csv", "\n".join([rows[0], *(("central" + r[r.index(","):]) if i % 9 == 0 else r
+                                                        for i, r in enumerate(rows[1:]))]) + "\n")
+    store = SQLStore(project.storage)
+    run_tracked(project.write_spec(_churn_spec("bc-a", mlflow_uri)), project.storage)
+    run_tracked(project.write_spec(_churn_spec("bc-d", mlflow_uri, features=["income", "age", "region"],
+                                               promotion=BEAT)), project.storage)
+    run_tracked(project.write_spec(_churn_spec("bc-c", mlflow_uri, data="churn_v2.csv", promotion=BEAT)),
+                project.storage)
+    assert promote(store, "bc-a", "M", SystemClock()).version == "1"
+
+    same = promote(store, "bc-d", "M", SystemClock(), dry_run=True)
+    gate = next(g for g in same.gates if g.gate == "beat_champion")
+    assert gate.evidence["candidate"] == pytest.approx(gate.evidence["champion"], abs=1e-9), gate
+    assert gate.evidence["champion"] > 0.6, gate
+    assert gate.evidence["improvement"] == pytest.approx(0.0, abs=1e-9), gate  # a copy beats the champion by nothing
+
+    shifted = promote(store, "bc-c", "M", SystemClock(), dry_run=True)
+    gate = next(g for g in shifted.gates if g.gate == "beat_champion")
+    # the champion's true score on the candidate's holdout rows, encoded as bc-a encodes them ('central': missing)
+    spec_a = spec_from_dict(store.experiment("bc-a").spec)
+    spec_c = spec_from_dict(store.experiment("bc-c").spec)
+    holdout = prepare(spec_c.task, spec_c.base_dir).holdout_idx
+    raw = reference_columns(spec_c.task.data, spec_c.base_dir)
+    X = rows_like(spec_a.task.data, spec_a.base_dir, "churn_v2.csv",
+                  columns={k: [v[i] for i in holdout] for k, v in raw.items()}).X
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    registry = ModelRegistry(mlflow_uri)
+    champion = registry.load_sklearn(registry.by_alias("M", "champion"))
+    y = prepare(spec_c.task, spec_c.base_dir).dataset.y[holdout]
+    true = prepare(spec_c.task, spec_c.base_dir).scorer(champion, X, y)
+    assert gate.evidence["champion"] == pytest.approx(true, abs=1e-9), gate
+    shutil.rmtree(project.root / ".tunesmith", ignore_errors=True)
+
+
+def test_beat_champion_refuses_to_compare_with_a_champion_whose_encoding_it_cannot_know(project, mlflow_uri):
+    """A champion registered by another store: the rows it takes are not known here; the gate fails saying so,
+    with no number."""
+    from tunesmith.promotion.promote import promote
+
+    _churn_csv(project.root / "churn.csv")
+    other = f"sqlite:///{project.root / 'other.db'}"
+    run_tracked(project.write_spec(_churn_spec("elsewhere", mlflow_uri)), other)
+    assert promote(SQLStore(other), "elsewhere", "M2", SystemClock()).version == "1"
+    run_tracked(project.write_spec(_churn_spec("here", mlflow_uri, promotion=BEAT)), project.storage)
+    outcome = promote(SQLStore(project.storage), "here", "M2", SystemClock(), dry_run=True,
+                      tracking_uri=mlflow_uri)
+    gate = next(g for g in outcome.gates if g.gate == "beat_champion")
+    assert not gate.passed and gate.evidence.get("champion") is None, gate
+    assert "cannot compare with champion v1" in gate.message and "'elsewhere'" in gate.message, gate
+    assert "does not hold" in gate.message, gate
+
+
+def test_promote_refuses_a_data_file_changed_since_the_run(project, mlflow_uri):
+    """promote re-read the task's file as it is now and refit on it: a file edited since the run shipped a model
+    fitted on other rows, with no word. Refused, exit 2, naming the file, what changed and the ways out."""
+    _churn_csv(project.root / "churn.csv")
+    run_tracked(project.write_spec(_churn_spec("chg", mlflow_uri)), project.storage)
+    _churn_csv(project.root / "churn.csv", seed=3)   # a colleague's corrected extract, written over it
+    for dry in (["--dry-run"], []):
+        proc = _promote_here(project, "chg", "-m", "chg", *dry)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        said = " ".join(proc.stderr.split())
+        assert "churn.csv" in said and "changed since" in said and "content hash" in said, said
+        assert "tunesmith retune chg --data" in said and "Restore the file" in said, said
+        assert "Traceback" not in proc.stderr
+    assert not list((project.root / ".tunesmith" / "chg").glob("promotions/*.json"))
+
+
+def test_a_refit_model_that_cannot_score_the_holdout_is_refused_naming_the_reason(project):
+    """A level only the holdout holds, with a OneHotEncoder that refuses unknown levels: promote --dry-run crashed
+    with scikit-learn's traceback (exit 1). Refused, exit 2, with the library's reason."""
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import prepare
+
+    _churn_csv(project.root / "churn.csv")
+    spec = _churn_spec("newcat", "unused", pipeline=["sklearn.preprocessing.OneHotEncoder"], features=["region"])
+    del spec["tracking"]
+    spec_path = project.write_spec(spec)
+    from tunesmith.spec.loader import load_spec
+
+    loaded = load_spec(spec_path)
+    holdout = prepare(loaded.task, loaded.base_dir).holdout_idx   # (carved from the labels: the same after the edit)
+    rows = (project.root / "churn.csv").read_text().splitlines()
+    picked = set(holdout[:3].tolist())
+    project.write("churn.csv", "\n".join([rows[0], *(("central" + r[r.index(","):]) if i in picked else r
+                                                    for i, r in enumerate(rows[1:]))]) + "\n")
+    try:   # the run's own holdout meets the same refusal (how the run reports it is the run's business)
+        tunesmith.run(spec_path, storage=project.storage)
+    except ValueError:
+        pass
+    recorded = spec_from_dict(SQLStore(project.storage).experiment("newcat").spec)
+    assert set(prepare(recorded.task, recorded.base_dir).holdout_idx.tolist()) >= picked
+    proc = _promote_here(project, "newcat", "-m", "newcat", "--dry-run")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+    assert "cannot score the holdout" in said and "Found unknown categories" in said, said
+
+
+STEP_OF_MY_OWN = '''
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class Doubled(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float) * 2.0
+'''
+
+
+def test_a_dry_run_refuses_a_model_the_registry_would_refuse(project, mlflow_uri):
+    """A class of the user's own in the pipeline: the dry run said every gate passed, then the promote refused it
+    (outside the allow-list). The dry run now refuses it as the promote does: same message, exit 2."""
+    _churn_csv(project.root / "churn.csv")
+    project.write("mysteps.py", STEP_OF_MY_OWN)
+    run_tracked(project.write_spec(_churn_spec("own", mlflow_uri, pipeline=[
+        "mysteps.Doubled", "sklearn.impute.SimpleImputer"])), project.storage)
+    said = []
+    for dry in (["--dry-run"], []):
+        proc = _promote_here(project, "own", "-m", "own", *dry)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        said.append(" ".join(proc.stderr.split()))
+    assert said[0] == said[1], said
+    assert "outside the allow-list" in said[0] and "mysteps.Doubled" in said[0], said

@@ -89,6 +89,51 @@ def test_report_of_a_real_run_has_every_section_and_needs_no_network(project):
     assert "Not a built-in task" in document
 
 
+BC_TASK = {
+    "name": "bc",
+    "objective": {"metric": "roc_auc", "direction": "maximize"},
+    "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 2000}},
+             "pipeline": ["sklearn.preprocessing.StandardScaler"], "data": {"sklearn": "breast_cancer"},
+             "cv": {"kind": "stratified", "folds": 3}, "holdout": {"fraction": 0.25}, "scoring": "roc_auc",
+             "latency": {"rows": 5}, "nested": {"outer_folds": 2, "trials": 2}, "unstable_spread": 0.006},
+    "space": {"logisticregression__C": {"type": "float", "low": 0.001, "high": 10, "log": True}},
+    "budget": {"trials": 4}, "executor": {"kind": "inline"}, "seed": 0,
+}
+
+
+def test_report_of_a_task_shows_what_the_task_measured_as_show_says_it(project):
+    """The report of a task had only the holdout / CV gap: none of the fold scores and their spread, the unstable
+    flag, the measured latency and model size, or the nested estimate that `show` prints."""
+    project.write_spec(BC_TASK)
+    _run(project, "bc.yaml")  # set-up: the report of it is what is checked
+    _report_in_process("bc")
+    document = (project.root / "bc.html").read_text()
+    assert "<h2>Evaluation</h2>" in document, "no section on what the task measured"
+    section = document.split("<h2>Evaluation</h2>", 1)[1].split("</section>", 1)[0]
+    shown, trials = project.show("bc"), project.trials("bc")
+    cv = shown["task"]["selected_cv"]
+    folds = [round(f, 4) for f in cv["folds"]]
+    assert (f"cv (stratified) of trial {cv['trial']}: roc_auc {cv['mean']:.4f} ± {cv['std']:.4f} over 3 folds "
+            f"{folds}") in section, section
+    assert cv["unstable"] and f"the selected trial {cv['trial']} is flagged unstable: its fold spread" in section
+    assert f"p95 {cv['latency_p95_ms']:.3f} ms per row; model size {cv['model_size_bytes'] / 1024:.1f} KiB" in section
+    holdout = shown["holdout"]
+    assert f"holdout roc_auc of trial {holdout['trial']} (the model promote ships" in section
+    assert f"{holdout['holdout_roc_auc']:.4f} on 143 rows" in section and f"its cv {cv['mean']:.4f}" in section
+    assert (f"nested CV estimate of the whole tuning procedure: {shown['nested']['nested_roc_auc']:.4f} ± "
+            f"{shown['nested']['nested_roc_auc_std']:.4f}") in section
+    # the trials table: each trial's fold spread, latency, size and flag, where the task recorded them
+    for title in ("roc_auc (CV mean)", "fold std", "latency p95 (ms)", "model size (KiB)", "unstable"):
+        assert f"<th>{title}</th>" in section, title
+    for t in trials:
+        m = t["metrics"]
+        mark = "*" if t["number"] == cv["trial"] else ""
+        row = (f"<tr><td>{mark}{t['number']}</td><td>{t['values']['roc_auc']:.4f}</td><td>{m['roc_auc_std']:.4f}</td>"
+               f"<td>{m['latency_p95_ms']:.3f}</td><td>{m['model_size_bytes'] / 1024:.1f}</td>"
+               f"<td>{m['fit_time_s']:.3f}</td><td>{'yes' if m['unstable'] else ''}</td></tr>")
+        assert row in section, (row, section)
+
+
 def test_an_output_that_is_a_folder_or_unwritable_is_bad_input(project):
     """`report NAME -o reports` (an existing folder) ended in IsADirectoryError's traceback, exit 1."""
     project.write_spec(project.spec("rep", executor={"kind": "inline"}, budget={"trials": 2}))

@@ -75,6 +75,38 @@ def test_a_task_runs_and_reports_its_holdout_apart(project):
     assert f"gap {gap['gap']:+.4f} (roc_auc, higher is better; positive: CV looked better than the holdout)" in text
 
 
+def test_run_ends_saying_the_holdout_and_nested_estimate_it_computed_as_show_says_them(project):
+    """`run` computed the holdout score and the nested estimate after its bar reached the end, then said neither:
+    its closing output was the table of CV means and the stop line; only a separate `show` told them."""
+    spec = {**TASK, "name": "said", "task": {**TASK["task"], "nested": {"outer_folds": 2, "trials": 2}}}
+    proc = project.cli("run", str(project.write_spec(spec)))
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stdout.split())
+    holdout = project.show("said")["holdout"]
+    assert (f"holdout roc_auc of trial {holdout['trial']} (the model promote ships, scored on rows the search never "
+            f"saw): {holdout['holdout_roc_auc']:.4f} on 143 rows") in said, said
+    assert "nested CV estimate of the whole tuning procedure: " in said and "CV looked better than the" in said, said
+    assert said.index("holdout roc_auc") < said.index("Stopped: "), "the stop line stays the run's last"
+    shown = " ".join(_shown(project, "said").split())  # one function says them: the same words
+    assert said[said.index("holdout roc_auc"):said.index("Stopped: ")].strip() in shown, shown
+
+
+def test_show_says_when_the_selected_trial_is_itself_flagged_unstable_and_what_a_stable_pick_would_be(project):
+    """With unstable_spread 0.006 two of the four trials are flagged, the best among them: `show` counted the
+    unstable configurations and selected one of them without a word that it was."""
+    spec = {**TASK, "name": "wobbly", "task": {**TASK["task"], "unstable_spread": 0.006}, "budget": {"trials": 4}}
+    _run(project, spec)
+    shown = project.show("wobbly")
+    selected, trials = shown["best"], project.trials("wobbly")
+    assert selected["metrics"]["unstable"] == 1.0, "the set-up: the trial selected is flagged unstable"
+    stable = max((t for t in trials if not t["metrics"]["unstable"]), key=lambda t: t["values"]["roc_auc"])
+    assert shown["task"]["selected_cv"]["stable_pick"] == stable["number"]
+    text = " ".join(_shown(project, "wobbly").split())
+    assert (f"the selected trial {selected['number']} is flagged unstable: its fold spread "
+            f"{selected['metrics']['roc_auc_std']:.4f} is over unstable_spread 0.006; exclude_unstable: true would "
+            f"select trial {stable['number']}") in text, text
+
+
 def _run_on_csv_then_drop_five_rows(project):
     """A task experiment 'csv' run on 60 rows of data.csv, which then loses five rows; its data file and spec."""
     data = project.root / "data.csv"

@@ -213,6 +213,42 @@ def test_a_classification_scorer_on_a_regressor_is_refused(project) -> None:
         assert "Ridge is a regressor" in message and "r2" in message, message
 
 
+def test_a_scorer_asking_for_what_the_estimator_lacks_is_refused_naming_the_method_and_the_fixes(project) -> None:
+    """neg_log_loss on a LinearSVC (no predict_proba) passed validate, then every trial failed on scikit-learn's bare
+    "Pipeline has none of the following attributes: predict_proba". Asked of the pipeline as built: an SVC offers
+    predict_proba with probability: true only, and a scorer taking decision_function (roc_auc) is not refused."""
+    walker_csv(project.root / "d.csv")
+    svc = {"sklearn.svm.LinearSVC": {}}
+    space = {"linearsvc__C": {"type": "float", "low": 0.01, "high": 100, "log": True}}
+    field, message = refused(project, {**task_spec("svc", scoring="neg_log_loss", estimator=svc), "space": space})
+    assert field == "task.scoring", (field, message)
+    assert message.startswith("neg_log_loss needs the model's predict_proba, which LinearSVC (task.estimator) lacks: "
+                              "every trial would fail; use a scorer that takes its decision_function (roc_auc"), message
+    assert "sklearn.calibration.CalibratedClassifierCV" in message and "probability: true" in message, message
+    valid(project, {**task_spec("svc-auc", scoring="roc_auc", estimator=svc), "space": space})
+    svm = {"svc__C": {"type": "float", "low": 0.1, "high": 10, "log": True}}
+    field, message = refused(project, {**task_spec("svm", scoring="neg_log_loss", estimator="sklearn.svm.SVC"),
+                                       "space": svm})
+    assert field == "task.scoring" and "which SVC (task.estimator) lacks" in message, message
+    valid(project, {**task_spec("svm-p", scoring="neg_log_loss", estimator={"sklearn.svm.SVC": {"probability": True}}),
+                    "space": svm})
+    (project.root / "labels.py").write_text(  # a classifier of labels alone: no score to set a threshold on
+        "import numpy as np\nfrom sklearn.base import BaseEstimator, ClassifierMixin\n\n\n"
+        "class Majority(ClassifierMixin, BaseEstimator):\n"
+        "    def __init__(self, k=1):\n        self.k = k\n\n"
+        "    def fit(self, X, y):\n        self.classes_, counts = np.unique(y, return_counts=True)\n"
+        "        return self\n\n"
+        "    def predict(self, X):\n        return np.full(len(X), self.classes_[0])\n")
+    spec = {**task_spec("labels", estimator="labels.Majority"), "space": {"majority__k": {"type": "int", "low": 1,
+                                                                                           "high": 3}}}
+    spec["task"]["scoring"], spec["objective"]["metric"] = {"recall_at_precision": 0.6}, "recall_at_precision"
+    field, message = refused(project, spec)
+    assert field == "task.scoring" and message.startswith("recall_at_precision needs the model's predict_proba or "
+                                                          "decision_function, which Majority (task.estimator) "
+                                                          "lacks"), message
+    assert "use a scorer of its predictions (accuracy" in message, message
+
+
 def test_a_scorer_that_cannot_take_the_targets_classes_is_refused_and_one_that_can_is_not(project) -> None:
     """A binary scorer on three classes, or f1 of 'no'/'yes' (its positive class is 1), passed validate and failed
     every trial (the run exited 1). scikit-learn says which: the scorer on a stand-in classifier, one row a class."""
@@ -303,6 +339,29 @@ def test_a_constraint_on_a_metric_the_task_does_not_record_is_refused(project) -
     assert field == "constraints.0"
     assert message.startswith("'p95_latency_ms' is no metric this task records; did you mean 'latency_p95_ms'?")
     valid(project, {**spec, "constraints": ["latency_p95_ms <= 20", "cpu_s <= 5", "roc_auc_std <= 0.1"]})
+
+
+def test_a_second_quality_metric_is_refused_saying_a_task_records_one_scorer_not_sending_to_constraints(
+        project) -> None:
+    """A second objective `average_precision` was refused "(or put it in constraints)", and the constraint then
+    refused as "no metric this task records": the user went round in a circle. A task records one scorer; both
+    messages say so, and that a trial function records several."""
+    walker_csv(project.root / "d.csv")
+    spec = task_spec("two")
+    spec["objective"] = [spec["objective"], {"metric": "average_precision", "direction": "maximize"}]
+    field, message = refused(project, spec)
+    assert field == "objective.1", (field, message)
+    assert "put it in constraints" not in message, message
+    assert "with one scorer, task.scoring (roc_auc)" in message and "trial function" in message, message
+    field, message = refused(project, {**task_spec("con"), "constraints": ["average_precision >= 0.3"]})
+    assert field == "constraints.0", (field, message)
+    assert "with one scorer, task.scoring (roc_auc)" in message and "trial function" in message, message
+    # a metric the task does record may still be constrained: that advice stays where it holds
+    spec = task_spec("std")
+    spec["objective"] = [spec["objective"], {"metric": "roc_auc_std", "direction": "minimize"}]
+    field, message = refused(project, spec)
+    assert field == "objective.1" and "put it in constraints" in message, (field, message)
+    valid(project, {**task_spec("std2"), "constraints": ["roc_auc_std <= 0.1"]})
 
 
 # -- too few time-ordered rows for the folds ------------------------------------------------------------------------

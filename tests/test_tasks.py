@@ -502,3 +502,18 @@ def test_a_missing_column_lists_every_column_of_a_wide_file_or_says_how_many_it_
     assert str(refused.value).endswith(", worst_fractal_dimension, label"), str(refused.value)
     assert listed([f"c{i}" for i in range(45)]).endswith(", c39, and 5 more")
     assert listed(["a", "b"], 10) == "a, b"
+
+
+def test_time_ordered_rows_know_their_place_in_the_file(tmp_path: Path) -> None:
+    """Rows sorted by their time column keep each one's position in the file: `beat_champion` reads the candidate's
+    holdout rows back from the file to encode them as the champion's experiment does."""
+    from tunesmith.spec.task_config import DataConfig
+    from tunesmith.tasks import load_dataset, reference_columns
+
+    (tmp_path / "t.csv").write_text("when,x,y\n2024-03-01,3,1\n2024-01-01,1,0\n2024-02-01,2,1\n2024-01-01,4,0\n")
+    data = DataConfig(path="t.csv", target="y", time="when")
+    ds = load_dataset(data, tmp_path)
+    raw = reference_columns(data, tmp_path)
+    assert ds.file_rows is not None
+    assert [float(raw["x"][i]) for i in ds.file_rows] == ds.X[:, 0].tolist() == [1.0, 4.0, 2.0, 3.0]
+    assert load_dataset(DataConfig(path="t.csv", target="y"), tmp_path).file_rows is None

@@ -84,3 +84,63 @@ def test_drift_compares_with_the_cv_score_when_the_holdout_score_is_undefined(pr
     assert champion["baseline_source"] == "cv" and math.isfinite(champion["baseline"]), champion
     assert isinstance(champion["relative_drop"], float) and math.isfinite(champion["relative_drop"]), champion
     assert any("holdout r2 recorded for trial" in n and "undefined (nan)" in n for n in report["notes"]), report
+
+
+def _text_level_only_the_holdout_has(project) -> dict:
+    """A spec whose holdout (the latest rows, by the time column) holds a text level no development row has, with a
+    one-hot step of the user's own that refuses a level it was not fit on (scikit-learn's default)."""
+    project.write("spec/mysteps.py", """
+        import numpy as np
+        from sklearn.base import BaseEstimator, TransformerMixin
+        from sklearn.preprocessing import OneHotEncoder
+
+
+        class OneHotFirst(TransformerMixin, BaseEstimator):
+            def __init__(self, handle_unknown="error"):
+                self.handle_unknown = handle_unknown
+
+            def fit(self, X, y=None):
+                self.enc_ = OneHotEncoder(handle_unknown=self.handle_unknown, sparse_output=False).fit(X[:, :1])
+                return self
+
+            def transform(self, X):
+                return np.hstack([self.enc_.transform(X[:, :1]), X[:, 1:]])
+        """)
+    regions = ["north", "south", "east", "west"]
+    rows = ["t,region,x,y"] + [f"{i},{'central' if i >= 76 else regions[i % 4]},{(i * 7) % 11},{(i * 5) % 3 % 2}"
+                               for i in range(80)]
+    project.write("spec/data.csv", "\n".join(rows) + "\n")
+    return {"name": "newlevel", "objective": {"metric": "accuracy", "direction": "maximize"},
+            "task": {"estimator": {"sklearn.linear_model.LogisticRegression": {"max_iter": 500}},
+                     "pipeline": ["mysteps.OneHotFirst"],
+                     "data": {"path": "data.csv", "target": "y", "time": "t", "features": ["region", "x"]},
+                     "cv": {"kind": "timeseries", "folds": 2}, "holdout": {"fraction": 0.05}, "scoring": "accuracy",
+                     "nested": {"outer_folds": 2, "trials": 2}},
+            "space": {"logisticregression__C": {"type": "float", "low": 0.1, "high": 10, "log": True}},
+            "budget": {"trials": 2}, "executor": {"kind": "inline"}, "seed": 0}
+
+
+def test_a_holdout_the_refit_model_cannot_score_is_recorded_undefined_with_why_and_the_run_completes(project):
+    """A level of a text column only the holdout holds (a rare region's one customer) makes a one-hot step that
+    refuses unknown levels raise as the refit model scores the holdout: `run` ended in a raw traceback (exit 1)
+    after every trial, the experiment recorded `completed` with no holdout, no word of why, and no nested estimate
+    (which comes after). The holdout is now recorded undefined, the library's error its reason; the nested estimate
+    is still made, and the run exits 0 as for any undefined holdout score."""
+    spec = _text_level_only_the_holdout_has(project)
+    proc = project.cli("run", str(project.write_spec(spec, "spec/newlevel.yaml")), "--quiet")
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 0 and "Traceback" not in said, said
+    assert "could not be refit on the development rows and scored on the holdout" in said, said
+    assert "Found unknown categories" in said, said
+    shown = project.show("newlevel")
+    assert shown["status"] == "completed", shown["status"]
+    holdout = shown["holdout"]
+    assert holdout["holdout_accuracy"] == "nan" and holdout["holdout_rows"] == 4, holdout
+    why = " ".join(holdout["why_undefined"])
+    assert why.startswith("the model to ship could not be refit on the development rows and scored on the "
+                           "holdout: ValueError: Found unknown categories"), why
+    assert "tunesmith.tasks.steps.OneHotText (handle_unknown: ignore)" in why, why
+    assert shown["cv_optimism"]["gap"] is None, shown["cv_optimism"]
+    assert "nested_accuracy" in shown["nested"], shown["nested"]  # made after the holdout, as without the failure
+    text = " ".join(project.cli("show", "newlevel", check=True).stdout.split())
+    assert "undefined (nan) on 4 rows: the model to ship could not be refit" in text, text

@@ -634,54 +634,13 @@ def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[t
 
 def _print_task_summary(summary: dict) -> None:  # type: ignore[type-arg]
     """The honest-evaluation facts of a built-in task: fold spread, latency, size, holdout, nested, data."""
-    from tunesmith.summary import gap_text, why_holdout_undefined
+    from tunesmith.summary import evaluation_lines, holdout_lines
     from tunesmith.terminal_text import escape
 
     if "task" not in summary:
         return
-    task, best = summary["task"], summary["best"]
-    metric = task["metric"]
-    if best:
-        m = best["metrics"]
-        folds = [v for k, v in sorted(m.items()) if k.startswith("fold_")]
-        spread = m.get(metric + "_std", 0)
-        out.print(f"cv ({task['cv']}) of trial {best['number']}: {metric} {best['values'][metric]:.4f} ± "
-                  f"{spread:.4f} over {len(folds)} folds {[round(f, 4) for f in folds]}")
-        if "latency_p50_ms" in m:
-            m = {**m, **best["values"]}  # latency may be an objective
-            out.print(f"prediction latency p50 {m['latency_p50_ms']:.3f} ms, p95 {m['latency_p95_ms']:.3f} ms per row; "
-                      f"model size {m.get('model_size_bytes', 0) / 1024:.1f} KiB; fit {m.get('fit_time_s', 0):.3f} s")
-    unstable = task["unstable_trials"]
-    if unstable:
-        out.print(f"unstable configurations (fold spread over the threshold): {unstable}"
-                  f"{', excluded from selection' if task['exclude_unstable'] else ''}")
-    holdout = summary.get("holdout")
-    if holdout:
-        score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
-        why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
-        on = f"on {rows} row{'' if rows == 1 else 's'}"
-        out.print(f"[bold]holdout[/] {metric} of trial {holdout['trial']} (the model promote ships, scored on rows "
-                  f"the search never saw): " + (f"{score:.4f} {on}" if why is None
-                                                else f"undefined ({score}) {on}: {escape(why)}"))
-        if summary.get("cv_optimism") is not None:
-            o = summary["cv_optimism"]
-            against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""
-            out.print(f"  {against}{escape(gap_text(o))}")
-    nested = summary.get("nested")
-    if nested and nested.get("unavailable"):
-        out.print(f"nested CV estimate of the whole tuning procedure: not available: {escape(nested['unavailable'])}")
-    elif nested:
-        out.print("nested CV estimate of the whole tuning procedure: "
-                  f"{nested.get('nested_' + metric, float('nan')):.4f} "
-                  f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
-    if nested and "duration_s" in nested:  # recorded since the estimate was measured; older ones lack it
-        from tunesmith.cost import money
-
-        priced = f", cost {money(nested['cost'])}" if "cost" in nested else ""
-        out.print(f"  its inner searches took {nested['duration_s']:.1f} s ({nested['cpu_s']:.1f} CPU-s{priced}) "
-                  "after the run, in the coordinator: not in the trials' spend")
-    for note in (nested or {}).get("notes", []):
-        out.print(f"  {escape(note)}")
+    for line in (*evaluation_lines(summary), *holdout_lines(summary)):  # the report's and `run`'s words too
+        out.print(escape(line))
     epochs = summary.get("data_fingerprints") or []
     if len(epochs) > 1:
         out.print(f"[yellow]the data changed mid-experiment[/] ({len(epochs) - 1} time(s), found on resume): trials "

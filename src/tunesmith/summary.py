@@ -17,6 +17,7 @@ from tunesmith.selection import (Selection, best_eligible, completed, pareto_fro
 from tunesmith.storage.base import Event, TrialStore
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, Objective
+from tunesmith.spec.task_config import TASK_MEASURED
 from tunesmith.strategy.warm_start import legacy_mode
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def experiment_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecor
         **_selection_summary(spec, trials, selection),
         **_cost_summary(experiment, spec, trials),
         "scheduler": _scheduler_summary(spec, trials),
-        **_task_summary(experiment, spec, trials),
+        **_task_summary(experiment, spec, trials, selection),
         "trial_time_s": {"total": round(sum(durations), 3),
                          "mean": round(sum(durations) / len(durations), 4) if durations else None},
         "created_at": experiment.created_at,
@@ -201,21 +202,113 @@ def _warm_start_brief(warm: dict[str, Any], strategy: str | None) -> dict[str, A
             "mode": mode, "taken_as": taken}
 
 
-def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec,
-                  trials: Sequence[TrialRecord]) -> dict[str, Any]:
-    """For built-in tasks: the holdout score (never seen by the search), the nested estimate, the data."""
+def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord],
+                  selection: Selection | None) -> dict[str, Any]:
+    """For built-in tasks: the selected trial's cross-validation, the holdout score (never seen by the search), the
+    nested estimate, the data."""
     if spec.task is None:
         return {}
     attrs = experiment.attributes
     return {
         "task": {"metric": spec.task.metric_name, "direction": spec.task.direction, "cv": spec.task.cv.kind,
                  "unstable_trials": sum(1 for t in trials if t.metrics.get("unstable")),
-                 "exclude_unstable": spec.task.exclude_unstable},
+                 "exclude_unstable": spec.task.exclude_unstable, "unstable_spread": spec.task.unstable_spread,
+                 "selected_cv": _selected_cv(spec, trials, selection)},
         "holdout": attrs.get("holdout"),
         "cv_optimism": cv_optimism(spec, trials, attrs.get("holdout")),
         "nested": attrs.get("nested"),
         "data_fingerprint": attrs.get("data_fingerprint"),
     }
+
+
+def _selected_cv(spec: ExperimentSpec, trials: Sequence[TrialRecord],
+                 selection: Selection | None) -> dict[str, Any] | None:
+    """The cross-validation of the trial selection picks (what the holdout scores and promote ships): its mean, fold
+    spread and fold scores, what the task measured of it (latency, size, fit time) and whether it is flagged
+    unstable; then ``stable_pick``, the trial a selection that excludes unstable ones picks (None: no stable trial)."""
+    assert spec.task is not None
+    if selection is None:
+        return None
+    trial, metric = selection.trial, spec.task.metric_name
+    scores = {**trial.metrics, **(trial.value_map(spec.objectives) or {})}  # latency may be an objective
+    folds = sorted((k for k in scores if k.startswith("fold_") and k[5:].isdigit()), key=lambda k: int(k[5:]))
+    out: dict[str, Any] = {"trial": trial.number, "mean": scores.get(metric), "std": scores.get(f"{metric}_std"),
+                           "folds": [scores[k] for k in folds], "unstable": bool(scores.get("unstable")),
+                           **{k: scores[k] for k in (*TASK_MEASURED, "fit_time_s") if k in scores}}
+    if out["unstable"]:
+        stable = select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable=True)
+        out["stable_pick"] = stable.trial.number if stable is not None else None
+    return out
+
+
+def evaluation_lines(summary: Mapping[str, Any]) -> list[str]:
+    """`show`'s and the report's lines on what a task measured of the selected trial (plain text: the caller
+    escapes it): its CV mean ± fold spread and fold scores, whether it is flagged unstable and what a stable
+    selection would pick, its latency, size and fit time; then how many trials are flagged unstable."""
+    task = summary.get("task")
+    if not task:
+        return []
+    lines, cv, metric = [], task.get("selected_cv"), task["metric"]
+    if cv and cv["mean"] is not None:
+        spread = f" ± {cv['std']:.4f}" if cv["std"] is not None else ""
+        lines.append(f"cv ({task['cv']}) of trial {cv['trial']}: {metric} {cv['mean']:.4f}{spread} over "
+                     f"{len(cv['folds'])} folds {[round(f, 4) for f in cv['folds']]}")
+        if cv["unstable"]:
+            lines.append("  " + unstable_text(task, cv))
+        if "latency_p50_ms" in cv:  # (each part only where recorded: a trial measured before p95 was has none)
+            p95 = f", p95 {cv['latency_p95_ms']:.3f} ms" if "latency_p95_ms" in cv else ""
+            size = f"; model size {cv['model_size_bytes'] / 1024:.1f} KiB" if "model_size_bytes" in cv else ""
+            fit = f"; fit {cv['fit_time_s']:.3f} s" if "fit_time_s" in cv else ""
+            lines.append(f"prediction latency p50 {cv['latency_p50_ms']:.3f} ms{p95} per row{size}{fit}")
+    if task["unstable_trials"]:
+        lines.append(f"unstable configurations (fold spread over the threshold): {task['unstable_trials']}"
+                     f"{', excluded from selection' if task['exclude_unstable'] else ''}")
+    return lines
+
+
+def unstable_text(task: Mapping[str, Any], cv: Mapping[str, Any]) -> str:
+    """Why the selected trial is flagged unstable, and what a selection excluding unstable trials picks instead."""
+    spread = f"its fold spread {cv['std']:.4f}" if cv["std"] is not None else "its fold spread"
+    over = f" is over unstable_spread {task['unstable_spread']:g}" if task.get("unstable_spread") is not None else ""
+    pick = cv.get("stable_pick")
+    instead = (f"exclude_unstable: true would select trial {pick}" if pick is not None
+               else "no stable trial is left to select")
+    return f"the selected trial {cv['trial']} is flagged unstable: {spread}{over}; {instead}"
+
+
+def holdout_lines(summary: Mapping[str, Any]) -> list[str]:
+    """`show`'s, `run`'s and the report's lines on a task's honest estimates (plain text: the caller escapes it):
+    the holdout score of the trial promote ships, its gap to the CV score, and the nested estimate with its cost."""
+    from tunesmith.cost import money
+
+    task = summary.get("task")
+    if not task:
+        return []
+    lines, metric = [], task["metric"]
+    holdout = summary.get("holdout")
+    if holdout:
+        score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
+        why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
+        on = f"on {rows} row{'' if rows == 1 else 's'}"
+        lines.append(f"holdout {metric} of trial {holdout['trial']} (the model promote ships, scored on rows the "
+                     "search never saw): "
+                     + (f"{score:.4f} {on}" if why is None else f"undefined ({score}) {on}: {why}"))
+        if (o := summary.get("cv_optimism")) is not None:
+            against = f"its cv {o['cv']:.4f} against holdout {o['holdout']:.4f}: " if o["gap"] is not None else ""
+            lines.append(f"  {against}{gap_text(o)}")
+    nested = summary.get("nested")
+    if nested and nested.get("unavailable"):
+        lines.append(f"nested CV estimate of the whole tuning procedure: not available: {nested['unavailable']}")
+    elif nested:
+        lines.append("nested CV estimate of the whole tuning procedure: "
+                     f"{nested.get('nested_' + metric, float('nan')):.4f} "
+                     f"± {nested.get('nested_' + metric + '_std', float('nan')):.4f}")
+    if nested and "duration_s" in nested:  # recorded since the estimate was measured; older ones lack it
+        priced = f", cost {money(nested['cost'])}" if "cost" in nested else ""
+        lines.append(f"  its inner searches took {nested['duration_s']:.1f} s ({nested['cpu_s']:.1f} CPU-s{priced}) "
+                     "after the run, in the coordinator: not in the trials' spend")
+    lines += [f"  {note}" for note in (nested or {}).get("notes", [])]
+    return lines
 
 
 def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],

@@ -2,7 +2,8 @@
 
 The only module that imports plotly. Sections: optimisation history with the running best, parallel
 coordinates, parameter importance, slice plots, intermediate-value curves (pruned trials marked), the Pareto
-front (several objectives), the worker timeline, the failures table, and the holdout / CV gap (built-in tasks).
+front (several objectives), the worker timeline, the failures table, and for built-in tasks what the task measured
+(fold scores and spread, the unstable flag, latency, size, the holdout and nested estimates) and the holdout / CV gap.
 
 Readable from 10 to 10,000+ trials: each plot draws at most ``max_points`` trials (the best ones and a seeded
 uniform sample of the rest; the running best is computed on every trial), curves at most ``max_curves``.
@@ -31,11 +32,12 @@ from tunesmith.extras import install_extra
 from tunesmith.output_file import special_kind, written_path
 from tunesmith.records import ExperimentRecord, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.constraints import Constraint
-from tunesmith.selection import Selection, selectable
+from tunesmith.selection import Selection, ranked, selectable
 from tunesmith.spec.loader import spec_from_dict
 from tunesmith.storage.base import TrialStore
 from tunesmith.summary import (
-    best_text, exclude_unstable_of, experiment_summary, gap_text, objectives_of, selection_of,
+    best_text, evaluation_lines, exclude_unstable_of, experiment_summary, gap_text, holdout_lines, objectives_of,
+    selection_of,
 )
 
 MAX_POINTS = 2000
@@ -43,6 +45,7 @@ MAX_CURVES = 150
 MAX_SLICES = 12
 MAX_TIMELINE = 1500
 MAX_FAILURE_ROWS = 50
+MAX_EVALUATION_ROWS = 25
 IMPORTANCE_TRIALS = 1000
 LOG_AXIS_SPAN = 1e3   # values all positive and max / min above this: a linear axis would squash all but the largest
 # Slice points, darker for later trials: the dark end of plotly's "Blues", whose light end is white (the first trials
@@ -127,6 +130,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
         _timeline(go, trials, generated_at if _runs_now(summary) else None),
         _failures(trials),
+        *([_evaluation(trials, objectives, summary, selection)] if summary.get("task") else []),
         _holdout_gap(go, summary),
     ]
     parts = []
@@ -626,6 +630,56 @@ def _failures(trials: Sequence[TrialRecord]) -> Section:
 
 def _short(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+# what a task measured of each trial, beside its CV mean: (column title, metric, how a cell shows it)
+_MEASURED_COLUMNS = (("fold std", "{metric}_std", "{:.4f}"), ("latency p95 (ms)", "latency_p95_ms", "{:.3f}"),
+                     ("model size (KiB)", "model_size_bytes", "{:.1f}"), ("fit (s)", "fit_time_s", "{:.3f}"))
+
+
+def _evaluation(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], summary: Mapping[str, Any],
+                selection: Selection | None) -> Section:
+    """What a built-in task measured, in `show`'s words (the selected trial's fold scores and spread, its unstable
+    flag, latency and size; the holdout beside the CV score; the nested estimate), then the best trials' fold
+    spread, unstable flag, latency and size, the columns a task recorded."""
+    task = summary["task"]
+    metric = task["metric"]
+    lines = [*evaluation_lines(summary), *holdout_lines(summary)]
+    said = "".join(f'<p class="choice">{html.escape(line)}</p>' for line in lines)
+    done = ranked(trials, objectives)
+    shown = done[:MAX_EVALUATION_ROWS]
+    if selection is not None and selection.trial.number not in {t.number for t in shown}:
+        shown = [*shown[:-1], selection.trial]  # the shipped trial is always listed, last (as `show`'s table)
+    if not shown:
+        return Section("Evaluation", "No completed trial yet.", body_html=said)
+
+    def measured(t: TrialRecord) -> dict[str, float]:
+        return {**t.metrics, **(t.value_map(tuple(objectives)) or {})}  # latency may be an objective
+
+    columns = [(title, key.format(metric=metric), fmt) for title, key, fmt in _MEASURED_COLUMNS
+               if any(key.format(metric=metric) in measured(t) for t in shown)]
+    flags = task.get("unstable_spread") is not None or any("unstable" in t.metrics for t in shown)
+    head = (f"<tr><th>#</th><th>{html.escape(metric)} (CV mean)</th>"
+            + "".join(f"<th>{html.escape(title)}</th>" for title, _, _ in columns)
+            + ("<th>unstable</th>" if flags else "") + "</tr>")
+    rows = []
+    for t in shown:
+        m = measured(t)
+        mark = "*" if selection is not None and t.number == selection.trial.number else ""
+        cells = [f"{mark}{t.number}", _cell_of(m.get(metric), "{:.4f}"),
+                 *(_cell_of(m[key] / 1024 if key == "model_size_bytes" and key in m else m.get(key), fmt)
+                   for _, key, fmt in columns)]
+        if flags:
+            cells.append("yes" if m.get("unstable") else "")
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    note = (f"The task's cross-validation of the selected trial, its holdout score and nested estimate, as `tunesmith "
+            f"show` says them; then the best {len(shown)} of {len(done)} completed trials by {objectives[0].metric}"
+            + (" (* the selected trial, what `tunesmith promote` ships)" if selection is not None else "") + ".")
+    return Section("Evaluation", note, body_html=said + f"<table>{head}{''.join(rows)}</table>")
+
+
+def _cell_of(value: float | None, fmt: str) -> str:
+    return "" if value is None else fmt.format(value)
 
 
 def _holdout_gap(go: Any, summary: Mapping[str, Any]) -> Section:

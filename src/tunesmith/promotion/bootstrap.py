@@ -24,8 +24,9 @@ class PairedInterval:
 
 def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], candidate: Any, champion: Any,
                      X: np.ndarray, y: np.ndarray, maximize: bool, confidence: float, resamples: int,
-                     seed: int) -> PairedInterval:
+                     seed: int, champion_X: np.ndarray | None = None) -> PairedInterval:
     """Resample the rows with replacement ``resamples`` times; score both models on the same resample each time.
+    ``champion_X``: the same rows as the champion's experiment encodes them (None: as ``X``), row for row.
 
     A resample on which the scorer fails or gives no number (one class only, for ROC AUC) is drawn again, at most
     10x as many tries; how many were is ``redrawn``. Their UndefinedMetricWarning is not shown (hundreds of times on a
@@ -35,7 +36,8 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
         ValueError: no resample could be scored.
     """
     sign = 1.0 if maximize else -1.0
-    cand_all, champ_all = score(candidate, X, y), score(champion, X, y)
+    Xc = X if champion_X is None else champion_X
+    cand_all, champ_all = score(candidate, X, y), score(champion, Xc, y)
     rng = np.random.default_rng(seed)
     diffs: list[float] = []
     tries = 0
@@ -49,7 +51,7 @@ def paired_bootstrap(score: Callable[[Any, np.ndarray, np.ndarray], float], cand
             tries += 1
             idx = rng.integers(0, n, n)
             try:
-                d = sign * (score(candidate, X[idx], y[idx]) - score(champion, X[idx], y[idx]))
+                d = sign * (score(candidate, X[idx], y[idx]) - score(champion, Xc[idx], y[idx]))
             except ValueError:
                 continue
             if np.isfinite(d):

@@ -41,6 +41,7 @@ from tunesmith.promotion.report import check_report_dir, write_report
 from tunesmith.promotion.rollbacks import from_audit_trail, from_registry
 from tunesmith.promotion.rolling_back import RollbackOutcome, roll_back
 from tunesmith.promotion.settling import settle
+from tunesmith.promotion.tuned_data import refuse_changed_data
 from tunesmith.promotion.version_tags import CREATED_AT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG, of_experiment
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
@@ -238,6 +239,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     objective = spec.objectives[0]
     maximize = objective.direction is Direction.MAXIMIZE
     metrics = _recorded_metrics(spec, trial)
+    refuse_changed_data(store, experiment, spec)   # refit on other rows than it was tuned on, it shipped unsaid
     model, holdout = _task_model(spec, trial)
     metrics.update(holdout.scores)
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
@@ -268,7 +270,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             assert registry is not None
             comparison = (ChampionComparison(champion.version, is_candidate=True)
                           if _is_trial(champion, experiment, trial)
-                          else _compare(policy, registry, champion, candidate, model, holdout))
+                          else _compare(policy, registry, champion, candidate, model, holdout, store, spec))
         gates = run_gates(policy, candidate, comparison)
         # `--trial N`: selection picks none; judged as the gates are, on what ships (its own latency and size)
         if broken := [c for c in spec.constraints if not c.satisfied(metrics)]:
@@ -395,19 +397,56 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
     from tunesmith.tasks import measure_model, prepare, refit
 
     model = refit(spec.task, dict(trial.params), trial.seed, spec.base_dir)
+    _refuse_unstorable(model)   # as registering it would, after every gate had passed (and a dry run said so)
     prep = prepare(spec.task, spec.base_dir)
     rows = prep.holdout_idx if len(prep.holdout_idx) else prep.refit_idx  # timed on rows it predicts in production
-    measured = measure_model(model, prep.dataset.X[rows], spec.task.latency) if spec.task.latency is not None else {}
-    if spec.task.holdout is None:
-        return model, _Holdout(measured)
     X, y = prep.dataset.X[prep.holdout_idx], prep.dataset.y[prep.holdout_idx]
+    try:
+        measured = measure_model(model, prep.dataset.X[rows], spec.task.latency) \
+            if spec.task.latency is not None else {}
+        if spec.task.holdout is None:
+            return model, _Holdout(measured)
+        score = prep.scorer(model, X, y)
+    except Exception as e:  # noqa: BLE001 - the library's refusal (a level only the holdout holds) is the answer
+        said = (str(e).strip().splitlines() or [""])[0]
+        raise UserInputError(
+            f"task.pipeline: trial {trial.number}'s model, refit on the development rows, cannot score the holdout "
+            f"({len(y)} rows): {type(e).__name__}: {said}; a step refuses rows unlike the development rows (a text "
+            "level only the holdout holds, with a OneHotEncoder's handle_unknown='error'): make it accept them "
+            "(handle_unknown: ignore), or fix the data; nothing was done") from None
     name = spec.task.metric_name
-    return model, _Holdout({f"holdout_{name}": prep.scorer(model, X, y), "holdout_rows": float(len(y)), **measured},
-                           X, y, prep.scorer)
+    return model, _Holdout({f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}, X, y, prep.scorer)
+
+
+def _refuse_unstorable(model: Any) -> None:
+    """A model the registry would refuse to store (a class of the user's own in its pipeline), refused before the
+    gates: a dry run said "every gate passed" for it, and the promote then refused it. Not judged where skops, which
+    stores it, is not installed (a dry run without the registry's extra).
+
+    Raises:
+        UserInputError: the registry's own words (exit 2).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("skops") is None:
+        return
+    from tunesmith.tracking.model_registry import UntrustedModel, check_storable
+
+    try:
+        check_storable(model)
+    except UntrustedModel as e:
+        raise _unstorable(e) from None
+
+
+def _unstorable(e: Exception) -> UserInputError:
+    return UserInputError(f"task.estimator: {e}")
 
 
 def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: ModelVersion | None,
-             candidate: Candidate, model: Any, holdout: _Holdout) -> ChampionComparison:
+             candidate: Candidate, model: Any, holdout: _Holdout, store: TrialStore,
+             spec: ExperimentSpec) -> ChampionComparison:
+    """The candidate against the champion: both scored on the candidate's holdout rows, each encoded as its own
+    experiment encodes them (:mod:`tunesmith.promotion.champion_rows`); else their recorded values."""
     cfg = policy.beat_champion
     assert cfg is not None
     if champion is None or registry is None:
@@ -428,6 +467,12 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
                 "there (an MLflow database restored without its artifact folder, or moved with it: a version keeps "
                 "the source it was registered with), or promote without this gate: --policy FILE holding "
                 "`beat_champion: null`") from None
+        from tunesmith.promotion.champion_rows import CannotCompare, champion_holdout
+
+        try:
+            champion_X = champion_holdout(store, champion, spec)
+        except CannotCompare as e:
+            return ChampionComparison(champion.version, holdout_metric, problem=str(e))
         if unseen := _labels_never_seen(champion_model, holdout.y):
             return ChampionComparison(champion.version, holdout_metric, problem=(
                 f"the candidate's holdout has label(s) {listed(unseen, 10)}, which the champion was never "
@@ -436,7 +481,8 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
                 "under another model name, or relabel its data as the champion's"))
         try:
             ci = paired_bootstrap(holdout.scorer, model, champion_model, holdout.X, holdout.y, candidate.maximize,
-                                  cfg.confidence, cfg.resamples, derive_seed(0, "beat_champion", candidate.trial))
+                                  cfg.confidence, cfg.resamples, derive_seed(0, "beat_champion", candidate.trial),
+                                  champion_X)
         except Exception as e:  # noqa: BLE001 - a champion that cannot score these rows is evidence, not a crash
             return ChampionComparison(champion.version, holdout_metric,
                                       problem="the champion cannot be scored on this holdout "
@@ -563,14 +609,13 @@ def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: li
         from tunesmith.tasks import prepare
 
         assert spec.task is not None
-        from tunesmith.errors import UserInputError
         from tunesmith.tracking.model_registry import UntrustedModel
 
         prep = prepare(spec.task, spec.base_dir)
         try:
             source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
         except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
-            raise UserInputError(f"task.estimator: {e}") from None
+            raise _unstorable(e) from None
     else:
         assert handed is not None
         # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it

@@ -854,7 +854,21 @@ def check_task_constraint_metrics(spec: ExperimentSpec) -> None:
         hint = f"did you mean {close!r}? " if close else ""
         raise SpecError(f"constraints.{i}", f"{constraint.metric!r} is no metric this task records; {hint}a task "
                                             f"records {', '.join(n for n in known if not n.startswith('fold_'))}, "
-                                            "fold_<i>, and cpu_s, peak_memory_mb (and cost with cost: prices)")
+                                            "fold_<i>, and cpu_s, peak_memory_mb (and cost with cost: prices)"
+                                            + _one_scorer_note(spec, constraint.metric, "constrain"))
+
+
+def _one_scorer_note(spec: ExperimentSpec, metric: str, verb: str) -> str:
+    """What to do about a quality metric a task does not record: it records one scorer, so neither a further
+    objective nor a constraint can name another (each message used to send the user to the other)."""
+    from sklearn.metrics import get_scorer_names  # only on the error path
+
+    assert spec.task is not None
+    if metric not in get_scorer_names():
+        return ""
+    return (f"; a task scores its folds with one scorer, task.scoring ({spec.task.metric_name}): to {verb} "
+            f"{metric} too, write a trial function (trial: {{function: module:name}}) that computes each metric on "
+            "its folds and returns them all")
 
 
 def _check_task_extra_objectives(spec: ExperimentSpec) -> None:
@@ -863,5 +877,9 @@ def _check_task_extra_objectives(spec: ExperimentSpec) -> None:
     for i, o in enumerate(spec.objective[1:], start=1):
         allowed = (*TASK_MEASURED, "fit_time_s") if spec.task.latency is not None else ("fit_time_s",)
         if o.metric not in allowed:
+            # a constraint may name what the task records (roc_auc_std); another scorer it does not record
+            recorded = o.metric in spec.task.recorded_metrics
             raise SpecError(f"objective.{i}", f"a task's further objectives are what it measures: one of "
-                            f"{', '.join(allowed)}; got {o.metric!r} (or put it in constraints)")
+                            f"{', '.join(allowed)}; got {o.metric!r}"
+                            + (" (or put it in constraints)" if recorded
+                               else _one_scorer_note(spec, o.metric, "optimise")))

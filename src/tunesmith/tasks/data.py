@@ -16,7 +16,7 @@ import io
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +53,8 @@ class Dataset:
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # what the rows' columns made loading notice, for `validate` and `run` to say
+    # time-ordered rows: each row's position in the file (None: the file's order), to read a row back as written
+    file_rows: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -539,7 +541,7 @@ def _time_sorted(ds: Dataset) -> Dataset:
     if ds.time is None:
         return ds
     order = np.argsort(ds.time, kind="stable")
-    return ds.subset(order)
+    return replace(ds.subset(order), file_rows=order)
 
 
 # -- bundled and generated -------------------------------------------------------------------------------------------

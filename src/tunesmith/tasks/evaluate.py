@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import statistics
 import time
@@ -16,7 +17,9 @@ from tunesmith.import_path import folder_importable
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds, refuse_unfilled_missing_values
-from tunesmith.tasks.scoring import TaskScorer, check_scoring_fits_estimator, task_scorer
+from tunesmith.tasks.scoring import (
+    TaskScorer, check_scoring_fits_estimator, check_scoring_fits_responses, task_scorer,
+)
 from tunesmith.tasks.splits import (
     Split, carve_holdout, development_splits, holdout_of_one_class, time_ordered_refit,
 )
@@ -67,6 +70,8 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         refuse_unfilled_missing_values(task, ds, base_dir)
     scoring_said = check_scoring_fits_estimator(task, classification, regression, ds.y) \
         if new else None
+    if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
+        check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds))
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
@@ -147,7 +152,7 @@ def cross_validate(task: TaskConfig, ds: Dataset, splits: list[Split], params: M
     model: Any = None
     test = np.arange(0)
     for i, (train, test) in enumerate(splits):
-        model = build_pipeline(task, dict(params), seed)
+        model = build_pipeline(task, dict(params), seed, data=ds)
         started = time.perf_counter()
         model.fit(ds.X[train], ds.y[train])
         fit_times.append(time.perf_counter() - started)
@@ -267,7 +272,7 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
     on the latest ones a sliding window keeps: the model to ship."""
     prep = prepare(task, base_dir)
-    model = build_pipeline(task, dict(params), seed, base_dir)
+    model = build_pipeline(task, dict(params), seed, base_dir, prep.dataset)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
         model.fit(prep.dataset.X[prep.refit_idx], prep.dataset.y[prep.refit_idx])
     return model
@@ -296,7 +301,8 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
     the library warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say.
     A nested estimate that cannot be given (an outer fold with no selectable inner trial, or none that completed,
     or a failure of its own: the pick's refit on an outer training part, the outer scorer) is recorded as
-    ``nested.unavailable`` and said, never raised: the holdout, recorded with it, is kept.
+    ``nested.unavailable`` and said, never raised: the holdout, recorded with it, is kept. A holdout the model to
+    ship cannot be refit or scored on is recorded undefined, its error the reason (:func:`_holdout_or_why`).
 
     The nested estimate's inner searches run here, in the coordinator, after the budget has ended: no executor
     measures or prices them. So what the estimate took is recorded with it (``duration_s``, ``cpu_s`` of this
@@ -312,9 +318,11 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
         picked = selection.pick(trials)
         if task.holdout is not None and picked is not None:
             best = picked.trial
+            unscored: list[str] = []
             with captured() as held:  # apart from the nested fits' (one capture blamed theirs on the holdout)
                 results["holdout"] = {"trial": best.number, "params": dict(best.params),
-                                      **holdout_report(task, dict(best.params), best.seed, base_dir)}
+                                      **_holdout_or_why(task, best.params, best.seed, base_dir, unscored)}
+            held[:0] = unscored  # why the score is undefined: the failure first, then what the library warned
             results = explained(results, held)
         if task.nested is not None:
             started, started_cpu = time.monotonic(), _cpu_s()
@@ -331,6 +339,28 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
     if "unavailable" in results.get("nested", {}):
         said.append(f"no nested estimate: {results['nested']['unavailable']}")
     return results, said
+
+
+def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_dir: BaseDir,
+                    why: list[str]) -> dict[str, float]:
+    """:func:`holdout_report`, or, where the model to ship cannot be refit or scored on the holdout (a level of a text
+    column only the holdout holds, given to a one-hot step that refuses unknown levels), an undefined (NaN) score on
+    the holdout's rows, with the library's error appended to ``why``. That escaped ``run`` as a traceback after every
+    trial had ended, the experiment recorded ``completed`` with no holdout, no word of why, and no nested estimate
+    (made after it). Recorded undefined, it is shown as every undefined holdout score is (``why_undefined``): no CV
+    gap, a ``min:`` gate on it fails, ``drift`` compares with the CV score."""
+    try:
+        return holdout_report(task, dict(params), seed, base_dir)
+    except Exception as e:  # noqa: BLE001 - whatever the model raises there, the trials' results stand (Ctrl-C is no
+        # Exception); what it raised is the reason recorded
+        rows = len(prepare(task, base_dir).holdout_idx)
+        error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+        hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "
+                "tunesmith.tasks.steps.OneHotText (handle_unknown: ignore) encodes it as none of the known levels"
+                if "unknown categor" in error.lower() else "")
+        why.append(f"the model to ship could not be refit on the development rows and scored on the holdout: "
+                   f"{error}{hint}")
+        return {f"holdout_{task.metric_name}": math.nan, "holdout_rows": float(rows)}
 
 
 def _cpu_s() -> float:

@@ -90,10 +90,23 @@ def tunable_parameters(task: TaskConfig, base_dir: BaseDir = None) -> set[str]:
     return {k for k in _make(task, base_dir).get_params(deep=True) if k not in _PIPELINE_OWN and "__" in k}
 
 
-def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
+def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, base_dir: BaseDir = None,
+                   data: Dataset | None = None) -> Any:
     """A fresh, unfitted pipeline with ``params`` set; steps with a ``random_state`` that neither the task nor
-    ``params`` sets get ``seed``."""
+    ``params`` sets get ``seed``; a :class:`~tunesmith.tasks.steps.OneHotText` step told the positions of its
+    columns among the features of ``data`` (the task's rows, or some of them; read when not given).
+
+    Raises:
+        SpecError: a class cannot be imported or built; a OneHotText step's columns are no features.
+    """
+    from tunesmith.tasks.steps import OneHotText, bind_text_columns
+
     pipe = _make(task, base_dir)
+    if any(isinstance(step, OneHotText) for _, step in pipe.steps):
+        from tunesmith.tasks.data import load_dataset
+
+        bind_text_columns(pipe, data if data is not None else load_dataset(task.data, base_dir),
+                          [where for _, where in _components(task)])
     final = pipe.steps[-1][0]
     routed = {k if "__" in k else f"{final}__{k}": v for k, v in params.items()}
     if seed is not None:
@@ -132,7 +145,7 @@ def refuse_unfilled_missing_values(task: TaskConfig, ds: Dataset, base_dir: Base
     per_column = np.isnan(ds.X).sum(axis=0)
     if not per_column.any():
         return
-    pipe = _make(task, base_dir)
+    pipe = build_pipeline(task, {}, None, base_dir, ds)  # a OneHotText step told its columns, to be walked through
     refusing = _step_refusing_missing_values([step for _, step in pipe.steps], ds.X, ds.y)
     if refusing is not None:
         raise SpecError("task.data", _unfilled(ds.feature_names, per_column, pipe.steps[refusing][1], refusing,
@@ -190,9 +203,12 @@ def _told_by_tags(step: Any) -> bool:
     """Whether scikit-learn's tags tell how ``step`` takes a missing value: one of scikit-learn's own classes that
     holds no other estimator (a ColumnTransformer's, a SelectFromModel's, a stack's decide) and runs no function of
     the user's (FunctionTransformer, tagged as refusing one, passes it to its function). A class of the user's own
-    is tagged as refusing one by default, whatever it does."""
+    is tagged as refusing one by default, whatever it does. tunesmith's own steps (:mod:`tunesmith.tasks.steps`)
+    are tagged as they behave."""
     from sklearn.preprocessing import FunctionTransformer
 
+    if type(step).__module__ == "tunesmith.tasks.steps":  # tunesmith's own: tagged as what they do
+        return True
     if not type(step).__module__.startswith("sklearn.") or isinstance(step, FunctionTransformer):
         return False
     return not any(hasattr(v, "get_params") for v in step.get_params(deep=True).values())

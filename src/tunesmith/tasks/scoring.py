@@ -83,6 +83,51 @@ def check_scoring_fits_estimator(task: TaskConfig, classification: bool, regress
     return None
 
 
+def check_scoring_fits_responses(task: TaskConfig, model: Any) -> None:
+    """A scorer that asks the model for what it lacks (neg_log_loss: predict_proba, of a LinearSVC; roc_auc:
+    predict_proba or decision_function) passed ``validate``, then every trial failed on scikit-learn's bare "Pipeline
+    has none of the following attributes: predict_proba". Asked of ``model``, the task's pipeline as built (an SVC's
+    predict_proba depends on its ``probability``), against the methods scikit-learn's scorer calls
+    (``_response_method``, a private attribute: a scikit-learn without it leaves the scorer unchecked, as before);
+    a business threshold metric needs predict_proba or decision_function (:func:`positive_scores`).
+
+    Raises:
+        SpecError: at ``task.scoring``, naming the estimator, the method it lacks and the fixes.
+    """
+    scoring = task.scoring
+    if isinstance(scoring, str):
+        from sklearn.metrics import get_scorer
+
+        try:
+            response = getattr(get_scorer(scoring), "_response_method", None)
+        except ValueError:  # a scorer this scikit-learn does not have: check_scoring_fits_estimator's to judge
+            return
+        asks = (response,) if isinstance(response, str) else tuple(response or ())
+    elif scoring.kind == "cost":  # of predictions
+        return
+    else:
+        asks = ("predict_proba", "decision_function")
+    if not asks or any(_has(model, method) for method in asks):
+        return
+    path = task.estimator.path
+    fix = ("use a scorer that takes its decision_function (roc_auc, average_precision"
+           if _has(model, "decision_function") else "use a scorer of its predictions (accuracy, balanced_accuracy, f1")
+    raise SpecError("task.scoring", f"{task.metric_name} needs the model's {' or '.join(asks)}, which "
+                                    f"{path.rpartition('.')[2]} (task.estimator) lacks: every trial would fail; {fix}"
+                                    "; objective.metric the same), or an estimator with predict_proba (e.g. "
+                                    "sklearn.calibration.CalibratedClassifierCV, which calibrates a LinearSVC by "
+                                    "default; sklearn.svm.SVC with probability: true)")
+
+
+def _has(model: Any, method: str) -> bool:
+    """Whether the unfitted ``model`` offers ``method`` (scikit-learn's ``available_if`` answers from its
+    parameters); a class whose answer raises otherwise is not judged."""
+    try:
+        return hasattr(model, method)
+    except Exception:  # noqa: BLE001 - a class of the user's own may compute it: not known to lack it
+        return True
+
+
 MULTICLASS_SCORERS = "accuracy, balanced_accuracy, f1_macro, roc_auc_ovr or neg_log_loss"
 
 

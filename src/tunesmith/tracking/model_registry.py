@@ -150,16 +150,10 @@ class ModelRegistry:
             UntrustedModel: the model needs types outside the allow-list (a class of the user's own).
         """
         mlflow = import_mlflow()
-        import skops.io
         import sklearn
         from mlflow.models import infer_signature
 
-        needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-        refused = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
-        if refused:
-            raise UntrustedModel(f"the model needs types outside the allow-list ({', '.join(TRUSTED_MODULES)}): "
-                                 f"{refused}; it is not stored (a trial that saves its own model folder is "
-                                 "promoted as it saved it)")
+        needed = check_storable(model)
         signature = infer_signature(sample, model.predict(sample))
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, artifact_path)
@@ -244,6 +238,25 @@ class ModelRegistry:
         if refused:
             raise UntrustedModel(f"version {version.version} needs types outside the allow-list: {refused}")
         return skops.io.load(str(path), trusted=needed)
+
+
+def check_storable(model: Any) -> list[str]:
+    """The types ``model`` needs trusted to be read back (:meth:`ModelRegistry.log_sklearn` stores it with them),
+    checked against the allow-list: asked by ``promote --dry-run`` too, which said "every gate passed" for a model the
+    promote then refused.
+
+    Raises:
+        UntrustedModel: it needs types outside the allow-list (a class of the user's own).
+    """
+    import skops.io
+
+    needed = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    refused = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
+    if refused:
+        raise UntrustedModel(f"the model needs types outside the allow-list ({', '.join(TRUSTED_MODULES)}): "
+                             f"{refused}; it is not stored (a trial that saves its own model folder is "
+                             "promoted as it saved it)")
+    return list(needed)
 
 
 # MLflow's error codes for "no such thing" (an unknown model; an unknown alias of one); any other is not "none"
