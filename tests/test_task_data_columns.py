@@ -7,9 +7,11 @@ few dozen rows, one trial each: what they say before the search is the point, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import cli_in_process
 
 from tunesmith.tasks.data import _cache
@@ -145,3 +147,103 @@ def test_missing_values_no_step_fills_before_one_that_refuses_them_are_refused_a
         prepare(task(estimator, pipeline), project.root, new=True)
     # an experiment recorded before this check resumes, reproduces and promotes as it ran
     prepare(task(lr, ["sklearn.preprocessing.StandardScaler"]), project.root)
+
+
+def _dated_csv(path: Path, n: int, dates: list[str] | None = None, income: list[str] | None = None) -> Path:
+    """``n`` rows in time order: signup (an ISO date, two rows a day), region (three levels), income (a float
+    unless ``income`` gives the cells) and spend (a float, the target)."""
+    dates = dates or [f"2024-01-{1 + i // 2:02d}" for i in range(n)]
+    income = income or [f"{30 + (i * 7 % n) / 2:.1f}" for i in range(n)]
+    lines = ["signup,region,income,spend"]
+    lines += [f"{dates[i]},{('north', 'south', 'east')[i % 3]},{income[i]},{10 + i % 7 + (i * 3 % n) / n:.3f}"
+              for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    return path
+
+
+def _regression_spec(project: Any, name: str, data: dict[str, Any], cv: dict[str, Any] | None = None) -> str:
+    spec = {"name": name, "objective": {"metric": "neg_root_mean_squared_error", "direction": "maximize"},
+            "task": {"estimator": "sklearn.linear_model.Ridge", "data": {"path": "d.csv", "target": "spend", **data},
+                     "cv": cv or {"kind": "kfold", "folds": 2}, "scoring": "neg_root_mean_squared_error",
+                     "latency": None},
+            "space": {"ridge__alpha": {"type": "float", "low": 0.01, "high": 10, "log": True}},
+            "budget": {"trials": 1}, "executor": {"kind": "inline"}, "seed": 0}
+    return str(project.write_spec(spec))
+
+
+def test_the_time_column_listed_as_a_feature_is_its_timestamp_in_training_and_in_new_rows(project) -> None:
+    """`time: signup` with signup also in `features` (the README allows it): the model was fed the rank of each
+    distinct date string, the column recorded as `datetime`, and `drift --data` then refused every file, the
+    training file itself, saying its dates were "not a number, as it is in the experiment's data"."""
+    import datetime
+
+    from tunesmith.spec.loader import load_spec
+    from tunesmith.tasks import prepare, rows_like
+
+    path = _dated_csv(project.root / "d.csv", 40)
+    spec = _regression_spec(project, "tfeat", {"time": "signup", "features": ["region", "income", "signup"]},
+                            {"kind": "timeseries", "folds": 2})
+    code, out, err = cli_in_process("run", spec, "-q", "--storage", project.storage)
+    assert code == 0, (code, out, err)
+    task = load_spec(spec).task
+    ds = prepare(task, project.root).dataset
+    assert ds.column_types["signup"] == "datetime"
+    first = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC).timestamp()
+    assert list(ds.X[:4, 2]) == [first, first, first + 86400, first + 86400]  # POSIX seconds, not ranks 0, 0, 1, 1
+    # new rows are encoded the same way: a date the file never had is its timestamp, not a missing value
+    later = _dated_csv(project.root / "later.csv", 40, dates=[f"2024-03-{1 + i // 2:02d}" for i in range(40)])
+    new = rows_like(task.data, project.root, later)
+    assert new.X[0, 2] == datetime.datetime(2024, 3, 1, tzinfo=datetime.UTC).timestamp()
+    _dated_csv(path, 40)
+    assert (rows_like(task.data, project.root, path).X == ds.X).all()
+    code, out, err = cli_in_process("drift", "tfeat", "--data", str(path), "--storage", project.storage)
+    assert code == 0, (code, out, err)
+    assert "not a number" not in err, err
+
+
+def test_a_numeric_column_read_as_text_for_a_few_stray_cells_and_a_date_feature_are_warned_about(project) -> None:
+    """One '?' among numbers made the column text (codes of its values sorted as text, 9.5 after 10.2), and an ISO
+    date column among the features became a category of as many levels as dates: `validate` said valid, no word."""
+    incomes = [f"{30 + i / 2:.1f}" for i in range(40)]
+    incomes[5], incomes[17], incomes[30] = "?", "-", "?"
+    _dated_csv(project.root / "d.csv", 40, income=incomes)
+    spec = _regression_spec(project, "stray", {"features": ["region", "income", "signup"]})
+    said = _warnings("validate", spec)
+    assert said == [
+        "task.data.features: column 'income' of d.csv is read as text because of 3 value(s) that are not numbers: "
+        "'?' (row 6), '-' (row 18): its numbers are encoded as text levels (sorted as text, 9.5 after 10.2), and "
+        "a number new rows bring that the file lacks is a missing value for the model; correct those cells, or "
+        "empty them (a missing value)",
+        "task.data.features: column 'signup' of d.csv holds dates; as a feature it is encoded as text levels, which "
+        "the dates of new rows never match (each a missing value for the model): name it task.data.time (the rows "
+        "are then time-ordered, and a time column listed in task.data.features is fed as its timestamp), derive "
+        "numeric features from it, or leave it out of task.data.features"], said
+    assert _warnings("run", spec, "-q", "--storage", project.storage) == said
+    # mostly text (a real category), or the dates declared as the time column: nothing to say
+    _dated_csv(project.root / "d.csv", 40, income=["low", "mid", "high", "7"] * 10)
+    assert _warnings("validate", _regression_spec(project, "fine", {"time": "signup",
+                                                                     "features": ["region", "income", "signup"]},
+                                                  {"kind": "timeseries", "folds": 2})) == []
+
+
+@pytest.mark.parametrize(("edit", "field", "message"), [
+    (lambda lines: lines.__setitem__(8, "," + lines[8].split(",", 1)[1]), "task.data.time",
+     "column 'signup' row 8 is empty (a missing value); the time column orders the rows, so no cell of it may be "
+     "missing: fill in its date or drop the row"),
+    (lambda lines: [lines.__setitem__(i, lines[i].rsplit(",", 1)[0] + ",") for i in (4, 9, 10, 11, 30)],
+     "task.data.target", "column 'spend' has 5 empty value(s) (rows 4, 9, 10 and 2 more); drop those rows or fill "
+                         "them (a label cannot be imputed)"),
+])
+def test_an_empty_time_or_target_cell_is_said_to_be_empty_and_named_by_its_row(
+        project: Any, edit: Callable[[list[str]], Any], field: str, message: str) -> None:
+    """An empty date was "neither a number nor an ISO date"; an empty label named no row to look at."""
+    path = _dated_csv(project.root / "d.csv", 40)
+    lines = path.read_text().splitlines()
+    edit(lines)
+    path.write_text("\n".join(lines) + "\n")
+    _cache.clear()
+    code, out, err = cli_in_process("validate", _regression_spec(project, "empty", {"time": "signup"},
+                                                                  {"kind": "timeseries", "folds": 2}))
+    assert code == 2, (code, out, err)
+    assert " ".join(err.split()) == f"error: {field}: {message}", err

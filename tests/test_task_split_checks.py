@@ -381,6 +381,22 @@ def test_too_few_rows_for_the_timeseries_folds_is_said_in_its_own_words_with_the
         "the first fold no row to train on; use a smaller task.cv.gap or fewer folds, or more rows"))
 
 
+def test_shuffle_asked_of_time_ordered_folds_is_refused_not_ignored(project) -> None:
+    """`cv: {kind: timeseries, shuffle: true}` was valid and the folds kept time order anyway: the user believed
+    something else happened. Refused at the field; an unset kind that resolves to timeseries too. An experiment
+    recorded with it (every stored spec holds shuffle: true, its default) still loads."""
+    walker_csv(project.root / "d.csv")
+    for cv in ({"kind": "timeseries", "folds": 3, "shuffle": True}, {"folds": 3, "shuffle": True}):
+        spec = task_spec("tsh", data={"time": "date"}, cv=cv, scoring="accuracy")
+        assert refused(project, spec) == ("task.cv.shuffle", (
+            "time-ordered folds (cv.kind timeseries) keep the rows in time order and cannot be shuffled: remove "
+            "shuffle (or set it to false)"))
+    assert spec_from_dict(spec).task is not None
+    valid(project, task_spec("tsf", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3, "shuffle": False},
+                             scoring="accuracy"))
+    valid(project, task_spec("ksh", cv={"kind": "stratified", "folds": 3, "shuffle": True}, scoring="accuracy"))
+
+
 # -- group folds whose parts hold different classes ----------------------------------------------------------------
 
 def _groups_csv(path: Path, holders: int) -> Path:

@@ -286,6 +286,21 @@ def test_unknown_scorer_and_space_keys_get_a_did_you_mean() -> None:
     assert e.value.path == "task.estimator"
 
 
+@pytest.mark.parametrize(("written", "meant"), [
+    ("rmse", "neg_root_mean_squared_error"), ("RMSE", "neg_root_mean_squared_error"),
+    ("mae", "neg_mean_absolute_error"), ("mse", "neg_mean_squared_error"),
+    ("neg_rmse", "neg_root_mean_squared_error"), ("mape", "neg_mean_absolute_percentage_error"),
+    ("r2_score", "r2"), ("rsquared", "r2"),
+])
+def test_a_regression_metrics_abbreviation_gets_scikit_learns_scorer_name(written: str, meant: str) -> None:
+    """`scoring: rmse` said only "unknown scorer 'rmse'" where `auc` got "did you mean 'roc_auc'"; an error's scorer
+    is negated in scikit-learn (it maximises every scorer), which the hint says."""
+    with pytest.raises(ValidationError, match=f"did you mean {meant!r}") as e:
+        task(estimator="sklearn.linear_model.Ridge", data={"sklearn": "diabetes"}, scoring=written)
+    negated = "(scikit-learn's scorers are maximised, so errors are negated)" in str(e.value)
+    assert negated == (meant.startswith("neg_") and not written.startswith("neg_")), str(e.value)
+
+
 # -- metrics -------------------------------------------------------------------------------------------------------
 
 def test_business_metrics_match_hand_computation() -> None:

@@ -55,6 +55,20 @@ ALIASES: dict[str, str] = {
     "timeout": "wall_time",        # budget: optimize(timeout=...)
     "successive_halving": "asha",  # SuccessiveHalvingPruner: ASHA is its asynchronous form
     "percentile": "median",        # PercentilePruner: median is its 50th percentile
+    # the usual names of regression metrics, where scikit-learn's scorer (maximised, so an error negated) is a choice
+    "rmse": "neg_root_mean_squared_error",
+    "neg_rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "neg_mae": "neg_mean_absolute_error",
+    "mse": "neg_mean_squared_error",
+    "neg_mse": "neg_mean_squared_error",
+    "mape": "neg_mean_absolute_percentage_error",
+    "rmsle": "neg_root_mean_squared_log_error",
+    "msle": "neg_mean_squared_log_error",
+    "medae": "neg_median_absolute_error",
+    "r2_score": "r2",
+    "rsquared": "r2",
+    "r_squared": "r2",
 }
 """Words people write for a name tunesmith spells otherwise (lowercase): suggested first, where that name is a
 choice."""

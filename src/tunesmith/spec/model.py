@@ -30,7 +30,7 @@ from tunesmith.spec.scheduler_config import SCHEDULER_NAMES, NoSchedulerConfig, 
 from tunesmith.spec.selection_config import SelectConfig, parse_constraints
 from tunesmith.spec.promotion_config import PromotionConfig
 from tunesmith.spec.task_config import (RECORDED_SPEC, TASK_MEASURED, TaskConfig, check_features_distinct,
-                                        check_groups_with_time, check_task_space)
+                                        check_groups_with_time, check_task_space, check_time_ordered_folds_unshuffled)
 from tunesmith.spec.tracking_config import TrackingConfig
 from tunesmith.spec.units import parse_duration, parse_size
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
@@ -697,6 +697,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec.task is not None:
         check_groups_with_time(spec.task)
         check_features_distinct(spec.task)
+        check_time_ordered_folds_unshuffled(spec.task)
         check_task_constraint_metrics(spec)
     check_nested_strategy(spec)
     spec.search_space.check_conditions_can_hold()

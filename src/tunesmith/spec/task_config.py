@@ -263,6 +263,8 @@ class TaskConfig(StrictModel):
             if v not in names:
                 close = closest(v, names)
                 hint = f"did you mean {close!r}? " if close else ""
+                if close and close.startswith("neg_") and not v.lower().startswith("neg_"):  # rmse, mae, ...
+                    hint = f"did you mean {close!r} (scikit-learn's scorers are maximised, so errors are negated)? "
                 raise ValueError(f"unknown scorer {v!r}; {hint}use a scikit-learn scorer name (accuracy, roc_auc, "
                                  "neg_log_loss, r2, ...) or a business metric {precision_at_recall: 0.8}")
         return v
@@ -347,7 +349,8 @@ def _final_step_name(task: TaskConfig, base_dir: str | None) -> str:
 
 
 __all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",
-           "LatencyConfig", "NestedConfig", "TaskConfig", "check_features_distinct", "check_task_space", "CV_KINDS",
+           "LatencyConfig", "NestedConfig", "TaskConfig", "check_features_distinct", "check_task_space",
+           "check_time_ordered_folds_unshuffled", "CV_KINDS",
            "SKLEARN_DATASETS", "GENERATORS"]
 
 
@@ -357,6 +360,20 @@ def check_groups_with_time(task: TaskConfig) -> None:
     groups ignored); a check in the model refused its resume, which reads the stored spec as a new one is read."""
     if task.data.has_groups and task.data.has_time:
         raise SpecError("task.data.groups", GROUPS_WITH_TIME)
+
+
+def check_time_ordered_folds_unshuffled(task: TaskConfig) -> None:
+    """``cv.shuffle: true`` written for time-ordered folds (``kind: timeseries``, or unset beside a time column) is
+    refused in a spec given anew: it was accepted and ignored, the folds kept in time order. Only where written:
+    ``shuffle`` defaults to true, and every experiment's stored spec holds it, so a recorded one still loads.
+
+    Raises:
+        SpecError: at ``task.cv.shuffle``.
+    """
+    time_ordered = task.cv.kind == "timeseries" or (task.cv.kind is None and task.data.has_time)
+    if time_ordered and task.cv.shuffle and "shuffle" in task.cv.model_fields_set:
+        raise SpecError("task.cv.shuffle", "time-ordered folds (cv.kind timeseries) keep the rows in time order and "
+                                           "cannot be shuffled: remove shuffle (or set it to false)")
 
 
 def check_features_distinct(task: TaskConfig) -> None:

@@ -2,7 +2,8 @@
 datasets and seeded generators; and the dataset fingerprint recorded with an experiment.
 
 Rows with a time column are sorted by it (stably) at load, so every later step (holdout, folds) can rely on
-row order being time order. Group and time columns are not features unless ``data.features`` names them.
+row order being time order. Group and time columns are not features unless ``data.features`` names them; a time
+column named there is fed as the numbers that order the rows (a date's POSIX seconds), in new rows too.
 String feature columns are encoded as integer codes of their sorted distinct values (missing: NaN). The codes
 use no label, so they leak nothing about the target; put an encoder in the pipeline for anything smarter.
 """
@@ -16,7 +17,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -140,8 +141,16 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     n = len(columns[data.target])
     types: dict[str, str] = {}
     X = np.empty((n, len(features)), dtype=float)
+    time = None
+    if data.time is not None:
+        time, types[data.time] = _time_column(columns[data.time], data.time)
     for j, col in enumerate(features):
-        X[:, j], types[col] = _feature_column(columns[col])
+        # the time column as a feature is its numbers (a date's POSIX seconds), as it orders the rows: text codes of
+        # its dates would give every date new rows bring (every later one) a missing value
+        if time is not None and col == data.time:
+            X[:, j] = time
+        else:
+            X[:, j], types[col] = _feature_column(columns[col])
         # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit.
         # Read off the parsed column (a text column's codes are finite), not by parsing every cell once more.
         if types[col] != "string" and (rows := np.flatnonzero(np.isinf(X[:, j]))).size:
@@ -152,10 +161,8 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
     if data.groups is not None:
         groups = np.asarray([str(v) for v in columns[data.groups]], dtype=object)
         types[data.groups] = _kind(columns[data.groups])
-    time = None
-    if data.time is not None:
-        time, types[data.time] = _time_column(columns[data.time], data.time)
     said = () if data.features is not None else identifier_like_columns(X, features, types, path.name)
+    said += text_column_warnings(columns, features, types, path.name)
     ds = Dataset(X, y, groups, time, tuple(features), types, digest, str(path), warnings=said)
     return _time_sorted(ds)
 
@@ -187,6 +194,46 @@ def identifier_like_columns(X: np.ndarray, features: list[str], types: Mapping[s
                         f"{what} over {n} rows) and is a feature, as task.data.features is not given: a model learns "
                         "nothing from it that holds for new rows, and drift flags it on every batch; list the "
                         f"feature columns in task.data.features, or drop the column from {name}")
+    return tuple(said)
+
+
+MOSTLY_SHARE = 0.9
+"""A text feature column whose present cells are numbers (or ISO dates) on at least MOSTLY_SHARE of them is a
+column of numbers (of dates) that a few stray cells (``?``, ``-``) or its dates made text: said, since its text codes
+sort ``9.5`` after ``10.2`` and match no value new rows bring that the file lacks."""
+_STRAY_SHOWN = 3
+
+
+def text_column_warnings(columns: Mapping[str, list[Any]], features: list[str], types: Mapping[str, str],
+                         name: str) -> tuple[str, ...]:
+    """A warning for each text column of ``features`` (``columns``, as read from file ``name``) that holds numbers
+    but for a few cells, naming those cells, or holds dates (:data:`MOSTLY_SHARE`). A column of dates that is the
+    task's time column is no text column: it is fed as its timestamps."""
+    said = []
+    for col in features:
+        if types[col] != "string":
+            continue
+        present = [(i, v) for i, v in enumerate(columns[col]) if not is_missing(v)]
+        strays = [(i, v) for i, v in present if _number(v) is None]
+        if len(strays) <= (1 - MOSTLY_SHARE) * len(present):
+            first: dict[str, int] = {}
+            for i, v in strays:
+                first.setdefault(str(v), i)
+            shown = ", ".join(f"{v!r} (row {i + 1})" for v, i in list(first.items())[:_STRAY_SHOWN])
+            more = f" and {len(first) - _STRAY_SHOWN} other value(s)" if len(first) > _STRAY_SHOWN else ""
+            said.append(f"task.data.features: column {col!r} of {name} is read as text because of {len(strays)} "
+                        f"value(s) that are not numbers: {shown}{more}: its numbers are encoded as text levels "
+                        "(sorted as text, 9.5 after 10.2), and a number new rows bring that the file lacks is a "
+                        "missing value for the model; correct those cells, or empty them (a missing value)")
+            continue
+        dated: dict[str, bool] = {}
+        dates = sum(dated.setdefault(str(v), date_seconds(v) is not None) for _, v in present)
+        if present and dates >= MOSTLY_SHARE * len(present):
+            said.append(f"task.data.features: column {col!r} of {name} holds dates; as a feature it is encoded as "
+                        "text levels, which the dates of new rows never match (each a missing value for the model): "
+                        "name it task.data.time (the rows are then time-ordered, and a time column listed in "
+                        "task.data.features is fed as its timestamp), derive numeric features from it, or leave it "
+                        "out of task.data.features")
     return tuple(said)
 
 
@@ -426,10 +473,10 @@ def feature_matrix(columns: Mapping[str, list[Any]], features: list[str]) -> np.
 
 
 def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
-    missing = sum(1 for v in values if isinstance(v, str) and v.lower() in _MISSING)
+    missing = [i for i, v in enumerate(values) if isinstance(v, str) and v.lower() in _MISSING]
     if missing:
-        raise SpecError("task.data.target", f"column {name!r} has {missing} empty value(s); drop those rows or "
-                                            "fill them (a label cannot be imputed)")
+        raise SpecError("task.data.target", f"column {name!r} has {len(missing)} empty value(s) ({_rows(missing)}); "
+                                            "drop those rows or fill them (a label cannot be imputed)")
     kind = _kind(values)
     if kind == "string":
         return np.asarray([str(v) for v in values], dtype=object), kind
@@ -437,21 +484,57 @@ def _target_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
     return (arr.astype(np.int64), kind) if kind == "int" else (arr, kind)
 
 
+def _rows(indices: list[int], shown: int = 3) -> str:
+    """``row 4``, ``rows 4 and 51``, ``rows 4, 9, 10 and 2 more``: the first ``shown`` of ``indices`` (0-based
+    positions among the data rows) as the row numbers every data message uses."""
+    numbers = [str(i + 1) for i in indices[:shown]]
+    if len(indices) == 1:
+        return f"row {numbers[0]}"
+    if len(indices) > shown:
+        return f"rows {', '.join(numbers)} and {len(indices) - shown} more"
+    return f"rows {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
 def _time_column(values: list[Any], name: str) -> tuple[np.ndarray, str]:
+    """The time column as numbers: as read when every cell is one (``float``), else each cell's POSIX seconds
+    (:func:`date_seconds`, ``datetime``): what rows are sorted by, and what the model is fed when ``features``
+    lists the column.
+
+    Raises:
+        SpecError: at ``task.data.time``: a missing cell, or one neither a number nor an ISO date.
+    """
     nums = [_number(v) for v in values]
     if all(x is not None and not math.isnan(x) for x in nums):
         return np.asarray(nums, dtype=float), "float"
     out = []
     for i, v in enumerate(values):
-        if isinstance(v, datetime):
-            out.append(v.timestamp())
-            continue
-        try:
-            out.append(datetime.fromisoformat(str(v)).timestamp())
-        except ValueError:
+        if is_missing(v):
+            raise SpecError("task.data.time", f"column {name!r} row {i + 1} is empty (a missing value); the time "
+                                              "column orders the rows, so no cell of it may be missing: fill in "
+                                              "its date or drop the row")
+        seconds = date_seconds(v)
+        if seconds is None:
             raise SpecError("task.data.time", f"column {name!r} row {i + 1}: {v!r} is neither a number nor an ISO "
-                                              "date (2024-01-31 or 2024-01-31T12:00:00)") from None
+                                              "date (2024-01-31 or 2024-01-31T12:00:00)")
+        out.append(seconds)
     return np.asarray(out, dtype=float), "datetime"
+
+
+def date_seconds(value: Any) -> float | None:
+    """``value`` (an ISO date text, or a Parquet date or datetime) as POSIX seconds; None when it is none of those.
+
+    A date or time without a zone is read as UTC, not as this machine's local time: the same cell is the same
+    number on every machine that refits or scores the model (and no DST hour repeats)."""
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, date):
+        when = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _time_sorted(ds: Dataset) -> Dataset:
@@ -676,6 +759,9 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
             code = {v: float(i) for i, v in enumerate(present)}
             X[:, j] = [code.get(str(v), math.nan) for v in raw[col]]
             continue
+        if reference.column_types.get(col) == "datetime":  # the time column as a feature: POSIX seconds
+            X[:, j] = _dates_like(raw[col], col, name, field)
+            continue
         nums = [_number(v) for v in raw[col]]
         bad = next((i for i, x in enumerate(nums) if x is None), None)
         if bad is not None:
@@ -691,3 +777,20 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
         if reference.y.dtype.kind in "iu" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)
     return RowsLike(X, y, raw, target, str(path))
+
+
+def _dates_like(values: list[Any], col: str, name: str, field: str) -> np.ndarray:
+    """New rows' cells of a date column the task feeds its model (its time column, listed in ``features``) as
+    POSIX seconds, as the task's own are (:func:`date_seconds`); a missing cell is NaN, as any feature's.
+
+    Raises:
+        SpecError: at ``field``: a cell that is not an ISO date.
+    """
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        seconds = math.nan if is_missing(v) else date_seconds(v)
+        if seconds is None:
+            raise SpecError(field, f"{name} column {col!r} row {i + 1}: {v!r} is not an ISO date (2024-01-31 or "
+                                   "2024-01-31T12:00:00), as it is in the experiment's data")
+        out[i] = seconds
+    return out
