@@ -397,6 +397,20 @@ def test_shuffle_asked_of_time_ordered_folds_is_refused_not_ignored(project) -> 
     valid(project, task_spec("ksh", cv={"kind": "stratified", "folds": 3, "shuffle": True}, scoring="accuracy"))
 
 
+
+def test_a_recorded_time_ordered_experiments_printed_spec_validates_again(project) -> None:
+    """`tunesmith spec NAME > f.yaml` printed `shuffle: true` (the default every stored spec holds) for time-ordered
+    folds, and `validate f.yaml` then refused its own experiment's spec at task.cv.shuffle."""
+    from tunesmith.spec.writer import recorded_spec_yaml
+
+    walker_csv(project.root / "d.csv")
+    spec = spec_from_dict(task_spec("tsr", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3},
+                                    scoring="accuracy"))
+    printed = recorded_spec_yaml("tsr", spec.to_json())
+    assert "shuffle" not in printed
+    (project.root / "f.yaml").write_text(printed)
+    assert load_spec(str(project.root / "f.yaml")).task.cv.kind == "timeseries"
+
 # -- group folds whose parts hold different classes ----------------------------------------------------------------
 
 def _groups_csv(path: Path, holders: int) -> Path:

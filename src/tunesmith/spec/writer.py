@@ -43,6 +43,8 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool 
     data = {key: value for key, value in shown.items() if key != "base_dir"}
     if isinstance(data.get("space"), Mapping):
         data["space"] = {param: domain_as_written(domain) for param, domain in data["space"].items()}
+    if isinstance(data.get("task"), Mapping):
+        data["task"] = _task_as_written(data["task"])
     header = [f"The spec experiment {name!r} was recorded with: what its run ran (its seed and workdir as filled in)."]
     folder, relative = stored.get("base_dir"), _relative_to_spec_folder(stored)
     if relative and folder:
@@ -64,6 +66,18 @@ def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool 
                       f"continue it from Python, with tunesmith.resume({name!r}, trial=...).")
     comments = [f"# {line}" for said in header for line in textwrap.wrap(said, width=_WIDTH - 2)]
     return "\n".join(comments) + "\n" + "".join(_yaml_of(key, value) for key, value in data.items())
+
+
+def _task_as_written(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored task without ``cv.shuffle`` where its folds keep time order: every stored spec holds ``shuffle:
+    true`` (its default), which a spec file may not write for time-ordered folds (``task.cv.shuffle`` is refused
+    there: it was ignored), so the printed spec would not validate again."""
+    cv, data = task.get("cv"), task.get("data")
+    if not isinstance(cv, Mapping):
+        return dict(task)
+    time_ordered = cv.get("kind") == "timeseries" or (cv.get("kind") is None and isinstance(data, Mapping)
+                                                       and data.get("time") is not None)
+    return {**task, "cv": {k: v for k, v in cv.items() if not (time_ordered and k == "shuffle")}}
 
 
 def _yaml_of(key: str, value: Any) -> str:
