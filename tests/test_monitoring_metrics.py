@@ -853,6 +853,9 @@ def test_a_run_is_warned_that_another_live_run_writes_its_metrics_file(project, 
                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _sample(path, "tunesmith_workers_busy", experiment="same") == 1, timeout=60)
+        # a, stopped, writes no more: its last write (a second ago) is live to b's check, and b's own last write,
+        # which says b ended, stays the file's (a rewriting it after b ended left a live run's file: CI's flake)
+        os.killpg(a.pid, signal.SIGSTOP)
         b = project.cli("run", "b.yaml", "-q", "--metrics-file", "same.prom", "--storage",
                         f"sqlite:///{project.root / 'b.db'}")
     finally:
