@@ -346,3 +346,38 @@ def test_spec_of_a_record_holding_its_storage_password_says_to_put_it_back(proje
     code, out, err = cli_in_process("spec", "old", "--storage", project.storage)
     assert code == 0 and "Pg-S3cret-1" not in out, out
     assert "Its storage: is recorded without its password: put it back" in out, out
+
+
+def test_a_hidden_value_in_a_command_a_tracking_uri_or_a_data_path_is_refused_at_its_field(project):
+    """`spec` hides `--api-key sk-...` in a command trial as ***; run again, the shell globbed the unquoted *** into
+    the folder's file names and the trial ran with them as its key, recorded as a good trial. A *** in the fields
+    that are run or connected to is refused, naming the field and the fix; one in free text (description) is not."""
+    project.write("show.py", """
+        import json, sys
+        print(json.dumps({"loss": 1.0}))
+    """)
+    path = project.write_spec(project.spec(name="cmd", executor={"kind": "inline"}, budget={"trials": 1},
+                                           trial={"command": "python3 show.py --x {x} --api-key sk-live-abcdef123456"}))
+    project.cli("run", str(path), check=True)
+    code, out, err = cli_in_process("spec", "cmd", "--storage", project.storage)
+    assert code == 0 and "--api-key ***" in out and "sk-live" not in out, out
+    printed = project.root / "printed.yaml"
+    printed.write_text("\n".join(line for line in out.replace("name: cmd", "name: again").splitlines()
+                                 if not line.startswith("workdir:")))
+    for command in ("validate", "run"):
+        proc = project.cli(command, str(printed))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "trial.command" in proc.stderr and "--show-secrets" in proc.stderr, proc.stderr
+    assert "again" not in project.cli("list").stdout
+    for field, overrides in (
+            ("tracking.mlflow.uri", {"tracking": {"mlflow": {"uri": "postgresql://bob:***@127.0.0.1/mlflow"}}}),
+            ("task.data.path", {"trial": None, "objective": {"metric": "accuracy", "direction": "maximize"},
+                                "task": {"estimator": "sklearn.linear_model.LogisticRegression",
+                                         "data": {"path": "data/***/x.csv", "target": "y"}},
+                                "space": {"C": {"type": "float", "low": 0.1, "high": 1.0}}})):
+        spec = {k: v for k, v in project.spec(name="again", **overrides).items() if v is not None}
+        proc = project.cli("validate", str(project.write_spec(spec, "hidden.yaml")), "--schema-only")
+        assert proc.returncode == 2 and f"{field}:" in proc.stderr and "--show-secrets" in proc.stderr, proc.stderr
+    described = project.write_spec(project.spec(name="again", description="a key like *** goes in trial.env"),
+                                   "described.yaml")
+    assert project.cli("validate", str(described)).returncode == 0

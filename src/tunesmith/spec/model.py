@@ -706,12 +706,13 @@ def check_new_spec(spec: ExperimentSpec) -> None:
 
 
 def check_no_hidden_values(spec: ExperimentSpec) -> None:
-    """Refuse the *** that `tunesmith spec` prints for a hidden value, as a trial.env value or the storage URL's
-    password: the printed spec, run again, ran the trial with API_TOKEN='***' and connected with *** as the
-    password, without a word.
+    """Refuse the *** that `tunesmith spec` prints for a hidden value, as a trial.env value, the storage URL's
+    password, or in a command, a tracking URI or a data path: the printed spec, run again, ran the trial with
+    API_TOKEN='***' and connected with *** as the password, without a word.
 
     Raises:
-        SpecError: at ``trial.env.<key>`` or ``storage``, saying how to get the value back.
+        SpecError: at ``trial.env.<key>``, ``storage``, ``trial.command``, ``tracking.mlflow.uri`` or
+            ``task.data.path``, saying how to get the value back.
     """
     for key, value in (spec.trial.env if spec.trial is not None else {}).items():
         if value == REDACTED or _url_password(value) == REDACTED:
@@ -722,6 +723,16 @@ def check_no_hidden_values(spec: ExperimentSpec) -> None:
         raise SpecError("storage", f"the password is {REDACTED}, the placeholder `tunesmith spec` prints (the record "
                                    "keeps no password): put the password back, or delete the storage: line and give "
                                    "--storage or TUNESMITH_STORAGE")
+    # The texts that are run or connected to: a *** in a command went to the shell unquoted, which globbed it into
+    # the folder's file names. Free text (description, tags) may hold one harmlessly, and is not checked.
+    executed = {"trial.command": spec.trial.command if spec.trial is not None else None,
+                "tracking.mlflow.uri": spec.tracking.mlflow.uri if spec.tracking is not None else None,
+                "task.data.path": spec.task.data.path if spec.task is not None else None}
+    for field, text in executed.items():
+        if text is not None and REDACTED in text:
+            raise SpecError(field, f"holds {REDACTED}, the placeholder `tunesmith spec` prints for a hidden value "
+                                   f"({quoted(text)}): put the value back, or print the spec with `tunesmith spec "
+                                   "NAME --show-secrets`")
 
 
 def _url_password(text: str) -> str | None:
