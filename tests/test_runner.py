@@ -453,6 +453,7 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     lower = project.cli("resume", "more", "--trials", "3", "--quiet")
     assert lower.returncode == 2 and "Traceback" not in lower.stderr
     assert "--trials: experiment 'more' has a trial budget of 4 already" in lower.stderr, lower.stderr
+    assert "give at least 4 (equal: just resumes)" in lower.stderr, lower.stderr
     same = project.cli("resume", "more", "--trials", "4", "--quiet")  # the budget it has: a plain resume
     assert same.returncode == 0 and len(project.trials("more")) == 4, same.stderr
     proc = project.cli("resume", "more", "--trials", "6", "--quiet")
@@ -464,6 +465,52 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     assert audit.returncode == 0, audit.stderr
     [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
     assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+
+
+def test_resume_with_fewer_trials_from_python_names_the_argument_not_the_cli_flag(project):
+    """`tunesmith.resume(NAME, trials=2)` raised `UserInputError: --trials: ...`, a flag the caller never used."""
+    import tunesmith
+    from tunesmith.errors import UserInputError
+
+    path = project.write_spec(project.spec(name="pyd", budget={"trials": 3}, trial={"function": "objectives:noop"},
+                                           executor={"kind": "inline"}))
+    tunesmith.run(str(path), storage=project.storage)
+    with pytest.raises(UserInputError) as refused:
+        tunesmith.resume("pyd", trials=2, storage=project.storage)
+    assert str(refused.value).startswith("trials=: ") and "--trials" not in str(refused.value), refused.value
+    assert "give at least 3 (equal: just resumes)" in str(refused.value), refused.value
+
+
+@pytest.mark.parametrize("budget", [{"trials": 50, "wall_time": "1s"}, {"trials": None, "wall_time": "1s"}])
+def test_resume_with_more_trials_after_a_wall_time_stop_is_refused_saying_the_wall_time_stops_it(project, budget):
+    """`resume NAME --trials N` on an experiment its wall time stopped recorded the raise, ran nothing and exited 0;
+    with the wall time alone it said "resume it without --trials", which runs nothing either. Refused (exit 2)
+    naming budget.wall_time, with nothing written."""
+    import json
+
+    path = project.write_spec(project.spec(name="wt", budget=budget, executor={"kind": "inline"},
+                                           trial={"function": "objectives:slow", "env": {"SLOW_SECONDS": "0.4"}}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    before = len(project.trials("wt"))
+    proc = project.cli("resume", "wt", "--trials", "60", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "stopped by its wall-time budget of 1s" in proc.stderr and "budget.wall_time" in proc.stderr, proc.stderr
+    assert "without --trials" not in proc.stderr, proc.stderr
+    audit = json.loads(project.cli("audit", "wt", "--json").stdout)
+    assert not [e for e in audit if e["kind"] == "budget_raised"] and len(project.trials("wt")) == before
+
+
+def test_resume_with_more_trials_after_a_grid_ran_out_is_refused_saying_so(project):
+    """An exhausted grid ends the run before its trial budget; `resume --trials N` then recorded the raise and ran
+    nothing, exit 0. Refused (exit 2) with nothing written."""
+    grid = {"c": {"type": "categorical", "choices": [0.0, 0.5, 1.0]}}
+    path = project.write_spec(project.spec(name="walked", space=grid, strategy="grid", budget={"trials": 10},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    proc = project.cli("resume", "walked", "--trials", "20", "--quiet")
+    assert proc.returncode == 2 and "every configuration" in proc.stderr, proc.stderr
+    audit = project.cli("audit", "walked", "--json")
+    assert "budget_raised" not in audit.stdout and len(project.trials("walked")) == 3, audit.stdout
 
 
 def test_resume_with_more_trials_is_refused_before_raising_while_another_coordinator_runs_it_and_repeats(project):

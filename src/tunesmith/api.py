@@ -189,7 +189,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
-        raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join)
+        raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=")
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:

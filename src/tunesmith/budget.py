@@ -46,6 +46,9 @@ from tunesmith.spec.model import Budget, ExperimentSpec
 from tunesmith.unreported_metrics import unreported_hint
 
 FAIL_FAST_TRIALS = 5
+# Why a run ends whose strategy has nothing left to propose (a grid walked to its end): the audit trail keeps it as the
+# run's reason, where `resume --trials` reads it (more trials give such a strategy nothing to run).
+EVERY_CONFIGURATION_PROPOSED = "the strategy has proposed every configuration"
 DETERMINISTIC_FAILURES = (FailureKind.EXCEPTION, FailureKind.INVALID_RESULT, FailureKind.EXIT_CODE)
 # Parts of a reason that differ from trial to trial whatever the configuration: the trial's folder, times,
 # memory addresses, process ids.

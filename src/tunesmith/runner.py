@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.budget import BudgetTracker, with_unrun
+from tunesmith.budget import EVERY_CONFIGURATION_PROPOSED, BudgetTracker, with_unrun
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import LeaseHeld, StorageError, TunesmithError
 from tunesmith.evaluation.command import check_placeholders, command_warnings
@@ -298,7 +298,7 @@ class Runner:
                 if self._exhausted:
                     self._sync()  # (as below: a grid's configuration a dead peer held is re-run here, not lost)
                     if not self._reruns:
-                        return "the strategy has proposed every configuration"
+                        return EVERY_CONFIGURATION_PROPOSED
                 if budget_stop is not None:
                     return with_unrun(budget_stop, len(self._reruns))
                 if not self._reruns and (self._allocation_closed or not self._budget.may_start(self._allocated, mono)):
