@@ -27,6 +27,7 @@ from tunesmith.spec import (
     load_spec,
     spec_from_dict,
 )
+from tunesmith.spec.model import check_new_spec
 from tunesmith.spec.units import parse_duration, parse_size
 
 
@@ -540,7 +541,16 @@ def test_target_needs_a_single_objective():
 
 def test_budget_without_any_limit_is_rejected_unless_the_grid_ends_it():
     e = _error(_minimal(budget={"trials": None}))
-    assert e.message == "budget needs at least one of trials, wall_time or patience"
+    assert (e.path, e.message) == ("budget", "needs a limit that ends the run: trials, wall_time, cost or patience "
+                                              "(or strategy: grid, which ends with its last configuration)")
+    # a target alone may never be reached: the run would go on for ever (a new spec's check: one recorded so resumes)
+    alone = spec_from_dict(_minimal(budget={"trials": None, "target": 0.01}))
+    with pytest.raises(SpecError) as info:
+        check_new_spec(alone)
+    e = info.value
+    assert (e.path, e.message) == ("budget.target", "a target may never be reached, so it cannot be the only "
+                                                     "limit: add trials, wall_time, cost or patience")
+    assert spec_from_dict(_minimal(budget={"trials": None, "target": 0.01}, strategy="grid")).budget.target == 0.01
     assert spec_from_dict(_minimal(budget={"trials": None}, strategy="grid")).budget.trials is None
     assert spec_from_dict(_minimal(budget={"trials": None, "wall_time": "1h"})).budget == Budget(
         trials=None, wall_time=3600.0

@@ -617,9 +617,11 @@ class ExperimentSpec(StrictModel):
         _check_select(self)
         if self.budget.target is not None and len(self.objective) > 1:
             raise ValueError("budget.target applies to one objective; remove it or use a single objective")
-        if self.budget.trials is None and self.budget.wall_time is None and self.budget.patience is None:
-            if self.budget.target is None and self.strategy.name != "grid" and self.budget.cost is None:
-                raise ValueError("budget needs at least one of trials, wall_time or patience")
+        b = self.budget
+        if b.trials is None and b.wall_time is None and b.patience is None and b.cost is None \
+                and b.target is None and self.strategy.name != "grid":  # (a grid ends with its last configuration)
+            raise SpecError("budget", "needs a limit that ends the run: trials, wall_time, cost or patience (or "
+                            "strategy: grid, which ends with its last configuration)")
         return self
 
     def with_trial_function(self, fn: Callable[..., Any]) -> ExperimentSpec:
@@ -686,6 +688,7 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec._yaml_faults:
         raise SpecError(*spec._yaml_faults[0])
     check_no_hidden_values(spec)
+    check_target_not_the_only_limit(spec)
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
@@ -703,6 +706,20 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     spec.search_space.check_conditions_can_hold()
     if spec.trial is not None and spec.trial.command is not None:
         check_dollar_placeholders(spec.trial.command, list(spec.space))
+
+
+def check_target_not_the_only_limit(spec: ExperimentSpec) -> None:
+    """Refuse a budget whose only limit is a target: never reached, the run went on for ever. (A new spec's check:
+    an experiment recorded with one stays resumable.)
+
+    Raises:
+        SpecError: at ``budget.target``, naming the limits to add.
+    """
+    b = spec.budget
+    if b.target is not None and b.trials is None and b.wall_time is None and b.patience is None and b.cost is None \
+            and spec.strategy.name != "grid":  # (a grid ends with its last configuration)
+        raise SpecError("budget.target", "a target may never be reached, so it cannot be the only limit: add "
+                        "trials, wall_time, cost or patience")
 
 
 def check_no_hidden_values(spec: ExperimentSpec) -> None:
