@@ -4,10 +4,12 @@ One module for every place that writes text a user did not write themselves (fai
 stderr, the environment, audit rows, specs and URIs sent to MLflow). Redacted are:
 - given values (a spec's ``trial.env``, environment values whose names look like credentials);
 - environment variables whose names look like credentials (``*TOKEN*``, ``*PASSWORD*``, ``*SECRET*``,
-  ``*_KEY``, ``*CREDENTIAL*``, ``*AUTH*`` ...): their values, in :func:`redact_env`;
+  ``*_KEY``, ``*CREDENTIAL*``, ``*AUTH*``, ``*_PASS``, ``*_PWD`` ...): their values, in :func:`redact_env`;
 - the password in URLs (``postgresql://user:pw@host`` -> ``postgresql://user:***@host``), also inside a longer
   text such as a command line;
-- ``password=...``, ``api_key: ...``, ``--token x``, ``Bearer ...``: the name stays, the value goes.
+- ``password=...``, ``api_key: ...``, ``--token x``, ``Bearer ...``: the name stays, the value goes;
+- tokens whose shape says what they are (``ghp_...``, ``github_pat_...``, ``sk-...``, ``xoxb-...``, ``AKIA...``,
+  ``hf_...``), in any text.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ MIN_SECRET_LENGTH = 4    # shorter values ("1", "yes") cannot be secrets worth h
 
 # A variable name that probably holds a credential. PWD/OLDPWD (the working folder) are not: hiding the folder
 # would blank every path in a failure reason.
-_SECRET_NAME = re.compile(r"(?i)passw|token|secret|credential|auth|private|(?:^|_)(?:api_?|access_?)?key(?:_|$)")
+# MY_PASS, MYSQL_PWD (an underscore before PWD: not the folder), GPG_PASSPHRASE.
+_SECRET_NAME = re.compile(r"(?i)passw|passphrase|token|secret|credential|auth|private|(?:^|_)pass(?:_|$)|_pwd(?:_|$)"
+                          r"|(?:^|_)(?:api_?|access_?)?key(?:_|$)")
 _SECRET_WORDS = r"(?:passw(?:or)?d|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
 # Each starts a match only where one can begin (at the secret's word; at the first character of a run), not at
 # every character of a run: tried at every one, a run of 8,000 characters (`-----`, a hex dump, a line of x) took
@@ -33,6 +37,13 @@ _SECRET_FLAG = re.compile(rf"(?i)((?<![A-Za-z0-9_-])[A-Za-z0-9_]*-[A-Za-z0-9_-]*
                           r"[^\s\"',;&|-][^\s\"',;&|]*")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"((?<![A-Za-z0-9+.-])[0-9+.-]*[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+# Tokens whose shape says what they are, wherever they stand (prose, a tag, a command): GitHub's (ghp_, gho_, ghu_,
+# ghs_, ghr_, github_pat_), OpenAI's and Stripe's keys (sk-..., sk_live_...), Slack's (xoxb-, xoxp-...), an AWS access
+# key id, a Hugging Face token. Each starts with its fixed prefix (no scan from every character of a long run), at
+# the start of a word, and needs the length such a token has, so that `sk-learn` or `hf_hub` stay.
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])(?:gh[opusr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"
+                    r"|[sr]k-[A-Za-z0-9_-]{16,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+                    r"|AKIA[0-9A-Z]{16}|hf_[A-Za-z0-9]{30,})(?![A-Za-z0-9_-])")
 _ASSIGNMENT = re.compile(r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*)=(?P<value>\S+)")
 
 
@@ -55,6 +66,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in secrets:
         text = text.replace(value, REDACTED)
     text = _URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    text = _TOKEN.sub(REDACTED, text)
     text = _BEARER.sub(rf"\1\2{REDACTED}", text)
     text = _SECRET_FLAG.sub(rf"\1{REDACTED}", text)
     text = _SECRET_ASSIGNMENT.sub(rf"\1{REDACTED}", text)
