@@ -162,3 +162,16 @@ def test_onehottext_is_a_scikit_learn_transformer() -> None:
         OneHotText(columns=[1], handle_unknown="error").fit(X).transform(np.array([[8.0, 9.0]]))
     with pytest.raises(ValueError, match="given no columns"):
         OneHotText().fit(X)
+
+
+def test_onehottext_after_another_step_is_refused_at_validate(project) -> None:
+    """Its columns are positions in the task's data: after a step that drops or reorders columns (SelectKBest) it
+    one-hot encoded whatever column had come to that position (a number column), and validate said valid."""
+    _churn_csv(project.root / "churn.csv")
+    spec = _spec("late")
+    spec["task"]["pipeline"] = [{"sklearn.feature_selection.SelectKBest": {"k": 1}}, STEP]
+    code, out, err = cli_in_process("validate", str(project.write_spec(spec)))
+    said = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err, (code, out, err)
+    assert said.startswith("error: task.pipeline.1: tunesmith.tasks.steps.OneHotText must be task.pipeline's first "
+                           "step"), said

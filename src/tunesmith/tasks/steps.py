@@ -114,12 +114,17 @@ def bind_text_columns(pipe: Any, data: Dataset, wheres: Sequence[str]) -> None:
     to positions among ``data``'s features: its names turned into positions, None into every text column's.
 
     Raises:
-        SpecError: at ``<step>.params.columns``: a name that is no feature (with the closest), a position out of
+        SpecError: at ``<step>``: it is not the pipeline's first step. At ``<step>.params.columns``: a name that is no feature (with the closest), a position out of
             range, no text column to encode.
     """
     features = list(data.feature_names)
-    for (_, step), where in zip(pipe.steps, wheres, strict=True):
+    for i, ((_, step), where) in enumerate(zip(pipe.steps, wheres, strict=True)):
         if isinstance(step, OneHotText):
+            if i:  # its columns are positions in the data: a step before it may drop or reorder them
+                raise SpecError(where, "tunesmith.tasks.steps.OneHotText must be task.pipeline's first step: it "
+                                       "reads the task's data's own columns (their positions), which a step before "
+                                       f"it ({type(pipe.steps[0][1]).__name__}) may drop or reorder; move it first "
+                                       "(a missing value is a level of its own, so it needs no imputer before it)")
             if step.handle_unknown not in HANDLE_UNKNOWN:  # OneHotEncoder would refuse it at every trial's fit
                 raise SpecError(f"{where}.params.handle_unknown", f"must be one of {', '.join(HANDLE_UNKNOWN)}; got "
                                                                   f"{step.handle_unknown!r}")
