@@ -586,3 +586,40 @@ def test_an_enqueued_configuration_outside_the_space_is_refused_naming_it(projec
     proc = project.cli("validate", str(path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert said in proc.stderr, proc.stderr
+
+
+SLIPS_SPACE = {"x": {"type": "float", "low": 1.0e-4, "high": 2.0, "log": True},
+               "n": {"type": "int", "low": 1, "high": 10},
+               "c": {"type": "categorical", "choices": ["a", "b"]},
+               "f": {"type": "categorical", "choices": [0.5, 1.0]}}
+
+
+def test_an_enqueued_value_is_read_as_the_spec_reads_numbers(project):
+    """`x: 1e-3` (YAML 1.1 reads it as text) was refused as "outside the domain [0.0001, 2.0]", though `low: 1e-4`
+    is taken; a whole float for an int and an int for a float choice are taken too, as the spec's own fields do."""
+    from tunesmith.spec import spec_from_dict
+
+    config = {"x": "1e-3", "n": 3.0, "c": "a", "f": 1}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="slips", space=SLIPS_SPACE,
+                                                                        enqueue=[config]))))
+    assert proc.returncode == 0, proc.stderr
+    spec = spec_from_dict(project.spec(name="slips", space=SLIPS_SPACE, enqueue=[config]))
+    assert spec.enqueue == ({"x": 0.001, "n": 3, "c": "a", "f": 1.0},)
+    assert [type(v) for v in spec.enqueue[0].values()] == [float, int, str, float]
+
+
+@pytest.mark.parametrize(("slip", "said"), [
+    ({"x": "1"}, "enqueue[0].x: must be a number; got '1' (text: write it unquoted)"),
+    ({"x": True}, "enqueue[0].x: must be a number; got True"),
+    ({"n": 3.5}, "enqueue[0].n: must be a whole number; got 3.5"),
+    ({"n": "3"}, "enqueue[0].n: must be a whole number; got '3' (text: write it unquoted)"),
+    ({"c": False}, "enqueue[0].c: must be one of the choices ['a', 'b']; got False (YAML reads an unquoted yes, no, "
+                   "on, off, true or false as a boolean: quote it)"),
+    ({"f": "0.5"}, "enqueue[0].f: must be one of the choices [0.5, 1.0]; got '0.5' (text: write it unquoted)"),
+])
+def test_an_enqueued_value_of_the_wrong_type_is_refused_saying_what_was_expected(project, slip, said):
+    config = {"x": 0.1, "n": 3, "c": "a", "f": 0.5, **slip}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="slip", space=SLIPS_SPACE,
+                                                                       enqueue=[config]))))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"error: {said}" in " ".join(proc.stderr.split()), proc.stderr
