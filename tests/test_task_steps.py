@@ -63,7 +63,15 @@ def test_a_model_with_onehottext_is_promoted_to_mlflow_and_loads_back_and_predic
     assert code == 0 and "allow-list" not in err, out + err
 
     registry = ModelRegistry(mlflow_uri)
-    model = registry.load_sklearn(registry.by_alias("churn-ohe", "champion"))
+    version = registry.by_alias("churn-ohe", "champion")
+    model = registry.load_sklearn(version)
+    from mlflow.artifacts import download_artifacts
+
+    import tunesmith
+
+    requirements = Path(download_artifacts(artifact_uri=f"{version.source}/requirements.txt",
+                                           tracking_uri=mlflow_uri)).read_text().split()
+    assert f"tunesmith=={tunesmith.__version__}" in requirements, requirements  # its loader imports the step's class
     step = model.steps[0][1]
     assert type(step).__module__ + "." + type(step).__name__ == STEP and step.columns == [1], step  # region: 2nd
     store = SQLStore(project.storage, create=False)
