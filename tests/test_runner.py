@@ -623,3 +623,19 @@ def test_an_enqueued_value_of_the_wrong_type_is_refused_saying_what_was_expected
                                                                        enqueue=[config]))))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert f"error: {said}" in " ".join(proc.stderr.split()), proc.stderr
+
+
+def test_more_enqueued_configurations_than_the_trial_budget_are_warned_of_naming_how_many(project):
+    """Five configurations under a budget of 3: the run evaluated three and stopped, the other two dropped without
+    a word (the grid larger than the budget is warned of)."""
+    known = [{"x": 0.1}, {"x": 0.2}, {"x": 0.3}, {"x": 0.4}, {"x": 0.5}]
+    path = project.write_spec(project.spec(name="many", enqueue=known, budget={"trials": 3}))
+    warned = ("enqueue holds 5 configurations, more than budget.trials (3): the last 2 will not run; raise "
+              "budget.trials to 5")
+    for command in ("validate", "run"):
+        proc = project.cli(command, str(path))
+        assert proc.returncode == 0, proc.stderr
+        assert warned in " ".join(proc.stderr.split()), (command, proc.stderr)
+    fits = project.cli("validate", str(project.write_spec(project.spec(name="fits", enqueue=known[:3],
+                                                                       budget={"trials": 3}))))
+    assert fits.returncode == 0 and "enqueue holds" not in fits.stderr, fits.stderr

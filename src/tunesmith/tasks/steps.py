@@ -138,8 +138,8 @@ def bind_text_columns(pipe: Any, data: Dataset, wheres: Sequence[str]) -> None:
     to positions among ``data``'s features: its names turned into positions, None into every text column's.
 
     Raises:
-        SpecError: at ``<step>``: it is not the pipeline's first step. At ``<step>.params.columns``: a name that is no feature (with the closest), a position out of
-            range, no text column to encode.
+        SpecError: at ``<step>``: it is not the pipeline's first step. At ``<step>.params.columns``: a name that is
+            no feature (with the closest), a position out of range, no text column to encode.
     """
     features = list(data.feature_names)
     for i, ((_, step), where) in enumerate(zip(pipe.steps, wheres, strict=True)):
