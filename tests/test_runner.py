@@ -639,3 +639,15 @@ def test_more_enqueued_configurations_than_the_trial_budget_are_warned_of_naming
     fits = project.cli("validate", str(project.write_spec(project.spec(name="fits", enqueue=known[:3],
                                                                        budget={"trials": 3}))))
     assert fits.returncode == 0 and "enqueue holds" not in fits.stderr, fits.stderr
+
+
+def test_an_enqueued_float_off_its_step_grid_is_refused_as_an_int_is(project):
+    space = {"x": {"type": "float", "low": 0.0, "high": 2.0, "step": 0.5}}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="offgrid", space=space,
+                                                                       enqueue=[{"x": 0.25}]))))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("error: enqueue[0].x: value 0.25 is not on its grid (low 0, step 0.5): the nearest points are 0.0 and 0.5"
+            in " ".join(proc.stderr.split())), proc.stderr
+    on = project.cli("validate", str(project.write_spec(project.spec(name="ongrid", space=space,
+                                                                     enqueue=[{"x": 1.5}]))))
+    assert on.returncode == 0, on.stderr
