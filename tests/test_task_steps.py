@@ -114,6 +114,12 @@ def test_a_level_only_the_holdout_has_is_scored_as_no_known_level(project) -> No
      "must be a list of feature columns (names or positions); got 'region'"),
     ({STEP: {"handle_unknown": "skip"}}, "task.pipeline.0.params.handle_unknown",
      "must be one of ignore, error, infrequent_if_exist, warn; got 'skip'"),
+    ({STEP: {"column": ["region"]}}, "task.pipeline.0.params",
+     "tunesmith.tasks.steps.OneHotText has no parameter 'column'; did you mean 'columns'? (its parameters: columns, "
+     "feature_names, handle_unknown)"),
+    ("OneHotText", "task.pipeline.0.path",
+     "must be an importable class path like 'sklearn.svm.SVC'; got 'OneHotText' (tunesmith's own step is "
+     "tunesmith.tasks.steps.OneHotText)"),
 ])
 def test_columns_that_are_no_features_are_refused_at_validate(project, step, field, says) -> None:
     _churn_csv(project.root / "churn.csv")
