@@ -633,3 +633,68 @@ def test_an_enqueued_configuration_outside_the_space_is_refused_naming_it(projec
     proc = project.cli("validate", str(path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert said in proc.stderr, proc.stderr
+
+
+SLIPS_SPACE = {"x": {"type": "float", "low": 1.0e-4, "high": 2.0, "log": True},
+               "n": {"type": "int", "low": 1, "high": 10},
+               "c": {"type": "categorical", "choices": ["a", "b"]},
+               "f": {"type": "categorical", "choices": [0.5, 1.0]}}
+
+
+def test_an_enqueued_value_is_read_as_the_spec_reads_numbers(project):
+    """`x: 1e-3` (YAML 1.1 reads it as text) was refused as "outside the domain [0.0001, 2.0]", though `low: 1e-4`
+    is taken; a whole float for an int and an int for a float choice are taken too, as the spec's own fields do."""
+    from tunesmith.spec import spec_from_dict
+
+    config = {"x": "1e-3", "n": 3.0, "c": "a", "f": 1}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="slips", space=SLIPS_SPACE,
+                                                                        enqueue=[config]))))
+    assert proc.returncode == 0, proc.stderr
+    spec = spec_from_dict(project.spec(name="slips", space=SLIPS_SPACE, enqueue=[config]))
+    assert spec.enqueue == ({"x": 0.001, "n": 3, "c": "a", "f": 1.0},)
+    assert [type(v) for v in spec.enqueue[0].values()] == [float, int, str, float]
+
+
+@pytest.mark.parametrize(("slip", "said"), [
+    ({"x": "1"}, "enqueue[0].x: must be a number; got '1' (text: write it unquoted)"),
+    ({"x": True}, "enqueue[0].x: must be a number; got True"),
+    ({"n": 3.5}, "enqueue[0].n: must be a whole number; got 3.5"),
+    ({"n": "3"}, "enqueue[0].n: must be a whole number; got '3' (text: write it unquoted)"),
+    ({"c": False}, "enqueue[0].c: must be one of the choices ['a', 'b']; got False (YAML reads an unquoted yes, no, "
+                   "on, off, true or false as a boolean: quote it)"),
+    ({"f": "0.5"}, "enqueue[0].f: must be one of the choices [0.5, 1.0]; got '0.5' (text: write it unquoted)"),
+])
+def test_an_enqueued_value_of_the_wrong_type_is_refused_saying_what_was_expected(project, slip, said):
+    config = {"x": 0.1, "n": 3, "c": "a", "f": 0.5, **slip}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="slip", space=SLIPS_SPACE,
+                                                                       enqueue=[config]))))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"error: {said}" in " ".join(proc.stderr.split()), proc.stderr
+
+
+def test_more_enqueued_configurations_than_the_trial_budget_are_warned_of_naming_how_many(project):
+    """Five configurations under a budget of 3: the run evaluated three and stopped, the other two dropped without
+    a word (the grid larger than the budget is warned of)."""
+    known = [{"x": 0.1}, {"x": 0.2}, {"x": 0.3}, {"x": 0.4}, {"x": 0.5}]
+    path = project.write_spec(project.spec(name="many", enqueue=known, budget={"trials": 3}))
+    warned = ("enqueue holds 5 configurations, more than budget.trials (3): the last 2 will not run; raise "
+              "budget.trials to 5")
+    for command in ("validate", "run"):
+        proc = project.cli(command, str(path))
+        assert proc.returncode == 0, proc.stderr
+        assert warned in " ".join(proc.stderr.split()), (command, proc.stderr)
+    fits = project.cli("validate", str(project.write_spec(project.spec(name="fits", enqueue=known[:3],
+                                                                       budget={"trials": 3}))))
+    assert fits.returncode == 0 and "enqueue holds" not in fits.stderr, fits.stderr
+
+
+def test_an_enqueued_float_off_its_step_grid_is_refused_as_an_int_is(project):
+    space = {"x": {"type": "float", "low": 0.0, "high": 2.0, "step": 0.5}}
+    proc = project.cli("validate", str(project.write_spec(project.spec(name="offgrid", space=space,
+                                                                       enqueue=[{"x": 0.25}]))))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("error: enqueue[0].x: value 0.25 is not on its grid (low 0, step 0.5): the nearest points are 0.0 and 0.5"
+            in " ".join(proc.stderr.split())), proc.stderr
+    on = project.cli("validate", str(project.write_spec(project.spec(name="ongrid", space=space,
+                                                                     enqueue=[{"x": 1.5}]))))
+    assert on.returncode == 0, on.stderr

@@ -63,7 +63,15 @@ def test_a_model_with_onehottext_is_promoted_to_mlflow_and_loads_back_and_predic
     assert code == 0 and "allow-list" not in err, out + err
 
     registry = ModelRegistry(mlflow_uri)
-    model = registry.load_sklearn(registry.by_alias("churn-ohe", "champion"))
+    version = registry.by_alias("churn-ohe", "champion")
+    model = registry.load_sklearn(version)
+    from mlflow.artifacts import download_artifacts
+
+    import tunesmith
+
+    requirements = Path(download_artifacts(artifact_uri=f"{version.source}/requirements.txt",
+                                           tracking_uri=mlflow_uri)).read_text().split()
+    assert f"tunesmith=={tunesmith.__version__}" in requirements, requirements  # its loader imports the step's class
     step = model.steps[0][1]
     assert type(step).__module__ + "." + type(step).__name__ == STEP and step.columns == [1], step  # region: 2nd
     store = SQLStore(project.storage, create=False)
@@ -93,7 +101,8 @@ def test_a_level_only_the_holdout_has_is_scored_as_no_known_level(project) -> No
     code, out, err = cli_in_process("run", str(project.write_spec(strict)), "--quiet", "--storage", project.storage)
     assert code == 0, out + err
     holdout = project.show("strict")["holdout"]
-    assert holdout["holdout_roc_auc"] == "nan" and "Found unknown categories" in holdout["why_undefined"][0], holdout
+    why = " ".join(holdout["why_undefined"][0].split())
+    assert holdout["holdout_roc_auc"] == "nan" and "column 'region' holds a level" in why, holdout  # not its position
 
 
 @pytest.mark.parametrize(("step", "field", "says"), [
@@ -105,6 +114,12 @@ def test_a_level_only_the_holdout_has_is_scored_as_no_known_level(project) -> No
      "must be a list of feature columns (names or positions); got 'region'"),
     ({STEP: {"handle_unknown": "skip"}}, "task.pipeline.0.params.handle_unknown",
      "must be one of ignore, error, infrequent_if_exist, warn; got 'skip'"),
+    ({STEP: {"column": ["region"]}}, "task.pipeline.0.params",
+     "tunesmith.tasks.steps.OneHotText has no parameter 'column'; did you mean 'columns'? (its parameters: columns, "
+     "feature_names, handle_unknown)"),
+    ("OneHotText", "task.pipeline.0.path",
+     "must be an importable class path like 'sklearn.svm.SVC'; got 'OneHotText' (tunesmith's own step is "
+     "tunesmith.tasks.steps.OneHotText)"),
 ])
 def test_columns_that_are_no_features_are_refused_at_validate(project, step, field, says) -> None:
     _churn_csv(project.root / "churn.csv")
@@ -152,13 +167,29 @@ def test_onehottext_is_a_scikit_learn_transformer() -> None:
     from tunesmith.tasks.steps import OneHotText
 
     step = OneHotText(columns=[1])
-    assert clone(step).get_params() == {"columns": [1], "handle_unknown": "ignore"}
+    assert clone(step).get_params() == {"columns": [1], "handle_unknown": "ignore", "feature_names": None}
     X = np.array([[5.0, 0.0], [6.0, 1.0], [7.0, np.nan]])
     fitted = clone(step).fit(X)
     assert np.array_equal(fitted.transform(X), [[1, 0, 0, 5], [0, 1, 0, 6], [0, 0, 1, 7]])
     assert np.array_equal(fitted.transform(np.array([[8.0, 9.0]])), [[0, 0, 0, 8]])
     assert list(fitted.get_feature_names_out(["age", "region"])) == ["region_0.0", "region_1.0", "region_nan", "age"]
-    with pytest.raises(ValueError, match="unknown categories"):
+    with pytest.raises(ValueError, match="column 1 holds a level the rows it was fit on never had: code 9"):
         OneHotText(columns=[1], handle_unknown="error").fit(X).transform(np.array([[8.0, 9.0]]))
+    named = OneHotText(columns=[1], handle_unknown="error", feature_names=["age", "region"]).fit(X)
+    with pytest.raises(ValueError, match="column 'region' holds a level the rows it was fit on never had: code 9"):
+        named.transform(np.array([[8.0, 9.0]]))
     with pytest.raises(ValueError, match="given no columns"):
         OneHotText().fit(X)
+
+
+def test_onehottext_after_another_step_is_refused_at_validate(project) -> None:
+    """Its columns are positions in the task's data: after a step that drops or reorders columns (SelectKBest) it
+    one-hot encoded whatever column had come to that position (a number column), and validate said valid."""
+    _churn_csv(project.root / "churn.csv")
+    spec = _spec("late")
+    spec["task"]["pipeline"] = [{"sklearn.feature_selection.SelectKBest": {"k": 1}}, STEP]
+    code, out, err = cli_in_process("validate", str(project.write_spec(spec)))
+    said = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err, (code, out, err)
+    assert said.startswith("error: task.pipeline.1: tunesmith.tasks.steps.OneHotText must be task.pipeline's first "
+                           "step"), said

@@ -41,7 +41,7 @@ from tunesmith.space import SearchSpace
 from tunesmith.reproduce import stored_spec
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.scheduler_config import NoSchedulerConfig
-from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide, trials_planned
+from tunesmith.strategy import Strategy, StrategyDecision, build_strategy, decide, enqueue_warnings, trials_planned
 from tunesmith.tracking import attach_tracking, check_tracking_installed
 from tunesmith.unreported_metrics import UnreportedMetrics
 from tunesmith.strategy.warm_start import warm_started
@@ -98,7 +98,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
         check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings += command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
                                  trials_run_here(spec.executor)) if spec.trial else []
-    warnings += executor_warnings(spec)
+    warnings += executor_warnings(spec) + enqueue_warnings(spec.enqueue, spec.budget.trials)
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray
         import_ray()

@@ -52,9 +52,15 @@ def _no_bool_or_text_int(value: Any) -> Any:
     return value  # other text: pydantic's own "unable to parse string as an integer"
 
 
-def _no_bool_or_text_float(value: Any) -> Any:
+def exponent_text_as_float(value: Any) -> Any:
+    """``value`` as a float field reads text: a number with an exponent (``1e-4``) the float; anything else as is."""
     if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
         return float(value)
+    return value
+
+
+def _no_bool_or_text_float(value: Any) -> Any:
+    value = exponent_text_as_float(value)
     if isinstance(value, bool) or _number_text(value):
         raise PydanticCustomError("float_type", "Input should be a valid number")
     return value  # other text: pydantic's own "unable to parse string as a number"

@@ -22,6 +22,7 @@ from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.redaction import REDACTED, redact
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
+from tunesmith.space.written_config import read_written_config
 from tunesmith.constraints import Constraint
 from tunesmith.cost import Prices
 from tunesmith.spec.cost_config import CostConfig
@@ -583,7 +584,7 @@ class ExperimentSpec(StrictModel):
         space = SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
         # complete for its active parameters, each in its domain; kept as the trial will be recorded (`n: 1` for a
         # float is 1.0), or a resume's queue keys miss the record's and a configuration already run runs again
-        object.__setattr__(self, "enqueue", tuple(space.validate_params(config, f"enqueue[{i}]")
+        object.__setattr__(self, "enqueue", tuple(read_written_config(space, config, f"enqueue[{i}]")
                                                   for i, config in enumerate(self.enqueue)))
         if (self.trial is None) == (self.task is None):
             raise ValueError(_TRIAL_OR_TASK)

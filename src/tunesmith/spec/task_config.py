@@ -44,9 +44,15 @@ GROUPS_WITH_TIME = (  # task.data.groups's message: TimeSeriesSplit ignores grou
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
+# tunesmith's own steps by their bare names, for the hint (the spec does not import the tasks layer to list them)
+_OWN_STEPS = {"onehottext": "tunesmith.tasks.steps.OneHotText"}
+
+
 def _check_dotted(value: str) -> str:
     if not _DOTTED.fullmatch(value):
-        raise ValueError(f"must be an importable class path like 'sklearn.svm.SVC'; got {quoted(value)}")
+        own = _OWN_STEPS.get(value.lower()) if isinstance(value, str) else None
+        hint = f" (tunesmith's own step is {own})" if own else ""
+        raise ValueError(f"must be an importable class path like 'sklearn.svm.SVC'; got {quoted(value)}{hint}")
     return value
 
 

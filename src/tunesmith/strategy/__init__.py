@@ -12,10 +12,11 @@ from tunesmith.records import Direction
 from tunesmith.space import SearchSpace
 from tunesmith.strategy.auto import choose
 from tunesmith.strategy.base import Proposal, Strategy, StrategyDecision
+from tunesmith.strategy.enqueued import enqueue_warnings
 from tunesmith.strategy.grid import GridStrategy, grid_warnings
 from tunesmith.strategy.options import OptionRule, check_option_values, reject_unknown_options
 
-__all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide", "trials_planned"]
+__all__ = ["Proposal", "Strategy", "StrategyDecision", "build_strategy", "decide", "enqueue_warnings", "trials_planned"]
 
 _GRID_OPTIONS = {"points": OptionRule(int, "values per float parameter", low=1), "shuffle": OptionRule()}
 _BO_OPTIONS = ("overhead", "overhead_floor", "cost_aware", "cost_budget", "cooling_trials")

@@ -12,6 +12,17 @@ from tunesmith.strategy.base import Proposal, Strategy
 from tunesmith.strategy.warm_start import config_key
 
 
+def enqueue_warnings(configs: Sequence[Mapping[str, ParamValue]], trials: int | None) -> list[str]:
+    """What more configurations under ``enqueue`` than ``budget.trials`` warns: the last ones never run (the run
+    stops at the budget), unless the budget is raised (``resume NAME --trials N``)."""
+    if trials is None or len(configs) <= trials:
+        return []
+    extra = len(configs) - trials
+    return [f"enqueue holds {len(configs)} configurations, more than budget.trials ({trials}): the last {extra} will "
+            f"not run; raise budget.trials to {len(configs)} (or later: tunesmith resume NAME --trials N), or drop "
+            f"{'it' if extra == 1 else 'them'}"]
+
+
 class EnqueuedFirst:
     """``inner``, with ``configs`` handed out first, in order; a configuration the history already holds (a resumed
     run's, replayed) or that runs elsewhere (a lost trial's re-run, a joined peer's trial: adopted) is not handed

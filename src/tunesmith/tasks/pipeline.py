@@ -63,7 +63,27 @@ def _instantiate(component: Component, where: str, base_dir: BaseDir) -> Any:
     try:
         return cls(**component.params)
     except TypeError as e:
+        accepted = _init_parameters(cls)
+        unknown = [k for k in component.params if accepted and k not in accepted]
+        if unknown:  # Python's "unexpected keyword argument" named no parameter the class has
+            close = closest(unknown[0], sorted(accepted))
+            raise SpecError(f"{where}.params", f"{component.path} has no parameter {unknown[0]!r}"
+                                               f"{f'; did you mean {close!r}?' if close else ''} (its parameters: "
+                                               f"{', '.join(sorted(accepted))})") from None
         raise SpecError(f"{where}.params", f"{component.path} does not accept these parameters: {e}") from None
+
+
+def _init_parameters(cls: type) -> set[str]:
+    """The keyword parameters ``cls`` is built with; empty where they cannot be told (a ``**kwargs``)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return set()
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _components(task: TaskConfig) -> list[tuple[Component, str]]:

@@ -40,12 +40,17 @@ class OneHotText(TransformerMixin, BaseEstimator):
             names of its feature columns; None (the default): every text column of the task's data. A task turns
             names and None into positions as it builds the pipeline (:func:`bind_text_columns`); outside a task, give
             positions (or names, fitting a pandas DataFrame).
-        handle_unknown: as ``OneHotEncoder``'s: ``ignore`` (the default here) or ``error``.
+        handle_unknown: as ``OneHotEncoder``'s: ``ignore`` (the default here: an unknown level is all zeros),
+            ``error`` (it raises, naming the column), ``infrequent_if_exist`` (as ``ignore``: no level is made
+            infrequent here), ``warn`` (as ``ignore``, with a warning).
+        feature_names: the rows' column names, for messages (a task sets its features'); None: positions.
     """
 
-    def __init__(self, columns: Sequence[int | str] | None = None, handle_unknown: str = "ignore") -> None:
+    def __init__(self, columns: Sequence[int | str] | None = None, handle_unknown: str = "ignore",
+                 feature_names: Sequence[str] | None = None) -> None:
         self.columns = columns
         self.handle_unknown = handle_unknown
+        self.feature_names = feature_names
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -70,6 +75,8 @@ class OneHotText(TransformerMixin, BaseEstimator):
 
         check_is_fitted(self, "encoder_")
         X = validate_data(self, X, dtype=float, ensure_all_finite="allow-nan", reset=False)
+        if self.handle_unknown == "error":
+            self._refuse_unknown_levels(X)
         return np.hstack([self.encoder_.transform(X[:, self.encoded_]), X[:, self.passed_]])
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -82,6 +89,23 @@ class OneHotText(TransformerMixin, BaseEstimator):
         if len(names) != self.n_features_in_:
             raise ValueError(f"input_features holds {len(names)} names; the rows had {self.n_features_in_} columns")
         return np.concatenate([self.encoder_.get_feature_names_out(names[self.encoded_]), names[self.passed_]])
+
+    def _refuse_unknown_levels(self, X: np.ndarray) -> None:
+        """OneHotEncoder's own error named a level by its code and the column by its place among the encoded ones
+        (``unknown categories [np.float64(4.0)] in column 0``): here the column's name, where one is known."""
+        for k, position in enumerate(self.encoded_):
+            known = self.encoder_.categories_[k]
+            values = X[:, position]
+            unknown = ~np.isin(values, known) & ~(np.isnan(values) & np.isnan(known).any())
+            if unknown.any():
+                names = getattr(self, "feature_names", None) or getattr(self, "feature_names_in_", None)
+                column = repr(str(names[position])) if names is not None else str(int(position))
+                code = values[np.flatnonzero(unknown)[0]]
+                raise ValueError(
+                    f"OneHotText: column {column} holds a level the rows it was fit on never had: code {code:g} (the "
+                    f"level's place among the column's sorted text values), an unknown category, which handle_unknown:"
+                    f" error refuses ({int(unknown.sum())} such row(s)); in cross-validation a level few rows hold can "
+                    "be missing from a fold's training rows: handle_unknown: ignore encodes it as no known level")
 
     def _positions(self, width: int, names: list[str]) -> np.ndarray:
         """``columns`` as positions among ``width`` columns (a name: among ``names``, a DataFrame's columns).
@@ -114,16 +138,22 @@ def bind_text_columns(pipe: Any, data: Dataset, wheres: Sequence[str]) -> None:
     to positions among ``data``'s features: its names turned into positions, None into every text column's.
 
     Raises:
-        SpecError: at ``<step>.params.columns``: a name that is no feature (with the closest), a position out of
-            range, no text column to encode.
+        SpecError: at ``<step>``: it is not the pipeline's first step. At ``<step>.params.columns``: a name that is
+            no feature (with the closest), a position out of range, no text column to encode.
     """
     features = list(data.feature_names)
-    for (_, step), where in zip(pipe.steps, wheres, strict=True):
+    for i, ((_, step), where) in enumerate(zip(pipe.steps, wheres, strict=True)):
         if isinstance(step, OneHotText):
+            if i:  # its columns are positions in the data: a step before it may drop or reorder them
+                raise SpecError(where, "tunesmith.tasks.steps.OneHotText must be task.pipeline's first step: it "
+                                       "reads the task's data's own columns (their positions), which a step before "
+                                       f"it ({type(pipe.steps[0][1]).__name__}) may drop or reorder; move it first "
+                                       "(a missing value is a level of its own, so it needs no imputer before it)")
             if step.handle_unknown not in HANDLE_UNKNOWN:  # OneHotEncoder would refuse it at every trial's fit
                 raise SpecError(f"{where}.params.handle_unknown", f"must be one of {', '.join(HANDLE_UNKNOWN)}; got "
                                                                   f"{step.handle_unknown!r}")
-            step.set_params(columns=_positions_of(step.columns, features, data.column_types, f"{where}.params.columns"))
+            step.set_params(columns=_positions_of(step.columns, features, data.column_types, f"{where}.params.columns"),
+                            feature_names=features)
 
 
 def _positions_of(columns: Sequence[int | str] | None, features: list[str], types: dict[str, str],

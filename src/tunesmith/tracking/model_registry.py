@@ -153,13 +153,17 @@ class ModelRegistry:
         import sklearn
         from mlflow.models import infer_signature
 
+        from tunesmith import __version__
+
         needed = check_storable(model)
         signature = infer_signature(sample, model.predict(sample))
+        requirements = [f"scikit-learn=={sklearn.__version__}", "skops"]
+        if any(t.startswith("tunesmith.") for t in needed):  # a step of tunesmith's: loading it imports tunesmith
+            requirements.append(f"tunesmith=={__version__}")
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, artifact_path)
             mlflow.sklearn.save_model(model, path, serialization_format="skops", signature=signature,
-                                      pip_requirements=[f"scikit-learn=={sklearn.__version__}", "skops"],
-                                      skops_trusted_types=needed)
+                                      pip_requirements=requirements, skops_trusted_types=needed)
             self.client.log_artifacts(run_id, path, artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri}/{artifact_path}"
 

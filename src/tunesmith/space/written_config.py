@@ -1,0 +1,70 @@
+"""A configuration as a spec writes it (``enqueue:``): its values read as the spec's own number fields read theirs.
+
+:meth:`SearchSpace.validate_params` checks a configuration a strategy or a record gives, where a value of the wrong
+type is a defect. Written in YAML, it is a slip to say as one: ``1e-3`` (YAML 1.1 reads it as text) is the float a
+``low: 1e-4`` is taken as, ``3.0`` for an int is 3 (pydantic's int fields take it), an int for a float choice is
+that float; a bool, a quoted number or a fractional int is refused saying what was expected, not "outside the
+domain"; a stepped float's value off its grid is refused, as an int's is.
+"""
+
+from __future__ import annotations
+
+import math
+
+from collections.abc import Mapping
+from typing import Any
+
+from tunesmith.errors import SpaceError
+from tunesmith.records import ParamValue
+from tunesmith.space.domains import Categorical, Float, Int
+from tunesmith.space.search_space import SearchSpace
+from tunesmith.strict_model import exponent_text_as_float
+
+_YAML_BOOLEAN = " (YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it)"
+
+
+def read_written_config(space: SearchSpace, config: Mapping[str, Any], path: str) -> dict[str, ParamValue]:
+    """``config`` with each value of a parameter of ``space`` read for its domain, then checked as
+    :meth:`SearchSpace.validate_params` checks it (the same path, ``path.name``).
+
+    Raises:
+        SpaceError: at ``path.name``: a value of the wrong type (what was expected, the value, the fix), or what
+            ``validate_params`` refuses.
+    """
+    read = {name: _read(space.domains[name], value, f"{path}.{name}") if name in space.domains else value
+            for name, value in config.items()}
+    checked = space.validate_params(read, path)
+    for name, value in checked.items():  # an int's step is its domain's (Int.contains); a float's, checked here
+        domain = space.domains[name]
+        if isinstance(domain, Float) and isinstance(value, float) and domain.step is not None \
+                and not domain.is_on_grid(value):
+            below = domain.on_grid(domain.low + math.floor((value - domain.low) / domain.step) * domain.step)
+            above = domain.on_grid(below + domain.step)
+            raise SpaceError(f"{path}.{name}", f"value {value!r} is not on its grid (low {domain.low:g}, step "
+                                               f"{domain.step:g}): the nearest points are {below!r} and "
+                                               f"{above!r}")
+    return checked
+
+
+def _read(domain: Float | Int | Categorical, value: Any, where: str) -> Any:
+    text = " (text: write it unquoted)" if isinstance(value, str) else ""
+    if isinstance(domain, Float):
+        value = exponent_text_as_float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpaceError(where, f"must be a number; got {value!r}{text}")
+        return float(value)
+    if isinstance(domain, Int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpaceError(where, f"must be a whole number; got {value!r}{text}")
+        return value
+    if domain.contains(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and domain.contains(float(value)):
+        return float(value)  # `f: 1` for choices [0.5, 1.0]
+    if isinstance(value, bool) and not any(isinstance(c, bool) for c in domain.choices):
+        raise SpaceError(where, f"must be one of the choices {list(domain.choices)}; got {value!r}{_YAML_BOOLEAN}")
+    if isinstance(value, str) and any(isinstance(c, int | float) and not isinstance(c, bool) for c in domain.choices):
+        raise SpaceError(where, f"must be one of the choices {list(domain.choices)}; got {value!r}{text}")
+    return value  # refused by validate_params as outside the domain
