@@ -72,8 +72,8 @@ def raise_trial_budget(store: TrialStore, name: str, trials: int, clock: Clock, 
     """Record ``trials`` as experiment ``name``'s trial budget, in place of a smaller one (the same: nothing to do).
 
     Raises:
-        UserInputError: at ``field`` (``--trials``, ``trials=``): less than the recorded budget, or the recorded spec has no trial
-            limit, or past the most a store counts; ExperimentNotFound: no such experiment.
+        UserInputError: at ``field`` (``--trials``, ``trials=``): less than the recorded budget, or the recorded
+            spec has no trial limit, or past the most a store counts; ExperimentNotFound: no such experiment.
     """
     experiment = store.experiment(name)
     if not 0 < trials <= MOST_TRIALS:

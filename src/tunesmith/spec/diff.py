@@ -325,10 +325,11 @@ def exists_saying_what_differs(exists: ExperimentExists, store: SQLStore, declar
     told = differences_told(differences)
     if [d.path for d in differences] == ["budget.trials"] and _raised(differences[0]):
         more = differences[0].new
-        return ExperimentExists(f"an experiment named {declared.name!r} already exists in {describe_url(store.url)} with a trial "
-                                f"budget of {differences[0].old}; give it more trials, informed by those it has, with "
-                                f"`{resume_command(declared.name, store.url, os.environ, trials=more)}`, or choose "
-                                "another name (--name)", exists.name, exists.store, differences=told)
+        command = resume_command(declared.name, store.url, os.environ, trials=more)
+        return ExperimentExists(f"an experiment named {declared.name!r} already exists in {describe_url(store.url)} "
+                                f"with a trial budget of {differences[0].old}; give it more trials, informed by those "
+                                f"it has, with `{command}`, or choose another name (--name)", exists.name,
+                                exists.store, differences=told)
     return ExperimentExists(f"{exists}. Its recorded spec differs from this one: {told} (`"
                             f"{shlex.join(['tunesmith', 'diff', declared.name, 'SPEC', *elsewhere])}` lists every "
                             "difference)", exists.name, exists.store, differences=told)

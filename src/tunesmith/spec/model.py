@@ -760,8 +760,8 @@ def _url_password(text: str) -> str | None:
         return None
 
 
-# A control character (C0, DEL, C1): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text a
-# store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
+# A control character (C0, DEL, C1): none is in a tag as typed, and a tag becomes a quota key (`tag:team=vision`), text
+# a store keeps; PostgreSQL keeps no NUL, and every run and resume of an experiment tagged with one failed on the store.
 _CONTROL_CHARACTER = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
