@@ -263,7 +263,32 @@ def test_a_scorer_that_cannot_take_the_targets_classes_is_refused_and_one_that_c
     field, message = refused(project, task_spec("f1", scoring="f1"))
     assert field == "task.scoring" and "pos_label=1 is not a valid label" in message, message
     assert "use one of f1_macro, f1_micro or f1_weighted" in message and "labels 0 and 1" in message, message
+    assert "set the positive class, task.pos_label: 'yes', or labels 0 and 1" in message, message
     valid(project, task_spec("auc", scoring="roc_auc"))
+
+
+def test_task_pos_label_names_the_positive_class_of_a_binary_scorer_and_must_be_a_class(project) -> None:
+    """f1 of a 'no'/'yes' target was refused with f1_macro (which averages in the majority class) or relabelling the
+    file as its only fixes: ``task.pos_label`` names the positive class of scikit-learn's binary scorers."""
+    walker_csv(project.root / "d.csv", target=lambda i, num: "yes" if num > 0.8 else "no")
+    spec = task_spec("f1", scoring="f1")
+    spec["task"]["pos_label"] = "yes"
+    valid(project, spec)
+    spec["task"]["pos_label"] = "Yes"
+    assert refused(project, spec) == ("task.pos_label", "'Yes' is not a class of the target; the target 'target' "
+                                                        "has 2 classes ('no', 'yes'): give one of them")
+    spec["task"]["pos_label"] = True  # `pos_label: yes`, unquoted
+    field, message = refused(project, spec)
+    assert field == "task.pos_label" and "quote it, pos_label: 'yes'" in message, message
+    spec = task_spec("accuracy", scoring="accuracy")
+    spec["task"]["pos_label"] = "yes"
+    field, message = refused(project, spec)
+    assert field == "task.pos_label" and message.startswith("accuracy (task.scoring) does not score one positive "
+                                                            "class: remove pos_label"), message
+    spec = task_spec("recall_at_precision", scoring="recall_at_precision")
+    spec["task"]["scoring"], spec["task"]["pos_label"] = {"recall_at_precision": 0.6}, "yes"
+    field, message = refused(project, spec)
+    assert field == "task.pos_label" and "move it to task.scoring.pos_label" in message, message
 
 
 def test_a_business_metric_that_cannot_take_the_targets_classes_is_refused(project) -> None:

@@ -337,6 +337,33 @@ def test_business_metric_as_the_task_objective() -> None:
     assert 0.8 < evaluate(p, {}, make_trial()[0])["p_at_r95"] <= 1
 
 
+def test_task_pos_label_scores_a_binary_scorer_of_that_class_as_scikit_learn_would(tmp_path: Path) -> None:
+    """f1 or average_precision of a 'no'/'yes' target could not be scored at all (scikit-learn's positive class is
+    1); ``task.pos_label`` names it, and each fold scores as scikit-learn's own scorer of that class does."""
+    from sklearn.metrics import average_precision_score, f1_score, make_scorer
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 3)).round(6)  # as written to the file
+    y = np.where(X[:, 0] + rng.normal(size=300) > 1.2, "yes", "no")  # imbalanced: about one row in five is 'yes'
+    path = tmp_path / "yn.csv"
+    path.write_text("a,b,c,churned\n" + "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f},{t}\n" for r, t in zip(X, y, strict=True)))
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    for scoring, pos, metric, response in (("f1", "yes", f1_score, "predict"),
+                                           ("average_precision", "no", average_precision_score, "predict_proba")):
+        t = task(estimator=LR, pipeline=["sklearn.preprocessing.StandardScaler"],
+                 data={"path": str(path), "target": "churned"}, cv={"kind": "stratified", "folds": 3},
+                 scoring=scoring, pos_label=pos, latency=None)
+        got = evaluate(t, {}, make_trial()[0])
+        sklearns = cross_val_score(model, X, y, cv=folds,
+                                   scoring=make_scorer(metric, pos_label=pos, response_method=response))
+        assert [got[f"fold_{i}"] for i in range(3)] == pytest.approx(list(sklearns)), scoring
+        assert 0 < got[scoring] < 1
+
+
 def test_latency_size_fit_time_and_fold_scores_are_reported() -> None:
     t = task(estimator=LR, pipeline=["sklearn.preprocessing.StandardScaler"], data={"sklearn": "wine"},
              cv={"folds": 3}, scoring="accuracy", unstable_spread=1e-9, latency={"rows": 10, "repeats": 3})

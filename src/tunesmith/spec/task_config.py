@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tunesmith.errors import SpecError, quoted
 from tunesmith.strict_model import OneOrMore, StrictFloat, StrictInt, StrictModel
@@ -253,6 +253,9 @@ class TaskConfig(StrictModel):
     cv: CVConfig = Field(default_factory=CVConfig)
     holdout: HoldoutConfig | None = None
     scoring: str | BusinessScoring
+    pos_label: str | int | bool | None = Field(
+        default=None, description="the positive class of scikit-learn's binary scorers (f1, precision, recall, "
+                                  "average_precision): 'yes' of a yes/no target; default: 1, as scikit-learn's")
     unstable_spread: StrictFloat | None = Field(default=None, gt=0,
                                                 description="flag a config whose fold std exceeds this")
     exclude_unstable: bool = Field(default=False, description="selection skips configs flagged unstable")
@@ -273,6 +276,22 @@ class TaskConfig(StrictModel):
                     hint = f"did you mean {close!r} (scikit-learn's scorers are maximised, so errors are negated)? "
                 raise ValueError(f"unknown scorer {v!r}; {hint}use a scikit-learn scorer name (accuracy, roc_auc, "
                                  "neg_log_loss, r2, ...) or a business metric {precision_at_recall: 0.8}")
+        return v
+
+    @field_validator("pos_label")
+    @classmethod
+    def _scorer_takes_pos_label(cls, v: str | int | bool | None, info: ValidationInfo) -> str | int | bool | None:
+        scoring = info.data.get("scoring")  # declared before: absent where it was refused
+        if v is None or scoring is None:
+            return v
+        if isinstance(scoring, BusinessScoring):
+            raise ValueError(f"a business metric takes its positive class beside it: move it to "
+                             f"task.scoring.pos_label ({{{scoring.kind}: ..., pos_label: {v!r}}})")
+        from tunesmith.tasks.scoring import BINARY_SCORERS, takes_pos_label
+
+        if not RECORDED_SPEC.get() and not takes_pos_label(scoring):
+            raise ValueError(f"{scoring} (task.scoring) does not score one positive class: remove pos_label, or "
+                             f"use a scorer that does ({BINARY_SCORERS}; objective.metric the same)")
         return v
 
     @model_validator(mode="after")

@@ -30,10 +30,42 @@ class TaskScorer:
 def task_scorer(task: TaskConfig) -> TaskScorer:
     scoring = task.scoring
     if isinstance(scoring, str):
-        from sklearn.metrics import get_scorer
-
-        return TaskScorer(scoring, True, get_scorer(scoring))
+        return TaskScorer(scoring, True, sklearn_scorer(scoring, task.pos_label))
     return TaskScorer(task.metric_name, scoring.kind != "cost", lambda m, X, y: business_score(scoring, m, X, y))
+
+
+def sklearn_scorer(name: str, pos_label: str | int | bool | None = None) -> Any:
+    """scikit-learn's scorer ``name``; with ``pos_label`` (``task.pos_label``), the same scorer of that positive
+    class, as ``make_scorer(f1_score, pos_label="yes")`` is: scikit-learn's binary scorers take class 1 as positive,
+    and fail on labels 'no'/'yes'. Rebuilt from the scorer's function, sign, response method and arguments (private
+    attributes of scikit-learn's scorers, which have no public way to change one's argument); the scorer picks its
+    probability column by ``pos_label`` too (average_precision of 'yes'), as scikit-learn's own does."""
+    from sklearn.metrics import get_scorer, make_scorer
+
+    scorer = get_scorer(name)
+    if pos_label is None:
+        return scorer
+    return make_scorer(scorer._score_func, response_method=scorer._response_method,
+                       greater_is_better=scorer._sign > 0, **{**scorer._kwargs, "pos_label": pos_label})
+
+
+BINARY_SCORERS = "f1, precision, recall, jaccard, average_precision or neg_brier_score"
+
+
+def takes_pos_label(name: str) -> bool:
+    """Whether scikit-learn's scorer ``name`` scores one positive class (f1, precision, average_precision): its
+    metric takes ``pos_label`` and the scorer does not set it (f1_macro sets None: it averages over classes)."""
+    import inspect
+
+    from sklearn.metrics import get_scorer
+
+    try:
+        scorer = get_scorer(name)
+    except ValueError:  # a scorer this scikit-learn does not have: the spec's check of task.scoring says so
+        return True
+    func = getattr(scorer, "_score_func", None)
+    kwargs = getattr(scorer, "_kwargs", None) or {}
+    return func is not None and "pos_label" in inspect.signature(func).parameters and "pos_label" not in kwargs
 
 
 CLASSIFICATION_SCORERS = "accuracy, balanced_accuracy, f1, roc_auc, average_precision or neg_log_loss"
@@ -165,7 +197,15 @@ def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
             raise SpecError("task.scoring.pos_label", f"{scoring.pos_label!r} is not a class of the target; {has}: "
                                                       "give one of them")
         return
-    why = stand_in_raises(scoring, classes, classes)
+    pos_label = task.pos_label
+    if pos_label is not None and pos_label not in classes.tolist():
+        words = ("yes", "true", "on", "y") if pos_label is True else ("no", "false", "off", "n")
+        meant = [c for c in classes.tolist() if isinstance(pos_label, bool) and str(c).lower() in words]
+        quote = (f" (YAML reads an unquoted yes, no, on or off as a boolean: quote it, pos_label: '{meant[0]}')"
+                 if meant else "")
+        raise SpecError("task.pos_label", f"{pos_label!r} is not a class of the target; {has}: give one of "
+                                          f"them{quote}")
+    why = stand_in_raises(scoring, classes, classes, pos_label)
     if why is None:
         return
     variants = [n for n in _variants(scoring) if stand_in_raises(n, classes, classes) is None]
@@ -173,12 +213,15 @@ def check_scoring_fits_classes(task: TaskConfig, y: np.ndarray) -> None:
         f"use a scorer for several classes ({MULTICLASS_SCORERS})" if several
         else "use a scorer that takes these labels (accuracy, balanced_accuracy, roc_auc)")
     other = "a binary target" if several else "labels 0 and 1 (1 the positive class)"
+    if not several and pos_label is None and takes_pos_label(scoring):
+        other = f"set the positive class, task.pos_label: {classes.tolist()[-1]!r}, or {other}"
     raise SpecError("task.scoring", f"{scoring} cannot score {target}, which has {len(classes)} classes ({names}): "
                                     f"every trial would fail (scikit-learn: {why}); {fix} (objective.metric the "
                                     f"same), or {other}")
 
 
-def stand_in_raises(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray) -> str | None:
+def stand_in_raises(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray,
+                    pos_label: str | int | bool | None = None) -> str | None:
     """What scikit-learn raises when ``scoring`` scores a stand-in classifier fit on rows of classes ``y_fit`` on rows
     of classes ``y_scored`` (one row of each class: whether a scorer takes the target), or None. A scorer of
     probabilities or decision values (neg_log_loss, roc_auc_ovr) that raises there raises for any model fit on those
@@ -189,20 +232,20 @@ def stand_in_raises(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray) -> st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an undefined score on so few rows (precision of no positive prediction)
         try:
-            _stand_in_scored(scoring, y_fit, y_scored)
+            _stand_in_scored(scoring, y_fit, y_scored, pos_label)
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return str(e).split("\n")[0]
     return None
 
 
-def _stand_in_scored(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray) -> float:
-    """``scoring`` of a stand-in classifier (``y_fit``'s class prior; it reads no feature, so it is given a column of
-    zeros) on rows of classes ``y_scored``; raises what scikit-learn raises."""
+def _stand_in_scored(scoring: str, y_fit: np.ndarray, y_scored: np.ndarray,
+                     pos_label: str | int | bool | None = None) -> float:
+    """``scoring`` (of positive class ``pos_label``) of a stand-in classifier (``y_fit``'s class prior; it reads no
+    feature, so it is given a column of zeros) on rows of classes ``y_scored``; raises what scikit-learn raises."""
     from sklearn.dummy import DummyClassifier
-    from sklearn.metrics import get_scorer
 
     stand_in = DummyClassifier(strategy="prior").fit(np.zeros((len(y_fit), 1)), y_fit)
-    return float(get_scorer(scoring)(stand_in, np.zeros((len(y_scored), 1)), y_scored))
+    return float(sklearn_scorer(scoring, pos_label)(stand_in, np.zeros((len(y_scored), 1)), y_scored))
 
 
 def _variants(scoring: str) -> list[str]:
@@ -259,7 +302,7 @@ def undefined_on_one_class(task: TaskConfig, y_train: np.ndarray, y_test: np.nda
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         try:
-            value = _stand_in_scored(task.scoring, y_train, y_test)
+            value = _stand_in_scored(task.scoring, y_train, y_test, task.pos_label)
         except Exception as e:  # noqa: BLE001 - whatever scikit-learn raises there, every trial would raise
             return f"scikit-learn: {e}"
     if np.isfinite(value):

@@ -290,7 +290,7 @@ def _fold_classes_score(task: TaskConfig, ds: Dataset, split: Split, codes: np.n
     trained, tested = set(codes[train].tolist()), set(codes[test].tolist())
     if trained == tested or not isinstance(task.scoring, str):
         return
-    why = stand_in_raises(task.scoring, ds.y[train], ds.y[test])
+    why = stand_in_raises(task.scoring, ds.y[train], ds.y[test], task.pos_label)
     if why is None:
         return
     missing_from_test = sorted(trained - tested)
