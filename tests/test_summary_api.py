@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from test_task_runs import _run_on_csv_then_drop_five_rows
 
 import tunesmith
@@ -88,3 +89,65 @@ def test_a_result_shows_itself_in_a_line_and_keeps_every_record(tmp_path, monkey
     assert shown == (f"ExperimentResult(name='shown', status='completed', trials={{'completed': 26, 'failed': 4}}, "
                      f"best=#{best.number} {{'loss': {best.values[0]!r}}} at {{'x': {best.params['x']!r}}})"), shown
     assert repr(tunesmith.open_experiment("shown", storage=f"sqlite:///{tmp_path / 'r.db'}")) == shown
+
+
+def test_to_dataframe_gives_a_row_per_trial_with_optunas_columns(tmp_path, monkeypatch):
+    """Optuna's ``study.trials_dataframe()`` had no equivalent: a porter shelled out to ``trials --csv``. One row per
+    trial: its values named by objective, ``params_`` (NaN where inactive), ``metrics_``, attempts and times."""
+    import math
+
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+
+    def objective(config, trial):
+        if trial.number == 2:
+            raise ValueError("an unlucky trial")
+        loss = config["x"] + (config["a_val"] if config["kind"] == "a" else 0.0)
+        return {"loss": loss, "size": 10 * config["x"], "extra": 1.5}
+
+    storage = f"sqlite:///{tmp_path / 'f.db'}"
+    space = {"x": {"type": "float", "low": 0, "high": 1}, "kind": {"type": "categorical", "choices": ["a", "b"]},
+             "a_val": {"type": "float", "low": 0, "high": 1, "when": {"kind": "a"}}}
+    result = tunesmith.run({"name": "frame", "space": space, "trial": objective, "budget": {"trials": 8},
+                            "objective": [{"metric": "loss", "direction": "minimize"},
+                                          {"metric": "size", "direction": "minimize"}],
+                            "strategy": "random", "seed": 3}, storage=storage)
+    df = tunesmith.open_experiment("frame", storage=storage).to_dataframe()
+    assert list(df.columns) == ["number", "state", "values_loss", "values_size", "params_x", "params_kind",
+                                "params_a_val", "metrics_extra", "attempts",
+                                "datetime_start", "datetime_complete", "duration", "seed", "error"], list(df.columns)
+    assert list(df.number) == [t.number for t in result.trials] == list(range(8))
+    for t, row in zip(result.trials, df.itertuples(index=False), strict=True):
+        assert row.state == t.state.value and row.attempts == t.attempts and row.seed == t.seed
+        assert row.params_x == t.params["x"] and row.params_kind == t.params["kind"]
+        if t.params["kind"] == "a":
+            assert row.params_a_val == t.params["a_val"]
+        else:
+            assert math.isnan(row.params_a_val)  # inactive
+        if t.values is None:
+            assert math.isnan(row.values_loss) and math.isnan(row.metrics_extra) and "unlucky" in row.error
+        else:
+            assert (row.values_loss, row.values_size) == t.values and row.metrics_extra == 1.5
+        assert row.datetime_start == pd.Timestamp(t.started_at, unit="s", tz="UTC")
+        assert row.datetime_complete == pd.Timestamp(t.finished_at, unit="s", tz="UTC")
+        assert row.duration.total_seconds() == pytest.approx(t.duration_s, abs=1e-6)
+    assert df.loc[2, "state"] == "failed" and {"a", "b"} == set(df.params_kind)
+    single = tunesmith.run({"name": "one", "objective": {"metric": "loss", "direction": "minimize"},
+                            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": lambda c, t: c["x"],
+                            "budget": {"trials": 3}, "seed": 0}, storage=storage).to_dataframe()
+    assert list(single.columns[:4]) == ["number", "state", "value", "params_x"] and single.value.notna().all()
+
+
+def test_to_dataframe_without_pandas_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = tunesmith.run({"name": "nopd", "objective": {"metric": "loss", "direction": "minimize"},
+                            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": lambda c, t: c["x"],
+                            "budget": {"trials": 1}, "seed": 0}, storage=f"sqlite:///{tmp_path / 'n.db'}")
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)  # as where it is not installed: import fails
+    try:
+        result.to_dataframe()
+    except ImportError as e:
+        assert "pip install pandas" in str(e), e
+    else:
+        raise AssertionError("no ImportError without pandas")

@@ -24,6 +24,8 @@ from tunesmith.summary import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from tunesmith.reproduce import ReproduceOutcome
 
 
@@ -80,6 +82,14 @@ class ExperimentResult:
             metrics = (o.metric for o in objectives_of(self.experiment))
             shown = f"#{best.number} {dict(zip(metrics, best.values, strict=False))} at {best.params}"  # never raises
         return f"ExperimentResult(name={self.name!r}, status={self.status.value!r}, trials={states}, best={shown})"
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The trials as a pandas DataFrame, one row per trial, as Optuna's ``study.trials_dataframe()``: number,
+        state, value(s), ``params_<name>`` (NaN where inactive), ``metrics_<name>``, attempts, start, end, duration
+        (:func:`tunesmith.trial_frame.trials_dataframe`). pandas is not installed with tunesmith: ImportError."""
+        from tunesmith.trial_frame import trials_dataframe
+
+        return trials_dataframe(self.experiment, self.trials)
 
     def summary(self) -> dict[str, Any]:
         """The same JSON as `tunesmith show NAME --json` printed when the result was read (its non-finite numbers
