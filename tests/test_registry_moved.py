@@ -229,3 +229,24 @@ def test_a_first_promotion_into_another_registry_is_not_refused_for_a_champion_r
     assert done.returncode == 0 and "clf version 1" in done.stdout, (done.stdout, done.stderr)
     assert _champion(prod, "clf") == ("1", None)
     assert _champion(f"sqlite:///{promoted / 'mlflow.db'}", "clf") == ("1", None)  # the other registry's, untouched
+
+
+@pytest.mark.slow
+def test_a_watch_refused_after_a_cycle_repeats_the_cycles_left_not_all_of_them(promoted: Path) -> None:
+    """`watch --cycles 3` refused at its second cycle told to run `... --cycles 3`: copied, it ran three more cycles
+    where two were left (review-d 15). The refused cycle did nothing, so it is one of those left."""
+    from tunesmith.cycle import watch
+    from tunesmith.errors import UserInputError
+
+    reports = []
+    store = SQLStore(f"sqlite:///{promoted / 'tunesmith.db'}", create=False)
+    try:
+        with pytest.raises(UserInputError) as refused:
+            watch(store, "bc", "shifted.csv", 1.0, cycles=3, model_name="clf", trials=1,
+                  on_cycle=lambda report, last: reports.append(report), sleep=lambda seconds: _moved(promoted))
+    finally:
+        store.close()
+    assert len(reports) == 1 and reports[0].outcome.value == "promoted", reports  # the first cycle ran
+    fix = " ".join(str(refused.value).split()).split("If it moved, give its new URI: ")[1].split(". To start")[0]
+    assert fix.startswith("tunesmith watch bc --data shifted.csv -m clf --trials 1 "), fix  # (--storage: this one)
+    assert fix.endswith(" --every 1 --cycles 2 --tracking-uri URI"), fix

@@ -464,7 +464,8 @@ def test_resume_with_more_trials_gives_a_finished_experiment_more_informed_by_th
     audit = project.cli("audit", "more", "--json")
     assert audit.returncode == 0, audit.stderr
     [event] = [e for e in json.loads(audit.stdout) if e["kind"] == "budget_raised"]
-    assert (event["detail"]["old"], event["detail"]["new"]) == (4, 6), event
+    assert (event["detail"]["budget"], event["detail"]["old"], event["detail"]["new"]) == (
+        ["trials"], {"trials": 4}, {"trials": 6}), event
 
 
 def test_resume_with_fewer_trials_from_python_names_the_argument_not_the_cli_flag(project):
@@ -495,9 +496,46 @@ def test_resume_with_more_trials_after_a_wall_time_stop_is_refused_saying_the_wa
     proc = project.cli("resume", "wt", "--trials", "60", "--quiet")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "stopped by its wall-time budget of 1s" in proc.stderr and "budget.wall_time" in proc.stderr, proc.stderr
-    assert "without --trials" not in proc.stderr, proc.stderr
+    assert "without --trials" not in proc.stderr and "--wall-time D" in proc.stderr, proc.stderr
     audit = json.loads(project.cli("audit", "wt", "--json").stdout)
     assert not [e for e in audit if e["kind"] == "budget_raised"] and len(project.trials("wt")) == before
+
+
+def test_resume_with_more_wall_time_gives_a_run_its_wall_time_stopped_more_trials(project):
+    """A run its wall time stopped could not be given more time: `resume --trials` runs nothing (refused above),
+    and there was no `--wall-time` (walk-t 6; Optuna's second `optimize(timeout=...)`). `resume NAME --wall-time D`
+    raises the recorded wall-time budget, audited as `budget_raised` naming it; with --trials, both in one change."""
+    import json
+
+    import tunesmith
+    from tunesmith.errors import UserInputError
+
+    path = project.write_spec(project.spec(name="wt", budget={"trials": 50, "wall_time": "1s"},
+                                           executor={"kind": "inline"},
+                                           trial={"function": "objectives:slow", "env": {"SLOW_SECONDS": "0.3"}}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    first = len(project.trials("wt"))
+    for flag, said in (("0.5s", "has a wall-time budget of 1s already; --wall-time only raises it"),
+                       ("soon", "--wall-time: ")):
+        refused = project.cli("resume", "wt", "--wall-time", flag, "--quiet")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert said in refused.stderr, (flag, refused.stderr)
+    proc = project.cli("resume", "wt", "--wall-time", "3s", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    second = len(project.trials("wt"))
+    assert second > first + 1, (first, second)
+    assert project.cli("resume", "wt", "--trials", "60", "--wall-time", "5s", "--quiet").returncode == 0
+    third = len(project.trials("wt"))
+    assert third > second, (second, third)
+    with pytest.raises(UserInputError, match="^wall_time=: "):
+        tunesmith.resume("wt", wall_time="ten minutes", storage=project.storage)
+    tunesmith.resume("wt", wall_time=6.5, storage=project.storage)
+    audit = json.loads(project.cli("audit", "wt", "--json").stdout)
+    assert [(e["detail"]["budget"], e["detail"]["old"], e["detail"]["new"]) for e in audit
+            if e["kind"] == "budget_raised"] == [
+        (["wall_time"], {"wall_time": 1.0}, {"wall_time": 3.0}),
+        (["trials", "wall_time"], {"trials": 50, "wall_time": 3.0}, {"trials": 60, "wall_time": 5.0}),
+        (["wall_time"], {"wall_time": 5.0}, {"wall_time": 6.5})]
 
 
 def test_resume_with_more_trials_after_a_grid_ran_out_is_refused_saying_so(project):
@@ -544,7 +582,8 @@ def test_resume_with_more_trials_is_refused_before_raising_while_another_coordin
         assert proc.returncode == 0, proc.stderr
     assert len(project.trials("held")) == 3
     audit = json.loads(project.cli("audit", "held", "--json").stdout)
-    assert [(e["detail"]["old"], e["detail"]["new"]) for e in audit if e["kind"] == "budget_raised"] == [(2, 3)]
+    assert [(e["detail"]["old"], e["detail"]["new"]) for e in audit if e["kind"] == "budget_raised"] == [
+        ({"trials": 2}, {"trials": 3})]
 
 
 def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):

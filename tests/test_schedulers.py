@@ -6,6 +6,7 @@ clock, with workers interleaving reports.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import sys
@@ -473,10 +474,16 @@ def test_a_too_large_max_resource_is_told_when_completed_trials_agree_and_none_g
         "near it: the asha scheduler lays out its checks for trials of 200 steps, so its checks above step 20 are "
         "never reached; set scheduler.max_resource to the steps a trial runs (20), or, where a trial's length is a "
         "tuned parameter (epochs), to that parameter's high. The steps saved are counted against max_resource (200)")
-    # not said where the length is tuned (an int parameter whose high is max_resource), or a completed trial ran
-    # well past the agreed length (trials have lengths of their own)
-    assert not resource_summary([completed(4, 20), completed(5, 20), completed(6, 20)], 200,
-                                length_tuned=True).length_mismatch
+    # not said where the length is tuned (each agreeing trial ran its own value of an int parameter whose high is
+    # max_resource, up to a report stride past its last report), or a completed trial ran well past the agreed
+    # length (trials have lengths of their own)
+    def tuned(n: int, epochs: int, every: int = 1) -> TrialRecord:
+        return dataclasses.replace(record(n, TrialState.COMPLETED, [(s, 1.0) for s in range(0, epochs, every)]),
+                                   params={"epochs": epochs, "batch_size": 64})
+    assert not resource_summary([tuned(4, 20), tuned(5, 20), tuned(6, 20)], 200, ("epochs",)).length_mismatch
+    assert not resource_summary([tuned(4, 23, 5), tuned(5, 23, 5), tuned(6, 23, 5)], 200, ("epochs",)).length_mismatch
+    # ...but a parameter of that high is not the length for that alone (review-d 14): batch_size's 64 is not 20
+    assert resource_summary([tuned(4, 20), tuned(5, 20), tuned(6, 20)], 200, ("batch_size",)).length_mismatch
     assert not resource_summary([completed(4, 20), completed(5, 20), completed(6, 20), completed(7, 60)],
                                 200).length_mismatch
     # two, where they are every completed trial: said (under ASHA only the top rung's survivors complete: trials of

@@ -270,29 +270,39 @@ def test_steps_saved_are_counted_against_the_trials_real_length_and_a_wrong_max_
     assert warning(str(completed)).search(shown), shown
 
 
-# Trials 0 and 1 run 10 steps, trial 2 the full 30: a tuned length (`epochs`), short configurations finishing
-# first. Each trial is better than those before it at every step, so none is stopped early.
+# Each trial runs as many steps as its `epochs` (enqueued: 10, 10, 30), or 10 where it has none: a tuned length,
+# short configurations finishing first. Each trial is better than those before it at every step, so none is stopped
+# early.
 TUNED_LENGTH = """
 def objective(config, trial):
-    steps = 30 if trial.number == 2 else 10
+    steps = config.get("epochs", 10)
     for step in range(1, steps + 1):
         trial.report(step, 1.0 / (1 + trial.number))
     return 1.0 / (1 + trial.number)
 """
 
 
-def test_a_tuned_length_is_not_told_to_lower_max_resource(project):
+@pytest.mark.parametrize("length", ["epochs", "batch_size"])
+def test_a_tuned_length_is_not_told_to_lower_max_resource_but_a_parameter_of_that_high_is_not_one(project, length):
     """`epochs: {type: int, low: 5, high: 30, step: 5}` under `hyperband, max_resource: 30`: the two first completed
     trials ran 10 steps, and the run advised `set scheduler.max_resource to the steps a trial runs (10)`, wrong for
-    the 30-step trial that followed (review R4). A length parameter reaching max_resource says trials differ."""
+    the 30-step trial that followed (review R4). But an int parameter whose high is max_resource is not the length
+    for that alone: `batch_size` with high 30, trials that all ran 10 steps, and nothing was said (review-d 14). The
+    trials say it: each ran its own value of the parameter."""
     project.write("tuned_length.py", TUNED_LENGTH)
-    spec = project.spec(name="tuned", space={"epochs": {"type": "int", "low": 5, "high": 30, "step": 5}},
+    values = [10, 10, 30] if length == "epochs" else [16, 8, 30]
+    spec = project.spec(name="tuned", space={length: {"type": "int", "low": 5, "high": 30}},
+                        enqueue=[{length: v} for v in values],
                         trial={"function": "tuned_length:objective"}, budget={"trials": 3}, strategy="random",
                         executor={"kind": "inline"}, scheduler={"name": "hyperband", "max_resource": 30})
     run = project.cli("run", str(project.write_spec(spec)), check=True)
-    assert [(t["state"], t["steps"]) for t in project.trials("tuned")] == [("completed", 10), ("completed", 10),
-                                                                           ("completed", 30)]
-    assert "max_resource" not in run.stderr + project.cli("show", "tuned", check=True).stdout, run.stderr
+    steps = [10, 10, 30] if length == "epochs" else [10, 10, 10]
+    assert [(t["state"], t["steps"]) for t in project.trials("tuned")] == [("completed", s) for s in steps]
+    said = run.stderr + project.cli("show", "tuned", check=True).stdout
+    if length == "epochs":
+        assert "max_resource" not in said, said
+    else:
+        assert "set scheduler.max_resource to the steps a trial runs (10)" in " ".join(said.split()), said
 
 
 def _cli_out(*args: str) -> str:

@@ -176,7 +176,8 @@ def _resume_call(name: str, store: SQLStore) -> str:
 
 def resume(name: str, storage: str | None = None, progress: bool = False,
            listener: RunListener | None = None, join: bool = False,
-           trial: Callable[..., Any] | None = None, trials: int | None = None) -> ExperimentResult:
+           trial: Callable[..., Any] | None = None, trials: int | None = None,
+           wall_time: float | str | None = None) -> ExperimentResult:
     """Continue an interrupted or crashed experiment; ``join=True`` works beside coordinators already running it.
 
     Args:
@@ -185,21 +186,32 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
             it, so it is handed over again, under the same name.
         trials: raise the recorded trial budget to this first (a ``budget_raised`` event in the audit trail), to
             give a finished experiment more trials, informed by those it has.
+        wall_time: raise the recorded wall-time budget to this first (seconds, or a duration as the spec writes it:
+            ``"10m"``), as ``trials`` does the trial budget; given with ``trials``, both in one change.
 
     Raises:
         SpecError: an interactive experiment's function not handed over (or under another name), or one handed
             over to an experiment that finds its own.
-        UserInputError: ``trials`` less than the recorded budget, or the experiment has no trial limit.
+        UserInputError: ``trials`` (``wall_time``) less than the recorded budget, or the experiment has no such
+            limit; more trials for an experiment its wall time stopped, without more ``wall_time``.
         LeaseHeld: another coordinator runs the experiment (without ``join``): nothing was raised.
     """
     from tunesmith.clock import SystemClock
     from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
 
+    from tunesmith.errors import UserInputError
+    from tunesmith.spec.units import parse_duration
+
     refuse_a_run_started_by_an_import()
+    try:
+        seconds = None if wall_time is None else parse_duration(wall_time)
+    except ValueError as e:
+        raise UserInputError(f"wall_time=: {e}") from None
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
-        raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=")
+        raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=",
+                               wall_time=seconds, wall_field="wall_time=")
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:

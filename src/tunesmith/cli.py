@@ -404,9 +404,13 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
            metrics_file: MetricsFileOption = None, log_format: LogFormatOption = LogFormat.HUMAN,
            trials: Annotated[int | None, typer.Option(
                "--trials", help="raise the recorded trial budget to N first (recorded in the audit trail), to give a "
-                                "finished experiment more trials")] = None) -> None:
+                                "finished experiment more trials")] = None,
+           wall_time: Annotated[str | None, typer.Option(
+               "--wall-time", metavar="D", help="raise the recorded wall-time budget to D first (30s, 10m, 1h30m; "
+                                                "recorded in the audit trail), to give a run its time stopped more "
+                                                "time")] = None) -> None:
     """Continue an interrupted or crashed experiment: lost trials re-run, the budget counts what finished. With
-    --trials N, a finished one gets more trials, informed by those it has."""
+    --trials N (--wall-time D), a finished one gets more trials (more time), informed by those it has."""
     from tunesmith.clock import SystemClock
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
@@ -414,9 +418,15 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
+    from tunesmith.spec.units import parse_duration
+
     _log_as_json(log_format, name)
+    try:
+        seconds = None if wall_time is None else parse_duration(wall_time)
+    except ValueError as e:
+        raise UserInputError(f"--wall-time: {e}") from None
     store = _store(storage)
-    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join)
+    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, wall_time=seconds)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _lost_cluster_or_store_said(name, store), handlers_restored():

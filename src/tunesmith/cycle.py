@@ -1005,11 +1005,12 @@ def watch(store: SQLStore, target: str, data: str, every: float, *, cycles: int 
 
     clock = clock or SystemClock()
     reports: list[CycleReport] = []
-    # its flags, for a refusal's fix to repeat: `watch` again, not `cycle` (the seconds: --every's plainest form)
-    watching = ("--every", str(int(every)) if float(every).is_integer() else repr(float(every)),
-                *(("--cycles", str(cycles)) if cycles is not None else ()))
+    every_flag = ("--every", str(int(every)) if float(every).is_integer() else repr(float(every)))
     while cycles is None or len(reports) < cycles:
         started = clock.monotonic()
+        # its flags, for a refusal's fix to repeat: `watch` again, not `cycle` (the seconds: --every's plainest
+        # form), for the cycles left, this one among them (it did nothing): all N, copied after cycle k, ran N more
+        watching = (*every_flag, *(("--cycles", str(cycles - len(reports))) if cycles is not None else ()))
         try:
             report = run_cycle(store, target, data, clock=clock, spec_file=None if reports else spec_file,
                                watching=watching, **cycle_options)

@@ -1,11 +1,13 @@
-"""Giving a recorded experiment more trials (`tunesmith resume NAME --trials N`, ``tunesmith.resume(trials=N)``):
-Optuna's second ``study.optimize(n_trials=...)`` on a loaded study. `run` refuses a spec under a recorded name, and
-`resume` runs the recorded spec, whose budget a finished experiment has reached; so the recorded ``budget.trials``
-is raised, with a ``budget_raised`` event in the same transaction (the audit trail says who raised it, from what to
+"""Giving a recorded experiment more trials or more time (`tunesmith resume NAME --trials N --wall-time D`,
+``tunesmith.resume(trials=N, wall_time=D)``): Optuna's second ``study.optimize(n_trials=..., timeout=...)`` on a
+loaded study. `run` refuses a spec under a recorded name, and `resume` runs the recorded spec, whose budget a
+finished experiment has reached; so the recorded ``budget.trials`` (or ``budget.wall_time``) is raised, with a
+``budget_raised`` event in the same transaction (the audit trail says who raised it, which budget, from what to
 what), and the resume that follows continues with the trials already run (the strategy replays them)."""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -19,47 +21,57 @@ from tunesmith.storage.sql import resume_command
 
 
 def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int | None, clock: Clock,
-                           join: bool = False, field: str = "--trials") -> None:
-    """Before a resume (`resume NAME --trials N`, ``tunesmith.resume(trials=N)``): record ``trials`` as experiment
-    ``name``'s trial budget (nothing to do for None, or for the budget it has: the same command twice resumes
-    twice). Unless ``join``, an experiment another coordinator runs is refused first, with nothing written: the
-    resume that follows would be refused, and the running coordinator keeps the budget it started with.
-    ``url``: the store's, as the refusal's hint names it; ``field``: what the caller gave ``trials`` as
-    (``--trials``, ``trials=``), as the refusals name it.
+                           join: bool = False, field: str = "--trials", wall_time: float | None = None,
+                           wall_field: str = "--wall-time") -> None:
+    """Before a resume (`resume NAME --trials N --wall-time D`, ``tunesmith.resume(trials=N, wall_time=D)``):
+    record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds) as its wall-time budget, in
+    one change (nothing to do for None, or for the budget it has: the same command twice resumes twice). Unless
+    ``join``, an experiment another coordinator runs is refused first, with nothing written: the resume that follows
+    would be refused, and the running coordinator keeps the budget it started with. ``url``: the store's, as the
+    refusal's hint names it; ``field``, ``wall_field``: what the caller gave ``trials`` and ``wall_time`` as
+    (``--trials``, ``trials=``; ``--wall-time``, ``wall_time=``), as the refusals name them.
 
     Raises:
         LeaseHeld: another live coordinator holds the experiment (not ``join``); UserInputError: the experiment was
-            stopped by what more trials do not lift (its wall time, a strategy with nothing left), or see
-            :func:`raise_trial_budget`.
+            stopped by what the raise does not lift (its wall time, a strategy with nothing left), or see
+            :func:`raise_recorded_budget`.
     """
-    if trials is None:
+    if trials is None and wall_time is None:
         return
     experiment = store.experiment(name)
     if not join and (holder := store.lease_holder(experiment.id, clock.now())) is not None:
-        again = resume_command(name, url, os.environ, trials=trials)
-        raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}), so its trial budget was "
+        again = resume_command(name, url, os.environ, trials=trials, wall_time=wall_time)
+        raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}), so its budget was "
                         f"not raised; wait for it to finish or stop it, then `{again}`")
-    check_more_trials_can_run(store, name, field)
-    raise_trial_budget(store, name, trials, clock, field)
+    check_more_trials_can_run(store, name, field if trials is not None else wall_field, wall_time, wall_field)
+    raise_recorded_budget(store, name, trials, wall_time, clock, field, wall_field)
 
 
-def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--trials") -> None:
-    """Refuse to raise the trial budget of an experiment that a raise would not let run a trial: its wall-time
-    budget is spent (the resume stopped at once, having recorded the raise, and exited 0), or its last run's
-    strategy had proposed every configuration (a grid walked to its end).
+def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--trials", wall_time: float | None = None,
+                              wall_field: str = "--wall-time") -> None:
+    """Refuse to raise the budget of an experiment that the raise would not let run a trial: its wall-time budget
+    (``wall_time`` where that raises it) is spent (the resume stopped at once, having recorded the raise, and exited
+    0), or its last run's strategy had proposed every configuration (a grid walked to its end).
 
     Raises:
-        UserInputError: at ``field``, naming what stopped it and what to do instead.
+        UserInputError: at ``field`` (or ``wall_field``, for a ``wall_time`` still spent), naming what stopped it
+            and what to do instead.
     """
     experiment = store.experiment(name)
     events = store.events(experiment.id)
-    wall_time = (experiment.spec.get("budget") or {}).get("wall_time")
-    if wall_time is not None and (spent := time_spent(events)) >= wall_time:
-        raise UserInputError(f"{field}: experiment {name!r} was stopped by its wall-time budget of {wall_time:g}s "
+    recorded = (experiment.spec.get("budget") or {}).get("wall_time")
+    if recorded is not None and wall_time is not None and wall_time > recorded:
+        if (spent := time_spent(events)) >= wall_time:
+            raise UserInputError(f"{wall_field}: experiment {name!r} has spent {spent:.1f}s of its runs' time "
+                                 f"already, so a wall-time budget of {wall_time:g}s would run no trial: give more "
+                                 f"than {spent:.1f}s")
+    elif recorded is not None and (wall_time is None or wall_time == recorded) \
+            and (spent := time_spent(events)) >= recorded:  # (a wall_time below it: refused by the raise)
+        raise UserInputError(f"{field}: experiment {name!r} was stopped by its wall-time budget of {recorded:g}s "
                              f"(budget.wall_time; its runs spent {spent:.0f}s): {field} does not lift it, so the "
-                             "resume would run no trial. Its trials are kept; to tune on with more time, print its "
-                             f"spec (`tunesmith spec {name} > more.yaml`), raise budget.wall_time there and run it "
-                             "under a new name (`tunesmith run more.yaml --name NEW`)")
+                             f"resume would run no trial. Its trials are kept; to tune on with more time, raise the "
+                             f"wall-time budget with {wall_field} D (D more than the {spent:.0f}s spent, as "
+                             f"budget.wall_time is written: 30s, 10m, 1h30m)")
     ended = [e for e in events if e.kind == AuditKind.RUN_ENDED]
     if ended and ended[-1].payload.get("reason") == EVERY_CONFIGURATION_PROPOSED:
         raise UserInputError(f"{field}: experiment {name!r} was stopped because its strategy has proposed every "
@@ -68,30 +80,52 @@ def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--tria
                              f"{name} > more.yaml`) and run it under a new name (`tunesmith run more.yaml --name NEW`)")
 
 
-def raise_trial_budget(store: TrialStore, name: str, trials: int, clock: Clock, field: str = "--trials") -> None:
-    """Record ``trials`` as experiment ``name``'s trial budget, in place of a smaller one (the same: nothing to do).
+def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall_time: float | None, clock: Clock,
+                          field: str = "--trials", wall_field: str = "--wall-time") -> None:
+    """Record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds) as its wall-time budget,
+    each in place of a smaller one (None, or the same: that one left as it is), in one change with one
+    ``budget_raised`` event: its detail's ``budget`` names the budgets raised, ``old`` and ``new`` their values.
 
     Raises:
-        UserInputError: at ``field`` (``--trials``, ``trials=``): less than the recorded budget, or the recorded
-            spec has no trial limit, or past the most a store counts; ExperimentNotFound: no such experiment.
+        UserInputError: at ``field`` (``--trials``, ``trials=``) or ``wall_field`` (``--wall-time``,
+            ``wall_time=``): less than the recorded budget, or the recorded spec has no such limit, or past the
+            most a store counts; ExperimentNotFound: no such experiment.
     """
     experiment = store.experiment(name)
-    if not 0 < trials <= MOST_TRIALS:
+    if trials is not None and not 0 < trials <= MOST_TRIALS:
         raise UserInputError(f"{field}: a trial budget is a whole number from 1 to {MOST_TRIALS}; got {trials}")
-    if (experiment.spec.get("budget") or {}).get("trials") == trials:
+    if wall_time is not None and not 0 < wall_time < math.inf:
+        raise UserInputError(f"{wall_field}: a wall-time budget is a positive duration; got {wall_time!r}")
+    asked = {key: value for key, value in (("trials", trials), ("wall_time", wall_time)) if value is not None}
+    recorded_budget = experiment.spec.get("budget") or {}
+    if all(recorded_budget.get(key) == value for key, value in asked.items()):
         return  # (read outside the change: two such commands at once may both find it lower; the second is refused)
+    flags = {"trials": field, "wall_time": wall_field}
 
     def raised(spec: dict[str, Any]) -> tuple[dict[str, Any], str, dict[str, Any]]:
         budget = dict(spec.get("budget") or {})
-        recorded = budget.get("trials")
-        if recorded is None:
-            raise UserInputError(f"{field}: experiment {name!r} has no trial limit (budget.trials: null), so there "
-                                 f"is none to raise; resume it without {field}")
-        if trials <= recorded:
-            raise UserInputError(f"{field}: experiment {name!r} has a trial budget of {recorded} already; {field} "
-                                 f"only raises it: give at least {recorded} (equal: just resumes)")
-        budget["trials"] = trials
-        return {**spec, "budget": budget}, AuditKind.BUDGET_RAISED, {"old": recorded, "new": trials,
+        old: dict[str, float] = {}
+        new: dict[str, float] = {}
+        for key, value in asked.items():
+            flag, recorded = flags[key], budget.get(key)
+            if recorded is None:
+                limit = "trial limit (budget.trials: null)" if key == "trials" else \
+                    "wall-time limit (budget.wall_time: null)"
+                raise UserInputError(f"{flag}: experiment {name!r} has no {limit}, so there is none to raise; "
+                                     f"resume it without {flag}")
+            if value < recorded:
+                what = "a trial budget" if key == "trials" else "a wall-time budget"
+                raise UserInputError(f"{flag}: experiment {name!r} has {what} of {_shown(key, recorded)} already; "
+                                     f"{flag} only raises it: give at least {_shown(key, recorded)} (equal: just "
+                                     "resumes)")
+            if value > recorded:
+                old[key], new[key], budget[key] = recorded, value, value
+        return {**spec, "budget": budget}, AuditKind.BUDGET_RAISED, {"budget": list(new), "old": old, "new": new,
                                                                      "actor": actor(), "reason": None}
 
     store.change_spec(experiment.id, raised, clock.now())
+
+
+def _shown(key: str, value: float) -> str:
+    """A budget's value as a refusal says it: a wall time in seconds, a trial count as it is."""
+    return f"{value:g}s" if key == "wall_time" else f"{value:g}"

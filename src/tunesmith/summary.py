@@ -374,10 +374,10 @@ def _scheduler_summary(spec: ExperimentSpec, trials: Sequence[TrialRecord]) -> d
     if spec.scheduler.name == "none":
         return None
     from tunesmith.scheduler import resource_summary
-    from tunesmith.scheduler.resources import length_is_tuned
+    from tunesmith.scheduler.resources import length_parameters
 
     max_resource = getattr(spec.scheduler, "max_resource", None)
-    resources = resource_summary(trials, max_resource, length_is_tuned(spec.space, max_resource))
+    resources = resource_summary(trials, max_resource, length_parameters(spec.space, max_resource))
     out: dict[str, Any] = {"name": spec.scheduler.name, "resources": resources.to_json()}
     if (warning := resources.length_warning(spec.scheduler.name)) is not None:
         out["length_warning"] = warning

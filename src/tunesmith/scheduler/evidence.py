@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tunesmith.events import RunListener
 from tunesmith.records import ExperimentRecord, Lineage, TrialRecord
-from tunesmith.scheduler.resources import ResourceTally, length_is_tuned, length_mismatch_warning
+from tunesmith.scheduler.resources import ResourceTally, length_mismatch_warning, length_parameters
 from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.base import TrialStore
 
@@ -83,15 +83,16 @@ class SchedulerEvidence(RunListener):
         max_resource: its declared ``max_resource``; None for one without.
         store: where a resumed run reads the lineage of children PBT started before it was interrupted; None:
             only the children started in this run are known.
-        length_tuned: a trial's length is a tuned parameter (:func:`~tunesmith.scheduler.resources.length_is_tuned`).
+        length_parameters: the int parameters that may be a trial's length
+            (:func:`~tunesmith.scheduler.resources.length_parameters`).
     """
 
     def __init__(self, scheduler: str, max_resource: int | None, store: TrialStore | None = None,
-                 length_tuned: bool = False) -> None:
+                 length_parameters: tuple[str, ...] = ()) -> None:
         self.scheduler = scheduler
         self.max_resource = max_resource
         self.store = store
-        self._lengths = ResourceTally(max_resource, length_tuned)
+        self._lengths = ResourceTally(max_resource, length_parameters)
         self._lineage: dict[int, Lineage] = {}
         self._said: set[str] = set()
         self._warn: Callable[[str], None] = lambda message: None
@@ -99,7 +100,7 @@ class SchedulerEvidence(RunListener):
     @classmethod
     def of(cls, spec: ExperimentSpec, store: TrialStore | None = None) -> SchedulerEvidence:
         max_resource = getattr(spec.scheduler, "max_resource", None)
-        return cls(spec.scheduler.name, max_resource, store, length_is_tuned(spec.space, max_resource))
+        return cls(spec.scheduler.name, max_resource, store, length_parameters(spec.space, max_resource))
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self._warn = warn

@@ -106,12 +106,13 @@ class ResourceTally:
 
     Attributes:
         max_resource: the scheduler's declared ``max_resource``; None for one without.
-        length_tuned: a trial's length is itself a tuned parameter (:func:`length_is_tuned`): completed trials that
-            end together before ``max_resource`` are then short configurations, not a ``max_resource`` too large.
+        length_parameters: the int parameters that may be a trial's length (:func:`length_parameters`): completed
+            trials that end together before ``max_resource`` after as many steps as their own value of one of them
+            are short configurations, not a ``max_resource`` too large.
     """
 
     max_resource: int | None = None
-    length_tuned: bool = False
+    length_parameters: tuple[str, ...] = ()
     trials: int = 0
     steps_used: int = 0
     longest: int = 0                        # of any counted trial
@@ -123,6 +124,8 @@ class ResourceTally:
     _ends: dict[int, int] = field(default_factory=dict)
     _first_at: dict[int, int] = field(default_factory=dict)
     _common_end: int | None = None
+    # completed trials per (last step, length parameter) that ran their own value of that parameter
+    _ran_own_length: dict[tuple[int, str], int] = field(default_factory=dict)
     # the steps of trials longer than the current end (normally none), and their sum: what they ran past it
     _past_end: list[int] = field(default_factory=list)
     _past_end_sum: int = 0
@@ -147,6 +150,9 @@ class ResourceTally:
         self.completed += 1
         self._ends[steps] = self._ends.get(steps, 0) + 1
         self._first_at.setdefault(steps, trial.number)
+        for name in self.length_parameters:
+            if ran_its_value(trial, steps, trial.params.get(name)):
+                self._ran_own_length[steps, name] = self._ran_own_length.get((steps, name), 0) + 1
         if self._common_end is None or self._ends[steps] > self._ends[self._common_end]:
             self._common_end = steps
         if self.longest_completed is None or steps > self.longest_completed:
@@ -165,9 +171,11 @@ class ResourceTally:
         After: the longest completed trial ran past it. Before: no trial, completed or pruned, got near it, and at
         least :data:`AGREEING_TRIALS` completed trials, more than half of them, ended at one step, or every completed
         trial did, at least :data:`AGREEING_WHEN_ALL` (trials that stop themselves early end where they each stop,
-        not together); and neither is the length tuned, nor did a completed trial run well past that step (both say
-        trials have lengths of their own: `epochs: {type: int, high: 30}` under max_resource 30 ran 10-step
-        configurations first, and the advice to set max_resource to 10 was wrong for the 30-step ones)."""
+        not together); and neither did each of them run its own value of a length parameter, nor did a completed
+        trial run well past that step (both say trials have lengths of their own: `epochs: {type: int, high: 30}`
+        under max_resource 30 ran 10-step configurations first, and the advice to set max_resource to 10 was wrong
+        for the 30-step ones). A parameter's high alone is not enough: `batch_size: {type: int, high: 64}` under
+        max_resource 64 turned the warning off for good, for trials that all ran 10 steps."""
         if self.max_resource is None or self.longest_completed is None:
             return None
         if self.longest_completed > self.max_resource:
@@ -183,7 +191,8 @@ class ResourceTally:
         if not (together or every) or self.longest >= self.max_resource \
                 or not length_mismatch(self.max_resource, self.longest):
             return None
-        if self.length_tuned or length_mismatch(common, self.longest_completed):
+        if length_mismatch(common, self.longest_completed) or any(
+                self._ran_own_length.get((common, name)) == agreeing for name in self.length_parameters):
             return None
         return LengthMismatch(common, self._first_at[common], agreeing)
 
@@ -199,27 +208,41 @@ class ResourceTally:
 
 
 def resource_summary(trials: Iterable[TrialRecord], max_resource: int | None = None,
-                     length_tuned: bool = False) -> ResourceSummary:
+                     length_parameters: tuple[str, ...] = ()) -> ResourceSummary:
     """Total steps executed over finished trials against running each to the end.
 
     Args:
         trials: an experiment's trials, in any state.
         max_resource: the scheduler's declared full length (ASHA, Hyperband, PBT); None for the median rule.
-        length_tuned: see :attr:`ResourceTally.length_tuned`.
+        length_parameters: see :attr:`ResourceTally.length_parameters`.
 
     Returns:
         The summary; with nothing counted, zeros and ``fraction_used == 1.0``.
     """
-    tally = ResourceTally(max_resource, length_tuned)
+    tally = ResourceTally(max_resource, length_parameters)
     for trial in trials:
         tally.add(trial)
     return tally.summary()
 
 
-def length_is_tuned(space: Mapping[str, Domain], max_resource: int | None) -> bool:
-    """Whether an int parameter of ``space`` reaches ``max_resource`` at its high: the trial's length (epochs,
-    n_estimators), tuned, as Optuna's ``suggest_int("epochs", 5, 30)`` under a Hyperband pruner."""
-    return max_resource is not None and any(isinstance(d, Int) and d.high == max_resource for d in space.values())
+def length_parameters(space: Mapping[str, Domain], max_resource: int | None) -> tuple[str, ...]:
+    """The int parameters of ``space`` that reach ``max_resource`` at their high: each may be the trial's length
+    (epochs, n_estimators), tuned, as Optuna's ``suggest_int("epochs", 5, 30)`` under a Hyperband pruner. Whether
+    one is, the trials say (:meth:`ResourceTally.mismatch`): a ``batch_size`` with high 64 may sit beside a
+    ``max_resource`` of 64."""
+    if max_resource is None:
+        return ()
+    return tuple(name for name, d in space.items() if isinstance(d, Int) and d.high == max_resource)
+
+
+def ran_its_value(trial: TrialRecord, steps: int, value: object) -> bool:
+    """Whether a completed trial of ``steps`` steps ran ``value`` of them: exactly, or up to one report stride
+    past its last report (a loop over ``range(epochs)`` reporting every 5th epoch, as in :func:`steps_run`)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False
+    reported = sorted({r.step for r in trial.intermediate})
+    stride = min((b - a for a, b in zip(reported, reported[1:], strict=False)), default=1)
+    return steps <= value <= steps + stride - 1
 
 
 def length_mismatch(max_resource: int | None, observed: int | None) -> bool:

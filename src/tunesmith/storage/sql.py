@@ -93,10 +93,13 @@ def store_to_name(url: str, env: Mapping[str, str]) -> str | None:
     return None if url == resolve_url(None, None, env) else describe_url(url)
 
 
-def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False, trials: int | None = None) -> str:
+def resume_command(name: str, url: str, env: Mapping[str, str], join: bool = False, trials: int | None = None,
+                   wall_time: float | None = None) -> str:
     """``tunesmith resume NAME`` as a hint prints it, for the experiment ``name`` in the store at ``url``: with
-    ``--storage URL`` where :func:`store_to_name` says so (and ``--trials N`` to raise its trial budget)."""
+    ``--storage URL`` where :func:`store_to_name` says so (and ``--trials N``, ``--wall-time Ss`` to raise its
+    budgets)."""
     words = ["tunesmith", "resume", name] + (["--join"] if join else []) + (["--trials", str(trials)] if trials else [])
+    words += ["--wall-time", f"{wall_time:g}s"] if wall_time else []
     if (named := store_to_name(url, env)) is not None:
         words += ["--storage", named]
     return shlex.join(words)
