@@ -105,3 +105,87 @@ def test_a_grouped_experiment_recorded_before_keeps_its_holdout_of_groups(tmp_pa
     recorded = spec_from_dict(json.loads(stored), recorded=True)
     assert recorded.task is not None
     assert len(prepare(recorded.task).holdout_idx) == 180, "the holdout it was recorded with (seed 2: 60% of rows)"
+
+
+def churn_csv(path: Path) -> Path:
+    """The walk's shape: 1000 rows of about 200 customers (1 to 12 rows each), about 8% churned, a churner's rows
+    mostly not churned (a customer churns once)."""
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 10, size=200)
+    lines = ["a,cust,y"]
+    for c, size in enumerate(sizes):
+        churns = rng.random() < 0.35
+        for _ in range(size):
+            lines.append(f"{rng.normal():.4f},c{c:03d},{int(churns and rng.random() < 0.25)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_classifiers_grouped_holdout_keeps_each_class_share(tmp_path):
+    """Whole groups drawn at random: an 8% class held 3 to 12 of a 100-row holdout by seed (the walk's
+    stratified_group spec). Drawn to keep each class's share: every seed's holdout is within 1.5 points of the
+    overall rate and within 10% of its row fraction, whole customers only; a new seed draws other customers."""
+    spec = grouped_spec(tmp_path, {"fraction": 0.1})
+    spec["task"]["data"]["path"] = str(churn_csv(tmp_path / "churn.csv"))
+    spec["task"]["cv"] = {"kind": "stratified_group", "folds": 3}
+    held = []
+    for seed in range(8):
+        spec["task"]["holdout"]["seed"] = seed
+        task = spec_from_dict(spec).task
+        assert task is not None
+        prep = prepare(task, new=True)
+        y, groups = prep.dataset.y.astype(int), prep.dataset.groups
+        hold = prep.holdout_idx
+        assert not set(groups[hold]) & set(groups[prep.dev_idx]), "a customer on both sides"
+        assert abs(len(hold) - 0.1 * len(y)) <= 0.01 * len(y), (seed, len(hold), len(y))
+        assert abs(y[hold].mean() - y.mean()) <= 0.015, (seed, y[hold].sum(), len(hold), y.mean())
+        held.append(tuple(hold))
+    assert len(set(held)) == 8, "holdout.seed does not change the customers held out"
+
+
+def test_a_grouped_experiment_recorded_before_stratified_holdouts_keeps_its_random_groups_and_row_cuts(tmp_path):
+    """A store at revision 0007 holding a grouped classifier's experiment and a time-ordered one: opened now, their
+    specs say ``draw: random`` and ``cut_at: rows`` and split as they did; a spec given anew splits the new way."""
+    from helpers import migrate_to
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    grouped = grouped_spec(tmp_path, {"fraction": 0.1, "seed": 2})
+    grouped["task"]["data"]["path"] = str(churn_csv(tmp_path / "churn.csv"))
+    dated = tmp_path / "dated.csv"
+    dated.write_text("a,day,y\n" + "".join(f"{i % 7 / 7:.3f},{i // 5},{i % 3 % 2}\n" for i in range(100)))
+    timed = {**grouped, "name": "timed", "task": {**grouped["task"], "cv": {"kind": "timeseries", "folds": 3},
+                                                   "holdout": {"fraction": 0.23},
+                                                   "data": {"path": str(dated), "target": "y", "time": "day"}}}
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate_to(conn, "0007")
+        for spec in (grouped, timed):
+            conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                              "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})
+    engine.dispose()
+    store = SQLStore(url)
+    try:
+        stored = {n: store.experiment(n).spec["task"] for n in ("skew", "timed")}
+    finally:
+        store.close()
+    assert stored["skew"]["holdout"] == {"fraction": 0.1, "seed": 2, "draw": "random"}
+    assert stored["timed"]["cv"] == {"kind": "timeseries", "folds": 3, "cut_at": "rows"}
+    from tunesmith.spec.diff import filled_like, spec_differences
+
+    for spec in (grouped, timed):  # the file it was recorded from, unchanged, is no edit (`cycle SPEC`, `run`)
+        recorded = spec_from_dict({**spec, "task": stored[spec["name"]]}, recorded=True)
+        assert spec_differences(recorded, filled_like(spec_from_dict(spec), recorded)) == ()
+
+    from sklearn.model_selection import TimeSeriesSplit
+
+    from tunesmith.tasks.splits import _whole_groups_of_about
+
+    old = prepare(spec_from_dict({**grouped, "task": stored["skew"]}, recorded=True).task)
+    _, then = _whole_groups_of_about(0.1, old.dataset.groups, 2)
+    assert list(old.holdout_idx) == list(then), "the recorded experiment's holdout is not the one it was recorded with"
+    assert list(prepare(spec_from_dict(grouped).task).holdout_idx) != list(then)
+    old = prepare(spec_from_dict({**timed, "task": stored["timed"]}, recorded=True).task)
+    assert len(old.holdout_idx) == 23, "ceil(0.23 * 100) rows: cut inside day 15, as recorded"
+    assert [list(te) for _, te in old.splits] == [list(te) for _, te in TimeSeriesSplit(3).split(np.zeros((77, 1)))]
+    new = prepare(spec_from_dict(timed).task)
+    assert len(new.holdout_idx) == 25 and [te[0] for _, te in new.splits] == [20, 40, 55]

@@ -478,3 +478,71 @@ def test_a_group_fold_without_a_class_is_refused_where_the_scorer_needs_every_cl
         prep = prepare(task, project.root, new=True)
         scores = cross_validate(task, prep.dev, prep.splits, {}, 0, prep.scorer).scores
         assert len(scores) == 3 and np.isfinite(scores).all(), scores
+
+
+# -- time-ordered cuts fall between timestamps ----------------------------------------------------------------------
+
+def snapshots_csv(path: Path, per_day: list[int]) -> Path:
+    """Daily snapshots: ``per_day[d]`` customers' rows dated day d (a number and a 0/1 target)."""
+    rng = np.random.default_rng(1)
+    start = datetime.date(2024, 1, 1)
+    lines = ["num,date,target"]
+    for day, count in enumerate(per_day):
+        for _ in range(count):
+            num = float(rng.normal())
+            lines.append(f"{num:.4f},{start + datetime.timedelta(days=day)},{int(num + rng.normal() > 0)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("cv", [{"kind": "timeseries", "folds": 3}, {"kind": "timeseries", "folds": 4, "gap": 2},
+                                {"kind": "timeseries", "folds": 3, "expanding": False, "window": 10}])
+def test_time_ordered_folds_and_holdout_never_cut_a_timestamp(project, cv: dict[str, Any]) -> None:
+    """Cut by row count, a fold trained on part of the day it tested on (the walk's churn data: fold 0's train max =
+    test min = 2023-05-14); with daily snapshots of many customers that leaks. Each test part (and the holdout)
+    starts at the first row of a day, the cut moved to the nearest one; gap and window still count rows."""
+    snapshots_csv(project.root / "d.csv", [7, 5, 9, 6, 8, 7, 5, 9, 6, 7, 8, 5, 6, 9, 7, 8, 6, 7, 5, 9])
+    spec = task_spec("snap", data={"time": "date"}, cv=cv, holdout={"fraction": 0.2}, scoring="accuracy",
+                     pipeline=[])
+    spec["task"]["data"]["path"] = str(project.root / "d.csv")
+    task = spec_from_dict(spec).task
+    assert task is not None
+    prep = prepare(task, project.root, new=True)
+    time = prep.dataset.time
+    assert time[prep.dev_idx].max() < time[prep.holdout_idx].min(), "a day on both sides of the holdout's cut"
+    dev_time = time[prep.dev_idx]
+    for i, (train, test) in enumerate(prep.splits):
+        assert len(train) and len(test)
+        assert dev_time[train].max() < dev_time[test].min(), f"fold {i}: a day in both its training and test rows"
+        assert test[0] - train[-1] - 1 == cv.get("gap", 0), f"fold {i}: the gap is not {cv.get('gap', 0)} rows"
+        if "window" in cv:
+            assert len(train) <= cv["window"]
+        if i:
+            assert test[0] == prep.splits[i - 1][1][-1] + 1, "the folds' test parts do not follow each other"
+    assert prep.splits[-1][1][-1] == len(prep.dev_idx) - 1, "the last fold does not test on the latest rows"
+
+
+def test_too_few_timestamps_for_the_timeseries_folds_is_refused_with_the_fix(project) -> None:
+    """4 days of 10 rows each make at most 3 folds cut between days (the first day only trains)."""
+    snapshots_csv(project.root / "d.csv", [10, 10, 10, 10])
+    spec = task_spec("days", data={"time": "date"}, cv={"kind": "timeseries", "folds": 4}, scoring="accuracy")
+    assert refused(project, spec) == ("task.cv.folds", (
+        "the 40 rows hold 4 distinct timestamps, too few for 4 timeseries folds cut between timestamps (each fold "
+        "tests on later timestamps than it trains on); use at most 3 folds, or rows of more timestamps"))
+    valid(project, task_spec("days3", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3},
+                             scoring="accuracy"))
+
+
+def test_time_ordered_folds_of_one_row_per_timestamp_are_time_series_splits(project) -> None:
+    """A timestamp per row: the cuts TimeSeriesSplit makes, unmoved."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    walker_csv(project.root / "d.csv")
+    spec = task_spec("one", data={"time": "date"}, cv={"kind": "timeseries", "folds": 4, "gap": 3},
+                     scoring="accuracy")
+    spec["task"]["data"]["path"] = str(project.root / "d.csv")
+    task = spec_from_dict(spec).task
+    assert task is not None
+    got = prepare(task, project.root, new=True).splits
+    expected = list(TimeSeriesSplit(4, gap=3).split(np.zeros((240, 1))))
+    assert [(list(a), list(b)) for a, b in got] == [(list(a), list(b)) for a, b in expected]

@@ -32,6 +32,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.writer import domain_as_written
 
 if TYPE_CHECKING:
+    from tunesmith.spec.task_config import TaskConfig
     from tunesmith.storage.sql import SQLStore
 
 # Sections in the order their differences are listed: the space decides whether old trials are comparable, the
@@ -162,6 +163,21 @@ def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> Experimen
         update["workdir"] = recorded.workdir
     elif not os.path.isabs(declared.workdir):
         update["workdir"] = os.path.abspath(declared.workdir)
+    if declared.task is not None and recorded.task is not None:  # the split rules an older run recorded (0008)
+        update["task"] = _split_rules_like(declared.task, recorded.task)
+    return declared.model_copy(update=update)
+
+
+def _split_rules_like(declared: TaskConfig, recorded: TaskConfig) -> TaskConfig:
+    """``declared`` with ``cv.cut_at`` and ``holdout.draw`` as ``recorded`` says where the file leaves them out: the
+    store's migration 0008 wrote the rules experiments recorded before split by (row-count cuts, random groups), and
+    a file written then, unchanged, is no edit."""
+    update: dict[str, Any] = {}
+    if "cut_at" not in declared.cv.model_fields_set:
+        update["cv"] = declared.cv.model_copy(update={"cut_at": recorded.cv.cut_at})
+    holdout = declared.holdout
+    if holdout is not None and recorded.holdout is not None and "draw" not in holdout.model_fields_set:
+        update["holdout"] = holdout.model_copy(update={"draw": recorded.holdout.draw})
     return declared.model_copy(update=update)
 
 

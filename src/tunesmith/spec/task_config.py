@@ -168,6 +168,15 @@ class CVConfig(StrictModel):
     gap: StrictInt = Field(default=0, ge=0, description="timeseries: rows left out between train and test")
     expanding: bool = Field(default=True, description="timeseries: expanding window; false: sliding window")
     window: StrictInt | None = Field(default=None, ge=1, description="timeseries, sliding: training rows per fold")
+    # Experiments recorded before cuts fell between timestamps say ``rows`` (the store's migration 0008): a resumed
+    # one must split as it did. ``rows`` also cuts a holdout carved by time.
+    cut_at: Literal["timestamps", "rows"] | None = Field(
+        default=None, description="timeseries: where fold (and time holdout) cuts fall: between timestamps (the "
+                                  "default: no timestamp on both sides of a cut) or at row counts")
+
+    @property
+    def cuts_at_rows(self) -> bool:
+        return self.cut_at == "rows"
 
 
 class HoldoutConfig(StrictModel):
@@ -183,6 +192,15 @@ class HoldoutConfig(StrictModel):
     seed: StrictInt = Field(default=0, ge=0, lt=2**32)
     fraction_of: Literal["rows", "groups"] | None = Field(
         default=None, description="with groups: what fraction counts, rows (the default) or groups")
+    # Experiments recorded before a classifier's grouped holdout was stratified say ``random`` (the store's
+    # migration 0008): a resumed one must hold out the rows it held out then.
+    draw: Literal["stratified", "random"] | None = Field(
+        default=None, description="with groups, for a classifier: whole groups drawn to keep each class's share "
+                                  "(stratified, the default) or at random")
+
+    @property
+    def draws_at_random(self) -> bool:
+        return self.draw == "random"
 
     @property
     def counts_groups(self) -> bool:
@@ -306,6 +324,10 @@ class TaskConfig(StrictModel):
         if self.holdout is not None and self.holdout.fraction_of is not None and not self.data.has_groups:
             raise ValueError("holdout.fraction_of says what the fraction counts where whole groups are held out; "
                              "the data has no groups: remove it")
+        if self.holdout is not None and self.holdout.draw is not None and not self.data.has_groups:
+            raise ValueError("holdout.draw says how whole groups are held out; the data has no groups: remove it")
+        if self.cv.cut_at is not None and not self.data.has_time:
+            raise ValueError("cv.cut_at says where time-ordered rows are cut; the data has no time column: remove it")
         if self.cv.window is not None and self.cv.expanding:
             raise ValueError("cv.window sets a sliding window's size; also set expanding: false")
         if isinstance(self.scoring, BusinessScoring) and self.scoring.kind != "cost" and self.data.generate is not None:

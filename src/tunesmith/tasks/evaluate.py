@@ -72,7 +72,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         if new else None
     if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
         check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds))
-    dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification)
+    dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification, cut_at_rows=task.cv.cuts_at_rows)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
     one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification, refuse_undefined=new)

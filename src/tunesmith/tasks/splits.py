@@ -18,19 +18,30 @@ from tunesmith.tasks.data import Dataset
 Split = tuple[np.ndarray, np.ndarray]
 
 
-def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(development rows, holdout rows). The holdout is the latest rows with a time column, whole groups with
-    groups, stratified for classification, random otherwise; empty without a holdout."""
+def carve_holdout(holdout: HoldoutConfig | None, ds: Dataset, classification: bool,
+                  cut_at_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(development rows, holdout rows). The holdout is the latest rows with a time column (from the first row of
+    a timestamp, unless ``cut_at_rows``: ``cv.cut_at: rows``, as experiments recorded before), whole groups with
+    groups (stratified by class for a classifier, unless ``holdout.draw: random``), stratified for classification,
+    random otherwise; empty without a holdout."""
     n = ds.n_rows
     if holdout is None:
         return np.arange(n), np.arange(0)
     if ds.time is not None:
-        n_hold = max(1, math.ceil(holdout.fraction * n))
-        return np.arange(n - n_hold), np.arange(n - n_hold, n)
+        cut = n - max(1, math.ceil(holdout.fraction * n))
+        if not cut_at_rows:
+            starts = _timestamp_starts(ds.time)
+            if not len(starts):
+                raise SpecError("task.holdout.fraction", f"every one of the {n} rows has the same timestamp: a "
+                                                         "holdout of the latest rows needs at least two timestamps")
+            cut = int(starts[np.argmin(np.abs(starts - cut))])
+        return np.arange(cut), np.arange(cut, n)
     from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 
     try:
-        if ds.groups is not None and not holdout.counts_groups:
+        if ds.groups is not None and classification and not holdout.counts_groups and not holdout.draws_at_random:
+            dev, hold = _whole_groups_stratified(holdout.fraction, ds.groups, ds.y, holdout.seed)
+        elif ds.groups is not None and not holdout.counts_groups:
             dev, hold = _whole_groups_of_about(holdout.fraction, ds.groups, holdout.seed)
         elif ds.groups is not None:  # recorded when the fraction counted groups: the same groups as then
             splitter = GroupShuffleSplit(n_splits=1, test_size=holdout.fraction, random_state=holdout.seed)
@@ -68,6 +79,45 @@ def _whole_groups_of_about(fraction: float, groups: np.ndarray, seed: int) -> tu
             taken += int(sizes[g])
     if not held:  # every group alone is farther from the target than none: the nearest one
         held.append(int(np.argmin(np.abs(sizes - target))))
+    in_holdout = np.isin(inverse, held)
+    return np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
+
+
+def _whole_groups_stratified(fraction: float, groups: np.ndarray, y: np.ndarray,
+                             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(development rows, holdout rows): whole groups holding about ``fraction`` of each class's rows. Groups are
+    taken, each when it brings the holdout's class counts nearer their targets (the distance summed over classes,
+    each relative to its target, so that a rare class counts as much as a common one), in an order that puts the
+    groups weighing most on some class first (a rare class's holders, large groups; ties in an order ``seed``
+    fixes): the groups of the common class alone come last and fill its count. (Drawn at random, an 8% class had
+    3 to 12 rows in a holdout of 100, by seed; scikit-learn's StratifiedGroupKFold stratifies but fixes the
+    holdout's size to one of its folds: 40 rows for a 0.2 holdout of 300 with one customer of 150.)
+
+    Raises:
+        ValueError: fewer than two groups.
+    """
+    labels, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    if len(labels) < 2:
+        raise ValueError(f"the rows hold {len(labels)} group; a holdout of whole groups needs at least 2")
+    _, classes = np.unique(np.asarray(y).astype(str), return_inverse=True)
+    counts = np.zeros((len(labels), int(classes.max()) + 1))
+    np.add.at(counts, (inverse, classes), 1)  # rows of each class in each group
+    target = fraction * counts.sum(axis=0)
+    order = np.random.RandomState(seed).permutation(len(labels))
+    order = order[np.argsort(-(counts / counts.sum(axis=0)).max(axis=1)[order], kind="stable")]
+    taken, held = np.zeros(counts.shape[1]), list[int]()
+
+    def distance(t: np.ndarray) -> float:
+        return float((np.abs(t - target) / target).sum())
+
+    for g in order:
+        if len(held) == len(labels) - 1:  # one group left to develop on
+            break
+        if distance(taken + counts[g]) < distance(taken):
+            held.append(int(g))
+            taken += counts[g]
+    if not held:  # every group alone is farther from the targets than none: the nearest one
+        held.append(int(np.argmin([distance(c) for c in counts])))
     in_holdout = np.isin(inverse, held)
     return np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout)
 
@@ -188,6 +238,11 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
         if (fault := _too_few_rows_for_timeseries(cv, ds.n_rows, path)) is not None:
             raise SpecError(path, fault)
         splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=training_window(cv, ds.n_rows))
+        if not cv.cuts_at_rows and ds.time is not None:
+            splits = _cut_between_timestamps(cv, ds.time, path)
+            if classification and refuse_undefined:
+                _every_fold_scores(task, ds, splits, kind, path)
+            return splits
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
         splitter = cls(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
@@ -202,6 +257,40 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     if classification and refuse_undefined:  # (an experiment recorded before this check runs as it ran)
         _every_fold_scores(task, ds, splits, kind, path)
     return splits
+
+
+def _timestamp_starts(time: np.ndarray) -> np.ndarray:
+    """The rows (time-ordered) that start a timestamp, the first row left out: where a cut may fall."""
+    return np.flatnonzero(time[1:] != time[:-1]) + 1
+
+
+def _cut_between_timestamps(cv: CVConfig, time: np.ndarray, path: str) -> list[Split]:
+    """TimeSeriesSplit's folds with each test part moved to start at the first row of a timestamp: cut by row
+    count, rows of one timestamp (daily snapshots of many customers) fell on both sides of a cut, and a fold trained
+    on part of the day it tested on. Each cut moves to the nearest timestamp start, after the previous fold's
+    (every fold tests on some rows). ``gap`` and ``window`` still count rows. With a timestamp per row, the folds
+    are TimeSeriesSplit's."""
+    n, folds = len(time), cv.folds
+    starts = _timestamp_starts(time)
+    if len(starts) < folds:
+        raise SpecError(_folds_field(path), f"the {n} rows hold {len(starts) + 1} distinct timestamps, too few for "
+                                            f"{folds} timeseries folds cut between timestamps (each fold tests on "
+                                            "later timestamps than it trains on); use at most "
+                                            f"{max(len(starts), 1)} folds, or rows of more timestamps")
+    tested = n // (folds + 1)
+    cuts, at = [], -1  # at: the index in ``starts`` of the previous cut
+    for i, by_rows in enumerate(range(n - folds * tested, n, tested)):
+        lo, hi = at + 1, len(starts) - (folds - i)  # leave a start for every later fold
+        at = lo + int(np.argmin(np.abs(starts[lo:hi + 1] - by_rows)))
+        cuts.append(int(starts[at]))
+    if cuts[0] - cv.gap <= 0:
+        raise SpecError(path, f"cannot make {folds} timeseries folds of {n} rows with a gap of {cv.gap}: cut between "
+                              f"timestamps, the first fold tests from row {cuts[0]}, and the gap leaves it no row to "
+                              "train on; use a smaller task.cv.gap or fewer folds, or more rows")
+    window = training_window(cv, n)
+    bounds = [*cuts, n]
+    return [(np.arange(max(0, cut - cv.gap - window) if window else 0, cut - cv.gap), np.arange(cut, bounds[i + 1]))
+            for i, cut in enumerate(cuts)]
 
 
 def _too_few_rows_for_timeseries(cv: CVConfig, n_rows: int, path: str) -> str | None:
