@@ -217,3 +217,27 @@ def migrate_to(conn, revision: str) -> None:  # type: ignore[no-untyped-def]
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
     command.upgrade(config, revision)
+
+
+
+def specs_migrated_from(revision: str, url: str, specs: list[dict]) -> dict[str, dict]:  # type: ignore[type-arg]
+    """The stored specs, by name, of a completed experiment of each of ``specs``, recorded (as given) in a store at
+    ``url`` as a tunesmith of schema ``revision`` left it, once this tunesmith has opened (migrated) it."""
+    import json
+
+    from sqlalchemy import create_engine, text
+
+    from tunesmith.storage import SQLStore
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate_to(conn, revision)
+        for spec in specs:
+            conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                              "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})
+    engine.dispose()
+    store = SQLStore(url)
+    try:
+        return {spec["name"]: store.experiment(spec["name"]).spec for spec in specs}
+    finally:
+        store.close()

@@ -13,10 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
 
 from tunesmith.spec.loader import spec_from_dict
-from tunesmith.storage import SQLStore
 from tunesmith.tasks import prepare
 
 
@@ -76,7 +74,7 @@ def test_a_grouped_experiment_recorded_before_keeps_its_holdout_of_groups(tmp_pa
     """A store at revision 0005 holding a grouped task's experiment, one of generated groups and one without groups:
     opened now, the grouped ones say ``fraction_of: groups`` and carve the holdout they carved then; the other is
     left as it was."""
-    from helpers import migrate_to
+    from helpers import specs_migrated_from
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     grouped = grouped_spec(tmp_path, {"fraction": 0.2, "seed": 2})
@@ -84,19 +82,8 @@ def test_a_grouped_experiment_recorded_before_keeps_its_holdout_of_groups(tmp_pa
                                                      "data": {"generate": {"kind": "groups", "n_rows": 200}}}}
     plain = {**grouped, "name": "plain", "task": {**grouped["task"], "cv": {"folds": 3},
                                                   "data": {"sklearn": "breast_cancer"}}}
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        migrate_to(conn, "0005")
-        for spec in (grouped, generated, plain):
-            conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
-                              "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})
-    engine.dispose()
-
-    store = SQLStore(url)
-    try:
-        holdouts = {n: store.experiment(n).spec["task"]["holdout"] for n in ("skew", "gen", "plain")}
-    finally:
-        store.close()
+    migrated = specs_migrated_from("0005", url, [grouped, generated, plain])
+    holdouts = {n: s["task"]["holdout"] for n, s in migrated.items()}
     assert holdouts == {"skew": {"fraction": 0.2, "seed": 2, "fraction_of": "groups"},
                         "gen": {"fraction": 0.2, "seed": 2, "fraction_of": "groups"},
                         "plain": {"fraction": 0.2, "seed": 2}}
@@ -146,7 +133,7 @@ def test_a_classifiers_grouped_holdout_keeps_each_class_share(tmp_path):
 def test_a_grouped_experiment_recorded_before_stratified_holdouts_keeps_its_random_groups_and_row_cuts(tmp_path):
     """A store at revision 0007 holding a grouped classifier's experiment and a time-ordered one: opened now, their
     specs say ``draw: random`` and ``cut_at: rows`` and split as they did; a spec given anew splits the new way."""
-    from helpers import migrate_to
+    from helpers import specs_migrated_from
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     grouped = grouped_spec(tmp_path, {"fraction": 0.1, "seed": 2})
@@ -156,18 +143,7 @@ def test_a_grouped_experiment_recorded_before_stratified_holdouts_keeps_its_rand
     timed = {**grouped, "name": "timed", "task": {**grouped["task"], "cv": {"kind": "timeseries", "folds": 3},
                                                    "holdout": {"fraction": 0.23},
                                                    "data": {"path": str(dated), "target": "y", "time": "day"}}}
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        migrate_to(conn, "0007")
-        for spec in (grouped, timed):
-            conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
-                              "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})
-    engine.dispose()
-    store = SQLStore(url)
-    try:
-        stored = {n: store.experiment(n).spec["task"] for n in ("skew", "timed")}
-    finally:
-        store.close()
+    stored = {n: s["task"] for n, s in specs_migrated_from("0007", url, [grouped, timed]).items()}
     assert stored["skew"]["holdout"] == {"fraction": 0.1, "seed": 2, "draw": "random"}
     assert stored["timed"]["cv"] == {"kind": "timeseries", "folds": 3, "cut_at": "rows"}
     from tunesmith.spec.diff import filled_like, spec_differences

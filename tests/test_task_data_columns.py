@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import cli_in_process
 
@@ -200,6 +201,51 @@ def test_the_time_column_listed_as_a_feature_is_its_timestamp_in_training_and_in
     code, out, err = cli_in_process("drift", "tfeat", "--data", str(path), "--storage", project.storage)
     assert code == 0, (code, out, err)
     assert "not a number" not in err, err
+
+
+def test_an_experiment_recorded_before_dates_were_timestamps_is_still_fed_their_text_codes(project) -> None:
+    """Before the time column listed in `features` was fed as its timestamps, it was fed as text codes of its dates,
+    with the same recorded column types (so the same data fingerprint): a recorded experiment resumed, promoted or
+    scored for drift ran on other features than its trials, without a word. The store's migration 0008 writes
+    `time_as: codes` into the stored specs of those experiments; a spec given anew is fed seconds."""
+    import datetime
+
+    import yaml
+    from helpers import specs_migrated_from
+
+    from tunesmith.errors import SpecError
+    from tunesmith.spec.diff import filled_like, spec_differences
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.tasks import prepare, rows_like
+
+    path = _dated_csv(project.root / "d.csv", 40)
+    spec = yaml.safe_load(Path(_regression_spec(project, "tfeat", {"time": "signup",
+                                                                    "features": ["region", "income", "signup"]},
+                                                {"kind": "timeseries", "folds": 2})).read_text())
+    spec["task"]["data"]["path"] = str(path)
+    unlisted = {**spec, "name": "untimed", "task": {**spec["task"], "data": {**spec["task"]["data"],
+                                                                             "features": ["region", "income"]}}}
+    url = f"sqlite:///{project.root / 'old.db'}"
+    stored = {n: s["task"] for n, s in specs_migrated_from("0007", url, [spec, unlisted]).items()}
+    assert stored["tfeat"]["data"]["time_as"] == "codes"
+    assert "time_as" not in stored["untimed"]["data"], "no time column among its features: nothing to keep"
+    recorded = spec_from_dict({**spec, "task": stored["tfeat"]}, recorded=True)
+    assert recorded.task is not None
+    old = prepare(recorded.task, project.root).dataset
+    assert old.column_types["signup"] == "datetime"
+    assert list(old.X[:4, 2]) == [0, 0, 1, 1], "the recorded experiment is not fed the text codes it ran on"
+    assert (rows_like(recorded.task.data, project.root, path).X == old.X).all()
+    later = _dated_csv(project.root / "later.csv", 40, dates=[f"2024-03-{1 + i // 2:02d}" for i in range(40)])
+    assert np.isnan(rows_like(recorded.task.data, project.root, later).X[:, 2]).all()  # codes know no later date
+    _dated_csv(path, 40)
+    # the file it was recorded from, unchanged, is no edit (`cycle SPEC`, `run`)
+    assert spec_differences(recorded, filled_like(spec_from_dict(spec), recorded)) == ()
+    new = prepare(spec_from_dict(spec).task, project.root).dataset  # type: ignore[arg-type]
+    first = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC).timestamp()
+    assert list(new.X[:2, 2]) == [first, first]
+    with pytest.raises(SpecError, match="time_as"):
+        spec_from_dict({**unlisted, "task": {**unlisted["task"], "data": {**unlisted["task"]["data"],
+                                                                          "time_as": "codes"}}})
 
 
 def test_a_numeric_column_read_as_text_for_a_few_stray_cells_and_a_date_feature_are_warned_about(project) -> None:

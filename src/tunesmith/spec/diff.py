@@ -163,21 +163,23 @@ def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> Experimen
         update["workdir"] = recorded.workdir
     elif not os.path.isabs(declared.workdir):
         update["workdir"] = os.path.abspath(declared.workdir)
-    if declared.task is not None and recorded.task is not None:  # the split rules an older run recorded (0008)
-        update["task"] = _split_rules_like(declared.task, recorded.task)
+    if declared.task is not None and recorded.task is not None:  # the rules an older run recorded (0008)
+        update["task"] = _recorded_rules_like(declared.task, recorded.task)
     return declared.model_copy(update=update)
 
 
-def _split_rules_like(declared: TaskConfig, recorded: TaskConfig) -> TaskConfig:
-    """``declared`` with ``cv.cut_at`` and ``holdout.draw`` as ``recorded`` says where the file leaves them out: the
-    store's migration 0008 wrote the rules experiments recorded before split by (row-count cuts, random groups), and
-    a file written then, unchanged, is no edit."""
+def _recorded_rules_like(declared: TaskConfig, recorded: TaskConfig) -> TaskConfig:
+    """``declared`` with ``cv.cut_at``, ``holdout.draw`` and ``data.time_as`` as ``recorded`` says where the file
+    leaves them out: the store's migration 0008 wrote the rules experiments recorded before split by (row-count cuts,
+    random groups) and fed their time feature by (text codes), and a file written then, unchanged, is no edit."""
     update: dict[str, Any] = {}
     if "cut_at" not in declared.cv.model_fields_set:
         update["cv"] = declared.cv.model_copy(update={"cut_at": recorded.cv.cut_at})
     holdout = declared.holdout
     if holdout is not None and recorded.holdout is not None and "draw" not in holdout.model_fields_set:
         update["holdout"] = holdout.model_copy(update={"draw": recorded.holdout.draw})
+    if "time_as" not in declared.data.model_fields_set and recorded.data.time_as is not None:
+        update["data"] = declared.data.model_copy(update={"time_as": recorded.data.time_as})
     return declared.model_copy(update=update)
 
 

@@ -112,6 +112,11 @@ class DataConfig(StrictModel):
     time: str | None = Field(default=None, description="orders the rows; never trained on the future")
     features: Annotated[list[str], OneOrMore] | None = Field(
         default=None, description="feature columns; default: all but the above")
+    # Experiments recorded before a time column listed in ``features`` was fed as its timestamps say ``codes`` (the
+    # store's migration 0008): a resumed one must be fed what its trials were fit on.
+    time_as: Literal["seconds", "codes"] | None = Field(
+        default=None, description="the time column listed in features: fed as its timestamps (seconds, a date's "
+                                  "POSIX seconds: the default) or as text codes of its dates (codes)")
 
     @field_validator("sklearn")
     @classmethod
@@ -144,7 +149,14 @@ class DataConfig(StrictModel):
                 raise ValueError(f"column {dup!r} is named twice among target, groups and time")
             if self.features is not None and self.target in self.features:
                 raise ValueError(f"features must not include the target column {self.target!r}")
+        if self.time_as is not None and (self.time is None or self.time not in (self.features or ())):
+            raise ValueError("time_as says what the time column listed in features is fed as; features does not "
+                             "list a time column: remove it")
         return self
+
+    @property
+    def time_as_codes(self) -> bool:
+        return self.time_as == "codes"
 
     @property
     def has_groups(self) -> bool:

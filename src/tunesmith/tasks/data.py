@@ -3,7 +3,8 @@ datasets and seeded generators; and the dataset fingerprint recorded with an exp
 
 Rows with a time column are sorted by it (stably) at load, so every later step (holdout, folds) can rely on
 row order being time order. Group and time columns are not features unless ``data.features`` names them; a time
-column named there is fed as the numbers that order the rows (a date's POSIX seconds), in new rows too.
+column named there is fed as the numbers that order the rows (a date's POSIX seconds), in new rows too; as text
+codes of its dates where ``data.time_as`` says ``codes`` (experiments recorded before, fed so).
 String feature columns are encoded as integer codes of their sorted distinct values (missing: NaN). The codes
 use no label, so they leak nothing about the target; put an encoder in the pipeline for anything smarter.
 """
@@ -146,9 +147,10 @@ def _load_file(data: DataConfig, path: Path) -> Dataset:
         time, types[data.time] = _time_column(columns[data.time], data.time)
     for j, col in enumerate(features):
         # the time column as a feature is its numbers (a date's POSIX seconds), as it orders the rows: text codes of
-        # its dates would give every date new rows bring (every later one) a missing value
+        # its dates would give every date new rows bring (every later one) a missing value. An experiment recorded
+        # before says ``time_as: codes``, and is fed the codes its trials were fit on (its type stays the time's).
         if time is not None and col == data.time:
-            X[:, j] = time
+            X[:, j] = _feature_column(columns[col])[0] if data.time_as_codes else time
         else:
             X[:, j], types[col] = _feature_column(columns[col])
         # as new rows are (drift, retune, cycle): an inf that reached only the holdout crashed the run's last refit.
@@ -750,11 +752,14 @@ def rows_like(data: DataConfig, base_dir: str | os.PathLike[str] | None, path: s
         raise SpecError(field, f"{name} lacks the experiment's feature column(s) {listed(missing, 10)}; "
                                f"its columns: {listed(raw)}")
     target = data.target or "target"
-    ref_raw = reference_columns(data, base_dir) if "string" in reference.column_types.values() else {}
+    types = reference.column_types
+    coded = {c for c in reference.feature_names  # text codes: a text column, and dates fed so (``time_as: codes``)
+             if types.get(c) == "string" or (c == data.time and data.time_as_codes and types.get(c) == "datetime")}
+    ref_raw = reference_columns(data, base_dir) if coded else {}
     n = len(next(iter(raw.values())))
     X = np.empty((n, len(reference.feature_names)), dtype=float)
     for j, col in enumerate(reference.feature_names):
-        if reference.column_types.get(col) == "string":
+        if col in coded:
             present = sorted({str(v) for v in ref_raw[col] if not (isinstance(v, str) and v.lower() in _MISSING)})
             code = {v: float(i) for i, v in enumerate(present)}
             X[:, j] = [code.get(str(v), math.nan) for v in raw[col]]

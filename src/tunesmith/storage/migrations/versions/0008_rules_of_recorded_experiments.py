@@ -1,4 +1,5 @@
-"""Experiments recorded before keep their splits: time-ordered cuts at row counts, grouped holdouts drawn at random.
+"""Experiments recorded before keep their rules: time-ordered cuts at row counts, grouped holdouts drawn at random,
+a time column listed in ``features`` fed as text codes of its dates.
 
 Time-ordered folds (and a holdout carved by time) were cut by row count, so rows of one timestamp fell on both sides
 of a cut; a spec given anew now cuts between timestamps (``task.cv.cut_at``, unset, is ``timestamps``). A
@@ -6,7 +7,12 @@ classifier's holdout of whole groups was drawn at random; it is now stratified b
 unset, is ``stratified``). An experiment recorded before must split as it did whenever it is read again (resume,
 its trials, promote, drift), so its stored spec says ``cut_at: rows`` (a task with a time column) and ``draw:
 random`` (a task with groups and a holdout, unless ``fraction_of: groups``, which draws scikit-learn's
-GroupShuffleSplit groups either way; a regressor's grouped holdout is drawn at random either way). No table changes.
+GroupShuffleSplit groups either way; a regressor's grouped holdout is drawn at random either way).
+
+A time column listed in ``features`` was fed to the model as text codes of its dates; a spec given anew feeds it
+as its timestamps (``task.data.time_as``, unset, is ``seconds``). The recorded column types are the same either
+way (so is the data fingerprint), so nothing else tells them apart: a stored spec whose ``features`` list its
+time column says ``time_as: codes`` (a numeric time column is fed as its numbers either way). No table changes.
 
 Revision ID: 0008
 Revises: 0007
@@ -43,13 +49,25 @@ def _split_sections(spec: dict) -> tuple[dict | None, dict | None]:  # type: ign
     return cv, holdout if drawn else None
 
 
+def _time_feature_data(spec: dict) -> dict | None:  # type: ignore[type-arg]
+    """The task's data section where its ``features`` list its time column, else None."""
+    task = spec.get("task") if isinstance(spec, dict) else None
+    data = task.get("data") if isinstance(task, dict) else None
+    if not isinstance(data, dict) or not data.get("time"):
+        return None
+    features = data.get("features")
+    listed = features if isinstance(features, list) else [features]  # (one name may be given bare)
+    return data if data["time"] in listed else None
+
+
 def _rewrite(change: str) -> None:
     conn = op.get_bind()
     for row in conn.execute(sa.select(_EXPERIMENTS.c.id, _EXPERIMENTS.c.spec)).all():
         spec = json.loads(row.spec)
         cv, holdout = _split_sections(spec)
         changed = False
-        for section, key, old in ((cv, "cut_at", "rows"), (holdout, "draw", "random")):
+        for section, key, old in ((cv, "cut_at", "rows"), (holdout, "draw", "random"),
+                                  (_time_feature_data(spec), "time_as", "codes")):
             if section is None:
                 continue
             if change == "upgrade" and key not in section:
