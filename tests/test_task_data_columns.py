@@ -273,6 +273,31 @@ def test_a_numeric_column_read_as_text_for_a_few_stray_cells_and_a_date_feature_
                                                   {"kind": "timeseries", "folds": 2})) == []
 
 
+def test_a_text_columns_warnings_parse_each_distinct_value_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every load (the coordinator's, each worker's) looks for a few stray cells among numbers and for dates: that
+    parsed every cell, a fromisoformat and a raised ValueError per cell (300k rows loaded in 2.5 s, not 1.4 s). It
+    parses each distinct value once, and counts a value's rows as it did."""
+    from tunesmith.tasks import data
+
+    parsed: list[Any] = []
+    for name in ("_number", "date_seconds"):
+        real = getattr(data, name)
+        monkeypatch.setattr(data, name, lambda v, real=real: parsed.append(v) or real(v))
+    cells = ["1.5", "2.5", "NA", "3", "10", "12", "7", "8", "9", "11"] * 300 + ["?", "-", "?"]
+    dates = ["2024-01-01", "2024-01-02"] * 100 + ["x"]
+    said = data.text_column_warnings({"x": cells, "d": dates}, ["x", "d"], {"x": "string", "d": "string"}, "f.csv")
+    assert len(parsed) <= 2 * (11 + 3), f"{len(parsed)} parses of 14 distinct values"
+    assert [" ".join(w.split()) for w in said] == [
+        "task.data.features: column 'x' of f.csv is read as text because of 3 value(s) that are not numbers: "
+        "'?' (row 3001), '-' (row 3002): its numbers are encoded as text levels (sorted as text, 9.5 after 10.2), "
+        "and a number new rows bring that the file lacks is a missing value for the model; correct those cells, or "
+        "empty them (a missing value)",
+        "task.data.features: column 'd' of f.csv holds dates; as a feature it is encoded as text levels, which the "
+        "dates of new rows never match (each a missing value for the model): name it task.data.time (the rows are "
+        "then time-ordered, and a time column listed in task.data.features is fed as its timestamp), derive numeric "
+        "features from it, or leave it out of task.data.features"], said
+
+
 @pytest.mark.parametrize(("edit", "field", "message"), [
     (lambda lines: lines.__setitem__(8, "," + lines[8].split(",", 1)[1]), "task.data.time",
      "column 'signup' row 8 is empty (a missing value); the time column orders the rows, so no cell of it may be "

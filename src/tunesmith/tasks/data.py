@@ -215,28 +215,41 @@ def text_column_warnings(columns: Mapping[str, list[Any]], features: list[str], 
     for col in features:
         if types[col] != "string":
             continue
-        present = [(i, v) for i, v in enumerate(columns[col]) if not is_missing(v)]
-        strays = [(i, v) for i, v in present if _number(v) is None]
-        if len(strays) <= (1 - MOSTLY_SHARE) * len(present):
-            first: dict[str, int] = {}
-            for i, v in strays:
-                first.setdefault(str(v), i)
-            shown = ", ".join(f"{v!r} (row {i + 1})" for v, i in list(first.items())[:_STRAY_SHOWN])
-            more = f" and {len(first) - _STRAY_SHOWN} other value(s)" if len(first) > _STRAY_SHOWN else ""
-            said.append(f"task.data.features: column {col!r} of {name} is read as text because of {len(strays)} "
+        distinct = _distinct_present(columns[col])
+        present = sum(rows for _, _, rows in distinct)
+        strays = [(v, i, rows) for v, i, rows in distinct if _number(v) is None]
+        stray_rows = sum(rows for _, _, rows in strays)
+        if stray_rows <= (1 - MOSTLY_SHARE) * present:
+            shown = ", ".join(f"{str(v)!r} (row {i + 1})" for v, i, _ in strays[:_STRAY_SHOWN])
+            more = f" and {len(strays) - _STRAY_SHOWN} other value(s)" if len(strays) > _STRAY_SHOWN else ""
+            said.append(f"task.data.features: column {col!r} of {name} is read as text because of {stray_rows} "
                         f"value(s) that are not numbers: {shown}{more}: its numbers are encoded as text levels "
                         "(sorted as text, 9.5 after 10.2), and a number new rows bring that the file lacks is a "
                         "missing value for the model; correct those cells, or empty them (a missing value)")
             continue
-        dated: dict[str, bool] = {}
-        dates = sum(dated.setdefault(str(v), date_seconds(v) is not None) for _, v in present)
-        if present and dates >= MOSTLY_SHARE * len(present):
+        dates = sum(rows for v, _, rows in distinct if date_seconds(v) is not None)
+        if present and dates >= MOSTLY_SHARE * present:
             said.append(f"task.data.features: column {col!r} of {name} holds dates; as a feature it is encoded as "
                         "text levels, which the dates of new rows never match (each a missing value for the model): "
                         "name it task.data.time (the rows are then time-ordered, and a time column listed in "
                         "task.data.features is fed as its timestamp), derive numeric features from it, or leave it "
                         "out of task.data.features")
     return tuple(said)
+
+
+def _distinct_present(values: list[Any]) -> list[tuple[Any, int, int]]:
+    """Each distinct present (not missing) cell of ``values`` as (the cell, its first row, how many rows hold it), by
+    first row. Parsed once per value, not once per row: a column has far fewer values than rows, and this runs on
+    every load, in every worker."""
+    seen: dict[Any, list[Any]] = {}
+    for i, v in enumerate(values):
+        key = v if isinstance(v, str) else (type(v), str(v))  # (a Parquet cell: a list is no dict key, its text is)
+        entry = seen.get(key)
+        if entry is None:
+            seen[key] = [v, i, 1]
+        else:
+            entry[2] += 1
+    return [(v, i, rows) for v, i, rows in seen.values() if not is_missing(v)]
 
 
 def _no_column(col: str, names: list[str], path: Path) -> str:
