@@ -356,8 +356,8 @@ def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | Non
     gap, a ``min:`` gate on it fails, ``drift`` compares with the CV score."""
     try:
         return holdout_report(task, dict(params), seed, base_dir)
-    except Exception as e:  # noqa: BLE001 - whatever the model raises there, the trials' results stand (Ctrl-C is no
-        # Exception); what it raised is the reason recorded
+    except ValueError as e:  # scikit-learn's refusal (its errors derive from it): the trials' results stand, and
+        # what it raised is the reason recorded; any other error (a SpecError from prepare, a defect) is raised
         rows = len(prepare(task, base_dir).holdout_idx)
         error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "
