@@ -179,3 +179,33 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_budget_or_an_upgrad
     lowered = _in_process("cycle", "lowered.yaml", *cycle)
     assert lowered.returncode == 2 and "budget.trials differs from the recorded experiment" in lowered.stderr, \
         lowered.stderr
+
+
+@pytest.mark.slow
+def test_a_cycle_takes_its_spec_file_after_resume_raised_the_wall_time_and_refuses_another_lower_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `resume NAME --wall-time 2h`, `cycle NAME.yaml` refused the file it was started with (budget.wall_time
+    differs), as `run` of it said (review E, item 4); and once any raise was recorded, any lower budget.trials
+    passed unseen: only the value before the first raise is the file's own (item 5)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import raise_budget_to_resume
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    shifted_split(tmp_path)
+    spec = {**SPEC, "trial": {"command": "echo '{\"loss\": 0.5}'"}}
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    cycle = ("--data", "reference.csv", "--reference", "reference.csv")
+    for name, recorded, written in [("walled", {"wall_time": "1h", "trials": 1}, {"wall_time": "1h", "trials": 1}),
+                                    ("edited", {"trials": 2}, {"trials": 1})]:
+        run_experiment(spec_from_dict({**spec, "name": name, "budget": recorded, "base_dir": str(tmp_path)}), store)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name, "budget": written}))
+    raise_budget_to_resume(store, store.url, "walled", None, SystemClock(), wall_time=7200.0)
+    raise_budget_to_resume(store, store.url, "edited", 4, SystemClock())
+    edited = _in_process("cycle", "edited.yaml", *cycle)
+    assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \
+        edited.stderr
+    again = _in_process("run", "walled.yaml")  # the experiment exists; its file's wall_time is no difference
+    assert again.returncode != 0 and "budget.wall_time" not in again.stderr, again.stderr
+    taken = _in_process("cycle", "walled.yaml", *cycle)
+    assert taken.returncode == 0, taken.stderr

@@ -954,10 +954,10 @@ def test_a_refit_model_that_cannot_score_the_holdout_is_refused_naming_the_reaso
     picked = set(holdout[:3].tolist())
     project.write("churn.csv", "\n".join([rows[0], *(("central" + r[r.index(","):]) if i in picked else r
                                                     for i, r in enumerate(rows[1:]))]) + "\n")
-    try:   # the run's own holdout meets the same refusal (how the run reports it is the run's business)
-        tunesmith.run(spec_path, storage=project.storage)
-    except ValueError:
-        pass
+    tunesmith.run(spec_path, storage=project.storage)  # its own holdout meets the same refusal: recorded undefined
+    holdout = project.show("newcat")["holdout"]
+    assert holdout["holdout_roc_auc"] == "nan", holdout
+    assert "Found unknown categories" in " ".join(holdout["why_undefined"]), holdout
     recorded = spec_from_dict(SQLStore(project.storage).experiment("newcat").spec)
     assert set(prepare(recorded.task, recorded.base_dir).holdout_idx.tolist()) >= picked
     proc = _promote_here(project, "newcat", "-m", "newcat", "--dry-run")
@@ -965,6 +965,7 @@ def test_a_refit_model_that_cannot_score_the_holdout_is_refused_naming_the_reaso
     said = " ".join(proc.stderr.split())
     assert "Traceback" not in proc.stderr
     assert "cannot score the holdout" in said and "Found unknown categories" in said, said
+    assert "handle_unknown: ignore" in said, said  # the hint, said for an unknown level only
 
 
 STEP_OF_MY_OWN = '''

@@ -240,6 +240,18 @@ def test_a_tag_holding_a_control_character_is_refused(tmp_path, tags, where, mes
     assert spec_from_dict(_minimal(tags=tags), recorded=True).tags == tags  # a recorded one stays readable
 
 
+def test_an_enqueued_float_off_its_grid_is_refused_in_a_new_spec_and_read_in_a_recorded_one(tmp_path):
+    """A recorded experiment whose enqueue holds 0.25 for step 0.5 ran it (accepted before the grid check): its
+    stored spec failed to load, so resume, show, spec and promote of it all failed."""
+    data = _minimal(space={"x": {"type": "float", "low": 0.0, "high": 2.0, "step": 0.5}}, enqueue=[{"x": 0.25}])
+    with pytest.raises(SpecError) as info:
+        load_spec(_write(tmp_path, yaml.safe_dump(data)))
+    assert info.value.path == "enqueue[0].x" and "not on its grid" in info.value.message
+    for recorded in (True, False):  # read as shown (recorded) and as resumed (checked in full, not as new)
+        assert spec_from_dict(data, recorded=recorded).enqueue == ({"x": 0.25},)
+    assert spec_from_dict({**data, "enqueue": [{"x": 1}]}, recorded=True).enqueue == ({"x": 1.0},)  # still read
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:

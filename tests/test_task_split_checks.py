@@ -249,6 +249,29 @@ def test_a_scorer_asking_for_what_the_estimator_lacks_is_refused_naming_the_meth
     assert "use a scorer of its predictions (accuracy" in message, message
 
 
+def test_a_scorer_asking_for_a_method_a_tuned_parameter_turns_on_is_warned_of_not_refused(project) -> None:
+    """An SGDClassifier's predict_proba depends on its loss, an SVC's on its probability: a space tuning them was
+    refused (the check asked the pipeline with default parameters), though its log_loss configurations work. A
+    space whose values never turn the method on (a LinearSVC's C) is still refused."""
+    walker_csv(project.root / "d.csv")
+    sgd = {"sgdclassifier__loss": {"type": "categorical", "choices": ["hinge", "log_loss", "modified_huber"]}}
+    warned = valid(project, {**task_spec("sgd", scoring="neg_log_loss", estimator="sklearn.linear_model.SGDClassifier"),
+                             "space": sgd})
+    assert ("task.scoring: neg_log_loss needs the model's predict_proba, which SGDClassifier (task.estimator) offers "
+            "only with some values of sgdclassifier__loss (the space): a configuration without it fails its trial"
+            in warned), warned
+    svm = {"svc__probability": {"type": "categorical", "choices": [False, True]},
+           "svc__C": {"type": "float", "low": 0.1, "high": 10, "log": True}}
+    warned = valid(project, {**task_spec("svm", scoring="neg_log_loss", estimator="sklearn.svm.SVC"), "space": svm})
+    assert "offers only with some values of svc__probability (the space)" in warned, warned
+    svc = {"linearsvc__C": {"type": "float", "low": 0.01, "high": 100, "log": True},
+           "linearsvc__loss": {"type": "categorical", "choices": ["hinge", "squared_hinge"]}}
+    field, message = refused(project, {**task_spec("lsvc", scoring="neg_log_loss",
+                                                   estimator={"sklearn.svm.LinearSVC": {}}), "space": svc})
+    assert field == "task.scoring" and "which LinearSVC (task.estimator) lacks: every trial would fail" in message, \
+        message
+
+
 def test_a_scorer_that_cannot_take_the_targets_classes_is_refused_and_one_that_can_is_not(project) -> None:
     """A binary scorer on three classes, or f1 of 'no'/'yes' (its positive class is 1), passed validate and failed
     every trial (the run exited 1). scikit-learn says which: the scorer on a stand-in classifier, one row a class."""

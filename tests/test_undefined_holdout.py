@@ -144,3 +144,30 @@ def test_a_holdout_the_refit_model_cannot_score_is_recorded_undefined_with_why_a
     assert "nested_accuracy" in shown["nested"], shown["nested"]  # made after the holdout, as without the failure
     text = " ".join(project.cli("show", "newlevel", check=True).stdout.split())
     assert "undefined (nan) on 4 rows: the model to ship could not be refit" in text, text
+
+
+def test_only_a_library_refusal_of_the_holdout_is_recorded_undefined_and_any_other_error_is_raised(project,
+                                                                                                   monkeypatch):
+    """Any exception as the model to ship was refit and scored (a SpecError from prepare, a scorer's TypeError) was
+    recorded as an undefined holdout and blamed on the data; scikit-learn's refusals (ValueError) only are."""
+    import importlib
+
+    from tunesmith.spec.loader import spec_from_dict
+
+    evaluate = importlib.import_module("tunesmith.tasks.evaluate")  # (tunesmith.tasks.evaluate is also a function)
+    spec = spec_from_dict({**_text_level_only_the_holdout_has(project), "base_dir": str(project.root / "spec")})
+
+    def raising(error: Exception):
+        def report(*args, **kwargs):
+            raise error
+        return report
+
+    monkeypatch.setattr(evaluate, "holdout_report", raising(TypeError("a defect")))
+    with pytest.raises(TypeError, match="a defect"):
+        evaluate._holdout_or_why(spec.task, {"logisticregression__C": 1.0}, 0, spec.base_dir, [])
+    monkeypatch.setattr(evaluate, "holdout_report", raising(ValueError("Input contains NaN")))
+    why: list[str] = []
+    recorded = evaluate._holdout_or_why(spec.task, {"logisticregression__C": 1.0}, 0, spec.base_dir, why)
+    assert math.isnan(recorded["holdout_accuracy"]) and recorded["holdout_rows"] == 4, recorded
+    assert why == ["the model to ship could not be refit on the development rows and scored on the holdout: "
+                   "ValueError: Input contains NaN"], why

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from tunesmith.audit import AuditKind, actor
+from tunesmith.audit import actor
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
 from tunesmith.events import RunListener
@@ -74,7 +74,6 @@ if TYPE_CHECKING:
     from tunesmith.drift import DriftReport, TunedOn
     from tunesmith.lineage_guard import LineageHold
     from tunesmith.runner import Runner
-    from tunesmith.spec.diff import SpecDifference
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
     from tunesmith.tracking.model_registry import ModelRegistry
@@ -905,6 +904,7 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     name, is the fix), and it is taken as a recorded spec is (`show`, `resume`): the checks for a spec given anew (an
     unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was recorded, refused an experiment that
     `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
+    from tunesmith.raised_budget import budgets_before_raises, said_before_raises
     from tunesmith.spec.diff import filled_like, spec_differences
     from tunesmith.spec.loader import read_spec_file, spec_from_dict
     from tunesmith.spec.model import check_new_spec
@@ -920,8 +920,9 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     else:
         recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
         # `tunesmith diff`'s rule: what the run fills in where the file leaves it out (seed, workdir) is no edit
+        before = budgets_before_raises(store.events(store.experiment(spec.name).id))  # `resume --trials/--wall-time`
         edited = sorted(d.path for d in spec_differences(recorded, filled_like(spec, recorded))
-                        if not _raised_past(d, store, spec.name))
+                        if not said_before_raises(d.path, d.new, before))
         if edited:
             more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
             # the experiment is known by the spec's name: a copy of the file under another file name is the same
@@ -932,15 +933,6 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
                 f"use it as recorded, or, to tune the edited spec afresh as a new experiment, change its name: in "
                 f"the file (name: {spec.name}-v2); the experiment is the spec's name, whatever the file is called")
     return spec
-
-
-def _raised_past(difference: SpecDifference, store: SQLStore, name: str) -> bool:
-    """A spec file's ``budget.trials`` below the recorded one that `resume --trials` raised: no edit (the file the
-    cycles run from stays theirs after a raise, which is not made by editing it)."""
-    old, new = difference.old, difference.new
-    if difference.path != "budget.trials" or not isinstance(old, int) or not isinstance(new, int) or new >= old:
-        return False
-    return any(e.kind == AuditKind.BUDGET_RAISED for e in store.events(store.experiment(name).id))
 
 
 def _tune_if_new(store: SQLStore, spec: ExperimentSpec, listener: RunListener, clock: Clock,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from tunesmith.audit import AuditKind, actor, time_spent
@@ -16,7 +17,7 @@ from tunesmith.budget import EVERY_CONFIGURATION_PROPOSED
 from tunesmith.clock import Clock
 from tunesmith.errors import LeaseHeld, UserInputError
 from tunesmith.spec.model import MOST_TRIALS
-from tunesmith.storage.base import TrialStore
+from tunesmith.storage.base import Event, TrialStore
 from tunesmith.storage.sql import resume_command
 
 
@@ -124,6 +125,33 @@ def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall
                                                                      "actor": actor(), "reason": None}
 
     store.change_spec(experiment.id, raised, clock.now())
+
+
+def budgets_before_raises(events: Iterable[Event]) -> dict[str, float]:
+    """Each budget ``budget_raised`` events raised (``trials``, ``wall_time``), as it was before the first of them
+    raised it: what the spec file the experiment was started from says. (An event of an older tunesmith holds the
+    trial budget's plain numbers: ``{"old": 4, "new": 9}``.)"""
+    before: dict[str, float] = {}
+    for event in events:
+        if event.kind != AuditKind.BUDGET_RAISED:
+            continue
+        old = event.payload.get("old")
+        if isinstance(old, dict):
+            for key in event.payload.get("budget") or old:
+                if isinstance(old.get(key), int | float):
+                    before.setdefault(key, old[key])
+        elif isinstance(old, int):
+            before.setdefault("trials", old)
+    return before
+
+
+def said_before_raises(path: str, written: Any, before: dict[str, float]) -> bool:
+    """Whether a spec file's ``written`` value at ``path`` (``budget.trials``) is the one a resume's raise replaced
+    first (:func:`budgets_before_raises`): no edit, as the file the cycles run from stays theirs after a raise, which
+    is not made by editing it. Any other value there is an edit."""
+    key = path.removeprefix("budget.")
+    return path.startswith("budget.") and key in before and isinstance(written, int | float) \
+        and not isinstance(written, bool) and written == before[key]
 
 
 def _shown(key: str, value: float) -> str:

@@ -89,7 +89,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     if spec.task is not None:
         from tunesmith.tasks import prepare as prepare_task
 
-        warnings += prepare_task(spec.task, spec.base_dir, new=not stored).warnings  # loads and splits, or fails
+        warnings += prepare_task(spec.task, spec.base_dir, new=not stored, tuned=spec.space).warnings  # or fails
     elif spec.trial is not None and spec.trial.function is not None:
         check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline",
                              given=spec.trial.given_function(spec.name))

@@ -407,13 +407,14 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
         if spec.task.holdout is None:
             return model, _Holdout(measured)
         score = prep.scorer(model, X, y)
-    except Exception as e:  # noqa: BLE001 - the library's refusal (a level only the holdout holds) is the answer
+    except ValueError as e:  # scikit-learn's refusal of the rows is the answer; any other error is a defect, raised
         said = (str(e).strip().splitlines() or [""])[0]
+        hint = ("; a step refuses rows unlike the development rows (a text level only the holdout holds, with a "
+                "OneHotEncoder's handle_unknown='error'): make it accept them (handle_unknown: ignore), or fix the "
+                "data" if "unknown categor" in said.lower() else "")
         raise UserInputError(
             f"task.pipeline: trial {trial.number}'s model, refit on the development rows, cannot score the holdout "
-            f"({len(y)} rows): {type(e).__name__}: {said}; a step refuses rows unlike the development rows (a text "
-            "level only the holdout holds, with a OneHotEncoder's handle_unknown='error'): make it accept them "
-            "(handle_unknown: ignore), or fix the data; nothing was done") from None
+            f"({len(y)} rows): {type(e).__name__}: {said}{hint}; nothing was done") from None
     name = spec.task.metric_name
     return model, _Holdout({f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}, X, y, prep.scorer)
 

@@ -4,7 +4,8 @@
 type is a defect. Written in YAML, it is a slip to say as one: ``1e-3`` (YAML 1.1 reads it as text) is the float a
 ``low: 1e-4`` is taken as, ``3.0`` for an int is 3 (pydantic's int fields take it), an int for a float choice is
 that float; a bool, a quoted number or a fractional int is refused saying what was expected, not "outside the
-domain"; a stepped float's value off its grid is refused, as an int's is.
+domain"; a stepped float's value off its grid is refused in a spec given anew (:func:`check_on_grid`), as an
+int's is.
 """
 
 from __future__ import annotations
@@ -33,9 +34,19 @@ def read_written_config(space: SearchSpace, config: Mapping[str, Any], path: str
     """
     read = {name: _read(space.domains[name], value, f"{path}.{name}") if name in space.domains else value
             for name, value in config.items()}
-    checked = space.validate_params(read, path)
-    for name, value in checked.items():  # an int's step is its domain's (Int.contains); a float's, checked here
-        domain = space.domains[name]
+    return space.validate_params(read, path)
+
+
+def check_on_grid(space: SearchSpace, config: Mapping[str, ParamValue], path: str) -> None:
+    """Refuse a stepped float's value of ``config`` (as :func:`read_written_config` read it) off its grid, as an
+    int's is refused. A check of a spec given anew: an experiment recorded before it (0.25 for step 0.5 ran) stays
+    readable and resumable.
+
+    Raises:
+        SpaceError: at ``path.name``: the value and the nearest grid points.
+    """
+    for name, value in config.items():  # an int's step is its domain's (Int.contains); a float's, checked here
+        domain = space.domains.get(name)
         if isinstance(domain, Float) and isinstance(value, float) and domain.step is not None \
                 and not domain.is_on_grid(value):
             below = domain.on_grid(domain.low + math.floor((value - domain.low) / domain.step) * domain.step)
@@ -43,7 +54,6 @@ def read_written_config(space: SearchSpace, config: Mapping[str, Any], path: str
             raise SpaceError(f"{path}.{name}", f"value {value!r} is not on its grid (low {domain.low:g}, step "
                                                f"{domain.step:g}): the nearest points are {below!r} and "
                                                f"{above!r}")
-    return checked
 
 
 def _read(domain: Float | Int | Categorical, value: Any, where: str) -> Any:

@@ -22,7 +22,7 @@ from tunesmith.records import Direction, FailureKind, ObjectiveSpec
 from tunesmith.redaction import REDACTED, redact
 from tunesmith.space.domains import Domain
 from tunesmith.space.search_space import SearchSpace
-from tunesmith.space.written_config import read_written_config
+from tunesmith.space.written_config import check_on_grid, read_written_config
 from tunesmith.constraints import Constraint
 from tunesmith.cost import Prices
 from tunesmith.spec.cost_config import CostConfig
@@ -583,7 +583,8 @@ class ExperimentSpec(StrictModel):
     def _cross_checks(self) -> ExperimentSpec:
         space = SearchSpace.from_domains(self.space)  # raises SpaceError with the field path
         # complete for its active parameters, each in its domain; kept as the trial will be recorded (`n: 1` for a
-        # float is 1.0), or a resume's queue keys miss the record's and a configuration already run runs again
+        # float is 1.0), or a resume's queue keys miss the record's and a configuration already run runs again.
+        # (Off a float's grid is check_new_spec's: a recorded experiment with one ran it, and stays readable.)
         object.__setattr__(self, "enqueue", tuple(read_written_config(space, config, f"enqueue[{i}]")
                                                   for i, config in enumerate(self.enqueue)))
         if (self.trial is None) == (self.task is None):
@@ -693,6 +694,8 @@ def check_new_spec(spec: ExperimentSpec) -> None:
     if spec.trial is not None:
         spec.trial.check_handed_over()
     spec.search_space.check_names()
+    for i, config in enumerate(spec.enqueue):
+        check_on_grid(spec.search_space, config, f"enqueue[{i}]")
     check_tag_text(spec.tags)
     check_command_parameter_names(spec)
     check_safe_ranges(spec)

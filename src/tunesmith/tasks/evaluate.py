@@ -14,6 +14,7 @@ import numpy as np
 
 from tunesmith.errors import SpecError
 from tunesmith.import_path import folder_importable
+from tunesmith.space.domains import Domain
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
 from tunesmith.tasks.data import Dataset, dataset_fingerprint, load_dataset
 from tunesmith.tasks.pipeline import BaseDir, build_pipeline, estimator_kinds, refuse_unfilled_missing_values
@@ -48,19 +49,22 @@ class Prepared:
         return self.dataset.subset(self.dev_idx)
 
 
-_prepared: dict[tuple[str, str, bool], tuple[Dataset, Prepared]] = {}
+_prepared: dict[tuple[str, str, bool, str], tuple[Dataset, Prepared]] = {}
 
 
-def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) -> Prepared:
+def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
+            tuned: Mapping[str, Domain] | None = None) -> Prepared:
     """Load the data, carve the holdout, make the folds (cached per process while the data is unchanged).
 
     ``new``: the task of a spec given anew (run, validate, a re-tune's new data), which is refused what surely fails
     or cannot be scored: missing values a step of the pipeline cannot take, a scorer of the wrong kind on labels it
     cannot take, folds or a holdout of one class where the scorer is undefined, folds whose parts hold different
     classes where it raises. An experiment recorded before those checks (resume, reproduce, promote, drift, its
-    trials) runs as it ran, what it would be refused now said as a warning where it concerns the holdout."""
+    trials) runs as it ran, what it would be refused now said as a warning where it concerns the holdout.
+    ``tuned``: the space (a scorer's method a tuned parameter may turn on is warned of, not refused:
+    :func:`check_scoring_fits_responses`)."""
     ds = load_dataset(task.data, base_dir)
-    key = (task.model_dump_json(), str(base_dir), new)
+    key = (task.model_dump_json(), str(base_dir), new, repr(tuned))
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
@@ -70,13 +74,14 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False) ->
         refuse_unfilled_missing_values(task, ds, base_dir)
     scoring_said = check_scoring_fits_estimator(task, classification, regression, ds.y) \
         if new else None
+    responses_said = None
     if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
-        check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds))
+        responses_said = check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds), tuned)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification, cut_at_rows=task.cv.cuts_at_rows)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
     one_class_holdout = holdout_of_one_class(task, ds, dev_idx, hold_idx, classification, refuse_undefined=new)
-    warnings = tuple(w for w in (*ds.warnings, said, scoring_said, one_class_holdout) if w)
+    warnings = tuple(w for w in (*ds.warnings, said, scoring_said, responses_said, one_class_holdout) if w)
     prepared = Prepared(ds, dev_idx, hold_idx, refit_idx, classification, splits, task_scorer(task), warnings)
     if len(_prepared) >= 8:
         _prepared.pop(next(iter(_prepared)))
@@ -351,8 +356,8 @@ def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | Non
     gap, a ``min:`` gate on it fails, ``drift`` compares with the CV score."""
     try:
         return holdout_report(task, dict(params), seed, base_dir)
-    except Exception as e:  # noqa: BLE001 - whatever the model raises there, the trials' results stand (Ctrl-C is no
-        # Exception); what it raised is the reason recorded
+    except ValueError as e:  # scikit-learn's refusal (its errors derive from it): the trials' results stand, and
+        # what it raised is the reason recorded; any other error (a SpecError from prepare, a defect) is raised
         rows = len(prepare(task, base_dir).holdout_idx)
         error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "

@@ -6,13 +6,14 @@ A :class:`TaskScorer` returns the metric in its natural sign: scikit-learn score
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tunesmith.errors import SpecError, TrialError
+from tunesmith.space.domains import Categorical, Domain
 from tunesmith.spec.task_config import BusinessScoring, TaskConfig
 from tunesmith.suggestions import listed
 
@@ -115,7 +116,7 @@ def check_scoring_fits_estimator(task: TaskConfig, classification: bool, regress
     return None
 
 
-def check_scoring_fits_responses(task: TaskConfig, model: Any) -> None:
+def check_scoring_fits_responses(task: TaskConfig, model: Any, tuned: Mapping[str, Domain] | None = None) -> str | None:
     """A scorer that asks the model for what it lacks (neg_log_loss: predict_proba, of a LinearSVC; roc_auc:
     predict_proba or decision_function) passed ``validate``, then every trial failed on scikit-learn's bare "Pipeline
     has none of the following attributes: predict_proba". Asked of ``model``, the task's pipeline as built (an SVC's
@@ -123,8 +124,14 @@ def check_scoring_fits_responses(task: TaskConfig, model: Any) -> None:
     (``_response_method``, a private attribute: a scikit-learn without it leaves the scorer unchecked, as before);
     a business threshold metric needs predict_proba or decision_function (:func:`positive_scores`).
 
+    ``tuned``: the space. A parameter of the final estimator it tunes may turn the method on (an SGDClassifier's
+    ``loss: [hinge, log_loss]``, an SVC's ``probability: [true, false]``), which the pipeline as built does not say:
+    where one of its choices (or bounds) does, some configurations work, and this is a warning (returned) that those
+    without the method fail their trials.
+
     Raises:
-        SpecError: at ``task.scoring``, naming the estimator, the method it lacks and the fixes.
+        SpecError: at ``task.scoring``, naming the estimator, the method it lacks and the fixes, when no value the
+            space gives a parameter turns the method on.
     """
     scoring = task.scoring
     if isinstance(scoring, str):
@@ -133,15 +140,20 @@ def check_scoring_fits_responses(task: TaskConfig, model: Any) -> None:
         try:
             response = getattr(get_scorer(scoring), "_response_method", None)
         except ValueError:  # a scorer this scikit-learn does not have: check_scoring_fits_estimator's to judge
-            return
+            return None
         asks = (response,) if isinstance(response, str) else tuple(response or ())
     elif scoring.kind == "cost":  # of predictions
-        return
+        return None
     else:
         asks = ("predict_proba", "decision_function")
     if not asks or any(_has(model, method) for method in asks):
-        return
+        return None
     path = task.estimator.path
+    turning = _tuned_turning_on(model, tuned or {}, asks)
+    if turning:
+        return (f"task.scoring: {task.metric_name} needs the model's {' or '.join(asks)}, which "
+                f"{path.rpartition('.')[2]} (task.estimator) offers only with some values of {', '.join(turning)} "
+                "(the space): a configuration without it fails its trial")
     fix = ("use a scorer that takes its decision_function (roc_auc, average_precision"
            if _has(model, "decision_function") else "use a scorer of its predictions (accuracy, balanced_accuracy, f1")
     raise SpecError("task.scoring", f"{task.metric_name} needs the model's {' or '.join(asks)}, which "
@@ -149,6 +161,28 @@ def check_scoring_fits_responses(task: TaskConfig, model: Any) -> None:
                                     "; objective.metric the same), or an estimator with predict_proba (e.g. "
                                     "sklearn.calibration.CalibratedClassifierCV, which calibrates a LinearSVC by "
                                     "default; sklearn.svm.SVC with probability: true)")
+
+
+def _tuned_turning_on(model: Any, tuned: Mapping[str, Domain], asks: tuple[str, ...]) -> list[str]:
+    """The parameters of ``tuned`` of which a value (a choice, a bound), set alone on ``model``, makes it offer one
+    of ``asks``. Set as build_pipeline routes it (a name without ``__`` is the final step's); a value the estimator
+    refuses to be set to says nothing."""
+    from sklearn.base import clone
+
+    turning = []
+    final = model.steps[-1][0] if hasattr(model, "steps") else None
+    for name, domain in tuned.items():
+        values = domain.choices if isinstance(domain, Categorical) else (domain.low, domain.high)
+        key = name if "__" in name or final is None else f"{final}__{name}"
+        for value in values:
+            try:
+                probe = clone(model).set_params(**{key: value})
+            except Exception:  # noqa: BLE001 - a parameter or value a user's class does not take: not judged here
+                continue
+            if any(_has(probe, method) for method in asks):
+                turning.append(name)
+                break
+    return turning
 
 
 def _has(model: Any, method: str) -> bool:
