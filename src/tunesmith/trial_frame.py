@@ -34,7 +34,8 @@ def trials_dataframe(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         import pandas as pd
     except ImportError as e:
         raise ImportError("ExperimentResult.to_dataframe() needs pandas, which tunesmith does not install: "
-                          "pip install pandas (or read `tunesmith trials NAME --csv`)") from e
+                          "pip install pandas (or read the trials as CSV: "
+                          "`tunesmith trials NAME --csv`)") from e
     objectives = objectives_of(experiment)
     single = len(objectives) == 1
     params = list(dict.fromkeys(k for t in trials for k in t.params))
