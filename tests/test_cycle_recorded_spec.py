@@ -149,6 +149,24 @@ def test_a_new_spec_refused_by_a_cycle_leaves_the_store_it_looked_in_closed(tmp_
         gc.enable()
 
 
+_CYCLE = ("--data", "reference.csv", "--reference", "reference.csv")
+
+
+def _budgets_recorded_and_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  budgets: list[tuple[str, dict, dict]]) -> SQLStore:
+    """In ``tmp_path`` (the current folder, its store the default): for each (name, recorded, written), experiment
+    NAME run with the ``recorded`` budget and NAME.yaml holding the ``written`` one; the store, open."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    shifted_split(tmp_path)
+    spec = {**SPEC, "trial": {"command": "echo '{\"loss\": 0.5}'"}}
+    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    for name, recorded, written in budgets:
+        run_experiment(spec_from_dict({**spec, "name": name, "budget": recorded, "base_dir": str(tmp_path)}), store)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name, "budget": written}))
+    return store
+
+
 @pytest.mark.slow
 def test_a_cycle_takes_its_spec_file_after_resume_raised_the_budget_or_an_upgrade_left_trials_out(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,23 +178,16 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_budget_or_an_upgrad
     from tunesmith.clock import SystemClock
     from tunesmith.raised_budget import raise_budget_to_resume
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    shifted_split(tmp_path)
-    spec = {**SPEC, "trial": {"command": "echo '{\"loss\": 0.5}'"}}
-    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    cycle = ("--data", "reference.csv", "--reference", "reference.csv")
-    for name, recorded, written in [("raised", {"trials": 1}, {"trials": 1}),
-                                    ("timed", {"wall_time": "1h", "trials": 100}, {"wall_time": "1h"}),
-                                    ("lowered", {"trials": 2}, {"trials": 1})]:
-        run_experiment(spec_from_dict({**spec, "name": name, "budget": recorded, "base_dir": str(tmp_path)}), store)
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name, "budget": written}))
+    store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
+        ("raised", {"trials": 1}, {"trials": 1}),
+        ("timed", {"wall_time": "1h", "trials": 100}, {"wall_time": "1h"}),
+        ("lowered", {"trials": 2}, {"trials": 1})])
     raise_budget_to_resume(store, store.url, "raised", 2, SystemClock())
     for name in ("timed", "raised"):
-        taken = _in_process("cycle", f"{name}.yaml", *cycle)
+        taken = _in_process("cycle", f"{name}.yaml", *_CYCLE)
         assert taken.returncode == 0, taken.stderr
     assert _in_process("diff", "timed", "timed.yaml").stdout.startswith("no differences")
-    lowered = _in_process("cycle", "lowered.yaml", *cycle)
+    lowered = _in_process("cycle", "lowered.yaml", *_CYCLE)
     assert lowered.returncode == 2 and "budget.trials differs from the recorded experiment" in lowered.stderr, \
         lowered.stderr
 
@@ -190,22 +201,15 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_wall_time_and_refus
     from tunesmith.clock import SystemClock
     from tunesmith.raised_budget import raise_budget_to_resume
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TUNESMITH_STORAGE", f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    shifted_split(tmp_path)
-    spec = {**SPEC, "trial": {"command": "echo '{\"loss\": 0.5}'"}}
-    store = SQLStore(f"sqlite:///{tmp_path / 'tunesmith.db'}")
-    cycle = ("--data", "reference.csv", "--reference", "reference.csv")
-    for name, recorded, written in [("walled", {"wall_time": "1h", "trials": 1}, {"wall_time": "1h", "trials": 1}),
-                                    ("edited", {"trials": 2}, {"trials": 1})]:
-        run_experiment(spec_from_dict({**spec, "name": name, "budget": recorded, "base_dir": str(tmp_path)}), store)
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name, "budget": written}))
+    store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
+        ("walled", {"wall_time": "1h", "trials": 1}, {"wall_time": "1h", "trials": 1}),
+        ("edited", {"trials": 2}, {"trials": 1})])
     raise_budget_to_resume(store, store.url, "walled", None, SystemClock(), wall_time=7200.0)
     raise_budget_to_resume(store, store.url, "edited", 4, SystemClock())
-    edited = _in_process("cycle", "edited.yaml", *cycle)
+    edited = _in_process("cycle", "edited.yaml", *_CYCLE)
     assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \
         edited.stderr
     again = _in_process("run", "walled.yaml")  # the experiment exists; its file's wall_time is no difference
     assert again.returncode != 0 and "budget.wall_time" not in again.stderr, again.stderr
-    taken = _in_process("cycle", "walled.yaml", *cycle)
+    taken = _in_process("cycle", "walled.yaml", *_CYCLE)
     assert taken.returncode == 0, taken.stderr
