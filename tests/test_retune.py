@@ -87,6 +87,20 @@ def test_a_resumed_retune_skips_what_ran_and_rebuilds_the_shift_from_its_record(
     assert warm_started(inner, None) is inner
 
 
+def test_a_re_evaluation_a_peer_runs_is_not_handed_out_again() -> None:
+    """Under --join a peer's running trial reaches the strategy through adopt: the re-evaluation it runs stayed in
+    the queue, and this coordinator ran it again (the fix made for the spec's enqueue had gone into its copy of the
+    queue only: one queue now serves both)."""
+    strategy = WarmStartedStrategy(Recording(), WARM)
+    strategy.replay([])
+    peer = strategy.adopt({"x": 0.1})
+    mine = strategy.ask()
+    assert mine is not None and mine.params == {"x": 0.2}
+    strategy.tell(peer.token, TrialState.COMPLETED, [11.0])
+    strategy.tell(mine.token, TrialState.COMPLETED, [14.0])
+    assert strategy.shift == (11.0,), "the peer's re-evaluation still counts in the shift"
+
+
 def test_without_a_prior_only_the_top_k_run_first() -> None:
     inner = Recording()
     strategy = WarmStartedStrategy(inner, WarmStart("old", first=({"x": 0.3},), prior=()))

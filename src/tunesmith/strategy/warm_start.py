@@ -49,15 +49,15 @@ same start from its own record.
 from __future__ import annotations
 
 import enum
-import json
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.records import ParamValue, Report, TrialRecord, TrialState
+from tunesmith.records import ParamValue, TrialRecord, TrialState
 from tunesmith.strategy.base import Proposal, Strategy
+from tunesmith.strategy.enqueued import enqueued_first
+from tunesmith.strategy.first_configurations import FirstConfigurations, config_key
 
 
 class PriorMode(enum.Enum):
@@ -101,26 +101,14 @@ def legacy_mode(data: Mapping[str, Any]) -> PriorMode:
     return PriorMode(data.get("mode") or ("rebased" if data.get("prior") else "none"))
 
 
-def config_key(params: Mapping[str, ParamValue]) -> str:
-    """One configuration as a string, the same for equal parameters whatever their order, and for floats equal to
-    12 significant digits: a stepped float recorded by an earlier tunesmith as Optuna summed it (0.30000000000000004)
-    is the configuration a re-tune now records on its grid (0.3), or a resumed re-tune would re-evaluate it again."""
-    return json.dumps({k: _key_value(v) for k, v in params.items()}, sort_keys=True, default=str)
-
-
-def _key_value(value: ParamValue) -> ParamValue:
-    if isinstance(value, float) and math.isfinite(value):
-        return float(f"{value:.12g}")
-    return value
-
-
-class WarmStartedStrategy:
-    """A strategy that hands out the warm start's configurations first, then replays the re-based prior."""
+class WarmStartedStrategy(FirstConfigurations):
+    """A strategy that hands out the warm start's configurations first (:class:`FirstConfigurations`' queue), then
+    replays the re-based prior."""
 
     def __init__(self, inner: Strategy, warm: WarmStart) -> None:
-        self.inner = inner
+        super().__init__(inner, warm.first)          # re-evaluations not handed out yet
         self.warm = warm
-        self._queue = [dict(p) for p in warm.first]   # re-evaluations not handed out yet
+        self._first = {config_key(p) for p in warm.first}
         self._outstanding: dict[int, str] = {}       # token -> key of a re-evaluated configuration
         self._new_values: dict[str, tuple[float, ...]] = {}
         self._released = False
@@ -136,37 +124,23 @@ class WarmStartedStrategy:
                              else PriorMode.NONE)
         # replayed up to the last re-evaluation, then the rest: on a resume the prior goes in between, where the
         # first run put it (nsga2 counts the trials after it in the generations that followed the parent's)
-        first = {config_key(p) for p in self.warm.first}
-        cut = max((i + 1 for i, t in enumerate(history) if config_key(t.params) in first), default=0)
+        cut = max((i + 1 for i, t in enumerate(history) if config_key(t.params) in self._first), default=0)
         for part in [p for p in (history[:cut], history[cut:]) if p] or [history]:
             self.inner.replay(part)
             for t in part:
-                if t.state is TrialState.COMPLETED and t.values and config_key(t.params) in first:
+                if t.state is TrialState.COMPLETED and t.values and config_key(t.params) in self._first:
                     self._new_values[config_key(t.params)] = tuple(t.values)
-            seen = {config_key(t.params) for t in part}
-            self._queue = [p for p in self._queue if config_key(p) not in seen]
+            self._forget(t.params for t in part)
             self._release_when_ready()
 
-    def ask(self) -> Proposal | None:
-        if self._queue:
-            params = self._queue.pop(0)
-            proposal = self.inner.adopt(params)
-            self._outstanding[proposal.token] = config_key(params)
-            return proposal
-        return self.inner.ask()
-
-    def adopt(self, params: dict[str, ParamValue]) -> Proposal:
-        proposal = self.inner.adopt(params)
-        if config_key(params) in {config_key(p) for p in self.warm.first}:
+    def _handed_out(self, proposal: Proposal, params: Mapping[str, ParamValue]) -> Proposal:
+        if config_key(params) in self._first:
             self._outstanding[proposal.token] = config_key(params)
         return proposal
 
-    def report(self, token: int, report: Report) -> None:
-        self.inner.report(token, report)
-
     def tell(self, token: int, state: TrialState, values: Sequence[float] | None,
              metrics: Mapping[str, float] | None = None) -> None:
-        self.inner.tell(token, state, values, metrics)
+        super().tell(token, state, values, metrics)
         key = self._outstanding.pop(token, None)
         if key is not None and state is TrialState.COMPLETED and values:
             self._new_values[key] = tuple(values)
@@ -184,13 +158,11 @@ class WarmStartedStrategy:
         width = len(self.warm.prior[0].values) if self.warm.prior else 0
         self.shift = tuple(statistics.median(new[i] - was[i] for new, was in pairs) if pairs else 0.0
                            for i in range(width))
-        first = {config_key(p) for p in self.warm.first}
         records = [TrialRecord(number=-(i + 1), state=TrialState.COMPLETED, params=dict(p.params), seed=0,
                                values=tuple(v + s for v, s in zip(p.values, self.shift, strict=True)))
-                   for i, p in enumerate(self.warm.prior) if config_key(p.params) not in first]
+                   for i, p in enumerate(self.warm.prior) if config_key(p.params) not in self._first]
         if records:
             self.inner.replay(records)
-
 
     def old_records(self) -> list[TrialRecord]:
         """The earlier trials as records of their old values (numbered below zero: they are not this run's)."""
@@ -202,7 +174,5 @@ def warm_started(strategy: Strategy, recorded: Mapping[str, Any] | None,
                  enqueued: Sequence[Mapping[str, ParamValue]] = ()) -> Strategy:
     """``strategy`` wrapped with the warm start recorded with an experiment (attribute ``warm_start``), if any, and
     with the spec's ``enqueue`` configurations first (after a re-tune's re-evaluations)."""
-    from tunesmith.strategy.enqueued import enqueued_first  # (it keys configurations with config_key, from here)
-
     strategy = enqueued_first(strategy, enqueued)
     return strategy if not recorded else WarmStartedStrategy(strategy, WarmStart.from_json(recorded))
