@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, TunesmithError
 from tunesmith.import_path import folder_importable
 from tunesmith.space.domains import Domain
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
@@ -358,6 +358,8 @@ def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | Non
         return holdout_report(task, dict(params), seed, base_dir)
     except ValueError as e:  # scikit-learn's refusal (its errors derive from it): the trials' results stand, and
         # what it raised is the reason recorded; any other error (a SpecError from prepare, a defect) is raised
+        if isinstance(e, TunesmithError):  # a SpaceError is also a ValueError: ours, not the library's refusal
+            raise
         rows = len(prepare(task, base_dir).holdout_idx)
         error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "
