@@ -64,7 +64,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
     ``tuned``: the space (a scorer's method a tuned parameter may turn on is warned of, not refused:
     :func:`check_scoring_fits_responses`)."""
     ds = load_dataset(task.data, base_dir)
-    key = (task.model_dump_json(), str(base_dir), new, repr(tuned))
+    key = (task.model_dump_json(), str(base_dir), new, repr(tuned) if new else "")  # tuned is read only when new
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
