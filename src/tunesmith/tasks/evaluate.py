@@ -76,7 +76,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
         if new else None
     responses_said = None
     if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
-        responses_said = check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds), tuned)
+        responses_said = check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, data=ds), tuned)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification, cut_at_rows=task.cv.cuts_at_rows)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
@@ -277,7 +277,7 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
     on the latest ones a sliding window keeps: the model to ship."""
     prep = prepare(task, base_dir)
-    model = build_pipeline(task, dict(params), seed, base_dir, prep.dataset)
+    model = build_pipeline(task, dict(params), seed, base_dir, data=prep.dataset)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
         model.fit(prep.dataset.X[prep.refit_idx], prep.dataset.y[prep.refit_idx])
     return model
