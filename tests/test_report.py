@@ -332,6 +332,33 @@ def test_the_running_best_follows_the_trials_satisfying_the_constraints(project)
     assert "satisfying f2 &lt;= 0.3" in section
 
 
+def test_the_evaluation_table_ranks_the_trials_show_ranks(tmp_path):
+    """The Evaluation table says it follows `show`'s, but it ranked every completed trial: one flagged unstable,
+    which a task that excludes them never selects and `show` never lists, headed it."""
+    import yaml
+
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
+    from tunesmith.spec.loader import spec_from_dict
+    from tunesmith.summary import selection_of
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "task-kfold.yaml").read_text())
+    spec["objective"] = {"metric": "r2", "direction": "maximize"}
+    spec["task"]["exclude_unstable"] = True
+    stored = spec_from_dict({**spec, "base_dir": str(tmp_path)}).to_json()
+    exp = ExperimentRecord(1, "ev", stored, RunStatus.COMPLETED, 0.0, 0.0, "random", "test")
+    points = [(0.50, True), (0.45, False), (0.48, False)]  # trial 0 is the best r2, and unstable
+    trials = [TrialRecord(i, TrialState.COMPLETED, {"ridge__alpha": 1.0, "polynomialfeatures__degree": 1}, i,
+                          values=(r2,), metrics={"unstable": float(unstable)}, started_at=float(i),
+                          finished_at=i + 1.0, duration_s=1.0) for i, (r2, unstable) in enumerate(points)]
+    chosen = selection_of(exp, trials)
+    assert chosen is not None and chosen.trial.number == 2
+    section = build_report(exp, trials).split("<h2>Evaluation</h2>", 1)[1].split("</section>")[0]
+    listed = re.findall(r"<tr><td>\*?(\d+)</td>", section)
+    assert listed == ["2", "1"], (listed, section)
+    assert "the best 2 of 2 trials selection may pick by r2" in section, section
+
+
 def test_the_pareto_front_leaves_out_the_trials_a_task_excludes_as_unstable(tmp_path):
     """show's front and selection skip trials flagged unstable when the task excludes them; the report's front did
     not (it applied the constraints only)."""

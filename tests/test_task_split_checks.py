@@ -446,18 +446,24 @@ def test_shuffle_asked_of_time_ordered_folds_is_refused_not_ignored(project) -> 
 
 
 
-def test_a_recorded_time_ordered_experiments_printed_spec_validates_again(project) -> None:
+@pytest.mark.parametrize("generated", [False, True], ids=["time_column", "random_walk"])
+def test_a_recorded_time_ordered_experiments_printed_spec_validates_again(project, generated: bool) -> None:
     """`tunesmith spec NAME > f.yaml` printed `shuffle: true` (the default every stored spec holds) for time-ordered
-    folds, and `validate f.yaml` then refused its own experiment's spec at task.cv.shuffle."""
+    folds, and `validate f.yaml` then refused its own experiment's spec at task.cv.shuffle. Also where the folds
+    keep time order with cv.kind unset because the data is `generate: {kind: random_walk}`: the writer worked out
+    "time-ordered" again and saw only a time column."""
     from tunesmith.spec.writer import recorded_spec_yaml
 
     walker_csv(project.root / "d.csv")
-    spec = spec_from_dict(task_spec("tsr", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3},
-                                    scoring="accuracy"))
+    given = task_spec("tsr", data={"time": "date"}, cv={"kind": "timeseries", "folds": 3}, scoring="accuracy")
+    if generated:
+        given = task_spec("tsr", cv={"folds": 3}, scoring="r2", estimator="sklearn.linear_model.Ridge")
+        given["task"]["data"] = {"generate": {"kind": "random_walk", "n_rows": 60, "n_features": 3}}
+    spec = spec_from_dict(given)
     printed = recorded_spec_yaml("tsr", spec.to_json())
     assert "shuffle" not in printed
     (project.root / "f.yaml").write_text(printed)
-    assert load_spec(str(project.root / "f.yaml")).task.cv.kind == "timeseries"
+    assert load_spec(str(project.root / "f.yaml")).task.data.has_time
 
 # -- group folds whose parts hold different classes ----------------------------------------------------------------
 

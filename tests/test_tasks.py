@@ -156,6 +156,17 @@ def test_holdout_rows_never_reach_the_search(tmp_path: Path) -> None:
     assert holdout_report(t2, {"ridge__alpha": 1.0}, 0, base_dir=tmp_path)["holdout_r2"] < 0
 
 
+def test_a_resumed_runs_later_preparations_reuse_its_first() -> None:
+    """A resume prepares with the space (``tuned``) and ``new=False``, where ``tuned`` is not read; its refit, holdout
+    and nested estimate prepare without it. The cache keyed on ``tuned`` anyway: the holdout carved, the folds made
+    and the class checks run a second time."""
+    t = task(estimator=LR, data={"generate": {"kind": "classification", "n_rows": 120, "n_features": 4}},
+             cv={"folds": 3}, holdout={"fraction": 0.25}, scoring="accuracy")
+    first = prepare(t, None, tuned={"logisticregression__C": tunesmith.Float(0.01, 10.0, log=True)})
+    assert prepare(t, None) is first
+    assert prepare(t, None, new=True) is not first  # a spec given anew is checked, and keys apart
+
+
 @pytest.mark.parametrize(("cv", "fit_rows"), [
     ({"kind": "timeseries", "folds": 3, "expanding": False, "window": 40, "gap": 5}, 40),
     ({"kind": "timeseries", "folds": 3, "gap": 5}, 96),      # expanding: every development row

@@ -162,9 +162,15 @@ def test_only_a_library_refusal_of_the_holdout_is_recorded_undefined_and_any_oth
             raise error
         return report
 
-    monkeypatch.setattr(evaluate, "holdout_report", raising(TypeError("a defect")))
-    with pytest.raises(TypeError, match="a defect"):
-        evaluate._holdout_or_why(spec.task, {"logisticregression__C": 1.0}, 0, spec.base_dir, [])
+    from tunesmith.errors import SpaceError, SpecError
+
+    # a SpaceError is also a ValueError, and was recorded as the library's refusal
+    for error in (TypeError("a defect"), SpecError("task.cv.folds", "too few rows"),
+                  SpaceError("space.logisticregression__C", "not in the space")):
+        monkeypatch.setattr(evaluate, "holdout_report", raising(error))
+        with pytest.raises(type(error)) as raised:
+            evaluate._holdout_or_why(spec.task, {"logisticregression__C": 1.0}, 0, spec.base_dir, [])
+        assert raised.value is error
     monkeypatch.setattr(evaluate, "holdout_report", raising(ValueError("Input contains NaN")))
     why: list[str] = []
     recorded = evaluate._holdout_or_why(spec.task, {"logisticregression__C": 1.0}, 0, spec.base_dir, why)

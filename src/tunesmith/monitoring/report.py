@@ -130,7 +130,7 @@ def build_report(experiment: ExperimentRecord, trials: Sequence[TrialRecord], ma
         _pareto(go, trials, objectives, constraints, candidates, max_points, rng, selection),
         _timeline(go, trials, generated_at if _runs_now(summary) else None),
         _failures(trials),
-        *([_evaluation(trials, objectives, summary, selection)] if summary.get("task") else []),
+        *([_evaluation(candidates, objectives, summary, selection)] if summary.get("task") else []),
         _holdout_gap(go, summary),
     ]
     parts = []
@@ -637,21 +637,22 @@ _MEASURED_COLUMNS = (("fold std", "{metric}_std", "{:.4f}"), ("latency p95 (ms)"
                      ("model size (KiB)", "model_size_bytes", "{:.1f}"), ("fit (s)", "fit_time_s", "{:.3f}"))
 
 
-def _evaluation(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], summary: Mapping[str, Any],
+def _evaluation(candidates: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpec], summary: Mapping[str, Any],
                 selection: Selection | None) -> Section:
     """What a built-in task measured, in `show`'s words (the selected trial's fold scores and spread, its unstable
     flag, latency and size; the holdout beside the CV score; the nested estimate), then the best trials' fold
-    spread, unstable flag, latency and size, the columns a task recorded."""
+    spread, unstable flag, latency and size, the columns a task recorded. The best of ``candidates``, the trials
+    selection may pick (within the constraints, stable where the task asks), as `show`'s table ranks them."""
     task = summary["task"]
     metric = task["metric"]
     lines = [*evaluation_lines(summary), *holdout_lines(summary)]
     said = "".join(f'<p class="choice">{html.escape(line)}</p>' for line in lines)
-    done = ranked(trials, objectives)
+    done = ranked(candidates, objectives)
     shown = done[:MAX_EVALUATION_ROWS]
     if selection is not None and selection.trial.number not in {t.number for t in shown}:
         shown = [*shown[:-1], selection.trial]  # the shipped trial is always listed, last (as `show`'s table)
     if not shown:
-        return Section("Evaluation", "No completed trial yet.", body_html=said)
+        return Section("Evaluation", "No completed trial selection may pick yet.", body_html=said)
 
     def measured(t: TrialRecord) -> dict[str, float]:
         return {**t.metrics, **(t.value_map(tuple(objectives)) or {})}  # latency may be an objective
@@ -673,7 +674,8 @@ def _evaluation(trials: Sequence[TrialRecord], objectives: Sequence[ObjectiveSpe
             cells.append("yes" if m.get("unstable") else "")
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     note = (f"The task's cross-validation of the selected trial, its holdout score and nested estimate, as `tunesmith "
-            f"show` says them; then the best {len(shown)} of {len(done)} completed trials by {objectives[0].metric}"
+            f"show` says them; then the best {len(shown)} of {len(done)} trials selection may pick by "
+            f"{objectives[0].metric}"
             + (" (* the selected trial, what `tunesmith promote` ships)" if selection is not None else "") + ".")
     return Section("Evaluation", note, body_html=said + f"<table>{head}{''.join(rows)}</table>")
 

@@ -68,11 +68,7 @@ def _refusal(space: SearchSpace, point: Mapping[str, ParamValue]) -> tuple[str, 
         checked = space.validate_params(point)
     except SpaceError as e:
         return e.path.removeprefix("params."), e.message
-    for name, value in checked.items():
-        domain = space.domains[name]
-        if isinstance(domain, Float) and isinstance(value, float) and not domain.is_on_grid(value):
-            return name, f"value {value!r} is not on its grid (low {domain.low:g}, step {domain.step:g})"
-    return None
+    return space.off_grid(checked)
 
 
 def _proved_within(old: SearchSpace, new: SearchSpace) -> bool:

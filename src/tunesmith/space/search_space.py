@@ -148,6 +148,15 @@ class SearchSpace:
             raise SpaceError(f"{path}.{extra[0]}", "not an active parameter of the space for this configuration")
         return out
 
+    def off_grid(self, config: Mapping[str, ParamValue]) -> tuple[str, str] | None:
+        """The first stepped float's value of ``config`` off its grid (which :meth:`validate_params` lets through:
+        a recorded trial may hold one): the parameter and why; None where every value is on its grid."""
+        for name, value in config.items():
+            domain = self.domains.get(name)
+            if isinstance(domain, Float) and isinstance(value, float) and not domain.is_on_grid(value):
+                return name, f"value {value!r} is not on its grid (low {domain.low:g}, step {domain.step:g})"
+        return None
+
     def iter_grid(self, float_points: int) -> Iterator[dict[str, ParamValue]]:
         """Every configuration of the grid, conditions respected, in a fixed order."""
 

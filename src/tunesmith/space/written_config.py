@@ -45,15 +45,15 @@ def check_on_grid(space: SearchSpace, config: Mapping[str, ParamValue], path: st
     Raises:
         SpaceError: at ``path.name``: the value and the nearest grid points.
     """
-    for name, value in config.items():  # an int's step is its domain's (Int.contains); a float's, checked here
-        domain = space.domains.get(name)
-        if isinstance(domain, Float) and isinstance(value, float) and domain.step is not None \
-                and not domain.is_on_grid(value):
-            below = domain.on_grid(domain.low + math.floor((value - domain.low) / domain.step) * domain.step)
-            above = domain.on_grid(below + domain.step)
-            raise SpaceError(f"{path}.{name}", f"value {value!r} is not on its grid (low {domain.low:g}, step "
-                                               f"{domain.step:g}): the nearest points are {below!r} and "
-                                               f"{above!r}")
+    found = space.off_grid(config)  # an int's step is its domain's (Int.contains); a float's, checked here
+    if found is None:
+        return
+    name, why = found
+    domain, value = space.domains[name], config[name]
+    assert isinstance(domain, Float) and domain.step is not None and isinstance(value, float)  # what off_grid found
+    below = domain.on_grid(domain.low + math.floor((value - domain.low) / domain.step) * domain.step)
+    above = domain.on_grid(below + domain.step)
+    raise SpaceError(f"{path}.{name}", f"{why}: the nearest points are {below!r} and {above!r}")
 
 
 def _read(domain: Float | Int | Categorical, value: Any, where: str) -> Any:

@@ -94,6 +94,12 @@ class Budget(StrictModel):
             object.__setattr__(self, "trials", None)
         return self
 
+    def ends_without_target(self, strategy: str) -> bool:
+        """Whether a limit other than ``target`` (which may never be reached) ends the run: trials, wall_time,
+        patience or cost, or the ``strategy`` grid, which ends with its last configuration."""
+        return any(v is not None for v in (self.trials, self.wall_time, self.patience, self.cost)) \
+            or strategy == "grid"
+
 
 class RayResources(StrictModel):
     """What one trial reserves on a Ray cluster (``executor.resources_per_trial``, kind ray only)."""
@@ -619,9 +625,7 @@ class ExperimentSpec(StrictModel):
         _check_select(self)
         if self.budget.target is not None and len(self.objective) > 1:
             raise ValueError("budget.target applies to one objective; remove it or use a single objective")
-        b = self.budget
-        if b.trials is None and b.wall_time is None and b.patience is None and b.cost is None \
-                and b.target is None and self.strategy.name != "grid":  # (a grid ends with its last configuration)
+        if self.budget.target is None and not self.budget.ends_without_target(self.strategy.name):
             raise SpecError("budget", "needs a limit that ends the run: trials, wall_time, cost or patience (or "
                             "strategy: grid, which ends with its last configuration)")
         return self
@@ -719,9 +723,7 @@ def check_target_not_the_only_limit(spec: ExperimentSpec) -> None:
     Raises:
         SpecError: at ``budget.target``, naming the limits to add.
     """
-    b = spec.budget
-    if b.target is not None and b.trials is None and b.wall_time is None and b.patience is None and b.cost is None \
-            and spec.strategy.name != "grid":  # (a grid ends with its last configuration)
+    if spec.budget.target is not None and not spec.budget.ends_without_target(spec.strategy.name):
         raise SpecError("budget.target", "a target may never be reached, so it cannot be the only limit: add "
                         "trials, wall_time, cost or patience")
 

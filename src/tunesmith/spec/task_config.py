@@ -409,7 +409,7 @@ def _final_step_name(task: TaskConfig, base_dir: str | None) -> str:
 
 __all__ = ["BusinessScoring", "CVConfig", "Component", "DataConfig", "GenerateConfig", "HoldoutConfig",
            "LatencyConfig", "NestedConfig", "TaskConfig", "check_features_distinct", "check_task_space",
-           "check_time_ordered_folds_unshuffled", "CV_KINDS",
+           "check_time_ordered_folds_unshuffled", "folds_keep_time_order", "CV_KINDS",
            "SKLEARN_DATASETS", "GENERATORS"]
 
 
@@ -421,6 +421,13 @@ def check_groups_with_time(task: TaskConfig) -> None:
         raise SpecError("task.data.groups", GROUPS_WITH_TIME)
 
 
+def folds_keep_time_order(cv_kind: str | None, data: DataConfig) -> bool:
+    """Whether the folds are time-ordered: ``cv.kind: timeseries``, or unset where the data has a time order (a time
+    column, or ``generate: {kind: random_walk}``). Takes the fields, not the task: the spec writer asks it of a
+    stored task's dict."""
+    return cv_kind == "timeseries" or (cv_kind is None and data.has_time)
+
+
 def check_time_ordered_folds_unshuffled(task: TaskConfig) -> None:
     """``cv.shuffle: true`` written for time-ordered folds (``kind: timeseries``, or unset beside a time column) is
     refused in a spec given anew: it was accepted and ignored, the folds kept in time order. Only where written:
@@ -429,8 +436,7 @@ def check_time_ordered_folds_unshuffled(task: TaskConfig) -> None:
     Raises:
         SpecError: at ``task.cv.shuffle``.
     """
-    time_ordered = task.cv.kind == "timeseries" or (task.cv.kind is None and task.data.has_time)
-    if time_ordered and task.cv.shuffle and "shuffle" in task.cv.model_fields_set:
+    if folds_keep_time_order(task.cv.kind, task.data) and task.cv.shuffle and "shuffle" in task.cv.model_fields_set:
         raise SpecError("task.cv.shuffle", "time-ordered folds (cv.kind timeseries) keep the rows in time order and "
                                            "cannot be shuffled: remove shuffle (or set it to false)")
 

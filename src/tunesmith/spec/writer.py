@@ -12,6 +12,7 @@ import yaml
 
 from tunesmith.redaction import REDACTED, redact_texts, secret_name, secrets_of
 from tunesmith.spec.model import INTERACTIVE
+from tunesmith.spec.task_config import DataConfig, folds_keep_time_order
 
 _WIDTH = 120
 
@@ -75,8 +76,7 @@ def _task_as_written(task: Mapping[str, Any]) -> dict[str, Any]:
     cv, data = task.get("cv"), task.get("data")
     if not isinstance(cv, Mapping):
         return dict(task)
-    time_ordered = cv.get("kind") == "timeseries" or (cv.get("kind") is None and isinstance(data, Mapping)
-                                                       and data.get("time") is not None)
+    time_ordered = isinstance(data, Mapping) and folds_keep_time_order(cv.get("kind"), DataConfig.model_validate(data))
     return {**task, "cv": {k: v for k, v in cv.items() if not (time_ordered and k == "shuffle")}}
 
 

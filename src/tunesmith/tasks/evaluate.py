@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, TunesmithError
 from tunesmith.import_path import folder_importable
 from tunesmith.space.domains import Domain
 from tunesmith.spec.task_config import LatencyConfig, TaskConfig
@@ -64,7 +64,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
     ``tuned``: the space (a scorer's method a tuned parameter may turn on is warned of, not refused:
     :func:`check_scoring_fits_responses`)."""
     ds = load_dataset(task.data, base_dir)
-    key = (task.model_dump_json(), str(base_dir), new, repr(tuned))
+    key = (task.model_dump_json(), str(base_dir), new, repr(tuned) if new else "")  # tuned is read only when new
     hit = _prepared.get(key)
     if hit is not None and hit[0] is ds:
         return hit[1]
@@ -76,7 +76,7 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
         if new else None
     responses_said = None
     if new:  # built as a trial builds it: a OneHotText's columns named, what the scorer asks of the model offered
-        responses_said = check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, ds), tuned)
+        responses_said = check_scoring_fits_responses(task, build_pipeline(task, {}, None, base_dir, data=ds), tuned)
     dev_idx, hold_idx = carve_holdout(task.holdout, ds, classification, cut_at_rows=task.cv.cuts_at_rows)
     splits = development_splits(task, ds, dev_idx, classification, refuse_undefined=new)
     refit_idx, hold_idx = _refit_and_scored(task, ds, dev_idx, hold_idx, new)
@@ -277,7 +277,7 @@ def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_di
     """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
     on the latest ones a sliding window keeps: the model to ship."""
     prep = prepare(task, base_dir)
-    model = build_pipeline(task, dict(params), seed, base_dir, prep.dataset)
+    model = build_pipeline(task, dict(params), seed, base_dir, data=prep.dataset)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial
         model.fit(prep.dataset.X[prep.refit_idx], prep.dataset.y[prep.refit_idx])
     return model
@@ -358,6 +358,8 @@ def _holdout_or_why(task: TaskConfig, params: Mapping[str, Any], seed: int | Non
         return holdout_report(task, dict(params), seed, base_dir)
     except ValueError as e:  # scikit-learn's refusal (its errors derive from it): the trials' results stand, and
         # what it raised is the reason recorded; any other error (a SpecError from prepare, a defect) is raised
+        if isinstance(e, TunesmithError):  # a SpaceError is also a ValueError: ours, not the library's refusal
+            raise
         rows = len(prepare(task, base_dir).holdout_idx)
         error = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
         hint = ("; a level of a text column the development rows never had is unknown to an encoder fit on them: "

@@ -112,7 +112,7 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
                                   "there; raise task.nested.trials or loosen the constraints")
             return out
         best = picked.trial
-        model = build_pipeline(task, dict(best.params), derive_seed(seed, "nested", k, "refit"), base_dir, part)
+        model = build_pipeline(task, dict(best.params), derive_seed(seed, "nested", k, "refit"), base_dir, data=part)
         model.fit(part.X, part.y)
         out["outer_scores"].append(float(prep.scorer(model, dev.X[o_test], dev.y[o_test])))
         out["outer_best_params"].append(dict(best.params))

@@ -110,11 +110,11 @@ def tunable_parameters(task: TaskConfig, base_dir: BaseDir = None) -> set[str]:
     return {k for k in _make(task, base_dir).get_params(deep=True) if k not in _PIPELINE_OWN and "__" in k}
 
 
-def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, base_dir: BaseDir = None,
-                   data: Dataset | None = None) -> Any:
+def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, base_dir: BaseDir = None, *,
+                   data: Dataset) -> Any:
     """A fresh, unfitted pipeline with ``params`` set; steps with a ``random_state`` that neither the task nor
     ``params`` sets get ``seed``; a :class:`~tunesmith.tasks.steps.OneHotText` step told the positions of its
-    columns among the features of ``data`` (the task's rows, or some of them; read when not given).
+    columns among the features of ``data`` (the task's rows, or some of them: every caller has them read).
 
     Raises:
         SpecError: a class cannot be imported or built; a OneHotText step's columns are no features.
@@ -123,10 +123,7 @@ def build_pipeline(task: TaskConfig, params: dict[str, Any], seed: int | None, b
 
     pipe = _make(task, base_dir)
     if any(isinstance(step, OneHotText) for _, step in pipe.steps):
-        from tunesmith.tasks.data import load_dataset
-
-        bind_text_columns(pipe, data if data is not None else load_dataset(task.data, base_dir),
-                          [where for _, where in _components(task)])
+        bind_text_columns(pipe, data, [where for _, where in _components(task)])
     final = pipe.steps[-1][0]
     routed = {k if "__" in k else f"{final}__{k}": v for k, v in params.items()}
     if seed is not None:
@@ -165,7 +162,7 @@ def refuse_unfilled_missing_values(task: TaskConfig, ds: Dataset, base_dir: Base
     per_column = np.isnan(ds.X).sum(axis=0)
     if not per_column.any():
         return
-    pipe = build_pipeline(task, {}, None, base_dir, ds)  # a OneHotText step told its columns, to be walked through
+    pipe = build_pipeline(task, {}, None, base_dir, data=ds)  # a OneHotText step told its columns, to be walked through
     refusing = _step_refusing_missing_values([step for _, step in pipe.steps], ds.X, ds.y)
     if refusing is not None:
         raise SpecError("task.data", _unfilled(ds.feature_names, per_column, pipe.steps[refusing][1], refusing,

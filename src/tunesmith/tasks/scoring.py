@@ -35,6 +35,36 @@ def task_scorer(task: TaskConfig) -> TaskScorer:
     return TaskScorer(task.metric_name, scoring.kind != "cost", lambda m, X, y: business_score(scoring, m, X, y))
 
 
+@dataclass(frozen=True)
+class _ScorerParts:
+    """What scikit-learn's scorer of a name is made of, read from its private attributes (it has no public way to
+    ask a scorer's metric, response method or arguments): the one place that depends on them. A part this
+    scikit-learn's scorer lacks is None (``kwargs``: empty), and what reads it leaves the scorer unchecked."""
+
+    score_func: Callable[..., Any] | None
+    response_method: str | tuple[str, ...] | list[str] | None
+    sign: int | None
+    kwargs: dict[str, Any]
+
+    @property
+    def asks(self) -> tuple[str, ...]:
+        """The methods of the model the scorer calls (the first it has)."""
+        response = self.response_method
+        return (response,) if isinstance(response, str) else tuple(response or ())
+
+
+def _scorer_parts(name: str) -> _ScorerParts | None:
+    """The parts of scikit-learn's scorer ``name``; None where this scikit-learn has no scorer of that name."""
+    from sklearn.metrics import get_scorer
+
+    try:
+        scorer = get_scorer(name)
+    except ValueError:
+        return None
+    return _ScorerParts(getattr(scorer, "_score_func", None), getattr(scorer, "_response_method", None),
+                        getattr(scorer, "_sign", None), dict(getattr(scorer, "_kwargs", None) or {}))
+
+
 def sklearn_scorer(name: str, pos_label: str | int | bool | None = None) -> Any:
     """scikit-learn's scorer ``name``; with ``pos_label`` (``task.pos_label``), the same scorer of that positive
     class, as ``make_scorer(f1_score, pos_label="yes")`` is: scikit-learn's binary scorers take class 1 as positive,
@@ -43,11 +73,13 @@ def sklearn_scorer(name: str, pos_label: str | int | bool | None = None) -> Any:
     probability column by ``pos_label`` too (average_precision of 'yes'), as scikit-learn's own does."""
     from sklearn.metrics import get_scorer, make_scorer
 
-    scorer = get_scorer(name)
+    scorer = get_scorer(name)  # (a name it does not have: its ValueError)
     if pos_label is None:
         return scorer
-    return make_scorer(scorer._score_func, response_method=scorer._response_method,
-                       greater_is_better=scorer._sign > 0, **{**scorer._kwargs, "pos_label": pos_label})
+    parts = _scorer_parts(name)
+    assert parts is not None and parts.sign is not None  # (get_scorer has it; every scikit-learn scorer a sign)
+    return make_scorer(parts.score_func, response_method=parts.response_method, greater_is_better=parts.sign > 0,
+                       **{**parts.kwargs, "pos_label": pos_label})
 
 
 BINARY_SCORERS = "f1, precision, recall, jaccard, average_precision or neg_brier_score"
@@ -58,15 +90,11 @@ def takes_pos_label(name: str) -> bool:
     metric takes ``pos_label`` and the scorer does not set it (f1_macro sets None: it averages over classes)."""
     import inspect
 
-    from sklearn.metrics import get_scorer
-
-    try:
-        scorer = get_scorer(name)
-    except ValueError:  # a scorer this scikit-learn does not have: the spec's check of task.scoring says so
+    parts = _scorer_parts(name)
+    if parts is None:  # a scorer this scikit-learn does not have: the spec's check of task.scoring says so
         return True
-    func = getattr(scorer, "_score_func", None)
-    kwargs = getattr(scorer, "_kwargs", None) or {}
-    return func is not None and "pos_label" in inspect.signature(func).parameters and "pos_label" not in kwargs
+    return parts.score_func is not None and "pos_label" in inspect.signature(parts.score_func).parameters \
+        and "pos_label" not in parts.kwargs
 
 
 CLASSIFICATION_SCORERS = "accuracy, balanced_accuracy, f1, roc_auc, average_precision or neg_log_loss"
@@ -135,13 +163,10 @@ def check_scoring_fits_responses(task: TaskConfig, model: Any, tuned: Mapping[st
     """
     scoring = task.scoring
     if isinstance(scoring, str):
-        from sklearn.metrics import get_scorer
-
-        try:
-            response = getattr(get_scorer(scoring), "_response_method", None)
-        except ValueError:  # a scorer this scikit-learn does not have: check_scoring_fits_estimator's to judge
+        parts = _scorer_parts(scoring)
+        if parts is None:  # a scorer this scikit-learn does not have: check_scoring_fits_estimator's to judge
             return None
-        asks = (response,) if isinstance(response, str) else tuple(response or ())
+        asks = parts.asks
     elif scoring.kind == "cost":  # of predictions
         return None
     else:
@@ -300,17 +325,12 @@ def scorer_kind(name: str) -> str | None:
     the model for probabilities or a decision function (roc_auc, neg_log_loss) is a classifier's; otherwise the
     module that holds its metric says (sklearn.metrics._classification and _ranking, or _regression). Both are
     private attributes of scikit-learn's scorers: one it no longer has leaves the scorer unchecked, as before."""
-    from sklearn.metrics import get_scorer
-
-    try:
-        scorer = get_scorer(name)
-    except ValueError:  # a recorded spec's scorer this scikit-learn no longer has: the trials say so
+    parts = _scorer_parts(name)
+    if parts is None:  # a recorded spec's scorer this scikit-learn no longer has: the trials say so
         return None
-    response = getattr(scorer, "_response_method", None)
-    asks = {response} if isinstance(response, str) else set(response or ())
-    if asks & {"predict_proba", "decision_function"}:
+    if set(parts.asks) & {"predict_proba", "decision_function"}:
         return "classification"
-    module = getattr(getattr(scorer, "_score_func", None), "__module__", None) or ""
+    module = getattr(parts.score_func, "__module__", None) or ""
     if module.endswith(("._classification", "._ranking")):
         return "classification"
     if module.endswith("._regression"):

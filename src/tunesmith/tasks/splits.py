@@ -225,7 +225,8 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
                                         f"{'group' if kind == 'stratified_group' else 'kfold'}")
     if classification and kind in ("stratified", "stratified_group", "repeated"):
         _every_fold_holds_every_class(ds, cv.folds, kind, path)
-    splitter: object
+    splitter: object = None
+    splits: list[Split] | None = None  # made by a splitter, or (time-ordered rows with timestamps) cut between them
     if kind == "kfold":
         splitter = KFold(cv.folds, shuffle=cv.shuffle, random_state=rs)
     elif kind == "stratified":
@@ -237,23 +238,22 @@ def cv_splits(task: TaskConfig, ds: Dataset, classification: bool, cv: CVConfig 
     elif kind == "timeseries":
         if (fault := _too_few_rows_for_timeseries(cv, ds.n_rows, path)) is not None:
             raise SpecError(path, fault)
-        splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=training_window(cv, ds.n_rows))
         if not cv.cuts_at_rows and ds.time is not None:
             splits = _cut_between_timestamps(cv, ds.time, path)
-            if classification and refuse_undefined:
-                _every_fold_scores(task, ds, splits, kind, path)
-            return splits
+        else:
+            splitter = TimeSeriesSplit(cv.folds, gap=cv.gap, max_train_size=training_window(cv, ds.n_rows))
     else:  # repeated
         cls = RepeatedStratifiedKFold if classification else RepeatedKFold
         splitter = cls(n_splits=cv.folds, n_repeats=cv.repeats, random_state=cv.seed)
     # groups only to the splitters that keep them whole (the others ignore them, with scikit-learn's raw warning:
     # a time-series split of an experiment recorded with groups and time, refused since)
     groups = ds.groups if kind in ("group", "stratified_group") else None
-    try:
-        splits = [(np.asarray(tr), np.asarray(te))
-                  for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
-    except ValueError as e:
-        raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
+    if splits is None:
+        try:
+            splits = [(np.asarray(tr), np.asarray(te))
+                      for tr, te in splitter.split(ds.X, ds.y, groups)]  # type: ignore[attr-defined]
+        except ValueError as e:
+            raise SpecError(path, f"cannot make {cv.folds} {kind} folds of {ds.n_rows} rows: {e}") from None
     if classification and refuse_undefined:  # (an experiment recorded before this check runs as it ran)
         _every_fold_scores(task, ds, splits, kind, path)
     return splits
