@@ -16,8 +16,9 @@ from tunesmith.audit import AuditKind, actor, time_spent
 from tunesmith.budget import EVERY_CONFIGURATION_PROPOSED
 from tunesmith.clock import Clock
 from tunesmith.errors import LeaseHeld, UserInputError
-from tunesmith.spec.model import MOST_TRIALS
-from tunesmith.storage.base import Event, TrialStore
+from tunesmith.spec.diff import SpecDifference, filled_like, spec_differences
+from tunesmith.spec.model import MOST_TRIALS, ExperimentSpec
+from tunesmith.storage.base import Event, ExperimentRecord, TrialStore
 from tunesmith.storage.sql import resume_command
 
 
@@ -125,6 +126,18 @@ def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall
                                                                      "actor": actor(), "reason": None}
 
     store.change_spec(experiment.id, raised, clock.now())
+
+
+def edits_of_recorded_spec(store: TrialStore, experiment: ExperimentRecord, recorded: ExperimentSpec,
+                           declared: ExperimentSpec) -> tuple[SpecDifference, ...]:
+    """Where the spec file ``declared`` differs from ``experiment``'s ``recorded`` spec by an edit (`cycle SPEC`
+    refuses it, `run SPEC` names it): `tunesmith diff`'s differences, less what a run fills in where the file leaves
+    it out (seed, workdir) and less a budget the file says as it was before `resume --trials/--wall-time` raised it
+    (:func:`said_before_raises`). Reads only the experiment's ``budget_raised`` events, not its trials' many."""
+    raises = store.events_of_kinds({AuditKind.BUDGET_RAISED}).get(experiment.id, [])
+    before = budgets_before_raises(raises)
+    return tuple(d for d in spec_differences(recorded, filled_like(declared, recorded))
+                 if not said_before_raises(d.path, d.new, before))
 
 
 def budgets_before_raises(events: Iterable[Event]) -> dict[str, float]:
