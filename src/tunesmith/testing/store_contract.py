@@ -383,8 +383,20 @@ def check_slots(store: TrialStore) -> None:
     assert not store.acquire_slot("h:4:d", e.id, keys, now=18.5, ttl=5.0).granted, "a's renewal holds"
     assert store.hold_slots("h:1:a", [], now=18.8, ttl=5.0) == set(), "a's trial ended: one slot is free"
     assert not store.acquire_slot("h:1:a", e.id, keys, now=18.9, ttl=5.0).granted, "d has waited longer"
-    assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
-
+    d = store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0)
+    assert d.granted, "the slot went to the waiter"
+    assert store.release_slots("h:1:a") == [], "a holds no slot; its ticket (refused at 18.9) goes"
+    assert not store.acquire_slot("h:5:e", e.id, keys, now=19.1, ttl=5.0).granted, "d holds both: e waits"
+    assert store.hold_slots("h:4:d", [str(d.lease)], now=19.2, ttl=5.0) == set(), "one slot free, owed to e"
+    assert not store.acquire_slot("h:6:f", e.id, keys, now=19.3, ttl=5.0).granted, "e has waited longer"
+    store.leave_slot_queue("h:5:e")  # e will not ask again: owed nothing
+    assert store.acquire_slot("h:6:f", e.id, keys, now=19.4, ttl=5.0).granted, "f is next in the queue"
+    assert not store.acquire_slot("h:7:g", e.id, keys, now=19.5, ttl=5.0).granted, "d and f hold both: g waits"
+    assert f"experiment:{e.id}" in store.release_slots("h:4:d"), "the keys d held"
+    assert store.release_slots("h:4:d") == [], "nothing left to give back"
+    assert not store.acquire_slot("h:8:h", e.id, keys, now=19.6, ttl=5.0).granted, "d's slot is owed to g"
+    assert store.release_slots("h:7:g") == [], "g holds no slot; its ticket goes"
+    assert store.acquire_slot("h:8:h", e.id, keys, now=19.7, ttl=5.0).granted, "d's slot, owed to no one"
 
 def check_last_report_id(store: TrialStore) -> None:
     """An experiment's latest report id grows with every report recorded (one held too), and only with its own: a
