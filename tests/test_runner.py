@@ -586,6 +586,27 @@ def test_resume_with_more_trials_is_refused_before_raising_while_another_coordin
         ({"trials": 2}, {"trials": 3})]
 
 
+def test_raising_a_budget_to_resume_reads_the_experiment_once(project, monkeypatch):
+    """`resume NAME --trials N --wall-time D` read the experiment three times before the resume did (the lease check,
+    the can-more-run check, the raise; review engine, item 5): once, and the raise still recorded."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import raise_budget_to_resume
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(project.spec(name="read-once", budget={"trials": 1, "wall_time": "1h"},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    store = SQLStore(project.storage, create=False)
+    reads: list[str] = []
+    read = store.experiment
+    monkeypatch.setattr(store, "experiment", lambda name: (reads.append(name), read(name))[1])
+    raise_budget_to_resume(store, store.url, "read-once", 2, SystemClock(), wall_time=7200.0)
+    assert reads == ["read-once"]
+    budget = read("read-once").spec["budget"]
+    assert (budget["trials"], budget["wall_time"]) == (2, 7200.0), budget
+    store.close()
+
+
 def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):
     """No way to evaluate known configurations first (Optuna's study.enqueue_trial; review R6): the spec's
     `enqueue` runs them first, in order, as trials of the budget; the strategy goes on after them."""

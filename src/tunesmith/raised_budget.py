@@ -45,13 +45,14 @@ def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int |
         again = resume_command(name, url, os.environ, trials=trials, wall_time=wall_time)
         raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}), so its budget was "
                         f"not raised; wait for it to finish or stop it, then `{again}`")
-    check_more_trials_can_run(store, name, field if trials is not None else wall_field, wall_time, wall_field)
-    raise_recorded_budget(store, name, trials, wall_time, clock, field, wall_field)
+    check_more_trials_can_run(store, experiment, field if trials is not None else wall_field, wall_time, wall_field)
+    raise_recorded_budget(store, experiment, trials, wall_time, clock, field, wall_field)
 
 
-def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--trials", wall_time: float | None = None,
-                              wall_field: str = "--wall-time") -> None:
-    """Refuse to raise the budget of an experiment that the raise would not let run a trial: its wall-time budget
+def check_more_trials_can_run(store: TrialStore, experiment: ExperimentRecord, field: str = "--trials",
+                              wall_time: float | None = None, wall_field: str = "--wall-time") -> None:
+    """Refuse to raise the budget of ``experiment`` (as read for this command) that the raise would not let run a
+    trial: its wall-time budget
     (``wall_time`` where that raises it) is spent (the resume stopped at once, having recorded the raise, and exited
     0), or its last run's strategy had proposed every configuration (a grid walked to its end).
 
@@ -59,8 +60,7 @@ def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--tria
         UserInputError: at ``field`` (or ``wall_field``, for a ``wall_time`` still spent), naming what stopped it
             and what to do instead.
     """
-    experiment = store.experiment(name)
-    events = store.events(experiment.id)
+    name, events = experiment.name, store.events(experiment.id)
     recorded = (experiment.spec.get("budget") or {}).get("wall_time")
     if recorded is not None and wall_time is not None and wall_time > recorded:
         if (spent := time_spent(events)) >= wall_time:
@@ -82,18 +82,19 @@ def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--tria
                              f"{name} > more.yaml`) and run it under a new name (`tunesmith run more.yaml --name NEW`)")
 
 
-def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall_time: float | None, clock: Clock,
-                          field: str = "--trials", wall_field: str = "--wall-time") -> None:
-    """Record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds) as its wall-time budget,
+def raise_recorded_budget(store: TrialStore, experiment: ExperimentRecord, trials: int | None,
+                          wall_time: float | None, clock: Clock, field: str = "--trials",
+                          wall_field: str = "--wall-time") -> None:
+    """Record ``trials`` as ``experiment``'s trial budget and ``wall_time`` (seconds) as its wall-time budget,
     each in place of a smaller one (None, or the same: that one left as it is), in one change with one
     ``budget_raised`` event: its detail's ``budget`` names the budgets raised, ``old`` and ``new`` their values.
 
     Raises:
         UserInputError: at ``field`` (``--trials``, ``trials=``) or ``wall_field`` (``--wall-time``,
             ``wall_time=``): less than the recorded budget, or the recorded spec has no such limit, or past the
-            most a store counts; ExperimentNotFound: no such experiment.
+            most a store counts.
     """
-    experiment = store.experiment(name)
+    name = experiment.name
     if trials is not None and not 0 < trials <= MOST_TRIALS:
         raise UserInputError(f"{field}: a trial budget is a whole number from 1 to {MOST_TRIALS}; got {trials}")
     if wall_time is not None and not 0 < wall_time < math.inf:
