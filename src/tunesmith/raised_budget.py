@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tunesmith.audit import AuditKind, actor, time_spent
-from tunesmith.budget import EVERY_CONFIGURATION_PROPOSED
+from tunesmith.budget import RunStop
 from tunesmith.clock import Clock
 from tunesmith.errors import LeaseHeld, UserInputError
 from tunesmith.spec.diff import SpecDifference, filled_like, spec_differences
@@ -75,7 +75,7 @@ def check_more_trials_can_run(store: TrialStore, experiment: ExperimentRecord, f
                              f"wall-time budget with {wall_field} D (D more than the {spent:.0f}s spent, as "
                              f"budget.wall_time is written: 30s, 10m, 1h30m)")
     ended = [e for e in events if e.kind == AuditKind.RUN_ENDED]
-    if ended and ended[-1].payload.get("reason") == EVERY_CONFIGURATION_PROPOSED:
+    if ended and _every_configuration_proposed(ended[-1]):
         raise UserInputError(f"{field}: experiment {name!r} was stopped because its strategy has proposed every "
                              f"configuration of its space (a grid walked to its end): {field} gives it nothing more "
                              f"to run. To try other configurations, widen the space in its spec (`tunesmith spec "
@@ -166,6 +166,18 @@ def said_before_raises(path: str, written: Any, before: dict[str, float]) -> boo
     key = path.removeprefix("budget.")
     return path.startswith("budget.") and key in before and isinstance(written, int | float) \
         and not isinstance(written, bool) and written == before[key]
+
+
+# What a run whose strategy had nothing left to propose gave as its reason, before its run_ended event kept the stop's
+# kind: such an event is known by it (kept as it was recorded, whatever the runner says now)
+_REASON_BEFORE_STOP_KINDS = "the strategy has proposed every configuration"
+
+
+def _every_configuration_proposed(ended: Event) -> bool:
+    """Whether a ``run_ended`` event is of a run whose strategy had proposed every configuration."""
+    if "stop" in ended.payload:
+        return bool(ended.payload["stop"] == RunStop.EVERY_CONFIGURATION_PROPOSED)
+    return bool(ended.payload.get("reason") == _REASON_BEFORE_STOP_KINDS)
 
 
 def _shown(key: str, value: float) -> str:
