@@ -213,3 +213,23 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_wall_time_and_refus
     assert again.returncode != 0 and "budget.wall_time" not in again.stderr, again.stderr
     taken = _in_process("cycle", "walled.yaml", *_CYCLE)
     assert taken.returncode == 0, taken.stderr
+
+
+def test_the_edits_of_a_recorded_spec_leave_out_only_its_own_raised_budgets(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cycle SPEC` and `run SPEC` each put the raised budgets and the differences together the same way (review
+    engine, item 2): one helper gives the edits, from the experiment's own ``budget_raised`` events only; another
+    experiment's raise from the same value leaves the file's budget an edit."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import edits_of_recorded_spec, raise_budget_to_resume
+    from tunesmith.spec.loader import read_spec_file
+
+    store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
+        ("raised", {"trials": 1}, {"trials": 1}), ("kept", {"trials": 2}, {"trials": 1})])
+    raise_budget_to_resume(store, store.url, "raised", 3, SystemClock())
+    raise_budget_to_resume(store, store.url, "kept", 4, SystemClock())  # from 2: the file's 1 is still an edit
+    for name, edits in (("raised", []), ("kept", ["budget.trials"])):
+        experiment = store.experiment(name)
+        recorded = spec_from_dict(experiment.spec)
+        found = edits_of_recorded_spec(store, experiment, recorded, read_spec_file(str(tmp_path / f"{name}.yaml")))
+        assert [d.path for d in found] == edits, (name, found)

@@ -446,32 +446,67 @@ def test_the_renewer_running_during_a_submit_keeps_the_new_trials_slot(project):
     store.close()
 
 
-def test_a_run_that_ends_while_waiting_leaves_the_queue(project):
-    """The flake of the two-coordinator test: a run refused a slot (its ticket queued) whose budget then finished on
-    its other workers ended with its ticket still in the store; `quota list` said one run waited (for a slot it
-    would never take) until the ticket lapsed, and the next run to ask was refused for it meanwhile."""
+class _Idle:
+    """An executor with ``free`` workers that runs nothing: what `LeasedSlots` asks of it, and no more."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    def free_slots(self) -> int:
+        return self.free
+
+    def submit(self, job) -> None:
+        pass
+
+    def close(self, grace: float) -> list:
+        return []
+
+
+def _run_waiting_for_a_slot(project, user: str, limit: int):  # type: ignore[no-untyped-def]
+    """Quota ``user:USER`` of ``limit`` slots, one held by another coordinator, the rest by a run of ``limit``
+    idle workers (`LeasedSlots`) that asks for one more and waits (its ticket queued); the store and the run."""
+    from types import SimpleNamespace
+
     from tunesmith.clock import SystemClock
     from tunesmith.executor.leases import LeasedSlots, QuotaScope
     from tunesmith.storage import SQLStore
 
     store = SQLStore(project.storage)
-    store.set_quota("user:dave", 1, now=time.time())
-    exp = store.create_experiment("waits", {}, "random", "test", time.time())
-    assert store.acquire_slot("there:9:xyz", exp.id, {"user:dave": None}, time.time(), ttl=30.0).granted
+    store.set_quota(f"user:{user}", limit, now=time.time())
+    exp = store.create_experiment(f"waits for {user}", {}, "random", "test", time.time())
+    assert store.acquire_slot("there:9:xyz", exp.id, {f"user:{user}": None}, time.time(), ttl=30.0).granted
+    leased = LeasedSlots(_Idle(limit), QuotaScope(store, exp.id, "here:1:abc", user),  # type: ignore[arg-type]
+                         {f"user:{user}": None}, SystemClock())
+    for number in range(limit - 1):
+        assert leased.free_slots() == 1
+        leased.submit(SimpleNamespace(number=number))
+    assert leased.free_slots() == 0, "the other holder has the last slot"
+    assert store.quotas(now=time.time()) == [QuotaUsage(f"user:{user}", limit, limit, 1)]
+    return store, leased
 
-    class Idle:
-        def free_slots(self) -> int:
-            return 1
 
-        def close(self, grace: float) -> list:
-            return []
-
-    leased = LeasedSlots(Idle(), QuotaScope(store, exp.id, "here:1:abc", "dave"),  # type: ignore[arg-type]
-                         {"user:dave": None}, SystemClock())
-    assert leased.free_slots() == 0, "the other holder has the only slot"
-    assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1, 1)]
+def test_a_run_that_ends_while_waiting_leaves_the_queue(project):
+    """The flake of the two-coordinator test: a run refused a slot (its ticket queued) whose budget then finished on
+    its other workers ended with its ticket still in the store; `quota list` said one run waited (for a slot it
+    would never take) until the ticket lapsed, and the next run to ask was refused for it meanwhile."""
+    store, leased = _run_waiting_for_a_slot(project, "dave", 1)
     leased.close(grace=1.0)
     assert store.quotas(now=time.time()) == [QuotaUsage("user:dave", 1, 1, 0)], "the ended run still waits"
+    store.close()
+
+
+def test_a_closing_run_gives_back_its_slots_and_its_place_in_the_queue_in_one_transaction(project, monkeypatch):
+    """`LeasedSlots.close` released its leases (``hold_slots`` keeping none) and then its tickets, in two
+    transactions, where ``release_slots`` does both in one (review engine, item 4)."""
+    store, leased = _run_waiting_for_a_slot(project, "erin", 2)
+    writes: list[str] = []
+    transaction = store._tx
+    monkeypatch.setattr(store, "_tx", lambda what, *a, **k: (writes.append(what), transaction(what, *a, **k))[1])
+    leased.close(grace=1.0)
+    slot_writes = [w for w in writes if w in ("renew quota slots", "leave the quota queue",
+                                              "release a coordinator's slots")]
+    assert slot_writes == ["release a coordinator's slots"], writes
+    assert store.quotas(now=time.time()) == [QuotaUsage("user:erin", 2, 1, 0)], "its slot and its ticket are back"
     store.close()
 
 

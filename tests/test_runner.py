@@ -551,6 +551,31 @@ def test_resume_with_more_trials_after_a_grid_ran_out_is_refused_saying_so(proje
     assert "budget_raised" not in audit.stdout and len(project.trials("walked")) == 3, audit.stdout
 
 
+def test_a_grid_run_out_is_known_by_its_stop_kind_and_an_older_record_by_its_reason(project):
+    """Whether `resume --trials` is refused for a grid run out hung on the last run_ended reason equalling a sentence
+    (review engine, item 6): rewording it would stop the refusal for every record. The event keeps the stop's kind
+    (``stop``), which is compared; an event recorded before, with its reason alone, is still known by it."""
+    import json
+    import time
+
+    from tunesmith.audit import AuditKind
+    from tunesmith.storage import SQLStore
+
+    grid = {"c": {"type": "categorical", "choices": [0.0, 1.0]}}
+    for name in ("walked", "older"):
+        path = project.write_spec(project.spec(name=name, space=grid, strategy="grid", budget={"trials": 10},
+                                               trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+        assert project.cli("run", str(path), "--quiet").returncode == 0
+    audit = json.loads(project.cli("audit", "walked", "--json").stdout)
+    assert [e["detail"].get("stop") for e in audit if e["kind"] == "run_ended"] == ["every_configuration_proposed"]
+    store = SQLStore(project.storage, create=False)
+    store.record_event(store.experiment("older").id, AuditKind.RUN_ENDED, time.time(), detail={
+        "status": "completed", "actor": "ann", "reason": "the strategy has proposed every configuration"})
+    store.close()
+    proc = project.cli("resume", "older", "--trials", "20", "--quiet")
+    assert proc.returncode == 2 and "every configuration" in proc.stderr, proc.stderr
+
+
 def test_resume_with_more_trials_is_refused_before_raising_while_another_coordinator_runs_it_and_repeats(project):
     """`resume NAME --trials N` raised the budget (and audited it) before the resume met the live lease holder and
     was refused; the same command again then exited 2 ("a trial budget of N already"). Now a held experiment is
@@ -584,6 +609,27 @@ def test_resume_with_more_trials_is_refused_before_raising_while_another_coordin
     audit = json.loads(project.cli("audit", "held", "--json").stdout)
     assert [(e["detail"]["old"], e["detail"]["new"]) for e in audit if e["kind"] == "budget_raised"] == [
         ({"trials": 2}, {"trials": 3})]
+
+
+def test_raising_a_budget_to_resume_reads_the_experiment_once(project, monkeypatch):
+    """`resume NAME --trials N --wall-time D` read the experiment three times before the resume did (the lease check,
+    the can-more-run check, the raise; review engine, item 5): once, and the raise still recorded."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.raised_budget import raise_budget_to_resume
+    from tunesmith.storage import SQLStore
+
+    path = project.write_spec(project.spec(name="read-once", budget={"trials": 1, "wall_time": "1h"},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    store = SQLStore(project.storage, create=False)
+    reads: list[str] = []
+    read = store.experiment
+    monkeypatch.setattr(store, "experiment", lambda name: (reads.append(name), read(name))[1])
+    raise_budget_to_resume(store, store.url, "read-once", 2, SystemClock(), wall_time=7200.0)
+    assert reads == ["read-once"]
+    budget = read("read-once").spec["budget"]
+    assert (budget["trials"], budget["wall_time"]) == (2, 7200.0), budget
+    store.close()
 
 
 def test_enqueued_configurations_are_evaluated_first_in_order_and_counted_in_the_budget(project):

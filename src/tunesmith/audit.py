@@ -191,6 +191,10 @@ class AuditListener(RunListener):
                                       self.clock.now())
 
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
-        record(self.store, experiment.id, AuditKind.RUN_ENDED, self.clock, detail={"status": experiment.status.value},
+        from tunesmith.budget import run_stop  # (the budget's rules load the spec's models: only a run needs them)
+
+        stop = run_stop(stop_reason)
+        record(self.store, experiment.id, AuditKind.RUN_ENDED, self.clock, detail={
+            "status": experiment.status.value, **({"stop": stop.value} if stop is not None else {})},
                reason=stop_reason)
 

@@ -33,6 +33,7 @@ infeasible trial neither reaches the target nor counts as an improvement.
 
 from __future__ import annotations
 
+import enum
 import re
 import statistics
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,18 @@ _VALUE = re.compile(r"""'\[[^\n]*?\]'|'\([^\n]*?\)'|'[^'\n]*'|"[^"\n]*"|[-+]?(?:
 # Read only for a failure that comes without its RaisedAt (see _raised)
 _EXCEPTION_TYPE = re.compile(r"exception: ([\w.]+)")
 _RAISED_AT = re.compile(r" \(at ([^()\s]+:\d+) in [^(),]*(?:, called from ([^()\s]+:\d+) in [^()]*)?\)")
+
+
+class RunStop(enum.StrEnum):
+    """What ended a run, where a later command decides on it: kept in the run's ``run_ended`` event's detail
+    (``stop``), as its reason beside it is words for people, which may be reworded."""
+
+    EVERY_CONFIGURATION_PROPOSED = "every_configuration_proposed"  # `resume --trials` gives such a run nothing
+
+
+def run_stop(reason: str) -> RunStop | None:
+    """The kind of stop a run's reason, as this run's loop returned it, is; None for one no command decides on."""
+    return RunStop.EVERY_CONFIGURATION_PROPOSED if reason == EVERY_CONFIGURATION_PROPOSED else None
 
 
 class BudgetTracker:

@@ -904,8 +904,7 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     name, is the fix), and it is taken as a recorded spec is (`show`, `resume`): the checks for a spec given anew (an
     unquoted ``${x}`` in a command, a ``when:`` on a float), added after it was recorded, refused an experiment that
     `tunesmith cycle NAME` runs. Otherwise it is a new spec, checked as one."""
-    from tunesmith.raised_budget import budgets_before_raises, said_before_raises
-    from tunesmith.spec.diff import filled_like, spec_differences
+    from tunesmith.raised_budget import edits_of_recorded_spec
     from tunesmith.spec.loader import read_spec_file, spec_from_dict
     from tunesmith.spec.model import check_new_spec
     from tunesmith.tracking import check_tracking_destination
@@ -918,11 +917,9 @@ def _spec_file(store: SQLStore, spec_path: str, loaded: ExperimentSpec | None,
     if spec.name not in store.experiment_names():
         check_new_spec(spec)
     else:
-        recorded = spec_from_dict(store.experiment(spec.name).spec)  # defaults of this version on both sides
-        # `tunesmith diff`'s rule: what the run fills in where the file leaves it out (seed, workdir) is no edit
-        before = budgets_before_raises(store.events(store.experiment(spec.name).id))  # `resume --trials/--wall-time`
-        edited = sorted(d.path for d in spec_differences(recorded, filled_like(spec, recorded))
-                        if not said_before_raises(d.path, d.new, before))
+        experiment = store.experiment(spec.name)
+        recorded = spec_from_dict(experiment.spec)  # defaults of this version on both sides
+        edited = sorted(d.path for d in edits_of_recorded_spec(store, experiment, recorded, spec))
         if edited:
             more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
             # the experiment is known by the spec's name: a copy of the file under another file name is the same

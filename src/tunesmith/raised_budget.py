@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from tunesmith.audit import AuditKind, actor, time_spent
-from tunesmith.budget import EVERY_CONFIGURATION_PROPOSED
+from tunesmith.budget import RunStop
 from tunesmith.clock import Clock
 from tunesmith.errors import LeaseHeld, UserInputError
-from tunesmith.spec.model import MOST_TRIALS
-from tunesmith.storage.base import Event, TrialStore
+from tunesmith.spec.diff import SpecDifference, filled_like, spec_differences
+from tunesmith.spec.model import MOST_TRIALS, ExperimentSpec
+from tunesmith.storage.base import Event, ExperimentRecord, TrialStore
 from tunesmith.storage.sql import resume_command
 
 
@@ -44,13 +45,14 @@ def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int |
         again = resume_command(name, url, os.environ, trials=trials, wall_time=wall_time)
         raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}), so its budget was "
                         f"not raised; wait for it to finish or stop it, then `{again}`")
-    check_more_trials_can_run(store, name, field if trials is not None else wall_field, wall_time, wall_field)
-    raise_recorded_budget(store, name, trials, wall_time, clock, field, wall_field)
+    check_more_trials_can_run(store, experiment, field if trials is not None else wall_field, wall_time, wall_field)
+    raise_recorded_budget(store, experiment, trials, wall_time, clock, field, wall_field)
 
 
-def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--trials", wall_time: float | None = None,
-                              wall_field: str = "--wall-time") -> None:
-    """Refuse to raise the budget of an experiment that the raise would not let run a trial: its wall-time budget
+def check_more_trials_can_run(store: TrialStore, experiment: ExperimentRecord, field: str = "--trials",
+                              wall_time: float | None = None, wall_field: str = "--wall-time") -> None:
+    """Refuse to raise the budget of ``experiment`` (as read for this command) that the raise would not let run a
+    trial: its wall-time budget
     (``wall_time`` where that raises it) is spent (the resume stopped at once, having recorded the raise, and exited
     0), or its last run's strategy had proposed every configuration (a grid walked to its end).
 
@@ -58,8 +60,7 @@ def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--tria
         UserInputError: at ``field`` (or ``wall_field``, for a ``wall_time`` still spent), naming what stopped it
             and what to do instead.
     """
-    experiment = store.experiment(name)
-    events = store.events(experiment.id)
+    name, events = experiment.name, store.events(experiment.id)
     recorded = (experiment.spec.get("budget") or {}).get("wall_time")
     if recorded is not None and wall_time is not None and wall_time > recorded:
         if (spent := time_spent(events)) >= wall_time:
@@ -74,25 +75,26 @@ def check_more_trials_can_run(store: TrialStore, name: str, field: str = "--tria
                              f"wall-time budget with {wall_field} D (D more than the {spent:.0f}s spent, as "
                              f"budget.wall_time is written: 30s, 10m, 1h30m)")
     ended = [e for e in events if e.kind == AuditKind.RUN_ENDED]
-    if ended and ended[-1].payload.get("reason") == EVERY_CONFIGURATION_PROPOSED:
+    if ended and _every_configuration_proposed(ended[-1]):
         raise UserInputError(f"{field}: experiment {name!r} was stopped because its strategy has proposed every "
                              f"configuration of its space (a grid walked to its end): {field} gives it nothing more "
                              f"to run. To try other configurations, widen the space in its spec (`tunesmith spec "
                              f"{name} > more.yaml`) and run it under a new name (`tunesmith run more.yaml --name NEW`)")
 
 
-def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall_time: float | None, clock: Clock,
-                          field: str = "--trials", wall_field: str = "--wall-time") -> None:
-    """Record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds) as its wall-time budget,
+def raise_recorded_budget(store: TrialStore, experiment: ExperimentRecord, trials: int | None,
+                          wall_time: float | None, clock: Clock, field: str = "--trials",
+                          wall_field: str = "--wall-time") -> None:
+    """Record ``trials`` as ``experiment``'s trial budget and ``wall_time`` (seconds) as its wall-time budget,
     each in place of a smaller one (None, or the same: that one left as it is), in one change with one
     ``budget_raised`` event: its detail's ``budget`` names the budgets raised, ``old`` and ``new`` their values.
 
     Raises:
         UserInputError: at ``field`` (``--trials``, ``trials=``) or ``wall_field`` (``--wall-time``,
             ``wall_time=``): less than the recorded budget, or the recorded spec has no such limit, or past the
-            most a store counts; ExperimentNotFound: no such experiment.
+            most a store counts.
     """
-    experiment = store.experiment(name)
+    name = experiment.name
     if trials is not None and not 0 < trials <= MOST_TRIALS:
         raise UserInputError(f"{field}: a trial budget is a whole number from 1 to {MOST_TRIALS}; got {trials}")
     if wall_time is not None and not 0 < wall_time < math.inf:
@@ -127,6 +129,18 @@ def raise_recorded_budget(store: TrialStore, name: str, trials: int | None, wall
     store.change_spec(experiment.id, raised, clock.now())
 
 
+def edits_of_recorded_spec(store: TrialStore, experiment: ExperimentRecord, recorded: ExperimentSpec,
+                           declared: ExperimentSpec) -> tuple[SpecDifference, ...]:
+    """Where the spec file ``declared`` differs from ``experiment``'s ``recorded`` spec by an edit (`cycle SPEC`
+    refuses it, `run SPEC` names it): `tunesmith diff`'s differences, less what a run fills in where the file leaves
+    it out (seed, workdir) and less a budget the file says as it was before `resume --trials/--wall-time` raised it
+    (:func:`said_before_raises`). Reads only the experiment's ``budget_raised`` events, not its trials' many."""
+    raises = store.events_of_kinds({AuditKind.BUDGET_RAISED}).get(experiment.id, [])
+    before = budgets_before_raises(raises)
+    return tuple(d for d in spec_differences(recorded, filled_like(declared, recorded))
+                 if not said_before_raises(d.path, d.new, before))
+
+
 def budgets_before_raises(events: Iterable[Event]) -> dict[str, float]:
     """Each budget ``budget_raised`` events raised (``trials``, ``wall_time``), as it was before the first of them
     raised it: what the spec file the experiment was started from says. (An event of an older tunesmith holds the
@@ -152,6 +166,18 @@ def said_before_raises(path: str, written: Any, before: dict[str, float]) -> boo
     key = path.removeprefix("budget.")
     return path.startswith("budget.") and key in before and isinstance(written, int | float) \
         and not isinstance(written, bool) and written == before[key]
+
+
+# What a run whose strategy had nothing left to propose gave as its reason, before its run_ended event kept the stop's
+# kind: such an event is known by it (kept as it was recorded, whatever the runner says now)
+_REASON_BEFORE_STOP_KINDS = "the strategy has proposed every configuration"
+
+
+def _every_configuration_proposed(ended: Event) -> bool:
+    """Whether a ``run_ended`` event is of a run whose strategy had proposed every configuration."""
+    if "stop" in ended.payload:
+        return bool(ended.payload["stop"] == RunStop.EVERY_CONFIGURATION_PROPOSED)
+    return bool(ended.payload.get("reason") == _REASON_BEFORE_STOP_KINDS)
 
 
 def _shown(key: str, value: float) -> str:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import operator
 import os
 import re
 import shlex
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tunesmith.errors import TrialError
+from tunesmith.errors import SpecError, TrialError, WorkdirError
 from tunesmith.evaluation.checkpoint_reports import ReportsAppender, read_reports, write_reports
 from tunesmith.evaluation.results import _to_float
 from tunesmith.records import ExperimentRecord, ParamValue, Report, TrialRecord, TrialState
@@ -63,8 +67,6 @@ def check_fresh_workdir(workdir: str, name: str, recorded: Callable[[], Iterable
         SpecError: at ``workdir``, naming why no folder can be made there, or the folders, whose they are where the
             store knows, and the fix.
     """
-    from tunesmith.errors import SpecError
-
     why = workdir_unwritable(workdir)
     if why is not None:
         default = default_workdir(name)
@@ -111,8 +113,6 @@ def check_resumed_workdir(workdir: str, name: str, counts: Callable[[], Mapping[
     Raises:
         SpecError: at ``workdir``, naming the folders and the command that moves them aside.
     """
-    from tunesmith.errors import SpecError
-
     folders = numbered_trial_folders(workdir)
     if not folders:
         return
@@ -132,8 +132,6 @@ def check_resumed_workdir(workdir: str, name: str, counts: Callable[[], Mapping[
 def _move_aside(workdir: str, folders: list[str]) -> str:
     """A shell command that moves ``folders`` (names in ``workdir``) into a new folder of the workdir that no run
     takes for a trial's: a range (``trial-{00008..00420}``: bash and zsh pad it) where they are one, else each."""
-    import time
-
     aside = shlex.quote(os.path.join(workdir, time.strftime("not-in-store-%Y%m%d-%H%M%S")))
     digits = [f.removeprefix(_TRIAL_PREFIX) for f in folders]
     numbers = [int(d) for d in digits]
@@ -151,8 +149,6 @@ def workdir_unwritable(workdir: str) -> str | None:
     yet, in its nearest existing parent, where ``mkdir -p`` writes first. (``os.access`` is no answer: root passes it
     on a folder with mode 0555, and it knows nothing of a full disk.)
     """
-    import tempfile
-
     path = os.path.abspath(workdir)
     while not os.path.lexists(path):
         path = os.path.dirname(path)
@@ -175,8 +171,6 @@ def make_trial_folder(trial: TrialRecord, workdir: str) -> Path:
         WorkdirError: it cannot be made (a full disk, permissions changed mid-run), or a first attempt found it there:
             the run stops, as on a store that cannot be written.
     """
-    from tunesmith.errors import WorkdirError
-
     folder = Path(trial.log_path or "").parent
     first = trial.attempts == 1
     try:
@@ -207,9 +201,6 @@ def copy_latest_checkpoint(trial_dir: Path, into: Path) -> bool:
     times); else it is made again. It goes to a staging folder and is swapped in, so the child never sees half of
     one.
     """
-    import shutil
-    import time
-
     source, staging = trial_dir / CHECKPOINT, into.with_name(into.name + ".new")
     saving = (trial_dir / (CHECKPOINT + ".new"), trial_dir / (CHECKPOINT + ".old"))
     into.parent.mkdir(parents=True, exist_ok=True)
@@ -355,10 +346,6 @@ class TrialContext:
         Raises:
             TrialError: when ``state`` is neither a folder nor JSON-able (save such state into a folder).
         """
-        import json
-        import os
-        import shutil
-
         target = self.workdir / CHECKPOINT
         staging = self.workdir / (CHECKPOINT + ".new")
         shutil.rmtree(staging, ignore_errors=True)
@@ -391,8 +378,6 @@ class TrialContext:
         Returns:
             The object saved, or the checkpoint folder's path when a folder was saved.
         """
-        import json
-
         for folder in (self.workdir / CHECKPOINT, self.workdir / PARENT_CHECKPOINT):
             if folder.is_dir():
                 if folder.name == CHECKPOINT and self._appender is None and not self._reports:
@@ -410,8 +395,6 @@ class TrialContext:
         Raises:
             TrialError: when nothing exists at ``path_or_folder``.
         """
-        import shutil
-
         source = Path(path_or_folder)
         target = self.workdir / MODEL
         if not source.exists():

@@ -37,7 +37,7 @@ class SlotLedger(Protocol):
 
     def hold_slots(self, holder: str, keep: Collection[str], now: float, ttl: float) -> set[str]: ...
 
-    def leave_slot_queue(self, holder: str) -> None: ...
+    def release_slots(self, holder: str) -> list[str]: ...
 
     def record_event(self, experiment_id: int, kind: str, now: float, trial_number: int | None = None,
                      detail: Mapping[str, Any] | None = None) -> None: ...
@@ -183,10 +183,10 @@ class LeasedSlots:
             with self._lock:
                 self._running.clear()
                 self._reserved = None
-            with contextlib.suppress(StorageError):  # the store is failing; the leases lapse by themselves (TTL)
-                self._hold(force=True)  # releases every slot of this coordinator
-            with contextlib.suppress(StorageError):  # a ticket left queued would make `quota list` show a waiter,
-                self.scope.ledger.leave_slot_queue(self.scope.holder)  # and refuse the next asker, till it lapsed
+            # every slot of this coordinator, and its tickets: one left queued would make `quota list` show a waiter,
+            # and refuse the next asker, till it lapsed (the store is failing: the leases lapse by themselves, TTL)
+            with contextlib.suppress(StorageError):
+                self.scope.ledger.release_slots(self.scope.holder)
             with contextlib.suppress(StorageError):
                 # the run wants no more slots: a wait still open ends here (its trials may have ended together, in
                 # one poll, leaving a slot taken for a trial the runner had no more of, and no poll to give it back)
@@ -213,14 +213,14 @@ class LeasedSlots:
         if self._ended:
             self._hold()
 
-    def _hold(self, force: bool = False) -> None:
+    def _hold(self) -> None:
         """Renew the slots in use, release the rest; record the ones that lapsed (given to another run)."""
         s = self.scope
         with self._lock:
             keep = {n: lease for n, lease in self._running.items() if lease is not None}
             if self._reserved is not None and self._reserved.lease is not None:
                 keep[-1] = self._reserved.lease
-            if not keep and not self._ended and self._released_all and not force:
+            if not keep and not self._ended and self._released_all:
                 return
             lapsed = s.ledger.hold_slots(s.holder, set(keep.values()), self.clock.now(), self.ttl)
             self._ended = []

@@ -328,17 +328,15 @@ def exists_saying_what_differs(exists: ExperimentExists, store: SQLStore, declar
     ``declared`` (the spec as given, seed and workdir not filled in) added: `tunesmith resume` runs the recorded one,
     and what it would not run is why that matters. ``exists`` as it was where they are the same, or the recorded spec
     cannot be read."""
-    from tunesmith.raised_budget import budgets_before_raises, said_before_raises
+    from tunesmith.raised_budget import edits_of_recorded_spec
     from tunesmith.storage.sql import describe_url, resolve_url, resume_command
 
     try:
         experiment = store.experiment(declared.name)
         recorded = spec_from_dict(experiment.spec, recorded=True)
-        before = budgets_before_raises(store.events(experiment.id))  # what `resume --trials/--wall-time` raised
+        differences = edits_of_recorded_spec(store, experiment, recorded, declared)  # less `resume`'s raises
     except TunesmithError:  # deleted meanwhile, written by a tunesmith this one cannot read, a store gone
         return exists
-    differences = tuple(d for d in spec_differences(recorded, filled_like(declared, recorded))
-                        if not said_before_raises(d.path, d.new, before))  # the file it was started from: no edit
     if not differences:
         return exists
     # `diff NAME SPEC` opens the store that SPEC's storage: names, else the default: --storage where that is another

@@ -101,6 +101,11 @@ class TrialStore(Protocol):
         """Take back ``holder``'s places in the quota queues: it will not ask for a slot again."""
         ...
 
+    def release_slots(self, holder: str) -> list[str]:
+        """Give back every slot ``holder`` holds and its places in the quota queues, in one change: a coordinator
+        that ends, or one known gone (`quota release`). Returns the quota keys it held, sorted."""
+        ...
+
     def new_trial(self, experiment_id: int, params: Mapping[str, ParamValue], experiment_seed: int, now: float,
                   log_path_template: str, owner: str | None = None, limit: int | None = None,
                   queued: bool = False) -> TrialRecord | None:

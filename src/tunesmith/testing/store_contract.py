@@ -383,12 +383,25 @@ def check_slots(store: TrialStore) -> None:
     assert not store.acquire_slot("h:4:d", e.id, keys, now=18.5, ttl=5.0).granted, "a's renewal holds"
     assert store.hold_slots("h:1:a", [], now=18.8, ttl=5.0) == set(), "a's trial ended: one slot is free"
     assert not store.acquire_slot("h:1:a", e.id, keys, now=18.9, ttl=5.0).granted, "d has waited longer"
-    assert store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0).granted, "the slot went to the waiter"
-
+    d = store.acquire_slot("h:4:d", e.id, keys, now=19.0, ttl=5.0)
+    assert d.granted, "the slot went to the waiter"
+    assert store.release_slots("h:1:a") == [], "a holds no slot; its ticket (refused at 18.9) goes"
+    assert not store.acquire_slot("h:5:e", e.id, keys, now=19.1, ttl=5.0).granted, "d holds both: e waits"
+    assert store.hold_slots("h:4:d", [str(d.lease)], now=19.2, ttl=5.0) == set(), "one slot free, owed to e"
+    assert not store.acquire_slot("h:6:f", e.id, keys, now=19.3, ttl=5.0).granted, "e has waited longer"
+    store.leave_slot_queue("h:5:e")  # e will not ask again: owed nothing
+    assert store.acquire_slot("h:6:f", e.id, keys, now=19.4, ttl=5.0).granted, "f is next in the queue"
+    assert not store.acquire_slot("h:7:g", e.id, keys, now=19.5, ttl=5.0).granted, "d and f hold both: g waits"
+    assert f"experiment:{e.id}" in store.release_slots("h:4:d"), "the keys d held"
+    assert store.release_slots("h:4:d") == [], "nothing left to give back"
+    assert not store.acquire_slot("h:8:h", e.id, keys, now=19.6, ttl=5.0).granted, "d's slot is owed to g"
+    assert store.release_slots("h:7:g") == [], "g holds no slot; its ticket goes"
+    assert store.acquire_slot("h:8:h", e.id, keys, now=19.7, ttl=5.0).granted, "d's slot, owed to no one"
 
 def check_last_report_id(store: TrialStore) -> None:
-    """An experiment's latest report id grows with every report recorded (one held too), and only with its own: a
-    reader (the dashboard) learns that a curve changed from it without reading the curves."""
+    """An experiment's latest report id is that of its running trials' latest report (one held too), and only of
+    its own: it grows with every report they record, so a reader (the dashboard) learns that a curve changed from it
+    without reading the curves; a trial that finishes takes its reports out of it (its event tells the reader)."""
     e = store.create_experiment("reports", SPEC, "random", "", now=1.0)
     other = store.create_experiment("other reports", SPEC, "random", "", now=1.0)
     assert store.last_report_id(e.id) == 0, "no report yet"
@@ -401,9 +414,17 @@ def check_last_report_id(store: TrialStore) -> None:
     store.add_report(other.id, u.number, 1, Report(1, 0.5), now=4.0)
     assert store.last_report_id(e.id) == first, "another experiment's report is not this one's"
     store.add_report(e.id, t.number, 1, Report(2, 0.8), now=5.0)
-    assert store.last_report_id(e.id) > first
+    kept = store.last_report_id(e.id)
+    assert kept > first
     assert store.last_report_id(other.id) > 0
-
+    v = store.new_trial(e.id, {"x": 0.3}, experiment_seed=1, now=6.0, log_path_template="{number}")
+    assert v is not None
+    store.add_report(e.id, v.number, 1, Report(1, 0.7), now=7.0)
+    assert store.last_report_id(e.id) > kept
+    store.save_trial(e.id, replace(v, state=TrialState.COMPLETED, values=(0.7,)), "trial_completed", now=8.0)
+    assert store.last_report_id(e.id) == kept, "a finished trial's reports are left out: the running one's remain"
+    store.save_trial(e.id, replace(t, state=TrialState.COMPLETED, values=(0.8,)), "trial_completed", now=9.0)
+    assert store.last_report_id(e.id) == 0, "no trial runs"
 
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
     check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
