@@ -1031,6 +1031,22 @@ def test_validate_schema_only_imports_no_trial_code(project):
     assert (project.root / "IMPORTED").exists()
 
 
+def test_validate_schema_only_runs_the_checks_that_import_no_code(project):
+    """--schema-only copied `prepare`'s strategy decision and left out its other checks, which import no code: a
+    command naming ${y}, no parameter of the space, was "valid (schema only)" while `validate` refused it. Both refuse
+    it now; a function spec's module is still not imported (review surface, item 1)."""
+    project.write_spec(project.spec(name="cmd", trial={"command": "python3 t.py --x {x} --y ${y}"}), "cmd.yaml")
+    project.write("touches.py", TOUCHES_AT_IMPORT)
+    project.write_spec(project.spec(name="v", trial={"function": "touches:objective"}), "v.yaml")
+    full, schema_only = project.cli("validate", "cmd.yaml"), project.cli("validate", "--schema-only", "cmd.yaml")
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr
+    assert schema_only.returncode == 2, schema_only.stdout + schema_only.stderr
+    assert schema_only.stderr == full.stderr and "placeholder {y}" in schema_only.stderr, schema_only.stderr
+    proc = project.cli("validate", "--schema-only", "v.yaml")
+    assert proc.returncode == 0 and "valid (schema only)" in proc.stdout, proc.stderr
+    assert not (project.root / "IMPORTED").exists()
+
+
 @pytest.mark.parametrize("code", ["'no data here'", "0"], ids=["with-a-message", "zero"])
 def test_validate_of_several_reports_trial_code_that_exits_at_import_and_goes_on(project, code):
     """Trial code calling sys.exit() at its top level ended `validate a.yaml b.yaml` at a.yaml, with the code's own

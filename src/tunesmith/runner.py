@@ -71,10 +71,11 @@ class RunResult:
     status: RunStatus  # how this coordinator's run ended: the experiment's status, unless others still run it
 
 
-def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stored: bool = False) -> Plan:
+def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stored: bool = False,
+            import_code: bool = True) -> Plan:
     """Check everything a spec implies beyond its schema: the strategy and its options, the trial code.
     ``stored``: the spec of a recorded experiment (resume, reproduce), which ran before; checks added since may
-    not refuse it.
+    not refuse it. ``import_code`` False: all but the code the spec names (`validate --schema-only`).
 
     Raises:
         SpecError: naming the field and the fix.
@@ -86,15 +87,14 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
                           len(spec.objective), spec.executor.workers, constrained=bool(spec.constraints),
                           early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
     warnings: list[str] = list(decision.warnings)  # (a recorded decision has none: its spec ran before)
-    if spec.task is not None:
+    if spec.task is not None and import_code:  # (a task's check imports its classes: their modules run)
         from tunesmith.tasks import prepare as prepare_task
 
         warnings += prepare_task(spec.task, spec.base_dir, new=not stored, tuned=spec.space).warnings  # or fails
-    elif spec.trial is not None and spec.trial.function is not None:
+    elif spec.trial is not None and spec.trial.function is not None and import_code:
         check_trial_function(spec.trial.function, spec.base_dir, imported_by_workers=spec.executor.kind != "inline",
                              given=spec.trial.given_function(spec.name))
-    else:
-        assert spec.trial is not None and spec.trial.command is not None
+    elif spec.trial is not None and spec.trial.command is not None:
         check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings += command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
                                  trials_run_here(spec.executor)) if spec.trial else []

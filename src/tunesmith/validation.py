@@ -42,27 +42,23 @@ def check_spec(path: str) -> Plan:
 def check_spec_schema(path: str) -> Plan:
     """`validate --schema-only`: check the spec at ``path`` as far as it goes without importing any code it names
     (the trial function's module, whose top-level code runs at import; a task's classes): its YAML, schema and
-    search space, the checks a spec given anew passes, its strategy and options, where it records. What only the
-    code tells (the trial function is there and takes ``(config, trial)``, a task's parameter names) is a full
-    check's (:func:`check_spec`).
+    search space, the checks a spec given anew passes, all of `runner.prepare`'s but the code's (its strategy and
+    options, the command's placeholders, the scheduler, the tracking extra), where it records. What only the code
+    tells (the trial function is there and takes ``(config, trial)``, a task's parameter names) is a full check's
+    (:func:`check_spec`).
 
     Raises:
         UserInputError: what is wrong, naming the field and the fix.
     """
-    from tunesmith.runner import Plan
+    from tunesmith.runner import prepare
     from tunesmith.spec.loader import read_spec_file
     from tunesmith.spec.model import check_new_spec
-    from tunesmith.spec.scheduler_config import NoSchedulerConfig
-    from tunesmith.strategy import decide
 
     spec = read_spec_file(path, import_classes=False)
     check_new_spec(spec)
-    space = spec.search_space
-    decision = decide(spec.strategy.name, dict(spec.strategy.options), space, spec.budget.trials, len(spec.objective),
-                      spec.executor.workers, constrained=bool(spec.constraints),
-                      early_stopping=not isinstance(spec.scheduler, NoSchedulerConfig))
-    _check_storage(spec)
-    return Plan(spec, space, decision, tuple(decision.warnings))
+    plan = prepare(spec, import_code=False)
+    _check_storage(plan.spec)
+    return plan
 
 
 def _check_storage(spec: ExperimentSpec) -> None:
