@@ -236,16 +236,42 @@ def test_a_tracking_section_without_mlflow_is_bad_input_before_anything_is_recor
     assert not project.db.exists() and not (project.root / "mlflow.db").exists()
 
 
+def test_an_exported_spec_hides_a_secret_env_value_wherever_it_is_written(project, mlflow_uri):
+    """`tunesmith spec` hid a secret-named trial.env value also where the spec repeats it (a tag, the description),
+    the MLflow export only in trial.env: two copies of one rule that disagreed (review surface, item 2). One rule
+    now (redaction.spec_secrets_hidden): the exported spec.json, its tags and `spec --json` agree."""
+    from helpers import cli_json_in_process
+    from tunesmith.tracking import export_mlflow
+
+    token = "abcd1234xyz"
+    path = _spec(project, "hidden", tags={"hdr": f"--hdr {token}"}, description=f"sends --hdr {token}",
+                 trial={"function": "reporting:objective", "env": {"API_TOKEN": token, "MODE": "fast"}})
+    tunesmith.run(path, storage=project.storage)
+    store = SQLStore(project.storage, create=False)
+    try:
+        parent_id = export_mlflow(store, "hidden", SystemClock(), mlflow_uri).parent_run_id
+    finally:
+        store.close()
+    client, _ = _runs(mlflow_uri, "hidden")
+    exported = json.loads(Path(client.download_artifacts(parent_id, "tunesmith/spec.json", str(project.root)))
+                          .read_text())
+    assert token not in json.dumps(exported) and exported["description"] == "sends --hdr ***", exported
+    assert exported["trial"]["env"] == {"API_TOKEN": "***", "MODE": "fast"}, exported
+    assert client.get_run(parent_id).data.tags["tunesmith.tag.hdr"] == "--hdr ***"
+    printed = cli_json_in_process("spec", "hidden", "--storage", project.storage)
+    assert {k: v for k, v in printed.items() if k in exported} == exported
+
+
 def test_secrets_are_redacted_in_exported_specs():
     from tunesmith.redaction import redact_env, redact
-    from tunesmith.tracking.mlflow_tracker import redacted_spec
+    from tunesmith.redaction import spec_secrets_hidden
 
     spec = {"storage": "postgresql://bob:hunter2@db/tuning", "tags": {"db": "https://ann:t0ps3cret@h/x"},
             "space": {"u": {"type": "categorical", "choices": ["mysql://c:letmein@h/d"]}},
             "trial": {"env": {"API_TOKEN": "abc", "MODE": "fast"},
                                                                         "command": "run --url https://u:pw@h/x"},
             "tracking": {"mlflow": {"uri": "https://me:s3cret@mlflow.example"}}}
-    out = json.dumps(redacted_spec(spec))
+    out = json.dumps(spec_secrets_hidden(spec))
     assert "hunter2" not in out and "abc" not in out and "s3cret" not in out and ":pw@" not in out
     assert "t0ps3cret" not in out and "letmein" not in out, out
     assert "fast" in out and "bob:***@db" in out

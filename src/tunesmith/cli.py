@@ -788,11 +788,12 @@ def print_spec(name: Annotated[str, typer.Argument(help="the experiment's name")
     """Print the spec experiment NAME was recorded with, as YAML: what its run ran (with the seed and workdir it
     filled in), which `tunesmith validate`, `run` and `diff` read back; secret-named trial.env values and whatever
     reads like a password, token or key as *** unless --show-secrets."""
-    from tunesmith.spec.writer import recorded_spec_yaml, secrets_hidden
+    from tunesmith.redaction import spec_secrets_hidden
+    from tunesmith.spec.writer import recorded_spec_yaml
 
     experiment = _store(storage).experiment(name)
     if as_json:
-        print(strict_json(experiment.spec if show_secrets else secrets_hidden(experiment.spec), indent=2))
+        print(strict_json(experiment.spec if show_secrets else spec_secrets_hidden(experiment.spec), indent=2))
         return
     sys.stdout.write(recorded_spec_yaml(experiment.name, experiment.spec, show_secrets))
 

@@ -89,3 +89,22 @@ def redact_texts(value: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(value, list):
         return [redact_texts(v, secrets) for v in value]
     return value
+
+
+def spec_secrets_hidden(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A (JSON) spec as it leaves tunesmith: printed (`tunesmith spec`) or exported (MLflow's spec.json). Every text
+    redacted (a URL's password, ``password=...``: a store written before the storage password was left out of the
+    record still holds it), and the values of the ``trial.env`` variables whose names say secret (``API_TOKEN``: as
+    :func:`redact_env` hides them) as ***, there and wherever else the spec writes them (a command's ``--hdr``, a
+    tag). The store keeps them: a resume runs the recorded spec.
+
+    Only those: a failure reason hides every trial.env value (a trial's output may print any of them, in any
+    context), but a spec printed with ``DATA_DIR: ***`` is no spec to run again, and whoever reads it can read the
+    record it comes from. A *** left in a spec file is refused when it is run (``check_no_hidden_values``)."""
+    trial = spec.get("trial")
+    env = trial.get("env") if isinstance(trial, Mapping) else None
+    env = env if isinstance(env, Mapping) else {}
+    shown: dict[str, Any] = redact_texts(dict(spec), secrets_of({}, env))  # (secrets_of: the secret-named ones)
+    if env:
+        shown["trial"]["env"] = {k: REDACTED if secret_name(k) else v for k, v in shown["trial"]["env"].items()}
+    return shown

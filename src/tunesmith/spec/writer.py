@@ -10,37 +10,20 @@ from typing import Any
 
 import yaml
 
-from tunesmith.redaction import REDACTED, redact_texts, secret_name, secrets_of
+from tunesmith.redaction import REDACTED, spec_secrets_hidden
 from tunesmith.spec.model import INTERACTIVE
 from tunesmith.spec.task_config import DataConfig, folds_keep_time_order
 
 _WIDTH = 120
 
 
-def secrets_hidden(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """``stored`` as `tunesmith spec` shows it: every text redacted (a URL's password, ``password=...``: a store
-    written before the storage password was left out of the record still holds it), and the values of the
-    ``trial.env`` variables whose names say secret (``API_TOKEN``: as :func:`redact_env` hides them) as ***, here
-    and wherever else they are written. The store keeps them: a resume runs the recorded spec.
-
-    Only those: a failure reason hides every trial.env value (a trial's output may print any of them, in any
-    context), but a spec printed with ``DATA_DIR: ***`` is no spec to run again, and whoever reads it here can read
-    the record it comes from. A *** left in a file is refused when it is run (``check_no_hidden_values``)."""
-    env = (stored.get("trial") or {}).get("env")
-    env = env if isinstance(env, Mapping) else {}
-    shown: dict[str, Any] = redact_texts(dict(stored), secrets_of({}, env))  # (secrets_of: the secret-named ones)
-    if env:
-        shown["trial"]["env"] = {k: REDACTED if secret_name(k) else v for k, v in shown["trial"]["env"].items()}
-    return shown
-
-
 def recorded_spec_yaml(name: str, stored: Mapping[str, Any], show_secrets: bool = False) -> str:
     """Experiment ``name``'s stored spec as a YAML spec file: every key as stored (the seed and workdir its run
-    filled in too), its secrets hidden (:func:`secrets_hidden`) unless ``show_secrets``, with comment lines above it
-    saying what it is, what was hidden, and which of its paths are relative to the folder the spec was read from
-    (``base_dir``), which is left out: the loader takes it from the file's folder, so the file finds the same code
-    and data when it is kept in that folder."""
-    shown = stored if show_secrets else secrets_hidden(stored)
+    filled in too), its secrets hidden (:func:`~tunesmith.redaction.spec_secrets_hidden`) unless ``show_secrets``,
+    with comment lines above it saying what it is, what was hidden, and which of its paths are relative to the
+    folder the spec was read from (``base_dir``), which is left out: the loader takes it from the file's folder, so
+    the file finds the same code and data when it is kept in that folder."""
+    shown = stored if show_secrets else spec_secrets_hidden(stored)
     data = {key: value for key, value in shown.items() if key != "base_dir"}
     if isinstance(data.get("space"), Mapping):
         data["space"] = {param: domain_as_written(domain) for param, domain in data["space"].items()}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.errors import UserInputError
 from tunesmith.extras import install_extra
 from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialState
-from tunesmith.redaction import redact, redact_env, redact_texts
+from tunesmith.redaction import redact, spec_secrets_hidden
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
@@ -200,13 +200,13 @@ class MlflowTracker:
         runs = self.client.search_runs([self.experiment_id()], filter_string=filter_string, max_results=1)
         if runs:
             return str(runs[0].info.run_id)
-        spec = experiment.spec
+        spec, shown = experiment.spec, spec_secrets_hidden(experiment.spec)  # (shown: the spec and its tags exported)
         fingerprint = experiment.attributes.get("data_fingerprint") or {}
         tags = {"tunesmith.experiment": experiment.name, "tunesmith.created_at": repr(experiment.created_at),
                 "tunesmith.kind": "experiment", "tunesmith.strategy": experiment.strategy or "",
                 "tunesmith.strategy_reason": (experiment.strategy_reason or "")[:4900],
                 "tunesmith.seed": str(spec.get("seed")),
-                **{f"tunesmith.tag.{k}": redact(str(v)) for k, v in (spec.get("tags") or {}).items()}}
+                **{f"tunesmith.tag.{k}": redact(str(v)) for k, v in (shown.get("tags") or {}).items()}}
         if fingerprint.get("content_hash"):
             tags["tunesmith.data_hash"] = str(fingerprint["content_hash"])
         run = self.client.create_run(self.experiment_id(), run_name=experiment.name, tags=tags,
@@ -218,7 +218,7 @@ class MlflowTracker:
                   Param("objective", json.dumps(spec.get("objective"))),
                   Param("budget", json.dumps(spec.get("budget")))]
         self.client.log_batch(run_id, params=params)
-        self.client.log_dict(run_id, redacted_spec(spec), "tunesmith/spec.json")
+        self.client.log_dict(run_id, shown, "tunesmith/spec.json")
         if fingerprint:
             self.client.log_dict(run_id, dict(fingerprint), "tunesmith/data_fingerprint.json")
         if environment:
@@ -343,17 +343,6 @@ class MlflowTracker:
 def synced_marker(trial: TrialRecord) -> str:
     """What a child run last received: a run whose marker matches the store needs no write."""
     return f"{trial.state.value}|{trial.attempts}|{len(trial.intermediate)}|{trial.finished_at!r}"
-
-
-def redacted_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec as exported: every text in it without credentials (a URL's password, a token, ``--password X``),
-    and secret-looking env values hidden. Every text, not the fields that usually hold them: a database URL in a
-    tag or the description was exported as written."""
-    out = redact_texts(json.loads(json.dumps(spec)))
-    trial = out.get("trial")
-    if isinstance(trial, dict) and isinstance(trial.get("env"), dict):
-        trial["env"] = redact_env(trial["env"])
-    return out
 
 
 def _objectives(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
