@@ -72,6 +72,16 @@ def test_trials_json_with_a_limit_reads_only_the_listed_trials_reports(long_run,
     assert all(len(t["intermediate"]) == 5 for t in listed)
 
 
+@pytest.mark.parametrize("output", ["--json", "--csv"])
+def test_trials_sorted_with_curves_reads_each_trial_once(long_run, statements, output):
+    """Sorting lists every trial: `trials --sort loss --json` (or --csv) read every trial without its curve, then
+    every trial again with it. Now once, with curves, sorted in memory (review surface, item 3)."""
+    code, out, err = cli_in_process("trials", "long", "--sort", "loss", output, "--storage", long_run.storage)
+    assert code == 0 and out.strip(), err
+    assert len(_reads(statements, "trials.params")) == 1, "the trials were read more than once"
+    assert len(_reads(statements, "trial_reports")) == 1, "the reports were read more than once"
+
+
 def test_delete_asks_once_whether_a_coordinator_is_at_work_and_reads_no_trial(long_run, statements):
     """`delete --yes` checked twice (before the prompt it does not show, and in the deletion), each time reading
     every trial with its reports, for their owners' beats: now once, each owner's latest beat in one query."""

@@ -22,7 +22,7 @@ def read_listed(store: TrialStore, experiment: ExperimentRecord, states: Sequenc
     reads ten trials' reports, not every trial's (100 reports a trial are most of what it stores). A trial read again
     is as it is then: one of a live run may have moved on since it was chosen.
     """
-    everything = not states and sort is None and limit is None  # (all of them, by number: one read)
+    everything = not states and limit is None  # (all of them, in any order: one read, sorted in memory)
     every = store.trials(experiment.id, curves=curves and everything)
     chosen = listed_trials(experiment, every, states, sort, limit)
     if curves and not everything and chosen:
