@@ -91,6 +91,33 @@ def test_run_ends_saying_the_holdout_and_nested_estimate_it_computed_as_show_say
     assert said[said.index("holdout roc_auc"):said.index("Stopped: ")].strip() in shown, shown
 
 
+def test_run_says_its_holdout_lines_from_the_task_part_of_the_summary_alone(project, monkeypatch):
+    """`run`'s display built the whole `show` summary (the Pareto front, cost, the scheduler's resource summary over
+    every trial) to say its holdout lines, which need only the task's part
+    (summary.task_summary). The lines are those `show` says (review surface, item 5)."""
+    import io
+
+    from rich.console import Console
+
+    import tunesmith
+    from tunesmith import console, summary
+    from tunesmith.console import ProgressDisplay
+
+    result = tunesmith.run(project.write_spec({**TASK, "name": "lines"}), storage=project.storage)
+    expected = summary.holdout_lines(summary.experiment_summary(result.experiment, result.trials))
+
+    def whole_summary(*args, **kwargs):
+        raise AssertionError("the run's end built the whole experiment summary")
+
+    for module in (summary, console):
+        monkeypatch.setattr(module, "experiment_summary", whole_summary, raising=False)
+    screen = io.StringIO()
+    ProgressDisplay(Console(file=screen, width=400)).run_finished(result.experiment, result.trials, "budget")
+    said = screen.getvalue()
+    assert expected and expected[0].startswith("holdout roc_auc of trial")
+    assert all(line in said for line in expected), said
+
+
 def test_show_says_when_the_selected_trial_is_itself_flagged_unstable_and_what_a_stable_pick_would_be(project):
     """With unstable_spread 0.006 two of the four trials are flagged, the best among them: `show` counted the
     unstable configurations and selected one of them without a word that it was."""

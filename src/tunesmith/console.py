@@ -18,7 +18,7 @@ from tunesmith.events import RunListener, say_on_stderr
 from tunesmith.records import ExperimentRecord, Failure, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.selection import completed, ranked, select_trial, selectable
 from tunesmith.spec.loader import spec_from_dict
-from tunesmith.summary import best_of, experiment_summary, holdout_lines, objectives_of, scheduler_without_reports
+from tunesmith.summary import best_of, holdout_lines, objectives_of, scheduler_without_reports, task_summary
 from tunesmith.terminal_text import escape
 
 FAILURE_LINES = 10
@@ -114,7 +114,7 @@ class ProgressDisplay(RunListener):
                 self.console.print(escape(line), soft_wrap=True)
         print_best_table(self.console, experiment, trials)
         if experiment.spec.get("task"):  # the holdout and nested estimate it has just computed, as `show` says them
-            for line in holdout_lines(experiment_summary(experiment, trials)):
+            for line in holdout_lines(task_summary(experiment, trials)):
                 self.console.print(escape(line), soft_wrap=True)
         if (unfed := scheduler_without_reports(experiment, trials)) is not None:
             self.console.print(f"[yellow]warning[/]: {escape(unfed)}")

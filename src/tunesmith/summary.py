@@ -202,6 +202,17 @@ def _warm_start_brief(warm: dict[str, Any], strategy: str | None) -> dict[str, A
             "mode": mode, "taken_as": taken}
 
 
+def task_summary(experiment: ExperimentRecord, trials: Sequence[TrialRecord]) -> dict[str, Any]:
+    """The built-in task's part of :func:`experiment_summary` (``task``, ``holdout``, ``cv_optimism``, ``nested``,
+    ``data_fingerprint``; empty without a task): what :func:`holdout_lines` says, for `run`'s end, which needs not
+    the rest (the Pareto front, cost, the scheduler's resources over every trial)."""
+    spec = spec_from_dict(experiment.spec, recorded=True)
+    if spec.task is None:
+        return {}
+    selection = select_trial(trials, spec.objectives, spec.constraints, spec.select, exclude_unstable_of(experiment))
+    return _task_summary(experiment, spec, trials, selection)
+
+
 def _task_summary(experiment: ExperimentRecord, spec: ExperimentSpec, trials: Sequence[TrialRecord],
                   selection: Selection | None) -> dict[str, Any]:
     """For built-in tasks: the selected trial's cross-validation, the holdout score (never seen by the search), the
