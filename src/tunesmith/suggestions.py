@@ -16,11 +16,12 @@ is that choice, where it is one; spelling alone led ``cmd`` to ``cwd`` and ``bay
 the writer already gave (``given``: the other keys of the same mapping) is never suggested: ``loq`` beside ``low``
 meant ``log``; nor is rule 5's loose likeness, where the word is near a choice given by rules 1-4: ``sede`` beside
 ``seed`` is that key written again, not ``scheduler``. A key that is right but in the wrong mapping (``workers``
-at the top level) is no typo at all: ``misplaced`` names the section it belongs under (``MISPLACED_KEYS``), and
-its name there where that differs (Optuna's ``n_trials`` is ``budget.trials``).
+at the top level) is no typo at all: ``misplaced`` names the section it belongs under (``MISPLACED_KEYS``), its
+name there where that differs (Optuna's ``n_trials`` is ``budget.trials``), and how it is written there.
 
-A name is returned as the choices spell it. Each caller words its own hint around it, since the hint sits in
-sentences of different shapes.
+``closest`` returns a name as the choices spell it: each caller words its own hint around it, since the hint sits
+in sentences of different shapes. ``misplaced`` returns its whole hint (``it belongs under executor: write ...``),
+which its one caller (an unknown key's message, strict_model) appends as it is.
 """
 
 from __future__ import annotations
