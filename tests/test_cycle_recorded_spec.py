@@ -182,14 +182,17 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_budget_or_an_upgrad
         ("raised", {"trials": 1}, {"trials": 1}),
         ("timed", {"wall_time": "1h", "trials": 100}, {"wall_time": "1h"}),
         ("lowered", {"trials": 2}, {"trials": 1})])
-    raise_budget_to_resume(store, store.url, "raised", 2, SystemClock())
-    for name in ("timed", "raised"):
-        taken = _in_process("cycle", f"{name}.yaml", *_CYCLE)
-        assert taken.returncode == 0, taken.stderr
-    assert _in_process("diff", "timed", "timed.yaml").stdout.startswith("no differences")
-    lowered = _in_process("cycle", "lowered.yaml", *_CYCLE)
-    assert lowered.returncode == 2 and "budget.trials differs from the recorded experiment" in lowered.stderr, \
-        lowered.stderr
+    try:
+        raise_budget_to_resume(store, store.url, "raised", 2, SystemClock())
+        for name in ("timed", "raised"):
+            taken = _in_process("cycle", f"{name}.yaml", *_CYCLE)
+            assert taken.returncode == 0, taken.stderr
+        assert _in_process("diff", "timed", "timed.yaml").stdout.startswith("no differences")
+        lowered = _in_process("cycle", "lowered.yaml", *_CYCLE)
+        assert lowered.returncode == 2 and "budget.trials differs from the recorded experiment" in lowered.stderr, \
+            lowered.stderr
+    finally:
+        store.close()
 
 
 @pytest.mark.slow
@@ -204,15 +207,18 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_wall_time_and_refus
     store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
         ("walled", {"wall_time": "1h", "trials": 1}, {"wall_time": "1h", "trials": 1}),
         ("edited", {"trials": 2}, {"trials": 1})])
-    raise_budget_to_resume(store, store.url, "walled", None, SystemClock(), wall_time=7200.0)
-    raise_budget_to_resume(store, store.url, "edited", 4, SystemClock())
-    edited = _in_process("cycle", "edited.yaml", *_CYCLE)
-    assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \
-        edited.stderr
-    again = _in_process("run", "walled.yaml")  # the experiment exists; its file's wall_time is no difference
-    assert again.returncode != 0 and "budget.wall_time" not in again.stderr, again.stderr
-    taken = _in_process("cycle", "walled.yaml", *_CYCLE)
-    assert taken.returncode == 0, taken.stderr
+    try:
+        raise_budget_to_resume(store, store.url, "walled", None, SystemClock(), wall_time=7200.0)
+        raise_budget_to_resume(store, store.url, "edited", 4, SystemClock())
+        edited = _in_process("cycle", "edited.yaml", *_CYCLE)
+        assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \
+            edited.stderr
+        again = _in_process("run", "walled.yaml")  # the experiment exists; its file's wall_time is no difference
+        assert again.returncode != 0 and "budget.wall_time" not in again.stderr, again.stderr
+        taken = _in_process("cycle", "walled.yaml", *_CYCLE)
+        assert taken.returncode == 0, taken.stderr
+    finally:
+        store.close()
 
 
 def test_the_edits_of_a_recorded_spec_leave_out_only_its_own_raised_budgets(tmp_path: Path,
@@ -226,10 +232,14 @@ def test_the_edits_of_a_recorded_spec_leave_out_only_its_own_raised_budgets(tmp_
 
     store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
         ("raised", {"trials": 1}, {"trials": 1}), ("kept", {"trials": 2}, {"trials": 1})])
-    raise_budget_to_resume(store, store.url, "raised", 3, SystemClock())
-    raise_budget_to_resume(store, store.url, "kept", 4, SystemClock())  # from 2: the file's 1 is still an edit
-    for name, edits in (("raised", []), ("kept", ["budget.trials"])):
-        experiment = store.experiment(name)
-        recorded = spec_from_dict(experiment.spec)
-        found = edits_of_recorded_spec(store, experiment, recorded, read_spec_file(str(tmp_path / f"{name}.yaml")))
-        assert [d.path for d in found] == edits, (name, found)
+    try:
+        raise_budget_to_resume(store, store.url, "raised", 3, SystemClock())
+        raise_budget_to_resume(store, store.url, "kept", 4, SystemClock())  # from 2: the file's 1 is still an edit
+        for name, edits in (("raised", []), ("kept", ["budget.trials"])):
+            experiment = store.experiment(name)
+            recorded = spec_from_dict(experiment.spec)
+            written = read_spec_file(str(tmp_path / f"{name}.yaml"))
+            found = edits_of_recorded_spec(store, experiment, recorded, written)
+            assert [d.path for d in found] == edits, (name, found)
+    finally:
+        store.close()
