@@ -200,18 +200,11 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
 
-    from tunesmith.errors import UserInputError
-    from tunesmith.spec.units import parse_duration
-
     refuse_a_run_started_by_an_import()
-    try:
-        seconds = None if wall_time is None else parse_duration(wall_time)
-    except ValueError as e:
-        raise UserInputError(f"wall_time=: {e}") from None
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=",
-                               wall_time=seconds, wall_field="wall_time=")
+                               wall_time=wall_time, wall_field="wall_time=")
         r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:

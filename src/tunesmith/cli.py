@@ -418,15 +418,9 @@ def resume(name: Annotated[str, typer.Argument(help="the experiment's name")], s
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import handlers_restored, install_signal_handlers
 
-    from tunesmith.spec.units import parse_duration
-
     _log_as_json(log_format, name)
-    try:
-        seconds = None if wall_time is None else parse_duration(wall_time)
-    except ValueError as e:
-        raise UserInputError(f"--wall-time: {e}") from None
     store = _store(storage)
-    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, wall_time=seconds)
+    raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, wall_time=wall_time)
     listener = RunListener() if quiet else ProgressDisplay(out, err)
     with _observed(listener, metrics_port, metrics_addr, metrics_file, log_format, store, name) as listener, \
             _lost_cluster_or_store_said(name, store), handlers_restored():

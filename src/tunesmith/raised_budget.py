@@ -18,15 +18,17 @@ from tunesmith.clock import Clock
 from tunesmith.errors import LeaseHeld, UserInputError
 from tunesmith.spec.diff import SpecDifference, filled_like, spec_differences
 from tunesmith.spec.model import MOST_TRIALS, ExperimentSpec
+from tunesmith.spec.units import parse_duration
 from tunesmith.storage.base import Event, ExperimentRecord, TrialStore
 from tunesmith.storage.sql import resume_command
 
 
 def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int | None, clock: Clock,
-                           join: bool = False, field: str = "--trials", wall_time: float | None = None,
+                           join: bool = False, field: str = "--trials", wall_time: float | str | None = None,
                            wall_field: str = "--wall-time") -> None:
     """Before a resume (`resume NAME --trials N --wall-time D`, ``tunesmith.resume(trials=N, wall_time=D)``):
-    record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds) as its wall-time budget, in
+    record ``trials`` as experiment ``name``'s trial budget and ``wall_time`` (seconds, or a duration as the spec
+    writes one: ``2h``) as its wall-time budget, in
     one change (nothing to do for None, or for the budget it has: the same command twice resumes twice). Unless
     ``join``, an experiment another coordinator runs is refused first, with nothing written: the resume that follows
     would be refused, and the running coordinator keeps the budget it started with. ``url``: the store's, as the
@@ -40,6 +42,11 @@ def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int |
     """
     if trials is None and wall_time is None:
         return
+    if isinstance(wall_time, str):
+        try:
+            wall_time = parse_duration(wall_time)
+        except ValueError as e:
+            raise UserInputError(f"{wall_field}: {e}") from None
     experiment = store.experiment(name)
     if not join and (holder := store.lease_holder(experiment.id, clock.now())) is not None:
         again = resume_command(name, url, os.environ, trials=trials, wall_time=wall_time)
