@@ -743,22 +743,17 @@ def _own_file_holds_its_rows(store: SQLStore, head: ExperimentRecord, tuned: Tun
     """Whether re-tune ``head``'s own file still holds the rows it was tuned on: a trial-code one's file with the
     digest recorded then (one recorded without a digest, by an earlier tunesmith, gives way to ``--reference``), a
     task's data file with the fingerprint its last trials ran on. False for a first tuning."""
-    from tunesmith.data_history import data_epochs
+    from tunesmith.promotion.tuned_data import changes_since_run, data_file
     from tunesmith.spec.loader import spec_from_dict
-    from tunesmith.tasks import fingerprint, fingerprint_changes
 
     if not (head.attributes.get("lineage") or {}).get("parent"):
         return False
     spec = spec_from_dict(head.spec, recorded=True)
     if spec.task is None:
         return tuned is not None and tuned.usable and tuned.verified
-    epochs = data_epochs(head.attributes, store.events(head.id), ())
-    recorded = epochs[-1].fingerprint if epochs else None  # the rows its last trials ran on
-    if spec.task.data.path is None or not recorded:
+    if spec.task.data.path is None or not os.path.isfile(data_file(spec)):
         return False
-    path = spec.task.data.path if os.path.isabs(spec.task.data.path) else os.path.join(spec.base_dir or ".",
-                                                                                       spec.task.data.path)
-    return os.path.isfile(path) and not fingerprint_changes(dict(recorded), fingerprint(spec.task, spec.base_dir))
+    return changes_since_run(store, head, spec) == []   # None: no fingerprint recorded, nothing to hold to
 
 
 def _refuse_no_reference(store: SQLStore, root: str,
