@@ -639,6 +639,23 @@ def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri, tmp_path):
         registry.log_sklearn(run_id, own, X[:5])
 
 
+def test_promote_serializes_the_model_once_to_check_it_against_the_allow_list(tuned, monkeypatch):
+    """promote checked the refit model against the allow-list before the gates (so a dry run tells), then
+    `log_sklearn` checked it again: two full skops serializations of the same model before MLflow's own."""
+    import skops.io
+
+    dumped: list[object] = []
+    dumps = skops.io.dumps
+
+    def counted(obj, *args, **kwargs):
+        dumped.append(obj)
+        return dumps(obj, *args, **kwargs)
+
+    monkeypatch.setattr(skops.io, "dumps", counted)
+    assert _promote(tuned, "wine-once").version == "1"
+    assert len(dumped) == 1, dumped
+
+
 def test_a_trial_that_breaks_the_specs_constraints_fails_a_gate_when_asked_for_by_number(project, mlflow_uri):
     """`promote --trial N` shipped a trial breaking the spec's constraints (latency_p95_ms 9.51 against <= 5)
     without a word: "every gate passed" (a new user's walk). Selection never picks one; asked for by number, it is

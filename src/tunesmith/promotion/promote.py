@@ -240,7 +240,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     maximize = objective.direction is Direction.MAXIMIZE
     metrics = _recorded_metrics(spec, trial)
     refuse_changed_data(store, experiment, spec)   # refit on other rows than it was tuned on, it shipped unsaid
-    model, holdout = _task_model(spec, trial)
+    model, trusted, holdout = _task_model(spec, trial)
     metrics.update(holdout.scores)
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
                           tuple(spec.space))
@@ -289,7 +289,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         already = passed and _is_trial(champion, experiment, trial)
         if passed and not dry_run and not already:
             assert registry is not None
-            source, run_id = _logged_model(spec, experiment, trials, trial, registry, model, handed, tracking_uri)
+            source, run_id = _logged_model(spec, experiment, trials, trial, registry, model, trusted, handed,
+                                           tracking_uri)
             # read again as the aliases are about to move (the model logged, seconds after the champion was judged):
             # a champion moved by a promote with another store sharing this registry is not displaced unjudged
             moved = registry.by_alias(model_name, "champion")
@@ -387,17 +388,18 @@ def _recorded_metrics(spec: ExperimentSpec, trial: TrialRecord) -> dict[str, flo
     return out
 
 
-def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout]:
-    """For a task: the model to ship (:func:`tunesmith.tasks.refit`), its holdout score and its own latency and
+def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, list[str] | None, _Holdout]:
+    """For a task: the model to ship (:func:`tunesmith.tasks.refit`), the types it needs trusted to be stored (None
+    where skops is not installed: :func:`_refuse_unstorable`), its holdout score and its own latency and
     size. A trial measured those on its last fold's model, fit on fewer rows: a model whose size grows with its rows
     (k-NN, support vectors, forests) passed ``max: {model_size_bytes: 100000}`` at 58 KB and shipped at 115 KB. The
     gates judge what ships: these replace the trial's."""
     if spec.task is None:
-        return None, _Holdout({})
+        return None, None, _Holdout({})
     from tunesmith.tasks import measure_model, prepare, refit
 
     model = refit(spec.task, dict(trial.params), trial.seed, spec.base_dir)
-    _refuse_unstorable(model)   # as registering it would, after every gate had passed (and a dry run said so)
+    trusted = _refuse_unstorable(model)   # as registering it would, after every gate had passed (and a dry run said so)
     prep = prepare(spec.task, spec.base_dir)
     rows = prep.holdout_idx if len(prep.holdout_idx) else prep.refit_idx  # timed on rows it predicts in production
     X, y = prep.dataset.X[prep.holdout_idx], prep.dataset.y[prep.holdout_idx]
@@ -405,7 +407,7 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
         measured = measure_model(model, prep.dataset.X[rows], spec.task.latency) \
             if spec.task.latency is not None else {}
         if spec.task.holdout is None:
-            return model, _Holdout(measured)
+            return model, trusted, _Holdout(measured)
         score = prep.scorer(model, X, y)
     except ValueError as e:  # scikit-learn's refusal of the rows is the answer; any other error is a defect, raised
         said = (str(e).strip().splitlines() or [""])[0]
@@ -416,13 +418,15 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
             f"task.pipeline: trial {trial.number}'s model, refit on the development rows, cannot score the holdout "
             f"({len(y)} rows): {type(e).__name__}: {said}{hint}; nothing was done") from None
     name = spec.task.metric_name
-    return model, _Holdout({f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}, X, y, prep.scorer)
+    scores = {f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}
+    return model, trusted, _Holdout(scores, X, y, prep.scorer)
 
 
-def _refuse_unstorable(model: Any) -> None:
+def _refuse_unstorable(model: Any) -> list[str] | None:
     """A model the registry would refuse to store (a class of the user's own in its pipeline), refused before the
     gates: a dry run said "every gate passed" for it, and the promote then refused it. Not judged where skops, which
-    stores it, is not installed (a dry run without the registry's extra).
+    stores it, is not installed (a dry run without the registry's extra). Returns the types it needs trusted, handed
+    to :meth:`ModelRegistry.log_sklearn` (checking serializes the whole model: done once).
 
     Raises:
         UserInputError: the registry's own words (exit 2).
@@ -430,17 +434,13 @@ def _refuse_unstorable(model: Any) -> None:
     import importlib.util
 
     if importlib.util.find_spec("skops") is None:
-        return
+        return None
     from tunesmith.tracking.model_registry import UntrustedModel, check_storable
 
     try:
-        check_storable(model)
+        return check_storable(model)
     except UntrustedModel as e:
-        raise _unstorable(e) from None
-
-
-def _unstorable(e: Exception) -> UserInputError:
-    return UserInputError(f"task.estimator: {e}")
+        raise UserInputError(f"task.estimator: {e}") from None
 
 
 def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: ModelVersion | None,
@@ -595,10 +595,10 @@ def _model_folder(trial: TrialRecord, name: str) -> Path | None:
 
 
 def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
-                  registry: ModelRegistry, model: Any, handed: _HandedOver | None,
+                  registry: ModelRegistry, model: Any, trusted: list[str] | None, handed: _HandedOver | None,
                   tracking_uri: str | None) -> tuple[str, str]:
     """The model to register, logged on the trial's MLflow run (nothing in the registry moves): its source and the
-    run's id."""
+    run's id. ``trusted``: the types :func:`_refuse_unstorable` found it needs (it refused a model needing others)."""
     from tunesmith.selection import best_trial
     from tunesmith.tracking import tracker_for
 
@@ -610,13 +610,8 @@ def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: li
         from tunesmith.tasks import prepare
 
         assert spec.task is not None
-        from tunesmith.tracking.model_registry import UntrustedModel
-
         prep = prepare(spec.task, spec.base_dir)
-        try:
-            source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
-        except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
-            raise _unstorable(e) from None
+        source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model", trusted)
     else:
         assert handed is not None
         # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it
