@@ -21,6 +21,8 @@ rest as a possible champion.
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -207,11 +209,12 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
     moved = (f"If it moved, give its new URI: {again} --tracking-uri URI"
              f"{' (or set MLFLOW_TRACKING_URI to it)' if registry.field == 'MLFLOW_TRACKING_URI' else ''}")
     if missing is not None:
+        export = shlex.join(["tunesmith", "export", "mlflow", experiment, *store_flag(store)])
         raise UserInputError(
             f"{registry.field}: {shown}: no MLflow database at {missing}, yet {trail}: the registry was moved or "
             f"deleted, and MLflow would make an empty one there and register {model_name!r} anew beside the registry "
             f"that holds its champion; nothing was done. {moved}. To start {model_name!r} afresh at {missing} on "
-            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}; then "
+            f"purpose, make the database first: {export} --tracking-uri {shown}; then "
             f"name it: {again} --tracking-uri {shown}")
     raise UserInputError(
         f"{registry.field}: {shown} holds no champion of model {model_name!r}, yet {trail}: it is another registry "
@@ -219,6 +222,15 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
         f"promoting into it would register {model_name!r} beside the registry that holds its champion; nothing was "
         f"done. {moved}. To register {model_name!r} afresh in this one on purpose, name it: {again} --tracking-uri "
         f"{shown}")
+
+
+def store_flag(store: TrialStore) -> list[str]:
+    """``--storage URL`` for a command a fix repeats, where :func:`~tunesmith.storage.sql.store_to_name` says the
+    plain command would open another store; none for a store that is not SQL (it has no URL to give)."""
+    from tunesmith.storage.sql import SQLStore, store_to_name
+
+    named = store_to_name(store.url, os.environ) if isinstance(store, SQLStore) else None
+    return ["--storage", named] if named is not None else []
 
 
 def _refuse_while_unsettled(store: TrialStore, experiment: ExperimentRecord) -> None:
@@ -258,4 +270,5 @@ _OF_A_MODEL = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPIO
 
 
 __all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",
+           "store_flag",
            "refuse_deleting_a_champion"]

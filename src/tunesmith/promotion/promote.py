@@ -33,7 +33,7 @@ from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
-from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
+from tunesmith.promotion.champions import refuse_a_registry_without_its_champion, store_flag
 from tunesmith.promotion.intents import Change, begin
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
@@ -260,7 +260,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             # recorded abandoned, and a killed first one then got past the refusal (no promotion recorded)
             champion = registry.by_alias(model_name, "champion")
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
-                                                   name, _promote_again(name, model_name, trial_number, policy_file))
+                                                   name, _promote_again(store, name, model_name, trial_number,
+                                                                        policy_file))
             if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
                 settled = settle(store, registry, model_name, clock)
                 notes += tuple(s.said for s in settled)
@@ -327,12 +328,15 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
-def _promote_again(name: str, model_name: str, trial_number: int | None, policy_file: str | None) -> str:
+def _promote_again(store: TrialStore, name: str, model_name: str, trial_number: int | None,
+                   policy_file: str | None) -> str:
     """The promote that was run, as a refusal's fix repeats it (``--tracking-uri`` added there): with the trial and
-    the policy it named, which copied without them would promote the selected trial under the spec's policy."""
+    the policy it named, which copied without them would promote the selected trial under the spec's policy, and
+    the store (:func:`~tunesmith.promotion.champions.store_flag`), without which it opened another."""
     words = ["tunesmith", "promote", name, "-m", model_name]
     words += ["--trial", str(trial_number)] if trial_number is not None else []
     words += ["--policy", policy_file] if policy_file is not None else []
+    words += store_flag(store)
     return shlex.join(words)
 
 
