@@ -794,13 +794,13 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
             ``--tracking-uri``, another registry): the cycle would promote into it beside the one that holds it.
     """
     from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
-    from tunesmith.promotion.promote import registered_from
+    from tunesmith.promotion.version_tags import EXPERIMENT_TAG, of_experiment
 
     version = registry.by_alias(model_name, "champion")   # (a missing SQLite file is read as none, not created)
     refuse_a_registry_without_its_champion(store, model_name, registry, version, named, lineage_root, again)
     if version is None:
         return None
-    name = version.tags.get("tunesmith.experiment")
+    name = version.tags.get(EXPERIMENT_TAG)
     recorded = {e.name: e for e in store.experiments()}   # one read, for the walk up the lineage too
     champion = f"the champion of model {model_name!r} (version {version.version})"
     if name and name not in recorded:
@@ -808,7 +808,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
                              f"in this store (deleted); roll the model back to a champion this store holds (tunesmith "
                              f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
                              f"promote {lineage_root} -m {model_name}), then run the cycle again")
-    if name and registered_from(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
+    if name and of_experiment(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
         return recorded[name]
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "

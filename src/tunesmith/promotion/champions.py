@@ -41,14 +41,12 @@ _INTENTS = frozenset({AuditKind.PROMOTION_STARTED, AuditKind.ROLLBACK_STARTED})
 @dataclass(frozen=True)
 class RecordedChampion:
     """Model ``model_name``'s champion as the audit trail last set it: ``version``, registered from ``experiment``
-    (None: a version this store has no promotion of) and its ``trial``, in ``registry`` (its URI, redacted, as the
-    move recorded it; None: recorded before moves named their registry)."""
+    (None: a version this store has no promotion of) and its ``trial``."""
 
     model_name: str
     version: str
     experiment: str | None
     trial: int | None
-    registry: str | None = None
 
 
 # Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
@@ -111,7 +109,7 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
     champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
     # (model, version) -> (experiment, trial, where recorded)
     registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
-    for event, name, where, registry in moves:
+    for event, name, where, _ in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
             continue
@@ -127,7 +125,7 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
                 continue
             source = (name, event.trial_number, where)
             registered[(model, str(version))] = source
-        champion[model] = (RecordedChampion(model, str(version), source[0], source[1], registry), source[2])
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
     return champion
 
 

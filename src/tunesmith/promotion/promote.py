@@ -42,7 +42,8 @@ from tunesmith.promotion.rollbacks import from_audit_trail, from_registry
 from tunesmith.promotion.rolling_back import RollbackOutcome, roll_back
 from tunesmith.promotion.settling import settle
 from tunesmith.promotion.tuned_data import refuse_changed_data
-from tunesmith.promotion.version_tags import CREATED_AT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG, of_experiment
+from tunesmith.promotion.version_tags import (CREATED_AT_TAG, EXPERIMENT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG,
+                                              TRIAL_TAG, of_experiment)
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
 from tunesmith.suggestions import closest, listed
@@ -340,11 +341,6 @@ def _promote_again(store: TrialStore, name: str, model_name: str, trial_number: 
     return shlex.join(words)
 
 
-def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
-    """Whether ``version`` was registered from ``experiment`` (not from another of that name: see ``_is_trial``)."""
-    return of_experiment(version, experiment)
-
-
 def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
     """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes). Where a
     rollback of the model was cut short (killed after marking the version it demotes), this finishes that one
@@ -530,7 +526,7 @@ def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
     that tag (by an older tunesmith) is known by the name and the trial alone, as rollback does: taken for another
     trial's, the champion was compared with itself, or registered again."""
     return version is not None and of_experiment(version, experiment) \
-        and version.tags.get("tunesmith.trial") == str(trial.number)
+        and version.tags.get(TRIAL_TAG) == str(trial.number)
 
 
 def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
@@ -625,8 +621,8 @@ def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: li
 
 def _version_tags(experiment: ExperimentRecord, trial: TrialRecord, metrics: dict[str, float],
                   champion: ModelVersion | None, intent: str) -> dict[str, str]:
-    tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
-            "tunesmith.trial": str(trial.number), PROMOTION_TAG: intent,
+    tags = {EXPERIMENT_TAG: experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
+            TRIAL_TAG: str(trial.number), PROMOTION_TAG: intent,
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
     if champion is not None:
         tags[PREVIOUS_CHAMPION_TAG] = champion.version
