@@ -44,7 +44,8 @@ CHAMPION, PREVIOUS = "champion", "previous"
 @dataclass(frozen=True)
 class RollbackOutcome:
     """``champion`` moved from ``from_version`` to ``to_version``; ``previous`` is what alias previous names now.
-    ``finished_interrupted``: this command finished a rollback cut short (for ``reason``) rather than starting one; ``notes``: what else it settled first."""
+    ``finished_interrupted``: this command finished a rollback cut short (for ``reason``) rather than starting one;
+    ``notes``: what else it settled first."""
 
     model_name: str
     from_version: str
