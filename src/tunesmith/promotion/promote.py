@@ -471,7 +471,7 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
         from tunesmith.promotion.champion_rows import CannotCompare, champion_holdout
 
         try:
-            champion_X = champion_holdout(store, champion, spec)
+            champion_X = champion_holdout(store, champion, spec, holdout.X)
         except CannotCompare as e:
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
         if unseen := _labels_never_seen(champion_model, holdout.y):
