@@ -96,7 +96,8 @@ def settle(store: TrialStore | None, registry: ModelRegistry, model_name: str, c
 
 def settle_where_reachable(store: TrialStore, clock: Clock, models: Collection[str]) -> list[Unsettled]:
     """Settle the intents without an outcome (in every live experiment) of ``models`` that can be: the model free
-    now (one held may be under way: it is not waited for), MLflow installed, the recorded registry reachable. Returns those left, each with why."""
+    now (one held may be under way: it is not waited for), MLflow installed, the recorded registry reachable.
+    Returns those left, each with why."""
     def of_models(intents: list[Intent]) -> list[Intent]:
         return [i for i in intents if i.model_name in models]
 
