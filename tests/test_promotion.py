@@ -130,6 +130,23 @@ def test_promote_registers_a_skops_model_moves_champion_and_reports(tuned):
     assert 'tunesmith_promotions_total{experiment="wine",outcome="promoted"}' in exposition
 
 
+def test_beat_champion_hands_a_champion_of_the_same_data_the_candidates_rows_as_they_are(tuned, monkeypatch):
+    """A champion whose experiment reads the same data from the same folder (here: the candidate's own) had the
+    candidate's raw file read again and its holdout rows re-encoded, to the very matrix the candidate held."""
+    import tunesmith.tasks
+
+    bad, good = _trial_with_c(tuned, 0.0003), _trial_with_c(tuned, 1.0)
+    assert _promote(tuned, "wine-same", trial_number=bad).version == "1"
+    encoded: list[object] = []
+    rows_like = tunesmith.tasks.rows_like
+    monkeypatch.setattr(tunesmith.tasks, "rows_like", lambda *a, **k: encoded.append(a) or rows_like(*a, **k))
+    beat = _policy(tuned, "beat-same", {"beat_champion": {"metric": "accuracy", "margin": 0.05, "resamples": 200}})
+    better = _promote(tuned, "wine-same", trial_number=good, policy_file=beat)
+    gate = next(g for g in better.gates if g.gate == "beat_champion")
+    assert better.version == "2" and gate.evidence["champion_version"] == "1", gate
+    assert encoded == []
+
+
 def test_beat_champion_then_rollback(tuned):
     from tunesmith.promotion.promote import rollback
 
@@ -637,6 +654,23 @@ def test_a_tree_model_is_stored_with_skops_and_read_back(mlflow_uri, tmp_path):
     own = make_pipeline(Doubling(), RandomForestClassifier(n_estimators=2, random_state=0)).fit(X, y)
     with pytest.raises(UntrustedModel, match="Doubling"):
         registry.log_sklearn(run_id, own, X[:5])
+
+
+def test_promote_serializes_the_model_once_to_check_it_against_the_allow_list(tuned, monkeypatch):
+    """promote checked the refit model against the allow-list before the gates (so a dry run tells), then
+    `log_sklearn` checked it again: two full skops serializations of the same model before MLflow's own."""
+    import skops.io
+
+    dumped: list[object] = []
+    dumps = skops.io.dumps
+
+    def counted(obj, *args, **kwargs):
+        dumped.append(obj)
+        return dumps(obj, *args, **kwargs)
+
+    monkeypatch.setattr(skops.io, "dumps", counted)
+    assert _promote(tuned, "wine-once").version == "1"
+    assert len(dumped) == 1, dumped
 
 
 def test_a_trial_that_breaks_the_specs_constraints_fails_a_gate_when_asked_for_by_number(project, mlflow_uri):

@@ -89,6 +89,13 @@ def test_promote_refuses_a_moved_sqlite_registry_and_follows_it_with_tracking_ur
     # the fix repeats the promote as it was run: without --trial it promoted the selected trial instead
     assert "tunesmith promote bc -m clf --trial 1 --tracking-uri URI" in " ".join(err.split()), err
     assert not (promoted / "mlflow.db").exists() and _events(promoted) == before  # nothing made, nothing recorded
+    # and with the store it was given: copied without --storage, the fix opened the default store, another one
+    shutil.copy(promoted / "tunesmith.db", promoted / "copy.db")
+    copy = f"sqlite:///{promoted / 'copy.db'}"
+    code, _, said = _cli(promoted, "promote", "bc", "--model-name", "clf", "--trial", "1", "--storage", copy)
+    said = " ".join(said.split())
+    assert code == 2 and f"tunesmith promote bc -m clf --trial 1 --storage {copy} --tracking-uri URI" in said, said
+    assert f"tunesmith export mlflow bc --storage {copy} --tracking-uri" in said, said
     # starting afresh at the old path on purpose takes two steps, and the refusal names both: named alone, the
     # missing database is refused again; made alone, it holds no champion and the plain promote is refused
     old = f"sqlite:///{promoted / 'mlflow.db'}"

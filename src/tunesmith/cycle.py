@@ -743,22 +743,17 @@ def _own_file_holds_its_rows(store: SQLStore, head: ExperimentRecord, tuned: Tun
     """Whether re-tune ``head``'s own file still holds the rows it was tuned on: a trial-code one's file with the
     digest recorded then (one recorded without a digest, by an earlier tunesmith, gives way to ``--reference``), a
     task's data file with the fingerprint its last trials ran on. False for a first tuning."""
-    from tunesmith.data_history import data_epochs
+    from tunesmith.promotion.tuned_data import changes_since_run, data_file
     from tunesmith.spec.loader import spec_from_dict
-    from tunesmith.tasks import fingerprint, fingerprint_changes
 
     if not (head.attributes.get("lineage") or {}).get("parent"):
         return False
     spec = spec_from_dict(head.spec, recorded=True)
     if spec.task is None:
         return tuned is not None and tuned.usable and tuned.verified
-    epochs = data_epochs(head.attributes, store.events(head.id), ())
-    recorded = epochs[-1].fingerprint if epochs else None  # the rows its last trials ran on
-    if spec.task.data.path is None or not recorded:
+    if spec.task.data.path is None or not os.path.isfile(data_file(spec)):
         return False
-    path = spec.task.data.path if os.path.isabs(spec.task.data.path) else os.path.join(spec.base_dir or ".",
-                                                                                       spec.task.data.path)
-    return os.path.isfile(path) and not fingerprint_changes(dict(recorded), fingerprint(spec.task, spec.base_dir))
+    return changes_since_run(store, head, spec) == []   # None: no fingerprint recorded, nothing to hold to
 
 
 def _refuse_no_reference(store: SQLStore, root: str,
@@ -799,13 +794,13 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
             ``--tracking-uri``, another registry): the cycle would promote into it beside the one that holds it.
     """
     from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
-    from tunesmith.promotion.promote import registered_from
+    from tunesmith.promotion.version_tags import EXPERIMENT_TAG, of_experiment
 
     version = registry.by_alias(model_name, "champion")   # (a missing SQLite file is read as none, not created)
     refuse_a_registry_without_its_champion(store, model_name, registry, version, named, lineage_root, again)
     if version is None:
         return None
-    name = version.tags.get("tunesmith.experiment")
+    name = version.tags.get(EXPERIMENT_TAG)
     recorded = {e.name: e for e in store.experiments()}   # one read, for the walk up the lineage too
     champion = f"the champion of model {model_name!r} (version {version.version})"
     if name and name not in recorded:
@@ -813,7 +808,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
                              f"in this store (deleted); roll the model back to a champion this store holds (tunesmith "
                              f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
                              f"promote {lineage_root} -m {model_name}), then run the cycle again")
-    if name and registered_from(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
+    if name and of_experiment(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
         return recorded[name]
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "

@@ -27,9 +27,10 @@ class CannotCompare(Exception):
     """The champion's encoding of the candidate's rows is not known; the message says why."""
 
 
-def champion_holdout(store: TrialStore, champion: ModelVersion, candidate: ExperimentSpec) -> Any:
+def champion_holdout(store: TrialStore, champion: ModelVersion, candidate: ExperimentSpec, candidate_X: Any) -> Any:
     """The candidate's holdout rows (in the order the candidate's holdout scores them) as the champion's experiment
-    encodes them.
+    encodes them: ``candidate_X`` itself where that experiment reads the same data from the same folder (its own
+    trial, a re-tune on the same file), unchanged since it ran.
 
     Raises:
         CannotCompare: the champion's experiment is not known here or is no task's, its data changed since it ran,
@@ -61,6 +62,8 @@ def champion_holdout(store: TrialStore, champion: ModelVersion, candidate: Exper
                             f"({'; '.join(changes)}), and the champion's encoding of the rows (its text columns' "
                             "levels) is rebuilt from that file; restore it")
     assert candidate.task is not None
+    if spec.task.data == candidate.task.data and spec.base_dir == candidate.base_dir:
+        return candidate_X   # the same file, read and encoded the same way: nothing to re-read or re-encode
     prep = prepare(candidate.task, candidate.base_dir)
     rows = prep.holdout_idx if prep.dataset.file_rows is None else prep.dataset.file_rows[prep.holdout_idx]
     raw = reference_columns(candidate.task.data, candidate.base_dir)

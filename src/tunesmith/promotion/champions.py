@@ -21,6 +21,8 @@ rest as a possible champion.
 
 from __future__ import annotations
 
+import os
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,14 +41,12 @@ _INTENTS = frozenset({AuditKind.PROMOTION_STARTED, AuditKind.ROLLBACK_STARTED})
 @dataclass(frozen=True)
 class RecordedChampion:
     """Model ``model_name``'s champion as the audit trail last set it: ``version``, registered from ``experiment``
-    (None: a version this store has no promotion of) and its ``trial``, in ``registry`` (its URI, redacted, as the
-    move recorded it; None: recorded before moves named their registry)."""
+    (None: a version this store has no promotion of) and its ``trial``."""
 
     model_name: str
     version: str
     experiment: str | None
     trial: int | None
-    registry: str | None = None
 
 
 # Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
@@ -109,7 +109,7 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
     champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
     # (model, version) -> (experiment, trial, where recorded)
     registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
-    for event, name, where, registry in moves:
+    for event, name, where, _ in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
             continue
@@ -125,7 +125,7 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
                 continue
             source = (name, event.trial_number, where)
             registered[(model, str(version))] = source
-        champion[model] = (RecordedChampion(model, str(version), source[0], source[1], registry), source[2])
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
     return champion
 
 
@@ -207,11 +207,12 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
     moved = (f"If it moved, give its new URI: {again} --tracking-uri URI"
              f"{' (or set MLFLOW_TRACKING_URI to it)' if registry.field == 'MLFLOW_TRACKING_URI' else ''}")
     if missing is not None:
+        export = shlex.join(["tunesmith", "export", "mlflow", experiment, *store_flag(store)])
         raise UserInputError(
             f"{registry.field}: {shown}: no MLflow database at {missing}, yet {trail}: the registry was moved or "
             f"deleted, and MLflow would make an empty one there and register {model_name!r} anew beside the registry "
             f"that holds its champion; nothing was done. {moved}. To start {model_name!r} afresh at {missing} on "
-            f"purpose, make the database first: tunesmith export mlflow {experiment} --tracking-uri {shown}; then "
+            f"purpose, make the database first: {export} --tracking-uri {shown}; then "
             f"name it: {again} --tracking-uri {shown}")
     raise UserInputError(
         f"{registry.field}: {shown} holds no champion of model {model_name!r}, yet {trail}: it is another registry "
@@ -219,6 +220,15 @@ def refuse_a_registry_without_its_champion(store: TrialStore, model_name: str, r
         f"promoting into it would register {model_name!r} beside the registry that holds its champion; nothing was "
         f"done. {moved}. To register {model_name!r} afresh in this one on purpose, name it: {again} --tracking-uri "
         f"{shown}")
+
+
+def store_flag(store: TrialStore) -> list[str]:
+    """``--storage URL`` for a command a fix repeats, where :func:`~tunesmith.storage.sql.store_to_name` says the
+    plain command would open another store; none for a store that is not SQL (it has no URL to give)."""
+    from tunesmith.storage.sql import SQLStore, store_to_name
+
+    named = store_to_name(store.url, os.environ) if isinstance(store, SQLStore) else None
+    return ["--storage", named] if named is not None else []
 
 
 def _refuse_while_unsettled(store: TrialStore, experiment: ExperimentRecord) -> None:
@@ -258,4 +268,5 @@ _OF_A_MODEL = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPIO
 
 
 __all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",
+           "store_flag",
            "refuse_deleting_a_champion"]

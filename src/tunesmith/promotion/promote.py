@@ -33,7 +33,7 @@ from tunesmith.clock import Clock
 from tunesmith.errors import SpecError, UserInputError
 from tunesmith.promotion.bootstrap import paired_bootstrap
 from tunesmith.promotion.candidate import select_trial
-from tunesmith.promotion.champions import refuse_a_registry_without_its_champion
+from tunesmith.promotion.champions import refuse_a_registry_without_its_champion, store_flag
 from tunesmith.promotion.intents import Change, begin
 from tunesmith.promotion.model_lock import check_champion_unmoved, model_held
 from tunesmith.promotion.gates import Candidate, ChampionComparison, GateResult, Verdict, rolled_back_gate, run_gates
@@ -42,7 +42,8 @@ from tunesmith.promotion.rollbacks import from_audit_trail, from_registry
 from tunesmith.promotion.rolling_back import RollbackOutcome, roll_back
 from tunesmith.promotion.settling import settle
 from tunesmith.promotion.tuned_data import refuse_changed_data
-from tunesmith.promotion.version_tags import CREATED_AT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG, of_experiment
+from tunesmith.promotion.version_tags import (CREATED_AT_TAG, EXPERIMENT_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG,
+                                              TRIAL_TAG, of_experiment)
 from tunesmith.records import Direction, ExperimentRecord, TrialRecord, TrialState
 from tunesmith.seeding import derive_seed
 from tunesmith.suggestions import closest, listed
@@ -240,7 +241,7 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
     maximize = objective.direction is Direction.MAXIMIZE
     metrics = _recorded_metrics(spec, trial)
     refuse_changed_data(store, experiment, spec)   # refit on other rows than it was tuned on, it shipped unsaid
-    model, holdout = _task_model(spec, trial)
+    model, trusted, holdout = _task_model(spec, trial)
     metrics.update(holdout.scores)
     candidate = Candidate(name, trial.number, dict(trial.params), metrics, dict(spec.tags), objective.metric, maximize,
                           tuple(spec.space))
@@ -260,7 +261,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
             # recorded abandoned, and a killed first one then got past the refusal (no promotion recorded)
             champion = registry.by_alias(model_name, "champion")
             refuse_a_registry_without_its_champion(store, model_name, registry, champion, tracking_uri is not None,
-                                                   name, _promote_again(name, model_name, trial_number, policy_file))
+                                                   name, _promote_again(store, name, model_name, trial_number,
+                                                                        policy_file))
             if not dry_run:  # held: a promotion or rollback of the model killed partway is settled before judging
                 settled = settle(store, registry, model_name, clock)
                 notes += tuple(s.said for s in settled)
@@ -289,7 +291,8 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         already = passed and _is_trial(champion, experiment, trial)
         if passed and not dry_run and not already:
             assert registry is not None
-            source, run_id = _logged_model(spec, experiment, trials, trial, registry, model, handed, tracking_uri)
+            source, run_id = _logged_model(spec, experiment, trials, trial, registry, model, trusted, handed,
+                                           tracking_uri)
             # read again as the aliases are about to move (the model logged, seconds after the champion was judged):
             # a champion moved by a promote with another store sharing this registry is not displaced unjudged
             moved = registry.by_alias(model_name, "champion")
@@ -326,18 +329,16 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
                                 data["previous_champion"], json_path, md_path, data["champion_before"], notes)
 
 
-def _promote_again(name: str, model_name: str, trial_number: int | None, policy_file: str | None) -> str:
+def _promote_again(store: TrialStore, name: str, model_name: str, trial_number: int | None,
+                   policy_file: str | None) -> str:
     """The promote that was run, as a refusal's fix repeats it (``--tracking-uri`` added there): with the trial and
-    the policy it named, which copied without them would promote the selected trial under the spec's policy."""
+    the policy it named, which copied without them would promote the selected trial under the spec's policy, and
+    the store (:func:`~tunesmith.promotion.champions.store_flag`), without which it opened another."""
     words = ["tunesmith", "promote", name, "-m", model_name]
     words += ["--trial", str(trial_number)] if trial_number is not None else []
     words += ["--policy", policy_file] if policy_file is not None else []
+    words += store_flag(store)
     return shlex.join(words)
-
-
-def registered_from(version: ModelVersion, experiment: ExperimentRecord) -> bool:
-    """Whether ``version`` was registered from ``experiment`` (not from another of that name: see ``_is_trial``)."""
-    return of_experiment(version, experiment)
 
 
 def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
@@ -387,17 +388,18 @@ def _recorded_metrics(spec: ExperimentSpec, trial: TrialRecord) -> dict[str, flo
     return out
 
 
-def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout]:
-    """For a task: the model to ship (:func:`tunesmith.tasks.refit`), its holdout score and its own latency and
+def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, list[str] | None, _Holdout]:
+    """For a task: the model to ship (:func:`tunesmith.tasks.refit`), the types it needs trusted to be stored (None
+    where skops is not installed: :func:`_refuse_unstorable`), its holdout score and its own latency and
     size. A trial measured those on its last fold's model, fit on fewer rows: a model whose size grows with its rows
     (k-NN, support vectors, forests) passed ``max: {model_size_bytes: 100000}`` at 58 KB and shipped at 115 KB. The
     gates judge what ships: these replace the trial's."""
     if spec.task is None:
-        return None, _Holdout({})
+        return None, None, _Holdout({})
     from tunesmith.tasks import measure_model, prepare, refit
 
     model = refit(spec.task, dict(trial.params), trial.seed, spec.base_dir)
-    _refuse_unstorable(model)   # as registering it would, after every gate had passed (and a dry run said so)
+    trusted = _refuse_unstorable(model)   # as registering it would, after every gate had passed (and a dry run said so)
     prep = prepare(spec.task, spec.base_dir)
     rows = prep.holdout_idx if len(prep.holdout_idx) else prep.refit_idx  # timed on rows it predicts in production
     X, y = prep.dataset.X[prep.holdout_idx], prep.dataset.y[prep.holdout_idx]
@@ -405,7 +407,7 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
         measured = measure_model(model, prep.dataset.X[rows], spec.task.latency) \
             if spec.task.latency is not None else {}
         if spec.task.holdout is None:
-            return model, _Holdout(measured)
+            return model, trusted, _Holdout(measured)
         score = prep.scorer(model, X, y)
     except ValueError as e:  # scikit-learn's refusal of the rows is the answer; any other error is a defect, raised
         said = (str(e).strip().splitlines() or [""])[0]
@@ -416,13 +418,15 @@ def _task_model(spec: ExperimentSpec, trial: TrialRecord) -> tuple[Any, _Holdout
             f"task.pipeline: trial {trial.number}'s model, refit on the development rows, cannot score the holdout "
             f"({len(y)} rows): {type(e).__name__}: {said}{hint}; nothing was done") from None
     name = spec.task.metric_name
-    return model, _Holdout({f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}, X, y, prep.scorer)
+    scores = {f"holdout_{name}": score, "holdout_rows": float(len(y)), **measured}
+    return model, trusted, _Holdout(scores, X, y, prep.scorer)
 
 
-def _refuse_unstorable(model: Any) -> None:
+def _refuse_unstorable(model: Any) -> list[str] | None:
     """A model the registry would refuse to store (a class of the user's own in its pipeline), refused before the
     gates: a dry run said "every gate passed" for it, and the promote then refused it. Not judged where skops, which
-    stores it, is not installed (a dry run without the registry's extra).
+    stores it, is not installed (a dry run without the registry's extra). Returns the types it needs trusted, handed
+    to :meth:`ModelRegistry.log_sklearn` (checking serializes the whole model: done once).
 
     Raises:
         UserInputError: the registry's own words (exit 2).
@@ -430,17 +434,13 @@ def _refuse_unstorable(model: Any) -> None:
     import importlib.util
 
     if importlib.util.find_spec("skops") is None:
-        return
+        return None
     from tunesmith.tracking.model_registry import UntrustedModel, check_storable
 
     try:
-        check_storable(model)
+        return check_storable(model)
     except UntrustedModel as e:
-        raise _unstorable(e) from None
-
-
-def _unstorable(e: Exception) -> UserInputError:
-    return UserInputError(f"task.estimator: {e}")
+        raise UserInputError(f"task.estimator: {e}") from None
 
 
 def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: ModelVersion | None,
@@ -471,7 +471,7 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
         from tunesmith.promotion.champion_rows import CannotCompare, champion_holdout
 
         try:
-            champion_X = champion_holdout(store, champion, spec)
+            champion_X = champion_holdout(store, champion, spec, holdout.X)
         except CannotCompare as e:
             return ChampionComparison(champion.version, holdout_metric, problem=str(e))
         if unseen := _labels_never_seen(champion_model, holdout.y):
@@ -526,7 +526,7 @@ def _is_trial(version: ModelVersion | None, experiment: ExperimentRecord,
     that tag (by an older tunesmith) is known by the name and the trial alone, as rollback does: taken for another
     trial's, the champion was compared with itself, or registered again."""
     return version is not None and of_experiment(version, experiment) \
-        and version.tags.get("tunesmith.trial") == str(trial.number)
+        and version.tags.get(TRIAL_TAG) == str(trial.number)
 
 
 def _registry(spec: ExperimentSpec, tracking_uri: str | None) -> ModelRegistry:
@@ -595,10 +595,10 @@ def _model_folder(trial: TrialRecord, name: str) -> Path | None:
 
 
 def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: list[TrialRecord], trial: TrialRecord,
-                  registry: ModelRegistry, model: Any, handed: _HandedOver | None,
+                  registry: ModelRegistry, model: Any, trusted: list[str] | None, handed: _HandedOver | None,
                   tracking_uri: str | None) -> tuple[str, str]:
     """The model to register, logged on the trial's MLflow run (nothing in the registry moves): its source and the
-    run's id."""
+    run's id. ``trusted``: the types :func:`_refuse_unstorable` found it needs (it refused a model needing others)."""
     from tunesmith.selection import best_trial
     from tunesmith.tracking import tracker_for
 
@@ -610,13 +610,8 @@ def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: li
         from tunesmith.tasks import prepare
 
         assert spec.task is not None
-        from tunesmith.tracking.model_registry import UntrustedModel
-
         prep = prepare(spec.task, spec.base_dir)
-        try:
-            source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model")
-        except UntrustedModel as e:  # a class of the user's own in the pipeline: what loads it cannot be vouched for
-            raise _unstorable(e) from None
+        source = registry.log_sklearn(run_id, model, prep.dataset.X[prep.dev_idx[:5]], "registered-model", trusted)
     else:
         assert handed is not None
         # the copy tracking logged on this very run is registered where it is; a folder is uploaded beside it
@@ -626,8 +621,8 @@ def _logged_model(spec: ExperimentSpec, experiment: ExperimentRecord, trials: li
 
 def _version_tags(experiment: ExperimentRecord, trial: TrialRecord, metrics: dict[str, float],
                   champion: ModelVersion | None, intent: str) -> dict[str, str]:
-    tags = {"tunesmith.experiment": experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
-            "tunesmith.trial": str(trial.number), PROMOTION_TAG: intent,
+    tags = {EXPERIMENT_TAG: experiment.name, CREATED_AT_TAG: repr(experiment.created_at),
+            TRIAL_TAG: str(trial.number), PROMOTION_TAG: intent,
             **{METRIC_TAG + k: repr(v) for k, v in metrics.items()}}
     if champion is not None:
         tags[PREVIOUS_CHAMPION_TAG] = champion.version

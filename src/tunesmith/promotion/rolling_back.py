@@ -44,15 +44,14 @@ CHAMPION, PREVIOUS = "champion", "previous"
 @dataclass(frozen=True)
 class RollbackOutcome:
     """``champion`` moved from ``from_version`` to ``to_version``; ``previous`` is what alias previous names now.
-    ``finished_interrupted``: this command finished a rollback cut short (begun at ``interrupted_at``, for
-    ``reason``) rather than starting one; ``notes``: what else it settled first."""
+    ``finished_interrupted``: this command finished a rollback cut short (for ``reason``) rather than starting one;
+    ``notes``: what else it settled first."""
 
     model_name: str
     from_version: str
     to_version: str
     previous: str | None
     finished_interrupted: bool = False
-    interrupted_at: float | None = None
     reason: str | None = None
     notes: tuple[str, ...] = ()
 
@@ -138,8 +137,7 @@ def finish(store: TrialStore | None, registry: ModelRegistry, mark: Mark, clock:
         record_outcome(store, intent, AuditKind.ROLLED_BACK, clock, {
             "from_version": mark.from_version, "to_version": mark.to_version,
             **({"finished_after_interruption": True} if interrupted else {})})
-    return RollbackOutcome(name, mark.from_version, mark.to_version, previous, interrupted,
-                           mark.at if interrupted else None, mark.reason)
+    return RollbackOutcome(name, mark.from_version, mark.to_version, previous, interrupted, mark.reason)
 
 
 def cut_short(registry: ModelRegistry, model_name: str) -> Mark | None:

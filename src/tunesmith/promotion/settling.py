@@ -29,7 +29,6 @@ from tunesmith.promotion.model_lock import model_held
 from tunesmith.promotion.rolling_back import RollbackOutcome, cut_short, finish, mark_of
 from tunesmith.promotion.rollbacks import ROLLED_BACK_TAG, ROLLED_BACK_TO_TAG
 from tunesmith.promotion.version_tags import ABANDONED_TAG, PREVIOUS_CHAMPION_TAG, PROMOTION_TAG
-from tunesmith.records import ExperimentRecord
 from tunesmith.redaction import REDACTED, redact
 
 if TYPE_CHECKING:
@@ -95,15 +94,14 @@ def settle(store: TrialStore | None, registry: ModelRegistry, model_name: str, c
     return done
 
 
-def settle_where_reachable(store: TrialStore, clock: Clock, models: Collection[str] | None = None,
-                           experiments: Collection[ExperimentRecord] | None = None) -> list[Unsettled]:
-    """Settle the intents without an outcome in ``experiments`` (every live one's when None) of ``models`` (any
-    model's when None) that can be: the model free now (one held may be under way: it is not waited for), MLflow
-    installed, the recorded registry reachable. Returns those left, each with why."""
+def settle_where_reachable(store: TrialStore, clock: Clock, models: Collection[str]) -> list[Unsettled]:
+    """Settle the intents without an outcome (in every live experiment) of ``models`` that can be: the model free
+    now (one held may be under way: it is not waited for), MLflow installed, the recorded registry reachable.
+    Returns those left, each with why."""
     def of_models(intents: list[Intent]) -> list[Intent]:
-        return [i for i in intents if models is None or i.model_name in models]
+        return [i for i in intents if i.model_name in models]
 
-    pending = of_models(unsettled(store, experiments))
+    pending = of_models(unsettled(store))
     if not pending:
         return []
     why: dict[str, str] = {}
@@ -114,7 +112,7 @@ def settle_where_reachable(store: TrialStore, clock: Clock, models: Collection[s
         if problem is not None:
             why[model_name] = problem
     return [Unsettled(i, _unreadable(i.registry) or why.get(i.model_name) or f"the registry at {i.registry} did not "
-                      "answer") for i in of_models(unsettled(store, experiments))]
+                      "answer") for i in of_models(unsettled(store))]
 
 
 def settled_trail(store: TrialStore, name: str | None, clock: Clock) -> tuple[list[dict[str, Any]], list[Unsettled]]:

@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import TrialStore
 
 
-def changes_since_run(store: TrialStore, experiment: ExperimentRecord, spec: ExperimentSpec) -> list[str]:
+def changes_since_run(store: TrialStore, experiment: ExperimentRecord, spec: ExperimentSpec) -> list[str] | None:
     """What differs between ``experiment``'s task data now and the latest fingerprint recorded of it, in words
-    (:func:`tunesmith.tasks.fingerprint_changes`); empty where nothing changed, for trial code, and where no
-    fingerprint was recorded (nothing to compare with).
+    (:func:`tunesmith.tasks.fingerprint_changes`); empty where nothing changed; None where there is nothing to
+    compare with (trial code, no fingerprint recorded), which a caller asking "unchanged?" must not read as yes.
 
     Raises:
         SpecError: the data file is gone or unreadable (``task.data.path``).
@@ -33,11 +33,11 @@ def changes_since_run(store: TrialStore, experiment: ExperimentRecord, spec: Exp
     from tunesmith.tasks import fingerprint, fingerprint_changes
 
     if spec.task is None:
-        return []
+        return None
     epochs = data_epochs(experiment.attributes, store.events(experiment.id), ())
     recorded = epochs[-1].fingerprint if epochs else None   # the rows its last trials ran on
     if not recorded:
-        return []
+        return None
     return fingerprint_changes(dict(recorded), fingerprint(spec.task, spec.base_dir))
 
 

@@ -138,13 +138,15 @@ class ModelRegistry:
         found = self.client.search_model_versions(f"name={quote}{name}{quote}" if quote else None)
         return sorted((_version(mv) for mv in found if mv.name == name), key=lambda v: int(v.version))
 
-    def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model") -> str:
+    def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model",
+                    trusted: list[str] | None = None) -> str:
         """Save ``model`` with MLflow's scikit-learn flavour (skops) into run ``run_id``, with a signature inferred
         from the feature rows ``sample``; returns its artifact URI.
 
         MLflow loads what it saved to check it, trusting only skops' defaults: a tree (``sklearn.tree._tree.Tree``,
         in every forest and boosted model) failed that check, and every promote of one. The types the model needs
         are trusted when the allow-list (``TRUSTED_MODULES``, as :meth:`load_sklearn` reads them back) covers them.
+        ``trusted``: what :func:`check_storable` already returned for this model (checking serializes it whole).
 
         Raises:
             UntrustedModel: the model needs types outside the allow-list (a class of the user's own).
@@ -155,7 +157,7 @@ class ModelRegistry:
 
         from tunesmith import __version__
 
-        needed = check_storable(model)
+        needed = trusted if trusted is not None else check_storable(model)
         signature = infer_signature(sample, model.predict(sample))
         requirements = [f"scikit-learn=={sklearn.__version__}", "skops"]
         if any(t.startswith("tunesmith.") for t in needed):  # a step of tunesmith's: loading it imports tunesmith
