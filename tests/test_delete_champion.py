@@ -121,6 +121,7 @@ def test_another_experiments_interrupted_promotion_does_not_stop_a_delete_and_a_
     the champion or left b's; a's it cannot. A rollback recorded on b back to a's version can: that still refuses."""
     from tests.helpers import cli_in_process
     from tests.test_promotion_interrupted import killed_at
+    from tunesmith.promotion.intents import unsettled
 
     store = tuned_with_models(project, "a", mlflow_uri, 2)
     tuned_with_models(project, "b", mlflow_uri, 2)
@@ -133,8 +134,10 @@ def test_another_experiments_interrupted_promotion_does_not_stop_a_delete_and_a_
     said = " ".join(refused.stderr.split())
     assert refused.returncode == 2 and "the rollback of model 'm' from version 2 to 1" in said, said
     assert "`tunesmith audit b` does" in said, said  # where it is recorded: `audit a` settled nothing of b's
-    code, out, err = cli_in_process("audit", "b", "--storage", project.storage)  # settled: abandoned
+    code, out, err = cli_in_process("audit", "b", "--storage", project.storage)  # settled: abandoned (nothing moved)
     assert code == 0, out + err
+    kinds = [e.kind for e in store.events(store.experiment("b").id)]
+    assert unsettled(store, model_name="m") == [] and kinds[-1] == "rollback_abandoned", kinds
 
     with killed_at("register", before=True):  # c's promotion, killed before registering: intent on c
         promote(store, "c", "m", SystemClock())
