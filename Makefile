@@ -25,8 +25,8 @@ demo: $(STAMP)
 	cd examples && ../$(BIN)/tunesmith show quickstart
 
 # Two pytest-xdist workers: most tests wait on subprocesses, signals and timeouts, so two overlap well even on two
-# cores (a 2-core machine, fresh clone of a144ae1, the test extras, 2026-12-07: 10:53 on two workers for 2,783
-# tests, 15.3 CPU-minutes; 11:08 and 15.9 for 2,575 tests at 09be27e; the suite is CPU-bound, and must stay under 15
+# cores (a 2-core machine, fresh clone of 6a8657e, the test extras, 2026-12-07: 11:24 on two workers for 2,798
+# tests, 16.2 CPU-minutes; 10:53 and 15.3 for 2,783 tests at a144ae1; the suite is CPU-bound, and must stay under 15
 # minutes: tests/conftest.py runs numeric libraries on one thread). --dist loadgroup keeps the Ray tests on one worker (one local cluster).
 # PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS passes more, e.g. PYTEST_ARGS='-k cycle'.
 PYTEST_WORKERS ?= 2
