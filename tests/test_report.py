@@ -280,6 +280,26 @@ def test_holdout_gap_of_a_maximised_metric_is_cv_minus_holdout(tmp_path, holdout
     assert experiment_summary(exp, trials)["cv_optimism"]["gap"] == pytest.approx(float(gap))
 
 
+@pytest.mark.parametrize(("fold_std", "verdict"), [
+    (0.08, "within the spread of the fold scores (std 0.0800): no sign that the CV figure was optimistic"),
+    (0.02, "the CV figure was optimistic (2.5 times the std of the fold scores, 0.0200)")])
+def test_a_holdout_gap_is_read_against_the_spread_of_the_fold_scores(tmp_path, fold_std, verdict):
+    """A gap of +0.05 where the trial's own folds scored 0.08 apart (std) is noise, not an optimistic CV: walk S read
+    "the CV figure was optimistic" on a gap a quarter of the fold spread. The verdict says which, in `show`'s and the
+    report's words, and the summary keeps the yardstick."""
+    from tunesmith.monitoring.report import build_report
+    from tunesmith.records import TrialRecord, TrialState
+    from tunesmith.summary import experiment_summary
+
+    exp = _task_experiment(tmp_path, "task-kfold.yaml", {"trial": 0, "holdout_r2": 0.41, "holdout_rows": 89})
+    trials = [TrialRecord(0, TrialState.COMPLETED, {"ridge__alpha": 1.0, "polynomialfeatures__degree": 1}, 0,
+                          values=(0.46,), metrics={"r2_std": fold_std}, started_at=0.0, finished_at=1.0,
+                          duration_s=1.0)]
+    assert f"gap +0.0500 (r2, higher is better; positive: CV looked better than the holdout): {verdict}" \
+        in build_report(exp, trials)
+    assert experiment_summary(exp, trials)["cv_optimism"]["fold_std"] == fold_std
+
+
 def test_holdout_gap_of_a_minimised_metric_is_holdout_minus_cv(tmp_path):
     """A cost (lower is better) that is higher on the holdout than in CV: CV was optimistic, the gap positive."""
     from tunesmith.monitoring.report import build_report

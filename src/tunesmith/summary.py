@@ -328,7 +328,8 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
     minus holdout for a maximised metric and holdout minus CV for a minimised one, so a positive gap always means
     the CV figure was optimistic and a negative one that it was pessimistic. None without a holdout score. A score
     that is undefined (NaN: one class only in the holdout, for ROC AUC) leaves ``gap`` None and ``why_no_gap`` says
-    why: every comparison with NaN is false, and its gap read as "CV and holdout agree"."""
+    why: every comparison with NaN is false, and its gap read as "CV and holdout agree". ``fold_std``, where the
+    trial recorded it: the standard deviation of its fold scores, the yardstick :func:`gap_text` reads the gap by."""
     assert spec.task is not None
     metric = spec.task.metric_name
     if not holdout or f"holdout_{metric}" not in holdout:
@@ -344,6 +345,10 @@ def cv_optimism(spec: ExperimentSpec, trials: Sequence[TrialRecord],
         return {**out, "gap": None, "why_no_gap": f"the holdout {metric} is undefined ({held}): {why}"}
     if not math.isfinite(cv):
         return {**out, "gap": None, "why_no_gap": f"the CV {metric} of trial {out['trial']} is {cv}"}
+    # the yardstick a verdict needs: a gap smaller than the folds' own spread says nothing either way
+    spread = scores.get(f"{metric}_std")
+    if isinstance(spread, int | float) and math.isfinite(spread):
+        out["fold_std"] = float(spread)
     return {**out, "gap": cv - held if spec.task.direction == "maximize" else held - cv}
 
 
@@ -372,8 +377,15 @@ def gap_text(optimism: dict[str, Any]) -> str:
     if gap is None:
         return f"no CV/holdout gap: {optimism['why_no_gap']}"
     better = "higher" if optimism["direction"] == "maximize" else "lower"
-    how = ("the CV figure was optimistic" if gap > 0 else "the CV figure was pessimistic" if gap < 0
-           else "CV and holdout agree")
+    spread = optimism.get("fold_std")
+    if spread is not None and 0 < abs(gap) <= spread:
+        how = (f"within the spread of the fold scores (std {spread:.4f}): no sign that the CV figure was "
+               f"{'optimistic' if gap > 0 else 'pessimistic'}")
+    else:
+        how = ("the CV figure was optimistic" if gap > 0 else "the CV figure was pessimistic" if gap < 0
+               else "CV and holdout agree")
+        if spread and gap:
+            how += f" ({abs(gap) / spread:.1f} times the std of the fold scores, {spread:.4f})"
     return (f"gap {gap:+.4f} ({optimism['metric']}, {better} is better; positive: CV looked better than the "
             f"holdout): {how}")
 
