@@ -252,6 +252,22 @@ def test_an_enqueued_float_off_its_grid_is_refused_in_a_new_spec_and_read_in_a_r
     assert spec_from_dict({**data, "enqueue": [{"x": 1}]}, recorded=True).enqueue == ({"x": 1.0},)  # still read
 
 
+@pytest.mark.parametrize(("config", "path", "message"), [
+    ({"alhpa": 0.5, "n": 2}, "enqueue[0].alhpa",
+     "names no parameter of the space; did you mean 'alpha'? parameters: alpha, n"),
+    ({"alpha": 0.5, "n": 2, "zzz": 1}, "enqueue[0].zzz", "names no parameter of the space; parameters: alpha, n"),
+], ids=["typo", "unlike-any"])
+def test_a_misspelt_parameter_in_an_enqueued_configuration_gets_a_did_you_mean(tmp_path, config, path, message):
+    """`enqueue: [{alhpa: 0.5}]` said "enqueue[0].alpha: missing a value for this active parameter": it named the
+    parameter the writer had meant to give, not the key they wrote, and offered no did-you-mean, as every other
+    unknown name of a spec does."""
+    data = _minimal(space={"alpha": {"type": "float", "low": 0.0, "high": 1.0},
+                           "n": {"type": "int", "low": 1, "high": 5}}, enqueue=[config])
+    with pytest.raises(SpaceError) as info:
+        load_spec(_write(tmp_path, yaml.safe_dump(data)))
+    assert (info.value.path, info.value.message) == (path, message)
+
+
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str")])
 def test_a_document_that_is_not_a_mapping_is_rejected(tmp_path, text, kind):
     with pytest.raises(SpecError) as info:
