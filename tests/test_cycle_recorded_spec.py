@@ -202,13 +202,15 @@ def test_a_cycle_takes_its_spec_file_after_resume_raised_the_wall_time_and_refus
     differs), as `run` of it said (review E, item 4); and once any raise was recorded, any lower budget.trials
     passed unseen: only the value before the first raise is the file's own (item 5)."""
     from tunesmith.clock import SystemClock
-    from tunesmith.raised_budget import raise_budget_to_resume
+    from tunesmith.raised_budget import raise_budget_to_resume, raise_recorded_budget
 
     store = _budgets_recorded_and_written(tmp_path, monkeypatch, [
         ("walled", {"wall_time": "1h", "trials": 1}, {"wall_time": "1h", "trials": 1}),
         ("edited", {"trials": 2}, {"trials": 1})])
     try:
-        raise_budget_to_resume(store, store.url, "walled", None, SystemClock(), wall_time=7200.0)
+        # the raise as `resume walled --wall-time 2h` records it (the resume itself refuses more time alone for
+        # an experiment its trial budget stopped, as this one is: the record, not that refusal, is the subject)
+        raise_recorded_budget(store, store.experiment("walled"), None, 7200.0, SystemClock())
         raise_budget_to_resume(store, store.url, "edited", 4, SystemClock())
         edited = _in_process("cycle", "edited.yaml", *_CYCLE)
         assert edited.returncode == 2 and "budget.trials differs from the recorded experiment" in edited.stderr, \

@@ -123,6 +123,28 @@ def test_a_fractional_step_says_the_step_comes_first_unlike_optunas_report(step:
     assert sink == []
 
 
+def test_report_with_the_step_named_after_optunas_value_first_says_the_step_comes_first(project) -> None:
+    """`trial.report(acc, step=epoch)`, Optuna's order with the step named, failed every trial with Python's own
+    "TrialContext.report() got multiple values for argument 'step'" and no word of the order. The signature stays
+    report(step, value); the trial's failure says which comes first and how to write it."""
+    import tunesmith
+
+    project.write("named_step.py", """
+        def objective(config, trial):
+            trial.report(0.9, step=3)
+            return config["x"]
+    """)
+    spec = project.spec(name="named", trial={"function": "named_step:objective"}, budget={"trials": 1},
+                        executor={"kind": "inline", "retries": 0})
+    tunesmith.run(project.write_spec(spec), storage=project.storage)
+    [trial] = project.trials("named")
+    assert trial["state"] == "failed"
+    assert trial["error"] == (
+        "exception: TypeError: TrialContext.report() got multiple values for argument 'step' (at named_step.py:3 in "
+        "objective). report(step, value): the step comes first (Optuna's Trial.report takes value, step): write "
+        "trial.report(step, value), or name both: trial.report(step=..., value=...)"), trial["error"]
+
+
 @pytest.mark.parametrize("method", ["suggest_float", "suggest_int", "suggest_categorical", "suggest_loguniform"])
 def test_optunas_suggest_methods_say_the_space_is_declared_in_the_spec(method: str) -> None:
     """`trial.suggest_float("x", -1, 1)`, define-by-run kept in a port, failed every trial with "'TrialContext'

@@ -538,6 +538,32 @@ def test_resume_with_more_wall_time_gives_a_run_its_wall_time_stopped_more_trial
         (["wall_time"], {"wall_time": 5.0}, {"wall_time": 6.5})]
 
 
+def test_resume_with_more_wall_time_alone_after_a_trial_budget_stop_is_refused_naming_trials(project):
+    """`resume NAME --wall-time D` alone on an experiment its trial budget stopped recorded the raise, ran nothing
+    and exited 0: the user asked for more time and silently got nothing. Refused (exit 2) naming budget.trials and
+    `--trials N`, with nothing written; from Python, as `wall_time=` and `trials=N`."""
+    import json
+
+    import tunesmith
+    from tunesmith.errors import UserInputError
+
+    path = project.write_spec(project.spec(name="tb", budget={"trials": 2, "wall_time": "1h"},
+                                           trial={"function": "objectives:noop"}, executor={"kind": "inline"}))
+    assert project.cli("run", str(path), "--quiet").returncode == 0
+    proc = project.cli("resume", "tb", "--wall-time", "2h", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "--wall-time: experiment 'tb' was stopped by its trial budget of 2 (budget.trials" in proc.stderr, \
+        proc.stderr
+    assert "--trials N" in proc.stderr, proc.stderr
+    with pytest.raises(UserInputError) as refused:
+        tunesmith.resume("tb", wall_time="2h", storage=project.storage)
+    assert str(refused.value).startswith("wall_time=: ") and "trials=N" in str(refused.value), refused.value
+    audit = json.loads(project.cli("audit", "tb", "--json").stdout)
+    assert not [e for e in audit if e["kind"] == "budget_raised"] and len(project.trials("tb")) == 2
+    assert project.cli("resume", "tb", "--trials", "3", "--wall-time", "2h", "--quiet").returncode == 0
+    assert len(project.trials("tb")) == 3
+
+
 def test_resume_with_more_trials_after_a_grid_ran_out_is_refused_saying_so(project):
     """An exhausted grid ends the run before its trial budget; `resume --trials N` then recorded the raise and ran
     nothing, exit 0. Refused (exit 2) with nothing written."""

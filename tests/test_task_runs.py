@@ -216,6 +216,20 @@ def test_nested_cv_estimate_is_recorded_beside_the_experiment(project):
     assert "nested CV estimate of the whole tuning procedure" in _shown(project, "nested")
 
 
+def test_the_nested_estimate_s_inner_searches_evaluate_the_spec_s_enqueued_configurations_first(project):
+    """The run evaluates the spec's `enqueue` first; the nested estimate's inner searches, which stand for the run's
+    procedure, never did: the estimate was of a procedure without the known configurations the run starts from.
+    With one inner trial a fold, each inner search evaluates the enqueued configuration, and picks it."""
+    known = {"logisticregression__C": 0.123}
+    spec = {**TASK, "name": "known", "strategy": "random", "enqueue": [known],
+            "task": {**TASK["task"], "holdout": None, "nested": {"outer_folds": 2, "trials": 1, "strategy": "random"}}}
+    spec["task"] = {k: v for k, v in spec["task"].items() if v is not None}
+    _run(project, spec)
+    assert project.trials("known")[0]["params"] == known  # the run's own first trial
+    nested = project.show("known")["nested"]
+    assert nested["outer_best_params"] == [known, known], nested
+
+
 TREE = {**TASK, "objective": {"metric": "accuracy", "direction": "maximize"}, "executor": {"kind": "inline"},
         "task": {"estimator": "sklearn.tree.DecisionTreeClassifier", "data": {"sklearn": "breast_cancer"},
                  "cv": {"kind": "stratified", "folds": 3}, "scoring": "accuracy",

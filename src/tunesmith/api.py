@@ -193,7 +193,8 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
         SpecError: an interactive experiment's function not handed over (or under another name), or one handed
             over to an experiment that finds its own.
         UserInputError: ``trials`` (``wall_time``) less than the recorded budget, or the experiment has no such
-            limit; more trials for an experiment its wall time stopped, without more ``wall_time``.
+            limit; more trials for an experiment its wall time stopped, without more ``wall_time``; more
+            ``wall_time`` alone for one its trial budget stopped, without more ``trials``.
         LeaseHeld: another coordinator runs the experiment (without ``join``): nothing was raised.
     """
     from tunesmith.clock import SystemClock

@@ -37,7 +37,8 @@ def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int |
 
     Raises:
         LeaseHeld: another live coordinator holds the experiment (not ``join``); UserInputError: the experiment was
-            stopped by what the raise does not lift (its wall time, a strategy with nothing left), or see
+            stopped by what the raise does not lift (its wall time, its trial budget for ``wall_time`` alone, a
+            strategy with nothing left), or see
             :func:`raise_recorded_budget`.
     """
     if trials is None and wall_time is None:
@@ -52,8 +53,32 @@ def raise_budget_to_resume(store: TrialStore, url: str, name: str, trials: int |
         again = resume_command(name, url, os.environ, trials=trials, wall_time=wall_time)
         raise LeaseHeld(f"experiment {name!r} is being run by another coordinator ({holder}), so its budget was "
                         f"not raised; wait for it to finish or stop it, then `{again}`")
+    if trials is None:
+        check_trial_budget_left(store, experiment, field, wall_field)
     check_more_trials_can_run(store, experiment, field if trials is not None else wall_field, wall_time, wall_field)
     raise_recorded_budget(store, experiment, trials, wall_time, clock, field, wall_field)
+
+
+def check_trial_budget_left(store: TrialStore, experiment: ExperimentRecord, field: str = "--trials",
+                            wall_field: str = "--wall-time") -> None:
+    """Refuse more wall time alone (``wall_field``) for ``experiment`` whose recorded trial budget its finished
+    trials have reached: the resume would run no trial (it recorded the raise and exited 0). One its wall time
+    stopped has trials left to run, and is let through.
+
+    Raises:
+        UserInputError: at ``wall_field``, naming the trial budget and ``field`` N as the fix.
+    """
+    budget = (experiment.spec.get("budget") or {}).get("trials")
+    if budget is None:
+        return
+    finished = sum(n for state, n in store.trial_counts_of(experiment.id).items() if state.counts_against_budget())
+    if finished >= budget:
+        given = f"{field}N" if field.endswith("=") else f"{field} N"  # trials=N (Python), --trials N
+        raise UserInputError(f"{wall_field}: experiment {experiment.name!r} was stopped by its trial budget of "
+                             f"{budget} (budget.trials; {finished} trials finished): {wall_field} does not lift it, "
+                             f"so the resume would run no trial. Its trials are kept; to tune on, raise the trial "
+                             f"budget with {given} (N more than {budget}), beside {wall_field} where its time is to "
+                             "be raised too")
 
 
 def check_more_trials_can_run(store: TrialStore, experiment: ExperimentRecord, field: str = "--trials",

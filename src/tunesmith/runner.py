@@ -460,7 +460,7 @@ class Runner:
         assert task is not None
         rule = SelectionRule(spec.objectives, spec.constraints, spec.select, task.exclude_unstable)
         results, said = after_run_estimates(task, self.plan.space, trials, rule, spec.seed or 0, spec.base_dir,
-                                            spec.prices())
+                                            spec.prices(), spec.enqueue)
         for warning in said:
             self.listener.warning(f"while refitting for the holdout / nested estimate: {warning}")
         if results:

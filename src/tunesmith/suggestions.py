@@ -56,6 +56,8 @@ ALIASES: dict[str, str] = {
     "timeout": "wall_time",        # budget: optimize(timeout=...)
     "successive_halving": "asha",  # SuccessiveHalvingPruner: ASHA is its asynchronous form
     "percentile": "median",        # PercentilePruner: median is its 50th percentile
+    "q": "step",                   # a domain: the discretisation of quniform, suggest_discrete_uniform(q=...)
+    "user_attrs": "tags",          # study.user_attrs (set_user_attr): text about the experiment, kept with it
     # the usual names of regression metrics, where scikit-learn's scorer (maximised, so an error negated) is a choice
     "rmse": "neg_root_mean_squared_error",
     "neg_rmse": "neg_root_mean_squared_error",

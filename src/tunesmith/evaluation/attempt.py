@@ -17,7 +17,7 @@ from tunesmith.cost import measured_objectives
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
 from tunesmith.evaluation.command import command_env, run_command
-from tunesmith.evaluation.context import TrialContext, prune_signals
+from tunesmith.evaluation.context import TrialContext, prune_signals, step_first_hint
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
@@ -124,7 +124,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
             # another exception (an event loop cancelling its tasks): a stop signal that arrived wins
             if signals.arrived:
                 raise KeyboardInterrupt from e
-            failure, traceback_text = _exception_failure(e), _traceback()
+            failure, traceback_text = _exception_failure(e, then=step_first_hint(e)), _traceback()
     duration = time.perf_counter() - started
     normalized = None
     if failure is None and not pruned:

@@ -276,8 +276,7 @@ class TrialContext:
             # a fraction is a score where the step goes: Optuna's order, report(value, step), kept in a port
             fraction = (isinstance(step, numbers.Real) and not isinstance(step, bool) and math.isfinite(step)
                         and not float(step).is_integer())
-            order = (". report(step, value): the step comes first (Optuna's Trial.report takes value, step)"
-                     if fraction else "")
+            order = f". {_STEP_FIRST}" if fraction else ""
             raise TrialError(f"trial.report: step must be a whole number from 0 to {MAX_STEP} (an int, or a whole "
                              f"float such as 1.0); got {step!r}{order}")
         number = _to_float(value)
@@ -415,6 +414,20 @@ class TrialContext:
 
     def __repr__(self) -> str:
         return f"TrialContext(number={self.number}, seed={self.seed}, params={self.params})"
+
+
+_STEP_FIRST = "report(step, value): the step comes first (Optuna's Trial.report takes value, step)"
+
+
+def step_first_hint(error: BaseException) -> str:
+    """What a trial's failure adds to Python's own TypeError for ``trial.report(0.9, step=3)``, Optuna's order with
+    the step named: the call binds 0.9 to ``step`` before ``report`` runs, so report cannot say it itself (a
+    signature taking anything, to say it, would leave report(step, value) unreadable to type checkers and IDEs).
+    ``""`` for any other error."""
+    if isinstance(error, TypeError) and \
+            str(error) == f"{TrialContext.report.__qualname__}() got multiple values for argument 'step'":
+        return f". {_STEP_FIRST}: write trial.report(step, value), or name both: trial.report(step=..., value=...)"
+    return ""
 
 
 MAX_STEP = 2 ** 63 - 1

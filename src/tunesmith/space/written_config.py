@@ -20,6 +20,7 @@ from tunesmith.records import ParamValue
 from tunesmith.space.domains import Categorical, Float, Int
 from tunesmith.space.search_space import SearchSpace
 from tunesmith.strict_model import exponent_text_as_float
+from tunesmith.suggestions import closest
 
 _YAML_BOOLEAN = " (YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote it)"
 
@@ -29,9 +30,16 @@ def read_written_config(space: SearchSpace, config: Mapping[str, Any], path: str
     :meth:`SearchSpace.validate_params` checks it (the same path, ``path.name``).
 
     Raises:
-        SpaceError: at ``path.name``: a value of the wrong type (what was expected, the value, the fix), or what
-            ``validate_params`` refuses.
+        SpaceError: at ``path.name``: a name no parameter of ``space`` has (the one it likely meant), a value of the
+            wrong type (what was expected, the value, the fix), or what ``validate_params`` refuses.
     """
+    names = list(space.domains)  # as the spec lists them
+    for name in config:
+        if name not in space.domains:  # else validate_params names the parameter meant as missing, not this key
+            close = closest(str(name), names, given=[n for n in config if n in space.domains])
+            hint = f"did you mean {close!r}? " if close else ""
+            raise SpaceError(f"{path}.{name}", f"names no parameter of the space; {hint}parameters: "
+                                               f"{', '.join(names)}")
     read = {name: _read(space.domains[name], value, f"{path}.{name}") if name in space.domains else value
             for name, value in config.items()}
     return space.validate_params(read, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +30,11 @@ _OTHER_TYPES = {
     "lograndint": "int, with log: true",
     "choice": "categorical",
 }
+# Optuna's words for a key tunesmith has elsewhere or under another name (suggestions.ALIASES, MISPLACED_KEYS say
+# where): a ported study holds several, all named in one message (see _with_optuna_words_after)
+_OPTUNA_KEYS = frozenset({"study_name", "direction", "directions", "sampler", "pruner", "n_trials", "timeout",
+                          "n_jobs", "q", "user_attrs"})
+_UNKNOWN_TYPE = re.compile(r"^unknown type '(.+?)'")
 _CHOICE_TYPES = ("float", "int", "str", "bool")  # the members of ParamValue's union, as pydantic names them
 # StrictModel's message for a key no field declares; the key belongs in the path.
 _UNKNOWN_KEY = re.compile(r"^unknown key (['\"])(.+?)\1")
@@ -513,8 +519,51 @@ def spec_from_dict(data: Mapping[str, Any], *, recorded: bool = False) -> Experi
         return ExperimentSpec.model_validate(dict(data))
     except ValidationError as e:
         raise format_validation_error(e, data) from None
+    except SpecError as e:  # ExperimentSpec's __init__ formats its ValidationError
+        raise _with_optuna_words_after(e, data) from None
     finally:
         RECORDED_SPEC.reset(token)
+
+
+def _with_optuna_words_after(error: SpecError, data: Mapping[str, Any]) -> SpecError:
+    """``error``, where it is about one of Optuna's words (``n_trials``, ``type: loguniform``), with every further
+    one the spec holds (``; also sampler: ...``): a ported study holds several, and naming one a validate took one
+    validate each. Found by validating again with each one found taken out, so each is said as when alone; the
+    first mistake of another kind ends the search (said by the next validate, once these are fixed)."""
+    said, rest = [error], copy.deepcopy(dict(data))
+    if not _take_out_optuna_word(rest, error):
+        return error
+    while True:
+        try:
+            ExperimentSpec.model_validate(rest)
+        except SpecError as e:
+            found = e
+        else:
+            break
+        if str(found) in map(str, said) or not _take_out_optuna_word(rest, found):  # another kind of mistake
+            break
+        said.append(found)
+    if len(said) == 1:
+        return error
+    also = "".join(f"; also {e}" for e in said[1:])
+    return SpecError(error.path, f"{error.message}{also}")
+
+
+def _take_out_optuna_word(data: dict[str, Any], error: SpecError) -> bool:
+    """Take the Optuna word ``error`` names out of ``data`` (a key removed; an Optuna domain type replaced by
+    tunesmith's); False, changing nothing, where ``error`` is about anything else or its place is not found."""
+    *where, last = error.path.split(".") if error.path else [""]
+    if (key := _UNKNOWN_KEY.match(error.message)) is not None:
+        held, word = _given_at(data, tuple(where)), key.group(2)
+        if word.lower() in _OPTUNA_KEYS and last == word and isinstance(held, dict) and word in held:
+            del held[word]
+            return True
+    elif (tag := _UNKNOWN_TYPE.match(error.message)) is not None and tag.group(1).lower() in _OTHER_TYPES:
+        domain = _given_at(data, (*where, last))
+        if isinstance(domain, dict):
+            domain["type"] = _OTHER_TYPES[tag.group(1).lower()].split(",")[0]
+            return True
+    return False
 
 
 def format_validation_error(error: ValidationError, data: Mapping[str, Any]) -> SpecError:

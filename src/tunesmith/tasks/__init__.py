@@ -28,9 +28,10 @@ The API for the runner (``base_dir``: the spec's folder, where relative data pat
         source, target, groups, time. fingerprint_changes(old, new) -> list[str] says what changed (empty: same data).
 
     nested_estimate(task, space, strategy_name="tpe", trials_per_fold=10, seed=0, base_dir=None, *,
-                    selection=None) -> dict
+                    selection=None, enqueue=()) -> dict
         Nested CV with tunesmith's own strategy in-process, each inner search picking as the run does
-        (selection: the run's SelectionRule: constraints, select, exclude_unstable): nested_{metric},
+        (selection: the run's SelectionRule: constraints, select, exclude_unstable) and evaluating the run's
+        enqueued configurations first (enqueue: the spec's): nested_{metric},
         nested_{metric}_std, outer_scores, outer_best_params, inner_best_scores, inner_picks, outer_folds,
         trials_per_fold; or `unavailable` (why) when an outer fold has no selectable inner trial.
 

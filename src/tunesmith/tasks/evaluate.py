@@ -27,7 +27,7 @@ from tunesmith.tasks.splits import (
 
 if TYPE_CHECKING:
     from tunesmith.cost import Prices
-    from tunesmith.records import TrialRecord
+    from tunesmith.records import ParamValue, TrialRecord
     from tunesmith.selection import SelectionRule
 
 
@@ -298,11 +298,12 @@ def fingerprint(task: TaskConfig, base_dir: BaseDir = None) -> dict[str, Any]:
 
 
 def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialRecord], selection: SelectionRule,
-                        seed: int, base_dir: BaseDir = None,
-                        prices: Prices | None = None) -> tuple[dict[str, Any], list[str]]:
+                        seed: int, base_dir: BaseDir = None, prices: Prices | None = None,
+                        enqueue: Sequence[Mapping[str, ParamValue]] = ()) -> tuple[dict[str, Any], list[str]]:
     """What a run records once its trials have ended: the holdout score of the trial ``selection`` (the run's own
     rule) picks from ``trials``, refit on every development row (none without a holdout or a pick), and, if asked,
-    the nested estimate, whose inner searches pick by the same rule (:func:`tunesmith.tasks.nested_estimate`); with
+    the nested estimate, whose inner searches pick by the same rule and evaluate the run's ``enqueue`` first
+    (:func:`tunesmith.tasks.nested_estimate`); with
     the library warnings their fits raised, each once (:mod:`tunesmith.tasks.library_warnings`), for the run to say.
     A nested estimate that cannot be given (an outer fold with no selectable inner trial, or none that completed,
     or a failure of its own: the pick's refit on an outer training part, the outer scorer) is recorded as
@@ -333,7 +334,7 @@ def after_run_estimates(task: TaskConfig, space: Any, trials: Sequence[TrialReco
             started, started_cpu = time.monotonic(), _cpu_s()
             try:
                 results["nested"] = nested_estimate(task, space, task.nested.strategy, task.nested.trials, seed,
-                                                    base_dir, selection=selection)
+                                                    base_dir, selection=selection, enqueue=enqueue)
             except SpecError as e:  # no estimate (every inner trial of a fold failed): say so, keep the holdout
                 results["nested"] = {"unavailable": f"{e.path}: {e.message}"}  # the path: inner or outer folds
             except Exception as e:  # noqa: BLE001 - the pick's refit or the outer scorer failed: the estimate is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from tunesmith.cost import executor_added
 from tunesmith.errors import SpecError
-from tunesmith.records import Direction, ObjectiveSpec, TrialRecord, TrialState
+from tunesmith.records import Direction, ObjectiveSpec, ParamValue, TrialRecord, TrialState
 from tunesmith.spec.task_config import TaskConfig
 from tunesmith.tasks.evaluate import BaseDir, cross_validate, prepare, summarize
 from tunesmith.tasks.pipeline import build_pipeline
@@ -24,21 +25,23 @@ if TYPE_CHECKING:
 
 
 def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", trials_per_fold: int = 10,
-                    seed: int = 0, base_dir: BaseDir = None, *,
-                    selection: SelectionRule | None = None) -> dict[str, Any]:
+                    seed: int = 0, base_dir: BaseDir = None, *, selection: SelectionRule | None = None,
+                    enqueue: Sequence[Mapping[str, ParamValue]] = ()) -> dict[str, Any]:
     """Nested cross-validation: an unbiased estimate of the whole tuning procedure.
 
     The development rows are split into ``task.nested.outer_folds`` outer folds (3 without ``task.nested``) of
     the task's CV kind. On each outer training part, a fresh tunesmith strategy runs ``trials_per_fold`` trials,
     each cross-validated with the task's CV on that part only and measured as a run's trial is; ``selection`` picks
     one of them as the run picks its trial (its constraints, ``select`` policy and ``exclude_unstable``; the
-    strategy searches its objectives and is told its constraints, as the run's is). The pick is refit on the outer
+    strategy searches its objectives and is told its constraints, as the run's is; it evaluates the run's
+    ``enqueue`` first, as the run's does, each counted in ``trials_per_fold``). The pick is refit on the outer
     training part and scored once on the outer test part. The holdout is not used.
 
     Args:
         space: a :class:`~tunesmith.space.SearchSpace` or a mapping of parameter name -> domain.
         selection: the run's :class:`~tunesmith.selection.SelectionRule`; without it, the task's metric alone,
             the best value picked (trials flagged unstable excluded when the task says so).
+        enqueue: the run's known configurations (the spec's ``enqueue``), each inner search's first trials.
 
     Returns:
         ``nested_{metric}`` (mean of the outer scores), ``nested_{metric}_std``, ``outer_scores``,
@@ -58,6 +61,7 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
     from tunesmith.selection import SelectionRule, trial_metrics
     from tunesmith.space.search_space import SearchSpace
     from tunesmith.strategy import build_strategy
+    from tunesmith.strategy.enqueued import enqueued_first
 
     rule = selection or SelectionRule((ObjectiveSpec(task.metric_name, Direction(task.direction)),),
                                       exclude_unstable=task.exclude_unstable)
@@ -80,9 +84,9 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
     for k, (o_train, o_test) in enumerate(outer):
         part = dev.subset(o_train)
         inner = cv_splits(task, part, prep.classification, path="task.cv")
-        strategy = build_strategy(decision, search_space, [o.direction for o in rule.objectives],
-                                  derive_seed(seed, "nested", k), 1, constraints=rule.constraints,
-                                  objective_metrics=[o.metric for o in rule.objectives])
+        strategy = enqueued_first(build_strategy(decision, search_space, [o.direction for o in rule.objectives],
+                                                 derive_seed(seed, "nested", k), 1, constraints=rule.constraints,
+                                                 objective_metrics=[o.metric for o in rule.objectives]), enqueue)
         strategy.replay([])
         trials: list[TrialRecord] = []
         for t in range(trials_per_fold):
