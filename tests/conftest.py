@@ -230,12 +230,3 @@ from tests.ray_fixtures import ray_cluster  # noqa: E402, F401
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     _after_a_ray_test(item, nextitem)
-
-
-# Pipeline steps of a test's own (`task.pipeline: [mysteps.X]`, mysteps.py in the test's folder) are imported by
-# name, in this process where a test runs a task in-process: Python keeps the first `mysteps` it imported, so a later
-# test's own `mysteps` (another folder, other classes) was never read ("'mysteps' has no class 'OneHotFirst'", in
-# whichever order xdist ran them). Each test imports its own.
-@pytest.fixture(autouse=True)
-def _forget_a_previous_tests_steps() -> None:
-    sys.modules.pop("mysteps", None)

@@ -370,8 +370,9 @@ def test_coordinator_sigkilled_on_ray_then_resume_finishes_every_trial_exactly_o
     assert shown["trials"]["completed"] == 8
     trials = project.trials("ray-killed")
     assert [t["number"] for t in trials] == list(range(8))
-    left = before.get("running", 0) + before.get("queued", 0)  # (queued: prefetched behind a running one)
-    assert len([t for t in trials if t["attempts"] == 2]) == left, "exactly those left running or queued re-ran"
+    # those left running re-ran as attempt 2; those queued (prefetched behind a running one, never begun) as 1
+    assert len([t for t in trials if t["attempts"] == 2]) == before.get("running", 0), (before, trials)
+    assert all(t["attempts"] <= 2 for t in trials)
 
 
 # -- the cluster itself going away ---------------------------------------------------------------------------------

@@ -576,6 +576,53 @@ def test_a_pipeline_step_defined_beside_the_spec_is_imported(project):
     assert f"searched the spec's folder {project.root / 'spec'}" in refused.stderr, refused.stderr
 
 
+
+STEP_MARKING_ITS_FOLDER = """
+import os
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class Marked(TransformerMixin, BaseEstimator):  # the same name in both folders: which file's code runs?
+    def fit(self, X, y=None):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fitted"), "a") as f:
+            f.write("{folder}\\n")
+        return self
+
+    def transform(self, X):
+        return X
+"""
+
+
+def test_two_folders_steps_of_one_name_each_run_their_own_code_in_one_process(project):
+    """A step of the user's own (`mysteps.Marked`, mysteps.py beside the spec) was imported by its module's name:
+    one process (a notebook, a test run) running experiments from two folders that each hold a mysteps.py used the
+    first one imported for both, silently. It is loaded by its file, as trial code is: each folder's steps are its
+    own, here without the test suite's old workaround (forgetting `mysteps` between tests). The recorded spec names
+    the step as written (`mysteps.Marked`), and the experiment resumes with its own folder's code, after the other's
+    ran in the same process."""
+    import tunesmith
+
+    specs = {}
+    for folder in ("a", "b"):
+        project.write(f"{folder}/mysteps.py", STEP_MARKING_ITS_FOLDER.format(folder=folder))
+        spec = {**TASK, "name": f"steps-{folder}", "budget": {"trials": 2},
+                "task": {**TASK["task"], "pipeline": ["mysteps.Marked", "sklearn.preprocessing.StandardScaler"]}}
+        specs[folder] = project.write_spec(spec, f"{folder}/spec.yaml")
+    for folder in ("a", "b"):   # in this process: the inline executor fits every pipeline here
+        assert tunesmith.run(specs[folder], storage=project.storage).status.value == "completed"
+    marks = {folder: (project.root / folder / "fitted").read_text().split() for folder in ("a", "b")
+             if (project.root / folder / "fitted").exists()}
+    assert set(marks) == {"a", "b"} and set(marks["a"]) == {"a"} and set(marks["b"]) == {"b"}, marks
+    stored = tunesmith.open_experiment("steps-a", storage=project.storage).experiment.spec
+    assert stored["task"]["pipeline"][0]["path"] == "mysteps.Marked", stored["task"]
+    for folder in ("a", "b"):
+        (project.root / folder / "fitted").unlink()
+    resumed = tunesmith.resume("steps-a", storage=project.storage, trials=3)
+    assert resumed.status.value == "completed" and len(resumed.trials) == 3
+    assert set((project.root / "a" / "fitted").read_text().split()) == {"a"}
+    assert not (project.root / "b" / "fitted").exists(), "the resume ran b's step"
+
 def test_promote_judges_the_size_of_the_model_it_ships_not_a_folds(project):
     """A trial measures its latency and size on its last fold's model, fit on (folds - 1) / folds of the development
     rows; k-NN keeps every row it is fit on, so the model promote ships is larger. `max: {model_size_bytes: ...}`

@@ -89,7 +89,9 @@ def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[Tr
     recorded lost, to re-run; not those another coordinator reclaimed first. A coordinator asks at its start and
     at every sync: a peer SIGKILLed on this host is known gone at once, and its trials must not stay running. Never
     those of a coordinator at work whatever its trials' beats say (:func:`at_work_whatever_its_beats`: re-run
-    beside it, a trial would run twice)."""
+    beside it, a trial would run twice). Each as the store recorded it: one whose attempt was only queued for a
+    worker has that attempt taken back (``TrialStore.mark_lost``), so its re-run, the next attempt, is that one
+    again, and spends none of the spec's retries."""
     lost = []
     lead = store.lease_holder(experiment_id, now)
     for t in trials:
@@ -98,8 +100,8 @@ def reclaim_abandoned(store: TrialStore, experiment_id: int, trials: Sequence[Tr
                 and abandoned(t, now, stale_after)):
             record = replace(t, state=TrialState.LOST, error="its coordinator stopped before the trial ended",
                              failure_kind=FailureKind.LOST)
-            if store.mark_lost(experiment_id, record, now):
-                lost.append(record)
+            if (recorded := store.mark_lost(experiment_id, record, now)) is not None:
+                lost.append(recorded)
     return lost
 
 

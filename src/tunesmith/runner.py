@@ -370,12 +370,12 @@ class Runner:
             self._allocation_closed = True
             return False
         self._allocated += 1
-        self._launch(new, proposal.token, exploit)
+        self._launch(new, proposal.token, exploit, new_trial=True)
         return True
 
-    def _launch(self, rec: TrialRecord, token: int, exploit: Exploit | None = None) -> None:
+    def _launch(self, rec: TrialRecord, token: int, exploit: Exploit | None = None, new_trial: bool = False) -> None:
         self._running[rec.number] = _Running(rec, token)  # first: a folder not made stops the run, which interrupts it
-        trial_dir = make_trial_folder(rec, self.spec.workdir or ".")
+        trial_dir = make_trial_folder(rec, self.spec.workdir or ".", new_trial)
         if exploit is not None:  # (a PBT child: its parent's checkpoint, in its folder)
             self._inherit(rec, exploit)
         job = trial_job(self.spec, self.plan.space.names, rec, trial_dir)

@@ -485,9 +485,12 @@ def trials_json(experiment: ExperimentRecord, trials: Sequence[TrialRecord],
 def _ended_an_earlier_attempt(event: Event, attempts: int) -> bool:
     """Whether ``event`` tells why an attempt before the trial's latest (of ``attempts``) ended: a retry or a lost
     attempt, whatever came after; an interrupted one once a later attempt ran (the latest, interrupted, is the
-    trial's own state and error)."""
-    if event.kind in ("trial_retry", "trial_lost"):
+    trial's own state and error). Not a lost attempt that never began (queued for a worker as its coordinator
+    died): it was taken back, and its re-run is that attempt."""
+    if event.kind == "trial_retry":
         return True
+    if event.kind == "trial_lost":
+        return event.payload.get("began", True) is not False
     return event.kind == "trial_interrupted" and (event.payload.get("attempt") or attempts) < attempts
 
 

@@ -129,6 +129,73 @@ def test_sigkill_while_reports_are_held_loses_no_step_of_a_checkpointed_trial(pr
               recovered=2, lost=0)
 
 
+
+HELD_THEN_QUEUED = """
+import os
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def objective(config, trial):
+    if trial.number == 2:  # holds the one worker until released: trial 3 waits queued behind it (Ray's prefetch)
+        waited = time.monotonic()
+        while not os.path.exists(os.path.join(HERE, "release")) and time.monotonic() - waited < 120:
+            time.sleep(0.02)
+    if trial.number == 3 and not os.path.exists(os.path.join(HERE, "failed-once")):
+        open(os.path.join(HERE, "failed-once"), "w").close()
+        raise RuntimeError("its first run fails")
+    return config["x"]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # the session's Ray cluster: see tests/ray_fixtures.py
+def test_sigkill_while_a_trial_is_queued_for_a_worker_leaves_its_retries_whole(project, storage, fault_log,
+                                                                               ray_cluster, monkeypatch):
+    """A trial only queued for a worker (Ray's prefetch: its ``trial_queued`` recorded, never ``trial_started``)
+    when its coordinator was SIGKILLed never ran; resume re-ran it as attempt 2 all the same, a lost attempt in its
+    history, and so with one retry fewer: here its first real run fails, and with ``retries: 1`` it was recorded
+    failed, its retry spent on the attempt that never began. Its lost attempt is taken back: the re-run is attempt
+    1, and its failure is retried. The trial that was running is re-run as attempt 2, its lost attempt told."""
+    from tunesmith.storage import SQLStore
+
+    project.write("held.py", HELD_THEN_QUEUED)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the CLI joins the session's cluster, which has no token
+    executor = {"kind": "ray", "address": ray_cluster.get_runtime_context().gcs_address, "workers": 1,
+                "retries": 1, "retry_on": ["exception"], "retry_backoff": 0.1}
+    spec = project.write_spec(project.spec(name="queued", trial={"function": "held:objective"},
+                                           budget={"trials": 4}, executor=executor))
+    proc = start_cli(project, "run", str(spec), "--quiet", storage=storage)
+    try:
+        wait_for(lambda: count_states(project, "queued", storage) == {"completed": 2, "running": 1, "queued": 1},
+                 timeout=120)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # trial 2 held, trial 3 queued behind it: neither can move meanwhile
+        proc.communicate(timeout=10)
+    store = SQLStore(storage)
+    try:
+        began = [(e.kind, e.trial_number) for e in store.events(store.experiment("queued").id)
+                 if e.kind in ("trial_queued", "trial_started") and e.trial_number == 3]
+    finally:
+        store.close()
+    assert began == [("trial_queued", 3)], "trial 3 was queued, and never began"
+    (project.root / "release").touch()
+    resumed = project.cli("resume", "queued", "--quiet", "--storage", storage, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = trials_json("queued", storage)
+    assert [(t["number"], t["state"], t["attempts"]) for t in trials] == [
+        (0, "completed", 1), (1, "completed", 1), (2, "completed", 2), (3, "completed", 2)], trials
+    assert [(a["attempt"], a["error"].split(":")[0]) for a in trials[3]["earlier_attempts"]] == [
+        (1, "exception")], "trial 3's one earlier attempt is its failure, retried; none lost"
+    assert [a["attempt"] for a in trials[2]["earlier_attempts"]] == [1], "trial 2's lost attempt is told"
+    assert "its coordinator stopped" in trials[2]["earlier_attempts"][0]["error"]
+    fault_log(area="coordinator", backend=_backend(storage),
+              fault="SIGKILL of the coordinator while a trial is queued for a worker (Ray prefetch)",
+              outcome="resume re-ran the queued trial as its first attempt, its retries whole; the running one as "
+                      "attempt 2", reason="the lost attempt that never began is taken back", injected=1,
+              recovered=2, lost=0)
+
 @contextlib.contextmanager
 def tmpfs(mount, size: str):
     """A tmpfs of ``size`` at ``mount`` (a folder made here), unmounted after; a skip where mounting is refused."""

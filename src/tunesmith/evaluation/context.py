@@ -160,21 +160,22 @@ def workdir_unwritable(workdir: str) -> str | None:
     return None
 
 
-def make_trial_folder(trial: TrialRecord, workdir: str) -> Path:
-    """Make the folder of ``trial`` (its log's) in ``workdir``; a retry's is there already.
+def make_trial_folder(trial: TrialRecord, workdir: str, new_trial: bool) -> Path:
+    """Make the folder of ``trial`` (its log's) in ``workdir``; a re-run's is there already (a retry's, a lost or
+    interrupted attempt's: also where that attempt never began and the re-run is attempt 1 again, its folder made
+    as it was queued).
 
-    A first attempt never takes a folder that is there already: a trial the store does not have left it (another run
-    writing to the workdir since this one started: ``check_resumed_workdir`` found none then), and its checkpoint
-    would be loaded as this trial's own.
+    A ``new_trial`` (just numbered, its first attempt) never takes a folder that is there already: a trial the store
+    does not have left it (another run writing to the workdir since this one started: ``check_resumed_workdir``
+    found none then), and its checkpoint would be loaded as this trial's own.
 
     Raises:
-        WorkdirError: it cannot be made (a full disk, permissions changed mid-run), or a first attempt found it there:
+        WorkdirError: it cannot be made (a full disk, permissions changed mid-run), or a new trial found it there:
             the run stops, as on a store that cannot be written.
     """
     folder = Path(trial.log_path or "").parent
-    first = trial.attempts == 1
     try:
-        folder.mkdir(parents=True, exist_ok=not first)
+        folder.mkdir(parents=True, exist_ok=not new_trial)
     except FileExistsError:
         aside = _move_aside(str(folder.parent), [folder.name])
         raise WorkdirError(f"trial {trial.number}'s folder {folder} is there already, left by a trial this store does "

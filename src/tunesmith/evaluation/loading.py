@@ -1,4 +1,10 @@
-"""Resolve a trial function reference (``module:function`` or ``/path/file.py:function``)."""
+"""Resolve a trial function reference (``module:function`` or ``/path/file.py:function``), and load the user's
+modules that lie in a spec's folder (its trial code, a task's pipeline classes: ``mysteps.Clip``) by their file.
+
+A module beside the spec is loaded from its path under a name of its own (not its plain name, which Python keeps as
+first imported: two folders' ``mysteps.py`` in one process, a notebook or a test run, would share the first), and
+executed again when its file changed (its digest).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,17 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from tunesmith.digests import file_digest
-from tunesmith.errors import SpecError
+from tunesmith.errors import SpecError, TunesmithError
 from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.moved_project import spec_folder_gone
 from tunesmith.suggestions import closest, nearby_file
@@ -24,16 +32,17 @@ from tunesmith.suggestions import closest, nearby_file
 # edited since (a notebook's second run) is read again; a digest, not mtime and size: an edit that keeps the size
 # within one tick of the kernel's file clock (a few ms) keeps both.
 _cache: dict[tuple[str, str | None], tuple[str | None, Callable[..., Any]]] = {}
-# Trial-code module (by its name in sys.modules) -> the digest of the file it was executed from.
+# A module loaded from its file (by its name in sys.modules) -> the digest of the file it was executed from.
 _executed_from: dict[str, str | None] = {}
-# The trial code this thread of control is importing right now (importing runs a file's top-level code). A
-# context variable, not a global: another thread's run must not be refused while one imports.
-_importing: ContextVar[tuple[str, ...]] = ContextVar("tunesmith_importing_trial_code", default=())
+# The user's code this thread of control is importing right now (importing runs a file's top-level code), each
+# with the spec field that names it. A context variable, not a global: another thread's run must not be refused
+# while one imports.
+_importing: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("tunesmith_importing_trial_code", default=())
 
 
 @contextmanager
-def _importing_trial_code(what: str) -> Iterator[None]:
-    token = _importing.set((*_importing.get(), what))
+def _importing_trial_code(what: str, field: str = "trial.function") -> Iterator[None]:
+    token = _importing.set((*_importing.get(), (what, field)))
     try:
         yield
     finally:
@@ -41,17 +50,18 @@ def _importing_trial_code(what: str) -> Iterator[None]:
 
 
 def refuse_a_run_started_by_an_import() -> None:
-    """Raise when called while trial code is being imported: that code starts an experiment at its top level,
-    so every worker that imports it to find the function would start the experiment again.
+    """Raise when called while the user's code is being imported (trial code, a task's pipeline classes): that code
+    starts an experiment at its top level, so every worker that imports it would start the experiment again.
 
     Raises:
-        SpecError: at ``trial.function``, naming the file and the fix (the ``__main__`` guard).
+        SpecError: at the field that names the code (``trial.function``), naming the file and the fix (the
+            ``__main__`` guard).
     """
     importing = _importing.get()
     if importing:
-        raise SpecError("trial.function", f"{importing[-1]!r} starts an experiment when it is imported (as each "
-                        "trial's worker imports it to find the function); put that code under "
-                        "`if __name__ == \"__main__\":`")
+        what, field = importing[-1]
+        raise SpecError(field, f"{what!r} starts an experiment when it is imported (as each trial's worker imports "
+                        "it); put that code under `if __name__ == \"__main__\":`")
 
 
 def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bool,
@@ -99,10 +109,30 @@ def _module_part(ref: str, base_dir: str | None) -> str:
     """The module half of ``ref``; a module that lives in the spec's folder is named by its file: two projects
     with an `objectives.py` each (one notebook, one test session) must not share the first one imported."""
     module_part = ref.rpartition(":")[0]
-    local = Path(base_dir or ".") / (module_part.replace(".", "/") + ".py")
-    if base_dir and not module_part.endswith(".py") and "." not in module_part and local.is_file():
-        return str(local)
-    return module_part
+    local = _file_beside_spec(module_part, base_dir)
+    return module_part if local is None else str(local)
+
+
+def _file_beside_spec(module: str, base_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The file in the spec's folder that module ``module`` names (``objectives.py`` for ``objectives``), where there
+    is one: a module of one name, not a package's."""
+    if not base_dir or module.endswith(".py") or "." in module:
+        return None
+    local = Path(base_dir) / (module + ".py")
+    return local if local.is_file() else None
+
+
+def module_beside_spec(module: str, base_dir: str | os.PathLike[str] | None, field: str) -> ModuleType | None:
+    """Module ``module`` where it is a file in the spec's folder ``base_dir`` (``mysteps`` for ``mysteps.py``: a
+    task's pipeline class ``mysteps.Clip``), loaded by its file as trial code is (see the module docstring); None
+    where there is no such file (the caller imports it by name: an installed module).
+
+    Raises:
+        SpecError: at ``field``, what importing it raised.
+        TunesmithError: tunesmith's own, which the module's code met (a store whose server does not answer).
+    """
+    local = _file_beside_spec(module, base_dir)
+    return None if local is None else _module_from_file(local, module, field)
 
 
 def _origin(module_part: str, base_dir: str | None) -> Path | None:
@@ -120,10 +150,22 @@ def _origin(module_part: str, base_dir: str | None) -> Path | None:
 
 
 def _file_module_name(path: Path) -> str:
-    return "tunesmith_user_" + path.stem + "_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+    """The name of the module loaded from the file at ``path``: unique to the path, and ending in the file's own
+    name, as the types defined there are told (``tunesmith_user_1a2b3c4d_mysteps.Clip``: an allow-list refusing
+    them, a pickling error)."""
+    return "tunesmith_user_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8] + "_" + path.stem
 
 
-def _exec_file(path: Path, name: str, shown: str) -> Any:
+def _module_from_file(path: Path, shown: str, field: str) -> ModuleType:
+    """The module loaded from the file at ``path``, executed (again) unless it was from the file as it is now."""
+    name = _file_module_name(path)
+    module = sys.modules.get(name)
+    if module is None or _executed_from.get(name) != _digest(path):  # edited since it was executed
+        module = _exec_file(path, name, shown, field)
+    return module
+
+
+def _exec_file(path: Path, name: str, shown: str, field: str = "trial.function") -> ModuleType:
     """Import the file at ``path`` as module ``name`` (its top-level code runs, under the import guard)."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -131,20 +173,22 @@ def _exec_file(path: Path, name: str, shown: str) -> Any:
     _executed_from[name] = _digest(path)  # before it runs: an edit made meanwhile is read next time
     sys.modules[name] = module
     try:
-        with _importing_trial_code(str(path)):
+        with _importing_trial_code(str(path), field):
             spec.loader.exec_module(module)
     except BaseException as e:
         if sys.modules.get(name) is module:
             del sys.modules[name]   # a later look imports it afresh rather than finding half a module
-        if isinstance(e, SpecError) or not isinstance(e, Exception | SystemExit):  # a Ctrl-C stays one
+        # tunesmith's own error the code met (a store whose server does not answer) keeps its exit code; a Ctrl-C
+        # stays one
+        if isinstance(e, TunesmithError) or not isinstance(e, Exception | SystemExit):
             raise
-        raise _import_failure(e, shown, near=path) from None
+        raise _import_failure(e, shown, near=path, field=field) from None
     return module
 
 
 def _import_failure(e: BaseException, module_part: str, where: str = "", near: Path | None = None,
-                    spec_dir: str | None = None) -> SpecError:
-    """What importing the trial code ``module_part`` (the file ``near``, where known) raised, said for the user: a
+                    spec_dir: str | None = None, field: str = "trial.function") -> SpecError:
+    """What importing the user's code ``module_part`` (the file ``near``, where known) raised, said at ``field``: a
     package it imports that this Python lacks is named as such (not as the file not being found), and a module
     beside the file that is not on the path as that (not as a package to install)."""
     if isinstance(e, ModuleNotFoundError):
@@ -152,17 +196,17 @@ def _import_failure(e: BaseException, module_part: str, where: str = "", near: P
         missing = (e.name or "").partition(".")[0]
         if near is not None and missing and ((near.parent / f"{missing}.py").is_file()
                                              or (near.parent / missing).is_dir()):
-            return SpecError("trial.function", f"importing {shown!r} failed: it imports {missing!r}, which lies beside "
+            return SpecError(field, f"importing {shown!r} failed: it imports {missing!r}, which lies beside "
                              f"it in {str(near.parent)!r} but is not on the Python path (the spec's folder is); add "
                              "that folder to PYTHONPATH, or import it by its path from the spec's folder")
         if module_part.endswith(".py") or (e.name and e.name != module_part
                                            and not module_part.startswith(e.name + ".")):
-            return SpecError("trial.function", f"importing {shown!r} failed: it imports {e.name!r}, which is not "
+            return SpecError(field, f"importing {shown!r} failed: it imports {e.name!r}, which is not "
                              f"installed in the Python tunesmith runs in ({sys.prefix}); install it there")
         nearby = (_nearby_file(Path(spec_dir) / f"{module_part}.py", module=True)
                   if spec_dir and "." not in module_part else "")
-        return SpecError("trial.function", f"cannot import {module_part!r}: {e}{where}{nearby}")
-    return SpecError("trial.function", import_failure(module_part, e))
+        return SpecError(field, f"cannot import {module_part!r}: {e}{where}{nearby}")
+    return SpecError(field, import_failure(module_part, e))
 
 
 def _nearby_file(missing: Path, module: bool = False) -> str:
@@ -246,16 +290,15 @@ def _function_named(ref: str, base_dir: str | None) -> Callable[..., Any]:
             if not origin.is_file():
                 raise SpecError("trial.function", f"file {str(origin)!r} does not exist"
                                 + (f": {gone}" if gone else _nearby_file(origin)))
-            name = _file_module_name(origin)
-            module = sys.modules.get(name)
-            if module is None or _executed_from.get(name) != _digest(origin):  # edited since it was executed
-                module = _exec_file(origin, name, module_part)
+            module = _module_from_file(origin, module_part, "trial.function")
         else:
             with _importing_trial_code(module_part):
                 module = importlib.import_module(module_part)
     except SpecError:
         raise
-    except (Exception, SystemExit) as e:  # the user's module raised (or exited) while importing, or is not there
+    # the user's module raised (or exited) while importing, or is not there; tunesmith's own error it met too (a
+    # task's pipeline class passes that on: module_beside_spec)
+    except (Exception, SystemExit) as e:
         raise _import_failure(e, module_part, where, origin, base_dir) from None
     obj: Any = module
     for part in attr_path.split("."):

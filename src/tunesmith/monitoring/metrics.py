@@ -61,7 +61,7 @@ from tunesmith.quotas import QuotaWait, quota_wait_after
 from tunesmith.records import ExperimentRecord, FailureKind, ObjectiveSpec, TrialRecord, TrialState
 from tunesmith.scheduler.resources import ResourceTally
 from tunesmith.selection import RunningBest
-from tunesmith.storage.base import Event, TrialStore
+from tunesmith.storage.base import Event, TrialStore, begins_an_attempt
 from tunesmith.summary import reads_curves
 
 # Trials run from milliseconds (benchmarks) to hours (deep learning): buckets cover both.
@@ -309,7 +309,7 @@ class TuningMetrics:
                 continue
             attempt = e.payload.get("attempt")
             attempt = attempt if isinstance(attempt, int) else -e.id  # (an old store's event: counted once anyway)
-            if e.kind == "trial_started" or (e.kind in _SUBMITTED_AGAIN and e.payload.get("state") == "running"):
+            if begins_an_attempt(e.kind, e.payload):
                 self._began(e.trial_number, attempt)
             elif e.kind == "trial_retry":
                 self._retried(e.trial_number, attempt, _reason_named(e.payload.get("error")))
@@ -478,9 +478,6 @@ def _reason_named(error: object) -> str:
 _REASONS = frozenset(k.value for k in FailureKind)
 
 
-# an attempt begins as a trial_started event (a new trial recorded running, or a queued attempt beginning), or as a
-# re-run or retry submitted running; one submitted queued (trial_queued, or a re-run recorded queued) begins later
-_SUBMITTED_AGAIN = frozenset({"trial_retry_started", "trial_rerun"})
 # a quota wait's start and end: the run is alive and held back by policy (executor/leases.py records them)
 _QUOTA_WAIT_EVENTS = frozenset({"quota_wait", "quota_wait_ended"})
 

@@ -40,6 +40,15 @@ class DeletedExperiment:
     kept_events: tuple[Event, ...]
 
 
+def begins_an_attempt(kind: str, payload: Mapping[str, Any]) -> bool:
+    """Whether an event (of ``kind``, with ``payload``) says that an attempt of its trial began: ``trial_started``
+    (a new trial recorded running, or an attempt queued for a worker beginning), or a re-run or retry recorded
+    running. One recorded queued (``trial_queued``; a re-run or retry recorded ``queued``) begins at its
+    ``trial_started``, if ever. Each names its attempt (``payload["attempt"]``)."""
+    return kind == "trial_started" or (kind in ("trial_rerun", "trial_retry_started")
+                                       and payload.get("state") == TrialState.RUNNING.value)
+
+
 class TrialStore(Protocol):
     def create_experiment(self, name: str, spec: Mapping[str, Any], strategy: str, strategy_reason: str,
                           now: float) -> ExperimentRecord:
@@ -150,21 +159,26 @@ class TrialStore(Protocol):
         """The trials running or queued now, whoever runs them, other than those in ``skip``; without their reports."""
         ...
 
-    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
+    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> TrialRecord | None:
         """Record ``trial`` (lost) unless it is no longer running or queued by the same owner in the same attempt
-        (another coordinator reclaimed it first); whether it did."""
+        (another coordinator reclaimed it first). Returns the record as recorded, None where it did not record it.
+
+        An attempt that never began (queued for a worker: no event since says it began, :func:`begins_an_attempt`)
+        is taken back: the record's ``attempts`` is one less, and the ``trial_lost`` event says ``began: false``.
+        It never ran, so its re-run (``attempts + 1``) is the same attempt again, neither a retry nor a lost attempt.
+        """
         ...
 
     def take_for_rerun(self, experiment_id: int, was: TrialRecord, again: TrialRecord, event: str,
                        now: float) -> bool:
-        """Record ``again`` (the next attempt of ``was``) and append ``event``, unless the trial's state or attempt
-        is no longer ``was``'s (another coordinator took it first); whether it did."""
+        """Record ``again`` (the next attempt of ``was``) and append ``event``, unless the trial's state, attempt or
+        owner is no longer ``was``'s (another coordinator took it first); whether it did."""
         ...
 
     def save_trial_unless_changed(self, experiment_id: int, was: TrialRecord, trial: TrialRecord, event: str,
                                   now: float, detail: Mapping[str, Any] | None = None) -> bool:
-        """Record ``trial`` and append ``event`` (with ``detail``) unless the trial's state or attempt is no longer
-        ``was``'s (another coordinator took it over); whether it did."""
+        """Record ``trial`` and append ``event`` (with ``detail``) unless the trial's state, attempt or owner is no
+        longer ``was``'s (another coordinator took it over); whether it did."""
         ...
 
     def heartbeat(self, experiment_id: int, numbers: list[int], now: float, owner: str | None = None) -> None:

@@ -18,6 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from tunesmith.records import (
     continued_curve,
 )
 from tunesmith.seeding import derive_seed
-from tunesmith.storage.base import DeletedExperiment, Event
+from tunesmith.storage.base import DeletedExperiment, Event, begins_an_attempt
 from tunesmith.storage.damage import damaged_file, damaged_store_error
 from tunesmith.storage.held_reports import HeldReports
 from tunesmith.storage.opening import (
@@ -511,22 +512,35 @@ class SQLStore:
             ).order_by(trials.c.number)).mappings().all()
         return [_trial(r, ()) for r in rows if r["number"] not in skip]
 
-    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> bool:
+    def mark_lost(self, experiment_id: int, trial: TrialRecord, now: float) -> TrialRecord | None:
         """Record ``trial`` (lost) unless it changed since it was read: still running or queued, by the same owner,
-        in the same attempt, with no beat since. False when another coordinator reclaimed it first (only one of them
-        re-runs it), or its coordinator beat meanwhile."""
+        in the same attempt, with no beat since. None when another coordinator reclaimed it first (only one of them
+        re-runs it), or its coordinator beat meanwhile. An attempt that never began (queued for a worker) is taken
+        back (see the protocol): its record is returned with one attempt less."""
         with self._tx("record a lost trial") as conn:
             taken = conn.execute(_UPDATE_TRIAL.where(
                 trials.c.state.in_((TrialState.RUNNING.value, TrialState.QUEUED.value)),
                 trials.c.owner.is_not_distinct_from(trial.owner), trials.c.attempts == trial.attempts,
                 trials.c.heartbeat_at.is_not_distinct_from(trial.heartbeat_at)),  # no beat landed since it was read
                 {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial), "heartbeat_at": now}).rowcount
-            if taken:
-                conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_lost", "at": now,
-                                             "trial_number": trial.number, "payload": json.dumps(
-                                                 {"state": trial.state.value, "attempt": trial.attempts,
-                                                  "error": trial.error})})
-        return bool(taken)
+            if not taken:
+                return None
+            # read after the write: its row is locked (PostgreSQL), the store is (SQLite), so no writer can begin the
+            # attempt in between (each records its beginning with a change to the row)
+            told = conn.execute(select(events.c.kind, events.c.payload).where(
+                events.c.experiment_id == experiment_id, events.c.trial_number == trial.number,
+                events.c.kind.in_(("trial_started", "trial_rerun", "trial_retry_started")))).all()
+            began = any(begins_an_attempt(kind, said) and said.get("attempt", trial.attempts) == trial.attempts
+                        for kind, said in ((kind, json.loads(payload or "{}")) for kind, payload in told))
+            lost = trial if began else replace(trial, attempts=trial.attempts - 1)
+            if not began:
+                conn.execute(_UPDATE_TRIAL.values(attempts=lost.attempts),
+                             {"b_eid": experiment_id, "b_num": trial.number})
+            conn.execute(_INSERT_EVENT, {"experiment_id": experiment_id, "kind": "trial_lost", "at": now,
+                                         "trial_number": trial.number, "payload": json.dumps(
+                                             {"state": trial.state.value, "attempt": trial.attempts,
+                                              **({} if began else {"began": False}), "error": trial.error})})
+        return lost
 
     def take_for_rerun(self, experiment_id: int, was: TrialRecord, again: TrialRecord, event: str,
                        now: float) -> bool:
@@ -541,7 +555,10 @@ class SQLStore:
         coordinator took it over meanwhile (a retry found abandoned and re-run), and its record is left alone."""
         with self._tx("record the trial") as conn:
             taken = conn.execute(_UPDATE_TRIAL.where(trials.c.state == was.state.value,
-                                                     trials.c.attempts == was.attempts),
+                                                     trials.c.attempts == was.attempts,
+                                                     # (a lost attempt that never began is taken back, and its re-run
+                                                     # is the same attempt again: another owner's)
+                                                     trials.c.owner.is_not_distinct_from(was.owner)),
                                  {"b_eid": experiment_id, "b_num": trial.number, **_trial_row(trial),
                                   "heartbeat_at": now}).rowcount
             if taken:

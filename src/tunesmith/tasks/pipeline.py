@@ -3,8 +3,8 @@
 Steps are named as scikit-learn's ``make_pipeline`` names them (the lower-cased class name, ``-1``, ``-2``...
 for repeats), and parameters are set with scikit-learn's ``step__param``. A bare parameter name (``C``) belongs
 to the final estimator. A class may live in the spec's folder (``mysteps.Clip`` for ``mysteps.py`` beside the
-spec), as a ``trial.function`` may: ``base_dir`` is importable while the class is imported (and while a pipeline
-is fit: evaluation.attempt, evaluate.refit).
+spec), as a ``trial.function`` may, and is loaded by its file as trial code is; ``base_dir`` is importable while
+the class is imported (and while a pipeline is fit: evaluation.attempt, evaluate.refit).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tunesmith.errors import SpecError, TunesmithError
+from tunesmith.evaluation.loading import module_beside_spec
 from tunesmith.import_path import folder_importable, import_failure
 from tunesmith.spec.task_config import Component, TaskConfig
 from tunesmith.suggestions import closest
@@ -30,7 +31,11 @@ BaseDir = str | os.PathLike[str] | None
 
 
 def import_class(path: str, where: str, base_dir: BaseDir = None) -> type:
-    """The class named ``module.Class``; ``base_dir`` (the spec's folder) is importable while it is imported.
+    """The class named ``module.Class``; ``base_dir`` (the spec's folder) is importable while it is imported. A
+    module that is a file in the spec's folder (``mysteps`` for ``mysteps.py``) is loaded by its file, as trial code
+    is (:func:`tunesmith.evaluation.loading.module_beside_spec`): by name, Python keeps the first one imported, and
+    one process running experiments from two folders that each hold a ``mysteps.py`` ran the first one's steps for
+    both.
 
     Raises:
         SpecError: at ``where``, saying what could not be imported.
@@ -38,8 +43,8 @@ def import_class(path: str, where: str, base_dir: BaseDir = None) -> type:
     module_name, _, attr = path.rpartition(".")
     folder = os.fspath(base_dir) if base_dir else None
     try:
-        with folder_importable(base_dir):
-            module = importlib.import_module(module_name)
+        with folder_importable(base_dir):  # (what the module imports may lie there too)
+            module = module_beside_spec(module_name, base_dir, where) or importlib.import_module(module_name)
     except ImportError as e:
         searched = f" (searched the spec's folder {folder} and the Python path)" if folder else ""
         raise SpecError(where, f"cannot import {module_name!r}: {e}{searched}") from None

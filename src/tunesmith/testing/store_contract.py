@@ -13,7 +13,7 @@ from typing import Any
 
 from tunesmith.audit import AuditKind
 from tunesmith.errors import ExperimentExists, ExperimentNotFound
-from tunesmith.records import FailureKind, Report, RunStatus, TrialState
+from tunesmith.records import FailureKind, Report, RunStatus, TrialRecord, TrialState
 from tunesmith.storage.base import TrialStore
 
 SPEC = {"name": "contract", "objective": [{"metric": "loss", "direction": "minimize"}],
@@ -254,6 +254,48 @@ def check_unfinished_and_lost(store: TrialStore) -> None:
     assert [ev.kind for ev in store.events(e.id)].count("trial_interrupted") == 1
 
 
+def check_lost_before_it_began(store: TrialStore) -> None:
+    """A trial lost while its attempt was only queued for a worker (a ``trial_queued`` event, or a re-run recorded
+    queued, and no ``trial_started`` since) is recorded lost with that attempt taken back: it never ran, so its
+    re-run is the same attempt again, not a retry. One whose attempt began (running; waiting out a retry's back-off
+    after it ran) keeps its attempt. A write made as of the taken-back attempt by its old owner is refused."""
+    e = store.create_experiment("lost before it began", SPEC, "random", "", now=1.0)
+
+    def new(x: float, queued: bool) -> TrialRecord:
+        made = store.new_trial(e.id, {"x": x}, experiment_seed=7, now=2.0, log_path_template="t{number}.log",
+                               owner="h:1:a", queued=queued)
+        assert made is not None
+        return made
+
+    waiting, began, running, backoff, requeued = (new(0.1, True), new(0.2, True), new(0.3, False), new(0.4, False),
+                                                  new(0.5, False))
+    assert store.save_trial_unless_changed(e.id, began, replace(began, state=TrialState.RUNNING, started_at=3.0),
+                                           "trial_started", now=3.0)
+    for ran in (backoff, requeued):   # began, crashed: waits out its retry's back-off
+        crashed = replace(ran, state=TrialState.QUEUED, error="crashed: boom", failure_kind=FailureKind.CRASHED)
+        assert store.save_trial_unless_changed(e.id, ran, crashed, "trial_retry", now=3.0)
+    waits = store.trials(e.id, [requeued.number])[0]   # its retry, then submitted queued for a worker
+    assert store.take_for_rerun(e.id, waits, replace(waits, attempts=2), "trial_retry_started", now=4.0)
+    lost = {t.number: store.mark_lost(e.id, replace(t, state=TrialState.LOST), now=10.0)
+            for t in store.unfinished_trials(e.id)}
+    assert {n: r.attempts if r is not None else None for n, r in lost.items()} == {
+        waiting.number: 0, began.number: 1, running.number: 1, backoff.number: 1, requeued.number: 1}
+    assert all(r is not None and r.state is TrialState.LOST for r in lost.values())
+    assert {t.number: (t.state, t.attempts) for t in store.trials(e.id)} == {
+        n: (TrialState.LOST, r.attempts) for n, r in lost.items() if r is not None}, "recorded as returned"
+    told = {ev.trial_number: ev.payload for ev in store.events(e.id) if ev.kind == "trial_lost"}
+    assert {n: (p["attempt"], p.get("began", True)) for n, p in told.items()} == {
+        waiting.number: (1, False), began.number: (1, True), running.number: (1, True), backoff.number: (1, True),
+        requeued.number: (2, False)}, "the event names the attempt lost, and whether it began"
+    gone = store.trials(e.id, [waiting.number])[0]
+    again = replace(gone, state=TrialState.QUEUED, attempts=1, owner="h:2:b")   # the re-run: attempt 1 again
+    assert store.take_for_rerun(e.id, gone, again, "trial_rerun", now=11.0)
+    # its first owner, stalled meanwhile, hears its own queued attempt 1 begin: same state and attempt, not its own
+    assert not store.save_trial_unless_changed(e.id, waiting, replace(waiting, state=TrialState.RUNNING),
+                                               "trial_started", now=12.0), "written over another owner's attempt"
+    assert store.trials(e.id, [waiting.number])[0].owner == "h:2:b"
+
+
 def check_lease_holder(store: TrialStore) -> None:
     e = store.create_experiment("lease holder", SPEC, "random", "", now=1.0)
     assert store.lease_holder(e.id, now=5.0) is None, "nobody holds a new experiment's lease"
@@ -429,8 +471,8 @@ def check_last_report_id(store: TrialStore) -> None:
 CHECKS: tuple[Callable[[TrialStore], None], ...] = (
     check_experiments, check_trials, check_trials_without_curves, check_trials_named_by_many_numbers, check_lease,
     check_renew_lease, check_coordinator_beats, check_trial_owner_beats, check_trial_beats_are_the_owners,
-    check_unfinished_and_lost, check_lease_holder, check_change_spec, check_delete, check_events_of_kinds,
-    check_attributes_and_results_since, check_slots, check_last_report_id)
+    check_unfinished_and_lost, check_lost_before_it_began, check_lease_holder, check_change_spec, check_delete,
+    check_events_of_kinds, check_attributes_and_results_since, check_slots, check_last_report_id)
 
 
 def run_store_contract(make_store: Callable[[], TrialStore]) -> None:
