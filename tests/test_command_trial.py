@@ -419,6 +419,52 @@ def test_cwd_trial_dir_runs_the_command_in_the_trials_own_folder(project: Any) -
     assert trial["values"] == {"loss": 0.125}
 
 
+# What the command's own Python sees: the PYTHONPATH tunesmith was started with, and whether it imports tunesmith.
+SEES_PATH = '''
+import importlib.util, json, os
+seen = {"PYTHONPATH": os.environ.get("PYTHONPATH"),
+        "imports_tunesmith": importlib.util.find_spec("tunesmith") is not None}
+with open(os.path.join(os.environ["TUNESMITH_TRIAL_DIR"], "path.json"), "w") as f:
+    json.dump(seen, f)
+print(json.dumps({"loss": 1.0}))
+'''
+
+
+@pytest.mark.parametrize("kind", ["process", "inline"])
+@pytest.mark.parametrize("user_path", [None, "user_lib"])
+def test_a_command_run_by_another_python_sees_the_users_pythonpath_not_tunesmiths(project: Any, tmp_path: Path,
+                                                                                   kind: str,
+                                                                                   user_path: str | None) -> None:
+    """A script run by its own virtualenv got the worker's import path (tunesmith's venv, its standard library) in
+    PYTHONPATH: another Python version failed ('SRE module mismatch'), the same version imported tunesmith's copies
+    of its packages. The command sees the PYTHONPATH tunesmith was started with, unset included, under either
+    executor. tunesmith is started here with its source put on sys.path by hand, not by PYTHONPATH (as a user's
+    script or an editable install does), so the variable is the user's alone."""
+    import tunesmith
+
+    venv = tmp_path / "own-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if subprocess.run([str(venv / "bin" / "python"), "-c", "import tunesmith"], env=clean,
+                      capture_output=True).returncode == 0:
+        pytest.skip("the base interpreter imports tunesmith itself: a fresh virtualenv cannot tell the paths apart")
+    project.write("sees_path.py", SEES_PATH)
+    spec = project.write_spec(project.spec(
+        "cmd", trial={"command": f"{shlex.quote(str(venv / 'bin' / 'python'))} sees_path.py"},
+        executor={"kind": kind, "workers": 1}, budget={"trials": 1}))
+    env = {**clean, "TUNESMITH_STORAGE": project.storage}
+    if user_path is not None:
+        env["PYTHONPATH"] = str(project.root / user_path)
+    source = str(Path(tunesmith.__file__).resolve().parents[1])
+    start = f"import sys; sys.path.insert(0, {source!r}); from tunesmith.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", start, "run", str(spec)], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (trial,) = project.trials("cmd")
+    seen = json.loads((Path(trial["log_path"]).parent / "path.json").read_text())
+    assert seen == {"PYTHONPATH": env.get("PYTHONPATH"), "imports_tunesmith": False}
+
+
 # -- braces: the shell's own, and a placeholder missing one ------------------------------------------------------
 
 def _prepare_command(project: Any, command: str) -> None:

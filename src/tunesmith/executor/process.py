@@ -28,6 +28,7 @@ from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_s
 from tunesmith.executor.processes import kill_session, session_usage
 from tunesmith.executor.thread_share import thread_share_env, usable_cpus
 from tunesmith.executor.wire import outcome_from_json
+from tunesmith.executor.worker_import_path import worker_env
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.spec.units import format_duration
 from tunesmith.redaction import secrets_of
@@ -107,7 +108,8 @@ class ProcessExecutor:
              str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-            env={**_worker_env(), **thread_share_env(self.threads_shared_among, os.environ, usable_cpus()),
+            env={**worker_env(os.environ, sys.path),
+                 **thread_share_env(self.threads_shared_among, os.environ, usable_cpus()),
                  **(slot_env(gpus) if gpus else {})},
         )
         os.close(cmd_r)
@@ -348,14 +350,6 @@ def _with_output(failure: Failure, job: TrialJob, log_start: int) -> Failure:
     if failure.kind is FailureKind.INTERRUPTED:
         return failure  # the user stopped it: the reason is that, not what it printed
     return with_tail(failure, OUTPUT_LABEL, read_tail(job.log_path, log_start), secrets_of(job.env, os.environ))
-
-
-def _worker_env() -> dict[str, str]:
-    """The coordinator's environment, with its import path: a worker imports whatever the coordinator can."""
-    env = dict(os.environ)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
 
 
 def _crash_reason(code: int) -> Failure:
