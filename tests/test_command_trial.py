@@ -465,6 +465,41 @@ def test_a_command_run_by_another_python_sees_the_users_pythonpath_not_tunesmith
     assert seen == {"PYTHONPATH": env.get("PYTHONPATH"), "imports_tunesmith": False}
 
 
+# A checkpointing script: it saves in $TUNESMITH_CHECKPOINT_DIR before each report, starts from what it finds there
+# (a retry's own) and crashes on its first attempt after step 2.
+RESUMES = """
+import json, os, signal
+own = os.environ["TUNESMITH_CHECKPOINT_DIR"]
+state = {"step": 0}
+if os.path.exists(os.path.join(own, "state.json")):
+    with open(os.path.join(own, "state.json")) as f:
+        state = json.load(f)
+started, attempt = state["step"], int(os.environ["TUNESMITH_ATTEMPT"])
+for step in range(started + 1, 5):
+    os.makedirs(own, exist_ok=True)
+    with open(os.path.join(own, "state.json.tmp"), "w") as f:
+        json.dump({"step": step}, f)
+    os.replace(os.path.join(own, "state.json.tmp"), os.path.join(own, "state.json"))
+    print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
+    if attempt == 1 and step == 2:
+        os.kill(os.getpid(), signal.SIGSEGV)
+print(json.dumps({"loss": 0.25, "started_from": started, "attempt": attempt,
+                  "parent_dir_is_beside": int(os.environ["TUNESMITH_PARENT_CHECKPOINT_DIR"] == own + "-parent")}))
+"""
+
+
+def test_a_retried_command_finds_its_own_checkpoint_and_knows_its_attempt(project: Any) -> None:
+    """A command had no TUNESMITH_ATTEMPT (a function has trial.attempt), and no word said which folder a retry (or
+    a PBT child) finds: $TUNESMITH_CHECKPOINT_DIR is the trial's checkpoint/, kept from attempt to attempt."""
+    project.write("resumes.py", RESUMES)
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} resumes.py", space, workers=1, retries=1))
+    assert (trial["state"], trial["attempts"]) == ("completed", 2), trial
+    assert trial["metrics"] == {"started_from": 2.0, "attempt": 2.0, "parent_dir_is_beside": 1.0}
+    trial_dir = Path(trial["log_path"]).parent
+    assert json.loads((trial_dir / "checkpoint" / "state.json").read_text()) == {"step": 4}
+
+
 # -- braces: the shell's own, and a placeholder missing one ------------------------------------------------------
 
 def _prepare_command(project: Any, command: str) -> None:

@@ -549,7 +549,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if "stop_reason" in summary:
         out.print(f"stopped: {escape(summary['stop_reason'])}")
     if summary["scheduler"]:
-        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted)
+        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted,
+                                 command=(exp.spec.get("trial") or {}).get("command") is not None)
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {escape(w['key'])}: {w['in_use']} of {w['limit']} slots in use "
@@ -609,7 +610,7 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 
 def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[type-arg]
-                             restarted: Sequence[RestartedChild]) -> None:
+                             restarted: Sequence[RestartedChild], command: bool = False) -> None:
     """`show`'s lines on early stopping: the steps saved, and what made them mean less than they say."""
     from tunesmith.terminal_text import escape
 
@@ -626,8 +627,8 @@ def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[t
     if restarted:
         from tunesmith.scheduler.evidence import restarted_warning
 
-        out.print(f"[yellow]warning[/]: {escape(restarted_warning(restarted))}; the steps saved above count the "
-                  "trials PBT stopped, not what it gained")
+        out.print(f"[yellow]warning[/]: {escape(restarted_warning(restarted, command))}; the steps saved above count "
+                  "the trials PBT stopped, not what it gained")
     if past := scheduler.get("ran_past_their_stop"):
         out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
                   f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on "

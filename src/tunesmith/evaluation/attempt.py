@@ -78,7 +78,7 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     log_start = _log_size(log)
     secrets = secrets_of(job.env, os.environ)
     if job.command is not None:
-        env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
+        env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir, job.attempt)
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
                                            secrets=secrets, on_ignored=say_bad_line,

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tunesmith.errors import SpecError
-from tunesmith.evaluation.context import MAX_STEP, report_step
+from tunesmith.evaluation.context import CHECKPOINT, MAX_STEP, PARENT_CHECKPOINT, report_step
 from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders, stop_tree
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
@@ -584,13 +584,19 @@ def _signame(n: int) -> str:
 
 
 def command_env(base: dict[str, str], job_env: dict[str, str], params: dict[str, ParamValue], number: int,
-                seed: int, trial_dir: str) -> dict[str, str]:
+                seed: int, trial_dir: str, attempt: int) -> dict[str, str]:
+    """``base`` with ``job_env`` (trial.env) over it and the trial's own variables: its parameters, number, seed,
+    attempt, folder, and the checkpoint folders a command writes and reads (``trial.save_checkpoint``'s and
+    ``trial.load_checkpoint``'s: a retry finds its own, a PBT child its parent's copy beside it)."""
     env = dict(base)
     env.update(job_env)
     env["TUNESMITH_PARAMS"] = json.dumps(params)
     env["TUNESMITH_TRIAL_NUMBER"] = str(number)
     env["TUNESMITH_SEED"] = str(seed)
+    env["TUNESMITH_ATTEMPT"] = str(attempt)
     env["TUNESMITH_TRIAL_DIR"] = trial_dir
+    env["TUNESMITH_CHECKPOINT_DIR"] = os.path.join(trial_dir, CHECKPOINT)
+    env["TUNESMITH_PARENT_CHECKPOINT_DIR"] = os.path.join(trial_dir, PARENT_CHECKPOINT)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
