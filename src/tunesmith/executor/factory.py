@@ -12,7 +12,7 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
-from tunesmith.spec.model import MIN_MEMORY_LIMIT, ExperimentSpec
+from tunesmith.spec.model import DEVICES_VARIABLE, MIN_MEMORY_LIMIT, ExperimentSpec
 from tunesmith.spec.model import Executor as ExecutorSpec
 
 
@@ -98,8 +98,24 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
             charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
-    warnings += _private_cluster_warnings(ex)
+    warnings += _private_cluster_warnings(ex) + _ignored_devices_warnings(spec)
     return warnings
+
+
+def _ignored_devices_warnings(spec: ExperimentSpec) -> list[str]:
+    """trial.env's CUDA_VISIBLE_DEVICES where a trial never sees it: the executor assigns each trial its devices
+    (:meth:`~tunesmith.spec.model.ExperimentSpec.trial_env`), or a function trial's are its worker's for life."""
+    if spec.trial is None or DEVICES_VARIABLE not in spec.trial.env:
+        return []
+    ignored = f"trial.env sets {DEVICES_VARIABLE}, which is ignored"
+    if spec.executor.gpus_per_trial():
+        which = "executor.gpus" if spec.executor.kind == "process" else "executor.resources_per_trial.gpu"
+        return [f"{ignored}: each trial's devices are those {which} assigns it (and records as gpu_device_0, ...); "
+                f"remove it from trial.env, or choose the devices in {which}"]
+    if spec.trial.function is not None:
+        return [f"{ignored}: a function trial's devices are its worker's, for life (a library reads the variable "
+                "once); choose them with executor.gpus (kind: process)"]
+    return []
 
 
 def _private_cluster_warnings(ex: ExecutorSpec) -> list[str]:
