@@ -91,6 +91,14 @@ def spawns_regrouped_grandchild(config, trial):
     (trial.workdir / "pids").write_text(f"{os.getpid()} {child.pid}")
     time.sleep(1000)
 
+def child_in_its_own_session(config, trial):
+    # a launcher's child in a session of its own (start_new_session, setsid), holding `megabytes` resident
+    code = "import sys, time; block = b'x' * (int(sys.argv[1]) * 2**20); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code, str(config["megabytes"])], start_new_session=True)
+    (trial.workdir / "child.pid").write_text(str(child.pid))
+    child.wait()
+    return 1.0
+
 def hog(config, trial):
     block = b"x" * (400 * 2**20)   # bytes() fills every page: resident, not just reserved
     time.sleep(30)
@@ -400,6 +408,34 @@ def test_memory_limit(harness: Harness) -> None:
     used = int(outcome.failure.message.removeprefix("memory use ").split(" MiB")[0])
     assert used > 150
     assert outcome.duration_s < 10
+
+
+def test_memory_limit_counts_a_child_in_a_session_of_its_own_and_kills_it(harness: Harness) -> None:
+    """A child started with start_new_session (or setsid) left the worker's session: its 600 MiB went unmeasured
+    under memory_limit, and it outlived the trial's kill. It is found through its parent links."""
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "child_in_its_own_session", {"megabytes": 200}, memory_limit=120 * 2**20,
+                                      timeout=60))
+    assert outcome.failure is not None and outcome.failure.kind is FailureKind.MEMORY, outcome
+    child = int((harness.root / "trial-0" / "child.pid").read_text())
+    try:
+        assert settles(lambda: not alive(child)), "the child in its own session outlived the trial"
+    finally:
+        _kill_quietly(child)
+
+
+def test_a_stopped_trial_takes_its_child_in_a_session_of_its_own_along(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(harness.job(0, "child_in_its_own_session", {"megabytes": 1}))
+    child = int(wait_for_file(harness.root / "trial-0" / "child.pid"))
+    try:
+        assert alive(child) and os.getsid(child) == child
+        ex.stop(0, FailureKind.TIMEOUT)
+        _, ended = collect(ex, timeout=10)
+        assert ended[0].failure is not None and ended[0].failure.kind is FailureKind.TIMEOUT
+        assert settles(lambda: not alive(child)), "the child in its own session outlived the trial"
+    finally:
+        _kill_quietly(child)
 
 
 # -- output and workers ----------------------------------------------------------------------------------------
