@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -436,6 +437,50 @@ def test_a_stopped_trial_takes_its_child_in_a_session_of_its_own_along(harness: 
         assert settles(lambda: not alive(child)), "the child in its own session outlived the trial"
     finally:
         _kill_quietly(child)
+
+
+# A command that saves its state on SIGTERM, as a training script under Lightning, the HF Trainer or SLURM does; its
+# `ready` file says the trap is set. (`sleep` gets the SIGTERM too and ends, and the trap runs.)
+SAVES_ON_SIGTERM = "trap 'echo got SIGTERM; exit 143' TERM; echo yes > ready; while :; do sleep 0.1; done"
+
+
+def _command_job(harness: Harness, command: str, **kwargs: Any) -> TrialJob:
+    job = harness.job(0, "whoami", **kwargs)
+    return replace(job, function=None, command=command, command_cwd=job.workdir)
+
+
+def test_a_command_past_its_timeout_gets_sigterm_first(harness: Harness) -> None:
+    """A command past trial_timeout got SIGKILL at once: a script that saves a checkpoint on SIGTERM never could."""
+    ex = harness.executor()
+    outcome = run_one(ex, _command_job(harness, SAVES_ON_SIGTERM, timeout=3.0))
+    assert outcome.failure is not None
+    assert (outcome.failure.kind, outcome.failure.message.split("; output:")[0]) == (
+        FailureKind.TIMEOUT, "exceeded trial_timeout of 3.0s; the trial's whole process tree was killed")
+    assert (harness.root / "trial-0" / "ready").exists()
+    assert "got SIGTERM" in harness.log(0)
+
+
+def test_a_command_still_running_when_the_grace_period_ends_gets_sigterm_first(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(_command_job(harness, SAVES_ON_SIGTERM))
+    wait_for_file(harness.root / "trial-0" / "ready")
+    (ended,) = [e for e in harness.close(ex, 0.2) if isinstance(e, AttemptEnded)]
+    assert ended.outcome.failure is not None
+    assert ended.outcome.failure.kind is FailureKind.INTERRUPTED
+    assert "got SIGTERM" in harness.log(0)
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(harness: Harness,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.executor import process
+
+    monkeypatch.setattr(process, "TERM_GRACE_S", 0.5)
+    ex = harness.executor()
+    ex.submit(_command_job(harness, "trap '' TERM; echo $$ > ready; while :; do sleep 0.1; done"))
+    shell = int(wait_for_file(harness.root / "trial-0" / "ready"))
+    (ended,) = [e for e in harness.close(ex, 0) if isinstance(e, AttemptEnded)]
+    assert ended.outcome.failure is not None and ended.outcome.failure.kind is FailureKind.INTERRUPTED
+    assert settles(lambda: not alive(shell)), "the command that ignored SIGTERM outlived the SIGKILL after it"
 
 
 # -- output and workers ----------------------------------------------------------------------------------------

@@ -70,17 +70,27 @@ def session_rss(sid: int) -> int:
 def kill_session(sid: int) -> None:
     """SIGKILL every process of session ``sid`` (see the module docstring), however its members regrouped; the
     caller, if a member, last."""
-    me = os.getpid()
-    for pid, *_ in _session_members(sid):
-        if pid != me:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    _signal_members(sid, signal.SIGKILL, spared=os.getpid())
     try:
         os.killpg(sid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def terminate_session(sid: int) -> None:
+    """SIGTERM every process of session ``sid`` (see the module docstring) but its leader, ``sid`` itself: a
+    command trial's processes, which may save their state then, while the worker that runs them lives on to say
+    how the command ended."""
+    _signal_members(sid, signal.SIGTERM, spared=sid)
+
+
+def _signal_members(sid: int, sig: int, spared: int) -> None:
+    for pid, *_ in _session_members(sid):
+        if pid != spared:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _children_map() -> dict[int, list[tuple[int, int]]]:
