@@ -483,6 +483,28 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(harness: Harne
     assert settles(lambda: not alive(shell)), "the command that ignored SIGTERM outlived the SIGKILL after it"
 
 
+def test_the_log_marks_each_retry_and_says_how_an_attempt_the_coordinator_ended_ended(harness: Harness) -> None:
+    """A trial log just stopped at the trial's last line on a timeout, a memory kill, a crash or the grace period's
+    end, and a retry's output ran on after the first attempt's with no mark between them."""
+    ex = harness.executor()
+    first = run_one(ex, harness.job(0, "hog", memory_limit=150 * 2**20))
+    assert first.failure is not None and first.failure.kind is FailureKind.MEMORY
+    second = run_one(ex, replace(harness.job(0, "chatty", {"tag": "A"}, timeout=60), attempt=2))
+    assert second.failure is None
+    third = run_one(ex, replace(harness.job(0, "sleeps", {"seconds": 30}, timeout=1.0), attempt=3))
+    assert third.failure is not None and third.failure.kind is FailureKind.TIMEOUT
+    assert "--- attempt" not in third.failure.message, "the mark is tunesmith's, not the trial's output"
+    lines = [line for line in harness.log(0).splitlines() if line.startswith("tunesmith:")]
+    assert lines == [
+        f"tunesmith: attempt 1 ended: memory: {first.failure.message}",
+        "tunesmith: --- attempt 2 ---",
+        "tunesmith: --- attempt 3 ---",
+        "tunesmith: attempt 3 ended: timeout: exceeded trial_timeout of 1.0s; the trial's whole process tree was "
+        "killed",
+    ], harness.log(0)
+    assert harness.log(0).index("out-A-0") > harness.log(0).index("--- attempt 2 ---")
+
+
 # -- output and workers ----------------------------------------------------------------------------------------
 
 def test_each_trial_output_lands_in_its_own_log(harness: Harness) -> None:

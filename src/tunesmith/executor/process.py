@@ -20,6 +20,7 @@ from typing import Any
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
 from tunesmith.errors import WorkdirError
+from tunesmith.evaluation.attempt_log import without_header, write_ending
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.unwritable_folder import workdir_error
@@ -276,6 +277,9 @@ class ProcessExecutor:
     def _ended(self, w: _Worker, job: TrialJob, outcome: Outcome) -> None:
         if w.gpus:  # which devices the trial had, recorded with it
             outcome = replace(outcome, metrics={**outcome.metrics, **slot_metrics(w.gpus, self.gpu_per_trial)})
+        if outcome.failure is not None and outcome.failure.kind is not FailureKind.EXCEPTION:
+            # how the attempt ended, last (the worker is done with the log, or dead); an exception's traceback says it
+            write_ending(job.log_path, job.attempt, outcome.failure)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
@@ -367,7 +371,8 @@ def _with_output(failure: Failure, job: TrialJob, log_start: int) -> Failure:
     """A failure the coordinator decided (timeout, memory, crash, lost) ends with the trial's last output."""
     if failure.kind is FailureKind.INTERRUPTED:
         return failure  # the user stopped it: the reason is that, not what it printed
-    return with_tail(failure, OUTPUT_LABEL, read_tail(job.log_path, log_start), secrets_of(job.env, os.environ))
+    output = without_header(read_tail(job.log_path, log_start), job.attempt)
+    return with_tail(failure, OUTPUT_LABEL, output, secrets_of(job.env, os.environ))
 
 
 def _crash_reason(code: int) -> Failure:
