@@ -500,6 +500,26 @@ def test_a_retried_command_finds_its_own_checkpoint_and_knows_its_attempt(projec
     assert json.loads((trial_dir / "checkpoint" / "state.json").read_text()) == {"step": 4}
 
 
+def test_a_trial_env_value_naming_a_variable_is_said_to_be_taken_as_written(project: Any) -> None:
+    """`env: {PATH: "/venv/bin:$PATH"}` set PATH to that very text: python3 was found (the first folder), `date` was
+    not, and nothing said why. A value is never expanded: validate and run say so, naming the variable, never the
+    value (a secret's)."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+
+    env = {"PATH": "/venv/bin:$PATH", "API_TOKEN": "s3cret${HOME}", "PRICE": "5$", "PLAIN": "a b"}
+    plan = prepare(spec_from_dict(project.spec(trial={"command": "date; python3 x.py", "env": env},
+                                               base_dir=str(project.root))))
+    said = [w for w in plan.warnings if w.startswith("trial.env")]
+    assert said == [
+        "trial.env.PATH holds $PATH, which is not expanded: the variable is set to the text as written; write the "
+        "value in full, or set it in trial.command, where the shell expands it (PATH=\"...$PATH\" python train.py)",
+        "trial.env.API_TOKEN holds ${HOME}, which is not expanded: the variable is set to the text as written; write "
+        "the value in full, or set it in trial.command, where the shell expands it (API_TOKEN=\"...${HOME}\" python "
+        "train.py)",
+    ], said
+
+
 # -- braces: the shell's own, and a placeholder missing one ------------------------------------------------------
 
 def _prepare_command(project: Any, command: str) -> None:

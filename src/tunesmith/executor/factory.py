@@ -5,6 +5,7 @@ Each kind's module is imported only when chosen, so a spec without ``kind: ray``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tunesmith.clock import Clock
@@ -98,8 +99,27 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
             charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
-    warnings += _private_cluster_warnings(ex) + _ignored_devices_warnings(spec)
+    warnings += _private_cluster_warnings(ex) + _trial_env_warnings(spec)
     return warnings
+
+
+# `$NAME` or `${NAME}` in a value: a shell's expansion, which trial.env does not do
+_VARIABLE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})")
+
+
+def _trial_env_warnings(spec: ExperimentSpec) -> list[str]:
+    """What trial.env sets in the environment of each trial the executor starts, said where it is not what it reads
+    as: a value naming a variable (``PATH: "/venv/bin:$PATH"`` is that text, and the command found no ``date``),
+    and CUDA_VISIBLE_DEVICES (:func:`_ignored_devices_warnings`). A value is never quoted: it may be a secret's."""
+    if spec.trial is None:
+        return []
+    warnings = []
+    for name, value in spec.trial.env.items():
+        if m := _VARIABLE.search(value):
+            warnings.append(f"trial.env.{name} holds {m.group(0)}, which is not expanded: the variable is set to the "
+                            f"text as written; write the value in full, or set it in trial.command, where the shell "
+                            f"expands it ({name}=\"...{m.group(0)}\" python train.py)")
+    return warnings + _ignored_devices_warnings(spec)
 
 
 def _ignored_devices_warnings(spec: ExperimentSpec) -> list[str]:
