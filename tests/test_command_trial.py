@@ -419,6 +419,107 @@ def test_cwd_trial_dir_runs_the_command_in_the_trials_own_folder(project: Any) -
     assert trial["values"] == {"loss": 0.125}
 
 
+# What the command's own Python sees: the PYTHONPATH tunesmith was started with, and whether it imports tunesmith.
+SEES_PATH = '''
+import importlib.util, json, os
+seen = {"PYTHONPATH": os.environ.get("PYTHONPATH"),
+        "imports_tunesmith": importlib.util.find_spec("tunesmith") is not None}
+with open(os.path.join(os.environ["TUNESMITH_TRIAL_DIR"], "path.json"), "w") as f:
+    json.dump(seen, f)
+print(json.dumps({"loss": 1.0}))
+'''
+
+
+@pytest.mark.parametrize("kind", ["process", "inline"])
+@pytest.mark.parametrize("user_path", [None, "user_lib"])
+def test_a_command_run_by_another_python_sees_the_users_pythonpath_not_tunesmiths(project: Any, tmp_path: Path,
+                                                                                   kind: str,
+                                                                                   user_path: str | None) -> None:
+    """A script run by its own virtualenv got the worker's import path (tunesmith's venv, its standard library) in
+    PYTHONPATH: another Python version failed ('SRE module mismatch'), the same version imported tunesmith's copies
+    of its packages. The command sees the PYTHONPATH tunesmith was started with, unset included, under either
+    executor. tunesmith is started here with its source put on sys.path by hand, not by PYTHONPATH (as a user's
+    script or an editable install does), so the variable is the user's alone."""
+    import tunesmith
+
+    venv = tmp_path / "own-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if subprocess.run([str(venv / "bin" / "python"), "-c", "import tunesmith"], env=clean,
+                      capture_output=True).returncode == 0:
+        pytest.skip("the base interpreter imports tunesmith itself: a fresh virtualenv cannot tell the paths apart")
+    project.write("sees_path.py", SEES_PATH)
+    spec = project.write_spec(project.spec(
+        "cmd", trial={"command": f"{shlex.quote(str(venv / 'bin' / 'python'))} sees_path.py"},
+        executor={"kind": kind, "workers": 1}, budget={"trials": 1}))
+    env = {**clean, "TUNESMITH_STORAGE": project.storage}
+    if user_path is not None:
+        env["PYTHONPATH"] = str(project.root / user_path)
+    source = str(Path(tunesmith.__file__).resolve().parents[1])
+    start = f"import sys; sys.path.insert(0, {source!r}); from tunesmith.cli import main; main()"
+    proc = subprocess.run([sys.executable, "-c", start, "run", str(spec)], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (trial,) = project.trials("cmd")
+    seen = json.loads((Path(trial["log_path"]).parent / "path.json").read_text())
+    assert seen == {"PYTHONPATH": env.get("PYTHONPATH"), "imports_tunesmith": False}
+
+
+# A checkpointing script: it saves in $TUNESMITH_CHECKPOINT_DIR before each report, starts from what it finds there
+# (a retry's own) and crashes on its first attempt after step 2.
+RESUMES = """
+import json, os, signal
+own = os.environ["TUNESMITH_CHECKPOINT_DIR"]
+state = {"step": 0}
+if os.path.exists(os.path.join(own, "state.json")):
+    with open(os.path.join(own, "state.json")) as f:
+        state = json.load(f)
+started, attempt = state["step"], int(os.environ["TUNESMITH_ATTEMPT"])
+for step in range(started + 1, 5):
+    os.makedirs(own, exist_ok=True)
+    with open(os.path.join(own, "state.json.tmp"), "w") as f:
+        json.dump({"step": step}, f)
+    os.replace(os.path.join(own, "state.json.tmp"), os.path.join(own, "state.json"))
+    print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
+    if attempt == 1 and step == 2:
+        os.kill(os.getpid(), signal.SIGSEGV)
+print(json.dumps({"loss": 0.25, "started_from": started, "attempt": attempt,
+                  "parent_dir_is_beside": int(os.environ["TUNESMITH_PARENT_CHECKPOINT_DIR"] == own + "-parent")}))
+"""
+
+
+def test_a_retried_command_finds_its_own_checkpoint_and_knows_its_attempt(project: Any) -> None:
+    """A command had no TUNESMITH_ATTEMPT (a function has trial.attempt), and no word said which folder a retry (or
+    a PBT child) finds: $TUNESMITH_CHECKPOINT_DIR is the trial's checkpoint/, kept from attempt to attempt."""
+    project.write("resumes.py", RESUMES)
+    space = {"x": {"type": "categorical", "choices": [1]}}
+    (trial,) = _run(project, _command_spec(project, f"{PY} resumes.py", space, workers=1, retries=1))
+    assert (trial["state"], trial["attempts"]) == ("completed", 2), trial
+    assert trial["metrics"] == {"started_from": 2.0, "attempt": 2.0, "parent_dir_is_beside": 1.0}
+    trial_dir = Path(trial["log_path"]).parent
+    assert json.loads((trial_dir / "checkpoint" / "state.json").read_text()) == {"step": 4}
+
+
+def test_a_trial_env_value_naming_a_variable_is_said_to_be_taken_as_written(project: Any) -> None:
+    """`env: {PATH: "/venv/bin:$PATH"}` set PATH to that very text: python3 was found (the first folder), `date` was
+    not, and nothing said why. A value is never expanded: validate and run say so, naming the variable, never the
+    value (a secret's)."""
+    from tunesmith.runner import prepare
+    from tunesmith.spec import spec_from_dict
+
+    env = {"PATH": "/venv/bin:$PATH", "API_TOKEN": "s3cret${HOME}", "PRICE": "5$", "PLAIN": "a b"}
+    plan = prepare(spec_from_dict(project.spec(trial={"command": "date; python3 x.py", "env": env},
+                                               base_dir=str(project.root))))
+    said = [w for w in plan.warnings if w.startswith("trial.env")]
+    assert said == [
+        "trial.env.PATH holds $PATH, which is not expanded: the variable is set to the text as written; write the "
+        "value in full, or set it in trial.command, where the shell expands it (PATH=\"...$PATH\" python train.py)",
+        "trial.env.API_TOKEN holds ${HOME}, which is not expanded: the variable is set to the text as written; write "
+        "the value in full, or set it in trial.command, where the shell expands it (API_TOKEN=\"...${HOME}\" python "
+        "train.py)",
+    ], said
+
+
 # -- braces: the shell's own, and a placeholder missing one ------------------------------------------------------
 
 def _prepare_command(project: Any, command: str) -> None:

@@ -122,6 +122,27 @@ def test_a_command_trial_sees_two_gpus(project, monkeypatch):
         assert (t.metrics["gpu_device_0"], t.metrics["gpu_device_1"]) == (2.0, 3.0)
 
 
+def test_a_commands_trial_env_devices_give_way_to_the_executors_as_a_functions_do(project, monkeypatch):
+    """A command's trial.env: {CUDA_VISIBLE_DEVICES: "3"} overrode executor.gpus: both trials of two workers ran on
+    device 3, each recorded with gpu_device_0 0 or 1, and nothing was said. The executor's assignment wins, as for a
+    function trial, the trial records the device it saw, and validate says the variable is ignored."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")  # the coordinator's allocation, whatever this machine has
+    project.write("devices.py", "import json, os\n"
+                                "print(json.dumps({'loss': 1.0, 'seen': float(os.environ['CUDA_VISIBLE_DEVICES'])}))\n")
+    spec = project.spec(name="gpus-env", budget={"trials": 2},
+                        trial={"command": "python {spec_dir}/devices.py", "env": {"CUDA_VISIBLE_DEVICES": "3"}},
+                        executor={"kind": "process", "workers": 2, "gpus": [0, 1], "gpu_per_trial": 1},
+                        cost={"gpu_hour": 1.0})
+    said = " ".join(project.cli("validate", str(project.write_spec(spec))).stderr.split())
+    assert ("trial.env sets CUDA_VISIBLE_DEVICES, which is ignored: each trial's devices are those executor.gpus "
+            "assigns it") in said, said
+    result = tunesmith.run(spec, storage=project.storage)
+    for t in result.trials:
+        assert t.state is TrialState.COMPLETED, t.error
+        assert t.metrics["seen"] == t.metrics["gpu_device_0"], "the trial saw the device it is recorded with"
+        assert t.metrics["gpus"] == 1.0, "charged for the device it was given, not for trial.env's"
+
+
 def test_gpus_all_without_a_gpu_names_the_fix(project, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     path = project.write_spec(project.spec(name="gpus-all", executor={"kind": "process", "gpus": "all"}))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+import sys
+from dataclasses import replace
 
 import pytest
 
@@ -93,6 +96,58 @@ def test_pbt_exploits_and_children_inherit_checkpoints(project):
     shown = json.loads(project.cli("show", "pbt", "--json", check=True).stdout)
     assert shown["best"]["values"]["score"] > 0
     assert "restarted_children" not in shown["scheduler"]
+
+
+# GATED_TRAINER as a command: the checkpoint contract of the README's Checkpoints section, by its variables.
+GATED_COMMAND = GATE_PREAMBLE + """
+import json, sys
+
+own, parent = os.environ["TUNESMITH_CHECKPOINT_DIR"], os.environ["TUNESMITH_PARENT_CHECKPOINT_DIR"]
+lr = float(sys.argv[1])
+state = None
+for folder in (own, parent):  # a retry's own checkpoint first, else a PBT child's copy of its parent's
+    if os.path.exists(os.path.join(folder, "state.json")):
+        with open(os.path.join(folder, "state.json")) as f:
+            state = json.load(f)
+        break
+if state is None:
+    wait_at_gate(4)
+    state = {{"step": 0, "score": 0.0}}
+started, score = state["step"], state["score"]
+for step in range(started + 1, 9):
+    score += lr
+    os.makedirs(own, exist_ok=True)  # saved before the report, each file whole: a child copies the folder
+    with open(os.path.join(own, "state.json.tmp"), "w") as f:
+        json.dump({{"step": step, "score": score}}, f)
+    os.replace(os.path.join(own, "state.json.tmp"), os.path.join(own, "state.json"))
+    time.sleep(0.05 if lr > 0.1 else 0.15)
+    print(json.dumps({{"step": step, "score": score}}), flush=True)
+print(json.dumps({{"score": score, "started_from": started}}))
+"""
+
+
+def test_pbt_children_of_a_command_continue_from_the_checkpoint_folder_it_names(project):
+    """A command had no documented way to checkpoint for PBT: one that saved in its trial folder, as the docs said,
+    had every child start from scratch. $TUNESMITH_CHECKPOINT_DIR is the folder PBT copies into a child's
+    $TUNESMITH_PARENT_CHECKPOINT_DIR."""
+    project.write("trainer.py", GATED_COMMAND.format(gate=str(project.root / "gate")))
+    spec = project.spec(
+        name="pbt-cmd", objective={"metric": "score", "direction": "maximize"},
+        space={"lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}, strategy="random",
+        trial={"command": f"{shlex.quote(sys.executable)} trainer.py {{lr}}"}, budget={"trials": 16},
+        executor={"kind": "process", "workers": 4},
+        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "quantile_fraction": 0.25,
+                   "max_resource": 8},
+    )
+    proc = project.cli("run", str(project.write_spec(spec)), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert "from scratch" not in proc.stderr, proc.stderr
+    children = [t for t in project.trials("pbt-cmd") if "lineage" in t]
+    assert children, "PBT started trials from others"
+    for child in children:
+        assert child["intermediate"][0][0] > child["lineage"]["step"] // 2, "it resumed from the parent's checkpoint"
+        if child["state"] == "completed":
+            assert child["metrics"]["started_from"] >= child["lineage"]["step"] >= 2
 
 
 def test_pbt_mutations_that_do_not_fit_the_space_are_rejected_before_anything_runs(project):
@@ -204,3 +259,27 @@ def test_a_child_started_before_an_interruption_and_run_again_after_a_resume_is_
     assert len(said) == 1 and said[0].startswith(
         f"trial {child.number} was started by PBT from trial {parent.number}'s checkpoint at step 6, but its first "
         "report is at step 1: it trained from scratch"), said
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_a_command_child_that_trained_from_scratch_is_told_the_commands_fix(project, copied):
+    """The warning told a command trial to call trial.save_checkpoint() and trial.load_checkpoint(), which only a
+    function has: a command is told the folders to write and read."""
+    from tunesmith.records import Lineage, Report, TrialRecord, TrialState
+    from tunesmith.scheduler import SchedulerEvidence
+    from tunesmith.spec import spec_from_dict
+
+    said: list[str] = []
+    evidence = SchedulerEvidence.of(spec_from_dict(project.spec(
+        "cmd-pbt", trial={"command": "python3 train.py {x}"},
+        scheduler={"name": "pbt", "population_size": 4, "perturbation_interval": 2, "max_resource": 8})))
+    evidence.warn_through(said.append)
+    child = TrialRecord(1, TrialState.RUNNING, {"x": 0.6}, 7)
+    evidence.trial_exploited(child, Lineage(0, 6, {"x": 0.5}, {"x": 0.6}, checkpoint_copied=copied))
+    evidence.trial_finished(replace(child, state=TrialState.COMPLETED, values=(1.0,),
+                                    intermediate=tuple(Report(s, 0.1 * s) for s in range(1, 9))), None)
+    assert len(said) == 1 and "trained from scratch" in said[0], said
+    assert "trial.save_checkpoint" not in said[0] and "trial.load_checkpoint" not in said[0], said[0]
+    assert "$TUNESMITH_PARENT_CHECKPOINT_DIR" in said[0], said[0]
+    if not copied:
+        assert "the parent saved no checkpoint to copy: write it in $TUNESMITH_CHECKPOINT_DIR" in said[0], said[0]

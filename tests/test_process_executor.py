@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,14 @@ def spawns_regrouped_grandchild(config, trial):
     child = subprocess.Popen(["sleep", "1000"], process_group=0)
     (trial.workdir / "pids").write_text(f"{os.getpid()} {child.pid}")
     time.sleep(1000)
+
+def child_in_its_own_session(config, trial):
+    # a launcher's child in a session of its own (start_new_session, setsid), holding `megabytes` resident
+    code = "import sys, time; block = b'x' * (int(sys.argv[1]) * 2**20); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code, str(config["megabytes"])], start_new_session=True)
+    (trial.workdir / "child.pid").write_text(str(child.pid))
+    child.wait()
+    return 1.0
 
 def hog(config, trial):
     block = b"x" * (400 * 2**20)   # bytes() fills every page: resident, not just reserved
@@ -400,6 +409,100 @@ def test_memory_limit(harness: Harness) -> None:
     used = int(outcome.failure.message.removeprefix("memory use ").split(" MiB")[0])
     assert used > 150
     assert outcome.duration_s < 10
+
+
+def test_memory_limit_counts_a_child_in_a_session_of_its_own_and_kills_it(harness: Harness) -> None:
+    """A child started with start_new_session (or setsid) left the worker's session: its 600 MiB went unmeasured
+    under memory_limit, and it outlived the trial's kill. It is found through its parent links."""
+    ex = harness.executor()
+    outcome = run_one(ex, harness.job(0, "child_in_its_own_session", {"megabytes": 200}, memory_limit=120 * 2**20,
+                                      timeout=60))
+    assert outcome.failure is not None and outcome.failure.kind is FailureKind.MEMORY, outcome
+    child = int((harness.root / "trial-0" / "child.pid").read_text())
+    try:
+        assert settles(lambda: not alive(child)), "the child in its own session outlived the trial"
+    finally:
+        _kill_quietly(child)
+
+
+def test_a_stopped_trial_takes_its_child_in_a_session_of_its_own_along(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(harness.job(0, "child_in_its_own_session", {"megabytes": 1}))
+    child = int(wait_for_file(harness.root / "trial-0" / "child.pid"))
+    try:
+        assert alive(child) and os.getsid(child) == child
+        ex.stop(0, FailureKind.TIMEOUT)
+        _, ended = collect(ex, timeout=10)
+        assert ended[0].failure is not None and ended[0].failure.kind is FailureKind.TIMEOUT
+        assert settles(lambda: not alive(child)), "the child in its own session outlived the trial"
+    finally:
+        _kill_quietly(child)
+
+
+# A command that saves its state on SIGTERM, as a training script under Lightning, the HF Trainer or SLURM does; its
+# `ready` file says the trap is set. (`sleep` gets the SIGTERM too and ends, and the trap runs.)
+SAVES_ON_SIGTERM = "trap 'echo got SIGTERM; exit 143' TERM; echo yes > ready; while :; do sleep 0.1; done"
+
+
+def _command_job(harness: Harness, command: str, **kwargs: Any) -> TrialJob:
+    job = harness.job(0, "whoami", **kwargs)
+    return replace(job, function=None, command=command, command_cwd=job.workdir)
+
+
+def test_a_command_past_its_timeout_gets_sigterm_first(harness: Harness) -> None:
+    """A command past trial_timeout got SIGKILL at once: a script that saves a checkpoint on SIGTERM never could."""
+    ex = harness.executor()
+    outcome = run_one(ex, _command_job(harness, SAVES_ON_SIGTERM, timeout=3.0))
+    assert outcome.failure is not None
+    assert (outcome.failure.kind, outcome.failure.message.split("; output:")[0]) == (
+        FailureKind.TIMEOUT, "exceeded trial_timeout of 3.0s; the trial's whole process tree was killed")
+    assert (harness.root / "trial-0" / "ready").exists()
+    assert "got SIGTERM" in harness.log(0)
+
+
+def test_a_command_still_running_when_the_grace_period_ends_gets_sigterm_first(harness: Harness) -> None:
+    ex = harness.executor()
+    ex.submit(_command_job(harness, SAVES_ON_SIGTERM))
+    wait_for_file(harness.root / "trial-0" / "ready")
+    (ended,) = [e for e in harness.close(ex, 0.2) if isinstance(e, AttemptEnded)]
+    assert ended.outcome.failure is not None
+    assert ended.outcome.failure.kind is FailureKind.INTERRUPTED
+    assert "got SIGTERM" in harness.log(0)
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(harness: Harness,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tunesmith.executor import process
+
+    monkeypatch.setattr(process, "TERM_GRACE_S", 0.5)
+    ex = harness.executor()
+    ex.submit(_command_job(harness, "trap '' TERM; echo $$ > ready; while :; do sleep 0.1; done"))
+    shell = int(wait_for_file(harness.root / "trial-0" / "ready"))
+    (ended,) = [e for e in harness.close(ex, 0) if isinstance(e, AttemptEnded)]
+    assert ended.outcome.failure is not None and ended.outcome.failure.kind is FailureKind.INTERRUPTED
+    assert settles(lambda: not alive(shell)), "the command that ignored SIGTERM outlived the SIGKILL after it"
+
+
+def test_the_log_marks_each_retry_and_says_how_an_attempt_the_coordinator_ended_ended(harness: Harness) -> None:
+    """A trial log just stopped at the trial's last line on a timeout, a memory kill, a crash or the grace period's
+    end, and a retry's output ran on after the first attempt's with no mark between them."""
+    ex = harness.executor()
+    first = run_one(ex, harness.job(0, "hog", memory_limit=150 * 2**20))
+    assert first.failure is not None and first.failure.kind is FailureKind.MEMORY
+    second = run_one(ex, replace(harness.job(0, "chatty", {"tag": "A"}, timeout=60), attempt=2))
+    assert second.failure is None
+    third = run_one(ex, replace(harness.job(0, "sleeps", {"seconds": 30}, timeout=1.0), attempt=3))
+    assert third.failure is not None and third.failure.kind is FailureKind.TIMEOUT
+    assert "--- attempt" not in third.failure.message, "the mark is tunesmith's, not the trial's output"
+    lines = [line for line in harness.log(0).splitlines() if line.startswith("tunesmith:")]
+    assert lines == [
+        f"tunesmith: attempt 1 ended: memory: {first.failure.message}",
+        "tunesmith: --- attempt 2 ---",
+        "tunesmith: --- attempt 3 ---",
+        "tunesmith: attempt 3 ended: timeout: exceeded trial_timeout of 1.0s; the trial's whole process tree was "
+        "killed",
+    ], harness.log(0)
+    assert harness.log(0).index("out-A-0") > harness.log(0).index("--- attempt 2 ---")
 
 
 # -- output and workers ----------------------------------------------------------------------------------------

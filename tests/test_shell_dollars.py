@@ -89,3 +89,59 @@ def test_a_dollar_before_a_placeholder_is_refused_where_the_shell_expands_it(tmp
             check_dollar_placeholders(command, ["lr"])
     else:
         check_dollar_placeholders(command, ["lr"])
+
+
+# A placeholder in quotes, `"{x}"` as a shell user writes it: the value is shell-quoted already. (command, the argument
+# the program should get, warned): warned exactly when the program does not get it, run by a real /bin/sh.
+QUOTED_CASES = [
+    ("sh show.sh {x}", "{v}", False),
+    ("sh show.sh --data={x}", "--data={v}", False),
+    ('sh show.sh "x"{x}', "x{v}", False),                            # beside quoted text, not in it
+    ('sh show.sh "{x}"', "{v}", True),                               # its quotes are text in double quotes
+    ("sh show.sh '{x}'", "{v}", True),                               # its quotes end the single ones
+    ('sh show.sh "--data={x}"', "--data={v}", True),
+    ('sh -c "sh show.sh {x}"', "{v}", True),                         # a quoted ' ('"'"') ends the double quotes
+    ("sh -c 'sh show.sh \"$1\"' sh {x}", "{v}", False),               # the value as the script's argument
+    ("sh -c 'sh show.sh {x}'", "{v}", True),                         # broken before the inner shell
+    ("sh -c \"sh show.sh '{x}'\"", "{v}", True),                     # in quotes for the inner shell
+    ("bash <<EOF\nsh show.sh {x}\nEOF", "{v}", False),               # a here-document a shell reads
+    ("sh show.sh \"$(cat <<'EOF'\n{x}\nEOF\n)\"", "{v}", True),      # a here-document cat reads
+    ('echo "$(sh show.sh {x})"', "{v}", False),                      # unquoted in a command substitution
+]
+QUOTED_VALUE = "a b'c"
+
+
+@pytest.mark.parametrize("command,expected,warned", QUOTED_CASES)
+def test_a_placeholder_in_quotes_is_warned_about_where_the_program_would_not_get_its_value(
+        tmp_path: Path, command: str, expected: str, warned: bool) -> None:
+    """`--data "{data}"` passed `'data dir/a b.npz'` with its quotes, and `'{data}'` split it in three words, while
+    numbers (rendered bare) passed: `validate` said nothing."""
+    from tunesmith.evaluation.command import command_warnings
+    from tunesmith.space import Categorical, Float, SearchSpace
+
+    (tmp_path / "show.sh").write_text('for a in "$@"; do printf "[%s]\\n" "$a"; done\n')
+    rendered = render_command(command, {"x": QUOTED_VALUE}, ("x",), str(tmp_path), str(tmp_path), 1, 0)
+    ran = subprocess.run(rendered, shell=True, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=30)
+    got = f"[{expected.format(v=QUOTED_VALUE)}]" in ran.stdout.splitlines()
+    assert got is not warned, (rendered, ran.stdout, ran.stderr)   # the premise: what the shell really does
+    space = SearchSpace.from_domains({"x": Categorical(choices=[QUOTED_VALUE, "plain"]),
+                                      "lr": Float(low=0.1, high=1.0)})
+    said = [w for w in command_warnings(command, "spec_dir", str(tmp_path), space=space) if "inside quotes" in w]
+    assert bool(said) is warned, said
+    if warned:
+        assert said == ["trial.command has {x} inside quotes: a placeholder is shell-quoted already, so a value with "
+                        "a space or a quote ('a b') would reach the program split into words or with the quotes as "
+                        "part of it; write {x} outside quotes (\"{x}/out\" as {x}/out; a script for sh -c takes it "
+                        "as an argument: sh -c 'train --data \"$1\"' sh {x})"]
+    # a number renders bare: in quotes or not, it arrives as written, and nothing is said
+    assert not [w for w in command_warnings(command.replace("{x}", "{lr}"), "spec_dir", str(tmp_path), space=space)
+                if "inside quotes" in w]
+
+
+@pytest.mark.parametrize("command", ['python train.py --out "{trial_dir}/model"', "python train.py '{args}'",
+                                     'python train.py --spec "{spec_dir}"'])
+def test_a_folder_or_args_in_quotes_is_warned_about(command: str) -> None:
+    from tunesmith.evaluation.command import command_warnings
+
+    (said,) = [w for w in command_warnings(command, "spec_dir", ".") if "inside quotes" in w]
+    assert said.startswith("trial.command has {") and "outside quotes" in said

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -181,3 +182,33 @@ def test_earlier_attempts_include_one_interrupted_and_re_run_by_resume(project):
     [earlier] = trial["earlier_attempts"]
     assert earlier["attempt"] == 1
     assert earlier["error"] == "interrupted: still running when the 0.2s grace period ended"
+
+
+def test_log_prints_a_trials_log_and_the_table_says_how(some_fail):
+    """No command showed a trial's log, and the table did not name it: --json or --csv to find the file."""
+    code, out, _ = cli_in_process("trials", "mixed", "--state", "failed", "--limit", "1")
+    assert code == 0 and "a trial's log: tunesmith trials mixed --log N" in " ".join(out.split())
+    (failed,) = _json("mixed", "--state", "failed", "--limit", "1")
+    code, out, err = cli_in_process("trials", "mixed", "--log", str(failed["number"]))
+    assert code == 0, err
+    with open(failed["log_path"], encoding="utf-8") as f:
+        assert out == f.read() and "ValueError: bad x=" in out
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("--log", "99"), "--log: experiment 'mixed' has no trial 99 (its trials: 0 to 11)"),
+    (("--log", "1", "--json"), "--log prints one trial's log: leave out --json, --csv, --state, --sort and --limit"),
+])
+def test_log_of_no_such_trial_or_with_a_listing_option_is_one_error(some_fail, args, said):
+    code, out, err = cli_in_process("trials", "mixed", *args)
+    assert code == 2 and out == "" and "Traceback" not in err
+    [line] = err.splitlines()
+    assert line == f"error: {said}", line
+
+
+def test_log_of_a_trial_whose_log_is_gone_names_the_file(some_fail):
+    (trial,) = _json("mixed", "--limit", "1")
+    os.remove(trial["log_path"])
+    code, out, err = cli_in_process("trials", "mixed", "--log", "0")
+    assert code == 2 and out == ""
+    assert f"trial 0's log {trial['log_path']} cannot be read" in err, err

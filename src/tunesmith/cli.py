@@ -549,7 +549,8 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     if "stop_reason" in summary:
         out.print(f"stopped: {escape(summary['stop_reason'])}")
     if summary["scheduler"]:
-        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted)
+        _print_scheduler_summary(summary, scheduler_without_reports(exp, trials), shown.restarted,
+                                 command=(exp.spec.get("trial") or {}).get("command") is not None)
     if "quota_wait" in summary:
         w = summary["quota_wait"]
         out.print(f"[yellow]waiting on quota[/] {escape(w['key'])}: {w['in_use']} of {w['limit']} slots in use "
@@ -609,7 +610,7 @@ def _prices_text(prices: dict) -> str:  # type: ignore[type-arg]
 
 
 def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[type-arg]
-                             restarted: Sequence[RestartedChild]) -> None:
+                             restarted: Sequence[RestartedChild], command: bool = False) -> None:
     """`show`'s lines on early stopping: the steps saved, and what made them mean less than they say."""
     from tunesmith.terminal_text import escape
 
@@ -626,8 +627,8 @@ def _print_scheduler_summary(summary: dict, unfed: str | None,  # type: ignore[t
     if restarted:
         from tunesmith.scheduler.evidence import restarted_warning
 
-        out.print(f"[yellow]warning[/]: {escape(restarted_warning(restarted))}; the steps saved above count the "
-                  "trials PBT stopped, not what it gained")
+        out.print(f"[yellow]warning[/]: {escape(restarted_warning(restarted, command))}; the steps saved above count "
+                  "the trials PBT stopped, not what it gained")
     if past := scheduler.get("ran_past_their_stop"):
         out.print(f"[yellow]{len(past)} pruned trial(s) ran on past the step they were stopped at[/] (trial "
                   f"{', '.join(map(str, past[:5]))}{', ...' if len(past) > 5 else ''}): a stopped trial runs on "
@@ -701,20 +702,27 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
                "--state", help="only trials in this state (repeat it, or comma-separate: failed,interrupted)")] = None,
            sort: Annotated[str | None, typer.Option(
                "--sort", help="order by this objective (best first) or recorded metric (ascending)")] = None,
-           limit: Annotated[int | None, typer.Option("--limit", min=1, help="list the first N only")] = None) -> None:
+           limit: Annotated[int | None, typer.Option("--limit", min=1, help="list the first N only")] = None,
+           log: Annotated[int | None, typer.Option(
+               "--log", min=0, metavar="N", help="print trial N's log (every attempt's output)")] = None) -> None:
     """Every trial: state, active params, values, metrics, intermediate values, error, attempts, duration.
-    --state, --sort and --limit choose which, for the table, --json and --csv alike."""
+    --state, --sort and --limit choose which, for the table, --json and --csv alike; --log N prints one's log."""
     from rich.table import Table
     from rich.text import Text
 
     from tunesmith.summary import trials_csv, trials_json
     from tunesmith.terminal_text import escape
-    from tunesmith.trial_listing import read_listed
+    from tunesmith.trial_listing import read_listed, trial_log
 
     if as_json and as_csv:  # one of them printed, silently: the other was lost
         raise UserInputError("--csv and --json: give one (each prints every trial in its own format)")
+    if log is not None and (as_json or as_csv or state or sort or limit):
+        raise UserInputError("--log prints one trial's log: leave out --json, --csv, --state, --sort and --limit")
     store = _store(storage)
     exp = store.experiment(name)
+    if log is not None:
+        sys.stdout.write(trial_log(store, exp, log))
+        return
     records, total = read_listed(store, exp, state or (), sort, limit, curves=as_json or as_csv)
     if as_json:
         print(strict_json(trials_json(exp, records, store.events(exp.id)), indent=2))
@@ -735,6 +743,8 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     out.print(table)
     if len(records) < total:
         out.print(f"{len(records)} of {total} trials")
+    if records:
+        out.print(f"a trial's log: tunesmith trials {escape(name)} --log N")
 
 
 SpecSideArgument = Annotated[str, typer.Argument(help="a spec file (a file that exists, or ends in .yaml or .yml), "

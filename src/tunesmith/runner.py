@@ -97,7 +97,7 @@ def prepare(spec: ExperimentSpec, decision: StrategyDecision | None = None, stor
     elif spec.trial is not None and spec.trial.command is not None:
         check_placeholders(spec.trial.command, space.names, stored=stored)
     warnings += command_warnings(spec.trial.command, spec.trial.cwd, spec.base_dir, spec.trial.env,
-                                 trials_run_here(spec.executor)) if spec.trial else []
+                                 trials_run_here(spec.executor), space) if spec.trial else []
     warnings += executor_warnings(spec) + enqueue_warnings(spec.enqueue, spec.budget.trials)
     if spec.executor.kind == "ray":  # a missing extra is bad input before anything is recorded, not at the start
         from tunesmith.executor.ray import import_ray

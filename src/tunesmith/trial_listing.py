@@ -1,5 +1,6 @@
 """Which trials `tunesmith trials` lists and in what order (``--state``, ``--sort``, ``--limit``): one choice for the
-table, ``--json`` and ``--csv`` alike, so that "the 10 best" or "the failed ones" need no ``--json | jq``."""
+table, ``--json`` and ``--csv`` alike, so that "the 10 best" or "the failed ones" need no ``--json | jq``; and one
+trial's log (``--log N``), which the table does not name."""
 
 from __future__ import annotations
 
@@ -29,6 +30,28 @@ def read_listed(store: TrialStore, experiment: ExperimentRecord, states: Sequenc
         again = {t.number: t for t in store.trials(experiment.id, [t.number for t in chosen])}
         chosen = [again.get(t.number, t) for t in chosen]
     return chosen, len(every)
+
+
+def trial_log(store: TrialStore, experiment: ExperimentRecord, number: int) -> str:
+    """The text of trial ``number``'s log, every attempt of it (`tunesmith trials NAME --log N`).
+
+    Raises:
+        UserInputError: the experiment has no such trial, or its log cannot be read here (removed, or written on
+            another machine: a Ray node without a shared filesystem), naming the file.
+    """
+    found = store.trials(experiment.id, [number], curves=False)
+    if not found:
+        numbers = [t.number for t in store.trials(experiment.id, curves=False)]
+        has = f"its trials: {min(numbers)} to {max(numbers)}" if numbers else "it has no trials yet"
+        raise UserInputError(f"--log: experiment {experiment.name!r} has no trial {number} ({has})")
+    path = found[0].log_path or ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as log:
+            return log.read()
+    except OSError as e:
+        raise UserInputError(f"--log: trial {number}'s log {path} cannot be read ({e.strerror or e}): it was "
+                             "removed, or written on another machine (a Ray node without a shared filesystem)"
+                             ) from None
 
 
 def listed_trials(experiment: ExperimentRecord, trials: Sequence[TrialRecord], states: Sequence[str] = (),

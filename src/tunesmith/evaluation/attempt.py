@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from tunesmith.cost import measured_objectives
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import SpecError, TrialError
+from tunesmith.evaluation.attempt_log import attempt_header
 from tunesmith.evaluation.command import command_env, run_command
 from tunesmith.evaluation.context import TrialContext, prune_signals, step_first_hint
 from tunesmith.evaluation.job import TrialJob
@@ -75,10 +76,13 @@ def run_attempt(job: TrialJob, log: TextIO, on_report: Callable[[Report], None],
     failure: Failure | None = None
     pruned = False
     traceback_text = ""  # written to the log after the output's tail is read for the reason
+    if header := attempt_header(job.attempt):  # a retry's output follows the earlier attempts': where it starts
+        log.write(header)
+        log.flush()
     log_start = _log_size(log)
     secrets = secrets_of(job.env, os.environ)
     if job.command is not None:
-        env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir)
+        env = command_env(dict(os.environ), job.env, job.params, job.number, job.seed, job.workdir, job.attempt)
         raw, failure, pruned = run_command(job.command, job.command_cwd or job.base_dir or job.workdir, env, log,
                                            job.metrics, report, prune_requested,
                                            secrets=secrets, on_ignored=say_bad_line,

@@ -42,12 +42,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from tunesmith.errors import SpecError
-from tunesmith.evaluation.context import MAX_STEP, report_step
+from tunesmith.evaluation.context import CHECKPOINT, MAX_STEP, PARENT_CHECKPOINT, report_step
 from tunesmith.evaluation.output_holders import Holders, pipe_inode, stop_holders, stop_tree
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, STDERR_LABEL, with_tail
 from tunesmith.evaluation.results import _to_float
-from tunesmith.evaluation.shell_dollars import expanded_dollars
+from tunesmith.evaluation.shell_dollars import expanded_dollars, quoted_text
 from tunesmith.records import Failure, FailureKind, ParamValue, Report
+from tunesmith.space import Categorical, SearchSpace
 from tunesmith.suggestions import closest, nearby_file
 
 # an escaped brace, or a brace pair: a placeholder if it holds a name
@@ -228,18 +229,55 @@ def _broken_placeholder(command: str, start: int, stop: int, names: set[str]) ->
     return None
 
 
+def quoted_placeholder_warnings(command: str, space: SearchSpace | None) -> list[str]:
+    """What ``"{data}"`` and ``'{data}'`` do: the value is shell-quoted already (``'a b'``), so in single quotes it
+    splits into words and in double quotes the program gets its quotes as part of it (:func:`quoted_text`). Said for
+    the placeholders whose value can be quoted: a parameter with a choice that needs quoting (a space, a quote, an
+    empty or null one), a conditional one (inactive, it renders ``''``), ``{args}`` (several words), and a folder
+    (``{trial_dir}``, ``{spec_dir}``: a path with a space). Numbers and plain words render bare, quoted or not, and
+    early trials pass: the first value with a space went to the program wrong, without a word."""
+    quoted = quoted_text(command)
+    names = [] if space is None else list(space.domains)
+    said: list[str] = []
+    for m in PLACEHOLDER.finditer(command):
+        name = m.group(1)
+        if (name and name not in said and m.start() in quoted
+                and (name in ("args", "trial_dir", "spec_dir") or (name in names and _may_be_quoted(space, name)))):
+            said.append(name)
+    if not said:
+        return []
+    shown = ", ".join(f"{{{name}}}" for name in said)
+    return [f"trial.command has {shown} inside quotes: a placeholder is shell-quoted already, so a value with a space "
+            f"or a quote ('a b') would reach the program split into words or with the quotes as part of it; write "
+            f"{shown} outside quotes (\"{{{said[0]}}}/out\" as {{{said[0]}}}/out; a script for sh -c takes "
+            f"it as an argument: sh -c 'train --data \"$1\"' sh {{{said[0]}}})"]
+
+
+def _may_be_quoted(space: SearchSpace | None, name: str) -> bool:
+    """Whether the parameter ``name`` can render as a shell-quoted word: inactive (``''``), or a choice that needs
+    quoting."""
+    domain = None if space is None else space.domains.get(name)
+    if domain is None:
+        return False
+    if domain.when:
+        return True
+    return isinstance(domain, Categorical) and any(shlex.quote(_text(c)) != _text(c) for c in domain.choices)
+
+
 def command_warnings(command: str | None, cwd_choice: str, spec_dir: str | None,
-                     env: Mapping[str, str] | None = None, runs_here: bool = True) -> list[str]:
+                     env: Mapping[str, str] | None = None, runs_here: bool = True,
+                     space: SearchSpace | None = None) -> list[str]:
     """What ``validate`` and ``run`` say about a command before its first trial fails on it: a placeholder after a
-    ``$`` (``dollar_warnings``), and the scripts it names by a relative path (``train.py``, ``./run.sh``) that are
-    not where it runs. A guess from its words.
+    ``$`` (``dollar_warnings``) or in quotes (``quoted_placeholder_warnings``, of ``space``'s parameters), and the
+    scripts it names by a relative path (``train.py``, ``./run.sh``) that are not where it runs. A guess from its
+    words.
 
     ``runs_here``: False when the trials run on other machines (a Ray cluster named by ``executor.address``). Their
     PATH is not this machine's, so a program not found here says nothing about them: that guess is not made. (The
     scripts are still looked for here: trials find them at the same paths on every node.)"""
     if command is None:
         return []
-    dollars = dollar_warnings(command)
+    dollars = dollar_warnings(command) + quoted_placeholder_warnings(command, space)
     spec_dir = spec_dir or "."
     # a block-scalar command may open with comment lines: the shell skips them, so does the guess
     code = "\n".join(line for line in command.splitlines() if not line.lstrip().startswith("#"))
@@ -584,13 +622,19 @@ def _signame(n: int) -> str:
 
 
 def command_env(base: dict[str, str], job_env: dict[str, str], params: dict[str, ParamValue], number: int,
-                seed: int, trial_dir: str) -> dict[str, str]:
+                seed: int, trial_dir: str, attempt: int) -> dict[str, str]:
+    """``base`` with ``job_env`` (trial.env) over it and the trial's own variables: its parameters, number, seed,
+    attempt, folder, and the checkpoint folders a command writes and reads (``trial.save_checkpoint``'s and
+    ``trial.load_checkpoint``'s: a retry finds its own, a PBT child its parent's copy beside it)."""
     env = dict(base)
     env.update(job_env)
     env["TUNESMITH_PARAMS"] = json.dumps(params)
     env["TUNESMITH_TRIAL_NUMBER"] = str(number)
     env["TUNESMITH_SEED"] = str(seed)
+    env["TUNESMITH_ATTEMPT"] = str(attempt)
     env["TUNESMITH_TRIAL_DIR"] = trial_dir
+    env["TUNESMITH_CHECKPOINT_DIR"] = os.path.join(trial_dir, CHECKPOINT)
+    env["TUNESMITH_PARENT_CHECKPOINT_DIR"] = os.path.join(trial_dir, PARENT_CHECKPOINT)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

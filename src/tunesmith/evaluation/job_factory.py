@@ -21,7 +21,7 @@ def trial_job(spec: ExperimentSpec, parameter_names: Sequence[str], rec: TrialRe
         experiment=spec.name, number=rec.number, attempt=rec.attempts, params=dict(rec.params),
         seed=rec.seed, workdir=str(trial_dir), log_path=rec.log_path or str(trial_dir / "trial.log"),
         metrics=tuple(o.metric for o in spec.objective), function=spec.trial.function if spec.trial else None,
-        command=command, env=dict(spec.trial.env) if spec.trial else {}, base_dir=spec.base_dir,
+        command=command, env=spec.trial_env(), base_dir=spec.base_dir,
         timeout=spec.executor.trial_timeout, memory_limit=spec.executor.memory_limit,
         sync_reports=spec.scheduler.name != "none",
         scheduler=spec.scheduler.name, stop_rule=spec.scheduler.stop_rule,

@@ -1,4 +1,5 @@
-"""Which ``$`` of a trial command a shell expands, read from the command's text as ``sh -c`` reads it.
+"""Which ``$`` of a trial command a shell expands, and which of its text a shell reads in quotes, read from the
+command's text as ``sh -c`` reads it.
 
 A command runs as ``/bin/sh -c COMMAND`` once its ``{name}`` placeholders are replaced by values, and a ``$`` the
 command puts before a placeholder (``${lr}``) stays: ``$0.5``, which a shell expands to ``$0`` then ``.5``. This
@@ -12,6 +13,10 @@ shell's ``-c`` (``bash -c '...'``, wherever the shell stands: ``docker run img s
 shell's standard input (``bash <<'EOF'``, ``ssh host <<'EOF'``). Not followed, so taken as kept: text piped into a
 shell (``echo '...' | sh``), a script file's own expansions, other programs' ``$`` (awk's field ``$1`` is awk's:
 which is why a ``$`` in single quotes is left alone). A guess from the words, as a reader would make it.
+
+The same reading says where a placeholder stands in quotes (:func:`quoted_text`): its value is shell-quoted already
+(``'a b'``), and in single quotes those quotes end the command's own, in double quotes or a here-document they
+reach the program as part of the value (and a quoted ``'`` ends them), unless another shell reads that text again.
 """
 
 from __future__ import annotations
@@ -65,12 +70,39 @@ def _expanded(text: str, depth: int) -> frozenset[int]:
     return frozenset(out)
 
 
+def quoted_text(command: str) -> frozenset[int]:
+    """The indexes in ``command`` of the characters that reach a program in quotes, where a shell-quoted value
+    (``'a b'``) put there does not arrive as written: in single quotes (its quotes end them, and the rest splits
+    into words), in double quotes (its quotes are text to the program, and the ``"`` of the ``'"'"'`` that quotes
+    a ``'`` ends them), or in a here-document's body (its quotes are text), unless another shell reads that body
+    again and finds it unquoted (``bash <<EOF``), or reads words the first left unquoted (``eval``, ssh's)."""
+    return _quoted(command, 0)
+
+
+def _quoted(text: str, depth: int) -> frozenset[int]:
+    lexer = _Lexer(text, 0, None)
+    lexer.run()
+    quoted, heredoc = lexer.all_quoted()
+    out = quoted | heredoc
+    if depth < _MAX_DEPTH:
+        for script in lexer.scripts():
+            inner = _quoted("".join(c for c, _ in script), depth + 1)
+            for i, (_, at) in enumerate(script):
+                if at is not None and at not in quoted:  # (in quotes, it went wrong before the inner shell)
+                    (out.add if i in inner else out.discard)(at)
+    return frozenset(out)
+
+
 class _Lexer:
     """sh's reading of ``text`` from ``start``; ``stop``: ``)`` or a backquote ending a command substitution."""
 
     def __init__(self, text: str, start: int, stop: str | None) -> None:
         self.text, self.i, self.stop = text, start, stop
         self.expanded: set[int] = set()
+        # characters in quotes (a shell-quoted value's `'`, or the `"` of its `'"'"'`, ends them), and in a
+        # here-document's body (its quotes are text)
+        self.quoted: set[int] = set()
+        self.heredoc: set[int] = set()
         self.commands: list[_Command] = [_Command()]
         self.word: list[Piece] | None = None
         self.redirect_target = False   # the word being read follows `>`, `<`: not an argument
@@ -99,10 +131,11 @@ class _Lexer:
                 self._start_word()
                 for j in range(self.i + 1, close):
                     self._add(t[j], j)
+                self.quoted.update(range(self.i + 1, close))
                 self.i = close + 1
             elif c == '"':
                 self._start_word()
-                self.i = self._expanding(self.i + 1, '"', '$`"\\\n', len(t), self._word())
+                self.i = self._expanding(self.i + 1, '"', '$`"\\\n', len(t), self._word(), self.quoted)
             elif c in "$`":
                 self._start_word()
                 self.i = self._dollar_or_backquote(self.i, self._word())
@@ -125,6 +158,15 @@ class _Lexer:
                 self._add(c, self.i)
                 self.i += 1
         self._end_word()
+
+    def all_quoted(self) -> tuple[set[int], set[int]]:
+        """``quoted`` and ``heredoc``, with those of the command substitutions within (whose own quotes count)."""
+        quoted, heredoc = set(self.quoted), set(self.heredoc)
+        for lexer in self.nested:
+            inner_quoted, inner_heredoc = lexer.all_quoted()
+            quoted |= inner_quoted
+            heredoc |= inner_heredoc
+        return quoted, heredoc
 
     def scripts(self) -> list[list[Piece]]:
         """The texts this shell hands to another shell (``-c``, ssh, eval, a here-document on a shell's stdin)."""
@@ -179,20 +221,24 @@ class _Lexer:
         self.nested.append(inner)
         return inner.i + 1
 
-    def _expanding(self, i: int, close: str | None, escapable: str, end: int, into: list[Piece]) -> int:
+    def _expanding(self, i: int, close: str | None, escapable: str, end: int, into: list[Piece],
+                   marks: set[int]) -> int:
         """Text where ``$`` and backquotes expand and a backslash escapes only ``escapable`` (double quotes, an
-        unquoted here-document's body), from ``i`` to ``close`` or ``end``; returns the index after it."""
+        unquoted here-document's body), from ``i`` to ``close`` or ``end``, its characters added to ``marks``;
+        returns the index after it."""
         t = self.text
         while i < end and t[i] != close:
             c = t[i]
             if c == "\\" and t[i + 1:i + 2] and t[i + 1] in escapable:
                 if t[i + 1] != "\n":
                     into.append((t[i + 1], i + 1))
+                    marks.add(i + 1)
                 i += 2
             elif c in "$`":
                 i = self._dollar_or_backquote(i, into)
             else:
                 into.append((c, i))
+                marks.add(i)
                 i += 1
         return i + 1 if close is not None else i
 
@@ -235,8 +281,9 @@ class _Lexer:
                     break
                 if doc.quoted:
                     body.extend((t[j], j) for j in range(start, end + 1) if j < len(t))
+                    self.heredoc.update(range(start, min(end + 1, len(t))))
                 else:
-                    self._expanding(start, None, "$`\\\n", min(end + 1, len(t)), body)
+                    self._expanding(start, None, "$`\\\n", min(end + 1, len(t)), body, self.heredoc)
             doc.command.heredocs.append(body)
         self.pending = []
 

@@ -5,6 +5,7 @@ Each kind's module is imported only when chosen, so a spec without ``kind: ray``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from tunesmith.clock import Clock
@@ -12,7 +13,7 @@ from tunesmith.executor.base import Executor
 from tunesmith.executor.leases import LeasedSlots, QuotaScope
 from tunesmith.quotas import run_quota_keys
 from tunesmith.records import Report
-from tunesmith.spec.model import MIN_MEMORY_LIMIT, ExperimentSpec
+from tunesmith.spec.model import DEVICES_VARIABLE, MIN_MEMORY_LIMIT, ExperimentSpec
 from tunesmith.spec.model import Executor as ExecutorSpec
 
 
@@ -98,8 +99,43 @@ def executor_warnings(spec: ExperimentSpec) -> list[str]:
             charged = " (cost.gpu_hour still charges them)" if spec.cost is not None and spec.cost.gpu_hour else ""
             warnings.append(f"executor.gpus {what}, but this machine shows no NVIDIA GPU: each trial gets its "
                             f"devices in CUDA_VISIBLE_DEVICES and finds none there{charged}")
-    warnings += _private_cluster_warnings(ex)
+    warnings += _private_cluster_warnings(ex) + _trial_env_warnings(spec)
     return warnings
+
+
+# `$NAME` or `${NAME}` in a value: a shell's expansion, which trial.env does not do
+_VARIABLE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})")
+
+
+def _trial_env_warnings(spec: ExperimentSpec) -> list[str]:
+    """What trial.env sets in the environment of each trial the executor starts, said where it is not what it reads
+    as: a value naming a variable (``PATH: "/venv/bin:$PATH"`` is that text, and the command found no ``date``),
+    and CUDA_VISIBLE_DEVICES (:func:`_ignored_devices_warnings`). A value is never quoted: it may be a secret's."""
+    if spec.trial is None:
+        return []
+    warnings = []
+    for name, value in spec.trial.env.items():
+        if m := _VARIABLE.search(value):
+            warnings.append(f"trial.env.{name} holds {m.group(0)}, which is not expanded: the variable is set to the "
+                            f"text as written; write the value in full, or set it in trial.command, where the shell "
+                            f"expands it ({name}=\"...{m.group(0)}\" python train.py)")
+    return warnings + _ignored_devices_warnings(spec)
+
+
+def _ignored_devices_warnings(spec: ExperimentSpec) -> list[str]:
+    """trial.env's CUDA_VISIBLE_DEVICES where a trial never sees it: the executor assigns each trial its devices
+    (:meth:`~tunesmith.spec.model.ExperimentSpec.trial_env`), or a function trial's are its worker's for life."""
+    if spec.trial is None or DEVICES_VARIABLE not in spec.trial.env:
+        return []
+    ignored = f"trial.env sets {DEVICES_VARIABLE}, which is ignored"
+    if spec.executor.gpus_per_trial():
+        which = "executor.gpus" if spec.executor.kind == "process" else "executor.resources_per_trial.gpu"
+        return [f"{ignored}: each trial's devices are those {which} assigns it (and records as gpu_device_0, ...); "
+                f"remove it from trial.env, or choose the devices in {which}"]
+    if spec.trial.function is not None:
+        return [f"{ignored}: a function trial's devices are its worker's, for life (a library reads the variable "
+                "once); choose them with executor.gpus (kind: process)"]
+    return []
 
 
 def _private_cluster_warnings(ex: ExecutorSpec) -> list[str]:

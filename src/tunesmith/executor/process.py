@@ -20,19 +20,24 @@ from typing import Any
 from tunesmith.clock import Clock, SystemClock
 from tunesmith.cost import priced
 from tunesmith.errors import WorkdirError
+from tunesmith.evaluation.attempt_log import without_header, write_ending
 from tunesmith.evaluation.job import TrialJob
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.unwritable_folder import workdir_error
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_slots
-from tunesmith.executor.processes import kill_session, session_usage
+from tunesmith.executor.processes import kill_session, session_usage, terminate_session
 from tunesmith.executor.thread_share import thread_share_env, usable_cpus
 from tunesmith.executor.wire import outcome_from_json
+from tunesmith.executor.worker_import_path import worker_env
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 from tunesmith.spec.units import format_duration
 from tunesmith.redaction import secrets_of
 
 MEMORY_CHECK_INTERVAL = 0.25
+# A command trial stopped for its timeout or at the end of the grace period gets SIGTERM (a training script saves a
+# checkpoint then, as Lightning and the HF Trainer do), and its processes SIGKILL this long after, as a pruned one.
+TERM_GRACE_S = 5.0
 
 
 @dataclass
@@ -54,6 +59,7 @@ class _Worker:
     cpu_last: float = 0.0              # ... at the last sample
     peak_rss: int = 0                  # highest resident memory sampled during the job
     gpus: GpuSlot = ()                 # the devices this worker owns for life (its CUDA_VISIBLE_DEVICES)
+    kill_at: float | None = None       # monotonic time to SIGKILL what a SIGTERM (term_first) left of the trial
 
 
 class ProcessExecutor:
@@ -107,7 +113,8 @@ class ProcessExecutor:
              str(min(5.0, self.heartbeat_timeout / 4))],
             pass_fds=(cmd_r, evt_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-            env={**_worker_env(), **thread_share_env(self.threads_shared_among, os.environ, usable_cpus()),
+            env={**worker_env(os.environ, sys.path),
+                 **thread_share_env(self.threads_shared_among, os.environ, usable_cpus()),
                  **(slot_env(gpus) if gpus else {})},
         )
         os.close(cmd_r)
@@ -165,7 +172,8 @@ class ProcessExecutor:
         for w in self._pool:
             if w.job is not None:
                 self._kill(w, Failure(FailureKind.INTERRUPTED,
-                                      f"still running after the {format_duration(grace)} grace period"))
+                                      f"still running after the {format_duration(grace)} grace period"),
+                           term_first=True)
         while any(w.job is not None for w in self._pool):
             events += self.poll(0.2)
         for w in list(self._pool):
@@ -190,6 +198,8 @@ class ProcessExecutor:
                 wait = min(wait, MEMORY_CHECK_INTERVAL)
             if w.job is not None and w.kill_reason is None:
                 wait = min(wait, max(0.0, w.last_seen + self.heartbeat_timeout - now))
+            if w.kill_at is not None:
+                wait = min(wait, max(0.0, w.kill_at - now))
         if not self._events:
             for key, _ in self._selector.select(wait):
                 self._read(key.data)
@@ -267,6 +277,9 @@ class ProcessExecutor:
     def _ended(self, w: _Worker, job: TrialJob, outcome: Outcome) -> None:
         if w.gpus:  # which devices the trial had, recorded with it
             outcome = replace(outcome, metrics={**outcome.metrics, **slot_metrics(w.gpus, self.gpu_per_trial)})
+        if outcome.failure is not None and outcome.failure.kind is not FailureKind.EXCEPTION:
+            # how the attempt ended, last (the worker is done with the log, or dead); an exception's traceback says it
+            write_ending(job.log_path, job.attempt, outcome.failure)
         self._events.append(AttemptEnded(job.number, job.attempt, outcome))
 
     def _enforce_limits(self) -> None:
@@ -281,12 +294,16 @@ class ProcessExecutor:
         if check_memory:
             self._last_memory_check = now
         for w in self._pool:
+            if w.kill_at is not None and now >= w.kill_at:  # what the SIGTERM left
+                w.kill_at = None
+                kill_session(w.proc.pid)
             job = w.job
             if job is None or w.kill_reason is not None:
                 continue
             if job.timeout is not None and now - w.started >= job.timeout:
-                self._kill(w, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {format_duration(job.timeout)}; "
-                                                           "the trial's whole process tree was killed"))
+                timeout = format_duration(job.timeout)
+                self._kill(w, Failure(FailureKind.TIMEOUT, f"exceeded trial_timeout of {timeout}; the trial's whole "
+                                                           "process tree was killed"), term_first=True)
             elif now - w.last_seen >= self.heartbeat_timeout:
                 self._kill(w, Failure(FailureKind.LOST, f"no heartbeat from the worker for "
                                                         f"{format_duration(now - w.last_seen)}; presumed hung and "
@@ -304,9 +321,16 @@ class ProcessExecutor:
         w.cpu_last = max(w.cpu_last, cpu)  # a child that exits unwaited takes its time along: never go back
         return rss
 
-    def _kill(self, w: _Worker, reason: Failure) -> None:
+    def _kill(self, w: _Worker, reason: Failure, term_first: bool = False) -> None:
+        """End ``w``'s trial for ``reason``: SIGKILL its processes; ``term_first``, a command's get SIGTERM, and
+        SIGKILL TERM_GRACE_S later (a function trial is the worker itself: it is killed at once)."""
         if w.kill_reason is None:
             w.kill_reason = reason
+        if term_first and w.job is not None and w.job.command is not None:
+            if w.kill_at is None:  # (else a SIGTERM was sent already: its SIGKILL is on its way)
+                terminate_session(w.proc.pid)
+                w.kill_at = self.clock.monotonic() + TERM_GRACE_S
+            return
         kill_session(w.proc.pid)
 
     def _retire(self, w: _Worker) -> None:
@@ -347,15 +371,8 @@ def _with_output(failure: Failure, job: TrialJob, log_start: int) -> Failure:
     """A failure the coordinator decided (timeout, memory, crash, lost) ends with the trial's last output."""
     if failure.kind is FailureKind.INTERRUPTED:
         return failure  # the user stopped it: the reason is that, not what it printed
-    return with_tail(failure, OUTPUT_LABEL, read_tail(job.log_path, log_start), secrets_of(job.env, os.environ))
-
-
-def _worker_env() -> dict[str, str]:
-    """The coordinator's environment, with its import path: a worker imports whatever the coordinator can."""
-    env = dict(os.environ)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    return env
+    output = without_header(read_tail(job.log_path, log_start), job.attempt)
+    return with_tail(failure, OUTPUT_LABEL, output, secrets_of(job.env, os.environ))
 
 
 def _crash_reason(code: int) -> Failure:

@@ -1,7 +1,11 @@
-"""Process-tree facts from /proc (Linux): memory of a trial's session, and killing all of it.
+"""Process-tree facts from /proc (Linux): memory of a trial's processes, and killing all of them.
 
-Each worker leads its own session, so "the trial" is every process in that session, however deep. A trial inside a
-Ray worker (which leads no session of its own) is that worker's descendants instead.
+Each worker leads its own session, so "the trial" is every process in that session, however deep, and every
+descendant of one of them that left it (``setsid``, ``start_new_session=True``: a data loader's server, a launcher's
+child), found through its parent links while its parent lives. Counted by session alone, a 600 MiB child in a session
+of its own passed ``memory_limit`` unmeasured and outlived the trial's timeout and its coordinator. One whose parent
+ended is the init process's child, a daemon (an ssh ControlPersist master): no longer the trial's, and left alone.
+A trial inside a Ray worker (which leads no session of its own) is that worker's descendants instead.
 """
 
 from __future__ import annotations
@@ -36,35 +40,57 @@ def _processes() -> list[tuple[int, int, int, int, int]]:
     return found
 
 
-def _session_members(sid: int) -> list[tuple[int, int]]:
-    """(pid, rss_bytes) of every live process whose session id is ``sid``."""
-    return [(pid, rss) for pid, _, session, rss, _ in _processes() if session == sid]
+def _session_members(sid: int) -> list[tuple[int, int, int, int, int]]:
+    """As :func:`_processes`, those of session ``sid`` and the live descendants of theirs that left it."""
+    processes = _processes()
+    children: dict[int, list[tuple[int, int, int, int, int]]] = {}
+    for p in processes:
+        children.setdefault(p[1], []).append(p)
+    found = {p[0]: p for p in processes if p[2] == sid}
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child[0] not in found:
+                found[child[0]] = child
+                todo.append(child[0])
+    return list(found.values())
 
 
 def session_usage(sid: int) -> tuple[int, float]:
-    """(resident bytes, CPU seconds so far) of all processes in session ``sid``."""
-    members = [(rss, ticks) for _, _, session, rss, ticks in _processes() if session == sid]
-    return sum(rss for rss, _ in members), sum(ticks for _, ticks in members) / _TICKS
+    """(resident bytes, CPU seconds so far) of all processes of session ``sid`` (see the module docstring)."""
+    members = _session_members(sid)
+    return sum(p[3] for p in members), sum(p[4] for p in members) / _TICKS
 
 
 def session_rss(sid: int) -> int:
-    """Resident memory, in bytes, of all processes in session ``sid``."""
-    return sum(rss for _, rss in _session_members(sid))
+    """Resident memory, in bytes, of all processes of session ``sid`` (see the module docstring)."""
+    return session_usage(sid)[0]
 
 
 def kill_session(sid: int) -> None:
-    """SIGKILL every process of session ``sid``, however its members regrouped; the caller, if a member, last."""
-    me = os.getpid()
-    for pid, _ in _session_members(sid):
-        if pid != me:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    """SIGKILL every process of session ``sid`` (see the module docstring), however its members regrouped; the
+    caller, if a member, last."""
+    _signal_members(sid, signal.SIGKILL, spared=os.getpid())
     try:
         os.killpg(sid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def terminate_session(sid: int) -> None:
+    """SIGTERM every process of session ``sid`` (see the module docstring) but its leader, ``sid`` itself: a
+    command trial's processes, which may save their state then, while the worker that runs them lives on to say
+    how the command ended."""
+    _signal_members(sid, signal.SIGTERM, spared=sid)
+
+
+def _signal_members(sid: int, sig: int, spared: int) -> None:
+    for pid, *_ in _session_members(sid):
+        if pid != spared:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _children_map() -> dict[int, list[tuple[int, int]]]:

@@ -73,6 +73,7 @@ from tunesmith.cost import priced
 from tunesmith.environ_scope import variables_set
 from tunesmith.errors import ClusterLost, SpecError, UserInputError, WorkdirError
 from tunesmith.evaluation.job import TrialJob
+from tunesmith.evaluation.attempt_log import without_header
 from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.unwritable_folder import FolderUnwritable, workdir_error
 from tunesmith.executor.base import AttemptEnded, AttemptStarted, ExecutorEvent, TrialReported
@@ -1055,7 +1056,8 @@ class RayExecutor:
         job = run.job
         if outcome.failure is not None and outcome.failure.kind is not FailureKind.INTERRUPTED and (
                 run.kill_reason is not None or outcome.failure.kind is FailureKind.LOST):
-            failure = with_tail(outcome.failure, OUTPUT_LABEL, read_tail(job.log_path, run.log_start),
+            failure = with_tail(outcome.failure, OUTPUT_LABEL,
+                                without_header(read_tail(job.log_path, run.log_start), job.attempt),
                                 secrets_of(job.env, os.environ))
             outcome = Outcome(failure=failure, duration_s=outcome.duration_s, metrics=outcome.metrics,
                               notes=outcome.notes)

@@ -22,6 +22,7 @@ from tunesmith.evaluation.loading import resolve_function
 from tunesmith.evaluation.unwritable_folder import FolderUnwritable, refused_writes
 from tunesmith.executor.processes import kill_session, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.wire import outcome_to_json
+from tunesmith.executor.worker_import_path import restore_users_pythonpath
 from tunesmith.records import Outcome, Report
 
 # A report waits at most this long for the coordinator's decision, then carries on (never deadlock a trial).
@@ -29,6 +30,7 @@ REPORT_DECISION_TIMEOUT = 30.0
 
 
 def main(cmd_fd: int, event_fd: int, heartbeat_interval: float = 5.0) -> None:
+    restore_users_pythonpath(os.environ)  # the coordinator's import path is this worker's, not its trials'
     commands = os.fdopen(cmd_fd, "r", encoding="utf-8")
     events = os.fdopen(event_fd, "w", encoding="utf-8", buffering=1)
     send_lock = threading.Lock()

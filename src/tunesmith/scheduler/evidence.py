@@ -24,6 +24,9 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.storage.base import TrialStore
 
 README_PBT = "the README's Early stopping section, PBT"
+# where a command finds its checkpoint: a retry's own first, else a PBT child's copy of its parent's
+COMMAND_RESUMES = ("start the step count and the model from what $TUNESMITH_CHECKPOINT_DIR holds, else "
+                   "$TUNESMITH_PARENT_CHECKPOINT_DIR (the parent's, copied)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +58,9 @@ def restarted_child(trial: TrialRecord, lineage: Lineage | None) -> RestartedChi
     return RestartedChild(trial.number, lineage, first) if restarted_from_scratch(lineage, first) else None
 
 
-def restarted_warning(children: Sequence[RestartedChild]) -> str:
-    """What the run (one child, the first seen) and ``show`` (all of them) say about children that started over."""
+def restarted_warning(children: Sequence[RestartedChild], command: bool = False) -> str:
+    """What the run (one child, the first seen) and ``show`` (all of them) say about children that started over; the
+    fix in a command's terms where the trials are commands (``command``), which have no ``trial`` object."""
     first = children[0]
     which = (f"trial {first.trial} was started by PBT from trial {first.lineage.parent}'s checkpoint at step "
              f"{first.lineage.step}, but its first report is at step {first.first_step}" if len(children) == 1 else
@@ -64,10 +68,15 @@ def restarted_warning(children: Sequence[RestartedChild]) -> str:
              f"parent's (" + "; ".join(f"trial {c.trial}: step {c.first_step}, parent {c.lineage.parent} at step "
                                        f"{c.lineage.step}" for c in children[:5])
              + ("; ..." if len(children) > 5 else "") + ")")
-    fix = ("the parent saved no checkpoint to copy: call trial.save_checkpoint(state) before each report, and start "
-           "from what trial.load_checkpoint() returns" if not first.lineage.checkpoint_copied
-           else "the trial code does not resume from trial.load_checkpoint(): start the step count and the model from "
-                "what it returns")
+    if command:
+        fix = ("the parent saved no checkpoint to copy: write it in $TUNESMITH_CHECKPOINT_DIR before each report line, "
+               f"and {COMMAND_RESUMES}" if not first.lineage.checkpoint_copied
+               else f"the command does not resume from the checkpoint it is given: {COMMAND_RESUMES}")
+    else:
+        fix = ("the parent saved no checkpoint to copy: call trial.save_checkpoint(state) before each report, and "
+               "start from what trial.load_checkpoint() returns" if not first.lineage.checkpoint_copied
+               else "the trial code does not resume from trial.load_checkpoint(): start the step count and the model "
+                    "from what it returns")
     did = ("it trained from scratch, so PBT copied the parent's parameters and threw its training away"
            if len(children) == 1 else "they trained from scratch, so PBT copied their parents' parameters and threw "
                                       "their training away")
@@ -85,13 +94,15 @@ class SchedulerEvidence(RunListener):
             only the children started in this run are known.
         length_parameters: the int parameters that may be a trial's length
             (:func:`~tunesmith.scheduler.resources.length_parameters`).
+        command: the trials are commands: a child that trained from scratch is told the fix in a command's terms.
     """
 
     def __init__(self, scheduler: str, max_resource: int | None, store: TrialStore | None = None,
-                 length_parameters: tuple[str, ...] = ()) -> None:
+                 length_parameters: tuple[str, ...] = (), command: bool = False) -> None:
         self.scheduler = scheduler
         self.max_resource = max_resource
         self.store = store
+        self.command = command
         self._lengths = ResourceTally(max_resource, length_parameters)
         self._lineage: dict[int, Lineage] = {}
         self._said: set[str] = set()
@@ -100,7 +111,8 @@ class SchedulerEvidence(RunListener):
     @classmethod
     def of(cls, spec: ExperimentSpec, store: TrialStore | None = None) -> SchedulerEvidence:
         max_resource = getattr(spec.scheduler, "max_resource", None)
-        return cls(spec.scheduler.name, max_resource, store, length_parameters(spec.space, max_resource))
+        return cls(spec.scheduler.name, max_resource, store, length_parameters(spec.space, max_resource),
+                   command=spec.trial is not None and spec.trial.command is not None)
 
     def warn_through(self, warn: Callable[[str], None]) -> None:
         self._warn = warn
@@ -126,7 +138,7 @@ class SchedulerEvidence(RunListener):
         child = restarted_child(trial, self._lineage.pop(trial.number, None))
         if child is not None and "restarted" not in self._said:
             self._said.add("restarted")
-            self._warn(restarted_warning([child]))
+            self._warn(restarted_warning([child], self.command))
 
     def _check_length(self) -> None:
         if self.scheduler == "none" or "length" in self._said:

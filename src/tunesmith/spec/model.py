@@ -49,6 +49,8 @@ INTERACTIVE = "<interactive>"
 # unless the caller hands over a function that does its work (resume / reproduce with trial=).
 SKLEARN_SEARCH_TRIAL = "tunesmith.sklearn:_objective"
 STRATEGIES = ("auto", "random", "grid", "qmc", "tpe", "cmaes", "gp", "nsga2", "bo")
+# the devices a trial sees: the executor's assignment where it makes one, never trial.env's (see trial_env)
+DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"
 
 
 class Objective(StrictModel):
@@ -648,14 +650,25 @@ class ExperimentSpec(StrictModel):
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_domains(self.space)
 
+    def trial_env(self) -> dict[str, str]:
+        """``trial.env`` as a trial gets it: without CUDA_VISIBLE_DEVICES where the executor assigns each trial its
+        devices (``executor.gpus``, Ray's ``resources_per_trial.gpu``). The assignment wins, for a command as for a
+        function, and the devices a trial records are those it ran on (a command's own value put every trial on
+        one device, each recorded on another)."""
+        env = dict(self.trial.env) if self.trial is not None else {}
+        if self.executor.gpus_per_trial():
+            env.pop(DEVICES_VARIABLE, None)
+        return env
+
     def prices(self) -> Prices | None:
         """What each trial is priced at (None without a cost section): the cost section, with the GPUs a trial is
         charged for: ``cost.gpus``, else those a command trial's trial.env names in CUDA_VISIBLE_DEVICES, else the
-        executor's share. A command starts with trial.env; a function trial gets all of it but CUDA_VISIBLE_DEVICES
-        (its worker's devices are the executor's), so there it is not counted."""
+        executor's share. A command starts with trial.env (but the devices the executor assigns: ``trial_env``); a
+        function trial gets all of it but CUDA_VISIBLE_DEVICES (its worker's devices are the executor's), so there
+        it is not counted."""
         if self.cost is None:
             return None
-        seen = dict(self.trial.env) if self.trial is not None and self.trial.command is not None else {}
+        seen = self.trial_env() if self.trial is not None and self.trial.command is not None else {}
         return self.cost.prices(seen, self.executor.gpus_per_trial())
 
     def to_json(self) -> dict[str, Any]:
