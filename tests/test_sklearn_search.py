@@ -859,3 +859,29 @@ def test_param_columns_of_distributions_are_numeric_as_randomizedsearchcvs() -> 
     assert (ours["param_num"].dtype, ours["param_whole"].dtype) == (theirs["param_num"].dtype,
                                                                     theirs["param_whole"].dtype)
     assert ours["param_num"].dtype == np.float64 and np.isfinite(np.log10(ours["param_num"])).all()
+
+
+class _ReadsARelativeFile(ClassifierMixin, BaseEstimator):
+    """An estimator that reads a file by a relative path as it fits (a vocabulary, a lookup table): GridSearchCV fits
+    it in the caller's folder."""
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    def fit(self, X: Any, y: Any) -> _ReadsARelativeFile:
+        self.offset_ = float(Path("offset.txt").read_text())
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), self.classes_[0])
+
+
+def test_a_search_fits_in_the_callers_folder_not_in_its_temporary_one(tmp_path: Path, monkeypatch) -> None:
+    """Inline function trials run in their spec's folder: the search's was its temporary folder, so an estimator
+    reading a relative path failed every fit there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "offset.txt").write_text("0.5")
+    search = TunedSearchCV(_ReadsARelativeFile(), {"C": [0.1, 1.0]}, cv=3, error_score="raise").fit(X, y)
+    assert [t.state.value for t in search.trials_] == ["completed", "completed"]
+    assert search.best_estimator_.offset_ == 0.5

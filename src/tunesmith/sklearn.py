@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import numbers
+import os
 import tempfile
 import time
 import uuid
@@ -624,7 +625,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "trial": _OBJECTIVE,
                 "seed": seed,
                 "workdir": tmp,
-                "base_dir": tmp,
+                # the fits run in the caller's folder, as GridSearchCV's (an inline trial runs in its spec's folder)
+                "base_dir": os.getcwd(),
             }
             if self.scheduler is not None:
                 spec["scheduler"] = self.scheduler

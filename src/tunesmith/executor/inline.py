@@ -20,6 +20,7 @@ from tunesmith.evaluation.unwritable_folder import FolderUnwritable, refused_wri
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.processes import own_cpu_seconds, own_peak_memory, reset_own_peak_memory
 from tunesmith.executor.trial_output import trial_output_to
+from tunesmith.executor.working_folder import FolderUnusable, in_spec_folder
 from tunesmith.records import Failure, FailureKind, Outcome, Report
 
 
@@ -59,12 +60,17 @@ class InlineExecutor:
             cpu_before = own_cpu_seconds()
             # this thread's output only: another thread's inline run may share the process (trial_output)
             unwritable = None
+            # a function trial in the spec's folder, as a worker's (a command has its own cwd; a task its base_dir)
+            folder = job.base_dir if job.function is not None else None
             try:
                 with refused_writes(job.log_path) as ending, open(job.log_path, "a", encoding="utf-8") as log, \
-                        trial_output_to(log):
+                        trial_output_to(log), in_spec_folder(folder):
                     outcome = ending.outcome = run_attempt(job, log, lambda r: self._on_report(job.number, r),
                                                            lambda: job.number in self._prune, self.function,
                                                            decided_step=lambda: self._prune.get(job.number))
+            except FolderUnusable as e:
+                outcome = Outcome(failure=Failure(FailureKind.EXCEPTION, f"the trial runs in the spec's folder "
+                                                  f"{folder}, which cannot be entered: {e.strerror}"))
             except FolderUnwritable as e:  # (the trial stays running for the runner, whose stop interrupts it)
                 if e.outcome is None:
                     raise workdir_error(job.number, job.workdir, e.reason) from None

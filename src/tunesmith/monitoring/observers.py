@@ -333,7 +333,8 @@ def observed(display: RunListener, options: MonitoringOptions, log_stream: TextI
             server = metrics.serve(options.metrics_addr, options.metrics_port)
             announcement.url = f"http://{options.metrics_addr}:{server.server_port}/metrics"
         notes = [] if textfile is None else _textfile_notes(str(options.metrics_file), textfile, clock.now())
-        watching = MetricsListener(metrics, textfile, clock, store,
+        # absolute: an inline trial runs in its spec's folder, where the refresh thread rewrites the file meanwhile
+        watching = MetricsListener(metrics, textfile and os.path.abspath(textfile), clock, store,
                                    REFRESH_EVERY if store is not None else None, notes)
         listeners.append(watching)
     try:
