@@ -403,3 +403,51 @@ def test_a_partial_trial_function_is_refused_worker_processes_as_a_partial_not_a
     assert "defined interactively" not in info.value.message
     result = tunesmith.run({**spec, "executor": {"kind": "inline"}}, storage=f"sqlite:///{tmp_path / 'p.db'}")
     assert [t.values for t in result.trials] == [((t.params["x"] - 0.3) ** 2,) for t in result.trials]
+
+
+MYTRIAL = """
+print("mytrial: top-level code runs", flush=True)
+TARGET = 0.5          # a default; the notebook sets the real value
+def objective(config, trial):
+    return {"loss": (config["x"] - TARGET) ** 2, "target_seen": TARGET}
+"""
+
+
+def test_inline_calls_the_function_object_handed_over_from_a_module_beside_the_spec(tmp_path: Path) -> None:
+    """A notebook imports its trial module, sets something on it, and runs inline: the run exec'd a fresh copy of
+    the module under another name (its top-level code ran twice, the notebook's setting was ignored, and the search
+    optimised toward the default). The object handed over is called; the record keeps `mytrial:objective`, by which
+    a resume without the object (a worker, the CLI) finds it afresh."""
+    (tmp_path / "mytrial.py").write_text(MYTRIAL)
+    done = python_stdin(tmp_path, """
+        import sys, tunesmith, mytrial
+        mytrial.TARGET = 0.25
+        spec = {"name": "handed", "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": mytrial.objective,
+                "budget": {"trials": 3}, "executor": {"kind": "inline"}, "seed": 0}
+        r = tunesmith.run(spec)
+        print(sorted({t.metrics["target_seen"] for t in r.trials}), r.experiment.spec["trial"]["function"])
+        print([name for name in sys.modules if name.startswith("tunesmith_user_")])
+        r = tunesmith.resume("handed", trial=mytrial.objective, trials=4)
+        print(sorted(t.metrics["target_seen"] for t in r.trials))
+        try:
+            tunesmith.resume("handed", trial=print, trials=5)
+        except tunesmith.SpecError as e:
+            print("refused:", e.message)
+    """)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "mytrial: top-level code runs", lines
+    assert lines[1] == "[0.25] mytrial:objective", lines
+    assert lines[2] == "[]", "the module was executed again under another name"
+    assert lines[3] == "[0.25, 0.25, 0.25, 0.25]", lines
+    assert lines[4].startswith("refused: the experiment runs 'mytrial:objective'"), lines
+    assert len(lines) == 5, lines
+
+    # A resume with nothing handed over (the CLI, another kernel) finds the function by its reference: the module's
+    # file, read afresh, with its own TARGET
+    resumed = subprocess.run([str(TUNESMITH), "resume", "handed", "--trials", "5", "--quiet"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    trials = tunesmith.open_experiment("handed", storage=f"sqlite:///{tmp_path / 'tunesmith.db'}").trials
+    assert sorted(t.metrics["target_seen"] for t in trials) == [0.25, 0.25, 0.25, 0.25, 0.5]

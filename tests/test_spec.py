@@ -959,8 +959,9 @@ def test_the_python_form_equals_the_yaml_form(tmp_path):
     ref = f"{objective.__module__}:objective"
     loaded = load_spec(_write(tmp_path, CONTRACT_YAML.replace("mymodule:objective", ref)))
     api = _python_form()
-    assert api.trial == TrialRef(function=ref)
-    assert api == loaded.model_copy(update={"base_dir": None})
+    # the same reference, and the function itself kept beside it (an inline run calls it as it is)
+    assert api.trial is not None and api.trial.function == ref and api.trial.given_function("e") is objective
+    assert api.model_copy(update={"trial": TrialRef(function=ref)}) == loaded.model_copy(update={"base_dir": None})
     assert api.to_json() == {k: v for k, v in loaded.to_json().items() if k != "base_dir"}
 
 
@@ -1016,8 +1017,15 @@ def test_a_function_is_handed_over_again_only_to_an_interactive_trial_of_its_nam
         stored.given_function("e")
     with pytest.raises(tunesmith.SpecError, match="the experiment ran the function 'objective'; got '<lambda>'"):
         stored.with_function(lambda config, trial: 0.0)
-    with pytest.raises(tunesmith.SpecError, match="'objectives:loss', which tunesmith finds by itself; leave out"):
+    # an importable one: handed over again under its own reference only, which an inline resume calls as it is
+    with pytest.raises(tunesmith.SpecError, match=r"the experiment runs 'objectives:loss'; got '[\w.]+:objective' "
+                                                  r"\(pass that function, or leave out trial="):
         TrialRef(function="objectives:loss").with_function(objective)
+    from tunesmith.spec.model import function_reference
+
+    assert TrialRef(function=function_reference(objective)).with_function(objective).given_function("e") is objective
+    with pytest.raises(tunesmith.SpecError, match="'python train.py', a command; leave out trial="):
+        TrialRef(command="python train.py").with_function(objective)
 
 
 # -- JSON round trips ----------------------------------------------------------------------------------------

@@ -183,15 +183,16 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     Args:
         trial: the trial function of an experiment started with one defined interactively (in a notebook, on
             standard input, a lambda): its record names it (``<interactive>:objective``) but no process can import
-            it, so it is handed over again, under the same name.
+            it, so it is handed over again, under the same name. Or the importable function of the recorded
+            reference (``mytrial:objective``), which inline trials then call as it is, instead of importing it.
         trials: raise the recorded trial budget to this first (a ``budget_raised`` event in the audit trail), to
             give a finished experiment more trials, informed by those it has.
         wall_time: raise the recorded wall-time budget to this first (seconds, or a duration as the spec writes it:
             ``"10m"``), as ``trials`` does the trial budget; given with ``trials``, both in one change.
 
     Raises:
-        SpecError: an interactive experiment's function not handed over (or under another name), or one handed
-            over to an experiment that finds its own.
+        SpecError: an interactive experiment's function not handed over (or under another name), or a function
+            other than the recorded reference's handed over (or one to an experiment that runs a command or task).
         UserInputError: ``trials`` (``wall_time``) less than the recorded budget, or the experiment has no such
             limit; more trials for an experiment its wall time stopped, without more ``wall_time``; more
             ``wall_time`` alone for one its trial budget stopped, without more ``trials``.

@@ -67,7 +67,8 @@ def refuse_a_run_started_by_an_import() -> None:
 def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bool,
                          given: Callable[..., Any] | None = None) -> None:
     """Find the trial function before anything is recorded, as a trial will; ``given``: the function itself, handed
-    over in this process (an interactive one, which runs inline), whose call is checked instead.
+    over in this process, which an inline run calls: its call is checked instead (importing its module again would
+    run its top-level code a second time, in a copy the run does not use).
 
     When the function lives in the script this process runs, this process uses it as it is; but workers (the
     process executor, Ray) import that script to find it, which runs its top level again. With
@@ -79,7 +80,7 @@ def check_trial_function(ref: str, base_dir: str | None, imported_by_workers: bo
     Raises:
         SpecError: at ``trial.function``.
     """
-    if given is not None:
+    if given is not None and not imported_by_workers:
         _check_call(given, ref.rpartition(":")[2])
         return
     with folder_importable(base_dir):  # the running script's import below imports what lies beside the spec too

@@ -201,8 +201,9 @@ class TrialRef(StrictModel):
     cwd: Literal["spec_dir", "trial_dir"] = Field(
         default="spec_dir", description="where a command runs: the spec's folder, or the trial's own folder")
 
-    # The function itself, where it was handed over in this process and cannot be imported (``interactive``);
-    # never stored: the stored spec says only ``<interactive>:name``.
+    # The function itself, where it was handed over in this process: an interactive one, which cannot be imported
+    # (the stored spec says only ``<interactive>:name``), or an importable one, which an inline run calls as it is
+    # (a worker imports it by the reference stored). Never stored.
     _given: Callable[..., Any] | None = PrivateAttr(default=None)
 
     @field_validator("function")
@@ -232,9 +233,17 @@ class TrialRef(StrictModel):
             copy = self.model_copy()
             copy._given = fn
             return copy
+        if self.function is not None and not self.interactive:  # `module:function`: an inline run calls it as it is
+            given = None if is_interactive(fn) else function_reference(fn)
+            if given != self.function:
+                raise SpecError("trial", f"the experiment runs {self.function!r}; got "
+                                f"{given or _interactive_name(fn)!r} (pass that function, or leave out trial= to "
+                                "have it imported by its reference)")
+            copy = self.model_copy()
+            copy._given = fn
+            return copy
         if not self.interactive:
-            raise SpecError("trial", f"the experiment's trial is {self.function or self.command!r}, which tunesmith "
-                            "finds by itself; leave out trial=")
+            raise SpecError("trial", f"the experiment's trial is {self.command!r}, a command; leave out trial=")
         name, given = self.function_name, _interactive_name(fn)
         if given != name:
             raise SpecError("trial", f"the experiment ran the function {name!r}; got {given!r} (pass the function it "
@@ -244,14 +253,16 @@ class TrialRef(StrictModel):
         return copy
 
     def given_function(self, experiment: str) -> Callable[..., Any] | None:
-        """The function to call in this process for an interactive one; None for a function found by reference.
+        """The function to call in this process (inline): an interactive one; an importable one handed over (as
+        itself: a copy imported again would not hold what the caller set on its module); None for a function found
+        by reference.
 
         Raises:
             SpecError: at ``trial.function``: interactive, and not handed over in this process (a CLI resume or
                 reproduce), saying how to hand it over.
         """
         if not self.interactive:
-            return self._given  # None but for a TunedSearchCV search's handed over (with_function)
+            return self._given  # None but for an importable function handed over (or a TunedSearchCV search's)
         if self._given is None:
             shown = self.shown_name
             raise SpecError("trial.function", f"experiment {experiment!r} runs the trial function "
@@ -393,10 +404,13 @@ def _tag_value(value: Any) -> Any:
 
 def _trial_ref(value: Any) -> Any:
     """Accept a Python callable in the Python API: stored as an importable reference, or, for one no process can
-    import, as ``<interactive>:name`` with the function kept beside it in this process (it runs inline)."""
+    import, as ``<interactive>:name``; either way with the function kept beside it in this process, which an inline
+    run calls (workers import it by the reference)."""
     if callable(value) and not isinstance(value, type):
         if not is_interactive(value):
-            return {"function": function_reference(value)}
+            ref = TrialRef(function=function_reference(value))
+            ref._given = value
+            return ref
         ref = TrialRef(function=f"{INTERACTIVE}:{_interactive_name(value)}")
         ref._given = value
         return ref
