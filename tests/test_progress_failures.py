@@ -4,6 +4,7 @@ reason at the end (one line a failure flooded the terminal: 394 of them above an
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -114,3 +115,34 @@ def test_a_python_api_run_says_nothing_without_failures_or_to_a_listener_of_its_
             storage=project.storage, listener=Told())
     assert capfd.readouterr() == ("", "")
     assert told == ["failed"] * 5
+
+
+def test_in_a_jupyter_kernel_without_ipywidgets_progress_is_a_few_plain_lines_and_no_warning(project, monkeypatch):
+    """`progress=True` in a kernel without ipywidgets: Rich's live display warned 'install "ipywidgets" for Jupyter
+    support' at every refresh (about one a trial, each an output kept in the .ipynb) and drew no bar; 'further
+    failures are counted on the progress line' named a line that was not there. Now a plain line at every tenth of
+    the run, no warning, and the failures beyond the first ones summed up at the end."""
+    import sys
+    import warnings
+
+    import rich.jupyter
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # not installed, whatever this environment has
+    shown: list[str] = []  # what a notebook cell gets: one output for each print
+    monkeypatch.setattr(rich.jupyter, "display", lambda segments, text: shown.append(text))
+    project.write("many_fail.py", MANY_FAIL)
+    display = ProgressDisplay(Console(force_jupyter=True, width=300), Console(file=io.StringIO()))
+    spec = project.spec("nb-flood", trial={"function": "many_fail:objective"}, executor={"kind": "inline"},
+                        budget={"trials": 40, "max_failure_rate": 1.0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        api.run(spec, storage=project.storage, listener=display)
+    assert [str(w.message) for w in caught] == []
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", "".join(shown)).splitlines()  # (the text form keeps the colours)
+    progress = [re.sub(r"best \S+ \(#\d+\)", "best B", line) for line in lines if line.startswith("trials ")]
+    assert progress == [f"trials {n}/40: failed {n - n // 4}, best B" for n in range(4, 41, 4)], lines
+    held = [line for line in lines if "further failures" in line]
+    assert held == ["  further failures are summed up when the run ends; `tunesmith trials nb-flood --state failed` "
+                    "lists them"], lines
+    assert any(line.startswith("30 trials failed in this run, by reason:") for line in lines), lines
+    assert len(shown) < 40, "an output for each trial"

@@ -40,6 +40,7 @@ class ProgressDisplay(RunListener):
         self.console = console
         self.warnings = warnings if warnings is not None else Console(stderr=True, highlight=False)
         self._progress: Progress | None = None
+        self._lines: PlainProgress | None = None  # instead of the live bar, where it cannot be drawn
         self._task: TaskID | None = None
         self._failed = 0
         self._failures = FailureTally()  # this run's: a resumed run's history is in `trials --state failed`
@@ -62,6 +63,9 @@ class ProgressDisplay(RunListener):
         # a resumed run's best so far is in its history: without it the line said `best -` until a new trial
         # finished, and for ever when none was left to run
         self._best = _best_text(best_of(experiment, history))
+        if not live_display_possible(self.console):
+            self._lines = PlainProgress(self.console, total_trials, done)
+            return
         self._progress = Progress(
             SpinnerColumn(), TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
             TextColumn("failed [red]{task.fields[failed]}[/]"),
@@ -92,6 +96,9 @@ class ProgressDisplay(RunListener):
             advance = 1 if trial.state.is_finished() else 0
             self._progress.update(self._task, advance=advance, failed=self._failed, pruned=self._pruned,
                                   best=self._best)
+        if self._lines is not None and trial.state.is_finished():
+            pruned = "" if self._pruned is None else f", pruned {self._pruned}"
+            self._lines.advance(f"failed {self._failed}{pruned}, best {self._best}")
 
     def _tell_failure(self, trial: TrialRecord) -> None:
         self._failures.add(trial)
@@ -99,11 +106,12 @@ class ProgressDisplay(RunListener):
             # escaped: the reason quotes the trial's stderr, which rich would otherwise read as markup
             self.console.print(f"  [red]trial {trial.number} failed[/]: {escape(trial.error or '')}", soft_wrap=True)
         elif self._failures.count == FAILURE_LINES + 1:
-            self.console.print(f"  further failures are counted on the progress line; `tunesmith trials "
-                               f"{escape(self._name)} --state failed` lists them", soft_wrap=True)
+            where = "counted on the progress line" if self._lines is None else "summed up when the run ends"
+            self.console.print(f"  further failures are {where}; `tunesmith trials {escape(self._name)} --state "
+                               "failed` lists them", soft_wrap=True)
 
     def run_stopping(self, reason: str) -> None:
-        if reason.startswith("interrupted") and self._progress is not None:
+        if reason.startswith("interrupted") and (self._progress is not None or self._lines is not None):
             self.console.print(f"[yellow]{reason}[/]: letting running trials finish (Ctrl-C again to stop now)")
 
     def run_finished(self, experiment: ExperimentRecord, trials: list[TrialRecord], stop_reason: str) -> None:
@@ -124,6 +132,41 @@ class ProgressDisplay(RunListener):
         if self._progress is not None:
             progress, self._progress = self._progress, None
             progress.stop()  # gives stdout and stderr back and shows the cursor, even when its last render fails
+
+
+def live_display_possible(console: Console) -> bool:
+    """Whether Rich can draw its live bar on ``console``: not in a Jupyter kernel without ipywidgets, where it
+    draws nothing and warns 'install "ipywidgets" for Jupyter support' at every refresh (about once a trial, each
+    warning an output kept in the notebook)."""
+    if not console.is_jupyter:
+        return True
+    try:  # what Rich's live display imports in Jupyter
+        from IPython.display import display  # noqa: F401
+        from ipywidgets import Output  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PlainProgress:
+    """The progress as plain lines where no live bar can be drawn: ``trials 12/40: ...`` at each tenth of the run
+    (a run whose total is not known: at 10, 20, 40, 80, ... trials), few enough to keep in a notebook."""
+
+    def __init__(self, console: Console, total: int | None, done: int) -> None:
+        self.console = console
+        self.total = total
+        self.done = done
+        self._every = max(1, -(-total // 10)) if total else None
+        self._next = done + self._every if self._every else max(10, 2 * done)
+
+    def advance(self, state: str) -> None:
+        """One more trial finished; ``state``: what the line says after the count."""
+        self.done += 1
+        if self.done < self._next and self.done != self.total:
+            return
+        self._next = self.done + self._every if self._every else 2 * self.done
+        of = f"/{self.total}" if self.total else ""
+        self.console.print(f"trials {self.done}{of}: {escape(state)}", soft_wrap=True, highlight=False)
 
 
 class FailureReport(RunListener):
