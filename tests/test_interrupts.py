@@ -610,3 +610,27 @@ def test_a_ctrl_c_landing_after_the_trial_function_returned_is_the_signals_not_t
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with open(job.log_path, "a") as log, pytest.raises(KeyboardInterrupt):
         run_attempt(job, log, lambda r: None, prune_requested)
+
+
+def test_a_ctrl_c_while_the_run_sets_up_returns_an_interrupted_result(project, monkeypatch):
+    """A notebook's Interrupt in the first second of tunesmith.run(), while the strategy was being built (scipy's
+    import, for bo), raised KeyboardInterrupt with a long traceback and left the experiment `created`: the README
+    promises a call that returns, `status == "interrupted"`, as it does once trials run."""
+    import tunesmith.runner as runner_module
+
+    build = runner_module.build_strategy
+
+    def ctrl_c_while_building(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C: Python's own handler raises it in this thread
+        return build(*args, **kwargs)
+
+    spec = {"name": "early", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}}, "budget": {"trials": 2},
+            "executor": {"kind": "inline"}, "trial": {"function": "objectives:quadratic"}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner_module, "build_strategy", ctrl_c_while_building)
+        result = tunesmith.run(spec)
+    assert (result.status.value, result.stop_reason, result.trials) == ("interrupted", "interrupted", [])
+    assert tunesmith.open_experiment("early").status.value == "interrupted"
+    resumed = tunesmith.resume("early")
+    assert resumed.status.value == "completed" and len(resumed.trials) == 2

@@ -131,6 +131,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     from tunesmith.events import Listeners
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.spec.diff import exists_saying_what_differs
+    from tunesmith.stop_signals import ctrl_c_noted_until_the_run_starts
     from tunesmith.tracking import check_tracking_destination
 
     refuse_a_run_started_by_an_import()
@@ -143,7 +144,8 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     store = SQLStore(resolve_url(storage, s.storage, os.environ))
     try:
         check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
-        r = run_experiment(plan, store, watching)
+        with ctrl_c_noted_until_the_run_starts() as interrupt:
+            r = run_experiment(plan, store, Listeners(watching, interrupt), on_runner=interrupt.reaches)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
         if e.name is None:
@@ -199,15 +201,20 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
         LeaseHeld: another coordinator runs the experiment (without ``join``): nothing was raised.
     """
     from tunesmith.clock import SystemClock
+    from tunesmith.events import Listeners
     from tunesmith.raised_budget import raise_budget_to_resume
     from tunesmith.runner import resume_experiment
+    from tunesmith.stop_signals import ctrl_c_noted_until_the_run_starts
 
     refuse_a_run_started_by_an_import()
     store = SQLStore(resolve_url(storage, None, os.environ), create=False)
     try:
         raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=",
                                wall_time=wall_time, wall_field="wall_time=")
-        r = resume_experiment(name, store, _listener(progress, listener), join=join, trial=trial)
+        shown = _listener(progress, listener)
+        with ctrl_c_noted_until_the_run_starts() as interrupt:
+            r = resume_experiment(name, store, Listeners(*([shown] if shown else []), interrupt), join=join,
+                                  trial=trial, on_runner=interrupt.reaches)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:
         store.close()

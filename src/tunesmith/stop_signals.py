@@ -20,7 +20,9 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from tunesmith.events import RunListener
 
 if TYPE_CHECKING:
     from tunesmith.runner import Runner
@@ -146,3 +148,58 @@ def handlers_restored() -> Iterator[None]:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+class SetupInterrupt(RunListener):
+    """A Ctrl-C noted while a Python API run sets up (:func:`ctrl_c_noted_until_the_run_starts`); hand
+    :meth:`reaches` to the run as its ``on_runner``, and this to it as a listener."""
+
+    def __init__(self) -> None:
+        self.noted = False
+        self.runner: Runner | None = None
+        self.restore: Any = None  # puts Python's handler back: where one of this was installed
+
+    def reaches(self, runner: Runner) -> None:
+        self.runner = runner
+        if self.noted:
+            runner.request_stop()
+
+    def run_started(self, *_args: Any, **_kwargs: Any) -> None:
+        if self.restore is not None:
+            self.restore()
+
+
+@contextmanager
+def ctrl_c_noted_until_the_run_starts() -> Iterator[SetupInterrupt]:
+    """For the Python API, which installs no handler of its own: a Ctrl-C while its run sets up (the store's lease,
+    the strategy's build and its imports, scipy's for bo: a second or two in a fresh notebook kernel) raised
+    KeyboardInterrupt out of the call and left the experiment ``created``. It is noted instead, and stops the run as
+    it starts: recorded as interrupted, the call returns it so, as it does for a Ctrl-C once trials run. From the
+    run's start (``run_started``) Python's own handler is back, and a Ctrl-C stops an inline trial at once. A second
+    Ctrl-C meanwhile interrupts at once. Only in the main thread, and only over Python's default handler (one a
+    debugger or the application installed is left alone)."""
+    interrupt = SetupInterrupt()
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield interrupt
+        return
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        interrupt.restore = None
+
+    def note(_signum: int, _frame: object) -> None:
+        if interrupt.noted:  # asked twice: now
+            restore()
+            raise KeyboardInterrupt
+        interrupt.noted = True
+        if interrupt.runner is not None:
+            interrupt.runner.request_stop()
+
+    signal.signal(signal.SIGINT, note)
+    interrupt.restore = restore
+    try:
+        yield interrupt
+    finally:
+        if interrupt.restore is not None:
+            restore()
