@@ -104,3 +104,43 @@ def test_a_tolerance_that_is_no_finite_number_is_refused_and_nothing_recorded(pr
             f"error: --rtol must be a finite number >= 0 (a relative tolerance, such as 1e-6); got {said}"])
     store = SQLStore(project.storage, create=False)
     assert not [e for e in store.events(store.experiment("inf").id) if e.kind == "trial_reproduced"]
+
+
+def test_an_edited_interactive_function_is_said_on_resume_and_listed_by_reproduce_trial(tmp_path, monkeypatch,
+                                                                                        capsys):
+    """A notebook's objective edited and the cell run again: the 'already exists' hint's resume(trial=objective)
+    mixed two objectives in one experiment, silently, and reproduce_trial said matched=False with no difference
+    listed. The record keeps a digest of the function's source; a resume with other code warns, and
+    reproduce_trial lists it."""
+    import tunesmith
+
+    monkeypatch.chdir(tmp_path)
+
+    def objective(config, trial):
+        return (config["x"] - 0.3) ** 2
+
+    def spec(n):
+        return {"name": "rerun", "objective": {"metric": "loss", "direction": "minimize"},
+                "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": objective, "budget": {"trials": n},
+                "seed": 0}
+
+    tunesmith.run(spec(2))
+    tunesmith.resume("rerun", trial=objective, trials=3)  # the same code: nothing said
+    assert "changed" not in capsys.readouterr().err
+    assert tunesmith.reproduce_trial("rerun", 0, trial=objective).differences == ()
+
+    def objective(config, trial):  # noqa: F811  (the user edits the cell and runs it again)
+        return (config["x"] - 0.7) ** 2
+
+    with pytest.raises(tunesmith.ExperimentExists) as exists:  # the cell run again: its hint says so too
+        tunesmith.run(spec(3))
+    assert ("the spec another name (its `name`). The trial function 'objective' has changed since the experiment ran (its source differs "
+            "from the one recorded): a resume scores its new trials with this code") in str(exists.value), exists.value
+    tunesmith.resume("rerun", trial=objective, trials=4)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "the trial function 'objective' has changed since the experiment ran" in said, said
+    outcome = tunesmith.reproduce_trial("rerun", 0, trial=objective)
+    assert not outcome.matched
+    assert [d for d in outcome.differences if d.startswith("code:")] == [
+        "code: the trial function 'objective' has changed since the experiment ran (its source differs from the "
+        "one recorded)"], outcome.differences

@@ -129,6 +129,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
         ExperimentExists: the name is taken in this store (use :func:`resume`).
     """
     from tunesmith.events import Listeners
+    from tunesmith.reproduce import trial_source_recorded
     from tunesmith.runner import prepare, run_experiment
     from tunesmith.spec.diff import exists_saying_what_differs
     from tunesmith.stop_signals import ctrl_c_noted_until_the_run_starts
@@ -145,7 +146,8 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     try:
         check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
         with ctrl_c_noted_until_the_run_starts() as interrupt:
-            r = run_experiment(plan, store, Listeners(watching, interrupt), on_runner=interrupt.reaches)
+            r = run_experiment(plan, store, Listeners(watching, interrupt), on_runner=interrupt.reaches,
+                               attributes=trial_source_recorded(plan.spec) or None)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     except ExperimentExists as e:  # the store's message names the CLI's way out (--name, `tunesmith resume`)
         if e.name is None:
@@ -155,10 +157,25 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
             f"an experiment named {e.name!r} already exists in {e.store}; continue it with "
             f"{_resume_call(e.name or s.name, store)} (which runs the spec recorded then, not this one), or give "
             "the spec another name (its `name`)" + (f". Its recorded spec differs from this one: {e.differences}"
-                                           if e.differences else ""),
+                                           if e.differences else "") + _function_edited(store, e.name or s.name, s),
             e.name, e.store, e.differences) from None
     finally:
         store.close()
+
+
+def _function_edited(store: SQLStore, name: str, spec: ExperimentSpec) -> str:
+    """``. The trial function 'objective' has changed ...`` for the exists message, where the recorded experiment
+    ran an interactive function whose source differs from the one handed over now (a notebook's cell edited)."""
+    from tunesmith.reproduce import trial_function_changed
+
+    if spec.trial is None or not spec.trial.interactive:
+        return ""
+    try:
+        attributes = store.experiment(name).attributes
+    except TunesmithError:  # deleted meanwhile
+        return ""
+    changed = trial_function_changed(attributes, spec.trial.given_function(spec.name))
+    return f". The {changed.removeprefix('the ')}: a resume scores its new trials with this code" if changed else ""
 
 
 def _resume_call(name: str, store: SQLStore) -> str:
@@ -203,6 +220,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     from tunesmith.clock import SystemClock
     from tunesmith.events import Listeners
     from tunesmith.raised_budget import raise_budget_to_resume
+    from tunesmith.reproduce import trial_function_changed
     from tunesmith.runner import resume_experiment
     from tunesmith.stop_signals import ctrl_c_noted_until_the_run_starts
 
@@ -212,9 +230,13 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
         raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=",
                                wall_time=wall_time, wall_field="wall_time=")
         shown = _listener(progress, listener)
+        watching = Listeners(*([shown] if shown else []))
+        if trial is not None and (changed := trial_function_changed(store.experiment(name).attributes, trial)):
+            watching.warning(f"{changed}: the trials run now are scored by the new code, beside the earlier ones; "
+                             "give the spec another name to run the new code as an experiment of its own")
         with ctrl_c_noted_until_the_run_starts() as interrupt:
-            r = resume_experiment(name, store, Listeners(*([shown] if shown else []), interrupt), join=join,
-                                  trial=trial, on_runner=interrupt.reaches)
+            r = resume_experiment(name, store, Listeners(watching, interrupt), join=join, trial=trial,
+                                  on_runner=interrupt.reaches)
         return _result(store, r.experiment, r.trials, r.stop_reason)
     finally:
         store.close()

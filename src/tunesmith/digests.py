@@ -8,9 +8,12 @@ before they shared this module, so every digest recorded earlier still matches t
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import io
 import os
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 PREFIX = "sha256:"
@@ -49,6 +52,17 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     """The digest of a file's bytes, read in blocks."""
     with open(path, "rb") as f:
         return HashingReader(f).digest()
+
+
+def source_digest(fn: Callable[..., Any]) -> str | None:
+    """The digest of a function's source as Python finds it (``inspect.getsource``; a ``functools.partial``'s
+    function's): what tells a notebook's function edited since an experiment ran it, which the record names only
+    (``<interactive>:objective``). None where no source can be read (a builtin, code compiled from a string)."""
+    try:
+        source = inspect.getsource(fn.func if isinstance(fn, functools.partial) else fn)
+    except (OSError, TypeError):
+        return None
+    return _said(hashlib.sha256(source.encode("utf-8", "surrogatepass")))
 
 
 def bytes_digest(raw: bytes) -> str:

@@ -5,9 +5,10 @@ The trial runs with its recorded parameters and seed, in the spec's executor kin
 compared with the recorded value within ``rtol`` (relative), except a built-in task's timings (prediction latency,
 fit time: ``TASK_TIMINGS``): measured wall-clock times differ from run to run, so they are shown and not compared
 (``not_compared``); a timing objective always failed the comparison and took the index to 0%. What differs from when
-the experiment first ran (the git commit of the spec's folder or its dirty flag, package versions, the data
-fingerprint) is named, since it is the usual reason a trial does not reproduce. The outcome is a
-``trial_reproduced`` event; the reproducibility index is the share of reproduced trials that matched.
+the experiment first ran (the git commit of the spec's folder or its dirty flag, an interactive trial function's
+source, package versions, the data fingerprint) is named, since it is the usual reason a trial does not reproduce.
+The outcome is a ``trial_reproduced`` event; the reproducibility index is the share of reproduced trials that
+matched.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith import audit
 from tunesmith.clock import Clock
+from tunesmith.digests import source_digest
 from tunesmith.errors import UserInputError
 from tunesmith.records import ExperimentRecord, TrialState
 from tunesmith.spec.model import SKLEARN_SEARCH_TRIAL, TASK_TIMINGS, ExperimentSpec
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from tunesmith.storage.base import Event, TrialStore
 
 EVENT = audit.AuditKind.TRIAL_REPRODUCED
+TRIAL_SOURCE = "trial_source"  # attribute: the digest of an interactive trial function's source, as it first ran
 
 
 def stored_spec(experiment: ExperimentRecord, trial_function: Callable[..., Any] | None,
@@ -151,11 +154,35 @@ def reproducibility_index(events: Sequence[Event]) -> tuple[int, int]:
     return sum(outcomes), len(outcomes)
 
 
+def trial_source_recorded(spec: ExperimentSpec) -> dict[str, str]:
+    """What a new experiment records of its interactive trial function's source (``TRIAL_SOURCE``): its record
+    names the function only, and a notebook's cell edited and run again hands over other code under that name."""
+    if spec.trial is None or not spec.trial.interactive:
+        return {}
+    given = spec.trial.given_function(spec.name)
+    digest = source_digest(given) if given is not None else None
+    return {} if digest is None else {TRIAL_SOURCE: digest}
+
+
+def trial_function_changed(attributes: Any, fn: Callable[..., Any] | None) -> str | None:
+    """``the trial function 'objective' has changed since ...`` where ``fn``'s source is not the one recorded (None
+    where it is, or where nothing was recorded or can be read)."""
+    recorded, now = attributes.get(TRIAL_SOURCE), source_digest(fn) if fn is not None else None
+    if recorded is None or now is None or recorded == now:
+        return None
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return (f"the trial function {name!r} has changed since the experiment ran (its source differs from the one "
+            "recorded)")
+
+
 def environment_differences(attributes: Any, spec: Any) -> list[str]:
-    """What differs now from the environment and data recorded when the experiment first ran."""
+    """What differs now from the environment, trial function and data recorded when the experiment first ran."""
     from tunesmith.environment import capture
 
     out: list[str] = []
+    if spec.trial is not None and spec.trial.interactive:
+        changed = trial_function_changed(attributes, spec.trial.given_function(spec.name))
+        out += [f"code: {changed}"] if changed else []
     then = attributes.get("environment") or {}
     now = capture(spec.base_dir)
     if then:
