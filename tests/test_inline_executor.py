@@ -169,3 +169,19 @@ def test_inline_says_grace_period_is_not_enforced_and_a_second_ctrl_c_stops_the_
     assert proc.returncode == 130 and time.monotonic() - started < 10, said
     assert warning in said and "a second Ctrl-C stops it at once" in said, said
     assert "Traceback" not in said
+
+
+def test_a_failure_in_a_notebook_cell_says_so_not_the_kernels_temporary_file(tmp_path, monkeypatch):
+    """ipykernel compiles each cell under a hashed temporary file name (/tmp/ipykernel_<pid>/431441316.py), which
+    nothing in the notebook shows and which changes at each edit: a failure read `(at 431441316.py:3 in boom)`."""
+    import tunesmith
+
+    monkeypatch.chdir(tmp_path)
+    cell = "import math\ndef boom(config, trial):\n    return 1 / 0\n"
+    namespace = {"__name__": "__main__"}  # a cell's functions are the kernel's __main__'s
+    exec(compile(cell, str(tmp_path / "ipykernel_4242" / "431441316.py"), "exec"), namespace)
+    result = tunesmith.run({"name": "cell", "objective": {"metric": "loss", "direction": "minimize"},
+                            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": namespace["boom"],
+                            "budget": {"trials": 1}})
+    assert [t.error for t in result.trials] == [
+        "exception: ZeroDivisionError: division by zero (at line 3 of a notebook cell, in boom)"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import sysconfig
 import threading
@@ -249,7 +250,13 @@ def _raised_at(exception: str, frames: traceback.StackSummary) -> RaisedAt:
 
 
 def _frame(frame: traceback.FrameSummary) -> str:
+    if _NOTEBOOK_CELL.search(frame.filename):  # ipykernel's hashed file for a cell: shown nowhere in the notebook
+        return f"line {frame.lineno} of a notebook cell, in {frame.name}"
     return f"{_line(frame)} in {frame.name}"
+
+
+# ipykernel compiles each cell as <tmp>/ipykernel_<pid>/<hash of its code>.py (ipykernel.compiler)
+_NOTEBOOK_CELL = re.compile(r"[/\\]ipykernel_\d+[/\\]\d+\.py$")
 
 
 def _line(frame: traceback.FrameSummary) -> str:
