@@ -451,3 +451,27 @@ def test_inline_calls_the_function_object_handed_over_from_a_module_beside_the_s
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     trials = tunesmith.open_experiment("handed", storage=f"sqlite:///{tmp_path / 'tunesmith.db'}").trials
     assert sorted(t.metrics["target_seen"] for t in trials) == [0.25, 0.25, 0.25, 0.25, 0.5]
+
+
+def test_the_api_says_storage_and_the_absolute_path_where_no_store_or_experiment_is_found(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """From Python the errors named the CLI's `--storage` / TUNESMITH_STORAGE and the relative 'tunesmith.db': a
+    notebook that had changed folder could not tell which folder was searched, nor that the fix is `storage=`."""
+    from tunesmith.errors import StoreNotFound
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUNESMITH_STORAGE", raising=False)
+    for call in (lambda: tunesmith.open_experiment("anything"), lambda: tunesmith.resume("anything"),
+                 lambda: tunesmith.reproduce_trial("anything", 0)):
+        with pytest.raises(StoreNotFound) as missing:
+            call()
+        said = str(missing.value)
+        assert said.startswith(f"no store at '{tmp_path / 'tunesmith.db'}' (nothing has run here yet); "), said
+        assert "pass storage=" in said and "--storage" not in said, said
+    tunesmith.run({"name": "other", "objective": {"metric": "loss", "direction": "minimize"},
+                   "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": lambda config, trial: 0.0,
+                   "budget": {"trials": 1}})
+    with pytest.raises(tunesmith.ExperimentNotFound) as unknown:
+        tunesmith.open_experiment("rel")
+    assert str(unknown.value) == (f"no experiment named 'rel' in sqlite:///tunesmith.db ({tmp_path / 'tunesmith.db'}); "
+                                  "experiments here: other; pass storage= to read another store")

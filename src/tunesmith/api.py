@@ -6,7 +6,8 @@ import copy
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,8 +226,7 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
     from tunesmith.stop_signals import ctrl_c_noted_until_the_run_starts
 
     refuse_a_run_started_by_an_import()
-    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
-    try:
+    with _existing_store(storage) as store:
         raise_budget_to_resume(store, store.url, name, trials, SystemClock(), join, field="trials=",
                                wall_time=wall_time, wall_field="wall_time=")
         shown = _listener(progress, listener)
@@ -238,8 +238,6 @@ def resume(name: str, storage: str | None = None, progress: bool = False,
             r = resume_experiment(name, store, Listeners(watching, interrupt), join=join, trial=trial,
                                   on_runner=interrupt.reaches)
         return _result(store, r.experiment, r.trials, r.stop_reason)
-    finally:
-        store.close()
 
 
 def reproduce_trial(name: str, number: int, storage: str | None = None, rtol: float = 1e-6,
@@ -249,21 +247,56 @@ def reproduce_trial(name: str, number: int, storage: str | None = None, rtol: fl
     from tunesmith.clock import SystemClock
     from tunesmith.reproduce import reproduce
 
-    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
-    try:
+    with _existing_store(storage) as store:
         return reproduce(store, name, number, SystemClock(), rtol, trial_function=trial)
-    finally:
-        store.close()
 
 
 def open_experiment(name: str, storage: str | None = None) -> ExperimentResult:
     """Read an experiment's record (no run)."""
-    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
-    try:
+    with _existing_store(storage) as store:
         exp = store.experiment(name)
         return _result(store, exp, store.trials(exp.id), None)
+
+
+@contextmanager
+def _existing_store(storage: str | None) -> Iterator[SQLStore]:
+    """The store ``storage`` names (else ``$TUNESMITH_STORAGE``, else ./tunesmith.db), which must exist; closed
+    after. Its "not found" errors are said as a Python caller fixes them, with ``storage=`` and the absolute path
+    searched (the store's own messages name the CLI's ``--storage``, and a SQLite path relative to the current
+    folder, which a notebook may have left since)."""
+    from tunesmith.errors import ExperimentNotFound, StoreNotFound
+    from tunesmith.storage.sql import describe_url
+
+    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
+    try:
+        yield store
+    except StoreNotFound:
+        path = _sqlite_file(store.url)
+        if path is None:
+            raise
+        raise StoreNotFound(f"no store at {path!r} (nothing has run here yet); run an experiment first, or pass "
+                            "storage= naming the store (storage='sqlite:////abs/path/tunesmith.db'), or set "
+                            "TUNESMITH_STORAGE") from None
+    except ExperimentNotFound as e:
+        said, shown, path = str(e), describe_url(store.url), _sqlite_file(store.url)
+        if path is not None and path not in shown:
+            said = said.replace(f" in {shown}", f" in {shown} ({path})", 1)
+        if said.startswith("no experiment named") and "(deleted " not in said:
+            said += "; pass storage= to read another store"
+        raise ExperimentNotFound(said) from None
     finally:
         store.close()
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The absolute path of a SQLite store's file; None for another database, or SQLite in memory."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return str(Path(database).resolve())
 
 
 def _result(store: SQLStore, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
