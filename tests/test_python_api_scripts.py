@@ -475,3 +475,19 @@ def test_the_api_says_storage_and_the_absolute_path_where_no_store_or_experiment
         tunesmith.open_experiment("rel")
     assert str(unknown.value) == (f"no experiment named 'rel' in sqlite:///tunesmith.db ({tmp_path / 'tunesmith.db'}); "
                                   "experiments here: other; pass storage= to read another store")
+
+
+def test_a_throwaway_in_memory_run_can_be_run_again_under_its_name(tmp_path: Path, monkeypatch) -> None:
+    """The README offers storage='sqlite://' for a throwaway notebook run; running the same cell again was refused:
+    the first run's trial folders were left in .tunesmith/NAME, of an experiment no store has. An in-memory run's
+    trial folders go in a temporary folder of its own."""
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "scratch", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": lambda config, trial: config["x"],
+            "budget": {"trials": 2}}
+    first = tunesmith.run(spec, storage="sqlite://")
+    second = tunesmith.run(spec, storage="sqlite://")
+    assert [len(r.trials) for r in (first, second)] == [2, 2]
+    folders = [r.experiment.spec["workdir"] for r in (first, second)]
+    assert folders[0] != folders[1] and not (tmp_path / ".tunesmith").exists(), folders
+    assert all(Path(str(t.log_path)).is_file() for t in second.trials)  # (its logs, to read after the run)

@@ -37,6 +37,13 @@ def _one_blas_thread() -> Any:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search given storage= keeps its trial folders in .tunesmith/NAME of the current folder, as a run does: a
+    test's own, not the checkout's (where the next session's store, a new one, would find them and refuse)."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_grid_strategy_matches_gridsearchcv() -> None:
     grid = {"C": [0.01, 0.1, 1.0, 10.0], "fit_intercept": [True, False]}
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
@@ -877,11 +884,20 @@ class _ReadsARelativeFile(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[0])
 
 
-def test_a_search_fits_in_the_callers_folder_not_in_its_temporary_one(tmp_path: Path, monkeypatch) -> None:
+def test_a_search_fits_in_the_callers_folder_not_in_its_temporary_one(tmp_path: Path) -> None:
     """Inline function trials run in their spec's folder: the search's was its temporary folder, so an estimator
     reading a relative path failed every fit there."""
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "offset.txt").write_text("0.5")
     search = TunedSearchCV(_ReadsARelativeFile(), {"C": [0.1, 1.0]}, cv=3, error_score="raise").fit(X, y)
     assert [t.state.value for t in search.trials_] == ["completed", "completed"]
     assert search.best_estimator_.offset_ == 0.5
+
+
+def test_a_search_kept_in_a_store_keeps_its_trial_logs(tmp_path: Path) -> None:
+    """With storage= the experiment outlives fit, but its workdir was the search's temporary folder: the store's
+    log paths named a folder removed when fit returned. It is .tunesmith/NAME in the current folder, as a run's."""
+    url = f"sqlite:///{tmp_path / 'searches.db'}"
+    TunedSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=3, storage=url, name="lr").fit(X, y)
+    recorded = tunesmith.open_experiment("lr", storage=url)
+    assert recorded.experiment.spec["workdir"] == str(tmp_path / ".tunesmith" / "lr")
+    assert all(Path(str(t.log_path)).is_file() for t in recorded.trials)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialRecord, TrialSta
 from tunesmith.selection import Selection
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
-from tunesmith.storage.sql import SQLStore, resolve_url
+from tunesmith.storage.sql import SQLStore, in_memory, resolve_url
 from tunesmith.summary import (
     best_of, experiment_summary, front_of, objectives_of, selection_of, shown_experiment,
 )
@@ -139,11 +140,16 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     refuse_a_run_started_by_an_import()
     s = _as_spec(spec)
     plan = prepare(s)
+    url = resolve_url(storage, s.storage, os.environ)
+    if in_memory(url) and s.workdir is None:  # a throwaway run: its folders, as its store, are not kept for a resume
+        # (in .tunesmith/NAME, they refused the same cell run again: trial folders of an experiment no store has)
+        plan = replace(plan, spec=plan.spec.model_copy(
+            update={"workdir": tempfile.mkdtemp(prefix=f"tunesmith-{s.name}-")}))
     shown = _listener(progress, listener)
     watching = Listeners(*([shown] if shown is not None else []))
     for w in plan.warnings:  # what `tunesmith run` prints before it starts (a listener's, else stderr's)
         watching.warning(w)
-    store = SQLStore(resolve_url(storage, s.storage, os.environ))
+    store = SQLStore(url)
     try:
         check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
         with ctrl_c_noted_until_the_run_starts() as interrupt:

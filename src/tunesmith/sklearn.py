@@ -624,7 +624,8 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "executor": {"kind": "inline", "retries": 0},
                 "trial": _OBJECTIVE,
                 "seed": seed,
-                "workdir": tmp,
+                # kept with the store: its trials' logs (a failed fit's whole traceback) in .tunesmith/NAME, as a run's
+                **({} if self.storage else {"workdir": tmp}),
                 # the fits run in the caller's folder, as GridSearchCV's (an inline trial runs in its spec's folder)
                 "base_dir": os.getcwd(),
             }

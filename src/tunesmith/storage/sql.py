@@ -1068,14 +1068,20 @@ def _schema_lock(conn: Connection) -> Iterator[None]:
             sqlite.isolation_level = isolation
 
 
-def refuse_in_memory(url: str, origin: str) -> None:
-    """Refuse an in-memory SQLite store for a command: it lives as long as the process, so a `tunesmith run` on it
-    recorded every trial and kept none, without a word. (The Python API takes one, for a throwaway run.)"""
+def in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database, which lives as long as the process (a URL that is none:
+    False, the store's own opening says what is wrong with it)."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        return  # the store's own opening says what is wrong with it
-    if parsed.get_backend_name() == "sqlite" and _in_memory(parsed):
+        return False
+    return parsed.get_backend_name() == "sqlite" and _in_memory(parsed)
+
+
+def refuse_in_memory(url: str, origin: str) -> None:
+    """Refuse an in-memory SQLite store for a command: it lives as long as the process, so a `tunesmith run` on it
+    recorded every trial and kept none, without a word. (The Python API takes one, for a throwaway run.)"""
+    if in_memory(url):
         raise StorageConfigError(f"{origin}: {url} is an in-memory database, which lives only as long as one command: "
                                  "nothing recorded there outlives it; give a file, e.g. sqlite:///tunesmith.db")
 
