@@ -901,3 +901,22 @@ def test_a_search_kept_in_a_store_keeps_its_trial_logs(tmp_path: Path) -> None:
     recorded = tunesmith.open_experiment("lr", storage=url)
     assert recorded.experiment.spec["workdir"] == str(tmp_path / ".tunesmith" / "lr")
     assert all(Path(str(t.log_path)).is_file() for t in recorded.trials)
+
+
+def test_a_search_fail_fast_stopped_says_how_many_of_the_configurations_ran() -> None:
+    """A 6-point grid whose scorer always raises: fail fast stops it after the first 5, and fit said 'All the 5
+    configurations failed', as if the grid had 5."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def bad(estimator: Any, X: Any, y: Any) -> float:
+        raise ValueError("scorer broke")
+
+    grid = {"svc__C": [0.1, 1, 10], "svc__kernel": ["linear", "rbf"]}
+    with pytest.raises(ValueError) as info:
+        TunedSearchCV(make_pipeline(StandardScaler(), SVC()), grid, cv=3, scoring=bad).fit(X, y)
+    assert str(info.value).startswith("the search stopped after the first 5 of 6 configurations failed the same "
+                                      "way; the first error: exception: ValueError: scorer broke"), info.value
+    with pytest.raises(ValueError) as info:  # a grid that ran whole still says all of it
+        TunedSearchCV(make_pipeline(StandardScaler(), SVC()), {"svc__C": [0.1, 1]}, cv=3, scoring=bad).fit(X, y)
+    assert str(info.value).startswith("All the 2 configurations failed to fit; the first error: "), info.value

@@ -659,6 +659,9 @@ class TunedSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.multimetric_ = multimetric
         self.cv_results_ = self._results(trials, space, len(splits), names)
         failed = [t for t in trials if t.state is TrialState.FAILED]
+        if failed and len(failed) == len(trials) < n_trials:  # fail fast: the one rule that stops such a search
+            raise ValueError(f"the search stopped after the first {len(trials)} of {n_trials} configurations failed "
+                             f"the same way; the first error: {failed[0].error}")
         if failed and len(failed) == len(trials):
             raise ValueError(f"All the {len(trials)} configurations failed to fit; the first error: {failed[0].error}")
         if failed:
