@@ -491,3 +491,19 @@ def test_a_throwaway_in_memory_run_can_be_run_again_under_its_name(tmp_path: Pat
     folders = [r.experiment.spec["workdir"] for r in (first, second)]
     assert folders[0] != folders[1] and not (tmp_path / ".tunesmith").exists(), folders
     assert all(Path(str(t.log_path)).is_file() for t in second.trials)  # (its logs, to read after the run)
+
+
+def test_the_readme_notebook_report_command_writes_the_report(tmp_path: Path, monkeypatch) -> None:
+    """The README's way to the HTML report from a notebook: the CLI through the kernel's own Python (`!tunesmith`
+    is no command where the kernel's environment is not activated)."""
+    monkeypatch.chdir(tmp_path)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"`!\{sys\.executable\} (-m tunesmith report NAME -o report\.html)`", readme)
+    assert command, "the README's Python API section lost its notebook report line"
+    tunesmith.run({"name": "nb-report", "objective": {"metric": "loss", "direction": "minimize"},
+                   "space": {"x": {"type": "float", "low": 0, "high": 1}}, "trial": lambda config, trial: config["x"],
+                   "budget": {"trials": 2}}, storage=f"sqlite:///{tmp_path / 'tunesmith.db'}")
+    args = command.group(1).replace("NAME", "nb-report").split()
+    done = subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "<html" in (tmp_path / "report.html").read_text(encoding="utf-8")[:2000].lower()
