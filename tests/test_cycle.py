@@ -717,7 +717,8 @@ def test_audit_lists_a_cycles_steps_even_when_it_found_no_drift(folder: Path) ->
 
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
     by = f" by {getpass.getuser()}@{socket.gethostname()}"  # which user and host ran the cycle: a no-drift day's too
-    assert code == 0 and f" bc cycle_drift done{by}: no drift beyond the thresholds against " in out, out
+    checked = os.path.realpath(folder / "reference.csv")   # the line names the file checked, not only the reference
+    assert code == 0 and f" bc cycle_drift done{by}: no drift beyond the thresholds in {checked} against " in out, out
     assert f" bc cycle_retune skipped{by}: no drift" in out, out
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}", "--json")
     rows = json.loads(out)

@@ -534,11 +534,19 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.summary import best_text, reads_curves, scheduler_without_reports, shown_experiment
     from tunesmith.terminal_text import escape  # a stop reason may quote a trial's stderr
 
+    from tunesmith.promotion.champions import champions_held
+
     store = _store(storage)
     exp = store.experiment(name)
     trials = store.trials(exp.id, curves=reads_curves(exp))
     shown = shown_experiment(store, exp, trials, time.time())
     summary = shown.summary
+    # the trials registered models serve, by the store's audit trail: a promotion may have shipped another trial than
+    # the selected one (`promote --trial N`), which `show` then marked "what tunesmith promote ships" all the same
+    held = [c for c in champions_held(store, exp) if c.trial is not None]
+    if held:
+        summary = {**summary, "served": [{"model_name": c.model_name, "version": c.version, "trial": c.trial}
+                                         for c in held]}
     if as_json:
         print(strict_json(summary, indent=2))
         return
@@ -569,8 +577,12 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                  if summary.get("selected") and summary["selected"]["number"] != b["number"] else "")
         out.print(escape(best_text(b, first)))
     _print_selection_and_cost(summary)
+    for c in held:
+        out.print(escape(f"served: model {c.model_name!r} version {c.version} is trial {c.trial} (by this store's "
+                         "audit trail of promotions and rollbacks)"), soft_wrap=True)
     # the whole Pareto front with several objectives (the table lists it; --json has it under "pareto")
-    print_best_table(out, exp, trials, front_limit=None)
+    print_best_table(out, exp, trials, front_limit=None,
+                     served={c.trial: f"model {c.model_name} version {c.version}" for c in held if c.trial is not None})
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -580,7 +592,10 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
     if "selected" in summary and summary["selected"] is not None:
         sel = summary["selected"]
         label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
-        ships = " (what `tunesmith promote` ships)" if sel["number"] is not None else ""
+        others = [s for s in summary.get("served", ()) if s["trial"] != sel["number"]]
+        ships = ("" if sel["number"] is None else " (what `tunesmith promote` ships)" if not others else
+                 f" (what `tunesmith promote` ships without --trial; model {others[0]['model_name']} serves trial "
+                 f"{others[0]['trial']})")
         out.print(f"[bold]selected[/] ({sel['policy']}): {label}{ships}: {sel['reason']}")
     cost = summary.get("cost")
     if cost:
@@ -1183,13 +1198,16 @@ def drift(name: Annotated[str, typer.Argument(help="the experiment whose data th
                                                         "file a re-tune was tuned on); needed for trial code that "
                                                         "holds none")] = None,
           storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
-    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
+    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data: the trial a
+    registered model serves by the store's audit trail (`tunesmith promote`'s), else the best one.
     Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input (--json: cycle's bad_input object)."""
+    from tunesmith.cycle import served_by_trail
     from tunesmith.drift import check_stored, print_report
 
     try:
         _check_json_out(json_out)
-        report = check_stored(_store(storage), name, data, reference)
+        store = _store(storage)
+        report = check_stored(store, name, data, reference, served=served_by_trail(store, name))
     except UserInputError as e:  # a CI step parsing stdout gets the refusal, in the shape `cycle --json` gives it
         if as_json or json_out:
             _emit_refusal_json(_refused_json(name, e, None), as_json, json_out)

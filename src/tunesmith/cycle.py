@@ -71,12 +71,12 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
-    from tunesmith.drift import DriftReport, TunedOn
+    from tunesmith.drift import DriftReport, ServedTrial, TunedOn
     from tunesmith.lineage_guard import LineageHold
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
-    from tunesmith.tracking.model_registry import ModelRegistry
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 
 class StepStatus(StrEnum):
@@ -130,6 +130,9 @@ class CycleReport:
     # the target as given; None in the report of a cycle that ran, whose JSON has neither key
     error: str | None = None
     target: str | None = None
+    # the new rows' file, resolved once as the cycle started (symlinks too), which every step read and recorded;
+    # None in a refused report
+    data: str | None = None
 
     @classmethod
     def refused(cls, target: str, outcome: CycleOutcome, error: str | None = None,
@@ -155,6 +158,7 @@ class CycleReport:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
                 "steps": [s.to_json() for s in self.steps],
+                **({"data": self.data} if self.data is not None else {}),
                 **({"target": self.target} if self.target is not None else {}),
                 **({"error": self.error} if self.error is not None else {})}
 
@@ -265,9 +269,10 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
         exp = done[-1]
 
 
-def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
+def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str, given: str) -> str | None:
     """``head``'s newest re-tune when it is interrupted, or abandoned (recorded as running, and no live coordinator
-    runs it: its cycle was killed outright), and on the file ``data`` as it was (path and content).
+    runs it: its cycle was killed outright), and on the file ``data`` (resolved; ``given``: as typed) as it was (path
+    and content).
 
     Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
     history, not work to continue."""
@@ -279,7 +284,7 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     child = store.experiment(names[-1]) if names else None
     if child is None or not _stopped(store, child):
         return None
-    if (child.attributes.get("lineage") or {}).get("data") not in (os.path.realpath(data), os.path.abspath(data)):
+    if (child.attributes.get("lineage") or {}).get("data") not in (data, os.path.abspath(given)):
         return None  # other rows since: a new re-tune (abspath: one recorded before re-tunes resolved symlinks)
     spec = spec_from_dict(child.spec)
     recorded = child.attributes.get("data_fingerprint")
@@ -407,7 +412,11 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     from tunesmith.tracking import check_tracking_destination
 
     def again(on: str) -> str:  # the command that ran this cycle, on experiment or spec file ``on``
-        return _command_again(store, on, data, model_name, reference, trials, watching)
+        return _command_again(store, on, given, model_name, reference, trials, watching)
+
+    # the one file this cycle reads, checks, re-tunes on and records: a link re-pointed at each day's rows and moved
+    # while the cycle ran (seconds to hours) gave a cycle that judged one day, re-tuned on the next and named it
+    given, data = data, resolved_data(data)
 
     from_file = _names_a_file(target)
     if from_file:
@@ -428,7 +437,13 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
         return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
                                model_name=model_name, listener=listener or RunListener(),
                                clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold,
-                               tracking_uri=tracking_uri, again=again(target))
+                               tracking_uri=tracking_uri, again=again(target), given=given)
+
+
+def resolved_data(data: str) -> str:
+    """``--data`` as a cycle reads it throughout: absolute, symlinks resolved, once as it starts. A path that names no
+    file stays as typed, for the refusal to name it so (empty: an unset variable, not the working folder)."""
+    return os.path.realpath(data) if data and os.path.exists(data) else data
 
 
 def _command_again(store: SQLStore, target: str, data: str, model_name: str | None, reference: str | None,
@@ -451,9 +466,10 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                     new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
                     model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
                     on_runner: Callable[[Runner], None] | None, hold: LineageHold,
-                    tracking_uri: str | None, again: str) -> CycleReport:
+                    tracking_uri: str | None, again: str, given: str) -> CycleReport:
     """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion);
-    ``again``: the command that ran it, for a refusal's fix (:func:`_command_again`)."""
+    ``again``: the command that ran it, for a refusal's fix (:func:`_command_again`); ``data``: the new rows'
+    file, resolved (:func:`resolved_data`), ``given``: as typed."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
@@ -473,9 +489,10 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         from tunesmith.tracking.destination import refuse_unusable_uri
 
         refuse_unusable_uri(registry.uri, registry.field, store.url, reach_servers=False)
-    registered = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
-                                       tracking_uri is not None, again)
-                  if registry is not None and model_name is not None else None)  # narrows for mypy
+    read = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
+                                 tracking_uri is not None, again)
+            if registry is not None and model_name is not None else None)  # narrows for mypy
+    registered, version = read if read is not None else (None, None)
     registry_uri = registry.uri if registry is not None else None
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
@@ -511,7 +528,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         the lineage head; the walk's first tuning whose promotion failed was reported checked and champion."""
         served = champion if not promoting or source == "registry" or outcome is CycleOutcome.PROMOTED else None
         return CycleReport(root_name, checked, served, outcome, tuple(steps),
-                           source if checked or served else None, failed_exit=failed_exit)
+                           source if checked or served else None, failed_exit=failed_exit, data=data)
 
     if steps:
         if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
@@ -565,18 +582,22 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             return reported(CycleOutcome.FAILED, None, None)
         tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
                  else tuned_on(head) if spec.task is None else None)
-        report = _check_champion(store, head, tuned, data, reference, new_rows)
+        if registry is not None and model_name is not None and decided is CycleOutcome.PROMOTED:
+            version = registry.by_alias(model_name, "champion")  # this cycle moved it
+        served = _served_trial(version, model_name, head) if registered is not None else None
+        report = _check_champion(store, head, tuned, data, reference, new_rows, served)
         brief = {k: v for k, v in report.to_json().items() if k != "columns"}
         if not report.drifted:
             record(CycleStep("drift", StepStatus.DONE,
-                             f"no drift beyond the thresholds against {report.reference_said}", brief))
+                             f"no drift beyond the thresholds in {report.data} against {report.reference_said}",
+                             brief))
             for name in ("retune", "promote"):
                 record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
             outcome = decided or CycleOutcome.NO_DRIFT  # a first tuning's or an offered re-tune's promotion
             return reported(outcome, head.name, head.name)
-        pending = _interrupted_retune(store, head, data)
-        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (against "
-                            f"{report.reference_said})", brief)
+        pending = _interrupted_retune(store, head, data, given)
+        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (in "
+                            f"{report.data}, against {report.reference_said})", brief)
         doing = "retune"  # a refusal of the re-tune is the re-tune's failure (the drift check ran), not the drift's
         # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
         plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
@@ -721,19 +742,63 @@ def _of_the_first_tuning(step: Mapping[str, Any]) -> bool:
         "first tuning: ")
 
 
+def _served_trial(version: ModelVersion | None, model_name: str | None,
+                  head: ExperimentRecord) -> ServedTrial | None:
+    """The trial of ``head`` that registered champion ``version`` serves, with the scores recorded at its promotion
+    (its tags), for the drift check to score: the experiment's best trial is not the one served where a promotion
+    shipped another (`tunesmith promote --trial N`). None: not known (no registry, a version of another experiment,
+    or without the tag)."""
+    from tunesmith.drift import ServedTrial
+    from tunesmith.promotion.promote import METRIC_TAG
+    from tunesmith.promotion.version_tags import TRIAL_TAG, of_experiment
+
+    trial = version.tags.get(TRIAL_TAG, "") if version is not None else ""
+    if version is None or not of_experiment(version, head) or not trial.isdigit():
+        return None
+    metrics = {}
+    for key, value in version.tags.items():
+        if key.startswith(METRIC_TAG):
+            try:
+                metrics[key[len(METRIC_TAG):]] = float(value)
+            except ValueError:
+                continue  # a tag edited by hand: not a score
+    return ServedTrial(int(trial), f"the champion of model {model_name!r}, version {version.version}, as the "
+                                   "registry serves it", metrics)
+
+
+def served_by_trail(store: SQLStore, name: str) -> ServedTrial | None:
+    """The trial of experiment ``name`` that a registered model serves by this store's audit trail of promotions and
+    rollbacks (no MLflow read: `tunesmith drift NAME`, which names no model), with the holdout scores recorded at its
+    promotion; None where the trail has no champion of ``name`` (with several models, the first by name)."""
+    from tunesmith.drift import ServedTrial
+    from tunesmith.promotion.champions import champions_held
+
+    if name not in store.experiment_names():
+        return None   # the drift check says so, as it always did
+    held = [c for c in champions_held(store, store.experiment(name)) if c.trial is not None]
+    if not held:
+        return None
+    first = held[0]
+    assert first.trial is not None
+    return ServedTrial(first.trial, f"the champion of model {first.model_name!r}, version {first.version}, by this "
+                                    "store's audit trail", first.metrics)
+
+
 def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
-                    reference: str | None, new_rows: dict[str, list[Any]] | None) -> DriftReport:
+                    reference: str | None, new_rows: dict[str, list[Any]] | None,
+                    served: ServedTrial | None = None) -> DriftReport:
     """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
     task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
     that is the first tuning (a trial-code one holds no file), and a re-tune whose file is gone or was overwritten
     since (one recorded before re-tunes kept a copy of their rows). Comparing a re-tune with ``--reference`` (the
     first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same rows, every cycle.
-    ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
+    ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it; ``served``: the trial
+    the registry serves (:func:`_served_trial`), scored rather than the best one."""
     from tunesmith.drift import check_stored
 
     if reference is None or not _own_file_holds_its_rows(store, head, tuned):
-        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned)
-    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned)
+        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned, served=served)
+    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned, served=served)
     return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} is "
                                                  f"a re-tune, compared with the rows it was tuned on, "
                                                  f"{report.reference} (--reference serves a first tuning)"))
@@ -781,9 +846,10 @@ def _refuse_no_reference(store: SQLStore, root: str,
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, registry: ModelRegistry, named: bool,
-                         again: str) -> ExperimentRecord | None:
+                         again: str) -> tuple[ExperimentRecord, ModelVersion] | None:
     """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion in ``registry`` was registered
-    from; None when no champion is registered yet (the cycle then follows the lineage, as without a model name).
+    from, and the champion's version (its trial is the one served); None when no champion is registered yet (the
+    cycle then follows the lineage, as without a model name).
     ``named``: the registry was given as ``--tracking-uri``; ``again``: the cycle's command, for a refusal's fix.
 
     Raises:
@@ -809,7 +875,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
                              f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
                              f"promote {lineage_root} -m {model_name}), then run the cycle again")
     if name and of_experiment(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
-        return recorded[name]
+        return recorded[name], version
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "
                          f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
@@ -47,6 +48,8 @@ class RecordedChampion:
     version: str
     experiment: str | None
     trial: int | None
+    # the holdout scores recorded at its promotion (``holdout_<metric>``); empty where none were (an older tunesmith)
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 # Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
@@ -107,8 +110,8 @@ def _recorded_moves(store: TrialStore) -> list[_Move]:
 
 def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedChampion, _Source | None]]:
     champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
-    # (model, version) -> (experiment, trial, where recorded)
-    registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
+    # (model, version) -> (experiment, trial, where recorded, holdout scores)
+    registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None, Mapping[str, float]]] = {}
     for event, name, where, _ in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
@@ -117,15 +120,17 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
             version = event.payload.get("to_version")
             if version is None:
                 continue
-            source = registered.get((model, str(version)), (None, None, None))
+            source = registered.get((model, str(version)), (None, None, None, {}))
         else:  # promoted: the version registered; already the champion: the version that stayed
             version = event.payload.get("version") if event.kind == AuditKind.PROMOTED \
                 else event.payload.get("champion_before")
             if version is None:
                 continue
-            source = (name, event.trial_number, where)
+            known = registered.get((model, str(version)))   # already the champion: as it was promoted
+            scores = event.payload.get("holdout") or (known[3] if known is not None else {})
+            source = (name, event.trial_number, where, dict(scores))
             registered[(model, str(version))] = source
-        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1], source[3]), source[2])
     return champion
 
 

@@ -321,6 +321,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
             "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
             "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
+            # its holdout scores as judged here: what a drift check of the model it registers compares with
+            **({"holdout": {k: v for k, v in metrics.items() if k.startswith("holdout_")}}
+               if decision is Decision.PROMOTED else {}),
             **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {}),
             # the registry the champion is in: another registry's first promotion is not "the registry moved"
             **({"registry": _safe(registry.uri)} if registry is not None else {}),
