@@ -495,7 +495,7 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
                    "class only, say) and were drawn again" if ci.redrawn else "")
         return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
                                   ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
-                                  f"holdout rows, both models scored on the same rows{redrawn}")
+                                  f"holdout rows, both models scored on the same rows{redrawn}", rows=ci.rows)
     mine = candidate.metrics.get(metric)
     theirs = champion.tags.get(METRIC_TAG + metric)
     if mine is None or theirs is None:
