@@ -83,6 +83,17 @@ def recorded_champion(store: TrialStore, model_name: str, registry: str | None =
     return found[0] if found is not None else None
 
 
+def recorded_registry(store: TrialStore, model_name: str) -> str | None:
+    """The registry (its URI as recorded: redacted) of the last promotion of ``model_name`` this store recorded, the
+    one `tunesmith rollback` defaults to; None where none is recorded, or its URI had a password (redacted, it cannot
+    be used)."""
+    from tunesmith.redaction import REDACTED
+
+    last = next((move[3] for move in reversed(_recorded_moves(store)) if move[0].kind == AuditKind.PROMOTED
+                 and move[0].payload.get("model_name") == model_name and move[3]), None)
+    return None if last is None or REDACTED in last else str(last)
+
+
 # A move recorded, with its experiment's name, where it was recorded and its registry (None: not known)
 _Move = tuple["Event", str, _Source, str | None]
 
@@ -272,6 +283,7 @@ _OF_A_MODEL = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPIO
                          AuditKind.ROLLED_BACK, AuditKind.ROLLBACK_STARTED})
 
 
-__all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",
+__all__ = ["RecordedChampion", "champions_held", "recorded_champion", "recorded_registry",
+           "refuse_a_registry_without_its_champion",
            "store_flag",
            "refuse_deleting_a_champion"]
