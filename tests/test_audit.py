@@ -26,6 +26,11 @@ def test_runs_are_audited_with_actor_and_listed_by_the_cli(project):
     assert env["python"] and "optuna" in env["packages"] and env["cpu_count"] >= 1
     text = project.cli("audit", check=True).stdout
     assert "audited run_started" in text and "by " in text
+    # an unknown name is bad input: with --json the object `drift --json` and `cycle --json` give (it printed nothing)
+    refused = project.cli("audit", "nosuch", "--json")
+    assert refused.returncode == 2 and "nosuch" in refused.stderr, refused.stderr
+    said = json.loads(refused.stdout)
+    assert said["outcome"] == "bad_input" and said["exit_code"] == 2 and "nosuch" in said["error"], said
 
 
 def test_the_environment_records_each_packages_version_as_importlib_metadata_reads_it(monkeypatch):

@@ -75,7 +75,15 @@ def test_a_gate_rejection_keeps_the_old_champion_and_exits_3(folder: Path) -> No
     assert store.experiment("bc-retune-1").attributes["rejected"] is True
     kinds = [e.kind for e in store.events(store.experiment("bc").id) if e.kind.startswith("cycle_")]
     assert kinds == ["cycle_drift", "cycle_retune", "cycle_promote"]
-    promoted = run_cycle(store, "bc", "shifted.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
+    # the same rows again (a scheduler's retry): not re-tuned a second time to meet the same gate
+    again = run_cycle(store, "bc", "shifted.csv", promote=lambda s, e, m: PromotionVerdict(True, {}))
+    assert again.outcome is CycleOutcome.REJECTED and again.exit_code == 3, again.to_json()
+    assert [(s.name, s.status) for s in again.steps] == [("drift", StepStatus.DONE), ("retune", StepStatus.SKIPPED),
+                                                         ("promote", StepStatus.SKIPPED)], again.to_json()
+    assert again.steps[1].detail["rejected_before"] == "bc-retune-1" and "--force-retune" in again.steps[1].why
+    assert "bc-retune-2" not in store.experiment_names()
+    promoted = run_cycle(store, "bc", "shifted.csv", promote=lambda s, e, m: PromotionVerdict(True, {}),
+                         force_retune=True)
     assert promoted.outcome is CycleOutcome.PROMOTED and promoted.champion == "bc-retune-2"
     assert lineage_head(store, "bc").name == "bc-retune-2"
     slept: list[float] = []
@@ -717,7 +725,8 @@ def test_audit_lists_a_cycles_steps_even_when_it_found_no_drift(folder: Path) ->
 
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
     by = f" by {getpass.getuser()}@{socket.gethostname()}"  # which user and host ran the cycle: a no-drift day's too
-    assert code == 0 and f" bc cycle_drift done{by}: no drift beyond the thresholds against " in out, out
+    checked = os.path.realpath(folder / "reference.csv")   # the line names the file checked, not only the reference
+    assert code == 0 and f" bc cycle_drift done{by}: no drift beyond the thresholds in {checked} against " in out, out
     assert f" bc cycle_retune skipped{by}: no drift" in out, out
     code, out, _ = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}", "--json")
     rows = json.loads(out)

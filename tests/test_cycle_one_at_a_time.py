@@ -54,7 +54,11 @@ def test_a_second_cycle_on_a_held_lineage_exits_75_naming_the_holder_and_records
     assert f"(pid {os.getpid()} on this host, since " in said and "'bc'" in said, said
     assert "quota release" not in said, "a live holder on this host is not to be released"
     assert json.loads(out)["outcome"] == "busy" and json.loads(out)["exit_code"] == 75
-    assert _cycle_events(folder) == []  # nothing recorded: no drift check, no re-tune
+    # nothing done (no drift check, no re-tune), and the refusal is in the audit trail: three scheduled runs refused
+    # overnight left no trace in the store but the CI's own artifacts
+    assert _cycle_events(folder) == ["cycle_refused"]
+    code, out, err = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
+    assert code == 0 and " bc cycle_refused busy by " in out and "another cycle is running on lineage 'bc'" in out, out
     # given back at the end of the block: the next cycle runs (in this process: the refusals are the CLI's)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TUNESMITH_STORAGE", f"sqlite:///{folder / 'tunesmith.db'}")
@@ -117,6 +121,11 @@ def test_a_cycle_killed_outright_leaves_its_lineage_to_the_next_cycle(folder: Pa
     out, err = again.communicate(timeout=240)
     # its holder's process is gone: taken over at once, not after the lease's expiry
     assert again.returncode == 0 and json.loads(out)["outcome"] == "retuned", err
+    # and the audit trail says so: the killed cycle left no event of its own ending
+    assert _cycle_events(folder)[0] == "cycle_took_over", _cycle_events(folder)
+    code, out, err = cli_in_process("audit", "bc", "--storage", f"sqlite:///{folder / 'tunesmith.db'}")
+    assert " bc cycle_took_over done by " in out and "ended without giving its hold back" in out, out
+    assert f":{holder.pid}:" in out, out   # which holder: the killed one
 
 
 HOLD_AND_SLEEP = """

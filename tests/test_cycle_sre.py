@@ -23,6 +23,28 @@ def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
                                             "COLUMNS": "200", **without_torch(cwd / ".without-torch"), **(env or {})})
 
 
+@pytest.mark.parametrize(("outcomes", "code"), [
+    (("rejected", "no_drift"), 3), (("failed", "rejected", "promoted"), 1), (("unavailable", "rejected"), 3),
+    (("no_drift", "held"), 0), (("unavailable", "no_drift"), 0), (("no_drift", "unavailable"), 75)])
+def test_watch_exits_with_the_worst_of_its_cycles_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        outcomes: tuple[str, ...], code: int) -> None:
+    """`watch --cycles N` exited with the last cycle's code: a rejected (3) or failed (1) cycle followed by a good one
+    exited 0. Each JSON line still carries its own; an outage a later cycle outlived (75) is not kept."""
+    import tunesmith.cycle
+    from tunesmith.cycle import CycleOutcome, CycleReport
+
+    def cycles(*args: object, on_cycle: object, **kwargs: object) -> list[CycleReport]:
+        reports = [CycleReport("bc", "bc", "bc", CycleOutcome(o), ()) for o in outcomes]
+        for i, report in enumerate(reports):
+            on_cycle(report, i == len(reports) - 1)  # type: ignore[operator]
+        return reports
+
+    monkeypatch.setattr(tunesmith.cycle, "watch_command", cycles)
+    done = cli_in_folder(tmp_path, "watch", "bc", "--data", "d.csv", "--cycles", str(len(outcomes)), "--json")
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert [json.loads(line)["outcome"] for line in done.stdout.splitlines()] == list(outcomes)
+
+
 @pytest.mark.parametrize("command", ["cycle", "watch"])
 def test_a_bad_store_url_names_where_it_came_from(tmp_path: Path, command: str) -> None:
     """`cycle` said "storage: postgresql://..." (read as the spec's key) for a URL from TUNESMITH_STORAGE."""
@@ -312,8 +334,10 @@ def test_a_first_tuning_rejected_by_a_gate_is_offered_once_and_later_cycles_go_o
     first = _first_cycle_in_process(folder, monkeypatch)   # the set-up: the later cycles are the CLI's
     assert first["exit_code"] == 3, first
     assert _steps(first) == [("tune", "done"), ("promote", "rejected"), ("drift", "skipped"), ("retune", "skipped")]
-    for target, cli in (("bc.yaml", _cli), ("bc", cli_in_folder)):  # both forms: the first tuning is not offered
-        again = cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json")  # again, the cycle goes on
+    # both forms: the first tuning is not offered again, the cycle goes on (by name forced: the rows the first form's
+    # re-tune was tuned on and rejected are not re-tuned twice otherwise, tests/test_cycle_undecided_retune.py)
+    for target, cli, *force in (("bc.yaml", _cli), ("bc", cli_in_folder, "--force-retune")):
+        again = cli(folder, "cycle", target, "--data", "shifted.csv", "-m", "clf", "--json", *force)
         report = json.loads(again.stdout)
         assert ("drift", "done") in _steps(report) and ("retune", "done") in _steps(report), (target, report)
         assert _steps(report).count(("promote", "rejected")) == 1 and report["checked"] == "bc", report

@@ -120,14 +120,19 @@ def test_a_retune_whose_promotion_failed_is_offered_by_the_next_cycles_not_tuned
 
 @pytest.mark.slow
 def test_a_retune_a_gate_rejected_is_not_offered_again(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A re-tune was judged when a gate rejected it: the next cycle checks the champion again and re-tunes on drift,
-    as before, rather than offering the rejected one (it is no undecided re-tune)."""
+    """A re-tune was judged when a gate rejected it: the next cycle checks the champion again rather than offering
+    the rejected one (it is no undecided re-tune); on the same rows it does not re-tune them a second time (the walk:
+    two full re-tunes, the same best trial rejected by the same gate), on other rows, or forced, it re-tunes."""
     store = champion_bc(folder, REJECTING_RETUNES)
     rejected = run_cycle(store, "bc", "shifted.csv", model_name="clf")
     assert rejected.exit_code == 3 and _steps(rejected)[-1] == ("promote", "rejected"), rejected.to_json()
     again = run_cycle(store, "bc", "shifted.csv", model_name="clf")
-    assert _steps(again) == [("drift", "done"), ("retune", "done"), ("promote", "rejected")], again.to_json()
-    assert again.steps[-1].detail["experiment"] == "bc-retune-2" and again.checked == "bc", again.to_json()
+    assert _steps(again) == [("drift", "done"), ("retune", "skipped"), ("promote", "skipped")], again.to_json()
+    assert again.exit_code == 3 and again.steps[1].detail["rejected_before"] == "bc-retune-1", again.to_json()
+    assert "bc-retune-2" not in store.experiment_names()
+    forced = run_cycle(store, "bc", "shifted.csv", model_name="clf", force_retune=True)
+    assert _steps(forced) == [("drift", "done"), ("retune", "done"), ("promote", "rejected")], forced.to_json()
+    assert forced.steps[-1].detail["experiment"] == "bc-retune-2" and forced.checked == "bc", forced.to_json()
 
 
 @pytest.mark.slow
@@ -135,8 +140,8 @@ def test_a_retune_whose_cycle_died_before_promoting_it_is_offered_and_once_rejec
         folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cycle died between its re-tune and the promote step (killed: no promote step recorded). The next cycle
     offers that re-tune; a gate rejects it, so it is marked as a cycle's rejected re-tune is, and the cycle goes on as
-    it would have: drift against the champion still registered, a re-tune on it, that one's promotion deciding the
-    outcome."""
+    it would have: drift against the champion still registered; on the very rows the rejected re-tune was tuned on,
+    it does not re-tune them again (the walk: a second re-tune in the same cycle, rejected by the same gate)."""
     import tunesmith.cycle
 
     store = champion_bc(folder, REJECTING_RETUNES)
@@ -150,13 +155,13 @@ def test_a_retune_whose_cycle_died_before_promoting_it_is_offered_and_once_rejec
     kinds = [e.kind for e in store.events(store.experiment("bc").id) if e.kind.startswith("cycle_")]
     assert kinds == ["cycle_drift", "cycle_retune"], kinds
     report = run_cycle(store, "bc", "shifted.csv", model_name="clf")
-    assert _steps(report) == [("promote", "rejected"), ("drift", "done"), ("retune", "done"),
-                              ("promote", "rejected")], report.to_json()
+    assert _steps(report) == [("promote", "rejected"), ("drift", "done"), ("retune", "skipped"),
+                              ("promote", "skipped")], report.to_json()
     assert report.steps[0].detail["experiment"] == "bc-retune-1" and report.steps[0].detail["offered_again"] is True
     assert "bc-retune-1, an earlier cycle's re-tune" in report.steps[0].why and "beat_champion" in report.steps[0].why
     assert report.exit_code == 3 and report.checked == report.champion == "bc", report.to_json()
     assert store.experiment("bc-retune-1").attributes["rejected"] is True
-    assert report.steps[-1].detail["experiment"] == "bc-retune-2", report.to_json()
+    assert report.steps[2].detail["rejected_before"] == "bc-retune-1" and "bc-retune-2" not in store.experiment_names()
 
 
 def test_which_retune_is_undecided_is_read_from_the_store(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def _strings(node: object) -> Iterator[str]:
 def tunesmith_commands(text: str) -> list[list[str]]:
     """Every `tunesmith ...` command in a shell text, as argument lists (continuations joined, one per command)."""
     commands = []
+    # a Jinja expression is rendered before the shell sees the line: one word here (its `|` is a filter, no pipe)
+    text = re.sub(r"\{\{.*?\}\}", lambda m: "{{" + re.sub(r"\W+", "_", m.group(0)[2:-2]) + "}}", text)
     for line in text.replace("\\\n", " ").splitlines():
         for part in re.split(r"&&|\|\||;|\|", line):
             try:

@@ -385,13 +385,15 @@ def test_a_gate_on_a_metric_some_trials_record_still_fails_a_trial_without_it(pr
 
 def test_rollback_where_no_mlflow_database_is_names_it_and_creates_none(project):
     """Run from another folder without --tracking-uri, rollback created an empty mlflow.db there (with MLflow's
-    INFO lines about creating tables) and then said the model had no champion."""
+    INFO lines about creating tables) and then said the model had no champion. It says the flag was not given (it
+    blamed --tracking-uri as if it had been)."""
     proc = project.cli("rollback", "wine-clf", "--reason", "drift")
     assert "Traceback" not in proc.stdout + proc.stderr
     assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
     assert proc.stderr.splitlines() == [
-        f"error: --tracking-uri: no MLflow database at {project.root / 'mlflow.db'}; pass the URI the model was "
-        "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri sqlite:////path/to/mlflow.db"]
+        f"error: --tracking-uri (not given: the default, sqlite:///mlflow.db in this folder): no MLflow database at "
+        f"{project.root / 'mlflow.db'}; pass the URI the model was registered at (the spec's tracking.mlflow.uri), "
+        "e.g. --tracking-uri sqlite:////path/to/mlflow.db"]
     assert not (project.root / "mlflow.db").exists()
 
 

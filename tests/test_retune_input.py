@@ -375,3 +375,18 @@ def test_cold_with_top_k_is_refused_as_contradictory(tuned: SQLStore, folder: Pa
         "error: --top-k and --cold: give one (--top-k re-evaluates the parent's best configurations first, --cold "
         "starts from scratch)"])
     assert tuned.experiment_names() == {"bc"}
+
+
+def test_retune_q_prints_the_new_experiments_name_and_json_describes_it(folder: Path) -> None:
+    """A pipeline wiring drift -> retune -> promote as steps needs the name `promote` takes next: `retune -q`
+    printed nothing at all (the walk had to pass --name)."""
+    quiet = cli_in_folder(folder, "retune", "bc", "--data", "shifted.csv", "--trials", "1", "-q")
+    assert quiet.returncode == 0 and quiet.stdout == "bc-retune-1\n", (quiet.stdout, quiet.stderr)
+    as_json = cli_in_folder(folder, "retune", "bc", "--data", "shifted.csv", "--trials", "1", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    import json
+
+    said = json.loads(as_json.stdout)
+    assert said["experiment"] == "bc-retune-2" and said["parent"] == "bc" and said["root"] == "bc", said
+    assert said["data"] == str((folder / "shifted.csv").resolve()) and said["status"] == "completed", said
+    assert said["trials"] == 1, said

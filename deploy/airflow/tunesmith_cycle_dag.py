@@ -6,14 +6,15 @@ when a promotion gate rejected the re-tune, 1 when a step failed, 2 on bad input
 database server or MLflow did not answer, or another cycle holds the lineage; a re-tune recorded before MLflow
 failed is offered again, not run anew), which the task's retry (`retries`, 10 minutes later) is there for. Exit 3 is
 a verdict, not a failure: the task is left skipped (`skip_on_exit_code`), never retried (a retry would run another
-full re-tune); the two report tasks still run, and cycle-DS.json's outcome says `rejected`. The reports name the
+full re-tune); the two report tasks still run, and cycle-DAY.json's outcome says `rejected`. The reports name the
 experiments the cycle's JSON names: `checked` (what the rows were compared with) and `champion` (the champion after
 the cycle). `tunesmith drift` exits 4 on drift, which is news, not a failure, so the report task treats 0 and 4
 alike.
 
-Each day's rows are /opt/tunesmith/data/DS.csv, a file of its own: a re-tune records the path it was tuned on, and
-the next cycles compare new rows with that file, so a file overwritten in place would compare the new rows with
-themselves. The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
+Each day's rows are /opt/tunesmith/data/DAY.csv, a file of its own (DAY: the end of the run's data interval, the
+day the run is for, as in the Argo and GitHub examples; not `ds`, the day before): a re-tune records the path it was
+tuned on, and the next cycles compare new rows with that file, so a file overwritten in place would compare the new
+rows with themselves. The spec is deploy/models/churn.yaml (its name:, churn, is the experiment).
 Airflow Variables (set them from a secrets backend) name the stores, which must outlive the worker:
 `tunesmith_storage_secret`, the shared PostgreSQL URL, and `mlflow_tracking_uri_secret`, the MLflow server (read
 when the spec names none; `cycle` registers at the spec's tracking.mlflow.uri first: keep the two the same).
@@ -36,9 +37,14 @@ except ImportError:  # Airflow 2
     from airflow.operators.bash import BashOperator
 
 SPEC = "/opt/tunesmith/models/churn.yaml"
-DATA = "/opt/tunesmith/data/{{ ds }}.csv"
+# The day the run is for, as the Argo and GitHub examples take it (`date -u +%F` as the run starts): the end of the
+# data interval. Not `{{ ds }}`: that is the interval's *start*, the day before for @daily on Airflow 2 (and on
+# Airflow 3 with create_cron_data_intervals), so a team moving the loop here read yesterday's file. (Airflow 3: a
+# manual run needs a logical date for this, as for `ds`.)
+DAY = "{{ data_interval_end | ds }}"
+DATA = f"/opt/tunesmith/data/{DAY}.csv"
 REPORTS = "/opt/tunesmith/reports"
-CYCLE_JSON = f"{REPORTS}/cycle-{{{{ ds }}}}.json"
+CYCLE_JSON = f"{REPORTS}/cycle-{DAY}.json"
 # The Variables' keys end in _secret: Airflow masks such values in the Rendered Template view and the task logs
 # (env is a templated field), and a PostgreSQL URL carries its password.
 STORES = {"TUNESMITH_STORAGE": "{{ var.value.tunesmith_storage_secret }}",
@@ -67,7 +73,7 @@ with DAG(
         task_id="drift_report",
         bash_command=f"checked=$({CHECKED} {CYCLE_JSON}) || exit 1\n"
                      "[ -n \"$checked\" ] || { echo 'the cycle checked nothing (see its JSON)'; exit 0; }\n"
-                     f"tunesmith drift \"$checked\" --data {DATA} --json-out {REPORTS}/drift-{{{{ ds }}}}.json "
+                     f"tunesmith drift \"$checked\" --data {DATA} --json-out {REPORTS}/drift-{DAY}.json "
                      "|| test $? -eq 4",
         trigger_rule="none_failed",   # also after a rejected gate (cycle skipped)
     )

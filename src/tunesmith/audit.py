@@ -52,6 +52,8 @@ class AuditKind(enum.StrEnum):
     ROLLBACK_STARTED = "rollback_started"
     ROLLED_BACK = "rolled_back"
     ROLLBACK_ABANDONED = "rollback_abandoned"
+    # `tunesmith release MODEL`: the hold a rollback put on its cycles lifted (tunesmith.promotion.rollback_hold)
+    ROLLBACK_RELEASED = "rollback_released"
     TRACKING_EXPORTED = "tracking_exported"
     TRACKING_FAILED = "tracking_failed"
     TRIAL_REPRODUCED = "trial_reproduced"
@@ -145,10 +147,25 @@ def deletion_entries(deleted: DeletedExperiment) -> list[dict[str, Any]]:
     return [*entries(deleted.kept_events), done]
 
 
+# A registered model's story: its promotions (and their intents, rejections, dry runs), rollbacks and releases.
+# `audit ROOT` lists them for the lineage's re-tunes too, where they are recorded (on the promoted, the demoted one)
+MODEL_CHANGES = frozenset({*KEPT_AFTER_DELETION, AuditKind.ROLLBACK_RELEASED})
+
+
+def lineage_retunes(store: TrialStore, root: ExperimentRecord) -> list[ExperimentRecord]:
+    """The live re-tunes of lineage ``root`` (re-tunes of re-tunes too); none where ``root`` is itself a re-tune."""
+    if (root.attributes.get("lineage") or {}).get("root", root.name) != root.name:
+        return []
+    return [e for e in store.experiments()
+            if e.name != root.name and (e.attributes.get("lineage") or {}).get("root") == root.name]
+
+
 def trail(store: TrialStore, name: str | None = None) -> list[dict[str, Any]]:
     """The audit trail of experiment ``name`` (every experiment's when None), oldest first: each row one audited
     action with its ``experiment`` (name), ``experiment_id`` and whether that experiment was ``deleted`` since (a
-    name deleted and run again has rows of each). A name with only deleted records lists those.
+    name deleted and run again has rows of each). A name with only deleted records lists those. The root of a
+    lineage lists its re-tunes' promotions and rollbacks too (:data:`MODEL_CHANGES`): a cycle records its steps on the
+    root, the model changes it makes on the re-tunes, and `audit ROOT` showed no rollback after two.
 
     Raises:
         ExperimentNotFound: no experiment, live or deleted, is called ``name``.
@@ -164,6 +181,10 @@ def trail(store: TrialStore, name: str | None = None) -> list[dict[str, Any]]:
         live = []
     rows = [{"experiment": e.name, "experiment_id": e.id, "deleted": False, **row}
             for e in live for row in entries(store.events(e.id))]
+    if name is not None and live:
+        rows += [{"experiment": e.name, "experiment_id": e.id, "deleted": False, **row}
+                 for e in lineage_retunes(store, live[0]) for row in entries(store.events(e.id))
+                 if row["kind"] in MODEL_CHANGES]
     rows += [{"experiment": d.name, "experiment_id": d.experiment_id, "deleted": True, **row}
              for d in deleted for row in deletion_entries(d)]
     rows.sort(key=lambda r: r["at"])

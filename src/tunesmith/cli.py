@@ -534,11 +534,19 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
     from tunesmith.summary import best_text, reads_curves, scheduler_without_reports, shown_experiment
     from tunesmith.terminal_text import escape  # a stop reason may quote a trial's stderr
 
+    from tunesmith.promotion.champions import champions_held
+
     store = _store(storage)
     exp = store.experiment(name)
     trials = store.trials(exp.id, curves=reads_curves(exp))
     shown = shown_experiment(store, exp, trials, time.time())
     summary = shown.summary
+    # the trials registered models serve, by the store's audit trail: a promotion may have shipped another trial than
+    # the selected one (`promote --trial N`), which `show` then marked "what tunesmith promote ships" all the same
+    held = [c for c in champions_held(store, exp) if c.trial is not None]
+    if held:
+        summary = {**summary, "served": [{"model_name": c.model_name, "version": c.version, "trial": c.trial}
+                                         for c in held]}
     if as_json:
         print(strict_json(summary, indent=2))
         return
@@ -570,8 +578,12 @@ def show(name: Annotated[str, typer.Argument()], storage: StorageOption = None,
                  if summary.get("selected") and summary["selected"]["number"] != b["number"] else "")
         out.print(escape(best_text(b, first)))
     _print_selection_and_cost(summary)
+    for c in held:
+        out.print(escape(f"served: model {c.model_name!r} version {c.version} is trial {c.trial} (by this store's "
+                         "audit trail of promotions and rollbacks)"), soft_wrap=True)
     # the whole Pareto front with several objectives (the table lists it; --json has it under "pareto")
-    print_best_table(out, exp, trials, front_limit=None)
+    print_best_table(out, exp, trials, front_limit=None,
+                     served={c.trial: f"model {c.model_name} version {c.version}" for c in held if c.trial is not None})
 
 
 def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
@@ -581,7 +593,10 @@ def _print_selection_and_cost(summary: dict) -> None:  # type: ignore[type-arg]
     if "selected" in summary and summary["selected"] is not None:
         sel = summary["selected"]
         label = f"trial {sel['number']}" if sel["number"] is not None else "no trial"
-        ships = " (what `tunesmith promote` ships)" if sel["number"] is not None else ""
+        others = [s for s in summary.get("served", ()) if s["trial"] != sel["number"]]
+        ships = ("" if sel["number"] is None else " (what `tunesmith promote` ships)" if not others else
+                 f" (what `tunesmith promote` ships without --trial; model {others[0]['model_name']} serves trial "
+                 f"{others[0]['trial']})")
         out.print(f"[bold]selected[/] ({sel['policy']}): {label}{ships}: {sel['reason']}")
     cost = summary.get("cost")
     if cost:
@@ -1055,35 +1070,78 @@ def promote(
     raise typer.Exit(EXIT_REJECTED if result.rejected else EXIT_OK)
 
 
-@app.command()
-def rollback(
-    model_name: Annotated[str, typer.Argument(help="the registered model")],
-    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")],
-    storage: StorageOption = None,
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: "
-                                                     "$MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)")] = None,
-) -> None:
-    """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail). Where a
-    rollback of it was cut short (killed), this finishes that one instead, and says so."""
-    from tunesmith.clock import SystemClock
-    from tunesmith.errors import StoreNotFound
-    from tunesmith.promotion.promote import rollback as run_rollback
-    from tunesmith.terminal_text import escape
-    from tunesmith.tracking import registry_uri
+ModelRegistryOption = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: the "
+                                                         "registry this store's last promotion of the model recorded, "
+                                                         "else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db "
+                                                         "here)")]
 
-    uri = registry_uri(tracking_uri, os.getcwd())
+
+def _model_registry(storage: str | None, model_name: str, tracking_uri: str | None):  # type: ignore[no-untyped-def]
+    """The store (None where there is none to audit into: the registry is the record that matters) and the registry
+    of a command naming only a model, and where the registry came from (said where it was not given)."""
+    from tunesmith.errors import StoreNotFound
+    from tunesmith.promotion.promote import model_registry_uri
+    from tunesmith.terminal_text import escape
+
     try:
         store = _store(storage)
         store.experiments()
     except StoreNotFound:
-        store = None  # the registry is the record that matters; nothing to audit into
-    result = run_rollback(store, model_name, SystemClock(), uri, reason)
+        store = None
+    uri, field = model_registry_uri(store, model_name, tracking_uri, os.getcwd())
+    if field.startswith("the registry this store"):
+        err.print(f"[yellow]note[/]: {escape(field)}; --tracking-uri names another", soft_wrap=True)
+    return store, uri, field
+
+
+RegisteredModelArgument = Annotated[str, typer.Argument(help="the registered model")]
+
+
+@app.command()
+def rollback(model_name: RegisteredModelArgument,
+             reason: Annotated[str, typer.Option("--reason", help="why (kept in the audit trail)")],
+             storage: StorageOption = None, tracking_uri: ModelRegistryOption = None) -> None:
+    """Move alias `champion` of MODEL_NAME back to the previous champion (recorded in the audit trail). Where a
+    rollback of it was cut short (killed), this finishes that one instead, and says so. The rollback holds the
+    model: `tunesmith cycle -m MODEL_NAME` checks drift but neither re-tunes nor promotes until `tunesmith release
+    MODEL_NAME` (a `tunesmith promote` by hand is not held). Exit 0 rolled back; 2 bad input (nothing to roll back
+    to, no registry there); 75 a promotion of the model held it too long (run it again)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import rollback as run_rollback
+    from tunesmith.terminal_text import escape
+
+    store, uri, field = _model_registry(storage, model_name, tracking_uri)
+    result = run_rollback(store, model_name, SystemClock(), uri, reason, field)
     for note in result.notes:
         err.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
     done = (f"finished the interrupted rollback of {model_name} (reason: {result.reason}); nothing more was rolled "
             "back" if result.finished_interrupted else f"rolled back {model_name}")
     out.print(escape(f"{done}: champion v{result.from_version} -> v{result.to_version}"
                      f"{'; previous -> v' + result.previous if result.previous else '; no earlier champion left'}"),
+              soft_wrap=True)
+    out.print(escape(f"held: cycles with --model-name {model_name} check drift but neither re-tune nor promote it "
+                     f"until released (tunesmith release {model_name} --reason ...; a `tunesmith promote` by hand is "
+                     "not held)"), soft_wrap=True)
+
+
+@app.command()
+def release(model_name: RegisteredModelArgument, reason: Annotated[str, typer.Option(
+                "--reason", help="why the cause of the rollback is gone (audit trail)")],
+            storage: StorageOption = None, tracking_uri: ModelRegistryOption = None) -> None:
+    """Let cycles re-tune and promote MODEL_NAME again after a rollback held it (recorded in the audit trail, and on
+    the champion's version). Exit 0 released, or not held (nothing to do); 2 bad input; 75 a promotion or rollback
+    of the model held it too long (run it again)."""
+    from tunesmith.clock import SystemClock
+    from tunesmith.promotion.promote import release_hold
+    from tunesmith.terminal_text import escape
+
+    store, uri, field = _model_registry(storage, model_name, tracking_uri)
+    hold = release_hold(store, model_name, SystemClock(), uri, reason, field)
+    if hold is None:
+        out.print(escape(f"model {model_name} is not held by a rollback: nothing to release"), soft_wrap=True)
+        return
+    out.print(escape(f"released {model_name}: cycles re-tune and promote it again (it was held since the rollback "
+                     f"from v{hold.mark.from_version} to v{hold.mark.to_version}, reason: {hold.mark.reason})"),
               soft_wrap=True)
 
 
@@ -1116,16 +1174,23 @@ def reproduce(name: Annotated[str, typer.Argument(help="the experiment's name")]
 def audit(name: Annotated[str | None, typer.Argument(help="the experiment (default: all)")] = None,
           storage: StorageOption = None,
           as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
-    """The audit trail: runs, promotions, rejections, rollbacks, exports, deletions, cycle steps; who, when, from
-    where, why. A deleted experiment's promotions and rollbacks are kept, with its deletion. A promotion or rollback
+    """The audit trail: runs, promotions, rejections, rollbacks, releases, exports, deletions, cycle steps (and
+    cycles refused or taken over); who, when, from where, why. A lineage's root lists its re-tunes' promotions and
+    rollbacks too. A deleted experiment's promotions and rollbacks are kept, with its deletion. A promotion or rollback
     killed partway is settled against the registry first, where it can be read: its outcome is recorded, and a
-    rollback cut short is finished (its alias moves), as the model's next promote or rollback would."""
+    rollback cut short is finished (its alias moves), as the model's next promote or rollback would. Exit 0 listed;
+    2 bad input (no such experiment; --json: the bad_input object `drift` and `cycle` give)."""
     from tunesmith.audit import CYCLE_STEP_PREFIX
     from tunesmith.clock import SystemClock
     from tunesmith.promotion.settling import settled_trail
     from tunesmith.terminal_text import escape
 
-    rows, unsettled = settled_trail(_store(storage), name, SystemClock())
+    try:
+        rows, unsettled = settled_trail(_store(storage), name, SystemClock())
+    except UserInputError as e:  # a CI step parsing stdout gets the refusal, as from `drift --json`
+        if as_json:
+            _emit_json(_refused_json(name or "", e, None), True, None)
+        raise
     for left in unsettled:
         err.print(f"[yellow]note[/]: {escape(left.said)}", soft_wrap=True)
     if as_json:
@@ -1193,13 +1258,16 @@ def drift(name: Annotated[str, typer.Argument(help="the experiment whose data th
                                                         "file a re-tune was tuned on); needed for trial code that "
                                                         "holds none")] = None,
           storage: StorageOption = None, as_json: JsonFlag = False, json_out: JsonOut = None) -> None:
-    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data.
+    """Per-column drift (PSI, KS, chi-square), target drift and the champion's score on new data: the trial a
+    registered model serves by the store's audit trail (`tunesmith promote`'s), else the best one.
     Exit 0: no drift; 4: drift beyond the spec's drift: thresholds; 2: bad input (--json: cycle's bad_input object)."""
+    from tunesmith.cycle import served_by_trail
     from tunesmith.drift import check_stored, print_report
 
     try:
         _check_json_out(json_out)
-        report = check_stored(_store(storage), name, data, reference)
+        store = _store(storage)
+        report = check_stored(store, name, data, reference, served=served_by_trail(store, name))
     except UserInputError as e:  # a CI step parsing stdout gets the refusal, in the shape `cycle --json` gives it
         if as_json or json_out:
             _emit_refusal_json(_refused_json(name, e, None), as_json, json_out)
@@ -1223,8 +1291,17 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
                                                      "re-evaluated first (default: drift.retune.top_k, 5)")] = None,
            cold: Annotated[bool, typer.Option("--cold",
                                               help="start from scratch (lineage kept, no warm start)")] = False,
-           storage: StorageOption = None, quiet: QuietOption = False) -> None:
-    """A new experiment on new data, linked to NAME and warm-started from its trials."""
+           storage: StorageOption = None, quiet: Annotated[bool, typer.Option(
+               "--quiet", "-q", help="no progress display or table of best trials: only the new experiment's name, "
+                                     "one line on stdout (warnings, and why a run stopped early, still go to "
+                                     "stderr)")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="no progress display: the new experiment as JSON on "
+                                                           "stdout (experiment, parent, root, data, status, "
+                                                           "stop_reason, trials)")] = False) -> None:
+    """A new experiment on new data, linked to NAME and warm-started from its trials: ROOT-retune-K (or --name),
+    which `-q` prints alone, for a pipeline's next step (`tunesmith promote`). Exit 0 the re-tune ran; 1 it stopped
+    on an error or every trial failed; 2 bad input (nothing recorded); 130 interrupted (`tunesmith resume` continues
+    it)."""
     from tunesmith.console import ProgressDisplay
     from tunesmith.events import RunListener
     from tunesmith.retune import retune as run_retune
@@ -1233,10 +1310,18 @@ def retune(name: Annotated[str, typer.Argument(help="the experiment to re-tune")
     if cold and top_k:  # it ran cold, --top-k ignored without a word
         raise UserInputError("--top-k and --cold: give one (--top-k re-evaluates the parent's best configurations "
                              "first, --cold starts from scratch)")
-    listener, store = RunListener() if quiet else ProgressDisplay(out, err), _store(storage)
+    listener, store = RunListener() if quiet or as_json else ProgressDisplay(out, err), _store(storage)
     with handlers_restored():
         result = run_retune(store, name, data, trials=trials, new_name=new_name, top_k=top_k,
                             warm=not cold, listener=listener, on_runner=install_signal_handlers)
+    made = result.experiment
+    if as_json:  # (the exit code is the process's, as below)
+        lineage = made.attributes.get("lineage") or {}
+        print(strict_json({"experiment": made.name, "parent": lineage.get("parent", name), "root": lineage.get("root"),
+                           "data": lineage.get("data"), "status": result.status.value,
+                           "stop_reason": result.stop_reason, "trials": len(result.trials)}, indent=2), flush=True)
+    elif quiet:  # the one thing a pipeline needs from it: the name `promote` takes next
+        print(made.name, flush=True)
     _run_and_exit(result, store)
 
 
@@ -1258,9 +1343,13 @@ CycleTrackingUriOption = Annotated[str | None, typer.Option(
 @app.command()
 def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = None, trials: TrialsOption = None,
           model_name: ModelNameOption = None, storage: SpecStorageOption = None, as_json: JsonFlag = False,
-          json_out: JsonOut = None, tracking_uri: CycleTrackingUriOption = None) -> None:
+          json_out: JsonOut = None, tracking_uri: CycleTrackingUriOption = None,
+          force_retune: Annotated[bool, typer.Option(
+              "--force-retune", help="re-tune on drift even rows a promotion gate already rejected a re-tune of "
+                                     "(skipped otherwise: the same rows give the same model)")] = False) -> None:
     """One cron-friendly cycle: drift check -> re-tune when triggered -> promote -> report (steps recorded as
-    events). Exit 0: done (see outcome); 3: a promotion gate rejected the re-tune; 1: a step failed; 2: bad input;
+    events). Exit 0: done (see outcome; `held`: a rollback holds the model, nothing re-tuned); 3: a promotion gate
+    rejected the re-tune (or one of the same rows before: not re-tuned again); 1: a step failed; 2: bad input;
     75: the store's or MLflow's server did not answer, or another cycle holds the lineage (retry later); 130:
     interrupted (Ctrl-C, SIGTERM, SIGHUP: the run is recorded as interrupted; `tunesmith resume` continues it), or a
     stop signal was noted and the cycle ended with 0 (1, 2, 3 and 75 come first); --json's exit_code is the process's,
@@ -1276,7 +1365,7 @@ def cycle(target: CycleTarget, data: DataOption, reference: ReferenceOption = No
             try:
                 report = cycle_command(storage, target, data, _closed_with_command, reference=reference,
                                        trials=trials, model_name=model_name, on_runner=_deferred_stop_reaches(stop),
-                                       tracking_uri=tracking_uri)
+                                       tracking_uri=tracking_uri, force_retune=force_retune)
             except KeyboardInterrupt:  # asked twice: stop now, and say so (as watch does), the report too
                 err.print(_watch_stopped(stop, True, "cycle"), soft_wrap=True)
                 if as_json or json_out:
@@ -1365,12 +1454,14 @@ def watch(target: CycleTarget, data: DataOption,
           reference: ReferenceOption = None, trials: TrialsOption = None, model_name: ModelNameOption = None,
           storage: SpecStorageOption = None, as_json: JsonFlag = False,
           tracking_uri: CycleTrackingUriOption = None) -> None:
-    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json). A
-    cycle the store's server did not answer for is reported (outcome unavailable) and the next one tries again; at
-    the first cycle watch stops with exit 75, as `cycle` does (an address never seen to answer may be a typo)."""
+    """Run `cycle` every --every (until Ctrl-C or --cycles), one report per cycle (one JSON line with --json, each
+    with its exit_code). A cycle the store's server did not answer for is reported (outcome unavailable) and the next
+    one tries again; at the first cycle watch stops with exit 75, as `cycle` does (an address never seen to answer may
+    be a typo). Exit: 2, 1 or 3 where any cycle ended so (bad input, a failed step, a gate's rejection: in that
+    order), else the last cycle's (0, 75 retry later, 130 stopped by a signal)."""
     import time
 
-    from tunesmith.cycle import CycleOutcome, stopped_exit, watch_command
+    from tunesmith.cycle import CycleOutcome, stopped_exit, watch_command, watch_exit
     from tunesmith.stop_signals import stop_signals_deferred
     from tunesmith.terminal_text import escape
 
@@ -1379,10 +1470,16 @@ def watch(target: CycleTarget, data: DataOption,
     # tuning run keeps its own handlers, and one that starts after the signal stops at once, resumable
     noted = {"in_cycle": False}  # a signal noted during the cycle just reported (not while it was being reported)
     exit_code = {"last": EXIT_OK}  # the last cycle's, a noted signal's 130 included (stopped_exit), as its JSON says
+    earlier: list[int] = []        # the codes of the cycles before it, as their JSON lines said them: an earlier
+    # failure or rejection is watch's exit code too (watch_exit; the last cycle's alone hid them)
+    reported = {"any": False}
     with stop_signals_deferred() as stop:
         def show_cycle(report, last: bool) -> None:  # type: ignore[no-untyped-def]
             noted["in_cycle"] = stop.signal is not None
             as_dict = _cycle_json(report, stop.signal)
+            if reported["any"]:
+                earlier.append(exit_code["last"])
+            reported["any"] = True
             exit_code["last"] = as_dict["exit_code"]
             if report.outcome in (CycleOutcome.UNAVAILABLE, CycleOutcome.BUSY):
                 # another cycle follows unless this was the last one (--cycles) or a noted signal stops watch now
@@ -1414,12 +1511,13 @@ def watch(target: CycleTarget, data: DataOption,
         except KeyboardInterrupt:
             err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
             # after a cycle that ended with a signal noted: its code, a failure or rejection ahead of 130
-            raise typer.Exit(exit_code["last"] if stop.at_once and noted["in_cycle"] else EXIT_INTERRUPTED) from None
+            last = exit_code["last"] if stop.at_once and noted["in_cycle"] else EXIT_INTERRUPTED
+            raise typer.Exit(watch_exit([*earlier, exit_code["last"], last]) if reported["any"] else last) from None
     if stop.signal is not None:  # noted during the last cycle (--cycles, or interrupted), which ran to its end
         stop.at_once = True
         err.print(_watch_stopped(stop, noted["in_cycle"]), soft_wrap=True)
-        raise typer.Exit(stopped_exit(exit_code["last"], stop.signal))
-    raise typer.Exit(reports[-1].exit_code if reports else EXIT_OK)
+        raise typer.Exit(watch_exit([*earlier, stopped_exit(exit_code["last"], stop.signal)]))
+    raise typer.Exit(watch_exit([*earlier, exit_code["last"]]) if reports else EXIT_OK)
 
 
 def _watch_period(every: str) -> float:

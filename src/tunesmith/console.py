@@ -3,7 +3,7 @@ of a long command (`export mlflow`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.progress import (
@@ -273,11 +273,13 @@ def _best_text(best: TrialRecord | None) -> str:
 
 
 def print_best_table(console: Console, experiment: ExperimentRecord, trials: Sequence[TrialRecord],
-                     limit: int = 5, front_limit: int | None = 10) -> None:
+                     limit: int = 5, front_limit: int | None = 10, served: Mapping[int, str] | None = None) -> None:
     """The best trials by the objective (one objective), or the feasible Pareto front (several: the top few by
     the first objective would list dominated trials and leave out the one ``select`` picks). The trial the
-    spec's ``select`` policy picks, what `tunesmith promote` ships, is marked. Lists ``limit`` trials, or
-    ``front_limit`` members of a front (None: all of it)."""
+    spec's ``select`` policy picks, what `tunesmith promote` ships without ``--trial``, is marked ``*``; a trial a
+    registered model serves (``served``: trial number -> ``model M version V``; a promotion may have shipped another
+    than the selected one) ``c``, and listed too. Lists ``limit`` trials, or ``front_limit`` members of a front
+    (None: all of it)."""
     spec = spec_from_dict(experiment.spec, recorded=True)
     objectives = spec.objectives
     # the trials selection may pick: one that breaks a constraint (or, if the task says so, is flagged unstable) is
@@ -298,12 +300,22 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
     shown = pool if most is None else pool[:most]
     if selection.trial.number not in {t.number for t in shown}:  # the shipped trial is always listed, last
         shown = [*shown[:-1], selection.trial]
+    served = served or {}
+    for number in sorted(served):   # and the served ones (a promotion of another trial than the selected one)
+        if number not in {t.number for t in shown}:
+            shown += [t for t in trials if t.number == number and t.values is not None]
     if several:
         title = (f"Pareto front of {experiment.name}{feasible_only} ({len(pool)} trials no other beats on every "
                  f"objective, by {objectives[0].metric}")
     else:
         title = f"Best trials of {experiment.name}{feasible_only} (by {objectives[0].metric}"
-    title += f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships)"
+    serving = "; ".join(f"{label} serves trial {number}" for number, label in sorted(served.items()))
+    if any(number != selection.trial.number for number in served):
+        title += (f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships without --trial; "
+                  f"c: served, {serving})")
+    else:
+        title += (f"; * selected by `select: {selection.policy}`, what `tunesmith promote` ships"
+                  f"{'; ' + serving if serving else ''})")
     # a line of its own: as the table's title it wrapped to the table's width, a few words a line for a narrow one
     console.print(f"[italic]{escape(title)}[/]")
     # metrics, parameter names and choices are the spec's, escaped: read as markup, a choice
@@ -318,7 +330,7 @@ def print_best_table(console: Console, experiment: ExperimentRecord, trials: Seq
     for t in shown:
         assert t.values is not None
         params = escape(", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items()))
-        mark = "*" if t.number == selection.trial.number else ""
+        mark = ("*" if t.number == selection.trial.number else "") + ("c" if t.number in served else "")
         table.add_row(f"{mark}{t.number}", *(f"{v:.6g}" for v in t.values), params,
                       f"{t.duration_s:.2f}s" if t.duration_s is not None else "")
     console.print(table)

@@ -38,9 +38,15 @@ Once work has started (a tuning, a recorded drift check), a step that raises is 
 the steps before it: outcome ``failed``, exit 1, or 2 when the error is the user's (:class:`UserInputError`); what
 can be checked before any work (``promotion.beat_champion.metric`` included) is refused first, as bad input.
 
+With ``--model-name``, a model a rollback restored is *held* (:mod:`tunesmith.promotion.rollback_hold`): the cycle
+checks and reports drift but neither re-tunes nor promotes (outcome ``held``) until ``tunesmith release``; a
+rollback that lands during the re-tune stops the promote step. Rows a re-tune of the champion was already tuned on,
+which a cycle's gate rejected, are not re-tuned again (:func:`_rejected_on_these_rows`; ``force_retune`` does).
+
 Exit codes (:attr:`CycleReport.exit_code`): 0 the cycle ran (no drift; or re-tuned, and promoted or promotion
-skipped; or an offered re-tune promoted); 3 a promotion gate rejected the re-tune (the old champion stays; same code
-as ``tunesmith promote``), or the offered one when no re-tune followed; 1 a step failed (the re-tune stopped on an
+skipped; or an offered re-tune promoted; or held by a rollback); 3 a promotion gate rejected the re-tune (the old
+champion stays; same code as ``tunesmith promote``), or the offered one when no re-tune followed, or the rows'
+earlier re-tune (not re-tuned again); 1 a step failed (the re-tune stopped on an
 error, every trial failed); 2 bad input, refused before any tuning where it can be (an edited spec file, a missing
 ``--model-name``, bundled data, trial code without ``--reference`` whose champion holds no file of its own, a missing
 data file); 75 no database server answered at the store's address, or MLflow's at the registry's as the champion was
@@ -57,7 +63,8 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -71,12 +78,13 @@ from tunesmith.records import ExperimentRecord, RunStatus, TrialState
 from tunesmith.stop_signals import handlers_restored
 
 if TYPE_CHECKING:
-    from tunesmith.drift import DriftReport, TunedOn
+    from tunesmith.drift import DriftReport, ServedTrial, TunedOn
     from tunesmith.lineage_guard import LineageHold
+    from tunesmith.promotion.rollback_hold import Hold
     from tunesmith.runner import Runner
     from tunesmith.spec.model import ExperimentSpec
     from tunesmith.storage.sql import SQLStore
-    from tunesmith.tracking.model_registry import ModelRegistry
+    from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
 
 class StepStatus(StrEnum):
@@ -97,6 +105,7 @@ class CycleOutcome(StrEnum):
     BAD_INPUT = "bad_input"        # refused (exit 2) before the cycle ran: only in :meth:`CycleReport.refused`
     UNAVAILABLE = "unavailable"    # the store's server did not answer (exit 75): no cycle ran, retry later
     BUSY = "busy"                  # another cycle holds the lineage (exit 75): no cycle ran, retry later
+    HELD = "held"                  # drift, but a rollback holds the model: nothing re-tuned or promoted (exit 0)
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,9 @@ class CycleReport:
     # the target as given; None in the report of a cycle that ran, whose JSON has neither key
     error: str | None = None
     target: str | None = None
+    # the new rows' file, resolved once as the cycle started (symlinks too), which every step read and recorded;
+    # None in a refused report
+    data: str | None = None
 
     @classmethod
     def refused(cls, target: str, outcome: CycleOutcome, error: str | None = None,
@@ -155,6 +167,7 @@ class CycleReport:
         return {"root": self.root, "checked": self.checked, "champion": self.champion,
                 "champion_from": self.champion_from, "outcome": self.outcome.value, "exit_code": self.exit_code,
                 "steps": [s.to_json() for s in self.steps],
+                **({"data": self.data} if self.data is not None else {}),
                 **({"target": self.target} if self.target is not None else {}),
                 **({"error": self.error} if self.error is not None else {})}
 
@@ -164,6 +177,18 @@ def stopped_exit(exit_code: int, stopped_by: str | None) -> int:
     130, unless the cycle failed (1, 2), a gate rejected (3) or the store did not answer (75), which a signal does
     not mask."""
     return EXIT_INTERRUPTED if stopped_by is not None and exit_code == EXIT_OK else exit_code
+
+
+# What a cycle ended with that no later cycle undoes, worst first: bad input, a failed step, a gate's rejection
+_KEPT_WORST_FIRST = (EXIT_INPUT, EXIT_FAILED, EXIT_REJECTED)
+
+
+def watch_exit(codes: Sequence[int]) -> int:
+    """`watch`'s exit code from its cycles' (``codes``, in order; each JSON line carries its own): 2, 1 or 3 where
+    any cycle ended so, in that order (the last cycle's alone hid a failed or rejected earlier one: exit 0); else the
+    last cycle's, 0, 75 (retry later: an outage the later cycles outlived is not one) or 130; 0 for none."""
+    kept = [c for c in _KEPT_WORST_FIRST if c in codes]
+    return kept[0] if kept else (codes[-1] if codes else EXIT_OK)
 
 
 @dataclass(frozen=True)
@@ -265,9 +290,10 @@ def lineage_head(store: SQLStore, name: str) -> ExperimentRecord:
         exp = done[-1]
 
 
-def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> str | None:
+def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str, given: str) -> str | None:
     """``head``'s newest re-tune when it is interrupted, or abandoned (recorded as running, and no live coordinator
-    runs it: its cycle was killed outright), and on the file ``data`` as it was (path and content).
+    runs it: its cycle was killed outright), and on the file ``data`` (resolved; ``given``: as typed) as it was (path
+    and content).
 
     Only the newest: an older interrupted one that a later re-tune (completed, rejected, failed) came after is
     history, not work to continue."""
@@ -279,7 +305,7 @@ def _interrupted_retune(store: SQLStore, head: ExperimentRecord, data: str) -> s
     child = store.experiment(names[-1]) if names else None
     if child is None or not _stopped(store, child):
         return None
-    if (child.attributes.get("lineage") or {}).get("data") not in (os.path.realpath(data), os.path.abspath(data)):
+    if (child.attributes.get("lineage") or {}).get("data") not in (data, os.path.abspath(given)):
         return None  # other rows since: a new re-tune (abspath: one recorded before re-tunes resolved symlinks)
     spec = spec_from_dict(child.spec)
     recorded = child.attributes.get("data_fingerprint")
@@ -383,7 +409,7 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
               model_name: str | None = None, listener: RunListener | None = None, clock: Clock | None = None,
               promote: PromoteFn | None = None, on_runner: Callable[[Runner], None] | None = None,
               spec_file: ExperimentSpec | None = None, tracking_uri: str | None = None,
-              watching: tuple[str, ...] = ()) -> CycleReport:
+              watching: tuple[str, ...] = (), force_retune: bool = False) -> CycleReport:
     """One cycle on ``target`` (a spec file or an experiment name) with the new rows ``data``.
 
     A spec file whose experiment is not in the store yet is tuned first (step ``tune``); a first tuning that was
@@ -395,19 +421,24 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     ``tracking_uri``: the registry (``--tracking-uri``, with ``model_name``), in place of the lineage's recorded
     one (:func:`lineage_registry`); the tuning runs' live tracking follows their spec, as `run`'s and `retune`'s.
     ``watching``: :func:`watch`'s own flags (``--every S``...), for a refusal's fix to repeat `watch` with them;
-    empty: the command that ran this cycle is `cycle`.
+    empty: the command that ran this cycle is `cycle`. ``force_retune``: re-tune on drift even rows a re-tune of
+    the champion was tuned on and a promotion gate rejected (:func:`_rejected_on_these_rows`: skipped otherwise).
 
     Raises:
         UserInputError: a missing experiment or file, data that does not fit the experiment.
         LineageBusy: another cycle holds the lineage (:mod:`tunesmith.lineage_guard`): try again later.
     """
-    from tunesmith.lineage_guard import lineage_held
+    from tunesmith.lineage_guard import LineageBusy, lineage_held
     from tunesmith.retune import lineage_root
     from tunesmith.spec.loader import spec_from_dict
     from tunesmith.tracking import check_tracking_destination
 
     def again(on: str) -> str:  # the command that ran this cycle, on experiment or spec file ``on``
-        return _command_again(store, on, data, model_name, reference, trials, watching)
+        return _command_again(store, on, given, model_name, reference, trials, watching)
+
+    # the one file this cycle reads, checks, re-tunes on and records: a link re-pointed at each day's rows and moved
+    # while the cycle ran (seconds to hours) gave a cycle that judged one day, re-tuned on the next and named it
+    given, data = data, resolved_data(data)
 
     from_file = _names_a_file(target)
     if from_file:
@@ -423,12 +454,51 @@ def run_cycle(store: SQLStore, target: str, data: str, *, reference: str | None 
     # one cycle per lineage at a time, from the champion's read to the promotion (two read the same champion, and
     # both promoted): held in the store, so across hosts too; a second one is refused, exit 75
     named = spec.name if from_file else target   # a re-tune's name too: its lineage is held, not the name typed
-    with lineage_held(store, lineage_root(store.experiment(named)) if named in store.experiment_names() else named
-                      ) as hold:
-        return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
-                               model_name=model_name, listener=listener or RunListener(),
-                               clock=clock or SystemClock(), promote=promote, on_runner=on_runner, hold=hold,
-                               tracking_uri=tracking_uri, again=again(target))
+    root = lineage_root(store.experiment(named)) if named in store.experiment_names() else named
+    clock = clock or SystemClock()
+    try:
+        with lineage_held(store, root) as hold:
+            if hold.took_over is not None:
+                _record_cycle_event(store, root, clock, "took_over", StepStatus.DONE.value, _took_over_said(hold),
+                                    {"holder": hold.took_over[0], "since": hold.took_over[1]})
+            return _run_held_cycle(store, target, data, spec, new_rows, reference=reference, trials=trials,
+                                   model_name=model_name, listener=listener or RunListener(),
+                                   clock=clock, promote=promote, on_runner=on_runner, hold=hold,
+                                   tracking_uri=tracking_uri, again=again(target), given=given,
+                                   force_retune=force_retune)
+    except (LineageBusy, RegistryUnavailable) as e:  # refused before any work (exit 75): the store says so too
+        outcome = CycleOutcome.BUSY if isinstance(e, LineageBusy) else CycleOutcome.UNAVAILABLE
+        _record_cycle_event(store, root, clock, "refused", outcome.value, str(e), {"exit_code": EXIT_TEMPFAIL})
+        raise
+
+
+def _record_cycle_event(store: SQLStore, root: str, clock: Clock, step: str, status: str, why: str,
+                        detail: dict[str, Any]) -> None:
+    """An event ``cycle_<step>`` on lineage ``root``'s experiment, shaped as a step's (the audit trail lists it), for
+    what befell a cycle outside its steps: refused (busy, MLflow down as the champion was read: three scheduled runs
+    failing overnight left no trace but the CI's own artifact), or the hold of a killed cycle taken over. Nothing
+    where the root is not recorded yet (a first cycle) or the store does not answer now (the refusal is said
+    anyway)."""
+    with suppress(TunesmithError):
+        if root in store.experiment_names():
+            store.record_event(store.experiment(root).id, f"cycle_{step}", clock.now(), detail={
+                "step": step, "status": status, "why": why, "detail": detail, "actor": actor()})
+
+
+def _took_over_said(hold: LineageHold) -> str:
+    from tunesmith.lineage_guard import utc
+
+    assert hold.took_over is not None
+    holder, since = hold.took_over
+    return (f"the cycle that held lineage {hold.root!r} ({holder}, since {utc(since)}) ended without giving its hold "
+            "back (killed outright, or its host lost): this cycle took the hold over; what it left (an abandoned "
+            "re-tune) is resumed or offered below")
+
+
+def resolved_data(data: str) -> str:
+    """``--data`` as a cycle reads it throughout: absolute, symlinks resolved, once as it starts. A path that names no
+    file stays as typed, for the refusal to name it so (empty: an unset variable, not the working folder)."""
+    return os.path.realpath(data) if data and os.path.exists(data) else data
 
 
 def _command_again(store: SQLStore, target: str, data: str, model_name: str | None, reference: str | None,
@@ -451,9 +521,10 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                     new_rows: dict[str, list[Any]] | None, *, reference: str | None, trials: int | None,
                     model_name: str | None, listener: RunListener, clock: Clock, promote: PromoteFn | None,
                     on_runner: Callable[[Runner], None] | None, hold: LineageHold,
-                    tracking_uri: str | None, again: str) -> CycleReport:
+                    tracking_uri: str | None, again: str, given: str, force_retune: bool = False) -> CycleReport:
     """:func:`run_cycle` once its input is checked and its lineage held (``hold``: checked before a promotion);
-    ``again``: the command that ran it, for a refusal's fix (:func:`_command_again`)."""
+    ``again``: the command that ran it, for a refusal's fix (:func:`_command_again`); ``data``: the new rows'
+    file, resolved (:func:`resolved_data`), ``given``: as typed."""
     from tunesmith.drift import tuned_on
     from tunesmith.retune import checked_retune_plan, run_retune_plan
     from tunesmith.runner import resume_experiment
@@ -473,9 +544,13 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         from tunesmith.tracking.destination import refuse_unusable_uri
 
         refuse_unusable_uri(registry.uri, registry.field, store.url, reach_servers=False)
-    registered = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
-                                       tracking_uri is not None, again)
-                  if registry is not None and model_name is not None else None)  # narrows for mypy
+    read = (_registered_champion(store, spec.name if from_file else target, model_name, registry,
+                                 tracking_uri is not None, again)
+            if registry is not None and model_name is not None else None)  # narrows for mypy
+    registered, version = read if read is not None else (None, None)
+    # a rollback holds the model's cycles until released (tunesmith.promotion.rollback_hold): nothing re-tuned nor
+    # promoted, or the next scheduled run re-promoted what the on-call engineer had just rolled back
+    held = _rollback_hold(registry, model_name, version) if spec.promotion is not None else None
     registry_uri = registry.uri if registry is not None else None
     # what became of the file a trial-code champion was tuned on: hashed once a cycle (the refusal below, the drift
     # check and its report each asked again, and a file of gigabytes was read three times)
@@ -511,7 +586,7 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         the lineage head; the walk's first tuning whose promotion failed was reported checked and champion."""
         served = champion if not promoting or source == "registry" or outcome is CycleOutcome.PROMOTED else None
         return CycleReport(root_name, checked, served, outcome, tuple(steps),
-                           source if checked or served else None, failed_exit=failed_exit)
+                           source if checked or served else None, failed_exit=failed_exit, data=data)
 
     if steps:
         if steps[0].status in (StepStatus.FAILED, StepStatus.INTERRUPTED):  # no champion to check yet
@@ -541,7 +616,8 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
                     record(CycleStep(name, StepStatus.SKIPPED, why))
                 return reported(CycleOutcome.REJECTED, None, None)  # nothing registered, no drift check
             registered, source, decided = store.experiment(root_name), "registry", CycleOutcome.PROMOTED
-        offered = _undecided_retune(store, root, registered) if promoting and decided is None else None
+        offered = (_undecided_retune(store, root, registered) if promoting and decided is None and held is None
+                   else None)
         if offered is not None:
             # judged now, before a drift check against the champion it was tuned to replace re-tunes it again (hours);
             # the cycle then goes on, as after a first tuning's promotion, from the champion it leaves
@@ -565,18 +641,39 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
             return reported(CycleOutcome.FAILED, None, None)
         tuned = (checked_file[1] if checked_file is not None and checked_file[0] == head.name
                  else tuned_on(head) if spec.task is None else None)
-        report = _check_champion(store, head, tuned, data, reference, new_rows)
+        if registry is not None and model_name is not None and decided is CycleOutcome.PROMOTED:
+            version = registry.by_alias(model_name, "champion")  # this cycle moved it
+        served = _served_trial(version, model_name, head) if registered is not None else None
+        report = _check_champion(store, head, tuned, data, reference, new_rows, served)
         brief = {k: v for k, v in report.to_json().items() if k != "columns"}
         if not report.drifted:
             record(CycleStep("drift", StepStatus.DONE,
-                             f"no drift beyond the thresholds against {report.reference_said}", brief))
-            for name in ("retune", "promote"):
-                record(CycleStep(name, StepStatus.SKIPPED, "no drift"))
+                             f"no drift beyond the thresholds in {report.data} against {report.reference_said}",
+                             brief))
+            for name in ("retune", "promote"):  # (a hold, said: it would stop the next drift's re-tune)
+                record(CycleStep(name, StepStatus.SKIPPED, "no drift" if held is None else f"no drift; {held.said}",
+                                 {} if held is None else {"held_by_rollback": held.to_json()}))
             outcome = decided or CycleOutcome.NO_DRIFT  # a first tuning's or an offered re-tune's promotion
             return reported(outcome, head.name, head.name)
-        pending = _interrupted_retune(store, head, data)
-        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (against "
-                            f"{report.reference_said})", brief)
+        pending = _interrupted_retune(store, head, data, given)
+        drifted = CycleStep("drift", StepStatus.DONE, f"{'; '.join(report.shortened_reasons(5))} (in "
+                            f"{report.data}, against {report.reference_said})", brief)
+        if held is not None:  # the drift is reported (the drift step, the report); the re-tune waits for a release
+            record(drifted)
+            for name in ("retune", "promote"):
+                record(CycleStep(name, StepStatus.SKIPPED, held.said, {"held_by_rollback": held.to_json()}))
+            return reported(CycleOutcome.HELD, head.name, head.name)
+        seen = None if pending is not None or force_retune else _rejected_on_these_rows(store, head, data)
+        if seen is not None:  # the same rows, the same champion: a re-tune would find the same model (hours)
+            record(drifted)
+            rejected, digest = seen
+            record(CycleStep("retune", StepStatus.SKIPPED, f"these rows ({data}, {digest[:19]}) were re-tuned as "
+                             f"{rejected} and a promotion gate rejected it: not re-tuned again (the same rows give "
+                             f"the same model); `--force-retune` re-tunes them, `tunesmith promote {rejected} -m "
+                             "MODEL` ships that one anyway", {"rejected_before": rejected, "data_digest": digest}))
+            record(CycleStep("promote", StepStatus.SKIPPED, f"nothing re-tuned: {rejected}, tuned on these rows, was "
+                             "rejected", {"rejected_before": rejected}))
+            return reported(CycleOutcome.REJECTED, head.name, head.name)
         doing = "retune"  # a refusal of the re-tune is the re-tune's failure (the drift check ran), not the drift's
         # the re-tune's refusals (rows it cannot tune on) come before the drift step is recorded, not after it
         plan = None if pending is not None else checked_retune_plan(store, head.name, data, trials=trials,
@@ -613,6 +710,14 @@ def _run_held_cycle(store: SQLStore, target: str, data: str, spec: ExperimentSpe
         spec = spec_from_dict(result.experiment.spec)
         doing, judging = "promote", result.experiment.name
         hold.check()
+        if registry is not None and spec.promotion is not None and (held := _rollback_hold(
+                registry, model_name, registry.by_alias(str(model_name), "champion"))) is not None:
+            # rolled back while it re-tuned: not promoted over the rollback
+            record(CycleStep("promote", StepStatus.SKIPPED, f"{held.said}; {result.experiment.name}, re-tuned "
+                             "meanwhile, is not offered again once it is released",
+                             {"experiment": result.experiment.name, "held": True,
+                              "held_by_rollback": held.to_json()}))
+            return reported(CycleOutcome.HELD, head.name, head.name)
         step = promote_step(store, result.experiment.name, spec, model_name, promote, registry_uri)
         record(step)
         outcome = {StepStatus.DONE: CycleOutcome.PROMOTED, StepStatus.REJECTED: CycleOutcome.REJECTED}.get(
@@ -690,8 +795,10 @@ def _undecided_retune(store: SQLStore, root: ExperimentRecord,
     made = any(p.get("step") == "retune" for p in of_it)
     judged = any(p.get("step") == "promote" and (
         p.get("status") in (StepStatus.DONE.value, StepStatus.REJECTED.value)   # (the promote seam records no audit)
-        or (p.get("status") == StepStatus.FAILED.value and (p.get("detail") or {}).get("temporary") is False))
-        for p in of_it)  # a failure for good (not the registry down: a refit's data file gone) is not offered again
+        or (p.get("status") == StepStatus.FAILED.value and (p.get("detail") or {}).get("temporary") is False)
+        or (p.get("status") == StepStatus.SKIPPED.value and (p.get("detail") or {}).get("held")))
+        for p in of_it)  # a failure for good (not the registry down: a refit's data file gone) is not offered again,
+    # nor one a rollback held (tuned on the rows the rollback was about, likely: the next drift check decides)
     if not made or judged or not _has_champion(store, newest):
         return None
     decided = (AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPION, AuditKind.PROMOTION_REJECTED)
@@ -721,19 +828,97 @@ def _of_the_first_tuning(step: Mapping[str, Any]) -> bool:
         "first tuning: ")
 
 
+def _rejected_on_these_rows(store: SQLStore, head: ExperimentRecord, data: str) -> tuple[str, str] | None:
+    """A re-tune of ``head`` (the champion checked) that a cycle's promotion gate rejected and that was tuned on the
+    very rows of ``data`` (the digest of its bytes: a task re-tune's data fingerprint, a trial-code one's recorded
+    digest), and that digest; None where there is none. The file is hashed only where ``head`` has a rejected
+    re-tune. Re-tuning those rows again against the same champion found the same model and was rejected by the same
+    gate: a scheduler's retry, `watch` on a link nobody re-pointed, or the cycle that had just rejected an offered
+    re-tune of them each paid for a whole re-tune."""
+    from tunesmith.digests import file_digest
+
+    existing = store.experiment_names()
+    rejected = [c for c in (store.experiment(n) for n in head.attributes.get("retunes", []) if n in existing)
+                if c.attributes.get("rejected")]
+    if not rejected or not os.path.isfile(data):
+        return None
+    digest = file_digest(data)
+    for child in reversed(rejected):  # the newest first
+        tuned = ((child.attributes.get("data_fingerprint") or {}).get("content_hash")
+                 or (child.attributes.get("lineage") or {}).get("data_digest"))
+        if tuned == digest:
+            return child.name, digest
+    return None
+
+
+def _rollback_hold(registry: ModelRegistry | None, model_name: str | None,
+                   champion: ModelVersion | None) -> Hold | None:
+    """The rollback holding ``model_name`` in ``registry`` (whose champion is ``champion``, as read), or None: none
+    read (no registry, nothing registered) or none holding it."""
+    from tunesmith.promotion.rollback_hold import hold_of
+
+    if registry is None or model_name is None or champion is None:
+        return None
+    return hold_of(registry, model_name, champion)
+
+
+def _served_trial(version: ModelVersion | None, model_name: str | None,
+                  head: ExperimentRecord) -> ServedTrial | None:
+    """The trial of ``head`` that registered champion ``version`` serves, with the scores recorded at its promotion
+    (its tags), for the drift check to score: the experiment's best trial is not the one served where a promotion
+    shipped another (`tunesmith promote --trial N`). None: not known (no registry, a version of another experiment,
+    or without the tag)."""
+    from tunesmith.drift import ServedTrial
+    from tunesmith.promotion.promote import METRIC_TAG
+    from tunesmith.promotion.version_tags import TRIAL_TAG, of_experiment
+
+    trial = version.tags.get(TRIAL_TAG, "") if version is not None else ""
+    if version is None or not of_experiment(version, head) or not trial.isdigit():
+        return None
+    metrics = {}
+    for key, value in version.tags.items():
+        if key.startswith(METRIC_TAG):
+            try:
+                metrics[key[len(METRIC_TAG):]] = float(value)
+            except ValueError:
+                continue  # a tag edited by hand: not a score
+    return ServedTrial(int(trial), f"the champion of model {model_name!r}, version {version.version}, as the "
+                                   "registry serves it", metrics)
+
+
+def served_by_trail(store: SQLStore, name: str) -> ServedTrial | None:
+    """The trial of experiment ``name`` that a registered model serves by this store's audit trail of promotions and
+    rollbacks (no MLflow read: `tunesmith drift NAME`, which names no model), with the holdout scores recorded at its
+    promotion; None where the trail has no champion of ``name`` (with several models, the first by name)."""
+    from tunesmith.drift import ServedTrial
+    from tunesmith.promotion.champions import champions_held
+
+    if name not in store.experiment_names():
+        return None   # the drift check says so, as it always did
+    held = [c for c in champions_held(store, store.experiment(name)) if c.trial is not None]
+    if not held:
+        return None
+    first = held[0]
+    assert first.trial is not None
+    return ServedTrial(first.trial, f"the champion of model {first.model_name!r}, version {first.version}, by this "
+                                    "store's audit trail", first.metrics)
+
+
 def _check_champion(store: SQLStore, head: ExperimentRecord, tuned: TunedOn | None, data: str,
-                    reference: str | None, new_rows: dict[str, list[Any]] | None) -> DriftReport:
+                    reference: str | None, new_rows: dict[str, list[Any]] | None,
+                    served: ServedTrial | None = None) -> DriftReport:
     """The drift check of the new rows against what the champion ``head`` was tuned on: a re-tune's own file (its
     task data, or the file trial code was re-tuned on), whatever ``--reference`` says, which serves a champion
     that is the first tuning (a trial-code one holds no file), and a re-tune whose file is gone or was overwritten
     since (one recorded before re-tunes kept a copy of their rows). Comparing a re-tune with ``--reference`` (the
     first tuning's rows) found the drift it was re-tuned for, and re-tuned again on the same rows, every cycle.
-    ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it."""
+    ``tuned``: :func:`tunesmith.drift.tuned_on` of a trial-code ``head``, as the cycle found it; ``served``: the trial
+    the registry serves (:func:`_served_trial`), scored rather than the best one."""
     from tunesmith.drift import check_stored
 
     if reference is None or not _own_file_holds_its_rows(store, head, tuned):
-        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned)
-    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned)
+        return check_stored(store, head.name, data, reference, data_columns=new_rows, tuned=tuned, served=served)
+    report = check_stored(store, head.name, data, None, data_columns=new_rows, tuned=tuned, served=served)
     return replace(report, notes=(*report.notes, f"--reference {reference} is not used: the champion {head.name} is "
                                                  f"a re-tune, compared with the rows it was tuned on, "
                                                  f"{report.reference} (--reference serves a first tuning)"))
@@ -781,9 +966,10 @@ def _refuse_no_reference(store: SQLStore, root: str,
 
 
 def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, registry: ModelRegistry, named: bool,
-                         again: str) -> ExperimentRecord | None:
+                         again: str) -> tuple[ExperimentRecord, ModelVersion] | None:
     """The experiment of ``lineage_root``'s lineage that ``model_name``'s champion in ``registry`` was registered
-    from; None when no champion is registered yet (the cycle then follows the lineage, as without a model name).
+    from, and the champion's version (its trial is the one served); None when no champion is registered yet (the
+    cycle then follows the lineage, as without a model name).
     ``named``: the registry was given as ``--tracking-uri``; ``again``: the cycle's command, for a refusal's fix.
 
     Raises:
@@ -809,7 +995,7 @@ def _registered_champion(store: SQLStore, lineage_root: str, model_name: str, re
                              f"rollback {model_name} --reason ...) or promote a trial of {lineage_root!r} (tunesmith "
                              f"promote {lineage_root} -m {model_name}), then run the cycle again")
     if name and of_experiment(version, recorded[name]) and _descends_from(recorded, name, lineage_root):
-        return recorded[name]
+        return recorded[name], version
     raise UserInputError(f"--model-name: {champion} was registered from experiment {name or '(untagged)'!r}, which "
                          f"is not {lineage_root!r} or one of its re-tunes in this store; run the cycle on that "
                          f"experiment's lineage, or give {lineage_root!r}'s lineage a model name of its own")

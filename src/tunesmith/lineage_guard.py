@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith.coordinators import LEASE_RENEW_EVERY, LEASE_TTL, Heartbeat
 from tunesmith.errors import TemporaryFailure, TunesmithError
-from tunesmith.lease_holders import holder_here, lease_owner_id
+from tunesmith.lease_holders import holder_alive, holder_here, lease_owner_id
 
 if TYPE_CHECKING:
     from tunesmith.storage.sql import SQLStore
@@ -38,10 +38,13 @@ def guard_key(root: str) -> str:
 
 
 class LineageHold:
-    """A cycle's hold on its lineage, as renewals find it: :meth:`check` before what two cycles must not both do."""
+    """A cycle's hold on its lineage, as renewals find it: :meth:`check` before what two cycles must not both do.
+    ``took_over``: the holder (and since when) whose hold this one took over, its cycle having ended without giving
+    it back (killed outright, its host lost: the lease of a process gone, or one that lapsed); None: none."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, took_over: tuple[str, float] | None = None) -> None:
         self.root = root
+        self.took_over = took_over
         self.lapsed = threading.Event()  # set by the renewing thread: the lease was gone at a renewal
 
     def check(self) -> None:
@@ -62,7 +65,10 @@ def lineage_held(store: SQLStore, root: str) -> Iterator[LineageHold]:
     Raises:
         LineageBusy: another live cycle holds it, named by host, pid and since when.
     """
-    hold = LineageHold(root)
+    # read before taking it: a lease left by a cycle that never gave it back, which taking the key then clears
+    left = [(holder, since) for holder, since, lapses in store.slot_holders(guard_key(root), 0.0)
+            if lapses <= time.time() or not holder_alive(holder)]
+    hold = LineageHold(root, left[0] if left else None)
     # no experiment id: a first tuning's root is not recorded yet (the column takes none, for `quota list` only)
     with key_held(store, guard_key(root), None, lambda: LineageBusy(_busy_said(store, root)), lapsed=hold.lapsed):
         yield hold
@@ -123,10 +129,10 @@ def held_by(store: SQLStore, key: str, doing: str) -> tuple[str, str] | None:
         return None
     holder, since, lapses = holders[0]
     if holder_here(holder):  # alive (a dead one here was taken over): its pid means something here
-        return f"pid {holder.split(':')[1]} on this host, since {_utc(since)}", ""
+        return f"pid {holder.split(':')[1]} on this host, since {utc(since)}", ""
     # a pid on another host means nothing here; a holder SIGKILLed there holds the key until its lease lapses
-    return (f"coordinator {holder}, since {_utc(since)}",
-            f"; if that {doing} is gone (killed, its host down), its hold lapses by itself at {_utc(lapses)}, "
+    return (f"coordinator {holder}, since {utc(since)}",
+            f"; if that {doing} is gone (killed, its host down), its hold lapses by itself at {utc(lapses)}, "
             f"{LEASE_TTL:.0f} s after its last renewal, or give it back now: tunesmith quota release {holder}")
 
 
@@ -139,5 +145,5 @@ def _busy_said(store: SQLStore, root: str) -> str:
             "one again once it has ended (exit 75: try again later)") + held[1]
 
 
-def _utc(epoch: float) -> str:
+def utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

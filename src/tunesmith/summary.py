@@ -301,7 +301,11 @@ def holdout_lines(summary: Mapping[str, Any]) -> list[str]:
         score, rows = float(holdout.get("holdout_" + metric, float("nan"))), int(holdout.get("holdout_rows", 0))
         why = why_holdout_undefined(holdout, metric)  # a NaN score is no number to print to four places
         on = f"on {rows} row{'' if rows == 1 else 's'}"
-        lines.append(f"holdout {metric} of trial {holdout['trial']} (the model promote ships, scored on rows the "
+        # a promotion of another trial (`promote --trial N`) is what is served: `show` adds it as "served"
+        other = next((s for s in summary.get("served", ()) if s.get("trial") != holdout["trial"]), None)
+        ships = ("the model promote ships" if other is None else f"the model promote ships without --trial; model "
+                 f"{other['model_name']} serves trial {other['trial']}")
+        lines.append(f"holdout {metric} of trial {holdout['trial']} ({ships}, scored on rows the "
                      "search never saw): "
                      + (f"{score:.4f} {on}" if why is None else f"undefined ({score}) {on}: {why}"))
         if (o := summary.get("cv_optimism")) is not None:

@@ -8,13 +8,14 @@ Evidently 0.7.23 requires 26 packages (pandas, pyarrow, plotly, nltk, statsmodel
 same three tests.
 """
 
-from tunesmith.drift.check import (TunedOn, check_experiment, check_files, check_stored, drift_config_of,
+from tunesmith.drift.check import (ServedTrial, TunedOn, check_experiment, check_files, check_stored, drift_config_of,
                                    file_digest, tuned_on)
 from tunesmith.drift.report import ChampionCheck, DriftReport, ReferenceSource, print_report
 from tunesmith.drift.statistics import ColumnDrift, ColumnKind, ColumnRole, population_stability_index
 
 __all__ = [
-    "ChampionCheck", "ColumnDrift", "ColumnKind", "ColumnRole", "DriftReport", "ReferenceSource", "TunedOn",
+    "ChampionCheck", "ColumnDrift", "ColumnKind", "ColumnRole", "DriftReport", "ReferenceSource", "ServedTrial",
+    "TunedOn",
     "check_experiment", "check_files", "check_stored", "drift_config_of", "file_digest", "population_stability_index",
     "print_report", "tuned_on",
 ]

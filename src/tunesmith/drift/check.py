@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +40,24 @@ def drift_config_of(experiment: ExperimentRecord) -> DriftConfig:
     return spec_from_dict(experiment.spec, recorded=True).drift or DriftConfig()
 
 
+@dataclass(frozen=True, slots=True)
+class ServedTrial:
+    """The trial a registered model serves, as the caller found it (the registry's champion version, or the store's
+    audit trail of promotions): the drift check scores it, not the experiment's best, which need not be what is
+    served (`tunesmith promote --trial N`). ``said``: which model and version, for the report; ``metrics``: the
+    scores recorded when it was promoted (its holdout's, ``holdout_<metric>``, is the baseline)."""
+
+    trial: int
+    said: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
 def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord], data: str | os.PathLike[str],
                      reference: str | os.PathLike[str] | None = None,
                      data_columns: Mapping[str, list[Any]] | None = None,
                      tuned: TunedOn | None = None,
-                     tuned_fingerprint: Mapping[str, Any] | None = None) -> DriftReport:
+                     tuned_fingerprint: Mapping[str, Any] | None = None,
+                     served: ServedTrial | None = None) -> DriftReport:
     """Test ``data`` for drift against what ``experiment`` was tuned on.
 
     Args:
@@ -59,6 +72,8 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
             hashes the file a re-tune was tuned on once; None: found here (cheap when it is None: no file is read).
         tuned_fingerprint: a task experiment's latest data fingerprint (its data changed mid-experiment: the last
             ``data_changed`` event's); None: the one recorded when it started.
+        served: the trial a registered model serves (scored against the holdout score recorded at its promotion);
+            None: the experiment's best trial, the one its holdout scored.
 
     Raises:
         UserInputError: a missing or unreadable file, missing columns, too few rows, no reference to compare, a
@@ -66,6 +81,7 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     """
     from tunesmith.summary import best_of, why_holdout_undefined
 
+    data = _resolved_once(data)
     spec = spec_from_dict(experiment.spec, recorded=True)
     cfg = spec.drift or DriftConfig()
     if spec.task is None:
@@ -131,6 +147,13 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
         skipped = f"{os.path.basename(str(data))} has no label column {new.target!r}"
     elif best is None:
         skipped = "the experiment has no completed trial"
+    elif served is not None and (chosen := _served_trial(trials, served)) is None:
+        skipped = (f"trial {served.trial}, {served.said}, is not a completed trial of {experiment.name} in this "
+                   "store; the champion cannot be scored")
+    elif served is not None:
+        assert chosen is not None
+        champion, skipped = _champion(experiment, spec.model_copy(update={"task": task}), chosen, new.X, new.y, cfg,
+                                      ref_ds.y, os.path.basename(str(data)), served)
     else:
         recorded_trial = (experiment.attributes.get("holdout") or {}).get("trial")
         best = next((t for t in trials if t.number == recorded_trial), best)  # the champion the holdout scored
@@ -143,6 +166,14 @@ def check_experiment(experiment: ExperimentRecord, trials: Sequence[TrialRecord]
     return DriftReport(experiment.name, reference_name, _resolved(data), ref_ds.n_rows, len(new.X), tuple(tested),
                        _thresholds(cfg), champion, skipped, tuple(notes),
                        ReferenceSource.TASK if reference is None else ReferenceSource.GIVEN)
+
+
+def _served_trial(trials: Sequence[TrialRecord], served: ServedTrial) -> TrialRecord | None:
+    """The completed trial ``served`` names, if the experiment has it."""
+    from tunesmith.records import TrialState
+
+    return next((t for t in trials if t.number == served.trial and t.state is TrialState.COMPLETED
+                 and t.values), None)
 
 
 def _given_reference(data: DataConfig, reference: str | os.PathLike[str]) -> DataConfig:
@@ -246,6 +277,7 @@ def check_files(reference: str | os.PathLike[str], data: str | os.PathLike[str],
     from tunesmith.tasks import read_columns
 
     cfg = cfg or DriftConfig()
+    data = _resolved_once(data)
     ref = read_columns(reference, "--reference")
     cur = data_columns if data_columns is not None else read_columns(data, "--data")
     missing = [c for c in ref if c not in cur]
@@ -266,6 +298,14 @@ def _resolved(path: str | os.PathLike[str]) -> str:
     """A file as the report names it: absolute, symlinks resolved, whether it was typed relative or came from the
     spec (the report outlives the folder it was made in)."""
     return str(Path(path).resolve())
+
+
+def _resolved_once(data: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """``--data`` resolved as the check starts, and read and reported as that file: a link re-pointed at each day's
+    rows (``ln -sfn rows/2026-12-06.csv new_rows.csv``) and moved during the check (the champion's refit takes
+    seconds) was read as one day's file and reported as the next's. A path that names no file stays as typed, for
+    the refusal to name it so (empty: said as unset, not ".")."""
+    return _resolved(data) if os.fspath(data) and os.path.exists(data) else data
 
 
 def _enough_rows(n: int, cfg: DriftConfig) -> None:
@@ -326,9 +366,12 @@ def _few_levels(values: np.ndarray, levels: int) -> bool:
 
 
 def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.ndarray, y: np.ndarray,
-              cfg: DriftConfig, reference_y: np.ndarray, file_name: str) -> tuple[ChampionCheck | None, str | None]:
+              cfg: DriftConfig, reference_y: np.ndarray, file_name: str,
+              served: ServedTrial | None = None) -> tuple[ChampionCheck | None, str | None]:
     """The champion's check, or why there is none: labels the model never saw, a score the new rows leave
-    undefined (one class only, for ROC AUC) are reasons, not a NaN in the verdict nor a traceback."""
+    undefined (one class only, for ROC AUC) are reasons, not a NaN in the verdict nor a traceback. ``best``: the
+    trial scored, ``served`` where it is a registered model's (its baseline: the holdout score recorded at its
+    promotion, else the experiment's holdout of that trial, else its CV score)."""
     import warnings
 
     from tunesmith.tasks import score_new_rows
@@ -345,7 +388,10 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
     holdout = experiment.attributes.get("holdout") or {}
     if holdout.get("trial") != best.number:
         holdout = {}
-    if f"holdout_{metric}" in holdout and math.isfinite(float(holdout[f"holdout_{metric}"])):
+    at_promotion = (served.metrics if served is not None else {}).get(f"holdout_{metric}")
+    if at_promotion is not None and math.isfinite(float(at_promotion)):
+        baseline, source = float(at_promotion), "promotion"
+    elif f"holdout_{metric}" in holdout and math.isfinite(float(holdout[f"holdout_{metric}"])):
         baseline, source = float(holdout[f"holdout_{metric}"]), "holdout"
     else:
         assert best.values is not None
@@ -360,13 +406,15 @@ def _champion(experiment: ExperimentRecord, spec: Any, best: TrialRecord, X: np.
         classes = len(np.unique(y))
         why = f" ({file_name} holds {classes} class)" if classes < 2 else ""
         return None, f"the champion's {metric} is undefined on {file_name}{why}"
+    which = served.said if served is not None else "the experiment's best trial, which its holdout scored"
     return ChampionCheck(best.number, dict(best.params), metric, task.direction, baseline, source, current, len(X),
-                         cfg.max_score_drop), None
+                         cfg.max_score_drop, which), None
 
 
 def check_stored(store: Any, name: str, data: str | os.PathLike[str],
                  reference: str | os.PathLike[str] | None = None,
-                 data_columns: Mapping[str, list[Any]] | None = None, tuned: TunedOn | None = None) -> DriftReport:
+                 data_columns: Mapping[str, list[Any]] | None = None, tuned: TunedOn | None = None,
+                 served: ServedTrial | None = None) -> DriftReport:
     """:func:`check_experiment` for the experiment called ``name`` in ``store`` (a TrialStore)."""
     from tunesmith.data_history import data_epochs
 
@@ -374,4 +422,5 @@ def check_stored(store: Any, name: str, data: str | os.PathLike[str],
     epochs = data_epochs(experiment.attributes, store.events(experiment.id), ())
     # the rows its last trials ran on; {}: a change recorded before events kept fingerprints, which cannot be checked
     latest = (epochs[-1].fingerprint or {}) if epochs else None
-    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned, latest)
+    return check_experiment(experiment, store.trials(experiment.id), data, reference, data_columns, tuned, latest,
+                            served)

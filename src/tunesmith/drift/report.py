@@ -14,19 +14,22 @@ from tunesmith.suggestions import first_few, listed
 
 @dataclass(frozen=True)
 class ChampionCheck:
-    """The best configuration refit on the development rows and scored on the new rows, against the score it
+    """The champion's configuration refit on the development rows and scored on the new rows, against the score it
     was recorded with (the holdout's, else its cross-validated score). ``drop`` is the relative loss of quality
-    (positive: worse), whatever the metric's direction."""
+    (positive: worse), whatever the metric's direction. The champion is the trial a registered model serves where
+    that is known (``which`` says so), else the experiment's best (the one its holdout scored)."""
 
     trial: int
     params: dict[str, Any]
     metric: str
     direction: str
     baseline: float
-    baseline_source: str      # "holdout" or "cv"
+    # "holdout" (recorded when the run ended), "promotion" (the holdout score recorded when it was promoted) or "cv"
+    baseline_source: str
     current: float
     rows: int
     max_drop: float
+    which: str = "the experiment's best trial"   # why this trial was scored
 
     @property
     def drop(self) -> float:
@@ -41,7 +44,7 @@ class ChampionCheck:
         return {"trial": self.trial, "params": self.params, "metric": self.metric, "direction": self.direction,
                 "baseline": self.baseline, "baseline_source": self.baseline_source, "current": self.current,
                 "rows": self.rows, "relative_drop": self.drop, "max_drop": self.max_drop,
-                "degraded": self.degraded}
+                "degraded": self.degraded, "which": self.which}
 
 
 class ReferenceSource(StrEnum):
@@ -84,7 +87,8 @@ class DriftReport:
         out = [f"{c.role.value} {c.name}: {c.reason}" for c in self.columns if c.drifted]
         if self.champion is not None and self.champion.degraded:
             ch = self.champion
-            out.append(f"champion {ch.metric} {ch.current:.4f} on the new data against {ch.baseline:.4f} "
+            out.append(f"champion (trial {ch.trial}) {ch.metric} {ch.current:.4f} on the new data against "
+                       f"{ch.baseline:.4f} "
                        f"({ch.baseline_source}): {ch.drop:.1%} worse, more than {ch.max_drop:.0%}")
         return out
 
@@ -132,7 +136,8 @@ def print_report(console: Any, report: DriftReport) -> None:
     console.print(table)
     if report.champion is not None:
         ch = report.champion
-        console.print(f"champion (trial {ch.trial}) {ch.metric}: {ch.current:.4f} on {ch.rows} new rows, "
+        console.print(f"champion (trial {ch.trial}, {escape(ch.which)}) {ch.metric}: {ch.current:.4f} on {ch.rows} "
+                      "new rows, "
                       f"{ch.baseline:.4f} recorded ({ch.baseline_source}); change {-ch.drop:+.1%}"
                       f"{' [red]degraded[/]' if ch.degraded else ''}")
     elif report.champion_skipped:

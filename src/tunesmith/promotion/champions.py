@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tunesmith.audit import AuditKind
@@ -47,6 +48,8 @@ class RecordedChampion:
     version: str
     experiment: str | None
     trial: int | None
+    # the holdout scores recorded at its promotion (``holdout_<metric>``); empty where none were (an older tunesmith)
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 # Where a move was recorded: a live experiment (by id) or a deleted one (by its record's id: SQLite may give a deleted
@@ -80,6 +83,17 @@ def recorded_champion(store: TrialStore, model_name: str, registry: str | None =
     return found[0] if found is not None else None
 
 
+def recorded_registry(store: TrialStore, model_name: str) -> str | None:
+    """The registry (its URI as recorded: redacted) of the last promotion of ``model_name`` this store recorded, the
+    one `tunesmith rollback` defaults to; None where none is recorded, or its URI had a password (redacted, it cannot
+    be used)."""
+    from tunesmith.redaction import REDACTED
+
+    last = next((move[3] for move in reversed(_recorded_moves(store)) if move[0].kind == AuditKind.PROMOTED
+                 and move[0].payload.get("model_name") == model_name and move[3]), None)
+    return None if last is None or REDACTED in last else str(last)
+
+
 # A move recorded, with its experiment's name, where it was recorded and its registry (None: not known)
 _Move = tuple["Event", str, _Source, str | None]
 
@@ -107,8 +121,8 @@ def _recorded_moves(store: TrialStore) -> list[_Move]:
 
 def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedChampion, _Source | None]]:
     champion: dict[str, tuple[RecordedChampion, _Source | None]] = {}
-    # (model, version) -> (experiment, trial, where recorded)
-    registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None]] = {}
+    # (model, version) -> (experiment, trial, where recorded, holdout scores)
+    registered: dict[tuple[str, str], tuple[str | None, int | None, _Source | None, Mapping[str, float]]] = {}
     for event, name, where, _ in moves:
         model = str(event.payload.get("model_name"))
         if model not in models:
@@ -117,15 +131,17 @@ def _replay(moves: list[_Move], models: set[str]) -> dict[str, tuple[RecordedCha
             version = event.payload.get("to_version")
             if version is None:
                 continue
-            source = registered.get((model, str(version)), (None, None, None))
+            source = registered.get((model, str(version)), (None, None, None, {}))
         else:  # promoted: the version registered; already the champion: the version that stayed
             version = event.payload.get("version") if event.kind == AuditKind.PROMOTED \
                 else event.payload.get("champion_before")
             if version is None:
                 continue
-            source = (name, event.trial_number, where)
+            known = registered.get((model, str(version)))   # already the champion: as it was promoted
+            scores = event.payload.get("holdout") or (known[3] if known is not None else {})
+            source = (name, event.trial_number, where, dict(scores))
             registered[(model, str(version))] = source
-        champion[model] = (RecordedChampion(model, str(version), source[0], source[1]), source[2])
+        champion[model] = (RecordedChampion(model, str(version), source[0], source[1], source[3]), source[2])
     return champion
 
 
@@ -267,6 +283,7 @@ _OF_A_MODEL = frozenset({AuditKind.PROMOTED, AuditKind.PROMOTION_ALREADY_CHAMPIO
                          AuditKind.ROLLED_BACK, AuditKind.ROLLBACK_STARTED})
 
 
-__all__ = ["RecordedChampion", "champions_held", "recorded_champion", "refuse_a_registry_without_its_champion",
+__all__ = ["RecordedChampion", "champions_held", "recorded_champion", "recorded_registry",
+           "refuse_a_registry_without_its_champion",
            "store_flag",
            "refuse_deleting_a_champion"]

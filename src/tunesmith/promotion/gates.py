@@ -68,6 +68,7 @@ class ChampionComparison:
     method: str = ""                   # "paired bootstrap over N holdout rows" / "recorded values"
     problem: str | None = None         # why no comparison could be made (the gate then fails)
     is_candidate: bool = False         # the champion is the candidate's own model: nothing to compare
+    rows: int | None = None            # the holdout rows the bootstrap resampled (None: no bootstrap)
 
 
 def _passed(gate: str, message: str, **evidence: Any) -> GateResult:
@@ -181,8 +182,26 @@ def champion_gate(policy: PromotionConfig, comparison: ChampionComparison | None
     return (_passed if ok else _failed)(
         "beat_champion", f"{what} {'>=' if ok else '<'} margin {cfg.margin:g} over champion "
         f"v{comparison.champion_version} ({comparison.metric}: {comparison.candidate:.4g} vs "
-        f"{comparison.champion:.4g})",
-        **evidence)
+        f"{comparison.champion:.4g}){'' if ok else _too_few_rows(comparison, cfg.margin, cfg.confidence)}",
+        **evidence, **({"rows": comparison.rows} if comparison.rows is not None else {}))
+
+
+def _too_few_rows(comparison: ChampionComparison, margin: float, confidence: float) -> str:
+    """Why a candidate that scored better than the margin asks was still rejected: the holdout is too small for
+    the interval at ``confidence`` to be that narrow (a daily file of ~280 rows leaves 57 holdout rows; every re-tune
+    but one facing a broken champion was rejected, one that scored higher too). The interval narrows as one over
+    the square root of the rows: about how many would let an improvement this large pass. '' where the point
+    estimate itself misses the margin (more rows would not help) or no bootstrap ran."""
+    if comparison.rows is None or comparison.ci_low is None or comparison.improvement is None:
+        return ""
+    room, width = comparison.improvement - margin, comparison.improvement - comparison.ci_low
+    if room <= 0 or width <= room:
+        return ""
+    need = math.ceil(comparison.rows * (width / room) ** 2)
+    return (f"; the improvement itself reaches the margin, but on {comparison.rows} holdout rows the {confidence:.0%} "
+            f"interval reaches {width:.4g} below it: about {need} holdout rows would let an improvement this large "
+            "pass (a larger task.holdout.fraction or more rows per batch; or a lower beat_champion.confidence, a "
+            "lower margin)")
 
 
 @dataclass(frozen=True)

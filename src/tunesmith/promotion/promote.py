@@ -52,6 +52,7 @@ from tunesmith.spec.model import ExperimentSpec
 from tunesmith.spec.promotion_config import PromotionConfig
 
 if TYPE_CHECKING:
+    from tunesmith.promotion.rollback_hold import Hold
     from tunesmith.storage.base import TrialStore
     from tunesmith.tracking.model_registry import ModelRegistry, ModelVersion
 
@@ -321,6 +322,9 @@ def promote(store: TrialStore, name: str, model_name: str, clock: Clock, trial_n
         audit.record(store, experiment.id, decision.audit_kind, clock, trial.number, {
             "model_name": model_name, "version": data["version"], "champion_before": data["champion_before"],
             "failed_gates": [g.gate for g in gates if not g.passed], "report": str(json_path),
+            # its holdout scores as judged here: what a drift check of the model it registers compares with
+            **({"holdout": {k: v for k, v in metrics.items() if k.startswith("holdout_")}}
+               if decision is Decision.PROMOTED else {}),
             **({"even_if_rolled_back": True} if any(g.gate == "rolled_back" and g.passed for g in gates) else {}),
             # the registry the champion is in: another registry's first promotion is not "the registry moved"
             **({"registry": _safe(registry.uri)} if registry is not None else {}),
@@ -341,27 +345,39 @@ def _promote_again(store: TrialStore, name: str, model_name: str, trial_number: 
     return shlex.join(words)
 
 
-def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str) -> RollbackOutcome:
+def model_registry_uri(store: TrialStore | None, model_name: str, given: str | None, cwd: str) -> tuple[str, str]:
+    """The registry a command that names only a model (`rollback`, `release`) acts on, and where that came from (for
+    its messages): ``given`` (``--tracking-uri``); else the registry this store's last promotion of ``model_name``
+    recorded (the spec's tracking.mlflow.uri, which `promote` and `cycle` use: the on-call engineer who rolls back
+    with only that set had to look it up); else ``$MLFLOW_TRACKING_URI``; else ``sqlite:///mlflow.db`` in ``cwd``."""
+    from tunesmith.promotion.champions import recorded_registry
+    from tunesmith.tracking import registry_uri
+
+    if given:
+        return registry_uri(given, cwd), "--tracking-uri"
+    recorded = recorded_registry(store, model_name) if store is not None else None
+    if recorded is not None:
+        return recorded, f"the registry this store's last promotion of {model_name!r} recorded ({recorded})"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return registry_uri(None, cwd), "MLFLOW_TRACKING_URI"
+    return registry_uri(None, cwd), "--tracking-uri (not given: the default, sqlite:///mlflow.db in this folder)"
+
+
+def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str,
+             field: str = "--tracking-uri") -> RollbackOutcome:
     """Move ``champion`` back to ``previous``; ``previous`` moves to the champion before that (or goes). Where a
     rollback of the model was cut short (killed after marking the version it demotes), this finishes that one
     instead, and says so (``finished_interrupted``); what else an interrupted promotion or rollback left is settled
     first (``notes``).
+
+    ``field``: where ``uri`` came from (:func:`model_registry_uri`), as its refusal names it.
 
     Raises:
         UserInputError: no MLflow database at a ``sqlite:///`` ``uri``, no champion, no earlier champion to go back
             to, or ``previous`` the champion itself with no rollback to finish; MLflow not installed.
         PromotionBusy: a promotion of ``model_name`` held it for longer than a rollback waits (exit 75).
     """
-    from tunesmith.tracking import check_registry_installed
-
-    check_registry_installed("rollback", f"moving {model_name}'s alias champion back")
-    from tunesmith.tracking.model_registry import ModelRegistry
-
-    if (database := missing_sqlite_file(uri)) is not None:  # MLflow would create an empty one
-        raise UserInputError(f"--tracking-uri: no MLflow database at {database}; pass the URI the model was "
-                             "registered at (the spec's tracking.mlflow.uri), e.g. --tracking-uri "
-                             "sqlite:////path/to/mlflow.db")
-    registry = ModelRegistry(uri)
+    registry = registry_of(uri, field, "rollback", f"moving {model_name}'s alias champion back")
     # one at a time with the model's promotions, as they are with each other: a rollback between a promote's reading
     # of the champion and its registering was undone unseen (the new version's `previous`: the version rolled back
     # from); a rollback without a store, auditing nowhere, holds nothing: a promote's re-read guards against it
@@ -371,6 +387,40 @@ def rollback(store: TrialStore | None, model_name: str, clock: Clock, uri: str, 
         finished = next((s.rollback for s in settled if s.rollback is not None), None)
         outcome = finished if finished is not None else roll_back(store, registry, model_name, clock, reason)
         return replace(outcome, notes=notes)
+
+
+def registry_of(uri: str, field: str, command: str, doing: str) -> ModelRegistry:
+    """The registry at ``uri`` (``field``: where it came from) for ``command`` (``doing`` what), refused where MLflow
+    is not installed or a ``sqlite:///`` ``uri`` names no database (MLflow would create an empty one).
+
+    Raises:
+        UserInputError: naming ``field`` (the flag only where it was given) and the fix.
+    """
+    from tunesmith.tracking import check_registry_installed
+
+    check_registry_installed(command, doing)
+    from tunesmith.tracking.model_registry import ModelRegistry
+
+    if (database := missing_sqlite_file(uri)) is not None:  # MLflow would create an empty one
+        raise UserInputError(f"{field}: no MLflow database at {database}; pass the URI the model was registered at "
+                             "(the spec's tracking.mlflow.uri), e.g. --tracking-uri sqlite:////path/to/mlflow.db")
+    return ModelRegistry(uri)
+
+
+def release_hold(store: TrialStore | None, model_name: str, clock: Clock, uri: str, reason: str,
+                 field: str = "--tracking-uri") -> Hold | None:
+    """`tunesmith release`: lift the hold a rollback put on ``model_name``'s cycles
+    (:mod:`tunesmith.promotion.rollback_hold`); the hold released, or None where there was none.
+
+    Raises:
+        UserInputError: as :func:`registry_of`.
+        PromotionBusy: a promotion or rollback of ``model_name`` held it for longer than this waits (exit 75).
+    """
+    from tunesmith.promotion.rollback_hold import release
+
+    registry = registry_of(uri, field, "release", f"reading {model_name}'s rollbacks")
+    with nullcontext() if store is None else model_held(store, model_name, None, "release"):
+        return release(store, registry, model_name, clock, reason)
 
 
 # -- evidence ---------------------------------------------------------------------------------------------------
@@ -492,7 +542,7 @@ def _compare(policy: PromotionConfig, registry: ModelRegistry | None, champion: 
                    "class only, say) and were drawn again" if ci.redrawn else "")
         return ChampionComparison(champion.version, holdout_metric, ci.candidate, ci.champion, ci.improvement,
                                   ci.low, ci.high, f"paired bootstrap, {ci.resamples} resamples of {ci.rows} "
-                                  f"holdout rows, both models scored on the same rows{redrawn}")
+                                  f"holdout rows, both models scored on the same rows{redrawn}", rows=ci.rows)
     mine = candidate.metrics.get(metric)
     theirs = champion.tags.get(METRIC_TAG + metric)
     if mine is None or theirs is None:

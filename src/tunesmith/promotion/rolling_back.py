@@ -102,7 +102,7 @@ def roll_back(store: TrialStore | None, registry: ModelRegistry, model_name: str
             "is nothing to roll back to, and no version carries the mark of a rollback cut short (an older "
             "tunesmith's, or aliases set by hand); point `previous` at the version to go back to (MLflow's "
             "set_registered_model_alias), then roll back, or promote the model to serve")
-    audited = _audited_on(store, (current, previous)) if store is not None else None
+    audited = audited_on(store, (current, previous)) if store is not None else None
     intent = begin(store, audited, Change.ROLLBACK, clock, model_name, registry.uri, None, {
         "from_version": current.version, "to_version": previous.version}, reason) \
         if store is not None and audited is not None else None
@@ -158,7 +158,7 @@ def cut_short(registry: ModelRegistry, model_name: str) -> Mark | None:
     return max(marks, key=lambda m: (m.at or 0.0, int(m.from_version))) if marks else None
 
 
-def _audited_on(store: TrialStore, versions: Sequence[ModelVersion]) -> ExperimentRecord | None:
+def audited_on(store: TrialStore, versions: Sequence[ModelVersion]) -> ExperimentRecord | None:
     """The experiment a rollback of ``versions`` (the demoted, then the restored) is recorded on: the first whose
     experiment the store has (another store's, or a deleted one of that name, is not this one's)."""
     for version in versions:
@@ -178,4 +178,4 @@ def _version(version: ModelVersion | None) -> str | None:
     return version.version if version is not None else None
 
 
-__all__ = ["Mark", "RollbackOutcome", "cut_short", "finish", "mark_of", "roll_back"]
+__all__ = ["Mark", "RollbackOutcome", "audited_on", "cut_short", "finish", "mark_of", "roll_back"]

@@ -122,13 +122,15 @@ def settled_trail(store: TrialStore, name: str | None, clock: Clock) -> tuple[li
     Raises:
         ExperimentNotFound: no experiment, live or deleted, is called ``name``.
     """
-    from tunesmith.audit import trail
+    from tunesmith.audit import lineage_retunes, trail
     from tunesmith.errors import ExperimentNotFound
 
     try:
         live = [store.experiment(name)] if name is not None else None
     except ExperimentNotFound:
         live = []   # deleted only: trail says so, or that there is none
+    if live:  # a lineage root's trail lists its re-tunes' promotions and rollbacks: settled as its own are
+        live += lineage_retunes(store, live[0])
     models = {i.model_name for i in unsettled(store, live)} if live != [] else set()
     left = settle_where_reachable(store, clock, models) if models else []
     return trail(store, name), left

@@ -129,13 +129,19 @@ class ModelRegistry:
         return _version(self.client.get_model_version(name, version))
 
     def versions(self, name: str) -> list[ModelVersion]:
-        """Every version of ``name``, oldest first ([] when the model does not exist, nor the registry's file)."""
+        """Every version of ``name``, oldest first ([] when the model does not exist, nor the registry's file).
+
+        Raises:
+            RegistryUnavailable: the registry did not answer.
+        """
         if self.missing_database() is not None:
             return []
         # MLflow's filter takes no escapes (name='it\\'s' matched nothing): the other quote where the name has one,
         # and every version, sifted here, where it has both
         quote = next((q for q in "'\"" if q not in name), None)
-        found = self.client.search_model_versions(f"name={quote}{name}{quote}" if quote else None)
+        client = self.client
+        with self._read():  # a server down: RegistryUnavailable (exit 75), as for by_alias, not MLflow's raw error
+            found = client.search_model_versions(f"name={quote}{name}{quote}" if quote else None)
         return sorted((_version(mv) for mv in found if mv.name == name), key=lambda v: int(v.version))
 
     def log_sklearn(self, run_id: str, model: Any, sample: Any, artifact_path: str = "model",
