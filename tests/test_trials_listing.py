@@ -212,3 +212,13 @@ def test_log_of_a_trial_whose_log_is_gone_names_the_file(some_fail):
     code, out, err = cli_in_process("trials", "mixed", "--log", "0")
     assert code == 2 and out == ""
     assert f"trial 0's log {trial['log_path']} cannot be read" in err, err
+
+
+def test_log_of_a_trial_that_printed_nothing_says_so(some_fail):
+    """Trial 0 completed and printed nothing: `--log 0` printed nothing at all, read as the command failing."""
+    (trial,) = _json("mixed", "--limit", "1")
+    with open(trial["log_path"], "w", encoding="utf-8"):
+        pass
+    code, out, err = cli_in_process("trials", "mixed", "--log", "0")
+    assert code == 0 and out == ""
+    assert "trial 0's log is empty: the trial printed nothing" in err, err

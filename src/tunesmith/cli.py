@@ -736,7 +736,10 @@ def trials(name: Annotated[str, typer.Argument()], storage: StorageOption = None
     store = _store(storage)
     exp = store.experiment(name)
     if log is not None:
-        sys.stdout.write(trial_log(store, exp, log))
+        text = trial_log(store, exp, log)
+        sys.stdout.write(text)
+        if not text:  # (nothing printed read as the command failing)
+            err.print(f"trial {log}'s log is empty: the trial printed nothing")
         return
     records, total = read_listed(store, exp, state or (), sort, limit, curves=as_json or as_csv)
     if as_json:
