@@ -213,10 +213,11 @@ def _recorded_where_left_out(declared: Any, recorded: Any, path: list[str]) -> A
     return declared.model_copy(update={head: _recorded_where_left_out(mine, theirs, rest)})
 
 
-WRITTEN_BY_MIGRATIONS = {"cv": ("cut_at",), "holdout": ("fraction_of", "draw"), "data": ("time_as",)}
+WRITTEN_BY_MIGRATIONS = {"cv": ("cut_at", "refit"), "holdout": ("fraction_of", "draw"), "data": ("time_as",)}
 """The task's keys the store's migrations write into experiments recorded before a rule changed, by section: 0006
-``holdout.fraction_of: groups`` (a grouped holdout counted groups); 0008 ``cv.cut_at: rows``, ``holdout.draw:
-random`` and ``data.time_as: codes``."""
+``holdout.fraction_of: groups`` (a grouped holdout counted groups) and 0006 or 0009 ``cv.refit: all_rows`` (a
+time-ordered model to ship was fit on every development row and scored on the whole holdout); 0008 ``cv.cut_at:
+rows``, ``holdout.draw: random`` and ``data.time_as: codes``."""
 
 
 def _recorded_rules_like(declared: TaskConfig, recorded: TaskConfig) -> TaskConfig:
