@@ -4,9 +4,14 @@ migration wrote into those or a default changed since."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from helpers import completed_in_process, specs_migrated_from
 
@@ -62,3 +67,76 @@ def test_a_changed_default_written_into_a_file_is_an_edit_that_says_the_default_
         **GROUPED["task"], "holdout": {"fraction": 0.2, "fraction_of": "rows"}}}))
     diff = completed_in_process(tmp_path, "diff", "grouped", "grouped.yaml", "--storage", url)
     assert diff.returncode == 1 and diff.stdout.startswith("task.holdout.fraction_of: groups -> rows"), diff
+
+
+def _revision(url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar())
+    finally:
+        engine.dispose()
+
+
+def _old_store(tmp_path: Path) -> str:
+    """A store as a tunesmith of revision 0005 left it, one experiment in it."""
+    from helpers import migrate_to
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'tunesmith.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate_to(conn, "0005")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('old', :spec, 'completed', 1.0, 2.0, 0)"), {"spec": json.dumps({**GROUPED,
+                                                                                                  "name": "old"})})
+    engine.dispose()
+    return url
+
+
+def test_a_host_told_never_to_migrate_refuses_an_older_store_until_it_is_upgraded_on_purpose(tmp_path: Path) -> None:
+    """Any command that opens a store, `ls` and a Prometheus scrape's `metrics` included, upgraded a shared store one
+    way, locking every host still on the older release out of it. Under TUNESMITH_MIGRATE=never such a command is
+    refused (exit 2, one line: the store's revision, this tunesmith's, the fix), nothing written; `tunesmith store
+    upgrade` upgrades it on purpose and says so; a new store is still made by `run`."""
+    from tunesmith.storage.schema import HEAD_REVISION
+
+    url = _old_store(tmp_path)
+    never = {"TUNESMITH_MIGRATE": "never", "TUNESMITH_STORAGE": url}
+    listed = subprocess.run([sys.executable, "-m", "tunesmith.cli", "ls"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env={**os.environ, **never})
+    assert listed.returncode == 2 and len(listed.stderr.splitlines()) == 1, listed
+    assert ("is at schema revision '0005', older than the " f"'{HEAD_REVISION}' this tunesmith needs"
+            in listed.stderr and "TUNESMITH_MIGRATE=never" in listed.stderr
+            and "tunesmith store upgrade" in listed.stderr), listed.stderr
+    scraped = completed_in_process(tmp_path, "metrics", "old", env=never)
+    assert scraped.returncode == 2 and scraped.stderr == listed.stderr, scraped
+    assert _revision(url) == "0005"
+
+    upgraded = completed_in_process(tmp_path, "store", "upgrade", env=never)
+    assert upgraded.returncode == 0 and upgraded.stderr == "", upgraded
+    assert upgraded.stdout.startswith(f"upgraded the store at {url} from schema revision '0005' to "
+                                      f"'{HEAD_REVISION}'"), upgraded.stdout
+    assert _revision(url) == HEAD_REVISION
+    assert completed_in_process(tmp_path, "ls", env=never).returncode == 0
+    again = completed_in_process(tmp_path, "store", "upgrade", env=never)
+    assert again.returncode == 0 and "nothing to upgrade" in again.stdout, again
+
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump({**GROUPED, "name": "new"}))
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    made = completed_in_process(tmp_path, "run", "new.yaml", "-q", env={**never, "TUNESMITH_STORAGE": fresh})
+    assert made.returncode == 0, made
+    bad = completed_in_process(tmp_path, "ls", env={**never, "TUNESMITH_MIGRATE": "no"})
+    assert bad.returncode == 2 and bad.stderr.startswith("error: TUNESMITH_MIGRATE: 'no' is not"), bad
+
+
+def test_the_python_api_warns_as_it_upgrades_a_store(tmp_path: Path) -> None:
+    """`open_experiment` ("read only") upgraded a team's store without a word."""
+    import tunesmith
+    from tunesmith.storage import StoreUpgraded
+
+    url = _old_store(tmp_path)
+    with pytest.warns(StoreUpgraded, match="from schema revision '0005'.*restore a backup"):
+        assert tunesmith.open_experiment("old", storage=url).name == "old"
