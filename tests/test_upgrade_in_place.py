@@ -132,11 +132,45 @@ def test_a_host_told_never_to_migrate_refuses_an_older_store_until_it_is_upgrade
     assert bad.returncode == 2 and bad.stderr.startswith("error: TUNESMITH_MIGRATE: 'no' is not"), bad
 
 
-def test_the_python_api_warns_as_it_upgrades_a_store(tmp_path: Path) -> None:
-    """`open_experiment` ("read only") upgraded a team's store without a word."""
+def test_the_python_api_warns_as_it_upgrades_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`open_experiment` ("read only") upgraded a team's store without a word; it follows TUNESMITH_MIGRATE too."""
     import tunesmith
+    from tunesmith.errors import UpgradeRefused
     from tunesmith.storage import StoreUpgraded
 
     url = _old_store(tmp_path)
+    monkeypatch.setenv("TUNESMITH_MIGRATE", "never")
+    with pytest.raises(UpgradeRefused, match="is at schema revision '0005'"):
+        tunesmith.open_experiment("old", storage=url)
+    monkeypatch.delenv("TUNESMITH_MIGRATE")
     with pytest.warns(StoreUpgraded, match="from schema revision '0005'.*restore a backup"):
         assert tunesmith.open_experiment("old", storage=url).name == "old"
+
+
+def test_a_cycle_told_never_to_migrate_leaves_an_older_store_as_it_is(tmp_path: Path) -> None:
+    """`cycle spec.yaml` whose spec fails a check meant for specs given anew looks the experiment up in the store
+    first (a recorded one is excused): that look-up upgraded the store under TUNESMITH_MIGRATE=never too. It is
+    refused there as every command is, and the store stays at its revision."""
+    from tunesmith.testing.drift_data import shifted_split
+
+    # `${x}` in a command: refused in a spec given anew, recorded by an earlier tunesmith
+    spec = {"name": "cmd", "objective": {"metric": "loss", "direction": "minimize"},
+            "trial": {"command": "echo ${x}; echo '{\"loss\": 0.5}'"},
+            "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+            "budget": {"trials": 1}, "executor": {"kind": "process", "workers": 1}, "seed": 0}
+    shifted_split(tmp_path)
+    (tmp_path / "cmd.yaml").write_text(yaml.safe_dump(spec))
+    url = f"sqlite:///{tmp_path / 'tunesmith.db'}"
+    from helpers import migrate_to
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrate_to(conn, "0005")
+        conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
+                          "VALUES ('cmd', :s, 'completed', 1.0, 2.0, 0)"), {"s": json.dumps(spec)})
+    engine.dispose()
+    cycled = completed_in_process(tmp_path, "cycle", "cmd.yaml", "--data", "reference.csv", "--reference",
+                                  "reference.csv", env={"TUNESMITH_MIGRATE": "never", "TUNESMITH_STORAGE": url})
+    assert cycled.returncode == 2 and "TUNESMITH_MIGRATE=never" in cycled.stderr, cycled
+    assert _revision(url) == "0005"

@@ -7,9 +7,9 @@ backup taken before the upgrade does (README, Storage; docs/upgrading.md).
 
 Any command that opens a store upgrades it, `ls` and a scrape's `metrics` included, so the first host updated upgrades
 a store every other host shares. ``TUNESMITH_MIGRATE=never`` keeps a host from it (:func:`upgrades_allowed`, read by
-the CLI, passed to :class:`~tunesmith.storage.sql.SQLStore` as ``upgrade``): such a command is refused instead
-(:func:`upgrade_refused`), and `tunesmith store upgrade` (:func:`upgrade_on_purpose`) upgrades it when the team is
-ready.
+the CLI and the Python API, passed to :class:`~tunesmith.storage.sql.SQLStore` as ``upgrade``): such a command is
+refused instead (:func:`upgrade_refused`), and `tunesmith store upgrade` (:func:`upgrade_on_purpose`) upgrades it
+when the team is ready.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tunesmith.errors import StorageConfigError, UserInputError
+from tunesmith.errors import UpgradeRefused, UserInputError
 from tunesmith.extras import update_tunesmith
 
 if TYPE_CHECKING:
@@ -57,9 +57,9 @@ def upgrade_said(shown: str, old: str, new: str) -> str:
             f"\"Can't locate revision identified by '{new}'\"")
 
 
-def upgrade_refused(shown: str, origin: str, revision: str, head: str) -> StorageConfigError:
+def upgrade_refused(shown: str, origin: str, revision: str, head: str) -> UpgradeRefused:
     """The refusal of a store at the older ``revision`` by a host told never to upgrade one."""
-    return StorageConfigError(
+    return UpgradeRefused(
         f"{origin}: the store at {shown} is at schema revision {revision!r}, older than the {head!r} this tunesmith "
         f"needs, and {MIGRATE_VARIABLE}=never keeps this host from upgrading it (a tunesmith that knows only older "
         "revisions could no longer open it); once every host sharing it runs this release, back it up and run "
