@@ -881,6 +881,8 @@ def version(storage: Annotated[str | None, typer.Option(
         if key == "store":
             revision = value['schema_revision'] or 'none (no tunesmith store here yet)'
             out.print(f"store {value['url']}: schema revision {revision}")
+        elif key == "tunesmith_commit":
+            out.print(f"{key} {value or 'unknown (not installed from a git checkout or URL)'}")
         else:
             out.print(f"{key} {value if value is not None else 'not installed'}")
 
