@@ -236,8 +236,11 @@ def specs_migrated_from(revision: str, url: str, specs: list[dict]) -> dict[str,
             conn.execute(text("INSERT INTO experiments (name, spec, status, created_at, updated_at, next_number) "
                               "VALUES (:n, :s, 'completed', 1.0, 2.0, 0)"), {"n": spec["name"], "s": json.dumps(spec)})
     engine.dispose()
-    store = SQLStore(url)
+    said: list[str] = []
+    store = SQLStore(url, on_upgrade=said.append)
     try:
-        return {spec["name"]: store.experiment(spec["name"]).spec for spec in specs}
+        migrated = {spec["name"]: store.experiment(spec["name"]).spec for spec in specs}
+        assert said, "the store was not upgraded"
+        return migrated
     finally:
         store.close()

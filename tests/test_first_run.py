@@ -682,6 +682,32 @@ def test_version_flag_and_json_report(tmp_path: Path) -> None:
     assert "store" not in report and not (tmp_path / "tunesmith.db").exists(), "no database opened"
 
 
+def test_version_names_the_git_commit_tunesmith_runs_from(tmp_path: Path) -> None:
+    """Every release says 0.1.0 (walk X: an SRE could not tell which host ran which): `version` names the commit of
+    the checkout tunesmith is imported from, and whether its tracked files were modified; a copy of the package in
+    another project's work tree (a virtual environment there) has none."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tunesmith")
+    assert spec is not None and spec.origin is not None
+    package = Path(spec.origin).resolve().parent  # the tree the command imports, as this process does
+
+    def git(*args: str, cwd: Path = package) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+    modified = " (modified)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    report = json.loads(tunesmith("version", "--json", cwd=tmp_path).stdout)
+    assert report["tunesmith_commit"] == git("rev-parse", "HEAD") + modified
+    assert f"tunesmith_commit {report['tunesmith_commit']}\n" in tunesmith("version", cwd=tmp_path).stdout
+
+    project = tmp_path / "project"
+    shutil.copytree(package, project / "venv" / "tunesmith", ignore=shutil.ignore_patterns("__pycache__"))
+    git("init", "-q", cwd=project)
+    copied = subprocess.run([sys.executable, "-m", "tunesmith.cli", "version", "--json"], cwd=tmp_path, text=True,
+                            capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(project / "venv")})
+    assert json.loads(copied.stdout)["tunesmith_commit"] is None, copied.stderr
+
+
 def test_version_reads_a_stores_revision_without_creating_one(tmp_path: Path) -> None:
     missing = tunesmith("version", "--storage", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
     assert missing.returncode == 2 and "no store at" in missing.stderr

@@ -315,7 +315,7 @@ def test_a_store_at_revision_0002_gains_the_quota_tables(store_url):
                           "VALUES ('old', '{\"name\": \"old\"}', 'completed', 1.0, 2.0, 0)"))
         conn.commit()
     engine.dispose()
-    store = SQLStore(store_url)
+    store = SQLStore(store_url, on_upgrade=lambda said: None)  # (the Python API's warning: test_upgrade_in_place)
     exp = store.experiment("old")
     store.set_quota("tag:team=a", 1, now=5.0)
     assert store.acquire_slot("h:1:a", exp.id, {"tag:team=a": None}, now=5.0, ttl=5.0).granted

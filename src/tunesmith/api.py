@@ -21,6 +21,7 @@ from tunesmith.selection import Selection
 from tunesmith.spec.loader import load_spec, spec_from_dict
 from tunesmith.spec.model import ExperimentSpec, check_new_spec
 from tunesmith.storage.sql import SQLStore, in_memory, resolve_url
+from tunesmith.storage.upgrades import upgrades_allowed
 from tunesmith.summary import (
     best_of, experiment_summary, front_of, objectives_of, selection_of, shown_experiment,
 )
@@ -149,7 +150,7 @@ def run(spec: ExperimentSpec | Mapping[str, Any] | str | os.PathLike[str], stora
     watching = Listeners(*([shown] if shown is not None else []))
     for w in plan.warnings:  # what `tunesmith run` prints before it starts (a listener's, else stderr's)
         watching.warning(w)
-    store = SQLStore(url)
+    store = SQLStore(url, upgrade=upgrades_allowed(os.environ))  # (TUNESMITH_MIGRATE=never, as for the CLI)
     try:
         check_tracking_destination(plan.spec, store.url)  # before the store is made: MLflow's tables would break it
         with ctrl_c_noted_until_the_run_starts() as interrupt:
@@ -273,7 +274,7 @@ def _existing_store(storage: str | None) -> Iterator[SQLStore]:
     from tunesmith.errors import ExperimentNotFound, StoreNotFound
     from tunesmith.storage.sql import describe_url
 
-    store = SQLStore(resolve_url(storage, None, os.environ), create=False)
+    store = SQLStore(resolve_url(storage, None, os.environ), create=False, upgrade=upgrades_allowed(os.environ))
     try:
         yield store
     except StoreNotFound:

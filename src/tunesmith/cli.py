@@ -234,7 +234,10 @@ def _closed_with_command(store):  # type: ignore[no-untyped-def]
     """``store``, to be closed as the command's Click context closes (see :func:`_store`), its upgrade of an older
     tunesmith's schema said as a warning; also the store `cycle` and `watch` open by the cycle's own rule (a spec
     file's `storage:`)."""
+    from tunesmith.storage.upgrades import upgrades_allowed
+
     store.on_upgrade = _warn  # (before its first use, which opens it)
+    store.upgrade = upgrades_allowed(os.environ)  # TUNESMITH_MIGRATE=never: an older store is refused, not upgraded
     _click_module("globals").get_current_context().call_on_close(store.close)
     return store
 
@@ -881,6 +884,8 @@ def version(storage: Annotated[str | None, typer.Option(
         if key == "store":
             revision = value['schema_revision'] or 'none (no tunesmith store here yet)'
             out.print(f"store {value['url']}: schema revision {revision}")
+        elif key == "tunesmith_commit":
+            out.print(f"{key} {value or 'unknown (not installed from a git checkout or URL)'}")
         else:
             out.print(f"{key} {value if value is not None else 'not installed'}")
 
@@ -996,6 +1001,19 @@ def quota_release(holder: Annotated[str, typer.Argument(help="the coordinator, a
     out.print(f"released {holder}'s slots on {', '.join(keys)}" if keys else
               f"{holder} holds no slot on this store (its leases lapsed, or the name is mistyped: copy it from the "
               "refusal that named it); nothing to release")
+
+
+store_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="The store itself: its schema.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("upgrade")
+def store_upgrade(storage: StorageOption = None) -> None:
+    """Upgrade the store an older tunesmith wrote to this one's schema revision, on purpose (also under
+    TUNESMITH_MIGRATE=never). One way: back it up first; every tunesmith sharing it must then be this release."""
+    from tunesmith.storage.upgrades import upgrade_on_purpose
+
+    out.print(upgrade_on_purpose(_store(storage)), soft_wrap=True, markup=False, highlight=False)
 
 
 export_app = typer.Typer(no_args_is_help=True, cls=_Commands, help="Write an experiment to another system.")

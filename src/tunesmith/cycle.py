@@ -71,7 +71,9 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.audit import actor
 from tunesmith.clock import Clock, SystemClock
-from tunesmith.errors import RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UserInputError
+from tunesmith.errors import (
+    RegistryUnavailable, StoreUnavailable, TemporaryFailure, TunesmithError, UpgradeRefused, UserInputError,
+)
 from tunesmith.events import RunListener
 from tunesmith.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_REJECTED, EXIT_TEMPFAIL
 from tunesmith.records import ExperimentRecord, RunStatus, TrialState
@@ -340,7 +342,7 @@ def _has_champion(store: SQLStore, experiment: ExperimentRecord) -> bool:
 def cycle_command(storage: str | None, target: str, data: str, on_open: OnOpen = None, **options: Any) -> CycleReport:
     """``tunesmith cycle``: :func:`run_cycle` in the store ``target`` is in (see :func:`_target_store`); ``on_open``
     is given that store as it is opened (the CLI closes it with the command, as its other commands' stores)."""
-    store, spec_file = _target_store(storage, target, data, options.get("reference"))
+    store, spec_file = _target_store(storage, target, data, options.get("reference"), on_open)
     if on_open is not None:
         on_open(store)
     return run_cycle(store, target, data, spec_file=spec_file, **options)
@@ -350,14 +352,14 @@ def watch_command(storage: str | None, target: str, data: str, every: float, on_
                   **options: Any) -> list[CycleReport]:
     """``tunesmith watch``: :func:`watch` in the store ``target`` is in (see :func:`_target_store`); ``on_open``: as
     for :func:`cycle_command` (watch gives the connections back after each cycle, not the store itself)."""
-    store, spec_file = _target_store(storage, target, data, options.get("reference"))
+    store, spec_file = _target_store(storage, target, data, options.get("reference"), on_open)
     if on_open is not None:
         on_open(store)
     return watch(store, target, data, every, spec_file=spec_file, **options)
 
 
-def _target_store(storage: str | None, target: str, data: str,
-                  reference: str | None) -> tuple[SQLStore, ExperimentSpec | None]:
+def _target_store(storage: str | None, target: str, data: str, reference: str | None,
+                  on_open: OnOpen = None) -> tuple[SQLStore, ExperimentSpec | None]:
     """The store of a cycle on ``target``: ``--storage``, else a spec file's ``storage:`` (as for `run`, which
     recorded the experiment there), else the default; created only for a spec file (reading an address that holds
     nothing is a mistake to report). Also the spec file, read here once, when ``target`` is one that exists (without
@@ -379,22 +381,27 @@ def _target_store(storage: str | None, target: str, data: str,
         except UserInputError:
             # only a store recording this experiment excuses the new-spec checks (its spec predates them); refused
             # before a store is created, so a mistake in a first cycle leaves no empty database behind
-            if not _records_experiment(url, spec.name):
+            if not _records_experiment(url, spec.name, on_open):
                 raise
     if _names_a_file(target):  # the store is created for it: a typo in a first cycle's path left an empty one
         _refuse_missing_files(data, reference)
     return SQLStore(url, create=_names_a_file(target), origin=origin), spec
 
 
-def _records_experiment(url: str, name: str) -> bool:
+def _records_experiment(url: str, name: str, on_open: OnOpen = None) -> bool:
     """Whether the store at ``url`` records the experiment ``name``; False where it cannot be read (none there, a
     server that does not answer, a newer tunesmith's store, another application's tables): the spec's own error is then
-    the one to show, as the thing to fix first, and the store's comes back on the next try if it still stands."""
+    the one to show, as the thing to fix first, and the store's comes back on the next try if it still stands. The
+    store is handed to ``on_open`` as the command's own is: an older one is upgraded and said, or refused."""
     from tunesmith.storage.sql import SQLStore
 
     store = SQLStore(url, create=False)
+    if on_open is not None:  # as the command's own store: an upgrade said, or refused (TUNESMITH_MIGRATE=never)
+        on_open(store)
     try:
         return name in store.experiment_names()
+    except UpgradeRefused:  # an older store this host may not upgrade, and so not read: the thing to fix first
+        raise
     except TunesmithError:
         return False
     finally:

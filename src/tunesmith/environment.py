@@ -58,8 +58,10 @@ def package_version(name: str) -> str:
     return dist.version
 
 
-def git_state(folder: str) -> dict[str, Any] | None:
-    """``{commit, dirty, remote}`` of the git work tree holding ``folder``; None outside one (or without git)."""
+def git_state(folder: str, tracking: str | None = None) -> dict[str, Any] | None:
+    """``{commit, dirty, remote}`` of the git work tree holding ``folder``; None outside one (or without git), and
+    where the work tree does not track the file ``tracking`` (in ``folder``): an installed package in a virtual
+    environment inside another project's work tree is no checkout of its own."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=5)
@@ -67,6 +69,8 @@ def git_state(folder: str) -> dict[str, Any] | None:
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
+    if tracking is not None and git("ls-files", "--error-unmatch", "--", tracking) is None:
+        return None
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return None

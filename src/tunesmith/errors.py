@@ -14,7 +14,8 @@
     ├── StorageError         the store cannot be opened, migrated or written
     │   ├── StoreUnavailable     no database server answers at the store's address (also a TemporaryFailure: exit 75)
     │   ├── StorageConfigError   a wrong store address (also a UserInputError: exit 2)
-    │   │   └── StoreNotFound    no store there (a read-only command does not create one)
+    │   │   ├── StoreNotFound    no store there (a read-only command does not create one)
+    │   │   └── UpgradeRefused   an older tunesmith's store this host may not upgrade (TUNESMITH_MIGRATE=never)
     │   ├── StoreDamaged         an SQLite file that SQLite finds damaged (restore a backup; exit 1, no resume hint)
     │   └── WorkdirError         a trial's folder cannot be made mid-run (a full disk): the run stopped
     └── TrialError           raised inside a trial to fail it with a classified reason
@@ -130,6 +131,11 @@ class StorageConfigError(StorageError, UserInputError):
 
 class StoreNotFound(StorageConfigError):
     """A command that only reads or continues was pointed at a store that does not exist."""
+
+
+class UpgradeRefused(StorageConfigError):
+    """A store an older tunesmith wrote, which this host is told not to upgrade (``TUNESMITH_MIGRATE=never``):
+    nothing is read from it until `tunesmith store upgrade` has run."""
 
 
 class StoreDamaged(StorageError):

@@ -10,7 +10,9 @@ is a list of one (``when: {kernel: poly}`` is ``[poly]``), and a condition's val
 Not compared: ``base_dir``, the folder a spec was read from (a relative trial or data path is compared as written;
 the same text in two folders may name other code). Against a recorded experiment, a spec file that leaves out
 ``seed`` or ``workdir`` does not differ there: the run filled them in (a fresh seed, ``.tunesmith/NAME``), and
-running the file would fill them in again (the rule `cycle` applies to a spec file of a recorded experiment).
+running the file would fill them in again (the rule `cycle` applies to a spec file of a recorded experiment). Nor
+where it leaves out a key a store migration wrote into the recorded spec, or a field whose default changed since
+(:func:`filled_like`): the file the experiment was run from, unchanged, is no edit.
 """
 
 from __future__ import annotations
@@ -67,7 +69,16 @@ class SpecDifference:
             return f"{self.path}: removed" + ("" if isinstance(self.old, dict) else f" (was {shown(self.old)})")
         if self.old == self.new:  # different as recorded, the same as shown: a secret in it changed
             return f"{self.path}: changed (value hidden)"
-        return f"{self.path}: {shown(self.old)} -> {shown(self.new)}"
+        return f"{self.path}: {shown(self.old)} -> {shown(self.new)}{self._default_changed()}"
+
+    def _default_changed(self) -> str:
+        """`` (false was its default until 2026-12-04, true since)`` where the old value is a default of then and the
+        new one the default of now: a changed default, not (only) someone's edit."""
+        changed = next((c for c in CHANGED_DEFAULTS if c.path == self.path), None)
+        if changed is None or not (_same(self.old, changed.before) and _same(self.new, changed.now)):
+            return ""
+        return (f" ({shown(changed.before)} was its default until {changed.until}, {shown(changed.now)} since"
+                f"{changed.where})")
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind.value, "old": self.old, "new": self.new}
@@ -152,34 +163,76 @@ def _hidden(path: str, value: Any, secrets: list[str]) -> Any:
 def filled_like(declared: ExperimentSpec, recorded: ExperimentSpec) -> ExperimentSpec:
     """``declared`` (a spec file's) with what a run fills in where the file leaves it out, ``seed`` and ``workdir``,
     as ``recorded``'s run filled them in; a relative ``workdir`` from the current folder, as a run records it. And
-    ``budget.trials`` where the file leaves it out: the default it would take has changed (``wall_time`` alone once
-    meant 100 trials, now none), and `resume --trials` raises the recorded one."""
+    where the file leaves out a field whose default has changed (:data:`CHANGED_DEFAULTS`), or one the store's
+    migrations write (:data:`WRITTEN_BY_MIGRATIONS`), the recorded value: a file written then, unchanged, is no
+    edit."""
+    for changed in CHANGED_DEFAULTS:
+        declared = _recorded_where_left_out(declared, recorded, changed.path.split("."))
     update: dict[str, Any] = {}
-    if "trials" not in declared.budget.model_fields_set:
-        update["budget"] = declared.budget.model_copy(update={"trials": recorded.budget.trials})
     if declared.seed is None:
         update["seed"] = recorded.seed
     if declared.workdir is None:
         update["workdir"] = recorded.workdir
     elif not os.path.isabs(declared.workdir):
         update["workdir"] = os.path.abspath(declared.workdir)
-    if declared.task is not None and recorded.task is not None:  # the rules an older run recorded (0008)
+    if declared.task is not None and recorded.task is not None:
         update["task"] = _recorded_rules_like(declared.task, recorded.task)
     return declared.model_copy(update=update)
 
 
+@dataclass(frozen=True)
+class ChangedDefault:
+    """A field whose default changed: a spec recorded before holds the default of then, and the file it was run from,
+    which leaves the field out, reads as the default of now."""
+
+    path: str      # the dotted field path, as differences name it
+    before: Any    # the default until ``until``, as the spec stores it
+    now: Any
+    until: str     # the date of the release that changed it
+    where: str = ""  # a condition on the change, said after the date
+
+
+CHANGED_DEFAULTS = (
+    # `resume --trials` also raises a recorded budget the file still leaves out: taken whatever its value
+    ChangedDefault("budget.trials", 100, None, "2026-12-07", " (with a wall_time or cost alone)"),
+    ChangedDefault("drift.retune.spread", False, True, "2026-12-04"),
+)
+
+
+def _recorded_where_left_out(declared: Any, recorded: Any, path: list[str]) -> Any:
+    """``declared`` (a spec model) with the field at ``path`` as ``recorded`` has it where the file that ``declared``
+    was read from leaves it out; as it is where either lacks a section on the way (a section the file leaves out
+    while the recorded spec has it is an edit)."""
+    head, *rest = path
+    if not rest:
+        return declared if head in declared.model_fields_set else \
+            declared.model_copy(update={head: getattr(recorded, head)})
+    mine, theirs = getattr(declared, head), getattr(recorded, head)
+    if mine is None or theirs is None:
+        return declared
+    return declared.model_copy(update={head: _recorded_where_left_out(mine, theirs, rest)})
+
+
+WRITTEN_BY_MIGRATIONS = {"cv": ("cut_at", "refit"), "holdout": ("fraction_of", "draw"), "data": ("time_as",)}
+"""The task's keys the store's migrations write into experiments recorded before a rule changed, by section: 0006
+``holdout.fraction_of: groups`` (a grouped holdout counted groups) and 0006 or 0009 ``cv.refit: all_rows`` (a
+time-ordered model to ship was fit on every development row and scored on the whole holdout); 0008 ``cv.cut_at:
+rows``, ``holdout.draw: random`` and ``data.time_as: codes``."""
+
+
 def _recorded_rules_like(declared: TaskConfig, recorded: TaskConfig) -> TaskConfig:
-    """``declared`` with ``cv.cut_at``, ``holdout.draw`` and ``data.time_as`` as ``recorded`` says where the file
-    leaves them out: the store's migration 0008 wrote the rules experiments recorded before split by (row-count cuts,
-    random groups) and fed their time feature by (text codes), and a file written then, unchanged, is no edit."""
+    """``declared`` with the keys of :data:`WRITTEN_BY_MIGRATIONS` as ``recorded`` says where the file leaves them
+    out: a migration wrote the rule an experiment recorded before ran by, and a file written then, unchanged, is no
+    edit."""
     update: dict[str, Any] = {}
-    if "cut_at" not in declared.cv.model_fields_set:
-        update["cv"] = declared.cv.model_copy(update={"cut_at": recorded.cv.cut_at})
-    holdout = declared.holdout
-    if holdout is not None and recorded.holdout is not None and "draw" not in holdout.model_fields_set:
-        update["holdout"] = holdout.model_copy(update={"draw": recorded.holdout.draw})
-    if "time_as" not in declared.data.model_fields_set and recorded.data.time_as is not None:
-        update["data"] = declared.data.model_copy(update={"time_as": recorded.data.time_as})
+    for section, keys in WRITTEN_BY_MIGRATIONS.items():
+        mine, theirs = getattr(declared, section), getattr(recorded, section)
+        if mine is None or theirs is None:
+            continue
+        kept = {k: getattr(theirs, k) for k in keys
+                if k not in mine.model_fields_set and getattr(theirs, k) is not None}
+        if kept:
+            update[section] = mine.model_copy(update=kept)
     return declared.model_copy(update=update)
 
 

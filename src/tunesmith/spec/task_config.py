@@ -185,10 +185,20 @@ class CVConfig(StrictModel):
     cut_at: Literal["timestamps", "rows"] | None = Field(
         default=None, description="timeseries: where fold (and time holdout) cuts fall: between timestamps (the "
                                   "default: no timestamp on both sides of a cut) or at row counts")
+    # Experiments recorded before the model to ship was fit as the folds were say ``all_rows`` (the store's
+    # migrations 0006 and 0009): promote, drift and cycle must judge the model the recorded holdout figure is of.
+    refit: Literal["as_folds", "all_rows"] | None = Field(
+        default=None, description="timeseries, with a holdout: the model to ship is fit as the folds were (as_folds, "
+                                  "the default: on the latest cv.window development rows, scored from cv.gap rows "
+                                  "into the holdout) or on every development row, scored on the whole holdout")
 
     @property
     def cuts_at_rows(self) -> bool:
         return self.cut_at == "rows"
+
+    @property
+    def refits_on_all_rows(self) -> bool:
+        return self.refit == "all_rows"
 
 
 class HoldoutConfig(StrictModel):
@@ -340,6 +350,9 @@ class TaskConfig(StrictModel):
             raise ValueError("holdout.draw says how whole groups are held out; the data has no groups: remove it")
         if self.cv.cut_at is not None and not self.data.has_time:
             raise ValueError("cv.cut_at says where time-ordered rows are cut; the data has no time column: remove it")
+        if self.cv.refit is not None and not self.data.has_time:
+            raise ValueError("cv.refit says how a time-ordered model to ship is fit; the data has no time column: "
+                             "remove it")
         if self.cv.window is not None and self.cv.expanding:
             raise ValueError("cv.window sets a sliding window's size; also set expanding: false")
         if isinstance(self.scoring, BusinessScoring) and self.scoring.kind != "cost" and self.data.generate is not None:

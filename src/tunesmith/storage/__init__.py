@@ -11,8 +11,9 @@ from tunesmith.storage.base import Event, TrialStore
 
 if TYPE_CHECKING:
     from tunesmith.storage.sql import DEFAULT_URL, SQLStore, resolve_url
+    from tunesmith.storage.upgrades import StoreUpgraded
 
-__all__ = ["DEFAULT_URL", "Event", "SQLStore", "TrialStore", "resolve_url"]
+__all__ = ["DEFAULT_URL", "Event", "SQLStore", "StoreUpgraded", "TrialStore", "resolve_url"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +21,8 @@ def __getattr__(name: str) -> Any:
         from tunesmith.storage import sql
 
         return getattr(sql, name)
+    if name == "StoreUpgraded":
+        from tunesmith.storage.upgrades import StoreUpgraded
+
+        return StoreUpgraded
     raise AttributeError(f"module 'tunesmith.storage' has no attribute {name!r}")

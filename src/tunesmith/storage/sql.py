@@ -16,6 +16,7 @@ import os
 import shlex
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -33,7 +34,7 @@ from tunesmith.audit import status_kind
 from tunesmith.errors import (
     ExperimentExists, ExperimentNotFound, LeaseHeld, StorageConfigError, StorageError, StoreNotFound,
 )
-from tunesmith.extras import install_extra, update_tunesmith
+from tunesmith.extras import install_extra
 from tunesmith.lease_holders import holder_alive
 from tunesmith.records import (
     ExperimentRecord, FailureKind, ParamValue, QuotaUsage, Report, RunStatus, SlotGrant, TrialRecord, TrialState,
@@ -52,6 +53,7 @@ from tunesmith.storage.schema import (
     HEAD_REVISION, alembic_version, coordinator_beats, deleted_experiments, events, experiments, metadata, quota_limits,
     quota_waiters, slot_leases, trial_reports, trials,
 )
+from tunesmith.storage.upgrades import StoreUpgraded, upgrade_refused, upgrade_said
 from tunesmith.redaction import redact
 from tunesmith.suggestions import closest
 
@@ -129,16 +131,21 @@ class SQLStore:
             refused (storage/opening.py).
         origin: where ``url`` came from (``--storage``, ``TUNESMITH_STORAGE``...), to name in errors about it.
         on_upgrade: told, in a sentence for people, when opening the store upgraded an older tunesmith's schema
-            (which every tunesmith that knows only older revisions then refuses); the CLI says it on stderr.
+            (which every tunesmith that knows only older revisions then refuses); the CLI says it on stderr. None:
+            a :class:`~tunesmith.storage.upgrades.StoreUpgraded` warning.
+        upgrade: whether opening may upgrade an older tunesmith's schema; False refuses the store instead
+            (StorageConfigError), as the CLI does under ``TUNESMITH_MIGRATE=never`` (storage/upgrades.py).
     """
 
     def __init__(self, url: str, sqlite_synchronous: str = "NORMAL", create: bool = True,
-                 origin: str = "storage", on_upgrade: Callable[[str], None] | None = None) -> None:
+                 origin: str = "storage", on_upgrade: Callable[[str], None] | None = None,
+                 upgrade: bool = True) -> None:
         self.url = url
         self.sqlite_synchronous = sqlite_synchronous
         self.create = create
         self.origin = origin
         self.on_upgrade = on_upgrade
+        self.upgrade = upgrade
         self._engine: Engine | None = None
         self._slot_engine: Engine | None = None
         self._one_at_a_time: threading.RLock | None = None  # in-memory SQLite: its one connection's turns
@@ -218,7 +225,8 @@ class SQLStore:
 
         Raises:
             StorageConfigError: this user may not make the change (a read-only medium or role; see
-                :func:`schema_change_refused`), or the store is not one this tunesmith can upgrade.
+                :func:`schema_change_refused`), this store may not (``upgrade`` False: :func:`upgrade_refused`), or
+                the store is not one this tunesmith can upgrade.
         """
         try:
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -227,6 +235,8 @@ class SQLStore:
         conn.rollback()  # no snapshot held into the lock's wait
         if current == HEAD_REVISION:
             return
+        if current is not None and not self.upgrade:  # (a newer tunesmith's was refused as it was surveyed)
+            raise upgrade_refused(describe_url(self.url), self.origin, current, HEAD_REVISION)
         try:
             upgraded_from = self._migrate_under_lock(conn)
         except SQLAlchemyError as e:
@@ -234,11 +244,13 @@ class SQLStore:
             if refused is None:
                 raise
             raise refused from None
-        if upgraded_from is not None and self.on_upgrade is not None:
-            self.on_upgrade(
-                f"upgraded the store at {describe_url(self.url)} from schema revision {upgraded_from!r} to "
-                f"{HEAD_REVISION!r}: a tunesmith that knows only older revisions can no longer open it (update it: "
-                f"{update_tunesmith()})")
+        if upgraded_from is None:
+            return
+        said = upgrade_said(describe_url(self.url), upgraded_from, HEAD_REVISION)
+        if self.on_upgrade is not None:
+            self.on_upgrade(said)
+        else:  # the Python API: a team's store upgraded one way by a notebook's "read" is no silent matter
+            warnings.warn(said, StoreUpgraded, stacklevel=2)
 
     def _migrate_under_lock(self, conn: Connection) -> str | None:
         """:meth:`_migrate`'s change, under the schema lock: the revision it upgraded from, None where it made a new

@@ -92,9 +92,10 @@ def prepare(task: TaskConfig, base_dir: BaseDir = None, *, new: bool = False,
 def _refit_and_scored(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray,
                       hold_idx: np.ndarray, new: bool) -> tuple[np.ndarray, np.ndarray]:
     """(the rows the model to ship is fit on, the holdout rows it is scored on): every development row and the whole
-    holdout, but for time-ordered rows the folds' procedure (:func:`time_ordered_refit`). A ``gap`` as long as the
-    holdout leaves none to score: refused in a spec given anew; a recorded one scores them all, as it did."""
-    if ds.time is None or len(hold_idx) == 0:
+    holdout, but for time-ordered rows the folds' procedure (:func:`time_ordered_refit`), unless ``cv.refit:
+    all_rows`` (an experiment recorded before that rule keeps the model its holdout figure is of). A ``gap`` as long
+    as the holdout leaves none to score: refused in a spec given anew; a recorded one scores them all, as it did."""
+    if ds.time is None or len(hold_idx) == 0 or task.cv.refits_on_all_rows:
         return dev_idx, hold_idx
     fit, scored = time_ordered_refit(task.cv, dev_idx, hold_idx)
     if len(scored) == 0 and new:
@@ -275,7 +276,7 @@ def holdout_report(task: TaskConfig, best_params: Mapping[str, Any], seed: int |
 
 def refit(task: TaskConfig, params: Mapping[str, Any], seed: int | None, base_dir: BaseDir = None) -> Any:
     """The configuration's pipeline fit on every development row (never on the holdout), or for time-ordered rows
-    on the latest ones a sliding window keeps: the model to ship."""
+    on the latest ones a sliding window keeps (unless ``cv.refit: all_rows``): the model to ship."""
     prep = prepare(task, base_dir)
     model = build_pipeline(task, dict(params), seed, base_dir, data=prep.dataset)
     with folder_importable(base_dir):  # a step of the spec's folder may import beside it as it fits, as in a trial

@@ -167,7 +167,7 @@ def holdout_of_one_class(task: TaskConfig, ds: Dataset, dev_idx: np.ndarray, hol
         other = np.flatnonzero(np.asarray(ds.y).astype(str) != classes[0])
         # the least fraction f (in hundredths) whose ceil(f * n) latest rows, less the cv.gap rows left out before
         # the scored ones (time_ordered_refit), reach row other[-1]: f * n > n - 1 - other[-1] + gap
-        gap = task.cv.gap
+        gap = 0 if task.cv.refits_on_all_rows else task.cv.gap  # (cv.refit: all_rows scores the whole holdout)
         hundredths = 100 * (n - 1 - int(other[-1]) + gap) // n + 1 if len(other) else 0
         counted = f" (the first {gap} of its rows, the cv.gap, are not scored)" if gap else ""
         if not len(other):
