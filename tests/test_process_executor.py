@@ -483,6 +483,40 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(harness: Harne
     assert settles(lambda: not alive(shell)), "the command that ignored SIGTERM outlived the SIGKILL after it"
 
 
+# A command whose child left its session and ignores SIGTERM: the command itself ends on its SIGTERM, so the child
+# is the init process's by the time the SIGKILL after the grace is due (its worker retired meanwhile).
+LEAVES_A_CHILD_IGNORING_SIGTERM = (
+    "setsid sh -c 'trap \"\" TERM; echo $$ > child.pid; while :; do sleep 0.1; done' & "
+    "while [ ! -s child.pid ]; do sleep 0.05; done; echo yes > ready; wait")
+
+
+@pytest.mark.parametrize("ended_by", ["timeout", "grace"])
+def test_a_child_that_left_the_session_and_ignores_sigterm_is_killed_after_the_grace(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch, ended_by: str) -> None:
+    """Review Y: SIGTERM ended the command, its child in a session of its own became init's, and the worker
+    retired before the SIGKILL was due: the child ran on for good, though the failure said the whole tree was
+    killed (the SIGKILL at once had killed it)."""
+    from tunesmith.executor import process
+
+    monkeypatch.setattr(process, "TERM_GRACE_S", 0.5)
+    ex = harness.executor()
+    job = _command_job(harness, LEAVES_A_CHILD_IGNORING_SIGTERM, timeout=2.0 if ended_by == "timeout" else None)
+    ex.submit(job)
+    wait_for_file(harness.root / "trial-0" / "ready")
+    child = int((harness.root / "trial-0" / "child.pid").read_text())
+    try:
+        if ended_by == "timeout":
+            _, ended = collect(ex)
+            assert ended[0].failure is not None and ended[0].failure.kind is FailureKind.TIMEOUT
+            assert settles(lambda: ex.poll(0.1) is not None and not alive(child)), "the child outlived its trial"
+        else:
+            (done,) = [e for e in harness.close(ex, 0) if isinstance(e, AttemptEnded)]
+            assert done.outcome.failure is not None and done.outcome.failure.kind is FailureKind.INTERRUPTED
+            assert settles(lambda: not alive(child)), "the child outlived the executor's close"
+    finally:
+        _kill_quietly(child)
+
+
 def test_the_log_marks_each_retry_and_says_how_an_attempt_the_coordinator_ended_ended(harness: Harness) -> None:
     """A trial log just stopped at the trial's last line on a timeout, a memory kill, a crash or the grace period's
     end, and a retry's output ran on after the first attempt's with no mark between them."""

@@ -62,13 +62,13 @@ def stop_holders(inodes: Collection[int], session: int, grace: float = STOP_GRAC
             left.append(name)
             continue
         try:
-            pidfd = _pidfd(pid)
+            pidfd = pidfd_of(pid)
         except ProcessLookupError:  # ended already
             continue
         if pidfd is not None and not _holds(pid, pipes):  # ended, its PID maybe another's now: not ours
             os.close(pidfd)
             continue
-        if _signal(pid, pidfd, signal.SIGTERM):
+        if signal_through(pid, pidfd, signal.SIGTERM):
             signalled.append((pid, pidfd))
             stopped.append(name)
         elif pidfd is not None:
@@ -86,14 +86,14 @@ def stop_tree(pid: int, grace: float) -> None:
     signalled: list[tuple[int, int | None]] = []
     for member in [pid, *(child for child, _ in descendants(pid))]:
         try:
-            pidfd = _pidfd(member)
+            pidfd = pidfd_of(member)
         except ProcessLookupError:
             continue
-        if _signal(member, pidfd, signal.SIGTERM):
+        if signal_through(member, pidfd, signal.SIGTERM):
             signalled.append((member, pidfd))
         elif pidfd is not None:
             os.close(pidfd)
-    _wait_then_kill(signalled, grace, _exited, lambda: [(child, None) for child, _ in descendants(pid)
+    _wait_then_kill(signalled, grace, has_exited, lambda: [(child, None) for child, _ in descendants(pid)
                                                         if child not in {m for m, _ in signalled}])
 
 
@@ -107,13 +107,13 @@ def _wait_then_kill(signalled: list[tuple[int, int | None]], grace: float, ended
         time.sleep(0.02)
         waiting = [(pid, pidfd) for pid, pidfd in waiting if not ended(pid, pidfd)]
     for pid, pidfd in [*waiting, *(stragglers() if waiting else [])]:
-        _signal(pid, pidfd, signal.SIGKILL)
+        signal_through(pid, pidfd, signal.SIGKILL)
     for _, pidfd in signalled:
         if pidfd is not None:
             os.close(pidfd)
 
 
-def _exited(pid: int, pidfd: int | None) -> bool:
+def has_exited(pid: int, pidfd: int | None) -> bool:
     """Whether ``pid`` has exited (a zombie not yet reaped has): its pidfd is readable; without one, /proc says."""
     if pidfd is not None:
         return _readable(pidfd)
@@ -125,7 +125,7 @@ def _exited(pid: int, pidfd: int | None) -> bool:
     return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
 
 
-def _pidfd(pid: int) -> int | None:
+def pidfd_of(pid: int) -> int | None:
     """A pidfd for ``pid``, or None where there is none (Linux before 5.3, not Linux).
 
     Raises:
@@ -139,7 +139,7 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _signal(pid: int, pidfd: int | None, signum: int) -> bool:
+def signal_through(pid: int, pidfd: int | None, signum: int) -> bool:
     """Send ``signum``, through ``pidfd`` where there is one; whether it was sent (the process was still there)."""
     try:
         if pidfd is not None:

@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,7 +27,7 @@ from tunesmith.evaluation.output_tail import OUTPUT_LABEL, read_tail, with_tail
 from tunesmith.evaluation.unwritable_folder import workdir_error
 from tunesmith.executor.base import AttemptEnded, ExecutorEvent, TrialReported
 from tunesmith.executor.devices import GpuSlot, slot_env, slot_metrics, worker_slots
-from tunesmith.executor.processes import kill_session, session_usage, terminate_session
+from tunesmith.executor.processes import ended, kill_session, kill_signalled, session_usage, terminate_session
 from tunesmith.executor.thread_share import thread_share_env, usable_cpus
 from tunesmith.executor.wire import outcome_from_json
 from tunesmith.executor.worker_import_path import worker_env
@@ -98,6 +99,9 @@ class ProcessExecutor:
         self._last_memory_check = 0.0
         self._closing = False
         self._unwritable: WorkdirError | None = None  # a trial's folder refused its log: the next poll raises it
+        # what each SIGTERM (term_first) signalled, to SIGKILL at its time whatever became of the worker: a child
+        # that left the trial's session outlives the command, and the worker retires before that time comes
+        self._termed: list[tuple[float, list[tuple[int, int | None]]]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,6 +182,11 @@ class ProcessExecutor:
             events += self.poll(0.2)
         for w in list(self._pool):
             self._retire(w)
+        if self._termed:  # a SIGTERM keeps its time to save, as in a run (real seconds: the clock may be a test's)
+            until = time.monotonic() + max(0.0, max(at for at, _ in self._termed) - self.clock.monotonic())
+            while time.monotonic() < until and not all(ended(termed) for _, termed in self._termed):
+                time.sleep(0.05)
+        self._kill_termed()
         self._selector.close()
         return events
 
@@ -200,6 +209,8 @@ class ProcessExecutor:
                 wait = min(wait, max(0.0, w.last_seen + self.heartbeat_timeout - now))
             if w.kill_at is not None:
                 wait = min(wait, max(0.0, w.kill_at - now))
+        for at, _ in self._termed:
+            wait = min(wait, max(0.0, at - now))
         if not self._events:
             for key, _ in self._selector.select(wait):
                 self._read(key.data)
@@ -293,6 +304,7 @@ class ProcessExecutor:
         check_memory = now - self._last_memory_check >= MEMORY_CHECK_INTERVAL
         if check_memory:
             self._last_memory_check = now
+        self._kill_termed(now)
         for w in self._pool:
             if w.kill_at is not None and now >= w.kill_at:  # what the SIGTERM left
                 w.kill_at = None
@@ -328,10 +340,17 @@ class ProcessExecutor:
             w.kill_reason = reason
         if term_first and w.job is not None and w.job.command is not None:
             if w.kill_at is None:  # (else a SIGTERM was sent already: its SIGKILL is on its way)
-                terminate_session(w.proc.pid)
                 w.kill_at = self.clock.monotonic() + TERM_GRACE_S
+                self._termed.append((w.kill_at, terminate_session(w.proc.pid)))
             return
         kill_session(w.proc.pid)
+
+    def _kill_termed(self, now: float | None = None) -> None:
+        """SIGKILL what each SIGTERM whose time has come (``now``; None: every one) signalled and is still there."""
+        due = [(at, termed) for at, termed in self._termed if now is None or now >= at]
+        self._termed = [entry for entry in self._termed if entry not in due]
+        for _, termed in due:
+            kill_signalled(termed)
 
     def _retire(self, w: _Worker) -> None:
         if w in self._pool:

@@ -77,11 +77,44 @@ def kill_session(sid: int) -> None:
         pass
 
 
-def terminate_session(sid: int) -> None:
+def terminate_session(sid: int) -> list[tuple[int, int | None]]:
     """SIGTERM every process of session ``sid`` (see the module docstring) but its leader, ``sid`` itself: a
     command trial's processes, which may save their state then, while the worker that runs them lives on to say
-    how the command ended."""
-    _signal_members(sid, signal.SIGTERM, spared=sid)
+    how the command ended. Returns those signalled, (pid, pidfd or None), for :func:`kill_signalled`: a child that
+    left the session is the init process's once the command exits, and no later look at the session finds it."""
+    from tunesmith.evaluation.output_holders import pidfd_of, signal_through
+
+    signalled: list[tuple[int, int | None]] = []
+    for pid, *_ in _session_members(sid):
+        if pid == sid:
+            continue
+        try:
+            pidfd = pidfd_of(pid)  # opened before the signal: a PID reused since is never signalled again
+        except ProcessLookupError:
+            continue
+        if signal_through(pid, pidfd, signal.SIGTERM):
+            signalled.append((pid, pidfd))
+        elif pidfd is not None:
+            os.close(pidfd)
+    return signalled
+
+
+def ended(signalled: list[tuple[int, int | None]]) -> bool:
+    """Whether every one of ``signalled`` (:func:`terminate_session`'s) has exited."""
+    from tunesmith.evaluation.output_holders import has_exited
+
+    return all(has_exited(pid, pidfd) for pid, pidfd in signalled)
+
+
+def kill_signalled(signalled: list[tuple[int, int | None]]) -> None:
+    """SIGKILL those of ``signalled`` (:func:`terminate_session`'s) still there, and close their pidfds."""
+    from tunesmith.evaluation.output_holders import has_exited, signal_through
+
+    for pid, pidfd in signalled:
+        if not has_exited(pid, pidfd):
+            signal_through(pid, pidfd, signal.SIGKILL)
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _signal_members(sid: int, sig: int, spared: int) -> None:
