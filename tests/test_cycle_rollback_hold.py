@@ -108,3 +108,31 @@ def test_a_rollback_holds_the_cycles_until_released(folder: Path, monkeypatch: p
         assert mid.steps[-1].detail["held"] is True and _champion(folder) == "1"
     finally:
         store.close()
+
+
+class _Versions:
+    """The registry's versions of one model, as hold_of reads them."""
+
+    def __init__(self, *versions: Any) -> None:
+        self._versions = versions
+
+    def versions(self, name: str) -> list[Any]:
+        return list(self._versions)
+
+
+def test_a_rollback_an_older_release_made_holds_nothing() -> None:
+    """Review Y: a rollback made months ago, by a release with no hold, whose version is served still: after the
+    upgrade every cycle reported drift and neither re-tuned nor promoted, exit 0, no alert. Only a rollback this
+    release made (its mark has tunesmith.rollback_holds) holds."""
+    from tunesmith.promotion.rollback_hold import hold_of
+    from tunesmith.tracking.model_registry import ModelVersion
+
+    old_mark = {"tunesmith.rollback": "t1", "tunesmith.rolled_back_to": "1", "tunesmith.rolled_back_at": "1.0",
+                "tunesmith.rolled_back": "bad feed"}
+    champion = ModelVersion("clf", "1", None, "models:/clf/1")
+    older = _Versions(champion, ModelVersion("clf", "2", None, "models:/clf/2", old_mark))
+    assert hold_of(older, "clf", champion) is None  # type: ignore[arg-type]
+    newer = _Versions(champion, ModelVersion("clf", "2", None, "models:/clf/2",
+                                             {**old_mark, "tunesmith.rollback_holds": "1"}))
+    held = hold_of(newer, "clf", champion)  # type: ignore[arg-type]
+    assert held is not None and held.mark.from_version == "2"

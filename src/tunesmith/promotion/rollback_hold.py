@@ -13,7 +13,8 @@ Read off the registry, as the rollback's own marks are (:mod:`tunesmith.promotio
 recorded with another store, or none, holds the same: the model is held when some version carries a whole rollback
 mark whose ``rolled_back_to`` is the champion's version, and the champion does not carry the release of the newest
 such rollback (tag ``tunesmith.rollback_released``: that rollback's token). A later rollback to the same version has
-a token of its own, and holds again.
+a token of its own, and holds again. Only rollbacks made by a release that holds (their mark has
+``tunesmith.rollback_holds``) hold: one made before is left as it was, cycles going on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from tunesmith import audit
 from tunesmith.clock import Clock
+from tunesmith.promotion.rollbacks import ROLLBACK_HOLDS_TAG
 from tunesmith.promotion.rolling_back import Mark, audited_on, mark_of
 from tunesmith.redaction import redact
 
@@ -61,8 +63,10 @@ def hold_of(registry: ModelRegistry, model_name: str, champion: ModelVersion | N
     """The rollback holding ``model_name``, whose champion is ``champion`` (as just read), or None."""
     if champion is None:
         return None
+    # a rollback of a release before holds (tag ROLLBACK_HOLDS_TAG) holds nothing: its user rolled back under no
+    # such rule, and may serve that version still, months on, with cycles that re-tuned and promoted until upgraded
     marks = [m for v in registry.versions(model_name) if (m := mark_of(v)) is not None
-             and m.to_version == champion.version]
+             and m.to_version == champion.version and v.tags.get(ROLLBACK_HOLDS_TAG) == "1"]
     if not marks:
         return None
     newest = max(marks, key=lambda m: (m.at or 0.0, int(m.from_version) if m.from_version.isdigit() else 0))

@@ -28,6 +28,7 @@ ROLLED_BACK_TAG = "tunesmith.rolled_back"  # on a version rollback demoted: the 
 ROLLED_BACK_AT_TAG = "tunesmith.rolled_back_at"  # and when (seconds since the epoch)
 ROLLED_BACK_TO_TAG = "tunesmith.rolled_back_to"  # and the version it restored
 ROLLBACK_TAG = "tunesmith.rollback"  # and the rollback's token (its rollback_started event's, where a store has one)
+ROLLBACK_HOLDS_TAG = "tunesmith.rollback_holds"  # "1": a rollback of a release that holds the cycles (rollback_hold)
 
 
 def from_registry(store: TrialStore, experiment: ExperimentRecord, model_name: str,

@@ -29,7 +29,13 @@ from tunesmith.audit import AuditKind
 from tunesmith.clock import Clock
 from tunesmith.errors import UserInputError
 from tunesmith.promotion.intents import Change, Intent, begin, record_outcome
-from tunesmith.promotion.rollbacks import ROLLBACK_TAG, ROLLED_BACK_AT_TAG, ROLLED_BACK_TAG, ROLLED_BACK_TO_TAG
+from tunesmith.promotion.rollbacks import (
+    ROLLBACK_HOLDS_TAG,
+    ROLLBACK_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_TAG,
+    ROLLED_BACK_TO_TAG,
+)
 from tunesmith.promotion.version_tags import EXPERIMENT_TAG, PREVIOUS_CHAMPION_TAG, of_experiment
 from tunesmith.records import ExperimentRecord
 from tunesmith.redaction import redact
@@ -110,7 +116,7 @@ def roll_back(store: TrialStore | None, registry: ModelRegistry, model_name: str
     at = clock.now()
     # the reason last: with it the mark is whole (mark_of), and gate rolled_back refuses the demoted trial
     for key, value in ((ROLLBACK_TAG, token), (ROLLED_BACK_TO_TAG, previous.version), (ROLLED_BACK_AT_TAG, repr(at)),
-                       (ROLLED_BACK_TAG, reason)):
+                       (ROLLBACK_HOLDS_TAG, "1"), (ROLLED_BACK_TAG, reason)):
         registry.set_tag(model_name, current.version, key, value)
     return finish(store, registry, Mark(model_name, current.version, previous.version, token, reason, at), clock,
                   intent)
