@@ -194,3 +194,31 @@ def test_a_relative_metrics_file_is_written_where_the_command_was_started_while_
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "m.prom").exists()
     assert not (proj / "m.prom").exists()
+
+
+def test_two_threads_each_nesting_a_run_in_another_folder_do_not_wait_for_each_other(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Review Y: two threads each holding folder a, each entering folder b for a nested run, each waited for the
+    other to leave a: for ever. A thread that holds a folder already enters the nested one at once."""
+    from tunesmith.executor.working_folder import in_spec_folder
+
+    monkeypatch.chdir(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    both_in_a = threading.Barrier(2, timeout=10)
+    nested: list[bool] = []
+
+    def trial() -> None:
+        with in_spec_folder(str(a)):
+            both_in_a.wait()
+            with in_spec_folder(str(b)):
+                nested.append(True)
+
+    threads = [threading.Thread(target=trial, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert nested == [True, True], "the two nested runs waited for each other"
+    assert Path.cwd() == tmp_path

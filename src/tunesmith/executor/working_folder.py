@@ -9,7 +9,7 @@ The working folder is the process's, not a thread's. So while any inline trial r
 other threads in the same folder share it (two TunedSearchCV fits under joblib's threading backend), and one in
 another folder waits until the trials holding it have ended, instead of running in the folder the other entered
 last. A run nested in a trial, in the same thread (a TunedSearchCV fit inside an objective), enters its own folder
-and gives the outer trial's back. When the last trial ends, the folder the process was in before the first one
+at once, without waiting (two threads doing so would wait on each other), and gives the outer trial's back. When the last trial ends, the folder the process was in before the first one
 comes back.
 """
 
@@ -41,7 +41,10 @@ def in_spec_folder(folder: str | None) -> Iterator[None]:
         return
     me = threading.get_ident()
     with _turns:
-        _turns.wait_for(lambda: all(stack[-1] == folder for thread, stack in _held.items() if thread != me))
+        # a thread holding a folder already (a run nested in its trial) never waits: two such threads, each
+        # waiting for the other to leave, would wait for ever; the nested run enters its folder at once
+        _turns.wait_for(lambda: me in _held or all(stack[-1] == folder for thread, stack in _held.items()
+                                                   if thread != me))
         first = not _held
         if first:
             _before[0] = _current()
