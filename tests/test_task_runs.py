@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 
 import pytest
 
@@ -594,15 +595,19 @@ class Marked(TransformerMixin, BaseEstimator):  # the same name in both folders:
 """
 
 
-def test_two_folders_steps_of_one_name_each_run_their_own_code_in_one_process(project):
+def test_two_folders_steps_of_one_name_each_run_their_own_code_in_one_process(project, monkeypatch):
     """A step of the user's own (`mysteps.Marked`, mysteps.py beside the spec) was imported by its module's name:
     one process (a notebook, a test run) running experiments from two folders that each hold a mysteps.py used the
     first one imported for both, silently. It is loaded by its file, as trial code is: each folder's steps are its
     own, here without the test suite's old workaround (forgetting `mysteps` between tests). The recorded spec names
     the step as written (`mysteps.Marked`), and the experiment resumes with its own folder's code, after the other's
-    ran in the same process."""
+    ran in the same process. Another test's `mysteps` is left imported, as one process that ran it would have: a
+    trial's folds built their pipeline without the spec's folder and took it by name (the fresh clone's suite)."""
+    import types
+
     import tunesmith
 
+    monkeypatch.setitem(sys.modules, "mysteps", types.ModuleType("mysteps"))
     specs = {}
     for folder in ("a", "b"):
         project.write(f"{folder}/mysteps.py", STEP_MARKING_ITS_FOLDER.format(folder=folder))

@@ -150,15 +150,18 @@ class FoldResults:
 
 
 def cross_validate(task: TaskConfig, ds: Dataset, splits: list[Split], params: Mapping[str, Any], seed: int | None,
-                   scorer: TaskScorer, on_fold: Callable[[int, float], bool] | None = None) -> FoldResults:
+                   scorer: TaskScorer, on_fold: Callable[[int, float], bool] | None = None,
+                   base_dir: BaseDir = None) -> FoldResults:
     """Fit a fresh pipeline on each training fold only (every preprocessing step included) and score it on the
-    fold's test rows. ``on_fold(index, running_mean)`` returning True stops early (pruned)."""
+    fold's test rows. ``on_fold(index, running_mean)`` returning True stops early (pruned). ``base_dir``: the spec's
+    folder, where a step's module beside the spec is loaded from (without it, a ``mysteps`` imported by name: another
+    folder's, where one process imported that first)."""
     scores: list[float] = []
     fit_times: list[float] = []
     model: Any = None
     test = np.arange(0)
     for i, (train, test) in enumerate(splits):
-        model = build_pipeline(task, dict(params), seed, data=ds)
+        model = build_pipeline(task, dict(params), seed, base_dir, data=ds)
         started = time.perf_counter()
         model.fit(ds.X[train], ds.y[train])
         fit_times.append(time.perf_counter() - started)
@@ -202,7 +205,8 @@ def evaluate(task: TaskConfig, params: Mapping[str, Any], trial: Any, base_dir: 
         pruned = bool(should_prune()) if should_prune is not None else False
         return pruned
 
-    folds = cross_validate(task, dev, prep.splits, params, getattr(trial, "seed", None), prep.scorer, on_fold)
+    folds = cross_validate(task, dev, prep.splits, params, getattr(trial, "seed", None), prep.scorer, on_fold,
+                           base_dir)
     if pruned:
         raise TrialPruned()
     return summarize(task, folds, dev)

@@ -95,8 +95,8 @@ def nested_estimate(task: TaskConfig, space: Any, strategy_name: str = "tpe", tr
                 break
             trial_seed = derive_seed(seed, "nested", k, t)
             try:
-                metrics = summarize(task, cross_validate(task, part, inner, proposal.params, trial_seed, prep.scorer),
-                                    part)
+                folds = cross_validate(task, part, inner, proposal.params, trial_seed, prep.scorer, base_dir=base_dir)
+                metrics = summarize(task, folds, part)
             except Exception:  # noqa: BLE001 - a configuration that cannot fit fails that trial, as in the search
                 strategy.tell(proposal.token, TrialState.FAILED, None)
                 continue
