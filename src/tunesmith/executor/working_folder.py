@@ -8,8 +8,8 @@ folder's data, silently, and a YAML spec run from elsewhere failed every trial o
 The working folder is the process's, not a thread's. So while any inline trial runs, the folder is held: trials of
 other threads in the same folder share it (two TunedSearchCV fits under joblib's threading backend), and one in
 another folder waits until the trials holding it have ended, instead of running in the folder the other entered
-last. A run nested in a trial, in the same thread (a TunedSearchCV fit inside an objective), enters its own folder
-at once, without waiting (two threads doing so would wait on each other), and gives the outer trial's back. When the last trial ends, the folder the process was in before the first one
+last. A run nested in a trial, in the same thread (a TunedSearchCV fit inside an objective), enters its own
+folder at once, without waiting (two threads doing so would wait on each other), and gives the outer trial's back. When the last trial ends, the folder the process was in before the first one
 comes back.
 """
 
