@@ -9,8 +9,8 @@ The working folder is the process's, not a thread's. So while any inline trial r
 other threads in the same folder share it (two TunedSearchCV fits under joblib's threading backend), and one in
 another folder waits until the trials holding it have ended, instead of running in the folder the other entered
 last. A run nested in a trial, in the same thread (a TunedSearchCV fit inside an objective), enters its own
-folder at once, without waiting (two threads doing so would wait on each other), and gives the outer trial's back. When the last trial ends, the folder the process was in before the first one
-comes back.
+folder at once, without waiting (two threads doing so would wait on each other), and gives the outer trial's
+back. When the last trial ends, the folder the process was in before the first one comes back.
 """
 
 from __future__ import annotations
