@@ -21,7 +21,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 STOP_GRACE_S = 1.0  # after SIGTERM, how long a holder has to end before SIGKILL
@@ -83,18 +83,25 @@ def stop_tree(pid: int, grace: float) -> None:
     PID reused since is never signalled; where there is none, as read."""
     from tunesmith.executor.processes import descendants
 
-    signalled: list[tuple[int, int | None]] = []
-    for member in [pid, *(child for child, _ in descendants(pid))]:
-        try:
-            pidfd = pidfd_of(member)
-        except ProcessLookupError:
-            continue
-        if signal_through(member, pidfd, signal.SIGTERM):
-            signalled.append((member, pidfd))
-        elif pidfd is not None:
-            os.close(pidfd)
+    signalled = terminate_each([pid, *(child for child, _ in descendants(pid))])
     _wait_then_kill(signalled, grace, has_exited, lambda: [(child, None) for child, _ in descendants(pid)
                                                         if child not in {m for m, _ in signalled}])
+
+
+def terminate_each(pids: Iterable[int]) -> list[tuple[int, int | None]]:
+    """SIGTERM each of ``pids``, through a pidfd opened first (a PID reused since is never signalled again; where
+    there is none, as read); those signalled, (pid, pidfd or None), the pidfds left open for their SIGKILL."""
+    signalled: list[tuple[int, int | None]] = []
+    for pid in pids:
+        try:
+            pidfd = pidfd_of(pid)
+        except ProcessLookupError:
+            continue
+        if signal_through(pid, pidfd, signal.SIGTERM):
+            signalled.append((pid, pidfd))
+        elif pidfd is not None:
+            os.close(pidfd)
+    return signalled
 
 
 def _wait_then_kill(signalled: list[tuple[int, int | None]], grace: float, ended: Callable[[int, int | None], bool],

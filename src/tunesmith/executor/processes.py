@@ -82,21 +82,9 @@ def terminate_session(sid: int) -> list[tuple[int, int | None]]:
     command trial's processes, which may save their state then, while the worker that runs them lives on to say
     how the command ended. Returns those signalled, (pid, pidfd or None), for :func:`kill_signalled`: a child that
     left the session is the init process's once the command exits, and no later look at the session finds it."""
-    from tunesmith.evaluation.output_holders import pidfd_of, signal_through
+    from tunesmith.evaluation.output_holders import terminate_each
 
-    signalled: list[tuple[int, int | None]] = []
-    for pid, *_ in _session_members(sid):
-        if pid == sid:
-            continue
-        try:
-            pidfd = pidfd_of(pid)  # opened before the signal: a PID reused since is never signalled again
-        except ProcessLookupError:
-            continue
-        if signal_through(pid, pidfd, signal.SIGTERM):
-            signalled.append((pid, pidfd))
-        elif pidfd is not None:
-            os.close(pidfd)
-    return signalled
+    return terminate_each(pid for pid, *_ in _session_members(sid) if pid != sid)
 
 
 def ended(signalled: list[tuple[int, int | None]]) -> bool:
